@@ -1,0 +1,50 @@
+"""The ``exo-vision`` command: one entry point, one module per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from exo_vision import __version__
+from exo_vision.cli import blot, histogram, info, tem
+
+#: Subcommand modules; each exposes ``add_parser(subparsers)`` which sets ``func``.
+SUBCOMMANDS = (info, tem, blot, histogram)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="exo-vision",
+        description=(
+            "Extracellular-vesicle image analysis: calibrated reading of TEM and blot "
+            "images, vesicle segmentation and sizing in nm, western-blot marker quantification."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"exo-vision {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

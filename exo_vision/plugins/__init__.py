@@ -1,0 +1,1 @@
+"""napari side of exo_vision: readers, writers, sample data and widgets (the only GUI code)."""
