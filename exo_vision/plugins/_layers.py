@@ -1,0 +1,206 @@
+"""Shared helpers: turn core results into napari layer data and find related layers.
+
+Layers made by exo_vision carry their calibration in ``metadata``:
+
+- every image layer: ``pixel_size_nm``, ``pixel_size_source``, ``kind``, ``polarity``,
+  ``max_value``, ``path`` and a stable ``exo_vision_id``;
+- every derived layer (labels, shapes, points): ``exo_vision_source_id`` = the ``exo_vision_id``
+  of the image it was computed from, so a recalibration can rescale it too.
+
+No module-level state: everything is found from the viewer's layer list.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from exo_vision.io.image_data import SOURCE_NONE, ImageData
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import napari
+
+#: metadata key holding an image layer's stable id.
+ID_KEY = "exo_vision_id"
+#: metadata key holding, on a derived layer, the id of its source image layer.
+SOURCE_KEY = "exo_vision_source_id"
+
+
+def scale_and_units(pixel_size_yx_nm: tuple[float | None, float | None]) -> dict[str, Any]:
+    """Layer ``scale``/``units`` keyword arguments for a pixel size.
+
+    Parameters
+    ----------
+    pixel_size_yx_nm : (float or None, float or None)
+        Pixel size along rows and columns in nanometres; ``None`` when unknown.
+
+    Returns
+    -------
+    dict
+        ``{"scale": (sy, sx), "units": ("nm", "nm")}``, or pixel units when uncalibrated.
+    """
+    py, px = pixel_size_yx_nm
+    if py is None or px is None:
+        return {"scale": (1.0, 1.0), "units": ("pixel", "pixel")}
+    return {"scale": (float(py), float(px)), "units": ("nm", "nm")}
+
+
+def image_layer_data(image: ImageData, *, name: str | None = None) -> tuple[np.ndarray, dict, str]:
+    """Build the napari layer-data tuple for an :class:`ImageData`.
+
+    Parameters
+    ----------
+    image : ImageData
+        What a core reader returned.
+    name : str, optional
+        Layer name; the file stem by default.
+
+    Returns
+    -------
+    (data, kwargs, "image")
+        ``data`` is the (M, N) pixel array; ``kwargs`` holds ``name``, ``scale``,
+        ``units`` (nm), ``contrast_limits`` and the calibration ``metadata``.
+    """
+    if name is None:
+        name = image.path.stem if image.path is not None else "image"
+    metadata = {
+        ID_KEY: uuid.uuid4().hex,
+        "path": None if image.path is None else str(image.path),
+        "pixel_size_nm": image.pixel_size_nm,
+        "pixel_size_yx_nm": tuple(image.pixel_size_yx_nm),
+        "pixel_size_source": image.pixel_size_source,
+        "kind": image.kind,
+        "polarity": image.polarity,
+        "max_value": image.max_value,
+        "exposure_s": image.exposure_s,
+        "warnings": list(image.warnings),
+        "file_metadata": dict(image.metadata),
+    }
+    kwargs: dict[str, Any] = {"name": name, "metadata": metadata, **scale_and_units(image.pixel_size_yx_nm)}
+    data = np.asarray(image.data)
+    if data.size and data.ndim == 2:
+        lo, hi = float(np.min(data)), float(np.max(data))
+        if hi > lo:
+            kwargs["contrast_limits"] = (lo, hi)
+    return data, kwargs, "image"
+
+
+def image_data_from_layer(layer: Any) -> ImageData:
+    """Rebuild the :class:`ImageData` behind a napari image layer.
+
+    Works for layers opened by the exo_vision reader (calibration in ``metadata``)
+    and for plain arrays (uncalibrated unless ``metadata`` says otherwise).
+
+    Parameters
+    ----------
+    layer : napari.layers.Image
+        A 2-D grey image layer.
+
+    Returns
+    -------
+    ImageData
+    """
+    data = np.asarray(layer.data)
+    if data.ndim == 3 and data.shape[-1] in (3, 4):
+        data = data[..., :3].mean(axis=-1)
+    if data.ndim != 2:
+        raise ValueError(
+            f"layer {layer.name!r} has shape {data.shape}; exo_vision analyses one 2-D grey image at a time. "
+            "Pick a single frame (e.g. with the slider) and add it as its own layer."
+        )
+    meta = layer.metadata or {}
+    px = meta.get("pixel_size_nm")
+    yx = meta.get("pixel_size_yx_nm") or (px, px)
+    path = meta.get("path")
+    return ImageData(
+        data=data,
+        path=None if path is None else Path(path),
+        pixel_size_nm=None if px is None else float(px),
+        pixel_size_source=meta.get("pixel_size_source", SOURCE_NONE),
+        pixel_size_yx_nm=tuple(yx),
+        kind=meta.get("kind", "unknown"),
+        polarity=meta.get("polarity"),
+        max_value=meta.get("max_value"),
+        exposure_s=meta.get("exposure_s"),
+        metadata=dict(meta.get("file_metadata", {})),
+        warnings=list(meta.get("warnings", [])),
+    )
+
+
+def layer_id(layer: Any) -> str:
+    """Return (creating if needed) the stable exo_vision id of an image layer."""
+    meta = layer.metadata
+    if ID_KEY not in meta:
+        meta[ID_KEY] = uuid.uuid4().hex
+    return meta[ID_KEY]
+
+
+def derived_layers(viewer: "napari.Viewer", image_layer: Any) -> list[Any]:
+    """Layers computed from ``image_layer`` (labels, lanes, bands...)."""
+    key = layer_id(image_layer)
+    return [layer for layer in viewer.layers if layer.metadata.get(SOURCE_KEY) == key]
+
+
+def find_derived(viewer: "napari.Viewer", image_layer: Any, role: str) -> Any | None:
+    """The derived layer of ``image_layer`` with ``metadata["exo_vision_role"] == role``."""
+    for layer in derived_layers(viewer, image_layer):
+        if layer.metadata.get("exo_vision_role") == role:
+            return layer
+    return None
+
+
+def source_image(viewer: "napari.Viewer", layer: Any) -> Any | None:
+    """The image layer a derived layer was computed from, or ``None``."""
+    key = layer.metadata.get(SOURCE_KEY)
+    if key is None:
+        return None
+    for candidate in viewer.layers:
+        if candidate.metadata.get(ID_KEY) == key:
+            return candidate
+    return None
+
+
+def image_layers(viewer: "napari.Viewer") -> list[Any]:
+    """All image layers in the viewer, top-most first."""
+    from napari.layers import Image
+
+    return [layer for layer in reversed(list(viewer.layers)) if isinstance(layer, Image)]
+
+
+def active_image_layer(viewer: "napari.Viewer") -> Any | None:
+    """The selected image layer, else the image behind the selected derived layer, else the top image."""
+    from napari.layers import Image
+
+    active = viewer.layers.selection.active
+    if isinstance(active, Image):
+        return active
+    if active is not None:
+        source = source_image(viewer, active)
+        if source is not None:
+            return source
+    images = image_layers(viewer)
+    return images[0] if images else None
+
+
+def replace_or_add(viewer: "napari.Viewer", existing: Any | None, data: Any, layer_type: str, **kwargs: Any) -> Any:
+    """Update ``existing`` in place (data + properties) or add a new layer.
+
+    Re-running an analysis must never pile up layers, so the widget passes the
+    layer it made last time.
+    """
+    if existing is not None and existing in viewer.layers:
+        existing.data = data
+        for key, value in kwargs.items():
+            if key in ("name",):
+                continue
+            if key == "metadata":
+                existing.metadata.update(value)
+                continue
+            setattr(existing, key, value)
+        existing.refresh()
+        return existing
+    adder = getattr(viewer, f"add_{layer_type}")
+    return adder(data, **kwargs)
