@@ -1,0 +1,433 @@
+"""Size statistics of a set of vesicles, as a paper reports them.
+
+Everything here is a pure function over a vesicle table (one row per vesicle,
+see :func:`exo_vision.measure.vesicles.measure_vesicles`) or over an array of
+diameters in nanometres.
+
+Definitions used throughout (stated once, here):
+
+* SD is the sample standard deviation (``ddof=1``); it is NaN for one vesicle.
+* CV = SD / mean; PDI = (SD / mean)**2 (the number-weighted analogue of the
+  DLS polydispersity index).
+* Percentiles D10/D50/D90 use linear interpolation between order statistics
+  (numpy's default, Hyndman & Fan type 7): the p-th percentile of ``n`` sorted
+  values sits at fractional rank ``(n - 1) * p / 100`` (0-based). For diameters
+  ``[10, 20, 30, 40, 50]`` nm this gives D10 = 14, D50 = 30, D90 = 46 nm.
+* span = (D90 - D10) / D50.
+* The mode is the arg-max of a Gaussian kernel density estimate (Scott's
+  bandwidth) evaluated on a 1024-point grid spanning the data +- 3 bandwidths.
+* Bootstrap 95 % confidence intervals are percentile intervals (2.5th and
+  97.5th percentiles of the statistic over ``n_boot`` resamples with
+  replacement).
+* Volume-weighted mean diameter = sum(d**4) / sum(d**3) (the De Brouckere
+  mean D[4,3]); intensity-weighted mean diameter = sum(d**7) / sum(d**6)
+  (Rayleigh scattering intensity grows as d**6, which is what DLS weights by).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Morphology classes counted by :func:`size_statistics`, in report order.
+MORPHOLOGIES = ("round", "cup", "irregular")
+
+#: Exponent of the diameter used by each weighting of a size distribution.
+WEIGHT_EXPONENTS = {"number": 0, "volume": 3, "intensity": 6}
+
+Weighting = Literal["number", "volume", "intensity"]
+
+#: Columns of :func:`weighted_histogram`, in order.
+HISTOGRAM_COLUMNS = ("bin_left_nm", "bin_right_nm", "count", "weight", "fraction")
+
+#: Keys of :func:`size_statistics`, in order (also the columns of ``summary.csv``).
+STATISTICS_KEYS = (
+    "n",
+    "n_excluded_border",
+    "mean_diameter_nm",
+    "sd_diameter_nm",
+    "median_diameter_nm",
+    "mode_diameter_nm",
+    "d10_nm",
+    "d50_nm",
+    "d90_nm",
+    "span",
+    "cv",
+    "pdi",
+    "mean_ci95_low_nm",
+    "mean_ci95_high_nm",
+    "median_ci95_low_nm",
+    "median_ci95_high_nm",
+    "volume_weighted_mean_diameter_nm",
+    "intensity_weighted_mean_diameter_nm",
+    *(f"n_{m}" for m in MORPHOLOGIES),
+    *(f"fraction_{m}" for m in MORPHOLOGIES),
+    "size_range_low_nm",
+    "size_range_high_nm",
+    "fraction_in_size_range",
+    "analysed_area_um2",
+    "vesicles_per_um2",
+)
+
+
+def _diameters(values: Any, *, name: str) -> np.ndarray:
+    """Return ``values`` as a 1-D float array, refusing non-finite or negative entries."""
+    d = np.asarray(values, dtype=float).ravel()
+    bad = ~np.isfinite(d) | (d < 0)
+    if bad.any():
+        raise ValueError(
+            f"`{name}` holds {int(bad.sum())} non-finite or negative diameter(s) "
+            f"(first: {d[bad][0]!r}); drop those rows before computing statistics"
+        )
+    return d
+
+
+def weighted_mean_diameter(diameters_nm: Any, *, weighting: Weighting = "number") -> float:
+    """Mean diameter of a distribution weighted by number, volume or intensity.
+
+    Parameters
+    ----------
+    diameters_nm : (N,) array_like of float
+        Vesicle diameters in nanometres.
+    weighting : {"number", "volume", "intensity"}
+        ``"number"`` gives the arithmetic mean; ``"volume"`` weights each
+        vesicle by d**3, giving sum(d**4) / sum(d**3); ``"intensity"`` weights
+        by d**6, giving sum(d**7) / sum(d**6).
+
+    Returns
+    -------
+    float
+        The weighted mean in nanometres; NaN for no vesicles.
+    """
+    k = _exponent(weighting)
+    d = _diameters(diameters_nm, name="diameters_nm")
+    if d.size == 0:
+        return float("nan")
+    # Scale by the largest diameter so d**7 cannot overflow for any sensible input.
+    scale = d.max() if d.max() > 0 else 1.0
+    s = d / scale
+    w = s**k
+    total = w.sum()
+    if total == 0:
+        return float("nan")
+    return float(scale * (w * s).sum() / total)
+
+
+def _exponent(weighting: str) -> int:
+    try:
+        return WEIGHT_EXPONENTS[weighting]
+    except KeyError:
+        raise ValueError(
+            f"unknown weighting {weighting!r}; use one of {', '.join(WEIGHT_EXPONENTS)}"
+        ) from None
+
+
+def weighted_histogram(
+    diameters_nm: Any,
+    *,
+    bin_width_nm: float,
+    weighting: Weighting = "number",
+    range_nm: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """Histogram of diameters with number, volume or intensity weighting.
+
+    Bins are ``[k * bin_width_nm, (k + 1) * bin_width_nm)`` aligned on zero so
+    that histograms of different samples share edges.
+
+    Parameters
+    ----------
+    diameters_nm : (N,) array_like of float
+        Vesicle diameters in nanometres.
+    bin_width_nm : float
+        Bin width in nanometres (positive).
+    weighting : {"number", "volume", "intensity"}
+        Each vesicle contributes d**0, d**3 or d**6 to its bin.
+    range_nm : (float, float), optional
+        Lower and upper diameter covered by the bins; by default the bins
+        span the data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per bin: ``bin_left_nm``, ``bin_right_nm``, ``count`` (number
+        of vesicles in the bin, int), ``weight`` (sum of the weights) and
+        ``fraction`` (weight / total weight, sums to 1; 0 when empty).
+    """
+    width = float(bin_width_nm)
+    if not np.isfinite(width) or width <= 0:
+        raise ValueError(f"bin width must be a positive number of nm, got {bin_width_nm!r}")
+    k = _exponent(weighting)
+    d = _diameters(diameters_nm, name="diameters_nm")
+    if range_nm is not None:
+        lo, hi = float(range_nm[0]), float(range_nm[1])
+        if not hi > lo:
+            raise ValueError(f"range_nm must be (low, high) with high > low, got {range_nm!r}")
+    elif d.size:
+        lo, hi = float(d.min()), float(d.max())
+    else:
+        return pd.DataFrame(
+            {
+                "bin_left_nm": pd.Series(dtype=float),
+                "bin_right_nm": pd.Series(dtype=float),
+                "count": pd.Series(dtype="int64"),
+                "weight": pd.Series(dtype=float),
+                "fraction": pd.Series(dtype=float),
+            }
+        )
+    first = np.floor(lo / width)
+    # A given range ends on its upper edge; data-driven bins must hold the maximum.
+    last = np.ceil(hi / width) if range_nm is not None else np.floor(hi / width) + 1
+    last = max(last, first + 1)
+    edges = np.arange(first, last + 1) * width
+    if edges.size > 100_001:
+        raise ValueError(
+            f"bin width {width} nm gives {edges.size - 1} bins over {lo:g}-{hi:g} nm; use a wider bin"
+        )
+    scale = d.max() if d.size and d.max() > 0 else 1.0
+    weights = (d / scale) ** k
+    counts, _ = np.histogram(d, bins=edges)
+    summed, _ = np.histogram(d, bins=edges, weights=weights)
+    total = summed.sum()
+    fraction = summed / total if total > 0 else np.zeros_like(summed)
+    return pd.DataFrame(
+        {
+            "bin_left_nm": edges[:-1],
+            "bin_right_nm": edges[1:],
+            "count": counts.astype("int64"),
+            # Report weights in nm**k so they mean something on their own.
+            "weight": summed * scale**k,
+            "fraction": fraction,
+        }
+    )
+
+
+def kde_mode(diameters_nm: Any) -> float:
+    """Most probable diameter from a Gaussian kernel density estimate.
+
+    Parameters
+    ----------
+    diameters_nm : (N,) array_like of float
+        Vesicle diameters in nanometres.
+
+    Returns
+    -------
+    float
+        The arg-max of the KDE (Scott's bandwidth) in nanometres. For one
+        vesicle, or all diameters equal, that diameter; NaN for none.
+    """
+    d = _diameters(diameters_nm, name="diameters_nm")
+    if d.size == 0:
+        return float("nan")
+    if d.size == 1 or np.ptp(d) == 0:
+        return float(d[0])
+    kde = stats.gaussian_kde(d)
+    bandwidth = float(np.sqrt(kde.covariance[0, 0]))
+    grid = np.linspace(d.min() - 3 * bandwidth, d.max() + 3 * bandwidth, 1024)
+    return float(grid[np.argmax(kde(grid))])
+
+
+def kde_curve(diameters_nm: Any, grid_nm: Any) -> np.ndarray:
+    """Gaussian KDE (Scott's bandwidth) of the diameters evaluated on ``grid_nm``.
+
+    Parameters
+    ----------
+    diameters_nm : (N,) array_like of float
+        Vesicle diameters in nanometres; at least two distinct values.
+    grid_nm : (M,) array_like of float
+        Diameters at which to evaluate the density, in nanometres.
+
+    Returns
+    -------
+    (M,) ndarray of float
+        Probability density in 1/nm (integrates to 1 over all diameters);
+        zeros when fewer than two distinct diameters are given.
+    """
+    d = _diameters(diameters_nm, name="diameters_nm")
+    grid = np.asarray(grid_nm, dtype=float)
+    if d.size < 2 or np.ptp(d) == 0:
+        return np.zeros_like(grid)
+    return stats.gaussian_kde(d)(grid)
+
+
+def bootstrap_ci(
+    diameters_nm: Any,
+    *,
+    statistic: Literal["mean", "median"] = "mean",
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    rng: int | np.random.Generator | None = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean or median diameter.
+
+    Parameters
+    ----------
+    diameters_nm : (N,) array_like of float
+        Vesicle diameters in nanometres.
+    statistic : {"mean", "median"}
+        Which statistic to bootstrap.
+    n_boot : int
+        Number of resamples (with replacement, each of size N).
+    confidence : float
+        Coverage of the interval, in (0, 1).
+    rng : int or numpy.random.Generator, optional
+        Seed or generator for the resampling.
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper bounds in nanometres; NaN for fewer than 2 vesicles.
+    """
+    if statistic not in ("mean", "median"):
+        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    d = _diameters(diameters_nm, name="diameters_nm")
+    if d.size < 2:
+        return float("nan"), float("nan")
+    generator = np.random.default_rng(rng)
+    func = np.mean if statistic == "mean" else np.median
+    # Resample in chunks so memory stays bounded (~8 MB) for large tables.
+    chunk = max(1, min(int(n_boot), 1_000_000 // d.size))
+    values = np.empty(int(n_boot))
+    done = 0
+    while done < n_boot:
+        m = min(chunk, n_boot - done)
+        idx = generator.integers(0, d.size, size=(m, d.size))
+        values[done : done + m] = func(d[idx], axis=1)
+        done += m
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def size_statistics(
+    table: pd.DataFrame,
+    *,
+    analysed_area_nm2: float | None = None,
+    exclude_border: bool = True,
+    size_range_nm: tuple[float, float] = (30.0, 150.0),
+    n_boot: int = 2000,
+    rng: int | np.random.Generator | None = 0,
+    diameter_column: str = "equivalent_diameter_nm",
+) -> dict[str, Any]:
+    """Size statistics of a vesicle table, as reported in EV papers.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per vesicle with at least ``diameter_column``; optional
+        ``morphology`` (``"round"``/``"cup"``/``"irregular"``) and
+        ``touches_border`` (bool) columns are used when present.
+    analysed_area_nm2 : float, optional
+        Area of the micrograph that was searched for vesicles, in nm**2; gives
+        ``vesicles_per_um2``. NaN in the result when not given.
+    exclude_border : bool
+        Drop vesicles with ``touches_border`` true before computing anything
+        (their diameters are truncated). They are counted in
+        ``n_excluded_border``.
+    size_range_nm : (float, float)
+        Closed diameter interval whose fraction is reported as
+        ``fraction_in_size_range`` (30-150 nm, the exosome range, by default).
+    n_boot : int
+        Bootstrap resamples for the 95 % confidence intervals.
+    rng : int or numpy.random.Generator, optional
+        Seed or generator for the bootstrap.
+    diameter_column : str
+        Column holding the diameter in nanometres.
+
+    Returns
+    -------
+    dict
+        Keys :data:`STATISTICS_KEYS` in that order (see the module docstring
+        for every definition): counts are ints, everything else floats (NaN
+        where undefined, e.g. SD of one vesicle or any statistic of none).
+        Densities are per µm**2 (1 µm**2 = 1e6 nm**2).
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"`table` must be a pandas DataFrame, got {type(table).__name__}")
+    if diameter_column not in table.columns:
+        raise ValueError(
+            f"vesicle table has no {diameter_column!r} column (columns: {list(table.columns)}); "
+            "pass the table from measure_vesicles or name the diameter column"
+        )
+    low_nm, high_nm = (float(v) for v in size_range_nm)
+    if not high_nm >= low_nm:
+        raise ValueError(f"size_range_nm must be (low, high) with high >= low, got {size_range_nm!r}")
+    if analysed_area_nm2 is not None and not (np.isfinite(analysed_area_nm2) and analysed_area_nm2 > 0):
+        raise ValueError(f"analysed_area_nm2 must be a positive area in nm^2, got {analysed_area_nm2!r}")
+
+    keep = np.ones(len(table), dtype=bool)
+    if exclude_border and "touches_border" in table.columns:
+        keep = ~table["touches_border"].fillna(False).astype(bool).to_numpy()
+    kept = table.loc[keep]
+    d = _diameters(kept[diameter_column].to_numpy(), name=diameter_column)
+    n = int(d.size)
+
+    nan = float("nan")
+    out: dict[str, Any] = dict.fromkeys(STATISTICS_KEYS, nan)
+    out["n"] = n
+    out["n_excluded_border"] = int((~keep).sum())
+    out["size_range_low_nm"] = low_nm
+    out["size_range_high_nm"] = high_nm
+    area_um2 = nan if analysed_area_nm2 is None else float(analysed_area_nm2) / 1e6
+    out["analysed_area_um2"] = area_um2
+    out["vesicles_per_um2"] = n / area_um2 if np.isfinite(area_um2) else nan
+
+    morph = kept["morphology"].astype(str).to_numpy() if "morphology" in kept.columns else None
+    for m in MORPHOLOGIES:
+        count = int((morph == m).sum()) if morph is not None else 0
+        out[f"n_{m}"] = count
+        out[f"fraction_{m}"] = count / n if (n and morph is not None) else nan
+
+    if n == 0:
+        return out
+
+    mean = float(d.mean())
+    sd = float(d.std(ddof=1)) if n > 1 else nan
+    d10, d50, d90 = (float(v) for v in np.percentile(d, [10, 50, 90]))
+    out["mean_diameter_nm"] = mean
+    out["sd_diameter_nm"] = sd
+    out["median_diameter_nm"] = float(np.median(d))
+    out["mode_diameter_nm"] = kde_mode(d)
+    out["d10_nm"], out["d50_nm"], out["d90_nm"] = d10, d50, d90
+    out["span"] = (d90 - d10) / d50 if d50 > 0 else nan
+    out["cv"] = sd / mean if mean > 0 else nan
+    out["pdi"] = (sd / mean) ** 2 if mean > 0 else nan
+    generator = np.random.default_rng(rng)
+    out["mean_ci95_low_nm"], out["mean_ci95_high_nm"] = bootstrap_ci(
+        d, statistic="mean", n_boot=n_boot, rng=generator
+    )
+    out["median_ci95_low_nm"], out["median_ci95_high_nm"] = bootstrap_ci(
+        d, statistic="median", n_boot=n_boot, rng=generator
+    )
+    out["volume_weighted_mean_diameter_nm"] = weighted_mean_diameter(d, weighting="volume")
+    out["intensity_weighted_mean_diameter_nm"] = weighted_mean_diameter(d, weighting="intensity")
+    out["fraction_in_size_range"] = float(((d >= low_nm) & (d <= high_nm)).mean())
+    return out
+
+
+def statistics_frame(rows: dict[str, dict[str, Any]], *, index_name: str = "image") -> pd.DataFrame:
+    """Stack several :func:`size_statistics` results into one tidy table.
+
+    Parameters
+    ----------
+    rows : dict of str -> dict
+        Group name (e.g. image stem, or ``"pooled"``) to its statistics.
+    index_name : str
+        Name of the first column, holding the group names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: ``index_name`` then :data:`STATISTICS_KEYS`.
+    """
+    records = [{index_name: name, **{k: stats_[k] for k in STATISTICS_KEYS}} for name, stats_ in rows.items()]
+    frame = pd.DataFrame.from_records(records, columns=[index_name, *STATISTICS_KEYS])
+    int_keys = ["n", "n_excluded_border", *(f"n_{m}" for m in MORPHOLOGIES)]
+    frame[int_keys] = frame[int_keys].astype("int64")
+    return frame

@@ -1,0 +1,167 @@
+"""Size statistics against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exo_vision.measure.size_stats import (
+    HISTOGRAM_COLUMNS,
+    STATISTICS_KEYS,
+    bootstrap_ci,
+    kde_mode,
+    size_statistics,
+    statistics_frame,
+    weighted_histogram,
+    weighted_mean_diameter,
+)
+
+FIVE = [10.0, 20.0, 30.0, 40.0, 50.0]
+
+
+def five_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "label": [1, 2, 3, 4, 5, 6],
+            "equivalent_diameter_nm": FIVE + [500.0],
+            "morphology": ["round", "cup", "cup", "irregular", "round", "round"],
+            # The 500 nm vesicle is cut by the border and must not count.
+            "touches_border": [False] * 5 + [True],
+        }
+    )
+
+
+def test_hand_computed_values_for_five_diameters():
+    s = size_statistics(five_table(), analysed_area_nm2=2e6, n_boot=200)
+    assert list(s) == list(STATISTICS_KEYS)
+    assert s["n"] == 5
+    assert s["n_excluded_border"] == 1
+    assert s["mean_diameter_nm"] == pytest.approx(30.0)
+    # Sample SD (ddof=1): sqrt((400+100+0+100+400)/4) = sqrt(250)
+    assert s["sd_diameter_nm"] == pytest.approx(15.8113883)
+    assert s["median_diameter_nm"] == pytest.approx(30.0)
+    # Linear interpolation: rank (5-1)*0.1 = 0.4 -> 10 + 0.4*10
+    assert s["d10_nm"] == pytest.approx(14.0)
+    assert s["d50_nm"] == pytest.approx(30.0)
+    assert s["d90_nm"] == pytest.approx(46.0)
+    assert s["span"] == pytest.approx(32.0 / 30.0)
+    assert s["cv"] == pytest.approx(15.8113883 / 30.0)
+    assert s["pdi"] == pytest.approx(250.0 / 900.0)
+    # sum d^4 / sum d^3 = 979e4 / 225e3 ; sum d^7 / sum d^6 = 968250 / 20515
+    assert s["volume_weighted_mean_diameter_nm"] == pytest.approx(979e4 / 225e3)
+    assert s["intensity_weighted_mean_diameter_nm"] == pytest.approx(968250 / 20515)
+    # Symmetric data: the KDE peaks at the centre.
+    assert s["mode_diameter_nm"] == pytest.approx(30.0, abs=0.2)
+    assert s["fraction_in_size_range"] == pytest.approx(3 / 5)
+    assert (s["n_round"], s["n_cup"], s["n_irregular"]) == (2, 2, 1)
+    assert s["fraction_cup"] == pytest.approx(0.4)
+    assert s["analysed_area_um2"] == pytest.approx(2.0)
+    assert s["vesicles_per_um2"] == pytest.approx(2.5)
+    assert s["mean_ci95_low_nm"] < 30.0 < s["mean_ci95_high_nm"]
+    assert s["median_ci95_low_nm"] <= 30.0 <= s["median_ci95_high_nm"]
+
+
+def test_border_vesicles_counted_when_not_excluded():
+    s = size_statistics(five_table(), exclude_border=False, n_boot=10)
+    assert s["n"] == 6
+    assert s["n_excluded_border"] == 0
+    assert s["mean_diameter_nm"] == pytest.approx(650.0 / 6)
+    assert np.isnan(s["vesicles_per_um2"])
+
+
+def test_empty_table_gives_every_key_without_crashing():
+    empty = pd.DataFrame({"label": pd.Series(dtype="int64"), "equivalent_diameter_nm": pd.Series(dtype=float)})
+    s = size_statistics(empty, analysed_area_nm2=1e6)
+    assert list(s) == list(STATISTICS_KEYS)
+    assert s["n"] == 0
+    assert s["vesicles_per_um2"] == 0.0
+    assert s["n_cup"] == 0
+    for key in ("mean_diameter_nm", "sd_diameter_nm", "mode_diameter_nm", "d10_nm", "pdi", "mean_ci95_low_nm"):
+        assert np.isnan(s[key]), key
+
+
+def test_one_vesicle_has_mean_but_no_sd():
+    s = size_statistics(pd.DataFrame({"equivalent_diameter_nm": [80.0]}))
+    assert s["mean_diameter_nm"] == 80.0
+    assert s["mode_diameter_nm"] == 80.0
+    assert np.isnan(s["sd_diameter_nm"])
+    assert np.isnan(s["mean_ci95_low_nm"])
+
+
+def test_bad_input_named_in_the_error():
+    with pytest.raises(ValueError, match="equivalent_diameter_nm"):
+        size_statistics(pd.DataFrame({"diameter": [1.0]}))
+    with pytest.raises(ValueError, match="non-finite or negative"):
+        size_statistics(pd.DataFrame({"equivalent_diameter_nm": [10.0, np.nan]}))
+    with pytest.raises(ValueError, match="analysed_area_nm2"):
+        size_statistics(pd.DataFrame({"equivalent_diameter_nm": [10.0]}), analysed_area_nm2=-1)
+
+
+def test_number_and_volume_weighted_histogram_by_hand():
+    h = weighted_histogram(FIVE, bin_width_nm=20)
+    assert list(h.columns) == list(HISTOGRAM_COLUMNS)
+    assert h["bin_left_nm"].tolist() == [0.0, 20.0, 40.0]
+    assert h["bin_right_nm"].tolist() == [20.0, 40.0, 60.0]
+    assert h["count"].tolist() == [1, 2, 2]
+    assert h["fraction"].tolist() == pytest.approx([0.2, 0.4, 0.4])
+    v = weighted_histogram(FIVE, bin_width_nm=20, weighting="volume")
+    assert v["count"].tolist() == [1, 2, 2]
+    assert v["weight"].tolist() == pytest.approx([1e3, 35e3, 189e3])
+    assert v["fraction"].tolist() == pytest.approx([1 / 225, 35 / 225, 189 / 225])
+    i = weighted_histogram(FIVE, bin_width_nm=20, weighting="intensity")
+    assert i["fraction"].sum() == pytest.approx(1.0)
+    assert i["fraction"].iloc[-1] == pytest.approx((4**6 + 5**6) / 20515)
+
+
+def test_histogram_empty_and_bad_arguments():
+    h = weighted_histogram([], bin_width_nm=5)
+    assert list(h.columns) == list(HISTOGRAM_COLUMNS)
+    assert len(h) == 0
+    assert h["count"].dtype == np.int64
+    fixed = weighted_histogram([], bin_width_nm=50, range_nm=(0, 200))
+    assert len(fixed) == 4 and fixed["fraction"].sum() == 0
+    with pytest.raises(ValueError, match="bin width"):
+        weighted_histogram(FIVE, bin_width_nm=0)
+    with pytest.raises(ValueError, match="weighting"):
+        weighted_histogram(FIVE, bin_width_nm=5, weighting="mass")
+
+
+def test_weighted_means_order_and_single_size():
+    d = np.array([40.0, 80.0, 120.0])
+    number = weighted_mean_diameter(d)
+    volume = weighted_mean_diameter(d, weighting="volume")
+    intensity = weighted_mean_diameter(d, weighting="intensity")
+    assert number == pytest.approx(80.0)
+    assert number < volume < intensity < 120.0
+    assert weighted_mean_diameter([70.0] * 4, weighting="intensity") == pytest.approx(70.0)
+    assert np.isnan(weighted_mean_diameter([]))
+
+
+def test_kde_mode_of_a_skewed_sample_is_near_its_peak():
+    rng = np.random.default_rng(1)
+    d = rng.lognormal(mean=np.log(100), sigma=0.25, size=4000)
+    # Lognormal mode = exp(mu - sigma^2) = 100 * exp(-0.0625) = 93.9 nm; the mean is 103.2 nm.
+    assert 90.0 < kde_mode(d) < 98.0
+
+
+def test_bootstrap_ci_width_matches_standard_error():
+    rng = np.random.default_rng(2)
+    d = rng.normal(100.0, 20.0, size=400)
+    low, high = bootstrap_ci(d, statistic="mean", n_boot=2000, rng=3)
+    half_width = (high - low) / 2
+    # 1.96 * 20 / sqrt(400) = 1.96
+    assert 1.6 < half_width < 2.35
+    assert low < d.mean() < high
+    # Same seed, same interval.
+    assert bootstrap_ci(d, n_boot=300, rng=5) == bootstrap_ci(d, n_boot=300, rng=5)
+
+
+def test_statistics_frame_is_tidy():
+    frame = statistics_frame(
+        {"a": size_statistics(five_table(), n_boot=10), "b": size_statistics(five_table().iloc[:0], n_boot=10)}
+    )
+    assert list(frame.columns) == ["image", *STATISTICS_KEYS]
+    assert frame["image"].tolist() == ["a", "b"]
+    assert frame["n"].dtype == np.int64
+    assert frame["n"].tolist() == [5, 0]
