@@ -79,6 +79,8 @@ def write_measurements_csv(path: str, data: Any, attributes: dict[str, Any]) -> 
             f"layer {attributes.get('name', '')!r} has no measurements to write to {path}; "
             "run the exo_vision Vesicle segmentation widget on it first."
         )
+    if "index" in table.columns and "label" in table.columns:
+        table = table.drop(columns="index")  # napari's lookup column, a copy of ``label``
     target = Path(path)
     table.to_csv(target, index=False)
     return [str(target)]

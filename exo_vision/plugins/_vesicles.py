@@ -1,0 +1,182 @@
+"""Shared by the segmentation, curation, calibration and grid-session widgets:
+put a vesicle table on a Labels layer, colour it by morphology, re-measure after edits."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exo_vision.plugins._layers import SOURCE_KEY, image_data_from_layer, layer_id
+
+#: metadata role of the vesicle Labels layer.
+ROLE = "vesicles"
+#: RGBA colour of each morphology class (round blue, cup orange, irregular magenta).
+MORPHOLOGY_COLORS = {
+    "round": (0.20, 0.55, 1.00, 1.0),
+    "cup": (1.00, 0.60, 0.10, 1.0),
+    "irregular": (0.90, 0.20, 0.80, 1.0),
+}
+#: Colour of a label whose morphology is unknown.
+OTHER_COLOR = (0.7, 0.7, 0.7, 1.0)
+#: Columns of the edit log saved with curated results.
+EDIT_LOG_COLUMNS = ("time_utc", "action", "label", "detail")
+
+
+def morphology_colormap(table: pd.DataFrame) -> Any:
+    """A napari ``DirectLabelColormap`` colouring each label by its ``morphology``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Vesicle table with ``label`` and ``morphology`` columns.
+    """
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors: dict[Any, tuple] = {None: OTHER_COLOR, 0: (0.0, 0.0, 0.0, 0.0)}
+    if "morphology" in table.columns:
+        for label, morph in zip(table["label"].to_numpy(), table["morphology"].astype(str), strict=True):
+            colors[int(label)] = MORPHOLOGY_COLORS.get(morph, OTHER_COLOR)
+    return DirectLabelColormap(color_dict=colors)
+
+
+def apply_overrides(table: pd.DataFrame, overrides: dict[int, str]) -> pd.DataFrame:
+    """Return ``table`` with the user's morphology overrides applied (labels that still exist)."""
+    if not overrides or table.empty:
+        return table
+    out = table.copy()
+    for label, morph in overrides.items():
+        out.loc[out["label"] == int(label), "morphology"] = morph
+    return out
+
+
+def set_vesicle_table(layer: Any, table: pd.DataFrame) -> None:
+    """Store ``table`` as the layer's ``features`` and recolour by morphology."""
+    overrides = layer.metadata.get("morphology_overrides", {})
+    table = apply_overrides(table.reset_index(drop=True), overrides)
+    # napari looks a label's row up through an ``index`` column holding the label value.
+    layer.features = table.assign(index=table["label"].to_numpy()) if "label" in table.columns else table
+    layer.colormap = morphology_colormap(table)
+    layer.metadata["vesicle_table"] = table
+
+
+def vesicle_table(layer: Any) -> pd.DataFrame:
+    """The per-vesicle table of a vesicle Labels layer (its ``features``)."""
+    table = layer.metadata.get("vesicle_table")
+    if isinstance(table, pd.DataFrame):
+        return table
+    return pd.DataFrame(layer.features)
+
+
+def measure_layer(labels_layer: Any, image_layer: Any) -> pd.DataFrame:
+    """Re-measure every vesicle of ``labels_layer`` against its image, in the image's calibration.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The core's :func:`~exo_vision.measure.vesicles.measure_vesicles` table
+        (overrides applied), also stored on the layer.
+    """
+    from exo_vision.measure.vesicles import measure_vesicles
+
+    image = image_data_from_layer(image_layer)
+    polarity = labels_layer.metadata.get("polarity") or image.polarity or "dark"
+    table = measure_vesicles(
+        np.asarray(labels_layer.data),
+        image.data,
+        pixel_size_nm=image.pixel_size_nm if image.pixel_size_nm is not None else 1.0,
+        pixel_size_source=image.pixel_size_source,
+        polarity=polarity,
+    )
+    set_vesicle_table(labels_layer, table)
+    return vesicle_table(labels_layer)
+
+
+def add_vesicle_layer(
+    viewer: Any,
+    image_layer: Any,
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    polarity: str | None,
+    extra_metadata: dict[str, Any] | None = None,
+) -> Any:
+    """Show ``labels`` as the image's one vesicle Labels layer (replaced on re-run).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    image_layer : napari.layers.Image
+        The micrograph the labels belong to (its scale is copied).
+    labels : (M, N) ndarray of int
+    table : pandas.DataFrame
+        One row per label (``features``).
+    polarity : {"dark", "bright"} or None
+        Stain polarity used, kept for re-measurement.
+    """
+    from exo_vision.plugins._layers import find_derived
+
+    existing = find_derived(viewer, image_layer, ROLE)
+    metadata = {
+        SOURCE_KEY: layer_id(image_layer),
+        "exo_vision_role": ROLE,
+        "polarity": polarity,
+        "pixel_size_nm": image_layer.metadata.get("pixel_size_nm"),
+        "pixel_size_source": image_layer.metadata.get("pixel_size_source"),
+        "edit_log": [],
+        "morphology_overrides": {},
+        **(extra_metadata or {}),
+    }
+    if existing is not None:
+        existing.metadata.update(metadata)
+        existing.data = np.asarray(labels)
+        existing.scale = image_layer.scale
+        existing.units = image_layer.units
+        layer = existing
+    else:
+        layer = viewer.add_labels(
+            np.asarray(labels),
+            name=f"{image_layer.name} vesicles",
+            scale=image_layer.scale,
+            units=image_layer.units,
+            metadata=metadata,
+            opacity=0.5,
+        )
+    set_vesicle_table(layer, table)
+    return layer
+
+
+def log_edit(layer: Any, action: str, label: int | None, detail: str = "") -> None:
+    """Append one curation edit (what, which label, when) to the layer's edit log."""
+    layer.metadata.setdefault("edit_log", []).append(
+        {
+            "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "action": action,
+            "label": -1 if label is None else int(label),
+            "detail": detail,
+        }
+    )
+
+
+def edit_log_frame(layer: Any) -> pd.DataFrame:
+    """The layer's edit log as a tidy table (columns :data:`EDIT_LOG_COLUMNS`)."""
+    rows = layer.metadata.get("edit_log", [])
+    frame = pd.DataFrame.from_records(rows, columns=list(EDIT_LOG_COLUMNS))
+    return frame.astype({"time_utc": str, "action": str, "label": "int64", "detail": str})
+
+
+def statistics_text(stats: dict[str, Any]) -> str:
+    """One-paragraph summary of :func:`~exo_vision.measure.size_stats.size_statistics`."""
+    n = stats.get("n", 0)
+    if not n:
+        return "no vesicles"
+    parts = [
+        f"n = {n}",
+        f"mean {stats['mean_diameter_nm']:.1f} nm (SD {stats['sd_diameter_nm']:.1f})",
+        f"median {stats['median_diameter_nm']:.1f} nm",
+        f"D10/D50/D90 {stats['d10_nm']:.0f}/{stats['d50_nm']:.0f}/{stats['d90_nm']:.0f} nm",
+    ]
+    morph = [f"{m} {stats.get(f'n_{m}', 0)}" for m in ("round", "cup", "irregular")]
+    return "; ".join(parts) + "\n" + ", ".join(morph)

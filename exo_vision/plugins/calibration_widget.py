@@ -1,0 +1,239 @@
+"""Calibration dock: see the active image's nm/px and its source; detect the scale bar,
+calibrate from a drawn line, or type nm/px. Applying rescales the image, every layer made
+from it and every measurement."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import Container, FloatSpinBox, Label, PushButton
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info, show_warning
+from napari.viewer import Viewer
+
+from exo_vision.io.image_data import SOURCE_SCALE_BAR, SOURCE_USER
+from exo_vision.plugins._layers import (
+    SOURCE_KEY,
+    active_image_layer,
+    derived_layers,
+    find_derived,
+    image_data_from_layer,
+    layer_id,
+)
+from exo_vision.plugins._vesicles import ROLE, measure_layer
+
+logger = logging.getLogger(__name__)
+
+#: metadata role of the Shapes layer the user draws the scale-bar line on.
+LINE_ROLE = "scale_line"
+#: Source recorded for a calibration from a line drawn by the user.
+SOURCE_LINE = "user (drawn line over scale bar)"
+
+
+def apply_pixel_size(viewer: Viewer, image_layer: Any, pixel_size_nm: float, *, source: str) -> None:
+    """Calibrate ``image_layer`` to ``pixel_size_nm`` and propagate it.
+
+    Sets the image's ``scale``/``units`` and metadata, gives every derived layer the
+    same scale, and re-measures every vesicle Labels layer made from it, so all
+    tables are in the new nm.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    image_layer : napari.layers.Image
+    pixel_size_nm : float
+        Pixel edge length in nanometres (positive).
+    source : str
+        Provenance shown to the user and saved with results.
+
+    Raises
+    ------
+    ValueError
+        When ``pixel_size_nm`` is not a positive finite number.
+    """
+    value = float(pixel_size_nm)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"pixel size must be a positive number of nm/px, got {pixel_size_nm!r}; type e.g. 0.62")
+    image_layer.metadata.update(
+        {"pixel_size_nm": value, "pixel_size_yx_nm": (value, value), "pixel_size_source": source}
+    )
+    image_layer.scale = (value, value)
+    image_layer.units = ("nm", "nm")
+    for layer in derived_layers(viewer, image_layer):
+        layer.scale = (value, value)
+        layer.units = ("nm", "nm")
+        layer.metadata["pixel_size_nm"] = value
+        layer.metadata["pixel_size_source"] = source
+        if layer.metadata.get("exo_vision_role") == ROLE:
+            measure_layer(layer, image_layer)
+    viewer.reset_view()
+
+
+def line_length_px(shapes_layer: Any) -> float:
+    """Length in pixels of the last line drawn on ``shapes_layer``.
+
+    Raises
+    ------
+    ValueError
+        When no line has been drawn.
+    """
+    lines = [
+        np.asarray(data, dtype=float)
+        for data, kind in zip(shapes_layer.data, shapes_layer.shape_type, strict=True)
+        if kind in ("line", "path")
+    ]
+    if not lines:
+        raise ValueError("no line drawn yet: click 'Draw a line', then drag from one end of the scale bar to the other.")
+    end_points = lines[-1][[0, -1], -2:]
+    return float(np.hypot(*(end_points[1] - end_points[0])))
+
+
+class CalibrationWidget(Container):
+    """Show, detect, draw or type the pixel size of the active image."""
+
+    def __init__(self, viewer: Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._current = Label(label="active image", value="")
+        self._detect = PushButton(text="Detect scale bar")
+        self._reading_text = Label(label="scale-bar reading", value="-")
+        self._accept = PushButton(text="Accept reading", enabled=False)
+        self._draw = PushButton(text="Draw a line over the scale bar")
+        self._line_nm = FloatSpinBox(label="line length (nm)", value=100.0, min=0.01, max=1e7, step=10.0)
+        self._apply_line = PushButton(text="Apply line")
+        self._typed = FloatSpinBox(label="pixel size (nm/px)", value=1.0, min=1e-4, max=1e6, step=0.01)
+        self._apply_typed = PushButton(text="Apply typed nm/px")
+        self.extend(
+            [
+                self._current,
+                self._detect,
+                self._reading_text,
+                self._accept,
+                self._draw,
+                self._line_nm,
+                self._apply_line,
+                self._typed,
+                self._apply_typed,
+            ]
+        )
+        self.reading: Any = None
+        self.worker: Any = None
+        self._detect.changed.connect(lambda: self.detect_scale_bar())
+        self._accept.changed.connect(self.accept_reading)
+        self._draw.changed.connect(self.start_line)
+        self._apply_line.changed.connect(self.apply_line)
+        self._apply_typed.changed.connect(self.apply_typed)
+        viewer.layers.selection.events.active.connect(self._show_current)
+        viewer.layers.events.inserted.connect(self._show_current)
+        self._show_current()
+
+    # -- display -----------------------------------------------------------------------------
+    def _image(self) -> Any:
+        image = active_image_layer(self._viewer)
+        if image is None:
+            show_warning("open a micrograph first (File > Open, or File > Open Sample > exo_vision)")
+        return image
+
+    def _show_current(self, _event: Any = None) -> None:
+        image = active_image_layer(self._viewer)
+        if image is None:
+            self._current.value = "no image open"
+            return
+        px = image.metadata.get("pixel_size_nm")
+        source = image.metadata.get("pixel_size_source", "none")
+        self._current.value = f"{image.name}: " + ("uncalibrated" if px is None else f"{px:.4g} nm/px ({source})")
+        if px is not None:
+            self._typed.value = float(px)
+
+    # -- scale bar ---------------------------------------------------------------------------
+    def detect_scale_bar(self, *, sync: bool = False) -> None:
+        """Read the burnt-in scale bar of the active image (in a thread worker unless ``sync``)."""
+        from exo_vision.calibration.scalebar import read_scale_bar
+
+        image = self._image()
+        if image is None:
+            return
+        pixels = image_data_from_layer(image).data
+        self._reading_text.value = "reading..."
+        self._accept.enabled = False
+        if sync:
+            self._show_reading(read_scale_bar(pixels))
+            return
+        self.worker = create_worker(read_scale_bar, pixels, _progress={"desc": "Reading scale bar"})
+        self.worker.returned.connect(self._show_reading)
+        self.worker.errored.connect(lambda error: show_warning(f"scale-bar detection failed: {error}"))
+        self.worker.start()
+
+    def _show_reading(self, reading: Any) -> None:
+        self.reading = reading
+        if reading.status == "ok":
+            self._reading_text.value = (
+                f"{reading.label_text!r}: bar {reading.bar_length_px:.0f} px = {reading.length_nm:g} nm "
+                f"-> {reading.pixel_size_nm:.4g} nm/px (confidence {reading.confidence:.2f})"
+            )
+            self._accept.enabled = True
+        else:
+            self._reading_text.value = f"{reading.status}: {reading.reason}"
+            show_info(f"scale bar {reading.status}: {reading.reason}. Draw a line over it or type nm/px instead.")
+
+    def accept_reading(self, _value: Any = None) -> None:
+        """Apply the last scale-bar reading to the active image."""
+        image = self._image()
+        if image is None or self.reading is None or self.reading.status != "ok":
+            show_warning("no accepted scale-bar reading: click 'Detect scale bar' first")
+            return
+        apply_pixel_size(self._viewer, image, self.reading.pixel_size_nm, source=SOURCE_SCALE_BAR)
+        self._show_current()
+
+    # -- drawn line --------------------------------------------------------------------------
+    def start_line(self, _value: Any = None) -> Any:
+        """Add (or select) the image's scale-line Shapes layer in line-drawing mode."""
+        image = self._image()
+        if image is None:
+            return None
+        layer = find_derived(self._viewer, image, LINE_ROLE)
+        if layer is None:
+            layer = self._viewer.add_shapes(
+                name=f"{image.name} scale line",
+                shape_type="line",
+                edge_color="yellow",
+                edge_width=3,
+                scale=image.scale,
+                units=image.units,
+                metadata={SOURCE_KEY: layer_id(image), "exo_vision_role": LINE_ROLE},
+            )
+        self._viewer.layers.selection.active = layer
+        layer.mode = "add_line"
+        return layer
+
+    def apply_line(self, _value: Any = None) -> None:
+        """Calibrate from the drawn line and the typed length in nm."""
+        from exo_vision.calibration.scalebar import calibration_from_line
+
+        image = self._image()
+        if image is None:
+            return
+        layer = find_derived(self._viewer, image, LINE_ROLE)
+        try:
+            if layer is None:
+                raise ValueError("no scale line yet: click 'Draw a line over the scale bar' first")
+            pixel_size_nm = calibration_from_line(line_length_px(layer), self._line_nm.value)
+            apply_pixel_size(self._viewer, image, pixel_size_nm, source=SOURCE_LINE)
+        except ValueError as error:
+            show_warning(str(error))
+            return
+        self._show_current()
+
+    def apply_typed(self, _value: Any = None) -> None:
+        """Calibrate the active image to the typed nm/px."""
+        image = self._image()
+        if image is None:
+            return
+        try:
+            apply_pixel_size(self._viewer, image, self._typed.value, source=SOURCE_USER)
+        except ValueError as error:
+            show_warning(str(error))
+            return
+        self._show_current()

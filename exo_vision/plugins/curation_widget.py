@@ -1,0 +1,265 @@
+"""Curation dock: delete / merge / split vesicles and override morphology, on top of napari's
+own paint / erase / fill tools. Measurements and statistics update after every edit, and each
+edit is logged (what, which label, when) for the saved results."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
+from napari.layers import Labels
+from napari.utils.notifications import show_warning
+from napari.viewer import Viewer
+from scipy import ndimage as ndi
+from skimage.segmentation import watershed
+
+from exo_vision.plugins._layers import source_image
+from exo_vision.plugins._vesicles import ROLE, log_edit, measure_layer, set_vesicle_table, statistics_text, vesicle_table
+
+logger = logging.getLogger(__name__)
+
+
+class Morphology(Enum):
+    """Morphology classes a vesicle can be assigned."""
+
+    ROUND = "round"
+    CUP = "cup"
+    IRREGULAR = "irregular"
+
+
+def delete_label(labels: np.ndarray, label: int) -> np.ndarray:
+    """Copy of ``labels`` with ``label`` set to background.
+
+    Raises
+    ------
+    ValueError
+        When ``label`` is not present.
+    """
+    if label <= 0 or not np.any(labels == label):
+        raise ValueError(f"label {label} is not in the image; pick a vesicle with the colour picker first.")
+    out = labels.copy()
+    out[out == label] = 0
+    return out
+
+
+def merge_labels(labels: np.ndarray, keep: int, other: int) -> np.ndarray:
+    """Copy of ``labels`` where ``other`` becomes ``keep`` and the gap between them is closed.
+
+    Background pixels inside the closing (3 px) of the union join the merged vesicle.
+    """
+    for value in (keep, other):
+        if value <= 0 or not np.any(labels == value):
+            raise ValueError(f"label {value} is not in the image; choose two existing vesicles to merge.")
+    if keep == other:
+        raise ValueError(f"cannot merge label {keep} with itself; choose two different vesicles.")
+    out = labels.copy()
+    union = (out == keep) | (out == other)
+    closed = ndi.binary_closing(union, structure=np.ones((3, 3), bool), iterations=3)
+    out[(closed & (out == 0)) | union] = keep
+    return out
+
+
+def split_label(labels: np.ndarray, label: int) -> tuple[np.ndarray, int]:
+    """Split ``label`` in two along its watershed of the distance transform.
+
+    Returns
+    -------
+    (labels, new_label)
+        The edited copy and the id given to the second part.
+
+    Raises
+    ------
+    ValueError
+        When the vesicle has no two distinct centres to split between.
+    """
+    mask = labels == label
+    if label <= 0 or not mask.any():
+        raise ValueError(f"label {label} is not in the image; pick a vesicle with the colour picker first.")
+    distance = ndi.distance_transform_edt(mask)
+    coords = np.argwhere(mask)
+    # Two seeds: the two pixels of the mask farthest apart along its major axis.
+    centred = coords - coords.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    along = centred @ vt[0]
+    seeds = np.zeros(labels.shape, dtype=np.int32)
+    first, second = coords[np.argmin(along)], coords[np.argmax(along)]
+    if np.array_equal(first, second):
+        raise ValueError(f"label {label} is a single pixel; nothing to split.")
+    seeds[tuple(first)] = 1
+    seeds[tuple(second)] = 2
+    parts = watershed(-distance, seeds, mask=mask)
+    new_label = int(labels.max()) + 1
+    out = labels.copy()
+    out[parts == 2] = new_label
+    return out, new_label
+
+
+class CurationWidget(Container):
+    """Edit the vesicle labels of the active image and keep its table, statistics and log current."""
+
+    def __init__(self, viewer: Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._layer_info = Label(label="vesicle layer", value="")
+        self._label = SpinBox(label="vesicle label", value=1, min=0, max=2**31 - 1)
+        self._other = SpinBox(label="merge with label", value=0, min=0, max=2**31 - 1)
+        self._delete = PushButton(text="Delete vesicle")
+        self._merge = PushButton(text="Merge the two")
+        self._split = PushButton(text="Split vesicle in two")
+        self._morphology = ComboBox(label="morphology", choices=Morphology, value=Morphology.ROUND)
+        self._override = PushButton(text="Set morphology")
+        self._stats = Label(label="statistics", value="")
+        self._log = Label(label="last edit", value="")
+        self.extend(
+            [
+                self._layer_info,
+                self._label,
+                self._delete,
+                self._other,
+                self._merge,
+                self._split,
+                self._morphology,
+                self._override,
+                self._stats,
+                self._log,
+            ]
+        )
+        self.layer: Any = None
+        self._delete.changed.connect(lambda: self.delete())
+        self._merge.changed.connect(lambda: self.merge())
+        self._split.changed.connect(lambda: self.split())
+        self._override.changed.connect(lambda: self.set_morphology())
+        viewer.layers.selection.events.active.connect(self._on_active)
+        self._on_active()
+
+    # -- layer tracking ------------------------------------------------------------------------
+    def _find_layer(self) -> Any:
+        active = self._viewer.layers.selection.active
+        if isinstance(active, Labels) and active.metadata.get("exo_vision_role") == ROLE:
+            return active
+        for layer in reversed(list(self._viewer.layers)):
+            if isinstance(layer, Labels) and layer.metadata.get("exo_vision_role") == ROLE:
+                return layer
+        return None
+
+    def _on_active(self, _event: Any = None) -> None:
+        layer = self._find_layer()
+        if layer is self.layer:
+            return
+        if self.layer is not None:
+            self.layer.events.paint.disconnect(self._on_paint)
+            self.layer.events.selected_label.disconnect(self._on_selected)
+        self.layer = layer
+        if layer is None:
+            self._layer_info.value = "run Vesicle segmentation first"
+            return
+        layer.events.paint.connect(self._on_paint)
+        layer.events.selected_label.connect(self._on_selected)
+        self._layer_info.value = layer.name
+        self._show_stats()
+
+    def _on_selected(self, _event: Any = None) -> None:
+        self._label.value = int(self.layer.selected_label)
+
+    def _on_paint(self, event: Any) -> None:
+        """napari paint/erase/fill stroke: re-measure and log which labels changed."""
+        touched = sorted(
+            {int(v) for item in getattr(event, "value", []) for v in np.unique(np.asarray(item[1]))}
+            | {int(v) for item in getattr(event, "value", []) for v in np.unique(np.asarray(item[2]))}
+        )
+        touched = [v for v in touched if v != 0]
+        new = int(self.layer.selected_label)
+        action = "erase" if new == 0 else "paint"
+        log_edit(self.layer, action, touched[0] if touched else new, f"labels touched: {touched}")
+        self.update_measurements()
+
+    # -- edits -------------------------------------------------------------------------------
+    def _require_layer(self) -> Any:
+        layer = self._find_layer()
+        if layer is None:
+            show_warning("no vesicle layer: run the Vesicle segmentation widget first")
+        elif layer is not self.layer:
+            self._on_active()
+        return layer
+
+    def _commit(self, labels: np.ndarray, action: str, label: int, detail: str = "") -> None:
+        self.layer.data = labels
+        log_edit(self.layer, action, label, detail)
+        self.update_measurements()
+
+    def delete(self, label: int | None = None) -> None:
+        """Delete one vesicle (default: the label in the widget)."""
+        if self._require_layer() is None:
+            return
+        label = int(self._label.value if label is None else label)
+        try:
+            labels = delete_label(np.asarray(self.layer.data), label)
+        except ValueError as error:
+            show_warning(str(error))
+            return
+        self._commit(labels, "delete", label)
+
+    def merge(self, keep: int | None = None, other: int | None = None) -> None:
+        """Merge vesicle ``other`` into ``keep``."""
+        if self._require_layer() is None:
+            return
+        keep = int(self._label.value if keep is None else keep)
+        other = int(self._other.value if other is None else other)
+        try:
+            labels = merge_labels(np.asarray(self.layer.data), keep, other)
+        except ValueError as error:
+            show_warning(str(error))
+            return
+        self._commit(labels, "merge", keep, f"merged label {other} into {keep}")
+
+    def split(self, label: int | None = None) -> None:
+        """Split one vesicle in two."""
+        if self._require_layer() is None:
+            return
+        label = int(self._label.value if label is None else label)
+        try:
+            labels, new_label = split_label(np.asarray(self.layer.data), label)
+        except ValueError as error:
+            show_warning(str(error))
+            return
+        self._commit(labels, "split", label, f"new label {new_label}")
+
+    def set_morphology(self, label: int | None = None, morphology: str | None = None) -> None:
+        """Override the morphology of one vesicle (kept across re-measurements)."""
+        if self._require_layer() is None:
+            return
+        label = int(self._label.value if label is None else label)
+        morphology = self._morphology.value.value if morphology is None else Morphology(morphology).value
+        table = vesicle_table(self.layer)
+        if label not in set(table["label"].astype(int)):
+            show_warning(f"label {label} is not in the vesicle table; pick a vesicle with the colour picker first.")
+            return
+        old = str(table.loc[table["label"] == label, "morphology"].iloc[0])
+        self.layer.metadata.setdefault("morphology_overrides", {})[label] = morphology
+        log_edit(self.layer, "set morphology", label, f"{old} -> {morphology}")
+        set_vesicle_table(self.layer, table)
+        self._show_stats()
+
+    def update_measurements(self) -> None:
+        """Re-measure every vesicle after an edit and refresh statistics."""
+        image_layer = source_image(self._viewer, self.layer)
+        if image_layer is None:
+            show_warning(f"the image behind {self.layer.name!r} was closed; measurements cannot be updated.")
+            return
+        measure_layer(self.layer, image_layer)
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        from exo_vision.measure.size_stats import size_statistics
+
+        table = vesicle_table(self.layer)
+        if "equivalent_diameter_nm" not in table.columns:
+            self._stats.value = ""
+            return
+        self.statistics = size_statistics(table, n_boot=200)
+        self._stats.value = statistics_text(self.statistics)
+        log = self.layer.metadata.get("edit_log", [])
+        self._log.value = "" if not log else f"{log[-1]['action']} label {log[-1]['label']} at {log[-1]['time_utc']}"

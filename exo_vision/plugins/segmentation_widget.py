@@ -1,0 +1,213 @@
+"""Vesicle segmentation dock: parameters in nm, Run / Cancel, progress; one Labels layer
+per image whose ``features`` are the per-vesicle table, coloured by morphology."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from enum import Enum
+from typing import Annotated, Any
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, ProgressBar, PushButton
+from napari.qt.threading import create_worker
+from napari.utils import progress as napari_progress
+from napari.utils.notifications import show_info, show_warning
+from napari.viewer import Viewer
+from qtpy.QtCore import QObject, Signal
+
+from exo_vision.plugins._layers import active_image_layer, image_data_from_layer
+from exo_vision.plugins._vesicles import add_vesicle_layer, statistics_text
+
+logger = logging.getLogger(__name__)
+
+
+class Polarity(Enum):
+    """Stain polarity: negative stain shows vesicles bright on a dark rim, or dark on bright."""
+
+    AUTO = "auto"
+    DARK = "dark"
+    BRIGHT = "bright"
+
+
+class Cancelled(Exception):
+    """Raised inside the worker's progress callback when the user pressed Cancel."""
+
+
+class _ProgressRelay(QObject):
+    """Carries (done, total) from the worker thread to the GUI thread (queued signal)."""
+
+    progressed = Signal(int, int)
+
+
+def run_analysis(image: Any, parameters: dict[str, Any], progress: Any = None) -> Any:
+    """Run :func:`exo_vision.tem_analysis.analyse_micrograph` on an :class:`ImageData`.
+
+    Parameters
+    ----------
+    image : ImageData
+        Calibrated micrograph.
+    parameters : dict
+        ``min_diameter_nm``, ``max_diameter_nm``, ``sensitivity``, ``polarity`` (``"auto"``, ``"dark"`` or ``"bright"``).
+    progress : callable(int, int), optional
+        Called with (steps done, steps total).
+
+    Raises
+    ------
+    ValueError
+        When the image is not calibrated (sizes in nm need nm/px).
+    """
+    from exo_vision.tem_analysis import analyse_micrograph
+
+    if image.pixel_size_nm is None:
+        name = image.path.name if image.path is not None else "the image"
+        raise ValueError(
+            f"{name} has no pixel size: calibrate it first with the Calibration widget "
+            "(detect the scale bar, draw a line over it, or type nm/px)."
+        )
+    return analyse_micrograph(image, progress=progress, **parameters)
+
+
+class SegmentationWidget(Container):
+    """Collects nm parameters, runs the core in a thread worker, shows one vesicle Labels layer."""
+
+    def __init__(self, viewer: Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._min_d = FloatSpinBox(label="min diameter (nm)", value=30.0, min=1.0, max=5000.0, step=5.0)
+        self._max_d = FloatSpinBox(label="max diameter (nm)", value=500.0, min=2.0, max=20000.0, step=10.0)
+        self._sensitivity = FloatSlider(label="sensitivity", value=0.5, min=0.0, max=1.0, step=0.05)
+        self._polarity = ComboBox(label="vesicles appear", choices=Polarity, value=Polarity.AUTO)
+        self._run = PushButton(text="Run")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._bar = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
+        self._summary = Label(label="result", value="")
+        self.extend(
+            [self._min_d, self._max_d, self._sensitivity, self._polarity, self._run, self._cancel, self._bar, self._summary]
+        )
+        self.worker: Any = None
+        self.labels_layer: Any = None
+        self._cancel_event = threading.Event()
+        self._relay = _ProgressRelay()
+        self._relay.progressed.connect(self._on_progress)
+        self._pbar: Any = None
+        self._run.changed.connect(lambda: self.run())
+        self._cancel.changed.connect(self.cancel)
+
+    def parameters(self) -> dict[str, Any]:
+        """The core's keyword arguments from the widget values (all lengths in nm)."""
+        if self._max_d.value <= self._min_d.value:
+            raise ValueError(
+                f"max diameter ({self._max_d.value} nm) must exceed min diameter ({self._min_d.value} nm); "
+                "widen the range."
+            )
+        polarity = self._polarity.value
+        return {
+            "min_diameter_nm": float(self._min_d.value),
+            "max_diameter_nm": float(self._max_d.value),
+            "sensitivity": float(self._sensitivity.value),
+            "polarity": polarity.value,
+        }
+
+    def set_parameters(
+        self,
+        *,
+        min_diameter_nm: Annotated[float, "nm"] | None = None,
+        max_diameter_nm: Annotated[float, "nm"] | None = None,
+        sensitivity: float | None = None,
+    ) -> None:
+        """Set widget values programmatically (scripts, tests)."""
+        if min_diameter_nm is not None:
+            self._min_d.value = min_diameter_nm
+        if max_diameter_nm is not None:
+            self._max_d.value = max_diameter_nm
+        if sensitivity is not None:
+            self._sensitivity.value = sensitivity
+
+    def run(self, *, sync: bool = False) -> Any:
+        """Segment the active image; in a thread worker unless ``sync`` (then returns the layer)."""
+        image_layer = active_image_layer(self._viewer)
+        if image_layer is None:
+            show_warning("open a micrograph first (File > Open, or File > Open Sample > exo_vision)")
+            return None
+        try:
+            image = image_data_from_layer(image_layer)
+            parameters = self.parameters()
+        except ValueError as error:
+            show_warning(str(error))
+            return None
+        self._cancel_event.clear()
+
+        def report(done: int, total: int) -> None:
+            if self._cancel_event.is_set():
+                raise Cancelled
+            self._relay.progressed.emit(int(done), int(total))
+
+        def work() -> Any:
+            try:
+                return run_analysis(image, parameters, report)
+            except Cancelled:
+                return None
+
+        if sync:
+            try:
+                result = run_analysis(image, parameters, None)
+            except ValueError as error:
+                show_warning(str(error))
+                return None
+            return self._show(image_layer, result, parameters)
+
+        self._run.enabled = False
+        self._cancel.enabled = True
+        self._bar.value = 0
+        self._pbar = napari_progress(total=0, desc=f"Segmenting {image_layer.name}")
+        self.worker = create_worker(work)
+        self.worker.returned.connect(lambda result: self._show(image_layer, result, parameters))
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.start()
+        return self.worker
+
+    def cancel(self, _value: Any = None) -> None:
+        """Ask the running segmentation to stop at its next progress step."""
+        self._cancel_event.set()
+        self._summary.value = "cancelling..."
+
+    # -- GUI-thread callbacks --------------------------------------------------------------------
+    def _on_progress(self, done: int, total: int) -> None:
+        self._bar.max = max(total, 1)
+        self._bar.value = min(done, max(total, 1))
+        if self._pbar is not None:
+            if self._pbar.total != total:
+                self._pbar.total = total
+            self._pbar.n = done
+            self._pbar.refresh()
+
+    def _on_error(self, error: Exception) -> None:
+        show_warning(f"vesicle segmentation failed: {error}")
+
+    def _on_finished(self) -> None:
+        self._run.enabled = True
+        self._cancel.enabled = False
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+
+    def _show(self, image_layer: Any, result: Any, parameters: dict[str, Any]) -> Any:
+        if result is None:
+            self._summary.value = "cancelled"
+            show_info("vesicle segmentation cancelled")
+            return None
+        if image_layer not in self._viewer.layers:
+            return None
+        self.labels_layer = add_vesicle_layer(
+            self._viewer,
+            image_layer,
+            result.labels,
+            result.table,
+            polarity=getattr(result, "polarity", None) or parameters.get("polarity"),
+            extra_metadata={"parameters": dict(parameters)},
+        )
+        self._summary.value = statistics_text(result.statistics)
+        self._bar.max = 1
+        self._bar.value = 1
+        return self.labels_layer
