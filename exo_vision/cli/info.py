@@ -1,16 +1,101 @@
-"""`exo-vision info` (being written; see the issue tracker)."""
+"""``exo-vision info FILE...``: what each file is and how it is calibrated.
+
+Prints one JSON object per file on stdout (JSON Lines), in the order given:
+``path``, ``kind``, ``shape``, ``dtype``, ``pixel_size_nm`` (or null),
+``pixel_size_source``, for blots ``polarity``, ``max_value``, ``exposure_s``,
+and ``warnings`` when there are any. A file that cannot be read gives
+``{"path": ..., "error": ...}``; every file is reported before the command
+exits with status 1 if any failed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from exo_vision.io import ImageReadError, read_image
+
+logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register the `info` subcommand."""
-    p = subparsers.add_parser("info", help="(in progress)")
+    """Register the ``info`` subcommand."""
+    p = subparsers.add_parser(
+        "info",
+        help="show kind, shape, dtype and pixel size (with its source) of image files",
+        description=(
+            "Read each FILE the way every exo-vision command does and print one JSON object "
+            "per line: path, kind (tem/blot/unknown), shape, dtype, pixel_size_nm (or null), "
+            "pixel_size_source ('file metadata: <tag>', 'scale bar', 'user' or 'none'), and for "
+            "blots polarity, max_value (saturation level) and exposure_s. Unreadable files give "
+            '{"path": ..., "error": ...}; the exit status is 1 if any file failed.'
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="image files (TIFF, DM3/DM4, EMD, SER/EMI, MRC, .scn, PNG, JPEG...)")
+    p.add_argument(
+        "--kind",
+        choices=("auto", "tem", "blot"),
+        default="auto",
+        help="what the images are; 'auto' decides from format, tags and file name (default: auto)",
+    )
+    p.add_argument(
+        "--frame",
+        type=int,
+        default=None,
+        metavar="N",
+        help="frame to read from a stack (3-D/4-D file), counting from 0",
+    )
+    p.add_argument(
+        "--no-scale-bar",
+        dest="scale_bar",
+        action="store_false",
+        help="do not try to read a burnt-in scale bar when the file has no calibration",
+    )
     p.set_defaults(func=run)
 
 
+def describe(path: str, *, kind: str = "auto", frame: int | None = None, scale_bar: bool = True) -> dict[str, Any]:
+    """Return the JSON-ready description of one file (or its error).
+
+    Parameters
+    ----------
+    path : str
+        File to read.
+    kind : {"auto", "tem", "blot"}
+        Passed to :func:`exo_vision.io.read_image`.
+    frame : int or None
+        Frame of a stack to read.
+    scale_bar : bool
+        Whether to fall back on a burnt-in scale bar.
+
+    Returns
+    -------
+    dict
+        ``ImageData.info()`` on success, else ``{"path": path, "error": message}``.
+    """
+    try:
+        image = read_image(path, kind=kind, frame=frame, scale_bar=scale_bar)  # type: ignore[arg-type]
+    except (ImageReadError, ValueError) as exc:
+        return {"path": path, "error": str(exc)}
+    out = image.info()
+    out["path"] = path
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    """Not written yet."""
-    raise SystemExit("exo-vision info: not available in this build yet")
+    """Print one JSON line per file; return 1 if any file failed, else 0."""
+    failed = 0
+    for path in args.files:
+        record = describe(path, kind=args.kind, frame=args.frame, scale_bar=args.scale_bar)
+        if "error" in record:
+            failed += 1
+            logger.debug("%s failed: %s", path, record["error"])
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    if failed:
+        logger.error("%d of %d file(s) could not be read", failed, len(args.files))
+        return 1
+    return 0

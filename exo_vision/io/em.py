@@ -1,0 +1,209 @@
+"""Electron-microscopy formats through rosettasciio and mrcfile.
+
+Gatan DigitalMicrograph DM3/DM4, Thermo Fisher Velox EMD, FEI TIA SER/EMI
+(rosettasciio) and MRC (mrcfile). Each returns a :class:`RawImage` whose
+calibration comes from the file's own axis scales and units.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exo_vision.io.library_logs import quiet_library_logs
+from exo_vision.io.raw import RawImage
+from exo_vision.io.units import is_length_unit, is_reciprocal_unit, length_to_nm
+
+logger = logging.getLogger(__name__)
+
+#: Calibration tag names recorded per format.
+_TAGS = {
+    "dm": "DigitalMicrograph ImageData.Calibrations.Dimension scale/units",
+    "emd": "Velox EMD PixelSize",
+    "tia": "FEI TIA SER calibration (CalibrationDelta)",
+}
+
+
+def _plain_array(data: Any) -> tuple[np.ndarray, bool]:
+    """Turn rosettasciio data (maybe a structured RGB(A) array) into a plain array."""
+    array = np.asarray(data)
+    names = array.dtype.names
+    if names and set(names) >= {"R", "G", "B"}:
+        channels = [array[name] for name in names if name in ("R", "G", "B", "A")]
+        return np.stack(channels, axis=-1), True
+    return array, False
+
+
+_SPECTRAL_NAMES = ("energy", "wavelength", "energy loss", "wavenumber", "raman shift")
+_SPECTRAL_UNITS = ("ev", "kev", "mev", "cm-1", "1/cm", "cm^-1")
+
+
+def _is_spectral(axis: dict[str, Any]) -> bool:
+    """Whether an axis runs over energy or wavelength rather than position."""
+    name = str(axis.get("name") or "").strip().lower()
+    unit = str(axis.get("units") or "").strip().lower()
+    return name in _SPECTRAL_NAMES or unit in _SPECTRAL_UNITS
+
+
+def _signal_to_raw(signal: dict[str, Any], fmt: str) -> RawImage:
+    """Convert one rosettasciio signal dictionary into a :class:`RawImage`."""
+    data, rgb = _plain_array(signal["data"])
+    axes = list(signal["axes"])
+    signal_axes = [ax for ax in axes if not ax.get("navigate", False)]
+    metadata: dict[str, Any] = {
+        "format": fmt,
+        "axes": [
+            {
+                "name": ax.get("name"),
+                "size": int(ax.get("size", 0)),
+                "scale": float(ax.get("scale", 1.0)),
+                "units": ax.get("units") or None,
+                "navigate": bool(ax.get("navigate", False)),
+            }
+            for ax in axes
+        ],
+    }
+    signal_type = (signal.get("metadata") or {}).get("Signal", {}).get("signal_type")
+    if signal_type:
+        metadata["signal_type"] = signal_type
+    spectral = [ax.get("name") for ax in axes if _is_spectral(ax)]
+    signal_ndim = len(signal_axes)
+    if spectral:
+        # A wavelength or energy axis means spectra (an EELS/EDS/CL spectrum or
+        # spectrum image), whichever axes rosettasciio calls navigation.
+        metadata["spectral_axes"] = spectral
+        signal_ndim = 1
+    raw = RawImage(data=data, rgb=rgb, signal_ndim=signal_ndim, format_kind="tem", metadata=metadata)
+    if signal_ndim != 2:
+        return raw
+    units = [ax.get("units") or None for ax in signal_axes]
+    reciprocal = [u for u in units if u and is_reciprocal_unit(u)]
+    if reciprocal:
+        raw.metadata["reciprocal_unit"] = str(reciprocal[0])
+        return raw
+    if all(is_length_unit(u) for u in units):
+        raw.pixel_size_yx_nm = tuple(  # type: ignore[assignment]
+            length_to_nm(float(ax["scale"]), ax["units"]) for ax in signal_axes
+        )
+        raw.calibration_tag = _TAGS[fmt]
+    elif any(units):
+        raw.warnings.append(
+            f"the axes are calibrated in {units[0]!r} x {units[1]!r}, which are not both "
+            "lengths: pixel size left unknown"
+        )
+    return raw
+
+
+def _choose(signals: list[dict[str, Any]], fmt: str) -> RawImage:
+    """Pick the main image among the signals a file holds."""
+    raws = [_signal_to_raw(s, fmt) for s in signals]
+    if not raws:
+        raise ValueError("the file holds no data")
+
+    def score(index: int) -> tuple[int, int, int]:
+        raw = raws[index]
+        image_like = int(raw.signal_ndim == 2)
+        calibrated = int(raw.pixel_size_yx_nm[0] is not None)
+        return (image_like, calibrated, -index)
+
+    best = max(range(len(raws)), key=score)
+    chosen = raws[best]
+    if len(raws) > 1:
+        chosen.metadata["signals"] = {"read": best, "count": len(raws)}
+        chosen.warnings.append(f"the file holds {len(raws)} signals; read signal {best}, the first 2-D image")
+    return chosen
+
+
+def _quiet_read(reader: Any, path: Path, **kwargs: Any) -> list[dict[str, Any]]:
+    with quiet_library_logs():
+        return reader(str(path), **kwargs)
+
+
+def read_dm(path: str | Path) -> RawImage:
+    """Decode a Gatan DigitalMicrograph DM3/DM4 file.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.dm3`` or ``.dm4`` file.
+
+    Returns
+    -------
+    RawImage
+        The first 2-D image signal (a file can hold several), with the
+        calibration of its two signal axes; decimal-comma locales are handled
+        by rosettasciio, which reads the binary scale values.
+    """
+    from rsciio.digitalmicrograph import file_reader
+
+    return _choose(_quiet_read(file_reader, Path(path)), "dm")
+
+
+def read_emd(path: str | Path) -> RawImage:
+    """Decode a Velox (Thermo Fisher) or Berkeley EMD file (HDF5).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.emd`` file.
+
+    Returns
+    -------
+    RawImage
+        The first 2-D image signal with its pixel size.
+    """
+    from rsciio.emd import file_reader
+
+    return _choose(_quiet_read(file_reader, Path(path)), "emd")
+
+
+def read_tia(path: str | Path) -> RawImage:
+    """Decode an FEI TIA ``.ser`` file or its ``.emi`` companion.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.emi`` or ``.ser`` file (an ``.emi`` needs its ``_1.ser`` beside it).
+
+    Returns
+    -------
+    RawImage
+        The image with the SER calibration.
+    """
+    from rsciio.tia import file_reader
+
+    return _choose(_quiet_read(file_reader, Path(path)), "tia")
+
+
+def read_mrc(path: str | Path) -> RawImage:
+    """Decode an MRC/CCP4 file with mrcfile.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.mrc``, ``.mrcs``, ``.map``, ``.st`` or ``.rec`` file.
+
+    Returns
+    -------
+    RawImage
+        ``(M, N)`` or ``(Z, M, N)`` data. The voxel size is stored in Å; a zero
+        voxel size means "not calibrated".
+    """
+    import mrcfile
+
+    with quiet_library_logs():
+        with mrcfile.open(path, permissive=True) as mrc:
+            if mrc.data is None:
+                raise ValueError("the MRC header is unreadable and no data could be read")
+            data = np.array(mrc.data)
+            voxel = mrc.voxel_size
+            y_angstrom, x_angstrom = float(voxel.y), float(voxel.x)
+            is_stack = bool(mrc.is_image_stack()) or data.ndim == 3
+    raw = RawImage(data=data, format_kind="tem", metadata={"format": "MRC", "image_stack": is_stack})
+    if y_angstrom > 0 and x_angstrom > 0:
+        raw.pixel_size_yx_nm = (length_to_nm(y_angstrom, "Å"), length_to_nm(x_angstrom, "Å"))
+        raw.calibration_tag = "MRC header voxel size (Å)"
+    return raw

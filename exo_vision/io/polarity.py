@@ -1,0 +1,47 @@
+"""Blot polarity: are the bands brighter or darker than the background?"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+Polarity = Literal["bright", "dark"]
+
+
+def detect_polarity(image: np.ndarray, *, tail_percent: float = 0.5) -> Polarity:
+    """Decide whether bands are bright on dark or dark on bright.
+
+    The background covers most of a blot, so the median is a background level;
+    bands are the far tail. Whichever tail lies further from the median is the
+    band side: ``"bright"`` (raw chemiluminescence, bands above background) or
+    ``"dark"`` (inverted "for publication" export, bands below a white background).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Gray blot image, any numeric dtype.
+    tail_percent : float
+        Percentile (in %) taken as each tail, 0 < ``tail_percent`` < 50.
+
+    Returns
+    -------
+    {"bright", "dark"}
+        Band polarity. A perfectly symmetric image returns ``"bright"``.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not 2-D or ``tail_percent`` is out of range.
+    """
+    array = np.asarray(image)
+    if array.ndim != 2:
+        raise ValueError(f"`image` must be 2-D (M, N), got shape {array.shape}; pass one gray image")
+    if not 0 < tail_percent < 50:
+        raise ValueError(f"`tail_percent` must be between 0 and 50, got {tail_percent!r}")
+    values = array.astype(np.float64, copy=False)
+    if values.size > 1_000_000:
+        step = int(np.ceil(np.sqrt(values.size / 1_000_000)))
+        values = values[::step, ::step]
+    low, median, high = np.percentile(values, [tail_percent, 50.0, 100.0 - tail_percent])
+    return "dark" if (median - low) > (high - median) else "bright"

@@ -1,0 +1,504 @@
+"""The one reading API: any supported file -> one calibrated 2-D :class:`ImageData`.
+
+Decisions documented here (they are also in the :func:`read_image` docstring):
+
+* **Format** is decided by the file's first bytes (TIFF/BigTIFF, Bio-Rad Image
+  Lab MIME header, HDF5, PNG, JPEG, BMP, GIF), then by the extension for
+  formats without a reliable signature (DM3/DM4, SER/EMI, MRC).
+* **Kind** (``kind="auto"``): EM formats and TIFFs with EM vendor tags are
+  ``"tem"``; Bio-Rad ``.scn``, TIFFs written by Image Lab and file names like
+  ``"... (Chemiluminescence).tif"``, ``chemidoc``, ``western`` or ``blot`` are
+  ``"blot"``; an image whose metadata pixel is at most
+  :data:`TEM_PIXEL_LIMIT_NM` is ``"tem"``; otherwise ``"unknown"``, which
+  becomes ``"tem"`` when a scale bar is read successfully.
+* **Non-square pixels**: both axes are kept in ``pixel_size_yx_nm`` and
+  ``pixel_size_nm`` is their mean. A difference over 1 % adds a warning; over
+  5 % a TEM image is refused (diameters in nm would depend on direction)
+  unless the caller gives ``pixel_size_nm``.
+* **Reciprocal calibration** (``1/nm``: diffraction patterns, FFTs) is refused
+  for anything but a blot unless the caller gives ``pixel_size_nm``.
+* **RGB**: converted to gray when the channels agree (gray content, JPEG noise
+  tolerated); otherwise refused for TEM, and converted by luminance with a
+  warning for blots and unknown images.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from exo_vision.io.image_data import (
+    SOURCE_NONE,
+    SOURCE_SCALE_BAR,
+    SOURCE_USER,
+    ImageData,
+    ImageReadError,
+    metadata_source,
+)
+from exo_vision.io.polarity import detect_polarity
+from exo_vision.io.raw import RawImage
+
+logger = logging.getLogger(__name__)
+
+#: A metadata pixel size at or below this marks an image as electron microscopy.
+TEM_PIXEL_LIMIT_NM = 100.0
+#: Relative difference between the two pixel axes that earns a warning.
+NON_SQUARE_WARN = 0.01
+#: Relative difference between the two pixel axes that makes TEM sizes ambiguous.
+NON_SQUARE_REFUSE = 0.05
+#: Channel spread (fraction of the dtype range) still taken as gray content.
+GRAY_TOLERANCE = 0.02
+#: Warning put on every 8-bit blot.
+EIGHT_BIT_BLOT_WARNING = "8-bit export for publication: unsuitable for quantification"
+
+_BLOT_NAME = re.compile(r"\((chemiluminescence|colorimetric)\)|chemidoc|image\s*lab|western|blot", re.I)
+_EM_SUFFIXES = {".dm3": "dm", ".dm4": "dm", ".ser": "tia", ".emi": "tia", ".emd": "emd"}
+_MRC_SUFFIXES = {".mrc", ".mrcs", ".map", ".st", ".rec", ".ali"}
+_SUPPORTED = "TIFF, DM3/DM4, EMD, SER/EMI, MRC, Bio-Rad .scn, PNG, JPEG, BMP"
+
+
+def read_image(
+    path: str | Path,
+    *,
+    kind: Literal["auto", "tem", "blot"] = "auto",
+    frame: int | None = None,
+    pixel_size_nm: float | None = None,
+    scale_bar: bool = True,
+) -> ImageData:
+    """Read one 2-D image with its physical calibration and its provenance.
+
+    Parameters
+    ----------
+    path : str or Path
+        Image file: TIFF/BigTIFF (ImageJ, OME, DigitalMicrograph, FEI/Thermo,
+        Zeiss SEM, TVIPS, JEOL SightX, Olympus SIS, Hamamatsu tags or plain
+        resolution tags), Gatan DM3/DM4, Velox EMD, FEI TIA SER/EMI, MRC,
+        Bio-Rad Image Lab ``.scn``, PNG, JPEG, BMP, GIF.
+    kind : {"auto", "tem", "blot"}
+        What the image is. ``"auto"`` decides from format, tags, file name and
+        a readable scale bar (see the module docstring); it may give
+        ``"unknown"``.
+    frame : int or None
+        Which frame to read from a stack (3-D/4-D data; leading axes are
+        flattened in C order). ``None`` refuses stacks.
+    pixel_size_nm : float or None
+        Pixel edge length in nanometres typed by the user. Overrides the file's
+        calibration and the scale bar; source ``"user"``.
+    scale_bar : bool
+        For TEM (or unknown) images without metadata calibration, try reading a
+        burnt-in scale bar (``exo_vision.calibration.scalebar``); only a reading
+        with status ``"ok"`` is used.
+
+    Returns
+    -------
+    ImageData
+        ``data`` is ``(M, N)`` in the file's dtype (gray RGB content becomes one
+        channel of the same dtype; bool becomes uint8). ``pixel_size_source``
+        is ``"file metadata: <tag>"``, ``"scale bar"``, ``"user"`` or
+        ``"none"``. For blots ``polarity``, ``max_value`` (saturation level:
+        0 for inverted integer exports) and ``exposure_s`` are filled.
+
+    Raises
+    ------
+    ImageReadError
+        For a missing, empty, truncated, corrupt or unsupported file, a
+        spectrum, a stack without ``frame``, a colour TEM image, an image of
+        one value, a reciprocal-space calibration, or strongly non-square TEM
+        pixels. The message names the file, the problem and the fix.
+    ValueError
+        For invalid arguments (unknown ``kind``, negative ``frame``,
+        non-positive ``pixel_size_nm``).
+    """
+    path = Path(path)
+    if kind not in ("auto", "tem", "blot"):
+        raise ValueError(f"`kind` must be 'auto', 'tem' or 'blot', got {kind!r}")
+    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0):
+        raise ValueError(f"`frame` must be a non-negative integer frame index, got {frame!r}")
+    user_px = _check_user_pixel_size(pixel_size_nm)
+    _check_file(path)
+
+    raw = _decode(path)
+    data, shaping_notes = _to_2d(raw, path=path, frame=frame, kind=kind)
+    warnings_out = list(raw.warnings) + shaping_notes
+    metadata: dict[str, Any] = dict(raw.metadata)
+    metadata["original_shape"] = list(raw.data.shape)
+    metadata["original_dtype"] = str(raw.data.dtype)
+    if frame is not None:
+        metadata["frame"] = int(frame)
+
+    resolved, reason = _decide_kind(kind, raw, path)
+    metadata["kind_reason"] = reason
+    if resolved == "tem" and metadata.get("converted_from") == "colour":
+        raise ImageReadError(
+            path,
+            "is a colour image (its RGB channels differ), not a gray TEM micrograph",
+            "Export the micrograph as gray (8/16-bit) or pass kind='blot' if it is a blot",
+        )
+
+    image = ImageData(data=data, path=path, kind=resolved, metadata=metadata, warnings=warnings_out)
+    _calibrate(image, raw, path=path, user_px=user_px, scale_bar=scale_bar)
+    if image.kind == "blot":
+        _describe_blot(image, raw)
+    return image
+
+
+def _check_user_pixel_size(pixel_size_nm: float | None) -> float | None:
+    if pixel_size_nm is None:
+        return None
+    try:
+        value = float(pixel_size_nm)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`pixel_size_nm` must be a number of nanometres, got {pixel_size_nm!r}; pass e.g. 0.62"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`pixel_size_nm` must be a positive number of nanometres, got {pixel_size_nm!r}; pass e.g. 0.62")
+    return value
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ImageReadError(path, "does not exist", "Check the path and the spelling of the file name")
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file", "Give the path of one image file inside it")
+    if path.stat().st_size == 0:
+        raise ImageReadError(path, "is empty (0 bytes)", "Copy or export the file again; it was not written completely")
+
+
+def _sniff(path: Path) -> str | None:
+    """Format name from the first bytes, or ``None`` when they do not tell."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head.lstrip().startswith(b"Generated by Image Lab") or (
+        b"Image Lab" in head and b"MIME-Version" in head
+    ):
+        return "biorad_scn"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "hdf5"
+    if head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8\xff") or head.startswith(b"BM") or head[:4] == b"GIF8":
+        return "raster"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "raster"
+    return None
+
+
+def _decode(path: Path) -> RawImage:
+    """Dispatch to a format reader; turn library failures into ImageReadError."""
+    suffix = path.suffix.lower()
+    sniffed = _sniff(path)
+    fmt = sniffed
+    if sniffed is None:
+        if suffix in _EM_SUFFIXES and suffix != ".emd":
+            fmt = _EM_SUFFIXES[suffix]
+        elif suffix in _MRC_SUFFIXES:
+            fmt = "mrc"
+        elif suffix in (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".scn", ".emd"):
+            raise ImageReadError(
+                path,
+                f"has the extension {path.suffix} but its content is not a {path.suffix.lstrip('.').upper()} "
+                "image (wrong signature: a renamed text or other file?)",
+                "Open the original file exported by the instrument or imaging software",
+            )
+        else:
+            raise ImageReadError(
+                path,
+                "is not in a recognised image format",
+                f"Export it as one of: {_SUPPORTED}",
+            )
+    if fmt == "hdf5":
+        if suffix != ".emd":
+            raise ImageReadError(
+                path, "is an HDF5 file but not a Velox/EMD file (.emd)", f"Export the image as one of: {_SUPPORTED}"
+            )
+        fmt = "emd"
+    try:
+        return _run_reader(fmt, path)
+    except ImageReadError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # library errors differ by format; each is reported, never hidden
+        raise ImageReadError(
+            path,
+            f"could not be decoded as {fmt.upper().replace('_', ' ')} ({type(exc).__name__}: {exc}); "
+            "the file is probably truncated or corrupt",
+            "Copy or export the file again from the instrument software",
+        ) from exc
+
+
+def _run_reader(fmt: str, path: Path) -> RawImage:
+    if fmt == "tiff":
+        from exo_vision.io.tiff import read_tiff
+
+        return read_tiff(path)
+    if fmt == "biorad_scn":
+        from exo_vision.io.scn import read_scn
+
+        return read_scn(path)
+    if fmt == "raster":
+        from exo_vision.io.raster import read_raster
+
+        return read_raster(path)
+    if fmt == "mrc":
+        from exo_vision.io.em import read_mrc
+
+        return read_mrc(path)
+    from exo_vision.io import em
+
+    if fmt == "dm":
+        with open(path, "rb") as handle:
+            version = int.from_bytes(handle.read(4), "big")
+        if version not in (3, 4):
+            raise ImageReadError(
+                path,
+                "does not start with a DigitalMicrograph DM3/DM4 header",
+                "Open the original .dm3/.dm4 file saved by DigitalMicrograph",
+            )
+        return em.read_dm(path)
+    if fmt == "emd":
+        return em.read_emd(path)
+    return em.read_tia(path)
+
+
+def _to_2d(raw: RawImage, *, path: Path, frame: int | None, kind: str) -> tuple[np.ndarray, list[str]]:
+    """Apply the 2-D rules: spectra, stacks, frames, RGB, dtypes, constant images."""
+    notes: list[str] = []
+    data = raw.data
+    if data.size == 0:
+        raise ImageReadError(path, "contains no pixels", "Export the image again")
+    if raw.signal_ndim < 2 or data.ndim - (1 if raw.rgb else 0) < 2:
+        raise ImageReadError(
+            path,
+            f"holds a spectrum or spectrum image (1-D signals, array shape {tuple(data.shape)}), not an image",
+            "Open an image file; spectra are not analysed by exo_vision",
+        )
+    if raw.signal_ndim > 2:
+        raise ImageReadError(
+            path,
+            f"holds a {raw.signal_ndim}-D signal (shape {tuple(data.shape)}), not a 2-D image",
+            "Export a single 2-D image",
+        )
+    spatial = 3 if raw.rgb else 2
+    nav_shape = data.shape[: data.ndim - spatial]
+    n_frames = int(np.prod(nav_shape)) if nav_shape else 1
+    if n_frames > 1 and frame is None:
+        dims = data.ndim - (1 if raw.rgb else 0)
+        raise ImageReadError(
+            path,
+            f"is a stack of {n_frames} images (a {dims}-D array of shape {tuple(data.shape)}), "
+            "and only one 2-D image can be analysed at a time",
+            f"Pick one with frame=K (command line: --frame K), 0 <= K < {n_frames}",
+        )
+    if frame is not None and frame >= n_frames:
+        raise ImageReadError(
+            path,
+            f"has {n_frames} frame(s) but frame {frame} was asked for",
+            f"Pass a frame index from 0 to {n_frames - 1}",
+        )
+    flat = data.reshape((n_frames,) + data.shape[data.ndim - spatial :])
+    data = flat[frame or 0]
+    if n_frames > 1:
+        notes.append(f"read frame {frame} of {n_frames}")
+    if min(data.shape[:2]) < 2:
+        raise ImageReadError(
+            path,
+            f"is {data.shape[0]} x {data.shape[1]} pixels: a line profile or spectrum, not an image",
+            "Open a 2-D image",
+        )
+    if raw.rgb:
+        data = _rgb_to_gray(data, raw, path=path, kind=kind, notes=notes)
+    if np.iscomplexobj(data):
+        raise ImageReadError(
+            path,
+            "holds complex numbers (an FFT or exit wave), not a real-space intensity image",
+            "Export the real-space image (or its amplitude) from DigitalMicrograph",
+        )
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+        notes.append("a boolean (mask) image was read as 0/1 uint8")
+    if data.dtype.kind not in "uif":
+        raise ImageReadError(path, f"has pixels of type {data.dtype}, not numbers", "Export a gray image")
+    finite = np.isfinite(data) if data.dtype.kind == "f" else None
+    if finite is not None and not finite.any():
+        raise ImageReadError(path, "has no finite pixel values (all NaN or infinite)", "Export the image again")
+    if finite is not None and not finite.all():
+        notes.append(f"{int((~finite).sum())} pixels are NaN or infinite")
+    values = data[finite] if finite is not None and not finite.all() else data
+    low, high = values.min(), values.max()
+    if low == high:
+        raise ImageReadError(
+            path,
+            f"has every pixel equal to {low.item()!r}: there is nothing to analyse",
+            "Check the exposure and export the image again (is it a blank or a failed acquisition?)",
+        )
+    return data, notes
+
+
+def _rgb_to_gray(data: np.ndarray, raw: RawImage, *, path: Path, kind: str, notes: list[str]) -> np.ndarray:
+    """(M, N, 3|4) -> (M, N): keep gray content exactly; colour by luminance or refuse.
+
+    Gray content means at most 0.1 % of pixels have channels further apart than
+    :data:`GRAY_TOLERANCE` of the dtype range (JPEG chroma noise stays below it).
+    """
+    if data.shape[-1] == 4:
+        alpha = data[..., 3]
+        if alpha.min() != alpha.max():
+            notes.append("the alpha (transparency) channel was ignored")
+        data = data[..., :3]
+    red, green, blue = data[..., 0], data[..., 1], data[..., 2]
+    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+    if data.dtype.kind in "ui":
+        full_range = float(np.iinfo(data.dtype).max - np.iinfo(data.dtype).min)
+    else:
+        full_range = max(float(np.nanmax(data) - np.nanmin(data)), 1e-12)
+    off_gray = np.count_nonzero(spread > GRAY_TOLERANCE * full_range)
+    if off_gray <= 0.001 * spread.size:
+        raw.metadata["converted_from"] = "rgb with gray content"
+        if data.dtype.kind in "ui" and data.dtype.itemsize <= 2:
+            total = red.astype(np.uint32) + green + blue
+            return ((total + 1) // 3).astype(data.dtype)
+        gray = (red.astype(np.float64) + green + blue) / 3.0
+    else:
+        if kind == "tem":
+            raise ImageReadError(
+                path,
+                "is a colour image (its RGB channels differ), not a gray TEM micrograph",
+                "Export the micrograph as gray (8/16-bit); colour overlays cannot be measured",
+            )
+        raw.metadata["converted_from"] = "colour"
+        notes.append("colour image converted to gray by luminance (0.299 R + 0.587 G + 0.114 B)")
+        gray = 0.299 * red.astype(np.float32) + 0.587 * green + 0.114 * blue
+    if data.dtype.kind in "ui":
+        info = np.iinfo(data.dtype)
+        return np.clip(np.rint(gray), info.min, info.max).astype(data.dtype)
+    return gray.astype(data.dtype)
+
+
+def _decide_kind(kind: str, raw: RawImage, path: Path) -> tuple[str, str]:
+    """Resolve ``kind="auto"``; return the kind and why."""
+    if kind != "auto":
+        return kind, "given by the caller"
+    if raw.format_kind is not None:
+        return raw.format_kind, f"{raw.metadata.get('format', 'file')} format/tags"
+    if _BLOT_NAME.search(path.name):
+        return "blot", "file name looks like a blot/ChemiDoc export"
+    y_nm, x_nm = raw.pixel_size_yx_nm
+    if x_nm is not None and x_nm <= TEM_PIXEL_LIMIT_NM:
+        return "tem", f"metadata pixel size {x_nm:.4g} nm <= {TEM_PIXEL_LIMIT_NM:g} nm"
+    return "unknown", "no format, tag or file-name hint"
+
+
+def _calibrate(image: ImageData, raw: RawImage, *, path: Path, user_px: float | None, scale_bar: bool) -> None:
+    """Fill pixel_size_nm / source / yx following the documented precedence."""
+    y_nm, x_nm = raw.pixel_size_yx_nm
+    if x_nm is not None and y_nm is None:
+        y_nm = x_nm
+    if x_nm is not None:
+        image.metadata["file_pixel_size_yx_nm"] = [y_nm, x_nm]
+    if user_px is not None:
+        image.pixel_size_nm = user_px
+        image.pixel_size_yx_nm = (user_px, user_px)
+        image.pixel_size_source = SOURCE_USER
+        if "reciprocal_unit" in raw.metadata:
+            image.warnings.append(
+                f"the file is calibrated in {raw.metadata['reciprocal_unit']} (reciprocal space); "
+                "your pixel size in nm is used instead"
+            )
+        return
+    reciprocal = raw.metadata.get("reciprocal_unit")
+    if reciprocal and image.kind != "blot":
+        raise ImageReadError(
+            path,
+            f"is calibrated in {reciprocal} (reciprocal space): it is a diffraction pattern or an FFT, "
+            "not a real-space micrograph",
+            "Open the real-space image, or pass pixel_size_nm (--pixel-size-nm) if you know better",
+        )
+    if x_nm is not None and y_nm is not None:
+        difference = abs(y_nm - x_nm) / min(y_nm, x_nm)
+        if difference > NON_SQUARE_REFUSE and image.kind == "tem":
+            raise ImageReadError(
+                path,
+                f"has non-square pixels (y {y_nm:.6g} nm, x {x_nm:.6g} nm, {100 * difference:.0f}% apart), "
+                "so a diameter in nm would depend on its direction",
+                "Resample the image to square pixels, or pass pixel_size_nm (--pixel-size-nm) to override",
+            )
+        if difference > NON_SQUARE_WARN:
+            image.warnings.append(
+                f"non-square pixels: y {y_nm:.6g} nm, x {x_nm:.6g} nm ({100 * difference:.1f}% apart); "
+                "pixel_size_nm is their mean"
+            )
+        image.pixel_size_yx_nm = (y_nm, x_nm)
+        image.pixel_size_nm = 0.5 * (y_nm + x_nm) if difference > 0 else x_nm
+        image.pixel_size_source = metadata_source(raw.calibration_tag or "pixel size")
+        return
+    if scale_bar and image.kind in ("tem", "unknown") and image.metadata.get("converted_from") != "colour":
+        _try_scale_bar(image)
+        return
+    image.pixel_size_source = SOURCE_NONE
+
+
+def _try_scale_bar(image: ImageData) -> None:
+    """Calibrate from a burnt-in scale bar when its reading is trustworthy."""
+    try:
+        from exo_vision.calibration.scalebar import read_scale_bar
+    except ImportError as exc:
+        logger.debug("scale-bar reader not available: %s", exc)
+        image.metadata["scale_bar"] = {"status": "reader not available"}
+        return
+    try:
+        reading = read_scale_bar(image.data)
+    except Exception as exc:  # a failing optional fallback must not hide the image
+        logger.warning("%s: scale-bar reading failed: %s", image.path, exc)
+        image.metadata["scale_bar"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        image.warnings.append(f"scale-bar reading failed ({type(exc).__name__}: {exc}); pixel size unknown")
+        return
+    record = {
+        "status": getattr(reading, "status", None),
+        "pixel_size_nm": getattr(reading, "pixel_size_nm", None),
+        "confidence": getattr(reading, "confidence", None),
+        "label_text": getattr(reading, "label_text", None),
+        "bar_length_px": getattr(reading, "bar_length_px", None),
+    }
+    image.metadata["scale_bar"] = record
+    if record["status"] == "ok" and record["pixel_size_nm"]:
+        value = float(record["pixel_size_nm"])
+        image.pixel_size_nm = value
+        image.pixel_size_yx_nm = (value, value)
+        image.pixel_size_source = SOURCE_SCALE_BAR
+        if image.kind == "unknown":
+            image.kind = "tem"
+            image.metadata["kind_reason"] = "a scale bar in physical units was read"
+    elif record["status"] == "unreadable":
+        image.warnings.append(
+            "a scale bar was found but its label could not be read reliably; pixel size unknown "
+            "(pass pixel_size_nm / --pixel-size-nm)"
+        )
+
+
+def _describe_blot(image: ImageData, raw: RawImage) -> None:
+    """Polarity, saturation level, exposure and the 8-bit warning for blots."""
+    data = image.data
+    image.polarity = detect_polarity(data)
+    image.exposure_s = raw.exposure_s
+    if raw.max_value is not None:
+        image.max_value = float(raw.max_value)
+    elif data.dtype.kind in "ui":
+        info = np.iinfo(data.dtype)
+        image.max_value = float(info.min if image.polarity == "dark" else info.max)
+    if data.dtype.itemsize == 1:
+        image.warnings.append(EIGHT_BIT_BLOT_WARNING)
+    if image.max_value is not None:
+        clipped = int(np.count_nonzero(data == image.max_value))
+        image.metadata["saturated_pixels"] = clipped
+        if clipped:
+            image.warnings.append(
+                f"{clipped} pixels ({100 * clipped / data.size:.2f}%) sit at the saturation level "
+                f"{image.max_value:g}: band intensities there are clipped"
+            )

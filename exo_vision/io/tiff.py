@@ -1,0 +1,285 @@
+"""TIFF reading: pixels with tifffile, calibration from every tag family we know.
+
+Calibration is looked for in this order (the first that gives a real-space
+length wins):
+
+1. vendor tags, read through rosettasciio: FEI/Thermo (``FEI_HELIOS``/``FEI_SFEG``),
+   Zeiss SEM (``CZ_SEM``), TVIPS, JEOL SightX, Olympus SIS, Hamamatsu streak and
+   DigitalMicrograph-written TIFFs;
+2. ImageJ ``unit`` in the ImageJ description plus ``XResolution``/``YResolution``;
+3. OME-XML ``PhysicalSizeX``/``PhysicalSizeY`` with their units;
+4. baseline ``XResolution``/``YResolution`` with ``ResolutionUnit`` cm or inch, but
+   only when the pixel it implies is smaller than :data:`PRINT_RESOLUTION_LIMIT_NM`.
+   A coarser value (72, 300, 600 dpi...) is a print resolution written by a
+   desktop export, not a physical pixel size: it is kept in ``metadata["dpi"]``
+   and the image is treated as uncalibrated.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from exo_vision.io.library_logs import quiet_library_logs
+from exo_vision.io.raw import RawImage
+from exo_vision.io.units import is_length_unit, is_reciprocal_unit, length_to_nm
+
+logger = logging.getLogger(__name__)
+
+#: A resolution-tag pixel coarser than this (10 µm, i.e. finer than 2540 dpi) is
+#: taken to be a print resolution, not a physical pixel size.
+PRINT_RESOLUTION_LIMIT_NM = 10_000.0
+
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+#: DigitalMicrograph private TIFF tags (as rosettasciio recognises them).
+_DM_TAGS = {65003, 65004, 65005, 65009, 65010, 65011, 65006, 65007, 65008}
+
+
+def is_tiff(path: str | Path) -> bool:
+    """Tell whether a file starts with a TIFF or BigTIFF signature.
+
+    Parameters
+    ----------
+    path : str or Path
+        File to sniff; only its first four bytes are read.
+
+    Returns
+    -------
+    bool
+        ``True`` for classic TIFF and BigTIFF in either byte order, whatever the
+        extension (Leica ``.scn`` slides are BigTIFFs).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head in _TIFF_MAGICS
+
+
+def _vendor(tif: tifffile.TiffFile) -> tuple[str, str] | None:
+    """Return ``(vendor key, tag description)`` for vendor-calibrated TIFFs."""
+    page = tif.pages[0]
+    flags = tif.flags
+    tag_codes = {tag.code for tag in page.tags}
+    make = str(page.tags["Make"].value) if "Make" in page.tags else ""
+    if "fei" in flags:
+        return "fei", "FEI/Thermo TIFF tag (FEI_HELIOS/FEI_SFEG) PixelWidth/PixelHeight"
+    if "sem" in flags:
+        return "zeiss", "Zeiss SEM TIFF tag CZ_SEM pixel size"
+    if "tvips" in flags:
+        return "tvips", "TVIPS TIFF tag PixelSizeX/PixelSizeY"
+    if "streak" in flags:
+        return "hamamatsu", "Hamamatsu streak TIFF description"
+    if make == "JEOL Ltd.":
+        return "jeol", "JEOL SightX TIFF tags"
+    if make.startswith("Olympus Soft Imaging") or any(p.is_sis for p in tif.pages):
+        return "olympus", "Olympus SIS TIFF tag pixelsizex/pixelsizey"
+    if tag_codes & _DM_TAGS:
+        return "dm", "DigitalMicrograph TIFF tags"
+    return None
+
+
+def _pick_series(tif: tifffile.TiffFile) -> int:
+    """Index of the series holding the main image (largest; gray wins ties)."""
+
+    def score(index: int) -> tuple[int, int, int]:
+        series = tif.series[index]
+        axes = series.axes
+        shape = dict(zip(axes, series.shape))
+        plane = shape.get("Y", 1) * shape.get("X", 1)
+        gray = 0 if "S" in axes else 1
+        return (plane, gray, -index)
+
+    return max(range(len(tif.series)), key=score)
+
+
+def _vendor_calibration(
+    path: Path, series_index: int, n_series: int, warnings_out: list[str]
+) -> tuple[tuple[float | None, float | None], dict[str, Any]]:
+    """Read vendor-tag calibration through rosettasciio's TIFF reader."""
+    from rsciio.tiff import file_reader
+
+    with quiet_library_logs():
+        signals = file_reader(str(path))
+    index = series_index if len(signals) == n_series else 0
+    axes = [ax for ax in signals[index]["axes"] if not ax.get("navigate", False)]
+    spatial = axes[-2:]
+    info: dict[str, Any] = {
+        "vendor_axes": [
+            {"name": ax.get("name"), "scale": float(ax.get("scale", 1.0)), "units": ax.get("units")}
+            for ax in spatial
+        ]
+    }
+    if len(spatial) != 2:
+        return (None, None), info
+    units = [ax.get("units") for ax in spatial]
+    if any(is_reciprocal_unit(u) for u in units if u):
+        info["reciprocal_unit"] = str(next(u for u in units if u and is_reciprocal_unit(u)))
+        return (None, None), info
+    if not all(is_length_unit(u) for u in units):
+        if any(u for u in units):
+            warnings_out.append(
+                f"the vendor tags calibrate the axes in {units[0]!r} x {units[1]!r}, which are "
+                "not both lengths (a streak camera or spectrum image?): pixel size left unknown"
+            )
+        return (None, None), info
+    y_nm, x_nm = (length_to_nm(float(ax["scale"]), ax["units"]) for ax in spatial)
+    return (y_nm, x_nm), info
+
+
+def _resolution_nm(page: tifffile.TiffPage, unit_nm: float) -> tuple[float | None, float | None]:
+    """Pixel size from X/YResolution (pixels per ``unit``) in nanometres."""
+    out: list[float | None] = []
+    for name in ("YResolution", "XResolution"):
+        if name not in page.tags:
+            out.append(None)
+            continue
+        num, den = page.tags[name].value
+        out.append(unit_nm * den / num if num and den else None)
+    return out[0], out[1]
+
+
+def _imagej_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | None, str] | None:
+    meta = tif.imagej_metadata or {}
+    unit = meta.get("unit")
+    if not unit or "XResolution" not in tif.pages[0].tags:
+        return None
+    unit = str(unit).replace("\\u00B5", "µ")
+    if not is_length_unit(unit):
+        return None
+    y_nm, x_nm = _resolution_nm(tif.pages[0], length_to_nm(1.0, unit))
+    if y_nm is None:
+        y_nm = x_nm
+    return y_nm, x_nm, f"ImageJ unit ({unit}) + XResolution/YResolution"
+
+
+def _ome_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | None, str] | None:
+    xml = tif.ome_metadata
+    if not xml:
+        return None
+    values: dict[str, float] = {}
+    for axis in ("X", "Y"):
+        size = re.search(rf'PhysicalSize{axis}="([^"]+)"', xml)
+        if size is None:
+            continue
+        unit_match = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
+        unit = unit_match.group(1) if unit_match else "µm"  # the OME schema default
+        if is_length_unit(unit):
+            values[axis] = length_to_nm(size.group(1), unit)
+    if "X" not in values:
+        return None
+    return values.get("Y", values["X"]), values["X"], "OME-XML PhysicalSizeX/PhysicalSizeY"
+
+
+def _baseline_calibration(
+    page: tifffile.TiffPage, metadata: dict[str, Any]
+) -> tuple[float | None, float | None, str] | None:
+    if "ResolutionUnit" not in page.tags or "XResolution" not in page.tags:
+        return None
+    unit_code = int(page.tags["ResolutionUnit"].value)
+    unit_nm = {2: 2.54e7, 3: 1e7}.get(unit_code)
+    if unit_nm is None:
+        return None
+    y_nm, x_nm = _resolution_nm(page, unit_nm)
+    if x_nm is None:
+        return None
+    if x_nm >= PRINT_RESOLUTION_LIMIT_NM:
+        metadata["dpi"] = round(2.54e7 / x_nm, 3)
+        return None
+    name = "inch" if unit_code == 2 else "cm"
+    return (y_nm if y_nm is not None else x_nm), x_nm, f"TIFF XResolution/YResolution per {name}"
+
+
+def _apply_palette(colormap: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Map palette indices through a TIFF colormap ``(3, 2**bits)`` to RGB.
+
+    TIFF colormaps are 16-bit; when every entry is an 8-bit value scaled by 257
+    (the usual case) the result is uint8.
+    """
+    rgb = np.moveaxis(colormap[:, indices], 0, -1)
+    if np.all(colormap % 257 == 0):
+        return (rgb // 257).astype(np.uint8)
+    return rgb.astype(np.uint16)
+
+
+def read_tiff(path: str | Path) -> RawImage:
+    """Decode a TIFF/BigTIFF file and the calibration its tags state.
+
+    Parameters
+    ----------
+    path : str or Path
+        TIFF file (any extension).
+
+    Returns
+    -------
+    RawImage
+        ``data`` is ``(..., M, N)`` or ``(..., M, N, C)`` (``rgb=True``) in the
+        file's dtype; palette images with a coloured palette are expanded to
+        RGB, gray palettes keep their indices.
+    """
+    path = Path(path)
+    metadata: dict[str, Any] = {"format": "TIFF"}
+    notes: list[str] = []
+    with tifffile.TiffFile(path) as tif:
+        n_series = len(tif.series)
+        index = _pick_series(tif)
+        series = tif.series[index]
+        if n_series > 1:
+            metadata["tiff_series"] = {"read": index, "count": n_series}
+            notes.append(
+                f"the file holds {n_series} image series; read series {index} "
+                f"(shape {tuple(series.shape)}), the largest"
+            )
+        data = series.asarray()
+        axes = series.axes
+        page = series.pages[0] if series.pages else tif.pages[0]
+        metadata["tiff_axes"] = axes
+        metadata["photometric"] = page.photometric.name
+        software = str(page.tags["Software"].value) if "Software" in page.tags else ""
+        description = str(page.tags["ImageDescription"].value) if "ImageDescription" in page.tags else ""
+        metadata["software"] = software
+        rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
+        if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
+            data = _apply_palette(np.asarray(page.colormap), data)
+            rgb = True
+        if axes.endswith("S") and not rgb:
+            notes.append(f"the last axis holds {data.shape[-1]} samples per pixel, not RGB")
+
+        pixel = (None, None)
+        tag: str | None = None
+        format_kind = None
+        vendor = _vendor(tif)
+        if vendor is not None:
+            key, description_of_tag = vendor
+            metadata["vendor"] = key
+            format_kind = "tem" if key in ("fei", "zeiss", "tvips", "jeol", "dm") else None
+            pixel, info = _vendor_calibration(path, index, n_series, notes)
+            metadata.update(info)
+            if pixel[0] is not None:
+                tag = description_of_tag
+        if tag is None:
+            for found in (_imagej_calibration(tif), _ome_calibration(tif)):
+                if found is not None:
+                    pixel, tag = (found[0], found[1]), found[2]
+                    break
+        if tag is None:
+            found = _baseline_calibration(page, metadata)
+            if found is not None:
+                pixel, tag = (found[0], found[1]), found[2]
+        if "Image Lab" in software or "Image Lab" in description:
+            format_kind = "blot"
+            metadata["image_lab"] = True
+    return RawImage(
+        data=data,
+        rgb=rgb,
+        signal_ndim=2,
+        pixel_size_yx_nm=pixel,
+        calibration_tag=tag,
+        format_kind=format_kind,
+        metadata=metadata,
+        warnings=notes,
+    )
