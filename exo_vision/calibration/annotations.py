@@ -1,0 +1,147 @@
+"""Finding burnt-in annotation regions: instrument data strips and boxes behind scale bars.
+
+These regions hold text and flat colour, not specimen, and must be kept out of
+vesicle segmentation and statistics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+
+def _to_uint8_levels(image: np.ndarray) -> np.ndarray:
+    """Quantise to 0..255 over the image's own range (for mode finding)."""
+    image = np.asarray(image, dtype=np.float32)
+    lo, hi = float(image.min()), float(image.max())
+    if hi <= lo:
+        return np.zeros(image.shape, np.uint8)
+    return np.rint((image - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _row_uniformity(levels: np.ndarray, tolerance: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the most common level and the fraction of pixels within ``tolerance`` of it."""
+    n_rows = levels.shape[0]
+    index = (np.arange(n_rows, dtype=np.int64)[:, None] * 256 + levels).ravel()
+    counts = np.bincount(index, minlength=n_rows * 256).reshape(n_rows, 256)
+    modes = counts.argmax(axis=1)
+    cumulative = np.concatenate([np.zeros((n_rows, 1), np.int64), counts.cumsum(axis=1)], axis=1)
+    lower = np.clip(modes - tolerance, 0, 256)
+    upper = np.clip(modes + tolerance + 1, 0, 256)
+    near = cumulative[np.arange(n_rows), upper] - cumulative[np.arange(n_rows), lower]
+    return modes, near / levels.shape[1]
+
+
+def find_data_strip(
+    image: np.ndarray, *, min_fraction: float = 0.6, tolerance: int = 4, max_height_fraction: float = 0.3
+) -> Box | None:
+    """Find an instrument data strip along the bottom or top edge.
+
+    A data strip is a full-width band of one flat colour (often with text:
+    magnification, voltage, date, scale bar) that touches the image edge.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Gray image.
+    min_fraction : float
+        Fraction of each strip row that must have the strip's colour (the rest
+        is text).
+    tolerance : int
+        Colour tolerance on a 0..255 scale of the image's range.
+    max_height_fraction : float
+        Strips taller than this fraction of the image height are not strips.
+
+    Returns
+    -------
+    (row0, col0, row1, col1) or None
+        Half-open box of the strip, or ``None`` if there is none. Strips lower
+        than 1.5 % of the image height (at least 6 rows) are ignored.
+    """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"`image` must be 2-D (M, N), got shape {image.shape}")
+    height = image.shape[0]
+    limit = max(1, int(height * max_height_fraction))
+    min_rows = max(6, int(round(0.015 * height)))
+    step = max(1, image.shape[1] // 1024)
+    levels = _to_uint8_levels(image[:, ::step])
+    best: Box | None = None
+    for side in ("bottom", "top"):
+        band = levels[height - limit :][::-1] if side == "bottom" else levels[:limit]
+        modes, fractions = _row_uniformity(band, tolerance)
+        n = 0
+        # Allow a couple of border rows (frame lines) before the strip starts.
+        start = 0
+        while start < min(3, len(fractions)) and fractions[start] < min_fraction:
+            start += 1
+        colour = modes[start] if start < len(modes) else 0
+        while (
+            start + n < len(fractions)
+            and fractions[start + n] >= min_fraction
+            and abs(int(modes[start + n]) - int(colour)) <= tolerance
+        ):
+            n += 1
+        if n < min_rows or start + n >= limit:
+            continue
+        rows = start + n
+        box = (height - rows, 0, height, image.shape[1]) if side == "bottom" else (0, 0, rows, image.shape[1])
+        if best is None or (box[2] - box[0]) > (best[2] - best[0]):
+            best = box
+    return best
+
+
+def grow_backing_box(image: np.ndarray, box: Box, *, tolerance_fraction: float = 0.08, min_fraction: float = 0.85) -> Box:
+    """Grow ``box`` over a flat-coloured backing rectangle around it (e.g. a white box behind a scale bar).
+
+    Each side moves outwards while the next line of pixels is mostly (``min_fraction``)
+    the colour of the box's own border. Growth stops at the image edge or after
+    as many pixels as the box is high.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Gray image.
+    box : (row0, col0, row1, col1)
+        Half-open starting box (bar plus label).
+    tolerance_fraction : float
+        Colour tolerance as a fraction of the image's intensity range.
+    min_fraction : float
+        Fraction of a line that must match the backing colour.
+
+    Returns
+    -------
+    (row0, col0, row1, col1)
+        The grown box (``box`` itself when there is no flat backing).
+    """
+    image = np.asarray(image, dtype=np.float32)
+    height, width = image.shape
+    r0, c0, r1, c1 = (max(box[0] - 1, 0), max(box[1] - 1, 0), min(box[2] + 1, height), min(box[3] + 1, width))
+    border = np.concatenate([image[r0, c0:c1], image[r1 - 1, c0:c1], image[r0:r1, c0], image[r0:r1, c1 - 1]])
+    colour = float(np.median(border))
+    tolerance = tolerance_fraction * max(float(image.max() - image.min()), 1e-6)
+    if np.mean(np.abs(border - colour) <= tolerance) < min_fraction:
+        return box
+    budget = max(4, r1 - r0)
+
+    def matches(line: np.ndarray) -> bool:
+        return line.size > 0 and float(np.mean(np.abs(line - colour) <= tolerance)) >= min_fraction
+
+    for _ in range(budget):
+        moved = False
+        if r0 > 0 and matches(image[r0 - 1, c0:c1]):
+            r0 -= 1
+            moved = True
+        if r1 < height and matches(image[r1, c0:c1]):
+            r1 += 1
+            moved = True
+        if c0 > 0 and matches(image[r0:r1, c0 - 1]):
+            c0 -= 1
+            moved = True
+        if c1 < width and matches(image[r0:r1, c1]):
+            c1 += 1
+            moved = True
+        if not moved:
+            break
+    return (r0, c0, r1, c1)
