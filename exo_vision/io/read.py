@@ -492,7 +492,9 @@ def _describe_blot(image: ImageData, raw: RawImage) -> None:
     elif data.dtype.kind in "ui":
         info = np.iinfo(data.dtype)
         image.max_value = float(info.min if image.polarity == "dark" else info.max)
-    if data.dtype.itemsize == 1:
+    if data.dtype.itemsize == 1 and raw.max_value is None:
+        # An instrument file (.scn) records its own 8-bit range; anything else
+        # 8-bit is a display export whose gray levels were rescaled.
         image.warnings.append(EIGHT_BIT_BLOT_WARNING)
     if image.max_value is not None:
         clipped = int(np.count_nonzero(data == image.max_value))
