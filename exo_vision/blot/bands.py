@@ -1,0 +1,246 @@
+"""Bands from lane profiles, and band rows shared by the lanes of a strip.
+
+Bands are peaks of a lane's profile (mean of its central columns per row).
+A band extends to where the profile falls to 3 % of the peak's prominence, so
+a broad CD63-like smear with several bumps becomes ONE band. Bands at the
+same height in different lanes form a *band row*; every lane of the strip is
+measured in every band row (absent bands included), with a window of common
+height following the smile of the gel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.signal import find_peaks, peak_widths
+
+from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, lane_pixels
+
+#: Peaks must rise this many profile-noise SDs above their surroundings.
+PEAK_K_NOISE = 6.0
+#: A band row is kept when its strongest lane reaches this fraction of the strip's strongest band.
+MIN_RELATIVE_PROMINENCE = 0.04
+
+
+@dataclass
+class BandCandidate:
+    """A band found in one lane profile (rows relative to the image).
+
+    Attributes
+    ----------
+    y_top_px, y_bottom_px : int
+        First row and one past the last row of the band.
+    y_px : float
+        Intensity-weighted centre row.
+    prominence : float
+        Peak height above its surroundings in the lane profile (intensity per pixel).
+    """
+
+    y_top_px: int
+    y_bottom_px: int
+    y_px: float
+    prominence: float
+
+
+@dataclass
+class BandWindow:
+    """Where one band row is measured in one lane.
+
+    Attributes
+    ----------
+    lane : Lane
+        The lane.
+    band : int
+        1-based band-row number within the strip, top to bottom.
+    y_top_px, y_bottom_px : int
+        First row and one past the last row measured.
+    detected : bool
+        Whether a peak was found in this lane (False: position interpolated).
+    marker : str
+        Marker name assigned to the band row, or ``""``.
+    """
+
+    lane: Lane
+    band: int
+    y_top_px: int
+    y_bottom_px: int
+    detected: bool
+    marker: str = ""
+
+
+def lane_profile(signal: np.ndarray, lane: Lane, *, fraction: float = CENTRAL_FRACTION) -> np.ndarray:
+    """Mean signal per row over the central part of a lane.
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray
+        Blot in signal orientation.
+    lane : Lane
+        The lane.
+    fraction : float
+        Central fraction of the lane width used.
+
+    Returns
+    -------
+    (R,) ndarray of float64
+        One value per lane row (``R = lane.y_bottom_px - lane.y_top_px``), intensity per pixel.
+    """
+    return lane_pixels(signal, lane, fraction=fraction).mean(axis=1, dtype=np.float64)
+
+
+def profile_noise_sd(profile: np.ndarray) -> float:
+    """Noise of a 1-D profile from neighbour differences (robust)."""
+    diff = np.diff(np.asarray(profile, dtype=np.float64))
+    if diff.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
+
+
+def detect_bands(profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = PEAK_K_NOISE) -> list[BandCandidate]:
+    """Find bands in one lane profile.
+
+    Parameters
+    ----------
+    profile : (R,) ndarray
+        Lane profile (see :func:`lane_profile`).
+    y_offset_px : int
+        Image row of ``profile[0]``.
+    k_noise : float
+        Minimum prominence in units of the profile noise SD.
+
+    Returns
+    -------
+    list of BandCandidate
+        Top to bottom; overlapping peaks (a smear's bumps) are merged.
+    """
+    profile = np.asarray(profile, dtype=np.float64)
+    if profile.size < 5:
+        return []
+    noise = profile_noise_sd(profile)
+    smooth = ndi.gaussian_filter1d(profile, 1.0)
+    floor = max(k_noise * noise * 0.6, 1e-9)
+    idx, props = find_peaks(smooth, prominence=floor)
+    if idx.size == 0:
+        return []
+    data = (props["prominences"], props["left_bases"], props["right_bases"])
+    _, _, left, right = peak_widths(smooth, idx, rel_height=0.97, prominence_data=data)
+    spans = []
+    for i in range(idx.size):
+        spans.append([int(np.floor(left[i])), int(np.ceil(right[i])) + 1, float(props["prominences"][i])])
+    spans.sort()
+    merged: list[list[float]] = []
+    for a, b, p in spans:
+        if merged and a < merged[-1][1] - 1:
+            merged[-1][1] = max(merged[-1][1], b)
+            merged[-1][2] = max(merged[-1][2], p)
+        else:
+            merged.append([a, b, p])
+    out = []
+    for a, b, p in merged:
+        if p < k_noise * noise:
+            continue
+        a, b = max(0, int(a) - 1), min(profile.size, int(b) + 1)
+        seg = smooth[a:b] - smooth[a:b].min()
+        y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
+        out.append(BandCandidate(a + y_offset_px, b + y_offset_px, y + y_offset_px, p))
+    return out
+
+
+def band_rows(
+    lanes: Sequence[Lane], candidates: Sequence[Sequence[BandCandidate]], *, min_relative_prominence: float = MIN_RELATIVE_PROMINENCE
+) -> list[list[BandWindow]]:
+    """Group bands of the lanes of one strip into band rows, and place a window in every lane.
+
+    Parameters
+    ----------
+    lanes : sequence of Lane
+        Lanes of one strip, left to right.
+    candidates : sequence of list of BandCandidate
+        Bands detected in each lane (same order).
+    min_relative_prominence : float
+        Band rows whose strongest band is weaker than this fraction of the
+        strip's strongest band are dropped (blotches, faint cross-reactions).
+
+    Returns
+    -------
+    list of list of BandWindow
+        One list per band row (top to bottom), one window per lane.
+    """
+    items = [(c.prominence, li, c) for li, cands in enumerate(candidates) for c in cands]
+    if not items:
+        return []
+    items.sort(key=lambda t: -t[0])
+    groups: list[dict[int, BandCandidate]] = []
+    for _, li, c in items:
+        best, best_overlap = None, 0.0
+        for g in groups:
+            if li in g:
+                continue
+            top = np.median([m.y_top_px for m in g.values()])
+            bottom = np.median([m.y_bottom_px for m in g.values()])
+            overlap = min(bottom, c.y_bottom_px) - max(top, c.y_top_px)
+            frac = overlap / max(1.0, min(bottom - top, c.y_bottom_px - c.y_top_px))
+            if frac > 0.5 and frac > best_overlap:
+                best, best_overlap = g, frac
+        if best is None:
+            groups.append({li: c})
+        else:
+            best[li] = c
+    strongest = max(t[0] for t in items)
+    groups = [g for g in groups if max(m.prominence for m in g.values()) >= min_relative_prominence * strongest]
+    groups.sort(key=lambda g: np.median([m.y_px for m in g.values()]))
+    rows = []
+    xs = np.array([lane.x_centre_px for lane in lanes])
+    for number, g in enumerate(groups, start=1):
+        mids = {li: (m.y_top_px + m.y_bottom_px) / 2 for li, m in g.items()}
+        rel_top = min(m.y_top_px - mids[li] for li, m in g.items())
+        rel_bottom = max(m.y_bottom_px - mids[li] for li, m in g.items())
+        known = np.array(sorted(mids))
+        deg = min(2, known.size - 1)
+        coef = np.polyfit(xs[known], [mids[i] for i in known], deg) if deg > 0 else None
+        windows = []
+        for li, lane in enumerate(lanes):
+            if li in mids:
+                mid = mids[li]
+            elif coef is not None:
+                lo, hi = xs[known].min(), xs[known].max()
+                mid = float(np.polyval(coef, np.clip(xs[li], lo, hi))) if deg == 2 else float(np.polyval(coef, xs[li]))
+            else:
+                mid = mids[int(known[0])]
+            top = int(np.clip(np.floor(mid + rel_top), lane.y_top_px, lane.y_bottom_px - 1))
+            bottom = int(np.clip(np.ceil(mid + rel_bottom), top + 1, lane.y_bottom_px))
+            windows.append(BandWindow(lane, number, top, bottom, li in g))
+        rows.append(windows)
+    return rows
+
+
+def fixed_windows(lanes: Sequence[Lane], windows_px: dict[str, tuple[int, int]]) -> list[list[BandWindow]]:
+    """Band rows from explicit windows (e.g. molecular-weight windows from a ladder).
+
+    Parameters
+    ----------
+    lanes : sequence of Lane
+        Lanes of one strip.
+    windows_px : dict of str to (int, int)
+        Marker name -> (first row, one past last row) in image coordinates.
+
+    Returns
+    -------
+    list of list of BandWindow
+        One band row per window, top to bottom.
+    """
+    rows = []
+    ordered = sorted(windows_px.items(), key=lambda kv: kv[1][0])
+    for number, (name, (top, bottom)) in enumerate(ordered, start=1):
+        if not bottom > top:
+            raise ValueError(f"window for {name!r} ({top}, {bottom}) must have top < bottom (rows, px)")
+        row = []
+        for lane in lanes:
+            t = int(np.clip(top, lane.y_top_px, lane.y_bottom_px - 1))
+            b = int(np.clip(bottom, t + 1, lane.y_bottom_px))
+            row.append(BandWindow(lane, number, t, b, False, name))
+        rows.append(row)
+    return rows

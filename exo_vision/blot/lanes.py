@@ -1,0 +1,440 @@
+"""Lane geometry: automatic detection, explicit lanes, and the lane's pixels.
+
+A lane is a (possibly tilted) vertical band of constant width inside a strip.
+It is kept as editable geometry: :meth:`Lane.polygon_yx` gives its four corners
+(row, column), which the napari widget shows as a Shapes layer and can turn
+back into a lane with :meth:`Lane.from_polygon` after the user edits it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.signal import find_peaks, peak_widths
+
+from exo_vision.blot.strips import Strip
+
+logger = logging.getLogger(__name__)
+
+#: Default fraction of the lane width that is quantified (the centre), to avoid neighbour bleed.
+CENTRAL_FRACTION = 0.65
+#: Narrowest lane accepted by automatic detection, in pixels.
+MIN_LANE_WIDTH_PX = 6.0
+
+
+@dataclass
+class Lane:
+    """One lane: a straight, possibly tilted, band of constant width.
+
+    Coordinates are pixel centres: column ``x`` covers ``x - 0.5 .. x + 0.5``.
+
+    Attributes
+    ----------
+    strip : int
+        1-based strip number.
+    index : int
+        1-based lane number within the strip, left to right.
+    y_top_px, y_bottom_px : int
+        First row and one past the last row of the lane.
+    x_top_px, x_bottom_px : float
+        Column of the lane centre at ``y_top_px`` and at ``y_bottom_px - 1``.
+    width_px : float
+        Full lane width in pixels.
+    name : str
+        Sample name (e.g. ``"lysate"``); empty when not given.
+    """
+
+    strip: int
+    index: int
+    y_top_px: int
+    y_bottom_px: int
+    x_top_px: float
+    x_bottom_px: float
+    width_px: float
+    name: str = ""
+
+    @property
+    def slope(self) -> float:
+        """Change of the centre column per row (0 for a vertical lane)."""
+        span = max(self.y_bottom_px - 1 - self.y_top_px, 1)
+        return (self.x_bottom_px - self.x_top_px) / span
+
+    def centre_x(self, y: np.ndarray | float) -> np.ndarray:
+        """Centre column of the lane at row(s) ``y``."""
+        return self.x_top_px + self.slope * (np.asarray(y, dtype=float) - self.y_top_px)
+
+    @property
+    def x_centre_px(self) -> float:
+        """Centre column at the middle row."""
+        return float(self.centre_x((self.y_top_px + self.y_bottom_px - 1) / 2))
+
+    def polygon_yx(self) -> np.ndarray:
+        """Corners as a (4, 2) array of (row, column), clockwise from top-left.
+
+        Edges lie on pixel borders, so a napari rectangle drawn from these
+        corners covers exactly the lane's pixels.
+        """
+        half = self.width_px / 2
+        top = self.y_top_px - 0.5
+        bottom = self.y_bottom_px - 0.5
+        xt = self.centre_x(self.y_top_px)
+        xb = self.centre_x(self.y_bottom_px - 1)
+        return np.array([[top, xt - half], [top, xt + half], [bottom, xb + half], [bottom, xb - half]])
+
+    @classmethod
+    def from_polygon(cls, polygon_yx: np.ndarray, *, strip: int, index: int, name: str = "") -> "Lane":
+        """Build a lane from four (row, column) corners as :meth:`polygon_yx` returns them.
+
+        Parameters
+        ----------
+        polygon_yx : (4, 2) array_like
+            Corners in any order (e.g. edited in napari); the lane is the
+            best-fitting tilted box through them.
+        strip, index : int
+            1-based strip and lane numbers.
+        name : str
+            Sample name.
+        """
+        poly = np.asarray(polygon_yx, dtype=float)
+        if poly.shape != (4, 2) or not np.all(np.isfinite(poly)):
+            raise ValueError(f"a lane polygon needs 4 finite (row, column) corners, got array of shape {poly.shape}")
+        order = np.argsort(poly[:, 0])
+        top, bottom = poly[order[:2]], poly[order[2:]]
+        y_top = int(np.floor(top[:, 0].mean() + 0.5 + 0.5))
+        y_bottom = int(np.floor(bottom[:, 0].mean() + 0.5 + 0.5))
+        if y_bottom - y_top < 2:
+            raise ValueError(f"lane polygon {poly.tolist()} is less than 2 rows tall; draw it over the whole lane")
+        width = float((np.ptp(top[:, 1]) + np.ptp(bottom[:, 1])) / 2)
+        if width < 2:
+            raise ValueError(f"lane polygon {poly.tolist()} is less than 2 columns wide")
+        return cls(strip, index, y_top, y_bottom, float(top[:, 1].mean()), float(bottom[:, 1].mean()), width, name)
+
+    def columns(self, rows: np.ndarray, *, fraction: float = 1.0) -> np.ndarray:
+        """Integer columns covered by the central ``fraction`` of the lane at each row.
+
+        Parameters
+        ----------
+        rows : (R,) ndarray of int
+            Rows to sample.
+        fraction : float
+            Fraction of the width to keep, centred (1.0 = whole lane).
+
+        Returns
+        -------
+        (R, W) ndarray of int
+            ``W = max(1, round(width_px * fraction))`` columns per row.
+        """
+        n = max(1, int(np.floor(self.width_px * fraction + 0.5)))
+        first = np.floor(self.centre_x(rows) - (n - 1) / 2 + 0.5).astype(int)
+        return first[:, None] + np.arange(n)[None, :]
+
+
+def lane_pixels(image: np.ndarray, lane: Lane, *, fraction: float = CENTRAL_FRACTION) -> np.ndarray:
+    """Straightened pixels of a lane: one row per image row, central columns only.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Any image aligned with the blot (signal, background, masks).
+    lane : Lane
+        The lane.
+    fraction : float
+        Fraction of the lane width sampled, centred on the lane.
+
+    Returns
+    -------
+    (R, W) ndarray
+        ``R = y_bottom_px - y_top_px`` rows; columns outside the image are
+        clipped to its edge.
+    """
+    rows = np.arange(lane.y_top_px, lane.y_bottom_px)
+    cols = np.clip(lane.columns(rows, fraction=fraction), 0, image.shape[1] - 1)
+    return image[rows[:, None], cols]
+
+
+def lanes_from_ranges(
+    x_ranges_px: Sequence[tuple[float, float]], strip: Strip, *, names: Sequence[str] | None = None
+) -> list[Lane]:
+    """Vertical lanes from explicit column ranges.
+
+    Parameters
+    ----------
+    x_ranges_px : sequence of (x_left, x_right)
+        First column and one past the last column of each lane.
+    strip : Strip
+        Strip the lanes belong to (gives their rows).
+    names : sequence of str, optional
+        Lane names, one per range.
+
+    Returns
+    -------
+    list of Lane
+    """
+    lanes = []
+    for i, (a, b) in enumerate(x_ranges_px):
+        if not (np.isfinite(a) and np.isfinite(b)) or b - a < 2:
+            raise ValueError(f"lane x-range {i + 1} ({a}, {b}) must be at least 2 px wide with left < right")
+        if a < strip.x_left_px - 0.5 or b > strip.x_right_px + 0.5:
+            raise ValueError(
+                f"lane x-range {i + 1} ({a}, {b}) lies outside strip {strip.index} "
+                f"(columns {strip.x_left_px}..{strip.x_right_px}); give ranges inside the image"
+            )
+        centre = (a + b - 1) / 2
+        name = names[i] if names is not None else ""
+        lanes.append(Lane(strip.index, i + 1, strip.y_top_px, strip.y_bottom_px, centre, centre, float(b - a), name))
+    return lanes
+
+
+def lanes_from_count(n_lanes: int, strip: Strip, *, names: Sequence[str] | None = None) -> list[Lane]:
+    """``n_lanes`` equal, touching lanes across the strip (a fallback, no detection).
+
+    Parameters
+    ----------
+    n_lanes : int
+        Number of lanes.
+    strip : Strip
+        Strip to divide.
+    names : sequence of str, optional
+        Lane names.
+    """
+    edges = np.linspace(strip.x_left_px, strip.x_right_px, n_lanes + 1)
+    return lanes_from_ranges(list(zip(edges[:-1], edges[1:])), strip, names=names)
+
+
+def _profile_noise(profile: np.ndarray) -> float:
+    diff = np.diff(profile)
+    return float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0)) + 1e-9
+
+
+def _column_profile(block: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Mean over (selected) rows of each column, with a slow baseline removed."""
+    sub = block if rows is None else block[rows]
+    prof = sub.mean(axis=0, dtype=np.float64)
+    size = max(5, prof.size // 3)
+    base = ndi.grey_opening(prof, size=size, mode="nearest")
+    base = ndi.uniform_filter1d(base, max(3, size // 2), mode="nearest")
+    return prof - np.minimum(base, prof)
+
+
+@dataclass
+class _Peak:
+    x: float
+    width: float
+    prominence: float
+
+
+def _detect_peaks(profile: np.ndarray, *, min_width_px: float, k_noise: float) -> list[_Peak]:
+    smooth = ndi.gaussian_filter1d(profile, 1.0)
+    noise = _profile_noise(profile)
+    idx, props = find_peaks(smooth, prominence=k_noise * noise, width=min_width_px * 0.5)
+    if idx.size == 0:
+        return []
+    widths = peak_widths(smooth, idx, rel_height=0.5, prominence_data=(props["prominences"], props["left_bases"], props["right_bases"]))[0]
+    peaks = []
+    for i, x in enumerate(idx):
+        half = max(2, int(widths[i] / 2))
+        lo, hi = max(0, x - half), min(profile.size, x + half + 1)
+        w = np.clip(smooth[lo:hi] - (smooth[x] - props["prominences"][i] / 2), 0, None)
+        xc = float((np.arange(lo, hi) * w).sum() / w.sum()) if w.sum() > 0 else float(x)
+        peaks.append(_Peak(xc, float(widths[i]), float(props["prominences"][i])))
+    return peaks
+
+
+def _pitch(xs: np.ndarray) -> float | None:
+    if xs.size < 2:
+        return None
+    d = np.diff(np.sort(xs))
+    small = d[d <= 1.6 * d.min()]
+    return float(np.median(small))
+
+
+def find_lanes(
+    signal: np.ndarray,
+    strip: Strip,
+    *,
+    n_lanes: int | None = None,
+    min_lane_width_px: float = MIN_LANE_WIDTH_PX,
+) -> list[Lane]:
+    """Detect the lanes of one strip automatically.
+
+    Strong lanes are found as peaks of the column profile; their band rows
+    then give a second, more sensitive profile that finds faint lanes lying on
+    the same pitch. Gaps of about two or more pitches get the missing (blank)
+    lanes; with ``n_lanes`` the list is trimmed or extended to that count.
+    Narrow peaks (pen marks, dust) are ignored. A common tilt is fitted from
+    the band centroids.
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray of float
+        Blot in signal orientation.
+    strip : Strip
+        Where to look.
+    n_lanes : int, optional
+        Expected number of lanes.
+    min_lane_width_px : float
+        Narrowest lane accepted.
+
+    Returns
+    -------
+    list of Lane
+        Left to right, possibly empty when nothing lane-like is found.
+    """
+    block = np.asarray(signal[strip.slices()], dtype=np.float32)
+    prof = _column_profile(block)
+    peaks = [p for p in _detect_peaks(prof, min_width_px=min_lane_width_px, k_noise=8.0) if p.width >= min_lane_width_px]
+    if not peaks:
+        return []
+    top = max(p.prominence for p in peaks)
+    strong = [p for p in peaks if p.prominence >= 0.1 * top]
+    width = float(np.median([p.width for p in strong]))
+    strong = [p for p in strong if p.width >= 0.5 * width]
+    # Band rows of the strong lanes: the rows where faint lanes carry their signal too.
+    cols = np.concatenate([np.arange(int(p.x - p.width / 4), int(p.x + p.width / 4) + 1) for p in strong])
+    cols = np.clip(cols, 0, block.shape[1] - 1)
+    row_prof = block[:, cols].mean(axis=1) - np.percentile(block[:, :: max(1, block.shape[1] // 400)], 10, axis=1)
+    row_prof = ndi.gaussian_filter1d(row_prof, 2.0)
+    lo = np.percentile(row_prof, 20)
+    band_rows = ndi.binary_dilation(row_prof - lo > 0.1 * (row_prof.max() - lo), iterations=10)
+    if band_rows.sum() >= 3:
+        prof2 = _column_profile(block, band_rows)
+        weak = [p for p in _detect_peaks(prof2, min_width_px=min_lane_width_px, k_noise=6.0) if 0.5 * width <= p.width <= 2.0 * width]
+    else:
+        weak = []
+    xs = [p.x for p in strong]
+    pitch = _pitch(np.array(xs))
+    for p in weak:
+        near = min(abs(p.x - x) for x in xs)
+        if near < 0.6 * (pitch or width):
+            continue
+        if pitch is not None:
+            k = near / pitch
+            if abs(k - round(k)) > 0.25:
+                continue
+        elif near < 1.2 * width:
+            continue
+        xs.append(p.x)
+    xs = sorted(xs)
+    pitch = _pitch(np.array(xs))
+    if pitch is not None:
+        filled = [xs[0]]
+        for x in xs[1:]:
+            gap = x - filled[-1]
+            k = int(round(gap / pitch))
+            if k >= 2 and abs(gap / k - pitch) < 0.25 * pitch:
+                filled.extend(filled[-1] + gap * j / k for j in range(1, k))
+            filled.append(x)
+        xs = filled
+    lane_width = min(width * 1.1, 0.95 * pitch) if pitch is not None else width * 1.1
+    if n_lanes is not None:
+        xs = _fit_count(xs, n_lanes, pitch or lane_width * 1.3, block.shape[1], lane_width, prof)
+    xs = [x + strip.x_left_px for x in xs]
+    slope = _common_slope(block, [x - strip.x_left_px for x in xs], lane_width)
+    mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
+    lanes = []
+    for i, x in enumerate(xs):
+        xt = x + slope * (strip.y_top_px - mid)
+        xb = x + slope * (strip.y_bottom_px - 1 - mid)
+        lanes.append(Lane(strip.index, i + 1, strip.y_top_px, strip.y_bottom_px, float(xt), float(xb), float(lane_width)))
+    return lanes
+
+
+def _fit_count(xs: list[float], n: int, pitch: float, ncols: int, width: float, prof: np.ndarray) -> list[float]:
+    xs = list(xs)
+    while len(xs) > n:
+        strengths = [prof[int(np.clip(round(x), 0, prof.size - 1))] for x in xs]
+        # drop the weakest lane at an end first; a weak lane inside the run is kept as a blank lane
+        end = 0 if strengths[0] <= strengths[-1] else -1
+        xs.pop(end)
+    while len(xs) < n:
+        left_room = xs[0] - width / 2
+        right_room = ncols - (xs[-1] + width / 2)
+        if max(left_room, right_room) < pitch - width / 2 + width / 2 * 0.5:
+            break
+        if right_room >= left_room:
+            xs.append(xs[-1] + pitch)
+        else:
+            xs.insert(0, xs[0] - pitch)
+    return xs
+
+
+def _common_slope(block: np.ndarray, xs: list[float], width: float) -> float:
+    """Shared lane tilt (columns per row) from intensity-weighted centroids of row chunks."""
+    h = block.shape[0]
+    chunk = max(6, h // 10)
+    floor = np.percentile(block[:, :: max(1, block.shape[1] // 400)], 10, axis=1)
+    ys, dx, ws = [], [], []
+    half = int(width / 2)
+    for x in xs:
+        lo, hi = int(round(x)) - half, int(round(x)) + half + 1
+        if lo < 0 or hi > block.shape[1]:
+            continue
+        pts = []
+        for a in range(0, h - chunk + 1, chunk):
+            sub = block[a:a + chunk, lo:hi] - floor[a:a + chunk, None]
+            col = sub.mean(axis=0)
+            w = np.clip(col - 0.5 * col.max(), 0, None)
+            if w.sum() <= 0 or col.max() <= 0:
+                continue
+            pts.append((a + chunk / 2, float((np.arange(lo, hi) * w).sum() / w.sum()), float(sub.clip(0).sum())))
+        if len(pts) < 2:
+            continue
+        arr = np.array(pts)
+        keep = arr[:, 2] >= 0.2 * arr[:, 2].max()
+        arr = arr[keep]
+        if len(arr) < 2:
+            continue
+        ys.extend(arr[:, 0] - np.average(arr[:, 0], weights=arr[:, 2]))
+        dx.extend(arr[:, 1] - np.average(arr[:, 1], weights=arr[:, 2]))
+        ws.extend(arr[:, 2])
+    if len(ys) < 3:
+        return 0.0
+    ys, dx, ws = np.array(ys), np.array(dx), np.array(ws)
+    denom = (ws * ys * ys).sum()
+    if denom <= 0:
+        return 0.0
+    slope = float((ws * ys * dx).sum() / denom)
+    return float(np.clip(slope, -0.2, 0.2))
+
+
+def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
+    """Give strips cut from one membrane the lane layout of the strip with most lanes.
+
+    A strip whose lanes all sit on lanes of the richest strip (within a third
+    of a lane width) is missing blank lanes (e.g. calnexin, absent from EV
+    lanes); it takes the richest strip's lane columns, keeping its own rows.
+
+    Parameters
+    ----------
+    lanes_per_strip : list of list of Lane
+        Lanes detected on each strip.
+    strips : sequence of Strip
+        The strips, same order.
+
+    Returns
+    -------
+    list of list of Lane
+    """
+    if len(lanes_per_strip) < 2:
+        return lanes_per_strip
+    best = max(range(len(lanes_per_strip)), key=lambda i: len(lanes_per_strip[i]))
+    ref = lanes_per_strip[best]
+    if not ref:
+        return lanes_per_strip
+    out = []
+    for lanes, strip in zip(lanes_per_strip, strips):
+        if len(lanes) >= len(ref) or not all(
+            min(abs(l.x_centre_px - r.x_centre_px) for r in ref) < ref[0].width_px / 3 for l in lanes
+        ):
+            out.append(lanes)
+            continue
+        out.append([
+            replace(r, strip=strip.index, y_top_px=strip.y_top_px, y_bottom_px=strip.y_bottom_px,
+                    x_top_px=r.x_centre_px, x_bottom_px=r.x_centre_px)
+            for r in ref
+        ])
+    return out

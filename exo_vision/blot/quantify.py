@@ -1,0 +1,340 @@
+"""The one high-level blot function: image in, one row per band out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from exo_vision.blot.background import (
+    BORDER_PX,
+    DEFAULT_BACKGROUND,
+    band_background,
+    check_method,
+    rolling_ball_background,
+)
+from exo_vision.blot.bands import BandWindow, band_rows, detect_bands, fixed_windows
+from exo_vision.blot.detection import LOD_FACTOR, NoiseEstimate, blank_volume_noise
+from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes
+from exo_vision.blot.saturation import export_warnings, saturation_mask
+from exo_vision.blot.signal import (
+    check_image,
+    default_saturation_level,
+    dust_mask,
+    guess_polarity,
+    remove_dust,
+    to_signal,
+)
+from exo_vision.blot.strips import Strip, find_strips
+from exo_vision.blot.volume import band_volume
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the band table, in order, with their dtypes.
+BAND_COLUMNS: dict[str, str] = {
+    "label": "int64",
+    "image": "object",
+    "strip": "int64",
+    "lane": "int64",
+    "lane_name": "object",
+    "band": "int64",
+    "marker": "object",
+    "x_left_px": "int64",
+    "x_right_px": "int64",
+    "y_top_px": "int64",
+    "y_bottom_px": "int64",
+    "y_px": "float64",
+    "height_px": "int64",
+    "volume": "float64",
+    "background_per_px": "float64",
+    "noise_sd_volume": "float64",
+    "snr": "float64",
+    "lod_volume": "float64",
+    "present": "bool",
+    "detected": "bool",
+    "saturated": "bool",
+    "saturated_px": "int64",
+}
+
+
+def empty_band_table() -> pd.DataFrame:
+    """A band table with every column and no rows."""
+    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in BAND_COLUMNS.items()})
+
+
+@dataclass
+class BlotResult:
+    """Everything :func:`quantify_blot` measured.
+
+    Attributes
+    ----------
+    bands : pandas.DataFrame
+        One row per band and lane (columns in :data:`BAND_COLUMNS`). Volumes
+        are in intensity x pixel units over the central part of the lane;
+        ``present`` means volume > ``lod_volume``.
+    strips : list of Strip
+        Membrane strips found (or given).
+    lanes : list of Lane
+        Lane geometry (editable; see :class:`exo_vision.blot.lanes.Lane`).
+    profiles : dict of (int, int) to ndarray
+        ``(strip, lane) ->`` lane profile (mean signal per row, central part).
+    saturation_mask : (M, N) ndarray of bool
+        Pixels at the saturation level (dust excluded).
+    dust_mask : (M, N) ndarray of bool
+        Dust specks removed before measuring.
+    noise : dict of (int, int) to NoiseEstimate
+        ``(strip, band height px) ->`` blank-volume noise.
+    warnings : list of str
+        Problems the user must see (8-bit export, saturated bands ...).
+    parameters : dict
+        The parameters used (JSON-serialisable).
+    """
+
+    bands: pd.DataFrame
+    strips: list[Strip]
+    lanes: list[Lane]
+    profiles: dict[tuple[int, int], np.ndarray]
+    saturation_mask: np.ndarray
+    dust_mask: np.ndarray
+    noise: dict[tuple[int, int], NoiseEstimate] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    parameters: dict = field(default_factory=dict)
+
+
+def _strip_of(lanes: Sequence[Lane]) -> list[Strip]:
+    out = {}
+    for lane in lanes:
+        s = out.get(lane.strip)
+        half = lane.width_px / 2
+        xs = [lane.centre_x(lane.y_top_px) - half, lane.centre_x(lane.y_bottom_px - 1) + half]
+        x0, x1 = int(np.floor(min(xs))), int(np.ceil(max(xs)))
+        if s is None:
+            out[lane.strip] = Strip(lane.strip, lane.y_top_px, lane.y_bottom_px, x0, x1)
+        else:
+            s.y_top_px, s.y_bottom_px = min(s.y_top_px, lane.y_top_px), max(s.y_bottom_px, lane.y_bottom_px)
+            s.x_left_px, s.x_right_px = min(s.x_left_px, x0), max(s.x_right_px, x1)
+    return [out[k] for k in sorted(out)]
+
+
+def _markers_per_strip(markers, n_strips):
+    if markers is None:
+        return [""] * n_strips
+    if isinstance(markers, str):
+        return [markers] * n_strips
+    markers = list(markers)
+    if len(markers) != n_strips:
+        raise ValueError(
+            f"{len(markers)} marker names ({', '.join(markers)}) for {n_strips} strips found; "
+            "give one marker per strip, top to bottom, or pass explicit strips"
+        )
+    return markers
+
+
+def quantify_blot(
+    image: np.ndarray,
+    *,
+    polarity: str | None = None,
+    max_value: float | None = None,
+    strips: Sequence[Strip] | None = None,
+    lanes: Sequence[Lane] | None = None,
+    n_lanes: int | None = None,
+    lane_x_ranges_px: Sequence[tuple[float, float]] | None = None,
+    lane_names: Sequence[str] | None = None,
+    markers: str | Sequence[str] | None = None,
+    marker_windows_px: dict[str, tuple[int, int]] | None = None,
+    background: str = DEFAULT_BACKGROUND,
+    rolling_ball_radius_px: float = 50.0,
+    central_fraction: float = CENTRAL_FRACTION,
+    border_px: int = BORDER_PX,
+    lod_factor: float = LOD_FACTOR,
+    remove_dust_specks: bool = True,
+    image_name: str = "",
+) -> BlotResult:
+    """Find strips, lanes and bands in a blot image and measure every band.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Raw blot image (grey; 16-bit raw chemiluminescence or an 8-bit export).
+    polarity : {"bright", "dark"}, optional
+        Bands brighter (raw) or darker (inverted export) than background;
+        guessed from the image when omitted.
+    max_value : float, optional
+        Saturation level (``.scn`` ``max_value``; the dtype maximum of a raw
+        image or 0 for an inverted export when omitted).
+    strips : sequence of Strip, optional
+        Strips to use instead of finding them.
+    lanes : sequence of Lane, optional
+        Lanes to use instead of finding them (e.g. edited in napari).
+    n_lanes : int, optional
+        Expected lanes per strip; a strip where this many cannot be placed is an error.
+    lane_x_ranges_px : sequence of (float, float), optional
+        Explicit lanes, ``(first column, one past last column)``, used in every strip.
+    lane_names : sequence of str, optional
+        Sample name per lane (e.g. ``["lysate", "exo1", "exo2"]``); must match the lane count.
+    markers : str or sequence of str, optional
+        Marker probed in each strip (one name for all strips, or one per strip
+        top to bottom). The strongest band row of a strip gets the name, unless
+        ``marker_windows_px`` places it.
+    marker_windows_px : dict of str to (int, int), optional
+        Marker -> rows ``(top, bottom)`` to integrate as one band in every lane
+        (e.g. from :meth:`exo_vision.blot.ladder.MWCalibration.window_px`).
+    background : {"profile", "border", "rolling_ball", "none"}
+        Background method (see :mod:`exo_vision.blot.background`).
+    rolling_ball_radius_px : float
+        Ball radius for ``background="rolling_ball"``, px.
+    central_fraction : float
+        Fraction of the lane width quantified (its centre), 0 < f <= 1.
+    border_px : int
+        Rows above/below a band used for its background.
+    lod_factor : float
+        LoD = mean blank + ``lod_factor`` x SD blank.
+    remove_dust_specks : bool
+        Replace small bright specks before measuring.
+    image_name : str
+        Value of the ``image`` column.
+
+    Returns
+    -------
+    BlotResult
+    """
+    image = check_image(image)
+    check_method(background)
+    if not 0 < central_fraction <= 1:
+        raise ValueError(f"central_fraction must be in (0, 1], got {central_fraction}")
+    if border_px < 1:
+        raise ValueError(f"border_px must be at least 1, got {border_px}")
+    if n_lanes is not None and n_lanes < 1:
+        raise ValueError(f"n_lanes must be a positive number of lanes, got {n_lanes}")
+    if polarity is None:
+        polarity = guess_polarity(image)
+    level = default_saturation_level(image, polarity=polarity) if max_value is None else float(max_value)
+    warnings = export_warnings(image, polarity=polarity)
+    signal = to_signal(image, polarity=polarity)
+    dust = dust_mask(signal) if remove_dust_specks else np.zeros(signal.shape, bool)
+    clean = remove_dust(signal, dust)
+    saturated = saturation_mask(image, level=level, exclude=dust)
+
+    if lanes is not None:
+        lanes = list(lanes)
+        if not lanes:
+            raise ValueError("an empty list of lanes was given; pass None to find lanes automatically")
+        strips = _strip_of(lanes)
+        per_strip = [[lane for lane in lanes if lane.strip == s.index] for s in strips]
+    else:
+        strips = list(strips) if strips is not None else find_strips(clean)
+        if lane_x_ranges_px is not None:
+            per_strip = [lanes_from_ranges(lane_x_ranges_px, s) for s in strips]
+        else:
+            per_strip = [find_lanes(clean, s, n_lanes=n_lanes) for s in strips]
+            per_strip = share_lanes(per_strip, strips)
+    for s, ls in zip(strips, per_strip):
+        if not ls:
+            raise ValueError(
+                f"{image_name or 'image'}: no lanes found in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}); "
+                "check the polarity, or give the lane count (--lanes N) or lane x-ranges"
+            )
+        if n_lanes is not None and len(ls) != n_lanes:
+            raise ValueError(
+                f"{image_name or 'image'}: found {len(ls)} lanes in strip {s.index} but {n_lanes} were expected; "
+                "check --lanes, or give lane x-ranges"
+            )
+        if lane_names is not None and len(lane_names) != len(ls):
+            raise ValueError(
+                f"{image_name or 'image'}: {len(lane_names)} lane names ({', '.join(lane_names)}) for {len(ls)} lanes "
+                f"found in strip {s.index}; give one name per lane, left to right"
+            )
+        for i, lane in enumerate(ls):
+            lane.index = i + 1
+            if lane_names is not None:
+                lane.name = str(lane_names[i])
+    strip_markers = _markers_per_strip(markers, len(strips))
+
+    rb = None
+    if background == "rolling_ball":
+        rb = np.zeros_like(clean)
+        for s in strips:
+            rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=rolling_ball_radius_px)
+
+    records = []
+    profiles: dict[tuple[int, int], np.ndarray] = {}
+    noise_cache: dict[tuple[int, int], NoiseEstimate] = {}
+    for s, ls, marker in zip(strips, per_strip, strip_markers):
+        pix = [lane_pixels(clean, lane, fraction=central_fraction).astype(np.float64) for lane in ls]
+        full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
+        bgs = [lane_pixels(rb, lane, fraction=central_fraction) for lane in ls] if rb is not None else None
+        for lane, p in zip(ls, pix):
+            profiles[(s.index, lane.index)] = p.mean(axis=1)
+        windows_here = None
+        if marker_windows_px:
+            windows_here = {k: v for k, v in marker_windows_px.items() if v[1] > s.y_top_px and v[0] < s.y_bottom_px}
+        if windows_here:
+            rows = fixed_windows(ls, windows_here)
+        else:
+            cands = [detect_bands(profiles[(s.index, lane.index)], y_offset_px=lane.y_top_px) for lane in ls]
+            rows = band_rows(ls, cands)
+        busy = [[(w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px) for row in rows for w in row if w.lane is lane] for lane in ls]
+        measured = []
+        for row in rows:
+            for li, w in enumerate(row):
+                p = pix[li]
+                top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
+                bg = band_background(p, top, bottom, method=background, border_px=border_px,
+                                     background_pixels=None if bgs is None else bgs[li])
+                vol = band_volume(p, top, bottom, bg)
+                net = p[top:bottom].mean(axis=1) - bg
+                wts = np.clip(net, 0, None)
+                y = float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum()) if wts.sum() > 0 else (w.y_top_px + w.y_bottom_px - 1) / 2
+                key = (s.index, bottom - top)
+                if key not in noise_cache:
+                    noise_cache[key] = blank_volume_noise(pix, busy, height_px=bottom - top, method=background,
+                                                          border_px=border_px, lanes_background=bgs)
+                nz = noise_cache[key]
+                cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=central_fraction)
+                nsat = int(full_sat[li][top:bottom].sum())
+                measured.append(dict(
+                    strip=s.index, lane=w.lane.index, lane_name=w.lane.name, band=w.band, marker=w.marker,
+                    x_left_px=int(cols.min()), x_right_px=int(cols.max()) + 1,
+                    y_top_px=w.y_top_px, y_bottom_px=w.y_bottom_px, y_px=y, height_px=bottom - top,
+                    volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
+                    snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
+                    lod_volume=nz.lod(lod_factor), present=bool(vol > nz.lod(lod_factor) or nsat > 0),
+                    detected=w.detected, saturated=nsat > 0, saturated_px=nsat,
+                ))
+        if marker and not windows_here and measured:
+            totals: dict[int, float] = {}
+            for m in measured:
+                totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
+            main = max(totals, key=totals.get)
+            for m in measured:
+                if m["band"] == main:
+                    m["marker"] = marker
+        records.extend(measured)
+
+    if records:
+        table = pd.DataFrame.from_records(records)
+        table.insert(0, "image", image_name)
+        table.insert(0, "label", np.arange(1, len(table) + 1))
+        table = table[list(BAND_COLUMNS)].astype(BAND_COLUMNS)
+    else:
+        table = empty_band_table()
+    n_sat = int(table["saturated"].sum())
+    if n_sat:
+        where = ", ".join(f"strip {r.strip} lane {r.lane} band {r.band}" for r in table[table["saturated"]].itertuples())
+        warnings.append(f"{n_sat} band(s) contain saturated pixels and are UNDER-estimated: {where}; use a shorter exposure")
+    for (strip_index, h), nz in noise_cache.items():
+        if nz.source != "blank boxes":
+            warnings.append(f"strip {strip_index}: volume noise for {h}-px bands from {nz.source} (few band-free rows)")
+    for w in warnings:
+        logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
+    all_lanes = [lane for ls in per_strip for lane in ls]
+    params = dict(
+        polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=None if lane_names is None else list(lane_names),
+        markers=strip_markers, marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
+        background=background, rolling_ball_radius_px=rolling_ball_radius_px, central_fraction=central_fraction,
+        border_px=border_px, lod_factor=lod_factor, remove_dust_specks=remove_dust_specks,
+    )
+    return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, params)
