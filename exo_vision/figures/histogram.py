@@ -1,0 +1,194 @@
+"""Publication size histograms of vesicle diameters (matplotlib Figure API, no pyplot).
+
+One function, :func:`size_histogram_figure`, draws one or more groups of
+diameters as overlaid histograms, side-by-side panels, violins or boxes, and
+returns the bin table behind the drawing so it can be saved beside the figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
+from exo_vision.measure.size_stats import WEIGHT_EXPONENTS, kde_mode, weighted_histogram
+
+Layout = Literal["overlay", "side-by-side", "violin", "box"]
+LAYOUTS = ("overlay", "side-by-side", "violin", "box")
+
+#: Columns of the bin table returned with the figure.
+BIN_TABLE_COLUMNS = ("group", "bin_left_nm", "bin_right_nm", "count", "weight", "fraction", "percent")
+
+
+def legend_label(name: str, diameters_nm: np.ndarray) -> str:
+    """Legend text: group name, n, mean ± SD, KDE mode and D10/D50/D90 in nm.
+
+    Parameters
+    ----------
+    name : str
+        Group name (empty for a single unnamed group).
+    diameters_nm : (N,) ndarray of float
+        The group's diameters in nanometres.
+    """
+    d = np.asarray(diameters_nm, dtype=float)
+    head = f"{name}: " if name else ""
+    if d.size == 0:
+        return f"{head}n = 0"
+    sd = d.std(ddof=1) if d.size > 1 else float("nan")
+    d10, d50, d90 = np.percentile(d, [10, 50, 90])
+    return (
+        f"{head}n = {d.size}, {d.mean():.1f} ± {sd:.1f} nm\n"
+        f"mode {kde_mode(d):.1f} nm, D10/D50/D90 {d10:.0f}/{d50:.0f}/{d90:.0f} nm"
+    )
+
+
+def _y_label(weighting: str, percent: bool) -> str:
+    if weighting == "number":
+        return "Vesicles (%)" if percent else "Vesicles (count)"
+    return f"{weighting.capitalize()}-weighted fraction" + (" (%)" if percent else "")
+
+
+def _heights(table: pd.DataFrame, weighting: str, percent: bool) -> np.ndarray:
+    if weighting == "number" and not percent:
+        return table["count"].to_numpy(dtype=float)
+    return table["fraction"].to_numpy(dtype=float) * (100.0 if percent else 1.0)
+
+
+def _kde_line(d: np.ndarray, grid: np.ndarray, weighting: str, percent: bool, bin_width_nm: float) -> np.ndarray:
+    """KDE scaled to the bar heights (counts, fraction or percent per bin)."""
+    if d.size < 2 or np.ptp(d) == 0:
+        return np.zeros_like(grid)
+    k = WEIGHT_EXPONENTS[weighting]
+    weights = (d / d.max()) ** k if k else None
+    density = stats.gaussian_kde(d, weights=weights)(grid)
+    if weighting == "number" and not percent:
+        return density * bin_width_nm * d.size
+    return density * bin_width_nm * (100.0 if percent else 1.0)
+
+
+def size_histogram_figure(
+    groups: Mapping[str, Any] | Any,
+    *,
+    bin_width_nm: float = 10.0,
+    weighting: Literal["number", "volume", "intensity"] = "number",
+    percent: bool = False,
+    kde: bool = False,
+    layout: Layout = "overlay",
+    width: Literal["single", "double"] | float = "single",
+    range_nm: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> tuple[Figure, pd.DataFrame]:
+    """Draw a journal-style size distribution of one or more vesicle groups.
+
+    Parameters
+    ----------
+    groups : mapping of str -> (N,) array_like, or (N,) array_like
+        Diameters in nanometres per group (e.g. per image or condition); a
+        bare array is one unnamed group.
+    bin_width_nm : float
+        Histogram bin width in nanometres (bins aligned on 0; stated on the axis).
+    weighting : {"number", "volume", "intensity"}
+        Weight of each vesicle: 1, d**3 or d**6 (what DLS sees).
+    percent : bool
+        Plot percent instead of counts (number weighting) or fractions.
+    kde : bool
+        Add a Gaussian kernel density line, scaled to the bars.
+    layout : {"overlay", "side-by-side", "violin", "box"}
+        Overlaid step histograms on one axes, one histogram panel per group,
+        or a violin / box plot per group (diameters, number-weighted).
+    width : {"single", "double"} or float
+        85 mm, 180 mm or a width in mm.
+    range_nm : (float, float), optional
+        Diameter range of the bins; the data range by default.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure (300 dpi); save with :func:`exo_vision.figures.style.save_figure`.
+    bins : pandas.DataFrame
+        One row per group and bin: ``BIN_TABLE_COLUMNS``.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    if weighting not in WEIGHT_EXPONENTS:
+        raise ValueError(f"unknown weighting {weighting!r}; use number, volume or intensity")
+    if not isinstance(groups, Mapping):
+        groups = {"": groups}
+    if not groups:
+        raise ValueError("no groups of diameters to plot; pass at least one table with vesicles")
+    data = {str(name): np.asarray(values, dtype=float).ravel() for name, values in groups.items()}
+    for name, d in data.items():
+        if (~np.isfinite(d)).any():
+            raise ValueError(f"group {name!r} holds non-finite diameters; drop those rows first")
+    everything = np.concatenate(list(data.values())) if data else np.zeros(0)
+    if range_nm is None and everything.size:
+        range_nm = (float(np.floor(everything.min() / bin_width_nm) * bin_width_nm),
+                    float((np.floor(everything.max() / bin_width_nm) + 1) * bin_width_nm))
+    elif range_nm is None:
+        range_nm = (0.0, float(bin_width_nm))
+
+    tables = []
+    for name, d in data.items():
+        t = weighted_histogram(d, bin_width_nm=bin_width_nm, weighting=weighting, range_nm=range_nm)
+        t.insert(0, "group", name)
+        t["percent"] = 100.0 * t["fraction"]
+        tables.append(t)
+    bins = pd.concat(tables, ignore_index=True)[list(BIN_TABLE_COLUMNS)]
+
+    names = list(data)
+    n_panels = len(names) if layout == "side-by-side" else 1
+    fig = journal_figure(width, height_mm=None if n_panels == 1 else min(45.0 * n_panels, 220.0))
+    x_label = f"Diameter (nm); bin width {bin_width_nm:g} nm"
+    grid = np.linspace(range_nm[0], range_nm[1], 512)
+    with journal_style():
+        if layout in ("overlay", "side-by-side"):
+            axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+            for i, name in enumerate(names):
+                ax = axes[i if layout == "side-by-side" else 0]
+                color = GROUP_COLORS[i % len(GROUP_COLORS)]
+                t = bins[bins["group"] == name]
+                heights = _heights(t, weighting, percent)
+                edges = np.r_[t["bin_left_nm"].to_numpy(), t["bin_right_nm"].to_numpy()[-1:]]
+                label = legend_label(name, data[name])
+                if layout == "overlay" and len(names) > 1:
+                    ax.stairs(heights, edges, color=color, linewidth=1.0, label=label)
+                    ax.stairs(heights, edges, color=color, fill=True, alpha=0.2)
+                else:
+                    ax.stairs(heights, edges, color=color, fill=True, alpha=0.55, label=label)
+                    ax.stairs(heights, edges, color="black", linewidth=0.5)
+                if kde:
+                    ax.plot(grid, _kde_line(data[name], grid, weighting, percent, bin_width_nm),
+                            color=color, linewidth=1.2)
+                ax.set_ylabel(_y_label(weighting, percent))
+                ax.set_xlim(range_nm)
+                ax.set_ylim(bottom=0)
+                ax.legend(loc="upper right", handlelength=1.0)
+            axes[-1].set_xlabel(x_label)
+        else:
+            ax = fig.subplots()
+            values = [data[n] if data[n].size else np.array([np.nan]) for n in names]
+            positions = np.arange(1, len(names) + 1)
+            if layout == "violin":
+                drawable = [v for v in values if np.isfinite(v).sum() > 1]
+                pos = [p for p, v in zip(positions, values, strict=True) if np.isfinite(v).sum() > 1]
+                if drawable:
+                    parts = ax.violinplot(drawable, positions=pos, showmedians=True, widths=0.8)
+                    for i, body in enumerate(parts["bodies"]):
+                        body.set_facecolor(GROUP_COLORS[i % len(GROUP_COLORS)])
+                        body.set_alpha(0.6)
+            else:
+                ax.boxplot(values, positions=positions, widths=0.6, showfliers=True,
+                           flierprops={"markersize": 2})
+            ax.set_xticks(positions, [n or "all" for n in names], rotation=30 if len(names) > 3 else 0)
+            ax.set_ylabel("Diameter (nm)")
+            ax.set_title(" | ".join(f"{n or 'all'}: n={data[n].size}" for n in names), fontsize=7)
+        if title:
+            fig.suptitle(title)
+    return fig, bins
