@@ -444,6 +444,11 @@ def _calibrate(image: ImageData, raw: RawImage, *, path: Path, user_px: float | 
     image.pixel_size_source = SOURCE_NONE
 
 
+def _plain_float(value: Any) -> float | None:
+    """A JSON-friendly float (numpy scalars included), or None."""
+    return None if value is None else float(value)
+
+
 def _try_scale_bar(image: ImageData) -> None:
     """Calibrate from a burnt-in scale bar when its reading is trustworthy."""
     try:
@@ -455,16 +460,19 @@ def _try_scale_bar(image: ImageData) -> None:
     try:
         reading = read_scale_bar(image.data)
     except Exception as exc:  # a failing optional fallback must not hide the image
-        logger.warning("%s: scale-bar reading failed: %s", image.path, exc)
         image.metadata["scale_bar"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        image.warnings.append(f"scale-bar reading failed ({type(exc).__name__}: {exc}); pixel size unknown")
+        if image.kind == "tem":
+            logger.warning("%s: scale-bar reading failed: %s", image.path, exc)
+            image.warnings.append(f"scale-bar reading failed ({type(exc).__name__}: {exc}); pixel size unknown")
+        else:
+            logger.debug("%s: scale-bar reading failed: %s", image.path, exc)
         return
     record = {
         "status": getattr(reading, "status", None),
-        "pixel_size_nm": getattr(reading, "pixel_size_nm", None),
-        "confidence": getattr(reading, "confidence", None),
+        "pixel_size_nm": _plain_float(getattr(reading, "pixel_size_nm", None)),
+        "confidence": _plain_float(getattr(reading, "confidence", None)),
         "label_text": getattr(reading, "label_text", None),
-        "bar_length_px": getattr(reading, "bar_length_px", None),
+        "bar_length_px": _plain_float(getattr(reading, "bar_length_px", None)),
     }
     image.metadata["scale_bar"] = record
     if record["status"] == "ok" and record["pixel_size_nm"]:
@@ -475,7 +483,7 @@ def _try_scale_bar(image: ImageData) -> None:
         if image.kind == "unknown":
             image.kind = "tem"
             image.metadata["kind_reason"] = "a scale bar in physical units was read"
-    elif record["status"] == "unreadable":
+    elif record["status"] == "unreadable" and image.kind == "tem":
         image.warnings.append(
             "a scale bar was found but its label could not be read reliably; pixel size unknown "
             "(pass pixel_size_nm / --pixel-size-nm)"
