@@ -417,7 +417,7 @@ def make_synthetic_tem(
         if np.isnan(centres[i, 0]):
             continue
         radii = profiles[i]
-        cy_px, cx_px = centres[i, 0] / px - 0.5, centres[i, 1] / px - 0.5
+        cy_px, cx_px = centres[i, 0] / px, centres[i, 1] / px  # pixel i is centred at i * px
         halo_len = rng.uniform(8.0, 20.0)
         reach = (radii.max() + 4 * halo_len) / px
         grid = _polar_grid(cy_px, cx_px, reach, (m, n))
@@ -543,7 +543,7 @@ def make_synthetic_tem(
             edge = np.clip(0.5 - (across - width / 2 - 2.5) / px, 0, 1) * np.clip(0.5 - (np.abs(along) - size / 2 - 2.5) / px, 0, 1) - inside
             c = rng.uniform(*p["vesicle_contrast"])
             transmission[rs, cs] *= (1 + c * inside) * (1 - p["membrane_contrast"][0] * edge)
-        debris_rows.append(dict(kind=kind, centroid_x_nm=(cx + 0.5) * px, centroid_y_nm=(cy + 0.5) * px, size_nm=size))
+        debris_rows.append(dict(kind=kind, centroid_x_nm=cx * px, centroid_y_nm=cy * px, size_nm=size))
 
     # --- imaging: PSF, contrast polarity, shot noise, scale bar -------------
     transmission = cv2.GaussianBlur(transmission, (0, 0), p["psf_nm"] / px, borderType=cv2.BORDER_REFLECT)

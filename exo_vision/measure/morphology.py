@@ -1,0 +1,118 @@
+"""Vesicle morphology: how cup-shaped, and round / cup / irregular.
+
+Negative-stained EVs often collapse while drying into "cups": a darker,
+stain-filled centre inside a raised, lighter rim. :func:`cup_score` measures
+that depression; :func:`classify_morphology` turns a measurement table into
+``"round"``, ``"cup"`` or ``"irregular"``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from exo_vision.segmentation.preprocess import pixel_noise_std
+
+#: Default cup-score threshold (depression in units of the noise of a 2 nm x 2 nm mean).
+CUP_THRESHOLD = 1.5
+#: Below this solidity (area / convex-hull area) an outline is irregular.
+IRREGULAR_SOLIDITY = 0.85
+#: Below this circularity (4 pi A / P^2) an outline is irregular.
+IRREGULAR_CIRCULARITY = 0.6
+
+#: Physical area whose mean defines the noise unit of the cup score, in nm.
+_NOISE_CELL_NM = 2.0
+
+
+def cup_score(
+    region: np.ndarray, image: np.ndarray, *, pixel_size_nm: float, noise_std: float, membrane_nm: float = 5.0
+) -> float:
+    """How strongly a vesicle's centre is depressed relative to its rim.
+
+    Parameters
+    ----------
+    region : (m, n) ndarray of bool
+        The vesicle (a crop of the label image).
+    image : (m, n) ndarray of float
+        Matching crop of the image, in the vesicle-is-bright convention (negate
+        a dark-polarity image first).
+    pixel_size_nm : float
+        Pixel edge length in nm.
+    noise_std : float
+        Per-pixel noise standard deviation of the whole image.
+    membrane_nm : float
+        Outer band (nm) ignored as membrane.
+
+    Returns
+    -------
+    float
+        ``(mean(rim) - mean(centre)) / noise`` where the centre is the inner
+        third of the vesicle's depth (distance to its edge), the rim the band
+        from the membrane to half depth, and ``noise`` is the noise of a mean
+        over a 2 nm x 2 nm patch. About 0 for a flat vesicle, negative for a
+        domed one, several units for a cup. NaN when the vesicle is too small
+        to have a centre and a rim.
+    """
+    dist = cv2.distanceTransform(np.pad(region, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    depth = float(dist.max())
+    if depth * pixel_size_nm < membrane_nm + 3.0:
+        return float("nan")
+    rel = dist / depth
+    d_nm = dist * pixel_size_nm
+    centre = region & (rel >= 0.66)
+    rim = region & (rel >= 0.15) & (rel <= 0.5) & (d_nm >= membrane_nm)
+    if not centre.any() or not rim.any():
+        return float("nan")
+    pixels_per_cell = max((_NOISE_CELL_NM / pixel_size_nm) ** 2, 1.0)
+    noise = max(noise_std / np.sqrt(pixels_per_cell), 1e-12)
+    return float((image[rim].mean() - image[centre].mean()) / noise)
+
+
+def classify_morphology(
+    table: pd.DataFrame,
+    *,
+    cup_threshold: float = CUP_THRESHOLD,
+    irregular_solidity: float = IRREGULAR_SOLIDITY,
+    irregular_circularity: float = IRREGULAR_CIRCULARITY,
+) -> pd.Series:
+    """Classify vesicles as ``"round"``, ``"cup"`` or ``"irregular"``.
+
+    A vesicle is a cup when ``cup_score >= cup_threshold`` (a cup may have a
+    folded, non-convex rim: cup-shape wins). Otherwise it is irregular when
+    ``solidity < irregular_solidity`` or ``circularity < irregular_circularity``,
+    else round.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Needs columns ``cup_score``, ``solidity`` and ``circularity`` (as made
+        by :func:`exo_vision.measure.vesicles.measure_vesicles`).
+    cup_threshold : float
+        Minimum cup score of a cup (noise units of a 2 nm x 2 nm mean).
+    irregular_solidity : float
+        Solidity below which an outline is irregular.
+    irregular_circularity : float
+        Circularity below which an outline is irregular.
+
+    Returns
+    -------
+    Series of str
+        Same index as ``table``, named ``"morphology"``.
+    """
+    missing = [c for c in ("cup_score", "solidity", "circularity") if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"`table` lacks column(s) {missing}; pass the table made by measure_vesicles"
+        )
+    cup = table["cup_score"].to_numpy(dtype=float) >= cup_threshold
+    irregular = (table["solidity"].to_numpy(dtype=float) < irregular_solidity) | (
+        table["circularity"].to_numpy(dtype=float) < irregular_circularity
+    )
+    values = np.where(cup, "cup", np.where(irregular, "irregular", "round"))
+    return pd.Series(values, index=table.index, name="morphology", dtype="object")
+
+
+def image_noise_std(image: np.ndarray) -> float:
+    """Per-pixel noise standard deviation of ``image`` (robust)."""
+    return pixel_noise_std(image)
