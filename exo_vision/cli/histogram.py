@@ -1,16 +1,205 @@
-"""`exo-vision histogram` (being written; see the issue tracker)."""
+"""`exo-vision histogram`: a publication size histogram from one or more vesicle tables."""
 
 from __future__ import annotations
 
 import argparse
+import io
+import logging
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Draw a journal-style vesicle size distribution (SVG, PDF or PNG at 300 dpi)
+from one or more vesicles.csv tables written by `exo-vision tem` (or any table
+with an equivalent_diameter_nm column), and write the bin table as CSV beside
+the figure (FIG stem + _bins.csv).
+
+Groups (one histogram, panel, violin or box each) come from --group-by:
+  auto       a `condition` column if the tables have one, else one group per
+             table file when several are given, else all vesicles together
+  image      the `image` column (one group per micrograph)
+  grid       the folder holding each source micrograph (`source_file` column)
+  file       one group per table file (named after its folder for vesicles.csv)
+  none       all vesicles together
+  COLUMN     any other column of the tables, e.g. condition
+--pattern REGEX then maps each group name to its first capture group (or the
+whole match), e.g. --group-by image --pattern '^(ctrl|treated)' pools images
+by preparation. Border-touching vesicles are left out unless --include-border.
+"""
+
+EPILOG = """\
+examples:
+  exo-vision histogram results/vesicles.csv --out fig1.svg --kde
+  exo-vision histogram ctrl/vesicles.csv ev/vesicles.csv --out cmp.pdf --layout violin
+  exo-vision histogram all.csv --group-by image --pattern '^(\\w+?)_' --percent --out fig.png
+  exo-vision histogram results/vesicles.csv --weighting intensity --out dls_like.svg
+"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the `histogram` subcommand."""
-    p = subparsers.add_parser("histogram", help="(in progress)")
+    p = subparsers.add_parser(
+        "histogram",
+        help="publication size histogram from vesicles.csv tables",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("tables", nargs="+", metavar="TABLE", help="vesicles.csv files")
+    p.add_argument("--out", required=True, metavar="FIG", help="figure file: .svg, .pdf or .png")
+    p.add_argument("--group-by", default="auto", metavar="WHAT",
+                   help="auto (default), image, grid, file, none, or a column name")
+    p.add_argument("--pattern", metavar="REGEX", help="map group names through this regular expression")
+    p.add_argument("--bin-width-nm", type=float, default=10.0, metavar="NM", help="bin width in nm (default 10)")
+    p.add_argument("--range-nm", type=float, nargs=2, metavar=("LOW", "HIGH"), help="diameter range of the bins")
+    p.add_argument("--percent", action="store_true", help="percent instead of counts")
+    p.add_argument("--kde", action="store_true", help="add a kernel density line")
+    p.add_argument("--weighting", choices=("number", "volume", "intensity"), default="number",
+                   help="weight vesicles by 1, d^3 or d^6 (as DLS sees them); default number")
+    p.add_argument("--layout", choices=("overlay", "side-by-side", "violin", "box"), default="overlay",
+                   help="how groups are compared (default overlay)")
+    p.add_argument("--width", choices=("single", "double"), default="single",
+                   help="journal column width: single 85 mm (default) or double 180 mm")
+    p.add_argument("--include-border", action="store_true", help="keep vesicles touching the image border")
+    p.add_argument("--title", help="figure title")
     p.set_defaults(func=run)
 
 
+def _read_tables(paths: list[str]) -> list[tuple[Path, pd.DataFrame]]:
+    out = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            raise ValueError(f"table {path} does not exist; pass vesicles.csv files written by exo-vision tem")
+        try:
+            table = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a readable CSV table ({err}); pass a vesicles.csv") from err
+        if "equivalent_diameter_nm" not in table.columns:
+            raise ValueError(
+                f"{path} has no equivalent_diameter_nm column (columns: {', '.join(map(str, table.columns))}); "
+                "pass a vesicles.csv written by exo-vision tem"
+            )
+        out.append((path, table))
+    return out
+
+
+def _file_group(path: Path) -> str:
+    """vesicles.csv files are named after their folder (the run), others after their stem."""
+    return path.parent.name if path.stem == "vesicles" and path.parent.name else path.stem
+
+
+def group_diameters(
+    tables: list[tuple[Path, pd.DataFrame]],
+    *,
+    group_by: str = "auto",
+    pattern: str | None = None,
+    include_border: bool = False,
+) -> dict[str, pd.Series]:
+    """Diameters (nm) per group name, in first-seen order.
+
+    Parameters
+    ----------
+    tables : list of (Path, DataFrame)
+        Table files and their contents.
+    group_by : str
+        ``auto``, ``image``, ``grid``, ``file``, ``none`` or a column name.
+    pattern : str, optional
+        Regular expression applied to each group name; the first capture
+        group (or the whole match) becomes the group.
+    include_border : bool
+        Keep border-touching vesicles.
+    """
+    mode = group_by
+    if mode == "auto":
+        if all("condition" in t.columns for _, t in tables):
+            mode = "condition"
+        else:
+            mode = "file" if len(tables) > 1 else "none"
+    frames = []
+    for path, table in tables:
+        t = table
+        if not include_border and "touches_border" in t.columns:
+            t = t[~t["touches_border"].fillna(False).astype(bool)]
+        if mode == "none":
+            key = pd.Series("all vesicles", index=t.index)
+        elif mode == "file":
+            key = pd.Series(_file_group(path), index=t.index)
+        elif mode == "grid":
+            if "source_file" not in t.columns:
+                raise ValueError(f"{path} has no source_file column to find grids in; use --group-by image or file")
+            key = t["source_file"].astype(str).map(lambda s: Path(s).parent.name or ".")
+        else:
+            column = mode
+            if column not in t.columns:
+                raise ValueError(
+                    f"{path} has no {column!r} column to group by (columns: {', '.join(map(str, t.columns))}); "
+                    "use --group-by auto, image, grid, file, none or an existing column"
+                )
+            key = t[column].astype(str)
+        frames.append(pd.DataFrame({"group": key, "d": t["equivalent_diameter_nm"].astype(float)}))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"group": [], "d": []})
+    if pattern:
+        try:
+            regex = re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"--pattern {pattern!r} is not a valid regular expression: {err}") from err
+
+        def mapped(name: str) -> str:
+            match = regex.search(name)
+            if match is None:
+                return "unmatched"
+            return match.group(1) if regex.groups else match.group(0)
+
+        data["group"] = data["group"].map(mapped)
+        if (data["group"] == "unmatched").any():
+            logger.warning("--pattern %r did not match %d vesicle(s); they form the group 'unmatched'",
+                           pattern, int((data["group"] == "unmatched").sum()))
+    return {str(name): g["d"] for name, g in data.groupby("group", sort=False)}
+
+
 def run(args: argparse.Namespace) -> int:
-    """Not written yet."""
-    raise SystemExit("exo-vision histogram: not available in this build yet")
+    """Draw the figure and its bin table; return 0, or 2 on bad input."""
+    from exo_vision.batch.atomic import atomic_write_bytes
+    from exo_vision.figures.histogram import size_histogram_figure
+    from exo_vision.figures.style import save_figure
+
+    out = Path(args.out)
+    fmt = out.suffix.lower().lstrip(".")
+    try:
+        if fmt not in ("svg", "pdf", "png"):
+            raise ValueError(f"--out {out}: the figure must end in .svg, .pdf or .png")
+        if not out.parent.is_dir():
+            raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it first")
+        tables = _read_tables(args.tables)
+        groups = group_diameters(
+            tables, group_by=args.group_by, pattern=args.pattern, include_border=args.include_border
+        )
+        if not groups:
+            raise ValueError("the tables hold no vesicles to plot (after leaving out border vesicles)")
+        fig, bins = size_histogram_figure(
+            {k: v.to_numpy() for k, v in groups.items()},
+            bin_width_nm=args.bin_width_nm,
+            weighting=args.weighting,
+            percent=args.percent,
+            kde=args.kde,
+            layout=args.layout,
+            width=args.width,
+            range_nm=tuple(args.range_nm) if args.range_nm else None,
+            title=args.title,
+        )
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
+    buffer = io.BytesIO()
+    save_figure(fig, buffer, fmt=fmt)
+    atomic_write_bytes(out, buffer.getvalue())
+    bins_path = out.with_name(f"{out.stem}_bins.csv")
+    atomic_write_bytes(bins_path, bins.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    sys.stdout.write(f"{out}\n{bins_path}\n")
+    return 0

@@ -1,0 +1,88 @@
+"""Atomic file writes and checksums: a reader never sees a half-written output.
+
+Every output goes to a temporary file in the destination folder (same file
+system, so the rename is atomic) and is moved into place with
+:func:`os.replace` only once it is complete and flushed to disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+#: Prefix of temporary files; a crashed run may leave some behind, and they are never outputs.
+TEMP_PREFIX = ".exo-vision-tmp-"
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Write ``path`` atomically through ``writer``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final destination. Its folder must exist.
+    writer : callable(Path) -> None
+        Writes the complete file to the temporary path it is given. The
+        temporary name keeps ``path``'s suffix, so libraries that choose the
+        format from the extension (matplotlib, OpenCV, tifffile) still work.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        writer(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        # Only reached with the temp file still present when writer or fsync raised.
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (``\\n`` line endings)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_if_changed(path: str | Path, data: bytes) -> bool:
+    """Atomically write ``data`` unless ``path`` already holds exactly these bytes.
+
+    Keeps the modification time of up-to-date outputs, so a resumed run that
+    has nothing to do leaves the folder untouched.
+
+    Returns
+    -------
+    bool
+        True when the file was (re)written.
+    """
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    atomic_write_bytes(path, data)
+    return True
+
+
+def sha256_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks of ``chunk_bytes``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
