@@ -1,16 +1,138 @@
-"""`exo-vision tem` (being written; see the issue tracker)."""
+"""`exo-vision tem`: segment and measure every vesicle in many TEM micrographs."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from typing import Any
+
+from exo_vision.batch.config import build_config, read_config
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Segment every extracellular vesicle in negative-stain TEM micrographs, measure
+diameters in nm and morphology (round / cup / irregular), and report size
+statistics.
+
+Per input image (stem S) the output folder receives:
+  S_labels.tif     instance labels (uint16/uint32, calibrated in nm)
+  S_vesicles.csv   one row per vesicle
+  S_overlay.png    outlines coloured by morphology, ids, scale bar
+  S_done.json      completion marker (input checksum, parameters, output checksums)
+and for the run: vesicles.csv (all images, `image` column), summary.csv
+(statistics per image and pooled), size_histogram.png (300 dpi) and .svg,
+run.json (version, parameters, checksums, calibration sources, timings) and
+errors.csv (one row per failed input).
+
+One bad input never stops the run; the exit status is 1 if any input failed.
+Inputs are never modified and every output is written atomically.
+"""
+
+EPILOG = """\
+examples:
+  exo-vision tem grid1/ grid2/ --out results/
+  exo-vision tem scans/ --recursive --pixel-size-nm 0.62 --out results/ --workers 2
+  exo-vision tem scans/ --out results/ --resume          # finish an interrupted run
+  exo-vision tem scans/ --out rerun/ --config results/run.json   # reproduce a run
+"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the `tem` subcommand."""
-    p = subparsers.add_parser("tem", help="(in progress)")
+    p = subparsers.add_parser(
+        "tem",
+        help="segment and measure vesicles in TEM micrographs (batch)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    p.add_argument("--recursive", action="store_true", default=None, help="descend into sub-folders of INPUT folders")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file of parameters, or a run.json from an earlier run; options given here win")
+    g = p.add_argument_group("calibration")
+    g.add_argument("--pixel-size-nm", type=float, metavar="NM",
+                   help="pixel size in nm for every input, overriding the file's calibration")
+    g.add_argument("--frame", type=int, metavar="K", help="frame to analyse in multi-frame files (0-based)")
+    g.add_argument("--no-scale-bar", dest="scale_bar", action="store_false", default=None,
+                   help="do not calibrate from a burnt-in scale bar")
+    g = p.add_argument_group("segmentation")
+    g.add_argument("--min-diameter-nm", type=float, metavar="NM", help="smallest vesicle diameter (default 20)")
+    g.add_argument("--max-diameter-nm", type=float, metavar="NM", help="largest vesicle diameter (default 500)")
+    g.add_argument("--sensitivity", type=float, metavar="S", help="detection sensitivity in [0, 1] (default 0.5)")
+    g.add_argument("--polarity", choices=("auto", "bright", "dark"),
+                   help="vesicles lighter (bright) or darker (dark) than the stain (default auto)")
+    g = p.add_argument_group("statistics")
+    g.add_argument("--include-border", dest="exclude_border", action="store_false", default=None,
+                   help="count border-touching vesicles in the statistics (excluded by default)")
+    g.add_argument("--bin-width-nm", type=float, metavar="NM", help="bin width of size_histogram (default 10)")
+    g.add_argument("--seed", type=int, help="seed of the bootstrap confidence intervals (default 0)")
+    g = p.add_argument_group("execution")
+    g.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster at ADDRESS (tcp://host:8786), or 'local' for a LocalCluster")
+    g.add_argument("--resume", action="store_true",
+                   help="skip inputs whose outputs are complete from an earlier run with the same parameters")
     p.set_defaults(func=run)
 
 
+def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
+    keys = (
+        "pixel_size_nm", "frame", "scale_bar", "min_diameter_nm", "max_diameter_nm", "sensitivity", "polarity",
+        "exclude_border", "bin_width_nm", "seed", "recursive", "workers", "scheduler",
+    )
+    return {k: getattr(args, k) for k in keys}
+
+
+def _progress_bar(total_hint: int = 0) -> Any:
+    """A tqdm bar on stderr, or None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total_hint, unit="image", file=sys.stderr, dynamic_ncols=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Not written yet."""
-    raise SystemExit("exo-vision tem: not available in this build yet")
+    """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error."""
+    from exo_vision.batch.runner import run_tem_batch
+
+    try:
+        file_values = read_config(args.config) if args.config else {}
+        config = build_config(file_values, _command_line_values(args))
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
+    bar = _progress_bar()
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        result = run_tem_batch(
+            args.inputs, out_dir=args.out, config=config, resume=args.resume, progress=progress,
+            argv=["exo-vision", "tem", *map(str, args.inputs), "--out", str(args.out)]
+            + (["--config", str(args.config)] if args.config else [])
+            + (["--resume"] if args.resume else []),
+        )
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
+    finally:
+        if bar is not None:
+            bar.close()
+    counts = {s: sum(r["status"] == s for r in result.records) for s in ("done", "skipped", "failed")}
+    # The designated stdout output: one summary line a script can read.
+    sys.stdout.write(
+        f"{len(result.records)} input(s): {counts['done']} analysed, {counts['skipped']} already complete, "
+        f"{counts['failed']} failed; {result.wall_s:.1f} s; outputs in {args.out}\n"
+    )
+    if result.failed:
+        logger.error("%d input(s) failed; reasons in %s", len(result.failed), f"{args.out}/errors.csv")
+    return 1 if result.failed else 0

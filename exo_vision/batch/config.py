@@ -1,0 +1,189 @@
+"""Every parameter of a TEM batch run, and reading them from TOML or a previous run.json.
+
+A configuration file is TOML with the parameters at the top level or under a
+``[tem]`` table, for example::
+
+    [tem]
+    pixel_size_nm = 0.624      # omit to use the file's own calibration
+    min_diameter_nm = 20.0
+    max_diameter_nm = 500.0
+    sensitivity = 0.5
+    polarity = "auto"
+    workers = 2
+
+A ``run.json`` written by ``exo-vision tem`` is accepted too: its
+``"parameters"`` object is exactly this set, so ``--config run.json``
+reproduces that run.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TemBatchConfig:
+    """Parameters of ``exo-vision tem``.
+
+    Attributes
+    ----------
+    pixel_size_nm : float or None
+        Override of the pixel size in nm for every input (None: use each file's calibration).
+    frame : int or None
+        Frame to analyse in multi-frame files.
+    scale_bar : bool
+        Try to calibrate from a burnt-in scale bar when the file carries no calibration.
+    min_diameter_nm, max_diameter_nm : float
+        Vesicle size limits in nm.
+    sensitivity : float
+        Segmentation sensitivity in [0, 1].
+    polarity : {"auto", "bright", "dark"}
+        Vesicles lighter or darker than the stain.
+    exclude_border : bool
+        Leave border-touching vesicles out of the statistics.
+    size_range_nm : (float, float)
+        Range whose fraction is reported (exosomes: 30-150 nm).
+    n_boot : int
+        Bootstrap resamples for the confidence intervals.
+    seed : int
+        Seed of the bootstrap.
+    bin_width_nm : float
+        Bin width of the run's size histogram, nm.
+    recursive : bool
+        Descend into sub-folders of input folders.
+    workers : int or None
+        Local worker processes (None: all cores).
+    scheduler : str or None
+        Dask scheduler address, ``"local"`` for a LocalCluster, None for the local process pool.
+    """
+
+    pixel_size_nm: float | None = None
+    frame: int | None = None
+    scale_bar: bool = True
+    min_diameter_nm: float = 20.0
+    max_diameter_nm: float = 500.0
+    sensitivity: float = 0.5
+    polarity: str = "auto"
+    exclude_border: bool = True
+    size_range_nm: tuple[float, float] = (30.0, 150.0)
+    n_boot: int = 2000
+    seed: int = 0
+    bin_width_nm: float = 10.0
+    recursive: bool = False
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        """Validate every value, naming the parameter and the fix."""
+        if self.pixel_size_nm is not None and not (float(self.pixel_size_nm) > 0):
+            raise ValueError(f"pixel_size_nm must be a positive number of nm, got {self.pixel_size_nm!r}")
+        if not 0 < float(self.min_diameter_nm) < float(self.max_diameter_nm):
+            raise ValueError(
+                f"need 0 < min_diameter_nm < max_diameter_nm, got {self.min_diameter_nm!r} and "
+                f"{self.max_diameter_nm!r}"
+            )
+        if not 0 <= float(self.sensitivity) <= 1:
+            raise ValueError(f"sensitivity must lie in [0, 1], got {self.sensitivity!r}")
+        if self.polarity not in ("auto", "bright", "dark"):
+            raise ValueError(f"polarity must be 'auto', 'bright' or 'dark', got {self.polarity!r}")
+        if len(self.size_range_nm) != 2 or not float(self.size_range_nm[0]) <= float(self.size_range_nm[1]):
+            raise ValueError(f"size_range_nm must be [low, high] in nm, got {self.size_range_nm!r}")
+        if int(self.n_boot) < 1:
+            raise ValueError(f"n_boot must be at least 1, got {self.n_boot!r}")
+        if not float(self.bin_width_nm) > 0:
+            raise ValueError(f"bin_width_nm must be positive, got {self.bin_width_nm!r}")
+        if self.workers is not None and int(self.workers) < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers!r}")
+        if self.frame is not None and int(self.frame) < 0:
+            raise ValueError(f"frame must be a non-negative index, got {self.frame!r}")
+        object.__setattr__(self, "size_range_nm", tuple(float(v) for v in self.size_range_nm))
+
+    def analysis_parameters(self) -> dict[str, Any]:
+        """The parameters that change the per-image results (what --resume compares)."""
+        return {
+            "pixel_size_nm": self.pixel_size_nm,
+            "frame": self.frame,
+            "scale_bar": self.scale_bar,
+            "min_diameter_nm": float(self.min_diameter_nm),
+            "max_diameter_nm": float(self.max_diameter_nm),
+            "sensitivity": float(self.sensitivity),
+            "polarity": self.polarity,
+            "exclude_border": bool(self.exclude_border),
+            "size_range_nm": [float(v) for v in self.size_range_nm],
+            "n_boot": int(self.n_boot),
+            "seed": int(self.seed),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """All parameters as JSON-serialisable values."""
+        out = asdict(self)
+        out["size_range_nm"] = list(self.size_range_nm)
+        return out
+
+
+PARAMETER_NAMES = tuple(f.name for f in fields(TemBatchConfig))
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Read parameters from a TOML file or a previous ``run.json``.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``*.toml`` (parameters at the top level or under ``[tem]``) or a
+        ``run.json`` written by ``exo-vision tem``.
+
+    Returns
+    -------
+    dict
+        Parameter name -> value, only the keys the file sets.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read or parsed, or names an unknown parameter.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"cannot read config file {path}: {err.strerror}; check the path") from err
+    if path.suffix.lower() == ".json":
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}); pass a TOML config or a run.json") from err
+        values = doc.get("parameters") if isinstance(doc, dict) else None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} has no 'parameters' object; pass a run.json written by exo-vision tem")
+    else:
+        try:
+            doc = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not valid TOML ({err}); fix the line named") from err
+        values = doc.get("tem", doc)
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: [tem] must be a table of parameters")
+    unknown = sorted(set(values) - set(PARAMETER_NAMES))
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_NAMES)}"
+        )
+    return dict(values)
+
+
+def build_config(*layers: dict[str, Any]) -> TemBatchConfig:
+    """Merge parameter dicts (later ones win, ``None`` values skipped) into a config.
+
+    Typical use: ``build_config(read_config(file), command_line_values)``.
+    """
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    if "size_range_nm" in merged:
+        merged["size_range_nm"] = tuple(merged["size_range_nm"])
+    return TemBatchConfig(**merged)

@@ -1,0 +1,167 @@
+"""Per-image output files of a TEM run and the completion marker that --resume trusts.
+
+For an input with output stem ``S`` the run writes, in this order and each
+atomically:
+
+* ``S_labels.tif``   instance labels (uint16, or uint32 beyond 65535 vesicles),
+  same shape as the input, calibrated with ImageJ ``unit=nm`` plus
+  X/YResolution in pixels per nm;
+* ``S_vesicles.csv`` the vesicle table;
+* ``S_overlay.png``  outlines coloured by morphology, ids, scale bar;
+* ``S_done.json``    the completion marker, written last: input checksum,
+  parameters, the SHA-256 of every output above and what the run-level
+  outputs need (calibration, analysed area, timings).
+
+An input is complete when its marker parses, names the same input checksum and
+parameters, and every listed output exists with the listed checksum.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from exo_vision.batch.atomic import atomic_write, atomic_write_text, sha256_file
+from exo_vision.figures.overlay import render_overlay, write_png
+from exo_vision.tem_analysis import MicrographResult
+
+MARKER_VERSION = 1
+
+
+def output_names(stem: str) -> dict[str, str]:
+    """File names of the per-image outputs for ``stem`` (``marker`` is written last)."""
+    return {
+        "labels": f"{stem}_labels.tif",
+        "vesicles": f"{stem}_vesicles.csv",
+        "overlay": f"{stem}_overlay.png",
+        "marker": f"{stem}_done.json",
+    }
+
+
+def write_labels_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: float) -> None:
+    """Write instance labels as a calibrated TIFF that ImageJ/Fiji and exo_vision read in nm.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination (``.tif``).
+    labels : (M, N) ndarray of int
+        Instance labels, 0 = background.
+    pixel_size_nm : float
+        Pixel edge length in nanometres, stored as X/YResolution (pixels per
+        nm) with ImageJ ``unit=nm``.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be 2-D, got shape {labels.shape}")
+    top = int(labels.max()) if labels.size else 0
+    if labels.size and int(labels.min()) < 0:
+        raise ValueError("labels must be non-negative integers")
+    resolution = (1.0 / pixel_size_nm, 1.0 / pixel_size_nm)
+    if top <= np.iinfo(np.uint16).max:
+        tifffile.imwrite(
+            path, labels.astype(np.uint16), imagej=True, resolution=resolution, metadata={"unit": "nm"},
+            compression="zlib", compressionargs={"level": 1},
+        )
+    else:
+        # ImageJ hyperstacks cannot hold uint32; keep the same description and tags so readers agree.
+        tifffile.imwrite(
+            path, labels.astype(np.uint32), resolution=resolution, resolutionunit="NONE",
+            description="ImageJ=1.11a\nunit=nm\n", metadata=None, compression="zlib", compressionargs={"level": 1},
+        )
+
+
+def write_table_csv(path: str | Path, table: pd.DataFrame) -> None:
+    """Write a table as CSV with a fixed float format (byte-identical between runs)."""
+    atomic_write_text(path, table.to_csv(index=False, lineterminator="\n"))
+
+
+def read_table_csv(path: str | Path) -> pd.DataFrame:
+    """Read a table written by :func:`write_table_csv` (pandas >= 3 parses floats with exact round trip)."""
+    return pd.read_csv(path)
+
+
+def write_image_outputs(
+    result: MicrographResult,
+    *,
+    out_dir: Path,
+    stem: str,
+    record: dict[str, Any],
+) -> dict[str, Any]:
+    """Write labels, table and overlay of one micrograph, then its completion marker.
+
+    Parameters
+    ----------
+    result : MicrographResult
+        The analysis of the micrograph.
+    out_dir : Path
+        Output folder (exists).
+    stem : str
+        Unique output stem of this input.
+    record : dict
+        Facts about the input to keep in the marker (input path, checksum,
+        parameters, timings); completed with the output checksums.
+
+    Returns
+    -------
+    dict
+        The marker content as written.
+    """
+    names = output_names(stem)
+    px = float(result.image_data.pixel_size_nm)
+    atomic_write(out_dir / names["labels"], lambda tmp: write_labels_tiff(tmp, result.labels, pixel_size_nm=px))
+    write_table_csv(out_dir / names["vesicles"], result.table)
+    overlay = render_overlay(result.image_data.data, result.labels, result.table, pixel_size_nm=px)
+    atomic_write(out_dir / names["overlay"], lambda tmp: write_png(tmp, overlay))
+    marker = dict(record)
+    marker["marker_version"] = MARKER_VERSION
+    marker["outputs"] = {
+        key: {"file": names[key], "sha256": sha256_file(out_dir / names[key])}
+        for key in ("labels", "vesicles", "overlay")
+    }
+    atomic_write_text(out_dir / names["marker"], json.dumps(marker, indent=1, sort_keys=True) + "\n")
+    return marker
+
+
+def completed_marker(
+    *, out_dir: Path, stem: str, input_sha256: str, parameters: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The marker of a complete earlier result for this input, or None if it must be (re)done.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Output folder.
+    stem : str
+        Output stem of the input.
+    input_sha256 : str
+        Checksum of the input now.
+    parameters : dict
+        Analysis parameters now (JSON values).
+    """
+    path = out_dir / output_names(stem)["marker"]
+    if not path.is_file():
+        return None
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(marker, dict) or marker.get("marker_version") != MARKER_VERSION:
+        return None
+    if marker.get("input_sha256") != input_sha256:
+        return None
+    if json.dumps(marker.get("parameters"), sort_keys=True) != json.dumps(parameters, sort_keys=True):
+        return None
+    outputs = marker.get("outputs")
+    if not isinstance(outputs, dict) or set(outputs) != {"labels", "vesicles", "overlay"}:
+        return None
+    for entry in outputs.values():
+        target = out_dir / str(entry.get("file", ""))
+        if not target.is_file() or sha256_file(target) != entry.get("sha256"):
+            return None
+    return marker

@@ -1,0 +1,167 @@
+"""Run-level outputs of ``exo-vision tem``, built from the per-image files on disk.
+
+* ``vesicles.csv``  every vesicle of every successful input: ``image`` (the
+  output stem), then the vesicle table columns, then ``source_file``;
+* ``summary.csv``   :func:`~exo_vision.measure.size_stats.size_statistics`
+  per image and a last ``pooled`` row;
+* ``size_histogram.png`` (300 dpi) and ``.svg``: pooled number-weighted
+  histogram (border vesicles excluded when the statistics exclude them);
+* ``errors.csv``    ``input``, ``stem``, ``error``; header only when all succeeded;
+* ``run.json``      version, command, every parameter, software versions,
+  per-image checksum, calibration source, timings and status.
+
+Tables are always rebuilt from the per-image CSVs, so a resumed run writes
+exactly the bytes an uninterrupted run writes. Files whose content did not
+change keep their modification time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import platform
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exo_vision import __version__
+from exo_vision.batch.atomic import atomic_write_text, write_if_changed
+from exo_vision.batch.config import TemBatchConfig
+from exo_vision.batch.image_outputs import output_names, read_table_csv
+from exo_vision.measure.size_stats import size_statistics, statistics_frame
+from exo_vision.measure.vesicles import VESICLE_COLUMNS
+
+#: Columns of errors.csv.
+ERROR_COLUMNS = ("input", "stem", "error")
+#: Distributions whose versions run.json records.
+SOFTWARE = (
+    "numpy", "scipy", "scikit-image", "pandas", "opencv-python-headless", "tifffile",
+    "imagecodecs", "matplotlib", "rosettasciio", "mrcfile", "h5py", "pillow", "dask", "distributed",
+)
+
+
+def software_versions() -> dict[str, str | None]:
+    """Installed versions of Python, exo_vision and the libraries that shape the results."""
+    out: dict[str, str | None] = {"python": platform.python_version(), "exo_vision": __version__}
+    for name in SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def pooled_tables(records: Sequence[dict[str, Any]], *, out_dir: Path) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """(record, per-image table) for each successful record, read back from disk."""
+    out = []
+    for record in records:
+        if record["status"] in ("done", "skipped"):
+            out.append((record, read_table_csv(out_dir / output_names(record["stem"])["vesicles"])))
+    return out
+
+
+def write_run_outputs(
+    result: Any, *, out_dir: Path, config: TemBatchConfig, argv: Sequence[str] | None = None
+) -> None:
+    """Write vesicles.csv, summary.csv, the histogram, errors.csv and run.json.
+
+    Parameters
+    ----------
+    result : BatchResult
+        Records of the run, in input order.
+    out_dir : Path
+        Output folder.
+    config : TemBatchConfig
+        The run's parameters.
+    argv : sequence of str, optional
+        Command line to record.
+    """
+    from exo_vision.figures.histogram import size_histogram_figure
+    from exo_vision.figures.style import save_figure
+
+    out_dir = Path(out_dir)
+    stats_kwargs = {
+        "exclude_border": config.exclude_border,
+        "size_range_nm": config.size_range_nm,
+        "n_boot": config.n_boot,
+        "rng": config.seed,
+    }
+    pairs = pooled_tables(result.records, out_dir=out_dir)
+    per_image: dict[str, dict[str, Any]] = {}
+    frames = []
+    total_area = 0.0
+    for record, table in pairs:
+        area = record.get("analysed_area_nm2")
+        area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
+        total_area += area or 0.0
+        per_image[record["stem"]] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
+        frame = table.copy()
+        frame.insert(0, "image", record["stem"])
+        frame["source_file"] = record["input"]
+        frames.append(frame)
+    columns = ["image", *VESICLE_COLUMNS, "source_file"]
+    if frames:
+        pooled = pd.concat(frames, ignore_index=True)
+        pooled = pooled[[c for c in columns if c in pooled.columns] + [c for c in pooled.columns if c not in columns]]
+    else:
+        pooled = pd.DataFrame({c: pd.Series(dtype=object if c in ("image", "source_file") else float) for c in columns})
+    per_image["pooled"] = size_statistics(
+        pooled if len(pooled) else pooled.assign(equivalent_diameter_nm=pd.Series(dtype=float)),
+        analysed_area_nm2=total_area or None,
+        **stats_kwargs,
+    )
+    write_if_changed(out_dir / "vesicles.csv", _csv_bytes(pooled))
+    write_if_changed(out_dir / "summary.csv", _csv_bytes(statistics_frame(per_image)))
+
+    errors = pd.DataFrame(
+        [{k: r.get(k, "") for k in ERROR_COLUMNS} for r in result.records if r["status"] == "failed"],
+        columns=list(ERROR_COLUMNS),
+    )
+    write_if_changed(out_dir / "errors.csv", _csv_bytes(errors))
+
+    diameters = pooled["equivalent_diameter_nm"].to_numpy(dtype=float) if len(pooled) else np.zeros(0)
+    if config.exclude_border and len(pooled) and "touches_border" in pooled.columns:
+        diameters = diameters[~pooled["touches_border"].astype(bool).to_numpy()]
+    fig, _ = size_histogram_figure(
+        {"all images": diameters}, bin_width_nm=config.bin_width_nm, kde=diameters.size > 1
+    )
+    for suffix in ("png", "svg"):
+        buffer = io.BytesIO()
+        save_figure(fig, buffer, fmt=suffix)
+        write_if_changed(out_dir / f"size_histogram.{suffix}", buffer.getvalue())
+
+    images = []
+    for record in result.records:
+        entry = {k: v for k, v in record.items() if k not in ("parameters", "index")}
+        images.append(entry)
+    run = {
+        "exo_vision_version": __version__,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": list(argv) if argv is not None else None,
+        "parameters": config.to_dict(),
+        "software": software_versions(),
+        "n_inputs": len(result.records),
+        "n_done": sum(r["status"] == "done" for r in result.records),
+        "n_skipped": sum(r["status"] == "skipped" for r in result.records),
+        "n_failed": sum(r["status"] == "failed" for r in result.records),
+        "wall_s": result.wall_s,
+        "images": images,
+    }
+    atomic_write_text(out_dir / "run.json", json.dumps(run, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in run.json")

@@ -1,0 +1,439 @@
+"""Run the TEM analysis over many micrographs: local process pool or Dask, resumable.
+
+The runner plans one job per input (unique output stem, planned outputs
+checked against the inputs), skips inputs already complete when resuming,
+runs the rest with bounded work in flight, and then writes the run-level
+outputs (see :mod:`exo_vision.batch.run_outputs`) from the per-image files on
+disk, so that a resumed run and an uninterrupted run give identical tables.
+
+One failing input never stops the run: :func:`process_image` turns any
+exception raised while reading, analysing or writing that input into a failed
+record (type and message, logged with its traceback at debug level) that ends
+up in ``errors.csv``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exo_vision.batch.atomic import TEMP_PREFIX, sha256_file
+from exo_vision.batch.config import TemBatchConfig
+from exo_vision.batch.image_outputs import completed_marker, output_names, write_image_outputs
+
+logger = logging.getLogger(__name__)
+
+#: File suffixes picked up when a folder is given as input.
+IMAGE_SUFFIXES = frozenset(
+    {".tif", ".tiff", ".dm3", ".dm4", ".mrc", ".mrcs", ".emd", ".ser", ".png", ".jpg", ".jpeg", ".bmp"}
+)
+#: How many times a job is resubmitted after its worker process died.
+WORKER_DEATH_RETRIES = 1
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """One input to analyse.
+
+    Attributes
+    ----------
+    index : int
+        Position in the input list (results are reported in this order).
+    path : str
+        Input file.
+    stem : str
+        Unique output stem.
+    out_dir : str
+        Output folder.
+    parameters : dict
+        :meth:`TemBatchConfig.analysis_parameters`.
+    """
+
+    index: int
+    path: str
+    stem: str
+    out_dir: str
+    parameters: dict[str, Any]
+
+
+@dataclass
+class BatchResult:
+    """Outcome of :func:`run_tem_batch`.
+
+    Attributes
+    ----------
+    records : list of dict
+        One record per input, in input order: ``input``, ``stem``, ``status``
+        (``"done"``, ``"skipped"`` = complete from an earlier run, ``"failed"``),
+        ``error``, and for successes the marker facts (checksum, calibration,
+        timings, analysed area).
+    wall_s : float
+        Wall time of the whole run in seconds.
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Records of inputs that failed."""
+        return [r for r in self.records if r["status"] == "failed"]
+
+
+def collect_inputs(
+    paths: Iterable[str | Path], *, recursive: bool = False, exclude_dir: str | Path | None = None
+) -> list[Path]:
+    """Expand files and folders into the list of images to analyse.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Files (always taken, whatever their suffix) and folders (their files
+        with a suffix in :data:`IMAGE_SUFFIXES`, sorted by name).
+    recursive : bool
+        Descend into sub-folders of the given folders.
+    exclude_dir : str or Path, optional
+        Folder whose contents are never inputs (the output folder).
+
+    Returns
+    -------
+    list of Path
+        Existing files, each once, in the order given.
+
+    Raises
+    ------
+    ValueError
+        If a path does not exist, or nothing is found.
+    """
+    excluded = Path(exclude_dir).resolve() if exclude_dir is not None else None
+    found: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append(path)
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            add(path)
+        elif path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            for child in sorted(path.glob(pattern)):
+                if not child.is_file() or child.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                if child.name.startswith(TEMP_PREFIX):
+                    continue
+                if excluded is not None and excluded in child.resolve().parents:
+                    continue
+                add(child)
+        else:
+            raise ValueError(f"input {path} does not exist; check the path (files and folders are accepted)")
+    if not found:
+        raise ValueError(
+            "no images found in the inputs given "
+            f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))}{' recursively' if recursive else ''}); "
+            "pass image files or folders holding them, or --recursive"
+        )
+    return found
+
+
+def assign_stems(inputs: Sequence[Path]) -> list[str]:
+    """Unique output stems: the file stem, prefixed by its folder when stems collide.
+
+    Deterministic in the input order: ``a/img.tif`` and ``b/img.tif`` become
+    ``a_img`` and ``b_img``; any collision left gets ``_2``, ``_3``, ...
+    Comparison ignores case (outputs may land on a case-insensitive disk).
+    """
+    counts: dict[str, int] = {}
+    for p in inputs:
+        counts[p.stem.lower()] = counts.get(p.stem.lower(), 0) + 1
+    stems: list[str] = []
+    used: set[str] = set()
+    for p in inputs:
+        stem = p.stem if counts[p.stem.lower()] == 1 else f"{p.parent.name or 'root'}_{p.stem}"
+        candidate, k = stem, 2
+        while candidate.lower() in used:
+            candidate = f"{stem}_{k}"
+            k += 1
+        used.add(candidate.lower())
+        stems.append(candidate)
+    return stems
+
+
+def plan_jobs(inputs: Sequence[Path], *, out_dir: Path, config: TemBatchConfig) -> list[ImageJob]:
+    """One job per input, refusing an output folder that would overwrite an input.
+
+    Raises
+    ------
+    ValueError
+        If any planned output path is one of the inputs.
+    """
+    stems = assign_stems(inputs)
+    resolved_inputs = {p.resolve() for p in inputs}
+    params = config.analysis_parameters()
+    jobs = []
+    run_files = ("vesicles.csv", "summary.csv", "size_histogram.png", "size_histogram.svg", "run.json", "errors.csv")
+    for name in run_files:
+        if (out_dir / name).resolve() in resolved_inputs:
+            raise ValueError(f"--out {out_dir} would overwrite the input {out_dir / name}; choose another folder")
+    for index, (path, stem) in enumerate(zip(inputs, stems, strict=True)):
+        for name in output_names(stem).values():
+            target = (out_dir / name).resolve()
+            if target in resolved_inputs:
+                raise ValueError(f"--out {out_dir} would overwrite the input {target}; choose another folder")
+        jobs.append(ImageJob(index=index, path=str(path), stem=stem, out_dir=str(out_dir), parameters=params))
+    return jobs
+
+
+def process_image(job: ImageJob) -> dict[str, Any]:
+    """Read, analyse and write one input; never raises for a bad input.
+
+    Returns
+    -------
+    dict
+        ``status="done"`` with the marker facts, or ``status="failed"`` with
+        ``error`` = ``"<ExceptionType>: <message>"``.
+    """
+    from exo_vision.io import read_image
+    from exo_vision.tem_analysis import analyse_micrograph
+
+    record: dict[str, Any] = {"input": job.path, "stem": job.stem, "index": job.index}
+    out_dir = Path(job.out_dir)
+    p = job.parameters
+    start = time.perf_counter()
+    try:
+        # A stale marker must not vouch for outputs that are about to be replaced.
+        (out_dir / output_names(job.stem)["marker"]).unlink(missing_ok=True)
+        record["input_sha256"] = sha256_file(job.path)
+        t0 = time.perf_counter()
+        image = read_image(
+            job.path, kind="tem", frame=p["frame"], pixel_size_nm=p["pixel_size_nm"], scale_bar=p["scale_bar"]
+        )
+        t1 = time.perf_counter()
+        result = analyse_micrograph(
+            image,
+            min_diameter_nm=p["min_diameter_nm"],
+            max_diameter_nm=p["max_diameter_nm"],
+            sensitivity=p["sensitivity"],
+            polarity=p["polarity"],
+            exclude_border=p["exclude_border"],
+            size_range_nm=tuple(p["size_range_nm"]),
+            n_boot=p["n_boot"],
+            seed=p["seed"],
+        )
+        t2 = time.perf_counter()
+        timings = {"read_s": t1 - t0, **result.timings}
+        timings.pop("total_s", None)
+        record.update(
+            {
+                "parameters": p,
+                "shape": list(image.shape),
+                "pixel_size_nm": image.pixel_size_nm,
+                "pixel_size_source": image.pixel_size_source,
+                "polarity": result.polarity,
+                "analysed_area_nm2": result.analysed_area_nm2,
+                "n_vesicles": int(len(result.table)),
+                "warnings": list(image.warnings),
+            }
+        )
+        marker_facts = dict(record)
+        marker_facts["timings"] = timings
+        write_image_outputs(result, out_dir=out_dir, stem=job.stem, record=marker_facts)
+        timings["write_s"] = time.perf_counter() - t2
+        timings["total_s"] = time.perf_counter() - start
+        record["timings"] = timings
+        record["status"] = "done"
+    except Exception as err:  # noqa: BLE001 - reported in errors.csv, the run goes on
+        logger.debug("failed on %s", job.path, exc_info=True)
+        record["status"] = "failed"
+        record["error"] = f"{type(err).__name__}: {err}"
+    return record
+
+
+def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
+    """The record of an input whose outputs from an earlier run are complete, else None."""
+    try:
+        checksum = sha256_file(job.path)
+    except OSError:
+        return None
+    marker = completed_marker(
+        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=job.parameters
+    )
+    if marker is None:
+        return None
+    record = {k: v for k, v in marker.items() if k not in ("outputs", "marker_version")}
+    record.update({"input": job.path, "stem": job.stem, "index": job.index, "status": "skipped"})
+    return record
+
+
+def _run_serial(jobs: Sequence[ImageJob]) -> Iterator[dict[str, Any]]:
+    for job in jobs:
+        yield process_image(job)
+
+
+def _run_pool(jobs: Sequence[ImageJob], workers: int) -> Iterator[dict[str, Any]]:
+    """Run jobs on a process pool, at most 2 x workers in flight, retrying after a worker death."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["exo_vision.batch.runner", "exo_vision.tem_analysis", "exo_vision.io"])
+    pending = list(jobs)[::-1]
+    attempts: dict[int, int] = {}
+    while pending:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            in_flight: dict[cf.Future, ImageJob] = {}
+            broken = False
+            while (pending or in_flight) and not broken:
+                while pending and len(in_flight) < 2 * workers:
+                    job = pending.pop()
+                    in_flight[pool.submit(process_image, job)] = job
+                done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    job = in_flight.pop(future)
+                    try:
+                        yield future.result()
+                    except cf.process.BrokenProcessPool:
+                        broken = True
+                        attempts[job.index] = attempts.get(job.index, 0) + 1
+                        if attempts[job.index] > WORKER_DEATH_RETRIES:
+                            yield {
+                                "input": job.path, "stem": job.stem, "index": job.index, "status": "failed",
+                                "error": "worker process died while analysing this input (out of memory?)",
+                            }
+                        else:
+                            pending.append(job)
+            if broken:
+                # Every job still in flight died with the pool: run them again on a fresh one.
+                for job in in_flight.values():
+                    pending.append(job)
+                logger.warning("a worker process died; restarting the pool for %d input(s)", len(pending))
+
+
+def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterator[dict[str, Any]]:
+    """Run jobs on a Dask cluster (``"local"`` starts a LocalCluster), retrying lost tasks."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        by_index = {job.index: job for job in jobs}
+        pending = list(jobs)[::-1]
+        limit = 2 * max(1, sum(client.nthreads().values()))
+        futures = as_completed()
+        while pending and futures.count() < limit:
+            job = pending.pop()
+            futures.add(client.submit(process_image, job, key=f"exo-vision-{job.index}-{job.stem}",
+                                      retries=WORKER_DEATH_RETRIES, pure=False))
+        for future in futures:
+            if future.status == "error":
+                err = future.exception()
+                index = int(future.key.split("-")[2])
+                job = by_index[index]
+                yield {"input": job.path, "stem": job.stem, "index": index, "status": "failed",
+                       "error": f"{type(err).__name__}: {err}"}
+            else:
+                yield future.result()
+            future.release()
+            if pending:
+                job = pending.pop()
+                futures.add(client.submit(process_image, job, key=f"exo-vision-{job.index}-{job.stem}",
+                                          retries=WORKER_DEATH_RETRIES, pure=False))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def default_workers() -> int:
+    """Cores available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_tem_batch(
+    inputs: Sequence[str | Path],
+    *,
+    out_dir: str | Path,
+    config: TemBatchConfig,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    argv: Sequence[str] | None = None,
+) -> BatchResult:
+    """Analyse every input and write per-image and run-level outputs to ``out_dir``.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Image files and/or folders.
+    out_dir : str or Path
+        Output folder (created if needed; never one that would overwrite an input).
+    config : TemBatchConfig
+        Every parameter of the run.
+    resume : bool
+        Skip inputs whose outputs from an earlier run with the same input
+        checksum and parameters are complete.
+    progress : callable(int, int), optional
+        Called as ``progress(done, total)`` after each input.
+    argv : sequence of str, optional
+        Command line, recorded in run.json.
+
+    Returns
+    -------
+    BatchResult
+    """
+    from exo_vision.batch.run_outputs import write_run_outputs
+
+    start = time.perf_counter()
+    out = Path(out_dir)
+    files = collect_inputs(inputs, recursive=config.recursive, exclude_dir=out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder; pass a folder path")
+    jobs = plan_jobs(files, out_dir=out, config=config)
+    out.mkdir(parents=True, exist_ok=True)
+
+    records: dict[int, dict[str, Any]] = {}
+    todo: list[ImageJob] = []
+    for job in jobs:
+        skipped = _skip_if_complete(job) if resume else None
+        if skipped is not None:
+            records[job.index] = skipped
+        else:
+            todo.append(job)
+    total = len(jobs)
+    if progress is not None:
+        progress(len(records), total)
+    if resume:
+        logger.info("resume: %d of %d input(s) already complete, %d to do", len(records), total, len(todo))
+
+    workers = int(config.workers or default_workers())
+    if config.scheduler:
+        stream = _run_dask(todo, config.scheduler, workers)
+    elif workers == 1 or len(todo) <= 1:
+        stream = _run_serial(todo)
+    else:
+        stream = _run_pool(todo, min(workers, len(todo)))
+    for record in stream:
+        records[record["index"]] = record
+        if record["status"] == "failed":
+            logger.warning("%s failed: %s", record["input"], record["error"])
+        if progress is not None:
+            progress(len(records), total)
+
+    result = BatchResult(records=[records[j.index] for j in jobs])
+    result.wall_s = time.perf_counter() - start
+    write_run_outputs(result, out_dir=out, config=config, argv=argv)
+    return result

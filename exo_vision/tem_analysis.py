@@ -1,0 +1,202 @@
+"""One call from a calibrated micrograph to labels, a vesicle table and statistics.
+
+:func:`analyse_micrograph` is the single high-level TEM function: the CLI, the
+batch runner and the napari widget all call it, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exo_vision.io.image_data import ImageData
+from exo_vision.measure.size_stats import size_statistics
+from exo_vision.measure.vesicles import measure_vesicles
+from exo_vision.segmentation.vesicles import segment_vesicles
+
+#: Parameters of :func:`analyse_micrograph` and their defaults.
+DEFAULT_PARAMETERS: dict[str, Any] = {
+    "min_diameter_nm": 20.0,
+    "max_diameter_nm": 500.0,
+    "sensitivity": 0.5,
+    "polarity": "auto",
+    "exclude_border": True,
+    "size_range_nm": (30.0, 150.0),
+    "n_boot": 2000,
+    "seed": 0,
+}
+
+
+@dataclass
+class MicrographResult:
+    """Everything :func:`analyse_micrograph` found in one micrograph.
+
+    Attributes
+    ----------
+    labels : (M, N) ndarray of int
+        Instance labels, 0 = background, same shape as the image; label ``k``
+        is the row of :attr:`table` with ``label == k``.
+    table : pandas.DataFrame
+        One row per vesicle (``VESICLE_COLUMNS`` of
+        :mod:`exo_vision.measure.vesicles`), lengths in nm.
+    rejected : pandas.DataFrame
+        Candidate objects the segmentation rejected, with the reason.
+    statistics : dict
+        :func:`exo_vision.measure.size_stats.size_statistics` of :attr:`table`
+        (border-touching vesicles excluded by default).
+    image_data : ImageData
+        The input, with its calibration and provenance.
+    parameters : dict
+        The exact parameters used (JSON-serialisable).
+    timings : dict
+        Wall time in seconds of ``segment_s``, ``measure_s``, ``statistics_s``
+        and ``total_s``.
+    polarity : str
+        Polarity the segmentation used (``"bright"`` or ``"dark"`` vesicles).
+    analysed_area_nm2 : float
+        Area searched for vesicles (image minus masked scale bar / data strip), nm**2.
+    """
+
+    labels: np.ndarray
+    table: pd.DataFrame
+    rejected: pd.DataFrame
+    statistics: dict[str, Any]
+    image_data: ImageData
+    parameters: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    polarity: str = "bright"
+    analysed_area_nm2: float = float("nan")
+
+
+def _require_pixel_size(image_data: ImageData) -> float:
+    """Return the pixel size in nm or raise a ValueError that names the file and the fix."""
+    px = image_data.pixel_size_nm
+    name = image_data.path if image_data.path is not None else "the image"
+    if px is None or not np.isfinite(px) or px <= 0:
+        raise ValueError(
+            f"no pixel size for {name}: pass --pixel-size-nm or calibrate from the scale bar "
+            "(sizes in nm cannot be measured on an uncalibrated micrograph)"
+        )
+    return float(px)
+
+
+def analyse_micrograph(
+    image_data: ImageData,
+    *,
+    min_diameter_nm: float = 20.0,
+    max_diameter_nm: float = 500.0,
+    sensitivity: float = 0.5,
+    polarity: str = "auto",
+    exclude_border: bool = True,
+    size_range_nm: tuple[float, float] = (30.0, 150.0),
+    n_boot: int = 2000,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> MicrographResult:
+    """Segment, measure and summarise every vesicle of a calibrated micrograph.
+
+    Parameters
+    ----------
+    image_data : ImageData
+        The micrograph (``data`` of shape (M, N)) with ``pixel_size_nm`` set,
+        as returned by :func:`exo_vision.io.read_image`.
+    min_diameter_nm, max_diameter_nm : float
+        Smallest and largest vesicle diameter to report, in nanometres.
+    sensitivity : float
+        Detection sensitivity in [0, 1] passed to the segmentation.
+    polarity : {"auto", "bright", "dark"}
+        Whether vesicles are lighter or darker than the stain; ``"auto"`` detects it.
+    exclude_border : bool
+        Leave border-touching vesicles out of the statistics (they stay in the
+        labels and the table, flagged ``touches_border``).
+    size_range_nm : (float, float)
+        Interval whose fraction is reported (30-150 nm by default).
+    n_boot : int
+        Bootstrap resamples for the confidence intervals.
+    seed : int
+        Seed of the bootstrap, so that a run is reproducible.
+    progress : callable(int, int), optional
+        Called as ``progress(done, total)`` while segmenting.
+
+    Returns
+    -------
+    MicrographResult
+
+    Raises
+    ------
+    ValueError
+        If the image has no pixel size, or a parameter is out of range.
+    """
+    if not isinstance(image_data, ImageData):
+        raise TypeError(
+            f"analyse_micrograph expects an ImageData (from exo_vision.io.read_image), "
+            f"got {type(image_data).__name__}"
+        )
+    pixel_size_nm = _require_pixel_size(image_data)
+    if image_data.data.ndim != 2:
+        raise ValueError(
+            f"{image_data.path or 'image'}: expected a 2-D micrograph, got shape {image_data.data.shape}; "
+            "pick one frame (--frame) or channel first"
+        )
+    parameters = {
+        "min_diameter_nm": float(min_diameter_nm),
+        "max_diameter_nm": float(max_diameter_nm),
+        "sensitivity": float(sensitivity),
+        "polarity": str(polarity),
+        "exclude_border": bool(exclude_border),
+        "size_range_nm": [float(v) for v in size_range_nm],
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+    }
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    segmentation = segment_vesicles(
+        image_data.data,
+        pixel_size_nm=pixel_size_nm,
+        min_diameter_nm=parameters["min_diameter_nm"],
+        max_diameter_nm=parameters["max_diameter_nm"],
+        sensitivity=parameters["sensitivity"],
+        polarity=parameters["polarity"],
+        progress=progress,
+    )
+    t1 = time.perf_counter()
+    timings["segment_s"] = t1 - start
+    table = measure_vesicles(
+        segmentation.labels,
+        image_data.data,
+        pixel_size_nm=pixel_size_nm,
+        pixel_size_source=image_data.pixel_size_source,
+        polarity=segmentation.polarity,
+    )
+    t2 = time.perf_counter()
+    timings["measure_s"] = t2 - t1
+    mask = segmentation.analysed_mask
+    analysed_px = float(np.count_nonzero(mask)) if mask is not None else float(image_data.data.size)
+    analysed_area_nm2 = analysed_px * pixel_size_nm**2
+    statistics = size_statistics(
+        table,
+        analysed_area_nm2=analysed_area_nm2 if analysed_area_nm2 > 0 else None,
+        exclude_border=parameters["exclude_border"],
+        size_range_nm=tuple(parameters["size_range_nm"]),
+        n_boot=parameters["n_boot"],
+        rng=parameters["seed"],
+    )
+    t3 = time.perf_counter()
+    timings["statistics_s"] = t3 - t2
+    timings["total_s"] = t3 - start
+    return MicrographResult(
+        labels=segmentation.labels,
+        table=table,
+        rejected=segmentation.rejected,
+        statistics=statistics,
+        image_data=image_data,
+        parameters=parameters,
+        timings=timings,
+        polarity=str(segmentation.polarity),
+        analysed_area_nm2=analysed_area_nm2,
+    )
