@@ -242,6 +242,10 @@ def read_tiff(path: str | Path) -> RawImage:
         software = str(page.tags["Software"].value) if "Software" in page.tags else ""
         description = str(page.tags["ImageDescription"].value) if "ImageDescription" in page.tags else ""
         metadata["software"] = software
+        if "S" in axes and not axes.endswith("S"):
+            # Planar (separate) colour planes: put the samples last like contiguous RGB.
+            data = np.moveaxis(data, axes.index("S"), -1)
+            axes = axes.replace("S", "") + "S"
         rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
         if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
             data = _apply_palette(np.asarray(page.colormap), data)
