@@ -93,9 +93,9 @@ def line_length_px(shapes_layer: Any) -> float:
 class CalibrationWidget(Container):
     """Show, detect, draw or type the pixel size of the active image."""
 
-    def __init__(self, viewer: Viewer) -> None:
+    def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
-        self._viewer = viewer
+        self._viewer = viewer = napari_viewer
         self._current = Label(label="active image", value="")
         self._detect = PushButton(text="Detect scale bar")
         self._reading_text = Label(label="scale-bar reading", value="-")

@@ -100,9 +100,9 @@ def split_label(labels: np.ndarray, label: int) -> tuple[np.ndarray, int]:
 class CurationWidget(Container):
     """Edit the vesicle labels of the active image and keep its table, statistics and log current."""
 
-    def __init__(self, viewer: Viewer) -> None:
+    def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
-        self._viewer = viewer
+        self._viewer = viewer = napari_viewer
         self._layer_info = Label(label="vesicle layer", value="")
         self._label = SpinBox(label="vesicle label", value=1, min=0, max=2**31 - 1)
         self._other = SpinBox(label="merge with label", value=0, min=0, max=2**31 - 1)

@@ -62,9 +62,9 @@ def list_micrographs(folder: str | Path) -> list[Path]:
 class GridSessionWidget(Container):
     """Step through one grid's micrographs, segment, curate, save, and see the grid's histogram."""
 
-    def __init__(self, viewer: Viewer) -> None:
+    def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
-        self._viewer = viewer
+        self._viewer = viewer = napari_viewer
         self._input = FileEdit(label="micrographs folder", mode="d")
         self._output = FileEdit(label="output folder", mode="d")
         self._min_d = FloatSpinBox(label="min diameter (nm)", value=30.0, min=1.0, max=5000.0, step=5.0)
@@ -181,21 +181,28 @@ class GridSessionWidget(Container):
 
     # -- per-image output paths ------------------------------------------------------------------
     def output_paths(self, path: Path) -> dict[str, Path]:
-        """Files saved for one micrograph (same names as ``exo-vision tem``)."""
-        stem = path.stem
-        return {
-            "labels": self.output_dir / f"{stem}_labels.tif",
-            "table": self.output_dir / f"{stem}_vesicles.csv",
-            "edits": self.output_dir / f"{stem}_edits.csv",
-            "curation": self.output_dir / f"{stem}_curation.json",
-        }
+        """Files saved for one micrograph: the CLI's per-image outputs plus the curation record.
+
+        ``labels``/``vesicles``/``overlay``/``marker`` are exactly what ``exo-vision tem``
+        writes (same stems); ``edits`` (the edit log CSV) and ``curation`` (morphology
+        overrides, JSON) are the curation additions.
+        """
+        from exo_vision.batch.image_outputs import output_names
+        from exo_vision.batch.runner import assign_stems
+
+        stem = assign_stems(self.files)[self.files.index(path)] if path in self.files else path.stem
+        paths = {key: self.output_dir / name for key, name in output_names(stem).items()}
+        paths["edits"] = self.output_dir / f"{stem}_edits.csv"
+        paths["curation"] = self.output_dir / f"{stem}_curation.json"
+        paths["table"] = paths["vesicles"]
+        return paths
 
     def _load_saved_tables(self) -> dict[str, pd.DataFrame]:
         tables = {}
         for path in self.files:
             table_path = self.output_paths(path)["table"]
             if table_path.is_file():
-                tables[path.stem] = pd.read_csv(table_path)
+                tables[path.stem] = pd.read_csv(table_path, float_precision="round_trip")
         return tables
 
     # -- navigation ------------------------------------------------------------------------------
@@ -274,7 +281,7 @@ class GridSessionWidget(Container):
             result.labels,
             result.table,
             polarity=getattr(result, "polarity", None),
-            extra_metadata={"parameters": self.parameters()},
+            extra_metadata={"parameters": result.parameters, "analysed_area_nm2": result.analysed_area_nm2},
         )
         self._viewer.layers.selection.active = self.labels_layer
 
@@ -282,12 +289,23 @@ class GridSessionWidget(Container):
         """Bring back a saved, curated micrograph: its labels, overrides and edit log."""
         labels = tifffile.imread(saved["labels"]).astype(np.int32)
         curation = json.loads(saved["curation"].read_text()) if saved["curation"].is_file() else {}
+        marker = json.loads(saved["marker"].read_text()) if saved["marker"].is_file() else {}
+        if curation.get("pixel_size_nm") and self.image_layer.metadata.get("pixel_size_nm") != curation["pixel_size_nm"]:
+            from exo_vision.plugins.calibration_widget import apply_pixel_size
+
+            apply_pixel_size(
+                self._viewer, self.image_layer, curation["pixel_size_nm"], source=curation["pixel_size_source"]
+            )
         self.labels_layer = add_vesicle_layer(
             self._viewer,
             self.image_layer,
             labels,
             pd.DataFrame({"label": pd.Series(dtype="int64")}),
-            polarity=curation.get("polarity"),
+            polarity=curation.get("polarity") or marker.get("polarity"),
+            extra_metadata={
+                "analysed_area_nm2": marker.get("analysed_area_nm2"),
+                "parameters": marker.get("parameters", self.parameters()),
+            },
         )
         self.labels_layer.metadata["morphology_overrides"] = {
             int(k): v for k, v in curation.get("morphology_overrides", {}).items()
@@ -342,7 +360,7 @@ class GridSessionWidget(Container):
         saved = self.output_paths(path)
         image = image_data_from_layer(self.image_layer)
         table = vesicle_table(layer)
-        self._write_outputs(path, image, np.asarray(layer.data), table, saved)
+        self._write_outputs(path, image, np.asarray(layer.data), table, layer)
         edit_log_frame(layer).to_csv(saved["edits"], index=False)
         saved["curation"].write_text(
             json.dumps(
@@ -359,11 +377,45 @@ class GridSessionWidget(Container):
         self._write_state()
         self.update_summary()
 
-    def _write_outputs(self, path: Path, image: Any, labels: np.ndarray, table: pd.DataFrame, saved: dict) -> None:
-        from exo_vision.plugins.writers import labels_to_tiff
+    def _write_outputs(self, path: Path, image: Any, labels: np.ndarray, table: pd.DataFrame, layer: Any) -> None:
+        """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker) for the curated result."""
+        from exo_vision.batch.atomic import sha256_file
+        from exo_vision.batch.image_outputs import write_image_outputs
+        from exo_vision.measure.size_stats import size_statistics
+        from exo_vision.tem_analysis import MicrographResult
 
-        labels_to_tiff(saved["labels"], labels, pixel_size_nm=image.pixel_size_nm)
-        table.to_csv(saved["table"], index=False)
+        saved = self.output_paths(path)
+        stem = saved["marker"].name[: -len("_done.json")]
+        area = layer.metadata.get("analysed_area_nm2")
+        area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
+        parameters = dict(layer.metadata.get("parameters") or self.parameters())
+        polarity = layer.metadata.get("polarity") or "bright"
+        result = MicrographResult(
+            labels=labels,
+            table=table,
+            rejected=pd.DataFrame({"reason": pd.Series(dtype=str)}),
+            statistics=size_statistics(table, analysed_area_nm2=area),
+            image_data=image,
+            parameters=parameters,
+            polarity=polarity,
+            analysed_area_nm2=float("nan") if area is None else area,
+        )
+        record = {
+            "input": str(path),
+            "stem": stem,
+            "input_sha256": sha256_file(path),
+            "parameters": parameters,
+            "shape": list(image.shape),
+            "pixel_size_nm": image.pixel_size_nm,
+            "pixel_size_source": image.pixel_size_source,
+            "polarity": polarity,
+            "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
+            "n_vesicles": int(len(table)),
+            "warnings": list(image.warnings),
+            "curated_in_gui": True,
+            "n_edits": len(layer.metadata.get("edit_log", [])),
+        }
+        write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
 
     def update_summary(self) -> None:
         """Redraw the running grid histogram and summary from every saved micrograph."""

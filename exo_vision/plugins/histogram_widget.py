@@ -144,9 +144,9 @@ class HistogramPlot:
 class HistogramWidget(Container):
     """Docked size histogram with bin width in nm, weighting, statistics and export."""
 
-    def __init__(self, viewer: Viewer) -> None:
+    def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
-        self._viewer = viewer
+        self._viewer = viewer = napari_viewer
         self._source = ComboBox(label="vesicles from", choices=Source, value=Source.IMAGE)
         self._folder = FileEdit(label="results folder", mode="d", visible=False)
         self._tables = FileEdit(label="tables (CSV)", mode="rm", filter="*.csv", visible=False)

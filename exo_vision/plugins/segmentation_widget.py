@@ -70,9 +70,9 @@ def run_analysis(image: Any, parameters: dict[str, Any], progress: Any = None) -
 class SegmentationWidget(Container):
     """Collects nm parameters, runs the core in a thread worker, shows one vesicle Labels layer."""
 
-    def __init__(self, viewer: Viewer) -> None:
+    def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
-        self._viewer = viewer
+        self._viewer = viewer = napari_viewer
         self._min_d = FloatSpinBox(label="min diameter (nm)", value=30.0, min=1.0, max=5000.0, step=5.0)
         self._max_d = FloatSpinBox(label="max diameter (nm)", value=500.0, min=2.0, max=20000.0, step=10.0)
         self._sensitivity = FloatSlider(label="sensitivity", value=0.5, min=0.0, max=1.0, step=0.05)

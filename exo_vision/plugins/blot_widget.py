@@ -1,0 +1,339 @@
+"""Blot quantification dock: strips and lanes as an editable Shapes layer (move / resize /
+add / delete a lane and the numbers update), lane names, one marker per strip, bands drawn
+with their ids, saturated pixels highlighted, the band table and the marker-panel verdict."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info, show_warning
+from napari.viewer import Viewer
+
+from exo_vision.plugins._layers import SOURCE_KEY, active_image_layer, find_derived, image_data_from_layer, layer_id
+
+logger = logging.getLogger(__name__)
+
+LANES_ROLE = "blot_lanes"
+BANDS_ROLE = "blot_bands"
+SATURATION_ROLE = "blot_saturation"
+
+
+class Polarity(Enum):
+    """Bands brighter (raw chemiluminescence) or darker (inverted export) than the membrane."""
+
+    AUTO = "auto"
+    BRIGHT = "bright"
+    DARK = "dark"
+
+
+class Background(Enum):
+    """Background subtraction method of the core."""
+
+    PROFILE = "profile"
+    BORDER = "border"
+    ROLLING_BALL = "rolling_ball"
+    NONE = "none"
+
+
+def split_names(text: str) -> list[str]:
+    """Comma-separated names -> list (blank items kept as empty names)."""
+    return [item.strip() for item in text.split(",")] if text.strip() else []
+
+
+def lanes_from_shapes(shapes_data: list[np.ndarray], strips: list[Any], names: list[str]) -> list[Any]:
+    """Turn edited lane polygons back into core ``Lane`` objects.
+
+    Each polygon goes to the strip whose rows contain its centre (the nearest strip
+    otherwise); lanes are numbered left to right within their strip and named
+    positionally from ``names``.
+
+    Parameters
+    ----------
+    shapes_data : list of (4, 2) ndarray
+        Lane corners (row, column) in pixels, as napari holds them.
+    strips : list of Strip
+        Strips of the last quantification (empty: every lane in strip 1).
+    names : list of str
+        Lane names, left to right (shorter lists leave the rest unnamed).
+    """
+    from exo_vision.blot.lanes import Lane
+
+    placed: dict[int, list[tuple[float, np.ndarray]]] = {}
+    for poly in shapes_data:
+        poly = np.asarray(poly, dtype=float)[:, -2:]
+        if poly.shape[0] != 4:
+            raise ValueError(f"a lane must be a rectangle (4 corners), got {poly.shape[0]} points; redraw it as a rectangle")
+        y_c, x_c = poly.mean(axis=0)
+        strip = 1
+        if strips:
+            inside = [s.index for s in strips if s.y_top_px <= y_c < s.y_bottom_px]
+            strip = inside[0] if inside else min(strips, key=lambda s: abs((s.y_top_px + s.y_bottom_px) / 2 - y_c)).index
+        placed.setdefault(strip, []).append((x_c, poly))
+    lanes = []
+    for strip in sorted(placed):
+        for i, (_, poly) in enumerate(sorted(placed[strip], key=lambda item: item[0])):
+            name = names[i] if i < len(names) else ""
+            lanes.append(Lane.from_polygon(poly, strip=strip, index=i + 1, name=name))
+    return lanes
+
+
+def band_rectangles(bands: pd.DataFrame) -> list[np.ndarray]:
+    """One (4, 2) rectangle (row, column corners on pixel borders) per band row."""
+    rects = []
+    for row in bands.itertuples():
+        top, bottom = row.y_top_px - 0.5, row.y_bottom_px - 0.5
+        left, right = row.x_left_px - 0.5, row.x_right_px - 0.5
+        rects.append(np.array([[top, left], [top, right], [bottom, right], [bottom, left]]))
+    return rects
+
+
+class BlotWidget(Container):
+    """Quantify a blot; lanes stay editable and every edit re-quantifies."""
+
+    def __init__(self, napari_viewer: Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer = napari_viewer
+        self._polarity = ComboBox(label="bands appear", choices=Polarity, value=Polarity.AUTO)
+        self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=60)
+        self._names = LineEdit(label="lane names (comma-separated)", value="")
+        self._markers = LineEdit(label="marker per strip (top to bottom)", value="")
+        self._background = ComboBox(label="background", choices=Background, value=Background.PROFILE)
+        self._run = PushButton(text="Find lanes and quantify")
+        self._verdict = Label(label="verdict", value="")
+        self._summary = Label(label="bands", value="")
+        self._export_dir = FileEdit(label="export folder", mode="d")
+        self._export = PushButton(text="Export band table + figure")
+        self.extend(
+            [
+                self._polarity,
+                self._n_lanes,
+                self._names,
+                self._markers,
+                self._background,
+                self._run,
+                self._summary,
+                self._verdict,
+                self._export_dir,
+                self._export,
+            ]
+        )
+        #: Run the core in the GUI thread (tests, scripts) instead of a thread worker.
+        self.synchronous = False
+        self.result: Any = None
+        self.image_layer: Any = None
+        self.lanes_layer: Any = None
+        self.bands_layer: Any = None
+        self.worker: Any = None
+        self._updating = False
+        self._run.changed.connect(lambda: self.quantify())
+        self._export.changed.connect(lambda: self.export())
+
+    # -- parameters ---------------------------------------------------------------------------
+    def parameters(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`exo_vision.blot.quantify.quantify_blot` from the widget."""
+        markers = split_names(self._markers.value)
+        return {
+            "polarity": None if self._polarity.value is Polarity.AUTO else self._polarity.value.value,
+            "n_lanes": self._n_lanes.value or None,
+            "markers": markers or None,
+            "background": self._background.value.value,
+        }
+
+    # -- running ------------------------------------------------------------------------------
+    def quantify(self, *, lanes: list[Any] | None = None) -> None:
+        """Quantify the active blot image (lanes found automatically unless given)."""
+        from exo_vision.blot.quantify import quantify_blot
+
+        image_layer = self.image_layer if lanes is not None else active_image_layer(self._viewer)
+        if image_layer is None:
+            show_warning("open a blot image first (File > Open, or File > Open Sample > exo_vision)")
+            return
+        self.image_layer = image_layer
+        image = image_data_from_layer(image_layer)
+        kwargs = self.parameters()
+        if kwargs["polarity"] is None and image.polarity is not None:
+            kwargs["polarity"] = image.polarity
+        if image.max_value is not None:
+            kwargs["max_value"] = image.max_value
+        names = split_names(self._names.value)
+        if lanes is not None:
+            kwargs["lanes"] = lanes
+            kwargs.pop("n_lanes")
+        elif names:
+            kwargs["lane_names"] = names
+        markers = kwargs["markers"]
+        if markers is not None and len(markers) == 1:
+            kwargs["markers"] = markers[0]
+        kwargs["image_name"] = image_layer.name
+
+        def work() -> Any:
+            return quantify_blot(image.data, **kwargs)
+
+        if self.synchronous:
+            try:
+                self._show(work())
+            except ValueError as error:
+                show_warning(str(error))
+            return
+        if self.worker is not None and self.worker.is_running:
+            self.worker.quit()
+        self.worker = create_worker(work, _progress={"desc": f"Quantifying {image_layer.name}"})
+        self.worker.returned.connect(self._show)
+        self.worker.errored.connect(lambda error: show_warning(f"blot quantification failed: {error}"))
+        self.worker.start()
+
+    def _on_lanes_edited(self, event: Any) -> None:
+        action = str(getattr(event, "action", "changed"))
+        if self._updating or not action.endswith(("added", "changed", "removed")):
+            return
+        if not len(self.lanes_layer.data):
+            show_warning("every lane was deleted; draw at least one lane rectangle")
+            return
+        try:
+            lanes = lanes_from_shapes(
+                list(self.lanes_layer.data),
+                self.result.strips if self.result is not None else [],
+                split_names(self._names.value),
+            )
+        except ValueError as error:
+            show_warning(str(error))
+            return
+        self.quantify(lanes=lanes)
+
+    # -- display ------------------------------------------------------------------------------
+    def _show(self, result: Any) -> None:
+        if self.image_layer is None or self.image_layer not in self._viewer.layers:
+            return
+        self.result = result
+        for message in result.warnings:
+            show_warning(message)
+        image = self.image_layer
+        common = {"scale": image.scale, "units": image.units}
+        source = {SOURCE_KEY: layer_id(image)}
+        self._updating = True
+        try:
+            lane_polys = [lane.polygon_yx() for lane in result.lanes]
+            lane_features = pd.DataFrame(
+                {
+                    "strip": [lane.strip for lane in result.lanes],
+                    "lane": [lane.index for lane in result.lanes],
+                    "lane_name": [lane.name for lane in result.lanes],
+                }
+            )
+            lane_text = {"string": "{strip}.{lane} {lane_name}", "anchor": "upper_left", "size": 9, "color": "cyan"}
+            self.lanes_layer = find_derived(self._viewer, image, LANES_ROLE)
+            if self.lanes_layer is None:
+                self.lanes_layer = self._viewer.add_shapes(
+                    lane_polys,
+                    shape_type="polygon",
+                    name=f"{image.name} lanes",
+                    edge_color="cyan",
+                    face_color="transparent",
+                    edge_width=2,
+                    features=lane_features,
+                    text=lane_text,
+                    metadata={**source, "exo_vision_role": LANES_ROLE},
+                    **common,
+                )
+                self.lanes_layer.events.data.connect(self._on_lanes_edited)
+            else:
+                self.lanes_layer.data = lane_polys
+                self.lanes_layer.shape_type = ["polygon"] * len(lane_polys)
+                self.lanes_layer.features = lane_features
+                self.lanes_layer.text = lane_text
+            bands = result.bands
+            band_colors = [
+                "red" if sat else ("lime" if present else "gray")
+                for sat, present in zip(bands["saturated"], bands["present"], strict=True)
+            ]
+            band_kwargs = {
+                "features": bands,
+                "edge_color": band_colors or "lime",
+                "face_color": "transparent",
+                "edge_width": 1,
+                "text": {"string": "{label}", "anchor": "upper_right", "size": 8, "color": "yellow"},
+            }
+            self.bands_layer = find_derived(self._viewer, image, BANDS_ROLE)
+            if self.bands_layer is not None:
+                self._viewer.layers.remove(self.bands_layer)
+            self.bands_layer = self._viewer.add_shapes(
+                band_rectangles(bands),
+                shape_type="rectangle",
+                name=f"{image.name} bands",
+                metadata={**source, "exo_vision_role": BANDS_ROLE},
+                **band_kwargs,
+                **common,
+            )
+            self.bands_layer.editable = False
+            saturation = find_derived(self._viewer, image, SATURATION_ROLE)
+            mask = result.saturation_mask.astype(np.uint8)
+            if saturation is None:
+                self._viewer.add_labels(
+                    mask,
+                    name=f"{image.name} saturated pixels",
+                    colormap={None: "transparent", 0: "transparent", 1: "red"},
+                    opacity=0.9,
+                    metadata={**source, "exo_vision_role": SATURATION_ROLE},
+                    **common,
+                )
+            else:
+                saturation.data = mask
+        finally:
+            self._updating = False
+        self._viewer.layers.selection.active = self.lanes_layer
+        n_sat = int(result.saturation_mask.sum())
+        present = int(bands["present"].sum()) if len(bands) else 0
+        self._summary.value = (
+            f"{len(result.strips)} strip(s), {len(result.lanes)} lane(s), {len(bands)} band(s), {present} present; "
+            f"{n_sat} saturated px" + (" (SATURATED BANDS: volumes are lower bounds)" if bands["saturated"].any() else "")
+        )
+        self._verdict.value = self._verdict_text(result)
+
+    def _verdict_text(self, result: Any) -> str:
+        """Per marker: in which lanes it is present (volume above the LoD) or absent."""
+        bands = result.bands
+        named = bands[bands["marker"].astype(str) != ""] if len(bands) else bands
+        if not len(named):
+            return "name the marker of each strip to get the panel verdict"
+        lines = []
+        for marker, rows in named.groupby("marker", sort=False):
+            where = ", ".join(
+                f"{name or f'lane {lane}'} {'present' if p else 'absent'}"
+                for name, lane, p in zip(rows["lane_name"], rows["lane"], rows["present"], strict=True)
+            )
+            lines.append(f"{marker}: {where}")
+        return "\n".join(lines)
+
+    def lane_volumes(self) -> pd.DataFrame:
+        """Total band volume per (strip, lane) of the last result."""
+        bands = self.result.bands
+        return bands.groupby(["strip", "lane"], as_index=False)["volume"].sum()
+
+    # -- export -------------------------------------------------------------------------------
+    def export(self, folder: str | Path | None = None) -> list[Path]:
+        """Write the band table (CSV) and an annotated figure (PNG) of the last result."""
+        if self.result is None:
+            show_warning("nothing to export yet: quantify a blot first")
+            return []
+        out = Path(folder if folder is not None else self._export_dir.value)
+        if not out.is_dir():
+            show_warning(f"export folder {out} does not exist; choose an existing folder")
+            return []
+        written = self._write(out)
+        show_info(f"blot results written to {out}")
+        return written
+
+    def _write(self, out: Path) -> list[Path]:
+        stem = self.image_layer.name
+        table = out / f"{stem}_bands.csv"
+        self.result.bands.to_csv(table, index=False)
+        figure = out / f"{stem}_bands.png"
+        self._viewer.screenshot(str(figure), canvas_only=True, flash=False)
+        return [table, figure]

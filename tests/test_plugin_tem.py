@@ -1,0 +1,275 @@
+"""TEM widgets in a real napari viewer: segmentation, curation, calibration, histogram, grid session.
+
+Images are small (512 x 512) synthetic micrographs from the project's seeded generator,
+saved as calibrated ImageJ TIFFs and opened through the plugin's reader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+pytest.importorskip("napari")
+
+from exo_vision.plugins.calibration_widget import CalibrationWidget  # noqa: E402
+from exo_vision.plugins.curation_widget import CurationWidget, merge_labels, split_label  # noqa: E402
+from exo_vision.plugins.grid_session_widget import GridSessionWidget  # noqa: E402
+from exo_vision.plugins.histogram_widget import HistogramWidget  # noqa: E402
+from exo_vision.plugins.segmentation_widget import SegmentationWidget  # noqa: E402
+from exo_vision.synthetic.tem import make_synthetic_tem  # noqa: E402
+
+PIXEL_SIZE_NM = 2.0
+PLUGIN = "exo-vision"
+VESICLE_COLUMNS = [
+    "label",
+    "centroid_x_nm",
+    "centroid_y_nm",
+    "area_nm2",
+    "perimeter_nm",
+    "equivalent_diameter_nm",
+    "feret_max_nm",
+    "feret_min_nm",
+    "major_axis_nm",
+    "minor_axis_nm",
+    "eccentricity",
+    "circularity",
+    "solidity",
+    "mean_intensity",
+    "cup_score",
+    "morphology",
+    "touches_border",
+    "pixel_size_nm",
+    "pixel_size_source",
+]
+
+
+def write_micrograph(path: Path, *, seed: int) -> pd.DataFrame:
+    """Write a 512x512 synthetic micrograph as a calibrated TIFF; return its vesicle truth."""
+    image, truth = make_synthetic_tem(
+        (512, 512), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=8, scale_bar=False, rng=seed
+    )
+    tifffile.imwrite(
+        path,
+        image,
+        imagej=True,
+        resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM),
+        metadata={"unit": "nm", "axes": "YX"},
+    )
+    return truth.vesicles
+
+
+@pytest.fixture
+def micrograph(tmp_path):
+    path = tmp_path / "mic.tif"
+    truth = write_micrograph(path, seed=3)
+    return path, truth
+
+
+def _dock(viewer, name):
+    return viewer.window.add_plugin_dock_widget(PLUGIN, name)
+
+
+def _segmented(make_napari_viewer, path):
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    labels = seg.run(sync=True)
+    assert labels is not None
+    return viewer, image, seg, labels
+
+
+def test_every_widget_docks_from_the_manifest(make_napari_viewer):
+    from exo_vision.plugins.blot_widget import BlotWidget
+
+    viewer = make_napari_viewer()
+    expected = {
+        "Calibration": CalibrationWidget,
+        "Vesicle segmentation": SegmentationWidget,
+        "Curation": CurationWidget,
+        "Grid session": GridSessionWidget,
+        "Size histogram": HistogramWidget,
+        "Blot quantification": BlotWidget,
+    }
+    for name, cls in expected.items():
+        dock, widget = _dock(viewer, name)
+        assert isinstance(widget, cls), name
+        assert dock.widget() is not None
+
+
+def test_segmentation_gives_one_labels_layer_with_the_vesicle_table(make_napari_viewer, micrograph):
+    path, truth = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    assert tuple(labels.scale) == pytest.approx((PIXEL_SIZE_NM, PIXEL_SIZE_NM))
+    features = labels.features
+    assert list(features.columns[: len(VESICLE_COLUMNS)]) == VESICLE_COLUMNS
+    assert set(features["label"]) == set(np.unique(labels.data)) - {0}
+    # plausible diameters: the median found is within 25 % of the true median
+    found = features.loc[~features["touches_border"], "equivalent_diameter_nm"].median()
+    true = truth["equivalent_diameter_nm"].median()
+    assert 0.75 * true < found < 1.25 * true
+    assert set(features["morphology"]) <= {"round", "cup", "irregular"}
+    # coloured by morphology: every label's colour is its class colour
+    from exo_vision.plugins._vesicles import MORPHOLOGY_COLORS
+
+    first = features.iloc[0]
+    np.testing.assert_allclose(
+        labels.colormap.map(int(first["label"]))[:3], MORPHOLOGY_COLORS[first["morphology"]][:3], atol=1e-6
+    )
+    # re-running replaces the layer instead of piling up a second one
+    n_layers = len(viewer.layers)
+    again = seg.run(sync=True)
+    assert again is labels and len(viewer.layers) == n_layers
+
+
+def test_segmentation_in_thread_worker_reports_progress(make_napari_viewer, micrograph, qtbot):
+    path, _ = micrograph
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    worker = seg.run()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: seg.labels_layer is not None, timeout=5_000)
+    assert len(seg.labels_layer.features) > 0
+    assert seg._run.enabled and not seg._cancel.enabled
+
+
+def test_curation_delete_removes_row_and_changes_statistics(make_napari_viewer, micrograph):
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    _, cur = _dock(viewer, "Curation")
+    assert cur.layer is labels
+    before = cur.statistics
+    table = labels.features
+    inner = table.loc[~table["touches_border"]]
+    victim = int(inner.loc[inner["equivalent_diameter_nm"].idxmax(), "label"])
+    cur.delete(victim)
+    assert victim not in set(labels.features["label"])
+    assert not np.any(labels.data == victim)
+    assert cur.statistics["n"] == before["n"] - 1
+    assert cur.statistics["mean_diameter_nm"] < before["mean_diameter_nm"]  # the largest one went
+    log = labels.metadata["edit_log"]
+    assert log[-1]["action"] == "delete" and log[-1]["label"] == victim
+    # morphology override sticks across re-measurement
+    keep = int(labels.features["label"].iloc[0])
+    cur.set_morphology(keep, "irregular")
+    cur.update_measurements()
+    assert labels.features.loc[labels.features["label"] == keep, "morphology"].item() == "irregular"
+    assert labels.metadata["edit_log"][-1]["action"] == "set morphology"
+
+
+def test_split_and_merge_helpers_on_a_hand_built_image():
+    labels = np.zeros((20, 40), dtype=np.int32)
+    labels[5:15, 3:37] = 4  # a long bar
+    split, new = split_label(labels, 4)
+    assert new == 5
+    assert np.count_nonzero(split == 4) + np.count_nonzero(split == 5) == 10 * 34
+    assert 0.4 < np.count_nonzero(split == 5) / (10 * 34) < 0.6
+    merged = merge_labels(split, 4, 5)
+    assert set(np.unique(merged)) == {0, 4}
+    with pytest.raises(ValueError, match="label 9 is not in the image"):
+        merge_labels(split, 4, 9)
+
+
+def test_calibration_by_drawn_line_rescales_measurements(make_napari_viewer, micrograph):
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    before = labels.features.set_index("label")["equivalent_diameter_nm"]
+    area_before = labels.features.set_index("label")["area_nm2"]
+    _, cal = _dock(viewer, "Calibration")
+    viewer.layers.selection.active = image
+    line = cal.start_line()
+    line.add_lines(np.array([[400.0, 50.0], [400.0, 250.0]]))  # 200 px long
+    cal._line_nm.value = 800.0  # -> 4 nm/px, twice the file's 2 nm/px
+    cal.apply_line()
+    assert image.metadata["pixel_size_nm"] == pytest.approx(4.0)
+    assert image.metadata["pixel_size_source"].startswith("user")
+    assert tuple(image.scale) == pytest.approx((4.0, 4.0))
+    assert tuple(labels.scale) == pytest.approx((4.0, 4.0))
+    after = labels.features.set_index("label")["equivalent_diameter_nm"]
+    np.testing.assert_allclose(after.loc[before.index], 2.0 * before, rtol=1e-9)
+    np.testing.assert_allclose(labels.features.set_index("label")["area_nm2"].loc[before.index], 4 * area_before)
+    assert (labels.features["pixel_size_nm"] == 4.0).all()
+
+
+def test_histogram_dock_draws_and_exports(make_napari_viewer, micrograph, tmp_path):
+    from PIL import Image
+
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    _, hist = _dock(viewer, "Size histogram")
+    viewer.layers.selection.active = labels
+    hist._bin_width.value = 20.0
+    hist.refresh()
+    bins = hist.plot.bins
+    n_kept = int((~labels.features["touches_border"]).sum())
+    assert bins["count"].sum() == n_kept
+    assert bins["fraction"].sum() == pytest.approx(1.0)
+    assert np.allclose(bins["bin_right_nm"] - bins["bin_left_nm"], 20.0)
+    assert hist.plot.statistics[labels.name]["n"] == n_kept
+    for suffix in ("png", "svg", "pdf", "csv"):
+        hist._export_path.value = str(tmp_path / f"h.{suffix}")
+        hist._on_export()
+        assert (tmp_path / f"h.{suffix}").stat().st_size > 0
+    dpi = Image.open(tmp_path / "h.png").info["dpi"]
+    assert dpi[0] == pytest.approx(300, abs=1)
+    assert pd.read_csv(tmp_path / "h.csv")["count"].sum() == n_kept
+    # volume weighting moves weight to the large vesicles
+    hist._weighting.value = type(hist._weighting.value)("volume")
+    vol = hist.plot.bins
+    centre = (vol["bin_left_nm"] + vol["bin_right_nm"]) / 2
+    assert (vol["fraction"] * centre).sum() >= (bins["fraction"] * centre).sum()
+
+
+def test_grid_session_steps_saves_and_resumes(make_napari_viewer, tmp_path):
+    grid = tmp_path / "grid"
+    out = tmp_path / "out"
+    grid.mkdir()
+    for i in range(3):
+        write_micrograph(grid / f"g{i}.tif", seed=10 + i)
+    viewer = make_napari_viewer()
+    dock, session = _dock(viewer, "Grid session")
+    session.synchronous = True
+    session._min_d.value = 20.0
+    session.open_grid(grid, out)
+    assert session.index == 0 and session.labels_layer is not None
+    assert (grid / "g1.tif") in session.precomputed  # the next one was computed ahead
+    session.next()
+    assert (out / "g0_labels.tif").is_file() and (out / "g0_vesicles.csv").is_file()
+    assert (out / "g0_overlay.png").is_file() and (out / "g0_done.json").is_file()
+    # curate micrograph 2: delete one vesicle
+    _, cur = _dock(viewer, "Curation")
+    viewer.layers.selection.active = session.labels_layer
+    victim = int(session.labels_layer.features["label"].iloc[0])
+    n_before = len(session.labels_layer.features)
+    cur.delete(victim)
+    session.next()
+    saved = pd.read_csv(out / "g1_vesicles.csv")
+    assert len(saved) == n_before - 1 and victim not in set(saved["label"])
+    edits = pd.read_csv(out / "g1_edits.csv")
+    assert edits["action"].tolist() == ["delete"] and edits["label"].tolist() == [victim]
+    assert session.index == 2
+    assert session.statistics["n"] > 0 and set(session.tables) == {"g0", "g1"}
+    # close the widget and reopen: the session resumes at g2 with g1's curation intact
+    viewer.window.remove_dock_widget(dock)
+    _, again = _dock(viewer, "Grid session")
+    assert again is not session
+    again.synchronous = True
+    again.open_grid(grid, out)
+    assert again.index == 2
+    assert set(again.tables) == {"g0", "g1"}
+    again.previous()
+    assert again.index == 1
+    restored = again.labels_layer
+    assert victim not in set(restored.features["label"])
+    assert len(restored.features) == n_before - 1
+    assert [e["action"] for e in restored.metadata["edit_log"]] == ["delete"]
+    again.next()
+    assert again.index == 2
+    assert len(pd.read_csv(out / "g1_vesicles.csv")) == n_before - 1  # re-saved unchanged on leaving
