@@ -130,6 +130,17 @@ def image_data_from_layer(layer: Any) -> ImageData:
     )
 
 
+def same_layer(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are the same layer.
+
+    Widgets get napari's public-only proxies of layers, and two proxies of one
+    layer are different objects that compare equal, so ``is`` is not enough.
+    """
+    if a is None or b is None:
+        return a is b
+    return a is b or a == b
+
+
 def layer_id(layer: Any) -> str:
     """Return (creating if needed) the stable exo_vision id of an image layer."""
     meta = layer.metadata

@@ -16,7 +16,7 @@ from napari.viewer import Viewer
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-from exo_vision.plugins._layers import source_image
+from exo_vision.plugins._layers import same_layer, source_image
 from exo_vision.plugins._vesicles import ROLE, log_edit, measure_layer, set_vesicle_table, statistics_text, vesicle_table
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class CurationWidget(Container):
 
     def _on_active(self, _event: Any = None) -> None:
         layer = self._find_layer()
-        if layer is self.layer:
+        if same_layer(layer, self.layer):
             return
         if self.layer is not None:
             self.layer.events.paint.disconnect(self._on_paint)
@@ -181,7 +181,7 @@ class CurationWidget(Container):
         layer = self._find_layer()
         if layer is None:
             show_warning("no vesicle layer: run the Vesicle segmentation widget first")
-        elif layer is not self.layer:
+        elif not same_layer(layer, self.layer):
             self._on_active()
         return layer
 

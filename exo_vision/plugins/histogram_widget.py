@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
-from exo_vision.plugins._layers import active_image_layer, find_derived
+from exo_vision.plugins._layers import active_image_layer, find_derived, same_layer
 from exo_vision.plugins._vesicles import ROLE, vesicle_table
 
 logger = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class HistogramWidget(Container):
 
     def _on_active(self, _event: Any = None) -> None:
         layer = self._vesicle_layer()
-        if layer is self._watched:
+        if same_layer(layer, self._watched):
             return
         if self._watched is not None:
             self._watched.events.features.disconnect(self.refresh)
