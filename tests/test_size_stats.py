@@ -165,3 +165,19 @@ def test_statistics_frame_is_tidy():
     assert frame["image"].tolist() == ["a", "b"]
     assert frame["n"].dtype == np.int64
     assert frame["n"].tolist() == [5, 0]
+
+
+def test_kde_matches_scipy_definition():
+    from scipy.stats import gaussian_kde
+
+    from exo_vision.measure.size_stats import kde_curve
+
+    rng = np.random.default_rng(4)
+    d = rng.normal(80, 15, 300).clip(20)
+    grid = np.linspace(0, 160, 50)
+    np.testing.assert_allclose(kde_curve(d, grid), gaussian_kde(d)(grid), rtol=1e-9)
+    w = (d / d.max()) ** 3
+    np.testing.assert_allclose(kde_curve(d, grid, weighting="volume"), gaussian_kde(d, weights=w)(grid), rtol=1e-9)
+    # Integrates to 1 over a wide grid.
+    wide = np.linspace(-100, 300, 4001)
+    assert np.trapezoid(kde_curve(d, wide), wide) == pytest.approx(1.0, abs=1e-6)

@@ -13,10 +13,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy import stats
 
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
-from exo_vision.measure.size_stats import WEIGHT_EXPONENTS, kde_mode, weighted_histogram
+from exo_vision.measure.size_stats import WEIGHT_EXPONENTS, kde_curve, kde_mode, weighted_histogram
 
 Layout = Literal["overlay", "side-by-side", "violin", "box"]
 LAYOUTS = ("overlay", "side-by-side", "violin", "box")
@@ -63,9 +62,7 @@ def _kde_line(d: np.ndarray, grid: np.ndarray, weighting: str, percent: bool, bi
     """KDE scaled to the bar heights (counts, fraction or percent per bin)."""
     if d.size < 2 or np.ptp(d) == 0:
         return np.zeros_like(grid)
-    k = WEIGHT_EXPONENTS[weighting]
-    weights = (d / d.max()) ** k if k else None
-    density = stats.gaussian_kde(d, weights=weights)(grid)
+    density = kde_curve(d, grid, weighting=weighting)
     if weighting == "number" and not percent:
         return density * bin_width_nm * d.size
     return density * bin_width_nm * (100.0 if percent else 1.0)

@@ -1,0 +1,89 @@
+"""analyse_micrograph: one call from a calibrated micrograph to labels, table and statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exo_vision.io.image_data import ImageData
+from exo_vision.measure.size_stats import STATISTICS_KEYS
+from exo_vision.measure.vesicles import VESICLE_COLUMNS
+from exo_vision.synthetic.tem import make_synthetic_tem
+from exo_vision.tem_analysis import analyse_micrograph
+
+
+def calibrated(image: np.ndarray, px: float, path=None) -> ImageData:
+    return ImageData(image, path=path, pixel_size_nm=px, pixel_size_source="user", pixel_size_yx_nm=(px, px),
+                     kind="tem")
+
+
+@pytest.fixture(scope="module")
+def three_vesicles():
+    image, truth = make_synthetic_tem(
+        (1024, 1024), pixel_size_nm=1.0, difficulty="easy", n_vesicles=8, scale_bar=False, rng=0
+    )
+    return image, truth, analyse_micrograph(calibrated(image, 1.0), n_boot=200)
+
+
+def test_finds_the_generated_vesicles_with_their_diameters(three_vesicles):
+    _, truth, result = three_vesicles
+    table = result.table
+    assert list(table.columns) == list(VESICLE_COLUMNS)
+    found_xy = table[["centroid_x_nm", "centroid_y_nm"]].to_numpy()
+    errors = []
+    for row in truth.vesicles.itertuples():
+        dist = np.hypot(found_xy[:, 0] - row.centroid_x_nm, found_xy[:, 1] - row.centroid_y_nm)
+        if dist.size and dist.min() < 0.25 * row.equivalent_diameter_nm:
+            found = table["equivalent_diameter_nm"].iloc[int(dist.argmin())]
+            errors.append(abs(found - row.equivalent_diameter_nm) / row.equivalent_diameter_nm)
+    # The pipeline passes calibration through: most vesicles are found at their true size in nm.
+    assert len(errors) >= 0.75 * len(truth.vesicles)
+    assert np.median(errors) < 0.05
+
+
+def test_labels_table_and_statistics_agree(three_vesicles):
+    image, _, result = three_vesicles
+    assert result.labels.shape == image.shape
+    ids = np.unique(result.labels)
+    ids = ids[ids > 0]
+    assert sorted(result.table["label"].tolist()) == ids.tolist()
+    s = result.statistics
+    assert list(s) == list(STATISTICS_KEYS)
+    assert s["n"] == int((~result.table["touches_border"]).sum())
+    assert s["n_excluded_border"] == int(result.table["touches_border"].sum())
+    assert s["mean_diameter_nm"] == pytest.approx(
+        result.table.loc[~result.table["touches_border"], "equivalent_diameter_nm"].mean()
+    )
+    # No scale bar to mask: the whole 1024 x 1024 nm field is analysed.
+    assert result.analysed_area_nm2 == pytest.approx(1024.0 * 1024.0)
+    assert s["vesicles_per_um2"] == pytest.approx(s["n"] / (1024.0 * 1024.0 / 1e6))
+    assert result.parameters["min_diameter_nm"] == 20.0
+    assert set(result.timings) == {"segment_s", "measure_s", "statistics_s", "total_s"}
+    assert result.polarity in ("bright", "dark")
+
+
+def test_same_input_same_result(three_vesicles):
+    image, _, first = three_vesicles
+    second = analyse_micrograph(calibrated(image, 1.0), n_boot=200)
+    assert np.array_equal(first.labels, second.labels)
+    assert first.table.equals(second.table)
+    assert first.statistics == pytest.approx(second.statistics, nan_ok=True)
+    assert np.isfinite(first.statistics["mean_ci95_low_nm"])
+
+
+def test_empty_micrograph_gives_empty_table_with_all_columns():
+    flat = np.full((256, 256), 1000, dtype=np.uint16)
+    result = analyse_micrograph(calibrated(flat, 1.0))
+    assert len(result.table) == 0
+    assert list(result.table.columns) == list(VESICLE_COLUMNS)
+    assert result.labels.max() == 0
+    assert result.statistics["n"] == 0
+    assert result.statistics["vesicles_per_um2"] == 0.0
+
+
+def test_missing_calibration_is_refused_with_the_fix(tmp_path):
+    image = np.zeros((64, 64), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"no pixel size for .*grid7\.tif: pass --pixel-size-nm or calibrate"):
+        analyse_micrograph(ImageData(image, path=tmp_path / "grid7.tif"))
+    with pytest.raises(TypeError, match="ImageData"):
+        analyse_micrograph(image)
