@@ -291,7 +291,13 @@ def vendor_dir(tmp_path_factory):
     """Unpack the zipped/gzipped vendor TIFFs once per module."""
     out = tmp_path_factory.mktemp("vendor_tiffs")
     wanted = {
-        "tiff_FEI_Helios.zip": ["FEI-Helios-Ebeam-16bits.tif", "FEI-Helios-Ebeam-8bits.tif", "FEI-Helios-navcam.tif"],
+        "tiff_FEI_Helios.zip": [
+            "FEI-Helios-Ebeam-16bits.tif",
+            "FEI-Helios-Ebeam-8bits.tif",
+            "FEI-Helios-navcam.tif",
+            "FEI-Helios-navcam-with-no-IRBeam.tif",
+            "FEI-Helios-navcam-with-no-IRBeam-bad-floats.tif",
+        ],
         "tiff_Zeiss_SEM.zip": ["test_tiff_Zeiss_SEM_1k.tif", "test_tiff_Zeiss_SEM_512pix.tif"],
         "TVIPS_bin4.zip": ["TVIPS_bin4.tif"],
         "tiff_hamamatsu.zip": ["test_hamamatsu_streak_FOCUS.tif", "test_hamamatsu_streak_SCAN.tif"],
@@ -301,7 +307,7 @@ def vendor_dir(tmp_path_factory):
         with zipfile.ZipFile(TIFFS / archive) as zf:
             for member in members:
                 zf.extract(member, out)
-    for name in ("JEOL-SightX-TEM-mag-dummy.tif", "JEOL-SightX-SAED-dummy.tif"):
+    for name in ("JEOL-SightX-TEM-mag-dummy.tif", "JEOL-SightX-SAED-dummy.tif", "JEOL-SightX-Ronchigram-dummy.tif"):
         with gzip.open(TIFFS / f"{name}.gz") as src, open(out / name, "wb") as dst:
             shutil.copyfileobj(src, dst)
     return out
@@ -337,6 +343,22 @@ def test_fei_navcam_calibration_read_though_pixels_are_blank(vendor_dir):
     assert raw.pixel_size_yx_nm[0] == pytest.approx(263973.95833, rel=1e-9)
     with pytest.raises(ImageReadError, match="every pixel equal"):
         read_image(vendor_dir / "FEI-Helios-navcam.tif")
+
+
+@pytest.mark.parametrize(
+    "name", ["FEI-Helios-navcam-with-no-IRBeam.tif", "FEI-Helios-navcam-with-no-IRBeam-bad-floats.tif"]
+)
+def test_fei_tiff_without_beam_geometry_is_uncalibrated(vendor_dir, name):
+    raw = read_tiff(vendor_dir / name)
+    assert raw.metadata["vendor"] == "fei"
+    assert raw.pixel_size_yx_nm == (None, None)
+    assert raw.calibration_tag is None
+
+
+def test_jeol_sightx_ronchigram_is_uncalibrated(vendor_dir):
+    raw = read_tiff(vendor_dir / "JEOL-SightX-Ronchigram-dummy.tif")
+    assert raw.metadata["vendor"] == "jeol"
+    assert raw.pixel_size_yx_nm == (None, None)
 
 
 def test_jeol_sightx_tem_and_saed(vendor_dir):

@@ -140,3 +140,13 @@ def test_coloured_palette_tiff_is_expanded_and_judged_as_colour(tmp_path):
     image = read_image(path, kind="blot")
     assert image.data.dtype == np.uint8
     assert any("luminance" in w for w in image.warnings)
+
+
+def test_big_endian_tiff_comes_back_in_native_byte_order(tmp_path):
+    path = tmp_path / "motorola.tif"
+    data = _ramp()
+    tifffile.imwrite(path, data, byteorder=">")
+    image = read_image(path, scale_bar=False)
+    assert image.data.dtype.isnative
+    assert str(image.data.dtype) == "uint16"
+    np.testing.assert_array_equal(image.data, data)

@@ -320,6 +320,8 @@ def _to_2d(raw: RawImage, *, path: Path, frame: int | None, kind: str) -> tuple[
             "holds complex numbers (an FFT or exit wave), not a real-space intensity image",
             "Export the real-space image (or its amplitude) from DigitalMicrograph",
         )
+    if not data.dtype.isnative:
+        data = data.astype(data.dtype.newbyteorder("="))
     if data.dtype == bool:
         data = data.astype(np.uint8)
         notes.append("a boolean (mask) image was read as 0/1 uint8")
