@@ -404,6 +404,10 @@ def run_tem_batch(
         raise ValueError(f"--out {out} exists and is not a folder; pass a folder path")
     jobs = plan_jobs(files, out_dir=out, config=config)
     out.mkdir(parents=True, exist_ok=True)
+    # Temporary files left by a killed run are never outputs: clear them (one run per folder at a time).
+    for stale in out.glob(f"{TEMP_PREFIX}*"):
+        logger.debug("removing %s left by an interrupted run", stale)
+        stale.unlink(missing_ok=True)
 
     records: dict[int, dict[str, Any]] = {}
     todo: list[ImageJob] = []
