@@ -60,6 +60,15 @@ _BLOT_NAME = re.compile(r"\((chemiluminescence|colorimetric)\)|chemidoc|image\s*
 _EM_SUFFIXES = {".dm3": "dm", ".dm4": "dm", ".ser": "tia", ".emi": "tia", ".emd": "emd"}
 _MRC_SUFFIXES = {".mrc", ".mrcs", ".map", ".st", ".rec", ".ali"}
 _SUPPORTED = "TIFF, DM3/DM4, EMD, SER/EMI, MRC, Bio-Rad .scn, PNG, JPEG, BMP"
+_FORMAT_NAMES = {
+    "tiff": "TIFF",
+    "biorad_scn": "Bio-Rad Image Lab .scn",
+    "raster": "PNG/JPEG/BMP/GIF",
+    "mrc": "MRC",
+    "dm": "DM3/DM4",
+    "emd": "EMD (HDF5)",
+    "tia": "TIA SER/EMI",
+}
 
 
 def read_image(
@@ -227,7 +236,7 @@ def _decode(path: Path) -> RawImage:
     except Exception as exc:  # library errors differ by format; each is reported, never hidden
         raise ImageReadError(
             path,
-            f"could not be decoded as {fmt.upper().replace('_', ' ')} ({type(exc).__name__}: {exc}); "
+            f"could not be decoded as {_FORMAT_NAMES.get(fmt, fmt)} ({type(exc).__name__}: {exc}); "
             "the file is probably truncated or corrupt",
             "Copy or export the file again from the instrument software",
         ) from exc
@@ -354,7 +363,11 @@ def _rgb_to_gray(data: np.ndarray, raw: RawImage, *, path: Path, kind: str, note
         if alpha.min() != alpha.max():
             notes.append("the alpha (transparency) channel was ignored")
         data = data[..., :3]
-    red, green, blue = data[..., 0], data[..., 1], data[..., 2]
+    # One transposing copy makes each channel contiguous: every later pass is then fast.
+    red, green, blue = np.ascontiguousarray(np.moveaxis(data, -1, 0))
+    if np.array_equal(red, green) and np.array_equal(green, blue):
+        raw.metadata["converted_from"] = "rgb with gray content"
+        return red
     spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
     if data.dtype.kind in "ui":
         full_range = float(np.iinfo(data.dtype).max - np.iinfo(data.dtype).min)
