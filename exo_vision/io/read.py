@@ -122,6 +122,29 @@ def read_image(
     ValueError
         For invalid arguments (unknown ``kind``, negative ``frame``,
         non-positive ``pixel_size_nm``).
+
+    Notes
+    -----
+    Calibration precedence: ``pixel_size_nm`` (user) > file metadata > scale
+    bar > none. ``kind="auto"``: EM formats and EM vendor TIFF tags give
+    ``"tem"``; Bio-Rad ``.scn``, Image Lab TIFF tags and blot-like file names
+    (``"(Chemiluminescence)"``, ``chemidoc``, ``western``, ``blot``) give
+    ``"blot"``; a metadata pixel of at most 100 nm gives ``"tem"``; else
+    ``"unknown"``, turned into ``"tem"`` by a successful scale-bar reading.
+    Non-square pixels: both axes go to ``pixel_size_yx_nm`` and
+    ``pixel_size_nm`` is their mean; over 1 % apart adds a warning; over 5 %
+    apart a TEM image is refused (a diameter in nm would depend on its
+    direction) unless ``pixel_size_nm`` is given. A reciprocal-space
+    calibration (``1/nm``: diffraction pattern or FFT) is refused unless the
+    image is read as a blot or ``pixel_size_nm`` is given. Resolution tags in
+    dpi (coarser than 10 µm per pixel) are print resolutions: recorded in
+    ``metadata["dpi"]``, never used as a pixel size.
+
+    Examples
+    --------
+    >>> image = read_image("grid3_30kx.dm4")  # doctest: +SKIP
+    >>> image.pixel_size_nm, image.pixel_size_source  # doctest: +SKIP
+    (0.2485, 'file metadata: DigitalMicrograph ImageData.Calibrations.Dimension scale/units')
     """
     path = Path(path)
     if kind not in ("auto", "tem", "blot"):
@@ -201,7 +224,14 @@ def _sniff(path: Path) -> str | None:
 def _decode(path: Path) -> RawImage:
     """Dispatch to a format reader; turn library failures into ImageReadError."""
     suffix = path.suffix.lower()
-    sniffed = _sniff(path)
+    try:
+        sniffed = _sniff(path)
+    except OSError as exc:
+        raise ImageReadError(
+            path,
+            f"could not be opened ({type(exc).__name__}: {exc})",
+            "Check that you may read the file and that its disk or network share is available",
+        ) from exc
     fmt = sniffed
     if sniffed is None:
         if suffix in _EM_SUFFIXES and suffix != ".emd":
