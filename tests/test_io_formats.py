@@ -179,7 +179,9 @@ def test_dm_data_types_read_as_2d(stem, suffix):
     assert image.pixel_size_source == "none"  # these tiny files are uncalibrated
 
 
-@pytest.mark.parametrize("name", ["test-3.dm3", "test-5.dm4", "test-13.dm3", "test-27.dm4", "test_fft_packed_complex8.dm4"])
+@pytest.mark.parametrize(
+    "name", ["test-3.dm3", "test-5.dm4", "test-13.dm3", "test-27.dm4", "test_fft_packed_complex8.dm4"]
+)
 def test_dm_complex_images_are_refused(name):
     path = DM2D / name
     with pytest.raises(ImageReadError, match="complex") as info:

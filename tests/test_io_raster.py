@@ -78,6 +78,15 @@ def test_real_ev_jpeg_calibrated_by_its_scale_bar():
     assert image.metadata["scale_bar"]["status"] == "ok"
 
 
+@pytest.mark.skipif(not EV_JPG.is_file(), reason="../shared/data/tem is not available")
+def test_real_ev_jpeg_auto_kind_becomes_tem_through_its_scale_bar():
+    pytest.importorskip("exo_vision.calibration.scalebar")
+    image = read_image(EV_JPG)
+    assert image.kind == "tem"
+    assert image.pixel_size_source == "scale bar"
+    assert image.metadata["kind_reason"] == "a scale bar in physical units was read"
+
+
 @dataclass
 class FakeReading:
     status: str

@@ -34,7 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             '{"path": ..., "error": ...}; the exit status is 1 if any file failed.'
         ),
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="image files (TIFF, DM3/DM4, EMD, SER/EMI, MRC, .scn, PNG, JPEG...)")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="image files (TIFF, DM3/DM4, EMD, SER/EMI, MRC, Bio-Rad .scn, PNG, JPEG, BMP)",
+    )
     p.add_argument(
         "--kind",
         choices=("auto", "tem", "blot"),

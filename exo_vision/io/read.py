@@ -189,7 +189,9 @@ def _check_user_pixel_size(pixel_size_nm: float | None) -> float | None:
             f"`pixel_size_nm` must be a number of nanometres, got {pixel_size_nm!r}; pass e.g. 0.62"
         ) from None
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`pixel_size_nm` must be a positive number of nanometres, got {pixel_size_nm!r}; pass e.g. 0.62")
+        raise ValueError(
+            f"`pixel_size_nm` must be a positive number of nanometres, got {pixel_size_nm!r}; pass e.g. 0.62"
+        )
     return value
 
 

@@ -71,7 +71,9 @@ def write_scn(
             "when max_value <= 256 and 16-bit otherwise"
         )
     height, width = array.shape
-    exposure = "" if exposure_s is None else f'    <imaging application="Chemiluminescence" exposure_time_s="{exposure_s!r}"/>\n'
+    exposure = ""
+    if exposure_s is not None:
+        exposure = f'    <imaging application="Chemiluminescence" exposure_time_s="{float(exposure_s)!r}"/>\n'
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         "<image_lab_document>\n"
