@@ -121,29 +121,49 @@ def detect_bands(profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = 
         return []
     noise = profile_noise_sd(profile)
     smooth = ndi.gaussian_filter1d(profile, 1.0)
+    # Flatten the slow membrane background (opening longer than any band) so a band's
+    # extent is measured from its local floor, not from a distant blotch.
+    size = min(profile.size, max(15, int(0.7 * profile.size)))
+    base = ndi.maximum_filter1d(ndi.minimum_filter1d(smooth, size, mode="nearest"), size, mode="nearest")
+    flat = smooth - base
     floor = max(k_noise * noise * 0.6, 1e-9)
-    idx, props = find_peaks(smooth, prominence=floor)
+    wlen = max(31, size)
+    idx, props = find_peaks(flat, prominence=floor, wlen=wlen)
     if idx.size == 0:
         return []
     data = (props["prominences"], props["left_bases"], props["right_bases"])
-    _, _, left, right = peak_widths(smooth, idx, rel_height=0.97, prominence_data=data)
+    _, _, left, right = peak_widths(flat, idx, rel_height=0.97, prominence_data=data, wlen=wlen)
     spans = []
     for i in range(idx.size):
         spans.append([int(np.floor(left[i])), int(np.ceil(right[i])) + 1, float(props["prominences"][i])])
-    spans.sort()
+    # Strongest first: a weaker peak inside a band (a smear's bump) is absorbed; a weak
+    # overlapping bump (blotch) never stretches a strong band.
+    spans.sort(key=lambda t: -t[2])
     merged: list[list[float]] = []
     for a, b, p in spans:
-        if merged and a < merged[-1][1] - 1:
-            merged[-1][1] = max(merged[-1][1], b)
-            merged[-1][2] = max(merged[-1][2], p)
-        else:
+        hit = [m for m in merged if a < m[1] - 1 and b > m[0] + 1]
+        if not hit:
             merged.append([a, b, p])
+            continue
+        m = max(hit, key=lambda t: t[2])
+        if p >= 0.25 * m[2]:
+            m[0], m[1] = min(m[0], a), max(m[1], b)
+    merged.sort()
     out = []
+    walk = ndi.gaussian_filter1d(flat, 2.0)
     for a, b, p in merged:
         if p < k_noise * noise:
             continue
-        a, b = max(0, int(a) - 1), min(profile.size, int(b) + 1)
-        seg = smooth[a:b] - smooth[a:b].min()
+        a, b = max(0, int(a)), min(profile.size, int(b))
+        # follow the tails down to the floor (a smear's faint edges), at most half the height again
+        extra = max(2, (b - a) // 2)
+        a_stop, b_stop = max(0, a - extra), min(profile.size, b + extra)
+        while a > a_stop and walk[a - 1] < walk[a]:
+            a -= 1
+        while b < b_stop and walk[b] < walk[b - 1]:
+            b += 1
+        a, b = max(0, a - 1), min(profile.size, b + 1)
+        seg = flat[a:b] - flat[a:b].min()
         y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
         out.append(BandCandidate(a + y_offset_px, b + y_offset_px, y + y_offset_px, p))
     return out
@@ -183,7 +203,10 @@ def band_rows(
             bottom = np.median([m.y_bottom_px for m in g.values()])
             overlap = min(bottom, c.y_bottom_px) - max(top, c.y_top_px)
             frac = overlap / max(1.0, min(bottom - top, c.y_bottom_px - c.y_top_px))
-            if frac > 0.5 and frac > best_overlap:
+            # same band in another lane: overlapping, of similar height, centred near the row
+            similar = 0.5 <= (c.y_bottom_px - c.y_top_px) / max(1.0, bottom - top) <= 2.0
+            centred = abs((c.y_top_px + c.y_bottom_px) / 2 - (top + bottom) / 2) <= 0.5 * (bottom - top) + 2
+            if frac > 0.5 and similar and centred and frac > best_overlap:
                 best, best_overlap = g, frac
         if best is None:
             groups.append({li: c})
@@ -196,8 +219,11 @@ def band_rows(
     xs = np.array([lane.x_centre_px for lane in lanes])
     for number, g in enumerate(groups, start=1):
         mids = {li: (m.y_top_px + m.y_bottom_px) / 2 for li, m in g.items()}
-        rel_top = min(m.y_top_px - mids[li] for li, m in g.items())
-        rel_bottom = max(m.y_bottom_px - mids[li] for li, m in g.items())
+        # the strong members define the window height (faint bands have noisy extents)
+        peak = max(m.prominence for m in g.values())
+        strong = {li: m for li, m in g.items() if m.prominence >= 0.1 * peak}
+        rel_top = min(m.y_top_px - mids[li] for li, m in strong.items())
+        rel_bottom = max(m.y_bottom_px - mids[li] for li, m in strong.items())
         known = np.array(sorted(mids))
         deg = min(2, known.size - 1)
         coef = np.polyfit(xs[known], [mids[i] for i in known], deg) if deg > 0 else None

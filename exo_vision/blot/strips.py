@@ -68,10 +68,11 @@ def _split_profile(profile: np.ndarray, *, min_run: int) -> list[tuple[int, int]
     lo, hi = np.percentile(profile, [2, 98])
     if hi <= lo:
         return None
-    threshold = lo + 0.5 * (hi - lo)
+    threshold = lo + 0.3 * (hi - lo)
     on = profile > threshold
     on = ndi.binary_closing(on, structure=np.ones(5, bool)) | on
-    runs = [(a, b) for a, b in _runs(on) if b - a >= min_run]
+    # edge rows/columns are half membrane, half gap: trim them
+    runs = [(a + 2, b - 2) for a, b in _runs(on) if b - a - 4 >= min_run]
     if not runs:
         return None
     off = ~on
@@ -79,10 +80,12 @@ def _split_profile(profile: np.ndarray, *, min_run: int) -> list[tuple[int, int]
         return None
     # A real gap is flat and low: membrane rows must sit well above gap rows
     # compared with how much the membrane level itself varies.
+    # A real gap is flat and low (camera floor, no membrane): its rows vary little
+    # compared with the step up to the membrane. A smooth gradient fails this test.
     membrane = profile[on]
     gap = profile[off]
-    spread = 1.4826 * np.median(np.abs(membrane - np.median(membrane))) + 1e-6
-    if np.median(membrane) - np.median(gap) < 4.0 * spread:
+    spread = 1.4826 * np.median(np.abs(gap - np.median(gap))) + 1e-6
+    if np.median(membrane) - np.median(gap) < 10.0 * spread:
         return None
     return runs
 
