@@ -65,9 +65,10 @@ def feret_min_max(region: np.ndarray) -> tuple[float, float]:
     (float, float)
         ``(feret_min, feret_max)`` in pixels.
     """
-    ys, xs = np.nonzero(region)
-    if ys.size == 0:
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
         return 0.0, 0.0
+    xs, ys = np.concatenate(contours).reshape(-1, 2).T
     corners = np.concatenate(
         [np.stack([xs + dx, ys + dy], axis=1) for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)]
     ).astype(np.float32)

@@ -1,10 +1,10 @@
 """Which way round is the contrast: vesicles lighter or darker than the stain?
 
 Both hypotheses are tried on the noise-normalised contrast image. Under the
-right one, candidates are solid (mostly above threshold, not a thin ring that
-hole filling closed) and darker just outside (membrane and stain halo) than
-inside. Under the wrong one, what gets detected are stain halos and rims:
-thin rings with no darker surround. The hypothesis with the larger summed
+right one, candidates are closed by a dark membrane and stain halo, so the
+ring just outside them is darker than bare stain. Under the wrong one, what
+gets detected are stain halos seen the wrong way round (bright rings that hole
+filling closes), which fade into bare stain: no darker surround. The hypothesis with the larger summed
 evidence wins; ties go to "bright", the usual negative stain.
 """
 
@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.segmentation.detect import candidate_mask, ring_mean, thresholds
+from exo_vision.segmentation.detect import candidate_mask, ring_mean
 
 
 def polarity_evidence(
@@ -40,7 +40,6 @@ def polarity_evidence(
         Non-negative score; compare the score of ``z`` with that of ``-z``.
     """
     mask = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity)
-    _, high = thresholds(sensitivity)
     labels, n = ndi.label(mask)
     if n == 0:
         return 0.0
@@ -60,13 +59,13 @@ def polarity_evidence(
         if not min_area <= area <= max_area:
             continue
         zc = z[r0:r1, c0:c1]
-        inside = zc[region]
-        solid = float((inside > high).mean())
         outside = ring_mean(zc, region, inner_px=0.5, outer_px=8.0 / scale_nm + 1)
         if not np.isfinite(outside):
             continue
-        drop = float(inside.mean()) - outside
-        score += max(drop, 0.0) * solid * np.sqrt(area)
+        # a vesicle is closed by a dark membrane and halo: the surround is darker
+        # than bare stain. A filled-in bright ring (a halo seen the wrong way
+        # round) fades into bare stain instead.
+        score += max(-outside, 0.0) * np.sqrt(area)
     return score
 
 

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
-from skimage.segmentation import expand_labels, watershed
+from skimage.segmentation import watershed
 
-from exo_vision.segmentation.detect import candidate_mask, ring_mean, thresholds
+from exo_vision.segmentation.detect import candidate_mask, close_ring, disk, expand_labels_fast, ring_mean, thresholds
 from exo_vision.segmentation.polarity import detect_polarity
 from exo_vision.segmentation.preprocess import (
     WORKING_SCALE_NM,
@@ -215,28 +215,35 @@ def _edge_offset_nm(
 ) -> float | None:
     """Outer membrane edge (nm, relative to the coarse edge) from a radial profile.
 
-    The profile runs from inside (negative distance) to outside. The membrane is
-    the darkest point near the coarse edge; its outer edge lies half a membrane
-    thickness further out. Returns None when no membrane minimum stands out.
+    The profile (mean intensity against signed distance to the coarse outline,
+    vesicle-is-bright convention) runs from inside (negative) to outside. The
+    vesicle's light interior ends where the profile falls half-way from the
+    interior level to the dark valley of membrane and halo: that is the inner
+    face of the membrane. The outline is placed one membrane thickness further
+    out. Half-level crossings are far more robust to noise than locating the
+    darkest point, and do not depend on how dark the halo is.
+
+    Returns None when the interior is not clearly lighter than the valley.
     """
-    near = (profile_d_nm >= -6.0) & (profile_d_nm <= 10.0)
-    if near.sum() < 3:
+    inner = (profile_d_nm >= -10.0) & (profile_d_nm <= -3.0)
+    valley_zone = (profile_d_nm >= -2.0) & (profile_d_nm <= 12.0)
+    if inner.sum() < 2 or valley_zone.sum() < 3:
         return None
-    d_near = profile_d_nm[near]
-    v_near = profile_v[near]
-    k = int(np.argmin(v_near))
-    d_min = float(d_near[k])
-    inside = profile_v[(profile_d_nm >= -12.0) & (profile_d_nm <= -5.0)]
-    if inside.size == 0 or float(np.median(inside)) - float(v_near[k]) < 2.0 * noise:
+    level_in = float(np.median(profile_v[inner]))
+    level_out = float(profile_v[valley_zone].min())
+    if level_in - level_out < 2.0 * noise:
         return None
-    # parabolic sub-bin refinement of the minimum
-    if 0 < k < len(v_near) - 1:
-        y0, y1, y2 = v_near[k - 1], v_near[k], v_near[k + 1]
-        den = y0 - 2 * y1 + y2
-        if den > 0:
-            step = float(d_near[k + 1] - d_near[k])
-            d_min += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) * step
-    return d_min + 0.5 * membrane_thickness_nm
+    half = 0.5 * (level_in + level_out)
+    start = int(np.flatnonzero(profile_d_nm >= -3.0)[0])
+    for k in range(start, len(profile_v)):
+        if profile_v[k] < half:
+            if k == 0:
+                return float(profile_d_nm[0]) + membrane_thickness_nm
+            v0, v1 = profile_v[k - 1], profile_v[k]
+            d0, d1 = profile_d_nm[k - 1], profile_d_nm[k]
+            frac = (v0 - half) / (v0 - v1) if v0 != v1 else 0.5
+            return float(d0 + frac * (d1 - d0)) + membrane_thickness_nm
+    return None
 
 
 def segment_vesicles(
@@ -316,7 +323,7 @@ def segment_vesicles(
         excl_small = cv2.dilate(excl_small.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         small = small.copy()
         small[excl_small] = float(np.median(small[~excl_small])) if (~excl_small).any() else 0.0
-    z, _ = normalised_contrast(small, pixel_size_nm=scale_nm)
+    z, coarse_bg = normalised_contrast(small, pixel_size_nm=scale_nm)
     if excl_small is not None:
         z[excl_small] = 0.0
     report(1)
@@ -329,13 +336,25 @@ def segment_vesicles(
             sensitivity=sensitivity,
         )
     sign = 1.0 if polarity == "bright" else -1.0
-    zs = z * sign if sign > 0 else -z
+    # second pass: a background that follows stain pools, ignoring the objects
+    # anything even faintly lighter than the stain at a vesicle's scale is kept
+    # out of the background estimate, or a big faint vesicle would lift it
+    broad = cv2.GaussianBlur(sign * z, (0, 0), 4.0 / scale_nm)
+    first = cv2.morphologyEx((broad > 0.3 * low).astype(np.uint8), cv2.MORPH_OPEN, disk(4.0 / scale_nm))
+    first |= candidate_mask(sign * z, scale_nm=scale_nm, sensitivity=sensitivity).astype(np.uint8)
+    first = cv2.dilate(first, disk(30.0 / scale_nm)).astype(bool)
+    if excl_small is not None:
+        first |= excl_small
+    z, _ = normalised_contrast(small, pixel_size_nm=scale_nm, objects=first, background=coarse_bg)
+    if excl_small is not None:
+        z[excl_small] = 0.0
+    zs = sign * z
     report(2)
 
     # 4-5. candidates and splitting
     mask = candidate_mask(zs, scale_nm=scale_nm, sensitivity=sensitivity)
     coarse = split_touching(mask, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm)
-    territory = expand_labels(coarse, distance=max(int(np.ceil(14.0 / scale_nm)), 2))
+    territory = expand_labels_fast(coarse, max(14.0 / scale_nm, 2.0))
     report(3)
 
     # 6-7. per-candidate checks and refinement at full resolution
@@ -378,14 +397,21 @@ def segment_vesicles(
                 reject(REASON_ELONGATED)
                 continue
             if _solidity(region) < 0.7:
-                reject(REASON_NOT_SOLID)
-                continue
-        outside = ring_mean(zc, region, inner_px=0.5, outer_px=8.0 / scale_nm + 1)
+                hull = close_ring(region)
+                if hull is None:
+                    reject(REASON_NOT_SOLID)
+                    continue
+                # a faint cup rim seen as a broken ring: the cup is the whole disc
+                region = hull & ((coarse[r0:r1, c0:c1] == 0) | (coarse[r0:r1, c0:c1] == i))
+                coarse[r0:r1, c0:c1][region] = i
+                territory[r0:r1, c0:c1][region] = i
+        others = (coarse[r0:r1, c0:c1] != 0) & ~region
+        outside = ring_mean(zc, region, inner_px=0.5, outer_px=8.0 / scale_nm + 1, ignore=others)
         inside_mean = float(zc[region].mean())
         if np.isfinite(outside) and outside > -0.1 * inside_mean:
             reject(REASON_NO_RIM)
             continue
-        if float(zc[region].max()) < high:
+        if float(zc[region].max()) < high and not outside < -high:
             reject(REASON_LOW_CONTRAST)
             continue
 
@@ -434,6 +460,11 @@ def segment_vesicles(
             pv = np.convolve(np.pad(pv, (w // 2, w - 1 - w // 2), mode="edge"), kern, mode="valid")
         noise = pix_noise / np.sqrt(max(float(np.median(counts[good])), 1.0)) * 3.0
         offset = _edge_offset_nm(pd_nm, pv, membrane_thickness_nm=membrane_thickness_nm, noise=noise)
+        import os
+        if os.environ.get("C_DEBUG"):
+            print("OFFSET", None if offset is None else round(offset, 2), round(coarse_d_nm), round(cx_nm), round(cy_nm))
+            if os.environ.get("C_DEBUG") == "2":
+                print(" ".join(f"{a:.1f}:{b:.0f}" for a, b in zip(pd_nm, pv) if -12 < a < 16))
         if offset is None:
             offset = membrane_thickness_nm  # no resolvable membrane: assume one just outside
         final = terr & (sd_nm < offset)
@@ -454,7 +485,7 @@ def segment_vesicles(
     # stain precipitate: dark, compact blobs away from every candidate
     dark = zs < -2.0 * high
     if dark.any():
-        near = expand_labels(coarse, distance=max(int(np.ceil(30.0 / scale_nm)), 2)) > 0
+        near = expand_labels_fast(coarse, max(30.0 / scale_nm, 2.0)) > 0
         dark &= ~near
         if excl_small is not None:
             dark &= ~excl_small
