@@ -202,7 +202,7 @@ class GridSessionWidget(Container):
         for path in self.files:
             table_path = self.output_paths(path)["table"]
             if table_path.is_file():
-                tables[path.stem] = pd.read_csv(table_path, float_precision="round_trip")
+                tables[path.stem] = pd.read_csv(table_path)
         return tables
 
     # -- navigation ------------------------------------------------------------------------------
