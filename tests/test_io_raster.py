@@ -169,3 +169,13 @@ def test_scale_bar_skipped_when_disabled_metadata_or_user(tmp_path, fake_scale_b
     assert read_image(path, kind="tem", pixel_size_nm=0.5).pixel_size_source == "user"
     assert read_image(path, kind="blot").pixel_size_source == "none"
     assert calls == []
+
+
+def test_scale_bar_not_tried_on_tiny_images(tmp_path, fake_scale_bar):
+    calls = fake_scale_bar(FakeReading("ok", 1.0, 0.99, "10 nm", 10.0))
+    path = tmp_path / "tiny.png"
+    Image.fromarray(_gray((16, 40))).save(path)
+    image = read_image(path, kind="tem")
+    assert calls == []
+    assert image.pixel_size_source == "none"
+    assert image.warnings == []

@@ -498,6 +498,9 @@ def _plain_float(value: Any) -> float | None:
 
 def _try_scale_bar(image: ImageData) -> None:
     """Calibrate from a burnt-in scale bar when its reading is trustworthy."""
+    if min(image.data.shape) < 32:
+        image.metadata["scale_bar"] = {"status": "not tried: image smaller than 32 px"}
+        return
     try:
         from exo_vision.calibration.scalebar import read_scale_bar
     except ImportError as exc:
