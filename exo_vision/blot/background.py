@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.restoration import rolling_ball
 
 BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "none")
 #: Default background method.
@@ -59,6 +58,8 @@ def rolling_ball_background(signal: np.ndarray, *, radius_px: float = 50.0) -> n
     (M, N) ndarray of float32
         Background, never above ``signal``.
     """
+    from skimage.restoration import rolling_ball  # imported on use: slow to import
+
     if not radius_px > 0:
         raise ValueError(f"rolling-ball radius must be positive, got {radius_px!r} px")
     signal = np.asarray(signal, dtype=np.float32)

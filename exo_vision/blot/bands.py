@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.signal import find_peaks, peak_widths
 
 from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, lane_pixels
 
@@ -116,6 +115,8 @@ def detect_bands(profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = 
     list of BandCandidate
         Top to bottom; overlapping peaks (a smear's bumps) are merged.
     """
+    from scipy.signal import find_peaks, peak_widths  # slow to import: keep `exo-vision --help` fast
+
     profile = np.asarray(profile, dtype=np.float64)
     if profile.size < 5:
         return []

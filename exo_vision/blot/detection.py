@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 #: LoD = mean_blank + LOD_FACTOR x SD_blank.
 LOD_FACTOR = 3.3
 #: Fewer blank boxes than this and the estimate falls back to shorter boxes.
-MIN_BOXES = 8
+MIN_BOXES = 6
 #: At most this many blank boxes per lane.
 MAX_BOXES_PER_LANE = 60
 
@@ -96,7 +96,7 @@ def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
         if b - a < need:
             continue
         off = border_px if method in ("profile", "border") else 0
-        starts = np.arange(a + off, b - off - height + 1, max(1, height // 2))
+        starts = np.arange(a + off, b - off - height + 1, max(1, height // 4))
         if starts.size > MAX_BOXES_PER_LANE:
             starts = starts[np.linspace(0, starts.size - 1, MAX_BOXES_PER_LANE).astype(int)]
         for t in starts:

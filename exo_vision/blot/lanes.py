@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.signal import find_peaks, peak_widths
 
 from exo_vision.blot.strips import Strip
 
@@ -242,6 +241,8 @@ class _Peak:
 
 
 def _detect_peaks(profile: np.ndarray, *, min_width_px: float, k_noise: float) -> list[_Peak]:
+    from scipy.signal import find_peaks, peak_widths  # slow to import: keep `exo-vision --help` fast
+
     smooth = ndi.gaussian_filter1d(profile, 1.0)
     noise = _profile_noise(profile)
     idx, props = find_peaks(smooth, prominence=k_noise * noise, width=min_width_px * 0.5)

@@ -326,8 +326,10 @@ def quantify_blot(
         where = ", ".join(f"strip {r.strip} lane {r.lane} band {r.band}" for r in table[table["saturated"]].itertuples())
         warnings.append(f"{n_sat} band(s) contain saturated pixels and are UNDER-estimated: {where}; use a shorter exposure")
     for (strip_index, h), nz in noise_cache.items():
-        if nz.source != "blank boxes":
-            warnings.append(f"strip {strip_index}: volume noise for {h}-px bands from {nz.source} (few band-free rows)")
+        if nz.source == "pixel noise model":
+            warnings.append(f"strip {strip_index}: no band-free rows for blank boxes; LoD of {h}-px bands from a pixel-noise model")
+        elif nz.source != "blank boxes":
+            logger.debug("strip %d: volume noise for %d-px bands from %s", strip_index, h, nz.source)
     for w in warnings:
         logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
     all_lanes = [lane for ls in per_strip for lane in ls]

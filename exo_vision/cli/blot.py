@@ -1,16 +1,358 @@
-"""`exo-vision blot` (being written; see the issue tracker)."""
+"""`exo-vision blot`: quantify western blots and the MISEV marker panel."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exo_vision import __version__
+
+# Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
+# `exo-vision --help` stays instant; these mirror exo_vision.blot (a test checks they agree).
+BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "none")
+DEFAULT_BACKGROUND = "profile"
+CENTRAL_FRACTION = 0.65
+
+logger = logging.getLogger(__name__)
+
+#: File suffixes picked up from INPUT folders.
+IMAGE_SUFFIXES = (".tif", ".tiff", ".scn", ".png", ".jpg", ".jpeg", ".bmp")
+
+DESCRIPTION = """\
+Quantify western blots: find membrane strips, lanes (automatic, or --lanes N)
+and bands, subtract background, measure each band's volume, flag saturated
+bands, estimate the limit of detection from blank boxes of the same strip and
+call each band present/absent. With marker names, lane names and a reference
+(lysate) lane it reports EV/lysate enrichment and the MISEV panel verdict
+(CD9+, CD63+, calnexin-).
+
+Per input image (stem S) the output folder receives:
+  S_bands.csv      one row per band and lane (volume, background, SNR, LoD, present, saturated ...)
+  S_annotated.png  lanes and numbered band boxes (numbers = `label` in the CSV), saturated pixels red
+and, when markers, lane names and a reference lane are known:
+  panel.csv        per marker and lane: ratio to the reference lane, present, upper bound, verdict
+  panel_summary.csv  per marker: replicate mean, SD, CV, 95 % CI, verdict and reason
+  panel.png/.svg   bar chart with replicate points
+and always run.json (version, parameters, inputs, warnings, errors).
+
+Volumes are integrated over the central part of each lane (--central-fraction)
+after background subtraction; present means volume > LoD = mean blank + 3.3 SD
+blank. 8-bit exports are processed but flagged unsuitable for quantification.
+One bad input never stops the others; the exit status is 1 if any failed.
+"""
+
+EPILOG = """\
+panel file (TOML), image paths relative to the file:
+  lane_names = ["lysate", "exo1", "exo2"]
+  reference_lane = "lysate"
+  ug_loaded = [20.0, 10.0, 10.0]
+  [[marker]]
+  name = "CD9"
+  image = "blot_panel.tif"
+  strip = 1            # optional: strip of a multi-strip image, top = 1
+  [[marker]]
+  name = "calnexin"
+  image = "calnexin.tif"
+
+examples:
+  exo-vision blot blots/ --out results/
+  exo-vision blot cd9.tif --lanes 3 --lane-names lysate,exo1,exo2 --marker CD9 --out results/
+  exo-vision blot --panel sample_images/blot_panel.toml --out results/
+"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the `blot` subcommand."""
-    p = subparsers.add_parser("blot", help="(in progress)")
+    p = subparsers.add_parser(
+        "blot",
+        help="quantify western blots (lanes, bands, saturation, LoD, EV/lysate enrichment, MISEV verdict)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="blot images and/or folders of images")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    p.add_argument("--panel", metavar="FILE.toml", help="marker panel description (see below)")
+    g = p.add_argument_group("lanes and markers")
+    g.add_argument("--lanes", type=int, metavar="N", help="lanes per strip (default: found automatically)")
+    g.add_argument("--lane-names", metavar="A,B,...", help="lane names left to right, e.g. lysate,exo1,exo2")
+    g.add_argument("--reference-lane", metavar="NAME", help="lysate lane for ratios (default: 'lysate' or the first lane)")
+    g.add_argument("--ug-loaded", metavar="X,Y,...", help="µg protein loaded per lane, same order as --lane-names")
+    g.add_argument("--marker", metavar="NAME[,NAME...]",
+                   help="marker probed (one name, or one per strip top to bottom), e.g. CD9 or CD9,CD63,calnexin")
+    g = p.add_argument_group("measurement")
+    g.add_argument("--background", choices=BACKGROUND_METHODS, default=DEFAULT_BACKGROUND,
+                   help=f"background method (default {DEFAULT_BACKGROUND}: straight line between the lane "
+                        "profile just above and below each band; keeps broad CD63 smears whole)")
+    g.add_argument("--rolling-ball-radius-px", type=float, default=50.0, metavar="PX",
+                   help="ball radius for --background rolling_ball (default 50)")
+    g.add_argument("--central-fraction", type=float, default=CENTRAL_FRACTION, metavar="F",
+                   help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})")
+    g.add_argument("--polarity", choices=("auto", "bright", "dark"), default="auto",
+                   help="bands brighter (raw) or darker (inverted export) than background (default: from the reader)")
     p.set_defaults(func=run)
 
 
+@dataclass
+class PanelSpec:
+    """A parsed panel file."""
+
+    lane_names: list[str]
+    reference_lane: str
+    ug_loaded: dict[str, float] | None
+    markers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        raise ValueError(f"empty item in comma-separated list {text!r}")
+    return items
+
+
+def read_panel_file(path: str | Path) -> PanelSpec:
+    """Parse a panel TOML file (format in ``exo-vision blot --help``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file; image paths inside are relative to it.
+
+    Returns
+    -------
+    PanelSpec
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: panel file not found; check the path") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a valid TOML panel file ({err}); see `exo-vision blot --help`") from None
+    names = data.get("lane_names")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"{path}: `lane_names` must be a list of lane names, e.g. [\"lysate\", \"exo1\", \"exo2\"]")
+    ref = data.get("reference_lane", "lysate" if "lysate" in names else names[0])
+    if ref not in names:
+        raise ValueError(f"{path}: reference_lane {ref!r} is not one of lane_names {names}")
+    ug = data.get("ug_loaded")
+    ug_map = None
+    if ug is not None:
+        if not isinstance(ug, list) or len(ug) != len(names) or not all(isinstance(v, (int, float)) and v > 0 for v in ug):
+            raise ValueError(f"{path}: `ug_loaded` must list one positive amount (µg) per lane name ({len(names)})")
+        ug_map = {n: float(v) for n, v in zip(names, ug)}
+    markers = data.get("marker")
+    if not isinstance(markers, list) or not markers:
+        raise ValueError(f"{path}: give at least one [[marker]] table with `name` and `image`")
+    out = []
+    for i, m in enumerate(markers, start=1):
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not isinstance(m.get("image"), str):
+            raise ValueError(f"{path}: [[marker]] number {i} needs `name` and `image` strings")
+        strip = m.get("strip")
+        if strip is not None and (not isinstance(strip, int) or strip < 1):
+            raise ValueError(f"{path}: [[marker]] {m['name']!r}: `strip` must be a positive integer (top strip = 1)")
+        out.append({"name": m["name"], "image": (path.parent / m["image"]).resolve(), "strip": strip})
+    return PanelSpec(list(names), ref, ug_map, out)
+
+
+def _collect_inputs(items: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                logger.warning("%s: no images (%s) in this folder", p, ", ".join(IMAGE_SUFFIXES))
+            paths.extend(found)
+        else:
+            paths.append(p)
+    return paths
+
+
+def _read(path: Path):
+    from exo_vision.io.read import read_image
+
+    return read_image(path, kind="blot")
+
+
+def _write_csv(path: Path, table) -> None:
+    from exo_vision.batch.atomic import atomic_write_text
+
+    atomic_write_text(path, table.to_csv(index=False, lineterminator="\n"))
+
+
+def _write_png(path: Path, rgb) -> None:
+    import cv2
+
+    from exo_vision.batch.atomic import atomic_write
+
+    def writer(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
+
+    atomic_write(path, writer)
+
+
+def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args):
+    """Read, quantify and write the per-image outputs of one blot; return its band table and warnings."""
+    from exo_vision.blot.quantify import quantify_blot
+    from exo_vision.figures.blot import annotated_blot
+
+    img = _read(path)
+    polarity = img.polarity if args.polarity == "auto" else args.polarity
+    max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
+    result = quantify_blot(
+        img.data, polarity=polarity, max_value=max_value, n_lanes=args.lanes, lane_names=lane_names,
+        markers=markers, background=args.background, rolling_ball_radius_px=args.rolling_ball_radius_px,
+        central_fraction=args.central_fraction, image_name=path.name,
+    )
+    stem = path.stem
+    _write_csv(out_dir / f"{stem}_bands.csv", result.bands)
+    _write_png(out_dir / f"{stem}_annotated.png", annotated_blot(img.data, result))
+    warnings = list(dict.fromkeys(list(img.warnings) + result.warnings))
+    return result.bands, warnings
+
+
 def run(args: argparse.Namespace) -> int:
-    """Not written yet."""
-    raise SystemExit("exo-vision blot: not available in this build yet")
+    """Quantify every input; return 0 when all succeeded, 1 if any failed, 2 on a usage error."""
+    import pandas as pd
+
+    from exo_vision.batch.atomic import atomic_write_text
+    out_dir = Path(args.out)
+    try:
+        lane_names = _split(args.lane_names)
+        ug = _split(args.ug_loaded)
+        cli_markers = _split(args.marker)
+        panel = read_panel_file(args.panel) if args.panel else None
+        if not args.inputs and panel is None:
+            raise ValueError("give INPUT images/folders or --panel FILE.toml")
+        if args.lanes is not None and args.lanes < 1:
+            raise ValueError(f"--lanes must be a positive number of lanes, got {args.lanes}")
+        if not 0 < args.central_fraction <= 1:
+            raise ValueError(f"--central-fraction must be in (0, 1], got {args.central_fraction}")
+        ug_map = None
+        if ug is not None:
+            if lane_names is None or len(ug) != len(lane_names):
+                raise ValueError("--ug-loaded needs --lane-names with the same number of items")
+            ug_map = {n: float(v) for n, v in zip(lane_names, ug)}
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
+
+    jobs: list[tuple[Path, Any, list[str] | None]] = []
+    if panel is not None:
+        lane_names = panel.lane_names
+        by_image: dict[Path, list[dict[str, Any]]] = {}
+        for m in panel.markers:
+            by_image.setdefault(m["image"], []).append(m)
+        for image, entries in by_image.items():
+            if len(entries) == 1 and entries[0]["strip"] is None:
+                jobs.append((image, entries[0]["name"], lane_names))
+            else:
+                jobs.append((image, entries, lane_names))
+        reference = panel.reference_lane
+        ug_map = panel.ug_loaded
+    else:
+        reference = args.reference_lane or (("lysate" if "lysate" in lane_names else lane_names[0]) if lane_names else None)
+        markers = cli_markers if cli_markers is None or len(cli_markers) > 1 else cli_markers[0]
+        for path in _collect_inputs(args.inputs):
+            jobs.append((path, markers, lane_names))
+
+    tables, errors, warnings = [], [], {}
+    for path, markers, names in jobs:
+        try:
+            if isinstance(markers, list) and markers and isinstance(markers[0], dict):
+                strip_markers = _strip_markers(path, markers)
+            else:
+                strip_markers = markers
+            table, warns = quantify_file(path, out_dir=out_dir, markers=strip_markers, lane_names=names, args=args)
+            tables.append(table)
+            if warns:
+                warnings[path.name] = warns
+            logger.info("%s: %d band rows in %d lanes", path.name, len(table), table[["strip", "lane"]].drop_duplicates().shape[0])
+        except (ValueError, OSError) as err:  # ImageReadError is a ValueError
+            logger.error("%s: %s", path, err)
+            errors.append({"input": str(path), "error": str(err)})
+
+    verdict: dict[str, Any] | None = None
+    if tables and reference is not None:
+        all_bands = pd.concat(tables, ignore_index=True)
+        if (all_bands["marker"].astype(str) != "").any():
+            try:
+                verdict = _write_panel(all_bands, out_dir=out_dir, reference=reference, ug_map=ug_map)
+            except ValueError as err:
+                logger.error("panel: %s", err)
+                errors.append({"input": "panel", "error": str(err)})
+
+    run_info = {
+        "exo_vision_version": __version__,
+        "command": "exo-vision blot",
+        "argv": sys.argv,
+        "parameters": {
+            "lanes": args.lanes, "lane_names": lane_names, "reference_lane": reference, "ug_loaded": ug_map,
+            "marker": args.marker, "panel": args.panel, "background": args.background,
+            "rolling_ball_radius_px": args.rolling_ball_radius_px, "central_fraction": args.central_fraction,
+            "polarity": args.polarity, "lod": "mean blank + 3.3 SD blank",
+        },
+        "inputs": [str(j[0]) for j in jobs],
+        "warnings": warnings,
+        "errors": errors,
+        "panel_verdict": verdict,
+    }
+    atomic_write_text(out_dir / "run.json", json.dumps(run_info, indent=2, default=str) + "\n")
+    n_ok = len(jobs) - sum(e["input"] != "panel" for e in errors)
+    sys.stdout.write(
+        f"{len(jobs)} image(s): {n_ok} quantified, {len(jobs) - n_ok} failed"
+        + (f"; MISEV panel {'PASS' if verdict['pass'] else 'FAIL'}" if verdict else "")
+        + f"; outputs in {out_dir}\n"
+    )
+    return 1 if errors else 0
+
+
+def _strip_markers(path: Path, entries: list[dict[str, Any]]) -> list[str] | str:
+    """Marker name per strip for an image named by several panel entries."""
+    from exo_vision.blot.signal import to_signal
+    from exo_vision.blot.strips import find_strips
+
+    img = _read(path)
+    n = len(find_strips(to_signal(img.data, polarity=img.polarity or "bright")))
+    names = [""] * n
+    for e in entries:
+        k = e["strip"] or 1
+        if k > n:
+            raise ValueError(f"panel marker {e['name']!r} asks for strip {k} but {path.name} has {n} strip(s)")
+        names[k - 1] = e["name"]
+    return names
+
+
+def _write_panel(bands, *, out_dir: Path, reference: str, ug_map) -> dict[str, Any]:
+    from exo_vision.batch.atomic import atomic_write
+    from exo_vision.blot.panel import enrichment_table, misev_verdict, panel_summary
+    from exo_vision.figures.blot import panel_figure
+    from exo_vision.figures.style import save_figure
+
+    enrichment = enrichment_table(bands, reference_lane=reference, ug_loaded=ug_map)
+    summary = panel_summary(enrichment)
+    ok, reasons = misev_verdict(summary)
+    merged = enrichment.merge(summary[["marker", "verdict", "reason"]], on="marker", how="left")
+    _write_csv(out_dir / "panel.csv", merged)
+    _write_csv(out_dir / "panel_summary.csv", summary)
+    title = f"MISEV panel: {'PASS' if ok else 'FAIL'}"
+    fig = panel_figure(enrichment, summary, title=title)
+    for suffix in ("png", "svg"):
+        atomic_write(out_dir / f"panel.{suffix}", lambda tmp, s=suffix: save_figure(fig, str(tmp), fmt=s))
+    for s in enrichment["statement"]:
+        if s:
+            logger.info("%s", s)
+    for r in reasons:
+        logger.info("%s", r)
+    return {"pass": ok, "reasons": reasons}

@@ -275,7 +275,7 @@ def make_synthetic_blot(
 
 
 def make_dilution_series(
-    *, n_lanes: int = 8, top_volume: float = 4.0e6, export: str = "raw", rng: int | np.random.Generator | None = 0, **kwargs
+    *, n_lanes: int = 8, top_volume: float = 4.2e7, export: str = "raw", rng: int | np.random.Generator | None = 0, **kwargs
 ) -> SyntheticBlot:
     """One strip, one sharp band per lane, 2-fold dilution from ``top_volume``.
 

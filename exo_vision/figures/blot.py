@@ -1,0 +1,124 @@
+"""Blot figures: the annotated image (lanes, numbered bands, saturation) and the panel bar chart."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
+
+#: Colours (RGB) of the annotated image.
+LANE_RGB = (0, 190, 255)
+PRESENT_RGB = (40, 200, 40)
+ABSENT_RGB = (160, 160, 160)
+SATURATED_RGB = (255, 0, 0)
+
+
+def _grey8(image: np.ndarray) -> np.ndarray:
+    data = np.asarray(image, dtype=np.float32)
+    step = max(1, data.size // 1_000_000)
+    lo, hi = np.percentile(data.reshape(-1)[::step], [0.5, 99.8])
+    if hi <= lo:
+        hi = lo + 1
+    return np.clip((data - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
+def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> np.ndarray:
+    """Draw lanes, numbered band boxes and saturated pixels on a blot.
+
+    Band boxes carry the ``label`` of the band table; present bands are
+    green, absent grey (dashed look: thin), saturated pixels red.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        The raw blot image as read (shown as the user knows it).
+    result : exo_vision.blot.quantify.BlotResult
+        Output of :func:`~exo_vision.blot.quantify.quantify_blot` on ``image``.
+    scale : float, optional
+        Upscaling factor for legible labels (default: so the short side is >= 600 px).
+
+    Returns
+    -------
+    (M', N', 3) ndarray of uint8
+        RGB picture.
+    """
+    grey = _grey8(image)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgb[result.saturation_mask] = SATURATED_RGB
+    if scale is None:
+        scale = max(1.0, 600.0 / min(image.shape))
+        scale = min(scale, 4.0)
+    if scale != 1.0:
+        rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    fs = max(0.35, 0.4 * scale * min(image.shape) / 600)
+    thick = max(1, int(round(scale)))
+    for lane in result.lanes:
+        poly = lane.polygon_yx()[:, ::-1] * scale
+        cv2.polylines(rgb, [np.round(poly).astype(np.int32)], True, LANE_RGB, thick)
+        x, y = poly[0]
+        cv2.putText(rgb, f"{lane.strip}.{lane.index}", (int(x) + 2, int(y) + int(14 * fs / 0.4)), font, fs, LANE_RGB, 1, cv2.LINE_AA)
+    for r in result.bands.itertuples():
+        colour = SATURATED_RGB if r.saturated else PRESENT_RGB if r.present else ABSENT_RGB
+        p0 = (int((r.x_left_px - 0.5) * scale), int((r.y_top_px - 0.5) * scale))
+        p1 = (int((r.x_right_px - 0.5) * scale), int((r.y_bottom_px - 0.5) * scale))
+        cv2.rectangle(rgb, p0, p1, colour, thick if r.present else 1)
+        cv2.putText(rgb, str(r.label), (p0[0] + 2, p1[1] - 3), font, fs, colour, 1, cv2.LINE_AA)
+    return rgb
+
+
+def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Bar chart of the EV/reference ratio per marker with replicate points.
+
+    Bars are the replicate mean (error bar: SD), dots the EV lanes; an absent
+    band is drawn as a downward triangle at its upper bound (LoD-based).
+
+    Parameters
+    ----------
+    enrichment : pandas.DataFrame
+        From :func:`exo_vision.blot.panel.enrichment_table`.
+    summary : pandas.DataFrame
+        From :func:`exo_vision.blot.panel.panel_summary`.
+    title : str, optional
+        Figure title (e.g. the verdict).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = journal_figure("single", height_mm=60)
+    with journal_style():
+        ax = fig.add_subplot()
+        markers = list(summary["marker"])
+        lanes = list(dict.fromkeys(enrichment.loc[~enrichment["is_reference"], "lane_name"]))
+        for i, row in enumerate(summary.itertuples()):
+            if np.isfinite(row.ratio_mean):
+                ax.bar(i, row.ratio_mean, width=0.6, color="0.85", edgecolor="0.3", linewidth=0.6,
+                       yerr=row.ratio_sd if np.isfinite(row.ratio_sd) else None, capsize=2, error_kw={"elinewidth": 0.6})
+            ev = enrichment[(enrichment["marker"] == row.marker) & ~enrichment["is_reference"]]
+            for j, e in enumerate(ev.itertuples()):
+                x = i + (j - (len(ev) - 1) / 2) * 0.15
+                c = GROUP_COLORS[lanes.index(e.lane_name) % len(GROUP_COLORS)]
+                if e.present and np.isfinite(e.ratio_to_reference):
+                    ax.plot([x], [e.ratio_to_reference], "o", ms=3.5, color=c, label=e.lane_name)
+                elif np.isfinite(e.ratio_upper_bound):
+                    ax.plot([x], [e.ratio_upper_bound], "v", ms=4, color=c, mfc="none", label=f"{e.lane_name} (< LoD)")
+        ax.axhline(1.0, color="0.5", lw=0.6, ls="--")
+        ax.set_xticks(range(len(markers)), [f"{m}\n{v}" for m, v in zip(markers, summary["verdict"])])
+        ref = enrichment.loc[enrichment["is_reference"], "lane_name"]
+        per_ug = enrichment["ug_loaded"].notna().any()
+        ax.set_ylabel(f"EV / {ref.iloc[0] if len(ref) else 'reference'} signal" + (" per µg" if per_ug else ""))
+        vals = np.concatenate([enrichment["ratio_to_reference"].to_numpy(), enrichment["ratio_upper_bound"].to_numpy()])
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        if vals.size and vals.min() < 0.05:
+            ax.set_yscale("log")
+        handles, labels = ax.get_legend_handles_labels()
+        uniq = dict(zip(labels, handles))
+        if uniq:
+            ax.legend(uniq.values(), uniq.keys(), loc="best")
+        if title:
+            ax.set_title(title)
+    return fig
