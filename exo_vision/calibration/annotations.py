@@ -92,12 +92,19 @@ def find_data_strip(
     return best
 
 
-def grow_backing_box(image: np.ndarray, box: Box, *, tolerance_fraction: float = 0.08, min_fraction: float = 0.85) -> Box:
+def grow_backing_box(
+    image: np.ndarray,
+    box: Box,
+    *,
+    tolerance_fraction: float = 0.08,
+    min_fraction: float = 0.85,
+    max_grow_px: int | None = None,
+) -> Box:
     """Grow ``box`` over a flat-coloured backing rectangle around it (e.g. a white box behind a scale bar).
 
     Each side moves outwards while the next line of pixels is mostly (``min_fraction``)
     the colour of the box's own border. Growth stops at the image edge or after
-    as many pixels as the box is high.
+    twice as many pixels as the box is high.
 
     Parameters
     ----------
@@ -109,6 +116,8 @@ def grow_backing_box(image: np.ndarray, box: Box, *, tolerance_fraction: float =
         Colour tolerance as a fraction of the image's intensity range.
     min_fraction : float
         Fraction of a line that must match the backing colour.
+    max_grow_px : int, optional
+        Most pixels any side may move.
 
     Returns
     -------
@@ -123,7 +132,7 @@ def grow_backing_box(image: np.ndarray, box: Box, *, tolerance_fraction: float =
     tolerance = tolerance_fraction * max(float(image.max() - image.min()), 1e-6)
     if np.mean(np.abs(border - colour) <= tolerance) < min_fraction:
         return box
-    budget = max(4, r1 - r0)
+    budget = max(8, 2 * (r1 - r0)) if max_grow_px is None else int(max_grow_px)
 
     def matches(line: np.ndarray) -> bool:
         return line.size > 0 and float(np.mean(np.abs(line - colour) <= tolerance)) >= min_fraction

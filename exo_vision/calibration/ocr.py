@@ -9,6 +9,7 @@ read as "u" or "p") and lowers the confidence whenever it had to guess.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -23,13 +24,15 @@ logger = logging.getLogger(__name__)
 #: Where tesseract is looked for when no command is given (then ``PATH``).
 DEFAULT_TESSERACT = "/usr/bin/tesseract"
 
-#: Characters a scale-bar label can contain.
-_WHITELIST = "0123456789.,nmuµp "
+#: Leading digits microscopes use for bar lengths (1, 2, 2.5, 5 x 10^k).
+_NICE_MANTISSAS = (1.0, 2.0, 2.5, 5.0)
 
-#: Leading digits microscopes use for bar lengths (1, 2, 2.5, 3, 4, 5 x 10^k).
-_NICE_MANTISSAS = (1.0, 2.0, 2.5, 3.0, 4.0, 5.0)
-
-_LABEL_RE = re.compile(r"^(?P<number>\d+(?:[.,]\d+)?)(?P<unit>nm|µm|um|pm)$")
+#: A number (possibly with letters tesseract confuses with digits) then a unit.
+_LABEL_RE = re.compile(r"^(?P<number>[0-9OoQDlIi|!Ss.,]*[0-9OoQDlIi|!Ss])(?P<unit>[A-Za-zµ]{2,3})$")
+#: Letters tesseract reads for digits in scale-bar labels.
+_DIGIT_MISREADS = str.maketrans({"O": "0", "o": "0", "Q": "0", "D": "0", "l": "1", "I": "1", "i": "1", "|": "1", "!": "1", "S": "5", "s": "5"})
+#: What tesseract makes of "µm".
+_MICRO_MISREADS = ("pm", "ym", "jm", "yum", "pum", "hm")
 
 
 class TesseractError(RuntimeError):
@@ -149,9 +152,12 @@ def run_tesseract(binary: np.ndarray, *, tesseract_cmd: str | None = None, timeo
     ok, png = cv2.imencode(".png", np.ascontiguousarray(binary, dtype=np.uint8))
     if not ok:
         raise TesseractError("could not encode the label crop as PNG for tesseract")
-    command = [exe, "stdin", "stdout", "--psm", "7", "-l", "eng", "-c", f"tessedit_char_whitelist={_WHITELIST}", "tsv"]
+    # No character whitelist: with one, tesseract drops a "1" it sees as "l" instead of reporting it.
+    command = [exe, "stdin", "stdout", "--psm", "7", "-l", "eng", "tsv"]
     try:
-        done = subprocess.run(command, input=png.tobytes(), capture_output=True, timeout=timeout_s, check=False)
+        # One thread: the crops are tiny, and OpenMP start-up costs more than it saves.
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        done = subprocess.run(command, input=png.tobytes(), capture_output=True, timeout=timeout_s, check=False, env=env)
     except subprocess.TimeoutExpired as error:
         raise TesseractError(f"tesseract ({exe}) took longer than {timeout_s:g} s on a label crop") from error
     except OSError as error:
@@ -184,10 +190,11 @@ def _is_nice(value: float) -> bool:
 def parse_scale_label(text: str) -> LabelValue | None:
     """Parse a scale-bar label such as ``"500 nm"``, ``"0.5 µm"`` or ``"1um"``.
 
-    Tesseract drops spaces and reads "µ" as "u" or "p"; both are accepted, the
-    second with a lower confidence (a real "pm" label on an EV micrograph is
-    implausible). Numbers that are not 1, 2, 2.5, 3, 4 or 5 times a power of
-    ten also lower the confidence, since microscopes choose round bar lengths.
+    Tesseract drops spaces, reads "µ" as "u", "p" or "y", "1" as "l" or "i" and
+    "0" as "O" or "Q". These misreads are corrected, each correction lowering
+    the confidence, so that a label is only trusted when tesseract was sure of
+    it. Numbers that are not 1, 2, 2.5 or 5 times a power of ten also lower
+    the confidence, since microscopes choose round bar lengths.
 
     Parameters
     ----------
@@ -206,29 +213,40 @@ def parse_scale_label(text: str) -> LabelValue | None:
     >>> parse_scale_label("0.5um").length_nm
     500.0
     """
-    cleaned = text.strip().replace("μ", "µ").replace(" ", "").lower()
+    cleaned = text.strip().replace("μ", "µ").replace(" ", "")
     match = _LABEL_RE.match(cleaned)
     if match is None:
         return None
     number_text = match.group("number")
+    unit_text = match.group("unit").lower()
     confidence = 1.0
     notes = []
-    if "," in number_text:
-        number_text = number_text.replace(",", ".")
+    if unit_text == "nm":
+        scale = 1.0
+    elif unit_text in ("um", "µm"):
+        scale = 1000.0
+    elif unit_text in _MICRO_MISREADS:
+        scale = 1000.0
+        notes.append(f"{unit_text!r} read as 'µm'")
+        confidence *= 0.85
+    else:
+        return None
+    digits = number_text.translate(_DIGIT_MISREADS)
+    if digits != number_text:
+        notes.append(f"{number_text!r} read as {digits!r}")
+        confidence *= 0.85
+    if "," in digits:
+        digits = digits.replace(",", ".")
         notes.append("decimal comma")
-    value = float(number_text)
+    if re.fullmatch(r"\d+(?:\.\d+)?", digits) is None:
+        return None
+    value = float(digits)
     if value <= 0:
         return None
-    unit = match.group("unit")
-    if unit == "pm":
-        notes.append("'pm' read as 'µm'")
-        confidence *= 0.85
-    scale = 1.0 if unit == "nm" else 1000.0
-    length_nm = value * scale
     if not _is_nice(value):
-        notes.append(f"{number_text} is not a usual scale-bar length")
+        notes.append(f"{digits} is not a usual scale-bar length")
         confidence *= 0.6
-    if number_text.startswith("0") and not number_text.startswith("0."):
+    if digits.startswith("0") and not digits.startswith("0."):
         notes.append("leading zero")
         confidence *= 0.5
-    return LabelValue(length_nm=length_nm, confidence=confidence, note="; ".join(notes))
+    return LabelValue(length_nm=value * scale, confidence=confidence, note="; ".join(notes))

@@ -83,6 +83,8 @@ class _Bar:
     col1: int
     contrast: float
     score: float
+    level: float  # bar intensity in the "bar is bright" image
+    surround: float  # intensity just above and below the bar, same image
 
     @property
     def box(self) -> Box:
@@ -154,11 +156,27 @@ def _group_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, toleranc
     return [(g[0], g[1] + 1, g[2], g[3]) for g in groups]
 
 
-def _bar_candidates(gray: np.ndarray) -> list[tuple[_Bar, np.ndarray, float]]:
+class _BarBright:
+    """The image seen with the bar's colour as bright: ``gray`` or ``flip - gray``, computed per slice."""
+
+    def __init__(self, gray: np.ndarray, flip: float | None) -> None:
+        self.gray = gray
+        self.flip = flip
+        self.shape = gray.shape
+
+    def __getitem__(self, index) -> np.ndarray:
+        part = self.gray[index]
+        return part if self.flip is None else self.flip - part
+
+    def floor(self) -> float:
+        return float(self.gray.min()) if self.flip is None else self.flip - float(self.gray.max())
+
+
+def _bar_candidates(gray: np.ndarray) -> list[tuple[_Bar, _BarBright, float]]:
     """Find bar-like slabs in both polarities.
 
-    Returns a list of (bar, f, threshold) where ``f`` is the image transformed so
-    that the bar is bright and ``threshold`` separates bar-coloured pixels.
+    Returns a list of (bar, f, threshold) where ``f`` shows the image with the
+    bar bright and ``threshold`` separates bar-coloured pixels in ``f``.
     """
     height, width = gray.shape
     sample = gray[:: max(1, height // 256), :: max(1, width // 256)]
@@ -168,15 +186,25 @@ def _bar_candidates(gray: np.ndarray) -> list[tuple[_Bar, np.ndarray, float]]:
         return []
     min_length = max(12, int(0.02 * width))
     max_length = int(0.7 * width)
-    found: list[tuple[_Bar, np.ndarray, float]] = []
+    found: list[tuple[_Bar, _BarBright, float]] = []
     for polarity in ("dark", "light"):
-        f = (lo + hi) - gray if polarity == "dark" else gray
+        f = _BarBright(gray, lo + hi if polarity == "dark" else None)
         extreme = hi
-        if extreme - median < 0.2 * (hi - lo):
+        level_median = (lo + hi) - median if polarity == "dark" else median
+        if extreme - level_median < 0.2 * (hi - lo):
             continue
-        threshold = extreme - 0.4 * (extreme - median)
-        mask = f >= threshold
-        rows, starts, ends = _long_runs(mask, min_length, max_length)
+        threshold = extreme - 0.4 * (extreme - level_median)
+        if polarity == "dark":
+            mask = (gray <= (lo + hi) - threshold).view(np.uint8)
+        else:
+            mask = (gray >= threshold).view(np.uint8)
+        # Rows holding a horizontal run of at least min_length (a fast erosion in OpenCV).
+        eroded = cv2.erode(mask, np.ones((1, min_length), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        rows_with_runs = np.flatnonzero(eroded.max(axis=1))
+        if rows_with_runs.size == 0 or rows_with_runs.size > height // 2:
+            continue
+        sub_rows, starts, ends = _long_runs(mask[rows_with_runs], min_length, max_length)
+        rows = rows_with_runs[sub_rows]
         if rows.size == 0 or rows.size > 200_000:
             continue
         for row0, row1, col0, col1 in _group_runs(rows, starts, ends):
@@ -204,13 +232,13 @@ def _bar_candidates(gray: np.ndarray) -> list[tuple[_Bar, np.ndarray, float]]:
                 continue
             edge_distance = min(row0, height - row1) / height
             score = contrast * (1.0 - edge_distance) * np.sqrt(length / width)
-            bar = _Bar(polarity, row0, row1, col0, col1, contrast, float(score))
+            bar = _Bar(polarity, row0, row1, col0, col1, contrast, float(score), level, surround)
             found.append((bar, f, threshold))
     found.sort(key=lambda item: -item[0].score)
     return found
 
 
-def _measure_length(f: np.ndarray, bar: _Bar) -> float:
+def _measure_length(f: _BarBright, bar: _Bar) -> float:
     """Sub-pixel bar length: summed fractional coverage across both end profiles."""
     width = f.shape[1]
     rows = slice(bar.row0 + (bar.thickness > 2), bar.row1 - (bar.thickness > 2))
@@ -224,7 +252,7 @@ def _measure_length(f: np.ndarray, bar: _Bar) -> float:
     middle = (bar.col0 + bar.col1) // 2 - lo
     length = 0.0
     for part, outside in ((profile[:middle], left_out), (profile[middle:], right_out)):
-        background = float(np.median(outside)) if outside.size else float(f.min())
+        background = float(np.median(outside)) if outside.size else f.floor()
         span = level - background
         if span <= 0:
             return float(bar.length)
@@ -232,8 +260,11 @@ def _measure_length(f: np.ndarray, bar: _Bar) -> float:
     return length
 
 
-def _label_boxes(f: np.ndarray, threshold: float, bar: _Bar) -> list[Box]:
-    """Candidate label boxes near a bar, nearest first."""
+def _label_boxes(f: _BarBright, threshold: float, bar: _Bar) -> list[tuple[Box, int]]:
+    """Candidate label boxes near a bar, nearest first, with their number of connected glyphs.
+
+    Text pixels are those as close to the bar's colour as the bar's own threshold.
+    """
     height, width = f.shape
     length, thickness = bar.length, bar.thickness
     reach = int(max(0.6 * length, 12 * thickness, 0.06 * min(height, width)))
@@ -250,35 +281,35 @@ def _label_boxes(f: np.ndarray, threshold: float, bar: _Bar) -> list[Box]:
         comps.append((int(y) + r0, int(x) + c0, int(y + h) + r0, int(x + w) + c0))
     if not comps:
         return []
-    # Group into text lines by vertical overlap.
-    comps.sort(key=lambda b: (b[0] + b[2]) / 2)
+    # Group glyph-sized components into text lines by vertical overlap, tallest first;
+    # a line only takes components at least half as tall as its tallest one.
     lines: list[list[Box]] = []
-    for comp in sorted(comps, key=lambda b: -(b[2] - b[0])):
+    for comp in sorted((b for b in comps if b[2] - b[0] >= 6), key=lambda b: -(b[2] - b[0])):
+        comp_height = comp[2] - comp[0]
         for line in lines:
-            top = min(b[0] for b in line)
-            bottom = max(b[2] for b in line)
+            top, bottom = min(b[0] for b in line), max(b[2] for b in line)
+            tallest = max(b[2] - b[0] for b in line)
             overlap = min(bottom, comp[2]) - max(top, comp[0])
-            if overlap >= 0.5 * min(comp[2] - comp[0], bottom - top):
+            if overlap >= 0.5 * comp_height and comp_height >= 0.5 * tallest:
                 line.append(comp)
                 break
         else:
             lines.append([comp])
-    boxes: list[tuple[float, Box]] = []
+    boxes: list[tuple[float, Box, int]] = []
     centre = (bar.col0 + bar.col1) / 2
     for line in lines:
         line.sort(key=lambda b: b[1])
         line_height = max(b[2] - b[0] for b in line)
-        if line_height < 6:
-            continue
-        # Split the line into chunks at wide gaps; keep the chunk nearest the bar's centre.
+        # Split the line into words at wide gaps.
         chunks: list[list[Box]] = [[line[0]]]
         for comp in line[1:]:
-            if comp[1] - max(b[3] for b in chunks[-1]) > 2.0 * line_height:
+            if comp[1] - max(b[3] for b in chunks[-1]) > 1.5 * line_height:
                 chunks.append([comp])
             else:
                 chunks[-1].append(comp)
         for chunk in chunks:
             box = (min(b[0] for b in chunk), min(b[1] for b in chunk), max(b[2] for b in chunk), max(b[3] for b in chunk))
+            glyphs = len(chunk)  # decimal points are too small to count
             box_height, box_width = box[2] - box[0], box[3] - box[1]
             if box_width < 0.8 * box_height or box_height < 6:
                 continue
@@ -298,12 +329,27 @@ def _label_boxes(f: np.ndarray, threshold: float, bar: _Bar) -> list[Box]:
                 continue
             if distance > 2.5 * box_height + 2 * thickness:
                 continue
-            boxes.append((float(distance), box))
+            boxes.append((float(distance), box, glyphs))
     boxes.sort(key=lambda item: item[0])
-    return [box for _, box in boxes]
+    return [(box, glyphs) for _, box, glyphs in boxes]
 
 
-def _ocr_label(f: np.ndarray, bar: _Bar, box: Box, tesseract_cmd: str | None):
+@dataclass
+class _LabelRead:
+    text: str
+    length_nm: float | None
+    confidence: float
+    note: str
+
+
+def _read_label(f: _BarBright, bar: _Bar, box: Box, glyphs: int, tesseract_cmd: str | None) -> _LabelRead:
+    """OCR a label at up to three scales and combine the reads cautiously.
+
+    One read is accepted alone only when tesseract is very sure, the text is an
+    exact, usual label and its character count matches the glyphs seen;
+    otherwise at least two of three reads must agree. Disagreement or a glyph
+    count mismatch lowers the confidence.
+    """
     height, width = f.shape
     pad = max(2, int(round(0.15 * (box[2] - box[0]))))
     r0, r1 = max(box[0] - pad, 0), min(box[2] + pad, height)
@@ -312,8 +358,54 @@ def _ocr_label(f: np.ndarray, bar: _Bar, box: Box, tesseract_cmd: str | None):
         r1 = min(r1, bar.row0 - 1)
     elif box[0] >= bar.row1:
         r0 = max(r0, bar.row1 + 1)
-    binary = prepare_label_crop(f[r0:r1, c0:c1], text_is_bright=True)
-    return run_tesseract(binary, tesseract_cmd=tesseract_cmd)
+    crop = f[r0:r1, c0:c1]
+
+    def glyphs_match(text: str) -> bool:
+        return sum(1 for ch in text if ch not in " .,") == glyphs
+
+    reads = []
+    for target_px in (40, 28, 64):
+        ocr = run_tesseract(prepare_label_crop(crop, text_is_bright=True, target_height_px=target_px), tesseract_cmd=tesseract_cmd)
+        label = parse_scale_label(ocr.text)
+        reads.append((ocr, label))
+        if (
+            label is not None
+            and ocr.confidence >= 0.9
+            and label.confidence == 1.0
+            and glyphs_match(ocr.text)
+            and len(reads) == 1
+        ):
+            return _LabelRead(ocr.text, label.length_nm, ocr.confidence, "")
+    parsed = [(ocr, label) for ocr, label in reads if label is not None]
+    if not parsed:
+        texts = ", ".join(repr(ocr.text) for ocr, _ in reads)
+        return _LabelRead(reads[0][0].text, None, 0.0, f"OCR read {texts}, none of which is a length")
+    values = [round(label.length_nm, 6) for _, label in parsed]
+    best_value = max(set(values), key=values.count)
+    agreeing = [(ocr, label) for ocr, label in parsed if round(label.length_nm, 6) == best_value]
+    others = [(ocr, label) for ocr, label in parsed if round(label.length_nm, 6) != best_value]
+    ocr, label = max(agreeing, key=lambda item: item[0].confidence)
+    confidence = ocr.confidence * label.confidence
+    notes = [label.note] if label.note else []
+    if len(agreeing) < 2:
+        confidence *= 0.8
+        notes.append("only one of three OCR reads gave this value")
+    if others:
+        confidence *= 0.5
+        notes.append(f"OCR reads disagree ({', '.join(repr(o.text) for o, _ in parsed)})")
+    if not glyphs_match(ocr.text):
+        confidence *= 0.9
+        notes.append(f"{glyphs} glyphs seen but {ocr.text!r} has a different number of characters")
+    # Consensus: tesseract's own confidence is low on short non-words such as "1um".
+    # When the reads agree on a round value, any dissenting read is not a round value,
+    # and the character count matches the glyphs seen, the consensus is trusted.
+    usual = "not a usual" not in label.note
+    if len(agreeing) >= 2 and usual and glyphs_match(ocr.text) and not any(o_label.confidence >= 0.6 and "not a usual" not in o_label.note for _, o_label in others):
+        consensus = (0.95 if len(agreeing) == 3 else 0.85) * label.confidence
+        if consensus > confidence:
+            confidence = consensus
+            notes.append(f"{len(agreeing)} of 3 OCR reads agree and match the {glyphs} glyphs")
+    return _LabelRead(ocr.text, label.length_nm, confidence, "; ".join(notes))
 
 
 def read_scale_bar(
@@ -367,16 +459,16 @@ def read_scale_bar(
             "give the pixel size with --pixel-size-nm or draw a line over the bar",
         )
 
-    attempts: list[tuple[_Bar, np.ndarray, float, Box]] = []
+    attempts: list[tuple[_Bar, _BarBright, Box, int]] = []
     for bar, f, threshold in candidates[:6]:
-        for box in _label_boxes(f, threshold, bar)[:2]:
-            attempts.append((bar, f, threshold, box))
+        for box, glyphs in _label_boxes(f, threshold, bar)[:2]:
+            attempts.append((bar, f, box, glyphs))
     best_bar, best_f, _ = candidates[0]
     problems: list[str] = []
     best_unreadable: ScaleBarReading | None = None
-    for bar, f, _, box in attempts[:MAX_OCR_ATTEMPTS]:
+    for bar, f, box, glyphs in attempts[:MAX_OCR_ATTEMPTS]:
         try:
-            ocr = _ocr_label(f, bar, box, tesseract_cmd)
+            read = _read_label(f, bar, box, glyphs, tesseract_cmd)
         except TesseractError as error:
             length_px = _measure_length(f, bar)
             return ScaleBarReading(
@@ -390,38 +482,36 @@ def read_scale_bar(
                 label_box=box,
                 reason=f"a scale bar of {length_px:.1f} px was found but its label could not be read: {error}",
             )
-        label = parse_scale_label(ocr.text)
-        if label is None:
-            problems.append(f"label {ocr.text!r} is not a length")
+        if read.length_nm is None:
+            problems.append(read.note)
             continue
         length_px = _measure_length(f, bar)
-        confidence = ocr.confidence * label.confidence
-        pixel_size = label.length_nm / length_px
+        pixel_size = read.length_nm / length_px
         reading = ScaleBarReading(
             status="ok",
             pixel_size_nm=pixel_size,
             bar_length_px=length_px,
-            length_nm=label.length_nm,
-            label_text=ocr.text,
-            confidence=confidence,
+            length_nm=read.length_nm,
+            label_text=read.text,
+            confidence=read.confidence,
             bar_box=bar.box,
             label_box=box,
-            reason=f"{label.length_nm:g} nm over {length_px:.2f} px" + (f" ({label.note})" if label.note else ""),
+            reason=f"{read.length_nm:g} nm over {length_px:.2f} px" + (f" ({read.note})" if read.note else ""),
         )
         low, high = PLAUSIBLE_PIXEL_SIZE_NM
         if not low <= pixel_size <= high:
-            problems.append(f"label {ocr.text!r} gives an implausible {pixel_size:.4g} nm/px")
+            problems.append(f"label {read.text!r} gives an implausible {pixel_size:.4g} nm/px")
             reading.status, reading.pixel_size_nm = "unreadable", None
-            reading.reason = f"label {ocr.text!r} over {length_px:.1f} px gives an implausible {pixel_size:.4g} nm/px"
-        elif confidence < min_confidence:
-            problems.append(f"label {ocr.text!r} read with confidence {confidence:.2f} < {min_confidence:.2f}")
+            reading.reason = f"label {read.text!r} over {length_px:.1f} px gives an implausible {pixel_size:.4g} nm/px"
+        elif read.confidence < min_confidence:
+            problems.append(f"label {read.text!r} read with confidence {read.confidence:.2f} < {min_confidence:.2f}")
             reading.status, reading.pixel_size_nm = "unreadable", None
             reading.reason = (
-                f"label read as {ocr.text!r} ({label.length_nm:g} nm) but with confidence {confidence:.2f} "
-                f"below {min_confidence:.2f}; check it and give --pixel-size-nm"
+                f"label read as {read.text!r} ({read.length_nm:g} nm) but with confidence {read.confidence:.2f} "
+                f"below {min_confidence:.2f}" + (f" ({read.note})" if read.note else "") + "; check it and give --pixel-size-nm"
             )
         if reading.status == "ok":
-            logger.info("scale bar: %s -> %.4f nm/px (confidence %.2f)", reading.reason, pixel_size, confidence)
+            logger.info("scale bar: %s -> %.4f nm/px (confidence %.2f)", reading.reason, pixel_size, read.confidence)
             return reading
         if best_unreadable is None:
             best_unreadable = reading
@@ -437,7 +527,7 @@ def read_scale_bar(
         label_text="",
         confidence=0.0,
         bar_box=best_bar.box,
-        label_box=attempts[0][3] if attempts else None,
+        label_box=attempts[0][2] if attempts else None,
         reason=f"a scale bar of {length_px:.1f} px was found but its label could not be read ({detail}); "
         "give the pixel size with --pixel-size-nm or draw a line over the bar",
     )

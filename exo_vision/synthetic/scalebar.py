@@ -110,7 +110,7 @@ def render_text(text: str, *, font: str, font_px: int) -> np.ndarray:
         face = HERSHEY_FONTS[font]
         base_w, base_h = cv2.getTextSize("0", face, 1.0, 1)[0]
         scale = 0.73 * font_px / base_h
-        thickness = max(1, int(round(font_px / 14)))
+        thickness = max(1, int(round(font_px / 20)))
         (w, h), baseline = cv2.getTextSize(text, face, scale, thickness)
         pad = 4 + thickness
         canvas = np.zeros((h + baseline + 2 * pad, w + 2 * pad), np.uint8)
