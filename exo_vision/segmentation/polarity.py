@@ -45,7 +45,7 @@ def polarity_evidence(
         return 0.0
     min_area = np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.25
     max_area = np.pi * (0.5 * max_diameter_nm / scale_nm) ** 2 * 1.5
-    margin = int(np.ceil(12.0 / scale_nm)) + 1
+    margin = int(np.ceil(26.0 / scale_nm)) + 1
     score = 0.0
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
@@ -65,6 +65,16 @@ def polarity_evidence(
         # a vesicle is closed by a dark membrane and halo: the surround is darker
         # than bare stain. A filled-in bright ring (a halo seen the wrong way
         # round) fades into bare stain instead.
+        inside = float(zc[region].mean())
+        if inside <= 0.0 or inside - outside < 2.0:
+            continue  # not lighter than the stain and its surround: not a vesicle
+        # Seen the wrong way round, a cup's dark centre looks like a small light
+        # object in a dark ring (the cup's rim), but beyond that ring lie the
+        # membrane and halo, now light. Around a real vesicle the halo fades to
+        # bare stain, never to something lighter than it.
+        far = ring_mean(zc, region, inner_px=10.0 / scale_nm, outer_px=25.0 / scale_nm)
+        if np.isfinite(far) and far > 1.0:
+            continue
         score += max(-outside, 0.0) * np.sqrt(area)
     return score
 

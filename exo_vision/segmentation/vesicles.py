@@ -58,6 +58,7 @@ REASON_NOT_SOLID = "not solid: protein aggregate or stain debris"
 REASON_NO_RIM = "no dark membrane or stain halo around it"
 REASON_PRECIPITATE = "stain precipitate: dark dense blob without membrane"
 REASON_EXCLUDED = "lies on the excluded area (scale bar, label or data strip)"
+REASON_NOT_LIGHTER = "not lighter than the stain (a dark region enclosed by darker stain)"
 REASON_LOW_CONTRAST = "too faint: contrast below the detection threshold"
 
 
@@ -408,7 +409,10 @@ def segment_vesicles(
         others = (coarse[r0:r1, c0:c1] != 0) & ~region
         outside = ring_mean(zc, region, inner_px=0.5, outer_px=8.0 / scale_nm + 1, ignore=others)
         inside_mean = float(zc[region].mean())
-        if np.isfinite(outside) and outside > -0.1 * inside_mean:
+        if inside_mean <= 0.0:
+            reject(REASON_NOT_LIGHTER)
+            continue
+        if not np.isfinite(outside) or outside > -0.1 * inside_mean or inside_mean - outside < 2.0:
             reject(REASON_NO_RIM)
             continue
         if float(zc[region].max()) < high and not outside < -high:

@@ -16,7 +16,8 @@ What is drawn, following real uranyl-acetate micrographs:
 - non-vesicles: stain precipitate (dark dense blobs without a membrane), small
   5–20 nm particles (lipoproteins), protein aggregates (clumps of small bright
   grains without membrane or halo), tubular debris;
-- a burnt-in scale bar with its label.
+- a burnt-in scale bar with its label (sometimes on a backing box or inside an
+  instrument data strip), drawn by :func:`exo_vision.synthetic.scalebar.draw_scale_bar`.
 
 Every vesicle comes with its truth (instance label, centroid, equivalent
 diameter, morphology, whether it touches another vesicle).
@@ -30,6 +31,8 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 import pandas as pd
+
+from exo_vision.synthetic.scalebar import draw_scale_bar
 
 Difficulty = Literal["easy", "medium", "hard", "extreme"]
 
@@ -103,9 +106,11 @@ class SyntheticTruth:
     pixel_size_nm : float
         Pixel edge length in nanometres.
     scale_bar : dict
-        ``{}`` when no bar was drawn, else ``length_nm``, ``length_px``,
-        ``bbox`` (row0, row1, col0, col1 of bar plus label, end-exclusive),
-        ``text``.
+        ``{}`` when no bar was drawn, else the truth returned by
+        :func:`exo_vision.synthetic.scalebar.draw_scale_bar` (``length_nm``,
+        ``bar_length_px``, ``bar_box``, ``label_box``, ``backing_box``,
+        ``strip_box``, ...) plus ``exclude_box`` = (row0, col0, row1, col1), the
+        union of all of them, half-open.
     parameters : dict
         The physical parameters used (dose, contrasts, polarity, ...).
     """
@@ -262,44 +267,6 @@ def _place(
     return centres, touching
 
 
-def _draw_scale_bar(
-    transmission: np.ndarray, *, pixel_size_nm: float
-) -> dict[str, Any]:
-    """Burn a black bar and its white-outlined label into the bottom-left corner.
-
-    Returns the bar's truth. Pixels are set to transmission 0 (black) so the bar
-    is the darkest thing in the image, as on real micrographs.
-    """
-    m, n = transmission.shape
-    width_nm = n * pixel_size_nm
-    nice = [10, 20, 50, 100, 200, 250, 500, 1000, 2000, 5000]
-    target = width_nm / 5
-    length_nm = float(min(nice, key=lambda v: abs(v - target)))
-    length_px = int(round(length_nm / pixel_size_nm))
-    thickness = max(int(round(m / 150)), 3)
-    margin = max(int(round(n / 30)), 8)
-    row1 = m - margin
-    row0 = row1 - thickness
-    col0 = margin
-    col1 = col0 + length_px
-    transmission[row0:row1, col0:col1] = 0.0
-    text = f"{int(length_nm)} nm" if length_nm < 1000 else f"{length_nm / 1000:g} um"
-    scale = max(n / 1400, 0.5)
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(int(2 * scale), 1))
-    text_org = (col0, row0 - int(0.6 * th))
-    canvas = np.zeros_like(transmission, dtype=np.uint8)
-    cv2.putText(canvas, text, text_org, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, max(int(2 * scale), 1), cv2.LINE_AA)
-    ink = canvas.astype(np.float32) / 255.0
-    transmission *= 1.0 - ink
-    top = max(text_org[1] - th - base, 0)
-    return {
-        "length_nm": length_nm,
-        "length_px": length_px,
-        "bbox": (top, row1, col0, max(col1, col0 + tw)),
-        "text": text,
-    }
-
-
 def make_synthetic_tem(
     shape: tuple[int, int] = (2048, 2048),
     *,
@@ -377,10 +344,20 @@ def make_synthetic_tem(
     bar_truth: dict[str, Any] = {}
     keep_out = None
     if scale_bar:
-        # Reserve the corner now so no object is drawn under the bar and label.
-        probe = np.ones((m, n), dtype=np.float32)
-        bar_truth = _draw_scale_bar(probe, pixel_size_nm=px)
-        r0, r1, c0, c1 = bar_truth["bbox"]
+        # The bar's layout depends only on its seed: draw it once on a blank
+        # canvas to reserve its corner, so no object lies under bar or label.
+        bar_options = dict(
+            pixel_size_nm=px,
+            polarity="dark" if rng.random() < 0.7 else "light",
+            data_strip=bool(difficulty in ("hard", "extreme") and rng.random() < 0.3),
+            rng=int(rng.integers(2**31)),
+        )
+        _, layout = draw_scale_bar(np.zeros((m, n), dtype=np.uint8), **bar_options)
+        boxes = [b for b in (layout["bar_box"], layout["label_box"], layout["backing_box"], layout["strip_box"]) if b]
+        r0 = min(b[0] for b in boxes)
+        c0 = min(b[1] for b in boxes)
+        r1 = max(b[2] for b in boxes)
+        c1 = max(b[3] for b in boxes)
         keep_out = (r0 * px - 20, r1 * px + 20, c0 * px - 20, c1 * px + 20)
 
     # --- vesicles -----------------------------------------------------------
@@ -550,16 +527,9 @@ def make_synthetic_tem(
     if polarity == "dark":
         transmission = np.clip(2.0 * float(np.median(transmission)) - transmission, 0.02, None)
     transmission = np.clip(transmission, 0.0, None)
-    if scale_bar:
-        bar_truth = _draw_scale_bar(transmission, pixel_size_nm=px)
     electrons_per_px = p["dose_e_per_nm2"] * px * px
     counts = rng.poisson(transmission * electrons_per_px).astype(np.float32) / electrons_per_px
     counts += p["read_noise"] * rng.standard_normal((m, n)).astype(np.float32)
-    if scale_bar:
-        r0, r1, c0, c1 = bar_truth["bbox"]
-        bar = transmission[r0:r1, c0:c1] < 0.05
-        counts[r0:r1, c0:c1][bar] = 0.0  # burnt-in annotations are noise-free
-
     dt = np.dtype(dtype)
     if dt == np.uint8:
         image = np.clip(np.round(counts * 110.0 + 10.0), 0, 255).astype(np.uint8)
@@ -569,6 +539,9 @@ def make_synthetic_tem(
         image = counts.astype(dt)
     else:
         raise ValueError(f"dtype must be uint8, uint16 or a float type, got {dt}")
+    if scale_bar:
+        image, bar_truth = draw_scale_bar(image, **bar_options)
+        bar_truth["exclude_box"] = (r0, c0, r1, c1)
 
     vesicles = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS)) if rows else _empty_truth_table()
     vesicles = vesicles.astype({"label": "int32", "touching": "bool"})
