@@ -133,12 +133,30 @@ def test_segmentation_in_thread_worker_reports_progress(make_napari_viewer, micr
     viewer.open(str(path), plugin=PLUGIN)
     _, seg = _dock(viewer, "Vesicle segmentation")
     seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    seen = []
+    seg._relay.progressed.connect(lambda done, total: seen.append((done, total)))
     worker = seg.run()
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
     qtbot.waitUntil(lambda: seg.labels_layer is not None, timeout=5_000)
     assert len(seg.labels_layer.features) > 0
+    assert seen and seen[-1][0] == seen[-1][1] > 0  # progress reached total
+    assert seg._bar.value == seg._bar.max
     assert seg._run.enabled and not seg._cancel.enabled
+
+
+def test_cancel_stops_the_segmentation_without_a_layer(make_napari_viewer, micrograph, qtbot):
+    path, _ = micrograph
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    worker = seg.run()
+    seg.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
+    assert seg.labels_layer is None
+    assert seg._summary.value == "cancelled"
+    assert len(viewer.layers) == 1
 
 
 def test_curation_delete_removes_row_and_changes_statistics(make_napari_viewer, micrograph):

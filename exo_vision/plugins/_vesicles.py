@@ -129,15 +129,18 @@ def add_vesicle_layer(
         "morphology_overrides": {},
         **(extra_metadata or {}),
     }
+    labels = np.asarray(labels)
+    if labels.size and labels.max() < 2**16 and labels.min() >= 0:
+        labels = labels.astype(np.uint16)  # napari shows uint16 labels ~3x faster than int32
     if existing is not None:
         existing.metadata.update(metadata)
-        existing.data = np.asarray(labels)
+        existing.data = labels
         existing.scale = image_layer.scale
         existing.units = image_layer.units
         layer = existing
     else:
         layer = viewer.add_labels(
-            np.asarray(labels),
+            labels,
             name=f"{image_layer.name} vesicles",
             scale=image_layer.scale,
             units=image_layer.units,

@@ -267,7 +267,9 @@ class GridSessionWidget(Container):
         if self.synchronous:
             self._show_result(run_analysis(image, self.parameters()))
             return
-        self.worker = create_worker(run_analysis, image, self.parameters(), _progress={"desc": f"Segmenting {path.name}"})
+        self.worker = create_worker(
+            run_analysis, image, self.parameters(), in_subprocess=True, _progress={"desc": f"Segmenting {path.name}"}
+        )
         self.worker.returned.connect(self._show_result)
         self.worker.errored.connect(lambda error: show_warning(f"{path.name}: segmentation failed: {error}"))
         self.worker.start()
@@ -329,7 +331,7 @@ class GridSessionWidget(Container):
         def work() -> tuple[Path, Any]:
             from exo_vision.io import read_image
 
-            return path, run_analysis(read_image(path, kind="tem"), self.parameters())
+            return path, run_analysis(read_image(path, kind="tem"), self.parameters(), in_subprocess=not self.synchronous)
 
         def store(item: tuple[Path, Any]) -> None:
             self.precomputed[item[0]] = item[1]

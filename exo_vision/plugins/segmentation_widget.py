@@ -16,6 +16,7 @@ from napari.viewer import Viewer
 from qtpy.QtCore import QObject, Signal
 
 from exo_vision.plugins._layers import active_image_layer, image_data_from_layer
+from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import add_vesicle_layer, statistics_text
 
 logger = logging.getLogger(__name__)
@@ -29,17 +30,20 @@ class Polarity(Enum):
     BRIGHT = "bright"
 
 
-class Cancelled(Exception):
-    """Raised inside the worker's progress callback when the user pressed Cancel."""
-
-
 class _ProgressRelay(QObject):
     """Carries (done, total) from the worker thread to the GUI thread (queued signal)."""
 
     progressed = Signal(int, int)
 
 
-def run_analysis(image: Any, parameters: dict[str, Any], progress: Any = None) -> Any:
+def run_analysis(
+    image: Any,
+    parameters: dict[str, Any],
+    progress: Any = None,
+    *,
+    in_subprocess: bool = False,
+    cancelled: Any = None,
+) -> Any:
     """Run :func:`exo_vision.tem_analysis.analyse_micrograph` on an :class:`ImageData`.
 
     Parameters
@@ -50,6 +54,10 @@ def run_analysis(image: Any, parameters: dict[str, Any], progress: Any = None) -
         ``min_diameter_nm``, ``max_diameter_nm``, ``sensitivity``, ``polarity`` (``"auto"``, ``"dark"`` or ``"bright"``).
     progress : callable(int, int), optional
         Called with (steps done, steps total).
+    in_subprocess : bool
+        Run in a child process (GUI workers: keeps the event loop free of the GIL).
+    cancelled : callable() -> bool, optional
+        With ``in_subprocess``: polled, and the child is stopped when it returns True.
 
     Raises
     ------
@@ -64,6 +72,8 @@ def run_analysis(image: Any, parameters: dict[str, Any], progress: Any = None) -
             f"{name} has no pixel size: calibrate it first with the Calibration widget "
             "(detect the scale bar, draw a line over it, or type nm/px)."
         )
+    if in_subprocess:
+        return analyse_in_subprocess(image, parameters, progress=progress, cancelled=cancelled)
     return analyse_micrograph(image, progress=progress, **parameters)
 
 
@@ -138,13 +148,13 @@ class SegmentationWidget(Container):
         self._cancel_event.clear()
 
         def report(done: int, total: int) -> None:
-            if self._cancel_event.is_set():
-                raise Cancelled
             self._relay.progressed.emit(int(done), int(total))
 
         def work() -> Any:
             try:
-                return run_analysis(image, parameters, report)
+                return run_analysis(
+                    image, parameters, report, in_subprocess=True, cancelled=self._cancel_event.is_set
+                )
             except Cancelled:
                 return None
 
@@ -168,7 +178,7 @@ class SegmentationWidget(Container):
         return self.worker
 
     def cancel(self, _value: Any = None) -> None:
-        """Ask the running segmentation to stop at its next progress step."""
+        """Stop the running segmentation (its child process is terminated within 50 ms)."""
         self._cancel_event.set()
         self._summary.value = "cancelling..."
 

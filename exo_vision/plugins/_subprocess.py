@@ -1,0 +1,105 @@
+"""Run the TEM analysis in a child process, so the napari GUI never waits for the GIL.
+
+A thread worker alone is not enough: parts of the core hold the GIL for hundreds of
+milliseconds, freezing the event loop. Here the thread worker only waits on a child
+process (spawned, so no Qt state is inherited), relays its progress and can stop it
+at once on Cancel. This module imports no GUI code: the child imports only the core.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_module
+from collections.abc import Callable
+from typing import Any
+
+
+class Cancelled(Exception):
+    """The user cancelled the analysis."""
+
+
+def _child(image: Any, parameters: dict[str, Any], progress_queue: Any, result_queue: Any) -> None:
+    """Child-process entry: analyse and send back the result or the error (type name + message)."""
+    from exo_vision.tem_analysis import analyse_micrograph
+
+    try:
+        result = analyse_micrograph(image, progress=lambda done, total: progress_queue.put((done, total)), **parameters)
+    except Exception as error:  # noqa: BLE001 - forwarded to the parent, which raises it in the GUI
+        result_queue.put(("error", type(error).__name__, str(error)))
+        return
+    result_queue.put(("ok", result))
+
+
+def analyse_in_subprocess(
+    image: Any,
+    parameters: dict[str, Any],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    poll_s: float = 0.05,
+) -> Any:
+    """:func:`exo_vision.tem_analysis.analyse_micrograph` in a spawned child process.
+
+    Parameters
+    ----------
+    image : ImageData
+        Calibrated micrograph.
+    parameters : dict
+        Keyword arguments of ``analyse_micrograph`` (nm).
+    progress : callable(int, int), optional
+        Called (in the calling thread) with the child's (done, total).
+    cancelled : callable() -> bool, optional
+        Polled every ``poll_s`` seconds; when it returns True the child is terminated.
+
+    Returns
+    -------
+    MicrographResult
+
+    Raises
+    ------
+    Cancelled
+        When ``cancelled()`` became true.
+    ValueError
+        The core's own message when the input was refused.
+    RuntimeError
+        When the child failed otherwise or died.
+    """
+    context = mp.get_context("spawn")
+    progress_queue = context.Queue()
+    result_queue = context.Queue()
+    process = context.Process(target=_child, args=(image, parameters, progress_queue, result_queue), daemon=True)
+    process.start()
+    try:
+        while True:
+            while True:
+                try:
+                    done, total = progress_queue.get_nowait()
+                except queue_module.Empty:
+                    break
+                if progress is not None:
+                    progress(done, total)
+            if cancelled is not None and cancelled():
+                process.terminate()
+                raise Cancelled
+            try:
+                message = result_queue.get(timeout=poll_s)
+            except queue_module.Empty:
+                if not process.is_alive() and result_queue.empty():
+                    raise RuntimeError(
+                        f"the analysis process stopped unexpectedly (exit code {process.exitcode}); "
+                        "the image may be too large for the available memory"
+                    ) from None
+                continue
+            if message[0] == "ok":
+                return message[1]
+            _, kind, text = message
+            if kind in ("ValueError", "ImageReadError", "TypeError"):
+                raise ValueError(text)
+            raise RuntimeError(f"{kind}: {text}")
+    finally:
+        if process.is_alive():
+            process.join(timeout=5)
+        if process.is_alive():
+            process.terminate()
+        progress_queue.close()
+        result_queue.close()
