@@ -93,7 +93,60 @@ def candidate_mask(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) 
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disk(3.0 / scale_nm))
     mask = fill_holes(mask)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disk(2.5 / scale_nm))
-    return mask.astype(bool)
+    return group_rim_pieces(mask.astype(bool), scale_nm=scale_nm)
+
+
+def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 8.0) -> np.ndarray:
+    """Join the pieces of a broken cup rim into one filled object.
+
+    A faint or folded cup rim often breaks into arcs around its dark centre.
+    Closing with a ``gap_nm`` disk and filling holes joins them; that grouping
+    is kept only where the pieces are arcs (not solid). Where every piece is
+    already a solid body (touching vesicles), the pieces stay as they were.
+
+    Parameters
+    ----------
+    mask : (M, N) ndarray of bool
+    scale_nm : float
+        Pixel edge length in nm.
+    gap_nm : float
+        Largest gap between arcs that is bridged, in nm (half of it is the
+        closing radius).
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+    """
+    m8 = mask.astype(np.uint8)
+    grouped = fill_holes(cv2.morphologyEx(m8, cv2.MORPH_CLOSE, disk(0.5 * gap_nm / scale_nm)))
+    count, glab, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+    _, plab = cv2.connectedComponents(m8, connectivity=8)
+    out = m8.copy()
+    min_piece = max(int((4.0 / scale_nm) ** 2), 4)
+    for k in range(1, count):
+        x, y, w, h, _ = (int(v) for v in stats[k])
+        g = glab[y:y + h, x:x + w] == k
+        pieces = plab[y:y + h, x:x + w][g]
+        ids, sizes = np.unique(pieces[pieces > 0], return_counts=True)
+        ids = ids[sizes >= min_piece]
+        arcs = False
+        for pid in ids:
+            piece = plab[y:y + h, x:x + w] == pid
+            if _region_solidity(piece) < 0.8:
+                arcs = True
+                break
+        if arcs:
+            out[y:y + h, x:x + w][g] = 1
+    return out.astype(bool)
+
+
+def _region_solidity(region: np.ndarray) -> float:
+    """Area over convex-hull area (pixel-corner corrected), for grouping decisions."""
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return 1.0
+    hull = cv2.convexHull(np.concatenate(contours))
+    return float(region.sum()) / max(cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True) + 1.0, 1.0)
 
 
 def close_ring(region: np.ndarray, *, min_coverage: float = 0.65) -> np.ndarray | None:

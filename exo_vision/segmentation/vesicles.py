@@ -157,6 +157,13 @@ def split_touching(mask: np.ndarray, *, scale_nm: float, min_diameter_nm: float)
             view[region] = next_label
             next_label += 1
             continue
+        hull = close_ring(region)
+        if hull is not None:
+            # a cup whose rim was seen as a broken ring: one object, never split
+            hull &= (labels[r0:r1, c0:c1] == 0) | region
+            view[hull & (view == 0)] = next_label
+            next_label += 1
+            continue
         dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
         peaks = peak_local_max(
             dist, min_distance=max(int(0.6 * min_r_px), 2), threshold_abs=0.6 * min_r_px,
