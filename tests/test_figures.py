@@ -35,9 +35,9 @@ def test_overlay_outlines_are_coloured_by_morphology():
     image, labels, table = two_disks()
     rgb = render_overlay(image, labels, table, pixel_size_nm=2.0, show_ids=False, line_width_px=1)
     assert rgb.shape == (200, 300, 3) and rgb.dtype == np.uint8
-    # The leftmost pixel of disk 1 (row 60, col 31) is on its outline: round = blue.
-    assert tuple(rgb[60, 31]) == MORPHOLOGY_RGB["round"]
-    assert tuple(rgb[120, 161]) == MORPHOLOGY_RGB["cup"]
+    # The rightmost pixel of disk 1 (row 60, col 89) is on its outline: round = blue.
+    assert tuple(rgb[60, 89]) == MORPHOLOGY_RGB["round"]
+    assert tuple(rgb[120, 239]) == MORPHOLOGY_RGB["cup"]
     # Inside and outside the disks stay grey.
     assert rgb[60, 60, 0] == rgb[60, 60, 1] == rgb[60, 60, 2]
     assert rgb[5, 150, 0] == rgb[5, 150, 2]
@@ -140,3 +140,16 @@ def test_bad_arguments_named():
         figure_width_mm("triple")
     with pytest.raises(ValueError, match="cannot save"):
         save_figure(journal_figure(), "x.gif")
+
+
+def test_indexed_png_matches_the_rgb_overlay(tmp_path):
+    from PIL import Image
+
+    from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
+
+    image, labels, table = two_disks()
+    index, palette = render_overlay_indexed(image.astype(np.uint16), labels, table, pixel_size_nm=2.0)
+    write_indexed_png(tmp_path / "o.png", index, palette)
+    back = np.asarray(Image.open(tmp_path / "o.png").convert("RGB"))
+    assert np.array_equal(back, render_overlay(image.astype(np.uint16), labels, table, pixel_size_nm=2.0))
+    assert tuple(back[60, 89]) == MORPHOLOGY_RGB["round"]

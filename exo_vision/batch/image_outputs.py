@@ -7,7 +7,7 @@ atomically:
   same shape as the input, calibrated with ImageJ ``unit=nm`` plus
   X/YResolution in pixels per nm;
 * ``S_vesicles.csv`` the vesicle table;
-* ``S_overlay.png``  outlines coloured by morphology, ids, scale bar;
+* ``S_overlay.png``  outlines coloured by morphology, ids, scale bar (palette PNG);
 * ``S_done.json``    the completion marker, written last: input checksum,
   parameters, the SHA-256 of every output above and what the run-level
   outputs need (calibration, analysed area, timings).
@@ -27,7 +27,7 @@ import pandas as pd
 import tifffile
 
 from exo_vision.batch.atomic import atomic_write, atomic_write_text, sha256_file
-from exo_vision.figures.overlay import render_overlay, write_png
+from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
 from exo_vision.tem_analysis import MicrographResult
 
 MARKER_VERSION = 1
@@ -116,8 +116,8 @@ def write_image_outputs(
     px = float(result.image_data.pixel_size_nm)
     atomic_write(out_dir / names["labels"], lambda tmp: write_labels_tiff(tmp, result.labels, pixel_size_nm=px))
     write_table_csv(out_dir / names["vesicles"], result.table)
-    overlay = render_overlay(result.image_data.data, result.labels, result.table, pixel_size_nm=px)
-    atomic_write(out_dir / names["overlay"], lambda tmp: write_png(tmp, overlay))
+    index, palette = render_overlay_indexed(result.image_data.data, result.labels, result.table, pixel_size_nm=px)
+    atomic_write(out_dir / names["overlay"], lambda tmp: write_indexed_png(tmp, index, palette))
     marker = dict(record)
     marker["marker_version"] = MARKER_VERSION
     marker["outputs"] = {

@@ -62,6 +62,136 @@ def _label_text(length_nm: float) -> str:
     return f"{length_nm:g} nm"
 
 
+#: Palette layout of the indexed overlay: grey ramp, then the drawing colours.
+GREY_LEVELS = 240
+_ROUND, _CUP, _IRREGULAR, _OTHER, _TEXT, _WHITE, _BLACK = range(GREY_LEVELS, GREY_LEVELS + 7)
+_CLASS_INDEX = {"round": _ROUND, "cup": _CUP, "irregular": _IRREGULAR}
+
+
+def overlay_palette() -> np.ndarray:
+    """(256, 3) uint8 RGB palette of :func:`render_overlay_indexed`."""
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[:GREY_LEVELS] = np.round(np.arange(GREY_LEVELS) * 255.0 / (GREY_LEVELS - 1)).astype(np.uint8)[:, None]
+    palette[_ROUND] = MORPHOLOGY_RGB["round"]
+    palette[_CUP] = MORPHOLOGY_RGB["cup"]
+    palette[_IRREGULAR] = MORPHOLOGY_RGB["irregular"]
+    palette[_OTHER] = OTHER_RGB
+    palette[_TEXT] = (255, 255, 0)
+    palette[_WHITE] = (255, 255, 255)
+    palette[_BLACK] = (0, 0, 0)
+    return palette
+
+
+def _grey_index(image: np.ndarray) -> np.ndarray:
+    """Contrast-stretched grey levels 0..GREY_LEVELS-1 (a lookup table for 8/16-bit data)."""
+    data = np.asarray(image)
+    if data.ndim == 3:
+        data = data[..., :3].mean(axis=2)
+    if data.dtype in (np.uint8, np.uint16):
+        flat = data.reshape(-1)
+        sample = flat[:: max(1, flat.size // 1_000_000)]
+        low, high = np.percentile(sample, [0.5, 99.5])
+        high = high if high > low else low + 1
+        ramp = (np.arange(np.iinfo(data.dtype).max + 1, dtype=np.float32) - low) * ((GREY_LEVELS - 1) / (high - low))
+        lut = np.clip(np.round(ramp), 0, GREY_LEVELS - 1).astype(np.uint8)
+        return lut[data]
+    grey = to_uint8(data)
+    lut = np.round(np.arange(256) * (GREY_LEVELS - 1) / 255.0).astype(np.uint8)
+    return lut[grey]
+
+
+def render_overlay_indexed(
+    image: np.ndarray,
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    pixel_size_nm: float,
+    show_ids: bool = True,
+    scale_bar_nm: float | None = None,
+    line_width_px: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the overlay as palette indices (one byte per pixel: 3x less to encode than RGB).
+
+    Parameters are those of :func:`render_overlay`.
+
+    Returns
+    -------
+    index : (M, N) ndarray of uint8
+        Palette index per pixel.
+    palette : (256, 3) ndarray of uint8
+        RGB colour of each index (:func:`overlay_palette`).
+    """
+    labels = np.asarray(labels)
+    image = np.asarray(image)
+    if image.shape[:2] != labels.shape:
+        raise ValueError(f"`labels` (shape {labels.shape}) must have the shape of `image` (shape {image.shape[:2]})")
+    if not (np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
+        raise ValueError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
+    index = _grey_index(image)
+    rows, cols = labels.shape
+    size = max(rows, cols)
+    width = line_width_px or max(1, int(round(size / 1000)))
+
+    max_label = int(labels.max()) if labels.size else 0
+    if max_label:
+        lut = np.full(max_label + 1, _OTHER, dtype=np.uint8)
+        lut[0] = 0
+        if len(table) and {"label", "morphology"} <= set(table.columns):
+            ids = table["label"].to_numpy(dtype=np.int64)
+            morph = table["morphology"].astype(str).to_numpy()
+            valid = (ids > 0) & (ids <= max_label)
+            for name, k in _CLASS_INDEX.items():
+                lut[ids[valid & (morph == name)]] = k
+        # Inner boundary: a labelled pixel with a 4-neighbour carrying another value.
+        boundary = np.zeros(labels.shape, dtype=bool)
+        boundary[:-1] |= labels[:-1] != labels[1:]
+        boundary[1:] |= labels[1:] != labels[:-1]
+        boundary[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+        boundary[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+        boundary &= labels > 0
+        code = np.where(boundary, lut[labels], 0).astype(np.uint8)
+        if width > 1:
+            code = cv2.dilate(code, np.ones((width, width), np.uint8))
+        drawn = code > 0
+        index[drawn] = code[drawn]
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    text_scale = max(0.4, size / 2500)
+    text_thick = max(1, int(round(size / 1500)))
+
+    def text(s: str, org: tuple[int, int], colour: int, scale: float) -> None:
+        cv2.putText(index, s, org, font, scale, _BLACK, text_thick + 2, cv2.LINE_8)
+        cv2.putText(index, s, org, font, scale, colour, text_thick, cv2.LINE_8)
+
+    if show_ids and len(table) and {"label", "centroid_x_nm", "centroid_y_nm"} <= set(table.columns):
+        xs = table["centroid_x_nm"].to_numpy(dtype=float) / pixel_size_nm
+        ys = table["centroid_y_nm"].to_numpy(dtype=float) / pixel_size_nm
+        for label, x, y in zip(table["label"].to_numpy(), xs, ys, strict=True):
+            if np.isfinite(x) and np.isfinite(y):
+                text(str(int(label)), (int(round(x)), int(round(y))), _TEXT, text_scale)
+
+    length_nm = scale_bar_nm if scale_bar_nm is not None else nice_scale_bar_nm(cols * pixel_size_nm)
+    if not (np.isfinite(length_nm) and length_nm > 0):
+        raise ValueError(f"scale_bar_nm must be positive, got {scale_bar_nm!r}")
+    bar_px = int(round(length_nm / pixel_size_nm))
+    margin = max(4, size // 40)
+    bar_h = max(2, size // 200)
+    x1, y1 = cols - margin, rows - margin
+    x0, y0 = max(0, x1 - bar_px), y1 - bar_h
+    cv2.rectangle(index, (x0 - 1, y0 - 1), (x1, y1), _BLACK, -1)
+    # Exactly bar_px white pixels wide: columns x0 .. x1 - 1.
+    cv2.rectangle(index, (x0, y0), (x1 - 1, y1 - 1), _WHITE, -1)
+    label_text = _label_text(length_nm)
+    (tw, th), _ = cv2.getTextSize(label_text, font, text_scale * 1.2, text_thick)
+    text(label_text, (max(0, (x0 + x1) // 2 - tw // 2), y0 - max(3, bar_h)), _WHITE, text_scale * 1.2)
+
+    y = margin + th
+    for name, k in _CLASS_INDEX.items():
+        text(name, (margin, y), k, text_scale)
+        y += int(th * 1.8)
+    return index, overlay_palette()
+
+
 def render_overlay(
     image: np.ndarray,
     labels: np.ndarray,
@@ -77,7 +207,8 @@ def render_overlay(
     Parameters
     ----------
     image : (M, N) ndarray
-        The micrograph (any dtype; contrast-stretched to 8 bit).
+        The micrograph (any dtype; contrast-stretched between its 0.5th and
+        99.5th percentiles to 240 grey levels).
     labels : (M, N) ndarray of int
         Instance labels, 0 = background.
     table : pandas.DataFrame
@@ -86,98 +217,53 @@ def render_overlay(
     pixel_size_nm : float
         Pixel edge length in nanometres.
     show_ids : bool
-        Write each vesicle's label next to it.
+        Write each vesicle's label (yellow) at its centroid.
     scale_bar_nm : float, optional
-        Scale-bar length in nm; by default a round length near a fifth of the width.
+        Scale-bar length in nm (bottom right, white, labelled); by default a
+        round length near a fifth of the width.
     line_width_px : int, optional
         Outline thickness; by default about 1/1000 of the image size (at least 1).
 
     Returns
     -------
     (M, N, 3) ndarray of uint8
-        RGB overlay. Round outlines are blue, cups orange, irregular magenta.
+        RGB overlay. Round outlines are blue, cups orange, irregular magenta,
+        unknown grey.
     """
-    labels = np.asarray(labels)
-    image = np.asarray(image)
-    if image.shape[:2] != labels.shape:
-        raise ValueError(f"`labels` (shape {labels.shape}) must have the shape of `image` (shape {image.shape[:2]})")
-    if not (np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
-        raise ValueError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
-    grey = to_uint8(image)
-    rgb = np.repeat(grey[..., None], 3, axis=2) if grey.ndim == 2 else grey[..., :3].copy()
-    rows, cols = labels.shape
-    size = max(rows, cols)
-    width = line_width_px or max(1, int(round(size / 1000)))
+    index, palette = render_overlay_indexed(
+        image, labels, table, pixel_size_nm=pixel_size_nm, show_ids=show_ids,
+        scale_bar_nm=scale_bar_nm, line_width_px=line_width_px,
+    )
+    return palette[index]
 
-    # Colour index per label: 0 background, 1..3 morphology classes, 4 unknown.
-    classes = ("round", "cup", "irregular")
-    palette = np.array([(0, 0, 0), *(MORPHOLOGY_RGB[c] for c in classes), OTHER_RGB], dtype=np.uint8)
-    max_label = int(labels.max()) if labels.size else 0
-    lut = np.zeros(max_label + 1, dtype=np.uint8)
-    if max_label:
-        lut[1:] = 4
-    if len(table) and "label" in table.columns:
-        ids = table["label"].to_numpy(dtype=np.int64)
-        morph = table["morphology"].astype(str).to_numpy() if "morphology" in table.columns else None
-        valid = (ids > 0) & (ids <= max_label)
-        for k, name in enumerate(classes, start=1):
-            if morph is not None:
-                lut[ids[valid & (morph == name)]] = k
-    if max_label:
-        # Inner boundary: a labelled pixel with a 4-neighbour carrying another value.
-        boundary = np.zeros(labels.shape, dtype=bool)
-        boundary[:-1] |= labels[:-1] != labels[1:]
-        boundary[1:] |= labels[1:] != labels[:-1]
-        boundary[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-        boundary[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-        boundary &= labels > 0
-        code = np.where(boundary, lut[labels], 0).astype(np.uint8)
-        if width > 1:
-            code = cv2.dilate(code, np.ones((width, width), np.uint8))
-        drawn = code > 0
-        rgb[drawn] = palette[code[drawn]]
 
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    text_scale = max(0.35, size / 2500)
-    text_thick = max(1, int(round(size / 1500)))
-    if show_ids and len(table) and {"label", "centroid_x_nm", "centroid_y_nm"} <= set(table.columns):
-        xs = table["centroid_x_nm"].to_numpy(dtype=float) / pixel_size_nm
-        ys = table["centroid_y_nm"].to_numpy(dtype=float) / pixel_size_nm
-        for label, x, y in zip(table["label"].to_numpy(), xs, ys, strict=True):
-            if not (np.isfinite(x) and np.isfinite(y)):
-                continue
-            org = (int(round(x)), int(round(y)))
-            text = str(int(label))
-            cv2.putText(rgb, text, org, font, text_scale, (0, 0, 0), text_thick + 2, cv2.LINE_AA)
-            cv2.putText(rgb, text, org, font, text_scale, (255, 255, 0), text_thick, cv2.LINE_AA)
+def write_indexed_png(path: str | Path, index: np.ndarray, palette: np.ndarray, *, compression: int = 0) -> None:
+    """Write a palette PNG (8-bit indices + RGB palette) with Pillow.
 
-    length_nm = scale_bar_nm if scale_bar_nm is not None else nice_scale_bar_nm(cols * pixel_size_nm)
-    if not (np.isfinite(length_nm) and length_nm > 0):
-        raise ValueError(f"scale_bar_nm must be positive, got {scale_bar_nm!r}")
-    bar_px = int(round(length_nm / pixel_size_nm))
-    margin = max(4, size // 40)
-    bar_h = max(2, size // 200)
-    x1, y1 = cols - margin, rows - margin
-    x0, y0 = max(0, x1 - bar_px), y1 - bar_h
-    cv2.rectangle(rgb, (x0 - 1, y0 - 1), (x1 + 1, y1 + 1), (0, 0, 0), -1)
-    cv2.rectangle(rgb, (x0, y0), (x1, y1), (255, 255, 255), -1)
-    label_text = _label_text(length_nm)
-    (tw, th), _ = cv2.getTextSize(label_text, font, text_scale * 1.2, text_thick)
-    org = (max(0, (x0 + x1) // 2 - tw // 2), y0 - max(3, bar_h))
-    cv2.putText(rgb, label_text, org, font, text_scale * 1.2, (0, 0, 0), text_thick + 2, cv2.LINE_AA)
-    cv2.putText(rgb, label_text, org, font, text_scale * 1.2, (255, 255, 255), text_thick, cv2.LINE_AA)
+    Parameters
+    ----------
+    path : str or Path
+        Destination ``.png``.
+    index : (M, N) ndarray of uint8
+        Palette index per pixel.
+    palette : (256, 3) ndarray of uint8
+        RGB palette.
+    compression : int
+        zlib level 0-9. 0 (stored) is the default: noisy micrographs barely
+        compress, and deflate would cost ~0.2 s per 4 MP image.
+    """
+    from PIL import Image
 
-    # Legend, top left.
-    y = margin + th
-    for name in classes:
-        cv2.putText(rgb, name, (margin, y), font, text_scale, (0, 0, 0), text_thick + 2, cv2.LINE_AA)
-        cv2.putText(rgb, name, (margin, y), font, text_scale, MORPHOLOGY_RGB[name], text_thick, cv2.LINE_AA)
-        y += int(th * 1.6)
-    return rgb
+    index = np.asarray(index)
+    if index.dtype != np.uint8 or index.ndim != 2:
+        raise ValueError(f"expected an (M, N) uint8 index image, got {index.dtype} of shape {index.shape}")
+    picture = Image.fromarray(index, mode="P")
+    picture.putpalette(np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())
+    picture.save(path, format="PNG", compress_level=int(compression))
 
 
 def write_png(path: str | Path, rgb: np.ndarray, *, compression: int = 1) -> None:
-    """Write an RGB uint8 array as PNG with OpenCV (fast; ``compression`` 0-9)."""
+    """Write an RGB uint8 array as PNG with OpenCV (``compression`` 0-9)."""
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (M, N, 3) uint8 RGB array, got {rgb.dtype} of shape {rgb.shape}")

@@ -1,0 +1,140 @@
+"""Speed of the TEM pipeline: per image on one process, batch throughput, memory, scaling.
+
+Prints, for generated negative-stain micrographs (``make_synthetic_tem``,
+"medium" difficulty, 0.8 nm/px, uint16 ImageJ TIFFs):
+
+1. the median wall time per 2048 x 2048 image end to end on one process
+   (read, segment, measure, statistics, write labels/table/overlay/marker),
+   with the median of each stage;
+2. the throughput of ``exo-vision tem`` (a real subprocess) on a folder of
+   ``--n-images`` such images with ``--workers`` = the core count, and the
+   peak resident memory of the largest process;
+3. the time per image at 1, 4 and 16 MP (1024^2, 2048^2, 4096^2) and the time
+   per megapixel, to show how time grows with pixel count.
+
+Usage::
+
+    .venv/bin/python benchmarks/tem_speed.py                 # full: 50 images
+    .venv/bin/python benchmarks/tem_speed.py --n-images 6 --repeats 3   # quick look
+
+Generated inputs are cached in ``--work-dir`` (default: a folder under the
+system temp dir) so repeated runs skip generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tifffile
+
+from exo_vision.batch.config import TemBatchConfig
+from exo_vision.batch.runner import ImageJob, default_workers, process_image
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+PIXEL_SIZE_NM = 0.8
+
+
+def make_inputs(folder: Path, n: int, side: int, *, seed0: int = 0) -> list[Path]:
+    """Generate (or reuse) ``n`` calibrated side x side micrographs in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(n):
+        path = folder / f"tem_{side}_{seed0 + k:03d}.tif"
+        if not path.is_file():
+            image, _ = make_synthetic_tem(
+                (side, side), pixel_size_nm=PIXEL_SIZE_NM, difficulty="medium", rng=seed0 + k
+            )
+            tmp = path.with_suffix(".part.tif")
+            tifffile.imwrite(tmp, image, imagej=True, resolution=(1 / PIXEL_SIZE_NM,) * 2, metadata={"unit": "nm"})
+            os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def time_one_process(paths: list[Path], out: Path) -> list[dict]:
+    """Run :func:`process_image` in this process on each path; return the records."""
+    out.mkdir(parents=True, exist_ok=True)
+    params = TemBatchConfig().analysis_parameters()
+    records = []
+    for k, path in enumerate(paths):
+        start = time.perf_counter()
+        record = process_image(ImageJob(index=k, path=str(path), stem=path.stem, out_dir=str(out), parameters=params))
+        record["wall_s"] = time.perf_counter() - start
+        if record["status"] != "done":
+            raise RuntimeError(f"{path}: {record.get('error')}")
+        records.append(record)
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-images", type=int, default=50, help="images in the throughput folder (default 50)")
+    parser.add_argument("--repeats", type=int, default=7, help="images timed one by one per size (default 7)")
+    parser.add_argument("--workers", type=int, default=default_workers(), help="workers for the batch run")
+    parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "exo_vision_bench"),
+                        help="cache folder for generated inputs")
+    parser.add_argument("--skip-16mp", action="store_true", help="leave out the 4096 x 4096 size")
+    args = parser.parse_args()
+
+    work = Path(args.work_dir)
+    print(f"exo_vision TEM speed benchmark; {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}")
+    print(f"inputs: synthetic 'medium' micrographs, {PIXEL_SIZE_NM} nm/px, uint16 ImageJ TIFF, cached in {work}")
+
+    # 1 + 3: one process, per image, per size.
+    sizes = [1024, 2048] + ([] if args.skip_16mp else [4096])
+    print("\n== one process, end to end (read, segment, measure, statistics, write) ==")
+    print(f"{'size':>11} {'MP':>5} {'median s':>9} {'min s':>7} {'s/MP':>6}  stage medians (s)")
+    per_size = {}
+    for side in sizes:
+        n = args.repeats if side <= 2048 else max(2, args.repeats // 3)
+        paths = make_inputs(work / "single", n, side, seed0=1000)
+        out = work / "single_out"
+        shutil.rmtree(out, ignore_errors=True)
+        records = time_one_process(paths, out)
+        walls = [r["wall_s"] for r in records]
+        mp = side * side / 1e6
+        stages = {}
+        for key in ("read_s", "segment_s", "measure_s", "statistics_s", "write_s"):
+            stages[key] = statistics.median(r["timings"][key] for r in records)
+        med = statistics.median(walls)
+        per_size[side] = med
+        stage_text = ", ".join(f"{k[:-2]} {v:.3f}" for k, v in stages.items())
+        print(f"{side:>5}x{side:<5} {mp:5.1f} {med:9.3f} {min(walls):7.3f} {med / mp:6.3f}  {stage_text}")
+    if 1024 in per_size and 2048 in per_size:
+        print(f"time ratio 4 MP / 1 MP = {per_size[2048] / per_size[1024]:.2f} (linear = 4.0)")
+    if 4096 in per_size:
+        print(f"time ratio 16 MP / 4 MP = {per_size[4096] / per_size[2048]:.2f} (linear = 4.0)")
+    self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process: {self_peak:.0f} MB")
+    print(f"bar: <= 0.5 s per 2048x2048 image; measured median {per_size.get(2048, float('nan')):.3f} s")
+
+    # 2: throughput of the real command.
+    paths = make_inputs(work / "folder", args.n_images, 2048, seed0=0)
+    out = work / "folder_out"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "exo_vision.cli.main", "tem", str(work / "folder"), "--out", str(out),
+           "--workers", str(args.workers)]
+    print(f"\n== exo-vision tem on {len(paths)} images of 2048x2048 with --workers {args.workers} ==")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:])
+        raise SystemExit(f"exo-vision tem failed with status {proc.returncode}")
+    print(proc.stdout.strip())
+    print(f"wall {wall:.1f} s including start-up: {len(paths) / wall:.2f} images/s, {wall / len(paths):.3f} s/image")
+    print(f"peak resident memory of the largest process (parent or worker): {child_peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
