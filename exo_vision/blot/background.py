@@ -16,6 +16,11 @@ Methods (``method`` argument everywhere):
     image. Anything wider than the ball survives, anything narrower is
     partly taken as background: a rolling ball of radius 50 px eats a large
     part of a 60-px CD63 smear (measured by ``benchmarks/blot_accuracy.py``).
+``"rolling_disk"``
+    Image Lab's lane background: a ball of ``radius_px`` rolled under each
+    lane's 1-D profile (intensity in the same units as rows, as ImageJ's
+    ball). It removes any part of a band wider than the ball, so it too
+    shaves broad smears.
 ``"none"``
     No subtraction (for images that are already background-corrected).
 """
@@ -25,7 +30,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "none")
+BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
+#: Methods whose background comes from a rolled ball (per-pixel background arrays).
+BALL_METHODS = ("rolling_ball", "rolling_disk")
 #: Default background method.
 DEFAULT_BACKGROUND = "profile"
 #: Rows above and below a band used for the profile and border methods.
@@ -78,6 +85,29 @@ def rolling_ball_background(signal: np.ndarray, *, radius_px: float = 50.0) -> n
     return np.minimum(bg.astype(np.float32), signal)
 
 
+def profile_rolling_disk(profile: np.ndarray, *, radius_px: float = 50.0) -> np.ndarray:
+    """Rolling-ball background of a 1-D lane profile (Image Lab's "rolling disk").
+
+    Parameters
+    ----------
+    profile : (R,) ndarray
+        Lane profile, intensity per pixel for each row.
+    radius_px : float
+        Radius in rows (and intensity units, as ImageJ's ball).
+
+    Returns
+    -------
+    (R,) ndarray of float64
+        Background per row, never above ``profile``.
+    """
+    from skimage.restoration import rolling_ball
+
+    if not radius_px > 0:
+        raise ValueError(f"rolling-disk radius must be positive, got {radius_px!r} px")
+    profile = np.asarray(profile, dtype=np.float64)
+    return np.minimum(rolling_ball(profile, radius=radius_px), profile)
+
+
 def border_rows(n_rows: int, top: int, bottom: int, border_px: int) -> tuple[slice, slice]:
     """Rows of a lane just above ``top`` and just below ``bottom`` (lane-relative)."""
     return slice(max(0, top - border_px), top), slice(bottom, min(n_rows, bottom + border_px))
@@ -100,12 +130,12 @@ def band_background(
         Straightened lane pixels (see :func:`exo_vision.blot.lanes.lane_pixels`).
     top, bottom : int
         Band rows ``top <= r < bottom`` in lane-relative indices.
-    method : {"profile", "border", "rolling_ball", "none"}
+    method : {"profile", "border", "rolling_ball", "rolling_disk", "none"}
         See the module docstring.
     border_px : int
         Border rows used by ``"profile"`` and ``"border"``.
     background_pixels : (R, W) ndarray, optional
-        Rolling-ball background sampled like ``pixels`` (needed for ``"rolling_ball"``).
+        Rolled-ball background sampled like ``pixels`` (needed for ``"rolling_ball"`` and ``"rolling_disk"``).
 
     Returns
     -------
@@ -116,9 +146,9 @@ def band_background(
     n = bottom - top
     if method == "none":
         return np.zeros(n)
-    if method == "rolling_ball":
+    if method in BALL_METHODS:
         if background_pixels is None:
-            raise ValueError("method 'rolling_ball' needs background_pixels from rolling_ball_background()")
+            raise ValueError(f"method {method!r} needs background_pixels (rolling_ball_background / profile_rolling_disk)")
         return background_pixels[top:bottom].mean(axis=1, dtype=np.float64)
     above, below = border_rows(pixels.shape[0], top, bottom, border_px)
     a, b = pixels[above], pixels[below]

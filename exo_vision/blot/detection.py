@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.blot.background import BORDER_PX, check_method
+from exo_vision.blot.background import BALL_METHODS, BORDER_PX, check_method
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
     n, w = pixels.shape
     rows = pixels.sum(axis=1, dtype=np.float64)
     cs = np.concatenate([[0.0], np.cumsum(rows)])
-    if method == "rolling_ball":
+    if method in BALL_METHODS:
         cd = np.concatenate([[0.0], np.cumsum(bg_pixels.sum(axis=1, dtype=np.float64))])
     labels, count = ndi.label(free)
     need = height + (2 * border_px if method in ("profile", "border") else 0)
@@ -103,7 +103,7 @@ def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
             s = cs[t + height] - cs[t]
             if method == "none":
                 out.append(s)
-            elif method == "rolling_ball":
+            elif method in BALL_METHODS:
                 out.append(s - (cd[t + height] - cd[t]))
             elif method == "profile":
                 va = (cs[t] - cs[t - border_px]) / (border_px * w)
@@ -139,7 +139,7 @@ def blank_volume_noise(
     border_px : int
         Border rows of the profile/border methods.
     lanes_background : sequence of (R, W) ndarray, optional
-        Rolling-ball background per lane (``method="rolling_ball"`` only).
+        Rolled-ball background per lane (``"rolling_ball"`` / ``"rolling_disk"`` only).
 
     Returns
     -------

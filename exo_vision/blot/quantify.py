@@ -14,6 +14,7 @@ from exo_vision.blot.background import (
     DEFAULT_BACKGROUND,
     band_background,
     check_method,
+    profile_rolling_disk,
     rolling_ball_background,
 )
 from exo_vision.blot.bands import BandWindow, band_rows, detect_bands, fixed_windows
@@ -182,10 +183,10 @@ def quantify_blot(
     marker_windows_px : dict of str to (int, int), optional
         Marker -> rows ``(top, bottom)`` to integrate as one band in every lane
         (e.g. from :meth:`exo_vision.blot.ladder.MWCalibration.window_px`).
-    background : {"profile", "border", "rolling_ball", "none"}
+    background : {"profile", "border", "rolling_ball", "rolling_disk", "none"}
         Background method (see :mod:`exo_vision.blot.background`).
     rolling_ball_radius_px : float
-        Ball radius for ``background="rolling_ball"``, px.
+        Ball radius for ``"rolling_ball"`` (2-D, ImageJ) and ``"rolling_disk"`` (lane profile, Image Lab), px.
     central_fraction : float
         Fraction of the lane width quantified (its centre), 0 < f <= 1.
     border_px : int
@@ -268,6 +269,9 @@ def quantify_blot(
         bgs = [lane_pixels(rb, lane, fraction=central_fraction) for lane in ls] if rb is not None else None
         for lane, p in zip(ls, pix):
             profiles[(s.index, lane.index)] = p.mean(axis=1)
+        if background == "rolling_disk":
+            bgs = [np.repeat(profile_rolling_disk(profiles[(s.index, lane.index)], radius_px=rolling_ball_radius_px)[:, None],
+                             p.shape[1], axis=1) for lane, p in zip(ls, pix)]
         windows_here = None
         if marker_windows_px:
             windows_here = {k: v for k, v in marker_windows_px.items() if v[1] > s.y_top_px and v[0] < s.y_bottom_px}

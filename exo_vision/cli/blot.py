@@ -15,7 +15,7 @@ from exo_vision import __version__
 
 # Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
 # `exo-vision --help` stays instant; these mirror exo_vision.blot (a test checks they agree).
-BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "none")
+BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
 DEFAULT_BACKGROUND = "profile"
 CENTRAL_FRACTION = 0.65
 
@@ -91,7 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"background method (default {DEFAULT_BACKGROUND}: straight line between the lane "
                         "profile just above and below each band; keeps broad CD63 smears whole)")
     g.add_argument("--rolling-ball-radius-px", type=float, default=50.0, metavar="PX",
-                   help="ball radius for --background rolling_ball (default 50)")
+                   help="ball radius for --background rolling_ball / rolling_disk (default 50)")
     g.add_argument("--central-fraction", type=float, default=CENTRAL_FRACTION, metavar="F",
                    help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})")
     g.add_argument("--polarity", choices=("auto", "bright", "dark"), default="auto",

@@ -112,7 +112,7 @@ def make_synthetic_blot(
     tilt_deg: float = 0.8,
     background_counts: float = 800.0,
     blotch_fraction: float = 0.08,
-    blotch_scale_px: float = 60.0,
+    blotch_scale_px: float = 120.0,
     gradient_fraction: float = 0.15,
     dark_counts: float = 300.0,
     photons_per_count: float = 1.0,
@@ -197,8 +197,11 @@ def make_synthetic_blot(
         y_mid = y0 + h / 2
         # membrane with blotchy background
         blotch = ndi.gaussian_filter(rng.standard_normal((h, width)), sigma=blotch_scale_px, mode="wrap")
+        blotch -= blotch.mean()
         blotch /= blotch.std() + 1e-12
-        blotch += gradient_fraction / blotch_fraction * rng.uniform(-1, 1) * (x[None, :] / width - 0.5) if blotch_fraction > 0 else 0
+        tilt = rng.uniform(-1, 1)  # drawn even without blotches, so the other draws do not shift
+        if blotch_fraction > 0:
+            blotch += gradient_fraction / blotch_fraction * tilt * (x[None, :] / width - 0.5)
         x_edge0 = margin_px / 3
         x_edge1 = width - margin_px / 3
         membrane = (x >= x_edge0) & (x < x_edge1)
@@ -329,7 +332,8 @@ def make_marker_panel(
     for marker, kind in (("CD9", "sharp"), ("CD63", "smear"), ("calnexin", "sharp")):
         lys = lysate_volumes[marker]
         vols = [lys] + [lys * r for r in ev_ratios[marker]]
-        specs.append(StripSpec(marker, vols, kind, band_sigma_px=3.0, smear_height_px=55.0, height_px=170))
+        specs.append(StripSpec(marker, vols, kind, band_sigma_px=3.0, smear_height_px=110.0 if kind == "smear" else 55.0,
+                               height_px=300 if kind == "smear" else 170))
     kwargs.setdefault("lane_width_px", 48.0)
     kwargs.setdefault("lane_gap_px", 22.0)
     return make_synthetic_blot(specs, lane_names=["lysate", "exo1", "exo2"], export=export, rng=g, **kwargs)
@@ -353,7 +357,7 @@ def make_random_blot(*, export: str = "raw", rng: int | np.random.Generator | No
         vols = 10 ** g.uniform(4.5, 6.3, n_lanes)
         vols[g.random(n_lanes) < 0.25] = 0.0
         if g.random() < 0.4:
-            vols[int(g.integers(0, n_lanes))] = 2.0e7  # a saturated lane
+            vols[int(g.integers(0, n_lanes))] = 6.0e7  # a saturated lane
         specs.append(StripSpec(f"marker{si + 1}", list(vols), kind, band_sigma_px=float(g.uniform(2.5, 4.0)),
                                smear_height_px=float(g.uniform(40, 60)), height_px=int(g.integers(140, 200))))
     return make_synthetic_blot(specs, lane_width_px=float(g.uniform(28, 50)), lane_gap_px=float(g.uniform(12, 24)),
