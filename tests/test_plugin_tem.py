@@ -293,3 +293,11 @@ def test_grid_session_steps_saves_and_resumes(make_napari_viewer, tmp_path):
     again.next()
     assert again.index == 2
     assert len(pd.read_csv(out / "g1_vesicles.csv")) == n_before - 1  # re-saved unchanged on leaving
+
+
+def test_split_of_a_full_uint8_label_image_widens_the_dtype():
+    labels = np.zeros((10, 300), dtype=np.uint8)
+    labels[2:8, 0:290] = 255
+    split, new = split_label(labels, 255)
+    assert new == 256 and split.dtype == np.uint16
+    assert set(np.unique(split)) == {0, 255, 256}

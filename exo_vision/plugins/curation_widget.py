@@ -92,7 +92,7 @@ def split_label(labels: np.ndarray, label: int) -> tuple[np.ndarray, int]:
     seeds[tuple(second)] = 2
     parts = watershed(-distance, seeds, mask=mask)
     new_label = int(labels.max()) + 1
-    out = labels.copy()
+    out = labels.astype(np.promote_types(labels.dtype, np.min_scalar_type(new_label)))
     out[parts == 2] = new_label
     return out, new_label
 
