@@ -113,6 +113,21 @@ def border_rows(n_rows: int, top: int, bottom: int, border_px: int) -> tuple[sli
     return slice(max(0, top - border_px), top), slice(bottom, min(n_rows, bottom + border_px))
 
 
+def _edge_level(pixels: np.ndarray, edge: int, border_px: int, *, upward: bool) -> float | None:
+    """Lower of the mean of ``border_px`` rows outside and inside a window edge (None at the lane end)."""
+    n = pixels.shape[0]
+    if upward:
+        outside, inside = pixels[max(0, edge - border_px):edge], pixels[edge:min(n, edge + border_px)]
+    else:
+        outside, inside = pixels[edge:min(n, edge + border_px)], pixels[max(0, edge - border_px):edge]
+    if outside.size == 0:
+        return None
+    level = float(outside.mean(dtype=np.float64))
+    if inside.size:
+        level = min(level, float(inside.mean(dtype=np.float64)))
+    return level
+
+
 def band_background(
     pixels: np.ndarray,
     top: int,
@@ -121,6 +136,7 @@ def band_background(
     method: str = DEFAULT_BACKGROUND,
     border_px: int = BORDER_PX,
     background_pixels: np.ndarray | None = None,
+    outside: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Background level per pixel for each row of a band.
 
@@ -136,6 +152,9 @@ def band_background(
         Border rows used by ``"profile"`` and ``"border"``.
     background_pixels : (R, W) ndarray, optional
         Rolled-ball background sampled like ``pixels`` (needed for ``"rolling_ball"`` and ``"rolling_disk"``).
+    outside : (int, int), optional
+        Rows ``(top, bottom)`` whose outside borders give the background
+        (a cluster of touching bands containing this band); default ``(top, bottom)``.
 
     Returns
     -------
@@ -150,19 +169,24 @@ def band_background(
         if background_pixels is None:
             raise ValueError(f"method {method!r} needs background_pixels (rolling_ball_background / profile_rolling_disk)")
         return background_pixels[top:bottom].mean(axis=1, dtype=np.float64)
-    above, below = border_rows(pixels.shape[0], top, bottom, border_px)
+    o_top, o_bottom = outside if outside is not None else (top, bottom)
+    above, below = border_rows(pixels.shape[0], o_top, o_bottom, border_px)
     a, b = pixels[above], pixels[below]
     if a.size == 0 and b.size == 0:
         raise ValueError(
-            f"band rows {top}..{bottom} fill the whole lane: no border rows for background; "
+            f"band rows {o_top}..{o_bottom} fill the whole lane: no border rows for background; "
             "use a taller lane or background='rolling_ball'"
         )
     if method == "border":
         return np.full(n, float(np.median(np.concatenate([a.ravel(), b.ravel()]))))
-    if a.size == 0 or b.size == 0:
-        return np.full(n, float((a if a.size else b).mean(dtype=np.float64)))
+    # Each border level is the lower of the rows just outside and just inside the edge:
+    # a window that ends in the valley before a close neighbour (a ladder) reads the
+    # valley, not the neighbour's tail.
+    va = _edge_level(pixels, o_top, border_px, upward=True)
+    vb = _edge_level(pixels, o_bottom, border_px, upward=False)
+    if va is None or vb is None:
+        return np.full(n, float(va if va is not None else vb))
     ya = (above.start + above.stop - 1) / 2
     yb = (below.start + below.stop - 1) / 2
-    va, vb = float(a.mean(dtype=np.float64)), float(b.mean(dtype=np.float64))
     rows = np.arange(top, bottom)
     return va + (vb - va) * (rows - ya) / (yb - ya)

@@ -20,6 +20,12 @@ from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, lane_pixels
 
 #: Peaks must rise this many profile-noise SDs above their surroundings.
 PEAK_K_NOISE = 6.0
+#: Peaks are one band when the valley between them stays above this fraction of the lower peak.
+MERGE_VALLEY = 0.7
+#: The same for markers that run as a smear (glycosylated CD63): bumps of a smear are one band.
+SMEAR_MERGE_VALLEY = 0.15
+#: Markers integrated as one smear (lower-case).
+SMEAR_MARKERS = ("cd63",)
 #: A band row is kept when its strongest lane reaches this fraction of the strip's strongest band.
 MIN_RELATIVE_PROMINENCE = 0.04
 
@@ -36,12 +42,17 @@ class BandCandidate:
         Intensity-weighted centre row.
     prominence : float
         Peak height above its surroundings in the lane profile (intensity per pixel).
+    cluster_top_px, cluster_bottom_px : int
+        Rows of the run of touching bands this band belongs to (its own rows
+        when isolated); the background is read just outside it.
     """
 
     y_top_px: int
     y_bottom_px: int
     y_px: float
     prominence: float
+    cluster_top_px: int = -1
+    cluster_bottom_px: int = -1
 
 
 @dataclass
@@ -60,6 +71,9 @@ class BandWindow:
         Whether a peak was found in this lane (False: position interpolated).
     marker : str
         Marker name assigned to the band row, or ``""``.
+    bg_top_px, bg_bottom_px : int
+        Rows between which the background is interpolated (the band's
+        cluster of touching bands); equal to the band rows when isolated.
     """
 
     lane: Lane
@@ -68,6 +82,14 @@ class BandWindow:
     y_bottom_px: int
     detected: bool
     marker: str = ""
+    bg_top_px: int = -1
+    bg_bottom_px: int = -1
+
+    def __post_init__(self) -> None:
+        if self.bg_top_px < 0:
+            self.bg_top_px = self.y_top_px
+        if self.bg_bottom_px < 0:
+            self.bg_bottom_px = self.y_bottom_px
 
 
 def lane_profile(signal: np.ndarray, lane: Lane, *, fraction: float = CENTRAL_FRACTION) -> np.ndarray:
@@ -98,7 +120,9 @@ def profile_noise_sd(profile: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
 
 
-def detect_bands(profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = PEAK_K_NOISE) -> list[BandCandidate]:
+def detect_bands(
+    profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = PEAK_K_NOISE, merge_valley: float = MERGE_VALLEY
+) -> list[BandCandidate]:
     """Find bands in one lane profile.
 
     Parameters
@@ -109,11 +133,15 @@ def detect_bands(profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = 
         Image row of ``profile[0]``.
     k_noise : float
         Minimum prominence in units of the profile noise SD.
+    merge_valley : float
+        Neighbouring peaks are one band when the valley between them stays
+        above this fraction of the lower peak (:data:`MERGE_VALLEY`; use
+        :data:`SMEAR_MERGE_VALLEY` for smears such as CD63).
 
     Returns
     -------
     list of BandCandidate
-        Top to bottom; overlapping peaks (a smear's bumps) are merged.
+        Top to bottom.
     """
     from scipy.signal import find_peaks, peak_widths  # slow to import: keep `exo-vision --help` fast
 
@@ -134,39 +162,72 @@ def detect_bands(profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = 
         return []
     data = (props["prominences"], props["left_bases"], props["right_bases"])
     _, _, left, right = peak_widths(flat, idx, rel_height=0.97, prominence_data=data, wlen=wlen)
-    spans = []
-    for i in range(idx.size):
-        spans.append([int(np.floor(left[i])), int(np.ceil(right[i])) + 1, float(props["prominences"][i])])
-    # Strongest first: a weaker peak inside a band (a smear's bump) is absorbed; a weak
-    # overlapping bump (blotch) never stretches a strong band.
-    spans.sort(key=lambda t: -t[2])
+    # Group neighbouring peaks into bands: two peaks stay one band (a smear's bumps)
+    # when the valley between them stays above `merge_valley` x the lower peak;
+    # a deep valley separates two bands (a ladder) and becomes a hard limit.
+    # A much weaker peak (< 25 % of the band) never stretches a band: it is dropped.
+    order = np.argsort(idx)
+    idx = idx[order]
+    prom = props["prominences"][order]
+    left, right = left[order], right[order]
+    heights = flat[idx]
+    groups: list[list[int]] = [[0]]
+    limits: list[int] = [0]
+    for i in range(1, idx.size):
+        j = groups[-1][-1]
+        vpos = int(idx[j] + np.argmin(flat[idx[j]:idx[i] + 1]))
+        valley = flat[vpos]
+        lower = min(heights[j], heights[i])
+        if valley >= merge_valley * lower:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+            limits.append(vpos)
+    limits.append(profile.size)
     merged: list[list[float]] = []
-    for a, b, p in spans:
-        hit = [m for m in merged if a < m[1] - 1 and b > m[0] + 1]
-        if not hit:
-            merged.append([a, b, p])
-            continue
-        m = max(hit, key=lambda t: t[2])
-        if p >= 0.25 * m[2]:
-            m[0], m[1] = min(m[0], a), max(m[1], b)
-    merged.sort()
-    out = []
+    for g, members in enumerate(groups):
+        top = max(prom[m] for m in members)
+        keep = [m for m in members if prom[m] >= 0.25 * top]
+        a = max(limits[g], int(np.floor(min(left[m] for m in keep))))
+        b = min(limits[g + 1] + 1, int(np.ceil(max(right[m] for m in keep))) + 1)
+        merged.append([a, b, float(top), limits[g], limits[g + 1] + 1])
     walk = ndi.gaussian_filter1d(flat, 2.0)
-    for a, b, p in merged:
+    spans = []
+    for a, b, p, lim_a, lim_b in merged:
         if p < k_noise * noise:
             continue
         a, b = max(0, int(a)), min(profile.size, int(b))
         # follow the tails down to the floor (a smear's faint edges), at most half the height again
         extra = max(2, (b - a) // 2)
-        a_stop, b_stop = max(0, a - extra), min(profile.size, b + extra)
+        a_stop, b_stop = max(0, lim_a, a - extra), min(profile.size, lim_b, b + extra)
         while a > a_stop and walk[a - 1] < walk[a]:
             a -= 1
         while b < b_stop and walk[b] < walk[b - 1]:
             b += 1
         a, b = max(0, a - 1), min(profile.size, b + 1)
-        seg = flat[a:b] - flat[a:b].min()
-        y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
-        out.append(BandCandidate(a + y_offset_px, b + y_offset_px, y + y_offset_px, p))
+        spans.append([a, b, p, float(flat[a:b].max())])
+    # Touching bands (the valley between them never returns to the floor) form a
+    # cluster; their background is read outside the cluster, not on a neighbour.
+    clusters: list[list[int]] = []
+    for i, (a, b, p, h) in enumerate(spans):
+        if clusters:
+            j = clusters[-1][-1]
+            pa, pb, _, ph = spans[j]
+            gap = flat[pb - 1:a + 1] if a + 1 > pb - 1 else flat[a:pb]
+            valley = float(gap.min()) if gap.size else 0.0
+            if a <= pb + 1 and valley > max(0.25 * min(h, ph), 3 * noise):
+                clusters[-1].append(i)
+                continue
+        clusters.append([i])
+    out = []
+    for members in clusters:
+        ca, cb = spans[members[0]][0], spans[members[-1]][1]
+        for i in members:
+            a, b, p, _ = spans[i]
+            seg = flat[a:b] - flat[a:b].min()
+            y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
+            out.append(BandCandidate(a + y_offset_px, b + y_offset_px, y + y_offset_px, p,
+                                     ca + y_offset_px, cb + y_offset_px))
     return out
 
 
@@ -225,6 +286,8 @@ def band_rows(
         strong = {li: m for li, m in g.items() if m.prominence >= 0.1 * peak}
         rel_top = min(m.y_top_px - mids[li] for li, m in strong.items())
         rel_bottom = max(m.y_bottom_px - mids[li] for li, m in strong.items())
+        rel_ctop = min(rel_top, min(m.cluster_top_px - mids[li] for li, m in strong.items()))
+        rel_cbottom = max(rel_bottom, max(m.cluster_bottom_px - mids[li] for li, m in strong.items()))
         known = np.array(sorted(mids))
         deg = min(2, known.size - 1)
         coef = np.polyfit(xs[known], [mids[i] for i in known], deg) if deg > 0 else None
@@ -239,7 +302,9 @@ def band_rows(
                 mid = mids[int(known[0])]
             top = int(np.clip(np.floor(mid + rel_top), lane.y_top_px, lane.y_bottom_px - 1))
             bottom = int(np.clip(np.ceil(mid + rel_bottom), top + 1, lane.y_bottom_px))
-            windows.append(BandWindow(lane, number, top, bottom, li in g))
+            ctop = int(np.clip(np.floor(mid + rel_ctop), lane.y_top_px, top))
+            cbottom = int(np.clip(np.ceil(mid + rel_cbottom), bottom, lane.y_bottom_px))
+            windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom))
         rows.append(windows)
     return rows
 

@@ -413,6 +413,50 @@ def _common_slope(th: np.ndarray, xs: list[float], width: float) -> float:
     return float(np.clip(slope, -0.2, 0.2))
 
 
+def gap_lanes(lanes: Sequence[Lane], strip: Strip, *, central_fraction: float = CENTRAL_FRACTION) -> list[Lane]:
+    """Band-free pseudo-lanes between the lanes (and in the margins) of a strip.
+
+    Each is as wide as the quantified centre of a lane, centred in a gap wide
+    enough to hold it with 2 px to spare on each side, and tilted like its
+    neighbour. They give background boxes for the limit of detection when
+    lanes are full of bands.
+
+    Parameters
+    ----------
+    lanes : sequence of Lane
+        Lanes of one strip, left to right.
+    strip : Strip
+        The strip.
+    central_fraction : float
+        Fraction of the lane width quantified.
+
+    Returns
+    -------
+    list of Lane
+        Pseudo-lanes with ``index`` 0.
+    """
+    if not lanes:
+        return []
+    ordered = sorted(lanes, key=lambda l: l.x_centre_px)
+    w = max(1.0, float(np.floor(ordered[0].width_px * central_fraction + 0.5)))
+    edges = [(strip.x_left_px - 0.5, ordered[0])]
+    out = []
+    bounds = [(strip.x_left_px - 0.5, ordered[0].x_centre_px - ordered[0].width_px / 2, ordered[0])]
+    for a, b in zip(ordered[:-1], ordered[1:]):
+        bounds.append((a.x_centre_px + a.width_px / 2, b.x_centre_px - b.width_px / 2, a))
+    last = ordered[-1]
+    bounds.append((last.x_centre_px + last.width_px / 2, strip.x_right_px - 0.5, last))
+    for lo, hi, ref in bounds:
+        if hi - lo < w + 4:
+            continue
+        centre = (lo + hi) / 2
+        shift = centre - ref.x_centre_px
+        out.append(replace(ref, index=0, x_top_px=ref.x_top_px + shift, x_bottom_px=ref.x_bottom_px + shift,
+                           width_px=w, name=""))
+    del edges
+    return out
+
+
 def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
     """Give strips cut from one membrane the lane layout of the strip with most lanes.
 

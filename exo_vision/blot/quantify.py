@@ -17,9 +17,24 @@ from exo_vision.blot.background import (
     profile_rolling_disk,
     rolling_ball_background,
 )
-from exo_vision.blot.bands import BandWindow, band_rows, detect_bands, fixed_windows
+from exo_vision.blot.bands import (
+    MERGE_VALLEY,
+    SMEAR_MARKERS,
+    SMEAR_MERGE_VALLEY,
+    band_rows,
+    detect_bands,
+    fixed_windows,
+)
 from exo_vision.blot.detection import LOD_FACTOR, NoiseEstimate, blank_volume_noise
-from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes
+from exo_vision.blot.lanes import (
+    CENTRAL_FRACTION,
+    Lane,
+    find_lanes,
+    gap_lanes,
+    lane_pixels,
+    lanes_from_ranges,
+    share_lanes,
+)
 from exo_vision.blot.saturation import export_warnings, saturation_mask
 from exo_vision.blot.signal import (
     check_image,
@@ -272,30 +287,45 @@ def quantify_blot(
         if background == "rolling_disk":
             bgs = [np.repeat(profile_rolling_disk(profiles[(s.index, lane.index)], radius_px=rolling_ball_radius_px)[:, None],
                              p.shape[1], axis=1) for lane, p in zip(ls, pix)]
+        # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
+        gaps = gap_lanes(ls, s, central_fraction=central_fraction)
+        gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
+        gap_bgs = []
+        if rb is not None:
+            gap_bgs = [lane_pixels(rb, g, fraction=1.0) for g in gaps]
+        elif background == "rolling_disk":
+            gap_bgs = [np.repeat(profile_rolling_disk(p.mean(axis=1), radius_px=rolling_ball_radius_px)[:, None], p.shape[1], axis=1)
+                       for p in gap_pix]
         windows_here = None
         if marker_windows_px:
             windows_here = {k: v for k, v in marker_windows_px.items() if v[1] > s.y_top_px and v[0] < s.y_bottom_px}
         if windows_here:
             rows = fixed_windows(ls, windows_here)
         else:
-            cands = [detect_bands(profiles[(s.index, lane.index)], y_offset_px=lane.y_top_px) for lane in ls]
+            valley = SMEAR_MERGE_VALLEY if marker.strip().lower() in SMEAR_MARKERS else MERGE_VALLEY
+            cands = [detect_bands(profiles[(s.index, lane.index)], y_offset_px=lane.y_top_px, merge_valley=valley)
+                     for lane in ls]
             rows = band_rows(ls, cands)
-        busy = [[(w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px) for row in rows for w in row if w.lane is lane] for lane in ls]
+        busy = [[(w.bg_top_px - w.lane.y_top_px, w.bg_bottom_px - w.lane.y_top_px) for row in rows for w in row if w.lane is lane]
+                for lane in ls]
         measured = []
         for row in rows:
             for li, w in enumerate(row):
                 p = pix[li]
                 top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
+                outside = (w.bg_top_px - w.lane.y_top_px, w.bg_bottom_px - w.lane.y_top_px)
                 bg = band_background(p, top, bottom, method=background, border_px=border_px,
-                                     background_pixels=None if bgs is None else bgs[li])
+                                     background_pixels=None if bgs is None else bgs[li], outside=outside)
                 vol = band_volume(p, top, bottom, bg)
                 net = p[top:bottom].mean(axis=1) - bg
                 wts = np.clip(net, 0, None)
                 y = float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum()) if wts.sum() > 0 else (w.y_top_px + w.y_bottom_px - 1) / 2
                 key = (s.index, bottom - top)
                 if key not in noise_cache:
-                    noise_cache[key] = blank_volume_noise(pix, busy, height_px=bottom - top, method=background,
-                                                          border_px=border_px, lanes_background=bgs)
+                    noise_cache[key] = blank_volume_noise(pix + gap_pix, busy + [[]] * len(gap_pix),
+                                                          height_px=bottom - top, method=background,
+                                                          border_px=border_px,
+                                                          lanes_background=None if bgs is None else bgs + gap_bgs)
                 nz = noise_cache[key]
                 cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=central_fraction)
                 nsat = int(full_sat[li][top:bottom].sum())
