@@ -1,0 +1,122 @@
+"""Batch scaling of `exo-vision tem`: images/s for 1, 2 and all cores, Dask overhead, worker death.
+
+Prints, on ``--n-images`` generated 2048 x 2048 micrographs (default 100):
+
+1. images per second of ``exo-vision tem --workers N`` (a real subprocess) for
+   N = 1, 2 and all cores, with the peak resident memory of the largest process;
+2. the same run through Dask (``--scheduler local``: a LocalCluster with the
+   same number of worker processes) and its overhead against the local pool;
+3. a Dask run in which one worker process is killed (SIGKILL) after a third
+   of the images: the run must still finish every image, and its tables must
+   equal the local pool's byte for byte.
+
+Usage::
+
+    .venv/bin/python benchmarks/batch_scale.py                  # 100 images
+    .venv/bin/python benchmarks/batch_scale.py --n-images 12    # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from exo_vision.batch.config import TemBatchConfig
+from exo_vision.batch.runner import default_workers, run_tem_batch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tem_speed import make_inputs  # noqa: E402  (benchmarks share the generated inputs)
+
+TABLES = ("vesicles.csv", "summary.csv", "errors.csv")
+
+
+def run_cli(folder: Path, out: Path, *extra: str) -> tuple[float, float, str]:
+    """Run exo-vision tem in a subprocess; return (wall s, peak RSS MB of the largest process so far, stdout)."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "exo_vision.cli.main", "tem", str(folder), "--out", str(out), *extra]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:])
+        raise SystemExit(f"{' '.join(cmd)} failed with status {proc.returncode}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak, proc.stdout.strip()
+
+
+def same_tables(a: Path, b: Path) -> bool:
+    names = [*TABLES, *(p.name for p in a.glob("*_vesicles.csv"))]
+    return all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
+def dask_with_a_worker_killed(folder: Path, out: Path, workers: int, n_images: int) -> tuple[float, dict]:
+    """Run through a LocalCluster and SIGKILL one worker process after a third of the images."""
+    from dask.distributed import Client, LocalCluster
+
+    shutil.rmtree(out, ignore_errors=True)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            pids = client.run(os.getpid)
+        victim = sorted(pids.values())[0]
+        killed = {"pid": None, "at": None}
+
+        def progress(done: int, total: int) -> None:
+            if killed["pid"] is None and done >= max(1, total // 3):
+                os.kill(victim, signal.SIGKILL)
+                killed.update(pid=victim, at=done)
+
+        start = time.perf_counter()
+        result = run_tem_batch([folder], out_dir=out, config=TemBatchConfig(scheduler=cluster.scheduler_address),
+                               progress=progress)
+        wall = time.perf_counter() - start
+    info = {"killed_pid": killed["pid"], "killed_after": killed["at"], "failed": len(result.failed),
+            "records": len(result.records)}
+    return wall, info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-images", type=int, default=100, help="generated 2048x2048 images (default 100)")
+    parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "exo_vision_bench"),
+                        help="cache folder for generated inputs")
+    args = parser.parse_args()
+
+    work = Path(args.work_dir)
+    cores = default_workers()
+    print(f"exo_vision batch scaling benchmark; {cores} core(s), load average {os.getloadavg()[0]:.1f}")
+    folder = work / f"batch_{args.n_images}"
+    paths = make_inputs(folder, args.n_images, 2048, seed0=5000)
+    print(f"{len(paths)} generated 2048x2048 'medium' micrographs in {folder}\n")
+
+    print(f"{'path':<24} {'workers':>7} {'wall s':>8} {'images/s':>9} {'s/image':>8} {'peak MB':>8}")
+    local = {}
+    for n in sorted({1, min(2, cores), cores}):
+        wall, peak, _ = run_cli(folder, work / f"out_local_{n}", "--workers", str(n))
+        local[n] = wall
+        print(f"{'local process pool':<24} {n:>7} {wall:8.1f} {len(paths) / wall:9.3f} {wall / len(paths):8.3f} "
+              f"{peak:8.0f}")
+    wall, peak, _ = run_cli(folder, work / "out_dask", "--scheduler", "local", "--workers", str(cores))
+    print(f"{'dask LocalCluster':<24} {cores:>7} {wall:8.1f} {len(paths) / wall:9.3f} {wall / len(paths):8.3f} "
+          f"{peak:8.0f}")
+    overhead = wall / local[cores] - 1
+    print(f"\nDask overhead against the local pool at {cores} workers: {100 * overhead:+.1f} % wall time")
+    identical = same_tables(work / f"out_local_{cores}", work / "out_dask")
+    print(f"Dask tables identical to the local pool's: {identical}")
+
+    wall, info = dask_with_a_worker_killed(folder, work / "out_dask_killed", cores, len(paths))
+    identical = same_tables(work / f"out_local_{cores}", work / "out_dask_killed")
+    print(f"\nDask run with worker pid {info['killed_pid']} SIGKILLed after {info['killed_after']} image(s): "
+          f"{info['records']} inputs, {info['failed']} failed, wall {wall:.1f} s, "
+          f"tables identical to the local pool's: {identical}")
+
+
+if __name__ == "__main__":
+    main()
