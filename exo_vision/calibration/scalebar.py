@@ -20,7 +20,14 @@ import cv2
 import numpy as np
 
 from exo_vision.calibration.annotations import find_data_strip, grow_backing_box
-from exo_vision.calibration.ocr import TesseractError, parse_scale_label, prepare_label_crop, run_tesseract
+from exo_vision.calibration.ocr import (
+    LabelValue,
+    OcrResult,
+    TesseractError,
+    parse_scale_label,
+    prepare_label_crop,
+    run_tesseract,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -230,8 +237,11 @@ def _bar_candidates(gray: np.ndarray) -> list[tuple[_Bar, _BarBright, float]]:
             spread = float(np.percentile(inner, 90) - np.percentile(inner, 10)) / (hi - lo)
             if contrast < 0.25 or spread > 0.25:
                 continue
+            # A real bar has the same background on both sides; a slab between the bar and the
+            # edge of a box behind it (bar on one side, image on the other) does not.
+            asymmetry = abs(float(np.median(above)) - float(np.median(below))) / (hi - lo) if above.size and below.size else 0.0
             edge_distance = min(row0, height - row1) / height
-            score = contrast * (1.0 - edge_distance) * np.sqrt(length / width)
+            score = contrast * (1.0 - asymmetry) * (1.0 - edge_distance) * np.sqrt(length / width)
             bar = _Bar(polarity, row0, row1, col0, col1, contrast, float(score), level, surround)
             found.append((bar, f, threshold))
     found.sort(key=lambda item: -item[0].score)
@@ -273,10 +283,13 @@ def _label_boxes(f: _BarBright, threshold: float, bar: _Bar) -> list[tuple[Box, 
     window = (f[r0:r1, c0:c1] >= threshold).astype(np.uint8)
     # Blank the bar itself (and a pixel around it).
     window[max(bar.row0 - 1 - r0, 0) : bar.row1 + 1 - r0, max(bar.col0 - 2 - c0, 0) : bar.col1 + 2 - c0] = 0
+    # Rejoin glyphs whose thin strokes broke at the threshold (vertically only, so letters stay apart).
+    window = cv2.dilate(window, np.ones((3, 1), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(window, connectivity=8)
     comps = []
     for x, y, w, h, area in stats[1:count]:
-        if area < 4 or h > reach or w > 2 * length:
+        # A glyph (or a few touching ones) is never much wider than three times its height.
+        if area < 4 or h > reach or w > 3 * h + 2:
             continue
         comps.append((int(y) + r0, int(x) + c0, int(y + h) + r0, int(x + w) + c0))
     if not comps:
@@ -340,15 +353,18 @@ class _LabelRead:
     length_nm: float | None
     confidence: float
     note: str
+    agreeing: int = 1
 
 
-def _read_label(f: _BarBright, bar: _Bar, box: Box, glyphs: int, tesseract_cmd: str | None) -> _LabelRead:
+def _read_label(
+    f: _BarBright, bar: _Bar, box: Box, glyphs: int, *, min_confidence: float, tesseract_cmd: str | None
+) -> _LabelRead:
     """OCR a label at up to three scales and combine the reads cautiously.
 
     One read is accepted alone only when tesseract is very sure, the text is an
-    exact, usual label and its character count matches the glyphs seen;
-    otherwise at least two of three reads must agree. Disagreement or a glyph
-    count mismatch lowers the confidence.
+    exact, usual label and its character count matches the glyphs seen; two
+    reads suffice when they agree well enough to pass ``min_confidence``;
+    otherwise all three are combined by :func:`_combine_reads`.
     """
     height, width = f.shape
     pad = max(2, int(round(0.15 * (box[2] - box[0]))))
@@ -360,22 +376,29 @@ def _read_label(f: _BarBright, bar: _Bar, box: Box, glyphs: int, tesseract_cmd: 
         r0 = max(r0, bar.row1 + 1)
     crop = f[r0:r1, c0:c1]
 
-    def glyphs_match(text: str) -> bool:
-        return sum(1 for ch in text if ch not in " .,") == glyphs
-
-    reads = []
+    reads: list[tuple[OcrResult, LabelValue | None]] = []
     for target_px in (40, 28, 64):
         ocr = run_tesseract(prepare_label_crop(crop, text_is_bright=True, target_height_px=target_px), tesseract_cmd=tesseract_cmd)
-        label = parse_scale_label(ocr.text)
-        reads.append((ocr, label))
-        if (
-            label is not None
-            and ocr.confidence >= 0.9
-            and label.confidence == 1.0
-            and glyphs_match(ocr.text)
-            and len(reads) == 1
-        ):
-            return _LabelRead(ocr.text, label.length_nm, ocr.confidence, "")
+        reads.append((ocr, parse_scale_label(ocr.text)))
+        label = reads[0][1]
+        if len(reads) == 1:
+            # One read is enough when tesseract is sure of an exact, usual label with the right glyph count.
+            if label is not None and ocr.confidence >= 0.9 and label.confidence == 1.0 and _glyphs_match(ocr.text, glyphs):
+                return _LabelRead(ocr.text, label.length_nm, ocr.confidence, "")
+        elif len(reads) == 2:
+            combined = _combine_reads(reads, glyphs)
+            if combined.length_nm is not None and combined.agreeing == 2 and combined.confidence >= min_confidence:
+                return combined
+    return _combine_reads(reads, glyphs)
+
+
+def _glyphs_match(text: str, glyphs: int) -> bool:
+    """Whether the OCR text has as many characters (not counting spaces and decimal marks) as glyphs seen."""
+    return sum(1 for ch in text if ch not in " .,") == glyphs
+
+
+def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: int) -> _LabelRead:
+    """Combine OCR reads of one label at several scales into one cautious answer."""
     parsed = [(ocr, label) for ocr, label in reads if label is not None]
     if not parsed:
         texts = ", ".join(repr(ocr.text) for ocr, _ in reads)
@@ -389,23 +412,24 @@ def _read_label(f: _BarBright, bar: _Bar, box: Box, glyphs: int, tesseract_cmd: 
     notes = [label.note] if label.note else []
     if len(agreeing) < 2:
         confidence *= 0.8
-        notes.append("only one of three OCR reads gave this value")
+        notes.append(f"only one of {len(reads)} OCR reads gave this value")
     if others:
         confidence *= 0.5
         notes.append(f"OCR reads disagree ({', '.join(repr(o.text) for o, _ in parsed)})")
-    if not glyphs_match(ocr.text):
+    if not _glyphs_match(ocr.text, glyphs):
         confidence *= 0.9
         notes.append(f"{glyphs} glyphs seen but {ocr.text!r} has a different number of characters")
     # Consensus: tesseract's own confidence is low on short non-words such as "1um".
-    # When the reads agree on a round value, any dissenting read is not a round value,
-    # and the character count matches the glyphs seen, the consensus is trusted.
+    # When the reads agree on a round value, no dissenting read is a plausible round
+    # value, and the character count matches the glyphs seen, the consensus is trusted.
     usual = "not a usual" not in label.note
-    if len(agreeing) >= 2 and usual and glyphs_match(ocr.text) and not any(o_label.confidence >= 0.6 and "not a usual" not in o_label.note for _, o_label in others):
-        consensus = (0.95 if len(agreeing) == 3 else 0.85) * label.confidence
+    rival = any(o_label.confidence >= 0.6 and "not a usual" not in o_label.note for _, o_label in others)
+    if len(agreeing) >= 2 and usual and not rival and _glyphs_match(ocr.text, glyphs):
+        consensus = (0.95 if len(agreeing) >= 3 else 0.85) * label.confidence
         if consensus > confidence:
             confidence = consensus
-            notes.append(f"{len(agreeing)} of 3 OCR reads agree and match the {glyphs} glyphs")
-    return _LabelRead(ocr.text, label.length_nm, confidence, "; ".join(notes))
+            notes.append(f"{len(agreeing)} of {len(reads)} OCR reads agree and match the {glyphs} glyphs")
+    return _LabelRead(ocr.text, label.length_nm, confidence, "; ".join(notes), agreeing=len(agreeing))
 
 
 def read_scale_bar(
@@ -468,7 +492,7 @@ def read_scale_bar(
     best_unreadable: ScaleBarReading | None = None
     for bar, f, box, glyphs in attempts[:MAX_OCR_ATTEMPTS]:
         try:
-            read = _read_label(f, bar, box, glyphs, tesseract_cmd)
+            read = _read_label(f, bar, box, glyphs, min_confidence=min_confidence, tesseract_cmd=tesseract_cmd)
         except TesseractError as error:
             length_px = _measure_length(f, bar)
             return ScaleBarReading(

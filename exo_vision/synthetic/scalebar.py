@@ -374,12 +374,18 @@ def tem_like_background(
     grain = rng.normal(0.0, 1.0, (height, width)).astype(np.float32)
     grain = cv2.GaussianBlur(grain, (0, 0), rng.uniform(0.7, 2.0))
     image = image + grain * rng.uniform(8, 20) / max(float(grain.std()), 1e-6)
-    yy, xx = np.mgrid[0:height, 0:width]
     for _ in range(int(rng.integers(3, 9))):
         r = rng.uniform(0.01, 0.06) * min(height, width)
         cy, cx = rng.uniform(0, height), rng.uniform(0, width)
-        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
-        image = image + rng.choice([-1.0, 1.0]) * rng.uniform(25, 60) * blob
+        amplitude = rng.choice([-1.0, 1.0]) * rng.uniform(25, 60)
+        # Only within 4 sigma of the centre, where the blob is visible.
+        r0, r1 = max(int(cy - 4 * r), 0), min(int(cy + 4 * r) + 1, height)
+        c0, c1 = max(int(cx - 4 * r), 0), min(int(cx + 4 * r) + 1, width)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        yy = np.arange(r0, r1)[:, None] - cy
+        xx = np.arange(c0, c1)[None, :] - cx
+        image[r0:r1, c0:c1] += amplitude * np.exp(-(yy**2 + xx**2) / (2 * r * r))
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
