@@ -55,7 +55,7 @@ def test_blot_widget_finds_lanes_bands_and_names(blot_viewer):
     # lane volumes follow the drawn amplitudes 8000 : 16000 : 4000
     assert volumes[1] / volumes[0] == pytest.approx(2.0, rel=0.1)
     assert volumes[2] / volumes[0] == pytest.approx(0.5, rel=0.1)
-    assert "CD9" in widget._verdict.value and "EV1 present" in widget._verdict.value
+    assert "CD9: pass (CD9 present in all 2 EV lanes)" in widget._verdict.value
 
 
 def test_moving_a_lane_rectangle_changes_that_lanes_volume(blot_viewer):
@@ -71,8 +71,9 @@ def test_moving_a_lane_rectangle_changes_that_lanes_volume(blot_viewer):
     widget.lanes_layer.data = polys  # as a drag in napari does: a data "changed" event
     after = widget.lane_volumes().set_index("lane")["volume"]
     assert after[2] < 0.5 * before[2]
-    assert after[1] == pytest.approx(before[1], rel=1e-6)
-    assert after[3] == pytest.approx(before[3], rel=1e-6)
+    # the other lanes barely move (the strip's shared background/noise boxes shift a little)
+    assert after[1] == pytest.approx(before[1], rel=0.01)
+    assert after[3] == pytest.approx(before[3], rel=0.01)
     # deleting a lane leaves two lanes, renumbered left to right
     widget.lanes_layer.selected_data = {int(order[0])}
     widget.lanes_layer.remove_selected()
@@ -106,3 +107,46 @@ def test_lanes_from_shapes_orders_and_names_by_position():
     assert lanes[0].x_centre_px == pytest.approx(19.5, abs=0.6)
     with pytest.raises(ValueError, match="rectangle"):
         lanes_from_shapes([np.zeros((3, 2))], [], [])
+
+
+def test_panel_verdict_and_export_write_the_cli_files(make_napari_viewer, tmp_path):
+    import pandas as pd
+
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    # one calnexin strip: strong in the lysate, absent from both EV lanes
+    blot = make_synthetic_blot(
+        [StripSpec("calnexin", [2.0e6, 0.0, 0.0])], lane_names=["lysate", "exo1", "exo2"], lane_width_px=48.0, rng=1
+    )
+    viewer = make_napari_viewer()
+    image = ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value)
+    data, kwargs, _ = image_layer_data(image, name="calnexin_blot")
+    viewer.add_image(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    widget._n_lanes.value = 3
+    widget._names.value = "lysate, exo1, exo2"
+    widget._markers.value = "calnexin"
+    widget._reference.value = "lysate"
+    widget.quantify()
+    bands = widget.result.bands
+    present = bands[bands["marker"] == "calnexin"].set_index("lane_name")["present"]
+    assert present.to_dict() == {"lysate": True, "exo1": False, "exo2": False}
+    text = widget._verdict.value
+    assert "calnexin: pass" in text
+    assert "MISEV panel: FAIL" in text and "CD9 missing" in text  # a one-marker panel is incomplete
+    written = widget.export(tmp_path)
+    names = sorted(p.name for p in written)
+    assert names == sorted(
+        [
+            "calnexin_blot_bands.csv",
+            "calnexin_blot_annotated.png",
+            "panel.csv",
+            "panel_summary.csv",
+            "panel.png",
+            "panel.svg",
+        ]
+    )
+    assert len(pd.read_csv(tmp_path / "calnexin_blot_bands.csv")) == len(bands)
+    summary = pd.read_csv(tmp_path / "panel_summary.csv")
+    assert summary.set_index("marker").loc["calnexin", "verdict"] == "pass"

@@ -104,6 +104,7 @@ class BlotWidget(Container):
         self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=60)
         self._names = LineEdit(label="lane names (comma-separated)", value="")
         self._markers = LineEdit(label="marker per strip (top to bottom)", value="")
+        self._reference = LineEdit(label="reference (lysate) lane", value="lysate")
         self._background = ComboBox(label="background", choices=Background, value=Background.PROFILE)
         self._run = PushButton(text="Find lanes and quantify")
         self._verdict = Label(label="verdict", value="")
@@ -116,6 +117,7 @@ class BlotWidget(Container):
                 self._n_lanes,
                 self._names,
                 self._markers,
+                self._reference,
                 self._background,
                 self._run,
                 self._summary,
@@ -296,19 +298,31 @@ class BlotWidget(Container):
         )
         self._verdict.value = self._verdict_text(result)
 
+    def panel(self) -> tuple[pd.DataFrame, pd.DataFrame, bool, list[str]]:
+        """MISEV panel of the last result: enrichment table, per-marker summary, pass/fail and reasons.
+
+        Raises
+        ------
+        ValueError
+            When no strip has a marker name or the reference lane is not among the lane names.
+        """
+        from exo_vision.blot.panel import enrichment_table, misev_verdict, panel_summary
+
+        reference = self._reference.value.strip()
+        enrichment = enrichment_table(self.result.bands, reference_lane=reference)
+        summary = panel_summary(enrichment)
+        ok, reasons = misev_verdict(summary)
+        return enrichment, summary, ok, reasons
+
     def _verdict_text(self, result: Any) -> str:
-        """Per marker: in which lanes it is present (volume above the LoD) or absent."""
-        bands = result.bands
-        named = bands[bands["marker"].astype(str) != ""] if len(bands) else bands
-        if not len(named):
-            return "name the marker of each strip to get the panel verdict"
-        lines = []
-        for marker, rows in named.groupby("marker", sort=False):
-            where = ", ".join(
-                f"{name or f'lane {lane}'} {'present' if p else 'absent'}"
-                for name, lane, p in zip(rows["lane_name"], rows["lane"], rows["present"], strict=True)
-            )
-            lines.append(f"{marker}: {where}")
+        """The core's marker-panel verdict, or what is missing to compute it."""
+        try:
+            _, summary, ok, reasons = self.panel()
+        except ValueError as error:
+            return f"no panel verdict: {error}"
+        lines = [f"MISEV panel: {'PASS' if ok else 'FAIL'}"]
+        lines += [f"{row.marker}: {row.verdict} ({row.reason})" for row in summary.itertuples()]
+        lines += [reason for reason in reasons if "missing" in reason]
         return "\n".join(lines)
 
     def lane_volumes(self) -> pd.DataFrame:
@@ -331,9 +345,38 @@ class BlotWidget(Container):
         return written
 
     def _write(self, out: Path) -> list[Path]:
-        stem = self.image_layer.name
-        table = out / f"{stem}_bands.csv"
-        self.result.bands.to_csv(table, index=False)
-        figure = out / f"{stem}_bands.png"
-        self._viewer.screenshot(str(figure), canvas_only=True, flash=False)
-        return [table, figure]
+        """Write the files ``exo-vision blot`` writes: ``<stem>_bands.csv``, ``<stem>_annotated.png``
+        and, when markers and the reference lane are known, ``panel.csv``, ``panel_summary.csv``,
+        ``panel.png`` and ``panel.svg``."""
+        import cv2
+
+        from exo_vision.batch.atomic import atomic_write, atomic_write_text
+        from exo_vision.figures.blot import annotated_blot, panel_figure
+        from exo_vision.figures.style import save_figure
+
+        image = image_data_from_layer(self.image_layer)
+        stem = image.path.stem if image.path is not None else self.image_layer.name
+        written = [out / f"{stem}_bands.csv", out / f"{stem}_annotated.png"]
+        atomic_write_text(written[0], self.result.bands.to_csv(index=False, lineterminator="\n"))
+        rgb = annotated_blot(image.data, self.result)
+
+        def write_png(tmp: Path) -> None:
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+                raise OSError(f"could not write {written[1]}")
+
+        atomic_write(written[1], write_png)
+        try:
+            enrichment, summary, ok, _ = self.panel()
+        except ValueError as error:
+            show_info(f"panel files not written: {error}")
+            return written
+        merged = enrichment.merge(summary[["marker", "verdict", "reason"]], on="marker", how="left")
+        for name, table in (("panel.csv", merged), ("panel_summary.csv", summary)):
+            atomic_write_text(out / name, table.to_csv(index=False, lineterminator="\n"))
+            written.append(out / name)
+        figure = panel_figure(enrichment, summary, title=f"MISEV panel: {'PASS' if ok else 'FAIL'}")
+        for suffix in ("png", "svg"):
+            target = out / f"panel.{suffix}"
+            atomic_write(target, lambda tmp, fmt=suffix: save_figure(figure, str(tmp), fmt=fmt))
+            written.append(target)
+        return written
