@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from exo_vision import __version__
-from exo_vision.cli import blot, histogram, info, tem
+from exo_vision.cli import blot, histogram, info, report, tem
 
 #: Subcommand modules; each exposes ``add_parser(subparsers)`` which sets ``func``.
-SUBCOMMANDS = (info, tem, blot, histogram)
+SUBCOMMANDS = (info, tem, blot, histogram, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
