@@ -3,11 +3,15 @@
 Methods (``method`` argument everywhere):
 
 ``"profile"`` (default)
-    Image Studio's "lane" style: a straight line, per row, between the mean of
-    the ``border_px`` lane rows just above the band and just below it. The line
-    follows a sloping background and never cuts into the band, so a broad CD63
-    smear keeps its whole volume as long as its window reaches the flat
-    background on both sides (the band finder makes sure it does).
+    Image Studio's "lane" style: a straight line, per row, between the
+    ``border_px`` lane rows just above the band and just below it (each the
+    lower of the rows outside and inside the band's edge, so a band ending in
+    the valley before a close neighbour reads the valley). The line follows a
+    sloping background and never cuts into the band, so a broad CD63 smear
+    keeps its whole volume as long as its window reaches the background on
+    both sides (the band finder makes sure it does). When the gaps beside the
+    lane are wide enough, the line is bent by the background curvature seen
+    in those gaps over the same rows, which corrects blotches under tall smears.
 ``"border"``
     The median of the same border pixels, one constant level (Image Lab's
     "local" background / Image Studio's median border).
@@ -137,6 +141,7 @@ def band_background(
     border_px: int = BORDER_PX,
     background_pixels: np.ndarray | None = None,
     outside: tuple[int, int] | None = None,
+    gap_profile: np.ndarray | None = None,
 ) -> np.ndarray:
     """Background level per pixel for each row of a band.
 
@@ -155,6 +160,10 @@ def band_background(
     outside : (int, int), optional
         Rows ``(top, bottom)`` whose outside borders give the background
         (a cluster of touching bands containing this band); default ``(top, bottom)``.
+    gap_profile : (R,) ndarray, optional
+        Background profile of the band-free gaps beside the lane (``"profile"``
+        only). Its departure from a straight line between the same border rows
+        (the curvature of a blotchy background) is added to the lane's line.
 
     Returns
     -------
@@ -189,4 +198,9 @@ def band_background(
     ya = (above.start + above.stop - 1) / 2
     yb = (below.start + below.stop - 1) / 2
     rows = np.arange(top, bottom)
-    return va + (vb - va) * (rows - ya) / (yb - ya)
+    line = va + (vb - va) * (rows - ya) / (yb - ya)
+    if gap_profile is not None:
+        g = np.asarray(gap_profile, dtype=np.float64)
+        ga, gb = float(g[above].mean()), float(g[below].mean())
+        line = line + (g[top:bottom] - (ga + (gb - ga) * (rows - ya) / (yb - ya)))
+    return line

@@ -457,6 +457,58 @@ def gap_lanes(lanes: Sequence[Lane], strip: Strip, *, central_fraction: float = 
     return out
 
 
+def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, margin_px: int = 3,
+                 smooth_rows: float = 3.0) -> list[np.ndarray | None]:
+    """Mean background profile of the gaps on both sides of each lane.
+
+    The gap columns run from ``margin_px`` outside a lane's edge to
+    ``margin_px`` before the neighbouring lane (or ``2 x margin_px`` wide
+    strips at the strip ends); they follow the lane's tilt.
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray
+        Blot in signal orientation (dust removed).
+    lanes : sequence of Lane
+        Lanes of one strip, left to right.
+    strip : Strip
+        The strip.
+    margin_px : int
+        Columns kept clear of each lane edge.
+    smooth_rows : float
+        Gaussian smoothing of the profile along rows (SD, rows).
+
+    Returns
+    -------
+    list of (R,) ndarray or None
+        One profile per lane (None when no gap column is at least 3 px wide).
+    """
+    out: list[np.ndarray | None] = []
+    ordered = list(lanes)
+    for i, lane in enumerate(ordered):
+        rows = np.arange(lane.y_top_px, lane.y_bottom_px)
+        centre = lane.centre_x(rows)
+        half = lane.width_px / 2
+        sides = []
+        left_end = ordered[i - 1].centre_x(rows) + ordered[i - 1].width_px / 2 if i > 0 else centre - half - 2 * margin_px - 6
+        right_end = ordered[i + 1].centre_x(rows) - ordered[i + 1].width_px / 2 if i + 1 < len(ordered) else centre + half + 2 * margin_px + 6
+        for lo, hi in ((left_end + margin_px, centre - half - margin_px), (centre + half + margin_px, right_end - margin_px)):
+            width = int(np.floor(np.min(hi - lo)))
+            if width < 3:
+                continue
+            first = np.ceil(lo).astype(int)
+            cols = first[:, None] + np.arange(width)[None, :]
+            if cols.min() < max(0, strip.x_left_px) or cols.max() >= min(signal.shape[1], strip.x_right_px):
+                continue
+            sides.append(signal[rows[:, None], cols].mean(axis=1, dtype=np.float64))
+        if not sides:
+            out.append(None)
+            continue
+        prof = np.mean(sides, axis=0)
+        out.append(ndi.gaussian_filter1d(prof, smooth_rows, mode="nearest"))
+    return out
+
+
 def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
     """Give strips cut from one membrane the lane layout of the strip with most lanes.
 

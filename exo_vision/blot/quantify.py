@@ -31,6 +31,7 @@ from exo_vision.blot.lanes import (
     Lane,
     find_lanes,
     gap_lanes,
+    gap_profiles,
     lane_pixels,
     lanes_from_ranges,
     share_lanes,
@@ -287,6 +288,7 @@ def quantify_blot(
         if background == "rolling_disk":
             bgs = [np.repeat(profile_rolling_disk(profiles[(s.index, lane.index)], radius_px=rolling_ball_radius_px)[:, None],
                              p.shape[1], axis=1) for lane, p in zip(ls, pix)]
+        side_bg = gap_profiles(clean, ls, s) if background == "profile" else [None] * len(ls)
         # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
         gaps = gap_lanes(ls, s, central_fraction=central_fraction)
         gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
@@ -315,7 +317,8 @@ def quantify_blot(
                 top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
                 outside = (w.bg_top_px - w.lane.y_top_px, w.bg_bottom_px - w.lane.y_top_px)
                 bg = band_background(p, top, bottom, method=background, border_px=border_px,
-                                     background_pixels=None if bgs is None else bgs[li], outside=outside)
+                                     background_pixels=None if bgs is None else bgs[li], outside=outside,
+                                     gap_profile=side_bg[li])
                 vol = band_volume(p, top, bottom, bg)
                 net = p[top:bottom].mean(axis=1) - bg
                 wts = np.clip(net, 0, None)

@@ -63,7 +63,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(s.start), int(s.stop)) for (s,) in ndi.find_objects(labels)] if n else []
 
 
-def _split_profile(profile: np.ndarray, *, min_run: int, full_range: float) -> list[tuple[int, int]] | None:
+def _split_profile(profile: np.ndarray, *, min_run: int, floor: float) -> list[tuple[int, int]] | None:
     """Split a 1-D low-percentile profile into membrane runs, or None if there is no clear gap."""
     lo, hi = np.percentile(profile, [2, 98])
     if hi <= lo:
@@ -86,8 +86,10 @@ def _split_profile(profile: np.ndarray, *, min_run: int, full_range: float) -> l
     gap = profile[off]
     spread = 1.4826 * np.median(np.abs(gap - np.median(gap))) + 1e-6
     step = np.median(membrane) - np.median(gap)
-    # ... and the step is a visible part of the image's range (not a few grey levels of a gel edge)
-    if step < 10.0 * spread or step < 0.05 * full_range:
+    # ... and the gap is the camera floor: the membrane background stands at least twice
+    # as far above the image's darkest level as the gap does (a gel's slightly darker
+    # rim is not a gap between strips)
+    if step < 10.0 * spread or step < 0.5 * (np.median(membrane) - floor):
         return None
     return runs
 
@@ -112,8 +114,8 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     rows = np.percentile(signal[:, ::step], 20, axis=1)
     rows = ndi.uniform_filter1d(rows, 3)
     sample = signal[:: max(1, signal.shape[0] // 512), ::step]
-    full_range = float(np.percentile(sample, 99.9) - np.percentile(sample, 0.1))
-    runs = _split_profile(rows, min_run=min_height_px, full_range=full_range)
+    floor = float(np.percentile(sample, 0.1))
+    runs = _split_profile(rows, min_run=min_height_px, floor=floor)
     if runs is None:
         runs = [(0, signal.shape[0])]
     strips = []
@@ -121,7 +123,7 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
         block = signal[a:b]
         cstep = max(1, block.shape[0] // 256)
         cols = ndi.uniform_filter1d(np.percentile(block[::cstep], 20, axis=0), 3)
-        col_runs = _split_profile(cols, min_run=min_height_px, full_range=full_range)
+        col_runs = _split_profile(cols, min_run=min_height_px, floor=floor)
         if col_runs is None:
             x0, x1 = 0, signal.shape[1]
         else:
