@@ -301,3 +301,28 @@ def test_split_of_a_full_uint8_label_image_widens_the_dtype():
     split, new = split_label(labels, 255)
     assert new == 256 and split.dtype == np.uint16
     assert set(np.unique(split)) == {0, 255, 256}
+
+
+def test_calibration_scale_bar_detection_and_typed_value(make_napari_viewer, tmp_path):
+    from PIL import Image
+
+    image, truth = make_synthetic_tem(
+        (512, 512), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=5, dtype=np.uint8, rng=7
+    )
+    path = tmp_path / "with_bar.png"
+    Image.fromarray(image).save(path)
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin=PLUGIN)
+    _, cal = _dock(viewer, "Calibration")
+    viewer.layers.selection.active = layer
+    cal._typed.value = 1.0
+    cal.apply_typed()
+    assert layer.metadata["pixel_size_nm"] == 1.0 and layer.metadata["pixel_size_source"] == "user"
+    assert "1 nm/px (user)" in cal._current.value
+    cal.detect_scale_bar(sync=True)
+    assert cal.reading.status == "ok" and cal._accept.enabled
+    cal.accept_reading()
+    true_px = truth.scale_bar["pixel_size_nm"]
+    assert layer.metadata["pixel_size_nm"] == pytest.approx(true_px, rel=0.02)
+    assert layer.metadata["pixel_size_source"] == "scale bar"
+    assert tuple(layer.scale) == pytest.approx((true_px, true_px), rel=0.02)

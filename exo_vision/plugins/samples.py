@@ -34,9 +34,30 @@ def _open(pattern: str, *, kind: str) -> list[tuple]:
     return [image_layer_data(read_image(path, kind=kind))]
 
 
+def _has(pattern: str) -> bool:
+    return SAMPLE_DIR.is_dir() and any(SAMPLE_DIR.glob(pattern))
+
+
 def tem_synthetic() -> list[tuple]:
-    """Synthetic negative-stain micrograph with known vesicle sizes (``sample_images/tem_*.tif``)."""
-    return _open("tem_*.tif", kind="tem")
+    """Synthetic negative-stain micrograph with known vesicle sizes.
+
+    The first ``sample_images/tem_*.tif`` when the repository ships one, else drawn
+    by the seeded generator (1024 x 1024 px at 1 nm/px, so the same picture every time).
+    """
+    if _has("tem_*.tif"):
+        return _open("tem_*.tif", kind="tem")
+    from exo_vision.io.image_data import ImageData
+    from exo_vision.synthetic.tem import make_synthetic_tem
+
+    pixels, _ = make_synthetic_tem((1024, 1024), pixel_size_nm=1.0, difficulty="medium", rng=0)
+    image = ImageData(
+        data=pixels,
+        pixel_size_nm=1.0,
+        pixel_size_source="user (synthetic sample, 1 nm/px)",
+        pixel_size_yx_nm=(1.0, 1.0),
+        kind="tem",
+    )
+    return [image_layer_data(image, name="synthetic_tem")]
 
 
 def tem_real() -> list[tuple]:
@@ -45,5 +66,16 @@ def tem_real() -> list[tuple]:
 
 
 def blot_synthetic() -> list[tuple]:
-    """Synthetic MISEV marker blot: CD9/CD63 in EV lanes, calnexin in lysate (``sample_images/blot_*.tif``)."""
-    return _open("blot_*.tif", kind="blot")
+    """Synthetic MISEV marker blot: CD9/CD63 in EV lanes, calnexin only in the lysate.
+
+    The first ``sample_images/blot_*.tif`` when the repository ships one, else drawn by
+    the seeded generator (raw 16-bit, lanes lysate / exo1 / exo2).
+    """
+    if _has("blot_*.tif"):
+        return _open("blot_*.tif", kind="blot")
+    from exo_vision.io.image_data import ImageData
+    from exo_vision.synthetic.blot import make_marker_panel
+
+    panel = make_marker_panel(rng=0)
+    image = ImageData(data=panel.image, kind="blot", polarity=panel.polarity, max_value=panel.max_value)
+    return [image_layer_data(image, name="synthetic_misev_blot")]
