@@ -269,7 +269,11 @@ def test_grid_session_steps_saves_and_resumes(make_napari_viewer, tmp_path):
     victim = int(session.labels_layer.features["label"].iloc[0])
     n_before = len(session.labels_layer.features)
     cur.delete(victim)
-    session.next()
+    from app_model.types import KeyBinding
+
+    from exo_vision.plugins.grid_session_widget import NEXT_KEY
+
+    viewer.keymap[KeyBinding.from_str(NEXT_KEY)](viewer)  # the keyboard shortcut steps like the button
     saved = pd.read_csv(out / "g1_vesicles.csv")
     assert len(saved) == n_before - 1 and victim not in set(saved["label"])
     edits = pd.read_csv(out / "g1_edits.csv")
@@ -326,3 +330,27 @@ def test_calibration_scale_bar_detection_and_typed_value(make_napari_viewer, tmp
     assert layer.metadata["pixel_size_nm"] == pytest.approx(true_px, rel=0.02)
     assert layer.metadata["pixel_size_source"] == "scale bar"
     assert tuple(layer.scale) == pytest.approx((true_px, true_px), rel=0.02)
+
+
+def test_histogram_of_tables_by_condition(make_napari_viewer, tmp_path):
+    pd.DataFrame({"label": [1, 2, 3], "equivalent_diameter_nm": [50.0, 70.0, 90.0]}).to_csv(
+        tmp_path / "control.csv", index=False
+    )
+    pd.DataFrame({"label": [1, 2], "equivalent_diameter_nm": [100.0, 140.0], "touches_border": [False, True]}).to_csv(
+        tmp_path / "treated.csv", index=False
+    )
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    viewer = make_napari_viewer()
+    _, hist = _dock(viewer, "Size histogram")
+    hist._bin_width.value = 25.0
+    hist.set_tables([tmp_path / "control.csv", tmp_path / "treated.csv", tmp_path / "notes.csv"])
+    stats = hist.plot.statistics
+    assert set(stats) == {"control", "treated"}
+    assert stats["control"]["n"] == 3 and stats["control"]["mean_diameter_nm"] == pytest.approx(70.0)
+    assert stats["treated"]["n"] == 1 and stats["treated"]["n_excluded_border"] == 1
+    bins = hist.plot.bins
+    assert bins.groupby("group")["count"].sum().to_dict() == {"control": 3, "treated": 1}
+    assert (bins["bin_left_nm"] % 25 == 0).all()
+    # the grid view pools a results folder
+    hist.set_folder(tmp_path)
+    assert hist.plot.statistics[tmp_path.name]["n"] == 4
