@@ -151,6 +151,7 @@ def test_resume_redoes_only_what_is_incomplete(inputs, tmp_path):
     assert run["n_done"] == 2 and run["parameters"]["min_diameter_nm"] == 25.0
 
 
+@pytest.mark.slow
 def test_subprocess_with_two_workers_matches_the_in_process_run(first_run, inputs, tmp_path):
     _, reference = first_run
     out = tmp_path / "out"

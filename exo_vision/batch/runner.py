@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,12 +330,14 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
         client = Client(scheduler)
     try:
         by_index = {job.index: job for job in jobs}
+        # Keys unique to this run, so a long-lived cluster never hands back another run's result.
+        run_token = uuid.uuid4().hex
         pending = list(jobs)[::-1]
         limit = 2 * max(1, sum(client.nthreads().values()))
         futures = as_completed()
         while pending and futures.count() < limit:
             job = pending.pop()
-            futures.add(client.submit(process_image, job, key=f"exo-vision-{job.index}-{job.stem}",
+            futures.add(client.submit(process_image, job, key=f"exo-vision-{job.index}-{run_token}",
                                       retries=WORKER_DEATH_RETRIES, pure=False))
         for future in futures:
             if future.status == "error":
@@ -348,7 +351,7 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
             future.release()
             if pending:
                 job = pending.pop()
-                futures.add(client.submit(process_image, job, key=f"exo-vision-{job.index}-{job.stem}",
+                futures.add(client.submit(process_image, job, key=f"exo-vision-{job.index}-{run_token}",
                                           retries=WORKER_DEATH_RETRIES, pure=False))
     finally:
         client.close()

@@ -124,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         logger.error("%s", err)
         return 2
+    except KeyboardInterrupt:
+        logger.error("interrupted: finished images are complete; rerun the same command with --resume to finish")
+        return 130
     finally:
         if bar is not None:
             bar.close()
