@@ -234,6 +234,7 @@ def quantify_blot(
     dust = dust_mask(signal) if remove_dust_specks else np.zeros(signal.shape, bool)
     clean = remove_dust(signal, dust)
     saturated = saturation_mask(image, level=level, exclude=dust)
+    integer_image = bool(np.issubdtype(image.dtype, np.integer))
 
     if lanes is not None:
         lanes = list(lanes)
@@ -329,6 +330,14 @@ def quantify_blot(
                                                           height_px=bottom - top, method=background,
                                                           border_px=border_px,
                                                           lanes_background=None if bgs is None else bgs + gap_bgs)
+                    if integer_image:
+                        # an integer image cannot be known better than its quantisation step
+                        # (uniform rounding error, SD 1/sqrt(12) per pixel)
+                        floor_sd = float(np.sqrt((bottom - top) * p.shape[1] / 12.0))
+                        nz0 = noise_cache[key]
+                        if nz0.sd_volume < floor_sd:
+                            noise_cache[key] = NoiseEstimate(floor_sd, nz0.mean_volume, nz0.n_boxes,
+                                                             nz0.source + " (quantisation floor)")
                 nz = noise_cache[key]
                 cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=central_fraction)
                 nsat = int(full_sat[li][top:bottom].sum())

@@ -115,7 +115,8 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     rows = ndi.uniform_filter1d(rows, 3)
     sample = signal[:: max(1, signal.shape[0] // 512), ::step]
     floor = float(np.percentile(sample, 0.1))
-    runs = _split_profile(rows, min_run=min_height_px, floor=floor)
+    # a strip is a sizeable part of the image, not a single band row
+    runs = _split_profile(rows, min_run=max(min_height_px, int(0.06 * signal.shape[0])), floor=floor)
     if runs is None:
         runs = [(0, signal.shape[0])]
     strips = []
@@ -123,7 +124,7 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
         block = signal[a:b]
         cstep = max(1, block.shape[0] // 256)
         cols = ndi.uniform_filter1d(np.percentile(block[::cstep], 20, axis=0), 3)
-        col_runs = _split_profile(cols, min_run=min_height_px, floor=floor)
+        col_runs = _split_profile(cols, min_run=max(min_height_px, int(0.06 * signal.shape[1])), floor=floor)
         if col_runs is None:
             x0, x1 = 0, signal.shape[1]
         else:
