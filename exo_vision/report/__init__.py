@@ -1,0 +1,73 @@
+"""The MISEV characterization report: one self-contained HTML page per EV preparation.
+
+* :mod:`~exo_vision.report.collect`     reads ``exo-vision tem`` / ``exo-vision blot`` output folders;
+* :mod:`~exo_vision.report.instruments` parses values typed in from DLS, zeta and protein assays;
+* :mod:`~exo_vision.report.embed`       downscales and embeds pictures as ``data:`` URIs;
+* :mod:`~exo_vision.report.html`        renders the page.
+
+:func:`build_report` ties them together (it is what ``exo-vision report`` calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from exo_vision.report.collect import BlotEvidence, TemEvidence, collect_blot, collect_tem
+from exo_vision.report.html import InstrumentValues, ReportInputs, render_report
+from exo_vision.report.instruments import parse_instrument_values
+
+__all__ = [
+    "BlotEvidence", "InstrumentValues", "ReportInputs", "TemEvidence", "build_report", "collect_blot",
+    "collect_tem", "parse_instrument_values", "render_report",
+]
+
+
+def build_report(
+    *,
+    tem_dirs: Sequence[str | Path] = (),
+    blot_dir: str | Path | None = None,
+    dls: str | None = None,
+    zeta: str | None = None,
+    protein: str | None = None,
+    title: str = "EV characterization report",
+    created_utc: str | None = None,
+) -> str:
+    """Read the output folders, parse the instrument values and render the report.
+
+    Parameters
+    ----------
+    tem_dirs : sequence of str or Path
+        ``exo-vision tem`` output folders, one per grid (may be empty).
+    blot_dir : str or Path, optional
+        ``exo-vision blot`` output folder.
+    dls, zeta, protein : str, optional
+        ``key=value`` text as on the command line (see
+        :func:`~exo_vision.report.instruments.parse_instrument_values`).
+    title : str
+        Page title.
+    created_utc : str, optional
+        Timestamp to print (now by default; fix it for reproducible pages).
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Raises
+    ------
+    ValueError
+        For a folder that is not an exo-vision output of the right kind, for
+        malformed instrument values, or when neither TEM nor blot folders are given.
+    """
+    if not tem_dirs and blot_dir is None:
+        raise ValueError("nothing to report: give at least one --tem DIR or a --blot DIR")
+    instruments = InstrumentValues(
+        dls=parse_instrument_values(dls, kind="dls") if dls is not None else None,
+        zeta=parse_instrument_values(zeta, kind="zeta") if zeta is not None else None,
+        protein=parse_instrument_values(protein, kind="protein") if protein is not None else None,
+    )
+    tem = collect_tem(tem_dirs) if tem_dirs else None
+    blot = collect_blot(blot_dir) if blot_dir is not None else None
+    inputs = ReportInputs(tem=tem, blot=blot, instruments=instruments, title=title, created_utc=created_utc)
+    return render_report(inputs, blot_missing_reason=None if blot_dir is not None else "No --blot folder was given.")

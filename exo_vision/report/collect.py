@@ -1,0 +1,407 @@
+"""Gather the numbers of a characterization report from exo-vision output folders.
+
+A report reads what ``exo-vision tem`` and ``exo-vision blot`` wrote; it never
+re-analyses an image. Two kinds of folder are recognised by their
+``run.json``:
+
+* a **TEM folder** (``exo-vision tem --out DIR``): ``run.json`` with
+  ``parameters`` and ``images``, plus ``summary.csv`` and ``vesicles.csv``.
+  One TEM folder is one **grid**: the images of one grid are analysed in one
+  run, and ``--tem`` is given once per grid.
+* a **blot folder** (``exo-vision blot --out DIR``): ``run.json`` whose
+  ``command`` is ``"exo-vision blot"``; ``panel.csv`` and
+  ``panel_summary.csv`` are present when markers, lane names and a reference
+  lane were known. A blot folder without them has no marker panel, which
+  the report states instead of failing.
+
+Statistics over several grids are recomputed from the pooled vesicle tables
+with :func:`exo_vision.measure.size_stats.size_statistics` and the first
+grid's statistics parameters; for one grid the ``pooled`` row of its
+``summary.csv`` is used as written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exo_vision.measure.size_stats import STATISTICS_KEYS, size_statistics
+
+#: Statistics parameters of a TEM run that must agree for pooled statistics to mean anything.
+STATISTICS_PARAMETERS = ("exclude_border", "size_range_nm", "n_boot", "seed", "min_diameter_nm", "max_diameter_nm")
+
+#: Columns of :attr:`TemEvidence.images`, in order.
+IMAGE_COLUMNS = (
+    "grid", "image", "input", "status", "pixel_size_nm", "pixel_size_source",
+    "n_vesicles", "input_sha256", "warnings",
+)
+
+
+@dataclass
+class TemGrid:
+    """One ``exo-vision tem`` output folder (one grid).
+
+    Attributes
+    ----------
+    name : str
+        Grid name (the folder name; made unique when two folders share it).
+    path : Path
+        The folder.
+    run : dict
+        Its ``run.json``.
+    summary : pandas.DataFrame
+        Its ``summary.csv``: one row per image and a last ``pooled`` row.
+    vesicles : pandas.DataFrame
+        Its ``vesicles.csv``: one row per vesicle, ``image`` first.
+    errors : pandas.DataFrame
+        Its ``errors.csv`` (``input``, ``stem``, ``error``); empty when all succeeded.
+    overlays : dict of str to Path
+        Image stem -> ``<stem>_overlay.png`` for the overlays present on disk.
+    """
+
+    name: str
+    path: Path
+    run: dict[str, Any]
+    summary: pd.DataFrame
+    vesicles: pd.DataFrame
+    errors: pd.DataFrame
+    overlays: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class TemEvidence:
+    """Everything the report says about TEM, over one or more grids.
+
+    Attributes
+    ----------
+    grids : list of TemGrid
+        One per ``--tem`` folder, in the order given.
+    statistics : dict
+        Pooled size statistics over all grids, keys
+        :data:`~exo_vision.measure.size_stats.STATISTICS_KEYS`.
+    diameters_nm : (N,) ndarray of float
+        Diameters (nm) behind ``statistics`` (border vesicles dropped when the
+        run excluded them), for the histograms.
+    images : pandas.DataFrame
+        One row per input image of every grid: :data:`IMAGE_COLUMNS`.
+    parameter_conflicts : list of str
+        Statistics parameters that differ between grids (empty when they agree).
+    """
+
+    grids: list[TemGrid]
+    statistics: dict[str, Any]
+    diameters_nm: np.ndarray
+    images: pd.DataFrame
+    parameter_conflicts: list[str] = field(default_factory=list)
+
+    @property
+    def n_images(self) -> int:
+        """Number of images analysed successfully."""
+        return int(self.images["status"].isin(["done", "skipped"]).sum())
+
+    @property
+    def n_failed(self) -> int:
+        """Number of inputs that failed."""
+        return int((self.images["status"] == "failed").sum())
+
+
+@dataclass
+class BlotEvidence:
+    """Everything the report says about one ``exo-vision blot`` output folder.
+
+    Attributes
+    ----------
+    path : Path
+        The folder.
+    run : dict
+        Its ``run.json``.
+    bands : pandas.DataFrame
+        All ``*_bands.csv`` tables stacked (one row per band and lane).
+    annotated : dict of str to Path
+        Blot image stem -> ``<stem>_annotated.png``.
+    panel : pandas.DataFrame or None
+        ``panel.csv`` (one row per marker and lane), None when absent.
+    panel_summary : pandas.DataFrame or None
+        ``panel_summary.csv`` (one row per marker), None when absent.
+    panel_figure : Path or None
+        ``panel.png`` when present.
+    inputs : pandas.DataFrame
+        ``input``, ``sha256`` (computed now from the file; empty string when the
+        file is no longer where the run read it).
+    """
+
+    path: Path
+    run: dict[str, Any]
+    bands: pd.DataFrame
+    annotated: dict[str, Path]
+    panel: pd.DataFrame | None
+    panel_summary: pd.DataFrame | None
+    panel_figure: Path | None
+    inputs: pd.DataFrame
+
+    @property
+    def has_panel(self) -> bool:
+        """True when the folder holds a MISEV marker panel."""
+        return self.panel is not None and self.panel_summary is not None and len(self.panel_summary) > 0
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        64 lower-case hex digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_run_json(folder: Path, *, option: str, producer: str) -> dict[str, Any]:
+    """Load ``folder/run.json`` or raise a ValueError that says which command makes it."""
+    if not folder.exists():
+        raise ValueError(f"{option} {folder}: folder not found; check the path")
+    if not folder.is_dir():
+        raise ValueError(f"{option} {folder}: not a folder; pass the --out folder of `{producer}`")
+    path = folder / "run.json"
+    if not path.is_file():
+        raise ValueError(
+            f"{option} {folder}: not an exo-vision output folder (no run.json); "
+            f"pass the --out folder of `{producer}`"
+        )
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); rerun `{producer}` to rewrite it") from None
+    if not isinstance(run, dict):
+        raise ValueError(f"{path}: expected a JSON object; rerun `{producer}` to rewrite it")
+    return run
+
+
+def _is_blot_run(run: dict[str, Any]) -> bool:
+    return run.get("command") == "exo-vision blot"
+
+
+def _is_tem_run(run: dict[str, Any]) -> bool:
+    return isinstance(run.get("parameters"), dict) and isinstance(run.get("images"), list)
+
+
+def _read_csv(path: Path, *, what: str, producer: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise ValueError(f"{path}: missing ({what}); the run in {path.parent} is incomplete, rerun `{producer}`")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: unreadable CSV ({err}); rerun `{producer}` to rewrite it") from None
+
+
+def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
+    """Read one ``exo-vision tem`` output folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The ``--out`` folder of ``exo-vision tem``.
+    name : str, optional
+        Grid name; the folder name by default.
+
+    Returns
+    -------
+    TemGrid
+
+    Raises
+    ------
+    ValueError
+        When the folder does not exist, is not an ``exo-vision tem`` output
+        (e.g. a blot folder), or lacks ``summary.csv`` / ``vesicles.csv``.
+    """
+    folder = Path(folder)
+    producer = "exo-vision tem INPUT... --out DIR"
+    run = _read_run_json(folder, option="--tem", producer=producer)
+    if _is_blot_run(run):
+        raise ValueError(f"--tem {folder}: this is an `exo-vision blot` output folder; pass it with --blot")
+    if not _is_tem_run(run):
+        raise ValueError(
+            f"--tem {folder}: run.json has no `parameters`/`images`, so this is not an "
+            f"`exo-vision tem` output folder; pass the --out folder of `{producer}`"
+        )
+    summary = _read_csv(folder / "summary.csv", what="size statistics", producer=producer)
+    if "image" not in summary.columns or "pooled" not in set(summary["image"].astype(str)):
+        raise ValueError(f"{folder / 'summary.csv'}: no `pooled` row; rerun `{producer}` to rewrite it")
+    vesicles = _read_csv(folder / "vesicles.csv", what="vesicle table", producer=producer)
+    if "equivalent_diameter_nm" not in vesicles.columns:
+        raise ValueError(f"{folder / 'vesicles.csv'}: no equivalent_diameter_nm column; rerun `{producer}`")
+    errors_path = folder / "errors.csv"
+    errors = pd.read_csv(errors_path) if errors_path.is_file() else pd.DataFrame(columns=["input", "stem", "error"])
+    overlays = {}
+    for record in run["images"]:
+        stem = str(record.get("stem", ""))
+        path = folder / f"{stem}_overlay.png"
+        if stem and path.is_file():
+            overlays[stem] = path
+    return TemGrid(
+        name=name or folder.resolve().name, path=folder, run=run, summary=summary,
+        vesicles=vesicles, errors=errors, overlays=overlays,
+    )
+
+
+def _unique_names(folders: Sequence[Path]) -> list[str]:
+    names = [f.resolve().name or str(f) for f in folders]
+    out = []
+    for name in names:
+        if names.count(name) > 1:
+            out.append(f"{name}-{len([n for n in out if n.startswith(name + '-')]) + 1}")
+        else:
+            out.append(name)
+    return out
+
+
+def _statistics_kwargs(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "exclude_border": bool(parameters.get("exclude_border", True)),
+        "size_range_nm": tuple(parameters.get("size_range_nm", (30.0, 150.0))),
+        "n_boot": int(parameters.get("n_boot", 2000)),
+        "rng": parameters.get("seed", 0),
+    }
+
+
+def _kept_diameters(vesicles: pd.DataFrame, *, exclude_border: bool) -> np.ndarray:
+    d = vesicles["equivalent_diameter_nm"].to_numpy(dtype=float)
+    if exclude_border and "touches_border" in vesicles.columns:
+        d = d[~vesicles["touches_border"].fillna(False).astype(bool).to_numpy()]
+    return d
+
+
+def _pooled_row(summary: pd.DataFrame) -> dict[str, Any]:
+    row = summary.loc[summary["image"].astype(str) == "pooled"].iloc[-1]
+    out: dict[str, Any] = {}
+    for key in STATISTICS_KEYS:
+        value = row.get(key, np.nan)
+        out[key] = int(value) if key.startswith("n") and pd.notna(value) else float(value)
+    return out
+
+
+def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
+    """Read one or more ``exo-vision tem`` folders (one per grid) and pool them.
+
+    Parameters
+    ----------
+    folders : sequence of str or Path
+        The ``--out`` folders of ``exo-vision tem``, one per grid.
+
+    Returns
+    -------
+    TemEvidence
+
+    Raises
+    ------
+    ValueError
+        When no folder is given or one of them is not an ``exo-vision tem`` output.
+    """
+    folders = [Path(f) for f in folders]
+    if not folders:
+        raise ValueError("no TEM folder given; pass --tem DIR (the --out folder of exo-vision tem)")
+    grids = [read_tem_grid(f, name=n) for f, n in zip(folders, _unique_names(folders))]
+    first = grids[0].run["parameters"]
+    conflicts = [
+        key for key in STATISTICS_PARAMETERS
+        if any(g.run["parameters"].get(key) != first.get(key) for g in grids[1:])
+    ]
+    kwargs = _statistics_kwargs(first)
+    if len(grids) == 1:
+        statistics = _pooled_row(grids[0].summary)
+        diameters = _kept_diameters(grids[0].vesicles, exclude_border=kwargs["exclude_border"])
+    else:
+        tables = []
+        area = 0.0
+        for g in grids:
+            tables.append(g.vesicles.assign(grid=g.name))
+            area += sum(
+                float(r["analysed_area_nm2"]) for r in g.run["images"]
+                if r.get("status") in ("done", "skipped") and r.get("analysed_area_nm2") not in (None, 0)
+            )
+        pooled = pd.concat(tables, ignore_index=True)
+        statistics = size_statistics(pooled, analysed_area_nm2=area or None, **kwargs)
+        diameters = _kept_diameters(pooled, exclude_border=kwargs["exclude_border"])
+
+    rows = []
+    for g in grids:
+        for record in g.run["images"]:
+            rows.append({
+                "grid": g.name,
+                "image": str(record.get("stem", "")),
+                "input": str(record.get("input", "")),
+                "status": str(record.get("status", "")),
+                "pixel_size_nm": float(record["pixel_size_nm"]) if record.get("pixel_size_nm") is not None else np.nan,
+                "pixel_size_source": str(record.get("pixel_size_source") or ""),
+                "n_vesicles": int(record["n_vesicles"]) if record.get("n_vesicles") is not None else 0,
+                "input_sha256": str(record.get("input_sha256") or ""),
+                "warnings": "; ".join(map(str, record.get("warnings") or [])) or str(record.get("error", "") or ""),
+            })
+    images = pd.DataFrame(rows, columns=list(IMAGE_COLUMNS))
+    return TemEvidence(grids=grids, statistics=statistics, diameters_nm=diameters, images=images,
+                       parameter_conflicts=conflicts)
+
+
+def collect_blot(folder: str | Path) -> BlotEvidence:
+    """Read one ``exo-vision blot`` output folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The ``--out`` folder of ``exo-vision blot``.
+
+    Returns
+    -------
+    BlotEvidence
+        ``panel`` and ``panel_summary`` are None when the run had no marker panel.
+
+    Raises
+    ------
+    ValueError
+        When the folder does not exist or is not an ``exo-vision blot`` output.
+    """
+    folder = Path(folder)
+    producer = "exo-vision blot ... --out DIR"
+    run = _read_run_json(folder, option="--blot", producer=producer)
+    if not _is_blot_run(run):
+        hint = "; this is an `exo-vision tem` output folder, pass it with --tem" if _is_tem_run(run) else ""
+        raise ValueError(
+            f"--blot {folder}: run.json is not from `exo-vision blot`{hint}; "
+            f"pass the --out folder of `{producer}`"
+        )
+    band_files = sorted(folder.glob("*_bands.csv"))
+    bands = (
+        pd.concat([_read_csv(p, what="band table", producer=producer) for p in band_files], ignore_index=True)
+        if band_files else pd.DataFrame()
+    )
+    annotated = {p.name[: -len("_annotated.png")]: p for p in sorted(folder.glob("*_annotated.png"))}
+    panel_path, summary_path = folder / "panel.csv", folder / "panel_summary.csv"
+    panel = _read_csv(panel_path, what="panel", producer=producer) if panel_path.is_file() else None
+    panel_summary = (
+        _read_csv(summary_path, what="panel summary", producer=producer) if summary_path.is_file() else None
+    )
+    inputs = []
+    for item in run.get("inputs") or []:
+        path = Path(str(item))
+        inputs.append({"input": str(item), "sha256": sha256_file(path) if path.is_file() else ""})
+    return BlotEvidence(
+        path=folder, run=run, bands=bands, annotated=annotated, panel=panel, panel_summary=panel_summary,
+        panel_figure=folder / "panel.png" if (folder / "panel.png").is_file() else None,
+        inputs=pd.DataFrame(inputs, columns=["input", "sha256"]),
+    )

@@ -1,0 +1,691 @@
+"""Render the MISEV characterization report as one self-contained HTML page.
+
+Everything is inside the page: inline CSS, pictures as ``data:`` URIs, system
+fonts, no script. It opens in a browser with no network access and prints on
+A4. Every key number is wrapped as
+``<span class="num" data-key="tem.mean_diameter_nm" data-value="80.03...">80.0</span>``
+so that tests and scripts can read the exact value behind the rounded text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exo_vision import __version__
+from exo_vision.blot.panel import MISEV_PANEL, misev_verdict
+from exo_vision.figures.overlay import OTHER_RGB
+from exo_vision.figures.style import MORPHOLOGY_RGB
+from exo_vision.measure.size_stats import MORPHOLOGIES
+from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
+from exo_vision.report.embed import (
+    WIDE_FIELD_MAX_PX,
+    choose_close_up,
+    close_up_rgb,
+    figure_data_uri,
+    mark_box,
+    read_rgb,
+    rgb_data_uri,
+)
+from exo_vision.report.instruments import FIELDS
+
+#: Why a DLS Z-average and a TEM diameter differ, in one line.
+DLS_TEM_EXPLANATION = (
+    "DLS reports an intensity-weighted hydrodynamic diameter of hydrated vesicles in suspension: scattering grows "
+    "as d\u2076, so a few large particles dominate, and the hydration shell adds size. Negative-stain TEM measures "
+    "dried, often flattened vesicles one by one. Compare the DLS Z-average with the TEM intensity-weighted mean "
+    "(\u03a3d\u2077/\u03a3d\u2076), not with the number mean; the DLS value is usually still larger."
+)
+
+CSS = """
+:root { --ink:#1b1f24; --muted:#5b6470; --line:#d8dde3; --bg:#f6f8fa; --ok:#1a7f37; --bad:#c62828; --warn:#9a6700; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", "Liberation Sans", Arial, sans-serif;
+       color: var(--ink); background: #fff; }
+main { max-width: 1180px; margin: 0 auto; padding: 28px 32px 48px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 15px; margin: 18px 0 6px; }
+p { margin: 6px 0; }
+.sub { color: var(--muted); margin-bottom: 16px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 14px 0 4px; }
+.card { flex: 1 1 150px; background: var(--bg); border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
+.card .k { color: var(--muted); font-size: 12.5px; text-transform: uppercase; letter-spacing: .03em; }
+.card .v { font-size: 21px; font-weight: 600; margin-top: 2px; }
+.card.wide { flex: 2 1 260px; }
+.card .v small { font-size: 13px; font-weight: 400; color: var(--muted); }
+table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; }
+th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
+th { background: var(--bg); font-weight: 600; }
+td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
+.mono { font-family: "DejaVu Sans Mono", "Liberation Mono", Consolas, monospace; font-size: 12.5px; word-break: break-all; }
+.pass { color: var(--ok); font-weight: 700; }
+.fail { color: var(--bad); font-weight: 700; }
+.warn { color: var(--warn); }
+.badge { display: inline-block; padding: 3px 12px; border-radius: 14px; font-weight: 700; color: #fff; }
+.badge.pass { background: var(--ok); color: #fff; } .badge.fail { background: var(--bad); color: #fff; }
+.missing { border: 2px dashed #b9c0c8; border-radius: 8px; padding: 12px 16px; color: var(--muted); background: #fbfbfc; }
+.missing b { color: var(--ink); }
+.note { color: var(--muted); font-size: 13px; }
+.figs { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+figure { margin: 0; }
+figure img { display: block; max-width: 100%; border: 1px solid var(--line); }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; max-width: 560px; }
+.bar { display: inline-block; height: 10px; border-radius: 2px; vertical-align: middle; margin-right: 6px; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; vertical-align: -1px; margin: 0 3px 0 8px; }
+details { margin: 6px 0; } summary { cursor: pointer; color: var(--muted); }
+@media print { main { padding: 0; } h2 { break-after: avoid; } figure, table { break-inside: avoid; } }
+"""
+
+
+@dataclass
+class InstrumentValues:
+    """Values typed in from other instruments (each None when not given).
+
+    Attributes
+    ----------
+    dls, zeta, protein : dict or None
+        Outputs of :func:`exo_vision.report.instruments.parse_instrument_values`.
+    """
+
+    dls: dict[str, Any] | None = None
+    zeta: dict[str, Any] | None = None
+    protein: dict[str, Any] | None = None
+
+
+@dataclass
+class ReportInputs:
+    """What the report is built from.
+
+    Attributes
+    ----------
+    tem : TemEvidence or None
+        TEM evidence; None when no ``--tem`` folder was given.
+    blot : BlotEvidence or None
+        Blot evidence; None when no ``--blot`` folder was given.
+    instruments : InstrumentValues
+        Values from other instruments.
+    title : str
+        Page title (the preparation's name).
+    created_utc : str, optional
+        Timestamp printed on the page; now by default.
+    """
+
+    tem: TemEvidence | None
+    blot: BlotEvidence | None
+    instruments: InstrumentValues = field(default_factory=InstrumentValues)
+    title: str = "EV characterization report"
+    created_utc: str | None = None
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{float(value):.{digits}f}" if _finite(value) else "n/a"
+
+
+def num(key: str, value: Any, digits: int = 1, *, unit: str = "", percent: bool = False) -> str:
+    """A number as HTML carrying its exact value in ``data-value`` (``data-key`` names it).
+
+    Parameters
+    ----------
+    key : str
+        Stable name, e.g. ``"tem.mean_diameter_nm"``.
+    value : int or float
+        The exact value (fractions when ``percent``).
+    digits : int
+        Decimals shown.
+    unit : str
+        Unit appended to the text (e.g. ``" nm"``).
+    percent : bool
+        Show ``100 * value`` followed by ``%``.
+    """
+    shown = _fmt(100 * float(value), digits) + " %" if percent and _finite(value) else _fmt(value, digits)
+    if shown != "n/a":
+        shown += unit
+    exact = repr(float(value)) if _finite(value) and not isinstance(value, (int, np.integer)) else str(value)
+    return f'<span class="num" data-key="{_e(key)}" data-value="{_e(exact)}">{_e(shown)}</span>'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[int] = ()) -> str:
+    """HTML table from already-escaped cells; columns in ``right`` are right-aligned."""
+    head = "".join(f'<th class="r">{h}</th>' if i in right else f"<th>{h}</th>" for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(f'<td class="r">{c}</td>' if i in right else f"<td>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _missing(what: str, why: str, how: str) -> str:
+    return f'<div class="missing"><b>{_e(what)}: not provided.</b> {_e(why)} {_e(how)}</div>'
+
+
+def _card(key: str, value: str, *, wide: bool = False) -> str:
+    return f'<div class="card{" wide" if wide else ""}"><div class="k">{_e(key)}</div><div class="v">{value}</div></div>'
+
+
+# ---------------------------------------------------------------- blot verdict
+
+
+def marker_calls(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """(marker, call) per marker: ``"+"`` present in every EV lane, ``"−"`` in none, ``"±"`` in some.
+
+    Markers of the MISEV panel come first in panel order, then the others as listed.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        ``panel_summary.csv`` (``marker``, ``n_ev_lanes``, ``n_ev_present``).
+    """
+    rows = list(summary.itertuples(index=False))
+    order = {m.lower(): i for i, m in enumerate(MISEV_PANEL)}
+    rows.sort(key=lambda r: order.get(str(r.marker).lower(), len(order)))
+    calls = []
+    for r in rows:
+        n, k = int(r.n_ev_lanes), int(r.n_ev_present)
+        call = "+" if n and k == n else ("\u2212" if k == 0 else "\u00b1")
+        calls.append((str(r.marker), call))
+    return calls
+
+
+def verdict_text(summary: pd.DataFrame) -> str:
+    """Compact panel verdict such as ``"CD9+ CD63+ calnexin−"``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        ``panel_summary.csv``.
+    """
+    return " ".join(f"{m}{c}" for m, c in marker_calls(summary))
+
+
+def calnexin_bound(panel: pd.DataFrame) -> tuple[float, list[str]] | None:
+    """Largest calnexin EV/lysate upper bound over the EV lanes where it was not detected.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        ``panel.csv`` (``marker``, ``lane_name``, ``is_reference``, ``present``, ``ratio_upper_bound``).
+
+    Returns
+    -------
+    (float, list of str) or None
+        The bound as a fraction of the reference-lane signal and the EV lanes
+        it covers; None when calnexin is not in the panel or was detected in
+        every EV lane.
+    """
+    rows = panel.loc[
+        (panel["marker"].astype(str).str.lower() == "calnexin")
+        & ~panel["is_reference"].astype(bool)
+        & ~panel["present"].astype(bool)
+        & panel["ratio_upper_bound"].notna()
+    ]
+    if rows.empty:
+        return None
+    return float(rows["ratio_upper_bound"].max()), [str(v) for v in rows["lane_name"]]
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _header(inputs: ReportInputs) -> str:
+    created = inputs.created_utc or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    cards = []
+    tem = inputs.tem
+    if tem is not None:
+        s = tem.statistics
+        cards.append(_card("Grids / images", f"{num('tem.n_grids', len(tem.grids))} / {num('tem.n_images', tem.n_images)}"))
+        cards.append(_card("Vesicles measured", num("tem.n", s["n"])))
+        cards.append(_card(
+            "TEM diameter (mean ± SD)",
+            f"{num('tem.mean_diameter_nm', s['mean_diameter_nm'])} ± {num('tem.sd_diameter_nm', s['sd_diameter_nm'])}"
+            " <small>nm</small>",
+        ))
+        cards.append(_card(
+            "TEM intensity-weighted mean",
+            f"{num('tem.intensity_weighted_mean_diameter_nm', s['intensity_weighted_mean_diameter_nm'])} <small>nm</small>",
+        ))
+    dls = inputs.instruments.dls
+    if dls is not None:
+        cards.append(_card("DLS Z-average", f"{num('dls.z_avg_nm', dls['z_avg_nm'])} <small>nm</small>"))
+    blot = inputs.blot
+    if blot is not None and blot.has_panel:
+        ok = _panel_pass(blot)
+        cards.append(_card(
+            "Marker panel",
+            f'<span data-key="blot.verdict">{_e(verdict_text(blot.panel_summary))}</span> '
+            f'<span class="badge {"pass" if ok else "fail"}" data-key="blot.pass">{"PASS" if ok else "FAIL"}</span>',
+            wide=True,
+        ))
+    return (
+        f"<h1>{_e(inputs.title)}</h1>"
+        f'<p class="sub">Characterization of one extracellular-vesicle preparation in the spirit of MISEV2023 '
+        f"(minimal information for studies of extracellular vesicles). Generated {_e(created)} by exo-vision "
+        f"{_e(__version__)} from the output folders listed under Provenance.</p>"
+        f'<div class="cards">{"".join(cards)}</div>'
+    )
+
+
+def _panel_pass(blot: BlotEvidence) -> bool:
+    verdict = blot.run.get("panel_verdict")
+    if isinstance(verdict, Mapping) and "pass" in verdict:
+        return bool(verdict["pass"])
+    ok, _ = misev_verdict(blot.panel_summary)
+    return bool(ok)
+
+
+def _size_vs_instruments(inputs: ReportInputs) -> str:
+    tem, ins = inputs.tem, inputs.instruments
+    out = ["<h2>Size and other instruments</h2>"]
+    s = tem.statistics if tem is not None else None
+    na = '<span class="note">not provided</span>'
+
+    def tem_cell(key: str, digits: int = 1, unit: str = " nm") -> str:
+        return num(f"tem.{key}", s[key], digits, unit=unit) if s is not None else na
+
+    dls = ins.dls
+    rows = [
+        ["Number-weighted mean ± SD (TEM counts every vesicle once)",
+         f"{tem_cell('mean_diameter_nm', unit='')} ± {tem_cell('sd_diameter_nm')}" if s is not None else na,
+         "—"],
+        ["Intensity-weighted mean (\u03a3d\u2077/\u03a3d\u2076) vs DLS Z-average",
+         tem_cell("intensity_weighted_mean_diameter_nm"),
+         (num("dls.z_avg_nm", dls["z_avg_nm"], unit=" nm")
+          + (f" ± {num('dls.sd_nm', dls['sd_nm'], unit=' nm')}" if "sd_nm" in dls else "")) if dls else na],
+        ["Polydispersity index (TEM: (SD/mean)\u00b2 of the number distribution; DLS: cumulant PDI)",
+         tem_cell("pdi", 3, unit=""),
+         num("dls.pdi", dls["pdi"], 3) if dls and "pdi" in dls else na],
+    ]
+    out.append(_table(["Quantity", "TEM (this report)", "DLS (entered by the user)"], rows, right=(1, 2)))
+    if dls and s is not None and _finite(s["intensity_weighted_mean_diameter_nm"]):
+        ratio = float(dls["z_avg_nm"]) / float(s["intensity_weighted_mean_diameter_nm"])
+        out.append(
+            f"<p>DLS Z-average / TEM intensity-weighted mean = {num('dls.ratio_to_tem_intensity_mean', ratio, 2)}. "
+            f"{_e(DLS_TEM_EXPLANATION)}</p>"
+        )
+    else:
+        out.append(f'<p class="note">{_e(DLS_TEM_EXPLANATION)}</p>')
+    if dls and "instrument" in dls:
+        out.append(f'<p class="note">DLS instrument: {_e(dls["instrument"])}</p>')
+    if not dls:
+        out.append(_missing("DLS", "No DLS values were entered.",
+                            'Add them with --dls "z_avg_nm=121.3,sd_nm=23.7,pdi=0.21".'))
+
+    out.append("<h3>Other measurements of the preparation</h3>")
+    other_rows = []
+    for kind, data, option in (("zeta", ins.zeta, "--zeta \"mean_mv=-23.5,sd_mv=4.1\""),
+                               ("protein", ins.protein, "--protein \"ug_per_ml=850,method=BCA\"")):
+        first = FIELDS[kind][0]
+        if data is None:
+            other_rows.append([_e(first.label), f'<span class="note">not provided (add {_e(option)})</span>'])
+            continue
+        sd_key = FIELDS[kind][1].key
+        text = num(f"{kind}.{first.key}", data[first.key], 1 if kind == "zeta" else 0)
+        if sd_key in data:
+            text += f" ± {num(f'{kind}.{sd_key}', data[sd_key], 1 if kind == 'zeta' else 0)}"
+        extra = [str(data[f.key]) for f in FIELDS[kind] if f.text and f.key in data]
+        if extra:
+            text += f' <span class="note">({_e(", ".join(extra))})</span>'
+        other_rows.append([_e(first.label), text])
+    out.append(_table(["Quantity", "Value (entered by the user)"], other_rows))
+    return "".join(out)
+
+
+def _calibration(tem: TemEvidence) -> str:
+    images = tem.images.loc[tem.images["status"].isin(["done", "skipped"])]
+    out = ["<h2>Calibration</h2>"]
+    if images.empty:
+        return "".join(out) + '<p class="fail">No image was analysed successfully.</p>'
+    rows = []
+    for source, group in images.groupby("pixel_size_source", sort=False):
+        px = group["pixel_size_nm"].to_numpy(dtype=float)
+        lo, hi = float(np.nanmin(px)), float(np.nanmax(px))
+        span = f"{lo:.4g}" if lo == hi else f"{lo:.4g} – {hi:.4g}"
+        rows.append([_e(source or "unknown"), num(f"calibration.n_images.{source}", len(group)), f"{span} nm/px"])
+    out.append(
+        "<p>Pixel size of every analysed image and where it came from (<i>user</i>: given on the command line; "
+        "<i>scale bar</i>: read from the burnt-in bar; file tags otherwise).</p>"
+    )
+    out.append(_table(["Pixel size source", "Images", "Pixel size"], rows, right=(1, 2)))
+    per_image = [
+        [_e(r.grid), _e(r.image), f"{r.pixel_size_nm:.4g}", _e(r.pixel_size_source), str(int(r.n_vesicles)),
+         f'<span class="warn">{_e(r.warnings)}</span>' if r.warnings else ""]
+        for r in tem.images.itertuples(index=False)
+    ]
+    out.append(
+        "<details><summary>Per image (" + str(len(tem.images)) + ")</summary>"
+        + _table(["Grid", "Image", "nm/px", "Source", "Vesicles", "Warnings / error"], per_image, right=(2, 4))
+        + "</details>"
+    )
+    return "".join(out)
+
+
+def _sampling(tem: TemEvidence) -> str:
+    rows = []
+    for g in tem.grids:
+        pooled = g.summary.loc[g.summary["image"].astype(str) == "pooled"].iloc[-1]
+        n_ok = sum(r.get("status") in ("done", "skipped") for r in g.run["images"])
+        n_failed = sum(r.get("status") == "failed" for r in g.run["images"])
+        rows.append([
+            _e(g.name), str(n_ok),
+            f'<span class="fail">{n_failed}</span>' if n_failed else "0",
+            str(int(pooled["n"])), str(int(pooled["n_excluded_border"])),
+            f"{_fmt(pooled['mean_diameter_nm'])} ± {_fmt(pooled['sd_diameter_nm'])}",
+        ])
+    s = tem.statistics
+    out = [
+        "<h2>Grids, images and vesicles</h2>",
+        f"<p>{num('tem.n_grids', len(tem.grids))} grid(s) (one <code>--tem</code> folder per grid), "
+        f"{num('tem.n_images', tem.n_images)} image(s) analysed, {num('tem.n', s['n'])} vesicles measured; "
+        f"{num('tem.n_excluded_border', s['n_excluded_border'])} vesicles touching the image border were "
+        "excluded from the statistics (their size is truncated).</p>",
+        _table(["Grid", "Images", "Failed", "Vesicles", "Border (excluded)", "Mean ± SD (nm)"], rows,
+               right=(1, 2, 3, 4, 5)),
+    ]
+    failed = tem.images.loc[tem.images["status"] == "failed"]
+    if len(failed):
+        out.append(f'<p class="fail">{len(failed)} input(s) failed and are not in the statistics: '
+                   + ", ".join(_e(v) for v in failed["input"]) + " (reasons in errors.csv).</p>")
+    if tem.parameter_conflicts:
+        out.append(
+            '<p class="warn">The grids were analysed with different '
+            + ", ".join(_e(k) for k in tem.parameter_conflicts)
+            + "; pooled statistics use the first grid's settings.</p>"
+        )
+    return "".join(out)
+
+
+def _statistics(tem: TemEvidence) -> str:
+    s = tem.statistics
+    k = "tem."
+    lo, hi = s["size_range_low_nm"], s["size_range_high_nm"]
+    rows = [
+        ["n (vesicles)", num(k + "n", s["n"])],
+        ["Mean ± SD", f"{num(k + 'mean_diameter_nm', s['mean_diameter_nm'])} ± {num(k + 'sd_diameter_nm', s['sd_diameter_nm'], unit=' nm')}"],
+        ["95 % CI of the mean (bootstrap)",
+         f"{num(k + 'mean_ci95_low_nm', s['mean_ci95_low_nm'])} – {num(k + 'mean_ci95_high_nm', s['mean_ci95_high_nm'], unit=' nm')}"],
+        ["Median (95 % CI)",
+         f"{num(k + 'median_diameter_nm', s['median_diameter_nm'], unit=' nm')} "
+         f"({num(k + 'median_ci95_low_nm', s['median_ci95_low_nm'])} – {num(k + 'median_ci95_high_nm', s['median_ci95_high_nm'])})"],
+        ["Mode (KDE peak)", num(k + "mode_diameter_nm", s["mode_diameter_nm"], unit=" nm")],
+        ["D10 / D50 / D90",
+         f"{num(k + 'd10_nm', s['d10_nm'])} / {num(k + 'd50_nm', s['d50_nm'])} / {num(k + 'd90_nm', s['d90_nm'], unit=' nm')}"],
+        ["Span (D90 − D10) / D50", num(k + "span", s["span"], 2)],
+        ["CV (SD / mean)", num(k + "cv", s["cv"], 3)],
+        ["PDI ((SD / mean)²)", num(k + "pdi", s["pdi"], 3)],
+        ["Volume-weighted mean (Σd⁴/Σd³)", num(k + "volume_weighted_mean_diameter_nm", s["volume_weighted_mean_diameter_nm"], unit=" nm")],
+        ["Intensity-weighted mean (Σd⁷/Σd⁶)",
+         num(k + "intensity_weighted_mean_diameter_nm", s["intensity_weighted_mean_diameter_nm"], unit=" nm")],
+        [f"Fraction in {_fmt(lo, 0)}–{_fmt(hi, 0)} nm", num(k + "fraction_in_size_range", s["fraction_in_size_range"], percent=True)],
+        ["Vesicles per µm² of analysed area", num(k + "vesicles_per_um2", s["vesicles_per_um2"], 2)],
+    ]
+    return (
+        "<h2>Size statistics (TEM, equivalent-circle diameter)</h2>"
+        + _table(["Statistic", "Value"], rows, right=(1,))
+        + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
+        "(Scott bandwidth); confidence intervals are bootstrap percentile intervals; PDI is the number-based "
+        "analogue of the DLS polydispersity index.</p>"
+    )
+
+
+def _histograms(tem: TemEvidence) -> str:
+    from exo_vision.figures.histogram import size_histogram_figure
+
+    out = ["<h2>Size distribution</h2>"]
+    d = tem.diameters_nm
+    if d.size == 0:
+        return "".join(out) + '<p class="fail">No vesicles to plot.</p>'
+    bin_nm = float(tem.grids[0].run["parameters"].get("bin_width_nm") or 10.0)
+    figs = []
+    for weighting, title, caption in (
+        ("number", "Number-weighted", "Each vesicle counts once (what TEM measures)."),
+        ("intensity", "Intensity-weighted (d⁶)", "Each vesicle weighted by d⁶, as light scattering (DLS) weights it."),
+    ):
+        fig, _ = size_histogram_figure(
+            {"": d}, bin_width_nm=bin_nm, weighting=weighting, percent=weighting != "number",
+            kde=d.size > 1, title=title,
+        )
+        figs.append(
+            f'<figure><img alt="{_e(title)} size histogram" src="{figure_data_uri(fig)}" width="520">'
+            f"<figcaption>{_e(caption)} Bin width {bin_nm:g} nm; n = {d.size}.</figcaption></figure>"
+        )
+    return "".join(out) + f'<div class="figs">{"".join(figs)}</div>'
+
+
+def _morphology(tem: TemEvidence) -> str:
+    s = tem.statistics
+    rows = []
+    for m in MORPHOLOGIES:
+        frac = s[f"fraction_{m}"]
+        width = int(round(200 * float(frac))) if _finite(frac) else 0
+        rgb = MORPHOLOGY_RGB.get(m, OTHER_RGB)
+        bar = f'<span class="bar" style="width:{width}px;background:rgb{tuple(int(c) for c in rgb)}"></span>'
+        rows.append([_e(m), num(f"tem.n_{m}", s[f"n_{m}"]), bar + num(f"tem.fraction_{m}", frac, percent=True)])
+    return (
+        "<h2>Morphology</h2>"
+        + _table(["Class", "Vesicles", "Fraction"], rows, right=(1,))
+        + '<p class="note">round: closed, convex outline; cup: the collapsed, cup-shaped form typical of '
+        "negative-stained EVs; irregular: neither (aggregates, debris-like or deformed objects).</p>"
+    )
+
+
+def _overlays(tem: TemEvidence) -> str:
+    out = ["<h2>Example micrographs</h2>"]
+    best = None
+    for g in tem.grids:
+        for stem, path in g.overlays.items():
+            table = g.vesicles.loc[g.vesicles["image"].astype(str) == stem] if "image" in g.vesicles.columns else g.vesicles
+            whole = int((~table["touches_border"].astype(bool)).sum()) if "touches_border" in table.columns else len(table)
+            if best is None or whole > best[0]:
+                best = (whole, g, stem, path, table)
+    if best is None:
+        return "".join(out) + _missing("Overlays", "No <stem>_overlay.png in the TEM folder(s).",
+                                       "Rerun exo-vision tem to write them.")
+    _, grid, stem, path, table = best
+    rgb = read_rgb(path)
+    px = float(table["pixel_size_nm"].iloc[0]) if len(table) and "pixel_size_nm" in table.columns else float(
+        tem.images.loc[(tem.images["grid"] == grid.name) & (tem.images["image"] == stem), "pixel_size_nm"].iloc[0])
+    close = choose_close_up(table, image_shape=rgb.shape[:2], pixel_size_nm=px) if len(table) else None
+    wide = mark_box(rgb, close.box_px) if close is not None else rgb
+    m, n = rgb.shape[:2]
+    legend = "".join(
+        f'<span class="swatch" style="background:rgb{tuple(int(c) for c in MORPHOLOGY_RGB[k])}"></span>{k}'
+        for k in MORPHOLOGIES
+    )
+    figs = [
+        f'<figure><img alt="wide-field overlay of {_e(stem)}" src="{rgb_data_uri(wide, max_px=WIDE_FIELD_MAX_PX)}" '
+        f'width="560"><figcaption>Wide field: {_e(grid.name)} / {_e(stem)}, {n} × {m} px at {px:.4g} nm/px '
+        f"({n * px / 1000:.2f} × {m * px / 1000:.2f} µm). Outlines by class:{legend}; numbers are vesicle labels "
+        "in the CSV." + (" The yellow box marks the close-up." if close is not None else "") + "</figcaption></figure>"
+    ]
+    if close is not None:
+        figs.append(
+            f'<figure><img alt="close-up of {_e(stem)}" src="{rgb_data_uri(close_up_rgb(rgb, close))}" width="420">'
+            f"<figcaption>Close-up: {close.width_nm:.0f} nm wide field around vesicles "
+            f"{', '.join(map(str, close.labels))}.</figcaption></figure>"
+        )
+    return "".join(out) + f'<div class="figs">{"".join(figs)}</div>'
+
+
+def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
+    out = ["<h2>Western blot: MISEV marker panel</h2>"]
+    if blot is None:
+        return "".join(out) + _missing(
+            "Western blot", missing_reason or "No blot folder was given.",
+            "Add --blot DIR, the --out folder of `exo-vision blot --panel FILE.toml`.",
+        )
+    if not blot.has_panel:
+        out.append(_missing(
+            "Marker panel", f"{blot.path} has no panel.csv / panel_summary.csv (the blot run had no marker names, "
+            "lane names or reference lane).",
+            "Rerun exo-vision blot with --panel FILE.toml (or --marker, --lane-names and --reference-lane).",
+        ))
+    else:
+        summary, panel = blot.panel_summary, blot.panel
+        ok = _panel_pass(blot)
+        out.append(
+            f'<p><span class="badge {"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span> '
+            f'&nbsp;<b data-key="blot.verdict">{_e(verdict_text(summary))}</b> '
+            "&nbsp;(expected for EVs: CD9+ and CD63+ in every EV lane, calnexin− in every EV lane while present "
+            "in the cell lysate)</p>"
+        )
+        bound = calnexin_bound(panel)
+        if bound is not None:
+            value, lanes = bound
+            out.append(
+                f"<p>Calnexin was not detected in {_e(', '.join(lanes))}: its signal there is below "
+                f"{num('blot.calnexin_upper_bound', value, 2, percent=True)} of the lysate signal"
+                f"{' per µg loaded' if panel['ug_loaded'].notna().any() else ''} "
+                "(upper bound from the limit of detection, LoD = mean blank + 3.3 SD blank).</p>"
+            )
+        rows = []
+        for r in summary.itertuples(index=False):
+            ratio = (f"{_fmt(r.ratio_mean, 2)} ± {_fmt(r.ratio_sd, 2)}" if _finite(r.ratio_mean) else "—")
+            cls = "pass" if str(r.verdict) == "pass" else ("fail" if str(r.verdict) == "fail" else "")
+            rows.append([
+                _e(r.marker), _e(r.expected_in_ev), f"{int(r.n_ev_present)} / {int(r.n_ev_lanes)}",
+                "yes" if bool(r.present_in_reference) else "no", ratio,
+                f'<span class="{cls}">{_e(r.verdict)}</span>', _e(r.reason),
+            ])
+        out.append(_table(
+            ["Marker", "Expected in EVs", "EV lanes present", "In lysate", "EV/lysate ratio (mean ± SD)", "Verdict",
+             "Reason"], rows, right=(2, 4),
+        ))
+        lane_rows = []
+        for r in panel.itertuples(index=False):
+            ratio = _fmt(r.ratio_to_reference, 2) if _finite(r.ratio_to_reference) else (
+                f"&lt; {_fmt(r.ratio_upper_bound, 4)}" if _finite(r.ratio_upper_bound) else "—")
+            lane_rows.append([
+                _e(r.marker), _e(r.lane_name), f"{float(r.volume):.3g}", f"{float(r.lod_volume):.3g}",
+                "yes" if bool(r.present) else "no",
+                '<span class="fail">yes</span>' if bool(r.saturated) else "no", ratio,
+            ])
+        out.append(
+            "<details><summary>Per lane (" + str(len(panel)) + " rows of panel.csv)</summary>"
+            + _table(["Marker", "Lane", "Volume", "LoD", "Present", "Saturated", "Ratio to lysate"], lane_rows,
+                     right=(2, 3, 6))
+            + "</details>"
+        )
+        if bool(panel["saturated"].astype(bool).any()):
+            out.append('<p class="fail">Some bands are saturated: their volumes and ratios are lower bounds.</p>')
+    figs = []
+    if blot.panel_figure is not None:
+        figs.append(f'<figure><img alt="marker panel chart" src="{rgb_data_uri(read_rgb(blot.panel_figure), max_px=900, fmt="PNG")}" '
+                    'width="520"><figcaption>EV/lysate ratio per marker with replicate lanes.</figcaption></figure>')
+    for stem, path in blot.annotated.items():
+        figs.append(f'<figure><img alt="annotated blot {_e(stem)}" src="{rgb_data_uri(read_rgb(path), max_px=900)}" '
+                    f'width="300"><figcaption>{_e(stem)}: lanes and numbered bands (numbers = label in '
+                    f"{_e(stem)}_bands.csv); saturated pixels red.</figcaption></figure>")
+    if figs:
+        out.append(f'<div class="figs">{"".join(figs)}</div>')
+    warnings = blot.run.get("warnings") or {}
+    if warnings:
+        items = "".join(f"<li>{_e(k)}: {_e('; '.join(map(str, v)))}</li>" for k, v in warnings.items())
+        out.append(f'<p class="warn">Warnings of the blot run:</p><ul class="warn">{items}</ul>')
+    return "".join(out)
+
+
+def _kv_table(mapping: Mapping[str, Any]) -> str:
+    rows = [[_e(k), f'<span class="mono">{_e(v)}</span>'] for k, v in mapping.items()]
+    return _table(["Name", "Value"], rows)
+
+
+def _provenance(inputs: ReportInputs) -> str:
+    out = ["<h2>Provenance: parameters, software and checksums</h2>"]
+    tem, blot = inputs.tem, inputs.blot
+    if tem is not None:
+        for g in tem.grids:
+            run = g.run
+            out.append(f"<h3>TEM grid {_e(g.name)} ({_e(g.path)})</h3>")
+            out.append(f'<p class="note">exo-vision {_e(run.get("exo_vision_version", "?"))}, run {_e(run.get("created_utc", "?"))}; '
+                       f'command: <span class="mono">{_e(" ".join(map(str, run.get("command") or [])))}</span></p>')
+            out.append("<details open><summary>Parameters</summary>" + _kv_table(run.get("parameters", {})) + "</details>")
+        software = tem.grids[0].run.get("software") or {}
+        if software:
+            out.append("<h3>Software versions (TEM run)</h3>")
+            out.append(_table(["Package", "Version"], [[_e(k), _e(v)] for k, v in software.items()]))
+        rows = [[_e(r.grid), _e(r.image), f'<span class="mono">{_e(r.input)}</span>',
+                 f'<span class="mono">{_e(r.input_sha256)}</span>'] for r in tem.images.itertuples(index=False)]
+        out.append("<h3>TEM input checksums (SHA-256, recorded by the run)</h3>")
+        out.append(_table(["Grid", "Image", "Input", "SHA-256"], rows))
+    if blot is not None:
+        out.append(f"<h3>Western blot ({_e(blot.path)})</h3>")
+        out.append(f'<p class="note">exo-vision {_e(blot.run.get("exo_vision_version", "?"))}</p>')
+        out.append("<details open><summary>Parameters</summary>" + _kv_table(blot.run.get("parameters", {})) + "</details>")
+        rows = [[f'<span class="mono">{_e(r.input)}</span>',
+                 f'<span class="mono">{_e(r.sha256) if r.sha256 else "file not found at report time"}</span>']
+                for r in blot.inputs.itertuples(index=False)]
+        out.append("<h3>Blot input checksums (SHA-256, computed when this report was made)</h3>")
+        out.append(_table(["Input", "SHA-256"], rows))
+    sources = []
+    if tem is not None:
+        for g in tem.grids:
+            sources += [g.path / "run.json", g.path / "summary.csv", g.path / "vesicles.csv"]
+    if blot is not None:
+        sources += [p for p in (blot.path / "run.json", blot.path / "panel.csv", blot.path / "panel_summary.csv")
+                    if p.is_file()]
+    if sources:
+        out.append("<h3>Files this report was built from (SHA-256)</h3>")
+        out.append(_table(["File", "SHA-256"], [[f'<span class="mono">{_e(p)}</span>',
+                                                  f'<span class="mono">{sha256_file(p)}</span>'] for p in sources]))
+    return "".join(out)
+
+
+def render_report(inputs: ReportInputs, *, blot_missing_reason: str | None = None) -> str:
+    """Render the whole report as one self-contained HTML document.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        TEM and blot evidence (either may be None: its section then says
+        "not provided"), values from other instruments and the title.
+    blot_missing_reason : str, optional
+        Why there is no blot section (shown in the "not provided" box).
+
+    Returns
+    -------
+    str
+        The HTML page (UTF-8 text, no external resources).
+    """
+    parts = [_header(inputs)]
+    tem = inputs.tem
+    parts.append(_size_vs_instruments(inputs))
+    if tem is None:
+        parts.append("<h2>Transmission electron microscopy</h2>" + _missing(
+            "TEM", "No TEM folder was given.", "Add --tem DIR, the --out folder of `exo-vision tem`."))
+    else:
+        parts += [_sampling(tem), _calibration(tem), _statistics(tem), _histograms(tem), _morphology(tem),
+                  _overlays(tem)]
+    parts.append(_blot_section(inputs.blot, blot_missing_reason))
+    parts.append(_provenance(inputs))
+    body = "".join(parts)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{_e(inputs.title)}</title><style>{CSS}</style></head>"
+        f"<body><main>{body}</main></body></html>\n"
+    )
