@@ -277,6 +277,23 @@ def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
     return record
 
 
+def _one_thread_per_worker() -> None:
+    """Pool initializer: each worker process uses one OpenCV thread.
+
+    With N worker processes on N cores, OpenCV's own thread pool (N threads per
+    process) only adds contention.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _process_image_single_threaded(job: ImageJob) -> dict[str, Any]:
+    """:func:`process_image` in a Dask worker, limited to one OpenCV thread like the local pool."""
+    _one_thread_per_worker()
+    return process_image(job)
+
+
 def _run_serial(jobs: Sequence[ImageJob]) -> Iterator[dict[str, Any]]:
     for job in jobs:
         yield process_image(job)
@@ -289,7 +306,9 @@ def _run_pool(jobs: Sequence[ImageJob], workers: int) -> Iterator[dict[str, Any]
     pending = list(jobs)[::-1]
     attempts: dict[int, int] = {}
     while pending:
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_one_thread_per_worker
+        ) as pool:
             in_flight: dict[cf.Future, ImageJob] = {}
             broken = False
             while (pending or in_flight) and not broken:
@@ -337,7 +356,7 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
         futures = as_completed()
         while pending and futures.count() < limit:
             job = pending.pop()
-            futures.add(client.submit(process_image, job, key=f"exo-vision-{job.index}-{run_token}",
+            futures.add(client.submit(_process_image_single_threaded, job, key=f"exo-vision-{job.index}-{run_token}",
                                       retries=WORKER_DEATH_RETRIES, pure=False))
         for future in futures:
             if future.status == "error":
@@ -351,7 +370,7 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
             future.release()
             if pending:
                 job = pending.pop()
-                futures.add(client.submit(process_image, job, key=f"exo-vision-{job.index}-{run_token}",
+                futures.add(client.submit(_process_image_single_threaded, job, key=f"exo-vision-{job.index}-{run_token}",
                                           retries=WORKER_DEATH_RETRIES, pure=False))
     finally:
         client.close()
