@@ -149,7 +149,9 @@ def _region_solidity(region: np.ndarray) -> float:
     return float(region.sum()) / max(cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True) + 1.0, 1.0)
 
 
-def close_ring(region: np.ndarray, *, min_coverage: float = 0.65) -> np.ndarray | None:
+def close_ring(
+    region: np.ndarray, *, min_coverage: float = 0.65, max_diameter_px: float = np.inf
+) -> np.ndarray | None:
     """Fill a broken ring (a faint cup rim seen as a "C") to its convex hull.
 
     Parameters
@@ -159,6 +161,8 @@ def close_ring(region: np.ndarray, *, min_coverage: float = 0.65) -> np.ndarray 
     min_coverage : float
         Fraction of directions around the hull centre in which the candidate
         must have pixels in the outer half of the hull.
+    max_diameter_px : float
+        Largest equivalent diameter of the closed ring, in pixels.
 
     Returns
     -------
@@ -177,8 +181,10 @@ def close_ring(region: np.ndarray, *, min_coverage: float = 0.65) -> np.ndarray 
     ys, xs = np.nonzero(hull)
     cy, cx = ys.mean(), xs.mean()
     radius = np.sqrt(hull.sum() / np.pi)
-    if radius < 3:
+    if radius < 3 or 2 * radius > max_diameter_px:
         return None
+    if region.sum() < 0.2 * hull.sum():
+        return None  # a sparse scatter of specks, not a rim
     ry, rx = np.nonzero(region)
     r = np.hypot(ry - cy, rx - cx)
     centre_area = np.pi * (0.3 * radius) ** 2

@@ -4,9 +4,9 @@ Everything here works at a fixed working scale in nm per pixel, so that filter
 sizes mean the same thing at any acquisition pixel size:
 
 - :func:`resample_to_scale` shrinks the image to the working scale;
-- :func:`estimate_background` finds the slowly varying stain level
-  (thickness gradients, stain pools) with a median filter far larger than a
-  vesicle;
+- :func:`estimate_background` and :func:`masked_background` find the slowly
+  varying stain level (thickness gradients, stain pools), the second one
+  ignoring the objects found so far;
 - :func:`normalised_contrast` turns an image into local contrast in units of
   the local noise ("z"), which is what detection thresholds act on;
 - :func:`fallback_annotation_mask` finds burnt-in scale bars and their labels
@@ -104,20 +104,22 @@ def resample_to_scale(
 
 
 def estimate_background(
-    image: np.ndarray, *, pixel_size_nm: float, window_nm: float = 900.0, coarse_scale_nm: float = 16.0
+    image: np.ndarray, *, pixel_size_nm: float, sigma_nm: float = 120.0, coarse_scale_nm: float = 8.0
 ) -> np.ndarray:
-    """Slowly varying stain level: a median far wider than any vesicle.
+    """First, rough stain level: a Gaussian much wider than a typical vesicle.
+
+    Vesicles lift it slightly around themselves; :func:`masked_background`
+    then refines it while ignoring the objects found with this one.
 
     Parameters
     ----------
     image : (M, N) ndarray of float32
     pixel_size_nm : float
         Pixel edge length of ``image`` in nm.
-    window_nm : float
-        Side of the median window in nm; objects much smaller than this
-        (vesicles up to ~500 nm) do not move it.
+    sigma_nm : float
+        Gaussian sigma in nm.
     coarse_scale_nm : float
-        The median runs on a copy shrunk to this pixel size (for speed).
+        The filter runs on a copy shrunk to this pixel size (for speed).
 
     Returns
     -------
@@ -127,18 +129,12 @@ def estimate_background(
     m, n = image.shape
     factor = min(pixel_size_nm / coarse_scale_nm, 1.0)
     cm, cn = max(int(round(m * factor)), 3), max(int(round(n * factor)), 3)
-    coarse = cv2.resize(image, (cn, cm), interpolation=cv2.INTER_AREA) if factor < 1 else image.copy()
-    lo, hi = np.percentile(coarse, [0.5, 99.5])
-    span = max(float(hi - lo), 1e-6)
-    as_u8 = np.clip((coarse - lo) / span * 255.0, 0, 255).astype(np.uint8)
+    coarse = cv2.resize(image, (cn, cm), interpolation=cv2.INTER_AREA) if factor < 1 else image
     cell_nm = pixel_size_nm / factor
-    k = int(round(window_nm / cell_nm)) | 1
-    k = max(min(k, (min(cm, cn) // 2) * 2 - 1), 3)
-    med = cv2.medianBlur(as_u8, k).astype(np.float32) * (span / 255.0) + lo
-    med = cv2.GaussianBlur(med, (0, 0), max(k / 6.0, 1.0), borderType=cv2.BORDER_REFLECT)
-    if med.shape != (m, n):
-        med = cv2.resize(med, (n, m), interpolation=cv2.INTER_LINEAR)
-    return med
+    bg = cv2.GaussianBlur(coarse, (0, 0), sigma_nm / cell_nm, borderType=cv2.BORDER_REFLECT)
+    if bg.shape != (m, n):
+        bg = cv2.resize(bg, (n, m), interpolation=cv2.INTER_LINEAR)
+    return bg.astype(np.float32)
 
 
 def robust_std(values: np.ndarray) -> float:

@@ -4,8 +4,10 @@ Method (classical, CPU, all sizes in nm so it works at any pixel size):
 
 1. Mask burnt-in annotations (scale bar, label, data strip).
 2. Shrink to a fixed working scale (2 nm/px), subtract the stain background
-   (a median far wider than a vesicle), smooth and divide by the local noise:
-   the result ``z`` is contrast in noise units.
+   (a wide Gaussian, then twice a masked Gaussian that ignores the objects
+   found so far, so it follows stain pools without being lifted by vesicles),
+   smooth and divide by the local noise: the result ``z`` is contrast in noise
+   units.
 3. Detect the polarity (vesicles lighter or darker than the stain) unless given.
 4. Candidates: hysteresis threshold of ``z``, closing, hole filling (so a
    cup's dark, stain-filled centre belongs to the cup), opening.
@@ -38,7 +40,6 @@ from skimage.segmentation import watershed
 from exo_vision.segmentation.detect import candidate_mask, close_ring, disk, expand_labels_fast, ring_mean, thresholds
 from exo_vision.segmentation.polarity import detect_polarity
 from exo_vision.segmentation.preprocess import (
-    WORKING_SCALE_NM,
     as_float_image,
     check_pixel_size,
     normalised_contrast,
@@ -59,6 +60,7 @@ REASON_NO_RIM = "no dark membrane or stain halo around it"
 REASON_PRECIPITATE = "stain precipitate: dark dense blob without membrane"
 REASON_EXCLUDED = "lies on the excluded area (scale bar, label or data strip)"
 REASON_NOT_LIGHTER = "not lighter than the stain (a dark region enclosed by darker stain)"
+REASON_BACKGROUND = "covers a fifth of the image: uneven stain, not a vesicle"
 REASON_LOW_CONTRAST = "too faint: contrast below the detection threshold"
 
 
@@ -122,7 +124,66 @@ def _solidity(region: np.ndarray) -> float:
     return float(region.sum()) / max(hull_area + 0.5 * perim + 1.0, 1.0)
 
 
-def split_touching(mask: np.ndarray, *, scale_nm: float, min_diameter_nm: float) -> np.ndarray:
+def _elongation(region: np.ndarray) -> float:
+    """Ratio of the principal axes (sqrt of covariance eigenvalues) of a region."""
+    ys, xs = np.nonzero(region)
+    if ys.size < 3:
+        return 1.0
+    cov = np.cov(np.vstack([ys - ys.mean(), xs - xs.mean()]))
+    ev = np.sort(np.linalg.eigvalsh(cov))
+    return float(np.sqrt(ev[1] / max(ev[0], 1e-6)))
+
+
+def _strip_thin_parts(region: np.ndarray, *, radius_px: float) -> np.ndarray | None:
+    """Largest part of ``region`` that survives an opening with a disk of ``radius_px``."""
+    opened = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, disk(radius_px))
+    count, lab, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if count <= 1:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    # give back the rim that the opening shaved off the body
+    body = cv2.dilate((lab == k).astype(np.uint8), disk(1.0)).astype(bool) & region
+    return body
+
+
+def _object_mask(
+    z: np.ndarray, *, scale_nm: float, sensitivity: float, max_diameter_nm: float, broad: bool
+) -> np.ndarray:
+    """Vesicle-like objects (with a 30 nm margin for halos) to leave out of the background.
+
+    Only objects with an edge count: a dark membrane/halo around much of them,
+    or a contrast far above the threshold. A light patch without an edge is
+    uneven stain, which the background must follow. Larger-than-vesicle regions
+    stay in too.
+    """
+    low, high = thresholds(sensitivity)
+    found = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity).astype(np.uint8)
+    if broad:
+        smooth = cv2.GaussianBlur(z, (0, 0), 4.0 / scale_nm)
+        found |= cv2.morphologyEx((smooth > 0.6 * low).astype(np.uint8), cv2.MORPH_OPEN, disk(6.0 / scale_nm))
+    count, lab, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
+    if count <= 1:
+        return np.zeros(z.shape, bool)
+    # fraction of a ring 1-8 nm outside each object that is dark
+    grown = cv2.dilate(lab.astype(np.float32), disk(8.0 / scale_nm)).astype(np.int32)
+    ring = (grown > 0) & (lab == 0)
+    dark = ring & (z < -low)
+    ring_n = np.bincount(grown[ring], minlength=count)
+    dark_n = np.bincount(grown[dark], minlength=count)
+    peak = ndi.maximum(z, lab, index=np.arange(count))
+    # very large light regions are more likely stain than vesicle; a real large
+    # vesicle is still found by its membrane even if the background rises under it
+    max_area = 1.5 * np.pi * (0.5 * min(max_diameter_nm, 300.0) / scale_nm) ** 2
+    keep = np.zeros(count, bool)
+    for k in range(1, count):
+        edged = ring_n[k] > 0 and dark_n[k] >= 0.4 * ring_n[k]
+        keep[k] = stats[k, cv2.CC_STAT_AREA] <= max_area and (edged or peak[k] > 2.0 * high)
+    return cv2.dilate(keep[lab].astype(np.uint8), disk(30.0 / scale_nm)).astype(bool)
+
+
+def split_touching(
+    mask: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float = 500.0
+) -> np.ndarray:
     """Label ``mask``, splitting touching convex bodies along their neck.
 
     A component is split only if it is clearly non-convex (solidity < 0.9),
@@ -137,6 +198,8 @@ def split_touching(mask: np.ndarray, *, scale_nm: float, min_diameter_nm: float)
         Pixel edge length of ``mask`` in nm.
     min_diameter_nm : float
         Smallest vesicle diameter in nm (sets the smallest part kept).
+    max_diameter_nm : float
+        Largest vesicle diameter in nm (a broken ring is closed only up to it).
 
     Returns
     -------
@@ -157,7 +220,7 @@ def split_touching(mask: np.ndarray, *, scale_nm: float, min_diameter_nm: float)
             view[region] = next_label
             next_label += 1
             continue
-        hull = close_ring(region)
+        hull = close_ring(region, max_diameter_px=max_diameter_nm / scale_nm)
         if hull is not None:
             # a cup whose rim was seen as a broken ring: one object, never split
             hull &= (labels[r0:r1, c0:c1] == 0) | region
@@ -344,24 +407,26 @@ def segment_vesicles(
             sensitivity=sensitivity,
         )
     sign = 1.0 if polarity == "bright" else -1.0
-    # second pass: a background that follows stain pools, ignoring the objects
-    # anything even faintly lighter than the stain at a vesicle's scale is kept
-    # out of the background estimate, or a big faint vesicle would lift it
-    broad = cv2.GaussianBlur(sign * z, (0, 0), 4.0 / scale_nm)
-    first = cv2.morphologyEx((broad > 0.3 * low).astype(np.uint8), cv2.MORPH_OPEN, disk(4.0 / scale_nm))
-    first |= candidate_mask(sign * z, scale_nm=scale_nm, sensitivity=sensitivity).astype(np.uint8)
-    first = cv2.dilate(first, disk(30.0 / scale_nm)).astype(bool)
-    if excl_small is not None:
-        first |= excl_small
-    z, _ = normalised_contrast(small, pixel_size_nm=scale_nm, objects=first, background=coarse_bg)
-    if excl_small is not None:
-        z[excl_small] = 0.0
+    # Two more passes: a background that follows stain pools while ignoring the
+    # objects found so far. The last pass also leaves out anything even faintly
+    # lighter than the stain at a vesicle's scale, or a big faint vesicle would
+    # lift the background under itself.
+    for broad_objects in (False, True):
+        objects = _object_mask(
+            sign * z, scale_nm=scale_nm, sensitivity=sensitivity, max_diameter_nm=max_diameter_nm,
+            broad=broad_objects,
+        )
+        if excl_small is not None:
+            objects |= excl_small
+        z, _ = normalised_contrast(small, pixel_size_nm=scale_nm, objects=objects, background=coarse_bg)
+        if excl_small is not None:
+            z[excl_small] = 0.0
     zs = sign * z
     report(2)
 
     # 4-5. candidates and splitting
     mask = candidate_mask(zs, scale_nm=scale_nm, sensitivity=sensitivity)
-    coarse = split_touching(mask, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm)
+    coarse = split_touching(mask, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm)
     territory = expand_labels_fast(coarse, max(14.0 / scale_nm, 2.0))
     report(3)
 
@@ -372,6 +437,8 @@ def segment_vesicles(
     margin = int(np.ceil(25.0 / scale_nm)) + 2
     pix_noise = None
     next_label = 1
+    accepted: list[int] = []
+    lighter: list[int] = []
     for i, sl in enumerate(ndi.find_objects(coarse), start=1):
         if sl is None:
             continue
@@ -388,6 +455,11 @@ def segment_vesicles(
             rejected.append(dict(centroid_x_nm=cx_nm, centroid_y_nm=cy_nm, equivalent_diameter_nm=diameter_nm,
                                  reason=reason))
 
+        if float(zs[r0:r1, c0:c1][region].mean()) > 0:
+            lighter.append(i)
+        if area_px > 0.2 * sm * sn:
+            reject(REASON_BACKGROUND, coarse_d_nm)
+            continue
         if excl_small is not None and excl_small[r0:r1, c0:c1][region].mean() > 0.2:
             reject(REASON_EXCLUDED)
             continue
@@ -397,15 +469,20 @@ def segment_vesicles(
             continue
         zc = zs[r0:r1, c0:c1]
         if area_px >= 12:
-            yc, xc = ys - ys.mean(), xs - xs.mean()
-            cov = np.cov(np.vstack([yc, xc]))
-            ev = np.sort(np.linalg.eigvalsh(cov))
-            elong = float(np.sqrt(ev[1] / max(ev[0], 1e-6)))
-            if elong > 3.0:
-                reject(REASON_ELONGATED)
-                continue
+            if _elongation(region) > 3.0:
+                # a vesicle with a filament or rod lying across it: strip thin parts
+                body = _strip_thin_parts(region, radius_px=7.0 / scale_nm)
+                min_body = np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.5
+                if body is None or body.sum() < min_body or _elongation(body) > 2.0:
+                    reject(REASON_ELONGATED)
+                    continue
+                reject(REASON_ELONGATED, 2.0 * np.sqrt((region & ~body).sum() / np.pi) * scale_nm)
+                coarse[r0:r1, c0:c1][region & ~body] = 0
+                territory[r0:r1, c0:c1][region & ~body] = 0
+                region = body
+                area_px = int(region.sum())
             if _solidity(region) < 0.7:
-                hull = close_ring(region)
+                hull = close_ring(region, max_diameter_px=max_diameter_nm / scale_nm)
                 if hull is None:
                     reject(REASON_NOT_SOLID)
                     continue
@@ -471,11 +548,6 @@ def segment_vesicles(
             pv = np.convolve(np.pad(pv, (w // 2, w - 1 - w // 2), mode="edge"), kern, mode="valid")
         noise = pix_noise / np.sqrt(max(float(np.median(counts[good])), 1.0)) * 3.0
         offset = _edge_offset_nm(pd_nm, pv, membrane_thickness_nm=membrane_thickness_nm, noise=noise)
-        import os
-        if os.environ.get("C_DEBUG"):
-            print("OFFSET", None if offset is None else round(offset, 2), round(coarse_d_nm), round(cx_nm), round(cy_nm))
-            if os.environ.get("C_DEBUG") == "2":
-                print(" ".join(f"{a:.1f}:{b:.0f}" for a, b in zip(pd_nm, pv) if -12 < a < 16))
         if offset is None:
             offset = membrane_thickness_nm  # no resolvable membrane: assume one just outside
         final = terr & (sd_nm < offset)
@@ -491,12 +563,16 @@ def segment_vesicles(
         free = final & (view == 0) & ~exclude[fr0:fr1, fc0:fc1]
         view[free] = next_label
         next_label += 1
+        accepted.append(i)
     report(4)
 
     # stain precipitate: dark, compact blobs away from every candidate
     dark = zs < -2.0 * high
     if dark.any():
-        near = expand_labels_fast(coarse, max(30.0 / scale_nm, 2.0)) > 0
+        # halos of vesicles and the dark outlines of light debris are not precipitate
+        kept = np.isin(coarse, accepted).astype(np.uint8)
+        light = np.isin(coarse, lighter).astype(np.uint8)
+        near = cv2.dilate(kept, disk(30.0 / scale_nm)).astype(bool) | cv2.dilate(light, disk(10.0 / scale_nm)).astype(bool)
         dark &= ~near
         if excl_small is not None:
             dark &= ~excl_small
@@ -506,7 +582,7 @@ def segment_vesicles(
                 continue
             reg = dlab[sl] == j
             d_nm = 2.0 * np.sqrt(reg.sum() / np.pi) * scale_nm
-            if d_nm < 8.0 or d_nm > 400.0:
+            if d_nm < 8.0 or d_nm > 400.0 or float(zs[sl][reg].mean()) > -3.0 * high:
                 continue
             ys, xs = np.nonzero(reg)
             rejected.append(dict(

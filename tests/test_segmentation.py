@@ -1,0 +1,235 @@
+"""Vesicle segmentation: hand-built vesicles with exact sizes, and generated micrographs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exo_vision.measure.vesicles import measure_vesicles
+from exo_vision.segmentation.vesicles import REJECTED_COLUMNS, VesicleSegmentation, segment_vesicles
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+
+def draw_vesicle(image, *, cy_nm, cx_nm, radius_nm, pixel_size_nm, membrane_nm=4.0, interior=30.0,
+                 membrane=-40.0, halo=-20.0, halo_nm=12.0, cup_depth=0.0):
+    """Add a vesicle to ``image``: light interior, dark membrane ending at ``radius_nm``, dark halo.
+
+    ``cup_depth`` > 0 darkens the centre (inner half of the radius) by that much.
+    Edges are anti-aliased so the drawn outer edge sits exactly at ``radius_nm``.
+    """
+    m, n = image.shape
+    yy, xx = np.mgrid[0:m, 0:n]
+    r = np.hypot(yy * pixel_size_nm - cy_nm, xx * pixel_size_nm - cx_nm)
+    inside = np.clip(0.5 - (r - radius_nm) / pixel_size_nm, 0, 1)
+    inner = np.clip(0.5 - (r - (radius_nm - membrane_nm)) / pixel_size_nm, 0, 1)
+    body = interior * inner + membrane * (inside - inner)
+    if cup_depth:
+        body -= cup_depth * np.clip(0.5 - (r - 0.5 * radius_nm) / pixel_size_nm, 0, 1)
+    outside = 1 - inside
+    image += body + halo * np.exp(-np.clip(r - radius_nm, 0, None) / halo_nm) * outside
+    return image
+
+
+def noisy(image, *, sigma, rng):
+    return image + np.random.default_rng(rng).normal(0, sigma, image.shape)
+
+
+NO_ANNOTATION = None  # placeholder for readability in calls below
+
+
+def segment(image, px, **kwargs):
+    kwargs.setdefault("exclude_mask", np.zeros(image.shape, bool))
+    return segment_vesicles(image, pixel_size_nm=px, **kwargs)
+
+
+def test_hand_drawn_vesicle_diameter_within_two_percent():
+    px = 0.8
+    image = np.full((400, 400), 1000.0)
+    draw_vesicle(image, cy_nm=160, cx_nm=150, radius_nm=40.0, pixel_size_nm=px)
+    image = noisy(image, sigma=5.0, rng=0)
+    seg = segment(image, px)
+    assert isinstance(seg, VesicleSegmentation)
+    assert seg.labels.shape == image.shape and seg.labels.dtype == np.int32
+    assert seg.labels.max() == 1
+    table = measure_vesicles(seg.labels, image, pixel_size_nm=px, polarity=seg.polarity)
+    assert table["equivalent_diameter_nm"].iloc[0] == pytest.approx(80.0, rel=0.02)
+    assert table["centroid_x_nm"].iloc[0] == pytest.approx(150.0, abs=1.0)
+    assert table["centroid_y_nm"].iloc[0] == pytest.approx(160.0, abs=1.0)
+    assert seg.polarity == "bright"
+
+
+@pytest.mark.parametrize("polarity", ["bright", "dark"])
+def test_polarity_is_detected_on_generated_images(polarity):
+    image, truth = make_synthetic_tem(
+        (768, 768), pixel_size_nm=1.0, difficulty="medium", polarity=polarity, rng=21, scale_bar=False
+    )
+    seg = segment(image, 1.0)
+    assert seg.polarity == polarity
+    assert seg.parameters["polarity_evidence"][polarity] > seg.parameters["polarity_evidence"][
+        "dark" if polarity == "bright" else "bright"
+    ]
+    assert seg.labels.max() >= 0.8 * len(truth.vesicles)
+
+
+def test_touching_pair_is_separated_along_the_contact():
+    px = 1.0
+    image = np.full((300, 400), 1000.0)
+    # two 100 nm vesicles whose outer membranes touch at x = 200
+    draw_vesicle(image, cy_nm=150, cx_nm=150, radius_nm=50, pixel_size_nm=px)
+    draw_vesicle(image, cy_nm=150, cx_nm=250, radius_nm=50, pixel_size_nm=px)
+    image = noisy(image, sigma=5.0, rng=1)
+    seg = segment(image, px)
+    assert seg.labels.max() == 2
+    left, right = seg.labels[150, 150], seg.labels[150, 250]
+    assert left and right and left != right
+    # the border between them lies at the contact (x = 200 nm) within 3 nm
+    row = seg.labels[150, 180:221]
+    switch = 180 + int(np.flatnonzero(row == right)[0])
+    assert abs(switch - 200) <= 3
+    table = measure_vesicles(seg.labels, image, pixel_size_nm=px)
+    assert np.allclose(table["equivalent_diameter_nm"], 100.0, rtol=0.04)
+
+
+def test_cup_is_one_object_and_classified_cup():
+    px = 1.0
+    image = np.full((300, 300), 1000.0)
+    draw_vesicle(image, cy_nm=150, cx_nm=150, radius_nm=60, pixel_size_nm=px, interior=30.0, cup_depth=60.0)
+    image = noisy(image, sigma=6.0, rng=2)
+    seg = segment(image, px)
+    assert seg.labels.max() == 1
+    # the dark centre belongs to the cup: no hole
+    assert seg.labels[150, 150] == 1
+    table = measure_vesicles(seg.labels, image, pixel_size_nm=px, polarity=seg.polarity)
+    assert table["morphology"].iloc[0] == "cup"
+    assert table["cup_score"].iloc[0] > 3
+    assert table["equivalent_diameter_nm"].iloc[0] == pytest.approx(120.0, rel=0.03)
+
+
+def test_generated_cups_are_single_objects_classified_cup():
+    image, truth = make_synthetic_tem((1024, 1024), pixel_size_nm=1.0, difficulty="medium", rng=31, scale_bar=False)
+    seg = segment(image, 1.0)
+    table = measure_vesicles(seg.labels, image, pixel_size_nm=1.0, polarity=seg.polarity).set_index("label")
+    cups = truth.vesicles[truth.vesicles["morphology"] == "cup"]
+    assert len(cups) >= 3
+    correct = 0
+    for row in cups.itertuples():
+        t = truth.labels == row.label
+        found, counts = np.unique(seg.labels[t], return_counts=True)
+        # labels covering more than 10 % of the cup (a touching neighbour may graze its edge)
+        found = found[(found > 0) & (counts > 0.1 * t.sum())]
+        assert len(found) == 1, f"cup {row.label} split into {found}"
+        correct += table.loc[found[0], "morphology"] == "cup"
+    assert correct >= 0.9 * len(cups)
+
+
+def test_debris_is_rejected_with_reasons():
+    px = 1.0
+    image = np.full((400, 400), 1000.0)
+    draw_vesicle(image, cy_nm=100, cx_nm=100, radius_nm=40, pixel_size_nm=px)
+    yy, xx = np.mgrid[0:400, 0:400]
+    # a tubular rod: 200 nm x 10 nm, light with dark edges
+    rod = (np.abs(yy - 300) < 5) & (np.abs(xx - 200) < 100)
+    edge = (np.abs(yy - 300) < 8) & (np.abs(xx - 200) < 103) & ~rod
+    image[rod] += 30
+    image[edge] -= 30
+    # stain precipitate: a very dark blob without membrane
+    image[np.hypot(yy - 100, xx - 300) < 15] -= 300
+    # a 12 nm light particle with a halo (lipoprotein-sized)
+    draw_vesicle(image, cy_nm=220, cx_nm=100, radius_nm=6, pixel_size_nm=px, membrane_nm=2.0)
+    image = noisy(image, sigma=5.0, rng=3)
+    seg = segment(image, px)
+    assert seg.labels.max() == 1 and seg.labels[100, 100] == 1
+    rejected = seg.rejected
+    assert tuple(rejected.columns) == REJECTED_COLUMNS
+
+    def reason_near(x, y):
+        d = np.hypot(rejected["centroid_x_nm"] - x, rejected["centroid_y_nm"] - y)
+        return rejected["reason"][d < 20].tolist()
+
+    assert any("elongated" in r for r in reason_near(200, 300))
+    assert any("precipitate" in r for r in reason_near(300, 100))
+    # the 12 nm particle is not a vesicle (at 2 nm working scale it may look like a dark dot)
+    assert seg.labels[220, 100] == 0
+
+
+@pytest.mark.parametrize("px", [0.35, 1.5])
+def test_works_at_fine_and_coarse_pixel_sizes(px):
+    size = 2048 if px < 1 else 512  # fields of 717 and 768 nm
+    image, truth = make_synthetic_tem((size, size), pixel_size_nm=px, difficulty="medium", rng=41, scale_bar=False)
+    seg = segment(image, px)
+    assert seg.labels.shape == image.shape
+    matched = 0
+    extent = size * px
+    inside = [
+        row for row in truth.vesicles.itertuples()
+        if all(row.equivalent_diameter_nm / 2 < c < extent - row.equivalent_diameter_nm / 2
+               for c in (row.centroid_x_nm, row.centroid_y_nm))
+    ]
+    assert len(inside) >= 3
+    for row in inside:
+        t = truth.labels == row.label
+        found = np.unique(seg.labels[t])
+        found = found[found > 0]
+        for f in found:
+            p = seg.labels == f
+            if (t & p).sum() / (t | p).sum() >= 0.5:
+                matched += 1
+    assert matched >= 0.85 * len(inside)
+    assert seg.labels.max() <= len(truth.vesicles) + 2
+
+
+def test_empty_image_gives_no_vesicles():
+    image = noisy(np.full((256, 256), 500.0), sigma=10.0, rng=5)
+    seg = segment(image, 1.0)
+    assert seg.labels.max() == 0
+    table = measure_vesicles(seg.labels, image, pixel_size_nm=1.0)
+    assert len(table) == 0
+
+
+def test_exclude_mask_hides_objects_and_is_reported():
+    px = 1.0
+    image = np.full((300, 300), 1000.0)
+    draw_vesicle(image, cy_nm=100, cx_nm=100, radius_nm=40, pixel_size_nm=px)
+    draw_vesicle(image, cy_nm=220, cx_nm=220, radius_nm=40, pixel_size_nm=px)
+    image = noisy(image, sigma=5.0, rng=6)
+    exclude = np.zeros(image.shape, bool)
+    exclude[170:, 170:] = True
+    seg = segment_vesicles(image, pixel_size_nm=px, exclude_mask=exclude)
+    assert seg.labels.max() == 1 and seg.labels[100, 100] == 1
+    assert not seg.labels[exclude].any()
+    assert np.array_equal(seg.analysed_mask, ~exclude)
+
+
+def test_default_exclusion_keeps_objects_off_the_scale_bar():
+    image, truth = make_synthetic_tem((768, 768), pixel_size_nm=1.0, difficulty="easy", rng=8)
+    seg = segment_vesicles(image, pixel_size_nm=1.0)
+    r0, c0, r1, c1 = truth.scale_bar["exclude_box"]
+    assert not seg.labels[r0:r1, c0:c1].any()
+    assert not seg.analysed_mask[truth.scale_bar["bar_box"][0], truth.scale_bar["bar_box"][1] + 5]
+
+
+def test_progress_is_reported():
+    calls = []
+    image = noisy(np.full((128, 128), 500.0), sigma=10.0, rng=5)
+    segment(image, 1.0, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(pixel_size_nm=0.0), "pixel_size_nm"),
+        (dict(pixel_size_nm=1.0, min_diameter_nm=100.0, max_diameter_nm=50.0), "min_diameter_nm"),
+        (dict(pixel_size_nm=1.0, sensitivity=2.0), "sensitivity"),
+        (dict(pixel_size_nm=1.0, polarity="white"), "polarity"),
+        (dict(pixel_size_nm=1.0, exclude_mask=np.zeros((5, 5), bool)), "exclude_mask"),
+    ],
+)
+def test_bad_arguments_name_the_problem(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        segment_vesicles(np.zeros((64, 64)), **kwargs)
+
+
+def test_rgb_input_is_refused_with_advice():
+    with pytest.raises(ValueError, match="2-D"):
+        segment_vesicles(np.zeros((64, 64, 3)), pixel_size_nm=1.0)
