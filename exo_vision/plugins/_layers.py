@@ -29,6 +29,11 @@ ID_KEY = "exo_vision_id"
 SOURCE_KEY = "exo_vision_source_id"
 
 
+def enum_choices(enum_cls: type) -> list[tuple[str, Any]]:
+    """ComboBox choices showing an Enum's values ("auto", "volume") instead of member names."""
+    return [(member.value, member) for member in enum_cls]
+
+
 def scale_and_units(pixel_size_yx_nm: tuple[float | None, float | None]) -> dict[str, Any]:
     """Layer ``scale``/``units`` keyword arguments for a pixel size.
 

@@ -16,7 +16,14 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
-from exo_vision.plugins._layers import SOURCE_KEY, active_image_layer, find_derived, image_data_from_layer, layer_id
+from exo_vision.plugins._layers import (
+    SOURCE_KEY,
+    active_image_layer,
+    enum_choices,
+    find_derived,
+    image_data_from_layer,
+    layer_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +76,15 @@ def lanes_from_shapes(shapes_data: list[np.ndarray], strips: list[Any], names: l
     for poly in shapes_data:
         poly = np.asarray(poly, dtype=float)[:, -2:]
         if poly.shape[0] != 4:
-            raise ValueError(f"a lane must be a rectangle (4 corners), got {poly.shape[0]} points; redraw it as a rectangle")
+            raise ValueError(
+                f"a lane must be a rectangle (4 corners), got {poly.shape[0]} points; redraw it as a rectangle"
+            )
         y_c, x_c = poly.mean(axis=0)
         strip = 1
         if strips:
             inside = [s.index for s in strips if s.y_top_px <= y_c < s.y_bottom_px]
-            strip = inside[0] if inside else min(strips, key=lambda s: abs((s.y_top_px + s.y_bottom_px) / 2 - y_c)).index
+            nearest = min(strips, key=lambda s: abs((s.y_top_px + s.y_bottom_px) / 2 - y_c))
+            strip = inside[0] if inside else nearest.index
         placed.setdefault(strip, []).append((x_c, poly))
     lanes = []
     for strip in sorted(placed):
@@ -100,12 +110,12 @@ class BlotWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer = napari_viewer
-        self._polarity = ComboBox(label="bands appear", choices=Polarity, value=Polarity.AUTO)
+        self._polarity = ComboBox(label="bands appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
         self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=60)
         self._names = LineEdit(label="lane names (comma-separated)", value="")
         self._markers = LineEdit(label="marker per strip (top to bottom)", value="")
         self._reference = LineEdit(label="reference (lysate) lane", value="lysate")
-        self._background = ComboBox(label="background", choices=Background, value=Background.PROFILE)
+        self._background = ComboBox(label="background", choices=enum_choices(Background), value=Background.PROFILE)
         self._run = PushButton(text="Find lanes and quantify")
         self._verdict = Label(label="verdict", value="")
         self._summary = Label(label="bands", value="")
@@ -294,7 +304,8 @@ class BlotWidget(Container):
         present = int(bands["present"].sum()) if len(bands) else 0
         self._summary.value = (
             f"{len(result.strips)} strip(s), {len(result.lanes)} lane(s), {len(bands)} band(s), {present} present; "
-            f"{n_sat} saturated px" + (" (SATURATED BANDS: volumes are lower bounds)" if bands["saturated"].any() else "")
+            f"{n_sat} saturated px"
+            + (" (SATURATED BANDS: volumes are lower bounds)" if bands["saturated"].any() else "")
         )
         self._verdict.value = self._verdict_text(result)
 

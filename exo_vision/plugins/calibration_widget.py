@@ -85,7 +85,9 @@ def line_length_px(shapes_layer: Any) -> float:
         if kind in ("line", "path")
     ]
     if not lines:
-        raise ValueError("no line drawn yet: click 'Draw a line', then drag from one end of the scale bar to the other.")
+        raise ValueError(
+            "no line drawn yet: click 'Draw a line', then drag from one end of the scale bar to the other."
+        )
     end_points = lines[-1][[0, -1], -2:]
     return float(np.hypot(*(end_points[1] - end_points[0])))
 

@@ -16,8 +16,15 @@ from napari.viewer import Viewer
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-from exo_vision.plugins._layers import same_layer, source_image
-from exo_vision.plugins._vesicles import ROLE, log_edit, measure_layer, set_vesicle_table, statistics_text, vesicle_table
+from exo_vision.plugins._layers import enum_choices, same_layer, source_image
+from exo_vision.plugins._vesicles import (
+    ROLE,
+    log_edit,
+    measure_layer,
+    set_vesicle_table,
+    statistics_text,
+    vesicle_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +116,7 @@ class CurationWidget(Container):
         self._delete = PushButton(text="Delete vesicle")
         self._merge = PushButton(text="Merge the two")
         self._split = PushButton(text="Split vesicle in two")
-        self._morphology = ComboBox(label="morphology", choices=Morphology, value=Morphology.ROUND)
+        self._morphology = ComboBox(label="morphology", choices=enum_choices(Morphology), value=Morphology.ROUND)
         self._override = PushButton(text="Set morphology")
         self._stats = Label(label="statistics", value="")
         self._log = Label(label="last edit", value="")

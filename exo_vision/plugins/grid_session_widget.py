@@ -292,7 +292,8 @@ class GridSessionWidget(Container):
         labels = tifffile.imread(saved["labels"]).astype(np.int32)
         curation = json.loads(saved["curation"].read_text()) if saved["curation"].is_file() else {}
         marker = json.loads(saved["marker"].read_text()) if saved["marker"].is_file() else {}
-        if curation.get("pixel_size_nm") and self.image_layer.metadata.get("pixel_size_nm") != curation["pixel_size_nm"]:
+        saved_px = curation.get("pixel_size_nm")
+        if saved_px and self.image_layer.metadata.get("pixel_size_nm") != saved_px:
             from exo_vision.plugins.calibration_widget import apply_pixel_size
 
             apply_pixel_size(
@@ -331,7 +332,8 @@ class GridSessionWidget(Container):
         def work() -> tuple[Path, Any]:
             from exo_vision.io import read_image
 
-            return path, run_analysis(read_image(path, kind="tem"), self.parameters(), in_subprocess=not self.synchronous)
+            image = read_image(path, kind="tem")
+            return path, run_analysis(image, self.parameters(), in_subprocess=not self.synchronous)
 
         def store(item: tuple[Path, Any]) -> None:
             self.precomputed[item[0]] = item[1]
@@ -368,7 +370,9 @@ class GridSessionWidget(Container):
             json.dumps(
                 {
                     "polarity": layer.metadata.get("polarity"),
-                    "morphology_overrides": {str(k): v for k, v in layer.metadata.get("morphology_overrides", {}).items()},
+                    "morphology_overrides": {
+                        str(k): v for k, v in layer.metadata.get("morphology_overrides", {}).items()
+                    },
                     "pixel_size_nm": image.pixel_size_nm,
                     "pixel_size_source": image.pixel_size_source,
                 },

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
-from exo_vision.plugins._layers import active_image_layer, find_derived, same_layer
+from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._vesicles import ROLE, vesicle_table
 
 logger = logging.getLogger(__name__)
@@ -147,11 +147,11 @@ class HistogramWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer = napari_viewer
-        self._source = ComboBox(label="vesicles from", choices=Source, value=Source.IMAGE)
+        self._source = ComboBox(label="vesicles from", choices=enum_choices(Source), value=Source.IMAGE)
         self._folder = FileEdit(label="results folder", mode="d", visible=False)
         self._tables = FileEdit(label="tables (CSV)", mode="rm", filter="*.csv", visible=False)
         self._bin_width = FloatSpinBox(label="bin width (nm)", value=10.0, min=0.5, max=1000.0, step=1.0)
-        self._weighting = ComboBox(label="weighting", choices=Weighting, value=Weighting.NUMBER)
+        self._weighting = ComboBox(label="weighting", choices=enum_choices(Weighting), value=Weighting.NUMBER)
         self._update = PushButton(text="Update histogram")
         self._status = Label(value="")
         self._export_path = FileEdit(label="export to", mode="w", filter="*.png *.svg *.pdf *.csv")

@@ -8,14 +8,14 @@ import threading
 from enum import Enum
 from typing import Annotated, Any
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Container, FloatSlider, FloatSpinBox, Label, ProgressBar, PushButton
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QObject, Signal
 
-from exo_vision.plugins._layers import active_image_layer, image_data_from_layer
+from exo_vision.plugins._layers import active_image_layer, enum_choices, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import add_vesicle_layer, statistics_text
 
@@ -51,7 +51,8 @@ def run_analysis(
     image : ImageData
         Calibrated micrograph.
     parameters : dict
-        ``min_diameter_nm``, ``max_diameter_nm``, ``sensitivity``, ``polarity`` (``"auto"``, ``"dark"`` or ``"bright"``).
+        ``min_diameter_nm``, ``max_diameter_nm``, ``sensitivity``, ``polarity``
+        (``"auto"``, ``"dark"`` or ``"bright"``).
     progress : callable(int, int), optional
         Called with (steps done, steps total).
     in_subprocess : bool
@@ -86,13 +87,22 @@ class SegmentationWidget(Container):
         self._min_d = FloatSpinBox(label="min diameter (nm)", value=30.0, min=1.0, max=5000.0, step=5.0)
         self._max_d = FloatSpinBox(label="max diameter (nm)", value=500.0, min=2.0, max=20000.0, step=10.0)
         self._sensitivity = FloatSlider(label="sensitivity", value=0.5, min=0.0, max=1.0, step=0.05)
-        self._polarity = ComboBox(label="vesicles appear", choices=Polarity, value=Polarity.AUTO)
+        self._polarity = ComboBox(label="vesicles appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
         self._run = PushButton(text="Run")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._bar = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
         self._summary = Label(label="result", value="")
         self.extend(
-            [self._min_d, self._max_d, self._sensitivity, self._polarity, self._run, self._cancel, self._bar, self._summary]
+            [
+                self._min_d,
+                self._max_d,
+                self._sensitivity,
+                self._polarity,
+                self._run,
+                self._cancel,
+                self._bar,
+                self._summary,
+            ]
         )
         self.worker: Any = None
         self.labels_layer: Any = None
