@@ -14,6 +14,7 @@ up in ``errors.csv``.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import logging
 import multiprocessing
@@ -35,8 +36,11 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset(
     {".tif", ".tiff", ".dm3", ".dm4", ".mrc", ".mrcs", ".emd", ".ser", ".png", ".jpg", ".jpeg", ".bmp"}
 )
-#: How many times a job is resubmitted after its worker process died.
+#: How many times Dask resubmits a task that raised (a lost worker is governed by
+#: Dask's ``distributed.scheduler.allowed-failures``, 3 by default).
 WORKER_DEATH_RETRIES = 1
+#: Start method of the local process pool.
+POOL_START_METHOD = "forkserver"
 
 
 @dataclass(frozen=True)
@@ -299,21 +303,47 @@ def _run_serial(jobs: Sequence[ImageJob]) -> Iterator[dict[str, Any]]:
         yield process_image(job)
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Start method of the local pool (forkserver: safe with threads, modules imported once)."""
+    context = multiprocessing.get_context(POOL_START_METHOD)
+    if POOL_START_METHOD == "forkserver":
+        context.set_forkserver_preload(["exo_vision.batch.runner", "exo_vision.tem_analysis", "exo_vision.io"])
+    return context
+
+
+def _run_isolated(job: ImageJob, context: multiprocessing.context.BaseContext) -> dict[str, Any]:
+    """Run one job alone in a fresh one-process pool; a death there is this input's fault."""
+    with cf.ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_one_thread_per_worker) as pool:
+        try:
+            return pool.submit(process_image, job).result()
+        except cf.process.BrokenProcessPool:
+            return {
+                "input": job.path, "stem": job.stem, "index": job.index, "status": "failed",
+                "error": "the worker process died while analysing this input, also when retried alone "
+                         "(out of memory, or a crash inside a library); try it alone with --workers 1",
+            }
+
+
 def _run_pool(jobs: Sequence[ImageJob], workers: int) -> Iterator[dict[str, Any]]:
-    """Run jobs on a process pool, at most 2 x workers in flight, retrying after a worker death."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["exo_vision.batch.runner", "exo_vision.tem_analysis", "exo_vision.io"])
-    pending = list(jobs)[::-1]
-    attempts: dict[int, int] = {}
+    """Run jobs on a process pool with at most 2 x workers in flight.
+
+    If a worker process dies (killed, out of memory, a crash in compiled code)
+    the pool breaks and every job in flight is lost. Those jobs are retried
+    one at a time, each alone in a fresh process, so that only the input that
+    kills its worker again is reported as failed; then the remaining inputs
+    continue on a fresh pool.
+    """
+    context = _pool_context()
+    pending = collections.deque(jobs)
     while pending:
+        suspects: list[ImageJob] = []
         with cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_one_thread_per_worker
         ) as pool:
             in_flight: dict[cf.Future, ImageJob] = {}
-            broken = False
-            while (pending or in_flight) and not broken:
+            while (pending or in_flight) and not suspects:
                 while pending and len(in_flight) < 2 * workers:
-                    job = pending.pop()
+                    job = pending.popleft()
                     in_flight[pool.submit(process_image, job)] = job
                 done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
                 for future in done:
@@ -321,20 +351,12 @@ def _run_pool(jobs: Sequence[ImageJob], workers: int) -> Iterator[dict[str, Any]
                     try:
                         yield future.result()
                     except cf.process.BrokenProcessPool:
-                        broken = True
-                        attempts[job.index] = attempts.get(job.index, 0) + 1
-                        if attempts[job.index] > WORKER_DEATH_RETRIES:
-                            yield {
-                                "input": job.path, "stem": job.stem, "index": job.index, "status": "failed",
-                                "error": "worker process died while analysing this input (out of memory?)",
-                            }
-                        else:
-                            pending.append(job)
-            if broken:
-                # Every job still in flight died with the pool: run them again on a fresh one.
-                for job in in_flight.values():
-                    pending.append(job)
-                logger.warning("a worker process died; restarting the pool for %d input(s)", len(pending))
+                        suspects.append(job)
+            suspects.extend(in_flight.values())
+        if suspects:
+            logger.warning("a worker process died; retrying its %d input(s) one at a time", len(suspects))
+            for job in sorted(suspects, key=lambda j: j.index):
+                yield _run_isolated(job, context)
 
 
 def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterator[dict[str, Any]]:
