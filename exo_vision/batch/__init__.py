@@ -1,1 +1,8 @@
-"""batch package."""
+"""Batch TEM analysis: many micrographs, atomic outputs, resume, local pool or Dask.
+
+* :mod:`~exo_vision.batch.runner`       inputs, stems, jobs, local pool / Dask, :func:`run_tem_batch`
+* :mod:`~exo_vision.batch.image_outputs` per-image labels/table/overlay and the completion marker
+* :mod:`~exo_vision.batch.run_outputs`   vesicles.csv, summary.csv, histogram, errors.csv, run.json
+* :mod:`~exo_vision.batch.config`        every parameter; TOML and run.json configuration files
+* :mod:`~exo_vision.batch.atomic`        atomic writes and checksums
+"""

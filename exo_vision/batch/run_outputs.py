@@ -114,11 +114,7 @@ def write_run_outputs(
         pooled = pooled[[c for c in columns if c in pooled.columns] + [c for c in pooled.columns if c not in columns]]
     else:
         pooled = pd.DataFrame({c: pd.Series(dtype=object if c in ("image", "source_file") else float) for c in columns})
-    per_image["pooled"] = size_statistics(
-        pooled if len(pooled) else pooled.assign(equivalent_diameter_nm=pd.Series(dtype=float)),
-        analysed_area_nm2=total_area or None,
-        **stats_kwargs,
-    )
+    per_image["pooled"] = size_statistics(pooled, analysed_area_nm2=total_area or None, **stats_kwargs)
     write_if_changed(out_dir / "vesicles.csv", _csv_bytes(pooled))
     write_if_changed(out_dir / "summary.csv", _csv_bytes(statistics_frame(per_image)))
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from pathlib import Path
+from typing import BinaryIO, Literal
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -109,18 +110,20 @@ def journal_figure(width: Literal["single", "double"] | float = "single", *, hei
         return Figure(figsize=(w / MM_PER_INCH, h / MM_PER_INCH), dpi=PRINT_DPI, layout="constrained")
 
 
-def save_figure(fig: Figure, path: str, *, fmt: str | None = None) -> None:
+def save_figure(fig: Figure, path: str | Path | BinaryIO, *, fmt: str | None = None) -> None:
     """Save ``fig`` reproducibly (no embedded dates) at 300 dpi.
 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
         The figure.
-    path : str
+    path : str, Path or binary file object
         Destination; the format comes from ``fmt`` or the suffix (png, svg, pdf).
     fmt : str, optional
         Override of the format.
     """
+    if fmt is None and not isinstance(path, (str, Path)):
+        raise ValueError("pass fmt= ('png', 'svg' or 'pdf') when saving to a file object")
     kind = (fmt or str(path).rsplit(".", 1)[-1]).lower()
     if kind not in REPRODUCIBLE_METADATA:
         raise ValueError(f"cannot save a figure as {kind!r} ({path}); use .png, .svg or .pdf")
