@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
 th { background: var(--bg); font-weight: 600; }
 td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
-.mono { font-family: "DejaVu Sans Mono", "Liberation Mono", Consolas, monospace; font-size: 12.5px; word-break: break-all; }
+.mono { font-family: "DejaVu Sans Mono", "Liberation Mono", Consolas, monospace; font-size: 12.5px; overflow-wrap: anywhere; }
 .pass { color: var(--ok); font-weight: 700; }
 .fail { color: var(--bad); font-weight: 700; }
 .warn { color: var(--warn); }
@@ -609,8 +610,16 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
     return "".join(out)
 
 
+def _json_value(value: Any) -> str:
+    """A parameter value as JSON text (null, true, [30.0, 150.0]) so it reads as in run.json."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except TypeError:
+        return str(value)
+
+
 def _kv_table(mapping: Mapping[str, Any]) -> str:
-    rows = [[_e(k), f'<span class="mono">{_e(v)}</span>'] for k, v in mapping.items()]
+    rows = [[_e(k), f'<span class="mono">{_e(_json_value(v))}</span>'] for k, v in mapping.items()]
     return _table(["Name", "Value"], rows)
 
 
@@ -618,24 +627,36 @@ def _provenance(inputs: ReportInputs) -> str:
     out = ["<h2>Provenance: parameters, software and checksums</h2>"]
     tem, blot = inputs.tem, inputs.blot
     if tem is not None:
-        for g in tem.grids:
-            run = g.run
-            out.append(f"<h3>TEM grid {_e(g.name)} ({_e(g.path)})</h3>")
-            out.append(f'<p class="note">exo-vision {_e(run.get("exo_vision_version", "?"))}, run {_e(run.get("created_utc", "?"))}; '
-                       f'command: <span class="mono">{_e(" ".join(map(str, run.get("command") or [])))}</span></p>')
-            out.append("<details open><summary>Parameters</summary>" + _kv_table(run.get("parameters", {})) + "</details>")
+        out.append("<h3>TEM runs</h3>")
+        run_rows = [
+            [_e(g.name), f'<span class="mono">{_e(g.path)}</span>', _e(g.run.get("exo_vision_version", "?")),
+             _e(g.run.get("created_utc", "?")),
+             f'<span class="mono">{_e(" ".join(map(str, g.run.get("command") or [])))}</span>']
+            for g in tem.grids
+        ]
+        out.append(_table(["Grid", "Folder", "exo-vision", "Run (UTC)", "Command"], run_rows))
+        keys = list(dict.fromkeys(k for g in tem.grids for k in (g.run.get("parameters") or {})))
+        param_rows = []
+        for k in keys:
+            values = [_json_value((g.run.get("parameters") or {}).get(k)) for g in tem.grids]
+            cls = "mono warn" if len(set(values)) > 1 else "mono"
+            param_rows.append([_e(k)] + [f'<span class="{cls}">{_e(v)}</span>' for v in values])
+        out.append("<h3>TEM parameters (from run.json)</h3>")
+        out.append(_table(["Parameter", *(_e(g.name) for g in tem.grids)], param_rows))
         software = tem.grids[0].run.get("software") or {}
         if software:
             out.append("<h3>Software versions (TEM run)</h3>")
-            out.append(_table(["Package", "Version"], [[_e(k), _e(v)] for k, v in software.items()]))
+            out.append('<p class="mono">' + " &middot; ".join(
+                f"{_e(k)} {_e(v if v is not None else 'not installed')}" for k, v in software.items()) + "</p>")
         rows = [[_e(r.grid), _e(r.image), f'<span class="mono">{_e(r.input)}</span>',
                  f'<span class="mono">{_e(r.input_sha256)}</span>'] for r in tem.images.itertuples(index=False)]
         out.append("<h3>TEM input checksums (SHA-256, recorded by the run)</h3>")
         out.append(_table(["Grid", "Image", "Input", "SHA-256"], rows))
     if blot is not None:
-        out.append(f"<h3>Western blot ({_e(blot.path)})</h3>")
-        out.append(f'<p class="note">exo-vision {_e(blot.run.get("exo_vision_version", "?"))}</p>')
-        out.append("<details open><summary>Parameters</summary>" + _kv_table(blot.run.get("parameters", {})) + "</details>")
+        out.append("<h3>Western blot run and parameters (from run.json)</h3>")
+        out.append(f'<p class="note">Folder <span class="mono">{_e(blot.path)}</span>, exo-vision '
+                   f'{_e(blot.run.get("exo_vision_version", "?"))}</p>')
+        out.append(_kv_table(blot.run.get("parameters", {})))
         rows = [[f'<span class="mono">{_e(r.input)}</span>',
                  f'<span class="mono">{_e(r.sha256) if r.sha256 else "file not found at report time"}</span>']
                 for r in blot.inputs.itertuples(index=False)]
