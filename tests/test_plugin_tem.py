@@ -354,3 +354,25 @@ def test_histogram_of_tables_by_condition(make_napari_viewer, tmp_path):
     # the grid view pools a results folder
     hist.set_folder(tmp_path)
     assert hist.plot.statistics[tmp_path.name]["n"] == 4
+
+
+def test_painting_with_napari_tools_updates_table_and_log(make_napari_viewer, micrograph, qtbot):
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    _, cur = _dock(viewer, "Curation")
+    n_before = len(labels.features)
+    new_label = int(np.max(labels.data)) + 1
+    free = np.argwhere(np.asarray(labels.data) == 0)
+    # paint a 21-px-wide disc where there is background, as the brush does
+    centre = free[len(free) // 2]
+    labels.brush_size = 21
+    labels.selected_label = new_label
+    labels.paint(tuple(centre), new_label)
+    qtbot.waitUntil(lambda: len(labels.metadata["edit_log"]) > 0, timeout=5_000)
+    assert new_label in set(labels.features["label"])
+    assert len(labels.features) == n_before + 1
+    row = labels.features.loc[labels.features["label"] == new_label].iloc[0]
+    # a 21 px brush disc at 2 nm/px: about 42 nm across
+    assert 30 < row["equivalent_diameter_nm"] < 50
+    log = labels.metadata["edit_log"]
+    assert len(log) == 1 and log[-1]["action"] == "paint" and log[-1]["label"] == new_label

@@ -13,6 +13,7 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
 from napari.layers import Labels
 from napari.utils.notifications import show_warning
 from napari.viewer import Viewer
+from qtpy.QtCore import QTimer
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
@@ -135,6 +136,7 @@ class CurationWidget(Container):
             ]
         )
         self.layer: Any = None
+        self._paint_pending = False
         self._delete.changed.connect(lambda: self.delete())
         self._merge.changed.connect(lambda: self.merge())
         self._split.changed.connect(lambda: self.split())
@@ -171,17 +173,33 @@ class CurationWidget(Container):
     def _on_selected(self, _event: Any = None) -> None:
         self._label.value = int(self.layer.selected_label)
 
-    def _on_paint(self, event: Any) -> None:
-        """napari paint/erase/fill stroke: re-measure and log which labels changed."""
-        touched = sorted(
-            {int(v) for item in getattr(event, "value", []) for v in np.unique(np.asarray(item[1]))}
-            | {int(v) for item in getattr(event, "value", []) for v in np.unique(np.asarray(item[2]))}
+    def _on_paint(self, _event: Any) -> None:
+        """A napari paint / erase / fill stroke (napari emits this before writing the pixels):
+        re-measure once the event loop is back, coalescing the events of one stroke."""
+        if not self._paint_pending:
+            self._paint_pending = True
+            QTimer.singleShot(0, self._after_paint)
+
+    def _after_paint(self) -> None:
+        """Re-measure after a stroke and log which vesicles changed."""
+        self._paint_pending = False
+        if self.layer is None:
+            return
+        before = vesicle_table(self.layer)
+        before_area = dict(zip(before["label"].astype(int), before["area_nm2"], strict=True)) if len(before) else {}
+        self.update_measurements()
+        after = vesicle_table(self.layer)
+        after_area = dict(zip(after["label"].astype(int), after["area_nm2"], strict=True)) if len(after) else {}
+        changed = sorted(
+            label
+            for label in set(before_area) | set(after_area)
+            if before_area.get(label) != after_area.get(label)
         )
-        touched = [v for v in touched if v != 0]
         new = int(self.layer.selected_label)
         action = "erase" if new == 0 else "paint"
-        log_edit(self.layer, action, touched[0] if touched else new, f"labels touched: {touched}")
-        self.update_measurements()
+        label = new if new in changed or not changed else changed[0]
+        log_edit(self.layer, action, label, f"vesicles changed: {changed}")
+        self._show_stats()
 
     # -- edits -------------------------------------------------------------------------------
     def _require_layer(self) -> Any:
