@@ -141,7 +141,7 @@ def band_background(
     border_px: int = BORDER_PX,
     background_pixels: np.ndarray | None = None,
     outside: tuple[int, int] | None = None,
-    gap_profile: np.ndarray | None = None,
+    gap_profile: np.ndarray | list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Background level per pixel for each row of a band.
 
@@ -160,10 +160,12 @@ def band_background(
     outside : (int, int), optional
         Rows ``(top, bottom)`` whose outside borders give the background
         (a cluster of touching bands containing this band); default ``(top, bottom)``.
-    gap_profile : (R,) ndarray, optional
-        Background profile of the band-free gaps beside the lane (``"profile"``
-        only). Its departure from a straight line between the same border rows
-        (the curvature of a blotchy background) is added to the lane's line.
+    gap_profile : (R,) ndarray or list of them, optional
+        Background profile(s) of the gaps beside the lane, one per side
+        (``"profile"`` only). The departure from a straight line between the
+        same border rows (the curvature of a blotchy background) is added to
+        the lane's line, using the side that bends it least, and only when
+        that bend is under a quarter of the band's net signal.
 
     Returns
     -------
@@ -199,8 +201,20 @@ def band_background(
     yb = (below.start + below.stop - 1) / 2
     rows = np.arange(top, bottom)
     line = va + (vb - va) * (rows - ya) / (yb - ya)
-    if gap_profile is not None:
-        g = np.asarray(gap_profile, dtype=np.float64)
+    if gap_profile is None:
+        return line
+    # Candidate corrections, one per gap side; the smallest wins (a side that holds a
+    # neighbour's band or a moved lane's band bends the line far more than a blotch),
+    # and a correction larger than a quarter of the band's net signal is not trusted.
+    sides = [gap_profile] if isinstance(gap_profile, np.ndarray) else list(gap_profile)
+    net = float((pixels[top:bottom].mean(axis=1, dtype=np.float64) - line).sum())
+    best = None
+    for g in sides:
+        g = np.asarray(g, dtype=np.float64)
         ga, gb = float(g[above].mean()), float(g[below].mean())
-        line = line + (g[top:bottom] - (ga + (gb - ga) * (rows - ya) / (yb - ya)))
+        corr = g[top:bottom] - (ga + (gb - ga) * (rows - ya) / (yb - ya))
+        if best is None or abs(corr.sum()) < abs(best.sum()):
+            best = corr
+    if best is not None and abs(best.sum()) <= 0.25 * abs(net):
+        line = line + best
     return line

@@ -110,7 +110,7 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
         At least one strip; the whole image when no gaps are found.
     """
     signal = np.asarray(signal, dtype=np.float32)
-    step = max(1, signal.shape[1] // 512)
+    step = max(1, signal.shape[1] // 256)
     rows = np.percentile(signal[:, ::step], 20, axis=1)
     rows = ndi.uniform_filter1d(rows, 3)
     sample = signal[:: max(1, signal.shape[0] // 512), ::step]
@@ -122,7 +122,7 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     strips = []
     for a, b in runs:
         block = signal[a:b]
-        cstep = max(1, block.shape[0] // 256)
+        cstep = max(1, block.shape[0] // 128)
         cols = ndi.uniform_filter1d(np.percentile(block[::cstep], 20, axis=0), 3)
         col_runs = _split_profile(cols, min_run=max(min_height_px, int(0.06 * signal.shape[1])), floor=floor)
         if col_runs is None:
