@@ -96,7 +96,7 @@ def candidate_mask(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) 
     return group_rim_pieces(mask.astype(bool), scale_nm=scale_nm)
 
 
-def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 8.0) -> np.ndarray:
+def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 12.0) -> np.ndarray:
     """Join the pieces of a broken cup rim into one filled object.
 
     A faint or folded cup rim often breaks into arcs around its dark centre.
