@@ -66,8 +66,12 @@ def test_collect_inputs_folders_files_recursion_and_exclusion(tmp_path):
 
 
 def test_assign_stems_is_unique_and_deterministic():
-    paths = [Path("g1/img.tif"), Path("g2/img.tif"), Path("g2/IMG.dm4"), Path("g3/other.tif")]
-    assert assign_stems(paths) == ["g1_img", "g2_img", "g2_IMG_2", "other"]
+    paths = [Path("g1/img.tif"), Path("g2/img.tif"), Path("g3/other.tif")]
+    assert assign_stems(paths) == ["g1_img", "g2_img", "other"]
+    assert assign_stems([Path("a/x.dm3"), Path("a/x.dm4")]) == ["x_dm3", "x_dm4"]
+    mixed = [Path("g1/img.tif"), Path("g2/img.tif"), Path("g2/IMG.dm4"), Path("g3/other.tif")]
+    assert assign_stems(mixed) == ["g1_img_tif", "g2_img_tif", "g2_IMG_dm4", "other"]
+    assert assign_stems([Path("a/x.tif"), Path("a/X.tif")]) == ["a_x_tif", "a_X_tif_2"]
     assert assign_stems(paths) == assign_stems(list(paths))
 
 

@@ -153,19 +153,35 @@ def collect_inputs(
 
 
 def assign_stems(inputs: Sequence[Path]) -> list[str]:
-    """Unique output stems: the file stem, prefixed by its folder when stems collide.
+    """Unique output stems, deterministic in the input order.
 
-    Deterministic in the input order: ``a/img.tif`` and ``b/img.tif`` become
-    ``a_img`` and ``b_img``; any collision left gets ``_2``, ``_3``, ...
-    Comparison ignores case (outputs may land on a case-insensitive disk).
+    A file stem used once is kept. Files sharing a stem (ignoring case, as
+    outputs may land on a case-insensitive disk) are told apart by their
+    folder when the folders differ (``g1/img.tif``, ``g2/img.tif`` ->
+    ``g1_img``, ``g2_img``), by their extension when those differ
+    (``a.dm3``, ``a.dm4`` -> ``a_dm3``, ``a_dm4``), else by both; anything
+    still equal gets ``_2``, ``_3``, ...
     """
-    counts: dict[str, int] = {}
+    groups: dict[str, list[Path]] = {}
     for p in inputs:
-        counts[p.stem.lower()] = counts.get(p.stem.lower(), 0) + 1
+        groups.setdefault(p.stem.lower(), []).append(p)
+
+    def base(p: Path) -> str:
+        group = groups[p.stem.lower()]
+        if len(group) == 1:
+            return p.stem
+        folder = p.parent.name or "root"
+        ext = p.suffix.lstrip(".").lower()
+        if len({q.parent.name.lower() for q in group}) == len(group):
+            return f"{folder}_{p.stem}"
+        if len({q.suffix.lower() for q in group}) == len(group):
+            return f"{p.stem}_{ext}"
+        return f"{folder}_{p.stem}_{ext}"
+
     stems: list[str] = []
     used: set[str] = set()
     for p in inputs:
-        stem = p.stem if counts[p.stem.lower()] == 1 else f"{p.parent.name or 'root'}_{p.stem}"
+        stem = base(p)
         candidate, k = stem, 2
         while candidate.lower() in used:
             candidate = f"{stem}_{k}"
