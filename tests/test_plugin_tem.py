@@ -376,3 +376,23 @@ def test_painting_with_napari_tools_updates_table_and_log(make_napari_viewer, mi
     assert 30 < row["equivalent_diameter_nm"] < 50
     log = labels.metadata["edit_log"]
     assert len(log) == 1 and log[-1]["action"] == "paint" and log[-1]["label"] == new_label
+
+
+@pytest.mark.slow
+def test_grid_session_in_the_background_precomputes_the_next_micrograph(make_napari_viewer, tmp_path, qtbot):
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for i in range(2):
+        write_micrograph(grid / f"h{i}.tif", seed=30 + i)
+    viewer = make_napari_viewer()
+    _, session = _dock(viewer, "Grid session")
+    session._min_d.value = 20.0
+    session.open_grid(grid, tmp_path / "out")
+    qtbot.waitUntil(lambda: session.labels_layer is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: (grid / "h1.tif") in session.precomputed, timeout=60_000)
+    session.next()
+    # the pre-computed result is shown at once, without a new worker
+    assert session.index == 1 and session.labels_layer is not None
+    assert (grid / "h1.tif") not in session.precomputed
+    assert len(session.labels_layer.features) > 0
+    assert (tmp_path / "out" / "h0_done.json").is_file()
