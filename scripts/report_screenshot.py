@@ -9,7 +9,8 @@ Inputs, in a temporary folder:
   synthetic CD9/CD63/calnexin panel (``make_marker_panel``).
 
 Each runs through the real CLIs (`exo-vision tem`, `exo-vision blot`, `exo-vision report`),
-then Chromium takes a 1280 px wide full-page screenshot, trimmed of trailing white space.
+then Chromium takes a 1280 px wide full-page screenshot, trimmed of trailing white space
+and stored with a 256-colour palette.
 
 Usage::
 
@@ -106,7 +107,9 @@ def screenshot(html: Path, png: Path, *, profile: Path, height_px: int = 9000) -
     raw.unlink()
     rows = np.flatnonzero((rgb < 250).any(axis=(1, 2)))
     bottom = int(rows[-1]) + 40 if rows.size else rgb.shape[0]
-    Image.fromarray(rgb[: min(bottom, rgb.shape[0])]).save(png, optimize=True)
+    page = Image.fromarray(rgb[: min(bottom, rgb.shape[0])])
+    # 256 colours (octree keeps the overlay and badge colours; no dithering): ~3x smaller for the README.
+    page.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(png, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> int:

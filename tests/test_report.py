@@ -94,9 +94,10 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
     blot = make_marker_panel(rng=0)
     tifffile.imwrite(inputs / "panel.tif", blot.image)
     (inputs / "panel.toml").write_text(PANEL_TOML, encoding="utf-8")
+    (inputs / "grid_a_3.tif").write_bytes(b"not a TIFF")  # one failed input: the report must say so
     tem_dir, blot_dir = root / "tem_grid_a", root / "blot"
-    assert main(["tem", str(inputs / "grid_a_1.tif"), str(inputs / "grid_a_2.tif"), "--pixel-size-nm", "2.0",
-                 "--workers", "1", "--out", str(tem_dir)]) == 0
+    assert main(["tem", str(inputs / "grid_a_1.tif"), str(inputs / "grid_a_2.tif"), str(inputs / "grid_a_3.tif"),
+                 "--pixel-size-nm", "2.0", "--workers", "1", "--out", str(tem_dir)]) == 1
     assert main(["blot", "--panel", str(inputs / "panel.toml"), "--out", str(blot_dir)]) == 0
     report = root / "report.html"
     assert main(["report", "--tem", str(tem_dir), "--blot", str(blot_dir), "--dls", DLS, "--zeta", "-23.5",
@@ -134,6 +135,7 @@ def test_report_numbers_equal_summary_and_panel(outputs):
     assert float(value) == pooled["pdi"]
     assert int(_only(parsed.values, "tem.n_images")[0]) == 2
     assert int(_only(parsed.values, "tem.n_grids")[0]) == 1
+    assert "1 input(s) failed and are not in the statistics" in page and "grid_a_3.tif" in page
 
     summary = pd.read_csv(outputs["blot"] / "panel_summary.csv")
     panel = pd.read_csv(outputs["blot"] / "panel.csv")
@@ -230,7 +232,7 @@ def test_two_grids_pool_their_vesicles(outputs, tmp_path):
     for key in ("mean_diameter_nm", "median_diameter_nm", "intensity_weighted_mean_diameter_nm"):
         assert tem.statistics[key] == pytest.approx(pooled[key], rel=1e-12)
     assert tem.statistics["vesicles_per_um2"] == pytest.approx(pooled["vesicles_per_um2"], rel=1e-9)
-    assert tem.n_images == 4 and len(tem.images) == 4
+    assert tem.n_images == 4 and tem.n_failed == 2 and len(tem.images) == 6
     page = build_report(tem_dirs=[outputs["tem"], twin])
     values = _parse(page).values
     assert int(_only(values, "tem.n_grids")[0]) == 2 and int(_only(values, "tem.n")[0]) == 2 * pooled["n"]

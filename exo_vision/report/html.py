@@ -373,7 +373,7 @@ def _calibration(tem: TemEvidence) -> str:
     )
     out.append(_table(["Pixel size source", "Images", "Pixel size"], rows, right=(1, 2)))
     per_image = [
-        [_e(r.grid), _e(r.image), f"{r.pixel_size_nm:.4g}", _e(r.pixel_size_source), str(int(r.n_vesicles)),
+        [_e(r.grid), _e(r.image), _fmt(r.pixel_size_nm, 4), _e(r.pixel_size_source), str(int(r.n_vesicles)),
          f'<span class="warn">{_e(r.warnings)}</span>' if r.warnings else ""]
         for r in tem.images.itertuples(index=False)
     ]
@@ -603,6 +603,11 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
                     f"{_e(stem)}_bands.csv); saturated pixels red.</figcaption></figure>")
     if figs:
         out.append(f'<div class="figs">{"".join(figs)}</div>')
+    errors = blot.run.get("errors") or []
+    if errors:
+        items = "".join(f"<li>{_e(e.get('input', '?'))}: {_e(e.get('error', ''))}</li>" for e in errors
+                        if isinstance(e, Mapping))
+        out.append(f'<p class="fail">{len(errors)} blot input(s) failed:</p><ul class="fail">{items}</ul>')
     warnings = blot.run.get("warnings") or {}
     if warnings:
         items = "".join(f"<li>{_e(k)}: {_e('; '.join(map(str, v)))}</li>" for k, v in warnings.items())
