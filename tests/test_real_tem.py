@@ -1,0 +1,105 @@
+"""The real EV micrograph (../shared/data/tem): the authors' EVs are found, the scale bar is not.
+
+Positions are full-resolution pixels (x = column, y = row), read off the authors'
+overlay (``hrml_ev_negative_stain_authors_overlay.jpg``, red contours) by
+locating its red pixels; the micrograph is calibrated from its 500 nm = 801 px
+scale bar (0.624 nm/px).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exo_vision.measure.vesicles import measure_vesicles
+from exo_vision.segmentation.vesicles import segment_vesicles
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tem"
+IMAGE = DATA / "hrml_ev_negative_stain.jpg"
+PIXEL_SIZE_NM = 500.0 / 801.0
+
+pytestmark = [
+    pytest.mark.skipif(not IMAGE.exists(), reason=f"real TEM data not available at {IMAGE}"),
+    pytest.mark.slow,  # one 9-MP segmentation with OCR of the scale bar: ~5-20 s
+]
+
+# (name, x, y, approximate outer size in px) of the EVs outlined in red by the authors
+AUTHORS_EVS = [
+    ("large irregular EV", 615, 1380, 480),
+    ("cup, middle right", 2285, 1448, 190),
+    ("cup, bottom right", 2375, 2355, 195),
+    ("small EV, top right", 2400, 640, 110),
+]
+# found, but not yet as one object: its faint rim breaks into separate arcs
+SPLIT_CUP = ("cup, top right", 2280, 740, 210)
+
+
+@pytest.fixture(scope="module")
+def result():
+    from PIL import Image
+
+    image = np.asarray(Image.open(IMAGE).convert("L"))
+    seg = segment_vesicles(image, pixel_size_nm=PIXEL_SIZE_NM)
+    table = measure_vesicles(seg.labels, image, pixel_size_nm=PIXEL_SIZE_NM, polarity=seg.polarity)
+    return image, seg, table
+
+
+def labels_covering(seg, x, y, size_px):
+    """Labels covering more than 15 % of a disc of the EV's size at (x, y)."""
+    m, n = seg.labels.shape
+    yy, xx = np.ogrid[:m, :n]
+    disc = (yy - y) ** 2 + (xx - x) ** 2 <= (0.4 * size_px) ** 2
+    found, counts = np.unique(seg.labels[disc], return_counts=True)
+    keep = (found > 0) & (counts > 0.15 * disc.sum())
+    return found[keep]
+
+
+def test_polarity_is_bright(result):
+    _, seg, _ = result
+    assert seg.polarity == "bright"
+
+
+@pytest.mark.parametrize("name, x, y, size_px", AUTHORS_EVS)
+def test_each_authors_ev_is_one_object(result, name, x, y, size_px):
+    _, seg, table = result
+    found = labels_covering(seg, x, y, size_px)
+    assert len(found) == 1, f"{name}: labels {found.tolist()}"
+    row = table.set_index("label").loc[int(found[0])]
+    # the object is centred on the EV (the small EV's object also takes in a
+    # piece of the neighbouring cup's rim, which shifts it by ~20 nm) and about its size
+    assert abs(row["centroid_x_nm"] / PIXEL_SIZE_NM - x) < 0.4 * size_px
+    assert abs(row["centroid_y_nm"] / PIXEL_SIZE_NM - y) < 0.4 * size_px
+    assert 0.5 * size_px < row["equivalent_diameter_nm"] / PIXEL_SIZE_NM < 1.3 * size_px
+
+
+def test_the_two_clear_cups_are_cups(result):
+    _, seg, table = result
+    by_label = table.set_index("label")
+    for _, x, y, size_px in AUTHORS_EVS[1:3]:
+        (label,) = labels_covering(seg, x, y, size_px)
+        assert by_label.loc[int(label), "morphology"] == "cup"
+
+
+@pytest.mark.xfail(strict=True, reason="known limitation: the faint left arc of this cup's rim is not joined")
+def test_top_right_cup_is_one_whole_object(result):
+    _, seg, table = result
+    name, x, y, size_px = SPLIT_CUP
+    found = labels_covering(seg, x, y, size_px)
+    assert len(found) == 1
+    row = table.set_index("label").loc[int(found[0])]
+    assert row["equivalent_diameter_nm"] / PIXEL_SIZE_NM > 0.8 * size_px
+
+
+def test_nothing_on_the_scale_bar_or_its_label(result):
+    _, seg, _ = result
+    # bar at row ~2860, columns ~192-992; "500 nm" label above it
+    assert not seg.labels[2700:2920, 150:1050].any()
+    assert not seg.analysed_mask[2860, 600]
+
+
+def test_no_object_is_huge_and_few_are_reported(result):
+    _, _, table = result
+    assert table["equivalent_diameter_nm"].max() < 400
+    assert len(table) <= 30
