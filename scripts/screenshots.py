@@ -125,12 +125,13 @@ def grid_session(out: Path, work: Path) -> Path:
 
 
 def blot(out: Path, work: Path) -> Path:
-    """Synthetic MISEV panel (CD9 / CD63 / calnexin over lysate, exo1, exo2) quantified."""
+    """Synthetic MISEV panel (CD9 / CD63 / calnexin over lysate, exo1, exo2) quantified; the lysate's
+    calnexin band is drawn strong enough to clip, so the saturated-pixel overlay shows."""
     from exo_vision.io.image_data import ImageData
     from exo_vision.plugins._layers import image_layer_data
     from exo_vision.synthetic.blot import make_marker_panel
 
-    panel = make_marker_panel(rng=0)
+    panel = make_marker_panel(lysate_volumes={"CD9": 2.0e6, "CD63": 1.0e7, "calnexin": 4.0e7}, rng=0)
     image = ImageData(data=panel.image, kind="blot", polarity=panel.polarity, max_value=panel.max_value)
     viewer = _viewer()
     data, kwargs, _ = image_layer_data(image, name="misev_panel")
