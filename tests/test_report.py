@@ -15,9 +15,9 @@ import tifffile
 
 from exo_vision.cli.main import main
 from exo_vision.report import build_report
-from exo_vision.report.collect import collect_tem
+from exo_vision.report.collect import BlotEvidence, collect_tem
 from exo_vision.report.embed import choose_close_up
-from exo_vision.report.html import calnexin_bound, verdict_text
+from exo_vision.report.html import InstrumentValues, ReportInputs, calnexin_bound, render_report, verdict_text
 from exo_vision.report.instruments import parse_instrument_values
 from exo_vision.synthetic.blot import make_marker_panel
 from exo_vision.synthetic.tem import make_synthetic_tem
@@ -311,6 +311,50 @@ def test_verdict_and_calnexin_bound_from_hand_built_tables():
     })
     assert calnexin_bound(panel) == (0.007, ["exo1", "exo2"])
     assert calnexin_bound(panel.assign(present=True)) is None
+
+
+def _blot_evidence(tmp_path: Path, *, calnexin_in_ev: bool) -> BlotEvidence:
+    """A hand-built blot panel: CD9/CD63 in both EV lanes; calnexin in the lysate and, optionally, in exo1."""
+    rows = []
+    for marker in ("CD9", "CD63", "calnexin"):
+        for lane in ("lysate", "exo1", "exo2"):
+            present = marker != "calnexin" or lane == "lysate" or (calnexin_in_ev and lane == "exo1")
+            ref = lane == "lysate"
+            rows.append({
+                "label": len(rows) + 1, "marker": marker, "lane_name": lane, "is_reference": ref,
+                "ug_loaded": np.nan, "volume": 1e5 if present else 10.0, "lod_volume": 1e3, "present": present,
+                "saturated": False, "volume_per_ug": np.nan, "ratio_to_reference": 1.0 if present else np.nan,
+                "ratio_upper_bound": np.nan if present else 0.01, "statement": "",
+            })
+    panel = pd.DataFrame(rows)
+    summary = pd.DataFrame({
+        "label": [1, 2, 3], "marker": ["CD9", "CD63", "calnexin"], "expected_in_ev": ["present", "present", "absent"],
+        "n_ev_lanes": [2, 2, 2], "n_ev_present": [2, 2, 1 if calnexin_in_ev else 0],
+        "present_in_reference": [True, True, True], "ratio_mean": [1.0, 1.0, np.nan], "ratio_sd": [0.0, 0.0, np.nan],
+        "ratio_cv": [0.0, 0.0, np.nan], "ratio_ci95_low": [1.0, 1.0, np.nan], "ratio_ci95_high": [1.0, 1.0, np.nan],
+        "verdict": ["pass", "pass", "fail" if calnexin_in_ev else "pass"], "reason": ["", "", ""],
+    })
+    return BlotEvidence(
+        path=tmp_path, run={"command": "exo-vision blot", "parameters": {}}, bands=pd.DataFrame(), annotated={},
+        panel=panel, panel_summary=summary, panel_figure=None, inputs=pd.DataFrame(columns=["input", "sha256"]),
+    )
+
+
+def test_blot_verdict_fail_and_calnexin_in_ev_lane_are_stated(tmp_path):
+    page = render_report(ReportInputs(tem=None, blot=_blot_evidence(tmp_path, calnexin_in_ev=True),
+                                      instruments=InstrumentValues(dls={"z_avg_nm": 110.0})))
+    values = _parse(page).values
+    assert _only(values, "blot.verdict")[1] == "CD9+ CD63+ calnexin±"
+    assert _only(values, "blot.pass")[1] == "FAIL"
+    assert "Calnexin was detected in exo1" in page and "Calnexin was not detected in exo2" in page
+    assert "TEM: not provided." in page and _only(values, "dls.z_avg_nm")[1].split()[0] == "110.0"
+
+    page = render_report(ReportInputs(tem=None, blot=_blot_evidence(tmp_path, calnexin_in_ev=False),
+                                      title="<script>alert(1)</script> & co"))
+    values = _parse(page).values
+    assert _only(values, "blot.pass")[1] == "PASS"
+    assert float(_only(values, "blot.calnexin_upper_bound")[0]) == 0.01
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
 
 
 def _chromium() -> str | None:

@@ -555,6 +555,14 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             "in the cell lysate)</p>"
         )
         bound = calnexin_bound(panel)
+        calnexin = panel.loc[panel["marker"].astype(str).str.lower() == "calnexin"]
+        detected = calnexin.loc[~calnexin["is_reference"].astype(bool) & calnexin["present"].astype(bool), "lane_name"]
+        if calnexin.empty:
+            out.append('<p class="fail">Calnexin was not probed: the negative marker of the MISEV panel is missing, '
+                       "so cellular (endoplasmic-reticulum) contamination is not assessed.</p>")
+        elif len(detected):
+            out.append(f'<p class="fail">Calnexin was detected in {_e(", ".join(map(str, detected)))}: the '
+                       "preparation carries cellular (endoplasmic-reticulum) material.</p>")
         if bound is not None:
             value, lanes = bound
             out.append(
