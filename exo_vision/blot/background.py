@@ -4,9 +4,9 @@ Methods (``method`` argument everywhere):
 
 ``"profile"`` (default)
     Image Studio's "lane" style: a straight line, per row, between the
-    ``border_px`` lane rows just above the band and just below it (each the
-    lower of the rows outside and inside the band's edge, so a band ending in
-    the valley before a close neighbour reads the valley). The line follows a
+    ``border_px`` lane rows just above the band and just below it (when those
+    rows fall on a close neighbour band, as in a ladder, the rows just inside
+    the edge: the valley). The line follows a
     sloping background and never cuts into the band, so a broad CD63 smear
     keeps its whole volume as long as its window reaches the background on
     both sides (the band finder makes sure it does). When the gaps beside the
@@ -117,19 +117,24 @@ def border_rows(n_rows: int, top: int, bottom: int, border_px: int) -> tuple[sli
     return slice(max(0, top - border_px), top), slice(bottom, min(n_rows, bottom + border_px))
 
 
-def _edge_level(pixels: np.ndarray, edge: int, border_px: int, *, upward: bool) -> float | None:
-    """Lower of the mean of ``border_px`` rows outside and inside a window edge (None at the lane end)."""
+def _edge_level(pixels: np.ndarray, edge: int, border_px: int, *, upward: bool,
+                avoid: list[tuple[int, int]] | None = None) -> float | None:
+    """Background level at a window edge (None at the lane end).
+
+    The mean of the ``border_px`` rows outside the edge; when those rows fall
+    on another band of the lane (``avoid``: a close ladder neighbour), the
+    rows just inside the edge instead (the window ends in the valley).
+    """
     n = pixels.shape[0]
     if upward:
-        outside, inside = pixels[max(0, edge - border_px):edge], pixels[edge:min(n, edge + border_px)]
+        rows_out, rows_in = (max(0, edge - border_px), edge), (edge, min(n, edge + border_px))
     else:
-        outside, inside = pixels[edge:min(n, edge + border_px)], pixels[max(0, edge - border_px):edge]
-    if outside.size == 0:
+        rows_out, rows_in = (edge, min(n, edge + border_px)), (max(0, edge - border_px), edge)
+    if rows_out[1] <= rows_out[0]:
         return None
-    level = float(outside.mean(dtype=np.float64))
-    if inside.size:
-        level = min(level, float(inside.mean(dtype=np.float64)))
-    return level
+    hits = any(a < rows_out[1] and b > rows_out[0] for a, b in (avoid or []))
+    lo, hi = rows_in if hits and rows_in[1] > rows_in[0] else rows_out
+    return float(pixels[lo:hi].mean(dtype=np.float64))
 
 
 def band_background(
@@ -142,6 +147,7 @@ def band_background(
     background_pixels: np.ndarray | None = None,
     outside: tuple[int, int] | None = None,
     gap_profile: np.ndarray | list[np.ndarray] | None = None,
+    avoid: list[tuple[int, int]] | None = None,
 ) -> np.ndarray:
     """Background level per pixel for each row of a band.
 
@@ -166,6 +172,9 @@ def band_background(
         same border rows (the curvature of a blotchy background) is added to
         the lane's line, using the side that bends it least, and only when
         that bend is under a quarter of the band's net signal.
+    avoid : list of (int, int), optional
+        Rows of the lane's other bands (lane-relative); an edge whose outside
+        border rows fall on one of them reads the rows just inside instead.
 
     Returns
     -------
@@ -193,8 +202,8 @@ def band_background(
     # Each border level is the lower of the rows just outside and just inside the edge:
     # a window that ends in the valley before a close neighbour (a ladder) reads the
     # valley, not the neighbour's tail.
-    va = _edge_level(pixels, o_top, border_px, upward=True)
-    vb = _edge_level(pixels, o_bottom, border_px, upward=False)
+    va = _edge_level(pixels, o_top, border_px, upward=True, avoid=avoid)
+    vb = _edge_level(pixels, o_bottom, border_px, upward=False, avoid=avoid)
     if va is None or vb is None:
         return np.full(n, float(va if va is not None else vb))
     ya = (above.start + above.stop - 1) / 2

@@ -106,11 +106,9 @@ def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
             elif method in BALL_METHODS:
                 out.append(s - (cd[t + height] - cd[t]))
             elif method == "profile":
-                # same rule as the bands: lower of the rows outside and inside each edge
-                k_in = min(border_px, height)
-                va = min((cs[t] - cs[t - border_px]) / (border_px * w), (cs[t + k_in] - cs[t]) / (k_in * w))
-                vb = min((cs[t + height + border_px] - cs[t + height]) / (border_px * w),
-                         (cs[t + height] - cs[t + height - k_in]) / (k_in * w))
+                # blank boxes have no neighbour tails: the bands' edge rule reads the outside rows
+                va = (cs[t] - cs[t - border_px]) / (border_px * w)
+                vb = (cs[t + height + border_px] - cs[t + height]) / (border_px * w)
                 out.append(s - w * height * (va + vb) / 2)
             else:
                 border = np.concatenate([pixels[t - border_px:t].ravel(), pixels[t + height:t + height + border_px].ravel()])

@@ -317,9 +317,11 @@ def quantify_blot(
                 p = pix[li]
                 top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
                 outside = (w.bg_top_px - w.lane.y_top_px, w.bg_bottom_px - w.lane.y_top_px)
+                others = [(o.y_top_px - w.lane.y_top_px, o.y_bottom_px - w.lane.y_top_px)
+                          for row2 in rows for o in row2 if o.lane is w.lane and o is not w]
                 bg = band_background(p, top, bottom, method=background, border_px=border_px,
                                      background_pixels=None if bgs is None else bgs[li], outside=outside,
-                                     gap_profile=side_bg[li])
+                                     gap_profile=side_bg[li], avoid=others)
                 vol = band_volume(p, top, bottom, bg)
                 net = p[top:bottom].mean(axis=1) - bg
                 wts = np.clip(net, 0, None)
