@@ -6,6 +6,7 @@ vesicle segmentation and statistics.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]
@@ -154,3 +155,55 @@ def grow_backing_box(
         if not moved:
             break
     return (r0, c0, r1, c1)
+
+
+def flat_backing(image: np.ndarray, bar_box: Box, *, tolerance_fraction: float = 0.02) -> Box | None:
+    """The flat-coloured region (box or data strip) a scale bar sits on, if any.
+
+    Flood-fills from just above and below the bar over pixels within a tight
+    tolerance of the colour there. On a flat backing the fill covers the
+    backing around the label's letters; on a noisy micrograph it stays small
+    and ragged, and ``None`` is returned.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Gray image (or a window of it).
+    bar_box : (row0, col0, row1, col1)
+        Half-open box of the bar, in ``image`` coordinates.
+    tolerance_fraction : float
+        Colour tolerance as a fraction of the image's intensity range.
+
+    Returns
+    -------
+    (row0, col0, row1, col1) or None
+        Bounding box of the backing (it contains the bar), or ``None``.
+    """
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    height, width = image.shape
+    r0, c0, r1, c1 = bar_box
+    ring = [(row, col) for row in (r0 - 2, r1 + 1) if 0 <= row < height for col in range(c0, c1, max(1, (c1 - c0) // 16))]
+    if not ring:
+        return None
+    values = np.array([image[row, col] for row, col in ring])
+    colour = float(np.median(values))
+    span = float(image.max() - image.min())
+    tolerance = max(tolerance_fraction * span, 3.0 if span > 50 else 0.0)
+    seeds = [p for p, v in zip(ring, values) if abs(v - colour) <= tolerance]
+    if len(seeds) < 0.75 * len(ring):
+        return None  # the bar's surroundings are not one flat colour
+    mask = np.zeros((height + 2, width + 2), np.uint8)
+    flags = 4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+    for row, col in seeds:
+        if mask[row + 1, col + 1] == 0:
+            cv2.floodFill(image, mask, (int(col), int(row)), 0, tolerance, tolerance, flags)
+    region = mask[1:-1, 1:-1] > 0
+    rows = np.flatnonzero(region.any(axis=1))
+    cols = np.flatnonzero(region.any(axis=0))
+    box = (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    if region.sum() < 0.6 * area - (r1 - r0) * (c1 - c0):
+        return None  # ragged: noise that happened to connect, not a flat backing
+    if not (box[0] <= r0 and box[1] <= c0 and box[2] >= r1 and box[3] >= c1):
+        return None
+    return box

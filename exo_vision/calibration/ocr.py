@@ -126,8 +126,15 @@ def prepare_label_crop(crop: np.ndarray, *, text_is_bright: bool, target_height_
     return cv2.copyMakeBorder(binary, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
 
 
-def run_tesseract(binary: np.ndarray, *, tesseract_cmd: str | None = None, timeout_s: float = 20.0) -> OcrResult:
-    """OCR one line of text with tesseract (page segmentation mode 7).
+def run_tesseract(
+    binary: np.ndarray,
+    *,
+    tesseract_cmd: str | None = None,
+    whitelist: str | None = None,
+    psm: int = 7,
+    timeout_s: float = 20.0,
+) -> OcrResult:
+    """OCR one line of text with tesseract.
 
     Parameters
     ----------
@@ -135,6 +142,10 @@ def run_tesseract(binary: np.ndarray, *, tesseract_cmd: str | None = None, timeo
         Black text on white, as from :func:`prepare_label_crop`.
     tesseract_cmd : str, optional
         tesseract executable (see :func:`find_tesseract`).
+    whitelist : str, optional
+        Only these characters may be output (e.g. digits for the number part).
+    psm : int
+        Page segmentation mode: 7 = one line, 8 = one word.
     timeout_s : float
         Give up after this many seconds.
 
@@ -152,8 +163,12 @@ def run_tesseract(binary: np.ndarray, *, tesseract_cmd: str | None = None, timeo
     ok, png = cv2.imencode(".png", np.ascontiguousarray(binary, dtype=np.uint8))
     if not ok:
         raise TesseractError("could not encode the label crop as PNG for tesseract")
-    # No character whitelist: with one, tesseract drops a "1" it sees as "l" instead of reporting it.
-    command = [exe, "stdin", "stdout", "--psm", "7", "-l", "eng", "tsv"]
+    # By default no character whitelist: with one, tesseract drops a "1" it sees as "l"
+    # in "1um" instead of reporting it.
+    command = [exe, "stdin", "stdout", "--psm", str(int(psm)), "-l", "eng"]
+    if whitelist:
+        command += ["-c", f"tessedit_char_whitelist={whitelist}"]
+    command.append("tsv")
     try:
         # One thread: the crops are tiny, and OpenMP start-up costs more than it saves.
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
@@ -179,6 +194,79 @@ def run_tesseract(binary: np.ndarray, *, tesseract_cmd: str | None = None, timeo
     if not words:
         return OcrResult(text="", confidence=0.0)
     return OcrResult(text=" ".join(words), confidence=float(min(confidences)))
+
+
+def glyph_spans(binary: np.ndarray) -> list[tuple[int, int]]:
+    """Column spans of the glyphs in a binarised label, left to right.
+
+    Pieces stacked above each other (a glyph broken by binarisation) count as
+    one glyph; marks lower than 40 % of the tallest glyph (decimal points,
+    specks) are not glyphs.
+
+    Parameters
+    ----------
+    binary : (H, W) ndarray of uint8
+        Black (0) text on white (255).
+
+    Returns
+    -------
+    list of (int, int)
+        Half-open column ranges, one per glyph.
+    """
+    ink = (np.asarray(binary) == 0).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    boxes = [(int(x), int(w), int(h)) for x, _, w, h, area in stats[1:count] if area >= 3]
+    if not boxes:
+        return []
+    tallest = max(h for _, _, h in boxes)
+    spans: list[list[int]] = []
+    for x, w, h in sorted(boxes):
+        if h < 0.4 * tallest:
+            continue
+        if spans:
+            last = spans[-1]
+            overlap = min(last[1], x + w) - max(last[0], x)
+            if overlap > 0.5 * min(w, last[1] - last[0]):
+                last[1] = max(last[1], x + w)
+                continue
+        spans.append([x, x + w])
+    return [(a, b) for a, b in spans]
+
+
+def read_number_and_unit(
+    binary: np.ndarray, spans: list[tuple[int, int]], *, tesseract_cmd: str | None = None
+) -> OcrResult | None:
+    """OCR a label in two parts: the number (digits only) and the unit (last two glyphs).
+
+    Tesseract reads a lone "1" before "um" as "i", "l" or "t"; told that the
+    number part holds only digits it reads it reliably. Every unit ends in
+    two glyphs ("nm", "um", "µm").
+
+    Parameters
+    ----------
+    binary : (H, W) ndarray of uint8
+        Black text on white, as from :func:`prepare_label_crop`.
+    spans : list of (int, int)
+        Glyph column spans from :func:`glyph_spans` (at least three).
+    tesseract_cmd : str, optional
+        tesseract executable.
+
+    Returns
+    -------
+    OcrResult or None
+        ``"<number> <unit>"`` with the lower of the two confidences, or
+        ``None`` when there are fewer than three glyphs.
+    """
+    if len(spans) < 3:
+        return None
+    cut = (spans[-3][1] + spans[-2][0]) // 2
+    pad = binary.shape[0] // 4
+    number_part = cv2.copyMakeBorder(binary[:, :cut], 0, 0, 0, pad, cv2.BORDER_CONSTANT, value=255)
+    unit_part = cv2.copyMakeBorder(binary[:, cut:], 0, 0, pad, 0, cv2.BORDER_CONSTANT, value=255)
+    number = run_tesseract(number_part, tesseract_cmd=tesseract_cmd, whitelist="0123456789.,")
+    unit = run_tesseract(unit_part, tesseract_cmd=tesseract_cmd, whitelist="nmupµ", psm=8)
+    text = f"{number.text.replace(' ', '')} {unit.text.replace(' ', '')}"
+    return OcrResult(text=text, confidence=min(number.confidence, unit.confidence))
 
 
 def _is_nice(value: float) -> bool:

@@ -19,13 +19,15 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from exo_vision.calibration.annotations import find_data_strip, grow_backing_box
+from exo_vision.calibration.annotations import find_data_strip, flat_backing, grow_backing_box
 from exo_vision.calibration.ocr import (
     LabelValue,
     OcrResult,
     TesseractError,
+    glyph_spans,
     parse_scale_label,
     prepare_label_crop,
+    read_number_and_unit,
     run_tesseract,
 )
 
@@ -219,10 +221,11 @@ def _bar_candidates(gray: np.ndarray) -> list[tuple[_Bar, _BarBright, float]]:
             length = col1 - col0
             if thickness < 2 or length < 5 * thickness:
                 continue
-            # The slab must stand out from the rows just above and below it.
-            if row0 > 0 and mask[row0 - 1, col0:col1].mean() > 0.5:
+            # The slab must stand free: almost nothing of its colour touches its top or bottom
+            # (end ticks may; the stroke of a "2" or "Z" standing on it may not).
+            if row0 > 0 and mask[row0 - 1, col0:col1].mean() > 0.15:
                 continue
-            if row1 < height and mask[row1, col0:col1].mean() > 0.5:
+            if row1 < height and mask[row1, col0:col1].mean() > 0.15:
                 continue
             inner = f[row0 + (thickness > 2) : row1 - (thickness > 2), col0 + 1 : col1 - 1]
             level = float(np.median(inner))
@@ -270,7 +273,11 @@ def _measure_length(f: _BarBright, bar: _Bar) -> float:
     return length
 
 
-def _label_boxes(f: _BarBright, threshold: float, bar: _Bar) -> list[tuple[Box, int]]:
+def _overlaps(a: Box, b: Box) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def _label_boxes(f: _BarBright, threshold: float, bar: _Bar, avoid: list[Box] = ()) -> list[tuple[Box, int]]:
     """Candidate label boxes near a bar, nearest first, with their number of connected glyphs.
 
     Text pixels are those as close to the bar's colour as the bar's own threshold.
@@ -280,6 +287,11 @@ def _label_boxes(f: _BarBright, threshold: float, bar: _Bar) -> list[tuple[Box, 
     reach = int(max(0.6 * length, 12 * thickness, 0.06 * min(height, width)))
     r0, r1 = max(bar.row0 - reach, 0), min(bar.row1 + reach, height)
     c0, c1 = max(bar.col0 - length // 2 - reach // 2, 0), min(bar.col1 + length // 2 + reach // 2, width)
+    # A bar on a flat backing (a box behind it, or a data strip) has its label on the same backing:
+    # search only there, so that image content next to the box cannot join the label.
+    backing = flat_backing(f[r0:r1, c0:c1], (bar.row0 - r0, bar.col0 - c0, bar.row1 - r0, bar.col1 - c0))
+    if backing is not None:
+        r0, c0, r1, c1 = r0 + backing[0], c0 + backing[1], r0 + backing[2], c0 + backing[3]
     window = (f[r0:r1, c0:c1] >= threshold).astype(np.uint8)
     # Blank the bar itself (and a pixel around it).
     window[max(bar.row0 - 1 - r0, 0) : bar.row1 + 1 - r0, max(bar.col0 - 2 - c0, 0) : bar.col1 + 2 - c0] = 0
@@ -323,8 +335,24 @@ def _label_boxes(f: _BarBright, threshold: float, bar: _Bar) -> list[tuple[Box, 
         for chunk in chunks:
             box = (min(b[0] for b in chunk), min(b[1] for b in chunk), max(b[2] for b in chunk), max(b[3] for b in chunk))
             glyphs = len(chunk)  # decimal points are too small to count
+            # Pieces of broken glyphs just above or below the word (e.g. the flag of a thin "5").
+            for piece in comps:
+                middle = (piece[1] + piece[3]) / 2
+                if (
+                    box[1] <= middle < box[3]
+                    and piece[2] - piece[0] <= line_height
+                    and piece[3] - piece[1] <= line_height
+                    and box[0] - 0.6 * line_height <= piece[0]
+                    and piece[2] <= box[2] + 0.6 * line_height
+                ):
+                    box = (min(box[0], piece[0]), box[1], max(box[2], piece[2]), box[3])
             box_height, box_width = box[2] - box[0], box[3] - box[1]
-            if box_width < 0.8 * box_height or box_height < 6:
+            if box_width < 0.8 * box_height or box_height < 6 or glyphs < 2:
+                continue
+            if box_height > 0.8 * length:  # letters taller than the bar is long: not this bar's label
+                continue
+            # A label never covers another bar-like slab (e.g. the edge of the box behind the bar).
+            if any(_overlaps(box, other) for other in avoid):
                 continue
             if box[2] <= bar.row0:  # above
                 if box[3] < bar.col0 - 0.3 * length or box[1] > bar.col1 + 0.3 * length:
@@ -364,7 +392,8 @@ def _read_label(
     One read is accepted alone only when tesseract is very sure, the text is an
     exact, usual label and its character count matches the glyphs seen; two
     reads suffice when they agree well enough to pass ``min_confidence``;
-    otherwise all three are combined by :func:`_combine_reads`.
+    otherwise three whole-label reads and, if still unsure, two number/unit
+    split reads are combined by :func:`_combine_reads`.
     """
     height, width = f.shape
     pad = max(2, int(round(0.15 * (box[2] - box[0]))))
@@ -376,9 +405,13 @@ def _read_label(
         r0 = max(r0, bar.row1 + 1)
     crop = f[r0:r1, c0:c1]
 
+    binaries = {px: prepare_label_crop(crop, text_is_bright=True, target_height_px=px) for px in (40, 28, 64)}
+    # Glyphs counted on what tesseract sees (more faithful than the detection mask for thin fonts).
+    spans = glyph_spans(binaries[40])
+    glyphs = len(spans) if spans else glyphs
     reads: list[tuple[OcrResult, LabelValue | None]] = []
     for target_px in (40, 28, 64):
-        ocr = run_tesseract(prepare_label_crop(crop, text_is_bright=True, target_height_px=target_px), tesseract_cmd=tesseract_cmd)
+        ocr = run_tesseract(binaries[target_px], tesseract_cmd=tesseract_cmd)
         reads.append((ocr, parse_scale_label(ocr.text)))
         label = reads[0][1]
         if len(reads) == 1:
@@ -389,6 +422,15 @@ def _read_label(
             combined = _combine_reads(reads, glyphs)
             if combined.length_nm is not None and combined.agreeing == 2 and combined.confidence >= min_confidence:
                 return combined
+    combined = _combine_reads(reads, glyphs)
+    if combined.length_nm is not None and combined.confidence >= min_confidence:
+        return combined
+    # Hard case (often a lone "1" read as "i" or "l"): read the number with digits only, then the unit.
+    for target_px in (40, 56):
+        binary = binaries[40] if target_px == 40 else prepare_label_crop(crop, text_is_bright=True, target_height_px=target_px)
+        split = read_number_and_unit(binary, spans if target_px == 40 else glyph_spans(binary), tesseract_cmd=tesseract_cmd)
+        if split is not None:
+            reads.append((split, parse_scale_label(split.text)))
     return _combine_reads(reads, glyphs)
 
 
@@ -404,7 +446,12 @@ def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: int
         texts = ", ".join(repr(ocr.text) for ocr, _ in reads)
         return _LabelRead(reads[0][0].text, None, 0.0, f"OCR read {texts}, none of which is a length")
     values = [round(label.length_nm, 6) for _, label in parsed]
-    best_value = max(set(values), key=values.count)
+    # Most votes first; on a tie prefer a round value, then the more confident reads.
+    def support(value: float) -> tuple[int, bool, float]:
+        group = [(o, lab) for o, lab in parsed if round(lab.length_nm, 6) == value]
+        return (len(group), all("not a usual" not in lab.note for _, lab in group), sum(o.confidence for o, _ in group))
+
+    best_value = max(set(values), key=support)
     agreeing = [(ocr, label) for ocr, label in parsed if round(label.length_nm, 6) == best_value]
     others = [(ocr, label) for ocr, label in parsed if round(label.length_nm, 6) != best_value]
     ocr, label = max(agreeing, key=lambda item: item[0].confidence)
@@ -425,7 +472,8 @@ def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: int
     usual = "not a usual" not in label.note
     rival = any(o_label.confidence >= 0.6 and "not a usual" not in o_label.note for _, o_label in others)
     if len(agreeing) >= 2 and usual and not rival and _glyphs_match(ocr.text, glyphs):
-        consensus = (0.95 if len(agreeing) >= 3 else 0.85) * label.confidence
+        cleanest = max(a_label.confidence for _, a_label in agreeing)
+        consensus = (0.95 if len(agreeing) >= 3 else 0.85) * cleanest
         if consensus > confidence:
             confidence = consensus
             notes.append(f"{len(agreeing)} of {len(reads)} OCR reads agree and match the {glyphs} glyphs")
@@ -485,7 +533,8 @@ def read_scale_bar(
 
     attempts: list[tuple[_Bar, _BarBright, Box, int]] = []
     for bar, f, threshold in candidates[:6]:
-        for box, glyphs in _label_boxes(f, threshold, bar)[:2]:
+        avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
+        for box, glyphs in _label_boxes(f, threshold, bar, avoid)[:2]:
             attempts.append((bar, f, box, glyphs))
     best_bar, best_f, _ = candidates[0]
     problems: list[str] = []
