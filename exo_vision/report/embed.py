@@ -176,7 +176,9 @@ def choose_close_up(
     return CloseUp(box_px=(row0, col0, row0 + s, col0 + s), labels=labels, width_nm=s * pixel_size_nm)
 
 
-def mark_box(rgb: np.ndarray, box_px: tuple[int, int, int, int], *, colour: tuple[int, int, int] = (255, 200, 0)) -> np.ndarray:
+def mark_box(
+    rgb: np.ndarray, box_px: tuple[int, int, int, int], *, colour: tuple[int, int, int] = (255, 200, 0)
+) -> np.ndarray:
     """Copy of ``rgb`` with a rectangle drawn around ``box_px`` (line width ~0.4 % of the image).
 
     Parameters

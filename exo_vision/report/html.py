@@ -48,8 +48,8 @@ DLS_TEM_EXPLANATION = (
 CSS = """
 :root { --ink:#1b1f24; --muted:#5b6470; --line:#d8dde3; --bg:#f6f8fa; --ok:#1a7f37; --bad:#c62828; --warn:#9a6700; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", "Liberation Sans", Arial, sans-serif;
-       color: var(--ink); background: #fff; }
+body { margin: 0; color: var(--ink); background: #fff;
+       font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }
 main { max-width: 1180px; margin: 0 auto; padding: 28px 32px 48px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
@@ -66,13 +66,15 @@ table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
 th { background: var(--bg); font-weight: 600; }
 td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
-.mono { font-family: "DejaVu Sans Mono", "Liberation Mono", Consolas, monospace; font-size: 12.5px; overflow-wrap: anywhere; }
+.mono { font-family: "DejaVu Sans Mono", "Liberation Mono", Consolas, monospace; font-size: 12.5px;
+        overflow-wrap: anywhere; }
 .pass { color: var(--ok); font-weight: 700; }
 .fail { color: var(--bad); font-weight: 700; }
 .warn { color: var(--warn); }
 .badge { display: inline-block; padding: 3px 12px; border-radius: 14px; font-weight: 700; color: #fff; }
 .badge.pass { background: var(--ok); color: #fff; } .badge.fail { background: var(--bad); color: #fff; }
-.missing { border: 2px dashed #b9c0c8; border-radius: 8px; padding: 12px 16px; color: var(--muted); background: #fbfbfc; }
+.missing { border: 2px dashed #b9c0c8; border-radius: 8px; padding: 12px 16px; color: var(--muted);
+           background: #fbfbfc; }
 .missing b { color: var(--ink); }
 .note { color: var(--muted); font-size: 13px; }
 .figs { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
@@ -80,7 +82,8 @@ figure { margin: 0; }
 figure img { display: block; max-width: 100%; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; max-width: 560px; }
 .bar { display: inline-block; height: 10px; border-radius: 2px; vertical-align: middle; margin-right: 6px; }
-.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; vertical-align: -1px; margin: 0 3px 0 8px; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; vertical-align: -1px;
+          margin: 0 3px 0 8px; }
 details { margin: 6px 0; } summary { cursor: pointer; color: var(--muted); }
 @media print { main { padding: 0; } h2 { break-after: avoid; } figure, table { break-inside: avoid; } }
 """
@@ -175,7 +178,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Seque
     """HTML table from already-escaped cells; columns in ``right`` are right-aligned."""
     head = "".join(f'<th class="r">{h}</th>' if i in right else f"<th>{h}</th>" for i, h in enumerate(header))
     body = "".join(
-        "<tr>" + "".join(f'<td class="r">{c}</td>' if i in right else f"<td>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        "<tr>" + "".join(f'<td class="r">{c}</td>' if i in right else f"<td>{c}</td>" for i, c in enumerate(row))
+        + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -186,7 +190,8 @@ def _missing(what: str, why: str, how: str) -> str:
 
 
 def _card(key: str, value: str, *, wide: bool = False) -> str:
-    return f'<div class="card{" wide" if wide else ""}"><div class="k">{_e(key)}</div><div class="v">{value}</div></div>'
+    css = "card wide" if wide else "card"
+    return f'<div class="{css}"><div class="k">{_e(key)}</div><div class="v">{value}</div></div>'
 
 
 # ---------------------------------------------------------------- blot verdict
@@ -259,7 +264,8 @@ def _header(inputs: ReportInputs) -> str:
     tem = inputs.tem
     if tem is not None:
         s = tem.statistics
-        cards.append(_card("Grids / images", f"{num('tem.n_grids', len(tem.grids))} / {num('tem.n_images', tem.n_images)}"))
+        grids_images = f"{num('tem.n_grids', len(tem.grids))} / {num('tem.n_images', tem.n_images)}"
+        cards.append(_card("Grids / images", grids_images))
         cards.append(_card("Vesicles measured", num("tem.n", s["n"])))
         cards.append(_card(
             "TEM diameter (mean ± SD)",
@@ -268,7 +274,8 @@ def _header(inputs: ReportInputs) -> str:
         ))
         cards.append(_card(
             "TEM intensity-weighted mean",
-            f"{num('tem.intensity_weighted_mean_diameter_nm', s['intensity_weighted_mean_diameter_nm'])} <small>nm</small>",
+            num("tem.intensity_weighted_mean_diameter_nm", s["intensity_weighted_mean_diameter_nm"])
+            + " <small>nm</small>",
         ))
     dls = inputs.instruments.dls
     if dls is not None:
@@ -422,27 +429,26 @@ def _sampling(tem: TemEvidence) -> str:
 
 def _statistics(tem: TemEvidence) -> str:
     s = tem.statistics
-    k = "tem."
+
+    def v(key: str, digits: int = 1, unit: str = "", percent: bool = False) -> str:
+        return num(f"tem.{key}", s[key], digits, unit=unit, percent=percent)
+
     lo, hi = s["size_range_low_nm"], s["size_range_high_nm"]
     rows = [
-        ["n (vesicles)", num(k + "n", s["n"])],
-        ["Mean ± SD", f"{num(k + 'mean_diameter_nm', s['mean_diameter_nm'])} ± {num(k + 'sd_diameter_nm', s['sd_diameter_nm'], unit=' nm')}"],
-        ["95 % CI of the mean (bootstrap)",
-         f"{num(k + 'mean_ci95_low_nm', s['mean_ci95_low_nm'])} – {num(k + 'mean_ci95_high_nm', s['mean_ci95_high_nm'], unit=' nm')}"],
+        ["n (vesicles)", v("n")],
+        ["Mean ± SD", f"{v('mean_diameter_nm')} ± {v('sd_diameter_nm', unit=' nm')}"],
+        ["95 % CI of the mean (bootstrap)", f"{v('mean_ci95_low_nm')} – {v('mean_ci95_high_nm', unit=' nm')}"],
         ["Median (95 % CI)",
-         f"{num(k + 'median_diameter_nm', s['median_diameter_nm'], unit=' nm')} "
-         f"({num(k + 'median_ci95_low_nm', s['median_ci95_low_nm'])} – {num(k + 'median_ci95_high_nm', s['median_ci95_high_nm'])})"],
-        ["Mode (KDE peak)", num(k + "mode_diameter_nm", s["mode_diameter_nm"], unit=" nm")],
-        ["D10 / D50 / D90",
-         f"{num(k + 'd10_nm', s['d10_nm'])} / {num(k + 'd50_nm', s['d50_nm'])} / {num(k + 'd90_nm', s['d90_nm'], unit=' nm')}"],
-        ["Span (D90 − D10) / D50", num(k + "span", s["span"], 2)],
-        ["CV (SD / mean)", num(k + "cv", s["cv"], 3)],
-        ["PDI ((SD / mean)²)", num(k + "pdi", s["pdi"], 3)],
-        ["Volume-weighted mean (Σd⁴/Σd³)", num(k + "volume_weighted_mean_diameter_nm", s["volume_weighted_mean_diameter_nm"], unit=" nm")],
-        ["Intensity-weighted mean (Σd⁷/Σd⁶)",
-         num(k + "intensity_weighted_mean_diameter_nm", s["intensity_weighted_mean_diameter_nm"], unit=" nm")],
-        [f"Fraction in {_fmt(lo, 0)}–{_fmt(hi, 0)} nm", num(k + "fraction_in_size_range", s["fraction_in_size_range"], percent=True)],
-        ["Vesicles per µm² of analysed area", num(k + "vesicles_per_um2", s["vesicles_per_um2"], 2)],
+         f"{v('median_diameter_nm', unit=' nm')} ({v('median_ci95_low_nm')} – {v('median_ci95_high_nm')})"],
+        ["Mode (KDE peak)", v("mode_diameter_nm", unit=" nm")],
+        ["D10 / D50 / D90", f"{v('d10_nm')} / {v('d50_nm')} / {v('d90_nm', unit=' nm')}"],
+        ["Span (D90 − D10) / D50", v("span", 2)],
+        ["CV (SD / mean)", v("cv", 3)],
+        ["PDI ((SD / mean)²)", v("pdi", 3)],
+        ["Volume-weighted mean (Σd⁴/Σd³)", v("volume_weighted_mean_diameter_nm", unit=" nm")],
+        ["Intensity-weighted mean (Σd⁷/Σd⁶)", v("intensity_weighted_mean_diameter_nm", unit=" nm")],
+        [f"Fraction in {_fmt(lo, 0)}–{_fmt(hi, 0)} nm", v("fraction_in_size_range", percent=True)],
+        ["Vesicles per µm² of analysed area", v("vesicles_per_um2", 2)],
     ]
     return (
         "<h2>Size statistics (TEM, equivalent-circle diameter)</h2>"
@@ -464,7 +470,8 @@ def _histograms(tem: TemEvidence) -> str:
     figs = []
     for weighting, title, caption in (
         ("number", "Number-weighted", "Each vesicle counts once (what TEM measures)."),
-        ("intensity", "Intensity-weighted (d⁶)", "Each vesicle weighted by d⁶, as light scattering (DLS) weights it."),
+        ("intensity", "Intensity-weighted (d⁶)",
+         "Each vesicle weighted by d⁶, as light scattering (DLS) weights it."),
     ):
         fig, _ = size_histogram_figure(
             {"": d}, bin_width_nm=bin_nm, weighting=weighting, percent=weighting != "number",
@@ -499,8 +506,12 @@ def _overlays(tem: TemEvidence) -> str:
     best = None
     for g in tem.grids:
         for stem, path in g.overlays.items():
-            table = g.vesicles.loc[g.vesicles["image"].astype(str) == stem] if "image" in g.vesicles.columns else g.vesicles
-            whole = int((~table["touches_border"].astype(bool)).sum()) if "touches_border" in table.columns else len(table)
+            table = g.vesicles
+            if "image" in table.columns:
+                table = table.loc[table["image"].astype(str) == stem]
+            whole = len(table)
+            if "touches_border" in table.columns:
+                whole = int((~table["touches_border"].astype(bool)).sum())
             if best is None or whole > best[0]:
                 best = (whole, g, stem, path, table)
     if best is None:
@@ -603,7 +614,8 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             out.append('<p class="fail">Some bands are saturated: their volumes and ratios are lower bounds.</p>')
     figs = []
     if blot.panel_figure is not None:
-        figs.append(f'<figure><img alt="marker panel chart" src="{rgb_data_uri(read_rgb(blot.panel_figure), max_px=900, fmt="PNG")}" '
+        chart = rgb_data_uri(read_rgb(blot.panel_figure), max_px=900, fmt="PNG")
+        figs.append(f'<figure><img alt="marker panel chart" src="{chart}" '
                     'width="520"><figcaption>EV/lysate ratio per marker with replicate lanes.</figcaption></figure>')
     for stem, path in blot.annotated.items():
         figs.append(f'<figure><img alt="annotated blot {_e(stem)}" src="{rgb_data_uri(read_rgb(path), max_px=900)}" '
