@@ -1,0 +1,107 @@
+"""`exo-vision blot` on a folder with a corrupt file, with a panel file, and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import tifffile
+
+from exo_vision.blot import background, lanes
+from exo_vision.blot.quantify import BAND_COLUMNS
+from exo_vision.cli import blot as cli_blot
+from exo_vision.cli.main import main
+from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel
+
+REQUIRED = ["image", "strip", "lane", "lane_name", "band", "marker", "x_left_px", "x_right_px", "y_top_px",
+            "y_bottom_px", "y_px", "volume", "background_per_px", "snr", "lod_volume", "present", "saturated",
+            "saturated_px"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("blots")
+    tifffile.imwrite(d / "panel.tif", make_marker_panel(rng=5).image)
+    tifffile.imwrite(d / "dilution.tif", make_dilution_series(rng=1).image)
+    (d / "corrupt.tif").write_bytes(b"II*\x00 not really a TIFF")
+    (d / "panel.toml").write_text(
+        'lane_names = ["lysate", "exo1", "exo2"]\nreference_lane = "lysate"\nug_loaded = [20.0, 10.0, 10.0]\n'
+        '[[marker]]\nname = "CD9"\nimage = "panel.tif"\nstrip = 1\n'
+        '[[marker]]\nname = "CD63"\nimage = "panel.tif"\nstrip = 2\n'
+        '[[marker]]\nname = "calnexin"\nimage = "panel.tif"\nstrip = 3\n'
+    )
+    return d
+
+
+def test_folder_with_a_corrupt_file(folder, tmp_path, capsys, caplog):
+    out = tmp_path / "out"
+    code = main(["blot", str(folder), "--out", str(out)])
+    assert code == 1  # one input failed
+    for stem in ("panel", "dilution"):
+        table = pd.read_csv(out / f"{stem}_bands.csv")
+        assert list(table.columns) == list(BAND_COLUMNS)
+        assert set(REQUIRED) <= set(table.columns)
+        assert (out / f"{stem}_annotated.png").stat().st_size > 1000
+    dil = pd.read_csv(out / "dilution_bands.csv")
+    assert len(dil) == 8 and dil.saturated.sum() == 2 and dil.image.eq("dilution.tif").all()
+    run = json.loads((out / "run.json").read_text())
+    assert run["exo_vision_version"] and run["parameters"]["background"] == "profile"
+    assert [Path(e["input"]).name for e in run["errors"]] == ["corrupt.tif"]
+    assert "corrupt.tif" in caplog.text
+    assert "3 image(s): 2 quantified, 1 failed" in capsys.readouterr().out
+    assert not list(out.glob(".exo-vision-tmp-*"))
+
+
+def test_panel_file_gives_the_marker_table_and_verdict(folder, tmp_path):
+    out = tmp_path / "panel_out"
+    assert main(["blot", "--panel", str(folder / "panel.toml"), "--out", str(out)]) == 0
+    panel = pd.read_csv(out / "panel.csv")
+    assert set(panel.marker) == {"CD9", "CD63", "calnexin"}
+    assert panel.verdict.eq("pass").all()
+    cnx = panel[(panel.marker == "calnexin") & (panel.lane_name == "exo1")].iloc[0]
+    assert not cnx.present and cnx.statement.startswith("calnexin not detected in exo1: < LoD = ")
+    assert "per µg loaded" in cnx.statement
+    assert (out / "panel.png").exists() and (out / "panel.svg").exists()
+    summary = pd.read_csv(out / "panel_summary.csv")
+    assert summary.set_index("marker").loc["CD9", "ratio_mean"] > 1
+    assert json.loads((out / "run.json").read_text())["panel_verdict"]["pass"] is True
+
+
+def test_lane_names_markers_and_wrong_lane_count(folder, tmp_path):
+    out = tmp_path / "named"
+    code = main(["blot", str(folder / "panel.tif"), "--out", str(out), "--lane-names", "lysate,exo1,exo2",
+                 "--marker", "CD9,CD63,calnexin", "--ug-loaded", "20,10,10"])
+    assert code == 0
+    table = pd.read_csv(out / "panel_bands.csv")
+    assert set(table.lane_name) == {"lysate", "exo1", "exo2"}
+    assert (out / "panel.csv").exists()
+    bad = tmp_path / "bad"
+    assert main(["blot", str(folder / "panel.tif"), "--out", str(bad), "--lanes", "5"]) == 1
+    run = json.loads((bad / "run.json").read_text())
+    assert "found 3 lanes in strip 1 but 5 were expected" in run["errors"][0]["error"]
+
+
+def test_usage_errors_exit_2(folder, tmp_path):
+    assert main(["blot", "--out", str(tmp_path / "x")]) == 2
+    assert main(["blot", str(folder), "--out", str(tmp_path / "y"), "--ug-loaded", "1,2"]) == 2
+    (tmp_path / "broken.toml").write_text("lane_names = [")
+    assert main(["blot", "--panel", str(tmp_path / "broken.toml"), "--out", str(tmp_path / "z")]) == 2
+
+
+def test_cli_constants_match_the_core():
+    assert cli_blot.BACKGROUND_METHODS == background.BACKGROUND_METHODS
+    assert cli_blot.DEFAULT_BACKGROUND == background.DEFAULT_BACKGROUND
+    assert cli_blot.CENTRAL_FRACTION == lanes.CENTRAL_FRACTION
+
+
+def test_real_subprocess(folder, tmp_path):
+    out = tmp_path / "sub"
+    res = subprocess.run([sys.executable, "-m", "exo_vision.cli.main", "blot", str(folder / "dilution.tif"),
+                          "--out", str(out), "--background", "border"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "1 image(s): 1 quantified, 0 failed" in res.stdout
+    assert (out / "dilution_bands.csv").exists()
