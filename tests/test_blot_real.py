@@ -1,0 +1,87 @@
+"""Blot quantification on real third-party images in ../shared/data (skipped when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exo_vision.blot.quantify import quantify_blot
+from exo_vision.io.read import read_image
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real test images not present at {DATA}")
+
+#: ng per band of the NEB 1 kb Plus ladder from 10 kb down to 1.2 kb (the resolved part of this gel).
+LADDER_NG_TOP9 = np.array([40, 40, 48, 40, 32, 120, 40, 57, 45], float)
+
+
+@pytest.fixture(scope="module")
+def ladder():
+    img = read_image(DATA / "gels" / "ladder_reference_gel.tif", kind="blot")
+    return img, quantify_blot(img.data, polarity="bright", max_value=img.max_value)
+
+
+def test_ladder_gel_volumes_are_proportional_to_mass(ladder):
+    img, res = ladder
+    assert len(res.lanes) == 4
+    assert np.allclose([l.x_centre_px for l in res.lanes], [389, 615, 842, 1071], atol=8)
+    rows = res.bands.groupby("band").agg(y=("y_px", "median"), vol=("volume", "mean")).sort_values("y")
+    upper = rows[rows.y < rows.y.median()]
+    order = list(rows.index)
+    k = order.index(int(upper.vol.idxmax()))  # the 3 kb band (120 ng) is the strongest of the upper half
+    assert k == 5  # 10, 8, 6, 5, 4 kb above it
+    picked = order[k - 5:k + 4]
+    for lane, g in res.bands.groupby("lane"):
+        v = g.set_index("band").loc[picked, "volume"].to_numpy(float)
+        assert np.corrcoef(v, LADDER_NG_TOP9)[0, 1] > 0.95
+        # 3 kb / 1.5 kb: true mass ratio 120/57 = 2.1; bar within 5 %
+        assert v[5] / v[7] == pytest.approx(2.1, rel=0.05)
+
+
+def test_chemidoc_exports_saturated_tubulin_and_8bit_warning():
+    f = next((DATA / "blots").glob("chemidoc_aTub*Chemiluminescence*.tif"))
+    img = read_image(f, kind="blot")
+    assert img.data.dtype == np.uint8 and img.polarity == "dark" and img.max_value == 0
+    res = quantify_blot(img.data, polarity=img.polarity, max_value=img.max_value)
+    assert any("UNSUITABLE FOR QUANTIFICATION" in w for w in res.warnings)
+    assert np.allclose([l.x_centre_px for l in res.lanes], [200, 395, 590, 787], atol=10)
+    b = res.bands.sort_values("lane")
+    # lanes 1, 3, 4 are clipped black; lane 2's band is grey (no pixel at 0): flagged exactly so
+    assert b.saturated.tolist() == [True, False, True, True]
+    lane2 = res.lanes[1]
+    row = b.iloc[1]
+    x0 = int(lane2.x_centre_px - lane2.width_px / 2)
+    assert img.data[row.y_top_px:row.y_bottom_px, x0:x0 + int(lane2.width_px)].min() > 0
+    assert (b.saturated_px[b.saturated] > 500).all()
+
+
+def test_chemidoc_orb2_blot_flags_every_tubulin_band():
+    f = next((DATA / "blots").glob("chemidoc_Orb2*Chemiluminescence*.tif"))
+    img = read_image(f, kind="blot")
+    res = quantify_blot(img.data, polarity=img.polarity, max_value=img.max_value)
+    # the tubulin band row is the strongest one; all its lanes are clipped
+    main = res.bands.groupby("band").volume.sum().idxmax()
+    assert res.bands[res.bands.band == main].saturated.all()
+
+
+@pytest.fixture(scope="module")
+def plos_grey():
+    import tifffile
+
+    raw = tifffile.imread(DATA / "blots" / "plos_pone.0237759.s005_raw_blots.tif")
+    return raw[..., :3].mean(axis=-1).round().astype(np.uint8)
+
+
+def test_plos_beta_actin_crop_finds_its_four_bands(plos_grey):
+    # crop chosen by eye on a 4x-downsampled copy: the beta-actin panel of Fig 1B (4 bands)
+    res = quantify_blot(plos_grey[1552:1858, 414:1380], polarity="dark")
+    assert len(res.lanes) == 4
+    assert res.bands.present.sum() == 4 and res.bands.band.nunique() == 1
+
+
+def test_plos_kr_crop_finds_three_bands_and_a_blank_lane(plos_grey):
+    # the KR panel of Fig 1B: lane 1 (no dCas9-KR) is blank, lanes 2-4 have one band each
+    res = quantify_blot(plos_grey[790:1430, 420:1375], polarity="dark", n_lanes=4)
+    assert res.bands.sort_values("lane").present.tolist() == [False, True, True, True]
