@@ -208,6 +208,9 @@ def test_folders_that_are_not_exo_vision_outputs_are_refused(outputs, tmp_path, 
     assert main(["report", "--tem", str(outputs["tem"]), "--blot", str(outputs["tem"]), "--out", str(out)]) == 2
     assert "pass it with --tem" in caplog.text
     caplog.clear()
+    assert main(["report", "--tem", str(outputs["tem"]), "--tem", str(outputs["tem"]), "--out", str(out)]) == 2
+    assert "is given twice" in caplog.text
+    caplog.clear()
     assert main(["report", "--tem", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "folder not found" in caplog.text
     caplog.clear()

@@ -316,6 +316,11 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     folders = [Path(f) for f in folders]
     if not folders:
         raise ValueError("no TEM folder given; pass --tem DIR (the --out folder of exo-vision tem)")
+    seen: set[Path] = set()
+    for f in folders:
+        if f.resolve() in seen:
+            raise ValueError(f"--tem {f} is given twice; give each grid's folder once (it would be counted twice)")
+        seen.add(f.resolve())
     grids = [read_tem_grid(f, name=n) for f, n in zip(folders, _unique_names(folders))]
     first = grids[0].run["parameters"]
     conflicts = [
