@@ -65,16 +65,22 @@ def feret_min_max(region: np.ndarray) -> tuple[float, float]:
     (float, float)
         ``(feret_min, feret_max)`` in pixels.
     """
+    fmin, fmax, _ = _hull_measures(region)
+    return fmin, fmax
+
+
+def _hull_measures(region: np.ndarray) -> tuple[float, float, float]:
+    """Feret min, Feret max and convex-hull area (pixel-corner hull), in pixels."""
     contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     xs, ys = np.concatenate(contours).reshape(-1, 2).T
     corners = np.concatenate(
         [np.stack([xs + dx, ys + dy], axis=1) for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)]
     ).astype(np.float32)
     hull = cv2.convexHull(corners).reshape(-1, 2).astype(np.float64)
     if len(hull) < 3:
-        return 1.0, float(np.hypot(*(hull.max(0) - hull.min(0))))
+        return 1.0, float(np.hypot(*(hull.max(0) - hull.min(0)))), float(region.sum())
     diff = hull[:, None, :] - hull[None, :, :]
     feret_max = float(np.sqrt((diff**2).sum(-1)).max())
     edges = np.roll(hull, -1, axis=0) - hull
@@ -84,7 +90,8 @@ def feret_min_max(region: np.ndarray) -> tuple[float, float]:
     # width across each hull edge = farthest hull point from that edge's line
     offsets = hull[None, :, :] - hull[keep][:, None, :]
     widths = np.abs(np.einsum("kij,kj->ki", offsets, normals)).max(axis=1)
-    return float(widths.min()), feret_max
+    hull_area = float(cv2.contourArea(hull.astype(np.float32)))
+    return float(widths.min()), feret_max, hull_area
 
 
 def measure_vesicles(
@@ -119,7 +126,8 @@ def measure_vesicles(
         y = row; pixel ``i`` is centred at ``i * pixel_size_nm``), area (nm²),
         perimeter (nm), equivalent-circle diameter (nm), Feret max/min (nm),
         ellipse major/minor axes (nm), eccentricity, circularity
-        (``4 pi area / perimeter²``), solidity, mean intensity (image units),
+        (``4 pi area / perimeter²``), solidity (area over the area of the convex
+        hull of the pixel corners), mean intensity (image units),
         cup score (see :func:`exo_vision.measure.morphology.cup_score`),
         morphology (see :func:`exo_vision.measure.morphology.classify_morphology`),
         touches_border, pixel_size_nm and pixel_size_source. Empty labels give
@@ -145,7 +153,7 @@ def measure_vesicles(
         intensity_image=fimg,
         properties=(
             "label", "centroid", "area", "perimeter", "equivalent_diameter_area", "axis_major_length",
-            "axis_minor_length", "eccentricity", "solidity", "intensity_mean", "bbox",
+            "axis_minor_length", "eccentricity", "intensity_mean",
         ),
         spacing=(px, px),
     )
@@ -160,7 +168,6 @@ def measure_vesicles(
             "major_axis_nm": props["axis_major_length"],
             "minor_axis_nm": props["axis_minor_length"],
             "eccentricity": props["eccentricity"],
-            "solidity": props["solidity"],
             "mean_intensity": props["intensity_mean"],
         }
     )
@@ -168,15 +175,17 @@ def measure_vesicles(
     noise = pixel_noise_std(signed[:: max(lab.shape[0] // 512, 1), :])
     m, n = lab.shape
     slices = ndi.find_objects(lab)
-    feret_min, feret_max, cups, border = [], [], [], []
+    feret_min, feret_max, cups, border, solidity = [], [], [], [], []
     for value in table["label"].to_numpy():
         sl = slices[value - 1]
         region = lab[sl] == value
-        fmin, fmax = feret_min_max(region)
+        fmin, fmax, hull_area = _hull_measures(region)
+        solidity.append(float(region.sum()) / hull_area if hull_area > 0 else 1.0)
         feret_min.append(fmin * px)
         feret_max.append(fmax * px)
         cups.append(cup_score(region, signed[sl], pixel_size_nm=px, noise_std=noise))
         border.append(sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == m or sl[1].stop == n)
+    table["solidity"] = np.minimum(np.asarray(solidity, dtype=float), 1.0)
     table["feret_max_nm"] = feret_max
     table["feret_min_nm"] = feret_min
     perim = table["perimeter_nm"].to_numpy(dtype=float)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from skimage.filters import apply_hysteresis_threshold
 
 
 def disk(radius_px: float) -> np.ndarray:
@@ -26,6 +25,17 @@ def thresholds(sensitivity: float) -> tuple[float, float]:
     high = 8.0 - 6.0 * sensitivity  # 0.5 -> 5.0 noise units
     low = 0.5 * high
     return low, high
+
+
+def hysteresis(z: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Pixels above ``low`` connected (8-connectivity) to a pixel above ``high`` (uint8 0/1)."""
+    count, lab = cv2.connectedComponents((z > low).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(z.shape, np.uint8)
+    seeded = np.zeros(count, np.uint8)
+    seeded[np.unique(lab[z > high])] = 1
+    seeded[0] = 0
+    return seeded[lab]
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -82,10 +92,10 @@ def candidate_mask(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) 
     (M, N) ndarray of bool
     """
     low, high = thresholds(sensitivity)
-    mask = apply_hysteresis_threshold(z, low, high).astype(np.uint8)
+    mask = hysteresis(z, low, high)
     # Regions enclosed by a dark membrane ring count too: a faint vesicle is
     # often seen by its outline rather than by its interior.
-    dark = apply_hysteresis_threshold(-z, low, high).astype(np.uint8)
+    dark = hysteresis(-z, low, high)
     dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, disk(2.0 / scale_nm))
     enclosed = fill_holes(dark) & (dark == 0)
     enclosed = cv2.morphologyEx(enclosed.astype(np.uint8), cv2.MORPH_OPEN, disk(3.0 / scale_nm))
@@ -123,7 +133,15 @@ def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 12.0)
     _, plab = cv2.connectedComponents(m8, connectivity=8)
     out = m8.copy()
     min_piece = max(int((4.0 / scale_nm) ** 2), 4)
-    for k in range(1, count):
+    # only groups that joined two or more pieces, or closed a ring, can change anything
+    inside = m8 > 0
+    group_of_piece = np.zeros(int(plab.max()) + 1, np.int64)
+    group_of_piece[plab[inside]] = glab[inside]  # every piece lies in exactly one group
+    pieces_per_group = np.bincount(group_of_piece[1:], minlength=count)
+    filled_more = np.bincount(glab.ravel(), minlength=count) > 1.05 * np.bincount(glab[inside], minlength=count)
+    for k in np.flatnonzero((pieces_per_group >= 2) | filled_more):
+        if k == 0:
+            continue
         x, y, w, h, _ = (int(v) for v in stats[k])
         g = glab[y:y + h, x:x + w] == k
         pieces = plab[y:y + h, x:x + w][g]

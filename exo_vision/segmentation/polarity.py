@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -40,7 +41,8 @@ def polarity_evidence(
         Non-negative score; compare the score of ``z`` with that of ``-z``.
     """
     mask = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity)
-    labels, n = ndi.label(mask)
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    n -= 1
     if n == 0:
         return 0.0
     min_area = np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.25
