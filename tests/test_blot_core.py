@@ -259,3 +259,31 @@ def test_rolling_backgrounds_never_exceed_the_signal():
     assert bg.shape == img.shape and np.all(bg <= img + 1e-4)
     prof = img.mean(axis=1)
     assert np.all(profile_rolling_disk(prof, radius_px=50) <= prof + 1e-9)
+
+
+def test_ladder_lane_places_marker_windows_and_reports_kda():
+    # lane 1: ladder bands at rows where log10(kDa) = 3 - 0.006 * row; lane 2: a CD63-like smear
+    # spanning 35-55 kDa, integrated as ONE band over the 30-65 kDa window.
+    kda = np.array([100.0, 70.0, 50.0, 35.0, 25.0])
+    rows = (3.0 - np.log10(kda)) / 0.006
+    img = np.full((420, 120), 50.0)
+    y = np.arange(420)[:, None]
+    for r0 in rows:
+        img[:, 10:40] += 400.0 * np.exp(-0.5 * ((y - r0) / 2.0) ** 2)
+    lo, hi = (3.0 - np.log10(55.0)) / 0.006, (3.0 - np.log10(35.0)) / 0.006
+    smear = np.where((y >= lo) & (y <= hi), 60.0, 0.0) + 40.0 * np.exp(-0.5 * ((y - (lo + hi) / 2) / 6.0) ** 2)
+    img[:, 70:100] += smear
+    lanes = lanes_from_ranges([(10, 40), (70, 100)], whole_image_strip(img.shape))
+    r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, markers="CD63", ladder_lane=1,
+                      ladder_kda=list(kda), remove_dust_specks=False)
+    cal = r.calibrations[1]
+    assert cal.slope == pytest.approx(-0.006, rel=0.01) and cal.r_squared > 0.999
+    assert len(r.bands) == 2 and r.bands.marker.eq("CD63").all()
+    cd63 = r.bands.set_index("lane").loc[2]
+    assert cd63.y_top_px <= lo and cd63.y_bottom_px >= hi
+    assert 35 < cd63.mw_kda < 55
+    true = float(smear.sum()) * 20  # 20 central columns of a 30-px lane
+    assert cd63.volume == pytest.approx(true, rel=0.01)
+    with pytest.raises(ValueError, match="ladder sizes were given"):
+        quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, markers="CD63", ladder_lane=1,
+                      ladder_kda=[250, 150, 100, 70, 50, 35, 25], remove_dust_specks=False)

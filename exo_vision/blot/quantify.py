@@ -26,6 +26,7 @@ from exo_vision.blot.bands import (
     fixed_windows,
 )
 from exo_vision.blot.detection import LOD_FACTOR, NoiseEstimate, blank_volume_noise
+from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
 from exo_vision.blot.lanes import (
     CENTRAL_FRACTION,
     Lane,
@@ -74,6 +75,7 @@ BAND_COLUMNS: dict[str, str] = {
     "detected": "bool",
     "saturated": "bool",
     "saturated_px": "int64",
+    "mw_kda": "float64",
 }
 
 
@@ -104,6 +106,8 @@ class BlotResult:
         Dust specks removed before measuring.
     noise : dict of (int, int) to NoiseEstimate
         ``(strip, band height px) ->`` blank-volume noise.
+    calibrations : dict of int to MWCalibration
+        Strip -> molecular-weight fit from the ladder lane (empty without a ladder).
     warnings : list of str
         Problems the user must see (8-bit export, saturated bands ...).
     parameters : dict
@@ -119,6 +123,7 @@ class BlotResult:
     noise: dict[tuple[int, int], NoiseEstimate] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
+    calibrations: dict[int, MWCalibration] = field(default_factory=dict)
 
 
 def _strip_of(lanes: Sequence[Lane]) -> list[Strip]:
@@ -162,6 +167,9 @@ def quantify_blot(
     lane_names: Sequence[str] | None = None,
     markers: str | Sequence[str] | None = None,
     marker_windows_px: dict[str, tuple[int, int]] | None = None,
+    ladder_lane: int | None = None,
+    ladder_kda: Sequence[float] | None = None,
+    marker_windows_kda: dict[str, tuple[float, float]] | None = None,
     background: str = DEFAULT_BACKGROUND,
     rolling_ball_radius_px: float = 50.0,
     central_fraction: float = CENTRAL_FRACTION,
@@ -199,6 +207,18 @@ def quantify_blot(
     marker_windows_px : dict of str to (int, int), optional
         Marker -> rows ``(top, bottom)`` to integrate as one band in every lane
         (e.g. from :meth:`exo_vision.blot.ladder.MWCalibration.window_px`).
+    ladder_lane : int, optional
+        1-based lane holding a molecular-weight ladder (in every strip). Its
+        bands are detected and matched top to bottom to ``ladder_kda``
+        (the strongest ones when more are found); ``log10(kDa)`` is fitted
+        against the row, and each strip's marker is integrated as one band
+        over its kDa window (``marker_windows_kda``).
+    ladder_kda : sequence of float, optional
+        Ladder sizes in kDa, heaviest (top) first; needed with ``ladder_lane``.
+    marker_windows_kda : dict of str to (float, float), optional
+        Marker -> (low, high) kDa; default
+        :data:`exo_vision.blot.ladder.MARKER_WINDOWS_KDA` (CD9 20-28, CD63 30-65,
+        calnexin 80-100 kDa).
     background : {"profile", "border", "rolling_ball", "rolling_disk", "none"}
         Background method (see :mod:`exo_vision.blot.background`).
     rolling_ball_radius_px : float
@@ -224,6 +244,10 @@ def quantify_blot(
         raise ValueError(f"central_fraction must be in (0, 1], got {central_fraction}")
     if border_px < 1:
         raise ValueError(f"border_px must be at least 1, got {border_px}")
+    if (ladder_lane is None) != (ladder_kda is None):
+        raise ValueError("give both ladder_lane (1-based lane number) and ladder_kda (sizes, heaviest first), or neither")
+    if ladder_kda is not None and len(ladder_kda) < 2:
+        raise ValueError(f"a ladder needs at least 2 sizes in kDa, got {list(ladder_kda)}")
     if n_lanes is not None and n_lanes < 1:
         raise ValueError(f"n_lanes must be a positive number of lanes, got {n_lanes}")
     if polarity is None:
@@ -278,6 +302,7 @@ def quantify_blot(
             rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=rolling_ball_radius_px)
 
     records = []
+    calibrations: dict[int, MWCalibration] = {}
     profiles: dict[tuple[int, int], np.ndarray] = {}
     noise_cache: dict[tuple[int, int], NoiseEstimate] = {}
     for s, ls, marker in zip(strips, per_strip, strip_markers):
@@ -302,6 +327,20 @@ def quantify_blot(
         windows_here = None
         if marker_windows_px:
             windows_here = {k: v for k, v in marker_windows_px.items() if v[1] > s.y_top_px and v[0] < s.y_bottom_px}
+        if ladder_lane is not None:
+            cal = _ladder_calibration(profiles, s, ls, ladder_lane, ladder_kda, image_name)
+            calibrations[s.index] = cal
+            table_kda = {k.lower(): v for k, v in (marker_windows_kda or MARKER_WINDOWS_KDA).items()}
+            if marker and marker.strip().lower() in table_kda:
+                lo, hi = table_kda[marker.strip().lower()]
+                top, bottom = cal.window_px(lo, hi)
+                top, bottom = max(top, s.y_top_px + border_px), min(bottom, s.y_bottom_px - border_px)
+                if bottom - top < 2:
+                    raise ValueError(
+                        f"{image_name or 'image'}: the {marker} window {lo}-{hi} kDa falls outside strip {s.index} "
+                        f"according to the ladder fit; check ladder_kda and the ladder lane"
+                    )
+                windows_here = {marker: (top, bottom)}
         if windows_here:
             rows = fixed_windows(ls, windows_here)
         else:
@@ -351,6 +390,7 @@ def quantify_blot(
                     snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
                     lod_volume=nz.lod(lod_factor), present=bool(vol > nz.lod(lod_factor) or nsat > 0),
                     detected=w.detected, saturated=nsat > 0, saturated_px=nsat,
+                    mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
                 ))
         if marker and not windows_here and measured:
             totals: dict[int, float] = {}
@@ -387,4 +427,22 @@ def quantify_blot(
         background=background, rolling_ball_radius_px=rolling_ball_radius_px, central_fraction=central_fraction,
         border_px=border_px, lod_factor=lod_factor, remove_dust_specks=remove_dust_specks,
     )
-    return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, params)
+    params.update(ladder_lane=ladder_lane, ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda])
+    return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, params, calibrations)
+
+
+def _ladder_calibration(profiles, strip: Strip, lanes: Sequence[Lane], ladder_lane: int, ladder_kda, image_name: str):
+    """Fit the MW calibration of one strip from its ladder lane's bands."""
+    if not 1 <= ladder_lane <= len(lanes):
+        raise ValueError(f"{image_name or 'image'}: ladder lane {ladder_lane} does not exist; strip {strip.index} "
+                         f"has lanes 1..{len(lanes)}")
+    lane = lanes[ladder_lane - 1]
+    cands = detect_bands(profiles[(strip.index, lane.index)], y_offset_px=lane.y_top_px)
+    n = len(ladder_kda)
+    if len(cands) < n:
+        raise ValueError(
+            f"{image_name or 'image'}: found {len(cands)} bands in ladder lane {ladder_lane} of strip {strip.index} "
+            f"but {n} ladder sizes were given; give the sizes of the visible ladder bands only, heaviest first"
+        )
+    strongest = sorted(sorted(cands, key=lambda c: -c.prominence)[:n], key=lambda c: c.y_px)
+    return fit_ladder([c.y_px for c in strongest], list(ladder_kda))

@@ -86,6 +86,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--ug-loaded", metavar="X,Y,...", help="µg protein loaded per lane, same order as --lane-names")
     g.add_argument("--marker", metavar="NAME[,NAME...]",
                    help="marker probed (one name, or one per strip top to bottom), e.g. CD9 or CD9,CD63,calnexin")
+    g.add_argument("--ladder-lane", type=int, metavar="K",
+                   help="lane number (1-based) holding a molecular-weight ladder; with --ladder-kda each strip's "
+                        "marker is integrated over its kDa window (CD9 20-28, CD63 30-65, calnexin 80-100)")
+    g.add_argument("--ladder-kda", metavar="A,B,...", help="ladder sizes in kDa, heaviest (top) first")
     g = p.add_argument_group("measurement")
     g.add_argument("--background", choices=BACKGROUND_METHODS, default=DEFAULT_BACKGROUND,
                    help=f"background method (default {DEFAULT_BACKGROUND}: straight line between the lane "
@@ -211,7 +215,9 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args):
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     result = quantify_blot(
         img.data, polarity=polarity, max_value=max_value, n_lanes=args.lanes, lane_names=lane_names,
-        markers=markers, background=args.background, rolling_ball_radius_px=args.rolling_ball_radius_px,
+        markers=markers, ladder_lane=args.ladder_lane,
+        ladder_kda=None if args.ladder_kda is None else [float(v) for v in args.ladder_kda.split(",")],
+        background=args.background, rolling_ball_radius_px=args.rolling_ball_radius_px,
         central_fraction=args.central_fraction, image_name=path.name,
     )
     stem = path.stem
@@ -234,6 +240,13 @@ def run(args: argparse.Namespace) -> int:
         panel = read_panel_file(args.panel) if args.panel else None
         if not args.inputs and panel is None:
             raise ValueError("give INPUT images/folders or --panel FILE.toml")
+        if (args.ladder_lane is None) != (args.ladder_kda is None):
+            raise ValueError("--ladder-lane and --ladder-kda go together")
+        if args.ladder_kda is not None:
+            try:
+                [float(v) for v in args.ladder_kda.split(",")]
+            except ValueError:
+                raise ValueError(f"--ladder-kda must be numbers separated by commas, got {args.ladder_kda!r}") from None
         if args.lanes is not None and args.lanes < 1:
             raise ValueError(f"--lanes must be a positive number of lanes, got {args.lanes}")
         if not 0 < args.central_fraction <= 1:
@@ -300,6 +313,7 @@ def run(args: argparse.Namespace) -> int:
         "parameters": {
             "lanes": args.lanes, "lane_names": lane_names, "reference_lane": reference, "ug_loaded": ug_map,
             "marker": args.marker, "panel": args.panel, "background": args.background,
+            "ladder_lane": args.ladder_lane, "ladder_kda": args.ladder_kda,
             "rolling_ball_radius_px": args.rolling_ball_radius_px, "central_fraction": args.central_fraction,
             "polarity": args.polarity, "lod": "mean blank + 3.3 SD blank",
         },
