@@ -26,7 +26,8 @@ def _has_tesseract() -> bool:
 needs_tesseract = pytest.mark.skipif(not _has_tesseract(), reason="tesseract-ocr is not installed")
 
 
-def _real_gray() -> np.ndarray:
+@pytest.fixture(scope="module")
+def real_gray() -> np.ndarray:
     if not REAL_TEM.exists():
         pytest.skip(f"real test image not found at {REAL_TEM} (../shared/data is absent)")
     from PIL import Image
@@ -35,8 +36,8 @@ def _real_gray() -> np.ndarray:
 
 
 @needs_tesseract
-def test_real_micrograph_reads_500_nm_over_801_px():
-    reading = read_scale_bar(_real_gray())
+def test_real_micrograph_reads_500_nm_over_801_px(real_gray):
+    reading = read_scale_bar(real_gray)
     assert reading.status == "ok", reading.reason
     assert reading.length_nm == 500.0
     assert 798.0 <= reading.bar_length_px <= 804.0

@@ -240,7 +240,8 @@ def read_number_and_unit(
 
     Tesseract reads a lone "1" before "um" as "i", "l" or "t"; told that the
     number part holds only digits it reads it reliably. Every unit ends in
-    two glyphs ("nm", "um", "µm").
+    two glyphs ("nm", "um", "µm"), both lower than the digits; when the glyph
+    heights do not show that pattern the split is not attempted.
 
     Parameters
     ----------
@@ -255,9 +256,28 @@ def read_number_and_unit(
     -------
     OcrResult or None
         ``"<number> <unit>"`` with the lower of the two confidences, or
-        ``None`` when there are fewer than three glyphs.
+        ``None`` when there are fewer than three glyphs or their heights do
+        not look like digits followed by a two-letter unit.
     """
     if len(spans) < 3:
+        return None
+    # Typography check that the cut is right: digits reach cap height, the unit's
+    # letters ("n", "m", "u", "µ") only x-height. If glyphs merged or split, the
+    # heights do not fit this pattern and no split read is made.
+    ink = np.asarray(binary) == 0
+    tops = []
+    bottoms = []
+    for a, b in spans:
+        rows = np.flatnonzero(ink[:, a:b].any(axis=1))
+        tops.append(int(rows[0]))
+        bottoms.append(int(rows[-1]) + 1)
+    digit_top = min(tops[:-2])
+    digit_height = max(bottoms[:-2]) - digit_top
+    if digit_height <= 0:
+        return None
+    if any(top > digit_top + 0.08 * digit_height for top in tops[:-2]):
+        return None
+    if any(top < digit_top + 0.15 * digit_height for top in tops[-2:]):
         return None
     cut = (spans[-3][1] + spans[-2][0]) // 2
     pad = binary.shape[0] // 4

@@ -13,6 +13,7 @@ any instrument data strip, so later analysis can ignore them.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +41,21 @@ Status = Literal["ok", "unreadable", "not found"]
 PLAUSIBLE_PIXEL_SIZE_NM = (0.005, 200.0)
 #: How many (bar, label) pairs are sent to tesseract at most.
 MAX_OCR_ATTEMPTS = 4
+#: Most tesseract runs spent on one image (bounds the time on images with no legible label).
+MAX_TESSERACT_CALLS = 12
+
+
+class _Budget:
+    """Counts down the tesseract runs left for one image."""
+
+    def __init__(self, calls: int) -> None:
+        self.left = calls
+
+    def take(self, calls: int) -> bool:
+        if self.left < calls:
+            return False
+        self.left -= calls
+        return True
 
 
 @dataclass
@@ -385,7 +401,14 @@ class _LabelRead:
 
 
 def _read_label(
-    f: _BarBright, bar: _Bar, box: Box, glyphs: int, *, min_confidence: float, tesseract_cmd: str | None
+    f: _BarBright,
+    bar: _Bar,
+    box: Box,
+    glyphs: int,
+    *,
+    min_confidence: float,
+    tesseract_cmd: str | None,
+    budget: _Budget,
 ) -> _LabelRead:
     """OCR a label at up to three scales and combine the reads cautiously.
 
@@ -411,6 +434,8 @@ def _read_label(
     glyphs = len(spans) if spans else glyphs
     reads: list[tuple[OcrResult, LabelValue | None]] = []
     for target_px in (40, 28, 64):
+        if not budget.take(1):
+            break
         ocr = run_tesseract(binaries[target_px], tesseract_cmd=tesseract_cmd)
         reads.append((ocr, parse_scale_label(ocr.text)))
         label = reads[0][1]
@@ -422,11 +447,15 @@ def _read_label(
             combined = _combine_reads(reads, glyphs)
             if combined.length_nm is not None and combined.agreeing == 2 and combined.confidence >= min_confidence:
                 return combined
+    if not reads:
+        return _LabelRead("", None, 0.0, f"no OCR attempted (limit of {MAX_TESSERACT_CALLS} tesseract runs per image reached)")
     combined = _combine_reads(reads, glyphs)
     if combined.length_nm is not None and combined.confidence >= min_confidence:
         return combined
     # Hard case (often a lone "1" read as "i" or "l"): read the number with digits only, then the unit.
     for target_px in (40, 56):
+        if len(spans) < 3 or not budget.take(2):
+            break
         binary = binaries[40] if target_px == 40 else prepare_label_crop(crop, text_is_bright=True, target_height_px=target_px)
         split = read_number_and_unit(binary, spans if target_px == 40 else glyph_spans(binary), tesseract_cmd=tesseract_cmd)
         if split is not None:
@@ -470,7 +499,11 @@ def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: int
     # When the reads agree on a round value, no dissenting read is a plausible round
     # value, and the character count matches the glyphs seen, the consensus is trusted.
     usual = "not a usual" not in label.note
-    rival = any(o_label.confidence >= 0.6 and "not a usual" not in o_label.note for _, o_label in others)
+    # A rival is another round value read as well: by two reads, or by one when only two agree.
+    rival_votes = Counter(
+        round(o_label.length_nm, 6) for _, o_label in others if o_label.confidence >= 0.6 and "not a usual" not in o_label.note
+    )
+    rival = any(votes >= 2 or len(agreeing) <= 2 for votes in rival_votes.values())
     if len(agreeing) >= 2 and usual and not rival and _glyphs_match(ocr.text, glyphs):
         cleanest = max(a_label.confidence for _, a_label in agreeing)
         consensus = (0.95 if len(agreeing) >= 3 else 0.85) * cleanest
@@ -539,9 +572,12 @@ def read_scale_bar(
     best_bar, best_f, _ = candidates[0]
     problems: list[str] = []
     best_unreadable: ScaleBarReading | None = None
+    budget = _Budget(MAX_TESSERACT_CALLS)
     for bar, f, box, glyphs in attempts[:MAX_OCR_ATTEMPTS]:
         try:
-            read = _read_label(f, bar, box, glyphs, min_confidence=min_confidence, tesseract_cmd=tesseract_cmd)
+            read = _read_label(
+                f, bar, box, glyphs, min_confidence=min_confidence, tesseract_cmd=tesseract_cmd, budget=budget
+            )
         except TesseractError as error:
             length_px = _measure_length(f, bar)
             return ScaleBarReading(

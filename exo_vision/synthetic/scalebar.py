@@ -319,8 +319,8 @@ def draw_scale_bar(
 
     if rng.random() < 0.5:
         text_col = block_left + (block_w - text_w) // 2
-    else:
-        text_col = c_first
+    else:  # left-aligned with the bar, but never out of the block (or its box)
+        text_col = min(c_first, block_left + block_w - text_w)
     text_col = min(max(text_col, 0), width - text_w)
     _paint(out, text, text_row, text_col, ink)
     label_box = _ink_box(text, text_row, text_col)
