@@ -19,8 +19,17 @@ class Cancelled(Exception):
 
 
 def _child(image: Any, parameters: dict[str, Any], progress_queue: Any, result_queue: Any) -> None:
-    """Child-process entry: analyse and send back the result or the error (type name + message)."""
+    """Child-process entry: analyse and send back the result or the error (type name + message).
+
+    The child lowers its own CPU priority so that, on a busy machine, the GUI process
+    (the user's interaction) is scheduled first.
+    """
+    import os
+
     from exo_vision.tem_analysis import analyse_micrograph
+
+    if hasattr(os, "nice"):
+        os.nice(5)
 
     try:
         result = analyse_micrograph(image, progress=lambda done, total: progress_queue.put((done, total)), **parameters)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from enum import Enum
 from typing import Annotated, Any
 
-from magicgui.widgets import ComboBox, Container, FloatSlider, FloatSpinBox, Label, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, ProgressBar, PushButton
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_info, show_warning
@@ -91,6 +92,9 @@ class SegmentationWidget(Container):
         self._run = PushButton(text="Run")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._bar = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
+        # napari's activity progress animates a spinner in the status bar for as long as it is open;
+        # under software OpenGL (Xvfb, remote desktops) that repaint costs most of the GUI thread.
+        self._activity = CheckBox(label="also show in napari's activity bar", value=True)
         self._summary = Label(label="result", value="")
         self.extend(
             [
@@ -101,6 +105,7 @@ class SegmentationWidget(Container):
                 self._run,
                 self._cancel,
                 self._bar,
+                self._activity,
                 self._summary,
             ]
         )
@@ -157,8 +162,14 @@ class SegmentationWidget(Container):
             return None
         self._cancel_event.clear()
 
+        last = {"time": 0.0, "done": -1}
+
         def report(done: int, total: int) -> None:
-            self._relay.progressed.emit(int(done), int(total))
+            # The core may report thousands of steps; repaint the bars at most 10 times a second.
+            now = time.monotonic()
+            if done >= total or now - last["time"] >= 0.1:
+                last["time"] = now
+                self._relay.progressed.emit(int(done), int(total))
 
         def work() -> Any:
             try:
@@ -179,7 +190,8 @@ class SegmentationWidget(Container):
         self._run.enabled = False
         self._cancel.enabled = True
         self._bar.value = 0
-        self._pbar = napari_progress(total=0, desc=f"Segmenting {image_layer.name}")
+        if self._activity.value:
+            self._pbar = napari_progress(total=1, desc=f"Segmenting {image_layer.name}")
         self.worker = create_worker(work)
         self.worker.returned.connect(lambda result: self._show(image_layer, result, parameters))
         self.worker.errored.connect(self._on_error)
