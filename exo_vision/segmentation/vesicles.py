@@ -40,7 +40,6 @@ from skimage.segmentation import watershed
 from exo_vision.segmentation.detect import candidate_mask, close_ring, disk, expand_labels_fast, ring_mean, thresholds
 from exo_vision.segmentation.polarity import detect_polarity
 from exo_vision.segmentation.preprocess import (
-    WORKING_SCALE_NM,
     as_float_image,
     check_pixel_size,
     normalised_contrast,
@@ -405,11 +404,8 @@ def segment_vesicles(
     # 3. polarity
     scores: dict[str, float] = {}
     if polarity == "auto":
-        # decided at 4 nm/px: halos and membranes are still clear, and it is 4x cheaper
-        small4, scale4 = resample_to_scale(small, pixel_size_nm=scale_nm, working_scale_nm=2 * WORKING_SCALE_NM)
-        z4 = z if small4 is small else normalised_contrast(small4, pixel_size_nm=scale4)[0]
         polarity, scores = detect_polarity(
-            z4, scale_nm=scale4, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
+            z, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
             sensitivity=sensitivity,
         )
     sign = 1.0 if polarity == "bright" else -1.0
