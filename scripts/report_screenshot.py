@@ -1,12 +1,13 @@
 """Regenerate docs/report_example.png: an `exo-vision report` rendered by headless Chromium.
 
-Inputs, in a temporary folder:
+Inputs (outputs go to a temporary folder):
 
-* TEM grid "sample": the bundled real micrograph ``sample_images/hrml_ev_negative_stain.jpg``
-  (calibrated from its burnt-in scale bar), when present;
-* TEM grid "synthetic": three seeded synthetic micrographs (``make_synthetic_tem``);
-* blot: ``sample_images/blot_panel.toml`` when the samples ship one, otherwise a seeded
-  synthetic CD9/CD63/calnexin panel (``make_marker_panel``).
+* TEM grid "real_sample": the bundled real micrograph ``sample_images/hrml_ev_negative_stain.jpg``
+  (calibrated from its burnt-in scale bar);
+* TEM grid "generated_samples": the bundled generated micrographs ``sample_images/tem_*nm.tif``
+  (calibrated from their ImageJ tags), or three seeded ``make_synthetic_tem`` images if absent;
+* blot: ``sample_images/blot_panel.toml`` (CD9/CD63/calnexin over lysate, exo1, exo2), or a
+  seeded ``make_marker_panel`` if absent.
 
 Each runs through the real CLIs (`exo-vision tem`, `exo-vision blot`, `exo-vision report`),
 then Chromium takes a 1280 px wide full-page screenshot, trimmed of trailing white space
@@ -69,17 +70,23 @@ def _run(argv: list[str]) -> None:
 def make_inputs(work: Path) -> tuple[list[Path], Path]:
     """Run `exo-vision tem` per grid and `exo-vision blot`; return the TEM folders and the blot folder."""
     tem_dirs = []
-    sample = SAMPLES / "hrml_ev_negative_stain.jpg"
-    if sample.is_file():
-        _run(["tem", str(sample), "--workers", "1", "--out", str(work / "sample")])
-        tem_dirs.append(work / "sample")
-    synthetic = work / "synthetic_inputs"
-    synthetic.mkdir()
-    for seed in range(3):
-        image, _ = make_synthetic_tem((1024, 1024), pixel_size_nm=0.8, difficulty="medium", rng=seed)
-        tifffile.imwrite(synthetic / f"synthetic_{seed}.tif", image)
-    _run(["tem", str(synthetic), "--pixel-size-nm", "0.8", "--workers", "2", "--out", str(work / "synthetic")])
-    tem_dirs.append(work / "synthetic")
+    real = SAMPLES / "hrml_ev_negative_stain.jpg"
+    if real.is_file():
+        _run(["tem", str(real), "--workers", "1", "--out", str(work / "real_sample")])
+        tem_dirs.append(work / "real_sample")
+    generated = sorted(SAMPLES.glob("tem_*nm.tif"))
+    if generated:
+        # Calibrated by their ImageJ tags: no --pixel-size-nm.
+        _run(["tem", *map(str, generated), "--workers", "2", "--out", str(work / "generated_samples")])
+        tem_dirs.append(work / "generated_samples")
+    else:
+        synthetic = work / "synthetic_inputs"
+        synthetic.mkdir()
+        for seed in range(3):
+            image, _ = make_synthetic_tem((1024, 1024), pixel_size_nm=0.8, difficulty="medium", rng=seed)
+            tifffile.imwrite(synthetic / f"synthetic_{seed}.tif", image)
+        _run(["tem", str(synthetic), "--pixel-size-nm", "0.8", "--workers", "2", "--out", str(work / "synthetic")])
+        tem_dirs.append(work / "synthetic")
 
     toml = SAMPLES / "blot_panel.toml"
     if not toml.is_file():
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             "--dls", "z_avg_nm=128.4,sd_nm=3.1,pdi=0.19,instrument=Zetasizer Nano ZS",
             "--zeta", "mean_mv=-21.7,sd_mv=3.9",
             "--protein", "ug_per_ml=412,sd_ug_per_ml=18,method=micro-BCA",
-            "--title", "Example EV preparation (bundled sample + synthetic grid)",
+            "--title", "Example EV preparation (exo-vision sample images)",
             "--out", str(html),
         ]
         _run(argv_report)

@@ -42,7 +42,8 @@ DLS_TEM_EXPLANATION = (
     "DLS reports an intensity-weighted hydrodynamic diameter of hydrated vesicles in suspension: scattering grows "
     "as d\u2076, so a few large particles dominate, and the hydration shell adds size. Negative-stain TEM measures "
     "dried, often flattened vesicles one by one. Compare the DLS Z-average with the TEM intensity-weighted mean "
-    "(\u03a3d\u2077/\u03a3d\u2076), not with the number mean; the DLS value is usually still larger."
+    "(\u03a3d\u2077/\u03a3d\u2076), not with the number mean; with few vesicles that TEM mean rests on the "
+    "largest ones and is itself uncertain."
 )
 
 CSS = """
