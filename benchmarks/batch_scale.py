@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -33,13 +32,13 @@ from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.runner import default_workers, run_tem_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tem_speed import make_inputs  # noqa: E402  (benchmarks share the generated inputs)
+from tem_speed import make_inputs, peak_memory_from_run  # noqa: E402  (benchmarks share the generated inputs)
 
 TABLES = ("vesicles.csv", "summary.csv", "errors.csv")
 
 
 def run_cli(folder: Path, out: Path, *extra: str) -> tuple[float, float, str]:
-    """Run exo-vision tem in a subprocess; return (wall s, peak RSS MB of the largest process so far, stdout)."""
+    """Run exo-vision tem in a subprocess; return (wall s, peak RSS MB of its largest process, stdout)."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "exo_vision.cli.main", "tem", str(folder), "--out", str(out), *extra]
     start = time.perf_counter()
@@ -48,8 +47,8 @@ def run_cli(folder: Path, out: Path, *extra: str) -> tuple[float, float, str]:
     if proc.returncode != 0:
         print(proc.stderr[-3000:])
         raise SystemExit(f"{' '.join(cmd)} failed with status {proc.returncode}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return wall, peak, proc.stdout.strip()
+    main_mb, worker_mb = peak_memory_from_run(out / "run.json")
+    return wall, max(main_mb, worker_mb), proc.stdout.strip()
 
 
 def same_tables(a: Path, b: Path) -> bool:

@@ -33,6 +33,7 @@ from exo_vision import __version__
 from exo_vision.batch.atomic import atomic_write_text, write_if_changed
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import output_names, read_table_csv
+from exo_vision.batch.runner import peak_rss_mb
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
 
@@ -150,6 +151,7 @@ def write_run_outputs(
         "n_skipped": sum(r["status"] == "skipped" for r in result.records),
         "n_failed": sum(r["status"] == "failed" for r in result.records),
         "wall_s": result.wall_s,
+        "peak_rss_mb_main_process": peak_rss_mb(),
         "images": images,
     }
     atomic_write_text(out_dir / "run.json", json.dumps(run, indent=1, default=_json_default) + "\n")

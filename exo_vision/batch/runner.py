@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -273,12 +274,23 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         timings["write_s"] = time.perf_counter() - t2
         timings["total_s"] = time.perf_counter() - start
         record["timings"] = timings
+        record["peak_rss_mb"] = peak_rss_mb()
         record["status"] = "done"
     except Exception as err:  # noqa: BLE001 - reported in errors.csv, the run goes on
         logger.debug("failed on %s", job.path, exc_info=True)
         record["status"] = "failed"
         record["error"] = f"{type(err).__name__}: {err}"
     return record
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kilobytes / (1024 * 1024) if sys.platform == "darwin" else kilobytes / 1024
 
 
 def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
