@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 
 import cv2
@@ -126,19 +127,22 @@ def prepare_label_crop(crop: np.ndarray, *, text_is_bright: bool, target_height_
     return cv2.copyMakeBorder(binary, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
 
 
-def run_tesseract(
-    binary: np.ndarray,
+def run_tesseract_batch(
+    binaries: list[np.ndarray],
     *,
     tesseract_cmd: str | None = None,
     whitelist: str | None = None,
     psm: int = 7,
-    timeout_s: float = 20.0,
-) -> OcrResult:
-    """OCR one line of text with tesseract.
+    timeout_s: float = 30.0,
+) -> list[OcrResult]:
+    """OCR several one-line images with a single tesseract run.
+
+    Loading tesseract's model costs far more than reading a small crop, so the
+    crops are written to a temporary folder and read in one run.
 
     Parameters
     ----------
-    binary : (H, W) ndarray of uint8
+    binaries : list of (H, W) ndarray of uint8
         Black text on white, as from :func:`prepare_label_crop`.
     tesseract_cmd : str, optional
         tesseract executable (see :func:`find_tesseract`).
@@ -151,8 +155,9 @@ def run_tesseract(
 
     Returns
     -------
-    OcrResult
-        The text (words joined by single spaces) and the mean word confidence.
+    list of OcrResult
+        One per image, in order: the words joined by single spaces and the
+        lowest word confidence (0..1).
 
     Raises
     ------
@@ -160,40 +165,113 @@ def run_tesseract(
         If tesseract is missing, fails or times out.
     """
     exe = find_tesseract(tesseract_cmd)
-    ok, png = cv2.imencode(".png", np.ascontiguousarray(binary, dtype=np.uint8))
-    if not ok:
-        raise TesseractError("could not encode the label crop as PNG for tesseract")
-    # By default no character whitelist: with one, tesseract drops a "1" it sees as "l"
-    # in "1um" instead of reporting it.
-    command = [exe, "stdin", "stdout", "--psm", str(int(psm)), "-l", "eng"]
-    if whitelist:
-        command += ["-c", f"tessedit_char_whitelist={whitelist}"]
-    command.append("tsv")
-    try:
+    if not binaries:
+        return []
+    with tempfile.TemporaryDirectory(prefix="exo_vision_ocr_") as folder:
+        paths = []
+        for index, binary in enumerate(binaries):
+            path = os.path.join(folder, f"label_{index}.png")
+            if not cv2.imwrite(path, np.ascontiguousarray(binary, dtype=np.uint8)):
+                raise TesseractError(f"could not write the label crop {path} for tesseract")
+            paths.append(path)
+        listing = os.path.join(folder, "labels.txt")
+        with open(listing, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(paths) + "\n")
+        # By default no character whitelist: with one, tesseract drops a "1" it sees as "l"
+        # in "1um" instead of reporting it.
+        command = [exe, listing, "stdout", "--psm", str(int(psm)), "-l", "eng"]
+        if whitelist:
+            command += ["-c", f"tessedit_char_whitelist={whitelist}"]
+        command.append("tsv")
         # One thread: the crops are tiny, and OpenMP start-up costs more than it saves.
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-        done = subprocess.run(command, input=png.tobytes(), capture_output=True, timeout=timeout_s, check=False, env=env)
-    except subprocess.TimeoutExpired as error:
-        raise TesseractError(f"tesseract ({exe}) took longer than {timeout_s:g} s on a label crop") from error
-    except OSError as error:
-        raise TesseractError(f"tesseract ({exe}) could not be started: {error}") from error
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False, env=env)
+        except subprocess.TimeoutExpired as error:
+            raise TesseractError(f"tesseract ({exe}) took longer than {timeout_s:g} s on {len(paths)} label crops") from error
+        except OSError as error:
+            raise TesseractError(f"tesseract ({exe}) could not be started: {error}") from error
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise TesseractError(f"tesseract ({exe}) failed with exit code {done.returncode}: {' '.join(message[-2:])}")
-    words: list[str] = []
-    confidences: list[float] = []
+    words: list[list[str]] = [[] for _ in binaries]
+    confidences: list[list[float]] = [[] for _ in binaries]
     for line in done.stdout.decode("utf-8", "replace").splitlines()[1:]:
         fields = line.split("\t")
         if len(fields) < 12 or fields[0] != "5":
             continue
         word = fields[11].strip()
-        if not word:
+        page = int(fields[1]) - 1
+        if not word or not 0 <= page < len(binaries):
             continue
-        words.append(word)
-        confidences.append(max(float(fields[10]), 0.0) / 100.0)
-    if not words:
-        return OcrResult(text="", confidence=0.0)
-    return OcrResult(text=" ".join(words), confidence=float(min(confidences)))
+        words[page].append(word)
+        confidences[page].append(max(float(fields[10]), 0.0) / 100.0)
+    return [
+        OcrResult(text=" ".join(w), confidence=float(min(c))) if w else OcrResult(text="", confidence=0.0)
+        for w, c in zip(words, confidences)
+    ]
+
+
+def run_tesseract(
+    binary: np.ndarray,
+    *,
+    tesseract_cmd: str | None = None,
+    whitelist: str | None = None,
+    psm: int = 7,
+    timeout_s: float = 20.0,
+) -> OcrResult:
+    """OCR one line of text with tesseract (see :func:`run_tesseract_batch`).
+
+    Parameters
+    ----------
+    binary : (H, W) ndarray of uint8
+        Black text on white, as from :func:`prepare_label_crop`.
+    tesseract_cmd, whitelist, psm, timeout_s
+        As for :func:`run_tesseract_batch`.
+
+    Returns
+    -------
+    OcrResult
+        The text (words joined by single spaces) and the lowest word confidence.
+    """
+    return run_tesseract_batch(
+        [binary], tesseract_cmd=tesseract_cmd, whitelist=whitelist, psm=psm, timeout_s=timeout_s
+    )[0]
+
+
+def read_number_and_unit_batch(
+    binaries: list[np.ndarray], *, tesseract_cmd: str | None = None
+) -> list[OcrResult | None]:
+    """:func:`read_number_and_unit` for several scalings of one label, in two tesseract runs.
+
+    Parameters
+    ----------
+    binaries : list of (H, W) ndarray of uint8
+        Black text on white.
+    tesseract_cmd : str, optional
+        tesseract executable.
+
+    Returns
+    -------
+    list of (OcrResult or None)
+        One per image; ``None`` where the glyphs do not split into digits and a unit.
+    """
+    parts = [_split_number_unit(binary) for binary in binaries]
+    usable = [part for part in parts if part is not None]
+    if not usable:
+        return [None for _ in binaries]
+    numbers = run_tesseract_batch([p[0] for p in usable], tesseract_cmd=tesseract_cmd, whitelist="0123456789.,")
+    units = run_tesseract_batch([p[1] for p in usable], tesseract_cmd=tesseract_cmd, whitelist="nmupµ", psm=8)
+    results: list[OcrResult | None] = []
+    reads = iter(zip(numbers, units))
+    for part in parts:
+        if part is None:
+            results.append(None)
+            continue
+        number, unit = next(reads)
+        text = f"{number.text.replace(' ', '')} {unit.text.replace(' ', '')}"
+        results.append(OcrResult(text=text, confidence=min(number.confidence, unit.confidence)))
+    return results
 
 
 def glyph_spans(binary: np.ndarray) -> list[tuple[int, int]]:
@@ -233,37 +311,16 @@ def glyph_spans(binary: np.ndarray) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans]
 
 
-def read_number_and_unit(
-    binary: np.ndarray, spans: list[tuple[int, int]], *, tesseract_cmd: str | None = None
-) -> OcrResult | None:
-    """OCR a label in two parts: the number (digits only) and the unit (last two glyphs).
+def _split_number_unit(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cut a binarised label into its number and its two-glyph unit.
 
-    Tesseract reads a lone "1" before "um" as "i", "l" or "t"; told that the
-    number part holds only digits it reads it reliably. Every unit ends in
-    two glyphs ("nm", "um", "µm"), both lower than the digits; when the glyph
-    heights do not show that pattern the split is not attempted.
-
-    Parameters
-    ----------
-    binary : (H, W) ndarray of uint8
-        Black text on white, as from :func:`prepare_label_crop`.
-    spans : list of (int, int)
-        Glyph column spans from :func:`glyph_spans` (at least three).
-    tesseract_cmd : str, optional
-        tesseract executable.
-
-    Returns
-    -------
-    OcrResult or None
-        ``"<number> <unit>"`` with the lower of the two confidences, or
-        ``None`` when there are fewer than three glyphs or their heights do
-        not look like digits followed by a two-letter unit.
+    Typography check that the cut is right: digits reach cap height, the
+    unit's letters ("n", "m", "u", "µ") only x-height. If glyphs merged or
+    split, the heights do not fit this pattern and ``None`` is returned.
     """
+    spans = glyph_spans(binary)
     if len(spans) < 3:
         return None
-    # Typography check that the cut is right: digits reach cap height, the unit's
-    # letters ("n", "m", "u", "µ") only x-height. If glyphs merged or split, the
-    # heights do not fit this pattern and no split read is made.
     ink = np.asarray(binary) == 0
     tops = []
     bottoms = []
@@ -283,10 +340,32 @@ def read_number_and_unit(
     pad = binary.shape[0] // 4
     number_part = cv2.copyMakeBorder(binary[:, :cut], 0, 0, 0, pad, cv2.BORDER_CONSTANT, value=255)
     unit_part = cv2.copyMakeBorder(binary[:, cut:], 0, 0, pad, 0, cv2.BORDER_CONSTANT, value=255)
-    number = run_tesseract(number_part, tesseract_cmd=tesseract_cmd, whitelist="0123456789.,")
-    unit = run_tesseract(unit_part, tesseract_cmd=tesseract_cmd, whitelist="nmupµ", psm=8)
-    text = f"{number.text.replace(' ', '')} {unit.text.replace(' ', '')}"
-    return OcrResult(text=text, confidence=min(number.confidence, unit.confidence))
+    return number_part, unit_part
+
+
+def read_number_and_unit(binary: np.ndarray, *, tesseract_cmd: str | None = None) -> OcrResult | None:
+    """OCR a label in two parts: the number (digits only) and the unit (last two glyphs).
+
+    Tesseract reads a lone "1" before "um" as "i", "l" or "t"; told that the
+    number part holds only digits it reads it reliably. Every unit ends in
+    two glyphs ("nm", "um", "µm"), both lower than the digits; when the glyph
+    heights do not show that pattern the split is not attempted.
+
+    Parameters
+    ----------
+    binary : (H, W) ndarray of uint8
+        Black text on white, as from :func:`prepare_label_crop`.
+    tesseract_cmd : str, optional
+        tesseract executable.
+
+    Returns
+    -------
+    OcrResult or None
+        ``"<number> <unit>"`` with the lower of the two confidences, or
+        ``None`` when the glyphs do not look like digits followed by a
+        two-letter unit.
+    """
+    return read_number_and_unit_batch([binary], tesseract_cmd=tesseract_cmd)[0]
 
 
 def _is_nice(value: float) -> bool:

@@ -28,8 +28,8 @@ from exo_vision.calibration.ocr import (
     glyph_spans,
     parse_scale_label,
     prepare_label_crop,
-    read_number_and_unit,
-    run_tesseract,
+    read_number_and_unit_batch,
+    run_tesseract_batch,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ PLAUSIBLE_PIXEL_SIZE_NM = (0.005, 200.0)
 #: How many (bar, label) pairs are sent to tesseract at most.
 MAX_OCR_ATTEMPTS = 4
 #: Most tesseract runs spent on one image (bounds the time on images with no legible label).
-MAX_TESSERACT_CALLS = 12
+MAX_TESSERACT_CALLS = 8
 
 
 class _Budget:
@@ -360,6 +360,7 @@ def _label_boxes(f: _BarBright, threshold: float, bar: _Bar, avoid: list[Box] = 
                     and piece[3] - piece[1] <= line_height
                     and box[0] - 0.6 * line_height <= piece[0]
                     and piece[2] <= box[2] + 0.6 * line_height
+                    and (piece[2] >= box[0] - 2 and piece[0] <= box[2] + 2)  # touching, not a speck nearby
                 ):
                     box = (min(box[0], piece[0]), box[1], max(box[2], piece[2]), box[3])
             box_height, box_width = box[2] - box[0], box[3] - box[1]
@@ -412,11 +413,9 @@ def _read_label(
 ) -> _LabelRead:
     """OCR a label at up to three scales and combine the reads cautiously.
 
-    One read is accepted alone only when tesseract is very sure, the text is an
-    exact, usual label and its character count matches the glyphs seen; two
-    reads suffice when they agree well enough to pass ``min_confidence``;
-    otherwise three whole-label reads and, if still unsure, two number/unit
-    split reads are combined by :func:`_combine_reads`.
+    Three scalings of the label are read in one tesseract run and combined by
+    :func:`_combine_reads`; if that is not confident enough, two number/unit
+    split reads (two more runs) are added to the vote.
     """
     height, width = f.shape
     pad = max(2, int(round(0.15 * (box[2] - box[0]))))
@@ -428,38 +427,24 @@ def _read_label(
         r0 = max(r0, bar.row1 + 1)
     crop = f[r0:r1, c0:c1]
 
-    binaries = {px: prepare_label_crop(crop, text_is_bright=True, target_height_px=px) for px in (40, 28, 64)}
+    scales = (40, 28, 64)
+    binaries = [prepare_label_crop(crop, text_is_bright=True, target_height_px=px) for px in scales]
     # Glyphs counted on what tesseract sees (more faithful than the detection mask for thin fonts).
-    spans = glyph_spans(binaries[40])
+    spans = glyph_spans(binaries[0])
     glyphs = len(spans) if spans else glyphs
-    reads: list[tuple[OcrResult, LabelValue | None]] = []
-    for target_px in (40, 28, 64):
-        if not budget.take(1):
-            break
-        ocr = run_tesseract(binaries[target_px], tesseract_cmd=tesseract_cmd)
-        reads.append((ocr, parse_scale_label(ocr.text)))
-        label = reads[0][1]
-        if len(reads) == 1:
-            # One read is enough when tesseract is sure of an exact, usual label with the right glyph count.
-            if label is not None and ocr.confidence >= 0.9 and label.confidence == 1.0 and _glyphs_match(ocr.text, glyphs):
-                return _LabelRead(ocr.text, label.length_nm, ocr.confidence, "")
-        elif len(reads) == 2:
-            combined = _combine_reads(reads, glyphs)
-            if combined.length_nm is not None and combined.agreeing == 2 and combined.confidence >= min_confidence:
-                return combined
-    if not reads:
+    if not budget.take(1):
         return _LabelRead("", None, 0.0, f"no OCR attempted (limit of {MAX_TESSERACT_CALLS} tesseract runs per image reached)")
+    # All three scalings in one tesseract run (loading the model dominates the cost).
+    reads = [(ocr, parse_scale_label(ocr.text)) for ocr in run_tesseract_batch(binaries, tesseract_cmd=tesseract_cmd)]
     combined = _combine_reads(reads, glyphs)
     if combined.length_nm is not None and combined.confidence >= min_confidence:
         return combined
     # Hard case (often a lone "1" read as "i" or "l"): read the number with digits only, then the unit.
-    for target_px in (40, 56):
-        if len(spans) < 3 or not budget.take(2):
-            break
-        binary = binaries[40] if target_px == 40 else prepare_label_crop(crop, text_is_bright=True, target_height_px=target_px)
-        split = read_number_and_unit(binary, spans if target_px == 40 else glyph_spans(binary), tesseract_cmd=tesseract_cmd)
-        if split is not None:
-            reads.append((split, parse_scale_label(split.text)))
+    if len(spans) >= 3 and budget.take(2):
+        extra = [binaries[0], prepare_label_crop(crop, text_is_bright=True, target_height_px=56)]
+        for split in read_number_and_unit_batch(extra, tesseract_cmd=tesseract_cmd):
+            if split is not None:
+                reads.append((split, parse_scale_label(split.text)))
     return _combine_reads(reads, glyphs)
 
 
@@ -486,7 +471,12 @@ def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: int
     ocr, label = max(agreeing, key=lambda item: item[0].confidence)
     confidence = ocr.confidence * label.confidence
     notes = [label.note] if label.note else []
-    if len(agreeing) < 2:
+    sure_alone = (
+        not others and ocr.confidence >= 0.9 and label.confidence == 1.0 and _glyphs_match(ocr.text, glyphs)
+    )
+    if len(agreeing) < 2 and not sure_alone:
+        # One read is trusted alone only when tesseract is sure of an exact, usual label with the
+        # right glyph count and no other read contradicts it.
         confidence *= 0.8
         notes.append(f"only one of {len(reads)} OCR reads gave this value")
     if others:
