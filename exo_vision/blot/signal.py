@@ -156,13 +156,12 @@ def dust_mask(signal: np.ndarray, *, noise_sd: float | None = None, max_size_px:
     threshold = max(8.0 * noise_sd, 0.05 * spread, 1e-6)
     outlier = (signal - med) > threshold
     mask = np.zeros(signal.shape, bool)
-    ys, xs = np.nonzero(outlier)
-    if ys.size == 0:
-        return mask
     # Examine each 32 x 32 tile holding outliers (few on a real blot): a speck is a small
     # component whose surroundings are background. A band's corner also stands out from
     # its median, but a quarter or more of its surroundings is band, so it is kept.
-    tiles = np.unique(np.stack([ys // 32, xs // 32], axis=1), axis=0)
+    tiles = _tiles_with(outlier)
+    if tiles.size == 0:
+        return mask
     ring_k = np.ones((5, 5), np.uint8)
     for ty, tx in tiles:
         y0, y1 = max(0, ty * 32 - 10), min(signal.shape[0], ty * 32 + 42)
@@ -183,6 +182,15 @@ def dust_mask(signal: np.ndarray, *, noise_sd: float | None = None, max_size_px:
     return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
+def _tiles_with(mask: np.ndarray, tile: int = 32) -> np.ndarray:
+    """(row, column) indices of the ``tile`` x ``tile`` tiles holding any True pixel."""
+    h, w = mask.shape
+    th, tw = -(-h // tile), -(-w // tile)
+    pad = np.zeros((th * tile, tw * tile), bool)
+    pad[:h, :w] = mask
+    return np.argwhere(pad.reshape(th, tile, tw, tile).any(axis=(1, 3)))
+
+
 def remove_dust(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Replace each dust speck by the median of the pixels just around it.
 
@@ -201,8 +209,7 @@ def remove_dust(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if not mask.any():
         return signal
     clean = np.array(signal, dtype=np.float32, copy=True)
-    ys, xs = np.nonzero(mask)
-    tiles = np.unique(np.stack([ys // 32, xs // 32], axis=1), axis=0)
+    tiles = _tiles_with(mask)
     ring_k = np.ones((5, 5), np.uint8)
     for ty, tx in tiles:
         y0, y1 = max(0, ty * 32 - 12), min(signal.shape[0], ty * 32 + 44)
