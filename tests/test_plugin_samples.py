@@ -2,23 +2,57 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import npe2
 import pytest
 
 pytest.importorskip("napari")
 
+from exo_vision.plugins.samples import SAMPLE_DIR  # noqa: E402
 
-def test_synthetic_tem_sample_is_calibrated(make_napari_viewer):
+SHIPPED = {
+    # key: (file, expected nm/px or None for blots, kind)
+    "tem_real": ("hrml_ev_negative_stain.jpg", 0.624, "tem"),
+    "tem_medium": ("tem_medium_0.8nm.tif", 0.8, "tem"),
+    "tem_hard": ("tem_hard_0.8nm.tif", 0.8, "tem"),
+    "tem_dark": ("tem_dark_1.2nm.tif", 1.2, "tem"),
+    "blot_panel": ("blot_panel.tif", None, "blot"),
+    "blot_panel_export8": ("blot_panel_export8.tif", None, "blot"),
+    "blot_dilution": ("blot_dilution.tif", None, "blot"),
+}
+
+
+def test_manifest_lists_every_shipped_sample_image():
+    manifest = npe2.PluginManifest.from_distribution("exo-vision")
+    keys = {s.key for s in manifest.contributions.sample_data}
+    assert set(SHIPPED) | {"tem_generated", "blot_generated"} == keys
+    shipped_images = {
+        p.name for p in Path(SAMPLE_DIR).glob("*") if p.suffix in (".tif", ".jpg") and "_truth" not in p.name
+    }
+    assert shipped_images <= {file for file, _, _ in SHIPPED.values()}
+
+
+@pytest.mark.parametrize("key", ["tem_medium", "tem_dark", "blot_panel"])
+def test_shipped_sample_opens_with_its_calibration(make_napari_viewer, key):
+    file, pixel_size_nm, kind = SHIPPED[key]
+    if not (SAMPLE_DIR / file).is_file():
+        pytest.skip(f"{SAMPLE_DIR / file} not present")
     viewer = make_napari_viewer()
-    (layer,) = viewer.open_sample("exo-vision", "tem_synthetic")
-    assert layer.data.ndim == 2 and min(layer.data.shape) >= 512
-    assert layer.metadata["pixel_size_nm"] > 0
-    assert tuple(layer.scale) == pytest.approx((layer.metadata["pixel_size_nm"],) * 2)
-    assert layer.metadata["kind"] == "tem"
+    (layer,) = viewer.open_sample("exo-vision", key)
+    assert layer.metadata["kind"] == kind
+    if pixel_size_nm is None:
+        assert layer.metadata["polarity"] in ("bright", "dark")
+        assert layer.metadata["max_value"] is not None
+    else:
+        assert tuple(layer.scale) == pytest.approx((pixel_size_nm, pixel_size_nm), rel=1e-3)
+        assert tuple(str(u) for u in layer.units) in {("nm", "nm"), ("nanometer", "nanometer")}
+        assert layer.metadata["pixel_size_source"].startswith("file metadata")
 
 
-def test_synthetic_blot_sample_notes_polarity(make_napari_viewer):
+def test_generated_samples_work_without_files(make_napari_viewer):
     viewer = make_napari_viewer()
-    (layer,) = viewer.open_sample("exo-vision", "blot_synthetic")
-    assert layer.metadata["kind"] == "blot"
-    assert layer.metadata["polarity"] in ("bright", "dark")
-    assert layer.metadata["max_value"] is not None
+    (tem,) = viewer.open_sample("exo-vision", "tem_generated")
+    assert tuple(tem.scale) == (1.0, 1.0) and tem.metadata["kind"] == "tem"
+    (blot,) = viewer.open_sample("exo-vision", "blot_generated")
+    assert blot.metadata["kind"] == "blot" and blot.metadata["polarity"] in ("bright", "dark")

@@ -1,4 +1,6 @@
-"""Sample data for File > Open Sample: the images shipped in ``sample_images/``."""
+"""Sample data for File > Open Sample > exo_vision: the images shipped in ``sample_images/``
+(see its README for what each holds and its truth), plus two drawn on the fly by the seeded
+generators, which work even without the repository's folder."""
 
 from __future__ import annotations
 
@@ -10,42 +12,66 @@ from exo_vision.plugins._layers import image_layer_data
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_images"
 
 
-def sample_path(pattern: str) -> Path:
-    """First file in :data:`SAMPLE_DIR` matching ``pattern`` (sorted by name).
+def sample_path(name: str) -> Path:
+    """Path of a shipped sample image.
 
     Raises
     ------
     ValueError
-        When no such file exists (e.g. an installed wheel without the repository).
+        When the file is not there (e.g. an installed wheel without the repository).
     """
-    matches = sorted(SAMPLE_DIR.glob(pattern)) if SAMPLE_DIR.is_dir() else []
-    if not matches:
+    path = SAMPLE_DIR / name
+    if not path.is_file():
         raise ValueError(
-            f"no sample image matching {pattern!r} in {SAMPLE_DIR}; the samples ship with the "
-            "exo_vision repository: run napari from a source checkout (pip install -e .)."
+            f"sample image {path} is not there; the samples ship with the exo_vision repository: "
+            "run napari from a source checkout (pip install -e .), or use the 'generated' samples."
         )
-    return matches[0]
+    return path
 
 
-def _open(pattern: str, *, kind: str) -> list[tuple]:
+def _open(name: str, *, kind: str) -> list[tuple]:
     from exo_vision.io import read_image
 
-    path = sample_path(pattern)
-    return [image_layer_data(read_image(path, kind=kind))]
+    return [image_layer_data(read_image(sample_path(name), kind=kind))]
 
 
-def _has(pattern: str) -> bool:
-    return SAMPLE_DIR.is_dir() and any(SAMPLE_DIR.glob(pattern))
+def tem_real() -> list[tuple]:
+    """Real EV micrograph (HRML, MIT licence), calibrated from its 500 nm scale bar (0.624 nm/px)."""
+    return _open("hrml_ev_negative_stain.jpg", kind="tem")
 
 
-def tem_synthetic() -> list[tuple]:
-    """Synthetic negative-stain micrograph with known vesicle sizes.
+def tem_medium() -> list[tuple]:
+    """Synthetic micrograph, medium difficulty: 6 EVs, 0.8 nm/px from ImageJ tags."""
+    return _open("tem_medium_0.8nm.tif", kind="tem")
 
-    The first ``sample_images/tem_*.tif`` when the repository ships one, else drawn
-    by the seeded generator (1024 x 1024 px at 1 nm/px, so the same picture every time).
-    """
-    if _has("tem_*.tif"):
-        return _open("tem_*.tif", kind="tem")
+
+def tem_hard() -> list[tuple]:
+    """Synthetic micrograph, hard: touching EVs, low contrast, debris; 0.8 nm/px."""
+    return _open("tem_hard_0.8nm.tif", kind="tem")
+
+
+def tem_dark() -> list[tuple]:
+    """Synthetic micrograph with reversed polarity (vesicles darker than the stain); 1.2 nm/px."""
+    return _open("tem_dark_1.2nm.tif", kind="tem")
+
+
+def blot_panel() -> list[tuple]:
+    """MISEV panel blot, 16-bit raw: CD9 / CD63 / calnexin strips over lysate, exo1, exo2."""
+    return _open("blot_panel.tif", kind="blot")
+
+
+def blot_panel_export8() -> list[tuple]:
+    """The same panel as an 8-bit inverted export (flagged unsuitable for quantification)."""
+    return _open("blot_panel_export8.tif", kind="blot")
+
+
+def blot_dilution() -> list[tuple]:
+    """2-fold dilution series of one band over 8 lanes; the two strongest lanes are saturated."""
+    return _open("blot_dilution.tif", kind="blot")
+
+
+def tem_generated() -> list[tuple]:
+    """Synthetic micrograph drawn now by the seeded generator (1024 x 1024 px at 1 nm/px)."""
     from exo_vision.io.image_data import ImageData
     from exo_vision.synthetic.tem import make_synthetic_tem
 
@@ -53,29 +79,18 @@ def tem_synthetic() -> list[tuple]:
     image = ImageData(
         data=pixels,
         pixel_size_nm=1.0,
-        pixel_size_source="user (synthetic sample, 1 nm/px)",
+        pixel_size_source="user (generated sample, 1 nm/px)",
         pixel_size_yx_nm=(1.0, 1.0),
         kind="tem",
     )
-    return [image_layer_data(image, name="synthetic_tem")]
+    return [image_layer_data(image, name="generated_tem")]
 
 
-def tem_real() -> list[tuple]:
-    """Real EV micrograph (HRML, MIT licence), calibrated from its 500 nm scale bar."""
-    return _open("hrml_ev_negative_stain.jpg", kind="tem")
-
-
-def blot_synthetic() -> list[tuple]:
-    """Synthetic MISEV marker blot: CD9/CD63 in EV lanes, calnexin only in the lysate.
-
-    The first ``sample_images/blot_*.tif`` when the repository ships one, else drawn by
-    the seeded generator (raw 16-bit, lanes lysate / exo1 / exo2).
-    """
-    if _has("blot_*.tif"):
-        return _open("blot_*.tif", kind="blot")
+def blot_generated() -> list[tuple]:
+    """Synthetic MISEV blot drawn now by the seeded generator (raw 16-bit, lysate / exo1 / exo2)."""
     from exo_vision.io.image_data import ImageData
     from exo_vision.synthetic.blot import make_marker_panel
 
     panel = make_marker_panel(rng=0)
     image = ImageData(data=panel.image, kind="blot", polarity=panel.polarity, max_value=panel.max_value)
-    return [image_layer_data(image, name="synthetic_misev_blot")]
+    return [image_layer_data(image, name="generated_misev_blot")]
