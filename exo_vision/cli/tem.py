@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from typing import Any
@@ -96,6 +97,15 @@ def _progress_bar(total_hint: int = 0) -> Any:
     return tqdm(total=total_hint, unit="image", file=sys.stderr, dynamic_ncols=True)
 
 
+def _logs_above_the_bar(bar: Any) -> Any:
+    """Route log lines through tqdm while a bar is shown, so they do not break it."""
+    if bar is None:
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm()
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error."""
     from exo_vision.batch.runner import run_tem_batch
@@ -115,12 +125,13 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        result = run_tem_batch(
-            args.inputs, out_dir=args.out, config=config, resume=args.resume, progress=progress,
-            argv=["exo-vision", "tem", *map(str, args.inputs), "--out", str(args.out)]
-            + (["--config", str(args.config)] if args.config else [])
-            + (["--resume"] if args.resume else []),
-        )
+        with _logs_above_the_bar(bar):
+            result = run_tem_batch(
+                args.inputs, out_dir=args.out, config=config, resume=args.resume, progress=progress,
+                argv=["exo-vision", "tem", *map(str, args.inputs), "--out", str(args.out)]
+                + (["--config", str(args.config)] if args.config else [])
+                + (["--resume"] if args.resume else []),
+            )
     except ValueError as err:
         logger.error("%s", err)
         return 2
