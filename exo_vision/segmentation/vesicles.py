@@ -498,10 +498,11 @@ def segment_vesicles(
         others = (coarse[r0:r1, c0:c1] != 0) & ~region
         outside = ring_mean(zc, region, inner_px=0.5, outer_px=8.0 / scale_nm + 1, ignore=others)
         inside_mean = float(zc[region].mean())
-        if inside_mean <= 0.0:
+        # a cup's dark centre may pull the mean below zero; its rim is still light
+        if inside_mean <= 0.0 and float(np.percentile(zc[region], 75)) < 0.5 * low:
             reject(REASON_NOT_LIGHTER)
             continue
-        if not np.isfinite(outside) or outside > -0.1 * inside_mean or inside_mean - outside < 2.0:
+        if not np.isfinite(outside) or outside > -0.1 * abs(inside_mean) or inside_mean - outside < 2.0:
             reject(REASON_NO_RIM)
             continue
         if float(zc[region].max()) < high and not outside < -high:
