@@ -449,7 +449,6 @@ def gap_lanes(lanes: Sequence[Lane], strip: Strip, *, central_fraction: float = 
         return []
     ordered = sorted(lanes, key=lambda l: l.x_centre_px)
     w = max(1.0, float(np.floor(ordered[0].width_px * central_fraction + 0.5)))
-    edges = [(strip.x_left_px - 0.5, ordered[0])]
     out = []
     bounds = [(strip.x_left_px - 0.5, ordered[0].x_centre_px - ordered[0].width_px / 2, ordered[0])]
     for a, b in zip(ordered[:-1], ordered[1:]):
@@ -463,7 +462,6 @@ def gap_lanes(lanes: Sequence[Lane], strip: Strip, *, central_fraction: float = 
         shift = centre - ref.x_centre_px
         out.append(replace(ref, index=0, x_top_px=ref.x_top_px + shift, x_bottom_px=ref.x_bottom_px + shift,
                            width_px=w, name=""))
-    del edges
     return out
 
 

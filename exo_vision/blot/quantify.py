@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,11 +141,18 @@ def _strip_of(lanes: Sequence[Lane]) -> list[Strip]:
     return [out[k] for k in sorted(out)]
 
 
-def _markers_per_strip(markers, n_strips):
+def _markers_per_strip(markers, n_strips: int) -> list[str]:
     if markers is None:
         return [""] * n_strips
     if isinstance(markers, str):
         return [markers] * n_strips
+    if isinstance(markers, Mapping):
+        names = [""] * n_strips
+        for k, name in markers.items():
+            if not 1 <= int(k) <= n_strips:
+                raise ValueError(f"marker {name!r} is given for strip {k} but {n_strips} strip(s) were found (top = 1)")
+            names[int(k) - 1] = str(name)
+        return names
     markers = list(markers)
     if len(markers) != n_strips:
         raise ValueError(
@@ -165,7 +172,7 @@ def quantify_blot(
     n_lanes: int | None = None,
     lane_x_ranges_px: Sequence[tuple[float, float]] | None = None,
     lane_names: Sequence[str] | None = None,
-    markers: str | Sequence[str] | None = None,
+    markers: str | Sequence[str] | Mapping[int, str] | None = None,
     marker_windows_px: dict[str, tuple[int, int]] | None = None,
     ladder_lane: int | None = None,
     ladder_kda: Sequence[float] | None = None,
@@ -200,9 +207,9 @@ def quantify_blot(
         Explicit lanes, ``(first column, one past last column)``, used in every strip.
     lane_names : sequence of str, optional
         Sample name per lane (e.g. ``["lysate", "exo1", "exo2"]``); must match the lane count.
-    markers : str or sequence of str, optional
-        Marker probed in each strip (one name for all strips, or one per strip
-        top to bottom). The strongest band row of a strip gets the name, unless
+    markers : str, sequence of str or mapping of int to str, optional
+        Marker probed in each strip: one name for all strips, one per strip
+        top to bottom, or ``{strip number: name}`` (top strip = 1). The strongest band row of a strip gets the name, unless
         ``marker_windows_px`` places it.
     marker_windows_px : dict of str to (int, int), optional
         Marker -> rows ``(top, bottom)`` to integrate as one band in every lane

@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
     for path, markers, names in jobs:
         try:
             if isinstance(markers, list) and markers and isinstance(markers[0], dict):
-                strip_markers = _strip_markers(path, markers)
+                strip_markers = _strip_markers(markers)
             else:
                 strip_markers = markers
             table, warns = quantify_file(path, out_dir=out_dir, markers=strip_markers, lane_names=names, args=args)
@@ -332,20 +332,15 @@ def run(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _strip_markers(path: Path, entries: list[dict[str, Any]]) -> list[str] | str:
-    """Marker name per strip for an image named by several panel entries."""
-    from exo_vision.blot.signal import to_signal
-    from exo_vision.blot.strips import find_strips
-
-    img = _read(path)
-    n = len(find_strips(to_signal(img.data, polarity=img.polarity or "bright")))
-    names = [""] * n
+def _strip_markers(entries: list[dict[str, Any]]) -> dict[int, str]:
+    """``{strip number: marker}`` for an image named by several panel entries."""
+    out: dict[int, str] = {}
     for e in entries:
         k = e["strip"] or 1
-        if k > n:
-            raise ValueError(f"panel marker {e['name']!r} asks for strip {k} but {path.name} has {n} strip(s)")
-        names[k - 1] = e["name"]
-    return names
+        if k in out:
+            raise ValueError(f"panel names two markers ({out[k]}, {e['name']}) for strip {k} of {e['image'].name}")
+        out[k] = e["name"]
+    return out
 
 
 def _write_panel(bands, *, out_dir: Path, reference: str, ug_map) -> dict[str, Any]:
