@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from exo_vision.segmentation.preprocess import pixel_noise_std
 
 #: Default cup-score threshold (depression in units of the noise of a 2 nm x 2 nm mean).
 #: Chosen on generated micrographs of all difficulty levels at 0.5-1.5 nm/px: flat and
@@ -113,8 +112,3 @@ def classify_morphology(
     )
     values = np.where(cup, "cup", np.where(irregular, "irregular", "round"))
     return pd.Series(values, index=table.index, name="morphology", dtype="object")
-
-
-def image_noise_std(image: np.ndarray) -> float:
-    """Per-pixel noise standard deviation of ``image`` (robust)."""
-    return pixel_noise_std(image)
