@@ -52,6 +52,9 @@ def _save(viewer, out: Path, name: str) -> Path:
 
     for _ in range(5):
         QApplication.processEvents()
+    viewer.reset_view()  # fit the image to the canvas left after docking the widgets
+    for _ in range(5):
+        QApplication.processEvents()
     target = out / f"{name}.png"
     viewer.screenshot(str(target), canvas_only=False, flash=False)
     logging.info("wrote %s", target)
@@ -72,9 +75,10 @@ def calibration(out: Path, work: Path) -> Path:
     if reading is not None and reading.bar_box is not None:
         r0, c0, r1, c1 = reading.bar_box
         row = (r0 + r1) / 2
-        line.add_lines(np.array([[row, c0], [row, c1]], dtype=float))
+        line.add_lines(np.array([[row, c0], [row, c1]], dtype=float), edge_color="yellow", edge_width=12)
     widget._line_nm.value = 500.0
-    viewer.camera.zoom = viewer.camera.zoom * 1.0
+    line.mode = "pan_zoom"
+    viewer.reset_view()
     return _save(viewer, out, "calibration")
 
 
