@@ -265,8 +265,76 @@ def quantify_blot(
     dust = dust_mask(signal) if remove_dust_specks else np.zeros(signal.shape, bool)
     clean = remove_dust(signal, dust)
     saturated = saturation_mask(image, level=level, exclude=dust)
-    integer_image = bool(np.issubdtype(image.dtype, np.integer))
 
+    strips, per_strip = _place_lanes(clean, strips=strips, lanes=lanes, n_lanes=n_lanes,
+                                     lane_x_ranges_px=lane_x_ranges_px, lane_names=lane_names, image_name=image_name)
+    strip_markers = _markers_per_strip(markers, len(strips))
+    settings = _Settings(background, rolling_ball_radius_px, central_fraction, border_px, lod_factor, ladder_lane,
+                         None if ladder_kda is None else list(ladder_kda), marker_windows_px,
+                         marker_windows_kda or MARKER_WINDOWS_KDA, image_name,
+                         bool(np.issubdtype(image.dtype, np.integer)))
+    rb = None
+    if background == "rolling_ball":
+        rb = np.zeros_like(clean)
+        for s in strips:
+            rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=rolling_ball_radius_px)
+
+    records = []
+    calibrations: dict[int, MWCalibration] = {}
+    profiles: dict[tuple[int, int], np.ndarray] = {}
+    noise_cache: dict[tuple[int, int], NoiseEstimate] = {}
+    for s, ls, marker in zip(strips, per_strip, strip_markers):
+        records.extend(_measure_strip(clean, saturated, rb, s, ls, marker, settings,
+                                      profiles=profiles, noise_cache=noise_cache, calibrations=calibrations))
+
+    if records:
+        table = pd.DataFrame.from_records(records)
+        table.insert(0, "image", image_name)
+        table.insert(0, "label", np.arange(1, len(table) + 1))
+        table = table[list(BAND_COLUMNS)].astype(BAND_COLUMNS)
+    else:
+        table = empty_band_table()
+    n_sat = int(table["saturated"].sum())
+    if n_sat:
+        where = ", ".join(f"strip {r.strip} lane {r.lane} band {r.band}" for r in table[table["saturated"]].itertuples())
+        warnings.append(f"{n_sat} band(s) contain saturated pixels and are UNDER-estimated: {where}; use a shorter exposure")
+    for (strip_index, h), nz in noise_cache.items():
+        if nz.source == "pixel noise model":
+            warnings.append(f"strip {strip_index}: no band-free rows for blank boxes; LoD of {h}-px bands from a pixel-noise model")
+        elif nz.source != "blank boxes":
+            logger.debug("strip %d: volume noise for %d-px bands from %s", strip_index, h, nz.source)
+    for w in warnings:
+        logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
+    all_lanes = [lane for ls in per_strip for lane in ls]
+    params = dict(
+        polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=None if lane_names is None else list(lane_names),
+        markers=strip_markers, marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
+        background=background, rolling_ball_radius_px=rolling_ball_radius_px, central_fraction=central_fraction,
+        border_px=border_px, lod_factor=lod_factor, remove_dust_specks=remove_dust_specks,
+    )
+    params.update(ladder_lane=ladder_lane, ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda])
+    return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, params, calibrations)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Measurement settings shared by every strip of one quantify_blot call."""
+
+    background: str
+    radius_px: float
+    central_fraction: float
+    border_px: int
+    lod_factor: float
+    ladder_lane: int | None
+    ladder_kda: list[float] | None
+    marker_windows_px: dict[str, tuple[int, int]] | None
+    marker_windows_kda: Mapping[str, tuple[float, float]]
+    image_name: str
+    integer_image: bool
+
+
+def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name):
+    """Strips and their lanes (given, explicit ranges, or found), numbered and named, checked against the counts."""
     if lanes is not None:
         lanes = list(lanes)
         if not lanes:
@@ -300,142 +368,115 @@ def quantify_blot(
             lane.index = i + 1
             if lane_names is not None:
                 lane.name = str(lane_names[i])
-    strip_markers = _markers_per_strip(markers, len(strips))
+    return strips, per_strip
 
-    rb = None
-    if background == "rolling_ball":
-        rb = np.zeros_like(clean)
-        for s in strips:
-            rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=rolling_ball_radius_px)
 
-    records = []
-    calibrations: dict[int, MWCalibration] = {}
-    profiles: dict[tuple[int, int], np.ndarray] = {}
-    noise_cache: dict[tuple[int, int], NoiseEstimate] = {}
-    for s, ls, marker in zip(strips, per_strip, strip_markers):
-        pix = [lane_pixels(clean, lane, fraction=central_fraction).astype(np.float64) for lane in ls]
-        full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
-        bgs = [lane_pixels(rb, lane, fraction=central_fraction) for lane in ls] if rb is not None else None
-        for lane, p in zip(ls, pix):
-            profiles[(s.index, lane.index)] = p.mean(axis=1)
-        if background == "rolling_disk":
-            bgs = [np.repeat(profile_rolling_disk(profiles[(s.index, lane.index)], radius_px=rolling_ball_radius_px)[:, None],
-                             p.shape[1], axis=1) for lane, p in zip(ls, pix)]
-        side_bg = gap_profiles(clean, ls, s) if background == "profile" else [None] * len(ls)
-        # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
-        gaps = gap_lanes(ls, s, central_fraction=central_fraction)
-        gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
-        gap_bgs = []
-        if rb is not None:
-            gap_bgs = [lane_pixels(rb, g, fraction=1.0) for g in gaps]
-        elif background == "rolling_disk":
-            gap_bgs = [np.repeat(profile_rolling_disk(p.mean(axis=1), radius_px=rolling_ball_radius_px)[:, None], p.shape[1], axis=1)
-                       for p in gap_pix]
-        windows_here = None
-        if marker_windows_px:
-            windows_here = {k: v for k, v in marker_windows_px.items() if v[1] > s.y_top_px and v[0] < s.y_bottom_px}
-        if ladder_lane is not None:
-            cal = _ladder_calibration(profiles, s, ls, ladder_lane, ladder_kda, image_name)
-            calibrations[s.index] = cal
-            table_kda = {k.lower(): v for k, v in (marker_windows_kda or MARKER_WINDOWS_KDA).items()}
-            if marker and marker.strip().lower() in table_kda:
-                lo, hi = table_kda[marker.strip().lower()]
-                top, bottom = cal.window_px(lo, hi)
-                top, bottom = max(top, s.y_top_px + border_px), min(bottom, s.y_bottom_px - border_px)
-                if bottom - top < 2:
-                    raise ValueError(
-                        f"{image_name or 'image'}: the {marker} window {lo}-{hi} kDa falls outside strip {s.index} "
-                        f"according to the ladder fit; check ladder_kda and the ladder lane"
-                    )
-                windows_here = {marker: (top, bottom)}
-        if windows_here:
-            rows = fixed_windows(ls, windows_here)
-        else:
-            valley = SMEAR_MERGE_VALLEY if marker.strip().lower() in SMEAR_MARKERS else MERGE_VALLEY
-            cands = [detect_bands(profiles[(s.index, lane.index)], y_offset_px=lane.y_top_px, merge_valley=valley)
-                     for lane in ls]
-            rows = band_rows(ls, cands)
-        busy = [[(w.bg_top_px - w.lane.y_top_px, w.bg_bottom_px - w.lane.y_top_px) for row in rows for w in row if w.lane is lane]
-                for lane in ls]
-        measured = []
-        for row in rows:
-            for li, w in enumerate(row):
-                p = pix[li]
-                top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
-                outside = (w.bg_top_px - w.lane.y_top_px, w.bg_bottom_px - w.lane.y_top_px)
-                others = [(o.y_top_px - w.lane.y_top_px, o.y_bottom_px - w.lane.y_top_px)
-                          for row2 in rows for o in row2 if o.lane is w.lane and o is not w]
-                bg = band_background(p, top, bottom, method=background, border_px=border_px,
-                                     background_pixels=None if bgs is None else bgs[li], outside=outside,
-                                     gap_profile=side_bg[li], avoid=others)
-                vol = band_volume(p, top, bottom, bg)
-                net = p[top:bottom].mean(axis=1) - bg
-                wts = np.clip(net, 0, None)
-                y = float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum()) if wts.sum() > 0 else (w.y_top_px + w.y_bottom_px - 1) / 2
-                key = (s.index, bottom - top)
-                if key not in noise_cache:
-                    noise_cache[key] = blank_volume_noise(pix + gap_pix, busy + [[]] * len(gap_pix),
-                                                          height_px=bottom - top, method=background,
-                                                          border_px=border_px,
-                                                          lanes_background=None if bgs is None else bgs + gap_bgs)
-                    if integer_image:
-                        # an integer image cannot be known better than its quantisation step
-                        # (uniform rounding error, SD 1/sqrt(12) per pixel)
-                        floor_sd = float(np.sqrt((bottom - top) * p.shape[1] / 12.0))
-                        nz0 = noise_cache[key]
-                        if nz0.sd_volume < floor_sd:
-                            noise_cache[key] = NoiseEstimate(floor_sd, nz0.mean_volume, nz0.n_boxes,
-                                                             nz0.source + " (quantisation floor)")
-                nz = noise_cache[key]
-                cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=central_fraction)
-                nsat = int(full_sat[li][top:bottom].sum())
-                measured.append(dict(
-                    strip=s.index, lane=w.lane.index, lane_name=w.lane.name, band=w.band, marker=w.marker,
-                    x_left_px=int(cols.min()), x_right_px=int(cols.max()) + 1,
-                    y_top_px=w.y_top_px, y_bottom_px=w.y_bottom_px, y_px=y, height_px=bottom - top,
-                    volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
-                    snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
-                    lod_volume=nz.lod(lod_factor), present=bool(vol > nz.lod(lod_factor) or nsat > 0),
-                    detected=w.detected, saturated=nsat > 0, saturated_px=nsat,
-                    mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
-                ))
-        if marker and not windows_here and measured:
-            totals: dict[int, float] = {}
-            for m in measured:
-                totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
-            main = max(totals, key=totals.get)
-            for m in measured:
-                if m["band"] == main:
-                    m["marker"] = marker
-        records.extend(measured)
+def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: _Settings, lanes_or_gaps):
+    """Rolled-ball background sampled like the lane pixels (None for the other methods)."""
+    if rb is not None:
+        return [lane_pixels(rb, lane, fraction=f) for lane, f in lanes_or_gaps]
+    if st.background == "rolling_disk":
+        return [np.repeat(profile_rolling_disk(prof, radius_px=st.radius_px)[:, None], p.shape[1], axis=1)
+                for prof, p in zip(profiles_rows, clean_pixels)]
+    return None
 
-    if records:
-        table = pd.DataFrame.from_records(records)
-        table.insert(0, "image", image_name)
-        table.insert(0, "label", np.arange(1, len(table) + 1))
-        table = table[list(BAND_COLUMNS)].astype(BAND_COLUMNS)
-    else:
-        table = empty_band_table()
-    n_sat = int(table["saturated"].sum())
-    if n_sat:
-        where = ", ".join(f"strip {r.strip} lane {r.lane} band {r.band}" for r in table[table["saturated"]].itertuples())
-        warnings.append(f"{n_sat} band(s) contain saturated pixels and are UNDER-estimated: {where}; use a shorter exposure")
-    for (strip_index, h), nz in noise_cache.items():
-        if nz.source == "pixel noise model":
-            warnings.append(f"strip {strip_index}: no band-free rows for blank boxes; LoD of {h}-px bands from a pixel-noise model")
-        elif nz.source != "blank boxes":
-            logger.debug("strip %d: volume noise for %d-px bands from %s", strip_index, h, nz.source)
-    for w in warnings:
-        logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
-    all_lanes = [lane for ls in per_strip for lane in ls]
-    params = dict(
-        polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=None if lane_names is None else list(lane_names),
-        markers=strip_markers, marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
-        background=background, rolling_ball_radius_px=rolling_ball_radius_px, central_fraction=central_fraction,
-        border_px=border_px, lod_factor=lod_factor, remove_dust_specks=remove_dust_specks,
-    )
-    params.update(ladder_lane=ladder_lane, ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda])
-    return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, params, calibrations)
+
+def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrations) -> tuple[list, bool]:
+    """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands."""
+    windows = None
+    if st.marker_windows_px:
+        windows = {k: v for k, v in st.marker_windows_px.items() if v[1] > s.y_top_px and v[0] < s.y_bottom_px}
+    if st.ladder_lane is not None:
+        cal = _ladder_calibration(profiles, s, ls, st.ladder_lane, st.ladder_kda, st.image_name)
+        calibrations[s.index] = cal
+        table_kda = {k.lower(): v for k, v in st.marker_windows_kda.items()}
+        if marker and marker.strip().lower() in table_kda:
+            lo, hi = table_kda[marker.strip().lower()]
+            top, bottom = cal.window_px(lo, hi)
+            top, bottom = max(top, s.y_top_px + st.border_px), min(bottom, s.y_bottom_px - st.border_px)
+            if bottom - top < 2:
+                raise ValueError(
+                    f"{st.image_name or 'image'}: the {marker} window {lo}-{hi} kDa falls outside strip {s.index} "
+                    f"according to the ladder fit; check ladder_kda and the ladder lane"
+                )
+            windows = {marker: (top, bottom)}
+    if windows:
+        return fixed_windows(ls, windows), True
+    valley = SMEAR_MERGE_VALLEY if marker.strip().lower() in SMEAR_MARKERS else MERGE_VALLEY
+    cands = [detect_bands(profiles[(s.index, lane.index)], y_offset_px=lane.y_top_px, merge_valley=valley) for lane in ls]
+    return band_rows(ls, cands), False
+
+
+def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Settings, *, profiles, noise_cache,
+                   calibrations) -> list[dict]:
+    """One record per band row and lane of one strip (see :data:`BAND_COLUMNS`)."""
+    f = st.central_fraction
+    pix = [lane_pixels(clean, lane, fraction=f).astype(np.float64) for lane in ls]
+    full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
+    for lane, p in zip(ls, pix):
+        profiles[(s.index, lane.index)] = p.mean(axis=1)
+    bgs = _ball_backgrounds(rb, pix, [profiles[(s.index, lane.index)] for lane in ls], st, [(lane, f) for lane in ls])
+    side_bg = gap_profiles(clean, ls, s) if st.background == "profile" else [None] * len(ls)
+    # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
+    gaps = gap_lanes(ls, s, central_fraction=f)
+    gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
+    gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
+    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations)
+    busy = [[(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
+            for lane in ls]
+    measured = []
+    for row in rows:
+        for li, w in enumerate(row):
+            p, y0 = pix[li], w.lane.y_top_px
+            top, bottom = w.y_top_px - y0, w.y_bottom_px - y0
+            others = [(o.y_top_px - y0, o.y_bottom_px - y0) for row2 in rows for o in row2 if o.lane is w.lane and o is not w]
+            bg = band_background(p, top, bottom, method=st.background, border_px=st.border_px,
+                                 background_pixels=None if bgs is None else bgs[li],
+                                 outside=(w.bg_top_px - y0, w.bg_bottom_px - y0), gap_profile=side_bg[li], avoid=others)
+            vol = band_volume(p, top, bottom, bg)
+            wts = np.clip(p[top:bottom].mean(axis=1) - bg, 0, None)
+            y = (float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum()) if wts.sum() > 0
+                 else (w.y_top_px + w.y_bottom_px - 1) / 2)
+            nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st)
+            cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
+            nsat = int(full_sat[li][top:bottom].sum())
+            lod = nz.lod(st.lod_factor)
+            measured.append(dict(
+                strip=s.index, lane=w.lane.index, lane_name=w.lane.name, band=w.band, marker=w.marker,
+                x_left_px=int(cols.min()), x_right_px=int(cols.max()) + 1,
+                y_top_px=w.y_top_px, y_bottom_px=w.y_bottom_px, y_px=y, height_px=bottom - top,
+                volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
+                snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
+                lod_volume=lod, present=bool(vol > lod or nsat > 0),
+                detected=w.detected, saturated=nsat > 0, saturated_px=nsat,
+                mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
+            ))
+    if marker and not fixed and measured:
+        # the strip's marker is its strongest band row
+        totals: dict[int, float] = {}
+        for m in measured:
+            totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
+        main = max(totals, key=totals.get)
+        for m in measured:
+            if m["band"] == main:
+                m["marker"] = marker
+    return measured
+
+
+def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings) -> NoiseEstimate:
+    """Blank-volume noise of ``height``-row bands in strip ``s`` (cached per strip and height)."""
+    key = (s.index, height)
+    if key not in cache:
+        nz = blank_volume_noise(pix + gap_pix, busy + [[]] * len(gap_pix), height_px=height, method=st.background,
+                                border_px=st.border_px, lanes_background=None if bgs is None else bgs + gap_bgs)
+        if st.integer_image:
+            # an integer image cannot be known better than its quantisation step
+            # (uniform rounding error, SD 1/sqrt(12) per pixel)
+            floor_sd = float(np.sqrt(height * pix[0].shape[1] / 12.0))
+            if nz.sd_volume < floor_sd:
+                nz = NoiseEstimate(floor_sd, nz.mean_volume, nz.n_boxes, nz.source + " (quantisation floor)")
+        cache[key] = nz
+    return cache[key]
 
 
 def _ladder_calibration(profiles, strip: Strip, lanes: Sequence[Lane], ladder_lane: int, ladder_kda, image_name: str):
