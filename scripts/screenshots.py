@@ -96,7 +96,7 @@ def segmentation_and_curation(out: Path, work: Path) -> list[Path]:
         if name == "curation":
             _, cur = viewer.window.add_plugin_dock_widget(PLUGIN, "Curation")
             table = labels.features
-            first = int(table["label"].iloc[0])
+            first = int(table.loc[~table["touches_border"], "label"].iloc[0])  # changes the statistics
             cur._label.value = first
             cur.delete(first)
             second = int(labels.features["label"].iloc[0])
