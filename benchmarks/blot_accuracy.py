@@ -15,8 +15,9 @@ for an ImageJ-style rolling-ball (radius 50 px) background:
     ratio (bar <= 3 %), also per marker (the CD63 smear shows what a
     rolling ball of 50 px eats);
 (c) present/absent calls, including calnexin absent from EV lanes (bar 100 %);
-    bands whose true volume is within 2x of the measured LoD are listed as
-    "near LoD" and not scored (a call there is a coin toss by definition);
+    bands whose true volume (in the image's units, over the quantified part
+    of the lane) is below 2x the measured LoD are listed as "near LoD" and
+    not scored (a call there is a coin toss by definition);
 (d) saturated bands flagged (bar 100 %) and false flags (bar 0);
 plus the fraction of each CD63 smear's volume that the rolling ball removes.
 
@@ -97,6 +98,7 @@ def run(seeds: int) -> None:
                 continue
             m = match(blot, res)
             m["kind"], m["export"], m["blot"] = kind, export, id(blot)
+            m["gain"] = blot.counts_per_raw_count
             matched.append(m)
         results[name] = (pd.concat(matched, ignore_index=True), failures, time.perf_counter() - t0)
 
@@ -136,7 +138,8 @@ def run(seeds: int) -> None:
         out["(b)   worst single ratio, 16-bit"] = float(np.max(allraw)) if allraw else np.nan
         out["(b) panel: median |ratio error|, 8-bit export"] = float(np.median(errs8)) if errs8 else np.nan
         # (c) present/absent
-        expected = m.true_volume * m.scale.fillna(0.65)
+        # true volume in the measured image's units, over the quantified central part of the lane
+        expected = m.true_volume * m.gain * m.scale.fillna(0.65)
         absent = ~m.present
         clear = m.present & (m.saturated | (expected >= 2 * m.lod.fillna(np.inf)))
         scored = absent | clear

@@ -78,6 +78,11 @@ class SyntheticBlot:
         strip_y_bottom_px``.
     lane_names : list of str
         Names of the lanes (all strips share them).
+    counts_per_raw_count : float
+        Signal units of ``image`` per raw 16-bit count: 1 for the raw image,
+        255 / (white - black level) for the 8-bit export. ``true_volume`` is in
+        raw counts x px; multiply by this to compare with volumes measured on
+        ``image``.
     """
 
     image: np.ndarray
@@ -85,6 +90,7 @@ class SyntheticBlot:
     max_value: float
     truth: pd.DataFrame
     lane_names: list[str] = field(default_factory=list)
+    counts_per_raw_count: float = 1.0
 
 
 def _rng(rng) -> np.random.Generator:
@@ -274,7 +280,7 @@ def make_synthetic_blot(
     high = float(SATURATION_16BIT) if truth["saturated"].any() else float(clean.max() * 1.15)
     scaled = np.clip((raw.astype(np.float64) - low) / (high - low), 0, 1)
     out = (255 - np.round(scaled * 255)).astype(np.uint8)
-    return SyntheticBlot(out, "dark", 0.0, truth, names)
+    return SyntheticBlot(out, "dark", 0.0, truth, names, 255.0 / (high - low))
 
 
 def make_dilution_series(
