@@ -136,7 +136,7 @@ def main() -> None:
     for i in range(args.n):
         specs.append(dict(
             size=args.size, difficulty=LEVELS[i % len(LEVELS)],
-            pixel_size_nm=PIXEL_SIZES_NM[(i // len(LEVELS) + i) % len(PIXEL_SIZES_NM)],
+            pixel_size_nm=PIXEL_SIZES_NM[(i // len(LEVELS)) % len(PIXEL_SIZES_NM)],
             polarity="dark" if i % 8 == 7 else "bright", seed=args.seed + i,
         ))
     t0 = time.perf_counter()

@@ -203,6 +203,9 @@ def close_ring(
         return None
     if region.sum() < 0.2 * hull.sum():
         return None  # a sparse scatter of specks, not a rim
+    half_width = float(cv2.distanceTransform(np.pad(region, 1).astype(np.uint8), cv2.DIST_L2, 3).max())
+    if half_width > 0.4 * radius:
+        return None  # thick bodies around a gap: a cluster of vesicles, not a rim
     ry, rx = np.nonzero(region)
     r = np.hypot(ry - cy, rx - cx)
     centre_area = np.pi * (0.3 * radius) ** 2
