@@ -32,6 +32,8 @@ _NICE_MANTISSAS = (1.0, 2.0, 2.5, 5.0)
 _LABEL_RE = re.compile(r"^(?P<number>[0-9OoQDlIi|!Ss.,]*[0-9OoQDlIi|!Ss])(?P<unit>[A-Za-zµ]{2,3})$")
 #: Letters tesseract reads for digits in scale-bar labels.
 _DIGIT_MISREADS = str.maketrans({"O": "0", "o": "0", "Q": "0", "D": "0", "l": "1", "I": "1", "i": "1", "|": "1", "!": "1", "S": "5", "s": "5"})
+#: Marks tesseract sometimes adds after a label (specks, the box edge).
+_TRAILING_JUNK = ".,:;'\"*®©°_-~`"
 #: What tesseract makes of "µm".
 _MICRO_MISREADS = ("pm", "ym", "jm", "yum", "pum", "hm")
 
@@ -401,13 +403,17 @@ def parse_scale_label(text: str) -> LabelValue | None:
     500.0
     """
     cleaned = text.strip().replace("μ", "µ").replace(" ", "")
-    match = _LABEL_RE.match(cleaned)
+    confidence = 1.0
+    notes = []
+    trimmed = cleaned.rstrip(_TRAILING_JUNK)
+    if trimmed != cleaned:
+        notes.append(f"ignored {cleaned[len(trimmed):]!r} after the unit")
+        confidence *= 0.9
+    match = _LABEL_RE.match(trimmed)
     if match is None:
         return None
     number_text = match.group("number")
     unit_text = match.group("unit").lower()
-    confidence = 1.0
-    notes = []
     if unit_text == "nm":
         scale = 1.0
     elif unit_text in ("um", "µm"):

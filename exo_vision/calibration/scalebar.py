@@ -19,6 +19,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from skimage.filters import threshold_otsu
 
 from exo_vision.calibration.annotations import find_data_strip, flat_backing, grow_backing_box
 from exo_vision.calibration.ocr import (
@@ -418,6 +419,7 @@ def _read_label(
     split reads (two more runs) are added to the vote.
     """
     height, width = f.shape
+    box = _extend_label_sideways(f, bar, box)
     pad = max(2, int(round(0.15 * (box[2] - box[0]))))
     r0, r1 = max(box[0] - pad, 0), min(box[2] + pad, height)
     c0, c1 = max(box[1] - pad, 0), min(box[3] + pad, width)
@@ -446,6 +448,50 @@ def _read_label(
             if split is not None:
                 reads.append((split, parse_scale_label(split.text)))
     return _combine_reads(reads, glyphs)
+
+
+def _extend_label_sideways(f: _BarBright, bar: _Bar, box: Box) -> Box:
+    """Widen a label box over neighbouring ink on the same text line.
+
+    Thin glyphs can fall apart at the detection threshold and be left out of
+    the box ("250 nm" found as "50 nm"); here each side grows while columns of
+    the line hold ink at a local Otsu threshold, across gaps narrower than
+    the letter height.
+    """
+    r0, c0, r1, c1 = box
+    line_height = r1 - r0
+    height, width = f.shape
+    reach = 3 * line_height
+    lo, hi = max(c0 - reach, 0), min(c1 + reach, width)
+    # Stay on the box or strip behind the bar, if there is one.
+    top, bottom = max(min(r0, bar.row0) - 3, 0), min(max(r1, bar.row1) + 3, height)
+    backing = flat_backing(f[top:bottom, lo:hi], (bar.row0 - top, max(bar.col0, lo) - lo, bar.row1 - top, min(bar.col1, hi) - lo))
+    if backing is not None:
+        lo, hi = lo + backing[1], lo + backing[3]
+    band = f[r0:r1, lo:hi]
+    if band.size == 0 or float(band.max()) <= float(band.min()) or not lo <= c0 < c1 <= hi:
+        return box
+    threshold = max(threshold_otsu(band), 0.5 * (bar.level + bar.surround))
+    # A column holds ink when a few pixels of it do (single noise specks do not count).
+    inked = (band >= threshold).sum(axis=0) >= max(2, int(0.15 * line_height))
+    max_gap = max(2, int(0.6 * line_height))
+    left, gap = c0 - lo, 0
+    for col in range(c0 - lo - 1, -1, -1):
+        if inked[col]:
+            left, gap = col, 0
+        else:
+            gap += 1
+            if gap > max_gap:
+                break
+    right, gap = c1 - lo, 0
+    for col in range(c1 - lo, hi - lo):
+        if inked[col]:
+            right, gap = col + 1, 0
+        else:
+            gap += 1
+            if gap > max_gap:
+                break
+    return (r0, lo + left, r1, lo + right)
 
 
 def _glyphs_match(text: str, glyphs: int) -> bool:
