@@ -344,6 +344,8 @@ def test_histogram_of_tables_by_condition(make_napari_viewer, tmp_path):
     _, hist = _dock(viewer, "Size histogram")
     hist._bin_width.value = 25.0
     hist.set_tables([tmp_path / "control.csv", tmp_path / "treated.csv", tmp_path / "notes.csv"])
+    for name in ("control", "treated"):  # as the grid session names per-image tables
+        (tmp_path / f"{name}.csv").rename(tmp_path / f"{name}_vesicles.csv")
     stats = hist.plot.statistics
     assert set(stats) == {"control", "treated"}
     assert stats["control"]["n"] == 3 and stats["control"]["mean_diameter_nm"] == pytest.approx(70.0)

@@ -352,15 +352,16 @@ class GridSessionWidget(Container):
     # -- saving -----------------------------------------------------------------------------------
     def save_current(self) -> None:
         """Save the current micrograph's (curated) results and update the grid summary."""
-        if not 0 <= self.index < len(self.files) or self.labels_layer is None:
+        if not 0 <= self.index < len(self.files) or self.image_layer not in self._viewer.layers:
             return
         path = self.files[self.index]
-        layer = self.labels_layer
-        if layer not in self._viewer.layers:
-            layer = find_derived(self._viewer, self.image_layer, ROLE)
-            if layer is None:
+        # the session's own layer, or one made since (e.g. re-run in the segmentation widget after recalibrating)
+        layer = find_derived(self._viewer, self.image_layer, ROLE)
+        if layer is None:
+            if self.labels_layer is not None:
                 show_warning(f"{path.name}: its vesicle layer was deleted; nothing saved")
-                return
+            return
+        self.labels_layer = layer
         saved = self.output_paths(path)
         image = image_data_from_layer(self.image_layer)
         table = vesicle_table(layer)

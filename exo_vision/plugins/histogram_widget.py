@@ -183,7 +183,8 @@ class HistogramWidget(Container):
             folder = Path(self._folder.value)
             if not folder.is_dir():
                 raise ValueError(f"results folder {folder} does not exist; choose the output folder of a grid session.")
-            tables = read_vesicle_tables(sorted(folder.glob("*.csv")))
+            # per-image tables only: a pooled run-level table in the same folder would count twice
+            tables = read_vesicle_tables(sorted(folder.glob("*_vesicles.csv")))
             return {folder.name: pd.concat(tables.values(), ignore_index=True)}
         paths = [Path(p) for p in (self._tables.value or [])]
         return read_vesicle_tables(paths) if paths else {}
