@@ -284,7 +284,12 @@ def _remap_crop(
 
 
 def _edge_offset_nm(
-    profile_d_nm: np.ndarray, profile_v: np.ndarray, *, membrane_thickness_nm: float, noise: float
+    profile_d_nm: np.ndarray,
+    profile_v: np.ndarray,
+    *,
+    membrane_thickness_nm: float,
+    noise: float,
+    radius_nm: float = np.inf,
 ) -> float | None:
     """Outer membrane edge (nm, relative to the coarse edge) from a radial profile.
 
@@ -296,9 +301,13 @@ def _edge_offset_nm(
     out. Half-level crossings are far more robust to noise than locating the
     darkest point, and do not depend on how dark the halo is.
 
-    Returns None when the interior is not clearly lighter than the valley.
+    ``radius_nm`` (the coarse object's radius) keeps the interior sample inside
+    small objects. Returns None when the interior is not clearly lighter than
+    the valley.
     """
-    inner = (profile_d_nm >= -10.0) & (profile_d_nm <= -3.0)
+    deep = min(10.0, 0.8 * radius_nm)
+    shallow = min(3.0, 0.3 * radius_nm)
+    inner = (profile_d_nm >= -deep) & (profile_d_nm <= -shallow)
     valley_zone = (profile_d_nm >= -2.0) & (profile_d_nm <= 12.0)
     if inner.sum() < 2 or valley_zone.sum() < 3:
         return None
@@ -307,7 +316,7 @@ def _edge_offset_nm(
     if level_in - level_out < 2.0 * noise:
         return None
     half = 0.5 * (level_in + level_out)
-    start = int(np.flatnonzero(profile_d_nm >= -3.0)[0])
+    start = int(np.flatnonzero(profile_d_nm >= -shallow)[0])
     for k in range(start, len(profile_v)):
         if profile_v[k] < half:
             if k == 0:
@@ -553,7 +562,9 @@ def segment_vesicles(
             kern = np.ones(w) / w
             pv = np.convolve(np.pad(pv, (w // 2, w - 1 - w // 2), mode="edge"), kern, mode="valid")
         noise = pix_noise / np.sqrt(max(float(np.median(counts[good])), 1.0)) * 3.0
-        offset = _edge_offset_nm(pd_nm, pv, membrane_thickness_nm=membrane_thickness_nm, noise=noise)
+        offset = _edge_offset_nm(
+            pd_nm, pv, membrane_thickness_nm=membrane_thickness_nm, noise=noise, radius_nm=0.5 * coarse_d_nm
+        )
         if offset is None:
             offset = membrane_thickness_nm  # no resolvable membrane: assume one just outside
         final = terr & (sd_nm < offset)
