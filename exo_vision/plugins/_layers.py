@@ -199,24 +199,3 @@ def active_image_layer(viewer: "napari.Viewer") -> Any | None:
             return source
     images = image_layers(viewer)
     return images[0] if images else None
-
-
-def replace_or_add(viewer: "napari.Viewer", existing: Any | None, data: Any, layer_type: str, **kwargs: Any) -> Any:
-    """Update ``existing`` in place (data + properties) or add a new layer.
-
-    Re-running an analysis must never pile up layers, so the widget passes the
-    layer it made last time.
-    """
-    if existing is not None and existing in viewer.layers:
-        existing.data = data
-        for key, value in kwargs.items():
-            if key in ("name",):
-                continue
-            if key == "metadata":
-                existing.metadata.update(value)
-                continue
-            setattr(existing, key, value)
-        existing.refresh()
-        return existing
-    adder = getattr(viewer, f"add_{layer_type}")
-    return adder(data, **kwargs)

@@ -110,8 +110,18 @@ class GridSessionWidget(Container):
         self._previous.changed.connect(lambda: self.previous())
         self._next.changed.connect(lambda: self.next())
         self._save.changed.connect(lambda: self.save_current())
-        viewer.bind_key(NEXT_KEY, lambda _viewer: self.next(), overwrite=True)
-        viewer.bind_key(PREVIOUS_KEY, lambda _viewer: self.previous(), overwrite=True)
+        self._keys = {NEXT_KEY: lambda _viewer: self.next(), PREVIOUS_KEY: lambda _viewer: self.previous()}
+        for key, func in self._keys.items():
+            viewer.bind_key(key, func, overwrite=True)
+        self.native.destroyed.connect(self._unbind_keys)
+
+    def _unbind_keys(self, _obj: Any = None) -> None:
+        """Release PageUp/PageDown when the dock is closed (unless a newer session took them)."""
+        from app_model.types import KeyBinding
+
+        for key, func in self._keys.items():
+            if self._viewer.keymap.get(KeyBinding.from_str(key)) is func:
+                self._viewer.bind_key(key, None)
 
     # -- session -------------------------------------------------------------------------------
     def parameters(self) -> dict[str, Any]:
