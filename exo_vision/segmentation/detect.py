@@ -75,6 +75,28 @@ def expand_labels_fast(labels: np.ndarray, distance_px: float) -> np.ndarray:
     return out
 
 
+def enclosed_by_dark(z: np.ndarray, *, scale_nm: float, low: float, high: float) -> np.ndarray:
+    """Regions fully enclosed by dark stain (membranes and halos), uint8 0/1.
+
+    Parameters
+    ----------
+    z : (M, N) ndarray of float32
+        Noise-normalised contrast, vesicles positive.
+    scale_nm : float
+        Pixel edge length in nm.
+    low, high : float
+        Hysteresis thresholds (noise units) for "dark".
+
+    Returns
+    -------
+    (M, N) ndarray of uint8
+    """
+    dark = hysteresis(-z, low, high)
+    dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, disk(2.0 / scale_nm))
+    enclosed = fill_holes(dark) & (dark == 0)
+    return cv2.morphologyEx(enclosed.astype(np.uint8), cv2.MORPH_OPEN, disk(3.0 / scale_nm))
+
+
 def candidate_mask(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) -> np.ndarray:
     """Solid bright regions: hysteresis threshold, closing, hole filling, opening.
 
@@ -95,11 +117,7 @@ def candidate_mask(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) 
     mask = hysteresis(z, low, high)
     # Regions enclosed by a dark membrane ring count too: a faint vesicle is
     # often seen by its outline rather than by its interior.
-    dark = hysteresis(-z, low, high)
-    dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, disk(2.0 / scale_nm))
-    enclosed = fill_holes(dark) & (dark == 0)
-    enclosed = cv2.morphologyEx(enclosed.astype(np.uint8), cv2.MORPH_OPEN, disk(3.0 / scale_nm))
-    mask |= enclosed
+    mask |= enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disk(3.0 / scale_nm))
     mask = fill_holes(mask)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disk(2.5 / scale_nm))

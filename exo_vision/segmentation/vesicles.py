@@ -37,7 +37,15 @@ from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
-from exo_vision.segmentation.detect import candidate_mask, close_ring, disk, expand_labels_fast, ring_mean, thresholds
+from exo_vision.segmentation.detect import (
+    candidate_mask,
+    close_ring,
+    disk,
+    enclosed_by_dark,
+    expand_labels_fast,
+    ring_mean,
+    thresholds,
+)
 from exo_vision.segmentation.polarity import detect_polarity
 from exo_vision.segmentation.preprocess import (
     as_float_image,
@@ -179,7 +187,17 @@ def _object_mask(
     for k in range(1, count):
         edged = ring_n[k] > 0 and dark_n[k] >= 0.4 * ring_n[k]
         keep[k] = stats[k, cv2.CC_STAT_AREA] <= max_area and (edged or strong[k])
-    return cv2.dilate(keep[lab].astype(np.uint8), disk(30.0 / scale_nm)).astype(bool)
+    kept = keep[lab].astype(np.uint8)
+    # Vesicles in a cluster, or next to light stain, can merge with it into one
+    # sprawling region that was dropped above; each is still enclosed by its own
+    # dark membrane and halo, so keep those enclosed, vesicle-sized regions.
+    enclosed = enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high)
+    count, elab, estats, _ = cv2.connectedComponentsWithStats(enclosed, connectivity=8)
+    for k in range(1, count):
+        x, y, w, h, area = (int(v) for v in estats[k])
+        if area <= max_area and _solidity(elab[y:y + h, x:x + w] == k) >= 0.6:
+            kept[y:y + h, x:x + w][elab[y:y + h, x:x + w] == k] = 1
+    return cv2.dilate(kept, disk(30.0 / scale_nm)).astype(bool)
 
 
 def split_touching(
@@ -508,7 +526,9 @@ def segment_vesicles(
         outside = ring_mean(zc, region, inner_px=0.5, outer_px=8.0 / scale_nm + 1, ignore=others)
         inside_mean = float(zc[region].mean())
         # a cup's dark centre may pull the mean below zero; its rim is still light
-        if inside_mean <= 0.0 and float(np.percentile(zc[region], 75)) < 0.5 * low:
+        # (a faint vesicle inside a dark halo may sit near the stain level: what
+        # matters then is that it is lighter than its own rim, checked next)
+        if float(np.percentile(zc[region], 75)) < 0.0:
             reject(REASON_NOT_LIGHTER)
             continue
         if not np.isfinite(outside) or outside > -0.1 * abs(inside_mean) or inside_mean - outside < 2.0:
