@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exo_vision.calibration.annotations import find_data_strip, grow_backing_box
+from exo_vision.calibration.annotations import find_data_strip, flat_backing, grow_backing_box
 from exo_vision.calibration.scalebar import ScaleBarReading, annotation_mask, read_scale_bar
 from exo_vision.synthetic.scalebar import draw_scale_bar, tem_like_background
 
@@ -114,3 +114,15 @@ def test_grow_backing_box_finds_the_white_box():
 def test_bad_dilation_is_refused():
     with pytest.raises(ValueError, match="dilation_px"):
         annotation_mask(np.zeros((64, 64)), reading=_reading(None, None), dilation_px=-1)
+
+
+def test_flat_backing_finds_the_box_around_a_bar_and_its_label():
+    image = np.random.default_rng(0).normal(120, 15, (300, 400))
+    image[200:260, 50:250] = 255.0  # a white box
+    image[240:245, 70:230] = 0.0  # a bar on it
+    image[215:235, 100:200:8] = 0.0  # and its label's strokes
+    assert flat_backing(image, (240, 70, 245, 230)) == (200, 50, 260, 250)
+    # A bar drawn straight onto a noisy micrograph has no flat backing.
+    plain = np.random.default_rng(1).normal(120, 15, (300, 400))
+    plain[240:245, 70:230] = 0.0
+    assert flat_backing(plain, (240, 70, 245, 230)) is None

@@ -420,8 +420,10 @@ def parse_scale_label(text: str) -> LabelValue | None:
         scale = 1000.0
     elif unit_text in _MICRO_MISREADS:
         scale = 1000.0
+        # Safe to correct: read literally as picometres the pixel size would be
+        # 1000x too small, which the plausibility check refuses anyway.
         notes.append(f"{unit_text!r} read as 'µm'")
-        confidence *= 0.85
+        confidence *= 0.9
     else:
         return None
     digits = number_text.translate(_DIGIT_MISREADS)
