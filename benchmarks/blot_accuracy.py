@@ -140,8 +140,10 @@ def run(seeds: int) -> None:
         # (c) present/absent
         # true volume in the measured image's units, over the quantified central part of the lane
         expected = m.true_volume * m.gain * m.scale.fillna(0.65)
+        # a band in a lane that was not found has no LoD of its own: use its image's median LoD
+        lod = m.lod.fillna(m.groupby("blot").lod.transform("median")).fillna(0.0)
         absent = ~m.present
-        clear = m.present & (m.saturated | (expected >= 2 * m.lod.fillna(np.inf)))
+        clear = m.present & (m.saturated | (expected >= 2 * lod))
         scored = absent | clear
         correct = (absent & ~m.present_call) | (clear & m.present_call)
         out["(c) present/absent correct (scored bands)"] = float(correct[scored].mean())

@@ -208,7 +208,7 @@ def _profile_noise(profile: np.ndarray) -> float:
     diff = np.diff(profile)
     mad = float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
     # quantised (8-bit) profiles can have a zero MAD: keep a floor
-    return max(mad, 1e-3 * float(np.ptp(profile)), 1e-9)
+    return max(mad, 1e-4 * float(np.ptp(profile)), 1e-9)
 
 
 def _tophat_rows(block: np.ndarray) -> np.ndarray:
@@ -310,8 +310,13 @@ def find_lanes(
     peaks = [p for p in _detect_peaks(prof, min_width_px=min_lane_width_px, k_noise=8.0) if p.width >= min_lane_width_px]
     if not peaks:
         return []
-    top = max(p.prominence for p in peaks)
-    strong = [p for p in peaks if p.prominence >= 0.1 * top]
+    # "Strong" lanes set the width and pitch. They are compared with the third strongest
+    # sizeable peak (>= 2 % of the strongest), not the strongest, so one or two saturated
+    # lanes do not make the rest "weak", while noise bumps never set the scale.
+    proms = sorted((p.prominence for p in peaks), reverse=True)
+    big = [v for v in proms if v >= 0.02 * proms[0]]
+    ref = big[min(2, len(big) - 1)]
+    strong = [p for p in peaks if p.prominence >= 0.1 * ref]
     width = float(np.median([p.width for p in strong]))
     strong = [p for p in strong if p.width >= 0.5 * width]
     # Band rows of the strong lanes: the rows where faint lanes carry their signal too.
@@ -346,7 +351,8 @@ def find_lanes(
             gap = x - filled[-1]
             k = int(round(gap / pitch))
             if k >= 2 and abs(gap / k - pitch) < 0.25 * pitch:
-                filled.extend(filled[-1] + gap * j / k for j in range(1, k))
+                last = filled[-1]
+                filled.extend([last + gap * j / k for j in range(1, k)])
             filled.append(x)
         xs = filled
     lane_width = min(width * 1.1, 0.95 * pitch) if pitch is not None else width * 1.1
@@ -517,9 +523,10 @@ def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, mar
 def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
     """Give strips cut from one membrane the lane layout of the strip with most lanes.
 
-    A strip whose lanes all sit on lanes of the richest strip (within a third
-    of a lane width) is missing blank lanes (e.g. calnexin, absent from EV
-    lanes); it takes the richest strip's lane columns, keeping its own rows.
+    A strip with fewer lanes, at least half of which sit on lanes of the
+    richest strip (within a third of a lane width), is missing blank lanes
+    (e.g. calnexin, absent from EV lanes); it takes the richest strip's lane
+    columns, keeping its own rows.
 
     Parameters
     ----------
@@ -541,7 +548,7 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
     out = []
     for lanes, strip in zip(lanes_per_strip, strips):
         aligned = sum(min(abs(l.x_centre_px - r.x_centre_px) for r in ref) < ref[0].width_px / 3 for l in lanes)
-        if len(lanes) >= len(ref) or aligned * 2 <= len(lanes):
+        if len(lanes) >= len(ref) or aligned * 2 < len(lanes) or aligned == 0:
             out.append(lanes)
             continue
         out.append([
