@@ -362,6 +362,7 @@ def _label_boxes(f: _BarBright, threshold: float, bar: _Bar, avoid: list[Box] = 
                     and box[0] - 0.6 * line_height <= piece[0]
                     and piece[2] <= box[2] + 0.6 * line_height
                     and (piece[2] >= box[0] - 2 and piece[0] <= box[2] + 2)  # touching, not a speck nearby
+                    and max(box[2], piece[2]) - min(box[0], piece[0]) <= 1.4 * line_height
                 ):
                     box = (min(box[0], piece[0]), box[1], max(box[2], piece[2]), box[3])
             box_height, box_width = box[2] - box[0], box[3] - box[1]
@@ -406,7 +407,7 @@ def _read_label(
     f: _BarBright,
     bar: _Bar,
     box: Box,
-    glyphs: int,
+    glyphs: int,  # from the detection mask; a fallback when the crop shows none
     *,
     min_confidence: float,
     tesseract_cmd: str | None,
@@ -431,9 +432,11 @@ def _read_label(
 
     scales = (40, 28, 64)
     binaries = [prepare_label_crop(crop, text_is_bright=True, target_height_px=px) for px in scales]
-    # Glyphs counted on what tesseract sees (more faithful than the detection mask for thin fonts).
+    # Glyphs counted on what tesseract sees (more faithful than the detection mask for thin
+    # fonts), at each scaling: neighbouring letters touch at one scaling and not another.
     spans = glyph_spans(binaries[0])
-    glyphs = len(spans) if spans else glyphs
+    counts = {len(glyph_spans(binary)) for binary in binaries} - {0}
+    glyphs = counts if counts else {glyphs}
     if not budget.take(1):
         return _LabelRead("", None, 0.0, f"no OCR attempted (limit of {MAX_TESSERACT_CALLS} tesseract runs per image reached)")
     # All three scalings in one tesseract run (loading the model dominates the cost).
@@ -494,12 +497,12 @@ def _extend_label_sideways(f: _BarBright, bar: _Bar, box: Box) -> Box:
     return (r0, lo + left, r1, lo + right)
 
 
-def _glyphs_match(text: str, glyphs: int) -> bool:
+def _glyphs_match(text: str, glyphs: set[int]) -> bool:
     """Whether the OCR text has as many characters (not counting spaces and decimal marks) as glyphs seen."""
-    return sum(1 for ch in text if ch not in " .,") == glyphs
+    return sum(1 for ch in text if ch not in " .,") in glyphs
 
 
-def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: int) -> _LabelRead:
+def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: set[int]) -> _LabelRead:
     """Combine OCR reads of one label at several scales into one cautious answer."""
     parsed = [(ocr, label) for ocr, label in reads if label is not None]
     if not parsed:
@@ -530,7 +533,7 @@ def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: int
         notes.append(f"OCR reads disagree ({', '.join(repr(o.text) for o, _ in parsed)})")
     if not _glyphs_match(ocr.text, glyphs):
         confidence *= 0.9
-        notes.append(f"{glyphs} glyphs seen but {ocr.text!r} has a different number of characters")
+        notes.append(f"{'/'.join(map(str, sorted(glyphs)))} glyphs seen but {ocr.text!r} has a different number of characters")
     # Consensus: tesseract's own confidence is low on short non-words such as "1um".
     # When the reads agree on a round value, no dissenting read is a plausible round
     # value, and the character count matches the glyphs seen, the consensus is trusted.
@@ -545,7 +548,7 @@ def _combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: int
         consensus = (0.95 if len(agreeing) >= 3 else 0.85) * cleanest
         if consensus > confidence:
             confidence = consensus
-            notes.append(f"{len(agreeing)} of {len(reads)} OCR reads agree and match the {glyphs} glyphs")
+            notes.append(f"{len(agreeing)} of {len(reads)} OCR reads agree and match the glyphs seen")
     return _LabelRead(ocr.text, label.length_nm, confidence, "; ".join(notes), agreeing=len(agreeing))
 
 
