@@ -284,7 +284,19 @@ def process_image(job: ImageJob) -> dict[str, Any]:
 
 
 def peak_rss_mb() -> float | None:
-    """Peak resident memory of this process so far in MB (None where the OS does not say)."""
+    """Peak resident memory of this process so far in MB (None where the OS does not say).
+
+    On Linux this is ``VmHWM`` of ``/proc/self/status``: unlike
+    ``getrusage().ru_maxrss`` it is not inherited from the parent across
+    fork + exec, so a process started by a big parent reports its own peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows
