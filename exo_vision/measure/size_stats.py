@@ -203,13 +203,20 @@ def weighted_histogram(
     )
 
 
-def gaussian_kde_1d(samples: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+def gaussian_kde_1d(samples: np.ndarray, *, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Normalised weights and Scott's bandwidth of a 1-D Gaussian KDE.
 
     Same definition as :class:`scipy.stats.gaussian_kde` in one dimension
     (without importing scipy.stats, which costs about a second): bandwidth =
     weighted SD (``aweights`` convention of :func:`numpy.cov`) x n_eff**(-1/5)
     with n_eff = 1 / sum(w**2) for weights normalised to sum 1.
+
+    Parameters
+    ----------
+    samples : (N,) array_like of float
+        Data points (e.g. diameters in nm); at least two distinct values.
+    weights : (N,) array_like of float, optional
+        Non-negative weight per point (e.g. d**3 for volume weighting).
 
     Returns
     -------
@@ -284,7 +291,7 @@ def kde_curve(diameters_nm: Any, grid_nm: Any, *, weighting: Weighting = "number
     k = _exponent(weighting)
     if d.size < 2 or np.ptp(d) == 0:
         return np.zeros_like(grid)
-    x, w, bandwidth = gaussian_kde_1d(d, (d / d.max()) ** k if k else None)
+    x, w, bandwidth = gaussian_kde_1d(d, weights=(d / d.max()) ** k if k else None)
     return _kde_evaluate(x, w, bandwidth, grid.ravel()).reshape(grid.shape)
 
 
