@@ -262,3 +262,130 @@ def ring_mean(
     if not ring.any():
         return float("nan")
     return float(z[ring].mean())
+
+
+def find_faint_cups(
+    z: np.ndarray,
+    coarse: np.ndarray,
+    *,
+    scale_nm: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    rim_contrast: float = 2.0,
+    min_coverage: float = 0.75,
+) -> list[tuple[int, int, np.ndarray]]:
+    """Whole cups whose faint rim broke into separate pieces, found from their dark centre.
+
+    A cup is a dark, stain-filled centre inside a lighter rim at a nearly
+    constant distance. From each dark local minimum of ``z`` not already inside
+    an object, 36 rays look for the rim: the brightest point within the largest
+    cup radius, lighter than both the centre and the stain just beyond it by
+    ``rim_contrast`` noise units. Where that holds in ``min_coverage`` of the
+    directions and the rim radius is consistent, the filled outline (rim's outer
+    half-level, median-smoothed over neighbouring directions) is returned.
+
+    Parameters
+    ----------
+    z : (M, N) ndarray of float32
+        Noise-normalised contrast, vesicles positive.
+    coarse : (M, N) ndarray of int32
+        Objects found so far (0 = background); a minimum inside one is skipped.
+    scale_nm : float
+        Pixel edge length of ``z`` in nm.
+    min_diameter_nm, max_diameter_nm : float
+        Vesicle size limits in nm (cups under 40 nm do not collapse visibly).
+    rim_contrast : float
+        How much lighter the rim must be than centre and surroundings (noise units).
+    min_coverage : float
+        Fraction of directions in which a rim must be seen.
+
+    Returns
+    -------
+    list of (row, col, disc)
+        One filled outline per cup found: ``disc`` (bool) is a crop whose
+        top-left pixel is ``(row, col)`` of ``z``.
+    """
+    from skimage.feature import peak_local_max
+
+    zb = cv2.GaussianBlur(z, (0, 0), max(3.0 / scale_nm, 0.5))
+    centre_field = cv2.GaussianBlur(z, (0, 0), max(8.0 / scale_nm, 0.5))
+    r_min_px = max(0.5 * max(min_diameter_nm, 40.0) / scale_nm * 0.6, 3.0)
+    r_max_px = 0.5 * min(max_diameter_nm, 300.0) / scale_nm
+    beyond_px = max(16.0 / scale_nm, 3.0)
+    minima = peak_local_max(
+        -centre_field, min_distance=max(int(r_min_px), 2), threshold_abs=rim_contrast, exclude_border=int(r_min_px)
+    )
+    n_dir = 36
+    angles = np.arange(n_dir) * (2 * np.pi / n_dir)
+    radii = np.arange(0.0, 1.5 * r_max_px + beyond_px + 1.0)
+    m, n = z.shape
+    cups: list[tuple[int, int, np.ndarray]] = []
+    taken = np.zeros((m, n), bool)
+    for cy0, cx0 in minima:
+        if coarse[cy0, cx0] != 0 or taken[cy0, cx0]:
+            continue
+        cy, cx = float(cy0), float(cx0)
+        for _recentre in range(3):
+            # the darkest point need not be the cup's centre: re-centre on the rim seen
+            ys = np.clip(np.rint(cy + np.outer(np.sin(angles), radii)).astype(int), 0, m - 1)
+            xs = np.clip(np.rint(cx + np.outer(np.cos(angles), radii)).astype(int), 0, n - 1)
+            prof = zb[ys, xs]  # (directions, radii)
+            centre = float(prof[:, radii <= max(8.0 / scale_nm, 1.0)].mean())
+            k_peak, peak, beyond = _rim_peaks(prof, radii, r_min_px, r_max_px, beyond_px)
+            # second pass near the typical rim radius, so a brighter neighbour farther out is not taken
+            r_med = float(np.median(radii[k_peak]))
+            k_peak, peak, beyond = _rim_peaks(
+                prof, radii, max(0.6 * r_med, r_min_px), min(1.5 * r_med, r_max_px), max(beyond_px, 0.5 * r_med)
+            )
+            seen = peak - np.maximum(beyond, centre) >= rim_contrast
+            r_peak = radii[k_peak]
+            if seen.sum() < 3 or _recentre == 2:
+                break
+            cy = float(np.clip(np.mean(cy + r_peak[seen] * np.sin(angles[seen])), 0, m - 1))
+            cx = float(np.clip(np.mean(cx + r_peak[seen] * np.cos(angles[seen])), 0, n - 1))
+        if centre > -0.5 * rim_contrast or seen.sum() < 3:
+            continue
+        r_med = float(np.median(r_peak[seen]))
+        consistent = seen & (np.abs(r_peak - r_med) <= 0.3 * r_med)
+        if consistent.mean() < min_coverage:
+            continue
+        # outer edge: where the profile falls half-way from the rim to the stain beyond
+        edge = np.empty(n_dir)
+        reach = max(beyond_px, 0.5 * r_med)
+        for d in range(n_dir):
+            k = k_peak[d] if consistent[d] else int(np.argmin(np.abs(radii - r_med)))
+            half = 0.5 * (prof[d, k] + beyond[d])
+            after = np.flatnonzero(prof[d, k:k + 1 + int(reach)] < half)
+            edge[d] = radii[k + after[0]] if after.size else radii[k] + 0.5 * reach
+        padded = np.concatenate([edge[-2:], edge, edge[:2]])
+        edge = np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)
+        e_med = float(np.median(edge))
+        edge = np.clip(edge, 0.8 * e_med, 1.2 * e_med)
+        diameter_nm = 2.0 * e_med * scale_nm
+        if not max(min_diameter_nm, 40.0) <= diameter_nm <= max_diameter_nm:
+            continue
+        poly = np.rint(np.stack([cx + edge * np.cos(angles), cy + edge * np.sin(angles)], axis=1)).astype(np.int32)
+        r0, c0 = max(int(poly[:, 1].min()), 0), max(int(poly[:, 0].min()), 0)
+        r1, c1 = min(int(poly[:, 1].max()) + 1, m), min(int(poly[:, 0].max()) + 1, n)
+        disc = np.zeros((r1 - r0, c1 - c0), np.uint8)
+        cv2.fillPoly(disc, [poly - np.array([c0, r0], np.int32)], 1)
+        disc = disc.astype(bool)
+        taken[r0:r1, c0:c1] |= disc
+        cups.append((r0, c0, disc))
+    return cups
+
+
+def _rim_peaks(
+    prof: np.ndarray, radii: np.ndarray, r_lo: float, r_hi: float, beyond_px: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ray: index of the brightest point in ``[r_lo, r_hi]``, its value, and the darkest value beyond it."""
+    search = np.flatnonzero((radii >= r_lo) & (radii <= r_hi))
+    if search.size == 0:
+        search = np.array([int(np.argmin(np.abs(radii - r_lo)))])
+    k_peak = search[0] + np.argmax(prof[:, search[0]:search[-1] + 1], axis=1)
+    peak = prof[np.arange(prof.shape[0]), k_peak]
+    reach = max(int(beyond_px), 1)
+    beyond = np.array([
+        prof[d, k + 1:k + 1 + reach].min() if k + 1 < prof.shape[1] else prof[d, k] for d, k in enumerate(k_peak)
+    ])
+    return k_peak, peak, beyond

@@ -52,6 +52,7 @@ from exo_vision.segmentation.detect import (
     disk,
     enclosed_by_dark,
     expand_labels_fast,
+    find_faint_cups,
     ring_mean,
     thresholds,
 )
@@ -305,6 +306,59 @@ def split_touching(
     return out
 
 
+def _add_faint_cups(
+    coarse: np.ndarray, zs: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float
+) -> np.ndarray:
+    """Make each cup whose faint rim broke into pieces one object (working scale).
+
+    The cups come from :func:`~exo_vision.segmentation.detect.find_faint_cups`.
+    A cup already found as one object, or a "cup" holding a solid vesicle (a
+    cluster around a gap), is left alone. Otherwise the filled outline becomes
+    one new object; a neighbour it cut keeps its body (thin slivers of rim
+    are stripped off), and rim fragments left outside too small to be a
+    vesicle are dropped.
+    """
+    next_label = int(coarse.max()) + 1
+    min_part = 0.5 * np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2
+    for r0, c0, disc in find_faint_cups(
+        zs, coarse, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm
+    ):
+        h, w = disc.shape
+        view = coarse[r0:r0 + h, c0:c0 + w]
+        area = int(disc.sum())
+        ids, counts = np.unique(view[disc], return_counts=True)
+        counts, ids = counts[ids > 0], ids[ids > 0]
+        if counts.size and counts.max() >= 0.6 * area:
+            continue  # already one object
+        pad = int(np.ceil(0.5 * max_diameter_nm / scale_nm))
+        br0, bc0 = max(r0 - pad, 0), max(c0 - pad, 0)
+        big = coarse[br0:r0 + h + pad, bc0:c0 + w + pad]
+        rim_seen = 0
+        solid_inside = False
+        for k, inside in zip(ids.tolist(), counts.tolist()):
+            own = big == k
+            if inside < 0.5 * own.sum():
+                continue  # a neighbour overlapping the outline: it keeps the rest
+            rim_seen += inside
+            # a round, solid body inside: a cluster of vesicles around a gap, not a cup
+            if inside >= 0.15 * area and _solidity(own) >= 0.85 and _elongation(own) < 1.6:
+                solid_inside = True
+        # the detector must already have seen part of the rim (pieces inside the outline)
+        if solid_inside or rim_seen < 0.15 * area:
+            continue
+        view[disc] = next_label
+        next_label += 1
+        for k in ids.tolist():
+            rest = big == k
+            # a neighbour keeps its body, not the sliver of rim it had taken
+            body = _strip_thin_parts(rest, radius_px=6.0 / scale_nm) if rest.sum() >= min_part else None
+            if body is None or body.sum() < min_part:
+                big[rest] = 0
+            else:
+                big[rest & ~body] = 0
+    return coarse
+
+
 def _remap_crop(
     small: np.ndarray, *, rows: np.ndarray, cols: np.ndarray, fy: float, fx: float, nearest: bool
 ) -> np.ndarray:
@@ -471,6 +525,9 @@ def segment_vesicles(
     # 4-5. candidates and splitting
     mask = candidate_mask(zs, scale_nm=scale_nm, sensitivity=sensitivity)
     coarse = split_touching(mask, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm)
+    coarse = _add_faint_cups(
+        coarse, zs, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm
+    )
     territory = expand_labels_fast(coarse, max(14.0 / scale_nm, 2.0))
     report(3)
 
