@@ -333,18 +333,22 @@ def _add_faint_cups(
         pad = int(np.ceil(0.5 * max_diameter_nm / scale_nm))
         br0, bc0 = max(r0 - pad, 0), max(c0 - pad, 0)
         big = coarse[br0:r0 + h + pad, bc0:c0 + w + pad]
-        rim_seen = 0
-        solid_inside = False
+        rim_seen, n_pieces = 0, 0
+        body_inside = False
         for k, inside in zip(ids.tolist(), counts.tolist()):
             own = big == k
             if inside < 0.5 * own.sum():
                 continue  # a neighbour overlapping the outline: it keeps the rest
             rim_seen += inside
-            # a round, solid body inside: a cluster of vesicles around a gap, not a cup
-            if inside >= 0.15 * area and _solidity(own) >= 0.85 and _elongation(own) < 1.6:
-                solid_inside = True
-        # the detector must already have seen part of the rim (pieces inside the outline)
-        if solid_inside or rim_seen < 0.15 * area:
+            if inside < 0.05 * area:
+                continue
+            n_pieces += 1
+            # pieces of a rim are arcs; a round, solid body inside means a
+            # cluster of vesicles around a gap, not a cup
+            if _solidity(own) >= 0.85 and _elongation(own) < 1.6:
+                body_inside = True
+        # the detector must already have seen part of the rim, in a few arcs
+        if body_inside or n_pieces > 4 or rim_seen < 0.15 * area:
             continue
         view[disc] = next_label
         next_label += 1
