@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.ndimage import minimum_filter1d
 
 
 def disk(radius_px: float) -> np.ndarray:
@@ -321,6 +322,39 @@ def find_faint_cups(
     m, n = z.shape
     cups: list[tuple[int, int, np.ndarray]] = []
     taken = np.zeros((m, n), bool)
+    # quick test of every minimum at once: is a rim seen in enough directions?
+    if len(minima):
+        centre_px = radii <= max(8.0 / scale_nm, 1.0)
+        keep = np.zeros(len(minima), bool)
+        for start in range(0, len(minima), 256):
+            batch = minima[start:start + 256]
+            ys = np.clip(np.rint(batch[:, 0, None, None] + np.sin(angles)[None, :, None] * radii), 0, m - 1).astype(int)
+            xs = np.clip(np.rint(batch[:, 1, None, None] + np.cos(angles)[None, :, None] * radii), 0, n - 1).astype(int)
+            prof = zb[ys, xs]  # (minima, directions, radii)
+            centre = prof[:, :, centre_px].mean(axis=(1, 2))
+            k_peak, _, _ = _rim_peaks(prof, radii, r_min_px, r_max_px, beyond_px)
+            # second pass near each minimum's typical rim radius, as below
+            r_med = np.median(radii[k_peak], axis=1)[:, None, None]
+            near = (radii >= np.maximum(0.6 * r_med, r_min_px)) & (radii <= np.minimum(1.5 * r_med, r_max_px))
+            k_peak, peak, beyond = _rim_peaks(
+                np.where(near, prof, -np.inf), radii, r_min_px, r_max_px, max(beyond_px, 0.5 * float(r_med.max()))
+            )
+            beyond = np.take_along_axis(  # darkest beyond the rim from the real profile
+                minimum_filter1d(
+                    np.concatenate([prof[..., 1:], np.repeat(prof[..., -1:], int(beyond_px), axis=-1)], axis=-1),
+                    size=int(beyond_px), axis=-1, origin=-(int(beyond_px) // 2), mode="nearest",
+                ), k_peak[..., None], axis=-1,
+            )[..., 0]
+            seen = peak - np.maximum(beyond, centre[:, None]) >= rim_contrast
+            r_peak = radii[k_peak]
+            n_seen = seen.sum(axis=1, keepdims=True)
+            # median rim radius over the directions where a rim is seen (rows with none give 0)
+            ordered = np.sort(np.where(seen, r_peak, np.inf), axis=1)
+            mid = np.take_along_axis(ordered, np.maximum((n_seen - 1) // 2, 0), axis=1)
+            r_typ = np.where(n_seen > 0, mid, 0.0)
+            consistent = seen & (np.abs(r_peak - r_typ) <= 0.3 * r_typ)
+            keep[start:start + 256] = (consistent.mean(axis=1) >= 0.5 * min_coverage) & (centre <= -0.5 * rim_contrast)
+        minima = minima[keep]
     for cy0, cx0 in minima:
         if coarse[cy0, cx0] != 0 or taken[cy0, cx0]:
             continue
@@ -339,6 +373,8 @@ def find_faint_cups(
             )
             seen = peak - np.maximum(beyond, centre) >= rim_contrast
             r_peak = radii[k_peak]
+            if seen.mean() < 0.5 * min_coverage:
+                break  # no rim around this minimum (even seen off-centre)
             if seen.sum() < 3 or _recentre == 2:
                 break
             cy = float(np.clip(np.mean(cy + r_peak[seen] * np.sin(angles[seen])), 0, m - 1))
@@ -378,14 +414,16 @@ def find_faint_cups(
 def _rim_peaks(
     prof: np.ndarray, radii: np.ndarray, r_lo: float, r_hi: float, beyond_px: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per ray: index of the brightest point in ``[r_lo, r_hi]``, its value, and the darkest value beyond it."""
+    """Per ray (last axis = radius): index of the brightest point in ``[r_lo, r_hi]``,
+    its value, and the darkest value within ``beyond_px`` beyond it."""
     search = np.flatnonzero((radii >= r_lo) & (radii <= r_hi))
     if search.size == 0:
         search = np.array([int(np.argmin(np.abs(radii - r_lo)))])
-    k_peak = search[0] + np.argmax(prof[:, search[0]:search[-1] + 1], axis=1)
-    peak = prof[np.arange(prof.shape[0]), k_peak]
+    k_peak = search[0] + np.argmax(prof[..., search[0]:search[-1] + 1], axis=-1)
+    peak = np.take_along_axis(prof, k_peak[..., None], axis=-1)[..., 0]
     reach = max(int(beyond_px), 1)
-    beyond = np.array([
-        prof[d, k + 1:k + 1 + reach].min() if k + 1 < prof.shape[1] else prof[d, k] for d, k in enumerate(k_peak)
-    ])
+    # darkest value in (k, k + reach] along each ray, for every k at once
+    ahead = np.concatenate([prof[..., 1:], np.repeat(prof[..., -1:], reach, axis=-1)], axis=-1)
+    window_min = minimum_filter1d(ahead, size=reach, axis=-1, origin=-(reach // 2), mode="nearest")
+    beyond = np.take_along_axis(window_min, k_peak[..., None], axis=-1)[..., 0]
     return k_peak, peak, beyond
