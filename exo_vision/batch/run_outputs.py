@@ -32,7 +32,7 @@ import pandas as pd
 from exo_vision import __version__
 from exo_vision.batch.atomic import atomic_write_text, write_if_changed
 from exo_vision.batch.config import TemBatchConfig
-from exo_vision.batch.image_outputs import output_names, read_table_csv
+from exo_vision.batch.image_outputs import output_names, read_table_csv, table_csv_text
 from exo_vision.batch.runner import peak_rss_mb
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
@@ -58,7 +58,7 @@ def software_versions() -> dict[str, str | None]:
 
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return table_csv_text(frame).encode("utf-8")
 
 
 def pooled_tables(records: Sequence[dict[str, Any]], *, out_dir: Path) -> list[tuple[dict[str, Any], pd.DataFrame]]:

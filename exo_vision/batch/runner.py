@@ -343,11 +343,34 @@ def _run_serial(jobs: Sequence[ImageJob]) -> Iterator[dict[str, Any]]:
         yield process_image(job)
 
 
+#: Environment of worker processes: one BLAS/OpenMP thread each, as Dask's
+#: nanny sets for its workers (N processes x N threads only contend on N cores,
+#: and numpy's BLAS sums in a thread-count-dependent order).
+WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """Start method of the local pool (forkserver: safe with threads, modules imported once)."""
+    """Start method of the local pool (forkserver: safe with threads, modules imported once).
+
+    The fork server is started here with :data:`WORKER_ENVIRONMENT`, so that
+    numpy in every worker comes up single-threaded; this process's own
+    environment is restored afterwards.
+    """
     context = multiprocessing.get_context(POOL_START_METHOD)
     if POOL_START_METHOD == "forkserver":
+        from multiprocessing import forkserver
+
         context.set_forkserver_preload(["exo_vision.batch.runner", "exo_vision.tem_analysis", "exo_vision.io"])
+        saved = {key: os.environ.get(key) for key in WORKER_ENVIRONMENT}
+        os.environ.update(WORKER_ENVIRONMENT)
+        try:
+            forkserver.ensure_running()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     return context
 
 
