@@ -17,7 +17,10 @@ Method (classical, CPU, all sizes in nm so it works at any pixel size):
 5. Split touching vesicles with a distance-transform watershed, but only
    where the shape says two convex bodies meet at a narrow neck; a cup or a
    folded rim (a thin ring around an empty centre) is closed to its hull and
-   never split.
+   never split. A cup whose faint rim broke into arcs (or merged with a
+   neighbour) is found from its dark centre: rays find a rim of consistent
+   radius lighter than centre and surroundings; the filled outline becomes one
+   object and the neighbour keeps only its own body.
 6. Reject non-vesicles with a reason: too small (lipoprotein-sized
    particles; a small candidate, under twice ``min_diameter_nm``, must also be
    ringed by a dark membrane and halo at least a fifth as deep as its interior
