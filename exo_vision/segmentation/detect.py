@@ -34,7 +34,7 @@ def hysteresis(z: np.ndarray, low: float, high: float) -> np.ndarray:
     if count <= 1:
         return np.zeros(z.shape, np.uint8)
     seeded = np.zeros(count, np.uint8)
-    seeded[np.unique(lab[z > high])] = 1
+    seeded[lab[z > high]] = 1  # repeated indices are fine; no sort needed
     seeded[0] = 0
     return seeded[lab]
 

@@ -251,12 +251,19 @@ def smoothed_noise_map(
     diff[:, :-lag] = smooth[:, lag:] - smooth[:, :-lag]
     diff[:, -lag:] = diff[:, -2 * lag : -lag] if n > 2 * lag else 0.0
     global_std = max(robust_std(diff) / np.sqrt(2.0), 1e-9)
-    sq = np.minimum(diff * diff, (3.0 * np.sqrt(2.0) * global_std) ** 2) / 2.0
+    # in place to spare full-size temporaries: squares in float32, then the
+    # clip (against a float64 bound) and everything after it in float64
+    np.multiply(diff, diff, out=diff)
+    sq = np.minimum(diff, (3.0 * np.sqrt(2.0) * global_std) ** 2)
+    sq *= 0.5
     win = max(int(round(window_nm / pixel_size_nm)), 5)
-    local = np.sqrt(np.maximum(cv2.blur(sq, (win, win), borderType=cv2.BORDER_REFLECT), 1e-18))
+    local = cv2.blur(sq, (win, win), borderType=cv2.BORDER_REFLECT)
+    np.maximum(local, 1e-18, out=local)
+    np.sqrt(local, out=local)
     # clipping shrinks the rms; rescale so the median matches the robust global value
     local *= global_std / max(float(np.median(local[::4, ::4])), 1e-12)
-    return np.maximum(local, 0.25 * global_std).astype(np.float32)
+    np.maximum(local, 0.25 * global_std, out=local)
+    return local.astype(np.float32)
 
 
 def normalised_contrast(
