@@ -114,15 +114,41 @@ def candidate_mask(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) 
     -------
     (M, N) ndarray of bool
     """
+    return candidate_parts(z, scale_nm=scale_nm, sensitivity=sensitivity)[0]
+
+
+def candidate_parts(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`candidate_mask` together with the dark-enclosed regions it used.
+
+    Callers that need both (the background's object mask) compute the costly
+    :func:`enclosed_by_dark` only once.
+
+    Parameters
+    ----------
+    z : (M, N) ndarray of float32
+        Noise-normalised contrast, vesicles positive.
+    scale_nm : float
+        Pixel edge length of ``z`` in nm.
+    sensitivity : float
+        0 (strict) to 1 (permissive).
+
+    Returns
+    -------
+    candidates : (M, N) ndarray of bool
+        :func:`candidate_mask` of ``z``.
+    enclosed : (M, N) ndarray of uint8
+        :func:`enclosed_by_dark` of ``z`` at the same thresholds.
+    """
     low, high = thresholds(sensitivity)
     mask = hysteresis(z, low, high)
     # Regions enclosed by a dark membrane ring count too: a faint vesicle is
     # often seen by its outline rather than by its interior.
-    mask |= enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high)
+    enclosed = enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high)
+    mask |= enclosed
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disk(3.0 / scale_nm))
     mask = fill_holes(mask)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, disk(2.5 / scale_nm))
-    return group_rim_pieces(mask.astype(bool), scale_nm=scale_nm)
+    return group_rim_pieces(mask.astype(bool), scale_nm=scale_nm), enclosed
 
 
 def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 12.0) -> np.ndarray:

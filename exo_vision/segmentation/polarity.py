@@ -20,7 +20,8 @@ from exo_vision.segmentation.detect import candidate_mask, ring_mean
 
 
 def polarity_evidence(
-    z: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float, sensitivity: float = 0.5
+    z: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float, sensitivity: float = 0.5,
+    mask: np.ndarray | None = None,
 ) -> float:
     """Summed evidence that objects lighter than the stain (z > 0) are vesicles.
 
@@ -34,13 +35,17 @@ def polarity_evidence(
         Size range of vesicles in nm.
     sensitivity : float
         Detection sensitivity in [0, 1].
+    mask : (M, N) ndarray of bool, optional
+        ``candidate_mask(z, ...)`` if the caller already has it (saves
+        recomputing it).
 
     Returns
     -------
     float
         Non-negative score; compare the score of ``z`` with that of ``-z``.
     """
-    mask = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity)
+    if mask is None:
+        mask = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity)
     n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     n -= 1
     if n == 0:
@@ -83,7 +88,7 @@ def polarity_evidence(
 
 def detect_polarity(
     z: np.ndarray, *, scale_nm: float, min_diameter_nm: float = 20.0, max_diameter_nm: float = 500.0,
-    sensitivity: float = 0.5,
+    sensitivity: float = 0.5, masks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Literal["bright", "dark"], dict[str, float]]:
     """Decide whether vesicles are lighter ("bright") or darker ("dark") than the stain.
 
@@ -97,6 +102,8 @@ def detect_polarity(
         Vesicle size range in nm.
     sensitivity : float
         Detection sensitivity in [0, 1].
+    masks : tuple of two (M, N) ndarray of bool, optional
+        ``candidate_mask`` of ``z`` and of ``-z`` if the caller already has them.
 
     Returns
     -------
@@ -106,6 +113,7 @@ def detect_polarity(
     """
     kwargs = dict(scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
                   sensitivity=sensitivity)
-    bright = polarity_evidence(z, **kwargs)
-    dark = polarity_evidence(-z, **kwargs)
+    bright_mask, dark_mask = masks if masks is not None else (None, None)
+    bright = polarity_evidence(z, mask=bright_mask, **kwargs)
+    dark = polarity_evidence(-z, mask=dark_mask, **kwargs)
     return ("dark" if dark > bright else "bright"), {"bright": bright, "dark": dark}

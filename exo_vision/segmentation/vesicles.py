@@ -51,9 +51,9 @@ from skimage.segmentation import watershed
 
 from exo_vision.segmentation.detect import (
     candidate_mask,
+    candidate_parts,
     close_ring,
     disk,
-    enclosed_by_dark,
     expand_labels_fast,
     find_faint_cups,
     ring_mean,
@@ -175,17 +175,20 @@ def _strip_thin_parts(region: np.ndarray, *, radius_px: float) -> np.ndarray | N
 
 
 def _object_mask(
-    z: np.ndarray, *, scale_nm: float, sensitivity: float, max_diameter_nm: float, broad: bool
+    z: np.ndarray, *, scale_nm: float, sensitivity: float, max_diameter_nm: float, broad: bool,
+    parts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Vesicle-like objects (with a 30 nm margin for halos) to leave out of the background.
 
     Only objects with an edge count: a dark membrane/halo around much of them,
     or a contrast far above the threshold. A light patch without an edge is
     uneven stain, which the background must follow. Larger-than-vesicle regions
-    stay in too.
+    stay in too. ``parts`` is ``candidate_parts(z, ...)`` if already computed.
     """
     low, high = thresholds(sensitivity)
-    found = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity).astype(np.uint8)
+    if parts is None:
+        parts = candidate_parts(z, scale_nm=scale_nm, sensitivity=sensitivity)
+    found = parts[0].astype(np.uint8)
     if broad:
         smooth = cv2.GaussianBlur(z, (0, 0), 4.0 / scale_nm)
         found |= cv2.morphologyEx((smooth > 0.6 * low).astype(np.uint8), cv2.MORPH_OPEN, disk(6.0 / scale_nm))
@@ -202,15 +205,14 @@ def _object_mask(
     # very large light regions are more likely stain than vesicle; a real large
     # vesicle is still found by its membrane even if the background rises under it
     max_area = 1.5 * np.pi * (0.5 * min(max_diameter_nm, 300.0) / scale_nm) ** 2
-    keep = np.zeros(count, bool)
-    for k in range(1, count):
-        edged = ring_n[k] > 0 and dark_n[k] >= 0.4 * ring_n[k]
-        keep[k] = stats[k, cv2.CC_STAT_AREA] <= max_area and (edged or strong[k])
+    edged = (ring_n > 0) & (dark_n >= 0.4 * ring_n)
+    keep = (stats[:, cv2.CC_STAT_AREA] <= max_area) & (edged | strong)
+    keep[0] = False
     kept = keep[lab].astype(np.uint8)
     # Vesicles in a cluster, or next to light stain, can merge with it into one
     # sprawling region that was dropped above; each is still enclosed by its own
     # dark membrane and halo, so keep those enclosed, vesicle-sized regions.
-    enclosed = enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high)
+    enclosed = parts[1]
     count, elab, estats, _ = cv2.connectedComponentsWithStats(enclosed, connectivity=8)
     for k in range(1, count):
         x, y, w, h, area = (int(v) for v in estats[k])
@@ -506,11 +508,16 @@ def segment_vesicles(
 
     # 3. polarity
     scores: dict[str, float] = {}
+    first_parts = None
     if polarity == "auto":
+        parts_bright = candidate_parts(z, scale_nm=scale_nm, sensitivity=sensitivity)
+        parts_dark = candidate_parts(-z, scale_nm=scale_nm, sensitivity=sensitivity)
         polarity, scores = detect_polarity(
             z, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
-            sensitivity=sensitivity,
+            sensitivity=sensitivity, masks=(parts_bright[0], parts_dark[0]),
         )
+        # the first background pass looks at this same z: reuse its candidates
+        first_parts = parts_bright if polarity == "bright" else parts_dark
     sign = 1.0 if polarity == "bright" else -1.0
     # Two more passes: a background that follows stain pools while ignoring the
     # objects found so far. The last pass also leaves out anything even faintly
@@ -519,7 +526,7 @@ def segment_vesicles(
     for broad_objects in (False, True):
         objects = _object_mask(
             sign * z, scale_nm=scale_nm, sensitivity=sensitivity, max_diameter_nm=max_diameter_nm,
-            broad=broad_objects,
+            broad=broad_objects, parts=None if broad_objects else first_parts,
         )
         if excl_small is not None:
             objects |= excl_small
