@@ -273,6 +273,7 @@ def normalised_contrast(
     smooth_nm: float = 3.0,
     objects: np.ndarray | None = None,
     background: np.ndarray | None = None,
+    smoothed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Local contrast in units of local noise, after smoothing.
 
@@ -290,6 +291,10 @@ def normalised_contrast(
         (:func:`masked_background`).
     background : (M, N) ndarray of float32, optional
         A coarse background already computed (reused as the fallback).
+    smoothed : tuple of two (M, N) ndarray of float32, optional
+        ``smooth_and_noise(image, ...)`` at the same ``smooth_nm`` if already
+        computed (it does not depend on ``objects`` or ``background``, so
+        repeated passes over one image share it).
 
     Returns
     -------
@@ -303,10 +308,37 @@ def normalised_contrast(
         background = estimate_background(image, pixel_size_nm=pixel_size_nm)
     if objects is not None and objects.any():
         background = masked_background(image, background, objects, pixel_size_nm=pixel_size_nm)
+    if smoothed is None:
+        smoothed = smooth_and_noise(image, pixel_size_nm=pixel_size_nm, smooth_nm=smooth_nm)
+    smooth, noise = smoothed
+    return ((smooth - background) / noise).astype(np.float32), background
+
+
+def smooth_and_noise(
+    image: np.ndarray, *, pixel_size_nm: float, smooth_nm: float = 3.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The denoised image and its local noise, as used by :func:`normalised_contrast`.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray of float32
+        Image at the working scale.
+    pixel_size_nm : float
+        Its pixel edge length in nm.
+    smooth_nm : float
+        Gaussian denoising sigma in nm.
+
+    Returns
+    -------
+    smooth : (M, N) ndarray of float32
+        ``image`` smoothed with a ``smooth_nm`` Gaussian (``image`` itself when
+        that is under a third of a pixel).
+    noise : (M, N) ndarray of float32
+        :func:`smoothed_noise_map` of ``smooth``.
+    """
     sigma_px = smooth_nm / pixel_size_nm
     smooth = cv2.GaussianBlur(image, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT) if sigma_px > 0.3 else image
-    noise = smoothed_noise_map(smooth, pixel_size_nm=pixel_size_nm, smooth_nm=smooth_nm)
-    return ((smooth - background) / noise).astype(np.float32), background
+    return smooth, smoothed_noise_map(smooth, pixel_size_nm=pixel_size_nm, smooth_nm=smooth_nm)
 
 
 def fallback_annotation_mask(image: np.ndarray) -> np.ndarray:

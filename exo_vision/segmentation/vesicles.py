@@ -65,6 +65,7 @@ from exo_vision.segmentation.preprocess import (
     check_pixel_size,
     normalised_contrast,
     resample_to_scale,
+    smooth_and_noise,
 )
 
 logger = logging.getLogger(__name__)
@@ -501,7 +502,9 @@ def segment_vesicles(
         excl_small = cv2.dilate(excl_small.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         small = small.copy()
         small[excl_small] = float(np.median(small[~excl_small])) if (~excl_small).any() else 0.0
-    z, coarse_bg = normalised_contrast(small, pixel_size_nm=scale_nm)
+    # the smoothed image and its noise do not change between background passes
+    smoothed = smooth_and_noise(small, pixel_size_nm=scale_nm)
+    z, coarse_bg = normalised_contrast(small, pixel_size_nm=scale_nm, smoothed=smoothed)
     if excl_small is not None:
         z[excl_small] = 0.0
     report(1)
@@ -530,7 +533,9 @@ def segment_vesicles(
         )
         if excl_small is not None:
             objects |= excl_small
-        z, _ = normalised_contrast(small, pixel_size_nm=scale_nm, objects=objects, background=coarse_bg)
+        z, _ = normalised_contrast(
+            small, pixel_size_nm=scale_nm, objects=objects, background=coarse_bg, smoothed=smoothed
+        )
         if excl_small is not None:
             z[excl_small] = 0.0
     zs = sign * z
