@@ -153,3 +153,18 @@ def test_indexed_png_matches_the_rgb_overlay(tmp_path):
     back = np.asarray(Image.open(tmp_path / "o.png").convert("RGB"))
     assert np.array_equal(back, render_overlay(image.astype(np.uint16), labels, table, pixel_size_nm=2.0))
     assert tuple(back[60, 89]) == MORPHOLOGY_RGB["round"]
+
+
+def test_overlay_axis_holds_the_tallest_group_and_its_legend():
+    # Regression: the y limit was frozen at the first group's height, clipping a taller second group.
+    short = np.linspace(30.0, 150.0, 40)  # spread out: low bins
+    tall = np.full(20, 105.0)  # every vesicle in one bin: 100 % there
+    fig, bins = size_histogram_figure(
+        {"short": short, "tall": tall}, bin_width_nm=10.0, percent=True, layout="overlay"
+    )
+    ax = fig.axes[0]
+    tallest = bins.loc[bins["group"] == "tall", "percent"].max()
+    assert tallest == pytest.approx(100.0)
+    low, high = ax.get_ylim()
+    assert low == 0.0
+    assert high > tallest * 1.2  # the bar fits, with headroom for the legend above it

@@ -147,6 +147,7 @@ def size_histogram_figure(
     with journal_style():
         if layout in ("overlay", "side-by-side"):
             axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+            tallest = np.zeros(len(axes))
             for i, name in enumerate(names):
                 ax = axes[i if layout == "side-by-side" else 0]
                 color = GROUP_COLORS[i % len(GROUP_COLORS)]
@@ -160,12 +161,20 @@ def size_histogram_figure(
                 else:
                     ax.stairs(heights, edges, color=color, fill=True, alpha=0.55, label=label)
                     ax.stairs(heights, edges, color="black", linewidth=0.5)
+                panel = i if layout == "side-by-side" else 0
+                tallest[panel] = max(tallest[panel], float(np.max(heights, initial=0.0)))
                 if kde:
-                    ax.plot(grid, _kde_line(data[name], grid, weighting, percent, bin_width_nm),
-                            color=color, linewidth=1.2)
+                    line = _kde_line(data[name], grid, weighting, percent, bin_width_nm)
+                    ax.plot(grid, line, color=color, linewidth=1.2)
+                    tallest[panel] = max(tallest[panel], float(np.nanmax(line, initial=0.0)))
                 ax.set_ylabel(_y_label(weighting, percent))
                 ax.set_xlim(range_nm)
-                ax.set_ylim(bottom=0)
+            for panel, ax in enumerate(axes):
+                # Limits are set once every group is drawn (setting them per group froze the
+                # top at the first group's height and clipped taller groups); the headroom
+                # keeps the two-line legend entries above the bars instead of over them.
+                legend_lines = 2 * (len(names) if layout == "overlay" else 1)
+                ax.set_ylim(0.0, max(tallest[panel], 1e-12) * (1.08 + 0.11 * legend_lines))
                 ax.legend(loc="upper right", handlelength=1.0)
             axes[-1].set_xlabel(x_label)
         else:
