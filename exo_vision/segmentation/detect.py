@@ -180,10 +180,12 @@ def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 12.0)
     min_piece = max(int((4.0 / scale_nm) ** 2), 4)
     # only groups that joined two or more pieces, or closed a ring, can change anything
     inside = m8 > 0
+    group_in = glab[inside]
     group_of_piece = np.zeros(int(plab.max()) + 1, np.int64)
-    group_of_piece[plab[inside]] = glab[inside]  # every piece lies in exactly one group
+    group_of_piece[plab[inside]] = group_in  # every piece lies in exactly one group
     pieces_per_group = np.bincount(group_of_piece[1:], minlength=count)
-    filled_more = np.bincount(glab.ravel(), minlength=count) > 1.05 * np.bincount(glab[inside], minlength=count)
+    # a group's area (from the component statistics) against its pieces' area
+    filled_more = stats[:, cv2.CC_STAT_AREA] > 1.05 * np.bincount(group_in, minlength=count)
     for k in np.flatnonzero((pieces_per_group >= 2) | filled_more):
         if k == 0:
             continue
