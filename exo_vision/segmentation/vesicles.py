@@ -197,7 +197,9 @@ def _object_mask(
     if count <= 1:
         return np.zeros(z.shape, bool)
     # fraction of a ring 1-8 nm outside each object that is dark
-    grown = cv2.dilate(lab.astype(np.float32), disk(8.0 / scale_nm)).astype(np.int32)
+    # labels dilate as uint16 when they fit (several times faster than float32, same maxima)
+    lab_dtype = np.uint16 if count <= np.iinfo(np.uint16).max else np.float32
+    grown = cv2.dilate(lab.astype(lab_dtype), disk(8.0 / scale_nm)).astype(np.int32)
     ring = (grown > 0) & (lab == 0)
     dark = ring & (z < -low)
     ring_n = np.bincount(grown[ring], minlength=count)
