@@ -318,3 +318,29 @@ def test_vesicles_around_a_dark_gap_are_not_merged_into_one_cup():
             p = seg.labels == ids[np.argmax(counts)]
             found += (t & p).sum() / (t | p).sum() >= 0.5
     assert found >= 5
+
+
+def test_shared_intermediates_equal_the_ones_computed_afresh():
+    """The speed-ups reuse intermediate images; each must equal a fresh computation."""
+    from exo_vision.segmentation.detect import candidate_mask, candidate_parts, enclosed_by_dark, thresholds
+    from exo_vision.segmentation.polarity import detect_polarity
+    from exo_vision.segmentation.preprocess import normalised_contrast, resample_to_scale, smooth_and_noise
+
+    image, _ = make_synthetic_tem((384, 384), pixel_size_nm=1.5, difficulty="hard", rng=7)
+    small, scale_nm = resample_to_scale(image.astype(np.float32), pixel_size_nm=1.5)
+    z, background = normalised_contrast(small, pixel_size_nm=scale_nm)
+    smoothed = smooth_and_noise(small, pixel_size_nm=scale_nm)
+    objects = z > 3.0
+    fresh, _ = normalised_contrast(small, pixel_size_nm=scale_nm, objects=objects, background=background)
+    shared, _ = normalised_contrast(
+        small, pixel_size_nm=scale_nm, objects=objects, background=background, smoothed=smoothed
+    )
+    np.testing.assert_array_equal(shared, fresh)
+
+    low, high = thresholds(0.5)
+    mask, enclosed = candidate_parts(z, scale_nm=scale_nm)
+    assert mask.any()
+    np.testing.assert_array_equal(mask, candidate_mask(z, scale_nm=scale_nm))
+    np.testing.assert_array_equal(enclosed, enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high))
+    masks = (mask, candidate_parts(-z, scale_nm=scale_nm)[0])
+    assert detect_polarity(z, scale_nm=scale_nm, masks=masks) == detect_polarity(z, scale_nm=scale_nm)
