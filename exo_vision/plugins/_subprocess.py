@@ -18,9 +18,11 @@ class Cancelled(Exception):
     """The user cancelled the analysis."""
 
 
-def _child(image: Any, parameters: dict[str, Any], progress_queue: Any, result_queue: Any) -> None:
-    """Child-process entry: analyse and send back the result or the error (type name + message).
+def _child(image: Any, parameters: dict[str, Any], messages: Any) -> None:
+    """Child-process entry: analyse and send progress, then the result or the error, on one queue.
 
+    Progress and result share one queue so the parent sees every progress step before the
+    result (two queues gave no order: the last steps could arrive after the result and be lost).
     The child lowers its own CPU priority so that, on a busy machine, the GUI process
     (the user's interaction) is scheduled first.
     """
@@ -32,11 +34,13 @@ def _child(image: Any, parameters: dict[str, Any], progress_queue: Any, result_q
         os.nice(5)
 
     try:
-        result = analyse_micrograph(image, progress=lambda done, total: progress_queue.put((done, total)), **parameters)
+        result = analyse_micrograph(
+            image, progress=lambda done, total: messages.put(("progress", done, total)), **parameters
+        )
     except Exception as error:  # noqa: BLE001 - forwarded to the parent, which raises it in the GUI
-        result_queue.put(("error", type(error).__name__, str(error)))
+        messages.put(("error", type(error).__name__, str(error)))
         return
-    result_queue.put(("ok", result))
+    messages.put(("ok", result))
 
 
 def analyse_in_subprocess(
@@ -74,30 +78,26 @@ def analyse_in_subprocess(
         When the child failed otherwise or died.
     """
     context = mp.get_context("spawn")
-    progress_queue = context.Queue()
-    result_queue = context.Queue()
-    process = context.Process(target=_child, args=(image, parameters, progress_queue, result_queue), daemon=True)
+    messages = context.Queue()
+    process = context.Process(target=_child, args=(image, parameters, messages), daemon=True)
     process.start()
     try:
         while True:
-            while True:
-                try:
-                    done, total = progress_queue.get_nowait()
-                except queue_module.Empty:
-                    break
-                if progress is not None:
-                    progress(done, total)
             if cancelled is not None and cancelled():
                 process.terminate()
                 raise Cancelled
             try:
-                message = result_queue.get(timeout=poll_s)
+                message = messages.get(timeout=poll_s)
             except queue_module.Empty:
-                if not process.is_alive() and result_queue.empty():
+                if not process.is_alive() and messages.empty():
                     raise RuntimeError(
                         f"the analysis process stopped unexpectedly (exit code {process.exitcode}); "
                         "the image may be too large for the available memory"
                     ) from None
+                continue
+            if message[0] == "progress":
+                if progress is not None:
+                    progress(message[1], message[2])
                 continue
             if message[0] == "ok":
                 return message[1]
@@ -110,5 +110,4 @@ def analyse_in_subprocess(
             process.join(timeout=5)
         if process.is_alive():
             process.terminate()
-        progress_queue.close()
-        result_queue.close()
+        messages.close()
