@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exo_vision.calibration.scalebar import ScaleBarReading, annotation_mask
 from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
@@ -162,6 +163,7 @@ def analyse_micrograph(
         max_diameter_nm=parameters["max_diameter_nm"],
         sensitivity=parameters["sensitivity"],
         polarity=parameters["polarity"],
+        exclude_mask=_annotation_mask(image_data),
         progress=progress,
     )
     t1 = time.perf_counter()
@@ -200,3 +202,30 @@ def analyse_micrograph(
         polarity=str(segmentation.polarity),
         analysed_area_nm2=analysed_area_nm2,
     )
+
+
+def _annotation_mask(image_data: ImageData) -> np.ndarray | None:
+    """Scale bar / label / data-strip mask from the scale-bar reading made while reading the file.
+
+    ``read_image`` already ran the (OCR-based) scale-bar reader on uncalibrated images and
+    kept its result in ``metadata["scale_bar"]``; rebuilding the reading from that record
+    gives the same mask as :func:`segment_vesicles`' default without running OCR a second
+    time. Returns ``None`` (segment_vesicles computes the mask itself) when no reading was made.
+    """
+    record = image_data.metadata.get("scale_bar")
+    if not isinstance(record, dict) or record.get("status") not in ("ok", "unreadable", "not found"):
+        return None
+    if "bar_box" not in record or "label_box" not in record:
+        return None  # a record without the boxes (older or foreign metadata) cannot rebuild the mask
+    reading = ScaleBarReading(
+        status=record["status"],
+        pixel_size_nm=record.get("pixel_size_nm"),
+        bar_length_px=record.get("bar_length_px"),
+        length_nm=record.get("length_nm"),
+        label_text=record.get("label_text") or "",
+        confidence=record.get("confidence") or 0.0,
+        bar_box=None if record.get("bar_box") is None else tuple(record["bar_box"]),
+        label_box=None if record.get("label_box") is None else tuple(record["label_box"]),
+        reason=record.get("reason") or "",
+    )
+    return annotation_mask(image_data.data, reading=reading)

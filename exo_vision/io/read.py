@@ -523,6 +523,10 @@ def _try_scale_bar(image: ImageData) -> None:
         "confidence": _plain_float(getattr(reading, "confidence", None)),
         "label_text": getattr(reading, "label_text", None),
         "bar_length_px": _plain_float(getattr(reading, "bar_length_px", None)),
+        "length_nm": _plain_float(getattr(reading, "length_nm", None)),
+        "bar_box": _plain_box(getattr(reading, "bar_box", None)),
+        "label_box": _plain_box(getattr(reading, "label_box", None)),
+        "reason": getattr(reading, "reason", None),
     }
     image.metadata["scale_bar"] = record
     if record["status"] == "ok" and record["pixel_size_nm"]:
@@ -538,6 +542,11 @@ def _try_scale_bar(image: ImageData) -> None:
             "a scale bar was found but its label could not be read reliably; pixel size unknown "
             "(pass pixel_size_nm / --pixel-size-nm)"
         )
+
+
+def _plain_box(box: object) -> list[int] | None:
+    """A (row0, col0, row1, col1) box as a JSON-friendly list (``None`` stays ``None``)."""
+    return None if box is None else [int(v) for v in box]  # type: ignore[union-attr]
 
 
 def _describe_blot(image: ImageData, raw: RawImage) -> None:
