@@ -619,16 +619,9 @@ def read_scale_bar(
             )
         except TesseractError as error:
             length_px = _measure_length(f, bar)
-            return ScaleBarReading(
-                status="unreadable",
-                pixel_size_nm=None,
-                bar_length_px=length_px,
-                length_nm=None,
-                label_text="",
-                confidence=0.0,
-                bar_box=bar.box,
-                label_box=box,
-                reason=f"a scale bar of {length_px:.1f} px was found but its label could not be read: {error}",
+            return _unreadable(
+                length_px, bar.box, box,
+                f"a scale bar of {length_px:.1f} px was found but its label could not be read: {error}",
             )
         if read.length_nm is None:
             problems.append(read.note)
@@ -667,6 +660,15 @@ def read_scale_bar(
         return best_unreadable
     length_px = _measure_length(best_f, best_bar)
     detail = "; ".join(problems) if problems else "no text was found next to it"
+    return _unreadable(
+        length_px, best_bar.box, attempts[0][2] if attempts else None,
+        f"a scale bar of {length_px:.1f} px was found but its label could not be read ({detail}); "
+        "give the pixel size with --pixel-size-nm or draw a line over the bar",
+    )
+
+
+def _unreadable(length_px: float, bar_box: Box, label_box: Box | None, reason: str) -> ScaleBarReading:
+    """A reading for a bar that was measured but whose label cannot be trusted."""
     return ScaleBarReading(
         status="unreadable",
         pixel_size_nm=None,
@@ -674,10 +676,9 @@ def read_scale_bar(
         length_nm=None,
         label_text="",
         confidence=0.0,
-        bar_box=best_bar.box,
-        label_box=attempts[0][2] if attempts else None,
-        reason=f"a scale bar of {length_px:.1f} px was found but its label could not be read ({detail}); "
-        "give the pixel size with --pixel-size-nm or draw a line over the bar",
+        bar_box=bar_box,
+        label_box=label_box,
+        reason=reason,
     )
 
 
