@@ -287,3 +287,49 @@ def test_ladder_lane_places_marker_windows_and_reports_kda():
     with pytest.raises(ValueError, match="ladder sizes were given"):
         quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, markers="CD63", ladder_lane=1,
                       ladder_kda=[250, 150, 100, 70, 50, 35, 25], remove_dust_specks=False)
+
+
+def _three_lane_blot(amplitudes, centres, *, width=240):
+    """Raw 16-bit strip: 41-px lanes at ``centres``, one Gaussian band each at row 100."""
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[0:220, 0:width]
+    image = 1000.0 + rng.normal(0, 20, rows.shape)
+    for x, amplitude in zip(centres, amplitudes):
+        image += (np.abs(cols - x) <= 20) * amplitude * np.exp(-0.5 * ((rows - 100) / 5.0) ** 2)
+    return np.clip(image, 0, 65535).astype(np.uint16)
+
+
+def _moved(lanes, index, dx):
+    from dataclasses import replace
+
+    out = list(lanes)
+    out[index] = replace(out[index], x_top_px=out[index].x_top_px + dx, x_bottom_px=out[index].x_bottom_px + dx)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("amplitudes", "centres", "dx"),
+    [
+        ((8000, 4000, 4000), (24, 110, 196), 25),  # lane 1 at the membrane edge: its only side strip was the gap to lane 2
+        ((8000, 16000, 4000), (60, 150, 240), 35),  # the GUI report: lane 2 slid mostly off its band
+        ((8000, 16000, 4000), (60, 150, 240), -20),
+    ],
+)
+def test_moving_one_lane_leaves_the_other_lanes_numbers_unchanged(amplitudes, centres, dx):
+    # Regression (GUI report, 2026-11-21): moving lane 2's rectangle changed lane 1's background
+    # ~5x. Lane 1's "gap" profile ran up to lane 2's edge, so moving lane 2 away put lane 2's band
+    # into lane 1's background correction; and the shared band-row window was re-derived from all
+    # lanes, so lane 1's rows moved too. Now a lane's side strips and a clear band's window depend
+    # on that lane alone. (The LoD may change: its blank boxes are placed in all lanes and gaps.)
+    image = _three_lane_blot(amplitudes, centres, width=centres[-1] + 44)
+    strip = whole_image_strip(image.shape)
+    lanes = lanes_from_ranges([(x - 20, x + 21) for x in centres], strip)
+    before = quantify_blot(image, polarity="bright", lanes=lanes).bands.set_index("lane")
+    after = quantify_blot(image, polarity="bright", lanes=_moved(lanes, 1, dx)).bands.set_index("lane")
+    for lane in (1, 3):
+        for column in ("volume", "background_per_px"):
+            assert after.loc[lane, column] == pytest.approx(before.loc[lane, column], rel=1e-9), (lane, column)
+        for column in ("y_top_px", "y_bottom_px", "x_left_px", "x_right_px"):
+            assert after.loc[lane, column] == before.loc[lane, column], (lane, column)
+    # lane 2 itself did change: it slid (partly) off its band
+    assert after.loc[2, "volume"] < 0.9 * before.loc[2, "volume"]

@@ -41,6 +41,10 @@ BALL_METHODS = ("rolling_ball", "rolling_disk")
 DEFAULT_BACKGROUND = "profile"
 #: Rows above and below a band used for the profile and border methods.
 BORDER_PX = 3
+#: Columns kept clear between a lane's edge and its side strips (``"profile"`` curvature correction).
+SIDE_MARGIN_PX = 3
+#: Width of each side strip beside a lane, columns.
+SIDE_WIDTH_PX = 6
 
 
 def check_method(method: str) -> str:
@@ -110,6 +114,66 @@ def profile_rolling_disk(profile: np.ndarray, *, radius_px: float = 50.0) -> np.
         raise ValueError(f"rolling-disk radius must be positive, got {radius_px!r} px")
     profile = np.asarray(profile, dtype=np.float64)
     return np.minimum(rolling_ball(profile, radius=radius_px), profile)
+
+
+def side_profiles(
+    signal: np.ndarray,
+    lane,
+    *,
+    x_range_px: tuple[float, float] | None = None,
+    margin_px: int = SIDE_MARGIN_PX,
+    width_px: int = SIDE_WIDTH_PX,
+    smooth_rows: float = 3.0,
+) -> list[np.ndarray] | None:
+    """Background profiles of the two narrow strips just beside a lane.
+
+    Each side strip is ``width_px`` columns wide and starts ``margin_px``
+    columns outside the lane's edge; it follows the lane's tilt. Its columns
+    depend on this lane's geometry only, never on where the neighbouring lanes
+    are: moving another lane (e.g. editing it in napari) cannot change this
+    lane's background. (The former gap profiles ran up to the neighbour's
+    edge, so sliding a neighbour away put its band into this lane's "gap" and
+    cut this lane's volume up to 5-fold.) A side strip that holds a
+    neighbour's band bends the correction far more than a blotch does, and
+    :func:`band_background` then uses the other side or none.
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray
+        Blot in signal orientation (dust removed).
+    lane : exo_vision.blot.lanes.Lane
+        The lane.
+    x_range_px : (float, float), optional
+        Columns ``(first, one past last)`` the strips must lie in (the
+        membrane strip); default the whole image.
+    margin_px : int
+        Columns kept clear of the lane's edge.
+    width_px : int
+        Columns per side strip (at least 3).
+    smooth_rows : float
+        Gaussian smoothing of each profile along rows (SD, rows).
+
+    Returns
+    -------
+    list of (R,) ndarray, or None
+        One mean profile per side that fits inside ``x_range_px`` (None when
+        neither fits); ``R`` is the lane's row count.
+    """
+    if width_px < 3:
+        raise ValueError(f"side strips need at least 3 columns, got width_px={width_px}")
+    lo_x, hi_x = (0.0, float(signal.shape[1])) if x_range_px is None else x_range_px
+    lo_x, hi_x = max(0.0, lo_x), min(float(signal.shape[1]), hi_x)
+    rows = np.arange(lane.y_top_px, lane.y_bottom_px)
+    centre = lane.centre_x(rows)
+    half = lane.width_px / 2
+    sides = []
+    for first in (centre - half - margin_px - width_px, centre + half + margin_px):
+        cols = np.ceil(first - 0.5).astype(int)[:, None] + np.arange(width_px)[None, :]
+        if cols.min() < lo_x or cols.max() >= hi_x:
+            continue
+        profile = signal[rows[:, None], cols].mean(axis=1, dtype=np.float64)
+        sides.append(ndi.gaussian_filter1d(profile, smooth_rows, mode="nearest"))
+    return sides or None
 
 
 def border_rows(n_rows: int, top: int, bottom: int, border_px: int) -> tuple[slice, slice]:

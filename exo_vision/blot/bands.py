@@ -300,10 +300,20 @@ def band_rows(
                 mid = float(np.polyval(coef, np.clip(xs[li], lo, hi))) if deg == 2 else float(np.polyval(coef, xs[li]))
             else:
                 mid = mids[int(known[0])]
-            top = int(np.clip(np.floor(mid + rel_top), lane.y_top_px, lane.y_bottom_px - 1))
-            bottom = int(np.clip(np.ceil(mid + rel_bottom), top + 1, lane.y_bottom_px))
-            ctop = int(np.clip(np.floor(mid + rel_ctop), lane.y_top_px, top))
-            cbottom = int(np.clip(np.ceil(mid + rel_cbottom), bottom, lane.y_bottom_px))
+            if li in strong:
+                # a clear band keeps its own extent, so its window never depends on the other lanes
+                # (editing a neighbour lane must not change this lane's numbers)
+                m = strong[li]
+                top, bottom = m.y_top_px, m.y_bottom_px
+                ctop, cbottom = min(m.cluster_top_px, top), max(m.cluster_bottom_px, bottom)
+            else:
+                top = int(np.floor(mid + rel_top))
+                bottom = int(np.ceil(mid + rel_bottom))
+                ctop, cbottom = int(np.floor(mid + rel_ctop)), int(np.ceil(mid + rel_cbottom))
+            top = int(np.clip(top, lane.y_top_px, lane.y_bottom_px - 1))
+            bottom = int(np.clip(bottom, top + 1, lane.y_bottom_px))
+            ctop = int(np.clip(ctop, lane.y_top_px, top))
+            cbottom = int(np.clip(cbottom, bottom, lane.y_bottom_px))
             windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom))
         rows.append(windows)
     return rows

@@ -16,6 +16,7 @@ from exo_vision.blot.background import (
     check_method,
     profile_rolling_disk,
     rolling_ball_background,
+    side_profiles,
 )
 from exo_vision.blot.bands import (
     MERGE_VALLEY,
@@ -32,7 +33,6 @@ from exo_vision.blot.lanes import (
     Lane,
     find_lanes,
     gap_lanes,
-    gap_profiles,
     lane_pixels,
     lanes_from_ranges,
     share_lanes,
@@ -416,7 +416,9 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     for lane, p in zip(ls, pix):
         profiles[(s.index, lane.index)] = p.mean(axis=1)
     bgs = _ball_backgrounds(rb, pix, [profiles[(s.index, lane.index)] for lane in ls], st, [(lane, f) for lane in ls])
-    side_bg = gap_profiles(clean, ls, s) if st.background == "profile" else [None] * len(ls)
+    # side strips beside each lane depend on that lane alone: moving a neighbour changes nothing here
+    side_bg = ([side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px)) for lane in ls]
+               if st.background == "profile" else [None] * len(ls))
     # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
     gaps = gap_lanes(ls, s, central_fraction=f)
     gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
@@ -467,7 +469,10 @@ def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _
     """Blank-volume noise of ``height``-row bands in strip ``s`` (cached per strip and height)."""
     key = (s.index, height)
     if key not in cache:
-        nz = blank_volume_noise(pix + gap_pix, busy + [[]] * len(gap_pix), height_px=height, method=st.background,
+        # gaps hold no lane, but a band row's bleed (or a band whose lane was moved away) may sit
+        # in them: their boxes avoid every band row of the strip
+        every_row = sorted({rows for lane_busy in busy for rows in lane_busy})
+        nz = blank_volume_noise(pix + gap_pix, busy + [every_row] * len(gap_pix), height_px=height, method=st.background,
                                 border_px=st.border_px, lanes_background=None if bgs is None else bgs + gap_bgs)
         if st.integer_image:
             # an integer image cannot be known better than its quantisation step
