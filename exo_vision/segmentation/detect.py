@@ -10,13 +10,32 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.ndimage import minimum_filter1d
 
 
 def disk(radius_px: float) -> np.ndarray:
     """A disk structuring element (uint8) of the given radius in pixels."""
     r = max(int(round(radius_px)), 1)
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def label_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
+    """8-connected components of a binary mask: ``(count including background, int32 labels)``.
+
+    OpenCV's Grana (BBDT) algorithm: the same labels, in the same raster
+    order, as ``cv2.connectedComponents``, up to twice as fast on the sparse
+    masks segmentation makes.
+    """
+    return cv2.connectedComponentsWithAlgorithm(np.asarray(mask, np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
+
+
+def label_components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`label_components` plus OpenCV's per-component statistics and centroids.
+
+    Identical to ``cv2.connectedComponentsWithStats(mask, connectivity=8)``,
+    two to three times faster (OpenCV's default algorithm is slow at
+    statistics with one thread).
+    """
+    return cv2.connectedComponentsWithStatsWithAlgorithm(np.asarray(mask, np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
 
 
 def thresholds(sensitivity: float) -> tuple[float, float]:
@@ -30,7 +49,7 @@ def thresholds(sensitivity: float) -> tuple[float, float]:
 
 def hysteresis(z: np.ndarray, low: float, high: float) -> np.ndarray:
     """Pixels above ``low`` connected (8-connectivity) to a pixel above ``high`` (uint8 0/1)."""
-    count, lab = cv2.connectedComponents((z > low).astype(np.uint8), connectivity=8)
+    count, lab = label_components(z > low)
     if count <= 1:
         return np.zeros(z.shape, np.uint8)
     seeded = np.zeros(count, np.uint8)
@@ -74,6 +93,44 @@ def expand_labels_fast(labels: np.ndarray, distance_px: float) -> np.ndarray:
     out = seed_labels[nearest]
     out[dist > distance_px] = 0
     return out
+
+
+def local_maxima(image: np.ndarray, *, min_distance: int, threshold: float, border: int = 0) -> np.ndarray:
+    """Local maxima of a float image, brightest first.
+
+    A pixel is a maximum when it equals the maximum of the square window of
+    half-width ``min_distance`` around it and exceeds ``threshold``. Two maxima
+    can then be closer than ``min_distance`` only on an exact plateau, which a
+    smoothed float image does not have; this is why no extra spacing pass is
+    needed (the same peaks as ``skimage.feature.peak_local_max`` with
+    ``exclude_border=border``, several times faster).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray of float32
+    min_distance : int
+        Half-width of the window, in pixels.
+    threshold : float
+        Maxima must be strictly above it.
+    border : int
+        Maxima within this many pixels of the image edge are dropped.
+
+    Returns
+    -------
+    (K, 2) ndarray of int
+        Row, column of each maximum, highest value first (ties in row-major order).
+    """
+    img = np.ascontiguousarray(image, dtype=np.float32)
+    size = 2 * int(min_distance) + 1
+    is_max = (img == cv2.dilate(img, np.ones((size, size), np.uint8))) & (img > threshold)
+    if border > 0:
+        is_max[:border] = False
+        is_max[-border:] = False
+        is_max[:, :border] = False
+        is_max[:, -border:] = False
+    coords = np.argwhere(is_max)
+    order = np.argsort(-img[is_max], kind="stable")
+    return coords[order]
 
 
 def enclosed_by_dark(z: np.ndarray, *, scale_nm: float, low: float, high: float) -> np.ndarray:
@@ -174,8 +231,8 @@ def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 12.0)
     """
     m8 = mask.astype(np.uint8)
     grouped = fill_holes(cv2.morphologyEx(m8, cv2.MORPH_CLOSE, disk(0.5 * gap_nm / scale_nm)))
-    count, glab, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
-    _, plab = cv2.connectedComponents(m8, connectivity=8)
+    count, glab, stats, _ = label_components_with_stats(grouped)
+    _, plab = label_components(m8)
     out = m8.copy()
     min_piece = max(int((4.0 / scale_nm) ** 2), 4)
     # only groups that joined two or more pieces, or closed a ring, can change anything
@@ -334,22 +391,21 @@ def find_faint_cups(
         One filled outline per cup found: ``disc`` (bool) is a crop whose
         top-left pixel is ``(row, col)`` of ``z``.
     """
-    from skimage.feature import peak_local_max
-
     zb = cv2.GaussianBlur(z, (0, 0), max(3.0 / scale_nm, 0.5))
     centre_field = cv2.GaussianBlur(z, (0, 0), max(8.0 / scale_nm, 0.5))
     r_min_px = max(0.5 * max(min_diameter_nm, 40.0) / scale_nm * 0.6, 3.0)
     r_max_px = 0.5 * min(max_diameter_nm, 300.0) / scale_nm
     beyond_px = max(16.0 / scale_nm, 3.0)
-    minima = peak_local_max(
-        -centre_field, min_distance=max(int(r_min_px), 2), threshold_abs=rim_contrast, exclude_border=int(r_min_px)
-    )
+    minima = local_maxima(-centre_field, min_distance=max(int(r_min_px), 2), threshold=rim_contrast,
+                          border=int(r_min_px))
     n_dir = 36
     angles = np.arange(n_dir) * (2 * np.pi / n_dir)
     radii = np.arange(0.0, 1.5 * r_max_px + beyond_px + 1.0)
     m, n = z.shape
     cups: list[tuple[int, int, np.ndarray]] = []
     taken = np.zeros((m, n), bool)
+    # a minimum inside an object found so far is skipped below: drop it before the costly ray test
+    minima = minima[coarse[minima[:, 0], minima[:, 1]] == 0] if len(minima) else minima
     # quick test of every minimum at once: is a rim seen in enough directions?
     if len(minima):
         centre_px = radii <= max(8.0 / scale_nm, 1.0)
@@ -367,12 +423,7 @@ def find_faint_cups(
             k_peak, peak, beyond = _rim_peaks(
                 np.where(near, prof, -np.inf), radii, r_min_px, r_max_px, max(beyond_px, 0.5 * float(r_med.max()))
             )
-            beyond = np.take_along_axis(  # darkest beyond the rim from the real profile
-                minimum_filter1d(
-                    np.concatenate([prof[..., 1:], np.repeat(prof[..., -1:], int(beyond_px), axis=-1)], axis=-1),
-                    size=int(beyond_px), axis=-1, origin=-(int(beyond_px) // 2), mode="nearest",
-                ), k_peak[..., None], axis=-1,
-            )[..., 0]
+            beyond = _min_after(prof, k_peak, int(beyond_px))  # darkest beyond the rim, from the real profile
             seen = peak - np.maximum(beyond, centre[:, None]) >= rim_contrast
             r_peak = radii[k_peak]
             n_seen = seen.sum(axis=1, keepdims=True)
@@ -449,9 +500,15 @@ def _rim_peaks(
         search = np.array([int(np.argmin(np.abs(radii - r_lo)))])
     k_peak = search[0] + np.argmax(prof[..., search[0]:search[-1] + 1], axis=-1)
     peak = np.take_along_axis(prof, k_peak[..., None], axis=-1)[..., 0]
-    reach = max(int(beyond_px), 1)
-    # darkest value in (k, k + reach] along each ray, for every k at once
-    ahead = np.concatenate([prof[..., 1:], np.repeat(prof[..., -1:], reach, axis=-1)], axis=-1)
-    window_min = minimum_filter1d(ahead, size=reach, axis=-1, origin=-(reach // 2), mode="nearest")
-    beyond = np.take_along_axis(window_min, k_peak[..., None], axis=-1)[..., 0]
-    return k_peak, peak, beyond
+    return k_peak, peak, _min_after(prof, k_peak, max(int(beyond_px), 1))
+
+
+def _min_after(prof: np.ndarray, index: np.ndarray, reach: int) -> np.ndarray:
+    """Per ray (last axis), the smallest value in ``(index, index + reach]``.
+
+    Positions past the end of a ray repeat its last value. Only the samples
+    after each given index are gathered (a sliding minimum over whole rays
+    cost ten times more).
+    """
+    steps = index[..., None] + 1 + np.arange(max(reach, 1))
+    return np.take_along_axis(prof, np.minimum(steps, prof.shape[-1] - 1), axis=-1).min(axis=-1)

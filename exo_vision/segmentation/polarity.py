@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.segmentation.detect import candidate_mask, ring_mean
+from exo_vision.segmentation.detect import candidate_mask, label_components, ring_mean
 
 
 def polarity_evidence(
@@ -46,7 +46,7 @@ def polarity_evidence(
     """
     if mask is None:
         mask = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity)
-    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    n, labels = label_components(mask)
     n -= 1
     if n == 0:
         return 0.0

@@ -56,6 +56,8 @@ from exo_vision.segmentation.detect import (
     disk,
     expand_labels_fast,
     find_faint_cups,
+    label_components,
+    label_components_with_stats,
     ring_mean,
     thresholds,
 )
@@ -166,7 +168,7 @@ def _elongation(region: np.ndarray) -> float:
 def _strip_thin_parts(region: np.ndarray, *, radius_px: float) -> np.ndarray | None:
     """Largest part of ``region`` that survives an opening with a disk of ``radius_px``."""
     opened = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, disk(radius_px))
-    count, lab, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    count, lab, stats, _ = label_components_with_stats(opened)
     if count <= 1:
         return None
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -193,7 +195,7 @@ def _object_mask(
     if broad:
         smooth = cv2.GaussianBlur(z, (0, 0), 4.0 / scale_nm)
         found |= cv2.morphologyEx((smooth > 0.6 * low).astype(np.uint8), cv2.MORPH_OPEN, disk(6.0 / scale_nm))
-    count, lab, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
+    count, lab, stats, _ = label_components_with_stats(found)
     if count <= 1:
         return np.zeros(z.shape, bool)
     # fraction of a ring 1-8 nm outside each object that is dark
@@ -216,7 +218,7 @@ def _object_mask(
     # sprawling region that was dropped above; each is still enclosed by its own
     # dark membrane and halo, so keep those enclosed, vesicle-sized regions.
     enclosed = parts[1]
-    count, elab, estats, _ = cv2.connectedComponentsWithStats(enclosed, connectivity=8)
+    count, elab, estats, _ = label_components_with_stats(enclosed)
     for k in range(1, count):
         x, y, w, h, area = (int(v) for v in estats[k])
         if area <= max_area and _solidity(elab[y:y + h, x:x + w] == k) >= 0.6:
@@ -248,7 +250,7 @@ def split_touching(
     -------
     (M, N) ndarray of int32
     """
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    count, labels = label_components(mask)
     out = labels.astype(np.int32)  # labels need not be consecutive
     next_label = count
     min_r_px = max(0.5 * min_diameter_nm / scale_nm, 2.0)
@@ -712,7 +714,7 @@ def segment_vesicles(
         dark &= ~near
         if excl_small is not None:
             dark &= ~excl_small
-        _, dlab = cv2.connectedComponents(dark.astype(np.uint8), connectivity=8)
+        _, dlab = label_components(dark)
         for j, sl in enumerate(ndi.find_objects(dlab), start=1):
             if sl is None:
                 continue
