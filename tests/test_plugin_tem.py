@@ -134,7 +134,7 @@ def test_segmentation_in_thread_worker_reports_progress(make_napari_viewer, micr
     _, seg = _dock(viewer, "Vesicle segmentation")
     seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
     seen = []
-    seg._relay.progressed.connect(lambda done, total: seen.append((done, total)))
+    seg.signals.progressed.connect(lambda done, total: seen.append((done, total)))
     worker = seg.run()
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass

@@ -52,13 +52,30 @@ def apply_overrides(table: pd.DataFrame, overrides: dict[int, str]) -> pd.DataFr
     return out
 
 
-def set_vesicle_table(layer: Any, table: pd.DataFrame) -> None:
-    """Store ``table`` as the layer's ``features`` and recolour by morphology."""
+def layer_tables(table: pd.DataFrame, overrides: dict[int, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The vesicle table with ``overrides`` applied, and the ``features`` frame napari shows for it.
+
+    Returns
+    -------
+    (table, features)
+        ``features`` is ``table`` plus the ``index`` column holding each row's label value,
+        through which napari looks a label's row up.
+    """
+    table = apply_overrides(table.reset_index(drop=True), overrides or {})
+    features = table.assign(index=table["label"].to_numpy()) if "label" in table.columns else table
+    return table, features
+
+
+def set_vesicle_table(layer: Any, table: pd.DataFrame, *, colormap: Any = None) -> None:
+    """Store ``table`` as the layer's ``features`` and recolour by morphology.
+
+    ``colormap`` is :func:`morphology_colormap` of ``table`` when the caller built it already
+    (e.g. in a worker thread); it must not be passed when the layer has morphology overrides.
+    """
     overrides = layer.metadata.get("morphology_overrides", {})
-    table = apply_overrides(table.reset_index(drop=True), overrides)
-    # napari looks a label's row up through an ``index`` column holding the label value.
-    layer.features = table.assign(index=table["label"].to_numpy()) if "label" in table.columns else table
-    layer.colormap = morphology_colormap(table)
+    table, features = layer_tables(table, overrides)
+    layer.features = features
+    layer.colormap = morphology_colormap(table) if colormap is None or overrides else colormap
     layer.metadata["vesicle_table"] = table
 
 
@@ -102,8 +119,12 @@ def add_vesicle_layer(
     *,
     polarity: str | None,
     extra_metadata: dict[str, Any] | None = None,
+    colormap: Any = None,
 ) -> Any:
     """Show ``labels`` as the image's one vesicle Labels layer (replaced on re-run).
+
+    A new layer gets its features and colours at creation, so napari builds its visual
+    and uploads the label texture once.
 
     Parameters
     ----------
@@ -111,10 +132,15 @@ def add_vesicle_layer(
     image_layer : napari.layers.Image
         The micrograph the labels belong to (its scale is copied).
     labels : (M, N) ndarray of int
+        Best already in its smallest dtype (:func:`compact_labels`, e.g. done by the worker).
     table : pandas.DataFrame
         One row per label (``features``).
     polarity : {"dark", "bright"} or None
         Stain polarity used, kept for re-measurement.
+    extra_metadata : dict, optional
+        More entries for the layer's ``metadata``.
+    colormap : napari DirectLabelColormap, optional
+        :func:`morphology_colormap` of ``table``, when built already off the GUI thread.
     """
     from exo_vision.plugins._layers import find_derived
 
@@ -130,33 +156,38 @@ def add_vesicle_layer(
         **(extra_metadata or {}),
     }
     labels = compact_labels(labels)
+    if colormap is None:
+        colormap = morphology_colormap(table)
     if existing is not None:
         existing.metadata.update(metadata)
         existing.data = labels
         existing.scale = image_layer.scale
         existing.units = image_layer.units
-        layer = existing
-    else:
-        layer = viewer.add_labels(
-            labels,
-            name=f"{image_layer.name} vesicles",
-            scale=image_layer.scale,
-            units=image_layer.units,
-            metadata=metadata,
-            opacity=0.5,
-        )
-    set_vesicle_table(layer, table)
-    return layer
+        set_vesicle_table(existing, table, colormap=colormap)
+        return existing
+    table, features = layer_tables(table)
+    metadata["vesicle_table"] = table
+    return viewer.add_labels(
+        labels,
+        name=f"{image_layer.name} vesicles",
+        scale=image_layer.scale,
+        units=image_layer.units,
+        metadata=metadata,
+        opacity=0.5,
+        features=features,
+        colormap=colormap,
+    )
 
 
 def compact_labels(labels: np.ndarray) -> np.ndarray:
     """``labels`` in the smallest unsigned dtype that holds them (uint8 / uint16, else unchanged).
 
-    napari draws small-dtype label images much faster: a direct colormap is a lookup
-    table over the whole dtype range (256 entries for uint8, 65536 for uint16).
+    napari draws small-dtype label images without remapping them on the CPU: a direct
+    colormap is a lookup table over the whole dtype range (256 entries for uint8,
+    65536 for uint16). uint8 and uint16 input is returned as is, without a pass over it.
     """
     labels = np.asarray(labels)
-    if not labels.size or labels.min() < 0:
+    if labels.dtype in (np.uint8, np.uint16) or not labels.size or labels.min() < 0:
         return labels
     top = int(labels.max())
     for dtype in (np.uint8, np.uint16):

@@ -3,6 +3,7 @@ per image whose ``features`` are the per-vesicle table, coloured by morphology."
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from qtpy.QtCore import QObject, Signal
 
 from exo_vision.plugins._layers import active_image_layer, enum_choices, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
-from exo_vision.plugins._vesicles import add_vesicle_layer, statistics_text
+from exo_vision.plugins._vesicles import add_vesicle_layer, morphology_colormap, statistics_text
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,29 @@ class Polarity(Enum):
     BRIGHT = "bright"
 
 
-class _ProgressRelay(QObject):
-    """Carries (done, total) from the worker thread to the GUI thread (queued signal)."""
+@functools.cache
+def warm_up_label_visuals() -> None:
+    """Fill vispy's line-dash pattern cache once per process, from a worker thread.
+
+    napari's first Labels layer creates line visuals (its polygon tool overlay) whose dash
+    atlas computes 13 patterns in Python (~100-250 ms) the first time; done here while the
+    analysis runs, the GUI thread finds them cached.
+    """
+    from vispy.visuals.line.dash_atlas import DashAtlas
+
+    DashAtlas()
+
+
+class SegmentationSignals(QObject):
+    """Signals of the segmentation dock.
+
+    ``progressed(done, total)`` carries progress from the worker thread to the GUI thread
+    (queued); ``shown(layer)`` fires once a result is on screen (the Labels layer, with its
+    features and colours).
+    """
 
     progressed = Signal(int, int)
+    shown = Signal(object)
 
 
 def run_analysis(
@@ -112,8 +132,9 @@ class SegmentationWidget(Container):
         self.worker: Any = None
         self.labels_layer: Any = None
         self._cancel_event = threading.Event()
-        self._relay = _ProgressRelay()
-        self._relay.progressed.connect(self._on_progress)
+        #: Qt signals: ``progressed`` and ``shown`` (see :class:`SegmentationSignals`).
+        self.signals = SegmentationSignals()
+        self.signals.progressed.connect(self._on_progress)
         self._pbar: Any = None
         self._run.changed.connect(lambda: self.run())
         self._cancel.changed.connect(self.cancel)
@@ -169,15 +190,18 @@ class SegmentationWidget(Container):
             now = time.monotonic()
             if done >= total or now - last["time"] >= 0.1:
                 last["time"] = now
-                self._relay.progressed.emit(int(done), int(total))
+                self.signals.progressed.emit(int(done), int(total))
 
         def work() -> Any:
             try:
-                return run_analysis(
+                result = run_analysis(
                     image, parameters, report, in_subprocess=True, cancelled=self._cancel_event.is_set
                 )
             except Cancelled:
                 return None
+            # Build the layer's colours here, off the GUI thread (labels came back compacted from the child).
+            warm_up_label_visuals()
+            return result, morphology_colormap(result.table)
 
         if sync:
             try:
@@ -185,7 +209,7 @@ class SegmentationWidget(Container):
             except ValueError as error:
                 show_warning(str(error))
                 return None
-            return self._show(image_layer, result, parameters)
+            return self._show(image_layer, (result, None), parameters)
 
         self._run.enabled = False
         self._cancel.enabled = True
@@ -193,7 +217,7 @@ class SegmentationWidget(Container):
         if self._activity.value:
             self._pbar = napari_progress(total=1, desc=f"Segmenting {image_layer.name}")
         self.worker = create_worker(work)
-        self.worker.returned.connect(lambda result: self._show(image_layer, result, parameters))
+        self.worker.returned.connect(lambda outcome: self._show(image_layer, outcome, parameters))
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
         self.worker.start()
@@ -224,13 +248,14 @@ class SegmentationWidget(Container):
             self._pbar.close()
             self._pbar = None
 
-    def _show(self, image_layer: Any, result: Any, parameters: dict[str, Any]) -> Any:
-        if result is None:
+    def _show(self, image_layer: Any, outcome: Any, parameters: dict[str, Any]) -> Any:
+        if outcome is None:
             self._summary.value = "cancelled"
             show_info("vesicle segmentation cancelled")
             return None
         if image_layer not in self._viewer.layers:
             return None
+        result, colormap = outcome
         self.labels_layer = add_vesicle_layer(
             self._viewer,
             image_layer,
@@ -238,7 +263,9 @@ class SegmentationWidget(Container):
             result.table,
             polarity=getattr(result, "polarity", None) or parameters.get("polarity"),
             extra_metadata={"parameters": dict(parameters)},
+            colormap=colormap,
         )
+        self.signals.shown.emit(self.labels_layer)
         self._summary.value = statistics_text(result.statistics)
         self._bar.max = 1
         self._bar.value = 1
