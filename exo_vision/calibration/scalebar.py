@@ -722,6 +722,36 @@ def calibration_from_line(length_px: float, length_nm: float) -> float:
     return float(length_nm) / float(length_px)
 
 
+def locate_scale_bar(image: np.ndarray) -> tuple[Box | None, list[Box]]:
+    """Where the scale bar and its label are, without reading the label.
+
+    The most bar-like candidate and the two text boxes next to it that
+    :func:`read_scale_bar` would try to read first (nearest first; a speck of
+    debris beside the bar can come before the real label, so both are kept).
+    Costs no tesseract run, which is most of :func:`read_scale_bar`'s time: a
+    mask needs where the label is, not what it says.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+        The micrograph.
+
+    Returns
+    -------
+    bar_box : (row0, col0, row1, col1) or None
+        Pixel box (end-exclusive) of the bar; None when no bar is found.
+    label_boxes : list of (row0, col0, row1, col1)
+        Up to two candidate label boxes, nearest first (empty when none).
+    """
+    gray = _as_gray(image)
+    candidates = _bar_candidates(gray)
+    if not candidates:
+        return None, []
+    bar, f, threshold = candidates[0]
+    avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
+    return bar.box, [box for box, _ in _label_boxes(f, threshold, bar, avoid)[:2]]
+
+
 def annotation_mask(
     image: np.ndarray, *, reading: ScaleBarReading | None = None, dilation_px: int = 5
 ) -> np.ndarray:
@@ -735,8 +765,9 @@ def annotation_mask(
     image : (M, N) or (M, N, 3) ndarray
         The micrograph.
     reading : ScaleBarReading, optional
-        A reading of this image from :func:`read_scale_bar`; computed (with
-        OCR) when not given.
+        A reading of this image from :func:`read_scale_bar`. When not given,
+        the bar and its label are located by :func:`locate_scale_bar` (no OCR:
+        a mask needs where the label is, not what it says).
     dilation_px : int
         Margin added around every masked box, in pixels (>= 0).
 
@@ -749,17 +780,19 @@ def annotation_mask(
         raise ValueError(f"`dilation_px` must be a non-negative integer, got {dilation_px!r}")
     gray = _as_gray(image)
     if reading is None:
-        reading = read_scale_bar(gray)
+        bar_box, label_boxes = locate_scale_bar(gray)
+    else:
+        bar_box = reading.bar_box
+        label_boxes = [reading.label_box] if reading.label_box is not None else []
     height, width = gray.shape
     mask = np.zeros((height, width), bool)
     boxes: list[Box] = []
-    if reading.bar_box is not None:
-        group = reading.bar_box
-        if reading.label_box is not None:
-            lb = reading.label_box
+    if bar_box is not None:
+        group = bar_box
+        for lb in label_boxes:
             group = (min(group[0], lb[0]), min(group[1], lb[1]), max(group[2], lb[2]), max(group[3], lb[3]))
             boxes.append(lb)
-        boxes.append(reading.bar_box)
+        boxes.append(bar_box)
         boxes.append(grow_backing_box(gray, group))
     strip = find_data_strip(gray)
     if strip is not None:
