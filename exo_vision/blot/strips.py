@@ -1,9 +1,24 @@
 """Find the membrane strips in a blot image.
 
-Membranes are often cut into horizontal strips (one per antibody) and imaged
-together; the gaps between strips hold no membrane and are darker in signal
-orientation. A strip is a run of rows (and, within it, columns) whose low
-percentile stays clearly above the gap level.
+Membranes are often cut into strips (one per antibody) and imaged together:
+stacked top to bottom, side by side, or both (a cut membrane laid out in a
+grid). Between strips there is no membrane, only the camera floor, which is
+darker (in signal orientation) and flat.
+
+The image is cut recursively along such floor-level gaps (rows, then
+columns, then rows again ... an "XY cut"): a gap is a run of rows (or
+columns) whose 80th-percentile level drops to near the camera floor and stays
+flat there. Each resulting cell holds at most one strip; the strip is the
+largest solid membrane region in the cell (pixels above the midpoint between
+the gap level and the membrane level), which gives its bounding box, its
+rotation (from the slope of its long edges) and where its left and right
+edges are. Text, pen marks and dust in a cell are too thin or too small to be
+a strip. Without any floor-level gap the whole image is one strip whose edges
+are not seen.
+
+Strips are numbered in reading order: grid rows top to bottom (strips whose
+vertical centre lies within another's rows share a grid row), then left to
+right.
 """
 
 from __future__ import annotations
@@ -13,8 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-#: A strip must be at least this many pixels tall.
+#: A strip must be at least this many pixels tall (and wide).
 MIN_STRIP_HEIGHT_PX = 16
+#: A strip must span at least this fraction of the image height (rows) or width (columns).
+MIN_STRIP_FRACTION = 0.06
+#: Strips found must cover at least this fraction of the image (else the image is one strip).
+MIN_COVERAGE = 0.15
+#: Edge rows/columns of a membrane are half membrane, half gap: this many are trimmed off the box.
+EDGE_TRIM_PX = 2
 
 
 @dataclass
@@ -24,11 +45,20 @@ class Strip:
     Attributes
     ----------
     index : int
-        1-based strip number, top to bottom.
+        1-based strip number in reading order (top to bottom, then left to right).
     y_top_px, y_bottom_px : int
         First row and one past the last row.
     x_left_px, x_right_px : int
         First column and one past the last column.
+    angle_deg : float
+        Rotation of the membrane in the image, degrees; the strip's lanes run
+        ``tan(angle_deg)`` columns to the right per row down (0 = upright or
+        not measured).
+    membrane_left_px, membrane_right_px : float or None
+        Column of the membrane's left and right edge at the strip's middle row
+        (pixel-centre coordinates: a membrane whose first column is ``c`` has
+        its left edge at ``c - 0.5``); None where the edge is not seen (the
+        membrane runs off the image, or fills it).
     """
 
     index: int
@@ -36,6 +66,9 @@ class Strip:
     y_bottom_px: int
     x_left_px: int
     x_right_px: int
+    angle_deg: float = 0.0
+    membrane_left_px: float | None = None
+    membrane_right_px: float | None = None
 
     @property
     def height_px(self) -> int:
@@ -63,71 +96,265 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(s.start), int(s.stop)) for (s,) in ndi.find_objects(labels)] if n else []
 
 
-def _split_profile(profile: np.ndarray, *, min_run: int, floor: float) -> list[tuple[int, int]] | None:
-    """Split a 1-D low-percentile profile into membrane runs, or None if there is no clear gap."""
-    lo, hi = np.percentile(profile, [2, 98])
-    if hi <= lo:
+@dataclass
+class _Gap:
+    start: int
+    stop: int
+    level: float
+    membrane: float
+
+
+def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_Gap]:
+    """Floor-level gaps in a 1-D low-percentile profile (rows or columns of a cell).
+
+    A gap is a run of samples below the midpoint between the profile's lowest
+    level and the membrane level (median of the upper half of the range) that is (1) flat: the membrane stands
+    at least 10 x the gap's own scatter above it, and (2) at the camera floor:
+    within 15 % of the floor-to-membrane step of the image's darkest level (a
+    gel's slightly darker rim or background between bright lanes, a shadow or
+    a gradient is not a gap between strips).
+    """
+    if profile.size < 8:
+        return []
+    low = float(profile.min())
+    high = float(np.percentile(profile, 90))
+    if high - low <= 0:
+        return []
+    # the membrane level: the median of the upper cluster (gaps may be most of the profile)
+    membrane = float(np.median(profile[profile > low + 0.5 * (high - low)]))
+    off = profile < low + 0.5 * (membrane - low)
+    gaps = []
+    for a, b in _runs(off):
+        if b - a < min_gap:
+            continue
+        gap = profile[a:b]
+        level = float(np.median(gap))
+        spread = 1.4826 * float(np.median(np.abs(gap - level))) + 1e-6
+        # the membrane next to this gap (a few samples each side) sets the step
+        side = np.concatenate([profile[max(0, a - 12):max(0, a - 2)], profile[b + 2:b + 12]])
+        near = float(np.median(side)) if side.size else membrane
+        step = min(near, membrane) - level
+        if step < 10.0 * spread or step < 0.5 * (membrane - floor) or level - floor > 0.15 * (membrane - floor):
+            continue
+        gaps.append(_Gap(a, b, level, membrane))
+    return gaps
+
+
+def _profile(block: np.ndarray, axis: int) -> np.ndarray:
+    """80th-percentile profile along ``axis`` (0: one value per column, 1: one per row), lightly smoothed.
+
+    A row (column) that crosses membrane over at least a fifth of its length
+    stays above the floor; text, pen strokes and dust cover less and do not.
+    """
+    other = block.shape[axis]
+    step = max(1, other // 256)
+    sample = block[::step] if axis == 0 else block[:, ::step]
+    return ndi.uniform_filter1d(np.percentile(sample, 80, axis=axis), 3)
+
+
+def _cut(signal: np.ndarray, box: tuple[int, int, int, int], *, floor: float, min_size: tuple[int, int],
+         gaps_seen: list[_Gap], depth: int = 0) -> list[tuple[int, int, int, int]]:
+    """Recursively split ``box`` (y0, y1, x0, x1) at floor-level gaps; the leaves are cells of at most one strip."""
+    y0, y1, x0, x1 = box
+    block = signal[y0:y1, x0:x1]
+    if depth > 8 or block.shape[0] < min_size[0] or block.shape[1] < min_size[1]:
+        return [box]
+    found = {}
+    for axis in (1, 0):  # rows first (stacked strips), then columns (side by side)
+        prof = _profile(block, axis)
+        gaps = found[axis] = _find_gaps(prof, floor=floor)
+        # cut at the middle of each inner gap; cells too small for a strip are dropped later
+        inner = [g for g in gaps if g.start > 0 and g.stop < prof.size]
+        if not inner:
+            continue
+        gaps_seen.extend(gaps)
+        edges = [0] + [(g.start + g.stop) // 2 for g in inner] + [prof.size]
+        out = []
+        for a, b in zip(edges[:-1], edges[1:]):
+            sub = (y0 + a, y0 + b, x0, x1) if axis == 1 else (y0, y1, x0 + a, x0 + b)
+            out.extend(_cut(signal, sub, floor=floor, min_size=min_size, gaps_seen=gaps_seen, depth=depth + 1))
+        return out
+    # no inner gap: a gap may still border the cell on one side (membrane ends before the image does)
+    gaps_seen.extend(found[0] + found[1])
+    return [box]
+
+
+def _edge_slope(first: np.ndarray) -> float | None:
+    """Robust slope (rows per column) of an edge given its row at each column (NaN = unknown)."""
+    x = np.flatnonzero(np.isfinite(first))
+    if x.size < 10:
         return None
-    threshold = lo + 0.3 * (hi - lo)
-    on = profile > threshold
-    on = ndi.binary_closing(on, structure=np.ones(5, bool)) | on
-    # edge rows/columns are half membrane, half gap: trim them
-    runs = [(a + 2, b - 2) for a, b in _runs(on) if b - a - 4 >= min_run]
-    if not runs:
+    y = first[x]
+    # discard columns where the edge is broken (pen marks, bands touching the edge)
+    for _ in range(2):
+        coef = np.polyfit(x, y, 1)
+        res = y - np.polyval(coef, x)
+        keep = np.abs(res) <= max(2.0, 3 * 1.4826 * np.median(np.abs(res)))
+        x, y = x[keep], y[keep]
+        if x.size < 10:
+            return None
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def _refine_box(signal: np.ndarray, box: tuple[int, int, int, int], cell: tuple[int, int, int, int], f: int,
+                threshold: float) -> tuple[int, int, int, int]:
+    """Move each edge of a box found on an f-times block-averaged copy to the full-resolution membrane edge."""
+    top, bottom, left, right = box
+    cy0, cy1, cx0, cx1 = cell
+    # rows: 80th percentile over the box's columns, within 2f of the coarse edge
+    lo, hi = max(cy0, top - 2 * f), min(cy1, bottom + 2 * f)
+    rows = _profile(signal[lo:hi, left:right], 1) > threshold
+    on = np.flatnonzero(rows)
+    if on.size:
+        top = max(top - 2 * f, lo + int(on[0])) if top > cy0 else top
+        bottom = min(bottom + 2 * f, lo + int(on[-1]) + 1) if bottom < cy1 else bottom
+    lo, hi = max(cx0, left - 2 * f), min(cx1, right + 2 * f)
+    cols = _profile(signal[top:bottom, lo:hi], 0) > threshold
+    on = np.flatnonzero(cols)
+    if on.size:
+        left = lo + int(on[0]) if left > cx0 else left
+        right = lo + int(on[-1]) + 1 if right < cx1 else right
+    return top, bottom, left, right
+
+
+def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int], threshold: float,
+                      gap_level: float, shape: tuple[int, int], min_size: tuple[int, int],
+                      signal: np.ndarray | None = None) -> Strip | None:
+    """The strip in one cell: largest solid region above ``threshold`` (None when there is no strip)."""
+    y0, y1, x0, x1 = cell
+    sy0, sy1, sx0, sx1 = y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
+    sub = small[sy0:sy1, sx0:sx1] > threshold
+    # thin things (text, pen strokes, bridges across a gap) are not membrane
+    sub = ndi.binary_opening(sub, structure=np.ones((5, 5), bool))
+    lab, n = ndi.label(sub)
+    if n == 0:
         return None
-    off = ~on
-    if off.sum() < 0.03 * profile.size:
+    sizes = ndi.sum_labels(sub, lab, index=np.arange(1, n + 1))
+    k = int(np.argmax(sizes)) + 1
+    comp = lab == k
+    (rs, cs), = ndi.find_objects(comp.astype(np.int8))
+    h, w = (rs.stop - rs.start) * f, (cs.stop - cs.start) * f
+    if h < min_size[0] or w < min_size[1] or comp.sum() < 0.6 * (rs.stop - rs.start) * (cs.stop - cs.start):
         return None
-    # A real gap is flat and low: membrane rows must sit well above gap rows
-    # compared with how much the membrane level itself varies.
-    # A real gap is flat and low (camera floor, no membrane): its rows vary little
-    # compared with the step up to the membrane. A smooth gradient fails this test.
-    membrane = profile[on]
-    gap = profile[off]
-    spread = 1.4826 * np.median(np.abs(gap - np.median(gap))) + 1e-6
-    step = np.median(membrane) - np.median(gap)
-    # ... and the gap is the camera floor: the membrane background stands at least twice
-    # as far above the image's darkest level as the gap does (a gel's slightly darker
-    # rim is not a gap between strips)
-    if step < 10.0 * spread or step < 0.5 * (np.median(membrane) - floor):
-        return None
-    return runs
+    # A membrane is solid and flat between its bands: its interior (central 80 % of the box)
+    # stays above the threshold (a lane of gel bands has valleys down to the gel between its
+    # bands) and its lower half sits at one level (a lone band on a flat background is all slope).
+    bh, bw = rs.stop - rs.start, cs.stop - cs.start
+    inner = small[sy0 + rs.start + bh // 10: sy0 + rs.stop - bh // 10, sx0 + cs.start + bw // 10: sx0 + cs.stop - bw // 10]
+    if inner.size:
+        p5, p40 = np.percentile(inner, [5, 40])
+        if p5 <= threshold or p40 - p5 > 0.4 * (p40 - gap_level):
+            return None
+    # full-resolution box, trimmed of the half-membrane edge pixels where the edge is seen
+    top, bottom = (sy0 + rs.start) * f, min((sy0 + rs.stop) * f, y1)
+    left, right = (sx0 + cs.start) * f, min((sx0 + cs.stop) * f, x1)
+    seen = dict(top=top > 0, bottom=bottom < shape[0], left=left > 0, right=right < shape[1])
+    if f > 1 and signal is not None:
+        top, bottom, left, right = _refine_box(signal, (top, bottom, left, right), cell, f, threshold)
+    trim = EDGE_TRIM_PX
+    top, bottom = top + trim * seen["top"], bottom - trim * seen["bottom"]
+    left, right = left + trim * seen["left"], right - trim * seen["right"]
+    # rotation from the long edges (top and bottom for a wide strip, left and right for a tall one)
+    c = comp[rs, cs]
+    slopes = []
+    if c.shape[1] >= c.shape[0]:
+        any_col = c.any(axis=0)
+        for edge, seen_it in ((np.argmax(c, axis=0), seen["top"]), (c.shape[0] - 1 - np.argmax(c[::-1], axis=0), seen["bottom"])):
+            if seen_it:
+                e = np.where(any_col, edge.astype(float), np.nan)
+                e[: c.shape[1] // 10] = np.nan
+                e[c.shape[1] - c.shape[1] // 10:] = np.nan
+                s = _edge_slope(e)
+                if s is not None:
+                    slopes.append(-np.degrees(np.arctan(s)))
+    else:
+        any_row = c.any(axis=1)
+        for edge, seen_it in ((np.argmax(c, axis=1), seen["left"]), (c.shape[1] - 1 - np.argmax(c[:, ::-1], axis=1), seen["right"])):
+            if seen_it:
+                e = np.where(any_row, edge.astype(float), np.nan)
+                e[: c.shape[0] // 10] = np.nan
+                e[c.shape[0] - c.shape[0] // 10:] = np.nan
+                s = _edge_slope(e)
+                if s is not None:
+                    slopes.append(np.degrees(np.arctan(s)))
+    # both long edges must be seen, straight, and agree: a fading or torn edge gives no angle
+    angle = float(np.mean(slopes)) if len(slopes) == 2 and abs(slopes[0] - slopes[1]) < 0.3 else 0.0
+    if abs(angle) < 0.2:
+        angle = 0.0
+    # left/right membrane edges at the middle rows (median over the central fifth)
+    mid = c[c.shape[0] * 2 // 5: max(c.shape[0] * 3 // 5, c.shape[0] * 2 // 5 + 1)]
+    rows_with = mid.any(axis=1)
+    m_left = m_right = None
+    if rows_with.any():
+        firsts = np.argmax(mid[rows_with], axis=1)
+        lasts = mid.shape[1] - 1 - np.argmax(mid[rows_with][:, ::-1], axis=1)
+        if seen["left"]:
+            m_left = float((sx0 + cs.start + np.median(firsts)) * f - 0.5)
+        if seen["right"]:
+            m_right = float((sx0 + cs.start + np.median(lasts) + 1) * f - 0.5)
+    return Strip(0, int(top), int(bottom), int(left), int(right), angle, m_left, m_right)
+
+
+def _reading_order(strips: list[Strip]) -> list[Strip]:
+    """Number strips by grid row (top to bottom), then left to right."""
+    rows: list[list[Strip]] = []
+    for s in sorted(strips, key=lambda s: s.y_top_px):
+        centre = (s.y_top_px + s.y_bottom_px) / 2
+        for row in rows:
+            if any(o.y_top_px <= centre < o.y_bottom_px or s.y_top_px <= (o.y_top_px + o.y_bottom_px) / 2 < s.y_bottom_px
+                   for o in row):
+                row.append(s)
+                break
+        else:
+            rows.append([s])
+    out = []
+    for row in rows:
+        for s in sorted(row, key=lambda s: s.x_left_px):
+            s.index = len(out) + 1
+            out.append(s)
+    return out
 
 
 def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX) -> list[Strip]:
-    """Find membrane strips stacked top to bottom in a blot image.
+    """Find the membrane strips in a blot image: stacked, side by side, or in a grid.
 
     Parameters
     ----------
     signal : (M, N) ndarray
         Blot in signal orientation (see :func:`exo_vision.blot.signal.to_signal`).
     min_height_px : int
-        Shortest strip kept, in pixels.
+        Shortest (and narrowest) strip kept, in pixels; a strip must also span
+        at least :data:`MIN_STRIP_FRACTION` of the image height and width.
 
     Returns
     -------
     list of Strip
-        At least one strip; the whole image when no gaps are found.
+        At least one strip, in reading order; the whole image (edges not
+        seen) when no floor-level gap is found.
     """
     signal = np.asarray(signal, dtype=np.float32)
-    step = max(1, signal.shape[1] // 256)
-    rows = np.percentile(signal[:, ::step], 20, axis=1)
-    rows = ndi.uniform_filter1d(rows, 3)
-    sample = signal[:: max(1, signal.shape[0] // 512), ::step]
-    floor = float(np.percentile(sample, 0.1))
-    # a strip is a sizeable part of the image, not a single band row
-    runs = _split_profile(rows, min_run=max(min_height_px, int(0.06 * signal.shape[0])), floor=floor)
-    if runs is None:
-        runs = [(0, signal.shape[0])]
-    strips = []
-    for a, b in runs:
-        block = signal[a:b]
-        cstep = max(1, block.shape[0] // 128)
-        cols = ndi.uniform_filter1d(np.percentile(block[::cstep], 20, axis=0), 3)
-        col_runs = _split_profile(cols, min_run=max(min_height_px, int(0.06 * signal.shape[1])), floor=floor)
-        if col_runs is None:
-            x0, x1 = 0, signal.shape[1]
-        else:
-            x0, x1 = col_runs[0][0], col_runs[-1][1]
-        strips.append(Strip(len(strips) + 1, a, b, x0, x1))
-    return strips
+    if signal.ndim != 2 or min(signal.shape) < 2:
+        raise ValueError(f"find_strips needs a 2-D image, got an array of shape {signal.shape}")
+    shape = signal.shape
+    # strips are big: their regions are found on a block-averaged copy of at most ~0.25 MP (speed),
+    # their boxes to within f px
+    f = max(1, int(np.sqrt(signal.size / 2.5e5)))
+    h, w = (shape[0] // f) * f, (shape[1] // f) * f
+    small = signal[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3), dtype=np.float32) if f > 1 else signal
+    floor = float(np.percentile(ndi.uniform_filter(small, 3)[::2, ::2], 0.1))
+    min_size = (max(min_height_px, int(MIN_STRIP_FRACTION * shape[0])), max(min_height_px, int(MIN_STRIP_FRACTION * shape[1])))
+    # gaps are looked for at full resolution (a cut line between strips can be a few pixels wide)
+    gaps: list[_Gap] = []
+    cells = _cut(signal, (0, shape[0], 0, shape[1]), floor=floor, min_size=min_size, gaps_seen=gaps)
+    if not gaps:
+        return [whole_image_strip(shape)]
+    gap_level = float(np.median([g.level for g in gaps]))
+    membrane_level = float(np.median([g.membrane for g in gaps]))
+    threshold = gap_level + 0.5 * (membrane_level - gap_level)
+    smooth = ndi.uniform_filter(small, 3)
+    strips = [s for s in (_membrane_in_cell(smooth, f, c, threshold, gap_level, shape, min_size, signal) for c in cells) if s is not None]
+    # Strips are most of a blot image; a few small bright islands on a flat background are
+    # bands or lanes on a membrane (or gel) that fills the image.
+    if sum(s.height_px * s.width_px for s in strips) < MIN_COVERAGE * signal.size:
+        return [whole_image_strip(shape)]
+    return _reading_order(strips)
