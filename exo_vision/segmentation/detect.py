@@ -232,29 +232,23 @@ def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 12.0)
     m8 = mask.astype(np.uint8)
     grouped = fill_holes(cv2.morphologyEx(m8, cv2.MORPH_CLOSE, disk(0.5 * gap_nm / scale_nm)))
     count, glab, stats, _ = label_components_with_stats(grouped)
-    _, plab = label_components(m8)
     out = m8.copy()
     min_piece = max(int((4.0 / scale_nm) ** 2), 4)
-    # only groups that joined two or more pieces, or closed a ring, can change anything
-    inside = m8 > 0
-    group_in = glab[inside]
-    group_of_piece = np.zeros(int(plab.max()) + 1, np.int64)
-    group_of_piece[plab[inside]] = group_in  # every piece lies in exactly one group
-    pieces_per_group = np.bincount(group_of_piece[1:], minlength=count)
-    # a group's area (from the component statistics) against its pieces' area
-    filled_more = stats[:, cv2.CC_STAT_AREA] > 1.05 * np.bincount(group_in, minlength=count)
-    for k in np.flatnonzero((pieces_per_group >= 2) | filled_more):
+    # A group whose pixels are all mask pixels is a single piece left as it was;
+    # only groups that gained pixels (joined pieces, or closed a ring) can change.
+    pieces_area = np.bincount(glab[m8 > 0], minlength=count)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    for k in np.flatnonzero(areas > pieces_area):
         if k == 0:
             continue
         x, y, w, h, _ = (int(v) for v in stats[k])
         g = glab[y:y + h, x:x + w] == k
-        pieces = plab[y:y + h, x:x + w][g]
-        ids, sizes = np.unique(pieces[pieces > 0], return_counts=True)
-        ids = ids[sizes >= min_piece]
+        n_pieces, plab, pstats, _ = label_components_with_stats(g & (m8[y:y + h, x:x + w] > 0))
+        if n_pieces - 1 < 2 and not areas[k] > 1.05 * pieces_area[k]:
+            continue
         arcs = False
-        for pid in ids:
-            piece = plab[y:y + h, x:x + w] == pid
-            if _region_solidity(piece) < 0.8:
+        for pid in np.flatnonzero(pstats[:, cv2.CC_STAT_AREA] >= min_piece):
+            if pid > 0 and _region_solidity(plab == pid) < 0.8:
                 arcs = True
                 break
         if arcs:

@@ -103,6 +103,57 @@ def resample_to_scale(
     return small, scale_nm
 
 
+def shrink_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Shrink a boolean mask to ``shape``: True where any source pixel under a target pixel is True.
+
+    Target pixel ``i`` covers source rows ``[i * f, (i + 1) * f)`` (``f`` the
+    shrink factor), as in area resampling; a source pixel partly under it
+    counts. Rows, then columns, are OR-ed over those footprints, within the
+    bounding box of the True pixels only (annotation masks are a few boxes).
+
+    Parameters
+    ----------
+    mask : (M, N) ndarray of bool
+    shape : (m, n) tuple of int
+        Target shape (not larger than ``mask``).
+
+    Returns
+    -------
+    (m, n) ndarray of bool
+    """
+    mask = np.asarray(mask, dtype=bool)
+    out = np.zeros(shape, bool)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return out
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    (r_lo, r_hi), (c_lo, c_hi) = _footprints(mask.shape[0], shape[0]), _footprints(mask.shape[1], shape[1])
+    # target rows/columns whose footprint reaches the bounding box
+    i0, i1 = int(np.searchsorted(r_hi, rows[0], side="right")), int(np.searchsorted(r_lo, rows[-1], side="right"))
+    j0, j1 = int(np.searchsorted(c_hi, cols[0], side="right")), int(np.searchsorted(c_lo, cols[-1], side="right"))
+    sub = mask[r_lo[i0]:r_hi[i1 - 1], c_lo[j0]:c_hi[j1 - 1]]
+    rows_done = _or_rows(sub, r_lo[i0:i1] - r_lo[i0], r_hi[i0:i1] - r_lo[i0])
+    cols_done = _or_rows(np.ascontiguousarray(rows_done.T), c_lo[j0:j1] - c_lo[j0], c_hi[j0:j1] - c_lo[j0])
+    out[i0:i1, j0:j1] = cols_done.T
+    return out
+
+
+def _footprints(big: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last source index under each of ``size`` area-resampling target pixels."""
+    f = big / size
+    lo = np.floor(np.arange(size) * f).astype(int)
+    hi = np.maximum(np.minimum(np.ceil(np.arange(1, size + 1) * f).astype(int), big), lo + 1)
+    return lo, hi
+
+
+def _or_rows(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Row ``i`` of the result: OR of ``mask[lo[i]:hi[i]]``."""
+    out = mask[lo].copy()
+    for k in range(1, int((hi - lo).max())):
+        out |= mask[np.minimum(lo + k, hi - 1)]
+    return out
+
+
 def estimate_background(
     image: np.ndarray, *, pixel_size_nm: float, sigma_nm: float = 120.0, coarse_scale_nm: float = 8.0
 ) -> np.ndarray:
