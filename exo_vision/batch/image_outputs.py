@@ -14,6 +14,9 @@ atomically:
 
 An input is complete when its marker parses, names the same input checksum and
 parameters, and every listed output exists with the listed checksum.
+
+A marker with ``"curated_in_gui": true`` was written by the napari grid session for a
+result the user curated; the batch runner never replaces such a result.
 """
 
 from __future__ import annotations
@@ -140,6 +143,20 @@ def write_image_outputs(
     return marker
 
 
+def read_marker(*, out_dir: Path, stem: str) -> dict[str, Any] | None:
+    """The parsed completion marker of ``stem`` in ``out_dir``, or None when absent or unreadable."""
+    path = out_dir / output_names(stem)["marker"]
+    if not path.is_file():
+        return None
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(marker, dict) or marker.get("marker_version") != MARKER_VERSION:
+        return None
+    return marker
+
+
 def completed_marker(
     *, out_dir: Path, stem: str, input_sha256: str, parameters: dict[str, Any]
 ) -> dict[str, Any] | None:
@@ -156,14 +173,8 @@ def completed_marker(
     parameters : dict
         Analysis parameters now (JSON values).
     """
-    path = out_dir / output_names(stem)["marker"]
-    if not path.is_file():
-        return None
-    try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(marker, dict) or marker.get("marker_version") != MARKER_VERSION:
+    marker = read_marker(out_dir=out_dir, stem=stem)
+    if marker is None:
         return None
     if marker.get("input_sha256") != input_sha256:
         return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import json
 import logging
 import multiprocessing
 import os
@@ -29,7 +30,7 @@ from typing import Any
 
 from exo_vision.batch.atomic import TEMP_PREFIX, sha256_file
 from exo_vision.batch.config import TemBatchConfig
-from exo_vision.batch.image_outputs import completed_marker, output_names, write_image_outputs
+from exo_vision.batch.image_outputs import completed_marker, output_names, read_marker, write_image_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -321,6 +322,50 @@ def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
     return record
 
 
+def _curated_record(job: ImageJob) -> dict[str, Any] | None:
+    """The record of an input whose result was curated in the napari grid session, else None.
+
+    A curated result is never replaced by an uncurated re-analysis, with or without --resume:
+
+    * same input file and complete outputs: kept, ``status="skipped"`` (with a warning when it
+      was made with other parameters than this run's);
+    * input changed since, or outputs missing or altered: ``status="failed"``, files left as they are.
+    """
+    marker = read_marker(out_dir=Path(job.out_dir), stem=job.stem)
+    if marker is None or not marker.get("curated_in_gui"):
+        return None
+    base = {"input": job.path, "stem": job.stem, "index": job.index}
+    try:
+        checksum = sha256_file(job.path)
+    except OSError as err:
+        return {**base, "status": "failed", "error": f"OSError: cannot read {job.path}: {err.strerror}"}
+    complete = completed_marker(
+        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=marker.get("parameters")
+    )
+    if complete is None:
+        reason = (
+            "the input file changed since" if marker.get("input_sha256") != checksum
+            else "its output files are missing or were altered"
+        )
+        return {
+            **base,
+            "status": "failed",
+            "error": (
+                f"CuratedResultKept: {job.stem} in {job.out_dir} holds a result curated in the GUI, but {reason}; "
+                f"it was left untouched. To re-analyse, move its {job.stem}_* files away or choose another --out."
+            ),
+        }
+    if json.dumps(complete.get("parameters"), sort_keys=True) != json.dumps(job.parameters, sort_keys=True):
+        logger.warning(
+            "%s: kept the result curated in the GUI (made with other parameters than this run's); "
+            "to re-analyse it, move its %s_* files out of %s or choose another --out",
+            job.path, job.stem, job.out_dir,
+        )
+    record = {k: v for k, v in complete.items() if k not in ("outputs", "marker_version")}
+    record.update({**base, "status": "skipped"})
+    return record
+
+
 def _one_thread_per_worker() -> None:
     """Pool initializer: each worker process uses one OpenCV thread.
 
@@ -492,7 +537,8 @@ def run_tem_batch(
         Every parameter of the run.
     resume : bool
         Skip inputs whose outputs from an earlier run with the same input
-        checksum and parameters are complete.
+        checksum and parameters are complete. Results curated in the napari
+        grid session are never replaced, with or without ``resume``.
     progress : callable(int, int), optional
         Called as ``progress(done, total)`` after each input.
     argv : sequence of str, optional
@@ -519,7 +565,9 @@ def run_tem_batch(
     records: dict[int, dict[str, Any]] = {}
     todo: list[ImageJob] = []
     for job in jobs:
-        skipped = _skip_if_complete(job) if resume else None
+        skipped = _curated_record(job)
+        if skipped is None and resume:
+            skipped = _skip_if_complete(job)
         if skipped is not None:
             records[job.index] = skipped
         else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from magicgui.widgets import Container, FileEdit, FloatSlider, FloatSpinBox, Lab
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
+from qtpy.QtCore import QEvent, QObject
 
+from exo_vision.batch.config import TemBatchConfig
 from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data
 from exo_vision.plugins._vesicles import (
     ROLE,
@@ -43,20 +46,53 @@ PREVIOUS_KEY = "PageUp"
 def list_micrographs(folder: str | Path) -> list[Path]:
     """Micrograph files of a grid folder, sorted by name (non-recursive).
 
+    Exactly the files ``exo-vision tem <folder>`` analyses, so both name their outputs alike.
+
     Raises
     ------
     ValueError
         When the folder does not exist or holds no readable image.
     """
+    from exo_vision.batch.atomic import TEMP_PREFIX
+    from exo_vision.batch.runner import IMAGE_SUFFIXES
+
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"micrograph folder {folder} does not exist; choose the folder holding one grid's images.")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    files = sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(TEMP_PREFIX)
+    )
     if not files:
         raise ValueError(
-            f"no micrographs in {folder}: expected files ending in {', '.join(EXTENSIONS)}; choose another folder."
+            f"no micrographs in {folder}: expected files ending in {', '.join(sorted(IMAGE_SUFFIXES))}; "
+            "choose another folder."
         )
     return files
+
+
+def analysis_kwargs(cli_parameters: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`~exo_vision.tem_analysis.analyse_micrograph` keyword arguments among
+    :meth:`TemBatchConfig.analysis_parameters` (the rest concern reading the file)."""
+    reading = ("pixel_size_nm", "frame", "scale_bar")
+    return {k: v for k, v in cli_parameters.items() if k not in reading}
+
+
+class _VisibilityWatcher(QObject):
+    """Calls ``shown()`` / ``hidden()`` when ``widget`` is shown or hidden (its dock closed or removed)."""
+
+    def __init__(self, widget: Any, *, shown: Callable[[], None], hidden: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._shown = shown
+        self._hidden = hidden
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Show:
+            self._shown()
+        elif event.type() == QEvent.Type.Hide:
+            self._hidden()
+        return False
 
 
 class GridSessionWidget(Container):
@@ -67,9 +103,13 @@ class GridSessionWidget(Container):
         self._viewer = viewer = napari_viewer
         self._input = FileEdit(label="micrographs folder", mode="d")
         self._output = FileEdit(label="output folder", mode="d")
-        self._min_d = FloatSpinBox(label="min diameter (nm)", value=30.0, min=1.0, max=5000.0, step=5.0)
-        self._max_d = FloatSpinBox(label="max diameter (nm)", value=500.0, min=2.0, max=20000.0, step=10.0)
-        self._sensitivity = FloatSlider(label="sensitivity", value=0.5, min=0.0, max=1.0, step=0.05)
+        # The CLI's defaults: the session writes the files `exo-vision tem` writes, with the same parameters.
+        cli = TemBatchConfig()
+        self._min_d = FloatSpinBox(label="min diameter (nm)", value=cli.min_diameter_nm, min=1.0, max=5000.0, step=5.0)
+        self._max_d = FloatSpinBox(
+            label="max diameter (nm)", value=cli.max_diameter_nm, min=2.0, max=20000.0, step=10.0
+        )
+        self._sensitivity = FloatSlider(label="sensitivity", value=cli.sensitivity, min=0.0, max=1.0, step=0.05)
         self._open = PushButton(text="Open grid (resumes a saved session)")
         self._previous = PushButton(text=f"< Previous ({PREVIOUS_KEY})", enabled=False)
         self._next = PushButton(text=f"Next ({NEXT_KEY}) >", enabled=False)
@@ -100,6 +140,8 @@ class GridSessionWidget(Container):
         self.index = -1
         self.output_dir: Path | None = None
         self.precomputed: dict[Path, Any] = {}
+        #: Pixel size (nm) each micrograph's file gives (what the CLI would use without --pixel-size-nm).
+        self.file_pixel_size_nm: dict[Path, float | None] = {}
         self.tables: dict[str, pd.DataFrame] = {}
         self.image_layer: Any = None
         self.labels_layer: Any = None
@@ -111,12 +153,26 @@ class GridSessionWidget(Container):
         self._next.changed.connect(lambda: self.next())
         self._save.changed.connect(lambda: self.save_current())
         self._keys = {NEXT_KEY: lambda _viewer: self.next(), PREVIOUS_KEY: lambda _viewer: self.previous()}
-        for key, func in self._keys.items():
-            viewer.bind_key(key, func, overwrite=True)
-        self.native.destroyed.connect(self._unbind_keys)
+        self.bind_keys()
+        # PageUp/PageDown belong to the session only while its dock is on screen: released when
+        # the dock is closed, removed or hidden (e.g. tabbed away), taken back when shown again.
+        self._visibility = _VisibilityWatcher(self.native, shown=self.bind_keys, hidden=self.unbind_keys)
+        self.native.destroyed.connect(self.unbind_keys)
 
-    def _unbind_keys(self, _obj: Any = None) -> None:
-        """Release PageUp/PageDown when the dock is closed (unless a newer session took them)."""
+    @property
+    def keys_bound(self) -> bool:
+        """Whether PageUp/PageDown currently step this session."""
+        from app_model.types import KeyBinding
+
+        return all(self._viewer.keymap.get(KeyBinding.from_str(key)) is func for key, func in self._keys.items())
+
+    def bind_keys(self) -> None:
+        """Bind PageDown (next) and PageUp (previous) on the viewer to this session."""
+        for key, func in self._keys.items():
+            self._viewer.bind_key(key, func, overwrite=True)
+
+    def unbind_keys(self, _obj: Any = None) -> None:
+        """Release PageUp/PageDown (unless another session took them since)."""
         from app_model.types import KeyBinding
 
         for key, func in self._keys.items():
@@ -124,14 +180,39 @@ class GridSessionWidget(Container):
                 self._viewer.bind_key(key, None)
 
     # -- session -------------------------------------------------------------------------------
-    def parameters(self) -> dict[str, Any]:
-        """Segmentation parameters (nm) used for every micrograph of the grid."""
-        return {
+    def config(self, **overrides: Any) -> TemBatchConfig:
+        """The ``exo-vision tem`` configuration matching the session's settings (plus ``overrides``)."""
+        values = {
             "min_diameter_nm": float(self._min_d.value),
             "max_diameter_nm": float(self._max_d.value),
             "sensitivity": float(self._sensitivity.value),
             "polarity": "auto",
         }
+        values.update(overrides)
+        return TemBatchConfig(**values)
+
+    def parameters(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~exo_vision.tem_analysis.analyse_micrograph` for every micrograph
+        (lengths in nm): exactly those ``exo-vision tem`` passes for the same settings."""
+        return analysis_kwargs(self.config().analysis_parameters())
+
+    def recorded_parameters(self, path: Path, layer: Any, image: Any) -> dict[str, Any]:
+        """The parameters saved in a micrograph's done-marker, in the form ``exo-vision tem`` records.
+
+        They are the analysis parameters the layer was made with, and the pixel size as an override
+        only when the user changed the file's own calibration; so ``exo-vision tem <grid> --out <out>
+        --resume`` with the same settings finds these results complete and skips them.
+        """
+        from exo_vision.batch.config import PARAMETER_NAMES
+
+        made_with = {k: v for k, v in (layer.metadata.get("parameters") or {}).items() if k in PARAMETER_NAMES}
+        overrides: dict[str, Any] = {**self.config().to_dict(), **made_with}
+        file_px = self.file_pixel_size_nm.get(path)
+        overrides["pixel_size_nm"] = (
+            None if image.pixel_size_nm is None or (file_px is not None and np.isclose(image.pixel_size_nm, file_px))
+            else float(image.pixel_size_nm)
+        )
+        return TemBatchConfig(**overrides).analysis_parameters()
 
     def open_grid(self, input_dir: str | Path | None = None, output_dir: str | Path | None = None) -> None:
         """Open a grid folder; resume at the saved position when the output folder holds a session."""
@@ -144,6 +225,11 @@ class GridSessionWidget(Container):
             out = Path(self._output.value)
             if not str(self._output.value) or out == Path("."):
                 raise ValueError("choose an output folder for the grid's results")
+            if out.resolve() == Path(self._input.value).resolve():
+                raise ValueError(
+                    "choose an output folder other than the micrographs folder (the results would be read "
+                    "back as micrographs)"
+                )
             out.mkdir(parents=True, exist_ok=True)
         except (ValueError, OSError) as error:
             show_warning(str(error))
@@ -264,6 +350,7 @@ class GridSessionWidget(Container):
         from exo_vision.io import read_image
 
         image = read_image(path, kind="tem")
+        self.file_pixel_size_nm[path] = image.pixel_size_nm
         data, kwargs, _ = image_layer_data(image)
         self.image_layer = self._viewer.add_image(data, **kwargs)
         saved = self.output_paths(path)
@@ -405,13 +492,20 @@ class GridSessionWidget(Container):
         stem = saved["marker"].name[: -len("_done.json")]
         area = layer.metadata.get("analysed_area_nm2")
         area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
-        parameters = dict(layer.metadata.get("parameters") or self.parameters())
+        parameters = self.recorded_parameters(path, layer, image)
         polarity = layer.metadata.get("polarity") or "bright"
         result = MicrographResult(
             labels=labels,
             table=table,
             rejected=pd.DataFrame({"reason": pd.Series(dtype=str)}),
-            statistics=size_statistics(table, analysed_area_nm2=area),
+            statistics=size_statistics(
+                table,
+                analysed_area_nm2=area,
+                exclude_border=parameters["exclude_border"],
+                size_range_nm=tuple(parameters["size_range_nm"]),
+                n_boot=parameters["n_boot"],
+                rng=parameters["seed"],
+            ),
             image_data=image,
             parameters=parameters,
             polarity=polarity,

@@ -1,0 +1,165 @@
+"""Grid session: its PageUp/PageDown shortcuts follow the dock, and `exo-vision tem --resume`
+on a folder the session wrote keeps the curated results instead of redoing them.
+
+Images are small (512 x 512) synthetic micrographs from the project's seeded generator.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+pytest.importorskip("napari")
+
+from app_model.types import KeyBinding  # noqa: E402
+
+from exo_vision.batch.config import TemBatchConfig  # noqa: E402
+from exo_vision.cli.main import main  # noqa: E402
+from exo_vision.plugins.grid_session_widget import NEXT_KEY, PREVIOUS_KEY  # noqa: E402
+from exo_vision.synthetic.tem import make_synthetic_tem  # noqa: E402
+
+PIXEL_SIZE_NM = 2.0
+PLUGIN = "exo-vision"
+
+
+def write_micrograph(path: Path, *, seed: int) -> None:
+    """A 512x512 synthetic micrograph as a calibrated ImageJ TIFF."""
+    image, _ = make_synthetic_tem(
+        (512, 512), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=8, scale_bar=False, rng=seed
+    )
+    tifffile.imwrite(
+        path, image, imagej=True, resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM), metadata={"unit": "nm"}
+    )
+
+
+def _bound(viewer, key):
+    return viewer.keymap.get(KeyBinding.from_str(key))
+
+
+def test_page_keys_are_released_when_the_dock_is_hidden_or_removed(make_napari_viewer, qtbot):
+    # regression: PageUp/PageDown stayed bound after the grid dock was removed, until Qt destroyed the widget
+    viewer = make_napari_viewer(show=True)
+    dock, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    qtbot.waitUntil(session.native.isVisible, timeout=5_000)
+    assert session.keys_bound
+    stepped = []
+    session.next = lambda: stepped.append("next")
+    _bound(viewer, NEXT_KEY)(viewer)
+    assert stepped == ["next"]
+
+    dock.hide()  # the dock's close button hides it
+    assert _bound(viewer, NEXT_KEY) is None and _bound(viewer, PREVIOUS_KEY) is None
+    dock.show()
+    qtbot.waitUntil(session.native.isVisible, timeout=5_000)
+    assert session.keys_bound
+
+    viewer.window.remove_dock_widget(dock)
+    assert _bound(viewer, NEXT_KEY) is None and _bound(viewer, PREVIOUS_KEY) is None
+
+
+def test_page_keys_belong_to_the_newest_visible_session(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    first_dock, first = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    qtbot.waitUntil(first.native.isVisible, timeout=5_000)
+    viewer.window.remove_dock_widget(first_dock)
+    _, second = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    assert second.keys_bound and not first.keys_bound
+    first.unbind_keys()  # the old session never releases keys it does not hold
+    assert second.keys_bound
+
+
+def _curated_grid_session(viewer, grid: Path, out: Path) -> dict[str, int]:
+    """Run the grid session over ``grid``: delete one vesicle of the first micrograph, save all.
+
+    Returns the deleted label per stem.
+    """
+    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    _, curation = viewer.window.add_plugin_dock_widget(PLUGIN, "Curation")
+    session.synchronous = True
+    session.open_grid(grid, out)
+    viewer.layers.selection.active = session.labels_layer
+    victim = int(session.labels_layer.features["label"].iloc[0])
+    curation.delete(victim)
+    while session.index < len(session.files) - 1:
+        session.next()
+    session.save_current()
+    return {"g0": victim}
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("g*_*"))}
+
+
+def _run_json(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text())
+
+
+@pytest.mark.slow
+def test_cli_resume_skips_the_grid_sessions_curated_micrographs(make_napari_viewer, tmp_path):
+    grid = tmp_path / "grid"
+    out = tmp_path / "out"
+    grid.mkdir()
+    for i in range(3):
+        write_micrograph(grid / f"g{i}.tif", seed=20 + i)
+    viewer = make_napari_viewer()
+    deleted = _curated_grid_session(viewer, grid, out)
+    before = _snapshot(out)
+    assert {f"g{i}_done.json" for i in range(3)} <= set(before)
+    curated = pd.read_csv(out / "g0_vesicles.csv")
+    assert deleted["g0"] not in set(curated["label"])
+    marker = json.loads((out / "g0_done.json").read_text())
+    assert marker["parameters"] == TemBatchConfig().analysis_parameters()  # what the CLI records by default
+
+    assert main(["tem", str(grid), "--out", str(out), "--resume", "--workers", "1"]) == 0
+    run = _run_json(out)
+    assert (run["n_done"], run["n_skipped"], run["n_failed"]) == (0, 3, 0)
+    assert _snapshot(out) == before  # nothing redone: every per-image file byte for byte the same
+    pooled = pd.read_csv(out / "vesicles.csv")
+    assert len(pooled[pooled["image"] == "g0"]) == len(curated)  # run-level tables use the curated result
+
+    # a re-run without --resume, or with other parameters, still keeps the curated results
+    assert main(["tem", str(grid), "--out", str(out), "--workers", "1", "--min-diameter-nm", "25"]) == 0
+    assert _run_json(out)["n_skipped"] == 3
+    assert _snapshot(out) == before
+
+
+@pytest.mark.slow
+def test_cli_never_overwrites_a_curated_result_whose_input_changed(make_napari_viewer, tmp_path):
+    grid = tmp_path / "grid"
+    out = tmp_path / "out"
+    grid.mkdir()
+    for i in range(2):
+        write_micrograph(grid / f"g{i}.tif", seed=30 + i)
+    viewer = make_napari_viewer()
+    _curated_grid_session(viewer, grid, out)
+    before = _snapshot(out)
+    write_micrograph(grid / "g0.tif", seed=99)  # the micrograph was replaced after curation
+
+    assert main(["tem", str(grid), "--out", str(out), "--resume", "--workers", "1"]) == 1
+    run = _run_json(out)
+    assert (run["n_done"], run["n_skipped"], run["n_failed"]) == (0, 1, 1)
+    errors = pd.read_csv(out / "errors.csv")
+    assert errors["stem"].tolist() == ["g0"] and "curated in the GUI" in errors["error"].iloc[0]
+    assert _snapshot(out) == before
+
+
+def test_grid_session_analyses_with_the_cli_parameters(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    cli = TemBatchConfig()
+    expected = {k: v for k, v in cli.analysis_parameters().items() if k not in ("pixel_size_nm", "frame", "scale_bar")}
+    assert session.parameters() == expected
+    session._sensitivity.value = 0.7
+    assert session.config().analysis_parameters()["sensitivity"] == pytest.approx(0.7)
+    # the output folder must not be the micrographs folder (results would be read back as micrographs)
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    write_micrograph(grid / "g0.tif", seed=1)
+    session.open_grid(grid, grid)
+    assert session.files == [] and not list(grid.glob("*_done.json"))
+    assert np.isclose(cli.min_diameter_nm, session._min_d.value)
