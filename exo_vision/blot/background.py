@@ -31,6 +31,8 @@ Methods (``method`` argument everywhere):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -212,6 +214,7 @@ def band_background(
     outside: tuple[int, int] | None = None,
     gap_profile: np.ndarray | list[np.ndarray] | None = None,
     avoid: list[tuple[int, int]] | None = None,
+    to_level: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Background level per pixel for each row of a band.
 
@@ -239,6 +242,11 @@ def band_background(
     avoid : list of (int, int), optional
         Rows of the lane's other bands (lane-relative); an edge whose outside
         border rows fall on one of them reads the rows just inside instead.
+    to_level : callable, optional
+        ``"profile"`` only: maps a mean of quantised pixels to the true level
+        (:func:`exo_vision.blot.quantisation.linearise` for an 8-bit export
+        with sub-grey-level noise). Applied to each edge's pooled border
+        pixels, so all ``border_px x W`` pixels count towards the dither.
 
     Returns
     -------
@@ -268,6 +276,9 @@ def band_background(
     # valley, not the neighbour's tail.
     va = _edge_level(pixels, o_top, border_px, upward=True, avoid=avoid)
     vb = _edge_level(pixels, o_bottom, border_px, upward=False, avoid=avoid)
+    if to_level is not None:
+        va = None if va is None else float(to_level(np.array([va]))[0])
+        vb = None if vb is None else float(to_level(np.array([vb]))[0])
     if va is None or vb is None:
         return np.full(n, float(va if va is not None else vb))
     ya = (above.start + above.stop - 1) / 2

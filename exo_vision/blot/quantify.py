@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from exo_vision.blot.bands import (
 )
 from exo_vision.blot.detection import LOD_FACTOR, NoiseEstimate, blank_volume_noise
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
+from exo_vision.blot.quantisation import linearise, staircase_noise_sd
 from exo_vision.blot.lanes import (
     CENTRAL_FRACTION,
     Lane,
@@ -43,6 +45,7 @@ from exo_vision.blot.signal import (
     default_saturation_level,
     dust_mask,
     guess_polarity,
+    pixel_noise_sd,
     remove_dust,
     to_signal,
 )
@@ -269,10 +272,21 @@ def quantify_blot(
     strips, per_strip = _place_lanes(clean, strips=strips, lanes=lanes, n_lanes=n_lanes,
                                      lane_x_ranges_px=lane_x_ranges_px, lane_names=lane_names, image_name=image_name)
     strip_markers = _markers_per_strip(markers, len(strips))
+    integer_image = bool(np.issubdtype(image.dtype, np.integer))
+    staircase_sd = None
+    if integer_image and background == "profile" and pixel_noise_sd(clean) < 1.0:
+        # noise below one grey level (an 8-bit export): rounding is not dithered; measure how
+        # the lane row means behave and undo the staircase (see exo_vision.blot.quantisation)
+        staircase_sd = staircase_noise_sd([lane_pixels(clean, lane, fraction=central_fraction)
+                                           for ls in per_strip for lane in ls])
+        if staircase_sd is not None:
+            warnings.append(
+                f"pixel noise is below one grey level (SD ~{staircase_sd:.2f} level), so rounding to integers "
+                "biases faint bands; lane row means were corrected for rounding (exo_vision.blot.quantisation)"
+            )
     settings = _Settings(background, rolling_ball_radius_px, central_fraction, border_px, lod_factor, ladder_lane,
                          None if ladder_kda is None else list(ladder_kda), marker_windows_px,
-                         marker_windows_kda or MARKER_WINDOWS_KDA, image_name,
-                         bool(np.issubdtype(image.dtype, np.integer)))
+                         marker_windows_kda or MARKER_WINDOWS_KDA, image_name, integer_image, staircase_sd)
     rb = None
     if background == "rolling_ball":
         rb = np.zeros_like(clean)
@@ -311,6 +325,7 @@ def quantify_blot(
         markers=strip_markers, marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
         background=background, rolling_ball_radius_px=rolling_ball_radius_px, central_fraction=central_fraction,
         border_px=border_px, lod_factor=lod_factor, remove_dust_specks=remove_dust_specks,
+        staircase_noise_sd=staircase_sd,
     )
     params.update(ladder_lane=ladder_lane, ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda])
     return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, params, calibrations)
@@ -331,6 +346,7 @@ class _Settings:
     marker_windows_kda: Mapping[str, tuple[float, float]]
     image_name: str
     integer_image: bool
+    staircase_sd: float | None = None
 
 
 def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name):
@@ -415,6 +431,11 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
     for lane, p in zip(ls, pix):
         profiles[(s.index, lane.index)] = p.mean(axis=1)
+    raw_pix = pix
+    to_level = None
+    if st.staircase_sd is not None:
+        pix = [_linearised(p, st.staircase_sd) for p in pix]
+        to_level = partial(linearise, noise_sd=st.staircase_sd)
     bgs = _ball_backgrounds(rb, pix, [profiles[(s.index, lane.index)] for lane in ls], st, [(lane, f) for lane in ls])
     # side strips beside each lane depend on that lane alone: moving a neighbour changes nothing here
     side_bg = ([side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px)) for lane in ls]
@@ -422,6 +443,9 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
     gaps = gap_lanes(ls, s, central_fraction=f)
     gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
+    if st.staircase_sd is not None:
+        gap_pix = [_linearised(p, st.staircase_sd) for p in gap_pix]
+        side_bg = [None if sides is None else [linearise(g, noise_sd=st.staircase_sd) for g in sides] for sides in side_bg]
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
     rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations)
     busy = [[(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
@@ -432,7 +456,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
             p, y0 = pix[li], w.lane.y_top_px
             top, bottom = w.y_top_px - y0, w.y_bottom_px - y0
             others = [(o.y_top_px - y0, o.y_bottom_px - y0) for row2 in rows for o in row2 if o.lane is w.lane and o is not w]
-            bg = band_background(p, top, bottom, method=st.background, border_px=st.border_px,
+            bg = band_background(raw_pix[li], top, bottom, method=st.background, border_px=st.border_px, to_level=to_level,
                                  background_pixels=None if bgs is None else bgs[li],
                                  outside=(w.bg_top_px - y0, w.bg_bottom_px - y0), gap_profile=side_bg[li], avoid=others)
             vol = band_volume(p, top, bottom, bg)
@@ -463,6 +487,12 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
             if m["band"] == main:
                 m["marker"] = marker
     return measured
+
+
+def _linearised(pixels: np.ndarray, noise_sd: float) -> np.ndarray:
+    """Lane pixels with each row's mean replaced by its de-staircased level (within-row detail kept)."""
+    means = pixels.mean(axis=1)
+    return pixels + (linearise(means, noise_sd=noise_sd) - means)[:, None]
 
 
 def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings) -> NoiseEstimate:

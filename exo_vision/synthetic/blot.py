@@ -83,6 +83,15 @@ class SyntheticBlot:
         255 / (white - black level) for the 8-bit export. ``true_volume`` is in
         raw counts x px; multiply by this to compare with volumes measured on
         ``image``.
+    noise_free : (M, N) ndarray of float32, optional
+        ``image`` as it would be without noise, dust, pen mark and rounding
+        (same units and polarity as ``image``).
+    band_signal : (M, N) ndarray of float32, optional
+        The bands alone, in signal orientation (positive) and ``image`` units,
+        unrounded.
+    pixel_noise_sd : float
+        Pixel noise SD (shot + read noise) at the mean membrane background, in
+        ``image`` units, before rounding to integers.
     """
 
     image: np.ndarray
@@ -91,6 +100,9 @@ class SyntheticBlot:
     truth: pd.DataFrame
     lane_names: list[str] = field(default_factory=list)
     counts_per_raw_count: float = 1.0
+    noise_free: np.ndarray | None = None
+    band_signal: np.ndarray | None = None
+    pixel_noise_sd: float = 0.0
 
 
 def _rng(rng) -> np.random.Generator:
@@ -272,15 +284,20 @@ def make_synthetic_blot(
     truth = truth[["label", "strip", "lane", "marker", "kind", "true_volume", "present", "saturated", "y_px",
                    "x_centre_px", "lane_width_px", "strip_y_top_px", "strip_y_bottom_px"]]
     names = list(lane_names) if lane_names is not None else [f"lane{i + 1}" for i in range(n_lanes)]
+    noise_sd = float(np.sqrt(background_counts / photons_per_count + read_noise_counts ** 2))
     if export == "raw":
-        return SyntheticBlot(raw, "bright", float(SATURATION_16BIT), truth, names)
+        return SyntheticBlot(raw, "bright", float(SATURATION_16BIT), truth, names, 1.0,
+                             np.minimum(clean, SATURATION_16BIT).astype(np.float32), band_only.astype(np.float32), noise_sd)
     # 8-bit inverted export: contrast stretched from the camera floor to the brightest
     # non-dust level (or the saturation level when something saturated).
     low = float(dark_counts - 3 * read_noise_counts)
     high = float(SATURATION_16BIT) if truth["saturated"].any() else float(clean.max() * 1.15)
+    gain = 255.0 / (high - low)
     scaled = np.clip((raw.astype(np.float64) - low) / (high - low), 0, 1)
     out = (255 - np.round(scaled * 255)).astype(np.uint8)
-    return SyntheticBlot(out, "dark", 0.0, truth, names, 255.0 / (high - low))
+    noise_free = 255 - np.clip((clean - low) / (high - low), 0, 1) * 255
+    return SyntheticBlot(out, "dark", 0.0, truth, names, gain, noise_free.astype(np.float32),
+                         (band_only * gain).astype(np.float32), noise_sd * gain)
 
 
 def make_dilution_series(
