@@ -139,7 +139,7 @@ def _as_gray(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"`image` must have a numeric dtype, got {array.dtype}")
     if min(array.shape) < 32:
         raise ValueError(f"`image` (shape {array.shape}) is too small to hold a scale bar (need at least 32x32 px)")
-    gray = array.astype(np.float32)
+    gray = array.astype(np.float32, copy=False)
     if not np.all(np.isfinite(gray)):
         raise ValueError("`image` contains NaN or infinite values; replace them (e.g. np.nan_to_num) first")
     return gray
@@ -743,7 +743,11 @@ def locate_scale_bar(image: np.ndarray) -> tuple[Box | None, list[Box]]:
     label_boxes : list of (row0, col0, row1, col1)
         Up to two candidate label boxes, nearest first (empty when none).
     """
-    gray = _as_gray(image)
+    return _locate_in_gray(_as_gray(image))
+
+
+def _locate_in_gray(gray: np.ndarray) -> tuple[Box | None, list[Box]]:
+    """:func:`locate_scale_bar` on an image already through :func:`_as_gray`."""
     candidates = _bar_candidates(gray)
     if not candidates:
         return None, []
@@ -780,7 +784,7 @@ def annotation_mask(
         raise ValueError(f"`dilation_px` must be a non-negative integer, got {dilation_px!r}")
     gray = _as_gray(image)
     if reading is None:
-        bar_box, label_boxes = locate_scale_bar(gray)
+        bar_box, label_boxes = _locate_in_gray(gray)
     else:
         bar_box = reading.bar_box
         label_boxes = [reading.label_box] if reading.label_box is not None else []
