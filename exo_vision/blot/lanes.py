@@ -211,17 +211,35 @@ def _profile_noise(profile: np.ndarray) -> float:
     return max(mad, 1e-4 * float(np.ptp(profile)), 1e-9)
 
 
-def _tophat_rows(block: np.ndarray) -> np.ndarray:
+def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Remove the slowly varying background along each column (vertical white top-hat).
 
     Bands are at most about half a strip tall, so an opening along y with a
     window of 70 % of the strip height keeps them and drops the membrane
     background and its blotches; a light smoothing then lowers the noise.
+
+    With ``mark_width_px``, pen marks and specks are dropped first (before the
+    smoothing spreads them): a grey opening with a flat box 3 rows tall and
+    ``mark_width_px`` columns wide keeps bands (several rows tall, a lane
+    wide) and removes pen strokes (written lane numbers, lines: 1-3 px thick)
+    and dots narrower than the box.
+
+    Returns
+    -------
+    th : (R, C) ndarray
+        Top-hat, marks removed (when asked) and smoothed.
+    th_raw : (R, C) ndarray
+        Top-hat smoothed the same way without the mark removal (its noise is
+        the true pixel noise; the opening's output is smoother).
     """
     size = max(15, int(0.7 * block.shape[0]))
     size = min(size, block.shape[0])
     opened = ndi.maximum_filter1d(ndi.minimum_filter1d(block, size, axis=0, mode="nearest"), size, axis=0, mode="nearest")
-    return ndi.gaussian_filter(block - opened, sigma=(2.0, 1.0))
+    diff = block - opened
+    raw = ndi.gaussian_filter(diff, sigma=(2.0, 1.0))
+    if mark_width_px is None:
+        return raw, raw
+    return ndi.gaussian_filter(ndi.grey_opening(diff, size=(3, mark_width_px), mode="nearest"), sigma=(2.0, 1.0)), raw
 
 
 def _column_profile(th: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -240,11 +258,11 @@ class _Peak:
     prominence: float
 
 
-def _detect_peaks(profile: np.ndarray, *, min_width_px: float, k_noise: float) -> list[_Peak]:
+def _detect_peaks(profile: np.ndarray, *, min_width_px: float, k_noise: float, noise: float | None = None) -> list[_Peak]:
     from scipy.signal import find_peaks, peak_widths  # slow to import: keep `exo-vision --help` fast
 
     smooth = ndi.gaussian_filter1d(profile, 1.0)
-    noise = _profile_noise(profile)
+    noise = _profile_noise(profile) if noise is None else noise
     idx, props = find_peaks(smooth, prominence=k_noise * noise, width=min_width_px * 0.5)
     if idx.size == 0:
         return []
@@ -270,6 +288,7 @@ def find_lanes(
     *,
     n_lanes: int | None = None,
     min_lane_width_px: float = MIN_LANE_WIDTH_PX,
+    warnings: list[str] | None = None,
 ) -> list[Lane]:
     """Detect the lanes of one strip automatically.
 
@@ -290,6 +309,9 @@ def find_lanes(
         Expected number of lanes.
     min_lane_width_px : float
         Narrowest lane accepted.
+    warnings : list of str, optional
+        Messages for the user are appended here (logged as warnings when not
+        given): blank end lanes that could not be told from the margin.
 
     Returns
     -------
@@ -305,9 +327,12 @@ def find_lanes(
     else:
         block = np.asarray(full, dtype=np.float32)
     min_lane_width_px = min_lane_width_px / f
-    th = _tophat_rows(block)
+    th, th_raw = _tophat_rows(block, mark_width_px=max(5, 2 * int(np.ceil(min_lane_width_px)) + 1))
     prof = _column_profile(th)
-    peaks = [p for p in _detect_peaks(prof, min_width_px=min_lane_width_px, k_noise=8.0) if p.width >= min_lane_width_px]
+    # the noise of the profiles is that of the top-hat before the mark removal (which smooths)
+    noise = _profile_noise(_column_profile(th_raw))
+    peaks = [p for p in _detect_peaks(prof, min_width_px=min_lane_width_px, k_noise=8.0, noise=noise)
+             if p.width >= min_lane_width_px]
     if not peaks:
         return []
     # "Strong" lanes set the width and pitch. They are compared with the third strongest
@@ -326,7 +351,9 @@ def find_lanes(
     band_rows = ndi.binary_dilation(row_prof > 0.1 * row_prof.max(), iterations=10)
     if band_rows.sum() >= 3:
         prof2 = _column_profile(th, band_rows)
-        weak = [p for p in _detect_peaks(prof2, min_width_px=min_lane_width_px, k_noise=6.0) if 0.5 * width <= p.width <= 2.0 * width]
+        noise2 = _profile_noise(_column_profile(th_raw, band_rows))
+        weak = [p for p in _detect_peaks(prof2, min_width_px=min_lane_width_px, k_noise=6.0, noise=noise2)
+                if 0.5 * width <= p.width <= 2.0 * width]
     else:
         weak = []
     xs = [p.x for p in strong]
@@ -355,13 +382,20 @@ def find_lanes(
                 filled.extend([last + gap * j / k for j in range(1, k)])
             filled.append(x)
         xs = filled
-    lane_width = min(width * 1.1, 0.95 * pitch) if pitch is not None else width * 1.1
+    lane_width = min(width, 0.95 * pitch) if pitch is not None else width
     if n_lanes is not None:
         xs = _fit_count(xs, n_lanes, pitch or lane_width * 1.3, block.shape[1], lane_width, prof)
     slope = _common_slope(th, xs, lane_width)
     # back to full-resolution pixel centres
     xs = [(x + 0.5) * f - 0.5 + strip.x_left_px for x in xs]
     lane_width = lane_width * f
+    if n_lanes is None and pitch is not None:
+        xs, message = _end_lanes(xs, pitch * f, lane_width, strip)
+        if message:
+            if warnings is not None:
+                warnings.append(message)
+            else:
+                logger.warning("%s", message)
     mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
     lanes = []
     for i, x in enumerate(xs):
@@ -369,6 +403,67 @@ def find_lanes(
         xb = x + slope * (strip.y_bottom_px - 1 - mid)
         lanes.append(Lane(strip.index, i + 1, strip.y_top_px, strip.y_bottom_px, float(xt), float(xb), float(lane_width)))
     return lanes
+
+
+#: A blank end lane is added when the two margins differ by a whole number of pitches within this fraction.
+END_LANE_TOLERANCE = 0.3
+
+
+def _end_lanes(xs: list[float], pitch: float, width: float, strip: Strip) -> tuple[list[float], str]:
+    """Add blank lanes at the ends of a strip where its membrane margins show them.
+
+    The rule: the margins between the outermost lane positions (loaded or
+    empty) and the membrane edges are equal on both sides, because wells are
+    centred on the gel and a strip keeps the gel's full width. The margin is
+    therefore the smaller of the two rooms left and right of the found lanes
+    (from a lane's outer edge to the membrane edge, at the strip's middle
+    row). When the other side has more room by k pitches (k >= 1, within
+    :data:`END_LANE_TOLERANCE` of a pitch), k blank lanes are added there.
+    Otherwise nothing is added; if a whole lane would still fit at an end
+    (room >= one pitch), a message says the count could not be inferred.
+    Both membrane edges must be seen (``strip.membrane_left_px`` and
+    ``membrane_right_px``); blank lanes at both ends are never inferred.
+
+    Returns
+    -------
+    xs : list of float
+        Lane centres, full-resolution columns, left to right.
+    message : str
+        Empty, or what the user must know.
+    """
+    left, right = strip.membrane_left_px, strip.membrane_right_px
+    if left is None and right is None:
+        return xs, ""
+    room_left = xs[0] - width / 2 - left if left is not None else None
+    room_right = right - (xs[-1] + width / 2) if right is not None else None
+    fits = [r is not None and r >= pitch for r in (room_left, room_right)]
+    why = ""
+    if room_left is not None and room_right is not None:
+        excess = room_right - room_left
+        k = int(round(abs(excess) / pitch))
+        if k >= 1 and abs(abs(excess) / pitch - k) <= END_LANE_TOLERANCE:
+            if excess > 0:
+                xs = xs + [xs[-1] + pitch * j for j in range(1, k + 1)]
+            else:
+                xs = [xs[0] - pitch * j for j in range(k, 0, -1)] + xs
+            room_left = room_right = min(room_left, room_right)
+            fits = [room_left >= pitch] * 2
+            if not any(fits):
+                logger.debug("strip %d: %d blank end lane(s) added from unequal margins", strip.index, k)
+                return xs, ""
+            why = "blank lanes may lie at both ends"
+        elif any(fits):
+            why = f"the margins differ by {abs(excess):.0f} px, not a whole number of lane pitches"
+        if any(fits) and not why:
+            why = "blank lanes may lie at both ends"
+    elif any(fits):
+        why = "only one membrane edge is visible"
+    if not any(fits):
+        return xs, ""
+    rooms = " and ".join(f"{name} {r:.0f} px" for name, r in (("left", room_left), ("right", room_right)) if r is not None)
+    return xs, (f"strip {strip.index}: {len(xs)} lanes found; the membrane has room for a further lane at an end "
+                f"(margins {rooms}; lane pitch {pitch:.0f} px) but {why}, so blank end lanes were not inferred; "
+                "if end lanes are blank, give the lane count (--lanes N)")
 
 
 def _fit_count(xs: list[float], n: int, pitch: float, ncols: int, width: float, prof: np.ndarray) -> list[float]:
