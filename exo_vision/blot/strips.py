@@ -108,7 +108,8 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_
     """Floor-level gaps in a 1-D low-percentile profile (rows or columns of a cell).
 
     A gap is a run of samples below the midpoint between the profile's lowest
-    level and the membrane level (median of the upper half of the range) that is (1) flat: the membrane stands
+    level and the membrane level (the profile's median, or the median of the
+    upper half of its range when the median is at the floor) that is (1) flat: the membrane stands
     at least 10 x the gap's own scatter above it, and (2) at the camera floor:
     within 15 % of the floor-to-membrane step of the image's darkest level (a
     gel's slightly darker rim or background between bright lanes, a shadow or
@@ -120,8 +121,12 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_
     high = float(np.percentile(profile, 90))
     if high - low <= 0:
         return []
-    # the membrane level: the median of the upper cluster (gaps may be most of the profile)
-    membrane = float(np.median(profile[profile > low + 0.5 * (high - low)]))
+    # The membrane level: the median of the profile (membrane covers most of a blot), or,
+    # when that median sits at the floor (gaps are most of the profile, as in a figure
+    # montage), the median of the upper half of the range.
+    membrane = float(np.median(profile))
+    if membrane - low < 0.1 * (high - low):
+        membrane = float(np.median(profile[profile > low + 0.5 * (high - low)]))
     off = profile < low + 0.5 * (membrane - low)
     gaps = []
     for a, b in _runs(off):
