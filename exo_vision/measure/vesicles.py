@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from skimage.measure import regionprops_table
+from skimage.measure import regionprops
 
 from exo_vision.measure.morphology import classify_morphology, cup_score
 from exo_vision.segmentation.preprocess import check_pixel_size, pixel_noise_std
@@ -148,37 +148,30 @@ def measure_vesicles(
         return empty_vesicle_table()
     lab = lab.astype(np.int32, copy=False)
     fimg = img.astype(np.float32, copy=False)
-    props = regionprops_table(
-        lab,
-        intensity_image=fimg,
-        properties=(
-            "label", "centroid", "area", "perimeter", "equivalent_diameter_area", "axis_major_length",
-            "axis_minor_length", "eccentricity", "intensity_mean",
-        ),
-        spacing=(px, px),
-    )
+    # one pass over the label image (find_objects) serves regionprops and the
+    # per-vesicle measures below
+    regions = regionprops(lab, intensity_image=fimg, spacing=(px, px))
     table = pd.DataFrame(
         {
-            "label": props["label"].astype(np.int32),
-            "centroid_x_nm": props["centroid-1"],
-            "centroid_y_nm": props["centroid-0"],
-            "area_nm2": props["area"],
-            "perimeter_nm": props["perimeter"],
-            "equivalent_diameter_nm": props["equivalent_diameter_area"],
-            "major_axis_nm": props["axis_major_length"],
-            "minor_axis_nm": props["axis_minor_length"],
-            "eccentricity": props["eccentricity"],
-            "mean_intensity": props["intensity_mean"],
+            "label": np.array([r.label for r in regions], dtype=np.int32),
+            "centroid_x_nm": [r.centroid[1] for r in regions],
+            "centroid_y_nm": [r.centroid[0] for r in regions],
+            "area_nm2": [r.area for r in regions],
+            "perimeter_nm": [r.perimeter for r in regions],
+            "equivalent_diameter_nm": [r.equivalent_diameter_area for r in regions],
+            "major_axis_nm": [r.axis_major_length for r in regions],
+            "minor_axis_nm": [r.axis_minor_length for r in regions],
+            "eccentricity": [r.eccentricity for r in regions],
+            "mean_intensity": np.array([r.intensity_mean for r in regions], dtype=np.float64),
         }
     )
     signed = fimg if polarity == "bright" else -fimg
     noise = pixel_noise_std(signed[:: max(lab.shape[0] // 512, 1), :])
     m, n = lab.shape
-    slices = ndi.find_objects(lab)
     feret_min, feret_max, cups, border, solidity = [], [], [], [], []
-    for value in table["label"].to_numpy():
-        sl = slices[value - 1]
-        region = lab[sl] == value
+    for props in regions:
+        sl = props.slice
+        region = props.image
         fmin, fmax, hull_area = _hull_measures(region)
         solidity.append(float(region.sum()) / hull_area if hull_area > 0 else 1.0)
         feret_min.append(fmin * px)
