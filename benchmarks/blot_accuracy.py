@@ -17,7 +17,12 @@ for an ImageJ-style rolling-ball (radius 50 px) background:
 (c) present/absent calls, including calnexin absent from EV lanes (bar 100 %);
     bands whose true volume (in the image's units, over the quantified part
     of the lane) is below 2x the measured LoD are listed as "near LoD" and
-    not scored (a call there is a coin toss by definition);
+    not scored (a call there is a coin toss by definition). Scored twice,
+    plainly labelled: against the physical truth (``present``), and against
+    the information the image still holds (``visible_in_export``: an 8-bit
+    export keeps less than a quarter of some faint bands' signal when a
+    saturated band sets its display range and the noise is too small to
+    dither the rounding; see :mod:`exo_vision.synthetic.blot`);
 (d) saturated bands flagged (bar 100 %) and false flags (bar 0);
 plus the fraction of each CD63 smear's volume that the rolling ball removes.
 
@@ -25,6 +30,11 @@ Usage::
 
     .venv/bin/python benchmarks/blot_accuracy.py            # 10 seeds of each kind
     .venv/bin/python benchmarks/blot_accuracy.py --seeds 3  # quick look
+
+(a) is also printed for ``--extra-dilution-seeds`` (default 30) further 8-bit
+dilution series (exo_vision's default method only), because the 8-bit
+figure over 10 series depends on where each background sits between two
+grey levels.
 """
 
 from __future__ import annotations
@@ -150,6 +160,14 @@ def run(seeds: int) -> None:
         for export in ("raw", "inverted8"):
             sel = scored & (m.export == export)
             out[f"(c)   {'16-bit' if export == 'raw' else '8-bit export'}"] = float(correct[sel].mean())
+        # the same against the information the image holds (visible_in_export; == present for 16-bit)
+        seen = m.visible_in_export.astype(bool)
+        clear_seen = seen & (m.saturated | (expected >= 2 * lod))
+        scored_seen = ~seen | clear_seen
+        correct_seen = (~seen & ~m.present_call) | (clear_seen & m.present_call)
+        sel = scored_seen & (m.export == "inverted8")
+        out["(c)   8-bit export vs information in the export"] = float(correct_seen[sel].mean())
+        out["(c)   8-bit: present bands the export does not show"] = int((m.present & ~seen & (m.export == "inverted8")).sum())
         cal = m[(m.kind == "panel") & (m.marker == "calnexin") & (m.lane > 1)]
         out["(c)   calnexin absent in EV lanes"] = float((~cal.present_call).mean()) if len(cal) else np.nan
         table[name] = out
@@ -164,9 +182,13 @@ def run(seeds: int) -> None:
         out["wrong present/absent calls (count)"] = n_wrong
         out["images that failed"] = failures
         out["time for all images (s)"] = f"{secs:.1f}"
+        out["wrong calls vs information in the export (count)"] = int((~correct_seen & scored_seen).sum())
         if n_wrong:
-            bad = m[~correct & scored][["kind", "export", "strip", "lane", "marker", "true_volume", "volume", "lod", "present_call", "found"]]
-            print(f"  [{name}] wrong calls:\n{bad.to_string(index=False)}")
+            bad = m[~correct & scored].assign(expected=expected)
+            bad = bad[["kind", "export", "strip", "lane", "marker", "true_volume", "expected", "volume", "lod",
+                       "present_call", "found", "visible_in_export"]]
+            print(f"  [{name}] wrong calls against the physical truth (expected, volume, lod in image units; "
+                  f"found = lane found):\n{bad.to_string(index=False)}")
 
     names = list(table)
     keys = list(table[names[0]])
@@ -174,7 +196,9 @@ def run(seeds: int) -> None:
     print()
     print("metric".ljust(width) + "".join(n.rjust(24) for n in names) + "   bar")
     bars = {"(a) dilution: largest deviation, 16-bit (worst series)": "<= 10 %",
-            "(a) dilution: largest deviation, 8-bit export (worst series)": "(8-bit: indicative)",
+            "(a) dilution: largest deviation, 8-bit export (worst series)": "<= 10 %",
+            "(b) panel: median |ratio error|, 8-bit export": "<= 3 %",
+            "(c)   8-bit export": "100 %", "(c)   8-bit export vs information in the export": "100 % (info truth)",
             "(b) panel: median |EV/lysate ratio error|, 16-bit": "<= 3 %",
             "(c) present/absent correct (scored bands)": "100 %", "(c)   calnexin absent in EV lanes": "100 %",
             "(c)   16-bit": "100 %",
@@ -219,12 +243,35 @@ def run(seeds: int) -> None:
         print(f"    peak {amp:g} on {bg:g}: " + ", ".join(cells))
 
 
+def extra_dilution(first_seed: int, n: int) -> None:
+    """(a) on further 8-bit dilution series: the distribution of the worst deviation per series."""
+    if n <= 0:
+        return
+    devs = []
+    for seed in range(first_seed, first_seed + n):
+        blot = make_dilution_series(rng=seed, export="inverted8")
+        res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, markers="target")
+        m = match(blot, res)
+        ok = m[m.found & ~m.saturated_call & (m.volume > m.lod)]
+        if len(ok) < 3:
+            continue
+        ratio = ok.volume / ok.true_volume
+        devs.append(float(np.max(np.abs(ratio / np.median(ratio) - 1))))
+    devs = np.array(devs)
+    print(f"\n(a) 8-bit export, {devs.size} further dilution series (seeds {first_seed}..{first_seed + n - 1}), "
+          f"exo_vision default: worst {100 * devs.max():.1f} %, median {100 * np.median(devs):.1f} %, "
+          f"{int((devs > 0.10).sum())} of {devs.size} series over the 10 % bar")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10, help="seeds per blot kind (default 10)")
+    parser.add_argument("--extra-dilution-seeds", type=int, default=30,
+                        help="further 8-bit dilution series for (a) (default 30; 0 = none)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     run(args.seeds)
+    extra_dilution(1000, args.extra_dilution_seeds)
 
 
 if __name__ == "__main__":

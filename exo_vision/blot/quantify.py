@@ -186,6 +186,7 @@ def quantify_blot(
     border_px: int = BORDER_PX,
     lod_factor: float = LOD_FACTOR,
     remove_dust_specks: bool = True,
+    undo_staircase: bool = True,
     image_name: str = "",
 ) -> BlotResult:
     """Find strips, lanes and bands in a blot image and measure every band.
@@ -241,6 +242,12 @@ def quantify_blot(
         LoD = mean blank + ``lod_factor`` x SD blank.
     remove_dust_specks : bool
         Replace small bright specks before measuring.
+    undo_staircase : bool
+        For integer images whose pixel noise is below one grey level (8-bit
+        exports), correct lane row means and band-edge levels for rounding
+        (:mod:`exo_vision.blot.quantisation`; ``"profile"`` background only).
+        The noise SD used is in ``parameters["staircase_noise_sd"]`` (None:
+        not needed or not measurable).
     image_name : str
         Value of the ``image`` column.
 
@@ -274,7 +281,7 @@ def quantify_blot(
     strip_markers = _markers_per_strip(markers, len(strips))
     integer_image = bool(np.issubdtype(image.dtype, np.integer))
     staircase_sd = None
-    if integer_image and background == "profile" and pixel_noise_sd(clean) < 1.0:
+    if undo_staircase and integer_image and background == "profile" and pixel_noise_sd(clean) < 1.0:
         # noise below one grey level (an 8-bit export): rounding is not dithered; measure how
         # the lane row means behave and undo the staircase (see exo_vision.blot.quantisation)
         staircase_sd = staircase_noise_sd([lane_pixels(clean, lane, fraction=central_fraction)
@@ -325,7 +332,7 @@ def quantify_blot(
         markers=strip_markers, marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
         background=background, rolling_ball_radius_px=rolling_ball_radius_px, central_fraction=central_fraction,
         border_px=border_px, lod_factor=lod_factor, remove_dust_specks=remove_dust_specks,
-        staircase_noise_sd=staircase_sd,
+        undo_staircase=undo_staircase, staircase_noise_sd=staircase_sd,
     )
     params.update(ladder_lane=ladder_lane, ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda])
     return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, params, calibrations)

@@ -26,6 +26,15 @@ evenly through the grey levels, and two neighbouring pixels of one row
 grows with the noise SD (1.13 x SD for small SD; tabulated). Images whose
 noise is larger than ~0.3 level are dithered by their own noise and are
 left alone.
+
+Limits (measured, ``benchmarks/blot_accuracy.py``): the noise estimate is
+rough (0.07-0.19 for a true 0.12 level on generated exports), because the
+gentle flank rows it needs are band tails that hug the background, so their
+phases are not evenly spread. And where the background sits on a plateau
+(no pixel rounds up or down in the rows beside a band) its true level is
+only known to within about +-(0.5 - 2 x noise SD) of the integer; the
+volume of a faint band over N pixels is then uncertain by that much times
+N, which no correction can remove: the export does not hold it.
 """
 
 from __future__ import annotations

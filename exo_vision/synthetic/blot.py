@@ -16,6 +16,24 @@ The model of a ChemiDoc chemiluminescence image:
 Truth is the noise-free integrated volume of every band over its whole lane
 (``true_volume``), whether it exists (``present``) and whether any of its
 noise-free pixels reaches the saturation level (``saturated``).
+
+A second, plainly separate truth says whether the image still carries the
+band: ``visible_in_export``. It equals ``present`` for the 16-bit raw image.
+For the 8-bit export it is False for a present band when the export keeps
+less than :data:`VISIBLE_SHARE` (a quarter) of the band's signal, i.e. when
+
+    sum over the band's lane region of  E[round(b + s + n)] - E[round(b + n)]
+        < VISIBLE_SHARE x sum of s
+
+with ``b`` the noise-free background and ``s`` the noise-free band rendered
+in export grey levels (signal orientation, before rounding), and ``n``
+Gaussian noise of the export's pixel noise SD at the membrane background
+(``pixel_noise_sd``). A band whose noise-free rendering rounds to the
+background's grey level everywhere, on a background whose noise (~0.1 grey
+level when a saturated band sets the display range) is too small to dither
+the rounding, keeps nothing and is not visible: no method can see it. With
+noise of a grey level or more the rounding is dithered and every band keeps
+its signal (visible). ``present`` is never changed.
 """
 
 from __future__ import annotations
@@ -26,10 +44,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from scipy.special import erf
+from scipy.special import erf, ndtr
 
 #: Saturation level of a 16-bit raw image.
 SATURATION_16BIT = 65535
+#: A band is visible in an 8-bit export when the export keeps at least this share of its signal.
+VISIBLE_SHARE = 0.25
 
 
 @dataclass
@@ -74,8 +94,9 @@ class SyntheticBlot:
         Saturation level of ``image`` (65535 raw, 0 for the inverted export).
     truth : pandas.DataFrame
         One row per band: ``label, strip, lane, marker, kind, true_volume,
-        present, saturated, y_px, x_centre_px, lane_width_px, strip_y_top_px,
-        strip_y_bottom_px``.
+        present, saturated, visible_in_export, y_px, x_centre_px,
+        lane_width_px, strip_y_top_px, strip_y_bottom_px``
+        (``visible_in_export``: see the module docstring).
     lane_names : list of str
         Names of the lanes (all strips share them).
     counts_per_raw_count : float
@@ -103,6 +124,17 @@ class SyntheticBlot:
     noise_free: np.ndarray | None = None
     band_signal: np.ndarray | None = None
     pixel_noise_sd: float = 0.0
+
+
+def _mean_rounded(x: np.ndarray, noise_sd: float) -> np.ndarray:
+    """E[round(x + n)] for Gaussian noise n of SD ``noise_sd`` (sum of threshold crossings)."""
+    x = np.asarray(x, dtype=np.float64)
+    reach = int(np.ceil(6 * noise_sd)) + 1
+    base = np.floor(x) - reach
+    out = base.copy()
+    for j in range(2 * reach + 1):
+        out += ndtr((x - base - j - 0.5) / noise_sd)
+    return out
 
 
 def _rng(rng) -> np.random.Generator:
@@ -255,11 +287,13 @@ def make_synthetic_blot(
         y0 += h + strip_gap_px
     clean += band_only
     # truth saturation from the noise-free image
+    regions = []
     for r in rows:
         lo, hi = r.pop("_band_rows")
         xc, w = r["x_centre_px"], r["lane_width_px"]
-        region = clean[lo:hi, int(xc - w / 2 - 4):int(xc + w / 2 + 5)]
-        r["saturated"] = bool(r["present"] and region.max() >= SATURATION_16BIT)
+        region = (slice(lo, hi), slice(int(xc - w / 2 - 4), int(xc + w / 2 + 5)))
+        regions.append(region)
+        r["saturated"] = bool(r["present"] and clean[region].max() >= SATURATION_16BIT)
     noisy = rng.poisson(np.clip(clean, 0, None) * photons_per_count) / photons_per_count
     noisy = noisy + rng.normal(0, read_noise_counts, clean.shape)
     # dust specks, never on a band
@@ -279,19 +313,28 @@ def make_synthetic_blot(
         for yv, xv in zip(ys, xs):
             noisy[yv, xv:xv + 2] += 4 * background_counts
     raw = np.clip(np.round(noisy), 0, SATURATION_16BIT).astype(np.uint16)
+    noise_sd = float(np.sqrt(background_counts / photons_per_count + read_noise_counts ** 2))
+    low = float(dark_counts - 3 * read_noise_counts)
+    high = float(SATURATION_16BIT) if any(r["saturated"] for r in rows) else float(clean.max() * 1.15)
+    for r, region in zip(rows, regions):
+        if export == "raw" or not r["present"]:
+            r["visible_in_export"] = r["present"]
+            continue
+        level = 255.0 / (high - low)
+        with_band = np.clip(clean[region] - low, 0, high - low) * level
+        without = np.clip(clean[region] - band_only[region] - low, 0, high - low) * level
+        kept = _mean_rounded(with_band, noise_sd * level) - _mean_rounded(without, noise_sd * level)
+        r["visible_in_export"] = bool(kept.sum() >= VISIBLE_SHARE * (with_band - without).sum())
     truth = pd.DataFrame(rows)
     truth.insert(0, "label", np.arange(1, len(truth) + 1))
-    truth = truth[["label", "strip", "lane", "marker", "kind", "true_volume", "present", "saturated", "y_px",
+    truth = truth[["label", "strip", "lane", "marker", "kind", "true_volume", "present", "saturated", "visible_in_export", "y_px",
                    "x_centre_px", "lane_width_px", "strip_y_top_px", "strip_y_bottom_px"]]
     names = list(lane_names) if lane_names is not None else [f"lane{i + 1}" for i in range(n_lanes)]
-    noise_sd = float(np.sqrt(background_counts / photons_per_count + read_noise_counts ** 2))
     if export == "raw":
         return SyntheticBlot(raw, "bright", float(SATURATION_16BIT), truth, names, 1.0,
                              np.minimum(clean, SATURATION_16BIT).astype(np.float32), band_only.astype(np.float32), noise_sd)
     # 8-bit inverted export: contrast stretched from the camera floor to the brightest
     # non-dust level (or the saturation level when something saturated).
-    low = float(dark_counts - 3 * read_noise_counts)
-    high = float(SATURATION_16BIT) if truth["saturated"].any() else float(clean.max() * 1.15)
     gain = 255.0 / (high - low)
     scaled = np.clip((raw.astype(np.float64) - low) / (high - low), 0, 1)
     out = (255 - np.round(scaled * 255)).astype(np.uint8)
