@@ -120,6 +120,7 @@ def add_vesicle_layer(
     polarity: str | None,
     extra_metadata: dict[str, Any] | None = None,
     colormap: Any = None,
+    visible: bool = True,
 ) -> Any:
     """Show ``labels`` as the image's one vesicle Labels layer (replaced on re-run).
 
@@ -141,6 +142,9 @@ def add_vesicle_layer(
         More entries for the layer's ``metadata``.
     colormap : napari DirectLabelColormap, optional
         :func:`morphology_colormap` of ``table``, when built already off the GUI thread.
+    visible : bool
+        Visibility of a new layer (a replaced layer keeps its own). Creating it hidden and
+        showing it in a later event-loop turn keeps the first texture upload out of the creation turn.
     """
     from exo_vision.plugins._layers import find_derived
 
@@ -176,6 +180,7 @@ def add_vesicle_layer(
         opacity=0.5,
         features=features,
         colormap=colormap,
+        visible=visible,
     )
 
 

@@ -4,6 +4,7 @@ per image whose ``features`` are the per-vesicle table, coloured by morphology."
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import threading
 import time
@@ -15,13 +16,16 @@ from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 
-from exo_vision.plugins._layers import active_image_layer, enum_choices, image_data_from_layer
+from exo_vision.plugins._layers import active_image_layer, find_derived, enum_choices, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
-from exo_vision.plugins._vesicles import add_vesicle_layer, morphology_colormap, statistics_text
+from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, morphology_colormap, statistics_text
 
 logger = logging.getLogger(__name__)
+
+#: Delay (ms) between the display steps: long enough for Qt to handle input and timers in between.
+SHOW_DELAY_MS = 10
 
 
 class Polarity(Enum):
@@ -217,7 +221,7 @@ class SegmentationWidget(Container):
         if self._activity.value:
             self._pbar = napari_progress(total=1, desc=f"Segmenting {image_layer.name}")
         self.worker = create_worker(work)
-        self.worker.returned.connect(lambda outcome: self._show(image_layer, outcome, parameters))
+        self.worker.returned.connect(lambda outcome: self._show_soon(image_layer, outcome, parameters))
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
         self.worker.start()
@@ -248,7 +252,21 @@ class SegmentationWidget(Container):
             self._pbar.close()
             self._pbar = None
 
-    def _show(self, image_layer: Any, outcome: Any, parameters: dict[str, Any]) -> Any:
+    def _show_soon(self, image_layer: Any, outcome: Any, parameters: dict[str, Any]) -> None:
+        """Show a worker's result over several event-loop turns, none of which freezes the GUI long.
+
+        Measured on napari 0.9 (``benchmarks/gui_responsiveness.py``): creating a Labels layer costs
+        the GUI thread ~150-250 ms whatever the size of its data (visual, overlays, layer controls),
+        and the first one allocates enough objects to set off a full garbage collection in the middle
+        of it. So, for a new layer: (1) collect garbage, (2) create the layer hidden, (3) show it,
+        which uploads the label texture in the repaint; each step in a turn of its own.
+        """
+        new_layer = outcome is not None and find_derived(self._viewer, image_layer, ROLE) is None
+        if new_layer:
+            gc.collect()
+        QTimer.singleShot(SHOW_DELAY_MS, lambda: self._show(image_layer, outcome, parameters, stepwise=new_layer))
+
+    def _show(self, image_layer: Any, outcome: Any, parameters: dict[str, Any], *, stepwise: bool = False) -> Any:
         if outcome is None:
             self._summary.value = "cancelled"
             show_info("vesicle segmentation cancelled")
@@ -256,7 +274,7 @@ class SegmentationWidget(Container):
         if image_layer not in self._viewer.layers:
             return None
         result, colormap = outcome
-        self.labels_layer = add_vesicle_layer(
+        self.labels_layer = layer = add_vesicle_layer(
             self._viewer,
             image_layer,
             result.labels,
@@ -264,9 +282,18 @@ class SegmentationWidget(Container):
             polarity=getattr(result, "polarity", None) or parameters.get("polarity"),
             extra_metadata={"parameters": dict(parameters)},
             colormap=colormap,
+            visible=not stepwise,
         )
-        self.signals.shown.emit(self.labels_layer)
         self._summary.value = statistics_text(result.statistics)
         self._bar.max = 1
         self._bar.value = 1
-        return self.labels_layer
+        if stepwise:
+            QTimer.singleShot(SHOW_DELAY_MS, lambda: self._reveal(layer))
+        else:
+            self.signals.shown.emit(layer)
+        return layer
+
+    def _reveal(self, layer: Any) -> None:
+        if layer in self._viewer.layers:
+            layer.visible = True
+        self.signals.shown.emit(layer)
