@@ -53,6 +53,7 @@ from exo_vision.segmentation.detect import (
     candidate_mask,
     candidate_parts,
     close_ring,
+    dilate_disk,
     disk,
     expand_labels_fast,
     find_faint_cups,
@@ -241,7 +242,7 @@ def _object_mask(
         x, y, w, h, area = (int(v) for v in estats[k])
         if area <= max_area and _solidity(elab[y:y + h, x:x + w] == k) >= 0.6:
             kept[y:y + h, x:x + w][elab[y:y + h, x:x + w] == k] = 1
-    return cv2.dilate(kept, disk(30.0 / scale_nm)).astype(bool)
+    return dilate_disk(kept, 30.0 / scale_nm)
 
 
 def split_touching(
@@ -731,7 +732,7 @@ def segment_vesicles(
         kept, light = np.zeros(int(coarse.max()) + 1, np.uint8), np.zeros(int(coarse.max()) + 1, np.uint8)
         kept[accepted], light[lighter] = 1, 1
         kept, light = kept[coarse], light[coarse]
-        near = cv2.dilate(kept, disk(30.0 / scale_nm)).astype(bool) | cv2.dilate(light, disk(10.0 / scale_nm)).astype(bool)
+        near = dilate_disk(kept, 30.0 / scale_nm) | dilate_disk(light, 10.0 / scale_nm)
         dark &= ~near
         if excl_small is not None:
             dark &= ~excl_small
