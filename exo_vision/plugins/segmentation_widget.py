@@ -261,10 +261,11 @@ class SegmentationWidget(Container):
         of it. So, for a new layer: (1) collect garbage, (2) create the layer hidden, (3) show it,
         which uploads the label texture in the repaint; each step in a turn of its own.
         """
-        new_layer = outcome is not None and find_derived(self._viewer, image_layer, ROLE) is None
-        if new_layer:
-            gc.collect()
-        QTimer.singleShot(SHOW_DELAY_MS, lambda: self._show(image_layer, outcome, parameters, stepwise=new_layer))
+        if outcome is None or find_derived(self._viewer, image_layer, ROLE) is not None:
+            self._show(image_layer, outcome, parameters)  # cancelled, or new data for the existing layer
+            return
+        gc.collect()
+        QTimer.singleShot(SHOW_DELAY_MS, lambda: self._show(image_layer, outcome, parameters, stepwise=True))
 
     def _show(self, image_layer: Any, outcome: Any, parameters: dict[str, Any], *, stepwise: bool = False) -> Any:
         if outcome is None:
