@@ -149,7 +149,9 @@ def local_maxima(image: np.ndarray, *, min_distance: int, threshold: float, bord
     return coords[order]
 
 
-def enclosed_by_dark(z: np.ndarray, *, scale_nm: float, low: float, high: float) -> np.ndarray:
+def enclosed_by_dark(
+    z: np.ndarray, *, scale_nm: float, low: float, high: float, dark: np.ndarray | None = None
+) -> np.ndarray:
     """Regions fully enclosed by dark stain (membranes and halos), uint8 0/1.
 
     Parameters
@@ -160,12 +162,15 @@ def enclosed_by_dark(z: np.ndarray, *, scale_nm: float, low: float, high: float)
         Pixel edge length in nm.
     low, high : float
         Hysteresis thresholds (noise units) for "dark".
+    dark : (M, N) ndarray of uint8, optional
+        ``hysteresis(-z, low, high)`` if already computed.
 
     Returns
     -------
     (M, N) ndarray of uint8
     """
-    dark = hysteresis(-z, low, high)
+    if dark is None:
+        dark = hysteresis(-z, low, high)
     dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, disk(2.0 / scale_nm))
     enclosed = fill_holes(dark) & (dark == 0)
     return cv2.morphologyEx(enclosed.astype(np.uint8), cv2.MORPH_OPEN, disk(3.0 / scale_nm))
@@ -190,7 +195,10 @@ def candidate_mask(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) 
     return candidate_parts(z, scale_nm=scale_nm, sensitivity=sensitivity)[0]
 
 
-def candidate_parts(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def candidate_parts(
+    z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5,
+    thresholded: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`candidate_mask` together with the dark-enclosed regions it used.
 
     Callers that need both (the background's object mask) compute the costly
@@ -204,6 +212,10 @@ def candidate_parts(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5)
         Pixel edge length of ``z`` in nm.
     sensitivity : float
         0 (strict) to 1 (permissive).
+    thresholded : tuple of two (M, N) ndarray of uint8, optional
+        ``hysteresis(z, low, high)`` and ``hysteresis(-z, low, high)`` at this
+        sensitivity's thresholds, if already computed (trying both polarities
+        needs the same two, swapped).
 
     Returns
     -------
@@ -213,10 +225,11 @@ def candidate_parts(z: np.ndarray, *, scale_nm: float, sensitivity: float = 0.5)
         :func:`enclosed_by_dark` of ``z`` at the same thresholds.
     """
     low, high = thresholds(sensitivity)
-    mask = hysteresis(z, low, high)
+    light, dark = thresholded if thresholded is not None else (hysteresis(z, low, high), None)
+    mask = light.copy()
     # Regions enclosed by a dark membrane ring count too: a faint vesicle is
     # often seen by its outline rather than by its interior.
-    enclosed = enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high)
+    enclosed = enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high, dark=dark)
     mask |= enclosed
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disk(3.0 / scale_nm))
     mask = fill_holes(mask)

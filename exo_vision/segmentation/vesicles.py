@@ -57,6 +57,7 @@ from exo_vision.segmentation.detect import (
     disk,
     expand_labels_fast,
     find_faint_cups,
+    hysteresis,
     label_components,
     label_components_with_stats,
     ring_mean,
@@ -538,8 +539,10 @@ def segment_vesicles(
     scores: dict[str, float] = {}
     first_parts = None
     if polarity == "auto":
-        parts_bright = candidate_parts(z, scale_nm=scale_nm, sensitivity=sensitivity)
-        parts_dark = candidate_parts(-z, scale_nm=scale_nm, sensitivity=sensitivity)
+        # each hypothesis thresholds z both ways: compute the two thresholdings once
+        light, dark = hysteresis(z, low, high), hysteresis(-z, low, high)
+        parts_bright = candidate_parts(z, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark))
+        parts_dark = candidate_parts(-z, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(dark, light))
         polarity, scores = detect_polarity(
             z, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
             sensitivity=sensitivity, masks=(parts_bright[0], parts_dark[0]),
