@@ -329,8 +329,12 @@ def find_lanes(
     min_lane_width_px = min_lane_width_px / f
     th, th_raw = _tophat_rows(block, mark_width_px=max(5, 2 * int(np.ceil(min_lane_width_px)) + 1))
     prof = _column_profile(th)
-    # the noise of the profiles is that of the top-hat before the mark removal (which smooths)
-    noise = _profile_noise(_column_profile(th_raw))
+    # The noise of the maximum profile: column-to-column scatter of the top-hat before the
+    # mark removal (which smooths), and never below the top-hat's pixel noise (a maximum over
+    # rows of smoothed, quantised 8-bit noise can be smooth from column to column).
+    sample = th_raw[:: max(1, th_raw.shape[0] // 64), :: max(1, th_raw.shape[1] // 256)]
+    pixel_sd = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
+    noise = max(_profile_noise(_column_profile(th_raw)), pixel_sd)
     peaks = [p for p in _detect_peaks(prof, min_width_px=min_lane_width_px, k_noise=8.0, noise=noise)
              if p.width >= min_lane_width_px]
     if not peaks:
@@ -355,7 +359,7 @@ def find_lanes(
         weak = [p for p in _detect_peaks(prof2, min_width_px=min_lane_width_px, k_noise=6.0, noise=noise2)
                 if 0.5 * width <= p.width <= 2.0 * width]
     else:
-        weak = []
+        weak, noise2 = [], noise
     xs = [p.x for p in strong]
     pitch = _pitch(np.array(xs))
     for p in weak:
@@ -366,8 +370,9 @@ def find_lanes(
             k = near / pitch
             if abs(k - round(k)) > 0.25:
                 continue
-        else:
-            # one strong lane gives no pitch to check a faint one against: keep it out
+        elif not (0.7 * width <= p.width <= 1.4 * width and p.prominence >= 10.0 * noise2 and near >= 1.2 * width):
+            # one strong lane gives no pitch to check a faint one against: keep only a clear
+            # peak as wide as the strong lane, at least a lane width away from it
             continue
         xs.append(p.x)
     xs = sorted(xs)
