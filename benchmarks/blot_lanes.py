@@ -134,6 +134,11 @@ def main() -> None:
         print(f"lane-centre error (px), median / max        {ln.centre_err.median():.2f} / {ln.centre_err.max():.2f}"
               f"   ({len(ln)} lanes in strips with the right count)")
         print(f"lane-edge error (px), median / max          {ln.edge_err.median():.2f} / {ln.edge_err.max():.2f}")
+        for name, sel in (("  lanes with bands", ~ln.blank & ~ln.ladder), ("  ladder lanes", ln.ladder),
+                          ("  blank lanes (position inferred)", ln.blank)):
+            if sel.any():
+                print(f"{name:<43}centre {ln.centre_err[sel].median():.2f} / {ln.centre_err[sel].max():.2f}, "
+                      f"edge {ln.edge_err[sel].median():.2f} / {ln.edge_err[sel].max():.2f}   ({int(sel.sum())} lanes)")
         print(f"lane width found - true (px), median        {ln.width_err.median():+.2f}")
     wrong = st[~right]
     if len(wrong):

@@ -623,10 +623,15 @@ def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, mar
 def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
     """Give strips cut from one membrane the lane layout of the strip with most lanes.
 
-    A strip with fewer lanes, at least half of which sit on lanes of the
-    richest strip (within a third of a lane width), is missing blank lanes
-    (e.g. calnexin, absent from EV lanes); it takes the richest strip's lane
-    columns, keeping its own rows.
+    Strips share a membrane when they are stacked: their columns overlap by
+    at least half the narrower one (side-by-side strips never share). A strip
+    with fewer lanes than the richest strip of its stack, at least half of
+    whose lanes sit on lanes of that strip (within a third of a lane width),
+    is missing blank lanes (e.g. calnexin, absent from EV lanes): it keeps
+    its own matching lanes (others are dropped, as before) and takes the
+    missing ones from the richest strip, shifted
+    by the median offset of the lanes they share, with that strip's width and
+    tilt, over its own rows.
 
     Parameters
     ----------
@@ -641,19 +646,36 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
     """
     if len(lanes_per_strip) < 2:
         return lanes_per_strip
-    best = max(range(len(lanes_per_strip)), key=lambda i: len(lanes_per_strip[i]))
-    ref = lanes_per_strip[best]
-    if not ref:
-        return lanes_per_strip
     out = []
-    for lanes, strip in zip(lanes_per_strip, strips):
-        aligned = sum(min(abs(l.x_centre_px - r.x_centre_px) for r in ref) < ref[0].width_px / 3 for l in lanes)
-        if len(lanes) >= len(ref) or aligned * 2 < len(lanes) or aligned == 0:
+    for i, (lanes, strip) in enumerate(zip(lanes_per_strip, strips)):
+        stack = [j for j, other in enumerate(strips)
+                 if min(strip.x_right_px, other.x_right_px) - max(strip.x_left_px, other.x_left_px)
+                 >= 0.5 * min(strip.width_px, other.width_px)]
+        best = max(stack, key=lambda j: len(lanes_per_strip[j]))
+        ref = sorted(lanes_per_strip[best], key=lambda l: l.x_centre_px)
+        if not ref or len(lanes) >= len(ref) or not lanes:
             out.append(lanes)
             continue
-        out.append([
-            replace(r, strip=strip.index, y_top_px=strip.y_top_px, y_bottom_px=strip.y_bottom_px,
-                    x_top_px=r.x_centre_px, x_bottom_px=r.x_centre_px)
-            for r in ref
-        ])
+        tol = ref[0].width_px / 3
+        pairs = {}
+        for lane in lanes:
+            k = int(np.argmin([abs(lane.x_centre_px - r.x_centre_px) for r in ref]))
+            if abs(lane.x_centre_px - ref[k].x_centre_px) < tol and k not in pairs:
+                pairs[k] = lane
+        if not pairs or len(pairs) * 2 < len(lanes):
+            # most lanes of this strip match no lane of the richest one: a different layout
+            out.append(lanes)
+            continue
+        shift = float(np.median([pairs[k].x_centre_px - ref[k].x_centre_px for k in pairs]))
+        merged = []
+        for k, r in enumerate(ref):
+            if k in pairs:
+                merged.append(pairs[k])
+                continue
+            mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
+            centre = r.x_centre_px + shift
+            merged.append(replace(r, strip=strip.index, y_top_px=strip.y_top_px, y_bottom_px=strip.y_bottom_px,
+                                  x_top_px=centre + r.slope * (strip.y_top_px - mid),
+                                  x_bottom_px=centre + r.slope * (strip.y_bottom_px - 1 - mid), name=""))
+        out.append(merged)
     return out
