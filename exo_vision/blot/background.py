@@ -43,6 +43,8 @@ BALL_METHODS = ("rolling_ball", "rolling_disk")
 DEFAULT_BACKGROUND = "profile"
 #: Rows above and below a band used for the profile and border methods.
 BORDER_PX = 3
+#: Rows pooled beyond each band edge for the true level of a quantised (8-bit, sub-level noise) image.
+STAIRCASE_POOL_ROWS = 20
 #: Columns kept clear between a lane's edge and its side strips (``"profile"`` curvature correction).
 SIDE_MARGIN_PX = 3
 #: Width of each side strip beside a lane, columns.
@@ -203,6 +205,22 @@ def _edge_level(pixels: np.ndarray, edge: int, border_px: int, *, upward: bool,
     return float(pixels[lo:hi].mean(dtype=np.float64))
 
 
+def _pooled_level(pixels: np.ndarray, edge: int, rows: int, *, upward: bool,
+                  avoid: list[tuple[int, int]] | None) -> tuple[float, float] | None:
+    """Mean of up to ``rows`` lane rows beyond an edge, stopping at another band: (level, centre row) or None."""
+    n = pixels.shape[0]
+    lo, hi = (max(0, edge - rows), edge) if upward else (edge, min(n, edge + rows))
+    for a, b in avoid or []:
+        if a < hi and b > lo:
+            if upward:
+                lo = max(lo, b)
+            else:
+                hi = min(hi, a)
+    if hi - lo < 1:
+        return None
+    return float(pixels[lo:hi].mean(dtype=np.float64)), (lo + hi - 1) / 2
+
+
 def band_background(
     pixels: np.ndarray,
     top: int,
@@ -276,13 +294,19 @@ def band_background(
     # valley, not the neighbour's tail.
     va = _edge_level(pixels, o_top, border_px, upward=True, avoid=avoid)
     vb = _edge_level(pixels, o_bottom, border_px, upward=False, avoid=avoid)
-    if to_level is not None:
-        va = None if va is None else float(to_level(np.array([va]))[0])
-        vb = None if vb is None else float(to_level(np.array([vb]))[0])
-    if va is None or vb is None:
-        return np.full(n, float(va if va is not None else vb))
     ya = (above.start + above.stop - 1) / 2
     yb = (below.start + below.stop - 1) / 2
+    if to_level is not None:
+        # quantised pixels: the level comes from how many pixels round up or down, so pool
+        # more band-free rows before undoing the staircase
+        if va is not None:
+            va, ya = _pooled_level(pixels, o_top, max(border_px, STAIRCASE_POOL_ROWS), upward=True, avoid=avoid) or (va, ya)
+            va = float(to_level(np.array([va]))[0])
+        if vb is not None:
+            vb, yb = _pooled_level(pixels, o_bottom, max(border_px, STAIRCASE_POOL_ROWS), upward=False, avoid=avoid) or (vb, yb)
+            vb = float(to_level(np.array([vb]))[0])
+    if va is None or vb is None:
+        return np.full(n, float(va if va is not None else vb))
     rows = np.arange(top, bottom)
     line = va + (vb - va) * (rows - ya) / (yb - ya)
     if gap_profile is None:

@@ -29,7 +29,7 @@ from exo_vision.blot.bands import (
 )
 from exo_vision.blot.detection import LOD_FACTOR, NoiseEstimate, blank_volume_noise
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
-from exo_vision.blot.quantisation import linearise, staircase_noise_sd
+from exo_vision.blot.quantisation import destaircased_rows, linearise, staircase_noise_sd
 from exo_vision.blot.lanes import (
     CENTRAL_FRACTION,
     Lane,
@@ -438,11 +438,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
     for lane, p in zip(ls, pix):
         profiles[(s.index, lane.index)] = p.mean(axis=1)
-    raw_pix = pix
-    to_level = None
-    if st.staircase_sd is not None:
-        pix = [_linearised(p, st.staircase_sd) for p in pix]
-        to_level = partial(linearise, noise_sd=st.staircase_sd)
+    to_level = None if st.staircase_sd is None else partial(linearise, noise_sd=st.staircase_sd)
     bgs = _ball_backgrounds(rb, pix, [profiles[(s.index, lane.index)] for lane in ls], st, [(lane, f) for lane in ls])
     # side strips beside each lane depend on that lane alone: moving a neighbour changes nothing here
     side_bg = ([side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px)) for lane in ls]
@@ -450,9 +446,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
     gaps = gap_lanes(ls, s, central_fraction=f)
     gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
-    if st.staircase_sd is not None:
-        gap_pix = [_linearised(p, st.staircase_sd) for p in gap_pix]
-        side_bg = [None if sides is None else [linearise(g, noise_sd=st.staircase_sd) for g in sides] for sides in side_bg]
+    side_levels = side_bg if to_level is None else [None if sd_ is None else [to_level(g) for g in sd_] for sd_ in side_bg]
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
     rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations)
     busy = [[(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
@@ -463,10 +457,15 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
             p, y0 = pix[li], w.lane.y_top_px
             top, bottom = w.y_top_px - y0, w.y_bottom_px - y0
             others = [(o.y_top_px - y0, o.y_bottom_px - y0) for row2 in rows for o in row2 if o.lane is w.lane and o is not w]
-            bg = band_background(raw_pix[li], top, bottom, method=st.background, border_px=st.border_px, to_level=to_level,
-                                 background_pixels=None if bgs is None else bgs[li],
-                                 outside=(w.bg_top_px - y0, w.bg_bottom_px - y0), gap_profile=side_bg[li], avoid=others)
+            common = dict(method=st.background, border_px=st.border_px, background_pixels=None if bgs is None else bgs[li],
+                          outside=(w.bg_top_px - y0, w.bg_bottom_px - y0), avoid=others)
+            bg = band_background(p, top, bottom, gap_profile=side_bg[li], **common)
             vol = band_volume(p, top, bottom, bg)
+            if to_level is not None:
+                # 8-bit export with sub-level noise: undo the rounding staircase where the band stands out
+                level_bg = band_background(p, top, bottom, gap_profile=side_levels[li], to_level=to_level, **common)
+                net = destaircased_rows(p[top:bottom].mean(axis=1), bg, level_bg, noise_sd=st.staircase_sd)
+                vol, bg = float(p.shape[1] * net.sum()), level_bg
             wts = np.clip(p[top:bottom].mean(axis=1) - bg, 0, None)
             y = (float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum()) if wts.sum() > 0
                  else (w.y_top_px + w.y_bottom_px - 1) / 2)
@@ -494,12 +493,6 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
             if m["band"] == main:
                 m["marker"] = marker
     return measured
-
-
-def _linearised(pixels: np.ndarray, noise_sd: float) -> np.ndarray:
-    """Lane pixels with each row's mean replaced by its de-staircased level (within-row detail kept)."""
-    means = pixels.mean(axis=1)
-    return pixels + (linearise(means, noise_sd=noise_sd) - means)[:, None]
 
 
 def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings) -> NoiseEstimate:
