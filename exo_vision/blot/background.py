@@ -263,8 +263,10 @@ def band_background(
     to_level : callable, optional
         ``"profile"`` only: maps a mean of quantised pixels to the true level
         (:func:`exo_vision.blot.quantisation.linearise` for an 8-bit export
-        with sub-grey-level noise). Applied to each edge's pooled border
-        pixels, so all ``border_px x W`` pixels count towards the dither.
+        with sub-grey-level noise). Each edge level is then the mean of up to
+        :data:`STAIRCASE_POOL_ROWS` lane rows beyond the edge (stopping at
+        another band), mapped through ``to_level``: the more pixels, the
+        better the share of pixels that round up or down is known.
 
     Returns
     -------
