@@ -239,7 +239,9 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None) -> tupl
     raw = ndi.gaussian_filter(diff, sigma=(2.0, 1.0))
     if mark_width_px is None:
         return raw, raw
-    return ndi.gaussian_filter(ndi.grey_opening(diff, size=(3, mark_width_px), mode="nearest"), sigma=(2.0, 1.0)), raw
+    # outside the block counts as empty (a stroke on the edge row must not be extended by it)
+    return ndi.gaussian_filter(ndi.grey_opening(diff, size=(3, mark_width_px), mode="constant", cval=0.0),
+                               sigma=(2.0, 1.0)), raw
 
 
 def _column_profile(th: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -327,6 +329,8 @@ def find_lanes(
     else:
         block = np.asarray(full, dtype=np.float32)
     min_lane_width_px = min_lane_width_px / f
+    probe = full[:: max(1, full.shape[0] // 32), :: max(1, full.shape[1] // 64)]
+    quantised = f == 1 and float(np.mean(probe == np.round(probe))) > 0.9 and float(np.ptp(probe)) < 1024
     th, th_raw = _tophat_rows(block, mark_width_px=max(5, 2 * int(np.ceil(min_lane_width_px)) + 1))
     prof = _column_profile(th)
     # The noise of the maximum profile: column-to-column scatter of the top-hat before the
@@ -356,6 +360,10 @@ def find_lanes(
     if band_rows.sum() >= 3:
         prof2 = _column_profile(th, band_rows)
         noise2 = _profile_noise(_column_profile(th_raw, band_rows))
+        if quantised:
+            # rounding a smooth background to whole grey levels leaves one-level plateaus in the
+            # top-hat: a faint lane must stand at least half a grey level above its surroundings
+            noise2 = max(noise2, 0.5 / 6.0)
         weak = [p for p in _detect_peaks(prof2, min_width_px=min_lane_width_px, k_noise=6.0, noise=noise2)
                 if 0.5 * width <= p.width <= 2.0 * width]
     else:
