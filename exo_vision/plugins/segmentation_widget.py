@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from enum import Enum
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, ProgressBar, PushButton
@@ -18,7 +19,7 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from exo_vision.plugins._layers import active_image_layer, find_derived, enum_choices, image_data_from_layer
+from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, morphology_colormap, statistics_text
 
@@ -203,7 +204,7 @@ class SegmentationWidget(Container):
                 )
             except Cancelled:
                 return None
-            # Build the layer's colours here, off the GUI thread (labels came back compacted from the child).
+            # Off the GUI thread: vispy's first-use cache, and the layer's colours (labels came back compacted).
             warm_up_label_visuals()
             return result, morphology_colormap(result.table)
 
@@ -255,27 +256,46 @@ class SegmentationWidget(Container):
     def _show_soon(self, image_layer: Any, outcome: Any, parameters: dict[str, Any]) -> None:
         """Show a worker's result over several event-loop turns, none of which freezes the GUI long.
 
-        Measured on napari 0.9 (``benchmarks/gui_responsiveness.py``): creating a Labels layer costs
-        the GUI thread ~150-250 ms whatever the size of its data (visual, overlays, layer controls),
-        and the first one allocates enough objects to set off a full garbage collection in the middle
-        of it. So, for a new layer: (1) collect garbage, (2) create the layer hidden, (3) show it,
-        which uploads the label texture in the repaint; each step in a turn of its own.
+        Measured with ``benchmarks/gui_responsiveness.py`` (napari 0.9, Xvfb): creating a Labels
+        layer costs the GUI thread ~150-250 ms of CPU whatever the size of its data (its visual,
+        the paint/polygon tool overlays, the layer controls); the first one also allocates enough
+        objects to set off a full garbage collection (~150 ms) in the middle of it; and updating
+        the dock's progress bar repaints the window at once, canvas included. Replacing the data
+        of an existing layer costs ~60-80 ms. So a new layer is shown in steps, one per turn:
+        the dock's summary, a garbage collection, the layer created hidden, the layer shown
+        (its texture uploaded in that repaint).
         """
         if outcome is None or find_derived(self._viewer, image_layer, ROLE) is not None:
             self._show(image_layer, outcome, parameters)  # cancelled, or new data for the existing layer
             return
-        gc.collect()
-        QTimer.singleShot(SHOW_DELAY_MS, lambda: self._show(image_layer, outcome, parameters, stepwise=True))
+        result, colormap = outcome
+        steps = [
+            lambda: self._show_summary(result),
+            gc.collect,
+            lambda: self._add_layer(image_layer, result, colormap, parameters, visible=False),
+            self._reveal,
+        ]
+        _in_turns(steps)
 
-    def _show(self, image_layer: Any, outcome: Any, parameters: dict[str, Any], *, stepwise: bool = False) -> Any:
+    def _show(self, image_layer: Any, outcome: Any, parameters: dict[str, Any]) -> Any:
+        """Show a result in this event-loop turn (``None``: the run was cancelled)."""
         if outcome is None:
             self._summary.value = "cancelled"
             show_info("vesicle segmentation cancelled")
             return None
-        if image_layer not in self._viewer.layers:
-            return None
         result, colormap = outcome
-        self.labels_layer = layer = add_vesicle_layer(
+        layer = self._add_layer(image_layer, result, colormap, parameters, visible=True)
+        self._show_summary(result)
+        if layer is not None:
+            self.signals.shown.emit(layer)
+        return layer
+
+    def _add_layer(self, image_layer: Any, result: Any, colormap: Any, parameters: dict[str, Any], *,
+                   visible: bool) -> Any:
+        if image_layer not in self._viewer.layers:
+            self.labels_layer = None
+            return None
+        self.labels_layer = add_vesicle_layer(
             self._viewer,
             image_layer,
             result.labels,
@@ -283,18 +303,32 @@ class SegmentationWidget(Container):
             polarity=getattr(result, "polarity", None) or parameters.get("polarity"),
             extra_metadata={"parameters": dict(parameters)},
             colormap=colormap,
-            visible=not stepwise,
+            visible=visible,
         )
+        return self.labels_layer
+
+    def _show_summary(self, result: Any) -> None:
         self._summary.value = statistics_text(result.statistics)
         self._bar.max = 1
         self._bar.value = 1
-        if stepwise:
-            QTimer.singleShot(SHOW_DELAY_MS, lambda: self._reveal(layer))
-        else:
-            self.signals.shown.emit(layer)
-        return layer
 
-    def _reveal(self, layer: Any) -> None:
-        if layer in self._viewer.layers:
-            layer.visible = True
+    def _reveal(self) -> None:
+        layer = self.labels_layer
+        if layer is None or layer not in self._viewer.layers:
+            return
+        layer.visible = True
         self.signals.shown.emit(layer)
+
+
+def _in_turns(steps: list[Callable[[], Any]]) -> None:
+    """Run ``steps`` one per event-loop turn, :data:`SHOW_DELAY_MS` apart, so that Qt handles
+    input, timers and repaints between them (zero-delay timers would run before those)."""
+    if not steps:
+        return
+    first, rest = steps[0], steps[1:]
+
+    def run() -> None:
+        first()
+        _in_turns(rest)
+
+    QTimer.singleShot(SHOW_DELAY_MS, run)
