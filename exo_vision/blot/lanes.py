@@ -370,6 +370,15 @@ def find_lanes(
         weak, noise2 = [], noise
     xs = [p.x for p in strong]
     pitch = _pitch(np.array(xs))
+    # Two strong lanes several pitches apart give a multiple of the pitch: clear, lane-shaped
+    # faint peaks may show the true pitch, if the strong lanes sit on its grid.
+    clear = [p.x for p in weak if 0.7 * width <= p.width <= 1.4 * width and p.prominence >= 10.0 * noise2
+             and min(abs(p.x - x) for x in xs) >= 0.6 * width]
+    finer = _pitch(np.array(xs + clear))
+    if finer is not None and finer >= width and (pitch is None or finer < 0.75 * pitch):
+        steps = np.diff(sorted(xs)) / finer
+        if np.all(np.abs(steps - np.round(steps)) <= 0.25):
+            pitch = finer
     for p in weak:
         near = min(abs(p.x - x) for x in xs)
         if near < 0.6 * (pitch or width):
@@ -384,7 +393,7 @@ def find_lanes(
             continue
         xs.append(p.x)
     xs = sorted(xs)
-    pitch = _pitch(np.array(xs))
+    pitch = _pitch(np.array(xs)) or pitch
     if pitch is not None:
         filled = [xs[0]]
         for x in xs[1:]:
@@ -629,17 +638,20 @@ def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, mar
 
 
 def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
-    """Give strips cut from one membrane the lane layout of the strip with most lanes.
+    """Give strips cut from one membrane the same lanes: the union of what each strip shows.
 
     Strips share a membrane when they are stacked: their columns overlap by
-    at least half the narrower one (side-by-side strips never share). A strip
-    with fewer lanes than the richest strip of its stack, at least half of
-    whose lanes sit on lanes of that strip (within a third of a lane width),
-    is missing blank lanes (e.g. calnexin, absent from EV lanes): it keeps
-    its own matching lanes (others are dropped, as before) and takes the
-    missing ones from the richest strip, shifted
-    by the median offset of the lanes they share, with that strip's width and
-    tilt, over its own rows.
+    at least half the narrower one (side-by-side strips never share). The
+    strip with most lanes in a stack is the reference; another strip of the
+    stack is aligned with it when at least half of its lanes sit on
+    reference lanes (within a third of a lane width) after removing their
+    median offset. The stack's layout is the union of the reference lanes
+    and the aligned strips' other lanes (a lane blank on one strip, e.g.
+    calnexin in EV lanes, shows on another), extended by blank end lanes when
+    the union's margins show them (see :func:`find_lanes`). Each aligned
+    strip keeps its own lanes and gets the others shifted by its offset, with
+    their width and tilt, over its own rows. A strip that does not align
+    keeps its own lanes.
 
     Parameters
     ----------
@@ -652,38 +664,84 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
     -------
     list of list of Lane
     """
-    if len(lanes_per_strip) < 2:
-        return lanes_per_strip
-    out = []
-    for i, (lanes, strip) in enumerate(zip(lanes_per_strip, strips)):
+    out = [list(lanes) for lanes in lanes_per_strip]
+    if len(out) < 2:
+        return out
+    done: set[int] = set()
+    for i, strip in enumerate(strips):
+        if i in done:
+            continue
         stack = [j for j, other in enumerate(strips)
                  if min(strip.x_right_px, other.x_right_px) - max(strip.x_left_px, other.x_left_px)
                  >= 0.5 * min(strip.width_px, other.width_px)]
-        best = max(stack, key=lambda j: len(lanes_per_strip[j]))
-        ref = sorted(lanes_per_strip[best], key=lambda l: l.x_centre_px)
-        if not ref or len(lanes) >= len(ref) or not lanes:
-            out.append(lanes)
+        done.update(stack)
+        best = max(stack, key=lambda j: len(out[j]))
+        ref = sorted(out[best], key=lambda l: l.x_centre_px)
+        if len(stack) < 2 or not ref:
             continue
         tol = ref[0].width_px / 3
-        pairs = {}
-        for lane in lanes:
-            k = int(np.argmin([abs(lane.x_centre_px - r.x_centre_px) for r in ref]))
-            if abs(lane.x_centre_px - ref[k].x_centre_px) < tol and k not in pairs:
-                pairs[k] = lane
-        if not pairs or len(pairs) * 2 < len(lanes):
-            # most lanes of this strip match no lane of the richest one: a different layout
-            out.append(lanes)
-            continue
-        shift = float(np.median([pairs[k].x_centre_px - ref[k].x_centre_px for k in pairs]))
-        merged = []
-        for k, r in enumerate(ref):
-            if k in pairs:
-                merged.append(pairs[k])
+        ref_x = np.array([r.x_centre_px for r in ref])
+        ref_pitch = _pitch(ref_x)
+        # union of lane centres (reference frame): (centre, lane it came from, strip index)
+        union = [(r.x_centre_px, r, best) for r in ref]
+        offsets = {best: 0.0}
+        for j in stack:
+            if j == best or not out[j]:
                 continue
-            mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
-            centre = r.x_centre_px + shift
-            merged.append(replace(r, strip=strip.index, y_top_px=strip.y_top_px, y_bottom_px=strip.y_bottom_px,
-                                  x_top_px=centre + r.slope * (strip.y_top_px - mid),
-                                  x_bottom_px=centre + r.slope * (strip.y_bottom_px - 1 - mid), name=""))
-        out.append(merged)
+            xs_j = np.array([lane.x_centre_px for lane in out[j]])
+            shift, hits = _best_shift(xs_j, ref_x, tol)
+            if hits * 2 < len(xs_j) or hits == 0:
+                continue  # a different layout
+            offsets[j] = shift
+            for lane in out[j]:
+                c = lane.x_centre_px - shift
+                if ref_pitch is None or any(abs(c - u) < 0.6 * ref_pitch for u, _, _ in union):
+                    continue
+                k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
+                if abs(k - round(k)) <= 0.25:  # on the reference grid: a lane blank in the reference
+                    union.append((c, lane, j))
+        union.sort(key=lambda u: u[0])
+        centres = [c for c, _, _ in union]
+        pitch = _pitch(np.array(centres))
+        for j, shift in offsets.items():
+            s_j = strips[j]
+            mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
+            own = {k: lane for lane in out[j] for k, c in enumerate(centres) if abs(lane.x_centre_px - shift - c) < tol}
+            xs = [c + shift for c in centres]
+            extra: list[float] = []
+            if pitch is not None:
+                grown, _ = _end_lanes(xs, pitch, ref[0].width_px, s_j)
+                extra = [x for x in grown if x not in xs]
+            merged = []
+            for k, (c, src, _) in enumerate(union):
+                if k in own:
+                    merged.append(own[k])
+                    continue
+                merged.append(_moved(src, s_j, c + shift, mid))
+            for x in extra:
+                src = ref[0] if x < xs[0] else ref[-1]
+                merged.append(_moved(src, s_j, x, mid))
+            out[j] = sorted(merged, key=lambda l: l.x_centre_px)
     return out
+
+
+def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float) -> tuple[float, int]:
+    """Offset of lane centres ``xs`` from reference centres that puts most of them on a reference lane.
+
+    Returns the offset (the median residual of the matched lanes, smallest
+    candidate first on ties) and how many lanes it matches.
+    """
+    best = (0.0, 0)
+    for d in sorted({float(x - r) for x in xs for r in ref_x}, key=abs):
+        hit = [x - d - ref_x[np.argmin(np.abs(ref_x - (x - d)))] for x in xs]
+        n = sum(abs(h) < tol for h in hit)
+        if n > best[1]:
+            best = (d + float(np.median([h for h in hit if abs(h) < tol])), n)
+    return best
+
+
+def _moved(lane: Lane, strip: Strip, centre: float, mid: float) -> Lane:
+    """A copy of ``lane`` over ``strip``'s rows, centred at column ``centre`` on row ``mid``, same tilt."""
+    return replace(lane, strip=strip.index, y_top_px=strip.y_top_px, y_bottom_px=strip.y_bottom_px,
+                   x_top_px=centre + lane.slope * (strip.y_top_px - mid),
+                   x_bottom_px=centre + lane.slope * (strip.y_bottom_px - 1 - mid), name="")
