@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy import ndimage as ndi
 
 
 def disk(radius_px: float) -> np.ndarray:
@@ -44,14 +45,41 @@ def label_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
     return cv2.connectedComponentsWithAlgorithm(np.asarray(mask, np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
 
 
-def label_components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`label_components` plus OpenCV's per-component statistics and centroids.
+def label_components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """:func:`label_components` plus each component's box and area.
 
-    Identical to ``cv2.connectedComponentsWithStats(mask, connectivity=8)``,
-    two to three times faster (OpenCV's default algorithm is slow at
-    statistics with one thread).
+    Parameters
+    ----------
+    mask : (M, N) ndarray of bool or uint8
+
+    Returns
+    -------
+    count : int
+        Number of labels including the background (0).
+    labels : (M, N) ndarray of int32
+    stats : (count, 5) ndarray of int32
+        Columns as OpenCV's ``CC_STAT_LEFT, TOP, WIDTH, HEIGHT, AREA``; rows
+        1.. equal ``cv2.connectedComponentsWithStats``'s. Row 0 (background)
+        holds its area and, as box, the whole image. OpenCV's own statistics
+        cost fifteen times its labelling with one thread; boxes from
+        ``scipy.ndimage.find_objects`` and areas from a bincount cost a third.
     """
-    return cv2.connectedComponentsWithStatsWithAlgorithm(np.asarray(mask, np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
+    m8 = np.asarray(mask, np.uint8)
+    count, labels = label_components(m8)
+    stats = np.zeros((count, 5), np.int32)
+    stats[0, cv2.CC_STAT_WIDTH], stats[0, cv2.CC_STAT_HEIGHT] = m8.shape[1], m8.shape[0]
+    if count > 1:
+        areas = np.bincount(labels[m8 > 0], minlength=count)
+        stats[:, cv2.CC_STAT_AREA] = areas
+        stats[0, cv2.CC_STAT_AREA] = m8.size - int(areas[1:].sum())
+        boxes = np.array([(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop) for sl in ndi.find_objects(labels)])
+        stats[1:, cv2.CC_STAT_LEFT] = boxes[:, 0]
+        stats[1:, cv2.CC_STAT_TOP] = boxes[:, 1]
+        stats[1:, cv2.CC_STAT_WIDTH] = boxes[:, 2] - boxes[:, 0]
+        stats[1:, cv2.CC_STAT_HEIGHT] = boxes[:, 3] - boxes[:, 1]
+    else:
+        stats[0, cv2.CC_STAT_AREA] = m8.size
+    return count, labels, stats
 
 
 def thresholds(sensitivity: float) -> tuple[float, float]:
@@ -260,7 +288,7 @@ def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 12.0)
     """
     m8 = mask.astype(np.uint8)
     grouped = fill_holes(cv2.morphologyEx(m8, cv2.MORPH_CLOSE, disk(0.5 * gap_nm / scale_nm)))
-    count, glab, stats, _ = label_components_with_stats(grouped)
+    count, glab, stats = label_components_with_stats(grouped)
     out = m8.copy()
     min_piece = max(int((4.0 / scale_nm) ** 2), 4)
     # A group whose pixels are all mask pixels is a single piece left as it was;
@@ -272,11 +300,11 @@ def group_rim_pieces(mask: np.ndarray, *, scale_nm: float, gap_nm: float = 12.0)
             continue
         x, y, w, h, _ = (int(v) for v in stats[k])
         g = glab[y:y + h, x:x + w] == k
-        n_pieces, plab, pstats, _ = label_components_with_stats(g & (m8[y:y + h, x:x + w] > 0))
+        n_pieces, plab = label_components(g & (m8[y:y + h, x:x + w] > 0))
         if n_pieces - 1 < 2 and not areas[k] > 1.05 * pieces_area[k]:
             continue
         arcs = False
-        for pid in np.flatnonzero(pstats[:, cv2.CC_STAT_AREA] >= min_piece):
+        for pid in np.flatnonzero(np.bincount(plab.ravel(), minlength=n_pieces) >= min_piece):
             if pid > 0 and _region_solidity(plab == pid) < 0.8:
                 arcs = True
                 break

@@ -188,7 +188,7 @@ def _elongation(region: np.ndarray) -> float:
 def _strip_thin_parts(region: np.ndarray, *, radius_px: float) -> np.ndarray | None:
     """Largest part of ``region`` that survives an opening with a disk of ``radius_px``."""
     opened = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, disk(radius_px))
-    count, lab, stats, _ = label_components_with_stats(opened)
+    count, lab, stats = label_components_with_stats(opened)
     if count <= 1:
         return None
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -215,7 +215,7 @@ def _object_mask(
     if broad:
         smooth = cv2.GaussianBlur(z, (0, 0), 4.0 / scale_nm)
         found |= cv2.morphologyEx((smooth > 0.6 * low).astype(np.uint8), cv2.MORPH_OPEN, disk(6.0 / scale_nm))
-    count, lab, stats, _ = label_components_with_stats(found)
+    count, lab, stats = label_components_with_stats(found)
     if count <= 1:
         return np.zeros(z.shape, bool)
     # fraction of a ring 1-8 nm outside each object that is dark
@@ -238,7 +238,7 @@ def _object_mask(
     # sprawling region that was dropped above; each is still enclosed by its own
     # dark membrane and halo, so keep those enclosed, vesicle-sized regions.
     enclosed = parts[1]
-    count, elab, estats, _ = label_components_with_stats(enclosed)
+    count, elab, estats = label_components_with_stats(enclosed)
     for k in range(1, count):
         x, y, w, h, area = (int(v) for v in estats[k])
         if area <= max_area and _solidity(elab[y:y + h, x:x + w] == k) >= 0.6:

@@ -1,0 +1,95 @@
+"""The fast primitives of the segmentation agree with the slow references they replace."""
+
+import cv2
+import numpy as np
+import pytest
+from skimage.feature import peak_local_max
+
+from exo_vision.segmentation.detect import (
+    dilate_disk,
+    disk,
+    label_components,
+    label_components_with_stats,
+    local_maxima,
+)
+from exo_vision.segmentation.preprocess import shrink_mask
+from exo_vision.segmentation.vesicles import _percentile
+
+
+def _blobs(shape: tuple[int, int], *, sigma: float, level: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    field = cv2.GaussianBlur(rng.normal(size=shape).astype(np.float32), (0, 0), sigma)
+    return (field / field.std()) > level
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_label_components_with_stats_matches_opencv(seed):
+    mask = _blobs((300, 410), sigma=2.0 + seed, level=0.8, seed=seed)
+    count, labels, stats = label_components_with_stats(mask)
+    ref_count, ref_labels, ref_stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    assert count == ref_count > 10
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(stats[1:], ref_stats[1:])
+    assert stats[0, cv2.CC_STAT_AREA] == ref_stats[0, cv2.CC_STAT_AREA]
+    assert label_components(mask)[0] == count
+
+
+def test_label_components_with_stats_of_empty_mask():
+    count, labels, stats = label_components_with_stats(np.zeros((5, 7), bool))
+    assert count == 1 and not labels.any()
+    assert stats.tolist() == [[0, 0, 7, 5, 35]]
+
+
+@pytest.mark.parametrize("min_distance", [2, 5, 9])
+def test_local_maxima_matches_peak_local_max(min_distance):
+    rng = np.random.default_rng(min_distance)
+    image = cv2.GaussianBlur(rng.normal(size=(256, 300)).astype(np.float32), (0, 0), 3.0) * 10
+    ours = local_maxima(image, min_distance=min_distance, threshold=0.3, border=4)
+    ref = peak_local_max(image, min_distance=min_distance, threshold_abs=0.3, exclude_border=4)
+    assert len(ours) > 5
+    np.testing.assert_array_equal(ours, ref)
+
+
+@pytest.mark.parametrize("shape", [(819, 819), (1000, 700), (358, 358)])
+def test_shrink_mask_is_true_wherever_a_source_pixel_is(shape):
+    mask = np.zeros((2048, 2048), bool)
+    mask[1900:1990, 40:410] = True  # a scale bar box
+    mask[5, 2047] = True  # one pixel in a corner
+    small = shrink_mask(mask, shape)
+    fy, fx = 2048 / shape[0], 2048 / shape[1]
+    # brute force: target pixel (i, j) covers source rows [i fy, (i + 1) fy) and columns [j fx, (j + 1) fx)
+    col_lo = np.floor(np.arange(shape[1]) * fx).astype(int)
+    col_hi = np.minimum(np.ceil(np.arange(1, shape[1] + 1) * fx).astype(int), 2048)
+    expected = np.zeros(shape, bool)
+    for i in range(shape[0]):
+        rows_any = mask[int(np.floor(i * fy)) : min(int(np.ceil((i + 1) * fy)), 2048)].any(axis=0)
+        counts = np.concatenate([[0], np.cumsum(rows_any)])
+        expected[i] = counts[col_hi] > counts[col_lo]
+    np.testing.assert_array_equal(small, expected)
+    # area resampling rounded to 0/1 never marks more than this
+    area = cv2.resize(mask.astype(np.uint8), shape[::-1], interpolation=cv2.INTER_AREA) > 0
+    assert not (area & ~small).any()
+
+
+def test_percentile_matches_numpy():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 40, 999):
+        for q in (0.0, 50.0, 75.0, 90.0, 100.0):
+            values = rng.normal(size=n)
+            assert _percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12, abs=1e-12)
+            values32 = values.astype(np.float32)
+            assert _percentile(values32, q) == pytest.approx(float(np.percentile(values32, q)), rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("radius", [3.0, 12.0, 20.0])
+def test_dilate_disk_matches_a_disk_dilation_closely(radius):
+    mask = np.zeros((200, 200), bool)
+    mask[100, 100] = True
+    mask[40:44, 30:90] = True
+    grown = dilate_disk(mask, radius)
+    exact = cv2.dilate(mask.astype(np.uint8), disk(radius)).astype(bool)
+    # the chamfer distance is within a few per cent of the Euclidean one
+    inner = cv2.dilate(mask.astype(np.uint8), disk(0.9 * radius)).astype(bool)
+    outer = cv2.dilate(mask.astype(np.uint8), disk(1.1 * radius + 1)).astype(bool)
+    assert (grown >= inner).all() and (grown <= outer).all()
+    assert grown.sum() == pytest.approx(exact.sum(), rel=0.04)
