@@ -22,7 +22,9 @@ for an ImageJ-style rolling-ball (radius 50 px) background:
     the information the image still holds (``visible_in_export``: an 8-bit
     export keeps less than a quarter of some faint bands' signal when a
     saturated band sets its display range and the noise is too small to
-    dither the rounding; see :mod:`exo_vision.synthetic.blot`);
+    dither the rounding; there a band is "near LoD" when the signal the
+    export keeps, ``export_signal_share`` of it, is below 2x LoD; see
+    :mod:`exo_vision.synthetic.blot`);
 (d) saturated bands flagged (bar 100 %) and false flags (bar 0);
 plus the fraction of each CD63 smear's volume that the rolling ball removes.
 
@@ -161,8 +163,9 @@ def run(seeds: int) -> None:
             sel = scored & (m.export == export)
             out[f"(c)   {'16-bit' if export == 'raw' else '8-bit export'}"] = float(correct[sel].mean())
         # the same against the information the image holds (visible_in_export; == present for 16-bit)
+        # a band is clear when the signal the export keeps (export_signal_share of it) is >= 2 x LoD
         seen = m.visible_in_export.astype(bool)
-        clear_seen = seen & (m.saturated | (expected >= 2 * lod))
+        clear_seen = seen & (m.saturated | (expected * m.export_signal_share >= 2 * lod))
         scored_seen = ~seen | clear_seen
         correct_seen = (~seen & ~m.present_call) | (clear_seen & m.present_call)
         sel = scored_seen & (m.export == "inverted8")

@@ -7,7 +7,7 @@ import pytest
 
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.quantisation import expected_quantised, linearise, staircase_noise_sd
-from exo_vision.synthetic.blot import make_dilution_series, make_random_blot
+from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel, make_random_blot
 
 
 def test_expected_quantised_by_hand():
@@ -114,3 +114,34 @@ def test_visible_in_export_truth():
     # the 16-bit raw image shows every present band
     raw = make_random_blot(rng=208, export="raw").truth
     assert (raw.visible_in_export == raw.present).all()
+
+
+def test_white_noise_floor_of_the_blank_volume_by_hand():
+    from exo_vision.blot.detection import white_noise_volume_sd
+
+    rng = np.random.default_rng(1)
+    lanes = [rng.normal(100.0, 2.0, (400, 20)) for _ in range(4)]
+    sd = white_noise_volume_sd(lanes, [[]] * 4, height_px=30, method="profile", border_px=3)
+    # 2.0 x sqrt(30 x 20 x (1 + 30 / 6)) = 120
+    assert sd == pytest.approx(120.0, rel=0.03)
+    assert white_noise_volume_sd(lanes, [[]] * 4, height_px=30, method="rolling_ball") == pytest.approx(
+        2.0 * np.sqrt(600), rel=0.03)
+
+
+def test_empty_calnexin_windows_of_an_8bit_panel_stay_absent():
+    # Regression (generated 8-bit panel, seed 101): 15 overlapping blank boxes read a volume SD of 26
+    # where the pixel noise alone gives 42, so an empty calnexin window in exo2 (98, i.e. 3.8 "SD")
+    # was called present. The LoD now never falls below the pixel-noise model.
+    from exo_vision.blot.strips import Strip
+
+    blot = make_marker_panel(rng=101, export="inverted8")
+    first = blot.truth.groupby("strip").first()
+    strips = [Strip(int(i), int(t.strip_y_top_px), int(t.strip_y_bottom_px), 0, blot.image.shape[1])
+              for i, t in first.iterrows()]
+    xs = blot.truth.groupby("lane").x_centre_px.first().to_numpy()
+    result = quantify_blot(blot.image, polarity="dark", max_value=0.0, markers=["CD9", "CD63", "calnexin"],
+                           strips=strips, lane_x_ranges_px=[(x - 24, x + 24) for x in xs])
+    calnexin = result.bands[result.bands.marker == "calnexin"].set_index("lane")
+    assert calnexin.loc[1, "present"]
+    assert not calnexin.loc[2, "present"] and not calnexin.loc[3, "present"]
+    assert (calnexin.noise_sd_volume > 35).all()

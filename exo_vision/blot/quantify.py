@@ -27,7 +27,7 @@ from exo_vision.blot.bands import (
     detect_bands,
     fixed_windows,
 )
-from exo_vision.blot.detection import LOD_FACTOR, NoiseEstimate, blank_volume_noise
+from exo_vision.blot.detection import LOD_FACTOR, NoiseEstimate, blank_volume_noise, white_noise_volume_sd
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
 from exo_vision.blot.quantisation import destaircased_rows, linearise, staircase_noise_sd
 from exo_vision.blot.lanes import (
@@ -504,6 +504,10 @@ def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _
         every_row = sorted({rows for lane_busy in busy for rows in lane_busy})
         nz = blank_volume_noise(pix + gap_pix, busy + [every_row] * len(gap_pix), height_px=height, method=st.background,
                                 border_px=st.border_px, lanes_background=None if bgs is None else bgs + gap_bgs)
+        # few, overlapping boxes can read below what the pixel noise alone gives: never less than that
+        white_sd = white_noise_volume_sd(pix, busy, height_px=height, method=st.background, border_px=st.border_px)
+        if nz.sd_volume < white_sd:
+            nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
         if st.integer_image:
             # an integer image cannot be known better than its quantisation step
             # (uniform rounding error, SD 1/sqrt(12) per pixel)

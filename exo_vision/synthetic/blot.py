@@ -33,7 +33,10 @@ background's grey level everywhere, on a background whose noise (~0.1 grey
 level when a saturated band sets the display range) is too small to dither
 the rounding, keeps nothing and is not visible: no method can see it. With
 noise of a grey level or more the rounding is dithered and every band keeps
-its signal (visible). ``present`` is never changed.
+its signal (visible). ``export_signal_share`` is the left side divided by
+``sum of s`` (1 for every present band of the raw image, 0 for an absent
+band; it can exceed 1 where rounding inflates a band). ``present`` is never
+changed.
 """
 
 from __future__ import annotations
@@ -94,9 +97,9 @@ class SyntheticBlot:
         Saturation level of ``image`` (65535 raw, 0 for the inverted export).
     truth : pandas.DataFrame
         One row per band: ``label, strip, lane, marker, kind, true_volume,
-        present, saturated, visible_in_export, y_px, x_centre_px,
-        lane_width_px, strip_y_top_px, strip_y_bottom_px``
-        (``visible_in_export``: see the module docstring).
+        present, saturated, visible_in_export, export_signal_share, y_px,
+        x_centre_px, lane_width_px, strip_y_top_px, strip_y_bottom_px``
+        (``visible_in_export``, ``export_signal_share``: see the module docstring).
     lane_names : list of str
         Names of the lanes (all strips share them).
     counts_per_raw_count : float
@@ -319,15 +322,18 @@ def make_synthetic_blot(
     for r, region in zip(rows, regions):
         if export == "raw" or not r["present"]:
             r["visible_in_export"] = r["present"]
+            r["export_signal_share"] = float(r["present"])
             continue
         level = 255.0 / (high - low)
         with_band = np.clip(clean[region] - low, 0, high - low) * level
         without = np.clip(clean[region] - band_only[region] - low, 0, high - low) * level
         kept = _mean_rounded(with_band, noise_sd * level) - _mean_rounded(without, noise_sd * level)
-        r["visible_in_export"] = bool(kept.sum() >= VISIBLE_SHARE * (with_band - without).sum())
+        r["export_signal_share"] = float(kept.sum() / max((with_band - without).sum(), 1e-12))
+        r["visible_in_export"] = bool(r["export_signal_share"] >= VISIBLE_SHARE)
     truth = pd.DataFrame(rows)
     truth.insert(0, "label", np.arange(1, len(truth) + 1))
-    truth = truth[["label", "strip", "lane", "marker", "kind", "true_volume", "present", "saturated", "visible_in_export", "y_px",
+    truth = truth[["label", "strip", "lane", "marker", "kind", "true_volume", "present", "saturated", "visible_in_export",
+                   "export_signal_share", "y_px",
                    "x_centre_px", "lane_width_px", "strip_y_top_px", "strip_y_bottom_px"]]
     names = list(lane_names) if lane_names is not None else [f"lane{i + 1}" for i in range(n_lanes)]
     if export == "raw":
