@@ -474,10 +474,10 @@ def _end_lanes(xs: list[float], pitch: float, width: float, strip: Strip) -> tup
                 logger.debug("strip %d: %d blank end lane(s) added from unequal margins", strip.index, k)
                 return xs, ""
             why = "blank lanes may lie at both ends"
+        elif any(fits) and k == 0:
+            why = "the margins are equal (blank lanes at both ends look like a wide margin)"
         elif any(fits):
             why = f"the margins differ by {abs(excess):.0f} px, not a whole number of lane pitches"
-        if any(fits) and not why:
-            why = "blank lanes may lie at both ends"
     elif any(fits):
         why = "only one membrane edge is visible"
     if not any(fits):
@@ -689,7 +689,7 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
             if j == best or not out[j]:
                 continue
             xs_j = np.array([lane.x_centre_px for lane in out[j]])
-            shift, hits = _best_shift(xs_j, ref_x, tol)
+            shift, hits = _best_shift(xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px))
             if hits * 2 < len(xs_j) or hits == 0:
                 continue  # a different layout
             offsets[j] = shift
@@ -725,14 +725,17 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
     return out
 
 
-def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float) -> tuple[float, int]:
+def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float, max_shift: float) -> tuple[float, int]:
     """Offset of lane centres ``xs`` from reference centres that puts most of them on a reference lane.
 
-    Returns the offset (the median residual of the matched lanes, smallest
-    candidate first on ties) and how many lanes it matches.
+    Offsets up to ``max_shift`` are tried (pieces of one membrane are laid out
+    within half a lane of each other; a shift by a whole pitch would fit a
+    regular grid just as well). Returns the offset (the median residual of
+    the matched lanes, smallest candidate first on ties) and how many lanes
+    it matches.
     """
     best = (0.0, 0)
-    for d in sorted({float(x - r) for x in xs for r in ref_x}, key=abs):
+    for d in sorted({float(x - r) for x in xs for r in ref_x if abs(x - r) <= max_shift}, key=abs):
         hit = [x - d - ref_x[np.argmin(np.abs(ref_x - (x - d)))] for x in xs]
         n = sum(abs(h) < tol for h in hit)
         if n > best[1]:

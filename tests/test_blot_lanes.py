@@ -1,0 +1,159 @@
+"""Automatic lanes on hand-built strips with known lane columns, blank end lanes, pen marks, ladders, layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exo_vision.blot.lanes import Lane, find_lanes, share_lanes
+from exo_vision.blot.quantify import quantify_blot
+from exo_vision.blot.strips import Strip, find_strips, whole_image_strip
+from exo_vision.synthetic.blot import StripSpec
+from exo_vision.synthetic.blot_layout import LayoutStrip, make_random_layout, make_strip_layout
+
+CENTRES = [80, 140, 200, 260, 320]  # pitch 60 px
+
+
+def membrane_strip(blank=(), *, centres=CENTRES, width=30, membrane=(20, 380), rng=0):
+    """Membrane (800 counts, columns ``membrane``) on a 300-count camera floor; one band per lane, ``blank`` lanes empty.
+
+    Lane ``i`` covers columns ``centres[i] - width/2 .. centres[i] + width/2 - 1``, so its centre is ``centres[i] - 0.5``.
+    """
+    g = np.random.default_rng(rng)
+    img = g.normal(300.0, 5.0, (160, 400))
+    img[20:140, membrane[0]:membrane[1]] = g.normal(800.0, 5.0, (120, membrane[1] - membrane[0]))
+    y = np.arange(160)[:, None]
+    for i, c in enumerate(centres):
+        if i not in blank:
+            img[:, c - width // 2:c + width // 2] += 3000.0 * np.exp(-0.5 * ((y - 80) / 3.0) ** 2)
+    return img.astype(np.float32)
+
+
+def test_lane_edges_are_exact_on_known_rectangles():
+    # regression: lanes were made 10 % wider than the bands (edges ~2-5 px out on a 3-lane blot)
+    g = np.random.default_rng(0)
+    img = g.normal(100.0, 2.0, (120, 300))
+    ranges = [(30, 70), (120, 160), (210, 250)]
+    for a, b in ranges:
+        img[50:60, a:b] += 200.0
+    lanes = find_lanes(img, whole_image_strip(img.shape))
+    assert len(lanes) == 3
+    for lane, (a, b) in zip(lanes, ranges):
+        assert lane.x_centre_px == pytest.approx((a + b - 1) / 2, abs=0.1)
+        assert lane.x_centre_px - lane.width_px / 2 == pytest.approx(a - 0.5, abs=0.3)
+        assert lane.x_centre_px + lane.width_px / 2 == pytest.approx(b - 0.5, abs=0.3)
+
+
+@pytest.mark.parametrize("blank", [(), (4,), (0,), (1,)], ids=["none", "last", "first", "inner"])
+def test_blank_lanes_are_placed_from_pitch_and_membrane_margins(blank):
+    img = membrane_strip(blank)
+    (strip,) = find_strips(img)
+    assert (strip.membrane_left_px, strip.membrane_right_px) == (19.5, 379.5)
+    warnings: list[str] = []
+    lanes = find_lanes(img, strip, warnings=warnings)
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([c - 0.5 for c in CENTRES], abs=0.3)
+    assert lanes[0].width_px == pytest.approx(30.0, abs=0.5)
+    assert warnings == []
+
+
+def test_blank_lanes_at_both_ends_are_not_guessed_and_the_user_is_told():
+    img = membrane_strip((0, 4))
+    (strip,) = find_strips(img)
+    warnings: list[str] = []
+    lanes = find_lanes(img, strip, warnings=warnings)
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([139.5, 199.5, 259.5], abs=0.3)
+    assert len(warnings) == 1 and "--lanes N" in warnings[0] and "margins left 105 px and right 105 px" in warnings[0]
+    # given the count, the two end lanes are placed at the pitch
+    lanes = find_lanes(img, strip, n_lanes=5)
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([c - 0.5 for c in CENTRES], abs=0.3)
+
+
+def test_no_end_lane_without_seen_membrane_edges():
+    img = membrane_strip((4,))
+    # the same strip given without its membrane edges (e.g. a crop): the margin tells nothing
+    strip = Strip(1, 22, 138, 22, 378)
+    assert [lane.x_centre_px for lane in find_lanes(img, strip)] == pytest.approx([79.5, 139.5, 199.5, 259.5], abs=0.3)
+
+
+def test_pen_numbers_and_dots_do_not_create_move_or_split_lanes():
+    clean = membrane_strip((1,))
+    marked = clean.copy()
+    # lane numbers written above every lane (2-px strokes: "1", "2" ...), a stroke between
+    # lanes 2 and 3, dots on the membrane edges, and a short line in the margin
+    for i, c in enumerate(CENTRES):
+        marked[22:40, c - 1:c + 1] += 4000.0  # vertical stroke
+        if i % 2:
+            marked[22:24, c - 6:c + 6] += 4000.0  # top bar
+            marked[38:40, c - 6:c + 6] += 4000.0  # base
+    marked[25:45, 169:171] += 4000.0
+    yy, xx = np.ogrid[:160, :400]
+    for y, x in ((60, 25), (110, 374)):
+        marked[(yy - y) ** 2 + (xx - x) ** 2 <= 9] += 4000.0
+    marked[100:130, 35:37] += 4000.0
+    (strip,) = find_strips(marked)
+    ref = find_lanes(clean, find_strips(clean)[0])
+    lanes = find_lanes(marked, strip)
+    assert len(lanes) == len(ref) == 5
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([lane.x_centre_px for lane in ref], abs=0.5)
+    assert lanes[0].width_px == pytest.approx(ref[0].width_px, abs=1.0)
+
+
+def test_a_ladder_lane_is_one_lane():
+    img = membrane_strip()
+    # pre-stained ladder in lane 1: ten sharp, bright bands over the strip height, narrower than the lane
+    for y in range(28, 136, 11):
+        img[y:y + 3, 68:92] += 6000.0
+    lanes = find_lanes(img, find_strips(img)[0])
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([c - 0.5 for c in CENTRES], abs=1.0)
+
+
+def lane(strip, x):
+    return Lane(strip.index, 1, strip.y_top_px, strip.y_bottom_px, float(x), float(x), 30.0)
+
+
+def test_stacked_strips_share_lanes_side_by_side_strips_do_not():
+    top, bottom = Strip(1, 0, 100, 0, 400), Strip(2, 120, 220, 0, 400)
+    beside = Strip(3, 0, 100, 420, 820)
+    per_strip = [[lane(top, x) for x in (80, 140, 200, 260)], [lane(bottom, x) for x in (142, 202, 262, 322)],
+                 [lane(beside, x) for x in (500, 600)]]
+    out = share_lanes(per_strip, [top, bottom, beside])
+    # the union on the reference grid: lane 5 (blank in the top strip) and lane 1 (blank below) are
+    # shared, shifted by the 2-px offset between the two pieces; own lanes are kept as found
+    assert [l.x_centre_px for l in out[0]] == pytest.approx([80, 140, 200, 260, 320])
+    assert [l.x_centre_px for l in out[1]] == pytest.approx([82, 142, 202, 262, 322])
+    assert all(l.strip == 2 and l.y_top_px == 120 for l in out[1])
+    assert [l.x_centre_px for l in out[2]] == [500, 600]
+
+
+def test_quantify_side_by_side_strips_with_a_blank_end_lane():
+    specs = [LayoutStrip(StripSpec("CD9", [2e6, 3e6, 4e6, 0.0]), 0, 0, margin_px=60, smile_px=0.0),
+             LayoutStrip(StripSpec("CD63", [5e6, 2e6, 1e6, 3e6], "smear", height_px=220), 0, 1, margin_px=60)]
+    layout = make_strip_layout(specs, rng=5)
+    res = quantify_blot(layout.image, polarity=layout.polarity, max_value=layout.max_value, markers=["CD9", "CD63"])
+    assert [(s.x_left_px < 300) for s in res.strips] == [True, False]
+    for s in (1, 2):
+        found = sorted(l.x_centre_px for l in res.lanes if l.strip == s)
+        truth = layout.lanes[layout.lanes.strip == s].x_centre_px.to_numpy()
+        assert len(found) == 4
+        assert np.abs(np.array(found) - truth).max() < 3.0
+    cd9 = res.bands[res.bands.marker == "CD9"].sort_values("lane")
+    assert cd9.present.tolist() == [True, True, True, False]
+
+
+@pytest.mark.parametrize("seed", [1000, 1002, 1003, 1013])
+def test_generated_layouts_right_lane_count_and_centres(seed):
+    layout = make_random_layout(rng=seed)
+    from exo_vision.blot.signal import to_signal
+
+    signal = to_signal(layout.image, polarity=layout.polarity)
+    strips = find_strips(signal)
+    per_strip = share_lanes([find_lanes(signal, s) for s in strips], strips)
+    assert len(strips) == len(layout.strips)
+    for s, lanes in zip(strips, per_strip):
+        truth = layout.lanes[layout.lanes.strip == s.index]
+        assert len(lanes) == len(truth)
+        err = np.abs(np.array([l.centre_x(y) for l, y in zip(lanes, truth.y_centre_px)]) - truth.x_centre_px.to_numpy())
+        # a blank lane sits on the pitch; the generator spaces lanes unevenly (+-8 % of the pitch)
+        pitch = float(np.median(np.diff(truth.x_centre_px)))
+        assert err[~truth.blank.to_numpy()].max() < 3.0
+        assert err.max() < 0.15 * pitch
