@@ -6,8 +6,6 @@ import pytest
 from skimage.feature import peak_local_max
 
 from exo_vision.segmentation.detect import (
-    dilate_disk,
-    disk,
     label_components,
     label_components_with_stats,
     local_maxima,
@@ -79,17 +77,3 @@ def test_percentile_matches_numpy():
             assert _percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12, abs=1e-12)
             values32 = values.astype(np.float32)
             assert _percentile(values32, q) == pytest.approx(float(np.percentile(values32, q)), rel=1e-6, abs=1e-6)
-
-
-@pytest.mark.parametrize("radius", [3.0, 12.0, 20.0])
-def test_dilate_disk_matches_a_disk_dilation_closely(radius):
-    mask = np.zeros((200, 200), bool)
-    mask[100, 100] = True
-    mask[40:44, 30:90] = True
-    grown = dilate_disk(mask, radius)
-    exact = cv2.dilate(mask.astype(np.uint8), disk(radius)).astype(bool)
-    # the chamfer distance is within a few per cent of the Euclidean one
-    inner = cv2.dilate(mask.astype(np.uint8), disk(0.9 * radius)).astype(bool)
-    outer = cv2.dilate(mask.astype(np.uint8), disk(1.1 * radius + 1)).astype(bool)
-    assert (grown >= inner).all() and (grown <= outer).all()
-    assert grown.sum() == pytest.approx(exact.sum(), rel=0.04)
