@@ -503,7 +503,7 @@ def segment_vesicles(
         raise ValueError(f"`polarity` must be 'auto', 'bright' or 'dark', got {polarity!r}")
     m, n = img.shape
     if exclude_mask is None:
-        exclude = _default_exclude_mask(np.asarray(image))
+        exclude = _default_exclude_mask(img)  # float32 already: no second conversion
     else:
         exclude = np.asarray(exclude_mask, dtype=bool)
         if exclude.shape != img.shape:
