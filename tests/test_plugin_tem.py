@@ -19,6 +19,7 @@ from exo_vision.plugins.calibration_widget import CalibrationWidget  # noqa: E40
 from exo_vision.plugins.curation_widget import CurationWidget, merge_labels, split_label  # noqa: E402
 from exo_vision.plugins.grid_session_widget import GridSessionWidget  # noqa: E402
 from exo_vision.plugins.histogram_widget import HistogramWidget  # noqa: E402
+from exo_vision.plugins._vesicles import MORPHOLOGY_COLORS  # noqa: E402
 from exo_vision.plugins.segmentation_widget import SegmentationWidget  # noqa: E402
 from exo_vision.synthetic.tem import make_synthetic_tem  # noqa: E402
 
@@ -135,14 +136,39 @@ def test_segmentation_in_thread_worker_reports_progress(make_napari_viewer, micr
     seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
     seen = []
     seg.signals.progressed.connect(lambda done, total: seen.append((done, total)))
-    worker = seg.run()
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
-    qtbot.waitUntil(lambda: seg.labels_layer is not None, timeout=5_000)
-    assert len(seg.labels_layer.features) > 0
+    with qtbot.waitSignal(seg.signals.shown, timeout=60_000) as shown:
+        worker = seg.run()
+    layer = shown.args[0]
+    assert layer is seg.labels_layer and layer.visible  # created hidden, then shown in a later turn
+    assert len(layer.features) > 0 and layer.data.dtype == np.uint8  # compacted in the analysis process
+    for label, morphology in zip(layer.features["label"], layer.features["morphology"], strict=True):
+        assert np.allclose(layer.get_color(label), MORPHOLOGY_COLORS[morphology])
+    assert not worker.is_running
     assert seen and seen[-1][0] == seen[-1][1] > 0  # progress reached total
     assert seg._bar.value == seg._bar.max
     assert seg._run.enabled and not seg._cancel.enabled
+    # a second run replaces the data of the same layer
+    with qtbot.waitSignal(seg.signals.shown, timeout=60_000) as again:
+        seg.run()
+    assert again.args[0] == layer and len(viewer.layers) == 2
+
+
+def test_segmentation_error_is_a_warning_not_a_crash(make_napari_viewer, micrograph, qtbot, monkeypatch):
+    # regression: the worker re-raised the error in the GUI thread, which aborts a plain Qt script
+    import exo_vision.plugins.segmentation_widget as segmentation_widget
+
+    def failing(*_args, **_kwargs):
+        raise ValueError("the analysis refused this image")
+
+    monkeypatch.setattr(segmentation_widget, "run_analysis", failing)
+    path, _ = micrograph
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    worker = seg.run()
+    qtbot.waitUntil(lambda: not worker.is_running and seg._run.enabled, timeout=10_000)
+    assert seg.labels_layer is None and len(viewer.layers) == 1
+    assert not seg._cancel.enabled
 
 
 def test_cancel_stops_the_segmentation_without_a_layer(make_napari_viewer, micrograph, qtbot):

@@ -196,7 +196,7 @@ class BlotWidget(Container):
             return
         if self.worker is not None and self.worker.is_running:
             self.worker.quit()
-        self.worker = create_worker(work, _progress={"desc": f"Quantifying {image_layer.name}"})
+        self.worker = create_worker(work, _progress={"desc": f"Quantifying {image_layer.name}"}, _ignore_errors=True)
         self.worker.returned.connect(self._show)
         self.worker.errored.connect(lambda error: show_warning(f"blot quantification failed: {error}"))
         self.worker.start()

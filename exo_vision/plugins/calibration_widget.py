@@ -163,7 +163,9 @@ class CalibrationWidget(Container):
         if sync:
             self._show_reading(read_scale_bar(pixels))
             return
-        self.worker = create_worker(read_scale_bar, pixels, _progress={"desc": "Reading scale bar"})
+        self.worker = create_worker(
+            read_scale_bar, pixels, _progress={"desc": "Reading scale bar"}, _ignore_errors=True
+        )
         self.worker.returned.connect(self._show_reading)
         self.worker.errored.connect(lambda error: show_warning(f"scale-bar detection failed: {error}"))
         self.worker.start()

@@ -365,7 +365,12 @@ class GridSessionWidget(Container):
             self._show_result(run_analysis(image, self.parameters()))
             return
         self.worker = create_worker(
-            run_analysis, image, self.parameters(), in_subprocess=True, _progress={"desc": f"Segmenting {path.name}"}
+            run_analysis,
+            image,
+            self.parameters(),
+            in_subprocess=True,
+            _progress={"desc": f"Segmenting {path.name}"},
+            _ignore_errors=True,  # shown as a warning below, not re-raised in the GUI thread
         )
         self.worker.returned.connect(self._show_result)
         self.worker.errored.connect(lambda error: show_warning(f"{path.name}: segmentation failed: {error}"))
@@ -441,7 +446,7 @@ class GridSessionWidget(Container):
             except ValueError as error:
                 logger.info("pre-computing %s failed: %s", path, error)
             return
-        self.precompute_worker = create_worker(work)
+        self.precompute_worker = create_worker(work, _ignore_errors=True)
         self.precompute_worker.returned.connect(store)
         self.precompute_worker.errored.connect(lambda error: logger.info("pre-computing %s failed: %s", path, error))
         self.precompute_worker.start()

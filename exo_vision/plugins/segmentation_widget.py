@@ -221,7 +221,9 @@ class SegmentationWidget(Container):
         self._bar.value = 0
         if self._activity.value:
             self._pbar = napari_progress(total=1, desc=f"Segmenting {image_layer.name}")
-        self.worker = create_worker(work)
+        # Errors are shown by _on_error; without _ignore_errors the worker would also re-raise them
+        # in the GUI thread (a traceback dialog in napari, an abort in a plain Qt script).
+        self.worker = create_worker(work, _ignore_errors=True)
         self.worker.returned.connect(lambda outcome: self._show_soon(image_layer, outcome, parameters))
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
