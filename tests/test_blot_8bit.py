@@ -117,15 +117,16 @@ def test_visible_in_export_truth():
 
 
 def test_white_noise_floor_of_the_blank_volume_by_hand():
-    from exo_vision.blot.detection import white_noise_volume_sd
+    from exo_vision.blot.detection import free_pixel_noise_sd, white_noise_volume_sd
 
     rng = np.random.default_rng(1)
     lanes = [rng.normal(100.0, 2.0, (400, 20)) for _ in range(4)]
-    sd = white_noise_volume_sd(lanes, [[]] * 4, height_px=30, method="profile", border_px=3)
-    # 2.0 x sqrt(30 x 20 x (1 + 30 / 6)) = 120
-    assert sd == pytest.approx(120.0, rel=0.03)
-    assert white_noise_volume_sd(lanes, [[]] * 4, height_px=30, method="rolling_ball") == pytest.approx(
-        2.0 * np.sqrt(600), rel=0.03)
+    lanes[0][100:130] += 500.0  # a band: its rows are left out
+    sd_px = free_pixel_noise_sd(lanes, [[(100, 130)], [], [], []])
+    assert sd_px == pytest.approx(2.0, rel=0.03)
+    # 2 x sqrt(30 x 20 x (1 + 30 / 6)) = 120
+    assert white_noise_volume_sd(2.0, height_px=30, width_px=20, method="profile", border_px=3) == pytest.approx(120.0)
+    assert white_noise_volume_sd(2.0, height_px=30, width_px=20, method="rolling_ball") == pytest.approx(2.0 * np.sqrt(600))
 
 
 def test_empty_calnexin_windows_of_an_8bit_panel_stay_absent():

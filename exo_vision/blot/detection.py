@@ -183,26 +183,18 @@ def blank_volume_noise(
     return NoiseEstimate(float(sd), 0.0, 0, "pixel noise model")
 
 
-def white_noise_volume_sd(
+def free_pixel_noise_sd(
     lanes_pixels: Sequence[np.ndarray],
     lanes_busy: Sequence[Sequence[tuple[int, int]]],
     *,
-    height_px: int,
-    method: str = "profile",
     border_px: int = BORDER_PX,
+    max_pixels: int = 200_000,
 ) -> float:
-    """SD of a blank volume if the pixel noise were white: the least the blank boxes may show.
+    """Pixel noise SD from side-by-side differences in the band-free rows of a strip's lanes.
 
-    The pixel noise SD is measured from side-by-side pixel differences in the
-    band-free rows (plain SD, not a robust one: rounded 8-bit pixels whose
-    differences are mostly 0 still carry their +-1 steps). A band volume over
-    ``height_px x W`` pixels minus a background line between two borders of
-    ``border_px x W`` pixels then has variance
-    ``sd_px**2 x h x W x (1 + h / (2 x border_px))`` (the border term is
-    ``pi/2`` larger for the median of ``"border"``; ball backgrounds are
-    smooth and add none). Few, overlapping blank boxes can read lower than
-    this by chance (15 boxes read 26 for a model 42 on a generated 8-bit
-    panel, and an empty calnexin window at 3.8 SD was called present).
+    A plain SD, not a robust one: rounded 8-bit pixels whose differences are
+    mostly 0 still carry their +-1 steps. At most ``max_pixels`` pixels are
+    read (every k-th free row).
 
     Parameters
     ----------
@@ -210,8 +202,43 @@ def white_noise_volume_sd(
         Straightened central pixels of every lane of the strip.
     lanes_busy : sequence of sequence of (int, int)
         Band rows of each lane (lane-relative), left out.
-    height_px : int
-        Band height, rows.
+    border_px : int
+        Extra rows left out around each band.
+    max_pixels : int
+        Pixel budget.
+
+    Returns
+    -------
+    float
+        Pixel noise SD, intensity units (0 without band-free pixels).
+    """
+    frees = [np.flatnonzero(free_rows(p.shape[0], busy, border_px=border_px)) for p, busy in zip(lanes_pixels, lanes_busy)]
+    total = sum(f.size * p.shape[1] for f, p in zip(frees, lanes_pixels))
+    step = max(1, int(np.ceil(total / max_pixels)))
+    diffs = [np.diff(np.asarray(p[f[::step]], dtype=np.float64), axis=1).ravel()
+             for f, p in zip(frees, lanes_pixels) if p.shape[1] > 1 and f.size]
+    diffs = np.concatenate(diffs) if diffs else np.zeros(0)
+    return float(np.std(diffs)) / np.sqrt(2.0) if diffs.size > 1 else 0.0
+
+
+def white_noise_volume_sd(pixel_sd: float, *, height_px: int, width_px: int, method: str = "profile",
+                          border_px: int = BORDER_PX) -> float:
+    """SD of a blank volume if the pixel noise were white: the least the blank boxes may show.
+
+    A band volume over ``height_px x width_px`` pixels minus a background line
+    between two borders of ``border_px x width_px`` pixels has variance
+    ``pixel_sd**2 x h x W x (1 + h / (2 x border_px))`` (the border term is
+    ``pi/2`` larger for the median of ``"border"``; ball backgrounds are
+    smooth and add none). Few, overlapping blank boxes can read lower than
+    this by chance (15 boxes read 26 for a model 42 on a generated 8-bit
+    panel, and an empty calnexin window at 3.8 "SD" was called present).
+
+    Parameters
+    ----------
+    pixel_sd : float
+        Pixel noise SD (:func:`free_pixel_noise_sd`), intensity units.
+    height_px, width_px : int
+        Band height (rows) and quantified lane width (columns).
     method : str
         Background method.
     border_px : int
@@ -220,18 +247,7 @@ def white_noise_volume_sd(
     Returns
     -------
     float
-        Volume SD, intensity x px (0 when no band-free pixels exist).
+        Volume SD, intensity x px.
     """
-    diffs = []
-    for p, busy in zip(lanes_pixels, lanes_busy):
-        if p.shape[1] < 2:
-            continue
-        free = free_rows(p.shape[0], busy, border_px=border_px)
-        diffs.append(np.diff(np.asarray(p[free], dtype=np.float64), axis=1).ravel())
-    diffs = np.concatenate(diffs) if diffs else np.zeros(0)
-    if diffs.size < 2:
-        return 0.0
-    sd_px = float(np.std(diffs)) / np.sqrt(2.0)
-    w = lanes_pixels[0].shape[1]
     border_term = {"profile": 1.0, "border": np.pi / 2}.get(method, 0.0) * height_px / (2.0 * border_px)
-    return sd_px * float(np.sqrt(height_px * w * (1.0 + border_term)))
+    return float(pixel_sd * np.sqrt(height_px * width_px * (1.0 + border_term)))

@@ -27,7 +27,13 @@ from exo_vision.blot.bands import (
     detect_bands,
     fixed_windows,
 )
-from exo_vision.blot.detection import LOD_FACTOR, NoiseEstimate, blank_volume_noise, white_noise_volume_sd
+from exo_vision.blot.detection import (
+    LOD_FACTOR,
+    NoiseEstimate,
+    blank_volume_noise,
+    free_pixel_noise_sd,
+    white_noise_volume_sd,
+)
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
 from exo_vision.blot.quantisation import destaircased_rows, linearise, staircase_noise_sd
 from exo_vision.blot.lanes import (
@@ -272,7 +278,8 @@ def quantify_blot(
     level = default_saturation_level(image, polarity=polarity) if max_value is None else float(max_value)
     warnings = export_warnings(image, polarity=polarity)
     signal = to_signal(image, polarity=polarity)
-    dust = dust_mask(signal) if remove_dust_specks else np.zeros(signal.shape, bool)
+    noise_px = pixel_noise_sd(signal)
+    dust = dust_mask(signal, noise_sd=noise_px) if remove_dust_specks else np.zeros(signal.shape, bool)
     clean = remove_dust(signal, dust)
     saturated = saturation_mask(image, level=level, exclude=dust)
 
@@ -281,7 +288,7 @@ def quantify_blot(
     strip_markers = _markers_per_strip(markers, len(strips))
     integer_image = bool(np.issubdtype(image.dtype, np.integer))
     staircase_sd = None
-    if undo_staircase and integer_image and background == "profile" and pixel_noise_sd(clean) < 1.0:
+    if undo_staircase and integer_image and background == "profile" and noise_px < 1.0:
         # noise below one grey level (an 8-bit export): rounding is not dithered; measure how
         # the lane row means behave and undo the staircase (see exo_vision.blot.quantisation)
         staircase_sd = staircase_noise_sd([lane_pixels(clean, lane, fraction=central_fraction)
@@ -452,6 +459,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     busy = [[(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
             for lane in ls]
     measured = []
+    pixel_sd: dict[tuple[int, int], float] = {}
     for row in rows:
         for li, w in enumerate(row):
             p, y0 = pix[li], w.lane.y_top_px
@@ -469,7 +477,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
             wts = np.clip(p[top:bottom].mean(axis=1) - bg, 0, None)
             y = (float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum()) if wts.sum() > 0
                  else (w.y_top_px + w.y_bottom_px - 1) / 2)
-            nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st)
+            nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st, pixel_sd)
             cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
             nsat = int(full_sat[li][top:bottom].sum())
             lod = nz.lod(st.lod_factor)
@@ -495,7 +503,8 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     return measured
 
 
-def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings) -> NoiseEstimate:
+def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings,
+           pixel_sd: dict) -> NoiseEstimate:
     """Blank-volume noise of ``height``-row bands in strip ``s`` (cached per strip and height)."""
     key = (s.index, height)
     if key not in cache:
@@ -505,7 +514,10 @@ def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _
         nz = blank_volume_noise(pix + gap_pix, busy + [every_row] * len(gap_pix), height_px=height, method=st.background,
                                 border_px=st.border_px, lanes_background=None if bgs is None else bgs + gap_bgs)
         # few, overlapping boxes can read below what the pixel noise alone gives: never less than that
-        white_sd = white_noise_volume_sd(pix, busy, height_px=height, method=st.background, border_px=st.border_px)
+        if (s.index, 0) not in pixel_sd:
+            pixel_sd[(s.index, 0)] = free_pixel_noise_sd(pix, busy, border_px=st.border_px)
+        white_sd = white_noise_volume_sd(pixel_sd[(s.index, 0)], height_px=height, width_px=pix[0].shape[1],
+                                         method=st.background, border_px=st.border_px)
         if nz.sd_volume < white_sd:
             nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
         if st.integer_image:
