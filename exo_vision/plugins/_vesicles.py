@@ -124,9 +124,6 @@ def add_vesicle_layer(
 ) -> Any:
     """Show ``labels`` as the image's one vesicle Labels layer (replaced on re-run).
 
-    A new layer gets its features and colours at creation, so napari builds its visual
-    and uploads the label texture once.
-
     Parameters
     ----------
     viewer : napari.Viewer
@@ -143,36 +140,56 @@ def add_vesicle_layer(
     colormap : napari DirectLabelColormap, optional
         :func:`morphology_colormap` of ``table``, when built already off the GUI thread.
     visible : bool
-        Visibility of a new layer (a replaced layer keeps its own). Creating it hidden and
-        showing it in a later event-loop turn keeps the first texture upload out of the creation turn.
+        Visibility of a new layer (a replaced layer keeps its own).
+
+    Returns
+    -------
+    napari.layers.Labels
+        The existing vesicle layer of ``image_layer`` with new data, else a new one
+        (:func:`new_vesicle_layer`) added to ``viewer``.
     """
     from exo_vision.plugins._layers import find_derived
 
     existing = find_derived(viewer, image_layer, ROLE)
-    metadata = {
-        SOURCE_KEY: layer_id(image_layer),
-        "exo_vision_role": ROLE,
-        "polarity": polarity,
-        "pixel_size_nm": image_layer.metadata.get("pixel_size_nm"),
-        "pixel_size_source": image_layer.metadata.get("pixel_size_source"),
-        "edit_log": [],
-        "morphology_overrides": {},
-        **(extra_metadata or {}),
-    }
-    labels = compact_labels(labels)
+    if existing is None:
+        layer = new_vesicle_layer(
+            image_layer, labels, table, polarity=polarity, extra_metadata=extra_metadata,
+            colormap=colormap, visible=visible,
+        )
+        return viewer.add_layer(layer)
+    existing.metadata.update(_vesicle_metadata(image_layer, polarity, extra_metadata))
+    existing.data = compact_labels(labels)
+    existing.scale = image_layer.scale
+    existing.units = image_layer.units
+    set_vesicle_table(existing, table, colormap=colormap)
+    return existing
+
+
+def new_vesicle_layer(
+    image_layer: Any,
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    polarity: str | None,
+    extra_metadata: dict[str, Any] | None = None,
+    colormap: Any = None,
+    visible: bool = True,
+) -> Any:
+    """A vesicle Labels layer for ``image_layer``, not yet in a viewer (parameters as :func:`add_vesicle_layer`).
+
+    It gets its features and colours at creation, so that napari, when the layer is added,
+    builds its visual and uploads the label texture once. A layer created hidden and shown in
+    a later event-loop turn keeps that first texture upload out of the turn that adds it.
+    """
+    from napari.layers import Labels
+
     if colormap is None:
         colormap = morphology_colormap(table)
-    if existing is not None:
-        existing.metadata.update(metadata)
-        existing.data = labels
-        existing.scale = image_layer.scale
-        existing.units = image_layer.units
-        set_vesicle_table(existing, table, colormap=colormap)
-        return existing
     table, features = layer_tables(table)
+    metadata = _vesicle_metadata(image_layer, polarity, extra_metadata)
     metadata["vesicle_table"] = table
-    return viewer.add_labels(
-        labels,
+    return Labels(
+        compact_labels(labels),
         name=f"{image_layer.name} vesicles",
         scale=image_layer.scale,
         units=image_layer.units,
@@ -182,6 +199,20 @@ def add_vesicle_layer(
         colormap=colormap,
         visible=visible,
     )
+
+
+def _vesicle_metadata(image_layer: Any, polarity: str | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """Metadata of a (re-)made vesicle layer: its image, polarity, a fresh edit log and no overrides."""
+    return {
+        SOURCE_KEY: layer_id(image_layer),
+        "exo_vision_role": ROLE,
+        "polarity": polarity,
+        "pixel_size_nm": image_layer.metadata.get("pixel_size_nm"),
+        "pixel_size_source": image_layer.metadata.get("pixel_size_source"),
+        "edit_log": [],
+        "morphology_overrides": {},
+        **(extra or {}),
+    }
 
 
 def compact_labels(labels: np.ndarray) -> np.ndarray:

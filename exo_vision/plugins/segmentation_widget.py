@@ -21,7 +21,13 @@ from qtpy.QtCore import QObject, QTimer, Signal
 
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
-from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, morphology_colormap, statistics_text
+from exo_vision.plugins._vesicles import (
+    ROLE,
+    add_vesicle_layer,
+    morphology_colormap,
+    new_vesicle_layer,
+    statistics_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -264,20 +270,35 @@ class SegmentationWidget(Container):
         objects to set off a full garbage collection (~150 ms) in the middle of it; and updating
         the dock's progress bar repaints the window at once, canvas included. Replacing the data
         of an existing layer costs ~60-80 ms. So a new layer is shown in steps, one per turn:
-        the dock's summary, a garbage collection, the layer created hidden, the layer shown
-        (its texture uploaded in that repaint).
+        the dock's summary, a garbage collection, the layer object made (hidden), the layer
+        added to the viewer, the layer shown (its texture uploaded in that repaint).
         """
         if outcome is None or find_derived(self._viewer, image_layer, ROLE) is not None:
             self._show(image_layer, outcome, parameters)  # cancelled, or new data for the existing layer
             return
         result, colormap = outcome
-        steps = [
-            lambda: self._show_summary(result),
-            gc.collect,
-            lambda: self._add_layer(image_layer, result, colormap, parameters, visible=False),
-            self._reveal,
-        ]
-        _in_turns(steps)
+        made: dict[str, Any] = {}
+
+        def make_layer() -> None:
+            made["layer"] = new_vesicle_layer(
+                image_layer,
+                result.labels,
+                result.table,
+                polarity=getattr(result, "polarity", None) or parameters.get("polarity"),
+                extra_metadata={"parameters": dict(parameters)},
+                colormap=colormap,
+                visible=False,
+            )
+
+        def add_layer() -> None:
+            if image_layer not in self._viewer.layers:
+                self.labels_layer = None
+            elif find_derived(self._viewer, image_layer, ROLE) is not None:  # made meanwhile: replace its data
+                self._add_layer(image_layer, result, colormap, parameters, visible=False)
+            else:
+                self.labels_layer = self._viewer.add_layer(made["layer"])
+
+        _in_turns([lambda: self._show_summary(result), gc.collect, make_layer, add_layer, self._reveal])
 
     def _show(self, image_layer: Any, outcome: Any, parameters: dict[str, Any]) -> Any:
         """Show a result in this event-loop turn (``None``: the run was cancelled)."""
