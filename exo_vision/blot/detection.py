@@ -3,7 +3,10 @@
 The noise is measured, not modelled: boxes of the band's own size (rows x
 central lane width) are placed in the band-free rows of every lane of the
 same strip and measured exactly like a band (same background method). The
-robust spread of those blank volumes (1.4826 x MAD) is the volume noise SD.
+robust spread of those blank volumes (1.4826 x MAD) is the volume noise SD,
+but never less than what the strip's pixel noise alone gives through the
+same measurement (:func:`white_noise_volume_sd`): a handful of overlapping
+boxes can read low by chance, and an empty window then passes the LoD.
 
 Limit of detection (ICH Q2 style, documented here and in the CSV)::
 
