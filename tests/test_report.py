@@ -233,7 +233,8 @@ def test_two_grids_pool_their_vesicles(outputs, tmp_path):
     assert tem.statistics["n"] == 2 * pooled["n"]
     assert tem.statistics["n_excluded_border"] == 2 * pooled["n_excluded_border"]
     for key in ("mean_diameter_nm", "median_diameter_nm", "intensity_weighted_mean_diameter_nm"):
-        assert tem.statistics[key] == pytest.approx(pooled[key], rel=1e-12)
+        # summary.csv holds 12 significant digits: a re-computed value may differ by a few units in the 12th
+        assert tem.statistics[key] == pytest.approx(pooled[key], rel=1e-10)
     assert tem.statistics["vesicles_per_um2"] == pytest.approx(pooled["vesicles_per_um2"], rel=1e-9)
     assert tem.n_images == 4 and tem.n_failed == 2 and len(tem.images) == 6
     page = build_report(tem_dirs=[outputs["tem"], twin])
