@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.blot.strips import Strip
+from exo_vision.blot.strips import Strip, block_mean
 
 logger = logging.getLogger(__name__)
 
@@ -323,11 +323,7 @@ def find_lanes(
     full = signal[strip.slices()]
     # Lanes are wide: find them on a block-averaged copy of at most ~0.3 MP (speed).
     f = max(1, int(np.sqrt(full.size / 3e5)))
-    if f > 1:
-        h, w = (full.shape[0] // f) * f, (full.shape[1] // f) * f
-        block = full[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3), dtype=np.float32)
-    else:
-        block = np.asarray(full, dtype=np.float32)
+    block = block_mean(full, f) if f > 1 else np.asarray(full, dtype=np.float32)
     min_lane_width_px = min_lane_width_px / f
     probe = full[:: max(1, full.shape[0] // 32), :: max(1, full.shape[1] // 64)]
     quantised = f == 1 and float(np.mean(probe == np.round(probe))) > 0.9 and float(np.ptp(probe)) < 1024
