@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 #: Default fraction of the lane width that is quantified (the centre), to avoid neighbour bleed.
 CENTRAL_FRACTION = 0.65
+#: Largest tilt of lanes relative to the membrane's edges accepted by automatic detection, degrees.
+MAX_TILT_DEG = 3.0
 #: Narrowest lane accepted by automatic detection, in pixels.
 MIN_LANE_WIDTH_PX = 6.0
 
@@ -273,13 +275,23 @@ def _detect_peaks(profile: np.ndarray, *, min_width_px: float, k_noise: float, n
     )
     # The centre is midway between the half-prominence crossings: a flat-topped lane's
     # maximum can sit anywhere on its plateau.
-    return [_Peak(float((left[i] + right[i]) / 2), float(widths[i]), float(props["prominences"][i])) for i in range(idx.size)]
+    # Two maxima on one lane's plateau share its half-prominence crossings: keep the stronger
+    # peak of any whose centre lies within another, stronger peak's half-height span.
+    kept: list[int] = []
+    for i in np.argsort(-props["prominences"]):
+        centre = (left[i] + right[i]) / 2
+        if all(not (left[j] <= centre <= right[j]) for j in kept):
+            kept.append(int(i))
+    return [_Peak(float((left[i] + right[i]) / 2), float(widths[i]), float(props["prominences"][i])) for i in sorted(kept)]
 
 
 def _pitch(xs: np.ndarray) -> float | None:
     if xs.size < 2:
         return None
     d = np.diff(np.sort(xs))
+    d = d[d > 1.0]  # the same lane seen twice is not a pitch
+    if d.size == 0:
+        return None
     small = d[d <= 1.6 * d.min()]
     return float(np.median(small))
 
@@ -404,6 +416,12 @@ def find_lanes(
     if n_lanes is not None:
         xs = _fit_count(xs, n_lanes, pitch or lane_width * 1.3, block.shape[1], lane_width, prof)
     slope = _common_slope(th, xs, lane_width)
+    # Lanes run square to the membrane, give or take a slight tilt of the gel: the band fit is
+    # kept within MAX_TILT_DEG of the membrane's rotation (few bands can give a wild slope), and
+    # too few band rows for a fit leave the lanes square to the membrane.
+    square = float(np.tan(np.deg2rad(strip.angle_deg)))
+    tilt = float(np.tan(np.deg2rad(MAX_TILT_DEG)))
+    slope = square if slope == 0.0 else float(np.clip(slope, square - tilt, square + tilt))
     # back to full-resolution pixel centres
     xs = [(x + 0.5) * f - 0.5 + strip.x_left_px for x in xs]
     lane_width = lane_width * f
@@ -639,9 +657,9 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
     Strips share a membrane when they are stacked: their columns overlap by
     at least half the narrower one (side-by-side strips never share). The
     strip with most lanes in a stack is the reference; another strip of the
-    stack is aligned with it when at least half of its lanes sit on
-    reference lanes (within a third of a lane width) after removing their
-    median offset. The stack's layout is the union of the reference lanes
+    stack is aligned with it when all its lanes but at most one (and at least
+    half) sit on reference lanes (within a third of a lane width) after
+    removing their offset (at most half a pitch). The stack's layout is the union of the reference lanes
     and the aligned strips' other lanes (a lane blank on one strip, e.g.
     calnexin in EV lanes, shows on another), extended by blank end lanes when
     the union's margins show them (see :func:`find_lanes`). Each aligned
@@ -686,8 +704,8 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
                 continue
             xs_j = np.array([lane.x_centre_px for lane in out[j]])
             shift, hits = _best_shift(xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px))
-            if hits * 2 < len(xs_j) or hits == 0:
-                continue  # a different layout
+            if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
+                continue  # a different layout: more than one lane off the reference
             offsets[j] = shift
             for lane in out[j]:
                 c = lane.x_centre_px - shift

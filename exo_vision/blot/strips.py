@@ -110,7 +110,7 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_
     A gap is a run of samples below the midpoint between the profile's lowest
     level and the membrane level (the profile's median, or the median of the
     upper half of its range when the median is at the floor) that is (1) flat: the membrane stands
-    at least 10 x the gap's own scatter above it, and (2) at the camera floor:
+    at least 5 x the gap's own scatter above it, and (2) at the camera floor:
     within 25 % of the floor-to-membrane step of the image's darkest level (a
     gel's slightly darker rim or background between bright lanes, a shadow or
     a gradient is not a gap between strips).
@@ -139,7 +139,7 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_
         side = np.concatenate([profile[max(0, a - 12):max(0, a - 2)], profile[b + 2:b + 12]])
         near = float(np.median(side)) if side.size else membrane
         step = min(near, membrane) - level
-        if step < 10.0 * spread or step < 0.5 * (membrane - floor) or level - floor > 0.25 * (membrane - floor):
+        if step < 5.0 * spread or step < 0.5 * (membrane - floor) or level - floor > 0.25 * (membrane - floor):
             continue
         gaps.append(_Gap(a, b, level, membrane))
     return gaps

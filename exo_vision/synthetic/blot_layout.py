@@ -64,6 +64,10 @@ class LayoutStrip:
     pen_dots : int
         Number of round pen dots (radius 2-4 px) on the membrane's left and
         right edges.
+    membrane : int, optional
+        Strips with the same membrane number are cut from one membrane: drawn
+        together (same lanes, spacing, smile; lane geometry from the first of
+        them) and then placed apart. None: a membrane of its own.
     """
 
     spec: StripSpec
@@ -78,6 +82,7 @@ class LayoutStrip:
     ladder_lane: int | None = None
     pen_numbers: bool = False
     pen_dots: int = 0
+    membrane: int | None = None
 
 
 @dataclass
@@ -158,21 +163,36 @@ def _write_number(canvas: np.ndarray, k: int, *, top: float, centre_x: float, he
         _stroke(canvas, p0, p1, value=value)
 
 
-def _draw_one_strip(item: LayoutStrip, *, rng: np.random.Generator, dark_counts: float, read_noise_counts: float,
-                    background_counts: float) -> tuple[np.ndarray, dict, list[dict]]:
-    """Raw image of one strip (membrane plus a thin dark border) and its truth in its own coordinates."""
+def _draw_pieces(items: list[LayoutStrip], *, rng: np.random.Generator, dark_counts: float, read_noise_counts: float,
+                 background_counts: float) -> list[tuple[np.ndarray, dict, list[dict]]]:
+    """Draw one membrane holding ``items`` top to bottom, cut into pieces: each piece's raw image
+    (membrane plus a thin dark border) and its truth in its own coordinates.
+
+    The pieces share the membrane's lanes (same centres, width, tilt, smile);
+    lane geometry comes from the first item.
+    """
     pad = 8
-    blot = make_synthetic_blot([item.spec], lane_width_px=item.lane_width_px, lane_gap_px=item.lane_gap_px,
-                               margin_px=item.margin_px, strip_gap_px=pad, smile_px=item.smile_px,
-                               tilt_deg=item.tilt_deg, pen_mark=False, background_counts=background_counts,
-                               dark_counts=dark_counts, read_noise_counts=read_noise_counts, rng=rng)
-    raw = blot.image.astype(np.float64)
+    first = items[0]
+    blot = make_synthetic_blot([item.spec for item in items], lane_width_px=first.lane_width_px,
+                               lane_gap_px=first.lane_gap_px, margin_px=first.margin_px, strip_gap_px=2 * pad,
+                               smile_px=first.smile_px, tilt_deg=first.tilt_deg, pen_mark=False,
+                               background_counts=background_counts, dark_counts=dark_counts,
+                               read_noise_counts=read_noise_counts, rng=rng)
+    return [_piece(blot, k + 1, item, pad, margin_px=first.margin_px, rng=rng, background_counts=background_counts)
+            for k, item in enumerate(items)]
+
+
+def _piece(blot, strip: int, item: LayoutStrip, pad: int, *, margin_px: int, rng: np.random.Generator,
+           background_counts: float) -> tuple[np.ndarray, dict, list[dict]]:
+    """Cut strip ``strip`` (1-based) out of a generated blot and add its ladder and pen marks."""
+    truth = blot.truth[blot.truth.strip == strip]
+    y_cut = int(truth.strip_y_top_px.iloc[0]) - pad
+    raw = blot.image[y_cut:int(truth.strip_y_bottom_px.iloc[0]) + pad].astype(np.float64)
     height, width = raw.shape
-    truth = blot.truth
-    y_mid = (truth.strip_y_top_px.iloc[0] + truth.strip_y_bottom_px.iloc[0]) / 2
+    y_mid = (truth.strip_y_top_px.iloc[0] + truth.strip_y_bottom_px.iloc[0]) / 2 - y_cut
     slope = float(np.tan(np.deg2rad(item.tilt_deg)))
-    membrane = dict(y_top=float(pad), y_bottom=float(height - pad), x_left=item.margin_px / 3 - 0.5,
-                    x_right=width - item.margin_px / 3 - 0.5)
+    membrane = dict(y_top=float(pad), y_bottom=float(height - pad), x_left=margin_px / 3 - 0.5,
+                    x_right=width - margin_px / 3 - 0.5)
     lanes = []
     for t in truth.itertuples():
         lanes.append(dict(lane=int(t.lane), x_centre_px=float(t.x_centre_px), y_centre_px=float(y_mid),
@@ -274,15 +294,23 @@ def make_strip_layout(
         if key in cells:
             raise ValueError(f"two strips were given grid cell (row {key[0]}, column {key[1]}); give each its own cell")
         cells[key] = item
-    drawn = {}
+    # strips sharing a membrane id are cut from one membrane (drawn together, top to bottom)
+    groups: dict[object, list[tuple[int, int]]] = {}
     for key in sorted(cells):
-        item = cells[key]
-        raw, membrane, lanes = _draw_one_strip(item, rng=rng, dark_counts=dark_counts,
-                                               read_noise_counts=read_noise_counts, background_counts=background_counts)
-        forward = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        if item.rotation_deg:
-            raw, forward = _rotate(raw, item.rotation_deg, fill=dark_counts)
-        drawn[key] = (raw, membrane, lanes, forward)
+        membrane_id = cells[key].membrane
+        groups.setdefault(("own", key) if membrane_id is None else membrane_id, []).append(key)
+    drawn = {}
+    for keys in groups.values():
+        n = {len(cells[k].spec.volumes) for k in keys}
+        if len(n) > 1:
+            raise ValueError(f"strips cut from one membrane must have the same lane count, got {sorted(n)}")
+        pieces = _draw_pieces([cells[k] for k in keys], rng=rng, dark_counts=dark_counts,
+                              read_noise_counts=read_noise_counts, background_counts=background_counts)
+        for key, (raw, membrane, lanes) in zip(keys, pieces):
+            forward = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+            if cells[key].rotation_deg:
+                raw, forward = _rotate(raw, cells[key].rotation_deg, fill=dark_counts)
+            drawn[key] = (raw, membrane, lanes, forward)
     grid_rows = sorted({k[0] for k in drawn})
     # every grid row is as tall as its tallest strip; strips are top-aligned with a random offset
     row_heights = {r: max(d[0].shape[0] for k, d in drawn.items() if k[0] == r) for r in grid_rows}
@@ -353,8 +381,8 @@ def make_strip_layout(
 def make_random_layout(*, export: str = "raw", rng: int | np.random.Generator | None = 0) -> SyntheticLayout:
     """A random arrangement: 1-4 strips side by side, stacked or in a 2x2 grid, 3-10 lanes each.
 
-    Strips of one grid column share their lane layout (cut from one
-    membrane). Lanes are blank at random, including the end lanes (lane 1 or
+    Strips of one grid column are cut from one membrane (same lanes, spacing
+    and smile). Lanes are blank at random, including the end lanes (lane 1 or
     the last lane blank in about a third of the strips); some strips carry a
     ladder lane, pen-written lane numbers and pen dots; some are rotated by up
     to 1.5 degrees.
@@ -398,5 +426,5 @@ def make_random_layout(*, export: str = "raw", rng: int | np.random.Generator | 
         items.append(LayoutStrip(spec, r, c, lane_width_px=col["lane_width_px"], lane_gap_px=col["lane_gap_px"],
                                  margin_px=col["margin_px"], smile_px=float(g.uniform(0, 6)), tilt_deg=col["tilt_deg"],
                                  rotation_deg=col["rotation_deg"], ladder_lane=col["ladder"],
-                                 pen_numbers=bool(g.random() < 0.4), pen_dots=int(g.integers(0, 3))))
+                                 pen_numbers=bool(g.random() < 0.4), pen_dots=int(g.integers(0, 3)), membrane=c))
     return make_strip_layout(items, gap_px=int(g.integers(20, 45)), export=export, rng=g)
