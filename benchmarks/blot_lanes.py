@@ -13,6 +13,8 @@ Prints:
 
 * strips found: fraction of true strips matched by a found strip (box edges
   within 6 px), and extra strips;
+* lanes found: fraction of true lanes with a found lane centre within half a
+  lane width;
 * lanes: fraction of strips whose lane count is right, split by strips with
   and without a blank end lane, with a ladder, with pen numbers, rotated;
 * lane-centre error (px, at the strip's middle row) and lane-edge error (px)
@@ -67,9 +69,13 @@ def score_layout(layout, strips, per_strip) -> tuple[list[dict], list[dict]]:
         rec = dict(strip=t.strip, found=match is not None, n_true=len(tl), n_found=np.nan,
                    blank_end=bool(tl.blank.iloc[0] or tl.blank.iloc[-1]), ladder=bool(tl.ladder.any()),
                    rotated=t.rotation_deg != 0, export=layout.polarity)
+        rec["lanes_hit"] = 0
         if match is not None:
             s, lanes = match
             rec["n_found"] = len(lanes)
+            # true lanes with a found lane centre within half a lane width (whatever the count)
+            rec["lanes_hit"] = sum(any(abs(float(l.centre_x(tr.y_centre_px)) - tr.x_centre_px) < tr.lane_width_px / 2
+                                       for l in lanes) for tr in tl.itertuples())
             if len(lanes) == len(tl):
                 for lane, tr in zip(sorted(lanes, key=lambda l: l.x_centre_px), tl.itertuples()):
                     x = float(lane.centre_x(tr.y_centre_px))
@@ -124,6 +130,8 @@ def main() -> None:
           f"{int(st.n_true.sum())} lanes; {secs:.1f} s")
     print(f"strips found (box within {STRIP_TOLERANCE_PX} px)        {st.found.mean():7.1%}   "
           f"({int(st.found.sum())}/{len(st)}; extra strips found: {extra})")
+    print(f"true lanes found (centre within half a lane) {st.lanes_hit.sum() / st.n_true.sum():5.1%}   "
+          f"({int(st.lanes_hit.sum())}/{int(st.n_true.sum())})")
     print(f"lane count right, all strips               {right.mean():7.1%}   ({int(right.sum())}/{len(st)})")
     for name, sel in (("  strips with a blank end lane", st.blank_end), ("  strips without a blank end lane", ~st.blank_end),
                       ("  strips with a ladder lane", st.ladder), ("  rotated strips", st.rotated),

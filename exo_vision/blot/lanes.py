@@ -306,12 +306,27 @@ def find_lanes(
 ) -> list[Lane]:
     """Detect the lanes of one strip automatically.
 
-    Strong lanes are found as peaks of the column profile; their band rows
-    then give a second, more sensitive profile that finds faint lanes lying on
-    the same pitch. Gaps of about two or more pitches get the missing (blank)
-    lanes; with ``n_lanes`` the list is trimmed or extended to that count.
-    Narrow peaks (pen marks, dust) are ignored. A common tilt is fitted from
-    the band centroids.
+    1. Background along each column is removed (vertical top-hat), then pen
+       marks: a flat opening 3 rows tall and ``2 x min_lane_width_px + 1``
+       columns wide drops pen strokes (written lane numbers, lines) and dots,
+       which are thinner or narrower than bands.
+    2. Strong lanes are peaks of the column profile (maximum over rows); the
+       lane width is their median full width at half height, and the centre of
+       a lane is midway between its half-height crossings (unbiased on
+       rectangular and soft-edged lanes). A ladder lane is one plateau, so one
+       lane.
+    3. The band rows of the strong lanes give a second, more sensitive
+       profile that finds faint lanes on the same pitch (or, when the strong
+       lanes are several pitches apart, shows the pitch).
+    4. Gaps of about two or more pitches get the missing (blank) lanes.
+    5. Blank lanes at one end are added when the membrane margins show them
+       (see :func:`_end_lanes`: the margins outside the outermost lane
+       positions are equal on both sides of a membrane, so extra room of k
+       pitches on one side holds k blank lanes); when a lane would fit but
+       the rule cannot decide, a message is added to ``warnings``.
+    6. With ``n_lanes`` the list is trimmed or extended to that count instead.
+    7. A common tilt is fitted from the band centroids, within
+       :data:`MAX_TILT_DEG` of the membrane's rotation (``strip.angle_deg``).
 
     Parameters
     ----------
