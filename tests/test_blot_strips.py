@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from skimage.draw import polygon
@@ -92,3 +94,28 @@ def test_generated_layouts_every_strip_found_within_4_px(export):
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="2-D image"):
         find_strips(np.zeros((10, 10, 3)))
+
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.mark.skipif(not (DATA / "blots").is_dir(), reason=f"real test images not present at {DATA}")
+def test_real_figure_of_eight_blot_panels_in_two_columns():
+    import tifffile
+
+    from exo_vision.blot.lanes import find_lanes, share_lanes
+
+    # PLOS ONE 0237759 S5: two panels (KR, beta-actin; 4 lanes) beside six panels (gH2AX/H4, 7 lanes + ladder)
+    raw = tifffile.imread(DATA / "blots" / "plos_pone.0237759.s005_raw_blots.tif")
+    grey = raw[..., :3].mean(axis=-1).round().astype(np.uint8)
+    signal = to_signal(grey, polarity="dark")
+    strips = find_strips(signal)
+    assert len(strips) == 8
+    left = [s for s in strips if s.x_right_px < 2000]
+    assert [s.index for s in left] == [1, 3]  # reading order: the KR panel sits beside the first right panel
+    assert all(abs(s.x_left_px - 412) <= 4 and abs(s.x_right_px - 1383) <= 4 for s in left)
+    per_strip = share_lanes([find_lanes(signal, s) for s in strips], strips)
+    assert [len(lanes) for lanes in per_strip] == [4, 8, 4, 8, 8, 8, 8, 8]
+    # beta-actin lanes (four bands), and the KR panel's blank first lane placed on the pitch
+    assert [l.x_centre_px for l in per_strip[2]] == pytest.approx([570, 800, 1028, 1266], abs=8)
+    assert per_strip[0][0].x_centre_px == pytest.approx(570, abs=40)
