@@ -362,7 +362,7 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     """
     signal = np.asarray(signal, dtype=np.float32)
     if signal.ndim != 2 or min(signal.shape) < 2:
-        raise ValueError(f"find_strips needs a 2-D image, got an array of shape {signal.shape}")
+        raise ValueError(f"find_strips needs a 2-D image of at least 2 x 2 pixels, got an array of shape {signal.shape}")
     shape = signal.shape
     # strips are big: their regions are found on a block-averaged copy of at most ~0.25 MP (speed),
     # their boxes to within f px
