@@ -151,3 +151,22 @@ def test_panel_verdict_and_export_write_the_cli_files(make_napari_viewer, tmp_pa
     assert len(pd.read_csv(tmp_path / "calnexin_blot_bands.csv")) == len(bands)
     summary = pd.read_csv(tmp_path / "panel_summary.csv")
     assert summary.set_index("marker").loc["calnexin", "verdict"] == "pass"
+
+
+def test_lanes_from_shapes_assigns_lanes_to_side_by_side_strips():
+    from exo_vision.blot.strips import Strip
+
+    left = Strip(index=1, y_top_px=10, y_bottom_px=110, x_left_px=0, x_right_px=200)
+    right = Strip(index=2, y_top_px=10, y_bottom_px=110, x_left_px=220, x_right_px=420)
+
+    def rect(x0: float, x1: float, y0: float = 20, y1: float = 100) -> np.ndarray:
+        return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], dtype=float)
+
+    # same rows, different columns: the column decides; a lane in the gap goes to the nearer strip
+    polys = [rect(300, 340), rect(20, 60), rect(250, 290), rect(80, 120), rect(212, 218)]
+    lanes = lanes_from_shapes(polys, [left, right], [])
+    by_strip = {(lane.strip, lane.index): lane for lane in lanes}
+    assert sorted(by_strip) == [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3)]
+    assert by_strip[(2, 1)].x_centre_px == pytest.approx(214.5, abs=1.0)
+    assert by_strip[(1, 1)].x_centre_px == pytest.approx(40, abs=1.0)
+    assert by_strip[(2, 3)].x_centre_px == pytest.approx(320, abs=1.0)

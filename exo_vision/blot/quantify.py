@@ -159,14 +159,14 @@ def _markers_per_strip(markers, n_strips: int) -> list[str]:
         names = [""] * n_strips
         for k, name in markers.items():
             if not 1 <= int(k) <= n_strips:
-                raise ValueError(f"marker {name!r} is given for strip {k} but {n_strips} strip(s) were found (top = 1)")
+                raise ValueError(f"marker {name!r} is given for strip {k} but {n_strips} strip(s) were found (first in reading order = 1)")
             names[int(k) - 1] = str(name)
         return names
     markers = list(markers)
     if len(markers) != n_strips:
         raise ValueError(
             f"{len(markers)} marker names ({', '.join(markers)}) for {n_strips} strips found; "
-            "give one marker per strip, top to bottom, or pass explicit strips"
+            "give one marker per strip in reading order (top to bottom, then left to right), or pass explicit strips"
         )
     return markers
 
@@ -219,7 +219,8 @@ def quantify_blot(
         Sample name per lane (e.g. ``["lysate", "exo1", "exo2"]``); must match the lane count.
     markers : str, sequence of str or mapping of int to str, optional
         Marker probed in each strip: one name for all strips, one per strip
-        top to bottom, or ``{strip number: name}`` (top strip = 1). The strongest band row of a strip gets the name, unless
+        in reading order (top to bottom, then left to right), or
+        ``{strip number: name}`` (first strip = 1). The strongest band row of a strip gets the name, unless
         ``marker_windows_px`` places it.
     marker_windows_px : dict of str to (int, int), optional
         Marker -> rows ``(top, bottom)`` to integrate as one band in every lane
@@ -284,7 +285,8 @@ def quantify_blot(
     saturated = saturation_mask(image, level=level, exclude=dust)
 
     strips, per_strip = _place_lanes(clean, strips=strips, lanes=lanes, n_lanes=n_lanes,
-                                     lane_x_ranges_px=lane_x_ranges_px, lane_names=lane_names, image_name=image_name)
+                                     lane_x_ranges_px=lane_x_ranges_px, lane_names=lane_names, image_name=image_name,
+                                     warnings=warnings)
     strip_markers = _markers_per_strip(markers, len(strips))
     integer_image = bool(np.issubdtype(image.dtype, np.integer))
     staircase_sd = None
@@ -363,8 +365,11 @@ class _Settings:
     staircase_sd: float | None = None
 
 
-def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name):
-    """Strips and their lanes (given, explicit ranges, or found), numbered and named, checked against the counts."""
+def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name, warnings):
+    """Strips and their lanes (given, explicit ranges, or found), numbered and named, checked against the counts.
+
+    Messages of the lane finder (e.g. a blank end lane it cannot decide on) are appended to ``warnings``.
+    """
     if lanes is not None:
         lanes = list(lanes)
         if not lanes:
@@ -376,7 +381,7 @@ def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names,
         if lane_x_ranges_px is not None:
             per_strip = [lanes_from_ranges(lane_x_ranges_px, s) for s in strips]
         else:
-            per_strip = [find_lanes(clean, s, n_lanes=n_lanes) for s in strips]
+            per_strip = [find_lanes(clean, s, n_lanes=n_lanes, warnings=warnings) for s in strips]
             per_strip = share_lanes(per_strip, strips)
     for s, ls in zip(strips, per_strip):
         if not ls:

@@ -57,8 +57,9 @@ def split_names(text: str) -> list[str]:
 def lanes_from_shapes(shapes_data: list[np.ndarray], strips: list[Any], names: list[str]) -> list[Any]:
     """Turn edited lane polygons back into core ``Lane`` objects.
 
-    Each polygon goes to the strip whose rows contain its centre (the nearest strip
-    otherwise); lanes are numbered left to right within their strip and named
+    Each polygon goes to the strip whose box contains its centre (the strip
+    whose box is nearest otherwise; strips may be stacked or side by side); lanes
+    are numbered left to right within their strip and named
     positionally from ``names``.
 
     Parameters
@@ -82,8 +83,11 @@ def lanes_from_shapes(shapes_data: list[np.ndarray], strips: list[Any], names: l
         y_c, x_c = poly.mean(axis=0)
         strip = 1
         if strips:
-            inside = [s.index for s in strips if s.y_top_px <= y_c < s.y_bottom_px]
-            nearest = min(strips, key=lambda s: abs((s.y_top_px + s.y_bottom_px) / 2 - y_c))
+            # strips can sit side by side: a lane belongs to the strip whose box holds its centre
+            inside = [s.index for s in strips
+                      if s.y_top_px <= y_c < s.y_bottom_px and s.x_left_px <= x_c < s.x_right_px]
+            nearest = min(strips, key=lambda s: np.hypot(max(s.y_top_px - y_c, 0.0, y_c - s.y_bottom_px),
+                                                           max(s.x_left_px - x_c, 0.0, x_c - s.x_right_px)))
             strip = inside[0] if inside else nearest.index
         placed.setdefault(strip, []).append((x_c, poly))
     lanes = []
