@@ -215,9 +215,10 @@ def _object_mask(
     if broad:
         smooth = cv2.GaussianBlur(z, (0, 0), 4.0 / scale_nm)
         found |= cv2.morphologyEx((smooth > 0.6 * low).astype(np.uint8), cv2.MORPH_OPEN, disk(6.0 / scale_nm))
-    count, lab, stats = label_components_with_stats(found)
+    count, lab = label_components(found)
     if count <= 1:
         return np.zeros(z.shape, bool)
+    areas = np.bincount(lab[found > 0], minlength=count)
     # fraction of a ring 1-8 nm outside each object that is dark
     # labels dilate as uint16 when they fit (several times faster than float32, same maxima)
     lab_dtype = np.uint16 if count <= np.iinfo(np.uint16).max else np.float32
@@ -231,7 +232,7 @@ def _object_mask(
     # vesicle is still found by its membrane even if the background rises under it
     max_area = 1.5 * np.pi * (0.5 * min(max_diameter_nm, 300.0) / scale_nm) ** 2
     edged = (ring_n > 0) & (dark_n >= 0.4 * ring_n)
-    keep = (stats[:, cv2.CC_STAT_AREA] <= max_area) & (edged | strong)
+    keep = (areas <= max_area) & (edged | strong)
     keep[0] = False
     kept = keep[lab].astype(np.uint8)
     # Vesicles in a cluster, or next to light stain, can merge with it into one
