@@ -12,10 +12,9 @@ import numpy as np
 Box = tuple[int, int, int, int]
 
 
-def _to_uint8_levels(image: np.ndarray) -> np.ndarray:
-    """Quantise to 0..255 over the image's own range (for mode finding)."""
+def _to_uint8_levels(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Quantise to 0..255 over the range ``lo..hi`` (for mode finding)."""
     image = np.asarray(image, dtype=np.float32)
-    lo, hi = float(image.min()), float(image.max())
     if hi <= lo:
         return np.zeros(image.shape, np.uint8)
     return np.rint((image - lo) * (255.0 / (hi - lo))).astype(np.uint8)
@@ -32,6 +31,43 @@ def _row_uniformity(levels: np.ndarray, tolerance: int) -> tuple[np.ndarray, np.
     upper = np.clip(modes + tolerance + 1, 0, 256)
     near = cumulative[np.arange(n_rows), upper] - cumulative[np.arange(n_rows), lower]
     return modes, near / levels.shape[1]
+
+
+class _RowsFromEdge:
+    """Per-row mode and uniformity of an image's rows, counted from its top or bottom edge.
+
+    Rows are quantised and measured in blocks, only as far as they are asked
+    for: the search for a data strip stops at the first non-uniform row, which
+    is usually within a few rows of the edge.
+    """
+
+    _BLOCK = 32
+
+    def __init__(self, image: np.ndarray, *, side: str, limit: int, lo: float, hi: float, tolerance: int) -> None:
+        self._image, self._side, self._limit = image, side, limit
+        self._lo, self._hi, self._tolerance = lo, hi, tolerance
+        self._modes: list[int] = []
+        self._fractions: list[float] = []
+
+    def _extend_to(self, index: int) -> None:
+        height = self._image.shape[0]
+        while index >= len(self._fractions):
+            k0 = len(self._fractions)
+            k1 = min(k0 + self._BLOCK, self._limit)
+            block = self._image[height - k1 : height - k0][::-1] if self._side == "bottom" else self._image[k0:k1]
+            modes, fractions = _row_uniformity(_to_uint8_levels(block, self._lo, self._hi), self._tolerance)
+            self._modes.extend(int(m) for m in modes)
+            self._fractions.extend(float(f) for f in fractions)
+
+    def mode(self, index: int) -> int:
+        """Most common grey level (0..255) of row ``index`` from the edge."""
+        self._extend_to(index)
+        return self._modes[index]
+
+    def fraction(self, index: int) -> float:
+        """Fraction of row ``index`` within ``tolerance`` levels of its mode."""
+        self._extend_to(index)
+        return self._fractions[index]
 
 
 def find_data_strip(
@@ -67,21 +103,21 @@ def find_data_strip(
     limit = max(1, int(height * max_height_fraction))
     min_rows = max(6, int(round(0.015 * height)))
     step = max(1, image.shape[1] // 1024)
-    levels = _to_uint8_levels(image[:, ::step])
+    sub = image[:, ::step]
+    lo, hi = float(sub.min()), float(sub.max())
     best: Box | None = None
     for side in ("bottom", "top"):
-        band = levels[height - limit :][::-1] if side == "bottom" else levels[:limit]
-        modes, fractions = _row_uniformity(band, tolerance)
+        row = _RowsFromEdge(sub, side=side, limit=limit, lo=lo, hi=hi, tolerance=tolerance)
         n = 0
         # Allow a couple of border rows (frame lines) before the strip starts.
         start = 0
-        while start < min(3, len(fractions)) and fractions[start] < min_fraction:
+        while start < min(3, limit) and row.fraction(start) < min_fraction:
             start += 1
-        colour = modes[start] if start < len(modes) else 0
+        colour = row.mode(start) if start < limit else 0
         while (
-            start + n < len(fractions)
-            and fractions[start + n] >= min_fraction
-            and abs(int(modes[start + n]) - int(colour)) <= tolerance
+            start + n < limit
+            and row.fraction(start + n) >= min_fraction
+            and abs(row.mode(start + n) - int(colour)) <= tolerance
         ):
             n += 1
         if n < min_rows or start + n >= limit:
