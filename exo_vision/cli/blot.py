@@ -85,7 +85,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--reference-lane", metavar="NAME", help="lysate lane for ratios (default: 'lysate' or the first lane)")
     g.add_argument("--ug-loaded", metavar="X,Y,...", help="µg protein loaded per lane, same order as --lane-names")
     g.add_argument("--marker", metavar="NAME[,NAME...]",
-                   help="marker probed (one name, or one per strip top to bottom), e.g. CD9 or CD9,CD63,calnexin")
+                   help="marker probed (one name, or one per strip in reading order: top to bottom, then left to right), "
+                        "e.g. CD9 or CD9,CD63,calnexin")
     g.add_argument("--ladder-lane", type=int, metavar="K",
                    help="lane number (1-based) holding a molecular-weight ladder; with --ladder-kda each strip's "
                         "marker is integrated over its kDa window (CD9 20-28, CD63 30-65, calnexin 80-100)")

@@ -117,7 +117,7 @@ class BlotWidget(Container):
         self._polarity = ComboBox(label="bands appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
         self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=60)
         self._names = LineEdit(label="lane names (comma-separated)", value="")
-        self._markers = LineEdit(label="marker per strip (top to bottom)", value="")
+        self._markers = LineEdit(label="marker per strip (reading order)", value="")
         self._reference = LineEdit(label="reference (lysate) lane", value="lysate")
         self._background = ComboBox(label="background", choices=enum_choices(Background), value=Background.PROFILE)
         self._run = PushButton(text="Find lanes and quantify")
