@@ -146,3 +146,25 @@ def test_empty_calnexin_windows_of_an_8bit_panel_stay_absent():
     assert calnexin.loc[1, "present"]
     assert not calnexin.loc[2, "present"] and not calnexin.loc[3, "present"]
     assert (calnexin.noise_sd_volume > 35).all()
+
+
+def test_faint_8bit_lanes_next_to_a_saturated_lane_are_found():
+    # Seed 200, 8-bit: strip 1 holds a saturated lane that sets the export's range, a faint band
+    # (export keeps ~78 % of it, under one grey level high: a patchy scatter of one-level pixels)
+    # and a band the export loses; strip 2 has only faint lanes (a smear and a sharp band).
+    blot = make_random_blot(rng=200, export="inverted8")
+    res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value)
+    truth = blot.truth
+    for strip in (1, 2):
+        lanes = sorted((l for l in res.lanes if l.strip == strip), key=lambda l: l.x_centre_px)
+        true_x = truth[truth.strip == strip].sort_values("lane").x_centre_px.to_numpy()
+        assert len(lanes) == true_x.size == 3
+        err = np.abs(np.array([l.x_centre_px for l in lanes]) - true_x)
+        # every lane within half a lane width; the lanes whose bands the export shows within a quarter
+        assert err.max() < 0.5 * lanes[0].width_px
+        shown = truth[truth.strip == strip].sort_values("lane").visible_in_export.to_numpy()
+        assert err[shown].max() < 0.25 * lanes[0].width_px
+    faint = truth[(truth.strip == 1) & (truth.lane == 2)].iloc[0]
+    assert faint.visible_in_export and not faint.saturated
+    band = res.bands[(res.bands.strip == 1) & (res.bands.lane == 2)]
+    assert band.present.any()

@@ -213,7 +213,8 @@ def _profile_noise(profile: np.ndarray) -> float:
     return max(mad, 1e-4 * float(np.ptp(profile)), 1e-9)
 
 
-def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
+                 quantised: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Remove the slowly varying background along each column (vertical white top-hat).
 
     Bands are at most about half a strip tall, so an opening along y with a
@@ -226,6 +227,12 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None) -> tupl
     wide) and removes pen strokes (written lane numbers, lines: 1-3 px thick)
     and dots narrower than the box.
 
+    With ``quantised`` (whole grey levels, noise below a level), the opening
+    runs on a 3 x 3 median of the block: an isolated pixel one level low would
+    otherwise set the opening's minimum for every window that holds it, and
+    lift whole column stretches by one level in the top-hat (a false faint
+    "lane" one level high, and a half-level floor on faint lanes to reject it).
+
     Returns
     -------
     th : (R, C) ndarray
@@ -236,7 +243,8 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None) -> tupl
     """
     size = max(15, int(0.7 * block.shape[0]))
     size = min(size, block.shape[0])
-    opened = ndi.maximum_filter1d(ndi.minimum_filter1d(block, size, axis=0, mode="nearest"), size, axis=0, mode="nearest")
+    base = ndi.median_filter(block, size=3, mode="nearest") if quantised else block
+    opened = ndi.maximum_filter1d(ndi.minimum_filter1d(base, size, axis=0, mode="nearest"), size, axis=0, mode="nearest")
     diff = block - opened
     raw = ndi.gaussian_filter(diff, sigma=(2.0, 1.0))
     if mark_width_px is None:
@@ -317,7 +325,16 @@ def find_lanes(
        lane.
     3. The band rows of the strong lanes give a second, more sensitive
        profile that finds faint lanes on the same pitch (or, when the strong
-       lanes are several pitches apart, shows the pitch).
+       lanes are several pitches apart, shows the pitch). A faint lane lies
+       on the membrane (a lane width about it fits in the strip). In an
+       8-bit export (whole grey levels) a faint band is a patchy scatter of
+       one-level pixels: there this profile keeps them (only what the mark
+       removal took away by more than a level is dropped), stands each column
+       on its own level in the rows without bands, and must rise above the
+       tallest bump the same profile shows over as many band-free rows; the
+       lane width and centre of a strong lane come from whichever profile
+       shows it wider (the maximum over rows shows only the few columns of a
+       faint lane or smear that reach the next level).
     4. Gaps of about two or more pitches get the missing (blank) lanes.
     5. Blank lanes at one end are added when the membrane margins show them
        (see :func:`_end_lanes`: the margins outside the outermost lane
@@ -354,7 +371,8 @@ def find_lanes(
     min_lane_width_px = min_lane_width_px / f
     probe = full[:: max(1, full.shape[0] // 32), :: max(1, full.shape[1] // 64)]
     quantised = f == 1 and float(np.mean(probe == np.round(probe))) > 0.9 and float(np.ptp(probe)) < 1024
-    th, th_raw = _tophat_rows(block, mark_width_px=max(5, 2 * int(np.ceil(min_lane_width_px)) + 1))
+    th, th_raw = _tophat_rows(block, mark_width_px=max(5, 2 * int(np.ceil(min_lane_width_px)) + 1),
+                              quantised=quantised)
     prof = _column_profile(th)
     # The noise of the maximum profile: column-to-column scatter of the top-hat before the
     # mark removal (which smooths), and never below the top-hat's pixel noise (a maximum over
@@ -381,14 +399,43 @@ def find_lanes(
     row_prof = th[:, cols].mean(axis=1)
     band_rows = ndi.binary_dilation(row_prof > 0.1 * row_prof.max(), iterations=10)
     if band_rows.sum() >= 3:
-        prof2 = _column_profile(th, band_rows)
+        faint = th
+        floor = 0.0
+        if quantised:
+            # A faint 8-bit band is a patchy scatter of one-level pixels, which the flat mark
+            # opening removes: here only what the opening took away by more than a grey level
+            # (pen strokes, dots) is replaced, the rest of the top-hat is kept as it is.
+            marks = ndi.binary_dilation(th_raw - th > 1.0, iterations=2)
+            faint = np.where(marks, th, th_raw)
+            # Where a smooth background crosses a grey level, rounding leaves a one-level
+            # plateau over all rows of some columns: a faint lane must stand above its own
+            # column's level in the rows without bands.
+            # The floor: the tallest bump that the same profile shows over as many rows without
+            # bands (above, or below, the band rows); without such rows, half a grey level.
+            n_band = int(band_rows.sum())
+            free = np.flatnonzero(~band_rows)
+            floor = 0.5
+            if free.size >= n_band + 3:
+                faint = faint - faint[free].mean(axis=0, dtype=np.float64)
+                floor = max(float(_column_profile(faint, rows).max()) for rows in (free[:n_band], free[-n_band:]))
+        prof2 = _column_profile(faint, band_rows)
         noise2 = _profile_noise(_column_profile(th_raw, band_rows))
         if quantised:
-            # rounding a smooth background to whole grey levels leaves one-level plateaus in the
-            # top-hat: a faint lane must stand at least half a grey level above its surroundings
-            noise2 = max(noise2, 0.5 / 6.0)
-        weak = [p for p in _detect_peaks(prof2, min_width_px=min_lane_width_px, k_noise=6.0, noise=noise2)
-                if 0.5 * width <= p.width <= 2.0 * width]
+            noise2 = max(noise2, floor / 6.0)
+        # a faint lane lies on the membrane: a lane width about it fits inside the strip (a rise
+        # of the profile at the membrane's edge is no lane)
+        found2 = _detect_peaks(prof2, min_width_px=min_lane_width_px, k_noise=6.0, noise=noise2)
+        if quantised:
+            # The maximum over rows of a faint 8-bit lane (or smear) shows only its few columns
+            # that reach the next grey level; the mean over its band rows shows the whole lane:
+            # the wider of the two measures of each strong lane gives its width and centre.
+            both = [max((p, q), key=lambda r: r.width) for p in strong for q in found2
+                    if abs(p.x - q.x) <= q.width / 2 and q.width <= 3.0 * p.width]
+            if len(both) == len(strong):
+                strong = both
+                width = float(np.median([p.width for p in strong]))
+        weak = [p for p in found2
+                if 0.5 * width <= p.width <= 2.0 * width and width / 2 <= p.x + 0.5 <= block.shape[1] - width / 2]
     else:
         weak, noise2 = [], noise
     xs = [p.x for p in strong]
