@@ -187,11 +187,11 @@ def run(seeds: int) -> None:
         out["time for all images (s)"] = f"{secs:.1f}"
         out["wrong calls vs information in the export (count)"] = int((~correct_seen & scored_seen).sum())
         if n_wrong:
-            bad = m[~correct & scored].assign(expected=expected)
-            bad = bad[["kind", "export", "strip", "lane", "marker", "true_volume", "expected", "volume", "lod",
+            bad = m[~correct & scored].assign(expected=expected, kept=expected * m.export_signal_share)
+            bad = bad[["kind", "export", "strip", "lane", "marker", "true_volume", "expected", "kept", "volume", "lod",
                        "present_call", "found", "visible_in_export"]]
-            print(f"  [{name}] wrong calls against the physical truth (expected, volume, lod in image units; "
-                  f"found = lane found):\n{bad.to_string(index=False)}")
+            print(f"  [{name}] wrong calls against the physical truth (expected, kept = the part of it the export "
+                  f"keeps, volume, lod in image units; found = lane found):\n{bad.to_string(index=False)}")
 
     names = list(table)
     keys = list(table[names[0]])
