@@ -47,7 +47,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from scipy.special import erf, ndtr
+from scipy.special import erf
+
+from exo_vision.blot.quantisation import expected_quantised
 
 #: Saturation level of a 16-bit raw image.
 SATURATION_16BIT = 65535
@@ -127,17 +129,6 @@ class SyntheticBlot:
     noise_free: np.ndarray | None = None
     band_signal: np.ndarray | None = None
     pixel_noise_sd: float = 0.0
-
-
-def _mean_rounded(x: np.ndarray, noise_sd: float) -> np.ndarray:
-    """E[round(x + n)] for Gaussian noise n of SD ``noise_sd`` (sum of threshold crossings)."""
-    x = np.asarray(x, dtype=np.float64)
-    reach = int(np.ceil(6 * noise_sd)) + 1
-    base = np.floor(x) - reach
-    out = base.copy()
-    for j in range(2 * reach + 1):
-        out += ndtr((x - base - j - 0.5) / noise_sd)
-    return out
 
 
 def _rng(rng) -> np.random.Generator:
@@ -327,7 +318,8 @@ def make_synthetic_blot(
         level = 255.0 / (high - low)
         with_band = np.clip(clean[region] - low, 0, high - low) * level
         without = np.clip(clean[region] - band_only[region] - low, 0, high - low) * level
-        kept = _mean_rounded(with_band, noise_sd * level) - _mean_rounded(without, noise_sd * level)
+        kept = (expected_quantised(with_band, noise_sd=noise_sd * level)
+                - expected_quantised(without, noise_sd=noise_sd * level))
         r["export_signal_share"] = float(kept.sum() / max((with_band - without).sum(), 1e-12))
         r["visible_in_export"] = bool(r["export_signal_share"] >= VISIBLE_SHARE)
     truth = pd.DataFrame(rows)
