@@ -174,6 +174,7 @@ def analyse_micrograph(
         pixel_size_nm=pixel_size_nm,
         pixel_size_source=image_data.pixel_size_source,
         polarity=segmentation.polarity,
+        noise_std=segmentation.parameters.get("pixel_noise_std"),
     )
     t2 = time.perf_counter()
     timings["measure_s"] = t2 - t1

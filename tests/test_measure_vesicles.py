@@ -8,7 +8,7 @@ import pytest
 from skimage.draw import disk, ellipse
 
 from exo_vision.measure.morphology import classify_morphology, cup_score
-from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_vesicles
+from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_vesicles, perimeter_4
 
 
 def test_columns_are_exactly_the_contract():
@@ -148,8 +148,42 @@ def test_classify_morphology_rules():
         (np.zeros((5, 5), float), np.zeros((5, 5)), dict(pixel_size_nm=1.0), "integer"),
         (np.zeros((5, 5), np.int32), np.zeros((5, 5)), dict(pixel_size_nm=0.0), "pixel_size_nm"),
         (np.zeros((5, 5), np.int32), np.zeros((5, 5)), dict(pixel_size_nm=1.0, polarity="up"), "polarity"),
+        (np.zeros((5, 5), np.int32), np.zeros((5, 5)), dict(pixel_size_nm=1.0, noise_std=-1.0), "noise_std"),
     ],
 )
 def test_bad_input_names_the_problem(labels, image, kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         measure_vesicles(labels, image, **kwargs)
+
+
+def test_perimeter_of_a_square_by_hand_and_of_random_shapes_as_skimage():
+    from scipy import ndimage as ndi
+    from skimage.measure import perimeter
+
+    square = np.zeros((6, 6), bool)
+    square[1:5, 1:5] = True
+    # 12 boundary pixels, each on a straight run or a right-angle corner: weight 1 each
+    assert perimeter_4(square) == 12.0
+    assert perimeter_4(np.ones((4, 4), bool)) == 12.0  # the array edge counts as outside
+    rng = np.random.default_rng(7)
+    for k in range(200):
+        shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+        region = rng.random(shape) > rng.uniform(0.2, 0.8)
+        if k % 2:
+            region = ndi.binary_opening(region)
+        assert perimeter_4(region) == perimeter(region, 4)
+
+
+def test_recorded_noise_gives_the_same_table_as_estimating_it():
+    from exo_vision.segmentation.vesicles import segment_vesicles
+    from exo_vision.synthetic.tem import make_synthetic_tem
+
+    image, _ = make_synthetic_tem((512, 512), pixel_size_nm=1.0, difficulty="easy", rng=5)
+    seg = segment_vesicles(image, pixel_size_nm=1.0)
+    assert seg.labels.max() > 0
+    estimated = measure_vesicles(seg.labels, image, pixel_size_nm=1.0, polarity=seg.polarity)
+    given = measure_vesicles(
+        seg.labels, image, pixel_size_nm=1.0, polarity=seg.polarity, noise_std=seg.parameters["pixel_noise_std"]
+    )
+    pd.testing.assert_frame_equal(estimated, given, check_exact=True)
+    assert estimated["pixel_size_source"].dtype == object  # as in the empty table

@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from skimage.measure import perimeter
 
 from exo_vision.measure.morphology import classify_morphology, cup_score
 from exo_vision.segmentation.preprocess import check_pixel_size, pixel_noise_std
@@ -94,6 +93,43 @@ def _hull_measures(region: np.ndarray) -> tuple[float, float, float]:
     return float(widths.min()), feret_max, hull_area
 
 
+#: Weight of each code of :func:`perimeter_4`'s neighbourhood filter: the length a
+#: boundary pixel contributes given which of its neighbours are boundary pixels too
+#: (straight runs 1, diagonal steps sqrt 2, corners between the two), as in
+#: Benkrid, Crookes & Benkrid, "Design and FPGA implementation of a perimeter
+#: estimator" (2000), the estimator behind ``skimage.measure.perimeter``.
+_PERIMETER_WEIGHTS = np.zeros(50, dtype=np.float64)
+_PERIMETER_WEIGHTS[[5, 7, 15, 17, 25, 27]] = 1.0
+_PERIMETER_WEIGHTS[[21, 33]] = np.sqrt(2.0)
+_PERIMETER_WEIGHTS[[13, 23]] = (1.0 + np.sqrt(2.0)) / 2.0
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_PERIMETER_CODES = np.array([[10, 2, 10], [2, 1, 2], [10, 2, 10]], dtype=np.float32)
+
+
+def perimeter_4(region: np.ndarray) -> float:
+    """Perimeter of a binary region in pixels, 4-connected boundary.
+
+    The boundary is the region minus its erosion by a cross (outside the
+    array counts as background); each boundary pixel adds a length that
+    depends on which of its 8 neighbours are boundary pixels too. The value is
+    that of ``skimage.measure.perimeter(region, 4)``, with OpenCV filters.
+
+    Parameters
+    ----------
+    region : (m, n) ndarray of bool
+
+    Returns
+    -------
+    float
+        Perimeter in pixel edge lengths.
+    """
+    r8 = np.asarray(region, dtype=np.uint8)
+    eroded = cv2.erode(r8, _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    boundary = r8 - eroded
+    codes = cv2.filter2D(boundary, cv2.CV_8U, _PERIMETER_CODES, borderType=cv2.BORDER_CONSTANT)
+    return float(np.bincount(codes.ravel(), minlength=50)[:50] @ _PERIMETER_WEIGHTS)
+
+
 #: Columns filled by :func:`_shape_measures`.
 _SHAPE_COLUMNS = (
     "label", "centroid_x_nm", "centroid_y_nm", "area_nm2", "perimeter_nm", "equivalent_diameter_nm",
@@ -106,7 +142,8 @@ def _shape_measures(region: np.ndarray, image: np.ndarray, box: tuple[slice, sli
 
     The definitions of ``skimage.measure.regionprops`` (pixel centres at
     ``i * pixel_size_nm``; axes ``4 sqrt(eigenvalue)`` of the inertia tensor;
-    perimeter from :func:`skimage.measure.perimeter` with 4-connectivity),
+    perimeter from :func:`perimeter_4`, i.e. ``skimage.measure.perimeter``
+    with 4-connectivity),
     computed from OpenCV's image moments of the vesicle's crop: the same
     values, without regionprops' per-property overhead.
     """
@@ -120,7 +157,7 @@ def _shape_measures(region: np.ndarray, image: np.ndarray, box: tuple[slice, sli
         "centroid_x_nm": (box[1].start + mom["m10"] / area_px) * px,
         "centroid_y_nm": (box[0].start + mom["m01"] / area_px) * px,
         "area_nm2": area_px * px * px,
-        "perimeter_nm": float(perimeter(region, 4)) * px,
+        "perimeter_nm": perimeter_4(region) * px,
         "equivalent_diameter_nm": float(np.sqrt(4.0 * area_px / np.pi)) * px,
         "major_axis_nm": 4.0 * float(np.sqrt(big)) * px,
         "minor_axis_nm": 4.0 * float(np.sqrt(small)) * px,
@@ -136,6 +173,7 @@ def measure_vesicles(
     pixel_size_nm: float,
     pixel_size_source: str = "none",
     polarity: str = "bright",
+    noise_std: float | None = None,
 ) -> pd.DataFrame:
     """Measure every labelled vesicle in physical units.
 
@@ -153,6 +191,12 @@ def measure_vesicles(
     polarity : {"bright", "dark"}
         "bright" when vesicles are lighter than the stain, "dark" otherwise;
         the cup score is computed in the vesicle-is-bright convention.
+    noise_std : float, optional
+        Per-pixel noise standard deviation of ``image`` (image units), the
+        noise unit of the cup score. By default estimated from the image
+        (:func:`~exo_vision.segmentation.preprocess.pixel_noise_std` of every
+        ``M // 512``-th row); ``segment_vesicles`` records that same value as
+        ``parameters["pixel_noise_std"]``.
 
     Returns
     -------
@@ -179,12 +223,20 @@ def measure_vesicles(
     if polarity not in ("bright", "dark"):
         raise ValueError(f"`polarity` must be 'bright' or 'dark', got {polarity!r}")
     px = check_pixel_size(pixel_size_nm)
+    if noise_std is not None and not (np.isfinite(noise_std) and noise_std >= 0):
+        raise ValueError(
+            f"`noise_std` must be a non-negative number of image units, got {noise_std!r}; "
+            "leave it out to estimate it from the image"
+        )
     if lab.size == 0 or lab.max() <= 0:
         return empty_vesicle_table()
     lab = lab.astype(np.int32, copy=False)
-    fimg = img.astype(np.float32, copy=False)
-    signed = fimg if polarity == "bright" else -fimg
-    noise = pixel_noise_std(signed[:: max(lab.shape[0] // 512, 1), :])
+    # the noise is the same for the image and its negative; crops are converted one by one
+    if noise_std is None:
+        noise = pixel_noise_std(img[:: max(lab.shape[0] // 512, 1), :])
+    else:
+        noise = float(noise_std)
+    sign = np.float32(1.0 if polarity == "bright" else -1.0)
     m, n = lab.shape
     rows: list[dict[str, float]] = []
     feret_min, feret_max, cups, border, solidity = [], [], [], [], []
@@ -192,25 +244,30 @@ def measure_vesicles(
         if sl is None:
             continue
         region = lab[sl] == value
-        rows.append(_shape_measures(region, fimg[sl], sl, pixel_size_nm=px) | {"label": value})
+        crop = img[sl].astype(np.float32)
+        rows.append(_shape_measures(region, crop, sl, pixel_size_nm=px) | {"label": value})
         fmin, fmax, hull_area = _hull_measures(region)
         solidity.append(float(region.sum()) / hull_area if hull_area > 0 else 1.0)
         feret_min.append(fmin * px)
         feret_max.append(fmax * px)
-        cups.append(cup_score(region, signed[sl], pixel_size_nm=px, noise_std=noise))
+        cups.append(cup_score(region, crop if sign > 0 else sign * crop, pixel_size_nm=px, noise_std=noise))
         border.append(sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == m or sl[1].stop == n)
-    table = pd.DataFrame(rows, columns=list(_SHAPE_COLUMNS)).astype({"label": "int32"})
-    table["solidity"] = np.minimum(np.asarray(solidity, dtype=float), 1.0)
-    table["feret_max_nm"] = feret_max
-    table["feret_min_nm"] = feret_min
-    perim = table["perimeter_nm"].to_numpy(dtype=float)
+    # one column at a time, in their final order and dtypes (no whole-table copies)
+    columns: dict[str, np.ndarray | pd.Series] = {
+        name: np.fromiter((row[name] for row in rows), dtype=np.float64, count=len(rows)) for name in _SHAPE_COLUMNS
+    }
+    columns["label"] = columns["label"].astype(np.int32)
+    columns["solidity"] = np.minimum(np.asarray(solidity, dtype=float), 1.0)
+    columns["feret_max_nm"] = np.asarray(feret_max, dtype=float)
+    columns["feret_min_nm"] = np.asarray(feret_min, dtype=float)
+    perim, area = columns["perimeter_nm"], columns["area_nm2"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        circ = np.where(perim > 0, 4 * np.pi * table["area_nm2"].to_numpy(dtype=float) / perim**2, np.nan)
-    table["circularity"] = circ
-    table["cup_score"] = np.asarray(cups, dtype=float)
-    table["morphology"] = classify_morphology(table)
-    table["touches_border"] = np.asarray(border, dtype=bool)
-    table["pixel_size_nm"] = px
-    table["pixel_size_source"] = str(pixel_size_source)
-    table = table[list(VESICLE_COLUMNS)]
-    return table.astype({"label": "int32", "touches_border": "bool"}).reset_index(drop=True)
+        columns["circularity"] = np.where(perim > 0, 4 * np.pi * area / perim**2, np.nan)
+    columns["cup_score"] = np.asarray(cups, dtype=float)
+    columns["morphology"] = classify_morphology(pd.DataFrame(
+        {k: columns[k] for k in ("cup_score", "solidity", "circularity")}
+    ))
+    columns["touches_border"] = np.asarray(border, dtype=bool)
+    columns["pixel_size_nm"] = np.full(len(rows), px)
+    columns["pixel_size_source"] = pd.Series([str(pixel_size_source)] * len(rows), dtype="object")
+    return pd.DataFrame({name: columns[name] for name in VESICLE_COLUMNS})

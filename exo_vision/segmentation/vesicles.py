@@ -584,7 +584,7 @@ def segment_vesicles(
     labels = np.zeros((m, n), dtype=np.int32)
     rejected: list[dict[str, Any]] = []
     margin = int(np.ceil(25.0 / scale_nm)) + 2
-    pix_noise = None
+    pix_noise = raw_noise = None
     next_label = 1
     accepted: list[int] = []
     lighter: list[int] = []
@@ -681,7 +681,8 @@ def segment_vesicles(
         if pix_noise is None:
             from exo_vision.segmentation.preprocess import pixel_noise_std
 
-            pix_noise = max(pixel_noise_std(signed_full[:: max(m // 512, 1), :]), 1e-9)
+            raw_noise = pixel_noise_std(signed_full[:: max(m // 512, 1), :])
+            pix_noise = max(raw_noise, 1e-9)
         bin_nm = max(0.5, 0.5 * px)
         use = terr & (sd_nm > -15.0) & (sd_nm < 15.0)
         idx = np.floor((sd_nm[use] + 15.0) / bin_nm).astype(np.int64)
@@ -762,6 +763,7 @@ def segment_vesicles(
         sensitivity=float(sensitivity), polarity=polarity, polarity_evidence=scores,
         membrane_thickness_nm=float(membrane_thickness_nm), working_scale_nm=scale_nm,
         threshold_low=low, threshold_high=high, n_vesicles=next_label - 1, n_rejected=len(rejected_df),
+        pixel_noise_std=raw_noise,
     )
     logger.info("segmented %d vesicles, rejected %d candidates", next_label - 1, len(rejected_df))
     return VesicleSegmentation(
