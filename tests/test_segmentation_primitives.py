@@ -6,6 +6,8 @@ import pytest
 from skimage.feature import peak_local_max
 
 from exo_vision.segmentation.detect import (
+    dilate_disk,
+    disk,
     label_components,
     label_components_with_stats,
     local_maxima,
@@ -77,3 +79,13 @@ def test_percentile_matches_numpy():
             assert _percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12, abs=1e-12)
             values32 = values.astype(np.float32)
             assert _percentile(values32, q) == pytest.approx(float(np.percentile(values32, q)), rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("radius", [3, 9.6, 10, 15, 15.5, 24, 40])
+def test_dilate_disk_matches_opencv_with_the_disk(radius):
+    rng = np.random.default_rng(int(radius * 10))
+    for density in (0.999, 0.97, 0.5):
+        shape = (int(rng.integers(1, 200)), int(rng.integers(1, 200)))
+        mask = rng.random(shape) > density
+        expected = cv2.dilate(mask.astype(np.uint8), disk(radius)).astype(bool)
+        assert np.array_equal(dilate_disk(mask, radius), expected)

