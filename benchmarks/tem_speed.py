@@ -132,10 +132,12 @@ def main() -> None:
           f"wall, {per_size_cpu.get(2048, float('nan')):.3f} s CPU")
 
     # 2: throughput of the real command.
-    paths = make_inputs(work / "folder", args.n_images, 2048, seed0=0)
+    # one folder per count: a folder left by a larger earlier run would otherwise be timed whole
+    folder = work / f"folder_{args.n_images}"
+    paths = make_inputs(folder, args.n_images, 2048, seed0=0)
     out = work / "folder_out"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "exo_vision.cli.main", "tem", str(work / "folder"), "--out", str(out),
+    cmd = [sys.executable, "-m", "exo_vision.cli.main", "tem", str(folder), "--out", str(out),
            "--workers", str(args.workers)]
     print(f"\n== exo-vision tem on {len(paths)} images of 2048x2048 with --workers {args.workers} ==")
     start = time.perf_counter()

@@ -96,6 +96,11 @@ REASON_NO_MEMBRANE = "small particle without a membrane (e.g. lipoprotein): only
 #: membrane plus halo give 0.27 and more; membrane-less particles 0.05-0.24.
 MIN_RIM_DEPTH_FRACTION = 0.2
 
+#: How far (nm) around a candidate its outline may be refined (its territory).
+TERRITORY_NM = 14.0
+#: Gaussian sigma (nm) of the full-resolution crops whose edge profile places the outline.
+REFINE_SMOOTH_NM = 0.8
+
 
 @dataclass
 class VesicleSegmentation:
@@ -576,14 +581,16 @@ def segment_vesicles(
     coarse = _add_faint_cups(
         coarse, zs, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm
     )
-    territory = expand_labels_fast(coarse, max(14.0 / scale_nm, 2.0))
+    territory = expand_labels_fast(coarse, max(TERRITORY_NM / scale_nm, 2.0))
     report(3)
 
     # 6-7. per-candidate checks and refinement at full resolution
     signed_full = img if sign > 0 else -img
     labels = np.zeros((m, n), dtype=np.int32)
     rejected: list[dict[str, Any]] = []
-    margin = int(np.ceil(25.0 / scale_nm)) + 2
+    # Crops reach past a candidate by its territory plus the reach of the
+    # refinement's smoothing (4 sigma), so nothing used is cut by the crop's edge.
+    margin = int(np.ceil((max(TERRITORY_NM, 2.0 * scale_nm) + 4.0 * REFINE_SMOOTH_NM) / scale_nm)) + 2
     pix_noise = raw_noise = None
     next_label = 1
     accepted: list[int] = []
@@ -675,7 +682,7 @@ def segment_vesicles(
         d_out = cv2.distanceTransform((~inside_up).astype(np.uint8), cv2.DIST_L2, 5)
         sd_nm = np.where(inside_up, 0.5 - d_in, d_out - 0.5) * px
         crop = signed_full[fr0:fr1, fc0:fc1]
-        sigma = 0.8 / px
+        sigma = REFINE_SMOOTH_NM / px
         if sigma > 0.4:
             crop = cv2.GaussianBlur(crop, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
         if pix_noise is None:
