@@ -11,6 +11,7 @@ from exo_vision.segmentation.detect import (
     label_components,
     label_components_with_stats,
     local_maxima,
+    masked_peaks,
 )
 from exo_vision.segmentation.preprocess import shrink_mask
 from exo_vision.segmentation.vesicles import _percentile
@@ -89,3 +90,20 @@ def test_dilate_disk_matches_opencv_with_the_disk(radius):
         mask = rng.random(shape) > density
         expected = cv2.dilate(mask.astype(np.uint8), disk(radius)).astype(bool)
         assert np.array_equal(dilate_disk(mask, radius), expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_masked_peaks_match_peak_local_max_on_distance_plateaus(seed):
+    # distance transforms of merged blobs: many exactly equal values (plateaus) and ties
+    mask = _blobs((120, 140), sigma=6.0, level=0.3, seed=seed)
+    count, labels = label_components(mask)
+    for k in range(1, count):
+        region = labels == k
+        if region.sum() < 30:
+            continue
+        dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+        for min_distance in (2, 4):
+            expected = peak_local_max(dist, min_distance=min_distance, threshold_abs=1.5,
+                                      labels=region.astype(np.int32), exclude_border=False)
+            got = masked_peaks(dist, region, min_distance=min_distance, threshold=1.5)
+            assert np.array_equal(got, expected)

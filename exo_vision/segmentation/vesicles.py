@@ -46,7 +46,6 @@ import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from exo_vision.segmentation.detect import (
@@ -60,6 +59,7 @@ from exo_vision.segmentation.detect import (
     hysteresis,
     label_components,
     label_components_with_stats,
+    masked_peaks,
     ring_mean,
     thresholds,
 )
@@ -300,10 +300,7 @@ def split_touching(
             continue
         view[region] = 0
         dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
-        peaks = peak_local_max(
-            dist, min_distance=max(int(0.6 * min_r_px), 2), threshold_abs=0.6 * min_r_px,
-            labels=region.astype(np.int32), exclude_border=False,
-        )
+        peaks = masked_peaks(dist, region, min_distance=max(int(0.6 * min_r_px), 2), threshold=0.6 * min_r_px)
         if len(peaks) < 2:
             view[region] = next_label
             next_label += 1
