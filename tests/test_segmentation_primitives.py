@@ -107,3 +107,16 @@ def test_masked_peaks_match_peak_local_max_on_distance_plateaus(seed):
                                       labels=region.astype(np.int32), exclude_border=False)
             got = masked_peaks(dist, region, min_distance=min_distance, threshold=1.5)
             assert np.array_equal(got, expected)
+
+
+def test_ray_positions_match_rounding_the_float_sums():
+    from exo_vision.segmentation.detect import _ray_positions
+
+    angles = np.arange(36) * (2 * np.pi / 36)  # sin 30 deg etc. put offsets on half-integers
+    rng = np.random.default_rng(3)
+    for n_radii, size in ((30, 50), (122, 819), (300, 4096)):
+        radii = np.arange(0.0, n_radii)
+        for offsets in (np.sin(angles)[:, None] * radii, np.cos(angles)[:, None] * radii):
+            centres = rng.integers(0, size, 300)
+            expected = np.clip(np.rint(centres[:, None, None] + offsets[None]), 0, size - 1).astype(int)
+            assert np.array_equal(_ray_positions(centres, offsets, size), expected)

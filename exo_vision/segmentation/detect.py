@@ -541,10 +541,11 @@ def find_faint_cups(
     if len(minima):
         centre_px = radii <= max(8.0 / scale_nm, 1.0)
         keep = np.zeros(len(minima), bool)
+        ray_rows, ray_cols = np.sin(angles)[:, None] * radii, np.cos(angles)[:, None] * radii
         for start in range(0, len(minima), 256):
             batch = minima[start:start + 256]
-            ys = np.clip(np.rint(batch[:, 0, None, None] + np.sin(angles)[None, :, None] * radii), 0, m - 1).astype(int)
-            xs = np.clip(np.rint(batch[:, 1, None, None] + np.cos(angles)[None, :, None] * radii), 0, n - 1).astype(int)
+            ys = _ray_positions(batch[:, 0], ray_rows, m)
+            xs = _ray_positions(batch[:, 1], ray_cols, n)
             prof = zb[ys, xs]  # (minima, directions, radii)
             centre = prof[:, :, centre_px].mean(axis=(1, 2))
             k_peak, _, _ = _rim_peaks(prof, radii, r_min_px, r_max_px, beyond_px)
@@ -619,6 +620,35 @@ def find_faint_cups(
         taken[r0:r1, c0:c1] |= disc
         cups.append((r0, c0, disc))
     return cups
+
+
+def _ray_positions(centres: np.ndarray, offsets: np.ndarray, size: int) -> np.ndarray:
+    """``clip(rint(centre + offsets), 0, size - 1)`` for each integer centre, as int32.
+
+    For an integer centre, ``rint(centre + x) == centre + rint(x)`` unless
+    ``x`` lies within rounding error of a half-integer (then the sum's
+    rounding decides): those few offsets are computed in floating point as
+    written, all others from one rounded table. The same integers as the
+    direct formula, without a float array per centre.
+
+    Parameters
+    ----------
+    centres : (K,) ndarray of int
+    offsets : (D, R) ndarray of float64
+    size : int
+        Length of the axis (positions are clipped to ``0 .. size - 1``).
+
+    Returns
+    -------
+    (K, D, R) ndarray of int32
+    """
+    base = np.rint(offsets).astype(np.int32)
+    out = centres.astype(np.int32)[:, None, None] + base[None]
+    near_half = np.abs(offsets - np.floor(offsets) - 0.5) < 1e-6
+    if near_half.any():
+        exact = np.rint(centres.astype(np.float64)[:, None] + offsets[near_half][None, :])
+        out[:, near_half] = exact.astype(np.int32)
+    return np.clip(out, 0, size - 1, out=out)
 
 
 def _rim_peaks(
