@@ -120,3 +120,19 @@ def test_ray_positions_match_rounding_the_float_sums():
             centres = rng.integers(0, size, 300)
             expected = np.clip(np.rint(centres[:, None, None] + offsets[None]), 0, size - 1).astype(int)
             assert np.array_equal(_ray_positions(centres, offsets, size), expected)
+
+
+def test_coarse_grid_block_means_and_back():
+    from exo_vision.segmentation.preprocess import coarse_block, from_coarse, to_coarse
+
+    assert coarse_block((819, 819), pixel_size_nm=2.0005, coarse_scale_nm=8.0) == 4
+    assert coarse_block((9, 500), pixel_size_nm=0.5, coarse_scale_nm=8.0) == 3  # at least 3 blocks a side
+    image = np.arange(7 * 10, dtype=np.float32).reshape(7, 10)
+    coarse = to_coarse(image, 4)
+    assert coarse.shape == (2, 3)
+    assert coarse[0, 0] == pytest.approx(image[:4, :4].mean())
+    # the last blocks repeat the last row and column
+    padded = np.pad(image, ((0, 1), (0, 2)), mode="edge")
+    assert coarse[1, 2] == pytest.approx(padded[4:8, 8:12].mean())
+    back = from_coarse(np.full((2, 3), 5.0, np.float32), 4, image.shape)
+    assert back.shape == image.shape and np.all(back == 5.0)

@@ -154,6 +154,42 @@ def _or_rows(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return out
 
 
+def coarse_block(shape: tuple[int, int], *, pixel_size_nm: float, coarse_scale_nm: float) -> int:
+    """Side in pixels of the square blocks that make the coarse grid of the background.
+
+    The whole number of pixels nearest to ``coarse_scale_nm`` (at least 1),
+    but no larger than a third of the shorter side.
+    """
+    block = max(int(round(coarse_scale_nm / pixel_size_nm)), 1)
+    return max(min(block, min(shape) // 3), 1)
+
+
+def to_coarse(image: np.ndarray, block: int) -> np.ndarray:
+    """Mean over ``block`` x ``block`` blocks (float32); the last row/column of blocks is edge-padded.
+
+    Whole blocks let OpenCV average without resampling weights, about three
+    times faster than shrinking by a fractional factor.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if block <= 1:
+        return image
+    m, n = image.shape
+    pad_m, pad_n = (-m) % block, (-n) % block
+    if pad_m or pad_n:
+        image = cv2.copyMakeBorder(image, 0, pad_m, 0, pad_n, cv2.BORDER_REPLICATE)
+    return cv2.resize(image, ((n + pad_n) // block, (m + pad_m) // block), interpolation=cv2.INTER_AREA)
+
+
+def from_coarse(coarse: np.ndarray, block: int, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear interpolation of a :func:`to_coarse` grid back to ``shape`` (float32)."""
+    coarse = np.asarray(coarse, dtype=np.float32)
+    if block <= 1:
+        return coarse
+    cm, cn = coarse.shape
+    full = cv2.resize(coarse, (cn * block, cm * block), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(full[: shape[0], : shape[1]])
+
+
 def estimate_background(
     image: np.ndarray, *, pixel_size_nm: float, sigma_nm: float = 120.0, coarse_scale_nm: float = 8.0
 ) -> np.ndarray:
@@ -177,15 +213,10 @@ def estimate_background(
     (M, N) ndarray of float32
         Background estimate at the input's resolution.
     """
-    m, n = image.shape
-    factor = min(pixel_size_nm / coarse_scale_nm, 1.0)
-    cm, cn = max(int(round(m * factor)), 3), max(int(round(n * factor)), 3)
-    coarse = cv2.resize(image, (cn, cm), interpolation=cv2.INTER_AREA) if factor < 1 else image
-    cell_nm = pixel_size_nm / factor
-    bg = cv2.GaussianBlur(coarse, (0, 0), sigma_nm / cell_nm, borderType=cv2.BORDER_REFLECT)
-    if bg.shape != (m, n):
-        bg = cv2.resize(bg, (n, m), interpolation=cv2.INTER_LINEAR)
-    return bg.astype(np.float32)
+    block = coarse_block(image.shape, pixel_size_nm=pixel_size_nm, coarse_scale_nm=coarse_scale_nm)
+    coarse = to_coarse(image, block)
+    bg = cv2.GaussianBlur(coarse, (0, 0), sigma_nm / (block * pixel_size_nm), borderType=cv2.BORDER_REFLECT)
+    return from_coarse(bg, block, image.shape)
 
 
 def robust_std(values: np.ndarray) -> float:
@@ -251,25 +282,16 @@ def masked_background(
     -------
     (M, N) ndarray of float32
     """
-    m, n = image.shape
-    factor = min(pixel_size_nm / coarse_scale_nm, 1.0)
-    cm, cn = max(int(round(m * factor)), 3), max(int(round(n * factor)), 3)
+    block = coarse_block(image.shape, pixel_size_nm=pixel_size_nm, coarse_scale_nm=coarse_scale_nm)
     weight = (~objects).astype(np.float32)
-    if factor < 1:
-        img_c = cv2.resize(image * weight, (cn, cm), interpolation=cv2.INTER_AREA)
-        w_c = cv2.resize(weight, (cn, cm), interpolation=cv2.INTER_AREA)
-        fb_c = cv2.resize(fallback, (cn, cm), interpolation=cv2.INTER_AREA)
-    else:
-        img_c, w_c, fb_c = image * weight, weight, fallback
-    sigma_px = sigma_nm / (pixel_size_nm / factor)
+    img_c, w_c, fb_c = to_coarse(image * weight, block), to_coarse(weight, block), to_coarse(fallback, block)
+    sigma_px = sigma_nm / (block * pixel_size_nm)
     num = cv2.GaussianBlur(img_c, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
     den = cv2.GaussianBlur(w_c, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
     # blend towards the fallback where the local weight is small
     trust = np.clip(den / 0.3, 0.0, 1.0)
     bg_c = np.where(den > 1e-3, num / np.maximum(den, 1e-3), fb_c) * trust + fb_c * (1 - trust)
-    if bg_c.shape != (m, n):
-        bg_c = cv2.resize(bg_c.astype(np.float32), (n, m), interpolation=cv2.INTER_LINEAR)
-    return bg_c.astype(np.float32)
+    return from_coarse(bg_c.astype(np.float32), block, image.shape)
 
 
 def smoothed_noise_map(
