@@ -96,6 +96,9 @@ REASON_NO_MEMBRANE = "small particle without a membrane (e.g. lipoprotein): only
 #: membrane plus halo give 0.27 and more; membrane-less particles 0.05-0.24.
 MIN_RIM_DEPTH_FRACTION = 0.2
 
+#: Polarity is decided on every POLARITY_STEP-th pixel of the working grid (at most 4.5 nm apart).
+POLARITY_STEP = 2
+
 #: How far (nm) around a candidate its outline may be refined (its territory).
 TERRITORY_NM = 14.0
 #: Gaussian sigma (nm) of the full-resolution crops whose edge profile places the outline.
@@ -542,16 +545,22 @@ def segment_vesicles(
     scores: dict[str, float] = {}
     first_parts = None
     if polarity == "auto":
+        # The polarity is one decision summed over every candidate: every other
+        # pixel of z (noise still in its units, as z is smoothed over 1.5 pixels)
+        # is plenty, at a quarter of the cost.
+        step = POLARITY_STEP if scale_nm * POLARITY_STEP <= 4.5 and min(sm, sn) >= 32 * POLARITY_STEP else 1
+        zp = np.ascontiguousarray(z[::step, ::step])
         # each hypothesis thresholds z both ways: compute the two thresholdings once
-        light, dark = hysteresis(z, low, high), hysteresis(-z, low, high)
-        parts_bright = candidate_parts(z, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark))
-        parts_dark = candidate_parts(-z, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(dark, light))
+        light, dark = hysteresis(zp, low, high), hysteresis(-zp, low, high)
+        parts_bright = candidate_parts(zp, scale_nm=scale_nm * step, sensitivity=sensitivity, thresholded=(light, dark))
+        parts_dark = candidate_parts(-zp, scale_nm=scale_nm * step, sensitivity=sensitivity, thresholded=(dark, light))
         polarity, scores = detect_polarity(
-            z, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
+            zp, scale_nm=scale_nm * step, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
             sensitivity=sensitivity, masks=(parts_bright[0], parts_dark[0]),
         )
-        # the first background pass looks at this same z: reuse its candidates
-        first_parts = parts_bright if polarity == "bright" else parts_dark
+        if step == 1:
+            # the first background pass looks at this same z: reuse its candidates
+            first_parts = parts_bright if polarity == "bright" else parts_dark
     sign = 1.0 if polarity == "bright" else -1.0
     # Two more passes: a background that follows stain pools while ignoring the
     # objects found so far. The last pass also leaves out anything even faintly
