@@ -96,8 +96,9 @@ REASON_NO_MEMBRANE = "small particle without a membrane (e.g. lipoprotein): only
 #: membrane plus halo give 0.27 and more; membrane-less particles 0.05-0.24.
 MIN_RIM_DEPTH_FRACTION = 0.2
 
-#: Polarity is decided on every POLARITY_STEP-th pixel of the working grid (at most 4.5 nm apart).
-POLARITY_STEP = 2
+#: Polarity and the background's object masks use every COARSE_STEP-th pixel of the
+#: working grid (at most 4.5 nm apart).
+COARSE_STEP = 2
 
 #: How far (nm) around a candidate its outline may be refined (its territory).
 TERRITORY_NM = 14.0
@@ -544,11 +545,12 @@ def segment_vesicles(
     # 3. polarity
     scores: dict[str, float] = {}
     first_parts = None
+    # The polarity is one decision summed over every candidate, and the objects
+    # left out of the background are masked with a 30 nm margin: for both, every
+    # other pixel of z (noise still in its units, as z is smoothed over 1.5
+    # pixels) is plenty, at a quarter of the cost.
+    step = COARSE_STEP if scale_nm * COARSE_STEP <= 4.5 and min(sm, sn) >= 32 * COARSE_STEP else 1
     if polarity == "auto":
-        # The polarity is one decision summed over every candidate: every other
-        # pixel of z (noise still in its units, as z is smoothed over 1.5 pixels)
-        # is plenty, at a quarter of the cost.
-        step = POLARITY_STEP if scale_nm * POLARITY_STEP <= 4.5 and min(sm, sn) >= 32 * POLARITY_STEP else 1
         zp = np.ascontiguousarray(z[::step, ::step])
         # each hypothesis thresholds z both ways: compute the two thresholdings once
         light, dark = hysteresis(zp, low, high), hysteresis(-zp, low, high)
@@ -558,9 +560,8 @@ def segment_vesicles(
             zp, scale_nm=scale_nm * step, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
             sensitivity=sensitivity, masks=(parts_bright[0], parts_dark[0]),
         )
-        if step == 1:
-            # the first background pass looks at this same z: reuse its candidates
-            first_parts = parts_bright if polarity == "bright" else parts_dark
+        # the first background pass looks at this same z: reuse its candidates
+        first_parts = parts_bright if polarity == "bright" else parts_dark
     sign = 1.0 if polarity == "bright" else -1.0
     # Two more passes: a background that follows stain pools while ignoring the
     # objects found so far. The last pass also leaves out anything even faintly
@@ -568,9 +569,11 @@ def segment_vesicles(
     # lift the background under itself.
     for broad_objects in (False, True):
         objects = _object_mask(
-            sign * z, scale_nm=scale_nm, sensitivity=sensitivity, max_diameter_nm=max_diameter_nm,
-            broad=broad_objects, parts=None if broad_objects else first_parts,
+            np.ascontiguousarray((sign * z)[::step, ::step]), scale_nm=scale_nm * step, sensitivity=sensitivity,
+            max_diameter_nm=max_diameter_nm, broad=broad_objects, parts=None if broad_objects else first_parts,
         )
+        if step > 1:
+            objects = np.repeat(np.repeat(objects, step, axis=0), step, axis=1)[:sm, :sn]
         if excl_small is not None:
             objects |= excl_small
         z, _ = normalised_contrast(
