@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage as ndi
 
 from exo_vision.calibration.scalebar import ScaleBarReading, annotation_mask
 from exo_vision.io.image_data import ImageData
@@ -61,6 +62,9 @@ class MicrographResult:
         Polarity the segmentation used (``"bright"`` or ``"dark"`` vesicles).
     analysed_area_nm2 : float
         Area searched for vesicles (image minus masked scale bar / data strip), nm**2.
+    objects : list of (slice, slice) or None
+        ``scipy.ndimage.find_objects(labels)`` (shared by the measurement and
+        the overlay); None when not computed.
     """
 
     labels: np.ndarray
@@ -72,6 +76,7 @@ class MicrographResult:
     timings: dict[str, float] = field(default_factory=dict)
     polarity: str = "bright"
     analysed_area_nm2: float = float("nan")
+    objects: list[tuple[slice, slice] | None] | None = None
 
 
 def _require_pixel_size(image_data: ImageData) -> float:
@@ -168,6 +173,8 @@ def analyse_micrograph(
     )
     t1 = time.perf_counter()
     timings["segment_s"] = t1 - start
+    # the boxes of the labels, found once for the measurement and the overlay
+    objects = ndi.find_objects(segmentation.labels)
     table = measure_vesicles(
         segmentation.labels,
         image_data.data,
@@ -175,6 +182,7 @@ def analyse_micrograph(
         pixel_size_source=image_data.pixel_size_source,
         polarity=segmentation.polarity,
         noise_std=segmentation.parameters.get("pixel_noise_std"),
+        objects=objects,
     )
     t2 = time.perf_counter()
     timings["measure_s"] = t2 - t1
@@ -202,6 +210,7 @@ def analyse_micrograph(
         timings=timings,
         polarity=str(segmentation.polarity),
         analysed_area_nm2=analysed_area_nm2,
+        objects=objects,
     )
 
 

@@ -187,3 +187,17 @@ def test_recorded_noise_gives_the_same_table_as_estimating_it():
     )
     pd.testing.assert_frame_equal(estimated, given, check_exact=True)
     assert estimated["pixel_size_source"].dtype == object  # as in the empty table
+
+
+def test_given_boxes_give_the_same_table_and_wrong_ones_are_refused():
+    from scipy import ndimage as ndi
+
+    labels = np.zeros((80, 90), np.int32)
+    labels[disk((20, 25), 9)] = 1
+    labels[disk((55, 60), 12)] = 3  # label 2 unused: its box is None
+    image = np.random.default_rng(1).normal(100.0, 5.0, labels.shape)
+    plain = measure_vesicles(labels, image, pixel_size_nm=1.0)
+    given = measure_vesicles(labels, image, pixel_size_nm=1.0, objects=ndi.find_objects(labels))
+    pd.testing.assert_frame_equal(plain, given, check_exact=True)
+    with pytest.raises(ValueError, match="find_objects"):
+        measure_vesicles(labels, image, pixel_size_nm=1.0, objects=ndi.find_objects(labels)[:1])

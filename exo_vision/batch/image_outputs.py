@@ -155,7 +155,9 @@ def write_image_outputs(
     px = float(result.image_data.pixel_size_nm)
     atomic_write(out_dir / names["labels"], lambda tmp: write_labels_tiff(tmp, result.labels, pixel_size_nm=px))
     write_table_csv(out_dir / names["vesicles"], result.table)
-    index, palette = render_overlay_indexed(result.image_data.data, result.labels, result.table, pixel_size_nm=px)
+    index, palette = render_overlay_indexed(
+        result.image_data.data, result.labels, result.table, pixel_size_nm=px, objects=result.objects
+    )
     atomic_write(out_dir / names["overlay"], lambda tmp: write_indexed_png(tmp, index, palette))
     marker = dict(record)
     marker["marker_version"] = MARKER_VERSION

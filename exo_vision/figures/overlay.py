@@ -106,7 +106,9 @@ def _grey_index(image: np.ndarray) -> np.ndarray:
     return lut[grey]
 
 
-def _outline_codes(labels: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+def _outline_codes(
+    labels: np.ndarray, table: pd.DataFrame, objects: list[tuple[slice, slice] | None] | None = None
+) -> np.ndarray:
     """Palette index of each vesicle's inner boundary pixels, 0 elsewhere.
 
     Works object by object inside each bounding box (plus one pixel), so the
@@ -121,7 +123,7 @@ def _outline_codes(labels: np.ndarray, table: pd.DataFrame) -> np.ndarray:
     if len(table) and {"label", "morphology"} <= set(table.columns):
         morphology = dict(zip(table["label"].astype(int), table["morphology"].astype(str), strict=True))
     rows, cols = labels.shape
-    for lab, box in enumerate(ndimage.find_objects(labels), start=1):
+    for lab, box in enumerate(ndimage.find_objects(labels) if objects is None else objects, start=1):
         if box is None:
             continue
         r0, r1 = max(box[0].start - 1, 0), min(box[0].stop + 1, rows)
@@ -155,10 +157,13 @@ def render_overlay_indexed(
     show_ids: bool = True,
     scale_bar_nm: float | None = None,
     line_width_px: int | None = None,
+    objects: list[tuple[slice, slice] | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw the overlay as palette indices (one byte per pixel: 3x less to encode than RGB).
 
-    Parameters are those of :func:`render_overlay`.
+    Parameters are those of :func:`render_overlay`, plus ``objects``: the
+    boxes ``scipy.ndimage.find_objects(labels)`` if the caller already has
+    them (they cost a whole pass over the labels).
 
     Returns
     -------
@@ -178,7 +183,12 @@ def render_overlay_indexed(
     size = max(rows, cols)
     width = line_width_px or max(1, int(round(size / 1000)))
 
-    code = _outline_codes(labels, table)
+    if objects is not None and len(objects) != (int(labels.max()) if labels.size else 0):
+        raise ValueError(
+            f"`objects` has {len(objects)} boxes but the labels go up to {int(labels.max())}; "
+            "pass scipy.ndimage.find_objects(labels) of these labels, or leave it out"
+        )
+    code = _outline_codes(labels, table, objects)
     if width > 1:
         code = cv2.dilate(code, np.ones((width, width), np.uint8))
     drawn = code > 0

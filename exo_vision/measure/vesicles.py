@@ -174,6 +174,7 @@ def measure_vesicles(
     pixel_size_source: str = "none",
     polarity: str = "bright",
     noise_std: float | None = None,
+    objects: list[tuple[slice, slice] | None] | None = None,
 ) -> pd.DataFrame:
     """Measure every labelled vesicle in physical units.
 
@@ -197,6 +198,9 @@ def measure_vesicles(
         (:func:`~exo_vision.segmentation.preprocess.pixel_noise_std` of every
         ``M // 512``-th row); ``segment_vesicles`` records that same value as
         ``parameters["pixel_noise_std"]``.
+    objects : list of (slice, slice) or None, optional
+        ``scipy.ndimage.find_objects(labels)`` if the caller already has it
+        (it costs a whole pass over the labels).
 
     Returns
     -------
@@ -228,7 +232,13 @@ def measure_vesicles(
             f"`noise_std` must be a non-negative number of image units, got {noise_std!r}; "
             "leave it out to estimate it from the image"
         )
-    if lab.size == 0 or lab.max() <= 0:
+    top = int(lab.max()) if lab.size else 0
+    if objects is not None and len(objects) != max(top, 0):
+        raise ValueError(
+            f"`objects` has {len(objects)} boxes but the labels go up to {top}; "
+            "pass scipy.ndimage.find_objects(labels) of these labels, or leave it out"
+        )
+    if top <= 0:
         return empty_vesicle_table()
     lab = lab.astype(np.int32, copy=False)
     # the noise is the same for the image and its negative; crops are converted one by one
@@ -240,7 +250,7 @@ def measure_vesicles(
     m, n = lab.shape
     rows: list[dict[str, float]] = []
     feret_min, feret_max, cups, border, solidity = [], [], [], [], []
-    for value, sl in enumerate(ndi.find_objects(lab), start=1):
+    for value, sl in enumerate(ndi.find_objects(lab) if objects is None else objects, start=1):
         if sl is None:
             continue
         region = lab[sl] == value
