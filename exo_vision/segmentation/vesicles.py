@@ -400,15 +400,12 @@ def _add_faint_cups(
     return coarse
 
 
-def _remap_crop(
-    small: np.ndarray, *, rows: np.ndarray, cols: np.ndarray, fy: float, fx: float, nearest: bool
-) -> np.ndarray:
-    """Sample ``small`` (working scale) at full-resolution pixel centres."""
+def _crop_maps(*, rows: np.ndarray, cols: np.ndarray, fy: float, fx: float) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps that sample a working-scale crop at full-resolution pixel centres."""
     map_y = ((rows + 0.5) / fy - 0.5).astype(np.float32)
     map_x = ((cols + 0.5) / fx - 0.5).astype(np.float32)
     mx, my = np.meshgrid(map_x, map_y)
-    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(small, mx, my, interp, borderMode=cv2.BORDER_REPLICATE)
+    return mx, my
 
 
 def _edge_offset_nm(
@@ -594,7 +591,6 @@ def segment_vesicles(
     report(3)
 
     # 6-7. per-candidate checks and refinement at full resolution
-    signed_full = img if sign > 0 else -img
     labels = np.zeros((m, n), dtype=np.int32)
     rejected: list[dict[str, Any]] = []
     # Crops reach past a candidate by its territory plus the reach of the
@@ -614,14 +610,17 @@ def segment_vesicles(
         c0, c1 = max(sl[1].start - margin, 0), min(sl[1].stop + margin, sn)
         region = coarse[r0:r1, c0:c1] == i
         area_px = int(region.sum())
-        ys, xs = np.nonzero(region)
-        cy_nm = (float(ys.mean()) + r0 + 0.5) * fy * px - 0.5 * px
-        cx_nm = (float(xs.mean()) + c0 + 0.5) * fx * px - 0.5 * px
         coarse_d_nm = 2.0 * np.sqrt(area_px / np.pi) * scale_nm
 
-        def reject(reason: str, diameter_nm: float = coarse_d_nm) -> None:
-            rejected.append(dict(centroid_x_nm=cx_nm, centroid_y_nm=cy_nm, equivalent_diameter_nm=diameter_nm,
-                                 reason=reason))
+        def reject(reason: str, diameter_nm: float = coarse_d_nm, first: np.ndarray = region,
+                   r0: int = r0, c0: int = c0) -> None:
+            # the centroid of the candidate as first found (only rejected ones need it)
+            ys, xs = np.nonzero(first)
+            rejected.append(dict(
+                centroid_x_nm=(float(xs.mean()) + c0 + 0.5) * fx * px - 0.5 * px,
+                centroid_y_nm=(float(ys.mean()) + r0 + 0.5) * fy * px - 0.5 * px,
+                equivalent_diameter_nm=diameter_nm, reason=reason,
+            ))
 
         if float(zs[r0:r1, c0:c1][region].mean()) > 0:
             lighter.append(i)
@@ -660,17 +659,18 @@ def segment_vesicles(
                 territory[r0:r1, c0:c1][region] = i
         others = (coarse[r0:r1, c0:c1] != 0) & ~region
         outside = ring_mean(zc, region, inner_px=0.5, outer_px=8.0 / scale_nm + 1, ignore=others)
-        inside_mean = float(zc[region].mean())
+        inside_z = zc[region]
+        inside_mean = float(inside_z.mean())
         # a cup's dark centre may pull the mean below zero; its rim is still light
         # (a faint vesicle inside a dark halo may sit near the stain level: what
         # matters then is that it is lighter than its own rim, checked next)
-        if _percentile(zc[region], 75.0) < 0.0:
+        if _percentile(inside_z, 75.0) < 0.0:
             reject(REASON_NOT_LIGHTER)
             continue
         if not np.isfinite(outside) or outside > -0.1 * abs(inside_mean) or inside_mean - outside < 2.0:
             reject(REASON_NO_RIM)
             continue
-        if float(zc[region].max()) < high and not outside < -high:
+        if float(inside_z.max()) < high and not outside < -high:
             reject(REASON_LOW_CONTRAST)
             continue
 
@@ -679,10 +679,11 @@ def segment_vesicles(
         fc0, fc1 = int(np.floor(c0 * fx)), min(int(np.ceil(c1 * fx)), n)
         rows = np.arange(fr0, fr1, dtype=np.float64) - r0 * fy
         cols = np.arange(fc0, fc1, dtype=np.float64) - c0 * fx
-        up = _remap_crop(region.astype(np.float32), rows=rows, cols=cols, fy=fy, fx=fx, nearest=False)
-        terr = _remap_crop(
-            (territory[r0:r1, c0:c1] == i).astype(np.uint8), rows=rows, cols=cols, fy=fy, fx=fx, nearest=True
-        ).astype(bool)
+        maps = _crop_maps(rows=rows, cols=cols, fy=fy, fx=fx)
+        up = cv2.remap(region.astype(np.float32), *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        terr = cv2.remap(
+            (territory[r0:r1, c0:c1] == i).view(np.uint8), *maps, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
+        ).view(bool)
         inside_up = up >= 0.5
         if not inside_up.any():
             reject(REASON_TOO_SMALL)
@@ -690,14 +691,15 @@ def segment_vesicles(
         d_in = cv2.distanceTransform(inside_up.astype(np.uint8), cv2.DIST_L2, 5)
         d_out = cv2.distanceTransform((~inside_up).astype(np.uint8), cv2.DIST_L2, 5)
         sd_nm = np.where(inside_up, 0.5 - d_in, d_out - 0.5) * px
-        crop = signed_full[fr0:fr1, fc0:fc1]
+        crop = img[fr0:fr1, fc0:fc1] if sign > 0 else -img[fr0:fr1, fc0:fc1]
         sigma = REFINE_SMOOTH_NM / px
         if sigma > 0.4:
             crop = cv2.GaussianBlur(crop, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
         if pix_noise is None:
             from exo_vision.segmentation.preprocess import pixel_noise_std
 
-            raw_noise = pixel_noise_std(signed_full[:: max(m // 512, 1), :])
+            # the same for the image and its negative
+            raw_noise = pixel_noise_std(img[:: max(m // 512, 1), :])
             pix_noise = max(raw_noise, 1e-9)
         bin_nm = max(0.5, 0.5 * px)
         use = terr & (sd_nm > -15.0) & (sd_nm < 15.0)
