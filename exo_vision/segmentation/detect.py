@@ -542,11 +542,16 @@ def find_faint_cups(
         centre_px = radii <= max(8.0 / scale_nm, 1.0)
         keep = np.zeros(len(minima), bool)
         ray_rows, ray_cols = np.sin(angles)[:, None] * radii, np.cos(angles)[:, None] * radii
+        zb_flat = zb.ravel()
         for start in range(0, len(minima), 256):
             batch = minima[start:start + 256]
             ys = _ray_positions(batch[:, 0], ray_rows, m)
             xs = _ray_positions(batch[:, 1], ray_cols, n)
-            prof = zb[ys, xs]  # (minima, directions, radii)
+            if m * n > np.iinfo(np.int32).max:
+                ys = ys.astype(np.int64)
+            ys *= n
+            ys += xs
+            prof = zb_flat.take(ys)  # (minima, directions, radii); a flat take gathers 2x faster
             centre = prof[:, :, centre_px].mean(axis=(1, 2))
             k_peak, _, _ = _rim_peaks(prof, radii, r_min_px, r_max_px, beyond_px)
             # second pass near each minimum's typical rim radius, as below
