@@ -191,8 +191,8 @@ def render_overlay_indexed(
     code = _outline_codes(labels, table, objects)
     if width > 1:
         code = cv2.dilate(code, np.ones((width, width), np.uint8))
-    drawn = code > 0
-    index[drawn] = code[drawn]
+    # outline codes (240 and up) are above every grey level and 0 elsewhere: a maximum paints them
+    cv2.max(index, code, dst=index)
 
     font = cv2.FONT_HERSHEY_SIMPLEX
     text_scale = max(0.4, size / 2500)
