@@ -156,3 +156,23 @@ def test_random_cases_are_reproducible_and_varied():
     assert np.array_equal(a_image, b_image) and a_truth == b_truth
     fonts = {random_scale_bar_image(rng=seed)[1]["font"] for seed in range(12)}
     assert len(fonts) >= 4 and fonts <= set(FONTS)
+
+
+def test_rows_with_runs_finds_exactly_the_rows_an_erosion_finds():
+    import cv2
+
+    from exo_vision.calibration.scalebar import _rows_with_runs
+
+    rng = np.random.default_rng(11)
+    image = rng.random((300, 400)) > 0.7  # short random runs everywhere
+    image[50, 10:60] = True  # runs of exactly 50 and 49 pixels, one at the edge
+    image[120, 351:400] = True
+    image[200:204, 100:300] = True
+    for min_length in (12, 49, 50, 51):
+        expected = np.flatnonzero(
+            cv2.erode(image.view(np.uint8), np.ones((1, min_length), np.uint8),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0).max(axis=1)
+        )
+        rows, masks = _rows_with_runs(lambda r, c=slice(None): image[r, c], image.shape[0], min_length)
+        assert np.array_equal(rows, expected)
+        assert np.array_equal(masks.view(bool), image[rows])

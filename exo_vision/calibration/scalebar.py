@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -145,6 +146,41 @@ def _as_gray(image: np.ndarray) -> np.ndarray:
     return gray
 
 
+def _rows_with_runs(
+    bar_coloured: Callable[..., np.ndarray], height: int, min_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows holding a horizontal run of at least ``min_length`` bar-coloured pixels, and those rows' masks.
+
+    A run that long covers two neighbouring samples of every ``min_length // 2``-th
+    column, so only rows where such a pair is bar-coloured are checked in full
+    (with a fast erosion in OpenCV); the rest of the image is never thresholded.
+
+    Parameters
+    ----------
+    bar_coloured : callable
+        ``bar_coloured(rows, cols)`` gives the boolean mask of those pixels.
+    height : int
+        Number of image rows.
+    min_length : int
+        Shortest run, in pixels (>= 2).
+
+    Returns
+    -------
+    rows : (K,) ndarray of int
+    masks : (K, N) ndarray of uint8
+        The bar-coloured mask of each of those rows.
+    """
+    step = max(min_length // 2, 1)
+    sampled = bar_coloured(slice(None), slice(None, None, step))
+    candidates = np.flatnonzero((sampled[:, 1:] & sampled[:, :-1]).any(axis=1))
+    if candidates.size == 0:
+        return candidates, np.zeros((0, 0), np.uint8)
+    masks = bar_coloured(candidates).view(np.uint8)
+    eroded = cv2.erode(masks, np.ones((1, min_length), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    keep = eroded.max(axis=1) > 0
+    return candidates[keep], masks[keep]
+
+
 def _long_runs(mask: np.ndarray, min_length: int, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, starts and (exclusive) ends of horizontal runs of True with length in range."""
     padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
@@ -220,16 +256,16 @@ def _bar_candidates(gray: np.ndarray) -> list[tuple[_Bar, _BarBright, float]]:
         if extreme - level_median < 0.2 * (hi - lo):
             continue
         threshold = extreme - 0.4 * (extreme - level_median)
-        if polarity == "dark":
-            mask = (gray <= (lo + hi) - threshold).view(np.uint8)
-        else:
-            mask = (gray >= threshold).view(np.uint8)
-        # Rows holding a horizontal run of at least min_length (a fast erosion in OpenCV).
-        eroded = cv2.erode(mask, np.ones((1, min_length), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        rows_with_runs = np.flatnonzero(eroded.max(axis=1))
+        cut = (lo + hi) - threshold
+
+        def bar_coloured(rows: np.ndarray | slice | int, cols: slice = slice(None)) -> np.ndarray:
+            part = gray[rows, cols]
+            return (part <= cut) if polarity == "dark" else (part >= threshold)
+
+        rows_with_runs, mask_rows = _rows_with_runs(bar_coloured, height, min_length)
         if rows_with_runs.size == 0 or rows_with_runs.size > height // 2:
             continue
-        sub_rows, starts, ends = _long_runs(mask[rows_with_runs], min_length, max_length)
+        sub_rows, starts, ends = _long_runs(mask_rows, min_length, max_length)
         rows = rows_with_runs[sub_rows]
         if rows.size == 0 or rows.size > 200_000:
             continue
@@ -240,9 +276,9 @@ def _bar_candidates(gray: np.ndarray) -> list[tuple[_Bar, _BarBright, float]]:
                 continue
             # The slab must stand free: almost nothing of its colour touches its top or bottom
             # (end ticks may; the stroke of a "2" or "Z" standing on it may not).
-            if row0 > 0 and mask[row0 - 1, col0:col1].mean() > 0.15:
+            if row0 > 0 and bar_coloured(row0 - 1, slice(col0, col1)).mean() > 0.15:
                 continue
-            if row1 < height and mask[row1, col0:col1].mean() > 0.15:
+            if row1 < height and bar_coloured(row1, slice(col0, col1)).mean() > 0.15:
                 continue
             inner = f[row0 + (thickness > 2) : row1 - (thickness > 2), col0 + 1 : col1 - 1]
             level = float(np.median(inner))
