@@ -329,14 +329,16 @@ def smoothed_noise_map(
     np.multiply(diff, diff, out=diff)
     sq = np.minimum(diff, (3.0 * np.sqrt(2.0) * global_std) ** 2)
     sq *= 0.5
-    win = max(int(round(window_nm / pixel_size_nm)), 5)
-    local = cv2.blur(sq, (win, win), borderType=cv2.BORDER_REFLECT)
+    # a 300 nm window is smooth at 8 nm: average on the background's coarse grid
+    block = coarse_block(sq.shape, pixel_size_nm=pixel_size_nm, coarse_scale_nm=8.0)
+    win = max(int(round(window_nm / (block * pixel_size_nm))), 5)
+    local = cv2.blur(to_coarse(sq, block), (win, win), borderType=cv2.BORDER_REFLECT)
     np.maximum(local, 1e-18, out=local)
     np.sqrt(local, out=local)
     # clipping shrinks the rms; rescale so the median matches the robust global value
-    local *= global_std / max(float(np.median(local[::4, ::4])), 1e-12)
+    local *= global_std / max(float(np.median(local)), 1e-12)
     np.maximum(local, 0.25 * global_std, out=local)
-    return local.astype(np.float32)
+    return from_coarse(local, block, sq.shape)
 
 
 def normalised_contrast(
