@@ -5,10 +5,12 @@ Method (classical, CPU, all sizes in nm so it works at any pixel size):
 1. Mask burnt-in annotations (scale bar, label, data strip).
 2. Shrink to a fixed working scale (2 nm/px), subtract the stain background
    (a wide Gaussian, then twice a masked Gaussian that ignores the objects
-   found so far, so it follows stain pools without being lifted by vesicles),
-   smooth and divide by the local noise: the result ``z`` is contrast in noise
-   units.
-3. Detect the polarity (vesicles lighter or darker than the stain) unless given.
+   found so far, so it follows stain pools without being lifted by vesicles;
+   those objects are found on every other pixel, as they are masked with a
+   30 nm margin), smooth and divide by the local noise: the result ``z`` is
+   contrast in noise units.
+3. Detect the polarity (vesicles lighter or darker than the stain) unless
+   given, also on every other pixel of ``z``.
 4. Candidates: hysteresis threshold of ``z`` plus every region enclosed by a
    dark membrane/halo ring (faint vesicles are often seen by their outline),
    closing, hole filling (so a cup's dark, stain-filled centre belongs to the
@@ -123,7 +125,8 @@ class VesicleSegmentation:
         Area that was analysed (excludes scale bar, label and data strip).
     parameters : dict
         Every parameter used, plus derived values (working scale, thresholds,
-        polarity evidence).
+        polarity evidence, ``pixel_noise_std``: the per-pixel noise of the
+        image in its units, or None when no candidate needed it).
     """
 
     labels: np.ndarray
