@@ -424,3 +424,14 @@ def test_grid_session_in_the_background_precomputes_the_next_micrograph(make_nap
     assert (grid / "h1.tif") not in session.precomputed
     assert len(session.labels_layer.features) > 0
     assert (tmp_path / "out" / "h0_done.json").is_file()
+
+
+def test_segmentation_dock_starts_with_the_command_line_defaults(make_napari_viewer):
+    from exo_vision.batch.config import TemBatchConfig
+
+    viewer = make_napari_viewer()
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    cli = TemBatchConfig()
+    assert seg._min_d.value == cli.min_diameter_nm
+    assert seg._max_d.value == cli.max_diameter_nm
+    assert seg._sensitivity.value == cli.sensitivity

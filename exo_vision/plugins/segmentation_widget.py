@@ -19,6 +19,7 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QObject, QTimer, Signal
 
+from exo_vision.batch.config import TemBatchConfig
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import (
@@ -116,8 +117,12 @@ class SegmentationWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer = napari_viewer
-        self._min_d = FloatSpinBox(label="min diameter (nm)", value=30.0, min=1.0, max=5000.0, step=5.0)
-        self._max_d = FloatSpinBox(label="max diameter (nm)", value=500.0, min=2.0, max=20000.0, step=10.0)
+        # the command line's defaults, so the dock and `exo-vision tem` report the same vesicles
+        cli = TemBatchConfig()
+        self._min_d = FloatSpinBox(label="min diameter (nm)", value=cli.min_diameter_nm, min=1.0, max=5000.0, step=5.0)
+        self._max_d = FloatSpinBox(
+            label="max diameter (nm)", value=cli.max_diameter_nm, min=2.0, max=20000.0, step=10.0
+        )
         self._sensitivity = FloatSlider(label="sensitivity", value=0.5, min=0.0, max=1.0, step=0.05)
         self._polarity = ComboBox(label="vesicles appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
         self._run = PushButton(text="Run")
