@@ -107,3 +107,15 @@ def test_no_object_is_huge_and_few_are_reported(result):
     _, _, table = result
     assert table["equivalent_diameter_nm"].max() < 400
     assert len(table) <= 30
+
+
+def test_large_ev_outline_takes_in_its_lower_rim_arc_and_fold(result):
+    # regression: its raised lower rim stood off the body as an arc, was split off and
+    # rejected as tubular debris, and the outline ran through the middle of the EV
+    _, seg, table = result
+    name, x, y, size_px = AUTHORS_EVS[0]
+    (label,) = labels_covering(seg, x, y, size_px)
+    for px, py in ((550, 1550), (600, 1560), (530, 1490)):  # on the lower arc and in the fold
+        assert seg.labels[py, px] == label
+    row = table.set_index("label").loc[int(label)]
+    assert row["equivalent_diameter_nm"] / PIXEL_SIZE_NM > 0.8 * size_px

@@ -344,3 +344,36 @@ def test_shared_intermediates_equal_the_ones_computed_afresh():
     np.testing.assert_array_equal(enclosed, enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high))
     masks = (mask, candidate_parts(-z, scale_nm=scale_nm)[0])
     assert detect_polarity(z, scale_nm=scale_nm, masks=masks) == detect_polarity(z, scale_nm=scale_nm)
+
+
+def _body_with_arc(arc_inner_px: float, arc_outer_px: float) -> np.ndarray:
+    """A 40 px disc and an arc (180-300 degrees) around it, joined at one end: a 2 nm/px mask."""
+    yy, xx = np.mgrid[:240, :240]
+    r = np.hypot(yy - 120, xx - 120)
+    angle = np.degrees(np.arctan2(yy - 120, xx - 120)) % 360
+    mask = r <= 40
+    mask |= (r >= arc_inner_px) & (r <= arc_outer_px) & (angle >= 180) & (angle <= 300)
+    mask |= (r >= 38) & (r <= arc_inner_px + 1) & (angle >= 180) & (angle <= 185)
+    return mask
+
+
+def test_a_rim_arc_close_round_its_body_is_one_vesicle_with_the_fold():
+    from exo_vision.segmentation.vesicles import split_touching
+
+    # a folded cup: its raised rim stands 8-14 px (16-28 nm) off the body
+    mask = _body_with_arc(48, 54)
+    labels = split_touching(mask, scale_nm=2.0, min_diameter_nm=20.0)
+    assert np.unique(labels[mask]).size == 1 and labels[mask].min() > 0
+    # the fold between body and arc belongs to the vesicle: the object is the hull of both
+    assert (labels > 0).sum() > 1.1 * mask.sum()
+    assert labels[120 + int(44 * np.sin(np.radians(240))), 120 + int(44 * np.cos(np.radians(240)))] > 0
+
+
+def test_an_arc_lying_apart_from_a_body_is_not_joined_to_it():
+    from exo_vision.segmentation.vesicles import split_touching
+
+    # 22-28 px (44-56 nm) off the body: a neighbour's rim, not this vesicle's
+    mask = _body_with_arc(62, 68)
+    labels = split_touching(mask, scale_nm=2.0, min_diameter_nm=20.0)
+    assert np.unique(labels[mask]).size == 2
+    assert (labels > 0).sum() == mask.sum()

@@ -19,7 +19,9 @@ Method (classical, CPU, all sizes in nm so it works at any pixel size):
 5. Split touching vesicles with a distance-transform watershed, but only
    where the shape says two convex bodies meet at a narrow neck; a cup or a
    folded rim (a thin ring around an empty centre) is closed to its hull and
-   never split. A cup whose faint rim broke into arcs (or merged with a
+   never split; a thin arc that runs round a body close to it (a large cup's
+   raised rim standing off its collapsed body) stays with that body, and the
+   vesicle is the hull of both, fold included. A cup whose faint rim broke into arcs (or merged with a
    neighbour) is found from its dark centre: rays find a rim of consistent
    radius lighter than centre and surroundings; the filled outline becomes one
    object and the neighbour keeps only its own body.
@@ -197,6 +199,36 @@ def _elongation(region: np.ndarray) -> float:
     return float(np.sqrt(big / max(small, 1e-6 * max(big, 1e-12))))
 
 
+def _filled_hull(region: np.ndarray) -> np.ndarray:
+    """The region's convex hull, filled (bool, same shape)."""
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = np.zeros(region.shape, np.uint8)
+    if contours:
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(contours)), 1)
+    return hull.astype(bool) | region
+
+
+def _hugs(arc: np.ndarray, body: np.ndarray) -> bool:
+    """Whether ``arc`` runs round ``body`` close to it, as a folded cup's raised rim does.
+
+    True when the arc's pixels lie within half the body's equivalent radius
+    from the body (median), and at 0.7-1.1 of the equivalent radius of the
+    convex hull of both from that hull's centroid, with a spread under 15 %
+    of that radius (a rod or a neighbour's rim sticks out or lies apart).
+    """
+    body_radius = np.sqrt(body.sum() / np.pi)
+    ys, xs = np.nonzero(arc)
+    gap = cv2.distanceTransform((~body).view(np.uint8), cv2.DIST_L2, 3)[ys, xs]
+    if float(np.median(gap)) > 0.5 * body_radius:
+        return False
+    hull = _filled_hull(arc | body)
+    mom = cv2.moments(hull.view(np.uint8), binaryImage=True)
+    cy, cx = mom["m01"] / mom["m00"], mom["m10"] / mom["m00"]
+    radius = np.sqrt(mom["m00"] / np.pi)
+    dist = np.hypot(ys - cy, xs - cx)
+    return bool(0.7 * radius <= float(np.median(dist)) <= 1.1 * radius and float(dist.std()) < 0.15 * radius)
+
+
 def _strip_thin_parts(region: np.ndarray, *, radius_px: float) -> np.ndarray | None:
     """Largest part of ``region`` that survives an opening with a disk of ``radius_px``."""
     opened = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, disk(radius_px))
@@ -338,10 +370,35 @@ def split_touching(
         for (a, b), neck in sorted(necks.items(), key=lambda kv: -kv[1]):
             if neck > 0.7 * min(peak_height[a], peak_height[b]):
                 parent[find(a)] = find(b)
+        # A part that is a thin arc (a folded cup's raised rim standing off its body)
+        # is no vesicle of its own: it stays with the body it touches.
+        roots = np.array([find(k) for k in range(len(peaks) + 1)])
+        groups = set(roots[1:].tolist())
+        size = {r: int(((roots[parts]) == r).sum()) for r in groups}
+        width = {r: max(h for k, h in peak_height.items() if roots[k] == r) for r in groups}
+        arcs = {r for r in groups if _elongation(roots[parts] == r) > 3.0}
+        folded = set()
+        for a, b in necks:
+            ra, rb = find(a), find(b)
+            if ra == rb or (ra in arcs) == (rb in arcs):
+                continue
+            arc, body = (ra, rb) if ra in arcs else (rb, ra)
+            # a rim arc is thin and small beside its body (two vesicles are alike)
+            # and curves round it (a rod or a neighbour's rim sticks out instead)
+            if width[arc] < 0.6 * width[body] and size[arc] < 0.5 * size[body] and _hugs(
+                roots[parts] == arc, roots[parts] == body
+            ):
+                parent[arc] = body
+                folded.add(body)
         roots = np.array([find(k) for k in range(len(peaks) + 1)])
         merged = roots[parts]
+        free = (labels[r0:r1, c0:c1] == 0) | region
         for root in np.unique(merged[region]):
-            view[region & (merged == root)] = next_label
+            group = region & (merged == root)
+            if root in folded:
+                # the vesicle's outline runs round its body and rim arc, over the fold between
+                group = _filled_hull(group) & free & (view == 0)
+            view[group] = next_label
             next_label += 1
     return out
 
