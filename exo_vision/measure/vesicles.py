@@ -246,7 +246,6 @@ def measure_vesicles(
         noise = pixel_noise_std(img[:: max(lab.shape[0] // 512, 1), :])
     else:
         noise = float(noise_std)
-    sign = np.float32(1.0 if polarity == "bright" else -1.0)
     m, n = lab.shape
     rows: list[dict[str, float]] = []
     feret_min, feret_max, cups, border, solidity = [], [], [], [], []
@@ -260,7 +259,8 @@ def measure_vesicles(
         solidity.append(float(region.sum()) / hull_area if hull_area > 0 else 1.0)
         feret_min.append(fmin * px)
         feret_max.append(fmax * px)
-        cups.append(cup_score(region, crop if sign > 0 else sign * crop, pixel_size_nm=px, noise_std=noise))
+        signed = crop if polarity == "bright" else -crop
+        cups.append(cup_score(region, signed, pixel_size_nm=px, noise_std=noise))
         border.append(sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == m or sl[1].stop == n)
     # one column at a time, in their final order and dtypes (no whole-table copies)
     columns: dict[str, np.ndarray | pd.Series] = {
