@@ -256,6 +256,40 @@ def _object_mask(
     return dilate_disk(kept, 30.0 / scale_nm)
 
 
+def _round_bodies(region: np.ndarray, *, min_r_px: float) -> int:
+    """Number of round, solid, vesicle-thick bodies a candidate is made of.
+
+    The candidate is cut by a watershed of its distance transform; a part
+    counts if it is at least ``min_r_px`` (half the smallest vesicle
+    diameter, in pixels) thick and is round and solid, as a vesicle body is.
+    The arcs of a cup's broken rim are thin or curved and do not count.
+
+    Parameters
+    ----------
+    region : (m, n) ndarray of bool
+        One candidate (with some margin).
+    min_r_px : float
+        Half the smallest vesicle diameter, in pixels.
+
+    Returns
+    -------
+    int
+    """
+    dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+    peaks = masked_peaks(dist, region, min_distance=max(int(0.6 * min_r_px), 2), threshold=min_r_px)
+    if len(peaks) < 2:
+        return len(peaks)
+    markers = np.zeros(region.shape, dtype=np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    parts = watershed(-dist, markers, mask=region)
+    n_round = 0
+    for k in range(1, len(peaks) + 1):
+        part = parts == k
+        if part.any() and _solidity(part) >= 0.85 and _elongation(part) < 1.6:
+            n_round += 1
+    return n_round
+
+
 def split_touching(
     mask: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float = 500.0
 ) -> np.ndarray:
@@ -297,8 +331,10 @@ def split_touching(
         if _solidity(region) >= 0.9:
             continue
         hull = close_ring(region, max_diameter_px=max_diameter_nm / scale_nm)
-        if hull is not None:
+        if hull is not None and _round_bodies(region, min_r_px=min_r_px) < 2:
             # a cup whose rim was seen as a broken ring: one object, never split
+            # (a chain of vesicles around a gap also looks like a ring, but is
+            # made of round bodies as thick as a vesicle: it is split below)
             hull &= (labels[r0:r1, c0:c1] == 0) | region
             view[hull & (view == 0)] = i
             continue
