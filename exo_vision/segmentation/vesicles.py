@@ -700,13 +700,23 @@ def segment_vesicles(
         # a cup's dark centre may pull the mean below zero; its rim is still light
         # (a faint vesicle inside a dark halo may sit near the stain level: what
         # matters then is that it is lighter than its own rim, checked next)
-        if _percentile(inside_z, 75.0) < 0.0:
+        upper = _percentile(inside_z, 75.0)
+        if upper < 0.0:
             reject(REASON_NOT_LIGHTER)
             continue
         if not np.isfinite(outside) or outside > -0.1 * abs(inside_mean) or inside_mean - outside < 2.0:
             reject(REASON_NO_RIM)
             continue
-        if float(inside_z.max()) < high and not outside < -high:
+        # A faint vesicle is seen by its outline: the step from its light
+        # interior (upper quartile, as a cup's dark centre pulls lower ones
+        # down) to the dark membrane and halo ring around it. Averaged over
+        # the whole interior and ring, that step is far less noisy than any
+        # one pixel: it must reach the detection threshold by itself. Only
+        # for candidates above the small-particle size (twice min_diameter_nm,
+        # membrane included): a small grain of a protein aggregate, or a
+        # lipoprotein, has too few pixels for the average to mean much.
+        outlined = coarse_d_nm + 2 * membrane_thickness_nm >= 2.0 * min_diameter_nm and upper - outside >= high
+        if float(inside_z.max()) < high and not outside < -high and not outlined:
             reject(REASON_LOW_CONTRAST)
             continue
 
