@@ -13,7 +13,10 @@ Method (classical, CPU, all sizes in nm so it works at any pixel size):
    dark membrane/halo ring (faint vesicles are often seen by their outline),
    closing, hole filling (so a cup's dark, stain-filled centre belongs to the
    cup), opening; the arcs of a broken cup rim (gaps up to 12 nm) are grouped
-   into one filled object.
+   into one filled object. A faint vesicle squeezed between brighter
+   neighbours, closed by its dark halo and their light bodies together, is
+   added as a candidate of its own when it is round, solid and larger than a
+   small particle.
 5. Split touching vesicles with a distance-transform watershed, but only
    where the shape says two convex bodies meet at a narrow neck; a cup or a
    folded rim (a thin ring around an empty centre) is closed to its hull and
@@ -49,11 +52,11 @@ from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
 from exo_vision.segmentation.detect import (
-    candidate_mask,
     candidate_parts,
     close_ring,
     dilate_disk,
     disk,
+    enclosed_by_dark,
     expand_labels_fast,
     find_faint_cups,
     hysteresis,
@@ -436,6 +439,63 @@ def _add_faint_cups(
     return coarse
 
 
+def _add_between_bodies(
+    coarse: np.ndarray, zs: np.ndarray, *, light: np.ndarray, dark: np.ndarray, scale_nm: float,
+    low: float, high: float, min_diameter_nm: float,
+) -> np.ndarray:
+    """Add faint vesicles squeezed between brighter neighbours (working scale).
+
+    Such a vesicle is too faint to seed the hysteresis, and its dark membrane
+    and halo do not close around it: where it touches a neighbour the two
+    membranes meet and the stain between them is too thin to be dark. It is
+    closed, though, by its dark ring together with the neighbours' light
+    bodies (grown by one membrane thickness, 4 nm). Regions so enclosed that
+    no candidate covers yet become new candidates if they are round and solid
+    like a vesicle body (thin slivers between a body and its own halo, or a
+    notch in a stain blob, are not) and above the small-particle size (twice
+    ``min_diameter_nm``, membrane included: a small particle must show its
+    own membrane); the per-candidate checks then decide on them like on any
+    other.
+
+    Parameters
+    ----------
+    coarse : (M, N) ndarray of int32
+        Candidate labels so far (changed in place and returned).
+    zs : (M, N) ndarray of float32
+        Contrast in noise units, vesicles positive.
+    light, dark : (M, N) ndarray of uint8
+        ``hysteresis(zs, low, high)`` and ``hysteresis(-zs, low, high)``.
+    scale_nm : float
+        Pixel edge length in nm.
+    low, high : float
+        Hysteresis thresholds in noise units.
+    min_diameter_nm : float
+        Smallest vesicle diameter in nm.
+
+    Returns
+    -------
+    (M, N) ndarray of int32
+    """
+    bodies = cv2.dilate(light, disk(4.0 / scale_nm))
+    walls = dark | bodies
+    enclosed = enclosed_by_dark(zs, scale_nm=scale_nm, low=low, high=high, dark=walls)
+    enclosed[coarse > 0] = 0
+    count, lab, stats = label_components_with_stats(enclosed)
+    # above the small-particle size (twice min_diameter_nm, membrane included)
+    min_area = np.pi * (0.5 * (2.0 * min_diameter_nm - 8.0) / scale_nm) ** 2
+    next_label = int(coarse.max()) + 1
+    for k in np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area):
+        if k == 0:
+            continue
+        x, y, w, h, _ = (int(v) for v in stats[k])
+        part = lab[y:y + h, x:x + w] == k
+        if _solidity(part) < 0.85 or _elongation(part) > 1.6:
+            continue
+        coarse[y:y + h, x:x + w][part] = next_label
+        next_label += 1
+    return coarse
+
+
 def _crop_maps(*, rows: np.ndarray, cols: np.ndarray, fy: float, fx: float) -> tuple[np.ndarray, np.ndarray]:
     """``cv2.remap`` maps that sample a working-scale crop at full-resolution pixel centres."""
     map_y = ((rows + 0.5) / fy - 0.5).astype(np.float32)
@@ -618,10 +678,14 @@ def segment_vesicles(
     report(2)
 
     # 4-5. candidates and splitting
-    mask = candidate_mask(zs, scale_nm=scale_nm, sensitivity=sensitivity)
+    light, dark = hysteresis(zs, low, high), hysteresis(-zs, low, high)
+    mask = candidate_parts(zs, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark))[0]
     coarse = split_touching(mask, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm)
     coarse = _add_faint_cups(
         coarse, zs, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm
+    )
+    coarse = _add_between_bodies(
+        coarse, zs, light=light, dark=dark, scale_nm=scale_nm, low=low, high=high, min_diameter_nm=min_diameter_nm
     )
     territory = expand_labels_fast(coarse, max(TERRITORY_NM / scale_nm, 2.0))
     report(3)
