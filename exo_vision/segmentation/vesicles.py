@@ -482,16 +482,20 @@ def _add_between_bodies(
     walls = dark | bodies
     enclosed = enclosed_by_dark(zs, scale_nm=scale_nm, low=low, high=high, dark=walls)
     enclosed[coarse > 0] = 0
-    count, lab, stats = label_components_with_stats(enclosed)
     # above the small-particle size (twice min_diameter_nm, membrane included)
     min_area = np.pi * (0.5 * (2.0 * min_diameter_nm - 8.0) / scale_nm) ** 2
     next_label = int(coarse.max()) + 1
-    for k in np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area):
-        if k == 0:
+    # the few regions are found from their outlines (far cheaper than labelling
+    # the whole image with statistics)
+    contours, _ = cv2.findContours(enclosed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if w * h < min_area:
             continue
-        x, y, w, h, _ = (int(v) for v in stats[k])
-        part = lab[y:y + h, x:x + w] == k
-        if _solidity(part) < 0.85 or _elongation(part) > 1.6:
+        outline = np.zeros((h, w), np.uint8)
+        cv2.drawContours(outline, [contour], 0, 1, thickness=cv2.FILLED, offset=(-x, -y))
+        part = (outline > 0) & (enclosed[y:y + h, x:x + w] > 0)
+        if part.sum() < min_area or _solidity(part) < 0.85 or _elongation(part) > 1.6:
             continue
         coarse[y:y + h, x:x + w][part] = next_label
         next_label += 1
