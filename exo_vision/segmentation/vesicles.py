@@ -15,7 +15,10 @@ Method (classical, CPU, all sizes in nm so it works at any pixel size):
    dark membrane/halo ring (faint vesicles are often seen by their outline),
    closing, hole filling (so a cup's dark, stain-filled centre belongs to the
    cup), opening; the arcs of a broken cup rim (gaps up to 12 nm) are grouped
-   into one filled object.
+   into one filled object. A faint vesicle squeezed between brighter
+   neighbours, closed by its dark halo and their light bodies together, is
+   added as a candidate of its own when it is round, solid and larger than a
+   small particle.
 5. Split touching vesicles with a distance-transform watershed, but only
    where the shape says two convex bodies meet at a narrow neck; a cup or a
    folded rim (a thin ring around an empty centre) is closed to its hull and
@@ -53,11 +56,11 @@ from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
 from exo_vision.segmentation.detect import (
-    candidate_mask,
     candidate_parts,
     close_ring,
     dilate_disk,
     disk,
+    enclosed_by_dark,
     expand_labels_fast,
     find_faint_cups,
     hysteresis,
@@ -291,12 +294,46 @@ def _object_mask(
     return dilate_disk(kept, 30.0 / scale_nm)
 
 
+def _round_bodies(region: np.ndarray, *, min_r_px: float) -> int:
+    """Number of round, solid, vesicle-thick bodies a candidate is made of.
+
+    The candidate is cut by a watershed of its distance transform; a part
+    counts if it is at least ``min_r_px`` (half the smallest vesicle
+    diameter, in pixels) thick and is round and solid, as a vesicle body is.
+    The arcs of a cup's broken rim are thin or curved and do not count.
+
+    Parameters
+    ----------
+    region : (m, n) ndarray of bool
+        One candidate (with some margin).
+    min_r_px : float
+        Half the smallest vesicle diameter, in pixels.
+
+    Returns
+    -------
+    int
+    """
+    dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+    peaks = masked_peaks(dist, region, min_distance=max(int(0.6 * min_r_px), 2), threshold=min_r_px)
+    if len(peaks) < 2:
+        return len(peaks)
+    markers = np.zeros(region.shape, dtype=np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    parts = watershed(-dist, markers, mask=region)
+    n_round = 0
+    for k in range(1, len(peaks) + 1):
+        part = parts == k
+        if part.any() and _solidity(part) >= 0.85 and _elongation(part) < 1.6:
+            n_round += 1
+    return n_round
+
+
 def split_touching(
     mask: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float = 500.0
 ) -> np.ndarray:
     """Label ``mask``, splitting touching convex bodies along their neck.
 
-    A component is split only if it is clearly non-convex (solidity < 0.9),
+    A component is split only if it is not convex (solidity < 0.95),
     has two or more distance-transform maxima, and each neck between parts is
     narrower than 70 % of the smaller part's width. Cups and folded rims are
     one convex body and stay whole.
@@ -329,11 +366,15 @@ def split_touching(
         c0, c1 = max(sl[1].start - 1, 0), min(sl[1].stop + 1, mask.shape[1])
         region = labels[r0:r1, c0:c1] == i
         view = out[r0:r1, c0:c1]
-        if _solidity(region) >= 0.9:
+        # (0.95, not 0.9: a small vesicle touching a much larger one hardly
+        # dents their convex hull; the neck test below keeps single vesicles whole)
+        if _solidity(region) >= 0.95:
             continue
         hull = close_ring(region, max_diameter_px=max_diameter_nm / scale_nm)
-        if hull is not None:
+        if hull is not None and _round_bodies(region, min_r_px=min_r_px) < 2:
             # a cup whose rim was seen as a broken ring: one object, never split
+            # (a chain of vesicles around a gap also looks like a ring, but is
+            # made of round bodies as thick as a vesicle: it is split below)
             hull &= (labels[r0:r1, c0:c1] == 0) | region
             view[hull & (view == 0)] = i
             continue
@@ -457,6 +498,67 @@ def _add_faint_cups(
                 big[rest] = 0
             else:
                 big[rest & ~body] = 0
+    return coarse
+
+
+def _add_between_bodies(
+    coarse: np.ndarray, zs: np.ndarray, *, light: np.ndarray, dark: np.ndarray, scale_nm: float,
+    low: float, high: float, min_diameter_nm: float,
+) -> np.ndarray:
+    """Add faint vesicles squeezed between brighter neighbours (working scale).
+
+    Such a vesicle is too faint to seed the hysteresis, and its dark membrane
+    and halo do not close around it: where it touches a neighbour the two
+    membranes meet and the stain between them is too thin to be dark. It is
+    closed, though, by its dark ring together with the neighbours' light
+    bodies (grown by one membrane thickness, 4 nm). Regions so enclosed that
+    no candidate covers yet become new candidates if they are round and solid
+    like a vesicle body (thin slivers between a body and its own halo, or a
+    notch in a stain blob, are not) and above the small-particle size (twice
+    ``min_diameter_nm``, membrane included: a small particle must show its
+    own membrane); the per-candidate checks then decide on them like on any
+    other.
+
+    Parameters
+    ----------
+    coarse : (M, N) ndarray of int32
+        Candidate labels so far (changed in place and returned).
+    zs : (M, N) ndarray of float32
+        Contrast in noise units, vesicles positive.
+    light, dark : (M, N) ndarray of uint8
+        ``hysteresis(zs, low, high)`` and ``hysteresis(-zs, low, high)``.
+    scale_nm : float
+        Pixel edge length in nm.
+    low, high : float
+        Hysteresis thresholds in noise units.
+    min_diameter_nm : float
+        Smallest vesicle diameter in nm.
+
+    Returns
+    -------
+    (M, N) ndarray of int32
+    """
+    bodies = cv2.dilate(light, disk(4.0 / scale_nm))
+    walls = dark | bodies
+    enclosed = enclosed_by_dark(zs, scale_nm=scale_nm, low=low, high=high, dark=walls)
+    enclosed[coarse > 0] = 0
+    # above the small-particle size (twice min_diameter_nm, membrane included)
+    min_area = np.pi * (0.5 * (2.0 * min_diameter_nm - 8.0) / scale_nm) ** 2
+    next_label = int(coarse.max()) + 1
+    # the few regions are found from their outlines (far cheaper than labelling
+    # the whole image with statistics)
+    contours, _ = cv2.findContours(enclosed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if w * h < min_area:
+            continue
+        outline = np.zeros((h, w), np.uint8)
+        cv2.drawContours(outline, [contour], 0, 1, thickness=cv2.FILLED, offset=(-x, -y))
+        part = (outline > 0) & (enclosed[y:y + h, x:x + w] > 0)
+        if part.sum() < min_area or _solidity(part) < 0.85 or _elongation(part) > 1.6:
+            continue
+        coarse[y:y + h, x:x + w][part] = next_label
+        next_label += 1
     return coarse
 
 
@@ -642,10 +744,14 @@ def segment_vesicles(
     report(2)
 
     # 4-5. candidates and splitting
-    mask = candidate_mask(zs, scale_nm=scale_nm, sensitivity=sensitivity)
+    light, dark = hysteresis(zs, low, high), hysteresis(-zs, low, high)
+    mask = candidate_parts(zs, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark))[0]
     coarse = split_touching(mask, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm)
     coarse = _add_faint_cups(
         coarse, zs, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm
+    )
+    coarse = _add_between_bodies(
+        coarse, zs, light=light, dark=dark, scale_nm=scale_nm, low=low, high=high, min_diameter_nm=min_diameter_nm
     )
     territory = expand_labels_fast(coarse, max(TERRITORY_NM / scale_nm, 2.0))
     report(3)
@@ -724,13 +830,23 @@ def segment_vesicles(
         # a cup's dark centre may pull the mean below zero; its rim is still light
         # (a faint vesicle inside a dark halo may sit near the stain level: what
         # matters then is that it is lighter than its own rim, checked next)
-        if _percentile(inside_z, 75.0) < 0.0:
+        upper = _percentile(inside_z, 75.0)
+        if upper < 0.0:
             reject(REASON_NOT_LIGHTER)
             continue
         if not np.isfinite(outside) or outside > -0.1 * abs(inside_mean) or inside_mean - outside < 2.0:
             reject(REASON_NO_RIM)
             continue
-        if float(inside_z.max()) < high and not outside < -high:
+        # A faint vesicle is seen by its outline: the step from its light
+        # interior (upper quartile, as a cup's dark centre pulls lower ones
+        # down) to the dark membrane and halo ring around it. Averaged over
+        # the whole interior and ring, that step is far less noisy than any
+        # one pixel: it must reach the detection threshold by itself. Only
+        # for candidates above the small-particle size (twice min_diameter_nm,
+        # membrane included): a small grain of a protein aggregate, or a
+        # lipoprotein, has too few pixels for the average to mean much.
+        outlined = coarse_d_nm + 2 * membrane_thickness_nm >= 2.0 * min_diameter_nm and upper - outside >= high
+        if float(inside_z.max()) < high and not outside < -high and not outlined:
             reject(REASON_LOW_CONTRAST)
             continue
 
