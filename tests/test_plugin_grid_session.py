@@ -95,17 +95,22 @@ def _snapshot(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.glob("g*_*"))}
 
 
+def _grid_of(tmp_path: Path, n: int, *, seed: int) -> tuple[Path, Path]:
+    """A folder of ``n`` generated micrographs g0.tif, g1.tif, ... and an output folder path beside it."""
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for i in range(n):
+        write_micrograph(grid / f"g{i}.tif", seed=seed + i)
+    return grid, tmp_path / "out"
+
+
 def _run_json(out: Path) -> dict:
     return json.loads((out / "run.json").read_text())
 
 
 @pytest.mark.slow
 def test_cli_resume_skips_the_grid_sessions_curated_micrographs(make_napari_viewer, tmp_path):
-    grid = tmp_path / "grid"
-    out = tmp_path / "out"
-    grid.mkdir()
-    for i in range(3):
-        write_micrograph(grid / f"g{i}.tif", seed=20 + i)
+    grid, out = _grid_of(tmp_path, 3, seed=20)
     viewer = make_napari_viewer()
     deleted = _curated_grid_session(viewer, grid, out)
     before = _snapshot(out)
@@ -130,11 +135,7 @@ def test_cli_resume_skips_the_grid_sessions_curated_micrographs(make_napari_view
 
 @pytest.mark.slow
 def test_cli_never_overwrites_a_curated_result_whose_input_changed(make_napari_viewer, tmp_path):
-    grid = tmp_path / "grid"
-    out = tmp_path / "out"
-    grid.mkdir()
-    for i in range(2):
-        write_micrograph(grid / f"g{i}.tif", seed=30 + i)
+    grid, out = _grid_of(tmp_path, 2, seed=30)
     viewer = make_napari_viewer()
     _curated_grid_session(viewer, grid, out)
     before = _snapshot(out)

@@ -216,19 +216,22 @@ def _refine_box(signal: np.ndarray, box: tuple[int, int, int, int], cell: tuple[
         on = np.flatnonzero(_profile(block, axis) > threshold) if block.size else np.empty(0, int)
         return (lo + int(on[0]), lo + int(on[-1]) + 1) if on.size else None
 
-    cols, rows = slice(left, right), slice(top, bottom)
+    def near(edge: int, lo: int, hi: int) -> tuple[int, int]:
+        return max(lo, edge - 2 * f), min(hi, edge + 2 * f)
+
+    cols = slice(left, right)
     if top > cy0:
-        hit = first_on(max(cy0, top - 2 * f), min(cy1, top + 2 * f), 1, cols)
+        hit = first_on(*near(top, cy0, cy1), 1, cols)
         top = hit[0] if hit else top
     if bottom < cy1:
-        hit = first_on(max(cy0, bottom - 2 * f), min(cy1, bottom + 2 * f), 1, cols)
+        hit = first_on(*near(bottom, cy0, cy1), 1, cols)
         bottom = hit[1] if hit else bottom
     rows = slice(top, bottom)
     if left > cx0:
-        hit = first_on(max(cx0, left - 2 * f), min(cx1, left + 2 * f), 0, rows)
+        hit = first_on(*near(left, cx0, cx1), 0, rows)
         left = hit[0] if hit else left
     if right < cx1:
-        hit = first_on(max(cx0, right - 2 * f), min(cx1, right + 2 * f), 0, rows)
+        hit = first_on(*near(right, cx0, cx1), 0, rows)
         right = hit[1] if hit else right
     return top, bottom, left, right
 

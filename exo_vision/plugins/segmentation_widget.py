@@ -36,6 +36,15 @@ logger = logging.getLogger(__name__)
 SHOW_DELAY_MS = 10
 
 
+
+def _layer_options(result: Any, colormap: Any, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of a vesicle layer for an analysis ``result`` (new or replaced alike)."""
+    return {
+        "polarity": getattr(result, "polarity", None) or parameters.get("polarity"),
+        "extra_metadata": {"parameters": dict(parameters)},
+        "colormap": colormap,
+    }
+
 class Polarity(Enum):
     """Stain polarity: negative stain shows vesicles bright on a dark rim, or dark on bright."""
 
@@ -286,13 +295,7 @@ class SegmentationWidget(Container):
 
         def make_layer() -> None:
             made["layer"] = new_vesicle_layer(
-                image_layer,
-                result.labels,
-                result.table,
-                polarity=getattr(result, "polarity", None) or parameters.get("polarity"),
-                extra_metadata={"parameters": dict(parameters)},
-                colormap=colormap,
-                visible=False,
+                image_layer, result.labels, result.table, **_layer_options(result, colormap, parameters), visible=False
             )
 
         def add_layer() -> None:
@@ -324,13 +327,7 @@ class SegmentationWidget(Container):
             self.labels_layer = None
             return None
         self.labels_layer = add_vesicle_layer(
-            self._viewer,
-            image_layer,
-            result.labels,
-            result.table,
-            polarity=getattr(result, "polarity", None) or parameters.get("polarity"),
-            extra_metadata={"parameters": dict(parameters)},
-            colormap=colormap,
+            self._viewer, image_layer, result.labels, result.table, **_layer_options(result, colormap, parameters),
             visible=visible,
         )
         return self.labels_layer

@@ -402,6 +402,15 @@ def _region_solidity(region: np.ndarray) -> float:
     return float(region.sum()) / max(cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True) + 1.0, 1.0)
 
 
+def filled_hull(region: np.ndarray) -> np.ndarray:
+    """The convex hull of a binary region, filled (bool, same shape; the region itself is always in it)."""
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = np.zeros(region.shape, np.uint8)
+    if contours:
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(contours)), 1)
+    return hull.astype(bool) | region
+
+
 def close_ring(
     region: np.ndarray, *, min_coverage: float = 0.65, max_diameter_px: float = np.inf
 ) -> np.ndarray | None:
@@ -424,13 +433,9 @@ def close_ring(
         directions; None otherwise (e.g. two touching vesicles, whose centre
         is filled, or a blob).
     """
-    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
+    if not region.any():
         return None
-    hull_pts = cv2.convexHull(np.concatenate(contours))
-    hull = np.zeros(region.shape, np.uint8)
-    cv2.fillConvexPoly(hull, hull_pts, 1)
-    hull = hull.astype(bool) | region
+    hull = filled_hull(region)
     ys, xs = np.nonzero(hull)
     cy, cx = ys.mean(), xs.mean()
     radius = np.sqrt(hull.sum() / np.pi)

@@ -62,6 +62,7 @@ from exo_vision.segmentation.detect import (
     disk,
     enclosed_by_dark,
     expand_labels_fast,
+    filled_hull,
     find_faint_cups,
     hysteresis,
     label_components,
@@ -202,15 +203,6 @@ def _elongation(region: np.ndarray) -> float:
     return float(np.sqrt(big / max(small, 1e-6 * max(big, 1e-12))))
 
 
-def _filled_hull(region: np.ndarray) -> np.ndarray:
-    """The region's convex hull, filled (bool, same shape)."""
-    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull = np.zeros(region.shape, np.uint8)
-    if contours:
-        cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(contours)), 1)
-    return hull.astype(bool) | region
-
-
 def _hugs(arc: np.ndarray, body: np.ndarray) -> bool:
     """Whether ``arc`` runs round ``body`` close to it, as a folded cup's raised rim does.
 
@@ -224,7 +216,7 @@ def _hugs(arc: np.ndarray, body: np.ndarray) -> bool:
     gap = cv2.distanceTransform((~body).view(np.uint8), cv2.DIST_L2, 3)[ys, xs]
     if float(np.median(gap)) > 0.5 * body_radius:
         return False
-    hull = _filled_hull(arc | body)
+    hull = filled_hull(arc | body)
     mom = cv2.moments(hull.view(np.uint8), binaryImage=True)
     cy, cx = mom["m01"] / mom["m00"], mom["m10"] / mom["m00"]
     radius = np.sqrt(mom["m00"] / np.pi)
@@ -414,10 +406,11 @@ def split_touching(
         # A part that is a thin arc (a folded cup's raised rim standing off its body)
         # is no vesicle of its own: it stays with the body it touches.
         roots = np.array([find(k) for k in range(len(peaks) + 1)])
+        grouped = roots[parts]
         groups = set(roots[1:].tolist())
-        size = {r: int(((roots[parts]) == r).sum()) for r in groups}
+        size = {r: int((grouped == r).sum()) for r in groups}
         width = {r: max(h for k, h in peak_height.items() if roots[k] == r) for r in groups}
-        arcs = {r for r in groups if _elongation(roots[parts] == r) > 3.0}
+        arcs = {r for r in groups if _elongation(grouped == r) > 3.0}
         folded = set()
         for a, b in necks:
             ra, rb = find(a), find(b)
@@ -427,7 +420,7 @@ def split_touching(
             # a rim arc is thin and small beside its body (two vesicles are alike)
             # and curves round it (a rod or a neighbour's rim sticks out instead)
             if width[arc] < 0.6 * width[body] and size[arc] < 0.5 * size[body] and _hugs(
-                roots[parts] == arc, roots[parts] == body
+                grouped == arc, grouped == body
             ):
                 parent[arc] = body
                 folded.add(body)
@@ -438,7 +431,7 @@ def split_touching(
             group = region & (merged == root)
             if root in folded:
                 # the vesicle's outline runs round its body and rim arc, over the fold between
-                group = _filled_hull(group) & free & (view == 0)
+                group = filled_hull(group) & free & (view == 0)
             view[group] = next_label
             next_label += 1
     return out

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from exo_vision.synthetic.blot import SATURATION_16BIT, StripSpec, make_synthetic_blot
+from exo_vision.synthetic.blot import SATURATION_16BIT, StripSpec, _rng, make_synthetic_blot
 
 #: Sizes of a pre-stained ladder drawn in a ladder lane (kDa, heaviest first).
 LADDER_KDA = (250.0, 150.0, 100.0, 75.0, 50.0, 37.0, 25.0, 20.0, 15.0, 10.0)
@@ -118,10 +118,6 @@ class SyntheticLayout:
     lanes: pd.DataFrame
     counts_per_raw_count: float = 1.0
     extra: dict = field(default_factory=dict)
-
-
-def _rng(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def _stroke(canvas: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], *, value: float,
