@@ -12,7 +12,7 @@ from exo_vision.calibration.scalebar import ScaleBarReading, annotation_mask, re
 from exo_vision.synthetic.scalebar import draw_scale_bar, tem_like_background
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_TEM = REPO / ".." / "shared" / "data" / "tem" / "hrml_ev_negative_stain.jpg"
+REAL_TEM = REPO / "sample_images" / "hrml_ev_negative_stain.jpg"  # shipped (MIT), so every clone runs these
 
 
 def _covered(mask: np.ndarray, box) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -104,6 +105,11 @@ def test_summary_run_json_and_histogram(first_run, inputs):
     assert run["exo_vision_version"]
     assert run["parameters"]["min_diameter_nm"] == 20.0
     assert run["n_inputs"] == 4 and run["n_failed"] == 1 and run["n_done"] == 3
+    assert run["software"]["onnxruntime"]
+    # the test venv is installed from requirements/lock.txt (README, .ci/run): the run says so
+    # (scripts/check_latest.sh runs the suite on unlocked versions and sets EXO_VISION_UNLOCKED=1)
+    expected = os.environ.get("EXO_VISION_UNLOCKED") != "1"
+    assert run["environment_lock"]["locked"] is expected, run["environment_lock"]["differences"]
     by_stem = {im["stem"]: im for im in run["images"]}
     for name in GOOD:
         entry = by_stem[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -131,6 +132,29 @@ def test_saved_figures_are_reproducible_and_300_dpi():
     # 85 mm at 300 dpi = 1004 px
     assert abs(img.size[0] - 85 / 25.4 * 300) <= 2
     assert round(img.info["dpi"][0]) == 300
+
+
+def test_svg_bytes_do_not_depend_on_matplotlib_hashed_ids(monkeypatch):
+    """Regression (issue 11): with matplotlib 3.11 two SVG saves of one figure differed in their
+    clip-path ids. The ids are now numbered by appearance, so even random ids give identical bytes."""
+    import uuid
+
+    from matplotlib.backends import backend_svg
+
+    monkeypatch.setattr(backend_svg.RendererSVG, "_make_id", lambda self, kind, content: f"{kind}{uuid.uuid4().hex[:10]}")
+    fig, _ = size_histogram_figure(np.array([50.0, 60, 70, 80]), bin_width_nm=5)
+    outs = []
+    for _ in range(2):
+        buf = io.BytesIO()
+        save_figure(fig, buf, fmt="svg")
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+    root = ET.fromstring(outs[0])
+    ids = {el.get("id") for el in root.iter() if el.get("id")}
+    assert "p_1" in ids or "m_1" in ids  # renamed, and every reference still resolves
+    text = outs[0].decode()
+    for ref in set(re.findall(r"#([a-z]_[0-9]+)", text)):
+        assert ref in ids
 
 
 def test_bad_arguments_named():

@@ -14,7 +14,7 @@ from PIL import Image
 from exo_vision.io import read_image
 
 REPO = Path(__file__).resolve().parents[1]
-EV_JPG = REPO.parent / "shared" / "data" / "tem" / "hrml_ev_negative_stain.jpg"
+EV_JPG = REPO / "sample_images" / "hrml_ev_negative_stain.jpg"  # shipped (MIT), so every clone runs these
 
 
 def _gray(shape=(48, 64)) -> np.ndarray:
@@ -59,7 +59,7 @@ def test_png_dpi_is_recorded_not_used(tmp_path):
     assert image.metadata["dpi"] == pytest.approx(300, abs=0.1)
 
 
-@pytest.mark.skipif(not EV_JPG.is_file(), reason="../shared/data/tem is not available")
+@pytest.mark.skipif(not EV_JPG.is_file(), reason="sample_images/hrml_ev_negative_stain.jpg is missing")
 def test_real_ev_jpeg_rgb_is_converted_to_gray():
     image = read_image(EV_JPG, scale_bar=False)
     assert image.shape == (3072, 3072)
@@ -69,7 +69,7 @@ def test_real_ev_jpeg_rgb_is_converted_to_gray():
     assert image.pixel_size_source == "none"
 
 
-@pytest.mark.skipif(not EV_JPG.is_file(), reason="../shared/data/tem is not available")
+@pytest.mark.skipif(not EV_JPG.is_file(), reason="sample_images/hrml_ev_negative_stain.jpg is missing")
 def test_real_ev_jpeg_calibrated_by_its_scale_bar():
     pytest.importorskip("exo_vision.calibration.scalebar")
     image = read_image(EV_JPG, kind="tem")
@@ -78,7 +78,7 @@ def test_real_ev_jpeg_calibrated_by_its_scale_bar():
     assert image.metadata["scale_bar"]["status"] == "ok"
 
 
-@pytest.mark.skipif(not EV_JPG.is_file(), reason="../shared/data/tem is not available")
+@pytest.mark.skipif(not EV_JPG.is_file(), reason="sample_images/hrml_ev_negative_stain.jpg is missing")
 def test_real_ev_jpeg_auto_kind_becomes_tem_through_its_scale_bar():
     pytest.importorskip("exo_vision.calibration.scalebar")
     image = read_image(EV_JPG)

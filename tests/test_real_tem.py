@@ -1,4 +1,4 @@
-"""The real EV micrograph (../shared/data/tem): the authors' EVs are found, the scale bar is not.
+"""The real EV micrograph (sample_images/, also in ../shared/data/tem): the authors' EVs are found, the scale bar is not.
 
 Positions are full-resolution pixels (x = column, y = row), read off the authors'
 overlay (``hrml_ev_negative_stain_authors_overlay.jpg``, red contours) by
@@ -16,8 +16,8 @@ import pytest
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.vesicles import segment_vesicles
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tem"
-IMAGE = DATA / "hrml_ev_negative_stain.jpg"
+# the micrograph ships with the project (MIT, attributed in sample_images/README.md), so every clone runs this
+IMAGE = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
 PIXEL_SIZE_NM = 500.0 / 801.0
 
 pytestmark = [

@@ -20,9 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import platform
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,29 +32,12 @@ from exo_vision.batch.atomic import atomic_write_text, write_if_changed
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import output_names, read_table_csv, table_csv_text
 from exo_vision.batch.runner import peak_rss_mb
+from exo_vision.environment import lock_status, software_versions
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
 
 #: Columns of errors.csv.
 ERROR_COLUMNS = ("input", "stem", "error")
-#: Distributions whose versions run.json records.
-SOFTWARE = (
-    "numpy", "scipy", "scikit-image", "pandas", "opencv-python-headless", "tifffile",
-    "imagecodecs", "matplotlib", "rosettasciio", "mrcfile", "h5py", "pillow", "dask", "distributed",
-)
-
-
-def software_versions() -> dict[str, str | None]:
-    """Installed versions of Python, exo_vision and the libraries that shape the results."""
-    out: dict[str, str | None] = {"python": platform.python_version(), "exo_vision": __version__}
-    for name in SOFTWARE:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
     return table_csv_text(frame).encode("utf-8")
 
@@ -146,6 +127,7 @@ def write_run_outputs(
         "command": list(argv) if argv is not None else None,
         "parameters": config.to_dict(),
         "software": software_versions(),
+        "environment_lock": lock_status(),
         "n_inputs": len(result.records),
         "n_done": sum(r["status"] == "done" for r in result.records),
         "n_skipped": sum(r["status"] == "skipped" for r in result.records),

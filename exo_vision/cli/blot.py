@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exo_vision.environment import lock_status, software_versions
 from exo_vision import __version__
 
 # Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
@@ -318,6 +319,8 @@ def run(args: argparse.Namespace) -> int:
             "rolling_ball_radius_px": args.rolling_ball_radius_px, "central_fraction": args.central_fraction,
             "polarity": args.polarity, "lod": "mean blank + 3.3 SD blank",
         },
+        "software": software_versions(),
+        "environment_lock": lock_status(),
         "inputs": [str(j[0]) for j in jobs],
         "warnings": warnings,
         "errors": errors,

@@ -6,6 +6,8 @@ directly (never pyplot, so nothing here touches a GUI backend).
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,4 +130,48 @@ def save_figure(fig: Figure, path: str | Path | BinaryIO, *, fmt: str | None = N
     if kind not in REPRODUCIBLE_METADATA:
         raise ValueError(f"cannot save a figure as {kind!r} ({path}); use .png, .svg or .pdf")
     with journal_style():
-        fig.savefig(path, format=kind, dpi=PRINT_DPI, metadata=REPRODUCIBLE_METADATA[kind] or None)
+        if kind != "svg":
+            fig.savefig(path, format=kind, dpi=PRINT_DPI, metadata=REPRODUCIBLE_METADATA[kind] or None)
+            return
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", dpi=PRINT_DPI, metadata=REPRODUCIBLE_METADATA["svg"])
+    data = canonical_svg_ids(buffer.getvalue()).encode("utf-8")
+    if isinstance(path, (str, Path)):
+        Path(path).write_bytes(data)
+    else:
+        path.write(data)
+
+
+#: matplotlib's hashed SVG element ids: clip paths (``p``), path markers (``m``),
+#: hatches (``h``) and images, ten hex digits after the prefix.
+_HASHED_SVG_ID = re.compile(r"\b([a-zA-Z]{1,3})([0-9a-f]{10})\b")
+
+
+def canonical_svg_ids(svg: str) -> str:
+    """Replace matplotlib's hashed element ids by ids numbered in order of appearance.
+
+    matplotlib derives clip-path and marker ids from a hash of the object's
+    string form, which for some objects includes memory addresses, so two saves
+    of one figure can differ. Numbering the ids by first appearance makes the
+    bytes depend on the drawing alone.
+
+    Parameters
+    ----------
+    svg : str
+        SVG text written by matplotlib.
+
+    Returns
+    -------
+    str
+        The same document with every hashed id (and every reference to it)
+        renamed ``<prefix>_<n>``.
+    """
+    declared = re.findall(r'id="([a-zA-Z]{1,3}[0-9a-f]{10})"', svg)
+    renames: dict[str, str] = {}
+    for old in declared:
+        if old not in renames:
+            prefix = old[:-10]
+            renames[old] = f"{prefix}_{len(renames) + 1}"
+    if not renames:
+        return svg
+    return _HASHED_SVG_ID.sub(lambda m: renames.get(m.group(0), m.group(0)), svg)

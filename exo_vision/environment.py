@@ -1,0 +1,89 @@
+"""The software environment a run used: library versions and whether they are the locked set.
+
+The repository keeps exact versions of every package the tests passed with in
+``requirements/lock.txt``; the README's install command installs that set. A run
+records whether the installed versions match it, so a result made with drifted
+packages is recognisable later.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from exo_vision import __version__
+
+#: Distributions whose versions run.json records.
+SOFTWARE = (
+    "numpy", "scipy", "scikit-image", "pandas", "opencv-python-headless", "tifffile",
+    "imagecodecs", "matplotlib", "rosettasciio", "mrcfile", "h5py", "pillow", "dask", "distributed",
+    "onnxruntime",
+)
+
+#: The lock file of a source checkout (absent from a wheel install).
+LOCK_FILE = Path(__file__).resolve().parents[1] / "requirements" / "lock.txt"
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
+
+
+def software_versions() -> dict[str, str | None]:
+    """Installed versions of Python, exo_vision and the libraries that shape the results."""
+    out: dict[str, str | None] = {"python": platform.python_version(), "exo_vision": __version__}
+    for name in SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    """Exact pins ``name == version`` of a requirements lock file, names normalised (PEP 503)."""
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _PIN.match(line)
+        if match:
+            pins[_normalise(match.group(1))] = match.group(2)
+    return pins
+
+
+def _public(version: str) -> str:
+    """The public part of a version (``2.13.0+cpu`` -> ``2.13.0``), as ``==`` compares them."""
+    return version.split("+", 1)[0]
+
+
+def lock_status(lock_file: Path | None = None) -> dict[str, Any]:
+    """Whether the installed packages are exactly the locked set.
+
+    Parameters
+    ----------
+    lock_file : Path, optional
+        The lock file; by default ``requirements/lock.txt`` of the source checkout.
+
+    Returns
+    -------
+    dict
+        ``lock_file`` (path or None when there is none, e.g. a wheel install),
+        ``locked`` (True when every locked package is installed at its pinned
+        version, False when any differs, None without a lock file) and
+        ``differences`` (``"name: locked X, installed Y"`` strings).
+    """
+    path = LOCK_FILE if lock_file is None else Path(lock_file)
+    if not path.is_file():
+        return {"lock_file": None, "locked": None, "differences": []}
+    differences = []
+    for name, pinned in sorted(read_lock(path).items()):
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed is None or _public(installed) != _public(pinned):
+            differences.append(f"{name}: locked {pinned}, installed {installed or 'none'}")
+    return {"lock_file": str(path), "locked": not differences, "differences": differences}

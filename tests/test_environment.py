@@ -1,0 +1,37 @@
+"""The locked environment: the lock file parses, run.json says whether the installed set is the locked one."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from exo_vision.environment import LOCK_FILE, lock_status, read_lock
+
+
+def test_lock_file_pins_every_runtime_dependency_exactly():
+    pins = read_lock(LOCK_FILE)
+    for name in ("numpy", "scikit-image", "opencv-python-headless", "tifffile", "matplotlib", "onnxruntime", "napari"):
+        assert name in pins, f"{name} is not pinned in requirements/lock.txt"
+    assert "exo-vision" not in pins  # the project itself is installed editable, not pinned
+
+
+def test_lock_status_reports_matches_and_differences(tmp_path):
+    numpy_version = metadata.version("numpy")
+    lock = tmp_path / "lock.txt"
+    lock.write_text(f"# comment\nnumpy=={numpy_version}\n", encoding="utf-8")
+    assert lock_status(lock) == {"lock_file": str(lock), "locked": True, "differences": []}
+    lock.write_text("numpy==0.0.1\nno-such-package==1.0\n", encoding="utf-8")
+    status = lock_status(lock)
+    assert status["locked"] is False
+    assert status["differences"] == [
+        f"no-such-package: locked 1.0, installed none",
+        f"numpy: locked 0.0.1, installed {numpy_version}",
+    ]
+    assert lock_status(tmp_path / "absent.txt")["locked"] is None
+
+
+def test_local_build_label_matches_its_public_pin(tmp_path, monkeypatch):
+    # torch installs as 2.13.0+cpu from a local wheel while the lock says ==2.13.0 (pip accepts it the same way)
+    monkeypatch.setattr(metadata, "version", lambda name: "2.13.0+cpu")
+    lock = tmp_path / "lock.txt"
+    lock.write_text("torch==2.13.0\n", encoding="utf-8")
+    assert lock_status(lock)["locked"] is True
