@@ -32,65 +32,56 @@ import pandas as pd
 
 LEVELS = ("easy", "medium", "hard", "extreme")
 PIXEL_SIZES_NM = (0.35, 0.5, 0.8, 1.1, 1.5)
+#: Pixel sizes of the randomised set (nm): its look-space is drawn at the scales a network works at.
+RANDOM_PIXEL_SIZES_NM = (1.5, 2.0, 3.0)
 
 
-def match_instances(truth: np.ndarray, pred: np.ndarray, *, min_iou: float = 0.5) -> list[tuple[int, int, float]]:
-    """One-to-one matches ``(truth_label, pred_label, iou)`` with IoU >= ``min_iou``.
+def _random_set_image(spec: dict) -> tuple[np.ndarray, np.ndarray, None]:
+    """The randomised generator's micrograph (a seed never used in training) and its labels."""
+    from exo_vision.synthetic.tem_random import make_random_tem
 
-    Greedy on IoU, highest first (for IoU > 0.5 any match is already unique).
-    """
-    nt, npred = int(truth.max()), int(pred.max())
-    if nt == 0 or npred == 0:
-        return []
-    both = (truth > 0) & (pred > 0)
-    pair = truth[both].astype(np.int64) * (npred + 1) + pred[both]
-    keys, inter = np.unique(pair, return_counts=True)
-    area_t = np.bincount(truth.ravel(), minlength=nt + 1)
-    area_p = np.bincount(pred.ravel(), minlength=npred + 1)
-    t_ids, p_ids = np.divmod(keys, npred + 1)
-    iou = inter / (area_t[t_ids] + area_p[p_ids] - inter)
-    order = np.argsort(-iou)
-    used_t, used_p, out = set(), set(), []
-    for k in order:
-        if iou[k] < min_iou:
-            break
-        a, b = int(t_ids[k]), int(p_ids[k])
-        if a in used_t or b in used_p:
-            continue
-        used_t.add(a)
-        used_p.add(b)
-        out.append((a, b, float(iou[k])))
-    return out
+    sample = make_random_tem((spec["size"], spec["size"]), pixel_size_nm=spec["pixel_size_nm"], rng=spec["seed"])
+    return (sample.image * 255).astype(np.uint8), sample.labels, None
 
 
 def run_one(spec: dict) -> dict:
     """Generate, segment and score one image; return per-image counts and errors."""
+    from exo_vision.evaluation import match_instances
     from exo_vision.measure.vesicles import measure_vesicles
-    from exo_vision.segmentation.vesicles import segment_vesicles
+    from exo_vision.segmentation.api import segment_vesicles
     from exo_vision.synthetic.tem import make_synthetic_tem
 
-    image, truth = make_synthetic_tem(
-        (spec["size"], spec["size"]), pixel_size_nm=spec["pixel_size_nm"], difficulty=spec["difficulty"],
-        polarity=spec["polarity"], rng=spec["seed"],
-    )
+    if spec["generator"] == "random":
+        image, truth_labels, truth_table = _random_set_image(spec)
+    else:
+        image, truth = make_synthetic_tem(
+            (spec["size"], spec["size"]), pixel_size_nm=spec["pixel_size_nm"], difficulty=spec["difficulty"],
+            polarity=spec["polarity"], rng=spec["seed"],
+        )
+        truth_labels, truth_table = truth.labels, truth.vesicles
     t0 = time.perf_counter()
-    seg = segment_vesicles(image, pixel_size_nm=spec["pixel_size_nm"])
+    seg = segment_vesicles(image, pixel_size_nm=spec["pixel_size_nm"], method=spec["method"])
     table = measure_vesicles(seg.labels, image, pixel_size_nm=spec["pixel_size_nm"], polarity=seg.polarity)
     elapsed = time.perf_counter() - t0
-    matches = match_instances(truth.labels, seg.labels)
-    n_truth = int(len(np.unique(truth.labels[truth.labels > 0])))
+    matches = match_instances(truth_labels, seg.labels)
+    n_truth = int(len(np.unique(truth_labels[truth_labels > 0])))
     n_pred = int(len(table))
     by_label = table.set_index("label")
+    truth_area = np.bincount(truth_labels.ravel())
     errors, cup_ok = [], []
     for a, b, _ in matches:
-        row_t = truth.vesicles.iloc[a - 1]
         row_p = by_label.loc[b]
+        if truth_table is not None:
+            row_t = truth_table.iloc[a - 1]
+            true_d = row_t["equivalent_diameter_nm"]
+            cup_ok.append((row_p["morphology"] == "cup") == (row_t["morphology"] == "cup"))
+        else:
+            true_d = 2 * np.sqrt(truth_area[a] / np.pi) * spec["pixel_size_nm"]
         if not row_p["touches_border"]:
-            errors.append((row_p["equivalent_diameter_nm"] - row_t["equivalent_diameter_nm"]) / row_t["equivalent_diameter_nm"])
-        cup_ok.append((row_p["morphology"] == "cup") == (row_t["morphology"] == "cup"))
+            errors.append((row_p["equivalent_diameter_nm"] - true_d) / true_d)
     return dict(
         difficulty=spec["difficulty"], pixel_size_nm=spec["pixel_size_nm"], polarity=spec["polarity"],
-        polarity_ok=seg.polarity == spec["polarity"], tp=len(matches), n_truth=n_truth, n_pred=n_pred,
+        polarity_ok=spec["polarity"] is None or seg.polarity == spec["polarity"], tp=len(matches), n_truth=n_truth, n_pred=n_pred,
         errors=errors, cup_ok=cup_ok, seconds=elapsed,
     )
 
@@ -98,7 +89,7 @@ def run_one(spec: dict) -> dict:
 def summarise(rows: list[dict]) -> pd.DataFrame:
     """Per-level and overall precision, recall, F1, diameter error and cup accuracy."""
     out = []
-    groups = [(level, [r for r in rows if r["difficulty"] == level]) for level in LEVELS]
+    groups = [(level, [r for r in rows if r["difficulty"] == level]) for level in (*LEVELS, "random")]
     groups.append(("overall", rows))
     for name, group in groups:
         if not group:
@@ -129,15 +120,23 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048, help="image side in pixels (default 2048)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--seed", type=int, default=1000, help="first seed (default 1000)")
+    parser.add_argument("--method", default="unet", help="segmentation method (default unet)")
+    parser.add_argument("--generator", choices=("project", "random"), default="project",
+                        help="the project's generator (levels easy..extreme) or the domain-randomised one "
+                        "(exo_vision.synthetic.tem_random; pick a --seed the training never used, e.g. 900000)")
     args = parser.parse_args()
     if args.n < 1 or args.size < 256 or args.workers < 1:
         parser.error("need --n >= 1, --size >= 256 and --workers >= 1")
     specs = []
     for i in range(args.n):
+        if args.generator == "random":
+            specs.append(dict(size=args.size, difficulty="random", pixel_size_nm=RANDOM_PIXEL_SIZES_NM[i % 3],
+                              polarity=None, seed=args.seed + i, method=args.method, generator="random"))
+            continue
         specs.append(dict(
             size=args.size, difficulty=LEVELS[i % len(LEVELS)],
             pixel_size_nm=PIXEL_SIZES_NM[(i // len(LEVELS)) % len(PIXEL_SIZES_NM)],
-            polarity="dark" if i % 8 == 7 else "bright", seed=args.seed + i,
+            polarity="dark" if i % 8 == 7 else "bright", seed=args.seed + i, method=args.method, generator="project",
         ))
     t0 = time.perf_counter()
     if args.workers == 1:
@@ -147,7 +146,7 @@ def main() -> None:
             rows = list(pool.map(run_one, specs))
     summary = summarise(rows)
     pd.set_option("display.width", 200)
-    print(f"TEM accuracy: {args.n} images of {args.size}x{args.size}, pixel sizes {sorted({s['pixel_size_nm'] for s in specs})} nm, "
+    print(f"TEM accuracy [{args.method}, {args.generator} generator]: {args.n} images of {args.size}x{args.size}, pixel sizes {sorted({s['pixel_size_nm'] for s in specs})} nm, "
           f"{sum(s['polarity'] == 'dark' for s in specs)} with dark polarity; wall time {time.perf_counter() - t0:.0f} s")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     per_image = pd.DataFrame([{k: v for k, v in r.items() if k not in ("errors", "cup_ok")} for r in rows])

@@ -71,10 +71,10 @@ def peak_memory_from_run(run_json: Path) -> tuple[float, float]:
     return float(run.get("peak_rss_mb_main_process") or float("nan")), max(workers, default=float("nan"))
 
 
-def time_one_process(paths: list[Path], out: Path) -> list[dict]:
+def time_one_process(paths: list[Path], out: Path, *, method: str) -> list[dict]:
     """Run :func:`process_image` in this process on each path; return the records."""
     out.mkdir(parents=True, exist_ok=True)
-    params = TemBatchConfig().analysis_parameters()
+    params = TemBatchConfig(method=method).analysis_parameters()
     records = []
     for k, path in enumerate(paths):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -95,10 +95,13 @@ def main() -> None:
     parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "exo_vision_bench"),
                         help="cache folder for generated inputs")
     parser.add_argument("--skip-16mp", action="store_true", help="leave out the 4096 x 4096 size")
+    parser.add_argument("--skip-batch", action="store_true", help="leave out the exo-vision tem throughput run")
+    parser.add_argument("--method", default=TemBatchConfig().method, help="segmentation method (default: the default)")
     args = parser.parse_args()
 
     work = Path(args.work_dir)
     print(f"exo_vision TEM speed benchmark; {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}")
+    print(f"method: {args.method}")
     print(f"inputs: synthetic 'medium' micrographs, {PIXEL_SIZE_NM} nm/px, uint16 ImageJ TIFF, cached in {work}")
 
     # 1 + 3: one process on one core, per image, per size. OpenCV would otherwise spread
@@ -112,11 +115,11 @@ def main() -> None:
     paths = {side: make_inputs(work / "single", args.repeats, side, seed0=1000) for side in sizes}
     out = work / "single_out"
     shutil.rmtree(out, ignore_errors=True)
-    time_one_process(paths[sizes[0]][:1], out)  # warm-up: imports, first calls
+    time_one_process(paths[sizes[0]][:1], out, method=args.method)  # warm-up: imports, first calls
     records: dict[int, list[dict]] = {side: [] for side in sizes}
     for k in range(args.repeats):
         for side in sizes:
-            records[side] += time_one_process(paths[side][k:k + 1], out)
+            records[side] += time_one_process(paths[side][k:k + 1], out, method=args.method)
     per_size, per_size_cpu, per_size_min = {}, {}, {}
     for side in sizes:
         walls = [r["wall_s"] for r in records[side]]
@@ -138,9 +141,11 @@ def main() -> None:
               f"{per_size_min[4096] / per_size_min[2048]:.2f} of the fastest runs (linear = 4.0)")
     print(f"peak resident memory of this process (up to the largest size): {peak_rss_mb():.0f} MB "
           "(a high-water mark over all sizes, interleaved)")
-    print(f"bar: <= 0.5 s per 2048x2048 image on one core; measured median {per_size.get(2048, float('nan')):.3f} s "
+    print(f"bar: <= 0.6 s (unet) / 0.5 s (classical) per 2048x2048 image on one core; measured median {per_size.get(2048, float('nan')):.3f} s "
           f"wall, {per_size_cpu.get(2048, float('nan')):.3f} s CPU")
 
+    if args.skip_batch:
+        return
     # 2: throughput of the real command.
     # one folder per count: a folder left by a larger earlier run would otherwise be timed whole
     folder = work / f"folder_{args.n_images}"
@@ -148,7 +153,7 @@ def main() -> None:
     out = work / "folder_out"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "exo_vision.cli.main", "tem", str(folder), "--out", str(out),
-           "--workers", str(args.workers)]
+           "--workers", str(args.workers), "--method", args.method]
     print(f"\n== exo-vision tem on {len(paths)} images of 2048x2048 with --workers {args.workers} ==")
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)

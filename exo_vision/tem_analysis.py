@@ -19,10 +19,12 @@ from exo_vision.calibration.scalebar import ScaleBarReading, annotation_mask
 from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
-from exo_vision.segmentation.vesicles import segment_vesicles
+from exo_vision.segmentation.api import DEFAULT_METHOD, check_method, segment_vesicles
 
 #: Parameters of :func:`analyse_micrograph` and their defaults.
 DEFAULT_PARAMETERS: dict[str, Any] = {
+    "method": DEFAULT_METHOD,
+    "model": None,
     "min_diameter_nm": 20.0,
     "max_diameter_nm": 500.0,
     "sensitivity": 0.5,
@@ -65,6 +67,8 @@ class MicrographResult:
     objects : list of (slice, slice) or None
         ``scipy.ndimage.find_objects(labels)`` (shared by the measurement and
         the overlay); None when not computed.
+    segmenter : dict
+        ``method`` and, for a learned method, ``model`` (name, version, sha256, file).
     """
 
     labels: np.ndarray
@@ -77,6 +81,7 @@ class MicrographResult:
     polarity: str = "bright"
     analysed_area_nm2: float = float("nan")
     objects: list[tuple[slice, slice] | None] | None = None
+    segmenter: dict[str, Any] = field(default_factory=dict)
 
 
 def _require_pixel_size(image_data: ImageData) -> float:
@@ -94,6 +99,9 @@ def _require_pixel_size(image_data: ImageData) -> float:
 def analyse_micrograph(
     image_data: ImageData,
     *,
+    method: str = DEFAULT_METHOD,
+    model: str | None = None,
+    threads: int = 1,
     min_diameter_nm: float = 20.0,
     max_diameter_nm: float = 500.0,
     sensitivity: float = 0.5,
@@ -111,6 +119,13 @@ def analyse_micrograph(
     image_data : ImageData
         The micrograph (``data`` of shape (M, N)) with ``pixel_size_nm`` set,
         as returned by :func:`exo_vision.io.read_image`.
+    method : str
+        Segmentation method (:func:`exo_vision.segmentation.api.available_methods`).
+    model : str, optional
+        For the ``unet`` method: a shipped model's name or a ``.onnx`` path
+        (default: the shipped model).
+    threads : int
+        CPU threads of the network runtime.
     min_diameter_nm, max_diameter_nm : float
         Smallest and largest vesicle diameter to report, in nanometres.
     sensitivity : float
@@ -149,7 +164,10 @@ def analyse_micrograph(
             f"{image_data.path or 'image'}: expected a 2-D micrograph, got shape {image_data.data.shape}; "
             "pick one frame (--frame) or channel first"
         )
+    check_method(method)
     parameters = {
+        "method": str(method),
+        "model": None if model is None else str(model),
         "min_diameter_nm": float(min_diameter_nm),
         "max_diameter_nm": float(max_diameter_nm),
         "sensitivity": float(sensitivity),
@@ -164,6 +182,9 @@ def analyse_micrograph(
     segmentation = segment_vesicles(
         image_data.data,
         pixel_size_nm=pixel_size_nm,
+        method=parameters["method"],
+        model=parameters["model"],
+        threads=threads,
         min_diameter_nm=parameters["min_diameter_nm"],
         max_diameter_nm=parameters["max_diameter_nm"],
         sensitivity=parameters["sensitivity"],
@@ -211,6 +232,7 @@ def analyse_micrograph(
         polarity=str(segmentation.polarity),
         analysed_area_nm2=analysed_area_nm2,
         objects=objects,
+        segmenter={"method": parameters["method"], "model": segmentation.parameters.get("model")},
     )
 
 

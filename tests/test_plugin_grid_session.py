@@ -153,8 +153,16 @@ def test_grid_session_analyses_with_the_cli_parameters(make_napari_viewer, tmp_p
     viewer = make_napari_viewer()
     _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
     cli = TemBatchConfig()
-    expected = {k: v for k, v in cli.analysis_parameters().items() if k not in ("pixel_size_nm", "frame", "scale_bar")}
+    expected = {
+        k: v for k, v in cli.analysis_parameters().items()
+        if k not in ("pixel_size_nm", "frame", "scale_bar", "model_sha256")
+    }
     assert session.parameters() == expected
+    assert session.parameters()["method"] == cli.method
+    session.set_method("classical")
+    assert session.config().analysis_parameters()["method"] == "classical"
+    assert session.config().analysis_parameters()["model_sha256"] is None
+    session.set_method("unet")
     session._sensitivity.value = 0.7
     assert session.config().analysis_parameters()["sensitivity"] == pytest.approx(0.7)
     # the output folder must not be the micrographs folder (results would be read back as micrographs)

@@ -435,3 +435,23 @@ def test_segmentation_dock_starts_with_the_command_line_defaults(make_napari_vie
     assert seg._min_d.value == cli.min_diameter_nm
     assert seg._max_d.value == cli.max_diameter_nm
     assert seg._sensitivity.value == cli.sensitivity
+    assert seg.parameters()["method"] == cli.method and seg.parameters()["model"] is None
+
+
+def test_segmentation_dock_offers_every_method_and_records_the_model(make_napari_viewer, micrograph, tmp_path):
+    from exo_vision.segmentation.api import available_methods
+    from exo_vision.segmentation.learned.weights import load_card
+
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    assert list(seg._method.choices) == available_methods()
+    card = load_card()
+    assert labels.metadata["segmenter"] == {"method": "unet", "model": card.summary()}
+    assert card.name in seg._summary.value
+    seg.set_parameters(method="classical")
+    assert not seg._model.visible
+    again = seg.run(sync=True)
+    assert again.metadata["segmenter"] == {"method": "classical", "model": None}
+    seg.set_parameters(method="unet", model=str(tmp_path / "missing.onnx"))
+    assert seg.parameters()["model"] == str(tmp_path / "missing.onnx")
+    assert seg.run(sync=True) is None  # a missing model is a warning, not a crash

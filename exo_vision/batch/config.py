@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, check_method, model_summary
+
 
 @dataclass(frozen=True)
 class TemBatchConfig:
@@ -37,6 +39,10 @@ class TemBatchConfig:
         Frame to analyse in multi-frame files.
     scale_bar : bool
         Try to calibrate from a burnt-in scale bar when the file carries no calibration.
+    method : str
+        Segmentation method (see ``exo_vision.segmentation.api.available_methods``).
+    model : str or None
+        For the ``unet`` method: a shipped model's name or a ``.onnx`` path (None: the shipped model).
     min_diameter_nm, max_diameter_nm : float
         Vesicle size limits in nm.
     sensitivity : float
@@ -64,6 +70,8 @@ class TemBatchConfig:
     pixel_size_nm: float | None = None
     frame: int | None = None
     scale_bar: bool = True
+    method: str = DEFAULT_METHOD
+    model: str | None = None
     min_diameter_nm: float = 20.0
     max_diameter_nm: float = 500.0
     sensitivity: float = 0.5
@@ -88,6 +96,11 @@ class TemBatchConfig:
             )
         if not 0 <= float(self.sensitivity) <= 1:
             raise ValueError(f"sensitivity must lie in [0, 1], got {self.sensitivity!r}")
+        check_method(self.method)
+        if self.model is not None:
+            if not METHODS[self.method].uses_model:
+                raise ValueError(f"the {self.method} method takes no model; drop --model or choose --method unet")
+            object.__setattr__(self, "model", str(self.model))
         if self.polarity not in ("auto", "bright", "dark"):
             raise ValueError(f"polarity must be 'auto', 'bright' or 'dark', got {self.polarity!r}")
         if len(self.size_range_nm) != 2 or not float(self.size_range_nm[0]) <= float(self.size_range_nm[1]):
@@ -108,6 +121,10 @@ class TemBatchConfig:
             "pixel_size_nm": self.pixel_size_nm,
             "frame": self.frame,
             "scale_bar": self.scale_bar,
+            "method": self.method,
+            "model": self.model,
+            # the checksum makes --resume re-analyse when the weights change under the same name
+            "model_sha256": (model_summary(self.method, self.model) or {}).get("sha256"),
             "min_diameter_nm": float(self.min_diameter_nm),
             "max_diameter_nm": float(self.max_diameter_nm),
             "sensitivity": float(self.sensitivity),

@@ -245,6 +245,8 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         t1 = time.perf_counter()
         result = analyse_micrograph(
             image,
+            method=p["method"],
+            model=p["model"],
             min_diameter_nm=p["min_diameter_nm"],
             max_diameter_nm=p["max_diameter_nm"],
             sensitivity=p["sensitivity"],
@@ -264,6 +266,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
                 "pixel_size_nm": image.pixel_size_nm,
                 "pixel_size_source": image.pixel_size_source,
                 "polarity": result.polarity,
+                "segmenter": result.segmenter,
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "n_vesicles": int(len(result.table)),
                 "warnings": list(image.warnings),

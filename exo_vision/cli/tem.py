@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from exo_vision.batch.config import build_config, read_config
+from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, available_methods
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--no-scale-bar", dest="scale_bar", action="store_false", default=None,
                    help="do not calibrate from a burnt-in scale bar")
     g = p.add_argument_group("segmentation")
+    g.add_argument("--method", choices=available_methods(),
+                   help=f"segmentation method (default {DEFAULT_METHOD}): "
+                   + "; ".join(f"{name}: {METHODS[name].description}" for name in available_methods()))
+    g.add_argument("--model", metavar="PATH",
+                   help="for --method unet: a model file (.onnx with its .json card beside it) instead of the "
+                   "shipped one, e.g. one made by fine-tuning")
     g.add_argument("--min-diameter-nm", type=float, metavar="NM", help="smallest vesicle diameter (default 20)")
     g.add_argument("--max-diameter-nm", type=float, metavar="NM", help="largest vesicle diameter (default 500)")
     g.add_argument("--sensitivity", type=float, metavar="S", help="detection sensitivity in [0, 1] (default 0.5)")
@@ -82,7 +89,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
     keys = (
-        "pixel_size_nm", "frame", "scale_bar", "min_diameter_nm", "max_diameter_nm", "sensitivity", "polarity",
+        "pixel_size_nm", "frame", "scale_bar", "method", "model", "min_diameter_nm", "max_diameter_nm", "sensitivity", "polarity",
         "exclude_border", "bin_width_nm", "seed", "recursive", "workers", "scheduler",
     )
     return {k: getattr(args, k) for k in keys}

@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import tifffile
-from magicgui.widgets import Container, FileEdit, FloatSlider, FloatSpinBox, Label, PushButton
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, Label, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QEvent, QObject
 
 from exo_vision.batch.config import TemBatchConfig
+from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data
 from exo_vision.plugins._vesicles import (
     ROLE,
@@ -74,7 +75,7 @@ def list_micrographs(folder: str | Path) -> list[Path]:
 def analysis_kwargs(cli_parameters: dict[str, Any]) -> dict[str, Any]:
     """The :func:`~exo_vision.tem_analysis.analyse_micrograph` keyword arguments among
     :meth:`TemBatchConfig.analysis_parameters` (the rest concern reading the file)."""
-    reading = ("pixel_size_nm", "frame", "scale_bar")
+    reading = ("pixel_size_nm", "frame", "scale_bar", "model_sha256")
     return {k: v for k, v in cli_parameters.items() if k not in reading}
 
 
@@ -105,6 +106,11 @@ class GridSessionWidget(Container):
         self._output = FileEdit(label="output folder", mode="d")
         # The CLI's defaults: the session writes the files `exo-vision tem` writes, with the same parameters.
         cli = TemBatchConfig()
+        self._method = ComboBox(label="method", choices=available_methods(), value=cli.method,
+                                tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()))
+        self._model = FileEdit(label="model (.onnx)", mode="r", filter="*.onnx", value="",
+                               tooltip="empty: the shipped model; or a model made by fine-tuning")
+        self._method.changed.connect(lambda _v=None: setattr(self._model, "visible", METHODS[self._method.value].uses_model))
         self._min_d = FloatSpinBox(label="min diameter (nm)", value=cli.min_diameter_nm, min=1.0, max=5000.0, step=5.0)
         self._max_d = FloatSpinBox(
             label="max diameter (nm)", value=cli.max_diameter_nm, min=2.0, max=20000.0, step=10.0
@@ -120,6 +126,8 @@ class GridSessionWidget(Container):
             [
                 self._input,
                 self._output,
+                self._method,
+                self._model,
                 self._min_d,
                 self._max_d,
                 self._sensitivity,
@@ -183,6 +191,8 @@ class GridSessionWidget(Container):
     def config(self, **overrides: Any) -> TemBatchConfig:
         """The ``exo-vision tem`` configuration matching the session's settings (plus ``overrides``)."""
         values = {
+            "method": str(self._method.value),
+            "model": self.model_path(),
             "min_diameter_nm": float(self._min_d.value),
             "max_diameter_nm": float(self._max_d.value),
             "sensitivity": float(self._sensitivity.value),
@@ -190,6 +200,18 @@ class GridSessionWidget(Container):
         }
         values.update(overrides)
         return TemBatchConfig(**values)
+
+    def model_path(self) -> str | None:
+        """The chosen model file, or None for the shipped model (or a method without a model)."""
+        if not METHODS[str(self._method.value)].uses_model:
+            return None
+        value = str(self._model.value or "").strip()
+        return None if value in ("", ".") else value
+
+    def set_method(self, method: str, model: str | None = None) -> None:
+        """Choose the segmentation method (and model file) for the micrographs not yet segmented."""
+        self._method.value = method
+        self._model.value = model or ""
 
     def parameters(self) -> dict[str, Any]:
         """Keyword arguments of :func:`~exo_vision.tem_analysis.analyse_micrograph` for every micrograph
@@ -243,8 +265,11 @@ class GridSessionWidget(Container):
             names = [f.name for f in files]
             current = state.get("current")
             start = names.index(current) if current in names else 0
+            saved = state.get("parameters", {})
+            if saved.get("method") in METHODS:
+                self.set_method(saved["method"], saved.get("model"))
             for key in ("min_diameter_nm", "max_diameter_nm", "sensitivity"):
-                if key in state.get("parameters", {}):
+                if key in saved:
                     {"min_diameter_nm": self._min_d, "max_diameter_nm": self._max_d, "sensitivity": self._sensitivity}[
                         key
                     ].value = state["parameters"][key]

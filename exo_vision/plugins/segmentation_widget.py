@@ -12,7 +12,17 @@ from enum import Enum
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, ProgressBar, PushButton
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSlider,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+)
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_info, show_warning
@@ -20,6 +30,7 @@ from napari.viewer import Viewer
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from exo_vision.batch.config import TemBatchConfig
+from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import (
@@ -41,7 +52,7 @@ def _layer_options(result: Any, colormap: Any, parameters: dict[str, Any]) -> di
     """Keyword arguments of a vesicle layer for an analysis ``result`` (new or replaced alike)."""
     return {
         "polarity": getattr(result, "polarity", None) or parameters.get("polarity"),
-        "extra_metadata": {"parameters": dict(parameters)},
+        "extra_metadata": {"parameters": dict(parameters), "segmenter": getattr(result, "segmenter", None)},
         "colormap": colormap,
     }
 
@@ -128,6 +139,11 @@ class SegmentationWidget(Container):
         self._viewer = viewer = napari_viewer
         # the command line's defaults, so the dock and `exo-vision tem` report the same vesicles
         cli = TemBatchConfig()
+        self._method = ComboBox(label="method", choices=available_methods(), value=cli.method,
+                                tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()))
+        self._model = FileEdit(label="model (.onnx)", mode="r", filter="*.onnx", value="",
+                               tooltip="empty: the shipped model; or a model made by fine-tuning")
+        self._method.changed.connect(self._on_method)
         self._min_d = FloatSpinBox(label="min diameter (nm)", value=cli.min_diameter_nm, min=1.0, max=5000.0, step=5.0)
         self._max_d = FloatSpinBox(
             label="max diameter (nm)", value=cli.max_diameter_nm, min=2.0, max=20000.0, step=10.0
@@ -143,6 +159,8 @@ class SegmentationWidget(Container):
         self._summary = Label(label="result", value="")
         self.extend(
             [
+                self._method,
+                self._model,
                 self._min_d,
                 self._max_d,
                 self._sensitivity,
@@ -173,20 +191,40 @@ class SegmentationWidget(Container):
             )
         polarity = self._polarity.value
         return {
+            "method": str(self._method.value),
+            "model": self.model_path(),
             "min_diameter_nm": float(self._min_d.value),
             "max_diameter_nm": float(self._max_d.value),
             "sensitivity": float(self._sensitivity.value),
             "polarity": polarity.value,
         }
 
+    def model_path(self) -> str | None:
+        """The chosen model file, or None for the shipped model (or a method without a model)."""
+        if not METHODS[str(self._method.value)].uses_model:
+            return None
+        value = str(self._model.value or "").strip()
+        if value in ("", "."):
+            return None
+        return value
+
+    def _on_method(self, value: Any = None) -> None:
+        self._model.visible = METHODS[str(self._method.value)].uses_model
+
     def set_parameters(
         self,
         *,
+        method: str | None = None,
+        model: str | None = None,
         min_diameter_nm: Annotated[float, "nm"] | None = None,
         max_diameter_nm: Annotated[float, "nm"] | None = None,
         sensitivity: float | None = None,
     ) -> None:
         """Set widget values programmatically (scripts, tests)."""
+        if method is not None:
+            self._method.value = method
+        if model is not None:
+            self._model.value = model
         if min_diameter_nm is not None:
             self._min_d.value = min_diameter_nm
         if max_diameter_nm is not None:
@@ -333,7 +371,12 @@ class SegmentationWidget(Container):
         return self.labels_layer
 
     def _show_summary(self, result: Any) -> None:
-        self._summary.value = statistics_text(result.statistics)
+        segmenter = getattr(result, "segmenter", {}) or {}
+        model = segmenter.get("model") or {}
+        method = segmenter.get("method", "")
+        if model:
+            method += f" ({model.get('name')} {model.get('version')})"
+        self._summary.value = (f"{method}: " if method else "") + statistics_text(result.statistics)
         self._bar.max = 1
         self._bar.value = 1
 

@@ -153,7 +153,7 @@ def _empty_rejected() -> pd.DataFrame:
     )
 
 
-def _default_exclude_mask(image: np.ndarray) -> np.ndarray:
+def default_exclude_mask(image: np.ndarray) -> np.ndarray:
     """Annotation mask from the calibration module, or the local fallback."""
     try:
         from exo_vision.calibration.scalebar import annotation_mask
@@ -662,7 +662,7 @@ def segment_vesicles(
         raise ValueError(f"`polarity` must be 'auto', 'bright' or 'dark', got {polarity!r}")
     m, n = img.shape
     if exclude_mask is None:
-        exclude = _default_exclude_mask(img)  # float32 already: no second conversion
+        exclude = default_exclude_mask(img)  # float32 already: no second conversion
     else:
         exclude = np.asarray(exclude_mask, dtype=bool)
         if exclude.shape != img.shape:

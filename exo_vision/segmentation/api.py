@@ -1,0 +1,199 @@
+"""Segmentation methods behind one interface, chosen by name.
+
+:func:`segment_vesicles` dispatches to a registered method; :func:`available_methods`
+lists them for the command line, the GUI, batch runs and benchmarks (none of
+which hard-code the names). Every method returns the same
+:class:`~exo_vision.segmentation.vesicles.VesicleSegmentation`, so measurement,
+overlays and statistics never know which one ran.
+
+* ``unet`` — a small U-Net trained on domain-randomised generated micrographs,
+  run with onnxruntime at a working scale of a few nm per pixel, then a seeded
+  watershed and full-resolution outlines (:mod:`exo_vision.segmentation.learned`).
+* ``classical`` — the threshold-and-rules pipeline of
+  :mod:`exo_vision.segmentation.vesicles`, tuned on the project's first generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:  # the methods' modules load when a method runs, so listing them stays instant
+    from exo_vision.segmentation.vesicles import VesicleSegmentation
+
+#: The method used when none is named.
+DEFAULT_METHOD = "unet"
+
+
+class Segmenter(Protocol):
+    """What a segmentation method is: a function of the image and physical parameters."""
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        *,
+        pixel_size_nm: float,
+        min_diameter_nm: float,
+        max_diameter_nm: float,
+        sensitivity: float,
+        polarity: str,
+        exclude_mask: np.ndarray | None,
+        progress: Callable[[int, int], None] | None,
+        model: str | Path | None,
+        threads: int,
+    ) -> VesicleSegmentation: ...
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered method: its function, a one-line description, and whether it takes a model."""
+
+    segment: Segmenter
+    description: str
+    uses_model: bool
+
+
+def _classical(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity, polarity,
+               exclude_mask, progress, model, threads) -> VesicleSegmentation:
+    from exo_vision.segmentation.vesicles import segment_vesicles as _segment_classical
+
+    if model is not None:
+        raise ValueError("the classical method takes no model; drop --model or choose --method unet")
+    result = _segment_classical(
+        image, pixel_size_nm=pixel_size_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
+        sensitivity=sensitivity, polarity=polarity, exclude_mask=exclude_mask, progress=progress,
+    )
+    result.parameters["method"] = "classical"
+    return result
+
+
+def _unet(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity, polarity,
+          exclude_mask, progress, model, threads) -> VesicleSegmentation:
+    from exo_vision.segmentation.learned.method import segment_unet
+    from exo_vision.segmentation.preprocess import as_float_image, check_pixel_size
+    from exo_vision.segmentation.vesicles import VesicleSegmentation
+
+    img = as_float_image(image)
+    px = check_pixel_size(pixel_size_nm)
+    exclude = _exclude(img, exclude_mask)
+    labels, rejected, found, derived = segment_unet(
+        img, pixel_size_nm=px, exclude=exclude, min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm, sensitivity=sensitivity, polarity=polarity, model=model,
+        threads=threads, progress=progress,
+    )
+    parameters = {
+        "method": "unet", "pixel_size_nm": px, "min_diameter_nm": float(min_diameter_nm),
+        "max_diameter_nm": float(max_diameter_nm), "sensitivity": float(sensitivity),
+        "polarity_requested": polarity, **derived,
+    }
+    return VesicleSegmentation(labels=labels, rejected=rejected, polarity=found, analysed_mask=~exclude,
+                               parameters=parameters)
+
+
+def _exclude(image: np.ndarray, exclude_mask: np.ndarray | None) -> np.ndarray:
+    if exclude_mask is None:
+        from exo_vision.segmentation.vesicles import default_exclude_mask
+
+        return default_exclude_mask(image)
+    exclude = np.asarray(exclude_mask, dtype=bool)
+    if exclude.shape != image.shape:
+        raise ValueError(
+            f"`exclude_mask` (shape {exclude.shape}) must have the same shape as `image` (shape {image.shape})"
+        )
+    return exclude
+
+
+#: Registered methods by name.
+METHODS: dict[str, MethodInfo] = {
+    "unet": MethodInfo(_unet, "learned U-Net (onnxruntime), trained on domain-randomised micrographs", True),
+    "classical": MethodInfo(_classical, "thresholds and shape rules tuned on the project's first generator", False),
+}
+
+
+def available_methods() -> list[str]:
+    """Names of the registered segmentation methods, the default first."""
+    return [DEFAULT_METHOD, *sorted(set(METHODS) - {DEFAULT_METHOD})]
+
+
+def check_method(method: str) -> str:
+    """Return ``method`` if registered, else raise a ValueError listing the choices."""
+    if method not in METHODS:
+        raise ValueError(f"unknown segmentation method {method!r}; choose one of {', '.join(available_methods())}")
+    return method
+
+
+def segment_vesicles(
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float,
+    method: str = DEFAULT_METHOD,
+    model: str | Path | None = None,
+    min_diameter_nm: float = 20.0,
+    max_diameter_nm: float = 500.0,
+    sensitivity: float = 0.5,
+    polarity: Literal["auto", "bright", "dark"] = "auto",
+    exclude_mask: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    threads: int = 1,
+) -> VesicleSegmentation:
+    """Segment every extracellular vesicle in a negative-stain TEM micrograph.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Grey-level micrograph (any real dtype).
+    pixel_size_nm : float
+        Pixel edge length in nanometres.
+    method : str
+        A name from :func:`available_methods` (``"unet"`` by default).
+    model : str or Path, optional
+        For ``unet``: a shipped model's name or the path of a ``.onnx`` model
+        with its card beside it (default: the shipped ``ev-unet``).
+    min_diameter_nm, max_diameter_nm : float
+        Vesicles outside this equivalent-diameter range (nm) are rejected.
+    sensitivity : float
+        0 (strict) to 1 (permissive); 0.5 by default.
+    polarity : {"auto", "bright", "dark"}
+        Vesicles lighter ("bright") or darker than the stain; "auto" detects it.
+    exclude_mask : (M, N) ndarray of bool, optional
+        True where the image must not be analysed (scale bar, label, data strip);
+        found automatically by default.
+    progress : callable(int, int), optional
+        Called as ``progress(done, total)`` while working.
+    threads : int
+        CPU threads of the network runtime (``unet``).
+
+    Returns
+    -------
+    VesicleSegmentation
+        Labels, rejected candidates with reasons, polarity, analysed area and
+        every parameter used (``parameters["method"]``; for ``unet`` also the
+        model's name, version and sha256).
+    """
+    check_method(method)
+    if not (np.isfinite(min_diameter_nm) and np.isfinite(max_diameter_nm) and 0 <= min_diameter_nm < max_diameter_nm):
+        raise ValueError(
+            f"need 0 <= min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}"
+        )
+    if not 0 <= float(sensitivity) <= 1:
+        raise ValueError(f"`sensitivity` must lie in [0, 1], got {sensitivity!r}")
+    if polarity not in ("auto", "bright", "dark"):
+        raise ValueError(f"`polarity` must be 'auto', 'bright' or 'dark', got {polarity!r}")
+    return METHODS[method].segment(
+        image, pixel_size_nm=pixel_size_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
+        sensitivity=sensitivity, polarity=polarity, exclude_mask=exclude_mask, progress=progress, model=model,
+        threads=threads,
+    )
+
+
+def model_summary(method: str, model: str | Path | None = None) -> dict[str, Any] | None:
+    """Name, version and sha256 of the model ``method`` would use (None for a method without one)."""
+    if not METHODS[check_method(method)].uses_model:
+        return None
+    from exo_vision.segmentation.learned.weights import load_card
+
+    return load_card(model).summary()

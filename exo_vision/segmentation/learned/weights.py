@@ -1,0 +1,149 @@
+"""Model files of the learned segmenter: the shipped models, their cards, and checked loading.
+
+A model is two files side by side: ``<name>.onnx`` (the network) and
+``<name>.json`` (its model card: working scale, normalisation, thresholds,
+training data, validation figures and the sha256 of the ONNX file). Loading
+verifies the checksum, so a damaged or swapped file is refused by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from exo_vision.segmentation.learned.postprocess import InstanceThresholds
+
+#: Folder of the models shipped inside the package.
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+#: Shipped models: name -> card file (stardist keeps a registry the same way).
+SHIPPED_MODELS = {"ev-unet": MODELS_DIR / "ev_unet.json"}
+#: The model the ``unet`` method uses unless told otherwise.
+DEFAULT_MODEL = "ev-unet"
+
+_REINSTALL = "reinstall exo_vision (pip install --force-reinstall exo-vision) or pass --model with a valid model"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What :func:`load_model` read and checked.
+
+    Attributes
+    ----------
+    name, version : str
+        From the card.
+    onnx_path, card_path : Path
+        The two files.
+    sha256 : str
+        Checksum of the ONNX file (verified).
+    working_scale_nm : float
+        Pixel edge length the network expects, nm.
+    multiple_of : int
+        Input height and width must be multiples of this.
+    thresholds : InstanceThresholds
+        Post-processing thresholds stored with the model.
+    card : dict
+        The whole card.
+    """
+
+    name: str
+    version: str
+    onnx_path: Path
+    card_path: Path
+    sha256: str
+    working_scale_nm: float
+    multiple_of: int
+    thresholds: InstanceThresholds
+    card: dict[str, Any] = field(repr=False, compare=False)
+
+    def summary(self) -> dict[str, Any]:
+        """Name, version, checksum and file: what run.json records."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "file": str(self.onnx_path)}
+
+
+def _card_path(model: str | Path | None) -> Path:
+    if model is None:
+        model = DEFAULT_MODEL
+    if isinstance(model, str) and model in SHIPPED_MODELS:
+        return SHIPPED_MODELS[model]
+    path = Path(model)
+    if path.suffix.lower() == ".onnx":
+        return path.with_suffix(".json")
+    if path.suffix.lower() == ".json":
+        return path
+    raise ValueError(
+        f"unknown model {str(model)!r}: pass one of {', '.join(sorted(SHIPPED_MODELS))} or the path of a "
+        "model's .onnx file (its card .json must lie beside it)"
+    )
+
+
+def load_card(model: str | Path | None = None) -> ModelCard:
+    """Read a model card and verify its ONNX file's checksum.
+
+    Parameters
+    ----------
+    model : str or Path, optional
+        A shipped model's name (default ``"ev-unet"``), or the path of a
+        ``.onnx`` file (with its ``.json`` card beside it) or of the card.
+
+    Returns
+    -------
+    ModelCard
+
+    Raises
+    ------
+    ValueError
+        If a file is missing, unreadable, not a model card, or the ONNX file's
+        checksum differs from the card's; the message names the file and the fix.
+    """
+    card_path = _card_path(model).resolve()
+    return _load_card_cached(str(card_path), *_stamp(card_path))
+
+
+def _stamp(card_path: Path) -> tuple[float, float]:
+    """Modification times of the card and its model (so an edited file is read again)."""
+    try:
+        card_m = card_path.stat().st_mtime
+    except OSError:
+        card_m = -1.0
+    onnx = card_path.with_suffix(".onnx")
+    try:
+        onnx_m = onnx.stat().st_mtime
+    except OSError:
+        onnx_m = -1.0
+    return card_m, onnx_m
+
+
+@lru_cache(maxsize=8)
+def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) -> ModelCard:
+    card_path = Path(card_file)
+    if not card_path.is_file():
+        raise ValueError(f"model card {card_path} is missing; {_REINSTALL}")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        onnx_path = card_path.with_name(card["file"])
+        expected = str(card["sha256"])
+        scale = float(card["input"]["working_scale_nm"])
+        multiple = int(card["input"]["multiple_of"])
+        thresholds = InstanceThresholds(**card.get("thresholds", {}))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{card_path} is not a valid exo_vision model card ({err}); {_REINSTALL}") from None
+    if not onnx_path.is_file():
+        raise ValueError(f"model weights {onnx_path} are missing (named by {card_path.name}); {_REINSTALL}")
+    try:
+        digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise ValueError(f"cannot read model weights {onnx_path}: {err.strerror}; {_REINSTALL}") from None
+    if digest != expected:
+        raise ValueError(
+            f"model weights {onnx_path} are damaged or not the ones its card describes "
+            f"(sha256 {digest[:12]}..., card says {expected[:12]}...); {_REINSTALL}"
+        )
+    return ModelCard(
+        name=str(card.get("name", onnx_path.stem)), version=str(card.get("version", "?")),
+        onnx_path=onnx_path, card_path=card_path, sha256=digest, working_scale_nm=scale,
+        multiple_of=multiple, thresholds=thresholds, card=card,
+    )

@@ -1,0 +1,83 @@
+"""Training data, targets and a tiny training run that writes a usable model with its card."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+from exo_vision.learn.targets import instance_boundaries, make_targets
+from exo_vision.synthetic.tem_random import MIN_VESICLE_NM, make_random_tem
+
+
+def test_random_generator_is_seeded_and_labels_real_vesicles():
+    a = make_random_tem((128, 128), pixel_size_nm=3.0, rng=5)
+    b = make_random_tem((128, 128), pixel_size_nm=3.0, rng=5)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.labels, b.labels)
+    assert a.image.dtype == np.float32 and 0 <= a.image.min() and a.image.max() <= 1
+    sizes = []
+    for seed in range(20):
+        sample = make_random_tem((160, 160), pixel_size_nm=3.0, rng=seed)
+        counts = np.bincount(sample.labels.ravel())[1:]
+        assert (counts > 0).all()  # numbered 1..K without gaps
+        sizes.extend(counts.tolist())
+    smallest_area = np.pi * (MIN_VESICLE_NM / 2 / 3.0) ** 2
+    assert min(sizes) >= 0.6 * smallest_area
+    assert len(sizes) > 20
+
+
+def test_targets_of_two_touching_squares():
+    labels = np.zeros((12, 20), np.int32)
+    labels[2:10, 2:10] = 1
+    labels[2:10, 10:18] = 2
+    boundary = instance_boundaries(labels)
+    assert boundary[5, 9] and boundary[5, 10]  # the contact belongs to the band
+    assert not boundary[5, 5]
+    targets = make_targets(labels)
+    assert targets.shape == (3, 12, 20)
+    assert targets[0].sum() == 128
+    assert targets[1][5, 1] == 1  # the band reaches one pixel outside
+    assert targets[2].max() == pytest.approx(1.0)
+    assert targets[2][labels == 0].max() == 0
+    for k in (1, 2):
+        assert targets[2][labels == k].max() == pytest.approx(1.0)
+
+
+def test_tiny_training_run_writes_a_model_the_segmenter_can_use(tmp_path):
+    torch = pytest.importorskip("torch")  # the [train] extra, part of the test extra
+    from exo_vision.learn.export import export_model
+    from exo_vision.learn.train import TrainConfig, train
+    from exo_vision.segmentation.api import segment_vesicles
+    from exo_vision.segmentation.learned.weights import load_card
+
+    config = TrainConfig(base=4, depth=3, patch_px=64, batch=2, steps=3, pool_size=4, refresh_every=2,
+                         refresh_count=1, threads=1)
+    net, history = train(config, checkpoint_dir=tmp_path / "ckpt", log=lambda line: None)
+    assert history["steps_done"] == 3
+    onnx_path, card_path = export_model(net, tmp_path / "tiny", config=asdict(config), history=history,
+                                        validation={}, command="test")
+    card = json.loads(card_path.read_text())
+    assert card["training"]["steps"] == 3 and card["training"]["config"]["base"] == 4
+    assert card["training"]["data"]["source"].startswith("generated")
+    assert load_card(onnx_path).sha256 == card["sha256"]
+    result = segment_vesicles(np.random.default_rng(0).normal(100, 5, (96, 96)), pixel_size_nm=3.0,
+                              method="unet", model=onnx_path)
+    assert result.labels.shape == (96, 96)
+    assert result.parameters["model"]["sha256"] == card["sha256"]
+    assert isinstance(torch.__version__, str)
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    pytest.importorskip("torch")
+    from exo_vision.learn.train import TrainConfig, train
+
+    small = dict(base=4, depth=3, patch_px=64, batch=2, pool_size=4, refresh_every=2, refresh_count=1, threads=1,
+                 checkpoint_every=2)
+    train(TrainConfig(steps=4, **small), checkpoint_dir=tmp_path, log=lambda line: None)
+    assert (tmp_path / "last.pt").is_file()
+    lines = []
+    _, history = train(TrainConfig(steps=5, **small), checkpoint_dir=tmp_path, log=lines.append)
+    assert lines[0] == "resumed at step 4"
+    assert history["steps_done"] == 5

@@ -1,0 +1,151 @@
+"""The learned segmenter: shipped weights and their checksum, tiling, instances, the method registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from exo_vision.evaluation import score_detection
+from exo_vision.io import read_image
+from exo_vision.segmentation import api
+from exo_vision.segmentation.learned import weights
+from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
+from exo_vision.segmentation.learned.postprocess import maps_to_instances
+from exo_vision.segmentation.learned.runtime import predict_maps, session_for, tile_starts
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_images"
+
+
+@pytest.fixture
+def broken_model(tmp_path, monkeypatch):
+    """A copy of the shipped model registered under the default name, to be damaged by the test."""
+    card = json.loads(weights.SHIPPED_MODELS["ev-unet"].read_text())
+    shutil.copy(weights.SHIPPED_MODELS["ev-unet"], tmp_path / "ev_unet.json")
+    shutil.copy(weights.MODELS_DIR / card["file"], tmp_path / card["file"])
+    monkeypatch.setitem(weights.SHIPPED_MODELS, "ev-unet", tmp_path / "ev_unet.json")
+    return tmp_path / card["file"]
+
+
+def test_shipped_weights_load_and_match_their_checksum():
+    card = weights.load_card()
+    assert card.name == "ev-unet"
+    assert card.sha256 == hashlib.sha256(card.onnx_path.read_bytes()).hexdigest()
+    assert card.card["sha256"] == card.sha256
+    assert 1.5 <= card.working_scale_nm <= 6.0
+    assert card.onnx_path.stat().st_size < 20 * 2**20  # ships inside the package
+    for key in ("architecture", "training", "validation", "thresholds", "input"):
+        assert key in card.card, f"model card lacks {key!r}"
+
+
+def test_corrupt_weights_are_refused_by_name_and_classical_still_works(broken_model):
+    data = bytearray(broken_model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    broken_model.write_bytes(bytes(data))
+    image = np.zeros((64, 64), np.float32)
+    with pytest.raises(ValueError, match=r"ev_unet\.onnx.*damaged.*reinstall"):
+        api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    result = api.segment_vesicles(image + 1.0, pixel_size_nm=1.0, method="classical")
+    assert result.parameters["method"] == "classical"
+
+
+def test_missing_weights_are_refused_by_name(broken_model):
+    broken_model.unlink()
+    with pytest.raises(ValueError, match=r"ev_unet\.onnx are missing.*reinstall"):
+        weights.load_card()
+
+
+def test_unknown_model_and_method_named():
+    with pytest.raises(ValueError, match="unknown model"):
+        weights.load_card("no-such-model")
+    with pytest.raises(ValueError, match="unknown segmentation method 'magic'.*unet.*classical"):
+        api.segment_vesicles(np.ones((32, 32)), pixel_size_nm=1.0, method="magic")
+    with pytest.raises(ValueError, match="classical method takes no model"):
+        api.segment_vesicles(np.ones((32, 32)), pixel_size_nm=1.0, method="classical", model="x.onnx")
+    assert api.available_methods()[0] == api.DEFAULT_METHOD
+    assert set(api.available_methods()) == {"unet", "classical"}
+
+
+def test_tile_starts_cover_with_overlap():
+    assert tile_starts(100, tile=512, overlap=48) == [0]
+    starts = tile_starts(1000, tile=512, overlap=48)
+    assert starts[0] == 0 and starts[-1] == 1000 - 512
+    assert all(b - a <= 512 - 48 for a, b in zip(starts, starts[1:]))
+
+
+def test_tiled_inference_equals_whole_image_inference():
+    """Stitched tiles keep only their inner parts: the maps equal one whole pass within 0.02 (mean 0.002)."""
+    card = weights.load_card()
+    image, _ = make_synthetic_tem((700, 700), pixel_size_nm=1.5, difficulty="medium", scale_bar=False, rng=3)
+    small = normalise_for_network(to_working_scale(image, pixel_size_nm=1.5, working_scale_nm=card.working_scale_nm))
+    session = session_for(card)
+    whole = predict_maps(session, small, multiple_of=card.multiple_of, tile_px=1024)
+    tiled = predict_maps(session, small, multiple_of=card.multiple_of, tile_px=192, overlap_px=96)
+    assert tiled.shape == whole.shape == (3, *small.shape)
+    diff = np.abs(tiled - whole)
+    assert float(diff.mean()) < 0.002
+    assert float(np.percentile(diff, 99.9)) < 0.02
+
+
+def test_maps_to_instances_splits_touching_pair_by_their_distance_peaks():
+    yy, xx = np.mgrid[0:60, 0:100]
+    d1 = np.hypot(yy - 30, xx - 30)
+    d2 = np.hypot(yy - 30, xx - 68)
+    fg = ((d1 < 20) | (d2 < 20)).astype(np.float32)
+    dist = np.maximum(np.clip(1 - d1 / 20, 0, 1), np.clip(1 - d2 / 20, 0, 1)).astype(np.float32)
+    labels = maps_to_instances(np.stack([fg, np.zeros_like(fg), dist]), min_area_px=50)
+    assert labels.max() == 2
+    assert labels[30, 30] != labels[30, 68]
+
+
+def test_learned_method_finds_generated_vesicles_and_cups():
+    image, truth = make_synthetic_tem((1024, 1024), pixel_size_nm=1.0, difficulty="easy", scale_bar=False, rng=11)
+    result = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    score = score_detection(truth.labels, result.labels)
+    assert score.recall >= 0.85, (score.tp, score.fn, score.fp)
+    assert score.precision >= 0.85, (score.tp, score.fn, score.fp)
+    assert result.parameters["method"] == "unet"
+    assert result.parameters["model"]["sha256"] == weights.load_card().sha256
+
+
+def test_learned_method_splits_a_touching_pair():
+    """Two 120 nm vesicles touching along a short contact come out as two objects."""
+    px = 1.0
+    image = np.full((400, 500), 90.0, np.float32)
+    yy, xx = np.mgrid[0:400, 0:500]
+    for cx in (190, 305):  # 60 nm radius, centres 115 nm apart: 5 nm overlap
+        d = np.hypot(yy - 200, xx - cx)
+        image[d < 60] = 150.0
+        image[(d >= 57) & (d < 61)] = 40.0  # dark membrane
+    image = cv2.GaussianBlur(image, (0, 0), 1.5) + np.random.default_rng(0).normal(0, 4, image.shape)
+    result = api.segment_vesicles(image, pixel_size_nm=px, method="unet")
+    assert result.labels.max() == 2
+    assert result.labels[200, 190] != result.labels[200, 305]
+    assert result.labels[200, 190] > 0 and result.labels[200, 305] > 0
+
+
+def test_classical_method_reproduces_its_labels_before_the_registry():
+    """Labels of the classical method through the registry equal those made before it (commit 847076c)."""
+    expected = {
+        "tem_medium_0.8nm.tif": "cc629b4ac8e5728ec8b2537560193b7b2caf479fbd6476a603af2544cfcc02e5",
+        "tem_dark_1.2nm.tif": "97e47c6bf0c48b08704b706663fbf06291d8d0c7b9972cd99f5e79d0d0489e03",
+    }
+    for name, digest in expected.items():
+        image = read_image(SAMPLES / name, kind="tem")
+        result = api.segment_vesicles(image.data, pixel_size_nm=image.pixel_size_nm, method="classical")
+        labels = np.ascontiguousarray(result.labels.astype(np.int32))
+        assert hashlib.sha256(labels.tobytes()).hexdigest() == digest, name
+
+
+def test_sensitivity_moves_the_foreground_threshold():
+    from exo_vision.segmentation.learned.method import foreground_threshold
+
+    assert foreground_threshold(0.5, 0.5) == pytest.approx(0.5)
+    assert foreground_threshold(0.5, 1.0) < 0.5 < foreground_threshold(0.5, 0.0)
