@@ -38,3 +38,20 @@ def test_core_imports_no_gui():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"core pulled in GUI modules: {out.stdout.strip()}"
+
+
+def test_running_the_learned_method_needs_no_training_framework():
+    """The [train] extra (PyTorch, onnx) is for training only: analysing with the unet method imports neither."""
+    code = (
+        "import sys, numpy as np\n"
+        "from exo_vision.io.image_data import ImageData\n"
+        "from exo_vision.tem_analysis import analyse_micrograph\n"
+        "image = ImageData(data=np.random.default_rng(0).normal(100, 5, (128, 128)), pixel_size_nm=2.0,"
+        " pixel_size_source='user')\n"
+        "result = analyse_micrograph(image, method='unet', n_boot=10)\n"
+        "assert result.segmenter['model']['name'] == 'ev-unet'\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'jax'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "", f"the unet method pulled in a training framework: {out.stdout.strip()}"

@@ -1,0 +1,72 @@
+"""Which runtime runs the learned segmenter's network fastest on the CPU: onnxruntime or OpenCV's dnn.
+
+Times the shipped model (``ev-unet``) on a normalised working-scale image of the size a 2048² micrograph at
+0.8 nm/px becomes (552² after padding), on one and two threads, and checks that both runtimes agree.
+
+Usage::
+
+    .venv/bin/python benchmarks/tem_runtime.py [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import cv2
+import numpy as np
+
+from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
+from exo_vision.segmentation.learned.runtime import _session
+from exo_vision.segmentation.learned.weights import load_card
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+
+def _time(run, repeats: int) -> tuple[float, np.ndarray]:
+    out = run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    card = load_card()
+    image, _ = make_synthetic_tem((2048, 2048), pixel_size_nm=0.8, difficulty="medium", rng=1)
+    small = normalise_for_network(to_working_scale(image, pixel_size_nm=0.8, working_scale_nm=card.working_scale_nm))
+    side = -(-max(small.shape) // card.multiple_of) * card.multiple_of
+    x = np.zeros((1, 1, side, side), np.float32)
+    x[0, 0, : small.shape[0], : small.shape[1]] = small
+    print(f"model {card.name} {card.version}, input {side}x{side}, load average {os.getloadavg()[0]:.1f}")
+    results = {}
+    for threads in (1, 2):
+        session = _session(str(card.onnx_path), card.sha256, threads)
+        t, out = _time(lambda: session.run(None, {"image": x})[0], args.repeats)
+        results[("onnxruntime", threads)] = (t, out)
+        cv2.setNumThreads(threads)
+        net = cv2.dnn.readNetFromONNX(str(card.onnx_path))
+
+        def run_cv2() -> np.ndarray:
+            net.setInput(x)
+            return net.forward()
+
+        try:
+            t2, out2 = _time(run_cv2, args.repeats)
+            results[("opencv dnn", threads)] = (t2, out2)
+        except cv2.error as err:
+            print(f"opencv dnn cannot run the model: {str(err).splitlines()[-1]}")
+    reference = results[("onnxruntime", 1)][1]
+    print(f"{'runtime':<12} {'threads':>7} {'median s':>9} {'max |diff|':>11}")
+    for (name, threads), (t, out) in results.items():
+        print(f"{name:<12} {threads:>7} {t:9.3f} {float(np.abs(out - reference).max()):11.2e}")
+
+
+if __name__ == "__main__":
+    main()
