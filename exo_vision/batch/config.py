@@ -19,6 +19,7 @@ reproduces that run.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -79,8 +80,14 @@ class TemBatchConfig:
 
     def __post_init__(self) -> None:
         """Validate every value, naming the parameter and the fix."""
-        if self.pixel_size_nm is not None and not (float(self.pixel_size_nm) > 0):
-            raise ValueError(f"pixel_size_nm must be a positive number of nm, got {self.pixel_size_nm!r}")
+        if self.pixel_size_nm is not None:
+            from exo_vision.segmentation.preprocess import MIN_PIXEL_SIZE_NM
+
+            if not math.isfinite(float(self.pixel_size_nm)) or float(self.pixel_size_nm) < MIN_PIXEL_SIZE_NM:
+                raise ValueError(
+                    f"pixel_size_nm must be a number of nm of at least {MIN_PIXEL_SIZE_NM:g} (finer than any "
+                    f"electron micrograph), got {self.pixel_size_nm!r}; pass e.g. 0.62"
+                )
         if not 0 < float(self.min_diameter_nm) < float(self.max_diameter_nm):
             raise ValueError(
                 f"need 0 < min_diameter_nm < max_diameter_nm, got {self.min_diameter_nm!r} and "
