@@ -25,6 +25,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from exo_vision._shared.paths import display_path
+from exo_vision._shared.schema import check_table
+
 
 @dataclass(frozen=True)
 class TemBatchConfig:
@@ -80,6 +83,8 @@ class TemBatchConfig:
 
     def __post_init__(self) -> None:
         """Validate every value, naming the parameter and the fix."""
+        values = {name: getattr(self, name) for name in PARAMETER_TYPES}
+        check_table(values, PARAMETER_TYPES, where="parameters", nullable=NULLABLE, noun="parameter")
         if self.pixel_size_nm is not None:
             from exo_vision.segmentation.preprocess import MIN_PIXEL_SIZE_NM
 
@@ -99,10 +104,22 @@ class TemBatchConfig:
             raise ValueError(f"polarity must be 'auto', 'bright' or 'dark', got {self.polarity!r}")
         if len(self.size_range_nm) != 2 or not float(self.size_range_nm[0]) <= float(self.size_range_nm[1]):
             raise ValueError(f"size_range_nm must be [low, high] in nm, got {self.size_range_nm!r}")
-        if int(self.n_boot) < 1:
-            raise ValueError(f"n_boot must be at least 1, got {self.n_boot!r}")
+        if not 1 <= int(self.n_boot) <= MAX_N_BOOT:
+            raise ValueError(f"n_boot must lie in [1, {MAX_N_BOOT}], got {self.n_boot!r}")
+        if int(self.seed) < 0:
+            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}")
         if not float(self.bin_width_nm) > 0:
             raise ValueError(f"bin_width_nm must be positive, got {self.bin_width_nm!r}")
+        if float(self.max_diameter_nm) / float(self.bin_width_nm) > MAX_HISTOGRAM_BINS:
+            raise ValueError(
+                f"bin_width_nm = {self.bin_width_nm!r} would give more than {MAX_HISTOGRAM_BINS} histogram bins "
+                f"up to max_diameter_nm = {self.max_diameter_nm!r}; use at least "
+                f"{float(self.max_diameter_nm) / MAX_HISTOGRAM_BINS:g} nm (default 10)"
+            )
+        if self.scheduler is not None and self.scheduler != "local" and "://" not in self.scheduler:
+            raise ValueError(
+                f"scheduler must be 'local' or a Dask address such as tcp://host:8786, got {self.scheduler!r}"
+            )
         if self.workers is not None and int(self.workers) < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers!r}")
         if self.frame is not None and int(self.frame) < 0:
@@ -133,6 +150,30 @@ class TemBatchConfig:
 
 
 PARAMETER_NAMES = tuple(f.name for f in fields(TemBatchConfig))
+#: Type of every parameter in a config file (:mod:`exo_vision._shared.schema`).
+PARAMETER_TYPES = {
+    "pixel_size_nm": "number",
+    "frame": "int",
+    "scale_bar": "bool",
+    "min_diameter_nm": "number",
+    "max_diameter_nm": "number",
+    "sensitivity": "number",
+    "polarity": "str",
+    "exclude_border": "bool",
+    "size_range_nm": "number_pair",
+    "n_boot": "int",
+    "seed": "int",
+    "bin_width_nm": "number",
+    "recursive": "bool",
+    "workers": "int",
+    "scheduler": "str",
+}
+#: Parameters a run.json may hold as null ("not set").
+NULLABLE = frozenset({"pixel_size_nm", "frame", "workers", "scheduler"})
+#: Most bins the run's size histogram may have (max_diameter_nm / bin_width_nm).
+MAX_HISTOGRAM_BINS = 10_000
+#: Most bootstrap resamples.
+MAX_N_BOOT = 1_000_000
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -158,29 +199,35 @@ def read_config(path: str | Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise ValueError(f"cannot read config file {path}: {err.strerror}; check the path") from err
+        raise ValueError(
+            f"cannot read config file {display_path(path)}: {err.strerror or err}; check the path and permissions"
+        ) from err
     if path.suffix.lower() == ".json":
         try:
             doc = json.loads(raw)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); pass a TOML config or a run.json") from err
+            raise ValueError(
+                f"{display_path(path)} is not valid JSON ({err}); pass a TOML config or a run.json"
+            ) from err
         values = doc.get("parameters") if isinstance(doc, dict) else None
         if not isinstance(values, dict):
-            raise ValueError(f"{path} has no 'parameters' object; pass a run.json written by exo-vision tem")
+            raise ValueError(
+                f"{display_path(path)} has no 'parameters' object; pass a run.json written by exo-vision tem"
+            )
     else:
         try:
             doc = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not valid TOML ({err}); fix the line named") from err
+            raise ValueError(f"{display_path(path)} is not valid TOML ({err}); fix the line named") from err
         values = doc.get("tem", doc)
         if not isinstance(values, dict):
-            raise ValueError(f"{path}: [tem] must be a table of parameters")
-    unknown = sorted(set(values) - set(PARAMETER_NAMES))
-    if unknown:
-        raise ValueError(
-            f"{path}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_NAMES)}"
-        )
-    return dict(values)
+            raise ValueError(f"{display_path(path)}: [tem] must be a table of parameters")
+        if "tem" in doc and len(doc) > 1:
+            extra = next(k for k in doc if k != "tem")
+            raise ValueError(
+                f"{display_path(path)}: {extra!r} lies outside the [tem] table; move it under [tem] or remove it"
+            )
+    return check_table(values, PARAMETER_TYPES, where=display_path(path), nullable=NULLABLE, noun="parameter")
 
 
 def build_config(*layers: dict[str, Any]) -> TemBatchConfig:

@@ -16,6 +16,7 @@ import logging
 import sys
 from typing import Any
 
+from exo_vision._shared.paths import display_path, printable
 from exo_vision.io import ImageReadError, read_image
 
 logger = logging.getLogger(__name__)
@@ -81,13 +82,16 @@ def describe(path: str, *, kind: str = "auto", frame: int | None = None, scale_b
     dict
         ``ImageData.info()`` on success, else ``{"path": path, "error": message}``.
     """
+    shown = display_path(path)
     try:
         image = read_image(path, kind=kind, frame=frame, scale_bar=scale_bar)  # type: ignore[arg-type]
-    except (ImageReadError, ValueError) as exc:
-        return {"path": path, "error": str(exc)}
+    except (ImageReadError, ValueError, OSError) as exc:
+        return {"path": shown, "error": display_path(str(exc))}
+    except MemoryError:
+        return {"path": shown, "error": f"{shown}: not enough memory to read this file"}
     out = image.info()
-    out["path"] = path
-    return out
+    out["path"] = shown
+    return printable(out)  # type: ignore[return-value]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         record = describe(path, kind=args.kind, frame=args.frame, scale_bar=args.scale_bar)
         if "error" in record:
             failed += 1
-            logger.debug("%s failed: %s", path, record["error"])
+            logger.debug("%s failed: %s", display_path(path), record["error"])
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     if failed:

@@ -6,8 +6,10 @@ import argparse
 import contextlib
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
+from exo_vision._shared.paths import display_path
 from exo_vision.batch.config import build_config, read_config
 
 logger = logging.getLogger(__name__)
@@ -145,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
     # The designated stdout output: one summary line a script can read.
     sys.stdout.write(
         f"{len(result.records)} input(s): {counts['done']} analysed, {counts['skipped']} already complete, "
-        f"{counts['failed']} failed; {result.wall_s:.1f} s; outputs in {args.out}\n"
+        f"{counts['failed']} failed; {result.wall_s:.1f} s; outputs in {display_path(args.out)}\n"
     )
     if result.failed:
-        logger.error("%d input(s) failed; reasons in %s", len(result.failed), f"{args.out}/errors.csv")
+        logger.error("%d input(s) failed; reasons in %s", len(result.failed), display_path(Path(args.out) / "errors.csv"))
     return 1 if result.failed else 0
