@@ -63,6 +63,8 @@ class TemBatchConfig:
         Local worker processes (None: all cores).
     scheduler : str or None
         Dask scheduler address, ``"local"`` for a LocalCluster, None for the local process pool.
+    max_megapixels : float or None
+        Limit on an input's decoded size in millions of values (None: the reader's default).
     """
 
     pixel_size_nm: float | None = None
@@ -80,6 +82,7 @@ class TemBatchConfig:
     recursive: bool = False
     workers: int | None = None
     scheduler: str | None = None
+    max_megapixels: float | None = None
 
     def __post_init__(self) -> None:
         """Validate every value, naming the parameter and the fix."""
@@ -122,6 +125,8 @@ class TemBatchConfig:
             )
         if self.workers is not None and int(self.workers) < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers!r}")
+        if self.max_megapixels is not None and not float(self.max_megapixels) > 0:
+            raise ValueError(f"max_megapixels must be positive, got {self.max_megapixels!r}")
         if self.frame is not None and int(self.frame) < 0:
             raise ValueError(f"frame must be a non-negative index, got {self.frame!r}")
         object.__setattr__(self, "size_range_nm", tuple(float(v) for v in self.size_range_nm))
@@ -167,9 +172,10 @@ PARAMETER_TYPES = {
     "recursive": "bool",
     "workers": "int",
     "scheduler": "str",
+    "max_megapixels": "number",
 }
 #: Parameters a run.json may hold as null ("not set").
-NULLABLE = frozenset({"pixel_size_nm", "frame", "workers", "scheduler"})
+NULLABLE = frozenset({"pixel_size_nm", "frame", "workers", "scheduler", "max_megapixels"})
 #: Most bins the run's size histogram may have (max_diameter_nm / bin_width_nm).
 MAX_HISTOGRAM_BINS = 10_000
 #: Most bootstrap resamples.

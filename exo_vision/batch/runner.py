@@ -80,6 +80,8 @@ class ImageJob:
         Output folder.
     parameters : dict
         :meth:`TemBatchConfig.analysis_parameters`.
+    max_megapixels : float or None
+        Limit on the input's decoded size (None: the reader's default).
     """
 
     index: int
@@ -87,6 +89,7 @@ class ImageJob:
     stem: str
     out_dir: str
     parameters: dict[str, Any]
+    max_megapixels: float | None = None
 
 
 @dataclass
@@ -205,7 +208,8 @@ def plan_jobs(
     check_output_plan(out_dir=out_dir, inputs=inputs, outputs=[*RUN_FILES, *outputs], input_folders=input_folders)
     params = config.analysis_parameters()
     return [
-        ImageJob(index=index, path=str(path), stem=stem, out_dir=str(out_dir), parameters=params)
+        ImageJob(index=index, path=str(path), stem=stem, out_dir=str(out_dir), parameters=params,
+                 max_megapixels=config.max_megapixels)
         for index, (path, stem) in enumerate(zip(inputs, stems, strict=True))
     ]
 
@@ -232,7 +236,8 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         record["input_sha256"] = sha256_file(job.path)
         t0 = time.perf_counter()
         image = read_image(
-            job.path, kind="tem", frame=p["frame"], pixel_size_nm=p["pixel_size_nm"], scale_bar=p["scale_bar"]
+            job.path, kind="tem", frame=p["frame"], pixel_size_nm=p["pixel_size_nm"], scale_bar=p["scale_bar"],
+            max_megapixels=job.max_megapixels,
         )
         t1 = time.perf_counter()
         result = analyse_micrograph(

@@ -109,6 +109,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="ball radius for --background rolling_ball / rolling_disk (default 50)")
     g.add_argument("--central-fraction", type=float, default=CENTRAL_FRACTION, metavar="F",
                    help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})")
+    g.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
+                   help="refuse images that decode to more than MP million values (default 256), checked before "
+                        "decoding")
     g.add_argument("--polarity", choices=("auto", "bright", "dark"), default="auto",
                    help="bands brighter (raw) or darker (inverted export) than background (default: from the reader)")
     p.set_defaults(func=run)
@@ -227,10 +230,10 @@ def _collect_inputs(items: list[str]) -> list[Path]:
     return paths
 
 
-def _read(path: Path):
+def _read(path: Path, max_megapixels: float | None = None):
     from exo_vision.io.read import read_image
 
-    return read_image(path, kind="blot")
+    return read_image(path, kind="blot", max_megapixels=max_megapixels)
 
 
 def _csv_text(table) -> str:
@@ -267,7 +270,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     from exo_vision.blot.quantify import quantify_blot
     from exo_vision.figures.blot import annotated_blot
 
-    img = _read(path)
+    img = _read(path, getattr(args, "max_megapixels", None))
     polarity = img.polarity if args.polarity == "auto" else args.polarity
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     result = quantify_blot(
@@ -312,6 +315,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--lanes must be a positive number of lanes, got {args.lanes}")
         if not 0 < args.central_fraction <= 1:
             raise ValueError(f"--central-fraction must be in (0, 1], got {args.central_fraction}")
+        if args.max_megapixels is not None and not args.max_megapixels > 0:
+            raise ValueError(f"--max-megapixels must be positive, got {args.max_megapixels:g}")
         if not 0 < args.rolling_ball_radius_px <= MAX_ROLLING_BALL_RADIUS_PX:
             raise ValueError(
                 f"--rolling-ball-radius-px must be in (0, {MAX_ROLLING_BALL_RADIUS_PX:g}] pixels, got "
@@ -410,7 +415,7 @@ def run(args: argparse.Namespace) -> int:
             "marker": args.marker, "panel": args.panel, "background": args.background,
             "ladder_lane": args.ladder_lane, "ladder_kda": args.ladder_kda,
             "rolling_ball_radius_px": args.rolling_ball_radius_px, "central_fraction": args.central_fraction,
-            "polarity": args.polarity, "lod": "mean blank + 3.3 SD blank",
+            "polarity": args.polarity, "lod": "mean blank + 3.3 SD blank", "max_megapixels": args.max_megapixels,
         },
         "software": software_versions(),
         "environment_lock": lock_status(),

@@ -62,6 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--frame", type=int, metavar="K", help="frame to analyse in multi-frame files (0-based)")
     g.add_argument("--no-scale-bar", dest="scale_bar", action="store_false", default=None,
                    help="do not calibrate from a burnt-in scale bar")
+    g.add_argument("--max-megapixels", type=float, metavar="MP",
+                   help="refuse inputs that decode to more than MP million values (default 256), "
+                        "checked before decoding")
     g = p.add_argument_group("segmentation")
     g.add_argument("--min-diameter-nm", type=float, metavar="NM", help="smallest vesicle diameter (default 20)")
     g.add_argument("--max-diameter-nm", type=float, metavar="NM", help="largest vesicle diameter (default 500)")
@@ -85,7 +88,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
     keys = (
         "pixel_size_nm", "frame", "scale_bar", "min_diameter_nm", "max_diameter_nm", "sensitivity", "polarity",
-        "exclude_border", "bin_width_nm", "seed", "recursive", "workers", "scheduler",
+        "exclude_border", "bin_width_nm", "seed", "recursive", "workers", "scheduler", "max_megapixels",
     )
     return {k: getattr(args, k) for k in keys}
 

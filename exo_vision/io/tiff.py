@@ -26,6 +26,7 @@ import numpy as np
 import tifffile
 
 from exo_vision.io.library_logs import quiet_library_logs
+from exo_vision.io.limits import check_decoded_size
 from exo_vision.io.raw import RawImage
 from exo_vision.io.units import is_length_unit, is_reciprocal_unit, length_to_nm
 
@@ -100,11 +101,11 @@ def _pick_series(tif: tifffile.TiffFile) -> int:
 def _vendor_calibration(
     path: Path, series_index: int, n_series: int, warnings_out: list[str]
 ) -> tuple[tuple[float | None, float | None], dict[str, Any]]:
-    """Read vendor-tag calibration through rosettasciio's TIFF reader."""
+    """Read vendor-tag calibration through rosettasciio's TIFF reader (lazily: the pixels are not decoded)."""
     from rsciio.tiff import file_reader
 
     with quiet_library_logs():
-        signals = file_reader(str(path))
+        signals = file_reader(str(path), lazy=True)
     index = series_index if len(signals) == n_series else 0
     axes = [ax for ax in signals[index]["axes"] if not ax.get("navigate", False)]
     spatial = axes[-2:]
@@ -206,13 +207,16 @@ def _apply_palette(colormap: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return rgb.astype(np.uint16)
 
 
-def read_tiff(path: str | Path) -> RawImage:
+def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode a TIFF/BigTIFF file and the calibration its tags state.
 
     Parameters
     ----------
     path : str or Path
         TIFF file (any extension).
+    max_megapixels : float or None
+        Limit on the decoded size (:func:`exo_vision.io.limits.check_decoded_size`),
+        checked from the tags before decoding.
 
     Returns
     -------
@@ -234,6 +238,7 @@ def read_tiff(path: str | Path) -> RawImage:
                 f"the file holds {n_series} image series; read series {index} "
                 f"(shape {tuple(series.shape)}), the largest"
             )
+        check_decoded_size(path, series.shape, max_megapixels=max_megapixels)
         data = series.asarray()
         axes = series.axes
         page = series.pages[0] if series.pages else tif.pages[0]
