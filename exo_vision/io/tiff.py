@@ -18,6 +18,7 @@ length wins):
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,16 @@ import tifffile
 from exo_vision.io.library_logs import quiet_library_logs
 from exo_vision.io.limits import check_decoded_size
 from exo_vision.io.raw import RawImage
-from exo_vision.io.units import is_length_unit, is_reciprocal_unit, length_to_nm
+from exo_vision.io.units import is_length_unit, is_reciprocal_unit, length_to_nm, normalise_unit
 
 logger = logging.getLogger(__name__)
 
 #: A resolution-tag pixel coarser than this (10 µm, i.e. finer than 2540 dpi) is
 #: taken to be a print resolution, not a physical pixel size.
 PRINT_RESOLUTION_LIMIT_NM = 10_000.0
+
+#: Units in which a resolution is a print resolution (dpi, dots per cm) when coarse.
+_PRINT_UNITS = frozenset({"in", "inch", "cm", "centimeter", "centimetre"})
 
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
@@ -139,12 +143,19 @@ def _resolution_nm(page: tifffile.TiffPage, unit_nm: float) -> tuple[float | Non
         if name not in page.tags:
             out.append(None)
             continue
-        num, den = page.tags[name].value
-        out.append(unit_nm * den / num if num and den else None)
+        try:
+            num, den = page.tags[name].value
+            value = unit_nm * den / num if num and den else None
+        except (TypeError, ValueError, ZeroDivisionError):
+            value = None
+        # A negative or non-finite resolution (a signed rational -1, a damaged tag) is no calibration.
+        out.append(value if value is not None and math.isfinite(value) and value > 0 else None)
     return out[0], out[1]
 
 
-def _imagej_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | None, str] | None:
+def _imagej_calibration(
+    tif: tifffile.TiffFile, metadata: dict[str, Any]
+) -> tuple[float | None, float | None, str] | None:
     meta = tif.imagej_metadata or {}
     unit = meta.get("unit")
     if not unit or "XResolution" not in tif.pages[0].tags:
@@ -153,12 +164,20 @@ def _imagej_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | N
     if not is_length_unit(unit):
         return None
     y_nm, x_nm = _resolution_nm(tif.pages[0], length_to_nm(1.0, unit))
+    if x_nm is None:
+        return None
+    if x_nm >= PRINT_RESOLUTION_LIMIT_NM and normalise_unit(unit) in _PRINT_UNITS:
+        # unit=inch at 300 dpi is a print resolution (ImageJ's default for desktop exports), not a pixel size.
+        metadata["dpi"] = round(2.54e7 / x_nm, 3)
+        return None
     if y_nm is None:
         y_nm = x_nm
     return y_nm, x_nm, f"ImageJ unit ({unit}) + XResolution/YResolution"
 
 
-def _ome_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | None, str] | None:
+def _ome_calibration(
+    tif: tifffile.TiffFile, notes: list[str]
+) -> tuple[float | None, float | None, str] | None:
     xml = tif.ome_metadata
     if not xml:
         return None
@@ -170,7 +189,14 @@ def _ome_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | None
         unit_match = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
         unit = unit_match.group(1) if unit_match else "µm"  # the OME schema default
         if is_length_unit(unit):
-            values[axis] = length_to_nm(size.group(1), unit)
+            try:
+                values[axis] = length_to_nm(size.group(1), unit)
+            except ValueError:
+                notes.append(
+                    f"OME-XML PhysicalSize{axis}={size.group(1)!r} {unit} is not a positive length: ignored, "
+                    "pixel size unknown"
+                )
+                return None
     if "X" not in values:
         return None
     return values.get("Y", values["X"]), values["X"], "OME-XML PhysicalSizeX/PhysicalSizeY"
@@ -228,7 +254,7 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
     path = Path(path)
     metadata: dict[str, Any] = {"format": "TIFF"}
     notes: list[str] = []
-    with tifffile.TiffFile(path) as tif:
+    with quiet_library_logs(), tifffile.TiffFile(path) as tif:
         n_series = len(tif.series)
         index = _pick_series(tif)
         series = tif.series[index]
@@ -271,7 +297,7 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
             if pixel[0] is not None:
                 tag = description_of_tag
         if tag is None:
-            for found in (_imagej_calibration(tif), _ome_calibration(tif)):
+            for found in (_imagej_calibration(tif, metadata), _ome_calibration(tif, notes)):
                 if found is not None:
                     pixel, tag = (found[0], found[1]), found[2]
                     break

@@ -1,0 +1,58 @@
+"""Issue 11 item 10, reader part: print resolutions, negative resolutions, bad OME sizes, tifffile chatter."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import tifffile
+
+from exo_vision.io import read_image
+
+
+def _image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 4000, (64, 64), dtype=np.uint16)
+
+
+def test_item10_imagej_inch_unit_is_a_print_resolution(tmp_path):
+    """Regression (issue 11.10): unit=inch at 300 dpi was an 84 667 nm pixel 'from file metadata'."""
+    for dpi in (300.0, 72.0):
+        path = tmp_path / f"export_{int(dpi)}.tif"
+        tifffile.imwrite(path, _image(), imagej=True, resolution=(dpi, dpi), metadata={"unit": "inch"})
+        image = read_image(path, scale_bar=False)
+        assert image.pixel_size_nm is None
+        assert image.metadata.get("dpi") == dpi
+
+
+def test_item10_negative_resolution_is_no_calibration(tmp_path):
+    """Regression (issue 11.10): an SRATIONAL -1 resolution was reported as pixel_size_nm -1.0."""
+    path = tmp_path / "neg.tif"
+    tifffile.imwrite(path, _image(), resolution=(1e7, 1e7), resolutionunit="CENTIMETER")
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        for name in ("XResolution", "YResolution"):
+            tag = tif.pages[0].tags[name]
+            offset = tag.valueoffset
+            raw[offset:offset + 8] = np.array([-1, 1], "<i4").tobytes()
+            raw[tag.offset + 2:tag.offset + 4] = np.array([10], "<u2").tobytes()  # SRATIONAL
+    path.write_bytes(bytes(raw))
+    image = read_image(path, scale_bar=False)
+    assert image.pixel_size_nm is None or image.pixel_size_nm > 0
+
+
+def test_item10_ome_physical_size_zero_is_not_called_truncated(tmp_path):
+    """Regression (issue 11.10): OME PhysicalSizeX <= 0 was reported as 'probably truncated'."""
+    path = tmp_path / "ome.ome.tif"
+    tifffile.imwrite(path, _image(), ome=True, metadata={"PhysicalSizeX": 0.0, "PhysicalSizeY": 0.0})
+    image = read_image(path, scale_bar=False)
+    assert image.pixel_size_nm is None
+    assert any("PhysicalSize" in w for w in image.warnings)
+
+
+def test_item10_tifffile_tag_errors_stay_out_of_the_terminal(tmp_path, capfd):
+    path = tmp_path / "ok.tif"
+    tifffile.imwrite(path, _image(), imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
+    logging.getLogger("tifffile").error("ERROR: <TiffTag 270 ImageDescription> simulated")  # outside: shown
+    capfd.readouterr()
+    read_image(path)
+    assert "TiffTag" not in capfd.readouterr().err
