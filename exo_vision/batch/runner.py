@@ -56,6 +56,8 @@ IMAGE_SUFFIXES = frozenset(
 WORKER_DEATH_RETRIES = 1
 #: Start method of the local process pool.
 POOL_START_METHOD = "forkserver"
+#: Seconds between checks that the main process is alive, where it cannot be waited on directly.
+PARENT_POLL_S = 1.0
 #: Seconds to wait for a remote Dask scheduler to answer.
 DASK_CONNECT_TIMEOUT_S = 10
 #: Run-level outputs.
@@ -380,6 +382,53 @@ def _one_thread_per_worker() -> None:
     cv2.setNumThreads(1)
 
 
+def _worker_init(main_pid: int, temp_dir: str | None) -> None:
+    """Pool initializer: one OpenCV thread, and exit when the main process is gone.
+
+    A process-pool worker blocks on its task queue, whose write end it holds
+    itself, so it never notices that the main process was killed (kill -9,
+    out-of-memory killer): the workers, and through them the fork server and
+    the resource tracker, would run on as orphans. A daemon thread watches the
+    main process; when it is gone it removes the main process's
+    multiprocessing temporary folder (``pymp-*``, which only the main process's
+    exit handler would remove) and ends this worker.
+    """
+    _one_thread_per_worker()
+    import threading
+
+    threading.Thread(target=_exit_with_parent, args=(main_pid, temp_dir), daemon=True,
+                     name="exo-vision-parent-watch").start()
+
+
+def _exit_with_parent(main_pid: int, temp_dir: str | None) -> None:
+    """Block until process ``main_pid`` ends; then clean its temp folder and exit this process."""
+    import shutil
+
+    try:
+        fd = os.pidfd_open(main_pid)  # Linux >= 5.3: wait without polling, immune to pid reuse
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not poller.poll(None):
+            pass
+    else:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(main_pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                continue
+    if temp_dir and Path(temp_dir).name.startswith("pymp-"):
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    os._exit(3)
+
+
 def _process_image_single_threaded(job: ImageJob) -> dict[str, Any]:
     """:func:`process_image` in a Dask worker, limited to one OpenCV thread like the local pool."""
     _one_thread_per_worker()
@@ -422,9 +471,18 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def _worker_init_args() -> tuple[int, str | None]:
+    """Arguments of :func:`_worker_init`: this process's id and its multiprocessing temp folder."""
+    from multiprocessing import util
+
+    return os.getpid(), util.get_temp_dir()
+
+
 def _run_isolated(job: ImageJob, context: multiprocessing.context.BaseContext) -> dict[str, Any]:
     """Run one job alone in a fresh one-process pool; a death there is this input's fault."""
-    with cf.ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_one_thread_per_worker) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=_worker_init, initargs=_worker_init_args()
+    ) as pool:
         try:
             return pool.submit(process_image, job).result()
         except cf.process.BrokenProcessPool:
@@ -449,7 +507,7 @@ def _run_pool(jobs: Sequence[ImageJob], workers: int) -> Iterator[dict[str, Any]
     while pending:
         suspects: list[ImageJob] = []
         with cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_one_thread_per_worker
+            max_workers=workers, mp_context=context, initializer=_worker_init, initargs=_worker_init_args()
         ) as pool:
             in_flight: dict[cf.Future, ImageJob] = {}
             while (pending or in_flight) and not suspects:
