@@ -56,3 +56,23 @@ def test_item10_tifffile_tag_errors_stay_out_of_the_terminal(tmp_path, capfd):
     capfd.readouterr()
     read_image(path)
     assert "TiffTag" not in capfd.readouterr().err
+
+
+def test_item10_truncated_two_series_tiff_is_refused_not_read_as_the_other_series(tmp_path):
+    """Regression (issue 11.10): a truncated two-series TIFF was silently read as its RGB overview series."""
+    import pytest
+
+    from exo_vision.io import ImageReadError
+
+    path = tmp_path / "two.tif"
+    overview = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(overview, photometric="rgb")
+        tif.write(np.random.default_rng(2).integers(0, 4000, (512, 512), dtype=np.uint16))
+    assert read_image(path, kind="tem", scale_bar=False).shape == (512, 512)
+    data = path.read_bytes()
+    with tifffile.TiffFile(path) as tif:
+        main_offset = tif.series[1].pages[0].dataoffsets[0]
+    (tmp_path / "cut.tif").write_bytes(data[: main_offset + 1000])
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(tmp_path / "cut.tif", kind="tem", scale_bar=False)

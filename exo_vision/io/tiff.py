@@ -88,6 +88,29 @@ def _vendor(tif: tifffile.TiffFile) -> tuple[str, str] | None:
     return None
 
 
+#: Pages per series whose data extents are checked against the file size.
+_PAGES_CHECKED = 4096
+
+
+def _check_complete(tif: tifffile.TiffFile, path: Path) -> None:
+    """Refuse a truncated file (ValueError): image data of any series reaching past the end of the file.
+
+    Without this, a truncated two-series file (a gray image plus an RGB
+    overview) was silently read as whichever series survived.
+    """
+    size = path.stat().st_size
+    for number, series in enumerate(tif.series):
+        for page in list(series.pages)[:_PAGES_CHECKED]:
+            offsets = getattr(page, "dataoffsets", None) or ()
+            counts = getattr(page, "databytecounts", None) or ()
+            if any(o + c > size for o, c in zip(offsets, counts, strict=False) if o and c):
+                # read_image turns this into an ImageReadError naming the file and the fix.
+                raise ValueError(
+                    f"truncated file: the pixels of image series {number} (shape {tuple(series.shape)}) "
+                    f"reach past the end of the file ({size} bytes)"
+                )
+
+
 def _pick_series(tif: tifffile.TiffFile) -> int:
     """Index of the series holding the main image (largest; gray wins ties)."""
 
@@ -256,6 +279,7 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
     notes: list[str] = []
     with quiet_library_logs(), tifffile.TiffFile(path) as tif:
         n_series = len(tif.series)
+        _check_complete(tif, path)
         index = _pick_series(tif)
         series = tif.series[index]
         if n_series > 1:
