@@ -259,3 +259,19 @@ def test_item10_symlink_loop_is_named(tmp_path, caplog):
 def test_output_plan_refuses_collisions(tmp_path):
     with pytest.raises(ValueError, match="two outputs"):
         check_output_plan(out_dir=tmp_path, inputs=[], outputs=["a.csv", "A.csv"])
+
+
+def test_item7_unwritable_figure_and_report_are_messages(micrograph, tmp_path, caplog, monkeypatch):
+    import tempfile
+
+    table = tmp_path / "t.csv"
+    table.write_text("equivalent_diameter_nm,touches_border\n50,False\n80,False\n")
+    assert main(["tem", str(micrograph), "--out", str(tmp_path / "tem"), "--workers", "1"]) == 0
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(kwargs.get("dir", "")))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert main(["histogram", str(table), "--out", str(tmp_path / "h.svg")]) == 2
+    assert main(["report", "--tem", str(tmp_path / "tem"), "--out", str(tmp_path / "r.html")]) == 2
+    assert caplog.text.count("Permission denied") == 2
