@@ -92,6 +92,49 @@ def _vendor(tif: tifffile.TiffFile) -> tuple[str, str] | None:
 _PAGES_CHECKED = 4096
 
 
+#: Most image directories followed when checking the chain.
+_MAX_IFDS = 100_000
+
+
+def _check_ifd_chain(path: Path) -> None:
+    """Raise ValueError when the chain of image directories (IFDs) leads past the end of the file.
+
+    tifffile stops quietly at such a link, so a truncated file whose main
+    image came second would be read as its first (overview) image.
+    """
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+        order = "<" if head[:2] == b"II" else ">"
+        big = struct.unpack(order + "H", head[2:4])[0] == 43
+        offset = struct.unpack(order + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0]
+        count_fmt, entry, next_fmt = ("Q", 20, "Q") if big else ("H", 12, "I")
+        count_size, next_size = struct.calcsize(count_fmt), struct.calcsize(next_fmt)
+        seen: set[int] = set()
+        while offset and offset not in seen and len(seen) < _MAX_IFDS:
+            seen.add(offset)
+            handle.seek(offset)
+            raw = handle.read(count_size)
+            if len(raw) < count_size:
+                break
+            n = struct.unpack(order + count_fmt, raw)[0]
+            end = offset + count_size + n * entry + next_size
+            if end > size:
+                raise ValueError(
+                    f"truncated file: image directory {len(seen)} at byte {offset} ends past the end of the file "
+                    f"({size} bytes), so the images after it are missing"
+                )
+            handle.seek(offset + count_size + n * entry)
+            offset = struct.unpack(order + next_fmt, handle.read(next_size))[0]
+            if offset >= size:
+                raise ValueError(
+                    f"truncated file: image directory {len(seen)} points to a next image at byte {offset}, past "
+                    f"the end of the file ({size} bytes)"
+                )
+
+
 def _check_complete(tif: tifffile.TiffFile, path: Path) -> None:
     """Refuse a truncated file (ValueError): image data of any series reaching past the end of the file.
 
@@ -279,6 +322,7 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
     notes: list[str] = []
     with quiet_library_logs(), tifffile.TiffFile(path) as tif:
         n_series = len(tif.series)
+        _check_ifd_chain(path)
         _check_complete(tif, path)
         index = _pick_series(tif)
         series = tif.series[index]
