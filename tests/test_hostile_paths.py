@@ -275,3 +275,9 @@ def test_item7_unwritable_figure_and_report_are_messages(micrograph, tmp_path, c
     assert main(["histogram", str(table), "--out", str(tmp_path / "h.svg")]) == 2
     assert main(["report", "--tem", str(tmp_path / "tem"), "--out", str(tmp_path / "r.html")]) == 2
     assert caplog.text.count("Permission denied") == 2
+
+
+def test_item10_workers_capped_at_the_cores(micrograph, tmp_path, caplog):
+    """Regression (issue 11.10): --workers 1000 started one process per input."""
+    assert main(["tem", str(micrograph), "--out", str(tmp_path / "o"), "--workers", "1000"]) == 0
+    assert "more than the" in caplog.text and "core(s) available" in caplog.text
