@@ -13,10 +13,11 @@ a power cut is detected and redone).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: Prefix of temporary files; a crashed run may leave some behind, and they are never outputs.
@@ -53,6 +54,63 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+class FileGroup:
+    """Files that appear together or not at all (one input's outputs).
+
+    :meth:`stage` writes each file completely under a temporary name in its
+    destination folder; :meth:`commit` then moves them all into place, in the
+    order staged (put a completion marker last). :meth:`discard`, or an
+    exception inside :func:`file_group`, removes the temporary files and any
+    file of the group already moved into place.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+        self._placed: list[Path] = []
+
+    def stage(self, path: str | Path, writer: Callable[[Path], None]) -> Path:
+        """Write ``path``'s content through ``writer`` to a temporary file; return that file."""
+        path = Path(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        self._staged.append((tmp, path))
+        writer(tmp)
+        os.chmod(tmp, 0o644)
+        return tmp
+
+    def stage_bytes(self, path: str | Path, data: bytes) -> Path:
+        """:meth:`stage` for bytes already in memory."""
+        return self.stage(path, lambda tmp: tmp.write_bytes(data))
+
+    def commit(self) -> None:
+        """Move every staged file into place."""
+        for tmp, path in self._staged:
+            os.replace(tmp, path)
+            self._placed.append(path)
+        self._staged = []
+
+    def discard(self) -> None:
+        """Remove staged temporary files and the files of this group already placed."""
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        for path in self._placed:
+            path.unlink(missing_ok=True)
+        self._staged, self._placed = [], []
+
+
+@contextlib.contextmanager
+def file_group() -> Iterator[FileGroup]:
+    """A :class:`FileGroup` committed on a clean exit and discarded on an exception."""
+    group = FileGroup()
+    try:
+        yield group
+        group.commit()
+    except BaseException:
+        group.discard()
+        raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -19,11 +19,14 @@ reproduces that run.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from exo_vision._shared.paths import display_path
+from exo_vision._shared.schema import check_table
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, check_method, model_summary
 
 
@@ -65,6 +68,8 @@ class TemBatchConfig:
         Local worker processes (None: all cores).
     scheduler : str or None
         Dask scheduler address, ``"local"`` for a LocalCluster, None for the local process pool.
+    max_megapixels : float or None
+        Limit on an input's decoded size in millions of values (None: the reader's default).
     """
 
     pixel_size_nm: float | None = None
@@ -84,11 +89,20 @@ class TemBatchConfig:
     recursive: bool = False
     workers: int | None = None
     scheduler: str | None = None
+    max_megapixels: float | None = None
 
     def __post_init__(self) -> None:
         """Validate every value, naming the parameter and the fix."""
-        if self.pixel_size_nm is not None and not (float(self.pixel_size_nm) > 0):
-            raise ValueError(f"pixel_size_nm must be a positive number of nm, got {self.pixel_size_nm!r}")
+        values = {name: getattr(self, name) for name in PARAMETER_TYPES}
+        check_table(values, PARAMETER_TYPES, where="parameters", nullable=NULLABLE, noun="parameter")
+        if self.pixel_size_nm is not None:
+            from exo_vision.segmentation.preprocess import MIN_PIXEL_SIZE_NM
+
+            if not math.isfinite(float(self.pixel_size_nm)) or float(self.pixel_size_nm) < MIN_PIXEL_SIZE_NM:
+                raise ValueError(
+                    f"pixel_size_nm must be a number of nm of at least {MIN_PIXEL_SIZE_NM:g} (finer than any "
+                    f"electron micrograph), got {self.pixel_size_nm!r}; pass e.g. 0.62"
+                )
         if not 0 < float(self.min_diameter_nm) < float(self.max_diameter_nm):
             raise ValueError(
                 f"need 0 < min_diameter_nm < max_diameter_nm, got {self.min_diameter_nm!r} and "
@@ -105,12 +119,26 @@ class TemBatchConfig:
             raise ValueError(f"polarity must be 'auto', 'bright' or 'dark', got {self.polarity!r}")
         if len(self.size_range_nm) != 2 or not float(self.size_range_nm[0]) <= float(self.size_range_nm[1]):
             raise ValueError(f"size_range_nm must be [low, high] in nm, got {self.size_range_nm!r}")
-        if int(self.n_boot) < 1:
-            raise ValueError(f"n_boot must be at least 1, got {self.n_boot!r}")
+        if not 1 <= int(self.n_boot) <= MAX_N_BOOT:
+            raise ValueError(f"n_boot must lie in [1, {MAX_N_BOOT}], got {self.n_boot!r}")
+        if int(self.seed) < 0:
+            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}")
         if not float(self.bin_width_nm) > 0:
             raise ValueError(f"bin_width_nm must be positive, got {self.bin_width_nm!r}")
+        if float(self.max_diameter_nm) / float(self.bin_width_nm) > MAX_HISTOGRAM_BINS:
+            raise ValueError(
+                f"bin_width_nm = {self.bin_width_nm!r} would give more than {MAX_HISTOGRAM_BINS} histogram bins "
+                f"up to max_diameter_nm = {self.max_diameter_nm!r}; use at least "
+                f"{float(self.max_diameter_nm) / MAX_HISTOGRAM_BINS:g} nm (default 10)"
+            )
+        if self.scheduler is not None and self.scheduler != "local" and "://" not in self.scheduler:
+            raise ValueError(
+                f"scheduler must be 'local' or a Dask address such as tcp://host:8786, got {self.scheduler!r}"
+            )
         if self.workers is not None and int(self.workers) < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers!r}")
+        if self.max_megapixels is not None and not float(self.max_megapixels) > 0:
+            raise ValueError(f"max_megapixels must be positive, got {self.max_megapixels!r}")
         if self.frame is not None and int(self.frame) < 0:
             raise ValueError(f"frame must be a non-negative index, got {self.frame!r}")
         object.__setattr__(self, "size_range_nm", tuple(float(v) for v in self.size_range_nm))
@@ -143,6 +171,33 @@ class TemBatchConfig:
 
 
 PARAMETER_NAMES = tuple(f.name for f in fields(TemBatchConfig))
+#: Type of every parameter in a config file (:mod:`exo_vision._shared.schema`).
+PARAMETER_TYPES = {
+    "pixel_size_nm": "number",
+    "frame": "int",
+    "scale_bar": "bool",
+    "method": "str",
+    "model": "str",
+    "min_diameter_nm": "number",
+    "max_diameter_nm": "number",
+    "sensitivity": "number",
+    "polarity": "str",
+    "exclude_border": "bool",
+    "size_range_nm": "number_pair",
+    "n_boot": "int",
+    "seed": "int",
+    "bin_width_nm": "number",
+    "recursive": "bool",
+    "workers": "int",
+    "scheduler": "str",
+    "max_megapixels": "number",
+}
+#: Parameters a run.json may hold as null ("not set").
+NULLABLE = frozenset({"pixel_size_nm", "frame", "model", "workers", "scheduler", "max_megapixels"})
+#: Most bins the run's size histogram may have (max_diameter_nm / bin_width_nm).
+MAX_HISTOGRAM_BINS = 10_000
+#: Most bootstrap resamples.
+MAX_N_BOOT = 1_000_000
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -168,29 +223,35 @@ def read_config(path: str | Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise ValueError(f"cannot read config file {path}: {err.strerror}; check the path") from err
+        raise ValueError(
+            f"cannot read config file {display_path(path)}: {err.strerror or err}; check the path and permissions"
+        ) from err
     if path.suffix.lower() == ".json":
         try:
             doc = json.loads(raw)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); pass a TOML config or a run.json") from err
+            raise ValueError(
+                f"{display_path(path)} is not valid JSON ({err}); pass a TOML config or a run.json"
+            ) from err
         values = doc.get("parameters") if isinstance(doc, dict) else None
         if not isinstance(values, dict):
-            raise ValueError(f"{path} has no 'parameters' object; pass a run.json written by exo-vision tem")
+            raise ValueError(
+                f"{display_path(path)} has no 'parameters' object; pass a run.json written by exo-vision tem"
+            )
     else:
         try:
             doc = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not valid TOML ({err}); fix the line named") from err
+            raise ValueError(f"{display_path(path)} is not valid TOML ({err}); fix the line named") from err
         values = doc.get("tem", doc)
         if not isinstance(values, dict):
-            raise ValueError(f"{path}: [tem] must be a table of parameters")
-    unknown = sorted(set(values) - set(PARAMETER_NAMES))
-    if unknown:
-        raise ValueError(
-            f"{path}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_NAMES)}"
-        )
-    return dict(values)
+            raise ValueError(f"{display_path(path)}: [tem] must be a table of parameters")
+        if "tem" in doc and len(doc) > 1:
+            extra = next(k for k in doc if k != "tem")
+            raise ValueError(
+                f"{display_path(path)}: {extra!r} lies outside the [tem] table; move it under [tem] or remove it"
+            )
+    return check_table(values, PARAMETER_TYPES, where=display_path(path), nullable=NULLABLE, noun="parameter")
 
 
 def build_config(*layers: dict[str, Any]) -> TemBatchConfig:

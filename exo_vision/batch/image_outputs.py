@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from exo_vision.batch.atomic import atomic_write, atomic_write_text, sha256_file
+from exo_vision.batch.atomic import atomic_write_text, file_group, sha256_file
 from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
 from exo_vision.tem_analysis import MicrographResult
 
@@ -153,20 +153,32 @@ def write_image_outputs(
     """
     names = output_names(stem)
     px = float(result.image_data.pixel_size_nm)
-    atomic_write(out_dir / names["labels"], lambda tmp: write_labels_tiff(tmp, result.labels, pixel_size_nm=px))
-    write_table_csv(out_dir / names["vesicles"], result.table)
     index, palette = render_overlay_indexed(
         result.image_data.data, result.labels, result.table, pixel_size_nm=px, objects=result.objects
     )
-    atomic_write(out_dir / names["overlay"], lambda tmp: write_indexed_png(tmp, index, palette))
     marker = dict(record)
     marker["marker_version"] = MARKER_VERSION
-    marker["outputs"] = {
-        key: {"file": names[key], "sha256": sha256_file(out_dir / names[key])}
-        for key in ("labels", "vesicles", "overlay")
-    }
-    atomic_write_text(out_dir / names["marker"], json.dumps(marker, indent=1, sort_keys=True) + "\n")
+    # All four files appear together or not at all; the marker is moved into place last.
+    with file_group() as group:
+        staged = {
+            "labels": group.stage(
+                out_dir / names["labels"], lambda tmp: write_labels_tiff(tmp, result.labels, pixel_size_nm=px)
+            ),
+            "vesicles": group.stage_bytes(out_dir / names["vesicles"], table_csv_text(result.table).encode("utf-8")),
+            "overlay": group.stage(out_dir / names["overlay"], lambda tmp: write_indexed_png(tmp, index, palette)),
+        }
+        marker["outputs"] = {
+            key: {"file": names[key], "sha256": sha256_file(staged[key])}
+            for key in ("labels", "vesicles", "overlay")
+        }
+        group.stage_bytes(out_dir / names["marker"], (json.dumps(marker, indent=1, sort_keys=True) + "\n").encode())
     return marker
+
+
+def remove_image_outputs(*, out_dir: Path, stem: str) -> None:
+    """Delete every per-image output of ``stem`` (after a failure: none may stay without the others)."""
+    for name in output_names(stem).values():
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def read_marker(*, out_dir: Path, stem: str) -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision import __version__
+from exo_vision._shared.paths import display_path
 from exo_vision.batch.atomic import atomic_write_text, write_if_changed
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import output_names, read_table_csv, table_csv_text
@@ -85,10 +86,10 @@ def write_run_outputs(
         area = record.get("analysed_area_nm2")
         area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
         total_area += area or 0.0
-        per_image[record["stem"]] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
+        per_image[display_path(record["stem"])] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
         frame = table.copy()
-        frame.insert(0, "image", record["stem"])
-        frame["source_file"] = record["input"]
+        frame.insert(0, "image", display_path(record["stem"]))
+        frame["source_file"] = display_path(record["input"])
         frames.append(frame)
     columns = ["image", *VESICLE_COLUMNS, "source_file"]
     if frames:
@@ -101,7 +102,7 @@ def write_run_outputs(
     write_if_changed(out_dir / "summary.csv", _csv_bytes(statistics_frame(per_image)))
 
     errors = pd.DataFrame(
-        [{k: r.get(k, "") for k in ERROR_COLUMNS} for r in result.records if r["status"] == "failed"],
+        [{k: display_path(str(r.get(k, ""))) for k in ERROR_COLUMNS} for r in result.records if r["status"] == "failed"],
         columns=list(ERROR_COLUMNS),
     )
     write_if_changed(out_dir / "errors.csv", _csv_bytes(errors))

@@ -28,9 +28,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exo_vision._shared.paths import (
+    assign_stems,
+    check_output_plan,
+    display_path,
+    is_previous_output,
+    prepare_output_folder,
+)
 from exo_vision.batch.atomic import TEMP_PREFIX, sha256_file
 from exo_vision.batch.config import TemBatchConfig
-from exo_vision.batch.image_outputs import completed_marker, output_names, read_marker, write_image_outputs
+from exo_vision.batch.image_outputs import (
+    completed_marker,
+    output_names,
+    read_marker,
+    remove_image_outputs,
+    write_image_outputs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +56,14 @@ IMAGE_SUFFIXES = frozenset(
 WORKER_DEATH_RETRIES = 1
 #: Start method of the local process pool.
 POOL_START_METHOD = "forkserver"
+#: Seconds between checks that the main process is alive, where it cannot be waited on directly.
+PARENT_POLL_S = 1.0
+#: Seconds to wait for a remote Dask scheduler to answer.
+DASK_CONNECT_TIMEOUT_S = 10
+#: Run-level outputs.
+RUN_FILES = ("vesicles.csv", "summary.csv", "size_histogram.png", "size_histogram.svg", "run.json", "errors.csv")
+#: Earlier outputs never taken as inputs: ``S_labels.tif``/``S_overlay.png`` beside ``S_done.json``.
+PREVIOUS_OUTPUTS = {"_labels.tif": "_done.json", "_overlay.png": "_done.json", "size_histogram.png": "run.json"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,8 @@ class ImageJob:
         Output folder.
     parameters : dict
         :meth:`TemBatchConfig.analysis_parameters`.
+    max_megapixels : float or None
+        Limit on the input's decoded size (None: the reader's default).
     """
 
     index: int
@@ -68,6 +91,7 @@ class ImageJob:
     stem: str
     out_dir: str
     parameters: dict[str, Any]
+    max_megapixels: float | None = None
 
 
 @dataclass
@@ -131,20 +155,31 @@ def collect_inputs(
 
     for raw in paths:
         path = Path(raw)
-        if path.is_file():
-            add(path)
-        elif path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            for child in sorted(path.glob(pattern)):
-                if not child.is_file() or child.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
-                if child.name.startswith(TEMP_PREFIX):
-                    continue
-                if excluded is not None and excluded in child.resolve().parents:
-                    continue
-                add(child)
-        else:
-            raise ValueError(f"input {path} does not exist; check the path (files and folders are accepted)")
+        shown = display_path(path)
+        try:
+            if path.is_file():
+                add(path)
+            elif path.is_dir():
+                pattern = "**/*" if recursive else "*"
+                for child in sorted(path.glob(pattern)):
+                    if not child.is_file() or child.suffix.lower() not in IMAGE_SUFFIXES:
+                        continue
+                    if child.name.startswith(TEMP_PREFIX) or is_previous_output(child, PREVIOUS_OUTPUTS):
+                        continue
+                    if excluded is not None and excluded in child.resolve().parents:
+                        continue
+                    add(child)
+            elif path.is_symlink():
+                raise ValueError(
+                    f"input {shown} is a symbolic link that leads nowhere (a loop or a missing target); "
+                    "pass the file or folder it should point to"
+                )
+            else:
+                raise ValueError(f"input {shown} does not exist; check the path (files and folders are accepted)")
+        except OSError as err:
+            raise ValueError(
+                f"cannot list input {shown}: {err.strerror or err}; check the path and your permission to read it"
+            ) from err
     if not found:
         raise ValueError(
             "no images found in the inputs given "
@@ -154,68 +189,31 @@ def collect_inputs(
     return found
 
 
-def assign_stems(inputs: Sequence[Path]) -> list[str]:
-    """Unique output stems, deterministic in the input order.
-
-    A file stem used once is kept. Files sharing a stem (ignoring case, as
-    outputs may land on a case-insensitive disk) are told apart by their
-    folder when the folders differ (``g1/img.tif``, ``g2/img.tif`` ->
-    ``g1_img``, ``g2_img``), by their extension when those differ
-    (``a.dm3``, ``a.dm4`` -> ``a_dm3``, ``a_dm4``), else by both; anything
-    still equal gets ``_2``, ``_3``, ...
-    """
-    groups: dict[str, list[Path]] = {}
-    for p in inputs:
-        groups.setdefault(p.stem.lower(), []).append(p)
-
-    def base(p: Path) -> str:
-        group = groups[p.stem.lower()]
-        if len(group) == 1:
-            return p.stem
-        folder = p.parent.name or "root"
-        ext = p.suffix.lstrip(".").lower()
-        if len({q.parent.name.lower() for q in group}) == len(group):
-            return f"{folder}_{p.stem}"
-        if len({q.suffix.lower() for q in group}) == len(group):
-            return f"{p.stem}_{ext}"
-        return f"{folder}_{p.stem}_{ext}"
-
-    stems: list[str] = []
-    used: set[str] = set()
-    for p in inputs:
-        stem = base(p)
-        candidate, k = stem, 2
-        while candidate.lower() in used:
-            candidate = f"{stem}_{k}"
-            k += 1
-        used.add(candidate.lower())
-        stems.append(candidate)
-    return stems
-
-
-def plan_jobs(inputs: Sequence[Path], *, out_dir: Path, config: TemBatchConfig) -> list[ImageJob]:
-    """One job per input, refusing an output folder that would overwrite an input.
+def plan_jobs(
+    inputs: Sequence[Path],
+    *,
+    out_dir: Path,
+    config: TemBatchConfig,
+    input_folders: Sequence[Path] = (),
+) -> list[ImageJob]:
+    """One job per input, refusing outputs that would overwrite an input or collide.
 
     Raises
     ------
     ValueError
-        If any planned output path is one of the inputs.
+        If any planned output path is one of the inputs, two outputs share a
+        name, or ``out_dir`` is one of ``input_folders``
+        (:func:`exo_vision._shared.paths.check_output_plan`).
     """
     stems = assign_stems(inputs)
-    resolved_inputs = {p.resolve() for p in inputs}
+    outputs = [name for stem in stems for name in output_names(stem).values()]
+    check_output_plan(out_dir=out_dir, inputs=inputs, outputs=[*RUN_FILES, *outputs], input_folders=input_folders)
     params = config.analysis_parameters()
-    jobs = []
-    run_files = ("vesicles.csv", "summary.csv", "size_histogram.png", "size_histogram.svg", "run.json", "errors.csv")
-    for name in run_files:
-        if (out_dir / name).resolve() in resolved_inputs:
-            raise ValueError(f"--out {out_dir} would overwrite the input {out_dir / name}; choose another folder")
-    for index, (path, stem) in enumerate(zip(inputs, stems, strict=True)):
-        for name in output_names(stem).values():
-            target = (out_dir / name).resolve()
-            if target in resolved_inputs:
-                raise ValueError(f"--out {out_dir} would overwrite the input {target}; choose another folder")
-        jobs.append(ImageJob(index=index, path=str(path), stem=stem, out_dir=str(out_dir), parameters=params))
-    return jobs
+    return [
+        ImageJob(index=index, path=str(path), stem=stem, out_dir=str(out_dir), parameters=params,
+                 max_megapixels=config.max_megapixels)
+        for index, (path, stem) in enumerate(zip(inputs, stems, strict=True))
+    ]
 
 
 def process_image(job: ImageJob) -> dict[str, Any]:
@@ -230,7 +228,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
     from exo_vision.io import read_image
     from exo_vision.tem_analysis import analyse_micrograph
 
-    record: dict[str, Any] = {"input": job.path, "stem": job.stem, "index": job.index}
+    record: dict[str, Any] = {"input": display_path(job.path), "stem": job.stem, "index": job.index}
     out_dir = Path(job.out_dir)
     p = job.parameters
     start = time.perf_counter()
@@ -240,7 +238,8 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         record["input_sha256"] = sha256_file(job.path)
         t0 = time.perf_counter()
         image = read_image(
-            job.path, kind="tem", frame=p["frame"], pixel_size_nm=p["pixel_size_nm"], scale_bar=p["scale_bar"]
+            job.path, kind="tem", frame=p["frame"], pixel_size_nm=p["pixel_size_nm"], scale_bar=p["scale_bar"],
+            max_megapixels=job.max_megapixels,
         )
         t1 = time.perf_counter()
         result = analyse_micrograph(
@@ -281,9 +280,14 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         record["peak_rss_mb"] = peak_rss_mb()
         record["status"] = "done"
     except Exception as err:  # noqa: BLE001 - reported in errors.csv, the run goes on
-        logger.debug("failed on %s", job.path, exc_info=True)
+        logger.debug("failed on %s", display_path(job.path), exc_info=True)
         record["status"] = "failed"
-        record["error"] = f"{type(err).__name__}: {err}"
+        record["error"] = display_path(f"{type(err).__name__}: {err}")
+        # An input's outputs exist all together or not at all: none may outlive a failure.
+        try:
+            remove_image_outputs(out_dir=out_dir, stem=job.stem)
+        except OSError:
+            logger.debug("could not remove the outputs of %s", job.stem, exc_info=True)
     return record
 
 
@@ -321,7 +325,7 @@ def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
     if marker is None:
         return None
     record = {k: v for k, v in marker.items() if k not in ("outputs", "marker_version")}
-    record.update({"input": job.path, "stem": job.stem, "index": job.index, "status": "skipped"})
+    record.update({"input": display_path(job.path), "stem": job.stem, "index": job.index, "status": "skipped"})
     return record
 
 
@@ -337,7 +341,7 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
     marker = read_marker(out_dir=Path(job.out_dir), stem=job.stem)
     if marker is None or not marker.get("curated_in_gui"):
         return None
-    base = {"input": job.path, "stem": job.stem, "index": job.index}
+    base = {"input": display_path(job.path), "stem": job.stem, "index": job.index}
     try:
         checksum = sha256_file(job.path)
     except OSError as err:
@@ -354,8 +358,9 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
             **base,
             "status": "failed",
             "error": (
-                f"CuratedResultKept: {job.stem} in {job.out_dir} holds a result curated in the GUI, but {reason}; "
-                f"it was left untouched. To re-analyse, move its {job.stem}_* files away or choose another --out."
+                f"CuratedResultKept: {display_path(job.stem)} in {display_path(job.out_dir)} holds a result curated "
+                f"in the GUI, but {reason}; it was left untouched. To re-analyse, move its "
+                f"{display_path(job.stem)}_* files away or choose another --out."
             ),
         }
     if json.dumps(complete.get("parameters"), sort_keys=True) != json.dumps(job.parameters, sort_keys=True):
@@ -378,6 +383,53 @@ def _one_thread_per_worker() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def _worker_init(main_pid: int, temp_dir: str | None) -> None:
+    """Pool initializer: one OpenCV thread, and exit when the main process is gone.
+
+    A process-pool worker blocks on its task queue, whose write end it holds
+    itself, so it never notices that the main process was killed (kill -9,
+    out-of-memory killer): the workers, and through them the fork server and
+    the resource tracker, would run on as orphans. A daemon thread watches the
+    main process; when it is gone it removes the main process's
+    multiprocessing temporary folder (``pymp-*``, which only the main process's
+    exit handler would remove) and ends this worker.
+    """
+    _one_thread_per_worker()
+    import threading
+
+    threading.Thread(target=_exit_with_parent, args=(main_pid, temp_dir), daemon=True,
+                     name="exo-vision-parent-watch").start()
+
+
+def _exit_with_parent(main_pid: int, temp_dir: str | None) -> None:
+    """Block until process ``main_pid`` ends; then clean its temp folder and exit this process."""
+    import shutil
+
+    try:
+        fd = os.pidfd_open(main_pid)  # Linux >= 5.3: wait without polling, immune to pid reuse
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not poller.poll(None):
+            pass
+    else:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(main_pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                continue
+    if temp_dir and Path(temp_dir).name.startswith("pymp-"):
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    os._exit(3)
 
 
 def _process_image_single_threaded(job: ImageJob) -> dict[str, Any]:
@@ -422,14 +474,23 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def _worker_init_args() -> tuple[int, str | None]:
+    """Arguments of :func:`_worker_init`: this process's id and its multiprocessing temp folder."""
+    from multiprocessing import util
+
+    return os.getpid(), util.get_temp_dir()
+
+
 def _run_isolated(job: ImageJob, context: multiprocessing.context.BaseContext) -> dict[str, Any]:
     """Run one job alone in a fresh one-process pool; a death there is this input's fault."""
-    with cf.ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_one_thread_per_worker) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=_worker_init, initargs=_worker_init_args()
+    ) as pool:
         try:
             return pool.submit(process_image, job).result()
         except cf.process.BrokenProcessPool:
             return {
-                "input": job.path, "stem": job.stem, "index": job.index, "status": "failed",
+                "input": display_path(job.path), "stem": job.stem, "index": job.index, "status": "failed",
                 "error": "the worker process died while analysing this input, also when retried alone "
                          "(out of memory, or a crash inside a library); try it alone with --workers 1",
             }
@@ -449,7 +510,7 @@ def _run_pool(jobs: Sequence[ImageJob], workers: int) -> Iterator[dict[str, Any]
     while pending:
         suspects: list[ImageJob] = []
         with cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_one_thread_per_worker
+            max_workers=workers, mp_context=context, initializer=_worker_init, initargs=_worker_init_args()
         ) as pool:
             in_flight: dict[cf.Future, ImageJob] = {}
             while (pending or in_flight) and not suspects:
@@ -479,7 +540,13 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            raise ValueError(
+                f"cannot reach the Dask scheduler at {scheduler} ({type(err).__name__}: {err}); check the address "
+                "and that the scheduler runs, or use --scheduler local"
+            ) from None
     try:
         by_index = {job.index: job for job in jobs}
         # Keys unique to this run, so a long-lived cluster never hands back another run's result.
@@ -496,7 +563,7 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
                 err = future.exception()
                 index = int(future.key.split("-")[2])
                 job = by_index[index]
-                yield {"input": job.path, "stem": job.stem, "index": index, "status": "failed",
+                yield {"input": display_path(job.path), "stem": job.stem, "index": index, "status": "failed",
                        "error": f"{type(err).__name__}: {err}"}
             else:
                 yield future.result()
@@ -555,11 +622,11 @@ def run_tem_batch(
 
     start = time.perf_counter()
     out = Path(out_dir)
+    folders = [Path(p) for p in inputs if Path(p).is_dir()]
+    check_output_plan(out_dir=out, inputs=[], outputs=[], input_folders=folders)
     files = collect_inputs(inputs, recursive=config.recursive, exclude_dir=out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder; pass a folder path")
-    jobs = plan_jobs(files, out_dir=out, config=config)
-    out.mkdir(parents=True, exist_ok=True)
+    jobs = plan_jobs(files, out_dir=out, config=config, input_folders=folders)
+    prepare_output_folder(out)
     # Temporary files left by a killed run are never outputs: clear them (one run per folder at a time).
     for stale in out.glob(f"{TEMP_PREFIX}*"):
         logger.debug("removing %s left by an interrupted run", stale)
@@ -582,6 +649,10 @@ def run_tem_batch(
         logger.info("resume: %d of %d input(s) already complete, %d to do", len(records), total, len(todo))
 
     workers = int(config.workers or default_workers())
+    if workers > default_workers() and not config.scheduler:
+        logger.warning("--workers %d is more than the %d core(s) available: using %d", workers, default_workers(),
+                       default_workers())
+        workers = default_workers()
     if config.scheduler:
         stream = _run_dask(todo, config.scheduler, workers)
     elif workers == 1 or len(todo) <= 1:
@@ -591,7 +662,7 @@ def run_tem_batch(
     for record in stream:
         records[record["index"]] = record
         if record["status"] == "failed":
-            logger.warning("%s failed: %s", record["input"], record["error"])
+            logger.warning("%s failed: %s", display_path(record["input"]), record["error"])
         if progress is not None:
             progress(len(records), total)
 

@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exo_vision.environment import lock_status, software_versions
 from exo_vision import __version__
+from exo_vision._shared.paths import (
+    assign_stems,
+    check_output_plan,
+    display_path,
+    is_previous_output,
+    prepare_output_folder,
+    printable,
+)
+from exo_vision._shared.schema import check_table
+from exo_vision.environment import lock_status, software_versions
 
 # Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
 # `exo-vision --help` stays instant; these mirror exo_vision.blot (a test checks they agree).
@@ -100,9 +109,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="ball radius for --background rolling_ball / rolling_disk (default 50)")
     g.add_argument("--central-fraction", type=float, default=CENTRAL_FRACTION, metavar="F",
                    help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})")
+    g.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
+                   help="refuse images that decode to more than MP million values (default 256), checked before "
+                        "decoding")
     g.add_argument("--polarity", choices=("auto", "bright", "dark"), default="auto",
                    help="bands brighter (raw) or darker (inverted export) than background (default: from the reader)")
     p.set_defaults(func=run)
+
+
+#: Keys of a panel file and their types (:mod:`exo_vision._shared.schema`).
+PANEL_KEYS = {"lane_names": "str_list", "reference_lane": "str", "ug_loaded": "number_list", "marker": "table_list"}
+#: Keys of one ``[[marker]]`` table.
+MARKER_KEYS = {"name": "str", "image": "str", "strip": "int"}
+#: Output names per input stem S.
+PER_IMAGE_SUFFIXES = ("_bands.csv", "_annotated.png")
+#: Run-level outputs.
+RUN_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg", "run.json")
+#: Earlier outputs never taken as inputs: ``S_annotated.png`` beside ``S_bands.csv``.
+PREVIOUS_OUTPUTS = {"_annotated.png": "_bands.csv"}
+#: Largest accepted rolling-ball radius in pixels.
+MAX_ROLLING_BALL_RADIUS_PX = 10_000.0
 
 
 @dataclass
@@ -137,12 +163,18 @@ def read_panel_file(path: str | Path) -> PanelSpec:
     PanelSpec
     """
     path = Path(path)
+    shown = display_path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"{path}: panel file not found; check the path") from None
+        raise ValueError(f"{shown}: panel file not found; check the path") from None
+    except OSError as err:
+        raise ValueError(f"{shown}: cannot read the panel file ({err.strerror or err}); check its permissions") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a valid TOML panel file ({err}); see `exo-vision blot --help`") from None
+        raise ValueError(f"{shown}: not a valid TOML panel file ({err}); see `exo-vision blot --help`") from None
+    check_table(data, PANEL_KEYS, where=shown)
+    for i, entry in enumerate(data.get("marker") or [], start=1):
+        check_table(entry, MARKER_KEYS, where=f"{shown}: [[marker]] number {i}")
     names = data.get("lane_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
         raise ValueError(f"{path}: `lane_names` must be a list of lane names, e.g. [\"lysate\", \"exo1\", \"exo2\"]")
@@ -170,49 +202,75 @@ def read_panel_file(path: str | Path) -> PanelSpec:
 
 
 def _collect_inputs(items: list[str]) -> list[Path]:
+    """Files given, and the image files of the folders given (not earlier outputs)."""
     paths: list[Path] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                logger.warning("%s: no images (%s) in this folder", p, ", ".join(IMAGE_SUFFIXES))
-            paths.extend(found)
-        else:
-            paths.append(p)
+        shown = display_path(p)
+        try:
+            if p.is_dir():
+                found = sorted(
+                    q for q in p.iterdir()
+                    if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES and not is_previous_output(q, PREVIOUS_OUTPUTS)
+                )
+                if not found:
+                    logger.warning("%s: no images (%s) in this folder", shown, ", ".join(IMAGE_SUFFIXES))
+                paths.extend(found)
+            elif p.is_symlink() and not p.exists():
+                raise ValueError(
+                    f"input {shown} is a symbolic link that leads nowhere (a loop or a missing target); "
+                    "pass the file or folder it should point to"
+                )
+            else:
+                paths.append(p)
+        except OSError as err:
+            raise ValueError(
+                f"cannot list input {shown}: {err.strerror or err}; check the path and your permission to read it"
+            ) from None
     return paths
 
 
-def _read(path: Path):
+def _read(path: Path, max_megapixels: float | None = None):
     from exo_vision.io.read import read_image
 
-    return read_image(path, kind="blot")
+    return read_image(path, kind="blot", max_megapixels=max_megapixels)
+
+
+def _csv_text(table) -> str:
+    return printable_table(table).to_csv(index=False, lineterminator="\n")
+
+
+def printable_table(table):
+    """A copy of ``table`` whose text cells are valid Unicode (file names may hold undecodable bytes)."""
+    table = table.copy()
+    for column in table.columns:
+        if table[column].dtype == object:
+            table[column] = [display_path(v) if isinstance(v, str) else v for v in table[column]]
+    return table
 
 
 def _write_csv(path: Path, table) -> None:
     from exo_vision.batch.atomic import atomic_write_text
 
-    atomic_write_text(path, table.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(path, _csv_text(table))
 
 
-def _write_png(path: Path, rgb) -> None:
+def _png_writer(tmp: Path, rgb) -> None:
     import cv2
 
-    from exo_vision.batch.atomic import atomic_write
-
-    def writer(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {path}")
-
-    atomic_write(path, writer)
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {display_path(tmp)}")
 
 
-def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args):
-    """Read, quantify and write the per-image outputs of one blot; return its band table and warnings."""
+def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem: str | None = None):
+    """Read, quantify and write the per-image outputs of one blot; return its band table and warnings.
+
+    Both outputs (``stem_bands.csv``, ``stem_annotated.png``) appear together or not at all.
+    """
     from exo_vision.blot.quantify import quantify_blot
     from exo_vision.figures.blot import annotated_blot
 
-    img = _read(path)
+    img = _read(path, getattr(args, "max_megapixels", None))
     polarity = img.polarity if args.polarity == "auto" else args.polarity
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     result = quantify_blot(
@@ -222,9 +280,13 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args):
         background=args.background, rolling_ball_radius_px=args.rolling_ball_radius_px,
         central_fraction=args.central_fraction, image_name=path.name,
     )
-    stem = path.stem
-    _write_csv(out_dir / f"{stem}_bands.csv", result.bands)
-    _write_png(out_dir / f"{stem}_annotated.png", annotated_blot(img.data, result))
+    from exo_vision.batch.atomic import file_group
+
+    stem = path.stem if stem is None else stem
+    annotated = annotated_blot(img.data, result)
+    with file_group() as group:
+        group.stage_bytes(out_dir / f"{stem}_bands.csv", _csv_text(result.bands).encode("utf-8"))
+        group.stage(out_dir / f"{stem}_annotated.png", lambda tmp: _png_writer(tmp, annotated))
     warnings = list(dict.fromkeys(list(img.warnings) + result.warnings))
     return result.bands, warnings
 
@@ -253,14 +315,23 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--lanes must be a positive number of lanes, got {args.lanes}")
         if not 0 < args.central_fraction <= 1:
             raise ValueError(f"--central-fraction must be in (0, 1], got {args.central_fraction}")
+        if args.max_megapixels is not None and not args.max_megapixels > 0:
+            raise ValueError(f"--max-megapixels must be positive, got {args.max_megapixels:g}")
+        if not 0 < args.rolling_ball_radius_px <= MAX_ROLLING_BALL_RADIUS_PX:
+            raise ValueError(
+                f"--rolling-ball-radius-px must be in (0, {MAX_ROLLING_BALL_RADIUS_PX:g}] pixels, got "
+                f"{args.rolling_ball_radius_px:g}; a ball wider than the largest band is enough (default 50)"
+            )
         ug_map = None
         if ug is not None:
             if lane_names is None or len(ug) != len(lane_names):
                 raise ValueError("--ug-loaded needs --lane-names with the same number of items")
-            ug_map = {n: float(v) for n, v in zip(lane_names, ug)}
-        out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                ug_map = {n: float(v) for n, v in zip(lane_names, ug)}
+            except ValueError:
+                raise ValueError(f"--ug-loaded must be numbers separated by commas, got {args.ug_loaded!r}") from None
     except ValueError as err:
-        logger.error("%s", err)
+        logger.error("%s", display_path(str(err)))
         return 2
 
     jobs: list[tuple[Path, Any, list[str] | None]] = []
@@ -279,24 +350,51 @@ def run(args: argparse.Namespace) -> int:
     else:
         reference = args.reference_lane or (("lysate" if "lysate" in lane_names else lane_names[0]) if lane_names else None)
         markers = cli_markers if cli_markers is None or len(cli_markers) > 1 else cli_markers[0]
-        for path in _collect_inputs(args.inputs):
-            jobs.append((path, markers, lane_names))
+        try:
+            for path in _collect_inputs(args.inputs):
+                jobs.append((path, markers, lane_names))
+        except ValueError as err:
+            logger.error("%s", err)
+            return 2
+    if not jobs:
+        logger.error("no images found in the inputs given (looked for %s); pass blot images or folders holding them",
+                     ", ".join(IMAGE_SUFFIXES))
+        return 2
+    stems = assign_stems([job[0] for job in jobs])
+    try:
+        check_output_plan(
+            out_dir=out_dir,
+            inputs=[job[0] for job in jobs],
+            outputs=[*RUN_FILES, *(f"{stem}{suffix}" for stem in stems for suffix in PER_IMAGE_SUFFIXES)],
+            input_folders=[Path(item) for item in args.inputs if Path(item).is_dir()],
+        )
+        prepare_output_folder(out_dir)
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
 
     tables, errors, warnings = [], [], {}
-    for path, markers, names in jobs:
+    for (path, markers, names), stem in zip(jobs, stems, strict=True):
+        shown = display_path(path)
         try:
             if isinstance(markers, list) and markers and isinstance(markers[0], dict):
                 strip_markers = _strip_markers(markers)
             else:
                 strip_markers = markers
-            table, warns = quantify_file(path, out_dir=out_dir, markers=strip_markers, lane_names=names, args=args)
+            table, warns = quantify_file(
+                path, out_dir=out_dir, markers=strip_markers, lane_names=names, args=args, stem=stem
+            )
             tables.append(table)
             if warns:
-                warnings[path.name] = warns
-            logger.info("%s: %d band rows in %d lanes", path.name, len(table), table[["strip", "lane"]].drop_duplicates().shape[0])
-        except (ValueError, OSError) as err:  # ImageReadError is a ValueError
-            logger.error("%s: %s", path, err)
-            errors.append({"input": str(path), "error": str(err)})
+                warnings[display_path(path.name)] = warns
+            logger.info("%s: %d band rows in %d lanes", display_path(path.name), len(table),
+                        table[["strip", "lane"]].drop_duplicates().shape[0])
+        except Exception as err:  # noqa: BLE001 - one bad input never stops the others; reported in run.json
+            logger.debug("failed on %s", shown, exc_info=True)
+            message = display_path(str(err)) if isinstance(err, (ValueError, OSError)) else (
+                f"{type(err).__name__}: {display_path(str(err))}")
+            logger.error("%s: %s", shown, message)
+            errors.append({"input": shown, "error": message})
 
     verdict: dict[str, Any] | None = None
     if tables and reference is not None:
@@ -317,21 +415,21 @@ def run(args: argparse.Namespace) -> int:
             "marker": args.marker, "panel": args.panel, "background": args.background,
             "ladder_lane": args.ladder_lane, "ladder_kda": args.ladder_kda,
             "rolling_ball_radius_px": args.rolling_ball_radius_px, "central_fraction": args.central_fraction,
-            "polarity": args.polarity, "lod": "mean blank + 3.3 SD blank",
+            "polarity": args.polarity, "lod": "mean blank + 3.3 SD blank", "max_megapixels": args.max_megapixels,
         },
         "software": software_versions(),
         "environment_lock": lock_status(),
-        "inputs": [str(j[0]) for j in jobs],
+        "inputs": [display_path(j[0]) for j in jobs],
         "warnings": warnings,
         "errors": errors,
         "panel_verdict": verdict,
     }
-    atomic_write_text(out_dir / "run.json", json.dumps(run_info, indent=2, default=str) + "\n")
+    atomic_write_text(out_dir / "run.json", json.dumps(printable(run_info), indent=2, default=str) + "\n")
     n_ok = len(jobs) - sum(e["input"] != "panel" for e in errors)
     sys.stdout.write(
         f"{len(jobs)} image(s): {n_ok} quantified, {len(jobs) - n_ok} failed"
         + (f"; MISEV panel {'PASS' if verdict['pass'] else 'FAIL'}" if verdict else "")
-        + f"; outputs in {out_dir}\n"
+        + f"; outputs in {display_path(out_dir)}\n"
     )
     return 1 if errors else 0
 

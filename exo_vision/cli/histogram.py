@@ -198,8 +198,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     buffer = io.BytesIO()
     save_figure(fig, buffer, fmt=fmt)
-    atomic_write_bytes(out, buffer.getvalue())
     bins_path = out.with_name(f"{out.stem}_bins.csv")
-    atomic_write_bytes(bins_path, bins.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    try:
+        atomic_write_bytes(out, buffer.getvalue())
+        atomic_write_bytes(bins_path, bins.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    except OSError as err:
+        logger.error("cannot write %s: %s; choose a folder you may write to", out, err.strerror or err)
+        return 2
     sys.stdout.write(f"{out}\n{bins_path}\n")
     return 0

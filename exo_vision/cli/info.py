@@ -16,6 +16,7 @@ import logging
 import sys
 from typing import Any
 
+from exo_vision._shared.paths import display_path, printable
 from exo_vision.io import ImageReadError, read_image
 
 logger = logging.getLogger(__name__)
@@ -59,10 +60,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="do not try to read a burnt-in scale bar when the file has no calibration",
     )
+    p.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=None,
+        metavar="MP",
+        help="refuse files that decode to more than MP million values (default 256), checked before decoding",
+    )
     p.set_defaults(func=run)
 
 
-def describe(path: str, *, kind: str = "auto", frame: int | None = None, scale_bar: bool = True) -> dict[str, Any]:
+def describe(
+    path: str,
+    *,
+    kind: str = "auto",
+    frame: int | None = None,
+    scale_bar: bool = True,
+    max_megapixels: float | None = None,
+) -> dict[str, Any]:
     """Return the JSON-ready description of one file (or its error).
 
     Parameters
@@ -75,29 +90,38 @@ def describe(path: str, *, kind: str = "auto", frame: int | None = None, scale_b
         Frame of a stack to read.
     scale_bar : bool
         Whether to fall back on a burnt-in scale bar.
+    max_megapixels : float or None
+        Limit on the decoded size (None: the reader's default).
 
     Returns
     -------
     dict
         ``ImageData.info()`` on success, else ``{"path": path, "error": message}``.
     """
+    shown = display_path(path)
     try:
-        image = read_image(path, kind=kind, frame=frame, scale_bar=scale_bar)  # type: ignore[arg-type]
-    except (ImageReadError, ValueError) as exc:
-        return {"path": path, "error": str(exc)}
+        image = read_image(
+            path, kind=kind, frame=frame, scale_bar=scale_bar, max_megapixels=max_megapixels  # type: ignore[arg-type]
+        )
+    except (ImageReadError, ValueError, OSError) as exc:
+        return {"path": shown, "error": display_path(str(exc))}
+    except MemoryError:
+        return {"path": shown, "error": f"{shown}: not enough memory to read this file"}
     out = image.info()
-    out["path"] = path
-    return out
+    out["path"] = shown
+    return printable(out)  # type: ignore[return-value]
 
 
 def run(args: argparse.Namespace) -> int:
     """Print one JSON line per file; return 1 if any file failed, else 0."""
     failed = 0
     for path in args.files:
-        record = describe(path, kind=args.kind, frame=args.frame, scale_bar=args.scale_bar)
+        record = describe(
+            path, kind=args.kind, frame=args.frame, scale_bar=args.scale_bar, max_megapixels=args.max_megapixels
+        )
         if "error" in record:
             failed += 1
-            logger.debug("%s failed: %s", path, record["error"])
+            logger.debug("%s failed: %s", display_path(path), record["error"])
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     if failed:

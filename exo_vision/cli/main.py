@@ -8,7 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from exo_vision import __version__
+from exo_vision._shared.paths import display_path
 from exo_vision.cli import blot, histogram, info, report, tem
+
+logger = logging.getLogger("exo_vision.cli")
 
 #: Subcommand modules; each exposes ``add_parser(subparsers)`` which sets ``func``.
 SUBCOMMANDS = (info, tem, blot, histogram, report)
@@ -43,7 +46,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        logger.error("interrupted")
+        return 130
+    except (ValueError, OSError) as err:
+        # Commands turn expected problems into messages themselves; this is the net under them.
+        logger.debug("%s failed", args.command, exc_info=True)
+        logger.error("%s", display_path(_describe(err)))
+        return 2
+    except MemoryError:
+        logger.debug("%s failed", args.command, exc_info=True)
+        logger.error("out of memory; run fewer workers (--workers 1) or process fewer or smaller images at once")
+        return 2
+    except Exception as err:  # noqa: BLE001 - never a traceback for the user
+        logger.debug("%s failed", args.command, exc_info=True)
+        logger.error(
+            "unexpected error (%s: %s); rerun with -v for the details and please report it",
+            type(err).__name__, display_path(str(err)),
+        )
+        return 3
+
+
+def _describe(err: BaseException) -> str:
+    """A one-line message for an expected error, with the file an OSError names."""
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}; check the path and your permissions"
+    return str(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -84,7 +84,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         logger.error("%s", err)
         return 2
-    atomic_write_text(out, page)
+    try:
+        atomic_write_text(out, page)
+    except OSError as err:
+        logger.error("cannot write %s: %s; choose a folder you may write to", out, err.strerror or err)
+        return 2
     # The designated stdout output: one line a script can read.
     sys.stdout.write(f"report written to {out} ({len(page.encode('utf-8')) / 1e6:.1f} MB)\n")
     return 0

@@ -6,8 +6,10 @@ import argparse
 import contextlib
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
+from exo_vision._shared.paths import display_path
 from exo_vision.batch.config import build_config, read_config
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, available_methods
 
@@ -61,6 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--frame", type=int, metavar="K", help="frame to analyse in multi-frame files (0-based)")
     g.add_argument("--no-scale-bar", dest="scale_bar", action="store_false", default=None,
                    help="do not calibrate from a burnt-in scale bar")
+    g.add_argument("--max-megapixels", type=float, metavar="MP",
+                   help="refuse inputs that decode to more than MP million values (default 256), "
+                        "checked before decoding")
     g = p.add_argument_group("segmentation")
     g.add_argument("--method", choices=available_methods(),
                    help=f"segmentation method (default {DEFAULT_METHOD}): "
@@ -89,8 +94,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
     keys = (
-        "pixel_size_nm", "frame", "scale_bar", "method", "model", "min_diameter_nm", "max_diameter_nm", "sensitivity", "polarity",
-        "exclude_border", "bin_width_nm", "seed", "recursive", "workers", "scheduler",
+        "pixel_size_nm", "frame", "scale_bar", "method", "model", "min_diameter_nm", "max_diameter_nm",
+        "sensitivity", "polarity", "exclude_border", "bin_width_nm", "seed", "recursive", "workers", "scheduler",
+        "max_megapixels",
     )
     return {k: getattr(args, k) for k in keys}
 
@@ -152,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
     # The designated stdout output: one summary line a script can read.
     sys.stdout.write(
         f"{len(result.records)} input(s): {counts['done']} analysed, {counts['skipped']} already complete, "
-        f"{counts['failed']} failed; {result.wall_s:.1f} s; outputs in {args.out}\n"
+        f"{counts['failed']} failed; {result.wall_s:.1f} s; outputs in {display_path(args.out)}\n"
     )
     if result.failed:
-        logger.error("%d input(s) failed; reasons in %s", len(result.failed), f"{args.out}/errors.csv")
+        logger.error("%d input(s) failed; reasons in %s", len(result.failed), display_path(Path(args.out) / "errors.csv"))
     return 1 if result.failed else 0

@@ -24,6 +24,10 @@ LAYOUTS = ("overlay", "side-by-side", "violin", "box")
 BIN_TABLE_COLUMNS = ("group", "bin_left_nm", "bin_right_nm", "count", "weight", "fraction", "percent")
 
 
+#: Most bins one histogram may have.
+MAX_BINS = 10_000
+
+
 def legend_label(name: str, diameters_nm: np.ndarray) -> str:
     """Legend text: group name, n, mean ± SD, KDE mode and D10/D50/D90 in nm.
 
@@ -130,6 +134,15 @@ def size_histogram_figure(
                     float((np.floor(everything.max() / bin_width_nm) + 1) * bin_width_nm))
     elif range_nm is None:
         range_nm = (0.0, float(bin_width_nm))
+
+    if not (np.isfinite(bin_width_nm) and bin_width_nm > 0):
+        raise ValueError(f"the bin width must be a positive number of nm, got {bin_width_nm!r}")
+    n_bins = (range_nm[1] - range_nm[0]) / bin_width_nm
+    if not np.isfinite(n_bins) or n_bins > MAX_BINS:
+        raise ValueError(
+            f"a bin width of {bin_width_nm:g} nm over {range_nm[0]:g}-{range_nm[1]:g} nm gives "
+            f"{n_bins:.3g} bins, more than {MAX_BINS}; use a wider bin (--bin-width-nm, default 10) or a --range-nm"
+        )
 
     tables = []
     for name, d in data.items():

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from exo_vision.io.library_logs import quiet_library_logs
+from exo_vision.io.limits import check_decoded_size
 from exo_vision.io.raw import RawImage
 from exo_vision.io.units import is_length_unit, is_reciprocal_unit, length_to_nm
 
@@ -97,8 +98,12 @@ def _signal_to_raw(signal: dict[str, Any], fmt: str) -> RawImage:
     return raw
 
 
-def _choose(signals: list[dict[str, Any]], fmt: str) -> RawImage:
-    """Pick the main image among the signals a file holds."""
+def _choose(
+    signals: list[dict[str, Any]], fmt: str, *, path: Path, max_megapixels: float | None = None
+) -> RawImage:
+    """Pick the main image among the signals a file holds (read lazily: decoded only here, within the limit)."""
+    for signal in signals:
+        check_decoded_size(path, getattr(signal["data"], "shape", ()), max_megapixels=max_megapixels)
     raws = [_signal_to_raw(s, fmt) for s in signals]
     if not raws:
         raise ValueError("the file holds no data")
@@ -118,11 +123,22 @@ def _choose(signals: list[dict[str, Any]], fmt: str) -> RawImage:
 
 
 def _quiet_read(reader: Any, path: Path, **kwargs: Any) -> list[dict[str, Any]]:
+    """Run a rosettasciio reader lazily (the header only), quietly.
+
+    Where rosettasciio cannot read lazily (RGBA DigitalMicrograph images) the
+    file is read at once: those formats store their pixels uncompressed, so
+    the data cannot be much larger than the file.
+    """
     with quiet_library_logs():
-        return reader(str(path), **kwargs)
+        try:
+            return reader(str(path), lazy=True, **kwargs)
+        except ValueError as err:
+            if "lazy" not in str(err).lower():
+                raise
+            return reader(str(path), **kwargs)
 
 
-def read_dm(path: str | Path) -> RawImage:
+def read_dm(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode a Gatan DigitalMicrograph DM3/DM4 file.
 
     Parameters
@@ -139,10 +155,10 @@ def read_dm(path: str | Path) -> RawImage:
     """
     from rsciio.digitalmicrograph import file_reader
 
-    return _choose(_quiet_read(file_reader, Path(path)), "dm")
+    return _choose(_quiet_read(file_reader, Path(path)), "dm", path=Path(path), max_megapixels=max_megapixels)
 
 
-def read_emd(path: str | Path) -> RawImage:
+def read_emd(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode a Velox (Thermo Fisher) or Berkeley EMD file (HDF5).
 
     Parameters
@@ -157,10 +173,10 @@ def read_emd(path: str | Path) -> RawImage:
     """
     from rsciio.emd import file_reader
 
-    return _choose(_quiet_read(file_reader, Path(path)), "emd")
+    return _choose(_quiet_read(file_reader, Path(path)), "emd", path=Path(path), max_megapixels=max_megapixels)
 
 
-def read_tia(path: str | Path) -> RawImage:
+def read_tia(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode an FEI TIA ``.ser`` file or its ``.emi`` companion.
 
     Parameters
@@ -175,10 +191,10 @@ def read_tia(path: str | Path) -> RawImage:
     """
     from rsciio.tia import file_reader
 
-    return _choose(_quiet_read(file_reader, Path(path)), "tia")
+    return _choose(_quiet_read(file_reader, Path(path)), "tia", path=Path(path), max_megapixels=max_megapixels)
 
 
-def read_mrc(path: str | Path) -> RawImage:
+def read_mrc(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode an MRC/CCP4 file with mrcfile.
 
     Parameters
@@ -195,6 +211,9 @@ def read_mrc(path: str | Path) -> RawImage:
     import mrcfile
 
     with quiet_library_logs():
+        with mrcfile.open(path, permissive=True, header_only=True) as mrc:
+            header = mrc.header
+            check_decoded_size(path, (int(header.nz), int(header.ny), int(header.nx)), max_megapixels=max_megapixels)
         with mrcfile.open(path, permissive=True) as mrc:
             if mrc.data is None:
                 raise ValueError("the MRC header is unreadable and no data could be read")

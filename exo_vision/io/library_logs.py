@@ -29,9 +29,11 @@ def quiet_library_logs(*names: str) -> Iterator[None]:
     Parameters
     ----------
     *names : str
-        Logger names to quieten; ``"rsciio"`` and ``"mrcfile"`` by default.
+        Logger names to quieten; ``"rsciio"``, ``"mrcfile"`` and ``"tifffile"`` by
+        default (tifffile logs ``ERROR: <TiffTag ...>`` for a damaged tag even
+        when the image reads fine).
     """
-    targets = [logging.getLogger(name) for name in (names or ("rsciio", "mrcfile"))]
+    targets = [logging.getLogger(name) for name in (names or ("rsciio", "mrcfile", "tifffile"))]
     saved = [(lib, list(lib.handlers), lib.propagate) for lib in targets]
     relay = _Relay()
     for lib in targets:

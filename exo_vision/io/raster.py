@@ -11,19 +11,25 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from exo_vision.io.image_data import ImageReadError
+from exo_vision.io.limits import check_decoded_size
 from exo_vision.io.raw import RawImage
 
 #: Extensions handled here (lower case, with the dot).
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
-def read_raster(path: str | Path) -> RawImage:
+def read_raster(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode a PNG/JPEG/BMP/GIF/WebP file with Pillow.
 
     Parameters
     ----------
     path : str or Path
         Image file.
+    max_megapixels : float or None
+        Limit on the decoded size, checked from the header before decoding
+        (:func:`exo_vision.io.limits.check_decoded_size`). Pillow's own limit
+        (about 179 MP) still applies above it.
 
     Returns
     -------
@@ -33,17 +39,30 @@ def read_raster(path: str | Path) -> RawImage:
         (animated GIF) come back as ``(F, M, N[, C])``. No pixel size.
     """
     path = Path(path)
-    with Image.open(path) as img:
-        img.load()
-        metadata = {"format": img.format, "pil_mode": img.mode}
-        dpi = img.info.get("dpi")
-        if dpi:
-            metadata["dpi"] = round(float(dpi[0]), 3)
-        frames = []
-        n_frames = getattr(img, "n_frames", 1)
-        for index in range(n_frames):
-            img.seek(index)
-            frames.append(_as_array(img))
+    try:
+        with Image.open(path) as img:
+            n_frames = getattr(img, "n_frames", 1)
+            check_decoded_size(path, (n_frames, img.size[1], img.size[0], len(img.getbands())),
+                               max_megapixels=max_megapixels)
+            return _decode(img)
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(
+            path, f"is larger than Pillow decodes ({err})", "Crop or downsample the image before analysing it"
+        ) from None
+
+
+def _decode(img: Image.Image) -> RawImage:
+    """Pixels and dpi of an opened Pillow image (every frame)."""
+    img.load()
+    metadata = {"format": img.format, "pil_mode": img.mode}
+    dpi = img.info.get("dpi")
+    if dpi:
+        metadata["dpi"] = round(float(dpi[0]), 3)
+    frames = []
+    n_frames = getattr(img, "n_frames", 1)
+    for index in range(n_frames):
+        img.seek(index)
+        frames.append(_as_array(img))
     data = frames[0] if len(frames) == 1 else np.stack(frames)
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4) and frames[0].ndim == 3
     return RawImage(data=data, rgb=rgb, metadata=metadata)

@@ -40,6 +40,7 @@ from exo_vision.io.image_data import (
     ImageReadError,
     metadata_source,
 )
+from exo_vision.io.limits import max_values
 from exo_vision.io.polarity import detect_polarity
 from exo_vision.io.raw import RawImage
 
@@ -78,6 +79,7 @@ def read_image(
     frame: int | None = None,
     pixel_size_nm: float | None = None,
     scale_bar: bool = True,
+    max_megapixels: float | None = None,
 ) -> ImageData:
     """Read one 2-D image with its physical calibration and its provenance.
 
@@ -102,6 +104,10 @@ def read_image(
         For TEM (or unknown) images without metadata calibration, try reading a
         burnt-in scale bar (``exo_vision.calibration.scalebar``); only a reading
         with status ``"ok"`` is used.
+    max_megapixels : float or None
+        Limit on the decoded size (millions of values over all frames and
+        channels), checked from the file's header before decoding; None uses
+        :data:`exo_vision.io.limits.DEFAULT_MAX_MEGAPIXELS`.
 
     Returns
     -------
@@ -152,9 +158,10 @@ def read_image(
     if frame is not None and (isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0):
         raise ValueError(f"`frame` must be a non-negative integer frame index, got {frame!r}")
     user_px = _check_user_pixel_size(pixel_size_nm)
+    max_values(max_megapixels)  # validates the argument
     _check_file(path)
 
-    raw = _decode(path)
+    raw = _decode(path, max_megapixels=max_megapixels)
     data, shaping_notes = _to_2d(raw, path=path, frame=frame, kind=kind)
     warnings_out = list(raw.warnings) + shaping_notes
     metadata: dict[str, Any] = dict(raw.metadata)
@@ -223,7 +230,7 @@ def _sniff(path: Path) -> str | None:
     return None
 
 
-def _decode(path: Path) -> RawImage:
+def _decode(path: Path, *, max_megapixels: float | None = None) -> RawImage:
     """Dispatch to a format reader; turn library failures into ImageReadError."""
     suffix = path.suffix.lower()
     try:
@@ -260,7 +267,7 @@ def _decode(path: Path) -> RawImage:
             )
         fmt = "emd"
     try:
-        return _run_reader(fmt, path)
+        return _run_reader(fmt, path, max_megapixels)
     except ImageReadError:
         raise
     except MemoryError:
@@ -274,11 +281,12 @@ def _decode(path: Path) -> RawImage:
         ) from exc
 
 
-def _run_reader(fmt: str, path: Path) -> RawImage:
+def _run_reader(fmt: str, path: Path, max_megapixels: float | None = None) -> RawImage:
+    limit = {"max_megapixels": max_megapixels}
     if fmt == "tiff":
         from exo_vision.io.tiff import read_tiff
 
-        return read_tiff(path)
+        return read_tiff(path, **limit)
     if fmt == "biorad_scn":
         from exo_vision.io.scn import read_scn
 
@@ -286,11 +294,11 @@ def _run_reader(fmt: str, path: Path) -> RawImage:
     if fmt == "raster":
         from exo_vision.io.raster import read_raster
 
-        return read_raster(path)
+        return read_raster(path, **limit)
     if fmt == "mrc":
         from exo_vision.io.em import read_mrc
 
-        return read_mrc(path)
+        return read_mrc(path, **limit)
     from exo_vision.io import em
 
     if fmt == "dm":
@@ -302,10 +310,10 @@ def _run_reader(fmt: str, path: Path) -> RawImage:
                 "does not start with a DigitalMicrograph DM3/DM4 header",
                 "Open the original .dm3/.dm4 file saved by DigitalMicrograph",
             )
-        return em.read_dm(path)
+        return em.read_dm(path, **limit)
     if fmt == "emd":
-        return em.read_emd(path)
-    return em.read_tia(path)
+        return em.read_emd(path, **limit)
+    return em.read_tia(path, **limit)
 
 
 def _to_2d(raw: RawImage, *, path: Path, frame: int | None, kind: str) -> tuple[np.ndarray, list[str]]:

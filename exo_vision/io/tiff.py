@@ -18,6 +18,7 @@ length wins):
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,18 @@ import numpy as np
 import tifffile
 
 from exo_vision.io.library_logs import quiet_library_logs
+from exo_vision.io.limits import check_decoded_size
 from exo_vision.io.raw import RawImage
-from exo_vision.io.units import is_length_unit, is_reciprocal_unit, length_to_nm
+from exo_vision.io.units import is_length_unit, is_reciprocal_unit, length_to_nm, normalise_unit
 
 logger = logging.getLogger(__name__)
 
 #: A resolution-tag pixel coarser than this (10 µm, i.e. finer than 2540 dpi) is
 #: taken to be a print resolution, not a physical pixel size.
 PRINT_RESOLUTION_LIMIT_NM = 10_000.0
+
+#: Units in which a resolution is a print resolution (dpi, dots per cm) when coarse.
+_PRINT_UNITS = frozenset({"in", "inch", "cm", "centimeter", "centimetre"})
 
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
@@ -83,6 +88,72 @@ def _vendor(tif: tifffile.TiffFile) -> tuple[str, str] | None:
     return None
 
 
+#: Pages per series whose data extents are checked against the file size.
+_PAGES_CHECKED = 4096
+
+
+#: Most image directories followed when checking the chain.
+_MAX_IFDS = 100_000
+
+
+def _check_ifd_chain(path: Path) -> None:
+    """Raise ValueError when the chain of image directories (IFDs) leads past the end of the file.
+
+    tifffile stops quietly at such a link, so a truncated file whose main
+    image came second would be read as its first (overview) image.
+    """
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+        order = "<" if head[:2] == b"II" else ">"
+        big = struct.unpack(order + "H", head[2:4])[0] == 43
+        offset = struct.unpack(order + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0]
+        count_fmt, entry, next_fmt = ("Q", 20, "Q") if big else ("H", 12, "I")
+        count_size, next_size = struct.calcsize(count_fmt), struct.calcsize(next_fmt)
+        seen: set[int] = set()
+        while offset and offset not in seen and len(seen) < _MAX_IFDS:
+            seen.add(offset)
+            handle.seek(offset)
+            raw = handle.read(count_size)
+            if len(raw) < count_size:
+                break
+            n = struct.unpack(order + count_fmt, raw)[0]
+            end = offset + count_size + n * entry + next_size
+            if end > size:
+                raise ValueError(
+                    f"truncated file: image directory {len(seen)} at byte {offset} ends past the end of the file "
+                    f"({size} bytes), so the images after it are missing"
+                )
+            handle.seek(offset + count_size + n * entry)
+            offset = struct.unpack(order + next_fmt, handle.read(next_size))[0]
+            if offset >= size:
+                raise ValueError(
+                    f"truncated file: image directory {len(seen)} points to a next image at byte {offset}, past "
+                    f"the end of the file ({size} bytes)"
+                )
+
+
+def _check_complete(tif: tifffile.TiffFile, path: Path) -> None:
+    """Refuse a truncated file (ValueError): image data of any series reaching past the end of the file.
+
+    Without this, a truncated two-series file (a gray image plus an RGB
+    overview) was silently read as whichever series survived.
+    """
+    size = path.stat().st_size
+    for number, series in enumerate(tif.series):
+        for page in list(series.pages)[:_PAGES_CHECKED]:
+            offsets = getattr(page, "dataoffsets", None) or ()
+            counts = getattr(page, "databytecounts", None) or ()
+            if any(o + c > size for o, c in zip(offsets, counts, strict=False) if o and c):
+                # read_image turns this into an ImageReadError naming the file and the fix.
+                raise ValueError(
+                    f"truncated file: the pixels of image series {number} (shape {tuple(series.shape)}) "
+                    f"reach past the end of the file ({size} bytes)"
+                )
+
+
 def _pick_series(tif: tifffile.TiffFile) -> int:
     """Index of the series holding the main image (largest; gray wins ties)."""
 
@@ -100,11 +171,11 @@ def _pick_series(tif: tifffile.TiffFile) -> int:
 def _vendor_calibration(
     path: Path, series_index: int, n_series: int, warnings_out: list[str]
 ) -> tuple[tuple[float | None, float | None], dict[str, Any]]:
-    """Read vendor-tag calibration through rosettasciio's TIFF reader."""
+    """Read vendor-tag calibration through rosettasciio's TIFF reader (lazily: the pixels are not decoded)."""
     from rsciio.tiff import file_reader
 
     with quiet_library_logs():
-        signals = file_reader(str(path))
+        signals = file_reader(str(path), lazy=True)
     index = series_index if len(signals) == n_series else 0
     axes = [ax for ax in signals[index]["axes"] if not ax.get("navigate", False)]
     spatial = axes[-2:]
@@ -138,12 +209,19 @@ def _resolution_nm(page: tifffile.TiffPage, unit_nm: float) -> tuple[float | Non
         if name not in page.tags:
             out.append(None)
             continue
-        num, den = page.tags[name].value
-        out.append(unit_nm * den / num if num and den else None)
+        try:
+            num, den = page.tags[name].value
+            value = unit_nm * den / num if num and den else None
+        except (TypeError, ValueError, ZeroDivisionError):
+            value = None
+        # A negative or non-finite resolution (a signed rational -1, a damaged tag) is no calibration.
+        out.append(value if value is not None and math.isfinite(value) and value > 0 else None)
     return out[0], out[1]
 
 
-def _imagej_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | None, str] | None:
+def _imagej_calibration(
+    tif: tifffile.TiffFile, metadata: dict[str, Any]
+) -> tuple[float | None, float | None, str] | None:
     meta = tif.imagej_metadata or {}
     unit = meta.get("unit")
     if not unit or "XResolution" not in tif.pages[0].tags:
@@ -152,12 +230,20 @@ def _imagej_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | N
     if not is_length_unit(unit):
         return None
     y_nm, x_nm = _resolution_nm(tif.pages[0], length_to_nm(1.0, unit))
+    if x_nm is None:
+        return None
+    if x_nm >= PRINT_RESOLUTION_LIMIT_NM and normalise_unit(unit) in _PRINT_UNITS:
+        # unit=inch at 300 dpi is a print resolution (ImageJ's default for desktop exports), not a pixel size.
+        metadata["dpi"] = round(2.54e7 / x_nm, 3)
+        return None
     if y_nm is None:
         y_nm = x_nm
     return y_nm, x_nm, f"ImageJ unit ({unit}) + XResolution/YResolution"
 
 
-def _ome_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | None, str] | None:
+def _ome_calibration(
+    tif: tifffile.TiffFile, notes: list[str]
+) -> tuple[float | None, float | None, str] | None:
     xml = tif.ome_metadata
     if not xml:
         return None
@@ -169,7 +255,14 @@ def _ome_calibration(tif: tifffile.TiffFile) -> tuple[float | None, float | None
         unit_match = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
         unit = unit_match.group(1) if unit_match else "µm"  # the OME schema default
         if is_length_unit(unit):
-            values[axis] = length_to_nm(size.group(1), unit)
+            try:
+                values[axis] = length_to_nm(size.group(1), unit)
+            except ValueError:
+                notes.append(
+                    f"OME-XML PhysicalSize{axis}={size.group(1)!r} {unit} is not a positive length: ignored, "
+                    "pixel size unknown"
+                )
+                return None
     if "X" not in values:
         return None
     return values.get("Y", values["X"]), values["X"], "OME-XML PhysicalSizeX/PhysicalSizeY"
@@ -206,13 +299,16 @@ def _apply_palette(colormap: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return rgb.astype(np.uint16)
 
 
-def read_tiff(path: str | Path) -> RawImage:
+def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode a TIFF/BigTIFF file and the calibration its tags state.
 
     Parameters
     ----------
     path : str or Path
         TIFF file (any extension).
+    max_megapixels : float or None
+        Limit on the decoded size (:func:`exo_vision.io.limits.check_decoded_size`),
+        checked from the tags before decoding.
 
     Returns
     -------
@@ -224,8 +320,10 @@ def read_tiff(path: str | Path) -> RawImage:
     path = Path(path)
     metadata: dict[str, Any] = {"format": "TIFF"}
     notes: list[str] = []
-    with tifffile.TiffFile(path) as tif:
+    with quiet_library_logs(), tifffile.TiffFile(path) as tif:
         n_series = len(tif.series)
+        _check_ifd_chain(path)
+        _check_complete(tif, path)
         index = _pick_series(tif)
         series = tif.series[index]
         if n_series > 1:
@@ -234,6 +332,7 @@ def read_tiff(path: str | Path) -> RawImage:
                 f"the file holds {n_series} image series; read series {index} "
                 f"(shape {tuple(series.shape)}), the largest"
             )
+        check_decoded_size(path, series.shape, max_megapixels=max_megapixels)
         data = series.asarray()
         axes = series.axes
         page = series.pages[0] if series.pages else tif.pages[0]
@@ -266,7 +365,7 @@ def read_tiff(path: str | Path) -> RawImage:
             if pixel[0] is not None:
                 tag = description_of_tag
         if tag is None:
-            for found in (_imagej_calibration(tif), _ome_calibration(tif)):
+            for found in (_imagej_calibration(tif, metadata), _ome_calibration(tif, notes)):
                 if found is not None:
                     pixel, tag = (found[0], found[1]), found[2]
                     break

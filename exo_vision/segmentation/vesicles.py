@@ -75,6 +75,7 @@ from exo_vision.segmentation.polarity import detect_polarity
 from exo_vision.segmentation.preprocess import (
     as_float_image,
     check_pixel_size,
+    check_working_scale,
     normalised_contrast,
     resample_to_scale,
     shrink_mask,
@@ -653,6 +654,7 @@ def segment_vesicles(
     """
     img = as_float_image(image)
     px = check_pixel_size(pixel_size_nm)
+    check_working_scale(img.shape, pixel_size_nm=px)
     if not (np.isfinite(min_diameter_nm) and np.isfinite(max_diameter_nm) and 0 <= min_diameter_nm < max_diameter_nm):
         raise ValueError(
             f"need 0 <= min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}"

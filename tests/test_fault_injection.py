@@ -1,0 +1,93 @@
+"""Fault injection: kill -9 a `tem` batch on the local pool mid-run, then --resume.
+
+The resumed run must give byte-identical tables to an uninterrupted run, and the
+killed run must leave no orphan process (workers, fork server, resource tracker)
+and no temporary folder behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tifffile
+
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="uses /proc")]
+
+TABLES = ("vesicles.csv", "summary.csv", "errors.csv")
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if marker.encode() in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_for_no_process(marker: str, timeout_s: float = 30.0) -> list[int]:
+    """Wait until no process holds ``marker`` (helpers end a moment after their parent); return those left."""
+    deadline = time.monotonic() + timeout_s
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _processes_with(marker)
+
+
+def _tem(inputs: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "exo_vision.cli.main", "tem", str(inputs), "--out", str(out), "--workers", "2", *extra],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for seed in range(8):
+        image, _ = make_synthetic_tem((1536, 1536), pixel_size_nm=0.6, difficulty="easy", n_vesicles=6,
+                                      scale_bar=False, rng=seed)
+        tifffile.imwrite(inputs / f"m{seed}.tif", image, imagej=True, resolution=(1 / 0.6, 1 / 0.6),
+                         metadata={"unit": "nm"})
+    temp = tmp_path / "tmpdir"
+    temp.mkdir()
+    marker = f"exo-vision-fault-{os.getpid()}-{time.time_ns()}"
+    env = {**os.environ, "TMPDIR": str(temp), "EXO_VISION_TEST_MARKER": marker}
+
+    reference = tmp_path / "reference"
+    assert _tem(inputs, reference, env).wait(timeout=600) == 0
+
+    out = tmp_path / "out"
+    victim = _tem(inputs, out, env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(out.glob("*_done.json"))) < 2:
+        time.sleep(0.05)
+    assert victim.poll() is None, "the run ended before it could be killed; give it more work"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert not (out / "run.json").exists()
+
+    # No orphan: workers notice the main process is gone, and the fork server and resource tracker follow.
+    assert _wait_for_no_process(marker) == []
+    assert [p.name for p in temp.iterdir()] == []
+
+    assert _tem(inputs, out, env, "--resume").wait(timeout=600) == 0
+    for name in TABLES:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert not list(out.glob(".exo-vision-tmp-*"))
+    assert _wait_for_no_process(marker) == []
+    assert [p.name for p in temp.iterdir()] == []
