@@ -36,6 +36,13 @@ MIN_STRIP_FRACTION = 0.06
 MIN_COVERAGE = 0.15
 #: Edge rows/columns of a membrane are half membrane, half gap: this many are trimmed off the box.
 EDGE_TRIM_PX = 2
+#: A membrane's interior spread (40th minus 5th percentile) stays below this fraction of its step above
+#: the gap: a lone band on a flat background is all slope. A strongly blotchy membrane (relative SD
+#: of the background up to ~0.3) reaches ~0.8, so the bound sits above that.
+MAX_INTERIOR_SPREAD = 0.95
+#: A membrane's interior never falls to the gap: its 5th percentile stands this fraction of its step above
+#: the gap level (a lane of gel bands has valleys down to the gel between its bands).
+MIN_INTERIOR_LEVEL = 0.1
 
 
 @dataclass
@@ -243,6 +250,8 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
     y0, y1, x0, x1 = cell
     sy0, sy1, sx0, sx1 = y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
     sub = small[sy0:sy1, sx0:sx1] > threshold
+    # dark blotches inside a membrane are still membrane (they are enclosed by it)
+    sub = ndi.binary_fill_holes(sub)
     # thin things (text, pen strokes, bridges across a gap) are not membrane
     sub = ndi.binary_opening(sub, structure=np.ones((5, 5), bool))
     lab, n = ndi.label(sub)
@@ -256,13 +265,13 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
     if h < min_size[0] or w < min_size[1] or comp.sum() < 0.6 * (rs.stop - rs.start) * (cs.stop - cs.start):
         return None
     # A membrane is solid and flat between its bands: its interior (central 80 % of the box)
-    # stays above the threshold (a lane of gel bands has valleys down to the gel between its
+    # stays above the gap (a lane of gel bands has valleys down to the gel between its
     # bands) and its lower half sits at one level (a lone band on a flat background is all slope).
     bh, bw = rs.stop - rs.start, cs.stop - cs.start
     inner = small[sy0 + rs.start + bh // 10: sy0 + rs.stop - bh // 10, sx0 + cs.start + bw // 10: sx0 + cs.stop - bw // 10]
     if inner.size:
         p5, p40 = np.percentile(inner, [5, 40])
-        if p5 <= threshold or p40 - p5 > 0.4 * (p40 - gap_level):
+        if p5 <= gap_level + MIN_INTERIOR_LEVEL * (p40 - gap_level) or p40 - p5 > MAX_INTERIOR_SPREAD * (p40 - gap_level):
             return None
     # full-resolution box, trimmed of the half-membrane edge pixels where the edge is seen
     top, bottom = (sy0 + rs.start) * f, min((sy0 + rs.stop) * f, y1)
