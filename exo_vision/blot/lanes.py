@@ -311,6 +311,7 @@ def find_lanes(
     n_lanes: int | None = None,
     min_lane_width_px: float = MIN_LANE_WIDTH_PX,
     warnings: list[str] | None = None,
+    infer_end_lanes: bool = True,
 ) -> list[Lane]:
     """Detect the lanes of one strip automatically.
 
@@ -358,6 +359,10 @@ def find_lanes(
     warnings : list of str, optional
         Messages for the user are appended here (logged as warnings when not
         given): blank end lanes that could not be told from the margin.
+    infer_end_lanes : bool
+        Step 5 on (default). Off for a strip stacked with others of the same
+        membrane: :func:`share_lanes` adds end lanes where every strip of the
+        stack shows room for them.
 
     Returns
     -------
@@ -487,7 +492,7 @@ def find_lanes(
     # back to full-resolution pixel centres
     xs = [(x + 0.5) * f - 0.5 + strip.x_left_px for x in xs]
     lane_width = lane_width * f
-    if n_lanes is None and pitch is not None:
+    if n_lanes is None and pitch is not None and infer_end_lanes:
         xs, message = _end_lanes(xs, pitch * f, lane_width, strip)
         if message:
             if warnings is not None:
@@ -713,6 +718,12 @@ def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, mar
     return out
 
 
+def stacked(strips: Sequence[Strip]) -> list[bool]:
+    """Whether each strip shares its columns with another strip (at least half the narrower one's width)."""
+    return [any(j != i and min(s.x_right_px, o.x_right_px) - max(s.x_left_px, o.x_left_px) >= 0.5 * min(s.width_px, o.width_px)
+                for j, o in enumerate(strips)) for i, s in enumerate(strips)]
+
+
 def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
     """Give strips cut from one membrane the same lanes: the union of what each strip shows.
 
@@ -779,15 +790,19 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
         union.sort(key=lambda u: u[0])
         centres = [c for c, _, _ in union]
         pitch = _pitch(np.array(centres))
+        # blank end lanes (reference frame) only where every strip of the stack shows room for them: a
+        # blotch can hide one membrane's edge, never the same edge of every membrane
+        proposals = []
+        for j, shift in offsets.items():
+            grown = _end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0] if pitch else []
+            proposals.append([x - shift for x in grown if min(abs(x - shift - c) for c in centres) >= tol])
+        common = [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])]
         for j, shift in offsets.items():
             s_j = strips[j]
             mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
             own = {k: lane for lane in out[j] for k, c in enumerate(centres) if abs(lane.x_centre_px - shift - c) < tol}
             xs = [c + shift for c in centres]
-            extra: list[float] = []
-            if pitch is not None:
-                grown, _ = _end_lanes(xs, pitch, ref[0].width_px, s_j)
-                extra = [x for x in grown if x not in xs]
+            extra = [x + shift for x in common]
             merged = []
             for k, (c, src, _) in enumerate(union):
                 if k in own:
