@@ -214,7 +214,7 @@ def _profile_noise(profile: np.ndarray) -> float:
 
 
 def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
-                 quantised: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 quantised: bool = False, size_px: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Remove the slowly varying background along each column (vertical white top-hat).
 
     Bands are at most about half a strip tall, so an opening along y with a
@@ -233,6 +233,9 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
     lift whole column stretches by one level in the top-hat (a false faint
     "lane" one level high, and a half-level floor on faint lanes to reject it).
 
+    With ``size_px`` the opening window is that many rows instead (at least
+    15, at most 70 % of the strip): see :func:`_band_window`.
+
     Returns
     -------
     th : (R, C) ndarray
@@ -242,6 +245,8 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
         the true pixel noise; the opening's output is smoother).
     """
     size = max(15, int(0.7 * block.shape[0]))
+    if size_px is not None:
+        size = min(size, max(15, int(size_px)))
     size = min(size, block.shape[0])
     base = ndi.median_filter(block, size=3, mode="nearest") if quantised else block
     opened = ndi.maximum_filter1d(ndi.minimum_filter1d(base, size, axis=0, mode="nearest"), size, axis=0, mode="nearest")
@@ -252,6 +257,33 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
     # outside the block counts as empty (a stroke on the edge row must not be extended by it)
     return ndi.gaussian_filter(ndi.grey_opening(diff, size=(3, mark_width_px), mode="constant", cval=0.0),
                                sigma=(2.0, 1.0)), raw
+
+
+#: The lane finder's background window is this many times the strongest band's height (rows at half height).
+BAND_WINDOW_HEIGHTS = 5.0
+
+
+def _band_window(th: np.ndarray) -> int | None:
+    """Rows of a background window that keeps the strip's bands but not its blotches, from its strongest band.
+
+    The strongest band (the top-hat's maximum, a few columns wide) is measured down its column: the rows
+    where it stays above half its height. A window :data:`BAND_WINDOW_HEIGHTS` times that is taller than
+    any sharp band and much shorter than a strongly blotchy background's blotches, which a window of
+    70 % of the strip keeps (they then look like lanes, or drown the faint ones). A smear is tall, so its
+    window stays long. None when there is no clear band.
+    """
+    if th.size == 0 or th.max() <= 0:
+        return None
+    r, c = np.unravel_index(int(np.argmax(th)), th.shape)
+    col = th[:, max(0, c - 2):c + 3].mean(axis=1)
+    half = col[r] / 2
+    top = r
+    while top > 0 and col[top - 1] > half:
+        top -= 1
+    bottom = r
+    while bottom < col.size - 1 and col[bottom + 1] > half:
+        bottom += 1
+    return int(np.ceil(BAND_WINDOW_HEIGHTS * (bottom - top + 1)))
 
 
 def _column_profile(th: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -376,8 +408,11 @@ def find_lanes(
     min_lane_width_px = min_lane_width_px / f
     probe = full[:: max(1, full.shape[0] // 32), :: max(1, full.shape[1] // 64)]
     quantised = f == 1 and float(np.mean(probe == np.round(probe))) > 0.9 and float(np.ptp(probe)) < 1024
-    th, th_raw = _tophat_rows(block, mark_width_px=max(5, 2 * int(np.ceil(min_lane_width_px)) + 1),
-                              quantised=quantised)
+    mark = max(5, 2 * int(np.ceil(min_lane_width_px)) + 1)
+    th, th_raw = _tophat_rows(block, mark_width_px=mark, quantised=quantised)
+    window = _band_window(th)
+    if window is not None and window < int(0.7 * block.shape[0]):
+        th, th_raw = _tophat_rows(block, mark_width_px=mark, quantised=quantised, size_px=window)
     prof = _column_profile(th)
     # The noise of the maximum profile: column-to-column scatter of the top-hat before the
     # mark removal (which smooths), and never below the top-hat's pixel noise (a maximum over
