@@ -817,21 +817,24 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
             offsets[j] = shift
             for lane in out[j]:
                 c = lane.x_centre_px - shift
-                if ref_pitch is None or any(abs(c - u) < 0.6 * ref_pitch for u, _, _ in union):
+                if ref_pitch is None or any(abs(c - u) < 0.6 * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union):
                     continue
                 k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
-                if abs(k - round(k)) <= 0.25:  # on the reference grid: a lane blank in the reference
-                    union.append((c, lane, j))
+                if abs(k - round(k)) <= 0.25 or _on_finer_grid([u for u, _, _ in union] + [c], lane.width_px):
+                    union.append((c, lane, j))  # a lane blank in the reference (whose pitch may be a multiple)
         union.sort(key=lambda u: u[0])
         centres = [c for c, _, _ in union]
         pitch = _pitch(np.array(centres))
         # blank end lanes (reference frame) only where every strip of the stack shows room for them: a
         # blotch can hide one membrane's edge, never the same edge of every membrane
+        # (strips that show both membrane edges judge; one whose edge runs off the image cannot)
         proposals = []
         for j, shift in offsets.items():
-            grown = _end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0] if pitch else []
+            if pitch is None or strips[j].membrane_left_px is None or strips[j].membrane_right_px is None:
+                continue
+            grown = _end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0]
             proposals.append([x - shift for x in grown if min(abs(x - shift - c) for c in centres) >= tol])
-        common = [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])]
+        common = [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])] if proposals else []
         for j, shift in offsets.items():
             s_j = strips[j]
             mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
@@ -848,7 +851,31 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
                 src = ref[0] if x < xs[0] else ref[-1]
                 merged.append(_moved(src, s_j, x, mid))
             out[j] = sorted(merged, key=lambda l: l.x_centre_px)
+        for j in stack:
+            if j not in offsets:
+                out[j] = _own_end_lanes(out[j], strips[j])  # a layout of its own: its own margins decide
     return out
+
+
+def _on_finer_grid(xs: list[float], width: float) -> bool:
+    """Whether lane centres ``xs`` sit on one regular grid whose pitch is at least a lane width."""
+    pitch = _pitch(np.array(xs))
+    if pitch is None or pitch < width:
+        return False
+    steps = np.diff(np.sort(xs)) / pitch
+    return bool(np.all(np.abs(steps - np.round(steps)) <= 0.25) and np.all(np.round(steps) >= 1))
+
+
+def _own_end_lanes(lanes: list[Lane], strip: Strip) -> list[Lane]:
+    """``lanes`` of one strip plus the blank end lanes its membrane margins show (see :func:`_end_lanes`)."""
+    xs = [lane.x_centre_px for lane in sorted(lanes, key=lambda l: l.x_centre_px)]
+    pitch = _pitch(np.array(xs))
+    if pitch is None:
+        return lanes
+    grown, _ = _end_lanes(xs, pitch, lanes[0].width_px, strip)
+    mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
+    extra = [_moved(lanes[0] if x < xs[0] else lanes[-1], strip, x, mid) for x in grown if x not in xs]
+    return sorted(lanes + extra, key=lambda l: l.x_centre_px)
 
 
 def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float, max_shift: float) -> tuple[float, int]:
