@@ -37,7 +37,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from exo_vision.blot.lanes import find_lanes, share_lanes
+from exo_vision.blot.lanes import find_lanes, share_lanes, stacked
 from exo_vision.blot.signal import dust_mask, remove_dust, to_signal
 from exo_vision.blot.strips import find_strips, whole_image_strip
 from exo_vision.synthetic.blot_layout import make_random_layout
@@ -51,7 +51,8 @@ def detect(image: np.ndarray, polarity: str):
     signal = to_signal(image, polarity=polarity)
     clean = remove_dust(signal, dust_mask(signal))
     strips = find_strips(clean)
-    per_strip = share_lanes([find_lanes(clean, s) for s in strips], strips)
+    many = stacked(strips)  # as quantify_blot: stacked strips get their end lanes from share_lanes
+    per_strip = share_lanes([find_lanes(clean, s, infer_end_lanes=not m) for s, m in zip(strips, many)], strips)
     return strips, per_strip
 
 

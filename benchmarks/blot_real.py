@@ -1,22 +1,29 @@
-"""Blot quantification on real third-party images (../shared/data, see its README).
+"""Blot quantification on real third-party images (../shared/data, see its README) against hand-made truth.
 
-Prints:
+1. Hand-checked truth (``benchmarks/blot_truth/``, how it was made: ``ANNOTATION.md``): every band a
+   careful analyst would box (strong / faint), every lane (sample / blank), and don't-care zones
+   (ladders, run-together or ambiguous material). Per image and pooled:
 
-1. DNA ladder gel (``gels/ladder_reference_gel.tif``, 4 replicate lanes of NEB
-   1 kb Plus ladder, known ng per band): lanes found automatically; the
-   3 kb band is the strongest band row of the upper half, the rows above it
-   are 10/8/6/5/4 kb and below it 2/1.5/1.2 kb. Per lane: Pearson correlation
-   of volume with mass over these 9 bands, the 3 kb / 1.5 kb volume ratio
-   (true mass ratio 2.1; bar: within 5 %).
-2. ChemiDoc 8-bit inverted exports (``blots/chemidoc_*``): the warnings, and
-   which alpha-tubulin bands are flagged saturated (with clipped-pixel counts).
-3. Panels cropped from the PLOS raw-blot TIFF (4800 x 4800 RGB, LZW): the
-   beta-actin strip (4 visible bands) and the KR strip (3 visible bands, lane 1
-   blank; run with 4 lanes): bands found and present calls.
+   * lanes found / expected, and extra lanes (on no truth lane and no don't-care zone);
+   * band recall against the strong + faint boxes (and strong only);
+   * phantom bands per expected lane: reported (present) bands in no truth box and no don't-care
+     zone, plus second reports of one box (a band split in two);
+   * volume agreement: Pearson r of the reported volumes against the truth boxes' sums minus a local
+     background (rows just above and below each box), and beside it the same r for an ImageJ-style
+     fixed-box measurement (one box size for all bands, perimeter background) against the same truth.
+
+   Lanes and bands are found automatically (no lane count, no marker: detected bands only).
+2. The 18 GelGenie lab gels with hand-edited band masks: band-level precision / recall / F1 of the
+   reported bands against the mask's connected components (the masks are selective, so precision is
+   a lower bound), and mask lanes with a lane found on them.
+3. The DNA ladder gel's volume vs known mass, and the ChemiDoc exports' saturation flags (as before).
 
 Usage::
 
-    .venv/bin/python benchmarks/blot_real.py [--data ../shared/data]
+    .venv/bin/python benchmarks/blot_real.py [--data ../shared/data] [--png DIR]
+
+With ``--png`` an annotated PNG per image is written (truth boxes green, don't-care grey, reported
+bands red = matched, magenta = phantom; lanes blue).
 """
 
 from __future__ import annotations
@@ -24,88 +31,198 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tifffile
 
 from exo_vision.blot.quantify import quantify_blot
+from exo_vision.blot.scoring import box_volumes, fixed_box_volumes, pearson, score_bands, score_lanes
+from exo_vision.blot.signal import to_signal
 from exo_vision.io.read import read_image
 
+TRUTH = Path(__file__).resolve().parent / "blot_truth"
 #: ng per band of NEB 1 kb Plus ladder, 10 kb (top) to 0.1 kb (bottom).
 LADDER_NG = (40, 40, 48, 40, 32, 120, 40, 57, 45, 122, 34, 31, 27, 23, 124, 49, 37, 32, 61)
-LADDER_KB = (10, 8, 6, 5, 4, 3, 2, 1.5, 1.2, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
-#: Crops (rows, columns) of the PLOS raw-blot TIFF holding one panel each, chosen by eye
-#: on a 4x-downsampled copy: the grey membrane box of each panel.
-PLOS_CROPS = {
-    "beta-actin (Fig 1B)": ((1552, 1858), (414, 1380), None, 4),
-    "KR (Fig 1B, lane 1 blank)": ((790, 1430), (420, 1375), 4, 3),
-}
 
 
-def ladder_table(result):
-    """Volumes of the 9 resolved bands (10 kb .. 1.2 kb) per lane, matched by the 3 kb anchor."""
-    b = result.bands
-    rows = b.groupby("band").agg(y=("y_px", "median"), vol=("volume", "mean")).sort_values("y")
-    upper = rows[rows.y < rows.y.median()]
-    anchor = int(upper.vol.idxmax())
-    order = list(rows.index)
-    k = order.index(anchor)
-    if k < 5 or k + 3 >= len(order):
-        raise RuntimeError(f"expected 5 band rows above the 3 kb band and 3 below, got {k} above")
-    picked = order[k - 5:k + 4]
-    masses = np.array(LADDER_NG[:9], float)
-    out = {}
-    for lane, g in b.groupby("lane"):
-        v = g.set_index("band").loc[picked, "volume"].to_numpy(float)
-        out[lane] = v
-    return picked, masses, out, len(order)
+def load(data: Path, row) -> tuple[np.ndarray, str | None, float | None]:
+    """Image (cropped), polarity (None: guessed) and saturation level of one row of images.csv."""
+    path = data / row.file
+    if path.name.startswith("plos_"):
+        rgb = tifffile.imread(path)
+        image, polarity, level = rgb[..., :3].mean(axis=-1).round().astype(np.uint8), "dark", None
+    else:
+        img = read_image(path, kind="blot")
+        image, polarity, level = img.data, img.polarity, img.max_value
+    if not pd.isna(row.crop_y0):
+        image = image[int(row.crop_y0):int(row.crop_y1), int(row.crop_x0):int(row.crop_x1)]
+    return image, polarity, level
 
 
-def run(data: Path) -> int:
+def truth_of(row) -> pd.DataFrame:
+    """Truth records of one image, moved into the crop's coordinates."""
+    t = pd.read_csv(TRUTH / f"{row.image_id}.csv")
+    if not pd.isna(row.crop_y0):
+        t[["y_top_px", "y_bottom_px"]] -= int(row.crop_y0)
+        t[["x_left_px", "x_right_px"]] -= int(row.crop_x0)
+    return t
+
+
+def draw(path: Path, image: np.ndarray, polarity: str, result, truth: pd.DataFrame, score) -> None:
+    """Annotated PNG: truth green / grey, matched bands red, phantoms magenta, lanes blue."""
+    import cv2
+
+    sig = to_signal(image, polarity=polarity).astype(np.float64)
+    lo, hi = np.percentile(sig, [1, 99.5])
+    grey = (np.clip((sig - lo) / max(hi - lo, 1e-9), 0, 1) ** 0.6 * 255).astype(np.uint8)
+    rgb = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    thick = max(1, image.shape[1] // 600)
+    for lane in result.lanes:
+        pts = np.array([[x, y] for y, x in lane.polygon_yx()], np.int32)
+        cv2.polylines(rgb, [pts], True, (255, 128, 0), thick)
+    for t in truth.itertuples():
+        if t.record == "band":
+            colour = (0, 200, 0) if t.kind != "ignore" else (140, 140, 140)
+            cv2.rectangle(rgb, (int(t.x_left_px), int(t.y_top_px)), (int(t.x_right_px), int(t.y_bottom_px)), colour, thick)
+    phantom = set(score.phantoms.label) if len(score.phantoms) else set()
+    for r in result.bands[result.bands.present].itertuples():
+        colour = (255, 0, 255) if r.label in phantom else (0, 0, 255)
+        cv2.rectangle(rgb, (int(r.x_left_px), int(r.y_top_px)), (int(r.x_right_px), int(r.y_bottom_px)), colour, thick)
+    scale = min(1.0, 1400 / rgb.shape[1])
+    if scale < 1:
+        rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(path), rgb)
+
+
+def hand_truth_table(data: Path, png: Path | None) -> pd.DataFrame:
+    """Section 1: one record per image with truth (and a pooled row)."""
+    images = pd.read_csv(TRUTH / "images.csv")
+    rows = []
+    for row in images.itertuples():
+        image, polarity, level = load(data, row)
+        truth = truth_of(row)
+        t0 = time.perf_counter()
+        res = quantify_blot(image, polarity=polarity, max_value=level, image_name=row.image_id)
+        seconds = time.perf_counter() - t0
+        polarity = res.parameters["polarity"]
+        score = score_bands(res.bands, truth)
+        expected, found, extra = score_lanes(res.lanes, truth)
+        sig = to_signal(image, polarity=polarity).astype(np.float64)
+        boxes = truth.loc[score.matched.truth_index] if len(score.matched) else truth.iloc[:0]
+        truth_vol = box_volumes(sig, boxes) if len(boxes) else np.array([])
+        all_boxes = truth[(truth.record == "band") & truth.kind.isin(["strong", "faint"])]
+        unsat = ~res.bands.set_index("label").loc[score.matched.label, "saturated"].to_numpy() if len(boxes) else []
+        r = pearson(score.matched.volume[unsat], truth_vol[unsat]) if len(boxes) else float("nan")
+        fixed = pearson(fixed_box_volumes(sig, all_boxes), box_volumes(sig, all_boxes))
+        rows.append(dict(image=row.image_id, export=row.export, strips=len(res.strips), lanes_expected=expected,
+                         lanes_found=found, lanes_extra=extra, truth_bands=score.n_truth, found_bands=score.n_found,
+                         recall=score.recall, strong_recall=score.n_found_strong / max(score.n_truth_strong, 1),
+                         reported=score.n_reported, phantoms=score.n_phantom,
+                         phantoms_per_lane=score.n_phantom / max(expected, 1), volume_r=r, imagej_fixed_box_r=fixed,
+                         volume_bar=row.volume_bar == "yes", seconds=seconds))
+        if png is not None:
+            draw(png / f"{row.image_id}.png", image, polarity, res, truth, score)
+    table = pd.DataFrame(rows)
+    pooled = dict(image="POOLED", export="", strips=table.strips.sum(), lanes_expected=table.lanes_expected.sum(),
+                  lanes_found=table.lanes_found.sum(), lanes_extra=table.lanes_extra.sum(),
+                  truth_bands=table.truth_bands.sum(), found_bands=table.found_bands.sum(),
+                  recall=table.found_bands.sum() / table.truth_bands.sum(), strong_recall=float("nan"),
+                  reported=table.reported.sum(), phantoms=table.phantoms.sum(),
+                  phantoms_per_lane=table.phantoms.sum() / table.lanes_expected.sum(),
+                  volume_r=table.loc[table.volume_bar, "volume_r"].min(),
+                  imagej_fixed_box_r=table.loc[table.volume_bar, "imagej_fixed_box_r"].min(), volume_bar=True,
+                  seconds=table.seconds.sum())
+    return pd.concat([table, pd.DataFrame([pooled])], ignore_index=True)
+
+
+def mask_lanes(boxes: pd.DataFrame) -> list[tuple[float, float]]:
+    """Column ranges of the lanes of a band mask: components grouped by overlapping columns."""
+    spans = sorted(zip(boxes.x_left_px, boxes.x_right_px))
+    lanes: list[list[float]] = []
+    for a, b in spans:
+        if lanes and a < lanes[-1][1] - 0.3 * (b - a):
+            lanes[-1][1] = max(lanes[-1][1], b)
+        else:
+            lanes.append([a, b])
+    return [(a, b) for a, b in lanes]
+
+
+def masked_gels(data: Path) -> pd.DataFrame:
+    """Section 2: band precision / recall / F1 against the GelGenie masks."""
+    from PIL import Image
+    from scipy import ndimage as ndi
+
+    folder = data / "gels" / "lab_gels_with_masks"
+    rows = []
+    for mask_path in sorted(folder.glob("* Edited SegMaps.tif")):
+        stem = mask_path.name[: -len(" Edited SegMaps.tif")]
+        image_path = next(p for p in folder.iterdir() if p.stem == stem and p.suffix.lower() in (".jpg", ".png"))
+        grey = np.asarray(Image.open(image_path).convert("L"))
+        mask = tifffile.imread(mask_path)
+        mask = mask[..., 0] if mask.ndim == 3 else mask
+        lab, n = ndi.label(mask > 0)
+        objs = ndi.find_objects(lab)
+        boxes = pd.DataFrame([dict(record="band", strip=1, lane=0, x_left_px=s[1].start, x_right_px=s[1].stop,
+                                   y_top_px=s[0].start, y_bottom_px=s[0].stop, kind="strong") for s in objs])
+        try:
+            res = quantify_blot(grey, image_name=stem)
+        except ValueError as err:
+            rows.append(dict(gel=stem, mask_bands=n, reported=0, matched=0, precision=np.nan, recall=0.0, f1=0.0,
+                             mask_lanes=len(mask_lanes(boxes)), lanes_on_mask_lanes=0, note=str(err)[:60]))
+            continue
+        score = score_bands(res.bands, boxes)
+        precision = score.n_found / score.n_reported if score.n_reported else float("nan")
+        recall = score.recall
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        ml = mask_lanes(boxes)
+        xs = [float(lane.centre_x((lane.y_top_px + lane.y_bottom_px) / 2)) for lane in res.lanes]
+        covered = sum(any(a <= x < b for x in xs) for a, b in ml)
+        rows.append(dict(gel=stem, mask_bands=n, reported=score.n_reported, matched=score.n_found, precision=precision,
+                         recall=recall, f1=f1, mask_lanes=len(ml), lanes_on_mask_lanes=covered, note=""))
+    return pd.DataFrame(rows)
+
+
+def ladder_and_saturation(data: Path) -> None:
+    """Section 3: the ladder gel's volume vs mass; the ChemiDoc exports' saturated bands."""
     gel = data / "gels" / "ladder_reference_gel.tif"
-    if not gel.exists():
-        print(f"{data} not found: nothing to do (real images are not shipped)")
-        return 1
     img = read_image(gel, kind="blot")
-    res = quantify_blot(img.data, polarity="bright", max_value=img.max_value)
-    picked, masses, vols, n_rows = ladder_table(res)
-    print(f"1. {gel.name}: {len(res.lanes)} lanes found, {n_rows} band rows (19 ladder bands; "
-          "0.9-0.6 kb run together in this gel)")
-    ratios = []
-    for lane, v in vols.items():
-        r = float(np.corrcoef(v, masses)[0, 1])
-        ratio = v[5] / v[7]
-        ratios.append(ratio)
-        print(f"   lane {lane}: r(volume, ng) over 10..1.2 kb = {r:.3f}; 3 kb/1.5 kb = {ratio:.3f} "
-              f"(true 2.1, error {100 * (ratio / 2.1 - 1):+.1f} %)")
-    mean = float(np.mean(ratios))
-    print(f"   mean 3 kb/1.5 kb = {mean:.3f} vs 2.1 -> error {100 * (mean / 2.1 - 1):+.1f} % (bar within 5 %; "
-          "authors: ImageJ 2.08, GelAnalyzer 2.04)")
-    allv = np.concatenate([v / v.sum() for v in vols.values()])
-    allm = np.tile(masses / masses.sum(), len(vols))
-    print(f"   pooled r(volume share, mass share) = {np.corrcoef(allv, allm)[0, 1]:.3f}")
-
-    print("2. ChemiDoc exports")
+    res = quantify_blot(img.data, polarity="bright", max_value=img.max_value, markers="ladder")
+    print(f"3. {gel.name}: {len(res.lanes)} lanes, {len(res.bands)} bands reported")
+    print("   ChemiDoc exports (8-bit, inverted):")
     for f in sorted((data / "blots").glob("chemidoc_*Chemiluminescence*.tif")):
         img = read_image(f, kind="blot")
         res = quantify_blot(img.data, polarity=img.polarity, max_value=img.max_value)
         sat = res.bands[res.bands.saturated]
-        print(f"   {f.name}: {len(res.lanes)} lanes at x = {[round(l.x_centre_px) for l in res.lanes]}")
-        for w in dict.fromkeys(img.warnings + res.warnings):
-            print(f"     WARNING: {w}")
-        print(f"     saturated bands: {len(sat)} of {len(res.bands)} "
-              + ", ".join(f"lane {r.lane} band {r.band} ({r.saturated_px} px)" for r in sat.itertuples()))
+        print(f"   {f.name}: {len(res.lanes)} lanes; saturated bands flagged: {len(sat)} of {len(res.bands)} reported")
 
-    print("3. PLOS raw-blot crops (4800x4800 RGB LZW TIFF, grey = mean of RGB)")
-    raw = tifffile.imread(data / "blots" / "plos_pone.0237759.s005_raw_blots.tif")
-    grey = raw[..., :3].mean(axis=-1).round().astype(np.uint8)
-    for name, ((y0, y1), (x0, x1), n_lanes, visible) in PLOS_CROPS.items():
-        res = quantify_blot(grey[y0:y1, x0:x1], polarity="dark", n_lanes=n_lanes)
-        present = res.bands[res.bands.present]
-        print(f"   {name}: crop rows {y0}:{y1}, cols {x0}:{x1}; {len(res.lanes)} lanes, "
-              f"{len(present)} bands present (visible: {visible}); per lane present = "
-              f"{res.bands.sort_values('lane').present.tolist()}")
+
+def run(data: Path, png: Path | None) -> int:
+    if not (data / "blots").is_dir():
+        print(f"{data} not found: nothing to do (real images are not shipped)")
+        return 1
+    if png is not None:
+        png.mkdir(parents=True, exist_ok=True)
+    pd.set_option("display.width", 250)
+    table = hand_truth_table(data, png)
+    print("1. Hand-checked truth (benchmarks/blot_truth): lanes and bands found automatically, no count, no marker")
+    show = table.drop(columns=["volume_bar"]).copy()
+    print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    per = table[table.image != "POOLED"]
+    print(f"   bars: recall >= 0.97 (pooled {table.recall.iloc[-1]:.3f}); phantoms <= 0.05 per lane "
+          f"(pooled {table.phantoms_per_lane.iloc[-1]:.3f}); lanes found = expected on every image "
+          f"({int(((per.lanes_found == per.lanes_expected) & (per.lanes_extra == 0)).sum())}/{len(per)}); "
+          f"volume r >= 0.98 on the ImageQuant blot and PLOS crops (lowest {table.volume_r.iloc[-1]:.3f})")
+    gels = masked_gels(data)
+    print("2. GelGenie lab gels with hand-edited band masks (precision is a lower bound: masks are selective)")
+    print(gels.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    tot_p = gels.matched.sum() / max(gels.reported.sum(), 1)
+    tot_r = gels.matched.sum() / gels.mask_bands.sum()
+    print(f"   pooled: precision {tot_p:.3f}, recall {tot_r:.3f}, F1 {2 * tot_p * tot_r / (tot_p + tot_r):.3f}; "
+          f"median F1 {gels.f1.median():.3f} (bar >= 0.90)")
+    ladder_and_saturation(data)
     return 0
 
 
@@ -113,9 +230,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"),
                         help="folder holding gels/ and blots/ (default ../shared/data)")
+    parser.add_argument("--png", default=None, help="write an annotated PNG per image into this folder")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    sys.exit(run(Path(args.data)))
+    sys.exit(run(Path(args.data), None if args.png is None else Path(args.png)))
 
 
 if __name__ == "__main__":

@@ -94,9 +94,14 @@ def test_empty_lane_is_absent_with_an_lod_from_blank_boxes():
     img = rng.normal(1000.0, 20.0, (300, 100))
     img[140:152, 10:30] += 400.0  # lane 1 has a band, lane 2 is empty
     lanes = lanes_from_ranges([(10, 30), (60, 80)], whole_image_strip(img.shape))
+    # nothing requested: the empty lane reports no band at all (no phantom "absent" slab)
     r = quantify_blot(img.astype(np.float32), polarity="bright", max_value=1e9, lanes=lanes)
+    assert r.bands.lane.tolist() == [1] and r.bands.detected.all()
+    # the marker requested: the empty lane is measured at the band's row and called absent with its LoD
+    r = quantify_blot(img.astype(np.float32), polarity="bright", max_value=1e9, lanes=lanes, markers="CD9")
     b = r.bands.set_index("lane")
     assert b.loc[1, "present"] and not b.loc[2, "present"]
+    assert b.loc[2, "requested"] and not b.loc[2, "detected"]
     # white noise: SD of a blank volume over h rows x 13 columns with a linear baseline
     h = int(b.loc[2, "height_px"])
     expected_sd = 20.0 * np.sqrt(h * 13 * (1 + h / 6.0))
@@ -168,7 +173,7 @@ def test_automatic_lanes_follow_uneven_spacing_blank_lane_and_ignore_a_pen_mark(
         if i != 2:
             img[:, c - 15:c + 15] += 3000.0 * np.exp(-0.5 * ((y - 80) / 3.0) ** 2)
     img[10:60, 400:402] += 2000.0  # pen mark: 2 px wide
-    r = quantify_blot(img.astype(np.float32), polarity="bright", max_value=1e9)
+    r = quantify_blot(img.astype(np.float32), polarity="bright", max_value=1e9, markers="m")  # band row requested
     xs = np.array([l.x_centre_px for l in r.lanes])
     assert len(xs) == 6
     found = [0, 1, 3, 4, 5]
@@ -324,8 +329,9 @@ def test_moving_one_lane_leaves_the_other_lanes_numbers_unchanged(amplitudes, ce
     image = _three_lane_blot(amplitudes, centres, width=centres[-1] + 44)
     strip = whole_image_strip(image.shape)
     lanes = lanes_from_ranges([(x - 20, x + 21) for x in centres], strip)
-    before = quantify_blot(image, polarity="bright", lanes=lanes).bands.set_index("lane")
-    after = quantify_blot(image, polarity="bright", lanes=_moved(lanes, 1, dx)).bands.set_index("lane")
+    # the band row is requested (marker), so a lane slid off its band still has a row to compare
+    before = quantify_blot(image, polarity="bright", lanes=lanes, markers="m").bands.set_index("lane")
+    after = quantify_blot(image, polarity="bright", lanes=_moved(lanes, 1, dx), markers="m").bands.set_index("lane")
     for lane in (1, 3):
         for column in ("volume", "background_per_px"):
             assert after.loc[lane, column] == pytest.approx(before.loc[lane, column], rel=1e-9), (lane, column)

@@ -83,5 +83,8 @@ def test_plos_beta_actin_crop_finds_its_four_bands(plos_grey):
 
 def test_plos_kr_crop_finds_three_bands_and_a_blank_lane(plos_grey):
     # the KR panel of Fig 1B: lane 1 (no dCas9-KR) is blank, lanes 2-4 have one band each
-    res = quantify_blot(plos_grey[790:1430, 420:1375], polarity="dark", n_lanes=4)
+    res = quantify_blot(plos_grey[790:1430, 420:1375], polarity="dark", n_lanes=4, markers="KR")
     assert res.bands.sort_values("lane").present.tolist() == [False, True, True, True]
+    # without a request the blank lane reports no band
+    plain = quantify_blot(plos_grey[790:1430, 420:1375], polarity="dark", n_lanes=4)
+    assert sorted(plain.bands.lane) == [2, 3, 4]

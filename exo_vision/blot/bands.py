@@ -121,7 +121,8 @@ def profile_noise_sd(profile: np.ndarray) -> float:
 
 
 def detect_bands(
-    profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = PEAK_K_NOISE, merge_valley: float = MERGE_VALLEY
+    profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = PEAK_K_NOISE, merge_valley: float = MERGE_VALLEY,
+    background_window_px: int | None = None, max_height_px: int | None = None,
 ) -> list[BandCandidate]:
     """Find bands in one lane profile.
 
@@ -137,6 +138,11 @@ def detect_bands(
         Neighbouring peaks are one band when the valley between them stays
         above this fraction of the lower peak (:data:`MERGE_VALLEY`; use
         :data:`SMEAR_MERGE_VALLEY` for smears such as CD63).
+    background_window_px : int, optional
+        Window (rows) of the grey opening that gives the slow background;
+        default 70 % of the profile (capped at 70 % in any case, at least 15).
+    max_height_px : int, optional
+        Bands taller than this (rows) are dropped: a plateau is not a band.
 
     Returns
     -------
@@ -153,6 +159,8 @@ def detect_bands(
     # Flatten the slow membrane background (opening longer than any band) so a band's
     # extent is measured from its local floor, not from a distant blotch.
     size = min(profile.size, max(15, int(0.7 * profile.size)))
+    if background_window_px is not None:
+        size = min(size, max(15, int(background_window_px)))
     base = ndi.maximum_filter1d(ndi.minimum_filter1d(smooth, size, mode="nearest"), size, mode="nearest")
     flat = smooth - base
     floor = max(k_noise * noise * 0.6, 1e-9)
@@ -205,6 +213,8 @@ def detect_bands(
         while b < b_stop and walk[b] < walk[b - 1]:
             b += 1
         a, b = max(0, a - 1), min(profile.size, b + 1)
+        if max_height_px is not None and b - a > max_height_px:
+            continue
         spans.append([a, b, p, float(flat[a:b].max())])
     # Touching bands (the valley between them never returns to the floor) form a
     # cluster; their background is read outside the cluster, not on a neighbour.

@@ -214,7 +214,7 @@ def _profile_noise(profile: np.ndarray) -> float:
 
 
 def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
-                 quantised: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 quantised: bool = False, size_px: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Remove the slowly varying background along each column (vertical white top-hat).
 
     Bands are at most about half a strip tall, so an opening along y with a
@@ -233,6 +233,9 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
     lift whole column stretches by one level in the top-hat (a false faint
     "lane" one level high, and a half-level floor on faint lanes to reject it).
 
+    With ``size_px`` the opening window is that many rows instead (at least
+    15, at most 70 % of the strip): see :func:`_band_window`.
+
     Returns
     -------
     th : (R, C) ndarray
@@ -242,6 +245,8 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
         the true pixel noise; the opening's output is smoother).
     """
     size = max(15, int(0.7 * block.shape[0]))
+    if size_px is not None:
+        size = min(size, max(15, int(size_px)))
     size = min(size, block.shape[0])
     base = ndi.median_filter(block, size=3, mode="nearest") if quantised else block
     opened = ndi.maximum_filter1d(ndi.minimum_filter1d(base, size, axis=0, mode="nearest"), size, axis=0, mode="nearest")
@@ -252,6 +257,33 @@ def _tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
     # outside the block counts as empty (a stroke on the edge row must not be extended by it)
     return ndi.gaussian_filter(ndi.grey_opening(diff, size=(3, mark_width_px), mode="constant", cval=0.0),
                                sigma=(2.0, 1.0)), raw
+
+
+#: The lane finder's background window is this many times the strongest band's height (rows at half height).
+BAND_WINDOW_HEIGHTS = 5.0
+
+
+def _band_window(th: np.ndarray) -> int | None:
+    """Rows of a background window that keeps the strip's bands but not its blotches, from its strongest band.
+
+    The strongest band (the top-hat's maximum, a few columns wide) is measured down its column: the rows
+    where it stays above half its height. A window :data:`BAND_WINDOW_HEIGHTS` times that is taller than
+    any sharp band and much shorter than a strongly blotchy background's blotches, which a window of
+    70 % of the strip keeps (they then look like lanes, or drown the faint ones). A smear is tall, so its
+    window stays long. None when there is no clear band.
+    """
+    if th.size == 0 or th.max() <= 0:
+        return None
+    r, c = np.unravel_index(int(np.argmax(th)), th.shape)
+    col = th[:, max(0, c - 2):c + 3].mean(axis=1)
+    half = col[r] / 2
+    top = r
+    while top > 0 and col[top - 1] > half:
+        top -= 1
+    bottom = r
+    while bottom < col.size - 1 and col[bottom + 1] > half:
+        bottom += 1
+    return int(np.ceil(BAND_WINDOW_HEIGHTS * (bottom - top + 1)))
 
 
 def _column_profile(th: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -311,6 +343,7 @@ def find_lanes(
     n_lanes: int | None = None,
     min_lane_width_px: float = MIN_LANE_WIDTH_PX,
     warnings: list[str] | None = None,
+    infer_end_lanes: bool = True,
 ) -> list[Lane]:
     """Detect the lanes of one strip automatically.
 
@@ -358,6 +391,10 @@ def find_lanes(
     warnings : list of str, optional
         Messages for the user are appended here (logged as warnings when not
         given): blank end lanes that could not be told from the margin.
+    infer_end_lanes : bool
+        Step 5 on (default). Off for a strip stacked with others of the same
+        membrane: :func:`share_lanes` adds end lanes where every strip of the
+        stack shows room for them.
 
     Returns
     -------
@@ -371,8 +408,11 @@ def find_lanes(
     min_lane_width_px = min_lane_width_px / f
     probe = full[:: max(1, full.shape[0] // 32), :: max(1, full.shape[1] // 64)]
     quantised = f == 1 and float(np.mean(probe == np.round(probe))) > 0.9 and float(np.ptp(probe)) < 1024
-    th, th_raw = _tophat_rows(block, mark_width_px=max(5, 2 * int(np.ceil(min_lane_width_px)) + 1),
-                              quantised=quantised)
+    mark = max(5, 2 * int(np.ceil(min_lane_width_px)) + 1)
+    th, th_raw = _tophat_rows(block, mark_width_px=mark, quantised=quantised)
+    window = _band_window(th)
+    if window is not None and window < int(0.7 * block.shape[0]):
+        th, th_raw = _tophat_rows(block, mark_width_px=mark, quantised=quantised, size_px=window)
     prof = _column_profile(th)
     # The noise of the maximum profile: column-to-column scatter of the top-hat before the
     # mark removal (which smooths), and never below the top-hat's pixel noise (a maximum over
@@ -487,7 +527,7 @@ def find_lanes(
     # back to full-resolution pixel centres
     xs = [(x + 0.5) * f - 0.5 + strip.x_left_px for x in xs]
     lane_width = lane_width * f
-    if n_lanes is None and pitch is not None:
+    if n_lanes is None and pitch is not None and infer_end_lanes:
         xs, message = _end_lanes(xs, pitch * f, lane_width, strip)
         if message:
             if warnings is not None:
@@ -713,6 +753,12 @@ def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, mar
     return out
 
 
+def stacked(strips: Sequence[Strip]) -> list[bool]:
+    """Whether each strip shares its columns with another strip (at least half the narrower one's width)."""
+    return [any(j != i and min(s.x_right_px, o.x_right_px) - max(s.x_left_px, o.x_left_px) >= 0.5 * min(s.width_px, o.width_px)
+                for j, o in enumerate(strips)) for i, s in enumerate(strips)]
+
+
 def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
     """Give strips cut from one membrane the same lanes: the union of what each strip shows.
 
@@ -771,23 +817,30 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
             offsets[j] = shift
             for lane in out[j]:
                 c = lane.x_centre_px - shift
-                if ref_pitch is None or any(abs(c - u) < 0.6 * ref_pitch for u, _, _ in union):
+                if ref_pitch is None or any(abs(c - u) < 0.6 * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union):
                     continue
                 k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
-                if abs(k - round(k)) <= 0.25:  # on the reference grid: a lane blank in the reference
-                    union.append((c, lane, j))
+                if abs(k - round(k)) <= 0.25 or _on_finer_grid([u for u, _, _ in union] + [c], lane.width_px):
+                    union.append((c, lane, j))  # a lane blank in the reference (whose pitch may be a multiple)
         union.sort(key=lambda u: u[0])
         centres = [c for c, _, _ in union]
         pitch = _pitch(np.array(centres))
+        # blank end lanes (reference frame) only where every strip of the stack shows room for them: a
+        # blotch can hide one membrane's edge, never the same edge of every membrane
+        # (strips that show both membrane edges judge; one whose edge runs off the image cannot)
+        proposals = []
+        for j, shift in offsets.items():
+            if pitch is None or strips[j].membrane_left_px is None or strips[j].membrane_right_px is None:
+                continue
+            grown = _end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0]
+            proposals.append([x - shift for x in grown if min(abs(x - shift - c) for c in centres) >= tol])
+        common = [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])] if proposals else []
         for j, shift in offsets.items():
             s_j = strips[j]
             mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
             own = {k: lane for lane in out[j] for k, c in enumerate(centres) if abs(lane.x_centre_px - shift - c) < tol}
             xs = [c + shift for c in centres]
-            extra: list[float] = []
-            if pitch is not None:
-                grown, _ = _end_lanes(xs, pitch, ref[0].width_px, s_j)
-                extra = [x for x in grown if x not in xs]
+            extra = [x + shift for x in common]
             merged = []
             for k, (c, src, _) in enumerate(union):
                 if k in own:
@@ -798,7 +851,31 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
                 src = ref[0] if x < xs[0] else ref[-1]
                 merged.append(_moved(src, s_j, x, mid))
             out[j] = sorted(merged, key=lambda l: l.x_centre_px)
+        for j in stack:
+            if j not in offsets:
+                out[j] = _own_end_lanes(out[j], strips[j])  # a layout of its own: its own margins decide
     return out
+
+
+def _on_finer_grid(xs: list[float], width: float) -> bool:
+    """Whether lane centres ``xs`` sit on one regular grid whose pitch is at least a lane width."""
+    pitch = _pitch(np.array(xs))
+    if pitch is None or pitch < width:
+        return False
+    steps = np.diff(np.sort(xs)) / pitch
+    return bool(np.all(np.abs(steps - np.round(steps)) <= 0.25) and np.all(np.round(steps) >= 1))
+
+
+def _own_end_lanes(lanes: list[Lane], strip: Strip) -> list[Lane]:
+    """``lanes`` of one strip plus the blank end lanes its membrane margins show (see :func:`_end_lanes`)."""
+    xs = [lane.x_centre_px for lane in sorted(lanes, key=lambda l: l.x_centre_px)]
+    pitch = _pitch(np.array(xs))
+    if pitch is None:
+        return lanes
+    grown, _ = _end_lanes(xs, pitch, lanes[0].width_px, strip)
+    mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
+    extra = [_moved(lanes[0] if x < xs[0] else lanes[-1], strip, x, mid) for x in grown if x not in xs]
+    return sorted(lanes + extra, key=lambda l: l.x_centre_px)
 
 
 def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float, max_shift: float) -> tuple[float, int]:

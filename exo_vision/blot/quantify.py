@@ -35,6 +35,7 @@ from exo_vision.blot.detection import (
     white_noise_volume_sd,
 )
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
+from exo_vision.blot.parameters import BAND_CALLING, BandCallingParameters
 from exo_vision.blot.quantisation import destaircased_rows, linearise, staircase_noise_sd
 from exo_vision.blot.lanes import (
     CENTRAL_FRACTION,
@@ -44,6 +45,7 @@ from exo_vision.blot.lanes import (
     lane_pixels,
     lanes_from_ranges,
     share_lanes,
+    stacked,
 )
 from exo_vision.blot.saturation import export_warnings, saturation_mask
 from exo_vision.blot.signal import (
@@ -82,6 +84,7 @@ BAND_COLUMNS: dict[str, str] = {
     "lod_volume": "float64",
     "present": "bool",
     "detected": "bool",
+    "requested": "bool",
     "saturated": "bool",
     "saturated_px": "int64",
     "mw_kda": "float64",
@@ -102,7 +105,13 @@ class BlotResult:
     bands : pandas.DataFrame
         One row per band and lane (columns in :data:`BAND_COLUMNS`). Volumes
         are in intensity x pixel units over the central part of the lane;
-        ``present`` means volume > ``lod_volume``.
+        ``present`` means volume > ``lod_volume``. A row is either a
+        *detected* band (``detected``: a peak of this lane's profile whose
+        volume clears the LoD; its rows are the peak's extent) or a
+        *requested* position (``requested``: the strip's marker row or a
+        marker window, measured in every lane and called present or absent
+        against the LoD). Lanes with no band and no requested position have
+        no row.
     strips : list of Strip
         Membrane strips found (or given).
     lanes : list of Lane
@@ -194,6 +203,7 @@ def quantify_blot(
     remove_dust_specks: bool = True,
     undo_staircase: bool = True,
     image_name: str = "",
+    band_calling: BandCallingParameters = BAND_CALLING,
 ) -> BlotResult:
     """Find strips, lanes and bands in a blot image and measure every band.
 
@@ -257,6 +267,8 @@ def quantify_blot(
         not needed or not measurable).
     image_name : str
         Value of the ``image`` column.
+    band_calling : BandCallingParameters
+        How bands are called (:data:`exo_vision.blot.parameters.BAND_CALLING`).
 
     Returns
     -------
@@ -302,7 +314,7 @@ def quantify_blot(
             )
     settings = _Settings(background, rolling_ball_radius_px, central_fraction, border_px, lod_factor, ladder_lane,
                          None if ladder_kda is None else list(ladder_kda), marker_windows_px,
-                         marker_windows_kda or MARKER_WINDOWS_KDA, image_name, integer_image, staircase_sd)
+                         marker_windows_kda or MARKER_WINDOWS_KDA, image_name, integer_image, staircase_sd, band_calling)
     rb = None
     if background == "rolling_ball":
         rb = np.zeros_like(clean)
@@ -363,6 +375,7 @@ class _Settings:
     image_name: str
     integer_image: bool
     staircase_sd: float | None = None
+    calling: BandCallingParameters = BAND_CALLING
 
 
 def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name, warnings):
@@ -381,7 +394,9 @@ def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names,
         if lane_x_ranges_px is not None:
             per_strip = [lanes_from_ranges(lane_x_ranges_px, s) for s in strips]
         else:
-            per_strip = [find_lanes(clean, s, n_lanes=n_lanes, warnings=warnings) for s in strips]
+            many = stacked(strips)
+            per_strip = [find_lanes(clean, s, n_lanes=n_lanes, warnings=warnings, infer_end_lanes=not m)
+                         for s, m in zip(strips, many)]
             per_strip = share_lanes(per_strip, strips)
     for s, ls in zip(strips, per_strip):
         if not ls:
@@ -416,8 +431,12 @@ def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: _Settings, lanes_or_g
     return None
 
 
-def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrations) -> tuple[list, bool]:
-    """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands."""
+def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrations,
+                   detection_profiles=None) -> tuple[list, bool]:
+    """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands.
+
+    Bands are detected on ``detection_profiles`` (one per lane; default the lane profiles).
+    """
     windows = None
     if st.marker_windows_px:
         windows = {k: v for k, v in st.marker_windows_px.items() if v[1] > s.y_top_px and v[0] < s.y_bottom_px}
@@ -438,8 +457,35 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
     if windows:
         return fixed_windows(ls, windows), True
     valley = SMEAR_MERGE_VALLEY if marker.strip().lower() in SMEAR_MARKERS else MERGE_VALLEY
-    cands = [detect_bands(profiles[(s.index, lane.index)], y_offset_px=lane.y_top_px, merge_valley=valley) for lane in ls]
+    det = detection_profiles or [profiles[(s.index, lane.index)] for lane in ls]
+    calling = st.calling
+    cands = [detect_bands(prof, y_offset_px=lane.y_top_px, merge_valley=valley,
+                          background_window_px=int(calling.background_window_lane_widths * lane.width_px),
+                          max_height_px=int(calling.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)))
+             for lane, prof in zip(ls, det)]
     return band_rows(ls, cands), False
+
+
+def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -> list[np.ndarray]:
+    """Lane profiles minus the lower of their two side-background profiles (a blotch runs beside the lane too)."""
+    out = []
+    for li, lane in enumerate(ls):
+        prof = profiles[(s.index, lane.index)]
+        sides = side_bg[li] if st.background == "profile" else side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px))
+        if st.calling.subtract_sides and sides:
+            prof = prof - np.min(np.vstack(sides), axis=0)
+        out.append(prof)
+    return out
+
+
+def _reported(measured: list[dict], calling: BandCallingParameters) -> list[dict]:
+    """Keep requested positions and detected bands that clear their LoD; band rows renumbered 1.. top to bottom."""
+    if not calling.report_undetected:
+        measured = [m for m in measured if m["requested"] or (m["detected"] and m["present"])]
+    numbers = {b: i + 1 for i, b in enumerate(sorted({m["band"] for m in measured}))}
+    for m in measured:
+        m["band"] = numbers[m["band"]]
+    return measured
 
 
 def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Settings, *, profiles, noise_cache,
@@ -460,7 +506,8 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
     side_levels = side_bg if to_level is None else [None if sd_ is None else [to_level(g) for g in sd_] for sd_ in side_bg]
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
-    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations)
+    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations,
+                                 _detection_profiles(clean, s, ls, profiles, side_bg, st))
     busy = [[(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
             for lane in ls]
     measured = []
@@ -493,7 +540,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
                 volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
                 snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
                 lod_volume=lod, present=bool(vol > lod or nsat > 0),
-                detected=w.detected, saturated=nsat > 0, saturated_px=nsat,
+                detected=w.detected, requested=fixed, saturated=nsat > 0, saturated_px=nsat,
                 mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
             ))
     if marker and not fixed and measured:
@@ -505,7 +552,8 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
         for m in measured:
             if m["band"] == main:
                 m["marker"] = marker
-    return measured
+                m["requested"] = True
+    return _reported(measured, st.calling)
 
 
 def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings,

@@ -36,6 +36,16 @@ MIN_STRIP_FRACTION = 0.06
 MIN_COVERAGE = 0.15
 #: Edge rows/columns of a membrane are half membrane, half gap: this many are trimmed off the box.
 EDGE_TRIM_PX = 2
+#: A membrane's interior spread (40th minus 5th percentile) stays below this fraction of its step above
+#: the gap: a lone band on a flat background is all slope. A strongly blotchy membrane (relative SD
+#: of the background up to ~0.3) reaches ~0.8, so the bound sits above that.
+MAX_INTERIOR_SPREAD = 0.95
+#: A membrane's interior never falls to the gap: its 5th percentile stands this fraction of its step above
+#: the gap level (a lane of gel bands has valleys down to the gel between its bands).
+MIN_INTERIOR_LEVEL = 0.1
+#: Membrane pixels stand above this fraction of the step from the gap level to the membrane level
+#: (low enough that a dark blotch at a membrane's edge stays membrane).
+MEMBRANE_THRESHOLD = 0.3
 
 
 @dataclass
@@ -238,11 +248,13 @@ def _refine_box(signal: np.ndarray, box: tuple[int, int, int, int], cell: tuple[
 
 def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int], threshold: float,
                       gap_level: float, shape: tuple[int, int], min_size: tuple[int, int],
-                      signal: np.ndarray | None = None) -> Strip | None:
+                      signal: np.ndarray | None = None, edge_threshold: float | None = None) -> Strip | None:
     """The strip in one cell: largest solid region above ``threshold`` (None when there is no strip)."""
     y0, y1, x0, x1 = cell
     sy0, sy1, sx0, sx1 = y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
     sub = small[sy0:sy1, sx0:sx1] > threshold
+    # dark blotches inside a membrane are still membrane (they are enclosed by it)
+    sub = ndi.binary_fill_holes(sub)
     # thin things (text, pen strokes, bridges across a gap) are not membrane
     sub = ndi.binary_opening(sub, structure=np.ones((5, 5), bool))
     lab, n = ndi.label(sub)
@@ -256,25 +268,31 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
     if h < min_size[0] or w < min_size[1] or comp.sum() < 0.6 * (rs.stop - rs.start) * (cs.stop - cs.start):
         return None
     # A membrane is solid and flat between its bands: its interior (central 80 % of the box)
-    # stays above the threshold (a lane of gel bands has valleys down to the gel between its
+    # stays above the gap (a lane of gel bands has valleys down to the gel between its
     # bands) and its lower half sits at one level (a lone band on a flat background is all slope).
     bh, bw = rs.stop - rs.start, cs.stop - cs.start
     inner = small[sy0 + rs.start + bh // 10: sy0 + rs.stop - bh // 10, sx0 + cs.start + bw // 10: sx0 + cs.stop - bw // 10]
     if inner.size:
         p5, p40 = np.percentile(inner, [5, 40])
-        if p5 <= threshold or p40 - p5 > 0.4 * (p40 - gap_level):
+        if p5 <= gap_level + MIN_INTERIOR_LEVEL * (p40 - gap_level) or p40 - p5 > MAX_INTERIOR_SPREAD * (p40 - gap_level):
             return None
     # full-resolution box, trimmed of the half-membrane edge pixels where the edge is seen
     top, bottom = (sy0 + rs.start) * f, min((sy0 + rs.stop) * f, y1)
     left, right = (sx0 + cs.start) * f, min((sx0 + cs.stop) * f, x1)
     seen = dict(top=top > 0, bottom=bottom < shape[0], left=left > 0, right=right < shape[1])
-    if f > 1 and signal is not None:
-        top, bottom, left, right = _refine_box(signal, (top, bottom, left, right), cell, f, threshold)
+    if signal is not None:
+        # edges where the 80th-percentile profile across the box crosses the edge threshold (a
+        # blotch covering part of the edge does not move it)
+        top, bottom, left, right = _refine_box(signal, (top, bottom, left, right), cell, f,
+                                               threshold if edge_threshold is None else edge_threshold)
     trim = EDGE_TRIM_PX
     top, bottom = top + trim * seen["top"], bottom - trim * seen["bottom"]
     left, right = left + trim * seen["left"], right - trim * seen["right"]
     # rotation from the long edges (top and bottom for a wide strip, left and right for a tall one)
     c = comp[rs, cs]
+    if edge_threshold is not None:
+        # edges and rotation from the membrane above the edge threshold (holes filled)
+        c = ndi.binary_fill_holes(c & (small[sy0:sy1, sx0:sx1][rs, cs] > edge_threshold))
     slopes = []
     if c.shape[1] >= c.shape[0]:
         any_col = c.any(axis=0)
@@ -386,9 +404,10 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
              for a, b, c, d in cells]
     gap_level = float(np.median([g.level for g in gaps]))
     membrane_level = float(np.median([g.membrane for g in gaps]))
-    threshold = gap_level + 0.5 * (membrane_level - gap_level)
+    threshold = gap_level + MEMBRANE_THRESHOLD * (membrane_level - gap_level)
+    edge = gap_level + 0.5 * (membrane_level - gap_level)
     smooth = ndi.uniform_filter(small, 3)
-    strips = [s for s in (_membrane_in_cell(smooth, f, c, threshold, gap_level, shape, min_size, signal) for c in cells) if s is not None]
+    strips = [s for s in (_membrane_in_cell(smooth, f, c, threshold, gap_level, shape, min_size, signal, edge) for c in cells) if s is not None]
     # Strips are most of a blot image; a few small bright islands on a flat background are
     # bands or lanes on a membrane (or gel) that fills the image.
     if sum(s.height_px * s.width_px for s in strips) < MIN_COVERAGE * signal.size:

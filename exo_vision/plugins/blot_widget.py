@@ -341,9 +341,12 @@ class BlotWidget(Container):
         return "\n".join(lines)
 
     def lane_volumes(self) -> pd.DataFrame:
-        """Total band volume per (strip, lane) of the last result."""
+        """Total band volume per (strip, lane) of the last result (0 for a lane that reports no band)."""
         bands = self.result.bands
-        return bands.groupby(["strip", "lane"], as_index=False)["volume"].sum()
+        sums = bands.groupby(["strip", "lane"])["volume"].sum()
+        keys = [(lane.strip, lane.index) for lane in self.result.lanes]
+        return pd.DataFrame({"strip": [k[0] for k in keys], "lane": [k[1] for k in keys],
+                             "volume": [float(sums.get(k, 0.0)) for k in keys]})
 
     # -- export -------------------------------------------------------------------------------
     def export(self, folder: str | Path | None = None) -> list[Path]:

@@ -166,6 +166,8 @@ def make_synthetic_blot(
     lane_names: Sequence[str] | None = None,
     export: str = "raw",
     rng: int | np.random.Generator | None = 0,
+    band_tilt_px: float = 0.0,
+    ladder_marks: bool = False,
 ) -> SyntheticBlot:
     """Draw a western blot with several strips and known band volumes.
 
@@ -207,6 +209,14 @@ def make_synthetic_blot(
         16-bit raw image, or an 8-bit inverted "for publication" export.
     rng : int or numpy.random.Generator, optional
         Seed or generator.
+    band_tilt_px : float
+        How much lower the bands run in the last lane than in the first, px
+        (a gel run unevenly: band rows slope across the lane set while the
+        lanes stay upright; added to the smile).
+    ladder_marks : bool
+        Hand-write a ladder beside each membrane: short pen dashes with a
+        scribbled size label, in the left margin off the membrane (as
+        analysts mark the pre-stained ladder on a chemiluminescence frame).
 
     Returns
     -------
@@ -249,7 +259,9 @@ def make_synthetic_blot(
         x_edge0 = margin_px / 3
         x_edge1 = width - margin_px / 3
         membrane = (x >= x_edge0) & (x < x_edge1)
-        clean[y0:y0 + h, membrane] = background_counts * (1 + blotch_fraction * blotch[:, membrane])
+        # a membrane never glows less than the camera floor plus a quarter of its mean step above it
+        clean[y0:y0 + h, membrane] = np.maximum(background_counts * (1 + blotch_fraction * blotch[:, membrane]),
+                                                dark_counts + 0.25 * (background_counts - dark_counts))
         band_y = y0 + h * rng.uniform(0.42, 0.55)
         if spec.kind == "smear":
             comps, weights = _smear_profile(6, spec.smear_height_px, rng)
@@ -259,7 +271,7 @@ def make_synthetic_blot(
             hx = 0.5 * (erf((x[None, :] - xc_rows + lane_width_px / 2) / (np.sqrt(2) * 1.5))
                         - erf((x[None, :] - xc_rows - lane_width_px / 2) / (np.sqrt(2) * 1.5)))
             xc = centres[li]
-            smile = smile_px * ((x[None, :] - x_mid) / half_span) ** 2
+            smile = smile_px * ((x[None, :] - x_mid) / half_span) ** 2 + _band_tilt(x[None, :], centres, band_tilt_px)
             if spec.kind == "smear":
                 gy = np.zeros((h, width))
                 for (off, sig), wgt in zip(comps.T, weights):
@@ -271,7 +283,7 @@ def make_synthetic_blot(
                 extent = 8 * sig
             band = vol / lane_width_px * hx * gy
             band_only[y0:y0 + h] += band
-            yc = band_y + smile_px * ((xc - x_mid) / half_span) ** 2
+            yc = band_y + smile_px * ((xc - x_mid) / half_span) ** 2 + float(_band_tilt(xc, centres, band_tilt_px))
             lo = int(max(y0, yc - extent)); hi = int(min(y0 + h, yc + extent + 1))
             keepout[lo:hi, int(xc - lane_width_px):int(xc + lane_width_px) + 1] = True
             rows.append(dict(strip=si + 1, lane=li + 1, marker=spec.marker, kind=spec.kind, true_volume=float(vol),
@@ -306,6 +318,9 @@ def make_synthetic_blot(
         xs = (margin_px / 2 + 3 * np.sin(ys / 6.0)).astype(int)
         for yv, xv in zip(ys, xs):
             noisy[yv, xv:xv + 2] += 4 * background_counts
+    if ladder_marks:
+        _write_ladders(noisy, [(r0, r1) for r0, r1 in {(r["strip_y_top_px"], r["strip_y_bottom_px"]) for r in rows}],
+                       x_max=margin_px / 3 - 2, value=4 * background_counts, rng=rng)
     raw = np.clip(np.round(noisy), 0, SATURATION_16BIT).astype(np.uint16)
     noise_sd = float(np.sqrt(background_counts / photons_per_count + read_noise_counts ** 2))
     low = float(dark_counts - 3 * read_noise_counts)
@@ -339,6 +354,34 @@ def make_synthetic_blot(
     noise_free = 255 - np.clip((clean - low) / (high - low), 0, 1) * 255
     return SyntheticBlot(out, "dark", 0.0, truth, names, gain, noise_free.astype(np.float32),
                          (band_only * gain).astype(np.float32), noise_sd * gain)
+
+
+def _band_tilt(x, centres: np.ndarray, band_tilt_px: float):
+    """Row offset of the bands at column(s) ``x``: 0 at the first lane, ``band_tilt_px`` at the last."""
+    span = max(float(centres[-1] - centres[0]), 1.0)
+    return band_tilt_px * (np.asarray(x, dtype=float) - centres[0]) / span
+
+
+def _write_ladders(canvas: np.ndarray, strips_rows: Sequence[tuple[int, int]], *, x_max: float, value: float,
+                   rng: np.random.Generator) -> None:
+    """Pen-written ladders off the membrane's left edge: 3-5 dashes per membrane, each with a scribbled label."""
+    if x_max < 12:
+        return
+    for r0, r1 in sorted(strips_rows):
+        n = int(rng.integers(3, 6))
+        for y in np.sort(rng.uniform(r0 + 12, r1 - 12, n)).astype(int):
+            x1 = int(x_max)
+            x0 = max(1, x1 - int(rng.integers(8, 16)))
+            canvas[y:y + 2, x0:x1] += value  # the dash at the ladder band
+            # a scribbled size label left of the dash: a few short random strokes, 2 px thick
+            for _ in range(int(rng.integers(2, 4))):
+                ly = y - 6 + int(rng.integers(0, 8))
+                lx = max(0, x0 - 3 - int(rng.integers(2, 8)))
+                length = int(rng.integers(4, 9))
+                if rng.random() < 0.5:
+                    canvas[max(0, ly):ly + length, lx:lx + 2] += value
+                else:
+                    canvas[max(0, ly):ly + 2, lx:min(x0 - 1, lx + length)] += value
 
 
 def make_dilution_series(
@@ -426,3 +469,39 @@ def make_random_blot(*, export: str = "raw", rng: int | np.random.Generator | No
                                smear_height_px=float(g.uniform(40, 60)), height_px=int(g.integers(140, 200))))
     return make_synthetic_blot(specs, lane_width_px=float(g.uniform(28, 50)), lane_gap_px=float(g.uniform(12, 24)),
                                smile_px=float(g.uniform(0, 8)), tilt_deg=float(g.uniform(-1.2, 1.2)), export=export, rng=g)
+
+
+def make_two_membrane_frame(*, export: str = "raw", rng: int | np.random.Generator | None = 0) -> SyntheticBlot:
+    """A frame like a lab's raw chemiluminescence image: two membranes, one above the other, imaged together.
+
+    Two membranes separated by a dark gap, 9-11 lanes running through both (same lanes,
+    same spacing), a pen-written ladder beside each membrane, bands that smile and tilt
+    across the lane set, a strongly blotchy, graded membrane background, 1-3 blank
+    lanes per membrane and one band marker per membrane.
+
+    Parameters
+    ----------
+    export : {"raw", "inverted8"}
+        Output format.
+    rng : int or numpy.random.Generator, optional
+        Seed or generator.
+
+    Returns
+    -------
+    SyntheticBlot
+    """
+    g = _rng(rng)
+    n_lanes = int(g.integers(9, 12))
+    specs = []
+    for si in range(2):
+        vols = 10 ** g.uniform(5.0, 6.4, n_lanes)
+        blank = g.choice(n_lanes, int(g.integers(1, 4)), replace=False)
+        vols[blank] = 0.0
+        specs.append(StripSpec(f"marker{si + 1}", list(vols), "sharp", band_sigma_px=float(g.uniform(2.5, 4.0)),
+                               height_px=int(g.integers(200, 280))))
+    return make_synthetic_blot(
+        specs, lane_width_px=float(g.uniform(40, 56)), lane_gap_px=float(g.uniform(14, 24)), margin_px=90,
+        strip_gap_px=int(g.integers(25, 60)), smile_px=float(g.uniform(2, 8)), tilt_deg=float(g.uniform(-0.8, 0.8)),
+        band_tilt_px=float(g.uniform(-20, 20)), blotch_fraction=float(g.uniform(0.15, 0.3)),
+        blotch_scale_px=float(g.uniform(25, 60)), gradient_fraction=0.3, ladder_marks=True, export=export, rng=g)
+

@@ -1,0 +1,49 @@
+"""Tuned numbers of band calling, in one named place.
+
+A frozen dataclass, so a set of parameters can be passed around, compared and
+recorded with a result; the module-level :data:`BAND_CALLING` is the default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BandCallingParameters:
+    """How bands are called from lane profiles.
+
+    Attributes
+    ----------
+    subtract_sides : bool
+        Look for band peaks on the lane profile minus the lower of the two
+        background profiles just beside the lane (see
+        :func:`exo_vision.blot.background.side_profiles`): a blotch, a
+        gradient or a membrane edge runs through the lane *and* the gaps
+        beside it, a band only through the lane.
+    background_window_lane_widths : float
+        The slow background under a lane profile is a grey opening whose
+        window is this many lane widths (at least 15 rows, at most 70 % of the
+        lane): anything taller than that (a membrane seen through a lane, the
+        floor between two membranes) is background, never a band. A CD63
+        smear is up to ~2.5 lane widths tall.
+    max_band_fraction : float
+        A detected band taller than this fraction of its lane is not a band
+        (a plateau, a membrane edge): it is dropped.
+    report_undetected : bool
+        False (default): a lane reports a band only where its own profile
+        shows a peak whose volume clears the lane's limit of detection; a
+        band row's position in a lane without a peak is measured only when
+        it is *requested* (the strip's marker row, or a marker window), and
+        is then called present or "absent, < LoD". True: every band row is
+        measured in every lane (the former behaviour).
+    """
+
+    subtract_sides: bool = True
+    background_window_lane_widths: float = 3.0
+    max_band_fraction: float = 0.95
+    report_undetected: bool = False
+
+
+#: Default band-calling parameters.
+BAND_CALLING = BandCallingParameters()
