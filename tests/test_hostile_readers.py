@@ -91,3 +91,24 @@ def test_item10_truncated_two_series_tiff_is_refused_not_read_as_the_other_serie
     (tmp_path / "cut_data.tif").write_bytes(data[: main_data + 1000])
     with pytest.raises(ImageReadError, match="truncated file"):
         read_image(tmp_path / "cut_data.tif", kind="tem", scale_bar=False)
+
+
+def test_fuzz_found_mrc_extended_header_larger_than_the_file_is_refused_fast(tmp_path):
+    """Found by benchmarks/fuzz.py: a DM4 renamed .mrc made mrcfile allocate a 1.9 GB extended header."""
+    import time
+
+    import mrcfile
+    import pytest
+
+    from exo_vision.io import ImageReadError
+
+    path = tmp_path / "damaged.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((16, 16), np.float32) + np.arange(16, dtype=np.float32))
+    raw = bytearray(path.read_bytes())
+    raw[92:96] = np.array([1_869_898_100], "<i4").tobytes()
+    path.write_bytes(bytes(raw))
+    start = time.perf_counter()
+    with pytest.raises(ImageReadError, match="extended header"):
+        read_image(path)
+    assert time.perf_counter() - start < 1.0

@@ -177,26 +177,26 @@ def read_panel_file(path: str | Path) -> PanelSpec:
         check_table(entry, MARKER_KEYS, where=f"{shown}: [[marker]] number {i}")
     names = data.get("lane_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"{path}: `lane_names` must be a list of lane names, e.g. [\"lysate\", \"exo1\", \"exo2\"]")
+        raise ValueError(f"{shown}: `lane_names` must be a list of lane names, e.g. [\"lysate\", \"exo1\", \"exo2\"]")
     ref = data.get("reference_lane", "lysate" if "lysate" in names else names[0])
     if ref not in names:
-        raise ValueError(f"{path}: reference_lane {ref!r} is not one of lane_names {names}")
+        raise ValueError(f"{shown}: reference_lane {ref!r} is not one of lane_names {names}")
     ug = data.get("ug_loaded")
     ug_map = None
     if ug is not None:
         if not isinstance(ug, list) or len(ug) != len(names) or not all(isinstance(v, (int, float)) and v > 0 for v in ug):
-            raise ValueError(f"{path}: `ug_loaded` must list one positive amount (µg) per lane name ({len(names)})")
+            raise ValueError(f"{shown}: `ug_loaded` must list one positive amount (µg) per lane name ({len(names)})")
         ug_map = {n: float(v) for n, v in zip(names, ug)}
     markers = data.get("marker")
     if not isinstance(markers, list) or not markers:
-        raise ValueError(f"{path}: give at least one [[marker]] table with `name` and `image`")
+        raise ValueError(f"{shown}: give at least one [[marker]] table with `name` and `image`")
     out = []
     for i, m in enumerate(markers, start=1):
         if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not isinstance(m.get("image"), str):
-            raise ValueError(f"{path}: [[marker]] number {i} needs `name` and `image` strings")
+            raise ValueError(f"{shown}: [[marker]] number {i} needs `name` and `image` strings")
         strip = m.get("strip")
         if strip is not None and (not isinstance(strip, int) or strip < 1):
-            raise ValueError(f"{path}: [[marker]] {m['name']!r}: `strip` must be a positive integer (top strip = 1)")
+            raise ValueError(f"{shown}: [[marker]] {m['name']!r}: `strip` must be a positive integer (top strip = 1)")
         out.append({"name": m["name"], "image": (path.parent / m["image"]).resolve(), "strip": strip})
     return PanelSpec(list(names), ref, ug_map, out)
 

@@ -194,6 +194,34 @@ def read_tia(path: str | Path, *, max_megapixels: float | None = None) -> RawIma
     return _choose(_quiet_read(file_reader, Path(path)), "tia", path=Path(path), max_megapixels=max_megapixels)
 
 
+#: MRC data modes mrcfile knows (int8, int16, float32, complex int16, complex64, uint16, float16, packed 4-bit).
+_MRC_MODES = {0, 1, 2, 3, 4, 6, 12, 101}
+
+
+def _check_mrc_header(path: Path) -> None:
+    """Refuse an MRC header whose extended header is larger than the file (ValueError).
+
+    mrcfile allocates the announced extended header before reading it: a
+    damaged ``nsymbt`` field made it allocate 1.9 GB and take seconds on a
+    27 KB file.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    if len(head) < 1024:
+        raise ValueError(f"the MRC header is {len(head)} bytes long instead of 1024: the file is truncated")
+    for order in ("<", ">"):
+        mode = int(np.frombuffer(head[12:16], dtype=order + "i4")[0])
+        if mode in _MRC_MODES:
+            nsymbt = int(np.frombuffer(head[92:96], dtype=order + "i4")[0])
+            if nsymbt < 0 or 1024 + nsymbt > size:
+                raise ValueError(
+                    f"the MRC header announces an extended header of {nsymbt} bytes, but the file holds only "
+                    f"{size} bytes: the header is damaged or the file truncated"
+                )
+            return
+
+
 def read_mrc(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode an MRC/CCP4 file with mrcfile.
 
@@ -210,6 +238,7 @@ def read_mrc(path: str | Path, *, max_megapixels: float | None = None) -> RawIma
     """
     import mrcfile
 
+    _check_mrc_header(Path(path))
     with quiet_library_logs():
         with mrcfile.open(path, permissive=True, header_only=True) as mrc:
             header = mrc.header
