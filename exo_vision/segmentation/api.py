@@ -74,15 +74,19 @@ def _classical(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensit
 def _unet(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity, polarity,
           exclude_mask, progress, model, threads) -> VesicleSegmentation:
     from exo_vision.segmentation.learned.method import segment_unet
-    from exo_vision.segmentation.preprocess import as_float_image, check_pixel_size
+    from exo_vision.segmentation.learned.weights import load_card
+    from exo_vision.segmentation.preprocess import as_float_image, check_pixel_size, check_working_scale
     from exo_vision.segmentation.vesicles import VesicleSegmentation
 
     img = as_float_image(image)
     px = check_pixel_size(pixel_size_nm)
+    card = load_card(model)
+    # the same bounds on the pixel size and the work as the classical method, at the model's scale
+    check_working_scale(img.shape, pixel_size_nm=px, working_scale_nm=card.working_scale_nm)
     exclude = _exclude(img, exclude_mask)
     labels, rejected, found, derived = segment_unet(
         img, pixel_size_nm=px, exclude=exclude, min_diameter_nm=min_diameter_nm,
-        max_diameter_nm=max_diameter_nm, sensitivity=sensitivity, polarity=polarity, model=model,
+        max_diameter_nm=max_diameter_nm, sensitivity=sensitivity, polarity=polarity, model=card,
         threads=threads, progress=progress,
     )
     parameters = {
