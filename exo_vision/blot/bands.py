@@ -161,6 +161,9 @@ def detect_bands(
     size = min(profile.size, max(15, int(0.7 * profile.size)))
     if background_window_px is not None:
         size = min(size, max(15, int(background_window_px)))
+    # an odd window: with an even one the minimum and maximum filters are centred one row apart, and
+    # the opening lags a step (a membrane edge) by a row, which reads as a peak on the step
+    size = size - 1 if size % 2 == 0 else size
     base = ndi.maximum_filter1d(ndi.minimum_filter1d(smooth, size, mode="nearest"), size, mode="nearest")
     flat = smooth - base
     # a flat stretch (an 8-bit export's constant background has no noise at all) holds no peak:

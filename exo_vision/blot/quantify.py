@@ -466,8 +466,15 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
         window = calling.background_window_lane_widths * lane.width_px
         if scale is not None:
             window = min(window, calling.background_window_band_heights * scale)
-        cands.append(detect_bands(prof, y_offset_px=lane.y_top_px, merge_valley=valley, background_window_px=int(window),
-                                  max_height_px=int(calling.max_band_fraction * (lane.y_bottom_px - lane.y_top_px))))
+        kw = dict(y_offset_px=lane.y_top_px, merge_valley=valley, background_window_px=int(window),
+                  max_height_px=int(calling.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)))
+        found = detect_bands(prof, **kw)
+        if prof is not profiles[(s.index, lane.index)]:
+            # a band is a peak of the lane's own profile too: the edge of a membrane (a step, which
+            # the smoothed side background turns into a bump) is not
+            own = detect_bands(profiles[(s.index, lane.index)], **kw)
+            found = [b for b in found if any(o.y_top_px <= b.y_px < o.y_bottom_px for o in own)]
+        cands.append(found)
     return band_rows(ls, _not_taller(cands, det, ls, scale, calling)), False
 
 
@@ -482,7 +489,8 @@ def _band_scale(profiles: list[np.ndarray]) -> float | None:
         if prof.size < 5:
             continue
         smooth = ndi.gaussian_filter1d(prof, 1.0)
-        flat = smooth - ndi.grey_opening(smooth, size=min(smooth.size, max(15, int(0.7 * smooth.size))), mode="nearest")
+        size = min(smooth.size, max(15, int(0.7 * smooth.size)))
+        flat = smooth - ndi.grey_opening(smooth, size=size - 1 + size % 2, mode="nearest")
         r = int(np.argmax(flat))
         if best is None or flat[r] > best[0]:
             best = (float(flat[r]), flat, r)
@@ -533,7 +541,7 @@ def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -
         if st.calling.subtract_sides and sides:
             # only the slow part of the side background: a band wider than the lane (or tilted
             # across it) reaches into the side strips, and must not be subtracted from itself
-            size = max(15, int(st.calling.side_window_lane_widths * lane.width_px))
+            size = max(15, int(st.calling.side_window_lane_widths * lane.width_px)) | 1
             side = ndi.grey_opening(np.min(np.vstack(sides), axis=0), size=size, mode="nearest")
             prof = prof - ndi.uniform_filter1d(side, size, mode="nearest")
         out.append(prof)
