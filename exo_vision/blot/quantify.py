@@ -548,6 +548,20 @@ def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -
     return out
 
 
+def _side_volume(det: np.ndarray, top: int, bottom: int, width: int, st: _Settings) -> float:
+    """Volume of a window on the side-corrected profile (lane minus its side background), straight baseline.
+
+    A requested position without a peak of its own is called present only when this too clears the
+    LoD: a blotch or gradient under the window runs beside the lane as well and cancels here.
+    """
+    b = st.border_px
+    above, below = det[max(0, top - b):top], det[bottom:bottom + b]
+    if not above.size or not below.size:
+        return float("inf")  # no border on one side: the plain volume decides
+    line = np.linspace(float(above.mean()), float(below.mean()), bottom - top)
+    return float(width * (det[top:bottom] - line).sum())
+
+
 def _reported(measured: list[dict], calling: BandCallingParameters) -> list[dict]:
     """Keep requested positions and detected bands that clear their LoD; band rows renumbered 1.. top to bottom."""
     if not calling.report_undetected:
@@ -576,8 +590,8 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
     side_levels = side_bg if to_level is None else [None if sd_ is None else [to_level(g) for g in sd_] for sd_ in side_bg]
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
-    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations,
-                                 _detection_profiles(clean, s, ls, profiles, side_bg, st))
+    det = _detection_profiles(clean, s, ls, profiles, side_bg, st)
+    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations, det)
     busy = [[(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
             for lane in ls]
     measured = []
@@ -609,7 +623,9 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
                 y_top_px=w.y_top_px, y_bottom_px=w.y_bottom_px, y_px=y, height_px=bottom - top,
                 volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
                 snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
-                lod_volume=lod, present=bool(vol > lod or (nsat > 0 and vol > 0)),
+                lod_volume=lod,
+                present=bool((vol > lod and (w.detected or _side_volume(det[li], top, bottom, p.shape[1], st) > lod))
+                             or (nsat > 0 and vol > 0)),
                 detected=w.detected, requested=fixed, saturated=nsat > 0, saturated_px=nsat,
                 mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
             ))
