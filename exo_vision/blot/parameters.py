@@ -43,6 +43,10 @@ class BandCallingParameters:
         A bump whose half-height extent exceeds ``max_height_band_heights``
         times the strongest band's is a blotch and dropped, unless
         its prominence reaches ``tall_keep_prominence`` of the strongest.
+    min_relative_prominence : float
+        A band row is kept only when its strongest band reaches this fraction
+        of the strip's strongest band's prominence
+        (:data:`exo_vision.blot.bands.MIN_RELATIVE_PROMINENCE`).
     report_undetected : bool
         False (default): a lane reports a band only where its own profile
         shows a peak whose volume clears the lane's limit of detection; a
@@ -59,6 +63,7 @@ class BandCallingParameters:
     max_band_fraction: float = 0.95
     max_height_band_heights: float = 3.0
     tall_keep_prominence: float = 0.5
+    min_relative_prominence: float = 0.04
     report_undetected: bool = False
 
 

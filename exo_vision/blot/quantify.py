@@ -475,7 +475,8 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
             own = detect_bands(profiles[(s.index, lane.index)], **kw)
             found = [b for b in found if any(o.y_top_px <= b.y_px < o.y_bottom_px for o in own)]
         cands.append(found)
-    return band_rows(ls, _not_taller(cands, det, ls, scale, calling)), False
+    return band_rows(ls, _not_taller(cands, det, ls, scale, calling),
+                     min_relative_prominence=calling.min_relative_prominence), False
 
 
 def _band_scale(profiles: list[np.ndarray]) -> float | None:
