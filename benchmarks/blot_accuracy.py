@@ -26,6 +26,11 @@ for an ImageJ-style rolling-ball (radius 50 px) background:
     export keeps, ``export_signal_share`` of it, is below 2x LoD; see
     :mod:`exo_vision.synthetic.blot`);
 (d) saturated bands flagged (bar 100 %) and false flags (bar 0);
+(e) phantom bands per lane: reported present bands that are no true band's row (each generated
+    strip holds one band row), all images and the two-membrane frames alone;
+(f) two-membrane frames (:func:`exo_vision.synthetic.blot.make_two_membrane_frame`: two membranes with
+    a gap, lanes through both, pen-written ladders, tilted bands, strongly blotchy background): share of
+    true lanes found;
 plus the fraction of each CD63 smear's volume that the rolling ball removes.
 
 Usage::
@@ -51,7 +56,7 @@ import pandas as pd
 from exo_vision.blot.lanes import lanes_from_ranges
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.strips import whole_image_strip
-from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel, make_random_blot
+from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel, make_random_blot, make_two_membrane_frame
 
 METHODS = {"exo_vision (profile)": {"background": "profile"},
            "ImageJ ball r=50 (2-D)": {"background": "rolling_ball", "rolling_ball_radius_px": 50.0},
@@ -77,22 +82,33 @@ def match(blot, result) -> pd.DataFrame:
             break
         rec = t._asdict()
         if hit is None:
-            rec.update(found=False, volume=np.nan, lod=np.nan, present_call=False, saturated_call=False, scale=np.nan)
+            rec.update(found=False, volume=np.nan, lod=np.nan, present_call=False, saturated_call=False, scale=np.nan,
+                       hit_label=-1)
         else:
             rec.update(found=True, volume=hit.volume, lod=hit.lod_volume, present_call=bool(hit.present),
-                       saturated_call=bool(hit.saturated), scale=scale)
+                       saturated_call=bool(hit.saturated), scale=scale, hit_label=int(hit.label))
         rows.append(rec)
     return pd.DataFrame(rows)
 
 
-def run(seeds: int) -> None:
+def strip_markers(blot) -> list[str]:
+    """The truth's marker name per strip: the band row each strip is probed for (requested in every lane)."""
+    return blot.truth.groupby("strip").marker.first().tolist()
+
+
+def run(seeds: int, first: int = 0) -> None:
     blots = []
-    for seed in range(seeds):
+    for seed in range(first, first + seeds):
         for export in ("raw", "inverted8"):
             blots.append(("dilution", export, make_dilution_series(rng=seed, export=export), None))
             blots.append(("panel", export, make_marker_panel(rng=100 + seed, export=export), ["CD9", "CD63", "calnexin"]))
-            blots.append(("random", export, make_random_blot(rng=200 + seed, export=export), None))
-    print(f"{len(blots)} generated blots ({seeds} seeds x dilution/panel/random x raw 16-bit/8-bit inverted)")
+            random_blot = make_random_blot(rng=200 + seed, export=export)
+            blots.append(("random", export, random_blot, strip_markers(random_blot)))
+            frame = make_two_membrane_frame(rng=300 + seed, export=export)
+            blots.append(("frame", export, frame, strip_markers(frame)))
+    print(f"{len(blots)} generated blots ({seeds} seeds from {first} x dilution/panel/random/two-membrane frame "
+          "x raw 16-bit/8-bit inverted); each strip's band row is requested (its marker), so every lane gets a "
+          "present/absent call there")
     results = {}
     for name, params in METHODS.items():
         t0 = time.perf_counter()
@@ -111,6 +127,9 @@ def run(seeds: int) -> None:
             m = match(blot, res)
             m["kind"], m["export"], m["blot"] = kind, export, id(blot)
             m["gain"] = blot.counts_per_raw_count
+            # phantoms: present rows that are no truth band's row (each strip holds one band row)
+            extra = res.bands[res.bands.present & ~res.bands.label.isin(m.hit_label)]
+            m["phantoms_in_image"] = len(extra)
             matched.append(m)
         results[name] = (pd.concat(matched, ignore_index=True), failures, time.perf_counter() - t0)
 
@@ -181,6 +200,13 @@ def run(seeds: int) -> None:
         fp = int((~m.saturated & m.saturated_call).sum())
         out["(d) saturated bands flagged"] = tp / (tp + fn) if tp + fn else np.nan
         out["(d) false saturation flags (count)"] = fp
+        # (e) phantoms: reported present bands off every true band, per truth lane
+        per_image = m.groupby("blot").agg(ph=("phantoms_in_image", "first"), lanes=("lane", "size"), kind=("kind", "first"))
+        out["(e) phantom bands per lane, all images"] = float(per_image.ph.sum() / per_image.lanes.sum())
+        fr = per_image[per_image.kind == "frame"]
+        out["(e)   two-membrane frames"] = float(fr.ph.sum() / fr.lanes.sum()) if len(fr) else np.nan
+        fm = m[m.kind == "frame"]
+        out["(f) two-membrane frames: lanes found (truth lanes)"] = float(fm.found.mean()) if len(fm) else np.nan
         out["bands scored / near LoD (unscored) / lanes missed"] = f"{int(scored.sum())} / {int((~scored).sum())} / {int((~m.found).sum())}"
         out["wrong present/absent calls (count)"] = n_wrong
         out["images that failed"] = failures
@@ -205,7 +231,8 @@ def run(seeds: int) -> None:
             "(b) panel: median |EV/lysate ratio error|, 16-bit": "<= 3 %",
             "(c) present/absent correct (scored bands)": "100 %", "(c)   calnexin absent in EV lanes": "100 %",
             "(c)   16-bit": "100 %",
-            "(d) saturated bands flagged": "100 %", "(d) false saturation flags (count)": "0"}
+            "(d) saturated bands flagged": "100 %", "(d) false saturation flags (count)": "0",
+            "(e) phantom bands per lane, all images": "<= 5 %", "(f) two-membrane frames: lanes found (truth lanes)": "100 %"}
     for k in keys:
         cells = []
         for n in names:
@@ -269,11 +296,12 @@ def extra_dilution(first_seed: int, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10, help="seeds per blot kind (default 10)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0; e.g. 50 for unseen seeds)")
     parser.add_argument("--extra-dilution-seeds", type=int, default=30,
                         help="further 8-bit dilution series for (a) (default 30; 0 = none)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    run(args.seeds)
+    run(args.seeds, args.first_seed)
     extra_dilution(1000, args.extra_dilution_seeds)
 
 

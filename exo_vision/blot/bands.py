@@ -161,9 +161,15 @@ def detect_bands(
     size = min(profile.size, max(15, int(0.7 * profile.size)))
     if background_window_px is not None:
         size = min(size, max(15, int(background_window_px)))
+    # an odd window: with an even one the minimum and maximum filters are centred one row apart, and
+    # the opening lags a step (a membrane edge) by a row, which reads as a peak on the step
+    size = size - 1 if size % 2 == 0 else size
     base = ndi.maximum_filter1d(ndi.minimum_filter1d(smooth, size, mode="nearest"), size, mode="nearest")
     flat = smooth - base
-    floor = max(k_noise * noise * 0.6, 1e-9)
+    # a flat stretch (an 8-bit export's constant background has no noise at all) holds no peak:
+    # never accept a prominence below a millionth of the profile's range
+    tiny = 1e-6 * max(float(np.ptp(profile)), 1e-12)
+    floor = max(k_noise * noise * 0.6, tiny)
     wlen = max(31, size)
     idx, props = find_peaks(flat, prominence=floor, wlen=wlen)
     if idx.size == 0:
@@ -202,7 +208,7 @@ def detect_bands(
     walk = ndi.gaussian_filter1d(flat, 2.0)
     spans = []
     for a, b, p, lim_a, lim_b in merged:
-        if p < k_noise * noise:
+        if p < max(k_noise * noise, tiny):
             continue
         a, b = max(0, int(a)), min(profile.size, int(b))
         # follow the tails down to the floor (a smear's faint edges), at most half the height again

@@ -808,7 +808,10 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
         union = [(r.x_centre_px, r, best) for r in ref]
         offsets = {best: 0.0}
         for j in stack:
-            if j == best or not out[j]:
+            if j == best:
+                continue
+            if not out[j]:
+                offsets[j] = 0.0  # a membrane without a band in any lane: the lanes run on through it
                 continue
             xs_j = np.array([lane.x_centre_px for lane in out[j]])
             shift, hits = _best_shift(xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px))

@@ -9,6 +9,7 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage as ndi
 
 from exo_vision.blot.background import (
     BORDER_PX,
@@ -459,11 +460,77 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
     valley = SMEAR_MERGE_VALLEY if marker.strip().lower() in SMEAR_MARKERS else MERGE_VALLEY
     det = detection_profiles or [profiles[(s.index, lane.index)] for lane in ls]
     calling = st.calling
-    cands = [detect_bands(prof, y_offset_px=lane.y_top_px, merge_valley=valley,
-                          background_window_px=int(calling.background_window_lane_widths * lane.width_px),
-                          max_height_px=int(calling.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)))
-             for lane, prof in zip(ls, det)]
-    return band_rows(ls, cands), False
+    scale = _band_scale(det)
+    cands = []
+    for lane, prof in zip(ls, det):
+        window = calling.background_window_lane_widths * lane.width_px
+        if scale is not None:
+            window = min(window, calling.background_window_band_heights * scale)
+        kw = dict(y_offset_px=lane.y_top_px, merge_valley=valley, background_window_px=int(window),
+                  max_height_px=int(calling.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)))
+        found = detect_bands(prof, **kw)
+        if prof is not profiles[(s.index, lane.index)]:
+            # a band is a peak of the lane's own profile too: the edge of a membrane (a step, which
+            # the smoothed side background turns into a bump) is not
+            own = detect_bands(profiles[(s.index, lane.index)], **kw)
+            found = [b for b in found if any(o.y_top_px <= b.y_px < o.y_bottom_px for o in own)]
+        cands.append(found)
+    return band_rows(ls, _not_taller(cands, det, ls, scale, calling),
+                     min_relative_prominence=calling.min_relative_prominence), False
+
+
+def _band_scale(profiles: list[np.ndarray]) -> float | None:
+    """Rows at half height of the strip's strongest band (the highest point of its lanes' detection profiles).
+
+    One antibody per strip: its bands are alike (sharp, or smears), so the strongest sets the scale of
+    what a band is here; a blotch of a strongly mottled membrane is much taller than a sharp band.
+    """
+    best = None
+    for prof in profiles:
+        if prof.size < 5:
+            continue
+        smooth = ndi.gaussian_filter1d(prof, 1.0)
+        size = min(smooth.size, max(15, int(0.7 * smooth.size)))
+        flat = smooth - ndi.grey_opening(smooth, size=size - 1 + size % 2, mode="nearest")
+        r = int(np.argmax(flat))
+        if best is None or flat[r] > best[0]:
+            best = (float(flat[r]), flat, r)
+    if best is None or best[0] <= 0:
+        return None
+    height, flat, r = best
+    above = flat > height / 2
+    top, bottom = r, r
+    while top > 0 and above[top - 1]:
+        top -= 1
+    while bottom < flat.size - 1 and above[bottom + 1]:
+        bottom += 1
+    return float(bottom - top + 1)
+
+
+def _half_height_rows(profile: np.ndarray, top: int, bottom: int) -> int:
+    """Rows around a band's highest point that stay above half its rise over the band's lowest row."""
+    seg = ndi.gaussian_filter1d(np.asarray(profile, dtype=np.float64), 1.0)[top:bottom]
+    if seg.size == 0:
+        return 0
+    r = int(np.argmax(seg))
+    above = seg > seg.min() + (seg[r] - seg.min()) / 2
+    a, b = r, r
+    while a > 0 and above[a - 1]:
+        a -= 1
+    while b < seg.size - 1 and above[b + 1]:
+        b += 1
+    return b - a + 1
+
+
+def _not_taller(cands: list[list], profiles, lanes, scale: float | None, calling: BandCallingParameters) -> list[list]:
+    """Drop bumps much taller (at half height) than the strip's strongest band (a blotch), unless strong themselves."""
+    if scale is None:
+        return cands
+    strongest = max((b.prominence for c in cands for b in c), default=0.0)
+    limit = calling.max_height_band_heights * scale
+    return [[b for b in c if b.prominence >= calling.tall_keep_prominence * strongest
+             or _half_height_rows(prof, b.y_top_px - lane.y_top_px, b.y_bottom_px - lane.y_top_px) <= limit]
+            for c, prof, lane in zip(cands, profiles, lanes)]
 
 
 def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -> list[np.ndarray]:
@@ -473,9 +540,27 @@ def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -
         prof = profiles[(s.index, lane.index)]
         sides = side_bg[li] if st.background == "profile" else side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px))
         if st.calling.subtract_sides and sides:
-            prof = prof - np.min(np.vstack(sides), axis=0)
+            # only the slow part of the side background: a band wider than the lane (or tilted
+            # across it) reaches into the side strips, and must not be subtracted from itself
+            size = max(15, int(st.calling.side_window_lane_widths * lane.width_px)) | 1
+            side = ndi.grey_opening(np.min(np.vstack(sides), axis=0), size=size, mode="nearest")
+            prof = prof - ndi.uniform_filter1d(side, size, mode="nearest")
         out.append(prof)
     return out
+
+
+def _side_volume(det: np.ndarray, top: int, bottom: int, width: int, st: _Settings) -> float:
+    """Volume of a window on the side-corrected profile (lane minus its side background), straight baseline.
+
+    A requested position without a peak of its own is called present only when this too clears the
+    LoD: a blotch or gradient under the window runs beside the lane as well and cancels here.
+    """
+    b = st.border_px
+    above, below = det[max(0, top - b):top], det[bottom:bottom + b]
+    if not above.size or not below.size:
+        return float("inf")  # no border on one side: the plain volume decides
+    line = np.linspace(float(above.mean()), float(below.mean()), bottom - top)
+    return float(width * (det[top:bottom] - line).sum())
 
 
 def _reported(measured: list[dict], calling: BandCallingParameters) -> list[dict]:
@@ -506,8 +591,8 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
     side_levels = side_bg if to_level is None else [None if sd_ is None else [to_level(g) for g in sd_] for sd_ in side_bg]
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
-    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations,
-                                 _detection_profiles(clean, s, ls, profiles, side_bg, st))
+    det = _detection_profiles(clean, s, ls, profiles, side_bg, st)
+    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations, det)
     busy = [[(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
             for lane in ls]
     measured = []
@@ -539,7 +624,9 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
                 y_top_px=w.y_top_px, y_bottom_px=w.y_bottom_px, y_px=y, height_px=bottom - top,
                 volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
                 snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
-                lod_volume=lod, present=bool(vol > lod or nsat > 0),
+                lod_volume=lod,
+                present=bool((vol > lod and (w.detected or _side_volume(det[li], top, bottom, p.shape[1], st) > lod))
+                             or (nsat > 0 and vol > 0)),
                 detected=w.detected, requested=fixed, saturated=nsat > 0, saturated_px=nsat,
                 mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
             ))

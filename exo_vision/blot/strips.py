@@ -46,6 +46,8 @@ MIN_INTERIOR_LEVEL = 0.1
 #: Membrane pixels stand above this fraction of the step from the gap level to the membrane level
 #: (low enough that a dark blotch at a membrane's edge stays membrane).
 MEMBRANE_THRESHOLD = 0.3
+#: Pieces of one membrane (split by dark blotches) at least this fraction of the largest piece are joined to it.
+MIN_PIECE_FRACTION = 0.1
 
 
 @dataclass
@@ -261,8 +263,15 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
     if n == 0:
         return None
     sizes = ndi.sum_labels(sub, lab, index=np.arange(1, n + 1))
+    # a strongly blotchy, dim membrane can fall apart into pieces at the threshold: the membrane is the
+    # largest piece and every sizeable piece overlapping its rows (in one cell there is one strip)
     k = int(np.argmax(sizes)) + 1
     comp = lab == k
+    rows_k = comp.any(axis=1)
+    for j in np.flatnonzero(sizes >= MIN_PIECE_FRACTION * sizes[k - 1]) + 1:
+        piece = lab == j
+        if j != k and (piece.any(axis=1) & rows_k).sum() >= 0.5 * piece.any(axis=1).sum():
+            comp |= piece
     (rs, cs), = ndi.find_objects(comp.astype(np.int8))
     h, w = (rs.stop - rs.start) * f, (cs.stop - cs.start) * f
     if h < min_size[0] or w < min_size[1] or comp.sum() < 0.6 * (rs.stop - rs.start) * (cs.stop - cs.start):
