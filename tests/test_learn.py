@@ -81,3 +81,14 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     _, history = train(TrainConfig(steps=5, **small), checkpoint_dir=tmp_path, log=lines.append)
     assert lines[0] == "resumed at step 4"
     assert history["steps_done"] == 5
+
+
+def test_checkpoint_average_is_the_mean_of_float_tensors():
+    torch = pytest.importorskip("torch")
+    from exo_vision.learn.average import average_state_dicts
+
+    a = {"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(5)}
+    b = {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(7)}
+    mean = average_state_dicts([a, b])
+    assert torch.equal(mean["w"], torch.tensor([2.0, 4.0]))
+    assert int(mean["n"]) == 7  # counters come from the last checkpoint

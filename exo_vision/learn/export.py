@@ -56,6 +56,7 @@ def export_model(
     version: str = "1.0",
     base_model: dict[str, Any] | None = None,
     training_data: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``<out>.onnx`` and its model card ``<out>.json`` (both atomically).
 
@@ -79,6 +80,8 @@ def export_model(
         For a fine-tuned model: the name, version and sha256 it started from.
     training_data : dict, optional
         What the model was trained on (generated micrographs by default).
+    notes : list of str, optional
+        Anything else a reader of the card should know about how the weights were made.
 
     Returns
     -------
@@ -124,6 +127,7 @@ def export_model(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
+            "notes": notes or [],
         },
         "base_model": base_model,
         "validation": validation,

@@ -222,6 +222,7 @@ def segment_unet(
         foreground=foreground_threshold(card.thresholds.foreground, sensitivity),
         seed=card.thresholds.seed,
         min_seed_fraction=card.thresholds.min_seed_fraction,
+        merge_boundary=card.thresholds.merge_boundary,
     )
     min_area_small = np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.5
     labels_small = maps_to_instances(maps, min_area_px=max(min_area_small, 2.0), thresholds=thresholds)
@@ -247,6 +248,7 @@ def segment_unet(
         "membrane_thickness_nm": MEMBRANE_THICKNESS_NM,
         "thresholds": {"foreground": thresholds.foreground, "seed": thresholds.seed,
                        "min_seed_fraction": thresholds.min_seed_fraction,
+                       "merge_boundary": thresholds.merge_boundary,
                        "min_mean_probability": thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN},
         "pixel_noise_std": None,
     }
