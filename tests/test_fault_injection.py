@@ -24,6 +24,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reas
 TABLES = ("vesicles.csv", "summary.csv", "errors.csv")
 
 
+def _left_in(temp) -> list[str]:
+    """What a run left in its temp folder, less onnxruntime's telemetry session marker ``.ses``
+    (written by ``import onnxruntime`` itself, not by exo_vision; onnxruntime issue 32476)."""
+    return [p.name for p in temp.iterdir() if p.name != ".ses"]
+
+
 def _processes_with(marker: str) -> list[int]:
     """Pids of live processes whose environment holds ``marker``."""
     found = []
@@ -83,11 +89,11 @@ def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_pat
 
     # No orphan: workers notice the main process is gone, and the fork server and resource tracker follow.
     assert _wait_for_no_process(marker) == []
-    assert [p.name for p in temp.iterdir()] == []
+    assert _left_in(temp) == []
 
     assert _tem(inputs, out, env, "--resume").wait(timeout=600) == 0
     for name in TABLES:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
     assert not list(out.glob(".exo-vision-tmp-*"))
     assert _wait_for_no_process(marker) == []
-    assert [p.name for p in temp.iterdir()] == []
+    assert _left_in(temp) == []

@@ -206,7 +206,8 @@ class GridSessionWidget(Container):
         if not METHODS[str(self._method.value)].uses_model:
             return None
         value = str(self._model.value or "").strip()
-        return None if value in ("", ".") else value
+        # an empty file field reads as the current folder
+        return None if value in ("", ".") or Path(value).is_dir() else value
 
     def set_method(self, method: str, model: str | None = None) -> None:
         """Choose the segmentation method (and model file) for the micrographs not yet segmented."""

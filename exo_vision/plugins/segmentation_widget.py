@@ -8,6 +8,7 @@ import gc
 import logging
 import threading
 import time
+from pathlib import Path
 from enum import Enum
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -204,9 +205,8 @@ class SegmentationWidget(Container):
         if not METHODS[str(self._method.value)].uses_model:
             return None
         value = str(self._model.value or "").strip()
-        if value in ("", "."):
-            return None
-        return value
+        # an empty file field reads as the current folder
+        return None if value in ("", ".") or Path(value).is_dir() else value
 
     def _on_method(self, value: Any = None) -> None:
         self._model.visible = METHODS[str(self._method.value)].uses_model
