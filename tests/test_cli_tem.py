@@ -106,6 +106,15 @@ def test_summary_run_json_and_histogram(first_run, inputs):
     assert run["parameters"]["min_diameter_nm"] == 20.0
     assert run["n_inputs"] == 4 and run["n_failed"] == 1 and run["n_done"] == 3
     assert run["software"]["onnxruntime"]
+    from exo_vision.segmentation.learned.weights import load_card
+
+    card = load_card()
+    assert run["parameters"]["method"] == "unet" and run["parameters"]["model"] is None
+    for image in run["images"]:
+        if image.get("status") == "done":
+            assert image["segmenter"] == {"method": "unet", "model": card.summary()}
+            marker = json.loads((out / f"{image['stem']}_done.json").read_text())
+            assert marker["parameters"]["model_sha256"] == card.sha256  # --resume compares it
     # the test venv is installed from requirements/lock.txt (README, .ci/run): the run says so
     # (scripts/check_latest.sh runs the suite on unlocked versions and sets EXO_VISION_UNLOCKED=1)
     expected = os.environ.get("EXO_VISION_UNLOCKED") != "1"
@@ -155,6 +164,38 @@ def test_resume_redoes_only_what_is_incomplete(inputs, tmp_path):
     assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--resume", "--min-diameter-nm", "25"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["n_done"] == 2 and run["parameters"]["min_diameter_nm"] == 25.0
+
+
+def test_method_and_model_options(inputs, tmp_path, caplog):
+    single = tmp_path / "in"
+    single.mkdir()
+    shutil.copy(inputs / f"{GOOD[0]}.tif", single)
+    out = tmp_path / "classical"
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--method", "classical"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["parameters"]["method"] == "classical"
+    assert run["images"][0]["segmenter"] == {"method": "classical", "model": None}
+    # the same output folder with the other method re-analyses instead of trusting the old results
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert json.loads((out / "run.json").read_text())["n_done"] == 1
+    # a model file is honoured and recorded; a missing one is an error that names it
+    from exo_vision.segmentation.learned.weights import SHIPPED_MODELS, load_card
+
+    copy = tmp_path / "lab_model"
+    copy.mkdir()
+    card = load_card()
+    shutil.copy(card.onnx_path, copy / card.onnx_path.name)
+    shutil.copy(SHIPPED_MODELS["ev-unet"], copy / "ev_unet.json")
+    out2 = tmp_path / "model"
+    model = copy / card.onnx_path.name
+    assert main(["tem", str(single), "--out", str(out2), "--workers", "1", "--model", str(model)]) == 0
+    image = json.loads((out2 / "run.json").read_text())["images"][0]
+    assert image["segmenter"]["model"]["file"] == str(model) and image["segmenter"]["model"]["sha256"] == card.sha256
+    caplog.clear()
+    assert main(["tem", str(single), "--out", str(tmp_path / "o3"), "--model", str(tmp_path / "none.onnx")]) == 2
+    assert "none.json" in caplog.text and "missing" in caplog.text
+    assert main(["tem", str(single), "--out", str(tmp_path / "o4"), "--method", "classical",
+                 "--model", str(model)]) == 2
 
 
 @pytest.mark.slow
