@@ -258,13 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     parser.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder (default <out>_checkpoints)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from the weights of this training checkpoint (fine-tuning) instead of random ones")
     defaults = TrainConfig()
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
     checkpoints = args.checkpoints or args.out.parent / f"{args.out.name}_checkpoints"
-    net, history = train(config, checkpoint_dir=checkpoints, log=lambda s: print(s, flush=True))
+    init = torch.load(args.init, weights_only=False)["net"] if args.init else None
+    net, history = train(config, checkpoint_dir=checkpoints, init_weights=init, log=lambda s: print(s, flush=True))
     validation = synthetic_validation(net, config)
     print("synthetic validation:", json.dumps(validation), flush=True)
     onnx_path, card_path = export_model(
