@@ -11,6 +11,7 @@ Run after :mod:`exo_vision.learn.train` with the checkpoints it kept::
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import torch
 from exo_vision.learn.export import export_model
 from exo_vision.learn.train import TrainConfig, synthetic_validation
 from exo_vision.learn.unet import UNet
+
+logger = logging.getLogger(__name__)
 
 
 def average_state_dicts(states: list[dict]) -> dict:
@@ -37,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint files written by the training")
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     states = sorted((torch.load(p, weights_only=False) for p in args.checkpoints), key=lambda s: s["step"])
     config = TrainConfig(**states[-1]["config"])
     net = UNet(base=config.base, depth=config.depth)
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     last.eval()
     validation = {"synthetic": synthetic_validation(net, config),
                   "synthetic_last_checkpoint_alone": synthetic_validation(last, config)}
-    print("synthetic validation:", validation, flush=True)
+    logger.info("synthetic validation: %s", validation)
     steps = [s["step"] for s in states]
     history = {"steps_done": steps[-1], "seconds": states[-1]["seconds"], "loss": states[-1]["history"]}
     command = " ".join(["python -m exo_vision.learn.average", *(argv if argv is not None else sys.argv[1:])])
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         net, args.out, config=states[-1]["config"], history=history, validation=validation, command=command,
         notes=[f"weights: the average of the checkpoints at steps {', '.join(map(str, steps))}"],
     )
-    print(f"wrote {onnx_path} and {card_path}")
+    logger.info("wrote %s and %s", onnx_path, card_path)
     return 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -30,6 +31,8 @@ from torch.nn import functional as F
 from exo_vision.learn.data import make_pool, make_sample
 from exo_vision.learn.export import export_model
 from exo_vision.learn.unet import UNet
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -267,14 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
     checkpoints = args.checkpoints or args.out.parent / f"{args.out.name}_checkpoints"
     init = torch.load(args.init, weights_only=False)["net"] if args.init else None
-    net, history = train(config, checkpoint_dir=checkpoints, init_weights=init, log=lambda s: print(s, flush=True))
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    net, history = train(config, checkpoint_dir=checkpoints, init_weights=init, log=logger.info)
     validation = synthetic_validation(net, config)
-    print("synthetic validation:", json.dumps(validation), flush=True)
+    logger.info("synthetic validation: %s", json.dumps(validation))
     onnx_path, card_path = export_model(
         net, args.out, config=asdict(config), history=history, validation={"synthetic": validation},
         command=" ".join(["python -m exo_vision.learn.train", *(argv if argv is not None else sys.argv[1:])]),
     )
-    print(f"wrote {onnx_path} and {card_path}", flush=True)
+    logger.info("wrote %s and %s", onnx_path, card_path)
     return 0
 
 
