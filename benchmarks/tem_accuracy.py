@@ -60,7 +60,7 @@ def run_one(spec: dict) -> dict:
         )
         truth_labels, truth_table = truth.labels, truth.vesicles
     t0 = time.perf_counter()
-    seg = segment_vesicles(image, pixel_size_nm=spec["pixel_size_nm"], method=spec["method"])
+    seg = segment_vesicles(image, pixel_size_nm=spec["pixel_size_nm"], method=spec["method"], model=spec.get("model"))
     table = measure_vesicles(seg.labels, image, pixel_size_nm=spec["pixel_size_nm"], polarity=seg.polarity)
     elapsed = time.perf_counter() - t0
     matches = match_instances(truth_labels, seg.labels)
@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--seed", type=int, default=1000, help="first seed (default 1000)")
     parser.add_argument("--method", default="unet", help="segmentation method (default unet)")
+    parser.add_argument("--model", default=None, help="a model file (.onnx with its card) for the unet method")
     parser.add_argument("--generator", choices=("project", "random"), default="project",
                         help="the project's generator (levels easy..extreme) or the domain-randomised one "
                         "(exo_vision.synthetic.tem_random; pick a --seed the training never used, e.g. 900000)")
@@ -131,12 +132,14 @@ def main() -> None:
     for i in range(args.n):
         if args.generator == "random":
             specs.append(dict(size=args.size, difficulty="random", pixel_size_nm=RANDOM_PIXEL_SIZES_NM[i % 3],
-                              polarity=None, seed=args.seed + i, method=args.method, generator="random"))
+                              polarity=None, seed=args.seed + i, method=args.method, generator="random",
+                              model=args.model))
             continue
         specs.append(dict(
             size=args.size, difficulty=LEVELS[i % len(LEVELS)],
             pixel_size_nm=PIXEL_SIZES_NM[(i // len(LEVELS)) % len(PIXEL_SIZES_NM)],
             polarity="dark" if i % 8 == 7 else "bright", seed=args.seed + i, method=args.method, generator="project",
+            model=args.model,
         ))
     t0 = time.perf_counter()
     if args.workers == 1:

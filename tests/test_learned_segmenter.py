@@ -16,7 +16,8 @@ from exo_vision.io import read_image
 from exo_vision.segmentation import api
 from exo_vision.segmentation.learned import weights
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
-from exo_vision.segmentation.learned.postprocess import maps_to_instances
+from exo_vision.segmentation.learned.method import full_resolution_labels
+from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for, tile_starts
 from exo_vision.synthetic.tem import make_synthetic_tem
 
@@ -157,3 +158,51 @@ def test_sensitivity_moves_the_foreground_threshold():
 
     assert foreground_threshold(0.5, 0.5) == pytest.approx(0.5)
     assert foreground_threshold(0.5, 1.0) < 0.5 < foreground_threshold(0.5, 0.0)
+
+
+def _disk(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def test_large_convex_instances_keep_one_round_vesicle_and_drop_a_touching_pair_and_small_ones():
+    labels = np.zeros((120, 200), np.int32)
+    labels[_disk(labels.shape, (40, 40), 25)] = 1  # one large round vesicle: solidity ~0.98
+    pair = _disk(labels.shape, (40, 120), 18) | _disk(labels.shape, (40, 156), 18)  # tangent disks: ~0.88
+    labels[pair] = 2
+    labels[_disk(labels.shape, (100, 100), 5)] = 3  # round but small
+    kept = large_convex_instances(labels, min_area_px=np.pi * 15**2, min_solidity=0.9)
+    assert int(kept.max()) == 1
+    assert np.array_equal(kept > 0, labels == 1)
+
+
+def test_fuse_scales_replaces_the_pieces_of_a_split_vesicle_and_keeps_its_neighbours():
+    shape = (100, 160)
+    body = _disk(shape, (50, 50), 30)
+    fine = np.zeros(shape, np.int32)
+    fine[body & (np.arange(shape[1])[None, :] < 50)] = 1  # the fine pass split one vesicle in two
+    fine[body & (np.arange(shape[1])[None, :] >= 50)] = 2
+    fine[_disk(shape, (50, 120), 12)] = 3  # a separate small vesicle
+    fine[_disk(shape, (50, 85), 6)] = 4  # a small one touching the large vesicle, mostly outside it
+    coarse = np.zeros(shape, np.int32)
+    coarse[body] = 1
+    fused = fuse_scales(fine, coarse)
+    assert set(np.unique(fused)) == {0, 1, 2, 3}
+    assert np.array_equal(fused == 1, body)
+    assert np.array_equal(fused == 2, fine == 3)  # the separate vesicle, renumbered
+    assert np.array_equal(fused == 3, (fine == 4) & ~body)  # the neighbour keeps its pixels outside
+
+
+def test_full_resolution_outlines_follow_the_enlarged_foreground_of_each_instance():
+    small = np.zeros((40, 60), np.int32)
+    small[_disk(small.shape, (20, 15), 8)] = 1
+    small[_disk(small.shape, (20, 42), 8)] = 2
+    fg = cv2.GaussianBlur((small > 0).astype(np.float32), (0, 0), 1.0)
+    big = full_resolution_labels(small, fg, shape=(120, 180), threshold=0.5)
+    reference = cv2.resize(fg, (180, 120), interpolation=cv2.INTER_LINEAR) > 0.5
+    assert set(np.unique(big)) == {0, 1, 2}
+    assert np.array_equal(big > 0, reference)  # per-instance sampling equals enlarging the whole map
+    for label, centre_x in ((1, 15), (2, 42)):  # each instance stays where it was, three times larger
+        area = (big == label).sum()
+        assert abs(np.sqrt(area / np.pi) - 3 * 8) < 1.5
+        assert abs(np.nonzero(big == label)[1].mean() - 3 * centre_x - 1) < 1.0

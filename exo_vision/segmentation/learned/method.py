@@ -12,6 +12,7 @@ working scale's coarseness.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from typing import Any
 
 import cv2
@@ -21,7 +22,12 @@ from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
-from exo_vision.segmentation.learned.postprocess import InstanceThresholds, maps_to_instances
+from exo_vision.segmentation.learned.postprocess import (
+    InstanceThresholds,
+    fuse_scales,
+    large_convex_instances,
+    maps_to_instances,
+)
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for
 from exo_vision.segmentation.learned.weights import ModelCard, load_card
 
@@ -77,20 +83,35 @@ def full_resolution_labels(
     if labels_small.max() == 0:
         return np.zeros(shape, np.int32)
     territory = expand_labels(labels_small, distance=TERRITORY_PX)
-    big_territory = _upsample(territory.astype(np.int32), shape, cv2.INTER_NEAREST)
     if shape == labels_small.shape:
         return np.where(foreground_small > threshold, territory, 0).astype(np.int32)
-    big_fg = _upsample(foreground_small.astype(np.float32), shape, cv2.INTER_LINEAR) > threshold
-    labels = np.where(big_fg, big_territory, 0).astype(np.int32)
-    # an instance the threshold removed at full resolution keeps its coarse footprint
-    present = np.zeros(int(labels_small.max()) + 1, bool)
-    present[np.unique(labels)] = True
-    missing = ~present
-    missing[0] = False
-    if missing.any():
-        coarse = _upsample(labels_small.astype(np.int32), shape, cv2.INTER_NEAREST)
-        fill = missing[coarse] & (labels == 0)
-        labels[fill] = coarse[fill]
+    scale_y, scale_x = shape[0] / labels_small.shape[0], shape[1] / labels_small.shape[1]
+    labels = np.zeros(shape, np.int32)
+    small_m, small_n = labels_small.shape
+    for label, box in enumerate(ndi.find_objects(territory), start=1):
+        if box is None:
+            continue
+        # the instance's box at full resolution, sampled where cv2.resize would sample
+        rows = np.arange(int(box[0].start * scale_y), min(int(np.ceil(box[0].stop * scale_y)), shape[0]))
+        cols = np.arange(int(box[1].start * scale_x), min(int(np.ceil(box[1].stop * scale_x)), shape[1]))
+        if rows.size == 0 or cols.size == 0:
+            continue
+        # a crop of the working-scale maps one pixel wider than the box, for the interpolation
+        r0, r1 = max(box[0].start - 1, 0), min(box[0].stop + 1, small_m)
+        c0, c1 = max(box[1].start - 1, 0), min(box[1].stop + 1, small_n)
+        src_y = np.clip((rows + 0.5) / scale_y - 0.5, 0, small_m - 1) - r0
+        src_x = np.clip((cols + 0.5) / scale_x - 0.5, 0, small_n - 1) - c0
+        map_x, map_y = np.meshgrid(src_x.astype(np.float32), src_y.astype(np.float32))
+        fg = cv2.remap(foreground_small[r0:r1, c0:c1], map_x, map_y, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE) > threshold
+        own = cv2.remap((territory[r0:r1, c0:c1] == label).view(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
+                        borderMode=cv2.BORDER_REPLICATE) > 0
+        inside = fg & own
+        if not inside.any():  # an instance the threshold removes keeps its coarse footprint
+            inside = cv2.remap((labels_small[r0:r1, c0:c1] == label).view(np.uint8), map_x, map_y,
+                               cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE) > 0
+        block = labels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        block[inside & (block == 0)] = label
     return labels
 
 
@@ -104,8 +125,13 @@ def grow_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
     r = int(np.ceil(radius_px))
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     disk = (yy**2 + xx**2 <= radius_px**2 + 0.25).astype(np.uint8)
-    grown = cv2.dilate(labels.astype(np.float32), disk)  # exact for ids below 2**24
-    return np.where(labels > 0, labels, grown.astype(np.int32))
+    # cv2 dilates 16-bit or float images: 16 bits hold the ids of almost every micrograph
+    work_type = np.uint16 if labels.max() < 2**16 else np.float32  # float32 is exact for ids below 2**24
+    grown = cv2.dilate(labels.astype(work_type), disk)
+    out = labels.copy()
+    background = out == 0
+    out[background] = grown[background]
+    return out
 
 
 def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
@@ -163,6 +189,103 @@ def _reject_and_renumber(
     return lut[labels], rejected
 
 
+def _excluded_at(exclude: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """The excluded annotations resampled to ``shape``, or None when nothing is excluded."""
+    if not exclude.any():
+        return None
+    return cv2.resize(exclude.view(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_AREA) > 0
+
+
+def network_maps(
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float,
+    exclude: np.ndarray,
+    working_scale_nm: float,
+    card: ModelCard,
+    threads: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """The network's maps for ``image`` seen at ``working_scale_nm``.
+
+    Returns
+    -------
+    maps : (3, m, n) ndarray of float32
+        Foreground, boundary and normalised distance.
+    excluded : (m, n) ndarray of bool or None
+        The excluded annotations on that grid (their pixels were set to the
+        median grey level before normalisation).
+    scale_nm : float
+        The grid's actual pixel size, nm.
+    """
+    small = to_working_scale(image, pixel_size_nm=pixel_size_nm, working_scale_nm=working_scale_nm)
+    excluded = _excluded_at(exclude, small.shape)
+    if excluded is not None:
+        small = small.copy()
+        small[excluded] = float(np.median(small[~excluded])) if (~excluded).any() else 0.0
+    net_input = normalise_for_network(small, valid=None if excluded is None else ~excluded)
+    maps = predict_maps(session_for(card, threads=threads), net_input, multiple_of=card.multiple_of, progress=progress)
+    return maps, excluded, pixel_size_nm * image.shape[1] / small.shape[1]
+
+
+def two_scale_instances(
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float,
+    exclude: np.ndarray,
+    card: ModelCard,
+    thresholds: InstanceThresholds,
+    min_diameter_nm: float,
+    threads: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+    """Instances at the working scale, with large convex vesicles taken from a coarse pass.
+
+    The fine pass (the model's working scale) resolves small vesicles and
+    contacts; the network outlines vesicles much larger than its training
+    patches less surely there (their bodies break into pieces), so a second pass
+    at ``thresholds.coarse_factor`` times the working scale supplies the
+    vesicles of at least ``thresholds.coarse_min_diameter_nm`` that it sees as
+    one convex object (:func:`large_convex_instances`, :func:`fuse_scales`).
+
+    Returns
+    -------
+    labels : (m, n) ndarray of int32
+        Instances on the fine grid.
+    foreground : (m, n) ndarray of float32
+        Foreground probability on the fine grid (the coarse pass's where it
+        supplied the instance).
+    excluded : (m, n) ndarray of bool or None
+        Excluded annotations on the fine grid.
+    scale_nm : float
+        The fine grid's pixel size, nm.
+    """
+    maps, excluded, scale_nm = network_maps(
+        image, pixel_size_nm=pixel_size_nm, exclude=exclude, working_scale_nm=card.working_scale_nm,
+        card=card, threads=threads, progress=progress)
+    min_area_px = max(np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.5, 2.0)
+    labels = maps_to_instances(maps, min_area_px=min_area_px, thresholds=thresholds)
+    foreground = maps[0]
+    if thresholds.coarse_factor <= 0:
+        return labels, foreground, excluded, scale_nm
+    coarse_maps, _, coarse_scale_nm = network_maps(
+        image, pixel_size_nm=pixel_size_nm, exclude=exclude,
+        working_scale_nm=card.working_scale_nm * thresholds.coarse_factor, card=card, threads=threads)
+    coarse_min_px = min_area_px * (scale_nm / coarse_scale_nm) ** 2
+    coarse = maps_to_instances(coarse_maps, min_area_px=max(coarse_min_px, 2.0), thresholds=thresholds)
+    large = large_convex_instances(
+        coarse, min_area_px=np.pi * (0.5 * thresholds.coarse_min_diameter_nm / coarse_scale_nm) ** 2,
+        min_solidity=thresholds.coarse_min_solidity)
+    if large.max() == 0:
+        return labels, foreground, excluded, scale_nm
+    shape = labels.shape
+    large_fine = _upsample(large, shape, cv2.INTER_NEAREST)
+    coarse_fg = _upsample(coarse_maps[0], shape, cv2.INTER_LINEAR)
+    reach = expand_labels(large_fine, distance=TERRITORY_PX) > 0
+    foreground = np.where(reach, np.maximum(foreground, coarse_fg), foreground).astype(np.float32)
+    return fuse_scales(labels, large_fine), foreground, excluded, scale_nm
+
+
 def segment_unet(
     image: np.ndarray,
     *,
@@ -207,33 +330,19 @@ def segment_unet(
     """
     card = model if isinstance(model, ModelCard) else load_card(model)
     shape = image.shape
-    small = to_working_scale(image, pixel_size_nm=pixel_size_nm, working_scale_nm=card.working_scale_nm)
-    excluded_small = None
-    if exclude.any():
-        excluded_small = cv2.resize(exclude.view(np.uint8), (small.shape[1], small.shape[0]),
-                                    interpolation=cv2.INTER_AREA) > 0
-        small = small.copy()
-        small[excluded_small] = float(np.median(small[~excluded_small])) if (~excluded_small).any() else 0.0
-    valid = None if excluded_small is None else ~excluded_small
-    net_input = normalise_for_network(small, valid=valid)
-    maps = predict_maps(session_for(card, threads=threads), net_input, multiple_of=card.multiple_of, progress=progress)
-    scale_nm = pixel_size_nm * shape[1] / small.shape[1]
-    thresholds = InstanceThresholds(
-        foreground=foreground_threshold(card.thresholds.foreground, sensitivity),
-        seed=card.thresholds.seed,
-        min_seed_fraction=card.thresholds.min_seed_fraction,
-        merge_boundary=card.thresholds.merge_boundary,
-    )
-    min_area_small = np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.5
-    labels_small = maps_to_instances(maps, min_area_px=max(min_area_small, 2.0), thresholds=thresholds)
+    base = card.thresholds
+    thresholds = replace(base, foreground=foreground_threshold(base.foreground, sensitivity))
+    labels_small, foreground_small, excluded_small, scale_nm = two_scale_instances(
+        image, pixel_size_nm=pixel_size_nm, exclude=exclude, card=card, thresholds=thresholds,
+        min_diameter_nm=min_diameter_nm, threads=threads, progress=progress)
     n = int(labels_small.max())
     index = np.arange(1, n + 1)
-    mean_probability = np.asarray(ndi.mean(maps[0], labels_small, index)) if n else np.zeros(0)
+    mean_probability = np.asarray(ndi.mean(foreground_small, labels_small, index)) if n else np.zeros(0)
     annotation_fraction = (
         np.asarray(ndi.mean(excluded_small.astype(np.float32), labels_small, index))
         if n and excluded_small is not None else np.zeros(n)
     )
-    labels = full_resolution_labels(labels_small, maps[0], shape=shape, threshold=thresholds.foreground)
+    labels = full_resolution_labels(labels_small, foreground_small, shape=shape, threshold=thresholds.foreground)
     labels = grow_labels(labels, radius_px=0.5 * MEMBRANE_THICKNESS_NM / pixel_size_nm)
     labels, rejected = _reject_and_renumber(
         labels, pixel_size_nm=pixel_size_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
@@ -246,9 +355,7 @@ def segment_unet(
         "model": card.summary(),
         "working_scale_nm": float(scale_nm),
         "membrane_thickness_nm": MEMBRANE_THICKNESS_NM,
-        "thresholds": {"foreground": thresholds.foreground, "seed": thresholds.seed,
-                       "min_seed_fraction": thresholds.min_seed_fraction,
-                       "merge_boundary": thresholds.merge_boundary,
+        "thresholds": {**asdict(thresholds),
                        "min_mean_probability": thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN},
         "pixel_noise_std": None,
     }

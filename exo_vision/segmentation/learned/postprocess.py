@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.measure import regionprops
 from skimage.segmentation import watershed
 
 
@@ -28,12 +29,27 @@ class InstanceThresholds:
         boundary probability under this are one vesicle (the network saw no
         contact between them: a cup's fold or a textured body, not two
         vesicles touching); 0 keeps every region.
+    coarse_factor : float
+        The second, coarse pass sees the micrograph at this many times the
+        working scale (nm/px), so large vesicles fall within the sizes the
+        network outlines whole; 0 disables the coarse pass.
+    coarse_min_diameter_nm : float
+        Coarse-pass instances at least this large (equivalent diameter, nm)
+        replace the fine-pass instances they cover; smaller vesicles come from
+        the fine pass, which resolves them better.
+    coarse_min_solidity : float
+        ... and only when they are convex (area over convex-hull area at least
+        this): one vesicle is convex, two touching vesicles have a waist
+        (two equal touching disks: 0.88).
     """
 
     foreground: float = 0.5
     seed: float = 0.5
     min_seed_fraction: float = 0.1
     merge_boundary: float = 0.3
+    coarse_factor: float = 2.0
+    coarse_min_diameter_nm: float = 150.0
+    coarse_min_solidity: float = 0.9
 
 
 def maps_to_instances(
@@ -130,6 +146,65 @@ def merge_without_contact(labels: np.ndarray, boundary: np.ndarray, *, threshold
             parent[max(ra, rb)] = min(ra, rb)
     lut = np.array([root(k) for k in range(n + 1)], np.int32)
     return lut[labels]
+
+
+def large_convex_instances(labels: np.ndarray, *, min_area_px: float, min_solidity: float) -> np.ndarray:
+    """The instances of ``labels`` with at least ``min_area_px`` pixels and solidity ``min_solidity``.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int32
+        Instances, 0 = background.
+    min_area_px : float
+        Smallest area kept, pixels.
+    min_solidity : float
+        Smallest area / convex-hull area kept.
+
+    Returns
+    -------
+    (M, N) ndarray of int32
+        The kept instances, numbered 1..K.
+    """
+    kept = np.zeros(labels.shape, np.int32)
+    count = 0
+    for region in regionprops(labels):
+        if region.area >= min_area_px and region.solidity >= min_solidity:
+            count += 1
+            r0, c0, r1, c1 = region.bbox
+            kept[r0:r1, c0:c1][region.image] = count
+    return kept
+
+
+def fuse_scales(fine: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """Instances of two passes on one grid: every ``coarse`` instance, then the ``fine`` ones it leaves.
+
+    A fine instance with half or more of its area under a coarse instance is
+    replaced by it (the pieces of a large vesicle the fine pass split); the
+    others keep their pixels outside the coarse instances.
+
+    Parameters
+    ----------
+    fine : (M, N) ndarray of int32
+        Fine-pass instances.
+    coarse : (M, N) ndarray of int32
+        The coarse-pass instances that win (see :func:`large_convex_instances`).
+
+    Returns
+    -------
+    (M, N) ndarray of int32
+        Labels 1..K: the coarse instances first.
+    """
+    n_coarse = int(coarse.max())
+    if n_coarse == 0:
+        return fine
+    n_fine = int(fine.max())
+    area = np.bincount(fine.ravel(), minlength=n_fine + 1).astype(np.float64)
+    covered = np.bincount(fine[coarse > 0].ravel(), minlength=n_fine + 1).astype(np.float64)
+    survives = covered < 0.5 * np.maximum(area, 1.0)
+    survives[0] = False
+    lut = np.zeros(n_fine + 1, np.int32)
+    lut[survives] = np.arange(n_coarse + 1, n_coarse + 1 + int(survives.sum()), dtype=np.int32)
+    return np.where(coarse > 0, coarse, lut[fine]).astype(np.int32)
 
 
 def _drop_small_and_renumber(labels: np.ndarray, *, min_area_px: float) -> np.ndarray:

@@ -11,7 +11,7 @@ from exo_vision.segmentation.learned.weights import ModelCard
 
 #: Largest tile side the network sees (working-scale pixels; a 2048² micrograph at 0.8 nm/px
 #: is one tile at 3 nm/px) and the overlap of neighbouring tiles.
-TILE_PX = 768
+TILE_PX = 576
 OVERLAP_PX = 128
 
 
@@ -23,6 +23,8 @@ def _session(onnx_file: str, sha256: str, threads: int):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # no preplanned block for every activation of a tile: a third less peak memory, no slower
+    options.enable_mem_pattern = False
     return ort.InferenceSession(onnx_file, sess_options=options, providers=["CPUExecutionProvider"])
 
 
