@@ -549,17 +549,22 @@ def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -
     return out
 
 
-def _side_volume(det: np.ndarray, top: int, bottom: int, width: int, st: _Settings) -> float:
+def _side_volume(det: np.ndarray, top: int, bottom: int, outside: tuple[int, int], width: int,
+                 st: _Settings) -> float:
     """Volume of a window on the side-corrected profile (lane minus its side background), straight baseline.
 
     A requested position without a peak of its own is called present only when this too clears the
-    LoD: a blotch or gradient under the window runs beside the lane as well and cancels here.
+    LoD: a blotch or gradient under the window runs beside the lane as well and cancels here. The
+    baseline is read just outside ``outside`` (rows ``(first, one past last)``: the window's run of
+    touching bands, as for the band's own background), never on a touching neighbour band.
     """
     b = st.border_px
-    above, below = det[max(0, top - b):top], det[bottom:bottom + b]
+    a_out, b_out = outside
+    above, below = det[max(0, a_out - b):a_out], det[b_out:b_out + b]
     if not above.size or not below.size:
         return float("inf")  # no border on one side: the plain volume decides
-    line = np.linspace(float(above.mean()), float(below.mean()), bottom - top)
+    line = np.interp(np.arange(top, bottom), [a_out - (above.size + 1) / 2, b_out + (below.size - 1) / 2],
+                     [float(above.mean()), float(below.mean())])
     return float(width * (det[top:bottom] - line).sum())
 
 
@@ -625,7 +630,8 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
                 volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
                 snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
                 lod_volume=lod,
-                present=bool((vol > lod and (w.detected or _side_volume(det[li], top, bottom, p.shape[1], st) > lod))
+                present=bool((vol > lod and (w.detected or _side_volume(det[li], top, bottom, (w.bg_top_px - y0, w.bg_bottom_px - y0),
+                                                                      p.shape[1], st) > lod))
                              or (nsat > 0 and vol > 0)),
                 detected=w.detected, requested=fixed, saturated=nsat > 0, saturated_px=nsat,
                 mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
