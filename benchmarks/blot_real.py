@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from exo_vision.blot.parameters import BandCallingParameters
+from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.scoring import box_volumes, fixed_box_volumes, pearson, score_bands, score_lanes
 from exo_vision.blot.signal import to_signal
@@ -206,7 +206,7 @@ def ladder_and_saturation(data: Path) -> None:
     img = read_image(gel, kind="blot")
     # the ladder's bands are known: every band row is measured in every lane (requested positions)
     res = quantify_blot(img.data, polarity="bright", max_value=img.max_value,
-                        band_calling=BandCallingParameters(report_undetected=True))
+                        params=BlotParameters(report_undetected=True))
     picked, vols = ladder_table(res)
     masses = np.array(LADDER_NG[:9], float)
     ratios = [v[5] / v[7] for v in vols.values()]

@@ -17,17 +17,18 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, lane_pixels
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 #: Peaks must rise this many profile-noise SDs above their surroundings.
-PEAK_K_NOISE = 6.0
+PEAK_K_NOISE = DEFAULT_BLOT_PARAMETERS.band_peak_noise_sds
 #: Peaks are one band when the valley between them stays above this fraction of the lower peak.
-MERGE_VALLEY = 0.7
+MERGE_VALLEY = DEFAULT_BLOT_PARAMETERS.merge_valley_fraction
 #: The same for markers that run as a smear (glycosylated CD63): bumps of a smear are one band.
-SMEAR_MERGE_VALLEY = 0.15
+SMEAR_MERGE_VALLEY = DEFAULT_BLOT_PARAMETERS.smear_merge_valley_fraction
 #: Markers integrated as one smear (lower-case).
-SMEAR_MARKERS = ("cd63",)
+SMEAR_MARKERS = DEFAULT_BLOT_PARAMETERS.smear_markers
 #: A band row is kept when its strongest lane reaches this fraction of the strip's strongest band.
-MIN_RELATIVE_PROMINENCE = 0.04
+MIN_RELATIVE_PROMINENCE = DEFAULT_BLOT_PARAMETERS.min_relative_prominence
 
 
 @dataclass
