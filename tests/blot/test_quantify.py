@@ -1,4 +1,4 @@
-"""quantify_blot: requested positions, present/absent calls (the rest of its tests: tests/test_blot_core.py)."""
+"""quantify_blot: requested positions, present/absent calls (exact volumes on hand-built strips: test_quantify_exact.py)."""
 
 from __future__ import annotations
 
