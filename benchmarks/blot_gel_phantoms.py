@@ -18,15 +18,12 @@ magenta, lanes blue.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from blot_real import masked_gel_images
+from blot_real import main_for, masked_gel_images
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.scoring import score_bands
 
@@ -101,13 +98,7 @@ def run(data: Path, png: Path | None) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"),
-                        help="folder holding gels/ (default ../shared/data)")
-    parser.add_argument("--png", default=None, help="write an overlay per gel into this folder")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    sys.exit(run(Path(args.data), None if args.png is None else Path(args.png)))
+    main_for(run, __doc__, "write an overlay per gel into this folder")
 
 
 if __name__ == "__main__":

@@ -257,14 +257,19 @@ def run(data: Path, png: Path | None) -> int:
     return 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main_for(run_data, doc: str, png_help: str) -> None:
+    """Command line of a real-image benchmark: ``--data`` (default ../shared/data) and ``--png DIR``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"),
                         help="folder holding gels/ and blots/ (default ../shared/data)")
-    parser.add_argument("--png", default=None, help="write an annotated PNG per image into this folder")
+    parser.add_argument("--png", default=None, help=png_help)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    sys.exit(run(Path(args.data), None if args.png is None else Path(args.png)))
+    sys.exit(run_data(Path(args.data), None if args.png is None else Path(args.png)))
+
+
+def main() -> None:
+    main_for(run, __doc__, "write an annotated PNG per image into this folder")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,13 @@ from typing import Any
 
 #: Background methods (see :mod:`exo_vision.blot.background`).
 BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
+#: Fields that are fractions in (0, 1].
+FRACTIONS = ("central_fraction", "merge_valley_fraction", "smear_merge_valley_fraction", "max_band_fraction",
+             "min_relative_prominence", "tall_keep_prominence", "end_lane_tolerance_pitches")
+#: Fields that are positive numbers.
+POSITIVE = ("rolling_ball_radius_px", "lod_factor", "min_lane_width_px", "lane_peak_noise_sds",
+            "faint_lane_peak_noise_sds", "lane_window_band_heights", "band_peak_noise_sds", "side_window_lane_widths",
+            "background_window_lane_widths", "background_window_band_heights", "max_height_band_heights")
 
 
 @dataclass(frozen=True)
@@ -133,14 +140,10 @@ class BlotParameters:
         object.__setattr__(self, "smear_markers", tuple(str(m).strip().lower() for m in self.smear_markers))
         if self.background not in BACKGROUND_METHODS:
             raise ValueError(f"unknown background method {self.background!r}; choose one of {', '.join(BACKGROUND_METHODS)}")
-        for name in ("central_fraction", "merge_valley_fraction", "smear_merge_valley_fraction", "max_band_fraction",
-                     "min_relative_prominence", "tall_keep_prominence", "end_lane_tolerance_pitches"):
-            _check_fraction(name, getattr(self, name))
-        for name in ("rolling_ball_radius_px", "lod_factor", "min_lane_width_px", "lane_peak_noise_sds",
-                     "faint_lane_peak_noise_sds", "lane_window_band_heights", "band_peak_noise_sds",
-                     "side_window_lane_widths", "background_window_lane_widths", "background_window_band_heights",
-                     "max_height_band_heights"):
-            _check_positive(name, getattr(self, name))
+        for name in FRACTIONS:
+            _check_number(name, getattr(self, name), fraction=True)
+        for name in POSITIVE:
+            _check_number(name, getattr(self, name), fraction=False)
         for name in ("border_px", "dust_max_size_px", "min_strip_height_px"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -167,13 +170,12 @@ class BlotParameters:
         return cls(**kw)
 
 
-def _check_fraction(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1):
+def _check_number(name: str, value: float, *, fraction: bool) -> None:
+    """Raise ValueError unless ``value`` is a finite number > 0 (and <= 1 for a fraction)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if fraction and not (ok and value <= 1):
         raise ValueError(f"{name} must be a fraction in (0, 1], got {value!r}")
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    if not ok:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
