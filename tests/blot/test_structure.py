@@ -40,3 +40,9 @@ def test_the_counter_counts_code_only():
 
 def test_no_blot_function_over_80_lines_of_code():
     assert long_functions(BLOT, MAX_LINES) == []
+
+
+def test_public_api_is_importable_from_the_package():
+    for name in exo_vision.blot.__all__:
+        assert getattr(exo_vision.blot, name) is not None, name
+    from exo_vision.blot import BlotParameters, quantify_blot  # noqa: F401
