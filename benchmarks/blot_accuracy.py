@@ -54,13 +54,14 @@ import numpy as np
 import pandas as pd
 
 from exo_vision.blot.lanes import lanes_from_ranges
+from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.strips import whole_image_strip
 from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel, make_random_blot, make_two_membrane_frame
 
-METHODS = {"exo_vision (profile)": {"background": "profile"},
-           "ImageJ ball r=50 (2-D)": {"background": "rolling_ball", "rolling_ball_radius_px": 50.0},
-           "lane disk r=50 (1-D)": {"background": "rolling_disk", "rolling_ball_radius_px": 50.0}}
+METHODS = {"exo_vision (profile)": BlotParameters(background="profile"),
+           "ImageJ ball r=50 (2-D)": BlotParameters(background="rolling_ball", rolling_ball_radius_px=50.0),
+           "lane disk r=50 (1-D)": BlotParameters(background="rolling_disk", rolling_ball_radius_px=50.0)}
 
 
 def match(blot, result) -> pd.DataFrame:
@@ -119,7 +120,7 @@ def run(seeds: int, first: int = 0) -> None:
                 markers = "target"
             try:
                 res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value,
-                                    markers=markers, **params)
+                                    markers=markers, params=params)
             except ValueError as err:
                 failures += 1
                 print(f"  [{name}] {kind}/{export}: {err}")
@@ -249,7 +250,8 @@ def run(seeds: int, first: int = 0) -> None:
         sa = a.bands[a.bands.marker == "CD63"].volume.to_numpy()
         for method in ("rolling_ball", "rolling_disk"):
             b = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, markers=markers,
-                              lanes=a.lanes, background=method, rolling_ball_radius_px=50.0)
+                              lanes=a.lanes,
+                              params=BlotParameters(background=method, rolling_ball_radius_px=50.0))
             sb = b.bands[b.bands.marker == "CD63"].volume.to_numpy()
             if sa.size == sb.size and sa.size:
                 eaten.setdefault((method, export), []).extend(1 - sb / sa)
@@ -266,8 +268,8 @@ def run(seeds: int, first: int = 0) -> None:
         lanes = lanes_from_ranges([(40, 160)], whole_image_strip(img.shape))
         cells = []
         for method in ("profile", "rolling_ball", "rolling_disk"):
-            r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, background=method,
-                              remove_dust_specks=False)
+            r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes,
+                              params=BlotParameters(background=method, remove_dust_specks=False))
             true = amp * 40.0 * np.sqrt(2 * np.pi) * (r.bands.x_right_px.iloc[0] - r.bands.x_left_px.iloc[0])
             cells.append(f"{method} keeps {100 * r.bands.volume.max() / true:.1f} %")
         print(f"    peak {amp:g} on {bg:g}: " + ", ".join(cells))

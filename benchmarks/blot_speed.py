@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
 
@@ -67,7 +68,7 @@ def main() -> None:
               f"over {args.repeats} runs" + ("   (bar <= 0.5 s)" if scale > 2 else ""))
         if scale > 2:
             for method in ("rolling_ball", "rolling_disk"):
-                best, med, cpu, _ = timed(blot.image, max(1, args.repeats // 2), background=method)
+                best, med, cpu, _ = timed(blot.image, max(1, args.repeats // 2), params=BlotParameters(background=method))
                 print(f"   background={method}: wall best {best:.3f} s, median {med:.3f} s; CPU best {cpu:.3f} s")
     load = os.getloadavg()[0]
     print(f"load average during the run: {load:.1f} on {os.cpu_count()} cores (other processes slow the wall time)")

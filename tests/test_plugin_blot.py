@@ -170,3 +170,14 @@ def test_lanes_from_shapes_assigns_lanes_to_side_by_side_strips():
     assert by_strip[(2, 1)].x_centre_px == pytest.approx(214.5, abs=1.0)
     assert by_strip[(1, 1)].x_centre_px == pytest.approx(40, abs=1.0)
     assert by_strip[(2, 3)].x_centre_px == pytest.approx(320, abs=1.0)
+
+
+def test_blot_widget_passes_one_blot_parameters_object(blot_viewer):
+    from exo_vision.blot.parameters import BlotParameters
+    from exo_vision.plugins.blot_widget import Background
+
+    viewer, layer, widget = blot_viewer
+    widget._background.value = Background.BORDER
+    assert widget.parameters()["params"] == BlotParameters(background="border")
+    widget.quantify()
+    assert widget.result.parameters["background"] == "border"

@@ -36,13 +36,14 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
-BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
+from exo_vision.blot.parameters import BACKGROUND_METHODS, DEFAULT_BLOT_PARAMETERS
+
 #: Methods whose background comes from a rolled ball (per-pixel background arrays).
 BALL_METHODS = ("rolling_ball", "rolling_disk")
 #: Default background method.
-DEFAULT_BACKGROUND = "profile"
+DEFAULT_BACKGROUND = DEFAULT_BLOT_PARAMETERS.background
 #: Rows above and below a band used for the profile and border methods.
-BORDER_PX = 3
+BORDER_PX = DEFAULT_BLOT_PARAMETERS.border_px
 #: Rows pooled beyond each band edge for the true level of a quantised (8-bit, sub-level noise) image.
 STAIRCASE_POOL_ROWS = 20
 #: Columns kept clear between a lane's edge and its side strips (``"profile"`` curvature correction).

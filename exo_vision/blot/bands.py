@@ -17,17 +17,18 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, lane_pixels
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 #: Peaks must rise this many profile-noise SDs above their surroundings.
-PEAK_K_NOISE = 6.0
+PEAK_K_NOISE = DEFAULT_BLOT_PARAMETERS.band_peak_noise_sds
 #: Peaks are one band when the valley between them stays above this fraction of the lower peak.
-MERGE_VALLEY = 0.7
+MERGE_VALLEY = DEFAULT_BLOT_PARAMETERS.merge_valley_fraction
 #: The same for markers that run as a smear (glycosylated CD63): bumps of a smear are one band.
-SMEAR_MERGE_VALLEY = 0.15
+SMEAR_MERGE_VALLEY = DEFAULT_BLOT_PARAMETERS.smear_merge_valley_fraction
 #: Markers integrated as one smear (lower-case).
-SMEAR_MARKERS = ("cd63",)
+SMEAR_MARKERS = DEFAULT_BLOT_PARAMETERS.smear_markers
 #: A band row is kept when its strongest lane reaches this fraction of the strip's strongest band.
-MIN_RELATIVE_PROMINENCE = 0.04
+MIN_RELATIVE_PROMINENCE = DEFAULT_BLOT_PARAMETERS.min_relative_prominence
 
 
 @dataclass
@@ -155,49 +156,70 @@ def detect_bands(
     if profile.size < 5:
         return []
     noise = profile_noise_sd(profile)
-    smooth = ndi.gaussian_filter1d(profile, 1.0)
-    # Flatten the slow membrane background (opening longer than any band) so a band's
-    # extent is measured from its local floor, not from a distant blotch.
-    size = min(profile.size, max(15, int(0.7 * profile.size)))
-    if background_window_px is not None:
-        size = min(size, max(15, int(background_window_px)))
-    # an odd window: with an even one the minimum and maximum filters are centred one row apart, and
-    # the opening lags a step (a membrane edge) by a row, which reads as a peak on the step
-    size = size - 1 if size % 2 == 0 else size
-    base = ndi.maximum_filter1d(ndi.minimum_filter1d(smooth, size, mode="nearest"), size, mode="nearest")
-    flat = smooth - base
+    flat, size = _flattened(profile, background_window_px)
     # a flat stretch (an 8-bit export's constant background has no noise at all) holds no peak:
     # never accept a prominence below a millionth of the profile's range
     tiny = 1e-6 * max(float(np.ptp(profile)), 1e-12)
-    floor = max(k_noise * noise * 0.6, tiny)
     wlen = max(31, size)
-    idx, props = find_peaks(flat, prominence=floor, wlen=wlen)
+    idx, props = find_peaks(flat, prominence=max(k_noise * noise * 0.6, tiny), wlen=wlen)
     if idx.size == 0:
         return []
     data = (props["prominences"], props["left_bases"], props["right_bases"])
     _, _, left, right = peak_widths(flat, idx, rel_height=0.97, prominence_data=data, wlen=wlen)
-    # Group neighbouring peaks into bands: two peaks stay one band (a smear's bumps)
-    # when the valley between them stays above `merge_valley` x the lower peak;
-    # a deep valley separates two bands (a ladder) and becomes a hard limit.
-    # A much weaker peak (< 25 % of the band) never stretches a band: it is dropped.
     order = np.argsort(idx)
-    idx = idx[order]
-    prom = props["prominences"][order]
-    left, right = left[order], right[order]
+    peaks = _Peaks(idx[order], props["prominences"][order], left[order], right[order])
+    merged = _grouped(flat, peaks, merge_valley)
+    spans = _followed(flat, merged, min_prominence=max(k_noise * noise, tiny), max_height_px=max_height_px)
+    return _candidates(flat, spans, noise, y_offset_px)
+
+
+def _flattened(profile: np.ndarray, background_window_px: int | None) -> tuple[np.ndarray, int]:
+    """The smoothed profile minus its slow background (a grey opening), and the opening's window.
+
+    The opening is longer than any band, so a band's extent is measured from its local floor, not from
+    a distant blotch: 70 % of the profile (at least 15 rows), or ``background_window_px`` when shorter.
+    The window is odd: with an even one the minimum and maximum filters are centred one row apart, and
+    the opening lags a step (a membrane edge) by a row, which reads as a peak on the step.
+    """
+    smooth = ndi.gaussian_filter1d(profile, 1.0)
+    size = min(profile.size, max(15, int(0.7 * profile.size)))
+    if background_window_px is not None:
+        size = min(size, max(15, int(background_window_px)))
+    size = size - 1 if size % 2 == 0 else size
+    base = ndi.maximum_filter1d(ndi.minimum_filter1d(smooth, size, mode="nearest"), size, mode="nearest")
+    return smooth - base, size
+
+
+@dataclass
+class _Peaks:
+    """Peaks of a flattened profile, top to bottom: rows, prominences, 97 %-height crossings."""
+
+    idx: np.ndarray
+    prominence: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+
+def _grouped(flat: np.ndarray, peaks: _Peaks, merge_valley: float) -> list[list[float]]:
+    """Neighbouring peaks grouped into bands: ``[top, bottom, prominence, top limit, bottom limit]`` each.
+
+    Two peaks stay one band (a smear's bumps) when the valley between them stays above
+    ``merge_valley`` x the lower peak; a deep valley separates two bands (a ladder) and becomes a hard
+    limit. A much weaker peak (< 25 % of the band) never stretches a band: it is dropped.
+    """
+    idx, prom, left, right = peaks.idx, peaks.prominence, peaks.left, peaks.right
     heights = flat[idx]
     groups: list[list[int]] = [[0]]
     limits: list[int] = [0]
     for i in range(1, idx.size):
         j = groups[-1][-1]
         vpos = int(idx[j] + np.argmin(flat[idx[j]:idx[i] + 1]))
-        valley = flat[vpos]
-        lower = min(heights[j], heights[i])
-        if valley >= merge_valley * lower:
+        if flat[vpos] >= merge_valley * min(heights[j], heights[i]):
             groups[-1].append(i)
         else:
             groups.append([i])
             limits.append(vpos)
-    limits.append(profile.size)
+    limits.append(flat.size)
     merged: list[list[float]] = []
     for g, members in enumerate(groups):
         top = max(prom[m] for m in members)
@@ -205,30 +227,45 @@ def detect_bands(
         a = max(limits[g], int(np.floor(min(left[m] for m in keep))))
         b = min(limits[g + 1] + 1, int(np.ceil(max(right[m] for m in keep))) + 1)
         merged.append([a, b, float(top), limits[g], limits[g + 1] + 1])
+    return merged
+
+
+def _followed(flat: np.ndarray, merged: list[list[float]], *, min_prominence: float,
+              max_height_px: int | None) -> list[list[float]]:
+    """Bands prominent enough, their tails followed down to the floor: ``[top, bottom, prominence, height]``.
+
+    A smear's faint edges are followed at most half the band's height again, never past a hard limit;
+    a band taller than ``max_height_px`` (a plateau) is dropped.
+    """
     walk = ndi.gaussian_filter1d(flat, 2.0)
     spans = []
     for a, b, p, lim_a, lim_b in merged:
-        if p < max(k_noise * noise, tiny):
+        if p < min_prominence:
             continue
-        a, b = max(0, int(a)), min(profile.size, int(b))
-        # follow the tails down to the floor (a smear's faint edges), at most half the height again
+        a, b = max(0, int(a)), min(flat.size, int(b))
         extra = max(2, (b - a) // 2)
-        a_stop, b_stop = max(0, lim_a, a - extra), min(profile.size, lim_b, b + extra)
+        a_stop, b_stop = max(0, lim_a, a - extra), min(flat.size, lim_b, b + extra)
         while a > a_stop and walk[a - 1] < walk[a]:
             a -= 1
         while b < b_stop and walk[b] < walk[b - 1]:
             b += 1
-        a, b = max(0, a - 1), min(profile.size, b + 1)
+        a, b = max(0, a - 1), min(flat.size, b + 1)
         if max_height_px is not None and b - a > max_height_px:
             continue
         spans.append([a, b, p, float(flat[a:b].max())])
-    # Touching bands (the valley between them never returns to the floor) form a
-    # cluster; their background is read outside the cluster, not on a neighbour.
+    return spans
+
+
+def _candidates(flat: np.ndarray, spans: list[list[float]], noise: float, y_offset_px: int) -> list[BandCandidate]:
+    """Band candidates of the spans, with the run of touching bands each belongs to.
+
+    Touching bands (the valley between them never returns to the floor) form a cluster; their
+    background is read outside the cluster, not on a neighbour.
+    """
     clusters: list[list[int]] = []
     for i, (a, b, p, h) in enumerate(spans):
         if clusters:
-            j = clusters[-1][-1]
-            pa, pb, _, ph = spans[j]
+            pa, pb, _, ph = spans[clusters[-1][-1]]
             gap = flat[pb - 1:a + 1] if a + 1 > pb - 1 else flat[a:pb]
             valley = float(gap.min()) if gap.size else 0.0
             if a <= pb + 1 and valley > max(0.25 * min(h, ph), 3 * noise):

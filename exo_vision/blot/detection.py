@@ -26,11 +26,12 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from exo_vision.blot.background import BALL_METHODS, BORDER_PX, check_method
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 logger = logging.getLogger(__name__)
 
 #: LoD = mean_blank + LOD_FACTOR x SD_blank.
-LOD_FACTOR = 3.3
+LOD_FACTOR = DEFAULT_BLOT_PARAMETERS.lod_factor
 #: Fewer blank boxes than this and the estimate falls back to shorter boxes.
 MIN_BOXES = 6
 #: At most this many blank boxes per lane.

@@ -1,61 +1,132 @@
-"""Tuned numbers of band calling, in one named place.
+"""The tuned numbers of blot quantification, in one validated, frozen model.
 
-A frozen dataclass, so a set of parameters can be passed around, compared and
-recorded with a result; the module-level :data:`BAND_CALLING` is the default.
+:class:`BlotParameters` holds every method setting of :func:`exo_vision.blot.quantify.quantify_blot`
+(background, LoD, lane finding, band calling) with its unit in its name; per-image inputs (polarity,
+lanes, markers, a ladder) stay arguments of that function. The core, the CLI (``exo-vision blot``)
+and the napari blot dock all build one :class:`BlotParameters` and pass it on; the module-level
+:data:`DEFAULT_BLOT_PARAMETERS` is the default, and the modules' named constants are read from it.
+A result records ``to_dict()`` so a run can be repeated with :meth:`BlotParameters.from_dict`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+#: Background methods (see :mod:`exo_vision.blot.background`).
+BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
+#: Fields that are fractions in (0, 1].
+FRACTIONS = ("central_fraction", "merge_valley_fraction", "smear_merge_valley_fraction", "max_band_fraction",
+             "min_relative_prominence", "tall_keep_prominence", "end_lane_tolerance_pitches")
+#: Fields that are positive numbers.
+POSITIVE = ("rolling_ball_radius_px", "lod_factor", "min_lane_width_px", "lane_peak_noise_sds",
+            "faint_lane_peak_noise_sds", "lane_window_band_heights", "band_peak_noise_sds", "side_window_lane_widths",
+            "background_window_lane_widths", "background_window_band_heights", "max_height_band_heights")
 
 
 @dataclass(frozen=True)
-class BandCallingParameters:
-    """How bands are called from lane profiles.
+class BlotParameters:
+    """How a blot is measured: background, detection limit, lane finding and band calling.
 
     Attributes
     ----------
+    background : {"profile", "border", "rolling_ball", "rolling_disk", "none"}
+        Background method (see :mod:`exo_vision.blot.background`).
+    rolling_ball_radius_px : float
+        Ball radius of ``"rolling_ball"`` (2-D, ImageJ) and ``"rolling_disk"`` (lane profile), px.
+    central_fraction : float
+        Fraction of the lane width quantified (its centre, away from neighbour bleed), 0 < f <= 1.
+    border_px : int
+        Rows above and below a band that give its background.
+    lod_factor : float
+        Limit of detection = mean blank volume + ``lod_factor`` x SD of blank volumes.
+    remove_dust_specks : bool
+        Replace small bright specks before measuring.
+    dust_max_size_px : int
+        Largest speck (pixels) treated as dust.
+    undo_staircase : bool
+        For integer images whose pixel noise is below one grey level (8-bit exports), correct lane
+        row means for rounding (:mod:`exo_vision.blot.quantisation`; ``"profile"`` background only).
+    min_strip_height_px : int
+        Shortest membrane strip accepted by the strip finder, rows.
+    min_lane_width_px : float
+        Narrowest lane accepted by the lane finder, px.
+    max_lane_tilt_deg : float
+        Largest lane tilt relative to the membrane's edges that the lane finder fits, degrees.
+    lane_peak_noise_sds : float
+        A strong lane is a column-profile peak this many profile-noise SDs high.
+    faint_lane_peak_noise_sds : float
+        A faint lane (on the band rows of the strong lanes) is a peak this many noise SDs high.
+    lane_window_band_heights : float
+        The lane finder's background window, in heights (rows at half height) of the strip's
+        strongest band: taller than any sharp band, much shorter than a blotch.
+    end_lane_tolerance_pitches : float
+        A blank end lane is added when the two membrane margins differ by a whole number of lane
+        pitches within this fraction of a pitch.
+    band_peak_noise_sds : float
+        A band is a lane-profile peak at least this many profile-noise SDs high.
+    merge_valley_fraction : float
+        Two neighbouring peaks are one band when the valley between them stays above this fraction
+        of the lower peak.
+    smear_merge_valley_fraction : float
+        The same for markers that run as a smear (``smear_markers``): a smear's bumps are one band.
+    smear_markers : tuple of str
+        Markers (lower case) integrated as one smear, e.g. glycosylated CD63.
+    min_relative_prominence : float
+        A band row is kept only when its strongest band reaches this fraction of the strip's
+        strongest band's prominence.
     subtract_sides : bool
-        Look for band peaks on the lane profile minus the lower of the two
-        background profiles just beside the lane (see
-        :func:`exo_vision.blot.background.side_profiles`): a blotch, a
-        gradient or a membrane edge runs through the lane *and* the gaps
+        Look for band peaks on the lane profile minus the lower of the two background profiles just
+        beside the lane: a blotch, a gradient or a membrane edge runs through the lane *and* the gaps
         beside it, a band only through the lane.
     side_window_lane_widths : float
-        Only the slow part of that side profile is subtracted: a grey opening
-        (then a mean) over this many lane widths of rows, so a band that
-        reaches into the side strips is not subtracted from itself.
+        Only the slow part of that side profile is subtracted: a grey opening (then a mean) over this
+        many lane widths of rows, so a band that reaches into the side strips is not subtracted from
+        itself.
     background_window_lane_widths : float
-        The slow background under a lane profile is a grey opening whose
-        window is this many lane widths (at least 15 rows, at most 70 % of the
-        lane): anything taller than that (a membrane seen through a lane, the
-        floor between two membranes) is background, never a band. A CD63
-        smear is up to ~2.5 lane widths tall.
-    max_band_fraction : float
-        A detected band taller than this fraction of its lane is not a band
-        (a plateau, a membrane edge): it is dropped.
+        The slow background under a lane profile is a grey opening whose window is this many lane
+        widths (at least 15 rows, at most 70 % of the lane): anything taller (a membrane seen through
+        a lane, the floor between two membranes) is background. A CD63 smear is up to ~2.5 lane
+        widths tall.
     background_window_band_heights : float
-        ... and at most this many times the strip's strongest band's height
-        at half maximum (one antibody per strip: its bands are alike), so a
-        blotch of a strongly mottled membrane, much taller than a sharp band,
-        is background.
-    max_height_band_heights, tall_keep_prominence : float
-        A bump whose half-height extent exceeds ``max_height_band_heights``
-        times the strongest band's is a blotch and dropped, unless
-        its prominence reaches ``tall_keep_prominence`` of the strongest.
-    min_relative_prominence : float
-        A band row is kept only when its strongest band reaches this fraction
-        of the strip's strongest band's prominence
-        (:data:`exo_vision.blot.bands.MIN_RELATIVE_PROMINENCE`).
+        ... and at most this many heights (at half maximum) of the strip's strongest band, so a
+        blotch of a strongly mottled membrane, much taller than a sharp band, is background.
+    max_band_fraction : float
+        A detected band taller than this fraction of its lane (a plateau, a membrane edge) is dropped.
+    max_height_band_heights : float
+        A bump whose half-height extent exceeds this many times the strongest band's is a blotch and
+        is dropped ...
+    tall_keep_prominence : float
+        ... unless its prominence reaches this fraction of the strongest band's.
     report_undetected : bool
-        False (default): a lane reports a band only where its own profile
-        shows a peak whose volume clears the lane's limit of detection; a
-        band row's position in a lane without a peak is measured only when
-        it is *requested* (the strip's marker row, or a marker window), and
-        is then called present or "absent, < LoD". True: every band row is
-        measured in every lane (the former behaviour).
+        False (default): a lane reports a band only where its own profile shows a peak whose volume
+        clears the lane's limit of detection; a band row's position in a lane without a peak is
+        measured only when requested (the strip's marker row, or a marker window), and is then called
+        present or "absent, < LoD". True: every band row is measured in every lane.
     """
 
+    background: str = "profile"
+    rolling_ball_radius_px: float = 50.0
+    central_fraction: float = 0.65
+    border_px: int = 3
+    lod_factor: float = 3.3
+    remove_dust_specks: bool = True
+    dust_max_size_px: int = 7
+    undo_staircase: bool = True
+    min_strip_height_px: int = 16
+    min_lane_width_px: float = 6.0
+    max_lane_tilt_deg: float = 3.0
+    lane_peak_noise_sds: float = 8.0
+    faint_lane_peak_noise_sds: float = 6.0
+    lane_window_band_heights: float = 5.0
+    end_lane_tolerance_pitches: float = 0.3
+    band_peak_noise_sds: float = 6.0
+    merge_valley_fraction: float = 0.7
+    smear_merge_valley_fraction: float = 0.15
+    smear_markers: tuple[str, ...] = ("cd63",)
+    min_relative_prominence: float = 0.04
     subtract_sides: bool = True
     side_window_lane_widths: float = 1.0
     background_window_lane_widths: float = 3.0
@@ -63,9 +134,50 @@ class BandCallingParameters:
     max_band_fraction: float = 0.95
     max_height_band_heights: float = 3.0
     tall_keep_prominence: float = 0.5
-    min_relative_prominence: float = 0.04
     report_undetected: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "smear_markers", tuple(str(m).strip().lower() for m in self.smear_markers))
+        if self.background not in BACKGROUND_METHODS:
+            raise ValueError(f"unknown background method {self.background!r}; choose one of {', '.join(BACKGROUND_METHODS)}")
+        for name in FRACTIONS:
+            _check_number(name, getattr(self, name), fraction=True)
+        for name in POSITIVE:
+            _check_number(name, getattr(self, name), fraction=False)
+        for name in ("border_px", "dust_max_size_px", "min_strip_height_px"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number of pixels >= 1, got {value!r}")
+        if not 0 <= self.max_lane_tilt_deg < 45:
+            raise ValueError(f"max_lane_tilt_deg must be in [0, 45) degrees, got {self.max_lane_tilt_deg!r}")
 
-#: Default band-calling parameters.
-BAND_CALLING = BandCallingParameters()
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (lists for tuples), for ``run.json`` or TOML."""
+        out = asdict(self)
+        out["smear_markers"] = list(self.smear_markers)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> BlotParameters:
+        """Build from a mapping (e.g. a TOML table or a recorded ``to_dict()``); unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown blot parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        kw = dict(values)
+        if "smear_markers" in kw:
+            kw["smear_markers"] = tuple(kw["smear_markers"])
+        return cls(**kw)
+
+
+def _check_number(name: str, value: float, *, fraction: bool) -> None:
+    """Raise ValueError unless ``value`` is a finite number > 0 (and <= 1 for a fraction)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if fraction and not (ok and value <= 1):
+        raise ValueError(f"{name} must be a fraction in (0, 1], got {value!r}")
+    if not ok:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+#: Default blot parameters.
+DEFAULT_BLOT_PARAMETERS = BlotParameters()

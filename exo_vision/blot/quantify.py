@@ -12,34 +12,26 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from exo_vision.blot.background import (
-    BORDER_PX,
-    DEFAULT_BACKGROUND,
     band_background,
-    check_method,
     profile_rolling_disk,
     rolling_ball_background,
     side_profiles,
 )
 from exo_vision.blot.bands import (
-    MERGE_VALLEY,
-    SMEAR_MARKERS,
-    SMEAR_MERGE_VALLEY,
     band_rows,
     detect_bands,
     fixed_windows,
 )
 from exo_vision.blot.detection import (
-    LOD_FACTOR,
     NoiseEstimate,
     blank_volume_noise,
     free_pixel_noise_sd,
     white_noise_volume_sd,
 )
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
-from exo_vision.blot.parameters import BAND_CALLING, BandCallingParameters
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import destaircased_rows, linearise, staircase_noise_sd
 from exo_vision.blot.lanes import (
-    CENTRAL_FRACTION,
     Lane,
     find_lanes,
     gap_lanes,
@@ -196,15 +188,8 @@ def quantify_blot(
     ladder_lane: int | None = None,
     ladder_kda: Sequence[float] | None = None,
     marker_windows_kda: dict[str, tuple[float, float]] | None = None,
-    background: str = DEFAULT_BACKGROUND,
-    rolling_ball_radius_px: float = 50.0,
-    central_fraction: float = CENTRAL_FRACTION,
-    border_px: int = BORDER_PX,
-    lod_factor: float = LOD_FACTOR,
-    remove_dust_specks: bool = True,
-    undo_staircase: bool = True,
     image_name: str = "",
-    band_calling: BandCallingParameters = BAND_CALLING,
+    params: BlotParameters = DEFAULT_BLOT_PARAMETERS,
 ) -> BlotResult:
     """Find strips, lanes and bands in a blot image and measure every band.
 
@@ -248,80 +233,39 @@ def quantify_blot(
         Marker -> (low, high) kDa; default
         :data:`exo_vision.blot.ladder.MARKER_WINDOWS_KDA` (CD9 20-28, CD63 30-65,
         calnexin 80-100 kDa).
-    background : {"profile", "border", "rolling_ball", "rolling_disk", "none"}
-        Background method (see :mod:`exo_vision.blot.background`).
-    rolling_ball_radius_px : float
-        Ball radius for ``"rolling_ball"`` (2-D, ImageJ) and ``"rolling_disk"`` (lane profile, Image Lab), px.
-    central_fraction : float
-        Fraction of the lane width quantified (its centre), 0 < f <= 1.
-    border_px : int
-        Rows above/below a band used for its background.
-    lod_factor : float
-        LoD = mean blank + ``lod_factor`` x SD blank.
-    remove_dust_specks : bool
-        Replace small bright specks before measuring.
-    undo_staircase : bool
-        For integer images whose pixel noise is below one grey level (8-bit
-        exports), correct lane row means and band-edge levels for rounding
-        (:mod:`exo_vision.blot.quantisation`; ``"profile"`` background only).
-        The noise SD used is in ``parameters["staircase_noise_sd"]`` (None:
-        not needed or not measurable).
     image_name : str
         Value of the ``image`` column.
-    band_calling : BandCallingParameters
-        How bands are called (:data:`exo_vision.blot.parameters.BAND_CALLING`).
+    params : BlotParameters
+        Method settings: background, LoD, lane finding, band calling
+        (:class:`exo_vision.blot.parameters.BlotParameters`). With
+        ``undo_staircase``, the pixel-noise SD used for an 8-bit export is in
+        ``parameters["staircase_noise_sd"]`` of the result (None: not needed or
+        not measurable).
 
     Returns
     -------
     BlotResult
     """
     image = check_image(image)
-    check_method(background)
-    if not 0 < central_fraction <= 1:
-        raise ValueError(f"central_fraction must be in (0, 1], got {central_fraction}")
-    if border_px < 1:
-        raise ValueError(f"border_px must be at least 1, got {border_px}")
-    if (ladder_lane is None) != (ladder_kda is None):
-        raise ValueError("give both ladder_lane (1-based lane number) and ladder_kda (sizes, heaviest first), or neither")
-    if ladder_kda is not None and len(ladder_kda) < 2:
-        raise ValueError(f"a ladder needs at least 2 sizes in kDa, got {list(ladder_kda)}")
-    if n_lanes is not None and n_lanes < 1:
-        raise ValueError(f"n_lanes must be a positive number of lanes, got {n_lanes}")
+    _check_arguments(params, ladder_lane, ladder_kda, n_lanes)
     if polarity is None:
         polarity = guess_polarity(image)
     level = default_saturation_level(image, polarity=polarity) if max_value is None else float(max_value)
     warnings = export_warnings(image, polarity=polarity)
-    signal = to_signal(image, polarity=polarity)
-    noise_px = pixel_noise_sd(signal)
-    dust = dust_mask(signal, noise_sd=noise_px) if remove_dust_specks else np.zeros(signal.shape, bool)
-    clean = remove_dust(signal, dust)
-    saturated = saturation_mask(image, level=level, exclude=dust)
-
+    clean, dust, saturated, noise_px = _prepared_signal(image, polarity, level, params)
     strips, per_strip = _place_lanes(clean, strips=strips, lanes=lanes, n_lanes=n_lanes,
                                      lane_x_ranges_px=lane_x_ranges_px, lane_names=lane_names, image_name=image_name,
-                                     warnings=warnings)
+                                     warnings=warnings, params=params)
     strip_markers = _markers_per_strip(markers, len(strips))
     integer_image = bool(np.issubdtype(image.dtype, np.integer))
-    staircase_sd = None
-    if undo_staircase and integer_image and background == "profile" and noise_px < 1.0:
-        # noise below one grey level (an 8-bit export): rounding is not dithered; measure how
-        # the lane row means behave and undo the staircase (see exo_vision.blot.quantisation)
-        staircase_sd = staircase_noise_sd([lane_pixels(clean, lane, fraction=central_fraction)
-                                           for ls in per_strip for lane in ls])
-        if staircase_sd is not None:
-            warnings.append(
-                f"pixel noise is below one grey level (SD ~{staircase_sd:.2f} level), so rounding to integers "
-                "biases faint bands; lane row means were corrected for rounding (exo_vision.blot.quantisation)"
-            )
-    settings = _Settings(background, rolling_ball_radius_px, central_fraction, border_px, lod_factor, ladder_lane,
-                         None if ladder_kda is None else list(ladder_kda), marker_windows_px,
-                         marker_windows_kda or MARKER_WINDOWS_KDA, image_name, integer_image, staircase_sd, band_calling)
+    staircase_sd = _staircase_sd(clean, per_strip, noise_px, integer_image, params, warnings)
+    settings = _Settings(params, ladder_lane, None if ladder_kda is None else list(ladder_kda), marker_windows_px,
+                         marker_windows_kda or MARKER_WINDOWS_KDA, image_name, integer_image, staircase_sd)
     rb = None
-    if background == "rolling_ball":
+    if params.background == "rolling_ball":
         rb = np.zeros_like(clean)
         for s in strips:
-            rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=rolling_ball_radius_px)
-
+            rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=params.rolling_ball_radius_px)
     records = []
     calibrations: dict[int, MWCalibration] = {}
     profiles: dict[tuple[int, int], np.ndarray] = {}
@@ -329,46 +273,93 @@ def quantify_blot(
     for s, ls, marker in zip(strips, per_strip, strip_markers):
         records.extend(_measure_strip(clean, saturated, rb, s, ls, marker, settings,
                                       profiles=profiles, noise_cache=noise_cache, calibrations=calibrations))
-
-    if records:
-        table = pd.DataFrame.from_records(records)
-        table.insert(0, "image", image_name)
-        table.insert(0, "label", np.arange(1, len(table) + 1))
-        table = table[list(BAND_COLUMNS)].astype(BAND_COLUMNS)
-    else:
-        table = empty_band_table()
-    n_sat = int(table["saturated"].sum())
-    if n_sat:
-        where = ", ".join(f"strip {r.strip} lane {r.lane} band {r.band}" for r in table[table["saturated"]].itertuples())
-        warnings.append(f"{n_sat} band(s) contain saturated pixels and are UNDER-estimated: {where}; use a shorter exposure")
-    for (strip_index, h), nz in noise_cache.items():
-        if nz.source == "pixel noise model":
-            warnings.append(f"strip {strip_index}: no band-free rows for blank boxes; LoD of {h}-px bands from a pixel-noise model")
-        elif nz.source != "blank boxes":
-            logger.debug("strip %d: volume noise for %d-px bands from %s", strip_index, h, nz.source)
+    table = _band_table(records, image_name)
+    warnings.extend(_result_warnings(table, noise_cache))
     for w in warnings:
         logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
     all_lanes = [lane for ls in per_strip for lane in ls]
-    params = dict(
+    record = dict(
         polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=None if lane_names is None else list(lane_names),
-        markers=strip_markers, marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
-        background=background, rolling_ball_radius_px=rolling_ball_radius_px, central_fraction=central_fraction,
-        border_px=border_px, lod_factor=lod_factor, remove_dust_specks=remove_dust_specks,
-        undo_staircase=undo_staircase, staircase_noise_sd=staircase_sd,
+        markers=strip_markers,
+        marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
+        ladder_lane=ladder_lane, ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda],
+        staircase_noise_sd=staircase_sd, **params.to_dict(),
     )
-    params.update(ladder_lane=ladder_lane, ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda])
-    return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, params, calibrations)
+    return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, record,
+                      calibrations)
+
+
+def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -> None:
+    """Raise ValueError naming the fix for inconsistent per-image arguments."""
+    if not isinstance(params, BlotParameters):
+        raise TypeError(f"params must be a BlotParameters, got {type(params).__name__}")
+    if (ladder_lane is None) != (ladder_kda is None):
+        raise ValueError("give both ladder_lane (1-based lane number) and ladder_kda (sizes, heaviest first), or neither")
+    if ladder_kda is not None and len(ladder_kda) < 2:
+        raise ValueError(f"a ladder needs at least 2 sizes in kDa, got {list(ladder_kda)}")
+    if n_lanes is not None and n_lanes < 1:
+        raise ValueError(f"n_lanes must be a positive number of lanes, got {n_lanes}")
+
+
+def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: BlotParameters):
+    """Signal with dust specks replaced, the dust and saturation masks, and the pixel noise SD."""
+    signal = to_signal(image, polarity=polarity)
+    noise_px = pixel_noise_sd(signal)
+    dust = (dust_mask(signal, noise_sd=noise_px, max_size_px=params.dust_max_size_px) if params.remove_dust_specks
+            else np.zeros(signal.shape, bool))
+    clean = remove_dust(signal, dust)
+    return clean, dust, saturation_mask(image, level=level, exclude=dust), noise_px
+
+
+def _staircase_sd(clean, per_strip, noise_px: float, integer_image: bool, params: BlotParameters,
+                  warnings: list[str]) -> float | None:
+    """Pixel-noise SD for undoing an 8-bit export's rounding staircase (None: not needed or not measurable).
+
+    Noise below one grey level (an 8-bit export): rounding is not dithered; how the lane row means
+    behave gives the noise (see :mod:`exo_vision.blot.quantisation`).
+    """
+    if not (params.undo_staircase and integer_image and params.background == "profile" and noise_px < 1.0):
+        return None
+    sd = staircase_noise_sd([lane_pixels(clean, lane, fraction=params.central_fraction)
+                             for ls in per_strip for lane in ls])
+    if sd is not None:
+        warnings.append(
+            f"pixel noise is below one grey level (SD ~{sd:.2f} level), so rounding to integers "
+            "biases faint bands; lane row means were corrected for rounding (exo_vision.blot.quantisation)"
+        )
+    return sd
+
+
+def _band_table(records: list[dict], image_name: str) -> pd.DataFrame:
+    """The tidy band table (:data:`BAND_COLUMNS`) of the measured records."""
+    if not records:
+        return empty_band_table()
+    table = pd.DataFrame.from_records(records)
+    table.insert(0, "image", image_name)
+    table.insert(0, "label", np.arange(1, len(table) + 1))
+    return table[list(BAND_COLUMNS)].astype(BAND_COLUMNS)
+
+
+def _result_warnings(table: pd.DataFrame, noise_cache: dict) -> list[str]:
+    """Messages about saturated bands and LoDs that came from a pixel-noise model."""
+    out = []
+    n_sat = int(table["saturated"].sum())
+    if n_sat:
+        where = ", ".join(f"strip {r.strip} lane {r.lane} band {r.band}" for r in table[table["saturated"]].itertuples())
+        out.append(f"{n_sat} band(s) contain saturated pixels and are UNDER-estimated: {where}; use a shorter exposure")
+    for (strip_index, h), nz in noise_cache.items():
+        if nz.source == "pixel noise model":
+            out.append(f"strip {strip_index}: no band-free rows for blank boxes; LoD of {h}-px bands from a pixel-noise model")
+        elif nz.source != "blank boxes":
+            logger.debug("strip %d: volume noise for %d-px bands from %s", strip_index, h, nz.source)
+    return out
 
 
 @dataclass(frozen=True)
 class _Settings:
     """Measurement settings shared by every strip of one quantify_blot call."""
 
-    background: str
-    radius_px: float
-    central_fraction: float
-    border_px: int
-    lod_factor: float
+    params: BlotParameters
     ladder_lane: int | None
     ladder_kda: list[float] | None
     marker_windows_px: dict[str, tuple[int, int]] | None
@@ -376,10 +367,9 @@ class _Settings:
     image_name: str
     integer_image: bool
     staircase_sd: float | None = None
-    calling: BandCallingParameters = BAND_CALLING
 
 
-def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name, warnings):
+def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name, warnings, params):
     """Strips and their lanes (given, explicit ranges, or found), numbered and named, checked against the counts.
 
     Messages of the lane finder (e.g. a blank end lane it cannot decide on) are appended to ``warnings``.
@@ -391,12 +381,12 @@ def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names,
         strips = _strip_of(lanes)
         per_strip = [[lane for lane in lanes if lane.strip == s.index] for s in strips]
     else:
-        strips = list(strips) if strips is not None else find_strips(clean)
+        strips = list(strips) if strips is not None else find_strips(clean, min_height_px=params.min_strip_height_px)
         if lane_x_ranges_px is not None:
             per_strip = [lanes_from_ranges(lane_x_ranges_px, s) for s in strips]
         else:
             many = stacked(strips)
-            per_strip = [find_lanes(clean, s, n_lanes=n_lanes, warnings=warnings, infer_end_lanes=not m)
+            per_strip = [find_lanes(clean, s, n_lanes=n_lanes, params=params, warnings=warnings, infer_end_lanes=not m)
                          for s, m in zip(strips, many)]
             per_strip = share_lanes(per_strip, strips)
     for s, ls in zip(strips, per_strip):
@@ -426,8 +416,8 @@ def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: _Settings, lanes_or_g
     """Rolled-ball background sampled like the lane pixels (None for the other methods)."""
     if rb is not None:
         return [lane_pixels(rb, lane, fraction=f) for lane, f in lanes_or_gaps]
-    if st.background == "rolling_disk":
-        return [np.repeat(profile_rolling_disk(prof, radius_px=st.radius_px)[:, None], p.shape[1], axis=1)
+    if st.params.background == "rolling_disk":
+        return [np.repeat(profile_rolling_disk(prof, radius_px=st.params.rolling_ball_radius_px)[:, None], p.shape[1], axis=1)
                 for prof, p in zip(profiles_rows, clean_pixels)]
     return None
 
@@ -448,7 +438,7 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
         if marker and marker.strip().lower() in table_kda:
             lo, hi = table_kda[marker.strip().lower()]
             top, bottom = cal.window_px(lo, hi)
-            top, bottom = max(top, s.y_top_px + st.border_px), min(bottom, s.y_bottom_px - st.border_px)
+            top, bottom = max(top, s.y_top_px + st.params.border_px), min(bottom, s.y_bottom_px - st.params.border_px)
             if bottom - top < 2:
                 raise ValueError(
                     f"{st.image_name or 'image'}: the {marker} window {lo}-{hi} kDa falls outside strip {s.index} "
@@ -457,17 +447,19 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
             windows = {marker: (top, bottom)}
     if windows:
         return fixed_windows(ls, windows), True
-    valley = SMEAR_MERGE_VALLEY if marker.strip().lower() in SMEAR_MARKERS else MERGE_VALLEY
+    valley = (st.params.smear_merge_valley_fraction if marker.strip().lower() in st.params.smear_markers
+              else st.params.merge_valley_fraction)
     det = detection_profiles or [profiles[(s.index, lane.index)] for lane in ls]
-    calling = st.calling
+    params = st.params
     scale = _band_scale(det)
     cands = []
     for lane, prof in zip(ls, det):
-        window = calling.background_window_lane_widths * lane.width_px
+        window = params.background_window_lane_widths * lane.width_px
         if scale is not None:
-            window = min(window, calling.background_window_band_heights * scale)
-        kw = dict(y_offset_px=lane.y_top_px, merge_valley=valley, background_window_px=int(window),
-                  max_height_px=int(calling.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)))
+            window = min(window, params.background_window_band_heights * scale)
+        kw = dict(y_offset_px=lane.y_top_px, k_noise=params.band_peak_noise_sds, merge_valley=valley,
+                  background_window_px=int(window),
+                  max_height_px=int(params.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)))
         found = detect_bands(prof, **kw)
         if prof is not profiles[(s.index, lane.index)]:
             # a band is a peak of the lane's own profile too: the edge of a membrane (a step, which
@@ -475,8 +467,8 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
             own = detect_bands(profiles[(s.index, lane.index)], **kw)
             found = [b for b in found if any(o.y_top_px <= b.y_px < o.y_bottom_px for o in own)]
         cands.append(found)
-    return band_rows(ls, _not_taller(cands, det, ls, scale, calling),
-                     min_relative_prominence=calling.min_relative_prominence), False
+    return band_rows(ls, _not_taller(cands, det, ls, scale, params),
+                     min_relative_prominence=params.min_relative_prominence), False
 
 
 def _band_scale(profiles: list[np.ndarray]) -> float | None:
@@ -522,13 +514,13 @@ def _half_height_rows(profile: np.ndarray, top: int, bottom: int) -> int:
     return b - a + 1
 
 
-def _not_taller(cands: list[list], profiles, lanes, scale: float | None, calling: BandCallingParameters) -> list[list]:
+def _not_taller(cands: list[list], profiles, lanes, scale: float | None, params: BlotParameters) -> list[list]:
     """Drop bumps much taller (at half height) than the strip's strongest band (a blotch), unless strong themselves."""
     if scale is None:
         return cands
     strongest = max((b.prominence for c in cands for b in c), default=0.0)
-    limit = calling.max_height_band_heights * scale
-    return [[b for b in c if b.prominence >= calling.tall_keep_prominence * strongest
+    limit = params.max_height_band_heights * scale
+    return [[b for b in c if b.prominence >= params.tall_keep_prominence * strongest
              or _half_height_rows(prof, b.y_top_px - lane.y_top_px, b.y_bottom_px - lane.y_top_px) <= limit]
             for c, prof, lane in zip(cands, profiles, lanes)]
 
@@ -538,34 +530,39 @@ def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -
     out = []
     for li, lane in enumerate(ls):
         prof = profiles[(s.index, lane.index)]
-        sides = side_bg[li] if st.background == "profile" else side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px))
-        if st.calling.subtract_sides and sides:
+        sides = side_bg[li] if st.params.background == "profile" else side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px))
+        if st.params.subtract_sides and sides:
             # only the slow part of the side background: a band wider than the lane (or tilted
             # across it) reaches into the side strips, and must not be subtracted from itself
-            size = max(15, int(st.calling.side_window_lane_widths * lane.width_px)) | 1
+            size = max(15, int(st.params.side_window_lane_widths * lane.width_px)) | 1
             side = ndi.grey_opening(np.min(np.vstack(sides), axis=0), size=size, mode="nearest")
             prof = prof - ndi.uniform_filter1d(side, size, mode="nearest")
         out.append(prof)
     return out
 
 
-def _side_volume(det: np.ndarray, top: int, bottom: int, width: int, st: _Settings) -> float:
+def _side_volume(det: np.ndarray, top: int, bottom: int, outside: tuple[int, int], width: int,
+                 st: _Settings) -> float:
     """Volume of a window on the side-corrected profile (lane minus its side background), straight baseline.
 
     A requested position without a peak of its own is called present only when this too clears the
-    LoD: a blotch or gradient under the window runs beside the lane as well and cancels here.
+    LoD: a blotch or gradient under the window runs beside the lane as well and cancels here. The
+    baseline is read just outside ``outside`` (rows ``(first, one past last)``: the window's run of
+    touching bands, as for the band's own background), never on a touching neighbour band.
     """
-    b = st.border_px
-    above, below = det[max(0, top - b):top], det[bottom:bottom + b]
+    b = st.params.border_px
+    a_out, b_out = outside
+    above, below = det[max(0, a_out - b):a_out], det[b_out:b_out + b]
     if not above.size or not below.size:
         return float("inf")  # no border on one side: the plain volume decides
-    line = np.linspace(float(above.mean()), float(below.mean()), bottom - top)
+    line = np.interp(np.arange(top, bottom), [a_out - (above.size + 1) / 2, b_out + (below.size - 1) / 2],
+                     [float(above.mean()), float(below.mean())])
     return float(width * (det[top:bottom] - line).sum())
 
 
-def _reported(measured: list[dict], calling: BandCallingParameters) -> list[dict]:
+def _reported(measured: list[dict], params: BlotParameters) -> list[dict]:
     """Keep requested positions and detected bands that clear their LoD; band rows renumbered 1.. top to bottom."""
-    if not calling.report_undetected:
+    if not params.report_undetected:
         measured = [m for m in measured if m["requested"] or (m["detected"] and m["present"])]
     numbers = {b: i + 1 for i, b in enumerate(sorted({m["band"] for m in measured}))}
     for m in measured:
@@ -576,7 +573,7 @@ def _reported(measured: list[dict], calling: BandCallingParameters) -> list[dict
 def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Settings, *, profiles, noise_cache,
                    calibrations) -> list[dict]:
     """One record per band row and lane of one strip (see :data:`BAND_COLUMNS`)."""
-    f = st.central_fraction
+    f = st.params.central_fraction
     pix = [lane_pixels(clean, lane, fraction=f).astype(np.float64) for lane in ls]
     full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
     for lane, p in zip(ls, pix):
@@ -585,7 +582,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     bgs = _ball_backgrounds(rb, pix, [profiles[(s.index, lane.index)] for lane in ls], st, [(lane, f) for lane in ls])
     # side strips beside each lane depend on that lane alone: moving a neighbour changes nothing here
     side_bg = ([side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px)) for lane in ls]
-               if st.background == "profile" else [None] * len(ls))
+               if st.params.background == "profile" else [None] * len(ls))
     # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
     gaps = gap_lanes(ls, s, central_fraction=f)
     gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
@@ -602,7 +599,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
             p, y0 = pix[li], w.lane.y_top_px
             top, bottom = w.y_top_px - y0, w.y_bottom_px - y0
             others = [(o.y_top_px - y0, o.y_bottom_px - y0) for row2 in rows for o in row2 if o.lane is w.lane and o is not w]
-            common = dict(method=st.background, border_px=st.border_px, background_pixels=None if bgs is None else bgs[li],
+            common = dict(method=st.params.background, border_px=st.params.border_px, background_pixels=None if bgs is None else bgs[li],
                           outside=(w.bg_top_px - y0, w.bg_bottom_px - y0), avoid=others)
             bg = band_background(p, top, bottom, gap_profile=side_bg[li], **common)
             vol = band_volume(p, top, bottom, bg)
@@ -617,7 +614,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
             nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st, pixel_sd)
             cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
             nsat = int(full_sat[li][top:bottom].sum())
-            lod = nz.lod(st.lod_factor)
+            lod = nz.lod(st.params.lod_factor)
             measured.append(dict(
                 strip=s.index, lane=w.lane.index, lane_name=w.lane.name, band=w.band, marker=w.marker,
                 x_left_px=int(cols.min()), x_right_px=int(cols.max()) + 1,
@@ -625,7 +622,8 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
                 volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
                 snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
                 lod_volume=lod,
-                present=bool((vol > lod and (w.detected or _side_volume(det[li], top, bottom, p.shape[1], st) > lod))
+                present=bool((vol > lod and (w.detected or _side_volume(det[li], top, bottom, (w.bg_top_px - y0, w.bg_bottom_px - y0),
+                                                                      p.shape[1], st) > lod))
                              or (nsat > 0 and vol > 0)),
                 detected=w.detected, requested=fixed, saturated=nsat > 0, saturated_px=nsat,
                 mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
@@ -640,7 +638,7 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
             if m["band"] == main:
                 m["marker"] = marker
                 m["requested"] = True
-    return _reported(measured, st.calling)
+    return _reported(measured, st.params)
 
 
 def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings,
@@ -651,13 +649,13 @@ def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _
         # gaps hold no lane, but a band row's bleed (or a band whose lane was moved away) may sit
         # in them: their boxes avoid every band row of the strip
         every_row = sorted({rows for lane_busy in busy for rows in lane_busy})
-        nz = blank_volume_noise(pix + gap_pix, busy + [every_row] * len(gap_pix), height_px=height, method=st.background,
-                                border_px=st.border_px, lanes_background=None if bgs is None else bgs + gap_bgs)
+        nz = blank_volume_noise(pix + gap_pix, busy + [every_row] * len(gap_pix), height_px=height, method=st.params.background,
+                                border_px=st.params.border_px, lanes_background=None if bgs is None else bgs + gap_bgs)
         # few, overlapping boxes can read below what the pixel noise alone gives: never less than that
         if (s.index, 0) not in pixel_sd:
-            pixel_sd[(s.index, 0)] = free_pixel_noise_sd(pix, busy, border_px=st.border_px)
+            pixel_sd[(s.index, 0)] = free_pixel_noise_sd(pix, busy, border_px=st.params.border_px)
         white_sd = white_noise_volume_sd(pixel_sd[(s.index, 0)], height_px=height, width_px=pix[0].shape[1],
-                                         method=st.background, border_px=st.border_px)
+                                         method=st.params.background, border_px=st.params.border_px)
         if nz.sd_volume < white_sd:
             nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
         if st.integer_image:

@@ -13,10 +13,12 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
+
 logger = logging.getLogger(__name__)
 
 #: Dust specks are outlier blobs no larger than this (rows and columns, px).
-DUST_MAX_SIZE_PX = 7
+DUST_MAX_SIZE_PX = DEFAULT_BLOT_PARAMETERS.dust_max_size_px
 
 
 def check_image(image: np.ndarray) -> np.ndarray:

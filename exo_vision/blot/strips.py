@@ -28,8 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
+
 #: A strip must be at least this many pixels tall (and wide).
-MIN_STRIP_HEIGHT_PX = 16
+MIN_STRIP_HEIGHT_PX = DEFAULT_BLOT_PARAMETERS.min_strip_height_px
 #: A strip must span at least this fraction of the image height (rows) or width (columns).
 MIN_STRIP_FRACTION = 0.06
 #: Strips found must cover at least this fraction of the image (else the image is one strip).

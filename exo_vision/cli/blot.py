@@ -21,13 +21,15 @@ from exo_vision._shared.paths import (
     printable,
 )
 from exo_vision._shared.schema import check_table
+from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.environment import lock_status, software_versions
 
 # Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
-# `exo-vision --help` stays instant; these mirror exo_vision.blot (a test checks they agree).
-BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
-DEFAULT_BACKGROUND = "profile"
-CENTRAL_FRACTION = 0.65
+# `exo-vision --help` stays instant (the parameter model imports only the standard library).
+BACKGROUND_METHODS = BACKGROUND_CHOICES
+DEFAULT_BACKGROUND = DEFAULT_BLOT_PARAMETERS.background
+CENTRAL_FRACTION = DEFAULT_BLOT_PARAMETERS.central_fraction
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +107,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--background", choices=BACKGROUND_METHODS, default=DEFAULT_BACKGROUND,
                    help=f"background method (default {DEFAULT_BACKGROUND}: straight line between the lane "
                         "profile just above and below each band; keeps broad CD63 smears whole)")
-    g.add_argument("--rolling-ball-radius-px", type=float, default=50.0, metavar="PX",
-                   help="ball radius for --background rolling_ball / rolling_disk (default 50)")
+    g.add_argument("--rolling-ball-radius-px", type=float, default=DEFAULT_BLOT_PARAMETERS.rolling_ball_radius_px,
+                   metavar="PX", help="ball radius for --background rolling_ball / rolling_disk (default "
+                                      f"{DEFAULT_BLOT_PARAMETERS.rolling_ball_radius_px:g})")
     g.add_argument("--central-fraction", type=float, default=CENTRAL_FRACTION, metavar="F",
                    help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})")
     g.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
@@ -262,6 +265,12 @@ def _png_writer(tmp: Path, rgb) -> None:
         raise OSError(f"could not write {display_path(tmp)}")
 
 
+def blot_parameters(args: argparse.Namespace) -> BlotParameters:
+    """The method settings given on the command line (the rest at their defaults)."""
+    return BlotParameters(background=args.background, rolling_ball_radius_px=args.rolling_ball_radius_px,
+                          central_fraction=args.central_fraction)
+
+
 def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem: str | None = None):
     """Read, quantify and write the per-image outputs of one blot; return its band table and warnings.
 
@@ -277,8 +286,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
         img.data, polarity=polarity, max_value=max_value, n_lanes=args.lanes, lane_names=lane_names,
         markers=markers, ladder_lane=args.ladder_lane,
         ladder_kda=None if args.ladder_kda is None else [float(v) for v in args.ladder_kda.split(",")],
-        background=args.background, rolling_ball_radius_px=args.rolling_ball_radius_px,
-        central_fraction=args.central_fraction, image_name=path.name,
+        image_name=path.name, params=blot_parameters(args),
     )
     from exo_vision.batch.atomic import file_group
 
@@ -415,7 +423,8 @@ def run(args: argparse.Namespace) -> int:
             "marker": args.marker, "panel": args.panel, "background": args.background,
             "ladder_lane": args.ladder_lane, "ladder_kda": args.ladder_kda,
             "rolling_ball_radius_px": args.rolling_ball_radius_px, "central_fraction": args.central_fraction,
-            "polarity": args.polarity, "lod": "mean blank + 3.3 SD blank", "max_megapixels": args.max_megapixels,
+            "polarity": args.polarity, "lod": f"mean blank + {DEFAULT_BLOT_PARAMETERS.lod_factor:g} SD blank",
+            "max_megapixels": args.max_megapixels, "blot_parameters": blot_parameters(args).to_dict(),
         },
         "software": software_versions(),
         "environment_lock": lock_status(),

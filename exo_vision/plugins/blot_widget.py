@@ -16,6 +16,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
+from exo_vision.blot.parameters import BlotParameters
 from exo_vision.plugins._layers import (
     SOURCE_KEY,
     active_image_layer,
@@ -152,6 +153,10 @@ class BlotWidget(Container):
         self._export.changed.connect(lambda: self.export())
 
     # -- parameters ---------------------------------------------------------------------------
+    def blot_parameters(self) -> BlotParameters:
+        """The method settings chosen in the widget (the rest at their defaults)."""
+        return BlotParameters(background=self._background.value.value)
+
     def parameters(self) -> dict[str, Any]:
         """Keyword arguments of :func:`exo_vision.blot.quantify.quantify_blot` from the widget."""
         markers = split_names(self._markers.value)
@@ -159,7 +164,7 @@ class BlotWidget(Container):
             "polarity": None if self._polarity.value is Polarity.AUTO else self._polarity.value.value,
             "n_lanes": self._n_lanes.value or None,
             "markers": markers or None,
-            "background": self._background.value.value,
+            "params": self.blot_parameters(),
         }
 
     # -- running ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.io.read import read_image
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real test images not present at {DATA}")
 
 #: ng per band of the NEB 1 kb Plus ladder from 10 kb down to 1.2 kb (the resolved part of this gel).

@@ -96,7 +96,7 @@ def test_bad_input_is_refused():
         find_strips(np.zeros((10, 10, 3)))
 
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 @pytest.mark.skipif(not (DATA / "blots").is_dir(), reason=f"real test images not present at {DATA}")

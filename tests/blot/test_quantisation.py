@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.quantisation import expected_quantised, linearise, staircase_noise_sd
 from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel, make_random_blot
@@ -75,7 +76,7 @@ def test_8bit_dilution_series_no_longer_biased_by_rounding():
     blot = make_dilution_series(rng=4, export="inverted8")
     fixed = quantify_blot(blot.image, polarity="dark", max_value=0.0, markers="target")
     plain = quantify_blot(blot.image, polarity="dark", max_value=0.0, markers="target", lanes=fixed.lanes,
-                          undo_staircase=False)
+                          params=BlotParameters(undo_staircase=False))
     assert fixed.parameters["staircase_noise_sd"] == pytest.approx(blot.pixel_noise_sd, rel=0.5)
     assert any("below one grey level" in w for w in fixed.warnings)
     # the uncorrected faintest lane reads high (> 0.2 with the former lane-slab windows; with windows
@@ -91,7 +92,7 @@ def test_16bit_images_are_not_touched():
                            lanes=found.lanes)
     assert result.parameters["staircase_noise_sd"] is None
     same = quantify_blot(blot.image, polarity="bright", max_value=blot.max_value, markers="target",
-                         lanes=found.lanes, undo_staircase=False)
+                         lanes=found.lanes, params=BlotParameters(undo_staircase=False))
     np.testing.assert_array_equal(result.bands.volume.to_numpy(), same.bands.volume.to_numpy())
 
 

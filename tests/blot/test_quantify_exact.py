@@ -9,9 +9,13 @@ from exo_vision.blot.background import band_background, profile_rolling_disk, ro
 from exo_vision.blot.detection import blank_volume_noise
 from exo_vision.blot.ladder import fit_ladder
 from exo_vision.blot.lanes import Lane, lane_pixels, lanes_from_count, lanes_from_ranges
+from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import BAND_COLUMNS, empty_band_table, quantify_blot
 from exo_vision.blot.signal import dust_mask, guess_polarity, remove_dust, to_signal
 from exo_vision.blot.strips import Strip, find_strips, whole_image_strip
+
+#: Measured without dust removal (hand-built arrays hold no specks).
+NO_DUST = BlotParameters(remove_dust_specks=False)
 
 
 def flat_strip(shape=(80, 100), level=100.0):
@@ -23,7 +27,7 @@ def test_exact_volume_of_a_rectangle_on_flat_background():
     img[30:40, 10:30] += 50.0  # lane 1: 10 rows x full lane width, +50
     img[32:38, 60:80] += 20.0  # lane 2: 6 rows, +20
     lanes = lanes_from_ranges([(10, 30), (60, 80)], whole_image_strip(img.shape))
-    r = quantify_blot(img.astype(np.float32), polarity="bright", max_value=1e6, lanes=lanes, remove_dust_specks=False)
+    r = quantify_blot(img.astype(np.float32), polarity="bright", max_value=1e6, lanes=lanes, params=NO_DUST)
     b = r.bands.set_index("lane")
     # central 65 % of a 20-px lane = 13 columns
     assert (b.x_right_px - b.x_left_px).tolist() == [13, 13]
@@ -38,8 +42,8 @@ def test_every_background_method_is_exact_on_a_flat_background(method):
     img = flat_strip((200, 100))
     img[95:105, 10:30] += 50.0
     lanes = lanes_from_ranges([(10, 30)], whole_image_strip(img.shape))
-    r = quantify_blot(img, polarity="bright", max_value=1e6, lanes=lanes, background=method,
-                      rolling_ball_radius_px=50.0, remove_dust_specks=False)
+    r = quantify_blot(img, polarity="bright", max_value=1e6, lanes=lanes,
+                      params=BlotParameters(background=method, rolling_ball_radius_px=50.0, remove_dust_specks=False))
     # the rolled balls are interpolated/curved near the band edges: within 0.5 %
     assert r.bands.volume.iloc[0] == pytest.approx(13 * 10 * 50.0, rel=1e-6 if method in ("profile", "border") else 5e-3)
 
@@ -49,7 +53,7 @@ def test_profile_background_follows_a_linear_slope_exactly():
     img = 100.0 + 0.5 * rows + np.zeros((120, 60))
     img[50:60, 20:40] += 30.0
     lanes = lanes_from_ranges([(20, 40)], whole_image_strip(img.shape))
-    r = quantify_blot(img, polarity="bright", max_value=1e6, lanes=lanes, remove_dust_specks=False)
+    r = quantify_blot(img, polarity="bright", max_value=1e6, lanes=lanes, params=NO_DUST)
     assert r.bands.volume.iloc[0] == pytest.approx(13 * 10 * 30.0, rel=1e-9)
 
 
@@ -131,7 +135,7 @@ def test_bad_input_is_refused_with_a_clear_message():
     with pytest.raises(ValueError, match="2-D"):
         quantify_blot(np.zeros((10, 10, 3)), polarity="bright")
     with pytest.raises(ValueError, match="background method"):
-        quantify_blot(np.zeros((50, 50)), polarity="bright", background="magic")
+        BlotParameters(background="magic")
     img = flat_strip()
     img[30:40, 10:30] += 50
     with pytest.raises(ValueError, match="lane names"):
@@ -233,7 +237,7 @@ def test_marker_window_integrates_a_smear_as_one_band():
     img[:, 20:60] += smear
     lanes = lanes_from_ranges([(20, 60)], whole_image_strip(img.shape))
     r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, marker_windows_px={"CD63": (70, 220)},
-                      remove_dust_specks=False)
+                      params=NO_DUST)
     assert len(r.bands) == 1 and r.bands.marker.iloc[0] == "CD63"
     true = (100 * 8 + 80 * 10) * np.sqrt(2 * np.pi) * 26
     assert r.bands.volume.iloc[0] == pytest.approx(true, rel=0.01)
@@ -249,8 +253,8 @@ def test_rolling_ball_eats_a_broad_smear_the_profile_baseline_keeps():
     true = 150.0 * 40.0 * np.sqrt(2 * np.pi) * 78
     kept = {}
     for method in ("profile", "rolling_ball", "rolling_disk"):
-        r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, background=method,
-                          rolling_ball_radius_px=50.0, remove_dust_specks=False)
+        r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes,
+                          params=BlotParameters(background=method, rolling_ball_radius_px=50.0, remove_dust_specks=False))
         kept[method] = r.bands.volume.max() / true
     assert kept["profile"] == pytest.approx(1.0, abs=0.01)
     assert kept["rolling_ball"] < 0.85  # 2-D ImageJ ball, radius 50: eats > 15 %
@@ -280,7 +284,7 @@ def test_ladder_lane_places_marker_windows_and_reports_kda():
     img[:, 70:100] += smear
     lanes = lanes_from_ranges([(10, 40), (70, 100)], whole_image_strip(img.shape))
     r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, markers="CD63", ladder_lane=1,
-                      ladder_kda=list(kda), remove_dust_specks=False)
+                      ladder_kda=list(kda), params=NO_DUST)
     cal = r.calibrations[1]
     assert cal.slope == pytest.approx(-0.006, rel=0.01) and cal.r_squared > 0.999
     assert len(r.bands) == 2 and r.bands.marker.eq("CD63").all()
@@ -291,7 +295,7 @@ def test_ladder_lane_places_marker_windows_and_reports_kda():
     assert cd63.volume == pytest.approx(true, rel=0.01)
     with pytest.raises(ValueError, match="ladder sizes were given"):
         quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, markers="CD63", ladder_lane=1,
-                      ladder_kda=[250, 150, 100, 70, 50, 35, 25], remove_dust_specks=False)
+                      ladder_kda=[250, 150, 100, 70, 50, 35, 25], params=NO_DUST)
 
 
 def _three_lane_blot(amplitudes, centres, *, width=240):

@@ -14,7 +14,7 @@ from exo_vision.blot.strips import find_strips, whole_image_strip
 from exo_vision.blot.signal import to_signal
 from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot, make_two_membrane_frame
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data"
 PLOS = DATA / "blots" / "plos_pone.0237759.s005_raw_blots.tif"
 

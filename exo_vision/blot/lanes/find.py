@@ -1,0 +1,121 @@
+"""Automatic lane finding in one strip: the steps of :mod:`exo_vision.blot.lanes` in order."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from exo_vision.blot.lanes.blanks import end_lanes, fill_gaps, fit_count
+from exo_vision.blot.lanes.geometry import Lane
+from exo_vision.blot.lanes.peaks import faint_lanes, lanes_on_pitch, strong_lanes
+from exo_vision.blot.lanes.profile import strip_tophat
+from exo_vision.blot.lanes.tilt import lane_slope
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
+from exo_vision.blot.strips import Strip
+
+logger = logging.getLogger(__name__)
+
+
+def find_lanes(
+    signal: np.ndarray,
+    strip: Strip,
+    *,
+    n_lanes: int | None = None,
+    params: BlotParameters = DEFAULT_BLOT_PARAMETERS,
+    warnings: list[str] | None = None,
+    infer_end_lanes: bool = True,
+) -> list[Lane]:
+    """Detect the lanes of one strip automatically.
+
+    1. Background along each column is removed (vertical top-hat), then pen
+       marks: a flat opening 3 rows tall and ``2 x params.min_lane_width_px + 1``
+       columns wide drops pen strokes (written lane numbers, lines) and dots,
+       which are thinner or narrower than bands.
+    2. Strong lanes are peaks of the column profile (maximum over rows); the
+       lane width is their median full width at half height, and the centre of
+       a lane is midway between its half-height crossings (unbiased on
+       rectangular and soft-edged lanes). A ladder lane is one plateau, so one
+       lane.
+    3. The band rows of the strong lanes give a second, more sensitive
+       profile that finds faint lanes on the same pitch (or, when the strong
+       lanes are several pitches apart, shows the pitch). A faint lane lies
+       on the membrane (a lane width about it fits in the strip). In an
+       8-bit export (whole grey levels) a faint band is a patchy scatter of
+       one-level pixels: there this profile keeps them (only what the mark
+       removal took away by more than a level is dropped), stands each column
+       on its own level in the rows without bands, and must rise above the
+       tallest bump the same profile shows over as many band-free rows; the
+       lane width and centre of a strong lane come from whichever profile
+       shows it wider (the maximum over rows shows only the few columns of a
+       faint lane or smear that reach the next level).
+    4. Gaps of about two or more pitches get the missing (blank) lanes.
+    5. Blank lanes at one end are added when the membrane margins show them
+       (see :func:`exo_vision.blot.lanes.blanks.end_lanes`: the margins outside the outermost lane
+       positions are equal on both sides of a membrane, so extra room of k
+       pitches on one side holds k blank lanes); when a lane would fit but
+       the rule cannot decide, a message is added to ``warnings``.
+    6. With ``n_lanes`` the list is trimmed or extended to that count instead.
+    7. A common tilt is fitted from the band centroids, within
+       ``params.max_lane_tilt_deg`` of the membrane's rotation (``strip.angle_deg``).
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray of float
+        Blot in signal orientation.
+    strip : Strip
+        Where to look.
+    n_lanes : int, optional
+        Expected number of lanes.
+    params : BlotParameters
+        Lane-finding settings (``min_lane_width_px``, ``lane_peak_noise_sds``,
+        ``faint_lane_peak_noise_sds``, ``lane_window_band_heights``, ``max_lane_tilt_deg``,
+        ``end_lane_tolerance_pitches``).
+    warnings : list of str, optional
+        Messages for the user are appended here (logged as warnings when not
+        given): blank end lanes that could not be told from the margin.
+    infer_end_lanes : bool
+        Step 5 on (default). Off for a strip stacked with others of the same
+        membrane: :func:`share_lanes` adds end lanes where every strip of the
+        stack shows room for them.
+
+    Returns
+    -------
+    list of Lane
+        Left to right, possibly empty when nothing lane-like is found.
+    """
+    top = strip_tophat(signal, strip, params)
+    strong = strong_lanes(top, params)
+    if strong is None:
+        return []
+    weak, noise2 = faint_lanes(top, strong, params)
+    xs, pitch = lanes_on_pitch(strong, weak, noise2)
+    xs = fill_gaps(xs, pitch)
+    width = strong.width
+    lane_width = min(width, 0.95 * pitch) if pitch is not None else width
+    if n_lanes is not None:
+        xs = fit_count(xs, n_lanes, pitch or lane_width * 1.3, top.th.shape[1], lane_width, strong.profile)
+    slope = lane_slope(top.th, xs, lane_width, strip, max_tilt_deg=params.max_lane_tilt_deg)
+    f = top.factor
+    # back to full-resolution pixel centres
+    xs = [(x + 0.5) * f - 0.5 + strip.x_left_px for x in xs]
+    lane_width = lane_width * f
+    if n_lanes is None and pitch is not None and infer_end_lanes:
+        xs, message = end_lanes(xs, pitch * f, lane_width, strip, tolerance_pitches=params.end_lane_tolerance_pitches)
+        if message:
+            if warnings is not None:
+                warnings.append(message)
+            else:
+                logger.warning("%s", message)
+    return _lanes_at(xs, lane_width, slope, strip)
+
+
+def _lanes_at(xs: list[float], width: float, slope: float, strip: Strip) -> list[Lane]:
+    """Lanes of ``strip`` centred at columns ``xs`` on its middle row, all of one width and slope."""
+    mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
+    lanes = []
+    for i, x in enumerate(xs):
+        xt = x + slope * (strip.y_top_px - mid)
+        xb = x + slope * (strip.y_bottom_px - 1 - mid)
+        lanes.append(Lane(strip.index, i + 1, strip.y_top_px, strip.y_bottom_px, float(xt), float(xb), float(width)))
+    return lanes

@@ -1,0 +1,211 @@
+"""Lane peaks: strong lanes in the column profile, faint lanes on the strong lanes' band rows, the pitch.
+
+Strong lanes are peaks of the column profile (maximum over rows); their median full width at half
+height is the lane width and their spacing the pitch. The band rows of the strong lanes give a second,
+more sensitive profile that shows faint lanes; a faint lane is kept where it lies on the pitch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from exo_vision.blot.lanes.profile import StripTophat, column_profile, profile_noise
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
+
+
+@dataclass
+class LanePeak:
+    """A lane in a column profile: centre (column), full width at half height, prominence."""
+
+    x: float
+    width: float
+    prominence: float
+
+
+@dataclass
+class StrongLanes:
+    """The strong lanes of a strip and what they set.
+
+    Attributes
+    ----------
+    peaks : list of LanePeak
+        Strong lanes, left to right.
+    width : float
+        Lane width (median of the strong lanes' widths), top-hat pixels.
+    profile : (C,) ndarray
+        Column profile (maximum over rows).
+    noise : float
+        Noise of that profile.
+    """
+
+    peaks: list[LanePeak]
+    width: float
+    profile: np.ndarray
+    noise: float
+
+
+def detect_peaks(profile: np.ndarray, *, min_width_px: float, k_noise: float,
+                 noise: float | None = None) -> list[LanePeak]:
+    """Peaks of a column profile at least ``k_noise`` noise SDs high and ``min_width_px / 2`` wide.
+
+    The centre is midway between the half-prominence crossings (a flat-topped lane's maximum can sit
+    anywhere on its plateau); of two maxima on one lane's plateau (the centre of one inside the other's
+    half-height span) the stronger is kept.
+    """
+    from scipy.signal import find_peaks, peak_widths  # slow to import: keep `exo-vision --help` fast
+
+    smooth = ndi.gaussian_filter1d(profile, 1.0)
+    noise = profile_noise(profile) if noise is None else noise
+    idx, props = find_peaks(smooth, prominence=k_noise * noise, width=min_width_px * 0.5)
+    if idx.size == 0:
+        return []
+    widths, _, left, right = peak_widths(
+        smooth, idx, rel_height=0.5, prominence_data=(props["prominences"], props["left_bases"], props["right_bases"])
+    )
+    kept: list[int] = []
+    for i in np.argsort(-props["prominences"]):
+        centre = (left[i] + right[i]) / 2
+        if all(not (left[j] <= centre <= right[j]) for j in kept):
+            kept.append(int(i))
+    return [LanePeak(float((left[i] + right[i]) / 2), float(widths[i]), float(props["prominences"][i]))
+            for i in sorted(kept)]
+
+
+def pitch_of(xs: np.ndarray) -> float | None:
+    """Lane pitch: the median of the smallest spacings (within 1.6x the smallest) of centres ``xs``."""
+    if xs.size < 2:
+        return None
+    d = np.diff(np.sort(xs))
+    d = d[d > 1.0]  # the same lane seen twice is not a pitch
+    if d.size == 0:
+        return None
+    small = d[d <= 1.6 * d.min()]
+    return float(np.median(small))
+
+
+def strong_lanes(top: StripTophat, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> StrongLanes | None:
+    """Strong lanes of a strip's top-hat (None when nothing lane-like is found).
+
+    "Strong" lanes set the width and pitch. They are compared with the third strongest sizeable peak
+    (>= 2 % of the strongest), not the strongest, so one or two saturated lanes do not make the rest
+    "weak", while noise bumps never set the scale.
+    """
+    prof = column_profile(top.th)
+    # The noise of the maximum profile: column-to-column scatter of the top-hat before the mark
+    # removal (which smooths), and never below the top-hat's pixel noise (a maximum over rows of
+    # smoothed, quantised 8-bit noise can be smooth from column to column).
+    th_raw = top.th_raw
+    sample = th_raw[:: max(1, th_raw.shape[0] // 64), :: max(1, th_raw.shape[1] // 256)]
+    pixel_sd = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
+    noise = max(profile_noise(column_profile(th_raw)), pixel_sd)
+    peaks = [p for p in detect_peaks(prof, min_width_px=top.min_lane_width, k_noise=params.lane_peak_noise_sds,
+                                     noise=noise) if p.width >= top.min_lane_width]
+    if not peaks:
+        return None
+    proms = sorted((p.prominence for p in peaks), reverse=True)
+    big = [v for v in proms if v >= 0.02 * proms[0]]
+    ref = big[min(2, len(big) - 1)]
+    strong = [p for p in peaks if p.prominence >= 0.1 * ref]
+    width = float(np.median([p.width for p in strong]))
+    strong = [p for p in strong if p.width >= 0.5 * width]
+    return StrongLanes(strong, width, prof, noise)
+
+
+def _band_rows(top: StripTophat, strong: StrongLanes) -> np.ndarray:
+    """Rows where the strong lanes carry bands (where faint lanes carry their signal too)."""
+    cols = np.concatenate([np.arange(int(p.x - p.width / 4), int(p.x + p.width / 4) + 1) for p in strong.peaks])
+    cols = np.clip(cols, 0, top.th.shape[1] - 1)
+    row_prof = top.th[:, cols].mean(axis=1)
+    return ndi.binary_dilation(row_prof > 0.1 * row_prof.max(), iterations=10)
+
+
+def _quantised_faint_tophat(top: StripTophat, band_rows: np.ndarray) -> tuple[np.ndarray, float]:
+    """The top-hat for faint lanes of an 8-bit export, and the floor a faint lane must rise above.
+
+    A faint 8-bit band is a patchy scatter of one-level pixels, which the flat mark opening removes:
+    only what the opening took away by more than a grey level (pen strokes, dots) is replaced. Where a
+    smooth background crosses a grey level, rounding leaves a one-level plateau over all rows of some
+    columns: each column stands on its own level in the rows without bands. The floor is the tallest
+    bump the same profile shows over as many rows without bands (above, or below, the band rows);
+    without such rows, half a grey level.
+    """
+    marks = ndi.binary_dilation(top.th_raw - top.th > 1.0, iterations=2)
+    faint = np.where(marks, top.th, top.th_raw)
+    n_band = int(band_rows.sum())
+    free = np.flatnonzero(~band_rows)
+    floor = 0.5
+    if free.size >= n_band + 3:
+        faint = faint - faint[free].mean(axis=0, dtype=np.float64)
+        floor = max(float(column_profile(faint, rows).max()) for rows in (free[:n_band], free[-n_band:]))
+    return faint, floor
+
+
+def faint_lanes(top: StripTophat, strong: StrongLanes,
+                params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> tuple[list[LanePeak], float]:
+    """Faint lane peaks on the strong lanes' band rows, and the noise of that profile.
+
+    A faint lane lies on the membrane (a lane width about it fits inside the strip: a rise of the
+    profile at the membrane's edge is no lane). In an 8-bit export the maximum over rows of a faint
+    lane (or smear) shows only its few columns that reach the next grey level, while the mean over its
+    band rows shows the whole lane: there the wider of the two measures of each strong lane gives its
+    width and centre (``strong`` is updated in place).
+    """
+    band_rows = _band_rows(top, strong)
+    if band_rows.sum() < 3:
+        return [], strong.noise
+    faint, floor = _quantised_faint_tophat(top, band_rows) if top.quantised else (top.th, 0.0)
+    prof2 = column_profile(faint, band_rows)
+    noise2 = profile_noise(column_profile(top.th_raw, band_rows))
+    if top.quantised:
+        noise2 = max(noise2, floor / 6.0)
+    found = detect_peaks(prof2, min_width_px=top.min_lane_width, k_noise=params.faint_lane_peak_noise_sds,
+                         noise=noise2)
+    if top.quantised:
+        both = [max((p, q), key=lambda r: r.width) for p in strong.peaks for q in found
+                if abs(p.x - q.x) <= q.width / 2 and q.width <= 3.0 * p.width]
+        if len(both) == len(strong.peaks):
+            strong.peaks = both
+            strong.width = float(np.median([p.width for p in both]))
+    width, ncols = strong.width, top.th.shape[1]
+    weak = [p for p in found if 0.5 * width <= p.width <= 2.0 * width and width / 2 <= p.x + 0.5 <= ncols - width / 2]
+    return weak, noise2
+
+
+def _clear(p: LanePeak, width: float, noise: float) -> bool:
+    """A lane-shaped faint peak: as wide as a strong lane (within 30-40 %) and 10 noise SDs high."""
+    return 0.7 * width <= p.width <= 1.4 * width and p.prominence >= 10.0 * noise
+
+
+def lanes_on_pitch(strong: StrongLanes, weak: list[LanePeak], noise2: float) -> tuple[list[float], float | None]:
+    """Centres of the strong lanes and of the faint lanes that sit on their pitch; and the pitch.
+
+    Two strong lanes several pitches apart give a multiple of the pitch: clear, lane-shaped faint peaks
+    may show the true pitch, if the strong lanes sit on its grid. With a single strong lane there is no
+    pitch to check a faint one against: only a clear peak as wide as the strong lane, at least a lane
+    width away from it, is kept.
+    """
+    width = strong.width
+    xs = [p.x for p in strong.peaks]
+    pitch = pitch_of(np.array(xs))
+    clear = [p.x for p in weak if _clear(p, width, noise2) and min(abs(p.x - x) for x in xs) >= 0.6 * width]
+    finer = pitch_of(np.array(xs + clear))
+    if finer is not None and finer >= width and (pitch is None or finer < 0.75 * pitch):
+        steps = np.diff(sorted(xs)) / finer
+        if np.all(np.abs(steps - np.round(steps)) <= 0.25):
+            pitch = finer
+    for p in weak:
+        near = min(abs(p.x - x) for x in xs)
+        if near < 0.6 * (pitch or width):
+            continue
+        if pitch is not None:
+            k = near / pitch
+            if abs(k - round(k)) > 0.25:
+                continue
+        elif not (_clear(p, width, noise2) and near >= 1.2 * width):
+            continue
+        xs.append(p.x)
+    xs = sorted(xs)
+    return xs, pitch_of(np.array(xs)) or pitch

@@ -1,0 +1,198 @@
+"""Lane-finding profiles: the vertical top-hat of a strip, its column profile, and side profiles.
+
+Lanes are found on a strip's background-free copy (a white top-hat along each column, pen marks
+removed) and its column profile (how much band signal each column holds); the profiles just beside
+each lane give the local background that a band does not reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from exo_vision.blot.lanes.geometry import Lane
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
+from exo_vision.blot.strips import Strip, block_mean
+
+#: The lane finder's background window, in heights (rows at half height) of the strongest band.
+LANE_WINDOW_BAND_HEIGHTS = DEFAULT_BLOT_PARAMETERS.lane_window_band_heights
+
+
+def profile_noise(profile: np.ndarray) -> float:
+    diff = np.diff(profile)
+    mad = float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
+    # quantised (8-bit) profiles can have a zero MAD: keep a floor
+    return max(mad, 1e-4 * float(np.ptp(profile)), 1e-9)
+
+
+def tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
+                 quantised: bool = False, size_px: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the slowly varying background along each column (vertical white top-hat).
+
+    Bands are at most about half a strip tall, so an opening along y with a
+    window of 70 % of the strip height keeps them and drops the membrane
+    background and its blotches; a light smoothing then lowers the noise.
+
+    With ``mark_width_px``, pen marks and specks are dropped first (before the
+    smoothing spreads them): a grey opening with a flat box 3 rows tall and
+    ``mark_width_px`` columns wide keeps bands (several rows tall, a lane
+    wide) and removes pen strokes (written lane numbers, lines: 1-3 px thick)
+    and dots narrower than the box.
+
+    With ``quantised`` (whole grey levels, noise below a level), the opening
+    runs on a 3 x 3 median of the block: an isolated pixel one level low would
+    otherwise set the opening's minimum for every window that holds it, and
+    lift whole column stretches by one level in the top-hat (a false faint
+    "lane" one level high, and a half-level floor on faint lanes to reject it).
+
+    With ``size_px`` the opening window is that many rows instead (at least
+    15, at most 70 % of the strip): see :func:`band_window`.
+
+    Returns
+    -------
+    th : (R, C) ndarray
+        Top-hat, marks removed (when asked) and smoothed.
+    th_raw : (R, C) ndarray
+        Top-hat smoothed the same way without the mark removal (its noise is
+        the true pixel noise; the opening's output is smoother).
+    """
+    size = max(15, int(0.7 * block.shape[0]))
+    if size_px is not None:
+        size = min(size, max(15, int(size_px)))
+    size = min(size, block.shape[0])
+    base = ndi.median_filter(block, size=3, mode="nearest") if quantised else block
+    opened = ndi.maximum_filter1d(ndi.minimum_filter1d(base, size, axis=0, mode="nearest"), size, axis=0, mode="nearest")
+    diff = block - opened
+    raw = ndi.gaussian_filter(diff, sigma=(2.0, 1.0))
+    if mark_width_px is None:
+        return raw, raw
+    # outside the block counts as empty (a stroke on the edge row must not be extended by it)
+    return ndi.gaussian_filter(ndi.grey_opening(diff, size=(3, mark_width_px), mode="constant", cval=0.0),
+                               sigma=(2.0, 1.0)), raw
+
+
+def band_window(th: np.ndarray, *, band_heights: float = LANE_WINDOW_BAND_HEIGHTS) -> int | None:
+    """Rows of a background window that keeps the strip's bands but not its blotches, from its strongest band.
+
+    The strongest band (the top-hat's maximum, a few columns wide) is measured down its column: the rows
+    where it stays above half its height. A window ``band_heights`` times that is taller than
+    any sharp band and much shorter than a strongly blotchy background's blotches, which a window of
+    70 % of the strip keeps (they then look like lanes, or drown the faint ones). A smear is tall, so its
+    window stays long. None when there is no clear band.
+    """
+    if th.size == 0 or th.max() <= 0:
+        return None
+    r, c = np.unravel_index(int(np.argmax(th)), th.shape)
+    col = th[:, max(0, c - 2):c + 3].mean(axis=1)
+    half = col[r] / 2
+    top = r
+    while top > 0 and col[top - 1] > half:
+        top -= 1
+    bottom = r
+    while bottom < col.size - 1 and col[bottom + 1] > half:
+        bottom += 1
+    return int(np.ceil(band_heights * (bottom - top + 1)))
+
+
+def column_profile(th: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Column profile of a top-hat block: the maximum over rows, or the mean over the given rows."""
+    prof = th.max(axis=0).astype(np.float64) if rows is None else th[rows].mean(axis=0, dtype=np.float64)
+    size = max(5, prof.size // 3)
+    base = ndi.grey_opening(prof, size=size, mode="nearest")
+    base = ndi.uniform_filter1d(base, max(3, size // 2), mode="nearest")
+    return prof - np.minimum(base, prof)
+
+
+@dataclass
+class StripTophat:
+    """A strip prepared for lane finding.
+
+    Attributes
+    ----------
+    factor : int
+        Block-averaging factor (the top-hat's pixel is ``factor`` x ``factor`` image pixels).
+    quantised : bool
+        Whole grey levels with noise below a level (an 8-bit export).
+    th, th_raw : (R, C) ndarray
+        Top-hat with pen marks removed, and without (see :func:`tophat_rows`).
+    min_lane_width : float
+        Narrowest lane in top-hat pixels.
+    """
+
+    factor: int
+    quantised: bool
+    th: np.ndarray
+    th_raw: np.ndarray
+    min_lane_width: float
+
+
+def strip_tophat(signal: np.ndarray, strip: Strip, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> StripTophat:
+    """Block-average a strip to at most ~0.3 MP (lanes are wide) and take its top-hat, pen marks removed.
+
+    The background window is first 70 % of the strip, then (when shorter) ``lane_window_band_heights``
+    heights of the strip's strongest band (see :func:`band_window`).
+    """
+    full = signal[strip.slices()]
+    f = max(1, int(np.sqrt(full.size / 3e5)))
+    block = block_mean(full, f) if f > 1 else np.asarray(full, dtype=np.float32)
+    min_width = params.min_lane_width_px / f
+    probe = full[:: max(1, full.shape[0] // 32), :: max(1, full.shape[1] // 64)]
+    quantised = f == 1 and float(np.mean(probe == np.round(probe))) > 0.9 and float(np.ptp(probe)) < 1024
+    mark = max(5, 2 * int(np.ceil(min_width)) + 1)
+    th, th_raw = tophat_rows(block, mark_width_px=mark, quantised=quantised)
+    window = band_window(th, band_heights=params.lane_window_band_heights)
+    if window is not None and window < int(0.7 * block.shape[0]):
+        th, th_raw = tophat_rows(block, mark_width_px=mark, quantised=quantised, size_px=window)
+    return StripTophat(f, quantised, th, th_raw, min_width)
+
+
+def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, margin_px: int = 3,
+                 smooth_rows: float = 3.0) -> list[list[np.ndarray] | None]:
+    """Mean background profile of the gap on each side of each lane.
+
+    The gap columns run from ``margin_px`` outside a lane's edge to
+    ``margin_px`` before the neighbouring lane (or ``2 x margin_px`` wide
+    strips at the strip ends); they follow the lane's tilt.
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray
+        Blot in signal orientation (dust removed).
+    lanes : sequence of Lane
+        Lanes of one strip, left to right.
+    strip : Strip
+        The strip.
+    margin_px : int
+        Columns kept clear of each lane edge.
+    smooth_rows : float
+        Gaussian smoothing of the profile along rows (SD, rows).
+
+    Returns
+    -------
+    list of (list of (R,) ndarray) or None
+        Per lane, one profile per side whose gap is at least 3 px wide (None
+        when neither is).
+    """
+    out: list[np.ndarray | None] = []
+    ordered = list(lanes)
+    for i, lane in enumerate(ordered):
+        rows = np.arange(lane.y_top_px, lane.y_bottom_px)
+        centre = lane.centre_x(rows)
+        half = lane.width_px / 2
+        sides = []
+        left_end = ordered[i - 1].centre_x(rows) + ordered[i - 1].width_px / 2 if i > 0 else centre - half - 2 * margin_px - 6
+        right_end = ordered[i + 1].centre_x(rows) - ordered[i + 1].width_px / 2 if i + 1 < len(ordered) else centre + half + 2 * margin_px + 6
+        for lo, hi in ((left_end + margin_px, centre - half - margin_px), (centre + half + margin_px, right_end - margin_px)):
+            width = int(np.floor(np.min(hi - lo)))
+            if width < 3:
+                continue
+            first = np.ceil(lo).astype(int)
+            cols = first[:, None] + np.arange(width)[None, :]
+            if cols.min() < max(0, strip.x_left_px) or cols.max() >= min(signal.shape[1], strip.x_right_px):
+                continue
+            sides.append(signal[rows[:, None], cols].mean(axis=1, dtype=np.float64))
+        out.append([ndi.gaussian_filter1d(p, smooth_rows, mode="nearest") for p in sides] or None)
+    return out

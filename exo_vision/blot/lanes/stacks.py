@@ -1,0 +1,170 @@
+"""Stacked strips: strips cut from one membrane get the same lanes (the union of what each shows).
+
+Strips are stacked when their columns overlap by at least half the narrower one (two membranes one
+above the other, or pieces of one membrane); side-by-side strips never share lanes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from exo_vision.blot.lanes.blanks import end_lanes
+from exo_vision.blot.lanes.geometry import Lane
+from exo_vision.blot.lanes.peaks import pitch_of
+from exo_vision.blot.strips import Strip
+
+
+def stacked(strips: Sequence[Strip]) -> list[bool]:
+    """Whether each strip shares its columns with another strip (at least half the narrower one's width)."""
+    return [any(j != i and min(s.x_right_px, o.x_right_px) - max(s.x_left_px, o.x_left_px) >= 0.5 * min(s.width_px, o.width_px)
+                for j, o in enumerate(strips)) for i, s in enumerate(strips)]
+
+
+def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
+    """Give strips cut from one membrane the same lanes: the union of what each strip shows.
+
+    Strips share a membrane when they are stacked: their columns overlap by
+    at least half the narrower one (side-by-side strips never share). The
+    strip with most lanes in a stack is the reference; another strip of the
+    stack is aligned with it when all its lanes but at most one (and at least
+    half) sit on reference lanes (within a third of a lane width) after
+    removing their offset (at most half a pitch). The stack's layout is the union of the reference lanes
+    and the aligned strips' other lanes (a lane blank on one strip, e.g.
+    calnexin in EV lanes, shows on another), extended by blank end lanes when
+    the union's margins show them (see :func:`exo_vision.blot.lanes.blanks.end_lanes`). Each aligned
+    strip keeps its own lanes and gets the others shifted by its offset, with
+    their width and tilt, over its own rows. A strip that does not align
+    keeps its own lanes.
+
+    Parameters
+    ----------
+    lanes_per_strip : list of list of Lane
+        Lanes detected on each strip.
+    strips : sequence of Strip
+        The strips, same order.
+
+    Returns
+    -------
+    list of list of Lane
+    """
+    out = [list(lanes) for lanes in lanes_per_strip]
+    if len(out) < 2:
+        return out
+    done: set[int] = set()
+    for i, strip in enumerate(strips):
+        if i in done:
+            continue
+        stack = [j for j, other in enumerate(strips)
+                 if min(strip.x_right_px, other.x_right_px) - max(strip.x_left_px, other.x_left_px)
+                 >= 0.5 * min(strip.width_px, other.width_px)]
+        done.update(stack)
+        best = max(stack, key=lambda j: len(out[j]))
+        ref = sorted(out[best], key=lambda l: l.x_centre_px)
+        if len(stack) < 2 or not ref:
+            continue
+        tol = ref[0].width_px / 3
+        ref_x = np.array([r.x_centre_px for r in ref])
+        ref_pitch = pitch_of(ref_x)
+        # union of lane centres (reference frame): (centre, lane it came from, strip index)
+        union = [(r.x_centre_px, r, best) for r in ref]
+        offsets = {best: 0.0}
+        for j in stack:
+            if j == best:
+                continue
+            if not out[j]:
+                offsets[j] = 0.0  # a membrane without a band in any lane: the lanes run on through it
+                continue
+            xs_j = np.array([lane.x_centre_px for lane in out[j]])
+            shift, hits = _best_shift(xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px))
+            if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
+                continue  # a different layout: more than one lane off the reference
+            offsets[j] = shift
+            for lane in out[j]:
+                c = lane.x_centre_px - shift
+                if ref_pitch is None or any(abs(c - u) < 0.6 * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union):
+                    continue
+                k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
+                if abs(k - round(k)) <= 0.25 or _on_finer_grid([u for u, _, _ in union] + [c], lane.width_px):
+                    union.append((c, lane, j))  # a lane blank in the reference (whose pitch may be a multiple)
+        union.sort(key=lambda u: u[0])
+        centres = [c for c, _, _ in union]
+        pitch = pitch_of(np.array(centres))
+        # blank end lanes (reference frame) only where every strip of the stack shows room for them: a
+        # blotch can hide one membrane's edge, never the same edge of every membrane
+        # (strips that show both membrane edges judge; one whose edge runs off the image cannot)
+        proposals = []
+        for j, shift in offsets.items():
+            if pitch is None or strips[j].membrane_left_px is None or strips[j].membrane_right_px is None:
+                continue
+            grown = end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0]
+            proposals.append([x - shift for x in grown if min(abs(x - shift - c) for c in centres) >= tol])
+        common = [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])] if proposals else []
+        for j, shift in offsets.items():
+            s_j = strips[j]
+            mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
+            own = {k: lane for lane in out[j] for k, c in enumerate(centres) if abs(lane.x_centre_px - shift - c) < tol}
+            xs = [c + shift for c in centres]
+            extra = [x + shift for x in common]
+            merged = []
+            for k, (c, src, _) in enumerate(union):
+                if k in own:
+                    merged.append(own[k])
+                    continue
+                merged.append(_moved(src, s_j, c + shift, mid))
+            for x in extra:
+                src = ref[0] if x < xs[0] else ref[-1]
+                merged.append(_moved(src, s_j, x, mid))
+            out[j] = sorted(merged, key=lambda l: l.x_centre_px)
+        for j in stack:
+            if j not in offsets:
+                out[j] = _ownend_lanes(out[j], strips[j])  # a layout of its own: its own margins decide
+    return out
+
+
+def _on_finer_grid(xs: list[float], width: float) -> bool:
+    """Whether lane centres ``xs`` sit on one regular grid whose pitch is at least a lane width."""
+    pitch = pitch_of(np.array(xs))
+    if pitch is None or pitch < width:
+        return False
+    steps = np.diff(np.sort(xs)) / pitch
+    return bool(np.all(np.abs(steps - np.round(steps)) <= 0.25) and np.all(np.round(steps) >= 1))
+
+
+def _ownend_lanes(lanes: list[Lane], strip: Strip) -> list[Lane]:
+    """``lanes`` of one strip plus the blank end lanes its membrane margins show (see :func:`_end_lanes`)."""
+    xs = [lane.x_centre_px for lane in sorted(lanes, key=lambda l: l.x_centre_px)]
+    pitch = pitch_of(np.array(xs))
+    if pitch is None:
+        return lanes
+    grown, _ = end_lanes(xs, pitch, lanes[0].width_px, strip)
+    mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
+    extra = [_moved(lanes[0] if x < xs[0] else lanes[-1], strip, x, mid) for x in grown if x not in xs]
+    return sorted(lanes + extra, key=lambda l: l.x_centre_px)
+
+
+def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float, max_shift: float) -> tuple[float, int]:
+    """Offset of lane centres ``xs`` from reference centres that puts most of them on a reference lane.
+
+    Offsets up to ``max_shift`` are tried (pieces of one membrane are laid out
+    within half a lane of each other; a shift by a whole pitch would fit a
+    regular grid just as well). Returns the offset (the median residual of
+    the matched lanes, smallest candidate first on ties) and how many lanes
+    it matches.
+    """
+    best = (0.0, 0)
+    for d in sorted({float(x - r) for x in xs for r in ref_x if abs(x - r) <= max_shift}, key=abs):
+        hit = [x - d - ref_x[np.argmin(np.abs(ref_x - (x - d)))] for x in xs]
+        n = sum(abs(h) < tol for h in hit)
+        if n > best[1]:
+            best = (d + float(np.median([h for h in hit if abs(h) < tol])), n)
+    return best
+
+
+def _moved(lane: Lane, strip: Strip, centre: float, mid: float) -> Lane:
+    """A copy of ``lane`` over ``strip``'s rows, centred at column ``centre`` on row ``mid``, same tilt."""
+    return replace(lane, strip=strip.index, y_top_px=strip.y_top_px, y_bottom_px=strip.y_bottom_px,
+                   x_top_px=centre + lane.slope * (strip.y_top_px - mid),
+                   x_bottom_px=centre + lane.slope * (strip.y_bottom_px - 1 - mid), name="")
