@@ -11,7 +11,7 @@ import pytest
 import tifffile
 
 from exo_vision.cli.main import main
-from exo_vision.segmentation.preprocess import check_working_scale
+from exo_vision._shared.validation import check_working_scale
 
 
 def _imagej_tiff(path: Path, px_nm: float, shape=(512, 512)) -> None:
@@ -46,14 +46,14 @@ def test_item1_tiny_user_pixel_size_is_a_usage_error(tmp_path, caplog):
 @pytest.mark.parametrize("px", [1e-9, 1e-6, 1e-4, 5e-4])
 def test_item1_working_scale_bound(px):
     with pytest.raises(ValueError, match="pixel"):
-        check_working_scale((512, 512), pixel_size_nm=px)
+        check_working_scale((512, 512), pixel_size_nm=px, working_scale_nm=2.0)
 
 
 def test_item1_working_scale_accepts_real_pixel_sizes():
     for px in (0.01775, 0.2485, 0.624, 2.0, 50.0):
-        check_working_scale((4096, 4096), pixel_size_nm=px)
+        check_working_scale((4096, 4096), pixel_size_nm=px, working_scale_nm=2.0)
     with pytest.raises(ValueError, match="MP"):
-        check_working_scale((60_000, 60_000), pixel_size_nm=2.0)
+        check_working_scale((60_000, 60_000), pixel_size_nm=2.0, working_scale_nm=2.0)
 
 
 def _deflate_bomb(path: Path, side: int = 30000) -> None:

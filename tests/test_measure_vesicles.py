@@ -175,7 +175,7 @@ def test_perimeter_of_a_square_by_hand_and_of_random_shapes_as_skimage():
 
 
 def test_recorded_noise_gives_the_same_table_as_estimating_it():
-    from exo_vision.segmentation.vesicles import segment_vesicles
+    from exo_vision.segmentation.classical import segment_classical as segment_vesicles
     from exo_vision.synthetic.tem import make_synthetic_tem
 
     image, _ = make_synthetic_tem((512, 512), pixel_size_nm=1.0, difficulty="easy", rng=5)

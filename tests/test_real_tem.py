@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from exo_vision.measure.vesicles import measure_vesicles
-from exo_vision.segmentation.vesicles import segment_vesicles
+from exo_vision.segmentation.classical import segment_classical as segment_vesicles
 
 # the micrograph ships with the project (MIT, attributed in sample_images/README.md), so every clone runs this
 IMAGE = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from exo_vision.measure.vesicles import measure_vesicles
-from exo_vision.segmentation.vesicles import REJECTED_COLUMNS, VesicleSegmentation, segment_vesicles
+from exo_vision.segmentation.classical import segment_classical as segment_vesicles
+from exo_vision.segmentation.result import REJECTED_COLUMNS, VesicleSegmentation
 from exo_vision.synthetic.tem import make_synthetic_tem
 
 
@@ -286,7 +287,7 @@ def cup_contrast_field(*, scale_nm=2.0, gaps_deg=((100, 140), (220, 260), (320, 
 
 
 def test_cup_with_a_rim_broken_into_arcs_is_found_whole_from_its_dark_centre():
-    from exo_vision.segmentation.detect import find_faint_cups
+    from exo_vision.segmentation.classical.cups import find_faint_cups
 
     z, (cy, cx) = cup_contrast_field()
     cups = find_faint_cups(z, np.zeros(z.shape, np.int32), scale_nm=2.0, min_diameter_nm=20.0, max_diameter_nm=500.0)
@@ -322,12 +323,13 @@ def test_vesicles_around_a_dark_gap_are_not_merged_into_one_cup():
 
 def test_shared_intermediates_equal_the_ones_computed_afresh():
     """The speed-ups reuse intermediate images; each must equal a fresh computation."""
-    from exo_vision.segmentation.detect import candidate_mask, candidate_parts, enclosed_by_dark, thresholds
-    from exo_vision.segmentation.polarity import detect_polarity
-    from exo_vision.segmentation.preprocess import normalised_contrast, resample_to_scale, smooth_and_noise
+    from exo_vision.segmentation.classical.candidates import candidate_mask, candidate_parts, enclosed_by_dark
+    from exo_vision.segmentation.classical.parameters import DEFAULT_PARAMETERS
+    from exo_vision.segmentation.classical.polarity import detect_vesicle_polarity
+    from exo_vision.segmentation.classical.preprocess import normalised_contrast, resample_to_scale, smooth_and_noise
 
     image, _ = make_synthetic_tem((384, 384), pixel_size_nm=1.5, difficulty="hard", rng=7)
-    small, scale_nm = resample_to_scale(image.astype(np.float32), pixel_size_nm=1.5)
+    small, scale_nm = resample_to_scale(image.astype(np.float32), pixel_size_nm=1.5, working_scale_nm=2.0)
     z, background = normalised_contrast(small, pixel_size_nm=scale_nm)
     smoothed = smooth_and_noise(small, pixel_size_nm=scale_nm)
     objects = z > 3.0
@@ -337,13 +339,14 @@ def test_shared_intermediates_equal_the_ones_computed_afresh():
     )
     np.testing.assert_array_equal(shared, fresh)
 
-    low, high = thresholds(0.5)
-    mask, enclosed = candidate_parts(z, scale_nm=scale_nm)
+    low, high = DEFAULT_PARAMETERS.thresholds(0.5)
+    mask, enclosed = candidate_parts(z, scale_nm=scale_nm, sensitivity=0.5)
     assert mask.any()
-    np.testing.assert_array_equal(mask, candidate_mask(z, scale_nm=scale_nm))
+    np.testing.assert_array_equal(mask, candidate_mask(z, scale_nm=scale_nm, sensitivity=0.5))
     np.testing.assert_array_equal(enclosed, enclosed_by_dark(z, scale_nm=scale_nm, low=low, high=high))
-    masks = (mask, candidate_parts(-z, scale_nm=scale_nm)[0])
-    assert detect_polarity(z, scale_nm=scale_nm, masks=masks) == detect_polarity(z, scale_nm=scale_nm)
+    masks = (mask, candidate_parts(-z, scale_nm=scale_nm, sensitivity=0.5)[0])
+    sizes = dict(scale_nm=scale_nm, min_diameter_nm=20.0, max_diameter_nm=500.0, sensitivity=0.5)
+    assert detect_vesicle_polarity(z, masks=masks, **sizes) == detect_vesicle_polarity(z, **sizes)
 
 
 def _body_with_arc(arc_inner_px: float, arc_outer_px: float) -> np.ndarray:
@@ -358,11 +361,11 @@ def _body_with_arc(arc_inner_px: float, arc_outer_px: float) -> np.ndarray:
 
 
 def test_a_rim_arc_close_round_its_body_is_one_vesicle_with_the_fold():
-    from exo_vision.segmentation.vesicles import split_touching
+    from exo_vision.segmentation.classical.split import split_touching
 
     # a folded cup: its raised rim stands 8-14 px (16-28 nm) off the body
     mask = _body_with_arc(48, 54)
-    labels = split_touching(mask, scale_nm=2.0, min_diameter_nm=20.0)
+    labels = split_touching(mask, scale_nm=2.0, min_diameter_nm=20.0, max_diameter_nm=500.0)
     assert np.unique(labels[mask]).size == 1 and labels[mask].min() > 0
     # the fold between body and arc belongs to the vesicle: the object is the hull of both
     assert (labels > 0).sum() > 1.1 * mask.sum()
@@ -370,10 +373,10 @@ def test_a_rim_arc_close_round_its_body_is_one_vesicle_with_the_fold():
 
 
 def test_an_arc_lying_apart_from_a_body_is_not_joined_to_it():
-    from exo_vision.segmentation.vesicles import split_touching
+    from exo_vision.segmentation.classical.split import split_touching
 
     # 22-28 px (44-56 nm) off the body: a neighbour's rim, not this vesicle's
     mask = _body_with_arc(62, 68)
-    labels = split_touching(mask, scale_nm=2.0, min_diameter_nm=20.0)
+    labels = split_touching(mask, scale_nm=2.0, min_diameter_nm=20.0, max_diameter_nm=500.0)
     assert np.unique(labels[mask]).size == 2
     assert (labels > 0).sum() == mask.sum()

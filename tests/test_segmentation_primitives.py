@@ -5,16 +5,17 @@ import numpy as np
 import pytest
 from skimage.feature import peak_local_max
 
-from exo_vision.segmentation.detect import (
+from exo_vision.segmentation.classical.cups import _ray_positions
+from exo_vision.segmentation.classical.preprocess import coarse_block, from_coarse, shrink_mask, to_coarse
+from exo_vision.segmentation.morphology_ops import (
     dilate_disk,
     disk,
     label_components,
     label_components_with_stats,
     local_maxima,
     masked_peaks,
+    percentile,
 )
-from exo_vision.segmentation.preprocess import shrink_mask
-from exo_vision.segmentation.vesicles import _percentile
 
 
 def _blobs(shape: tuple[int, int], *, sigma: float, level: float, seed: int) -> np.ndarray:
@@ -77,9 +78,9 @@ def test_percentile_matches_numpy():
     for n in (1, 2, 7, 40, 999):
         for q in (0.0, 50.0, 75.0, 90.0, 100.0):
             values = rng.normal(size=n)
-            assert _percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12, abs=1e-12)
+            assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12, abs=1e-12)
             values32 = values.astype(np.float32)
-            assert _percentile(values32, q) == pytest.approx(float(np.percentile(values32, q)), rel=1e-6, abs=1e-6)
+            assert percentile(values32, q) == pytest.approx(float(np.percentile(values32, q)), rel=1e-6, abs=1e-6)
 
 
 @pytest.mark.parametrize("radius", [3, 9.6, 10, 15, 15.5, 24, 40])
@@ -110,7 +111,6 @@ def test_masked_peaks_match_peak_local_max_on_distance_plateaus(seed):
 
 
 def test_ray_positions_match_rounding_the_float_sums():
-    from exo_vision.segmentation.detect import _ray_positions
 
     angles = np.arange(36) * (2 * np.pi / 36)  # sin 30 deg etc. put offsets on half-integers
     rng = np.random.default_rng(3)
@@ -123,7 +123,6 @@ def test_ray_positions_match_rounding_the_float_sums():
 
 
 def test_coarse_grid_block_means_and_back():
-    from exo_vision.segmentation.preprocess import coarse_block, from_coarse, to_coarse
 
     assert coarse_block((819, 819), pixel_size_nm=2.0005, coarse_scale_nm=8.0) == 4
     assert coarse_block((9, 500), pixel_size_nm=0.5, coarse_scale_nm=8.0) == 3  # at least 3 blocks a side

@@ -96,7 +96,7 @@ class TemBatchConfig:
         values = {name: getattr(self, name) for name in PARAMETER_TYPES}
         check_table(values, PARAMETER_TYPES, where="parameters", nullable=NULLABLE, noun="parameter")
         if self.pixel_size_nm is not None:
-            from exo_vision.segmentation.preprocess import MIN_PIXEL_SIZE_NM
+            from exo_vision._shared.validation import MIN_PIXEL_SIZE_NM
 
             if not math.isfinite(float(self.pixel_size_nm)) or float(self.pixel_size_nm) < MIN_PIXEL_SIZE_NM:
                 raise ValueError(

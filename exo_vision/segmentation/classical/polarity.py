@@ -16,12 +16,14 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.segmentation.detect import candidate_mask, label_components, ring_mean
+from exo_vision.segmentation.classical.candidates import candidate_mask, rim_mean, ring_mean
+from exo_vision.segmentation.classical.parameters import DEFAULT_PARAMETERS, ClassicalParameters
+from exo_vision.segmentation.morphology_ops import label_components
 
 
 def polarity_evidence(
-    z: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float, sensitivity: float = 0.5,
-    mask: np.ndarray | None = None,
+    z: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float, sensitivity: float,
+    mask: np.ndarray | None = None, params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> float:
     """Summed evidence that objects lighter than the stain (z > 0) are vesicles.
 
@@ -38,6 +40,8 @@ def polarity_evidence(
     mask : (M, N) ndarray of bool, optional
         ``candidate_mask(z, ...)`` if the caller already has it (saves
         recomputing it).
+    params : ClassicalParameters
+        The ``polarity_*`` rules.
 
     Returns
     -------
@@ -45,14 +49,14 @@ def polarity_evidence(
         Non-negative score; compare the score of ``z`` with that of ``-z``.
     """
     if mask is None:
-        mask = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity)
+        mask = candidate_mask(z, scale_nm=scale_nm, sensitivity=sensitivity, params=params)
     n, labels = label_components(mask)
     n -= 1
     if n == 0:
         return 0.0
-    min_area = np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.25
-    max_area = np.pi * (0.5 * max_diameter_nm / scale_nm) ** 2 * 1.5
-    margin = int(np.ceil(26.0 / scale_nm)) + 1
+    min_area = np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * params.polarity_min_area_fraction
+    max_area = np.pi * (0.5 * max_diameter_nm / scale_nm) ** 2 * params.polarity_max_area_ratio
+    margin = int(np.ceil(params.polarity_margin_nm / scale_nm)) + 1
     score = 0.0
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
@@ -66,29 +70,30 @@ def polarity_evidence(
         if not min_area <= area <= max_area:
             continue
         zc = z[r0:r1, c0:c1]
-        outside = ring_mean(zc, region, inner_px=0.5, outer_px=8.0 / scale_nm + 1)
+        outside = rim_mean(zc, region, scale_nm=scale_nm, params=params)
         if not np.isfinite(outside):
             continue
         # a vesicle is closed by a dark membrane and halo: the surround is darker
         # than bare stain. A filled-in bright ring (a halo seen the wrong way
         # round) fades into bare stain instead.
         inside = float(zc[region].mean())
-        if inside <= 0.0 or inside - outside < 2.0:
+        if inside <= 0.0 or inside - outside < params.polarity_min_step_z:
             continue  # not lighter than the stain and its surround: not a vesicle
         # Seen the wrong way round, a cup's dark centre looks like a small light
         # object in a dark ring (the cup's rim), but beyond that ring lie the
         # membrane and halo, now light. Around a real vesicle the halo fades to
         # bare stain, never to something lighter than it.
-        far = ring_mean(zc, region, inner_px=10.0 / scale_nm, outer_px=25.0 / scale_nm)
-        if np.isfinite(far) and far > 1.0:
+        far = ring_mean(zc, region, inner_px=params.polarity_far_inner_nm / scale_nm,
+                        outer_px=params.polarity_far_outer_nm / scale_nm)
+        if np.isfinite(far) and far > params.polarity_max_far_z:
             continue
         score += max(-outside, 0.0) * np.sqrt(area)
     return score
 
 
-def detect_polarity(
-    z: np.ndarray, *, scale_nm: float, min_diameter_nm: float = 20.0, max_diameter_nm: float = 500.0,
-    sensitivity: float = 0.5, masks: tuple[np.ndarray, np.ndarray] | None = None,
+def detect_vesicle_polarity(
+    z: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float, sensitivity: float,
+    masks: tuple[np.ndarray, np.ndarray] | None = None, params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> tuple[Literal["bright", "dark"], dict[str, float]]:
     """Decide whether vesicles are lighter ("bright") or darker ("dark") than the stain.
 
@@ -104,6 +109,8 @@ def detect_polarity(
         Detection sensitivity in [0, 1].
     masks : tuple of two (M, N) ndarray of bool, optional
         ``candidate_mask`` of ``z`` and of ``-z`` if the caller already has them.
+    params : ClassicalParameters
+        The ``polarity_*`` rules.
 
     Returns
     -------
@@ -112,7 +119,7 @@ def detect_polarity(
         ``{"bright": float, "dark": float}``, the evidence for each.
     """
     kwargs = dict(scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
-                  sensitivity=sensitivity)
+                  sensitivity=sensitivity, params=params)
     bright_mask, dark_mask = masks if masks is not None else (None, None)
     bright = polarity_evidence(z, mask=bright_mask, **kwargs)
     dark = polarity_evidence(-z, mask=dark_mask, **kwargs)
