@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from exo_vision.batch.atomic import TEMP_PREFIX, atomic_write, atomic_write_text, sha256_file, write_if_changed
+from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write, atomic_write_text, sha256_file, write_if_changed
 from exo_vision.batch.config import TemBatchConfig, build_config, read_config
 from exo_vision.batch.image_outputs import completed_marker, output_names, write_labels_tiff
 from exo_vision.batch.runner import assign_stems, collect_inputs, plan_jobs

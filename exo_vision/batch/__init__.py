@@ -4,5 +4,4 @@
 * :mod:`~exo_vision.batch.image_outputs` per-image labels/table/overlay and the completion marker
 * :mod:`~exo_vision.batch.run_outputs`   vesicles.csv, summary.csv, histogram, errors.csv, run.json
 * :mod:`~exo_vision.batch.config`        every parameter; TOML and run.json configuration files
-* :mod:`~exo_vision.batch.atomic`        atomic writes and checksums
-"""
+* """

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from exo_vision.batch.atomic import atomic_write_text, file_group, sha256_file
+from exo_vision._shared.atomic import atomic_write_text, file_group, sha256_file
 from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
 from exo_vision.tem_analysis import MicrographResult
 

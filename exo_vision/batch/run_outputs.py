@@ -29,10 +29,10 @@ import pandas as pd
 
 from exo_vision import __version__
 from exo_vision._shared.paths import display_path
-from exo_vision.batch.atomic import atomic_write_text, write_if_changed
+from exo_vision._shared.atomic import atomic_write_text, write_if_changed
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import output_names, read_table_csv, table_csv_text
-from exo_vision.batch.runner import peak_rss_mb
+from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.environment import lock_status, software_versions
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS

@@ -35,7 +35,8 @@ from exo_vision._shared.paths import (
     is_previous_output,
     prepare_output_folder,
 )
-from exo_vision.batch.atomic import TEMP_PREFIX, sha256_file
+from exo_vision._shared.atomic import TEMP_PREFIX, sha256_file
+from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import (
     completed_marker,
@@ -44,6 +45,7 @@ from exo_vision.batch.image_outputs import (
     remove_image_outputs,
     write_image_outputs,
 )
+from exo_vision.batch.run_outputs import write_run_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -289,28 +291,6 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         except OSError:
             logger.debug("could not remove the outputs of %s", job.stem, exc_info=True)
     return record
-
-
-def peak_rss_mb() -> float | None:
-    """Peak resident memory of this process so far in MB (None where the OS does not say).
-
-    On Linux this is ``VmHWM`` of ``/proc/self/status``: unlike
-    ``getrusage().ru_maxrss`` it is not inherited from the parent across
-    fork + exec, so a process started by a big parent reports its own peak.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kilobytes / (1024 * 1024) if sys.platform == "darwin" else kilobytes / 1024
 
 
 def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
@@ -618,7 +598,6 @@ def run_tem_batch(
     -------
     BatchResult
     """
-    from exo_vision.batch.run_outputs import write_run_outputs
 
     start = time.perf_counter()
     out = Path(out_dir)

@@ -368,7 +368,7 @@ class BlotWidget(Container):
         ``panel.png`` and ``panel.svg``."""
         import cv2
 
-        from exo_vision.batch.atomic import atomic_write, atomic_write_text
+        from exo_vision._shared.atomic import atomic_write, atomic_write_text
         from exo_vision.figures.blot import annotated_blot, panel_figure
         from exo_vision.figures.style import save_figure
 

@@ -54,7 +54,7 @@ def list_micrographs(folder: str | Path) -> list[Path]:
     ValueError
         When the folder does not exist or holds no readable image.
     """
-    from exo_vision.batch.atomic import TEMP_PREFIX
+    from exo_vision._shared.atomic import TEMP_PREFIX
     from exo_vision.batch.runner import IMAGE_SUFFIXES
 
     folder = Path(folder)
@@ -514,7 +514,7 @@ class GridSessionWidget(Container):
 
     def _write_outputs(self, path: Path, image: Any, labels: np.ndarray, table: pd.DataFrame, layer: Any) -> None:
         """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker) for the curated result."""
-        from exo_vision.batch.atomic import sha256_file
+        from exo_vision._shared.atomic import sha256_file
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics
         from exo_vision.tem_analysis import MicrographResult

@@ -203,7 +203,7 @@ def close_ring(
         return None
     if region.sum() < params.ring_min_fill_fraction * hull.sum():
         return None  # a sparse scatter of specks, not a rim
-    half_width = float(cv2.distanceTransform(np.pad(region, 1).astype(np.uint8), cv2.DIST_L2, 3).max())
+    half_width = float(cv2.distanceTransform(np.pad(region, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_3).max())
     if half_width > params.ring_max_half_width_fraction * radius:
         return None  # thick bodies around a gap: a cluster of vesicles, not a rim
     ry, rx = np.nonzero(region)
@@ -240,7 +240,7 @@ def ring_mean(
     float
         NaN when the ring is empty.
     """
-    dist = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, 3)
+    dist = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_3)
     ring = (dist > inner_px) & (dist <= outer_px)
     if ignore is not None:
         ring &= ~ignore

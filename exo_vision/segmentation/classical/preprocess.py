@@ -32,6 +32,8 @@ NOISE_MIN_WINDOW_PX = 5
 #: Floors that keep square roots and divisions finite on a flat image.
 TINY_VARIANCE = 1e-18
 TINY_LEVEL = 1e-12
+#: The background's coarse blocks are at most the shorter image side divided by this.
+COARSE_BLOCK_MAX_DIVISOR = 3
 
 
 def resample_to_scale(
@@ -125,7 +127,7 @@ def coarse_block(shape: tuple[int, int], *, pixel_size_nm: float, coarse_scale_n
     but no larger than a third of the shorter side.
     """
     block = max(int(round(coarse_scale_nm / pixel_size_nm)), 1)
-    return max(min(block, min(shape) // 3), 1)
+    return max(min(block, min(shape) // COARSE_BLOCK_MAX_DIVISOR), 1)
 
 
 def to_coarse(image: np.ndarray, block: int) -> np.ndarray:

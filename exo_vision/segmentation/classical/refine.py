@@ -83,8 +83,8 @@ def refine_outline(
     inside_up = up >= 0.5
     if not inside_up.any():
         return REASON_TOO_SMALL
-    d_in = cv2.distanceTransform(inside_up.astype(np.uint8), cv2.DIST_L2, 5)
-    d_out = cv2.distanceTransform((~inside_up).astype(np.uint8), cv2.DIST_L2, 5)
+    d_in = cv2.distanceTransform(inside_up.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    d_out = cv2.distanceTransform((~inside_up).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
     signed_nm = np.where(inside_up, 0.5 - d_in, d_out - 0.5) * px
     crop = full.image[fr0:fr1, fc0:fc1] if full.sign > 0 else -full.image[fr0:fr1, fc0:fc1]
     sigma = p.refine_smooth_nm / px

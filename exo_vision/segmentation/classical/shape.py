@@ -39,7 +39,7 @@ def hugs(arc: np.ndarray, body: np.ndarray, params: ClassicalParameters) -> bool
     """
     body_radius = np.sqrt(body.sum() / np.pi)
     ys, xs = np.nonzero(arc)
-    gap = cv2.distanceTransform((~body).view(np.uint8), cv2.DIST_L2, 3)[ys, xs]
+    gap = cv2.distanceTransform((~body).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_3)[ys, xs]
     if float(np.median(gap)) > params.hug_max_gap_fraction * body_radius:
         return False
     hull = filled_hull(arc | body)

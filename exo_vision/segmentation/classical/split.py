@@ -37,7 +37,7 @@ def count_round_bodies(region: np.ndarray, *, min_r_px: float, params: Classical
     params : ClassicalParameters
         Peak spacing and the round-body rule.
     """
-    dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+    dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
     min_distance = max(int(params.split_peak_distance_fraction * min_r_px), params.split_peak_min_distance_px)
     peaks = masked_peaks(dist, region, min_distance=min_distance, threshold=min_r_px)
     if len(peaks) < 2:
@@ -111,7 +111,7 @@ def _split_component(
 ) -> int:
     """Write the parts of one component into ``view`` (from ``next_label`` on); return the next free label."""
     view[region] = 0
-    dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+    dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
     min_distance = max(int(params.split_peak_distance_fraction * min_r_px), params.split_peak_min_distance_px)
     peaks = masked_peaks(dist, region, min_distance=min_distance,
                          threshold=params.split_peak_height_fraction * min_r_px)
