@@ -113,3 +113,30 @@ def check_working_scale(shape: tuple[int, ...], *, pixel_size_nm: float, working
             f"{working_scale_nm:g} nm working scale, more than the {MAX_WORKING_PIXELS / 1e6:.0f} MP "
             "one analysis may take; crop it into tiles or check its pixel size"
         )
+
+
+def check_diameter_range(min_diameter_nm: float, max_diameter_nm: float) -> tuple[float, float]:
+    """The one rule for a vesicle size range: finite, ``0 < min_diameter_nm < max_diameter_nm``.
+
+    Returns
+    -------
+    (float, float)
+        The two limits as floats.
+
+    Raises
+    ------
+    ValueError
+        Naming both values and the rule.
+    """
+    try:
+        low, high = float(min_diameter_nm), float(max_diameter_nm)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"min_diameter_nm and max_diameter_nm must be numbers of nm, got {min_diameter_nm!r} and "
+            f"{max_diameter_nm!r}"
+        ) from None
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low < high):
+        raise ValueError(
+            f"need 0 < min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}"
+        )
+    return low, high

@@ -46,6 +46,7 @@ from exo_vision.batch.image_outputs import (
     write_image_outputs,
 )
 from exo_vision.batch.run_outputs import write_run_outputs
+from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
 
@@ -244,19 +245,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
             max_megapixels=job.max_megapixels,
         )
         t1 = time.perf_counter()
-        result = analyse_micrograph(
-            image,
-            method=p["method"],
-            model=p["model"],
-            min_diameter_nm=p["min_diameter_nm"],
-            max_diameter_nm=p["max_diameter_nm"],
-            sensitivity=p["sensitivity"],
-            polarity=p["polarity"],
-            exclude_border=p["exclude_border"],
-            size_range_nm=tuple(p["size_range_nm"]),
-            n_boot=p["n_boot"],
-            seed=p["seed"],
-        )
+        result = analyse_micrograph(image, TemParameters.from_dict(p))
         t2 = time.perf_counter()
         timings = {"read_s": t1 - t0, **result.timings}
         timings.pop("total_s", None)

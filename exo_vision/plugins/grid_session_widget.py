@@ -34,6 +34,7 @@ from exo_vision.plugins._vesicles import (
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.reader import EXTENSIONS
 from exo_vision.plugins.segmentation_widget import run_analysis
+from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class GridSessionWidget(Container):
         self._input = FileEdit(label="micrographs folder", mode="d")
         self._output = FileEdit(label="output folder", mode="d")
         # The CLI's defaults: the session writes the files `exo-vision tem` writes, with the same parameters.
-        cli = TemBatchConfig()
+        cli = TemParameters()  # the analysis defaults
         self._method = ComboBox(label="method", choices=available_methods(), value=cli.method,
                                 tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()))
         self._model = FileEdit(label="model (.onnx)", mode="r", filter="*.onnx", value="",

@@ -30,7 +30,6 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from exo_vision.batch.config import TemBatchConfig
 from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
@@ -41,6 +40,7 @@ from exo_vision.plugins._vesicles import (
     new_vesicle_layer,
     statistics_text,
 )
+from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class SegmentationWidget(Container):
         super().__init__(labels=True)
         self._viewer = viewer = napari_viewer
         # the command line's defaults, so the dock and `exo-vision tem` report the same vesicles
-        cli = TemBatchConfig()
+        cli = TemParameters()  # the analysis defaults
         self._method = ComboBox(label="method", choices=available_methods(), value=cli.method,
                                 tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()))
         self._model = FileEdit(label="model (.onnx)", mode="r", filter="*.onnx", value="",

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from exo_vision._shared.validation import check_diameter_range
+
 if TYPE_CHECKING:  # the methods' modules load when a method runs, so listing them stays instant
     from exo_vision.segmentation.result import VesicleSegmentation
 
@@ -166,10 +168,7 @@ def segment_vesicles(
         model's name, version and sha256).
     """
     check_method(method)
-    if not (np.isfinite(min_diameter_nm) and np.isfinite(max_diameter_nm) and 0 <= min_diameter_nm < max_diameter_nm):
-        raise ValueError(
-            f"need 0 <= min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}"
-        )
+    check_diameter_range(min_diameter_nm, max_diameter_nm)
     if not 0 <= float(sensitivity) <= 1:
         raise ValueError(f"`sensitivity` must lie in [0, 1], got {sensitivity!r}")
     if polarity not in ("auto", "bright", "dark"):

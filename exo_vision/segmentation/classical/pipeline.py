@@ -28,7 +28,12 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision._shared.validation import as_float_image, check_pixel_size, check_working_scale
+from exo_vision._shared.validation import (
+    as_float_image,
+    check_diameter_range,
+    check_pixel_size,
+    check_working_scale,
+)
 from exo_vision.segmentation.classical.candidates import candidate_parts
 from exo_vision.segmentation.classical.checks import (
     REASON_PRECIPITATE,
@@ -96,10 +101,7 @@ def segment_classical(
     img = as_float_image(image)
     px = check_pixel_size(pixel_size_nm)
     check_working_scale(img.shape, pixel_size_nm=px, working_scale_nm=params.working_scale_nm)
-    if not (np.isfinite(min_diameter_nm) and np.isfinite(max_diameter_nm) and 0 <= min_diameter_nm < max_diameter_nm):
-        raise ValueError(
-            f"need 0 <= min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}"
-        )
+    check_diameter_range(min_diameter_nm, max_diameter_nm)
     low, high = params.thresholds(sensitivity)
     if polarity not in ("auto", "bright", "dark"):
         raise ValueError(f"`polarity` must be 'auto', 'bright' or 'dark', got {polarity!r}")
