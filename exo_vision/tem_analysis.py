@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from exo_vision.calibration.scalebar import ScaleBarReading, annotation_mask
+from exo_vision.calibration.mask import annotation_mask
+from exo_vision.calibration.scalebar import ScaleBarReading
 from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from exo_vision.calibration.annotations import find_data_strip, flat_backing, grow_backing_box
-from exo_vision.calibration.scalebar import ScaleBarReading, annotation_mask, read_scale_bar
+from exo_vision.calibration.mask import annotation_mask
+from exo_vision.calibration.scalebar import ScaleBarReading, read_scale_bar
 from exo_vision.synthetic.scalebar import draw_scale_bar, tem_like_background
 
 REPO = Path(__file__).resolve().parents[1]

@@ -161,7 +161,7 @@ def test_random_cases_are_reproducible_and_varied():
 def test_rows_with_runs_finds_exactly_the_rows_an_erosion_finds():
     import cv2
 
-    from exo_vision.calibration.scalebar import _rows_with_runs
+    from exo_vision.calibration.bar import rows_with_runs as _rows_with_runs
 
     rng = np.random.default_rng(11)
     image = rng.random((300, 400)) > 0.7  # short random runs everywhere

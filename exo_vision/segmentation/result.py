@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exo_vision.calibration.scalebar import annotation_mask
+from exo_vision.calibration.mask import annotation_mask
 
 #: Columns of :attr:`VesicleSegmentation.rejected`.
 REJECTED_COLUMNS = ("centroid_x_nm", "centroid_y_nm", "equivalent_diameter_nm", "reason")
