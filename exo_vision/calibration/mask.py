@@ -72,16 +72,16 @@ def annotation_mask(
         raise ValueError(f"`dilation_px` must be a non-negative integer, got {dilation_px!r}")
     gray = as_gray(image)
     if reading is None:
-        bar_box, label_boxes = locate_in_gray(gray)
+        bar_box, label_found = locate_in_gray(gray)
     else:
         bar_box = reading.bar_box
-        label_boxes = [reading.label_box] if reading.label_box is not None else []
+        label_found = [reading.label_box] if reading.label_box is not None else []
     height, width = gray.shape
     mask = np.zeros((height, width), bool)
     boxes: list[Box] = []
     if bar_box is not None:
         group = bar_box
-        for lb in label_boxes:
+        for lb in label_found:
             group = (min(group[0], lb[0]), min(group[1], lb[1]), max(group[2], lb[2]), max(group[3], lb[3]))
             boxes.append(lb)
         boxes.append(bar_box)
