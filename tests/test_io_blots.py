@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from exo_vision.io import read_image
-from exo_vision.io.polarity import detect_polarity
+from exo_vision.io.polarity import detect_band_polarity
 from exo_vision.io.read import EIGHT_BIT_BLOT_WARNING
 from exo_vision.synthetic.scn import write_scn
 
@@ -110,10 +110,10 @@ def test_polarity_on_hand_built_arrays():
     bright[10:15, 10:40] = 200
     dark = background.copy()
     dark[10:15, 10:40] = 0
-    assert detect_polarity(bright) == "bright"
-    assert detect_polarity(dark) == "dark"
+    assert detect_band_polarity(bright) == "bright"
+    assert detect_band_polarity(dark) == "dark"
     with pytest.raises(ValueError, match="2-D"):
-        detect_polarity(np.zeros((3, 4, 5)))
+        detect_band_polarity(np.zeros((3, 4, 5)))
 
 
 @needs_shared

@@ -41,7 +41,7 @@ from exo_vision.io.image_data import (
     metadata_source,
 )
 from exo_vision.io.limits import max_values
-from exo_vision.io.polarity import detect_polarity
+from exo_vision.io.polarity import detect_band_polarity
 from exo_vision.io.raw import RawImage
 
 logger = logging.getLogger(__name__)
@@ -560,7 +560,7 @@ def _plain_box(box: object) -> list[int] | None:
 def _describe_blot(image: ImageData, raw: RawImage) -> None:
     """Polarity, saturation level, exposure and the 8-bit warning for blots."""
     data = image.data
-    image.polarity = detect_polarity(data)
+    image.polarity = detect_band_polarity(data)
     image.exposure_s = raw.exposure_s
     if raw.max_value is not None:
         image.max_value = float(raw.max_value)
