@@ -24,6 +24,10 @@ from pathlib import Path
 TEMP_PREFIX = ".exo-vision-tmp-"
 
 
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """Write ``path`` atomically through ``writer``.
 
@@ -83,7 +87,7 @@ class FileGroup:
 
     def stage_bytes(self, path: str | Path, data: bytes) -> Path:
         """:meth:`stage` for bytes already in memory."""
-        return self.stage(path, lambda tmp: tmp.write_bytes(data))
+        return self.stage(path, lambda tmp: _write_bytes(tmp, data))
 
     def commit(self) -> None:
         """Move every staged file into place."""
@@ -115,7 +119,7 @@ def file_group() -> Iterator[FileGroup]:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return atomic_write(path, lambda tmp: _write_bytes(tmp, data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

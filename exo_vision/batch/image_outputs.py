@@ -152,7 +152,7 @@ def write_image_outputs(
         The marker content as written.
     """
     names = output_names(stem)
-    px = float(result.image_data.pixel_size_nm)
+    px = float(result.image_data.pixel_size_nm or "nan")  # analysed images always carry a pixel size
     index, palette = render_overlay_indexed(
         result.image_data.data, result.labels, result.table, pixel_size_nm=px, objects=result.objects
     )

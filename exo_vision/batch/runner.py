@@ -20,7 +20,9 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+
+from exo_vision._shared.atomic import TEMP_PREFIX, sha256_file
 from exo_vision._shared.paths import (
     assign_stems,
     check_output_plan,
@@ -35,7 +40,6 @@ from exo_vision._shared.paths import (
     is_previous_output,
     prepare_output_folder,
 )
-from exo_vision._shared.atomic import TEMP_PREFIX, sha256_file
 from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import (
@@ -46,6 +50,8 @@ from exo_vision.batch.image_outputs import (
     write_image_outputs,
 )
 from exo_vision.batch.run_outputs import write_run_outputs
+from exo_vision.io import read_image
+from exo_vision.tem_analysis import analyse_micrograph
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -228,8 +234,6 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         ``status="done"`` with the marker facts, or ``status="failed"`` with
         ``error`` = ``"<ExceptionType>: <message>"``.
     """
-    from exo_vision.io import read_image
-    from exo_vision.tem_analysis import analyse_micrograph
 
     record: dict[str, Any] = {"input": display_path(job.path), "stem": job.stem, "index": job.index}
     out_dir = Path(job.out_dir)
@@ -316,7 +320,7 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
     except OSError as err:
         return {**base, "status": "failed", "error": f"OSError: cannot read {job.path}: {err.strerror}"}
     complete = completed_marker(
-        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=marker.get("parameters")
+        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=marker.get("parameters") or {}
     )
     if complete is None:
         reason = (
@@ -349,7 +353,6 @@ def _one_thread_per_worker() -> None:
     With N worker processes on N cores, OpenCV's own thread pool (N threads per
     process) only adds contention.
     """
-    import cv2
 
     cv2.setNumThreads(1)
 
@@ -366,7 +369,6 @@ def _worker_init(main_pid: int, temp_dir: str | None) -> None:
     exit handler would remove) and ends this worker.
     """
     _one_thread_per_worker()
-    import threading
 
     threading.Thread(target=_exit_with_parent, args=(main_pid, temp_dir), daemon=True,
                      name="exo-vision-parent-watch").start()
@@ -374,7 +376,6 @@ def _worker_init(main_pid: int, temp_dir: str | None) -> None:
 
 def _exit_with_parent(main_pid: int, temp_dir: str | None) -> None:
     """Block until process ``main_pid`` ends; then clean its temp folder and exit this process."""
-    import shutil
 
     try:
         fd = os.pidfd_open(main_pid)  # Linux >= 5.3: wait without polling, immune to pid reuse
@@ -529,11 +530,11 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
                                       retries=WORKER_DEATH_RETRIES, pure=False))
         for future in futures:
             if future.status == "error":
-                err = future.exception()
+                failure = future.exception()
                 index = int(future.key.split("-")[2])
                 job = by_index[index]
                 yield {"input": display_path(job.path), "stem": job.stem, "index": index, "status": "failed",
-                       "error": f"{type(err).__name__}: {err}"}
+                       "error": f"{type(failure).__name__}: {failure}"}
             else:
                 yield future.result()
             future.release()

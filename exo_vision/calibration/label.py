@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -44,7 +45,7 @@ class OcrBudget:
         return True
 
 
-def label_boxes(f: BarBright, threshold: float, bar: Bar, avoid: list[Box] = ()) -> list[tuple[Box, int]]:
+def label_boxes(f: BarBright, threshold: float, bar: Bar, avoid: Sequence[Box] = ()) -> list[tuple[Box, int]]:
     """Candidate label boxes near a bar, nearest first, with their number of connected glyphs.
 
     Text pixels are those as close to the bar's colour as the bar's own threshold.
@@ -186,12 +187,12 @@ def read_label(
     # fonts), at each scaling: neighbouring letters touch at one scaling and not another.
     spans = glyph_spans(binaries[0])
     counts = {len(glyph_spans(binary)) for binary in binaries} - {0}
-    glyphs = counts if counts else {glyphs}
+    glyph_counts = counts if counts else {glyphs}
     if not budget.take(1):
         return LabelRead("", None, 0.0, f"no OCR attempted (limit of {MAX_TESSERACT_CALLS} tesseract runs per image reached)")
     # All three scalings in one tesseract run (loading the model dominates the cost).
     reads = [(ocr, parse_scale_label(ocr.text)) for ocr in run_tesseract_batch(binaries, tesseract_cmd=tesseract_cmd)]
-    combined = combine_reads(reads, glyphs)
+    combined = combine_reads(reads, glyph_counts)
     if combined.length_nm is not None and combined.confidence >= min_confidence:
         return combined
     # Hard case (often a lone "1" read as "i" or "l"): read the number with digits only, then the unit.
@@ -200,7 +201,7 @@ def read_label(
         for split in read_number_and_unit_batch(extra, tesseract_cmd=tesseract_cmd):
             if split is not None:
                 reads.append((split, parse_scale_label(split.text)))
-    return combine_reads(reads, glyphs)
+    return combine_reads(reads, glyph_counts)
 
 
 def extend_label_sideways(f: BarBright, bar: Bar, box: Box) -> Box:

@@ -13,6 +13,7 @@ No module-level state: everything is found from the viewer's layer list.
 from __future__ import annotations
 
 import uuid
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ ID_KEY = "exo_vision_id"
 SOURCE_KEY = "exo_vision_source_id"
 
 
-def enum_choices(enum_cls: type) -> list[tuple[str, Any]]:
+def enum_choices(enum_cls: type[Enum]) -> list[tuple[str, Any]]:
     """ComboBox choices showing an Enum's values ("auto", "volume") instead of member names."""
     return [(member.value, member) for member in enum_cls]
 

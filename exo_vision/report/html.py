@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from exo_vision import __version__
+from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.overlay import OTHER_RGB
 from exo_vision.figures.style import MORPHOLOGY_RGB
-from exo_vision.measure.size_stats import MORPHOLOGIES
+from exo_vision.measure.size_stats import MORPHOLOGIES, Weighting
 from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
 from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
@@ -392,19 +393,18 @@ def _statistics(tem: TemEvidence) -> str:
 
 
 def _histograms(tem: TemEvidence) -> str:
-    from exo_vision.figures.histogram import size_histogram_figure
-
     out = ["<h2>Size distribution</h2>"]
     d = tem.diameters_nm
     if d.size == 0:
         return "".join(out) + '<p class="fail">No vesicles to plot.</p>'
     bin_nm = float(tem.grids[0].run["parameters"].get("bin_width_nm") or 10.0)
     figs = []
-    for weighting, title, caption in (
+    weightings: tuple[tuple[Weighting, str, str], ...] = (
         ("number", "Number-weighted", "Each vesicle counts once (what TEM measures)."),
         ("intensity", "Intensity-weighted (d⁶)",
          "Each vesicle weighted by d⁶, as light scattering (DLS) weights it."),
-    ):
+    )
+    for weighting, title, caption in weightings:
         fig, _ = size_histogram_figure(
             {"": d}, bin_width_nm=bin_nm, weighting=weighting, percent=weighting != "number",
             kde=d.size > 1, title=title,
@@ -490,6 +490,7 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         ))
     else:
         summary, panel = blot.panel_summary, blot.panel
+        assert summary is not None and panel is not None  # the branch above handles a run without a panel
         ok = panel_pass(blot)
         out.append(
             f'<p><span class="badge {"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span> '

@@ -53,6 +53,7 @@ def dilate_disk(mask: np.ndarray, radius_px: float) -> np.ndarray:
             step = rects[k - 1][1] - h
             acc = cv2.dilate(acc, np.ones((2 * step + 1, 1), np.uint8)) if step > 0 else acc
             acc = cv2.max(acc, grown, dst=acc)
+    assert acc is not None  # a disk has at least one rectangle
     last_h = rects[-1][1]
     if last_h > 0:
         acc = cv2.dilate(acc, np.ones((2 * last_h + 1, 1), np.uint8))

@@ -11,6 +11,8 @@ has vesicles positive whatever their polarity.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 import cv2
@@ -152,7 +154,7 @@ def _choose_polarity(
     low, high = params.thresholds(sensitivity)
     # each hypothesis thresholds z both ways: compute the two thresholdings once
     light, dark = hysteresis(zp, low, high), hysteresis(-zp, low, high)
-    common = dict(scale_nm=scale_nm, sensitivity=sensitivity, params=params)
+    common: dict[str, Any] = dict(scale_nm=scale_nm, sensitivity=sensitivity, params=params)
     parts_bright = candidate_parts(zp, thresholded=(light, dark), **common)
     parts_dark = candidate_parts(-zp, thresholded=(dark, light), **common)
     polarity, scores = detect_vesicle_polarity(

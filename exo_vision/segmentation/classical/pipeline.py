@@ -154,7 +154,7 @@ def find_candidates(
     light, dark = hysteresis(zs, low, high), hysteresis(-zs, low, high)
     mask = candidate_parts(zs, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark),
                            params=params)[0]
-    sizes = dict(min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=params)
+    sizes: dict[str, Any] = dict(min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=params)
     coarse = split_touching(mask, scale_nm=scale_nm, **sizes)
     coarse = add_faint_cups(coarse, zs, scale_nm=scale_nm, **sizes)
     return add_between_bodies(coarse, zs, light=light, dark=dark, scale_nm=scale_nm, low=low, high=high,
@@ -197,7 +197,7 @@ def decide_candidates(
     # specks far below the smallest vesicle are noise: not even reported
     speck_area = np.pi * (0.5 * p.speck_diameter_fraction * min_diameter_nm / scale_nm) ** 2
     areas = np.bincount(coarse.ravel())
-    sizes = dict(min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=p)
+    sizes: dict[str, Any] = dict(min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=p)
     for i, sl in enumerate(ndi.find_objects(coarse), start=1):
         if sl is None or areas[i] < speck_area:
             continue

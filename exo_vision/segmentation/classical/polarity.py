@@ -10,7 +10,7 @@ evidence wins; ties go to "bright", the usual negative stain.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -118,7 +118,7 @@ def detect_vesicle_polarity(
     scores : dict
         ``{"bright": float, "dark": float}``, the evidence for each.
     """
-    kwargs = dict(scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
+    kwargs: dict[str, Any] = dict(scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
                   sensitivity=sensitivity, params=params)
     bright_mask, dark_mask = masks if masks is not None else (None, None)
     bright = polarity_evidence(z, mask=bright_mask, **kwargs)
