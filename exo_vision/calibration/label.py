@@ -45,6 +45,26 @@ class OcrBudget:
         return True
 
 
+def _text_lines(comps: list[Box]) -> list[list[Box]]:
+    """Glyph-sized components grouped into text lines by vertical overlap, tallest first.
+
+    A line only takes components at least half as tall as its tallest one.
+    """
+    lines: list[list[Box]] = []
+    for comp in sorted((b for b in comps if b[2] - b[0] >= 6), key=lambda b: -(b[2] - b[0])):
+        comp_height = comp[2] - comp[0]
+        for line in lines:
+            top, bottom = min(b[0] for b in line), max(b[2] for b in line)
+            tallest = max(b[2] - b[0] for b in line)
+            overlap = min(bottom, comp[2]) - max(top, comp[0])
+            if overlap >= 0.5 * comp_height and comp_height >= 0.5 * tallest:
+                line.append(comp)
+                break
+        else:
+            lines.append([comp])
+    return lines
+
+
 def label_boxes(f: BarBright, threshold: float, bar: Bar, avoid: Sequence[Box] = ()) -> list[tuple[Box, int]]:
     """Candidate label boxes near a bar, nearest first, with their number of connected glyphs.
 
@@ -74,20 +94,7 @@ def label_boxes(f: BarBright, threshold: float, bar: Bar, avoid: Sequence[Box] =
         comps.append((int(y) + r0, int(x) + c0, int(y + h) + r0, int(x + w) + c0))
     if not comps:
         return []
-    # Group glyph-sized components into text lines by vertical overlap, tallest first;
-    # a line only takes components at least half as tall as its tallest one.
-    lines: list[list[Box]] = []
-    for comp in sorted((b for b in comps if b[2] - b[0] >= 6), key=lambda b: -(b[2] - b[0])):
-        comp_height = comp[2] - comp[0]
-        for line in lines:
-            top, bottom = min(b[0] for b in line), max(b[2] for b in line)
-            tallest = max(b[2] - b[0] for b in line)
-            overlap = min(bottom, comp[2]) - max(top, comp[0])
-            if overlap >= 0.5 * comp_height and comp_height >= 0.5 * tallest:
-                line.append(comp)
-                break
-        else:
-            lines.append([comp])
+    lines = _text_lines(comps)
     boxes: list[tuple[float, Box, int]] = []
     centre = (bar.col0 + bar.col1) / 2
     for line in lines:

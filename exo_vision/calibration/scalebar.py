@@ -121,11 +121,7 @@ def read_scale_bar(
             "give the pixel size with --pixel-size-nm or draw a line over the bar",
         )
 
-    attempts: list[tuple[Bar, BarBright, Box, int]] = []
-    for bar, f, threshold in candidates[:6]:
-        avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
-        for box, glyphs in label_boxes(f, threshold, bar, avoid)[:2]:
-            attempts.append((bar, f, box, glyphs))
+    attempts = _label_attempts(candidates)
     best_bar, best_f, _ = candidates[0]
     problems: list[str] = []
     best_unreadable: ScaleBarReading | None = None
@@ -183,6 +179,19 @@ def read_scale_bar(
         f"a scale bar of {length_px:.1f} px was found but its label could not be read ({detail}); "
         "give the pixel size with --pixel-size-nm or draw a line over the bar",
     )
+
+
+def _label_attempts(candidates: list[tuple[Bar, BarBright, float]]) -> list[tuple[Bar, BarBright, Box, int]]:
+    """(bar, bar-is-bright image, label box, glyph count) to try, best bar first, two label boxes per bar.
+
+    A label box may not cover another bar-like candidate at least half as long.
+    """
+    attempts: list[tuple[Bar, BarBright, Box, int]] = []
+    for bar, f, threshold in candidates[:6]:
+        avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
+        for box, glyphs in label_boxes(f, threshold, bar, avoid)[:2]:
+            attempts.append((bar, f, box, glyphs))
+    return attempts
 
 
 def _unreadable(length_px: float, bar_box: Box, label_box: Box | None, reason: str) -> ScaleBarReading:

@@ -12,7 +12,7 @@ from exo_vision.io import read_image
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.classical import segment_classical as segment_vesicles
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 NAMES = ["tem_medium_0.8nm", "tem_hard_0.8nm", "tem_dark_1.2nm"]
 
 

@@ -14,7 +14,7 @@ import tifffile
 from exo_vision.cli.main import main
 from exo_vision.synthetic.scn import write_scn
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FORMATS = REPO.parent / "shared" / "data" / "formats"
 
 

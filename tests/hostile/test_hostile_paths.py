@@ -17,7 +17,7 @@ from exo_vision._shared.paths import assign_stems, check_output_plan, display_pa
 from exo_vision.cli.main import main
 from exo_vision.synthetic.tem import make_synthetic_tem
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 
 
 def write_micrograph(path: str | Path, seed: int = 0, px: float = 1.0) -> None:

@@ -11,7 +11,7 @@ from exo_vision.batch.config import TemBatchConfig, build_config, read_config
 from exo_vision.cli.blot import read_panel_file
 from exo_vision.cli.main import main
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 
 PANEL = """\
 lane_names = ["lysate", "exo1", "exo2"]

@@ -11,7 +11,7 @@ from exo_vision.calibration.ocr import find_tesseract, parse_scale_label
 from exo_vision.calibration.scalebar import calibration_from_line, read_scale_bar
 from exo_vision.synthetic.scalebar import draw_scale_bar, tem_like_background
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REAL_TEM = REPO / "sample_images" / "hrml_ev_negative_stain.jpg"  # shipped (MIT), so every clone runs these
 
 

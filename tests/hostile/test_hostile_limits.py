@@ -119,7 +119,7 @@ def test_item6_limit_can_be_raised_and_every_reader_checks(tmp_path):
     assert read_image(mrc).shape == (64, 64)
 
 
-FORMATS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "formats"
+FORMATS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "formats"
 
 
 @pytest.mark.skipif(not FORMATS.is_dir(), reason="../shared/data/formats is not available")

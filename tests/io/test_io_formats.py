@@ -17,7 +17,7 @@ import pytest
 from exo_vision.io import ImageReadError, read_image
 from exo_vision.io.tiff import read_tiff
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FORMATS = REPO.parent / "shared" / "data" / "formats"
 NCEMPY = FORMATS / "ncempy"
 RSCIIO = FORMATS / "rosettasciio"

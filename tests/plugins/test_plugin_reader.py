@@ -15,7 +15,7 @@ from exo_vision.plugins import reader as reader_module  # noqa: E402
 from exo_vision.plugins.reader import get_reader, read_layers  # noqa: E402
 from exo_vision.plugins.writers import labels_to_tiff, write_labels_tiff, write_measurements_csv  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 
 

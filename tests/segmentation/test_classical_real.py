@@ -17,7 +17,7 @@ from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.classical import segment_classical as segment_vesicles
 
 # the micrograph ships with the project (MIT, attributed in sample_images/README.md), so every clone runs this
-IMAGE = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
+IMAGE = Path(__file__).resolve().parents[2] / "sample_images" / "hrml_ev_negative_stain.jpg"
 PIXEL_SIZE_NM = 500.0 / 801.0
 
 pytestmark = [

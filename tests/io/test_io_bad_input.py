@@ -13,7 +13,7 @@ from PIL import Image
 from exo_vision.io import ImageReadError, read_image
 from exo_vision.synthetic.scn import write_scn
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FORMATS = REPO.parent / "shared" / "data" / "formats"
 needs_formats = pytest.mark.skipif(not FORMATS.is_dir(), reason="../shared/data/formats is not available")
 

@@ -13,7 +13,7 @@ from exo_vision.io.polarity import detect_band_polarity
 from exo_vision.io.read import EIGHT_BIT_BLOT_WARNING
 from exo_vision.synthetic.scn import write_scn
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not available")
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from exo_vision.io import read_image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EV_JPG = REPO / "sample_images" / "hrml_ev_negative_stain.jpg"  # shipped (MIT), so every clone runs these
 
 
