@@ -23,6 +23,7 @@ from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.api import segment_vesicles
 from exo_vision.tem_parameters import TemParameters
 
+
 @dataclass
 class MicrographResult:
     """Everything :func:`analyse_micrograph` found in one micrograph.

@@ -101,16 +101,48 @@ def test_report_numbers_are_pinned(tmp_path):
     tifffile.imwrite(inputs / "panel.tif", make_marker_panel(rng=0).image)
     (inputs / "panel.toml").write_text(
         'lane_names = ["lysate", "exo1", "exo2"]\nreference_lane = "lysate"\n'
-        + "".join(f'[[marker]]\nname = "{m}"\nimage = "panel.tif"\nstrip = {k}\n'
-                  for k, m in enumerate(("CD9", "CD63", "calnexin"), start=1)),
+        + "".join(
+            f'[[marker]]\nname = "{m}"\nimage = "panel.tif"\nstrip = {k}\n'
+            for k, m in enumerate(("CD9", "CD63", "calnexin"), start=1)
+        ),
         encoding="utf-8",
     )
     tem_dir, blot_dir, page = tmp_path / "tem", tmp_path / "blot", tmp_path / "report.html"
-    assert main(["tem", str(inputs / "grid_1.tif"), str(inputs / "grid_2.tif"), "--method", "classical",
-                 "--pixel-size-nm", "2.0", "--workers", "1", "--out", str(tem_dir)]) == 0
+    assert (
+        main(
+            [
+                "tem",
+                str(inputs / "grid_1.tif"),
+                str(inputs / "grid_2.tif"),
+                "--method",
+                "classical",
+                "--pixel-size-nm",
+                "2.0",
+                "--workers",
+                "1",
+                "--out",
+                str(tem_dir),
+            ]
+        )
+        == 0
+    )
     assert main(["blot", "--panel", str(inputs / "panel.toml"), "--out", str(blot_dir)]) == 0
-    assert main(["report", "--tem", str(tem_dir), "--blot", str(blot_dir), "--dls", "z_avg_nm=121.3,pdi=0.21",
-                 "--out", str(page)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--tem",
+                str(tem_dir),
+                "--blot",
+                str(blot_dir),
+                "--dls",
+                "z_avg_nm=121.3,pdi=0.21",
+                "--out",
+                str(page),
+            ]
+        )
+        == 0
+    )
     numbers = sorted(set(_NUMBER.findall(page.read_text(encoding="utf-8"))))
     assert len(numbers) > 10  # the page must carry real numbers
     _check("report", "numbers", [list(pair) for pair in numbers])

@@ -41,7 +41,10 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
             "convert RGB to grey or pick one frame of a stack first"
         )
     if arr.size == 0 or min(arr.shape) < MIN_IMAGE_SIDE_PX:
-        raise ValueError(f"`image` is too small to analyse (shape {arr.shape}); it needs at least {MIN_IMAGE_SIDE_PX}x{MIN_IMAGE_SIDE_PX} pixels")
+        raise ValueError(
+            f"`image` is too small to analyse (shape {arr.shape}); "
+            f"it needs at least {MIN_IMAGE_SIDE_PX}x{MIN_IMAGE_SIDE_PX} pixels"
+        )
     if arr.dtype.kind not in "uif" or arr.dtype == bool:
         raise ValueError(f"`image` must hold real numbers, got dtype {arr.dtype}")
     out = arr.astype(np.float32, copy=False)
@@ -136,7 +139,5 @@ def check_diameter_range(min_diameter_nm: float, max_diameter_nm: float) -> tupl
             f"{max_diameter_nm!r}"
         ) from None
     if not (np.isfinite(low) and np.isfinite(high) and 0 < low < high):
-        raise ValueError(
-            f"need 0 < min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}"
-        )
+        raise ValueError(f"need 0 < min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}")
     return low, high

@@ -21,7 +21,6 @@ import logging
 import multiprocessing
 import os
 import shutil
-import sys
 import threading
 import time
 import uuid

@@ -111,7 +111,9 @@ def long_runs(mask: np.ndarray, min_length: int, max_length: int) -> tuple[np.nd
     return rows[keep], starts[keep], ends[keep]
 
 
-def group_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, tolerance: int = 2) -> list[tuple[int, int, int, int]]:
+def group_runs(
+    rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, tolerance: int = 2
+) -> list[tuple[int, int, int, int]]:
     """Stack runs of consecutive rows with (nearly) the same ends into slabs (row0, row1, col0, col1)."""
     groups: list[list[int]] = []  # [row0, last_row, start, end]
     previous: list[int] = []
@@ -176,7 +178,13 @@ def bar_candidates(gray: np.ndarray) -> list[tuple[Bar, BarBright, float]]:
         threshold = extreme - 0.4 * (extreme - level_median)
         cut = (lo + hi) - threshold
 
-        def bar_coloured(rows: np.ndarray | slice | int, cols: slice = slice(None)) -> np.ndarray:
+        def bar_coloured(
+            rows: np.ndarray | slice | int,
+            cols: slice = slice(None),
+            cut: float = cut,
+            polarity: str = polarity,
+            threshold: float = threshold,
+        ) -> np.ndarray:
             part = gray[rows, cols]
             return (part <= cut) if polarity == "dark" else (part >= threshold)
 
@@ -213,7 +221,9 @@ def bar_candidates(gray: np.ndarray) -> list[tuple[Bar, BarBright, float]]:
                 continue
             # A real bar has the same background on both sides; a slab between the bar and the
             # edge of a box behind it (bar on one side, image on the other) does not.
-            asymmetry = abs(float(np.median(above)) - float(np.median(below))) / (hi - lo) if above.size and below.size else 0.0
+            asymmetry = (
+                abs(float(np.median(above)) - float(np.median(below))) / (hi - lo) if above.size and below.size else 0.0
+            )
             edge_distance = min(row0, height - row1) / height
             score = contrast * (1.0 - asymmetry) * (1.0 - edge_distance) * np.sqrt(length / width)
             bar = Bar(polarity, row0, row1, col0, col1, contrast, float(score), level, surround)

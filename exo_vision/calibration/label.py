@@ -16,7 +16,6 @@ from exo_vision.calibration.bar import Bar, BarBright, Box, overlaps
 from exo_vision.calibration.ocr import (
     LabelValue,
     OcrResult,
-    TesseractError,
     glyph_spans,
     parse_scale_label,
     prepare_label_crop,
@@ -108,7 +107,12 @@ def label_boxes(f: BarBright, threshold: float, bar: Bar, avoid: Sequence[Box] =
             else:
                 chunks[-1].append(comp)
         for chunk in chunks:
-            box = (min(b[0] for b in chunk), min(b[1] for b in chunk), max(b[2] for b in chunk), max(b[3] for b in chunk))
+            box = (
+                min(b[0] for b in chunk),
+                min(b[1] for b in chunk),
+                max(b[2] for b in chunk),
+                max(b[3] for b in chunk),
+            )
             glyphs = len(chunk)  # decimal points are too small to count
             # Pieces of broken glyphs just above or below the word (e.g. the flag of a thin "5").
             for piece in comps:
@@ -196,7 +200,9 @@ def read_label(
     counts = {len(glyph_spans(binary)) for binary in binaries} - {0}
     glyph_counts = counts if counts else {glyphs}
     if not budget.take(1):
-        return LabelRead("", None, 0.0, f"no OCR attempted (limit of {MAX_TESSERACT_CALLS} tesseract runs per image reached)")
+        return LabelRead(
+            "", None, 0.0, f"no OCR attempted (limit of {MAX_TESSERACT_CALLS} tesseract runs per image reached)"
+        )
     # All three scalings in one tesseract run (loading the model dominates the cost).
     reads = [(ocr, parse_scale_label(ocr.text)) for ocr in run_tesseract_batch(binaries, tesseract_cmd=tesseract_cmd)]
     combined = combine_reads(reads, glyph_counts)
@@ -226,7 +232,9 @@ def extend_label_sideways(f: BarBright, bar: Bar, box: Box) -> Box:
     lo, hi = max(c0 - reach, 0), min(c1 + reach, width)
     # Stay on the box or strip behind the bar, if there is one.
     top, bottom = max(min(r0, bar.row0) - 3, 0), min(max(r1, bar.row1) + 3, height)
-    backing = flat_backing(f[top:bottom, lo:hi], (bar.row0 - top, max(bar.col0, lo) - lo, bar.row1 - top, min(bar.col1, hi) - lo))
+    backing = flat_backing(
+        f[top:bottom, lo:hi], (bar.row0 - top, max(bar.col0, lo) - lo, bar.row1 - top, min(bar.col1, hi) - lo)
+    )
     if backing is not None:
         lo, hi = lo + backing[1], lo + backing[3]
     band = f[r0:r1, lo:hi]
@@ -267,6 +275,7 @@ def combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: set[
         texts = ", ".join(repr(ocr.text) for ocr, _ in reads)
         return LabelRead(reads[0][0].text, None, 0.0, f"OCR read {texts}, none of which is a length")
     values = [round(label.length_nm, 6) for _, label in parsed]
+
     # Most votes first; on a tie prefer a round value, then the more confident reads.
     def support(value: float) -> tuple[int, bool, float]:
         group = [(o, lab) for o, lab in parsed if round(lab.length_nm, 6) == value]
@@ -278,9 +287,7 @@ def combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: set[
     ocr, label = max(agreeing, key=lambda item: item[0].confidence)
     confidence = ocr.confidence * label.confidence
     notes = [label.note] if label.note else []
-    sure_alone = (
-        not others and ocr.confidence >= 0.9 and label.confidence == 1.0 and glyphs_match(ocr.text, glyphs)
-    )
+    sure_alone = not others and ocr.confidence >= 0.9 and label.confidence == 1.0 and glyphs_match(ocr.text, glyphs)
     if len(agreeing) < 2 and not sure_alone:
         # One read is trusted alone only when tesseract is sure of an exact, usual label with the
         # right glyph count and no other read contradicts it.
@@ -291,14 +298,18 @@ def combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: set[
         notes.append(f"OCR reads disagree ({', '.join(repr(o.text) for o, _ in parsed)})")
     if not glyphs_match(ocr.text, glyphs):
         confidence *= 0.9
-        notes.append(f"{'/'.join(map(str, sorted(glyphs)))} glyphs seen but {ocr.text!r} has a different number of characters")
+        notes.append(
+            f"{'/'.join(map(str, sorted(glyphs)))} glyphs seen but {ocr.text!r} has a different number of characters"
+        )
     # Consensus: tesseract's own confidence is low on short non-words such as "1um".
     # When the reads agree on a round value, no dissenting read is a plausible round
     # value, and the character count matches the glyphs seen, the consensus is trusted.
     usual = "not a usual" not in label.note
     # A rival is another round value read as well: by two reads, or by one when only two agree.
     rival_votes = Counter(
-        round(o_label.length_nm, 6) for _, o_label in others if o_label.confidence >= 0.6 and "not a usual" not in o_label.note
+        round(o_label.length_nm, 6)
+        for _, o_label in others
+        if o_label.confidence >= 0.6 and "not a usual" not in o_label.note
     )
     rival = any(votes >= 2 or len(agreeing) <= 2 for votes in rival_votes.values())
     if len(agreeing) >= 2 and usual and not rival and glyphs_match(ocr.text, glyphs):

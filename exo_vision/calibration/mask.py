@@ -44,9 +44,7 @@ def locate_in_gray(gray: np.ndarray) -> tuple[Box | None, list[Box]]:
     return bar.box, [box for box, _ in label_boxes(f, threshold, bar, avoid)[:2]]
 
 
-def annotation_mask(
-    image: np.ndarray, *, reading: ScaleBarReading | None = None, dilation_px: int = 5
-) -> np.ndarray:
+def annotation_mask(image: np.ndarray, *, reading: ScaleBarReading | None = None, dilation_px: int = 5) -> np.ndarray:
     """Mask of burnt-in annotations to exclude from analysis.
 
     Covers the scale bar, its label, a flat box behind them (if any) and an

@@ -10,7 +10,6 @@ size. The bar is found and measured in :mod:`.bar`, the label found and read in
 :mod:`.label`; :mod:`.mask` builds the mask of burnt-in annotations.
 """
 
-
 from __future__ import annotations
 
 import logging
@@ -70,6 +69,22 @@ class ScaleBarReading:
     reason: str
 
 
+def _not_found() -> ScaleBarReading:
+    """The reading of an image without a scale bar."""
+    return ScaleBarReading(
+        status="not found",
+        pixel_size_nm=None,
+        bar_length_px=None,
+        length_nm=None,
+        label_text="",
+        confidence=0.0,
+        bar_box=None,
+        label_box=None,
+        reason="no scale bar found (looked for a long, thin, uniform dark or light horizontal bar); "
+        "give the pixel size with --pixel-size-nm or draw a line over the bar",
+    )
+
+
 def read_scale_bar(
     image: np.ndarray, *, min_confidence: float = 0.8, tesseract_cmd: str | None = None
 ) -> ScaleBarReading:
@@ -108,18 +123,7 @@ def read_scale_bar(
     gray = as_gray(image)
     candidates = bar_candidates(gray)
     if not candidates:
-        return ScaleBarReading(
-            status="not found",
-            pixel_size_nm=None,
-            bar_length_px=None,
-            length_nm=None,
-            label_text="",
-            confidence=0.0,
-            bar_box=None,
-            label_box=None,
-            reason="no scale bar found (looked for a long, thin, uniform dark or light horizontal bar); "
-            "give the pixel size with --pixel-size-nm or draw a line over the bar",
-        )
+        return _not_found()
 
     attempts = _label_attempts(candidates)
     best_bar, best_f, _ = candidates[0]
@@ -134,7 +138,9 @@ def read_scale_bar(
         except TesseractError as error:
             length_px = measure_bar_length(f, bar)
             return _unreadable(
-                length_px, bar.box, box,
+                length_px,
+                bar.box,
+                box,
                 f"a scale bar of {length_px:.1f} px was found but its label could not be read: {error}",
             )
         if read.length_nm is None:
@@ -163,7 +169,9 @@ def read_scale_bar(
             reading.status, reading.pixel_size_nm = "unreadable", None
             reading.reason = (
                 f"label read as {read.text!r} ({read.length_nm:g} nm) but with confidence {read.confidence:.2f} "
-                f"below {min_confidence:.2f}" + (f" ({read.note})" if read.note else "") + "; check it and give --pixel-size-nm"
+                f"below {min_confidence:.2f}"
+                + (f" ({read.note})" if read.note else "")
+                + "; check it and give --pixel-size-nm"
             )
         if reading.status == "ok":
             logger.info("scale bar: %s -> %.4f nm/px (confidence %.2f)", reading.reason, pixel_size, read.confidence)
@@ -175,7 +183,9 @@ def read_scale_bar(
     length_px = measure_bar_length(best_f, best_bar)
     detail = "; ".join(problems) if problems else "no text was found next to it"
     return _unreadable(
-        length_px, best_bar.box, attempts[0][2] if attempts else None,
+        length_px,
+        best_bar.box,
+        attempts[0][2] if attempts else None,
         f"a scale bar of {length_px:.1f} px was found but its label could not be read ({detail}); "
         "give the pixel size with --pixel-size-nm or draw a line over the bar",
     )
@@ -245,5 +255,7 @@ def calibration_from_line(length_px: float, length_nm: float) -> float:
                 "draw the line along the whole bar and type the length printed on its label"
             )
     if float(length_px) < 2:
-        raise ValueError(f"`length_px` = {length_px!r} is too short to calibrate from; draw the line along the whole bar")
+        raise ValueError(
+            f"`length_px` = {length_px!r} is too short to calibrate from; draw the line along the whole bar"
+        )
     return float(length_nm) / float(length_px)

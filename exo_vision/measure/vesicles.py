@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from exo_vision.measure.morphology import classify_morphology, cup_score
 from exo_vision._shared.validation import check_pixel_size
+from exo_vision.measure.morphology import classify_morphology, cup_score
 from exo_vision.segmentation.classical.preprocess import pixel_noise_std
 
 #: Columns of the table returned by :func:`measure_vesicles`, in order.

@@ -155,13 +155,13 @@ def layer_id(layer: Any) -> str:
     return meta[ID_KEY]
 
 
-def derived_layers(viewer: "napari.Viewer", image_layer: Any) -> list[Any]:
+def derived_layers(viewer: napari.Viewer, image_layer: Any) -> list[Any]:
     """Layers computed from ``image_layer`` (labels, lanes, bands...)."""
     key = layer_id(image_layer)
     return [layer for layer in viewer.layers if layer.metadata.get(SOURCE_KEY) == key]
 
 
-def find_derived(viewer: "napari.Viewer", image_layer: Any, role: str) -> Any | None:
+def find_derived(viewer: napari.Viewer, image_layer: Any, role: str) -> Any | None:
     """The derived layer of ``image_layer`` with ``metadata["exo_vision_role"] == role``."""
     for layer in derived_layers(viewer, image_layer):
         if layer.metadata.get("exo_vision_role") == role:
@@ -169,7 +169,7 @@ def find_derived(viewer: "napari.Viewer", image_layer: Any, role: str) -> Any | 
     return None
 
 
-def source_image(viewer: "napari.Viewer", layer: Any) -> Any | None:
+def source_image(viewer: napari.Viewer, layer: Any) -> Any | None:
     """The image layer a derived layer was computed from, or ``None``."""
     key = layer.metadata.get(SOURCE_KEY)
     if key is None:
@@ -180,14 +180,14 @@ def source_image(viewer: "napari.Viewer", layer: Any) -> Any | None:
     return None
 
 
-def image_layers(viewer: "napari.Viewer") -> list[Any]:
+def image_layers(viewer: napari.Viewer) -> list[Any]:
     """All image layers in the viewer, top-most first."""
     from napari.layers import Image
 
     return [layer for layer in reversed(list(viewer.layers)) if isinstance(layer, Image)]
 
 
-def active_image_layer(viewer: "napari.Viewer") -> Any | None:
+def active_image_layer(viewer: napari.Viewer) -> Any | None:
     """The selected image layer, else the image behind the selected derived layer, else the top image."""
     from napari.layers import Image
 

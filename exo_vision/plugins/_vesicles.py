@@ -235,7 +235,7 @@ def log_edit(layer: Any, action: str, label: int | None, detail: str = "") -> No
     """Append one curation edit (what, which label, when) to the layer's edit log."""
     layer.metadata.setdefault("edit_log", []).append(
         {
-            "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "time_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "action": action,
             "label": -1 if label is None else int(label),
             "detail": detail,

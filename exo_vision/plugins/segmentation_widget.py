@@ -8,9 +8,9 @@ import gc
 import logging
 import threading
 import time
-from pathlib import Path
-from enum import Enum
 from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 from magicgui.widgets import (
@@ -30,7 +30,6 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import (
@@ -40,6 +39,7 @@ from exo_vision.plugins._vesicles import (
     new_vesicle_layer,
     statistics_text,
 )
+from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from exo_vision import __version__
 from exo_vision.figures.histogram import size_histogram_figure

@@ -75,9 +75,9 @@ def _classical(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensit
 
 def _unet(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity, polarity,
           exclude_mask, progress, model, threads) -> VesicleSegmentation:
+    from exo_vision._shared.validation import as_float_image, check_pixel_size, check_working_scale
     from exo_vision.segmentation.learned.method import segment_unet
     from exo_vision.segmentation.learned.weights import load_card
-    from exo_vision._shared.validation import as_float_image, check_pixel_size, check_working_scale
     from exo_vision.segmentation.result import VesicleSegmentation, exclude_mask_for
 
     img = as_float_image(image)

@@ -16,6 +16,7 @@ from skimage.feature import peak_local_max
 #: Disks of a smaller radius (px) are dilated by OpenCV directly (as fast as the rectangle decomposition).
 SMALL_DISK_RADIUS_PX = 10
 
+
 def disk(radius_px: float) -> np.ndarray:
     """A disk structuring element (uint8) of the given radius in pixels."""
     r = max(int(round(radius_px)), 1)
@@ -114,7 +115,6 @@ def label_components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.n
     else:
         stats[0, cv2.CC_STAT_AREA] = m8.size
     return count, labels, stats
-
 
 
 def hysteresis(z: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -233,18 +233,22 @@ def masked_peaks(image: np.ndarray, mask: np.ndarray, *, min_distance: int, thre
     is_max = img == cv2.dilate(img, np.ones((size, size), np.uint8))
     if is_max[mask].all():
         # every pixel a maximum (a flat object): skimage has a rule of its own for that
-        return peak_local_max(image, min_distance=min_distance, threshold_abs=threshold,
-                              labels=mask.astype(np.int32), exclude_border=False)
+        return peak_local_max(
+            image,
+            min_distance=min_distance,
+            threshold_abs=threshold,
+            labels=mask.astype(np.int32),
+            exclude_border=False,
+        )
     is_max &= img > threshold
     coords = np.argwhere(is_max)
     coords = coords[np.argsort(-img[is_max], kind="stable")]
     kept = np.ones(len(coords), bool)
     for k in range(len(coords)):
         if kept[k]:
-            near = np.abs(coords[k + 1:] - coords[k]).max(axis=1) < min_distance
-            kept[k + 1:] &= ~near
+            near = np.abs(coords[k + 1 :] - coords[k]).max(axis=1) < min_distance
+            kept[k + 1 :] &= ~near
     return coords[kept]
-
 
 
 def filled_hull(region: np.ndarray) -> np.ndarray:

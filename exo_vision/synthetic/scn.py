@@ -86,7 +86,7 @@ def write_scn(
         f'    <data_format endian="{endian}" bytes_per_pixel="{array.dtype.itemsize}"/>\n'
         "  </scan_attributes>\n"
         "</image_lab_document>\n"
-    ).encode("utf-8")
+    ).encode()
     order: Literal["<", ">"] = "<" if endian == "little" else ">"
     pixels = array.astype(array.dtype.newbyteorder(order)).tobytes()
     chunks = [

@@ -14,6 +14,7 @@ from exo_vision.batch import runner
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.synthetic.tem import make_synthetic_tem
 
+
 def descendants(pid: int) -> list[int]:
     """Process ids below ``pid`` (children, grandchildren, ...) from /proc."""
     parents: dict[int, int] = {}

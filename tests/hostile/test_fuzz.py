@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fuzzing import BAD_OUTCOMES, MUTATIONS, Case, CaseRunner, build_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from fuzzing import BAD_OUTCOMES, MUTATIONS, CaseRunner, Case, build_corpus
 
 CI_EXAMPLES = {"read": 40, "info": 15, "tem": 12, "blot": 8}
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import tifffile
 
-from exo_vision.cli.main import main
 from exo_vision._shared.validation import check_working_scale
+from exo_vision.cli.main import main
 
 
 def _imagej_tiff(path: Path, px_nm: float, shape=(512, 512)) -> None:

@@ -15,11 +15,11 @@ import tifffile
 
 pytest.importorskip("napari")
 
+from exo_vision.plugins._vesicles import MORPHOLOGY_COLORS  # noqa: E402
 from exo_vision.plugins.calibration_widget import CalibrationWidget  # noqa: E402
 from exo_vision.plugins.curation_widget import CurationWidget, merge_labels, split_label  # noqa: E402
 from exo_vision.plugins.grid_session_widget import GridSessionWidget  # noqa: E402
 from exo_vision.plugins.histogram_widget import HistogramWidget  # noqa: E402
-from exo_vision.plugins._vesicles import MORPHOLOGY_COLORS  # noqa: E402
 from exo_vision.plugins.segmentation_widget import SegmentationWidget  # noqa: E402
 from exo_vision.synthetic.tem import make_synthetic_tem  # noqa: E402
 

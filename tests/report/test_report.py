@@ -18,8 +18,8 @@ from exo_vision.report import build_report
 from exo_vision.report.collect import BlotEvidence, collect_tem
 from exo_vision.report.embed import choose_close_up
 from exo_vision.report.html import InstrumentValues, ReportInputs, render_report
-from exo_vision.report.interpret import calnexin_bound, verdict_text
 from exo_vision.report.instruments import parse_instrument_values
+from exo_vision.report.interpret import calnexin_bound, verdict_text
 from exo_vision.synthetic.blot import make_marker_panel
 from exo_vision.synthetic.tem import make_synthetic_tem
 

@@ -42,8 +42,12 @@ def test_the_method_reads_its_thresholds_from_the_parameters(synthetic_tem):
     """A parameter changes the result: a membrane twice as thick places every outline further out."""
     image, _, px = synthetic_tem
     thin = segment_classical(image, pixel_size_nm=px, polarity="bright")
-    thick = segment_classical(image, pixel_size_nm=px, polarity="bright",
-                              params=dataclasses.replace(DEFAULT_PARAMETERS, membrane_thickness_nm=8.0))
+    thick = segment_classical(
+        image,
+        pixel_size_nm=px,
+        polarity="bright",
+        params=dataclasses.replace(DEFAULT_PARAMETERS, membrane_thickness_nm=8.0),
+    )
     assert thin.labels.max() >= 3
     assert thick.parameters["membrane_thickness_nm"] == 8.0
     assert np.count_nonzero(thick.labels) > np.count_nonzero(thin.labels)

@@ -49,8 +49,9 @@ def test_working_contrast_finds_the_polarity_and_makes_vesicles_positive(synthet
     for flip, expected in ((False, "bright"), (True, "dark")):
         img = -image.astype(np.float32) if flip else image.astype(np.float32)
         work = to_working_image(img, np.zeros(img.shape, bool), pixel_size_nm=px, params=P)
-        contrast = working_contrast(work, polarity="auto", sensitivity=0.5, min_diameter_nm=20.0,
-                                    max_diameter_nm=500.0, params=P)
+        contrast = working_contrast(
+            work, polarity="auto", sensitivity=0.5, min_diameter_nm=20.0, max_diameter_nm=500.0, params=P
+        )
         assert contrast.polarity == expected
         assert contrast.scores[expected] > contrast.scores["dark" if expected == "bright" else "bright"]
         # vesicle centres are positive in zs whichever way round the image is
@@ -62,11 +63,13 @@ def test_working_contrast_finds_the_polarity_and_makes_vesicles_positive(synthet
 def test_find_candidates_labels_every_vesicle_of_a_clean_image(synthetic_tem):
     image, truth, px = synthetic_tem
     work = to_working_image(image.astype(np.float32), np.zeros(image.shape, bool), pixel_size_nm=px, params=P)
-    contrast = working_contrast(work, polarity="bright", sensitivity=0.5, min_diameter_nm=20.0,
-                                max_diameter_nm=500.0, params=P)
+    contrast = working_contrast(
+        work, polarity="bright", sensitivity=0.5, min_diameter_nm=20.0, max_diameter_nm=500.0, params=P
+    )
     low, high = P.thresholds(0.5)
-    coarse = find_candidates(contrast, low=low, high=high, sensitivity=0.5, min_diameter_nm=20.0,
-                             max_diameter_nm=500.0, params=P)
+    coarse = find_candidates(
+        contrast, low=low, high=high, sensitivity=0.5, min_diameter_nm=20.0, max_diameter_nm=500.0, params=P
+    )
     rows = (truth.vesicles["centroid_y_nm"] / contrast.scale_nm).astype(int)
     cols = (truth.vesicles["centroid_x_nm"] / contrast.scale_nm).astype(int)
     assert np.mean(coarse[rows, cols] > 0) >= 0.8
@@ -75,14 +78,18 @@ def test_find_candidates_labels_every_vesicle_of_a_clean_image(synthetic_tem):
 def test_screen_rejects_background_excluded_and_specks():
     big = np.ones((50, 50), bool)
     assert screen(_candidate(big), working_shape=(60, 60), excluded=None, min_diameter_nm=20.0, params=P)[0] == (
-        REASON_BACKGROUND)
+        REASON_BACKGROUND
+    )
     disk = _disk((40, 40), (20, 20), 8)
     excluded = np.ones((40, 40), bool)
-    assert screen(_candidate(disk), working_shape=(400, 400), excluded=excluded, min_diameter_nm=20.0,
-                  params=P)[0] == REASON_EXCLUDED
+    assert (
+        screen(_candidate(disk), working_shape=(400, 400), excluded=excluded, min_diameter_nm=20.0, params=P)[0]
+        == REASON_EXCLUDED
+    )
     speck = _disk((40, 40), (20, 20), 1.5)  # ~5 nm across at 2 nm/px: far below 20 nm even with a membrane
-    reason, diameter_nm = screen(_candidate(speck), working_shape=(400, 400), excluded=None, min_diameter_nm=20.0,
-                                 params=P)
+    reason, diameter_nm = screen(
+        _candidate(speck), working_shape=(400, 400), excluded=None, min_diameter_nm=20.0, params=P
+    )
     assert reason == REASON_TOO_SMALL and diameter_nm == pytest.approx(_candidate(speck).coarse_diameter_nm + 8.0)
     assert screen(_candidate(disk), working_shape=(400, 400), excluded=None, min_diameter_nm=20.0, params=P) is None
 
@@ -91,8 +98,15 @@ def test_shape_rules_reject_a_rod_and_strip_one_lying_across_a_vesicle():
     rod = np.zeros((60, 60), bool)
     rod[28:32, 5:55] = True
     coarse, territory = rod.astype(np.int32), rod.astype(np.int32)
-    reason, _ = shape_rules(_candidate(rod), coarse=coarse, territory=territory, scale_nm=2.0, min_diameter_nm=20.0,
-                            max_diameter_nm=500.0, params=P)
+    reason, _ = shape_rules(
+        _candidate(rod),
+        coarse=coarse,
+        territory=territory,
+        scale_nm=2.0,
+        min_diameter_nm=20.0,
+        max_diameter_nm=500.0,
+        params=P,
+    )
     assert reason == REASON_ELONGATED
     # a vesicle (radius 12 px) with a long thin rod through it keeps its body
     body = _disk((80, 160), (40, 80), 12)
@@ -100,8 +114,9 @@ def test_shape_rules_reject_a_rod_and_strip_one_lying_across_a_vesicle():
     crossed[39:42, 0:160] = True
     coarse, territory = crossed.astype(np.int32), crossed.astype(np.int32)
     cand = _candidate(crossed)
-    reason, stripped = shape_rules(cand, coarse=coarse, territory=territory, scale_nm=2.0, min_diameter_nm=20.0,
-                                   max_diameter_nm=500.0, params=P)
+    reason, stripped = shape_rules(
+        cand, coarse=coarse, territory=territory, scale_nm=2.0, min_diameter_nm=20.0, max_diameter_nm=500.0, params=P
+    )
     assert reason is None and [r for r, _ in stripped] == [REASON_ELONGATED]
     assert is_round_body(cand.region, P) and cand.region[40, 80] and not cand.region[40, 5]
     assert coarse[40, 5] == 0  # the rod left the candidate image too
@@ -112,12 +127,14 @@ def test_rim_evidence_needs_a_dark_ring():
     ring = _disk((60, 60), (30, 30), 14) & ~region
     zs = np.where(region, 6.0, 0.0).astype(np.float32)
     coarse = region.astype(np.int32)
-    without = rim_evidence(_candidate(region), zs=zs, coarse=coarse, scale_nm=2.0, min_diameter_nm=20.0, high=5.0,
-                           params=P)
+    without = rim_evidence(
+        _candidate(region), zs=zs, coarse=coarse, scale_nm=2.0, min_diameter_nm=20.0, high=5.0, params=P
+    )
     assert without.reason == REASON_NO_RIM
     zs[ring] = -4.0
-    with_rim = rim_evidence(_candidate(region), zs=zs, coarse=coarse, scale_nm=2.0, min_diameter_nm=20.0, high=5.0,
-                            params=P)
+    with_rim = rim_evidence(
+        _candidate(region), zs=zs, coarse=coarse, scale_nm=2.0, min_diameter_nm=20.0, high=5.0, params=P
+    )
     assert with_rim.reason is None and with_rim.outside < -1.0
 
 
@@ -135,7 +152,6 @@ def test_precipitate_is_a_dark_blob_away_from_vesicles():
     zs[_disk((100, 100), (50, 50), 6)] = -20.0
     contrast = WorkingContrast(zs, 2.0, None, "bright", {})
     full = FullResolution(np.zeros((100, 100), np.float32), 1.0, 2.0, 1.0, 1.0)
-    rows = find_precipitate(contrast, np.zeros((100, 100), np.int32), full, accepted=[], lighter=[], high=5.0,
-                            params=P)
+    rows = find_precipitate(contrast, np.zeros((100, 100), np.int32), full, accepted=[], lighter=[], high=5.0, params=P)
     assert len(rows) == 1 and rows[0]["centroid_x_nm"] == pytest.approx(100.0, abs=1.0)
     assert rows[0]["reason"].startswith("stain precipitate")

@@ -13,5 +13,9 @@ from exo_vision.segmentation.classical.polarity import detect_vesicle_polarity
 from exo_vision.segmentation.classical.split import split_touching
 
 __all__ = [
-    "DEFAULT_PARAMETERS", "ClassicalParameters", "detect_vesicle_polarity", "segment_classical", "split_touching",
+    "DEFAULT_PARAMETERS",
+    "ClassicalParameters",
+    "detect_vesicle_polarity",
+    "segment_classical",
+    "split_touching",
 ]

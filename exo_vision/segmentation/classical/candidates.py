@@ -29,7 +29,12 @@ def thresholds(sensitivity: float, params: ClassicalParameters = DEFAULT_PARAMET
 
 
 def enclosed_by_dark(
-    z: np.ndarray, *, scale_nm: float, low: float, high: float, dark: np.ndarray | None = None,
+    z: np.ndarray,
+    *,
+    scale_nm: float,
+    low: float,
+    high: float,
+    dark: np.ndarray | None = None,
     params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> np.ndarray:
     """Regions fully enclosed by dark stain (membranes and halos), uint8 0/1.
@@ -55,7 +60,9 @@ def enclosed_by_dark(
         dark = hysteresis(-z, low, high)
     dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, disk(params.dark_closing_radius_nm / scale_nm))
     enclosed = fill_holes(dark) & (dark == 0)
-    return cv2.morphologyEx(enclosed.astype(np.uint8), cv2.MORPH_OPEN, disk(params.enclosed_opening_radius_nm / scale_nm))
+    return cv2.morphologyEx(
+        enclosed.astype(np.uint8), cv2.MORPH_OPEN, disk(params.enclosed_opening_radius_nm / scale_nm)
+    )
 
 
 def candidate_mask(
@@ -78,8 +85,12 @@ def candidate_mask(
 
 
 def candidate_parts(
-    z: np.ndarray, *, scale_nm: float, sensitivity: float,
-    thresholded: tuple[np.ndarray, np.ndarray] | None = None, params: ClassicalParameters = DEFAULT_PARAMETERS,
+    z: np.ndarray,
+    *,
+    scale_nm: float,
+    sensitivity: float,
+    thresholded: tuple[np.ndarray, np.ndarray] | None = None,
+    params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`candidate_mask` together with the dark-enclosed regions it used.
 
@@ -250,7 +261,11 @@ def ring_mean(
 
 
 def rim_mean(
-    z: np.ndarray, region: np.ndarray, *, scale_nm: float, ignore: np.ndarray | None = None,
+    z: np.ndarray,
+    region: np.ndarray,
+    *,
+    scale_nm: float,
+    ignore: np.ndarray | None = None,
     params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> float:
     """Mean contrast of the membrane-and-halo ring just outside ``region`` (the rim rule's ring)."""

@@ -74,7 +74,11 @@ class RimEvidence:
 
 
 def screen(
-    cand: Candidate, *, working_shape: tuple[int, int], excluded: np.ndarray | None, min_diameter_nm: float,
+    cand: Candidate,
+    *,
+    working_shape: tuple[int, int],
+    excluded: np.ndarray | None,
+    min_diameter_nm: float,
     params: ClassicalParameters,
 ) -> tuple[str, float] | None:
     """The cheap checks: uneven stain, the excluded area, far too small. ``(reason, diameter_nm)`` or None."""
@@ -91,8 +95,14 @@ def screen(
 
 
 def shape_rules(
-    cand: Candidate, *, coarse: np.ndarray, territory: np.ndarray, scale_nm: float, min_diameter_nm: float,
-    max_diameter_nm: float, params: ClassicalParameters,
+    cand: Candidate,
+    *,
+    coarse: np.ndarray,
+    territory: np.ndarray,
+    scale_nm: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    params: ClassicalParameters,
 ) -> tuple[str | None, list[tuple[str, float]]]:
     """Rods and aggregates: strip a rod lying across a vesicle, close a broken cup rim, reject the rest.
 
@@ -130,7 +140,13 @@ def shape_rules(
 
 
 def rim_evidence(
-    cand: Candidate, *, zs: np.ndarray, coarse: np.ndarray, scale_nm: float, min_diameter_nm: float, high: float,
+    cand: Candidate,
+    *,
+    zs: np.ndarray,
+    coarse: np.ndarray,
+    scale_nm: float,
+    min_diameter_nm: float,
+    high: float,
     params: ClassicalParameters,
 ) -> RimEvidence:
     """Is the candidate lighter than the stain, ringed by a dark membrane and halo, and above the noise?"""
@@ -146,8 +162,11 @@ def rim_evidence(
     upper = percentile(inside_z, p.interior_percentile)
     if upper < 0.0:
         return RimEvidence(outside, inside_mean, upper, REASON_NOT_LIGHTER)
-    if (not np.isfinite(outside) or outside > -p.min_rim_darkness_fraction * abs(inside_mean)
-            or inside_mean - outside < p.min_rim_step_z):
+    if (
+        not np.isfinite(outside)
+        or outside > -p.min_rim_darkness_fraction * abs(inside_mean)
+        or inside_mean - outside < p.min_rim_step_z
+    ):
         return RimEvidence(outside, inside_mean, upper, REASON_NO_RIM)
     # A faint vesicle is seen by its outline: the step from its light interior
     # (upper quartile, as a cup's dark centre pulls lower ones down) to the dark
@@ -164,8 +183,14 @@ def rim_evidence(
 
 
 def final_size_rules(
-    cand: Candidate, diameter_nm: float, *, zs: np.ndarray, outside: float, min_diameter_nm: float,
-    max_diameter_nm: float, params: ClassicalParameters,
+    cand: Candidate,
+    diameter_nm: float,
+    *,
+    zs: np.ndarray,
+    outside: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    params: ClassicalParameters,
 ) -> str | None:
     """Size limits on the refined outline, and the membrane test for small particles."""
     if diameter_nm < min_diameter_nm:

@@ -11,9 +11,8 @@ has vesicles positive whatever their polarity.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,8 +26,14 @@ from exo_vision.segmentation.classical.preprocess import (
     shrink_mask,
     smooth_and_noise,
 )
-from exo_vision.segmentation.morphology_ops import dilate_disk, disk, hysteresis, label_components_with_stats
-from exo_vision.segmentation.morphology_ops import label_components, solidity
+from exo_vision.segmentation.morphology_ops import (
+    dilate_disk,
+    disk,
+    hysteresis,
+    label_components,
+    label_components_with_stats,
+    solidity,
+)
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,12 @@ def to_working_image(
 
 
 def working_contrast(
-    work: WorkingImage, *, polarity: str, sensitivity: float, min_diameter_nm: float, max_diameter_nm: float,
+    work: WorkingImage,
+    *,
+    polarity: str,
+    sensitivity: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
     params: ClassicalParameters,
 ) -> WorkingContrast:
     """Background-subtracted, noise-normalised contrast with vesicles positive, and the polarity used.
@@ -120,8 +130,12 @@ def working_contrast(
     first_parts = None
     if polarity == "auto":
         polarity, scores, first_parts = _choose_polarity(
-            np.ascontiguousarray(z[::step, ::step]), scale_nm=scale_nm * step, sensitivity=sensitivity,
-            min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=params,
+            np.ascontiguousarray(z[::step, ::step]),
+            scale_nm=scale_nm * step,
+            sensitivity=sensitivity,
+            min_diameter_nm=min_diameter_nm,
+            max_diameter_nm=max_diameter_nm,
+            params=params,
         )
     sign = 1.0 if polarity == "bright" else -1.0
     # Two more passes: a background that follows stain pools while ignoring the
@@ -130,8 +144,12 @@ def working_contrast(
     # lift the background under itself.
     for broad_objects in (False, True):
         objects = object_mask(
-            np.ascontiguousarray((sign * z)[::step, ::step]), scale_nm=scale_nm * step, sensitivity=sensitivity,
-            max_diameter_nm=max_diameter_nm, broad=broad_objects, parts=None if broad_objects else first_parts,
+            np.ascontiguousarray((sign * z)[::step, ::step]),
+            scale_nm=scale_nm * step,
+            sensitivity=sensitivity,
+            max_diameter_nm=max_diameter_nm,
+            broad=broad_objects,
+            parts=None if broad_objects else first_parts,
             params=params,
         )
         if step > 1:
@@ -147,7 +165,12 @@ def working_contrast(
 
 
 def _choose_polarity(
-    zp: np.ndarray, *, scale_nm: float, sensitivity: float, min_diameter_nm: float, max_diameter_nm: float,
+    zp: np.ndarray,
+    *,
+    scale_nm: float,
+    sensitivity: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
     params: ClassicalParameters,
 ) -> tuple[str, dict[str, float], tuple[np.ndarray, np.ndarray]]:
     """The polarity, its evidence, and the candidates of the winning hypothesis (reused by the first pass)."""
@@ -158,15 +181,26 @@ def _choose_polarity(
     parts_bright = candidate_parts(zp, thresholded=(light, dark), **common)
     parts_dark = candidate_parts(-zp, thresholded=(dark, light), **common)
     polarity, scores = detect_vesicle_polarity(
-        zp, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
-        sensitivity=sensitivity, masks=(parts_bright[0], parts_dark[0]), params=params,
+        zp,
+        scale_nm=scale_nm,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
+        sensitivity=sensitivity,
+        masks=(parts_bright[0], parts_dark[0]),
+        params=params,
     )
     return polarity, scores, parts_bright if polarity == "bright" else parts_dark
 
 
 def object_mask(
-    z: np.ndarray, *, scale_nm: float, sensitivity: float, max_diameter_nm: float, broad: bool,
-    parts: tuple[np.ndarray, np.ndarray] | None, params: ClassicalParameters,
+    z: np.ndarray,
+    *,
+    scale_nm: float,
+    sensitivity: float,
+    max_diameter_nm: float,
+    broad: bool,
+    parts: tuple[np.ndarray, np.ndarray] | None,
+    params: ClassicalParameters,
 ) -> np.ndarray:
     """Vesicle-like objects (with a margin for halos) to leave out of the background.
 
@@ -182,16 +216,20 @@ def object_mask(
     found = parts[0].astype(np.uint8)
     if broad:
         smooth = cv2.GaussianBlur(z, (0, 0), p.broad_smooth_nm / scale_nm)
-        found |= cv2.morphologyEx((smooth > p.broad_threshold_fraction * low).astype(np.uint8), cv2.MORPH_OPEN,
-                                  disk(p.broad_opening_radius_nm / scale_nm))
+        found |= cv2.morphologyEx(
+            (smooth > p.broad_threshold_fraction * low).astype(np.uint8),
+            cv2.MORPH_OPEN,
+            disk(p.broad_opening_radius_nm / scale_nm),
+        )
     count, lab = label_components(found)
     if count <= 1:
         return np.zeros(z.shape, bool)
     # very large light regions are more likely stain than vesicle; a real large
     # vesicle is still found by its membrane even if the background rises under it
     max_area = p.object_max_area_ratio * np.pi * (0.5 * min(max_diameter_nm, p.object_max_diameter_nm) / scale_nm) ** 2
-    keep = (np.bincount(lab[found > 0], minlength=count) <= max_area) & _edged_or_strong(lab, count, z, low, high,
-                                                                                        scale_nm, p)
+    keep = (np.bincount(lab[found > 0], minlength=count) <= max_area) & _edged_or_strong(
+        lab, count, z, low, high, scale_nm, p
+    )
     keep[0] = False
     kept = keep[lab].astype(np.uint8)
     # Vesicles in a cluster, or next to light stain, can merge with it into one
@@ -200,8 +238,8 @@ def object_mask(
     count, elab, estats = label_components_with_stats(parts[1])
     for k in range(1, count):
         x, y, w, h, area = (int(v) for v in estats[k])
-        if area <= max_area and solidity(elab[y:y + h, x:x + w] == k) >= p.object_min_enclosed_solidity:
-            kept[y:y + h, x:x + w][elab[y:y + h, x:x + w] == k] = 1
+        if area <= max_area and solidity(elab[y : y + h, x : x + w] == k) >= p.object_min_enclosed_solidity:
+            kept[y : y + h, x : x + w][elab[y : y + h, x : x + w] == k] = 1
     return dilate_disk(kept, p.object_margin_nm / scale_nm)
 
 

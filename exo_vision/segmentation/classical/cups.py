@@ -56,8 +56,9 @@ def ray_geometry(
 ) -> RayGeometry:
     """The rays' directions, sample radii and search limits for one working scale."""
     p = params
-    r_min_px = max(0.5 * max(min_diameter_nm, p.cup_min_diameter_nm) / scale_nm * p.cup_min_radius_fraction,
-                   p.cup_min_radius_px)
+    r_min_px = max(
+        0.5 * max(min_diameter_nm, p.cup_min_diameter_nm) / scale_nm * p.cup_min_radius_fraction, p.cup_min_radius_px
+    )
     r_max_px = 0.5 * min(max_diameter_nm, p.cup_max_diameter_nm) / scale_nm
     beyond_px = max(p.cup_beyond_nm / scale_nm, p.cup_beyond_min_px)
     angles = np.arange(p.cup_directions) * (2 * np.pi / p.cup_directions)
@@ -67,7 +68,12 @@ def ray_geometry(
 
 
 def find_faint_cups(
-    z: np.ndarray, coarse: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float,
+    z: np.ndarray,
+    coarse: np.ndarray,
+    *,
+    scale_nm: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
     params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> list[tuple[int, int, np.ndarray]]:
     """Whole cups whose faint rim broke into separate pieces, found from their dark centre.
@@ -95,8 +101,9 @@ def find_faint_cups(
     zb = cv2.GaussianBlur(z, (0, 0), max(p.cup_ray_smooth_nm / scale_nm, p.cup_min_blur_px))
     centre_field = cv2.GaussianBlur(z, (0, 0), max(p.cup_centre_smooth_nm / scale_nm, p.cup_min_blur_px))
     geo = ray_geometry(scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=p)
-    minima = local_maxima(-centre_field, min_distance=max(int(geo.r_min_px), 2), threshold=p.cup_rim_contrast_z,
-                          border=int(geo.r_min_px))
+    minima = local_maxima(
+        -centre_field, min_distance=max(int(geo.r_min_px), 2), threshold=p.cup_rim_contrast_z, border=int(geo.r_min_px)
+    )
     # a minimum inside an object found so far is skipped: drop it before the costly ray test
     minima = minima[coarse[minima[:, 0], minima[:, 1]] == 0] if len(minima) else minima
     if len(minima):
@@ -107,14 +114,24 @@ def find_faint_cups(
         if coarse[cy0, cx0] != 0 or taken[cy0, cx0]:
             continue
         trace = _trace_rim(zb, float(cy0), float(cx0), geo, p)
-        if trace.centre > -p.cup_centre_depth_fraction * p.cup_rim_contrast_z or trace.seen.sum() < p.cup_min_rim_directions:
+        if (
+            trace.centre > -p.cup_centre_depth_fraction * p.cup_rim_contrast_z
+            or trace.seen.sum() < p.cup_min_rim_directions
+        ):
             continue
-        cup = _cup_outline(trace, z.shape, geo, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm,
-                           max_diameter_nm=max_diameter_nm, params=p)
+        cup = _cup_outline(
+            trace,
+            z.shape,
+            geo,
+            scale_nm=scale_nm,
+            min_diameter_nm=min_diameter_nm,
+            max_diameter_nm=max_diameter_nm,
+            params=p,
+        )
         if cup is None:
             continue
         r0, c0, disc = cup
-        taken[r0:r0 + disc.shape[0], c0:c0 + disc.shape[1]] |= disc
+        taken[r0 : r0 + disc.shape[0], c0 : c0 + disc.shape[1]] |= disc
         cups.append(cup)
     return cups
 
@@ -128,7 +145,7 @@ def _screen_minima(zb: np.ndarray, minima: np.ndarray, geo: RayGeometry, p: Clas
     ray_rows, ray_cols = np.sin(geo.angles)[:, None] * radii, np.cos(geo.angles)[:, None] * radii
     zb_flat = zb.ravel()
     for start in range(0, len(minima), p.cup_batch_size):
-        batch = minima[start:start + p.cup_batch_size]
+        batch = minima[start : start + p.cup_batch_size]
         ys = _ray_positions(batch[:, 0], ray_rows, m)
         xs = _ray_positions(batch[:, 1], ray_cols, n)
         if m * n > np.iinfo(np.int32).max:
@@ -141,9 +158,13 @@ def _screen_minima(zb: np.ndarray, minima: np.ndarray, geo: RayGeometry, p: Clas
         # second pass near each minimum's typical rim radius, as in _trace_rim
         r_med = np.median(radii[k_peak], axis=1)[:, None, None]
         near = (radii >= np.maximum(p.cup_rim_search_low_fraction * r_med, geo.r_min_px)) & (
-            radii <= np.minimum(p.cup_rim_search_high_fraction * r_med, geo.r_max_px))
+            radii <= np.minimum(p.cup_rim_search_high_fraction * r_med, geo.r_max_px)
+        )
         k_peak, peak, _ = _rim_peaks(
-            np.where(near, prof, -np.inf), radii, geo.r_min_px, geo.r_max_px,
+            np.where(near, prof, -np.inf),
+            radii,
+            geo.r_min_px,
+            geo.r_max_px,
             max(geo.beyond_px, p.cup_reach_radius_fraction * float(r_med.max())),
         )
         beyond = _min_after(prof, k_peak, int(geo.beyond_px))  # darkest beyond the rim, from the real profile
@@ -155,7 +176,7 @@ def _screen_minima(zb: np.ndarray, minima: np.ndarray, geo: RayGeometry, p: Clas
         mid = np.take_along_axis(ordered, np.maximum((n_seen - 1) // 2, 0), axis=1)
         r_typ = np.where(n_seen > 0, mid, 0.0)
         consistent = seen & (np.abs(r_peak - r_typ) <= p.cup_radius_tolerance_fraction * r_typ)
-        keep[start:start + p.cup_batch_size] = (
+        keep[start : start + p.cup_batch_size] = (
             consistent.mean(axis=1) >= p.cup_screen_coverage_fraction * p.cup_min_coverage
         ) & (centre <= -p.cup_centre_depth_fraction * p.cup_rim_contrast_z)
     return keep
@@ -174,7 +195,9 @@ def _trace_rim(zb: np.ndarray, cy: float, cx: float, geo: RayGeometry, p: Classi
         # second pass near the typical rim radius, so a brighter neighbour farther out is not taken
         r_med = float(np.median(radii[k_peak]))
         k_peak, peak, beyond = _rim_peaks(
-            prof, radii, max(p.cup_rim_search_low_fraction * r_med, geo.r_min_px),
+            prof,
+            radii,
+            max(p.cup_rim_search_low_fraction * r_med, geo.r_min_px),
             min(p.cup_rim_search_high_fraction * r_med, geo.r_max_px),
             max(geo.beyond_px, p.cup_reach_radius_fraction * r_med),
         )
@@ -191,8 +214,14 @@ def _trace_rim(zb: np.ndarray, cy: float, cx: float, geo: RayGeometry, p: Classi
 
 
 def _cup_outline(
-    trace: RimTrace, shape: tuple[int, ...], geo: RayGeometry, *, scale_nm: float, min_diameter_nm: float,
-    max_diameter_nm: float, params: ClassicalParameters,
+    trace: RimTrace,
+    shape: tuple[int, ...],
+    geo: RayGeometry,
+    *,
+    scale_nm: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    params: ClassicalParameters,
 ) -> tuple[int, int, np.ndarray] | None:
     """The filled outline at the rim's outer half-level, or None when the rim is inconsistent or off-size."""
     p = params
@@ -209,10 +238,10 @@ def _cup_outline(
     for d in range(n_dir):
         k = k_peak[d] if consistent[d] else int(np.argmin(np.abs(radii - r_med)))
         half = 0.5 * (prof[d, k] + beyond[d])
-        after = np.flatnonzero(prof[d, k:k + 1 + int(reach)] < half)
+        after = np.flatnonzero(prof[d, k : k + 1 + int(reach)] < half)
         edge[d] = radii[k + after[0]] if after.size else radii[k] + 0.5 * reach
     window = p.cup_outline_median_directions
-    padded = np.concatenate([edge[-(window // 2):], edge, edge[:window // 2]])
+    padded = np.concatenate([edge[-(window // 2) :], edge, edge[: window // 2]])
     edge = np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
     e_med = float(np.median(edge))
     edge = np.clip(edge, p.cup_outline_low_fraction * e_med, p.cup_outline_high_fraction * e_med)
@@ -265,7 +294,7 @@ def _rim_peaks(
     search = np.flatnonzero((radii >= r_lo) & (radii <= r_hi))
     if search.size == 0:
         search = np.array([int(np.argmin(np.abs(radii - r_lo)))])
-    k_peak = search[0] + np.argmax(prof[..., search[0]:search[-1] + 1], axis=-1)
+    k_peak = search[0] + np.argmax(prof[..., search[0] : search[-1] + 1], axis=-1)
     peak = np.take_along_axis(prof, k_peak[..., None], axis=-1)[..., 0]
     return k_peak, peak, _min_after(prof, k_peak, max(int(beyond_px), 1))
 
@@ -281,7 +310,12 @@ def _min_after(prof: np.ndarray, index: np.ndarray, reach: int) -> np.ndarray:
 
 
 def add_faint_cups(
-    coarse: np.ndarray, zs: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float,
+    coarse: np.ndarray,
+    zs: np.ndarray,
+    *,
+    scale_nm: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
     params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> np.ndarray:
     """Make each cup whose faint rim broke into pieces one candidate (working scale; ``coarse`` changed in place).
@@ -299,7 +333,7 @@ def add_faint_cups(
         zs, coarse, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=p
     ):
         h, w = disc.shape
-        view = coarse[r0:r0 + h, c0:c0 + w]
+        view = coarse[r0 : r0 + h, c0 : c0 + w]
         area = int(disc.sum())
         ids, counts = np.unique(view[disc], return_counts=True)
         counts, ids = counts[ids > 0], ids[ids > 0]
@@ -307,7 +341,7 @@ def add_faint_cups(
             continue  # already one object
         pad = int(np.ceil(0.5 * max_diameter_nm / scale_nm))
         br0, bc0 = max(r0 - pad, 0), max(c0 - pad, 0)
-        big = coarse[br0:r0 + h + pad, bc0:c0 + w + pad]
+        big = coarse[br0 : r0 + h + pad, bc0 : c0 + w + pad]
         if not _is_broken_rim(big, ids, counts, area, p):
             continue
         view[disc] = next_label
@@ -315,8 +349,11 @@ def add_faint_cups(
         for k in ids.tolist():
             rest = big == k
             # a neighbour keeps its body, not the sliver of rim it had taken
-            body = (strip_thin_parts(rest, radius_px=p.cup_neighbour_strip_radius_nm / scale_nm)
-                    if rest.sum() >= min_part else None)
+            body = (
+                strip_thin_parts(rest, radius_px=p.cup_neighbour_strip_radius_nm / scale_nm)
+                if rest.sum() >= min_part
+                else None
+            )
             if body is None or body.sum() < min_part:
                 big[rest] = 0
             else:

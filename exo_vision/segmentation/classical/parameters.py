@@ -389,8 +389,9 @@ class ClassicalParameters:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown classical parameter(s) {unknown}; known names are the fields of "
-                             "ClassicalParameters")
+            raise ValueError(
+                f"unknown classical parameter(s) {unknown}; known names are the fields of ClassicalParameters"
+            )
         return cls(**values)
 
     def thresholds(self, sensitivity: float) -> tuple[float, float]:

@@ -113,19 +113,15 @@ def segment_classical(
 
     work = to_working_image(img, exclude, pixel_size_nm=px, params=params)
     report(1)
-    contrast = working_contrast(work, polarity=polarity, sensitivity=sensitivity, min_diameter_nm=min_diameter_nm,
-                                max_diameter_nm=max_diameter_nm, params=params)
+    sizes: dict[str, Any] = dict(min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=params)
+    contrast = working_contrast(work, polarity=polarity, sensitivity=sensitivity, **sizes)
     report(2)
-    coarse = find_candidates(contrast, low=low, high=high, sensitivity=sensitivity, min_diameter_nm=min_diameter_nm,
-                             max_diameter_nm=max_diameter_nm, params=params)
+    coarse = find_candidates(contrast, low=low, high=high, sensitivity=sensitivity, **sizes)
     report(3)
     sign = 1.0 if contrast.polarity == "bright" else -1.0
     full = FullResolution(img, sign, px, img.shape[0] / coarse.shape[0], img.shape[1] / coarse.shape[1])
     noise = PixelNoise(img, params)
-    labels, rejected, accepted, lighter = decide_candidates(
-        coarse, contrast, full, noise, exclude, high=high, min_diameter_nm=min_diameter_nm,
-        max_diameter_nm=max_diameter_nm, params=params,
-    )
+    labels, rejected, accepted, lighter = decide_candidates(coarse, contrast, full, noise, exclude, high=high, **sizes)
     report(4)
     rejected += find_precipitate(contrast, coarse, full, accepted=accepted, lighter=lighter, high=high, params=params)
     report(5)
@@ -133,10 +129,18 @@ def segment_classical(
     rejected_df = rejected_table(rejected)
     n_vesicles = len(accepted)
     parameters = dict(
-        pixel_size_nm=px, min_diameter_nm=float(min_diameter_nm), max_diameter_nm=float(max_diameter_nm),
-        sensitivity=float(sensitivity), polarity=contrast.polarity, polarity_evidence=contrast.scores,
-        membrane_thickness_nm=float(params.membrane_thickness_nm), working_scale_nm=contrast.scale_nm,
-        threshold_low=low, threshold_high=high, n_vesicles=n_vesicles, n_rejected=len(rejected_df),
+        pixel_size_nm=px,
+        min_diameter_nm=float(min_diameter_nm),
+        max_diameter_nm=float(max_diameter_nm),
+        sensitivity=float(sensitivity),
+        polarity=contrast.polarity,
+        polarity_evidence=contrast.scores,
+        membrane_thickness_nm=float(params.membrane_thickness_nm),
+        working_scale_nm=contrast.scale_nm,
+        threshold_low=low,
+        threshold_high=high,
+        n_vesicles=n_vesicles,
+        n_rejected=len(rejected_df),
         pixel_noise_std=noise.raw,
     )
     logger.info("segmented %d vesicles, rejected %d candidates", n_vesicles, len(rejected_df))
@@ -146,19 +150,33 @@ def segment_classical(
 
 
 def find_candidates(
-    contrast: WorkingContrast, *, low: float, high: float, sensitivity: float, min_diameter_nm: float,
-    max_diameter_nm: float, params: ClassicalParameters,
+    contrast: WorkingContrast,
+    *,
+    low: float,
+    high: float,
+    sensitivity: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    params: ClassicalParameters,
 ) -> np.ndarray:
     """Candidate labels at the working scale: thresholded, split at necks, cups and squeezed vesicles added."""
     zs, scale_nm = contrast.zs, contrast.scale_nm
     light, dark = hysteresis(zs, low, high), hysteresis(-zs, low, high)
-    mask = candidate_parts(zs, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark),
-                           params=params)[0]
+    mask = candidate_parts(zs, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark), params=params)[0]
     sizes: dict[str, Any] = dict(min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=params)
     coarse = split_touching(mask, scale_nm=scale_nm, **sizes)
     coarse = add_faint_cups(coarse, zs, scale_nm=scale_nm, **sizes)
-    return add_between_bodies(coarse, zs, light=light, dark=dark, scale_nm=scale_nm, low=low, high=high,
-                              min_diameter_nm=min_diameter_nm, params=params)
+    return add_between_bodies(
+        coarse,
+        zs,
+        light=light,
+        dark=dark,
+        scale_nm=scale_nm,
+        low=low,
+        high=high,
+        min_diameter_nm=min_diameter_nm,
+        params=params,
+    )
 
 
 def _rejection(
@@ -170,13 +188,22 @@ def _rejection(
     return dict(
         centroid_x_nm=(float(xs.mean()) + col + 0.5) * full.fx * px - 0.5 * px,
         centroid_y_nm=(float(ys.mean()) + row + 0.5) * full.fy * px - 0.5 * px,
-        equivalent_diameter_nm=diameter_nm, reason=reason,
+        equivalent_diameter_nm=diameter_nm,
+        reason=reason,
     )
 
 
 def decide_candidates(
-    coarse: np.ndarray, contrast: WorkingContrast, full: FullResolution, noise: PixelNoise, exclude: np.ndarray, *,
-    high: float, min_diameter_nm: float, max_diameter_nm: float, params: ClassicalParameters,
+    coarse: np.ndarray,
+    contrast: WorkingContrast,
+    full: FullResolution,
+    noise: PixelNoise,
+    exclude: np.ndarray,
+    *,
+    high: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    params: ClassicalParameters,
 ) -> tuple[np.ndarray, list[dict[str, Any]], list[int], list[int]]:
     """Check and refine every candidate in label order.
 
@@ -210,9 +237,16 @@ def decide_candidates(
         outline = outcome[0]
         if outline is None:
             continue
-        view = labels[outline.row:outline.row + outline.mask.shape[0], outline.col:outline.col + outline.mask.shape[1]]
-        free = outline.mask & (view == 0) & ~exclude[outline.row:outline.row + outline.mask.shape[0],
-                                                     outline.col:outline.col + outline.mask.shape[1]]
+        view = labels[
+            outline.row : outline.row + outline.mask.shape[0], outline.col : outline.col + outline.mask.shape[1]
+        ]
+        free = (
+            outline.mask
+            & (view == 0)
+            & ~exclude[
+                outline.row : outline.row + outline.mask.shape[0], outline.col : outline.col + outline.mask.shape[1]
+            ]
+        )
         view[free] = len(accepted) + 1
         accepted.append(i)
     return labels, rejected, accepted, lighter
@@ -229,36 +263,73 @@ def _candidate(coarse: np.ndarray, label: int, sl: tuple[slice, slice], margin: 
 
 
 def _decide_one(
-    cand: Candidate, coarse: np.ndarray, territory: np.ndarray, contrast: WorkingContrast, full: FullResolution,
-    noise: PixelNoise, *, high: float, min_diameter_nm: float, max_diameter_nm: float, params: ClassicalParameters,
+    cand: Candidate,
+    coarse: np.ndarray,
+    territory: np.ndarray,
+    contrast: WorkingContrast,
+    full: FullResolution,
+    noise: PixelNoise,
+    *,
+    high: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    params: ClassicalParameters,
 ) -> tuple[RefinedOutline | None, list[tuple[str, float]]]:
     """The refined outline of one candidate (None when rejected) and its rejections as ``(reason, diameter_nm)``."""
     scale_nm = contrast.scale_nm
-    screened = screen(cand, working_shape=coarse.shape, excluded=contrast.excluded, min_diameter_nm=min_diameter_nm,
-                      params=params)
+    screened = screen(
+        cand, working_shape=coarse.shape, excluded=contrast.excluded, min_diameter_nm=min_diameter_nm, params=params
+    )
     if screened is not None:
         return None, [screened]
-    reason, stripped = shape_rules(cand, coarse=coarse, territory=territory, scale_nm=scale_nm,
-                                   min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=params)
+    reason, stripped = shape_rules(
+        cand,
+        coarse=coarse,
+        territory=territory,
+        scale_nm=scale_nm,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
+        params=params,
+    )
     if reason is not None:
         return None, stripped + [(reason, cand.coarse_diameter_nm)]
-    rim = rim_evidence(cand, zs=contrast.zs, coarse=coarse, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm,
-                       high=high, params=params)
+    rim = rim_evidence(
+        cand,
+        zs=contrast.zs,
+        coarse=coarse,
+        scale_nm=scale_nm,
+        min_diameter_nm=min_diameter_nm,
+        high=high,
+        params=params,
+    )
     if rim.reason is not None:
         return None, stripped + [(rim.reason, cand.coarse_diameter_nm)]
     outline = refine_outline(cand, territory, full, noise, params=params)
     if isinstance(outline, str):
         return None, stripped + [(outline, cand.coarse_diameter_nm)]
-    reason = final_size_rules(cand, outline.diameter_nm, zs=contrast.zs, outside=rim.outside,
-                              min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=params)
+    reason = final_size_rules(
+        cand,
+        outline.diameter_nm,
+        zs=contrast.zs,
+        outside=rim.outside,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
+        params=params,
+    )
     if reason is not None:
         return None, stripped + [(reason, outline.diameter_nm)]
     return outline, stripped
 
 
 def find_precipitate(
-    contrast: WorkingContrast, coarse: np.ndarray, full: FullResolution, *, accepted: list[int], lighter: list[int],
-    high: float, params: ClassicalParameters,
+    contrast: WorkingContrast,
+    coarse: np.ndarray,
+    full: FullResolution,
+    *,
+    accepted: list[int],
+    lighter: list[int],
+    high: float,
+    params: ClassicalParameters,
 ) -> list[dict[str, Any]]:
     """Stain precipitate: dark, compact blobs away from every candidate, as rejected rows."""
     p, zs, scale_nm = params, contrast.zs, contrast.scale_nm
@@ -269,8 +340,9 @@ def find_precipitate(
     n_labels = int(coarse.max()) + 1
     kept, light = np.zeros(n_labels, np.uint8), np.zeros(n_labels, np.uint8)
     kept[accepted], light[lighter] = 1, 1
-    near = (dilate_disk(kept[coarse], p.precipitate_vesicle_clearance_nm / scale_nm)
-            | dilate_disk(light[coarse], p.precipitate_light_clearance_nm / scale_nm))
+    near = dilate_disk(kept[coarse], p.precipitate_vesicle_clearance_nm / scale_nm) | dilate_disk(
+        light[coarse], p.precipitate_light_clearance_nm / scale_nm
+    )
     dark &= ~near
     if contrast.excluded is not None:
         dark &= ~contrast.excluded
@@ -281,8 +353,11 @@ def find_precipitate(
             continue
         blob = blobs[sl] == j
         diameter_nm = 2.0 * np.sqrt(blob.sum() / np.pi) * scale_nm
-        if (diameter_nm < p.precipitate_min_diameter_nm or diameter_nm > p.precipitate_max_diameter_nm
-                or float(zs[sl][blob].mean()) > -p.precipitate_mean_depth_thresholds * high):
+        if (
+            diameter_nm < p.precipitate_min_diameter_nm
+            or diameter_nm > p.precipitate_max_diameter_nm
+            or float(zs[sl][blob].mean()) > -p.precipitate_mean_depth_thresholds * high
+        ):
             continue
         rows.append(_rejection(blob, sl[0].start, sl[1].start, full, diameter_nm, REASON_PRECIPITATE))
     return rows

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -22,8 +21,14 @@ from exo_vision.segmentation.morphology_ops import label_components
 
 
 def polarity_evidence(
-    z: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float, sensitivity: float,
-    mask: np.ndarray | None = None, params: ClassicalParameters = DEFAULT_PARAMETERS,
+    z: np.ndarray,
+    *,
+    scale_nm: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    sensitivity: float,
+    mask: np.ndarray | None = None,
+    params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> float:
     """Summed evidence that objects lighter than the stain (z > 0) are vesicles.
 
@@ -83,8 +88,12 @@ def polarity_evidence(
         # object in a dark ring (the cup's rim), but beyond that ring lie the
         # membrane and halo, now light. Around a real vesicle the halo fades to
         # bare stain, never to something lighter than it.
-        far = ring_mean(zc, region, inner_px=params.polarity_far_inner_nm / scale_nm,
-                        outer_px=params.polarity_far_outer_nm / scale_nm)
+        far = ring_mean(
+            zc,
+            region,
+            inner_px=params.polarity_far_inner_nm / scale_nm,
+            outer_px=params.polarity_far_outer_nm / scale_nm,
+        )
         if np.isfinite(far) and far > params.polarity_max_far_z:
             continue
         score += max(-outside, 0.0) * np.sqrt(area)
@@ -92,8 +101,14 @@ def polarity_evidence(
 
 
 def detect_vesicle_polarity(
-    z: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float, sensitivity: float,
-    masks: tuple[np.ndarray, np.ndarray] | None = None, params: ClassicalParameters = DEFAULT_PARAMETERS,
+    z: np.ndarray,
+    *,
+    scale_nm: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    sensitivity: float,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
+    params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> tuple[Literal["bright", "dark"], dict[str, float]]:
     """Decide whether vesicles are lighter ("bright") or darker ("dark") than the stain.
 
@@ -118,8 +133,13 @@ def detect_vesicle_polarity(
     scores : dict
         ``{"bright": float, "dark": float}``, the evidence for each.
     """
-    kwargs: dict[str, Any] = dict(scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
-                  sensitivity=sensitivity, params=params)
+    kwargs: dict[str, Any] = dict(
+        scale_nm=scale_nm,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
+        sensitivity=sensitivity,
+        params=params,
+    )
     bright_mask, dark_mask = masks if masks is not None else (None, None)
     bright = polarity_evidence(z, mask=bright_mask, **kwargs)
     dark = polarity_evidence(-z, mask=dark_mask, **kwargs)

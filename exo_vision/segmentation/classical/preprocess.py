@@ -36,9 +36,7 @@ TINY_LEVEL = 1e-12
 COARSE_BLOCK_MAX_DIVISOR = 3
 
 
-def resample_to_scale(
-    image: np.ndarray, *, pixel_size_nm: float, working_scale_nm: float
-) -> tuple[np.ndarray, float]:
+def resample_to_scale(image: np.ndarray, *, pixel_size_nm: float, working_scale_nm: float) -> tuple[np.ndarray, float]:
     """Shrink ``image`` to ``working_scale_nm`` per pixel (never enlarge).
 
     Parameters
@@ -92,12 +90,12 @@ def shrink_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return out
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     (r_lo, r_hi), (c_lo, c_hi) = _footprints(mask.shape[0], shape[0]), _footprints(mask.shape[1], shape[1])
     # target rows/columns whose footprint reaches the bounding box
     i0, i1 = int(np.searchsorted(r_hi, rows[0], side="right")), int(np.searchsorted(r_lo, rows[-1], side="right"))
     j0, j1 = int(np.searchsorted(c_hi, cols[0], side="right")), int(np.searchsorted(c_lo, cols[-1], side="right"))
-    sub = mask[r_lo[i0]:r_hi[i1 - 1], c_lo[j0]:c_hi[j1 - 1]]
+    sub = mask[r_lo[i0] : r_hi[i1 - 1], c_lo[j0] : c_hi[j1 - 1]]
     rows_done = _or_rows(sub, r_lo[i0:i1] - r_lo[i0], r_hi[i0:i1] - r_lo[i0])
     cols_done = _or_rows(np.ascontiguousarray(rows_done.T), c_lo[j0:j1] - c_lo[j0], c_hi[j0:j1] - c_lo[j0])
     out[i0:i1, j0:j1] = cols_done.T

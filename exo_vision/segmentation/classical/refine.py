@@ -77,7 +77,9 @@ def refine_outline(
     maps = crop_maps(rows=rows, cols=cols, fy=full.fy, fx=full.fx)
     up = cv2.remap(cand.region.astype(np.float32), *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     own_territory = cv2.remap(
-        (territory[cand.crop] == cand.label).view(np.uint8), *maps, cv2.INTER_NEAREST,
+        (territory[cand.crop] == cand.label).view(np.uint8),
+        *maps,
+        cv2.INTER_NEAREST,
         borderMode=cv2.BORDER_REPLICATE,
     ).view(bool)
     inside_up = up >= 0.5
@@ -96,8 +98,7 @@ def refine_outline(
         return REASON_TOO_SMALL
     distance_nm, level, median_count = profile
     profile_noise = noise_level / np.sqrt(max(median_count, 1.0)) * p.profile_noise_sigmas
-    offset = edge_offset_nm(distance_nm, level, noise=profile_noise, radius_nm=0.5 * cand.coarse_diameter_nm,
-                            params=p)
+    offset = edge_offset_nm(distance_nm, level, noise=profile_noise, radius_nm=0.5 * cand.coarse_diameter_nm, params=p)
     if offset is None:
         offset = p.membrane_thickness_nm  # no resolvable membrane: assume one just outside
     final = own_territory & (signed_nm < offset)
@@ -136,7 +137,11 @@ def edge_profile(
 
 
 def edge_offset_nm(
-    profile_d_nm: np.ndarray, profile_v: np.ndarray, *, noise: float, radius_nm: float = np.inf,
+    profile_d_nm: np.ndarray,
+    profile_v: np.ndarray,
+    *,
+    noise: float,
+    radius_nm: float = np.inf,
     params: ClassicalParameters,
 ) -> float | None:
     """Outer membrane edge (nm, relative to the coarse edge) from a radial profile.

@@ -11,8 +11,12 @@ from exo_vision.segmentation.morphology_ops import disk, elongation, filled_hull
 
 def region_elongation(region: np.ndarray, params: ClassicalParameters) -> float:
     """Ratio of the principal axes of a binary region (1 for a disk), with the parameters' numerical guards."""
-    return elongation(region, min_area_px=params.elongation_min_area_px, eigen_floor=params.elongation_eigen_floor,
-                      eigen_epsilon=params.elongation_eigen_epsilon)
+    return elongation(
+        region,
+        min_area_px=params.elongation_min_area_px,
+        eigen_floor=params.elongation_eigen_floor,
+        eigen_epsilon=params.elongation_eigen_epsilon,
+    )
 
 
 def is_round_body(region: np.ndarray, params: ClassicalParameters) -> bool:

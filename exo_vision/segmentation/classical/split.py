@@ -47,7 +47,11 @@ def count_round_bodies(region: np.ndarray, *, min_r_px: float, params: Classical
 
 
 def split_touching(
-    mask: np.ndarray, *, scale_nm: float, min_diameter_nm: float, max_diameter_nm: float,
+    mask: np.ndarray,
+    *,
+    scale_nm: float,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
     params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> np.ndarray:
     """Label ``mask``, splitting touching convex bodies along their neck.
@@ -106,15 +110,21 @@ def split_touching(
 
 
 def _split_component(
-    region: np.ndarray, view: np.ndarray, free: np.ndarray, next_label: int, *, min_r_px: float,
+    region: np.ndarray,
+    view: np.ndarray,
+    free: np.ndarray,
+    next_label: int,
+    *,
+    min_r_px: float,
     params: ClassicalParameters,
 ) -> int:
     """Write the parts of one component into ``view`` (from ``next_label`` on); return the next free label."""
     view[region] = 0
     dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
     min_distance = max(int(params.split_peak_distance_fraction * min_r_px), params.split_peak_min_distance_px)
-    peaks = masked_peaks(dist, region, min_distance=min_distance,
-                         threshold=params.split_peak_height_fraction * min_r_px)
+    peaks = masked_peaks(
+        dist, region, min_distance=min_distance, threshold=params.split_peak_height_fraction * min_r_px
+    )
     if len(peaks) < 2:
         view[region] = next_label
         return next_label + 1
@@ -179,17 +189,27 @@ def _fold_rim_arcs(parts, necks, peak_height, parent, find, params: ClassicalPar
         arc, body = (ra, rb) if ra in arcs else (rb, ra)
         # a rim arc is thin and small beside its body (two vesicles are alike)
         # and curves round it (a rod or a neighbour's rim sticks out instead)
-        if (width[arc] < params.arc_max_width_fraction * width[body]
-                and size[arc] < params.arc_max_size_fraction * size[body]
-                and hugs(grouped == arc, grouped == body, params)):
+        if (
+            width[arc] < params.arc_max_width_fraction * width[body]
+            and size[arc] < params.arc_max_size_fraction * size[body]
+            and hugs(grouped == arc, grouped == body, params)
+        ):
             parent[arc] = body
             folded.add(body)
     return folded
 
 
 def add_between_bodies(
-    coarse: np.ndarray, zs: np.ndarray, *, light: np.ndarray, dark: np.ndarray, scale_nm: float,
-    low: float, high: float, min_diameter_nm: float, params: ClassicalParameters = DEFAULT_PARAMETERS,
+    coarse: np.ndarray,
+    zs: np.ndarray,
+    *,
+    light: np.ndarray,
+    dark: np.ndarray,
+    scale_nm: float,
+    low: float,
+    high: float,
+    min_diameter_nm: float,
+    params: ClassicalParameters = DEFAULT_PARAMETERS,
 ) -> np.ndarray:
     """Add faint vesicles squeezed between brighter neighbours (working scale).
 
@@ -229,8 +249,9 @@ def add_between_bodies(
     walls = dark | bodies
     enclosed = enclosed_by_dark(zs, scale_nm=scale_nm, low=low, high=high, dark=walls, params=params)
     enclosed[coarse > 0] = 0
-    min_diameter_px = (params.small_particle_diameter_ratio * min_diameter_nm
-                       - params.between_membrane_allowance_nm) / scale_nm
+    min_diameter_px = (
+        params.small_particle_diameter_ratio * min_diameter_nm - params.between_membrane_allowance_nm
+    ) / scale_nm
     min_area = np.pi * (0.5 * min_diameter_px) ** 2
     next_label = int(coarse.max()) + 1
     # the few regions are found from their outlines (cheaper than labelling the whole image)
@@ -241,9 +262,9 @@ def add_between_bodies(
             continue
         outline = np.zeros((h, w), np.uint8)
         cv2.drawContours(outline, [contour], 0, 1, thickness=cv2.FILLED, offset=(-x, -y))
-        part = (outline > 0) & (enclosed[y:y + h, x:x + w] > 0)
+        part = (outline > 0) & (enclosed[y : y + h, x : x + w] > 0)
         if part.sum() < min_area or not is_round_body(part, params):
             continue
-        coarse[y:y + h, x:x + w][part] = next_label
+        coarse[y : y + h, x : x + w][part] = next_label
         next_label += 1
     return coarse
