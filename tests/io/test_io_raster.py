@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +96,7 @@ class FakeReading:
 
 @pytest.fixture
 def fake_scale_bar(monkeypatch):
-    """Install a stand-in ``exo_vision.calibration.scalebar`` returning a chosen reading."""
+    """Install a stand-in scale-bar reader (the one ``read_image`` calls) returning a chosen reading."""
     calls = []
 
     def install(reading: FakeReading | Exception):
@@ -108,9 +106,7 @@ def fake_scale_bar(monkeypatch):
                 raise reading
             return reading
 
-        module = types.ModuleType("exo_vision.calibration.scalebar")
-        module.read_scale_bar = read_scale_bar
-        monkeypatch.setitem(sys.modules, "exo_vision.calibration.scalebar", module)
+        monkeypatch.setattr("exo_vision.io.read.read_scale_bar", read_scale_bar)
         return calls
 
     return install
