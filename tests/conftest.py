@@ -6,7 +6,9 @@
 * ``synthetic_tem``: a small seeded generated micrograph with its truth, made
   once per session.
 * Every test that uses napari's ``make_napari_viewer`` or pytest-qt's ``qtbot``
-  is marked ``gui`` automatically, so ``pytest -m "not gui"`` runs without a display.
+  is marked ``gui`` automatically, so ``pytest -m "not gui"`` runs without a
+  display; GUI tests are also ``slow`` (a viewer costs one to two seconds to
+  make and tear down), so the fast tier ``pytest -m "not slow"`` leaves them out.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ GUI_FIXTURES = frozenset({"make_napari_viewer", "make_napari_viewer_proxy", "qtb
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that asks for a GUI fixture as ``gui``."""
+    """Mark every test that asks for a GUI fixture as ``gui`` and ``slow``."""
     for item in items:
         if GUI_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,7 @@ def test_killed_run_resumes_to_the_same_bytes(folder, reference, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".exo-vision-tmp-")]
 
 
+@pytest.mark.slow
 def test_config_file_and_run_json_reproduce_a_run(folder, tmp_path):
     config = tmp_path / "exo.toml"
     config.write_text("[tem]\nmin_diameter_nm = 30.0\nsensitivity = 0.6\nbin_width_nm = 5.0\nworkers = 1\n")

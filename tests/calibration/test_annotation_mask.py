@@ -35,6 +35,7 @@ def _reading(bar_box, label_box) -> ScaleBarReading:
     )
 
 
+@pytest.mark.slow
 def test_real_micrograph_mask_covers_bar_and_label_only():
     if not REAL_TEM.exists():
         pytest.skip(f"real test image not found at {REAL_TEM} (../shared/data is absent)")

@@ -44,6 +44,7 @@ def test_two_runs_give_two_groups_and_a_bin_table(tmp_path, capsys):
     assert str(fig) in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_condition_column_and_pattern_grouping(tmp_path):
     t = tmp_path / "all.csv"
     table = pd.concat(

@@ -99,6 +99,7 @@ def test_info_on_format_fixtures(capsys):
     assert "reciprocal" in diffraction["error"]
 
 
+@pytest.mark.slow
 def test_info_as_a_real_subprocess(tmp_path):
     tem = _tem_tiff(tmp_path / "grid.tif", pixel_size_nm=1.25)
     bad = tmp_path / "empty.dm3"

@@ -145,6 +145,7 @@ def test_resume_redoes_nothing(first_run, inputs):
     assert run["n_skipped"] == 3 and run["n_done"] == 0 and run["n_failed"] == 1
 
 
+@pytest.mark.slow
 def test_resume_redoes_only_what_is_incomplete(inputs, tmp_path):
     out = tmp_path / "out"
     single = tmp_path / "in"
@@ -166,6 +167,7 @@ def test_resume_redoes_only_what_is_incomplete(inputs, tmp_path):
     assert run["n_done"] == 2 and run["parameters"]["min_diameter_nm"] == 25.0
 
 
+@pytest.mark.slow
 def test_method_and_model_options(inputs, tmp_path, caplog):
     single = tmp_path / "in"
     single.mkdir()
@@ -216,6 +218,7 @@ def test_subprocess_with_two_workers_matches_the_in_process_run(first_run, input
         assert np.array_equal(a, tifffile.imread(reference / f"{name}_labels.tif"))
 
 
+@pytest.mark.slow
 def test_stem_collisions_and_output_inside_the_inputs(inputs, tmp_path):
     for grid in ("g1", "g2"):
         (tmp_path / "data" / grid).mkdir(parents=True)

@@ -96,6 +96,7 @@ def test_histogram_bins_and_legend():
 
 
 @pytest.mark.parametrize("layout", ["overlay", "side-by-side", "violin", "box"])
+@pytest.mark.slow
 def test_every_layout_saves_svg_pdf_png(layout):
     rng = np.random.default_rng(0)
     groups = {"ctrl": rng.normal(90, 20, 200).clip(20), "treated": rng.normal(120, 25, 150).clip(20)}

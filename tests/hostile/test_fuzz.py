@@ -17,6 +17,8 @@ from fuzzing import BAD_OUTCOMES, MUTATIONS, Case, CaseRunner, build_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.slow  # every case runs the CLI or a reader in a subprocess
+
 CI_EXAMPLES = {"read": 40, "info": 15, "tem": 12, "blot": 8}
 
 

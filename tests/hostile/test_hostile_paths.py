@@ -37,6 +37,7 @@ def latin1_name(folder: Path, name: bytes) -> Path:
     return Path(os.fsdecode(os.path.join(os.fsencode(folder), name)))
 
 
+@pytest.mark.slow
 def test_item2_non_utf8_file_name_does_not_abort_the_batch(micrograph, tmp_path):
     """Regression (issue 11.2): café.tif named in latin-1 ended the run with a UnicodeEncodeError, no tables."""
     folder = tmp_path / "in"
@@ -53,6 +54,7 @@ def test_item2_non_utf8_file_name_does_not_abort_the_batch(micrograph, tmp_path)
     assert json.loads((out / "run.json").read_text())["n_skipped"] == 2
 
 
+@pytest.mark.slow
 def test_item2_info_with_strict_utf8_stdout_reports_every_file(micrograph, tmp_path):
     odd = latin1_name(tmp_path, b"caf\xe9.tif")
     shutil.copy(micrograph, odd)
@@ -101,6 +103,7 @@ def test_item10_tem_out_on_the_input_folder_says_so(micrograph, tmp_path, caplog
     assert "also an input folder" in caplog.text
 
 
+@pytest.mark.slow
 def test_item9_blot_inputs_with_the_same_stem_get_distinct_outputs(tmp_path):
     """Regression (issue 11.9): dup1/blot.tif and dup2/blot.tif wrote one set of outputs."""
     for name in ("dup1", "dup2"):
@@ -114,6 +117,7 @@ def test_item9_blot_inputs_with_the_same_stem_get_distinct_outputs(tmp_path):
     assert assign_stems([Path("d1/a.tif"), Path("d2/a.tif")]) == ["d1_a", "d2_a"]
 
 
+@pytest.mark.slow
 def test_item8_long_stem_writes_all_outputs_or_none(micrograph, tmp_path):
     """Regression (issue 11.8): a 243-character stem left <stem>_labels.tif after failing at _vesicles.csv."""
     folder = tmp_path / "in"
@@ -239,6 +243,7 @@ def test_item10_blot_without_images_is_an_error(tmp_path, caplog):
     assert "no images found" in caplog.text
 
 
+@pytest.mark.slow
 def test_item10_recursive_rerun_skips_earlier_outputs(micrograph, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

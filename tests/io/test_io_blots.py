@@ -134,6 +134,7 @@ def test_real_chemidoc_rgb_exports(path):
 
 
 @needs_shared
+@pytest.mark.slow
 def test_real_lzw_plos_raw_blots_tiff():
     image = read_image(SHARED / "blots" / "plos_pone.0237759.s005_raw_blots.tif")
     assert image.shape == (4800, 4800)

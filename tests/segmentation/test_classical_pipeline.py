@@ -154,6 +154,7 @@ def test_debris_is_rejected_with_reasons():
 
 
 @pytest.mark.parametrize("px", [0.35, 1.5])
+@pytest.mark.slow
 def test_works_at_fine_and_coarse_pixel_sizes(px):
     size = 2048 if px < 1 else 512  # fields of 717 and 768 nm
     image, truth = make_synthetic_tem((size, size), pixel_size_nm=px, difficulty="medium", rng=41, scale_bar=False)
@@ -303,6 +304,7 @@ def test_cup_with_a_rim_broken_into_arcs_is_found_whole_from_its_dark_centre():
     assert find_faint_cups(z, coarse, scale_nm=2.0, min_diameter_nm=20.0, max_diameter_nm=500.0) == []
 
 
+@pytest.mark.slow
 def test_vesicles_around_a_dark_gap_are_not_merged_into_one_cup():
     # regression: on this generated image (hard level, 0.35 nm/px) the dark gap
     # between two faint cups looked like a cup's centre, and the vesicles around
