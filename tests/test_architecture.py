@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import pkgutil
 import subprocess
 import sys
+
+import pytest
 
 import exo_vision
 

@@ -1,4 +1,4 @@
-"""The real EV micrograph (sample_images/, also in ../shared/data/tem): the authors' EVs are found, the scale bar is not.
+"""The real EV micrograph (sample_images/, also in ../shared/data/tem): the authors' EVs found, the scale bar not.
 
 Positions are full-resolution pixels (x = column, y = row), read off the authors'
 overlay (``hrml_ev_negative_stain_authors_overlay.jpg``, red contours) by
