@@ -54,10 +54,14 @@ def test_working_contrast_finds_the_polarity_and_makes_vesicles_positive(synthet
         )
         assert contrast.polarity == expected
         assert contrast.scores[expected] > contrast.scores["dark" if expected == "bright" else "bright"]
-        # vesicle centres are positive in zs whichever way round the image is
-        rows = (truth.vesicles["centroid_y_nm"] / contrast.scale_nm).astype(int).clip(0, contrast.zs.shape[0] - 1)
-        cols = (truth.vesicles["centroid_x_nm"] / contrast.scale_nm).astype(int).clip(0, contrast.zs.shape[1] - 1)
-        assert np.median(contrast.zs[rows, cols]) > 0
+        # vesicle centres are positive in vesicle_z whichever way round the image is
+        rows = (
+            (truth.vesicles["centroid_y_nm"] / contrast.scale_nm).astype(int).clip(0, contrast.vesicle_z.shape[0] - 1)
+        )
+        cols = (
+            (truth.vesicles["centroid_x_nm"] / contrast.scale_nm).astype(int).clip(0, contrast.vesicle_z.shape[1] - 1)
+        )
+        assert np.median(contrast.vesicle_z[rows, cols]) > 0
 
 
 def test_find_candidates_labels_every_vesicle_of_a_clean_image(synthetic_tem):
@@ -125,15 +129,15 @@ def test_shape_rules_reject_a_rod_and_strip_one_lying_across_a_vesicle():
 def test_rim_evidence_needs_a_dark_ring():
     region = _disk((60, 60), (30, 30), 10)
     ring = _disk((60, 60), (30, 30), 14) & ~region
-    zs = np.where(region, 6.0, 0.0).astype(np.float32)
+    vesicle_z = np.where(region, 6.0, 0.0).astype(np.float32)
     coarse = region.astype(np.int32)
     without = rim_evidence(
-        _candidate(region), zs=zs, coarse=coarse, scale_nm=2.0, min_diameter_nm=20.0, high=5.0, params=P
+        _candidate(region), vesicle_z=vesicle_z, coarse=coarse, scale_nm=2.0, min_diameter_nm=20.0, high=5.0, params=P
     )
     assert without.reason == REASON_NO_RIM
-    zs[ring] = -4.0
+    vesicle_z[ring] = -4.0
     with_rim = rim_evidence(
-        _candidate(region), zs=zs, coarse=coarse, scale_nm=2.0, min_diameter_nm=20.0, high=5.0, params=P
+        _candidate(region), vesicle_z=vesicle_z, coarse=coarse, scale_nm=2.0, min_diameter_nm=20.0, high=5.0, params=P
     )
     assert with_rim.reason is None and with_rim.outside < -1.0
 
@@ -148,9 +152,9 @@ def test_edge_offset_is_the_half_level_plus_one_membrane():
 
 
 def test_precipitate_is_a_dark_blob_away_from_vesicles():
-    zs = np.zeros((100, 100), np.float32)
-    zs[_disk((100, 100), (50, 50), 6)] = -20.0
-    contrast = WorkingContrast(zs, 2.0, None, "bright", {})
+    vesicle_z = np.zeros((100, 100), np.float32)
+    vesicle_z[_disk((100, 100), (50, 50), 6)] = -20.0
+    contrast = WorkingContrast(vesicle_z, 2.0, None, "bright", {})
     full = FullResolution(np.zeros((100, 100), np.float32), 1.0, 2.0, 1.0, 1.0)
     rows = find_precipitate(contrast, np.zeros((100, 100), np.int32), full, accepted=[], lighter=[], high=5.0, params=P)
     assert len(rows) == 1 and rows[0]["centroid_x_nm"] == pytest.approx(100.0, abs=1.0)

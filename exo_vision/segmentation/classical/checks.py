@@ -142,7 +142,7 @@ def shape_rules(
 def rim_evidence(
     cand: Candidate,
     *,
-    zs: np.ndarray,
+    vesicle_z: np.ndarray,
     coarse: np.ndarray,
     scale_nm: float,
     min_diameter_nm: float,
@@ -151,7 +151,7 @@ def rim_evidence(
 ) -> RimEvidence:
     """Is the candidate lighter than the stain, ringed by a dark membrane and halo, and above the noise?"""
     p = params
-    zc = zs[cand.crop]
+    zc = vesicle_z[cand.crop]
     others = (coarse[cand.crop] != 0) & ~cand.region
     outside = rim_mean(zc, cand.region, scale_nm=scale_nm, ignore=others, params=p)
     inside_z = zc[cand.region]
@@ -186,7 +186,7 @@ def final_size_rules(
     cand: Candidate,
     diameter_nm: float,
     *,
-    zs: np.ndarray,
+    vesicle_z: np.ndarray,
     outside: float,
     min_diameter_nm: float,
     max_diameter_nm: float,
@@ -201,7 +201,7 @@ def final_size_rules(
     # adds the membrane it does not have; it is told apart by its rim: a
     # vesicle's membrane and stain halo are deep, its halo faint.
     if diameter_nm < params.small_particle_diameter_ratio * min_diameter_nm:
-        interior = percentile(zs[cand.crop][cand.region], params.rim_depth_interior_percentile)
+        interior = percentile(vesicle_z[cand.crop][cand.region], params.rim_depth_interior_percentile)
         if -outside < params.min_rim_depth_fraction * interior:
             return REASON_NO_MEMBRANE
     return None

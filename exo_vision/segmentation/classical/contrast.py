@@ -51,10 +51,10 @@ class WorkingContrast:
 
     Attributes
     ----------
-    zs : (m, n) ndarray of float32
+    vesicle_z : (m, n) ndarray of float32
         Contrast with vesicles positive (the sign of the polarity applied).
     scale_nm : float
-        Pixel edge length of ``zs`` in nm.
+        Pixel edge length of ``vesicle_z`` in nm.
     excluded : (m, n) ndarray of bool or None
         The excluded area (annotations) at the working scale, grown by a pixel.
     polarity : {"bright", "dark"}
@@ -62,7 +62,7 @@ class WorkingContrast:
         Polarity evidence ``{"bright": float, "dark": float}`` (empty when the polarity was given).
     """
 
-    zs: np.ndarray
+    vesicle_z: np.ndarray
     scale_nm: float
     excluded: np.ndarray | None
     polarity: str
@@ -165,7 +165,7 @@ def working_contrast(
 
 
 def _choose_polarity(
-    zp: np.ndarray,
+    coarse_z: np.ndarray,
     *,
     scale_nm: float,
     sensitivity: float,
@@ -176,12 +176,12 @@ def _choose_polarity(
     """The polarity, its evidence, and the candidates of the winning hypothesis (reused by the first pass)."""
     low, high = params.thresholds(sensitivity)
     # each hypothesis thresholds z both ways: compute the two thresholdings once
-    light, dark = hysteresis(zp, low, high), hysteresis(-zp, low, high)
+    light, dark = hysteresis(coarse_z, low, high), hysteresis(-coarse_z, low, high)
     common: dict[str, Any] = dict(scale_nm=scale_nm, sensitivity=sensitivity, params=params)
-    parts_bright = candidate_parts(zp, thresholded=(light, dark), **common)
-    parts_dark = candidate_parts(-zp, thresholded=(dark, light), **common)
+    parts_bright = candidate_parts(coarse_z, thresholded=(light, dark), **common)
+    parts_dark = candidate_parts(-coarse_z, thresholded=(dark, light), **common)
     polarity, scores = detect_vesicle_polarity(
-        zp,
+        coarse_z,
         scale_nm=scale_nm,
         min_diameter_nm=min_diameter_nm,
         max_diameter_nm=max_diameter_nm,

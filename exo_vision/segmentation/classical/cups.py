@@ -98,7 +98,7 @@ def find_faint_cups(
         top-left pixel is ``(row, col)`` of ``z``.
     """
     p = params
-    zb = cv2.GaussianBlur(z, (0, 0), max(p.cup_ray_smooth_nm / scale_nm, p.cup_min_blur_px))
+    ray_z = cv2.GaussianBlur(z, (0, 0), max(p.cup_ray_smooth_nm / scale_nm, p.cup_min_blur_px))
     centre_field = cv2.GaussianBlur(z, (0, 0), max(p.cup_centre_smooth_nm / scale_nm, p.cup_min_blur_px))
     geo = ray_geometry(scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=p)
     minima = local_maxima(
@@ -107,13 +107,13 @@ def find_faint_cups(
     # a minimum inside an object found so far is skipped: drop it before the costly ray test
     minima = minima[coarse[minima[:, 0], minima[:, 1]] == 0] if len(minima) else minima
     if len(minima):
-        minima = minima[_screen_minima(zb, minima, geo, p)]
+        minima = minima[_screen_minima(ray_z, minima, geo, p)]
     cups: list[tuple[int, int, np.ndarray]] = []
     taken = np.zeros(z.shape, bool)
     for cy0, cx0 in minima:
         if coarse[cy0, cx0] != 0 or taken[cy0, cx0]:
             continue
-        trace = _trace_rim(zb, float(cy0), float(cx0), geo, p)
+        trace = _trace_rim(ray_z, float(cy0), float(cx0), geo, p)
         if (
             trace.centre > -p.cup_centre_depth_fraction * p.cup_rim_contrast_z
             or trace.seen.sum() < p.cup_min_rim_directions
@@ -136,14 +136,14 @@ def find_faint_cups(
     return cups
 
 
-def _screen_minima(zb: np.ndarray, minima: np.ndarray, geo: RayGeometry, p: ClassicalParameters) -> np.ndarray:
+def _screen_minima(ray_z: np.ndarray, minima: np.ndarray, geo: RayGeometry, p: ClassicalParameters) -> np.ndarray:
     """Quick test of every minimum at once (bool per minimum): is a rim seen in enough directions?"""
-    m, n = zb.shape
+    m, n = ray_z.shape
     radii = geo.radii
     centre_px = radii <= geo.centre_radius_px
     keep = np.zeros(len(minima), bool)
     ray_rows, ray_cols = np.sin(geo.angles)[:, None] * radii, np.cos(geo.angles)[:, None] * radii
-    zb_flat = zb.ravel()
+    zb_flat = ray_z.ravel()
     for start in range(0, len(minima), p.cup_batch_size):
         batch = minima[start : start + p.cup_batch_size]
         ys = _ray_positions(batch[:, 0], ray_rows, m)
@@ -182,14 +182,14 @@ def _screen_minima(zb: np.ndarray, minima: np.ndarray, geo: RayGeometry, p: Clas
     return keep
 
 
-def _trace_rim(zb: np.ndarray, cy: float, cx: float, geo: RayGeometry, p: ClassicalParameters) -> RimTrace:
+def _trace_rim(ray_z: np.ndarray, cy: float, cx: float, geo: RayGeometry, p: ClassicalParameters) -> RimTrace:
     """The rim around one minimum, re-centred on the rim seen (the darkest point need not be the centre)."""
-    m, n = zb.shape
+    m, n = ray_z.shape
     radii, angles = geo.radii, geo.angles
     for recentre in range(p.cup_recentre_passes):
         ys = np.clip(np.rint(cy + np.outer(np.sin(angles), radii)).astype(int), 0, m - 1)
         xs = np.clip(np.rint(cx + np.outer(np.cos(angles), radii)).astype(int), 0, n - 1)
-        prof = zb[ys, xs]  # (directions, radii)
+        prof = ray_z[ys, xs]  # (directions, radii)
         centre = float(prof[:, radii <= geo.centre_radius_px].mean())
         k_peak, peak, beyond = _rim_peaks(prof, radii, geo.r_min_px, geo.r_max_px, geo.beyond_px)
         # second pass near the typical rim radius, so a brighter neighbour farther out is not taken
@@ -311,7 +311,7 @@ def _min_after(prof: np.ndarray, index: np.ndarray, reach: int) -> np.ndarray:
 
 def add_faint_cups(
     coarse: np.ndarray,
-    zs: np.ndarray,
+    vesicle_z: np.ndarray,
     *,
     scale_nm: float,
     min_diameter_nm: float,
@@ -330,7 +330,7 @@ def add_faint_cups(
     next_label = int(coarse.max()) + 1
     min_part = p.min_part_area_fraction * np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2
     for r0, c0, disc in find_faint_cups(
-        zs, coarse, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=p
+        vesicle_z, coarse, scale_nm=scale_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=p
     ):
         h, w = disc.shape
         view = coarse[r0 : r0 + h, c0 : c0 + w]

@@ -160,15 +160,17 @@ def find_candidates(
     params: ClassicalParameters,
 ) -> np.ndarray:
     """Candidate labels at the working scale: thresholded, split at necks, cups and squeezed vesicles added."""
-    zs, scale_nm = contrast.zs, contrast.scale_nm
-    light, dark = hysteresis(zs, low, high), hysteresis(-zs, low, high)
-    mask = candidate_parts(zs, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark), params=params)[0]
+    vesicle_z, scale_nm = contrast.vesicle_z, contrast.scale_nm
+    light, dark = hysteresis(vesicle_z, low, high), hysteresis(-vesicle_z, low, high)
+    mask = candidate_parts(
+        vesicle_z, scale_nm=scale_nm, sensitivity=sensitivity, thresholded=(light, dark), params=params
+    )[0]
     sizes: dict[str, Any] = dict(min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm, params=params)
     coarse = split_touching(mask, scale_nm=scale_nm, **sizes)
-    coarse = add_faint_cups(coarse, zs, scale_nm=scale_nm, **sizes)
+    coarse = add_faint_cups(coarse, vesicle_z, scale_nm=scale_nm, **sizes)
     return add_between_bodies(
         coarse,
-        zs,
+        vesicle_z,
         light=light,
         dark=dark,
         scale_nm=scale_nm,
@@ -211,7 +213,7 @@ def decide_candidates(
     labels that were accepted and that were lighter than the stain (both used
     to tell stain precipitate from vesicle halos).
     """
-    p, scale_nm, zs = params, contrast.scale_nm, contrast.zs
+    p, scale_nm, vesicle_z = params, contrast.scale_nm, contrast.vesicle_z
     territory = expand_labels_fast(coarse, max(p.territory_nm / scale_nm, p.territory_min_px))
     labels = np.zeros(full.image.shape, dtype=np.int32)
     rejected: list[dict[str, Any]] = []
@@ -229,7 +231,7 @@ def decide_candidates(
         if sl is None or areas[i] < speck_area:
             continue
         cand = _candidate(coarse, i, sl, margin, scale_nm)
-        if float(zs[cand.crop][cand.region].mean()) > 0:
+        if float(vesicle_z[cand.crop][cand.region].mean()) > 0:
             lighter.append(i)
         outcome = _decide_one(cand, coarse, territory, contrast, full, noise, high=high, **sizes)
         for reason, diameter_nm in outcome[1]:
@@ -295,7 +297,7 @@ def _decide_one(
         return None, stripped + [(reason, cand.coarse_diameter_nm)]
     rim = rim_evidence(
         cand,
-        zs=contrast.zs,
+        vesicle_z=contrast.vesicle_z,
         coarse=coarse,
         scale_nm=scale_nm,
         min_diameter_nm=min_diameter_nm,
@@ -310,7 +312,7 @@ def _decide_one(
     reason = final_size_rules(
         cand,
         outline.diameter_nm,
-        zs=contrast.zs,
+        vesicle_z=contrast.vesicle_z,
         outside=rim.outside,
         min_diameter_nm=min_diameter_nm,
         max_diameter_nm=max_diameter_nm,
@@ -332,8 +334,8 @@ def find_precipitate(
     params: ClassicalParameters,
 ) -> list[dict[str, Any]]:
     """Stain precipitate: dark, compact blobs away from every candidate, as rejected rows."""
-    p, zs, scale_nm = params, contrast.zs, contrast.scale_nm
-    dark = zs < -p.precipitate_depth_thresholds * high
+    p, vesicle_z, scale_nm = params, contrast.vesicle_z, contrast.scale_nm
+    dark = vesicle_z < -p.precipitate_depth_thresholds * high
     if not dark.any():
         return []
     # halos of vesicles and the dark outlines of light debris are not precipitate
@@ -356,7 +358,7 @@ def find_precipitate(
         if (
             diameter_nm < p.precipitate_min_diameter_nm
             or diameter_nm > p.precipitate_max_diameter_nm
-            or float(zs[sl][blob].mean()) > -p.precipitate_mean_depth_thresholds * high
+            or float(vesicle_z[sl][blob].mean()) > -p.precipitate_mean_depth_thresholds * high
         ):
             continue
         rows.append(_rejection(blob, sl[0].start, sl[1].start, full, diameter_nm, REASON_PRECIPITATE))

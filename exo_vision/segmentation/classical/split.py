@@ -201,7 +201,7 @@ def _fold_rim_arcs(parts, necks, peak_height, parent, find, params: ClassicalPar
 
 def add_between_bodies(
     coarse: np.ndarray,
-    zs: np.ndarray,
+    vesicle_z: np.ndarray,
     *,
     light: np.ndarray,
     dark: np.ndarray,
@@ -228,10 +228,10 @@ def add_between_bodies(
     ----------
     coarse : (M, N) ndarray of int32
         Candidate labels so far (changed in place and returned).
-    zs : (M, N) ndarray of float32
+    vesicle_z : (M, N) ndarray of float32
         Contrast in noise units, vesicles positive.
     light, dark : (M, N) ndarray of uint8
-        ``hysteresis(zs, low, high)`` and ``hysteresis(-zs, low, high)``.
+        ``hysteresis(vesicle_z, low, high)`` and ``hysteresis(-vesicle_z, low, high)``.
     scale_nm : float
         Pixel edge length in nm.
     low, high : float
@@ -247,7 +247,7 @@ def add_between_bodies(
     """
     bodies = cv2.dilate(light, disk(params.between_body_growth_nm / scale_nm))
     walls = dark | bodies
-    enclosed = enclosed_by_dark(zs, scale_nm=scale_nm, low=low, high=high, dark=walls, params=params)
+    enclosed = enclosed_by_dark(vesicle_z, scale_nm=scale_nm, low=low, high=high, dark=walls, params=params)
     enclosed[coarse > 0] = 0
     min_diameter_px = (
         params.small_particle_diameter_ratio * min_diameter_nm - params.between_membrane_allowance_nm
