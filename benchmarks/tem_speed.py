@@ -40,8 +40,9 @@ from pathlib import Path
 import cv2
 import tifffile
 
+from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.batch.config import TemBatchConfig
-from exo_vision.batch.runner import ImageJob, default_workers, peak_rss_mb, process_image
+from exo_vision.batch.runner import ImageJob, default_workers, process_image
 from exo_vision.synthetic.tem import make_synthetic_tem
 
 PIXEL_SIZE_NM = 0.8

@@ -15,25 +15,13 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from exo_vision.calibration.scalebar import ScaleBarReading, annotation_mask
+from exo_vision.calibration.mask import annotation_mask
+from exo_vision.calibration.scalebar import ScaleBarReading
 from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
-from exo_vision.segmentation.api import DEFAULT_METHOD, check_method, segment_vesicles
-
-#: Parameters of :func:`analyse_micrograph` and their defaults.
-DEFAULT_PARAMETERS: dict[str, Any] = {
-    "method": DEFAULT_METHOD,
-    "model": None,
-    "min_diameter_nm": 20.0,
-    "max_diameter_nm": 500.0,
-    "sensitivity": 0.5,
-    "polarity": "auto",
-    "exclude_border": True,
-    "size_range_nm": (30.0, 150.0),
-    "n_boot": 2000,
-    "seed": 0,
-}
+from exo_vision.segmentation.api import segment_vesicles
+from exo_vision.tem_parameters import TemParameters
 
 
 @dataclass
@@ -98,19 +86,11 @@ def _require_pixel_size(image_data: ImageData) -> float:
 
 def analyse_micrograph(
     image_data: ImageData,
+    params: TemParameters | None = None,
     *,
-    method: str = DEFAULT_METHOD,
-    model: str | None = None,
     threads: int = 1,
-    min_diameter_nm: float = 20.0,
-    max_diameter_nm: float = 500.0,
-    sensitivity: float = 0.5,
-    polarity: str = "auto",
-    exclude_border: bool = True,
-    size_range_nm: tuple[float, float] = (30.0, 150.0),
-    n_boot: int = 2000,
-    seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    **changes: Any,
 ) -> MicrographResult:
     """Segment, measure and summarise every vesicle of a calibrated micrograph.
 
@@ -119,30 +99,16 @@ def analyse_micrograph(
     image_data : ImageData
         The micrograph (``data`` of shape (M, N)) with ``pixel_size_nm`` set,
         as returned by :func:`exo_vision.io.read_image`.
-    method : str
-        Segmentation method (:func:`exo_vision.segmentation.api.available_methods`).
-    model : str, optional
-        For the ``unet`` method: a shipped model's name or a ``.onnx`` path
-        (default: the shipped model).
+    params : TemParameters, optional
+        Method, size limits, sensitivity, polarity and statistics settings
+        (the defaults of :class:`~exo_vision.tem_parameters.TemParameters` when None).
     threads : int
         CPU threads of the network runtime.
-    min_diameter_nm, max_diameter_nm : float
-        Smallest and largest vesicle diameter to report, in nanometres.
-    sensitivity : float
-        Detection sensitivity in [0, 1] passed to the segmentation.
-    polarity : {"auto", "bright", "dark"}
-        Whether vesicles are lighter or darker than the stain; ``"auto"`` detects it.
-    exclude_border : bool
-        Leave border-touching vesicles out of the statistics (they stay in the
-        labels and the table, flagged ``touches_border``).
-    size_range_nm : (float, float)
-        Interval whose fraction is reported (30-150 nm by default).
-    n_boot : int
-        Bootstrap resamples for the confidence intervals.
-    seed : int
-        Seed of the bootstrap, so that a run is reproducible.
     progress : callable(int, int), optional
         Called as ``progress(done, total)`` while segmenting.
+    **changes
+        Fields of :class:`~exo_vision.tem_parameters.TemParameters` to change
+        (``analyse_micrograph(image, method="classical")``).
 
     Returns
     -------
@@ -164,19 +130,10 @@ def analyse_micrograph(
             f"{image_data.path or 'image'}: expected a 2-D micrograph, got shape {image_data.data.shape}; "
             "pick one frame (--frame) or channel first"
         )
-    check_method(method)
-    parameters = {
-        "method": str(method),
-        "model": None if model is None else str(model),
-        "min_diameter_nm": float(min_diameter_nm),
-        "max_diameter_nm": float(max_diameter_nm),
-        "sensitivity": float(sensitivity),
-        "polarity": str(polarity),
-        "exclude_border": bool(exclude_border),
-        "size_range_nm": [float(v) for v in size_range_nm],
-        "n_boot": int(n_boot),
-        "seed": int(seed),
-    }
+    params = params or TemParameters()
+    if changes:
+        params = params.replace(**changes)
+    parameters = params.to_dict()
     timings: dict[str, float] = {}
     start = time.perf_counter()
     segmentation = segment_vesicles(

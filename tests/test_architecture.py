@@ -6,6 +6,8 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import exo_vision
 
 GUI_MODULES = ("napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide2", "PySide6", "vispy")
@@ -27,6 +29,7 @@ def test_core_modules_are_found():
     assert "exo_vision.cli.main" in names
 
 
+@pytest.mark.slow
 def test_core_imports_no_gui():
     names = core_modules()
     code = (
@@ -40,6 +43,7 @@ def test_core_imports_no_gui():
     assert out.stdout.strip() == "", f"core pulled in GUI modules: {out.stdout.strip()}"
 
 
+@pytest.mark.slow
 def test_running_the_learned_method_needs_no_training_framework():
     """The [train] extra (PyTorch, onnx) is for training only: analysing with the unet method imports neither."""
     code = (

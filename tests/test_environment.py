@@ -23,7 +23,7 @@ def test_lock_status_reports_matches_and_differences(tmp_path):
     status = lock_status(lock)
     assert status["locked"] is False
     assert status["differences"] == [
-        f"no-such-package: locked 1.0, installed none",
+        "no-such-package: locked 1.0, installed none",
         f"numpy: locked 0.0.1, installed {numpy_version}",
     ]
     assert lock_status(tmp_path / "absent.txt")["locked"] is None

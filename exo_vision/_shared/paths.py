@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -198,7 +199,6 @@ def prepare_output_folder(out_dir: Path) -> None:
     ValueError
         If the folder cannot be created or written to, naming it and the fix.
     """
-    import tempfile
 
     shown = display_path(out_dir)
     try:

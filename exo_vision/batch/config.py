@@ -27,7 +27,12 @@ from typing import Any
 
 from exo_vision._shared.paths import display_path
 from exo_vision._shared.schema import check_table
-from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, check_method, model_summary
+from exo_vision._shared.validation import MIN_PIXEL_SIZE_NM
+from exo_vision.segmentation.api import model_summary
+from exo_vision.tem_parameters import TemParameters
+
+#: The analysis defaults, from the one place that holds them.
+_ANALYSIS = TemParameters()
 
 
 @dataclass(frozen=True)
@@ -75,16 +80,16 @@ class TemBatchConfig:
     pixel_size_nm: float | None = None
     frame: int | None = None
     scale_bar: bool = True
-    method: str = DEFAULT_METHOD
-    model: str | None = None
-    min_diameter_nm: float = 20.0
-    max_diameter_nm: float = 500.0
-    sensitivity: float = 0.5
-    polarity: str = "auto"
-    exclude_border: bool = True
-    size_range_nm: tuple[float, float] = (30.0, 150.0)
-    n_boot: int = 2000
-    seed: int = 0
+    method: str = _ANALYSIS.method
+    model: str | None = _ANALYSIS.model
+    min_diameter_nm: float = _ANALYSIS.min_diameter_nm
+    max_diameter_nm: float = _ANALYSIS.max_diameter_nm
+    sensitivity: float = _ANALYSIS.sensitivity
+    polarity: str = _ANALYSIS.polarity
+    exclude_border: bool = _ANALYSIS.exclude_border
+    size_range_nm: tuple[float, float] = _ANALYSIS.size_range_nm
+    n_boot: int = _ANALYSIS.n_boot
+    seed: int = _ANALYSIS.seed
     bin_width_nm: float = 10.0
     recursive: bool = False
     workers: int | None = None
@@ -96,33 +101,13 @@ class TemBatchConfig:
         values = {name: getattr(self, name) for name in PARAMETER_TYPES}
         check_table(values, PARAMETER_TYPES, where="parameters", nullable=NULLABLE, noun="parameter")
         if self.pixel_size_nm is not None:
-            from exo_vision.segmentation.preprocess import MIN_PIXEL_SIZE_NM
-
             if not math.isfinite(float(self.pixel_size_nm)) or float(self.pixel_size_nm) < MIN_PIXEL_SIZE_NM:
                 raise ValueError(
                     f"pixel_size_nm must be a number of nm of at least {MIN_PIXEL_SIZE_NM:g} (finer than any "
                     f"electron micrograph), got {self.pixel_size_nm!r}; pass e.g. 0.62"
                 )
-        if not 0 < float(self.min_diameter_nm) < float(self.max_diameter_nm):
-            raise ValueError(
-                f"need 0 < min_diameter_nm < max_diameter_nm, got {self.min_diameter_nm!r} and "
-                f"{self.max_diameter_nm!r}"
-            )
-        if not 0 <= float(self.sensitivity) <= 1:
-            raise ValueError(f"sensitivity must lie in [0, 1], got {self.sensitivity!r}")
-        check_method(self.method)
-        if self.model is not None:
-            if not METHODS[self.method].uses_model:
-                raise ValueError(f"the {self.method} method takes no model; drop --model or choose --method unet")
-            object.__setattr__(self, "model", str(self.model))
-        if self.polarity not in ("auto", "bright", "dark"):
-            raise ValueError(f"polarity must be 'auto', 'bright' or 'dark', got {self.polarity!r}")
-        if len(self.size_range_nm) != 2 or not float(self.size_range_nm[0]) <= float(self.size_range_nm[1]):
-            raise ValueError(f"size_range_nm must be [low, high] in nm, got {self.size_range_nm!r}")
-        if not 1 <= int(self.n_boot) <= MAX_N_BOOT:
-            raise ValueError(f"n_boot must lie in [1, {MAX_N_BOOT}], got {self.n_boot!r}")
-        if int(self.seed) < 0:
-            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}")
+        analysis = self.analysis()  # validates the analysis parameters (the one rule for each)
+        object.__setattr__(self, "model", analysis.model)
         if not float(self.bin_width_nm) > 0:
             raise ValueError(f"bin_width_nm must be positive, got {self.bin_width_nm!r}")
         if float(self.max_diameter_nm) / float(self.bin_width_nm) > MAX_HISTOGRAM_BINS:
@@ -141,7 +126,11 @@ class TemBatchConfig:
             raise ValueError(f"max_megapixels must be positive, got {self.max_megapixels!r}")
         if self.frame is not None and int(self.frame) < 0:
             raise ValueError(f"frame must be a non-negative index, got {self.frame!r}")
-        object.__setattr__(self, "size_range_nm", tuple(float(v) for v in self.size_range_nm))
+        object.__setattr__(self, "size_range_nm", analysis.size_range_nm)
+
+    def analysis(self) -> TemParameters:
+        """The analysis parameters of this run, as the core takes them."""
+        return TemParameters.from_dict({f: getattr(self, f) for f in TEM_PARAMETER_NAMES})
 
     def analysis_parameters(self) -> dict[str, Any]:
         """The parameters that change the per-image results (what --resume compares)."""
@@ -171,6 +160,8 @@ class TemBatchConfig:
 
 
 PARAMETER_NAMES = tuple(f.name for f in fields(TemBatchConfig))
+#: The fields that are analysis parameters (:class:`~exo_vision.tem_parameters.TemParameters`).
+TEM_PARAMETER_NAMES = tuple(f.name for f in fields(TemParameters))
 #: Type of every parameter in a config file (:mod:`exo_vision._shared.schema`).
 PARAMETER_TYPES = {
     "pixel_size_nm": "number",
@@ -196,8 +187,6 @@ PARAMETER_TYPES = {
 NULLABLE = frozenset({"pixel_size_nm", "frame", "model", "workers", "scheduler", "max_megapixels"})
 #: Most bins the run's size histogram may have (max_diameter_nm / bin_width_nm).
 MAX_HISTOGRAM_BINS = 10_000
-#: Most bootstrap resamples.
-MAX_N_BOOT = 1_000_000
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

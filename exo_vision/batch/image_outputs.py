@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from exo_vision.batch.atomic import atomic_write_text, file_group, sha256_file
+from exo_vision._shared.atomic import atomic_write_text, file_group, sha256_file
 from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
 from exo_vision.tem_analysis import MicrographResult
 
@@ -152,7 +152,7 @@ def write_image_outputs(
         The marker content as written.
     """
     names = output_names(stem)
-    px = float(result.image_data.pixel_size_nm)
+    px = float(result.image_data.pixel_size_nm or "nan")  # analysed images always carry a pixel size
     index, palette = render_overlay_indexed(
         result.image_data.data, result.labels, result.table, pixel_size_nm=px, objects=result.objects
     )

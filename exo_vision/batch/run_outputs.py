@@ -28,12 +28,14 @@ import numpy as np
 import pandas as pd
 
 from exo_vision import __version__
+from exo_vision._shared.atomic import atomic_write_text, write_if_changed
 from exo_vision._shared.paths import display_path
-from exo_vision.batch.atomic import atomic_write_text, write_if_changed
+from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import output_names, read_table_csv, table_csv_text
-from exo_vision.batch.runner import peak_rss_mb
 from exo_vision.environment import lock_status, software_versions
+from exo_vision.figures.histogram import size_histogram_figure
+from exo_vision.figures.style import save_figure
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
 
@@ -68,11 +70,9 @@ def write_run_outputs(
     argv : sequence of str, optional
         Command line to record.
     """
-    from exo_vision.figures.histogram import size_histogram_figure
-    from exo_vision.figures.style import save_figure
 
     out_dir = Path(out_dir)
-    stats_kwargs = {
+    stats_kwargs: dict[str, Any] = {
         "exclude_border": config.exclude_border,
         "size_range_nm": config.size_range_nm,
         "n_boot": config.n_boot,

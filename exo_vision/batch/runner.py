@@ -20,7 +20,8 @@ import json
 import logging
 import multiprocessing
 import os
-import sys
+import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+
+from exo_vision._shared.atomic import TEMP_PREFIX, sha256_file
 from exo_vision._shared.paths import (
     assign_stems,
     check_output_plan,
@@ -35,7 +39,7 @@ from exo_vision._shared.paths import (
     is_previous_output,
     prepare_output_folder,
 )
-from exo_vision.batch.atomic import TEMP_PREFIX, sha256_file
+from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import (
     completed_marker,
@@ -44,6 +48,10 @@ from exo_vision.batch.image_outputs import (
     remove_image_outputs,
     write_image_outputs,
 )
+from exo_vision.batch.run_outputs import write_run_outputs
+from exo_vision.io import read_image
+from exo_vision.tem_analysis import analyse_micrograph
+from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +233,6 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         ``status="done"`` with the marker facts, or ``status="failed"`` with
         ``error`` = ``"<ExceptionType>: <message>"``.
     """
-    from exo_vision.io import read_image
-    from exo_vision.tem_analysis import analyse_micrograph
 
     record: dict[str, Any] = {"input": display_path(job.path), "stem": job.stem, "index": job.index}
     out_dir = Path(job.out_dir)
@@ -242,19 +248,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
             max_megapixels=job.max_megapixels,
         )
         t1 = time.perf_counter()
-        result = analyse_micrograph(
-            image,
-            method=p["method"],
-            model=p["model"],
-            min_diameter_nm=p["min_diameter_nm"],
-            max_diameter_nm=p["max_diameter_nm"],
-            sensitivity=p["sensitivity"],
-            polarity=p["polarity"],
-            exclude_border=p["exclude_border"],
-            size_range_nm=tuple(p["size_range_nm"]),
-            n_boot=p["n_boot"],
-            seed=p["seed"],
-        )
+        result = analyse_micrograph(image, TemParameters.from_dict(p))
         t2 = time.perf_counter()
         timings = {"read_s": t1 - t0, **result.timings}
         timings.pop("total_s", None)
@@ -291,28 +285,6 @@ def process_image(job: ImageJob) -> dict[str, Any]:
     return record
 
 
-def peak_rss_mb() -> float | None:
-    """Peak resident memory of this process so far in MB (None where the OS does not say).
-
-    On Linux this is ``VmHWM`` of ``/proc/self/status``: unlike
-    ``getrusage().ru_maxrss`` it is not inherited from the parent across
-    fork + exec, so a process started by a big parent reports its own peak.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kilobytes / (1024 * 1024) if sys.platform == "darwin" else kilobytes / 1024
-
-
 def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
     """The record of an input whose outputs from an earlier run are complete, else None."""
     try:
@@ -347,7 +319,7 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
     except OSError as err:
         return {**base, "status": "failed", "error": f"OSError: cannot read {job.path}: {err.strerror}"}
     complete = completed_marker(
-        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=marker.get("parameters")
+        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=marker.get("parameters") or {}
     )
     if complete is None:
         reason = (
@@ -380,7 +352,6 @@ def _one_thread_per_worker() -> None:
     With N worker processes on N cores, OpenCV's own thread pool (N threads per
     process) only adds contention.
     """
-    import cv2
 
     cv2.setNumThreads(1)
 
@@ -397,7 +368,6 @@ def _worker_init(main_pid: int, temp_dir: str | None) -> None:
     exit handler would remove) and ends this worker.
     """
     _one_thread_per_worker()
-    import threading
 
     threading.Thread(target=_exit_with_parent, args=(main_pid, temp_dir), daemon=True,
                      name="exo-vision-parent-watch").start()
@@ -405,7 +375,6 @@ def _worker_init(main_pid: int, temp_dir: str | None) -> None:
 
 def _exit_with_parent(main_pid: int, temp_dir: str | None) -> None:
     """Block until process ``main_pid`` ends; then clean its temp folder and exit this process."""
-    import shutil
 
     try:
         fd = os.pidfd_open(main_pid)  # Linux >= 5.3: wait without polling, immune to pid reuse
@@ -560,11 +529,11 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
                                       retries=WORKER_DEATH_RETRIES, pure=False))
         for future in futures:
             if future.status == "error":
-                err = future.exception()
+                failure = future.exception()
                 index = int(future.key.split("-")[2])
                 job = by_index[index]
                 yield {"input": display_path(job.path), "stem": job.stem, "index": index, "status": "failed",
-                       "error": f"{type(err).__name__}: {err}"}
+                       "error": f"{type(failure).__name__}: {failure}"}
             else:
                 yield future.result()
             future.release()
@@ -618,7 +587,6 @@ def run_tem_batch(
     -------
     BatchResult
     """
-    from exo_vision.batch.run_outputs import write_run_outputs
 
     start = time.perf_counter()
     out = Path(out_dir)

@@ -253,7 +253,7 @@ def printable_table(table):
 
 
 def _write_csv(path: Path, table) -> None:
-    from exo_vision.batch.atomic import atomic_write_text
+    from exo_vision._shared.atomic import atomic_write_text
 
     atomic_write_text(path, _csv_text(table))
 
@@ -288,7 +288,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
         ladder_kda=None if args.ladder_kda is None else [float(v) for v in args.ladder_kda.split(",")],
         image_name=path.name, params=blot_parameters(args),
     )
-    from exo_vision.batch.atomic import file_group
+    from exo_vision._shared.atomic import file_group
 
     stem = path.stem if stem is None else stem
     annotated = annotated_blot(img.data, result)
@@ -303,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     """Quantify every input; return 0 when all succeeded, 1 if any failed, 2 on a usage error."""
     import pandas as pd
 
-    from exo_vision.batch.atomic import atomic_write_text
+    from exo_vision._shared.atomic import atomic_write_text
     out_dir = Path(args.out)
     try:
         lane_names = _split(args.lane_names)
@@ -455,7 +455,7 @@ def _strip_markers(entries: list[dict[str, Any]]) -> dict[int, str]:
 
 
 def _write_panel(bands, *, out_dir: Path, reference: str, ug_map) -> dict[str, Any]:
-    from exo_vision.batch.atomic import atomic_write
+    from exo_vision._shared.atomic import atomic_write
     from exo_vision.blot.panel import enrichment_table, misev_verdict, panel_summary
     from exo_vision.figures.blot import panel_figure
     from exo_vision.figures.style import save_figure

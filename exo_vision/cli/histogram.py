@@ -165,7 +165,7 @@ def group_diameters(
 
 def run(args: argparse.Namespace) -> int:
     """Draw the figure and its bin table; return 0, or 2 on bad input."""
-    from exo_vision.batch.atomic import atomic_write_bytes
+    from exo_vision._shared.atomic import atomic_write_bytes
     from exo_vision.figures.histogram import size_histogram_figure
     from exo_vision.figures.style import save_figure
 

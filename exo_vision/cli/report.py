@@ -66,7 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; return 0 on success, 2 on bad input (message on stderr)."""
-    from exo_vision.batch.atomic import atomic_write_text
+    from exo_vision._shared.atomic import atomic_write_text
     from exo_vision.report import build_report
 
     out = Path(args.out)

@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
-from exo_vision.measure.size_stats import WEIGHT_EXPONENTS, kde_curve, kde_mode, weighted_histogram
+from exo_vision.measure.size_stats import WEIGHT_EXPONENTS, Weighting, kde_curve, kde_mode, weighted_histogram
 
 Layout = Literal["overlay", "side-by-side", "violin", "box"]
 LAYOUTS = ("overlay", "side-by-side", "violin", "box")
@@ -62,7 +62,7 @@ def _heights(table: pd.DataFrame, weighting: str, percent: bool) -> np.ndarray:
     return table["fraction"].to_numpy(dtype=float) * (100.0 if percent else 1.0)
 
 
-def _kde_line(d: np.ndarray, grid: np.ndarray, weighting: str, percent: bool, bin_width_nm: float) -> np.ndarray:
+def _kde_line(d: np.ndarray, grid: np.ndarray, weighting: Weighting, percent: bool, bin_width_nm: float) -> np.ndarray:
     """KDE scaled to the bar heights (counts, fraction or percent per bin)."""
     if d.size < 2 or np.ptp(d) == 0:
         return np.zeros_like(grid)
@@ -199,7 +199,8 @@ def size_histogram_figure(
                 pos = [p for p, v in zip(positions, values, strict=True) if np.isfinite(v).sum() > 1]
                 if drawable:
                     parts = ax.violinplot(drawable, positions=pos, showmedians=True, widths=0.8)
-                    for i, body in enumerate(parts["bodies"]):
+                    bodies: list[Any] = list(parts["bodies"])  # type: ignore[call-overload]
+                    for i, body in enumerate(bodies):
                         body.set_facecolor(GROUP_COLORS[i % len(GROUP_COLORS)])
                         body.set_alpha(0.6)
             else:

@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image
+from scipy import ndimage
 
 from exo_vision.figures.style import MORPHOLOGY_RGB
 
@@ -114,7 +116,6 @@ def _outline_codes(
     Works object by object inside each bounding box (plus one pixel), so the
     cost follows the vesicles' area, not the image's.
     """
-    from scipy import ndimage
 
     code = np.zeros(labels.shape, dtype=np.uint8)
     if not labels.size:
@@ -291,7 +292,6 @@ def write_indexed_png(path: str | Path, index: np.ndarray, palette: np.ndarray, 
         zlib level 0-9. 0 (stored) is the default: noisy micrographs barely
         compress, and deflate would cost ~0.2 s per 4 MP image.
     """
-    from PIL import Image
 
     index = np.asarray(index)
     if index.dtype != np.uint8 or index.ndim != 2:

@@ -68,7 +68,7 @@ REPRODUCIBLE_METADATA = {
 @contextmanager
 def journal_style() -> Iterator[None]:
     """Context in which new matplotlib artists take the journal style."""
-    with matplotlib.rc_context(JOURNAL_RC):
+    with matplotlib.rc_context(JOURNAL_RC):  # type: ignore[arg-type]  # matplotlib types rc keys as a Literal union
         yield
 
 

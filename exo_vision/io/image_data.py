@@ -100,7 +100,7 @@ class ImageData:
         """Shape of :attr:`data`."""
         return tuple(self.data.shape)
 
-    def with_pixel_size(self, pixel_size_nm: float, source: str = SOURCE_USER) -> "ImageData":
+    def with_pixel_size(self, pixel_size_nm: float, source: str = SOURCE_USER) -> ImageData:
         """Return a copy calibrated to ``pixel_size_nm`` (square pixels).
 
         Parameters

@@ -9,7 +9,7 @@ import numpy as np
 Polarity = Literal["bright", "dark"]
 
 
-def detect_polarity(image: np.ndarray, *, tail_percent: float = 0.5) -> Polarity:
+def detect_band_polarity(image: np.ndarray, *, tail_percent: float = 0.5) -> Polarity:
     """Decide whether bands are bright on dark or dark on bright.
 
     The background covers most of a blot, so the median is a background level;

@@ -7,6 +7,7 @@ the specimen; it is kept in ``metadata["dpi"]`` for the record.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -54,7 +55,7 @@ def read_raster(path: str | Path, *, max_megapixels: float | None = None) -> Raw
 def _decode(img: Image.Image) -> RawImage:
     """Pixels and dpi of an opened Pillow image (every frame)."""
     img.load()
-    metadata = {"format": img.format, "pil_mode": img.mode}
+    metadata: dict[str, Any] = {"format": img.format, "pil_mode": img.mode}
     dpi = img.info.get("dpi")
     if dpi:
         metadata["dpi"] = round(float(dpi[0]), 3)

@@ -32,6 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from exo_vision.calibration.scalebar import read_scale_bar
+from exo_vision.io import em
+from exo_vision.io.em import read_mrc
 from exo_vision.io.image_data import (
     SOURCE_NONE,
     SOURCE_SCALE_BAR,
@@ -41,8 +44,11 @@ from exo_vision.io.image_data import (
     metadata_source,
 )
 from exo_vision.io.limits import max_values
-from exo_vision.io.polarity import detect_polarity
+from exo_vision.io.polarity import detect_band_polarity
+from exo_vision.io.raster import read_raster
 from exo_vision.io.raw import RawImage
+from exo_vision.io.scn import read_scn
+from exo_vision.io.tiff import read_tiff
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +272,7 @@ def _decode(path: Path, *, max_megapixels: float | None = None) -> RawImage:
                 path, "is an HDF5 file but not a Velox/EMD file (.emd)", f"Export the image as one of: {_SUPPORTED}"
             )
         fmt = "emd"
+    assert fmt is not None  # every unrecognised file was refused above
     try:
         return _run_reader(fmt, path, max_megapixels)
     except ImageReadError:
@@ -284,22 +291,13 @@ def _decode(path: Path, *, max_megapixels: float | None = None) -> RawImage:
 def _run_reader(fmt: str, path: Path, max_megapixels: float | None = None) -> RawImage:
     limit = {"max_megapixels": max_megapixels}
     if fmt == "tiff":
-        from exo_vision.io.tiff import read_tiff
-
         return read_tiff(path, **limit)
     if fmt == "biorad_scn":
-        from exo_vision.io.scn import read_scn
-
         return read_scn(path)
     if fmt == "raster":
-        from exo_vision.io.raster import read_raster
-
         return read_raster(path, **limit)
     if fmt == "mrc":
-        from exo_vision.io.em import read_mrc
-
         return read_mrc(path, **limit)
-    from exo_vision.io import em
 
     if fmt == "dm":
         with open(path, "rb") as handle:
@@ -436,7 +434,7 @@ def _rgb_to_gray(data: np.ndarray, raw: RawImage, *, path: Path, kind: str, note
     return gray.astype(data.dtype)
 
 
-def _decide_kind(kind: str, raw: RawImage, path: Path) -> tuple[str, str]:
+def _decide_kind(kind: str, raw: RawImage, path: Path) -> tuple[Any, str]:
     """Resolve ``kind="auto"``; return the kind and why."""
     if kind != "auto":
         return kind, "given by the caller"
@@ -510,12 +508,6 @@ def _try_scale_bar(image: ImageData) -> None:
         image.metadata["scale_bar"] = {"status": "not tried: image smaller than 32 px"}
         return
     try:
-        from exo_vision.calibration.scalebar import read_scale_bar
-    except ImportError as exc:
-        logger.debug("scale-bar reader not available: %s", exc)
-        image.metadata["scale_bar"] = {"status": "reader not available"}
-        return
-    try:
         reading = read_scale_bar(image.data)
     except Exception as exc:  # a failing optional fallback must not hide the image
         image.metadata["scale_bar"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
@@ -525,7 +517,7 @@ def _try_scale_bar(image: ImageData) -> None:
         else:
             logger.debug("%s: scale-bar reading failed: %s", image.path, exc)
         return
-    record = {
+    record: dict[str, Any] = {
         "status": getattr(reading, "status", None),
         "pixel_size_nm": _plain_float(getattr(reading, "pixel_size_nm", None)),
         "confidence": _plain_float(getattr(reading, "confidence", None)),
@@ -554,13 +546,13 @@ def _try_scale_bar(image: ImageData) -> None:
 
 def _plain_box(box: object) -> list[int] | None:
     """A (row0, col0, row1, col1) box as a JSON-friendly list (``None`` stays ``None``)."""
-    return None if box is None else [int(v) for v in box]  # type: ignore[union-attr]
+    return None if box is None else [int(v) for v in box]  # type: ignore[attr-defined]
 
 
 def _describe_blot(image: ImageData, raw: RawImage) -> None:
     """Polarity, saturation level, exposure and the 8-bit warning for blots."""
     data = image.data
-    image.polarity = detect_polarity(data)
+    image.polarity = detect_band_polarity(data)
     image.exposure_s = raw.exposure_s
     if raw.max_value is not None:
         image.max_value = float(raw.max_value)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -205,7 +205,7 @@ def read_scn(path: str | Path) -> RawImage:
     max_value = info.get("max_value")
     dtype_name = "uint8" if max_value is not None and max_value <= 256 else "uint16"
     endian = info.get("endian", "little")
-    order = ">" if endian.startswith("big") or endian in ("be", "msb", "motorola") else "<"
+    order: Literal["<", ">"] = ">" if endian.startswith("big") or endian in ("be", "msb", "motorola") else "<"
     dtype = np.dtype(dtype_name).newbyteorder(order)
     pixels = binary[0]
     expected = width * height * dtype.itemsize

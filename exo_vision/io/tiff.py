@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import math
 import re
+import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import tifffile
@@ -102,7 +103,6 @@ def _check_ifd_chain(path: Path) -> None:
     tifffile stops quietly at such a link, so a truncated file whose main
     image came second would be read as its first (overview) image.
     """
-    import struct
 
     size = path.stat().st_size
     with open(path, "rb") as handle:
@@ -352,9 +352,9 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
         if axes.endswith("S") and not rgb:
             notes.append(f"the last axis holds {data.shape[-1]} samples per pixel, not RGB")
 
-        pixel = (None, None)
+        pixel: tuple[float | None, float | None] = (None, None)
         tag: str | None = None
-        format_kind = None
+        format_kind: Literal["tem", "blot"] | None = None
         vendor = _vendor(tif)
         if vendor is not None:
             key, description_of_tag = vendor

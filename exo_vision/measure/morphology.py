@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pandas as pd
 
-
 #: Default cup-score threshold (depression in units of the noise of a 2 nm x 2 nm mean).
 #: Chosen on generated micrographs of all difficulty levels at 0.5-1.5 nm/px: flat and
 #: domed vesicles score below about 0.2, cups above about 0.7 (99 % correct at 0.5).

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from exo_vision._shared.validation import check_pixel_size
 from exo_vision.measure.morphology import classify_morphology, cup_score
-from exo_vision.segmentation.preprocess import check_pixel_size, pixel_noise_std
+from exo_vision.segmentation.classical.preprocess import pixel_noise_std
 
 #: Columns of the table returned by :func:`measure_vesicles`, in order.
 VESICLE_COLUMNS: tuple[str, ...] = (
@@ -182,7 +183,7 @@ def measure_vesicles(
     ----------
     labels : (M, N) ndarray of int
         Instance labels (0 = background), e.g. from
-        :func:`exo_vision.segmentation.vesicles.segment_vesicles`.
+        :func:`exo_vision.segmentation.api.segment_vesicles`.
     image : (M, N) ndarray
         The micrograph the labels belong to.
     pixel_size_nm : float
@@ -195,7 +196,7 @@ def measure_vesicles(
     noise_std : float, optional
         Per-pixel noise standard deviation of ``image`` (image units), the
         noise unit of the cup score. By default estimated from the image
-        (:func:`~exo_vision.segmentation.preprocess.pixel_noise_std` of every
+        (:func:`~exo_vision.segmentation.classical.preprocess.pixel_noise_std` of every
         ``M // 512``-th row); ``segment_vesicles`` records that same value as
         ``parameters["pixel_noise_std"]``.
     objects : list of (slice, slice) or None, optional

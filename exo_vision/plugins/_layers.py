@@ -13,6 +13,7 @@ No module-level state: everything is found from the viewer's layer list.
 from __future__ import annotations
 
 import uuid
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ ID_KEY = "exo_vision_id"
 SOURCE_KEY = "exo_vision_source_id"
 
 
-def enum_choices(enum_cls: type) -> list[tuple[str, Any]]:
+def enum_choices(enum_cls: type[Enum]) -> list[tuple[str, Any]]:
     """ComboBox choices showing an Enum's values ("auto", "volume") instead of member names."""
     return [(member.value, member) for member in enum_cls]
 
@@ -154,13 +155,13 @@ def layer_id(layer: Any) -> str:
     return meta[ID_KEY]
 
 
-def derived_layers(viewer: "napari.Viewer", image_layer: Any) -> list[Any]:
+def derived_layers(viewer: napari.Viewer, image_layer: Any) -> list[Any]:
     """Layers computed from ``image_layer`` (labels, lanes, bands...)."""
     key = layer_id(image_layer)
     return [layer for layer in viewer.layers if layer.metadata.get(SOURCE_KEY) == key]
 
 
-def find_derived(viewer: "napari.Viewer", image_layer: Any, role: str) -> Any | None:
+def find_derived(viewer: napari.Viewer, image_layer: Any, role: str) -> Any | None:
     """The derived layer of ``image_layer`` with ``metadata["exo_vision_role"] == role``."""
     for layer in derived_layers(viewer, image_layer):
         if layer.metadata.get("exo_vision_role") == role:
@@ -168,7 +169,7 @@ def find_derived(viewer: "napari.Viewer", image_layer: Any, role: str) -> Any | 
     return None
 
 
-def source_image(viewer: "napari.Viewer", layer: Any) -> Any | None:
+def source_image(viewer: napari.Viewer, layer: Any) -> Any | None:
     """The image layer a derived layer was computed from, or ``None``."""
     key = layer.metadata.get(SOURCE_KEY)
     if key is None:
@@ -179,14 +180,14 @@ def source_image(viewer: "napari.Viewer", layer: Any) -> Any | None:
     return None
 
 
-def image_layers(viewer: "napari.Viewer") -> list[Any]:
+def image_layers(viewer: napari.Viewer) -> list[Any]:
     """All image layers in the viewer, top-most first."""
     from napari.layers import Image
 
     return [layer for layer in reversed(list(viewer.layers)) if isinstance(layer, Image)]
 
 
-def active_image_layer(viewer: "napari.Viewer") -> Any | None:
+def active_image_layer(viewer: napari.Viewer) -> Any | None:
     """The selected image layer, else the image behind the selected derived layer, else the top image."""
     from napari.layers import Image
 

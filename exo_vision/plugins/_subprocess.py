@@ -9,9 +9,13 @@ at once on Cancel. This module imports no GUI code: the child imports only the c
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_module
 from collections.abc import Callable
 from typing import Any
+
+from exo_vision.plugins._vesicles import compact_labels
+from exo_vision.tem_analysis import analyse_micrograph
 
 
 class Cancelled(Exception):
@@ -27,10 +31,7 @@ def _child(image: Any, parameters: dict[str, Any], messages: Any) -> None:
     (the user's interaction) is scheduled first. The labels come back in their smallest
     unsigned dtype (:func:`~exo_vision.plugins._vesicles.compact_labels`).
     """
-    import os
 
-    from exo_vision.plugins._vesicles import compact_labels
-    from exo_vision.tem_analysis import analyse_micrograph
 
     if hasattr(os, "nice"):
         os.nice(5)

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exo_vision.plugins._layers import SOURCE_KEY, image_data_from_layer, layer_id
+from exo_vision.measure.vesicles import measure_vesicles
+from exo_vision.plugins._layers import SOURCE_KEY, find_derived, image_data_from_layer, layer_id
 
 #: metadata role of the vesicle Labels layer.
 ROLE = "vesicles"
@@ -96,7 +97,6 @@ def measure_layer(labels_layer: Any, image_layer: Any) -> pd.DataFrame:
         The core's :func:`~exo_vision.measure.vesicles.measure_vesicles` table
         (overrides applied), also stored on the layer.
     """
-    from exo_vision.measure.vesicles import measure_vesicles
 
     image = image_data_from_layer(image_layer)
     polarity = labels_layer.metadata.get("polarity") or image.polarity or "dark"
@@ -148,7 +148,6 @@ def add_vesicle_layer(
         The existing vesicle layer of ``image_layer`` with new data, else a new one
         (:func:`new_vesicle_layer`) added to ``viewer``.
     """
-    from exo_vision.plugins._layers import find_derived
 
     existing = find_derived(viewer, image_layer, ROLE)
     if existing is None:
@@ -236,7 +235,7 @@ def log_edit(layer: Any, action: str, label: int | None, detail: str = "") -> No
     """Append one curation edit (what, which label, when) to the layer's edit log."""
     layer.metadata.setdefault("edit_log", []).append(
         {
-            "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "time_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "action": action,
             "label": -1 if label is None else int(label),
             "detail": detail,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
@@ -16,7 +18,10 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
+from exo_vision._shared.atomic import atomic_write, atomic_write_text
 from exo_vision.blot.parameters import BlotParameters
+from exo_vision.figures.blot import annotated_blot, panel_figure
+from exo_vision.figures.style import save_figure
 from exo_vision.plugins._layers import (
     SOURCE_KEY,
     active_image_layer,
@@ -371,12 +376,6 @@ class BlotWidget(Container):
         """Write the files ``exo-vision blot`` writes: ``<stem>_bands.csv``, ``<stem>_annotated.png``
         and, when markers and the reference lane are known, ``panel.csv``, ``panel_summary.csv``,
         ``panel.png`` and ``panel.svg``."""
-        import cv2
-
-        from exo_vision.batch.atomic import atomic_write, atomic_write_text
-        from exo_vision.figures.blot import annotated_blot, panel_figure
-        from exo_vision.figures.style import save_figure
-
         image = image_data_from_layer(self.image_layer)
         stem = image.path.stem if image.path is not None else self.image_layer.name
         written = [out / f"{stem}_bands.csv", out / f"{stem}_annotated.png"]
@@ -400,6 +399,11 @@ class BlotWidget(Container):
         figure = panel_figure(enrichment, summary, title=f"MISEV panel: {'PASS' if ok else 'FAIL'}")
         for suffix in ("png", "svg"):
             target = out / f"panel.{suffix}"
-            atomic_write(target, lambda tmp, fmt=suffix: save_figure(figure, str(tmp), fmt=fmt))
+            atomic_write(target, partial(_save_figure_to, figure, fmt=suffix))
             written.append(target)
         return written
+
+
+def _save_figure_to(figure: Any, path: Path, *, fmt: str) -> None:
+    """Save ``figure`` to ``path`` in format ``fmt`` (for :func:`atomic_write`)."""
+    save_figure(figure, str(path), fmt=fmt)

@@ -13,6 +13,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
+from exo_vision.calibration.scalebar import calibration_from_line, read_scale_bar
 from exo_vision.io.image_data import SOURCE_SCALE_BAR, SOURCE_USER
 from exo_vision.plugins._layers import (
     SOURCE_KEY,
@@ -152,7 +153,6 @@ class CalibrationWidget(Container):
     # -- scale bar ---------------------------------------------------------------------------
     def detect_scale_bar(self, *, sync: bool = False) -> None:
         """Read the burnt-in scale bar of the active image (in a thread worker unless ``sync``)."""
-        from exo_vision.calibration.scalebar import read_scale_bar
 
         image = self._image()
         if image is None:
@@ -214,7 +214,6 @@ class CalibrationWidget(Container):
 
     def apply_line(self, _value: Any = None) -> None:
         """Calibrate from the drawn line and the typed length in nm."""
-        from exo_vision.calibration.scalebar import calibration_from_line
 
         image = self._image()
         if image is None:

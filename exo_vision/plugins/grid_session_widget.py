@@ -34,6 +34,7 @@ from exo_vision.plugins._vesicles import (
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.reader import EXTENSIONS
 from exo_vision.plugins.segmentation_widget import run_analysis
+from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def list_micrographs(folder: str | Path) -> list[Path]:
     ValueError
         When the folder does not exist or holds no readable image.
     """
-    from exo_vision.batch.atomic import TEMP_PREFIX
+    from exo_vision._shared.atomic import TEMP_PREFIX
     from exo_vision.batch.runner import IMAGE_SUFFIXES
 
     folder = Path(folder)
@@ -105,7 +106,7 @@ class GridSessionWidget(Container):
         self._input = FileEdit(label="micrographs folder", mode="d")
         self._output = FileEdit(label="output folder", mode="d")
         # The CLI's defaults: the session writes the files `exo-vision tem` writes, with the same parameters.
-        cli = TemBatchConfig()
+        cli = TemParameters()  # the analysis defaults
         self._method = ComboBox(label="method", choices=available_methods(), value=cli.method,
                                 tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()))
         self._model = FileEdit(label="model (.onnx)", mode="r", filter="*.onnx", value="",
@@ -514,7 +515,7 @@ class GridSessionWidget(Container):
 
     def _write_outputs(self, path: Path, image: Any, labels: np.ndarray, table: pd.DataFrame, layer: Any) -> None:
         """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker) for the curated result."""
-        from exo_vision.batch.atomic import sha256_file
+        from exo_vision._shared.atomic import sha256_file
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics
         from exo_vision.tem_analysis import MicrographResult

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
+from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._vesicles import ROLE, vesicle_table
 
@@ -78,7 +79,6 @@ class HistogramPlot:
 
     def draw(self, groups: dict[str, pd.DataFrame], *, bin_width_nm: float, weighting: str) -> None:
         """Redraw for ``groups`` (name -> vesicle table) with the given bins and weighting."""
-        from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 
         self.figure.clear()
         ax = self.figure.add_subplot(111)

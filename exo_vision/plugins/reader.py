@@ -13,6 +13,7 @@ from typing import Any
 
 from napari.utils.notifications import show_info, show_warning
 
+from exo_vision.io import read_image
 from exo_vision.plugins._layers import image_layer_data
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ EXTENSIONS = (
 )  # fmt: skip
 
 
-def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[tuple]] | None:
+def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[tuple[Any, dict, str]] | None] | None:
     """Return :func:`read_layers` if every path is a file with a supported extension.
 
     Parameters
@@ -63,7 +64,6 @@ def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None:
         tries other readers) when no file could be read; each failure is shown as a
         warning notification naming the file and what to do.
     """
-    from exo_vision.io import read_image
 
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     layers = []

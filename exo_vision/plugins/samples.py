@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from exo_vision.io import read_image
+from exo_vision.io.image_data import ImageData
 from exo_vision.plugins._layers import image_layer_data
+from exo_vision.synthetic.blot import make_marker_panel
+from exo_vision.synthetic.tem import make_synthetic_tem
 
 #: Where the shipped sample images live (the repository's ``sample_images/`` folder).
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_images"
@@ -30,8 +34,6 @@ def sample_path(name: str) -> Path:
 
 
 def _open(name: str, *, kind: str) -> list[tuple]:
-    from exo_vision.io import read_image
-
     return [image_layer_data(read_image(sample_path(name), kind=kind))]
 
 
@@ -72,8 +74,6 @@ def blot_dilution() -> list[tuple]:
 
 def tem_generated() -> list[tuple]:
     """Synthetic micrograph drawn now by the seeded generator (1024 x 1024 px at 1 nm/px)."""
-    from exo_vision.io.image_data import ImageData
-    from exo_vision.synthetic.tem import make_synthetic_tem
 
     pixels, _ = make_synthetic_tem((1024, 1024), pixel_size_nm=1.0, difficulty="medium", rng=0)
     image = ImageData(
@@ -88,8 +88,6 @@ def tem_generated() -> list[tuple]:
 
 def blot_generated() -> list[tuple]:
     """Synthetic MISEV blot drawn now by the seeded generator (raw 16-bit, lysate / exo1 / exo2)."""
-    from exo_vision.io.image_data import ImageData
-    from exo_vision.synthetic.blot import make_marker_panel
 
     panel = make_marker_panel(rng=0)
     image = ImageData(data=panel.image, kind="blot", polarity=panel.polarity, max_value=panel.max_value)

@@ -8,9 +8,9 @@ import gc
 import logging
 import threading
 import time
-from pathlib import Path
-from enum import Enum
 from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 from magicgui.widgets import (
@@ -30,8 +30,6 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from exo_vision.batch.config import TemBatchConfig
-from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, image_data_from_layer
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import (
@@ -41,6 +39,8 @@ from exo_vision.plugins._vesicles import (
     new_vesicle_layer,
     statistics_text,
 )
+from exo_vision.segmentation.api import METHODS, available_methods
+from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
 
@@ -137,17 +137,19 @@ class SegmentationWidget(Container):
 
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
-        self._viewer = viewer = napari_viewer
-        # the command line's defaults, so the dock and `exo-vision tem` report the same vesicles
-        cli = TemBatchConfig()
-        self._method = ComboBox(label="method", choices=available_methods(), value=cli.method,
+        self._viewer = napari_viewer
+        # the analysis defaults (TemParameters), so the dock and `exo-vision tem` report the same vesicles
+        defaults = TemParameters()
+        self._method = ComboBox(label="method", choices=available_methods(), value=defaults.method,
                                 tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()))
         self._model = FileEdit(label="model (.onnx)", mode="r", filter="*.onnx", value="",
                                tooltip="empty: the shipped model; or a model made by fine-tuning")
         self._method.changed.connect(self._on_method)
-        self._min_d = FloatSpinBox(label="min diameter (nm)", value=cli.min_diameter_nm, min=1.0, max=5000.0, step=5.0)
+        self._min_d = FloatSpinBox(
+            label="min diameter (nm)", value=defaults.min_diameter_nm, min=1.0, max=5000.0, step=5.0
+        )
         self._max_d = FloatSpinBox(
-            label="max diameter (nm)", value=cli.max_diameter_nm, min=2.0, max=20000.0, step=10.0
+            label="max diameter (nm)", value=defaults.max_diameter_nm, min=2.0, max=20000.0, step=10.0
         )
         self._sensitivity = FloatSlider(label="sensitivity", value=0.5, min=0.0, max=1.0, step=0.05)
         self._polarity = ComboBox(label="vesicles appear", choices=enum_choices(Polarity), value=Polarity.AUTO)

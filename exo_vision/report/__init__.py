@@ -3,6 +3,7 @@
 * :mod:`~exo_vision.report.collect`     reads ``exo-vision tem`` / ``exo-vision blot`` output folders;
 * :mod:`~exo_vision.report.instruments` parses values typed in from DLS, zeta and protein assays;
 * :mod:`~exo_vision.report.embed`       downscales and embeds pictures as ``data:`` URIs;
+* :mod:`~exo_vision.report.interpret`   decides the MISEV marker calls, panel verdict and calnexin bound;
 * :mod:`~exo_vision.report.html`        renders the page.
 
 :func:`build_report` ties them together (it is what ``exo-vision report`` calls).
@@ -16,10 +17,11 @@ from pathlib import Path
 from exo_vision.report.collect import BlotEvidence, TemEvidence, collect_blot, collect_tem
 from exo_vision.report.html import InstrumentValues, ReportInputs, render_report
 from exo_vision.report.instruments import parse_instrument_values
+from exo_vision.report.interpret import calnexin_bound, marker_calls, verdict_text
 
 __all__ = [
-    "BlotEvidence", "InstrumentValues", "ReportInputs", "TemEvidence", "build_report", "collect_blot",
-    "collect_tem", "parse_instrument_values", "render_report",
+    "BlotEvidence", "InstrumentValues", "ReportInputs", "TemEvidence", "build_report", "calnexin_bound",
+    "collect_blot", "collect_tem", "marker_calls", "parse_instrument_values", "render_report", "verdict_text",
 ]
 
 

@@ -262,7 +262,7 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
 
 def _unique_names(folders: Sequence[Path]) -> list[str]:
     names = [f.resolve().name or str(f) for f in folders]
-    out = []
+    out: list[str] = []
     for name in names:
         if names.count(name) > 1:
             out.append(f"{name}-{len([n for n in out if n.startswith(name + '-')]) + 1}")
@@ -313,15 +313,15 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     ValueError
         When no folder is given or one of them is not an ``exo-vision tem`` output.
     """
-    folders = [Path(f) for f in folders]
-    if not folders:
+    paths = [Path(f) for f in folders]
+    if not paths:
         raise ValueError("no TEM folder given; pass --tem DIR (the --out folder of exo-vision tem)")
     seen: set[Path] = set()
-    for f in folders:
+    for f in paths:
         if f.resolve() in seen:
             raise ValueError(f"--tem {f} is given twice; give each grid's folder once (it would be counted twice)")
         seen.add(f.resolve())
-    grids = [read_tem_grid(f, name=n) for f, n in zip(folders, _unique_names(folders))]
+    grids = [read_tem_grid(f, name=n) for f, n in zip(paths, _unique_names(paths))]
     first = grids[0].run["parameters"]
     conflicts = [
         key for key in STATISTICS_PARAMETERS

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from exo_vision import __version__
-from exo_vision.blot.panel import MISEV_PANEL, misev_verdict
+from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.overlay import OTHER_RGB
 from exo_vision.figures.style import MORPHOLOGY_RGB
-from exo_vision.measure.size_stats import MORPHOLOGIES
+from exo_vision.measure.size_stats import MORPHOLOGIES, Weighting
 from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
 from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
@@ -36,6 +35,7 @@ from exo_vision.report.embed import (
     rgb_data_uri,
 )
 from exo_vision.report.instruments import FIELDS
+from exo_vision.report.interpret import calnexin_bound, panel_pass, verdict_text
 
 #: Why a DLS Z-average and a TEM diameter differ, in one line.
 DLS_TEM_EXPLANATION = (
@@ -195,67 +195,6 @@ def _card(key: str, value: str, *, wide: bool = False) -> str:
     return f'<div class="{css}"><div class="k">{_e(key)}</div><div class="v">{value}</div></div>'
 
 
-# ---------------------------------------------------------------- blot verdict
-
-
-def marker_calls(summary: pd.DataFrame) -> list[tuple[str, str]]:
-    """(marker, call) per marker: ``"+"`` present in every EV lane, ``"−"`` in none, ``"±"`` in some.
-
-    Markers of the MISEV panel come first in panel order, then the others as listed.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        ``panel_summary.csv`` (``marker``, ``n_ev_lanes``, ``n_ev_present``).
-    """
-    rows = list(summary.itertuples(index=False))
-    order = {m.lower(): i for i, m in enumerate(MISEV_PANEL)}
-    rows.sort(key=lambda r: order.get(str(r.marker).lower(), len(order)))
-    calls = []
-    for r in rows:
-        n, k = int(r.n_ev_lanes), int(r.n_ev_present)
-        call = "+" if n and k == n else ("\u2212" if k == 0 else "\u00b1")
-        calls.append((str(r.marker), call))
-    return calls
-
-
-def verdict_text(summary: pd.DataFrame) -> str:
-    """Compact panel verdict such as ``"CD9+ CD63+ calnexin−"``.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        ``panel_summary.csv``.
-    """
-    return " ".join(f"{m}{c}" for m, c in marker_calls(summary))
-
-
-def calnexin_bound(panel: pd.DataFrame) -> tuple[float, list[str]] | None:
-    """Largest calnexin EV/lysate upper bound over the EV lanes where it was not detected.
-
-    Parameters
-    ----------
-    panel : pandas.DataFrame
-        ``panel.csv`` (``marker``, ``lane_name``, ``is_reference``, ``present``, ``ratio_upper_bound``).
-
-    Returns
-    -------
-    (float, list of str) or None
-        The bound as a fraction of the reference-lane signal and the EV lanes
-        it covers; None when calnexin is not in the panel or was detected in
-        every EV lane.
-    """
-    rows = panel.loc[
-        (panel["marker"].astype(str).str.lower() == "calnexin")
-        & ~panel["is_reference"].astype(bool)
-        & ~panel["present"].astype(bool)
-        & panel["ratio_upper_bound"].notna()
-    ]
-    if rows.empty:
-        return None
-    return float(rows["ratio_upper_bound"].max()), [str(v) for v in rows["lane_name"]]
-
-
 # ---------------------------------------------------------------- sections
 
 
@@ -283,7 +222,7 @@ def _header(inputs: ReportInputs) -> str:
         cards.append(_card("DLS Z-average", f"{num('dls.z_avg_nm', dls['z_avg_nm'])} <small>nm</small>"))
     blot = inputs.blot
     if blot is not None and blot.has_panel:
-        ok = _panel_pass(blot)
+        ok = panel_pass(blot)
         cards.append(_card(
             "Marker panel",
             f'<span data-key="blot.verdict">{_e(verdict_text(blot.panel_summary))}</span> '
@@ -297,14 +236,6 @@ def _header(inputs: ReportInputs) -> str:
         f"{_e(__version__)} from the output folders listed under Provenance.</p>"
         f'<div class="cards">{"".join(cards)}</div>'
     )
-
-
-def _panel_pass(blot: BlotEvidence) -> bool:
-    verdict = blot.run.get("panel_verdict")
-    if isinstance(verdict, Mapping) and "pass" in verdict:
-        return bool(verdict["pass"])
-    ok, _ = misev_verdict(blot.panel_summary)
-    return bool(ok)
 
 
 def _size_vs_instruments(inputs: ReportInputs) -> str:
@@ -461,19 +392,18 @@ def _statistics(tem: TemEvidence) -> str:
 
 
 def _histograms(tem: TemEvidence) -> str:
-    from exo_vision.figures.histogram import size_histogram_figure
-
     out = ["<h2>Size distribution</h2>"]
     d = tem.diameters_nm
     if d.size == 0:
         return "".join(out) + '<p class="fail">No vesicles to plot.</p>'
     bin_nm = float(tem.grids[0].run["parameters"].get("bin_width_nm") or 10.0)
     figs = []
-    for weighting, title, caption in (
+    weightings: tuple[tuple[Weighting, str, str], ...] = (
         ("number", "Number-weighted", "Each vesicle counts once (what TEM measures)."),
         ("intensity", "Intensity-weighted (d⁶)",
          "Each vesicle weighted by d⁶, as light scattering (DLS) weights it."),
-    ):
+    )
+    for weighting, title, caption in weightings:
         fig, _ = size_histogram_figure(
             {"": d}, bin_width_nm=bin_nm, weighting=weighting, percent=weighting != "number",
             kde=d.size > 1, title=title,
@@ -559,7 +489,8 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         ))
     else:
         summary, panel = blot.panel_summary, blot.panel
-        ok = _panel_pass(blot)
+        assert summary is not None and panel is not None  # the branch above handles a run without a panel
+        ok = panel_pass(blot)
         out.append(
             f'<p><span class="badge {"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span> '
             f'&nbsp;<b data-key="blot.verdict">{_e(verdict_text(summary))}</b> '

@@ -3,14 +3,14 @@
 :func:`segment_vesicles` dispatches to a registered method; :func:`available_methods`
 lists them for the command line, the GUI, batch runs and benchmarks (none of
 which hard-code the names). Every method returns the same
-:class:`~exo_vision.segmentation.vesicles.VesicleSegmentation`, so measurement,
+:class:`~exo_vision.segmentation.result.VesicleSegmentation`, so measurement,
 overlays and statistics never know which one ran.
 
 * ``unet`` — a small U-Net trained on domain-randomised generated micrographs,
   run with onnxruntime at a working scale of a few nm per pixel, then a seeded
   watershed and full-resolution outlines (:mod:`exo_vision.segmentation.learned`).
 * ``classical`` — the threshold-and-rules pipeline of
-  :mod:`exo_vision.segmentation.vesicles`, tuned on the project's first generator.
+  :mod:`exo_vision.segmentation.classical`, tuned on the project's first generator.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from exo_vision._shared.validation import check_diameter_range
+
 if TYPE_CHECKING:  # the methods' modules load when a method runs, so listing them stays instant
-    from exo_vision.segmentation.vesicles import VesicleSegmentation
+    from exo_vision.segmentation.result import VesicleSegmentation
 
 #: The method used when none is named.
 DEFAULT_METHOD = "unet"
@@ -59,7 +61,7 @@ class MethodInfo:
 
 def _classical(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity, polarity,
                exclude_mask, progress, model, threads) -> VesicleSegmentation:
-    from exo_vision.segmentation.vesicles import segment_vesicles as _segment_classical
+    from exo_vision.segmentation.classical import segment_classical as _segment_classical
 
     if model is not None:
         raise ValueError("the classical method takes no model; drop --model or choose --method unet")
@@ -73,17 +75,17 @@ def _classical(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensit
 
 def _unet(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity, polarity,
           exclude_mask, progress, model, threads) -> VesicleSegmentation:
+    from exo_vision._shared.validation import as_float_image, check_pixel_size, check_working_scale
     from exo_vision.segmentation.learned.method import segment_unet
     from exo_vision.segmentation.learned.weights import load_card
-    from exo_vision.segmentation.preprocess import as_float_image, check_pixel_size, check_working_scale
-    from exo_vision.segmentation.vesicles import VesicleSegmentation
+    from exo_vision.segmentation.result import VesicleSegmentation, exclude_mask_for
 
     img = as_float_image(image)
     px = check_pixel_size(pixel_size_nm)
     card = load_card(model)
     # the same bounds on the pixel size and the work as the classical method, at the model's scale
     check_working_scale(img.shape, pixel_size_nm=px, working_scale_nm=card.working_scale_nm)
-    exclude = _exclude(img, exclude_mask)
+    exclude = exclude_mask_for(img, exclude_mask)
     labels, rejected, found, derived = segment_unet(
         img, pixel_size_nm=px, exclude=exclude, min_diameter_nm=min_diameter_nm,
         max_diameter_nm=max_diameter_nm, sensitivity=sensitivity, polarity=polarity, model=card,
@@ -96,19 +98,6 @@ def _unet(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity
     }
     return VesicleSegmentation(labels=labels, rejected=rejected, polarity=found, analysed_mask=~exclude,
                                parameters=parameters)
-
-
-def _exclude(image: np.ndarray, exclude_mask: np.ndarray | None) -> np.ndarray:
-    if exclude_mask is None:
-        from exo_vision.segmentation.vesicles import default_exclude_mask
-
-        return default_exclude_mask(image)
-    exclude = np.asarray(exclude_mask, dtype=bool)
-    if exclude.shape != image.shape:
-        raise ValueError(
-            f"`exclude_mask` (shape {exclude.shape}) must have the same shape as `image` (shape {image.shape})"
-        )
-    return exclude
 
 
 #: Registered methods by name.
@@ -179,10 +168,7 @@ def segment_vesicles(
         model's name, version and sha256).
     """
     check_method(method)
-    if not (np.isfinite(min_diameter_nm) and np.isfinite(max_diameter_nm) and 0 <= min_diameter_nm < max_diameter_nm):
-        raise ValueError(
-            f"need 0 <= min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}"
-        )
+    check_diameter_range(min_diameter_nm, max_diameter_nm)
     if not 0 <= float(sensitivity) <= 1:
         raise ValueError(f"`sensitivity` must lie in [0, 1], got {sensitivity!r}")
     if polarity not in ("auto", "bright", "dark"):

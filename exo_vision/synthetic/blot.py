@@ -41,6 +41,8 @@ changed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -243,7 +245,7 @@ def make_synthetic_blot(
     x_mid = (centres[0] + centres[-1]) / 2
     half_span = max(centres[-1] - x_mid, 1.0)
     slope = np.tan(np.deg2rad(tilt_deg))
-    rows = []
+    rows: list[dict[str, Any]] = []
     keepout = np.zeros((height, width), bool)
     y0 = strip_gap_px
     for si, spec in enumerate(strips):

@@ -21,6 +21,8 @@ final image: column ``x`` covers ``x - 0.5 .. x + 0.5``; a lane's
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -213,7 +215,7 @@ def _piece(blot, strip: int, item: LayoutStrip, pad: int, *, margin_px: int, rng
         glyph_h = min(22.0, 0.18 * (membrane["y_bottom"] - membrane["y_top"]))
         for lane in lanes:
             xc = lane["x_centre_px"] + slope * (membrane["y_top"] + 4 - y_mid)
-            _write_number(extra, lane["lane"], top=membrane["y_top"] + 3, centre_x=xc, height_px=glyph_h,
+            _write_number(extra, int(lane["lane"]), top=membrane["y_top"] + 3, centre_x=xc, height_px=glyph_h,
                           value=5.0 * background_counts)
     for _ in range(item.pen_dots):
         side = rng.integers(0, 2)
@@ -394,14 +396,14 @@ def make_random_layout(*, export: str = "raw", rng: int | np.random.Generator | 
     arrangement = ["side", "stacked", "grid", "single"][int(g.integers(0, 4))]
     cells = {"side": [(0, 0), (0, 1)] + ([(0, 2)] if g.random() < 0.4 else []),
              "stacked": [(0, 0), (1, 0)], "grid": [(0, 0), (0, 1), (1, 0), (1, 1)], "single": [(0, 0)]}[arrangement]
-    columns = {}
+    columns: dict[int, dict[str, Any]] = {}
     for c in sorted({c for _, c in cells}):
         n = int(g.integers(3, 11 if arrangement in ("single", "stacked") else 8))
         columns[c] = dict(n=n, lane_width_px=float(g.uniform(28, 48)), lane_gap_px=float(g.uniform(12, 24)),
                           margin_px=int(g.uniform(45, 75)), tilt_deg=float(g.uniform(-0.8, 0.8)),
                           rotation_deg=float(g.uniform(-1.5, 1.5)) if g.random() < 0.3 else 0.0,
                           ladder=int(g.integers(0, 2)) * (n - 1) + 1 if g.random() < 0.3 else None)
-    items = []
+    items: list[LayoutStrip] = []
     for r, c in cells:
         col = columns[c]
         n = col["n"]

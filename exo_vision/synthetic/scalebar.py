@@ -117,11 +117,11 @@ def render_text(text: str, *, font: str, font_px: int) -> np.ndarray:
         cv2.putText(canvas, text, (pad, pad + h), face, scale, 255, thickness, cv2.LINE_AA)
     elif font in TRUETYPE_FONTS:
         path = font_manager.findfont(font_manager.FontProperties(family=font), fallback_to_default=False)
-        face = ImageFont.truetype(path, size=int(font_px))
-        left, top, right, bottom = face.getbbox(text)
+        truetype = ImageFont.truetype(path, size=int(font_px))
+        left, top, right, bottom = truetype.getbbox(text)
         pad = 4
-        pil = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
-        ImageDraw.Draw(pil).text((pad - left, pad - top), text, fill=255, font=face)
+        pil = Image.new("L", (int(right - left) + 2 * pad, int(bottom - top) + 2 * pad), 0)
+        ImageDraw.Draw(pil).text((pad - left, pad - top), text, fill=255, font=truetype)
         canvas = np.asarray(pil)
     else:
         raise ValueError(f"unknown font {font!r}; choose one of {', '.join(FONTS)}")
@@ -438,6 +438,6 @@ def random_scale_bar_image(
         jpeg = bool(rng.random() < 0.3)
     if jpeg:
         ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(80, 96))])
-        image = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE)
+        image = np.asarray(cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE))
     truth["jpeg"] = bool(jpeg)
     return image, truth

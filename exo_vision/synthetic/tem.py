@@ -346,7 +346,7 @@ def make_synthetic_tem(
     if scale_bar:
         # The bar's layout depends only on its seed: draw it once on a blank
         # canvas to reserve its corner, so no object lies under bar or label.
-        bar_options = dict(
+        bar_options: dict[str, Any] = dict(
             pixel_size_nm=px,
             polarity="dark" if rng.random() < 0.7 else "light",
             data_strip=bool(difficulty in ("hard", "extreme") and rng.random() < 0.3),

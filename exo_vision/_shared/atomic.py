@@ -1,0 +1,154 @@
+"""Atomic file writes and checksums: a reader never sees a half-written output.
+
+Every output goes to a temporary file in the destination folder (same file
+system, so the rename is atomic) and is moved into place with
+:func:`os.replace` only once it is complete. A killed process therefore never
+leaves a half-written file under an output name.
+
+Files are not fsync'ed: that guards only against power loss, costs time on
+network file systems, and is not needed for --resume, which trusts an image's
+outputs only when their SHA-256 matches the completion marker (a file torn by
+a power cut is detected and redone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+#: Prefix of temporary files; a crashed run may leave some behind, and they are never outputs.
+TEMP_PREFIX = ".exo-vision-tmp-"
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Write ``path`` atomically through ``writer``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final destination. Its folder must exist.
+    writer : callable(Path) -> None
+        Writes the complete file to the temporary path it is given. The
+        temporary name keeps ``path``'s suffix, so libraries that choose the
+        format from the extension (matplotlib, OpenCV, tifffile) still work.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        writer(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        # Only reached with the temp file still present when the writer raised.
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+class FileGroup:
+    """Files that appear together or not at all (one input's outputs).
+
+    :meth:`stage` writes each file completely under a temporary name in its
+    destination folder; :meth:`commit` then moves them all into place, in the
+    order staged (put a completion marker last). :meth:`discard`, or an
+    exception inside :func:`file_group`, removes the temporary files and any
+    file of the group already moved into place.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+        self._placed: list[Path] = []
+
+    def stage(self, path: str | Path, writer: Callable[[Path], None]) -> Path:
+        """Write ``path``'s content through ``writer`` to a temporary file; return that file."""
+        path = Path(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        self._staged.append((tmp, path))
+        writer(tmp)
+        os.chmod(tmp, 0o644)
+        return tmp
+
+    def stage_bytes(self, path: str | Path, data: bytes) -> Path:
+        """:meth:`stage` for bytes already in memory."""
+        return self.stage(path, lambda tmp: _write_bytes(tmp, data))
+
+    def commit(self) -> None:
+        """Move every staged file into place."""
+        for tmp, path in self._staged:
+            os.replace(tmp, path)
+            self._placed.append(path)
+        self._staged = []
+
+    def discard(self) -> None:
+        """Remove staged temporary files and the files of this group already placed."""
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        for path in self._placed:
+            path.unlink(missing_ok=True)
+        self._staged, self._placed = [], []
+
+
+@contextlib.contextmanager
+def file_group() -> Iterator[FileGroup]:
+    """A :class:`FileGroup` committed on a clean exit and discarded on an exception."""
+    group = FileGroup()
+    try:
+        yield group
+        group.commit()
+    except BaseException:
+        group.discard()
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (``\\n`` line endings)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_if_changed(path: str | Path, data: bytes) -> bool:
+    """Atomically write ``data`` unless ``path`` already holds exactly these bytes.
+
+    Keeps the modification time of up-to-date outputs, so a resumed run that
+    has nothing to do leaves the folder untouched.
+
+    Returns
+    -------
+    bool
+        True when the file was (re)written.
+    """
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    atomic_write_bytes(path, data)
+    return True
+
+
+def sha256_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks of ``chunk_bytes``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,258 @@
+"""Finding and measuring a burnt-in scale bar: a long, thin, uniform dark or light horizontal component.
+
+The bar's length is measured to sub-pixel precision from the edge profiles at
+both ends (:func:`measure_bar_length`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+#: A half-open pixel box ``(row0, col0, row1, col1)``.
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class Bar:
+    """A scale-bar candidate in the "bar is bright" image ``f``."""
+
+    polarity: Literal["dark", "light"]
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+    contrast: float
+    score: float
+    level: float  # bar intensity in the "bar is bright" image
+    surround: float  # intensity just above and below the bar, same image
+
+    @property
+    def box(self) -> Box:
+        return (self.row0, self.col0, self.row1, self.col1)
+
+    @property
+    def thickness(self) -> int:
+        return self.row1 - self.row0
+
+    @property
+    def length(self) -> int:
+        return self.col1 - self.col0
+
+
+def as_gray(image: np.ndarray) -> np.ndarray:
+    """Validate and convert to a float32 (M, N) array (RGB(A) -> mean of the colour channels)."""
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        array = array[..., :3].astype(np.float32).mean(axis=2)
+    if array.ndim != 2:
+        raise ValueError(
+            f"`image` must be a 2-D gray image (M, N) or RGB (M, N, 3), got shape {array.shape}; "
+            "pick one frame or channel first"
+        )
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating) or array.dtype == bool):
+        raise ValueError(f"`image` must have a numeric dtype, got {array.dtype}")
+    if min(array.shape) < 32:
+        raise ValueError(f"`image` (shape {array.shape}) is too small to hold a scale bar (need at least 32x32 px)")
+    gray = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(gray)):
+        raise ValueError("`image` contains NaN or infinite values; replace them (e.g. np.nan_to_num) first")
+    return gray
+
+
+def rows_with_runs(
+    bar_coloured: Callable[..., np.ndarray], height: int, min_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows holding a horizontal run of at least ``min_length`` bar-coloured pixels, and those rows' masks.
+
+    A run that long covers two neighbouring samples of every ``min_length // 2``-th
+    column, so only rows where such a pair is bar-coloured are checked in full
+    (with a fast erosion in OpenCV); the rest of the image is never thresholded.
+
+    Parameters
+    ----------
+    bar_coloured : callable
+        ``bar_coloured(rows, cols)`` gives the boolean mask of those pixels.
+    height : int
+        Number of image rows.
+    min_length : int
+        Shortest run, in pixels (>= 2).
+
+    Returns
+    -------
+    rows : (K,) ndarray of int
+    masks : (K, N) ndarray of uint8
+        The bar-coloured mask of each of those rows.
+    """
+    step = max(min_length // 2, 1)
+    sampled = bar_coloured(slice(None), slice(None, None, step))
+    candidates = np.flatnonzero((sampled[:, 1:] & sampled[:, :-1]).any(axis=1))
+    if candidates.size == 0:
+        return candidates, np.zeros((0, 0), np.uint8)
+    masks = bar_coloured(candidates).view(np.uint8)
+    eroded = cv2.erode(masks, np.ones((1, min_length), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    keep = eroded.max(axis=1) > 0
+    return candidates[keep], masks[keep]
+
+
+def long_runs(mask: np.ndarray, min_length: int, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, starts and (exclusive) ends of horizontal runs of True with length in range."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = mask
+    step = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(step == 1)
+    _, ends = np.nonzero(step == -1)
+    lengths = ends - starts
+    keep = (lengths >= min_length) & (lengths <= max_length)
+    return rows[keep], starts[keep], ends[keep]
+
+
+def group_runs(
+    rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, tolerance: int = 2
+) -> list[tuple[int, int, int, int]]:
+    """Stack runs of consecutive rows with (nearly) the same ends into slabs (row0, row1, col0, col1)."""
+    groups: list[list[int]] = []  # [row0, last_row, start, end]
+    previous: list[int] = []
+    current: list[int] = []
+    current_row = -2
+    for row, start, end in zip(rows.tolist(), starts.tolist(), ends.tolist()):
+        if row != current_row:
+            previous = current if row == current_row + 1 else []
+            current = []
+            current_row = row
+        for index in previous:
+            group = groups[index]
+            if abs(group[2] - start) <= tolerance and abs(group[3] - end) <= tolerance:
+                group[1] = row
+                group[2], group[3] = start, end
+                current.append(index)
+                previous.remove(index)
+                break
+        else:
+            groups.append([row, row, start, end])
+            current.append(len(groups) - 1)
+    return [(g[0], g[1] + 1, g[2], g[3]) for g in groups]
+
+
+class BarBright:
+    """The image seen with the bar's colour as bright: ``gray`` or ``flip - gray``, computed per slice."""
+
+    def __init__(self, gray: np.ndarray, flip: float | None) -> None:
+        self.gray = gray
+        self.flip = flip
+        self.shape = gray.shape
+
+    def __getitem__(self, index) -> np.ndarray:
+        part = self.gray[index]
+        return part if self.flip is None else self.flip - part
+
+    def floor(self) -> float:
+        return float(self.gray.min()) if self.flip is None else self.flip - float(self.gray.max())
+
+
+def bar_candidates(gray: np.ndarray) -> list[tuple[Bar, BarBright, float]]:
+    """Find bar-like slabs in both polarities.
+
+    Returns a list of (bar, f, threshold) where ``f`` shows the image with the
+    bar bright and ``threshold`` separates bar-coloured pixels in ``f``.
+    """
+    height, width = gray.shape
+    sample = gray[:: max(1, height // 256), :: max(1, width // 256)]
+    median = float(np.median(sample))
+    lo, hi = float(gray.min()), float(gray.max())
+    if hi - lo <= 0:
+        return []
+    min_length = max(12, int(0.02 * width))
+    max_length = int(0.7 * width)
+    found: list[tuple[Bar, BarBright, float]] = []
+    for polarity in ("dark", "light"):
+        f = BarBright(gray, lo + hi if polarity == "dark" else None)
+        extreme = hi
+        level_median = (lo + hi) - median if polarity == "dark" else median
+        if extreme - level_median < 0.2 * (hi - lo):
+            continue
+        threshold = extreme - 0.4 * (extreme - level_median)
+        cut = (lo + hi) - threshold
+
+        def bar_coloured(
+            rows: np.ndarray | slice | int,
+            cols: slice = slice(None),
+            cut: float = cut,
+            polarity: str = polarity,
+            threshold: float = threshold,
+        ) -> np.ndarray:
+            part = gray[rows, cols]
+            return (part <= cut) if polarity == "dark" else (part >= threshold)
+
+        run_rows, mask_rows = rows_with_runs(bar_coloured, height, min_length)
+        if run_rows.size == 0 or run_rows.size > height // 2:
+            continue
+        sub_rows, starts, ends = long_runs(mask_rows, min_length, max_length)
+        rows = run_rows[sub_rows]
+        if rows.size == 0 or rows.size > 200_000:
+            continue
+        for row0, row1, col0, col1 in group_runs(rows, starts, ends):
+            thickness = row1 - row0
+            length = col1 - col0
+            if thickness < 2 or length < 5 * thickness:
+                continue
+            # The slab must stand free: almost nothing of its colour touches its top or bottom
+            # (end ticks may; the stroke of a "2" or "Z" standing on it may not).
+            if row0 > 0 and bar_coloured(row0 - 1, slice(col0, col1)).mean() > 0.15:
+                continue
+            if row1 < height and bar_coloured(row1, slice(col0, col1)).mean() > 0.15:
+                continue
+            inner = f[row0 + (thickness > 2) : row1 - (thickness > 2), col0 + 1 : col1 - 1]
+            level = float(np.median(inner))
+            margin = max(2, thickness)
+            above = f[max(row0 - margin, 0) : row0, col0:col1]
+            below = f[row1 : row1 + margin, col0:col1]
+            ring = np.concatenate([above.ravel(), below.ravel()])
+            if ring.size == 0:
+                continue
+            surround = float(np.median(ring))
+            contrast = (level - surround) / (hi - lo)
+            spread = float(np.percentile(inner, 90) - np.percentile(inner, 10)) / (hi - lo)
+            if contrast < 0.25 or spread > 0.25:
+                continue
+            # A real bar has the same background on both sides; a slab between the bar and the
+            # edge of a box behind it (bar on one side, image on the other) does not.
+            asymmetry = (
+                abs(float(np.median(above)) - float(np.median(below))) / (hi - lo) if above.size and below.size else 0.0
+            )
+            edge_distance = min(row0, height - row1) / height
+            score = contrast * (1.0 - asymmetry) * (1.0 - edge_distance) * np.sqrt(length / width)
+            bar = Bar(polarity, row0, row1, col0, col1, contrast, float(score), level, surround)
+            found.append((bar, f, threshold))
+    found.sort(key=lambda item: -item[0].score)
+    return found
+
+
+def measure_bar_length(f: BarBright, bar: Bar) -> float:
+    """Sub-pixel bar length: summed fractional coverage across both end profiles."""
+    width = f.shape[1]
+    rows = slice(bar.row0 + (bar.thickness > 2), bar.row1 - (bar.thickness > 2))
+    lo = max(bar.col0 - 4, 0)
+    hi = min(bar.col1 + 4, width)
+    profile = f[rows, lo:hi].mean(axis=0)
+    inside = profile[bar.col0 - lo + 2 : bar.col1 - lo - 2]
+    level = float(np.median(inside)) if inside.size else float(profile.max())
+    left_out = profile[max(bar.col0 - lo - 4, 0) : max(bar.col0 - lo - 1, 1)]
+    right_out = profile[bar.col1 - lo + 1 : bar.col1 - lo + 4]
+    middle = (bar.col0 + bar.col1) // 2 - lo
+    length = 0.0
+    for part, outside in ((profile[:middle], left_out), (profile[middle:], right_out)):
+        background = float(np.median(outside)) if outside.size else f.floor()
+        span = level - background
+        if span <= 0:
+            return float(bar.length)
+        length += float(np.clip((part - background) / span, 0.0, 1.0).sum())
+    return length
+
+
+def overlaps(a: Box, b: Box) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])

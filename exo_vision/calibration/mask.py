@@ -1,0 +1,93 @@
+"""The mask of burnt-in annotations (scale bar, its label, the box behind them, a data strip)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exo_vision.calibration.annotations import find_data_strip, grow_backing_box
+from exo_vision.calibration.bar import Box, as_gray, bar_candidates
+from exo_vision.calibration.label import label_boxes
+from exo_vision.calibration.scalebar import ScaleBarReading
+
+
+def locate_scale_bar(image: np.ndarray) -> tuple[Box | None, list[Box]]:
+    """Where the scale bar and its label are, without reading the label.
+
+    The most bar-like candidate and the two text boxes next to it that
+    :func:`read_scale_bar` would try to read first (nearest first; a speck of
+    debris beside the bar can come before the real label, so both are kept).
+    Costs no tesseract run, which is most of :func:`read_scale_bar`'s time: a
+    mask needs where the label is, not what it says.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+        The micrograph.
+
+    Returns
+    -------
+    bar_box : (row0, col0, row1, col1) or None
+        Pixel box (end-exclusive) of the bar; None when no bar is found.
+    label_boxes : list of (row0, col0, row1, col1)
+        Up to two candidate label boxes, nearest first (empty when none).
+    """
+    return locate_in_gray(as_gray(image))
+
+
+def locate_in_gray(gray: np.ndarray) -> tuple[Box | None, list[Box]]:
+    """:func:`locate_scale_bar` on an image already through :func:`as_gray`."""
+    candidates = bar_candidates(gray)
+    if not candidates:
+        return None, []
+    bar, f, threshold = candidates[0]
+    avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
+    return bar.box, [box for box, _ in label_boxes(f, threshold, bar, avoid)[:2]]
+
+
+def annotation_mask(image: np.ndarray, *, reading: ScaleBarReading | None = None, dilation_px: int = 5) -> np.ndarray:
+    """Mask of burnt-in annotations to exclude from analysis.
+
+    Covers the scale bar, its label, a flat box behind them (if any) and an
+    instrument data strip along the bottom or top edge (if any).
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, 3) ndarray
+        The micrograph.
+    reading : ScaleBarReading, optional
+        A reading of this image from :func:`read_scale_bar`. When not given,
+        the bar and its label are located by :func:`locate_scale_bar` (no OCR:
+        a mask needs where the label is, not what it says).
+    dilation_px : int
+        Margin added around every masked box, in pixels (>= 0).
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+        True on annotation pixels.
+    """
+    if int(dilation_px) != dilation_px or dilation_px < 0:
+        raise ValueError(f"`dilation_px` must be a non-negative integer, got {dilation_px!r}")
+    gray = as_gray(image)
+    if reading is None:
+        bar_box, label_found = locate_in_gray(gray)
+    else:
+        bar_box = reading.bar_box
+        label_found = [reading.label_box] if reading.label_box is not None else []
+    height, width = gray.shape
+    mask = np.zeros((height, width), bool)
+    boxes: list[Box] = []
+    if bar_box is not None:
+        group = bar_box
+        for lb in label_found:
+            group = (min(group[0], lb[0]), min(group[1], lb[1]), max(group[2], lb[2]), max(group[3], lb[3]))
+            boxes.append(lb)
+        boxes.append(bar_box)
+        boxes.append(grow_backing_box(gray, group))
+    strip = find_data_strip(gray)
+    if strip is not None:
+        boxes.append(strip)
+    d = int(dilation_px)
+    for r0, c0, r1, c1 in boxes:
+        mask[max(r0 - d, 0) : min(r1 + d, height), max(c0 - d, 0) : min(c1 + d, width)] = True
+    return mask

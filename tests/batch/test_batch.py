@@ -1,0 +1,165 @@
+"""Batch building blocks: atomic writes, input collection, stems, config files, completion markers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write, atomic_write_text, sha256_file, write_if_changed
+from exo_vision.batch.config import TemBatchConfig, build_config, read_config
+from exo_vision.batch.image_outputs import completed_marker, output_names, write_labels_tiff
+from exo_vision.batch.runner import assign_stems, collect_inputs, plan_jobs
+
+
+def test_atomic_write_replaces_whole_files_and_cleans_up_on_failure(tmp_path):
+    target = tmp_path / "table.csv"
+    atomic_write_text(target, "a,b\n1,2\n")
+    assert target.read_text() == "a,b\n1,2\n"
+
+    def broken(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(target, broken)
+    # The old content survives and no temporary file is left.
+    assert target.read_text() == "a,b\n1,2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+    # The temporary file keeps the suffix, so format-by-extension writers work.
+    seen = []
+    atomic_write(tmp_path / "x.png", lambda tmp: (seen.append(tmp), tmp.write_bytes(b"x")))
+    assert seen[0].suffix == ".png" and seen[0].name.startswith(TEMP_PREFIX)
+
+
+def test_write_if_changed_keeps_mtime(tmp_path):
+    path = tmp_path / "f.txt"
+    assert write_if_changed(path, b"same")
+    stamp = path.stat().st_mtime_ns
+    os.utime(path, ns=(stamp - 10**9, stamp - 10**9))
+    assert not write_if_changed(path, b"same")
+    assert path.stat().st_mtime_ns == stamp - 10**9
+    assert write_if_changed(path, b"other")
+    assert sha256_file(path) == "d9298a10d1b0735837dc4bd85dac641b0f3cef27a47e5d53a54f2f3f5b2fcffa"
+
+
+def test_collect_inputs_folders_files_recursion_and_exclusion(tmp_path):
+    (tmp_path / "a" / "sub").mkdir(parents=True)
+    for name in ("a/1.tif", "a/2.DM4", "a/readme.txt", "a/sub/3.mrc", "b.anything"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "a" / "out").mkdir()
+    (tmp_path / "a" / "out" / "x_overlay.png").write_bytes(b"x")
+    flat = collect_inputs([tmp_path / "a", tmp_path / "b.anything"])
+    assert [p.name for p in flat] == ["1.tif", "2.DM4", "b.anything"]
+    deep = collect_inputs([tmp_path / "a"], recursive=True, exclude_dir=tmp_path / "a" / "out")
+    assert [p.relative_to(tmp_path).as_posix() for p in deep] == ["a/1.tif", "a/2.DM4", "a/sub/3.mrc"]
+    # The same file given twice is analysed once.
+    assert len(collect_inputs([tmp_path / "a" / "1.tif", tmp_path / "a"])) == 2
+    with pytest.raises(ValueError, match="does not exist"):
+        collect_inputs([tmp_path / "missing"])
+    with pytest.raises(ValueError, match="no images found"):
+        collect_inputs([tmp_path / "a" / "out"], exclude_dir=tmp_path / "a" / "out")
+
+
+def test_assign_stems_is_unique_and_deterministic():
+    paths = [Path("g1/img.tif"), Path("g2/img.tif"), Path("g3/other.tif")]
+    assert assign_stems(paths) == ["g1_img", "g2_img", "other"]
+    assert assign_stems([Path("a/x.dm3"), Path("a/x.dm4")]) == ["x_dm3", "x_dm4"]
+    mixed = [Path("g1/img.tif"), Path("g2/img.tif"), Path("g2/IMG.dm4"), Path("g3/other.tif")]
+    assert assign_stems(mixed) == ["g1_img_tif", "g2_img_tif", "g2_IMG_dm4", "other"]
+    assert assign_stems([Path("a/x.tif"), Path("a/X.tif")]) == ["a_x_tif", "a_X_tif_2"]
+    assert assign_stems(paths) == assign_stems(list(paths))
+
+
+def test_plan_refuses_an_output_folder_that_overwrites_an_input(tmp_path):
+    inputs = [tmp_path / "a.tif", tmp_path / "a_vesicles.csv"]
+    for p in inputs:
+        p.write_bytes(b"x")
+    with pytest.raises(ValueError, match="would overwrite the input"):
+        plan_jobs(inputs, out_dir=tmp_path, config=TemBatchConfig())
+    assert len(plan_jobs(inputs, out_dir=tmp_path / "out", config=TemBatchConfig())) == 2
+
+
+def test_config_from_toml_with_command_line_overrides(tmp_path):
+    path = tmp_path / "exo.toml"
+    path.write_text('[tem]\nmin_diameter_nm = 25.0\nsensitivity = 0.7\npolarity = "dark"\nsize_range_nm = [40, 160]\n')
+    values = read_config(path)
+    config = build_config(values, {"sensitivity": 0.4, "pixel_size_nm": None})
+    assert config.min_diameter_nm == 25.0
+    assert config.sensitivity == 0.4  # command line wins
+    assert config.polarity == "dark"
+    assert config.size_range_nm == (40.0, 160.0)
+    assert config.pixel_size_nm is None
+    # A run.json carrying these parameters reproduces the same configuration.
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"parameters": config.to_dict()}))
+    assert build_config(read_config(run)) == config
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[tem]\nmin_diameter = 3\n", "unknown parameter"),
+        ("[tem\n", "not valid TOML"),
+        ("[tem]\nsensitivity = 3\n", "sensitivity must lie in"),
+        ("[tem]\nmin_diameter_nm = 300\nmax_diameter_nm = 200\n", "min_diameter_nm < max_diameter_nm"),
+        ('[tem]\npolarity = "up"\n', "polarity"),
+    ],
+)
+def test_bad_config_named(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        build_config(read_config(path))
+    with pytest.raises(ValueError, match="cannot read config file"):
+        read_config(tmp_path / "none.toml")
+
+
+def test_labels_tiff_uint16_and_uint32_carry_nm_calibration(tmp_path):
+    from exo_vision.io import read_image
+
+    small = np.zeros((20, 30), dtype=np.int32)
+    small[2:5, 3:9] = 7
+    write_labels_tiff(tmp_path / "s.tif", small, pixel_size_nm=0.624)
+    with tifffile.TiffFile(tmp_path / "s.tif") as tif:
+        assert tif.pages[0].dtype == np.uint16
+        assert tif.imagej_metadata["unit"] == "nm"
+        assert np.array_equal(tif.asarray(), small)
+    assert read_image(tmp_path / "s.tif").pixel_size_nm == pytest.approx(0.624, rel=1e-6)
+    big = small.copy()
+    big[10, 10] = 70_000
+    write_labels_tiff(tmp_path / "b.tif", big, pixel_size_nm=2.5)
+    with tifffile.TiffFile(tmp_path / "b.tif") as tif:
+        assert tif.pages[0].dtype == np.uint32
+        assert tif.asarray()[10, 10] == 70_000
+        assert tif.imagej_metadata["unit"] == "nm"
+    assert read_image(tmp_path / "b.tif").pixel_size_nm == pytest.approx(2.5, rel=1e-6)
+
+
+def test_completion_marker_is_trusted_only_when_everything_matches(tmp_path):
+    stem = "img"
+    names = output_names(stem)
+    for key in ("labels", "vesicles", "overlay"):
+        (tmp_path / names[key]).write_bytes(key.encode())
+    params = TemBatchConfig().analysis_parameters()
+    marker = {
+        "marker_version": 1,
+        "input_sha256": "abc",
+        "parameters": params,
+        "outputs": {k: {"file": names[k], "sha256": sha256_file(tmp_path / names[k])}
+                    for k in ("labels", "vesicles", "overlay")},
+    }
+    (tmp_path / names["marker"]).write_text(json.dumps(marker))
+    assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params) is not None
+    # Input changed, parameters changed, an output altered, marker damaged: redo.
+    assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abd", parameters=params) is None
+    other = dict(params, sensitivity=0.9)
+    assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=other) is None
+    (tmp_path / names["vesicles"]).write_bytes(b"tampered")
+    assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params) is None
+    (tmp_path / names["marker"]).write_text("{half")
+    assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params) is None

@@ -1,0 +1,101 @@
+"""Batch at scale: Dask gives the local results, a killed run resumes to the same bytes, config round trip."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tifffile
+
+from exo_vision.batch.config import TemBatchConfig
+from exo_vision.batch.runner import run_tem_batch
+from exo_vision.cli.main import main
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+N_IMAGES = 8
+TABLES = ("vesicles.csv", "summary.csv", "errors.csv")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("scale_inputs")
+    for seed in range(N_IMAGES):
+        image, _ = make_synthetic_tem((512, 512), pixel_size_nm=0.8, difficulty="medium", n_vesicles=5,
+                                      scale_bar=False, rng=100 + seed)
+        tifffile.imwrite(path / f"m{seed:02d}.tif", image, imagej=True, resolution=(1 / 0.8, 1 / 0.8),
+                         metadata={"unit": "nm"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(folder, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reference") / "out"
+    result = run_tem_batch([folder], out_dir=out, config=TemBatchConfig(workers=1))
+    assert not result.failed
+    return out
+
+
+def same_tables(a: Path, b: Path) -> None:
+    names = [*TABLES, *(p.name for p in sorted(a.glob("*_vesicles.csv")))]
+    assert len(names) == len(TABLES) + N_IMAGES
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_local_results(folder, reference, tmp_path):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        out = tmp_path / "dask"
+        result = run_tem_batch(
+            [folder], out_dir=out, config=TemBatchConfig(scheduler=cluster.scheduler_address)
+        )
+    assert not result.failed
+    same_tables(reference, out)
+    run = json.loads((out / "run.json").read_text())
+    assert run["parameters"]["scheduler"].startswith("tcp://")
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_bytes(folder, reference, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "exo_vision.cli.main", "tem", str(folder), "--out", str(out), "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not list(out.glob("*_done.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    markers = list(out.glob("*_done.json"))
+    assert 1 <= len(markers) < N_IMAGES, "the run must be killed part-way for this test to mean anything"
+    assert not (out / "run.json").exists()
+
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_skipped"] >= 1 and run["n_done"] == N_IMAGES - run["n_skipped"]
+    same_tables(reference, out)
+    assert not [p for p in out.iterdir() if p.name.startswith(".exo-vision-tmp-")]
+
+
+@pytest.mark.slow
+def test_config_file_and_run_json_reproduce_a_run(folder, tmp_path):
+    config = tmp_path / "exo.toml"
+    config.write_text("[tem]\nmin_diameter_nm = 30.0\nsensitivity = 0.6\nbin_width_nm = 5.0\nworkers = 1\n")
+    first = tmp_path / "first"
+    subset = [str(folder / "m00.tif"), str(folder / "m01.tif")]
+    assert main(["tem", *subset, "--out", str(first), "--config", str(config)]) == 0
+    run = json.loads((first / "run.json").read_text())
+    assert run["parameters"]["min_diameter_nm"] == 30.0
+    assert run["parameters"]["sensitivity"] == 0.6
+    assert run["parameters"]["bin_width_nm"] == 5.0
+    second = tmp_path / "second"
+    assert main(["tem", *subset, "--out", str(second), "--config", str(first / "run.json")]) == 0
+    assert json.loads((second / "run.json").read_text())["parameters"] == run["parameters"]
+    for name in ("vesicles.csv", "summary.csv", "m00_vesicles.csv", "size_histogram.svg"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name

@@ -1,0 +1,130 @@
+"""Masking burnt-in annotations (scale bar, label, backing box, data strip) out of analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exo_vision.calibration.annotations import find_data_strip, flat_backing, grow_backing_box
+from exo_vision.calibration.mask import annotation_mask
+from exo_vision.calibration.scalebar import ScaleBarReading, read_scale_bar
+from exo_vision.synthetic.scalebar import draw_scale_bar, tem_like_background
+
+REPO = Path(__file__).resolve().parents[2]
+REAL_TEM = REPO / "sample_images" / "hrml_ev_negative_stain.jpg"  # shipped (MIT), so every clone runs these
+
+
+def _covered(mask: np.ndarray, box) -> float:
+    r0, c0, r1, c1 = box
+    return float(mask[r0:r1, c0:c1].mean())
+
+
+def _reading(bar_box, label_box) -> ScaleBarReading:
+    return ScaleBarReading(
+        status="unreadable",
+        pixel_size_nm=None,
+        bar_length_px=None,
+        length_nm=None,
+        label_text="",
+        confidence=0.0,
+        bar_box=bar_box,
+        label_box=label_box,
+        reason="test",
+    )
+
+
+@pytest.mark.slow
+def test_real_micrograph_mask_covers_bar_and_label_only():
+    if not REAL_TEM.exists():
+        pytest.skip(f"real test image not found at {REAL_TEM} (../shared/data is absent)")
+    from PIL import Image
+
+    gray = np.asarray(Image.open(REAL_TEM)).astype(np.float64).mean(axis=2)
+    mask = annotation_mask(gray)
+    assert mask.shape == gray.shape and mask.dtype == bool
+    assert _covered(mask, (2860, 192, 2880, 993)) == 1.0  # the bar
+    assert _covered(mask, (2725, 215, 2828, 710)) == 1.0  # "500 nm"
+    # Nothing else: the vesicles and the rest of the field stay in.
+    assert mask.mean() < 0.02
+    assert not mask[:2600].any()
+
+
+@pytest.mark.parametrize("polarity", ["dark", "light"])
+@pytest.mark.parametrize("position", ["bottom-left", "top-right"])
+def test_synthetic_mask_covers_strip_bar_label_and_box(polarity, position):
+    background = tem_like_background((640, 880), rng=21)
+    image, truth = draw_scale_bar(
+        background, pixel_size_nm=1.0, length_nm=200.0, polarity=polarity, position=position, data_strip=True, rng=3
+    )
+    # Use the true boxes as the reading, so this tests the masking, not the OCR.
+    mask = annotation_mask(image, reading=_reading(truth["bar_box"], truth["label_box"]), dilation_px=3)
+    for key in ("bar_box", "label_box", "strip_box"):
+        assert _covered(mask, truth[key]) == 1.0, key
+    if truth["backing_box"] is not None:
+        assert _covered(mask, truth["backing_box"]) == 1.0
+    # Everything masked lies within the annotation boxes grown by the dilation (and a little slack).
+    allowed = np.zeros_like(mask)
+    for key in ("bar_box", "label_box", "strip_box", "backing_box"):
+        if truth[key] is not None:
+            r0, c0, r1, c1 = truth[key]
+            allowed[max(r0 - 6, 0) : r1 + 6, max(c0 - 6, 0) : c1 + 6] = True
+    r0 = min(truth["bar_box"][0], truth["label_box"][0])
+    r1 = max(truth["bar_box"][2], truth["label_box"][2])
+    c0 = min(truth["bar_box"][1], truth["label_box"][1])
+    c1 = max(truth["bar_box"][3], truth["label_box"][3])
+    allowed[max(r0 - 6, 0) : r1 + 6, max(c0 - 6, 0) : c1 + 6] = True
+    assert not (mask & ~allowed).any()
+
+
+def test_mask_reads_the_bar_itself_when_no_reading_is_given():
+    background = tem_like_background((600, 800), rng=4)
+    image, truth = draw_scale_bar(background, pixel_size_nm=1.0, length_nm=200.0, rng=4)
+    mask = annotation_mask(image)
+    assert _covered(mask, truth["bar_box"]) == 1.0
+    assert _covered(mask, truth["label_box"]) == 1.0
+
+
+def test_plain_image_has_an_empty_mask():
+    image = tem_like_background((500, 700), rng=8)
+    mask = annotation_mask(image, reading=read_scale_bar(image))
+    assert mask.shape == image.shape and not mask.any()
+
+
+def test_find_data_strip_on_a_hand_built_image():
+    image = np.random.default_rng(0).normal(120, 15, (400, 500))
+    image[360:] = 0.0  # a 40-row black strip
+    image[370:385, 20:200] = 255.0  # with some text-like marks
+    assert find_data_strip(image) == (360, 0, 400, 500)
+    image[:30] = 255.0  # and a white strip at the top, shorter
+    assert find_data_strip(image) == (360, 0, 400, 500)
+    assert find_data_strip(np.random.default_rng(1).normal(120, 15, (400, 500))) is None
+
+
+def test_grow_backing_box_finds_the_white_box():
+    image = np.random.default_rng(0).normal(120, 15, (300, 400))
+    image[200:260, 50:250] = 255.0  # a white box
+    image[240:245, 70:230] = 0.0  # a bar on it
+    image[215:235, 100:200] = 0.0  # and its label
+    assert grow_backing_box(image, (215, 70, 245, 230)) == (200, 50, 260, 250)
+    # On a noisy field nothing is grown.
+    plain = np.random.default_rng(1).normal(120, 15, (300, 400))
+    assert grow_backing_box(plain, (215, 70, 245, 230)) == (215, 70, 245, 230)
+
+
+def test_bad_dilation_is_refused():
+    with pytest.raises(ValueError, match="dilation_px"):
+        annotation_mask(np.zeros((64, 64)), reading=_reading(None, None), dilation_px=-1)
+
+
+def test_flat_backing_finds_the_box_around_a_bar_and_its_label():
+    image = np.random.default_rng(0).normal(120, 15, (300, 400))
+    image[200:260, 50:250] = 255.0  # a white box
+    image[240:245, 70:230] = 0.0  # a bar on it
+    image[215:235, 100:200:8] = 0.0  # and its label's strokes
+    assert flat_backing(image, (240, 70, 245, 230)) == (200, 50, 260, 250)
+    # A bar drawn straight onto a noisy micrograph has no flat backing.
+    plain = np.random.default_rng(1).normal(120, 15, (300, 400))
+    plain[240:245, 70:230] = 0.0
+    assert flat_backing(plain, (240, 70, 245, 230)) is None

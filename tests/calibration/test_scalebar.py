@@ -1,0 +1,167 @@
+"""Scale-bar reading: the real EV micrograph, failure modes, label parsing, manual calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exo_vision.calibration.ocr import find_tesseract, parse_scale_label
+from exo_vision.calibration.scalebar import calibration_from_line, read_scale_bar
+from exo_vision.synthetic.scalebar import draw_scale_bar, tem_like_background
+
+REPO = Path(__file__).resolve().parents[2]
+REAL_TEM = REPO / "sample_images" / "hrml_ev_negative_stain.jpg"  # shipped (MIT), so every clone runs these
+
+
+def _has_tesseract() -> bool:
+    try:
+        find_tesseract()
+    except RuntimeError:
+        return False
+    return True
+
+
+needs_tesseract = pytest.mark.skipif(not _has_tesseract(), reason="tesseract-ocr is not installed")
+
+
+@pytest.fixture(scope="module")
+def real_gray() -> np.ndarray:
+    if not REAL_TEM.exists():
+        pytest.skip(f"real test image not found at {REAL_TEM} (../shared/data is absent)")
+    from PIL import Image
+
+    return np.asarray(Image.open(REAL_TEM)).astype(np.float64).mean(axis=2)
+
+
+@needs_tesseract
+def test_real_micrograph_reads_500_nm_over_801_px(real_gray):
+    reading = read_scale_bar(real_gray)
+    assert reading.status == "ok", reading.reason
+    assert reading.length_nm == 500.0
+    assert 798.0 <= reading.bar_length_px <= 804.0
+    assert reading.pixel_size_nm == pytest.approx(0.624, abs=0.003)
+    assert reading.confidence >= 0.8
+    row0, col0, row1, col1 = reading.bar_box
+    assert 2850 <= row0 <= 2870 and row1 <= 2885
+    assert abs(col0 - 192) <= 3 and abs(col1 - 993) <= 3
+    # The label "500 nm" sits above the bar.
+    assert reading.label_box[2] <= row0
+
+
+def test_image_without_a_bar_is_not_found():
+    image = tem_like_background((600, 800), rng=3)
+    reading = read_scale_bar(image)
+    assert reading.status == "not found"
+    assert reading.pixel_size_nm is None
+    assert reading.bar_box is None
+    assert "--pixel-size-nm" in reading.reason
+
+
+@needs_tesseract
+def test_bar_without_a_legible_label_is_unreadable_never_a_number():
+    background = tem_like_background((700, 900), rng=5)
+    image, truth = draw_scale_bar(background, pixel_size_nm=2.0, length_nm=500.0, rng=5)
+    r0, c0, r1, c1 = truth["label_box"]
+    # Scribble over the label: solid dark blocks of glyph size, not text.
+    image[r0:r1, c0:c1] = background[r0:r1, c0:c1]
+    for k, col in enumerate(range(c0, c1 - 6, 12)):
+        image[r0 + (k % 3) : r1 - ((k + 1) % 3), col : col + 6] = 0
+    reading = read_scale_bar(image)
+    assert reading.status == "unreadable", reading
+    assert reading.pixel_size_nm is None
+    assert reading.bar_length_px == pytest.approx(truth["bar_length_px"], abs=0.5)
+    assert reading.bar_box is not None
+
+
+def test_missing_tesseract_is_a_clear_unreadable_reason():
+    background = tem_like_background((600, 800), rng=1)
+    image, truth = draw_scale_bar(background, pixel_size_nm=1.0, length_nm=200.0, rng=1)
+    reading = read_scale_bar(image, tesseract_cmd="/nonexistent/bin/tesseract")
+    assert reading.status == "unreadable"
+    assert reading.pixel_size_nm is None
+    assert "apt-get install tesseract-ocr" in reading.reason
+    # The bar itself is still measured.
+    assert reading.bar_length_px == pytest.approx(truth["bar_length_px"], abs=0.5)
+
+
+@needs_tesseract
+def test_rgb_input_is_averaged_to_gray():
+    background = tem_like_background((600, 800), rng=2)
+    image, truth = draw_scale_bar(background, pixel_size_nm=0.5, length_nm=100.0, rng=2)
+    reading = read_scale_bar(np.stack([image] * 3, axis=-1))
+    assert reading.status == "ok", reading.reason
+    assert reading.pixel_size_nm == pytest.approx(0.5, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (np.zeros((10, 20, 30, 2)), "2-D"),
+        (np.zeros((10, 10)), "too small"),
+        (np.full((64, 64), np.nan), "NaN"),
+        (np.array([["a"] * 40] * 40), "numeric"),
+    ],
+)
+def test_bad_images_are_refused_with_a_fix(image, message):
+    with pytest.raises(ValueError, match=message):
+        read_scale_bar(image)
+
+
+def test_min_confidence_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="min_confidence"):
+        read_scale_bar(np.zeros((64, 64)), min_confidence=1.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "length_nm"),
+    [
+        ("500 nm", 500.0),
+        ("500nm", 500.0),
+        ("200nm", 200.0),
+        ("0.5 µm", 500.0),
+        ("0.5um", 500.0),
+        ("1um", 1000.0),
+        ("2 μm", 2000.0),  # Greek mu, not the micro sign
+        ("0,5 µm", 500.0),
+    ],
+)
+def test_label_parsing(text, length_nm):
+    label = parse_scale_label(text)
+    assert label is not None
+    assert label.length_nm == pytest.approx(length_nm)
+
+
+def test_label_parsing_is_cautious():
+    assert parse_scale_label("1 pm").length_nm == pytest.approx(1000.0)
+    assert parse_scale_label("1 pm").confidence < 1.0
+    assert parse_scale_label("500 nm").confidence == 1.0
+    assert parse_scale_label("137 nm").confidence < 0.8  # not a length a microscope picks
+    assert parse_scale_label("05 nm").confidence < 0.8
+    for junk in ("", "nm", "500", "abc", "500 mm", "5x00 nm", "1.2.3 nm"):
+        assert parse_scale_label(junk) is None, junk
+
+
+def test_calibration_from_line_arithmetic():
+    assert calibration_from_line(801.0, 500.0) == pytest.approx(0.62422, abs=1e-5)
+    assert calibration_from_line(200, 1000) == 5.0
+    assert calibration_from_line(length_px=400.0, length_nm=100.0) == 0.25
+
+
+@pytest.mark.parametrize(
+    ("length_px", "length_nm", "name"),
+    [
+        (0.0, 500.0, "length_px"),
+        (-10.0, 500.0, "length_px"),
+        (float("nan"), 500.0, "length_px"),
+        (1.0, 500.0, "too short"),
+        (800.0, 0.0, "length_nm"),
+        (800.0, float("inf"), "length_nm"),
+        ("abc", 500.0, "length_px"),
+        (800.0, None, "length_nm"),
+    ],
+)
+def test_calibration_from_line_refuses_bad_values(length_px, length_nm, name):
+    with pytest.raises(ValueError, match=name):
+        calibration_from_line(length_px, length_nm)

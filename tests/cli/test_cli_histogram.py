@@ -1,0 +1,107 @@
+"""`exo-vision histogram` on hand-made vesicle tables."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+from exo_vision.cli.main import main
+
+
+def write_table(path, diameters, *, image="img", condition=None, border=None, source="grid1/img.tif"):
+    table = pd.DataFrame(
+        {
+            "image": image,
+            "label": range(1, len(diameters) + 1),
+            "equivalent_diameter_nm": diameters,
+            "touches_border": border if border is not None else [False] * len(diameters),
+            "source_file": source,
+        }
+    )
+    if condition is not None:
+        table["condition"] = condition
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_two_runs_give_two_groups_and_a_bin_table(tmp_path, capsys):
+    a = write_table(tmp_path / "ctrl" / "vesicles.csv", [10.0, 20, 30, 40, 50, 999], border=[False] * 5 + [True])
+    b = write_table(tmp_path / "ev" / "vesicles.csv", [55.0, 65, 75])
+    fig = tmp_path / "cmp.svg"
+    assert main(["histogram", str(a), str(b), "--out", str(fig), "--bin-width-nm", "20", "--kde"]) == 0
+    text = fig.read_text()
+    ET.fromstring(text)
+    assert "ctrl: n = 5" in text and "ev: n = 3" in text and "bin width 20 nm" in text
+    bins = pd.read_csv(tmp_path / "cmp_bins.csv")
+    ctrl = bins[bins["group"] == "ctrl"]
+    # The 999 nm border vesicle is left out: bins cover 0-80 nm only.
+    assert bins["bin_right_nm"].max() == 80
+    assert ctrl["count"].tolist() == [1, 2, 2, 0]
+    assert bins[bins["group"] == "ev"]["count"].tolist() == [0, 0, 1, 2]
+    assert str(fig) in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_condition_column_and_pattern_grouping(tmp_path):
+    t = tmp_path / "all.csv"
+    table = pd.concat(
+        [
+            pd.DataFrame({"image": "ctrl_01", "equivalent_diameter_nm": [50.0, 60.0]}),
+            pd.DataFrame({"image": "ctrl_02", "equivalent_diameter_nm": [70.0]}),
+            pd.DataFrame({"image": "treated_01", "equivalent_diameter_nm": [100.0, 110.0, 120.0]}),
+        ]
+    )
+    table.to_csv(t, index=False)
+    fig = tmp_path / "by_prep.png"
+    rc = main(["histogram", str(t), "--out", str(fig), "--group-by", "image", "--pattern", r"^([a-z]+)_",
+               "--percent", "--layout", "side-by-side", "--width", "double"])
+    assert rc == 0
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bins = pd.read_csv(tmp_path / "by_prep_bins.csv")
+    assert bins.groupby("group")["count"].sum().to_dict() == {"ctrl": 3, "treated": 3}
+    assert bins.groupby("group")["percent"].sum().round(6).to_dict() == {"ctrl": 100.0, "treated": 100.0}
+
+    c = write_table(tmp_path / "c.csv", [40.0, 80.0], condition=["A", "B"])
+    assert main(["histogram", str(c), "--out", str(tmp_path / "c.pdf"), "--layout", "violin"]) == 0
+    bins = pd.read_csv(tmp_path / "c_bins.csv")
+    assert sorted(bins["group"].unique()) == ["A", "B"]
+
+
+def test_intensity_weighting_fractions(tmp_path):
+    t = write_table(tmp_path / "v.csv", [10.0, 20.0])
+    assert main(["histogram", str(t), "--out", str(tmp_path / "w.svg"), "--weighting", "intensity",
+                 "--bin-width-nm", "10"]) == 0
+    bins = pd.read_csv(tmp_path / "w_bins.csv")
+    # d^6 weights: 1 : 64
+    assert bins["fraction"].tolist() == pytest.approx([1 / 65, 64 / 65])
+
+
+def test_grid_grouping_uses_the_source_folder(tmp_path):
+    t = tmp_path / "v.csv"
+    pd.DataFrame(
+        {
+            "equivalent_diameter_nm": [50.0, 60.0, 70.0],
+            "source_file": ["/data/gridA/a.tif", "/data/gridA/b.tif", "/data/gridB/c.tif"],
+        }
+    ).to_csv(t, index=False)
+    assert main(["histogram", str(t), "--out", str(tmp_path / "g.svg"), "--group-by", "grid"]) == 0
+    bins = pd.read_csv(tmp_path / "g_bins.csv")
+    assert bins.groupby("group")["count"].sum().to_dict() == {"gridA": 2, "gridB": 1}
+
+
+def test_bad_inputs_exit_2_with_a_clear_message(tmp_path, caplog):
+    t = write_table(tmp_path / "v.csv", [50.0])
+    assert main(["histogram", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "a.svg")]) == 2
+    assert "does not exist" in caplog.text
+    assert main(["histogram", str(t), "--out", str(tmp_path / "a.gif")]) == 2
+    assert ".svg, .pdf or .png" in caplog.text
+    assert main(["histogram", str(t), "--out", str(tmp_path / "a.svg"), "--group-by", "condition"]) == 2
+    assert "no 'condition' column" in caplog.text
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n")
+    assert main(["histogram", str(bad), "--out", str(tmp_path / "a.svg")]) == 2
+    assert "equivalent_diameter_nm" in caplog.text
+    assert not (tmp_path / "a.svg").exists()

@@ -1,0 +1,265 @@
+"""`exo-vision tem` on a small folder of generated micrographs with one corrupt file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from exo_vision.cli.main import main
+from exo_vision.io import read_image
+from exo_vision.measure.size_stats import STATISTICS_KEYS
+from exo_vision.measure.vesicles import VESICLE_COLUMNS
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+GOOD = ("grid_a", "grid_b", "grid_c")
+PER_IMAGE = ("_labels.tif", "_vesicles.csv", "_overlay.png", "_done.json")
+RUN_FILES = ("vesicles.csv", "summary.csv", "size_histogram.png", "size_histogram.svg", "run.json", "errors.csv")
+
+
+def write_micrograph(path: Path, seed: int, *, px: float = 1.0, shape=(512, 512)) -> None:
+    image, _ = make_synthetic_tem(shape, pixel_size_nm=px, difficulty="easy", n_vesicles=5, scale_bar=False, rng=seed)
+    tifffile.imwrite(path, image, imagej=True, resolution=(1 / px, 1 / px), metadata={"unit": "nm"})
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("micrographs")
+    for seed, name in enumerate(GOOD):
+        write_micrograph(folder / f"{name}.tif", seed)
+    (folder / "broken.tif").write_bytes(b"II*\x00 this is not really a TIFF")
+    (folder / "notes.txt").write_text("not an image: ignored when scanning the folder")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first_run(inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    rc = main(["tem", str(inputs), "--out", str(out), "--workers", "1"])
+    return rc, out
+
+
+def test_run_completes_and_names_the_corrupt_file(first_run):
+    rc, out = first_run
+    assert rc == 1
+    errors = pd.read_csv(out / "errors.csv")
+    assert list(errors.columns) == ["input", "stem", "error"]
+    assert len(errors) == 1
+    assert errors["input"].iloc[0].endswith("broken.tif")
+    assert "broken.tif" in errors["error"].iloc[0]
+    for name in GOOD:
+        for suffix in PER_IMAGE:
+            assert (out / f"{name}{suffix}").is_file(), name + suffix
+    assert not list(out.glob("broken_*"))
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    assert not list(out.glob(".exo-vision-tmp-*"))
+
+
+def test_labels_tif_is_calibrated_and_matches_the_table(first_run, inputs):
+    _, out = first_run
+    pooled = pd.read_csv(out / "vesicles.csv")
+    total = 0
+    for name in GOOD:
+        with tifffile.TiffFile(out / f"{name}_labels.tif") as tif:
+            labels = tif.asarray()
+            assert tif.imagej_metadata["unit"] == "nm"
+        assert labels.shape == (512, 512)
+        assert labels.dtype == np.uint16
+        # Our own reader sees 1 nm/px from the ImageJ tags.
+        assert read_image(out / f"{name}_labels.tif").pixel_size_nm == pytest.approx(1.0)
+        table = pd.read_csv(out / f"{name}_vesicles.csv")
+        assert list(table.columns) == list(VESICLE_COLUMNS)
+        ids = np.unique(labels)
+        assert sorted(table["label"]) == ids[ids > 0].tolist()
+        assert len(table) > 0
+        assert (table["pixel_size_source"].str.startswith("file metadata")).all()
+        assert (pooled["image"] == name).sum() == len(table)
+        total += len(table)
+    assert len(pooled) == total
+    assert list(pooled.columns) == ["image", *VESICLE_COLUMNS, "source_file"]
+
+
+def test_summary_run_json_and_histogram(first_run, inputs):
+    _, out = first_run
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.columns) == ["image", *STATISTICS_KEYS]
+    assert summary["image"].tolist() == [*GOOD, "pooled"]
+    assert summary["n"].iloc[-1] == summary["n"].iloc[:-1].sum()
+    pooled = pd.read_csv(out / "vesicles.csv")
+    inside = pooled[~pooled["touches_border"]]
+    assert summary["mean_diameter_nm"].iloc[-1] == pytest.approx(inside["equivalent_diameter_nm"].mean())
+    assert summary["analysed_area_um2"].iloc[-1] == pytest.approx(3 * 0.512 * 0.512)
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["exo_vision_version"]
+    assert run["parameters"]["min_diameter_nm"] == 20.0
+    assert run["n_inputs"] == 4 and run["n_failed"] == 1 and run["n_done"] == 3
+    assert run["software"]["onnxruntime"]
+    from exo_vision.segmentation.learned.weights import load_card
+
+    card = load_card()
+    assert run["parameters"]["method"] == "unet" and run["parameters"]["model"] is None
+    for image in run["images"]:
+        if image.get("status") == "done":
+            assert image["segmenter"] == {"method": "unet", "model": card.summary()}
+            marker = json.loads((out / f"{image['stem']}_done.json").read_text())
+            assert marker["parameters"]["model_sha256"] == card.sha256  # --resume compares it
+    # the test venv is installed from requirements/lock.txt (README, .ci/run): the run says so
+    # (scripts/check_latest.sh runs the suite on unlocked versions and sets EXO_VISION_UNLOCKED=1)
+    expected = os.environ.get("EXO_VISION_UNLOCKED") != "1"
+    assert run["environment_lock"]["locked"] is expected, run["environment_lock"]["differences"]
+    by_stem = {im["stem"]: im for im in run["images"]}
+    for name in GOOD:
+        entry = by_stem[name]
+        assert entry["input_sha256"] == hashlib.sha256((inputs / f"{name}.tif").read_bytes()).hexdigest()
+        assert entry["pixel_size_source"].startswith("file metadata")
+        assert entry["timings"]["total_s"] > 0
+    assert "error" in by_stem["broken"]
+
+    from PIL import Image
+
+    png = Image.open(out / "size_histogram.png")
+    assert round(png.info["dpi"][0]) == 300
+    ET.fromstring((out / "size_histogram.svg").read_text())
+
+
+def test_resume_redoes_nothing(first_run, inputs):
+    rc, out = first_run
+    watched = [out / f"{name}{suffix}" for name in GOOD for suffix in PER_IMAGE]
+    watched += [out / name for name in ("vesicles.csv", "summary.csv", "errors.csv", "size_histogram.png")]
+    before = {p: p.stat().st_mtime_ns for p in watched}
+    assert main(["tem", str(inputs), "--out", str(out), "--workers", "1", "--resume"]) == 1
+    assert {p: p.stat().st_mtime_ns for p in watched} == before
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_skipped"] == 3 and run["n_done"] == 0 and run["n_failed"] == 1
+
+
+@pytest.mark.slow
+def test_resume_redoes_only_what_is_incomplete(inputs, tmp_path):
+    out = tmp_path / "out"
+    single = tmp_path / "in"
+    single.mkdir()
+    for name in GOOD[:2]:
+        shutil.copy(inputs / f"{name}.tif", single)
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
+    keep = (out / f"{GOOD[0]}_vesicles.csv").stat().st_mtime_ns
+    reference = (out / f"{GOOD[1]}_vesicles.csv").read_bytes()
+    # A half-finished image: its overlay is missing (as after a crash before the marker).
+    (out / f"{GOOD[1]}_overlay.png").unlink()
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert (out / f"{GOOD[0]}_vesicles.csv").stat().st_mtime_ns == keep
+    assert (out / f"{GOOD[1]}_overlay.png").is_file()
+    assert (out / f"{GOOD[1]}_vesicles.csv").read_bytes() == reference
+    # Other parameters: the earlier results no longer count.
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--resume", "--min-diameter-nm", "25"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_done"] == 2 and run["parameters"]["min_diameter_nm"] == 25.0
+
+
+@pytest.mark.slow
+def test_method_and_model_options(inputs, tmp_path, caplog):
+    single = tmp_path / "in"
+    single.mkdir()
+    shutil.copy(inputs / f"{GOOD[0]}.tif", single)
+    out = tmp_path / "classical"
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--method", "classical"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["parameters"]["method"] == "classical"
+    assert run["images"][0]["segmenter"] == {"method": "classical", "model": None}
+    # the same output folder with the other method re-analyses instead of trusting the old results
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert json.loads((out / "run.json").read_text())["n_done"] == 1
+    # a model file is honoured and recorded; a missing one is an error that names it
+    from exo_vision.segmentation.learned.weights import SHIPPED_MODELS, load_card
+
+    copy = tmp_path / "lab_model"
+    copy.mkdir()
+    card = load_card()
+    shutil.copy(card.onnx_path, copy / card.onnx_path.name)
+    shutil.copy(SHIPPED_MODELS["ev-unet"], copy / "ev_unet.json")
+    out2 = tmp_path / "model"
+    model = copy / card.onnx_path.name
+    assert main(["tem", str(single), "--out", str(out2), "--workers", "1", "--model", str(model)]) == 0
+    image = json.loads((out2 / "run.json").read_text())["images"][0]
+    assert image["segmenter"]["model"]["file"] == str(model) and image["segmenter"]["model"]["sha256"] == card.sha256
+    caplog.clear()
+    assert main(["tem", str(single), "--out", str(tmp_path / "o3"), "--model", str(tmp_path / "none.onnx")]) == 2
+    assert "none.json" in caplog.text and "missing" in caplog.text
+    assert main(["tem", str(single), "--out", str(tmp_path / "o4"), "--method", "classical",
+                 "--model", str(model)]) == 2
+
+
+@pytest.mark.slow
+def test_subprocess_with_two_workers_matches_the_in_process_run(first_run, inputs, tmp_path):
+    _, reference = first_run
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "exo_vision.cli.main", "tem", str(inputs), "--out", str(out), "--workers", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "4 input(s): 3 analysed, 0 already complete, 1 failed" in proc.stdout
+    assert "broken.tif" in proc.stderr
+    for name in ("vesicles.csv", "summary.csv", "errors.csv", *(f"{g}_vesicles.csv" for g in GOOD)):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    for name in GOOD:
+        a = tifffile.imread(out / f"{name}_labels.tif")
+        assert np.array_equal(a, tifffile.imread(reference / f"{name}_labels.tif"))
+
+
+@pytest.mark.slow
+def test_stem_collisions_and_output_inside_the_inputs(inputs, tmp_path):
+    for grid in ("g1", "g2"):
+        (tmp_path / "data" / grid).mkdir(parents=True)
+        shutil.copy(inputs / "grid_a.tif", tmp_path / "data" / grid / "img.tif")
+    out = tmp_path / "data" / "results"
+    args = ["tem", str(tmp_path / "data"), "--recursive", "--out", str(out), "--workers", "1"]
+    assert main(args) == 0
+    assert (out / "g1_img_labels.tif").is_file() and (out / "g2_img_labels.tif").is_file()
+    # A second run must not take its own outputs (inside the input folder) as inputs.
+    assert main(args) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_inputs"] == 2
+
+
+def test_refuses_to_overwrite_an_input_and_bad_options(inputs, tmp_path, caplog):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(inputs / "grid_a.tif", folder / "a.tif")
+    victim = folder / "a_overlay.png"
+    victim.write_bytes(b"precious")
+    rc = main(["tem", str(folder / "a.tif"), str(victim), "--out", str(folder), "--workers", "1"])
+    assert rc == 2
+    assert "would overwrite the input" in caplog.text
+    assert victim.read_bytes() == b"precious"
+    assert main(["tem", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in caplog.text
+    assert main(["tem", str(folder), "--out", str(tmp_path / "o"), "--min-diameter-nm", "600"]) == 2
+    assert "min_diameter_nm" in caplog.text
+
+
+def test_uncalibrated_input_fails_with_the_fix_and_override_works(tmp_path):
+    image, _ = make_synthetic_tem((384, 384), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, scale_bar=False,
+                                  rng=5)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "plain.tif", image)  # no calibration at all
+    out = tmp_path / "out"
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--no-scale-bar"]) == 1
+    reason = pd.read_csv(out / "errors.csv")["error"].iloc[0]
+    assert "pixel size" in reason and "--pixel-size-nm" in reason
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--pixel-size-nm", "1.0"]) == 0
+    assert pd.read_csv(out / "errors.csv").empty
+    table = pd.read_csv(out / "plain_vesicles.csv")
+    assert (table["pixel_size_source"] == "user").all()

@@ -1,0 +1,64 @@
+"""Shared fixtures and markers of the test suite.
+
+* Paths: ``repo_root``, ``samples_dir`` (the shipped ``sample_images/``) and
+  ``shared_data`` (``../shared/data``, real images with truth; tests that need
+  it skip cleanly when it is absent).
+* ``synthetic_tem``: a small seeded generated micrograph with its truth, made
+  once per session.
+* Every test that uses napari's ``make_napari_viewer`` or pytest-qt's ``qtbot``
+  is marked ``gui`` automatically, so ``pytest -m "not gui"`` runs without a
+  display; GUI tests are also ``slow`` (a viewer costs one to two seconds to
+  make and tear down), so the fast tier ``pytest -m "not slow"`` leaves them out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exo_vision.synthetic.tem import SyntheticTruth, make_synthetic_tem
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_images"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+#: Fixtures that need a display (napari or Qt).
+GUI_FIXTURES = frozenset({"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "qapp"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that asks for a GUI fixture as ``gui`` and ``slow``."""
+    for item in items:
+        if GUI_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.gui)
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository's root folder."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The shipped ``sample_images/`` folder."""
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real images with truth); the test is skipped when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data not present at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def synthetic_tem() -> tuple[np.ndarray, SyntheticTruth, float]:
+    """A 384 x 384 generated micrograph at 1.5 nm/px (medium level, seed 7), its truth and pixel size."""
+    pixel_size_nm = 1.5
+    image, truth = make_synthetic_tem((384, 384), pixel_size_nm=pixel_size_nm, difficulty="medium", rng=7)
+    return image, truth, pixel_size_nm

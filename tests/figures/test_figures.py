@@ -1,0 +1,195 @@
+"""Overlay and histogram figures: content checked on pixels, bins and saved files."""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exo_vision.figures.histogram import BIN_TABLE_COLUMNS, legend_label, size_histogram_figure
+from exo_vision.figures.overlay import nice_scale_bar_nm, render_overlay, to_uint8, write_png
+from exo_vision.figures.style import MORPHOLOGY_RGB, figure_width_mm, journal_figure, save_figure
+
+
+def two_disks() -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    yy, xx = np.mgrid[:200, :300]
+    labels = np.zeros((200, 300), dtype=np.uint16)
+    labels[(yy - 60) ** 2 + (xx - 60) ** 2 < 30**2] = 1
+    labels[(yy - 120) ** 2 + (xx - 200) ** 2 < 40**2] = 2
+    image = (labels > 0).astype(np.float32) * 100 + 50
+    table = pd.DataFrame(
+        {
+            "label": [1, 2],
+            "centroid_x_nm": [60 * 2.0, 200 * 2.0],
+            "centroid_y_nm": [60 * 2.0, 120 * 2.0],
+            "morphology": ["round", "cup"],
+        }
+    )
+    return image, labels, table
+
+
+def test_overlay_outlines_are_coloured_by_morphology():
+    image, labels, table = two_disks()
+    rgb = render_overlay(image, labels, table, pixel_size_nm=2.0, show_ids=False, line_width_px=1)
+    assert rgb.shape == (200, 300, 3) and rgb.dtype == np.uint8
+    # The rightmost pixel of disk 1 (row 60, col 89) is on its outline: round = blue.
+    assert tuple(rgb[60, 89]) == MORPHOLOGY_RGB["round"]
+    assert tuple(rgb[120, 239]) == MORPHOLOGY_RGB["cup"]
+    # Inside and outside the disks stay grey.
+    assert rgb[60, 60, 0] == rgb[60, 60, 1] == rgb[60, 60, 2]
+    assert rgb[5, 150, 0] == rgb[5, 150, 2]
+
+
+def test_overlay_scale_bar_has_the_right_length():
+    image, labels, table = two_disks()
+    # 300 px x 2 nm = 600 nm wide -> a 100 nm bar is 50 px.
+    assert nice_scale_bar_nm(600.0) == 100.0
+    rgb = render_overlay(np.zeros_like(image), np.zeros_like(labels), table.iloc[:0], pixel_size_nm=2.0)
+    bottom = rgb[150:, :, :]
+    white = np.all(bottom == 255, axis=2)
+    widths = white.sum(axis=1)
+    assert widths.max() in (50, 51)
+
+
+def test_overlay_ids_drawn_and_shape_mismatch_refused():
+    image, labels, table = two_disks()
+    with_ids = render_overlay(image, labels, table, pixel_size_nm=2.0, show_ids=True)
+    without = render_overlay(image, labels, table, pixel_size_nm=2.0, show_ids=False)
+    # Yellow id text appears near the centroid of vesicle 2.
+    assert np.any(with_ids[100:140, 190:230] != without[100:140, 190:230])
+    with pytest.raises(ValueError, match="same shape|shape of `image`"):
+        render_overlay(image[:10], labels, table, pixel_size_nm=2.0)
+
+
+def test_to_uint8_stretches_and_write_png_roundtrips(tmp_path):
+    data = np.linspace(0, 4095, 100 * 100).reshape(100, 100).astype(np.uint16)
+    out = to_uint8(data)
+    assert out.dtype == np.uint8 and out.min() == 0 and out.max() == 255
+    rgb = np.dstack([out, out, out])
+    write_png(tmp_path / "a.png", rgb)
+    import cv2
+
+    back = cv2.cvtColor(cv2.imread(str(tmp_path / "a.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(back, rgb)
+
+
+def test_histogram_bins_and_legend():
+    d = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    fig, bins = size_histogram_figure({"A": d, "B": d + 100}, bin_width_nm=20, percent=True, kde=True)
+    assert list(bins.columns) == list(BIN_TABLE_COLUMNS)
+    a = bins[bins["group"] == "A"]
+    # Common range 0..160 nm for both groups, 8 bins of 20 nm.
+    assert a["bin_left_nm"].tolist() == [0, 20, 40, 60, 80, 100, 120, 140]
+    assert a["count"].tolist() == [1, 2, 2, 0, 0, 0, 0, 0]
+    assert a["percent"].sum() == pytest.approx(100.0)
+    label = legend_label("A", d)
+    assert "n = 5" in label and "30.0 ± 15.8 nm" in label and "D10/D50/D90 14/30/46 nm" in label
+    ax = fig.axes[0]
+    assert "bin width 20 nm" in ax.get_xlabel()
+    assert ax.get_ylabel() == "Vesicles (%)"
+    # Figure is a single journal column (85 mm).
+    assert fig.get_figwidth() * 25.4 == pytest.approx(85.0)
+
+
+@pytest.mark.parametrize("layout", ["overlay", "side-by-side", "violin", "box"])
+@pytest.mark.slow
+def test_every_layout_saves_svg_pdf_png(layout):
+    rng = np.random.default_rng(0)
+    groups = {"ctrl": rng.normal(90, 20, 200).clip(20), "treated": rng.normal(120, 25, 150).clip(20)}
+    fig, _ = size_histogram_figure(groups, layout=layout, width="double", weighting="volume", kde=True)
+    assert fig.get_figwidth() * 25.4 == pytest.approx(180.0)
+    if layout == "side-by-side":
+        assert len(fig.axes) == 2
+    svg = io.BytesIO()
+    save_figure(fig, svg, fmt="svg")
+    text = svg.getvalue().decode()
+    ET.fromstring(text)  # well-formed
+    assert "ctrl" in text and "treated" in text
+    pdf = io.BytesIO()
+    save_figure(fig, pdf, fmt="pdf")
+    assert pdf.getvalue().startswith(b"%PDF")
+    png = io.BytesIO()
+    save_figure(fig, png, fmt="png")
+    assert png.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_saved_figures_are_reproducible_and_300_dpi():
+    fig, _ = size_histogram_figure(np.array([50.0, 60, 70, 80]), bin_width_nm=5)
+    outs = []
+    for _ in range(2):
+        buf = io.BytesIO()
+        save_figure(fig, buf, fmt="svg")
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+    from PIL import Image
+
+    buf = io.BytesIO()
+    save_figure(fig, buf, fmt="png")
+    img = Image.open(io.BytesIO(buf.getvalue()))
+    # 85 mm at 300 dpi = 1004 px
+    assert abs(img.size[0] - 85 / 25.4 * 300) <= 2
+    assert round(img.info["dpi"][0]) == 300
+
+
+def test_svg_bytes_do_not_depend_on_matplotlib_hashed_ids(monkeypatch):
+    """Regression (issue 11): with matplotlib 3.11 two SVG saves of one figure differed in their
+    clip-path ids. The ids are now numbered by appearance, so even random ids give identical bytes."""
+    import uuid
+
+    from matplotlib.backends import backend_svg
+
+    monkeypatch.setattr(backend_svg.RendererSVG, "_make_id", lambda self, kind, content: f"{kind}{uuid.uuid4().hex[:10]}")
+    fig, _ = size_histogram_figure(np.array([50.0, 60, 70, 80]), bin_width_nm=5)
+    outs = []
+    for _ in range(2):
+        buf = io.BytesIO()
+        save_figure(fig, buf, fmt="svg")
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+    root = ET.fromstring(outs[0])
+    ids = {el.get("id") for el in root.iter() if el.get("id")}
+    assert "p_1" in ids or "m_1" in ids  # renamed, and every reference still resolves
+    text = outs[0].decode()
+    for ref in set(re.findall(r"#([a-z]_[0-9]+)", text)):
+        assert ref in ids
+
+
+def test_bad_arguments_named():
+    with pytest.raises(ValueError, match="layout"):
+        size_histogram_figure([1.0, 2.0], layout="pie")
+    with pytest.raises(ValueError, match="width"):
+        figure_width_mm("triple")
+    with pytest.raises(ValueError, match="cannot save"):
+        save_figure(journal_figure(), "x.gif")
+
+
+def test_indexed_png_matches_the_rgb_overlay(tmp_path):
+    from PIL import Image
+
+    from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
+
+    image, labels, table = two_disks()
+    index, palette = render_overlay_indexed(image.astype(np.uint16), labels, table, pixel_size_nm=2.0)
+    write_indexed_png(tmp_path / "o.png", index, palette)
+    back = np.asarray(Image.open(tmp_path / "o.png").convert("RGB"))
+    assert np.array_equal(back, render_overlay(image.astype(np.uint16), labels, table, pixel_size_nm=2.0))
+    assert tuple(back[60, 89]) == MORPHOLOGY_RGB["round"]
+
+
+def test_overlay_axis_holds_the_tallest_group_and_its_legend():
+    # Regression: the y limit was frozen at the first group's height, clipping a taller second group.
+    short = np.linspace(30.0, 150.0, 40)  # spread out: low bins
+    tall = np.full(20, 105.0)  # every vesicle in one bin: 100 % there
+    fig, bins = size_histogram_figure(
+        {"short": short, "tall": tall}, bin_width_nm=10.0, percent=True, layout="overlay"
+    )
+    ax = fig.axes[0]
+    tallest = bins.loc[bins["group"] == "tall", "percent"].max()
+    assert tallest == pytest.approx(100.0)
+    low, high = ax.get_ylim()
+    assert low == 0.0
+    assert high > tallest * 1.2  # the bar fits, with headroom for the legend above it

@@ -1,0 +1,203 @@
+"""Per-vesicle measurements: exact values on hand-built label images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from skimage.draw import disk, ellipse
+
+from exo_vision.measure.morphology import classify_morphology, cup_score
+from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_vesicles, perimeter_4
+
+
+def test_columns_are_exactly_the_contract():
+    assert VESICLE_COLUMNS == (
+        "label", "centroid_x_nm", "centroid_y_nm", "area_nm2", "perimeter_nm", "equivalent_diameter_nm",
+        "feret_max_nm", "feret_min_nm", "major_axis_nm", "minor_axis_nm", "eccentricity", "circularity",
+        "solidity", "mean_intensity", "cup_score", "morphology", "touches_border", "pixel_size_nm",
+        "pixel_size_source",
+    )
+
+
+@pytest.mark.parametrize("radius_px, px", [(40, 0.8), (25, 1.5), (100, 0.35)])
+def test_disk_of_known_radius_gives_its_diameter_within_one_percent(radius_px, px):
+    labels = np.zeros((300, 300), np.int32)
+    labels[disk((150, 140), radius_px)] = 1
+    image = np.full(labels.shape, 100.0)
+    table = measure_vesicles(labels, image, pixel_size_nm=px, pixel_size_source="user")
+    row = table.iloc[0]
+    true_d = 2 * radius_px * px
+    assert row["equivalent_diameter_nm"] == pytest.approx(true_d, rel=0.01)
+    assert row["feret_max_nm"] == pytest.approx(true_d, rel=0.03)
+    assert row["feret_min_nm"] == pytest.approx(true_d, rel=0.03)
+    assert row["major_axis_nm"] == pytest.approx(true_d, rel=0.02)
+    assert row["area_nm2"] == pytest.approx(np.pi * (radius_px * px) ** 2, rel=0.02)
+    assert row["centroid_x_nm"] == pytest.approx(140 * px)
+    assert row["centroid_y_nm"] == pytest.approx(150 * px)
+    assert 0.9 < row["circularity"] <= 1.05
+    assert row["solidity"] > 0.97
+    assert row["eccentricity"] < 0.1
+    assert row["pixel_size_nm"] == px and row["pixel_size_source"] == "user"
+    assert row["morphology"] == "round"
+    assert not row["touches_border"]
+
+
+def test_hand_computed_rectangle():
+    # a 10 x 40 pixel rectangle at 2 nm/px: 20 x 80 nm
+    labels = np.zeros((60, 80), np.int32)
+    labels[20:30, 10:50] = 7
+    image = np.zeros(labels.shape)
+    image[labels == 7] = 5.0
+    row = measure_vesicles(labels, image, pixel_size_nm=2.0).iloc[0]
+    assert row["label"] == 7
+    assert row["area_nm2"] == pytest.approx(400 * 4.0)
+    assert row["equivalent_diameter_nm"] == pytest.approx(2 * np.sqrt(1600 / np.pi))
+    assert row["feret_min_nm"] == pytest.approx(20.0)
+    assert row["feret_max_nm"] == pytest.approx(np.hypot(20.0, 80.0))
+    assert row["centroid_x_nm"] == pytest.approx(29.5 * 2.0)
+    assert row["centroid_y_nm"] == pytest.approx(24.5 * 2.0)
+    assert row["mean_intensity"] == pytest.approx(5.0)
+    assert row["solidity"] == pytest.approx(1.0)
+
+
+def test_feret_of_a_single_pixel_and_a_diagonal_line():
+    one = np.zeros((5, 5), bool)
+    one[2, 2] = True
+    assert feret_min_max(one) == pytest.approx((1.0, np.sqrt(2.0)))
+    line = np.eye(10, dtype=bool)
+    fmin, fmax = feret_min_max(line)
+    assert fmax == pytest.approx(10 * np.sqrt(2.0))
+    assert fmin == pytest.approx(np.sqrt(2.0))
+
+
+def test_ellipse_axes_and_eccentricity():
+    labels = np.zeros((200, 200), np.int32)
+    labels[ellipse(100, 100, 30, 60)] = 1  # semi-axes 30 rows, 60 cols
+    row = measure_vesicles(labels, np.ones(labels.shape), pixel_size_nm=1.0).iloc[0]
+    assert row["major_axis_nm"] == pytest.approx(120, rel=0.02)
+    assert row["minor_axis_nm"] == pytest.approx(60, rel=0.02)
+    assert row["eccentricity"] == pytest.approx(np.sqrt(1 - 0.25), rel=0.01)
+
+
+def test_border_flag_and_several_labels_in_order():
+    labels = np.zeros((100, 100), np.int32)
+    labels[disk((50, 50), 10)] = 3
+    labels[0:10, 40:60] = 1  # touches the top edge
+    table = measure_vesicles(labels, np.ones(labels.shape), pixel_size_nm=1.0)
+    assert table["label"].tolist() == [1, 3]
+    assert table["touches_border"].tolist() == [True, False]
+
+
+def test_empty_labels_give_empty_table_with_all_columns_and_dtypes():
+    table = measure_vesicles(np.zeros((50, 50), np.int32), np.zeros((50, 50)), pixel_size_nm=1.0)
+    assert len(table) == 0
+    assert tuple(table.columns) == VESICLE_COLUMNS
+    assert table["label"].dtype == np.int32
+    assert table["equivalent_diameter_nm"].dtype == np.float64
+    assert table["touches_border"].dtype == bool
+    assert table["morphology"].dtype == object
+
+
+def test_cup_score_sees_a_dark_centre_and_respects_polarity():
+    px = 1.0
+    labels = np.zeros((200, 200), np.int32)
+    labels[disk((100, 100), 50)] = 1
+    rng = np.random.default_rng(0)
+    flat = 100 + rng.normal(0, 4, labels.shape)
+    flat[labels == 1] += 30
+    cup = flat.copy()
+    cup[disk((100, 100), 22)] -= 40  # stain-filled centre
+    t_flat = measure_vesicles(labels, flat, pixel_size_nm=px)
+    t_cup = measure_vesicles(labels, cup, pixel_size_nm=px)
+    assert abs(t_flat["cup_score"].iloc[0]) < 1.0
+    # depression 40 over the noise of a 2x2 nm mean (4 / 2 = 2): about 20
+    assert t_cup["cup_score"].iloc[0] == pytest.approx(20, rel=0.2)
+    assert t_cup["morphology"].iloc[0] == "cup"
+    # the same cup in a dark-polarity image (contrast reversed)
+    t_dark = measure_vesicles(labels, 300 - cup, pixel_size_nm=px, polarity="dark")
+    assert t_dark["cup_score"].iloc[0] == pytest.approx(t_cup["cup_score"].iloc[0], rel=1e-4)
+    assert t_dark["morphology"].iloc[0] == "cup"
+
+
+def test_cup_score_is_nan_for_tiny_vesicles():
+    region = np.zeros((9, 9), bool)
+    region[disk((4, 4), 3)] = True
+    assert np.isnan(cup_score(region, np.zeros((9, 9)), pixel_size_nm=1.0, noise_std=1.0))
+
+
+def test_classify_morphology_rules():
+    table = pd.DataFrame(
+        {
+            "cup_score": [0.0, 5.0, 0.2, 6.0, np.nan],
+            "solidity": [0.98, 0.97, 0.7, 0.75, 0.95],
+            "circularity": [0.95, 0.9, 0.5, 0.6, 0.9],
+        }
+    )
+    got = classify_morphology(table).tolist()
+    assert got == ["round", "cup", "irregular", "cup", "round"]
+    assert classify_morphology(table, cup_threshold=10).tolist()[1] == "round"
+    with pytest.raises(ValueError, match="cup_score"):
+        classify_morphology(table.drop(columns="cup_score"))
+
+
+@pytest.mark.parametrize(
+    "labels, image, kwargs, fragment",
+    [
+        (np.zeros((5, 5), np.int32), np.zeros((6, 5)), dict(pixel_size_nm=1.0), "same shape"),
+        (np.zeros((5, 5), float), np.zeros((5, 5)), dict(pixel_size_nm=1.0), "integer"),
+        (np.zeros((5, 5), np.int32), np.zeros((5, 5)), dict(pixel_size_nm=0.0), "pixel_size_nm"),
+        (np.zeros((5, 5), np.int32), np.zeros((5, 5)), dict(pixel_size_nm=1.0, polarity="up"), "polarity"),
+        (np.zeros((5, 5), np.int32), np.zeros((5, 5)), dict(pixel_size_nm=1.0, noise_std=-1.0), "noise_std"),
+    ],
+)
+def test_bad_input_names_the_problem(labels, image, kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        measure_vesicles(labels, image, **kwargs)
+
+
+def test_perimeter_of_a_square_by_hand_and_of_random_shapes_as_skimage():
+    from scipy import ndimage as ndi
+    from skimage.measure import perimeter
+
+    square = np.zeros((6, 6), bool)
+    square[1:5, 1:5] = True
+    # 12 boundary pixels, each on a straight run or a right-angle corner: weight 1 each
+    assert perimeter_4(square) == 12.0
+    assert perimeter_4(np.ones((4, 4), bool)) == 12.0  # the array edge counts as outside
+    rng = np.random.default_rng(7)
+    for k in range(200):
+        shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+        region = rng.random(shape) > rng.uniform(0.2, 0.8)
+        if k % 2:
+            region = ndi.binary_opening(region)
+        assert perimeter_4(region) == perimeter(region, 4)
+
+
+def test_recorded_noise_gives_the_same_table_as_estimating_it():
+    from exo_vision.segmentation.classical import segment_classical as segment_vesicles
+    from exo_vision.synthetic.tem import make_synthetic_tem
+
+    image, _ = make_synthetic_tem((512, 512), pixel_size_nm=1.0, difficulty="easy", rng=5)
+    seg = segment_vesicles(image, pixel_size_nm=1.0)
+    assert seg.labels.max() > 0
+    estimated = measure_vesicles(seg.labels, image, pixel_size_nm=1.0, polarity=seg.polarity)
+    given = measure_vesicles(
+        seg.labels, image, pixel_size_nm=1.0, polarity=seg.polarity, noise_std=seg.parameters["pixel_noise_std"]
+    )
+    pd.testing.assert_frame_equal(estimated, given, check_exact=True)
+    assert estimated["pixel_size_source"].dtype == object  # as in the empty table
+
+
+def test_given_boxes_give_the_same_table_and_wrong_ones_are_refused():
+    from scipy import ndimage as ndi
+
+    labels = np.zeros((80, 90), np.int32)
+    labels[disk((20, 25), 9)] = 1
+    labels[disk((55, 60), 12)] = 3  # label 2 unused: its box is None
+    image = np.random.default_rng(1).normal(100.0, 5.0, labels.shape)
+    plain = measure_vesicles(labels, image, pixel_size_nm=1.0)
+    given = measure_vesicles(labels, image, pixel_size_nm=1.0, objects=ndi.find_objects(labels))
+    pd.testing.assert_frame_equal(plain, given, check_exact=True)
+    with pytest.raises(ValueError, match="find_objects"):
+        measure_vesicles(labels, image, pixel_size_nm=1.0, objects=ndi.find_objects(labels)[:1])

@@ -1,0 +1,113 @@
+"""Reader, writers and sample data of the napari plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+pytest.importorskip("napari")
+
+from exo_vision.plugins import reader as reader_module  # noqa: E402
+from exo_vision.plugins.reader import get_reader, read_layers  # noqa: E402
+from exo_vision.plugins.writers import labels_to_tiff, write_labels_tiff, write_measurements_csv  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def _imagej_tiff(path: Path, pixel_size_nm: float, shape=(64, 80)) -> np.ndarray:
+    data = (np.arange(shape[0] * shape[1]) % 251).astype(np.uint16).reshape(shape)
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        resolution=(1 / pixel_size_nm, 1 / pixel_size_nm),
+        metadata={"unit": "nm", "axes": "YX"},
+    )
+    return data
+
+
+def test_get_reader_declines_what_it_cannot_read(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    assert get_reader(str(text)) is None
+    assert get_reader(str(tmp_path)) is None
+    assert get_reader(str(tmp_path / "missing.tif")) is None
+    assert get_reader([]) is None
+
+
+def test_reader_gives_nm_scale_units_and_source(tmp_path):
+    path = tmp_path / "grid1_a.tif"
+    data = _imagej_tiff(path, 0.75)
+    read = get_reader(str(path))
+    assert read is read_layers
+    (layer_data, kwargs, layer_type) = read(str(path))[0]
+    assert layer_type == "image"
+    np.testing.assert_array_equal(layer_data, data)
+    assert kwargs["scale"] == pytest.approx((0.75, 0.75), rel=1e-4)
+    assert kwargs["units"] == ("nm", "nm")
+    assert kwargs["metadata"]["pixel_size_nm"] == pytest.approx(0.75, rel=1e-4)
+    assert kwargs["metadata"]["pixel_size_source"].startswith("file metadata")
+
+
+def test_unreadable_file_is_a_notification_not_a_crash(tmp_path, monkeypatch):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00garbage that is not a tiff")
+    shown = []
+    monkeypatch.setattr(reader_module, "show_warning", shown.append)
+    assert get_reader(str(bad)) is read_layers
+    assert read_layers(str(bad)) is None
+    assert len(shown) == 1 and "broken.tif" in shown[0]
+
+
+def test_viewer_open_through_plugin_scales_layer(make_napari_viewer, tmp_path):
+    path = tmp_path / "mic.tif"
+    _imagej_tiff(path, 1.25)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="exo-vision")
+    assert len(layers) == 1
+    assert tuple(layers[0].scale) == pytest.approx((1.25, 1.25), rel=1e-4)
+    assert layers[0].metadata["pixel_size_source"].startswith("file metadata")
+
+
+def test_real_sample_opens_with_scale_bar_calibration(make_napari_viewer):
+    sample = REPO / "sample_images" / "hrml_ev_negative_stain.jpg"
+    if not sample.is_file():
+        pytest.skip(f"{sample} not present")
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample("exo-vision", "tem_real")
+    image = layers[0]
+    # 500 nm bar = 801 px -> 0.624 nm/px (see ../shared/data/README.md)
+    assert 0.60 < image.scale[-1] < 0.65
+    assert image.metadata["pixel_size_source"] == "scale bar"
+
+
+def test_labels_tiff_round_trip_keeps_calibration(tmp_path):
+    labels = np.zeros((40, 50), dtype=np.int32)
+    labels[5:15, 5:15] = 1
+    labels[20:30, 30:45] = 7
+    path = labels_to_tiff(tmp_path / "labels.tif", labels, pixel_size_nm=0.5)
+    with tifffile.TiffFile(path) as tif:
+        back = tif.asarray()
+        x_res = tif.pages[0].tags["XResolution"].value
+        assert tif.imagej_metadata["unit"] == "nm"
+    np.testing.assert_array_equal(back, labels)
+    assert x_res[1] / x_res[0] == pytest.approx(0.5, rel=1e-4)
+    written = write_labels_tiff(str(tmp_path / "w.tif"), labels, {"metadata": {"pixel_size_nm": 2.0}})
+    with tifffile.TiffFile(written[0]) as tif:
+        x_res = tif.pages[0].tags["XResolution"].value
+    assert x_res[1] / x_res[0] == pytest.approx(2.0, rel=1e-4)
+
+
+def test_measurements_csv_writes_features_without_napari_index(tmp_path):
+    features = pd.DataFrame({"label": [1, 2], "equivalent_diameter_nm": [80.5, 120.0], "index": [1, 2]})
+    out = write_measurements_csv(str(tmp_path / "m.csv"), None, {"name": "v", "features": features})
+    back = pd.read_csv(out[0])
+    assert list(back.columns) == ["label", "equivalent_diameter_nm"]
+    assert back["equivalent_diameter_nm"].tolist() == [80.5, 120.0]
+    with pytest.raises(ValueError, match="no measurements"):
+        write_measurements_csv(str(tmp_path / "e.csv"), None, {"name": "v", "features": pd.DataFrame()})

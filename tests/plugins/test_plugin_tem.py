@@ -1,0 +1,457 @@
+"""TEM widgets in a real napari viewer: segmentation, curation, calibration, histogram, grid session.
+
+Images are small (512 x 512) synthetic micrographs from the project's seeded generator,
+saved as calibrated ImageJ TIFFs and opened through the plugin's reader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+pytest.importorskip("napari")
+
+from exo_vision.plugins._vesicles import MORPHOLOGY_COLORS  # noqa: E402
+from exo_vision.plugins.calibration_widget import CalibrationWidget  # noqa: E402
+from exo_vision.plugins.curation_widget import CurationWidget, merge_labels, split_label  # noqa: E402
+from exo_vision.plugins.grid_session_widget import GridSessionWidget  # noqa: E402
+from exo_vision.plugins.histogram_widget import HistogramWidget  # noqa: E402
+from exo_vision.plugins.segmentation_widget import SegmentationWidget  # noqa: E402
+from exo_vision.synthetic.tem import make_synthetic_tem  # noqa: E402
+
+PIXEL_SIZE_NM = 2.0
+PLUGIN = "exo-vision"
+VESICLE_COLUMNS = [
+    "label",
+    "centroid_x_nm",
+    "centroid_y_nm",
+    "area_nm2",
+    "perimeter_nm",
+    "equivalent_diameter_nm",
+    "feret_max_nm",
+    "feret_min_nm",
+    "major_axis_nm",
+    "minor_axis_nm",
+    "eccentricity",
+    "circularity",
+    "solidity",
+    "mean_intensity",
+    "cup_score",
+    "morphology",
+    "touches_border",
+    "pixel_size_nm",
+    "pixel_size_source",
+]
+
+
+def write_micrograph(path: Path, *, seed: int) -> pd.DataFrame:
+    """Write a 512x512 synthetic micrograph as a calibrated TIFF; return its vesicle truth."""
+    image, truth = make_synthetic_tem(
+        (512, 512), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=8, scale_bar=False, rng=seed
+    )
+    tifffile.imwrite(
+        path,
+        image,
+        imagej=True,
+        resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM),
+        metadata={"unit": "nm", "axes": "YX"},
+    )
+    return truth.vesicles
+
+
+@pytest.fixture
+def micrograph(tmp_path):
+    path = tmp_path / "mic.tif"
+    truth = write_micrograph(path, seed=3)
+    return path, truth
+
+
+def _dock(viewer, name):
+    return viewer.window.add_plugin_dock_widget(PLUGIN, name)
+
+
+def _segmented(make_napari_viewer, path):
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    labels = seg.run(sync=True)
+    assert labels is not None
+    return viewer, image, seg, labels
+
+
+def test_every_widget_docks_from_the_manifest(make_napari_viewer):
+    from exo_vision.plugins.blot_widget import BlotWidget
+
+    viewer = make_napari_viewer()
+    expected = {
+        "Calibration": CalibrationWidget,
+        "Vesicle segmentation": SegmentationWidget,
+        "Curation": CurationWidget,
+        "Grid session": GridSessionWidget,
+        "Size histogram": HistogramWidget,
+        "Blot quantification": BlotWidget,
+    }
+    for name, cls in expected.items():
+        dock, widget = _dock(viewer, name)
+        assert isinstance(widget, cls), name
+        assert dock.widget() is not None
+
+
+def test_segmentation_gives_one_labels_layer_with_the_vesicle_table(make_napari_viewer, micrograph):
+    path, truth = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    assert tuple(labels.scale) == pytest.approx((PIXEL_SIZE_NM, PIXEL_SIZE_NM))
+    features = labels.features
+    assert list(features.columns[: len(VESICLE_COLUMNS)]) == VESICLE_COLUMNS
+    assert set(features["label"]) == set(np.unique(labels.data)) - {0}
+    # plausible diameters: the median found is within 25 % of the true median
+    found = features.loc[~features["touches_border"], "equivalent_diameter_nm"].median()
+    true = truth["equivalent_diameter_nm"].median()
+    assert 0.75 * true < found < 1.25 * true
+    assert set(features["morphology"]) <= {"round", "cup", "irregular"}
+    # coloured by morphology: every label's colour is its class colour
+    from exo_vision.plugins._vesicles import MORPHOLOGY_COLORS
+
+    first = features.iloc[0]
+    np.testing.assert_allclose(
+        labels.colormap.map(int(first["label"]))[:3], MORPHOLOGY_COLORS[first["morphology"]][:3], atol=1e-6
+    )
+    # re-running replaces the layer instead of piling up a second one
+    n_layers = len(viewer.layers)
+    again = seg.run(sync=True)
+    assert again == labels
+    assert len(viewer.layers) == n_layers
+
+
+def test_segmentation_in_thread_worker_reports_progress(make_napari_viewer, micrograph, qtbot):
+    path, _ = micrograph
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    seen = []
+    seg.signals.progressed.connect(lambda done, total: seen.append((done, total)))
+    with qtbot.waitSignal(seg.signals.shown, timeout=60_000) as shown:
+        worker = seg.run()
+    layer = shown.args[0]
+    assert layer is seg.labels_layer and layer.visible  # created hidden, then shown in a later turn
+    assert len(layer.features) > 0 and layer.data.dtype == np.uint8  # compacted in the analysis process
+    for label, morphology in zip(layer.features["label"], layer.features["morphology"], strict=True):
+        assert np.allclose(layer.get_color(label), MORPHOLOGY_COLORS[morphology])
+    assert not worker.is_running
+    assert seen and seen[-1][0] == seen[-1][1] > 0  # progress reached total
+    assert seg._bar.value == seg._bar.max
+    assert seg._run.enabled and not seg._cancel.enabled
+    # a second run replaces the data of the same layer
+    with qtbot.waitSignal(seg.signals.shown, timeout=60_000) as again:
+        seg.run()
+    assert again.args[0] == layer and len(viewer.layers) == 2
+
+
+def test_segmentation_error_is_a_warning_not_a_crash(make_napari_viewer, micrograph, qtbot, monkeypatch):
+    # regression: the worker re-raised the error in the GUI thread, which aborts a plain Qt script
+    import exo_vision.plugins.segmentation_widget as segmentation_widget
+
+    def failing(*_args, **_kwargs):
+        raise ValueError("the analysis refused this image")
+
+    monkeypatch.setattr(segmentation_widget, "run_analysis", failing)
+    path, _ = micrograph
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    worker = seg.run()
+    qtbot.waitUntil(lambda: not worker.is_running and seg._run.enabled, timeout=10_000)
+    assert seg.labels_layer is None and len(viewer.layers) == 1
+    assert not seg._cancel.enabled
+
+
+def test_cancel_stops_the_segmentation_without_a_layer(make_napari_viewer, micrograph, qtbot):
+    path, _ = micrograph
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    worker = seg.run()
+    seg.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
+    assert seg.labels_layer is None
+    assert seg._summary.value == "cancelled"
+    assert len(viewer.layers) == 1
+
+
+def test_curation_delete_removes_row_and_changes_statistics(make_napari_viewer, micrograph):
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    _, cur = _dock(viewer, "Curation")
+    assert cur.layer == labels
+    before = cur.statistics
+    table = labels.features
+    inner = table.loc[~table["touches_border"]]
+    victim = int(inner.loc[inner["equivalent_diameter_nm"].idxmax(), "label"])
+    cur.delete(victim)
+    assert victim not in set(labels.features["label"])
+    assert not np.any(labels.data == victim)
+    assert cur.statistics["n"] == before["n"] - 1
+    assert cur.statistics["mean_diameter_nm"] < before["mean_diameter_nm"]  # the largest one went
+    log = labels.metadata["edit_log"]
+    assert log[-1]["action"] == "delete" and log[-1]["label"] == victim
+    # morphology override sticks across re-measurement
+    keep = int(labels.features["label"].iloc[0])
+    cur.set_morphology(keep, "irregular")
+    cur.update_measurements()
+    assert labels.features.loc[labels.features["label"] == keep, "morphology"].item() == "irregular"
+    assert labels.metadata["edit_log"][-1]["action"] == "set morphology"
+
+
+def test_split_and_merge_helpers_on_a_hand_built_image():
+    labels = np.zeros((20, 40), dtype=np.int32)
+    labels[5:15, 3:37] = 4  # a long bar
+    split, new = split_label(labels, 4)
+    assert new == 5
+    assert np.count_nonzero(split == 4) + np.count_nonzero(split == 5) == 10 * 34
+    assert 0.4 < np.count_nonzero(split == 5) / (10 * 34) < 0.6
+    merged = merge_labels(split, 4, 5)
+    assert set(np.unique(merged)) == {0, 4}
+    with pytest.raises(ValueError, match="label 9 is not in the image"):
+        merge_labels(split, 4, 9)
+
+
+def test_calibration_by_drawn_line_rescales_measurements(make_napari_viewer, micrograph):
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    before = labels.features.set_index("label")["equivalent_diameter_nm"]
+    area_before = labels.features.set_index("label")["area_nm2"]
+    _, cal = _dock(viewer, "Calibration")
+    viewer.layers.selection.active = image
+    line = cal.start_line()
+    line.add_lines(np.array([[400.0, 50.0], [400.0, 250.0]]))  # 200 px long
+    cal._line_nm.value = 800.0  # -> 4 nm/px, twice the file's 2 nm/px
+    cal.apply_line()
+    assert image.metadata["pixel_size_nm"] == pytest.approx(4.0)
+    assert image.metadata["pixel_size_source"].startswith("user")
+    assert tuple(image.scale) == pytest.approx((4.0, 4.0))
+    assert tuple(labels.scale) == pytest.approx((4.0, 4.0))
+    after = labels.features.set_index("label")["equivalent_diameter_nm"]
+    np.testing.assert_allclose(after.loc[before.index], 2.0 * before, rtol=1e-9)
+    np.testing.assert_allclose(labels.features.set_index("label")["area_nm2"].loc[before.index], 4 * area_before)
+    assert (labels.features["pixel_size_nm"] == 4.0).all()
+
+
+def test_histogram_dock_draws_and_exports(make_napari_viewer, micrograph, tmp_path):
+    from PIL import Image
+
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    _, hist = _dock(viewer, "Size histogram")
+    viewer.layers.selection.active = labels
+    hist._bin_width.value = 20.0
+    hist.refresh()
+    bins = hist.plot.bins
+    n_kept = int((~labels.features["touches_border"]).sum())
+    assert bins["count"].sum() == n_kept
+    assert bins["fraction"].sum() == pytest.approx(1.0)
+    assert np.allclose(bins["bin_right_nm"] - bins["bin_left_nm"], 20.0)
+    assert hist.plot.statistics[labels.name]["n"] == n_kept
+    for suffix in ("png", "svg", "pdf", "csv"):
+        hist._export_path.value = str(tmp_path / f"h.{suffix}")
+        hist._on_export()
+        assert (tmp_path / f"h.{suffix}").stat().st_size > 0
+    dpi = Image.open(tmp_path / "h.png").info["dpi"]
+    assert dpi[0] == pytest.approx(300, abs=1)
+    assert pd.read_csv(tmp_path / "h.csv")["count"].sum() == n_kept
+    # volume weighting moves weight to the large vesicles
+    hist._weighting.value = type(hist._weighting.value)("volume")
+    vol = hist.plot.bins
+    centre = (vol["bin_left_nm"] + vol["bin_right_nm"]) / 2
+    assert (vol["fraction"] * centre).sum() >= (bins["fraction"] * centre).sum()
+
+
+@pytest.mark.slow
+def test_grid_session_steps_saves_and_resumes(make_napari_viewer, tmp_path):
+    grid = tmp_path / "grid"
+    out = tmp_path / "out"
+    grid.mkdir()
+    for i in range(3):
+        write_micrograph(grid / f"g{i}.tif", seed=10 + i)
+    viewer = make_napari_viewer()
+    dock, session = _dock(viewer, "Grid session")
+    session.synchronous = True
+    session._min_d.value = 20.0
+    session.open_grid(grid, out)
+    assert session.index == 0 and session.labels_layer is not None
+    assert (grid / "g1.tif") in session.precomputed  # the next one was computed ahead
+    session.next()
+    assert (out / "g0_labels.tif").is_file() and (out / "g0_vesicles.csv").is_file()
+    assert (out / "g0_overlay.png").is_file() and (out / "g0_done.json").is_file()
+    # curate micrograph 2: delete one vesicle
+    _, cur = _dock(viewer, "Curation")
+    viewer.layers.selection.active = session.labels_layer
+    victim = int(session.labels_layer.features["label"].iloc[0])
+    n_before = len(session.labels_layer.features)
+    cur.delete(victim)
+    from app_model.types import KeyBinding
+
+    from exo_vision.plugins.grid_session_widget import NEXT_KEY
+
+    viewer.keymap[KeyBinding.from_str(NEXT_KEY)](viewer)  # the keyboard shortcut steps like the button
+    saved = pd.read_csv(out / "g1_vesicles.csv")
+    assert len(saved) == n_before - 1 and victim not in set(saved["label"])
+    edits = pd.read_csv(out / "g1_edits.csv")
+    assert edits["action"].tolist() == ["delete"] and edits["label"].tolist() == [victim]
+    assert session.index == 2
+    assert session.statistics["n"] > 0 and set(session.tables) == {"g0", "g1"}
+    # close the widget and reopen: the session resumes at g2 with g1's curation intact
+    viewer.window.remove_dock_widget(dock)
+    _, again = _dock(viewer, "Grid session")
+    assert again is not session
+    again.synchronous = True
+    again.open_grid(grid, out)
+    assert again.index == 2
+    assert set(again.tables) == {"g0", "g1"}
+    again.previous()
+    assert again.index == 1
+    restored = again.labels_layer
+    assert victim not in set(restored.features["label"])
+    assert len(restored.features) == n_before - 1
+    assert [e["action"] for e in restored.metadata["edit_log"]] == ["delete"]
+    again.next()
+    assert again.index == 2
+    assert len(pd.read_csv(out / "g1_vesicles.csv")) == n_before - 1  # re-saved unchanged on leaving
+
+
+def test_split_of_a_full_uint8_label_image_widens_the_dtype():
+    labels = np.zeros((10, 300), dtype=np.uint8)
+    labels[2:8, 0:290] = 255
+    split, new = split_label(labels, 255)
+    assert new == 256 and split.dtype == np.uint16
+    assert set(np.unique(split)) == {0, 255, 256}
+
+
+def test_calibration_scale_bar_detection_and_typed_value(make_napari_viewer, tmp_path):
+    from PIL import Image
+
+    image, truth = make_synthetic_tem(
+        (512, 512), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=5, dtype=np.uint8, rng=7
+    )
+    path = tmp_path / "with_bar.png"
+    Image.fromarray(image).save(path)
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin=PLUGIN)
+    _, cal = _dock(viewer, "Calibration")
+    viewer.layers.selection.active = layer
+    cal._typed.value = 1.0
+    cal.apply_typed()
+    assert layer.metadata["pixel_size_nm"] == 1.0 and layer.metadata["pixel_size_source"] == "user"
+    assert "1 nm/px (user)" in cal._current.value
+    cal.detect_scale_bar(sync=True)
+    assert cal.reading.status == "ok" and cal._accept.enabled
+    cal.accept_reading()
+    true_px = truth.scale_bar["pixel_size_nm"]
+    assert layer.metadata["pixel_size_nm"] == pytest.approx(true_px, rel=0.02)
+    assert layer.metadata["pixel_size_source"] == "scale bar"
+    assert tuple(layer.scale) == pytest.approx((true_px, true_px), rel=0.02)
+
+
+def test_histogram_of_tables_by_condition(make_napari_viewer, tmp_path):
+    pd.DataFrame({"label": [1, 2, 3], "equivalent_diameter_nm": [50.0, 70.0, 90.0]}).to_csv(
+        tmp_path / "control.csv", index=False
+    )
+    pd.DataFrame({"label": [1, 2], "equivalent_diameter_nm": [100.0, 140.0], "touches_border": [False, True]}).to_csv(
+        tmp_path / "treated.csv", index=False
+    )
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    viewer = make_napari_viewer()
+    _, hist = _dock(viewer, "Size histogram")
+    hist._bin_width.value = 25.0
+    hist.set_tables([tmp_path / "control.csv", tmp_path / "treated.csv", tmp_path / "notes.csv"])
+    for name in ("control", "treated"):  # as the grid session names per-image tables
+        (tmp_path / f"{name}.csv").rename(tmp_path / f"{name}_vesicles.csv")
+    stats = hist.plot.statistics
+    assert set(stats) == {"control", "treated"}
+    assert stats["control"]["n"] == 3 and stats["control"]["mean_diameter_nm"] == pytest.approx(70.0)
+    assert stats["treated"]["n"] == 1 and stats["treated"]["n_excluded_border"] == 1
+    bins = hist.plot.bins
+    assert bins.groupby("group")["count"].sum().to_dict() == {"control": 3, "treated": 1}
+    assert (bins["bin_left_nm"] % 25 == 0).all()
+    # the grid view pools a results folder
+    hist.set_folder(tmp_path)
+    assert hist.plot.statistics[tmp_path.name]["n"] == 4
+
+
+def test_painting_with_napari_tools_updates_table_and_log(make_napari_viewer, micrograph, qtbot):
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    _, cur = _dock(viewer, "Curation")
+    n_before = len(labels.features)
+    new_label = int(np.max(labels.data)) + 1
+    free = np.argwhere(np.asarray(labels.data) == 0)
+    # paint a 21-px-wide disc where there is background, as the brush does
+    centre = free[len(free) // 2]
+    labels.brush_size = 21
+    labels.selected_label = new_label
+    labels.paint(tuple(centre), new_label)
+    qtbot.waitUntil(lambda: len(labels.metadata["edit_log"]) > 0, timeout=5_000)
+    assert new_label in set(labels.features["label"])
+    assert len(labels.features) == n_before + 1
+    row = labels.features.loc[labels.features["label"] == new_label].iloc[0]
+    # a 21 px brush disc at 2 nm/px: about 42 nm across
+    assert 30 < row["equivalent_diameter_nm"] < 50
+    log = labels.metadata["edit_log"]
+    assert len(log) == 1 and log[-1]["action"] == "paint" and log[-1]["label"] == new_label
+
+
+@pytest.mark.slow
+def test_grid_session_in_the_background_precomputes_the_next_micrograph(make_napari_viewer, tmp_path, qtbot):
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for i in range(2):
+        write_micrograph(grid / f"h{i}.tif", seed=30 + i)
+    viewer = make_napari_viewer()
+    _, session = _dock(viewer, "Grid session")
+    session._min_d.value = 20.0
+    session.open_grid(grid, tmp_path / "out")
+    qtbot.waitUntil(lambda: session.labels_layer is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: (grid / "h1.tif") in session.precomputed, timeout=60_000)
+    session.next()
+    # the pre-computed result is shown at once, without a new worker
+    assert session.index == 1 and session.labels_layer is not None
+    assert (grid / "h1.tif") not in session.precomputed
+    assert len(session.labels_layer.features) > 0
+    assert (tmp_path / "out" / "h0_done.json").is_file()
+
+
+def test_segmentation_dock_starts_with_the_command_line_defaults(make_napari_viewer):
+    from exo_vision.batch.config import TemBatchConfig
+
+    viewer = make_napari_viewer()
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    cli = TemBatchConfig()
+    assert seg._min_d.value == cli.min_diameter_nm
+    assert seg._max_d.value == cli.max_diameter_nm
+    assert seg._sensitivity.value == cli.sensitivity
+    assert seg.parameters()["method"] == cli.method and seg.parameters()["model"] is None
+
+
+def test_segmentation_dock_offers_every_method_and_records_the_model(make_napari_viewer, micrograph, tmp_path):
+    from exo_vision.segmentation.api import available_methods
+    from exo_vision.segmentation.learned.weights import load_card
+
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    assert list(seg._method.choices) == available_methods()
+    card = load_card()
+    assert labels.metadata["segmenter"] == {"method": "unet", "model": card.summary()}
+    assert card.name in seg._summary.value
+    seg.set_parameters(method="classical")
+    assert not seg._model.visible
+    again = seg.run(sync=True)
+    assert again.metadata["segmenter"] == {"method": "classical", "model": None}
+    seg.set_parameters(method="unet", model=str(tmp_path / "missing.onnx"))
+    assert seg.parameters()["model"] == str(tmp_path / "missing.onnx")
+    assert seg.run(sync=True) is None  # a missing model is a warning, not a crash

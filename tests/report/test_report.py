@@ -1,0 +1,418 @@
+"""`exo-vision report`: numbers in the page equal the tem/blot outputs; it renders in headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from exo_vision.cli.main import main
+from exo_vision.report import build_report
+from exo_vision.report.collect import BlotEvidence, collect_tem
+from exo_vision.report.embed import choose_close_up
+from exo_vision.report.html import InstrumentValues, ReportInputs, render_report
+from exo_vision.report.instruments import parse_instrument_values
+from exo_vision.report.interpret import calnexin_bound, verdict_text
+from exo_vision.synthetic.blot import make_marker_panel
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+DLS = "z_avg_nm=121.3,sd_nm=23.7,pdi=0.21"
+PANEL_TOML = """\
+lane_names = ["lysate", "exo1", "exo2"]
+reference_lane = "lysate"
+[[marker]]
+name = "CD9"
+image = "panel.tif"
+strip = 1
+[[marker]]
+name = "CD63"
+image = "panel.tif"
+strip = 2
+[[marker]]
+name = "calnexin"
+image = "panel.tif"
+strip = 3
+"""
+
+
+class _NumberParser(HTMLParser):
+    """Collect every element with a data-key: key -> list of (data-value, text); also img srcs and tags seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, list[tuple[str | None, str]]] = {}
+        self.srcs: list[str] = []
+        self.tags: set[str] = set()
+        self.hrefs: list[str] = []
+        self._open: list[tuple[str, str | None, list[str]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        if tag == "img":
+            self.srcs.append(a.get("src", ""))
+        if "href" in a:
+            self.hrefs.append(a["href"])
+        if "data-key" in a:
+            self._open.append((a["data-key"], a.get("data-value"), []))
+
+    def handle_data(self, data):
+        for _, _, buffer in self._open:
+            buffer.append(data)
+
+    def handle_endtag(self, tag):
+        if self._open and tag in ("span", "b"):
+            key, value, buffer = self._open.pop()
+            self.values.setdefault(key, []).append((value, "".join(buffer).strip()))
+
+
+def _parse(page: str) -> _NumberParser:
+    parser = _NumberParser()
+    parser.feed(page)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory) -> dict[str, Path]:
+    """Real `exo-vision tem` and `exo-vision blot` output folders from small generated inputs.
+
+    Running both CLIs takes ~6 s on an idle 2-core machine (much more when shared), so the
+    tests that use this fixture are marked slow.
+    """
+    root = tmp_path_factory.mktemp("report")
+    inputs = root / "inputs"
+    inputs.mkdir()
+    for seed in (1, 2):
+        image, _ = make_synthetic_tem((256, 256), pixel_size_nm=2.0, difficulty="easy", n_vesicles=10, rng=seed)
+        tifffile.imwrite(inputs / f"grid_a_{seed}.tif", image)
+    blot = make_marker_panel(rng=0)
+    tifffile.imwrite(inputs / "panel.tif", blot.image)
+    (inputs / "panel.toml").write_text(PANEL_TOML, encoding="utf-8")
+    (inputs / "grid_a_3.tif").write_bytes(b"not a TIFF")  # one failed input: the report must say so
+    tem_dir, blot_dir = root / "tem_grid_a", root / "blot"
+    assert main(["tem", str(inputs / "grid_a_1.tif"), str(inputs / "grid_a_2.tif"), str(inputs / "grid_a_3.tif"),
+                 "--pixel-size-nm", "2.0", "--workers", "1", "--out", str(tem_dir)]) == 1
+    assert main(["blot", "--panel", str(inputs / "panel.toml"), "--out", str(blot_dir)]) == 0
+    report = root / "report.html"
+    assert main(["report", "--tem", str(tem_dir), "--blot", str(blot_dir), "--dls", DLS, "--zeta", "-23.5",
+                 "--protein", "ug_per_ml=850,method=BCA", "--title", "Test prep", "--out", str(report)]) == 0
+    return {"root": root, "tem": tem_dir, "blot": blot_dir, "report": report}
+
+
+def _pooled(tem_dir: Path) -> pd.Series:
+    summary = pd.read_csv(tem_dir / "summary.csv")
+    return summary.loc[summary["image"] == "pooled"].iloc[0]
+
+
+def _only(values: dict, key: str) -> tuple[str | None, str]:
+    """The (data-value, text) of a key; every occurrence on the page must agree."""
+    assert key in values, f"{key} missing from the report"
+    shown = {(value, text.split()[0] if text else text) for value, text in values[key]}
+    assert len(shown) == 1, f"{key} shown with different values: {values[key]}"
+    return values[key][0]
+
+
+@pytest.mark.slow
+def test_report_numbers_equal_summary_and_panel(outputs):
+    page = outputs["report"].read_text(encoding="utf-8")
+    parsed = _parse(page)
+    pooled = _pooled(outputs["tem"])
+    assert pooled["n"] >= 5  # the fixture must give a real distribution
+
+    value, text = _only(parsed.values, "tem.n")
+    assert int(value) == int(pooled["n"]) and text == str(int(pooled["n"]))
+    for key in ("mean_diameter_nm", "sd_diameter_nm", "intensity_weighted_mean_diameter_nm", "d50_nm"):
+        value, text = _only(parsed.values, f"tem.{key}")
+        assert float(value) == pooled[key]
+        assert text.split()[0] == f"{pooled[key]:.1f}"
+    value, _ = _only(parsed.values, "tem.pdi")
+    assert float(value) == pooled["pdi"]
+    assert int(_only(parsed.values, "tem.n_images")[0]) == 2
+    assert int(_only(parsed.values, "tem.n_grids")[0]) == 1
+    assert "1 input(s) failed and are not in the statistics" in page and "grid_a_3.tif" in page
+
+    summary = pd.read_csv(outputs["blot"] / "panel_summary.csv")
+    panel = pd.read_csv(outputs["blot"] / "panel.csv")
+    assert _only(parsed.values, "blot.verdict")[1] == "CD9+ CD63+ calnexin\u2212" == verdict_text(summary)
+    assert _only(parsed.values, "blot.pass")[1] == "PASS"
+    calnexin_ev = panel.loc[(panel["marker"] == "calnexin") & ~panel["is_reference"]]
+    bound = calnexin_ev["ratio_upper_bound"].max()
+    value, text = _only(parsed.values, "blot.calnexin_upper_bound")
+    assert float(value) == bound and text == f"{100 * bound:.2f} %"
+    assert "Calnexin was not detected in exo1, exo2" in page
+
+    assert float(_only(parsed.values, "dls.z_avg_nm")[0]) == 121.3
+    assert float(_only(parsed.values, "dls.pdi")[0]) == 0.21
+    ratio = float(_only(parsed.values, "dls.ratio_to_tem_intensity_mean")[0])
+    assert ratio == pytest.approx(121.3 / pooled["intensity_weighted_mean_diameter_nm"])
+    assert float(_only(parsed.values, "zeta.mean_mv")[0]) == -23.5
+    assert float(_only(parsed.values, "protein.ug_per_ml")[0]) == 850.0
+
+    # Provenance: every input checksum recorded by the TEM run is on the page.
+    import json
+
+    run = json.loads((outputs["tem"] / "run.json").read_text())
+    for record in run["images"]:
+        assert record["input_sha256"] in page
+    assert "scikit-image" in page and run["software"]["numpy"] in page
+
+
+@pytest.mark.slow
+def test_report_is_self_contained(outputs):
+    page = outputs["report"].read_text(encoding="utf-8")
+    parsed = _parse(page)
+    # wide field, close-up, two histograms, panel chart, annotated blot
+    assert len(parsed.srcs) == 6
+    assert all(src.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for src in parsed.srcs)
+    assert not parsed.tags & {"script", "link", "iframe", "object"}
+    assert not parsed.hrefs
+    assert "http://" not in page and "https://" not in page and "@import" not in page and "url(" not in page
+
+
+@pytest.mark.slow
+def test_missing_blot_and_blot_without_panel_say_not_provided(outputs, tmp_path):
+    page = build_report(tem_dirs=[outputs["tem"]])
+    assert "Western blot: not provided." in page and "DLS: not provided." in page
+    assert "blot.verdict" not in page
+
+    no_panel = tmp_path / "blot_no_panel"
+    shutil.copytree(outputs["blot"], no_panel)
+    for name in ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg"):
+        (no_panel / name).unlink()
+    page = build_report(tem_dirs=[outputs["tem"]], blot_dir=no_panel)
+    assert "Marker panel: not provided." in page and "panel_annotated" not in page.split("Marker panel")[0]
+    assert 'alt="annotated blot panel"' in page  # the quantified blot is still shown
+
+    page = build_report(blot_dir=outputs["blot"])
+    assert "TEM: not provided." in page and 'data-key="blot.verdict"' in page
+
+
+@pytest.mark.slow
+def test_folders_that_are_not_exo_vision_outputs_are_refused(outputs, tmp_path, caplog):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "r.html"
+    assert main(["report", "--tem", str(empty), "--out", str(out)]) == 2
+    assert f"--tem {empty}: not an exo-vision output folder (no run.json)" in caplog.text
+    assert not out.exists()
+    caplog.clear()
+    assert main(["report", "--tem", str(outputs["blot"]), "--out", str(out)]) == 2
+    assert "this is an `exo-vision blot` output folder; pass it with --blot" in caplog.text
+    caplog.clear()
+    assert main(["report", "--tem", str(outputs["tem"]), "--blot", str(outputs["tem"]), "--out", str(out)]) == 2
+    assert "pass it with --tem" in caplog.text
+    caplog.clear()
+    assert main(["report", "--tem", str(outputs["tem"]), "--tem", str(outputs["tem"]), "--out", str(out)]) == 2
+    assert "is given twice" in caplog.text
+    caplog.clear()
+    assert main(["report", "--tem", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "folder not found" in caplog.text
+    caplog.clear()
+    assert main(["report", "--tem", str(outputs["tem"]), "--dls", "z_avg_nm=12l", "--out", str(out)]) == 2
+    assert "--dls 'z_avg_nm=12l': z_avg_nm='12l' is not a number" in caplog.text
+    caplog.clear()
+    assert main(["report", "--tem", str(outputs["tem"]), "--out", str(tmp_path / "r.pdf")]) == 2
+    assert "ending in .html" in caplog.text
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_two_grids_pool_their_vesicles(outputs, tmp_path):
+    # The same grid given twice under another name: twice the vesicles, the same mean and weighted means.
+    twin = tmp_path / "tem_grid_b"
+    shutil.copytree(outputs["tem"], twin)
+    tem = collect_tem([outputs["tem"], twin])
+    pooled = _pooled(outputs["tem"])
+    assert [g.name for g in tem.grids] == ["tem_grid_a", "tem_grid_b"]
+    assert tem.statistics["n"] == 2 * pooled["n"]
+    assert tem.statistics["n_excluded_border"] == 2 * pooled["n_excluded_border"]
+    for key in ("mean_diameter_nm", "median_diameter_nm", "intensity_weighted_mean_diameter_nm"):
+        # summary.csv holds 12 significant digits: a re-computed value may differ by a few units in the 12th
+        assert tem.statistics[key] == pytest.approx(pooled[key], rel=1e-10)
+    assert tem.statistics["vesicles_per_um2"] == pytest.approx(pooled["vesicles_per_um2"], rel=1e-9)
+    assert tem.n_images == 4 and tem.n_failed == 2 and len(tem.images) == 6
+    page = build_report(tem_dirs=[outputs["tem"], twin])
+    values = _parse(page).values
+    assert int(_only(values, "tem.n_grids")[0]) == 2 and int(_only(values, "tem.n")[0]) == 2 * pooled["n"]
+
+    same_name = tmp_path / "x" / "tem_grid_a"
+    shutil.copytree(outputs["tem"], same_name)
+    assert [g.name for g in collect_tem([outputs["tem"], same_name]).grids] == ["tem_grid_a-1", "tem_grid_a-2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "expected"),
+    [
+        ("z_avg_nm=121.3,sd_nm=23.7,pdi=0.21", "dls", {"z_avg_nm": 121.3, "sd_nm": 23.7, "pdi": 0.21}),
+        (" 98.5 , pdi = 0.1 ", "dls", {"z_avg_nm": 98.5, "pdi": 0.1}),
+        ("-23.5", "zeta", {"mean_mv": -23.5}),
+        ("ug_per_ml=850,method=BCA", "protein", {"ug_per_ml": 850.0, "method": "BCA"}),
+    ],
+)
+def test_instrument_values_parse(text, kind, expected):
+    assert parse_instrument_values(text, kind=kind) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "message"),
+    [
+        ("z_avg=121", "dls", "unknown key 'z_avg'; use z_avg_nm, sd_nm, pdi, instrument"),
+        ("z_avg_nm=121,z_avg_nm=130", "dls", "key 'z_avg_nm' given twice"),
+        ("z_avg_nm=121 nm", "dls", "z_avg_nm='121 nm' is not a number"),
+        ("z_avg_nm=121,pdi=1.5", "dls", "pdi=1.5 is outside the valid range 0 to 1"),
+        ("pdi=0.2", "dls", "z_avg_nm (Z-average diameter (nm)) is required"),
+        ("", "zeta", "--zeta is empty"),
+        ("mean_mv=nan", "zeta", "must be a finite number"),
+        ("850,BCA", "protein", "item 'BCA' is not key=value"),
+        ("ug_per_ml=-3", "protein", "outside the valid range"),
+    ],
+)
+def test_instrument_values_refused_with_a_clear_message(text, kind, message):
+    with pytest.raises(ValueError, match=None) as err:
+        parse_instrument_values(text, kind=kind)
+    assert message in str(err.value)
+
+
+def test_close_up_centres_on_the_crowded_group():
+    # Four 40 nm vesicles 60 nm apart around (300, 300) nm, one far away, one touching the border.
+    px = 2.0
+    table = pd.DataFrame({
+        "label": [1, 2, 3, 4, 5, 6],
+        "centroid_x_nm": [300.0, 360.0, 300.0, 360.0, 1500.0, 5.0],
+        "centroid_y_nm": [300.0, 300.0, 360.0, 360.0, 1500.0, 300.0],
+        "equivalent_diameter_nm": [40.0] * 6,
+        "touches_border": [False, False, False, False, False, True],
+    })
+    close = choose_close_up(table, image_shape=(1000, 1000), pixel_size_nm=px)
+    assert sorted(close.labels) == [1, 2, 3, 4]
+    r0, c0, r1, c1 = close.box_px
+    assert r1 - r0 == c1 - c0  # square
+    # Encloses the group with a margin of one radius: x from (300-20-20)/2 = 130 px to (360+20+20)/2 = 200 px.
+    assert (r0, c0, r1, c1) == (130, 130, 200, 200)
+    assert close.width_nm == 70 * px
+    assert choose_close_up(table.iloc[5:], image_shape=(1000, 1000), pixel_size_nm=px) is None
+
+
+def test_verdict_and_calnexin_bound_from_hand_built_tables():
+    summary = pd.DataFrame({
+        "marker": ["calnexin", "CD63", "CD9", "TSG101"],
+        "n_ev_lanes": [2, 2, 2, 2],
+        "n_ev_present": [1, 2, 2, 0],
+    })
+    assert verdict_text(summary) == "CD9+ CD63+ calnexin\u00b1 TSG101\u2212"
+    panel = pd.DataFrame({
+        "marker": ["calnexin", "calnexin", "calnexin", "CD9"],
+        "lane_name": ["lysate", "exo1", "exo2", "exo1"],
+        "is_reference": [True, False, False, False],
+        "present": [True, False, False, False],
+        "ratio_upper_bound": [np.nan, 0.004, 0.007, 0.5],
+    })
+    assert calnexin_bound(panel) == (0.007, ["exo1", "exo2"])
+    assert calnexin_bound(panel.assign(present=True)) is None
+
+
+def _blot_evidence(tmp_path: Path, *, calnexin_in_ev: bool) -> BlotEvidence:
+    """A hand-built blot panel: CD9/CD63 in both EV lanes; calnexin in the lysate and, optionally, in exo1."""
+    rows = []
+    for marker in ("CD9", "CD63", "calnexin"):
+        for lane in ("lysate", "exo1", "exo2"):
+            present = marker != "calnexin" or lane == "lysate" or (calnexin_in_ev and lane == "exo1")
+            ref = lane == "lysate"
+            rows.append({
+                "label": len(rows) + 1, "marker": marker, "lane_name": lane, "is_reference": ref,
+                "ug_loaded": np.nan, "volume": 1e5 if present else 10.0, "lod_volume": 1e3, "present": present,
+                "saturated": False, "volume_per_ug": np.nan, "ratio_to_reference": 1.0 if present else np.nan,
+                "ratio_upper_bound": np.nan if present else 0.01, "statement": "",
+            })
+    panel = pd.DataFrame(rows)
+    summary = pd.DataFrame({
+        "label": [1, 2, 3], "marker": ["CD9", "CD63", "calnexin"], "expected_in_ev": ["present", "present", "absent"],
+        "n_ev_lanes": [2, 2, 2], "n_ev_present": [2, 2, 1 if calnexin_in_ev else 0],
+        "present_in_reference": [True, True, True], "ratio_mean": [1.0, 1.0, np.nan], "ratio_sd": [0.0, 0.0, np.nan],
+        "ratio_cv": [0.0, 0.0, np.nan], "ratio_ci95_low": [1.0, 1.0, np.nan], "ratio_ci95_high": [1.0, 1.0, np.nan],
+        "verdict": ["pass", "pass", "fail" if calnexin_in_ev else "pass"], "reason": ["", "", ""],
+    })
+    return BlotEvidence(
+        path=tmp_path, run={"command": "exo-vision blot", "parameters": {}}, bands=pd.DataFrame(), annotated={},
+        panel=panel, panel_summary=summary, panel_figure=None, inputs=pd.DataFrame(columns=["input", "sha256"]),
+    )
+
+
+def test_blot_verdict_fail_and_calnexin_in_ev_lane_are_stated(tmp_path):
+    page = render_report(ReportInputs(tem=None, blot=_blot_evidence(tmp_path, calnexin_in_ev=True),
+                                      instruments=InstrumentValues(dls={"z_avg_nm": 110.0})))
+    values = _parse(page).values
+    assert _only(values, "blot.verdict")[1] == "CD9+ CD63+ calnexin±"
+    assert _only(values, "blot.pass")[1] == "FAIL"
+    assert "Calnexin was detected in exo1" in page and "Calnexin was not detected in exo2" in page
+    assert "TEM: not provided." in page and _only(values, "dls.z_avg_nm")[1].split()[0] == "110.0"
+
+    page = render_report(ReportInputs(tem=None, blot=_blot_evidence(tmp_path, calnexin_in_ev=False),
+                                      title="<script>alert(1)</script> & co"))
+    values = _parse(page).values
+    assert _only(values, "blot.pass")[1] == "PASS"
+    assert float(_only(values, "blot.calnexin_upper_bound")[0]) == 0.01
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(outputs, tmp_path):
+    from PIL import Image
+
+    url = outputs["report"].resolve().as_uri()
+    profile = tmp_path / "profile"
+    dom = subprocess.run(
+        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=180, check=True,
+    ).stdout
+    pooled = _pooled(outputs["tem"])
+    parsed = _parse(dom)
+    assert _only(parsed.values, "tem.n")[1] == str(int(pooled["n"]))
+    assert _only(parsed.values, "tem.mean_diameter_nm")[1] == f"{pooled['mean_diameter_nm']:.1f}"
+    assert _only(parsed.values, "tem.intensity_weighted_mean_diameter_nm")[1].split()[0] == (
+        f"{pooled['intensity_weighted_mean_diameter_nm']:.1f}"
+    )
+    assert _only(parsed.values, "blot.verdict")[1] == "CD9+ CD63+ calnexin\u2212"
+    assert _only(parsed.values, "dls.z_avg_nm")[1].split()[0] == "121.3"
+
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
+         "--window-size=1280,4000", url],
+        capture_output=True, text=True, timeout=180, check=True,
+    )
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (4000, 1280)
+    # Not blank: text and micrographs cover a good part of the page, and the page has real contrast.
+    assert (pixels < 200).mean() > 0.05
+    assert pixels.std() > 30
+
+
+@pytest.mark.slow
+def test_report_cli_subprocess(outputs, tmp_path):
+    out = tmp_path / "sub.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "exo_vision.cli.main", "report", "--tem", str(outputs["tem"]), "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"report written to {out}")
+    assert 'data-key="tem.n"' in out.read_text(encoding="utf-8")
