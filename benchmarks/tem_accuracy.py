@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -121,6 +122,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--seed", type=int, default=1000, help="first seed (default 1000)")
     parser.add_argument("--method", default="unet", help="segmentation method (default unet)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the summary table to this JSON file")
     parser.add_argument("--model", default=None, help="a model file (.onnx with its card) for the unet method")
     parser.add_argument("--generator", choices=("project", "random"), default="project",
                         help="the project's generator (levels easy..extreme) or the domain-randomised one "
@@ -152,6 +154,8 @@ def main() -> None:
     print(f"TEM accuracy [{args.method}, {args.generator} generator]: {args.n} images of {args.size}x{args.size}, pixel sizes {sorted({s['pixel_size_nm'] for s in specs})} nm, "
           f"{sum(s['polarity'] == 'dark' for s in specs)} with dark polarity; wall time {time.perf_counter() - t0:.0f} s")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.json is not None:
+        args.json.write_text(summary.to_json(orient="records", indent=1))
     per_image = pd.DataFrame([{k: v for k, v in r.items() if k not in ("errors", "cup_ok")} for r in rows])
     worst = per_image.assign(f1=2 * per_image.tp / (per_image.n_truth + per_image.n_pred)).nsmallest(5, "f1")
     print("\nworst images:")
