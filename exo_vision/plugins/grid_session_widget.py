@@ -75,7 +75,7 @@ def list_micrographs(folder: str | Path) -> list[Path]:
 def analysis_kwargs(cli_parameters: dict[str, Any]) -> dict[str, Any]:
     """The :func:`~exo_vision.tem_analysis.analyse_micrograph` keyword arguments among
     :meth:`TemBatchConfig.analysis_parameters` (the rest concern reading the file)."""
-    reading = ("pixel_size_nm", "frame", "scale_bar", "model_sha256")
+    reading = ("pixel_size_nm", "frame", "scale_bar", "model_sha256", "save_rois")
     return {k: v for k, v in cli_parameters.items() if k not in reading}
 
 
