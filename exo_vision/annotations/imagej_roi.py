@@ -122,6 +122,28 @@ def roi_mask(roi, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def roi_extent(path: str | Path) -> tuple[int, int]:
+    """The smallest image shape (M, N) that holds every ROI of the file (for ROIs opened without their image)."""
+    rois = _load(Path(path))
+    bottom = max((int(np.ceil(max(r.bottom, r.top))) for r in rois), default=1)
+    right = max((int(np.ceil(max(r.right, r.left))) for r in rois), default=1)
+    return max(bottom, 1), max(right, 1)
+
+
+def is_roi_file(path: str | Path) -> bool:
+    """Whether ``path`` is a ``.roi`` file or a zip holding ``.roi`` entries (never raises)."""
+    path = Path(path)
+    if path.suffix.lower() == ".roi":
+        return path.is_file()
+    if path.suffix.lower() != ".zip":
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.lower().endswith(".roi") for n in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def read_imagej_rois(path: str | Path, shape: tuple[int, int]) -> RoiLabels:
     """Read an ImageJ ``RoiSet.zip`` or ``.roi`` file into instance labels.
 

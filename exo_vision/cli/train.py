@@ -69,14 +69,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_train_extra() -> None:
-    try:
-        import onnx  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError:
-        raise ValueError("fine-tuning needs the training extra: pip install 'exo-vision[train]'") from None
-
-
 def format_figures(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Before/after validation figures as a small text table."""
     lines = [f"{'':10}{'precision':>10}{'recall':>8}{'F1':>7}{'diam. err %':>13}{'TP/FP/FN':>12}"]
@@ -95,9 +87,10 @@ def _fmt(value: float | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """Collect, split, fine-tune, score and write; 0 on success, 2 on a usage error, 130 when interrupted."""
     from exo_vision.learn.curated import collect_curated
+    from exo_vision.learn.finetune import load_training_framework
 
     try:
-        _check_train_extra()
+        load_training_framework()
         micrographs = collect_curated(args.sources, pixel_size_nm=args.pixel_size_nm)
         if not micrographs:
             raise ValueError(

@@ -404,3 +404,48 @@ def fine_tune(
     return FineTuneResult(onnx_path=out, card_path=card_out, before=before, after=after, train=train_set,
                           validation=validation, predictions_before=predictions_before,
                           predictions_after=predictions_after, seconds=seconds)
+
+
+def copy_model(onnx_path: str | Path, destination: str | Path) -> Path:
+    """Copy a model and its card to ``destination`` (``.onnx``), the card renamed and pointing at the new file.
+
+    Both files are written under temporary names and moved into place, the card last.
+
+    Returns
+    -------
+    Path
+        The new ``.onnx`` file.
+    """
+    from exo_vision.batch.atomic import atomic_write_bytes
+
+    source, destination = Path(onnx_path), Path(destination)
+    if destination.suffix.lower() != ".onnx":
+        destination = destination.with_name(destination.name + ".onnx")
+    card = json.loads(source.with_suffix(".json").read_text(encoding="utf-8"))
+    card["file"] = destination.name
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(destination, source.read_bytes())
+    atomic_write_bytes(destination.with_suffix(".json"), (json.dumps(card, indent=1) + "\n").encode("utf-8"))
+    return destination
+
+
+def load_training_framework() -> None:
+    """Import PyTorch, onnx and the training modules now (in the calling thread).
+
+    Call it from the main thread before fine-tuning in a worker thread: a first
+    import of PyTorch inside a worker thread can fail half-way.
+
+    Raises
+    ------
+    ValueError
+        When the ``[train]`` extra is not installed, with the command that installs it.
+    """
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+
+        import exo_vision.learn.export  # noqa: F401
+        import exo_vision.learn.onnx_weights  # noqa: F401
+        import exo_vision.learn.train  # noqa: F401
+    except ImportError as error:
+        raise ValueError(f"fine-tuning needs the training extra ({error}): pip install 'exo-vision[train]'") from None

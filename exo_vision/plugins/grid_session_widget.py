@@ -31,6 +31,7 @@ from exo_vision.plugins._vesicles import (
     statistics_text,
     vesicle_table,
 )
+from exo_vision.plugins._learning import LearningPanel
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.reader import EXTENSIONS
 from exo_vision.plugins.segmentation_widget import run_analysis
@@ -141,6 +142,8 @@ class GridSessionWidget(Container):
         )
         self.plot = HistogramPlot()
         self.native.layout().addWidget(self.plot.canvas)
+        self.learning = LearningPanel(self)
+        self.native.layout().addWidget(self.learning.native)
 
         #: Run segmentation in the GUI thread (tests, scripts) instead of thread workers.
         self.synchronous = False
