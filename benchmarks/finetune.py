@@ -32,8 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from exo_vision.learn.curated import CuratedMicrograph, collect_curated
 from exo_vision.learn.finetune import FineTuneSettings, fine_tune
 from exo_vision.segmentation.learned.weights import load_card
@@ -92,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=FineTuneSettings.learning_rate)
+    parser.add_argument("--patch-px", type=int, default=FineTuneSettings.patch_px)
     parser.add_argument("--only", choices=("a", "b"))
     parser.add_argument("--keep", type=Path, help="keep the fine-tuned models in this folder")
     parser.add_argument("--json", action="store_true")
@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     card = load_card()
     print(f"starting model: {card.name} {card.version} sha256 {card.sha256[:16]}... ({card.onnx_path.name})")
     settings = FineTuneSettings(steps=args.steps, max_minutes=args.minutes, threads=args.threads,
+                                learning_rate=args.learning_rate, patch_px=args.patch_px,
                                 min_train_vesicles=1, min_validation_vesicles=1)
+    print(f"settings: {settings}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)

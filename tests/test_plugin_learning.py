@@ -52,10 +52,11 @@ def test_curation_dock_exports_imagej_rois_and_geojson(make_napari_viewer, tmp_p
     assert {f["properties"]["classification"]["name"] for f in doc["features"]} <= {"round", "cup", "irregular"}
 
 
-def _curated_grid(make_napari_viewer, tmp_path, count=3):
+def _curated_grid(make_napari_viewer, tmp_path, count=3, extra=0):
+    """A grid session over ``count + extra`` micrographs, the first ``count`` seen (and so saved)."""
     grid, out = tmp_path / "grid", tmp_path / "out"
     grid.mkdir()
-    for i in range(count):
+    for i in range(count + extra):
         write_micrograph(grid / f"g{i}.tif", seed=20 + i)
     viewer = make_napari_viewer()
     _, session = _dock(viewer, "Grid session")
@@ -71,7 +72,7 @@ TINY = FineTuneSettings(steps=3, patch_px=32, batch=2, threads=1, min_train_vesi
 
 
 def test_grid_session_learns_in_a_worker_and_offers_the_new_model(make_napari_viewer, tmp_path, qtbot, tiny_base):
-    viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
+    viewer, session, out = _curated_grid(make_napari_viewer, tmp_path, extra=1)
     panel = session.learning
     panel.settings = TINY
     panel.learn(base_model=str(tiny_base))
@@ -86,8 +87,12 @@ def test_grid_session_learns_in_a_worker_and_offers_the_new_model(make_napari_vi
     assert {f"{held_out} before", f"{held_out} after", f"{held_out} curated"} <= set(names)
     panel.use_model()
     assert session.model_path() == str(result.onnx_path)
-    assert session.config().analysis_parameters()["model_sha256"] == json.loads(
-        result.card_path.read_text())["sha256"]
+    sha = json.loads(result.card_path.read_text())["sha256"]
+    assert session.config().analysis_parameters()["model_sha256"] == sha
+    session.next()  # the micrograph not yet seen is segmented with the new model, and recorded so
+    session.save_current()
+    marker = json.loads((out / "g3_done.json").read_text())
+    assert marker["parameters"]["model"] == str(result.onnx_path) and marker["parameters"]["model_sha256"] == sha
     saved = panel.save_model(tmp_path / "lab_model")
     assert saved.name == "lab_model.onnx"
     assert json.loads(saved.with_suffix(".json").read_text())["file"] == "lab_model.onnx"

@@ -149,13 +149,13 @@ class LearningPanel(Container):
             if layer in viewer.layers:
                 viewer.layers.remove(layer)
         m = result.validation[0]
-        scale = (m.pixel_size_nm, m.pixel_size_nm)
+        grid = {"scale": (m.pixel_size_nm, m.pixel_size_nm), "units": ("nm", "nm")}
         name = f"held out: {m.name}"
         self.layers = [
-            viewer.add_image(m.image, name=name, scale=scale, visible=True),
-            viewer.add_labels(m.labels, name=f"{name} curated", scale=scale, opacity=0.4),
-            viewer.add_labels(result.predictions_before[0], name=f"{name} before", scale=scale, visible=False),
-            viewer.add_labels(result.predictions_after[0], name=f"{name} after", scale=scale),
+            viewer.add_image(m.image, name=name, **grid),
+            viewer.add_labels(m.labels, name=f"{name} curated", opacity=0.4, **grid),
+            viewer.add_labels(result.predictions_before[0], name=f"{name} before", visible=False, **grid),
+            viewer.add_labels(result.predictions_after[0], name=f"{name} after", **grid),
         ]
         for layer in self.layers[1:]:
             layer.contour = 2
