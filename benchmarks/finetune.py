@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=FineTuneSettings.learning_rate)
     parser.add_argument("--patch-px", type=int, default=FineTuneSettings.patch_px)
+    parser.add_argument("--generated-fraction", type=float, default=FineTuneSettings.generated_fraction)
     parser.add_argument("--only", choices=("a", "b"))
     parser.add_argument("--keep", type=Path, help="keep the fine-tuned models in this folder")
     parser.add_argument("--json", action="store_true")
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"starting model: {card.name} {card.version} sha256 {card.sha256[:16]}... ({card.onnx_path.name})")
     settings = FineTuneSettings(steps=args.steps, max_minutes=args.minutes, threads=args.threads,
                                 learning_rate=args.learning_rate, patch_px=args.patch_px,
+                                generated_fraction=args.generated_fraction,
                                 min_train_vesicles=1, min_validation_vesicles=1)
     print(f"settings: {settings}")
     rows = []

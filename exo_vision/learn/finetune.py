@@ -63,6 +63,10 @@ class FineTuneSettings:
         CPU threads.
     min_train_vesicles, min_validation_vesicles : int
         Fewest curated vesicles to train on and to validate on; below these the run is refused.
+    generated_fraction : float
+        Share of training crops drawn from the generator the model was first trained on
+        (:func:`exo_vision.learn.data.make_sample`) instead of the curated micrographs, so the
+        model keeps what it knew.
     """
 
     steps: int = 300
@@ -75,6 +79,7 @@ class FineTuneSettings:
     threads: int = 2
     min_train_vesicles: int = 20
     min_validation_vesicles: int = 10
+    generated_fraction: float = 0.0
 
 
 class FineTuneCancelled(Exception):
@@ -168,15 +173,24 @@ class CropSampler:
     micrograph is padded (image with its median, targets with background).
     """
 
-    def __init__(self, micrographs: list[WorkingScaleMicrograph], *, patch_px: int) -> None:
+    def __init__(
+        self, micrographs: list[WorkingScaleMicrograph], *, patch_px: int, generated_fraction: float = 0.0,
+        working_scale_nm: float = 3.0,
+    ) -> None:
         self.micrographs = micrographs
         self.patch_px = int(patch_px)
+        self.generated_fraction = float(generated_fraction)
+        self.working_scale_nm = float(working_scale_nm)
         areas = np.array([m.image.size for m in micrographs], np.float64)
         self.weights = areas / areas.sum()
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         from exo_vision.learn.targets import make_targets
 
+        if self.generated_fraction > 0 and rng.random() < self.generated_fraction:
+            from exo_vision.learn.data import make_sample
+
+            return make_sample(self.patch_px, working_scale_nm=self.working_scale_nm, rng=rng)
         m = self.micrographs[int(rng.choice(len(self.micrographs), p=self.weights))]
         size = self.patch_px
         rows, cols = m.image.shape
@@ -355,7 +369,8 @@ def fine_tune(
         checkpoint_every=10**9,
     )
     sampler = CropSampler([to_training_micrograph(m, working_scale_nm=card.working_scale_nm) for m in train_set],
-                          patch_px=settings.patch_px)
+                          patch_px=settings.patch_px, generated_fraction=settings.generated_fraction,
+                          working_scale_nm=card.working_scale_nm)
     stopped = False
 
     def stop() -> bool:
