@@ -20,7 +20,7 @@ evaluations), on the threads given (2 by default).
 
 Usage::
 
-    python benchmarks/finetune.py [--data ../shared/data] [--steps 120] [--minutes 8] [--only a|b] [--json]
+    python benchmarks/finetune.py [--data ../shared/data] [--steps 300] [--minutes 10] [--only a|b] [--json]
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ def _line(row: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--steps", type=int, default=120)
-    parser.add_argument("--minutes", type=float, default=8.0)
+    parser.add_argument("--steps", type=int, default=FineTuneSettings.steps)
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock cap of each fine-tuning")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=FineTuneSettings.learning_rate)
     parser.add_argument("--patch-px", type=int, default=FineTuneSettings.patch_px)
