@@ -8,6 +8,7 @@ image and vesicles into ROIs named by the vesicle table's ids.
 from __future__ import annotations
 
 import logging
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,35 +54,25 @@ def _load(path: Path) -> list:
     roifile = _roifile()
     if not path.is_file():
         raise ValueError(f"ROI file {path} does not exist; check the path.")
-    if path.suffix.lower() == ".zip":
+    if path.suffix.lower() != ".zip":
         try:
-            with zipfile.ZipFile(path) as archive:
-                names = [n for n in archive.namelist() if n.lower().endswith(".roi")]
-                if not names:
-                    raise ValueError(
-                        f"{path} holds no .roi file; save the ROI Manager's ROIs with More > Save... in Fiji."
-                    )
-                return [roifile.ImagejRoi.frombytes(archive.read(n)) for n in names]
-        except zipfile.BadZipFile:
-            raise ValueError(
-                f"{path} is not a readable zip archive (damaged or not a RoiSet.zip); save the ROI Manager's "
-                "ROIs again from Fiji (More > Save...)."
-            ) from None
-        except (ValueError, struct_error()) as error:
-            if "holds no .roi" in str(error):
-                raise
-            raise ValueError(f"{path} holds a damaged ImageJ ROI ({error}); save the ROIs again from Fiji.") from None
+            return [roifile.ImagejRoi.fromfile(path)]
+        except (ValueError, struct.error) as error:
+            raise ValueError(f"{path} is not an ImageJ .roi file ({error}); save the ROI again from Fiji.") from None
     try:
-        return [roifile.ImagejRoi.fromfile(path)]
-    except (ValueError, struct_error()) as error:
-        raise ValueError(f"{path} is not an ImageJ .roi file ({error}); save the ROI again from Fiji.") from None
-
-
-def struct_error() -> type[Exception]:
-    """The error ``struct`` raises on truncated bytes (roifile lets it through)."""
-    import struct
-
-    return struct.error
+        with zipfile.ZipFile(path) as archive:
+            entries = [archive.read(n) for n in archive.namelist() if n.lower().endswith(".roi")]
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise ValueError(
+            f"{path} is not a readable zip archive (damaged or not a RoiSet.zip); save the ROI Manager's "
+            "ROIs again from Fiji (More > Save...)."
+        ) from None
+    if not entries:
+        raise ValueError(f"{path} holds no .roi file; save the ROI Manager's ROIs with More > Save... in Fiji.")
+    try:
+        return [roifile.ImagejRoi.frombytes(data) for data in entries]
+    except (ValueError, struct.error) as error:
+        raise ValueError(f"{path} holds a damaged ImageJ ROI ({error}); save the ROIs again from Fiji.") from None
 
 
 def _type_name(roi) -> str:
