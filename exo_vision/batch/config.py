@@ -75,6 +75,8 @@ class TemBatchConfig:
         Dask scheduler address, ``"local"`` for a LocalCluster, None for the local process pool.
     max_megapixels : float or None
         Limit on an input's decoded size in millions of values (None: the reader's default).
+    save_rois : bool
+        Also write each image's vesicles as an ImageJ ROI set ``<stem>_rois.zip``.
     """
 
     pixel_size_nm: float | None = None
@@ -95,6 +97,7 @@ class TemBatchConfig:
     workers: int | None = None
     scheduler: str | None = None
     max_megapixels: float | None = None
+    save_rois: bool = False
 
     def __post_init__(self) -> None:
         """Validate every value, naming the parameter and the fix."""
@@ -133,8 +136,11 @@ class TemBatchConfig:
         return TemParameters.from_dict({f: getattr(self, f) for f in TEM_PARAMETER_NAMES})
 
     def analysis_parameters(self) -> dict[str, Any]:
-        """The parameters that change the per-image results (what --resume compares)."""
-        return {
+        """The parameters that change the per-image results (what --resume compares).
+
+        ``save_rois`` appears only when set, so runs without it record what they always did.
+        """
+        out = {
             "pixel_size_nm": self.pixel_size_nm,
             "frame": self.frame,
             "scale_bar": self.scale_bar,
@@ -151,6 +157,9 @@ class TemBatchConfig:
             "n_boot": int(self.n_boot),
             "seed": int(self.seed),
         }
+        if self.save_rois:
+            out["save_rois"] = True
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as JSON-serialisable values."""
@@ -182,6 +191,7 @@ PARAMETER_TYPES = {
     "workers": "int",
     "scheduler": "str",
     "max_megapixels": "number",
+    "save_rois": "bool",
 }
 #: Parameters a run.json may hold as null ("not set").
 NULLABLE = frozenset({"pixel_size_nm", "frame", "model", "workers", "scheduler", "max_megapixels"})

@@ -8,6 +8,7 @@ atomically:
   X/YResolution in pixels per nm;
 * ``S_vesicles.csv`` the vesicle table;
 * ``S_overlay.png``  outlines coloured by morphology, ids, scale bar (palette PNG);
+* ``S_rois.zip``     with ``save_rois``: the vesicles as an ImageJ ROI set named by their ids;
 * ``S_done.json``    the completion marker, written last: input checksum,
   parameters, the SHA-256 of every output above and what the run-level
   outputs need (calibration, analysed area, timings).
@@ -37,14 +38,20 @@ from exo_vision.tem_analysis import MicrographResult
 MARKER_VERSION = 1
 
 
-def output_names(stem: str) -> dict[str, str]:
-    """File names of the per-image outputs for ``stem`` (``marker`` is written last)."""
-    return {
+def output_names(stem: str, *, rois: bool = False) -> dict[str, str]:
+    """File names of the per-image outputs for ``stem`` (``marker`` is written last).
+
+    ``rois`` adds the ImageJ ROI set ``rois`` (``exo-vision tem --save-rois``).
+    """
+    names = {
         "labels": f"{stem}_labels.tif",
         "vesicles": f"{stem}_vesicles.csv",
         "overlay": f"{stem}_overlay.png",
-        "marker": f"{stem}_done.json",
     }
+    if rois:
+        names["rois"] = f"{stem}_rois.zip"
+    names["marker"] = f"{stem}_done.json"
+    return names
 
 
 def write_labels_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: float) -> None:
@@ -131,6 +138,7 @@ def write_image_outputs(
     out_dir: Path,
     stem: str,
     record: dict[str, Any],
+    save_rois: bool = False,
 ) -> dict[str, Any]:
     """Write labels, table and overlay of one micrograph, then its completion marker.
 
@@ -145,13 +153,15 @@ def write_image_outputs(
     record : dict
         Facts about the input to keep in the marker (input path, checksum,
         parameters, timings); completed with the output checksums.
+    save_rois : bool
+        Also write the vesicles as an ImageJ ROI set (ROI names = the table's ``label``).
 
     Returns
     -------
     dict
         The marker content as written.
     """
-    names = output_names(stem)
+    names = output_names(stem, rois=save_rois)
     px = float(result.image_data.pixel_size_nm or "nan")  # analysed images always carry a pixel size
     index, palette = render_overlay_indexed(
         result.image_data.data, result.labels, result.table, pixel_size_nm=px, objects=result.objects
@@ -167,17 +177,19 @@ def write_image_outputs(
             "vesicles": group.stage_bytes(out_dir / names["vesicles"], table_csv_text(result.table).encode("utf-8")),
             "overlay": group.stage(out_dir / names["overlay"], lambda tmp: write_indexed_png(tmp, index, palette)),
         }
-        marker["outputs"] = {
-            key: {"file": names[key], "sha256": sha256_file(staged[key])}
-            for key in ("labels", "vesicles", "overlay")
-        }
+        if save_rois:
+            from exo_vision.annotations.imagej_roi import labels_to_rois, write_roi_zip
+
+            rois = labels_to_rois(result.labels)
+            staged["rois"] = group.stage(out_dir / names["rois"], lambda tmp: write_roi_zip(tmp, rois))
+        marker["outputs"] = {key: {"file": names[key], "sha256": sha256_file(tmp)} for key, tmp in staged.items()}
         group.stage_bytes(out_dir / names["marker"], (json.dumps(marker, indent=1, sort_keys=True) + "\n").encode())
     return marker
 
 
 def remove_image_outputs(*, out_dir: Path, stem: str) -> None:
     """Delete every per-image output of ``stem`` (after a failure: none may stay without the others)."""
-    for name in output_names(stem).values():
+    for name in output_names(stem, rois=True).values():
         (out_dir / name).unlink(missing_ok=True)
 
 
@@ -219,7 +231,8 @@ def completed_marker(
     if json.dumps(marker.get("parameters"), sort_keys=True) != json.dumps(parameters, sort_keys=True):
         return None
     outputs = marker.get("outputs")
-    if not isinstance(outputs, dict) or set(outputs) != {"labels", "vesicles", "overlay"}:
+    expected = set(output_names(stem, rois=bool(parameters.get("save_rois")))) - {"marker"}
+    if not isinstance(outputs, dict) or set(outputs) != expected:
         return None
     for entry in outputs.values():
         target = out_dir / str(entry.get("file", ""))

@@ -214,7 +214,7 @@ def plan_jobs(
         (:func:`exo_vision._shared.paths.check_output_plan`).
     """
     stems = assign_stems(inputs)
-    outputs = [name for stem in stems for name in output_names(stem).values()]
+    outputs = [name for stem in stems for name in output_names(stem, rois=config.save_rois).values()]
     check_output_plan(out_dir=out_dir, inputs=inputs, outputs=[*RUN_FILES, *outputs], input_folders=input_folders)
     params = config.analysis_parameters()
     return [
@@ -267,7 +267,8 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         )
         marker_facts = dict(record)
         marker_facts["timings"] = timings
-        write_image_outputs(result, out_dir=out_dir, stem=job.stem, record=marker_facts)
+        write_image_outputs(result, out_dir=out_dir, stem=job.stem, record=marker_facts,
+                            save_rois=bool(p.get("save_rois")))
         timings["write_s"] = time.perf_counter() - t2
         timings["total_s"] = time.perf_counter() - start
         record["timings"] = timings

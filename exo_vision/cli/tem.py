@@ -25,6 +25,7 @@ Per input image (stem S) the output folder receives:
   S_vesicles.csv   one row per vesicle
   S_overlay.png    outlines coloured by morphology, ids, scale bar
   S_done.json      completion marker (input checksum, parameters, output checksums)
+  S_rois.zip       with --save-rois: the vesicles as an ImageJ/Fiji ROI set
 and for the run: vesicles.csv (all images, `image` column), summary.csv
 (statistics per image and pooled), size_histogram.png (300 dpi) and .svg,
 run.json (version, parameters, checksums, calibration sources, timings) and
@@ -78,6 +79,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--sensitivity", type=float, metavar="S", help="detection sensitivity in [0, 1] (default 0.5)")
     g.add_argument("--polarity", choices=("auto", "bright", "dark"),
                    help="vesicles lighter (bright) or darker (dark) than the stain (default auto)")
+    g.add_argument("--save-rois", action="store_true", default=None,
+                   help="also write each image's vesicles as an ImageJ/Fiji ROI set S_rois.zip (ROI names = the "
+                   "vesicle ids of S_vesicles.csv)")
     g = p.add_argument_group("statistics")
     g.add_argument("--include-border", dest="exclude_border", action="store_false", default=None,
                    help="count border-touching vesicles in the statistics (excluded by default)")
@@ -96,7 +100,7 @@ def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
     keys = (
         "pixel_size_nm", "frame", "scale_bar", "method", "model", "min_diameter_nm", "max_diameter_nm",
         "sensitivity", "polarity", "exclude_border", "bin_width_nm", "seed", "recursive", "workers", "scheduler",
-        "max_megapixels",
+        "max_megapixels", "save_rois",
     )
     return {k: getattr(args, k) for k in keys}
 

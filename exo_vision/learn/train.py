@@ -117,6 +117,8 @@ def train(
     samples: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None,
     log: Callable[[str], None] = print,
     should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int, int], None] | None = None,
+    frozen_batchnorm: bool = False,
 ) -> tuple[UNet, dict]:
     """Train a U-Net, resuming from ``checkpoint_dir/last.pt`` when present.
 
@@ -135,6 +137,11 @@ def train(
         Receives one line of progress text at a time.
     should_stop : callable
         Polled every step; True ends training early (the last checkpoint is kept).
+    progress : callable(int, int), optional
+        Called after every step with the steps done and ``config.steps``.
+    frozen_batchnorm : bool
+        Keep batch normalisations in inference mode (fine-tuning a model whose
+        normalisations were folded at export, :mod:`exo_vision.learn.onnx_weights`).
 
     Returns
     -------
@@ -164,14 +171,18 @@ def train(
     pool_images, pool_targets = _pool(config, draw, rng, log)
     generator = torch.Generator().manual_seed(config.seed + start_step)
     net.train()
+    if frozen_batchnorm:
+        from exo_vision.learn.onnx_weights import freeze_batchnorm
+
+        freeze_batchnorm(net)
     running = 0.0
     t0 = time.perf_counter() - seconds
     steps_done = start_step
     for step in range(start_step, config.steps):
-        progress = _progress(config, step, time.perf_counter() - t0)
-        if should_stop() or progress >= 1.0:
+        fraction = _progress(config, step, time.perf_counter() - t0)
+        if should_stop() or fraction >= 1.0:
             break
-        lr = config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        lr = config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * fraction)))
         for group in optimiser.param_groups:
             group["lr"] = lr
         if step and step % config.refresh_every == 0:
@@ -190,6 +201,8 @@ def train(
         value = float(loss.detach())
         running = 0.98 * running + 0.02 * value if step > start_step else value
         steps_done = step + 1
+        if progress is not None:
+            progress(steps_done, config.steps)
         if (step + 1) % 50 == 0:
             elapsed = time.perf_counter() - t0
             history.append((step + 1, round(running, 5)))

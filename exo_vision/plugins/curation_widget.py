@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
 from napari.layers import Labels
-from napari.utils.notifications import show_warning
+from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QTimer
 from scipy import ndimage as ndi
@@ -121,6 +122,11 @@ class CurationWidget(Container):
         self._override = PushButton(text="Set morphology")
         self._stats = Label(label="statistics", value="")
         self._log = Label(label="last edit", value="")
+        self._export_path = FileEdit(label="export to", mode="w", value="",
+                                     filter="ImageJ ROI set (*.zip);;QuPath GeoJSON (*.geojson)",
+                                     tooltip="RoiSet.zip for Fiji's ROI Manager, or .geojson for QuPath")
+        self._export_rois = PushButton(text="Export ImageJ ROIs (.zip)")
+        self._export_geojson = PushButton(text="Export QuPath GeoJSON")
         self.extend(
             [
                 self._layer_info,
@@ -133,6 +139,9 @@ class CurationWidget(Container):
                 self._override,
                 self._stats,
                 self._log,
+                self._export_path,
+                self._export_rois,
+                self._export_geojson,
             ]
         )
         self.layer: Any = None
@@ -141,6 +150,8 @@ class CurationWidget(Container):
         self._merge.changed.connect(lambda: self.merge())
         self._split.changed.connect(lambda: self.split())
         self._override.changed.connect(lambda: self.set_morphology())
+        self._export_rois.changed.connect(lambda: self.export(self._export_path.value, kind="imagej"))
+        self._export_geojson.changed.connect(lambda: self.export(self._export_path.value, kind="geojson"))
         viewer.layers.selection.events.active.connect(self._on_active)
         self._on_active()
 
@@ -200,6 +211,37 @@ class CurationWidget(Container):
         label = new if new in changed or not changed else changed[0]
         log_edit(self.layer, action, label, f"vesicles changed: {changed}")
         self._show_stats()
+
+    # -- export --------------------------------------------------------------------------------
+    def export(self, path: Any, *, kind: str) -> Path | None:
+        """Write the vesicles as an ImageJ ROI set (``kind="imagej"``, ROI names = vesicle ids) or as
+        QuPath GeoJSON (``kind="geojson"``: classification = morphology, measurements as properties).
+
+        The suffix is set to ``.zip`` / ``.geojson`` when missing. Returns the file written, or None.
+        """
+        from exo_vision.annotations import write_geojson, write_imagej_rois
+
+        layer = self._require_layer()
+        if layer is None:
+            return None
+        path = Path(str(path or "")).expanduser()
+        if str(path) in ("", ".") or path.is_dir():
+            show_warning("choose a file to export to (\"export to\")")
+            return None
+        suffix = ".zip" if kind == "imagej" else ".geojson"
+        if path.suffix.lower() != suffix:
+            path = path.with_name(path.name + suffix)
+        labels = np.asarray(layer.data)
+        try:
+            if kind == "imagej":
+                write_imagej_rois(path, labels)
+            else:
+                write_geojson(path, labels, vesicle_table(layer))
+        except (OSError, ValueError) as error:
+            show_warning(f"could not write {path}: {error}")
+            return None
+        show_info(f"{int(len(np.unique(labels[labels > 0])))} vesicles written to {path}")
+        return path
 
     # -- edits -------------------------------------------------------------------------------
     def _require_layer(self) -> Any:

@@ -31,6 +31,7 @@ from exo_vision.plugins._vesicles import (
     statistics_text,
     vesicle_table,
 )
+from exo_vision.plugins._learning import LearningPanel
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.reader import EXTENSIONS
 from exo_vision.plugins.segmentation_widget import run_analysis
@@ -76,7 +77,7 @@ def list_micrographs(folder: str | Path) -> list[Path]:
 def analysis_kwargs(cli_parameters: dict[str, Any]) -> dict[str, Any]:
     """The :func:`~exo_vision.tem_analysis.analyse_micrograph` keyword arguments among
     :meth:`TemBatchConfig.analysis_parameters` (the rest concern reading the file)."""
-    reading = ("pixel_size_nm", "frame", "scale_bar", "model_sha256")
+    reading = ("pixel_size_nm", "frame", "scale_bar", "model_sha256", "save_rois")
     return {k: v for k, v in cli_parameters.items() if k not in reading}
 
 
@@ -142,6 +143,8 @@ class GridSessionWidget(Container):
         )
         self.plot = HistogramPlot()
         self.native.layout().addWidget(self.plot.canvas)
+        self.learning = LearningPanel(self)
+        self.native.layout().addWidget(self.learning.native)
 
         #: Run segmentation in the GUI thread (tests, scripts) instead of thread workers.
         self.synchronous = False

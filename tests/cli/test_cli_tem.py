@@ -263,3 +263,33 @@ def test_uncalibrated_input_fails_with_the_fix_and_override_works(tmp_path):
     assert pd.read_csv(out / "errors.csv").empty
     table = pd.read_csv(out / "plain_vesicles.csv")
     assert (table["pixel_size_source"] == "user").all()
+
+
+def test_save_rois_writes_an_imagej_roi_set_per_image_with_the_table_ids(inputs, tmp_path):
+    import zipfile
+
+    from exo_vision.annotations import read_imagej_rois
+
+    single = tmp_path / "in"
+    single.mkdir()
+    shutil.copy(inputs / f"{GOOD[0]}.tif", single)
+    out = tmp_path / "out"
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--save-rois"]) == 0
+    stem = GOOD[0]
+    table = pd.read_csv(out / f"{stem}_vesicles.csv")
+    with zipfile.ZipFile(out / f"{stem}_rois.zip") as archive:
+        assert sorted(int(n[:-4]) for n in archive.namelist()) == sorted(table["label"])
+    labels = tifffile.imread(out / f"{stem}_labels.tif")
+    back = read_imagej_rois(out / f"{stem}_rois.zip", labels.shape)
+    assert back.table["name"].astype(int).tolist() == sorted(table["label"])
+    marker = json.loads((out / f"{stem}_done.json").read_text())
+    assert set(marker["outputs"]) == {"labels", "vesicles", "overlay", "rois"}
+    assert marker["parameters"]["save_rois"] is True
+    # --resume with the same options trusts the result; without --save-rois the parameters differ
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--save-rois", "--resume"]) == 0
+    assert json.loads((out / "run.json").read_text())["n_skipped"] == 1
+    # a run without the option records what it always did (no save_rois key) and writes no ROI set
+    plain = tmp_path / "plain"
+    assert main(["tem", str(single), "--out", str(plain), "--workers", "1"]) == 0
+    assert "save_rois" not in json.loads((plain / f"{stem}_done.json").read_text())["parameters"]
+    assert not (plain / f"{stem}_rois.zip").exists()

@@ -60,8 +60,13 @@ class ModelCard:
     card: dict[str, Any] = field(repr=False, compare=False)
 
     def summary(self) -> dict[str, Any]:
-        """Name, version, checksum and file: what run.json records."""
-        return {"name": self.name, "version": self.version, "sha256": self.sha256, "file": str(self.onnx_path)}
+        """Name, version, checksum, file and card (and, for a fine-tuned model, its base): what run.json records."""
+        out = {"name": self.name, "version": self.version, "sha256": self.sha256, "file": str(self.onnx_path),
+               "card": str(self.card_path)}
+        base = self.card.get("base_model")
+        if isinstance(base, dict):
+            out["base_model"] = {k: base.get(k) for k in ("name", "version", "sha256")}
+        return out
 
 
 def _card_path(model: str | Path | None) -> Path:

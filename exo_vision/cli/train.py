@@ -1,0 +1,147 @@
+"""`exo-vision train`: fine-tune the vesicle model on the lab's own curated micrographs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from exo_vision._shared.paths import display_path
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Fine-tune the learned vesicle segmenter (method unet) on curated micrographs and
+write a new model: MODEL.onnx and its model card MODEL.json (base model, data,
+number of curated vesicles, validation figures before and after).
+
+Each --from folder is either
+  a grid-session output folder: the micrographs the grid session saved after a
+  person checked them (their S_done.json says curated_in_gui; S_edits.csv lists
+  the edits), with S_labels.tif as truth; or
+  a folder of images with annotations beside them: for X.tif (or X_image.png),
+  X_rois.zip / X.zip / X.roi (ImageJ/Fiji ROI Manager), X.geojson (QuPath) or
+  X_labels.tif / X_labels.png (label image).
+
+The micrographs are split into training and validation micrographs (never the
+same micrograph in both); both models are scored on the validation ones and the
+figures printed. The run refuses when there is too little curated data to
+validate. Ctrl-C stops it and leaves no model file behind.
+
+Use the new model with:  exo-vision tem ... --model MODEL.onnx
+(or choose it in the segmentation dock or the grid session).
+"""
+
+EPILOG = """\
+examples:
+  exo-vision train --from results/grid1 results/grid2 --out models/our_lab.onnx
+  exo-vision train --from annotated/ --pixel-size-nm 0.62 --out models/our_lab.onnx --minutes 5
+  exo-vision train --from more_grids/ --base-model models/our_lab.onnx --out models/our_lab_v2.onnx
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the `train` subcommand."""
+    from exo_vision.learn.finetune import FineTuneSettings
+
+    d = FineTuneSettings()
+    p = subparsers.add_parser(
+        "train", help="fine-tune the vesicle model on curated micrographs", description=DESCRIPTION,
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--from", dest="sources", nargs="+", required=True, metavar="DIR",
+                   help="grid-session output folders and/or folders of images with annotations")
+    p.add_argument("--out", required=True, metavar="MODEL.onnx", help="the new model (its card MODEL.json beside it)")
+    p.add_argument("--base-model", metavar="PATH", help="model to start from (default: the shipped ev-unet)")
+    p.add_argument("--pixel-size-nm", type=float, metavar="NM",
+                   help="pixel size of annotated images whose files carry no calibration")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"training steps at most (default {d.steps})")
+    p.add_argument("--minutes", type=float, default=d.max_minutes,
+                   help=f"training time at most in minutes (default {d.max_minutes:g})")
+    p.add_argument("--validation-fraction", type=float, default=d.validation_fraction,
+                   help=f"share of micrographs held out for validation (default {d.validation_fraction:g})")
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=d.seed, help=f"seed of the split and the training (default {d.seed})")
+    p.add_argument("--threads", type=int, default=d.threads, help=f"CPU threads (default {d.threads})")
+    p.set_defaults(func=run)
+
+
+def format_figures(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Before/after validation figures as a small text table."""
+    lines = [f"{'':10}{'precision':>10}{'recall':>8}{'F1':>7}{'diam. err %':>13}{'TP/FP/FN':>12}"]
+    for name, f in (("before", before), ("after", after)):
+        diam = "-" if f["diameter_error_pct"] is None else f"{f['diameter_error_pct']:.1f}"
+        counts = f"{f['tp']}/{f['fp']}/{f['fn']}"
+        lines.append(f"{name:10}{_fmt(f['precision']):>10}{_fmt(f['recall']):>8}{_fmt(f['f1']):>7}{diam:>13}"
+                     f"{counts:>12}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Collect, split, fine-tune, score and write; 0 on success, 2 on a usage error, 130 when interrupted."""
+    from exo_vision.learn.curated import collect_curated
+    from exo_vision.learn.finetune import load_training_framework
+
+    try:
+        load_training_framework()
+        micrographs = collect_curated(args.sources, pixel_size_nm=args.pixel_size_nm)
+        if not micrographs:
+            raise ValueError(
+                f"no curated micrograph in {', '.join(map(str, args.sources))}: expected grid-session output "
+                "folders (micrographs saved by the grid session) or images with annotations beside them "
+                "(X_rois.zip, X.roi, X.geojson or X_labels.tif)."
+            )
+        from exo_vision.learn.finetune import FineTuneSettings, fine_tune, split_micrographs
+
+        settings = FineTuneSettings(steps=args.steps, max_minutes=args.minutes,
+                                    validation_fraction=args.validation_fraction, learning_rate=args.learning_rate,
+                                    seed=args.seed, threads=args.threads)
+        split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
+    train_set, validation = split
+    sys.stdout.write(
+        f"{len(micrographs)} curated micrograph(s), {sum(m.n_vesicles for m in micrographs)} vesicles: "
+        f"training on {', '.join(m.name for m in train_set)}; validating on {', '.join(m.name for m in validation)}\n"
+    )
+    bar = _bar(settings.steps)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    try:
+        result = fine_tune(micrographs, out=args.out, base_model=args.base_model, settings=settings, split=split,
+                           progress=progress, command=shlex.join(["exo-vision", "train", *sys.argv[2:]]))
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
+    except KeyboardInterrupt:
+        logger.error("interrupted: no model written")
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    sys.stdout.write(
+        f"validation on {len(validation)} micrograph(s) never used for training:\n"
+        f"{format_figures(result.before, result.after)}\n"
+        f"fine-tuning took {result.seconds / 60:.1f} min; wrote {display_path(result.onnx_path)} and "
+        f"{display_path(result.card_path)}\n"
+    )
+    return 0
+
+
+def _bar(total: int) -> Any:
+    """A tqdm bar of training steps on stderr (plain when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="step", desc="fine-tuning", file=sys.stderr, dynamic_ncols=True,
+                disable=None if sys.stderr.isatty() else False, mininterval=1.0 if sys.stderr.isatty() else 30.0)

@@ -1,0 +1,210 @@
+"""Curated micrographs for fine-tuning: grid-session folders and image + annotation pairs.
+
+Two kinds of input folder are understood:
+
+* a grid session's output folder (or ``exo-vision tem --out``): every
+  micrograph whose completion marker says ``"curated_in_gui": true`` was saved
+  by the grid session after a person looked at it (its edit log,
+  ``S_edits.csv``, lists what they changed). Its labels are ``S_labels.tif``,
+  its image the input the marker names, its pixel size the marker's.
+  Micrographs only analysed by the command line are not curated and are skipped.
+* a folder of images with their annotations beside them: for an image
+  ``X.tif`` (or ``X_image.png``...), the first of ``X_rois.zip``, ``X.zip``,
+  ``X.roi``, ``X.geojson``, ``X_labels.tif``, ``X_labels.tiff``,
+  ``X_labels.png`` (an ImageJ ROI set, QuPath GeoJSON or a label image).
+
+No training framework is imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Annotation file name endings tried, in order, after an image's stem.
+ANNOTATION_SUFFIXES = ("_rois.zip", ".zip", ".roi", ".geojson", "_labels.tif", "_labels.tiff", "_labels.png")
+#: Image file endings read as micrographs of image + annotation pairs.
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".dm3", ".dm4", ".mrc", ".emd", ".bmp")
+
+
+@dataclass
+class CuratedMicrograph:
+    """One micrograph and the vesicles a person checked.
+
+    Attributes
+    ----------
+    name : str
+        Short name (file name of the image).
+    image : (M, N) ndarray of float32
+        Grey levels.
+    pixel_size_nm : float
+        Pixel edge length, nm.
+    labels : (M, N) ndarray of int32
+        The curated vesicles, 0 = background.
+    source : str
+        Where the annotation came from (file path).
+    kind : str
+        ``"grid session"``, ``"imagej rois"``, ``"geojson"`` or ``"label image"``.
+    n_edits : int
+        Edits a person made in the grid session (0 for annotation files).
+    key : str
+        SHA-256 of the image's grey levels: the micrograph's identity (two
+        copies of one micrograph share it, so a split can never use both).
+    """
+
+    name: str
+    image: np.ndarray
+    pixel_size_nm: float
+    labels: np.ndarray
+    source: str
+    kind: str
+    n_edits: int = 0
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = hashlib.sha256(np.ascontiguousarray(self.image, np.float32).tobytes()).hexdigest()
+
+    @property
+    def n_vesicles(self) -> int:
+        """Curated vesicles in this micrograph."""
+        return int(np.count_nonzero(np.bincount(self.labels.ravel())[1:]))
+
+
+def _read_labels_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    import tifffile
+    from PIL import Image
+    from skimage.measure import label as connected
+
+    try:
+        labels = tifffile.imread(path) if path.suffix.lower() in (".tif", ".tiff") else np.asarray(Image.open(path))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read the label image {path} ({error}).") from None
+    if labels.ndim == 3:
+        labels = labels[..., 0]
+    if labels.shape != shape:
+        raise ValueError(f"label image {path} is {labels.shape[1]}x{labels.shape[0]}, its image "
+                         f"{shape[1]}x{shape[0]}; they must have the same size.")
+    labels = labels.astype(np.int64)
+    if labels.max() == 1 or np.unique(labels).size == 2:  # a binary mask: one vesicle per connected part
+        labels = connected(labels > 0, connectivity=1)
+    return labels.astype(np.int32)
+
+
+def annotation_for(image_path: Path) -> Path | None:
+    """The annotation file beside ``image_path``, or None (see :data:`ANNOTATION_SUFFIXES`)."""
+    stems = [image_path.stem]
+    if image_path.stem.endswith("_image"):
+        stems.append(image_path.stem[: -len("_image")])
+    for stem in stems:
+        for suffix in ANNOTATION_SUFFIXES:
+            candidate = image_path.with_name(stem + suffix)
+            if candidate.is_file() and candidate != image_path:
+                return candidate
+    return None
+
+
+def _read_pair(image_path: Path, annotation: Path, pixel_size_nm: float | None) -> CuratedMicrograph:
+    from exo_vision.annotations import read_geojson, read_imagej_rois
+    from exo_vision.io import read_image
+
+    image = read_image(image_path, kind="tem", pixel_size_nm=pixel_size_nm)
+    if image.pixel_size_nm is None:
+        raise ValueError(f"{image_path} carries no calibration and has no readable scale bar; pass its pixel size "
+                         "(--pixel-size-nm).")
+    shape = image.data.shape
+    name = annotation.name.lower()
+    if name.endswith((".zip", ".roi")):
+        labels, kind = read_imagej_rois(annotation, shape).labels, "imagej rois"
+    elif name.endswith(".geojson"):
+        labels, kind = read_geojson(annotation, shape)[0], "geojson"
+    else:
+        labels, kind = _read_labels_image(annotation, shape), "label image"
+    return CuratedMicrograph(name=image_path.name, image=np.asarray(image.data, np.float32),
+                             pixel_size_nm=float(image.pixel_size_nm), labels=labels, source=str(annotation), kind=kind)
+
+
+def _read_session_micrograph(marker_path: Path, marker: dict) -> CuratedMicrograph:
+    import tifffile
+
+    from exo_vision.io import read_image
+
+    stem = marker_path.name[: -len("_done.json")]
+    labels_path = marker_path.with_name(f"{stem}_labels.tif")
+    image_path = Path(marker["input"])
+    if not image_path.is_absolute() and not image_path.is_file():
+        image_path = (marker_path.parent / image_path).resolve()
+    if not image_path.is_file():
+        raise ValueError(f"{marker_path.name} names the micrograph {marker['input']}, which is not there any more; "
+                         "put the grid's images back where they were curated.")
+    px = marker.get("pixel_size_nm")
+    image = read_image(image_path, kind="tem", pixel_size_nm=px)
+    labels = tifffile.imread(labels_path).astype(np.int32)
+    if labels.shape != image.data.shape:
+        raise ValueError(f"{labels_path} does not match its micrograph {image_path} in size.")
+    return CuratedMicrograph(name=image_path.name, image=np.asarray(image.data, np.float32),
+                             pixel_size_nm=float(image.pixel_size_nm), labels=labels, source=str(labels_path),
+                             kind="grid session", n_edits=int(marker.get("n_edits", 0)))
+
+
+def _is_annotation(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(("_labels.tif", "_labels.tiff", "_labels.png", "_overlay.png")) or "-tmp-" in name
+
+
+def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = None) -> list[CuratedMicrograph]:
+    """Every curated micrograph in ``folders`` (see the module docstring).
+
+    Parameters
+    ----------
+    folders : list of str or Path
+        Grid-session output folders and/or folders of image + annotation pairs.
+    pixel_size_nm : float, optional
+        Pixel size of image + annotation pairs whose files carry no calibration.
+
+    Returns
+    -------
+    list of CuratedMicrograph
+        In folder and name order; duplicates of one micrograph (same grey levels) kept once.
+
+    Raises
+    ------
+    ValueError
+        When a folder does not exist, or an annotation cannot be read (the message names the file).
+    """
+    found: list[CuratedMicrograph] = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder; pass grid-session output folders or folders of images "
+                             "with their annotations.")
+        markers = sorted(folder.glob("*_done.json"))
+        session = False
+        for marker_path in markers:
+            try:
+                marker = json.loads(marker_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                logger.warning("%s is not readable; skipped", marker_path)
+                continue
+            if not marker.get("curated_in_gui"):
+                continue
+            session = True
+            found.append(_read_session_micrograph(marker_path, marker))
+        if session:
+            continue
+        for image_path in sorted(folder.iterdir()):
+            if image_path.suffix.lower() not in IMAGE_SUFFIXES or _is_annotation(image_path):
+                continue
+            annotation = annotation_for(image_path)
+            if annotation is not None:
+                found.append(_read_pair(image_path, annotation, pixel_size_nm))
+    unique: dict[str, CuratedMicrograph] = {}
+    for item in found:
+        unique.setdefault(item.key, item)
+    return list(unique.values())

@@ -1,0 +1,497 @@
+"""Fine-tune a learned segmenter on curated micrographs: split, train, compare before and after, write atomically.
+
+The flow, used by ``exo-vision train`` and by the grid session's *Learn from
+curated micrographs* (no GUI here):
+
+1. the curated micrographs are split into training and validation
+   micrographs by their identity (:func:`split_micrographs`: a micrograph is
+   never in both);
+2. the starting model's ONNX weights become a PyTorch U-Net
+   (:mod:`exo_vision.learn.onnx_weights`);
+3. :func:`exo_vision.learn.train.train` fine-tunes it on random crops of the
+   training micrographs at the model's working scale, with the same
+   pre-processing and augmentations as the original training;
+4. both models segment the validation micrographs through the full run-time
+   pipeline (:func:`exo_vision.segmentation.api.segment_vesicles`) and are
+   scored with :mod:`exo_vision.evaluation`;
+5. the ONNX file and its model card (base model, data, number of curated
+   vesicles, before/after figures) are written in a temporary folder beside
+   the destination and moved into place only when complete: an interruption
+   leaves no model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from exo_vision.learn.curated import CuratedMicrograph
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FineTuneSettings:
+    """Settings of a fine-tuning run (recorded in the model card).
+
+    Attributes
+    ----------
+    steps : int
+        Optimiser steps at most.
+    max_minutes : float
+        Training time at most (0: no limit).
+    patch_px, batch : int
+        Crop side (working-scale pixels) and crops per step.
+    learning_rate : float
+        Peak learning rate (cosine decay).
+    validation_fraction : float
+        Share of the micrographs held out for validation (at least one).
+    seed : int
+        Seed of the split, the crops and the augmentations.
+    threads : int
+        CPU threads.
+    min_train_vesicles, min_validation_vesicles : int
+        Fewest curated vesicles to train on and to validate on; below these the run is refused.
+    generated_fraction : float
+        Share of training crops drawn from the generator the model was first trained on
+        (:func:`exo_vision.learn.data.make_sample`) instead of the curated micrographs, so the
+        model keeps what it knew.
+    """
+
+    steps: int = 300
+    max_minutes: float = 8.0
+    patch_px: int = 128
+    batch: int = 8
+    learning_rate: float = 3e-4
+    validation_fraction: float = 0.3
+    seed: int = 0
+    threads: int = 2
+    min_train_vesicles: int = 20
+    min_validation_vesicles: int = 10
+    generated_fraction: float = 0.0
+
+
+class FineTuneCancelled(Exception):
+    """Fine-tuning was stopped by the user before the model was written."""
+
+
+def split_micrographs(
+    micrographs: list[CuratedMicrograph], *, validation_fraction: float = 0.3, seed: int = 0
+) -> tuple[list[CuratedMicrograph], list[CuratedMicrograph]]:
+    """Split into training and validation micrographs; one micrograph (same ``key``) is never in both.
+
+    Returns
+    -------
+    (train, validation) : lists of CuratedMicrograph
+        At least one micrograph in each (when there are two or more distinct micrographs).
+
+    Raises
+    ------
+    ValueError
+        With fewer than two distinct micrographs.
+    """
+    keys = sorted({m.key for m in micrographs})
+    if len(keys) < 2:
+        raise ValueError(
+            f"fine-tuning needs at least 2 different curated micrographs (one to learn from, one to check the "
+            f"result on); found {len(keys)}. Curate more micrographs in the grid session or add annotated images."
+        )
+    order = np.random.default_rng(seed).permutation(len(keys))
+    n_val = min(max(1, int(round(validation_fraction * len(keys)))), len(keys) - 1)
+    val_keys = {keys[k] for k in order[:n_val]}
+    train = [m for m in micrographs if m.key not in val_keys]
+    validation = [m for m in micrographs if m.key in val_keys]
+    return train, validation
+
+
+def check_enough(train: list[CuratedMicrograph], validation: list[CuratedMicrograph], settings: FineTuneSettings) -> None:
+    """Refuse, with the numbers and the fix, when there is too little curated data to train or validate."""
+    n_train = sum(m.n_vesicles for m in train)
+    n_val = sum(m.n_vesicles for m in validation)
+    if n_train < settings.min_train_vesicles or n_val < settings.min_validation_vesicles:
+        raise ValueError(
+            f"too little curated data: {n_train} vesicles in {len(train)} training micrograph(s) (need "
+            f"{settings.min_train_vesicles}) and {n_val} in {len(validation)} validation micrograph(s) (need "
+            f"{settings.min_validation_vesicles}). Curate more micrographs (about 5 with 20 or more vesicles each "
+            "is a good start)."
+        )
+
+
+def shrink_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
+    """Remove from every instance the pixels within ``radius_px`` of another label or the background."""
+    if radius_px < 0.5 or labels.max() == 0:
+        return labels
+    r = int(np.ceil(radius_px))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    disk = (yy**2 + xx**2 <= radius_px**2 + 0.25).astype(np.uint8)
+    lab = labels.astype(np.float32)  # exact for ids below 2**24
+    same = (cv2.erode(lab, disk, borderType=cv2.BORDER_REPLICATE) == lab) & (
+        cv2.dilate(lab, disk, borderType=cv2.BORDER_REPLICATE) == lab)
+    return np.where(same, labels, 0).astype(np.int32)
+
+
+@dataclass
+class WorkingScaleMicrograph:
+    """A training micrograph at the network's working scale: normalised image and instance labels."""
+
+    image: np.ndarray
+    labels: np.ndarray
+
+
+def to_training_micrograph(micrograph: CuratedMicrograph, *, working_scale_nm: float) -> WorkingScaleMicrograph:
+    """Resample a curated micrograph to the working scale and normalise it as inference does.
+
+    The curated outlines lie at the membrane's outer edge; the network learnt
+    outlines half a membrane further in (the run-time pipeline grows them back,
+    :data:`exo_vision.segmentation.learned.method.MEMBRANE_THICKNESS_NM`), so the
+    labels are shrunk by that much first.
+    """
+    from exo_vision.segmentation.learned.method import MEMBRANE_THICKNESS_NM
+    from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
+
+    small = to_working_scale(micrograph.image, pixel_size_nm=micrograph.pixel_size_nm, working_scale_nm=working_scale_nm)
+    labels = shrink_labels(micrograph.labels, radius_px=0.5 * MEMBRANE_THICKNESS_NM / micrograph.pixel_size_nm)
+    labels = cv2.resize(labels.astype(np.int32), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return WorkingScaleMicrograph(image=normalise_for_network(small), labels=labels)
+
+
+class CropSampler:
+    """Random crops of training micrographs with their targets: ``sampler(rng) -> (image, targets)``.
+
+    Micrographs are drawn in proportion to their area; a crop larger than a
+    micrograph is padded (image with its median, targets with background).
+    """
+
+    def __init__(
+        self, micrographs: list[WorkingScaleMicrograph], *, patch_px: int, generated_fraction: float = 0.0,
+        working_scale_nm: float = 3.0,
+    ) -> None:
+        self.micrographs = micrographs
+        self.patch_px = int(patch_px)
+        self.generated_fraction = float(generated_fraction)
+        self.working_scale_nm = float(working_scale_nm)
+        areas = np.array([m.image.size for m in micrographs], np.float64)
+        self.weights = areas / areas.sum()
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        from exo_vision.learn.targets import make_targets
+
+        if self.generated_fraction > 0 and rng.random() < self.generated_fraction:
+            from exo_vision.learn.data import make_sample
+
+            return make_sample(self.patch_px, working_scale_nm=self.working_scale_nm, rng=rng)
+        m = self.micrographs[int(rng.choice(len(self.micrographs), p=self.weights))]
+        size = self.patch_px
+        rows, cols = m.image.shape
+        r0 = int(rng.integers(0, max(rows - size, 0) + 1))
+        c0 = int(rng.integers(0, max(cols - size, 0) + 1))
+        crop = m.image[r0 : r0 + size, c0 : c0 + size]
+        image = np.full((size, size), float(np.median(m.image)), np.float32)
+        labels = np.zeros((size, size), np.int32)
+        image[: crop.shape[0], : crop.shape[1]] = crop
+        labels[: crop.shape[0], : crop.shape[1]] = m.labels[r0 : r0 + size, c0 : c0 + size]
+        return image, make_targets(labels)
+
+
+def evaluate_model(
+    model: str | Path | None, micrographs: list[CuratedMicrograph], *, threads: int = 2, sensitivity: float = 0.5
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """Score a model on curated micrographs through the run-time pipeline (at ``sensitivity``).
+
+    Returns
+    -------
+    figures : dict
+        ``precision``, ``recall``, ``f1`` (one-to-one matching at IoU >= 0.5,
+        pooled), ``tp``/``fp``/``fn``, ``diameter_error_pct`` (mean absolute
+        error of the matched vesicles' equivalent diameters, %) and
+        ``diameter_bias_pct`` (mean signed error, %).
+    predictions : list of (M, N) ndarray
+        The model's labels of each micrograph.
+    """
+    from exo_vision.evaluation import DetectionScore, score_detection
+    from exo_vision.segmentation.api import segment_vesicles
+
+    total = DetectionScore()
+    errors: list[float] = []
+    predictions = []
+    for m in micrographs:
+        pred = segment_vesicles(m.image, pixel_size_nm=m.pixel_size_nm, method="unet", model=model,
+                                threads=threads, sensitivity=sensitivity).labels
+        predictions.append(pred)
+        score = score_detection(m.labels, pred)
+        total = total + score
+        area_t = np.bincount(m.labels.ravel())
+        area_p = np.bincount(pred.ravel())
+        for a, b, _ in score.matches:
+            true_d, pred_d = np.sqrt(area_t[a]), np.sqrt(area_p[b])  # diameters scale as sqrt(area)
+            errors.append(100.0 * (pred_d - true_d) / true_d)
+    figures = {
+        "micrographs": len(micrographs), "tp": total.tp, "fp": total.fp, "fn": total.fn,
+        "precision": _round(total.precision), "recall": _round(total.recall), "f1": _round(total.f1),
+        "diameter_error_pct": _round(float(np.mean(np.abs(errors)))) if errors else None,
+        "diameter_bias_pct": _round(float(np.mean(errors))) if errors else None,
+    }
+    return figures, predictions
+
+
+#: Sensitivities tried when the fine-tuned model's foreground threshold is chosen on its training micrographs.
+SENSITIVITIES = (0.0, 0.25, 0.5, 0.75)
+
+
+def tune_foreground_threshold(
+    onnx_path: Path, micrographs: list[CuratedMicrograph], *, threads: int = 2
+) -> tuple[float, dict[str, float]]:
+    """The foreground threshold that gives the best F1 on ``micrographs`` (the training ones), and F1 per threshold.
+
+    A fine-tuned network's probabilities are calibrated differently from its
+    base's, so its threshold is chosen again, like any tuned number, on data
+    other than the validation micrographs.
+    """
+    from exo_vision.segmentation.learned.method import foreground_threshold
+    from exo_vision.segmentation.learned.weights import load_card
+
+    base = load_card(onnx_path).thresholds.foreground
+    scores = {}
+    for sensitivity in SENSITIVITIES:
+        figures, _ = evaluate_model(onnx_path, micrographs, threads=threads, sensitivity=sensitivity)
+        scores[round(foreground_threshold(base, sensitivity), 4)] = figures["f1"] or 0.0
+    best = max(scores, key=lambda t: (scores[t], -abs(t - base)))
+    return best, scores
+
+
+def _round(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 4)
+
+
+@dataclass
+class FineTuneResult:
+    """What :func:`fine_tune` wrote and measured.
+
+    Attributes
+    ----------
+    onnx_path, card_path : Path
+        The new model and its card.
+    before, after : dict
+        :func:`evaluate_model` figures of the starting and the new model on the validation micrographs.
+    train, validation : list of CuratedMicrograph
+        The split.
+    predictions_before, predictions_after : list of ndarray
+        Labels of each validation micrograph by the starting and the new model.
+    seconds : float
+        Training time (CPU wall time of the optimisation).
+    """
+
+    onnx_path: Path
+    card_path: Path
+    before: dict[str, Any]
+    after: dict[str, Any]
+    train: list[CuratedMicrograph]
+    validation: list[CuratedMicrograph]
+    predictions_before: list[np.ndarray] = field(repr=False, default_factory=list)
+    predictions_after: list[np.ndarray] = field(repr=False, default_factory=list)
+    seconds: float = 0.0
+
+
+def _data_record(train: list[CuratedMicrograph], validation: list[CuratedMicrograph]) -> dict[str, Any]:
+    def entry(m: CuratedMicrograph) -> dict[str, Any]:
+        return {"name": m.name, "source": m.source, "kind": m.kind, "pixel_size_nm": m.pixel_size_nm,
+                "vesicles": m.n_vesicles, "edits": m.n_edits, "sha256_of_grey_levels": m.key}
+
+    return {
+        "source": "curated micrographs (fine-tuning)",
+        "curated_vesicles": sum(m.n_vesicles for m in train + validation),
+        "training_vesicles": sum(m.n_vesicles for m in train),
+        "validation_vesicles": sum(m.n_vesicles for m in validation),
+        "training_micrographs": [entry(m) for m in train],
+        "validation_micrographs": [entry(m) for m in validation],
+    }
+
+
+def fine_tune(
+    micrographs: list[CuratedMicrograph],
+    *,
+    out: str | Path,
+    base_model: str | Path | None = None,
+    settings: FineTuneSettings = FineTuneSettings(),
+    split: tuple[list[CuratedMicrograph], list[CuratedMicrograph]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    command: str = "exo_vision.learn.finetune.fine_tune",
+) -> FineTuneResult:
+    """Fine-tune ``base_model`` on curated micrographs and write ``<out>.onnx`` with its card ``<out>.json``.
+
+    Parameters
+    ----------
+    micrographs : list of CuratedMicrograph
+        The curated data (:func:`exo_vision.learn.curated.collect_curated`).
+    out : str or Path
+        The new model's ``.onnx`` path (the card goes beside it as ``.json``).
+    base_model : str or Path, optional
+        Model to start from: a shipped model's name or a ``.onnx`` path (default: the shipped model).
+    settings : FineTuneSettings
+        Training settings.
+    split : (train, validation), optional
+        A ready split (default :func:`split_micrographs` with the settings' fraction and seed).
+    progress : callable(int, int), optional
+        Called after every training step with (steps done, steps at most).
+    should_stop : callable
+        Polled every step; True cancels: :class:`FineTuneCancelled` is raised and nothing is written.
+    command : str
+        Recorded in the card.
+
+    Returns
+    -------
+    FineTuneResult
+
+    Raises
+    ------
+    ValueError
+        Too little curated data, or an unusable base model (the message says why and what to do).
+    FineTuneCancelled
+        When ``should_stop`` returned True.
+    """
+    import torch
+
+    from exo_vision.batch.atomic import TEMP_PREFIX
+    from exo_vision.learn.export import export_model
+    from exo_vision.learn.onnx_weights import unet_from_onnx
+    from exo_vision.learn.train import TrainConfig, train as run_training
+    from exo_vision.segmentation.learned.weights import load_card
+
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise ValueError(f"the new model's file must end in .onnx, got {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    card = load_card(base_model)
+    arch = card.card.get("architecture", {})
+    train_set, validation = split or split_micrographs(
+        micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
+    if {m.key for m in train_set} & {m.key for m in validation}:
+        raise ValueError("a micrograph is in both the training and the validation set; pass a split that keeps "
+                         "each micrograph on one side")
+    check_enough(train_set, validation, settings)
+    logger.info("fine-tuning %s on %d micrograph(s) (%d vesicles), validating on %d (%d vesicles)",
+                card.name, len(train_set), sum(m.n_vesicles for m in train_set), len(validation),
+                sum(m.n_vesicles for m in validation))
+    before, predictions_before = evaluate_model(card.onnx_path, validation, threads=settings.threads)
+    net = unet_from_onnx(card.onnx_path, base=int(arch["base_channels"]), depth=int(arch["depth"]))
+    config = TrainConfig(
+        working_scale_nm=card.working_scale_nm, base=int(arch["base_channels"]), depth=int(arch["depth"]),
+        patch_px=settings.patch_px, batch=settings.batch, steps=settings.steps, max_minutes=settings.max_minutes,
+        pool_size=max(4 * settings.batch, 16), refresh_every=5, refresh_count=settings.batch,
+        learning_rate=settings.learning_rate, seed=settings.seed, threads=settings.threads,
+        checkpoint_every=10**9,
+    )
+    sampler = CropSampler([to_training_micrograph(m, working_scale_nm=card.working_scale_nm) for m in train_set],
+                          patch_px=settings.patch_px, generated_fraction=settings.generated_fraction,
+                          working_scale_nm=card.working_scale_nm)
+    stopped = False
+
+    def stop() -> bool:
+        nonlocal stopped
+        stopped = stopped or bool(should_stop())
+        return stopped
+
+    threads_before = torch.get_num_threads()
+    staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=out.parent))
+    try:
+        t0 = time.perf_counter()
+        trained, history = run_training(
+            config, checkpoint_dir=staging / "checkpoints", init_weights=net.state_dict(), samples=sampler,
+            log=logger.debug, should_stop=stop, progress=progress, frozen_batchnorm=True,
+        )
+        seconds = time.perf_counter() - t0
+        if stopped:
+            raise FineTuneCancelled("fine-tuning cancelled; no model written")
+        data = _data_record(train_set, validation)
+        staged_onnx, staged_card = export_model(
+            trained, staging / "model", config=asdict(config), history=history, validation={}, command=command,
+            name=f"{card.name}-finetuned", version=f"{card.version}+ft",
+            base_model={**card.summary(), "file": card.onnx_path.name}, training_data=data,
+            notes=[f"fine-tuned from {card.name} {card.version} on curated micrographs "
+                   f"({data['curated_vesicles']} curated vesicles); fine-tuning settings {asdict(settings)}"],
+        )
+        document = json.loads(staged_card.read_text(encoding="utf-8"))
+        document["thresholds"] = dict(card.card.get("thresholds", document["thresholds"]))
+        staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        threshold, tried = tune_foreground_threshold(staged_onnx, train_set, threads=settings.threads)
+        document["thresholds"]["foreground"] = threshold
+        document["training"]["foreground_threshold_f1_on_training_micrographs"] = {str(k): v for k, v in tried.items()}
+        staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        after, predictions_after = evaluate_model(staged_onnx, validation, threads=settings.threads)
+        document["file"] = out.name
+        document["validation"] = {"curated_validation": {
+            "method": "exo_vision.segmentation.api.segment_vesicles (unet), one-to-one matching at IoU >= 0.5; "
+            "micrographs never used for training",
+            "micrographs": [m.name for m in validation], "before": before, "after": after,
+        }}
+        staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        card_out = out.with_suffix(".json")
+        try:
+            os.replace(staged_onnx, out)
+            os.replace(staged_card, card_out)  # the card last: a model without its card is never loaded
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        torch.set_num_threads(threads_before)
+    return FineTuneResult(onnx_path=out, card_path=card_out, before=before, after=after, train=train_set,
+                          validation=validation, predictions_before=predictions_before,
+                          predictions_after=predictions_after, seconds=seconds)
+
+
+def copy_model(onnx_path: str | Path, destination: str | Path) -> Path:
+    """Copy a model and its card to ``destination`` (``.onnx``), the card renamed and pointing at the new file.
+
+    Both files are written under temporary names and moved into place, the card last.
+
+    Returns
+    -------
+    Path
+        The new ``.onnx`` file.
+    """
+    from exo_vision.batch.atomic import atomic_write_bytes
+
+    source, destination = Path(onnx_path), Path(destination)
+    if destination.suffix.lower() != ".onnx":
+        destination = destination.with_name(destination.name + ".onnx")
+    card = json.loads(source.with_suffix(".json").read_text(encoding="utf-8"))
+    card["file"] = destination.name
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(destination, source.read_bytes())
+    atomic_write_bytes(destination.with_suffix(".json"), (json.dumps(card, indent=1) + "\n").encode("utf-8"))
+    return destination
+
+
+def load_training_framework() -> None:
+    """Import PyTorch, onnx and the training modules now (in the calling thread).
+
+    Call it from the main thread before fine-tuning in a worker thread: a first
+    import of PyTorch inside a worker thread can fail half-way.
+
+    Raises
+    ------
+    ValueError
+        When the ``[train]`` extra is not installed, with the command that installs it.
+    """
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+
+        import exo_vision.learn.export  # noqa: F401
+        import exo_vision.learn.onnx_weights  # noqa: F401
+        import exo_vision.learn.train  # noqa: F401
+    except ImportError as error:
+        raise ValueError(f"fine-tuning needs the training extra ({error}): pip install 'exo-vision[train]'") from None

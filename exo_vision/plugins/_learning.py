@@ -1,0 +1,192 @@
+"""The grid session's "Learn from curated micrographs" panel: fine-tune in a worker thread, show the
+before/after figures on held-out curated micrographs, use the new model for the rest of the grid, save it.
+
+All the work is :func:`exo_vision.learn.finetune.fine_tune` (GUI-free); this panel only starts it,
+reports progress, cancels it and shows the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import Container, FileEdit, Label, PushButton
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import QTimer
+
+logger = logging.getLogger(__name__)
+
+#: Folder (inside the grid's output folder) where fine-tuned models are written.
+MODELS_FOLDER = "learned_models"
+
+
+class LearningPanel(Container):
+    """Buttons and status of fine-tuning for one :class:`~exo_vision.plugins.grid_session_widget.GridSessionWidget`."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(labels=True)
+        self._session = session
+        self._learn = PushButton(text="Learn from curated micrographs")
+        self._cancel = PushButton(text="Cancel learning", enabled=False)
+        self._status = Label(label="learning", value="curate a few micrographs first")
+        self._use = PushButton(text="Use the new model for the rest of the grid", enabled=False)
+        self._save_path = FileEdit(label="save new model as", mode="w", filter="*.onnx", value="")
+        self._save = PushButton(text="Save the new model", enabled=False)
+        self.extend([self._learn, self._cancel, self._status, self._use, self._save_path, self._save])
+        self._learn.changed.connect(lambda: self.learn())
+        self._cancel.changed.connect(lambda: self.cancel())
+        self._use.changed.connect(lambda: self.use_model())
+        self._save.changed.connect(lambda: self.save_model(self._save_path.value))
+        #: Fine-tuning settings (tests make them tiny); None: the defaults.
+        self.settings: Any = None
+        self.worker: Any = None
+        self.result: Any = None
+        self.layers: list[Any] = []
+        self._stop = False
+        self._running = False
+        self._progress = (0, 0)
+        self._timer = QTimer()
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._show_progress)
+        self.native.destroyed.connect(self._closing)
+
+    @property
+    def running(self) -> bool:
+        """Whether a fine-tuning is under way (from :meth:`learn` until its worker has finished)."""
+        return self._running
+
+    def _closing(self, _obj: Any = None) -> None:
+        """The dock is going away: stop the progress display and any fine-tuning."""
+        self._timer.stop()
+        self._stop = True
+
+    def learn(self, *, base_model: str | None = None) -> None:
+        """Save the current micrograph, then fine-tune the session's model on every curated micrograph."""
+        from exo_vision.learn.curated import collect_curated
+        from exo_vision.learn.finetune import FineTuneSettings, load_training_framework
+
+        session = self._session
+        if session.output_dir is None:
+            show_warning("open a grid first; the model learns from the micrographs you curate in it")
+            return
+        if self.running:
+            show_warning("already learning; cancel it first")
+            return
+        session.save_current()
+        try:
+            load_training_framework()
+            micrographs = collect_curated([session.output_dir])
+        except ValueError as error:
+            show_warning(str(error))
+            return
+        settings = self.settings or FineTuneSettings()
+        stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        out = session.output_dir / MODELS_FOLDER / f"grid_model_{stamp}.onnx"
+        base = base_model if base_model is not None else session.model_path()
+        self._stop = False
+        self._progress = (0, settings.steps)
+
+        def work() -> Any:
+            from exo_vision.learn.finetune import fine_tune
+
+            return fine_tune(micrographs, out=out, base_model=base, settings=settings,
+                             progress=lambda done, total: setattr(self, "_progress", (done, total)),
+                             should_stop=lambda: self._stop, command="napari grid session: Learn from curated micrographs")
+
+        self._status.value = f"learning from {len(micrographs)} curated micrograph(s)..."
+        self._learn.enabled, self._cancel.enabled = False, True
+        self._running = True
+        self.worker = create_worker(work, _ignore_errors=True)
+        self.worker.returned.connect(self._finished)
+        self.worker.errored.connect(self._failed)
+        self.worker.finished.connect(self._reset_buttons)
+        self._timer.start()
+        self.worker.start()
+
+    def cancel(self) -> None:
+        """Stop the fine-tuning at the next step; nothing is written."""
+        self._stop = True
+        self._status.value = "cancelling..."
+
+    def _show_progress(self) -> None:
+        done, total = self._progress
+        if self.running and not self._stop:
+            self._status.value = f"learning: step {done} of at most {total}"
+
+    def _reset_buttons(self) -> None:
+        self._timer.stop()
+        self._running = False
+        self._learn.enabled, self._cancel.enabled = True, False
+
+    def _failed(self, error: BaseException) -> None:
+        from exo_vision.learn.finetune import FineTuneCancelled
+
+        if isinstance(error, FineTuneCancelled):
+            self._status.value = "cancelled; no model written"
+        else:
+            self._status.value = "not learnt (see the message)"
+            show_warning(str(error) if isinstance(error, ValueError) else f"learning failed: {error}")
+
+    def _finished(self, result: Any) -> None:
+        self.result = result
+        b, a = result.before, result.after
+        self._status.value = (
+            f"held-out curated micrographs ({', '.join(m.name for m in result.validation)}):\n"
+            f"F1 {_fmt(b['f1'])} -> {_fmt(a['f1'])}, precision {_fmt(b['precision'])} -> {_fmt(a['precision'])}, "
+            f"recall {_fmt(b['recall'])} -> {_fmt(a['recall'])}"
+        )
+        self._use.enabled = self._save.enabled = True
+        self.show_comparison(result)
+
+    def show_comparison(self, result: Any) -> None:
+        """Layers of the first held-out micrograph: the image, the curated outlines and both models' outlines."""
+        viewer = self._session._viewer
+        for layer in self.layers:
+            if layer in viewer.layers:
+                viewer.layers.remove(layer)
+        m = result.validation[0]
+        grid = {"scale": (m.pixel_size_nm, m.pixel_size_nm), "units": ("nm", "nm")}
+        name = f"held out: {m.name}"
+        self.layers = [
+            viewer.add_image(m.image, name=name, **grid),
+            viewer.add_labels(m.labels, name=f"{name} curated", opacity=0.4, **grid),
+            viewer.add_labels(result.predictions_before[0], name=f"{name} before", visible=False, **grid),
+            viewer.add_labels(result.predictions_after[0], name=f"{name} after", **grid),
+        ]
+        for layer in self.layers[1:]:
+            layer.contour = 2
+
+    def use_model(self) -> None:
+        """Segment the micrographs not yet saved with the new model (saved ones keep their curation)."""
+        if self.result is None:
+            return
+        session = self._session
+        session.set_method("unet", str(self.result.onnx_path))
+        session.precomputed = {}
+        show_info(f"the rest of the grid is segmented with {self.result.onnx_path.name}")
+
+    def save_model(self, path: Any) -> Path | None:
+        """Copy the new model and its card to ``path`` (``.onnx``)."""
+        from exo_vision.learn.finetune import copy_model
+
+        if self.result is None:
+            return None
+        target = Path(str(path or ""))
+        if str(target) in ("", ".") or target.is_dir():
+            show_warning("choose where to save the new model (\"save new model as\")")
+            return None
+        try:
+            saved = copy_model(self.result.onnx_path, target)
+        except (OSError, ValueError) as error:
+            show_warning(f"could not save the model to {target}: {error}")
+            return None
+        show_info(f"model saved as {saved} (its card {saved.with_suffix('.json').name} beside it)")
+        return saved
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.3f}"

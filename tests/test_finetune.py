@@ -1,0 +1,182 @@
+"""Fine-tuning on curated micrographs: data collection, the split, ONNX weights back in PyTorch,
+a tiny run that writes a valid model with its card, refusal with too little data, and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from exo_vision.annotations import write_geojson, write_imagej_rois
+from exo_vision.learn.curated import CuratedMicrograph, collect_curated
+from exo_vision.learn.finetune import FineTuneSettings, check_enough, shrink_labels, split_micrographs
+from exo_vision.synthetic.tem_random import make_random_tem
+
+torch = pytest.importorskip("torch")  # the [train] extra, part of the test extra
+
+PIXEL_SIZE_NM = 3.0
+
+
+def _micrograph(seed: int, name: str | None = None) -> CuratedMicrograph:
+    sample = make_random_tem((96, 96), pixel_size_nm=PIXEL_SIZE_NM, rng=seed)
+    return CuratedMicrograph(name=name or f"m{seed}.tif", image=sample.image, pixel_size_nm=PIXEL_SIZE_NM,
+                             labels=sample.labels, source="generated", kind="label image")
+
+
+def _with_vesicles(count: int, *, shape=(128, 128), at_least: int = 3) -> list:
+    out, seed = [], 0
+    while len(out) < count:
+        sample = make_random_tem(shape, pixel_size_nm=PIXEL_SIZE_NM, rng=seed)
+        seed += 1
+        if sample.labels.max() >= at_least:
+            out.append(sample)
+    return out
+
+
+def test_onnx_weights_rebuild_the_exported_network(tiny_base):
+    import onnxruntime as ort
+
+    from exo_vision.learn.onnx_weights import unet_from_onnx
+
+    net = unet_from_onnx(tiny_base, base=4, depth=2)
+    x = np.random.default_rng(1).random((1, 1, 32, 48)).astype(np.float32)
+    with torch.no_grad():
+        ours = torch.sigmoid(net(torch.from_numpy(x))).numpy()
+    reference = ort.InferenceSession(str(tiny_base)).run(None, {"image": x})[0]
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+    with pytest.raises(ValueError, match="does not describe it"):
+        unet_from_onnx(tiny_base, base=4, depth=3)
+
+
+def test_split_never_shares_a_micrograph():
+    items = [_micrograph(s) for s in range(7)]
+    items.append(_micrograph(3, name="copy_of_m3.tif"))  # the same micrograph under another name
+    for seed in range(10):
+        train, validation = split_micrographs(items, validation_fraction=0.3, seed=seed)
+        assert train and validation
+        assert not {m.key for m in train} & {m.key for m in validation}
+        assert len(train) + len(validation) == len(items)
+    with pytest.raises(ValueError, match="at least 2 different curated micrographs"):
+        split_micrographs([_micrograph(1), _micrograph(1, name="again.tif")])
+
+
+def test_too_little_data_is_refused_with_the_numbers():
+    train, validation = [_micrograph(0)], [_micrograph(2)]
+    with pytest.raises(ValueError, match=r"too little curated data: .*\(need 20\)"):
+        check_enough(train, validation, FineTuneSettings())
+
+
+def test_shrink_labels_by_hand():
+    labels = np.zeros((9, 12), np.int32)
+    labels[1:8, 1:6] = 1
+    labels[1:8, 6:11] = 2
+    shrunk = shrink_labels(labels, radius_px=1.0)
+    assert (shrunk == 1).sum() == 5 * 3 and (shrunk == 2).sum() == 5 * 3  # one pixel off every side and the contact
+
+
+def test_collect_pairs_of_every_annotation_kind_and_grid_sessions(tmp_path):
+    samples = _with_vesicles(3)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    for k, sample in enumerate(samples):
+        tifffile.imwrite(pairs / f"img{k}.tif", (sample.image * 255).astype(np.uint8))
+    write_imagej_rois(pairs / "img0_rois.zip", samples[0].labels)
+    write_geojson(pairs / "img1.geojson", samples[1].labels)
+    tifffile.imwrite(pairs / "img2_labels.tif", samples[2].labels.astype(np.uint16))
+    found = collect_curated([pairs], pixel_size_nm=PIXEL_SIZE_NM)
+    assert [m.kind for m in found] == ["imagej rois", "geojson", "label image"]
+    for m, sample in zip(found, samples, strict=True):
+        assert m.n_vesicles == int(sample.labels.max()) and m.pixel_size_nm == PIXEL_SIZE_NM
+    # a grid-session folder: only the micrographs the session saved count
+    session = tmp_path / "session"
+    session.mkdir()
+    for k, curated in enumerate((True, False)):
+        tifffile.imwrite(session / f"g{k}_labels.tif", samples[k].labels.astype(np.uint16))
+        (session / f"g{k}_done.json").write_text(json.dumps({
+            "input": str(pairs / f"img{k}.tif"), "pixel_size_nm": PIXEL_SIZE_NM, "curated_in_gui": curated,
+            "n_edits": 4}))
+    found = collect_curated([session])
+    assert [(m.kind, m.n_edits, m.name) for m in found] == [("grid session", 4, "img0.tif")]
+    with pytest.raises(ValueError, match="is not a folder"):
+        collect_curated([tmp_path / "nowhere"])
+
+
+def _write_pairs(folder: Path, count: int, **kwargs) -> None:
+    folder.mkdir()
+    for k, sample in enumerate(_with_vesicles(count, **kwargs)):
+        tifffile.imwrite(folder / f"m{k}.tif", sample.image, imagej=True,
+                         resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM), metadata={"unit": "nm"})
+        tifffile.imwrite(folder / f"m{k}_labels.tif", sample.labels.astype(np.uint16))
+
+
+TINY = dict(steps=3, patch_px=32, batch=2, threads=1, min_train_vesicles=1, min_validation_vesicles=1)
+
+
+def test_tiny_fine_tuning_writes_a_valid_model_whose_card_records_its_data(tmp_path, tiny_base):
+    from exo_vision.learn.finetune import fine_tune
+    from exo_vision.segmentation.api import segment_vesicles
+    from exo_vision.segmentation.learned.weights import load_card
+
+    _write_pairs(tmp_path / "data", 3)
+    micrographs = collect_curated([tmp_path / "data"])
+    steps = []
+    result = fine_tune(micrographs, out=tmp_path / "models" / "lab.onnx", base_model=tiny_base,
+                       settings=FineTuneSettings(**TINY), progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    card = load_card(result.onnx_path)  # the checksum matches
+    assert card.card["file"] == "lab.onnx" and card.name.endswith("-finetuned")
+    data = card.card["training"]["data"]
+    assert data["curated_vesicles"] == sum(m.n_vesicles for m in micrographs)
+    names = {m["name"] for m in data["training_micrographs"]} | {m["name"] for m in data["validation_micrographs"]}
+    assert names == {"m0.tif", "m1.tif", "m2.tif"}
+    assert card.card["base_model"]["sha256"] == load_card(tiny_base).sha256
+    figures = card.card["validation"]["curated_validation"]
+    assert set(figures) >= {"before", "after", "micrographs"} and "f1" in figures["after"]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["lab.json", "lab.onnx"]
+    labels = segment_vesicles(micrographs[0].image, pixel_size_nm=PIXEL_SIZE_NM, model=result.onnx_path).labels
+    assert labels.shape == micrographs[0].image.shape
+
+
+def test_interrupting_fine_tuning_leaves_no_file(tmp_path, tiny_base):
+    from exo_vision.learn.finetune import FineTuneCancelled, fine_tune
+
+    _write_pairs(tmp_path / "data", 3)
+    micrographs = collect_curated([tmp_path / "data"])
+    out = tmp_path / "models"
+    out.mkdir()
+
+    def ctrl_c(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(micrographs, out=out / "lab.onnx", base_model=tiny_base, settings=FineTuneSettings(**TINY),
+                  progress=ctrl_c)
+    assert list(out.iterdir()) == []
+    with pytest.raises(FineTuneCancelled):
+        fine_tune(micrographs, out=out / "lab.onnx", base_model=tiny_base, settings=FineTuneSettings(**TINY),
+                  should_stop=lambda: True)
+    assert list(out.iterdir()) == []
+
+
+def test_cli_train_prints_before_and_after_and_refuses_too_little(tmp_path, tiny_base, capsys, caplog):
+    from exo_vision.cli.main import main
+
+    _write_pairs(tmp_path / "few", 3)
+    out = tmp_path / "lab.onnx"
+    args = ["--out", str(out), "--base-model", str(tiny_base), "--steps", "2", "--threads", "1"]
+    assert main(["train", "--from", str(tmp_path / "few"), *args]) == 2
+    assert "too little curated data" in caplog.text and not out.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--from", str(empty), "--out", str(out)]) == 2
+    assert "no curated micrograph" in caplog.text
+    _write_pairs(tmp_path / "enough", 3, shape=(256, 256), at_least=12)
+    capsys.readouterr()
+    assert main(["train", "--from", str(tmp_path / "enough"), *args]) == 0
+    printed = capsys.readouterr().out
+    assert "before" in printed and "after" in printed and "precision" in printed
+    assert out.is_file() and out.with_suffix(".json").is_file()

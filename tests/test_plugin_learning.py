@@ -1,0 +1,125 @@
+"""napari side of issue 13: ImageJ ROI sets open as labels on the image shown, the Curation dock exports
+ROI sets and GeoJSON, and the grid session learns from curated micrographs in a worker (progress, cancel,
+before/after on held-out micrographs, use and save the new model)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("torch")
+
+from exo_vision.annotations import write_imagej_rois  # noqa: E402
+from exo_vision.learn.finetune import FineTuneSettings  # noqa: E402
+from exo_vision.plugins.roi_reader import get_roi_reader  # noqa: E402
+from test_plugin_tem import PLUGIN, _dock, _segmented, write_micrograph  # noqa: E402
+
+
+def test_roi_set_dropped_on_an_image_becomes_labels_on_its_grid(make_napari_viewer, tmp_path):
+    labels = np.zeros((60, 80), np.int32)
+    labels[10:20, 5:25] = 1
+    labels[30:50, 40:70] = 2
+    path = write_imagej_rois(tmp_path / "RoiSet.zip", labels)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((60, 80), np.float32), scale=(2.0, 2.0), name="micrograph")
+    (layer,) = viewer.open(str(path), plugin=PLUGIN)
+    assert layer.data.shape == (60, 80) and tuple(layer.scale) == (2.0, 2.0)
+    np.testing.assert_array_equal(np.asarray(layer.data), labels)
+    assert layer.features["name"].tolist() == ["1", "2"]
+    # a zip that holds no ROI is left to other readers
+    other = tmp_path / "data.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    assert get_roi_reader(str(other)) is None and get_roi_reader(str(tmp_path / "x.tif")) is None
+
+
+def test_curation_dock_exports_imagej_rois_and_geojson(make_napari_viewer, tmp_path):
+    path = tmp_path / "mic.tif"
+    write_micrograph(path, seed=3)
+    viewer, _image, _seg, labels = _segmented(make_napari_viewer, path)
+    _, cur = _dock(viewer, "Curation")
+    ids = sorted(int(v) for v in labels.features["label"])
+    rois = cur.export(tmp_path / "vesicles", kind="imagej")
+    with zipfile.ZipFile(rois) as archive:
+        assert sorted(int(n[:-4]) for n in archive.namelist()) == ids
+    geo = cur.export(tmp_path / "vesicles", kind="geojson")
+    doc = json.loads(geo.read_text())
+    assert sorted(int(f["properties"]["name"]) for f in doc["features"]) == ids
+    assert {f["properties"]["classification"]["name"] for f in doc["features"]} <= {"round", "cup", "irregular"}
+
+
+def _curated_grid(make_napari_viewer, tmp_path, count=3, extra=0):
+    """A grid session over ``count + extra`` micrographs, the first ``count`` seen (and so saved)."""
+    grid, out = tmp_path / "grid", tmp_path / "out"
+    grid.mkdir()
+    for i in range(count + extra):
+        write_micrograph(grid / f"g{i}.tif", seed=20 + i)
+    viewer = make_napari_viewer()
+    _, session = _dock(viewer, "Grid session")
+    session.synchronous = True
+    session._min_d.value = 20.0
+    session.open_grid(grid, out)
+    for _ in range(count - 1):
+        session.next()
+    return viewer, session, out
+
+
+TINY = FineTuneSettings(steps=3, patch_px=32, batch=2, threads=1, min_train_vesicles=1, min_validation_vesicles=1)
+
+
+def test_grid_session_learns_in_a_worker_and_offers_the_new_model(make_napari_viewer, tmp_path, qtbot, tiny_base):
+    viewer, session, out = _curated_grid(make_napari_viewer, tmp_path, extra=1)
+    panel = session.learning
+    panel.settings = TINY
+    panel.learn(base_model=str(tiny_base))
+    assert panel.running and not panel._learn.enabled  # the GUI thread is free while it learns
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
+    result = panel.result
+    assert result.onnx_path.is_file() and result.onnx_path.parent == out / "learned_models"
+    assert "F1" in panel._status.value and result.validation[0].name in panel._status.value
+    names = [layer.name for layer in viewer.layers]
+    held_out = f"held out: {result.validation[0].name}"
+    assert {f"{held_out} before", f"{held_out} after", f"{held_out} curated"} <= set(names)
+    panel.use_model()
+    assert session.model_path() == str(result.onnx_path)
+    sha = json.loads(result.card_path.read_text())["sha256"]
+    assert session.config().analysis_parameters()["model_sha256"] == sha
+    session.next()  # the micrograph not yet seen is segmented with the new model, and recorded so
+    session.save_current()
+    marker = json.loads((out / "g3_done.json").read_text())
+    assert marker["parameters"]["model"] == str(result.onnx_path) and marker["parameters"]["model_sha256"] == sha
+    saved = panel.save_model(tmp_path / "lab_model")
+    assert saved.name == "lab_model.onnx"
+    assert json.loads(saved.with_suffix(".json").read_text())["file"] == "lab_model.onnx"
+    from exo_vision.segmentation.learned.weights import load_card
+
+    assert load_card(saved).sha256 == load_card(result.onnx_path).sha256
+
+
+def test_cancelling_learning_writes_no_model(make_napari_viewer, tmp_path, qtbot, tiny_base):
+    _viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
+    panel = session.learning
+    panel.settings = FineTuneSettings(steps=100_000, max_minutes=0, patch_px=32, batch=2, threads=1,
+                                      min_train_vesicles=1, min_validation_vesicles=1)
+    panel.learn(base_model=str(tiny_base))
+    qtbot.waitUntil(lambda: panel._progress[0] >= 2, timeout=120_000)
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
+    assert panel.result is None and "cancelled" in panel._status.value
+    assert not list((out / "learned_models").glob("*.onnx"))
+    assert panel._learn.enabled
+
+
+def test_learning_with_too_little_curated_data_says_so(make_napari_viewer, tmp_path, qtbot, monkeypatch):
+    _viewer, session, _out = _curated_grid(make_napari_viewer, tmp_path, count=1)
+    warnings = []
+    monkeypatch.setattr("exo_vision.plugins._learning.show_warning", warnings.append)
+    session.learning.learn()
+    qtbot.waitUntil(lambda: not session.learning.running, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
+    assert "at least 2 different curated micrographs" in warnings[0]
