@@ -1,4 +1,4 @@
-"""Mutation fuzzing of the readers and the CLI entry points (shared by tests/test_fuzz.py and benchmarks/fuzz.py).
+"""Mutation fuzzing of the readers and the CLI entry points (shared by tests/hostile/test_fuzz.py and benchmarks/fuzz.py).
 
 A *case* is a seed file from a small corpus (every reader family) damaged by
 one mutation (truncation, byte flips, zeroed header, extreme integers, a

@@ -13,7 +13,7 @@ from exo_vision.annotations import write_imagej_rois
 from exo_vision.annotations.imagej_roi import roi_mask
 from exo_vision.synthetic.tem_random import make_random_tem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _benchmark():

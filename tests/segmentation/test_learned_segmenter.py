@@ -21,7 +21,7 @@ from exo_vision.segmentation.learned.postprocess import fuse_scales, large_conve
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for, tile_starts
 from exo_vision.synthetic.tem import make_synthetic_tem
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_images"
 
 
