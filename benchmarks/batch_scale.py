@@ -73,19 +73,27 @@ def dask_with_a_worker_killed(folder: Path, out: Path, workers: int, n_images: i
                 killed.update(pid=victim, at=done)
 
         start = time.perf_counter()
-        result = run_tem_batch([folder], out_dir=out, config=TemBatchConfig(scheduler=cluster.scheduler_address),
-                               progress=progress)
+        result = run_tem_batch(
+            [folder], out_dir=out, config=TemBatchConfig(scheduler=cluster.scheduler_address), progress=progress
+        )
         wall = time.perf_counter() - start
-    info = {"killed_pid": killed["pid"], "killed_after": killed["at"], "failed": len(result.failed),
-            "records": len(result.records)}
+    info = {
+        "killed_pid": killed["pid"],
+        "killed_after": killed["at"],
+        "failed": len(result.failed),
+        "records": len(result.records),
+    }
     return wall, info
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-images", type=int, default=100, help="generated 2048x2048 images (default 100)")
-    parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "exo_vision_bench"),
-                        help="cache folder for generated inputs")
+    parser.add_argument(
+        "--work-dir",
+        default=str(Path(tempfile.gettempdir()) / "exo_vision_bench"),
+        help="cache folder for generated inputs",
+    )
     args = parser.parse_args()
 
     work = Path(args.work_dir)
@@ -100,11 +108,15 @@ def main() -> None:
     for n in sorted({1, min(2, cores), cores}):
         wall, peak, _ = run_cli(folder, work / f"out_local_{n}", "--workers", str(n))
         local[n] = wall
-        print(f"{'local process pool':<24} {n:>7} {wall:8.1f} {len(paths) / wall:9.3f} {wall / len(paths):8.3f} "
-              f"{peak:8.0f}")
+        print(
+            f"{'local process pool':<24} {n:>7} {wall:8.1f} {len(paths) / wall:9.3f} {wall / len(paths):8.3f} "
+            f"{peak:8.0f}"
+        )
     wall, peak, _ = run_cli(folder, work / "out_dask", "--scheduler", "local", "--workers", str(cores))
-    print(f"{'dask LocalCluster':<24} {cores:>7} {wall:8.1f} {len(paths) / wall:9.3f} {wall / len(paths):8.3f} "
-          f"{peak:8.0f}")
+    print(
+        f"{'dask LocalCluster':<24} {cores:>7} {wall:8.1f} {len(paths) / wall:9.3f} {wall / len(paths):8.3f} "
+        f"{peak:8.0f}"
+    )
     overhead = wall / local[cores] - 1
     print(f"\nDask overhead against the local pool at {cores} workers: {100 * overhead:+.1f} % wall time")
     identical = same_tables(work / f"out_local_{cores}", work / "out_dask")
@@ -112,9 +124,11 @@ def main() -> None:
 
     wall, info = dask_with_a_worker_killed(folder, work / "out_dask_killed", cores, len(paths))
     identical = same_tables(work / f"out_local_{cores}", work / "out_dask_killed")
-    print(f"\nDask run with worker pid {info['killed_pid']} SIGKILLed after {info['killed_after']} image(s): "
-          f"{info['records']} inputs, {info['failed']} failed, wall {wall:.1f} s, "
-          f"tables identical to the local pool's: {identical}")
+    print(
+        f"\nDask run with worker pid {info['killed_pid']} SIGKILLed after {info['killed_after']} image(s): "
+        f"{info['records']} inputs, {info['failed']} failed, wall {wall:.1f} s, "
+        f"tables identical to the local pool's: {identical}"
+    )
 
 
 if __name__ == "__main__":

@@ -52,36 +52,60 @@ def styled_micrographs(count: int, *, first_seed: int, min_vesicles: int = 8) ->
         sample = make_random_tem(SHAPE, pixel_size_nm=PIXEL_SIZE_NM, rng=seed)
         if sample.labels.max() >= min_vesicles:
             image = apply_microscope_style(sample.image, pixel_size_nm=PIXEL_SIZE_NM, style=MicroscopeStyle(), rng=seed)
-            out.append(CuratedMicrograph(name=f"styled_{seed}", image=image, pixel_size_nm=PIXEL_SIZE_NM,
-                                         labels=sample.labels, source="generated", kind="generated truth"))
+            out.append(
+                CuratedMicrograph(
+                    name=f"styled_{seed}",
+                    image=image,
+                    pixel_size_nm=PIXEL_SIZE_NM,
+                    labels=sample.labels,
+                    source="generated",
+                    kind="generated truth",
+                )
+            )
         seed += 1
     return out
 
 
-def run_case(name: str, train: list[CuratedMicrograph], test: list[CuratedMicrograph], settings: FineTuneSettings,
-             folder: Path) -> dict:
+def run_case(
+    name: str, train: list[CuratedMicrograph], test: list[CuratedMicrograph], settings: FineTuneSettings, folder: Path
+) -> dict:
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = fine_tune(train + test, out=folder / f"{name}.onnx", settings=settings, split=(train, test),
-                       command=f"benchmarks/finetune.py ({name})")
+    result = fine_tune(
+        train + test,
+        out=folder / f"{name}.onnx",
+        settings=settings,
+        split=(train, test),
+        command=f"benchmarks/finetune.py ({name})",
+    )
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     steps = json.loads(result.card_path.read_text())["training"]["steps"]
-    return {"case": name, "train_micrographs": len(train), "train_vesicles": sum(m.n_vesicles for m in train),
-            "test_micrographs": len(test), "test_vesicles": sum(m.n_vesicles for m in test),
-            "before": result.before, "after": result.after, "steps": steps,
-            "training_wall_min": round(result.seconds / 60, 2), "total_cpu_min": round(cpu / 60, 2),
-            "total_wall_min": round(wall / 60, 2)}
+    return {
+        "case": name,
+        "train_micrographs": len(train),
+        "train_vesicles": sum(m.n_vesicles for m in train),
+        "test_micrographs": len(test),
+        "test_vesicles": sum(m.n_vesicles for m in test),
+        "before": result.before,
+        "after": result.after,
+        "steps": steps,
+        "training_wall_min": round(result.seconds / 60, 2),
+        "total_cpu_min": round(cpu / 60, 2),
+        "total_wall_min": round(wall / 60, 2),
+    }
 
 
 def _line(row: dict) -> str:
     b, a = row["before"], row["after"]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     diam = lambda f: "-" if f["diameter_error_pct"] is None else f"{f['diameter_error_pct']:.1f}"  # noqa: E731
-    return (f"{row['case']:<16} train {row['train_micrographs']:>2} ({row['train_vesicles']:>3} ves.)  "
-            f"test {row['test_micrographs']:>2} ({row['test_vesicles']:>3} ves.)  "
-            f"P {fmt(b['precision'])}->{fmt(a['precision'])}  R {fmt(b['recall'])}->{fmt(a['recall'])}  "
-            f"F1 {fmt(b['f1'])}->{fmt(a['f1'])}  diam.err% {diam(b)}->{diam(a)}  "
-            f"{row['steps']} steps, training {row['training_wall_min']:.1f} min wall, "
-            f"CPU {row['total_cpu_min']:.1f} min (all), wall {row['total_wall_min']:.1f} min (all)")
+    return (
+        f"{row['case']:<16} train {row['train_micrographs']:>2} ({row['train_vesicles']:>3} ves.)  "
+        f"test {row['test_micrographs']:>2} ({row['test_vesicles']:>3} ves.)  "
+        f"P {fmt(b['precision'])}->{fmt(a['precision'])}  R {fmt(b['recall'])}->{fmt(a['recall'])}  "
+        f"F1 {fmt(b['f1'])}->{fmt(a['f1'])}  diam.err% {diam(b)}->{diam(a)}  "
+        f"{row['steps']} steps, training {row['training_wall_min']:.1f} min wall, "
+        f"CPU {row['total_cpu_min']:.1f} min (all), wall {row['total_wall_min']:.1f} min (all)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,10 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     card = load_card()
     print(f"starting model: {card.name} {card.version} sha256 {card.sha256[:16]}... ({card.onnx_path.name})")
-    settings = FineTuneSettings(steps=args.steps, max_minutes=args.minutes, threads=args.threads,
-                                learning_rate=args.learning_rate, patch_px=args.patch_px,
-                                generated_fraction=args.generated_fraction,
-                                min_train_vesicles=1, min_validation_vesicles=1)
+    settings = FineTuneSettings(
+        steps=args.steps,
+        max_minutes=args.minutes,
+        threads=args.threads,
+        learning_rate=args.learning_rate,
+        patch_px=args.patch_px,
+        generated_fraction=args.generated_fraction,
+        min_train_vesicles=1,
+        min_validation_vesicles=1,
+    )
     print(f"settings: {settings}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         if row["case"] == "new microscope":
             gain = row["after"]["f1"] - row["before"]["f1"]
             met = gain >= 0.10 or row["after"]["f1"] >= 0.95
-            print(f"bar (a): F1 +{gain:.3f} -> {'met' if met else 'NOT met'}; "
-                  f"CPU {row['total_cpu_min']:.1f} min <= 10: {'met' if row['total_cpu_min'] <= 10 else 'NOT met'}")
+            print(
+                f"bar (a): F1 +{gain:.3f} -> {'met' if met else 'NOT met'}; "
+                f"CPU {row['total_cpu_min']:.1f} min <= 10: {'met' if row['total_cpu_min'] <= 10 else 'NOT met'}"
+            )
     return 0
 
 

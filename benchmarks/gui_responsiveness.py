@@ -25,7 +25,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="rounds of (with, without) napari's activity bar")
     parser.add_argument("--pixel-size-nm", type=float, default=0.8, help="pixel size of the synthetic image (nm)")
     parser.add_argument(
-        "--new-layer-each-run", action="store_true",
+        "--new-layer-each-run",
+        action="store_true",
         help="delete the vesicle layer between runs, so every run creates it (default: later runs replace its data)",
     )
     args = parser.parse_args()
@@ -39,7 +40,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     pixels, truth = make_synthetic_tem((args.size, args.size), pixel_size_nm=args.pixel_size_nm, rng=0)
-    print(f"synthetic {args.size}x{args.size} image with {len(truth.vesicles)} vesicles: {time.perf_counter() - t0:.1f} s")
+    print(
+        f"synthetic {args.size}x{args.size} image with {len(truth.vesicles)} vesicles: {time.perf_counter() - t0:.1f} s"
+    )
     image = ImageData(
         data=pixels,
         pixel_size_nm=args.pixel_size_nm,
@@ -149,18 +152,24 @@ def measure_once(widget, QElapsedTimer, QEventLoop, QTimer) -> None:  # noqa: N8
 
     n = 0 if widget.labels_layer is None else len(widget.labels_layer.features)
     print(f"vesicles found: {n}")
-    print(f"analysis done after {done.get('compute_s', float('nan')):.2f} s; result on screen after "
-          f"{done.get('shown_s', float('nan')):.2f} s")
-    print(f"longest event-loop gap while computing: {max((g for g, _, _ in compute), default=0):.0f} ms "
-          f"over {len(compute)} ticks; five longest: {worst(compute, 5)}")
+    print(
+        f"analysis done after {done.get('compute_s', float('nan')):.2f} s; result on screen after "
+        f"{done.get('shown_s', float('nan')):.2f} s"
+    )
+    print(
+        f"longest event-loop gap while computing: {max((g for g, _, _ in compute), default=0):.0f} ms "
+        f"over {len(compute)} ticks; five longest: {worst(compute, 5)}"
+    )
     median = float(np.median([g for g, _, _ in compute])) if compute else float("nan")
     print(f"median tick interval while computing: {median:.0f} ms (timer set to 10 ms)")
     print(f"while putting the result on screen, three longest gaps: {worst(display, 3)}")
     whole = max((g for g, _, _ in compute + display), default=0)
     cpu = max((c for _, _, c in compute + display), default=0)
     verdict = "meets" if whole <= 200 else "MISSES"
-    print(f"longest event-loop gap over the whole run: {whole:.0f} ms ({verdict} the bar of <= 200 ms); "
-          f"most GUI-thread CPU in one gap: {cpu:.0f} ms; load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"longest event-loop gap over the whole run: {whole:.0f} ms ({verdict} the bar of <= 200 ms); "
+        f"most GUI-thread CPU in one gap: {cpu:.0f} ms; load average now {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,9 +61,21 @@ def imagej_roi_areas(zip_path: Path, shape: tuple[int, int], *, timeout_s: float
         macro = Path(tmp) / "count.ijm"
         macro.write_text(MACRO)
         run = subprocess.run(
-            ["xvfb-run", "-a", "java", "-Djava.awt.headless=false", "-jar", str(IJ_JAR), "-batch", str(macro),
-             f"{zip_path} {shape[1]} {shape[0]}"],
-            capture_output=True, text=True, timeout=timeout_s, check=False,
+            [
+                "xvfb-run",
+                "-a",
+                "java",
+                "-Djava.awt.headless=false",
+                "-jar",
+                str(IJ_JAR),
+                "-batch",
+                str(macro),
+                f"{zip_path} {shape[1]} {shape[0]}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
     lines = (run.stdout + run.stderr).splitlines()
     count = [int(line.split()[1]) for line in lines if line.startswith("COUNT ")]
@@ -104,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(abs(areas.get(k, 0) - v) / v for k, v in ours.items())
             ok = sorted(areas) == sorted(ours)
             failures += not ok
-            print(f"seed {seed - 1}: exo_vision {int(labels.max())} vesicles, ImageJ ROI Manager {len(areas)} ROIs, "
-                  f"names match: {ok}, largest area difference from exo_vision's reading {100 * worst:.1f} % "
-                  f"({time.perf_counter() - t:.1f} s)")
+            print(
+                f"seed {seed - 1}: exo_vision {int(labels.max())} vesicles, ImageJ ROI Manager {len(areas)} ROIs, "
+                f"names match: {ok}, largest area difference from exo_vision's reading {100 * worst:.1f} % "
+                f"({time.perf_counter() - t:.1f} s)"
+            )
     return 1 if failures else 0
 
 

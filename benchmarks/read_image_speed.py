@@ -55,17 +55,25 @@ def main() -> None:
         cases.append((f"Bio-Rad .scn uint16 {n}x{n}", folder / "blot.scn", {}))
         real = [
             ("real EV JPEG 3072x3072 + scale bar", SHARED / "tem" / "hrml_ev_negative_stain.jpg", {"kind": "tem"}),
-            ("real EV JPEG 3072x3072, no scale bar", SHARED / "tem" / "hrml_ev_negative_stain.jpg", {"scale_bar": False}),
+            (
+                "real EV JPEG 3072x3072, no scale bar",
+                SHARED / "tem" / "hrml_ev_negative_stain.jpg",
+                {"scale_bar": False},
+            ),
             ("real PLOS LZW RGB 4800x4800 blot", SHARED / "blots" / "plos_pone.0237759.s005_raw_blots.tif", {}),
             ("real Velox EMD 512x512", SHARED / "formats" / "ncempy" / "Camera Ceta Imaging Micro.emd", {}),
             ("real TIA SER 1024x1024", SHARED / "formats" / "ncempy" / "16_STOimage_1.ser", {}),
-            ("real DM3 512x512", SHARED / "formats" / "rosettasciio" / "digitalmicrograph" / "2D" / "multi_signal.dm3", {}),
+            (
+                "real DM3 512x512",
+                SHARED / "formats" / "rosettasciio" / "digitalmicrograph" / "2D" / "multi_signal.dm3",
+                {},
+            ),
         ]
         cases += [case for case in real if case[1].is_file()]
         print(f"{'case':48s} {'seconds':>8s} {'MPx/s':>8s}  calibration")
         for label, path, kwargs in cases:
             image = read_image(path, **kwargs)
-            seconds = best_of(args.repeat, lambda: read_image(path, **kwargs))
+            seconds = best_of(args.repeat, lambda path=path, kwargs=kwargs: read_image(path, **kwargs))
             mpx = image.data.size / 1e6 / seconds
             size = "-" if image.pixel_size_nm is None else f"{image.pixel_size_nm:.4g} nm"
             print(f"{label:48s} {seconds:8.3f} {mpx:8.1f}  {size} ({image.pixel_size_source})")

@@ -8,7 +8,8 @@ strip, some JPEG-compressed), reads each with
 - % correct: status "ok" and pixel size within 1 % of the truth,
 - % unreadable / not found: the reader declined (the safe failure),
 - % WRONG: status "ok" with a pixel size off by more than 1 % (must be 0),
-- seconds per image (wall clock, and CPU time including tesseract), and a breakdown of the failures by font and polarity.
+- seconds per image (wall clock, and CPU time including tesseract), and a breakdown of the failures by font
+  and polarity.
 
 Run::
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.verbose:
                 print(
                     f"seed {seed}: {outcome}: truth {truth['label_text']!r} {truth['bar_length_px']:.1f} px "
-                    f"({truth['font']}, {truth['font_px']} px, {truth['polarity']}, strip={truth['strip_box'] is not None}, "
+                    f"({truth['font']}, {truth['font_px']} px, {truth['polarity']}, "
+                    f"strip={truth['strip_box'] is not None}, "
                     f"jpeg={truth['jpeg']}); read {reading.label_text!r} {reading.bar_length_px} px: {reading.reason}"
                 )
 
@@ -81,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         median = length_errors[len(length_errors) // 2]
         print(f"  bar length error:     median {median:.3f} px, max {length_errors[-1]:.3f} px")
     if failures:
-        print("  not correct, by font/polarity: " + ", ".join(f"{k} {v}/{by_family[k]}" for k, v in sorted(failures.items())))
+        print(
+            "  not correct, by font/polarity: "
+            + ", ".join(f"{k} {v}/{by_family[k]}" for k, v in sorted(failures.items()))
+        )
     return 1 if outcomes["WRONG"] else 0
 
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,8 +56,11 @@ def run_one(spec: dict) -> dict:
         image, truth_labels, truth_table = _random_set_image(spec)
     else:
         image, truth = make_synthetic_tem(
-            (spec["size"], spec["size"]), pixel_size_nm=spec["pixel_size_nm"], difficulty=spec["difficulty"],
-            polarity=spec["polarity"], rng=spec["seed"],
+            (spec["size"], spec["size"]),
+            pixel_size_nm=spec["pixel_size_nm"],
+            difficulty=spec["difficulty"],
+            polarity=spec["polarity"],
+            rng=spec["seed"],
         )
         truth_labels, truth_table = truth.labels, truth.vesicles
     t0 = time.perf_counter()
@@ -81,9 +84,16 @@ def run_one(spec: dict) -> dict:
         if not row_p["touches_border"]:
             errors.append((row_p["equivalent_diameter_nm"] - true_d) / true_d)
     return dict(
-        difficulty=spec["difficulty"], pixel_size_nm=spec["pixel_size_nm"], polarity=spec["polarity"],
-        polarity_ok=spec["polarity"] is None or seg.polarity == spec["polarity"], tp=len(matches), n_truth=n_truth, n_pred=n_pred,
-        errors=errors, cup_ok=cup_ok, seconds=elapsed,
+        difficulty=spec["difficulty"],
+        pixel_size_nm=spec["pixel_size_nm"],
+        polarity=spec["polarity"],
+        polarity_ok=spec["polarity"] is None or seg.polarity == spec["polarity"],
+        tp=len(matches),
+        n_truth=n_truth,
+        n_pred=n_pred,
+        errors=errors,
+        cup_ok=cup_ok,
+        seconds=elapsed,
     )
 
 
@@ -103,15 +113,23 @@ def summarise(rows: list[dict]) -> pd.DataFrame:
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         errors = np.concatenate([np.asarray(r["errors"], dtype=float) for r in group])
         cups = np.concatenate([np.asarray(r["cup_ok"], dtype=bool) for r in group])
-        out.append(dict(
-            level=name, images=len(group), truth=n_truth, detected=n_pred, matched=tp,
-            precision=precision, recall=recall, f1=f1,
-            median_abs_diameter_error_pct=100 * float(np.median(np.abs(errors))) if errors.size else float("nan"),
-            median_diameter_bias_pct=100 * float(np.median(errors)) if errors.size else float("nan"),
-            cup_accuracy=float(cups.mean()) if cups.size else float("nan"),
-            polarity_accuracy=float(np.mean([r["polarity_ok"] for r in group])),
-            seconds_per_image=float(np.mean([r["seconds"] for r in group])),
-        ))
+        out.append(
+            dict(
+                level=name,
+                images=len(group),
+                truth=n_truth,
+                detected=n_pred,
+                matched=tp,
+                precision=precision,
+                recall=recall,
+                f1=f1,
+                median_abs_diameter_error_pct=100 * float(np.median(np.abs(errors))) if errors.size else float("nan"),
+                median_diameter_bias_pct=100 * float(np.median(errors)) if errors.size else float("nan"),
+                cup_accuracy=float(cups.mean()) if cups.size else float("nan"),
+                polarity_accuracy=float(np.mean([r["polarity_ok"] for r in group])),
+                seconds_per_image=float(np.mean([r["seconds"] for r in group])),
+            )
+        )
     return pd.DataFrame(out)
 
 
@@ -124,25 +142,44 @@ def main() -> None:
     parser.add_argument("--method", default="unet", help="segmentation method (default unet)")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary table to this JSON file")
     parser.add_argument("--model", default=None, help="a model file (.onnx with its card) for the unet method")
-    parser.add_argument("--generator", choices=("project", "random"), default="project",
-                        help="the project's generator (levels easy..extreme) or the domain-randomised one "
-                        "(exo_vision.synthetic.tem_random; pick a --seed the training never used, e.g. 900000)")
+    parser.add_argument(
+        "--generator",
+        choices=("project", "random"),
+        default="project",
+        help="the project's generator (levels easy..extreme) or the domain-randomised one "
+        "(exo_vision.synthetic.tem_random; pick a --seed the training never used, e.g. 900000)",
+    )
     args = parser.parse_args()
     if args.n < 1 or args.size < 256 or args.workers < 1:
         parser.error("need --n >= 1, --size >= 256 and --workers >= 1")
     specs = []
     for i in range(args.n):
         if args.generator == "random":
-            specs.append(dict(size=args.size, difficulty="random", pixel_size_nm=RANDOM_PIXEL_SIZES_NM[i % 3],
-                              polarity=None, seed=args.seed + i, method=args.method, generator="random",
-                              model=args.model))
+            specs.append(
+                dict(
+                    size=args.size,
+                    difficulty="random",
+                    pixel_size_nm=RANDOM_PIXEL_SIZES_NM[i % 3],
+                    polarity=None,
+                    seed=args.seed + i,
+                    method=args.method,
+                    generator="random",
+                    model=args.model,
+                )
+            )
             continue
-        specs.append(dict(
-            size=args.size, difficulty=LEVELS[i % len(LEVELS)],
-            pixel_size_nm=PIXEL_SIZES_NM[(i // len(LEVELS)) % len(PIXEL_SIZES_NM)],
-            polarity="dark" if i % 8 == 7 else "bright", seed=args.seed + i, method=args.method, generator="project",
-            model=args.model,
-        ))
+        specs.append(
+            dict(
+                size=args.size,
+                difficulty=LEVELS[i % len(LEVELS)],
+                pixel_size_nm=PIXEL_SIZES_NM[(i // len(LEVELS)) % len(PIXEL_SIZES_NM)],
+                polarity="dark" if i % 8 == 7 else "bright",
+                seed=args.seed + i,
+                method=args.method,
+                generator="project",
+                model=args.model,
+            )
+        )
     t0 = time.perf_counter()
     if args.workers == 1:
         rows = [run_one(s) for s in specs]
@@ -151,8 +188,11 @@ def main() -> None:
             rows = list(pool.map(run_one, specs))
     summary = summarise(rows)
     pd.set_option("display.width", 200)
-    print(f"TEM accuracy [{args.method}, {args.generator} generator]: {args.n} images of {args.size}x{args.size}, pixel sizes {sorted({s['pixel_size_nm'] for s in specs})} nm, "
-          f"{sum(s['polarity'] == 'dark' for s in specs)} with dark polarity; wall time {time.perf_counter() - t0:.0f} s")
+    print(
+        f"TEM accuracy [{args.method}, {args.generator} generator]: {args.n} images of {args.size}x{args.size}, "
+        f"pixel sizes {sorted({s['pixel_size_nm'] for s in specs})} nm, "
+        f"{sum(s['polarity'] == 'dark' for s in specs)} with dark polarity; wall time {time.perf_counter() - t0:.0f} s"
+    )
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json is not None:
         args.json.write_text(summary.to_json(orient="records", indent=1))

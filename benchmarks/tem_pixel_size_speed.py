@@ -57,8 +57,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=3, help="different images per pixel size and level (default 3)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per image; the fastest counts (default 2)")
-    parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "exo_vision_bench_px"),
-                        help="where generated inputs are cached")
+    parser.add_argument(
+        "--work-dir",
+        default=str(Path(tempfile.gettempdir()) / "exo_vision_bench_px"),
+        help="where generated inputs are cached",
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)
     work = Path(args.work_dir)

@@ -55,8 +55,16 @@ def hrml_truth_labels(shape: tuple[int, int]) -> tuple[np.ndarray, pd.DataFrame,
     table = pd.read_csv(HRML_TRUTH / "hrml_truth.csv")
     labels = np.zeros(shape, np.int32)
     for row in table.itertuples():
-        cv2.ellipse(labels, (round(row.cx), round(row.cy)), (round(row.major_px / 2), round(row.minor_px / 2)),
-                    row.angle_deg, 0, 360, int(row.id), -1)
+        cv2.ellipse(
+            labels,
+            (round(row.cx), round(row.cy)),
+            (round(row.major_px / 2), round(row.minor_px / 2)),
+            row.angle_deg,
+            0,
+            360,
+            int(row.id),
+            -1,
+        )
     dont_care = table.loc[table.confidence == "low", "id"].astype(int).tolist()
     return labels, table, dont_care
 
@@ -113,8 +121,14 @@ def run_hrml(method: str, overlays: Path | None) -> dict:
     confident = [i for i in table.id if i not in dont_care]
     found_whole = sum(1 for i in confident if i in errors)
     return {
-        "set": "hrml", "method": method, "images": 1, "score": score, "seconds": seconds, "pixel_size_nm": px,
-        "diameter_errors_pct": errors, "confident_found": f"{found_whole}/{len(confident)}",
+        "set": "hrml",
+        "method": method,
+        "images": 1,
+        "score": score,
+        "seconds": seconds,
+        "pixel_size_nm": px,
+        "diameter_errors_pct": errors,
+        "confident_found": f"{found_whole}/{len(confident)}",
         "objects_on_lookalikes": on_lookalikes,
     }
 
@@ -139,15 +153,30 @@ def run_set(name: str, folder: Path, pixel_size_nm: float, method: str, overlays
         total = total + score
         if overlays is not None:
             _overlay(grey, truth, result.labels, overlays / f"{image_path.stem.replace('_image', '')}_{method}.png")
-    return {"set": name, "method": method, "images": len(per_image), "score": total, "seconds": seconds,
-            "per_image": per_image}
+    return {
+        "set": name,
+        "method": method,
+        "images": len(per_image),
+        "score": total,
+        "seconds": seconds,
+        "per_image": per_image,
+    }
 
 
 def _row(entry: dict) -> dict:
     s: DetectionScore = entry["score"]
-    return {"set": entry["set"], "method": entry["method"], "images": entry["images"], "truth": s.tp + s.fn,
-            "found": s.tp, "false_pos": s.fp, "precision": round(s.precision, 3), "recall": round(s.recall, 3),
-            "F1": round(s.f1, 3), "s_per_image": round(entry["seconds"] / max(entry["images"], 1), 2)}
+    return {
+        "set": entry["set"],
+        "method": entry["method"],
+        "images": entry["images"],
+        "truth": s.tp + s.fn,
+        "found": s.tp,
+        "false_pos": s.fp,
+        "precision": round(s.precision, 3),
+        "recall": round(s.recall, 3),
+        "F1": round(s.f1, 3),
+        "s_per_image": round(entry["seconds"] / max(entry["images"], 1), 2),
+    }
 
 
 def _record_in_card(rows: list[dict], entries: list[dict]) -> None:
@@ -159,8 +188,10 @@ def _record_in_card(rows: list[dict], entries: list[dict]) -> None:
     hrml = next(e for e in entries if e["set"] == "hrml" and e["method"] == "unet")
     card.setdefault("validation", {})["real_images"] = {
         "benchmark": "benchmarks/tem_real.py (IoU >= 0.5, one-to-one); none of these images was used in training",
-        "sets": [{k: r[k] for k in ("set", "images", "truth", "found", "false_pos", "precision", "recall", "F1")}
-                 for r in rows],
+        "sets": [
+            {k: r[k] for k in ("set", "images", "truth", "found", "false_pos", "precision", "recall", "F1")}
+            for r in rows
+        ],
         "hrml_diameter_errors_pct": {f"EV{k}": round(v, 1) for k, v in hrml["diameter_errors_pct"].items()},
     }
     card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
@@ -174,8 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlays", type=Path, help="write truth (red) / prediction (green) overlays here")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.add_argument("--per-image", action="store_true", help="also print each image's scores")
-    parser.add_argument("--record-in-card", action="store_true",
-                        help="write the unet figures into the shipped model card's validation section")
+    parser.add_argument(
+        "--record-in-card",
+        action="store_true",
+        help="write the unet figures into the shipped model card's validation section",
+    )
     args = parser.parse_args(argv)
     frunet = args.data / "tem" / "frunet_notebook"
     if args.overlays:
@@ -201,13 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     for e in entries:
         if e["set"] == "hrml":
             errs = ", ".join(f"EV{k} {v:+.1f}%" for k, v in sorted(e["diameter_errors_pct"].items()))
-            print(f"hrml [{e['method']}]: confident EVs found {e['confident_found']}; diameter errors: {errs or '-'}; "
-                  f"objects on look-alikes/scale bar: {e['objects_on_lookalikes'] or 'none'}")
+            print(
+                f"hrml [{e['method']}]: confident EVs found {e['confident_found']}; diameter errors: {errs or '-'}; "
+                f"objects on look-alikes/scale bar: {e['objects_on_lookalikes'] or 'none'}"
+            )
     if args.per_image:
         for e in entries:
             for name, s in e.get("per_image", {}).items():
-                print(f"  {e['method']:9s} {name:22s} truth {s.tp + s.fn:3d} found {s.tp:3d} fp {s.fp:3d} "
-                      f"P {s.precision:.2f} R {s.recall:.2f} F1 {s.f1:.2f}")
+                print(
+                    f"  {e['method']:9s} {name:22s} truth {s.tp + s.fn:3d} found {s.tp:3d} fp {s.fp:3d} "
+                    f"P {s.precision:.2f} R {s.recall:.2f} F1 {s.f1:.2f}"
+                )
     return 0
 
 

@@ -48,12 +48,12 @@ def main() -> None:
     results = {}
     for threads in (1, 2):
         session = _session(str(card.onnx_path), card.sha256, threads)
-        t, out = _time(lambda: session.run(None, {"image": x})[0], args.repeats)
+        t, out = _time(lambda session=session: session.run(None, {"image": x})[0], args.repeats)
         results[("onnxruntime", threads)] = (t, out)
         cv2.setNumThreads(threads)
         net = cv2.dnn.readNetFromONNX(str(card.onnx_path))
 
-        def run_cv2() -> np.ndarray:
+        def run_cv2(net=net) -> np.ndarray:
             net.setInput(x)
             return net.forward()
 

@@ -55,9 +55,7 @@ def make_inputs(folder: Path, n: int, side: int, *, seed0: int = 0) -> list[Path
     for k in range(n):
         path = folder / f"tem_{side}_{seed0 + k:03d}.tif"
         if not path.is_file():
-            image, _ = make_synthetic_tem(
-                (side, side), pixel_size_nm=PIXEL_SIZE_NM, difficulty="medium", rng=seed0 + k
-            )
+            image, _ = make_synthetic_tem((side, side), pixel_size_nm=PIXEL_SIZE_NM, difficulty="medium", rng=seed0 + k)
             tmp = path.with_suffix(".part.tif")
             tifffile.imwrite(tmp, image, imagej=True, resolution=(1 / PIXEL_SIZE_NM,) * 2, metadata={"unit": "nm"})
             os.replace(tmp, path)
@@ -91,10 +89,15 @@ def time_one_process(paths: list[Path], out: Path, *, method: str) -> list[dict]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-images", type=int, default=50, help="images in the throughput folder (default 50)")
-    parser.add_argument("--repeats", type=int, default=7, help="images timed per size, in interleaved rounds (default 7)")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="images timed per size, in interleaved rounds (default 7)"
+    )
     parser.add_argument("--workers", type=int, default=default_workers(), help="workers for the batch run")
-    parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "exo_vision_bench"),
-                        help="cache folder for generated inputs")
+    parser.add_argument(
+        "--work-dir",
+        default=str(Path(tempfile.gettempdir()) / "exo_vision_bench"),
+        help="cache folder for generated inputs",
+    )
     parser.add_argument("--skip-16mp", action="store_true", help="leave out the 4096 x 4096 size")
     parser.add_argument("--skip-batch", action="store_true", help="leave out the exo-vision tem throughput run")
     parser.add_argument("--method", default=TemBatchConfig().method, help="segmentation method (default: the default)")
@@ -109,7 +112,10 @@ def main() -> None:
     # some filters over every core; the bar is per image on one core.
     cv2.setNumThreads(1)
     sizes = [1024, 2048] + ([] if args.skip_16mp else [4096])
-    print("\n== one process on one core (OpenCV limited to 1 thread), end to end (read, segment, measure, statistics, write) ==")
+    print(
+        "\n== one process on one core (OpenCV limited to 1 thread), end to end "
+        "(read, segment, measure, statistics, write) =="
+    )
     print(f"sizes interleaved image by image ({args.repeats} rounds, after one untimed warm-up image), so that the")
     print("virtual machine's drift in speed falls on every size alike")
     print(f"{'size':>11} {'MP':>5} {'median s':>9} {'min s':>7} {'cpu s':>6} {'s/MP':>6}  stage medians (s)")
@@ -120,7 +126,7 @@ def main() -> None:
     records: dict[int, list[dict]] = {side: [] for side in sizes}
     for k in range(args.repeats):
         for side in sizes:
-            records[side] += time_one_process(paths[side][k:k + 1], out, method=args.method)
+            records[side] += time_one_process(paths[side][k : k + 1], out, method=args.method)
     per_size, per_size_cpu, per_size_min = {}, {}, {}
     for side in sizes:
         walls = [r["wall_s"] for r in records[side]]
@@ -135,15 +141,24 @@ def main() -> None:
         per_size_cpu[side] = cpu
         print(f"{side:>5}x{side:<5} {mp:5.1f} {med:9.3f} {min(walls):7.3f} {cpu:6.3f} {med / mp:6.3f}  {stage_text}")
     if 1024 in per_size and 2048 in per_size:
-        print(f"time ratio 4 MP / 1 MP = {per_size[2048] / per_size[1024]:.2f} of the medians, "
-              f"{per_size_min[2048] / per_size_min[1024]:.2f} of the fastest runs (linear = 4.0)")
+        print(
+            f"time ratio 4 MP / 1 MP = {per_size[2048] / per_size[1024]:.2f} of the medians, "
+            f"{per_size_min[2048] / per_size_min[1024]:.2f} of the fastest runs (linear = 4.0)"
+        )
     if 4096 in per_size:
-        print(f"time ratio 16 MP / 4 MP = {per_size[4096] / per_size[2048]:.2f} of the medians, "
-              f"{per_size_min[4096] / per_size_min[2048]:.2f} of the fastest runs (linear = 4.0)")
-    print(f"peak resident memory of this process (up to the largest size): {peak_rss_mb():.0f} MB "
-          "(a high-water mark over all sizes, interleaved)")
-    print(f"bar: <= 0.6 s (unet) / 0.5 s (classical) per 2048x2048 image on one core; measured median {per_size.get(2048, float('nan')):.3f} s "
-          f"wall, {per_size_cpu.get(2048, float('nan')):.3f} s CPU")
+        print(
+            f"time ratio 16 MP / 4 MP = {per_size[4096] / per_size[2048]:.2f} of the medians, "
+            f"{per_size_min[4096] / per_size_min[2048]:.2f} of the fastest runs (linear = 4.0)"
+        )
+    print(
+        f"peak resident memory of this process (up to the largest size): {peak_rss_mb():.0f} MB "
+        "(a high-water mark over all sizes, interleaved)"
+    )
+    print(
+        "bar: <= 0.6 s (unet) / 0.5 s (classical) per 2048x2048 image on one core; "
+        f"measured median {per_size.get(2048, float('nan')):.3f} s "
+        f"wall, {per_size_cpu.get(2048, float('nan')):.3f} s CPU"
+    )
 
     if args.skip_batch:
         return
@@ -153,8 +168,19 @@ def main() -> None:
     paths = make_inputs(folder, args.n_images, 2048, seed0=0)
     out = work / "folder_out"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "exo_vision.cli.main", "tem", str(folder), "--out", str(out),
-           "--workers", str(args.workers), "--method", args.method]
+    cmd = [
+        sys.executable,
+        "-m",
+        "exo_vision.cli.main",
+        "tem",
+        str(folder),
+        "--out",
+        str(out),
+        "--workers",
+        str(args.workers),
+        "--method",
+        args.method,
+    ]
     print(f"\n== exo-vision tem on {len(paths)} images of 2048x2048 with --workers {args.workers} ==")
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)

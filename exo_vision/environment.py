@@ -18,8 +18,20 @@ from exo_vision import __version__
 
 #: Distributions whose versions run.json records.
 SOFTWARE = (
-    "numpy", "scipy", "scikit-image", "pandas", "opencv-python-headless", "tifffile",
-    "imagecodecs", "matplotlib", "rosettasciio", "mrcfile", "h5py", "pillow", "dask", "distributed",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "pandas",
+    "opencv-python-headless",
+    "tifffile",
+    "imagecodecs",
+    "matplotlib",
+    "rosettasciio",
+    "mrcfile",
+    "h5py",
+    "pillow",
+    "dask",
+    "distributed",
     "onnxruntime",
 )
 

@@ -121,8 +121,7 @@ def analyse_micrograph(
     """
     if not isinstance(image_data, ImageData):
         raise TypeError(
-            f"analyse_micrograph expects an ImageData (from exo_vision.io.read_image), "
-            f"got {type(image_data).__name__}"
+            f"analyse_micrograph expects an ImageData (from exo_vision.io.read_image), got {type(image_data).__name__}"
         )
     pixel_size_nm = _require_pixel_size(image_data)
     if image_data.data.ndim != 2:

@@ -45,8 +45,11 @@ def make_preparation(folder: Path, median_nm: float, sigma: float, seed: int) ->
     for k in range(IMAGES_PER_PREPARATION):
         diameters = np.clip(rng.lognormal(np.log(median_nm), sigma, size=9), 35.0, 220.0)
         image, _ = make_synthetic_tem(
-            (1024, 1024), pixel_size_nm=PIXEL_SIZE_NM, difficulty="medium",
-            diameters_nm=diameters, rng=seed * 100 + k,
+            (1024, 1024),
+            pixel_size_nm=PIXEL_SIZE_NM,
+            difficulty="medium",
+            diameters_nm=diameters,
+            rng=seed * 100 + k,
         )
         write_micrograph(folder / f"{folder.name}_{k + 1:02d}.tif", image)
 
@@ -66,8 +69,22 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"exo-vision tem failed on {name} (status {status}); see {out / 'errors.csv'}")
         tables.append(str(out / "vesicles.csv"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    status = exo_vision(["histogram", *tables, "--out", str(args.out), "--kde", "--group-by", "file",
-                         "--bin-width-nm", "10", "--percent", "--width", "single"])
+    status = exo_vision(
+        [
+            "histogram",
+            *tables,
+            "--out",
+            str(args.out),
+            "--kde",
+            "--group-by",
+            "file",
+            "--bin-width-nm",
+            "10",
+            "--percent",
+            "--width",
+            "single",
+        ]
+    )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return status

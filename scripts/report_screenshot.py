@@ -55,8 +55,14 @@ image = "panel.tif"
 strip = 3
 """
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--hide-scrollbars",
 )
 
@@ -106,9 +112,17 @@ def screenshot(html: Path, png: Path, *, profile: Path, height_px: int = 9000) -
         raise SystemExit("chromium is not installed: apt-get install -y --no-install-recommends chromium")
     raw = png.with_suffix(".raw.png")
     subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={raw}",
-         f"--window-size=1280,{height_px}", html.resolve().as_uri()],
-        check=True, capture_output=True, timeout=300,
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={raw}",
+            f"--window-size=1280,{height_px}",
+            html.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     rgb = np.asarray(Image.open(raw).convert("RGB"))
     raw.unlink()
@@ -133,12 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         for d in tem_dirs:
             argv_report += ["--tem", str(d)]
         argv_report += [
-            "--blot", str(blot_dir),
-            "--dls", "z_avg_nm=128.4,sd_nm=3.1,pdi=0.19,instrument=Zetasizer Nano ZS",
-            "--zeta", "mean_mv=-21.7,sd_mv=3.9",
-            "--protein", "ug_per_ml=412,sd_ug_per_ml=18,method=micro-BCA",
-            "--title", "Example EV preparation (exo-vision sample images)",
-            "--out", str(html),
+            "--blot",
+            str(blot_dir),
+            "--dls",
+            "z_avg_nm=128.4,sd_nm=3.1,pdi=0.19,instrument=Zetasizer Nano ZS",
+            "--zeta",
+            "mean_mv=-21.7,sd_mv=3.9",
+            "--protein",
+            "ug_per_ml=412,sd_ug_per_ml=18,method=micro-BCA",
+            "--title",
+            "Example EV preparation (exo-vision sample images)",
+            "--out",
+            str(html),
         ]
         _run(argv_report)
         out = Path(args.out)

@@ -85,6 +85,12 @@ def tiny_base(tmp_path_factory) -> Path:
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.1, 0.1)
     net.eval()
-    onnx_path, _ = export_model(net, folder / "tiny", config=asdict(config),
-                                history={"steps_done": 0, "seconds": 0.0, "loss": []}, validation={}, command="test")
+    onnx_path, _ = export_model(
+        net,
+        folder / "tiny",
+        config=asdict(config),
+        history={"steps_done": 0, "seconds": 0.0, "loss": []},
+        validation={},
+        command="test",
+    )
     return onnx_path

@@ -1,4 +1,6 @@
-"""Mutation fuzzing of the readers and the CLI entry points (shared by tests/hostile/test_fuzz.py and benchmarks/fuzz.py).
+"""Mutation fuzzing of the readers and the CLI entry points.
+
+Shared by tests/hostile/test_fuzz.py and benchmarks/fuzz.py.
 
 A *case* is a seed file from a small corpus (every reader family) damaged by
 one mutation (truncation, byte flips, zeroed header, extreme integers, a
@@ -105,10 +107,12 @@ def build_corpus(folder: Path) -> list[str]:
     tem, _ = make_synthetic_tem((192, 192), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, scale_bar=False, rng=1)
     tifffile.imwrite(folder / "imagej_tem.tif", tem, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
     tifffile.imwrite(folder / "plain_u8.tif", rng.integers(0, 255, (96, 96), dtype=np.uint8))
-    tifffile.imwrite(folder / "ome.ome.tif", tem[:128, :128], ome=True,
-                     metadata={"PhysicalSizeX": 0.001, "PhysicalSizeY": 0.001})
-    tifffile.imwrite(folder / "deflate_stack.tif", np.stack([tem[:96, :96]] * 3), compression="zlib",
-                     photometric="minisblack")
+    tifffile.imwrite(
+        folder / "ome.ome.tif", tem[:128, :128], ome=True, metadata={"PhysicalSizeX": 0.001, "PhysicalSizeY": 0.001}
+    )
+    tifffile.imwrite(
+        folder / "deflate_stack.tif", np.stack([tem[:96, :96]] * 3), compression="zlib", photometric="minisblack"
+    )
     tifffile.imwrite(folder / "dpi_export.tif", tem[:128, :128], resolution=(300, 300), resolutionunit="INCH")
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(folder / "colour.png")
     Image.fromarray((tem[:128, :128] // 256).astype(np.uint8)).save(folder / "gray.png")
@@ -119,7 +123,7 @@ def build_corpus(folder: Path) -> list[str]:
         mrc.voxel_size = 10.0
     blot = rng.integers(500, 900, (120, 160)).astype(np.uint16)
     for lane in range(4):
-        blot[50:62, 20 + 35 * lane:45 + 35 * lane] += np.uint16(3000 * (lane + 1))
+        blot[50:62, 20 + 35 * lane : 45 + 35 * lane] += np.uint16(3000 * (lane + 1))
     tifffile.imwrite(folder / "western_blot.tif", blot)
     write_scn(folder / "chemidoc.scn", blot)
     names = sorted(p.name for p in folder.iterdir())
@@ -160,7 +164,7 @@ def mutate(data: bytes, mutation: str, rng: np.random.Generator) -> bytes:
             pos = int(rng.integers(0, max(1, min(n, 2048) - 4)))
             value = int(values[int(rng.integers(0, len(values)))])
             order = "little" if rng.random() < 0.5 else "big"
-            buf[pos:pos + 4] = value.to_bytes(4, order)
+            buf[pos : pos + 4] = value.to_bytes(4, order)
         return bytes(buf[:n])
     if mutation == "splice":
         a, b = sorted(int(v) for v in rng.integers(0, n, 2))
@@ -207,8 +211,13 @@ def write_random_array(folder: Path, rng: np.random.Generator) -> Path:
         with np.errstate(all="ignore"):
             resolution = (1.0 / pixel, 1.0 / pixel) if pixel not in (0.0,) and np.isfinite(pixel) else (1.0, 1.0)
         try:
-            tifffile.imwrite(path, data, imagej=data.dtype not in (np.float64, bool) and data.ndim <= 3,
-                             resolution=resolution, metadata={"unit": unit})
+            tifffile.imwrite(
+                path,
+                data,
+                imagej=data.dtype not in (np.float64, bool) and data.ndim <= 3,
+                resolution=resolution,
+                metadata={"unit": unit},
+            )
         except Exception:  # noqa: BLE001 - tifffile refuses some combinations: write it plainly
             tifffile.imwrite(path, data)
         return path
@@ -288,8 +297,12 @@ def run_case(case: Case, corpus: Path, work: Path) -> tuple[str, str]:
             if case.target == "read":
                 kinds = ("auto", "tem", "blot")
                 try:
-                    read_image(path, kind=kinds[case.variant % 3], frame=None if case.variant % 2 else 0,
-                               max_megapixels=FUZZ_MAX_MEGAPIXELS)
+                    read_image(
+                        path,
+                        kind=kinds[case.variant % 3],
+                        frame=None if case.variant % 2 else 0,
+                        max_megapixels=FUZZ_MAX_MEGAPIXELS,
+                    )
                 except (ImageReadError, ValueError) as err:
                     outcome, detail = ("message", str(err)) if name in str(err) else ("unnamed", str(err))
             else:
@@ -306,8 +319,7 @@ def run_case(case: Case, corpus: Path, work: Path) -> tuple[str, str]:
                 if rc == 3:
                     outcome, detail = "traceback", " | ".join(collect.messages)
                 elif rc != 0:
-                    outcome, detail = _check_message(case.target, rc, name, stdout.getvalue(), out,
-                                                     collect.messages)
+                    outcome, detail = _check_message(case.target, rc, name, stdout.getvalue(), out, collect.messages)
     except BaseException as err:  # noqa: BLE001 - this is what the fuzzer looks for
         outcome, detail = "traceback", "".join(traceback.format_exception(err))[-2000:]
     finally:
@@ -424,5 +436,10 @@ def random_case(rng: np.random.Generator, seeds: list[str], *, weights: dict[str
     else:
         seed = seeds[int(rng.integers(0, len(seeds)))]
         mutation = MUTATIONS[int(rng.integers(0, len(MUTATIONS)))]
-    return Case(seed=seed, mutation=mutation, rng_seed=int(rng.integers(0, 2**31)), target=target,
-                variant=int(rng.integers(0, 12)))
+    return Case(
+        seed=seed,
+        mutation=mutation,
+        rng_seed=int(rng.integers(0, 2**31)),
+        target=target,
+        variant=int(rng.integers(0, 12)),
+    )

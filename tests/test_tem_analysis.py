@@ -13,8 +13,9 @@ from exo_vision.tem_analysis import analyse_micrograph
 
 
 def calibrated(image: np.ndarray, px: float, path=None) -> ImageData:
-    return ImageData(image, path=path, pixel_size_nm=px, pixel_size_source="user", pixel_size_yx_nm=(px, px),
-                     kind="tem")
+    return ImageData(
+        image, path=path, pixel_size_nm=px, pixel_size_source="user", pixel_size_yx_nm=(px, px), kind="tem"
+    )
 
 
 @pytest.fixture(scope="module")

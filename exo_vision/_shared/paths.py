@@ -161,9 +161,7 @@ def check_output_plan(
         seen[key] = name
         target = (out_dir / name).resolve()
         if target in resolved_inputs:
-            raise ValueError(
-                f"--out {shown} would overwrite the input {display_path(target)}; choose another folder"
-            )
+            raise ValueError(f"--out {shown} would overwrite the input {display_path(target)}; choose another folder")
 
 
 def is_previous_output(path: Path, markers: dict[str, str]) -> bool:

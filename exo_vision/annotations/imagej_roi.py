@@ -12,6 +12,7 @@ import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -159,7 +160,8 @@ def read_imagej_rois(path: str | Path, shape: tuple[int, int]) -> RoiLabels:
     shape = (int(shape[0]), int(shape[1]))
     rois = _load(path)
     labels = np.zeros(shape, np.int32)
-    rows, skipped = [], []
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
     for roi in rois:
         kind = _type_name(roi)
         name = roi.name or f"roi-{len(rows) + len(skipped) + 1}"
@@ -174,8 +176,12 @@ def read_imagej_rois(path: str | Path, shape: tuple[int, int]) -> RoiLabels:
         labels[mask] = value
         rows.append({"label": value, "name": name, "roi_type": kind.lower()})
     if skipped:
-        logger.warning("%s: %d ROI(s) outline no area on the image and were skipped: %s",
-                       path.name, len(skipped), ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+        logger.warning(
+            "%s: %d ROI(s) outline no area on the image and were skipped: %s",
+            path.name,
+            len(skipped),
+            ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
+        )
     if not rows:
         raise ValueError(
             f"{path} has no area ROI on a {shape[1]}x{shape[0]} image; check that the ROIs were drawn on this "
@@ -224,7 +230,7 @@ def write_imagej_rois(path: str | Path, labels: np.ndarray, *, names: dict[int, 
     -------
     Path
     """
-    from exo_vision.batch.atomic import atomic_write
+    from exo_vision._shared.atomic import atomic_write
 
     path = Path(path)
     if path.suffix.lower() != ".zip":

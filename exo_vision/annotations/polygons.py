@@ -78,7 +78,9 @@ def polygon_mask(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def polygons_to_labels(polygons: list[np.ndarray], shape: tuple[int, int], *, ids: list[int] | None = None) -> np.ndarray:
+def polygons_to_labels(
+    polygons: list[np.ndarray], shape: tuple[int, int], *, ids: list[int] | None = None
+) -> np.ndarray:
     """Rasterise polygons into instance labels.
 
     Parameters

@@ -77,14 +77,22 @@ def write_labels_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: fl
     if top <= np.iinfo(np.uint16).max:
         data = np.ascontiguousarray(labels, dtype=np.uint16)
         tifffile.imwrite(
-            path, **_deflated_strips(data), imagej=True, resolution=resolution, metadata={"unit": "nm"},
+            path,
+            **_deflated_strips(data),
+            imagej=True,
+            resolution=resolution,
+            metadata={"unit": "nm"},
         )
     else:
         # ImageJ hyperstacks cannot hold uint32; keep the same description and tags so readers agree.
         data = np.ascontiguousarray(labels, dtype=np.uint32)
         tifffile.imwrite(
-            path, **_deflated_strips(data), resolution=resolution, resolutionunit="NONE",
-            description="ImageJ=1.11a\nunit=nm\n", metadata=None,
+            path,
+            **_deflated_strips(data),
+            resolution=resolution,
+            resolutionunit="NONE",
+            description="ImageJ=1.11a\nunit=nm\n",
+            metadata=None,
         )
 
 
@@ -104,10 +112,15 @@ def _deflated_strips(data: np.ndarray) -> dict[str, Any]:
     if encode is None or data.size == 0:
         return {"data": data, "compression": "zlib", "compressionargs": {"level": 1}}
     strips = (
-        encode(data[row:row + _ROWS_PER_STRIP].tobytes(), level=1) for row in range(0, data.shape[0], _ROWS_PER_STRIP)
+        encode(data[row : row + _ROWS_PER_STRIP].tobytes(), level=1) for row in range(0, data.shape[0], _ROWS_PER_STRIP)
     )
-    return {"data": strips, "shape": data.shape, "dtype": data.dtype, "compression": "zlib",
-            "rowsperstrip": _ROWS_PER_STRIP}
+    return {
+        "data": strips,
+        "shape": data.shape,
+        "dtype": data.dtype,
+        "compression": "zlib",
+        "rowsperstrip": _ROWS_PER_STRIP,
+    }
 
 
 #: printf format of floats in output tables: 12 significant digits. Far beyond

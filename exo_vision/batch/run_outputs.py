@@ -41,6 +41,8 @@ from exo_vision.measure.vesicles import VESICLE_COLUMNS
 
 #: Columns of errors.csv.
 ERROR_COLUMNS = ("input", "stem", "error")
+
+
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
     return table_csv_text(frame).encode("utf-8")
 
@@ -54,9 +56,7 @@ def pooled_tables(records: Sequence[dict[str, Any]], *, out_dir: Path) -> list[t
     return out
 
 
-def write_run_outputs(
-    result: Any, *, out_dir: Path, config: TemBatchConfig, argv: Sequence[str] | None = None
-) -> None:
+def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, argv: Sequence[str] | None = None) -> None:
     """Write vesicles.csv, summary.csv, the histogram, errors.csv and run.json.
 
     Parameters
@@ -102,7 +102,11 @@ def write_run_outputs(
     write_if_changed(out_dir / "summary.csv", _csv_bytes(statistics_frame(per_image)))
 
     errors = pd.DataFrame(
-        [{k: display_path(str(r.get(k, ""))) for k in ERROR_COLUMNS} for r in result.records if r["status"] == "failed"],
+        [
+            {k: display_path(str(r.get(k, ""))) for k in ERROR_COLUMNS}
+            for r in result.records
+            if r["status"] == "failed"
+        ],
         columns=list(ERROR_COLUMNS),
     )
     write_if_changed(out_dir / "errors.csv", _csv_bytes(errors))
@@ -110,9 +114,7 @@ def write_run_outputs(
     diameters = pooled["equivalent_diameter_nm"].to_numpy(dtype=float) if len(pooled) else np.zeros(0)
     if config.exclude_border and len(pooled) and "touches_border" in pooled.columns:
         diameters = diameters[~pooled["touches_border"].astype(bool).to_numpy()]
-    fig, _ = size_histogram_figure(
-        {"all images": diameters}, bin_width_nm=config.bin_width_nm, kde=diameters.size > 1
-    )
+    fig, _ = size_histogram_figure({"all images": diameters}, bin_width_nm=config.bin_width_nm, kde=diameters.size > 1)
     for suffix in ("png", "svg"):
         buffer = io.BytesIO()
         save_figure(fig, buffer, fmt=suffix)

@@ -218,8 +218,14 @@ def plan_jobs(
     check_output_plan(out_dir=out_dir, inputs=inputs, outputs=[*RUN_FILES, *outputs], input_folders=input_folders)
     params = config.analysis_parameters()
     return [
-        ImageJob(index=index, path=str(path), stem=stem, out_dir=str(out_dir), parameters=params,
-                 max_megapixels=config.max_megapixels)
+        ImageJob(
+            index=index,
+            path=str(path),
+            stem=stem,
+            out_dir=str(out_dir),
+            parameters=params,
+            max_megapixels=config.max_megapixels,
+        )
         for index, (path, stem) in enumerate(zip(inputs, stems, strict=True))
     ]
 
@@ -244,7 +250,11 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         record["input_sha256"] = sha256_file(job.path)
         t0 = time.perf_counter()
         image = read_image(
-            job.path, kind="tem", frame=p["frame"], pixel_size_nm=p["pixel_size_nm"], scale_bar=p["scale_bar"],
+            job.path,
+            kind="tem",
+            frame=p["frame"],
+            pixel_size_nm=p["pixel_size_nm"],
+            scale_bar=p["scale_bar"],
             max_megapixels=job.max_megapixels,
         )
         t1 = time.perf_counter()
@@ -267,8 +277,9 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         )
         marker_facts = dict(record)
         marker_facts["timings"] = timings
-        write_image_outputs(result, out_dir=out_dir, stem=job.stem, record=marker_facts,
-                            save_rois=bool(p.get("save_rois")))
+        write_image_outputs(
+            result, out_dir=out_dir, stem=job.stem, record=marker_facts, save_rois=bool(p.get("save_rois"))
+        )
         timings["write_s"] = time.perf_counter() - t2
         timings["total_s"] = time.perf_counter() - start
         record["timings"] = timings
@@ -324,7 +335,8 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
     )
     if complete is None:
         reason = (
-            "the input file changed since" if marker.get("input_sha256") != checksum
+            "the input file changed since"
+            if marker.get("input_sha256") != checksum
             else "its output files are missing or were altered"
         )
         return {
@@ -340,7 +352,9 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
         logger.warning(
             "%s: kept the result curated in the GUI (made with other parameters than this run's); "
             "to re-analyse it, move its %s_* files out of %s or choose another --out",
-            job.path, job.stem, job.out_dir,
+            job.path,
+            job.stem,
+            job.out_dir,
         )
     record = {k: v for k, v in complete.items() if k not in ("outputs", "marker_version")}
     record.update({**base, "status": "skipped"})
@@ -370,8 +384,9 @@ def _worker_init(main_pid: int, temp_dir: str | None) -> None:
     """
     _one_thread_per_worker()
 
-    threading.Thread(target=_exit_with_parent, args=(main_pid, temp_dir), daemon=True,
-                     name="exo-vision-parent-watch").start()
+    threading.Thread(
+        target=_exit_with_parent, args=(main_pid, temp_dir), daemon=True, name="exo-vision-parent-watch"
+    ).start()
 
 
 def _exit_with_parent(main_pid: int, temp_dir: str | None) -> None:
@@ -460,9 +475,12 @@ def _run_isolated(job: ImageJob, context: multiprocessing.context.BaseContext) -
             return pool.submit(process_image, job).result()
         except cf.process.BrokenProcessPool:
             return {
-                "input": display_path(job.path), "stem": job.stem, "index": job.index, "status": "failed",
+                "input": display_path(job.path),
+                "stem": job.stem,
+                "index": job.index,
+                "status": "failed",
                 "error": "the worker process died while analysing this input, also when retried alone "
-                         "(out of memory, or a crash inside a library); try it alone with --workers 1",
+                "(out of memory, or a crash inside a library); try it alone with --workers 1",
             }
 
 
@@ -526,22 +544,41 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
         futures = as_completed()
         while pending and futures.count() < limit:
             job = pending.pop()
-            futures.add(client.submit(_process_image_single_threaded, job, key=f"exo-vision-{job.index}-{run_token}",
-                                      retries=WORKER_DEATH_RETRIES, pure=False))
+            futures.add(
+                client.submit(
+                    _process_image_single_threaded,
+                    job,
+                    key=f"exo-vision-{job.index}-{run_token}",
+                    retries=WORKER_DEATH_RETRIES,
+                    pure=False,
+                )
+            )
         for future in futures:
             if future.status == "error":
                 failure = future.exception()
                 index = int(future.key.split("-")[2])
                 job = by_index[index]
-                yield {"input": display_path(job.path), "stem": job.stem, "index": index, "status": "failed",
-                       "error": f"{type(failure).__name__}: {failure}"}
+                yield {
+                    "input": display_path(job.path),
+                    "stem": job.stem,
+                    "index": index,
+                    "status": "failed",
+                    "error": f"{type(failure).__name__}: {failure}",
+                }
             else:
                 yield future.result()
             future.release()
             if pending:
                 job = pending.pop()
-                futures.add(client.submit(_process_image_single_threaded, job, key=f"exo-vision-{job.index}-{run_token}",
-                                          retries=WORKER_DEATH_RETRIES, pure=False))
+                futures.add(
+                    client.submit(
+                        _process_image_single_threaded,
+                        job,
+                        key=f"exo-vision-{job.index}-{run_token}",
+                        retries=WORKER_DEATH_RETRIES,
+                        pure=False,
+                    )
+                )
     finally:
         client.close()
         if cluster is not None:
@@ -619,8 +656,12 @@ def run_tem_batch(
 
     workers = int(config.workers or default_workers())
     if workers > default_workers() and not config.scheduler:
-        logger.warning("--workers %d is more than the %d core(s) available: using %d", workers, default_workers(),
-                       default_workers())
+        logger.warning(
+            "--workers %d is more than the %d core(s) available: using %d",
+            workers,
+            default_workers(),
+            default_workers(),
+        )
         workers = default_workers()
     if config.scheduler:
         stream = _run_dask(todo, config.scheduler, workers)

@@ -218,7 +218,9 @@ def flat_backing(image: np.ndarray, bar_box: Box, *, tolerance_fraction: float =
     image = np.ascontiguousarray(image, dtype=np.float32)
     height, width = image.shape
     r0, c0, r1, c1 = bar_box
-    ring = [(row, col) for row in (r0 - 2, r1 + 1) if 0 <= row < height for col in range(c0, c1, max(1, (c1 - c0) // 16))]
+    ring = [
+        (row, col) for row in (r0 - 2, r1 + 1) if 0 <= row < height for col in range(c0, c1, max(1, (c1 - c0) // 16))
+    ]
     if not ring:
         return None
     values = np.array([image[row, col] for row, col in ring])

@@ -31,7 +31,9 @@ _NICE_MANTISSAS = (1.0, 2.0, 2.5, 5.0)
 #: A number (possibly with letters tesseract confuses with digits) then a unit.
 _LABEL_RE = re.compile(r"^(?P<number>[0-9OoQDlIi|!Ss.,]*[0-9OoQDlIi|!Ss])(?P<unit>[A-Za-zµ]{2,3})$")
 #: Letters tesseract reads for digits in scale-bar labels.
-_DIGIT_MISREADS = str.maketrans({"O": "0", "o": "0", "Q": "0", "D": "0", "l": "1", "I": "1", "i": "1", "|": "1", "!": "1", "S": "5", "s": "5"})
+_DIGIT_MISREADS = str.maketrans(
+    {"O": "0", "o": "0", "Q": "0", "D": "0", "l": "1", "I": "1", "i": "1", "|": "1", "!": "1", "S": "5", "s": "5"}
+)
 #: Marks tesseract sometimes adds after a label (specks, the box edge).
 _TRAILING_JUNK = ".,:;'\"*®©°_-~`"
 #: What tesseract makes of "µm".
@@ -190,7 +192,9 @@ def run_tesseract_batch(
         try:
             done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False, env=env)
         except subprocess.TimeoutExpired as error:
-            raise TesseractError(f"tesseract ({exe}) took longer than {timeout_s:g} s on {len(paths)} label crops") from error
+            raise TesseractError(
+                f"tesseract ({exe}) took longer than {timeout_s:g} s on {len(paths)} label crops"
+            ) from error
         except OSError as error:
             raise TesseractError(f"tesseract ({exe}) could not be started: {error}") from error
     if done.returncode != 0:
@@ -407,7 +411,7 @@ def parse_scale_label(text: str) -> LabelValue | None:
     notes = []
     trimmed = cleaned.rstrip(_TRAILING_JUNK)
     if trimmed != cleaned:
-        notes.append(f"ignored {cleaned[len(trimmed):]!r} after the unit")
+        notes.append(f"ignored {cleaned[len(trimmed) :]!r} after the unit")
         confidence *= 0.9
     match = _LABEL_RE.match(trimmed)
     if match is None:

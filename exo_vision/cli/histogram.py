@@ -52,19 +52,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("tables", nargs="+", metavar="TABLE", help="vesicles.csv files")
     p.add_argument("--out", required=True, metavar="FIG", help="figure file: .svg, .pdf or .png")
-    p.add_argument("--group-by", default="auto", metavar="WHAT",
-                   help="auto (default), image, grid, file, none, or a column name")
+    p.add_argument(
+        "--group-by", default="auto", metavar="WHAT", help="auto (default), image, grid, file, none, or a column name"
+    )
     p.add_argument("--pattern", metavar="REGEX", help="map group names through this regular expression")
     p.add_argument("--bin-width-nm", type=float, default=10.0, metavar="NM", help="bin width in nm (default 10)")
     p.add_argument("--range-nm", type=float, nargs=2, metavar=("LOW", "HIGH"), help="diameter range of the bins")
     p.add_argument("--percent", action="store_true", help="percent instead of counts")
     p.add_argument("--kde", action="store_true", help="add a kernel density line")
-    p.add_argument("--weighting", choices=("number", "volume", "intensity"), default="number",
-                   help="weight vesicles by 1, d^3 or d^6 (as DLS sees them); default number")
-    p.add_argument("--layout", choices=("overlay", "side-by-side", "violin", "box"), default="overlay",
-                   help="how groups are compared (default overlay)")
-    p.add_argument("--width", choices=("single", "double"), default="single",
-                   help="journal column width: single 85 mm (default) or double 180 mm")
+    p.add_argument(
+        "--weighting",
+        choices=("number", "volume", "intensity"),
+        default="number",
+        help="weight vesicles by 1, d^3 or d^6 (as DLS sees them); default number",
+    )
+    p.add_argument(
+        "--layout",
+        choices=("overlay", "side-by-side", "violin", "box"),
+        default="overlay",
+        help="how groups are compared (default overlay)",
+    )
+    p.add_argument(
+        "--width",
+        choices=("single", "double"),
+        default="single",
+        help="journal column width: single 85 mm (default) or double 180 mm",
+    )
     p.add_argument("--include-border", action="store_true", help="keep vesicles touching the image border")
     p.add_argument("--title", help="figure title")
     p.set_defaults(func=run)
@@ -158,8 +171,11 @@ def group_diameters(
 
         data["group"] = data["group"].map(mapped)
         if (data["group"] == "unmatched").any():
-            logger.warning("--pattern %r did not match %d vesicle(s); they form the group 'unmatched'",
-                           pattern, int((data["group"] == "unmatched").sum()))
+            logger.warning(
+                "--pattern %r did not match %d vesicle(s); they form the group 'unmatched'",
+                pattern,
+                int((data["group"] == "unmatched").sum()),
+            )
     return {str(name): g["d"] for name, g in data.groupby("group", sort=False)}
 
 

@@ -101,7 +101,11 @@ def describe(
     shown = display_path(path)
     try:
         image = read_image(
-            path, kind=kind, frame=frame, scale_bar=scale_bar, max_megapixels=max_megapixels  # type: ignore[arg-type]
+            path,
+            kind=kind,
+            frame=frame,
+            scale_bar=scale_bar,
+            max_megapixels=max_megapixels,  # type: ignore[arg-type]
         )
     except (ImageReadError, ValueError, OSError) as exc:
         return {"path": shown, "error": display_path(str(exc))}

@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("%s failed", args.command, exc_info=True)
         logger.error(
             "unexpected error (%s: %s); rerun with -v for the details and please report it",
-            type(err).__name__, display_path(str(err)),
+            type(err).__name__,
+            display_path(str(err)),
         )
         return 3
 

@@ -52,14 +52,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--tem", action="append", default=[], metavar="DIR",
-                   help="output folder of `exo-vision tem` (one grid); repeat for several grids")
+    p.add_argument(
+        "--tem",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="output folder of `exo-vision tem` (one grid); repeat for several grids",
+    )
     p.add_argument("--blot", metavar="DIR", help="output folder of `exo-vision blot` (with --panel)")
     p.add_argument("--dls", metavar="VALUES", help='DLS values, e.g. "z_avg_nm=121.3,sd_nm=23.7,pdi=0.21"')
     p.add_argument("--zeta", metavar="VALUES", help='zeta potential, e.g. "mean_mv=-23.5,sd_mv=4.1"')
     p.add_argument("--protein", metavar="VALUES", help='protein concentration, e.g. "ug_per_ml=850,method=BCA"')
-    p.add_argument("--title", default="EV characterization report", metavar="TEXT",
-                   help="title of the report (e.g. the preparation's name)")
+    p.add_argument(
+        "--title",
+        default="EV characterization report",
+        metavar="TEXT",
+        help="title of the report (e.g. the preparation's name)",
+    )
     p.add_argument("--out", required=True, metavar="FILE.html", help="the HTML file to write")
     p.set_defaults(func=run)
 
@@ -78,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
         if not out.parent.exists():
             raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it first")
         page = build_report(
-            tem_dirs=args.tem, blot_dir=args.blot, dls=args.dls, zeta=args.zeta, protein=args.protein,
+            tem_dirs=args.tem,
+            blot_dir=args.blot,
+            dls=args.dls,
+            zeta=args.zeta,
+            protein=args.protein,
             title=args.title,
         )
     except ValueError as err:

@@ -56,51 +56,104 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--recursive", action="store_true", default=None, help="descend into sub-folders of INPUT folders")
-    p.add_argument("--config", metavar="FILE",
-                   help="TOML file of parameters, or a run.json from an earlier run; options given here win")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file of parameters, or a run.json from an earlier run; options given here win",
+    )
     g = p.add_argument_group("calibration")
-    g.add_argument("--pixel-size-nm", type=float, metavar="NM",
-                   help="pixel size in nm for every input, overriding the file's calibration")
+    g.add_argument(
+        "--pixel-size-nm",
+        type=float,
+        metavar="NM",
+        help="pixel size in nm for every input, overriding the file's calibration",
+    )
     g.add_argument("--frame", type=int, metavar="K", help="frame to analyse in multi-frame files (0-based)")
-    g.add_argument("--no-scale-bar", dest="scale_bar", action="store_false", default=None,
-                   help="do not calibrate from a burnt-in scale bar")
-    g.add_argument("--max-megapixels", type=float, metavar="MP",
-                   help="refuse inputs that decode to more than MP million values (default 256), "
-                        "checked before decoding")
+    g.add_argument(
+        "--no-scale-bar",
+        dest="scale_bar",
+        action="store_false",
+        default=None,
+        help="do not calibrate from a burnt-in scale bar",
+    )
+    g.add_argument(
+        "--max-megapixels",
+        type=float,
+        metavar="MP",
+        help="refuse inputs that decode to more than MP million values (default 256), checked before decoding",
+    )
     g = p.add_argument_group("segmentation")
-    g.add_argument("--method", choices=available_methods(),
-                   help=f"segmentation method (default {DEFAULT_METHOD}): "
-                   + "; ".join(f"{name}: {METHODS[name].description}" for name in available_methods()))
-    g.add_argument("--model", metavar="PATH",
-                   help="for --method unet: a model file (.onnx with its .json card beside it) instead of the "
-                   "shipped one, e.g. one made by fine-tuning")
+    g.add_argument(
+        "--method",
+        choices=available_methods(),
+        help=f"segmentation method (default {DEFAULT_METHOD}): "
+        + "; ".join(f"{name}: {METHODS[name].description}" for name in available_methods()),
+    )
+    g.add_argument(
+        "--model",
+        metavar="PATH",
+        help="for --method unet: a model file (.onnx with its .json card beside it) instead of the "
+        "shipped one, e.g. one made by fine-tuning",
+    )
     g.add_argument("--min-diameter-nm", type=float, metavar="NM", help="smallest vesicle diameter (default 20)")
     g.add_argument("--max-diameter-nm", type=float, metavar="NM", help="largest vesicle diameter (default 500)")
     g.add_argument("--sensitivity", type=float, metavar="S", help="detection sensitivity in [0, 1] (default 0.5)")
-    g.add_argument("--polarity", choices=("auto", "bright", "dark"),
-                   help="vesicles lighter (bright) or darker (dark) than the stain (default auto)")
-    g.add_argument("--save-rois", action="store_true", default=None,
-                   help="also write each image's vesicles as an ImageJ/Fiji ROI set S_rois.zip (ROI names = the "
-                   "vesicle ids of S_vesicles.csv)")
+    g.add_argument(
+        "--polarity",
+        choices=("auto", "bright", "dark"),
+        help="vesicles lighter (bright) or darker (dark) than the stain (default auto)",
+    )
+    g.add_argument(
+        "--save-rois",
+        action="store_true",
+        default=None,
+        help="also write each image's vesicles as an ImageJ/Fiji ROI set S_rois.zip (ROI names = the "
+        "vesicle ids of S_vesicles.csv)",
+    )
     g = p.add_argument_group("statistics")
-    g.add_argument("--include-border", dest="exclude_border", action="store_false", default=None,
-                   help="count border-touching vesicles in the statistics (excluded by default)")
+    g.add_argument(
+        "--include-border",
+        dest="exclude_border",
+        action="store_false",
+        default=None,
+        help="count border-touching vesicles in the statistics (excluded by default)",
+    )
     g.add_argument("--bin-width-nm", type=float, metavar="NM", help="bin width of size_histogram (default 10)")
     g.add_argument("--seed", type=int, help="seed of the bootstrap confidence intervals (default 0)")
     g = p.add_argument_group("execution")
     g.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
-    g.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a Dask cluster at ADDRESS (tcp://host:8786), or 'local' for a LocalCluster")
-    g.add_argument("--resume", action="store_true",
-                   help="skip inputs whose outputs are complete from an earlier run with the same parameters")
+    g.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster at ADDRESS (tcp://host:8786), or 'local' for a LocalCluster",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip inputs whose outputs are complete from an earlier run with the same parameters",
+    )
     p.set_defaults(func=run)
 
 
 def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
     keys = (
-        "pixel_size_nm", "frame", "scale_bar", "method", "model", "min_diameter_nm", "max_diameter_nm",
-        "sensitivity", "polarity", "exclude_border", "bin_width_nm", "seed", "recursive", "workers", "scheduler",
-        "max_megapixels", "save_rois",
+        "pixel_size_nm",
+        "frame",
+        "scale_bar",
+        "method",
+        "model",
+        "min_diameter_nm",
+        "max_diameter_nm",
+        "sensitivity",
+        "polarity",
+        "exclude_border",
+        "bin_width_nm",
+        "seed",
+        "recursive",
+        "workers",
+        "scheduler",
+        "max_megapixels",
+        "save_rois",
     )
     return {k: getattr(args, k) for k in keys}
 
@@ -144,7 +197,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _logs_above_the_bar(bar):
             result = run_tem_batch(
-                args.inputs, out_dir=args.out, config=config, resume=args.resume, progress=progress,
+                args.inputs,
+                out_dir=args.out,
+                config=config,
+                resume=args.resume,
+                progress=progress,
                 argv=["exo-vision", "tem", *map(str, args.inputs), "--out", str(args.out)]
                 + (["--config", str(args.config)] if args.config else [])
                 + (["--resume"] if args.resume else []),
@@ -165,5 +222,7 @@ def run(args: argparse.Namespace) -> int:
         f"{counts['failed']} failed; {result.wall_s:.1f} s; outputs in {display_path(args.out)}\n"
     )
     if result.failed:
-        logger.error("%d input(s) failed; reasons in %s", len(result.failed), display_path(Path(args.out) / "errors.csv"))
+        logger.error(
+            "%d input(s) failed; reasons in %s", len(result.failed), display_path(Path(args.out) / "errors.csv")
+        )
     return 1 if result.failed else 0

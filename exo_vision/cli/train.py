@@ -6,7 +6,6 @@ import argparse
 import logging
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 from exo_vision._shared.paths import display_path
@@ -49,20 +48,41 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     d = FineTuneSettings()
     p = subparsers.add_parser(
-        "train", help="fine-tune the vesicle model on curated micrographs", description=DESCRIPTION,
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train",
+        help="fine-tune the vesicle model on curated micrographs",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--from", dest="sources", nargs="+", required=True, metavar="DIR",
-                   help="grid-session output folders and/or folders of images with annotations")
+    p.add_argument(
+        "--from",
+        dest="sources",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="grid-session output folders and/or folders of images with annotations",
+    )
     p.add_argument("--out", required=True, metavar="MODEL.onnx", help="the new model (its card MODEL.json beside it)")
     p.add_argument("--base-model", metavar="PATH", help="model to start from (default: the shipped ev-unet)")
-    p.add_argument("--pixel-size-nm", type=float, metavar="NM",
-                   help="pixel size of annotated images whose files carry no calibration")
+    p.add_argument(
+        "--pixel-size-nm",
+        type=float,
+        metavar="NM",
+        help="pixel size of annotated images whose files carry no calibration",
+    )
     p.add_argument("--steps", type=int, default=d.steps, help=f"training steps at most (default {d.steps})")
-    p.add_argument("--minutes", type=float, default=d.max_minutes,
-                   help=f"training time at most in minutes (default {d.max_minutes:g})")
-    p.add_argument("--validation-fraction", type=float, default=d.validation_fraction,
-                   help=f"share of micrographs held out for validation (default {d.validation_fraction:g})")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=d.max_minutes,
+        help=f"training time at most in minutes (default {d.max_minutes:g})",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=d.validation_fraction,
+        help=f"share of micrographs held out for validation (default {d.validation_fraction:g})",
+    )
     p.add_argument("--learning-rate", type=float, default=d.learning_rate, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed of the split and the training (default {d.seed})")
     p.add_argument("--threads", type=int, default=d.threads, help=f"CPU threads (default {d.threads})")
@@ -75,8 +95,9 @@ def format_figures(before: dict[str, Any], after: dict[str, Any]) -> str:
     for name, f in (("before", before), ("after", after)):
         diam = "-" if f["diameter_error_pct"] is None else f"{f['diameter_error_pct']:.1f}"
         counts = f"{f['tp']}/{f['fp']}/{f['fn']}"
-        lines.append(f"{name:10}{_fmt(f['precision']):>10}{_fmt(f['recall']):>8}{_fmt(f['f1']):>7}{diam:>13}"
-                     f"{counts:>12}")
+        lines.append(
+            f"{name:10}{_fmt(f['precision']):>10}{_fmt(f['recall']):>8}{_fmt(f['f1']):>7}{diam:>13}{counts:>12}"
+        )
     return "\n".join(lines)
 
 
@@ -100,9 +121,14 @@ def run(args: argparse.Namespace) -> int:
             )
         from exo_vision.learn.finetune import FineTuneSettings, fine_tune, split_micrographs
 
-        settings = FineTuneSettings(steps=args.steps, max_minutes=args.minutes,
-                                    validation_fraction=args.validation_fraction, learning_rate=args.learning_rate,
-                                    seed=args.seed, threads=args.threads)
+        settings = FineTuneSettings(
+            steps=args.steps,
+            max_minutes=args.minutes,
+            validation_fraction=args.validation_fraction,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            threads=args.threads,
+        )
         split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
     except ValueError as err:
         logger.error("%s", err)
@@ -119,8 +145,15 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
     try:
-        result = fine_tune(micrographs, out=args.out, base_model=args.base_model, settings=settings, split=split,
-                           progress=progress, command=shlex.join(["exo-vision", "train", *sys.argv[2:]]))
+        result = fine_tune(
+            micrographs,
+            out=args.out,
+            base_model=args.base_model,
+            settings=settings,
+            split=split,
+            progress=progress,
+            command=shlex.join(["exo-vision", "train", *sys.argv[2:]]),
+        )
     except ValueError as err:
         logger.error("%s", err)
         return 2
@@ -143,5 +176,12 @@ def _bar(total: int) -> Any:
     """A tqdm bar of training steps on stderr (plain when stderr is not a terminal)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="step", desc="fine-tuning", file=sys.stderr, dynamic_ncols=True,
-                disable=None if sys.stderr.isatty() else False, mininterval=1.0 if sys.stderr.isatty() else 30.0)
+    return tqdm(
+        total=total,
+        unit="step",
+        desc="fine-tuning",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=None if sys.stderr.isatty() else False,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+    )

@@ -130,8 +130,10 @@ def size_histogram_figure(
             raise ValueError(f"group {name!r} holds non-finite diameters; drop those rows first")
     everything = np.concatenate(list(data.values())) if data else np.zeros(0)
     if range_nm is None and everything.size:
-        range_nm = (float(np.floor(everything.min() / bin_width_nm) * bin_width_nm),
-                    float((np.floor(everything.max() / bin_width_nm) + 1) * bin_width_nm))
+        range_nm = (
+            float(np.floor(everything.min() / bin_width_nm) * bin_width_nm),
+            float((np.floor(everything.max() / bin_width_nm) + 1) * bin_width_nm),
+        )
     elif range_nm is None:
         range_nm = (0.0, float(bin_width_nm))
 
@@ -204,8 +206,7 @@ def size_histogram_figure(
                         body.set_facecolor(GROUP_COLORS[i % len(GROUP_COLORS)])
                         body.set_alpha(0.6)
             else:
-                ax.boxplot(values, positions=positions, widths=0.6, showfliers=True,
-                           flierprops={"markersize": 2})
+                ax.boxplot(values, positions=positions, widths=0.6, showfliers=True, flierprops={"markersize": 2})
             ax.set_xticks(positions, [n or "all" for n in names], rotation=30 if len(names) > 3 else 0)
             ax.set_ylabel("Diameter (nm)")
             ax.set_title(" | ".join(f"{n or 'all'}: n={data[n].size}" for n in names), fontsize=7)

@@ -271,8 +271,13 @@ def render_overlay(
         unknown grey.
     """
     index, palette = render_overlay_indexed(
-        image, labels, table, pixel_size_nm=pixel_size_nm, show_ids=show_ids,
-        scale_bar_nm=scale_bar_nm, line_width_px=line_width_px,
+        image,
+        labels,
+        table,
+        pixel_size_nm=pixel_size_nm,
+        show_ids=show_ids,
+        scale_bar_nm=scale_bar_nm,
+        line_width_px=line_width_px,
     )
     return palette[index]
 

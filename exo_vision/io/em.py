@@ -98,9 +98,7 @@ def _signal_to_raw(signal: dict[str, Any], fmt: str) -> RawImage:
     return raw
 
 
-def _choose(
-    signals: list[dict[str, Any]], fmt: str, *, path: Path, max_megapixels: float | None = None
-) -> RawImage:
+def _choose(signals: list[dict[str, Any]], fmt: str, *, path: Path, max_megapixels: float | None = None) -> RawImage:
     """Pick the main image among the signals a file holds (read lazily: decoded only here, within the limit)."""
     for signal in signals:
         check_decoded_size(path, getattr(signal["data"], "shape", ()), max_megapixels=max_megapixels)

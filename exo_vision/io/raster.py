@@ -43,8 +43,9 @@ def read_raster(path: str | Path, *, max_megapixels: float | None = None) -> Raw
     try:
         with Image.open(path) as img:
             n_frames = getattr(img, "n_frames", 1)
-            check_decoded_size(path, (n_frames, img.size[1], img.size[0], len(img.getbands())),
-                               max_megapixels=max_megapixels)
+            check_decoded_size(
+                path, (n_frames, img.size[1], img.size[0], len(img.getbands())), max_megapixels=max_megapixels
+            )
             return _decode(img)
     except Image.DecompressionBombError as err:
         raise ImageReadError(

@@ -181,8 +181,7 @@ def _vendor_calibration(
     spatial = axes[-2:]
     info: dict[str, Any] = {
         "vendor_axes": [
-            {"name": ax.get("name"), "scale": float(ax.get("scale", 1.0)), "units": ax.get("units")}
-            for ax in spatial
+            {"name": ax.get("name"), "scale": float(ax.get("scale", 1.0)), "units": ax.get("units")} for ax in spatial
         ]
     }
     if len(spatial) != 2:
@@ -241,9 +240,7 @@ def _imagej_calibration(
     return y_nm, x_nm, f"ImageJ unit ({unit}) + XResolution/YResolution"
 
 
-def _ome_calibration(
-    tif: tifffile.TiffFile, notes: list[str]
-) -> tuple[float | None, float | None, str] | None:
+def _ome_calibration(tif: tifffile.TiffFile, notes: list[str]) -> tuple[float | None, float | None, str] | None:
     xml = tif.ome_metadata
     if not xml:
         return None

@@ -145,8 +145,7 @@ def parse_number(text: str | float | int) -> float:
         return float(candidate)
     except ValueError:
         raise ValueError(
-            f"{text!r} is not a number (tried decimal point and decimal comma); "
-            "write the value like 0.62"
+            f"{text!r} is not a number (tried decimal point and decimal comma); write the value like 0.62"
         ) from None
 
 

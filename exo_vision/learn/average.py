@@ -49,14 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     last = UNet(base=config.base, depth=config.depth)
     last.load_state_dict(states[-1]["net"])
     last.eval()
-    validation = {"synthetic": synthetic_validation(net, config),
-                  "synthetic_last_checkpoint_alone": synthetic_validation(last, config)}
+    validation = {
+        "synthetic": synthetic_validation(net, config),
+        "synthetic_last_checkpoint_alone": synthetic_validation(last, config),
+    }
     logger.info("synthetic validation: %s", validation)
     steps = [s["step"] for s in states]
     history = {"steps_done": steps[-1], "seconds": states[-1]["seconds"], "loss": states[-1]["history"]}
     command = " ".join(["python -m exo_vision.learn.average", *(argv if argv is not None else sys.argv[1:])])
     onnx_path, card_path = export_model(
-        net, args.out, config=states[-1]["config"], history=history, validation=validation, command=command,
+        net,
+        args.out,
+        config=states[-1]["config"],
+        history=history,
+        validation=validation,
+        command=command,
         notes=[f"weights: the average of the checkpoints at steps {', '.join(map(str, steps))}"],
     )
     logger.info("wrote %s and %s", onnx_path, card_path)

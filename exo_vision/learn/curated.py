@@ -90,8 +90,10 @@ def _read_labels_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
     if labels.ndim == 3:
         labels = labels[..., 0]
     if labels.shape != shape:
-        raise ValueError(f"label image {path} is {labels.shape[1]}x{labels.shape[0]}, its image "
-                         f"{shape[1]}x{shape[0]}; they must have the same size.")
+        raise ValueError(
+            f"label image {path} is {labels.shape[1]}x{labels.shape[0]}, its image "
+            f"{shape[1]}x{shape[0]}; they must have the same size."
+        )
     labels = labels.astype(np.int64)
     if labels.max() == 1 or np.unique(labels).size == 2:  # a binary mask: one vesicle per connected part
         labels = connected(labels > 0, connectivity=1)
@@ -117,8 +119,9 @@ def _read_pair(image_path: Path, annotation: Path, pixel_size_nm: float | None) 
 
     image = read_image(image_path, kind="tem", pixel_size_nm=pixel_size_nm)
     if image.pixel_size_nm is None:
-        raise ValueError(f"{image_path} carries no calibration and has no readable scale bar; pass its pixel size "
-                         "(--pixel-size-nm).")
+        raise ValueError(
+            f"{image_path} carries no calibration and has no readable scale bar; pass its pixel size (--pixel-size-nm)."
+        )
     shape = image.data.shape
     name = annotation.name.lower()
     if name.endswith((".zip", ".roi")):
@@ -127,8 +130,14 @@ def _read_pair(image_path: Path, annotation: Path, pixel_size_nm: float | None) 
         labels, kind = read_geojson(annotation, shape)[0], "geojson"
     else:
         labels, kind = _read_labels_image(annotation, shape), "label image"
-    return CuratedMicrograph(name=image_path.name, image=np.asarray(image.data, np.float32),
-                             pixel_size_nm=float(image.pixel_size_nm), labels=labels, source=str(annotation), kind=kind)
+    return CuratedMicrograph(
+        name=image_path.name,
+        image=np.asarray(image.data, np.float32),
+        pixel_size_nm=image.pixel_size_nm,
+        labels=labels,
+        source=str(annotation),
+        kind=kind,
+    )
 
 
 def _read_session_micrograph(marker_path: Path, marker: dict) -> CuratedMicrograph:
@@ -142,16 +151,26 @@ def _read_session_micrograph(marker_path: Path, marker: dict) -> CuratedMicrogra
     if not image_path.is_absolute() and not image_path.is_file():
         image_path = (marker_path.parent / image_path).resolve()
     if not image_path.is_file():
-        raise ValueError(f"{marker_path.name} names the micrograph {marker['input']}, which is not there any more; "
-                         "put the grid's images back where they were curated.")
+        raise ValueError(
+            f"{marker_path.name} names the micrograph {marker['input']}, which is not there any more; "
+            "put the grid's images back where they were curated."
+        )
     px = marker.get("pixel_size_nm")
     image = read_image(image_path, kind="tem", pixel_size_nm=px)
+    if image.pixel_size_nm is None:
+        raise ValueError(f"{marker_path} names no pixel size and {image_path} carries none; re-run its analysis.")
     labels = tifffile.imread(labels_path).astype(np.int32)
     if labels.shape != image.data.shape:
         raise ValueError(f"{labels_path} does not match its micrograph {image_path} in size.")
-    return CuratedMicrograph(name=image_path.name, image=np.asarray(image.data, np.float32),
-                             pixel_size_nm=float(image.pixel_size_nm), labels=labels, source=str(labels_path),
-                             kind="grid session", n_edits=int(marker.get("n_edits", 0)))
+    return CuratedMicrograph(
+        name=image_path.name,
+        image=np.asarray(image.data, np.float32),
+        pixel_size_nm=float(image.pixel_size_nm),
+        labels=labels,
+        source=str(labels_path),
+        kind="grid session",
+        n_edits=int(marker.get("n_edits", 0)),
+    )
 
 
 def _is_annotation(path: Path) -> bool:
@@ -182,8 +201,10 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
     found: list[CuratedMicrograph] = []
     for folder in map(Path, folders):
         if not folder.is_dir():
-            raise ValueError(f"{folder} is not a folder; pass grid-session output folders or folders of images "
-                             "with their annotations.")
+            raise ValueError(
+                f"{folder} is not a folder; pass grid-session output folders or folders of images "
+                "with their annotations."
+            )
         markers = sorted(folder.glob("*_done.json"))
         session = False
         for marker_path in markers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, cast
+
 import cv2
 import numpy as np
 
@@ -29,14 +31,21 @@ def legacy_sample(size: int, *, working_scale_nm: float, rng: np.random.Generato
     """A crop of the first generator's micrograph, resampled to the working scale."""
     px = float(rng.uniform(0.8, 2.5))
     side = int(size * working_scale_nm / px * 1.1)
-    level = str(rng.choice(["easy", "medium", "hard", "extreme"]))
-    polarity = str(rng.choice(["bright", "dark"], p=[0.75, 0.25]))
+    level = cast(Literal["easy", "medium", "hard", "extreme"], str(rng.choice(["easy", "medium", "hard", "extreme"])))
+    polarity = cast(Literal["bright", "dark"], str(rng.choice(["bright", "dark"], p=[0.75, 0.25])))
     image, truth = make_synthetic_tem(
-        (side, side), pixel_size_nm=px, difficulty=level, polarity=polarity, scale_bar=False,
-        dtype=np.float32, rng=rng,
+        (side, side),
+        pixel_size_nm=px,
+        difficulty=level,
+        polarity=polarity,
+        scale_bar=False,
+        dtype=np.float32,
+        rng=rng,
     )
     small = to_working_scale(image, pixel_size_nm=px, working_scale_nm=working_scale_nm)
-    labels = cv2.resize(truth.labels.astype(np.int32), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+    labels = cv2.resize(
+        truth.labels.astype(np.int32), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST
+    )
     img, (r0, c0) = _fit(small, size, rng, fill=float(np.median(small)))
     lab = np.zeros((size, size), np.int32)
     crop = labels[r0 : r0 + size, c0 : c0 + size]
@@ -62,9 +71,7 @@ def make_sample(size: int, *, working_scale_nm: float, rng: np.random.Generator)
     return normalise_for_network(image), make_targets(labels)
 
 
-def make_pool(
-    count: int, *, size: int, working_scale_nm: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def make_pool(count: int, *, size: int, working_scale_nm: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``count`` samples from ``seed``: images (count, size, size) and targets (count, 3, size, size), float16."""
     rng = np.random.default_rng(seed)
     images = np.empty((count, size, size), np.float16)

@@ -31,9 +31,17 @@ def onnx_bytes(net: torch.nn.Module, *, multiple_of: int) -> bytes:
     buffer = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(
-            wrapped, (example,), buffer, input_names=["image"], output_names=["maps"],
-            dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "maps": {0: "batch", 2: "height", 3: "width"}},
-            opset_version=17, dynamo=False,
+            wrapped,
+            (example,),
+            buffer,  # type: ignore[arg-type]  # torch's stub names paths only; it writes to any binary file
+            input_names=["image"],
+            output_names=["maps"],
+            dynamic_axes={
+                "image": {0: "batch", 2: "height", 3: "width"},
+                "maps": {0: "batch", 2: "height", 3: "width"},
+            },
+            opset_version=17,
+            dynamo=False,
         )
     return buffer.getvalue()
 
@@ -101,9 +109,12 @@ def export_model(
         "file": onnx_path.name,
         "sha256": hashlib.sha256(data).hexdigest(),
         "architecture": {
-            "type": "U-Net", "base_channels": int(config["base"]), "depth": int(config["depth"]),
+            "type": "U-Net",
+            "base_channels": int(config["base"]),
+            "depth": int(config["depth"]),
             "parameters": int(sum(p.numel() for p in net.parameters())),
-            "outputs": list(TARGET_CHANNELS), "output_activation": "sigmoid",
+            "outputs": list(TARGET_CHANNELS),
+            "output_activation": "sigmoid",
         },
         "input": {
             "working_scale_nm": float(config["working_scale_nm"]),
@@ -116,10 +127,13 @@ def export_model(
         "training": {
             "command": command,
             "config": config,
-            "data": training_data or {
+            "data": training_data
+            or {
                 "source": "generated micrographs only (no real image)",
-                "generators": {"exo_vision.synthetic.tem_random": GENERATOR_VERSION,
-                               "exo_vision.synthetic.tem": "first generator, 8 % of samples"},
+                "generators": {
+                    "exo_vision.synthetic.tem_random": GENERATOR_VERSION,
+                    "exo_vision.synthetic.tem": "first generator, 8 % of samples",
+                },
             },
             "steps": int(history["steps_done"]),
             "cpu_minutes": round(history["seconds"] / 60, 1),

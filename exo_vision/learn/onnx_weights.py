@@ -25,9 +25,12 @@ def _torch_convolutions(net: UNet) -> list[tuple[nn.Module, nn.BatchNorm2d | Non
     """Every convolution in forward order, with the batch normalisation that follows it (or None)."""
     out: list[tuple[nn.Module, nn.BatchNorm2d | None]] = []
 
-    def block(seq: nn.Sequential) -> None:
-        out.append((seq[0], seq[1]))
-        out.append((seq[3], seq[4]))
+    def block(seq: nn.Module) -> None:
+        assert isinstance(seq, nn.Sequential)
+        for conv_at, norm_at in ((0, 1), (3, 4)):
+            norm = seq[norm_at]
+            assert isinstance(norm, nn.BatchNorm2d)
+            out.append((seq[conv_at], norm))
 
     for down in net.down:
         block(down)
@@ -75,10 +78,16 @@ def unet_from_onnx(onnx_path: str | Path, *, base: int, depth: int) -> UNet:
     names = {id(m): n for n, m in net.named_modules()}
     for node, (conv, norm) in zip(convs, targets, strict=True):
         w = weights[node.input[1]]
-        b = weights[node.input[2]] if len(node.input) > 2 else np.zeros(w.shape[1 if node.op_type == "ConvTranspose" else 0], np.float32)
+        b = (
+            weights[node.input[2]]
+            if len(node.input) > 2
+            else np.zeros(w.shape[1 if node.op_type == "ConvTranspose" else 0], np.float32)
+        )
         prefix = names[id(conv)]
-        if tuple(conv.weight.shape) != w.shape:
-            raise ValueError(f"{onnx_path}: convolution {prefix} has shape {w.shape}, expected {tuple(conv.weight.shape)}")
+        weight = conv.weight
+        assert isinstance(weight, torch.Tensor)
+        if tuple(weight.shape) != w.shape:
+            raise ValueError(f"{onnx_path}: convolution {prefix} has shape {w.shape}, expected {tuple(weight.shape)}")
         state[f"{prefix}.weight"] = torch.from_numpy(np.array(w, np.float32))
         if norm is None:
             state[f"{prefix}.bias"] = torch.from_numpy(np.array(b, np.float32))

@@ -81,7 +81,9 @@ class TrainConfig:
     checkpoint_every: int = 200
 
 
-def _augment(images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _augment(
+    images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random rotation by 90 degrees, flips, and grey-level gain/offset (the targets only move)."""
     k = int(torch.randint(0, 4, (1,), generator=generator))
     images, targets = torch.rot90(images, k, (2, 3)), torch.rot90(targets, k, (2, 3))
@@ -96,9 +98,7 @@ def _augment(images: torch.Tensor, targets: torch.Tensor, generator: torch.Gener
 def loss_terms(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
     """Foreground and boundary binary cross-entropy, distance-map squared error."""
     fg = F.binary_cross_entropy_with_logits(logits[:, 0], targets[:, 0])
-    boundary = F.binary_cross_entropy_with_logits(
-        logits[:, 1], targets[:, 1], pos_weight=torch.tensor(4.0)
-    )
+    boundary = F.binary_cross_entropy_with_logits(logits[:, 1], targets[:, 1], pos_weight=torch.tensor(4.0))
     distance = F.mse_loss(torch.sigmoid(logits[:, 2]), targets[:, 2])
     return {"foreground": fg, "boundary": 0.5 * boundary, "distance": 4.0 * distance}
 
@@ -194,7 +194,7 @@ def train(
         targets = torch.from_numpy(pool_targets[pick].astype(np.float32))
         images, targets = _augment(images, targets, generator)
         terms = loss_terms(net(images), targets)
-        loss = sum(terms.values())
+        loss = torch.stack(list(terms.values())).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -206,15 +206,23 @@ def train(
         if (step + 1) % 50 == 0:
             elapsed = time.perf_counter() - t0
             history.append((step + 1, round(running, 5)))
-            log(f"step {step + 1}/{config.steps}  loss {running:.4f}  "
+            log(
+                f"step {step + 1}/{config.steps}  loss {running:.4f}  "
                 + " ".join(f"{k} {float(v.detach()):.3f}" for k, v in terms.items())
-                + f"  lr {lr:.2e}  {elapsed / 60:.1f} min")
+                + f"  lr {lr:.2e}  {elapsed / 60:.1f} min"
+            )
         if (step + 1) % config.checkpoint_every == 0:
-            _save_checkpoint(last, {
-                "net": net.state_dict(), "optimiser": optimiser.state_dict(),
-                "step": step + 1, "seconds": time.perf_counter() - t0, "history": history,
-                "config": asdict(config),
-            })
+            _save_checkpoint(
+                last,
+                {
+                    "net": net.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "step": step + 1,
+                    "seconds": time.perf_counter() - t0,
+                    "history": history,
+                    "config": asdict(config),
+                },
+            )
     net.eval()
     return net, {"steps_done": steps_done, "seconds": time.perf_counter() - t0, "loss": history}
 
@@ -252,8 +260,13 @@ def synthetic_validation(net: UNet, config: TrainConfig, *, count: int = 48, see
         truth = _labels_from_targets(targets[k])
         pred = maps_to_instances(maps[k], min_area_px=min_area)
         total = total + score_detection(truth, pred)
-    return {"images": count, "seed": seed, "precision": round(total.precision, 4),
-            "recall": round(total.recall, 4), "f1": round(total.f1, 4)}
+    return {
+        "images": count,
+        "seed": seed,
+        "precision": round(total.precision, 4),
+        "recall": round(total.recall, 4),
+        "f1": round(total.f1, 4),
+    }
 
 
 def _labels_from_targets(targets: np.ndarray) -> np.ndarray:
@@ -274,8 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     parser.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder (default <out>_checkpoints)")
-    parser.add_argument("--init", type=Path, default=None,
-                        help="start from the weights of this training checkpoint (fine-tuning) instead of random ones")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from the weights of this training checkpoint (fine-tuning) instead of random ones",
+    )
     defaults = TrainConfig()
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
@@ -288,7 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     validation = synthetic_validation(net, config)
     logger.info("synthetic validation: %s", json.dumps(validation))
     onnx_path, card_path = export_model(
-        net, args.out, config=asdict(config), history=history, validation={"synthetic": validation},
+        net,
+        args.out,
+        config=asdict(config),
+        history=history,
+        validation={"synthetic": validation},
         command=" ".join(["python -m exo_vision.learn.train", *(argv if argv is not None else sys.argv[1:])]),
     )
     logger.info("wrote %s and %s", onnx_path, card_path)

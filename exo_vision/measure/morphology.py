@@ -102,9 +102,7 @@ def classify_morphology(
     """
     missing = [c for c in ("cup_score", "solidity", "circularity") if c not in table.columns]
     if missing:
-        raise ValueError(
-            f"`table` lacks column(s) {missing}; pass the table made by measure_vesicles"
-        )
+        raise ValueError(f"`table` lacks column(s) {missing}; pass the table made by measure_vesicles")
     cup = table["cup_score"].to_numpy(dtype=float) >= cup_threshold
     irregular = (table["solidity"].to_numpy(dtype=float) < irregular_solidity) | (
         table["circularity"].to_numpy(dtype=float) < irregular_circularity

@@ -119,9 +119,7 @@ def _exponent(weighting: str) -> int:
     try:
         return WEIGHT_EXPONENTS[weighting]
     except KeyError:
-        raise ValueError(
-            f"unknown weighting {weighting!r}; use one of {', '.join(WEIGHT_EXPONENTS)}"
-        ) from None
+        raise ValueError(f"unknown weighting {weighting!r}; use one of {', '.join(WEIGHT_EXPONENTS)}") from None
 
 
 def weighted_histogram(
@@ -182,9 +180,7 @@ def weighted_histogram(
     last = max(last, first + 1)
     edges = np.arange(first, last + 1) * width
     if edges.size > 100_001:
-        raise ValueError(
-            f"bin width {width} nm gives {edges.size - 1} bins over {lo:g}-{hi:g} nm; use a wider bin"
-        )
+        raise ValueError(f"bin width {width} nm gives {edges.size - 1} bins over {lo:g}-{hi:g} nm; use a wider bin")
     scale = d.max() if d.size and d.max() > 0 else 1.0
     weights = (d / scale) ** k
     counts, _ = np.histogram(d, bins=edges)
@@ -442,9 +438,7 @@ def size_statistics(
     out["cv"] = sd / mean if mean > 0 else nan
     out["pdi"] = (sd / mean) ** 2 if mean > 0 else nan
     generator = np.random.default_rng(rng)
-    out["mean_ci95_low_nm"], out["mean_ci95_high_nm"] = bootstrap_ci(
-        d, statistic="mean", n_boot=n_boot, rng=generator
-    )
+    out["mean_ci95_low_nm"], out["mean_ci95_high_nm"] = bootstrap_ci(d, statistic="mean", n_boot=n_boot, rng=generator)
     out["median_ci95_low_nm"], out["median_ci95_high_nm"] = bootstrap_ci(
         d, statistic="median", n_boot=n_boot, rng=generator
     )

@@ -75,9 +75,9 @@ def _hull_measures(region: np.ndarray) -> tuple[float, float, float]:
     if not contours:
         return 0.0, 0.0, 0.0
     xs, ys = np.concatenate(contours).reshape(-1, 2).T
-    corners = np.concatenate(
-        [np.stack([xs + dx, ys + dy], axis=1) for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)]
-    ).astype(np.float32)
+    corners = np.concatenate([np.stack([xs + dx, ys + dy], axis=1) for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)]).astype(
+        np.float32
+    )
     hull = cv2.convexHull(corners).reshape(-1, 2).astype(np.float64)
     if len(hull) < 3:
         return 1.0, float(np.hypot(*(hull.max(0) - hull.min(0)))), float(region.sum())
@@ -133,8 +133,16 @@ def perimeter_4(region: np.ndarray) -> float:
 
 #: Columns filled by :func:`_shape_measures`.
 _SHAPE_COLUMNS = (
-    "label", "centroid_x_nm", "centroid_y_nm", "area_nm2", "perimeter_nm", "equivalent_diameter_nm",
-    "major_axis_nm", "minor_axis_nm", "eccentricity", "mean_intensity",
+    "label",
+    "centroid_x_nm",
+    "centroid_y_nm",
+    "area_nm2",
+    "perimeter_nm",
+    "equivalent_diameter_nm",
+    "major_axis_nm",
+    "minor_axis_nm",
+    "eccentricity",
+    "mean_intensity",
 )
 
 
@@ -275,9 +283,9 @@ def measure_vesicles(
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["circularity"] = np.where(perim > 0, 4 * np.pi * area / perim**2, np.nan)
     columns["cup_score"] = np.asarray(cups, dtype=float)
-    columns["morphology"] = classify_morphology(pd.DataFrame(
-        {k: columns[k] for k in ("cup_score", "solidity", "circularity")}
-    ))
+    columns["morphology"] = classify_morphology(
+        pd.DataFrame({k: columns[k] for k in ("cup_score", "solidity", "circularity")})
+    )
     columns["touches_border"] = np.asarray(border, dtype=bool)
     columns["pixel_size_nm"] = np.full(len(rows), px)
     columns["pixel_size_source"] = pd.Series([str(pixel_size_source)] * len(rows), dtype="object")

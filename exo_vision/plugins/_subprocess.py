@@ -32,7 +32,6 @@ def _child(image: Any, parameters: dict[str, Any], messages: Any) -> None:
     unsigned dtype (:func:`~exo_vision.plugins._vesicles.compact_labels`).
     """
 
-
     if hasattr(os, "nice"):
         os.nice(5)
 

@@ -152,8 +152,13 @@ def add_vesicle_layer(
     existing = find_derived(viewer, image_layer, ROLE)
     if existing is None:
         layer = new_vesicle_layer(
-            image_layer, labels, table, polarity=polarity, extra_metadata=extra_metadata,
-            colormap=colormap, visible=visible,
+            image_layer,
+            labels,
+            table,
+            polarity=polarity,
+            extra_metadata=extra_metadata,
+            colormap=colormap,
+            visible=visible,
         )
         return viewer.add_layer(layer)
     existing.metadata.update(_vesicle_metadata(image_layer, polarity, extra_metadata))

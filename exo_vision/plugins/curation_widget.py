@@ -122,9 +122,13 @@ class CurationWidget(Container):
         self._override = PushButton(text="Set morphology")
         self._stats = Label(label="statistics", value="")
         self._log = Label(label="last edit", value="")
-        self._export_path = FileEdit(label="export to", mode="w", value="",
-                                     filter="ImageJ ROI set (*.zip);;QuPath GeoJSON (*.geojson)",
-                                     tooltip="RoiSet.zip for Fiji's ROI Manager, or .geojson for QuPath")
+        self._export_path = FileEdit(
+            label="export to",
+            mode="w",
+            value="",
+            filter="ImageJ ROI set (*.zip);;QuPath GeoJSON (*.geojson)",
+            tooltip="RoiSet.zip for Fiji's ROI Manager, or .geojson for QuPath",
+        )
         self._export_rois = PushButton(text="Export ImageJ ROIs (.zip)")
         self._export_geojson = PushButton(text="Export QuPath GeoJSON")
         self.extend(
@@ -202,9 +206,7 @@ class CurationWidget(Container):
         after = vesicle_table(self.layer)
         after_area = dict(zip(after["label"].astype(int), after["area_nm2"], strict=True)) if len(after) else {}
         changed = sorted(
-            label
-            for label in set(before_area) | set(after_area)
-            if before_area.get(label) != after_area.get(label)
+            label for label in set(before_area) | set(after_area) if before_area.get(label) != after_area.get(label)
         )
         new = int(self.layer.selected_label)
         action = "erase" if new == 0 else "paint"
@@ -226,7 +228,7 @@ class CurationWidget(Container):
             return None
         path = Path(str(path or "")).expanduser()
         if str(path) in ("", ".") or path.is_dir():
-            show_warning("choose a file to export to (\"export to\")")
+            show_warning('choose a file to export to ("export to")')
             return None
         suffix = ".zip" if kind == "imagej" else ".geojson"
         if path.suffix.lower() != suffix:

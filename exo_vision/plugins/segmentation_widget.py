@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 SHOW_DELAY_MS = 10
 
 
-
 def _layer_options(result: Any, colormap: Any, parameters: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments of a vesicle layer for an analysis ``result`` (new or replaced alike)."""
     return {
@@ -56,6 +55,7 @@ def _layer_options(result: Any, colormap: Any, parameters: dict[str, Any]) -> di
         "extra_metadata": {"parameters": dict(parameters), "segmenter": getattr(result, "segmenter", None)},
         "colormap": colormap,
     }
+
 
 class Polarity(Enum):
     """Stain polarity: negative stain shows vesicles bright on a dark rim, or dark on bright."""
@@ -140,10 +140,19 @@ class SegmentationWidget(Container):
         self._viewer = napari_viewer
         # the analysis defaults (TemParameters), so the dock and `exo-vision tem` report the same vesicles
         defaults = TemParameters()
-        self._method = ComboBox(label="method", choices=available_methods(), value=defaults.method,
-                                tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()))
-        self._model = FileEdit(label="model (.onnx)", mode="r", filter="*.onnx", value="",
-                               tooltip="empty: the shipped model; or a model made by fine-tuning")
+        self._method = ComboBox(
+            label="method",
+            choices=available_methods(),
+            value=defaults.method,
+            tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()),
+        )
+        self._model = FileEdit(
+            label="model (.onnx)",
+            mode="r",
+            filter="*.onnx",
+            value="",
+            tooltip="empty: the shipped model; or a model made by fine-tuning",
+        )
         self._method.changed.connect(self._on_method)
         self._min_d = FloatSpinBox(
             label="min diameter (nm)", value=defaults.min_diameter_nm, min=1.0, max=5000.0, step=5.0
@@ -361,13 +370,18 @@ class SegmentationWidget(Container):
             self.signals.shown.emit(layer)
         return layer
 
-    def _add_layer(self, image_layer: Any, result: Any, colormap: Any, parameters: dict[str, Any], *,
-                   visible: bool) -> Any:
+    def _add_layer(
+        self, image_layer: Any, result: Any, colormap: Any, parameters: dict[str, Any], *, visible: bool
+    ) -> Any:
         if image_layer not in self._viewer.layers:
             self.labels_layer = None
             return None
         self.labels_layer = add_vesicle_layer(
-            self._viewer, image_layer, result.labels, result.table, **_layer_options(result, colormap, parameters),
+            self._viewer,
+            image_layer,
+            result.labels,
+            result.table,
+            **_layer_options(result, colormap, parameters),
             visible=visible,
         )
         return self.labels_layer

@@ -20,8 +20,18 @@ from exo_vision.report.instruments import parse_instrument_values
 from exo_vision.report.interpret import calnexin_bound, marker_calls, verdict_text
 
 __all__ = [
-    "BlotEvidence", "InstrumentValues", "ReportInputs", "TemEvidence", "build_report", "calnexin_bound",
-    "collect_blot", "collect_tem", "marker_calls", "parse_instrument_values", "render_report", "verdict_text",
+    "BlotEvidence",
+    "InstrumentValues",
+    "ReportInputs",
+    "TemEvidence",
+    "build_report",
+    "calnexin_bound",
+    "collect_blot",
+    "collect_tem",
+    "marker_calls",
+    "parse_instrument_values",
+    "render_report",
+    "verdict_text",
 ]
 
 

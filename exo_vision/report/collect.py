@@ -39,8 +39,15 @@ STATISTICS_PARAMETERS = ("exclude_border", "size_range_nm", "n_boot", "seed", "m
 
 #: Columns of :attr:`TemEvidence.images`, in order.
 IMAGE_COLUMNS = (
-    "grid", "image", "input", "status", "pixel_size_nm", "pixel_size_source",
-    "n_vesicles", "input_sha256", "warnings",
+    "grid",
+    "image",
+    "input",
+    "status",
+    "pixel_size_nm",
+    "pixel_size_source",
+    "n_vesicles",
+    "input_sha256",
+    "warnings",
 )
 
 
@@ -181,8 +188,7 @@ def _read_run_json(folder: Path, *, option: str, producer: str) -> dict[str, Any
     path = folder / "run.json"
     if not path.is_file():
         raise ValueError(
-            f"{option} {folder}: not an exo-vision output folder (no run.json); "
-            f"pass the --out folder of `{producer}`"
+            f"{option} {folder}: not an exo-vision output folder (no run.json); pass the --out folder of `{producer}`"
         )
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
@@ -255,8 +261,13 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
         if stem and path.is_file():
             overlays[stem] = path
     return TemGrid(
-        name=name or folder.resolve().name, path=folder, run=run, summary=summary,
-        vesicles=vesicles, errors=errors, overlays=overlays,
+        name=name or folder.resolve().name,
+        path=folder,
+        run=run,
+        summary=summary,
+        vesicles=vesicles,
+        errors=errors,
+        overlays=overlays,
     )
 
 
@@ -324,8 +335,7 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     grids = [read_tem_grid(f, name=n) for f, n in zip(paths, _unique_names(paths))]
     first = grids[0].run["parameters"]
     conflicts = [
-        key for key in STATISTICS_PARAMETERS
-        if any(g.run["parameters"].get(key) != first.get(key) for g in grids[1:])
+        key for key in STATISTICS_PARAMETERS if any(g.run["parameters"].get(key) != first.get(key) for g in grids[1:])
     ]
     kwargs = _statistics_kwargs(first)
     if len(grids) == 1:
@@ -337,7 +347,8 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         for g in grids:
             tables.append(g.vesicles.assign(grid=g.name))
             area += sum(
-                float(r["analysed_area_nm2"]) for r in g.run["images"]
+                float(r["analysed_area_nm2"])
+                for r in g.run["images"]
                 if r.get("status") in ("done", "skipped") and r.get("analysed_area_nm2") not in (None, 0)
             )
         pooled = pd.concat(tables, ignore_index=True)
@@ -347,20 +358,25 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     rows = []
     for g in grids:
         for record in g.run["images"]:
-            rows.append({
-                "grid": g.name,
-                "image": str(record.get("stem", "")),
-                "input": str(record.get("input", "")),
-                "status": str(record.get("status", "")),
-                "pixel_size_nm": float(record["pixel_size_nm"]) if record.get("pixel_size_nm") is not None else np.nan,
-                "pixel_size_source": str(record.get("pixel_size_source") or ""),
-                "n_vesicles": int(record["n_vesicles"]) if record.get("n_vesicles") is not None else 0,
-                "input_sha256": str(record.get("input_sha256") or ""),
-                "warnings": "; ".join(map(str, record.get("warnings") or [])) or str(record.get("error", "") or ""),
-            })
+            rows.append(
+                {
+                    "grid": g.name,
+                    "image": str(record.get("stem", "")),
+                    "input": str(record.get("input", "")),
+                    "status": str(record.get("status", "")),
+                    "pixel_size_nm": float(record["pixel_size_nm"])
+                    if record.get("pixel_size_nm") is not None
+                    else np.nan,
+                    "pixel_size_source": str(record.get("pixel_size_source") or ""),
+                    "n_vesicles": int(record["n_vesicles"]) if record.get("n_vesicles") is not None else 0,
+                    "input_sha256": str(record.get("input_sha256") or ""),
+                    "warnings": "; ".join(map(str, record.get("warnings") or [])) or str(record.get("error", "") or ""),
+                }
+            )
     images = pd.DataFrame(rows, columns=list(IMAGE_COLUMNS))
-    return TemEvidence(grids=grids, statistics=statistics, diameters_nm=diameters, images=images,
-                       parameter_conflicts=conflicts)
+    return TemEvidence(
+        grids=grids, statistics=statistics, diameters_nm=diameters, images=images, parameter_conflicts=conflicts
+    )
 
 
 def collect_blot(folder: str | Path) -> BlotEvidence:
@@ -387,26 +403,29 @@ def collect_blot(folder: str | Path) -> BlotEvidence:
     if not _is_blot_run(run):
         hint = "; this is an `exo-vision tem` output folder, pass it with --tem" if _is_tem_run(run) else ""
         raise ValueError(
-            f"--blot {folder}: run.json is not from `exo-vision blot`{hint}; "
-            f"pass the --out folder of `{producer}`"
+            f"--blot {folder}: run.json is not from `exo-vision blot`{hint}; pass the --out folder of `{producer}`"
         )
     band_files = sorted(folder.glob("*_bands.csv"))
     bands = (
         pd.concat([_read_csv(p, what="band table", producer=producer) for p in band_files], ignore_index=True)
-        if band_files else pd.DataFrame()
+        if band_files
+        else pd.DataFrame()
     )
     annotated = {p.name[: -len("_annotated.png")]: p for p in sorted(folder.glob("*_annotated.png"))}
     panel_path, summary_path = folder / "panel.csv", folder / "panel_summary.csv"
     panel = _read_csv(panel_path, what="panel", producer=producer) if panel_path.is_file() else None
-    panel_summary = (
-        _read_csv(summary_path, what="panel summary", producer=producer) if summary_path.is_file() else None
-    )
+    panel_summary = _read_csv(summary_path, what="panel summary", producer=producer) if summary_path.is_file() else None
     inputs = []
     for item in run.get("inputs") or []:
         path = Path(str(item))
         inputs.append({"input": str(item), "sha256": sha256_file(path) if path.is_file() else ""})
     return BlotEvidence(
-        path=folder, run=run, bands=bands, annotated=annotated, panel=panel, panel_summary=panel_summary,
+        path=folder,
+        run=run,
+        bands=bands,
+        annotated=annotated,
+        panel=panel,
+        panel_summary=panel_summary,
         panel_figure=folder / "panel.png" if (folder / "panel.png").is_file() else None,
         inputs=pd.DataFrame(inputs, columns=["input", "sha256"]),
     )

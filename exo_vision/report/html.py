@@ -179,7 +179,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Seque
     """HTML table from already-escaped cells; columns in ``right`` are right-aligned."""
     head = "".join(f'<th class="r">{h}</th>' if i in right else f"<th>{h}</th>" for i, h in enumerate(header))
     body = "".join(
-        "<tr>" + "".join(f'<td class="r">{c}</td>' if i in right else f"<td>{c}</td>" for i, c in enumerate(row))
+        "<tr>"
+        + "".join(f'<td class="r">{c}</td>' if i in right else f"<td>{c}</td>" for i, c in enumerate(row))
         + "</tr>"
         for row in rows
     )
@@ -207,28 +208,35 @@ def _header(inputs: ReportInputs) -> str:
         grids_images = f"{num('tem.n_grids', len(tem.grids))} / {num('tem.n_images', tem.n_images)}"
         cards.append(_card("Grids / images", grids_images))
         cards.append(_card("Vesicles measured", num("tem.n", s["n"])))
-        cards.append(_card(
-            "TEM diameter (mean ± SD)",
-            f"{num('tem.mean_diameter_nm', s['mean_diameter_nm'])} ± {num('tem.sd_diameter_nm', s['sd_diameter_nm'])}"
-            " <small>nm</small>",
-        ))
-        cards.append(_card(
-            "TEM intensity-weighted mean",
-            num("tem.intensity_weighted_mean_diameter_nm", s["intensity_weighted_mean_diameter_nm"])
-            + " <small>nm</small>",
-        ))
+        cards.append(
+            _card(
+                "TEM diameter (mean ± SD)",
+                f"{num('tem.mean_diameter_nm', s['mean_diameter_nm'])} ± "
+                f"{num('tem.sd_diameter_nm', s['sd_diameter_nm'])} <small>nm</small>",
+            )
+        )
+        cards.append(
+            _card(
+                "TEM intensity-weighted mean",
+                num("tem.intensity_weighted_mean_diameter_nm", s["intensity_weighted_mean_diameter_nm"])
+                + " <small>nm</small>",
+            )
+        )
     dls = inputs.instruments.dls
     if dls is not None:
         cards.append(_card("DLS Z-average", f"{num('dls.z_avg_nm', dls['z_avg_nm'])} <small>nm</small>"))
     blot = inputs.blot
     if blot is not None and blot.has_panel:
         ok = panel_pass(blot)
-        cards.append(_card(
-            "Marker panel",
-            f'<span data-key="blot.verdict">{_e(verdict_text(blot.panel_summary))}</span> '
-            f'<span class="badge {"pass" if ok else "fail"}" data-key="blot.pass">{"PASS" if ok else "FAIL"}</span>',
-            wide=True,
-        ))
+        cards.append(
+            _card(
+                "Marker panel",
+                f'<span data-key="blot.verdict">{_e(verdict_text(blot.panel_summary))}</span> '
+                f'<span class="badge {"pass" if ok else "fail"}" data-key="blot.pass">'
+                f"{'PASS' if ok else 'FAIL'}</span>",
+                wide=True,
+            )
+        )
     return (
         f"<h1>{_e(inputs.title)}</h1>"
         f'<p class="sub">Characterization of one extracellular-vesicle preparation in the spirit of MISEV2023 '
@@ -249,16 +257,26 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
 
     dls = ins.dls
     rows = [
-        ["Number-weighted mean ± SD (TEM counts every vesicle once)",
-         f"{tem_cell('mean_diameter_nm', unit='')} ± {tem_cell('sd_diameter_nm')}" if s is not None else na,
-         "—"],
-        ["Intensity-weighted mean (\u03a3d\u2077/\u03a3d\u2076) vs DLS Z-average",
-         tem_cell("intensity_weighted_mean_diameter_nm"),
-         (num("dls.z_avg_nm", dls["z_avg_nm"], unit=" nm")
-          + (f" ± {num('dls.sd_nm', dls['sd_nm'], unit=' nm')}" if "sd_nm" in dls else "")) if dls else na],
-        ["Polydispersity index (TEM: (SD/mean)\u00b2 of the number distribution; DLS: cumulant PDI)",
-         tem_cell("pdi", 3, unit=""),
-         num("dls.pdi", dls["pdi"], 3) if dls and "pdi" in dls else na],
+        [
+            "Number-weighted mean ± SD (TEM counts every vesicle once)",
+            f"{tem_cell('mean_diameter_nm', unit='')} ± {tem_cell('sd_diameter_nm')}" if s is not None else na,
+            "—",
+        ],
+        [
+            "Intensity-weighted mean (\u03a3d\u2077/\u03a3d\u2076) vs DLS Z-average",
+            tem_cell("intensity_weighted_mean_diameter_nm"),
+            (
+                num("dls.z_avg_nm", dls["z_avg_nm"], unit=" nm")
+                + (f" ± {num('dls.sd_nm', dls['sd_nm'], unit=' nm')}" if "sd_nm" in dls else "")
+            )
+            if dls
+            else na,
+        ],
+        [
+            "Polydispersity index (TEM: (SD/mean)\u00b2 of the number distribution; DLS: cumulant PDI)",
+            tem_cell("pdi", 3, unit=""),
+            num("dls.pdi", dls["pdi"], 3) if dls and "pdi" in dls else na,
+        ],
     ]
     out.append(_table(["Quantity", "TEM (this report)", "DLS (entered by the user)"], rows, right=(1, 2)))
     if dls and s is not None and _finite(s["intensity_weighted_mean_diameter_nm"]):
@@ -272,13 +290,16 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
     if dls and "instrument" in dls:
         out.append(f'<p class="note">DLS instrument: {_e(dls["instrument"])}</p>')
     if not dls:
-        out.append(_missing("DLS", "No DLS values were entered.",
-                            'Add them with --dls "z_avg_nm=121.3,sd_nm=23.7,pdi=0.21".'))
+        out.append(
+            _missing("DLS", "No DLS values were entered.", 'Add them with --dls "z_avg_nm=121.3,sd_nm=23.7,pdi=0.21".')
+        )
 
     out.append("<h3>Other measurements of the preparation</h3>")
     other_rows = []
-    for kind, data, option in (("zeta", ins.zeta, "--zeta \"mean_mv=-23.5,sd_mv=4.1\""),
-                               ("protein", ins.protein, "--protein \"ug_per_ml=850,method=BCA\"")):
+    for kind, data, option in (
+        ("zeta", ins.zeta, '--zeta "mean_mv=-23.5,sd_mv=4.1"'),
+        ("protein", ins.protein, '--protein "ug_per_ml=850,method=BCA"'),
+    ):
         first = FIELDS[kind][0]
         if data is None:
             other_rows.append([_e(first.label), f'<span class="note">not provided (add {_e(option)})</span>'])
@@ -312,12 +333,20 @@ def _calibration(tem: TemEvidence) -> str:
     )
     out.append(_table(["Pixel size source", "Images", "Pixel size"], rows, right=(1, 2)))
     per_image = [
-        [_e(r.grid), _e(r.image), _fmt(r.pixel_size_nm, 4), _e(r.pixel_size_source), str(int(r.n_vesicles)),
-         f'<span class="warn">{_e(r.warnings)}</span>' if r.warnings else ""]
+        [
+            _e(r.grid),
+            _e(r.image),
+            _fmt(r.pixel_size_nm, 4),
+            _e(r.pixel_size_source),
+            str(int(r.n_vesicles)),
+            f'<span class="warn">{_e(r.warnings)}</span>' if r.warnings else "",
+        ]
         for r in tem.images.itertuples(index=False)
     ]
     out.append(
-        "<details><summary>Per image (" + str(len(tem.images)) + ")</summary>"
+        "<details><summary>Per image ("
+        + str(len(tem.images))
+        + ")</summary>"
         + _table(["Grid", "Image", "nm/px", "Source", "Vesicles", "Warnings / error"], per_image, right=(2, 4))
         + "</details>"
     )
@@ -330,12 +359,16 @@ def _sampling(tem: TemEvidence) -> str:
         pooled = g.summary.loc[g.summary["image"].astype(str) == "pooled"].iloc[-1]
         n_ok = sum(r.get("status") in ("done", "skipped") for r in g.run["images"])
         n_failed = sum(r.get("status") == "failed" for r in g.run["images"])
-        rows.append([
-            _e(g.name), str(n_ok),
-            f'<span class="fail">{n_failed}</span>' if n_failed else "0",
-            str(int(pooled["n"])), str(int(pooled["n_excluded_border"])),
-            f"{_fmt(pooled['mean_diameter_nm'])} ± {_fmt(pooled['sd_diameter_nm'])}",
-        ])
+        rows.append(
+            [
+                _e(g.name),
+                str(n_ok),
+                f'<span class="fail">{n_failed}</span>' if n_failed else "0",
+                str(int(pooled["n"])),
+                str(int(pooled["n_excluded_border"])),
+                f"{_fmt(pooled['mean_diameter_nm'])} ± {_fmt(pooled['sd_diameter_nm'])}",
+            ]
+        )
     s = tem.statistics
     out = [
         "<h2>Grids, images and vesicles</h2>",
@@ -343,13 +376,17 @@ def _sampling(tem: TemEvidence) -> str:
         f"{num('tem.n_images', tem.n_images)} image(s) analysed, {num('tem.n', s['n'])} vesicles measured; "
         f"{num('tem.n_excluded_border', s['n_excluded_border'])} vesicles touching the image border were "
         "excluded from the statistics (their size is truncated).</p>",
-        _table(["Grid", "Images", "Failed", "Vesicles", "Border (excluded)", "Mean ± SD (nm)"], rows,
-               right=(1, 2, 3, 4, 5)),
+        _table(
+            ["Grid", "Images", "Failed", "Vesicles", "Border (excluded)", "Mean ± SD (nm)"], rows, right=(1, 2, 3, 4, 5)
+        ),
     ]
     failed = tem.images.loc[tem.images["status"] == "failed"]
     if len(failed):
-        out.append(f'<p class="fail">{len(failed)} input(s) failed and are not in the statistics: '
-                   + ", ".join(_e(v) for v in failed["input"]) + " (reasons in errors.csv).</p>")
+        out.append(
+            f'<p class="fail">{len(failed)} input(s) failed and are not in the statistics: '
+            + ", ".join(_e(v) for v in failed["input"])
+            + " (reasons in errors.csv).</p>"
+        )
     if tem.parameter_conflicts:
         out.append(
             '<p class="warn">The grids were analysed with different '
@@ -370,8 +407,10 @@ def _statistics(tem: TemEvidence) -> str:
         ["n (vesicles)", v("n")],
         ["Mean ± SD", f"{v('mean_diameter_nm')} ± {v('sd_diameter_nm', unit=' nm')}"],
         ["95 % CI of the mean (bootstrap)", f"{v('mean_ci95_low_nm')} – {v('mean_ci95_high_nm', unit=' nm')}"],
-        ["Median (95 % CI)",
-         f"{v('median_diameter_nm', unit=' nm')} ({v('median_ci95_low_nm')} – {v('median_ci95_high_nm')})"],
+        [
+            "Median (95 % CI)",
+            f"{v('median_diameter_nm', unit=' nm')} ({v('median_ci95_low_nm')} – {v('median_ci95_high_nm')})",
+        ],
         ["Mode (KDE peak)", v("mode_diameter_nm", unit=" nm")],
         ["D10 / D50 / D90", f"{v('d10_nm')} / {v('d50_nm')} / {v('d90_nm', unit=' nm')}"],
         ["Span (D90 − D10) / D50", v("span", 2)],
@@ -400,13 +439,16 @@ def _histograms(tem: TemEvidence) -> str:
     figs = []
     weightings: tuple[tuple[Weighting, str, str], ...] = (
         ("number", "Number-weighted", "Each vesicle counts once (what TEM measures)."),
-        ("intensity", "Intensity-weighted (d⁶)",
-         "Each vesicle weighted by d⁶, as light scattering (DLS) weights it."),
+        ("intensity", "Intensity-weighted (d⁶)", "Each vesicle weighted by d⁶, as light scattering (DLS) weights it."),
     )
     for weighting, title, caption in weightings:
         fig, _ = size_histogram_figure(
-            {"": d}, bin_width_nm=bin_nm, weighting=weighting, percent=weighting != "number",
-            kde=d.size > 1, title=title,
+            {"": d},
+            bin_width_nm=bin_nm,
+            weighting=weighting,
+            percent=weighting != "number",
+            kde=d.size > 1,
+            title=title,
         )
         figs.append(
             f'<figure><img alt="{_e(title)} size histogram" src="{figure_data_uri(fig)}" width="520">'
@@ -446,12 +488,18 @@ def _overlays(tem: TemEvidence) -> str:
             if best is None or whole > best[0]:
                 best = (whole, g, stem, path, table)
     if best is None:
-        return "".join(out) + _missing("Overlays", "No <stem>_overlay.png in the TEM folder(s).",
-                                       "Rerun exo-vision tem to write them.")
+        return "".join(out) + _missing(
+            "Overlays", "No <stem>_overlay.png in the TEM folder(s).", "Rerun exo-vision tem to write them."
+        )
     _, grid, stem, path, table = best
     rgb = read_rgb(path)
-    px = float(table["pixel_size_nm"].iloc[0]) if len(table) and "pixel_size_nm" in table.columns else float(
-        tem.images.loc[(tem.images["grid"] == grid.name) & (tem.images["image"] == stem), "pixel_size_nm"].iloc[0])
+    px = (
+        float(table["pixel_size_nm"].iloc[0])
+        if len(table) and "pixel_size_nm" in table.columns
+        else float(
+            tem.images.loc[(tem.images["grid"] == grid.name) & (tem.images["image"] == stem), "pixel_size_nm"].iloc[0]
+        )
+    )
     close = choose_close_up(table, image_shape=rgb.shape[:2], pixel_size_nm=px) if len(table) else None
     wide = mark_box(rgb, close.box_px) if close is not None else rgb
     m, n = rgb.shape[:2]
@@ -478,15 +526,19 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
     out = ["<h2>Western blot: MISEV marker panel</h2>"]
     if blot is None:
         return "".join(out) + _missing(
-            "Western blot", missing_reason or "No blot folder was given.",
+            "Western blot",
+            missing_reason or "No blot folder was given.",
             "Add --blot DIR, the --out folder of `exo-vision blot --panel FILE.toml`.",
         )
     if not blot.has_panel:
-        out.append(_missing(
-            "Marker panel", f"{blot.path} has no panel.csv / panel_summary.csv (the blot run had no marker names, "
-            "lane names or reference lane).",
-            "Rerun exo-vision blot with --panel FILE.toml (or --marker, --lane-names and --reference-lane).",
-        ))
+        out.append(
+            _missing(
+                "Marker panel",
+                f"{blot.path} has no panel.csv / panel_summary.csv (the blot run had no marker names, "
+                "lane names or reference lane).",
+                "Rerun exo-vision blot with --panel FILE.toml (or --marker, --lane-names and --reference-lane).",
+            )
+        )
     else:
         summary, panel = blot.panel_summary, blot.panel
         assert summary is not None and panel is not None  # the branch above handles a run without a panel
@@ -501,11 +553,15 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         calnexin = panel.loc[panel["marker"].astype(str).str.lower() == "calnexin"]
         detected = calnexin.loc[~calnexin["is_reference"].astype(bool) & calnexin["present"].astype(bool), "lane_name"]
         if calnexin.empty:
-            out.append('<p class="fail">Calnexin was not probed: the negative marker of the MISEV panel is missing, '
-                       "so cellular (endoplasmic-reticulum) contamination is not assessed.</p>")
+            out.append(
+                '<p class="fail">Calnexin was not probed: the negative marker of the MISEV panel is missing, '
+                "so cellular (endoplasmic-reticulum) contamination is not assessed.</p>"
+            )
         elif len(detected):
-            out.append(f'<p class="fail">Calnexin was detected in {_e(", ".join(map(str, detected)))}: the '
-                       "preparation carries cellular (endoplasmic-reticulum) material.</p>")
+            out.append(
+                f'<p class="fail">Calnexin was detected in {_e(", ".join(map(str, detected)))}: the '
+                "preparation carries cellular (endoplasmic-reticulum) material.</p>"
+            )
         if bound is not None:
             value, lanes = bound
             out.append(
@@ -516,30 +572,61 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             )
         rows = []
         for r in summary.itertuples(index=False):
-            ratio = (f"{_fmt(r.ratio_mean, 2)} ± {_fmt(r.ratio_sd, 2)}" if _finite(r.ratio_mean) else "—")
+            ratio = f"{_fmt(r.ratio_mean, 2)} ± {_fmt(r.ratio_sd, 2)}" if _finite(r.ratio_mean) else "—"
             cls = "pass" if str(r.verdict) == "pass" else ("fail" if str(r.verdict) == "fail" else "")
-            rows.append([
-                _e(r.marker), _e(r.expected_in_ev), f"{int(r.n_ev_present)} / {int(r.n_ev_lanes)}",
-                "yes" if bool(r.present_in_reference) else "no", ratio,
-                f'<span class="{cls}">{_e(r.verdict)}</span>', _e(r.reason),
-            ])
-        out.append(_table(
-            ["Marker", "Expected in EVs", "EV lanes present", "In lysate", "EV/lysate ratio (mean ± SD)", "Verdict",
-             "Reason"], rows, right=(2, 4),
-        ))
+            rows.append(
+                [
+                    _e(r.marker),
+                    _e(r.expected_in_ev),
+                    f"{int(r.n_ev_present)} / {int(r.n_ev_lanes)}",
+                    "yes" if bool(r.present_in_reference) else "no",
+                    ratio,
+                    f'<span class="{cls}">{_e(r.verdict)}</span>',
+                    _e(r.reason),
+                ]
+            )
+        out.append(
+            _table(
+                [
+                    "Marker",
+                    "Expected in EVs",
+                    "EV lanes present",
+                    "In lysate",
+                    "EV/lysate ratio (mean ± SD)",
+                    "Verdict",
+                    "Reason",
+                ],
+                rows,
+                right=(2, 4),
+            )
+        )
         lane_rows = []
         for r in panel.itertuples(index=False):
-            ratio = _fmt(r.ratio_to_reference, 2) if _finite(r.ratio_to_reference) else (
-                f"&lt; {_fmt(r.ratio_upper_bound, 4)}" if _finite(r.ratio_upper_bound) else "—")
-            lane_rows.append([
-                _e(r.marker), _e(r.lane_name), f"{float(r.volume):.3g}", f"{float(r.lod_volume):.3g}",
-                "yes" if bool(r.present) else "no",
-                '<span class="fail">yes</span>' if bool(r.saturated) else "no", ratio,
-            ])
+            ratio = (
+                _fmt(r.ratio_to_reference, 2)
+                if _finite(r.ratio_to_reference)
+                else (f"&lt; {_fmt(r.ratio_upper_bound, 4)}" if _finite(r.ratio_upper_bound) else "—")
+            )
+            lane_rows.append(
+                [
+                    _e(r.marker),
+                    _e(r.lane_name),
+                    f"{float(r.volume):.3g}",
+                    f"{float(r.lod_volume):.3g}",
+                    "yes" if bool(r.present) else "no",
+                    '<span class="fail">yes</span>' if bool(r.saturated) else "no",
+                    ratio,
+                ]
+            )
         out.append(
-            "<details><summary>Per lane (" + str(len(panel)) + " rows of panel.csv)</summary>"
-            + _table(["Marker", "Lane", "Volume", "LoD", "Present", "Saturated", "Ratio to lysate"], lane_rows,
-                     right=(2, 3, 6))
+            "<details><summary>Per lane ("
+            + str(len(panel))
+            + " rows of panel.csv)</summary>"
+            + _table(
+                ["Marker", "Lane", "Volume", "LoD", "Present", "Saturated", "Ratio to lysate"],
+                lane_rows,
+                right=(2, 3, 6),
+            )
             + "</details>"
         )
         if bool(panel["saturated"].astype(bool).any()):
@@ -547,18 +634,23 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
     figs = []
     if blot.panel_figure is not None:
         chart = rgb_data_uri(read_rgb(blot.panel_figure), max_px=900, fmt="PNG")
-        figs.append(f'<figure><img alt="marker panel chart" src="{chart}" '
-                    'width="520"><figcaption>EV/lysate ratio per marker with replicate lanes.</figcaption></figure>')
+        figs.append(
+            f'<figure><img alt="marker panel chart" src="{chart}" '
+            'width="520"><figcaption>EV/lysate ratio per marker with replicate lanes.</figcaption></figure>'
+        )
     for stem, path in blot.annotated.items():
-        figs.append(f'<figure><img alt="annotated blot {_e(stem)}" src="{rgb_data_uri(read_rgb(path), max_px=900)}" '
-                    f'width="300"><figcaption>{_e(stem)}: lanes and numbered bands (numbers = label in '
-                    f"{_e(stem)}_bands.csv); saturated pixels red.</figcaption></figure>")
+        figs.append(
+            f'<figure><img alt="annotated blot {_e(stem)}" src="{rgb_data_uri(read_rgb(path), max_px=900)}" '
+            f'width="300"><figcaption>{_e(stem)}: lanes and numbered bands (numbers = label in '
+            f"{_e(stem)}_bands.csv); saturated pixels red.</figcaption></figure>"
+        )
     if figs:
         out.append(f'<div class="figs">{"".join(figs)}</div>')
     errors = blot.run.get("errors") or []
     if errors:
-        items = "".join(f"<li>{_e(e.get('input', '?'))}: {_e(e.get('error', ''))}</li>" for e in errors
-                        if isinstance(e, Mapping))
+        items = "".join(
+            f"<li>{_e(e.get('input', '?'))}: {_e(e.get('error', ''))}</li>" for e in errors if isinstance(e, Mapping)
+        )
         out.append(f'<p class="fail">{len(errors)} blot input(s) failed:</p><ul class="fail">{items}</ul>')
     warnings = blot.run.get("warnings") or {}
     if warnings:
@@ -586,9 +678,13 @@ def _provenance(inputs: ReportInputs) -> str:
     if tem is not None:
         out.append("<h3>TEM runs</h3>")
         run_rows = [
-            [_e(g.name), f'<span class="mono">{_e(g.path)}</span>', _e(g.run.get("exo_vision_version", "?")),
-             _e(g.run.get("created_utc", "?")),
-             f'<span class="mono">{_e(" ".join(map(str, g.run.get("command") or [])))}</span>']
+            [
+                _e(g.name),
+                f'<span class="mono">{_e(g.path)}</span>',
+                _e(g.run.get("exo_vision_version", "?")),
+                _e(g.run.get("created_utc", "?")),
+                f'<span class="mono">{_e(" ".join(map(str, g.run.get("command") or [])))}</span>',
+            ]
             for g in tem.grids
         ]
         out.append(_table(["Grid", "Folder", "exo-vision", "Run (UTC)", "Command"], run_rows))
@@ -603,20 +699,38 @@ def _provenance(inputs: ReportInputs) -> str:
         software = tem.grids[0].run.get("software") or {}
         if software:
             out.append("<h3>Software versions (TEM run)</h3>")
-            out.append('<p class="mono">' + " &middot; ".join(
-                f"{_e(k)} {_e(v if v is not None else 'not installed')}" for k, v in software.items()) + "</p>")
-        rows = [[_e(r.grid), _e(r.image), f'<span class="mono">{_e(r.input)}</span>',
-                 f'<span class="mono">{_e(r.input_sha256)}</span>'] for r in tem.images.itertuples(index=False)]
+            out.append(
+                '<p class="mono">'
+                + " &middot; ".join(
+                    f"{_e(k)} {_e(v if v is not None else 'not installed')}" for k, v in software.items()
+                )
+                + "</p>"
+            )
+        rows = [
+            [
+                _e(r.grid),
+                _e(r.image),
+                f'<span class="mono">{_e(r.input)}</span>',
+                f'<span class="mono">{_e(r.input_sha256)}</span>',
+            ]
+            for r in tem.images.itertuples(index=False)
+        ]
         out.append("<h3>TEM input checksums (SHA-256, recorded by the run)</h3>")
         out.append(_table(["Grid", "Image", "Input", "SHA-256"], rows))
     if blot is not None:
         out.append("<h3>Western blot run and parameters (from run.json)</h3>")
-        out.append(f'<p class="note">Folder <span class="mono">{_e(blot.path)}</span>, exo-vision '
-                   f'{_e(blot.run.get("exo_vision_version", "?"))}</p>')
+        out.append(
+            f'<p class="note">Folder <span class="mono">{_e(blot.path)}</span>, exo-vision '
+            f"{_e(blot.run.get('exo_vision_version', '?'))}</p>"
+        )
         out.append(_kv_table(blot.run.get("parameters", {})))
-        rows = [[f'<span class="mono">{_e(r.input)}</span>',
-                 f'<span class="mono">{_e(r.sha256) if r.sha256 else "file not found at report time"}</span>']
-                for r in blot.inputs.itertuples(index=False)]
+        rows = [
+            [
+                f'<span class="mono">{_e(r.input)}</span>',
+                f'<span class="mono">{_e(r.sha256) if r.sha256 else "file not found at report time"}</span>',
+            ]
+            for r in blot.inputs.itertuples(index=False)
+        ]
         out.append("<h3>Blot input checksums (SHA-256, computed when this report was made)</h3>")
         out.append(_table(["Input", "SHA-256"], rows))
     sources = []
@@ -624,12 +738,20 @@ def _provenance(inputs: ReportInputs) -> str:
         for g in tem.grids:
             sources += [g.path / "run.json", g.path / "summary.csv", g.path / "vesicles.csv"]
     if blot is not None:
-        sources += [p for p in (blot.path / "run.json", blot.path / "panel.csv", blot.path / "panel_summary.csv")
-                    if p.is_file()]
+        sources += [
+            p for p in (blot.path / "run.json", blot.path / "panel.csv", blot.path / "panel_summary.csv") if p.is_file()
+        ]
     if sources:
         out.append("<h3>Files this report was built from (SHA-256)</h3>")
-        out.append(_table(["File", "SHA-256"], [[f'<span class="mono">{_e(p)}</span>',
-                                                  f'<span class="mono">{sha256_file(p)}</span>'] for p in sources]))
+        out.append(
+            _table(
+                ["File", "SHA-256"],
+                [
+                    [f'<span class="mono">{_e(p)}</span>', f'<span class="mono">{sha256_file(p)}</span>']
+                    for p in sources
+                ],
+            )
+        )
     return "".join(out)
 
 
@@ -653,17 +775,25 @@ def render_report(inputs: ReportInputs, *, blot_missing_reason: str | None = Non
     tem = inputs.tem
     parts.append(_size_vs_instruments(inputs))
     if tem is None:
-        parts.append("<h2>Transmission electron microscopy</h2>" + _missing(
-            "TEM", "No TEM folder was given.", "Add --tem DIR, the --out folder of `exo-vision tem`."))
+        parts.append(
+            "<h2>Transmission electron microscopy</h2>"
+            + _missing("TEM", "No TEM folder was given.", "Add --tem DIR, the --out folder of `exo-vision tem`.")
+        )
     else:
-        parts += [_sampling(tem), _calibration(tem), _statistics(tem), _histograms(tem), _morphology(tem),
-                  _overlays(tem)]
+        parts += [
+            _sampling(tem),
+            _calibration(tem),
+            _statistics(tem),
+            _histograms(tem),
+            _morphology(tem),
+            _overlays(tem),
+        ]
     parts.append(_blot_section(inputs.blot, blot_missing_reason))
     parts.append(_provenance(inputs))
     body = "".join(parts)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(inputs.title)}</title><style>{CSS}</style></head>"
         f"<body><main>{body}</main></body></html>\n"
     )

@@ -109,8 +109,7 @@ def parse_instrument_values(text: str, *, kind: str) -> dict[str, float | str]:
             value = float(raw)
         except ValueError:
             raise ValueError(
-                f"{option} {text!r}: {key}={raw!r} is not a number; write e.g. {example} "
-                "(decimal point, no unit)"
+                f"{option} {text!r}: {key}={raw!r} is not a number; write e.g. {example} (decimal point, no unit)"
             ) from None
         if not math.isfinite(value):
             raise ValueError(f"{option} {text!r}: {key}={raw!r} must be a finite number")

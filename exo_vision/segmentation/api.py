@@ -59,22 +59,50 @@ class MethodInfo:
     uses_model: bool
 
 
-def _classical(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity, polarity,
-               exclude_mask, progress, model, threads) -> VesicleSegmentation:
+def _classical(
+    image,
+    *,
+    pixel_size_nm,
+    min_diameter_nm,
+    max_diameter_nm,
+    sensitivity,
+    polarity,
+    exclude_mask,
+    progress,
+    model,
+    threads,
+) -> VesicleSegmentation:
     from exo_vision.segmentation.classical import segment_classical as _segment_classical
 
     if model is not None:
         raise ValueError("the classical method takes no model; drop --model or choose --method unet")
     result = _segment_classical(
-        image, pixel_size_nm=pixel_size_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
-        sensitivity=sensitivity, polarity=polarity, exclude_mask=exclude_mask, progress=progress,
+        image,
+        pixel_size_nm=pixel_size_nm,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
+        sensitivity=sensitivity,
+        polarity=polarity,
+        exclude_mask=exclude_mask,
+        progress=progress,
     )
     result.parameters["method"] = "classical"
     return result
 
 
-def _unet(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity, polarity,
-          exclude_mask, progress, model, threads) -> VesicleSegmentation:
+def _unet(
+    image,
+    *,
+    pixel_size_nm,
+    min_diameter_nm,
+    max_diameter_nm,
+    sensitivity,
+    polarity,
+    exclude_mask,
+    progress,
+    model,
+    threads,
+) -> VesicleSegmentation:
     from exo_vision._shared.validation import as_float_image, check_pixel_size, check_working_scale
     from exo_vision.segmentation.learned.method import segment_unet
     from exo_vision.segmentation.learned.weights import load_card
@@ -87,17 +115,29 @@ def _unet(image, *, pixel_size_nm, min_diameter_nm, max_diameter_nm, sensitivity
     check_working_scale(img.shape, pixel_size_nm=px, working_scale_nm=card.working_scale_nm)
     exclude = exclude_mask_for(img, exclude_mask)
     labels, rejected, found, derived = segment_unet(
-        img, pixel_size_nm=px, exclude=exclude, min_diameter_nm=min_diameter_nm,
-        max_diameter_nm=max_diameter_nm, sensitivity=sensitivity, polarity=polarity, model=card,
-        threads=threads, progress=progress,
+        img,
+        pixel_size_nm=px,
+        exclude=exclude,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
+        sensitivity=sensitivity,
+        polarity=polarity,
+        model=card,
+        threads=threads,
+        progress=progress,
     )
     parameters = {
-        "method": "unet", "pixel_size_nm": px, "min_diameter_nm": float(min_diameter_nm),
-        "max_diameter_nm": float(max_diameter_nm), "sensitivity": float(sensitivity),
-        "polarity_requested": polarity, **derived,
+        "method": "unet",
+        "pixel_size_nm": px,
+        "min_diameter_nm": float(min_diameter_nm),
+        "max_diameter_nm": float(max_diameter_nm),
+        "sensitivity": float(sensitivity),
+        "polarity_requested": polarity,
+        **derived,
     }
-    return VesicleSegmentation(labels=labels, rejected=rejected, polarity=found, analysed_mask=~exclude,
-                               parameters=parameters)
+    return VesicleSegmentation(
+        labels=labels, rejected=rejected, polarity=found, analysed_mask=~exclude, parameters=parameters
+    )
 
 
 #: Registered methods by name.
@@ -174,8 +214,15 @@ def segment_vesicles(
     if polarity not in ("auto", "bright", "dark"):
         raise ValueError(f"`polarity` must be 'auto', 'bright' or 'dark', got {polarity!r}")
     return METHODS[method].segment(
-        image, pixel_size_nm=pixel_size_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
-        sensitivity=sensitivity, polarity=polarity, exclude_mask=exclude_mask, progress=progress, model=model,
+        image,
+        pixel_size_nm=pixel_size_nm,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
+        sensitivity=sensitivity,
+        polarity=polarity,
+        exclude_mask=exclude_mask,
+        progress=progress,
+        model=model,
         threads=threads,
     )
 

@@ -48,7 +48,10 @@ class MicroscopeStyle:
 
 
 def apply_microscope_style(
-    image: np.ndarray, *, pixel_size_nm: float, style: MicroscopeStyle = MicroscopeStyle(),
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float,
+    style: MicroscopeStyle = MicroscopeStyle(),
     rng: int | np.random.Generator | None = None,
 ) -> np.ndarray:
     """Render ``image`` (float in [0, 1]) as the new microscope would.

@@ -346,9 +346,7 @@ def draw_scale_bar(
     return out.astype(image.dtype), truth
 
 
-def tem_like_background(
-    shape: tuple[int, int], *, rng: int | np.random.Generator | None = None
-) -> np.ndarray:
+def tem_like_background(shape: tuple[int, int], *, rng: int | np.random.Generator | None = None) -> np.ndarray:
     """A plausible negative-stain TEM background: gradient, grain noise and a few blobs.
 
     Parameters

@@ -53,28 +53,68 @@ DEBRIS_COLUMNS = ("kind", "centroid_x_nm", "centroid_y_nm", "size_nm")
 # dose is electrons per nm² (lower = noisier).
 _LEVELS: dict[str, dict[str, Any]] = {
     "easy": dict(
-        dose_e_per_nm2=120.0, vesicle_contrast=(0.25, 0.40), membrane_contrast=(0.30, 0.40),
-        halo_contrast=(0.10, 0.20), gradient=0.05, n_pools=0, texture=0.01,
-        density_per_um2=6.0, touching_fraction=0.1, cup_fraction=0.3, irregular_fraction=0.05,
-        n_debris_per_um2=2.0, read_noise=0.01, psf_nm=1.0,
+        dose_e_per_nm2=120.0,
+        vesicle_contrast=(0.25, 0.40),
+        membrane_contrast=(0.30, 0.40),
+        halo_contrast=(0.10, 0.20),
+        gradient=0.05,
+        n_pools=0,
+        texture=0.01,
+        density_per_um2=6.0,
+        touching_fraction=0.1,
+        cup_fraction=0.3,
+        irregular_fraction=0.05,
+        n_debris_per_um2=2.0,
+        read_noise=0.01,
+        psf_nm=1.0,
     ),
     "medium": dict(
-        dose_e_per_nm2=50.0, vesicle_contrast=(0.15, 0.30), membrane_contrast=(0.25, 0.35),
-        halo_contrast=(0.10, 0.25), gradient=0.12, n_pools=2, texture=0.02,
-        density_per_um2=9.0, touching_fraction=0.25, cup_fraction=0.4, irregular_fraction=0.1,
-        n_debris_per_um2=5.0, read_noise=0.02, psf_nm=1.3,
+        dose_e_per_nm2=50.0,
+        vesicle_contrast=(0.15, 0.30),
+        membrane_contrast=(0.25, 0.35),
+        halo_contrast=(0.10, 0.25),
+        gradient=0.12,
+        n_pools=2,
+        texture=0.02,
+        density_per_um2=9.0,
+        touching_fraction=0.25,
+        cup_fraction=0.4,
+        irregular_fraction=0.1,
+        n_debris_per_um2=5.0,
+        read_noise=0.02,
+        psf_nm=1.3,
     ),
     "hard": dict(
-        dose_e_per_nm2=25.0, vesicle_contrast=(0.10, 0.22), membrane_contrast=(0.18, 0.30),
-        halo_contrast=(0.10, 0.30), gradient=0.2, n_pools=4, texture=0.03,
-        density_per_um2=12.0, touching_fraction=0.35, cup_fraction=0.45, irregular_fraction=0.1,
-        n_debris_per_um2=9.0, read_noise=0.03, psf_nm=1.6,
+        dose_e_per_nm2=25.0,
+        vesicle_contrast=(0.10, 0.22),
+        membrane_contrast=(0.18, 0.30),
+        halo_contrast=(0.10, 0.30),
+        gradient=0.2,
+        n_pools=4,
+        texture=0.03,
+        density_per_um2=12.0,
+        touching_fraction=0.35,
+        cup_fraction=0.45,
+        irregular_fraction=0.1,
+        n_debris_per_um2=9.0,
+        read_noise=0.03,
+        psf_nm=1.6,
     ),
     "extreme": dict(
-        dose_e_per_nm2=15.0, vesicle_contrast=(0.08, 0.16), membrane_contrast=(0.15, 0.25),
-        halo_contrast=(0.10, 0.35), gradient=0.3, n_pools=6, texture=0.04,
-        density_per_um2=15.0, touching_fraction=0.45, cup_fraction=0.5, irregular_fraction=0.15,
-        n_debris_per_um2=14.0, read_noise=0.04, psf_nm=2.0,
+        dose_e_per_nm2=15.0,
+        vesicle_contrast=(0.08, 0.16),
+        membrane_contrast=(0.15, 0.25),
+        halo_contrast=(0.10, 0.35),
+        gradient=0.3,
+        n_pools=6,
+        texture=0.04,
+        density_per_um2=15.0,
+        touching_fraction=0.45,
+        cup_fraction=0.5,
+        irregular_fraction=0.15,
+        n_debris_per_um2=14.0,
+        read_noise=0.04,
+        psf_nm=2.0,
     ),
 }
 
@@ -160,9 +200,7 @@ def _low_frequency_field(shape: tuple[int, int], rng: np.random.Generator) -> np
     return field_ / peak if peak > 0 else field_
 
 
-def _radius_profile(
-    radius_nm: float, morphology: str, rng: np.random.Generator
-) -> np.ndarray:
+def _radius_profile(radius_nm: float, morphology: str, rng: np.random.Generator) -> np.ndarray:
     """Outer membrane radius (nm) as a function of angle, ``_N_ANGLES`` samples."""
     theta = np.linspace(0, 2 * np.pi, _N_ANGLES, endpoint=False)
     ellipticity = rng.uniform(0.0, 0.08) if morphology != "irregular" else rng.uniform(0.08, 0.18)
@@ -440,9 +478,7 @@ def make_synthetic_tem(
         membrane = np.clip((d_nm + m_nm) / px + 0.5, 0, 1) * inside
         delta = interior * (1 - membrane) - c_m * membrane
         cover = inside > 0
-        body[rs, cs][cover] = np.where(
-            inside[cover] > alpha[rs, cs][cover], delta[cover], body[rs, cs][cover]
-        )
+        body[rs, cs][cover] = np.where(inside[cover] > alpha[rs, cs][cover], delta[cover], body[rs, cs][cover])
         alpha[rs, cs] = np.maximum(alpha[rs, cs], inside)
         rows.append(
             dict(
@@ -462,8 +498,11 @@ def make_synthetic_tem(
     n_debris = int(round(p["n_debris_per_um2"] * area_um2))
     occupied = cv2.dilate((labels > 0).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(int(10 / px), 1))
     for _ in range(n_debris):
-        kind = str(rng.choice(["stain_precipitate", "small_particle", "protein_aggregate", "tubular_debris"],
-                              p=[0.3, 0.4, 0.15, 0.15]))
+        kind = str(
+            rng.choice(
+                ["stain_precipitate", "small_particle", "protein_aggregate", "tubular_debris"], p=[0.3, 0.4, 0.15, 0.15]
+            )
+        )
         cy, cx = rng.uniform(0, m), rng.uniform(0, n)
         if keep_out is not None:
             y0, y1, x0, x1 = keep_out
@@ -516,8 +555,14 @@ def make_synthetic_tem(
             rs, cs, r_px, th = grid
             along = r_px * px * np.cos(th - angle)
             across = np.abs(r_px * px * np.sin(th - angle))
-            inside = np.clip(0.5 - (across - width / 2) / px, 0, 1) * np.clip(0.5 - (np.abs(along) - size / 2) / px, 0, 1)
-            edge = np.clip(0.5 - (across - width / 2 - 2.5) / px, 0, 1) * np.clip(0.5 - (np.abs(along) - size / 2 - 2.5) / px, 0, 1) - inside
+            inside = np.clip(0.5 - (across - width / 2) / px, 0, 1) * np.clip(
+                0.5 - (np.abs(along) - size / 2) / px, 0, 1
+            )
+            edge = (
+                np.clip(0.5 - (across - width / 2 - 2.5) / px, 0, 1)
+                * np.clip(0.5 - (np.abs(along) - size / 2 - 2.5) / px, 0, 1)
+                - inside
+            )
             c = rng.uniform(*p["vesicle_contrast"])
             transmission[rs, cs] *= (1 + c * inside) * (1 - p["membrane_contrast"][0] * edge)
         debris_rows.append(dict(kind=kind, centroid_x_nm=cx * px, centroid_y_nm=cy * px, size_nm=size))

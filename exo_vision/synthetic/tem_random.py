@@ -188,7 +188,12 @@ def _particles(canvas: np.ndarray, rng: np.random.Generator, *, pixel_size_nm: f
         cy, cx = rng.uniform(0, m), rng.uniform(0, n)
         amp = rng.choice([-1, 1]) * rng.uniform(0.05, 0.3)
         reach = int(3 * r + 3)
-        r0, r1, c0, c1 = int(max(cy - reach, 0)), int(min(cy + reach, m)), int(max(cx - reach, 0)), int(min(cx + reach, n))
+        r0, r1, c0, c1 = (
+            int(max(cy - reach, 0)),
+            int(min(cy + reach, m)),
+            int(max(cx - reach, 0)),
+            int(min(cx + reach, n)),
+        )
         if r1 <= r0 or c1 <= c0:
             continue
         yy, xx = np.mgrid[r0:r1, c0:c1]
@@ -257,8 +262,12 @@ def _annotations(canvas: np.ndarray, rng: np.random.Generator) -> None:
 def _image_style(rng: np.random.Generator) -> dict:
     """Appearance shared by the vesicles of one image (its preparation and stain)."""
     kind = rng.choice(["bright", "grey_ringed", "dark", "mixed"], p=[0.45, 0.25, 0.15, 0.15])
-    body = {"bright": rng.uniform(0.08, 0.35), "grey_ringed": rng.uniform(-0.08, 0.08),
-            "dark": rng.uniform(-0.3, -0.08), "mixed": rng.uniform(-0.15, 0.3)}[kind]
+    body = {
+        "bright": rng.uniform(0.08, 0.35),
+        "grey_ringed": rng.uniform(-0.08, 0.08),
+        "dark": rng.uniform(-0.3, -0.08),
+        "mixed": rng.uniform(-0.15, 0.3),
+    }[kind]
     return {
         "body": float(body),
         # every vesicle shows its edge: a membrane line of at least 0.06 contrast, dark or light

@@ -156,11 +156,13 @@ def test_rois_off_the_image_are_refused(tmp_path):
 def test_geojson_roundtrip_keeps_classes_and_measurements(tmp_path):
     labels = make_random_tem((256, 256), pixel_size_nm=2.0, rng=2).labels
     ids = [int(v) for v in np.unique(labels[labels > 0])]
-    table = pd.DataFrame({
-        "label": ids,
-        "equivalent_diameter_nm": [10.0 + k for k in range(len(ids))],
-        "morphology": ["cup" if k % 2 else "round" for k in range(len(ids))],
-    })
+    table = pd.DataFrame(
+        {
+            "label": ids,
+            "equivalent_diameter_nm": [10.0 + k for k in range(len(ids))],
+            "morphology": ["cup" if k % 2 else "round" for k in range(len(ids))],
+        }
+    )
     path = write_geojson(tmp_path / "vesicles.geojson", labels, table)
     doc = json.loads(path.read_text())
     first = doc["features"][0]
@@ -177,11 +179,20 @@ def test_geojson_reads_qupath_multipolygon_with_hole(tmp_path):
     outer = [[0, 0], [20, 0], [20, 20], [0, 20], [0, 0]]
     hole = [[5, 5], [15, 5], [15, 15], [5, 15], [5, 5]]
     square = [[30, 30], [40, 30], [40, 40], [30, 40], [30, 30]]
-    doc = {"type": "FeatureCollection", "features": [{
-        "type": "Feature", "geometry": {"type": "MultiPolygon", "coordinates": [[outer, hole], [square]]},
-        "properties": {"objectType": "annotation", "classification": {"name": "irregular"},
-                       "measurements": [{"name": "Area", "value": 400.0}]},
-    }]}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "MultiPolygon", "coordinates": [[outer, hole], [square]]},
+                "properties": {
+                    "objectType": "annotation",
+                    "classification": {"name": "irregular"},
+                    "measurements": [{"name": "Area", "value": 400.0}],
+                },
+            }
+        ],
+    }
     path = tmp_path / "qupath.geojson"
     path.write_text(json.dumps(doc))
     labels, table = read_geojson(path, SHAPE)

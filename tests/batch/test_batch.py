@@ -150,8 +150,9 @@ def test_completion_marker_is_trusted_only_when_everything_matches(tmp_path):
         "marker_version": 1,
         "input_sha256": "abc",
         "parameters": params,
-        "outputs": {k: {"file": names[k], "sha256": sha256_file(tmp_path / names[k])}
-                    for k in ("labels", "vesicles", "overlay")},
+        "outputs": {
+            k: {"file": names[k], "sha256": sha256_file(tmp_path / names[k])} for k in ("labels", "vesicles", "overlay")
+        },
     }
     (tmp_path / names["marker"]).write_text(json.dumps(marker))
     assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params) is not None

@@ -25,10 +25,12 @@ TABLES = ("vesicles.csv", "summary.csv", "errors.csv")
 def folder(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("scale_inputs")
     for seed in range(N_IMAGES):
-        image, _ = make_synthetic_tem((512, 512), pixel_size_nm=0.8, difficulty="medium", n_vesicles=5,
-                                      scale_bar=False, rng=100 + seed)
-        tifffile.imwrite(path / f"m{seed:02d}.tif", image, imagej=True, resolution=(1 / 0.8, 1 / 0.8),
-                         metadata={"unit": "nm"})
+        image, _ = make_synthetic_tem(
+            (512, 512), pixel_size_nm=0.8, difficulty="medium", n_vesicles=5, scale_bar=False, rng=100 + seed
+        )
+        tifffile.imwrite(
+            path / f"m{seed:02d}.tif", image, imagej=True, resolution=(1 / 0.8, 1 / 0.8), metadata={"unit": "nm"}
+        )
     return path
 
 
@@ -53,9 +55,7 @@ def test_dask_cluster_gives_the_local_results(folder, reference, tmp_path):
 
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
         out = tmp_path / "dask"
-        result = run_tem_batch(
-            [folder], out_dir=out, config=TemBatchConfig(scheduler=cluster.scheduler_address)
-        )
+        result = run_tem_batch([folder], out_dir=out, config=TemBatchConfig(scheduler=cluster.scheduler_address))
     assert not result.failed
     same_tables(reference, out)
     run = json.loads((out / "run.json").read_text())

@@ -39,8 +39,9 @@ def test_the_run_survives_a_worker_being_killed(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     for seed in range(6):
-        image, _ = make_synthetic_tem((384, 384), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3,
-                                      scale_bar=False, rng=seed)
+        image, _ = make_synthetic_tem(
+            (384, 384), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, scale_bar=False, rng=seed
+        )
         tifffile.imwrite(folder / f"m{seed}.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
     reference = runner.run_tem_batch([folder], out_dir=tmp_path / "ref", config=TemBatchConfig(workers=1))
     killed: list[int] = []
@@ -53,8 +54,9 @@ def test_the_run_survives_a_worker_being_killed(tmp_path):
                 os.kill(workers[0], signal.SIGKILL)
                 killed.append(workers[0])
 
-    result = runner.run_tem_batch([folder], out_dir=tmp_path / "out", config=TemBatchConfig(workers=2),
-                                  progress=progress)
+    result = runner.run_tem_batch(
+        [folder], out_dir=tmp_path / "out", config=TemBatchConfig(workers=2), progress=progress
+    )
     assert killed, "no worker process was found to kill"
     assert [r["status"] for r in result.records] == ["done"] * 6
     assert pd.read_csv(tmp_path / "out" / "errors.csv").empty
@@ -83,8 +85,9 @@ def test_pool_and_serial_paths_report_in_input_order(tmp_path, workers):
     folder = tmp_path / "in"
     folder.mkdir()
     for seed in range(3):
-        image, _ = make_synthetic_tem((256, 256), pixel_size_nm=1.0, difficulty="easy", n_vesicles=2,
-                                      scale_bar=False, rng=seed)
+        image, _ = make_synthetic_tem(
+            (256, 256), pixel_size_nm=1.0, difficulty="easy", n_vesicles=2, scale_bar=False, rng=seed
+        )
         tifffile.imwrite(folder / f"m{seed}.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
     result = runner.run_tem_batch([folder], out_dir=tmp_path / "out", config=TemBatchConfig(workers=workers))
     assert [r["stem"] for r in result.records] == ["m0", "m1", "m2"]

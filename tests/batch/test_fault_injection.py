@@ -57,7 +57,9 @@ def _wait_for_no_process(marker: str, timeout_s: float = 30.0) -> list[int]:
 def _tem(inputs: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "exo_vision.cli.main", "tem", str(inputs), "--out", str(out), "--workers", "2", *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -65,10 +67,12 @@ def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_pat
     inputs = tmp_path / "in"
     inputs.mkdir()
     for seed in range(8):
-        image, _ = make_synthetic_tem((1536, 1536), pixel_size_nm=0.6, difficulty="easy", n_vesicles=6,
-                                      scale_bar=False, rng=seed)
-        tifffile.imwrite(inputs / f"m{seed}.tif", image, imagej=True, resolution=(1 / 0.6, 1 / 0.6),
-                         metadata={"unit": "nm"})
+        image, _ = make_synthetic_tem(
+            (1536, 1536), pixel_size_nm=0.6, difficulty="easy", n_vesicles=6, scale_bar=False, rng=seed
+        )
+        tifffile.imwrite(
+            inputs / f"m{seed}.tif", image, imagej=True, resolution=(1 / 0.6, 1 / 0.6), metadata={"unit": "nm"}
+        )
     temp = tmp_path / "tmpdir"
     temp.mkdir()
     marker = f"exo-vision-fault-{os.getpid()}-{time.time_ns()}"

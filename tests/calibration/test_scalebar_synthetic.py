@@ -39,7 +39,9 @@ FAMILIES = [
     dict(font="DejaVu Sans", unit="nm", length_nm=200.0, position="bottom-left", polarity="dark", data_strip=False),
     dict(font="DejaVu Serif", unit="µm", length_nm=500.0, position="bottom-right", polarity="light", data_strip=False),
     dict(font="DejaVu Sans Mono", unit="µm", length_nm=1000.0, position="top-left", polarity="dark", data_strip=True),
-    dict(font="hershey simplex", unit="nm", length_nm=100.0, position="bottom-right", polarity="light", data_strip=True),
+    dict(
+        font="hershey simplex", unit="nm", length_nm=100.0, position="bottom-right", polarity="light", data_strip=True
+    ),
     dict(font="hershey duplex", unit="um", length_nm=2000.0, position="top-right", polarity="light", data_strip=False),
     dict(font="DejaVu Sans", unit="nm", length_nm=50.0, position="bottom-left", polarity="light", data_strip=True),
 ]
@@ -106,7 +108,13 @@ def test_drawn_bar_end_coverage_is_fractional():
 def test_light_bar_sits_on_a_dark_box_and_strip_is_reported():
     background = tem_like_background((600, 800), rng=0)
     image, truth = draw_scale_bar(
-        background, pixel_size_nm=1.0, length_nm=200.0, polarity="light", position="bottom-right", data_strip=True, rng=1
+        background,
+        pixel_size_nm=1.0,
+        length_nm=200.0,
+        polarity="light",
+        position="bottom-right",
+        data_strip=True,
+        rng=1,
     )
     r0, c0, r1, c1 = truth["bar_box"]
     assert np.all(image[r0:r1, c0 + 1 : c1 - 1] == 255)
@@ -170,8 +178,9 @@ def test_rows_with_runs_finds_exactly_the_rows_an_erosion_finds():
     image[200:204, 100:300] = True
     for min_length in (12, 49, 50, 51):
         expected = np.flatnonzero(
-            cv2.erode(image.view(np.uint8), np.ones((1, min_length), np.uint8),
-                      borderType=cv2.BORDER_CONSTANT, borderValue=0).max(axis=1)
+            cv2.erode(
+                image.view(np.uint8), np.ones((1, min_length), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+            ).max(axis=1)
         )
         rows, masks = _rows_with_runs(lambda r, c=slice(None): image[r, c], image.shape[0], min_length)
         assert np.array_equal(rows, expected)

@@ -17,9 +17,26 @@ from exo_vision.cli import blot as cli_blot
 from exo_vision.cli.main import main
 from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel
 
-REQUIRED = ["image", "strip", "lane", "lane_name", "band", "marker", "x_left_px", "x_right_px", "y_top_px",
-            "y_bottom_px", "y_px", "volume", "background_per_px", "snr", "lod_volume", "present", "saturated",
-            "saturated_px"]
+REQUIRED = [
+    "image",
+    "strip",
+    "lane",
+    "lane_name",
+    "band",
+    "marker",
+    "x_left_px",
+    "x_right_px",
+    "y_top_px",
+    "y_bottom_px",
+    "y_px",
+    "volume",
+    "background_per_px",
+    "snr",
+    "lod_volume",
+    "present",
+    "saturated",
+    "saturated_px",
+]
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +90,20 @@ def test_panel_file_gives_the_marker_table_and_verdict(folder, tmp_path):
 
 def test_lane_names_markers_and_wrong_lane_count(folder, tmp_path):
     out = tmp_path / "named"
-    code = main(["blot", str(folder / "panel.tif"), "--out", str(out), "--lane-names", "lysate,exo1,exo2",
-                 "--marker", "CD9,CD63,calnexin", "--ug-loaded", "20,10,10"])
+    code = main(
+        [
+            "blot",
+            str(folder / "panel.tif"),
+            "--out",
+            str(out),
+            "--lane-names",
+            "lysate,exo1,exo2",
+            "--marker",
+            "CD9,CD63,calnexin",
+            "--ug-loaded",
+            "20,10,10",
+        ]
+    )
     assert code == 0
     table = pd.read_csv(out / "panel_bands.csv")
     assert set(table.lane_name) == {"lysate", "exo1", "exo2"}
@@ -100,8 +129,22 @@ def test_cli_constants_match_the_core():
 
 def test_real_subprocess(folder, tmp_path):
     out = tmp_path / "sub"
-    res = subprocess.run([sys.executable, "-m", "exo_vision.cli.main", "blot", str(folder / "dilution.tif"),
-                          "--out", str(out), "--background", "border"], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exo_vision.cli.main",
+            "blot",
+            str(folder / "dilution.tif"),
+            "--out",
+            str(out),
+            "--background",
+            "border",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert "1 image(s): 1 quantified, 0 failed" in res.stdout
     assert (out / "dilution_bands.csv").exists()

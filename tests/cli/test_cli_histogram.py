@@ -56,8 +56,23 @@ def test_condition_column_and_pattern_grouping(tmp_path):
     )
     table.to_csv(t, index=False)
     fig = tmp_path / "by_prep.png"
-    rc = main(["histogram", str(t), "--out", str(fig), "--group-by", "image", "--pattern", r"^([a-z]+)_",
-               "--percent", "--layout", "side-by-side", "--width", "double"])
+    rc = main(
+        [
+            "histogram",
+            str(t),
+            "--out",
+            str(fig),
+            "--group-by",
+            "image",
+            "--pattern",
+            r"^([a-z]+)_",
+            "--percent",
+            "--layout",
+            "side-by-side",
+            "--width",
+            "double",
+        ]
+    )
     assert rc == 0
     assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bins = pd.read_csv(tmp_path / "by_prep_bins.csv")
@@ -72,8 +87,12 @@ def test_condition_column_and_pattern_grouping(tmp_path):
 
 def test_intensity_weighting_fractions(tmp_path):
     t = write_table(tmp_path / "v.csv", [10.0, 20.0])
-    assert main(["histogram", str(t), "--out", str(tmp_path / "w.svg"), "--weighting", "intensity",
-                 "--bin-width-nm", "10"]) == 0
+    assert (
+        main(
+            ["histogram", str(t), "--out", str(tmp_path / "w.svg"), "--weighting", "intensity", "--bin-width-nm", "10"]
+        )
+        == 0
+    )
     bins = pd.read_csv(tmp_path / "w_bins.csv")
     # d^6 weights: 1 : 64
     assert bins["fraction"].tolist() == pytest.approx([1 / 65, 64 / 65])

@@ -196,8 +196,9 @@ def test_method_and_model_options(inputs, tmp_path, caplog):
     caplog.clear()
     assert main(["tem", str(single), "--out", str(tmp_path / "o3"), "--model", str(tmp_path / "none.onnx")]) == 2
     assert "none.json" in caplog.text and "missing" in caplog.text
-    assert main(["tem", str(single), "--out", str(tmp_path / "o4"), "--method", "classical",
-                 "--model", str(model)]) == 2
+    assert (
+        main(["tem", str(single), "--out", str(tmp_path / "o4"), "--method", "classical", "--model", str(model)]) == 2
+    )
 
 
 @pytest.mark.slow
@@ -206,7 +207,9 @@ def test_subprocess_with_two_workers_matches_the_in_process_run(first_run, input
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "exo_vision.cli.main", "tem", str(inputs), "--out", str(out), "--workers", "2"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 1, proc.stderr
     assert "4 input(s): 3 analysed, 0 already complete, 1 failed" in proc.stdout
@@ -250,8 +253,9 @@ def test_refuses_to_overwrite_an_input_and_bad_options(inputs, tmp_path, caplog)
 
 
 def test_uncalibrated_input_fails_with_the_fix_and_override_works(tmp_path):
-    image, _ = make_synthetic_tem((384, 384), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, scale_bar=False,
-                                  rng=5)
+    image, _ = make_synthetic_tem(
+        (384, 384), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, scale_bar=False, rng=5
+    )
     folder = tmp_path / "in"
     folder.mkdir()
     tifffile.imwrite(folder / "plain.tif", image)  # no calibration at all

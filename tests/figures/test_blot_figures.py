@@ -27,14 +27,16 @@ def test_annotated_blot_marks_saturated_pixels_and_lanes():
 
 
 def test_panel_figure_draws_bars_points_and_upper_bounds():
-    bands = pd.DataFrame({
-        "marker": ["CD9"] * 3 + ["calnexin"] * 3,
-        "lane_name": ["lysate", "exo1", "exo2"] * 2,
-        "volume": [100.0, 300.0, 500.0, 1000.0, 1.0, 2.0],
-        "lod_volume": [10.0] * 6,
-        "present": [True, True, True, True, False, False],
-        "saturated": [False] * 6,
-    })
+    bands = pd.DataFrame(
+        {
+            "marker": ["CD9"] * 3 + ["calnexin"] * 3,
+            "lane_name": ["lysate", "exo1", "exo2"] * 2,
+            "volume": [100.0, 300.0, 500.0, 1000.0, 1.0, 2.0],
+            "lod_volume": [10.0] * 6,
+            "present": [True, True, True, True, False, False],
+            "saturated": [False] * 6,
+        }
+    )
     e = enrichment_table(bands, reference_lane="lysate")
     fig = panel_figure(e, panel_summary(e), title="MISEV panel")
     assert isinstance(fig, Figure)

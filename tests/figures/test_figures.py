@@ -142,7 +142,9 @@ def test_svg_bytes_do_not_depend_on_matplotlib_hashed_ids(monkeypatch):
 
     from matplotlib.backends import backend_svg
 
-    monkeypatch.setattr(backend_svg.RendererSVG, "_make_id", lambda self, kind, content: f"{kind}{uuid.uuid4().hex[:10]}")
+    monkeypatch.setattr(
+        backend_svg.RendererSVG, "_make_id", lambda self, kind, content: f"{kind}{uuid.uuid4().hex[:10]}"
+    )
     fig, _ = size_histogram_figure(np.array([50.0, 60, 70, 80]), bin_width_nm=5)
     outs = []
     for _ in range(2):
@@ -184,9 +186,7 @@ def test_overlay_axis_holds_the_tallest_group_and_its_legend():
     # Regression: the y limit was frozen at the first group's height, clipping a taller second group.
     short = np.linspace(30.0, 150.0, 40)  # spread out: low bins
     tall = np.full(20, 105.0)  # every vesicle in one bin: 100 % there
-    fig, bins = size_histogram_figure(
-        {"short": short, "tall": tall}, bin_width_nm=10.0, percent=True, layout="overlay"
-    )
+    fig, bins = size_histogram_figure({"short": short, "tall": tall}, bin_width_nm=10.0, percent=True, layout="overlay")
     ax = fig.axes[0]
     tallest = bins.loc[bins["group"] == "tall", "percent"].max()
     assert tallest == pytest.approx(100.0)

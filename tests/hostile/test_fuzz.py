@@ -50,8 +50,13 @@ def test_fuzz_result_or_named_message(target, corpus, runner):
     seeds = corpus[1]
     failures = []
 
-    @settings(max_examples=CI_EXAMPLES[target], deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=CI_EXAMPLES[target],
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=_cases(seeds, target))
     def check(case: Case) -> None:
         outcome, detail = runner.run(case)
@@ -67,5 +72,7 @@ def test_fuzz_harness_catches_a_hang(corpus, runner):
     """The timeout really fires: a case that overruns it is a hang, and the next case gets a fresh worker."""
     warm = Case(seed=corpus[1][0], mutation="none", rng_seed=0, target="read")
     assert runner.run(warm)[0] in ("result", "message")
-    assert runner.run(Case(seed="", mutation="none", rng_seed=0, target="_sleep", variant=30), timeout_s=0.5)[0] == "hang"
+    assert (
+        runner.run(Case(seed="", mutation="none", rng_seed=0, target="_sleep", variant=30), timeout_s=0.5)[0] == "hang"
+    )
     assert runner.run(warm)[0] in ("result", "message")

@@ -65,7 +65,10 @@ def _deflate_bomb(path: Path, side: int = 30000) -> None:
     n = side // rows
     with tifffile.TiffWriter(path) as tif:
         tif.write(
-            (encoded for _ in range(n)), shape=(n * rows, side), dtype=np.uint8, compression="zlib",
+            (encoded for _ in range(n)),
+            shape=(n * rows, side),
+            dtype=np.uint8,
+            compression="zlib",
             rowsperstrip=rows,
         )
 
@@ -126,7 +129,10 @@ FORMATS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "form
 def test_item6_em_readers_check_before_decoding():
     from exo_vision.io import ImageReadError, read_image
 
-    for name in ("ncempy/dmTest_float32_nonSquare_diffPixelSize.dm3", "ncempy/Camera Ceta Imaging Micro.emd",
-                 "ncempy/16_STOimage.emi"):
+    for name in (
+        "ncempy/dmTest_float32_nonSquare_diffPixelSize.dm3",
+        "ncempy/Camera Ceta Imaging Micro.emd",
+        "ncempy/16_STOimage.emi",
+    ):
         with pytest.raises(ImageReadError, match="megapixels"):
             read_image(FORMATS / name, max_megapixels=0.001)

@@ -21,8 +21,9 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 
 
 def write_micrograph(path: str | Path, seed: int = 0, px: float = 1.0) -> None:
-    image, _ = make_synthetic_tem((256, 256), pixel_size_nm=px, difficulty="easy", n_vesicles=3, scale_bar=False,
-                                  rng=seed)
+    image, _ = make_synthetic_tem(
+        (256, 256), pixel_size_nm=px, difficulty="easy", n_vesicles=3, scale_bar=False, rng=seed
+    )
     tifffile.imwrite(path, image, imagej=True, resolution=(1 / px, 1 / px), metadata={"unit": "nm"})
 
 
@@ -49,7 +50,9 @@ def test_item2_non_utf8_file_name_does_not_abort_the_batch(micrograph, tmp_path)
     for name in ("vesicles.csv", "summary.csv", "run.json", "errors.csv"):
         assert (out / name).is_file()
     table = pd.read_csv(out / "vesicles.csv")
-    assert {"caf\ufffd", "plain"} <= set(table["image"]) or "caf\ufffd" in set(pd.read_csv(out / "summary.csv").iloc[:, 0])
+    assert {"caf\ufffd", "plain"} <= set(table["image"]) or "caf\ufffd" in set(
+        pd.read_csv(out / "summary.csv").iloc[:, 0]
+    )
     assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--resume"]) == 0
     assert json.loads((out / "run.json").read_text())["n_skipped"] == 2
 
@@ -61,7 +64,9 @@ def test_item2_info_with_strict_utf8_stdout_reports_every_file(micrograph, tmp_p
     env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
     run = subprocess.run(
         [sys.executable, "-m", "exo_vision.cli.main", "info", odd, str(micrograph)],
-        capture_output=True, env=env, timeout=120,
+        capture_output=True,
+        env=env,
+        timeout=120,
     )
     assert b"Traceback" not in run.stderr
     lines = run.stdout.decode("utf-8").splitlines()
@@ -110,8 +115,9 @@ def test_item9_blot_inputs_with_the_same_stem_get_distinct_outputs(tmp_path):
         (tmp_path / name).mkdir()
         shutil.copy(SAMPLES / "blot_dilution.tif", tmp_path / name / "blot.tif")
     out = tmp_path / "out"
-    assert main(["blot", str(tmp_path / "dup1" / "blot.tif"), str(tmp_path / "dup2" / "blot.tif"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["blot", str(tmp_path / "dup1" / "blot.tif"), str(tmp_path / "dup2" / "blot.tif"), "--out", str(out)]) == 0
+    )
     names = sorted(p.name for p in out.iterdir())
     assert "dup1_blot_bands.csv" in names and "dup2_blot_bands.csv" in names
     assert assign_stems([Path("d1/a.tif"), Path("d2/a.tif")]) == ["d1_a", "d2_a"]
@@ -222,8 +228,7 @@ def test_item7_numeric_limits_are_usage_errors(micrograph, tmp_path, caplog):
     assert main(["tem", str(micrograph), "--out", str(out), "--bin-width-nm", "1e-9"]) == 2
     assert "bin" in caplog.text
     assert not out.exists()
-    assert main(["blot", str(SAMPLES / "blot_dilution.tif"), "--out", str(out), "--rolling-ball-radius-px",
-                 "1e9"]) == 2
+    assert main(["blot", str(SAMPLES / "blot_dilution.tif"), "--out", str(out), "--rolling-ball-radius-px", "1e9"]) == 2
     assert "rolling-ball-radius-px" in caplog.text
     table = tmp_path / "t.csv"
     table.write_text("equivalent_diameter_nm,touches_border\n50,False\n80,False\n")

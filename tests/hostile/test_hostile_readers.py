@@ -33,8 +33,8 @@ def test_item10_negative_resolution_is_no_calibration(tmp_path):
         for name in ("XResolution", "YResolution"):
             tag = tif.pages[0].tags[name]
             offset = tag.valueoffset
-            raw[offset:offset + 8] = np.array([-1, 1], "<i4").tobytes()
-            raw[tag.offset + 2:tag.offset + 4] = np.array([10], "<u2").tobytes()  # SRATIONAL
+            raw[offset : offset + 8] = np.array([-1, 1], "<i4").tobytes()
+            raw[tag.offset + 2 : tag.offset + 4] = np.array([10], "<u2").tobytes()  # SRATIONAL
     path.write_bytes(bytes(raw))
     image = read_image(path, scale_bar=False)
     assert image.pixel_size_nm is None or image.pixel_size_nm > 0
@@ -58,7 +58,7 @@ def test_item10_tifffile_tag_errors_stay_out_of_the_terminal(tmp_path, caplog):
     raw = bytearray(path.read_bytes())
     with tifffile.TiffFile(path) as tif:
         entry = tif.pages[0].tags[65000].offset
-    raw[entry + 8:entry + 12] = struct.pack("<I", 10**8)  # the tag's value now lies past the end of the file
+    raw[entry + 8 : entry + 12] = struct.pack("<I", 10**8)  # the tag's value now lies past the end of the file
     path.write_bytes(bytes(raw))
     caplog.clear()
     assert read_image(path, kind="tem", pixel_size_nm=1.0).shape == (64, 64)

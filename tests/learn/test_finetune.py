@@ -22,8 +22,14 @@ PIXEL_SIZE_NM = 3.0
 
 def _micrograph(seed: int, name: str | None = None) -> CuratedMicrograph:
     sample = make_random_tem((96, 96), pixel_size_nm=PIXEL_SIZE_NM, rng=seed)
-    return CuratedMicrograph(name=name or f"m{seed}.tif", image=sample.image, pixel_size_nm=PIXEL_SIZE_NM,
-                             labels=sample.labels, source="generated", kind="label image")
+    return CuratedMicrograph(
+        name=name or f"m{seed}.tif",
+        image=sample.image,
+        pixel_size_nm=PIXEL_SIZE_NM,
+        labels=sample.labels,
+        source="generated",
+        kind="label image",
+    )
 
 
 def _with_vesicles(count: int, *, shape=(128, 128), at_least: int = 3) -> list:
@@ -95,9 +101,16 @@ def test_collect_pairs_of_every_annotation_kind_and_grid_sessions(tmp_path):
     session.mkdir()
     for k, curated in enumerate((True, False)):
         tifffile.imwrite(session / f"g{k}_labels.tif", samples[k].labels.astype(np.uint16))
-        (session / f"g{k}_done.json").write_text(json.dumps({
-            "input": str(pairs / f"img{k}.tif"), "pixel_size_nm": PIXEL_SIZE_NM, "curated_in_gui": curated,
-            "n_edits": 4}))
+        (session / f"g{k}_done.json").write_text(
+            json.dumps(
+                {
+                    "input": str(pairs / f"img{k}.tif"),
+                    "pixel_size_nm": PIXEL_SIZE_NM,
+                    "curated_in_gui": curated,
+                    "n_edits": 4,
+                }
+            )
+        )
     found = collect_curated([session])
     assert [(m.kind, m.n_edits, m.name) for m in found] == [("grid session", 4, "img0.tif")]
     with pytest.raises(ValueError, match="is not a folder"):
@@ -107,8 +120,13 @@ def test_collect_pairs_of_every_annotation_kind_and_grid_sessions(tmp_path):
 def _write_pairs(folder: Path, count: int, **kwargs) -> None:
     folder.mkdir()
     for k, sample in enumerate(_with_vesicles(count, **kwargs)):
-        tifffile.imwrite(folder / f"m{k}.tif", sample.image, imagej=True,
-                         resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM), metadata={"unit": "nm"})
+        tifffile.imwrite(
+            folder / f"m{k}.tif",
+            sample.image,
+            imagej=True,
+            resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM),
+            metadata={"unit": "nm"},
+        )
         tifffile.imwrite(folder / f"m{k}_labels.tif", sample.labels.astype(np.uint16))
 
 
@@ -123,8 +141,13 @@ def test_tiny_fine_tuning_writes_a_valid_model_whose_card_records_its_data(tmp_p
     _write_pairs(tmp_path / "data", 3)
     micrographs = collect_curated([tmp_path / "data"])
     steps = []
-    result = fine_tune(micrographs, out=tmp_path / "models" / "lab.onnx", base_model=tiny_base,
-                       settings=FineTuneSettings(**TINY), progress=lambda done, total: steps.append((done, total)))
+    result = fine_tune(
+        micrographs,
+        out=tmp_path / "models" / "lab.onnx",
+        base_model=tiny_base,
+        settings=FineTuneSettings(**TINY),
+        progress=lambda done, total: steps.append((done, total)),
+    )
     assert steps == [(1, 3), (2, 3), (3, 3)]
     card = load_card(result.onnx_path)  # the checksum matches
     assert card.card["file"] == "lab.onnx" and card.name.endswith("-finetuned")
@@ -153,12 +176,18 @@ def test_interrupting_fine_tuning_leaves_no_file(tmp_path, tiny_base):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fine_tune(micrographs, out=out / "lab.onnx", base_model=tiny_base, settings=FineTuneSettings(**TINY),
-                  progress=ctrl_c)
+        fine_tune(
+            micrographs, out=out / "lab.onnx", base_model=tiny_base, settings=FineTuneSettings(**TINY), progress=ctrl_c
+        )
     assert list(out.iterdir()) == []
     with pytest.raises(FineTuneCancelled):
-        fine_tune(micrographs, out=out / "lab.onnx", base_model=tiny_base, settings=FineTuneSettings(**TINY),
-                  should_stop=lambda: True)
+        fine_tune(
+            micrographs,
+            out=out / "lab.onnx",
+            base_model=tiny_base,
+            settings=FineTuneSettings(**TINY),
+            should_stop=lambda: True,
+        )
     assert list(out.iterdir()) == []
 
 

@@ -52,18 +52,21 @@ def test_tiny_training_run_writes_a_model_the_segmenter_can_use(tmp_path):
     from exo_vision.segmentation.api import segment_vesicles
     from exo_vision.segmentation.learned.weights import load_card
 
-    config = TrainConfig(base=4, depth=3, patch_px=64, batch=2, steps=3, pool_size=4, refresh_every=2,
-                         refresh_count=1, threads=1)
+    config = TrainConfig(
+        base=4, depth=3, patch_px=64, batch=2, steps=3, pool_size=4, refresh_every=2, refresh_count=1, threads=1
+    )
     net, history = train(config, checkpoint_dir=tmp_path / "ckpt", log=lambda line: None)
     assert history["steps_done"] == 3
-    onnx_path, card_path = export_model(net, tmp_path / "tiny", config=asdict(config), history=history,
-                                        validation={}, command="test")
+    onnx_path, card_path = export_model(
+        net, tmp_path / "tiny", config=asdict(config), history=history, validation={}, command="test"
+    )
     card = json.loads(card_path.read_text())
     assert card["training"]["steps"] == 3 and card["training"]["config"]["base"] == 4
     assert card["training"]["data"]["source"].startswith("generated")
     assert load_card(onnx_path).sha256 == card["sha256"]
-    result = segment_vesicles(np.random.default_rng(0).normal(100, 5, (96, 96)), pixel_size_nm=3.0,
-                              method="unet", model=onnx_path)
+    result = segment_vesicles(
+        np.random.default_rng(0).normal(100, 5, (96, 96)), pixel_size_nm=3.0, method="unet", model=onnx_path
+    )
     assert result.labels.shape == (96, 96)
     assert result.parameters["model"]["sha256"] == card["sha256"]
     assert isinstance(torch.__version__, str)
@@ -73,8 +76,17 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     pytest.importorskip("torch")
     from exo_vision.learn.train import TrainConfig, train
 
-    small = dict(base=4, depth=3, patch_px=64, batch=2, pool_size=4, refresh_every=2, refresh_count=1, threads=1,
-                 checkpoint_every=2)
+    small = dict(
+        base=4,
+        depth=3,
+        patch_px=64,
+        batch=2,
+        pool_size=4,
+        refresh_every=2,
+        refresh_count=1,
+        threads=1,
+        checkpoint_every=2,
+    )
     train(TrainConfig(steps=4, **small), checkpoint_dir=tmp_path, log=lambda line: None)
     assert (tmp_path / "last.pt").is_file()
     lines = []

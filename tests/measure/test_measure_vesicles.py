@@ -13,9 +13,24 @@ from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_
 
 def test_columns_are_exactly_the_contract():
     assert VESICLE_COLUMNS == (
-        "label", "centroid_x_nm", "centroid_y_nm", "area_nm2", "perimeter_nm", "equivalent_diameter_nm",
-        "feret_max_nm", "feret_min_nm", "major_axis_nm", "minor_axis_nm", "eccentricity", "circularity",
-        "solidity", "mean_intensity", "cup_score", "morphology", "touches_border", "pixel_size_nm",
+        "label",
+        "centroid_x_nm",
+        "centroid_y_nm",
+        "area_nm2",
+        "perimeter_nm",
+        "equivalent_diameter_nm",
+        "feret_max_nm",
+        "feret_min_nm",
+        "major_axis_nm",
+        "minor_axis_nm",
+        "eccentricity",
+        "circularity",
+        "solidity",
+        "mean_intensity",
+        "cup_score",
+        "morphology",
+        "touches_border",
+        "pixel_size_nm",
         "pixel_size_source",
     )
 

@@ -154,7 +154,8 @@ def test_grid_session_analyses_with_the_cli_parameters(make_napari_viewer, tmp_p
     _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
     cli = TemBatchConfig()
     expected = {
-        k: v for k, v in cli.analysis_parameters().items()
+        k: v
+        for k, v in cli.analysis_parameters().items()
         if k not in ("pixel_size_nm", "frame", "scale_bar", "model_sha256")
     }
     assert session.parameters() == expected

@@ -13,10 +13,11 @@ import pytest
 pytest.importorskip("napari")
 pytest.importorskip("torch")
 
+from test_plugin_tem import PLUGIN, _dock, _segmented, write_micrograph  # noqa: E402
+
 from exo_vision.annotations import write_imagej_rois  # noqa: E402
 from exo_vision.learn.finetune import FineTuneSettings  # noqa: E402
 from exo_vision.plugins.roi_reader import get_roi_reader  # noqa: E402
-from test_plugin_tem import PLUGIN, _dock, _segmented, write_micrograph  # noqa: E402
 
 
 def test_roi_set_dropped_on_an_image_becomes_labels_on_its_grid(make_napari_viewer, tmp_path):
@@ -104,8 +105,9 @@ def test_grid_session_learns_in_a_worker_and_offers_the_new_model(make_napari_vi
 def test_cancelling_learning_writes_no_model(make_napari_viewer, tmp_path, qtbot, tiny_base):
     _viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
     panel = session.learning
-    panel.settings = FineTuneSettings(steps=100_000, max_minutes=0, patch_px=32, batch=2, threads=1,
-                                      min_train_vesicles=1, min_validation_vesicles=1)
+    panel.settings = FineTuneSettings(
+        steps=100_000, max_minutes=0, patch_px=32, batch=2, threads=1, min_train_vesicles=1, min_validation_vesicles=1
+    )
     panel.learn(base_model=str(tiny_base))
     qtbot.waitUntil(lambda: panel._progress[0] >= 2, timeout=120_000)
     panel.cancel()

@@ -97,12 +97,47 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
     (inputs / "panel.toml").write_text(PANEL_TOML, encoding="utf-8")
     (inputs / "grid_a_3.tif").write_bytes(b"not a TIFF")  # one failed input: the report must say so
     tem_dir, blot_dir = root / "tem_grid_a", root / "blot"
-    assert main(["tem", str(inputs / "grid_a_1.tif"), str(inputs / "grid_a_2.tif"), str(inputs / "grid_a_3.tif"),
-                 "--pixel-size-nm", "2.0", "--workers", "1", "--out", str(tem_dir)]) == 1
+    assert (
+        main(
+            [
+                "tem",
+                str(inputs / "grid_a_1.tif"),
+                str(inputs / "grid_a_2.tif"),
+                str(inputs / "grid_a_3.tif"),
+                "--pixel-size-nm",
+                "2.0",
+                "--workers",
+                "1",
+                "--out",
+                str(tem_dir),
+            ]
+        )
+        == 1
+    )
     assert main(["blot", "--panel", str(inputs / "panel.toml"), "--out", str(blot_dir)]) == 0
     report = root / "report.html"
-    assert main(["report", "--tem", str(tem_dir), "--blot", str(blot_dir), "--dls", DLS, "--zeta", "-23.5",
-                 "--protein", "ug_per_ml=850,method=BCA", "--title", "Test prep", "--out", str(report)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--tem",
+                str(tem_dir),
+                "--blot",
+                str(blot_dir),
+                "--dls",
+                DLS,
+                "--zeta",
+                "-23.5",
+                "--protein",
+                "ug_per_ml=850,method=BCA",
+                "--title",
+                "Test prep",
+                "--out",
+                str(report),
+            ]
+        )
+        == 0
+    )
     return {"root": root, "tem": tem_dir, "blot": blot_dir, "report": report}
 
 
@@ -283,13 +318,15 @@ def test_instrument_values_refused_with_a_clear_message(text, kind, message):
 def test_close_up_centres_on_the_crowded_group():
     # Four 40 nm vesicles 60 nm apart around (300, 300) nm, one far away, one touching the border.
     px = 2.0
-    table = pd.DataFrame({
-        "label": [1, 2, 3, 4, 5, 6],
-        "centroid_x_nm": [300.0, 360.0, 300.0, 360.0, 1500.0, 5.0],
-        "centroid_y_nm": [300.0, 300.0, 360.0, 360.0, 1500.0, 300.0],
-        "equivalent_diameter_nm": [40.0] * 6,
-        "touches_border": [False, False, False, False, False, True],
-    })
+    table = pd.DataFrame(
+        {
+            "label": [1, 2, 3, 4, 5, 6],
+            "centroid_x_nm": [300.0, 360.0, 300.0, 360.0, 1500.0, 5.0],
+            "centroid_y_nm": [300.0, 300.0, 360.0, 360.0, 1500.0, 300.0],
+            "equivalent_diameter_nm": [40.0] * 6,
+            "touches_border": [False, False, False, False, False, True],
+        }
+    )
     close = choose_close_up(table, image_shape=(1000, 1000), pixel_size_nm=px)
     assert sorted(close.labels) == [1, 2, 3, 4]
     r0, c0, r1, c1 = close.box_px
@@ -301,19 +338,23 @@ def test_close_up_centres_on_the_crowded_group():
 
 
 def test_verdict_and_calnexin_bound_from_hand_built_tables():
-    summary = pd.DataFrame({
-        "marker": ["calnexin", "CD63", "CD9", "TSG101"],
-        "n_ev_lanes": [2, 2, 2, 2],
-        "n_ev_present": [1, 2, 2, 0],
-    })
+    summary = pd.DataFrame(
+        {
+            "marker": ["calnexin", "CD63", "CD9", "TSG101"],
+            "n_ev_lanes": [2, 2, 2, 2],
+            "n_ev_present": [1, 2, 2, 0],
+        }
+    )
     assert verdict_text(summary) == "CD9+ CD63+ calnexin\u00b1 TSG101\u2212"
-    panel = pd.DataFrame({
-        "marker": ["calnexin", "calnexin", "calnexin", "CD9"],
-        "lane_name": ["lysate", "exo1", "exo2", "exo1"],
-        "is_reference": [True, False, False, False],
-        "present": [True, False, False, False],
-        "ratio_upper_bound": [np.nan, 0.004, 0.007, 0.5],
-    })
+    panel = pd.DataFrame(
+        {
+            "marker": ["calnexin", "calnexin", "calnexin", "CD9"],
+            "lane_name": ["lysate", "exo1", "exo2", "exo1"],
+            "is_reference": [True, False, False, False],
+            "present": [True, False, False, False],
+            "ratio_upper_bound": [np.nan, 0.004, 0.007, 0.5],
+        }
+    )
     assert calnexin_bound(panel) == (0.007, ["exo1", "exo2"])
     assert calnexin_bound(panel.assign(present=True)) is None
 
@@ -325,37 +366,72 @@ def _blot_evidence(tmp_path: Path, *, calnexin_in_ev: bool) -> BlotEvidence:
         for lane in ("lysate", "exo1", "exo2"):
             present = marker != "calnexin" or lane == "lysate" or (calnexin_in_ev and lane == "exo1")
             ref = lane == "lysate"
-            rows.append({
-                "label": len(rows) + 1, "marker": marker, "lane_name": lane, "is_reference": ref,
-                "ug_loaded": np.nan, "volume": 1e5 if present else 10.0, "lod_volume": 1e3, "present": present,
-                "saturated": False, "volume_per_ug": np.nan, "ratio_to_reference": 1.0 if present else np.nan,
-                "ratio_upper_bound": np.nan if present else 0.01, "statement": "",
-            })
+            rows.append(
+                {
+                    "label": len(rows) + 1,
+                    "marker": marker,
+                    "lane_name": lane,
+                    "is_reference": ref,
+                    "ug_loaded": np.nan,
+                    "volume": 1e5 if present else 10.0,
+                    "lod_volume": 1e3,
+                    "present": present,
+                    "saturated": False,
+                    "volume_per_ug": np.nan,
+                    "ratio_to_reference": 1.0 if present else np.nan,
+                    "ratio_upper_bound": np.nan if present else 0.01,
+                    "statement": "",
+                }
+            )
     panel = pd.DataFrame(rows)
-    summary = pd.DataFrame({
-        "label": [1, 2, 3], "marker": ["CD9", "CD63", "calnexin"], "expected_in_ev": ["present", "present", "absent"],
-        "n_ev_lanes": [2, 2, 2], "n_ev_present": [2, 2, 1 if calnexin_in_ev else 0],
-        "present_in_reference": [True, True, True], "ratio_mean": [1.0, 1.0, np.nan], "ratio_sd": [0.0, 0.0, np.nan],
-        "ratio_cv": [0.0, 0.0, np.nan], "ratio_ci95_low": [1.0, 1.0, np.nan], "ratio_ci95_high": [1.0, 1.0, np.nan],
-        "verdict": ["pass", "pass", "fail" if calnexin_in_ev else "pass"], "reason": ["", "", ""],
-    })
+    summary = pd.DataFrame(
+        {
+            "label": [1, 2, 3],
+            "marker": ["CD9", "CD63", "calnexin"],
+            "expected_in_ev": ["present", "present", "absent"],
+            "n_ev_lanes": [2, 2, 2],
+            "n_ev_present": [2, 2, 1 if calnexin_in_ev else 0],
+            "present_in_reference": [True, True, True],
+            "ratio_mean": [1.0, 1.0, np.nan],
+            "ratio_sd": [0.0, 0.0, np.nan],
+            "ratio_cv": [0.0, 0.0, np.nan],
+            "ratio_ci95_low": [1.0, 1.0, np.nan],
+            "ratio_ci95_high": [1.0, 1.0, np.nan],
+            "verdict": ["pass", "pass", "fail" if calnexin_in_ev else "pass"],
+            "reason": ["", "", ""],
+        }
+    )
     return BlotEvidence(
-        path=tmp_path, run={"command": "exo-vision blot", "parameters": {}}, bands=pd.DataFrame(), annotated={},
-        panel=panel, panel_summary=summary, panel_figure=None, inputs=pd.DataFrame(columns=["input", "sha256"]),
+        path=tmp_path,
+        run={"command": "exo-vision blot", "parameters": {}},
+        bands=pd.DataFrame(),
+        annotated={},
+        panel=panel,
+        panel_summary=summary,
+        panel_figure=None,
+        inputs=pd.DataFrame(columns=["input", "sha256"]),
     )
 
 
 def test_blot_verdict_fail_and_calnexin_in_ev_lane_are_stated(tmp_path):
-    page = render_report(ReportInputs(tem=None, blot=_blot_evidence(tmp_path, calnexin_in_ev=True),
-                                      instruments=InstrumentValues(dls={"z_avg_nm": 110.0})))
+    page = render_report(
+        ReportInputs(
+            tem=None,
+            blot=_blot_evidence(tmp_path, calnexin_in_ev=True),
+            instruments=InstrumentValues(dls={"z_avg_nm": 110.0}),
+        )
+    )
     values = _parse(page).values
     assert _only(values, "blot.verdict")[1] == "CD9+ CD63+ calnexin±"
     assert _only(values, "blot.pass")[1] == "FAIL"
     assert "Calnexin was detected in exo1" in page and "Calnexin was not detected in exo2" in page
     assert "TEM: not provided." in page and _only(values, "dls.z_avg_nm")[1].split()[0] == "110.0"
 
-    page = render_report(ReportInputs(tem=None, blot=_blot_evidence(tmp_path, calnexin_in_ev=False),
-                                      title="<script>alert(1)</script> & co"))
+    page = render_report(
+        ReportInputs(
+            tem=None, blot=_blot_evidence(tmp_path, calnexin_in_ev=False), title="<script>alert(1)</script> & co"
+        )
+    )
     values = _parse(page).values
     assert _only(values, "blot.pass")[1] == "PASS"
     assert float(_only(values, "blot.calnexin_upper_bound")[0]) == 0.01
@@ -367,8 +443,14 @@ def _chromium() -> str | None:
 
 
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 )
 
 
@@ -381,7 +463,10 @@ def test_report_renders_in_headless_chromium(outputs, tmp_path):
     profile = tmp_path / "profile"
     dom = subprocess.run(
         [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=180, check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
     ).stdout
     pooled = _pooled(outputs["tem"])
     parsed = _parse(dom)
@@ -395,9 +480,18 @@ def test_report_renders_in_headless_chromium(outputs, tmp_path):
 
     shot = tmp_path / "shot.png"
     subprocess.run(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
-         "--window-size=1280,4000", url],
-        capture_output=True, text=True, timeout=180, check=True,
+        [
+            _chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={shot}",
+            "--window-size=1280,4000",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
     )
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (4000, 1280)
@@ -411,7 +505,9 @@ def test_report_cli_subprocess(outputs, tmp_path):
     out = tmp_path / "sub.html"
     done = subprocess.run(
         [sys.executable, "-m", "exo_vision.cli.main", "report", "--tem", str(outputs["tem"]), "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"report written to {out}")

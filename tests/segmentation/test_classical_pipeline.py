@@ -11,8 +11,20 @@ from exo_vision.segmentation.result import REJECTED_COLUMNS, VesicleSegmentation
 from exo_vision.synthetic.tem import make_synthetic_tem
 
 
-def draw_vesicle(image, *, cy_nm, cx_nm, radius_nm, pixel_size_nm, membrane_nm=4.0, interior=30.0,
-                 membrane=-40.0, halo=-20.0, halo_nm=12.0, cup_depth=0.0):
+def draw_vesicle(
+    image,
+    *,
+    cy_nm,
+    cx_nm,
+    radius_nm,
+    pixel_size_nm,
+    membrane_nm=4.0,
+    interior=30.0,
+    membrane=-40.0,
+    halo=-20.0,
+    halo_nm=12.0,
+    cup_depth=0.0,
+):
     """Add a vesicle to ``image``: light interior, dark membrane ending at ``radius_nm``, dark halo.
 
     ``cup_depth`` > 0 darkens the centre (inner half of the radius) by that much.
@@ -66,9 +78,10 @@ def test_polarity_is_detected_on_generated_images(polarity):
     )
     seg = segment(image, 1.0)
     assert seg.polarity == polarity
-    assert seg.parameters["polarity_evidence"][polarity] > seg.parameters["polarity_evidence"][
-        "dark" if polarity == "bright" else "bright"
-    ]
+    assert (
+        seg.parameters["polarity_evidence"][polarity]
+        > seg.parameters["polarity_evidence"]["dark" if polarity == "bright" else "bright"]
+    )
     assert seg.labels.max() >= 0.8 * len(truth.vesicles)
 
 
@@ -163,9 +176,12 @@ def test_works_at_fine_and_coarse_pixel_sizes(px):
     matched = 0
     extent = size * px
     inside = [
-        row for row in truth.vesicles.itertuples()
-        if all(row.equivalent_diameter_nm / 2 < c < extent - row.equivalent_diameter_nm / 2
-               for c in (row.centroid_x_nm, row.centroid_y_nm))
+        row
+        for row in truth.vesicles.itertuples()
+        if all(
+            row.equivalent_diameter_nm / 2 < c < extent - row.equivalent_diameter_nm / 2
+            for c in (row.centroid_x_nm, row.centroid_y_nm)
+        )
     ]
     assert len(inside) >= 3
     for row in inside:

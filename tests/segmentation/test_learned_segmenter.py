@@ -15,8 +15,8 @@ from exo_vision.evaluation import score_detection
 from exo_vision.io import read_image
 from exo_vision.segmentation import api
 from exo_vision.segmentation.learned import weights
-from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 from exo_vision.segmentation.learned.method import full_resolution_labels
+from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for, tile_starts
 from exo_vision.synthetic.tem import make_synthetic_tem

@@ -104,8 +104,9 @@ def test_masked_peaks_match_peak_local_max_on_distance_plateaus(seed):
             continue
         dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
         for min_distance in (2, 4):
-            expected = peak_local_max(dist, min_distance=min_distance, threshold_abs=1.5,
-                                      labels=region.astype(np.int32), exclude_border=False)
+            expected = peak_local_max(
+                dist, min_distance=min_distance, threshold_abs=1.5, labels=region.astype(np.int32), exclude_border=False
+            )
             got = masked_peaks(dist, region, min_distance=min_distance, threshold=1.5)
             assert np.array_equal(got, expected)
 

@@ -32,8 +32,19 @@ def test_generator_is_seeded_and_returns_truth():
 
 def test_true_volume_is_the_drawn_signal():
     spec = StripSpec("x", [1e6, 0.0], "sharp", band_sigma_px=3.0, height_px=120)
-    quiet = dict(read_noise_counts=0.0, photons_per_count=1e6, n_dust=0, pen_mark=False, blotch_fraction=0.0,
-                 smile_px=0.0, tilt_deg=0.0, background_counts=800.0, dark_counts=800.0, margin_px=30, rng=0)
+    quiet = dict(
+        read_noise_counts=0.0,
+        photons_per_count=1e6,
+        n_dust=0,
+        pen_mark=False,
+        blotch_fraction=0.0,
+        smile_px=0.0,
+        tilt_deg=0.0,
+        background_counts=800.0,
+        dark_counts=800.0,
+        margin_px=30,
+        rng=0,
+    )
     blot = make_synthetic_blot([spec], **quiet)
     total = blot.image.astype(float).sum() - 800.0 * blot.image.size
     assert total == pytest.approx(1e6, rel=2e-3)  # rounding to integer counts only
@@ -63,8 +74,13 @@ def test_dilution_series_is_proportional_and_saturation_is_flagged():
 @pytest.mark.parametrize("seed", [100, 101])
 def test_marker_panel_ratios_and_calls(seed):
     blot = make_marker_panel(rng=seed)
-    r = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value,
-                      lane_names=blot.lane_names, markers=["CD9", "CD63", "calnexin"])
+    r = quantify_blot(
+        blot.image,
+        polarity=blot.polarity,
+        max_value=blot.max_value,
+        lane_names=blot.lane_names,
+        markers=["CD9", "CD63", "calnexin"],
+    )
     b = r.bands[r.bands.marker != ""]
     for marker in ("CD9", "CD63"):
         m = b[b.marker == marker].sort_values("lane").volume.to_numpy()

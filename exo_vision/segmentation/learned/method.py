@@ -102,14 +102,32 @@ def full_resolution_labels(
         src_y = np.clip((rows + 0.5) / scale_y - 0.5, 0, small_m - 1) - r0
         src_x = np.clip((cols + 0.5) / scale_x - 0.5, 0, small_n - 1) - c0
         map_x, map_y = np.meshgrid(src_x.astype(np.float32), src_y.astype(np.float32))
-        fg = cv2.remap(foreground_small[r0:r1, c0:c1], map_x, map_y, cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE) > threshold
-        own = cv2.remap((territory[r0:r1, c0:c1] == label).view(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
-                        borderMode=cv2.BORDER_REPLICATE) > 0
+        fg = (
+            cv2.remap(foreground_small[r0:r1, c0:c1], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            > threshold
+        )
+        own = (
+            cv2.remap(
+                (territory[r0:r1, c0:c1] == label).view(np.uint8),
+                map_x,
+                map_y,
+                cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            > 0
+        )
         inside = fg & own
         if not inside.any():  # an instance the threshold removes keeps its coarse footprint
-            inside = cv2.remap((labels_small[r0:r1, c0:c1] == label).view(np.uint8), map_x, map_y,
-                               cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE) > 0
+            inside = (
+                cv2.remap(
+                    (labels_small[r0:r1, c0:c1] == label).view(np.uint8),
+                    map_x,
+                    map_y,
+                    cv2.INTER_NEAREST,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+                > 0
+            )
         block = labels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
         block[inside & (block == 0)] = label
     return labels
@@ -135,7 +153,7 @@ def grow_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
 
 
 def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
-    """"bright" when the vesicles' median grey level lies above their surroundings', else "dark"."""
+    """ "bright" when the vesicles' median grey level lies above their surroundings', else "dark"."""
     if labels.max() == 0:
         return "bright"
     inside = labels > 0
@@ -180,8 +198,12 @@ def _reject_and_renumber(
     lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     rejected = pd.DataFrame(
         {
-            "centroid_x_nm": pd.Series([centres[k][1] * pixel_size_nm for k in range(n) if reasons[k]], dtype="float64"),
-            "centroid_y_nm": pd.Series([centres[k][0] * pixel_size_nm for k in range(n) if reasons[k]], dtype="float64"),
+            "centroid_x_nm": pd.Series(
+                [centres[k][1] * pixel_size_nm for k in range(n) if reasons[k]], dtype="float64"
+            ),
+            "centroid_y_nm": pd.Series(
+                [centres[k][0] * pixel_size_nm for k in range(n) if reasons[k]], dtype="float64"
+            ),
             "equivalent_diameter_nm": pd.Series([diameter_nm[k] for k in range(n) if reasons[k]], dtype="float64"),
             "reason": pd.Series([reasons[k] for k in range(n) if reasons[k]], dtype="object"),
         }
@@ -261,21 +283,34 @@ def two_scale_instances(
         The fine grid's pixel size, nm.
     """
     maps, excluded, scale_nm = network_maps(
-        image, pixel_size_nm=pixel_size_nm, exclude=exclude, working_scale_nm=card.working_scale_nm,
-        card=card, threads=threads, progress=progress)
+        image,
+        pixel_size_nm=pixel_size_nm,
+        exclude=exclude,
+        working_scale_nm=card.working_scale_nm,
+        card=card,
+        threads=threads,
+        progress=progress,
+    )
     min_area_px = max(np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.5, 2.0)
     labels = maps_to_instances(maps, min_area_px=min_area_px, thresholds=thresholds)
     foreground = maps[0]
     if thresholds.coarse_factor <= 0:
         return labels, foreground, excluded, scale_nm
     coarse_maps, _, coarse_scale_nm = network_maps(
-        image, pixel_size_nm=pixel_size_nm, exclude=exclude,
-        working_scale_nm=card.working_scale_nm * thresholds.coarse_factor, card=card, threads=threads)
+        image,
+        pixel_size_nm=pixel_size_nm,
+        exclude=exclude,
+        working_scale_nm=card.working_scale_nm * thresholds.coarse_factor,
+        card=card,
+        threads=threads,
+    )
     coarse_min_px = min_area_px * (scale_nm / coarse_scale_nm) ** 2
     coarse = maps_to_instances(coarse_maps, min_area_px=max(coarse_min_px, 2.0), thresholds=thresholds)
     large = large_convex_instances(
-        coarse, min_area_px=np.pi * (0.5 * thresholds.coarse_min_diameter_nm / coarse_scale_nm) ** 2,
-        min_solidity=thresholds.coarse_min_solidity)
+        coarse,
+        min_area_px=np.pi * (0.5 * thresholds.coarse_min_diameter_nm / coarse_scale_nm) ** 2,
+        min_solidity=thresholds.coarse_min_solidity,
+    )
     if large.max() == 0:
         return labels, foreground, excluded, scale_nm
     shape = labels.shape
@@ -333,19 +368,30 @@ def segment_unet(
     base = card.thresholds
     thresholds = replace(base, foreground=foreground_threshold(base.foreground, sensitivity))
     labels_small, foreground_small, excluded_small, scale_nm = two_scale_instances(
-        image, pixel_size_nm=pixel_size_nm, exclude=exclude, card=card, thresholds=thresholds,
-        min_diameter_nm=min_diameter_nm, threads=threads, progress=progress)
+        image,
+        pixel_size_nm=pixel_size_nm,
+        exclude=exclude,
+        card=card,
+        thresholds=thresholds,
+        min_diameter_nm=min_diameter_nm,
+        threads=threads,
+        progress=progress,
+    )
     n = int(labels_small.max())
     index = np.arange(1, n + 1)
     mean_probability = np.asarray(ndi.mean(foreground_small, labels_small, index)) if n else np.zeros(0)
     annotation_fraction = (
         np.asarray(ndi.mean(excluded_small.astype(np.float32), labels_small, index))
-        if n and excluded_small is not None else np.zeros(n)
+        if n and excluded_small is not None
+        else np.zeros(n)
     )
     labels = full_resolution_labels(labels_small, foreground_small, shape=shape, threshold=thresholds.foreground)
     labels = grow_labels(labels, radius_px=0.5 * MEMBRANE_THICKNESS_NM / pixel_size_nm)
     labels, rejected = _reject_and_renumber(
-        labels, pixel_size_nm=pixel_size_nm, min_diameter_nm=min_diameter_nm, max_diameter_nm=max_diameter_nm,
+        labels,
+        pixel_size_nm=pixel_size_nm,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
         mean_probability=mean_probability,
         min_mean_probability=thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN,
         annotation_fraction=annotation_fraction,
@@ -355,8 +401,10 @@ def segment_unet(
         "model": card.summary(),
         "working_scale_nm": float(scale_nm),
         "membrane_thickness_nm": MEMBRANE_THICKNESS_NM,
-        "thresholds": {**asdict(thresholds),
-                       "min_mean_probability": thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN},
+        "thresholds": {
+            **asdict(thresholds),
+            "min_mean_probability": thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN,
+        },
         "pixel_noise_std": None,
     }
     return labels, rejected, found, parameters

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def _pad_to(image: np.ndarray, m: int, n: int) -> np.ndarray:
     pad_m, pad_n = m - image.shape[0], n - image.shape[1]
     if pad_m == 0 and pad_n == 0:
         return image
-    mode = "reflect" if pad_m < image.shape[0] and pad_n < image.shape[1] else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if pad_m < image.shape[0] and pad_n < image.shape[1] else "edge"
     return np.pad(image, ((0, pad_m), (0, pad_n)), mode=mode)
 
 

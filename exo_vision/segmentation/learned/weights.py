@@ -61,8 +61,13 @@ class ModelCard:
 
     def summary(self) -> dict[str, Any]:
         """Name, version, checksum, file and card (and, for a fine-tuned model, its base): what run.json records."""
-        out = {"name": self.name, "version": self.version, "sha256": self.sha256, "file": str(self.onnx_path),
-               "card": str(self.card_path)}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "file": str(self.onnx_path),
+            "card": str(self.card_path),
+        }
         base = self.card.get("base_model")
         if isinstance(base, dict):
             out["base_model"] = {k: base.get(k) for k in ("name", "version", "sha256")}
@@ -148,7 +153,13 @@ def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) ->
             f"(sha256 {digest[:12]}..., card says {expected[:12]}...); {_REINSTALL}"
         )
     return ModelCard(
-        name=str(card.get("name", onnx_path.stem)), version=str(card.get("version", "?")),
-        onnx_path=onnx_path, card_path=card_path, sha256=digest, working_scale_nm=scale,
-        multiple_of=multiple, thresholds=thresholds, card=card,
+        name=str(card.get("name", onnx_path.stem)),
+        version=str(card.get("version", "?")),
+        onnx_path=onnx_path,
+        card_path=card_path,
+        sha256=digest,
+        working_scale_nm=scale,
+        multiple_of=multiple,
+        thresholds=thresholds,
+        card=card,
     )
