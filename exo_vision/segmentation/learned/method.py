@@ -163,6 +163,20 @@ def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
     return "bright" if float(np.median(image[inside])) >= float(np.median(image[ring])) else "dark"
 
 
+def _centroids_px(labels: np.ndarray, ids: list[int]) -> list[tuple[float, float]]:
+    """(row, column) centroid of each of ``ids`` in ``labels``, px; NaN for an id with no pixel."""
+    boxes = ndi.find_objects(labels, max_label=max(ids, default=0))
+    out = []
+    for label in ids:
+        box = boxes[label - 1]
+        if box is None:
+            out.append((float("nan"), float("nan")))
+            continue
+        rows, cols = np.nonzero(labels[box] == label)
+        out.append((float(rows.mean() + box[0].start), float(cols.mean() + box[1].start)))
+    return out
+
+
 def _reject_and_renumber(
     labels: np.ndarray,
     *,
@@ -175,10 +189,8 @@ def _reject_and_renumber(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Apply the size, annotation and confidence rules; number the survivors 1..K."""
     n = int(labels.max())
-    index = np.arange(1, n + 1)
-    area = ndi.sum_labels(np.ones(labels.shape, np.float32), labels, index)
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
     diameter_nm = 2 * np.sqrt(area / np.pi) * pixel_size_nm
-    centres = ndi.center_of_mass(np.ones(labels.shape, np.float32), labels, index) if n else []
     reasons: list[str | None] = []
     for k in range(n):
         if area[k] == 0:
@@ -196,16 +208,14 @@ def _reject_and_renumber(
     keep = np.array([r is None for r in reasons], bool)
     lut = np.zeros(n + 1, np.int32)
     lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    rejected_ids = [k for k in range(n) if reasons[k]]
+    centres = _centroids_px(labels, [k + 1 for k in rejected_ids])
     rejected = pd.DataFrame(
         {
-            "centroid_x_nm": pd.Series(
-                [centres[k][1] * pixel_size_nm for k in range(n) if reasons[k]], dtype="float64"
-            ),
-            "centroid_y_nm": pd.Series(
-                [centres[k][0] * pixel_size_nm for k in range(n) if reasons[k]], dtype="float64"
-            ),
-            "equivalent_diameter_nm": pd.Series([diameter_nm[k] for k in range(n) if reasons[k]], dtype="float64"),
-            "reason": pd.Series([reasons[k] for k in range(n) if reasons[k]], dtype="object"),
+            "centroid_x_nm": pd.Series([c[1] * pixel_size_nm for c in centres], dtype="float64"),
+            "centroid_y_nm": pd.Series([c[0] * pixel_size_nm for c in centres], dtype="float64"),
+            "equivalent_diameter_nm": pd.Series([diameter_nm[k] for k in rejected_ids], dtype="float64"),
+            "reason": pd.Series([reasons[k] for k in rejected_ids], dtype="object"),
         }
     )
     return lut[labels], rejected

@@ -12,7 +12,7 @@ from exo_vision.segmentation.learned.weights import ModelCard
 
 #: Largest tile side the network sees (working-scale pixels; a 2048² micrograph at 0.8 nm/px
 #: is one tile at 3 nm/px) and the overlap of neighbouring tiles.
-TILE_PX = 576
+TILE_PX = 640
 OVERLAP_PX = 128
 
 
