@@ -203,13 +203,18 @@ def find_gel_layout(image: np.ndarray, *, polarity: str | None = None,
 
 
 def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: BlotParameters) -> list:
-    """Lanes of every tier: one per well above it (at least two wells), else found from its bands."""
+    """Lanes of every tier: one per well above it, or those found from its bands when they are more.
+
+    A tilted comb's well row may be caught only in part (a few of its wells): then the lane finder wins.
+    """
     from exo_vision.blot.lanes import find_lanes, lanes_from_ranges
 
     signal = to_signal(image, polarity=polarity)
     lanes = []
     for tier, wells in zip(layout.tiers, layout.tier_wells_px):
-        found = lanes_from_ranges(wells, tier) if len(wells) >= 2 else find_lanes(signal, tier, params=params)
+        found = find_lanes(signal, tier, params=params)
+        if len(wells) >= max(2, len(found)):
+            found = lanes_from_ranges(wells, tier)
         lanes.extend(found)
     return lanes
 
