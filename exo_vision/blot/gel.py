@@ -112,13 +112,19 @@ def well_columns(smooth: np.ndarray, box: tuple[int, int, int, int], rows: tuple
                  params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> list[tuple[int, int]]:
     """Image columns ``(left, right)`` of the wells in one well row: column runs dark over most of its rows.
 
-    Runs narrower than ``min_lane_width_px`` are dropped; each well is the top of one lane.
+    Runs narrower than ``min_lane_width_px`` or ``well_min_width_fraction`` of the median run are
+    dropped; each well is the top of one lane.
     """
     a, b = rows[0] - box[0], rows[1] - box[0]
     dark = _in_wells(smooth, box, params)[a:b].mean(axis=0) > 0.5
     lab, _ = ndi.label(dark)
-    return [(box[2] + sl[0].start, box[2] + sl[0].stop) for sl in ndi.find_objects(lab)
+    runs = [(box[2] + sl[0].start, box[2] + sl[0].stop) for sl in ndi.find_objects(lab)
             if sl[0].stop - sl[0].start >= params.min_lane_width_px]
+    if not runs:
+        return runs
+    # a comb's wells are all of one width: a much narrower dark run is a scratch or a glove's edge
+    typical = float(np.median([b - a for a, b in runs]))
+    return [(a, b) for a, b in runs if b - a >= params.well_min_width_fraction * typical]
 
 
 def find_well_rows(smooth: np.ndarray, box: tuple[int, int, int, int],
@@ -162,8 +168,9 @@ def gel_tiers(box: tuple[int, int, int, int], wells: list[tuple[int, int]],
     my = round(params.gel_edge_margin_fraction * (y1 - y0))
     mx = round(params.gel_edge_margin_fraction * (x1 - x0))
     cuts = [(y0, y0 + my)]
-    m = round(params.well_margin_fraction * (y1 - y0))
-    cuts.extend((a - m, b + m) for a, b in wells)
+    below = round(params.well_margin_fraction * (y1 - y0))
+    above = round(params.well_margin_above_fraction * (y1 - y0))
+    cuts.extend((a - above, b + below) for a, b in wells)
     cuts.append((y1 - my, y1))
     tiers = []
     for (_, top), (bottom, _) in zip(cuts[:-1], cuts[1:]):
@@ -203,9 +210,10 @@ def find_gel_layout(image: np.ndarray, *, polarity: str | None = None,
 
 
 def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: BlotParameters) -> list:
-    """Lanes of every tier: one per well above it, or those found from its bands when they are more.
+    """Lanes of every tier: one per well above it, plus the lane finder's lanes that lie on no well.
 
-    A tilted comb's well row may be caught only in part (a few of its wells): then the lane finder wins.
+    A well may be missed (a loaded ladder well shines, a tilted comb is caught in part): a lane the finder
+    places more than half a well pitch from every well is added. Without wells the finder's lanes stand.
     """
     from exo_vision.blot.lanes import find_lanes, lanes_from_ranges
 
@@ -213,9 +221,18 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
     lanes = []
     for tier, wells in zip(layout.tiers, layout.tier_wells_px):
         found = find_lanes(signal, tier, params=params)
-        if len(wells) >= max(2, len(found)):
-            found = lanes_from_ranges(wells, tier)
-        lanes.extend(found)
+        if len(wells) < 2:
+            lanes.extend(found)
+            continue
+        centres = np.array([(a + b - 1) / 2 for a, b in wells])
+        pitch = float(np.median(np.diff(centres)))
+        ranges = list(wells)
+        for lane in found:
+            x = lane.centre_x((tier.y_top_px + tier.y_bottom_px) / 2)
+            if np.abs(centres - x).min() > pitch / 2:
+                half = lane.width_px / 2
+                ranges.append((max(tier.x_left_px, round(x - half)), min(tier.x_right_px, round(x + half + 1))))
+        lanes.extend(lanes_from_ranges(sorted(r for r in ranges if r[1] - r[0] >= 2), tier))
     return lanes
 
 

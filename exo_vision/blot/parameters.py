@@ -22,7 +22,8 @@ FRACTIONS = ("central_fraction", "merge_valley_fraction", "smear_merge_valley_fr
              "min_relative_prominence", "tall_keep_prominence", "end_lane_tolerance_pitches", "gel_dark_fraction",
              "gel_bright_fraction", "gel_edge_margin_fraction", "well_window_fraction", "well_min_depth_fraction",
              "well_min_column_fraction", "well_max_height_fraction", "min_tier_height_fraction",
-             "well_tilt_reach_fraction", "well_margin_fraction")
+             "well_tilt_reach_fraction", "well_margin_fraction",
+             "well_margin_above_fraction", "well_min_width_fraction")
 #: Fields that are positive numbers.
 POSITIVE = ("rolling_ball_radius_px", "lod_factor", "min_lane_width_px", "lane_peak_noise_sds",
             "faint_lane_peak_noise_sds", "lane_window_band_heights", "band_peak_noise_sds", "side_window_lane_widths",
@@ -139,7 +140,12 @@ class BlotParameters:
         A well row holds at least this many separate wells (dark column runs at least
         ``min_lane_width_px`` wide); a dark region across the gel is not a comb.
     well_margin_fraction : float
-        Rows dropped above and below a well row (the well's bright rims), as a fraction of the gel's height.
+        Rows dropped below a well row (its bright rims, material stuck in the well), as a fraction of the
+        gel's height ...
+    well_margin_above_fraction : float
+        ... and above it (its upper rim only: the previous tier's fastest bands run up to the next comb).
+    well_min_width_fraction : float
+        A well is at least this fraction of the row's median well width (narrower: a scratch, an edge).
     min_tier_height_fraction : float
         A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
         this fraction of the gel's height is dropped (the sliver above the first comb).
@@ -183,6 +189,8 @@ class BlotParameters:
     well_min_column_fraction: float = 0.35
     well_max_height_fraction: float = 0.06
     well_margin_fraction: float = 0.025
+    well_margin_above_fraction: float = 0.008
+    well_min_width_fraction: float = 0.5
     min_wells_per_row: int = 3
     min_tier_height_fraction: float = 0.2
 
