@@ -213,7 +213,8 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
     """Lanes of every tier: one per well above it, plus the lane finder's lanes that lie on no well.
 
     A well may be missed (a loaded ladder well shines, a tilted comb is caught in part): a lane the finder
-    places more than half a well pitch from every well is added. Without wells the finder's lanes stand.
+    places more than half a well pitch from every well, and about as wide as a well, is added. Without
+    wells the finder's lanes stand.
     """
     from exo_vision.blot.lanes import find_lanes, lanes_from_ranges
 
@@ -226,10 +227,11 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
             continue
         centres = np.array([(a + b - 1) / 2 for a, b in wells])
         pitch = float(np.median(np.diff(centres)))
+        narrowest = params.well_min_width_fraction * float(np.median([b - a for a, b in wells]))
         ranges = list(wells)
         for lane in found:
             x = lane.centre_x((tier.y_top_px + tier.y_bottom_px) / 2)
-            if np.abs(centres - x).min() > pitch / 2:
+            if np.abs(centres - x).min() > pitch / 2 and lane.width_px >= narrowest:
                 half = lane.width_px / 2
                 ranges.append((max(tier.x_left_px, round(x - half)), min(tier.x_right_px, round(x + half + 1))))
         lanes.extend(lanes_from_ranges(sorted(r for r in ranges if r[1] - r[0] >= 2), tier))
