@@ -15,6 +15,7 @@ One job per module:
 * :mod:`~exo_vision.blot.ladder` - molecular-weight fit from a ladder lane
 * :mod:`~exo_vision.blot.panel` - EV/lysate enrichment, replicate statistics, MISEV verdict
 * :mod:`~exo_vision.blot.quantify` - :func:`~exo_vision.blot.quantify.quantify_blot`, the one high-level call
+* :mod:`~exo_vision.blot.gel` - gels: the gel's extent, well rows, comb tiers; :func:`~exo_vision.blot.gel.quantify_gel`
 
 The public API is importable from here (``from exo_vision.blot import quantify_blot, BlotParameters``);
 names are loaded on first use, so importing :mod:`exo_vision.blot.parameters` alone (the CLI's
@@ -29,6 +30,8 @@ _API = {
     "DEFAULT_BLOT_PARAMETERS": "exo_vision.blot.parameters",
     "BlotResult": "exo_vision.blot.quantify",
     "quantify_blot": "exo_vision.blot.quantify",
+    "quantify_gel": "exo_vision.blot.gel",
+    "find_gel_layout": "exo_vision.blot.gel",
     "Lane": "exo_vision.blot.lanes",
     "find_lanes": "exo_vision.blot.lanes",
     "lanes_from_ranges": "exo_vision.blot.lanes",

@@ -19,11 +19,16 @@ from typing import Any
 BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
 #: Fields that are fractions in (0, 1].
 FRACTIONS = ("central_fraction", "merge_valley_fraction", "smear_merge_valley_fraction", "max_band_fraction",
-             "min_relative_prominence", "tall_keep_prominence", "end_lane_tolerance_pitches")
+             "min_relative_prominence", "tall_keep_prominence", "end_lane_tolerance_pitches", "gel_dark_fraction",
+             "gel_bright_fraction", "gel_edge_margin_fraction", "well_window_fraction", "well_min_depth_fraction",
+             "well_min_column_fraction", "well_max_height_fraction", "min_tier_height_fraction",
+             "well_tilt_reach_fraction", "well_margin_fraction",
+             "well_margin_above_fraction", "well_min_width_fraction")
 #: Fields that are positive numbers.
 POSITIVE = ("rolling_ball_radius_px", "lod_factor", "min_lane_width_px", "lane_peak_noise_sds",
             "faint_lane_peak_noise_sds", "lane_window_band_heights", "band_peak_noise_sds", "side_window_lane_widths",
-            "background_window_lane_widths", "background_window_band_heights", "max_height_band_heights")
+            "background_window_lane_widths", "background_window_band_heights", "max_height_band_heights",
+            "gel_smoothing_px")
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,45 @@ class BlotParameters:
         clears the lane's limit of detection; a band row's position in a lane without a peak is
         measured only when requested (the strip's marker row, or a marker window), and is then called
         present or "absent, < LoD". True: every band row is measured in every lane.
+    gel_smoothing_px : float
+        Gels only (:mod:`exo_vision.blot.gel`): median-filter size, px, of the image the gel's outline
+        and well rows are read from.
+    gel_dark_fraction : float
+        A row or column run at the image border whose median signal is below this fraction of the gel's
+        level (the median of the image's central quarter) is the dark surround, off the gel ...
+    gel_bright_fraction : float
+        ... and one whose median reaches this fraction of the image's top level (99.9th percentile) is a
+        bright object beside the gel (a glove, a white label strip).
+    gel_edge_margin_fraction : float
+        Rows (columns) at the gel's top and bottom (left and right) edge dropped, as a fraction of the
+        gel's height (width): the cut edges shine. Also the longest on-gel run, as the same fraction,
+        that an off-gel border run may enclose (the gaps between lines of a label strip's text).
+    well_window_fraction : float
+        A well is read against the gel above and below it: a vertical grey closing over this fraction
+        of the gel's height, taller than any well.
+    well_min_depth_fraction : float
+        A pixel is in a well when it lies this fraction of the gel's level below that closing ...
+    well_tilt_reach_fraction : float
+        A column counts for a row when one of its well pixels lies within this fraction of the gel's
+        height above or below it (a comb tilted across the gel) ...
+    well_min_column_fraction : float
+        ... and a row is a well row when this fraction of the gel's columns is in wells there (a comb
+        has a well in every lane; bands are bright and never count).
+    well_max_height_fraction : float
+        A well row is at most this fraction of the gel's height tall (a short slot, not a dark region).
+    min_wells_per_row : int
+        A well row holds at least this many separate wells (dark column runs at least
+        ``min_lane_width_px`` wide); a dark region across the gel is not a comb.
+    well_margin_fraction : float
+        Rows dropped below a well row (its bright rims, material stuck in the well), as a fraction of the
+        gel's height ...
+    well_margin_above_fraction : float
+        ... and above it (its upper rim only: the previous tier's fastest bands run up to the next comb).
+    well_min_width_fraction : float
+        A well is at least this fraction of the row's median well width (narrower: a scratch, an edge).
+    min_tier_height_fraction : float
+        A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
+        this fraction of the gel's height is dropped (the sliver above the first comb).
     """
 
     background: str = "profile"
@@ -135,6 +179,20 @@ class BlotParameters:
     max_height_band_heights: float = 3.0
     tall_keep_prominence: float = 0.5
     report_undetected: bool = False
+    gel_smoothing_px: float = 5.0
+    gel_dark_fraction: float = 0.4
+    gel_bright_fraction: float = 0.9
+    gel_edge_margin_fraction: float = 0.03
+    well_window_fraction: float = 0.06
+    well_min_depth_fraction: float = 0.1
+    well_tilt_reach_fraction: float = 0.003
+    well_min_column_fraction: float = 0.35
+    well_max_height_fraction: float = 0.06
+    well_margin_fraction: float = 0.025
+    well_margin_above_fraction: float = 0.008
+    well_min_width_fraction: float = 0.5
+    min_wells_per_row: int = 3
+    min_tier_height_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "smear_markers", tuple(str(m).strip().lower() for m in self.smear_markers))
@@ -144,7 +202,7 @@ class BlotParameters:
             _check_number(name, getattr(self, name), fraction=True)
         for name in POSITIVE:
             _check_number(name, getattr(self, name), fraction=False)
-        for name in ("border_px", "dust_max_size_px", "min_strip_height_px"):
+        for name in ("border_px", "dust_max_size_px", "min_strip_height_px", "min_wells_per_row"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of pixels >= 1, got {value!r}")

@@ -1,0 +1,268 @@
+"""Gel layout: the gel's extent, its well rows (combs) and the tiers of lanes below them.
+
+An agarose or polyacrylamide gel photographed on a transilluminator is not a membrane: it sits in a
+dark surround or beside a glove or a white label strip, its cut edges shine, and each comb leaves a row
+of wells (short dark slots with bright rims, one at the top of every lane). A gel may hold two combs:
+it is then two tiers, each with its own lanes running down from its wells. :func:`find_gel_layout`
+finds these from the image; :func:`quantify_gel` measures bands only inside the tiers (below their
+wells, inside the gel, away from its edges), with :func:`exo_vision.blot.quantify.quantify_blot`.
+Every setting is a field of :class:`exo_vision.blot.parameters.BlotParameters` (``gel_*``, ``well_*``,
+``min_tier_height_fraction``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
+from exo_vision.blot.signal import check_image, guess_polarity, to_signal
+from exo_vision.blot.strips import Strip
+
+#: Percentile of the smoothed image taken as its top level (a glove or label strip reaches it).
+TOP_PERCENTILE = 99.9
+
+
+@dataclass(frozen=True)
+class GelLayout:
+    """Where a gel is in an image (end-exclusive pixel boxes and row ranges).
+
+    Attributes
+    ----------
+    box_px : (int, int, int, int)
+        The gel: ``(y_top, y_bottom, x_left, x_right)``.
+    well_rows_px : list of (int, int)
+        Rows ``(top, bottom)`` of each row of wells (one per comb), top to bottom, without margins.
+    tiers : list of Strip
+        The strips where bands are called: one per comb, below its wells, inside the gel's edges.
+    tier_wells_px : list of list of (int, int)
+        Per tier, the columns ``(left, right)`` of the wells of the well row just above it (its lanes);
+        empty when the tier has no well row above it (its lanes are then found from its bands).
+    """
+
+    box_px: tuple[int, int, int, int]
+    well_rows_px: list[tuple[int, int]]
+    tiers: list[Strip]
+    tier_wells_px: list[list[tuple[int, int]]]
+
+
+def _border_span(profile: np.ndarray, off: np.ndarray, bridge_px: int) -> tuple[int, int]:
+    """First and one-past-last index of ``profile`` left after dropping the off runs at both ends.
+
+    An off run at an end may enclose on-runs shorter than ``bridge_px`` (gaps between text lines).
+    """
+    n = len(profile)
+    closed = ndi.binary_closing(np.pad(off, bridge_px, constant_values=True), np.ones(bridge_px + 1, bool))
+    closed = closed[bridge_px:bridge_px + n]
+    start = 0
+    while start < n and closed[start]:
+        start += 1
+    stop = n
+    while stop > start and closed[stop - 1]:
+        stop -= 1
+    if stop - start < max(1, n // 4):
+        return 0, n  # nothing like a gel in a surround: keep the whole axis
+    return start, stop
+
+
+def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> tuple[int, int, int, int]:
+    """The gel's box in a smoothed signal image: border runs of dark surround or bright objects dropped.
+
+    Parameters
+    ----------
+    smooth : (M, N) ndarray
+        Signal (bands bright), median-filtered.
+    params : BlotParameters
+        ``gel_dark_fraction``, ``gel_bright_fraction``, ``gel_edge_margin_fraction``.
+
+    Returns
+    -------
+    (int, int, int, int)
+        ``(y_top, y_bottom, x_left, x_right)``, end-exclusive.
+    """
+    h, w = smooth.shape
+    level = float(np.median(smooth[h // 4:3 * h // 4, w // 4:3 * w // 4]))
+    top = float(np.percentile(smooth, TOP_PERCENTILE))
+
+    def span(profile: np.ndarray) -> tuple[int, int]:
+        off = (profile < params.gel_dark_fraction * level) | (profile >= params.gel_bright_fraction * top)
+        if top <= level:
+            off = profile < params.gel_dark_fraction * level
+        bridge = max(1, round(params.gel_edge_margin_fraction * len(profile)))
+        return _border_span(profile, off, bridge)
+
+    x0, x1 = span(np.median(smooth, axis=0))
+    y0, y1 = span(np.median(smooth[:, x0:x1], axis=1))
+    x0, x1 = span(np.median(smooth[y0:y1], axis=0))
+    return y0, y1, x0, x1
+
+
+def _in_wells(smooth: np.ndarray, box: tuple[int, int, int, int], params: BlotParameters) -> np.ndarray:
+    """Pixels of the gel box ``well_min_depth_fraction`` of the gel's level below a vertical grey closing."""
+    y0, y1, x0, x1 = box
+    gel = smooth[y0:y1, x0:x1]
+    window = max(3, round(params.well_window_fraction * (y1 - y0)))
+    depth = ndi.grey_closing(gel, size=(window, 1)) - gel
+    return depth > params.well_min_depth_fraction * max(float(np.median(gel)), 1e-9)
+
+
+def well_columns(smooth: np.ndarray, box: tuple[int, int, int, int], rows: tuple[int, int],
+                 params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> list[tuple[int, int]]:
+    """Image columns ``(left, right)`` of the wells in one well row: column runs dark over most of its rows.
+
+    Runs narrower than ``min_lane_width_px`` or ``well_min_width_fraction`` of the median run are
+    dropped; each well is the top of one lane.
+    """
+    a, b = rows[0] - box[0], rows[1] - box[0]
+    dark = _in_wells(smooth, box, params)[a:b].mean(axis=0) > 0.5
+    lab, _ = ndi.label(dark)
+    runs = [(box[2] + sl[0].start, box[2] + sl[0].stop) for sl in ndi.find_objects(lab)
+            if sl[0].stop - sl[0].start >= params.min_lane_width_px]
+    if not runs:
+        return runs
+    # a comb's wells are all of one width: a much narrower dark run is a scratch or a glove's edge
+    typical = float(np.median([b - a for a, b in runs]))
+    return [(a, b) for a, b in runs if b - a >= params.well_min_width_fraction * typical]
+
+
+def find_well_rows(smooth: np.ndarray, box: tuple[int, int, int, int],
+                   params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> list[tuple[int, int]]:
+    """Rows of wells inside the gel: short row runs where many columns are dark slots.
+
+    A pixel is in a well when it lies ``well_min_depth_fraction`` of the gel's level below a vertical grey
+    closing (the gel above and below it); a row is a well row when ``well_min_column_fraction`` of the
+    gel's columns are; runs of such rows up to ``well_max_height_fraction`` of the gel's height are wells.
+
+    Returns
+    -------
+    list of (int, int)
+        Image rows ``(top, bottom)`` of each well row, top to bottom.
+    """
+    y0, y1 = box[:2]
+    height = y1 - y0
+    # a comb may be tilted a little: a column counts for a row when a well pixel lies within a few rows
+    reach = max(1, round(params.well_tilt_reach_fraction * height))
+    fraction = ndi.binary_dilation(_in_wells(smooth, box, params), np.ones((2 * reach + 1, 1), bool)).mean(axis=1)
+    rows = fraction >= params.well_min_column_fraction
+    rows = ndi.binary_closing(rows, np.ones(3, bool)) | rows
+    lab, n = ndi.label(rows)
+    wells = []
+    for sl in ndi.find_objects(lab):
+        a, b = sl[0].start, sl[0].stop
+        if (b - a <= params.well_max_height_fraction * height
+                and len(well_columns(smooth, box, (y0 + a, y0 + b), params)) >= params.min_wells_per_row):
+            wells.append((y0 + a, y0 + b))
+    return wells
+
+
+def gel_tiers(box: tuple[int, int, int, int], wells: list[tuple[int, int]],
+              params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> list[Strip]:
+    """Strips between the gel's top edge, its well rows (with their rims) and its bottom edge.
+
+    Each strip spans the gel's columns less the edge margin; strips shorter than
+    ``min_tier_height_fraction`` of the gel (the sliver above the first comb) are dropped.
+    """
+    y0, y1, x0, x1 = box
+    my = round(params.gel_edge_margin_fraction * (y1 - y0))
+    mx = round(params.gel_edge_margin_fraction * (x1 - x0))
+    cuts = [(y0, y0 + my)]
+    below = round(params.well_margin_fraction * (y1 - y0))
+    above = round(params.well_margin_above_fraction * (y1 - y0))
+    cuts.extend((a - above, b + below) for a, b in wells)
+    cuts.append((y1 - my, y1))
+    tiers = []
+    for (_, top), (bottom, _) in zip(cuts[:-1], cuts[1:]):
+        if bottom - top >= max(params.min_tier_height_fraction * (y1 - y0), params.min_strip_height_px):
+            tiers.append(Strip(index=len(tiers) + 1, y_top_px=int(top), y_bottom_px=int(bottom),
+                               x_left_px=int(x0 + mx), x_right_px=int(x1 - mx)))
+    return tiers
+
+
+def find_gel_layout(image: np.ndarray, *, polarity: str | None = None,
+                    params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> GelLayout:
+    """The gel's box, well rows and tiers in a gel image.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Gel image (grey).
+    polarity : {"bright", "dark"}, optional
+        Bands brighter (fluorescent stain) or darker (Coomassie) than the gel; guessed when omitted.
+    params : BlotParameters
+        The ``gel_*``, ``well_*`` and ``min_tier_height_fraction`` fields.
+
+    Returns
+    -------
+    GelLayout
+    """
+    image = check_image(image)
+    signal = to_signal(image, polarity=polarity or guess_polarity(image))
+    smooth = ndi.median_filter(signal, size=max(1, round(params.gel_smoothing_px)))
+    box = find_gel_box(smooth, params)
+    wells = find_well_rows(smooth, box, params)
+    tiers = gel_tiers(box, wells, params)
+    above = [[w for w in wells if w[1] <= t.y_top_px] for t in tiers]
+    tier_wells = [well_columns(smooth, box, ws[-1], params) if ws else [] for ws in above]
+    tier_wells = [[(max(a, t.x_left_px), min(b, t.x_right_px)) for a, b in ws] for ws, t in zip(tier_wells, tiers)]
+    return GelLayout(box, wells, tiers, [[(a, b) for a, b in ws if b - a >= 2] for ws in tier_wells])
+
+
+def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: BlotParameters) -> list:
+    """Lanes of every tier: one per well above it, plus the lane finder's lanes that lie on no well.
+
+    A well may be missed (a loaded ladder well shines, a tilted comb is caught in part): a lane the finder
+    places more than half a well pitch from every well, and about as wide as a well, is added. Without
+    wells the finder's lanes stand.
+    """
+    from exo_vision.blot.lanes import find_lanes, lanes_from_ranges
+
+    signal = to_signal(image, polarity=polarity)
+    lanes = []
+    for tier, wells in zip(layout.tiers, layout.tier_wells_px):
+        found = find_lanes(signal, tier, params=params)
+        if len(wells) < 2:
+            lanes.extend(found)
+            continue
+        centres = np.array([(a + b - 1) / 2 for a, b in wells])
+        pitch = float(np.median(np.diff(centres)))
+        narrowest = params.well_min_width_fraction * float(np.median([b - a for a, b in wells]))
+        ranges = list(wells)
+        for lane in found:
+            x = lane.centre_x((tier.y_top_px + tier.y_bottom_px) / 2)
+            if np.abs(centres - x).min() > pitch / 2 and lane.width_px >= narrowest:
+                half = lane.width_px / 2
+                ranges.append((max(tier.x_left_px, round(x - half)), min(tier.x_right_px, round(x + half + 1))))
+        lanes.extend(lanes_from_ranges(sorted(r for r in ranges if r[1] - r[0] >= 2), tier))
+    return lanes
+
+
+def quantify_gel(image: np.ndarray, *, polarity: str | None = None,
+                 params: BlotParameters = DEFAULT_BLOT_PARAMETERS, **kwargs):
+    """Bands of a gel: :func:`~exo_vision.blot.quantify.quantify_blot` on the tiers of its layout.
+
+    Nothing is reported off the gel, on its edges or on its well rows. ``kwargs`` go to ``quantify_blot``
+    (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
+    result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
+
+    Raises
+    ------
+    ValueError
+        When no tier is found (no gel area below the wells).
+    """
+    from exo_vision.blot.quantify import quantify_blot
+
+    if "strips" in kwargs or "lanes" in kwargs:
+        raise ValueError("quantify_gel finds the gel's tiers itself; call quantify_blot to give strips or lanes")
+    polarity = polarity or guess_polarity(check_image(image))
+    layout = find_gel_layout(image, polarity=polarity, params=params)
+    if not layout.tiers:
+        name = kwargs.get("image_name") or "image"
+        raise ValueError(f"{name}: no gel area below the wells was found (gel box {layout.box_px}, well rows "
+                         f"{layout.well_rows_px}); quantify it as a blot, or crop the image to the gel")
+    lanes = _tier_lanes(image, polarity, layout, params)
+    result = quantify_blot(image, polarity=polarity, lanes=lanes, params=params, **kwargs)
+    result.parameters["gel_box_px"] = [int(v) for v in layout.box_px]
+    result.parameters["gel_well_rows_px"] = [[int(a), int(b)] for a, b in layout.well_rows_px]
+    return result

@@ -1,0 +1,103 @@
+"""Gel handling: the gel's extent, its well rows and comb tiers; no band on wells or off the gel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exo_vision.blot.gel import find_gel_layout, quantify_gel
+from exo_vision.blot.parameters import BlotParameters
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+GELS = DATA / "gels" / "lab_gels_with_masks"
+
+#: synthetic gel: rows / columns of the gel in the frame, the two well rows, the lane pitch.
+GEL_Y, GEL_X = (40, 400), (60, 520)
+WELL_ROWS = ((70, 80), (230, 240))
+PITCH, WELL_W, N_LANES = 50, 26, 8
+#: planted bands: (tier, lane, centre row)
+BANDS = ((0, 0, 140), (0, 2, 180), (0, 5, 120), (1, 1, 300), (1, 4, 340), (1, 7, 280))
+
+
+def lane_centre(k: int) -> int:
+    return GEL_X[0] + 45 + PITCH * k
+
+
+def synthetic_gel(rng: int = 0) -> np.ndarray:
+    """A 2-comb gel (GelRed-like, bands bright) in a dark surround, a bright glove at the left border."""
+    g = np.random.default_rng(rng)
+    img = np.full((440, 560), 6.0)
+    img[GEL_Y[0]:GEL_Y[1], GEL_X[0]:GEL_X[1]] = 80.0
+    img[:, :40] = 255.0  # glove
+    for a, b in WELL_ROWS:
+        for k in range(N_LANES):
+            c = lane_centre(k)
+            img[a - 2:b + 2, c - WELL_W // 2 - 2:c + WELL_W // 2 + 2] = 110.0  # bright rim
+            img[a:b, c - WELL_W // 2:c + WELL_W // 2] = 35.0  # dark slot
+    yy = np.arange(img.shape[0])[:, None]
+    xx = np.arange(img.shape[1])[None, :]
+    for _, k, y in BANDS:
+        c = lane_centre(k)
+        img += 150.0 * np.exp(-0.5 * ((yy - y) / 3.0) ** 2) * (np.abs(xx - c) < WELL_W // 2)
+    img += g.normal(0, 2.0, img.shape)
+    return np.clip(img, 0, 255).round().astype(np.uint8)
+
+
+def on_wells(bands, wells, margin: int) -> list[float]:
+    return [y for y in bands.y_px for a, b in wells if a - margin <= y < b + margin]
+
+
+def test_synthetic_gel_gives_two_tiers_with_lanes_from_the_wells():
+    layout = find_gel_layout(synthetic_gel(), polarity="bright")
+    y0, y1, x0, x1 = layout.box_px
+    assert abs(y0 - GEL_Y[0]) <= 3 and abs(y1 - GEL_Y[1]) <= 3
+    assert abs(x0 - GEL_X[0]) <= 3 and abs(x1 - GEL_X[1]) <= 3  # glove and surround dropped
+    assert len(layout.well_rows_px) == 2
+    for (a, b), (ta, tb) in zip(layout.well_rows_px, WELL_ROWS):
+        assert abs(a - ta) <= 3 and abs(b - tb) <= 3
+    assert len(layout.tiers) == 2
+    assert layout.tiers[0].y_top_px > WELL_ROWS[0][1] and layout.tiers[0].y_bottom_px < WELL_ROWS[1][0]
+    assert layout.tiers[1].y_top_px > WELL_ROWS[1][1]
+    for wells in layout.tier_wells_px:
+        assert len(wells) == N_LANES
+        assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
+
+
+def test_synthetic_gel_reports_its_bands_and_nothing_on_wells_or_off_the_gel():
+    res = quantify_gel(synthetic_gel(), polarity="bright", image_name="synthetic gel")
+    bands = res.bands[res.bands.present]
+    assert len(bands) == len(BANDS)
+    for tier, k, y in BANDS:
+        hit = bands[(bands.strip == tier + 1) & (bands.lane == k + 1)]
+        assert len(hit) == 1 and abs(float(hit.y_px.iloc[0]) - y) <= 2
+    assert not on_wells(bands, WELL_ROWS, margin=5)
+    assert (bands.x_left_px >= GEL_X[0]).all() and (bands.x_right_px <= GEL_X[1]).all()
+
+
+def test_a_gel_without_a_gel_area_is_a_clear_error():
+    flat = np.full((100, 100), 20, np.uint8)
+    params = BlotParameters(min_tier_height_fraction=1.0)
+    with pytest.raises(ValueError, match="no gel area below the wells"):
+        quantify_gel(flat, polarity="bright", params=params, image_name="flat")
+
+
+@pytest.mark.skipif(not GELS.is_dir(), reason=f"real gels not present at {GELS}")
+def test_real_two_comb_gel_has_two_tiers_and_no_band_on_its_wells_or_off_it():
+    from PIL import Image
+
+    grey = np.asarray(Image.open(GELS / "Pair_2and3 Wk9 GelRed.jpg").convert("L"))
+    layout = find_gel_layout(grey)
+    assert len(layout.tiers) == 2
+    # the two combs sit at about rows 140-160 and 515-540 (read off the image); a well row is found at each
+    for row in (150, 525):
+        assert any(a - 15 <= row < b + 15 for a, b in layout.well_rows_px)
+    res = quantify_gel(grey, image_name="Pair_2and3 Wk9")
+    bands = res.bands[res.bands.present]
+    assert len(bands) > 10
+    assert not on_wells(bands, [w for w in layout.well_rows_px if 100 < w[0] < 900], margin=10)
+    y0, y1, x0, x1 = layout.box_px
+    assert y0 > 5 and y1 < grey.shape[0] - 50  # the dark band below the gel is off it
+    inside = (bands.y_top_px >= y0) & (bands.y_bottom_px <= y1) & (bands.x_left_px >= x0) & (bands.x_right_px <= x1)
+    assert inside.all()
