@@ -59,9 +59,11 @@ from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.strips import whole_image_strip
 from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel, make_random_blot, make_two_membrane_frame
 
-METHODS = {"exo_vision (profile)": BlotParameters(background="profile"),
-           "ImageJ ball r=50 (2-D)": BlotParameters(background="rolling_ball", rolling_ball_radius_px=50.0),
-           "lane disk r=50 (1-D)": BlotParameters(background="rolling_disk", rolling_ball_radius_px=50.0)}
+METHODS = {
+    "exo_vision (profile)": BlotParameters(background="profile"),
+    "ImageJ ball r=50 (2-D)": BlotParameters(background="rolling_ball", rolling_ball_radius_px=50.0),
+    "lane disk r=50 (1-D)": BlotParameters(background="rolling_disk", rolling_ball_radius_px=50.0),
+}
 
 
 def match(blot, result) -> pd.DataFrame:
@@ -83,11 +85,25 @@ def match(blot, result) -> pd.DataFrame:
             break
         rec = t._asdict()
         if hit is None:
-            rec.update(found=False, volume=np.nan, lod=np.nan, present_call=False, saturated_call=False, scale=np.nan,
-                       hit_label=-1)
+            rec.update(
+                found=False,
+                volume=np.nan,
+                lod=np.nan,
+                present_call=False,
+                saturated_call=False,
+                scale=np.nan,
+                hit_label=-1,
+            )
         else:
-            rec.update(found=True, volume=hit.volume, lod=hit.lod_volume, present_call=bool(hit.present),
-                       saturated_call=bool(hit.saturated), scale=scale, hit_label=int(hit.label))
+            rec.update(
+                found=True,
+                volume=hit.volume,
+                lod=hit.lod_volume,
+                present_call=bool(hit.present),
+                saturated_call=bool(hit.saturated),
+                scale=scale,
+                hit_label=int(hit.label),
+            )
         rows.append(rec)
     return pd.DataFrame(rows)
 
@@ -102,14 +118,18 @@ def run(seeds: int, first: int = 0) -> None:
     for seed in range(first, first + seeds):
         for export in ("raw", "inverted8"):
             blots.append(("dilution", export, make_dilution_series(rng=seed, export=export), None))
-            blots.append(("panel", export, make_marker_panel(rng=100 + seed, export=export), ["CD9", "CD63", "calnexin"]))
+            blots.append(
+                ("panel", export, make_marker_panel(rng=100 + seed, export=export), ["CD9", "CD63", "calnexin"])
+            )
             random_blot = make_random_blot(rng=200 + seed, export=export)
             blots.append(("random", export, random_blot, strip_markers(random_blot)))
             frame = make_two_membrane_frame(rng=300 + seed, export=export)
             blots.append(("frame", export, frame, strip_markers(frame)))
-    print(f"{len(blots)} generated blots ({seeds} seeds from {first} x dilution/panel/random/two-membrane frame "
-          "x raw 16-bit/8-bit inverted); each strip's band row is requested (its marker), so every lane gets a "
-          "present/absent call there")
+    print(
+        f"{len(blots)} generated blots ({seeds} seeds from {first} x dilution/panel/random/two-membrane frame "
+        "x raw 16-bit/8-bit inverted); each strip's band row is requested (its marker), so every lane gets a "
+        "present/absent call there"
+    )
     results = {}
     for name, params in METHODS.items():
         t0 = time.perf_counter()
@@ -119,8 +139,9 @@ def run(seeds: int, first: int = 0) -> None:
             if markers is None and kind == "dilution":
                 markers = "target"
             try:
-                res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value,
-                                    markers=markers, params=params)
+                res = quantify_blot(
+                    blot.image, polarity=blot.polarity, max_value=blot.max_value, markers=markers, params=params
+                )
             except ValueError as err:
                 failures += 1
                 print(f"  [{name}] {kind}/{export}: {err}")
@@ -150,11 +171,13 @@ def run(seeds: int, first: int = 0) -> None:
             k = np.median(ratio)
             devs[export].append(float(np.max(np.abs(ratio / k - 1))))
         out["(a) dilution: largest deviation, 16-bit (worst series)"] = max(devs["raw"]) if devs["raw"] else np.nan
-        out["(a) dilution: largest deviation, 8-bit export (worst series)"] = max(devs["inverted8"]) if devs["inverted8"] else np.nan
+        out["(a) dilution: largest deviation, 8-bit export (worst series)"] = (
+            max(devs["inverted8"]) if devs["inverted8"] else np.nan
+        )
         # (b) panel ratios
         errs = {"CD9": [], "CD63": []}
         errs8 = []
-        for (_, export, strip), g in m[(m.kind == "panel")].groupby(["blot", "export", "strip"]):
+        for (_, export, _strip), g in m[(m.kind == "panel")].groupby(["blot", "export", "strip"]):
             marker = g.marker.iloc[0]
             if marker not in errs:
                 continue
@@ -190,7 +213,9 @@ def run(seeds: int, first: int = 0) -> None:
         correct_seen = (~seen & ~m.present_call) | (clear_seen & m.present_call)
         sel = scored_seen & (m.export == "inverted8")
         out["(c)   8-bit export vs information in the export"] = float(correct_seen[sel].mean())
-        out["(c)   8-bit: present bands the export does not show"] = int((m.present & ~seen & (m.export == "inverted8")).sum())
+        out["(c)   8-bit: present bands the export does not show"] = int(
+            (m.present & ~seen & (m.export == "inverted8")).sum()
+        )
         cal = m[(m.kind == "panel") & (m.marker == "calnexin") & (m.lane > 1)]
         out["(c)   calnexin absent in EV lanes"] = float((~cal.present_call).mean()) if len(cal) else np.nan
         table[name] = out
@@ -202,38 +227,65 @@ def run(seeds: int, first: int = 0) -> None:
         out["(d) saturated bands flagged"] = tp / (tp + fn) if tp + fn else np.nan
         out["(d) false saturation flags (count)"] = fp
         # (e) phantoms: reported present bands off every true band, per truth lane
-        per_image = m.groupby("blot").agg(ph=("phantoms_in_image", "first"), lanes=("lane", "size"), kind=("kind", "first"))
+        per_image = m.groupby("blot").agg(
+            ph=("phantoms_in_image", "first"), lanes=("lane", "size"), kind=("kind", "first")
+        )
         out["(e) phantom bands per lane, all images"] = float(per_image.ph.sum() / per_image.lanes.sum())
         fr = per_image[per_image.kind == "frame"]
         out["(e)   two-membrane frames"] = float(fr.ph.sum() / fr.lanes.sum()) if len(fr) else np.nan
         fm = m[m.kind == "frame"]
         out["(f) two-membrane frames: lanes found (truth lanes)"] = float(fm.found.mean()) if len(fm) else np.nan
-        out["bands scored / near LoD (unscored) / lanes missed"] = f"{int(scored.sum())} / {int((~scored).sum())} / {int((~m.found).sum())}"
+        out["bands scored / near LoD (unscored) / lanes missed"] = (
+            f"{int(scored.sum())} / {int((~scored).sum())} / {int((~m.found).sum())}"
+        )
         out["wrong present/absent calls (count)"] = n_wrong
         out["images that failed"] = failures
         out["time for all images (s)"] = f"{secs:.1f}"
         out["wrong calls vs information in the export (count)"] = int((~correct_seen & scored_seen).sum())
         if n_wrong:
             bad = m[~correct & scored].assign(expected=expected, kept=expected * m.export_signal_share)
-            bad = bad[["kind", "export", "strip", "lane", "marker", "true_volume", "expected", "kept", "volume", "lod",
-                       "present_call", "found", "visible_in_export"]]
-            print(f"  [{name}] wrong calls against the physical truth (expected, kept = the part of it the export "
-                  f"keeps, volume, lod in image units; found = lane found):\n{bad.to_string(index=False)}")
+            bad = bad[
+                [
+                    "kind",
+                    "export",
+                    "strip",
+                    "lane",
+                    "marker",
+                    "true_volume",
+                    "expected",
+                    "kept",
+                    "volume",
+                    "lod",
+                    "present_call",
+                    "found",
+                    "visible_in_export",
+                ]
+            ]
+            print(
+                f"  [{name}] wrong calls against the physical truth (expected, kept = the part of it the export "
+                f"keeps, volume, lod in image units; found = lane found):\n{bad.to_string(index=False)}"
+            )
 
     names = list(table)
     keys = list(table[names[0]])
     width = max(len(k) for k in keys) + 2
     print()
     print("metric".ljust(width) + "".join(n.rjust(24) for n in names) + "   bar")
-    bars = {"(a) dilution: largest deviation, 16-bit (worst series)": "<= 10 %",
-            "(a) dilution: largest deviation, 8-bit export (worst series)": "<= 10 %",
-            "(b) panel: median |ratio error|, 8-bit export": "<= 3 %",
-            "(c)   8-bit export": "100 %", "(c)   8-bit export vs information in the export": "100 % (info truth)",
-            "(b) panel: median |EV/lysate ratio error|, 16-bit": "<= 3 %",
-            "(c) present/absent correct (scored bands)": "100 %", "(c)   calnexin absent in EV lanes": "100 %",
-            "(c)   16-bit": "100 %",
-            "(d) saturated bands flagged": "100 %", "(d) false saturation flags (count)": "0",
-            "(e) phantom bands per lane, all images": "<= 5 %", "(f) two-membrane frames: lanes found (truth lanes)": "100 %"}
+    bars = {
+        "(a) dilution: largest deviation, 16-bit (worst series)": "<= 10 %",
+        "(a) dilution: largest deviation, 8-bit export (worst series)": "<= 10 %",
+        "(b) panel: median |ratio error|, 8-bit export": "<= 3 %",
+        "(c)   8-bit export": "100 %",
+        "(c)   8-bit export vs information in the export": "100 % (info truth)",
+        "(b) panel: median |EV/lysate ratio error|, 16-bit": "<= 3 %",
+        "(c) present/absent correct (scored bands)": "100 %",
+        "(c)   calnexin absent in EV lanes": "100 %",
+        "(c)   16-bit": "100 %",
+        "(d) saturated bands flagged": "100 %",
+        "(d) false saturation flags (count)": "0",
+        "(e) phantom bands per lane, all images": "<= 5 %",
+        "(f) two-membrane frames: lanes found (truth lanes)": "100 %",
+    }
     for k in keys:
         cells = []
         for n in names:
@@ -249,17 +301,24 @@ def run(seeds: int, first: int = 0) -> None:
         a = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, markers=markers)
         sa = a.bands[a.bands.marker == "CD63"].volume.to_numpy()
         for method in ("rolling_ball", "rolling_disk"):
-            b = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, markers=markers,
-                              lanes=a.lanes,
-                              params=BlotParameters(background=method, rolling_ball_radius_px=50.0))
+            b = quantify_blot(
+                blot.image,
+                polarity=blot.polarity,
+                max_value=blot.max_value,
+                markers=markers,
+                lanes=a.lanes,
+                params=BlotParameters(background=method, rolling_ball_radius_px=50.0),
+            )
             sb = b.bands[b.bands.marker == "CD63"].volume.to_numpy()
             if sa.size == sb.size and sa.size:
                 eaten.setdefault((method, export), []).extend(1 - sb / sa)
     print("\nShare of a CD63 smear's volume removed by a ball of radius 50 px, relative to the lane-profile")
     print("baseline on the same lanes and windows (median, range over lanes; negative = ball background lower):")
     for (method, export), vals in eaten.items():
-        print(f"  {method:13s} {export:9s} panels: {100 * np.median(vals):6.1f} %  "
-              f"({100 * min(vals):.1f} to {100 * max(vals):.1f} %, {len(vals)} lanes)")
+        print(
+            f"  {method:13s} {export:9s} panels: {100 * np.median(vals):6.1f} %  "
+            f"({100 * min(vals):.1f} to {100 * max(vals):.1f} %, {len(vals)} lanes)"
+        )
     print("  wide lane (120 px), Gaussian smear sigma 40 px, known volume (8-bit range / 16-bit range):")
     for amp, bg in ((150.0, 20.0), (15000.0, 2000.0)):
         img = np.full((400, 200), bg)
@@ -268,8 +327,13 @@ def run(seeds: int, first: int = 0) -> None:
         lanes = lanes_from_ranges([(40, 160)], whole_image_strip(img.shape))
         cells = []
         for method in ("profile", "rolling_ball", "rolling_disk"):
-            r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes,
-                              params=BlotParameters(background=method, remove_dust_specks=False))
+            r = quantify_blot(
+                img,
+                polarity="bright",
+                max_value=1e9,
+                lanes=lanes,
+                params=BlotParameters(background=method, remove_dust_specks=False),
+            )
             true = amp * 40.0 * np.sqrt(2 * np.pi) * (r.bands.x_right_px.iloc[0] - r.bands.x_left_px.iloc[0])
             cells.append(f"{method} keeps {100 * r.bands.volume.max() / true:.1f} %")
         print(f"    peak {amp:g} on {bg:g}: " + ", ".join(cells))
@@ -290,17 +354,23 @@ def extra_dilution(first_seed: int, n: int) -> None:
         ratio = ok.volume / ok.true_volume
         devs.append(float(np.max(np.abs(ratio / np.median(ratio) - 1))))
     devs = np.array(devs)
-    print(f"\n(a) 8-bit export, {devs.size} further dilution series (seeds {first_seed}..{first_seed + n - 1}), "
-          f"exo_vision default: worst {100 * devs.max():.1f} %, median {100 * np.median(devs):.1f} %, "
-          f"{int((devs > 0.10).sum())} of {devs.size} series over the 10 % bar")
+    print(
+        f"\n(a) 8-bit export, {devs.size} further dilution series (seeds {first_seed}..{first_seed + n - 1}), "
+        f"exo_vision default: worst {100 * devs.max():.1f} %, median {100 * np.median(devs):.1f} %, "
+        f"{int((devs > 0.10).sum())} of {devs.size} series over the 10 % bar"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10, help="seeds per blot kind (default 10)")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0; e.g. 50 for unseen seeds)")
-    parser.add_argument("--extra-dilution-seeds", type=int, default=30,
-                        help="further 8-bit dilution series for (a) (default 30; 0 = none)")
+    parser.add_argument(
+        "--extra-dilution-seeds",
+        type=int,
+        default=30,
+        help="further 8-bit dilution series for (a) (default 30; 0 = none)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     run(args.seeds, args.first_seed)

@@ -22,17 +22,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from blot_real import main_for, masked_gel_images
+
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.scoring import score_bands
 
 #: Read by eye from full-resolution overlays: well-comb centre rows, gel rows (top, bottom), gel left edge (px).
-HAND = {"Pair_2and3 Wk9 GelRed": dict(wells=[138, 527], gel=(40, 950), left=45),
-        "Pair_6and7 Wk10 GelRed": dict(wells=[124, 581], gel=(40, 965), left=150),
-        "Ivan-gels ": dict(wells=[], gel=(82, 523), left=0)}
-CATEGORIES = ("off the gel (glove, label, dark surround)", "on a well row", "on the gel's top/bottom edge",
-              "in a lane with no mask band", "in a sample lane (smear piece, split band, faint unmasked)")
+HAND = {
+    "Pair_2and3 Wk9 GelRed": dict(wells=[138, 527], gel=(40, 950), left=45),
+    "Pair_6and7 Wk10 GelRed": dict(wells=[124, 581], gel=(40, 965), left=150),
+    "Ivan-gels ": dict(wells=[], gel=(82, 523), left=0),
+}
+CATEGORIES = (
+    "off the gel (glove, label, dark surround)",
+    "on a well row",
+    "on the gel's top/bottom edge",
+    "in a lane with no mask band",
+    "in a sample lane (smear piece, split band, faint unmasked)",
+)
 
 
 def category(report, lanes, boxes: pd.DataFrame, hand: dict) -> str:
@@ -65,8 +72,9 @@ def draw(path: Path, grey: np.ndarray, mask: np.ndarray, result, unmatched: set[
         cv2.polylines(rgb, [np.array([[x, y] for y, x in lane.polygon_yx()], np.int32)], True, (255, 128, 0), 1)
     for r in result.bands[result.bands.present].itertuples():
         colour = (255, 0, 255) if r.label in unmatched else (0, 0, 255)
-        cv2.rectangle(rgb, (int(r.x_left_px), int(r.y_top_px)), (int(r.x_right_px) - 1, int(r.y_bottom_px) - 1),
-                      colour, 1)
+        cv2.rectangle(
+            rgb, (int(r.x_left_px), int(r.y_top_px)), (int(r.x_right_px) - 1, int(r.y_bottom_px) - 1), colour, 1
+        )
     cv2.imwrite(str(path), rgb)
 
 
@@ -83,8 +91,10 @@ def run(data: Path, png: Path | None) -> int:
         counts = dict.fromkeys(CATEGORIES, 0)
         for r in score.phantoms.itertuples():
             counts[category(r, res.lanes, boxes, HAND[stem])] += 1
-        print(f"{stem.strip()}: mask bands {len(boxes)}, reported {score.n_reported}, matched {score.n_found}, "
-              f"unmatched {score.n_phantom}")
+        print(
+            f"{stem.strip()}: mask bands {len(boxes)}, reported {score.n_reported}, matched {score.n_found}, "
+            f"unmatched {score.n_phantom}"
+        )
         for name, k in counts.items():
             print(f"   {k:4d}  {name}")
             totals[name] += k
@@ -92,8 +102,10 @@ def run(data: Path, png: Path | None) -> int:
             png.mkdir(parents=True, exist_ok=True)
             draw(png / f"{stem.strip().replace(' ', '_')}.png", grey, mask, res, set(score.phantoms.label))
     n = sum(totals.values())
-    print(f"all three: {n} unmatched reports; " + "; ".join(f"{name} {k} ({100 * k / max(n, 1):.0f} %)"
-                                                            for name, k in totals.items()))
+    print(
+        f"all three: {n} unmatched reports; "
+        + "; ".join(f"{name} {k} ({100 * k / max(n, 1):.0f} %)" for name, k in totals.items())
+    )
     return 0
 
 

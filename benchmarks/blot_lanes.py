@@ -67,24 +67,39 @@ def score_layout(layout, strips, per_strip) -> tuple[list[dict], list[dict]]:
             if np.abs(box - truth_box).max() <= STRIP_TOLERANCE_PX:
                 match = (s, lanes)
         tl = layout.lanes[layout.lanes.strip == t.strip].sort_values("lane")
-        rec = dict(strip=t.strip, found=match is not None, n_true=len(tl), n_found=np.nan,
-                   blank_end=bool(tl.blank.iloc[0] or tl.blank.iloc[-1]), ladder=bool(tl.ladder.any()),
-                   rotated=t.rotation_deg != 0, export=layout.polarity)
+        rec = dict(
+            strip=t.strip,
+            found=match is not None,
+            n_true=len(tl),
+            n_found=np.nan,
+            blank_end=bool(tl.blank.iloc[0] or tl.blank.iloc[-1]),
+            ladder=bool(tl.ladder.any()),
+            rotated=t.rotation_deg != 0,
+            export=layout.polarity,
+        )
         rec["lanes_hit"] = 0
         if match is not None:
             s, lanes = match
             rec["n_found"] = len(lanes)
             # true lanes with a found lane centre within half a lane width (whatever the count)
-            rec["lanes_hit"] = sum(any(abs(float(l.centre_x(tr.y_centre_px)) - tr.x_centre_px) < tr.lane_width_px / 2
-                                       for l in lanes) for tr in tl.itertuples())
+            rec["lanes_hit"] = sum(
+                any(abs(float(f.centre_x(tr.y_centre_px)) - tr.x_centre_px) < tr.lane_width_px / 2 for f in lanes)
+                for tr in tl.itertuples()
+            )
             if len(lanes) == len(tl):
-                for lane, tr in zip(sorted(lanes, key=lambda l: l.x_centre_px), tl.itertuples()):
+                for lane, tr in zip(sorted(lanes, key=lambda item: item.x_centre_px), tl.itertuples()):
                     x = float(lane.centre_x(tr.y_centre_px))
-                    lane_rows.append(dict(centre_err=abs(x - tr.x_centre_px),
-                                          edge_err=max(abs(x - lane.width_px / 2 - tr.x_left_px),
-                                                       abs(x + lane.width_px / 2 - tr.x_right_px)),
-                                          width_err=lane.width_px - tr.lane_width_px,
-                                          blank=tr.blank, ladder=tr.ladder))
+                    lane_rows.append(
+                        dict(
+                            centre_err=abs(x - tr.x_centre_px),
+                            edge_err=max(
+                                abs(x - lane.width_px / 2 - tr.x_left_px), abs(x + lane.width_px / 2 - tr.x_right_px)
+                            ),
+                            width_err=lane.width_px - tr.lane_width_px,
+                            blank=tr.blank,
+                            ladder=tr.ladder,
+                        )
+                    )
         strip_rows.append(rec)
     return strip_rows, lane_rows
 
@@ -102,7 +117,7 @@ def hand_built(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, in
     rows = rng.choice(np.arange(30, 170, 12), size=3, replace=False)
     for a, b in ranges:
         for r in rows[: int(rng.integers(1, 4))]:
-            img[r:r + int(rng.integers(4, 10)), a:b] += rng.uniform(100, 3000)
+            img[r : r + int(rng.integers(4, 10)), a:b] += rng.uniform(100, 3000)
     return img.astype(np.float32), ranges
 
 
@@ -118,42 +133,66 @@ def main() -> None:
         for export in ("raw", "inverted8"):
             layout = make_random_layout(rng=1000 + seed, export=export)
             strips, per_strip = detect(layout.image, layout.polarity)
-            s, l = score_layout(layout, strips, per_strip)
+            s, lanes_found = score_layout(layout, strips, per_strip)
             extra += max(0, len(strips) - sum(r["found"] for r in s))
             strips_rec += s
-            lanes_rec += l
+            lanes_rec += lanes_found
     st = pd.DataFrame(strips_rec)
     ln = pd.DataFrame(lanes_rec)
     secs = time.perf_counter() - t0
     n_img = 2 * args.seeds
     right = st.n_found == st.n_true
-    print(f"{n_img} generated images ({args.seeds} seeds x raw 16-bit / 8-bit inverted), {len(st)} strips, "
-          f"{int(st.n_true.sum())} lanes; {secs:.1f} s")
-    print(f"strips found (box within {STRIP_TOLERANCE_PX} px)        {st.found.mean():7.1%}   "
-          f"({int(st.found.sum())}/{len(st)}; extra strips found: {extra})")
-    print(f"true lanes found (centre within half a lane) {st.lanes_hit.sum() / st.n_true.sum():5.1%}   "
-          f"({int(st.lanes_hit.sum())}/{int(st.n_true.sum())})")
+    print(
+        f"{n_img} generated images ({args.seeds} seeds x raw 16-bit / 8-bit inverted), {len(st)} strips, "
+        f"{int(st.n_true.sum())} lanes; {secs:.1f} s"
+    )
+    print(
+        f"strips found (box within {STRIP_TOLERANCE_PX} px)        {st.found.mean():7.1%}   "
+        f"({int(st.found.sum())}/{len(st)}; extra strips found: {extra})"
+    )
+    print(
+        f"true lanes found (centre within half a lane) {st.lanes_hit.sum() / st.n_true.sum():5.1%}   "
+        f"({int(st.lanes_hit.sum())}/{int(st.n_true.sum())})"
+    )
     print(f"lane count right, all strips               {right.mean():7.1%}   ({int(right.sum())}/{len(st)})")
-    for name, sel in (("  strips with a blank end lane", st.blank_end), ("  strips without a blank end lane", ~st.blank_end),
-                      ("  strips with a ladder lane", st.ladder), ("  rotated strips", st.rotated),
-                      ("  16-bit raw", st.export == "bright"), ("  8-bit inverted", st.export == "dark")):
+    for name, sel in (
+        ("  strips with a blank end lane", st.blank_end),
+        ("  strips without a blank end lane", ~st.blank_end),
+        ("  strips with a ladder lane", st.ladder),
+        ("  rotated strips", st.rotated),
+        ("  16-bit raw", st.export == "bright"),
+        ("  8-bit inverted", st.export == "dark"),
+    ):
         if sel.any():
             print(f"{name:<43}{right[sel].mean():7.1%}   ({int(right[sel].sum())}/{int(sel.sum())})")
     if len(ln):
-        print(f"lane-centre error (px), median / max        {ln.centre_err.median():.2f} / {ln.centre_err.max():.2f}"
-              f"   ({len(ln)} lanes in strips with the right count)")
+        print(
+            f"lane-centre error (px), median / max        {ln.centre_err.median():.2f} / {ln.centre_err.max():.2f}"
+            f"   ({len(ln)} lanes in strips with the right count)"
+        )
         print(f"lane-edge error (px), median / max          {ln.edge_err.median():.2f} / {ln.edge_err.max():.2f}")
-        for name, sel in (("  lanes with bands", ~ln.blank & ~ln.ladder), ("  ladder lanes", ln.ladder),
-                          ("  blank lanes (position inferred)", ln.blank)):
+        for name, sel in (
+            ("  lanes with bands", ~ln.blank & ~ln.ladder),
+            ("  ladder lanes", ln.ladder),
+            ("  blank lanes (position inferred)", ln.blank),
+        ):
             if sel.any():
-                print(f"{name:<43}centre {ln.centre_err[sel].median():.2f} / {ln.centre_err[sel].max():.2f}, "
-                      f"edge {ln.edge_err[sel].median():.2f} / {ln.edge_err[sel].max():.2f}   ({int(sel.sum())} lanes)")
+                print(
+                    f"{name:<43}centre {ln.centre_err[sel].median():.2f} / {ln.centre_err[sel].max():.2f}, "
+                    f"edge {ln.edge_err[sel].median():.2f} / {ln.edge_err[sel].max():.2f}   ({int(sel.sum())} lanes)"
+                )
         print(f"lane width found - true (px), median        {ln.width_err.median():+.2f}")
     wrong = st[~right]
     if len(wrong):
-        print("strips with the wrong lane count (true -> found):",
-              ", ".join(f"{int(r.n_true)}->{'missed strip' if np.isnan(r.n_found) else int(r.n_found)}"
-                        + ("*" if r.blank_end else "") for r in wrong.itertuples()), "(* = blank end lane)")
+        print(
+            "strips with the wrong lane count (true -> found):",
+            ", ".join(
+                f"{int(r.n_true)}->{'missed strip' if np.isnan(r.n_found) else int(r.n_found)}"
+                + ("*" if r.blank_end else "")
+                for r in wrong.itertuples()
+            ),
+            "(* = blank end lane)",
+        )
     # hand-built strips: rectangles with exactly known column ranges
     rng = np.random.default_rng(7)
     errs = []
@@ -168,11 +207,21 @@ def main() -> None:
         for lane, (a, b) in zip(lanes, ranges):
             centre = (a + b - 1) / 2
             left, right_edge = a - 0.5, b - 0.5
-            errs.append((abs(lane.x_centre_px - centre),
-                         max(abs(lane.x_centre_px - lane.width_px / 2 - left), abs(lane.x_centre_px + lane.width_px / 2 - right_edge))))
+            errs.append(
+                (
+                    abs(lane.x_centre_px - centre),
+                    max(
+                        abs(lane.x_centre_px - lane.width_px / 2 - left),
+                        abs(lane.x_centre_px + lane.width_px / 2 - right_edge),
+                    ),
+                )
+            )
     e = np.array(errs)
-    print(f"hand-built rectangular lanes: count right {n_right}/{n}; centre error median / max "
-          f"{np.median(e[:, 0]):.2f} / {e[:, 0].max():.2f} px; edge error median / max {np.median(e[:, 1]):.2f} / {e[:, 1].max():.2f} px")
+    print(
+        f"hand-built rectangular lanes: count right {n_right}/{n}; centre error median / max "
+        f"{np.median(e[:, 0]):.2f} / {e[:, 0].max():.2f} px; edge error median / max "
+        f"{np.median(e[:, 1]):.2f} / {e[:, 1].max():.2f} px"
+    )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def load(data: Path, row) -> tuple[np.ndarray, str | None, float | None]:
         img = read_image(path, kind="blot")
         image, polarity, level = img.data, img.polarity, img.max_value
     if not pd.isna(row.crop_y0):
-        image = image[int(row.crop_y0):int(row.crop_y1), int(row.crop_x0):int(row.crop_x1)]
+        image = image[int(row.crop_y0) : int(row.crop_y1), int(row.crop_x0) : int(row.crop_x1)]
     return image, polarity, level
 
 
@@ -91,7 +91,9 @@ def draw(path: Path, image: np.ndarray, polarity: str, result, truth: pd.DataFra
     for t in truth.itertuples():
         if t.record == "band":
             colour = (0, 200, 0) if t.kind != "ignore" else (140, 140, 140)
-            cv2.rectangle(rgb, (int(t.x_left_px), int(t.y_top_px)), (int(t.x_right_px), int(t.y_bottom_px)), colour, thick)
+            cv2.rectangle(
+                rgb, (int(t.x_left_px), int(t.y_top_px)), (int(t.x_right_px), int(t.y_bottom_px)), colour, thick
+            )
     phantom = set(score.phantoms.label) if len(score.phantoms) else set()
     for r in result.bands[result.bands.present].itertuples():
         colour = (255, 0, 255) if r.label in phantom else (0, 0, 255)
@@ -122,24 +124,49 @@ def hand_truth_table(data: Path, png: Path | None) -> pd.DataFrame:
         unsat = ~res.bands.set_index("label").loc[score.matched.label, "saturated"].to_numpy() if len(boxes) else []
         r = pearson(score.matched.volume[unsat], truth_vol[unsat]) if len(boxes) else float("nan")
         fixed = pearson(fixed_box_volumes(sig, all_boxes), box_volumes(sig, all_boxes))
-        rows.append(dict(image=row.image_id, export=row.export, strips=len(res.strips), lanes_expected=expected,
-                         lanes_found=found, lanes_extra=extra, truth_bands=score.n_truth, found_bands=score.n_found,
-                         recall=score.recall, strong_recall=score.n_found_strong / max(score.n_truth_strong, 1),
-                         reported=score.n_reported, phantoms=score.n_phantom,
-                         phantoms_per_lane=score.n_phantom / max(expected, 1), volume_r=r, imagej_fixed_box_r=fixed,
-                         volume_bar=row.volume_bar == "yes", seconds=seconds))
+        rows.append(
+            dict(
+                image=row.image_id,
+                export=row.export,
+                strips=len(res.strips),
+                lanes_expected=expected,
+                lanes_found=found,
+                lanes_extra=extra,
+                truth_bands=score.n_truth,
+                found_bands=score.n_found,
+                recall=score.recall,
+                strong_recall=score.n_found_strong / max(score.n_truth_strong, 1),
+                reported=score.n_reported,
+                phantoms=score.n_phantom,
+                phantoms_per_lane=score.n_phantom / max(expected, 1),
+                volume_r=r,
+                imagej_fixed_box_r=fixed,
+                volume_bar=row.volume_bar == "yes",
+                seconds=seconds,
+            )
+        )
         if png is not None:
             draw(png / f"{row.image_id}.png", image, polarity, res, truth, score)
     table = pd.DataFrame(rows)
-    pooled = dict(image="POOLED", export="", strips=table.strips.sum(), lanes_expected=table.lanes_expected.sum(),
-                  lanes_found=table.lanes_found.sum(), lanes_extra=table.lanes_extra.sum(),
-                  truth_bands=table.truth_bands.sum(), found_bands=table.found_bands.sum(),
-                  recall=table.found_bands.sum() / table.truth_bands.sum(), strong_recall=float("nan"),
-                  reported=table.reported.sum(), phantoms=table.phantoms.sum(),
-                  phantoms_per_lane=table.phantoms.sum() / table.lanes_expected.sum(),
-                  volume_r=table.loc[table.volume_bar, "volume_r"].min(),
-                  imagej_fixed_box_r=table.loc[table.volume_bar, "imagej_fixed_box_r"].min(), volume_bar=True,
-                  seconds=table.seconds.sum())
+    pooled = dict(
+        image="POOLED",
+        export="",
+        strips=table.strips.sum(),
+        lanes_expected=table.lanes_expected.sum(),
+        lanes_found=table.lanes_found.sum(),
+        lanes_extra=table.lanes_extra.sum(),
+        truth_bands=table.truth_bands.sum(),
+        found_bands=table.found_bands.sum(),
+        recall=table.found_bands.sum() / table.truth_bands.sum(),
+        strong_recall=float("nan"),
+        reported=table.reported.sum(),
+        phantoms=table.phantoms.sum(),
+        phantoms_per_lane=table.phantoms.sum() / table.lanes_expected.sum(),
+        volume_r=table.loc[table.volume_bar, "volume_r"].min(),
+        imagej_fixed_box_r=table.loc[table.volume_bar, "imagej_fixed_box_r"].min(),
+        volume_bar=True,
+        seconds=table.seconds.sum(),
+    )
     return pd.concat([table, pd.DataFrame([pooled])], ignore_index=True)
 
 
@@ -168,9 +195,21 @@ def masked_gel_images(data: Path):
         mask = tifffile.imread(mask_path)
         mask = mask[..., 0] if mask.ndim == 3 else mask
         lab, _ = ndi.label(mask > 0)
-        boxes = pd.DataFrame([dict(record="band", strip=1, lane=0, x_left_px=s[1].start, x_right_px=s[1].stop,
-                                   y_top_px=s[0].start, y_bottom_px=s[0].stop, kind="strong")
-                              for s in ndi.find_objects(lab)])
+        boxes = pd.DataFrame(
+            [
+                dict(
+                    record="band",
+                    strip=1,
+                    lane=0,
+                    x_left_px=s[1].start,
+                    x_right_px=s[1].stop,
+                    y_top_px=s[0].start,
+                    y_bottom_px=s[0].stop,
+                    kind="strong",
+                )
+                for s in ndi.find_objects(lab)
+            ]
+        )
         yield stem, grey, mask > 0, boxes
 
 
@@ -187,8 +226,21 @@ def masked_gels(data: Path) -> pd.DataFrame:
         try:
             res = quantify_gel(grey, image_name=stem)
         except ValueError as err:
-            rows.append(dict(gel=stem, half=half, mask_bands=n, reported=0, matched=0, precision=np.nan, recall=0.0, f1=0.0,
-                             mask_lanes=len(mask_lanes(boxes)), lanes_on_mask_lanes=0, note=str(err)[:60]))
+            rows.append(
+                dict(
+                    gel=stem,
+                    half=half,
+                    mask_bands=n,
+                    reported=0,
+                    matched=0,
+                    precision=np.nan,
+                    recall=0.0,
+                    f1=0.0,
+                    mask_lanes=len(mask_lanes(boxes)),
+                    lanes_on_mask_lanes=0,
+                    note=str(err)[:60],
+                )
+            )
             continue
         score = score_bands(res.bands, boxes)
         precision = score.n_found / score.n_reported if score.n_reported else float("nan")
@@ -197,8 +249,21 @@ def masked_gels(data: Path) -> pd.DataFrame:
         ml = mask_lanes(boxes)
         xs = [float(lane.centre_x((lane.y_top_px + lane.y_bottom_px) / 2)) for lane in res.lanes]
         covered = sum(any(a <= x < b for x in xs) for a, b in ml)
-        rows.append(dict(gel=stem, half=half, mask_bands=n, reported=score.n_reported, matched=score.n_found, precision=precision,
-                         recall=recall, f1=f1, mask_lanes=len(ml), lanes_on_mask_lanes=covered, note=""))
+        rows.append(
+            dict(
+                gel=stem,
+                half=half,
+                mask_bands=n,
+                reported=score.n_reported,
+                matched=score.n_found,
+                precision=precision,
+                recall=recall,
+                f1=f1,
+                mask_lanes=len(ml),
+                lanes_on_mask_lanes=covered,
+                note="",
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -212,7 +277,7 @@ def ladder_table(result):
     k = order.index(anchor)
     if k < 5 or k + 3 >= len(order):
         raise RuntimeError(f"expected 5 band rows above the 3 kb band and 3 below, got {k} above")
-    picked = order[k - 5:k + 4]
+    picked = order[k - 5 : k + 4]
     return picked, {lane: g.set_index("band").loc[picked, "volume"].to_numpy(float) for lane, g in b.groupby("lane")}
 
 
@@ -221,14 +286,17 @@ def ladder_and_saturation(data: Path) -> None:
     gel = data / "gels" / "ladder_reference_gel.tif"
     img = read_image(gel, kind="blot")
     # the ladder's bands are known: every band row is measured in every lane (requested positions)
-    res = quantify_blot(img.data, polarity="bright", max_value=img.max_value,
-                        params=BlotParameters(report_undetected=True))
+    res = quantify_blot(
+        img.data, polarity="bright", max_value=img.max_value, params=BlotParameters(report_undetected=True)
+    )
     picked, vols = ladder_table(res)
     masses = np.array(LADDER_NG[:9], float)
     ratios = [v[5] / v[7] for v in vols.values()]
     rs = [float(np.corrcoef(v, masses)[0, 1]) for v in vols.values()]
-    print(f"3. {gel.name}: {len(res.lanes)} lanes; r(volume, ng) over 10..1.2 kb per lane "
-          f"{min(rs):.3f}-{max(rs):.3f}; mean 3 kb / 1.5 kb = {np.mean(ratios):.3f} (true 2.1; ImageJ 2.08)")
+    print(
+        f"3. {gel.name}: {len(res.lanes)} lanes; r(volume, ng) over 10..1.2 kb per lane "
+        f"{min(rs):.3f}-{max(rs):.3f}; mean 3 kb / 1.5 kb = {np.mean(ratios):.3f} (true 2.1; ImageJ 2.08)"
+    )
     print("   ChemiDoc exports (8-bit, inverted):")
     for f in sorted((data / "blots").glob("chemidoc_*Chemiluminescence*.tif")):
         img = read_image(f, kind="blot")
@@ -249,20 +317,29 @@ def run(data: Path, png: Path | None) -> int:
     show = table.drop(columns=["volume_bar"]).copy()
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     per = table[table.image != "POOLED"]
-    print(f"   bars: recall >= 0.97 (pooled {table.recall.iloc[-1]:.3f}); phantoms <= 0.05 per lane "
-          f"(pooled {table.phantoms_per_lane.iloc[-1]:.3f}); lanes found = expected on every image "
-          f"({int(((per.lanes_found == per.lanes_expected) & (per.lanes_extra == 0)).sum())}/{len(per)}); "
-          f"volume r >= 0.98 on the ImageQuant blot and PLOS crops (lowest {table.volume_r.iloc[-1]:.3f})")
+    print(
+        f"   bars: recall >= 0.97 (pooled {table.recall.iloc[-1]:.3f}); phantoms <= 0.05 per lane "
+        f"(pooled {table.phantoms_per_lane.iloc[-1]:.3f}); lanes found = expected on every image "
+        f"({int(((per.lanes_found == per.lanes_expected) & (per.lanes_extra == 0)).sum())}/{len(per)}); "
+        f"volume r >= 0.98 on the ImageQuant blot and PLOS crops (lowest {table.volume_r.iloc[-1]:.3f})"
+    )
     gels = masked_gels(data)
-    print("2. GelGenie lab gels with hand-edited band masks (checked by eye: they hold the visible bands; "
-          "unmatched reports sit mostly on wells, gel edges and off the gel, see blot_gel_phantoms.py)")
+    print(
+        "2. GelGenie lab gels with hand-edited band masks (checked by eye: they hold the visible bands; "
+        "unmatched reports sit mostly on wells, gel edges and off the gel, see blot_gel_phantoms.py)"
+    )
     print(gels.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    for name, part in (("development half", gels[gels.half == "dev"]), ("HELD-OUT half", gels[gels.half != "dev"]),
-                       ("all 18", gels)):
+    for name, part in (
+        ("development half", gels[gels.half == "dev"]),
+        ("HELD-OUT half", gels[gels.half != "dev"]),
+        ("all 18", gels),
+    ):
         tot_p = part.matched.sum() / max(part.reported.sum(), 1)
         tot_r = part.matched.sum() / part.mask_bands.sum()
-        print(f"   {name}: pooled precision {tot_p:.3f}, recall {tot_r:.3f}, "
-              f"F1 {2 * tot_p * tot_r / max(tot_p + tot_r, 1e-9):.3f}; median F1 {part.f1.median():.3f} (bar >= 0.90)")
+        print(
+            f"   {name}: pooled precision {tot_p:.3f}, recall {tot_r:.3f}, "
+            f"F1 {2 * tot_p * tot_r / max(tot_p + tot_r, 1e-9):.3f}; median F1 {part.f1.median():.3f} (bar >= 0.90)"
+        )
     ladder_and_saturation(data)
     return 0
 
@@ -270,8 +347,11 @@ def run(data: Path, png: Path | None) -> int:
 def main_for(run_data, doc: str, png_help: str) -> None:
     """Command line of a real-image benchmark: ``--data`` (default ../shared/data) and ``--png DIR``."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"),
-                        help="folder holding gels/ and blots/ (default ../shared/data)")
+    parser.add_argument(
+        "--data",
+        default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"),
+        help="folder holding gels/ and blots/ (default ../shared/data)",
+    )
     parser.add_argument("--png", default=None, help=png_help)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)

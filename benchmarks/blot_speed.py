@@ -32,12 +32,33 @@ def make_blot(scale: float, rng: int = 0):
     g = np.random.default_rng(rng)
     n = 12
     specs = [
-        StripSpec("CD9", list(10 ** g.uniform(6, 7, n) * scale ** 2), "sharp", band_sigma_px=3 * scale, height_px=int(200 * scale)),
-        StripSpec("CD63", list(10 ** g.uniform(6.5, 7.3, n) * scale ** 2), "smear", smear_height_px=80 * scale, height_px=int(260 * scale)),
-        StripSpec("calnexin", [3e6 * scale ** 2] + [0.0] * (n - 1), "sharp", band_sigma_px=3 * scale, height_px=int(200 * scale)),
+        StripSpec(
+            "CD9",
+            list(10 ** g.uniform(6, 7, n) * scale**2),
+            "sharp",
+            band_sigma_px=3 * scale,
+            height_px=int(200 * scale),
+        ),
+        StripSpec(
+            "CD63",
+            list(10 ** g.uniform(6.5, 7.3, n) * scale**2),
+            "smear",
+            smear_height_px=80 * scale,
+            height_px=int(260 * scale),
+        ),
+        StripSpec(
+            "calnexin", [3e6 * scale**2] + [0.0] * (n - 1), "sharp", band_sigma_px=3 * scale, height_px=int(200 * scale)
+        ),
     ]
-    return make_synthetic_blot(specs, lane_width_px=60 * scale, lane_gap_px=24 * scale, margin_px=int(60 * scale),
-                               strip_gap_px=int(30 * scale), blotch_scale_px=120 * scale, rng=g)
+    return make_synthetic_blot(
+        specs,
+        lane_width_px=60 * scale,
+        lane_gap_px=24 * scale,
+        margin_px=int(60 * scale),
+        strip_gap_px=int(30 * scale),
+        blotch_scale_px=120 * scale,
+        rng=g,
+    )
 
 
 def timed(image, repeats: int, **kwargs) -> tuple[float, float, float, int]:
@@ -63,12 +84,16 @@ def main() -> None:
         mp = blot.image.size / 1e6
         timed(blot.image, 1)  # warm-up: imports, caches
         best, med, cpu, n = timed(blot.image, args.repeats)
-        print(f"{label}: {blot.image.shape[1]} x {blot.image.shape[0]} uint16 = {mp:.2f} MP, {n} band rows: "
-              f"quantify_blot wall best {best:.3f} s, median {med:.3f} s; CPU best {cpu:.3f} s "
-              f"over {args.repeats} runs" + ("   (bar <= 0.5 s)" if scale > 2 else ""))
+        print(
+            f"{label}: {blot.image.shape[1]} x {blot.image.shape[0]} uint16 = {mp:.2f} MP, {n} band rows: "
+            f"quantify_blot wall best {best:.3f} s, median {med:.3f} s; CPU best {cpu:.3f} s "
+            f"over {args.repeats} runs" + ("   (bar <= 0.5 s)" if scale > 2 else "")
+        )
         if scale > 2:
             for method in ("rolling_ball", "rolling_disk"):
-                best, med, cpu, _ = timed(blot.image, max(1, args.repeats // 2), params=BlotParameters(background=method))
+                best, med, cpu, _ = timed(
+                    blot.image, max(1, args.repeats // 2), params=BlotParameters(background=method)
+                )
                 print(f"   background={method}: wall best {best:.3f} s, median {med:.3f} s; CPU best {cpu:.3f} s")
     load = os.getloadavg()[0]
     print(f"load average during the run: {load:.1f} on {os.cpu_count()} cores (other processes slow the wall time)")

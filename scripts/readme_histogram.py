@@ -45,11 +45,7 @@ def make_preparation(folder: Path, median_nm: float, sigma: float, seed: int) ->
     for k in range(IMAGES_PER_PREPARATION):
         diameters = np.clip(rng.lognormal(np.log(median_nm), sigma, size=9), 35.0, 220.0)
         image, _ = make_synthetic_tem(
-            (1024, 1024),
-            pixel_size_nm=PIXEL_SIZE_NM,
-            difficulty="medium",
-            diameters_nm=diameters,
-            rng=seed * 100 + k,
+            (1024, 1024), pixel_size_nm=PIXEL_SIZE_NM, difficulty="medium", diameters_nm=diameters, rng=seed * 100 + k
         )
         write_micrograph(folder / f"{folder.name}_{k + 1:02d}.tif", image)
 

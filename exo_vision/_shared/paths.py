@@ -114,11 +114,7 @@ def assign_stems(inputs: Sequence[Path], *, longest_suffix: str = "_annotated.pn
 
 
 def check_output_plan(
-    *,
-    out_dir: Path,
-    inputs: Sequence[Path],
-    outputs: Iterable[str],
-    input_folders: Iterable[Path] = (),
+    *, out_dir: Path, inputs: Sequence[Path], outputs: Iterable[str], input_folders: Iterable[Path] = ()
 ) -> None:
     """Refuse an output plan that would overwrite an input or write two outputs to one file.
 

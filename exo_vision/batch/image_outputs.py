@@ -43,11 +43,7 @@ def output_names(stem: str, *, rois: bool = False) -> dict[str, str]:
 
     ``rois`` adds the ImageJ ROI set ``rois`` (``exo-vision tem --save-rois``).
     """
-    names = {
-        "labels": f"{stem}_labels.tif",
-        "vesicles": f"{stem}_vesicles.csv",
-        "overlay": f"{stem}_overlay.png",
-    }
+    names = {"labels": f"{stem}_labels.tif", "vesicles": f"{stem}_vesicles.csv", "overlay": f"{stem}_overlay.png"}
     if rois:
         names["rois"] = f"{stem}_rois.zip"
     names["marker"] = f"{stem}_done.json"
@@ -76,13 +72,7 @@ def write_labels_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: fl
     resolution = (1.0 / pixel_size_nm, 1.0 / pixel_size_nm)
     if top <= np.iinfo(np.uint16).max:
         data = np.ascontiguousarray(labels, dtype=np.uint16)
-        tifffile.imwrite(
-            path,
-            **_deflated_strips(data),
-            imagej=True,
-            resolution=resolution,
-            metadata={"unit": "nm"},
-        )
+        tifffile.imwrite(path, **_deflated_strips(data), imagej=True, resolution=resolution, metadata={"unit": "nm"})
     else:
         # ImageJ hyperstacks cannot hold uint32; keep the same description and tags so readers agree.
         data = np.ascontiguousarray(labels, dtype=np.uint32)
@@ -146,12 +136,7 @@ def read_table_csv(path: str | Path) -> pd.DataFrame:
 
 
 def write_image_outputs(
-    result: MicrographResult,
-    *,
-    out_dir: Path,
-    stem: str,
-    record: dict[str, Any],
-    save_rois: bool = False,
+    result: MicrographResult, *, out_dir: Path, stem: str, record: dict[str, Any], save_rois: bool = False
 ) -> dict[str, Any]:
     """Write labels, table and overlay of one micrograph, then its completion marker.
 

@@ -198,11 +198,7 @@ def collect_inputs(
 
 
 def plan_jobs(
-    inputs: Sequence[Path],
-    *,
-    out_dir: Path,
-    config: TemBatchConfig,
-    input_folders: Sequence[Path] = (),
+    inputs: Sequence[Path], *, out_dir: Path, config: TemBatchConfig, input_folders: Sequence[Path] = ()
 ) -> list[ImageJob]:
     """One job per input, refusing outputs that would overwrite an input or collide.
 

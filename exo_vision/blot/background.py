@@ -186,8 +186,9 @@ def border_rows(n_rows: int, top: int, bottom: int, border_px: int) -> tuple[sli
     return slice(max(0, top - border_px), top), slice(bottom, min(n_rows, bottom + border_px))
 
 
-def _edge_level(pixels: np.ndarray, edge: int, border_px: int, *, upward: bool,
-                avoid: list[tuple[int, int]] | None = None) -> float | None:
+def _edge_level(
+    pixels: np.ndarray, edge: int, border_px: int, *, upward: bool, avoid: list[tuple[int, int]] | None = None
+) -> float | None:
     """Background level at a window edge (None at the lane end).
 
     The mean of the ``border_px`` rows outside the edge; when those rows fall
@@ -206,8 +207,9 @@ def _edge_level(pixels: np.ndarray, edge: int, border_px: int, *, upward: bool,
     return float(pixels[lo:hi].mean(dtype=np.float64))
 
 
-def _pooled_level(pixels: np.ndarray, edge: int, rows: int, *, upward: bool,
-                  avoid: list[tuple[int, int]] | None) -> tuple[float, float] | None:
+def _pooled_level(
+    pixels: np.ndarray, edge: int, rows: int, *, upward: bool, avoid: list[tuple[int, int]] | None
+) -> tuple[float, float] | None:
     """Mean of up to ``rows`` lane rows beyond an edge, stopping at another band: (level, centre row) or None."""
     n = pixels.shape[0]
     lo, hi = (max(0, edge - rows), edge) if upward else (edge, min(n, edge + rows))
@@ -280,7 +282,9 @@ def band_background(
         return np.zeros(n)
     if method in BALL_METHODS:
         if background_pixels is None:
-            raise ValueError(f"method {method!r} needs background_pixels (rolling_ball_background / profile_rolling_disk)")
+            raise ValueError(
+                f"method {method!r} needs background_pixels (rolling_ball_background / profile_rolling_disk)"
+            )
         return background_pixels[top:bottom].mean(axis=1, dtype=np.float64)
     o_top, o_bottom = outside if outside is not None else (top, bottom)
     above, below = border_rows(pixels.shape[0], o_top, o_bottom, border_px)
@@ -303,13 +307,20 @@ def band_background(
         # quantised pixels: the level comes from how many pixels round up or down, so pool
         # more band-free rows before undoing the staircase
         if va is not None:
-            va, ya = _pooled_level(pixels, o_top, max(border_px, STAIRCASE_POOL_ROWS), upward=True, avoid=avoid) or (va, ya)
+            va, ya = _pooled_level(pixels, o_top, max(border_px, STAIRCASE_POOL_ROWS), upward=True, avoid=avoid) or (
+                va,
+                ya,
+            )
             va = float(to_level(np.array([va]))[0])
         if vb is not None:
-            vb, yb = _pooled_level(pixels, o_bottom, max(border_px, STAIRCASE_POOL_ROWS), upward=False, avoid=avoid) or (vb, yb)
+            vb, yb = _pooled_level(
+                pixels, o_bottom, max(border_px, STAIRCASE_POOL_ROWS), upward=False, avoid=avoid
+            ) or (vb, yb)
             vb = float(to_level(np.array([vb]))[0])
     if va is None or vb is None:
-        return np.full(n, float(va if va is not None else vb))
+        level = va if va is not None else vb
+        assert level is not None, "a band's background is read on at least one side"
+        return np.full(n, float(level))
     rows = np.arange(top, bottom)
     line = va + (vb - va) * (rows - ya) / (yb - ya)
     if gap_profile is None:

@@ -122,8 +122,13 @@ def profile_noise_sd(profile: np.ndarray) -> float:
 
 
 def detect_bands(
-    profile: np.ndarray, *, y_offset_px: int = 0, k_noise: float = PEAK_K_NOISE, merge_valley: float = MERGE_VALLEY,
-    background_window_px: int | None = None, max_height_px: int | None = None,
+    profile: np.ndarray,
+    *,
+    y_offset_px: int = 0,
+    k_noise: float = PEAK_K_NOISE,
+    merge_valley: float = MERGE_VALLEY,
+    background_window_px: int | None = None,
+    max_height_px: int | None = None,
 ) -> list[BandCandidate]:
     """Find bands in one lane profile.
 
@@ -213,7 +218,7 @@ def _grouped(flat: np.ndarray, peaks: _Peaks, merge_valley: float) -> list[list[
     limits: list[int] = [0]
     for i in range(1, idx.size):
         j = groups[-1][-1]
-        vpos = int(idx[j] + np.argmin(flat[idx[j]:idx[i] + 1]))
+        vpos = int(idx[j] + np.argmin(flat[idx[j] : idx[i] + 1]))
         if flat[vpos] >= merge_valley * min(heights[j], heights[i]):
             groups[-1].append(i)
         else:
@@ -230,15 +235,16 @@ def _grouped(flat: np.ndarray, peaks: _Peaks, merge_valley: float) -> list[list[
     return merged
 
 
-def _followed(flat: np.ndarray, merged: list[list[float]], *, min_prominence: float,
-              max_height_px: int | None) -> list[list[float]]:
+def _followed(
+    flat: np.ndarray, merged: list[list[float]], *, min_prominence: float, max_height_px: int | None
+) -> list[tuple[int, int, float, float]]:
     """Bands prominent enough, their tails followed down to the floor: ``[top, bottom, prominence, height]``.
 
     A smear's faint edges are followed at most half the band's height again, never past a hard limit;
     a band taller than ``max_height_px`` (a plateau) is dropped.
     """
     walk = ndi.gaussian_filter1d(flat, 2.0)
-    spans = []
+    spans: list[tuple[int, int, float, float]] = []
     for a, b, p, lim_a, lim_b in merged:
         if p < min_prominence:
             continue
@@ -252,21 +258,23 @@ def _followed(flat: np.ndarray, merged: list[list[float]], *, min_prominence: fl
         a, b = max(0, a - 1), min(flat.size, b + 1)
         if max_height_px is not None and b - a > max_height_px:
             continue
-        spans.append([a, b, p, float(flat[a:b].max())])
+        spans.append((a, b, float(p), float(flat[a:b].max())))
     return spans
 
 
-def _candidates(flat: np.ndarray, spans: list[list[float]], noise: float, y_offset_px: int) -> list[BandCandidate]:
+def _candidates(
+    flat: np.ndarray, spans: list[tuple[int, int, float, float]], noise: float, y_offset_px: int
+) -> list[BandCandidate]:
     """Band candidates of the spans, with the run of touching bands each belongs to.
 
     Touching bands (the valley between them never returns to the floor) form a cluster; their
     background is read outside the cluster, not on a neighbour.
     """
     clusters: list[list[int]] = []
-    for i, (a, b, p, h) in enumerate(spans):
+    for i, (a, _b, _p, h) in enumerate(spans):
         if clusters:
             pa, pb, _, ph = spans[clusters[-1][-1]]
-            gap = flat[pb - 1:a + 1] if a + 1 > pb - 1 else flat[a:pb]
+            gap = flat[pb - 1 : a + 1] if a + 1 > pb - 1 else flat[a:pb]
             valley = float(gap.min()) if gap.size else 0.0
             if a <= pb + 1 and valley > max(0.25 * min(h, ph), 3 * noise):
                 clusters[-1].append(i)
@@ -279,13 +287,17 @@ def _candidates(flat: np.ndarray, spans: list[list[float]], noise: float, y_offs
             a, b, p, _ = spans[i]
             seg = flat[a:b] - flat[a:b].min()
             y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
-            out.append(BandCandidate(a + y_offset_px, b + y_offset_px, y + y_offset_px, p,
-                                     ca + y_offset_px, cb + y_offset_px))
+            out.append(
+                BandCandidate(a + y_offset_px, b + y_offset_px, y + y_offset_px, p, ca + y_offset_px, cb + y_offset_px)
+            )
     return out
 
 
 def band_rows(
-    lanes: Sequence[Lane], candidates: Sequence[Sequence[BandCandidate]], *, min_relative_prominence: float = MIN_RELATIVE_PROMINENCE
+    lanes: Sequence[Lane],
+    candidates: Sequence[Sequence[BandCandidate]],
+    *,
+    min_relative_prominence: float = MIN_RELATIVE_PROMINENCE,
 ) -> list[list[BandWindow]]:
     """Group bands of the lanes of one strip into band rows, and place a window in every lane.
 

@@ -82,7 +82,7 @@ def free_rows(n_rows: int, busy: Sequence[tuple[int, int]], *, border_px: int = 
     """
     free = np.ones(n_rows, bool)
     for top, bottom in busy:
-        free[max(0, top - border_px): min(n_rows, bottom + border_px)] = False
+        free[max(0, top - border_px) : min(n_rows, bottom + border_px)] = False
     return free
 
 
@@ -115,7 +115,9 @@ def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
                 vb = (cs[t + height + border_px] - cs[t + height]) / (border_px * w)
                 out.append(s - w * height * (va + vb) / 2)
             else:
-                border = np.concatenate([pixels[t - border_px:t].ravel(), pixels[t + height:t + height + border_px].ravel()])
+                border = np.concatenate(
+                    [pixels[t - border_px : t].ravel(), pixels[t + height : t + height + border_px].ravel()]
+                )
                 out.append(s - w * height * float(np.median(border)))
     return out
 
@@ -179,7 +181,9 @@ def blank_volume_noise(
             scale = height_px / h
             return NoiseEstimate(sd * scale, mean * scale, int(vols.size), "shorter blank boxes, scaled")
     # No room for blank boxes: white-noise model from pixel differences.
-    pix = np.concatenate([np.diff(p.astype(np.float64), axis=1).ravel() for p in lanes_pixels if p.shape[1] > 1] or [np.zeros(1)])
+    pix = np.concatenate(
+        [np.diff(p.astype(np.float64), axis=1).ravel() for p in lanes_pixels if p.shape[1] > 1] or [np.zeros(1)]
+    )
     sd_px = 1.4826 * float(np.median(np.abs(pix - np.median(pix)))) / np.sqrt(2.0)
     w = lanes_pixels[0].shape[1] if lanes_pixels else 1
     sd = sd_px * np.sqrt(height_px * w * (1.0 + height_px / (2.0 * border_px)))
@@ -216,17 +220,23 @@ def free_pixel_noise_sd(
     float
         Pixel noise SD, intensity units (0 without band-free pixels).
     """
-    frees = [np.flatnonzero(free_rows(p.shape[0], busy, border_px=border_px)) for p, busy in zip(lanes_pixels, lanes_busy)]
+    frees = [
+        np.flatnonzero(free_rows(p.shape[0], busy, border_px=border_px)) for p, busy in zip(lanes_pixels, lanes_busy)
+    ]
     total = sum(f.size * p.shape[1] for f, p in zip(frees, lanes_pixels))
     step = max(1, int(np.ceil(total / max_pixels)))
-    diffs = [np.diff(np.asarray(p[f[::step]], dtype=np.float64), axis=1).ravel()
-             for f, p in zip(frees, lanes_pixels) if p.shape[1] > 1 and f.size]
-    diffs = np.concatenate(diffs) if diffs else np.zeros(0)
+    pieces = [
+        np.diff(np.asarray(p[f[::step]], dtype=np.float64), axis=1).ravel()
+        for f, p in zip(frees, lanes_pixels)
+        if p.shape[1] > 1 and f.size
+    ]
+    diffs = np.concatenate(pieces) if pieces else np.zeros(0)
     return float(np.std(diffs)) / np.sqrt(2.0) if diffs.size > 1 else 0.0
 
 
-def white_noise_volume_sd(pixel_sd: float, *, height_px: int, width_px: int, method: str = "profile",
-                          border_px: int = BORDER_PX) -> float:
+def white_noise_volume_sd(
+    pixel_sd: float, *, height_px: int, width_px: int, method: str = "profile", border_px: int = BORDER_PX
+) -> float:
     """SD of a blank volume if the pixel noise were white: the least the blank boxes may show.
 
     A band volume over ``height_px x width_px`` pixels minus a background line

@@ -55,7 +55,7 @@ def _border_span(profile: np.ndarray, off: np.ndarray, bridge_px: int) -> tuple[
     """
     n = len(profile)
     closed = ndi.binary_closing(np.pad(off, bridge_px, constant_values=True), np.ones(bridge_px + 1, bool))
-    closed = closed[bridge_px:bridge_px + n]
+    closed = closed[bridge_px : bridge_px + n]
     start = 0
     while start < n and closed[start]:
         start += 1
@@ -83,7 +83,7 @@ def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAM
         ``(y_top, y_bottom, x_left, x_right)``, end-exclusive.
     """
     h, w = smooth.shape
-    level = float(np.median(smooth[h // 4:3 * h // 4, w // 4:3 * w // 4]))
+    level = float(np.median(smooth[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]))
     top = float(np.percentile(smooth, TOP_PERCENTILE))
 
     def span(profile: np.ndarray) -> tuple[int, int]:
@@ -108,8 +108,12 @@ def _in_wells(smooth: np.ndarray, box: tuple[int, int, int, int], params: BlotPa
     return depth > params.well_min_depth_fraction * max(float(np.median(gel)), 1e-9)
 
 
-def well_columns(smooth: np.ndarray, box: tuple[int, int, int, int], rows: tuple[int, int],
-                 params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> list[tuple[int, int]]:
+def well_columns(
+    smooth: np.ndarray,
+    box: tuple[int, int, int, int],
+    rows: tuple[int, int],
+    params: BlotParameters = DEFAULT_BLOT_PARAMETERS,
+) -> list[tuple[int, int]]:
     """Image columns ``(left, right)`` of the wells in one well row: column runs dark over most of its rows.
 
     Runs narrower than ``min_lane_width_px`` or ``well_min_width_fraction`` of the median run are
@@ -118,8 +122,11 @@ def well_columns(smooth: np.ndarray, box: tuple[int, int, int, int], rows: tuple
     a, b = rows[0] - box[0], rows[1] - box[0]
     dark = _in_wells(smooth, box, params)[a:b].mean(axis=0) > 0.5
     lab, _ = ndi.label(dark)
-    runs = [(box[2] + sl[0].start, box[2] + sl[0].stop) for sl in ndi.find_objects(lab)
-            if sl[0].stop - sl[0].start >= params.min_lane_width_px]
+    runs = [
+        (box[2] + sl[0].start, box[2] + sl[0].stop)
+        for sl in ndi.find_objects(lab)
+        if sl[0].stop - sl[0].start >= params.min_lane_width_px
+    ]
     if not runs:
         return runs
     # a comb's wells are all of one width: a much narrower dark run is a scratch or a glove's edge
@@ -127,8 +134,9 @@ def well_columns(smooth: np.ndarray, box: tuple[int, int, int, int], rows: tuple
     return [(a, b) for a, b in runs if b - a >= params.well_min_width_fraction * typical]
 
 
-def find_well_rows(smooth: np.ndarray, box: tuple[int, int, int, int],
-                   params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> list[tuple[int, int]]:
+def find_well_rows(
+    smooth: np.ndarray, box: tuple[int, int, int, int], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> list[tuple[int, int]]:
     """Rows of wells inside the gel: short row runs where many columns are dark slots.
 
     A pixel is in a well when it lies ``well_min_depth_fraction`` of the gel's level below a vertical grey
@@ -151,14 +159,17 @@ def find_well_rows(smooth: np.ndarray, box: tuple[int, int, int, int],
     wells = []
     for sl in ndi.find_objects(lab):
         a, b = sl[0].start, sl[0].stop
-        if (b - a <= params.well_max_height_fraction * height
-                and len(well_columns(smooth, box, (y0 + a, y0 + b), params)) >= params.min_wells_per_row):
+        if (
+            b - a <= params.well_max_height_fraction * height
+            and len(well_columns(smooth, box, (y0 + a, y0 + b), params)) >= params.min_wells_per_row
+        ):
             wells.append((y0 + a, y0 + b))
     return wells
 
 
-def gel_tiers(box: tuple[int, int, int, int], wells: list[tuple[int, int]],
-              params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> list[Strip]:
+def gel_tiers(
+    box: tuple[int, int, int, int], wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> list[Strip]:
     """Strips between the gel's top edge, its well rows (with their rims) and its bottom edge.
 
     Each strip spans the gel's columns less the edge margin; strips shorter than
@@ -172,16 +183,24 @@ def gel_tiers(box: tuple[int, int, int, int], wells: list[tuple[int, int]],
     above = round(params.well_margin_above_fraction * (y1 - y0))
     cuts.extend((a - above, b + below) for a, b in wells)
     cuts.append((y1 - my, y1))
-    tiers = []
+    tiers: list[Strip] = []
     for (_, top), (bottom, _) in zip(cuts[:-1], cuts[1:]):
         if bottom - top >= max(params.min_tier_height_fraction * (y1 - y0), params.min_strip_height_px):
-            tiers.append(Strip(index=len(tiers) + 1, y_top_px=int(top), y_bottom_px=int(bottom),
-                               x_left_px=int(x0 + mx), x_right_px=int(x1 - mx)))
+            tiers.append(
+                Strip(
+                    index=len(tiers) + 1,
+                    y_top_px=int(top),
+                    y_bottom_px=int(bottom),
+                    x_left_px=int(x0 + mx),
+                    x_right_px=int(x1 - mx),
+                )
+            )
     return tiers
 
 
-def find_gel_layout(image: np.ndarray, *, polarity: str | None = None,
-                    params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> GelLayout:
+def find_gel_layout(
+    image: np.ndarray, *, polarity: str | None = None, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> GelLayout:
     """The gel's box, well rows and tiers in a gel image.
 
     Parameters
@@ -233,13 +252,16 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
             x = lane.centre_x((tier.y_top_px + tier.y_bottom_px) / 2)
             if np.abs(centres - x).min() > pitch / 2 and lane.width_px >= narrowest:
                 half = lane.width_px / 2
-                ranges.append((max(tier.x_left_px, round(x - half)), min(tier.x_right_px, round(x + half + 1))))
+                ranges.append(
+                    (max(tier.x_left_px, round(float(x) - half)), min(tier.x_right_px, round(float(x) + half + 1)))
+                )
         lanes.extend(lanes_from_ranges(sorted(r for r in ranges if r[1] - r[0] >= 2), tier))
     return lanes
 
 
-def quantify_gel(image: np.ndarray, *, polarity: str | None = None,
-                 params: BlotParameters = DEFAULT_BLOT_PARAMETERS, **kwargs):
+def quantify_gel(
+    image: np.ndarray, *, polarity: str | None = None, params: BlotParameters = DEFAULT_BLOT_PARAMETERS, **kwargs
+):
     """Bands of a gel: :func:`~exo_vision.blot.quantify.quantify_blot` on the tiers of its layout.
 
     Nothing is reported off the gel, on its edges or on its well rows. ``kwargs`` go to ``quantify_blot``
@@ -259,8 +281,10 @@ def quantify_gel(image: np.ndarray, *, polarity: str | None = None,
     layout = find_gel_layout(image, polarity=polarity, params=params)
     if not layout.tiers:
         name = kwargs.get("image_name") or "image"
-        raise ValueError(f"{name}: no gel area below the wells was found (gel box {layout.box_px}, well rows "
-                         f"{layout.well_rows_px}); quantify it as a blot, or crop the image to the gel")
+        raise ValueError(
+            f"{name}: no gel area below the wells was found (gel box {layout.box_px}, well rows "
+            f"{layout.well_rows_px}); quantify it as a blot, or crop the image to the gel"
+        )
     lanes = _tier_lanes(image, polarity, layout, params)
     result = quantify_blot(image, polarity=polarity, lanes=lanes, params=params, **kwargs)
     result.parameters["gel_box_px"] = [int(v) for v in layout.box_px]

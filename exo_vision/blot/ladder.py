@@ -52,7 +52,7 @@ class MWCalibration:
 
     def window_px(self, kda_low: float, kda_high: float) -> tuple[int, int]:
         """Rows ``(top, bottom)`` covering ``kda_low .. kda_high`` (bottom exclusive)."""
-        ys = sorted(float(v) for v in self.y_at([kda_low, kda_high]))
+        ys = sorted(float(v) for v in self.y_at(np.array([kda_low, kda_high], dtype=float)))
         return int(np.floor(ys[0])), int(np.ceil(ys[1])) + 1
 
 

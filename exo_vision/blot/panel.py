@@ -74,10 +74,7 @@ def _fmt(x: float) -> str:
 
 
 def enrichment_table(
-    bands: pd.DataFrame,
-    *,
-    reference_lane: str,
-    ug_loaded: Mapping[str, float] | None = None,
+    bands: pd.DataFrame, *, reference_lane: str, ug_loaded: Mapping[str, float] | None = None
 ) -> pd.DataFrame:
     """EV/reference ratio per marker and lane.
 
@@ -149,10 +146,22 @@ def enrichment_table(
                     f"{marker} not detected in {r.lane_name}: < LoD = {_fmt(float(r.lod_volume))}, "
                     f"i.e. < {_fmt(100 * upper)}% of the {reference_lane} signal{per_ug_text}"
                 )
-            out.append(dict(marker=str(marker), lane_name=str(r.lane_name), is_reference=is_ref,
-                            ug_loaded=ug, volume=float(r.volume), lod_volume=float(r.lod_volume),
-                            present=bool(r.present), saturated=bool(r.saturated), volume_per_ug=per_ug if ug_loaded is not None else np.nan,
-                            ratio_to_reference=ratio, ratio_upper_bound=upper, statement=statement))
+            out.append(
+                dict(
+                    marker=str(marker),
+                    lane_name=str(r.lane_name),
+                    is_reference=is_ref,
+                    ug_loaded=ug,
+                    volume=float(r.volume),
+                    lod_volume=float(r.lod_volume),
+                    present=bool(r.present),
+                    saturated=bool(r.saturated),
+                    volume_per_ug=per_ug if ug_loaded is not None else np.nan,
+                    ratio_to_reference=ratio,
+                    ratio_upper_bound=upper,
+                    statement=statement,
+                )
+            )
     table = pd.DataFrame.from_records(out)
     table.insert(0, "label", np.arange(1, len(table) + 1))
     return table[list(ENRICHMENT_COLUMNS)].astype(ENRICHMENT_COLUMNS)
@@ -211,12 +220,17 @@ def panel_summary(enrichment: pd.DataFrame) -> pd.DataFrame:
         present_lanes = ev.loc[ev["present"], "lane_name"].tolist()
         if expect == "present":
             ok = n_present == len(ev) and len(ev) > 0
-            reason = (f"{marker} present in all {len(ev)} EV lanes" if ok
-                      else f"{marker} not detected in EV lane(s) {', '.join(absent_lanes)}")
+            reason = (
+                f"{marker} present in all {len(ev)} EV lanes"
+                if ok
+                else f"{marker} not detected in EV lane(s) {', '.join(absent_lanes)}"
+            )
         elif expect == "absent":
             ok = n_present == 0 and ref_present
             if not ref_present:
-                reason = f"{marker} not detected in the reference lane either, so its absence from EV lanes proves nothing"
+                reason = (
+                    f"{marker} not detected in the reference lane either, so its absence from EV lanes proves nothing"
+                )
             elif present_lanes:
                 reason = f"{marker} detected in EV lane(s) {', '.join(present_lanes)}: cellular contamination"
             else:
@@ -225,10 +239,22 @@ def panel_summary(enrichment: pd.DataFrame) -> pd.DataFrame:
             ok, reason = True, f"{marker} is not part of the MISEV panel check"
         if g["saturated"].any():
             reason += "; WARNING: saturated band(s), ratios unreliable"
-        out.append(dict(marker=str(marker), expected_in_ev=expect, n_ev_lanes=int(len(ev)), n_ev_present=n_present,
-                        present_in_reference=ref_present, ratio_mean=st["mean"], ratio_sd=st["sd"], ratio_cv=st["cv"],
-                        ratio_ci95_low=st["ci_low"], ratio_ci95_high=st["ci_high"],
-                        verdict="pass" if ok else "fail", reason=reason))
+        out.append(
+            dict(
+                marker=str(marker),
+                expected_in_ev=expect,
+                n_ev_lanes=int(len(ev)),
+                n_ev_present=n_present,
+                present_in_reference=ref_present,
+                ratio_mean=st["mean"],
+                ratio_sd=st["sd"],
+                ratio_cv=st["cv"],
+                ratio_ci95_low=st["ci_low"],
+                ratio_ci95_high=st["ci_high"],
+                verdict="pass" if ok else "fail",
+                reason=reason,
+            )
+        )
     table = pd.DataFrame.from_records(out, columns=[c for c in SUMMARY_COLUMNS if c != "label"])
     table.insert(0, "label", np.arange(1, len(table) + 1))
     return table.astype(SUMMARY_COLUMNS)

@@ -18,17 +18,42 @@ from typing import Any
 #: Background methods (see :mod:`exo_vision.blot.background`).
 BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
 #: Fields that are fractions in (0, 1].
-FRACTIONS = ("central_fraction", "merge_valley_fraction", "smear_merge_valley_fraction", "max_band_fraction",
-             "min_relative_prominence", "tall_keep_prominence", "end_lane_tolerance_pitches", "gel_dark_fraction",
-             "gel_bright_fraction", "gel_edge_margin_fraction", "well_window_fraction", "well_min_depth_fraction",
-             "well_min_column_fraction", "well_max_height_fraction", "min_tier_height_fraction",
-             "well_tilt_reach_fraction", "well_margin_fraction",
-             "well_margin_above_fraction", "well_min_width_fraction")
+FRACTIONS = (
+    "central_fraction",
+    "merge_valley_fraction",
+    "smear_merge_valley_fraction",
+    "max_band_fraction",
+    "min_relative_prominence",
+    "tall_keep_prominence",
+    "end_lane_tolerance_pitches",
+    "gel_dark_fraction",
+    "gel_bright_fraction",
+    "gel_edge_margin_fraction",
+    "well_window_fraction",
+    "well_min_depth_fraction",
+    "well_min_column_fraction",
+    "well_max_height_fraction",
+    "min_tier_height_fraction",
+    "well_tilt_reach_fraction",
+    "well_margin_fraction",
+    "well_margin_above_fraction",
+    "well_min_width_fraction",
+)
 #: Fields that are positive numbers.
-POSITIVE = ("rolling_ball_radius_px", "lod_factor", "min_lane_width_px", "lane_peak_noise_sds",
-            "faint_lane_peak_noise_sds", "lane_window_band_heights", "band_peak_noise_sds", "side_window_lane_widths",
-            "background_window_lane_widths", "background_window_band_heights", "max_height_band_heights",
-            "gel_smoothing_px")
+POSITIVE = (
+    "rolling_ball_radius_px",
+    "lod_factor",
+    "min_lane_width_px",
+    "lane_peak_noise_sds",
+    "faint_lane_peak_noise_sds",
+    "lane_window_band_heights",
+    "band_peak_noise_sds",
+    "side_window_lane_widths",
+    "background_window_lane_widths",
+    "background_window_band_heights",
+    "max_height_band_heights",
+    "gel_smoothing_px",
+)
 
 
 @dataclass(frozen=True)
@@ -197,7 +222,9 @@ class BlotParameters:
     def __post_init__(self) -> None:
         object.__setattr__(self, "smear_markers", tuple(str(m).strip().lower() for m in self.smear_markers))
         if self.background not in BACKGROUND_METHODS:
-            raise ValueError(f"unknown background method {self.background!r}; choose one of {', '.join(BACKGROUND_METHODS)}")
+            raise ValueError(
+                f"unknown background method {self.background!r}; choose one of {', '.join(BACKGROUND_METHODS)}"
+            )
         for name in FRACTIONS:
             _check_number(name, getattr(self, name), fraction=True)
         for name in POSITIVE:

@@ -6,40 +6,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from exo_vision.blot.background import (
-    band_background,
-    profile_rolling_disk,
-    rolling_ball_background,
-    side_profiles,
-)
-from exo_vision.blot.bands import (
-    band_rows,
-    detect_bands,
-    fixed_windows,
-)
-from exo_vision.blot.detection import (
-    NoiseEstimate,
-    blank_volume_noise,
-    free_pixel_noise_sd,
-    white_noise_volume_sd,
-)
+from exo_vision.blot.background import band_background, profile_rolling_disk, rolling_ball_background, side_profiles
+from exo_vision.blot.bands import band_rows, detect_bands, fixed_windows
+from exo_vision.blot.detection import NoiseEstimate, blank_volume_noise, free_pixel_noise_sd, white_noise_volume_sd
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
+from exo_vision.blot.lanes import Lane, find_lanes, gap_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import destaircased_rows, linearise, staircase_noise_sd
-from exo_vision.blot.lanes import (
-    Lane,
-    find_lanes,
-    gap_lanes,
-    lane_pixels,
-    lanes_from_ranges,
-    share_lanes,
-    stacked,
-)
 from exo_vision.blot.saturation import export_warnings, saturation_mask
 from exo_vision.blot.signal import (
     check_image,
@@ -138,7 +117,7 @@ class BlotResult:
 
 
 def _strip_of(lanes: Sequence[Lane]) -> list[Strip]:
-    out = {}
+    out: dict[int, Strip] = {}
     for lane in lanes:
         s = out.get(lane.strip)
         half = lane.width_px / 2
@@ -161,7 +140,10 @@ def _markers_per_strip(markers, n_strips: int) -> list[str]:
         names = [""] * n_strips
         for k, name in markers.items():
             if not 1 <= int(k) <= n_strips:
-                raise ValueError(f"marker {name!r} is given for strip {k} but {n_strips} strip(s) were found (first in reading order = 1)")
+                raise ValueError(
+                    f"marker {name!r} is given for strip {k} but {n_strips} strip(s) were found "
+                    "(first in reading order = 1)"
+                )
             names[int(k) - 1] = str(name)
         return names
     markers = list(markers)
@@ -253,40 +235,68 @@ def quantify_blot(
     level = default_saturation_level(image, polarity=polarity) if max_value is None else float(max_value)
     warnings = export_warnings(image, polarity=polarity)
     clean, dust, saturated, noise_px = _prepared_signal(image, polarity, level, params)
-    strips, per_strip = _place_lanes(clean, strips=strips, lanes=lanes, n_lanes=n_lanes,
-                                     lane_x_ranges_px=lane_x_ranges_px, lane_names=lane_names, image_name=image_name,
-                                     warnings=warnings, params=params)
+    strips, per_strip = _place_lanes(
+        clean,
+        strips=strips,
+        lanes=lanes,
+        n_lanes=n_lanes,
+        lane_x_ranges_px=lane_x_ranges_px,
+        lane_names=lane_names,
+        image_name=image_name,
+        warnings=warnings,
+        params=params,
+    )
     strip_markers = _markers_per_strip(markers, len(strips))
     integer_image = bool(np.issubdtype(image.dtype, np.integer))
     staircase_sd = _staircase_sd(clean, per_strip, noise_px, integer_image, params, warnings)
-    settings = _Settings(params, ladder_lane, None if ladder_kda is None else list(ladder_kda), marker_windows_px,
-                         marker_windows_kda or MARKER_WINDOWS_KDA, image_name, integer_image, staircase_sd)
-    rb = None
-    if params.background == "rolling_ball":
-        rb = np.zeros_like(clean)
-        for s in strips:
-            rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=params.rolling_ball_radius_px)
+    settings = _Settings(
+        params,
+        ladder_lane,
+        None if ladder_kda is None else list(ladder_kda),
+        marker_windows_px,
+        marker_windows_kda or MARKER_WINDOWS_KDA,
+        image_name,
+        integer_image,
+        staircase_sd,
+    )
+    rb = _rolling_ball_image(clean, strips, params)
     records = []
     calibrations: dict[int, MWCalibration] = {}
     profiles: dict[tuple[int, int], np.ndarray] = {}
     noise_cache: dict[tuple[int, int], NoiseEstimate] = {}
+    caches = dict(profiles=profiles, noise_cache=noise_cache, calibrations=calibrations)
     for s, ls, marker in zip(strips, per_strip, strip_markers):
-        records.extend(_measure_strip(clean, saturated, rb, s, ls, marker, settings,
-                                      profiles=profiles, noise_cache=noise_cache, calibrations=calibrations))
+        records.extend(_measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
     warnings.extend(_result_warnings(table, noise_cache))
     for w in warnings:
         logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
     all_lanes = [lane for ls in per_strip for lane in ls]
     record = dict(
-        polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=None if lane_names is None else list(lane_names),
+        polarity=polarity,
+        max_value=level,
+        n_lanes=n_lanes,
+        lane_names=None if lane_names is None else list(lane_names),
         markers=strip_markers,
         marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
-        ladder_lane=ladder_lane, ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda],
-        staircase_noise_sd=staircase_sd, **params.to_dict(),
+        ladder_lane=ladder_lane,
+        ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda],
+        staircase_noise_sd=staircase_sd,
+        **params.to_dict(),
     )
-    return BlotResult(table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, record,
-                      calibrations)
+    return BlotResult(
+        table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, record, calibrations
+    )
+
+
+def _rolling_ball_image(clean: np.ndarray, strips: Sequence[Strip], params: BlotParameters) -> np.ndarray | None:
+    """Each strip's 2-D rolling-ball background, when that is the chosen method (else None)."""
+    if params.background != "rolling_ball":
+        return None
+    rb = np.zeros_like(clean)
+    for s in strips:
+        rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=params.rolling_ball_radius_px)
+    return rb
 
 
 def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -> None:
@@ -294,7 +304,9 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
     if not isinstance(params, BlotParameters):
         raise TypeError(f"params must be a BlotParameters, got {type(params).__name__}")
     if (ladder_lane is None) != (ladder_kda is None):
-        raise ValueError("give both ladder_lane (1-based lane number) and ladder_kda (sizes, heaviest first), or neither")
+        raise ValueError(
+            "give both ladder_lane (1-based lane number) and ladder_kda (sizes, heaviest first), or neither"
+        )
     if ladder_kda is not None and len(ladder_kda) < 2:
         raise ValueError(f"a ladder needs at least 2 sizes in kDa, got {list(ladder_kda)}")
     if n_lanes is not None and n_lanes < 1:
@@ -305,14 +317,18 @@ def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: Blo
     """Signal with dust specks replaced, the dust and saturation masks, and the pixel noise SD."""
     signal = to_signal(image, polarity=polarity)
     noise_px = pixel_noise_sd(signal)
-    dust = (dust_mask(signal, noise_sd=noise_px, max_size_px=params.dust_max_size_px) if params.remove_dust_specks
-            else np.zeros(signal.shape, bool))
+    dust = (
+        dust_mask(signal, noise_sd=noise_px, max_size_px=params.dust_max_size_px)
+        if params.remove_dust_specks
+        else np.zeros(signal.shape, bool)
+    )
     clean = remove_dust(signal, dust)
     return clean, dust, saturation_mask(image, level=level, exclude=dust), noise_px
 
 
-def _staircase_sd(clean, per_strip, noise_px: float, integer_image: bool, params: BlotParameters,
-                  warnings: list[str]) -> float | None:
+def _staircase_sd(
+    clean, per_strip, noise_px: float, integer_image: bool, params: BlotParameters, warnings: list[str]
+) -> float | None:
     """Pixel-noise SD for undoing an 8-bit export's rounding staircase (None: not needed or not measurable).
 
     Noise below one grey level (an 8-bit export): rounding is not dithered; how the lane row means
@@ -320,8 +336,9 @@ def _staircase_sd(clean, per_strip, noise_px: float, integer_image: bool, params
     """
     if not (params.undo_staircase and integer_image and params.background == "profile" and noise_px < 1.0):
         return None
-    sd = staircase_noise_sd([lane_pixels(clean, lane, fraction=params.central_fraction)
-                             for ls in per_strip for lane in ls])
+    sd = staircase_noise_sd(
+        [lane_pixels(clean, lane, fraction=params.central_fraction) for ls in per_strip for lane in ls]
+    )
     if sd is not None:
         warnings.append(
             f"pixel noise is below one grey level (SD ~{sd:.2f} level), so rounding to integers "
@@ -345,11 +362,15 @@ def _result_warnings(table: pd.DataFrame, noise_cache: dict) -> list[str]:
     out = []
     n_sat = int(table["saturated"].sum())
     if n_sat:
-        where = ", ".join(f"strip {r.strip} lane {r.lane} band {r.band}" for r in table[table["saturated"]].itertuples())
+        where = ", ".join(
+            f"strip {r.strip} lane {r.lane} band {r.band}" for r in table[table["saturated"]].itertuples()
+        )
         out.append(f"{n_sat} band(s) contain saturated pixels and are UNDER-estimated: {where}; use a shorter exposure")
     for (strip_index, h), nz in noise_cache.items():
         if nz.source == "pixel noise model":
-            out.append(f"strip {strip_index}: no band-free rows for blank boxes; LoD of {h}-px bands from a pixel-noise model")
+            out.append(
+                f"strip {strip_index}: no band-free rows for blank boxes; LoD of {h}-px bands from a pixel-noise model"
+            )
         elif nz.source != "blank boxes":
             logger.debug("strip %d: volume noise for %d-px bands from %s", strip_index, h, nz.source)
     return out
@@ -386,8 +407,10 @@ def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names,
             per_strip = [lanes_from_ranges(lane_x_ranges_px, s) for s in strips]
         else:
             many = stacked(strips)
-            per_strip = [find_lanes(clean, s, n_lanes=n_lanes, params=params, warnings=warnings, infer_end_lanes=not m)
-                         for s, m in zip(strips, many)]
+            per_strip = [
+                find_lanes(clean, s, n_lanes=n_lanes, params=params, warnings=warnings, infer_end_lanes=not m)
+                for s, m in zip(strips, many)
+            ]
             per_strip = share_lanes(per_strip, strips)
     for s, ls in zip(strips, per_strip):
         if not ls:
@@ -417,13 +440,18 @@ def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: _Settings, lanes_or_g
     if rb is not None:
         return [lane_pixels(rb, lane, fraction=f) for lane, f in lanes_or_gaps]
     if st.params.background == "rolling_disk":
-        return [np.repeat(profile_rolling_disk(prof, radius_px=st.params.rolling_ball_radius_px)[:, None], p.shape[1], axis=1)
-                for prof, p in zip(profiles_rows, clean_pixels)]
+        return [
+            np.repeat(
+                profile_rolling_disk(prof, radius_px=st.params.rolling_ball_radius_px)[:, None], p.shape[1], axis=1
+            )
+            for prof, p in zip(profiles_rows, clean_pixels)
+        ]
     return None
 
 
-def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrations,
-                   detection_profiles=None) -> tuple[list, bool]:
+def _strip_windows(
+    profiles, s: Strip, ls, marker: str, st: _Settings, calibrations, detection_profiles=None
+) -> tuple[list, bool]:
     """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands.
 
     Bands are detected on ``detection_profiles`` (one per lane; default the lane profiles).
@@ -447,8 +475,11 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
             windows = {marker: (top, bottom)}
     if windows:
         return fixed_windows(ls, windows), True
-    valley = (st.params.smear_merge_valley_fraction if marker.strip().lower() in st.params.smear_markers
-              else st.params.merge_valley_fraction)
+    valley = (
+        st.params.smear_merge_valley_fraction
+        if marker.strip().lower() in st.params.smear_markers
+        else st.params.merge_valley_fraction
+    )
     det = detection_profiles or [profiles[(s.index, lane.index)] for lane in ls]
     params = st.params
     scale = _band_scale(det)
@@ -457,9 +488,13 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
         window = params.background_window_lane_widths * lane.width_px
         if scale is not None:
             window = min(window, params.background_window_band_heights * scale)
-        kw = dict(y_offset_px=lane.y_top_px, k_noise=params.band_peak_noise_sds, merge_valley=valley,
-                  background_window_px=int(window),
-                  max_height_px=int(params.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)))
+        kw = dict(
+            y_offset_px=lane.y_top_px,
+            k_noise=params.band_peak_noise_sds,
+            merge_valley=valley,
+            background_window_px=int(window),
+            max_height_px=int(params.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)),
+        )
         found = detect_bands(prof, **kw)
         if prof is not profiles[(s.index, lane.index)]:
             # a band is a peak of the lane's own profile too: the edge of a membrane (a step, which
@@ -467,8 +502,9 @@ def _strip_windows(profiles, s: Strip, ls, marker: str, st: _Settings, calibrati
             own = detect_bands(profiles[(s.index, lane.index)], **kw)
             found = [b for b in found if any(o.y_top_px <= b.y_px < o.y_bottom_px for o in own)]
         cands.append(found)
-    return band_rows(ls, _not_taller(cands, det, ls, scale, params),
-                     min_relative_prominence=params.min_relative_prominence), False
+    return band_rows(
+        ls, _not_taller(cands, det, ls, scale, params), min_relative_prominence=params.min_relative_prominence
+    ), False
 
 
 def _band_scale(profiles: list[np.ndarray]) -> float | None:
@@ -520,9 +556,15 @@ def _not_taller(cands: list[list], profiles, lanes, scale: float | None, params:
         return cands
     strongest = max((b.prominence for c in cands for b in c), default=0.0)
     limit = params.max_height_band_heights * scale
-    return [[b for b in c if b.prominence >= params.tall_keep_prominence * strongest
-             or _half_height_rows(prof, b.y_top_px - lane.y_top_px, b.y_bottom_px - lane.y_top_px) <= limit]
-            for c, prof, lane in zip(cands, profiles, lanes)]
+    return [
+        [
+            b
+            for b in c
+            if b.prominence >= params.tall_keep_prominence * strongest
+            or _half_height_rows(prof, b.y_top_px - lane.y_top_px, b.y_bottom_px - lane.y_top_px) <= limit
+        ]
+        for c, prof, lane in zip(cands, profiles, lanes)
+    ]
 
 
 def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -> list[np.ndarray]:
@@ -530,7 +572,11 @@ def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -
     out = []
     for li, lane in enumerate(ls):
         prof = profiles[(s.index, lane.index)]
-        sides = side_bg[li] if st.params.background == "profile" else side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px))
+        sides = (
+            side_bg[li]
+            if st.params.background == "profile"
+            else side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px))
+        )
         if st.params.subtract_sides and sides:
             # only the slow part of the side background: a band wider than the lane (or tilted
             # across it) reaches into the side strips, and must not be subtracted from itself
@@ -541,8 +587,7 @@ def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -
     return out
 
 
-def _side_volume(det: np.ndarray, top: int, bottom: int, outside: tuple[int, int], width: int,
-                 st: _Settings) -> float:
+def _side_volume(det: np.ndarray, top: int, bottom: int, outside: tuple[int, int], width: int, st: _Settings) -> float:
     """Volume of a window on the side-corrected profile (lane minus its side background), straight baseline.
 
     A requested position without a peak of its own is called present only when this too clears the
@@ -552,11 +597,14 @@ def _side_volume(det: np.ndarray, top: int, bottom: int, outside: tuple[int, int
     """
     b = st.params.border_px
     a_out, b_out = outside
-    above, below = det[max(0, a_out - b):a_out], det[b_out:b_out + b]
+    above, below = det[max(0, a_out - b) : a_out], det[b_out : b_out + b]
     if not above.size or not below.size:
         return float("inf")  # no border on one side: the plain volume decides
-    line = np.interp(np.arange(top, bottom), [a_out - (above.size + 1) / 2, b_out + (below.size - 1) / 2],
-                     [float(above.mean()), float(below.mean())])
+    line = np.interp(
+        np.arange(top, bottom),
+        [a_out - (above.size + 1) / 2, b_out + (below.size - 1) / 2],
+        [float(above.mean()), float(below.mean())],
+    )
     return float(width * (det[top:bottom] - line).sum())
 
 
@@ -570,8 +618,9 @@ def _reported(measured: list[dict], params: BlotParameters) -> list[dict]:
     return measured
 
 
-def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Settings, *, profiles, noise_cache,
-                   calibrations) -> list[dict]:
+def _measure_strip(
+    clean, saturated, rb, s: Strip, ls, marker: str, st: _Settings, *, profiles, noise_cache, calibrations
+) -> list[dict]:
     """One record per band row and lane of one strip (see :data:`BAND_COLUMNS`)."""
     f = st.params.central_fraction
     pix = [lane_pixels(clean, lane, fraction=f).astype(np.float64) for lane in ls]
@@ -581,81 +630,147 @@ def _measure_strip(clean, saturated, rb, s: Strip, ls, marker: str, st: _Setting
     to_level = None if st.staircase_sd is None else partial(linearise, noise_sd=st.staircase_sd)
     bgs = _ball_backgrounds(rb, pix, [profiles[(s.index, lane.index)] for lane in ls], st, [(lane, f) for lane in ls])
     # side strips beside each lane depend on that lane alone: moving a neighbour changes nothing here
-    side_bg = ([side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px)) for lane in ls]
-               if st.params.background == "profile" else [None] * len(ls))
+    side_bg = (
+        [side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px)) for lane in ls]
+        if st.params.background == "profile"
+        else [None] * len(ls)
+    )
     # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
     gaps = gap_lanes(ls, s, central_fraction=f)
     gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
-    side_levels = side_bg if to_level is None else [None if sd_ is None else [to_level(g) for g in sd_] for sd_ in side_bg]
+    side_levels = (
+        side_bg if to_level is None else [None if sd_ is None else [to_level(g) for g in sd_] for sd_ in side_bg]
+    )
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
     det = _detection_profiles(clean, s, ls, profiles, side_bg, st)
     rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations, det)
-    busy = [[(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
-            for lane in ls]
+    busy = [
+        [(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
+        for lane in ls
+    ]
     measured = []
     pixel_sd: dict[tuple[int, int], float] = {}
     for row in rows:
         for li, w in enumerate(row):
             p, y0 = pix[li], w.lane.y_top_px
             top, bottom = w.y_top_px - y0, w.y_bottom_px - y0
-            others = [(o.y_top_px - y0, o.y_bottom_px - y0) for row2 in rows for o in row2 if o.lane is w.lane and o is not w]
-            common = dict(method=st.params.background, border_px=st.params.border_px, background_pixels=None if bgs is None else bgs[li],
-                          outside=(w.bg_top_px - y0, w.bg_bottom_px - y0), avoid=others)
-            bg = band_background(p, top, bottom, gap_profile=side_bg[li], **common)
-            vol = band_volume(p, top, bottom, bg)
-            if to_level is not None:
-                # 8-bit export with sub-level noise: undo the rounding staircase where the band stands out
-                level_bg = band_background(p, top, bottom, gap_profile=side_levels[li], to_level=to_level, **common)
-                net = destaircased_rows(p[top:bottom].mean(axis=1), bg, level_bg, noise_sd=st.staircase_sd)
-                vol, bg = float(p.shape[1] * net.sum()), level_bg
+            others = [
+                (o.y_top_px - y0, o.y_bottom_px - y0) for row2 in rows for o in row2 if o.lane is w.lane and o is not w
+            ]
+            common: dict[str, Any] = dict(
+                method=st.params.background,
+                border_px=st.params.border_px,
+                background_pixels=None if bgs is None else bgs[li],
+                outside=(w.bg_top_px - y0, w.bg_bottom_px - y0),
+                avoid=others,
+            )
+            vol, bg = _window_volume(p, top, bottom, common, side_bg[li], side_levels[li], to_level, st)
             wts = np.clip(p[top:bottom].mean(axis=1) - bg, 0, None)
-            y = (float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum()) if wts.sum() > 0
-                 else (w.y_top_px + w.y_bottom_px - 1) / 2)
+            y = (
+                float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum())
+                if wts.sum() > 0
+                else (w.y_top_px + w.y_bottom_px - 1) / 2
+            )
             nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st, pixel_sd)
             cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
             nsat = int(full_sat[li][top:bottom].sum())
             lod = nz.lod(st.params.lod_factor)
-            measured.append(dict(
-                strip=s.index, lane=w.lane.index, lane_name=w.lane.name, band=w.band, marker=w.marker,
-                x_left_px=int(cols.min()), x_right_px=int(cols.max()) + 1,
-                y_top_px=w.y_top_px, y_bottom_px=w.y_bottom_px, y_px=y, height_px=bottom - top,
-                volume=vol, background_per_px=float(bg.mean()), noise_sd_volume=nz.sd_volume,
-                snr=vol / nz.sd_volume if nz.sd_volume > 0 else float("inf"),
-                lod_volume=lod,
-                present=bool((vol > lod and (w.detected or _side_volume(det[li], top, bottom, (w.bg_top_px - y0, w.bg_bottom_px - y0),
-                                                                      p.shape[1], st) > lod))
-                             or (nsat > 0 and vol > 0)),
-                detected=w.detected, requested=fixed, saturated=nsat > 0, saturated_px=nsat,
-                mw_kda=float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan"),
-            ))
+            outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
+            clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)
+            present = bool(clears or (nsat > 0 and vol > 0))
+            mw_kda = float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan")
+            measured.append(
+                {
+                    **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
+                    **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
+                }
+            )
     if marker and not fixed and measured:
-        # the strip's marker is its strongest band row
-        totals: dict[int, float] = {}
-        for m in measured:
-            totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
-        main = max(totals, key=totals.get)
-        for m in measured:
-            if m["band"] == main:
-                m["marker"] = marker
-                m["requested"] = True
+        _mark_strongest_row(measured, marker)
     return _reported(measured, st.params)
 
 
-def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings,
-           pixel_sd: dict) -> NoiseEstimate:
+def _window_volume(
+    p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, side_level, to_level, st: _Settings
+) -> tuple[float, np.ndarray]:
+    """Volume and per-row background of one band window of a lane's pixels ``p``.
+
+    On an 8-bit export with sub-level noise (``to_level`` given) the rounding
+    staircase is undone where the band stands out.
+    """
+    bg = band_background(p, top, bottom, gap_profile=side, **common)
+    vol = band_volume(p, top, bottom, bg)
+    if to_level is not None and st.staircase_sd is not None:
+        level_bg = band_background(p, top, bottom, gap_profile=side_level, to_level=to_level, **common)
+        net = destaircased_rows(p[top:bottom].mean(axis=1), bg, level_bg, noise_sd=st.staircase_sd)
+        vol, bg = float(p.shape[1] * net.sum()), level_bg
+    return vol, bg
+
+
+def _window_record(
+    s: Strip, w, cols: np.ndarray, y: float, vol: float, background: float, sd_volume: float, lod: float
+) -> dict:
+    """Where one band window lies and what it measured (the first columns of :data:`BAND_COLUMNS`)."""
+    return dict(
+        strip=s.index,
+        lane=w.lane.index,
+        lane_name=w.lane.name,
+        band=w.band,
+        marker=w.marker,
+        x_left_px=int(cols.min()),
+        x_right_px=int(cols.max()) + 1,
+        y_top_px=w.y_top_px,
+        y_bottom_px=w.y_bottom_px,
+        y_px=y,
+        height_px=w.y_bottom_px - w.y_top_px,
+        volume=vol,
+        background_per_px=background,
+        noise_sd_volume=sd_volume,
+        snr=vol / sd_volume if sd_volume > 0 else float("inf"),
+        lod_volume=lod,
+        detected=w.detected,
+    )
+
+
+def _mark_strongest_row(measured: list[dict], marker: str) -> None:
+    """Give ``marker`` to the band row with the largest total volume (the strip's marker is its strongest row)."""
+    totals: dict[int, float] = {}
+    for m in measured:
+        totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
+    main = max(totals, key=lambda band: totals[band])
+    for m in measured:
+        if m["band"] == main:
+            m["marker"] = marker
+            m["requested"] = True
+
+
+def _noise(
+    cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _Settings, pixel_sd: dict
+) -> NoiseEstimate:
     """Blank-volume noise of ``height``-row bands in strip ``s`` (cached per strip and height)."""
     key = (s.index, height)
     if key not in cache:
         # gaps hold no lane, but a band row's bleed (or a band whose lane was moved away) may sit
         # in them: their boxes avoid every band row of the strip
         every_row = sorted({rows for lane_busy in busy for rows in lane_busy})
-        nz = blank_volume_noise(pix + gap_pix, busy + [every_row] * len(gap_pix), height_px=height, method=st.params.background,
-                                border_px=st.params.border_px, lanes_background=None if bgs is None else bgs + gap_bgs)
+        nz = blank_volume_noise(
+            pix + gap_pix,
+            busy + [every_row] * len(gap_pix),
+            height_px=height,
+            method=st.params.background,
+            border_px=st.params.border_px,
+            lanes_background=None if bgs is None else bgs + gap_bgs,
+        )
         # few, overlapping boxes can read below what the pixel noise alone gives: never less than that
         if (s.index, 0) not in pixel_sd:
             pixel_sd[(s.index, 0)] = free_pixel_noise_sd(pix, busy, border_px=st.params.border_px)
-        white_sd = white_noise_volume_sd(pixel_sd[(s.index, 0)], height_px=height, width_px=pix[0].shape[1],
-                                         method=st.params.background, border_px=st.params.border_px)
+        white_sd = white_noise_volume_sd(
+            pixel_sd[(s.index, 0)],
+            height_px=height,
+            width_px=pix[0].shape[1],
+            method=st.params.background,
+            border_px=st.params.border_px,
+        )
         if nz.sd_volume < white_sd:
             nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
         if st.integer_image:
@@ -671,8 +786,10 @@ def _noise(cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: _
 def _ladder_calibration(profiles, strip: Strip, lanes: Sequence[Lane], ladder_lane: int, ladder_kda, image_name: str):
     """Fit the MW calibration of one strip from its ladder lane's bands."""
     if not 1 <= ladder_lane <= len(lanes):
-        raise ValueError(f"{image_name or 'image'}: ladder lane {ladder_lane} does not exist; strip {strip.index} "
-                         f"has lanes 1..{len(lanes)}")
+        raise ValueError(
+            f"{image_name or 'image'}: ladder lane {ladder_lane} does not exist; strip {strip.index} "
+            f"has lanes 1..{len(lanes)}"
+        )
     lane = lanes[ladder_lane - 1]
     cands = detect_bands(profiles[(strip.index, lane.index)], y_offset_px=lane.y_top_px)
     n = len(ladder_kda)

@@ -109,7 +109,7 @@ def _differ_share(noise_sd: float) -> float:
     """P(two pixels of the same uniformly spread level round to different integers)."""
     x = np.linspace(0.0, 1.0, 2001)[:-1]
     probs = _level_probabilities(x, noise_sd)
-    return float((1.0 - (probs ** 2).sum(axis=1)).mean())
+    return float((1.0 - (probs**2).sum(axis=1)).mean())
 
 
 _SD_TABLE = np.linspace(0.01, MAX_STAIRCASE_SD, 59)

@@ -63,8 +63,10 @@ def _inside(x: float, y: float, box, *, grow_rows: float = 0.0) -> bool:
 
 
 def _dont_care(x: float, y: float, truth: pd.DataFrame) -> bool:
-    zones = truth[((truth.record == "band") & (truth.kind == "ignore"))
-                  | ((truth.record == "lane") & truth.kind.isin(["ignore", "ladder"]))]
+    zones = truth[
+        ((truth.record == "band") & (truth.kind == "ignore"))
+        | ((truth.record == "lane") & truth.kind.isin(["ignore", "ladder"]))
+    ]
     return any(_inside(x, y, z) for z in zones.itertuples())
 
 
@@ -89,19 +91,35 @@ def score_bands(bands: pd.DataFrame, truth: pd.DataFrame) -> BandScore:
     # strongest first, so a split band's main part takes the box and its fragment is the phantom
     for r in reported.sort_values("volume", ascending=False).itertuples():
         x, y = (r.x_left_px + r.x_right_px) / 2, float(r.y_px)
-        hits = [b for b in boxes.itertuples()
-                if _inside(x, y, b, grow_rows=max(MATCH_MIN_PX, MATCH_HEIGHT_FRACTION * (b.y_bottom_px - b.y_top_px)))]
+        hits = [
+            b
+            for b in boxes.itertuples()
+            if _inside(x, y, b, grow_rows=max(MATCH_MIN_PX, MATCH_HEIGHT_FRACTION * (b.y_bottom_px - b.y_top_px)))
+        ]
         free = [b for b in hits if b.Index not in taken]
         if free:
             best = min(free, key=lambda b: abs((b.y_top_px + b.y_bottom_px) / 2 - y))
             taken[best.Index] = r.Index
         elif hits or not _dont_care(x, y, truth):
             phantom_idx.append(r.Index)
-    matched = pd.DataFrame({"truth_index": list(taken), "label": [int(bands.loc[i, "label"]) for i in taken.values()],
-                            "volume": [float(bands.loc[i, "volume"]) for i in taken.values()]})
+    matched = pd.DataFrame(
+        {
+            "truth_index": list(taken),
+            "label": [int(bands.loc[i, "label"]) for i in taken.values()],
+            "volume": [float(bands.loc[i, "volume"]) for i in taken.values()],
+        }
+    )
     strong = boxes[boxes.kind == "strong"]
-    return BandScore(len(boxes), len(taken), len(strong), sum(i in taken for i in strong.index), len(reported),
-                     len(phantom_idx), matched, bands.loc[phantom_idx])
+    return BandScore(
+        len(boxes),
+        len(taken),
+        len(strong),
+        sum(i in taken for i in strong.index),
+        len(reported),
+        len(phantom_idx),
+        matched,
+        bands.loc[phantom_idx],
+    )
 
 
 def score_lanes(lanes, truth: pd.DataFrame) -> tuple[int, int, int]:
@@ -157,9 +175,11 @@ def box_volumes(signal: np.ndarray, boxes: pd.DataFrame, *, border_rows: int = B
     for b in boxes.itertuples():
         y0, y1 = max(0, int(b.y_top_px)), min(signal.shape[0], int(b.y_bottom_px))
         x0, x1 = max(0, int(b.x_left_px)), min(signal.shape[1], int(b.x_right_px))
-        above = signal[max(0, y0 - border_rows):y0, x0:x1]
-        below = signal[y1:y1 + border_rows, x0:x1]
-        edge = np.vstack([a for a in (above, below) if a.size]) if (above.size or below.size) else np.zeros((1, x1 - x0))
+        above = signal[max(0, y0 - border_rows) : y0, x0:x1]
+        below = signal[y1 : y1 + border_rows, x0:x1]
+        edge = (
+            np.vstack([a for a in (above, below) if a.size]) if (above.size or below.size) else np.zeros((1, x1 - x0))
+        )
         bg = edge.mean(axis=0, dtype=np.float64)
         out.append(float((signal[y0:y1, x0:x1] - bg[None, :]).sum()))
     return np.array(out)
@@ -188,7 +208,7 @@ def fixed_box_volumes(signal: np.ndarray, boxes: pd.DataFrame) -> np.ndarray:
     for b in boxes.itertuples():
         cy, cx = (b.y_top_px + b.y_bottom_px) // 2, (b.x_left_px + b.x_right_px) // 2
         y0, x0 = max(0, cy - h // 2), max(0, cx - w // 2)
-        box = signal[y0:y0 + h, x0:x0 + w].astype(np.float64)
+        box = signal[y0 : y0 + h, x0 : x0 + w].astype(np.float64)
         rim = np.concatenate([box[0], box[-1], box[1:-1, 0], box[1:-1, -1]])
         out.append(float((box - rim.mean()).sum()))
     return np.array(out)

@@ -150,7 +150,7 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_
         level = float(np.median(gap))
         spread = 1.4826 * float(np.median(np.abs(gap - level))) + 1e-6
         # the membrane next to this gap (a few samples each side) sets the step
-        side = np.concatenate([profile[max(0, a - 12):max(0, a - 2)], profile[b + 2:b + 12]])
+        side = np.concatenate([profile[max(0, a - 12) : max(0, a - 2)], profile[b + 2 : b + 12]])
         near = float(np.median(side)) if side.size else membrane
         step = min(near, membrane) - level
         if step < 5.0 * spread or step < 0.5 * (membrane - floor) or level - floor > 0.25 * (membrane - floor):
@@ -171,8 +171,15 @@ def _profile(block: np.ndarray, axis: int) -> np.ndarray:
     return ndi.uniform_filter1d(np.percentile(sample, 80, axis=axis), 3)
 
 
-def _cut(signal: np.ndarray, box: tuple[int, int, int, int], *, floor: float, min_size: tuple[int, int],
-         gaps_seen: list[_Gap], depth: int = 0) -> list[tuple[int, int, int, int]]:
+def _cut(
+    signal: np.ndarray,
+    box: tuple[int, int, int, int],
+    *,
+    floor: float,
+    min_size: tuple[int, int],
+    gaps_seen: list[_Gap],
+    depth: int = 0,
+) -> list[tuple[int, int, int, int]]:
     """Recursively split ``box`` (y0, y1, x0, x1) at floor-level gaps; the leaves are cells of at most one strip."""
     y0, y1, x0, x1 = box
     block = signal[y0:y1, x0:x1]
@@ -215,8 +222,9 @@ def _edge_slope(first: np.ndarray) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def _refine_box(signal: np.ndarray, box: tuple[int, int, int, int], cell: tuple[int, int, int, int], f: int,
-                threshold: float) -> tuple[int, int, int, int]:
+def _refine_box(
+    signal: np.ndarray, box: tuple[int, int, int, int], cell: tuple[int, int, int, int], f: int, threshold: float
+) -> tuple[int, int, int, int]:
     """Move each edge of a box found on an f-times block-averaged copy to the full-resolution membrane edge.
 
     Each edge is looked for within ``2 f`` pixels of its coarse position, on
@@ -250,9 +258,17 @@ def _refine_box(signal: np.ndarray, box: tuple[int, int, int, int], cell: tuple[
     return top, bottom, left, right
 
 
-def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int], threshold: float,
-                      gap_level: float, shape: tuple[int, int], min_size: tuple[int, int],
-                      signal: np.ndarray | None = None, edge_threshold: float | None = None) -> Strip | None:
+def _membrane_in_cell(
+    small: np.ndarray,
+    f: int,
+    cell: tuple[int, int, int, int],
+    threshold: float,
+    gap_level: float,
+    shape: tuple[int, int],
+    min_size: tuple[int, int],
+    signal: np.ndarray | None = None,
+    edge_threshold: float | None = None,
+) -> Strip | None:
     """The strip in one cell: largest solid region above ``threshold`` (None when there is no strip)."""
     y0, y1, x0, x1 = cell
     sy0, sy1, sx0, sx1 = y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
@@ -274,7 +290,7 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
         piece = lab == j
         if j != k and (piece.any(axis=1) & rows_k).sum() >= 0.5 * piece.any(axis=1).sum():
             comp |= piece
-    (rs, cs), = ndi.find_objects(comp.astype(np.int8))
+    ((rs, cs),) = ndi.find_objects(comp.astype(np.int8))
     h, w = (rs.stop - rs.start) * f, (cs.stop - cs.start) * f
     if h < min_size[0] or w < min_size[1] or comp.sum() < 0.6 * (rs.stop - rs.start) * (cs.stop - cs.start):
         return None
@@ -282,10 +298,14 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
     # stays above the gap (a lane of gel bands has valleys down to the gel between its
     # bands) and its lower half sits at one level (a lone band on a flat background is all slope).
     bh, bw = rs.stop - rs.start, cs.stop - cs.start
-    inner = small[sy0 + rs.start + bh // 10: sy0 + rs.stop - bh // 10, sx0 + cs.start + bw // 10: sx0 + cs.stop - bw // 10]
+    inner = small[
+        sy0 + rs.start + bh // 10 : sy0 + rs.stop - bh // 10, sx0 + cs.start + bw // 10 : sx0 + cs.stop - bw // 10
+    ]
     if inner.size:
         p5, p40 = np.percentile(inner, [5, 40])
-        if p5 <= gap_level + MIN_INTERIOR_LEVEL * (p40 - gap_level) or p40 - p5 > MAX_INTERIOR_SPREAD * (p40 - gap_level):
+        if p5 <= gap_level + MIN_INTERIOR_LEVEL * (p40 - gap_level) or p40 - p5 > MAX_INTERIOR_SPREAD * (
+            p40 - gap_level
+        ):
             return None
     # full-resolution box, trimmed of the half-membrane edge pixels where the edge is seen
     top, bottom = (sy0 + rs.start) * f, min((sy0 + rs.stop) * f, y1)
@@ -294,8 +314,9 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
     if signal is not None:
         # edges where the 80th-percentile profile across the box crosses the edge threshold (a
         # blotch covering part of the edge does not move it)
-        top, bottom, left, right = _refine_box(signal, (top, bottom, left, right), cell, f,
-                                               threshold if edge_threshold is None else edge_threshold)
+        top, bottom, left, right = _refine_box(
+            signal, (top, bottom, left, right), cell, f, threshold if edge_threshold is None else edge_threshold
+        )
     trim = EDGE_TRIM_PX
     top, bottom = top + trim * seen["top"], bottom - trim * seen["bottom"]
     left, right = left + trim * seen["left"], right - trim * seen["right"]
@@ -304,33 +325,13 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
     if edge_threshold is not None:
         # edges and rotation from the membrane above the edge threshold (holes filled)
         c = ndi.binary_fill_holes(c & (small[sy0:sy1, sx0:sx1][rs, cs] > edge_threshold))
-    slopes = []
-    if c.shape[1] >= c.shape[0]:
-        any_col = c.any(axis=0)
-        for edge, seen_it in ((np.argmax(c, axis=0), seen["top"]), (c.shape[0] - 1 - np.argmax(c[::-1], axis=0), seen["bottom"])):
-            if seen_it:
-                e = np.where(any_col, edge.astype(float), np.nan)
-                e[: c.shape[1] // 10] = np.nan
-                e[c.shape[1] - c.shape[1] // 10:] = np.nan
-                s = _edge_slope(e)
-                if s is not None:
-                    slopes.append(-np.degrees(np.arctan(s)))
-    else:
-        any_row = c.any(axis=1)
-        for edge, seen_it in ((np.argmax(c, axis=1), seen["left"]), (c.shape[1] - 1 - np.argmax(c[:, ::-1], axis=1), seen["right"])):
-            if seen_it:
-                e = np.where(any_row, edge.astype(float), np.nan)
-                e[: c.shape[0] // 10] = np.nan
-                e[c.shape[0] - c.shape[0] // 10:] = np.nan
-                s = _edge_slope(e)
-                if s is not None:
-                    slopes.append(np.degrees(np.arctan(s)))
+    slopes = _long_edge_slopes_deg(c, seen)
     # both long edges must be seen, straight, and agree: a fading or torn edge gives no angle
     angle = float(np.mean(slopes)) if len(slopes) == 2 and abs(slopes[0] - slopes[1]) < 0.3 else 0.0
     if abs(angle) < 0.2:
         angle = 0.0
     # left/right membrane edges at the middle rows (median over the central fifth)
-    mid = c[c.shape[0] * 2 // 5: max(c.shape[0] * 3 // 5, c.shape[0] * 2 // 5 + 1)]
+    mid = c[c.shape[0] * 2 // 5 : max(c.shape[0] * 3 // 5, c.shape[0] * 2 // 5 + 1)]
     rows_with = mid.any(axis=1)
     m_left = m_right = None
     if rows_with.any():
@@ -343,19 +344,53 @@ def _membrane_in_cell(small: np.ndarray, f: int, cell: tuple[int, int, int, int]
     return Strip(0, int(top), int(bottom), int(left), int(right), angle, m_left, m_right)
 
 
+def _long_edge_slopes_deg(c: np.ndarray, seen: dict[str, bool]) -> list[float]:
+    """Rotation (degrees) of each seen long edge of membrane mask ``c`` (top/bottom when wide, else left/right)."""
+    slopes = []
+    if c.shape[1] >= c.shape[0]:
+        any_col = c.any(axis=0)
+        for edge, seen_it in (
+            (np.argmax(c, axis=0), seen["top"]),
+            (c.shape[0] - 1 - np.argmax(c[::-1], axis=0), seen["bottom"]),
+        ):
+            if seen_it:
+                e = np.where(any_col, edge.astype(float), np.nan)
+                e[: c.shape[1] // 10] = np.nan
+                e[c.shape[1] - c.shape[1] // 10 :] = np.nan
+                s = _edge_slope(e)
+                if s is not None:
+                    slopes.append(-np.degrees(np.arctan(s)))
+    else:
+        any_row = c.any(axis=1)
+        for edge, seen_it in (
+            (np.argmax(c, axis=1), seen["left"]),
+            (c.shape[1] - 1 - np.argmax(c[:, ::-1], axis=1), seen["right"]),
+        ):
+            if seen_it:
+                e = np.where(any_row, edge.astype(float), np.nan)
+                e[: c.shape[0] // 10] = np.nan
+                e[c.shape[0] - c.shape[0] // 10 :] = np.nan
+                s = _edge_slope(e)
+                if s is not None:
+                    slopes.append(np.degrees(np.arctan(s)))
+    return slopes
+
+
 def _reading_order(strips: list[Strip]) -> list[Strip]:
     """Number strips by grid row (top to bottom), then left to right."""
     rows: list[list[Strip]] = []
     for s in sorted(strips, key=lambda s: s.y_top_px):
         centre = (s.y_top_px + s.y_bottom_px) / 2
         for row in rows:
-            if any(o.y_top_px <= centre < o.y_bottom_px or s.y_top_px <= (o.y_top_px + o.y_bottom_px) / 2 < s.y_bottom_px
-                   for o in row):
+            if any(
+                o.y_top_px <= centre < o.y_bottom_px or s.y_top_px <= (o.y_top_px + o.y_bottom_px) / 2 < s.y_bottom_px
+                for o in row
+            ):
                 row.append(s)
                 break
         else:
             rows.append([s])
-    out = []
+    out: list[Strip] = []
     for row in rows:
         for s in sorted(row, key=lambda s: s.x_left_px):
             s.index = len(out) + 1
@@ -371,8 +406,9 @@ def block_mean(image: np.ndarray, f: int) -> np.ndarray:
 
     h, w = (image.shape[0] // f) * f, (image.shape[1] // f) * f
     # area interpolation by a whole factor is the exact block mean (4x faster than numpy's)
-    return cv2.resize(np.ascontiguousarray(image[:h, :w], dtype=np.float32), (w // f, h // f),
-                      interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        np.ascontiguousarray(image[:h, :w], dtype=np.float32), (w // f, h // f), interpolation=cv2.INTER_AREA
+    )
 
 
 def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX) -> list[Strip]:
@@ -394,31 +430,47 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     """
     signal = np.asarray(signal, dtype=np.float32)
     if signal.ndim != 2 or min(signal.shape) < 2:
-        raise ValueError(f"find_strips needs a 2-D image of at least 2 x 2 pixels, got an array of shape {signal.shape}")
+        raise ValueError(
+            f"find_strips needs a 2-D image of at least 2 x 2 pixels, got an array of shape {signal.shape}"
+        )
     shape = signal.shape
     # strips are big: their regions are found on a block-averaged copy of at most ~0.25 MP (speed),
     # their boxes to within f px
     f = max(1, int(np.sqrt(signal.size / 2.5e5)))
     small = block_mean(signal, f)
     floor = float(np.percentile(ndi.uniform_filter(small, 3)[::2, ::2], 0.1))
-    min_size = (max(min_height_px, int(MIN_STRIP_FRACTION * shape[0])), max(min_height_px, int(MIN_STRIP_FRACTION * shape[1])))
+    min_size = (
+        max(min_height_px, int(MIN_STRIP_FRACTION * shape[0])),
+        max(min_height_px, int(MIN_STRIP_FRACTION * shape[1])),
+    )
     # gaps are looked for at up to half the resolution of the region search (a cut line between
     # strips can be a few pixels wide)
     g = max(1, f // 4)
     mid = block_mean(signal, g)
     gaps: list[_Gap] = []
-    cells = _cut(mid, (0, mid.shape[0], 0, mid.shape[1]), floor=floor,
-                 min_size=(max(2, min_size[0] // g), max(2, min_size[1] // g)), gaps_seen=gaps)
+    cells = _cut(
+        mid,
+        (0, mid.shape[0], 0, mid.shape[1]),
+        floor=floor,
+        min_size=(max(2, min_size[0] // g), max(2, min_size[1] // g)),
+        gaps_seen=gaps,
+    )
     if not gaps:
         return [whole_image_strip(shape)]
-    cells = [(a * g, b * g if b < mid.shape[0] else shape[0], c * g, d * g if d < mid.shape[1] else shape[1])
-             for a, b, c, d in cells]
+    cells = [
+        (a * g, b * g if b < mid.shape[0] else shape[0], c * g, d * g if d < mid.shape[1] else shape[1])
+        for a, b, c, d in cells
+    ]
     gap_level = float(np.median([g.level for g in gaps]))
     membrane_level = float(np.median([g.membrane for g in gaps]))
     threshold = gap_level + MEMBRANE_THRESHOLD * (membrane_level - gap_level)
     edge = gap_level + 0.5 * (membrane_level - gap_level)
     smooth = ndi.uniform_filter(small, 3)
-    strips = [s for s in (_membrane_in_cell(smooth, f, c, threshold, gap_level, shape, min_size, signal, edge) for c in cells) if s is not None]
+    strips = [
+        s
+        for s in (_membrane_in_cell(smooth, f, c, threshold, gap_level, shape, min_size, signal, edge) for c in cells)
+        if s is not None
+    ]
     # Strips are most of a blot image; a few small bright islands on a flat background are
     # bands or lanes on a membrane (or gel) that fills the image.
     if sum(s.height_px * s.width_px for s in strips) < MIN_COVERAGE * signal.size:

@@ -94,29 +94,60 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("lanes and markers")
     g.add_argument("--lanes", type=int, metavar="N", help="lanes per strip (default: found automatically)")
     g.add_argument("--lane-names", metavar="A,B,...", help="lane names left to right, e.g. lysate,exo1,exo2")
-    g.add_argument("--reference-lane", metavar="NAME", help="lysate lane for ratios (default: 'lysate' or the first lane)")
+    g.add_argument(
+        "--reference-lane", metavar="NAME", help="lysate lane for ratios (default: 'lysate' or the first lane)"
+    )
     g.add_argument("--ug-loaded", metavar="X,Y,...", help="µg protein loaded per lane, same order as --lane-names")
-    g.add_argument("--marker", metavar="NAME[,NAME...]",
-                   help="marker probed (one name, or one per strip in reading order: top to bottom, then left to right), "
-                        "e.g. CD9 or CD9,CD63,calnexin")
-    g.add_argument("--ladder-lane", type=int, metavar="K",
-                   help="lane number (1-based) holding a molecular-weight ladder; with --ladder-kda each strip's "
-                        "marker is integrated over its kDa window (CD9 20-28, CD63 30-65, calnexin 80-100)")
+    g.add_argument(
+        "--marker",
+        metavar="NAME[,NAME...]",
+        help="marker probed (one name, or one per strip in reading order: top to bottom, then left to right), "
+        "e.g. CD9 or CD9,CD63,calnexin",
+    )
+    g.add_argument(
+        "--ladder-lane",
+        type=int,
+        metavar="K",
+        help="lane number (1-based) holding a molecular-weight ladder; with --ladder-kda each strip's "
+        "marker is integrated over its kDa window (CD9 20-28, CD63 30-65, calnexin 80-100)",
+    )
     g.add_argument("--ladder-kda", metavar="A,B,...", help="ladder sizes in kDa, heaviest (top) first")
     g = p.add_argument_group("measurement")
-    g.add_argument("--background", choices=BACKGROUND_METHODS, default=DEFAULT_BACKGROUND,
-                   help=f"background method (default {DEFAULT_BACKGROUND}: straight line between the lane "
-                        "profile just above and below each band; keeps broad CD63 smears whole)")
-    g.add_argument("--rolling-ball-radius-px", type=float, default=DEFAULT_BLOT_PARAMETERS.rolling_ball_radius_px,
-                   metavar="PX", help="ball radius for --background rolling_ball / rolling_disk (default "
-                                      f"{DEFAULT_BLOT_PARAMETERS.rolling_ball_radius_px:g})")
-    g.add_argument("--central-fraction", type=float, default=CENTRAL_FRACTION, metavar="F",
-                   help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})")
-    g.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
-                   help="refuse images that decode to more than MP million values (default 256), checked before "
-                        "decoding")
-    g.add_argument("--polarity", choices=("auto", "bright", "dark"), default="auto",
-                   help="bands brighter (raw) or darker (inverted export) than background (default: from the reader)")
+    g.add_argument(
+        "--background",
+        choices=BACKGROUND_METHODS,
+        default=DEFAULT_BACKGROUND,
+        help=f"background method (default {DEFAULT_BACKGROUND}: straight line between the lane "
+        "profile just above and below each band; keeps broad CD63 smears whole)",
+    )
+    g.add_argument(
+        "--rolling-ball-radius-px",
+        type=float,
+        default=DEFAULT_BLOT_PARAMETERS.rolling_ball_radius_px,
+        metavar="PX",
+        help="ball radius for --background rolling_ball / rolling_disk (default "
+        f"{DEFAULT_BLOT_PARAMETERS.rolling_ball_radius_px:g})",
+    )
+    g.add_argument(
+        "--central-fraction",
+        type=float,
+        default=CENTRAL_FRACTION,
+        metavar="F",
+        help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})",
+    )
+    g.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=None,
+        metavar="MP",
+        help="refuse images that decode to more than MP million values (default 256), checked before decoding",
+    )
+    g.add_argument(
+        "--polarity",
+        choices=("auto", "bright", "dark"),
+        default="auto",
+        help="bands brighter (raw) or darker (inverted export) than background (default: from the reader)",
+    )
     p.set_defaults(func=run)
 
 
@@ -139,7 +170,7 @@ class PanelSpec:
     """A parsed panel file."""
 
     lane_names: list[str]
-    reference_lane: str
+    reference_lane: str | None
     ug_loaded: dict[str, float] | None
     markers: list[dict[str, Any]] = field(default_factory=list)
 
@@ -172,7 +203,9 @@ def read_panel_file(path: str | Path) -> PanelSpec:
     except FileNotFoundError:
         raise ValueError(f"{shown}: panel file not found; check the path") from None
     except OSError as err:
-        raise ValueError(f"{shown}: cannot read the panel file ({err.strerror or err}); check its permissions") from None
+        raise ValueError(
+            f"{shown}: cannot read the panel file ({err.strerror or err}); check its permissions"
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{shown}: not a valid TOML panel file ({err}); see `exo-vision blot --help`") from None
     check_table(data, PANEL_KEYS, where=shown)
@@ -180,14 +213,18 @@ def read_panel_file(path: str | Path) -> PanelSpec:
         check_table(entry, MARKER_KEYS, where=f"{shown}: [[marker]] number {i}")
     names = data.get("lane_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"{shown}: `lane_names` must be a list of lane names, e.g. [\"lysate\", \"exo1\", \"exo2\"]")
+        raise ValueError(f'{shown}: `lane_names` must be a list of lane names, e.g. ["lysate", "exo1", "exo2"]')
     ref = data.get("reference_lane", "lysate" if "lysate" in names else names[0])
     if ref not in names:
         raise ValueError(f"{shown}: reference_lane {ref!r} is not one of lane_names {names}")
     ug = data.get("ug_loaded")
     ug_map = None
     if ug is not None:
-        if not isinstance(ug, list) or len(ug) != len(names) or not all(isinstance(v, (int, float)) and v > 0 for v in ug):
+        if (
+            not isinstance(ug, list)
+            or len(ug) != len(names)
+            or not all(isinstance(v, (int, float)) and v > 0 for v in ug)
+        ):
             raise ValueError(f"{shown}: `ug_loaded` must list one positive amount (µg) per lane name ({len(names)})")
         ug_map = {n: float(v) for n, v in zip(names, ug)}
     markers = data.get("marker")
@@ -213,8 +250,11 @@ def _collect_inputs(items: list[str]) -> list[Path]:
         try:
             if p.is_dir():
                 found = sorted(
-                    q for q in p.iterdir()
-                    if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES and not is_previous_output(q, PREVIOUS_OUTPUTS)
+                    q
+                    for q in p.iterdir()
+                    if q.is_file()
+                    and q.suffix.lower() in IMAGE_SUFFIXES
+                    and not is_previous_output(q, PREVIOUS_OUTPUTS)
                 )
                 if not found:
                     logger.warning("%s: no images (%s) in this folder", shown, ", ".join(IMAGE_SUFFIXES))
@@ -267,8 +307,11 @@ def _png_writer(tmp: Path, rgb) -> None:
 
 def blot_parameters(args: argparse.Namespace) -> BlotParameters:
     """The method settings given on the command line (the rest at their defaults)."""
-    return BlotParameters(background=args.background, rolling_ball_radius_px=args.rolling_ball_radius_px,
-                          central_fraction=args.central_fraction)
+    return BlotParameters(
+        background=args.background,
+        rolling_ball_radius_px=args.rolling_ball_radius_px,
+        central_fraction=args.central_fraction,
+    )
 
 
 def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem: str | None = None):
@@ -283,10 +326,16 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     polarity = img.polarity if args.polarity == "auto" else args.polarity
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     result = quantify_blot(
-        img.data, polarity=polarity, max_value=max_value, n_lanes=args.lanes, lane_names=lane_names,
-        markers=markers, ladder_lane=args.ladder_lane,
+        img.data,
+        polarity=polarity,
+        max_value=max_value,
+        n_lanes=args.lanes,
+        lane_names=lane_names,
+        markers=markers,
+        ladder_lane=args.ladder_lane,
         ladder_kda=None if args.ladder_kda is None else [float(v) for v in args.ladder_kda.split(",")],
-        image_name=path.name, params=blot_parameters(args),
+        image_name=path.name,
+        params=blot_parameters(args),
     )
     from exo_vision._shared.atomic import file_group
 
@@ -304,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from exo_vision._shared.atomic import atomic_write_text
+
     out_dir = Path(args.out)
     try:
         lane_names = _split(args.lane_names)
@@ -356,7 +406,9 @@ def run(args: argparse.Namespace) -> int:
         reference = panel.reference_lane
         ug_map = panel.ug_loaded
     else:
-        reference = args.reference_lane or (("lysate" if "lysate" in lane_names else lane_names[0]) if lane_names else None)
+        reference = args.reference_lane or (
+            ("lysate" if "lysate" in lane_names else lane_names[0]) if lane_names else None
+        )
         markers = cli_markers if cli_markers is None or len(cli_markers) > 1 else cli_markers[0]
         try:
             for path in _collect_inputs(args.inputs):
@@ -365,8 +417,10 @@ def run(args: argparse.Namespace) -> int:
             logger.error("%s", err)
             return 2
     if not jobs:
-        logger.error("no images found in the inputs given (looked for %s); pass blot images or folders holding them",
-                     ", ".join(IMAGE_SUFFIXES))
+        logger.error(
+            "no images found in the inputs given (looked for %s); pass blot images or folders holding them",
+            ", ".join(IMAGE_SUFFIXES),
+        )
         return 2
     stems = assign_stems([job[0] for job in jobs])
     try:
@@ -395,12 +449,19 @@ def run(args: argparse.Namespace) -> int:
             tables.append(table)
             if warns:
                 warnings[display_path(path.name)] = warns
-            logger.info("%s: %d band rows in %d lanes", display_path(path.name), len(table),
-                        table[["strip", "lane"]].drop_duplicates().shape[0])
+            logger.info(
+                "%s: %d band rows in %d lanes",
+                display_path(path.name),
+                len(table),
+                table[["strip", "lane"]].drop_duplicates().shape[0],
+            )
         except Exception as err:  # noqa: BLE001 - one bad input never stops the others; reported in run.json
             logger.debug("failed on %s", shown, exc_info=True)
-            message = display_path(str(err)) if isinstance(err, (ValueError, OSError)) else (
-                f"{type(err).__name__}: {display_path(str(err))}")
+            message = (
+                display_path(str(err))
+                if isinstance(err, (ValueError, OSError))
+                else (f"{type(err).__name__}: {display_path(str(err))}")
+            )
             logger.error("%s: %s", shown, message)
             errors.append({"input": shown, "error": message})
 
@@ -419,12 +480,21 @@ def run(args: argparse.Namespace) -> int:
         "command": "exo-vision blot",
         "argv": sys.argv,
         "parameters": {
-            "lanes": args.lanes, "lane_names": lane_names, "reference_lane": reference, "ug_loaded": ug_map,
-            "marker": args.marker, "panel": args.panel, "background": args.background,
-            "ladder_lane": args.ladder_lane, "ladder_kda": args.ladder_kda,
-            "rolling_ball_radius_px": args.rolling_ball_radius_px, "central_fraction": args.central_fraction,
-            "polarity": args.polarity, "lod": f"mean blank + {DEFAULT_BLOT_PARAMETERS.lod_factor:g} SD blank",
-            "max_megapixels": args.max_megapixels, "blot_parameters": blot_parameters(args).to_dict(),
+            "lanes": args.lanes,
+            "lane_names": lane_names,
+            "reference_lane": reference,
+            "ug_loaded": ug_map,
+            "marker": args.marker,
+            "panel": args.panel,
+            "background": args.background,
+            "ladder_lane": args.ladder_lane,
+            "ladder_kda": args.ladder_kda,
+            "rolling_ball_radius_px": args.rolling_ball_radius_px,
+            "central_fraction": args.central_fraction,
+            "polarity": args.polarity,
+            "lod": f"mean blank + {DEFAULT_BLOT_PARAMETERS.lod_factor:g} SD blank",
+            "max_megapixels": args.max_megapixels,
+            "blot_parameters": blot_parameters(args).to_dict(),
         },
         "software": software_versions(),
         "environment_lock": lock_status(),
@@ -469,7 +539,11 @@ def _write_panel(bands, *, out_dir: Path, reference: str, ug_map) -> dict[str, A
     title = f"MISEV panel: {'PASS' if ok else 'FAIL'}"
     fig = panel_figure(enrichment, summary, title=title)
     for suffix in ("png", "svg"):
-        atomic_write(out_dir / f"panel.{suffix}", lambda tmp, s=suffix: save_figure(fig, str(tmp), fmt=s))
+
+        def write_panel(tmp: Path, fmt: str = suffix) -> None:
+            save_figure(fig, str(tmp), fmt=fmt)
+
+        atomic_write(out_dir / f"panel.{suffix}", write_panel)
     for s in enrichment["statement"]:
         if s:
             logger.info("%s", s)

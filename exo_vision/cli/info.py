@@ -14,7 +14,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, Literal
 
 from exo_vision._shared.paths import display_path, printable
 from exo_vision.io import ImageReadError, read_image
@@ -73,7 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def describe(
     path: str,
     *,
-    kind: str = "auto",
+    kind: Literal["auto", "tem", "blot"] = "auto",
     frame: int | None = None,
     scale_bar: bool = True,
     max_megapixels: float | None = None,
@@ -100,13 +100,7 @@ def describe(
     """
     shown = display_path(path)
     try:
-        image = read_image(
-            path,
-            kind=kind,
-            frame=frame,
-            scale_bar=scale_bar,
-            max_megapixels=max_megapixels,  # type: ignore[arg-type]
-        )
+        image = read_image(path, kind=kind, frame=frame, scale_bar=scale_bar, max_megapixels=max_megapixels)
     except (ImageReadError, ValueError, OSError) as exc:
         return {"path": shown, "error": display_path(str(exc))}
     except MemoryError:

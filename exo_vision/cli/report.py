@@ -87,12 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if not out.parent.exists():
             raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it first")
         page = build_report(
-            tem_dirs=args.tem,
-            blot_dir=args.blot,
-            dls=args.dls,
-            zeta=args.zeta,
-            protein=args.protein,
-            title=args.title,
+            tem_dirs=args.tem, blot_dir=args.blot, dls=args.dls, zeta=args.zeta, protein=args.protein, title=args.title
         )
     except ValueError as err:
         logger.error("%s", err)

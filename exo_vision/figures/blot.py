@@ -60,7 +60,16 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
         poly = lane.polygon_yx()[:, ::-1] * scale
         cv2.polylines(rgb, [np.round(poly).astype(np.int32)], True, LANE_RGB, thick)
         x, y = poly[0]
-        cv2.putText(rgb, f"{lane.strip}.{lane.index}", (int(x) + 2, int(y) + int(14 * fs / 0.4)), font, fs, LANE_RGB, 1, cv2.LINE_AA)
+        cv2.putText(
+            rgb,
+            f"{lane.strip}.{lane.index}",
+            (int(x) + 2, int(y) + int(14 * fs / 0.4)),
+            font,
+            fs,
+            LANE_RGB,
+            1,
+            cv2.LINE_AA,
+        )
     for r in result.bands.itertuples():
         colour = SATURATED_RGB if r.saturated else PRESENT_RGB if r.present else ABSENT_RGB
         p0 = (int((r.x_left_px - 0.5) * scale), int((r.y_top_px - 0.5) * scale))
@@ -96,8 +105,17 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
         lanes = list(dict.fromkeys(enrichment.loc[~enrichment["is_reference"], "lane_name"]))
         for i, row in enumerate(summary.itertuples()):
             if np.isfinite(row.ratio_mean):
-                ax.bar(i, row.ratio_mean, width=0.6, color="0.85", edgecolor="0.3", linewidth=0.6,
-                       yerr=row.ratio_sd if np.isfinite(row.ratio_sd) else None, capsize=2, error_kw={"elinewidth": 0.6})
+                ax.bar(
+                    i,
+                    row.ratio_mean,
+                    width=0.6,
+                    color="0.85",
+                    edgecolor="0.3",
+                    linewidth=0.6,
+                    yerr=row.ratio_sd if np.isfinite(row.ratio_sd) else None,
+                    capsize=2,
+                    error_kw={"elinewidth": 0.6},
+                )
             ev = enrichment[(enrichment["marker"] == row.marker) & ~enrichment["is_reference"]]
             for j, e in enumerate(ev.itertuples()):
                 x = i + (j - (len(ev) - 1) / 2) * 0.15

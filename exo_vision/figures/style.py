@@ -23,11 +23,7 @@ COLUMN_WIDTHS_MM = {"single": 85.0, "double": 180.0}
 PRINT_DPI = 300
 
 #: Morphology colours shared by the overlay and the figures (RGB 0-255).
-MORPHOLOGY_RGB = {
-    "round": (51, 140, 255),
-    "cup": (255, 153, 26),
-    "irregular": (230, 51, 204),
-}
+MORPHOLOGY_RGB = {"round": (51, 140, 255), "cup": (255, 153, 26), "irregular": (230, 51, 204)}
 
 #: A colour-blind-safe cycle (Okabe & Ito) for groups.
 GROUP_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -58,11 +54,7 @@ JOURNAL_RC = {
 }
 
 #: Metadata that keeps saved files byte-identical between runs (no creation dates).
-REPRODUCIBLE_METADATA = {
-    "svg": {"Date": None},
-    "pdf": {"CreationDate": None, "ModDate": None},
-    "png": {},
-}
+REPRODUCIBLE_METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {}}
 
 
 @contextmanager

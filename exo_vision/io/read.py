@@ -259,11 +259,7 @@ def _decode(path: Path, *, max_megapixels: float | None = None) -> RawImage:
                 "Open the original file exported by the instrument or imaging software",
             )
         else:
-            raise ImageReadError(
-                path,
-                "is not in a recognised image format",
-                f"Export it as one of: {_SUPPORTED}",
-            )
+            raise ImageReadError(path, "is not in a recognised image format", f"Export it as one of: {_SUPPORTED}")
     if fmt == "hdf5":
         if suffix != ".emd":
             raise ImageReadError(

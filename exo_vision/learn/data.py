@@ -34,13 +34,7 @@ def legacy_sample(size: int, *, working_scale_nm: float, rng: np.random.Generato
     level = cast(Literal["easy", "medium", "hard", "extreme"], str(rng.choice(["easy", "medium", "hard", "extreme"])))
     polarity = cast(Literal["bright", "dark"], str(rng.choice(["bright", "dark"], p=[0.75, 0.25])))
     image, truth = make_synthetic_tem(
-        (side, side),
-        pixel_size_nm=px,
-        difficulty=level,
-        polarity=polarity,
-        scale_bar=False,
-        dtype=np.float32,
-        rng=rng,
+        (side, side), pixel_size_nm=px, difficulty=level, polarity=polarity, scale_bar=False, dtype=np.float32, rng=rng
     )
     small = to_working_scale(image, pixel_size_nm=px, working_scale_nm=working_scale_nm)
     labels = cv2.resize(

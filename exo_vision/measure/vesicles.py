@@ -37,12 +37,7 @@ VESICLE_COLUMNS: tuple[str, ...] = (
     "pixel_size_source",
 )
 
-_DTYPES = {
-    "label": "int32",
-    "morphology": "object",
-    "touches_border": "bool",
-    "pixel_size_source": "object",
-}
+_DTYPES = {"label": "int32", "morphology": "object", "touches_border": "bool", "pixel_size_source": "object"}
 
 
 def empty_vesicle_table() -> pd.DataFrame:

@@ -93,9 +93,15 @@ class LearningPanel(Container):
         def work() -> Any:
             from exo_vision.learn.finetune import fine_tune
 
-            return fine_tune(micrographs, out=out, base_model=base, settings=settings,
-                             progress=lambda done, total: setattr(self, "_progress", (done, total)),
-                             should_stop=lambda: self._stop, command="napari grid session: Learn from curated micrographs")
+            return fine_tune(
+                micrographs,
+                out=out,
+                base_model=base,
+                settings=settings,
+                progress=lambda done, total: setattr(self, "_progress", (done, total)),
+                should_stop=lambda: self._stop,
+                command="napari grid session: Learn from curated micrographs",
+            )
 
         self._status.value = f"learning from {len(micrographs)} curated micrograph(s)..."
         self._learn.enabled, self._cancel.enabled = False, True
@@ -177,7 +183,7 @@ class LearningPanel(Container):
             return None
         target = Path(str(path or ""))
         if str(target) in ("", ".") or target.is_dir():
-            show_warning("choose where to save the new model (\"save new model as\")")
+            show_warning('choose where to save the new model ("save new model as")')
             return None
         try:
             saved = copy_model(self.result.onnx_path, target)

@@ -90,10 +90,15 @@ def lanes_from_shapes(shapes_data: list[np.ndarray], strips: list[Any], names: l
         strip = 1
         if strips:
             # strips can sit side by side: a lane belongs to the strip whose box holds its centre
-            inside = [s.index for s in strips
-                      if s.y_top_px <= y_c < s.y_bottom_px and s.x_left_px <= x_c < s.x_right_px]
-            nearest = min(strips, key=lambda s: np.hypot(max(s.y_top_px - y_c, 0.0, y_c - s.y_bottom_px),
-                                                           max(s.x_left_px - x_c, 0.0, x_c - s.x_right_px)))
+            inside = [
+                s.index for s in strips if s.y_top_px <= y_c < s.y_bottom_px and s.x_left_px <= x_c < s.x_right_px
+            ]
+            nearest = min(
+                strips,
+                key=lambda s: np.hypot(
+                    max(s.y_top_px - y_c, 0.0, y_c - s.y_bottom_px), max(s.x_left_px - x_c, 0.0, x_c - s.x_right_px)
+                ),
+            )
             strip = inside[0] if inside else nearest.index
         placed.setdefault(strip, []).append((x_c, poly))
     lanes = []
@@ -119,7 +124,7 @@ class BlotWidget(Container):
 
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
-        self._viewer = viewer = napari_viewer
+        self._viewer = napari_viewer
         self._polarity = ComboBox(label="bands appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
         self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=60)
         self._names = LineEdit(label="lane names (comma-separated)", value="")
@@ -355,8 +360,13 @@ class BlotWidget(Container):
         bands = self.result.bands
         sums = bands.groupby(["strip", "lane"])["volume"].sum()
         keys = [(lane.strip, lane.index) for lane in self.result.lanes]
-        return pd.DataFrame({"strip": [k[0] for k in keys], "lane": [k[1] for k in keys],
-                             "volume": [float(sums.get(k, 0.0)) for k in keys]})
+        return pd.DataFrame(
+            {
+                "strip": [k[0] for k in keys],
+                "lane": [k[1] for k in keys],
+                "volume": [float(sums.get(k, 0.0)) for k in keys],
+            }
+        )
 
     # -- export -------------------------------------------------------------------------------
     def export(self, folder: str | Path | None = None) -> list[Path]:

@@ -21,8 +21,8 @@ from napari.viewer import Viewer
 from qtpy.QtCore import QEvent, QObject
 
 from exo_vision.batch.config import TemBatchConfig
-from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data
+from exo_vision.plugins._learning import LearningPanel
 from exo_vision.plugins._vesicles import (
     ROLE,
     add_vesicle_layer,
@@ -31,10 +31,9 @@ from exo_vision.plugins._vesicles import (
     statistics_text,
     vesicle_table,
 )
-from exo_vision.plugins._learning import LearningPanel
 from exo_vision.plugins.histogram_widget import HistogramPlot
-from exo_vision.plugins.reader import EXTENSIONS
 from exo_vision.plugins.segmentation_widget import run_analysis
+from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -63,7 +62,8 @@ def list_micrographs(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise ValueError(f"micrograph folder {folder} does not exist; choose the folder holding one grid's images.")
     files = sorted(
-        p for p in folder.iterdir()
+        p
+        for p in folder.iterdir()
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(TEMP_PREFIX)
     )
     if not files:
@@ -108,11 +108,22 @@ class GridSessionWidget(Container):
         self._output = FileEdit(label="output folder", mode="d")
         # The CLI's defaults: the session writes the files `exo-vision tem` writes, with the same parameters.
         cli = TemParameters()  # the analysis defaults
-        self._method = ComboBox(label="method", choices=available_methods(), value=cli.method,
-                                tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()))
-        self._model = FileEdit(label="model (.onnx)", mode="r", filter="*.onnx", value="",
-                               tooltip="empty: the shipped model; or a model made by fine-tuning")
-        self._method.changed.connect(lambda _v=None: setattr(self._model, "visible", METHODS[self._method.value].uses_model))
+        self._method = ComboBox(
+            label="method",
+            choices=available_methods(),
+            value=cli.method,
+            tooltip="\n".join(f"{m}: {METHODS[m].description}" for m in available_methods()),
+        )
+        self._model = FileEdit(
+            label="model (.onnx)",
+            mode="r",
+            filter="*.onnx",
+            value="",
+            tooltip="empty: the shipped model; or a model made by fine-tuning",
+        )
+        self._method.changed.connect(
+            lambda _v=None: setattr(self._model, "visible", METHODS[self._method.value].uses_model)
+        )
         self._min_d = FloatSpinBox(label="min diameter (nm)", value=cli.min_diameter_nm, min=1.0, max=5000.0, step=5.0)
         self._max_d = FloatSpinBox(
             label="max diameter (nm)", value=cli.max_diameter_nm, min=2.0, max=20000.0, step=10.0
@@ -236,7 +247,8 @@ class GridSessionWidget(Container):
         overrides: dict[str, Any] = {**self.config().to_dict(), **made_with}
         file_px = self.file_pixel_size_nm.get(path)
         overrides["pixel_size_nm"] = (
-            None if image.pixel_size_nm is None or (file_px is not None and np.isclose(image.pixel_size_nm, file_px))
+            None
+            if image.pixel_size_nm is None or (file_px is not None and np.isclose(image.pixel_size_nm, file_px))
             else float(image.pixel_size_nm)
         )
         return TemBatchConfig(**overrides).analysis_parameters()

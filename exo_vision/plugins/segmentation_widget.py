@@ -91,12 +91,7 @@ class SegmentationSignals(QObject):
 
 
 def run_analysis(
-    image: Any,
-    parameters: dict[str, Any],
-    progress: Any = None,
-    *,
-    in_subprocess: bool = False,
-    cancelled: Any = None,
+    image: Any, parameters: dict[str, Any], progress: Any = None, *, in_subprocess: bool = False, cancelled: Any = None
 ) -> Any:
     """Run :func:`exo_vision.tem_analysis.analyse_micrograph` on an :class:`ImageData`.
 

@@ -41,10 +41,9 @@ changed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -262,16 +261,20 @@ def make_synthetic_blot(
         x_edge1 = width - margin_px / 3
         membrane = (x >= x_edge0) & (x < x_edge1)
         # a membrane never glows less than the camera floor plus a quarter of its mean step above it
-        clean[y0:y0 + h, membrane] = np.maximum(background_counts * (1 + blotch_fraction * blotch[:, membrane]),
-                                                dark_counts + 0.25 * (background_counts - dark_counts))
+        clean[y0 : y0 + h, membrane] = np.maximum(
+            background_counts * (1 + blotch_fraction * blotch[:, membrane]),
+            dark_counts + 0.25 * (background_counts - dark_counts),
+        )
         band_y = y0 + h * rng.uniform(0.42, 0.55)
         if spec.kind == "smear":
             comps, weights = _smear_profile(6, spec.smear_height_px, rng)
         yy = np.arange(y0, y0 + h, dtype=float)[:, None]
         for li, vol in enumerate(spec.volumes):
             xc_rows = centres[li] + slope * (yy - y_mid)
-            hx = 0.5 * (erf((x[None, :] - xc_rows + lane_width_px / 2) / (np.sqrt(2) * 1.5))
-                        - erf((x[None, :] - xc_rows - lane_width_px / 2) / (np.sqrt(2) * 1.5)))
+            hx = 0.5 * (
+                erf((x[None, :] - xc_rows + lane_width_px / 2) / (np.sqrt(2) * 1.5))
+                - erf((x[None, :] - xc_rows - lane_width_px / 2) / (np.sqrt(2) * 1.5))
+            )
             xc = centres[li]
             smile = smile_px * ((x[None, :] - x_mid) / half_span) ** 2 + _band_tilt(x[None, :], centres, band_tilt_px)
             if spec.kind == "smear":
@@ -284,14 +287,27 @@ def make_synthetic_blot(
                 gy = np.exp(-0.5 * ((yy - band_y - smile) / sig) ** 2) / (np.sqrt(2 * np.pi) * sig)
                 extent = 8 * sig
             band = vol / lane_width_px * hx * gy
-            band_only[y0:y0 + h] += band
+            band_only[y0 : y0 + h] += band
             yc = band_y + smile_px * ((xc - x_mid) / half_span) ** 2 + float(_band_tilt(xc, centres, band_tilt_px))
-            lo = int(max(y0, yc - extent)); hi = int(min(y0 + h, yc + extent + 1))
-            keepout[lo:hi, int(xc - lane_width_px):int(xc + lane_width_px) + 1] = True
-            rows.append(dict(strip=si + 1, lane=li + 1, marker=spec.marker, kind=spec.kind, true_volume=float(vol),
-                             present=bool(vol > 0), y_px=float(yc), x_centre_px=float(xc),
-                             lane_width_px=float(lane_width_px), strip_y_top_px=y0, strip_y_bottom_px=y0 + h,
-                             _band_rows=(lo, hi)))
+            lo = int(max(y0, yc - extent))
+            hi = int(min(y0 + h, yc + extent + 1))
+            keepout[lo:hi, int(xc - lane_width_px) : int(xc + lane_width_px) + 1] = True
+            rows.append(
+                dict(
+                    strip=si + 1,
+                    lane=li + 1,
+                    marker=spec.marker,
+                    kind=spec.kind,
+                    true_volume=float(vol),
+                    present=bool(vol > 0),
+                    y_px=float(yc),
+                    x_centre_px=float(xc),
+                    lane_width_px=float(lane_width_px),
+                    strip_y_top_px=y0,
+                    strip_y_bottom_px=y0 + h,
+                    _band_rows=(lo, hi),
+                )
+            )
         y0 += h + strip_gap_px
     clean += band_only
     # truth saturation from the noise-free image
@@ -311,20 +327,25 @@ def make_synthetic_blot(
         tries += 1
         size = int(rng.integers(1, 4))
         yy_, xx_ = int(rng.integers(0, height - size)), int(rng.integers(0, width - size))
-        if keepout[max(0, yy_ - 4):yy_ + size + 4, max(0, xx_ - 4):xx_ + size + 4].any():
+        if keepout[max(0, yy_ - 4) : yy_ + size + 4, max(0, xx_ - 4) : xx_ + size + 4].any():
             continue
-        noisy[yy_:yy_ + size, xx_:xx_ + size] += rng.uniform(3, 40) * background_counts
+        noisy[yy_ : yy_ + size, xx_ : xx_ + size] += rng.uniform(3, 40) * background_counts
         placed += 1
     if pen_mark:
         ys = strip_gap_px + 10 + np.arange(30)
         xs = (margin_px / 2 + 3 * np.sin(ys / 6.0)).astype(int)
         for yv, xv in zip(ys, xs):
-            noisy[yv, xv:xv + 2] += 4 * background_counts
+            noisy[yv, xv : xv + 2] += 4 * background_counts
     if ladder_marks:
-        _write_ladders(noisy, [(r0, r1) for r0, r1 in {(r["strip_y_top_px"], r["strip_y_bottom_px"]) for r in rows}],
-                       x_max=margin_px / 3 - 2, value=4 * background_counts, rng=rng)
+        _write_ladders(
+            noisy,
+            [(r0, r1) for r0, r1 in {(r["strip_y_top_px"], r["strip_y_bottom_px"]) for r in rows}],
+            x_max=margin_px / 3 - 2,
+            value=4 * background_counts,
+            rng=rng,
+        )
     raw = np.clip(np.round(noisy), 0, SATURATION_16BIT).astype(np.uint16)
-    noise_sd = float(np.sqrt(background_counts / photons_per_count + read_noise_counts ** 2))
+    noise_sd = float(np.sqrt(background_counts / photons_per_count + read_noise_counts**2))
     low = float(dark_counts - 3 * read_noise_counts)
     high = float(SATURATION_16BIT) if any(r["saturated"] for r in rows) else float(clean.max() * 1.15)
     for r, region in zip(rows, regions):
@@ -335,27 +356,62 @@ def make_synthetic_blot(
         level = 255.0 / (high - low)
         with_band = np.clip(clean[region] - low, 0, high - low) * level
         without = np.clip(clean[region] - band_only[region] - low, 0, high - low) * level
-        kept = (expected_quantised(with_band, noise_sd=noise_sd * level)
-                - expected_quantised(without, noise_sd=noise_sd * level))
+        kept = expected_quantised(with_band, noise_sd=noise_sd * level) - expected_quantised(
+            without, noise_sd=noise_sd * level
+        )
         r["export_signal_share"] = float(kept.sum() / max((with_band - without).sum(), 1e-12))
         r["visible_in_export"] = bool(r["export_signal_share"] >= VISIBLE_SHARE)
     truth = pd.DataFrame(rows)
     truth.insert(0, "label", np.arange(1, len(truth) + 1))
-    truth = truth[["label", "strip", "lane", "marker", "kind", "true_volume", "present", "saturated", "visible_in_export",
-                   "export_signal_share", "y_px",
-                   "x_centre_px", "lane_width_px", "strip_y_top_px", "strip_y_bottom_px"]]
+    truth = truth[
+        [
+            "label",
+            "strip",
+            "lane",
+            "marker",
+            "kind",
+            "true_volume",
+            "present",
+            "saturated",
+            "visible_in_export",
+            "export_signal_share",
+            "y_px",
+            "x_centre_px",
+            "lane_width_px",
+            "strip_y_top_px",
+            "strip_y_bottom_px",
+        ]
+    ]
     names = list(lane_names) if lane_names is not None else [f"lane{i + 1}" for i in range(n_lanes)]
     if export == "raw":
-        return SyntheticBlot(raw, "bright", float(SATURATION_16BIT), truth, names, 1.0,
-                             np.minimum(clean, SATURATION_16BIT).astype(np.float32), band_only.astype(np.float32), noise_sd)
+        return SyntheticBlot(
+            raw,
+            "bright",
+            float(SATURATION_16BIT),
+            truth,
+            names,
+            1.0,
+            np.minimum(clean, SATURATION_16BIT).astype(np.float32),
+            band_only.astype(np.float32),
+            noise_sd,
+        )
     # 8-bit inverted export: contrast stretched from the camera floor to the brightest
     # non-dust level (or the saturation level when something saturated).
     gain = 255.0 / (high - low)
     scaled = np.clip((raw.astype(np.float64) - low) / (high - low), 0, 1)
     out = (255 - np.round(scaled * 255)).astype(np.uint8)
     noise_free = 255 - np.clip((clean - low) / (high - low), 0, 1) * 255
-    return SyntheticBlot(out, "dark", 0.0, truth, names, gain, noise_free.astype(np.float32),
-                         (band_only * gain).astype(np.float32), noise_sd * gain)
+    return SyntheticBlot(
+        out,
+        "dark",
+        0.0,
+        truth,
+        names,
+        gain,
+        noise_free.astype(np.float32),
+        (band_only * gain).astype(np.float32),
+        noise_sd * gain,
+    )
 
 
 def _band_tilt(x, centres: np.ndarray, band_tilt_px: float):
@@ -364,8 +420,9 @@ def _band_tilt(x, centres: np.ndarray, band_tilt_px: float):
     return band_tilt_px * (np.asarray(x, dtype=float) - centres[0]) / span
 
 
-def _write_ladders(canvas: np.ndarray, strips_rows: Sequence[tuple[int, int]], *, x_max: float, value: float,
-                   rng: np.random.Generator) -> None:
+def _write_ladders(
+    canvas: np.ndarray, strips_rows: Sequence[tuple[int, int]], *, x_max: float, value: float, rng: np.random.Generator
+) -> None:
     """Pen-written ladders off the membrane's left edge: 3-5 dashes per membrane, each with a scribbled label."""
     if x_max < 12:
         return
@@ -374,20 +431,25 @@ def _write_ladders(canvas: np.ndarray, strips_rows: Sequence[tuple[int, int]], *
         for y in np.sort(rng.uniform(r0 + 12, r1 - 12, n)).astype(int):
             x1 = int(x_max)
             x0 = max(1, x1 - int(rng.integers(8, 16)))
-            canvas[y:y + 2, x0:x1] += value  # the dash at the ladder band
+            canvas[y : y + 2, x0:x1] += value  # the dash at the ladder band
             # a scribbled size label left of the dash: a few short random strokes, 2 px thick
             for _ in range(int(rng.integers(2, 4))):
                 ly = y - 6 + int(rng.integers(0, 8))
                 lx = max(0, x0 - 3 - int(rng.integers(2, 8)))
                 length = int(rng.integers(4, 9))
                 if rng.random() < 0.5:
-                    canvas[max(0, ly):ly + length, lx:lx + 2] += value
+                    canvas[max(0, ly) : ly + length, lx : lx + 2] += value
                 else:
-                    canvas[max(0, ly):ly + 2, lx:min(x0 - 1, lx + length)] += value
+                    canvas[max(0, ly) : ly + 2, lx : min(x0 - 1, lx + length)] += value
 
 
 def make_dilution_series(
-    *, n_lanes: int = 8, top_volume: float = 4.2e7, export: str = "raw", rng: int | np.random.Generator | None = 0, **kwargs
+    *,
+    n_lanes: int = 8,
+    top_volume: float = 4.2e7,
+    export: str = "raw",
+    rng: int | np.random.Generator | None = 0,
+    **kwargs,
 ) -> SyntheticBlot:
     """One strip, one sharp band per lane, 2-fold dilution from ``top_volume``.
 
@@ -435,14 +497,26 @@ def make_marker_panel(
         Passed to :func:`make_synthetic_blot`.
     """
     g = _rng(rng)
-    ev_ratios = ev_ratios or {"CD9": list(g.uniform(1.5, 4.0, 2)), "CD63": list(g.uniform(1.5, 4.0, 2)), "calnexin": [0.0, 0.0]}
+    ev_ratios = ev_ratios or {
+        "CD9": list(g.uniform(1.5, 4.0, 2)),
+        "CD63": list(g.uniform(1.5, 4.0, 2)),
+        "calnexin": [0.0, 0.0],
+    }
     lysate_volumes = lysate_volumes or {"CD9": 2.0e6, "CD63": 1.0e7, "calnexin": 2.0e6}
     specs = []
     for marker, kind in (("CD9", "sharp"), ("CD63", "smear"), ("calnexin", "sharp")):
         lys = lysate_volumes[marker]
         vols = [lys] + [lys * r for r in ev_ratios[marker]]
-        specs.append(StripSpec(marker, vols, kind, band_sigma_px=3.0, smear_height_px=110.0 if kind == "smear" else 55.0,
-                               height_px=300 if kind == "smear" else 170))
+        specs.append(
+            StripSpec(
+                marker,
+                vols,
+                kind,
+                band_sigma_px=3.0,
+                smear_height_px=110.0 if kind == "smear" else 55.0,
+                height_px=300 if kind == "smear" else 170,
+            )
+        )
     kwargs.setdefault("lane_width_px", 48.0)
     kwargs.setdefault("lane_gap_px", 22.0)
     return make_synthetic_blot(specs, lane_names=["lysate", "exo1", "exo2"], export=export, rng=g, **kwargs)
@@ -467,10 +541,25 @@ def make_random_blot(*, export: str = "raw", rng: int | np.random.Generator | No
         vols[g.random(n_lanes) < 0.25] = 0.0
         if g.random() < 0.4:
             vols[int(g.integers(0, n_lanes))] = 6.0e7  # a saturated lane
-        specs.append(StripSpec(f"marker{si + 1}", list(vols), kind, band_sigma_px=float(g.uniform(2.5, 4.0)),
-                               smear_height_px=float(g.uniform(40, 60)), height_px=int(g.integers(140, 200))))
-    return make_synthetic_blot(specs, lane_width_px=float(g.uniform(28, 50)), lane_gap_px=float(g.uniform(12, 24)),
-                               smile_px=float(g.uniform(0, 8)), tilt_deg=float(g.uniform(-1.2, 1.2)), export=export, rng=g)
+        specs.append(
+            StripSpec(
+                f"marker{si + 1}",
+                list(vols),
+                kind,
+                band_sigma_px=float(g.uniform(2.5, 4.0)),
+                smear_height_px=float(g.uniform(40, 60)),
+                height_px=int(g.integers(140, 200)),
+            )
+        )
+    return make_synthetic_blot(
+        specs,
+        lane_width_px=float(g.uniform(28, 50)),
+        lane_gap_px=float(g.uniform(12, 24)),
+        smile_px=float(g.uniform(0, 8)),
+        tilt_deg=float(g.uniform(-1.2, 1.2)),
+        export=export,
+        rng=g,
+    )
 
 
 def make_two_membrane_frame(*, export: str = "raw", rng: int | np.random.Generator | None = 0) -> SyntheticBlot:
@@ -499,11 +588,28 @@ def make_two_membrane_frame(*, export: str = "raw", rng: int | np.random.Generat
         vols = 10 ** g.uniform(5.0, 6.4, n_lanes)
         blank = g.choice(n_lanes, int(g.integers(1, 4)), replace=False)
         vols[blank] = 0.0
-        specs.append(StripSpec(f"marker{si + 1}", list(vols), "sharp", band_sigma_px=float(g.uniform(2.5, 4.0)),
-                               height_px=int(g.integers(200, 280))))
+        specs.append(
+            StripSpec(
+                f"marker{si + 1}",
+                list(vols),
+                "sharp",
+                band_sigma_px=float(g.uniform(2.5, 4.0)),
+                height_px=int(g.integers(200, 280)),
+            )
+        )
     return make_synthetic_blot(
-        specs, lane_width_px=float(g.uniform(40, 56)), lane_gap_px=float(g.uniform(14, 24)), margin_px=90,
-        strip_gap_px=int(g.integers(25, 60)), smile_px=float(g.uniform(2, 8)), tilt_deg=float(g.uniform(-0.8, 0.8)),
-        band_tilt_px=float(g.uniform(-20, 20)), blotch_fraction=float(g.uniform(0.15, 0.3)),
-        blotch_scale_px=float(g.uniform(25, 60)), gradient_fraction=0.3, ladder_marks=True, export=export, rng=g)
-
+        specs,
+        lane_width_px=float(g.uniform(40, 56)),
+        lane_gap_px=float(g.uniform(14, 24)),
+        margin_px=90,
+        strip_gap_px=int(g.integers(25, 60)),
+        smile_px=float(g.uniform(2, 8)),
+        tilt_deg=float(g.uniform(-0.8, 0.8)),
+        band_tilt_px=float(g.uniform(-20, 20)),
+        blotch_fraction=float(g.uniform(0.15, 0.3)),
+        blotch_scale_px=float(g.uniform(25, 60)),
+        gradient_fraction=0.3,
+        ladder_marks=True,
+        export=export,
+        rng=g,
+    )

@@ -21,10 +21,9 @@ final image: column ``x`` covers ``x - 0.5 .. x + 0.5``; a lane's
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,8 +121,9 @@ class SyntheticLayout:
     extra: dict = field(default_factory=dict)
 
 
-def _stroke(canvas: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], *, value: float,
-            width_px: float = 2.0) -> None:
+def _stroke(
+    canvas: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], *, value: float, width_px: float = 2.0
+) -> None:
     """Add a straight pen stroke from ``p0`` to ``p1`` (row, column) of ``width_px`` to ``canvas``."""
     n = int(np.ceil(np.hypot(p1[0] - p0[0], p1[1] - p0[1]))) + 1
     ys = np.linspace(p0[0], p1[0], n)
@@ -132,7 +132,7 @@ def _stroke(canvas: np.ndarray, p0: tuple[float, float], p1: tuple[float, float]
     for y, x in zip(ys, xs):
         y0, y1 = int(np.floor(y - r + 0.5)), int(np.floor(y + r + 0.5))
         x0, x1 = int(np.floor(x - r + 0.5)), int(np.floor(x + r + 0.5))
-        sub = canvas[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+        sub = canvas[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
         sub[...] = np.maximum(sub, value)
 
 
@@ -145,24 +145,47 @@ def _write_number(canvas: np.ndarray, k: int, *, top: float, centre_x: float, he
     mid = top + h / 2
     shapes = {
         1: [((top, centre_x), (bottom, centre_x))],
-        2: [((top, left), (top, right)), ((top, right), (mid, right)), ((mid, right), (bottom, left)),
-            ((bottom, left), (bottom, right))],
-        3: [((top, left), (top, right)), ((top, right), (bottom, right)), ((mid, left), (mid, right)),
-            ((bottom, left), (bottom, right))],
+        2: [
+            ((top, left), (top, right)),
+            ((top, right), (mid, right)),
+            ((mid, right), (bottom, left)),
+            ((bottom, left), (bottom, right)),
+        ],
+        3: [
+            ((top, left), (top, right)),
+            ((top, right), (bottom, right)),
+            ((mid, left), (mid, right)),
+            ((bottom, left), (bottom, right)),
+        ],
         4: [((top, left), (mid, left)), ((mid, left), (mid, right)), ((top, right), (bottom, right))],
-        5: [((top, right), (top, left)), ((top, left), (mid, left)), ((mid, left), (mid, right)),
-            ((mid, right), (bottom, right)), ((bottom, right), (bottom, left))],
+        5: [
+            ((top, right), (top, left)),
+            ((top, left), (mid, left)),
+            ((mid, left), (mid, right)),
+            ((mid, right), (bottom, right)),
+            ((bottom, right), (bottom, left)),
+        ],
         7: [((top, left), (top, right)), ((top, right), (bottom, left))],
-        0: [((top, left), (top, right)), ((top, right), (bottom, right)), ((bottom, right), (bottom, left)),
-            ((bottom, left), (top, left))],
+        0: [
+            ((top, left), (top, right)),
+            ((top, right), (bottom, right)),
+            ((bottom, right), (bottom, left)),
+            ((bottom, left), (top, left)),
+        ],
     }
     strokes = shapes.get(k % 10, shapes[0 if k % 10 in (6, 8, 9) else 1])
     for p0, p1 in strokes:
         _stroke(canvas, p0, p1, value=value)
 
 
-def _draw_pieces(items: list[LayoutStrip], *, rng: np.random.Generator, dark_counts: float, read_noise_counts: float,
-                 background_counts: float) -> list[tuple[np.ndarray, dict, list[dict]]]:
+def _draw_pieces(
+    items: list[LayoutStrip],
+    *,
+    rng: np.random.Generator,
+    dark_counts: float,
+    read_noise_counts: float,
+    background_counts: float,
+) -> list[tuple[np.ndarray, dict, list[dict]]]:
     """Draw one membrane holding ``items`` top to bottom, cut into pieces: each piece's raw image
     (membrane plus a thin dark border) and its truth in its own coordinates.
 
@@ -171,31 +194,53 @@ def _draw_pieces(items: list[LayoutStrip], *, rng: np.random.Generator, dark_cou
     """
     pad = 8
     first = items[0]
-    blot = make_synthetic_blot([item.spec for item in items], lane_width_px=first.lane_width_px,
-                               lane_gap_px=first.lane_gap_px, margin_px=first.margin_px, strip_gap_px=2 * pad,
-                               smile_px=first.smile_px, tilt_deg=first.tilt_deg, pen_mark=False,
-                               background_counts=background_counts, dark_counts=dark_counts,
-                               read_noise_counts=read_noise_counts, rng=rng)
-    return [_piece(blot, k + 1, item, pad, margin_px=first.margin_px, rng=rng, background_counts=background_counts)
-            for k, item in enumerate(items)]
+    blot = make_synthetic_blot(
+        [item.spec for item in items],
+        lane_width_px=first.lane_width_px,
+        lane_gap_px=first.lane_gap_px,
+        margin_px=first.margin_px,
+        strip_gap_px=2 * pad,
+        smile_px=first.smile_px,
+        tilt_deg=first.tilt_deg,
+        pen_mark=False,
+        background_counts=background_counts,
+        dark_counts=dark_counts,
+        read_noise_counts=read_noise_counts,
+        rng=rng,
+    )
+    return [
+        _piece(blot, k + 1, item, pad, margin_px=first.margin_px, rng=rng, background_counts=background_counts)
+        for k, item in enumerate(items)
+    ]
 
 
-def _piece(blot, strip: int, item: LayoutStrip, pad: int, *, margin_px: int, rng: np.random.Generator,
-           background_counts: float) -> tuple[np.ndarray, dict, list[dict]]:
+def _piece(
+    blot, strip: int, item: LayoutStrip, pad: int, *, margin_px: int, rng: np.random.Generator, background_counts: float
+) -> tuple[np.ndarray, dict, list[dict]]:
     """Cut strip ``strip`` (1-based) out of a generated blot and add its ladder and pen marks."""
     truth = blot.truth[blot.truth.strip == strip]
     y_cut = int(truth.strip_y_top_px.iloc[0]) - pad
-    raw = blot.image[y_cut:int(truth.strip_y_bottom_px.iloc[0]) + pad].astype(np.float64)
+    raw = blot.image[y_cut : int(truth.strip_y_bottom_px.iloc[0]) + pad].astype(np.float64)
     height, width = raw.shape
     y_mid = (truth.strip_y_top_px.iloc[0] + truth.strip_y_bottom_px.iloc[0]) / 2 - y_cut
     slope = float(np.tan(np.deg2rad(item.tilt_deg)))
-    membrane = dict(y_top=float(pad), y_bottom=float(height - pad), x_left=margin_px / 3 - 0.5,
-                    x_right=width - margin_px / 3 - 0.5)
+    membrane = dict(
+        y_top=float(pad), y_bottom=float(height - pad), x_left=margin_px / 3 - 0.5, x_right=width - margin_px / 3 - 0.5
+    )
     lanes = []
     for t in truth.itertuples():
-        lanes.append(dict(lane=int(t.lane), x_centre_px=float(t.x_centre_px), y_centre_px=float(y_mid),
-                          lane_width_px=float(t.lane_width_px), slope=slope, blank=not bool(t.present),
-                          ladder=False, true_volume=float(t.true_volume)))
+        lanes.append(
+            dict(
+                lane=int(t.lane),
+                x_centre_px=float(t.x_centre_px),
+                y_centre_px=float(y_mid),
+                lane_width_px=float(t.lane_width_px),
+                slope=slope,
+                blank=not bool(t.present),
+                ladder=False,
+                true_volume=float(t.true_volume),
+            )
+        )
     extra = np.zeros_like(raw)
     if item.ladder_lane is not None:
         lane = lanes[item.ladder_lane - 1]
@@ -215,8 +260,14 @@ def _piece(blot, strip: int, item: LayoutStrip, pad: int, *, margin_px: int, rng
         glyph_h = min(22.0, 0.18 * (membrane["y_bottom"] - membrane["y_top"]))
         for lane in lanes:
             xc = lane["x_centre_px"] + slope * (membrane["y_top"] + 4 - y_mid)
-            _write_number(extra, int(lane["lane"]), top=membrane["y_top"] + 3, centre_x=xc, height_px=glyph_h,
-                          value=5.0 * background_counts)
+            _write_number(
+                extra,
+                int(lane["lane"]),
+                top=membrane["y_top"] + 3,
+                centre_x=xc,
+                height_px=glyph_h,
+                value=5.0 * background_counts,
+            )
     for _ in range(item.pen_dots):
         side = rng.integers(0, 2)
         x = membrane["x_left"] + rng.uniform(3, 10) if side == 0 else membrane["x_right"] - rng.uniform(3, 10)
@@ -302,8 +353,13 @@ def make_strip_layout(
         n = {len(cells[k].spec.volumes) for k in keys}
         if len(n) > 1:
             raise ValueError(f"strips cut from one membrane must have the same lane count, got {sorted(n)}")
-        pieces = _draw_pieces([cells[k] for k in keys], rng=rng, dark_counts=dark_counts,
-                              read_noise_counts=read_noise_counts, background_counts=background_counts)
+        pieces = _draw_pieces(
+            [cells[k] for k in keys],
+            rng=rng,
+            dark_counts=dark_counts,
+            read_noise_counts=read_noise_counts,
+            background_counts=background_counts,
+        )
         for key, (raw, membrane, lanes) in zip(keys, pieces):
             forward = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
             if cells[key].rotation_deg:
@@ -325,7 +381,7 @@ def make_strip_layout(
             raw, membrane, lanes, fwd = drawn[key]
             h, w = raw.shape
             dy = int(rng.integers(0, row_heights[r] - h + 1))
-            sub = frame[y0 + dy:y0 + dy + h, x0:x0 + w]
+            sub = frame[y0 + dy : y0 + dy + h, x0 : x0 + w]
             # the strip's own frame already holds camera floor and noise: paste it, but keep
             # the canvas noise where the rotated frame is filled with the flat camera level
             own = raw != dark_counts
@@ -336,26 +392,47 @@ def make_strip_layout(
                 p = fwd[:, :2] @ np.array([y, x], float) + fwd[:, 2]
                 return p + shift
 
-            corners = np.array([to_frame(y, x) for y in (membrane["y_top"] - 0.5, membrane["y_bottom"] - 0.5)
-                                for x in (membrane["x_left"], membrane["x_right"])])
+            corners = np.array(
+                [
+                    to_frame(y, x)
+                    for y in (membrane["y_top"] - 0.5, membrane["y_bottom"] - 0.5)
+                    for x in (membrane["x_left"], membrane["x_right"])
+                ]
+            )
             item = cells[key]
-            placed_strips.append(dict(grid_row=key[0], grid_col=key[1],
-                                      y_top_px=int(np.floor(corners[:, 0].min() + 0.5)),
-                                      y_bottom_px=int(np.floor(corners[:, 0].max() + 0.5)),
-                                      x_left_px=int(np.floor(corners[:, 1].min() + 0.5)),
-                                      x_right_px=int(np.floor(corners[:, 1].max() + 0.5)),
-                                      rotation_deg=float(item.rotation_deg), n_lanes=len(lanes),
-                                      marker=item.spec.marker))
+            placed_strips.append(
+                dict(
+                    grid_row=key[0],
+                    grid_col=key[1],
+                    y_top_px=int(np.floor(corners[:, 0].min() + 0.5)),
+                    y_bottom_px=int(np.floor(corners[:, 0].max() + 0.5)),
+                    x_left_px=int(np.floor(corners[:, 1].min() + 0.5)),
+                    x_right_px=int(np.floor(corners[:, 1].max() + 0.5)),
+                    rotation_deg=float(item.rotation_deg),
+                    n_lanes=len(lanes),
+                    marker=item.spec.marker,
+                )
+            )
             for lane in lanes:
                 yc, xc = to_frame(lane["y_centre_px"], lane["x_centre_px"])
                 # a unit step down the lane in the strip's frame, mapped to the image frame
                 y2, x2 = to_frame(lane["y_centre_px"] + 1.0, lane["x_centre_px"] + lane["slope"])
                 slope = (x2 - xc) / (y2 - yc)
-                placed_lanes.append(dict(key=key, lane=lane["lane"], x_centre_px=float(xc), y_centre_px=float(yc),
-                                         lane_width_px=lane["lane_width_px"], slope=float(slope),
-                                         x_left_px=float(xc - lane["lane_width_px"] / 2),
-                                         x_right_px=float(xc + lane["lane_width_px"] / 2),
-                                         blank=lane["blank"], ladder=lane["ladder"], true_volume=lane["true_volume"]))
+                placed_lanes.append(
+                    dict(
+                        key=key,
+                        lane=lane["lane"],
+                        x_centre_px=float(xc),
+                        y_centre_px=float(yc),
+                        lane_width_px=lane["lane_width_px"],
+                        slope=float(slope),
+                        x_left_px=float(xc - lane["lane_width_px"] / 2),
+                        x_right_px=float(xc + lane["lane_width_px"] / 2),
+                        blank=lane["blank"],
+                        ladder=lane["ladder"],
+                        true_volume=lane["true_volume"],
+                    )
+                )
             x0 += w + gap_px
         y0 += row_heights[r] + gap_px
     strips_df = pd.DataFrame(placed_strips)
@@ -394,15 +471,24 @@ def make_random_layout(*, export: str = "raw", rng: int | np.random.Generator | 
     """
     g = _rng(rng)
     arrangement = ["side", "stacked", "grid", "single"][int(g.integers(0, 4))]
-    cells = {"side": [(0, 0), (0, 1)] + ([(0, 2)] if g.random() < 0.4 else []),
-             "stacked": [(0, 0), (1, 0)], "grid": [(0, 0), (0, 1), (1, 0), (1, 1)], "single": [(0, 0)]}[arrangement]
+    cells = {
+        "side": [(0, 0), (0, 1)] + ([(0, 2)] if g.random() < 0.4 else []),
+        "stacked": [(0, 0), (1, 0)],
+        "grid": [(0, 0), (0, 1), (1, 0), (1, 1)],
+        "single": [(0, 0)],
+    }[arrangement]
     columns: dict[int, dict[str, Any]] = {}
     for c in sorted({c for _, c in cells}):
         n = int(g.integers(3, 11 if arrangement in ("single", "stacked") else 8))
-        columns[c] = dict(n=n, lane_width_px=float(g.uniform(28, 48)), lane_gap_px=float(g.uniform(12, 24)),
-                          margin_px=int(g.uniform(45, 75)), tilt_deg=float(g.uniform(-0.8, 0.8)),
-                          rotation_deg=float(g.uniform(-1.5, 1.5)) if g.random() < 0.3 else 0.0,
-                          ladder=int(g.integers(0, 2)) * (n - 1) + 1 if g.random() < 0.3 else None)
+        columns[c] = dict(
+            n=n,
+            lane_width_px=float(g.uniform(28, 48)),
+            lane_gap_px=float(g.uniform(12, 24)),
+            margin_px=int(g.uniform(45, 75)),
+            tilt_deg=float(g.uniform(-0.8, 0.8)),
+            rotation_deg=float(g.uniform(-1.5, 1.5)) if g.random() < 0.3 else 0.0,
+            ladder=int(g.integers(0, 2)) * (n - 1) + 1 if g.random() < 0.3 else None,
+        )
     items: list[LayoutStrip] = []
     for r, c in cells:
         col = columns[c]
@@ -417,12 +503,31 @@ def make_random_layout(*, export: str = "raw", rng: int | np.random.Generator | 
         if col["ladder"] is not None:
             vols[col["ladder"] - 1] = 0.0
         if (vols > 0).sum() < 2:
-            vols[n // 2] = 10 ** 6
+            vols[n // 2] = 10**6
         kind = "smear" if g.random() < 0.25 else "sharp"
-        spec = StripSpec(f"marker{len(items) + 1}", list(vols), kind, band_sigma_px=float(g.uniform(2.5, 4.0)),
-                         smear_height_px=float(g.uniform(40, 60)), height_px=int(g.integers(150, 220)))
-        items.append(LayoutStrip(spec, r, c, lane_width_px=col["lane_width_px"], lane_gap_px=col["lane_gap_px"],
-                                 margin_px=col["margin_px"], smile_px=float(g.uniform(0, 6)), tilt_deg=col["tilt_deg"],
-                                 rotation_deg=col["rotation_deg"], ladder_lane=col["ladder"],
-                                 pen_numbers=bool(g.random() < 0.4), pen_dots=int(g.integers(0, 3)), membrane=c))
+        spec = StripSpec(
+            f"marker{len(items) + 1}",
+            list(vols),
+            kind,
+            band_sigma_px=float(g.uniform(2.5, 4.0)),
+            smear_height_px=float(g.uniform(40, 60)),
+            height_px=int(g.integers(150, 220)),
+        )
+        items.append(
+            LayoutStrip(
+                spec,
+                r,
+                c,
+                lane_width_px=col["lane_width_px"],
+                lane_gap_px=col["lane_gap_px"],
+                margin_px=col["margin_px"],
+                smile_px=float(g.uniform(0, 6)),
+                tilt_deg=col["tilt_deg"],
+                rotation_deg=col["rotation_deg"],
+                ladder_lane=col["ladder"],
+                pen_numbers=bool(g.random() < 0.4),
+                pen_dots=int(g.integers(0, 3)),
+                membrane=c,
+            )
+        )
     return make_strip_layout(items, gap_px=int(g.integers(20, 45)), export=export, rng=g)

@@ -37,14 +37,7 @@ from exo_vision.synthetic.scalebar import draw_scale_bar
 Difficulty = Literal["easy", "medium", "hard", "extreme"]
 
 #: Columns of :attr:`SyntheticTruth.vesicles`.
-TRUTH_COLUMNS = (
-    "label",
-    "centroid_x_nm",
-    "centroid_y_nm",
-    "equivalent_diameter_nm",
-    "morphology",
-    "touching",
-)
+TRUTH_COLUMNS = ("label", "centroid_x_nm", "centroid_y_nm", "equivalent_diameter_nm", "morphology", "touching")
 
 #: Columns of :attr:`SyntheticTruth.debris`.
 DEBRIS_COLUMNS = ("kind", "centroid_x_nm", "centroid_y_nm", "size_nm")

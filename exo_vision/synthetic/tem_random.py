@@ -347,10 +347,7 @@ def _imaging(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_random_tem(
-    shape: tuple[int, int] = (256, 256),
-    *,
-    pixel_size_nm: float = 3.0,
-    rng: int | np.random.Generator | None = None,
+    shape: tuple[int, int] = (256, 256), *, pixel_size_nm: float = 3.0, rng: int | np.random.Generator | None = None
 ) -> RandomTemImage:
     """Generate one domain-randomised negative-stain micrograph with vesicle truth.
 

@@ -10,8 +10,8 @@ from exo_vision.blot.lanes import lanes_from_ranges
 from exo_vision.blot.panel import enrichment_table
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.scoring import score_bands, score_lanes
-from exo_vision.blot.strips import find_strips, whole_image_strip
 from exo_vision.blot.signal import to_signal
+from exo_vision.blot.strips import find_strips, whole_image_strip
 from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot, make_two_membrane_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,13 +26,18 @@ def test_two_membrane_frame_gives_two_strips_with_the_same_lanes(seed, export):
     res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value)
     assert len(res.strips) == 2
     n_true = int(blot.truth.groupby("strip").size().iloc[0])
-    per_strip = [sorted((l for l in res.lanes if l.strip == s.index), key=lambda l: l.x_centre_px) for s in res.strips]
+    per_strip = [
+        sorted((lane for lane in res.lanes if lane.strip == s.index), key=lambda lane: lane.x_centre_px)
+        for s in res.strips
+    ]
     assert [len(ls) for ls in per_strip] == [n_true, n_true]
     # the same lane index sits at the same column in both membranes, on the true lane
     for a, b in zip(*per_strip):
         assert a.index == b.index and abs(a.x_centre_px - b.x_centre_px) < 0.25 * a.width_px
     true_x = blot.truth[blot.truth.strip == 1].sort_values("lane").x_centre_px.to_numpy()
-    assert np.abs(np.array([l.x_centre_px for l in per_strip[0]]) - true_x).max() < 0.25 * per_strip[0][0].width_px
+    assert (
+        np.abs(np.array([lane.x_centre_px for lane in per_strip[0]]) - true_x).max() < 0.25 * per_strip[0][0].width_px
+    )
     # nothing is reported in the gap between the membranes
     gap_top, gap_bottom = res.strips[0].y_bottom_px, res.strips[1].y_top_px
     inside = res.bands[(res.bands.y_px >= gap_top) & (res.bands.y_px < gap_bottom)]
@@ -61,9 +66,14 @@ def test_a_blank_lane_reports_no_band_and_a_requested_marker_is_absent_with_its_
     ranges = [(x - 20, x + 20) for x in blot.truth.sort_values("lane").x_centre_px]
     res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, lane_x_ranges_px=ranges)
     assert sorted(res.bands.lane) == [1, 3]  # lanes 2 and 4 report no band
-    asked = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, markers="calnexin",
-                          lane_x_ranges_px=ranges,
-                          lane_names=["lysate", "exo1", "exo2", "exo3"])
+    asked = quantify_blot(
+        blot.image,
+        polarity=blot.polarity,
+        max_value=blot.max_value,
+        markers="calnexin",
+        lane_x_ranges_px=ranges,
+        lane_names=["lysate", "exo1", "exo2", "exo3"],
+    )
     b = asked.bands.set_index("lane")
     assert b.present.tolist() == [True, False, True, False]
     assert b.loc[2, "requested"] and not b.loc[2, "detected"] and b.loc[2, "lod_volume"] > 0
@@ -77,7 +87,7 @@ def test_strongly_blotchy_strip_gives_its_lanes():
     spec = StripSpec("CD9", [8e5, 3e5, 0.0, 1.2e6, 5e5, 2e5, 9e5], "sharp", height_px=220)
     blot = make_synthetic_blot([spec], blotch_fraction=0.25, blotch_scale_px=30.0, gradient_fraction=0.3, rng=11)
     res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value)
-    xs = sorted(l.x_centre_px for l in res.lanes)
+    xs = sorted(lane.x_centre_px for lane in res.lanes)
     true_x = blot.truth.sort_values("lane").x_centre_px.to_numpy()
     assert len(xs) == len(true_x)
     assert np.abs(np.array(xs) - true_x).max() < 10

@@ -29,13 +29,13 @@ def synthetic_gel(rng: int = 0) -> np.ndarray:
     """A 2-comb gel (GelRed-like, bands bright) in a dark surround, a bright glove at the left border."""
     g = np.random.default_rng(rng)
     img = np.full((440, 560), 6.0)
-    img[GEL_Y[0]:GEL_Y[1], GEL_X[0]:GEL_X[1]] = 80.0
+    img[GEL_Y[0] : GEL_Y[1], GEL_X[0] : GEL_X[1]] = 80.0
     img[:, :40] = 255.0  # glove
     for a, b in WELL_ROWS:
         for k in range(N_LANES):
             c = lane_centre(k)
-            img[a - 2:b + 2, c - WELL_W // 2 - 2:c + WELL_W // 2 + 2] = 110.0  # bright rim
-            img[a:b, c - WELL_W // 2:c + WELL_W // 2] = 35.0  # dark slot
+            img[a - 2 : b + 2, c - WELL_W // 2 - 2 : c + WELL_W // 2 + 2] = 110.0  # bright rim
+            img[a:b, c - WELL_W // 2 : c + WELL_W // 2] = 35.0  # dark slot
     yy = np.arange(img.shape[0])[:, None]
     xx = np.arange(img.shape[1])[None, :]
     for _, k, y in BANDS:

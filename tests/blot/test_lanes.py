@@ -15,17 +15,18 @@ CENTRES = [80, 140, 200, 260, 320]  # pitch 60 px
 
 
 def membrane_strip(blank=(), *, centres=CENTRES, width=30, membrane=(20, 380), rng=0):
-    """Membrane (800 counts, columns ``membrane``) on a 300-count camera floor; one band per lane, ``blank`` lanes empty.
+    """Membrane (800 counts, columns ``membrane``) on a 300-count camera floor.
 
-    Lane ``i`` covers columns ``centres[i] - width/2 .. centres[i] + width/2 - 1``, so its centre is ``centres[i] - 0.5``.
+    One band per lane, ``blank`` lanes empty. Lane ``i`` covers columns
+    ``centres[i] - width/2 .. centres[i] + width/2 - 1``, so its centre is ``centres[i] - 0.5``.
     """
     g = np.random.default_rng(rng)
     img = g.normal(300.0, 5.0, (160, 400))
-    img[20:140, membrane[0]:membrane[1]] = g.normal(800.0, 5.0, (120, membrane[1] - membrane[0]))
+    img[20:140, membrane[0] : membrane[1]] = g.normal(800.0, 5.0, (120, membrane[1] - membrane[0]))
     y = np.arange(160)[:, None]
     for i, c in enumerate(centres):
         if i not in blank:
-            img[:, c - width // 2:c + width // 2] += 3000.0 * np.exp(-0.5 * ((y - 80) / 3.0) ** 2)
+            img[:, c - width // 2 : c + width // 2] += 3000.0 * np.exp(-0.5 * ((y - 80) / 3.0) ** 2)
     return img.astype(np.float32)
 
 
@@ -81,10 +82,10 @@ def test_pen_numbers_and_dots_do_not_create_move_or_split_lanes():
     # lane numbers written above every lane (2-px strokes: "1", "2" ...), a stroke between
     # lanes 2 and 3, dots on the membrane edges, and a short line in the margin
     for i, c in enumerate(CENTRES):
-        marked[22:40, c - 1:c + 1] += 4000.0  # vertical stroke
+        marked[22:40, c - 1 : c + 1] += 4000.0  # vertical stroke
         if i % 2:
-            marked[22:24, c - 6:c + 6] += 4000.0  # top bar
-            marked[38:40, c - 6:c + 6] += 4000.0  # base
+            marked[22:24, c - 6 : c + 6] += 4000.0  # top bar
+            marked[38:40, c - 6 : c + 6] += 4000.0  # base
     marked[25:45, 169:171] += 4000.0
     yy, xx = np.ogrid[:160, :400]
     for y, x in ((60, 25), (110, 374)):
@@ -102,7 +103,7 @@ def test_a_ladder_lane_is_one_lane():
     img = membrane_strip()
     # pre-stained ladder in lane 1: ten sharp, bright bands over the strip height, narrower than the lane
     for y in range(28, 136, 11):
-        img[y:y + 3, 68:92] += 6000.0
+        img[y : y + 3, 68:92] += 6000.0
     lanes = find_lanes(img, find_strips(img)[0])
     assert [lane.x_centre_px for lane in lanes] == pytest.approx([c - 0.5 for c in CENTRES], abs=1.0)
 
@@ -114,25 +115,30 @@ def lane(strip, x):
 def test_stacked_strips_share_lanes_side_by_side_strips_do_not():
     top, bottom = Strip(1, 0, 100, 0, 400), Strip(2, 120, 220, 0, 400)
     beside = Strip(3, 0, 100, 420, 820)
-    per_strip = [[lane(top, x) for x in (80, 140, 200, 260)], [lane(bottom, x) for x in (142, 202, 262, 322)],
-                 [lane(beside, x) for x in (500, 600)]]
+    per_strip = [
+        [lane(top, x) for x in (80, 140, 200, 260)],
+        [lane(bottom, x) for x in (142, 202, 262, 322)],
+        [lane(beside, x) for x in (500, 600)],
+    ]
     out = share_lanes(per_strip, [top, bottom, beside])
     # the union on the reference grid: lane 5 (blank in the top strip) and lane 1 (blank below) are
     # shared, shifted by the 2-px offset between the two pieces; own lanes are kept as found
-    assert [l.x_centre_px for l in out[0]] == pytest.approx([80, 140, 200, 260, 320])
-    assert [l.x_centre_px for l in out[1]] == pytest.approx([82, 142, 202, 262, 322])
-    assert all(l.strip == 2 and l.y_top_px == 120 for l in out[1])
-    assert [l.x_centre_px for l in out[2]] == [500, 600]
+    assert [lane.x_centre_px for lane in out[0]] == pytest.approx([80, 140, 200, 260, 320])
+    assert [lane.x_centre_px for lane in out[1]] == pytest.approx([82, 142, 202, 262, 322])
+    assert all(lane.strip == 2 and lane.y_top_px == 120 for lane in out[1])
+    assert [lane.x_centre_px for lane in out[2]] == [500, 600]
 
 
 def test_quantify_side_by_side_strips_with_a_blank_end_lane():
-    specs = [LayoutStrip(StripSpec("CD9", [2e6, 3e6, 4e6, 0.0]), 0, 0, margin_px=60, smile_px=0.0),
-             LayoutStrip(StripSpec("CD63", [5e6, 2e6, 1e6, 3e6], "smear", height_px=220), 0, 1, margin_px=60)]
+    specs = [
+        LayoutStrip(StripSpec("CD9", [2e6, 3e6, 4e6, 0.0]), 0, 0, margin_px=60, smile_px=0.0),
+        LayoutStrip(StripSpec("CD63", [5e6, 2e6, 1e6, 3e6], "smear", height_px=220), 0, 1, margin_px=60),
+    ]
     layout = make_strip_layout(specs, rng=5)
     res = quantify_blot(layout.image, polarity=layout.polarity, max_value=layout.max_value, markers=["CD9", "CD63"])
     assert [(s.x_left_px < 300) for s in res.strips] == [True, False]
     for s in (1, 2):
-        found = sorted(l.x_centre_px for l in res.lanes if l.strip == s)
+        found = sorted(lane.x_centre_px for lane in res.lanes if lane.strip == s)
         truth = layout.lanes[layout.lanes.strip == s].x_centre_px.to_numpy()
         assert len(found) == 4
         assert np.abs(np.array(found) - truth).max() < 3.0
@@ -152,7 +158,9 @@ def test_generated_layouts_right_lane_count_and_centres(seed):
     for s, lanes in zip(strips, per_strip):
         truth = layout.lanes[layout.lanes.strip == s.index]
         assert len(lanes) == len(truth)
-        err = np.abs(np.array([l.centre_x(y) for l, y in zip(lanes, truth.y_centre_px)]) - truth.x_centre_px.to_numpy())
+        err = np.abs(
+            np.array([lane.centre_x(y) for lane, y in zip(lanes, truth.y_centre_px)]) - truth.x_centre_px.to_numpy()
+        )
         # a blank lane sits on the pitch; the generator spaces lanes unevenly (+-8 % of the pitch)
         pitch = float(np.median(np.diff(truth.x_centre_px)))
         assert err[~truth.blank.to_numpy()].max() < 3.0

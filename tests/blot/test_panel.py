@@ -20,17 +20,19 @@ def bands(rows):
     return pd.DataFrame(rows, columns=["marker", "lane_name", "volume", "lod_volume", "present", "saturated"])
 
 
-PANEL = bands([
-    ("CD9", "lysate", 1000.0, 50.0, True, False),
-    ("CD9", "exo1", 1500.0, 50.0, True, False),
-    ("CD9", "exo2", 2500.0, 50.0, True, False),
-    ("CD63", "lysate", 400.0, 40.0, True, False),
-    ("CD63", "exo1", 800.0, 40.0, True, False),
-    ("CD63", "exo2", 1000.0, 40.0, True, False),
-    ("calnexin", "lysate", 2000.0, 30.0, True, False),
-    ("calnexin", "exo1", 10.0, 30.0, False, False),
-    ("calnexin", "exo2", -5.0, 30.0, False, False),
-])
+PANEL = bands(
+    [
+        ("CD9", "lysate", 1000.0, 50.0, True, False),
+        ("CD9", "exo1", 1500.0, 50.0, True, False),
+        ("CD9", "exo2", 2500.0, 50.0, True, False),
+        ("CD63", "lysate", 400.0, 40.0, True, False),
+        ("CD63", "exo1", 800.0, 40.0, True, False),
+        ("CD63", "exo2", 1000.0, 40.0, True, False),
+        ("calnexin", "lysate", 2000.0, 30.0, True, False),
+        ("calnexin", "exo1", 10.0, 30.0, False, False),
+        ("calnexin", "exo2", -5.0, 30.0, False, False),
+    ]
+)
 UG = {"lysate": 20.0, "exo1": 10.0, "exo2": 10.0}
 
 

@@ -25,16 +25,19 @@ def test_frozen_and_round_trips_through_json():
     assert again == p
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("background", "magic", "unknown background method"),
-    ("central_fraction", 0.0, "central_fraction must be a fraction"),
-    ("central_fraction", 1.5, "central_fraction must be a fraction"),
-    ("lod_factor", -1.0, "lod_factor must be a positive number"),
-    ("min_lane_width_px", float("nan"), "min_lane_width_px must be a positive number"),
-    ("border_px", 0, "border_px must be a whole number of pixels"),
-    ("border_px", 2.5, "border_px must be a whole number of pixels"),
-    ("max_lane_tilt_deg", 60.0, "max_lane_tilt_deg must be in"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("background", "magic", "unknown background method"),
+        ("central_fraction", 0.0, "central_fraction must be a fraction"),
+        ("central_fraction", 1.5, "central_fraction must be a fraction"),
+        ("lod_factor", -1.0, "lod_factor must be a positive number"),
+        ("min_lane_width_px", float("nan"), "min_lane_width_px must be a positive number"),
+        ("border_px", 0, "border_px must be a whole number of pixels"),
+        ("border_px", 2.5, "border_px must be a whole number of pixels"),
+        ("max_lane_tilt_deg", 60.0, "max_lane_tilt_deg must be in"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
         BlotParameters(**{field: value})
@@ -62,10 +65,23 @@ def test_quantify_refuses_anything_but_blot_parameters():
 
 
 def test_cli_options_become_blot_parameters():
-    args = build_parser().parse_args(["blot", "x.tif", "--out", "o", "--background", "border",
-                                      "--central-fraction", "0.5", "--rolling-ball-radius-px", "30"])
+    args = build_parser().parse_args(
+        [
+            "blot",
+            "x.tif",
+            "--out",
+            "o",
+            "--background",
+            "border",
+            "--central-fraction",
+            "0.5",
+            "--rolling-ball-radius-px",
+            "30",
+        ]
+    )
     p = blot_parameters(args)
-    assert p == dataclasses.replace(DEFAULT_BLOT_PARAMETERS, background="border", central_fraction=0.5,
-                                    rolling_ball_radius_px=30.0)
+    assert p == dataclasses.replace(
+        DEFAULT_BLOT_PARAMETERS, background="border", central_fraction=0.5, rolling_ball_radius_px=30.0
+    )
     defaults = blot_parameters(build_parser().parse_args(["blot", "x.tif", "--out", "o"]))
     assert defaults == DEFAULT_BLOT_PARAMETERS

@@ -22,11 +22,29 @@ from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel, m
 PINNED = Path(__file__).resolve().parent / "pinned"
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 #: Columns compared exactly (integers, booleans, names); the rest (floats) to a relative 1e-6.
-EXACT = ("strip", "lane", "band", "marker", "x_left_px", "x_right_px", "y_top_px", "y_bottom_px", "height_px",
-         "present", "detected", "requested", "saturated", "saturated_px")
+EXACT = (
+    "strip",
+    "lane",
+    "band",
+    "marker",
+    "x_left_px",
+    "x_right_px",
+    "y_top_px",
+    "y_bottom_px",
+    "height_px",
+    "present",
+    "detected",
+    "requested",
+    "saturated",
+    "saturated_px",
+)
 
-GENERATORS = {"dilution": make_dilution_series, "panel": make_marker_panel, "random": make_random_blot,
-              "frame": make_two_membrane_frame}
+GENERATORS = {
+    "dilution": make_dilution_series,
+    "panel": make_marker_panel,
+    "random": make_random_blot,
+    "frame": make_two_membrane_frame,
+}
 SYNTHETIC = [(kind, export, seed) for kind in GENERATORS for export in ("raw", "inverted8") for seed in (0, 1)]
 SAMPLE_FILES = ["blot_dilution.tif", "blot_panel.tif", "blot_panel_export8.tif"]
 
@@ -69,8 +87,14 @@ def test_band_table_is_unchanged(name):
         assert list(got) == list(want), f"{name}: column {col} changed"
     floats = [c for c in table.columns if table[c].dtype == np.float64]
     for col in floats:
-        np.testing.assert_allclose(table[col].to_numpy(), pinned[col].to_numpy(dtype=float), rtol=1e-6, atol=1e-9,
-                                   equal_nan=True, err_msg=f"{name}: column {col} changed")
+        np.testing.assert_allclose(
+            table[col].to_numpy(),
+            pinned[col].to_numpy(dtype=float),
+            rtol=1e-6,
+            atol=1e-9,
+            equal_nan=True,
+            err_msg=f"{name}: column {col} changed",
+        )
 
 
 def write_pinned() -> None:

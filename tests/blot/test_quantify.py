@@ -1,4 +1,7 @@
-"""quantify_blot: requested positions, present/absent calls (exact volumes on hand-built strips: test_quantify_exact.py)."""
+"""quantify_blot: requested positions and present/absent calls.
+
+Exact volumes on hand-built strips are in test_quantify_exact.py.
+"""
 
 from __future__ import annotations
 

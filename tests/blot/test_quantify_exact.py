@@ -42,10 +42,17 @@ def test_every_background_method_is_exact_on_a_flat_background(method):
     img = flat_strip((200, 100))
     img[95:105, 10:30] += 50.0
     lanes = lanes_from_ranges([(10, 30)], whole_image_strip(img.shape))
-    r = quantify_blot(img, polarity="bright", max_value=1e6, lanes=lanes,
-                      params=BlotParameters(background=method, rolling_ball_radius_px=50.0, remove_dust_specks=False))
+    r = quantify_blot(
+        img,
+        polarity="bright",
+        max_value=1e6,
+        lanes=lanes,
+        params=BlotParameters(background=method, rolling_ball_radius_px=50.0, remove_dust_specks=False),
+    )
     # the rolled balls are interpolated/curved near the band edges: within 0.5 %
-    assert r.bands.volume.iloc[0] == pytest.approx(13 * 10 * 50.0, rel=1e-6 if method in ("profile", "border") else 5e-3)
+    assert r.bands.volume.iloc[0] == pytest.approx(
+        13 * 10 * 50.0, rel=1e-6 if method in ("profile", "border") else 5e-3
+    )
 
 
 def test_profile_background_follows_a_linear_slope_exactly():
@@ -128,7 +135,7 @@ def test_blank_box_noise_matches_white_noise_theory():
 def test_empty_result_table_has_all_columns_and_dtypes():
     t = empty_band_table()
     assert list(t.columns) == list(BAND_COLUMNS) and t.columns[0] == "label"
-    assert t.dtypes["volume"] == np.float64 and t.dtypes["present"] == bool
+    assert t.dtypes["volume"] == np.float64 and t.dtypes["present"] == np.dtype(bool)
 
 
 def test_bad_input_is_refused_with_a_clear_message():
@@ -147,7 +154,7 @@ def test_bad_input_is_refused_with_a_clear_message():
 def test_wrong_lane_count_is_an_error():
     img = flat_strip((100, 200))
     for x in (20, 80, 140):
-        img[40:50, x:x + 30] += 500
+        img[40:50, x : x + 30] += 500
     with pytest.raises(ValueError, match="found 3 lanes .* 5 were expected"):
         quantify_blot(img, polarity="bright", n_lanes=5)
 
@@ -159,7 +166,7 @@ def test_lane_polygon_round_trip_and_explicit_lanes():
     assert back.x_top_px == pytest.approx(40.0) and back.x_bottom_px == pytest.approx(50.0)
     assert back.width_px == pytest.approx(20.0)
     lanes = lanes_from_count(4, Strip(1, 0, 50, 0, 100))
-    assert [l.x_centre_px for l in lanes] == pytest.approx([12, 37, 62, 87])
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([12, 37, 62, 87])
     # a tilted lane samples shifted columns
     img = np.arange(200 * 100, dtype=float).reshape(200, 100) % 100
     pix = lane_pixels(img, Lane(1, 1, 0, 101, 40.0, 60.0, 10.0), fraction=1.0)
@@ -175,10 +182,10 @@ def test_automatic_lanes_follow_uneven_spacing_blank_lane_and_ignore_a_pen_mark(
     y = np.arange(160)[:, None]
     for i, c in enumerate(centres):
         if i != 2:
-            img[:, c - 15:c + 15] += 3000.0 * np.exp(-0.5 * ((y - 80) / 3.0) ** 2)
+            img[:, c - 15 : c + 15] += 3000.0 * np.exp(-0.5 * ((y - 80) / 3.0) ** 2)
     img[10:60, 400:402] += 2000.0  # pen mark: 2 px wide
     r = quantify_blot(img.astype(np.float32), polarity="bright", max_value=1e9, markers="m")  # band row requested
-    xs = np.array([l.x_centre_px for l in r.lanes])
+    xs = np.array([lane.x_centre_px for lane in r.lanes])
     assert len(xs) == 6
     found = [0, 1, 3, 4, 5]
     assert np.allclose(xs[found], np.array(centres)[found] - 0.5, atol=2.5)
@@ -236,8 +243,9 @@ def test_marker_window_integrates_a_smear_as_one_band():
     smear = 100 * np.exp(-0.5 * ((y - 120) / 8) ** 2) + 80 * np.exp(-0.5 * ((y - 160) / 10) ** 2)
     img[:, 20:60] += smear
     lanes = lanes_from_ranges([(20, 60)], whole_image_strip(img.shape))
-    r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, marker_windows_px={"CD63": (70, 220)},
-                      params=NO_DUST)
+    r = quantify_blot(
+        img, polarity="bright", max_value=1e9, lanes=lanes, marker_windows_px={"CD63": (70, 220)}, params=NO_DUST
+    )
     assert len(r.bands) == 1 and r.bands.marker.iloc[0] == "CD63"
     true = (100 * 8 + 80 * 10) * np.sqrt(2 * np.pi) * 26
     assert r.bands.volume.iloc[0] == pytest.approx(true, rel=0.01)
@@ -253,8 +261,13 @@ def test_rolling_ball_eats_a_broad_smear_the_profile_baseline_keeps():
     true = 150.0 * 40.0 * np.sqrt(2 * np.pi) * 78
     kept = {}
     for method in ("profile", "rolling_ball", "rolling_disk"):
-        r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes,
-                          params=BlotParameters(background=method, rolling_ball_radius_px=50.0, remove_dust_specks=False))
+        r = quantify_blot(
+            img,
+            polarity="bright",
+            max_value=1e9,
+            lanes=lanes,
+            params=BlotParameters(background=method, rolling_ball_radius_px=50.0, remove_dust_specks=False),
+        )
         kept[method] = r.bands.volume.max() / true
     assert kept["profile"] == pytest.approx(1.0, abs=0.01)
     assert kept["rolling_ball"] < 0.85  # 2-D ImageJ ball, radius 50: eats > 15 %
@@ -283,8 +296,16 @@ def test_ladder_lane_places_marker_windows_and_reports_kda():
     smear = np.where((y >= lo) & (y <= hi), 60.0, 0.0) + 40.0 * np.exp(-0.5 * ((y - (lo + hi) / 2) / 6.0) ** 2)
     img[:, 70:100] += smear
     lanes = lanes_from_ranges([(10, 40), (70, 100)], whole_image_strip(img.shape))
-    r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, markers="CD63", ladder_lane=1,
-                      ladder_kda=list(kda), params=NO_DUST)
+    r = quantify_blot(
+        img,
+        polarity="bright",
+        max_value=1e9,
+        lanes=lanes,
+        markers="CD63",
+        ladder_lane=1,
+        ladder_kda=list(kda),
+        params=NO_DUST,
+    )
     cal = r.calibrations[1]
     assert cal.slope == pytest.approx(-0.006, rel=0.01) and cal.r_squared > 0.999
     assert len(r.bands) == 2 and r.bands.marker.eq("CD63").all()
@@ -294,8 +315,16 @@ def test_ladder_lane_places_marker_windows_and_reports_kda():
     true = float(smear.sum()) * 20  # 20 central columns of a 30-px lane
     assert cd63.volume == pytest.approx(true, rel=0.01)
     with pytest.raises(ValueError, match="ladder sizes were given"):
-        quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, markers="CD63", ladder_lane=1,
-                      ladder_kda=[250, 150, 100, 70, 50, 35, 25], params=NO_DUST)
+        quantify_blot(
+            img,
+            polarity="bright",
+            max_value=1e9,
+            lanes=lanes,
+            markers="CD63",
+            ladder_lane=1,
+            ladder_kda=[250, 150, 100, 70, 50, 35, 25],
+            params=NO_DUST,
+        )
 
 
 def _three_lane_blot(amplitudes, centres, *, width=240):
@@ -319,7 +348,11 @@ def _moved(lanes, index, dx):
 @pytest.mark.parametrize(
     ("amplitudes", "centres", "dx"),
     [
-        ((8000, 4000, 4000), (24, 110, 196), 25),  # lane 1 at the membrane edge: its only side strip was the gap to lane 2
+        (
+            (8000, 4000, 4000),
+            (24, 110, 196),
+            25,
+        ),  # lane 1 at the membrane edge: its only side strip was the gap to lane 2
         ((8000, 16000, 4000), (60, 150, 240), 35),  # the GUI report: lane 2 slid mostly off its band
         ((8000, 16000, 4000), (60, 150, 240), -20),
     ],

@@ -75,8 +75,14 @@ def test_8bit_dilution_series_no_longer_biased_by_rounding():
     # reads as 2.28; every band pixel gained ~0.15 level and lane 8 came out ~25 % high.
     blot = make_dilution_series(rng=4, export="inverted8")
     fixed = quantify_blot(blot.image, polarity="dark", max_value=0.0, markers="target")
-    plain = quantify_blot(blot.image, polarity="dark", max_value=0.0, markers="target", lanes=fixed.lanes,
-                          params=BlotParameters(undo_staircase=False))
+    plain = quantify_blot(
+        blot.image,
+        polarity="dark",
+        max_value=0.0,
+        markers="target",
+        lanes=fixed.lanes,
+        params=BlotParameters(undo_staircase=False),
+    )
     assert fixed.parameters["staircase_noise_sd"] == pytest.approx(blot.pixel_noise_sd, rel=0.5)
     assert any("below one grey level" in w for w in fixed.warnings)
     # the uncorrected faintest lane reads high (> 0.2 with the former lane-slab windows; with windows
@@ -88,11 +94,16 @@ def test_8bit_dilution_series_no_longer_biased_by_rounding():
 def test_16bit_images_are_not_touched():
     blot = make_dilution_series(rng=4, export="raw")
     found = quantify_blot(blot.image, polarity="bright", max_value=blot.max_value, markers="target")
-    result = quantify_blot(blot.image, polarity="bright", max_value=blot.max_value, markers="target",
-                           lanes=found.lanes)
+    result = quantify_blot(blot.image, polarity="bright", max_value=blot.max_value, markers="target", lanes=found.lanes)
     assert result.parameters["staircase_noise_sd"] is None
-    same = quantify_blot(blot.image, polarity="bright", max_value=blot.max_value, markers="target",
-                         lanes=found.lanes, params=BlotParameters(undo_staircase=False))
+    same = quantify_blot(
+        blot.image,
+        polarity="bright",
+        max_value=blot.max_value,
+        markers="target",
+        lanes=found.lanes,
+        params=BlotParameters(undo_staircase=False),
+    )
     np.testing.assert_array_equal(result.bands.volume.to_numpy(), same.bands.volume.to_numpy())
 
 
@@ -129,7 +140,9 @@ def test_white_noise_floor_of_the_blank_volume_by_hand():
     assert sd_px == pytest.approx(2.0, rel=0.03)
     # 2 x sqrt(30 x 20 x (1 + 30 / 6)) = 120
     assert white_noise_volume_sd(2.0, height_px=30, width_px=20, method="profile", border_px=3) == pytest.approx(120.0)
-    assert white_noise_volume_sd(2.0, height_px=30, width_px=20, method="rolling_ball") == pytest.approx(2.0 * np.sqrt(600))
+    assert white_noise_volume_sd(2.0, height_px=30, width_px=20, method="rolling_ball") == pytest.approx(
+        2.0 * np.sqrt(600)
+    )
 
 
 def test_empty_calnexin_windows_of_an_8bit_panel_stay_absent():
@@ -140,11 +153,19 @@ def test_empty_calnexin_windows_of_an_8bit_panel_stay_absent():
 
     blot = make_marker_panel(rng=101, export="inverted8")
     first = blot.truth.groupby("strip").first()
-    strips = [Strip(int(i), int(t.strip_y_top_px), int(t.strip_y_bottom_px), 0, blot.image.shape[1])
-              for i, t in first.iterrows()]
+    strips = [
+        Strip(int(i), int(t.strip_y_top_px), int(t.strip_y_bottom_px), 0, blot.image.shape[1])
+        for i, t in first.iterrows()
+    ]
     xs = blot.truth.groupby("lane").x_centre_px.first().to_numpy()
-    result = quantify_blot(blot.image, polarity="dark", max_value=0.0, markers=["CD9", "CD63", "calnexin"],
-                           strips=strips, lane_x_ranges_px=[(x - 24, x + 24) for x in xs])
+    result = quantify_blot(
+        blot.image,
+        polarity="dark",
+        max_value=0.0,
+        markers=["CD9", "CD63", "calnexin"],
+        strips=strips,
+        lane_x_ranges_px=[(x - 24, x + 24) for x in xs],
+    )
     calnexin = result.bands[result.bands.marker == "calnexin"].set_index("lane")
     assert calnexin.loc[1, "present"]
     assert not calnexin.loc[2, "present"] and not calnexin.loc[3, "present"]
@@ -160,10 +181,10 @@ def test_faint_8bit_lanes_next_to_a_saturated_lane_are_found():
     res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, markers=["m1", "m2"])
     truth = blot.truth
     for strip in (1, 2):
-        lanes = sorted((l for l in res.lanes if l.strip == strip), key=lambda l: l.x_centre_px)
+        lanes = sorted((lane for lane in res.lanes if lane.strip == strip), key=lambda lane: lane.x_centre_px)
         true_x = truth[truth.strip == strip].sort_values("lane").x_centre_px.to_numpy()
         assert len(lanes) == true_x.size == 3
-        err = np.abs(np.array([l.x_centre_px for l in lanes]) - true_x)
+        err = np.abs(np.array([lane.x_centre_px for lane in lanes]) - true_x)
         # every lane within half a lane width; the lanes whose bands the export shows within a quarter
         assert err.max() < 0.5 * lanes[0].width_px
         shown = truth[truth.strip == strip].sort_values("lane").visible_in_export.to_numpy()

@@ -26,14 +26,14 @@ def ladder():
 def test_ladder_gel_volumes_are_proportional_to_mass(ladder):
     img, res = ladder
     assert len(res.lanes) == 4
-    assert np.allclose([l.x_centre_px for l in res.lanes], [389, 615, 842, 1071], atol=8)
+    assert np.allclose([lane.x_centre_px for lane in res.lanes], [389, 615, 842, 1071], atol=8)
     rows = res.bands.groupby("band").agg(y=("y_px", "median"), vol=("volume", "mean")).sort_values("y")
     upper = rows[rows.y < rows.y.median()]
     order = list(rows.index)
     k = order.index(int(upper.vol.idxmax()))  # the 3 kb band (120 ng) is the strongest of the upper half
     assert k == 5  # 10, 8, 6, 5, 4 kb above it
-    picked = order[k - 5:k + 4]
-    for lane, g in res.bands.groupby("lane"):
+    picked = order[k - 5 : k + 4]
+    for _lane, g in res.bands.groupby("lane"):
         v = g.set_index("band").loc[picked, "volume"].to_numpy(float)
         assert np.corrcoef(v, LADDER_NG_TOP9)[0, 1] > 0.95
         # 3 kb / 1.5 kb: true mass ratio 120/57 = 2.1; bar within 5 %
@@ -46,14 +46,14 @@ def test_chemidoc_exports_saturated_tubulin_and_8bit_warning():
     assert img.data.dtype == np.uint8 and img.polarity == "dark" and img.max_value == 0
     res = quantify_blot(img.data, polarity=img.polarity, max_value=img.max_value)
     assert any("UNSUITABLE FOR QUANTIFICATION" in w for w in res.warnings)
-    assert np.allclose([l.x_centre_px for l in res.lanes], [200, 395, 590, 787], atol=10)
+    assert np.allclose([lane.x_centre_px for lane in res.lanes], [200, 395, 590, 787], atol=10)
     b = res.bands.sort_values("lane")
     # lanes 1, 3, 4 are clipped black; lane 2's band is grey (no pixel at 0): flagged exactly so
     assert b.saturated.tolist() == [True, False, True, True]
     lane2 = res.lanes[1]
     row = b.iloc[1]
     x0 = int(lane2.x_centre_px - lane2.width_px / 2)
-    assert img.data[row.y_top_px:row.y_bottom_px, x0:x0 + int(lane2.width_px)].min() > 0
+    assert img.data[row.y_top_px : row.y_bottom_px, x0 : x0 + int(lane2.width_px)].min() > 0
     assert (b.saturated_px[b.saturated] > 500).all()
 
 

@@ -66,13 +66,13 @@ def test_bright_lanes_on_a_darker_gel_and_bands_on_a_membrane_stay_one_strip():
     gel[:, :60] -= 35.0  # camera floor beside the gel
     for x in (120, 240, 360, 480):
         for y in range(100, 260, 12):
-            gel[y:y + 8, x - 30:x + 30] += 2000.0
+            gel[y : y + 8, x - 30 : x + 30] += 2000.0
     (strip,) = find_strips(gel)
     assert (strip.y_top_px, strip.y_bottom_px) == (0, 400) and strip.membrane_left_px is None
     # a cropped membrane: flat, with four saturated bands (no floor at all)
     crop = np.full((300, 900), 30.0)
     for x in (150, 380, 610, 840):
-        crop[100:130, x - 80:x + 60] = 255.0
+        crop[100:130, x - 80 : x + 60] = 255.0
     assert boxes(find_strips(crop)) == [(0, 300, 0, 900)]
 
 
@@ -117,5 +117,5 @@ def test_real_figure_of_eight_blot_panels_in_two_columns():
     per_strip = share_lanes([find_lanes(signal, s) for s in strips], strips)
     assert [len(lanes) for lanes in per_strip] == [4, 8, 4, 8, 8, 8, 8, 8]
     # beta-actin lanes (four bands), and the KR panel's blank first lane placed on the pitch
-    assert [l.x_centre_px for l in per_strip[2]] == pytest.approx([570, 800, 1028, 1266], abs=8)
+    assert [lane.x_centre_px for lane in per_strip[2]] == pytest.approx([570, 800, 1028, 1266], abs=8)
     assert per_strip[0][0].x_centre_px == pytest.approx(570, abs=40)

@@ -17,8 +17,11 @@ def code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef, source: list[str]) 
     first = node.body[0]
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
         doc = set(range(first.lineno, first.end_lineno + 1))
-    return sum(1 for i in range(node.lineno, node.end_lineno + 1)
-               if i not in doc and source[i - 1].strip() and not source[i - 1].strip().startswith("#"))
+    return sum(
+        1
+        for i in range(node.lineno, node.end_lineno + 1)
+        if i not in doc and source[i - 1].strip() and not source[i - 1].strip().startswith("#")
+    )
 
 
 def long_functions(folder: Path, limit: int) -> list[str]:

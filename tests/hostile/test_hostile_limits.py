@@ -65,11 +65,7 @@ def _deflate_bomb(path: Path, side: int = 30000) -> None:
     n = side // rows
     with tifffile.TiffWriter(path) as tif:
         tif.write(
-            (encoded for _ in range(n)),
-            shape=(n * rows, side),
-            dtype=np.uint8,
-            compression="zlib",
-            rowsperstrip=rows,
+            (encoded for _ in range(n)), shape=(n * rows, side), dtype=np.uint8, compression="zlib", rowsperstrip=rows
         )
 
 

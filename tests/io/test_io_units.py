@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exo_vision.io.units import (
-    UnitError,
-    is_length_unit,
-    is_reciprocal_unit,
-    length_to_nm,
-    parse_number,
-)
+from exo_vision.io.units import UnitError, is_length_unit, is_reciprocal_unit, length_to_nm, parse_number
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,7 @@ npe2 = pytest.importorskip("npe2")
 
 def test_npe2_validate_passes():
     out = subprocess.run(
-        [sys.executable, "-m", "npe2", "validate", "exo-vision"],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-m", "npe2", "validate", "exo-vision"], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "valid" in (out.stdout + out.stderr).lower()

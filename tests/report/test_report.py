@@ -339,11 +339,7 @@ def test_close_up_centres_on_the_crowded_group():
 
 def test_verdict_and_calnexin_bound_from_hand_built_tables():
     summary = pd.DataFrame(
-        {
-            "marker": ["calnexin", "CD63", "CD9", "TSG101"],
-            "n_ev_lanes": [2, 2, 2, 2],
-            "n_ev_present": [1, 2, 2, 0],
-        }
+        {"marker": ["calnexin", "CD63", "CD9", "TSG101"], "n_ev_lanes": [2, 2, 2, 2], "n_ev_present": [1, 2, 2, 0]}
     )
     assert verdict_text(summary) == "CD9+ CD63+ calnexin\u00b1 TSG101\u2212"
     panel = pd.DataFrame(

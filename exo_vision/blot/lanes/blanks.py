@@ -38,8 +38,9 @@ def fill_gaps(xs: list[float], pitch: float | None) -> list[float]:
     return filled
 
 
-def end_lanes(xs: list[float], pitch: float, width: float, strip: Strip, *,
-              tolerance_pitches: float = END_LANE_TOLERANCE) -> tuple[list[float], str]:
+def end_lanes(
+    xs: list[float], pitch: float, width: float, strip: Strip, *, tolerance_pitches: float = END_LANE_TOLERANCE
+) -> tuple[list[float], str]:
     """Add blank lanes at the ends of a strip where its membrane margins show them.
 
     The rule: the margins between the outermost lane positions (loaded or
@@ -90,10 +91,14 @@ def end_lanes(xs: list[float], pitch: float, width: float, strip: Strip, *,
         why = "only one membrane edge is visible"
     if not any(fits):
         return xs, ""
-    rooms = " and ".join(f"{name} {r:.0f} px" for name, r in (("left", room_left), ("right", room_right)) if r is not None)
-    return xs, (f"strip {strip.index}: {len(xs)} lanes found; the membrane has room for a further lane at an end "
-                f"(margins {rooms}; lane pitch {pitch:.0f} px) but {why}, so blank end lanes were not inferred; "
-                "if end lanes are blank, give the lane count (--lanes N)")
+    rooms = " and ".join(
+        f"{name} {r:.0f} px" for name, r in (("left", room_left), ("right", room_right)) if r is not None
+    )
+    return xs, (
+        f"strip {strip.index}: {len(xs)} lanes found; the membrane has room for a further lane at an end "
+        f"(margins {rooms}; lane pitch {pitch:.0f} px) but {why}, so blank end lanes were not inferred; "
+        "if end lanes are blank, give the lane count (--lanes N)"
+    )
 
 
 def fit_count(xs: list[float], n: int, pitch: float, ncols: int, width: float, prof: np.ndarray) -> list[float]:
@@ -144,7 +149,7 @@ def gap_lanes(lanes: Sequence[Lane], strip: Strip, *, central_fraction: float = 
     """
     if not lanes:
         return []
-    ordered = sorted(lanes, key=lambda l: l.x_centre_px)
+    ordered = sorted(lanes, key=lambda item: item.x_centre_px)
     w = max(1.0, float(np.floor(ordered[0].width_px * central_fraction + 0.5)))
     out = []
     bounds = [(strip.x_left_px - 0.5, ordered[0].x_centre_px - ordered[0].width_px / 2, ordered[0])]
@@ -157,6 +162,9 @@ def gap_lanes(lanes: Sequence[Lane], strip: Strip, *, central_fraction: float = 
             continue
         centre = (lo + hi) / 2
         shift = centre - ref.x_centre_px
-        out.append(replace(ref, index=0, x_top_px=ref.x_top_px + shift, x_bottom_px=ref.x_bottom_px + shift,
-                           width_px=w, name=""))
+        out.append(
+            replace(
+                ref, index=0, x_top_px=ref.x_top_px + shift, x_bottom_px=ref.x_bottom_px + shift, width_px=w, name=""
+            )
+        )
     return out

@@ -80,7 +80,7 @@ class Lane:
         return np.array([[top, xt - half], [top, xt + half], [bottom, xb + half], [bottom, xb - half]])
 
     @classmethod
-    def from_polygon(cls, polygon_yx: np.ndarray, *, strip: int, index: int, name: str = "") -> "Lane":
+    def from_polygon(cls, polygon_yx: np.ndarray, *, strip: int, index: int, name: str = "") -> Lane:
         """Build a lane from four (row, column) corners as :meth:`polygon_yx` returns them.
 
         Parameters

@@ -47,8 +47,9 @@ class StrongLanes:
     noise: float
 
 
-def detect_peaks(profile: np.ndarray, *, min_width_px: float, k_noise: float,
-                 noise: float | None = None) -> list[LanePeak]:
+def detect_peaks(
+    profile: np.ndarray, *, min_width_px: float, k_noise: float, noise: float | None = None
+) -> list[LanePeak]:
     """Peaks of a column profile at least ``k_noise`` noise SDs high and ``min_width_px / 2`` wide.
 
     The centre is midway between the half-prominence crossings (a flat-topped lane's maximum can sit
@@ -70,8 +71,10 @@ def detect_peaks(profile: np.ndarray, *, min_width_px: float, k_noise: float,
         centre = (left[i] + right[i]) / 2
         if all(not (left[j] <= centre <= right[j]) for j in kept):
             kept.append(int(i))
-    return [LanePeak(float((left[i] + right[i]) / 2), float(widths[i]), float(props["prominences"][i]))
-            for i in sorted(kept)]
+    return [
+        LanePeak(float((left[i] + right[i]) / 2), float(widths[i]), float(props["prominences"][i]))
+        for i in sorted(kept)
+    ]
 
 
 def pitch_of(xs: np.ndarray) -> float | None:
@@ -101,8 +104,11 @@ def strong_lanes(top: StripTophat, params: BlotParameters = DEFAULT_BLOT_PARAMET
     sample = th_raw[:: max(1, th_raw.shape[0] // 64), :: max(1, th_raw.shape[1] // 256)]
     pixel_sd = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
     noise = max(profile_noise(column_profile(th_raw)), pixel_sd)
-    peaks = [p for p in detect_peaks(prof, min_width_px=top.min_lane_width, k_noise=params.lane_peak_noise_sds,
-                                     noise=noise) if p.width >= top.min_lane_width]
+    peaks = [
+        p
+        for p in detect_peaks(prof, min_width_px=top.min_lane_width, k_noise=params.lane_peak_noise_sds, noise=noise)
+        if p.width >= top.min_lane_width
+    ]
     if not peaks:
         return None
     proms = sorted((p.prominence for p in peaks), reverse=True)
@@ -143,8 +149,9 @@ def _quantised_faint_tophat(top: StripTophat, band_rows: np.ndarray) -> tuple[np
     return faint, floor
 
 
-def faint_lanes(top: StripTophat, strong: StrongLanes,
-                params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> tuple[list[LanePeak], float]:
+def faint_lanes(
+    top: StripTophat, strong: StrongLanes, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> tuple[list[LanePeak], float]:
     """Faint lane peaks on the strong lanes' band rows, and the noise of that profile.
 
     A faint lane lies on the membrane (a lane width about it fits inside the strip: a rise of the
@@ -161,11 +168,14 @@ def faint_lanes(top: StripTophat, strong: StrongLanes,
     noise2 = profile_noise(column_profile(top.th_raw, band_rows))
     if top.quantised:
         noise2 = max(noise2, floor / 6.0)
-    found = detect_peaks(prof2, min_width_px=top.min_lane_width, k_noise=params.faint_lane_peak_noise_sds,
-                         noise=noise2)
+    found = detect_peaks(prof2, min_width_px=top.min_lane_width, k_noise=params.faint_lane_peak_noise_sds, noise=noise2)
     if top.quantised:
-        both = [max((p, q), key=lambda r: r.width) for p in strong.peaks for q in found
-                if abs(p.x - q.x) <= q.width / 2 and q.width <= 3.0 * p.width]
+        both = [
+            max((p, q), key=lambda r: r.width)
+            for p in strong.peaks
+            for q in found
+            if abs(p.x - q.x) <= q.width / 2 and q.width <= 3.0 * p.width
+        ]
         if len(both) == len(strong.peaks):
             strong.peaks = both
             strong.width = float(np.median([p.width for p in both]))

@@ -28,8 +28,9 @@ def profile_noise(profile: np.ndarray) -> float:
     return max(mad, 1e-4 * float(np.ptp(profile)), 1e-9)
 
 
-def tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
-                 quantised: bool = False, size_px: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def tophat_rows(
+    block: np.ndarray, *, mark_width_px: int | None = None, quantised: bool = False, size_px: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Remove the slowly varying background along each column (vertical white top-hat).
 
     Bands are at most about half a strip tall, so an opening along y with a
@@ -64,14 +65,17 @@ def tophat_rows(block: np.ndarray, *, mark_width_px: int | None = None,
         size = min(size, max(15, int(size_px)))
     size = min(size, block.shape[0])
     base = ndi.median_filter(block, size=3, mode="nearest") if quantised else block
-    opened = ndi.maximum_filter1d(ndi.minimum_filter1d(base, size, axis=0, mode="nearest"), size, axis=0, mode="nearest")
+    opened = ndi.maximum_filter1d(
+        ndi.minimum_filter1d(base, size, axis=0, mode="nearest"), size, axis=0, mode="nearest"
+    )
     diff = block - opened
     raw = ndi.gaussian_filter(diff, sigma=(2.0, 1.0))
     if mark_width_px is None:
         return raw, raw
     # outside the block counts as empty (a stroke on the edge row must not be extended by it)
-    return ndi.gaussian_filter(ndi.grey_opening(diff, size=(3, mark_width_px), mode="constant", cval=0.0),
-                               sigma=(2.0, 1.0)), raw
+    return ndi.gaussian_filter(
+        ndi.grey_opening(diff, size=(3, mark_width_px), mode="constant", cval=0.0), sigma=(2.0, 1.0)
+    ), raw
 
 
 def band_window(th: np.ndarray, *, band_heights: float = LANE_WINDOW_BAND_HEIGHTS) -> int | None:
@@ -86,7 +90,7 @@ def band_window(th: np.ndarray, *, band_heights: float = LANE_WINDOW_BAND_HEIGHT
     if th.size == 0 or th.max() <= 0:
         return None
     r, c = np.unravel_index(int(np.argmax(th)), th.shape)
-    col = th[:, max(0, c - 2):c + 3].mean(axis=1)
+    col = th[:, max(0, c - 2) : c + 3].mean(axis=1)
     half = col[r] / 2
     top = r
     while top > 0 and col[top - 1] > half:
@@ -149,8 +153,9 @@ def strip_tophat(signal: np.ndarray, strip: Strip, params: BlotParameters = DEFA
     return StripTophat(f, quantised, th, th_raw, min_width)
 
 
-def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, margin_px: int = 3,
-                 smooth_rows: float = 3.0) -> list[list[np.ndarray] | None]:
+def gap_profiles(
+    signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, margin_px: int = 3, smooth_rows: float = 3.0
+) -> list[list[np.ndarray] | None]:
     """Mean background profile of the gap on each side of each lane.
 
     The gap columns run from ``margin_px`` outside a lane's edge to
@@ -176,16 +181,25 @@ def gap_profiles(signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, mar
         Per lane, one profile per side whose gap is at least 3 px wide (None
         when neither is).
     """
-    out: list[np.ndarray | None] = []
+    out: list[list[np.ndarray] | None] = []
     ordered = list(lanes)
     for i, lane in enumerate(ordered):
         rows = np.arange(lane.y_top_px, lane.y_bottom_px)
         centre = lane.centre_x(rows)
         half = lane.width_px / 2
         sides = []
-        left_end = ordered[i - 1].centre_x(rows) + ordered[i - 1].width_px / 2 if i > 0 else centre - half - 2 * margin_px - 6
-        right_end = ordered[i + 1].centre_x(rows) - ordered[i + 1].width_px / 2 if i + 1 < len(ordered) else centre + half + 2 * margin_px + 6
-        for lo, hi in ((left_end + margin_px, centre - half - margin_px), (centre + half + margin_px, right_end - margin_px)):
+        left_end = (
+            ordered[i - 1].centre_x(rows) + ordered[i - 1].width_px / 2 if i > 0 else centre - half - 2 * margin_px - 6
+        )
+        right_end = (
+            ordered[i + 1].centre_x(rows) - ordered[i + 1].width_px / 2
+            if i + 1 < len(ordered)
+            else centre + half + 2 * margin_px + 6
+        )
+        for lo, hi in (
+            (left_end + margin_px, centre - half - margin_px),
+            (centre + half + margin_px, right_end - margin_px),
+        ):
             width = int(np.floor(np.min(hi - lo)))
             if width < 3:
                 continue

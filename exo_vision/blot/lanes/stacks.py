@@ -19,8 +19,14 @@ from exo_vision.blot.strips import Strip
 
 def stacked(strips: Sequence[Strip]) -> list[bool]:
     """Whether each strip shares its columns with another strip (at least half the narrower one's width)."""
-    return [any(j != i and min(s.x_right_px, o.x_right_px) - max(s.x_left_px, o.x_left_px) >= 0.5 * min(s.width_px, o.width_px)
-                for j, o in enumerate(strips)) for i, s in enumerate(strips)]
+    return [
+        any(
+            j != i
+            and min(s.x_right_px, o.x_right_px) - max(s.x_left_px, o.x_left_px) >= 0.5 * min(s.width_px, o.width_px)
+            for j, o in enumerate(strips)
+        )
+        for i, s in enumerate(strips)
+    ]
 
 
 def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
@@ -57,12 +63,15 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
     for i, strip in enumerate(strips):
         if i in done:
             continue
-        stack = [j for j, other in enumerate(strips)
-                 if min(strip.x_right_px, other.x_right_px) - max(strip.x_left_px, other.x_left_px)
-                 >= 0.5 * min(strip.width_px, other.width_px)]
+        stack = [
+            j
+            for j, other in enumerate(strips)
+            if min(strip.x_right_px, other.x_right_px) - max(strip.x_left_px, other.x_left_px)
+            >= 0.5 * min(strip.width_px, other.width_px)
+        ]
         done.update(stack)
         best = max(stack, key=lambda j: len(out[j]))
-        ref = sorted(out[best], key=lambda l: l.x_centre_px)
+        ref = sorted(out[best], key=lambda item: item.x_centre_px)
         if len(stack) < 2 or not ref:
             continue
         tol = ref[0].width_px / 3
@@ -101,7 +110,11 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
                 continue
             grown = end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0]
             proposals.append([x - shift for x in grown if min(abs(x - shift - c) for c in centres) >= tol])
-        common = [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])] if proposals else []
+        common = (
+            [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])]
+            if proposals
+            else []
+        )
         for j, shift in offsets.items():
             s_j = strips[j]
             mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
@@ -117,7 +130,7 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
             for x in extra:
                 src = ref[0] if x < xs[0] else ref[-1]
                 merged.append(_moved(src, s_j, x, mid))
-            out[j] = sorted(merged, key=lambda l: l.x_centre_px)
+            out[j] = sorted(merged, key=lambda item: item.x_centre_px)
         for j in stack:
             if j not in offsets:
                 out[j] = _ownend_lanes(out[j], strips[j])  # a layout of its own: its own margins decide
@@ -135,14 +148,14 @@ def _on_finer_grid(xs: list[float], width: float) -> bool:
 
 def _ownend_lanes(lanes: list[Lane], strip: Strip) -> list[Lane]:
     """``lanes`` of one strip plus the blank end lanes its membrane margins show (see :func:`_end_lanes`)."""
-    xs = [lane.x_centre_px for lane in sorted(lanes, key=lambda l: l.x_centre_px)]
+    xs = [lane.x_centre_px for lane in sorted(lanes, key=lambda item: item.x_centre_px)]
     pitch = pitch_of(np.array(xs))
     if pitch is None:
         return lanes
     grown, _ = end_lanes(xs, pitch, lanes[0].width_px, strip)
     mid = (strip.y_top_px + strip.y_bottom_px - 1) / 2
     extra = [_moved(lanes[0] if x < xs[0] else lanes[-1], strip, x, mid) for x in grown if x not in xs]
-    return sorted(lanes + extra, key=lambda l: l.x_centre_px)
+    return sorted(lanes + extra, key=lambda item: item.x_centre_px)
 
 
 def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float, max_shift: float) -> tuple[float, int]:
@@ -165,6 +178,12 @@ def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float, max_shift: float)
 
 def _moved(lane: Lane, strip: Strip, centre: float, mid: float) -> Lane:
     """A copy of ``lane`` over ``strip``'s rows, centred at column ``centre`` on row ``mid``, same tilt."""
-    return replace(lane, strip=strip.index, y_top_px=strip.y_top_px, y_bottom_px=strip.y_bottom_px,
-                   x_top_px=centre + lane.slope * (strip.y_top_px - mid),
-                   x_bottom_px=centre + lane.slope * (strip.y_bottom_px - 1 - mid), name="")
+    return replace(
+        lane,
+        strip=strip.index,
+        y_top_px=strip.y_top_px,
+        y_bottom_px=strip.y_bottom_px,
+        x_top_px=centre + lane.slope * (strip.y_top_px - mid),
+        x_bottom_px=centre + lane.slope * (strip.y_bottom_px - 1 - mid),
+        name="",
+    )

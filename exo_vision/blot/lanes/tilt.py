@@ -31,7 +31,7 @@ def common_slope(th: np.ndarray, xs: list[float], width: float) -> float:
             continue
         pts = []
         for a in range(0, h - chunk + 1, chunk):
-            col = th[a:a + chunk, lo:hi].mean(axis=0)
+            col = th[a : a + chunk, lo:hi].mean(axis=0)
             if col.max() <= 0:
                 continue
             w = np.clip(col - 0.5 * col.max(), 0, None)
@@ -55,8 +55,9 @@ def common_slope(th: np.ndarray, xs: list[float], width: float) -> float:
     return float(np.clip(slope, -0.2, 0.2))
 
 
-def lane_slope(th: np.ndarray, xs: list[float], width: float, strip: Strip, *,
-               max_tilt_deg: float = MAX_TILT_DEG) -> float:
+def lane_slope(
+    th: np.ndarray, xs: list[float], width: float, strip: Strip, *, max_tilt_deg: float = MAX_TILT_DEG
+) -> float:
     """Slope (columns per row) of the lanes at centres ``xs`` of a strip's top-hat ``th``.
 
     The band fit (:func:`common_slope`) is kept within ``max_tilt_deg`` of the membrane's rotation

@@ -28,12 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision._shared.validation import (
-    as_float_image,
-    check_diameter_range,
-    check_pixel_size,
-    check_working_scale,
-)
+from exo_vision._shared.validation import as_float_image, check_diameter_range, check_pixel_size, check_working_scale
 from exo_vision.segmentation.classical.candidates import candidate_parts
 from exo_vision.segmentation.classical.checks import (
     REASON_PRECIPITATE,

@@ -77,10 +77,7 @@ def refine_outline(
     maps = crop_maps(rows=rows, cols=cols, fy=full.fy, fx=full.fx)
     up = cv2.remap(cand.region.astype(np.float32), *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     own_territory = cv2.remap(
-        (territory[cand.crop] == cand.label).view(np.uint8),
-        *maps,
-        cv2.INTER_NEAREST,
-        borderMode=cv2.BORDER_REPLICATE,
+        (territory[cand.crop] == cand.label).view(np.uint8), *maps, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
     ).view(bool)
     inside_up = up >= 0.5
     if not inside_up.any():
