@@ -83,7 +83,7 @@ def write_geojson(
     path: str | Path, labels: np.ndarray, table: pd.DataFrame | None = None, *, object_type: str = "annotation"
 ) -> Path:
     """Write :func:`labels_to_geojson` to ``path`` (atomically); QuPath imports it with File > Import objects."""
-    from exo_vision.batch.atomic import atomic_write_text
+    from exo_vision._shared.atomic import atomic_write_text
 
     doc = labels_to_geojson(labels, table, object_type=object_type)
     return atomic_write_text(Path(path), json.dumps(doc) + "\n")

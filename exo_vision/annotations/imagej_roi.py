@@ -224,7 +224,7 @@ def write_imagej_rois(path: str | Path, labels: np.ndarray, *, names: dict[int, 
     -------
     Path
     """
-    from exo_vision.batch.atomic import atomic_write
+    from exo_vision._shared.atomic import atomic_write
 
     path = Path(path)
     if path.suffix.lower() != ".zip":

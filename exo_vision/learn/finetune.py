@@ -363,7 +363,7 @@ def fine_tune(
     """
     import torch
 
-    from exo_vision.batch.atomic import TEMP_PREFIX
+    from exo_vision._shared.atomic import TEMP_PREFIX
     from exo_vision.learn.export import export_model
     from exo_vision.learn.onnx_weights import unet_from_onnx
     from exo_vision.learn.train import TrainConfig, train as run_training
@@ -462,7 +462,7 @@ def copy_model(onnx_path: str | Path, destination: str | Path) -> Path:
     Path
         The new ``.onnx`` file.
     """
-    from exo_vision.batch.atomic import atomic_write_bytes
+    from exo_vision._shared.atomic import atomic_write_bytes
 
     source, destination = Path(onnx_path), Path(destination)
     if destination.suffix.lower() != ".onnx":
