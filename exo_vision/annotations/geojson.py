@@ -66,16 +66,20 @@ def labels_to_geojson(
         morphology = row.get("morphology")
         if isinstance(morphology, str) and morphology:
             properties["classification"] = {
-                "name": morphology, "color": MORPHOLOGY_COLOURS.get(morphology, [128, 128, 128])
+                "name": morphology,
+                "color": MORPHOLOGY_COLOURS.get(morphology, [128, 128, 128]),
             }
         measurements = {k: _number(v) for k, v in row.items() if k != "label" and _number(v) is not None}
         if measurements:
             properties["measurements"] = measurements
-        features.append({
-            "type": "Feature", "id": f"exo-vision-{value}",
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": properties,
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"exo-vision-{value}",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": properties,
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -126,8 +130,9 @@ def read_geojson(path: str | Path, shape: tuple[int, int]) -> tuple[np.ndarray, 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"cannot read {path} as GeoJSON ({error}); export it again from QuPath "
-                         "(File > Export objects as GeoJSON).") from None
+        raise ValueError(
+            f"cannot read {path} as GeoJSON ({error}); export it again from QuPath (File > Export objects as GeoJSON)."
+        ) from None
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         features = doc.get("features", [])
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
@@ -157,13 +162,18 @@ def read_geojson(path: str | Path, shape: tuple[int, int]) -> tuple[np.ndarray, 
         labels[mask] = value
         props = feature.get("properties") or {}
         cls = props.get("classification") or {}
-        row = {"label": value, "name": str(props.get("name", value)),
-               "morphology": str(cls.get("name", "")) if isinstance(cls, dict) else ""}
+        row = {
+            "label": value,
+            "name": str(props.get("name", value)),
+            "morphology": str(cls.get("name", "")) if isinstance(cls, dict) else "",
+        }
         measurements = props.get("measurements") or {}
         if isinstance(measurements, list):  # QuPath 0.2/0.3: [{"name": ..., "value": ...}]
             measurements = {m.get("name"): m.get("value") for m in measurements if isinstance(m, dict)}
         row.update({str(k): v for k, v in measurements.items() if _number(v) is not None})
         rows.append(row)
     if not rows:
-        raise ValueError(f"{path} has no polygon on a {shape[1]}x{shape[0]} image; check that it belongs to this image.")
+        raise ValueError(
+            f"{path} has no polygon on a {shape[1]}x{shape[0]} image; check that it belongs to this image."
+        )
     return labels, pd.DataFrame(rows).astype({"label": "int32"})

@@ -174,8 +174,12 @@ def read_imagej_rois(path: str | Path, shape: tuple[int, int]) -> RoiLabels:
         labels[mask] = value
         rows.append({"label": value, "name": name, "roi_type": kind.lower()})
     if skipped:
-        logger.warning("%s: %d ROI(s) outline no area on the image and were skipped: %s",
-                       path.name, len(skipped), ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+        logger.warning(
+            "%s: %d ROI(s) outline no area on the image and were skipped: %s",
+            path.name,
+            len(skipped),
+            ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
+        )
     if not rows:
         raise ValueError(
             f"{path} has no area ROI on a {shape[1]}x{shape[0]} image; check that the ROIs were drawn on this "

@@ -115,7 +115,9 @@ def split_micrographs(
     return train, validation
 
 
-def check_enough(train: list[CuratedMicrograph], validation: list[CuratedMicrograph], settings: FineTuneSettings) -> None:
+def check_enough(
+    train: list[CuratedMicrograph], validation: list[CuratedMicrograph], settings: FineTuneSettings
+) -> None:
     """Refuse, with the numbers and the fix, when there is too little curated data to train or validate."""
     n_train = sum(m.n_vesicles for m in train)
     n_val = sum(m.n_vesicles for m in validation)
@@ -137,7 +139,8 @@ def shrink_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
     disk = (yy**2 + xx**2 <= radius_px**2 + 0.25).astype(np.uint8)
     lab = labels.astype(np.float32)  # exact for ids below 2**24
     same = (cv2.erode(lab, disk, borderType=cv2.BORDER_REPLICATE) == lab) & (
-        cv2.dilate(lab, disk, borderType=cv2.BORDER_REPLICATE) == lab)
+        cv2.dilate(lab, disk, borderType=cv2.BORDER_REPLICATE) == lab
+    )
     return np.where(same, labels, 0).astype(np.int32)
 
 
@@ -160,7 +163,9 @@ def to_training_micrograph(micrograph: CuratedMicrograph, *, working_scale_nm: f
     from exo_vision.segmentation.learned.method import MEMBRANE_THICKNESS_NM
     from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 
-    small = to_working_scale(micrograph.image, pixel_size_nm=micrograph.pixel_size_nm, working_scale_nm=working_scale_nm)
+    small = to_working_scale(
+        micrograph.image, pixel_size_nm=micrograph.pixel_size_nm, working_scale_nm=working_scale_nm
+    )
     labels = shrink_labels(micrograph.labels, radius_px=0.5 * MEMBRANE_THICKNESS_NM / micrograph.pixel_size_nm)
     labels = cv2.resize(labels.astype(np.int32), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
     return WorkingScaleMicrograph(image=normalise_for_network(small), labels=labels)
@@ -174,7 +179,11 @@ class CropSampler:
     """
 
     def __init__(
-        self, micrographs: list[WorkingScaleMicrograph], *, patch_px: int, generated_fraction: float = 0.0,
+        self,
+        micrographs: list[WorkingScaleMicrograph],
+        *,
+        patch_px: int,
+        generated_fraction: float = 0.0,
         working_scale_nm: float = 3.0,
     ) -> None:
         self.micrographs = micrographs
@@ -226,8 +235,9 @@ def evaluate_model(
     errors: list[float] = []
     predictions = []
     for m in micrographs:
-        pred = segment_vesicles(m.image, pixel_size_nm=m.pixel_size_nm, method="unet", model=model,
-                                threads=threads, sensitivity=sensitivity).labels
+        pred = segment_vesicles(
+            m.image, pixel_size_nm=m.pixel_size_nm, method="unet", model=model, threads=threads, sensitivity=sensitivity
+        ).labels
         predictions.append(pred)
         score = score_detection(m.labels, pred)
         total = total + score
@@ -237,8 +247,13 @@ def evaluate_model(
             true_d, pred_d = np.sqrt(area_t[a]), np.sqrt(area_p[b])  # diameters scale as sqrt(area)
             errors.append(100.0 * (pred_d - true_d) / true_d)
     figures = {
-        "micrographs": len(micrographs), "tp": total.tp, "fp": total.fp, "fn": total.fn,
-        "precision": _round(total.precision), "recall": _round(total.recall), "f1": _round(total.f1),
+        "micrographs": len(micrographs),
+        "tp": total.tp,
+        "fp": total.fp,
+        "fn": total.fn,
+        "precision": _round(total.precision),
+        "recall": _round(total.recall),
+        "f1": _round(total.f1),
         "diameter_error_pct": _round(float(np.mean(np.abs(errors)))) if errors else None,
         "diameter_bias_pct": _round(float(np.mean(errors))) if errors else None,
     }
@@ -305,8 +320,15 @@ class FineTuneResult:
 
 def _data_record(train: list[CuratedMicrograph], validation: list[CuratedMicrograph]) -> dict[str, Any]:
     def entry(m: CuratedMicrograph) -> dict[str, Any]:
-        return {"name": m.name, "source": m.source, "kind": m.kind, "pixel_size_nm": m.pixel_size_nm,
-                "vesicles": m.n_vesicles, "edits": m.n_edits, "sha256_of_grey_levels": m.key}
+        return {
+            "name": m.name,
+            "source": m.source,
+            "kind": m.kind,
+            "pixel_size_nm": m.pixel_size_nm,
+            "vesicles": m.n_vesicles,
+            "edits": m.n_edits,
+            "sha256_of_grey_levels": m.key,
+        }
 
     return {
         "source": "curated micrographs (fine-tuning)",
@@ -366,7 +388,8 @@ def fine_tune(
     from exo_vision._shared.atomic import TEMP_PREFIX
     from exo_vision.learn.export import export_model
     from exo_vision.learn.onnx_weights import unet_from_onnx
-    from exo_vision.learn.train import TrainConfig, train as run_training
+    from exo_vision.learn.train import TrainConfig
+    from exo_vision.learn.train import train as run_training
     from exo_vision.segmentation.learned.weights import load_card
 
     out = Path(out)
@@ -376,26 +399,46 @@ def fine_tune(
     card = load_card(base_model)
     arch = card.card.get("architecture", {})
     train_set, validation = split or split_micrographs(
-        micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
+        micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed
+    )
     if {m.key for m in train_set} & {m.key for m in validation}:
-        raise ValueError("a micrograph is in both the training and the validation set; pass a split that keeps "
-                         "each micrograph on one side")
+        raise ValueError(
+            "a micrograph is in both the training and the validation set; pass a split that keeps "
+            "each micrograph on one side"
+        )
     check_enough(train_set, validation, settings)
-    logger.info("fine-tuning %s on %d micrograph(s) (%d vesicles), validating on %d (%d vesicles)",
-                card.name, len(train_set), sum(m.n_vesicles for m in train_set), len(validation),
-                sum(m.n_vesicles for m in validation))
+    logger.info(
+        "fine-tuning %s on %d micrograph(s) (%d vesicles), validating on %d (%d vesicles)",
+        card.name,
+        len(train_set),
+        sum(m.n_vesicles for m in train_set),
+        len(validation),
+        sum(m.n_vesicles for m in validation),
+    )
     before, predictions_before = evaluate_model(card.onnx_path, validation, threads=settings.threads)
     net = unet_from_onnx(card.onnx_path, base=int(arch["base_channels"]), depth=int(arch["depth"]))
     config = TrainConfig(
-        working_scale_nm=card.working_scale_nm, base=int(arch["base_channels"]), depth=int(arch["depth"]),
-        patch_px=settings.patch_px, batch=settings.batch, steps=settings.steps, max_minutes=settings.max_minutes,
-        pool_size=max(4 * settings.batch, 16), refresh_every=5, refresh_count=settings.batch,
-        learning_rate=settings.learning_rate, seed=settings.seed, threads=settings.threads,
+        working_scale_nm=card.working_scale_nm,
+        base=int(arch["base_channels"]),
+        depth=int(arch["depth"]),
+        patch_px=settings.patch_px,
+        batch=settings.batch,
+        steps=settings.steps,
+        max_minutes=settings.max_minutes,
+        pool_size=max(4 * settings.batch, 16),
+        refresh_every=5,
+        refresh_count=settings.batch,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        threads=settings.threads,
         checkpoint_every=10**9,
     )
-    sampler = CropSampler([to_training_micrograph(m, working_scale_nm=card.working_scale_nm) for m in train_set],
-                          patch_px=settings.patch_px, generated_fraction=settings.generated_fraction,
-                          working_scale_nm=card.working_scale_nm)
+    sampler = CropSampler(
+        [to_training_micrograph(m, working_scale_nm=card.working_scale_nm) for m in train_set],
+        patch_px=settings.patch_px,
+        generated_fraction=settings.generated_fraction,
+        working_scale_nm=card.working_scale_nm,
+    )
     stopped = False
 
     def stop() -> bool:
@@ -408,19 +451,34 @@ def fine_tune(
     try:
         t0 = time.perf_counter()
         trained, history = run_training(
-            config, checkpoint_dir=staging / "checkpoints", init_weights=net.state_dict(), samples=sampler,
-            log=logger.debug, should_stop=stop, progress=progress, frozen_batchnorm=True,
+            config,
+            checkpoint_dir=staging / "checkpoints",
+            init_weights=net.state_dict(),
+            samples=sampler,
+            log=logger.debug,
+            should_stop=stop,
+            progress=progress,
+            frozen_batchnorm=True,
         )
         seconds = time.perf_counter() - t0
         if stopped:
             raise FineTuneCancelled("fine-tuning cancelled; no model written")
         data = _data_record(train_set, validation)
         staged_onnx, staged_card = export_model(
-            trained, staging / "model", config=asdict(config), history=history, validation={}, command=command,
-            name=f"{card.name}-finetuned", version=f"{card.version}+ft",
-            base_model={**card.summary(), "file": card.onnx_path.name}, training_data=data,
-            notes=[f"fine-tuned from {card.name} {card.version} on curated micrographs "
-                   f"({data['curated_vesicles']} curated vesicles); fine-tuning settings {asdict(settings)}"],
+            trained,
+            staging / "model",
+            config=asdict(config),
+            history=history,
+            validation={},
+            command=command,
+            name=f"{card.name}-finetuned",
+            version=f"{card.version}+ft",
+            base_model={**card.summary(), "file": card.onnx_path.name},
+            training_data=data,
+            notes=[
+                f"fine-tuned from {card.name} {card.version} on curated micrographs "
+                f"({data['curated_vesicles']} curated vesicles); fine-tuning settings {asdict(settings)}"
+            ],
         )
         document = json.loads(staged_card.read_text(encoding="utf-8"))
         document["thresholds"] = dict(card.card.get("thresholds", document["thresholds"]))
@@ -431,11 +489,15 @@ def fine_tune(
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         after, predictions_after = evaluate_model(staged_onnx, validation, threads=settings.threads)
         document["file"] = out.name
-        document["validation"] = {"curated_validation": {
-            "method": "exo_vision.segmentation.api.segment_vesicles (unet), one-to-one matching at IoU >= 0.5; "
-            "micrographs never used for training",
-            "micrographs": [m.name for m in validation], "before": before, "after": after,
-        }}
+        document["validation"] = {
+            "curated_validation": {
+                "method": "exo_vision.segmentation.api.segment_vesicles (unet), one-to-one matching at IoU >= 0.5; "
+                "micrographs never used for training",
+                "micrographs": [m.name for m in validation],
+                "before": before,
+                "after": after,
+            }
+        }
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         card_out = out.with_suffix(".json")
         try:
@@ -447,9 +509,17 @@ def fine_tune(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         torch.set_num_threads(threads_before)
-    return FineTuneResult(onnx_path=out, card_path=card_out, before=before, after=after, train=train_set,
-                          validation=validation, predictions_before=predictions_before,
-                          predictions_after=predictions_after, seconds=seconds)
+    return FineTuneResult(
+        onnx_path=out,
+        card_path=card_out,
+        before=before,
+        after=after,
+        train=train_set,
+        validation=validation,
+        predictions_before=predictions_before,
+        predictions_after=predictions_after,
+        seconds=seconds,
+    )
 
 
 def copy_model(onnx_path: str | Path, destination: str | Path) -> Path:
