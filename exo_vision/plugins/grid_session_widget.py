@@ -32,7 +32,7 @@ from exo_vision.plugins._vesicles import (
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.segmentation_widget import run_analysis
 from exo_vision.segmentation.api import METHODS, available_methods
-from exo_vision.session.curation import CuratedMicrograph
+from exo_vision.session.curation import CuratedResult
 from exo_vision.session.grid import GridSession, GridSettings
 from exo_vision.tem_parameters import TemParameters
 
@@ -421,9 +421,9 @@ class GridSessionWidget(Container):
         self.plot.draw({"grid": pooled}, bin_width_nm=10.0, weighting="number")
 
 
-def curated_from_layer(layer: Any, image: Any) -> CuratedMicrograph:
+def curated_from_layer(layer: Any, image: Any) -> CuratedResult:
     """What the session saves for a vesicle Labels layer on ``image``: labels, table, metadata, edit log."""
-    return CuratedMicrograph(
+    return CuratedResult(
         image=image,
         labels=np.asarray(layer.data),
         table=vesicle_table(layer),

@@ -11,7 +11,7 @@ _EXPORTS = {
     "GridSession": "exo_vision.session.grid",
     "GridSettings": "exo_vision.session.grid",
     "list_micrographs": "exo_vision.session.grid",
-    "CuratedMicrograph": "exo_vision.session.curation",
+    "CuratedResult": "exo_vision.session.curation",
     "SavedMicrograph": "exo_vision.session.curation",
     "edit_record": "exo_vision.session.curation",
 }

@@ -37,7 +37,7 @@ def edit_log_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 @dataclass
-class CuratedMicrograph:
+class CuratedResult:
     """What the user left on screen for one micrograph, ready to be saved.
 
     Attributes
@@ -88,7 +88,7 @@ class SavedMicrograph:
     pixel_size_source: str | None
 
 
-def curation_json(curated: CuratedMicrograph) -> str:
+def curation_json(curated: CuratedResult) -> str:
     """Text of ``<stem>_curation.json``: polarity, morphology overrides and the calibration used."""
     return json.dumps(
         {
@@ -101,7 +101,7 @@ def curation_json(curated: CuratedMicrograph) -> str:
     )
 
 
-def write_curation_record(curated: CuratedMicrograph, *, edits: Path, curation: Path) -> None:
+def write_curation_record(curated: CuratedResult, *, edits: Path, curation: Path) -> None:
     """Atomically write the edit log CSV and the curation JSON of one micrograph."""
     atomic_write_text(edits, edit_log_table(curated.edit_log).to_csv(index=False))
     atomic_write_text(curation, curation_json(curated))

@@ -20,7 +20,7 @@ import pandas as pd
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, sha256_file
 from exo_vision.batch.config import PARAMETER_NAMES, TemBatchConfig
 from exo_vision.io.image_data import ImageData
-from exo_vision.session.curation import CuratedMicrograph, SavedMicrograph, read_saved, write_curation_record
+from exo_vision.session.curation import CuratedResult, SavedMicrograph, read_saved, write_curation_record
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -310,7 +310,7 @@ class GridSession:
         )
         return TemBatchConfig(**overrides).analysis_parameters()
 
-    def save(self, path: Path, curated: CuratedMicrograph) -> None:
+    def save(self, path: Path, curated: CuratedResult) -> None:
         """Save one curated micrograph: the edit log and curation record, then the CLI's per-image files
         (done-marker last), then the session file.
 
@@ -323,7 +323,7 @@ class GridSession:
         self.tables[path.stem] = curated.table
         self.write_state()
 
-    def _write_outputs(self, path: Path, curated: CuratedMicrograph) -> None:
+    def _write_outputs(self, path: Path, curated: CuratedResult) -> None:
         """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker)."""
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics

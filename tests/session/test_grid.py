@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from exo_vision.batch.config import TemBatchConfig
-from exo_vision.session.curation import EDIT_LOG_COLUMNS, CuratedMicrograph, edit_log_table, edit_record
+from exo_vision.session.curation import EDIT_LOG_COLUMNS, CuratedResult, edit_log_table, edit_record
 from exo_vision.session.grid import SESSION_FILE, GridSession, GridSettings
 from exo_vision.synthetic.tem import make_synthetic_tem
 
@@ -33,7 +33,7 @@ def _grid(tmp_path: Path, n: int) -> tuple[Path, Path]:
     return grid, tmp_path / "out"
 
 
-def _curate_by_deleting(session: GridSession, path: Path) -> tuple[CuratedMicrograph, int]:
+def _curate_by_deleting(session: GridSession, path: Path) -> tuple[CuratedResult, int]:
     """Analyse ``path`` and delete its first vesicle, as a user would in the Curation dock."""
     image = session.read(path)
     result = session.analyse(image)
@@ -42,7 +42,7 @@ def _curate_by_deleting(session: GridSession, path: Path) -> tuple[CuratedMicrog
     labels = np.where(result.labels == victim, 0, result.labels)
     table = result.table[result.table["label"] != victim].reset_index(drop=True)
     edit = {**edit_record("delete", victim), "time_utc": EDIT_TIME}
-    curated = CuratedMicrograph(
+    curated = CuratedResult(
         image=image,
         labels=labels,
         table=table,
