@@ -1,7 +1,10 @@
 """Grid session dock, the daily workflow: one folder of micrographs (one grid), step
 previous / next, each image segmented on arrival (the next one pre-computed in the
 background), curated, and saved on leaving in the files the CLI writes; a running
-grid histogram and summary; reopening the folder resumes where the user left off."""
+grid histogram and summary; reopening the folder resumes where the user left off.
+
+The grid's state, its files and resuming are :class:`exo_vision.session.grid.GridSession`
+(GUI-free); this dock holds the widgets, layers and workers and calls it."""
 
 from __future__ import annotations
 
