@@ -14,7 +14,7 @@ from typing import Any
 from napari.utils.notifications import show_warning
 
 
-def get_roi_reader(path: str | list[str]) -> Callable[[str | list[str]], list[tuple]] | None:
+def get_roi_reader(path: str | list[str]) -> Callable[[str | list[str]], list[tuple[Any, dict, str]] | None] | None:
     """Return :func:`read_roi_layers` when every path is an ImageJ ROI file, else None (never raises)."""
     from exo_vision.annotations.imagej_roi import is_roi_file
 
@@ -53,8 +53,11 @@ def read_roi_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None
         except ValueError as error:
             show_warning(f"exo_vision could not open {item}: {error}")
             continue
-        kwargs: dict[str, Any] = {"name": f"{Path(item).stem} ROIs", "features": result.table,
-                                  "metadata": {"source": str(item), "skipped_rois": result.skipped}}
+        kwargs: dict[str, Any] = {
+            "name": f"{Path(item).stem} ROIs",
+            "features": result.table,
+            "metadata": {"source": str(item), "skipped_rois": result.skipped},
+        }
         if image is not None:
             kwargs["scale"] = tuple(image.scale)
             kwargs["translate"] = tuple(image.translate)
