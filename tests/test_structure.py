@@ -192,7 +192,9 @@ def test_the_literal_check_sees_a_literal(tmp_path):
     assert _tuning_literals(sample) == ["rule.py:6: 0.37"]
 
 
-@pytest.mark.parametrize("package", ["segmentation", "calibration", "measure", "io", "report", "batch", "synthetic", "session"])
+@pytest.mark.parametrize(
+    "package", ["segmentation", "calibration", "measure", "io", "report", "batch", "synthetic", "session"]
+)
 def test_every_package_init_exports_its_public_api(package):
     import importlib
 
