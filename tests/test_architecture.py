@@ -27,6 +27,7 @@ def test_core_modules_are_found():
     assert "exo_vision.io" in names
     assert "exo_vision.segmentation" in names
     assert "exo_vision.cli.main" in names
+    assert "exo_vision.session.grid" in names  # the grid session core is held to the no-GUI rule too
 
 
 @pytest.mark.slow

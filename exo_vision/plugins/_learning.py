@@ -7,21 +7,18 @@ reports progress, cancels it and shows the result.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from magicgui.widgets import Container, FileEdit, Label, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 
-logger = logging.getLogger(__name__)
+from exo_vision.learn.grid_models import comparison_text, new_model_path
 
-#: Folder (inside the grid's output folder) where fine-tuned models are written.
-MODELS_FOLDER = "learned_models"
+logger = logging.getLogger(__name__)
 
 
 class LearningPanel(Container):
@@ -84,8 +81,7 @@ class LearningPanel(Container):
             show_warning(str(error))
             return
         settings = self.settings or FineTuneSettings()
-        stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-        out = session.output_dir / MODELS_FOLDER / f"grid_model_{stamp}.onnx"
+        out = new_model_path(session.output_dir)
         base = base_model if base_model is not None else session.model_path()
         self._stop = False
         self._progress = (0, settings.steps)
@@ -139,12 +135,7 @@ class LearningPanel(Container):
 
     def _finished(self, result: Any) -> None:
         self.result = result
-        b, a = result.before, result.after
-        self._status.value = (
-            f"held-out curated micrographs ({', '.join(m.name for m in result.validation)}):\n"
-            f"F1 {_fmt(b['f1'])} -> {_fmt(a['f1'])}, precision {_fmt(b['precision'])} -> {_fmt(a['precision'])}, "
-            f"recall {_fmt(b['recall'])} -> {_fmt(a['recall'])}"
-        )
+        self._status.value = comparison_text(result)
         self._use.enabled = self._save.enabled = True
         self.show_comparison(result)
 
@@ -192,7 +183,3 @@ class LearningPanel(Container):
             return None
         show_info(f"model saved as {saved} (its card {saved.with_suffix('.json').name} beside it)")
         return saved
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None or not np.isfinite(value) else f"{value:.3f}"

@@ -3,7 +3,6 @@ put a vesicle table on a Labels layer, colour it by morphology, re-measure after
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.plugins._layers import SOURCE_KEY, find_derived, image_data_from_layer, layer_id
+from exo_vision.session.curation import edit_log_table, edit_record
 
 #: metadata role of the vesicle Labels layer.
 ROLE = "vesicles"
@@ -22,8 +22,6 @@ MORPHOLOGY_COLORS = {
 }
 #: Colour of a label whose morphology is unknown.
 OTHER_COLOR = (0.7, 0.7, 0.7, 1.0)
-#: Columns of the edit log saved with curated results.
-EDIT_LOG_COLUMNS = ("time_utc", "action", "label", "detail")
 
 
 def morphology_colormap(table: pd.DataFrame) -> Any:
@@ -238,21 +236,12 @@ def compact_labels(labels: np.ndarray) -> np.ndarray:
 
 def log_edit(layer: Any, action: str, label: int | None, detail: str = "") -> None:
     """Append one curation edit (what, which label, when) to the layer's edit log."""
-    layer.metadata.setdefault("edit_log", []).append(
-        {
-            "time_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "action": action,
-            "label": -1 if label is None else int(label),
-            "detail": detail,
-        }
-    )
+    layer.metadata.setdefault("edit_log", []).append(edit_record(action, label, detail))
 
 
 def edit_log_frame(layer: Any) -> pd.DataFrame:
-    """The layer's edit log as a tidy table (columns :data:`EDIT_LOG_COLUMNS`)."""
-    rows = layer.metadata.get("edit_log", [])
-    frame = pd.DataFrame.from_records(rows, columns=list(EDIT_LOG_COLUMNS))
-    return frame.astype({"time_utc": str, "action": str, "label": "int64", "detail": str})
+    """The layer's edit log as a tidy table (columns :data:`exo_vision.session.curation.EDIT_LOG_COLUMNS`)."""
+    return edit_log_table(layer.metadata.get("edit_log", []))
 
 
 def statistics_text(stats: dict[str, Any]) -> str:

@@ -1,11 +1,13 @@
 """Grid session dock, the daily workflow: one folder of micrographs (one grid), step
 previous / next, each image segmented on arrival (the next one pre-computed in the
 background), curated, and saved on leaving in the files the CLI writes; a running
-grid histogram and summary; reopening the folder resumes where the user left off."""
+grid histogram and summary; reopening the folder resumes where the user left off.
+
+The grid's state, its files and resuming are :class:`exo_vision.session.grid.GridSession`
+(GUI-free); this dock holds the widgets, layers and workers and calls it."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import tifffile
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, Label, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
@@ -21,64 +22,22 @@ from napari.viewer import Viewer
 from qtpy.QtCore import QEvent, QObject
 
 from exo_vision.batch.config import TemBatchConfig
+from exo_vision.measure.size_stats import size_statistics
 from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data
 from exo_vision.plugins._learning import LearningPanel
-from exo_vision.plugins._vesicles import (
-    ROLE,
-    add_vesicle_layer,
-    edit_log_frame,
-    measure_layer,
-    statistics_text,
-    vesicle_table,
-)
+from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, measure_layer, statistics_text, vesicle_table
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.segmentation_widget import run_analysis
 from exo_vision.segmentation.api import METHODS, available_methods
+from exo_vision.session.curation import CuratedResult
+from exo_vision.session.grid import GridSession, GridSettings
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
 
-#: Session state file written in the output folder (what is done, where the user was).
-SESSION_FILE = "exo_vision_session.json"
 #: Keys bound on the viewer while a session is open.
 NEXT_KEY = "PageDown"
 PREVIOUS_KEY = "PageUp"
-
-
-def list_micrographs(folder: str | Path) -> list[Path]:
-    """Micrograph files of a grid folder, sorted by name (non-recursive).
-
-    Exactly the files ``exo-vision tem <folder>`` analyses, so both name their outputs alike.
-
-    Raises
-    ------
-    ValueError
-        When the folder does not exist or holds no readable image.
-    """
-    from exo_vision._shared.atomic import TEMP_PREFIX
-    from exo_vision.batch.runner import IMAGE_SUFFIXES
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"micrograph folder {folder} does not exist; choose the folder holding one grid's images.")
-    files = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(TEMP_PREFIX)
-    )
-    if not files:
-        raise ValueError(
-            f"no micrographs in {folder}: expected files ending in {', '.join(sorted(IMAGE_SUFFIXES))}; "
-            "choose another folder."
-        )
-    return files
-
-
-def analysis_kwargs(cli_parameters: dict[str, Any]) -> dict[str, Any]:
-    """The :func:`~exo_vision.tem_analysis.analyse_micrograph` keyword arguments among
-    :meth:`TemBatchConfig.analysis_parameters` (the rest concern reading the file)."""
-    reading = ("pixel_size_nm", "frame", "scale_bar", "model_sha256", "save_rois")
-    return {k: v for k, v in cli_parameters.items() if k not in reading}
 
 
 class _VisibilityWatcher(QObject):
@@ -103,7 +62,7 @@ class GridSessionWidget(Container):
 
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
-        self._viewer = viewer = napari_viewer
+        self._viewer = napari_viewer
         self._input = FileEdit(label="micrographs folder", mode="d")
         self._output = FileEdit(label="output folder", mode="d")
         # The CLI's defaults: the session writes the files `exo-vision tem` writes, with the same parameters.
@@ -159,18 +118,16 @@ class GridSessionWidget(Container):
 
         #: Run segmentation in the GUI thread (tests, scripts) instead of thread workers.
         self.synchronous = False
-        self.files: list[Path] = []
-        self.index = -1
-        self.output_dir: Path | None = None
-        self.precomputed: dict[Path, Any] = {}
-        #: Pixel size (nm) each micrograph's file gives (what the CLI would use without --pixel-size-nm).
-        self.file_pixel_size_nm: dict[Path, float | None] = {}
-        self.tables: dict[str, pd.DataFrame] = {}
+        #: The open grid (files, position, saved results, settings); None before one is opened.
+        self.core: GridSession | None = None
+        self.statistics: dict[str, Any] | None = None
         self.image_layer: Any = None
         self.labels_layer: Any = None
         self.worker: Any = None
         self.precompute_worker: Any = None
 
+        for setting in (self._method, self._model, self._min_d, self._max_d, self._sensitivity):
+            setting.changed.connect(self._sync_settings)
         self._open.changed.connect(lambda: self.open_grid())
         self._previous.changed.connect(lambda: self.previous())
         self._next.changed.connect(lambda: self.next())
@@ -202,27 +159,65 @@ class GridSessionWidget(Container):
             if self._viewer.keymap.get(KeyBinding.from_str(key)) is func:
                 self._viewer.bind_key(key, None)
 
-    # -- session -------------------------------------------------------------------------------
+    # -- the open grid (state lives in the GUI-free GridSession) ------------------------------------
+    @property
+    def files(self) -> list[Path]:
+        """Micrographs of the open grid (empty before one is opened)."""
+        return self.core.files if self.core is not None else []
+
+    @property
+    def index(self) -> int:
+        """Position of the micrograph shown; -1 when none is."""
+        return self.core.index if self.core is not None else -1
+
+    @property
+    def output_dir(self) -> Path | None:
+        """Output folder of the open grid, or None."""
+        return self.core.output_dir if self.core is not None else None
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Vesicle tables of the saved micrographs, by stem."""
+        return self.core.tables if self.core is not None else {}
+
+    @property
+    def precomputed(self) -> dict[Path, Any]:
+        """Results computed ahead for micrographs not yet shown."""
+        return self.core.precomputed if self.core is not None else {}
+
+    @precomputed.setter
+    def precomputed(self, value: dict[Path, Any]) -> None:
+        if self.core is not None:
+            self.core.precomputed = value
+
+    # -- settings -----------------------------------------------------------------------------------
+    def settings(self) -> GridSettings:
+        """The settings the widgets show."""
+        return GridSettings(
+            method=str(self._method.value),
+            model=str(self._model.value or ""),
+            min_diameter_nm=float(self._min_d.value),
+            max_diameter_nm=float(self._max_d.value),
+            sensitivity=float(self._sensitivity.value),
+        )
+
+    def _sync_settings(self, _value: Any = None) -> None:
+        if self.core is not None:
+            self.core.settings = self.settings()
+
+    def _show_settings(self, settings: GridSettings) -> None:
+        self.set_method(settings.method, settings.model)
+        self._min_d.value = settings.min_diameter_nm
+        self._max_d.value = settings.max_diameter_nm
+        self._sensitivity.value = settings.sensitivity
+
     def config(self, **overrides: Any) -> TemBatchConfig:
         """The ``exo-vision tem`` configuration matching the session's settings (plus ``overrides``)."""
-        values = {
-            "method": str(self._method.value),
-            "model": self.model_path(),
-            "min_diameter_nm": float(self._min_d.value),
-            "max_diameter_nm": float(self._max_d.value),
-            "sensitivity": float(self._sensitivity.value),
-            "polarity": "auto",
-        }
-        values.update(overrides)
-        return TemBatchConfig(**values)
+        return self.settings().config(**overrides)
 
     def model_path(self) -> str | None:
         """The chosen model file, or None for the shipped model (or a method without a model)."""
-        if not METHODS[str(self._method.value)].uses_model:
-            return None
-        value = str(self._model.value or "").strip()
-        # an empty file field reads as the current folder
-        return None if value in ("", ".") or Path(value).is_dir() else value
+        return self.settings().model_path()
 
     def set_method(self, method: str, model: str | None = None) -> None:
         """Choose the segmentation method (and model file) for the micrographs not yet segmented."""
@@ -230,29 +225,10 @@ class GridSessionWidget(Container):
         self._model.value = model or ""
 
     def parameters(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`~exo_vision.tem_analysis.analyse_micrograph` for every micrograph
-        (lengths in nm): exactly those ``exo-vision tem`` passes for the same settings."""
-        return analysis_kwargs(self.config().analysis_parameters())
+        """Keyword arguments of :func:`~exo_vision.tem_analysis.analyse_micrograph` for every micrograph."""
+        return self.settings().parameters()
 
-    def recorded_parameters(self, path: Path, layer: Any, image: Any) -> dict[str, Any]:
-        """The parameters saved in a micrograph's done-marker, in the form ``exo-vision tem`` records.
-
-        They are the analysis parameters the layer was made with, and the pixel size as an override
-        only when the user changed the file's own calibration; so ``exo-vision tem <grid> --out <out>
-        --resume`` with the same settings finds these results complete and skips them.
-        """
-        from exo_vision.batch.config import PARAMETER_NAMES
-
-        made_with = {k: v for k, v in (layer.metadata.get("parameters") or {}).items() if k in PARAMETER_NAMES}
-        overrides: dict[str, Any] = {**self.config().to_dict(), **made_with}
-        file_px = self.file_pixel_size_nm.get(path)
-        overrides["pixel_size_nm"] = (
-            None
-            if image.pixel_size_nm is None or (file_px is not None and np.isclose(image.pixel_size_nm, file_px))
-            else float(image.pixel_size_nm)
-        )
-        return TemBatchConfig(**overrides).analysis_parameters()
-
+    # -- opening, navigation ----------------------------------------------------------------------
     def open_grid(self, input_dir: str | Path | None = None, output_dir: str | Path | None = None) -> None:
         """Open a grid folder; resume at the saved position when the output folder holds a session."""
         if input_dir is not None:
@@ -260,90 +236,18 @@ class GridSessionWidget(Container):
         if output_dir is not None:
             self._output.value = str(output_dir)
         try:
-            files = list_micrographs(self._input.value)
-            out = Path(self._output.value)
-            if not str(self._output.value) or out == Path("."):
-                raise ValueError("choose an output folder for the grid's results")
-            if out.resolve() == Path(self._input.value).resolve():
-                raise ValueError(
-                    "choose an output folder other than the micrographs folder (the results would be read "
-                    "back as micrographs)"
-                )
-            out.mkdir(parents=True, exist_ok=True)
+            core = GridSession.open(self._input.value, self._output.value, self.settings())
         except (ValueError, OSError) as error:
             show_warning(str(error))
             return
-        self.files = files
-        self.output_dir = out
-        self.precomputed = {}
-        state = self._read_state()
-        start = 0
-        if state.get("input_dir") == str(Path(self._input.value).resolve()):
-            names = [f.name for f in files]
-            current = state.get("current")
-            start = names.index(current) if current in names else 0
-            saved = state.get("parameters", {})
-            if saved.get("method") in METHODS:
-                self.set_method(saved["method"], saved.get("model"))
-            for key in ("min_diameter_nm", "max_diameter_nm", "sensitivity"):
-                if key in saved:
-                    {"min_diameter_nm": self._min_d, "max_diameter_nm": self._max_d, "sensitivity": self._sensitivity}[
-                        key
-                    ].value = state["parameters"][key]
-            show_info(f"resuming grid session at {files[start].name} ({len(state.get('done', []))} saved)")
-        self.tables = self._load_saved_tables()
-        self.index = -1
-        self.go_to(start)
+        for message in core.warnings:
+            show_warning(message)
+        self.core = core
+        if core.resumed_done is not None:
+            self._show_settings(core.settings)
+            show_info(f"resuming grid session at {core.files[core.start].name} ({core.resumed_done} saved)")
+        self.go_to(core.start)
 
-    def _state_path(self) -> Path:
-        return self.output_dir / SESSION_FILE
-
-    def _read_state(self) -> dict[str, Any]:
-        path = self._state_path()
-        if not path.is_file():
-            return {}
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            show_warning(f"{path} is not valid JSON ({error}); starting the session from the first micrograph.")
-            return {}
-
-    def _write_state(self) -> None:
-        state = {
-            "input_dir": str(Path(self._input.value).resolve()),
-            "current": self.files[self.index].name if 0 <= self.index < len(self.files) else None,
-            "done": sorted(self.tables),
-            "parameters": self.parameters(),
-        }
-        self._state_path().write_text(json.dumps(state, indent=2))
-
-    # -- per-image output paths ------------------------------------------------------------------
-    def output_paths(self, path: Path) -> dict[str, Path]:
-        """Files saved for one micrograph: the CLI's per-image outputs plus the curation record.
-
-        ``labels``/``vesicles``/``overlay``/``marker`` are exactly what ``exo-vision tem``
-        writes (same stems); ``edits`` (the edit log CSV) and ``curation`` (morphology
-        overrides, JSON) are the curation additions.
-        """
-        from exo_vision.batch.image_outputs import output_names
-        from exo_vision.batch.runner import assign_stems
-
-        stem = assign_stems(self.files)[self.files.index(path)] if path in self.files else path.stem
-        paths = {key: self.output_dir / name for key, name in output_names(stem).items()}
-        paths["edits"] = self.output_dir / f"{stem}_edits.csv"
-        paths["curation"] = self.output_dir / f"{stem}_curation.json"
-        paths["table"] = paths["vesicles"]
-        return paths
-
-    def _load_saved_tables(self) -> dict[str, pd.DataFrame]:
-        tables = {}
-        for path in self.files:
-            table_path = self.output_paths(path)["table"]
-            if table_path.is_file():
-                tables[path.stem] = pd.read_csv(table_path)
-        return tables
-
-    # -- navigation ------------------------------------------------------------------------------
     def next(self) -> None:
         """Save the current micrograph and open the next one."""
         if self.index + 1 < len(self.files):
@@ -359,21 +263,22 @@ class GridSessionWidget(Container):
 
     def go_to(self, index: int) -> None:
         """Leave the current micrograph (saving it) and show micrograph ``index``."""
-        if not 0 <= index < len(self.files):
+        core = self.core
+        if core is None or not 0 <= index < len(core.files):
             return
         if self.worker is not None and self.worker.is_running:
             show_warning("still segmenting the current micrograph; wait for it before moving on")
             return
-        if 0 <= self.index < len(self.files):
+        if core.current is not None:
             self.save_current()
             self._remove_layers()
-        self.index = index
-        path = self.files[index]
-        self._position.value = f"{index + 1}/{len(self.files)}: {path.name}"
+        core.index = index
+        path = core.files[index]
+        self._position.value = f"{index + 1}/{len(core.files)}: {path.name}"
         self._previous.enabled = index > 0
         self._next.enabled = True
         self._save.enabled = True
-        self._write_state()
+        core.write_state()
         try:
             self._show_image(path)
         except ValueError as error:
@@ -388,16 +293,14 @@ class GridSessionWidget(Container):
         self.labels_layer = None
         self.image_layer = None
 
+    # -- layers and workers ------------------------------------------------------------------------
     def _show_image(self, path: Path) -> None:
-        from exo_vision.io import read_image
-
-        image = read_image(path, kind="tem")
-        self.file_pixel_size_nm[path] = image.pixel_size_nm
+        assert self.core is not None
+        image = self.core.read(path)
         data, kwargs, _ = image_layer_data(image)
         self.image_layer = self._viewer.add_image(data, **kwargs)
-        saved = self.output_paths(path)
-        if saved["labels"].is_file():
-            self._restore(saved)
+        if self.core.is_saved(path):
+            self._restore(path)
             return
         result = self.precomputed.pop(path, None)
         if result is not None:
@@ -431,53 +334,47 @@ class GridSessionWidget(Container):
         )
         self._viewer.layers.selection.active = self.labels_layer
 
-    def _restore(self, saved: dict[str, Path]) -> None:
-        """Bring back a saved, curated micrograph: its labels, overrides and edit log."""
-        labels = tifffile.imread(saved["labels"]).astype(np.int32)
-        curation = json.loads(saved["curation"].read_text()) if saved["curation"].is_file() else {}
-        marker = json.loads(saved["marker"].read_text()) if saved["marker"].is_file() else {}
-        saved_px = curation.get("pixel_size_nm")
-        if saved_px and self.image_layer.metadata.get("pixel_size_nm") != saved_px:
+    def _restore(self, path: Path) -> None:
+        """Bring back a saved, curated micrograph: its labels, calibration, overrides and edit log."""
+        assert self.core is not None
+        saved = self.core.load_saved(path)
+        if saved.pixel_size_nm and self.image_layer.metadata.get("pixel_size_nm") != saved.pixel_size_nm:
             from exo_vision.plugins.calibration_widget import apply_pixel_size
 
-            apply_pixel_size(
-                self._viewer, self.image_layer, curation["pixel_size_nm"], source=curation["pixel_size_source"]
-            )
+            apply_pixel_size(self._viewer, self.image_layer, saved.pixel_size_nm, source=saved.pixel_size_source)
         self.labels_layer = add_vesicle_layer(
             self._viewer,
             self.image_layer,
-            labels,
+            saved.labels,
             pd.DataFrame({"label": pd.Series(dtype="int64")}),
-            polarity=curation.get("polarity") or marker.get("polarity"),
+            polarity=saved.polarity,
             extra_metadata={
-                "analysed_area_nm2": marker.get("analysed_area_nm2"),
-                "parameters": marker.get("parameters", self.parameters()),
+                "analysed_area_nm2": saved.analysed_area_nm2,
+                "parameters": saved.parameters if saved.parameters is not None else self.parameters(),
             },
         )
-        self.labels_layer.metadata["morphology_overrides"] = {
-            int(k): v for k, v in curation.get("morphology_overrides", {}).items()
-        }
-        if saved["edits"].is_file():
-            log = pd.read_csv(saved["edits"], keep_default_na=False)
-            self.labels_layer.metadata["edit_log"] = log.to_dict("records")
+        self.labels_layer.metadata["morphology_overrides"] = saved.morphology_overrides
+        self.labels_layer.metadata["edit_log"] = saved.edit_log
         measure_layer(self.labels_layer, self.image_layer)
         self._viewer.layers.selection.active = self.labels_layer
 
     def _precompute(self, index: int) -> None:
         """Segment micrograph ``index`` in the background so it is ready on arrival."""
-        if not 0 <= index < len(self.files):
+        core = self.core
+        if core is None or not 0 <= index < len(core.files):
             return
-        path = self.files[index]
-        if path in self.precomputed or self.output_paths(path)["labels"].is_file():
+        path = core.files[index]
+        if path in core.precomputed or core.is_saved(path):
             return
         if self.precompute_worker is not None and self.precompute_worker.is_running:
             return
+        parameters = self.parameters()
 
         def work() -> tuple[Path, Any]:
             from exo_vision.io import read_image
 
             image = read_image(path, kind="tem")
-            return path, run_analysis(image, self.parameters(), in_subprocess=not self.synchronous)
+            return path, run_analysis(image, parameters, in_subprocess=not self.synchronous)
 
         def store(item: tuple[Path, Any]) -> None:
             self.precomputed[item[0]] = item[1]
@@ -496,9 +393,10 @@ class GridSessionWidget(Container):
     # -- saving -----------------------------------------------------------------------------------
     def save_current(self) -> None:
         """Save the current micrograph's (curated) results and update the grid summary."""
-        if not 0 <= self.index < len(self.files) or self.image_layer not in self._viewer.layers:
+        core = self.core
+        if core is None or core.current is None or self.image_layer not in self._viewer.layers:
             return
-        path = self.files[self.index]
+        path = core.current
         # the session's own layer, or one made since (e.g. re-run in the segmentation widget after recalibrating)
         layer = find_derived(self._viewer, self.image_layer, ROLE)
         if layer is None:
@@ -506,84 +404,29 @@ class GridSessionWidget(Container):
                 show_warning(f"{path.name}: its vesicle layer was deleted; nothing saved")
             return
         self.labels_layer = layer
-        saved = self.output_paths(path)
-        image = image_data_from_layer(self.image_layer)
-        table = vesicle_table(layer)
-        self._write_outputs(path, image, np.asarray(layer.data), table, layer)
-        edit_log_frame(layer).to_csv(saved["edits"], index=False)
-        saved["curation"].write_text(
-            json.dumps(
-                {
-                    "polarity": layer.metadata.get("polarity"),
-                    "morphology_overrides": {
-                        str(k): v for k, v in layer.metadata.get("morphology_overrides", {}).items()
-                    },
-                    "pixel_size_nm": image.pixel_size_nm,
-                    "pixel_size_source": image.pixel_size_source,
-                },
-                indent=2,
-            )
-        )
-        self.tables[path.stem] = table
-        self._write_state()
+        core.save(path, curated_from_layer(layer, image_data_from_layer(self.image_layer)))
         self.update_summary()
-
-    def _write_outputs(self, path: Path, image: Any, labels: np.ndarray, table: pd.DataFrame, layer: Any) -> None:
-        """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker) for the curated result."""
-        from exo_vision._shared.atomic import sha256_file
-        from exo_vision.batch.image_outputs import write_image_outputs
-        from exo_vision.measure.size_stats import size_statistics
-        from exo_vision.tem_analysis import MicrographResult
-
-        saved = self.output_paths(path)
-        stem = saved["marker"].name[: -len("_done.json")]
-        area = layer.metadata.get("analysed_area_nm2")
-        area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
-        parameters = self.recorded_parameters(path, layer, image)
-        polarity = layer.metadata.get("polarity") or "bright"
-        result = MicrographResult(
-            labels=labels,
-            table=table,
-            rejected=pd.DataFrame({"reason": pd.Series(dtype=str)}),
-            statistics=size_statistics(
-                table,
-                analysed_area_nm2=area,
-                exclude_border=parameters["exclude_border"],
-                size_range_nm=tuple(parameters["size_range_nm"]),
-                n_boot=parameters["n_boot"],
-                rng=parameters["seed"],
-            ),
-            image_data=image,
-            parameters=parameters,
-            polarity=polarity,
-            analysed_area_nm2=float("nan") if area is None else area,
-        )
-        record = {
-            "input": str(path),
-            "stem": stem,
-            "input_sha256": sha256_file(path),
-            "parameters": parameters,
-            "shape": list(image.shape),
-            "pixel_size_nm": image.pixel_size_nm,
-            "pixel_size_source": image.pixel_size_source,
-            "polarity": polarity,
-            "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
-            "n_vesicles": int(len(table)),
-            "warnings": list(image.warnings),
-            "curated_in_gui": True,
-            "n_edits": len(layer.metadata.get("edit_log", [])),
-        }
-        write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
 
     def update_summary(self) -> None:
         """Redraw the running grid histogram and summary from every saved micrograph."""
-        from exo_vision.measure.size_stats import size_statistics
-
-        if not self.tables:
+        pooled = self.core.pooled_table() if self.core is not None else None
+        if pooled is None:
             self._summary.value = "nothing saved yet"
             return
-        pooled = pd.concat(self.tables.values(), ignore_index=True)
-        stats = size_statistics(pooled, n_boot=200)
-        self.statistics = stats
+        self.statistics = stats = size_statistics(pooled, n_boot=200)
         self._summary.value = f"{len(self.tables)} micrograph(s) saved; " + statistics_text(stats)
         self.plot.draw({"grid": pooled}, bin_width_nm=10.0, weighting="number")
+
+
+def curated_from_layer(layer: Any, image: Any) -> CuratedResult:
+    """What the session saves for a vesicle Labels layer on ``image``: labels, table, metadata, edit log."""
+    return CuratedResult(
+        image=image,
+        labels=np.asarray(layer.data),
+        table=vesicle_table(layer),
+        polarity=layer.metadata.get("polarity"),
+        analysed_area_nm2=layer.metadata.get("analysed_area_nm2"),
+        parameters=layer.metadata.get("parameters") or {},
+        morphology_overrides=layer.metadata.get("morphology_overrides", {}),
+        edit_log=layer.metadata.get("edit_log", []),
+    )

@@ -1,0 +1,132 @@
+"""A curated micrograph as plain data: its labels, vesicle table, morphology overrides and edit log, and
+how the grid session writes and reads it (the CLI's per-image files plus ``<stem>_edits.csv`` and
+``<stem>_curation.json``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exo_vision._shared.atomic import atomic_write_text
+from exo_vision.io.image_data import ImageData
+
+#: Columns of the edit log saved with curated results.
+EDIT_LOG_COLUMNS = ("time_utc", "action", "label", "detail")
+
+
+def edit_record(action: str, label: int | None, detail: str = "") -> dict[str, Any]:
+    """One curation edit (what, which label, when, in UTC to the second); ``label`` None is stored as -1."""
+    return {
+        "time_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "action": action,
+        "label": -1 if label is None else int(label),
+        "detail": detail,
+    }
+
+
+def edit_log_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Edit records as a tidy table (columns :data:`EDIT_LOG_COLUMNS`)."""
+    frame = pd.DataFrame.from_records(rows, columns=list(EDIT_LOG_COLUMNS))
+    return frame.astype({"time_utc": str, "action": str, "label": "int64", "detail": str})
+
+
+@dataclass
+class CuratedResult:
+    """What the user left on screen for one micrograph, ready to be saved.
+
+    Attributes
+    ----------
+    image : ImageData
+        The micrograph with the calibration in use (possibly changed by the user).
+    labels : (M, N) ndarray of int
+        Vesicle labels after curation.
+    table : pandas.DataFrame
+        Per-vesicle measurements of ``labels`` (morphology overrides applied).
+    polarity : str or None
+        ``"dark"`` or ``"bright"`` vesicles; None when unknown (saved as ``"bright"`` in the marker, as before).
+    analysed_area_nm2 : float or None
+        Area the counts refer to; None or a non-positive value when unknown.
+    parameters : dict
+        Analysis parameters the labels were made with (``MicrographResult.parameters``).
+    morphology_overrides : dict of int to str
+        Morphology the user set by hand, by label.
+    edit_log : list of dict
+        Edit records (:func:`edit_record`), oldest first.
+    """
+
+    image: ImageData
+    labels: np.ndarray
+    table: pd.DataFrame
+    polarity: str | None = None
+    analysed_area_nm2: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    morphology_overrides: dict[int, str] = field(default_factory=dict)
+    edit_log: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SavedMicrograph:
+    """A micrograph saved by the session, as read back to resume its curation.
+
+    ``pixel_size_nm`` / ``pixel_size_source`` are the calibration saved with the curation (None when the
+    curation file is missing); ``parameters`` is None when the done-marker records none.
+    """
+
+    labels: np.ndarray
+    polarity: str | None
+    analysed_area_nm2: float | None
+    parameters: dict[str, Any] | None
+    morphology_overrides: dict[int, str]
+    edit_log: list[dict[str, Any]]
+    pixel_size_nm: float | None
+    pixel_size_source: str | None
+
+
+def curation_json(curated: CuratedResult) -> str:
+    """Text of ``<stem>_curation.json``: polarity, morphology overrides and the calibration used."""
+    return json.dumps(
+        {
+            "polarity": curated.polarity,
+            "morphology_overrides": {str(k): v for k, v in curated.morphology_overrides.items()},
+            "pixel_size_nm": curated.image.pixel_size_nm,
+            "pixel_size_source": curated.image.pixel_size_source,
+        },
+        indent=2,
+    )
+
+
+def write_curation_record(curated: CuratedResult, *, edits: Path, curation: Path) -> None:
+    """Atomically write the edit log CSV and the curation JSON of one micrograph."""
+    atomic_write_text(edits, edit_log_table(curated.edit_log).to_csv(index=False))
+    atomic_write_text(curation, curation_json(curated))
+
+
+def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
+    """Read a saved micrograph back from its files (``labels``, ``marker``, ``curation``, ``edits``).
+
+    The labels file must exist; the others are optional.
+    """
+    import tifffile
+
+    labels = tifffile.imread(paths["labels"]).astype(np.int32)
+    curation = json.loads(paths["curation"].read_text()) if paths["curation"].is_file() else {}
+    marker = json.loads(paths["marker"].read_text()) if paths["marker"].is_file() else {}
+    edit_log: list[dict[str, Any]] = []
+    if paths["edits"].is_file():
+        edit_log = pd.read_csv(paths["edits"], keep_default_na=False).to_dict("records")
+    return SavedMicrograph(
+        labels=labels,
+        polarity=curation.get("polarity") or marker.get("polarity"),
+        analysed_area_nm2=marker.get("analysed_area_nm2"),
+        parameters=marker.get("parameters"),
+        morphology_overrides={int(k): v for k, v in curation.get("morphology_overrides", {}).items()},
+        edit_log=edit_log,
+        pixel_size_nm=curation.get("pixel_size_nm"),
+        pixel_size_source=curation.get("pixel_size_source"),
+    )

@@ -1,0 +1,377 @@
+"""The grid session without a GUI: one folder of micrographs (one grid), which one is current, which are
+saved, the settings and model in use, saving each curated micrograph in the files ``exo-vision tem``
+writes, and resuming a half-done session from its output folder.
+
+The napari dock (:mod:`exo_vision.plugins.grid_session_widget`) shows layers and runs workers; every
+decision about files and state is here, so a script or a test can drive a whole session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, sha256_file
+from exo_vision.batch.config import PARAMETER_NAMES, TemBatchConfig
+from exo_vision.io.image_data import ImageData
+from exo_vision.session.curation import CuratedResult, SavedMicrograph, read_saved, write_curation_record
+from exo_vision.tem_parameters import TemParameters
+
+logger = logging.getLogger(__name__)
+
+#: Session state file written in the output folder (what is done, where the user was).
+SESSION_FILE = "exo_vision_session.json"
+#: Keys of :meth:`TemBatchConfig.analysis_parameters` that concern reading the file, not analysing it.
+READING_PARAMETERS = ("pixel_size_nm", "frame", "scale_bar", "model_sha256", "save_rois")
+
+
+def list_micrographs(folder: str | Path) -> list[Path]:
+    """Micrograph files of a grid folder, sorted by name (non-recursive).
+
+    Exactly the files ``exo-vision tem <folder>`` analyses, so both name their outputs alike.
+
+    Raises
+    ------
+    ValueError
+        When the folder does not exist or holds no readable image.
+    """
+    from exo_vision.batch.runner import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"micrograph folder {folder} does not exist; choose the folder holding one grid's images.")
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(TEMP_PREFIX)
+    )
+    if not files:
+        raise ValueError(
+            f"no micrographs in {folder}: expected files ending in {', '.join(sorted(IMAGE_SUFFIXES))}; "
+            "choose another folder."
+        )
+    return files
+
+
+def analysis_kwargs(cli_parameters: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`~exo_vision.tem_analysis.analyse_micrograph` keyword arguments among
+    :meth:`TemBatchConfig.analysis_parameters` (the rest concern reading the file)."""
+    return {k: v for k, v in cli_parameters.items() if k not in READING_PARAMETERS}
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    """The settings a user chooses for a grid: segmentation method, model file and size range.
+
+    ``model`` is the model file as typed (empty, ``"."`` or a folder mean the shipped model).
+    The defaults are the CLI's (:class:`~exo_vision.tem_parameters.TemParameters`).
+    """
+
+    method: str = TemParameters().method
+    model: str = ""
+    min_diameter_nm: float = TemParameters().min_diameter_nm
+    max_diameter_nm: float = TemParameters().max_diameter_nm
+    sensitivity: float = TemParameters().sensitivity
+
+    def model_path(self) -> str | None:
+        """The chosen model file, or None for the shipped model (or a method without a model)."""
+        from exo_vision.segmentation.api import METHODS
+
+        if not METHODS[self.method].uses_model:
+            return None
+        value = self.model.strip()
+        return None if value in ("", ".") or Path(value).is_dir() else value
+
+    def config(self, **overrides: Any) -> TemBatchConfig:
+        """The ``exo-vision tem`` configuration matching these settings (plus ``overrides``)."""
+        values: dict[str, Any] = {
+            "method": self.method,
+            "model": self.model_path(),
+            "min_diameter_nm": float(self.min_diameter_nm),
+            "max_diameter_nm": float(self.max_diameter_nm),
+            "sensitivity": float(self.sensitivity),
+            "polarity": "auto",
+        }
+        values.update(overrides)
+        return TemBatchConfig(**values)
+
+    def parameters(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~exo_vision.tem_analysis.analyse_micrograph` for every micrograph
+        (lengths in nm): exactly those ``exo-vision tem`` passes for the same settings."""
+        return analysis_kwargs(self.config().analysis_parameters())
+
+    def resumed(self, saved: dict[str, Any]) -> GridSettings:
+        """These settings updated from a session file's ``parameters`` (unknown methods ignored)."""
+        from exo_vision.segmentation.api import METHODS
+
+        settings = self
+        if saved.get("method") in METHODS:
+            settings = replace(settings, method=saved["method"], model=saved.get("model") or "")
+        sizes = {k: saved[k] for k in ("min_diameter_nm", "max_diameter_nm", "sensitivity") if k in saved}
+        return replace(settings, **sizes)
+
+
+def check_output_folder(input_dir: str | Path, output_dir: str | Path | None) -> Path:
+    """The output folder of a session, created if missing.
+
+    Raises
+    ------
+    ValueError
+        When no output folder is chosen, or it is the micrographs folder (the results would be read back
+        as micrographs).
+    """
+    if output_dir is None or not str(output_dir) or Path(output_dir) == Path("."):
+        raise ValueError("choose an output folder for the grid's results")
+    out = Path(output_dir)
+    if out.resolve() == Path(input_dir).resolve():
+        raise ValueError(
+            "choose an output folder other than the micrographs folder (the results would be read back as micrographs)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+class GridSession:
+    """One grid being curated: its micrographs, the current one, the saved ones and the settings in use.
+
+    Open one with :meth:`open`; it resumes where the session file in the output folder says the user was.
+
+    Attributes
+    ----------
+    input_dir, output_dir : Path
+        The micrographs folder and the results folder.
+    files : list of Path
+        The micrographs, sorted by name (:func:`list_micrographs`).
+    index : int
+        Position of the current micrograph in ``files``; -1 before the first is shown.
+    settings : GridSettings
+        Method, model and size range used for micrographs not yet segmented.
+    tables : dict of str to pandas.DataFrame
+        Vesicle table of every saved micrograph, by file stem.
+    file_pixel_size_nm : dict of Path to float or None
+        Pixel size each micrograph's own file gives (what the CLI uses without ``--pixel-size-nm``).
+    precomputed : dict of Path to MicrographResult
+        Results computed ahead of time, used (and dropped) when their micrograph is shown.
+    """
+
+    def __init__(
+        self, input_dir: str | Path, output_dir: str | Path, files: list[Path], settings: GridSettings | None = None
+    ) -> None:
+        self.input_dir = Path(input_dir)
+        self.output_dir = Path(output_dir)
+        self.files = list(files)
+        self.settings = settings or GridSettings()
+        self.index = -1
+        self.tables: dict[str, pd.DataFrame] = {}
+        self.file_pixel_size_nm: dict[Path, float | None] = {}
+        self.precomputed: dict[Path, Any] = {}
+        #: Messages for the user about the session file (e.g. it could not be read).
+        self.warnings: list[str] = []
+        #: Number of micrographs the session file listed as saved when the session was resumed; None if new.
+        self.resumed_done: int | None = None
+        #: Where the user was when the session was last saved (0 for a new session).
+        self.start = 0
+
+    @classmethod
+    def open(
+        cls, input_dir: str | Path, output_dir: str | Path | None, settings: GridSettings | None = None
+    ) -> GridSession:
+        """Open a grid folder; resume the position and settings saved in the output folder's session file.
+
+        Raises
+        ------
+        ValueError
+            When the folder holds no micrographs or the output folder is missing or the micrographs folder.
+        OSError
+            When the output folder cannot be created.
+        """
+        files = list_micrographs(input_dir)
+        out = check_output_folder(input_dir, output_dir)
+        session = cls(input_dir, out, files, settings)
+        state = session.read_state()
+        if state.get("input_dir") == str(session.input_dir.resolve()):
+            session.settings = session.settings.resumed(state.get("parameters", {}))
+            session.resumed_done = len(state.get("done", []))
+            names = [f.name for f in files]
+            current = state.get("current")
+            session.start = names.index(current) if current in names else 0
+        session.tables = session.load_saved_tables()
+        return session
+
+    @property
+    def current(self) -> Path | None:
+        """The micrograph shown, or None."""
+        return self.files[self.index] if 0 <= self.index < len(self.files) else None
+
+    # -- session file ------------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        """The session file in the output folder."""
+        return self.output_dir / SESSION_FILE
+
+    def read_state(self) -> dict[str, Any]:
+        """The session file's content; empty (with a message in :attr:`warnings`) when missing or unreadable."""
+        path = self.state_path
+        if not path.is_file():
+            return {}
+        try:
+            state: dict[str, Any] = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            self.warnings.append(f"{path} is not valid JSON ({error}); starting the session from the first micrograph.")
+            return {}
+        return state
+
+    def write_state(self) -> None:
+        """Atomically record where the user is, what is saved, and the settings in use."""
+        state = {
+            "input_dir": str(self.input_dir.resolve()),
+            "current": self.current.name if self.current is not None else None,
+            "done": sorted(self.tables),
+            "parameters": self.settings.parameters(),
+        }
+        atomic_write_text(self.state_path, json.dumps(state, indent=2))
+
+    # -- per-image files ---------------------------------------------------------------------------
+    def output_paths(self, path: Path) -> dict[str, Path]:
+        """Files saved for one micrograph: the CLI's per-image outputs plus the curation record.
+
+        ``labels``/``vesicles``/``overlay``/``marker`` are exactly what ``exo-vision tem``
+        writes (same stems); ``edits`` (the edit log CSV) and ``curation`` (morphology
+        overrides, JSON) are the curation additions; ``table`` is ``vesicles``.
+        """
+        from exo_vision.batch.image_outputs import output_names
+        from exo_vision.batch.runner import assign_stems
+
+        stem = assign_stems(self.files)[self.files.index(path)] if path in self.files else path.stem
+        paths = {key: self.output_dir / name for key, name in output_names(stem).items()}
+        paths["edits"] = self.output_dir / f"{stem}_edits.csv"
+        paths["curation"] = self.output_dir / f"{stem}_curation.json"
+        paths["table"] = paths["vesicles"]
+        return paths
+
+    def is_saved(self, path: Path) -> bool:
+        """Whether the micrograph's labels are saved in the output folder."""
+        return self.output_paths(path)["labels"].is_file()
+
+    def load_saved_tables(self) -> dict[str, pd.DataFrame]:
+        """The vesicle table of every micrograph saved in the output folder, by file stem."""
+        tables = {}
+        for path in self.files:
+            table_path = self.output_paths(path)["table"]
+            if table_path.is_file():
+                tables[path.stem] = pd.read_csv(table_path)
+        return tables
+
+    def load_saved(self, path: Path) -> SavedMicrograph:
+        """Read a saved micrograph back (labels, overrides, edit log, calibration) to go on curating it."""
+        return read_saved(self.output_paths(path))
+
+    # -- analysing ---------------------------------------------------------------------------------
+    def read(self, path: Path) -> ImageData:
+        """Read micrograph ``path`` and remember the pixel size its file gives."""
+        from exo_vision.io import read_image
+
+        image = read_image(path, kind="tem")
+        self.file_pixel_size_nm[path] = image.pixel_size_nm
+        return image
+
+    def analyse(self, image: ImageData) -> Any:
+        """Segment and measure ``image`` with the session's settings, in this process.
+
+        Returns
+        -------
+        MicrographResult
+        """
+        from exo_vision.tem_analysis import analyse_micrograph
+
+        return analyse_micrograph(image, **self.settings.parameters())
+
+    # -- saving ------------------------------------------------------------------------------------
+    def recorded_parameters(self, path: Path, made_with: dict[str, Any], image: ImageData) -> dict[str, Any]:
+        """The parameters saved in a micrograph's done-marker, in the form ``exo-vision tem`` records.
+
+        They are the analysis parameters the labels were made with (``made_with``), and the pixel size as
+        an override only when the user changed the file's own calibration; so ``exo-vision tem <grid>
+        --out <out> --resume`` with the same settings finds these results complete and skips them.
+        """
+        known = {k: v for k, v in made_with.items() if k in PARAMETER_NAMES}
+        overrides: dict[str, Any] = {**self.settings.config().to_dict(), **known}
+        file_px = self.file_pixel_size_nm.get(path)
+        overrides["pixel_size_nm"] = (
+            None
+            if image.pixel_size_nm is None or (file_px is not None and np.isclose(image.pixel_size_nm, file_px))
+            else float(image.pixel_size_nm)
+        )
+        return TemBatchConfig(**overrides).analysis_parameters()
+
+    def save(self, path: Path, curated: CuratedResult) -> None:
+        """Save one curated micrograph: the edit log and curation record, then the CLI's per-image files
+        (done-marker last), then the session file.
+
+        Every file is written atomically, and the marker only after the rest, so a micrograph with a
+        marker always has its whole record.
+        """
+        saved = self.output_paths(path)
+        write_curation_record(curated, edits=saved["edits"], curation=saved["curation"])
+        self._write_outputs(path, curated)
+        self.tables[path.stem] = curated.table
+        self.write_state()
+
+    def _write_outputs(self, path: Path, curated: CuratedResult) -> None:
+        """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker)."""
+        from exo_vision.batch.image_outputs import write_image_outputs
+        from exo_vision.measure.size_stats import size_statistics
+        from exo_vision.tem_analysis import MicrographResult
+
+        stem = self.output_paths(path)["marker"].name[: -len("_done.json")]
+        area = curated.analysed_area_nm2
+        area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
+        image, table = curated.image, curated.table
+        parameters = self.recorded_parameters(path, curated.parameters, image)
+        polarity = curated.polarity or "bright"
+        result = MicrographResult(
+            labels=curated.labels,
+            table=table,
+            rejected=pd.DataFrame({"reason": pd.Series(dtype=str)}),
+            statistics=size_statistics(
+                table,
+                analysed_area_nm2=area,
+                exclude_border=parameters["exclude_border"],
+                size_range_nm=tuple(parameters["size_range_nm"]),
+                n_boot=parameters["n_boot"],
+                rng=parameters["seed"],
+            ),
+            image_data=image,
+            parameters=parameters,
+            polarity=polarity,
+            analysed_area_nm2=float("nan") if area is None else area,
+        )
+        record = {
+            "input": str(path),
+            "stem": stem,
+            "input_sha256": sha256_file(path),
+            "parameters": parameters,
+            "shape": list(image.shape),
+            "pixel_size_nm": image.pixel_size_nm,
+            "pixel_size_source": image.pixel_size_source,
+            "polarity": polarity,
+            "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
+            "n_vesicles": int(len(table)),
+            "warnings": list(image.warnings),
+            "curated_in_gui": True,
+            "n_edits": len(curated.edit_log),
+        }
+        write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
+
+    # -- summary -----------------------------------------------------------------------------------
+    def pooled_table(self) -> pd.DataFrame | None:
+        """Every saved micrograph's vesicles in one table, or None when nothing is saved."""
+        if not self.tables:
+            return None
+        return pd.concat(self.tables.values(), ignore_index=True)

@@ -1,0 +1,25 @@
+"""Where a grid session writes a fine-tuned model, and how its before/after figures read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
+
+from exo_vision.learn.grid_models import MODELS_FOLDER, comparison_text, new_model_path
+
+
+def test_new_models_go_in_the_grids_output_folder_named_by_time(tmp_path):
+    path = new_model_path(tmp_path, now=dt.datetime(2026, 3, 4, 5, 6, 7))
+    assert path == Path(tmp_path) / MODELS_FOLDER / "grid_model_20260304_050607.onnx"
+
+
+def test_comparison_reads_before_to_after_with_missing_figures_as_dashes():
+    result = SimpleNamespace(
+        before={"f1": 0.5, "precision": float("nan"), "recall": None},
+        after={"f1": 0.75, "precision": 0.8, "recall": 0.123456},
+        validation=[SimpleNamespace(name="a.tif"), SimpleNamespace(name="b.tif")],
+    )
+    assert comparison_text(result) == (
+        "held-out curated micrographs (a.tif, b.tif):\nF1 0.500 -> 0.750, precision - -> 0.800, recall - -> 0.123"
+    )

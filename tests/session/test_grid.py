@@ -1,0 +1,163 @@
+"""The GUI-free grid session driven alone (no viewer): open a grid of generated micrographs, analyse,
+record a curation edit, save, resume from the output folder, and check the files and the edit log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from exo_vision.batch.config import TemBatchConfig
+from exo_vision.session.curation import EDIT_LOG_COLUMNS, CuratedResult, edit_log_table, edit_record
+from exo_vision.session.grid import SESSION_FILE, GridSession, GridSettings
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+PIXEL_SIZE_NM = 2.0
+EDIT_TIME = "2026-01-01T00:00:00+00:00"
+
+
+def _grid(tmp_path: Path, n: int) -> tuple[Path, Path]:
+    """``n`` calibrated generated micrographs g0.tif, g1.tif, ... and an output folder path beside them."""
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for i in range(n):
+        image, _ = make_synthetic_tem(
+            (384, 384), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=6, scale_bar=False, rng=50 + i
+        )
+        resolution = (1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM)
+        tifffile.imwrite(grid / f"g{i}.tif", image, imagej=True, resolution=resolution, metadata={"unit": "nm"})
+    return grid, tmp_path / "out"
+
+
+def _curate_by_deleting(session: GridSession, path: Path) -> tuple[CuratedResult, int]:
+    """Analyse ``path`` and delete its first vesicle, as a user would in the Curation dock."""
+    image = session.read(path)
+    result = session.analyse(image)
+    assert len(result.table) >= 2, "the generated micrograph should give several vesicles"
+    victim = int(result.table["label"].iloc[0])
+    labels = np.where(result.labels == victim, 0, result.labels)
+    table = result.table[result.table["label"] != victim].reset_index(drop=True)
+    edit = {**edit_record("delete", victim), "time_utc": EDIT_TIME}
+    curated = CuratedResult(
+        image=image,
+        labels=labels,
+        table=table,
+        polarity=result.polarity,
+        analysed_area_nm2=result.analysed_area_nm2,
+        parameters=result.parameters,
+        morphology_overrides={int(table["label"].iloc[0]): "cup"},
+        edit_log=[edit],
+    )
+    return curated, victim
+
+
+@pytest.mark.slow
+def test_a_session_driven_without_a_viewer_saves_resumes_and_the_cli_keeps_it(tmp_path):
+    from exo_vision.cli.main import main
+
+    grid, out = _grid(tmp_path, 2)
+    session = GridSession.open(grid, out)
+    g0, g1 = session.files
+    assert (session.start, session.index, session.resumed_done, session.tables) == (0, -1, None, {})
+
+    session.index = 0
+    session.write_state()
+    curated, victim = _curate_by_deleting(session, g0)
+    session.save(g0, curated)
+    names = {p.name for p in out.iterdir()}
+    assert {f"g0_{s}" for s in ("labels.tif", "vesicles.csv", "overlay.png", "done.json", "edits.csv")} <= names
+    assert not any(n.startswith("g1_") for n in names) and not any(n.startswith(".exo-vision-tmp") for n in names)
+    np.testing.assert_array_equal(tifffile.imread(out / "g0_labels.tif"), curated.labels)
+    saved_table = pd.read_csv(out / "g0_vesicles.csv")
+    assert victim not in set(saved_table["label"]) and len(saved_table) == len(curated.table)
+    assert (out / "g0_edits.csv").read_text() == f"time_utc,action,label,detail\n{EDIT_TIME},delete,{victim},\n"
+    kept = int(curated.table["label"].iloc[0])
+    curation = json.loads((out / "g0_curation.json").read_text())
+    assert curation == {
+        "polarity": curated.polarity,
+        "morphology_overrides": {str(kept): "cup"},
+        "pixel_size_nm": PIXEL_SIZE_NM,
+        "pixel_size_source": curated.image.pixel_size_source,
+    }
+    marker = json.loads((out / "g0_done.json").read_text())
+    assert marker["curated_in_gui"] is True and marker["n_edits"] == 1
+    assert marker["n_vesicles"] == len(curated.table)
+    assert marker["parameters"] == TemBatchConfig().analysis_parameters()  # what the CLI records by default
+
+    session.index = 1  # the user moves on; the session file says where they are
+    session.write_state()
+    state = json.loads((out / SESSION_FILE).read_text())
+    assert (state["current"], state["done"]) == ("g1.tif", ["g0"])
+    before = {p.name: p.read_bytes() for p in out.glob("g0_*")}
+
+    resumed = GridSession.open(grid, out, GridSettings(min_diameter_nm=99.0))
+    assert (resumed.start, resumed.resumed_done, set(resumed.tables)) == (1, 1, {"g0"})
+    assert resumed.settings == GridSettings()  # the saved settings replace the ones passed in
+    assert resumed.is_saved(g0) and not resumed.is_saved(g1)
+    saved = resumed.load_saved(g0)
+    np.testing.assert_array_equal(saved.labels, curated.labels)
+    assert saved.edit_log == [{"time_utc": EDIT_TIME, "action": "delete", "label": victim, "detail": ""}]
+    assert saved.morphology_overrides == {kept: "cup"} and saved.polarity == curated.polarity
+    assert saved.parameters == marker["parameters"] and saved.pixel_size_nm == PIXEL_SIZE_NM
+
+    assert main(["tem", str(grid), "--out", str(out), "--resume", "--workers", "1"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert (run["n_done"], run["n_skipped"], run["n_failed"]) == (1, 1, 0)  # g0 kept as curated, g1 analysed
+    assert {p.name: p.read_bytes() for p in out.glob("g0_*")} == before
+
+
+def test_a_broken_session_file_starts_over_with_a_message(tmp_path):
+    grid, out = _grid(tmp_path, 2)
+    out.mkdir()
+    (out / SESSION_FILE).write_text("{not json")
+    session = GridSession.open(grid, out)
+    assert session.start == 0 and session.resumed_done is None
+    assert len(session.warnings) == 1 and "is not valid JSON" in session.warnings[0]
+
+
+def test_a_session_from_another_grid_is_not_resumed(tmp_path):
+    grid, out = _grid(tmp_path, 2)
+    out.mkdir()
+    state = {"input_dir": "/elsewhere", "current": "g1.tif", "done": [], "parameters": {"sensitivity": 0.9}}
+    (out / SESSION_FILE).write_text(json.dumps(state))
+    session = GridSession.open(grid, out)
+    assert session.start == 0 and session.settings == GridSettings()
+
+
+@pytest.mark.parametrize("output", [None, "", "."])
+def test_opening_needs_an_output_folder(tmp_path, output):
+    grid, _ = _grid(tmp_path, 1)
+    with pytest.raises(ValueError, match="choose an output folder"):
+        GridSession.open(grid, output)
+
+
+def test_the_output_folder_cannot_be_the_micrographs_folder(tmp_path):
+    grid, _ = _grid(tmp_path, 1)
+    with pytest.raises(ValueError, match="other than the micrographs folder"):
+        GridSession.open(grid, grid)
+    assert not list(grid.glob("*.json"))
+
+
+def test_settings_give_the_cli_parameters_and_the_model_in_use(tmp_path):
+    cli = TemBatchConfig()
+    settings = GridSettings()
+    assert settings.config().analysis_parameters() == cli.analysis_parameters()
+    model = tmp_path / "grid_model.onnx"
+    assert GridSettings(method="unet", model=".").model_path() is None  # an empty file field
+    assert GridSettings(method="unet", model=str(tmp_path)).model_path() is None
+    assert GridSettings(method="unet", model=str(model)).model_path() == str(model)
+    assert GridSettings(method="classical", model=str(model)).model_path() is None
+    resumed = settings.resumed({"method": "classical", "sensitivity": 0.7, "min_diameter_nm": 25.0})
+    assert (resumed.method, resumed.sensitivity, resumed.min_diameter_nm) == ("classical", 0.7, 25.0)
+    assert settings.resumed({"method": "no-such-method"}).method == settings.method
+
+
+def test_an_empty_edit_log_still_has_its_columns_and_types():
+    table = edit_log_table([])
+    assert tuple(table.columns) == EDIT_LOG_COLUMNS and str(table["label"].dtype) == "int64"
+    record = edit_record("add", None, "drawn")
+    assert (record["label"], record["detail"]) == (-1, "drawn") and record["time_utc"].endswith("+00:00")
