@@ -59,6 +59,11 @@ def _upsample(map_small: np.ndarray, shape: tuple[int, int], interpolation: int)
     return cv2.resize(map_small, (shape[1], shape[0]), interpolation=interpolation)
 
 
+def _sample(crop: np.ndarray, maps: tuple[np.ndarray, np.ndarray], interpolation: int) -> np.ndarray:
+    """``crop`` sampled at the (x, y) positions ``maps`` (edge values repeated beyond it)."""
+    return cv2.remap(crop, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
 def full_resolution_labels(
     labels_small: np.ndarray, foreground_small: np.ndarray, *, shape: tuple[int, int], threshold: float
 ) -> np.ndarray:
@@ -102,32 +107,11 @@ def full_resolution_labels(
         src_y = np.clip((rows + 0.5) / scale_y - 0.5, 0, small_m - 1) - r0
         src_x = np.clip((cols + 0.5) / scale_x - 0.5, 0, small_n - 1) - c0
         map_x, map_y = np.meshgrid(src_x.astype(np.float32), src_y.astype(np.float32))
-        fg = (
-            cv2.remap(foreground_small[r0:r1, c0:c1], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            > threshold
-        )
-        own = (
-            cv2.remap(
-                (territory[r0:r1, c0:c1] == label).view(np.uint8),
-                map_x,
-                map_y,
-                cv2.INTER_NEAREST,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-            > 0
-        )
-        inside = fg & own
+        maps = (map_x, map_y)
+        fg = _sample(foreground_small[r0:r1, c0:c1], maps, cv2.INTER_LINEAR) > threshold
+        inside = fg & (_sample((territory[r0:r1, c0:c1] == label).view(np.uint8), maps, cv2.INTER_NEAREST) > 0)
         if not inside.any():  # an instance the threshold removes keeps its coarse footprint
-            inside = (
-                cv2.remap(
-                    (labels_small[r0:r1, c0:c1] == label).view(np.uint8),
-                    map_x,
-                    map_y,
-                    cv2.INTER_NEAREST,
-                    borderMode=cv2.BORDER_REPLICATE,
-                )
-                > 0
-            )
+            inside = _sample((labels_small[r0:r1, c0:c1] == label).view(np.uint8), maps, cv2.INTER_NEAREST) > 0
         block = labels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
         block[inside & (block == 0)] = label
     return labels
