@@ -93,6 +93,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--panel", metavar="FILE.toml", help="marker panel description (see below)")
     g = p.add_argument_group("lanes and markers")
     g.add_argument("--lanes", type=int, metavar="N", help="lanes per strip (default: found automatically)")
+    g.add_argument(
+        "--gel",
+        action="store_true",
+        help="the images are gels with wells: find the gel, its well rows and combs, take the lanes from the wells "
+        "and report bands only inside the gel, below its wells",
+    )
     g.add_argument("--lane-names", metavar="A,B,...", help="lane names left to right, e.g. lysate,exo1,exo2")
     g.add_argument(
         "--reference-lane", metavar="NAME", help="lysate lane for ratios (default: 'lysate' or the first lane)"
@@ -319,13 +325,15 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
 
     Both outputs (``stem_bands.csv``, ``stem_annotated.png``) appear together or not at all.
     """
+    from exo_vision.blot.gel import quantify_gel
     from exo_vision.blot.quantify import quantify_blot
     from exo_vision.figures.blot import annotated_blot
 
     img = _read(path, getattr(args, "max_megapixels", None))
     polarity = img.polarity if args.polarity == "auto" else args.polarity
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
-    result = quantify_blot(
+    quantify = quantify_gel if getattr(args, "gel", False) else quantify_blot
+    result = quantify(
         img.data,
         polarity=polarity,
         max_value=max_value,
@@ -481,6 +489,7 @@ def run(args: argparse.Namespace) -> int:
         "argv": sys.argv,
         "parameters": {
             "lanes": args.lanes,
+            "gel": bool(getattr(args, "gel", False)),
             "lane_names": lane_names,
             "reference_lane": reference,
             "ug_loaded": ug_map,

@@ -148,3 +148,17 @@ def test_real_subprocess(folder, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "1 image(s): 1 quantified, 0 failed" in res.stdout
     assert (out / "dilution_bands.csv").exists()
+
+
+def test_gel_option_takes_lanes_from_the_wells_and_reports_nothing_on_them(tmp_path):
+    from tests.blot.test_gel import BANDS, WELL_ROWS, on_wells, synthetic_gel
+
+    tifffile.imwrite(tmp_path / "gel.tif", synthetic_gel())
+    out = tmp_path / "out"
+    assert main(["blot", str(tmp_path / "gel.tif"), "--gel", "--polarity", "bright", "--out", str(out)]) == 0
+    bands = pd.read_csv(out / "gel_bands.csv")
+    present = bands[bands.present]
+    assert len(present) == len(BANDS)  # the planted bands, each in its tier and lane
+    assert sorted(zip(present.strip, present.lane)) == sorted((t + 1, k + 1) for t, k, _ in BANDS)
+    assert not on_wells(present, WELL_ROWS, margin=5)
+    assert json.loads((out / "run.json").read_text())["parameters"]["gel"] is True
