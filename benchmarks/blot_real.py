@@ -32,6 +32,8 @@ bands red = matched, magenta = phantom; lanes blue).
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import logging
 import sys
 import time
@@ -305,7 +307,7 @@ def ladder_and_saturation(data: Path) -> None:
         print(f"   {f.name}: {len(res.lanes)} lanes; saturated bands flagged: {len(sat)} of {len(res.bands)} reported")
 
 
-def run(data: Path, png: Path | None) -> int:
+def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
     if not (data / "blots").is_dir():
         print(f"{data} not found: nothing to do (real images are not shipped)")
         return 1
@@ -341,6 +343,9 @@ def run(data: Path, png: Path | None) -> int:
             f"F1 {2 * tot_p * tot_r / max(tot_p + tot_r, 1e-9):.3f}; median F1 {part.f1.median():.3f} (bar >= 0.90)"
         )
     ladder_and_saturation(data)
+    if json_path is not None:
+        tables = {"hand_truth": table.to_dict(orient="records"), "gels": gels.to_dict(orient="records")}
+        json_path.write_text(json.dumps(tables, default=float))
     return 0
 
 
@@ -353,9 +358,12 @@ def main_for(run_data, doc: str, png_help: str) -> None:
         help="folder holding gels/ and blots/ (default ../shared/data)",
     )
     parser.add_argument("--png", default=None, help=png_help)
+    if "json_path" in inspect.signature(run_data).parameters:
+        parser.add_argument("--json", type=Path, default=None, help="also write the tables to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    sys.exit(run_data(Path(args.data), None if args.png is None else Path(args.png)))
+    extra = {"json_path": args.json} if getattr(args, "json", None) is not None else {}
+    sys.exit(run_data(Path(args.data), None if args.png is None else Path(args.png), **extra))
 
 
 def main() -> None:

@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--skip-16mp", action="store_true", help="leave out the 4096 x 4096 size")
     parser.add_argument("--skip-batch", action="store_true", help="leave out the exo-vision tem throughput run")
     parser.add_argument("--method", default=TemBatchConfig().method, help="segmentation method (default: the default)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the per-size figures to this JSON file")
     args = parser.parse_args()
 
     work = Path(args.work_dir)
@@ -160,6 +161,12 @@ def main() -> None:
         f"wall, {per_size_cpu.get(2048, float('nan')):.3f} s CPU"
     )
 
+    if args.json is not None:
+        figures = {
+            str(side): {"median_s": per_size[side], "min_s": per_size_min[side], "cpu_s": per_size_cpu[side]}
+            for side in sizes
+        }
+        args.json.write_text(json.dumps({"method": args.method, "per_size": figures, "peak_rss_mb": peak_rss_mb()}))
     if args.skip_batch:
         return
     # 2: throughput of the real command.
