@@ -317,10 +317,14 @@ def band_background(
                 pixels, o_bottom, max(border_px, STAIRCASE_POOL_ROWS), upward=False, avoid=avoid
             ) or (vb, yb)
             vb = float(to_level(np.array([vb]))[0])
-    if va is None or vb is None:
-        level = va if va is not None else vb
-        assert level is not None, "a band's background is read on at least one side"
-        return np.full(n, float(level))
+    if va is None or vb is None:  # the band touches a lane end: the other side's level
+        for level in (va, vb):
+            if level is not None:
+                return np.full(n, level)
+        raise ValueError(
+            f"band rows {o_top}..{o_bottom} have no border rows on either side for background; "
+            "use a taller lane or background='rolling_ball'"
+        )
     rows = np.arange(top, bottom)
     line = va + (vb - va) * (rows - ya) / (yb - ya)
     if gap_profile is None:

@@ -234,6 +234,22 @@ def _sniff(path: Path) -> str | None:
     return None
 
 
+def _format_from_suffix(path: Path, suffix: str) -> str:
+    """The reader of a file whose content has no known signature, from its extension (EM and MRC files)."""
+    if suffix in _EM_SUFFIXES and suffix != ".emd":
+        return _EM_SUFFIXES[suffix]
+    if suffix in _MRC_SUFFIXES:
+        return "mrc"
+    if suffix in (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".scn", ".emd"):
+        raise ImageReadError(
+            path,
+            f"has the extension {path.suffix} but its content is not a {path.suffix.lstrip('.').upper()} "
+            "image (wrong signature: a renamed text or other file?)",
+            "Open the original file exported by the instrument or imaging software",
+        )
+    raise ImageReadError(path, "is not in a recognised image format", f"Export it as one of: {_SUPPORTED}")
+
+
 def _decode(path: Path, *, max_megapixels: float | None = None) -> RawImage:
     """Dispatch to a format reader; turn library failures into ImageReadError."""
     suffix = path.suffix.lower()
@@ -245,28 +261,13 @@ def _decode(path: Path, *, max_megapixels: float | None = None) -> RawImage:
             f"could not be opened ({type(exc).__name__}: {exc})",
             "Check that you may read the file and that its disk or network share is available",
         ) from exc
-    fmt = sniffed
-    if sniffed is None:
-        if suffix in _EM_SUFFIXES and suffix != ".emd":
-            fmt = _EM_SUFFIXES[suffix]
-        elif suffix in _MRC_SUFFIXES:
-            fmt = "mrc"
-        elif suffix in (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".scn", ".emd"):
-            raise ImageReadError(
-                path,
-                f"has the extension {path.suffix} but its content is not a {path.suffix.lstrip('.').upper()} "
-                "image (wrong signature: a renamed text or other file?)",
-                "Open the original file exported by the instrument or imaging software",
-            )
-        else:
-            raise ImageReadError(path, "is not in a recognised image format", f"Export it as one of: {_SUPPORTED}")
+    fmt = sniffed if sniffed is not None else _format_from_suffix(path, suffix)
     if fmt == "hdf5":
         if suffix != ".emd":
             raise ImageReadError(
                 path, "is an HDF5 file but not a Velox/EMD file (.emd)", f"Export the image as one of: {_SUPPORTED}"
             )
         fmt = "emd"
-    assert fmt is not None  # every unrecognised file was refused above
     try:
         return _run_reader(fmt, path, max_megapixels)
     except ImageReadError:

@@ -26,11 +26,12 @@ def _torch_convolutions(net: UNet) -> list[tuple[nn.Module, nn.BatchNorm2d | Non
     out: list[tuple[nn.Module, nn.BatchNorm2d | None]] = []
 
     def block(seq: nn.Module) -> None:
-        assert isinstance(seq, nn.Sequential)
+        layers = list(seq.children())
         for conv_at, norm_at in ((0, 1), (3, 4)):
-            norm = seq[norm_at]
-            assert isinstance(norm, nn.BatchNorm2d)
-            out.append((seq[conv_at], norm))
+            norm = layers[norm_at] if len(layers) > norm_at else None
+            if not isinstance(norm, nn.BatchNorm2d):
+                raise TypeError(f"a U-Net block is not convolution, batch norm, ReLU, convolution, batch norm: {seq}")
+            out.append((layers[conv_at], norm))
 
     for down in net.down:
         block(down)
@@ -84,8 +85,7 @@ def unet_from_onnx(onnx_path: str | Path, *, base: int, depth: int) -> UNet:
             else np.zeros(w.shape[1 if node.op_type == "ConvTranspose" else 0], np.float32)
         )
         prefix = names[id(conv)]
-        weight = conv.weight
-        assert isinstance(weight, torch.Tensor)
+        weight = conv.get_parameter("weight")
         if tuple(weight.shape) != w.shape:
             raise ValueError(f"{onnx_path}: convolution {prefix} has shape {w.shape}, expected {tuple(weight.shape)}")
         state[f"{prefix}.weight"] = torch.from_numpy(np.array(w, np.float32))

@@ -294,12 +294,18 @@ class GridSessionWidget(Container):
         self.image_layer = None
 
     # -- layers and workers ------------------------------------------------------------------------
+    def _open_session(self) -> GridSession:
+        """The open grid's session core (micrographs are only shown once a grid is open)."""
+        if self.core is None:
+            raise RuntimeError("no grid is open: choose the micrograph folder and the output folder, then Open")
+        return self.core
+
     def _show_image(self, path: Path) -> None:
-        assert self.core is not None
-        image = self.core.read(path)
+        core = self._open_session()
+        image = core.read(path)
         data, kwargs, _ = image_layer_data(image)
         self.image_layer = self._viewer.add_image(data, **kwargs)
-        if self.core.is_saved(path):
+        if core.is_saved(path):
             self._restore(path)
             return
         result = self.precomputed.pop(path, None)
@@ -336,8 +342,7 @@ class GridSessionWidget(Container):
 
     def _restore(self, path: Path) -> None:
         """Bring back a saved, curated micrograph: its labels, calibration, overrides and edit log."""
-        assert self.core is not None
-        saved = self.core.load_saved(path)
+        saved = self._open_session().load_saved(path)
         if saved.pixel_size_nm and self.image_layer.metadata.get("pixel_size_nm") != saved.pixel_size_nm:
             from exo_vision.plugins.calibration_widget import apply_pixel_size
 

@@ -530,7 +530,8 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             missing_reason or "No blot folder was given.",
             "Add --blot DIR, the --out folder of `exo-vision blot --panel FILE.toml`.",
         )
-    if not blot.has_panel:
+    summary, panel = blot.panel_summary, blot.panel
+    if summary is None or panel is None or not blot.has_panel:
         out.append(
             _missing(
                 "Marker panel",
@@ -540,8 +541,6 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             )
         )
     else:
-        summary, panel = blot.panel_summary, blot.panel
-        assert summary is not None and panel is not None  # the branch above handles a run without a panel
         ok = panel_pass(blot)
         out.append(
             f'<p><span class="badge {"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span> '

@@ -43,18 +43,17 @@ def dilate_disk(mask: np.ndarray, radius_px: float) -> np.ndarray:
     # V_hK(max(H_wK, V_(hK-1 - hK)(max(H_wK-1, ... V_(h1 - h2)(H_w1))))): each
     # H_w grows from the previous one, so every pass has a short kernel.
     rects = _disk_rectangles(r)
-    grown, acc, prev_w = m8, None, 0
-    for k, (w, h) in enumerate(rects):
+    first_w = rects[0][0]
+    grown = cv2.dilate(m8, np.ones((1, 2 * first_w + 1), np.uint8)) if first_w > 0 else m8
+    acc, prev_w = grown.copy(), first_w
+    for k in range(1, len(rects)):
+        w, h = rects[k]
         if w > prev_w:
             grown = cv2.dilate(grown, np.ones((1, 2 * (w - prev_w) + 1), np.uint8))
             prev_w = w
-        if acc is None:
-            acc = grown.copy()
-        else:
-            step = rects[k - 1][1] - h
-            acc = cv2.dilate(acc, np.ones((2 * step + 1, 1), np.uint8)) if step > 0 else acc
-            acc = cv2.max(acc, grown, dst=acc)
-    assert acc is not None  # a disk has at least one rectangle
+        step = rects[k - 1][1] - h
+        acc = cv2.dilate(acc, np.ones((2 * step + 1, 1), np.uint8)) if step > 0 else acc
+        acc = cv2.max(acc, grown, dst=acc)
     last_h = rects[-1][1]
     if last_h > 0:
         acc = cv2.dilate(acc, np.ones((2 * last_h + 1, 1), np.uint8))
