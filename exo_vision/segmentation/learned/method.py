@@ -137,7 +137,7 @@ def grow_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
 
 
 def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
-    """ "bright" when the vesicles' median grey level lies above their surroundings', else "dark"."""
+    """Polarity from the labels: "bright" when the vesicles' median grey level lies above their surroundings'."""
     if labels.max() == 0:
         return "bright"
     inside = labels > 0
