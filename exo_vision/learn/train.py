@@ -279,6 +279,38 @@ def _labels_from_targets(targets: np.ndarray) -> np.ndarray:
     return watershed(-targets[2].astype(np.float32), markers=cores, mask=fg).astype(np.int32)
 
 
+def initial_weights(init: Path | None, config: TrainConfig) -> tuple[dict | None, dict | None]:
+    """The state dict to start from, and the base model's summary when it is an exported ``.onnx`` model.
+
+    A ``.pt`` training checkpoint gives its ``"net"`` weights (no base model recorded:
+    it is the same run resumed by hand). An ``.onnx`` model is rebuilt in PyTorch
+    (:func:`exo_vision.learn.onnx_weights.unet_from_onnx`; its batch normalisations
+    were folded at export, so training keeps them frozen) and recorded in the new
+    card with its sha256.
+    """
+    if init is None:
+        return None, None
+    if init.suffix.lower() != ".onnx":
+        return torch.load(init, weights_only=False)["net"], None
+    from exo_vision.learn.onnx_weights import unet_from_onnx
+    from exo_vision.segmentation.learned.weights import load_card
+
+    card = load_card(init)
+    arch = card.card.get("architecture", {})
+    if (int(arch["base_channels"]), int(arch["depth"])) != (config.base, config.depth):
+        raise ValueError(
+            f"{init.name} is a U-Net of base {arch['base_channels']} and depth {arch['depth']}; "
+            f"pass --base {arch['base_channels']} --depth {arch['depth']} to continue training it"
+        )
+    if abs(card.working_scale_nm - config.working_scale_nm) > 1e-9:
+        raise ValueError(
+            f"{init.name} works at {card.working_scale_nm:g} nm/px; pass --working-scale-nm "
+            f"{card.working_scale_nm:g} to continue training it"
+        )
+    net = unet_from_onnx(card.onnx_path, base=config.base, depth=config.depth)
+    return net.state_dict(), {**card.summary(), "file": card.onnx_path.name}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m exo_vision.learn.train",
@@ -291,17 +323,21 @@ def main(argv: list[str] | None = None) -> int:
         "--init",
         type=Path,
         default=None,
-        help="start from the weights of this training checkpoint (fine-tuning) instead of random ones",
+        help="start from these weights instead of random ones: a training checkpoint (.pt) or an exported "
+        "model (.onnx, e.g. the shipped one; its batch normalisations stay frozen)",
     )
+    parser.add_argument("--version", default="1.0", help="the model's version, recorded in its card")
     defaults = TrainConfig()
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
     checkpoints = args.checkpoints or args.out.parent / f"{args.out.name}_checkpoints"
-    init = torch.load(args.init, weights_only=False)["net"] if args.init else None
+    init, base_model = initial_weights(args.init, config)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    net, history = train(config, checkpoint_dir=checkpoints, init_weights=init, log=logger.info)
+    net, history = train(
+        config, checkpoint_dir=checkpoints, init_weights=init, log=logger.info, frozen_batchnorm=base_model is not None
+    )
     validation = synthetic_validation(net, config)
     logger.info("synthetic validation: %s", json.dumps(validation))
     onnx_path, card_path = export_model(
@@ -311,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         history=history,
         validation={"synthetic": validation},
         command=" ".join(["python -m exo_vision.learn.train", *(argv if argv is not None else sys.argv[1:])]),
+        version=args.version,
+        base_model=base_model,
     )
     logger.info("wrote %s and %s", onnx_path, card_path)
     return 0

@@ -104,3 +104,37 @@ def test_checkpoint_average_is_the_mean_of_float_tensors():
     mean = average_state_dicts([a, b])
     assert torch.equal(mean["w"], torch.tensor([2.0, 4.0]))
     assert int(mean["n"]) == 7  # counters come from the last checkpoint
+
+
+@pytest.mark.slow
+def test_training_continues_from_an_exported_model_and_records_it_as_the_base(tmp_path):
+    """`train --init MODEL.onnx`: starts from exactly the model's weights, refuses another shape, names its base."""
+    torch = pytest.importorskip("torch")
+    from exo_vision.learn.export import export_model
+    from exo_vision.learn.onnx_weights import freeze_batchnorm
+    from exo_vision.learn.train import TrainConfig, initial_weights, main, train
+    from exo_vision.learn.unet import UNet
+
+    config = TrainConfig(
+        base=4, depth=3, patch_px=64, batch=2, steps=2, pool_size=4, refresh_every=2, refresh_count=1, threads=1
+    )
+    net, history = train(config, checkpoint_dir=tmp_path / "ckpt", log=lambda line: None)
+    onnx_path, _ = export_model(
+        net, tmp_path / "first", config=asdict(config), history=history, validation={}, command="t"
+    )
+    weights, base = initial_weights(onnx_path, config)
+    assert base is not None and base["file"] == "first.onnx" and len(base["sha256"]) == 64
+    rebuilt = UNet(base=4, depth=3)
+    rebuilt.load_state_dict(weights)
+    freeze_batchnorm(rebuilt.eval())
+    x = torch.from_numpy(np.random.default_rng(1).normal(0.5, 0.2, (1, 1, 64, 64)).astype(np.float32))
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), net(x), atol=1e-4)
+    with pytest.raises(ValueError, match="--base 4 --depth 3"):
+        initial_weights(onnx_path, TrainConfig(base=8, depth=3))
+    out = tmp_path / "second"
+    small = ["--base", "4", "--depth", "3", "--patch-px", "64", "--batch", "2", "--steps", "1", "--pool-size", "4"]
+    assert main(["--out", str(out), "--init", str(onnx_path), "--version", "1.1", *small]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["version"] == "1.1"
+    assert card["base_model"]["sha256"] == base["sha256"]
