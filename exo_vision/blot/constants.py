@@ -15,3 +15,8 @@ BACKGROUND_WINDOW_MIN_ROWS = 15
 BACKGROUND_WINDOW_MAX_FRACTION = 0.7
 #: Profiles shorter than this (rows) hold no band: a peak needs rows on both sides of it.
 MIN_PROFILE_ROWS = 5
+#: A lane position is on the lane grid when it lies within this fraction of a pitch of a whole number
+#: of pitches from a known lane (scanner and pipetting jitter stay well inside it).
+ON_GRID_TOLERANCE_PITCHES = 0.25
+#: Two lane centres closer than this fraction of a pitch (or of a lane width) are the same lane.
+SAME_LANE_PITCHES = 0.6

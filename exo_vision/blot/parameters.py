@@ -26,6 +26,8 @@ FRACTIONS = (
     "min_relative_prominence",
     "tall_keep_prominence",
     "end_lane_tolerance_pitches",
+    "lane_sizeable_peak_fraction",
+    "strong_lane_prominence_fraction",
     "gel_dark_fraction",
     "gel_bright_fraction",
     "gel_edge_margin_fraction",
@@ -89,6 +91,13 @@ class BlotParameters:
         A strong lane is a column-profile peak this many profile-noise SDs high.
     faint_lane_peak_noise_sds : float
         A faint lane (on the band rows of the strong lanes) is a peak this many noise SDs high.
+    lane_sizeable_peak_fraction : float
+        Column-profile peaks at least this fraction of the strongest's prominence are sizeable; the
+        third strongest sizeable peak is the reference of the strong lanes (so one or two saturated
+        lanes do not make the rest weak) ...
+    strong_lane_prominence_fraction : float
+        ... and a strong lane (which sets the lane width and pitch) reaches this fraction of that
+        reference's prominence.
     lane_window_band_heights : float
         The lane finder's background window, in heights (rows at half height) of the strip's
         strongest band: taller than any sharp band, much shorter than a blotch.
@@ -189,6 +198,8 @@ class BlotParameters:
     max_lane_tilt_deg: float = 3.0
     lane_peak_noise_sds: float = 8.0
     faint_lane_peak_noise_sds: float = 6.0
+    lane_sizeable_peak_fraction: float = 0.02
+    strong_lane_prominence_fraction: float = 0.1
     lane_window_band_heights: float = 5.0
     end_lane_tolerance_pitches: float = 0.3
     band_peak_noise_sds: float = 6.0
