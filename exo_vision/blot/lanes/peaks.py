@@ -125,8 +125,9 @@ def strong_lanes(top: StripTophat, params: BlotParameters = DEFAULT_BLOT_PARAMET
     """Strong lanes of a strip's top-hat (None when nothing lane-like is found).
 
     "Strong" lanes set the width and pitch. They are compared with the third strongest sizeable peak
-    (>= 2 % of the strongest), not the strongest, so one or two saturated lanes do not make the rest
-    "weak", while noise bumps never set the scale.
+    (``params.lane_sizeable_peak_fraction`` of the strongest, 2 % by default), not the strongest, so
+    one or two saturated lanes do not make the rest "weak", while noise bumps never set the scale; a
+    strong lane reaches ``params.strong_lane_prominence_fraction`` (10 %) of that reference.
     """
     prof = column_profile(top.th)
     # The noise of the maximum profile: column-to-column scatter of the top-hat before the mark
