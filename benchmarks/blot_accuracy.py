@@ -37,6 +37,7 @@ Usage::
 
     .venv/bin/python benchmarks/blot_accuracy.py            # 10 seeds of each kind
     .venv/bin/python benchmarks/blot_accuracy.py --seeds 3  # quick look
+    .venv/bin/python benchmarks/blot_accuracy.py --json results/blot_accuracy.json  # also as JSON
 
 (a) is also printed for ``--extra-dilution-seeds`` (default 30) further 8-bit
 dilution series (exo_vision's default method only), because the 8-bit
@@ -49,9 +50,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_record import write_json
 
 from exo_vision.blot.lanes import lanes_from_ranges
 from exo_vision.blot.parameters import BlotParameters
@@ -113,7 +116,23 @@ def strip_markers(blot) -> list[str]:
     return blot.truth.groupby("strip").marker.first().tolist()
 
 
-def run(seeds: int, first: int = 0) -> None:
+def _with_units(out: dict) -> dict:
+    """A method's printed metrics keyed with their unit: fractions (printed as %), counts, seconds."""
+    rec = {}
+    for key, value in out.items():
+        if key == "time for all images (s)":
+            rec[key] = float(value)
+        elif isinstance(value, float):
+            rec[f"{key} (fraction)"] = value
+        elif isinstance(value, (int, np.integer)):
+            rec[key if key.endswith("(count)") else f"{key} (count)"] = int(value)
+        else:
+            rec[f"{key} (counts)"] = value
+    return rec
+
+
+def run(seeds: int, first: int = 0) -> dict:
+    """Print the tables; return their figures (per method, and the rolling-ball smear shares)."""
     blots = []
     for seed in range(first, first + seeds):
         for export in ("raw", "inverted8"):
@@ -312,6 +331,7 @@ def run(seeds: int, first: int = 0) -> None:
             sb = b.bands[b.bands.marker == "CD63"].volume.to_numpy()
             if sa.size == sb.size and sa.size:
                 eaten.setdefault((method, export), []).extend(1 - sb / sa)
+    smear_removed = []
     print("\nShare of a CD63 smear's volume removed by a ball of radius 50 px, relative to the lane-profile")
     print("baseline on the same lanes and windows (median, range over lanes; negative = ball background lower):")
     for (method, export), vals in eaten.items():
@@ -319,6 +339,17 @@ def run(seeds: int, first: int = 0) -> None:
             f"  {method:13s} {export:9s} panels: {100 * np.median(vals):6.1f} %  "
             f"({100 * min(vals):.1f} to {100 * max(vals):.1f} %, {len(vals)} lanes)"
         )
+        smear_removed.append(
+            dict(
+                background=method,
+                export=export,
+                median_fraction=float(np.median(vals)),
+                min_fraction=float(min(vals)),
+                max_fraction=float(max(vals)),
+                lanes_count=len(vals),
+            )
+        )
+    wide_lane_kept = []
     print("  wide lane (120 px), Gaussian smear sigma 40 px, known volume (8-bit range / 16-bit range):")
     for amp, bg in ((150.0, 20.0), (15000.0, 2000.0)):
         img = np.full((400, 200), bg)
@@ -336,13 +367,22 @@ def run(seeds: int, first: int = 0) -> None:
             )
             true = amp * 40.0 * np.sqrt(2 * np.pi) * (r.bands.x_right_px.iloc[0] - r.bands.x_left_px.iloc[0])
             cells.append(f"{method} keeps {100 * r.bands.volume.max() / true:.1f} %")
+            wide_lane_kept.append(
+                dict(peak=amp, background_level=bg, background=method, kept_fraction=r.bands.volume.max() / true)
+            )
         print(f"    peak {amp:g} on {bg:g}: " + ", ".join(cells))
+    return {
+        "images_count": len(blots),
+        "methods": {n: _with_units(table[n]) for n in names},
+        "cd63_smear_removed_by_ball_radius_50_px": smear_removed,
+        "wide_lane_smear_kept": wide_lane_kept,
+    }
 
 
-def extra_dilution(first_seed: int, n: int) -> None:
+def extra_dilution(first_seed: int, n: int) -> dict | None:
     """(a) on further 8-bit dilution series: the distribution of the worst deviation per series."""
     if n <= 0:
-        return
+        return None
     devs = []
     for seed in range(first_seed, first_seed + n):
         blot = make_dilution_series(rng=seed, export="inverted8")
@@ -359,6 +399,13 @@ def extra_dilution(first_seed: int, n: int) -> None:
         f"exo_vision default: worst {100 * devs.max():.1f} %, median {100 * np.median(devs):.1f} %, "
         f"{int((devs > 0.10).sum())} of {devs.size} series over the 10 % bar"
     )
+    return {
+        "first_seed": first_seed,
+        "series_count": int(devs.size),
+        "worst_deviation_fraction": float(devs.max()),
+        "median_deviation_fraction": float(np.median(devs)),
+        "series_over_10_percent_count": int((devs > 0.10).sum()),
+    }
 
 
 def main() -> None:
@@ -371,10 +418,14 @@ def main() -> None:
         default=30,
         help="further 8-bit dilution series for (a) (default 30; 0 = none)",
     )
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    run(args.seeds, args.first_seed)
-    extra_dilution(1000, args.extra_dilution_seeds)
+    figures = run(args.seeds, args.first_seed)
+    extra = extra_dilution(1000, args.extra_dilution_seeds)
+    if args.json is not None:
+        figures.update(seeds=args.seeds, first_seed=args.first_seed, extra_8_bit_dilution=extra)
+        write_json(args.json, figures)
 
 
 if __name__ == "__main__":

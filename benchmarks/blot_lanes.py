@@ -26,6 +26,7 @@ Usage::
 
     .venv/bin/python benchmarks/blot_lanes.py             # 40 seeds x raw/8-bit
     .venv/bin/python benchmarks/blot_lanes.py --seeds 10  # quick look
+    .venv/bin/python benchmarks/blot_lanes.py --json results/blot_lanes.json  # also as JSON
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_record import write_json
 
 from exo_vision.blot.lanes import find_lanes, share_lanes, stacked
 from exo_vision.blot.signal import dust_mask, remove_dust, to_signal
@@ -124,6 +127,7 @@ def hand_built(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     t0 = time.perf_counter()
@@ -155,6 +159,19 @@ def main() -> None:
         f"({int(st.lanes_hit.sum())}/{int(st.n_true.sum())})"
     )
     print(f"lane count right, all strips               {right.mean():7.1%}   ({int(right.sum())}/{len(st)})")
+    figures: dict = {
+        "seeds": args.seeds,
+        "images_count": n_img,
+        "strips_count": len(st),
+        "lanes_count": int(st.n_true.sum()),
+        "time_s": secs,
+        "strip_tolerance_px": STRIP_TOLERANCE_PX,
+        "strips_found_fraction": float(st.found.mean()),
+        "extra_strips_count": extra,
+        "true_lanes_found_fraction": float(st.lanes_hit.sum() / st.n_true.sum()),
+        "lane_count_right_fraction": float(right.mean()),
+        "lane_count_right_by_group_fraction": {},
+    }
     for name, sel in (
         ("  strips with a blank end lane", st.blank_end),
         ("  strips without a blank end lane", ~st.blank_end),
@@ -165,12 +182,21 @@ def main() -> None:
     ):
         if sel.any():
             print(f"{name:<43}{right[sel].mean():7.1%}   ({int(right[sel].sum())}/{int(sel.sum())})")
+            figures["lane_count_right_by_group_fraction"][name.strip()] = float(right[sel].mean())
     if len(ln):
         print(
             f"lane-centre error (px), median / max        {ln.centre_err.median():.2f} / {ln.centre_err.max():.2f}"
             f"   ({len(ln)} lanes in strips with the right count)"
         )
         print(f"lane-edge error (px), median / max          {ln.edge_err.median():.2f} / {ln.edge_err.max():.2f}")
+        figures.update(
+            lanes_scored_count=len(ln),
+            lane_centre_error_median_px=float(ln.centre_err.median()),
+            lane_centre_error_max_px=float(ln.centre_err.max()),
+            lane_edge_error_median_px=float(ln.edge_err.median()),
+            lane_edge_error_max_px=float(ln.edge_err.max()),
+            by_lane_kind={},
+        )
         for name, sel in (
             ("  lanes with bands", ~ln.blank & ~ln.ladder),
             ("  ladder lanes", ln.ladder),
@@ -181,7 +207,15 @@ def main() -> None:
                     f"{name:<43}centre {ln.centre_err[sel].median():.2f} / {ln.centre_err[sel].max():.2f}, "
                     f"edge {ln.edge_err[sel].median():.2f} / {ln.edge_err[sel].max():.2f}   ({int(sel.sum())} lanes)"
                 )
+                figures["by_lane_kind"][name.strip()] = {
+                    "lanes_count": int(sel.sum()),
+                    "centre_error_median_px": float(ln.centre_err[sel].median()),
+                    "centre_error_max_px": float(ln.centre_err[sel].max()),
+                    "edge_error_median_px": float(ln.edge_err[sel].median()),
+                    "edge_error_max_px": float(ln.edge_err[sel].max()),
+                }
         print(f"lane width found - true (px), median        {ln.width_err.median():+.2f}")
+        figures["lane_width_error_median_px"] = float(ln.width_err.median())
     wrong = st[~right]
     if len(wrong):
         print(
@@ -193,6 +227,14 @@ def main() -> None:
             ),
             "(* = blank end lane)",
         )
+    figures["wrong_lane_counts"] = [
+        {
+            "true_count": int(r.n_true),
+            "found_count": None if np.isnan(r.n_found) else int(r.n_found),
+            "blank_end": bool(r.blank_end),
+        }
+        for r in wrong.itertuples()
+    ]
     # hand-built strips: rectangles with exactly known column ranges
     rng = np.random.default_rng(7)
     errs = []
@@ -222,6 +264,16 @@ def main() -> None:
         f"{np.median(e[:, 0]):.2f} / {e[:, 0].max():.2f} px; edge error median / max "
         f"{np.median(e[:, 1]):.2f} / {e[:, 1].max():.2f} px"
     )
+    if args.json is not None:
+        figures["hand_built"] = {
+            "strips_count": n,
+            "count_right_count": n_right,
+            "centre_error_median_px": float(np.median(e[:, 0])),
+            "centre_error_max_px": float(e[:, 0].max()),
+            "edge_error_median_px": float(np.median(e[:, 1])),
+            "edge_error_max_px": float(e[:, 1].max()),
+        }
+        write_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Run::
 
     .venv/bin/python benchmarks/scalebar_accuracy.py            # 200 images
     .venv/bin/python benchmarks/scalebar_accuracy.py --n 40 --seed 1000
+    .venv/bin/python benchmarks/scalebar_accuracy.py --json results/scalebar_accuracy.json  # also as JSON
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import argparse
 import os
 import time
 from collections import Counter
+from pathlib import Path
+
+from bench_record import write_json
 
 from exo_vision.calibration.scalebar import read_scale_bar
 from exo_vision.synthetic.scalebar import random_scale_bar_image
@@ -33,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=200, help="number of images (default 200)")
     parser.add_argument("--seed", type=int, default=100_000, help="first seed (default 100000)")
     parser.add_argument("--verbose", action="store_true", help="print every image that is not correct")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
     outcomes: Counter[str] = Counter()
@@ -86,6 +91,24 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "  not correct, by font/polarity: "
             + ", ".join(f"{k} {v}/{by_family[k]}" for k, v in sorted(failures.items()))
+        )
+    if args.json is not None:
+        write_json(
+            args.json,
+            {
+                "images_count": n,
+                "first_seed": args.seed,
+                "outcomes_fraction": {k: outcomes[k] / n for k in ("correct", "unreadable", "not found", "WRONG")},
+                "outcomes_count": {k: outcomes[k] for k in ("correct", "unreadable", "not found", "WRONG")},
+                "correct_tolerance_fraction": 0.01,
+                "seconds_per_image_wall_s": seconds / n,
+                "seconds_per_image_cpu_s": cpu_seconds / n,
+                "bar_length_error_median_px": length_errors[len(length_errors) // 2] if length_errors else None,
+                "bar_length_error_max_px": length_errors[-1] if length_errors else None,
+                "not_correct_by_font_polarity": {
+                    k: {"not_correct_count": v, "images_count": by_family[k]} for k, v in sorted(failures.items())
+                },
+            },
         )
     return 1 if outcomes["WRONG"] else 0
 

@@ -5,6 +5,7 @@ One job per module:
 * :mod:`~exo_vision.blot.signal` - polarity, signal orientation, dust specks
 * :mod:`~exo_vision.blot.strips` - membrane strips in an image
 * :mod:`~exo_vision.blot.parameters` - :class:`~exo_vision.blot.parameters.BlotParameters`, every method setting
+* :mod:`~exo_vision.blot.constants` - fixed numbers shared by the modules (MAD to SD, background window bounds)
 * :mod:`~exo_vision.blot.lanes` - lane geometry (:class:`~exo_vision.blot.lanes.Lane`), automatic or explicit
   (a package: geometry, profile, peaks, blanks, tilt, stacks, find)
 * :mod:`~exo_vision.blot.bands` - bands from lane profiles, band rows across lanes

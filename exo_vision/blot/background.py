@@ -51,6 +51,23 @@ SIDE_MARGIN_PX = 3
 #: Width of each side strip beside a lane, columns.
 SIDE_WIDTH_PX = 6
 
+#: Default rolling-ball (rolling-disk) radius, px.
+ROLLING_BALL_RADIUS_PX = DEFAULT_BLOT_PARAMETERS.rolling_ball_radius_px
+#: ImageJ's shrink factors: balls up to 10 px roll on the full image, up to 30 px on an image shrunk
+#: 2x, up to 100 px on one shrunk 4x ((largest radius px, factor) pairs) ...
+SHRINK_FACTORS = ((10, 1), (30, 2), (100, 4))
+#: ... and larger balls on one shrunk 8x.
+MAX_SHRINK_FACTOR = 8
+#: The shrunken image must keep at least this many pixels a side, else the ball rolls on the full image.
+MIN_SHRUNK_SIDE_PX = 4
+#: Gaussian smoothing (rows) of the side profiles: takes out pixel noise, keeps a membrane's curvature.
+SIDE_SMOOTH_ROWS = 3.0
+#: Fewest columns in a side strip: fewer give a profile as noisy as a single column.
+MIN_SIDE_WIDTH_PX = 3
+#: A side-strip curvature correction is applied only while it stays below this fraction of the band's
+#: net volume: a larger one means the side strip holds signal of its own (a neighbour's band).
+MAX_SIDE_CORRECTION_FRACTION = 0.25
+
 
 def check_method(method: str) -> str:
     """Return ``method`` if it is a known background method, else raise ValueError."""
@@ -59,7 +76,7 @@ def check_method(method: str) -> str:
     return method
 
 
-def rolling_ball_background(signal: np.ndarray, *, radius_px: float = 50.0) -> np.ndarray:
+def rolling_ball_background(signal: np.ndarray, *, radius_px: float = ROLLING_BALL_RADIUS_PX) -> np.ndarray:
     """ImageJ-style rolling-ball background of a bright-band image.
 
     Like ImageJ, large balls are rolled on a shrunken image (block minimum,
@@ -83,10 +100,10 @@ def rolling_ball_background(signal: np.ndarray, *, radius_px: float = 50.0) -> n
     if not radius_px > 0:
         raise ValueError(f"rolling-ball radius must be positive, got {radius_px!r} px")
     signal = np.asarray(signal, dtype=np.float32)
-    factor = 1 if radius_px <= 10 else 2 if radius_px <= 30 else 4 if radius_px <= 100 else 8
-    if factor > 1 and min(signal.shape) >= 4 * factor:
+    factor = next((f for r, f in SHRINK_FACTORS if radius_px <= r), MAX_SHRINK_FACTOR)
+    if factor > 1 and min(signal.shape) >= MIN_SHRUNK_SIDE_PX * factor:
         h, w = (signal.shape[0] // factor) * factor, (signal.shape[1] // factor) * factor
-        small = signal[:h, :w].reshape(h // factor, factor, w // factor, factor).min(axis=(1, 3))
+        small = signal[:h, :w].reshape(h // factor, factor, w // factor, factor).min(axis=(1, -1))
         bg_small = rolling_ball(small, radius=radius_px / factor)
         zoom = (signal.shape[0] / bg_small.shape[0], signal.shape[1] / bg_small.shape[1])
         bg = ndi.zoom(bg_small, zoom, order=1, mode="nearest", grid_mode=True)
@@ -98,7 +115,7 @@ def rolling_ball_background(signal: np.ndarray, *, radius_px: float = 50.0) -> n
     return np.minimum(bg.astype(np.float32), signal)
 
 
-def profile_rolling_disk(profile: np.ndarray, *, radius_px: float = 50.0) -> np.ndarray:
+def profile_rolling_disk(profile: np.ndarray, *, radius_px: float = ROLLING_BALL_RADIUS_PX) -> np.ndarray:
     """Rolling-ball background of a 1-D lane profile (Image Lab's "rolling disk").
 
     Parameters
@@ -128,7 +145,7 @@ def side_profiles(
     x_range_px: tuple[float, float] | None = None,
     margin_px: int = SIDE_MARGIN_PX,
     width_px: int = SIDE_WIDTH_PX,
-    smooth_rows: float = 3.0,
+    smooth_rows: float = SIDE_SMOOTH_ROWS,
 ) -> list[np.ndarray] | None:
     """Background profiles of the two narrow strips just beside a lane.
 
@@ -164,7 +181,7 @@ def side_profiles(
         One mean profile per side that fits inside ``x_range_px`` (None when
         neither fits); ``R`` is the lane's row count.
     """
-    if width_px < 3:
+    if width_px < MIN_SIDE_WIDTH_PX:
         raise ValueError(f"side strips need at least 3 columns, got width_px={width_px}")
     lo_x, hi_x = (0.0, float(signal.shape[1])) if x_range_px is None else x_range_px
     lo_x, hi_x = max(0.0, lo_x), min(float(signal.shape[1]), hi_x)
@@ -341,6 +358,6 @@ def band_background(
         corr = g[top:bottom] - (ga + (gb - ga) * (rows - ya) / (yb - ya))
         if best is None or abs(corr.sum()) < abs(best.sum()):
             best = corr
-    if best is not None and abs(best.sum()) <= 0.25 * abs(net):
+    if best is not None and abs(best.sum()) <= MAX_SIDE_CORRECTION_FRACTION * abs(net):
         line = line + best
     return line

@@ -16,6 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.constants import (
+    BACKGROUND_WINDOW_MAX_FRACTION,
+    BACKGROUND_WINDOW_MIN_ROWS,
+    MAD_TO_SD,
+    MIN_PROFILE_ROWS,
+)
 from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, lane_pixels
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
@@ -29,6 +35,31 @@ SMEAR_MERGE_VALLEY = DEFAULT_BLOT_PARAMETERS.smear_merge_valley_fraction
 SMEAR_MARKERS = DEFAULT_BLOT_PARAMETERS.smear_markers
 #: A band row is kept when its strongest lane reaches this fraction of the strip's strongest band.
 MIN_RELATIVE_PROMINENCE = DEFAULT_BLOT_PARAMETERS.min_relative_prominence
+
+#: A flat stretch holds no peak: a prominence below this fraction of the profile's range is refused ...
+MIN_PROMINENCE_OF_RANGE = 1e-6
+#: ... and the range itself is floored at this (a constant profile), so the bound stays positive.
+RANGE_FLOOR = 1e-12
+#: Shortest window (rows) over which a peak's prominence is measured: wider than a sharp band and its
+#: shoulders.
+MIN_PEAK_WINDOW_ROWS = 31
+#: Peaks are first collected at this fraction of the noise threshold, so the shoulders of a band that
+#: merge into it are found; the full threshold is applied to the merged band.
+CANDIDATE_PROMINENCE_FRACTION = 0.6
+#: A band's extent is where the profile crosses this fraction of its prominence (its foot, not its
+#: half height), so the integrated volume holds nearly all the band.
+BAND_EDGE_REL_HEIGHT = 0.97
+#: Within merged peaks, the extent is set by members at least this fraction of the strongest's
+#: prominence (noise bumps on a band's flank do not widen it).
+MERGED_MEMBER_PROMINENCE_FRACTION = 0.25
+#: Touching bands form one cluster when the valley between them stays above this fraction of the lower
+#: one ...
+CLUSTER_VALLEY_FRACTION = 0.25
+#: ... and above this many profile-noise SDs.
+CLUSTER_VALLEY_NOISE_SDS = 3
+#: A band row's window height is set by its members at least this fraction of its strongest member's
+#: prominence (faint bands have noisy extents).
+WINDOW_MEMBER_PROMINENCE_FRACTION = 0.1
 
 
 @dataclass
@@ -118,7 +149,7 @@ def profile_noise_sd(profile: np.ndarray) -> float:
     diff = np.diff(np.asarray(profile, dtype=np.float64))
     if diff.size == 0:
         return 0.0
-    return float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
+    return float(MAD_TO_SD * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
 
 
 def detect_bands(
@@ -158,19 +189,19 @@ def detect_bands(
     from scipy.signal import find_peaks, peak_widths  # slow to import: keep `exo-vision --help` fast
 
     profile = np.asarray(profile, dtype=np.float64)
-    if profile.size < 5:
+    if profile.size < MIN_PROFILE_ROWS:
         return []
     noise = profile_noise_sd(profile)
     flat, size = _flattened(profile, background_window_px)
     # a flat stretch (an 8-bit export's constant background has no noise at all) holds no peak:
     # never accept a prominence below a millionth of the profile's range
-    tiny = 1e-6 * max(float(np.ptp(profile)), 1e-12)
-    wlen = max(31, size)
-    idx, props = find_peaks(flat, prominence=max(k_noise * noise * 0.6, tiny), wlen=wlen)
+    tiny = MIN_PROMINENCE_OF_RANGE * max(float(np.ptp(profile)), RANGE_FLOOR)
+    wlen = max(MIN_PEAK_WINDOW_ROWS, size)
+    idx, props = find_peaks(flat, prominence=max(k_noise * noise * CANDIDATE_PROMINENCE_FRACTION, tiny), wlen=wlen)
     if idx.size == 0:
         return []
     data = (props["prominences"], props["left_bases"], props["right_bases"])
-    _, _, left, right = peak_widths(flat, idx, rel_height=0.97, prominence_data=data, wlen=wlen)
+    _, _, left, right = peak_widths(flat, idx, rel_height=BAND_EDGE_REL_HEIGHT, prominence_data=data, wlen=wlen)
     order = np.argsort(idx)
     peaks = _Peaks(idx[order], props["prominences"][order], left[order], right[order])
     merged = _grouped(flat, peaks, merge_valley)
@@ -187,9 +218,9 @@ def _flattened(profile: np.ndarray, background_window_px: int | None) -> tuple[n
     the opening lags a step (a membrane edge) by a row, which reads as a peak on the step.
     """
     smooth = ndi.gaussian_filter1d(profile, 1.0)
-    size = min(profile.size, max(15, int(0.7 * profile.size)))
+    size = min(profile.size, max(BACKGROUND_WINDOW_MIN_ROWS, int(BACKGROUND_WINDOW_MAX_FRACTION * profile.size)))
     if background_window_px is not None:
-        size = min(size, max(15, int(background_window_px)))
+        size = min(size, max(BACKGROUND_WINDOW_MIN_ROWS, int(background_window_px)))
     size = size - 1 if size % 2 == 0 else size
     base = ndi.maximum_filter1d(ndi.minimum_filter1d(smooth, size, mode="nearest"), size, mode="nearest")
     return smooth - base, size
@@ -228,7 +259,7 @@ def _grouped(flat: np.ndarray, peaks: _Peaks, merge_valley: float) -> list[list[
     merged: list[list[float]] = []
     for g, members in enumerate(groups):
         top = max(prom[m] for m in members)
-        keep = [m for m in members if prom[m] >= 0.25 * top]
+        keep = [m for m in members if prom[m] >= MERGED_MEMBER_PROMINENCE_FRACTION * top]
         a = max(limits[g], int(np.floor(min(left[m] for m in keep))))
         b = min(limits[g + 1] + 1, int(np.ceil(max(right[m] for m in keep))) + 1)
         merged.append([a, b, float(top), limits[g], limits[g + 1] + 1])
@@ -276,7 +307,7 @@ def _candidates(
             pa, pb, _, ph = spans[clusters[-1][-1]]
             gap = flat[pb - 1 : a + 1] if a + 1 > pb - 1 else flat[a:pb]
             valley = float(gap.min()) if gap.size else 0.0
-            if a <= pb + 1 and valley > max(0.25 * min(h, ph), 3 * noise):
+            if a <= pb + 1 and valley > max(CLUSTER_VALLEY_FRACTION * min(h, ph), CLUSTER_VALLEY_NOISE_SDS * noise):
                 clusters[-1].append(i)
                 continue
         clusters.append([i])
@@ -348,7 +379,7 @@ def band_rows(
         mids = {li: (m.y_top_px + m.y_bottom_px) / 2 for li, m in g.items()}
         # the strong members define the window height (faint bands have noisy extents)
         peak = max(m.prominence for m in g.values())
-        strong = {li: m for li, m in g.items() if m.prominence >= 0.1 * peak}
+        strong = {li: m for li, m in g.items() if m.prominence >= WINDOW_MEMBER_PROMINENCE_FRACTION * peak}
         rel_top = min(m.y_top_px - mids[li] for li, m in strong.items())
         rel_bottom = max(m.y_bottom_px - mids[li] for li, m in strong.items())
         rel_ctop = min(rel_top, min(m.cluster_top_px - mids[li] for li, m in strong.items()))

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from exo_vision.blot.background import BALL_METHODS, BORDER_PX, check_method
+from exo_vision.blot.constants import MAD_TO_SD
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,13 @@ LOD_FACTOR = DEFAULT_BLOT_PARAMETERS.lod_factor
 MIN_BOXES = 6
 #: At most this many blank boxes per lane.
 MAX_BOXES_PER_LANE = 60
+
+#: Blank boxes slide along a lane's free runs by 1/BOX_STEP_DIVISOR of their height (overlapping boxes,
+#: so a short run still yields several).
+BOX_STEP_DIVISOR = 4
+#: At most this many free pixels are pooled for the pixel-noise SD (a subsample; the SD is stable long
+#: before).
+MAX_NOISE_SAMPLE_PIXELS = 200_000
 
 
 @dataclass
@@ -100,7 +108,7 @@ def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
         if b - a < need:
             continue
         off = border_px if method in ("profile", "border") else 0
-        starts = np.arange(a + off, b - off - height + 1, max(1, height // 4))
+        starts = np.arange(a + off, b - off - height + 1, max(1, height // BOX_STEP_DIVISOR))
         if starts.size > MAX_BOXES_PER_LANE:
             starts = starts[np.linspace(0, starts.size - 1, MAX_BOXES_PER_LANE).astype(int)]
         for t in starts:
@@ -166,7 +174,7 @@ def blank_volume_noise(
 
     def robust(v):
         med = float(np.median(v))
-        return 1.4826 * float(np.median(np.abs(v - med))), med
+        return MAD_TO_SD * float(np.median(np.abs(v - med))), med
 
     vols = collect(height_px)
     if vols.size >= MIN_BOXES:
@@ -184,7 +192,7 @@ def blank_volume_noise(
     pix = np.concatenate(
         [np.diff(p.astype(np.float64), axis=1).ravel() for p in lanes_pixels if p.shape[1] > 1] or [np.zeros(1)]
     )
-    sd_px = 1.4826 * float(np.median(np.abs(pix - np.median(pix)))) / np.sqrt(2.0)
+    sd_px = MAD_TO_SD * float(np.median(np.abs(pix - np.median(pix)))) / np.sqrt(2.0)
     w = lanes_pixels[0].shape[1] if lanes_pixels else 1
     sd = sd_px * np.sqrt(height_px * w * (1.0 + height_px / (2.0 * border_px)))
     logger.warning("no band-free rows for blank boxes; volume noise taken from a white-noise model (less reliable)")
@@ -196,7 +204,7 @@ def free_pixel_noise_sd(
     lanes_busy: Sequence[Sequence[tuple[int, int]]],
     *,
     border_px: int = BORDER_PX,
-    max_pixels: int = 200_000,
+    max_pixels: int = MAX_NOISE_SAMPLE_PIXELS,
 ) -> float:
     """Pixel noise SD from side-by-side differences in the band-free rows of a strip's lanes.
 

@@ -24,6 +24,19 @@ from exo_vision.blot.strips import Strip
 #: Percentile of the smoothed image taken as its top level (a glove or label strip reaches it).
 TOP_PERCENTILE = 99.9
 
+#: A gel kept after its surround is dropped spans at least 1/MIN_GEL_SPAN_DIVISOR of each axis; less
+#: means nothing gel-like stands out of a surround, and the whole axis is kept.
+MIN_GEL_SPAN_DIVISOR = 4
+#: The gel's level is the median of the image's centre: from 1/GEL_LEVEL_CENTRE_DIVISOR to
+#: (GEL_LEVEL_CENTRE_DIVISOR - 1)/GEL_LEVEL_CENTRE_DIVISOR of each axis (its central quarter).
+GEL_LEVEL_CENTRE_DIVISOR = 4
+#: Shortest vertical closing (rows) that wells are read against: a median-filter footprint.
+MIN_WELL_WINDOW_ROWS = 3
+#: Floor of the gel's level in the well depth test (a black image), so the depth bound stays positive.
+LEVEL_FLOOR = 1e-9
+#: Well rows one row apart (a missed row in a tilted comb) are joined by a closing this many rows long.
+WELL_ROW_CLOSING_ROWS = 3
+
 
 @dataclass(frozen=True)
 class GelLayout:
@@ -62,7 +75,7 @@ def _border_span(profile: np.ndarray, off: np.ndarray, bridge_px: int) -> tuple[
     stop = n
     while stop > start and closed[stop - 1]:
         stop -= 1
-    if stop - start < max(1, n // 4):
+    if stop - start < max(1, n // MIN_GEL_SPAN_DIVISOR):
         return 0, n  # nothing like a gel in a surround: keep the whole axis
     return start, stop
 
@@ -83,7 +96,8 @@ def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAM
         ``(y_top, y_bottom, x_left, x_right)``, end-exclusive.
     """
     h, w = smooth.shape
-    level = float(np.median(smooth[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]))
+    q = GEL_LEVEL_CENTRE_DIVISOR
+    level = float(np.median(smooth[h // q : (q - 1) * h // q, w // q : (q - 1) * w // q]))
     top = float(np.percentile(smooth, TOP_PERCENTILE))
 
     def span(profile: np.ndarray) -> tuple[int, int]:
@@ -103,9 +117,9 @@ def _in_wells(smooth: np.ndarray, box: tuple[int, int, int, int], params: BlotPa
     """Pixels of the gel box ``well_min_depth_fraction`` of the gel's level below a vertical grey closing."""
     y0, y1, x0, x1 = box
     gel = smooth[y0:y1, x0:x1]
-    window = max(3, round(params.well_window_fraction * (y1 - y0)))
+    window = max(MIN_WELL_WINDOW_ROWS, round(params.well_window_fraction * (y1 - y0)))
     depth = ndi.grey_closing(gel, size=(window, 1)) - gel
-    return depth > params.well_min_depth_fraction * max(float(np.median(gel)), 1e-9)
+    return depth > params.well_min_depth_fraction * max(float(np.median(gel)), LEVEL_FLOOR)
 
 
 def well_columns(
@@ -154,7 +168,7 @@ def find_well_rows(
     reach = max(1, round(params.well_tilt_reach_fraction * height))
     fraction = ndi.binary_dilation(_in_wells(smooth, box, params), np.ones((2 * reach + 1, 1), bool)).mean(axis=1)
     rows = fraction >= params.well_min_column_fraction
-    rows = ndi.binary_closing(rows, np.ones(3, bool)) | rows
+    rows = ndi.binary_closing(rows, np.ones(WELL_ROW_CLOSING_ROWS, bool)) | rows
     lab, n = ndi.label(rows)
     wells = []
     for sl in ndi.find_objects(lab):

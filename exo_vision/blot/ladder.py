@@ -19,6 +19,9 @@ MARKER_WINDOWS_KDA: dict[str, tuple[float, float]] = {
     "calnexin": (80.0, 100.0),
 }
 
+#: The ladder fit is in log10(kDa): its inverse raises this base.
+LOG_BASE = 10.0
+
 
 @dataclass
 class MWCalibration:
@@ -44,7 +47,7 @@ class MWCalibration:
 
     def kda_at(self, y_px: float | np.ndarray) -> np.ndarray:
         """Molecular weight (kDa) at image row(s) ``y_px``."""
-        return 10.0 ** (self.intercept + self.slope * np.asarray(y_px, dtype=float))
+        return LOG_BASE ** (self.intercept + self.slope * np.asarray(y_px, dtype=float))
 
     def y_at(self, kda: float | np.ndarray) -> np.ndarray:
         """Image row(s) where a protein of ``kda`` runs."""

@@ -58,6 +58,9 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "reason": "object",
 }
 
+#: Default two-sided confidence level of the replicate ratios' interval.
+DEFAULT_CONFIDENCE = 0.95
+
 
 def expected_in_ev(marker: str) -> str:
     """``"present"``, ``"absent"`` or ``"unknown"`` for a marker name (case-insensitive)."""
@@ -167,7 +170,7 @@ def enrichment_table(
     return table[list(ENRICHMENT_COLUMNS)].astype(ENRICHMENT_COLUMNS)
 
 
-def replicate_stats(values: Sequence[float], *, confidence: float = 0.95) -> dict[str, float]:
+def replicate_stats(values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, float]:
     """Mean, SD, CV and t-based confidence interval of replicate ratios.
 
     Parameters

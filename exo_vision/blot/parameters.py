@@ -26,6 +26,8 @@ FRACTIONS = (
     "min_relative_prominence",
     "tall_keep_prominence",
     "end_lane_tolerance_pitches",
+    "lane_sizeable_peak_fraction",
+    "strong_lane_prominence_fraction",
     "gel_dark_fraction",
     "gel_bright_fraction",
     "gel_edge_margin_fraction",
@@ -43,6 +45,7 @@ FRACTIONS = (
 POSITIVE = (
     "rolling_ball_radius_px",
     "lod_factor",
+    "dust_noise_sds",
     "min_lane_width_px",
     "lane_peak_noise_sds",
     "faint_lane_peak_noise_sds",
@@ -76,6 +79,9 @@ class BlotParameters:
         Replace small bright specks before measuring.
     dust_max_size_px : int
         Largest speck (pixels) treated as dust.
+    dust_noise_sds : float
+        A speck stands at least this many pixel-noise SDs above the image's grey opening (a speck-free
+        background) around it.
     undo_staircase : bool
         For integer images whose pixel noise is below one grey level (8-bit exports), correct lane
         row means for rounding (:mod:`exo_vision.blot.quantisation`; ``"profile"`` background only).
@@ -89,6 +95,13 @@ class BlotParameters:
         A strong lane is a column-profile peak this many profile-noise SDs high.
     faint_lane_peak_noise_sds : float
         A faint lane (on the band rows of the strong lanes) is a peak this many noise SDs high.
+    lane_sizeable_peak_fraction : float
+        Column-profile peaks at least this fraction of the strongest's prominence are sizeable; the
+        third strongest sizeable peak is the reference of the strong lanes (so one or two saturated
+        lanes do not make the rest weak) ...
+    strong_lane_prominence_fraction : float
+        ... and a strong lane (which sets the lane width and pitch) reaches this fraction of that
+        reference's prominence.
     lane_window_band_heights : float
         The lane finder's background window, in heights (rows at half height) of the strip's
         strongest band: taller than any sharp band, much shorter than a blotch.
@@ -115,6 +128,8 @@ class BlotParameters:
         Only the slow part of that side profile is subtracted: a grey opening (then a mean) over this
         many lane widths of rows, so a band that reaches into the side strips is not subtracted from
         itself.
+    side_window_min_px : int
+        ... and over at least this many rows.
     background_window_lane_widths : float
         The slow background under a lane profile is a grey opening whose window is this many lane
         widths (at least 15 rows, at most 70 % of the lane): anything taller (a membrane seen through
@@ -183,12 +198,15 @@ class BlotParameters:
     lod_factor: float = 3.3
     remove_dust_specks: bool = True
     dust_max_size_px: int = 7
+    dust_noise_sds: float = 8.0
     undo_staircase: bool = True
     min_strip_height_px: int = 16
     min_lane_width_px: float = 6.0
     max_lane_tilt_deg: float = 3.0
     lane_peak_noise_sds: float = 8.0
     faint_lane_peak_noise_sds: float = 6.0
+    lane_sizeable_peak_fraction: float = 0.02
+    strong_lane_prominence_fraction: float = 0.1
     lane_window_band_heights: float = 5.0
     end_lane_tolerance_pitches: float = 0.3
     band_peak_noise_sds: float = 6.0
@@ -198,6 +216,7 @@ class BlotParameters:
     min_relative_prominence: float = 0.04
     subtract_sides: bool = True
     side_window_lane_widths: float = 1.0
+    side_window_min_px: int = 15
     background_window_lane_widths: float = 3.0
     background_window_band_heights: float = 6.0
     max_band_fraction: float = 0.95
@@ -229,7 +248,7 @@ class BlotParameters:
             _check_number(name, getattr(self, name), fraction=True)
         for name in POSITIVE:
             _check_number(name, getattr(self, name), fraction=False)
-        for name in ("border_px", "dust_max_size_px", "min_strip_height_px", "min_wells_per_row"):
+        for name in ("border_px", "dust_max_size_px", "min_strip_height_px", "min_wells_per_row", "side_window_min_px"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of pixels >= 1, got {value!r}")

@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, rolling_ball_background, side_profiles
 from exo_vision.blot.bands import band_rows, detect_bands, fixed_windows
+from exo_vision.blot.constants import BACKGROUND_WINDOW_MAX_FRACTION, BACKGROUND_WINDOW_MIN_ROWS, MIN_PROFILE_ROWS
 from exo_vision.blot.detection import NoiseEstimate, blank_volume_noise, free_pixel_noise_sd, white_noise_volume_sd
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
 from exo_vision.blot.lanes import Lane, find_lanes, gap_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
@@ -61,6 +62,9 @@ BAND_COLUMNS: dict[str, str] = {
     "saturated_px": "int64",
     "mw_kda": "float64",
 }
+
+#: The variance of a uniform rounding error of one grey level is 1/UNIFORM_VARIANCE_DIVISOR.
+UNIFORM_VARIANCE_DIVISOR = 12.0
 
 
 def empty_band_table() -> pd.DataFrame:
@@ -318,7 +322,7 @@ def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: Blo
     signal = to_signal(image, polarity=polarity)
     noise_px = pixel_noise_sd(signal)
     dust = (
-        dust_mask(signal, noise_sd=noise_px, max_size_px=params.dust_max_size_px)
+        dust_mask(signal, noise_sd=noise_px, max_size_px=params.dust_max_size_px, noise_sds=params.dust_noise_sds)
         if params.remove_dust_specks
         else np.zeros(signal.shape, bool)
     )
@@ -515,10 +519,10 @@ def _band_scale(profiles: list[np.ndarray]) -> float | None:
     """
     best = None
     for prof in profiles:
-        if prof.size < 5:
+        if prof.size < MIN_PROFILE_ROWS:
             continue
         smooth = ndi.gaussian_filter1d(prof, 1.0)
-        size = min(smooth.size, max(15, int(0.7 * smooth.size)))
+        size = min(smooth.size, max(BACKGROUND_WINDOW_MIN_ROWS, int(BACKGROUND_WINDOW_MAX_FRACTION * smooth.size)))
         flat = smooth - ndi.grey_opening(smooth, size=size - 1 + size % 2, mode="nearest")
         r = int(np.argmax(flat))
         if best is None or flat[r] > best[0]:
@@ -580,7 +584,7 @@ def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -
         if st.params.subtract_sides and sides:
             # only the slow part of the side background: a band wider than the lane (or tilted
             # across it) reaches into the side strips, and must not be subtracted from itself
-            size = max(15, int(st.params.side_window_lane_widths * lane.width_px)) | 1
+            size = max(st.params.side_window_min_px, int(st.params.side_window_lane_widths * lane.width_px)) | 1
             side = ndi.grey_opening(np.min(np.vstack(sides), axis=0), size=size, mode="nearest")
             prof = prof - ndi.uniform_filter1d(side, size, mode="nearest")
         out.append(prof)
@@ -776,7 +780,7 @@ def _noise(
         if st.integer_image:
             # an integer image cannot be known better than its quantisation step
             # (uniform rounding error, SD 1/sqrt(12) per pixel)
-            floor_sd = float(np.sqrt(height * pix[0].shape[1] / 12.0))
+            floor_sd = float(np.sqrt(height * pix[0].shape[1] / UNIFORM_VARIANCE_DIVISOR))
             if nz.sd_volume < floor_sd:
                 nz = NoiseEstimate(floor_sd, nz.mean_volume, nz.n_boxes, nz.source + " (quantisation floor)")
         cache[key] = nz

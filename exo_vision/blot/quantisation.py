@@ -69,6 +69,17 @@ FLANK_SLOPE = (0.1, 0.6)
 #: Flank rows used are at most this many grey levels above the lane's median row (its background).
 LOW_LEVELS = 2.5
 
+#: Rounding sums run over the levels within this many noise SDs of a value (the rest weigh < 1e-9).
+NOISE_REACH_SDS = 6
+#: The chance that two pixels of one level round apart is averaged over this many points of a level.
+DIFFER_GRID_POINTS = 2000
+#: Lanes shorter than this (rows) give no staircase estimate (the smoothed slope needs rows both sides).
+MIN_LANE_ROWS = 9
+#: The rounding curve is inverted on a grid of this many points per grey level.
+INVERSE_GRID_PER_LEVEL = 500
+#: Tilt of each flat plateau about its integer centre, so the inverse of an integer is that integer.
+PLATEAU_TILT = 1e-9
+
 
 def expected_quantised(x: np.ndarray, *, noise_sd: float) -> np.ndarray:
     """Mean of ``round(x + n)`` for Gaussian noise ``n`` of SD ``noise_sd``.
@@ -88,7 +99,7 @@ def expected_quantised(x: np.ndarray, *, noise_sd: float) -> np.ndarray:
     if not noise_sd > 0:
         raise ValueError(f"noise_sd must be positive, got {noise_sd!r}")
     x = np.asarray(x, dtype=np.float64)
-    reach = int(np.ceil(6 * noise_sd)) + 1
+    reach = int(np.ceil(NOISE_REACH_SDS * noise_sd)) + 1
     base = np.floor(x) - reach
     out = base.copy()
     for j in range(2 * reach + 1):
@@ -98,7 +109,7 @@ def expected_quantised(x: np.ndarray, *, noise_sd: float) -> np.ndarray:
 
 def _level_probabilities(x: np.ndarray, noise_sd: float) -> np.ndarray:
     """P(round(x + n) = floor(x) - R + j) for j = 0 .. 2R + 1, shape (len(x), 2R + 2)."""
-    reach = int(np.ceil(6 * noise_sd)) + 1
+    reach = int(np.ceil(NOISE_REACH_SDS * noise_sd)) + 1
     base = np.floor(x)[:, None] - reach + np.arange(2 * reach + 2)[None, :]
     upper = ndtr((base + 0.5 - x[:, None]) / noise_sd)
     lower = ndtr((base - 0.5 - x[:, None]) / noise_sd)
@@ -107,7 +118,7 @@ def _level_probabilities(x: np.ndarray, noise_sd: float) -> np.ndarray:
 
 def _differ_share(noise_sd: float) -> float:
     """P(two pixels of the same uniformly spread level round to different integers)."""
-    x = np.linspace(0.0, 1.0, 2001)[:-1]
+    x = np.linspace(0.0, 1.0, DIFFER_GRID_POINTS + 1)[:-1]
     probs = _level_probabilities(x, noise_sd)
     return float((1.0 - (probs**2).sum(axis=1)).mean())
 
@@ -144,7 +155,7 @@ def staircase_noise_sd(lanes_pixels: Sequence[np.ndarray]) -> float | None:
     differ = 0
     for pix in lanes_pixels:
         pix = np.asarray(pix, dtype=np.float64)
-        if pix.shape[0] < 9 or pix.shape[1] < 2:
+        if pix.shape[0] < MIN_LANE_ROWS or pix.shape[1] < 2:
             continue
         # slope of the smoothed profile, so a row's own plateau does not decide whether it counts
         profile = pix.mean(axis=1)
@@ -184,11 +195,11 @@ def linearise(means: np.ndarray, *, noise_sd: float) -> np.ndarray:
     if means.size == 0:
         return means.copy()
     lo, hi = np.floor(np.nanmin(means)) - 1, np.ceil(np.nanmax(means)) + 1
-    grid = np.linspace(lo, hi, int((hi - lo) * 500) + 1)
+    grid = np.linspace(lo, hi, int((hi - lo) * INVERSE_GRID_PER_LEVEL) + 1)
     g = expected_quantised(grid, noise_sd=noise_sd)
     # g is flat to machine precision on a plateau when the noise is tiny: tilt each plateau
     # about its integer centre so the inverse of an integer is that integer (the midpoint)
-    g = np.maximum.accumulate(g + 1e-9 * (grid - np.round(grid)))
+    g = np.maximum.accumulate(g + PLATEAU_TILT * (grid - np.round(grid)))
     return np.interp(means, g, grid)
 
 

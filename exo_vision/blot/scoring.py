@@ -21,6 +21,9 @@ MATCH_MIN_PX = 4
 #: Rows above and below a truth box whose mean gives its local background.
 BORDER_ROWS = 4
 
+#: Fewest pairs a Pearson r is computed from (two points always lie on a line).
+MIN_PEARSON_PAIRS = 3
+
 
 @dataclass
 class BandScore:
@@ -217,6 +220,6 @@ def fixed_box_volumes(signal: np.ndarray, boxes: pd.DataFrame) -> np.ndarray:
 def pearson(a, b) -> float:
     """Pearson r of two sequences (NaN for fewer than 3 pairs or no spread)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    if a.size < MIN_PEARSON_PAIRS or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])

@@ -13,12 +13,47 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.constants import MAD_TO_SD
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 logger = logging.getLogger(__name__)
 
 #: Dust specks are outlier blobs no larger than this (rows and columns, px).
 DUST_MAX_SIZE_PX = DEFAULT_BLOT_PARAMETERS.dust_max_size_px
+
+#: A speck stands this many pixel-noise SDs above its local opening (see BlotParameters.dust_noise_sds).
+DUST_NOISE_SDS = DEFAULT_BLOT_PARAMETERS.dust_noise_sds
+#: Smallest image side, px: fewer rows or columns cannot hold lanes.
+MIN_IMAGE_SIDE_PX = 8
+#: Percentiles and medians of a whole image are read on a subsample of about this many rows and columns.
+SAMPLE_SIDE = 256
+#: Low and high levels of the image for the polarity guess (robust to a few hot or dead pixels).
+POLARITY_PERCENTILES = (0.5, 99.5)
+#: The polarity guess reads the median on every MEDIAN_STRIDE-th row and column.
+MEDIAN_STRIDE = 4
+#: The image's spread (for the dust threshold) is this percentile less its median.
+SPREAD_PERCENTILE = 99.9
+#: A speck also stands this fraction of the image's spread above its opening (noise-free exports) ...
+DUST_SPREAD_FRACTION = 0.05
+#: ... and the threshold never falls to zero (a constant image).
+DUST_THRESHOLD_FLOOR = 1e-6
+#: Outliers are examined tile by tile, tiles of this many px a side ...
+TILE_PX = 32
+#: ... with this margin (px) around each (a speck on a tile's edge is seen whole) ...
+DUST_TILE_MARGIN_PX = 10
+#: ... and this one when specks are replaced (room for the ring around a speck on the margin).
+REPAIR_TILE_MARGIN_PX = 12
+#: The ring around a speck: its dilation by a square this many px a side, less the speck.
+RING_PX = 5
+#: Pixels touching by a corner are one speck.
+EIGHT_CONNECTED = np.ones((3, 3), bool)
+#: A component is a speck when this percentile of its ring's excess over the opening stays below half
+#: the threshold (a band's corner has band in a quarter or more of its ring).
+RING_EXCESS_PERCENTILE = 75
+#: The dust mask is dilated by this square (the blurred rim of a speck).
+MASK_DILATION = np.ones((3, 3), np.uint8)
+#: The pixel noise is read on a subsample of about this many pixels.
+NOISE_SAMPLE_PIXELS = 250_000
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -40,7 +75,7 @@ def check_image(image: np.ndarray) -> np.ndarray:
             f"a blot image must be 2-D (rows, columns), got shape {image.shape}; "
             "convert RGB exports to grey (exo_vision.io.read_image does) before quantifying"
         )
-    if image.shape[0] < 8 or image.shape[1] < 8:
+    if image.shape[0] < MIN_IMAGE_SIDE_PX or image.shape[1] < MIN_IMAGE_SIDE_PX:
         raise ValueError(f"a blot image of shape {image.shape} is too small to hold lanes; pass the whole blot")
     if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
         raise ValueError(f"a blot image must hold real numbers, got dtype {image.dtype}")
@@ -86,10 +121,12 @@ def guess_polarity(image: np.ndarray) -> str:
     {"bright", "dark"}
     """
     image = check_image(image)
-    lo, hi = np.percentile(image[:: max(1, image.shape[0] // 256), :: max(1, image.shape[1] // 256)], [0.5, 99.5])
+    lo, hi = np.percentile(
+        image[:: max(1, image.shape[0] // SAMPLE_SIDE), :: max(1, image.shape[1] // SAMPLE_SIDE)], POLARITY_PERCENTILES
+    )
     if hi <= lo:
         return "bright"
-    median = float(np.median(image[::4, ::4]))
+    median = float(np.median(image[::MEDIAN_STRIDE, ::MEDIAN_STRIDE]))
     return "dark" if (median - lo) / (hi - lo) > 0.5 else "bright"
 
 
@@ -125,7 +162,13 @@ def to_signal(image: np.ndarray, *, polarity: str, max_value: float | None = Non
     return np.float32(white) - data
 
 
-def dust_mask(signal: np.ndarray, *, noise_sd: float | None = None, max_size_px: int = DUST_MAX_SIZE_PX) -> np.ndarray:
+def dust_mask(
+    signal: np.ndarray,
+    *,
+    noise_sd: float | None = None,
+    max_size_px: int = DUST_MAX_SIZE_PX,
+    noise_sds: float = DUST_NOISE_SDS,
+) -> np.ndarray:
     """Find dust specks: small bright blobs far above their local floor.
 
     Bands and smears are wider than a lane's few pixels of rows and columns,
@@ -140,6 +183,8 @@ def dust_mask(signal: np.ndarray, *, noise_sd: float | None = None, max_size_px:
         Pixel noise standard deviation (estimated from the image if omitted).
     max_size_px : int
         Largest speck edge in pixels.
+    noise_sds : float
+        A speck pixel stands at least this many ``noise_sd`` above the image's grey opening.
 
     Returns
     -------
@@ -153,9 +198,9 @@ def dust_mask(signal: np.ndarray, *, noise_sd: float | None = None, max_size_px:
     med = cv2.morphologyEx(signal, cv2.MORPH_OPEN, np.ones((size, size), np.uint8))
     if noise_sd is None:
         noise_sd = pixel_noise_sd(signal)
-    sample = signal[:: max(1, signal.shape[0] // 256), :: max(1, signal.shape[1] // 256)]
-    spread = float(np.percentile(sample, 99.9) - np.median(sample))
-    threshold = max(8.0 * noise_sd, 0.05 * spread, 1e-6)
+    sample = signal[:: max(1, signal.shape[0] // SAMPLE_SIDE), :: max(1, signal.shape[1] // SAMPLE_SIDE)]
+    spread = float(np.percentile(sample, SPREAD_PERCENTILE) - np.median(sample))
+    threshold = max(noise_sds * noise_sd, DUST_SPREAD_FRACTION * spread, DUST_THRESHOLD_FLOOR)
     outlier = (signal - med) > threshold
     mask = np.zeros(signal.shape, bool)
     # Examine each 32 x 32 tile holding outliers (few on a real blot): a speck is a small
@@ -164,11 +209,17 @@ def dust_mask(signal: np.ndarray, *, noise_sd: float | None = None, max_size_px:
     tiles = _tiles_with(outlier)
     if tiles.size == 0:
         return mask
-    ring_k = np.ones((5, 5), np.uint8)
+    ring_k = np.ones((RING_PX, RING_PX), np.uint8)
     for ty, tx in tiles:
-        y0, y1 = max(0, ty * 32 - 10), min(signal.shape[0], ty * 32 + 42)
-        x0, x1 = max(0, tx * 32 - 10), min(signal.shape[1], tx * 32 + 42)
-        labels, n = ndi.label(outlier[y0:y1, x0:x1], structure=np.ones((3, 3), bool))
+        y0, y1 = (
+            max(0, ty * TILE_PX - DUST_TILE_MARGIN_PX),
+            min(signal.shape[0], (ty + 1) * TILE_PX + DUST_TILE_MARGIN_PX),
+        )
+        x0, x1 = (
+            max(0, tx * TILE_PX - DUST_TILE_MARGIN_PX),
+            min(signal.shape[1], (tx + 1) * TILE_PX + DUST_TILE_MARGIN_PX),
+        )
+        labels, n = ndi.label(outlier[y0:y1, x0:x1], structure=EIGHT_CONNECTED)
         for i, sl in enumerate(ndi.find_objects(labels), start=1):
             if sl is None:
                 continue
@@ -177,20 +228,20 @@ def dust_mask(signal: np.ndarray, *, noise_sd: float | None = None, max_size_px:
             comp = labels == i
             ring = cv2.dilate(comp.astype(np.uint8), ring_k).astype(bool) & ~comp
             excess = (signal[y0:y1, x0:x1] - med[y0:y1, x0:x1])[ring]
-            if excess.size and np.percentile(excess, 75) < 0.5 * threshold:
+            if excess.size and np.percentile(excess, RING_EXCESS_PERCENTILE) < 0.5 * threshold:
                 mask[y0:y1, x0:x1] |= comp
     if not mask.any():
         return mask
-    return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return cv2.dilate(mask.astype(np.uint8), MASK_DILATION).astype(bool)
 
 
-def _tiles_with(mask: np.ndarray, tile: int = 32) -> np.ndarray:
+def _tiles_with(mask: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
     """(row, column) indices of the ``tile`` x ``tile`` tiles holding any True pixel."""
     h, w = mask.shape
     th, tw = -(-h // tile), -(-w // tile)
     pad = np.zeros((th * tile, tw * tile), bool)
     pad[:h, :w] = mask
-    return np.argwhere(pad.reshape(th, tile, tw, tile).any(axis=(1, 3)))
+    return np.argwhere(pad.reshape(th, tile, tw, tile).any(axis=(1, -1)))
 
 
 def remove_dust(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -212,12 +263,18 @@ def remove_dust(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return signal
     clean = np.array(signal, dtype=np.float32, copy=True)
     tiles = _tiles_with(mask)
-    ring_k = np.ones((5, 5), np.uint8)
+    ring_k = np.ones((RING_PX, RING_PX), np.uint8)
     for ty, tx in tiles:
-        y0, y1 = max(0, ty * 32 - 12), min(signal.shape[0], ty * 32 + 44)
-        x0, x1 = max(0, tx * 32 - 12), min(signal.shape[1], tx * 32 + 44)
+        y0, y1 = (
+            max(0, ty * TILE_PX - REPAIR_TILE_MARGIN_PX),
+            min(signal.shape[0], (ty + 1) * TILE_PX + REPAIR_TILE_MARGIN_PX),
+        )
+        x0, x1 = (
+            max(0, tx * TILE_PX - REPAIR_TILE_MARGIN_PX),
+            min(signal.shape[1], (tx + 1) * TILE_PX + REPAIR_TILE_MARGIN_PX),
+        )
         sub = mask[y0:y1, x0:x1]
-        labels, _ = ndi.label(sub, structure=np.ones((3, 3), bool))
+        labels, _ = ndi.label(sub, structure=EIGHT_CONNECTED)
         patch = clean[y0:y1, x0:x1]
         for i, sl in enumerate(ndi.find_objects(labels), start=1):
             if sl is None:
@@ -242,8 +299,8 @@ def pixel_noise_sd(signal: np.ndarray) -> float:
     float
         Standard deviation of the pixel noise, in intensity units.
     """
-    step = max(1, int(np.sqrt(signal.size / 250_000)))
+    step = max(1, int(np.sqrt(signal.size / NOISE_SAMPLE_PIXELS)))
     sub = np.asarray(signal[::step, : signal.shape[1] // step * step], dtype=np.float32)
     diff = np.diff(sub, axis=1).ravel()
     mad = float(np.median(np.abs(diff - np.median(diff))))
-    return 1.4826 * mad / np.sqrt(2.0)
+    return MAD_TO_SD * mad / np.sqrt(2.0)

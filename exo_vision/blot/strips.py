@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.constants import MAD_TO_SD
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 #: A strip must be at least this many pixels tall (and wide).
@@ -50,6 +51,61 @@ MIN_INTERIOR_LEVEL = 0.1
 MEMBRANE_THRESHOLD = 0.3
 #: Pieces of one membrane (split by dark blotches) at least this fraction of the largest piece are joined to it.
 MIN_PIECE_FRACTION = 0.1
+
+#: A gap is a run of at least this many profile samples below the midpoint to the membrane level.
+MIN_GAP_SAMPLES = 3
+#: Profiles shorter than this hold no gap (too few samples for a floor and a membrane level).
+MIN_GAP_PROFILE_SAMPLES = 8
+#: The profile's high level (the membrane's upper range) is this percentile.
+HIGH_PERCENTILE = 90
+#: When the profile's median lies within this fraction of its range above its lowest level, gaps are most
+#: of the profile and the membrane level is the median of the upper half of the range.
+FLOOR_MEDIAN_FRACTION = 0.1
+#: Floor of a gap's scatter (a noise-free export's gap is constant), so the flatness test stays strict.
+GAP_SPREAD_FLOOR = 1e-6
+#: The membrane beside a gap is read this many samples away from it (skipping the 2 of its edge).
+NEAR_SIDE_REACH = 12
+#: A gap is flat: the membrane next to it stands at least this many gap-scatter SDs above it ...
+GAP_FLATNESS_SPREADS = 5.0
+#: ... and it sits within this fraction of the floor-to-membrane step of the image's darkest level.
+GAP_FLOOR_FRACTION = 0.25
+#: A cell's profile is read on about this many rows (columns) across it ...
+PROFILE_SAMPLES = 128
+#: ... as this percentile (a row that crosses membrane over a fifth of its length stays above the floor).
+PROFILE_PERCENTILE = 80
+#: Smoothing (px) of the profiles and of the block-averaged image the regions are found on.
+SMOOTHING_PX = 3
+#: Deepest recursion of the gap cuts (2^8 cells is far beyond any blot figure).
+MAX_CUT_DEPTH = 8
+#: An edge's slope needs at least this many columns (rows) where the edge is seen.
+MIN_EDGE_COLUMNS = 10
+#: Edge samples further than this many robust SDs from the fitted line (pen marks, bands on the edge)
+#: are dropped before the slope is refitted.
+EDGE_OUTLIER_SDS = 3
+#: Thin things (text, pen strokes, bridges across a gap) narrower than this opening are not membrane.
+MEMBRANE_OPENING = np.ones((5, 5), bool)
+#: A membrane fills at least this fraction of its bounding box (solid, not a scatter of pieces).
+MIN_SOLIDITY = 0.6
+#: The interior of a membrane's box is the box less 1/INNER_MARGIN_DIVISOR at each side (its central 80 %).
+INNER_MARGIN_DIVISOR = 10
+#: Percentiles of the interior: the low one stays above the gap, the two are close (a flat membrane).
+INTERIOR_PERCENTILES = (5, 40)
+#: The two long edges give a rotation only when their angles agree within this many degrees ...
+MAX_EDGE_DISAGREEMENT_DEG = 0.3
+#: ... and a rotation below this many degrees is taken as none.
+MIN_ROTATION_DEG = 0.2
+#: The membrane's side edges are read on its middle rows: from MIDDLE_ROWS[0] / MIDDLE_ROWS[2] to
+#: MIDDLE_ROWS[1] / MIDDLE_ROWS[2] of its height (the central fifth).
+MIDDLE_ROWS = (2, 3, 5)
+#: The end 1/EDGE_END_DIVISOR of an edge at each side is left out of its slope (rounded corners).
+EDGE_END_DIVISOR = 10
+#: Strip regions are found on a block-averaged copy of at most about this many pixels.
+REGION_SEARCH_PIXELS = 2.5e5
+#: The image's darkest level (the camera floor) is this percentile of the smoothed copy.
+FLOOR_PERCENTILE = 0.1
+#: Gaps are looked for at GAP_SEARCH_DIVISOR times the resolution of the region search (a cut line
+#: between strips can be a few pixels wide).
+GAP_SEARCH_DIVISOR = 4
 
 
 @dataclass
@@ -118,7 +174,7 @@ class _Gap:
     membrane: float
 
 
-def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_Gap]:
+def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = MIN_GAP_SAMPLES) -> list[_Gap]:
     """Floor-level gaps in a 1-D low-percentile profile (rows or columns of a cell).
 
     A gap is a run of samples below the midpoint between the profile's lowest
@@ -129,17 +185,17 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_
     gel's slightly darker rim or background between bright lanes, a shadow or
     a gradient is not a gap between strips).
     """
-    if profile.size < 8:
+    if profile.size < MIN_GAP_PROFILE_SAMPLES:
         return []
     low = float(profile.min())
-    high = float(np.percentile(profile, 90))
+    high = float(np.percentile(profile, HIGH_PERCENTILE))
     if high - low <= 0:
         return []
     # The membrane level: the median of the profile (membrane covers most of a blot), or,
     # when that median sits at the floor (gaps are most of the profile, as in a figure
     # montage), the median of the upper half of the range.
     membrane = float(np.median(profile))
-    if membrane - low < 0.1 * (high - low):
+    if membrane - low < FLOOR_MEDIAN_FRACTION * (high - low):
         membrane = float(np.median(profile[profile > low + 0.5 * (high - low)]))
     off = profile < low + 0.5 * (membrane - low)
     gaps = []
@@ -148,12 +204,18 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = 3) -> list[_
             continue
         gap = profile[a:b]
         level = float(np.median(gap))
-        spread = 1.4826 * float(np.median(np.abs(gap - level))) + 1e-6
+        spread = MAD_TO_SD * float(np.median(np.abs(gap - level))) + GAP_SPREAD_FLOOR
         # the membrane next to this gap (a few samples each side) sets the step
-        side = np.concatenate([profile[max(0, a - 12) : max(0, a - 2)], profile[b + 2 : b + 12]])
+        side = np.concatenate(
+            [profile[max(0, a - NEAR_SIDE_REACH) : max(0, a - 2)], profile[b + 2 : b + NEAR_SIDE_REACH]]
+        )
         near = float(np.median(side)) if side.size else membrane
         step = min(near, membrane) - level
-        if step < 5.0 * spread or step < 0.5 * (membrane - floor) or level - floor > 0.25 * (membrane - floor):
+        if (
+            step < GAP_FLATNESS_SPREADS * spread
+            or step < 0.5 * (membrane - floor)
+            or level - floor > GAP_FLOOR_FRACTION * (membrane - floor)
+        ):
             continue
         gaps.append(_Gap(a, b, level, membrane))
     return gaps
@@ -166,9 +228,9 @@ def _profile(block: np.ndarray, axis: int) -> np.ndarray:
     stays above the floor; text, pen strokes and dust cover less and do not.
     """
     other = block.shape[axis]
-    step = max(1, other // 128)
+    step = max(1, other // PROFILE_SAMPLES)
     sample = block[::step] if axis == 0 else block[:, ::step]
-    return ndi.uniform_filter1d(np.percentile(sample, 80, axis=axis), 3)
+    return ndi.uniform_filter1d(np.percentile(sample, PROFILE_PERCENTILE, axis=axis), SMOOTHING_PX)
 
 
 def _cut(
@@ -183,7 +245,7 @@ def _cut(
     """Recursively split ``box`` (y0, y1, x0, x1) at floor-level gaps; the leaves are cells of at most one strip."""
     y0, y1, x0, x1 = box
     block = signal[y0:y1, x0:x1]
-    if depth > 8 or block.shape[0] < min_size[0] or block.shape[1] < min_size[1]:
+    if depth > MAX_CUT_DEPTH or block.shape[0] < min_size[0] or block.shape[1] < min_size[1]:
         return [box]
     found = {}
     for axis in (1, 0):  # rows first (stacked strips), then columns (side by side)
@@ -208,16 +270,16 @@ def _cut(
 def _edge_slope(first: np.ndarray) -> float | None:
     """Robust slope (rows per column) of an edge given its row at each column (NaN = unknown)."""
     x = np.flatnonzero(np.isfinite(first))
-    if x.size < 10:
+    if x.size < MIN_EDGE_COLUMNS:
         return None
     y = first[x]
     # discard columns where the edge is broken (pen marks, bands touching the edge)
     for _ in range(2):
         coef = np.polyfit(x, y, 1)
         res = y - np.polyval(coef, x)
-        keep = np.abs(res) <= max(2.0, 3 * 1.4826 * np.median(np.abs(res)))
+        keep = np.abs(res) <= max(2.0, EDGE_OUTLIER_SDS * MAD_TO_SD * np.median(np.abs(res)))
         x, y = x[keep], y[keep]
-        if x.size < 10:
+        if x.size < MIN_EDGE_COLUMNS:
             return None
     return float(np.polyfit(x, y, 1)[0])
 
@@ -276,7 +338,7 @@ def _membrane_in_cell(
     # dark blotches inside a membrane are still membrane (they are enclosed by it)
     sub = ndi.binary_fill_holes(sub)
     # thin things (text, pen strokes, bridges across a gap) are not membrane
-    sub = ndi.binary_opening(sub, structure=np.ones((5, 5), bool))
+    sub = ndi.binary_opening(sub, structure=MEMBRANE_OPENING)
     lab, n = ndi.label(sub)
     if n == 0:
         return None
@@ -292,17 +354,18 @@ def _membrane_in_cell(
             comp |= piece
     ((rs, cs),) = ndi.find_objects(comp.astype(np.int8))
     h, w = (rs.stop - rs.start) * f, (cs.stop - cs.start) * f
-    if h < min_size[0] or w < min_size[1] or comp.sum() < 0.6 * (rs.stop - rs.start) * (cs.stop - cs.start):
+    if h < min_size[0] or w < min_size[1] or comp.sum() < MIN_SOLIDITY * (rs.stop - rs.start) * (cs.stop - cs.start):
         return None
     # A membrane is solid and flat between its bands: its interior (central 80 % of the box)
     # stays above the gap (a lane of gel bands has valleys down to the gel between its
     # bands) and its lower half sits at one level (a lone band on a flat background is all slope).
     bh, bw = rs.stop - rs.start, cs.stop - cs.start
     inner = small[
-        sy0 + rs.start + bh // 10 : sy0 + rs.stop - bh // 10, sx0 + cs.start + bw // 10 : sx0 + cs.stop - bw // 10
+        sy0 + rs.start + bh // INNER_MARGIN_DIVISOR : sy0 + rs.stop - bh // INNER_MARGIN_DIVISOR,
+        sx0 + cs.start + bw // INNER_MARGIN_DIVISOR : sx0 + cs.stop - bw // INNER_MARGIN_DIVISOR,
     ]
     if inner.size:
-        p5, p40 = np.percentile(inner, [5, 40])
+        p5, p40 = np.percentile(inner, INTERIOR_PERCENTILES)
         if p5 <= gap_level + MIN_INTERIOR_LEVEL * (p40 - gap_level) or p40 - p5 > MAX_INTERIOR_SPREAD * (
             p40 - gap_level
         ):
@@ -327,11 +390,17 @@ def _membrane_in_cell(
         c = ndi.binary_fill_holes(c & (small[sy0:sy1, sx0:sx1][rs, cs] > edge_threshold))
     slopes = _long_edge_slopes_deg(c, seen)
     # both long edges must be seen, straight, and agree: a fading or torn edge gives no angle
-    angle = float(np.mean(slopes)) if len(slopes) == 2 and abs(slopes[0] - slopes[1]) < 0.3 else 0.0
-    if abs(angle) < 0.2:
+    angle = (
+        float(np.mean(slopes)) if len(slopes) == 2 and abs(slopes[0] - slopes[1]) < MAX_EDGE_DISAGREEMENT_DEG else 0.0
+    )
+    if abs(angle) < MIN_ROTATION_DEG:
         angle = 0.0
     # left/right membrane edges at the middle rows (median over the central fifth)
-    mid = c[c.shape[0] * 2 // 5 : max(c.shape[0] * 3 // 5, c.shape[0] * 2 // 5 + 1)]
+    mid = c[
+        c.shape[0] * MIDDLE_ROWS[0] // MIDDLE_ROWS[2] : max(
+            c.shape[0] * MIDDLE_ROWS[1] // MIDDLE_ROWS[2], c.shape[0] * MIDDLE_ROWS[0] // MIDDLE_ROWS[2] + 1
+        )
+    ]
     rows_with = mid.any(axis=1)
     m_left = m_right = None
     if rows_with.any():
@@ -355,8 +424,8 @@ def _long_edge_slopes_deg(c: np.ndarray, seen: dict[str, bool]) -> list[float]:
         ):
             if seen_it:
                 e = np.where(any_col, edge.astype(float), np.nan)
-                e[: c.shape[1] // 10] = np.nan
-                e[c.shape[1] - c.shape[1] // 10 :] = np.nan
+                e[: c.shape[1] // EDGE_END_DIVISOR] = np.nan
+                e[c.shape[1] - c.shape[1] // EDGE_END_DIVISOR :] = np.nan
                 s = _edge_slope(e)
                 if s is not None:
                     slopes.append(-np.degrees(np.arctan(s)))
@@ -368,8 +437,8 @@ def _long_edge_slopes_deg(c: np.ndarray, seen: dict[str, bool]) -> list[float]:
         ):
             if seen_it:
                 e = np.where(any_row, edge.astype(float), np.nan)
-                e[: c.shape[0] // 10] = np.nan
-                e[c.shape[0] - c.shape[0] // 10 :] = np.nan
+                e[: c.shape[0] // EDGE_END_DIVISOR] = np.nan
+                e[c.shape[0] - c.shape[0] // EDGE_END_DIVISOR :] = np.nan
                 s = _edge_slope(e)
                 if s is not None:
                     slopes.append(np.degrees(np.arctan(s)))
@@ -436,16 +505,16 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     shape = signal.shape
     # strips are big: their regions are found on a block-averaged copy of at most ~0.25 MP (speed),
     # their boxes to within f px
-    f = max(1, int(np.sqrt(signal.size / 2.5e5)))
+    f = max(1, int(np.sqrt(signal.size / REGION_SEARCH_PIXELS)))
     small = block_mean(signal, f)
-    floor = float(np.percentile(ndi.uniform_filter(small, 3)[::2, ::2], 0.1))
+    floor = float(np.percentile(ndi.uniform_filter(small, SMOOTHING_PX)[::2, ::2], FLOOR_PERCENTILE))
     min_size = (
         max(min_height_px, int(MIN_STRIP_FRACTION * shape[0])),
         max(min_height_px, int(MIN_STRIP_FRACTION * shape[1])),
     )
     # gaps are looked for at up to half the resolution of the region search (a cut line between
     # strips can be a few pixels wide)
-    g = max(1, f // 4)
+    g = max(1, f // GAP_SEARCH_DIVISOR)
     mid = block_mean(signal, g)
     gaps: list[_Gap] = []
     cells = _cut(
@@ -465,7 +534,7 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     membrane_level = float(np.median([g.membrane for g in gaps]))
     threshold = gap_level + MEMBRANE_THRESHOLD * (membrane_level - gap_level)
     edge = gap_level + 0.5 * (membrane_level - gap_level)
-    smooth = ndi.uniform_filter(small, 3)
+    smooth = ndi.uniform_filter(small, SMOOTHING_PX)
     strips = [
         s
         for s in (_membrane_in_cell(smooth, f, c, threshold, gap_level, shape, min_size, signal, edge) for c in cells)

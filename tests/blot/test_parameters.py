@@ -36,6 +36,10 @@ def test_frozen_and_round_trips_through_json():
         ("border_px", 0, "border_px must be a whole number of pixels"),
         ("border_px", 2.5, "border_px must be a whole number of pixels"),
         ("max_lane_tilt_deg", 60.0, "max_lane_tilt_deg must be in"),
+        ("strong_lane_prominence_fraction", 1.5, "strong_lane_prominence_fraction must be a fraction"),
+        ("lane_sizeable_peak_fraction", 0.0, "lane_sizeable_peak_fraction must be a fraction"),
+        ("dust_noise_sds", -8.0, "dust_noise_sds must be a positive number"),
+        ("side_window_min_px", 0, "side_window_min_px must be a whole number of pixels"),
     ],
 )
 def test_bad_values_are_refused_naming_the_field(field, value, message):
@@ -57,6 +61,19 @@ def test_the_result_records_the_parameters_used():
     assert BlotParameters.from_dict({k: r.parameters[k] for k in params.to_dict()}) == params
     assert (r.bands.x_right_px - r.bands.x_left_px).tolist() == [10]  # half of a 20-px lane
     assert r.bands.volume.iloc[0] == pytest.approx(10 * 10 * 50.0)
+
+
+def test_the_dust_threshold_reaches_the_speck_finder():
+    rng = np.random.default_rng(3)
+    img = rng.normal(100.0, 2.0, (80, 60))
+    img[20:23, 40:43] += 60.0  # a 3 x 3 speck, 30 noise SDs above the background
+    lanes = lanes_from_ranges([(10, 30)], whole_image_strip(img.shape))
+    found = quantify_blot(img, polarity="bright", max_value=1e6, lanes=lanes)
+    assert found.dust_mask[21, 41]
+    blind = quantify_blot(
+        img, polarity="bright", max_value=1e6, lanes=lanes, params=BlotParameters(dust_noise_sds=50.0)
+    )
+    assert not blind.dust_mask.any()
 
 
 def test_quantify_refuses_anything_but_blot_parameters():

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES
 from exo_vision.blot.lanes.geometry import CENTRAL_FRACTION, Lane
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 from exo_vision.blot.strips import Strip
@@ -21,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 #: A blank end lane is added when the two margins differ by a whole number of pitches within this fraction.
 END_LANE_TOLERANCE = DEFAULT_BLOT_PARAMETERS.end_lane_tolerance_pitches
+
+#: A gap between lanes takes a blank lane only when it is this many pixels wider than a lane (room for
+#: the lane and a little margin on each side).
+MIN_BLANK_GAP_SPARE_PX = 4
 
 
 def fill_gaps(xs: list[float], pitch: float | None) -> list[float]:
@@ -31,7 +36,7 @@ def fill_gaps(xs: list[float], pitch: float | None) -> list[float]:
     for x in xs[1:]:
         gap = x - filled[-1]
         k = int(round(gap / pitch))
-        if k >= 2 and abs(gap / k - pitch) < 0.25 * pitch:
+        if k >= 2 and abs(gap / k - pitch) < ON_GRID_TOLERANCE_PITCHES * pitch:
             last = filled[-1]
             filled.extend([last + gap * j / k for j in range(1, k)])
         filled.append(x)
@@ -158,7 +163,7 @@ def gap_lanes(lanes: Sequence[Lane], strip: Strip, *, central_fraction: float = 
     last = ordered[-1]
     bounds.append((last.x_centre_px + last.width_px / 2, strip.x_right_px - 0.5, last))
     for lo, hi, ref in bounds:
-        if hi - lo < w + 4:
+        if hi - lo < w + MIN_BLANK_GAP_SPARE_PX:
             continue
         centre = (lo + hi) / 2
         shift = centre - ref.x_centre_px

@@ -16,6 +16,12 @@ from exo_vision.blot.strips import Strip
 
 logger = logging.getLogger(__name__)
 
+#: A lane is at most this fraction of the pitch wide, so neighbouring lanes never share a column.
+MAX_LANE_WIDTH_PITCHES = 0.95
+#: Without a measured pitch (a single lane), lanes requested by count are placed this many lane widths
+#: apart (lanes of a comb are about a third of a lane width apart).
+UNKNOWN_PITCH_LANE_WIDTHS = 1.3
+
 
 def find_lanes(
     signal: np.ndarray,
@@ -92,9 +98,11 @@ def find_lanes(
     xs, pitch = lanes_on_pitch(strong, weak, noise2)
     xs = fill_gaps(xs, pitch)
     width = strong.width
-    lane_width = min(width, 0.95 * pitch) if pitch is not None else width
+    lane_width = min(width, MAX_LANE_WIDTH_PITCHES * pitch) if pitch is not None else width
     if n_lanes is not None:
-        xs = fit_count(xs, n_lanes, pitch or lane_width * 1.3, top.th.shape[1], lane_width, strong.profile)
+        xs = fit_count(
+            xs, n_lanes, pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS, top.th.shape[1], lane_width, strong.profile
+        )
     slope = lane_slope(top.th, xs, lane_width, strip, max_tilt_deg=params.max_lane_tilt_deg)
     f = top.factor
     # back to full-resolution pixel centres

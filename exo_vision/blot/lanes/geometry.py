@@ -19,6 +19,9 @@ from exo_vision.blot.strips import Strip
 #: Default fraction of the lane width that is quantified (the centre), to avoid neighbour bleed.
 CENTRAL_FRACTION = DEFAULT_BLOT_PARAMETERS.central_fraction
 
+#: A lane polygon: four (row, column) corners.
+POLYGON_SHAPE = (4, 2)
+
 
 @dataclass
 class Lane:
@@ -94,7 +97,7 @@ class Lane:
             Sample name.
         """
         poly = np.asarray(polygon_yx, dtype=float)
-        if poly.shape != (4, 2) or not np.all(np.isfinite(poly)):
+        if poly.shape != POLYGON_SHAPE or not np.all(np.isfinite(poly)):
             raise ValueError(f"a lane polygon needs 4 finite (row, column) corners, got array of shape {poly.shape}")
         order = np.argsort(poly[:, 0])
         top, bottom = poly[order[:2]], poly[order[2:]]

@@ -12,8 +12,40 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.constants import MAD_TO_SD, ON_GRID_TOLERANCE_PITCHES, SAME_LANE_PITCHES
 from exo_vision.blot.lanes.profile import StripTophat, column_profile, profile_noise
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
+
+#: The pitch is the median of the spacings up to this many times the smallest (spacings of two or more
+#: pitches, over blank lanes, are left out).
+PITCH_SPACING_SPREAD = 1.6
+#: The top-hat's pixel noise is read on a subsample of about this many rows ...
+NOISE_SAMPLE_ROWS = 64
+#: ... and this many columns.
+NOISE_SAMPLE_COLUMNS = 256
+#: The band rows are read on the central 2/BAND_ROW_COLUMNS_DIVISOR of each strong lane (its middle half).
+BAND_ROW_COLUMNS_DIVISOR = 4
+#: A row is a band row when the strong lanes' mean there reaches this fraction of its maximum ...
+BAND_ROW_FRACTION = 0.1
+#: ... widened by this many rows each way (a faint lane's band may sit a little off a strong lane's).
+BAND_ROW_REACH_ROWS = 10
+#: The floor of an 8-bit faint top-hat is read only when at least this many more rows are free of bands
+#: than hold them (one block above and one below).
+MIN_EXTRA_FREE_ROWS = 3
+#: Fewer band rows than this: no faint lane is looked for.
+MIN_BAND_ROWS = 3
+#: The 8-bit floor (tallest bump without bands) is about this many noise SDs.
+FLOOR_TO_NOISE = 6.0
+#: A faint 8-bit peak replaces a strong lane's measure only while at most this many times as wide.
+MAX_FAINT_WIDTH_LANES = 3.0
+#: A clear faint peak is this wide, in strong-lane widths (within 30-40 %) ...
+CLEAR_WIDTH_RANGE_LANES = (0.7, 1.4)
+#: ... and at least this many noise SDs high.
+CLEAR_PEAK_NOISE_SDS = 10.0
+#: Clear faint peaks give a finer pitch only when it is below this fraction of the strong lanes' pitch.
+FINER_PITCH_FRACTION = 0.75
+#: With one strong lane (no pitch), a clear faint lane is kept at least this many lane widths away.
+LONE_LANE_MIN_DISTANCE_WIDTHS = 1.2
 
 
 @dataclass
@@ -85,7 +117,7 @@ def pitch_of(xs: np.ndarray) -> float | None:
     d = d[d > 1.0]  # the same lane seen twice is not a pitch
     if d.size == 0:
         return None
-    small = d[d <= 1.6 * d.min()]
+    small = d[d <= PITCH_SPACING_SPREAD * d.min()]
     return float(np.median(small))
 
 
@@ -93,16 +125,17 @@ def strong_lanes(top: StripTophat, params: BlotParameters = DEFAULT_BLOT_PARAMET
     """Strong lanes of a strip's top-hat (None when nothing lane-like is found).
 
     "Strong" lanes set the width and pitch. They are compared with the third strongest sizeable peak
-    (>= 2 % of the strongest), not the strongest, so one or two saturated lanes do not make the rest
-    "weak", while noise bumps never set the scale.
+    (``params.lane_sizeable_peak_fraction`` of the strongest, 2 % by default), not the strongest, so
+    one or two saturated lanes do not make the rest "weak", while noise bumps never set the scale; a
+    strong lane reaches ``params.strong_lane_prominence_fraction`` (10 %) of that reference.
     """
     prof = column_profile(top.th)
     # The noise of the maximum profile: column-to-column scatter of the top-hat before the mark
     # removal (which smooths), and never below the top-hat's pixel noise (a maximum over rows of
     # smoothed, quantised 8-bit noise can be smooth from column to column).
     th_raw = top.th_raw
-    sample = th_raw[:: max(1, th_raw.shape[0] // 64), :: max(1, th_raw.shape[1] // 256)]
-    pixel_sd = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
+    sample = th_raw[:: max(1, th_raw.shape[0] // NOISE_SAMPLE_ROWS), :: max(1, th_raw.shape[1] // NOISE_SAMPLE_COLUMNS)]
+    pixel_sd = MAD_TO_SD * float(np.median(np.abs(sample - np.median(sample))))
     noise = max(profile_noise(column_profile(th_raw)), pixel_sd)
     peaks = [
         p
@@ -112,9 +145,9 @@ def strong_lanes(top: StripTophat, params: BlotParameters = DEFAULT_BLOT_PARAMET
     if not peaks:
         return None
     proms = sorted((p.prominence for p in peaks), reverse=True)
-    big = [v for v in proms if v >= 0.02 * proms[0]]
+    big = [v for v in proms if v >= params.lane_sizeable_peak_fraction * proms[0]]
     ref = big[min(2, len(big) - 1)]
-    strong = [p for p in peaks if p.prominence >= 0.1 * ref]
+    strong = [p for p in peaks if p.prominence >= params.strong_lane_prominence_fraction * ref]
     width = float(np.median([p.width for p in strong]))
     strong = [p for p in strong if p.width >= 0.5 * width]
     return StrongLanes(strong, width, prof, noise)
@@ -122,10 +155,15 @@ def strong_lanes(top: StripTophat, params: BlotParameters = DEFAULT_BLOT_PARAMET
 
 def _band_rows(top: StripTophat, strong: StrongLanes) -> np.ndarray:
     """Rows where the strong lanes carry bands (where faint lanes carry their signal too)."""
-    cols = np.concatenate([np.arange(int(p.x - p.width / 4), int(p.x + p.width / 4) + 1) for p in strong.peaks])
+    cols = np.concatenate(
+        [
+            np.arange(int(p.x - p.width / BAND_ROW_COLUMNS_DIVISOR), int(p.x + p.width / BAND_ROW_COLUMNS_DIVISOR) + 1)
+            for p in strong.peaks
+        ]
+    )
     cols = np.clip(cols, 0, top.th.shape[1] - 1)
     row_prof = top.th[:, cols].mean(axis=1)
-    return ndi.binary_dilation(row_prof > 0.1 * row_prof.max(), iterations=10)
+    return ndi.binary_dilation(row_prof > BAND_ROW_FRACTION * row_prof.max(), iterations=BAND_ROW_REACH_ROWS)
 
 
 def _quantised_faint_tophat(top: StripTophat, band_rows: np.ndarray) -> tuple[np.ndarray, float]:
@@ -143,7 +181,7 @@ def _quantised_faint_tophat(top: StripTophat, band_rows: np.ndarray) -> tuple[np
     n_band = int(band_rows.sum())
     free = np.flatnonzero(~band_rows)
     floor = 0.5
-    if free.size >= n_band + 3:
+    if free.size >= n_band + MIN_EXTRA_FREE_ROWS:
         faint = faint - faint[free].mean(axis=0, dtype=np.float64)
         floor = max(float(column_profile(faint, rows).max()) for rows in (free[:n_band], free[-n_band:]))
     return faint, floor
@@ -161,20 +199,20 @@ def faint_lanes(
     width and centre (``strong`` is updated in place).
     """
     band_rows = _band_rows(top, strong)
-    if band_rows.sum() < 3:
+    if band_rows.sum() < MIN_BAND_ROWS:
         return [], strong.noise
     faint, floor = _quantised_faint_tophat(top, band_rows) if top.quantised else (top.th, 0.0)
     prof2 = column_profile(faint, band_rows)
     noise2 = profile_noise(column_profile(top.th_raw, band_rows))
     if top.quantised:
-        noise2 = max(noise2, floor / 6.0)
+        noise2 = max(noise2, floor / FLOOR_TO_NOISE)
     found = detect_peaks(prof2, min_width_px=top.min_lane_width, k_noise=params.faint_lane_peak_noise_sds, noise=noise2)
     if top.quantised:
         both = [
             max((p, q), key=lambda r: r.width)
             for p in strong.peaks
             for q in found
-            if abs(p.x - q.x) <= q.width / 2 and q.width <= 3.0 * p.width
+            if abs(p.x - q.x) <= q.width / 2 and q.width <= MAX_FAINT_WIDTH_LANES * p.width
         ]
         if len(both) == len(strong.peaks):
             strong.peaks = both
@@ -186,7 +224,10 @@ def faint_lanes(
 
 def _clear(p: LanePeak, width: float, noise: float) -> bool:
     """A lane-shaped faint peak: as wide as a strong lane (within 30-40 %) and 10 noise SDs high."""
-    return 0.7 * width <= p.width <= 1.4 * width and p.prominence >= 10.0 * noise
+    return (
+        CLEAR_WIDTH_RANGE_LANES[0] * width <= p.width <= CLEAR_WIDTH_RANGE_LANES[1] * width
+        and p.prominence >= CLEAR_PEAK_NOISE_SDS * noise
+    )
 
 
 def lanes_on_pitch(strong: StrongLanes, weak: list[LanePeak], noise2: float) -> tuple[list[float], float | None]:
@@ -200,21 +241,23 @@ def lanes_on_pitch(strong: StrongLanes, weak: list[LanePeak], noise2: float) -> 
     width = strong.width
     xs = [p.x for p in strong.peaks]
     pitch = pitch_of(np.array(xs))
-    clear = [p.x for p in weak if _clear(p, width, noise2) and min(abs(p.x - x) for x in xs) >= 0.6 * width]
+    clear = [
+        p.x for p in weak if _clear(p, width, noise2) and min(abs(p.x - x) for x in xs) >= SAME_LANE_PITCHES * width
+    ]
     finer = pitch_of(np.array(xs + clear))
-    if finer is not None and finer >= width and (pitch is None or finer < 0.75 * pitch):
+    if finer is not None and finer >= width and (pitch is None or finer < FINER_PITCH_FRACTION * pitch):
         steps = np.diff(sorted(xs)) / finer
-        if np.all(np.abs(steps - np.round(steps)) <= 0.25):
+        if np.all(np.abs(steps - np.round(steps)) <= ON_GRID_TOLERANCE_PITCHES):
             pitch = finer
     for p in weak:
         near = min(abs(p.x - x) for x in xs)
-        if near < 0.6 * (pitch or width):
+        if near < SAME_LANE_PITCHES * (pitch or width):
             continue
         if pitch is not None:
             k = near / pitch
-            if abs(k - round(k)) > 0.25:
+            if abs(k - round(k)) > ON_GRID_TOLERANCE_PITCHES:
                 continue
-        elif not (_clear(p, width, noise2) and near >= 1.2 * width):
+        elif not (_clear(p, width, noise2) and near >= LONE_LANE_MIN_DISTANCE_WIDTHS * width):
             continue
         xs.append(p.x)
     xs = sorted(xs)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.background import MIN_SIDE_WIDTH_PX, SIDE_MARGIN_PX, SIDE_SMOOTH_ROWS, SIDE_WIDTH_PX
+from exo_vision.blot.constants import BACKGROUND_WINDOW_MAX_FRACTION, BACKGROUND_WINDOW_MIN_ROWS, MAD_TO_SD
 from exo_vision.blot.lanes.geometry import Lane
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.strips import Strip, block_mean
@@ -20,12 +22,41 @@ from exo_vision.blot.strips import Strip, block_mean
 #: The lane finder's background window, in heights (rows at half height) of the strongest band.
 LANE_WINDOW_BAND_HEIGHTS = DEFAULT_BLOT_PARAMETERS.lane_window_band_heights
 
+#: Floor of the profile noise, as a fraction of the profile's range (a quantised profile's MAD can be 0) ...
+NOISE_FLOOR_OF_RANGE = 1e-4
+#: ... and absolute (a constant profile), so the noise is never zero.
+NOISE_FLOOR = 1e-9
+#: Median filter (px) that takes the one-level scatter out of an 8-bit export before its opening.
+QUANTISED_MEDIAN_PX = 3
+#: Rows of the flat opening that removes pen marks (a stroke is a few rows tall, a lane much taller).
+MARK_OPENING_ROWS = 3
+#: The strongest band is measured on its column and this many columns each side.
+STRONGEST_COLUMNS_HALF = 2
+#: The column profile's background is an opening over 1/COLUMN_OPENING_DIVISOR of the strip's width ...
+COLUMN_OPENING_DIVISOR = 3
+#: ... at least this many columns ...
+MIN_COLUMN_OPENING_PX = 5
+#: ... then smoothed over half that, at least this many columns.
+MIN_COLUMN_SMOOTHING_PX = 3
+#: Strips are block-averaged to at most about this many pixels for lane finding (lanes are wide).
+MAX_LANE_FINDING_PIXELS = 3e5
+#: The quantisation probe samples about this many rows ...
+PROBE_ROWS = 32
+#: ... and columns of the strip.
+PROBE_COLUMNS = 64
+#: A strip is quantised (an 8-bit export) when more than this fraction of the probe is whole levels ...
+QUANTISED_WHOLE_FRACTION = 0.9
+#: ... and its range is below this many levels (a 16-bit scan spans thousands).
+QUANTISED_MAX_RANGE = 1024
+#: The pen-mark opening is at least this many columns wide.
+MIN_MARK_WIDTH_PX = 5
+
 
 def profile_noise(profile: np.ndarray) -> float:
     diff = np.diff(profile)
-    mad = float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
+    mad = float(MAD_TO_SD * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
     # quantised (8-bit) profiles can have a zero MAD: keep a floor
-    return max(mad, 1e-4 * float(np.ptp(profile)), 1e-9)
+    return max(mad, NOISE_FLOOR_OF_RANGE * float(np.ptp(profile)), NOISE_FLOOR)
 
 
 def tophat_rows(
@@ -60,11 +91,11 @@ def tophat_rows(
         Top-hat smoothed the same way without the mark removal (its noise is
         the true pixel noise; the opening's output is smoother).
     """
-    size = max(15, int(0.7 * block.shape[0]))
+    size = max(BACKGROUND_WINDOW_MIN_ROWS, int(BACKGROUND_WINDOW_MAX_FRACTION * block.shape[0]))
     if size_px is not None:
-        size = min(size, max(15, int(size_px)))
+        size = min(size, max(BACKGROUND_WINDOW_MIN_ROWS, int(size_px)))
     size = min(size, block.shape[0])
-    base = ndi.median_filter(block, size=3, mode="nearest") if quantised else block
+    base = ndi.median_filter(block, size=QUANTISED_MEDIAN_PX, mode="nearest") if quantised else block
     opened = ndi.maximum_filter1d(
         ndi.minimum_filter1d(base, size, axis=0, mode="nearest"), size, axis=0, mode="nearest"
     )
@@ -74,7 +105,7 @@ def tophat_rows(
         return raw, raw
     # outside the block counts as empty (a stroke on the edge row must not be extended by it)
     return ndi.gaussian_filter(
-        ndi.grey_opening(diff, size=(3, mark_width_px), mode="constant", cval=0.0), sigma=(2.0, 1.0)
+        ndi.grey_opening(diff, size=(MARK_OPENING_ROWS, mark_width_px), mode="constant", cval=0.0), sigma=(2.0, 1.0)
     ), raw
 
 
@@ -90,7 +121,7 @@ def band_window(th: np.ndarray, *, band_heights: float = LANE_WINDOW_BAND_HEIGHT
     if th.size == 0 or th.max() <= 0:
         return None
     r, c = np.unravel_index(int(np.argmax(th)), th.shape)
-    col = th[:, max(0, c - 2) : c + 3].mean(axis=1)
+    col = th[:, max(0, c - STRONGEST_COLUMNS_HALF) : c + STRONGEST_COLUMNS_HALF + 1].mean(axis=1)
     half = col[r] / 2
     top = r
     while top > 0 and col[top - 1] > half:
@@ -104,9 +135,9 @@ def band_window(th: np.ndarray, *, band_heights: float = LANE_WINDOW_BAND_HEIGHT
 def column_profile(th: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Column profile of a top-hat block: the maximum over rows, or the mean over the given rows."""
     prof = th.max(axis=0).astype(np.float64) if rows is None else th[rows].mean(axis=0, dtype=np.float64)
-    size = max(5, prof.size // 3)
+    size = max(MIN_COLUMN_OPENING_PX, prof.size // COLUMN_OPENING_DIVISOR)
     base = ndi.grey_opening(prof, size=size, mode="nearest")
-    base = ndi.uniform_filter1d(base, max(3, size // 2), mode="nearest")
+    base = ndi.uniform_filter1d(base, max(MIN_COLUMN_SMOOTHING_PX, size // 2), mode="nearest")
     return prof - np.minimum(base, prof)
 
 
@@ -140,21 +171,30 @@ def strip_tophat(signal: np.ndarray, strip: Strip, params: BlotParameters = DEFA
     heights of the strip's strongest band (see :func:`band_window`).
     """
     full = signal[strip.slices()]
-    f = max(1, int(np.sqrt(full.size / 3e5)))
+    f = max(1, int(np.sqrt(full.size / MAX_LANE_FINDING_PIXELS)))
     block = block_mean(full, f) if f > 1 else np.asarray(full, dtype=np.float32)
     min_width = params.min_lane_width_px / f
-    probe = full[:: max(1, full.shape[0] // 32), :: max(1, full.shape[1] // 64)]
-    quantised = f == 1 and float(np.mean(probe == np.round(probe))) > 0.9 and float(np.ptp(probe)) < 1024
-    mark = max(5, 2 * int(np.ceil(min_width)) + 1)
+    probe = full[:: max(1, full.shape[0] // PROBE_ROWS), :: max(1, full.shape[1] // PROBE_COLUMNS)]
+    quantised = (
+        f == 1
+        and float(np.mean(probe == np.round(probe))) > QUANTISED_WHOLE_FRACTION
+        and float(np.ptp(probe)) < QUANTISED_MAX_RANGE
+    )
+    mark = max(MIN_MARK_WIDTH_PX, 2 * int(np.ceil(min_width)) + 1)
     th, th_raw = tophat_rows(block, mark_width_px=mark, quantised=quantised)
     window = band_window(th, band_heights=params.lane_window_band_heights)
-    if window is not None and window < int(0.7 * block.shape[0]):
+    if window is not None and window < int(BACKGROUND_WINDOW_MAX_FRACTION * block.shape[0]):
         th, th_raw = tophat_rows(block, mark_width_px=mark, quantised=quantised, size_px=window)
     return StripTophat(f, quantised, th, th_raw, min_width)
 
 
 def gap_profiles(
-    signal: np.ndarray, lanes: Sequence[Lane], strip: Strip, *, margin_px: int = 3, smooth_rows: float = 3.0
+    signal: np.ndarray,
+    lanes: Sequence[Lane],
+    strip: Strip,
+    *,
+    margin_px: int = SIDE_MARGIN_PX,
+    smooth_rows: float = SIDE_SMOOTH_ROWS,
 ) -> list[list[np.ndarray] | None]:
     """Mean background profile of the gap on each side of each lane.
 
@@ -189,19 +229,21 @@ def gap_profiles(
         half = lane.width_px / 2
         sides = []
         left_end = (
-            ordered[i - 1].centre_x(rows) + ordered[i - 1].width_px / 2 if i > 0 else centre - half - 2 * margin_px - 6
+            ordered[i - 1].centre_x(rows) + ordered[i - 1].width_px / 2
+            if i > 0
+            else centre - half - 2 * margin_px - SIDE_WIDTH_PX
         )
         right_end = (
             ordered[i + 1].centre_x(rows) - ordered[i + 1].width_px / 2
             if i + 1 < len(ordered)
-            else centre + half + 2 * margin_px + 6
+            else centre + half + 2 * margin_px + SIDE_WIDTH_PX
         )
         for lo, hi in (
             (left_end + margin_px, centre - half - margin_px),
             (centre + half + margin_px, right_end - margin_px),
         ):
             width = int(np.floor(np.min(hi - lo)))
-            if width < 3:
+            if width < MIN_SIDE_WIDTH_PX:
                 continue
             first = np.ceil(lo).astype(int)
             cols = first[:, None] + np.arange(width)[None, :]

@@ -11,10 +11,14 @@ from dataclasses import replace
 
 import numpy as np
 
+from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES, SAME_LANE_PITCHES
 from exo_vision.blot.lanes.blanks import end_lanes
 from exo_vision.blot.lanes.geometry import Lane
 from exo_vision.blot.lanes.peaks import pitch_of
 from exo_vision.blot.strips import Strip
+
+#: Lanes of stacked strips match the reference strip's within 1/MATCH_TOLERANCE_DIVISOR of a lane width.
+MATCH_TOLERANCE_DIVISOR = 3
 
 
 def stacked(strips: Sequence[Strip]) -> list[bool]:
@@ -74,7 +78,7 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
         ref = sorted(out[best], key=lambda item: item.x_centre_px)
         if len(stack) < 2 or not ref:
             continue
-        tol = ref[0].width_px / 3
+        tol = ref[0].width_px / MATCH_TOLERANCE_DIVISOR
         ref_x = np.array([r.x_centre_px for r in ref])
         ref_pitch = pitch_of(ref_x)
         # union of lane centres (reference frame): (centre, lane it came from, strip index)
@@ -93,10 +97,14 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
             offsets[j] = shift
             for lane in out[j]:
                 c = lane.x_centre_px - shift
-                if ref_pitch is None or any(abs(c - u) < 0.6 * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union):
+                if ref_pitch is None or any(
+                    abs(c - u) < SAME_LANE_PITCHES * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union
+                ):
                     continue
                 k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
-                if abs(k - round(k)) <= 0.25 or _on_finer_grid([u for u, _, _ in union] + [c], lane.width_px):
+                if abs(k - round(k)) <= ON_GRID_TOLERANCE_PITCHES or _on_finer_grid(
+                    [u for u, _, _ in union] + [c], lane.width_px
+                ):
                     union.append((c, lane, j))  # a lane blank in the reference (whose pitch may be a multiple)
         union.sort(key=lambda u: u[0])
         centres = [c for c, _, _ in union]
@@ -143,7 +151,7 @@ def _on_finer_grid(xs: list[float], width: float) -> bool:
     if pitch is None or pitch < width:
         return False
     steps = np.diff(np.sort(xs)) / pitch
-    return bool(np.all(np.abs(steps - np.round(steps)) <= 0.25) and np.all(np.round(steps) >= 1))
+    return bool(np.all(np.abs(steps - np.round(steps)) <= ON_GRID_TOLERANCE_PITCHES) and np.all(np.round(steps) >= 1))
 
 
 def _ownend_lanes(lanes: list[Lane], strip: Strip) -> list[Lane]:

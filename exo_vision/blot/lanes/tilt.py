@@ -15,6 +15,19 @@ from exo_vision.blot.strips import Strip
 #: Largest tilt of lanes relative to the membrane's edges accepted by automatic detection, degrees.
 MAX_TILT_DEG = DEFAULT_BLOT_PARAMETERS.max_lane_tilt_deg
 
+#: Band centroids are taken in about CHUNKS_PER_STRIP row chunks of the strip ...
+CHUNKS_PER_STRIP = 12
+#: ... each at least this many rows.
+MIN_CHUNK_ROWS = 6
+#: A centroid is read over this many lane widths each side of the lane centre (a tilted lane stays in).
+CENTROID_HALF_WIDTH_LANES = 0.75
+#: Chunks weaker than this fraction of the lane's strongest chunk are left out (noise centroids).
+MIN_CHUNK_SIGNAL_FRACTION = 0.3
+#: A lane whose chunks span fewer rows than this gives no slope.
+MIN_SLOPE_SPAN_ROWS = 15
+#: Largest shared slope, columns per row (about 11 degrees): a safety cap beyond any lane tilt fitted.
+MAX_COMMON_SLOPE = 0.2
+
 
 def common_slope(th: np.ndarray, xs: list[float], width: float) -> float:
     """Shared lane tilt (columns per row) from band centroids in row chunks of the top-hat block.
@@ -22,9 +35,9 @@ def common_slope(th: np.ndarray, xs: list[float], width: float) -> float:
     Returns 0 when the bands span too few rows for a reliable slope.
     """
     h = th.shape[0]
-    chunk = max(6, h // 12)
+    chunk = max(MIN_CHUNK_ROWS, h // CHUNKS_PER_STRIP)
     slopes: list[float] = []
-    half = int(0.75 * width)
+    half = int(CENTROID_HALF_WIDTH_LANES * width)
     for x in xs:
         lo, hi = int(round(x)) - half, int(round(x)) + half + 1
         if lo < 0 or hi > th.shape[1]:
@@ -39,12 +52,12 @@ def common_slope(th: np.ndarray, xs: list[float], width: float) -> float:
         if len(pts) < 2:
             continue
         arr = np.array(pts)
-        arr = arr[arr[:, 2] >= 0.3 * arr[:, 2].max()]
+        arr = arr[arr[:, 2] >= MIN_CHUNK_SIGNAL_FRACTION * arr[:, 2].max()]
         if len(arr) < 2:
             continue
         y = arr[:, 0] - np.average(arr[:, 0], weights=arr[:, 2])
         d = arr[:, 1] - np.average(arr[:, 1], weights=arr[:, 2])
-        if np.ptp(y) < 15:
+        if np.ptp(y) < MIN_SLOPE_SPAN_ROWS:
             continue
         slopes.append(float((arr[:, 2] * y * d).sum() / (arr[:, 2] * y * y).sum()))
     # A gel tilt moves every lane the same way; the smile tilts bands of the left and
@@ -52,7 +65,7 @@ def common_slope(th: np.ndarray, xs: list[float], width: float) -> float:
     if not slopes:
         return 0.0
     slope = float(np.median(slopes))
-    return float(np.clip(slope, -0.2, 0.2))
+    return float(np.clip(slope, -MAX_COMMON_SLOPE, MAX_COMMON_SLOPE))
 
 
 def lane_slope(

@@ -1,0 +1,22 @@
+"""Fixed numbers shared by the blot modules: statistics and method constants that are not user settings.
+
+The user settings (thresholds, windows, factors) are fields of
+:class:`exo_vision.blot.parameters.BlotParameters`; what is here is arithmetic the methods rely on.
+"""
+
+from __future__ import annotations
+
+#: Median absolute deviation to standard deviation for Gaussian noise (1 / Phi^-1(3/4)).
+MAD_TO_SD = 1.4826
+#: The slow background under a lane profile is a grey opening at least this many rows long: longer
+#: than any sharp band of a blot scanned at the usual 50-150 um per px.
+BACKGROUND_WINDOW_MIN_ROWS = 15
+#: ... and at most this fraction of the profile, so the opening still has a floor on both sides.
+BACKGROUND_WINDOW_MAX_FRACTION = 0.7
+#: Profiles shorter than this (rows) hold no band: a peak needs rows on both sides of it.
+MIN_PROFILE_ROWS = 5
+#: A lane position is on the lane grid when it lies within this fraction of a pitch of a whole number
+#: of pitches from a known lane (scanner and pipetting jitter stay well inside it).
+ON_GRID_TOLERANCE_PITCHES = 0.25
+#: Two lane centres closer than this fraction of a pitch (or of a lane width) are the same lane.
+SAME_LANE_PITCHES = 0.6
