@@ -25,11 +25,13 @@ import time
 from pathlib import Path
 
 import roifile
-from bench_record import write_json
 
 from exo_vision.annotations import write_imagej_rois
 from exo_vision.annotations.imagej_roi import roi_mask
 from exo_vision.synthetic.tem_random import make_random_tem
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when a test loads this file by its path
+from bench_record import write_json  # noqa: E402
 
 IJ_JAR = Path("/usr/share/java/ij.jar")
 
