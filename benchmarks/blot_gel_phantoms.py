@@ -10,7 +10,7 @@ holds no mask band, or in a sample lane (pieces of smears, split bands, faint un
 
 Usage::
 
-    .venv/bin/python benchmarks/blot_gel_phantoms.py [--data ../shared/data] [--png DIR]
+    .venv/bin/python benchmarks/blot_gel_phantoms.py [--data ../shared/data] [--png DIR] [--json PATH]
 
 With ``--png`` an overlay per gel is written: mask outlines green, matched reports red, unmatched
 magenta, lanes blue.
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_record import write_json
 from blot_real import main_for, masked_gel_images
 
 from exo_vision.blot.quantify import quantify_blot
@@ -78,11 +79,12 @@ def draw(path: Path, grey: np.ndarray, mask: np.ndarray, result, unmatched: set[
     cv2.imwrite(str(path), rgb)
 
 
-def run(data: Path, png: Path | None) -> int:
+def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
     if not (data / "gels" / "lab_gels_with_masks").is_dir():
         print(f"{data}/gels/lab_gels_with_masks not found: nothing to do (real images are not shipped)")
         return 1
     totals = dict.fromkeys(CATEGORIES, 0)
+    gels = []
     for stem, grey, mask, boxes in masked_gel_images(data):
         if stem not in HAND:
             continue
@@ -98,6 +100,16 @@ def run(data: Path, png: Path | None) -> int:
         for name, k in counts.items():
             print(f"   {k:4d}  {name}")
             totals[name] += k
+        gels.append(
+            {
+                "gel": stem.strip(),
+                "mask_bands_count": len(boxes),
+                "reported_count": score.n_reported,
+                "matched_count": score.n_found,
+                "unmatched_count": score.n_phantom,
+                "unmatched_count_by_place": counts,
+            }
+        )
         if png is not None:
             png.mkdir(parents=True, exist_ok=True)
             draw(png / f"{stem.strip().replace(' ', '_')}.png", grey, mask, res, set(score.phantoms.label))
@@ -106,6 +118,10 @@ def run(data: Path, png: Path | None) -> int:
         f"all three: {n} unmatched reports; "
         + "; ".join(f"{name} {k} ({100 * k / max(n, 1):.0f} %)" for name, k in totals.items())
     )
+    if json_path is not None:
+        fractions = {name: k / max(n, 1) for name, k in totals.items()}
+        figures = {"gels": gels, "unmatched_count": n, "unmatched_count_by_place": totals}
+        write_json(json_path, {**figures, "unmatched_fraction_by_place": fractions})
     return 0
 
 

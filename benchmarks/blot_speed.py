@@ -9,7 +9,7 @@ included; ``exo_vision.io`` has its own benchmark). Also prints the time of a
 
 Usage::
 
-    .venv/bin/python benchmarks/blot_speed.py [--repeats 5]
+    .venv/bin/python benchmarks/blot_speed.py [--repeats 5] [--json results/blot_speed.json]
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import logging
 import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
+from bench_record import write_json
 
 from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import quantify_blot
@@ -77,8 +79,10 @@ def timed(image, repeats: int, **kwargs) -> tuple[float, float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    rows = []
     for label, scale in (("full ChemiDoc frame", 1.05), ("5 MP", 2.38)):
         blot = make_blot(scale)
         mp = blot.image.size / 1e6
@@ -89,14 +93,28 @@ def main() -> None:
             f"quantify_blot wall best {best:.3f} s, median {med:.3f} s; CPU best {cpu:.3f} s "
             f"over {args.repeats} runs" + ("   (bar <= 0.5 s)" if scale > 2 else "")
         )
+        size = {"blot": label, "width_px": blot.image.shape[1], "height_px": blot.image.shape[0], "megapixels": mp}
+        rows.append({**size, "background": "default", **timing(best, med, cpu), "runs_count": args.repeats})
+        rows[-1]["band_rows_count"] = n
         if scale > 2:
             for method in ("rolling_ball", "rolling_disk"):
                 best, med, cpu, _ = timed(
                     blot.image, max(1, args.repeats // 2), params=BlotParameters(background=method)
                 )
                 print(f"   background={method}: wall best {best:.3f} s, median {med:.3f} s; CPU best {cpu:.3f} s")
+                rows.append(
+                    {**size, "background": method, **timing(best, med, cpu), "runs_count": max(1, args.repeats // 2)}
+                )
     load = os.getloadavg()[0]
     print(f"load average during the run: {load:.1f} on {os.cpu_count()} cores (other processes slow the wall time)")
+    if args.json is not None:
+        figures = {"runs": rows, "bar_s": 0.5, "load_average": load, "cores_count": os.cpu_count()}
+        write_json(args.json, figures)
+
+
+def timing(best: float, median: float, cpu: float) -> dict[str, float]:
+    """The printed times of one ``timed`` call as JSON figures."""
+    return {"wall_best_s": best, "wall_median_s": median, "cpu_best_s": cpu}
 
 
 if __name__ == "__main__":

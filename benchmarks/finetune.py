@@ -20,7 +20,7 @@ evaluations), on the threads given (2 by default).
 
 Usage::
 
-    python benchmarks/finetune.py [--data ../shared/data] [--steps 300] [--minutes 10] [--only a|b] [--json]
+    python benchmarks/finetune.py [--data ../shared/data] [--steps 300] [--minutes 10] [--only a|b] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
+
+from bench_record import write_json
 
 from exo_vision.learn.curated import CuratedMicrograph, collect_curated
 from exo_vision.learn.finetune import FineTuneSettings, fine_tune
@@ -119,7 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generated-fraction", type=float, default=FineTuneSettings.generated_fraction)
     parser.add_argument("--only", choices=("a", "b"))
     parser.add_argument("--keep", type=Path, help="keep the fine-tuned models in this folder")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="also write the figures to this JSON file (with the command line and versions); "
+        "--json alone prints them as JSON",
+    )
     args = parser.parse_args(argv)
     card = load_card()
     print(f"starting model: {card.name} {card.version} sha256 {card.sha256[:16]}... ({card.onnx_path.name})")
@@ -152,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                 fields = collect_curated([frunet / "full_fields"], pixel_size_nm=FULL_FIELD_NM)
                 rows.append(run_case("frunet real", patches, fields, settings, folder))
                 print(_line(rows[-1]), flush=True)
-    if args.json:
+    if args.json == "-":
         print(json.dumps(rows, indent=1))
+    elif args.json is not None:
+        write_json(Path(args.json), {"settings": asdict(settings), "starting_model_sha256": card.sha256, "cases": rows})
     for row in rows:
         if row["case"] == "new microscope":
             gain = row["after"]["f1"] - row["before"]["f1"]

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--jobs 2] [--failures failures.jsonl]
+    python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--jobs 2] [--failures failures.jsonl] [--json PATH]
 
 Builds a seed corpus of every reader family (generated files, plus small real
 fixtures from ../shared/data/formats when present), then runs cases drawn
@@ -13,7 +13,7 @@ or a random array with a random calibration, through ``read_image``,
 case runs in a worker process with a timeout, so hangs in compiled code are
 caught. Prints the tally by target and outcome; the exit status is 1 if any
 case traced back, hung, crashed, wrote outside --out or changed its input.
-Failing cases are written as JSON lines to replay them.
+Failing cases are written as JSON lines to replay them; ``--json PATH`` writes the tally.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from bench_record import write_json  # noqa: E402
 from fuzzing import BAD_OUTCOMES, GOOD_OUTCOMES, TARGETS, CaseRunner, build_corpus, random_case  # noqa: E402
 
 
@@ -40,6 +41,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes running cases in parallel")
     parser.add_argument("--failures", type=Path, help="write failing cases here (JSON lines)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the tally to this JSON file")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="exo-vision-fuzz-") as tmp:
@@ -88,6 +90,17 @@ def main() -> int:
         args.failures.write_text("".join(json.dumps(f) + "\n" for f in failures))
     for failure in failures[:10]:
         print(json.dumps(failure)[:800])
+    if args.json is not None:
+        figures = {
+            "cases_count": sum(tally.values()),
+            "seed": args.seed,
+            "seed_files_count": len(seeds),
+            "wall_s": wall,
+            "outcome_counts_by_target": {t: {o: tally[(t, o)] for o in outcomes} for t in TARGETS},
+            "outcome_counts_total": totals,
+            "failures_count": len(failures),
+        }
+        write_json(args.json, figures)
     return 1 if failures else 0
 
 

@@ -7,7 +7,7 @@ run (bar: <= 200 ms), and the time to result. The first run is cold: it creates 
 layer; later runs replace its data. The machine's load average is printed, since other
 processes lengthen every gap.
 
-Run headless with:  xvfb-run -a .venv/bin/python benchmarks/gui_responsiveness.py [--size 4096]
+Run headless with:  xvfb-run -a .venv/bin/python benchmarks/gui_responsiveness.py [--size 4096] [--json PATH]
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
+from bench_record import write_json
 
 
 def main() -> None:
@@ -29,6 +31,7 @@ def main() -> None:
         action="store_true",
         help="delete the vesicle layer between runs, so every run creates it (default: later runs replace its data)",
     )
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
     import napari
@@ -55,9 +58,11 @@ def main() -> None:
     viewer.add_image(data, **kwargs)
     _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Vesicle segmentation")
 
-    print(f"load average (1 min) on {os.cpu_count()} cores: {os.getloadavg()[0]:.1f}")
+    load = os.getloadavg()[0]
+    print(f"load average (1 min) on {os.cpu_count()} cores: {load:.1f}")
     idle = idle_gaps(QElapsedTimer, QEventLoop, QTimer, seconds=3.0)
     print(f"idle baseline (no analysis, 3 s): longest gap {max(idle):.0f} ms, median {float(np.median(idle)):.0f} ms")
+    runs = []
     for run in range(1, args.runs + 1):
         for activity in (True, False):
             widget._activity.value = activity
@@ -69,11 +74,16 @@ def main() -> None:
             else:
                 what = f"run {run} (replaces the Labels layer's data)"
             print(f"--- {what}, {where}")
-            measure_once(widget, QElapsedTimer, QEventLoop, QTimer)
+            figures = measure_once(widget, QElapsedTimer, QEventLoop, QTimer)
+            runs.append({"run": run, "what": what, "activity_bar": activity, **figures})
             if args.new_layer_each_run and widget.labels_layer in viewer.layers:
                 viewer.layers.remove(widget.labels_layer)
                 idle_gaps(QElapsedTimer, QEventLoop, QTimer, seconds=1.0)
     viewer.close()
+    if args.json is not None:
+        idle_figures = {"idle_longest_gap_ms": max(idle), "idle_median_gap_ms": float(np.median(idle))}
+        figures = {"image_side_px": args.size, "pixel_size_nm": args.pixel_size_nm, "load_average": load}
+        write_json(args.json, {**figures, **idle_figures, "bar_ms": 200, "runs": runs})
 
 
 def idle_gaps(QElapsedTimer, QEventLoop, QTimer, *, seconds: float) -> list[float]:  # noqa: N803
@@ -99,8 +109,8 @@ def idle_gaps(QElapsedTimer, QEventLoop, QTimer, *, seconds: float) -> list[floa
     return gaps[1:] or [0.0]
 
 
-def measure_once(widget, QElapsedTimer, QEventLoop, QTimer) -> None:  # noqa: N803 - Qt classes passed in
-    """Run the widget once while a 10 ms QTimer records event-loop gaps; print the figures.
+def measure_once(widget, QElapsedTimer, QEventLoop, QTimer) -> dict:  # noqa: N803 - Qt classes passed in
+    """Run the widget once while a 10 ms QTimer records event-loop gaps; print the figures and return them.
 
     Each gap is printed with the CPU time the GUI thread itself used in it: on a shared
     machine a gap is longer than that CPU time by however long other processes kept the
@@ -170,6 +180,18 @@ def measure_once(widget, QElapsedTimer, QEventLoop, QTimer) -> None:  # noqa: N8
         f"longest event-loop gap over the whole run: {whole:.0f} ms ({verdict} the bar of <= 200 ms); "
         f"most GUI-thread CPU in one gap: {cpu:.0f} ms; load average now {os.getloadavg()[0]:.1f}"
     )
+    return {
+        "vesicles_count": n,
+        "analysis_done_s": done.get("compute_s", float("nan")),
+        "result_shown_s": done.get("shown_s", float("nan")),
+        "computing_longest_gap_ms": max((g for g, _, _ in compute), default=0),
+        "computing_ticks_count": len(compute),
+        "computing_median_tick_ms": median,
+        "display_longest_gap_ms": max((g for g, _, _ in display), default=0),
+        "whole_run_longest_gap_ms": whole,
+        "meets_bar": whole <= 200,
+        "gui_thread_cpu_in_one_gap_max_ms": cpu,
+    }
 
 
 if __name__ == "__main__":

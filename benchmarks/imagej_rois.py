@@ -11,7 +11,7 @@ Needs ``apt-get install imagej xvfb`` (the script says so when they are missing)
 
 Usage::
 
-    python benchmarks/imagej_rois.py [--images 3]
+    python benchmarks/imagej_rois.py [--images 3] [--json PATH]
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ import roifile
 from exo_vision.annotations import write_imagej_rois
 from exo_vision.annotations.imagej_roi import roi_mask
 from exo_vision.synthetic.tem_random import make_random_tem
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when a test loads this file by its path
+from bench_record import write_json  # noqa: E402
 
 IJ_JAR = Path("/usr/share/java/ij.jar")
 
@@ -94,11 +97,15 @@ def imagej_roi_areas(zip_path: Path, shape: tuple[int, int], *, timeout_s: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     missing = imagej_available()
     if missing:
         print(f"ImageJ cannot run here: missing {missing}; install with apt-get install imagej xvfb")
+        if args.json is not None:
+            write_json(args.json, {"imagej_missing": missing, "images": []})
         return 1
+    rows = []
     failures = 0
     seed, done = 0, 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,11 +123,24 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(abs(areas.get(k, 0) - v) / v for k, v in ours.items())
             ok = sorted(areas) == sorted(ours)
             failures += not ok
+            seconds = time.perf_counter() - t
             print(
                 f"seed {seed - 1}: exo_vision {int(labels.max())} vesicles, ImageJ ROI Manager {len(areas)} ROIs, "
                 f"names match: {ok}, largest area difference from exo_vision's reading {100 * worst:.1f} % "
-                f"({time.perf_counter() - t:.1f} s)"
+                f"({seconds:.1f} s)"
             )
+            rows.append(
+                {
+                    "seed": seed - 1,
+                    "vesicles_count": int(labels.max()),
+                    "imagej_rois_count": len(areas),
+                    "names_match": ok,
+                    "largest_area_difference_fraction": worst,
+                    "check_s": seconds,
+                }
+            )
+    if args.json is not None:
+        write_json(args.json, {"imagej_missing": None, "images": rows, "failures_count": failures})
     return 1 if failures else 0
 
 

@@ -1,6 +1,6 @@
 """How long ``read_image`` takes per format (prints figures; not a test).
 
-Run: ``.venv/bin/python benchmarks/read_image_speed.py [--size 4096] [--repeat 3]``
+Run: ``.venv/bin/python benchmarks/read_image_speed.py [--size 4096] [--repeat 3] [--json PATH]``
 
 Synthetic files are written to a temporary folder (TIFF 16-bit, LZW TIFF, RGB
 JPEG with gray content, Bio-Rad .scn); the real images in ../shared/data are
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from bench_record import write_json
 from PIL import Image
 
 from exo_vision.io import read_image
@@ -37,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="edge of the synthetic images in px")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     n = args.size
@@ -71,12 +73,24 @@ def main() -> None:
         ]
         cases += [case for case in real if case[1].is_file()]
         print(f"{'case':48s} {'seconds':>8s} {'MPx/s':>8s}  calibration")
+        rows = []
         for label, path, kwargs in cases:
             image = read_image(path, **kwargs)
             seconds = best_of(args.repeat, lambda path=path, kwargs=kwargs: read_image(path, **kwargs))
             mpx = image.data.size / 1e6 / seconds
             size = "-" if image.pixel_size_nm is None else f"{image.pixel_size_nm:.4g} nm"
             print(f"{label:48s} {seconds:8.3f} {mpx:8.1f}  {size} ({image.pixel_size_source})")
+            rows.append(
+                {
+                    "case": label,
+                    "best_s": seconds,
+                    "megapixels_per_s": mpx,
+                    "pixel_size_nm": image.pixel_size_nm,
+                    "pixel_size_source": image.pixel_size_source,
+                }
+            )
+    if args.json is not None:
+        write_json(args.json, {"synthetic_side_px": n, "repeats_count": args.repeat, "cases": rows})
 
 
 if __name__ == "__main__":

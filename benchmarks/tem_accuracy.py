@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_record import write_json
 
 LEVELS = ("easy", "medium", "hard", "extreme")
 PIXEL_SIZES_NM = (0.35, 0.5, 0.8, 1.1, 1.5)
@@ -195,7 +196,9 @@ def main() -> None:
     )
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json is not None:
-        args.json.write_text(summary.to_json(orient="records", indent=1))
+        figures = {"method": args.method, "model": args.model, "generator": args.generator, "seed": args.seed}
+        figures |= {"images_count": args.n, "image_side_px": args.size}
+        write_json(args.json, {**figures, "summary": summary.to_dict(orient="records")})
     per_image = pd.DataFrame([{k: v for k, v in r.items() if k not in ("errors", "cup_ok")} for r in rows])
     worst = per_image.assign(f1=2 * per_image.tp / (per_image.n_truth + per_image.n_pred)).nsmallest(5, "f1")
     print("\nworst images:")

@@ -14,6 +14,7 @@ Usage::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/tem_pixel_size_speed.py
     .venv/bin/python benchmarks/tem_pixel_size_speed.py --repeats 1 --images 2   # quick look
+    .venv/bin/python benchmarks/tem_pixel_size_speed.py --method classical --json results/px_speed.json
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import cv2  # noqa: E402
 import tifffile  # noqa: E402
+from bench_record import write_json  # noqa: E402
 
 from exo_vision.batch.config import TemBatchConfig  # noqa: E402
 from exo_vision.batch.runner import ImageJob, process_image  # noqa: E402
+from exo_vision.segmentation.api import available_methods  # noqa: E402
 from exo_vision.synthetic.tem import make_synthetic_tem  # noqa: E402
 
 PIXEL_SIZES_NM = (0.35, 0.8, 1.5)
@@ -62,17 +65,27 @@ def main() -> None:
         default=str(Path(tempfile.gettempdir()) / "exo_vision_bench_px"),
         help="where generated inputs are cached",
     )
+    parser.add_argument(
+        "--method",
+        choices=available_methods(),
+        default=TemBatchConfig().method,
+        help=f"segmentation method (default {TemBatchConfig().method})",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     work = Path(args.work_dir)
     out = work / "out"
-    params = TemBatchConfig().analysis_parameters()
-    print(f"exo_vision TEM time per {SIDE}x{SIDE} image on one core; load average {os.getloadavg()[0]:.1f}")
+    params = TemBatchConfig(method=args.method).analysis_parameters()
+    load = os.getloadavg()[0]
+    print(f"exo_vision TEM time per {SIDE}x{SIDE} image on one core; load average {load:.1f}")
+    print(f"method: {args.method}")
     # warm-up (imports, OCR start-up) outside the timings
     warm = make_input(work / "in", pixel_size_nm=0.8, difficulty="medium", seed=999)
     process_image(ImageJob(index=0, path=str(warm), stem="warm", out_dir=str(out), parameters=params))
     print(f"{'nm/px':>6} {'level':>8} {'cpu s':>7} {'wall s':>7}  stage medians, wall (s)")
     worst = 0.0
+    rows = []
     for px in PIXEL_SIZES_NM:
         for level in LEVELS:
             cpu, wall, stages = [], [], {}
@@ -100,7 +113,28 @@ def main() -> None:
             worst = max(worst, med_cpu)
             stage_text = ", ".join(f"{k[:-2]} {statistics.median(v):.3f}" for k, v in stages.items())
             print(f"{px:6.2f} {level:>8} {med_cpu:7.3f} {med_wall:7.3f}  {stage_text}")
+            rows.append(
+                {
+                    "pixel_size_nm": px,
+                    "difficulty": level,
+                    "cpu_median_s": med_cpu,
+                    "wall_median_s": med_wall,
+                    **{f"{k[:-2]}_wall_median_s": statistics.median(v) for k, v in stages.items()},
+                }
+            )
     print(f"bar: <= 0.5 s per {SIDE}x{SIDE} image on one core; worst median CPU time {worst:.3f} s")
+    if args.json is not None:
+        figures = {
+            "method": args.method,
+            "image_side_px": SIDE,
+            "images_count": args.images,
+            "repeats_count": args.repeats,
+            "load_average": load,
+            "per_pixel_size_and_level": rows,
+            "worst_cpu_median_s": worst,
+            "bar_s": 0.5,
+        }
+        write_json(args.json, figures)
 
 
 if __name__ == "__main__":

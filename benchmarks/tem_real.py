@@ -19,7 +19,7 @@ to train or tune it.
 
 Usage::
 
-    python benchmarks/tem_real.py [--data ../shared/data] [--methods unet classical] [--overlays DIR] [--json]
+    python benchmarks/tem_real.py [--data ../shared/data] [--methods unet classical] [--overlays DIR] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from bench_record import write_json
 from PIL import Image
 
 from exo_vision.evaluation import DetectionScore, score_detection
@@ -203,7 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--methods", nargs="+", default=available_methods(), choices=available_methods())
     parser.add_argument("--overlays", type=Path, help="write truth (red) / prediction (green) overlays here")
-    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="also write the table to this JSON file (with the command line and versions); "
+        "--json alone prints it as JSON instead of the table",
+    )
     parser.add_argument("--per-image", action="store_true", help="also print each image's scores")
     parser.add_argument(
         "--record-in-card",
@@ -225,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = [_row(e) for e in entries]
     if args.record_in_card:
         _record_in_card([r for r in rows if r["method"] == "unet"], entries)
-    if args.json:
+    if args.json == "-":
         print(json.dumps(rows, indent=1))
         return 0
+    if args.json is not None:
+        write_json(Path(args.json), {"methods": args.methods, "rows": rows})
     table = pd.DataFrame(rows)
     print("Real micrographs (IoU >= 0.5, one-to-one):")
     print(table.to_string(index=False))

@@ -5,7 +5,9 @@ Times the shipped model (``ev-unet``) on a normalised working-scale image of the
 
 Usage::
 
-    .venv/bin/python benchmarks/tem_runtime.py [--repeats 7]
+    .venv/bin/python benchmarks/tem_runtime.py [--repeats 7] [--json results/tem_runtime.json]
+
+It times the network alone, not a segmentation method, so it takes no ``--method``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
+from bench_record import write_json
 
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 from exo_vision.segmentation.learned.runtime import _session
@@ -37,6 +41,7 @@ def _time(run, repeats: int) -> tuple[float, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     card = load_card()
     image, _ = make_synthetic_tem((2048, 2048), pixel_size_nm=0.8, difficulty="medium", rng=1)
@@ -44,7 +49,8 @@ def main() -> None:
     side = -(-max(small.shape) // card.multiple_of) * card.multiple_of
     x = np.zeros((1, 1, side, side), np.float32)
     x[0, 0, : small.shape[0], : small.shape[1]] = small
-    print(f"model {card.name} {card.version}, input {side}x{side}, load average {os.getloadavg()[0]:.1f}")
+    load = os.getloadavg()[0]
+    print(f"model {card.name} {card.version}, input {side}x{side}, load average {load:.1f}")
     results = {}
     for threads in (1, 2):
         session = _session(str(card.onnx_path), card.sha256, threads)
@@ -64,8 +70,22 @@ def main() -> None:
             print(f"opencv dnn cannot run the model: {str(err).splitlines()[-1]}")
     reference = results[("onnxruntime", 1)][1]
     print(f"{'runtime':<12} {'threads':>7} {'median s':>9} {'max |diff|':>11}")
+    rows = []
     for (name, threads), (t, out) in results.items():
-        print(f"{name:<12} {threads:>7} {t:9.3f} {float(np.abs(out - reference).max()):11.2e}")
+        diff = float(np.abs(out - reference).max())
+        print(f"{name:<12} {threads:>7} {t:9.3f} {diff:11.2e}")
+        rows.append(
+            {"runtime": name, "threads_count": threads, "median_s": t, "max_abs_diff_vs_onnxruntime_1_thread": diff}
+        )
+    if args.json is not None:
+        figures = {
+            "model": f"{card.name} {card.version}",
+            "input_side_px": side,
+            "repeats_count": args.repeats,
+            "load_average": load,
+            "runtimes": rows,
+        }
+        write_json(args.json, figures)
 
 
 if __name__ == "__main__":

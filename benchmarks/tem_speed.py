@@ -39,6 +39,7 @@ from pathlib import Path
 
 import cv2
 import tifffile
+from bench_record import write_json
 
 from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.batch.config import TemBatchConfig
@@ -166,7 +167,7 @@ def main() -> None:
             str(side): {"median_s": per_size[side], "min_s": per_size_min[side], "cpu_s": per_size_cpu[side]}
             for side in sizes
         }
-        args.json.write_text(json.dumps({"method": args.method, "per_size": figures, "peak_rss_mb": peak_rss_mb()}))
+        write_json(args.json, {"method": args.method, "per_size": figures, "peak_rss_mb": peak_rss_mb()})
     if args.skip_batch:
         return
     # 2: throughput of the real command.
