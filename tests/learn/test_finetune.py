@@ -209,6 +209,21 @@ def test_cli_train_prints_before_and_after_and_refuses_too_little(tmp_path, tiny
     printed = capsys.readouterr().out
     assert "before" in printed and "after" in printed and "precision" in printed
     assert out.is_file() and out.with_suffix(".json").is_file()
+    assert "kept the checkpoint" not in printed  # 2 training micrographs: no selection
+
+
+def test_cli_train_says_which_checkpoint_it_kept(tmp_path, tiny_base, capsys):
+    from exo_vision.cli.main import main
+
+    _write_pairs(tmp_path / "five", 5, shape=(256, 256), at_least=12)
+    out = tmp_path / "lab.onnx"
+    args = ["--out", str(out), "--base-model", str(tiny_base), "--steps", "2", "--threads", "1", "--select-every", "1"]
+    assert main(["train", "--from", str(tmp_path / "five"), *args]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads(out.with_suffix(".json").read_text())["training"]["checkpoint_selection"]
+    assert [s["step"] for s in record["scores"]] == [0, 1, 2]
+    assert f"kept the checkpoint of step {record['chosen_step']} " in printed
+    assert record["micrographs"][0] in printed
 
 
 def _curated(count: int, *, first: int = 0) -> list[CuratedMicrograph]:
