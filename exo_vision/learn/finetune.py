@@ -58,7 +58,7 @@ class FineTuneSettings:
     steps : int
         Optimiser steps at most.
     max_minutes : float
-        Training time at most (0: no limit).
+        Training time at most, the checkpoint scorings included (0: no limit).
     patch_px, batch : int
         Crop side (working-scale pixels) and crops per step.
     learning_rate : float
