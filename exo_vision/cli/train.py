@@ -83,6 +83,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=d.validation_fraction,
         help=f"share of micrographs held out for validation (default {d.validation_fraction:g})",
     )
+    p.add_argument(
+        "--select-every",
+        type=int,
+        default=d.select_every_steps,
+        metavar="STEPS",
+        help="with 3 or more training micrographs, one in five is held out of training and the checkpoint scoring "
+        f"best on it every STEPS steps is kept (0: keep the last step; default {d.select_every_steps})",
+    )
     p.add_argument("--learning-rate", type=float, default=d.learning_rate, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed of the split and the training (default {d.seed})")
     p.add_argument("--threads", type=int, default=d.threads, help=f"CPU threads (default {d.threads})")
@@ -128,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
             learning_rate=args.learning_rate,
             seed=args.seed,
             threads=args.threads,
+            select_every_steps=args.select_every,
         )
         split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
     except ValueError as err:
@@ -163,6 +172,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    if result.selection is not None:
+        best = next(s for s in result.selection["scores"] if s["step"] == result.selection["chosen_step"])
+        sys.stdout.write(
+            f"kept the checkpoint of step {best['step']} (F1 {best['f1']:.3f} on "
+            f"{', '.join(result.selection['micrographs'])}, held out of training to choose it)\n"
+        )
     sys.stdout.write(
         f"validation on {len(validation)} micrograph(s) never used for training:\n"
         f"{format_figures(result.before, result.after)}\n"

@@ -11,6 +11,13 @@ curated micrographs* (no GUI here):
 3. :func:`exo_vision.learn.train.train` fine-tunes it on random crops of the
    training micrographs at the model's working scale, with the same
    pre-processing and augmentations as the original training;
+   with 3 or more training micrographs, one of them in five (at least one) is
+   held out of the crops as a *selection* micrograph
+   (:func:`split_selection`): every ``select_every_steps`` steps the network is
+   scored on it through the run-time pipeline, and the best-scoring checkpoint
+   (step 0, the starting model, included) is the one exported, as is (trained
+   on the other training micrographs only). The validation micrographs are
+   never used for any choice;
 4. both models segment the validation micrographs through the full run-time
    pipeline (:func:`exo_vision.segmentation.api.segment_vesicles`) and are
    scored with :mod:`exo_vision.evaluation`;
@@ -22,6 +29,7 @@ curated micrographs* (no GUI here):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -50,7 +58,7 @@ class FineTuneSettings:
     steps : int
         Optimiser steps at most.
     max_minutes : float
-        Training time at most (0: no limit).
+        Training time at most, the checkpoint scorings included (0: no limit).
     patch_px, batch : int
         Crop side (working-scale pixels) and crops per step.
     learning_rate : float
@@ -67,6 +75,14 @@ class FineTuneSettings:
         Share of training crops drawn from the generator the model was first trained on
         (:func:`exo_vision.learn.data.make_sample`) instead of the curated micrographs, so the
         model keeps what it knew.
+    select_every_steps : int
+        Steps between scorings of the checkpoint on the selection micrograph(s) (0: no
+        selection, the last step's weights are exported).
+    select_fraction : float
+        Share of the training micrographs held out as selection micrographs (at least one).
+    min_micrographs_for_selection : int
+        Fewest distinct training micrographs for checkpoint selection; with fewer, all of them
+        are trained on and the last step's weights are exported.
     """
 
     steps: int = 300
@@ -80,6 +96,9 @@ class FineTuneSettings:
     min_train_vesicles: int = 20
     min_validation_vesicles: int = 10
     generated_fraction: float = 0.0
+    select_every_steps: int = 25
+    select_fraction: float = 0.2
+    min_micrographs_for_selection: int = 3
 
 
 class FineTuneCancelled(Exception):
@@ -113,6 +132,31 @@ def split_micrographs(
     train = [m for m in micrographs if m.key not in val_keys]
     validation = [m for m in micrographs if m.key in val_keys]
     return train, validation
+
+
+def split_selection(
+    train: list[CuratedMicrograph], settings: FineTuneSettings
+) -> tuple[list[CuratedMicrograph], list[CuratedMicrograph]]:
+    """Hold out selection micrograph(s) from the training micrographs (checkpoint selection).
+
+    With at least ``settings.min_micrographs_for_selection`` distinct training
+    micrographs and ``settings.select_every_steps > 0``, ``round(select_fraction * n)``
+    of them (at least one, and at least two are left to train on), drawn with
+    ``settings.seed``, become selection micrographs; otherwise none.
+
+    Returns
+    -------
+    (fit, selection) : lists of CuratedMicrograph
+        Micrographs to train on and micrographs to choose the checkpoint on (possibly empty);
+        one micrograph (same ``key``) is never in both.
+    """
+    keys = sorted({m.key for m in train})
+    if settings.select_every_steps <= 0 or len(keys) < max(settings.min_micrographs_for_selection, 3):
+        return list(train), []
+    n_select = min(max(1, int(round(settings.select_fraction * len(keys)))), len(keys) - 2)
+    order = np.random.default_rng([settings.seed, 1]).permutation(len(keys))
+    chosen = {keys[k] for k in order[:n_select]}
+    return [m for m in train if m.key not in chosen], [m for m in train if m.key in chosen]
 
 
 def check_enough(
@@ -260,6 +304,118 @@ def evaluate_model(
     return figures, predictions
 
 
+#: Largest side (working-scale pixels) of the centre crop of a selection micrograph on which the tie-breaking loss is
+#: computed.
+SELECTION_LOSS_PX = 384
+
+
+class CheckpointSelector:
+    """Score checkpoints on the selection micrographs and keep the best one's weights.
+
+    Called by :func:`exo_vision.learn.train.train` as ``selector(net, steps_done)``.
+    A checkpoint's score is the pooled F1 of the run-time pipeline
+    (:func:`evaluate_model`, sensitivity 0.5, the starting model's thresholds)
+    on the selection micrographs; ties go to the lower training loss on the
+    selection micrographs (centre crops of at most :data:`SELECTION_LOSS_PX`
+    working-scale pixels), then to the earlier step.
+
+    Parameters
+    ----------
+    selection : list of CuratedMicrograph
+        The selection micrographs (never the validation ones).
+    base_card : ModelCard
+        The starting model (thresholds, working scale, card fields).
+    folder : Path
+        Where each checkpoint's ONNX file is written while it is scored (then removed).
+    threads : int
+        onnxruntime threads.
+    """
+
+    def __init__(self, selection: list[CuratedMicrograph], *, base_card: Any, folder: Path, threads: int) -> None:
+        from exo_vision.learn.targets import make_targets
+
+        self.selection = selection
+        self.card_document = dict(base_card.card)
+        self.multiple_of = int(base_card.multiple_of)
+        self.folder = folder
+        self.threads = threads
+        self.crops = []
+        for m in selection:
+            small = to_training_micrograph(m, working_scale_nm=base_card.working_scale_nm)
+            image, labels = self._centre_crop(small.image), self._centre_crop(small.labels)
+            self.crops.append((image.astype(np.float32), make_targets(labels).astype(np.float32)))
+        self.scores: list[dict[str, Any]] = []
+        self.best_step: int | None = None
+        self.best_state: dict[str, Any] | None = None
+        self._best_key: tuple[float, float] | None = None
+
+    def _centre_crop(self, array: np.ndarray) -> np.ndarray:
+        """The centre of ``array``, at most SELECTION_LOSS_PX a side, sides cut down to multiples of the network's."""
+        rows, cols = (min(n, SELECTION_LOSS_PX) // self.multiple_of * self.multiple_of for n in array.shape)
+        r0, c0 = (array.shape[0] - rows) // 2, (array.shape[1] - cols) // 2
+        return array[r0 : r0 + rows, c0 : c0 + cols]
+
+    def loss(self, net: Any) -> float:
+        """Mean training loss of ``net`` on the selection micrographs' centre crops."""
+        import torch
+
+        from exo_vision.learn.train import loss_terms
+
+        values = []
+        for image, targets in self.crops:
+            if min(image.shape) == 0:
+                continue
+            logits = net(torch.from_numpy(image)[None, None])
+            terms = loss_terms(logits, torch.from_numpy(targets)[None])
+            values.append(float(torch.stack(list(terms.values())).sum()))
+        return float(np.mean(values)) if values else 0.0
+
+    def __call__(self, net: Any, steps_done: int) -> None:
+        from exo_vision.learn.export import onnx_bytes
+
+        data = onnx_bytes(net, multiple_of=self.multiple_of)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        onnx_path = self.folder / f"step_{steps_done}.onnx"
+        card = {**self.card_document, "file": onnx_path.name, "sha256": hashlib.sha256(data).hexdigest()}
+        try:
+            onnx_path.write_bytes(data)
+            onnx_path.with_suffix(".json").write_text(json.dumps(card), encoding="utf-8")
+            figures, _ = evaluate_model(onnx_path, self.selection, threads=self.threads)
+        finally:
+            onnx_path.unlink(missing_ok=True)
+            onnx_path.with_suffix(".json").unlink(missing_ok=True)
+        loss = self.loss(net)
+        f1 = figures["f1"] or 0.0
+        self.scores.append(
+            {
+                "step": steps_done,
+                "f1": f1,
+                "tp": figures["tp"],
+                "fp": figures["fp"],
+                "fn": figures["fn"],
+                "loss": round(loss, 5),
+            }
+        )
+        logger.debug("checkpoint at step %d: F1 %.3f, loss %.4f on the selection micrograph(s)", steps_done, f1, loss)
+        key = (f1, -loss)
+        if self._best_key is None or key > self._best_key:
+            self._best_key, self.best_step = key, steps_done
+            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    def record(self, every_steps: int) -> dict[str, Any]:
+        """What the model card records: the rule, the selection micrographs, every score, the step chosen."""
+        return {
+            "rule": "one training micrograph in five (at least one; only with 3 or more training micrographs) held "
+            "out of the training crops; the checkpoint with the best F1 on it (run-time pipeline, sensitivity 0.5, "
+            "IoU >= 0.5; ties: lower loss, then earlier step) is exported as is; the validation micrographs are "
+            "never used for this choice",
+            "micrographs": [m.name for m in self.selection],
+            "every_steps": every_steps,
+            "scores": self.scores,
+            "chosen_step": self.best_step,
+        }
+
+
 #: Sensitivities tried when the fine-tuned model's foreground threshold is chosen on its training micrographs.
 SENSITIVITIES = (0.0, 0.25, 0.5, 0.75)
 
@@ -316,9 +472,12 @@ class FineTuneResult:
     predictions_before: list[np.ndarray] = field(repr=False, default_factory=list)
     predictions_after: list[np.ndarray] = field(repr=False, default_factory=list)
     seconds: float = 0.0
+    selection: dict[str, Any] | None = None
 
 
-def _data_record(train: list[CuratedMicrograph], validation: list[CuratedMicrograph]) -> dict[str, Any]:
+def _data_record(
+    train: list[CuratedMicrograph], validation: list[CuratedMicrograph], selection: list[CuratedMicrograph]
+) -> dict[str, Any]:
     def entry(m: CuratedMicrograph) -> dict[str, Any]:
         return {
             "name": m.name,
@@ -336,6 +495,7 @@ def _data_record(train: list[CuratedMicrograph], validation: list[CuratedMicrogr
         "training_vesicles": sum(m.n_vesicles for m in train),
         "validation_vesicles": sum(m.n_vesicles for m in validation),
         "training_micrographs": [entry(m) for m in train],
+        "selection_micrographs": [m.name for m in selection],
         "validation_micrographs": [entry(m) for m in validation],
     }
 
@@ -407,6 +567,7 @@ def fine_tune(
             "each micrograph on one side"
         )
     check_enough(train_set, validation, settings)
+    fit, selection = split_selection(train_set, settings)
     logger.info(
         "fine-tuning %s on %d micrograph(s) (%d vesicles), validating on %d (%d vesicles)",
         card.name,
@@ -434,7 +595,7 @@ def fine_tune(
         checkpoint_every=10**9,
     )
     sampler = CropSampler(
-        [to_training_micrograph(m, working_scale_nm=card.working_scale_nm) for m in train_set],
+        [to_training_micrograph(m, working_scale_nm=card.working_scale_nm) for m in fit],
         patch_px=settings.patch_px,
         generated_fraction=settings.generated_fraction,
         working_scale_nm=card.working_scale_nm,
@@ -449,6 +610,11 @@ def fine_tune(
     threads_before = torch.get_num_threads()
     staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=out.parent))
     try:
+        selector = (
+            CheckpointSelector(selection, base_card=card, folder=staging / "selection", threads=settings.threads)
+            if selection
+            else None
+        )
         t0 = time.perf_counter()
         trained, history = run_training(
             config,
@@ -459,11 +625,17 @@ def fine_tune(
             should_stop=stop,
             progress=progress,
             frozen_batchnorm=True,
+            on_checkpoint=selector,
+            check_every=settings.select_every_steps if selector is not None else 0,
         )
         seconds = time.perf_counter() - t0
         if stopped:
             raise FineTuneCancelled("fine-tuning cancelled; no model written")
-        data = _data_record(train_set, validation)
+        chosen = None
+        if selector is not None and selector.best_state is not None:
+            trained.load_state_dict(selector.best_state)
+            chosen = selector.record(settings.select_every_steps)
+        data = _data_record(train_set, validation, selection)
         staged_onnx, staged_card = export_model(
             trained,
             staging / "model",
@@ -482,6 +654,11 @@ def fine_tune(
         )
         document = json.loads(staged_card.read_text(encoding="utf-8"))
         document["thresholds"] = dict(card.card.get("thresholds", document["thresholds"]))
+        document["training"]["checkpoint_selection"] = chosen or {
+            "rule": f"none: fewer than {max(settings.min_micrographs_for_selection, 3)} training micrographs or "
+            "select_every_steps = 0; the last step's weights are exported",
+            "chosen_step": history["steps_done"],
+        }
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         threshold, tried = tune_foreground_threshold(staged_onnx, train_set, threads=settings.threads)
         document["thresholds"]["foreground"] = threshold
@@ -519,6 +696,7 @@ def fine_tune(
         predictions_before=predictions_before,
         predictions_after=predictions_after,
         seconds=seconds,
+        selection=chosen,
     )
 
 

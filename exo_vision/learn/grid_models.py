@@ -30,10 +30,15 @@ def _figure(value: float | None) -> str:
 
 def comparison_text(result: Any) -> str:
     """The before -> after F1, precision and recall of a :class:`~exo_vision.learn.finetune.FineTuneResult`
-    on its held-out curated micrographs, in two lines."""
+    on its held-out curated micrographs, in two lines, and a third naming the checkpoint kept when one was
+    chosen on a held-out training micrograph."""
     before, after = result.before, result.after
     changes = ", ".join(
         f"{name} {_figure(before[key])} -> {_figure(after[key])}"
         for name, key in (("F1", "f1"), ("precision", "precision"), ("recall", "recall"))
     )
-    return f"held-out curated micrographs ({', '.join(m.name for m in result.validation)}):\n{changes}"
+    text = f"held-out curated micrographs ({', '.join(m.name for m in result.validation)}):\n{changes}"
+    selection = getattr(result, "selection", None)
+    if selection:
+        text += f"\nkept step {selection['chosen_step']}, chosen on {', '.join(selection['micrographs'])}"
+    return text

@@ -119,6 +119,8 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int], None] | None = None,
     frozen_batchnorm: bool = False,
+    on_checkpoint: Callable[[UNet, int], None] | None = None,
+    check_every: int = 0,
 ) -> tuple[UNet, dict]:
     """Train a U-Net, resuming from ``checkpoint_dir/last.pt`` when present.
 
@@ -142,6 +144,13 @@ def train(
     frozen_batchnorm : bool
         Keep batch normalisations in inference mode (fine-tuning a model whose
         normalisations were folded at export, :mod:`exo_vision.learn.onnx_weights`).
+    on_checkpoint : callable(UNet, int), optional
+        Called with the network (in eval mode) and the steps done before the
+        first step of a fresh run, after every ``check_every`` steps, and after
+        the last step (checkpoint selection, :func:`exo_vision.learn.finetune.fine_tune`).
+        Not called when ``should_stop`` ended the run.
+    check_every : int
+        Steps between ``on_checkpoint`` calls (0: never).
 
     Returns
     -------
@@ -178,9 +187,15 @@ def train(
     running = 0.0
     t0 = time.perf_counter() - seconds
     steps_done = start_step
+    check = on_checkpoint if check_every > 0 else None
+    checked = -1
+    if check is not None and start_step == 0:
+        checked = _check(net, 0, check, frozen_batchnorm)
+    stopped = False
     for step in range(start_step, config.steps):
         fraction = _progress(config, step, time.perf_counter() - t0)
-        if should_stop() or fraction >= 1.0:
+        stopped = should_stop()
+        if stopped or fraction >= 1.0:
             break
         lr = config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * fraction)))
         for group in optimiser.param_groups:
@@ -211,6 +226,8 @@ def train(
                 + " ".join(f"{k} {float(v.detach()):.3f}" for k, v in terms.items())
                 + f"  lr {lr:.2e}  {elapsed / 60:.1f} min"
             )
+        if check is not None and steps_done % check_every == 0:
+            checked = _check(net, steps_done, check, frozen_batchnorm)
         if (step + 1) % config.checkpoint_every == 0:
             _save_checkpoint(
                 last,
@@ -223,8 +240,23 @@ def train(
                     "config": asdict(config),
                 },
             )
+    if check is not None and not stopped and checked != steps_done:
+        _check(net, steps_done, check, frozen_batchnorm)
     net.eval()
     return net, {"steps_done": steps_done, "seconds": time.perf_counter() - t0, "loss": history}
+
+
+def _check(net: UNet, steps_done: int, callback: Callable[[UNet, int], None], frozen_batchnorm: bool) -> int:
+    """Hand the network in eval mode to ``callback``, then put it back in training mode; returns ``steps_done``."""
+    net.eval()
+    with torch.no_grad():
+        callback(net, steps_done)
+    net.train()
+    if frozen_batchnorm:
+        from exo_vision.learn.onnx_weights import freeze_batchnorm
+
+        freeze_batchnorm(net)
+    return steps_done
 
 
 def _progress(config: TrainConfig, step: int, elapsed_s: float) -> float:

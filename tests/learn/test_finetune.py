@@ -209,3 +209,135 @@ def test_cli_train_prints_before_and_after_and_refuses_too_little(tmp_path, tiny
     printed = capsys.readouterr().out
     assert "before" in printed and "after" in printed and "precision" in printed
     assert out.is_file() and out.with_suffix(".json").is_file()
+    assert "kept the checkpoint" not in printed  # 2 training micrographs: no selection
+
+
+def test_cli_train_says_which_checkpoint_it_kept(tmp_path, tiny_base, capsys):
+    from exo_vision.cli.main import main
+
+    _write_pairs(tmp_path / "five", 5, shape=(256, 256), at_least=12)
+    out = tmp_path / "lab.onnx"
+    args = ["--out", str(out), "--base-model", str(tiny_base), "--steps", "2", "--threads", "1", "--select-every", "1"]
+    assert main(["train", "--from", str(tmp_path / "five"), *args]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads(out.with_suffix(".json").read_text())["training"]["checkpoint_selection"]
+    assert [s["step"] for s in record["scores"]] == [0, 1, 2]
+    assert f"kept the checkpoint of step {record['chosen_step']} " in printed
+    assert record["micrographs"][0] in printed
+
+
+def _curated(count: int, *, first: int = 0) -> list[CuratedMicrograph]:
+    samples = _with_vesicles(first + count)[first:]
+    return [
+        CuratedMicrograph(
+            name=f"c{first + k}.tif",
+            image=s.image,
+            pixel_size_nm=PIXEL_SIZE_NM,
+            labels=s.labels,
+            source="generated",
+            kind="label image",
+        )
+        for k, s in enumerate(samples)
+    ]
+
+
+def test_selection_micrographs_are_held_out_of_training_only_with_three_or_more():
+    from exo_vision.learn.finetune import split_selection
+
+    items = _curated(10)
+    settings = FineTuneSettings()
+    for n, expected in ((2, 0), (3, 1), (5, 1), (10, 2)):
+        fit, selection = split_selection(items[:n], settings)
+        assert len(selection) == expected and len(fit) == n - expected
+        assert not {m.key for m in fit} & {m.key for m in selection}
+    fit, selection = split_selection(items[:5], FineTuneSettings(select_every_steps=0))
+    assert selection == [] and len(fit) == 5
+    fit, selection = split_selection(items[:3], FineTuneSettings(select_fraction=0.9))
+    assert len(selection) == 1 and len(fit) == 2  # at least two are left to train on
+
+
+SELECT = dict(TINY, steps=4, select_every_steps=2)
+
+
+def test_checkpoint_choice_never_depends_on_the_validation_micrographs(tmp_path, tiny_base):
+    from exo_vision.learn.finetune import fine_tune
+    from exo_vision.segmentation.learned.weights import load_card
+
+    items = _curated(7)
+    train = items[:4]
+    chosen = []
+    for k, validation in enumerate((items[4:5], items[5:7])):
+        result = fine_tune(
+            train + validation,
+            out=tmp_path / f"m{k}.onnx",
+            base_model=tiny_base,
+            settings=FineTuneSettings(**SELECT),
+            split=(train, validation),
+        )
+        record = load_card(result.onnx_path).card["training"]["checkpoint_selection"]
+        assert record == result.selection
+        assert [s["step"] for s in record["scores"]] == [0, 2, 4]
+        assert len(record["micrographs"]) == 1 and record["micrographs"][0] in {m.name for m in train}
+        assert record["chosen_step"] in (0, 2, 4) and record["every_steps"] == 2
+        data = load_card(result.onnx_path).card["training"]["data"]
+        assert data["selection_micrographs"] == record["micrographs"]
+        assert not set(record["micrographs"]) & {m["name"] for m in data["validation_micrographs"]}
+        chosen.append(record)
+    assert chosen[0] == chosen[1]  # same training micrographs: same scores and step, whatever is validated on
+
+
+def test_the_best_checkpoint_on_the_selection_micrograph_is_the_model_written(tmp_path, tiny_base, monkeypatch):
+    import onnxruntime as ort
+
+    import exo_vision.learn.finetune as finetune
+
+    items = _curated(5)
+    train, validation = items[:4], items[4:]
+    selection_name = finetune.split_selection(train, FineTuneSettings(**SELECT))[1][0].name
+    real = finetune.evaluate_model
+    made_up_f1 = {0: 0.2, 2: 0.9, 4: 0.5}  # the checkpoint at step 2 is the best
+    x = np.random.default_rng(3).random((1, 1, 32, 32)).astype(np.float32)
+    outputs = {}
+
+    def spy(model, micrographs, **kwargs):
+        figures, predictions = real(model, micrographs, **kwargs)
+        if [m.name for m in micrographs] == [selection_name]:
+            step = int(Path(model).stem.split("_")[1])
+            outputs[step] = ort.InferenceSession(str(model)).run(None, {"image": x})[0]
+            figures = {**figures, "f1": made_up_f1[step]}
+        return figures, predictions
+
+    monkeypatch.setattr(finetune, "evaluate_model", spy)
+    result = finetune.fine_tune(
+        items,
+        out=tmp_path / "lab.onnx",
+        base_model=tiny_base,
+        settings=FineTuneSettings(**SELECT),
+        split=(train, validation),
+    )
+    assert result.selection["chosen_step"] == 2
+    assert [s["f1"] for s in result.selection["scores"]] == [0.2, 0.9, 0.5]
+    written = ort.InferenceSession(str(result.onnx_path)).run(None, {"image": x})[0]
+    np.testing.assert_allclose(written, outputs[2], atol=1e-6)
+    assert not np.allclose(outputs[2], outputs[4], atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.json", "lab.onnx"]  # no scoring file left
+
+
+def test_interrupting_fine_tuning_with_selection_leaves_no_file(tmp_path, tiny_base):
+    from exo_vision.learn.finetune import FineTuneCancelled, fine_tune
+
+    items = _curated(5)
+    out = tmp_path / "models"
+    out.mkdir()
+
+    def ctrl_c(done: int, total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    settings = FineTuneSettings(**SELECT)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(items, out=out / "lab.onnx", base_model=tiny_base, settings=settings, progress=ctrl_c)
+    assert list(out.iterdir()) == []
+    with pytest.raises(FineTuneCancelled):
+        fine_tune(items, out=out / "lab.onnx", base_model=tiny_base, settings=settings, should_stop=lambda: True)
+    assert list(out.iterdir()) == []

@@ -23,3 +23,13 @@ def test_comparison_reads_before_to_after_with_missing_figures_as_dashes():
     assert comparison_text(result) == (
         "held-out curated micrographs (a.tif, b.tif):\nF1 0.500 -> 0.750, precision - -> 0.800, recall - -> 0.123"
     )
+
+
+def test_comparison_names_the_checkpoint_kept_and_where_it_was_chosen():
+    result = SimpleNamespace(
+        before={"f1": 0.5, "precision": 0.5, "recall": 0.5},
+        after={"f1": 0.6, "precision": 0.6, "recall": 0.6},
+        validation=[SimpleNamespace(name="a.tif")],
+        selection={"chosen_step": 150, "micrographs": ["c.tif"]},
+    )
+    assert comparison_text(result).splitlines()[2] == "kept step 150, chosen on c.tif"
