@@ -21,7 +21,7 @@ SIZE_ALLOWED: set[str] = set()
 #: Numbers that are arithmetic, not tuning (halves, doubles, indices, and 100 for a percentage).
 PLAIN_NUMBERS = {0, 1, 2, 0.5, 100}  # 0 == 0.0 etc.: the floats are in the set too
 #: Packages held to the literal rule: every tuning number is a named module constant or a parameter field.
-LITERAL_CHECKED = ("segmentation", "blot", "measure")
+LITERAL_CHECKED = ("segmentation", "blot", "calibration", "measure")
 #: Segmenters whose keyword defaults are the user-facing ones of TemParameters (which imports the
 #: segmentation package, so they cannot read them from it); tests/test_tem_parameters.py holds them equal.
 USER_DEFAULT_FUNCTIONS = {"segment_classical", "segment_vesicles", "segment_unet"}
