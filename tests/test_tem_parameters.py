@@ -9,6 +9,7 @@ import pytest
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.segmentation.api import segment_vesicles
 from exo_vision.segmentation.classical import segment_classical
+from exo_vision.segmentation.learned.method import segment_unet
 from exo_vision.tem_parameters import TemParameters
 
 
@@ -54,7 +55,7 @@ def test_one_minimum_diameter_rule_everywhere():
 def test_batch_config_and_core_functions_take_their_defaults_from_tem_parameters():
     defaults = TemParameters()
     assert TemBatchConfig().analysis() == defaults
-    for function in (segment_vesicles, segment_classical):
+    for function in (segment_vesicles, segment_classical, segment_unet):
         signature = inspect.signature(function)
         for name in ("min_diameter_nm", "max_diameter_nm", "sensitivity", "polarity"):
             assert signature.parameters[name].default == getattr(defaults, name), (function.__name__, name)

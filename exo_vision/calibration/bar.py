@@ -15,6 +15,45 @@ import numpy as np
 
 #: A half-open pixel box ``(row0, col0, row1, col1)``.
 Box = tuple[int, int, int, int]
+#: Indices of a Box's sides: first row, first column, end row, end column.
+TOP = 0
+LEFT = 1
+BOTTOM = 2
+RIGHT = 3
+
+#: A colour image is (rows, columns, channels) with the channels of RGB or RGBA; the colour channels
+#: are the first RGB_CHANNELS.
+COLOUR_NDIM = 3
+COLOUR_CHANNEL_COUNTS = (3, 4)
+RGB_CHANNELS = 3
+#: Smallest image side that can hold a scale bar and its label, px.
+MIN_IMAGE_SIDE_PX = 32
+#: The image's median is read on every k-th row and column, k chosen to leave about this many.
+MEDIAN_SAMPLE_SIDE = 256
+#: A bar is at least this fraction of the image width long ...
+BAR_MIN_LENGTH_FRACTION = 0.02
+#: ... and at least this many px ...
+BAR_MIN_LENGTH_PX = 12
+#: ... and at most this fraction of the width (longer runs are frame lines or strip edges).
+BAR_MAX_LENGTH_FRACTION = 0.7
+#: A polarity is searched only when its brightest level stands this fraction of the intensity range
+#: above the image's median (else nothing in it stands out).
+MIN_EXTREME_CONTRAST = 0.2
+#: Bar-coloured pixels are within this fraction of the way from the extreme level to the median.
+BAR_THRESHOLD_FRACTION = 0.4
+#: More candidate run rows than this are texture, not a bar (the search is skipped).
+MAX_RUN_ROWS = 200_000
+#: A bar is at least this many times as long as it is thick.
+MIN_LENGTH_PER_THICKNESS = 5
+#: At most this fraction of the row just above or below a bar may be bar-coloured (it stands free).
+MAX_TOUCHING_FRACTION = 0.15
+#: A bar's contrast with its surround is at least this fraction of the intensity range ...
+MIN_BAR_CONTRAST = 0.25
+#: ... and the spread of its inside (the BAR_SPREAD_PERCENTILES) at most this fraction: it is uniform.
+MAX_BAR_SPREAD = 0.25
+BAR_SPREAD_PERCENTILES = (10, 90)
+#: The end profiles of a bar reach this many px beyond each end (the background read there).
+END_PROFILE_PX = 4
 
 
 @dataclass
@@ -47,8 +86,8 @@ class Bar:
 def as_gray(image: np.ndarray) -> np.ndarray:
     """Validate and convert to a float32 (M, N) array (RGB(A) -> mean of the colour channels)."""
     array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        array = array[..., :3].astype(np.float32).mean(axis=2)
+    if array.ndim == COLOUR_NDIM and array.shape[2] in COLOUR_CHANNEL_COUNTS:
+        array = array[..., :RGB_CHANNELS].astype(np.float32).mean(axis=2)
     if array.ndim != 2:
         raise ValueError(
             f"`image` must be a 2-D gray image (M, N) or RGB (M, N, 3), got shape {array.shape}; "
@@ -56,7 +95,7 @@ def as_gray(image: np.ndarray) -> np.ndarray:
         )
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating) or array.dtype == bool):
         raise ValueError(f"`image` must have a numeric dtype, got {array.dtype}")
-    if min(array.shape) < 32:
+    if min(array.shape) < MIN_IMAGE_SIDE_PX:
         raise ValueError(f"`image` (shape {array.shape}) is too small to hold a scale bar (need at least 32x32 px)")
     gray = array.astype(np.float32, copy=False)
     if not np.all(np.isfinite(gray)):
@@ -126,16 +165,16 @@ def group_runs(
             current_row = row
         for index in previous:
             group = groups[index]
-            if abs(group[2] - start) <= tolerance and abs(group[3] - end) <= tolerance:
-                group[1] = row
-                group[2], group[3] = start, end
+            _, _, group_start, group_end = group
+            if abs(group_start - start) <= tolerance and abs(group_end - end) <= tolerance:
+                group[1:] = [row, start, end]
                 current.append(index)
                 previous.remove(index)
                 break
         else:
             groups.append([row, row, start, end])
             current.append(len(groups) - 1)
-    return [(g[0], g[1] + 1, g[2], g[3]) for g in groups]
+    return [(first, last + 1, start, end) for first, last, start, end in groups]
 
 
 class BarBright:
@@ -161,21 +200,21 @@ def bar_candidates(gray: np.ndarray) -> list[tuple[Bar, BarBright, float]]:
     bar bright and ``threshold`` separates bar-coloured pixels in ``f``.
     """
     height, width = gray.shape
-    sample = gray[:: max(1, height // 256), :: max(1, width // 256)]
+    sample = gray[:: max(1, height // MEDIAN_SAMPLE_SIDE), :: max(1, width // MEDIAN_SAMPLE_SIDE)]
     median = float(np.median(sample))
     lo, hi = float(gray.min()), float(gray.max())
     if hi - lo <= 0:
         return []
-    min_length = max(12, int(0.02 * width))
-    max_length = int(0.7 * width)
+    min_length = max(BAR_MIN_LENGTH_PX, int(BAR_MIN_LENGTH_FRACTION * width))
+    max_length = int(BAR_MAX_LENGTH_FRACTION * width)
     found: list[tuple[Bar, BarBright, float]] = []
     for polarity in ("dark", "light"):
         f = BarBright(gray, lo + hi if polarity == "dark" else None)
         extreme = hi
         level_median = (lo + hi) - median if polarity == "dark" else median
-        if extreme - level_median < 0.2 * (hi - lo):
+        if extreme - level_median < MIN_EXTREME_CONTRAST * (hi - lo):
             continue
-        threshold = extreme - 0.4 * (extreme - level_median)
+        threshold = extreme - BAR_THRESHOLD_FRACTION * (extreme - level_median)
         cut = (lo + hi) - threshold
 
         def bar_coloured(
@@ -193,18 +232,18 @@ def bar_candidates(gray: np.ndarray) -> list[tuple[Bar, BarBright, float]]:
             continue
         sub_rows, starts, ends = long_runs(mask_rows, min_length, max_length)
         rows = run_rows[sub_rows]
-        if rows.size == 0 or rows.size > 200_000:
+        if rows.size == 0 or rows.size > MAX_RUN_ROWS:
             continue
         for row0, row1, col0, col1 in group_runs(rows, starts, ends):
             thickness = row1 - row0
             length = col1 - col0
-            if thickness < 2 or length < 5 * thickness:
+            if thickness < 2 or length < MIN_LENGTH_PER_THICKNESS * thickness:
                 continue
             # The slab must stand free: almost nothing of its colour touches its top or bottom
             # (end ticks may; the stroke of a "2" or "Z" standing on it may not).
-            if row0 > 0 and bar_coloured(row0 - 1, slice(col0, col1)).mean() > 0.15:
+            if row0 > 0 and bar_coloured(row0 - 1, slice(col0, col1)).mean() > MAX_TOUCHING_FRACTION:
                 continue
-            if row1 < height and bar_coloured(row1, slice(col0, col1)).mean() > 0.15:
+            if row1 < height and bar_coloured(row1, slice(col0, col1)).mean() > MAX_TOUCHING_FRACTION:
                 continue
             inner = f[row0 + (thickness > 2) : row1 - (thickness > 2), col0 + 1 : col1 - 1]
             level = float(np.median(inner))
@@ -216,8 +255,9 @@ def bar_candidates(gray: np.ndarray) -> list[tuple[Bar, BarBright, float]]:
                 continue
             surround = float(np.median(ring))
             contrast = (level - surround) / (hi - lo)
-            spread = float(np.percentile(inner, 90) - np.percentile(inner, 10)) / (hi - lo)
-            if contrast < 0.25 or spread > 0.25:
+            low_level, high_level = BAR_SPREAD_PERCENTILES
+            spread = float(np.percentile(inner, high_level) - np.percentile(inner, low_level)) / (hi - lo)
+            if contrast < MIN_BAR_CONTRAST or spread > MAX_BAR_SPREAD:
                 continue
             # A real bar has the same background on both sides; a slab between the bar and the
             # edge of a box behind it (bar on one side, image on the other) does not.
@@ -236,13 +276,13 @@ def measure_bar_length(f: BarBright, bar: Bar) -> float:
     """Sub-pixel bar length: summed fractional coverage across both end profiles."""
     width = f.shape[1]
     rows = slice(bar.row0 + (bar.thickness > 2), bar.row1 - (bar.thickness > 2))
-    lo = max(bar.col0 - 4, 0)
-    hi = min(bar.col1 + 4, width)
+    lo = max(bar.col0 - END_PROFILE_PX, 0)
+    hi = min(bar.col1 + END_PROFILE_PX, width)
     profile = f[rows, lo:hi].mean(axis=0)
     inside = profile[bar.col0 - lo + 2 : bar.col1 - lo - 2]
     level = float(np.median(inside)) if inside.size else float(profile.max())
-    left_out = profile[max(bar.col0 - lo - 4, 0) : max(bar.col0 - lo - 1, 1)]
-    right_out = profile[bar.col1 - lo + 1 : bar.col1 - lo + 4]
+    left_out = profile[max(bar.col0 - lo - END_PROFILE_PX, 0) : max(bar.col0 - lo - 1, 1)]
+    right_out = profile[bar.col1 - lo + 1 : bar.col1 - lo + END_PROFILE_PX]
     middle = (bar.col0 + bar.col1) // 2 - lo
     length = 0.0
     for part, outside in ((profile[:middle], left_out), (profile[middle:], right_out)):
@@ -255,4 +295,6 @@ def measure_bar_length(f: BarBright, bar: Bar) -> float:
 
 
 def overlaps(a: Box, b: Box) -> bool:
-    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+    a_top, a_left, a_bottom, a_right = a
+    b_top, b_left, b_bottom, b_right = b
+    return min(a_bottom, b_bottom) > max(a_top, b_top) and min(a_right, b_right) > max(a_left, b_left)

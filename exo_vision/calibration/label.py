@@ -12,7 +12,7 @@ import numpy as np
 from skimage.filters import threshold_otsu
 
 from exo_vision.calibration.annotations import flat_backing
-from exo_vision.calibration.bar import Bar, BarBright, Box, overlaps
+from exo_vision.calibration.bar import BOTTOM, LEFT, RIGHT, TOP, Bar, BarBright, Box, overlaps
 from exo_vision.calibration.ocr import (
     LabelValue,
     OcrResult,
@@ -29,6 +29,70 @@ logger = logging.getLogger(__name__)
 MAX_OCR_ATTEMPTS = 4
 #: Most tesseract runs spent on one image (bounds the time on images with no legible label).
 MAX_TESSERACT_CALLS = 8
+
+#: Components lower than this (px) are not glyphs; neither is a label box lower than this.
+MIN_GLYPH_HEIGHT_PX = 6
+#: Components with fewer pixels than this are specks, not glyphs.
+MIN_GLYPH_AREA_PX = 4
+#: A glyph (or a few touching ones) is never wider than this many times its height (plus 2 px).
+MAX_GLYPH_WIDTH_PER_HEIGHT = 3
+#: Labels are searched within this many bar lengths of the bar ...
+LABEL_REACH_BAR_LENGTHS = 0.6
+#: ... or this many bar thicknesses ...
+LABEL_REACH_THICKNESSES = 12
+#: ... or this fraction of the image's shorter side, whichever is farthest.
+LABEL_REACH_IMAGE_FRACTION = 0.06
+#: Glyphs whose thin strokes broke at the threshold are rejoined by this vertical dilation.
+GLYPH_JOIN_KERNEL = np.ones((3, 1), np.uint8)
+#: Pixels touching by a corner are one glyph.
+CONNECTIVITY = 8
+#: A gap wider than this many line heights splits a line into words.
+WORD_GAP_LINE_HEIGHTS = 1.5
+#: Pieces of broken glyphs join a word when they lie within this many line heights above or below it ...
+PIECE_REACH_LINE_HEIGHTS = 0.6
+#: ... and the word stays at most this many line heights tall.
+MAX_WORD_LINE_HEIGHTS = 1.4
+#: A label box is at least this many times as wide as it is tall ...
+MIN_LABEL_WIDTH_PER_HEIGHT = 0.8
+#: ... and at most this many bar lengths tall (taller letters belong to something else).
+MAX_LABEL_HEIGHT_BAR_LENGTHS = 0.8
+#: A label above or below the bar may overhang its ends by at most this many bar lengths.
+LABEL_OVERHANG_BAR_LENGTHS = 0.3
+#: Distance (px) off the bar's centre counts this much against a label above or below it.
+OFF_CENTRE_WEIGHT = 0.1
+#: A label is at most this many label heights (plus two bar thicknesses) from the bar.
+MAX_DISTANCE_LABEL_HEIGHTS = 2.5
+#: The crop read by OCR is padded by this fraction of the label's height (at least 2 px).
+LABEL_PAD_FRACTION = 0.15
+#: The label is read scaled to these heights (px): a mid size, a small and a large one.
+OCR_HEIGHTS_PX = (40, 28, 64)
+#: The number/unit split read is tried on labels of at least this many glyphs ...
+MIN_SPLIT_GLYPHS = 3
+#: ... scaled to this height (px) besides the first of OCR_HEIGHTS_PX.
+SPLIT_READ_HEIGHT_PX = 56
+#: A label is widened sideways over ink within this many line heights of it ...
+SIDEWAYS_REACH_LINE_HEIGHTS = 3
+#: ... on the backing found within this margin (px) above and below the bar and label ...
+SIDEWAYS_MARGIN_PX = 3
+#: ... where a column holds ink when this fraction of the line height (at least 2 px) is inked ...
+INKED_COLUMN_FRACTION = 0.15
+#: ... across gaps of at most this many line heights (at least 2 px).
+MAX_GAP_LINE_HEIGHTS = 0.6
+#: Lengths read by OCR are compared rounded to this many decimals (nm).
+LENGTH_DECIMALS = 6
+#: A lone read is trusted when tesseract's confidence is at least this (and the label is exact and usual).
+SURE_OCR_CONFIDENCE = 0.9
+#: The confidence of a lone read not sure enough is multiplied by this ...
+LONE_READ_FACTOR = 0.8
+#: ... and that of a read whose character count differs from the glyphs seen by this.
+GLYPH_MISMATCH_FACTOR = 0.9
+#: A dissenting read is a rival round value when its label confidence is at least this.
+RIVAL_MIN_CONFIDENCE = 0.6
+#: Reads that agree give a consensus confidence of this times the cleanest label's confidence when
+#: CONSENSUS_MANY_READS or more agree, CONSENSUS_TWO_FACTOR times it when two do.
+CONSENSUS_MANY_READS = 3
+CONSENSUS_MANY_FACTOR = 0.95
+CONSENSUS_TWO_FACTOR = 0.85
 
 
 class OcrBudget:
@@ -50,18 +114,57 @@ def _text_lines(comps: list[Box]) -> list[list[Box]]:
     A line only takes components at least half as tall as its tallest one.
     """
     lines: list[list[Box]] = []
-    for comp in sorted((b for b in comps if b[2] - b[0] >= 6), key=lambda b: -(b[2] - b[0])):
-        comp_height = comp[2] - comp[0]
+    for comp in sorted(
+        (b for b in comps if b[BOTTOM] - b[TOP] >= MIN_GLYPH_HEIGHT_PX), key=lambda b: -(b[BOTTOM] - b[TOP])
+    ):
+        comp_height = comp[BOTTOM] - comp[TOP]
         for line in lines:
-            top, bottom = min(b[0] for b in line), max(b[2] for b in line)
-            tallest = max(b[2] - b[0] for b in line)
-            overlap = min(bottom, comp[2]) - max(top, comp[0])
+            top, bottom = min(b[TOP] for b in line), max(b[BOTTOM] for b in line)
+            tallest = max(b[BOTTOM] - b[TOP] for b in line)
+            overlap = min(bottom, comp[BOTTOM]) - max(top, comp[TOP])
             if overlap >= 0.5 * comp_height and comp_height >= 0.5 * tallest:
                 line.append(comp)
                 break
         else:
             lines.append([comp])
     return lines
+
+
+def _with_broken_pieces(box: Box, comps: list[Box], line_height: int) -> Box:
+    """``box`` grown over pieces of broken glyphs just above or below the word (e.g. the flag of a thin "5")."""
+    for piece in comps:
+        middle = (piece[LEFT] + piece[RIGHT]) / 2
+        if (
+            box[LEFT] <= middle < box[RIGHT]
+            and piece[BOTTOM] - piece[TOP] <= line_height
+            and piece[RIGHT] - piece[LEFT] <= line_height
+            and box[TOP] - PIECE_REACH_LINE_HEIGHTS * line_height <= piece[TOP]
+            and piece[BOTTOM] <= box[BOTTOM] + PIECE_REACH_LINE_HEIGHTS * line_height
+            and (piece[BOTTOM] >= box[TOP] - 2 and piece[TOP] <= box[BOTTOM] + 2)  # touching, not a speck nearby
+            and max(box[BOTTOM], piece[BOTTOM]) - min(box[TOP], piece[TOP]) <= MAX_WORD_LINE_HEIGHTS * line_height
+        ):
+            box = (min(box[TOP], piece[TOP]), box[LEFT], max(box[BOTTOM], piece[BOTTOM]), box[RIGHT])
+    return box
+
+
+def _distance_to_bar(box: Box, bar: Bar) -> float | None:
+    """How far a label box lies from the bar (px; off-centre counts a little above and below), None when misplaced.
+
+    A label lies above, below, right or left of the bar; above or below it overhangs the bar's ends by
+    at most LABEL_OVERHANG_BAR_LENGTHS.
+    """
+    centre = (bar.col0 + bar.col1) / 2
+    overhang = LABEL_OVERHANG_BAR_LENGTHS * bar.length
+    if box[BOTTOM] <= bar.row0 or box[TOP] >= bar.row1:  # above or below
+        if box[RIGHT] < bar.col0 - overhang or box[LEFT] > bar.col1 + overhang:
+            return None
+        gap = bar.row0 - box[BOTTOM] if box[BOTTOM] <= bar.row0 else box[TOP] - bar.row1
+        return gap + OFF_CENTRE_WEIGHT * abs((box[LEFT] + box[RIGHT]) / 2 - centre)
+    if box[LEFT] >= bar.col1:  # right of the bar, same height
+        return box[LEFT] - bar.col1
+    if box[RIGHT] <= bar.col0:  # left of the bar
+        return bar.col0 - box[RIGHT]
+    return None
 
 
 def label_boxes(f: BarBright, threshold: float, bar: Bar, avoid: Sequence[Box] = ()) -> list[tuple[Box, int]]:
@@ -71,85 +174,68 @@ def label_boxes(f: BarBright, threshold: float, bar: Bar, avoid: Sequence[Box] =
     """
     height, width = f.shape
     length, thickness = bar.length, bar.thickness
-    reach = int(max(0.6 * length, 12 * thickness, 0.06 * min(height, width)))
+    reach = int(
+        max(
+            LABEL_REACH_BAR_LENGTHS * length,
+            LABEL_REACH_THICKNESSES * thickness,
+            LABEL_REACH_IMAGE_FRACTION * min(height, width),
+        )
+    )
     r0, r1 = max(bar.row0 - reach, 0), min(bar.row1 + reach, height)
     c0, c1 = max(bar.col0 - length // 2 - reach // 2, 0), min(bar.col1 + length // 2 + reach // 2, width)
     # A bar on a flat backing (a box behind it, or a data strip) has its label on the same backing:
     # search only there, so that image content next to the box cannot join the label.
     backing = flat_backing(f[r0:r1, c0:c1], (bar.row0 - r0, bar.col0 - c0, bar.row1 - r0, bar.col1 - c0))
     if backing is not None:
-        r0, c0, r1, c1 = r0 + backing[0], c0 + backing[1], r0 + backing[2], c0 + backing[3]
+        r0, c0, r1, c1 = r0 + backing[TOP], c0 + backing[LEFT], r0 + backing[BOTTOM], c0 + backing[RIGHT]
     window = (f[r0:r1, c0:c1] >= threshold).astype(np.uint8)
     # Blank the bar itself (and a pixel around it).
     window[max(bar.row0 - 1 - r0, 0) : bar.row1 + 1 - r0, max(bar.col0 - 2 - c0, 0) : bar.col1 + 2 - c0] = 0
     # Rejoin glyphs whose thin strokes broke at the threshold (vertically only, so letters stay apart).
-    window = cv2.dilate(window, np.ones((3, 1), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(window, connectivity=8)
+    window = cv2.dilate(window, GLYPH_JOIN_KERNEL)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(window, connectivity=CONNECTIVITY)
     comps = []
     for x, y, w, h, area in stats[1:count]:
         # A glyph (or a few touching ones) is never much wider than three times its height.
-        if area < 4 or h > reach or w > 3 * h + 2:
+        if area < MIN_GLYPH_AREA_PX or h > reach or w > MAX_GLYPH_WIDTH_PER_HEIGHT * h + 2:
             continue
         comps.append((int(y) + r0, int(x) + c0, int(y + h) + r0, int(x + w) + c0))
     if not comps:
         return []
     lines = _text_lines(comps)
     boxes: list[tuple[float, Box, int]] = []
-    centre = (bar.col0 + bar.col1) / 2
     for line in lines:
-        line.sort(key=lambda b: b[1])
-        line_height = max(b[2] - b[0] for b in line)
+        line.sort(key=lambda b: b[LEFT])
+        line_height = max(b[BOTTOM] - b[TOP] for b in line)
         # Split the line into words at wide gaps.
         chunks: list[list[Box]] = [[line[0]]]
         for comp in line[1:]:
-            if comp[1] - max(b[3] for b in chunks[-1]) > 1.5 * line_height:
+            if comp[LEFT] - max(b[RIGHT] for b in chunks[-1]) > WORD_GAP_LINE_HEIGHTS * line_height:
                 chunks.append([comp])
             else:
                 chunks[-1].append(comp)
         for chunk in chunks:
             box = (
-                min(b[0] for b in chunk),
-                min(b[1] for b in chunk),
-                max(b[2] for b in chunk),
-                max(b[3] for b in chunk),
+                min(b[TOP] for b in chunk),
+                min(b[LEFT] for b in chunk),
+                max(b[BOTTOM] for b in chunk),
+                max(b[RIGHT] for b in chunk),
             )
             glyphs = len(chunk)  # decimal points are too small to count
-            # Pieces of broken glyphs just above or below the word (e.g. the flag of a thin "5").
-            for piece in comps:
-                middle = (piece[1] + piece[3]) / 2
-                if (
-                    box[1] <= middle < box[3]
-                    and piece[2] - piece[0] <= line_height
-                    and piece[3] - piece[1] <= line_height
-                    and box[0] - 0.6 * line_height <= piece[0]
-                    and piece[2] <= box[2] + 0.6 * line_height
-                    and (piece[2] >= box[0] - 2 and piece[0] <= box[2] + 2)  # touching, not a speck nearby
-                    and max(box[2], piece[2]) - min(box[0], piece[0]) <= 1.4 * line_height
-                ):
-                    box = (min(box[0], piece[0]), box[1], max(box[2], piece[2]), box[3])
-            box_height, box_width = box[2] - box[0], box[3] - box[1]
-            if box_width < 0.8 * box_height or box_height < 6 or glyphs < 2:
+            box = _with_broken_pieces(box, comps, line_height)
+            box_height, box_width = box[BOTTOM] - box[TOP], box[RIGHT] - box[LEFT]
+            if box_width < MIN_LABEL_WIDTH_PER_HEIGHT * box_height or box_height < MIN_GLYPH_HEIGHT_PX or glyphs < 2:
                 continue
-            if box_height > 0.8 * length:  # letters taller than the bar is long: not this bar's label
+            # Letters taller than the bar is long are not this bar's label.
+            if box_height > MAX_LABEL_HEIGHT_BAR_LENGTHS * length:
                 continue
             # A label never covers another bar-like slab (e.g. the edge of the box behind the bar).
             if any(overlaps(box, other) for other in avoid):
                 continue
-            if box[2] <= bar.row0:  # above
-                if box[3] < bar.col0 - 0.3 * length or box[1] > bar.col1 + 0.3 * length:
-                    continue
-                distance = bar.row0 - box[2] + 0.1 * abs((box[1] + box[3]) / 2 - centre)
-            elif box[0] >= bar.row1:  # below
-                if box[3] < bar.col0 - 0.3 * length or box[1] > bar.col1 + 0.3 * length:
-                    continue
-                distance = box[0] - bar.row1 + 0.1 * abs((box[1] + box[3]) / 2 - centre)
-            elif box[1] >= bar.col1:  # right of the bar, same height
-                distance = box[1] - bar.col1
-            elif box[3] <= bar.col0:  # left of the bar
-                distance = bar.col0 - box[3]
-            else:
+            distance = _distance_to_bar(box, bar)
+            if distance is None:
                 continue
-            if distance > 2.5 * box_height + 2 * thickness:
+            if distance > MAX_DISTANCE_LABEL_HEIGHTS * box_height + 2 * thickness:
                 continue
             boxes.append((float(distance), box, glyphs))
     boxes.sort(key=lambda item: item[0])
@@ -183,17 +269,16 @@ def read_label(
     """
     height, width = f.shape
     box = extend_label_sideways(f, bar, box)
-    pad = max(2, int(round(0.15 * (box[2] - box[0]))))
-    r0, r1 = max(box[0] - pad, 0), min(box[2] + pad, height)
-    c0, c1 = max(box[1] - pad, 0), min(box[3] + pad, width)
-    if box[2] <= bar.row0:
+    pad = max(2, int(round(LABEL_PAD_FRACTION * (box[BOTTOM] - box[TOP]))))
+    r0, r1 = max(box[TOP] - pad, 0), min(box[BOTTOM] + pad, height)
+    c0, c1 = max(box[LEFT] - pad, 0), min(box[RIGHT] + pad, width)
+    if box[BOTTOM] <= bar.row0:
         r1 = min(r1, bar.row0 - 1)
-    elif box[0] >= bar.row1:
+    elif box[TOP] >= bar.row1:
         r0 = max(r0, bar.row1 + 1)
     crop = f[r0:r1, c0:c1]
 
-    scales = (40, 28, 64)
-    binaries = [prepare_label_crop(crop, text_is_bright=True, target_height_px=px) for px in scales]
+    binaries = [prepare_label_crop(crop, text_is_bright=True, target_height_px=px) for px in OCR_HEIGHTS_PX]
     # Glyphs counted on what tesseract sees (more faithful than the detection mask for thin
     # fonts), at each scaling: neighbouring letters touch at one scaling and not another.
     spans = glyph_spans(binaries[0])
@@ -209,8 +294,8 @@ def read_label(
     if combined.length_nm is not None and combined.confidence >= min_confidence:
         return combined
     # Hard case (often a lone "1" read as "i" or "l"): read the number with digits only, then the unit.
-    if len(spans) >= 3 and budget.take(2):
-        extra = [binaries[0], prepare_label_crop(crop, text_is_bright=True, target_height_px=56)]
+    if len(spans) >= MIN_SPLIT_GLYPHS and budget.take(2):
+        extra = [binaries[0], prepare_label_crop(crop, text_is_bright=True, target_height_px=SPLIT_READ_HEIGHT_PX)]
         for split in read_number_and_unit_batch(extra, tesseract_cmd=tesseract_cmd):
             if split is not None:
                 reads.append((split, parse_scale_label(split.text)))
@@ -228,22 +313,23 @@ def extend_label_sideways(f: BarBright, bar: Bar, box: Box) -> Box:
     r0, c0, r1, c1 = box
     line_height = r1 - r0
     height, width = f.shape
-    reach = 3 * line_height
+    reach = SIDEWAYS_REACH_LINE_HEIGHTS * line_height
     lo, hi = max(c0 - reach, 0), min(c1 + reach, width)
     # Stay on the box or strip behind the bar, if there is one.
-    top, bottom = max(min(r0, bar.row0) - 3, 0), min(max(r1, bar.row1) + 3, height)
+    top = max(min(r0, bar.row0) - SIDEWAYS_MARGIN_PX, 0)
+    bottom = min(max(r1, bar.row1) + SIDEWAYS_MARGIN_PX, height)
     backing = flat_backing(
         f[top:bottom, lo:hi], (bar.row0 - top, max(bar.col0, lo) - lo, bar.row1 - top, min(bar.col1, hi) - lo)
     )
     if backing is not None:
-        lo, hi = lo + backing[1], lo + backing[3]
+        lo, hi = lo + backing[LEFT], lo + backing[RIGHT]
     band = f[r0:r1, lo:hi]
     if band.size == 0 or float(band.max()) <= float(band.min()) or not lo <= c0 < c1 <= hi:
         return box
     threshold = max(threshold_otsu(band), 0.5 * (bar.level + bar.surround))
     # A column holds ink when a few pixels of it do (single noise specks do not count).
-    inked = (band >= threshold).sum(axis=0) >= max(2, int(0.15 * line_height))
-    max_gap = max(2, int(0.6 * line_height))
+    inked = (band >= threshold).sum(axis=0) >= max(2, int(INKED_COLUMN_FRACTION * line_height))
+    max_gap = max(2, int(MAX_GAP_LINE_HEIGHTS * line_height))
     left, gap = c0 - lo, 0
     for col in range(c0 - lo - 1, -1, -1):
         if inked[col]:
@@ -274,30 +360,35 @@ def combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: set[
     if not parsed:
         texts = ", ".join(repr(ocr.text) for ocr, _ in reads)
         return LabelRead(reads[0][0].text, None, 0.0, f"OCR read {texts}, none of which is a length")
-    values = [round(label.length_nm, 6) for _, label in parsed]
+    values = [round(label.length_nm, LENGTH_DECIMALS) for _, label in parsed]
 
     # Most votes first; on a tie prefer a round value, then the more confident reads.
     def support(value: float) -> tuple[int, bool, float]:
-        group = [(o, lab) for o, lab in parsed if round(lab.length_nm, 6) == value]
+        group = [(o, lab) for o, lab in parsed if round(lab.length_nm, LENGTH_DECIMALS) == value]
         return (len(group), all("not a usual" not in lab.note for _, lab in group), sum(o.confidence for o, _ in group))
 
     best_value = max(set(values), key=support)
-    agreeing = [(ocr, label) for ocr, label in parsed if round(label.length_nm, 6) == best_value]
-    others = [(ocr, label) for ocr, label in parsed if round(label.length_nm, 6) != best_value]
+    agreeing = [(ocr, label) for ocr, label in parsed if round(label.length_nm, LENGTH_DECIMALS) == best_value]
+    others = [(ocr, label) for ocr, label in parsed if round(label.length_nm, LENGTH_DECIMALS) != best_value]
     ocr, label = max(agreeing, key=lambda item: item[0].confidence)
     confidence = ocr.confidence * label.confidence
     notes = [label.note] if label.note else []
-    sure_alone = not others and ocr.confidence >= 0.9 and label.confidence == 1.0 and glyphs_match(ocr.text, glyphs)
+    sure_alone = (
+        not others
+        and ocr.confidence >= SURE_OCR_CONFIDENCE
+        and label.confidence == 1.0
+        and glyphs_match(ocr.text, glyphs)
+    )
     if len(agreeing) < 2 and not sure_alone:
         # One read is trusted alone only when tesseract is sure of an exact, usual label with the
         # right glyph count and no other read contradicts it.
-        confidence *= 0.8
+        confidence *= LONE_READ_FACTOR
         notes.append(f"only one of {len(reads)} OCR reads gave this value")
     if others:
         confidence *= 0.5
         notes.append(f"OCR reads disagree ({', '.join(repr(o.text) for o, _ in parsed)})")
     if not glyphs_match(ocr.text, glyphs):
-        confidence *= 0.9
+        confidence *= GLYPH_MISMATCH_FACTOR
         notes.append(
             f"{'/'.join(map(str, sorted(glyphs)))} glyphs seen but {ocr.text!r} has a different number of characters"
         )
@@ -307,14 +398,16 @@ def combine_reads(reads: list[tuple[OcrResult, LabelValue | None]], glyphs: set[
     usual = "not a usual" not in label.note
     # A rival is another round value read as well: by two reads, or by one when only two agree.
     rival_votes = Counter(
-        round(o_label.length_nm, 6)
+        round(o_label.length_nm, LENGTH_DECIMALS)
         for _, o_label in others
-        if o_label.confidence >= 0.6 and "not a usual" not in o_label.note
+        if o_label.confidence >= RIVAL_MIN_CONFIDENCE and "not a usual" not in o_label.note
     )
     rival = any(votes >= 2 or len(agreeing) <= 2 for votes in rival_votes.values())
     if len(agreeing) >= 2 and usual and not rival and glyphs_match(ocr.text, glyphs):
         cleanest = max(a_label.confidence for _, a_label in agreeing)
-        consensus = (0.95 if len(agreeing) >= 3 else 0.85) * cleanest
+        consensus = (
+            CONSENSUS_MANY_FACTOR if len(agreeing) >= CONSENSUS_MANY_READS else CONSENSUS_TWO_FACTOR
+        ) * cleanest
         if consensus > confidence:
             confidence = consensus
             notes.append(f"{len(agreeing)} of {len(reads)} OCR reads agree and match the glyphs seen")

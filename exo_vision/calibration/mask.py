@@ -9,6 +9,9 @@ from exo_vision.calibration.bar import Box, as_gray, bar_candidates
 from exo_vision.calibration.label import label_boxes
 from exo_vision.calibration.scalebar import ScaleBarReading
 
+#: Margin added around every masked box, px: the antialiased edge of the drawn bar and letters.
+DILATION_PX = 5
+
 
 def locate_scale_bar(image: np.ndarray) -> tuple[Box | None, list[Box]]:
     """Where the scale bar and its label are, without reading the label.
@@ -44,7 +47,9 @@ def locate_in_gray(gray: np.ndarray) -> tuple[Box | None, list[Box]]:
     return bar.box, [box for box, _ in label_boxes(f, threshold, bar, avoid)[:2]]
 
 
-def annotation_mask(image: np.ndarray, *, reading: ScaleBarReading | None = None, dilation_px: int = 5) -> np.ndarray:
+def annotation_mask(
+    image: np.ndarray, *, reading: ScaleBarReading | None = None, dilation_px: int = DILATION_PX
+) -> np.ndarray:
     """Mask of burnt-in annotations to exclude from analysis.
 
     Covers the scale bar, its label, a flat box behind them (if any) and an
@@ -80,7 +85,9 @@ def annotation_mask(image: np.ndarray, *, reading: ScaleBarReading | None = None
     if bar_box is not None:
         group = bar_box
         for lb in label_found:
-            group = (min(group[0], lb[0]), min(group[1], lb[1]), max(group[2], lb[2]), max(group[3], lb[3]))
+            top, left, bottom, right = group
+            label_top, label_left, label_bottom, label_right = lb
+            group = (min(top, label_top), min(left, label_left), max(bottom, label_bottom), max(right, label_right))
             boxes.append(lb)
         boxes.append(bar_box)
         boxes.append(grow_backing_box(gray, group))

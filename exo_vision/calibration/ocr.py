@@ -39,6 +39,49 @@ _TRAILING_JUNK = ".,:;'\"*®©°_-~`"
 #: What tesseract makes of "µm".
 _MICRO_MISREADS = ("pm", "ym", "jm", "yum", "pum", "hm")
 
+#: Grey level of the paper in the binarised crops tesseract reads (text is 0).
+WHITE = 255
+#: Letter height crops are scaled to, px (tesseract reads best at about 30-50 px) ...
+TARGET_HEIGHT_PX = 48
+#: ... by a factor kept within these bounds.
+SCALE_FACTOR_BOUNDS = (0.25, 4.0)
+#: The white margin around a crop is a quarter of its height (1 / PAD_PER_HEIGHT), at least MIN_PAD_PX.
+PAD_PER_HEIGHT = 4
+MIN_PAD_PX = 10
+#: tesseract page segmentation modes: one text line, one word.
+PSM_SINGLE_LINE = 7
+PSM_SINGLE_WORD = 8
+#: Longest tesseract run, s: one for a batch of crops, one for a single crop.
+BATCH_TIMEOUT_S = 30.0
+SINGLE_TIMEOUT_S = 20.0
+#: tesseract's TSV output: columns per word row, and the columns of the confidence and of the text.
+TSV_COLUMNS = 12
+TSV_CONFIDENCE = 10
+TSV_TEXT = 11
+#: Ink components with fewer pixels than this are specks.
+MIN_INK_AREA_PX = 3
+#: Marks lower than this fraction of the tallest glyph (decimal points, specks) are not glyphs.
+MIN_GLYPH_HEIGHT_FRACTION = 0.4
+#: Pixels touching by a corner are one glyph.
+CONNECTIVITY = 8
+#: Every unit ("nm", "um", "µm") is the label's last two glyphs.
+UNIT_GLYPHS = 2
+#: The digits' tops lie within this fraction of the digit height of the highest one ...
+DIGIT_TOP_TOLERANCE = 0.08
+#: ... and the unit's letters (x-height) start at least this fraction lower.
+UNIT_MIN_DROP = 0.15
+#: Decimal base of bar lengths, and the tolerance of a mantissa being one of the usual ones.
+DECIMAL_BASE = 10.0
+MANTISSA_TOLERANCE = 1e-6
+#: Nanometres in a micrometre.
+NM_PER_UM = 1000.0
+#: Confidence factors of the parser's guesses: junk after the unit, a misread "µ", digits read as
+#: letters, and a bar length that is not a usual round one.
+TRAILING_JUNK_FACTOR = 0.9
+MICRO_MISREAD_FACTOR = 0.9
+DIGIT_MISREAD_FACTOR = 0.85
+UNUSUAL_VALUE_FACTOR = 0.6
+
 
 class TesseractError(RuntimeError):
     """tesseract is missing or failed; the message says how to fix it."""
@@ -99,7 +142,9 @@ def find_tesseract(tesseract_cmd: str | None = None) -> str:
     )
 
 
-def prepare_label_crop(crop: np.ndarray, *, text_is_bright: bool, target_height_px: int = 48) -> np.ndarray:
+def prepare_label_crop(
+    crop: np.ndarray, *, text_is_bright: bool, target_height_px: int = TARGET_HEIGHT_PX
+) -> np.ndarray:
     """Turn a gray crop of a label into black text on white, scaled for tesseract.
 
     Parameters
@@ -120,15 +165,15 @@ def prepare_label_crop(crop: np.ndarray, *, text_is_bright: bool, target_height_
     crop = np.asarray(crop, dtype=np.float32)
     if text_is_bright:
         crop = -crop
-    factor = float(np.clip(target_height_px / max(crop.shape[0], 1), 0.25, 4.0))
+    factor = float(np.clip(target_height_px / max(crop.shape[0], 1), *SCALE_FACTOR_BOUNDS))
     interpolation = cv2.INTER_CUBIC if factor >= 1 else cv2.INTER_AREA
     big = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=interpolation)
     if float(big.max()) <= float(big.min()):
-        binary = np.full(big.shape, 255, np.uint8)
+        binary = np.full(big.shape, WHITE, np.uint8)
     else:
-        binary = np.where(big > threshold_otsu(big), 255, 0).astype(np.uint8)
-    pad = max(10, big.shape[0] // 4)
-    return cv2.copyMakeBorder(binary, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+        binary = np.where(big > threshold_otsu(big), WHITE, 0).astype(np.uint8)
+    pad = max(MIN_PAD_PX, big.shape[0] // PAD_PER_HEIGHT)
+    return cv2.copyMakeBorder(binary, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=WHITE)
 
 
 def run_tesseract_batch(
@@ -136,8 +181,8 @@ def run_tesseract_batch(
     *,
     tesseract_cmd: str | None = None,
     whitelist: str | None = None,
-    psm: int = 7,
-    timeout_s: float = 30.0,
+    psm: int = PSM_SINGLE_LINE,
+    timeout_s: float = BATCH_TIMEOUT_S,
 ) -> list[OcrResult]:
     """OCR several one-line images with a single tesseract run.
 
@@ -204,14 +249,14 @@ def run_tesseract_batch(
     confidences: list[list[float]] = [[] for _ in binaries]
     for line in done.stdout.decode("utf-8", "replace").splitlines()[1:]:
         fields = line.split("\t")
-        if len(fields) < 12 or fields[0] != "5":
+        if len(fields) < TSV_COLUMNS or fields[0] != "5":
             continue
-        word = fields[11].strip()
+        word = fields[TSV_TEXT].strip()
         page = int(fields[1]) - 1
         if not word or not 0 <= page < len(binaries):
             continue
         words[page].append(word)
-        confidences[page].append(max(float(fields[10]), 0.0) / 100.0)
+        confidences[page].append(max(float(fields[TSV_CONFIDENCE]), 0.0) / 100.0)
     return [
         OcrResult(text=" ".join(w), confidence=float(min(c))) if w else OcrResult(text="", confidence=0.0)
         for w, c in zip(words, confidences)
@@ -223,8 +268,8 @@ def run_tesseract(
     *,
     tesseract_cmd: str | None = None,
     whitelist: str | None = None,
-    psm: int = 7,
-    timeout_s: float = 20.0,
+    psm: int = PSM_SINGLE_LINE,
+    timeout_s: float = SINGLE_TIMEOUT_S,
 ) -> OcrResult:
     """OCR one line of text with tesseract (see :func:`run_tesseract_batch`).
 
@@ -267,7 +312,9 @@ def read_number_and_unit_batch(
     if not usable:
         return [None for _ in binaries]
     numbers = run_tesseract_batch([p[0] for p in usable], tesseract_cmd=tesseract_cmd, whitelist="0123456789.,")
-    units = run_tesseract_batch([p[1] for p in usable], tesseract_cmd=tesseract_cmd, whitelist="nmupµ", psm=8)
+    units = run_tesseract_batch(
+        [p[1] for p in usable], tesseract_cmd=tesseract_cmd, whitelist="nmupµ", psm=PSM_SINGLE_WORD
+    )
     results: list[OcrResult | None] = []
     reads = iter(zip(numbers, units))
     for part in parts:
@@ -298,14 +345,14 @@ def glyph_spans(binary: np.ndarray) -> list[tuple[int, int]]:
         Half-open column ranges, one per glyph.
     """
     ink = (np.asarray(binary) == 0).astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    boxes = [(int(x), int(w), int(h)) for x, _, w, h, area in stats[1:count] if area >= 3]
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=CONNECTIVITY)
+    boxes = [(int(x), int(w), int(h)) for x, _, w, h, area in stats[1:count] if area >= MIN_INK_AREA_PX]
     if not boxes:
         return []
     tallest = max(h for _, _, h in boxes)
     spans: list[list[int]] = []
     for x, w, h in sorted(boxes):
-        if h < 0.4 * tallest:
+        if h < MIN_GLYPH_HEIGHT_FRACTION * tallest:
             continue
         if spans:
             last = spans[-1]
@@ -325,7 +372,7 @@ def _split_number_unit(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray] | No
     split, the heights do not fit this pattern and ``None`` is returned.
     """
     spans = glyph_spans(binary)
-    if len(spans) < 3:
+    if len(spans) < UNIT_GLYPHS + 1:
         return None
     ink = np.asarray(binary) == 0
     tops = []
@@ -334,18 +381,18 @@ def _split_number_unit(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray] | No
         rows = np.flatnonzero(ink[:, a:b].any(axis=1))
         tops.append(int(rows[0]))
         bottoms.append(int(rows[-1]) + 1)
-    digit_top = min(tops[:-2])
-    digit_height = max(bottoms[:-2]) - digit_top
+    digit_top = min(tops[:-UNIT_GLYPHS])
+    digit_height = max(bottoms[:-UNIT_GLYPHS]) - digit_top
     if digit_height <= 0:
         return None
-    if any(top > digit_top + 0.08 * digit_height for top in tops[:-2]):
+    if any(top > digit_top + DIGIT_TOP_TOLERANCE * digit_height for top in tops[:-UNIT_GLYPHS]):
         return None
-    if any(top < digit_top + 0.15 * digit_height for top in tops[-2:]):
+    if any(top < digit_top + UNIT_MIN_DROP * digit_height for top in tops[-UNIT_GLYPHS:]):
         return None
-    cut = (spans[-3][1] + spans[-2][0]) // 2
-    pad = binary.shape[0] // 4
-    number_part = cv2.copyMakeBorder(binary[:, :cut], 0, 0, 0, pad, cv2.BORDER_CONSTANT, value=255)
-    unit_part = cv2.copyMakeBorder(binary[:, cut:], 0, 0, pad, 0, cv2.BORDER_CONSTANT, value=255)
+    cut = (spans[-UNIT_GLYPHS - 1][1] + spans[-UNIT_GLYPHS][0]) // 2
+    pad = binary.shape[0] // PAD_PER_HEIGHT
+    number_part = cv2.copyMakeBorder(binary[:, :cut], 0, 0, 0, pad, cv2.BORDER_CONSTANT, value=WHITE)
+    unit_part = cv2.copyMakeBorder(binary[:, cut:], 0, 0, pad, 0, cv2.BORDER_CONSTANT, value=WHITE)
     return number_part, unit_part
 
 
@@ -376,8 +423,8 @@ def read_number_and_unit(binary: np.ndarray, *, tesseract_cmd: str | None = None
 
 def _is_nice(value: float) -> bool:
     exponent = np.floor(np.log10(value))
-    mantissa = value / 10.0**exponent
-    return any(abs(mantissa - nice) < 1e-6 for nice in _NICE_MANTISSAS)
+    mantissa = value / DECIMAL_BASE**exponent
+    return any(abs(mantissa - nice) < MANTISSA_TOLERANCE for nice in _NICE_MANTISSAS)
 
 
 def parse_scale_label(text: str) -> LabelValue | None:
@@ -412,7 +459,7 @@ def parse_scale_label(text: str) -> LabelValue | None:
     trimmed = cleaned.rstrip(_TRAILING_JUNK)
     if trimmed != cleaned:
         notes.append(f"ignored {cleaned[len(trimmed) :]!r} after the unit")
-        confidence *= 0.9
+        confidence *= TRAILING_JUNK_FACTOR
     match = _LABEL_RE.match(trimmed)
     if match is None:
         return None
@@ -421,19 +468,19 @@ def parse_scale_label(text: str) -> LabelValue | None:
     if unit_text == "nm":
         scale = 1.0
     elif unit_text in ("um", "µm"):
-        scale = 1000.0
+        scale = NM_PER_UM
     elif unit_text in _MICRO_MISREADS:
-        scale = 1000.0
+        scale = NM_PER_UM
         # Safe to correct: read literally as picometres the pixel size would be
         # 1000x too small, which the plausibility check refuses anyway.
         notes.append(f"{unit_text!r} read as 'µm'")
-        confidence *= 0.9
+        confidence *= MICRO_MISREAD_FACTOR
     else:
         return None
     digits = number_text.translate(_DIGIT_MISREADS)
     if digits != number_text:
         notes.append(f"{number_text!r} read as {digits!r}")
-        confidence *= 0.85
+        confidence *= DIGIT_MISREAD_FACTOR
     if "," in digits:
         digits = digits.replace(",", ".")
         notes.append("decimal comma")
@@ -444,7 +491,7 @@ def parse_scale_label(text: str) -> LabelValue | None:
         return None
     if not _is_nice(value):
         notes.append(f"{digits} is not a usual scale-bar length")
-        confidence *= 0.6
+        confidence *= UNUSUAL_VALUE_FACTOR
     if digits.startswith("0") and not digits.startswith("0."):
         notes.append("leading zero")
         confidence *= 0.5

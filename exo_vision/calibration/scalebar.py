@@ -28,6 +28,10 @@ Status = Literal["ok", "unreadable", "not found"]
 
 #: Pixel sizes outside this range (nm/px) are not believed for a TEM image.
 PLAUSIBLE_PIXEL_SIZE_NM = (0.005, 200.0)
+#: A label read with less confidence than this (0-1) leaves the reading "unreadable".
+MIN_CONFIDENCE = 0.8
+#: Labels are looked for next to at most this many bar candidates, the most bar-like first.
+MAX_BARS_TRIED = 6
 
 
 @dataclass
@@ -86,7 +90,7 @@ def _not_found() -> ScaleBarReading:
 
 
 def read_scale_bar(
-    image: np.ndarray, *, min_confidence: float = 0.8, tesseract_cmd: str | None = None
+    image: np.ndarray, *, min_confidence: float = MIN_CONFIDENCE, tesseract_cmd: str | None = None
 ) -> ScaleBarReading:
     """Find a burnt-in scale bar, measure it and read its label.
 
@@ -197,7 +201,7 @@ def _label_attempts(candidates: list[tuple[Bar, BarBright, float]]) -> list[tupl
     A label box may not cover another bar-like candidate at least half as long.
     """
     attempts: list[tuple[Bar, BarBright, Box, int]] = []
-    for bar, f, threshold in candidates[:6]:
+    for bar, f, threshold in candidates[:MAX_BARS_TRIED]:
         avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
         for box, glyphs in label_boxes(f, threshold, bar, avoid)[:2]:
             attempts.append((bar, f, box, glyphs))

@@ -23,10 +23,24 @@ IRREGULAR_CIRCULARITY = 0.6
 
 #: Physical area whose mean defines the noise unit of the cup score, in nm.
 _NOISE_CELL_NM = 2.0
+#: Outer band of a vesicle ignored as membrane by :func:`cup_score`, nm (a stained bilayer and its halo).
+MEMBRANE_NM = 5.0
+#: A vesicle needs at least this much depth (distance to its edge, nm) beyond the membrane band to
+#: have both a centre and a rim; shallower ones score NaN.
+MIN_DEPTH_BEYOND_MEMBRANE_NM = 3.0
+#: The centre is where the distance to the edge is at least this fraction of the deepest point's
+#: (the inner third of the depth) ...
+CENTRE_MIN_RELATIVE_DEPTH = 0.66
+#: ... and the rim from this fraction up to half the depth (inside the membrane band's inner edge).
+RIM_MIN_RELATIVE_DEPTH = 0.15
+#: The noise of a cell mean never falls below this (a noise-free image does not divide by zero).
+NOISE_FLOOR = 1e-12
+#: cv2's distance transform uses the 5 x 5 mask: exact Euclidean distance for DIST_L2.
+DISTANCE_MASK_SIZE = 5
 
 
 def cup_score(
-    region: np.ndarray, image: np.ndarray, *, pixel_size_nm: float, noise_std: float, membrane_nm: float = 5.0
+    region: np.ndarray, image: np.ndarray, *, pixel_size_nm: float, noise_std: float, membrane_nm: float = MEMBRANE_NM
 ) -> float:
     """How strongly a vesicle's centre is depressed relative to its rim.
 
@@ -54,18 +68,18 @@ def cup_score(
         domed one, several units for a cup. NaN when the vesicle is too small
         to have a centre and a rim.
     """
-    dist = cv2.distanceTransform(np.pad(region, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    dist = cv2.distanceTransform(np.pad(region, 1).astype(np.uint8), cv2.DIST_L2, DISTANCE_MASK_SIZE)[1:-1, 1:-1]
     depth = float(dist.max())
-    if depth * pixel_size_nm < membrane_nm + 3.0:
+    if depth * pixel_size_nm < membrane_nm + MIN_DEPTH_BEYOND_MEMBRANE_NM:
         return float("nan")
     rel = dist / depth
     d_nm = dist * pixel_size_nm
-    centre = region & (rel >= 0.66)
-    rim = region & (rel >= 0.15) & (rel <= 0.5) & (d_nm >= membrane_nm)
+    centre = region & (rel >= CENTRE_MIN_RELATIVE_DEPTH)
+    rim = region & (rel >= RIM_MIN_RELATIVE_DEPTH) & (rel <= 0.5) & (d_nm >= membrane_nm)
     if not centre.any() or not rim.any():
         return float("nan")
     pixels_per_cell = max((_NOISE_CELL_NM / pixel_size_nm) ** 2, 1.0)
-    noise = max(noise_std / np.sqrt(pixels_per_cell), 1e-12)
+    noise = max(noise_std / np.sqrt(pixels_per_cell), NOISE_FLOOR)
     return float((image[rim].mean() - image[centre].mean()) / noise)
 
 

@@ -31,6 +31,27 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
+
+#: Coverage of the bootstrap confidence intervals (the ``*_ci95_*`` keys).
+CONFIDENCE = 0.95
+#: Most bins a histogram may have (a finer bin width is a mistake, not a request).
+MAX_HISTOGRAM_BINS = 100_000
+#: Scott's rule: the bandwidth scales as the effective sample size to this power.
+SCOTT_EXPONENT = -1.0 / 5.0
+#: The KDE's mode is searched on a grid of this many points ...
+KDE_GRID_POINTS = 1024
+#: ... reaching this many bandwidths beyond the smallest and largest diameter.
+KDE_GRID_MARGIN_BANDWIDTHS = 3
+#: The KDE is evaluated in chunks of about this many grid-by-sample products (~32 MB of float64).
+KDE_CHUNK_ELEMENTS = 4_000_000
+#: Bootstrap resamples are drawn in chunks of about this many diameters (~8 MB of float64).
+BOOTSTRAP_CHUNK_ELEMENTS = 1_000_000
+#: Square nanometres in a square micrometre.
+NM2_PER_UM2 = 1e6
+#: Percentiles reported as d10, d50 and d90.
+DECILE_PERCENTILES = (10, 50, 90)
+
 #: Morphology classes counted by :func:`size_statistics`, in report order.
 MORPHOLOGIES = ("round", "cup", "irregular")
 
@@ -179,7 +200,7 @@ def weighted_histogram(
     last = np.ceil(hi / width) if range_nm is not None else np.floor(hi / width) + 1
     last = max(last, first + 1)
     edges = np.arange(first, last + 1) * width
-    if edges.size > 100_001:
+    if edges.size > MAX_HISTOGRAM_BINS + 1:
         raise ValueError(f"bin width {width} nm gives {edges.size - 1} bins over {lo:g}-{hi:g} nm; use a wider bin")
     scale = d.max() if d.size and d.max() > 0 else 1.0
     weights = (d / scale) ** k
@@ -226,13 +247,13 @@ def gaussian_kde_1d(samples: np.ndarray, *, weights: np.ndarray | None = None) -
     n_eff = 1.0 / np.sum(w**2)
     mean = np.sum(w * x)
     variance = np.sum(w * (x - mean) ** 2) / (1.0 - np.sum(w**2))
-    return x, w, float(np.sqrt(variance) * n_eff ** (-1.0 / 5.0))
+    return x, w, float(np.sqrt(variance) * n_eff**SCOTT_EXPONENT)
 
 
 def _kde_evaluate(x: np.ndarray, w: np.ndarray, bandwidth: float, grid: np.ndarray) -> np.ndarray:
     """Evaluate a Gaussian KDE on ``grid`` in chunks (bounded memory)."""
     out = np.empty(grid.size)
-    chunk = max(1, 4_000_000 // max(1, x.size))
+    chunk = max(1, KDE_CHUNK_ELEMENTS // max(1, x.size))
     norm = 1.0 / (bandwidth * np.sqrt(2.0 * np.pi))
     for start in range(0, grid.size, chunk):
         g = grid[start : start + chunk, None]
@@ -260,7 +281,8 @@ def kde_mode(diameters_nm: Any) -> float:
     if d.size == 1 or np.ptp(d) == 0:
         return float(d[0])
     x, w, bandwidth = gaussian_kde_1d(d)
-    grid = np.linspace(d.min() - 3 * bandwidth, d.max() + 3 * bandwidth, 1024)
+    margin = KDE_GRID_MARGIN_BANDWIDTHS * bandwidth
+    grid = np.linspace(d.min() - margin, d.max() + margin, KDE_GRID_POINTS)
     return float(grid[np.argmax(_kde_evaluate(x, w, bandwidth, grid))])
 
 
@@ -295,8 +317,8 @@ def bootstrap_ci(
     diameters_nm: Any,
     *,
     statistic: Literal["mean", "median"] = "mean",
-    n_boot: int = 2000,
-    confidence: float = 0.95,
+    n_boot: int = DEFAULT_TEM_PARAMETERS.n_boot,
+    confidence: float = CONFIDENCE,
     rng: int | np.random.Generator | None = 0,
 ) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of the mean or median diameter.
@@ -330,8 +352,8 @@ def bootstrap_ci(
         return float("nan"), float("nan")
     generator = np.random.default_rng(rng)
     func = np.mean if statistic == "mean" else np.median
-    # Resample in chunks so memory stays bounded (~8 MB) for large tables.
-    chunk = max(1, min(int(n_boot), 1_000_000 // d.size))
+    # Resample in chunks so memory stays bounded for large tables.
+    chunk = max(1, min(int(n_boot), BOOTSTRAP_CHUNK_ELEMENTS // d.size))
     values = np.empty(int(n_boot))
     done = 0
     while done < n_boot:
@@ -349,8 +371,8 @@ def size_statistics(
     *,
     analysed_area_nm2: float | None = None,
     exclude_border: bool = True,
-    size_range_nm: tuple[float, float] = (30.0, 150.0),
-    n_boot: int = 2000,
+    size_range_nm: tuple[float, float] = DEFAULT_TEM_PARAMETERS.size_range_nm,
+    n_boot: int = DEFAULT_TEM_PARAMETERS.n_boot,
     rng: int | np.random.Generator | None = 0,
     diameter_column: str = "equivalent_diameter_nm",
 ) -> dict[str, Any]:
@@ -413,7 +435,7 @@ def size_statistics(
     out["n_excluded_border"] = int((~keep).sum())
     out["size_range_low_nm"] = low_nm
     out["size_range_high_nm"] = high_nm
-    area_um2 = nan if analysed_area_nm2 is None else float(analysed_area_nm2) / 1e6
+    area_um2 = nan if analysed_area_nm2 is None else float(analysed_area_nm2) / NM2_PER_UM2
     out["analysed_area_um2"] = area_um2
     out["vesicles_per_um2"] = n / area_um2 if np.isfinite(area_um2) else nan
 
@@ -428,7 +450,7 @@ def size_statistics(
 
     mean = float(d.mean())
     sd = float(d.std(ddof=1)) if n > 1 else nan
-    d10, d50, d90 = (float(v) for v in np.percentile(d, [10, 50, 90]))
+    d10, d50, d90 = (float(v) for v in np.percentile(d, DECILE_PERCENTILES))
     out["mean_diameter_nm"] = mean
     out["sd_diameter_nm"] = sd
     out["median_diameter_nm"] = float(np.median(d))

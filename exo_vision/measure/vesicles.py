@@ -14,6 +14,18 @@ from exo_vision._shared.validation import check_pixel_size
 from exo_vision.measure.morphology import classify_morphology, cup_score
 from exo_vision.segmentation.classical.preprocess import pixel_noise_std
 
+#: Fewest hull points that enclose an area (fewer: the pixels lie on a line).
+MIN_POLYGON_POINTS = 3
+#: A disk's squared diameter is this many times its area over pi: d = sqrt(4 A / pi).
+DISK_DIAMETER_SQ_PER_AREA_PI = 4.0
+#: The axes of the ellipse with the region's second moments are this many times the square roots
+#: of the moments' eigenvalues (skimage's major_axis_length convention).
+AXIS_PER_SQRT_MOMENT = 4.0
+#: Circularity is this many times pi times area over perimeter squared (1 for a disk).
+CIRCULARITY_FACTOR = 4
+#: The image's pixel noise is read on every k-th row, k chosen to leave about this many rows.
+NOISE_SAMPLE_ROWS = 512
+
 #: Columns of the table returned by :func:`measure_vesicles`, in order.
 VESICLE_COLUMNS: tuple[str, ...] = (
     "label",
@@ -74,7 +86,7 @@ def _hull_measures(region: np.ndarray) -> tuple[float, float, float]:
         np.float32
     )
     hull = cv2.convexHull(corners).reshape(-1, 2).astype(np.float64)
-    if len(hull) < 3:
+    if len(hull) < MIN_POLYGON_POINTS:
         return 1.0, float(np.hypot(*(hull.max(0) - hull.min(0)))), float(region.sum())
     diff = hull[:, None, :] - hull[None, :, :]
     feret_max = float(np.sqrt((diff**2).sum(-1)).max())
@@ -94,10 +106,15 @@ def _hull_measures(region: np.ndarray) -> tuple[float, float, float]:
 #: (straight runs 1, diagonal steps sqrt 2, corners between the two), as in
 #: Benkrid, Crookes & Benkrid, "Design and FPGA implementation of a perimeter
 #: estimator" (2000), the estimator behind ``skimage.measure.perimeter``.
-_PERIMETER_WEIGHTS = np.zeros(50, dtype=np.float64)
-_PERIMETER_WEIGHTS[[5, 7, 15, 17, 25, 27]] = 1.0
-_PERIMETER_WEIGHTS[[21, 33]] = np.sqrt(2.0)
-_PERIMETER_WEIGHTS[[13, 23]] = (1.0 + np.sqrt(2.0)) / 2.0
+_PERIMETER_N_CODES = 50
+#: Codes of a boundary pixel on a straight run, a diagonal step and a corner between the two.
+_STRAIGHT_CODES = [5, 7, 15, 17, 25, 27]
+_DIAGONAL_CODES = [21, 33]
+_CORNER_CODES = [13, 23]
+_PERIMETER_WEIGHTS = np.zeros(_PERIMETER_N_CODES, dtype=np.float64)
+_PERIMETER_WEIGHTS[_STRAIGHT_CODES] = 1.0
+_PERIMETER_WEIGHTS[_DIAGONAL_CODES] = np.sqrt(2.0)
+_PERIMETER_WEIGHTS[_CORNER_CODES] = (1.0 + np.sqrt(2.0)) / 2.0
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _PERIMETER_CODES = np.array([[10, 2, 10], [2, 1, 2], [10, 2, 10]], dtype=np.float32)
 
@@ -123,7 +140,7 @@ def perimeter_4(region: np.ndarray) -> float:
     eroded = cv2.erode(r8, _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     boundary = r8 - eroded
     codes = cv2.filter2D(boundary, cv2.CV_8U, _PERIMETER_CODES, borderType=cv2.BORDER_CONSTANT)
-    return float(np.bincount(codes.ravel(), minlength=50)[:50] @ _PERIMETER_WEIGHTS)
+    return float(np.bincount(codes.ravel(), minlength=_PERIMETER_N_CODES)[:_PERIMETER_N_CODES] @ _PERIMETER_WEIGHTS)
 
 
 #: Columns filled by :func:`_shape_measures`.
@@ -162,9 +179,9 @@ def _shape_measures(region: np.ndarray, image: np.ndarray, box: tuple[slice, sli
         "centroid_y_nm": (box[0].start + mom["m01"] / area_px) * px,
         "area_nm2": area_px * px * px,
         "perimeter_nm": perimeter_4(region) * px,
-        "equivalent_diameter_nm": float(np.sqrt(4.0 * area_px / np.pi)) * px,
-        "major_axis_nm": 4.0 * float(np.sqrt(big)) * px,
-        "minor_axis_nm": 4.0 * float(np.sqrt(small)) * px,
+        "equivalent_diameter_nm": float(np.sqrt(DISK_DIAMETER_SQ_PER_AREA_PI * area_px / np.pi)) * px,
+        "major_axis_nm": AXIS_PER_SQRT_MOMENT * float(np.sqrt(big)) * px,
+        "minor_axis_nm": AXIS_PER_SQRT_MOMENT * float(np.sqrt(small)) * px,
         "eccentricity": float(np.sqrt(1.0 - small / big)) if big > 0 else 0.0,
         "mean_intensity": float(image[region].mean(dtype=np.float64)),
     }
@@ -247,7 +264,7 @@ def measure_vesicles(
     lab = lab.astype(np.int32, copy=False)
     # the noise is the same for the image and its negative; crops are converted one by one
     if noise_std is None:
-        noise = pixel_noise_std(img[:: max(lab.shape[0] // 512, 1), :])
+        noise = pixel_noise_std(img[:: max(lab.shape[0] // NOISE_SAMPLE_ROWS, 1), :])
     else:
         noise = float(noise_std)
     m, n = lab.shape
@@ -276,7 +293,7 @@ def measure_vesicles(
     columns["feret_min_nm"] = np.asarray(feret_min, dtype=float)
     perim, area = columns["perimeter_nm"], columns["area_nm2"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        columns["circularity"] = np.where(perim > 0, 4 * np.pi * area / perim**2, np.nan)
+        columns["circularity"] = np.where(perim > 0, CIRCULARITY_FACTOR * np.pi * area / perim**2, np.nan)
     columns["cup_score"] = np.asarray(cups, dtype=float)
     columns["morphology"] = classify_morphology(
         pd.DataFrame({k: columns[k] for k in ("cup_score", "solidity", "circularity")})

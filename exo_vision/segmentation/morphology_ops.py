@@ -15,6 +15,12 @@ from skimage.feature import peak_local_max
 
 #: Disks of a smaller radius (px) are dilated by OpenCV directly (as fast as the rectangle decomposition).
 SMALL_DISK_RADIUS_PX = 10
+#: Pixels touching by a corner are one component (8-connectivity).
+CONNECTIVITY = 8
+#: cv2's distance transforms use the 5 x 5 mask: exact Euclidean distance for DIST_L2.
+DISTANCE_MASK_SIZE = 5
+#: Columns of OpenCV's component statistics: left, top, width, height, area.
+N_COMPONENT_STATS = 5
 
 
 def disk(radius_px: float) -> np.ndarray:
@@ -77,7 +83,7 @@ def label_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
     OpenCV's Grana (BBDT) algorithm: the same labels, in the same raster
     order, as ``cv2.connectedComponents``.
     """
-    return cv2.connectedComponentsWithAlgorithm(np.asarray(mask, np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
+    return cv2.connectedComponentsWithAlgorithm(np.asarray(mask, np.uint8), CONNECTIVITY, cv2.CV_32S, cv2.CCL_GRANA)
 
 
 def label_components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
@@ -100,17 +106,18 @@ def label_components_with_stats(mask: np.ndarray) -> tuple[int, np.ndarray, np.n
     """
     m8 = np.asarray(mask, np.uint8)
     count, labels = label_components(m8)
-    stats = np.zeros((count, 5), np.int32)
+    stats = np.zeros((count, N_COMPONENT_STATS), np.int32)
     stats[0, cv2.CC_STAT_WIDTH], stats[0, cv2.CC_STAT_HEIGHT] = m8.shape[1], m8.shape[0]
     if count > 1:
         areas = np.bincount(labels[m8 > 0], minlength=count)
         stats[:, cv2.CC_STAT_AREA] = areas
         stats[0, cv2.CC_STAT_AREA] = m8.size - int(areas[1:].sum())
         boxes = np.array([(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop) for sl in ndi.find_objects(labels)])
-        stats[1:, cv2.CC_STAT_LEFT] = boxes[:, 0]
-        stats[1:, cv2.CC_STAT_TOP] = boxes[:, 1]
-        stats[1:, cv2.CC_STAT_WIDTH] = boxes[:, 2] - boxes[:, 0]
-        stats[1:, cv2.CC_STAT_HEIGHT] = boxes[:, 3] - boxes[:, 1]
+        left, top, right, bottom = boxes.T
+        stats[1:, cv2.CC_STAT_LEFT] = left
+        stats[1:, cv2.CC_STAT_TOP] = top
+        stats[1:, cv2.CC_STAT_WIDTH] = right - left
+        stats[1:, cv2.CC_STAT_HEIGHT] = bottom - top
     else:
         stats[0, cv2.CC_STAT_AREA] = m8.size
     return count, labels, stats
@@ -155,7 +162,9 @@ def expand_labels_fast(labels: np.ndarray, distance_px: float) -> np.ndarray:
     background = (labels == 0).astype(np.uint8)
     if background.all() or not background.any():
         return labels.copy()
-    dist, nearest = cv2.distanceTransformWithLabels(background, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    dist, nearest = cv2.distanceTransformWithLabels(
+        background, cv2.DIST_L2, DISTANCE_MASK_SIZE, labelType=cv2.DIST_LABEL_PIXEL
+    )
     # map each seed pixel index to its label
     seed_labels = np.zeros(int(nearest.max()) + 1, dtype=np.int32)
     seed_labels[nearest[background == 0]] = labels[background == 0]
@@ -299,7 +308,7 @@ def elongation(region: np.ndarray, *, min_area_px: float, eigen_floor: float, ei
     if mom["m00"] < min_area_px:
         return 1.0
     a, b, c = mom["mu20"], mom["mu11"], mom["mu02"]
-    root = np.sqrt(max((a - c) ** 2 + 4 * b * b, 0.0))
+    root = np.sqrt(max((a - c) ** 2 + (2 * b) * (2 * b), 0.0))
     big, small = 0.5 * (a + c + root), 0.5 * (a + c - root)
     return float(np.sqrt(big / max(small, eigen_floor * max(big, eigen_epsilon))))
 

@@ -22,12 +22,8 @@ from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
-from exo_vision.segmentation.learned.postprocess import (
-    InstanceThresholds,
-    fuse_scales,
-    large_convex_instances,
-    maps_to_instances,
-)
+from exo_vision.segmentation.learned.parameters import InstanceThresholds
+from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for
 from exo_vision.segmentation.learned.weights import ModelCard, load_card
 
@@ -48,11 +44,24 @@ TERRITORY_PX = 2
 #: them); the reported outline lies half a membrane further out, at the membrane's outer edge,
 #: as the classical method places it (its ``membrane_thickness_nm`` = 4).
 MEMBRANE_THICKNESS_NM = 4.0
+#: The foreground threshold moves by this much per unit of sensitivity away from 0.5 (sensitivity 1
+#: lowers the model's own threshold by 0.2, sensitivity 0 raises it by 0.2).
+SENSITIVITY_THRESHOLD_SPAN = 0.4
+#: ... and stays within these bounds (a threshold near 0 or 1 keeps noise or loses every vesicle).
+FOREGROUND_THRESHOLD_BOUNDS = (0.1, 0.9)
+#: A pixel is in the growing disk when its squared distance to the centre is within radius**2 plus
+#: this (px**2): the disk of radius 1 is then the 3 x 3 cross, not a single pixel with ragged arms.
+DISK_SQUARED_SLACK_PX2 = 0.25
+#: Label ids below this fit the 16-bit image cv2 dilates fastest (float32 above it, exact below 2**24).
+UINT16_LABEL_LIMIT = 2**16
+#: The polarity is read against a ring this many px wide around the instances (the dilation square's
+#: side is 2 * 4 + 1 px): wider than a membrane, close enough to be the local stain.
+POLARITY_RING_SQUARE_PX = 9
 
 
 def foreground_threshold(base: float, sensitivity: float) -> float:
     """Foreground threshold for a sensitivity in [0, 1]: 0.5 gives the model's own, 1 the most permissive."""
-    return float(np.clip(base + 0.4 * (0.5 - sensitivity), 0.1, 0.9))
+    return float(np.clip(base + SENSITIVITY_THRESHOLD_SPAN * (0.5 - sensitivity), *FOREGROUND_THRESHOLD_BOUNDS))
 
 
 def _upsample(map_small: np.ndarray, shape: tuple[int, int], interpolation: int) -> np.ndarray:
@@ -126,9 +135,9 @@ def grow_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
         return labels
     r = int(np.ceil(radius_px))
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-    disk = (yy**2 + xx**2 <= radius_px**2 + 0.25).astype(np.uint8)
+    disk = (yy**2 + xx**2 <= radius_px**2 + DISK_SQUARED_SLACK_PX2).astype(np.uint8)
     # cv2 dilates 16-bit or float images: 16 bits hold the ids of almost every micrograph
-    work_type = np.uint16 if labels.max() < 2**16 else np.float32  # float32 is exact for ids below 2**24
+    work_type = np.uint16 if labels.max() < UINT16_LABEL_LIMIT else np.float32  # float32 is exact for ids below 2**24
     grown = cv2.dilate(labels.astype(work_type), disk)
     out = labels.copy()
     background = out == 0
@@ -141,7 +150,12 @@ def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
     if labels.max() == 0:
         return "bright"
     inside = labels > 0
-    ring = cv2.dilate(inside.view(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~inside
+    ring = (
+        cv2.dilate(inside.view(np.uint8), np.ones((POLARITY_RING_SQUARE_PX, POLARITY_RING_SQUARE_PX), np.uint8)).astype(
+            bool
+        )
+        & ~inside
+    )
     if not ring.any():
         return "bright"
     return "bright" if float(np.median(image[inside])) >= float(np.median(image[ring])) else "dark"

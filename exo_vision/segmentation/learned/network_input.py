@@ -11,6 +11,12 @@ import numpy as np
 
 #: Percentiles mapped to 0 and 1 by :func:`normalise_for_network`.
 NORMALISE_PERCENTILES = (1.0, 99.0)
+#: Smallest side of the working-scale image, px (a network tile needs a few pixels to pool).
+MIN_WORKING_SIDE_PX = 8
+#: The percentiles are read on a regular subsample of about this many pixels (same values, faster).
+PERCENTILE_SAMPLE_PIXELS = 200_000
+#: A percentile spread at or under this is a flat image: it normalises to zeros.
+FLAT_SPREAD = 1e-12
 
 
 def to_working_scale(image: np.ndarray, *, pixel_size_nm: float, working_scale_nm: float) -> np.ndarray:
@@ -36,7 +42,7 @@ def to_working_scale(image: np.ndarray, *, pixel_size_nm: float, working_scale_n
     img = np.asarray(image, dtype=np.float32)
     factor = pixel_size_nm / working_scale_nm
     m, n = img.shape
-    new_m, new_n = max(int(round(m * factor)), 8), max(int(round(n * factor)), 8)
+    new_m, new_n = max(int(round(m * factor)), MIN_WORKING_SIDE_PX), max(int(round(n * factor)), MIN_WORKING_SIDE_PX)
     if (new_m, new_n) == (m, n):
         return img
     interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
@@ -61,10 +67,10 @@ def normalise_for_network(image: np.ndarray, *, valid: np.ndarray | None = None)
     """
     img = np.asarray(image, dtype=np.float32)
     sample = img[valid] if valid is not None and valid.any() else img
-    if sample.size > 200_000:  # a regular subsample gives the same percentiles, faster
-        sample = sample.ravel()[:: sample.size // 200_000]
+    if sample.size > PERCENTILE_SAMPLE_PIXELS:
+        sample = sample.ravel()[:: sample.size // PERCENTILE_SAMPLE_PIXELS]
     lo, hi = np.percentile(sample, NORMALISE_PERCENTILES)
     spread = float(hi - lo)
-    if not np.isfinite(spread) or spread <= 1e-12:
+    if not np.isfinite(spread) or spread <= FLAT_SPREAD:
         return np.zeros_like(img)
     return (img - np.float32(lo)) / np.float32(spread)

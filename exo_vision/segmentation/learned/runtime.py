@@ -14,16 +14,22 @@ from exo_vision.segmentation.learned.weights import ModelCard
 #: is one tile at 3 nm/px) and the overlap of neighbouring tiles.
 TILE_PX = 640
 OVERLAP_PX = 128
+#: Sessions kept open (one per model file and thread count): a batch alternates between few.
+SESSION_CACHE_SIZE = 4
+#: onnxruntime's log level for the session: 3 is errors only (no warnings on the console).
+ORT_LOG_ERRORS_ONLY = 3
+#: Maps the network predicts: foreground probability, boundary probability, normalised distance.
+N_MAPS = 3
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=SESSION_CACHE_SIZE)
 def _session(onnx_file: str, sha256: str, threads: int):
     import onnxruntime as ort  # a base dependency, imported when the learned method runs
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options.log_severity_level = ORT_LOG_ERRORS_ONLY
     # no preplanned block for every activation of a tile: a third less peak memory, no slower
     options.enable_mem_pattern = False
     return ort.InferenceSession(onnx_file, sess_options=options, providers=["CPUExecutionProvider"])
@@ -115,7 +121,7 @@ def predict_maps(
     pm, pn = padded.shape
     rows = tile_starts(pm, tile=tile_m, overlap=overlap_px)
     cols = tile_starts(pn, tile=tile_n, overlap=overlap_px)
-    out = np.empty((3, pm, pn), np.float32)
+    out = np.empty((N_MAPS, pm, pn), np.float32)
     half = overlap_px // 2
     total, done = len(rows) * len(cols), 0
     for r in rows:

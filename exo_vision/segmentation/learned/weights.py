@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from exo_vision.segmentation.learned.postprocess import InstanceThresholds
+from exo_vision.segmentation.learned.parameters import InstanceThresholds
 
 #: Folder of the models shipped inside the package.
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -25,6 +25,10 @@ SHIPPED_MODELS = {"ev-unet": MODELS_DIR / "ev_unet.json"}
 DEFAULT_MODEL = "ev-unet"
 
 _REINSTALL = "reinstall exo_vision (pip install --force-reinstall exo-vision) or pass --model with a valid model"
+#: Model cards kept loaded (keyed by path and modification times): far more than one run uses.
+CARD_CACHE_SIZE = 8
+#: Leading hex digits of a sha256 shown in the damaged-weights message (enough to tell two apart).
+DIGEST_SHOWN_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ def _stamp(card_path: Path) -> tuple[float, float]:
     return card_m, onnx_m
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=CARD_CACHE_SIZE)
 def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) -> ModelCard:
     card_path = Path(card_file)
     if not card_path.is_file():
@@ -150,7 +154,7 @@ def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) ->
     if digest != expected:
         raise ValueError(
             f"model weights {onnx_path} are damaged or not the ones its card describes "
-            f"(sha256 {digest[:12]}..., card says {expected[:12]}...); {_REINSTALL}"
+            f"(sha256 {digest[:DIGEST_SHOWN_CHARS]}..., card says {expected[:DIGEST_SHOWN_CHARS]}...); {_REINSTALL}"
         )
     return ModelCard(
         name=str(card.get("name", onnx_path.stem)),

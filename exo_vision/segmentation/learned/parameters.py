@@ -1,0 +1,57 @@
+"""The parameter model of the learned method's post-processing: the thresholds a model card stores.
+
+:class:`InstanceThresholds` holds every tuning number of
+:func:`exo_vision.segmentation.learned.postprocess.maps_to_instances`; a model
+card carries its own values (``"thresholds"``) and the defaults here are the ones
+a freshly exported card is written with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InstanceThresholds:
+    """Thresholds of :func:`~exo_vision.segmentation.learned.postprocess.maps_to_instances` (stored in the model card).
+
+    Attributes
+    ----------
+    foreground : float
+        Foreground probability above which a pixel belongs to a vesicle.
+    seed : float
+        Normalised distance (times one minus the boundary probability) above
+        which a pixel belongs to a vesicle's seed; touching vesicles have
+        separate seeds.
+    min_seed_fraction : float
+        Seeds smaller than this fraction of the smallest vesicle's area are ignored.
+    merge_boundary : float
+        Two neighbouring watershed regions whose shared border has a mean
+        boundary probability under this are one vesicle (the network saw no
+        contact between them: a cup's fold or a textured body, not two
+        vesicles touching); 0 keeps every region.
+    coarse_factor : float
+        The second, coarse pass sees the micrograph at this many times the
+        working scale (nm/px), so large vesicles fall within the sizes the
+        network outlines whole; 0 disables the coarse pass.
+    coarse_min_diameter_nm : float
+        Coarse-pass instances at least this large (equivalent diameter, nm)
+        replace the fine-pass instances they cover; smaller vesicles come from
+        the fine pass, which resolves them better.
+    coarse_min_solidity : float
+        ... and only when they are convex (area over convex-hull area at least
+        this): one vesicle is convex, two touching vesicles have a waist
+        (two equal touching disks: 0.88).
+    """
+
+    foreground: float = 0.5
+    seed: float = 0.5
+    min_seed_fraction: float = 0.1
+    merge_boundary: float = 0.3
+    coarse_factor: float = 2.0
+    coarse_min_diameter_nm: float = 150.0
+    coarse_min_solidity: float = 0.9
+
+
+#: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).
+DEFAULT_INSTANCE_THRESHOLDS = InstanceThresholds()
