@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision.measure.size_stats import STATISTICS_KEYS, size_statistics
+from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: Statistics parameters of a TEM run that must agree for pooled statistics to mean anything.
 STATISTICS_PARAMETERS = ("exclude_border", "size_range_nm", "n_boot", "seed", "min_diameter_nm", "max_diameter_nm")
@@ -283,11 +284,13 @@ def _unique_names(folders: Sequence[Path]) -> list[str]:
 
 
 def _statistics_kwargs(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The statistics settings a run recorded, with TemParameters' defaults for any it did not."""
+    defaults = DEFAULT_TEM_PARAMETERS
     return {
-        "exclude_border": bool(parameters.get("exclude_border", True)),
-        "size_range_nm": tuple(parameters.get("size_range_nm", (30.0, 150.0))),
-        "n_boot": int(parameters.get("n_boot", 2000)),
-        "rng": parameters.get("seed", 0),
+        "exclude_border": bool(parameters.get("exclude_border", defaults.exclude_border)),
+        "size_range_nm": tuple(parameters.get("size_range_nm", defaults.size_range_nm)),
+        "n_boot": int(parameters.get("n_boot", defaults.n_boot)),
+        "rng": parameters.get("seed", defaults.seed),
     }
 
 
