@@ -31,10 +31,9 @@ from pathlib import Path
 
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.runner import default_workers, run_tem_batch
-from exo_vision.segmentation.api import available_methods
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_record import write_json  # noqa: E402
+from bench_record import add_method_option, write_json  # noqa: E402
 from tem_speed import make_inputs, peak_memory_from_run  # noqa: E402  (benchmarks share the generated inputs)
 
 TABLES = ("vesicles.csv", "summary.csv", "errors.csv")
@@ -100,12 +99,7 @@ def main() -> None:
         default=str(Path(tempfile.gettempdir()) / "exo_vision_bench"),
         help="cache folder for generated inputs",
     )
-    parser.add_argument(
-        "--method",
-        choices=available_methods(),
-        default=TemBatchConfig().method,
-        help=f"segmentation method (default {TemBatchConfig().method})",
-    )
+    add_method_option(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 

@@ -6,6 +6,7 @@ NaN (a figure with nothing to measure) is written as ``null`` so the file is str
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import platform
@@ -41,6 +42,18 @@ def plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def add_method_option(parser: argparse.ArgumentParser) -> None:
+    """``--method``: a TEM segmentation method of the registry (default: the package's default)."""
+    from exo_vision.segmentation.api import DEFAULT_METHOD, available_methods
+
+    parser.add_argument(
+        "--method",
+        default=DEFAULT_METHOD,
+        choices=available_methods(),
+        help=f"segmentation method (default {DEFAULT_METHOD})",
+    )
 
 
 def write_json(path: Path, figures: dict[str, Any]) -> None:

@@ -30,9 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_record import write_json
-
-from exo_vision.segmentation.api import DEFAULT_METHOD, available_methods
+from bench_record import add_method_option, write_json
 
 LEVELS = ("easy", "medium", "hard", "extreme")
 PIXEL_SIZES_NM = (0.35, 0.5, 0.8, 1.1, 1.5)
@@ -142,12 +140,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048, help="image side in pixels (default 2048)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--seed", type=int, default=1000, help="first seed (default 1000)")
-    parser.add_argument(
-        "--method",
-        default=DEFAULT_METHOD,
-        choices=available_methods(),
-        help=f"segmentation method (default {DEFAULT_METHOD})",
-    )
+    add_method_option(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the summary table to this JSON file")
     parser.add_argument("--model", default=None, help="a model file (.onnx with its card) for the unet method")
     parser.add_argument(

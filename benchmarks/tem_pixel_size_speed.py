@@ -32,11 +32,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import cv2  # noqa: E402
 import tifffile  # noqa: E402
-from bench_record import write_json  # noqa: E402
+from bench_record import add_method_option, write_json  # noqa: E402
 
 from exo_vision.batch.config import TemBatchConfig  # noqa: E402
 from exo_vision.batch.runner import ImageJob, process_image  # noqa: E402
-from exo_vision.segmentation.api import available_methods  # noqa: E402
 from exo_vision.synthetic.tem import make_synthetic_tem  # noqa: E402
 
 PIXEL_SIZES_NM = (0.35, 0.8, 1.5)
@@ -65,12 +64,7 @@ def main() -> None:
         default=str(Path(tempfile.gettempdir()) / "exo_vision_bench_px"),
         help="where generated inputs are cached",
     )
-    parser.add_argument(
-        "--method",
-        choices=available_methods(),
-        default=TemBatchConfig().method,
-        help=f"segmentation method (default {TemBatchConfig().method})",
-    )
+    add_method_option(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     cv2.setNumThreads(1)

@@ -39,12 +39,11 @@ from pathlib import Path
 
 import cv2
 import tifffile
-from bench_record import write_json
+from bench_record import add_method_option, write_json
 
 from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.runner import ImageJob, default_workers, process_image
-from exo_vision.segmentation.api import available_methods
 from exo_vision.synthetic.tem import make_synthetic_tem
 
 PIXEL_SIZE_NM = 0.8
@@ -102,12 +101,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-16mp", action="store_true", help="leave out the 4096 x 4096 size")
     parser.add_argument("--skip-batch", action="store_true", help="leave out the exo-vision tem throughput run")
-    parser.add_argument(
-        "--method",
-        default=TemBatchConfig().method,
-        choices=available_methods(),
-        help=f"segmentation method (default {TemBatchConfig().method})",
-    )
+    add_method_option(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the per-size figures to this JSON file")
     args = parser.parse_args()
 

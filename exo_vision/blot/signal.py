@@ -211,14 +211,8 @@ def dust_mask(
         return mask
     ring_k = np.ones((RING_PX, RING_PX), np.uint8)
     for ty, tx in tiles:
-        y0, y1 = (
-            max(0, ty * TILE_PX - DUST_TILE_MARGIN_PX),
-            min(signal.shape[0], (ty + 1) * TILE_PX + DUST_TILE_MARGIN_PX),
-        )
-        x0, x1 = (
-            max(0, tx * TILE_PX - DUST_TILE_MARGIN_PX),
-            min(signal.shape[1], (tx + 1) * TILE_PX + DUST_TILE_MARGIN_PX),
-        )
+        y0, y1 = _tile_span(ty, margin_px=DUST_TILE_MARGIN_PX, length=signal.shape[0])
+        x0, x1 = _tile_span(tx, margin_px=DUST_TILE_MARGIN_PX, length=signal.shape[1])
         labels, n = ndi.label(outlier[y0:y1, x0:x1], structure=EIGHT_CONNECTED)
         for i, sl in enumerate(ndi.find_objects(labels), start=1):
             if sl is None:
@@ -233,6 +227,11 @@ def dust_mask(
     if not mask.any():
         return mask
     return cv2.dilate(mask.astype(np.uint8), MASK_DILATION).astype(bool)
+
+
+def _tile_span(index: int, *, margin_px: int, length: int) -> tuple[int, int]:
+    """Start and stop (px) of tile ``index`` along an axis of ``length`` px, widened by ``margin_px`` each side."""
+    return max(0, index * TILE_PX - margin_px), min(length, (index + 1) * TILE_PX + margin_px)
 
 
 def _tiles_with(mask: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
@@ -265,14 +264,8 @@ def remove_dust(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:
     tiles = _tiles_with(mask)
     ring_k = np.ones((RING_PX, RING_PX), np.uint8)
     for ty, tx in tiles:
-        y0, y1 = (
-            max(0, ty * TILE_PX - REPAIR_TILE_MARGIN_PX),
-            min(signal.shape[0], (ty + 1) * TILE_PX + REPAIR_TILE_MARGIN_PX),
-        )
-        x0, x1 = (
-            max(0, tx * TILE_PX - REPAIR_TILE_MARGIN_PX),
-            min(signal.shape[1], (tx + 1) * TILE_PX + REPAIR_TILE_MARGIN_PX),
-        )
+        y0, y1 = _tile_span(ty, margin_px=REPAIR_TILE_MARGIN_PX, length=signal.shape[0])
+        x0, x1 = _tile_span(tx, margin_px=REPAIR_TILE_MARGIN_PX, length=signal.shape[1])
         sub = mask[y0:y1, x0:x1]
         labels, _ = ndi.label(sub, structure=EIGHT_CONNECTED)
         patch = clean[y0:y1, x0:x1]
