@@ -16,12 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.blot.constants import (
-    BACKGROUND_WINDOW_MAX_FRACTION,
-    BACKGROUND_WINDOW_MIN_ROWS,
-    MAD_TO_SD,
-    MIN_PROFILE_ROWS,
-)
+from exo_vision._shared.robust import mad_sd
+from exo_vision.blot.constants import BACKGROUND_WINDOW_MAX_FRACTION, BACKGROUND_WINDOW_MIN_ROWS, MIN_PROFILE_ROWS
 from exo_vision.blot.lanes import CENTRAL_FRACTION, Lane, lane_pixels
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
@@ -149,7 +145,7 @@ def profile_noise_sd(profile: np.ndarray) -> float:
     diff = np.diff(np.asarray(profile, dtype=np.float64))
     if diff.size == 0:
         return 0.0
-    return float(MAD_TO_SD * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0))
+    return float(mad_sd(diff) / np.sqrt(2.0))
 
 
 def detect_bands(

@@ -6,8 +6,6 @@ The user settings (thresholds, windows, factors) are fields of
 
 from __future__ import annotations
 
-#: Median absolute deviation to standard deviation for Gaussian noise (1 / Phi^-1(3/4)).
-MAD_TO_SD = 1.4826
 #: The slow background under a lane profile is a grey opening at least this many rows long: longer
 #: than any sharp band of a blot scanned at the usual 50-150 um per px.
 BACKGROUND_WINDOW_MIN_ROWS = 15

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.background import BALL_METHODS, BORDER_PX, check_method
-from exo_vision.blot.constants import MAD_TO_SD
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 logger = logging.getLogger(__name__)
@@ -173,8 +173,7 @@ def blank_volume_noise(
         return np.asarray(vols)
 
     def robust(v):
-        med = float(np.median(v))
-        return MAD_TO_SD * float(np.median(np.abs(v - med))), med
+        return mad_sd(v), float(np.median(v))
 
     vols = collect(height_px)
     if vols.size >= MIN_BOXES:
@@ -192,7 +191,7 @@ def blank_volume_noise(
     pix = np.concatenate(
         [np.diff(p.astype(np.float64), axis=1).ravel() for p in lanes_pixels if p.shape[1] > 1] or [np.zeros(1)]
     )
-    sd_px = MAD_TO_SD * float(np.median(np.abs(pix - np.median(pix)))) / np.sqrt(2.0)
+    sd_px = mad_sd(pix) / np.sqrt(2.0)
     w = lanes_pixels[0].shape[1] if lanes_pixels else 1
     sd = sd_px * np.sqrt(height_px * w * (1.0 + height_px / (2.0 * border_px)))
     logger.warning("no band-free rows for blank boxes; volume noise taken from a white-noise model (less reliable)")

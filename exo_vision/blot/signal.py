@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.blot.constants import MAD_TO_SD
+from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 logger = logging.getLogger(__name__)
@@ -295,5 +295,4 @@ def pixel_noise_sd(signal: np.ndarray) -> float:
     step = max(1, int(np.sqrt(signal.size / NOISE_SAMPLE_PIXELS)))
     sub = np.asarray(signal[::step, : signal.shape[1] // step * step], dtype=np.float32)
     diff = np.diff(sub, axis=1).ravel()
-    mad = float(np.median(np.abs(diff - np.median(diff))))
-    return MAD_TO_SD * mad / np.sqrt(2.0)
+    return mad_sd(diff) / np.sqrt(2.0)

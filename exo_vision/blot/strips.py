@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.blot.constants import MAD_TO_SD
+from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 #: A strip must be at least this many pixels tall (and wide).

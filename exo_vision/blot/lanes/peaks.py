@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.blot.constants import MAD_TO_SD, ON_GRID_TOLERANCE_PITCHES, SAME_LANE_PITCHES
+from exo_vision._shared.robust import mad_sd
+from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES, SAME_LANE_PITCHES
 from exo_vision.blot.lanes.profile import StripTophat, column_profile, profile_noise
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 
@@ -135,7 +136,7 @@ def strong_lanes(top: StripTophat, params: BlotParameters = DEFAULT_BLOT_PARAMET
     # smoothed, quantised 8-bit noise can be smooth from column to column).
     th_raw = top.th_raw
     sample = th_raw[:: max(1, th_raw.shape[0] // NOISE_SAMPLE_ROWS), :: max(1, th_raw.shape[1] // NOISE_SAMPLE_COLUMNS)]
-    pixel_sd = MAD_TO_SD * float(np.median(np.abs(sample - np.median(sample))))
+    pixel_sd = mad_sd(sample)
     noise = max(profile_noise(column_profile(th_raw)), pixel_sd)
     peaks = [
         p

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision.blot.background import MIN_SIDE_WIDTH_PX, SIDE_MARGIN_PX, SIDE_SMOOTH_ROWS, SIDE_WIDTH_PX
-from exo_vision.blot.constants import BACKGROUND_WINDOW_MAX_FRACTION, BACKGROUND_WINDOW_MIN_ROWS, MAD_TO_SD
+from exo_vision.blot.constants import BACKGROUND_WINDOW_MAX_FRACTION, BACKGROUND_WINDOW_MIN_ROWS
 from exo_vision.blot.lanes.geometry import Lane
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.strips import Strip, block_mean

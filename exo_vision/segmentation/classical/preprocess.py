@@ -16,11 +16,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision._shared.validation import MIN_WORKING_SIDE_PX
 from exo_vision.segmentation.classical.parameters import DEFAULT_PARAMETERS, ClassicalParameters
 
-#: Standard deviation per median absolute deviation of a normal distribution.
-MAD_TO_STD = 1.4826
 #: Above this many values, :func:`robust_std` works on a regular subsample ...
 ROBUST_STD_SUBSAMPLE_ABOVE = 200_000
 #: ... of about this many values.
@@ -191,7 +190,7 @@ def robust_std(values: np.ndarray) -> float:
     if v.size == 0:
         return 0.0
     med = np.median(v)
-    return float(MAD_TO_STD * np.median(np.abs(v - med)))
+    return float(MAD_TO_SD * np.median(np.abs(v - med)))
 
 
 def pixel_noise_std(image: np.ndarray) -> float:

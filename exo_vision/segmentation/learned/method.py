@@ -150,12 +150,8 @@ def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
     if labels.max() == 0:
         return "bright"
     inside = labels > 0
-    ring = (
-        cv2.dilate(inside.view(np.uint8), np.ones((POLARITY_RING_SQUARE_PX, POLARITY_RING_SQUARE_PX), np.uint8)).astype(
-            bool
-        )
-        & ~inside
-    )
+    square = np.ones((POLARITY_RING_SQUARE_PX, POLARITY_RING_SQUARE_PX), np.uint8)
+    ring = cv2.dilate(inside.view(np.uint8), square).astype(bool) & ~inside
     if not ring.any():
         return "bright"
     return "bright" if float(np.median(image[inside])) >= float(np.median(image[ring])) else "dark"
