@@ -10,7 +10,7 @@ import numpy as np
 from exo_vision.learn.targets import make_targets
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 from exo_vision.synthetic.tem import make_synthetic_tem
-from exo_vision.synthetic.tem_random import make_random_tem
+from exo_vision.synthetic.tem_random import GENERATOR_VERSION, make_random_tem
 
 #: Fraction of samples drawn from the project's first generator (:mod:`exo_vision.synthetic.tem`).
 LEGACY_FRACTION = 0.08
@@ -47,8 +47,13 @@ def legacy_sample(size: int, *, working_scale_nm: float, rng: np.random.Generato
     return img, lab
 
 
-def make_sample(size: int, *, working_scale_nm: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def make_sample(
+    size: int, *, working_scale_nm: float, rng: np.random.Generator, generator: str = GENERATOR_VERSION
+) -> tuple[np.ndarray, np.ndarray]:
     """One normalised training image and its (3, size, size) targets.
+
+    ``generator`` is the look-space of :func:`exo_vision.synthetic.tem_random.make_random_tem`;
+    a share :data:`LEGACY_FRACTION` of the samples comes from the first generator instead.
 
     Returns
     -------
@@ -60,16 +65,18 @@ def make_sample(size: int, *, working_scale_nm: float, rng: np.random.Generator)
     if rng.random() < LEGACY_FRACTION:
         image, labels = legacy_sample(size, working_scale_nm=working_scale_nm, rng=rng)
     else:
-        sample = make_random_tem((size, size), pixel_size_nm=working_scale_nm, rng=rng)
+        sample = make_random_tem((size, size), pixel_size_nm=working_scale_nm, rng=rng, version=generator)
         image, labels = sample.image, sample.labels
     return normalise_for_network(image), make_targets(labels)
 
 
-def make_pool(count: int, *, size: int, working_scale_nm: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_pool(
+    count: int, *, size: int, working_scale_nm: float, seed: int, generator: str = GENERATOR_VERSION
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` samples from ``seed``: images (count, size, size) and targets (count, 3, size, size), float16."""
     rng = np.random.default_rng(seed)
     images = np.empty((count, size, size), np.float16)
     targets = np.empty((count, 3, size, size), np.float16)
     for k in range(count):
-        images[k], targets[k] = make_sample(size, working_scale_nm=working_scale_nm, rng=rng)
+        images[k], targets[k] = make_sample(size, working_scale_nm=working_scale_nm, rng=rng, generator=generator)
     return images, targets

@@ -131,7 +131,7 @@ def export_model(
             or {
                 "source": "generated micrographs only (no real image)",
                 "generators": {
-                    "exo_vision.synthetic.tem_random": GENERATOR_VERSION,
+                    "exo_vision.synthetic.tem_random": str(config.get("generator", GENERATOR_VERSION)),
                     "exo_vision.synthetic.tem": "first generator, 8 % of samples",
                 },
             },

@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from exo_vision.learn.data import make_pool, make_sample
+from exo_vision.synthetic.tem_random import GENERATOR_VERSION
 from exo_vision.learn.export import export_model
 from exo_vision.learn.unet import UNet
 
@@ -63,6 +64,9 @@ class TrainConfig:
         CPU threads for PyTorch.
     checkpoint_every : int
         Steps between checkpoints.
+    generator : str
+        Look-space of the randomised generator
+        (:data:`exo_vision.synthetic.tem_random.GENERATOR_VERSIONS`).
     """
 
     working_scale_nm: float = 3.0
@@ -79,6 +83,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 200
+    generator: str = GENERATOR_VERSION
 
 
 def _augment(
@@ -167,7 +172,11 @@ def train(
         net.load_state_dict(init_weights)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     rng = np.random.default_rng(config.seed + 1)
-    draw = samples or (lambda r: make_sample(config.patch_px, working_scale_nm=config.working_scale_nm, rng=r))
+    draw = samples or (
+        lambda r: make_sample(
+            config.patch_px, working_scale_nm=config.working_scale_nm, rng=r, generator=config.generator
+        )
+    )
     start_step, seconds, history = 0, 0.0, []
     last = checkpoint_dir / "last.pt"
     if last.is_file():
@@ -283,7 +292,9 @@ def synthetic_validation(net: UNet, config: TrainConfig, *, count: int = 48, see
     from exo_vision.segmentation.learned.postprocess import maps_to_instances
     from exo_vision.synthetic.tem_random import MIN_VESICLE_NM
 
-    images, targets = make_pool(count, size=config.patch_px, working_scale_nm=config.working_scale_nm, seed=seed)
+    images, targets = make_pool(
+        count, size=config.patch_px, working_scale_nm=config.working_scale_nm, seed=seed, generator=config.generator
+    )
     total = DetectionScore()
     min_area = math.pi * (MIN_VESICLE_NM / 2 / config.working_scale_nm) ** 2 * 0.6
     with torch.no_grad():

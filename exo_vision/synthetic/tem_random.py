@@ -15,13 +15,15 @@ What varies, image by image and vesicle by vesicle:
   rim; a dark or light halo; cups (a darker depression, centred or off-centre,
   round or crescent); rims broken into arcs; interior texture; touching pairs,
   chains, crowded fields and small vesicles lying on large ones;
-* look-alikes that are not labelled: 5-18 nm particles, fluffy protein
+* look-alikes that are not labelled: small particles (Gaussian spots; in the
+  ``random-2`` look-space their half-maximum disc stays under 11 nm), fluffy protein
   aggregates, dark precipitate, filaments and tubes, scale bars and text;
 * imaging: defocus blur, Poisson (low-dose) and read noise, gamma, contrast
   reversal, 8-bit display stretch with clipping, JPEG artefacts, and renders
   made at a coarser pixel size and enlarged again (display renders of 3-6 nm/px).
 
-Every random draw comes from the ``rng`` argument, so a seed gives one image.
+Every random draw comes from the ``rng`` argument, so a seed gives one image in a
+given look-space (``version``; see :data:`GENERATOR_VERSIONS`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ from scipy import ndimage as ndi
 
 #: Version of the generator recorded in model cards (bump when the look-space changes).
 GENERATOR_VERSION = "random-1"
+
+#: Look-spaces that :func:`make_random_tem` can still render, oldest first. ``random-2``
+#: differs from ``random-1`` in two ways: its unlabelled particles stay below the smallest
+#: labelled vesicle (``random-1`` drew Gaussian spots of 2.5-9 nm standard deviation, whose
+#: visible disc reaches 30-40 nm, so bright spots of a small vesicle's size were taught as
+#: background), and some small vesicles are plain discs whose membrane is not resolved
+#: (as small EVs look in display renders of 4-6 nm/px).
+GENERATOR_VERSIONS = ("random-1", "random-2")
+
+#: Particle Gaussian standard deviation range per look-space, nm.
+PARTICLE_SIGMA_NM = {"random-1": (2.5, 9.0), "random-2": (1.2, 4.5)}
+
+#: Vesicles below this diameter may be drawn plain in ``random-2``, nm.
+PLAIN_MAX_DIAMETER_NM = 70.0
 
 #: Smallest vesicle that is labelled, nm (smaller round things are particles).
 MIN_VESICLE_NM = 20.0
@@ -101,8 +117,13 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
-def _vesicle_style(rng: np.random.Generator, image_style: dict) -> dict:
-    """Appearance of one vesicle, drawn around its image's shared style."""
+def _vesicle_style(rng: np.random.Generator, image_style: dict, *, diameter_nm: float) -> dict:
+    """Appearance of one vesicle, drawn around its image's shared style.
+
+    In ``random-2`` a vesicle under :data:`PLAIN_MAX_DIAMETER_NM` is, with the image's
+    ``plain_fraction``, a plain disc: lighter than the stain, its membrane line and inner rim
+    too faint to resolve, no cup.
+    """
     s = dict(image_style)
     jitter = lambda v, a: v + rng.normal(0, a)  # noqa: E731
     s["body"] = jitter(image_style["body"], 0.05)
@@ -110,6 +131,12 @@ def _vesicle_style(rng: np.random.Generator, image_style: dict) -> dict:
     s["inner_rim"] = max(0.0, jitter(image_style["inner_rim"], 0.04))
     s["halo"] = jitter(image_style["halo"], 0.04)
     s["cup"] = rng.random() < image_style["cup_fraction"]
+    if image_style["version"] != "random-1" and diameter_nm < PLAIN_MAX_DIAMETER_NM:
+        if rng.random() < image_style["plain_fraction"]:
+            s["body"] = float(rng.uniform(0.1, 0.35))
+            s["membrane"] *= float(rng.uniform(0.0, 0.3))
+            s["inner_rim"] = 0.0
+            s["cup"] = False
     return s
 
 
@@ -181,10 +208,11 @@ def _draw_vesicle(
     lab[d_edge <= 0] = label
 
 
-def _particles(canvas: np.ndarray, rng: np.random.Generator, *, pixel_size_nm: float, count: int) -> None:
+def _particles(canvas: np.ndarray, rng: np.random.Generator, *, pixel_size_nm: float, count: int, version: str) -> None:
     m, n = canvas.shape
+    low, high = PARTICLE_SIGMA_NM[version]
     for _ in range(count):
-        r = rng.uniform(2.5, 9.0) / pixel_size_nm
+        r = rng.uniform(low, high) / pixel_size_nm
         cy, cx = rng.uniform(0, m), rng.uniform(0, n)
         amp = rng.choice([-1, 1]) * rng.uniform(0.05, 0.3)
         reach = int(3 * r + 3)
@@ -259,7 +287,7 @@ def _annotations(canvas: np.ndarray, rng: np.random.Generator) -> None:
         canvas[ink > 0] = value
 
 
-def _image_style(rng: np.random.Generator) -> dict:
+def _image_style(rng: np.random.Generator, version: str) -> dict:
     """Appearance shared by the vesicles of one image (its preparation and stain)."""
     kind = rng.choice(["bright", "grey_ringed", "dark", "mixed"], p=[0.45, 0.25, 0.15, 0.15])
     body = {
@@ -268,7 +296,8 @@ def _image_style(rng: np.random.Generator) -> dict:
         "dark": rng.uniform(-0.3, -0.08),
         "mixed": rng.uniform(-0.15, 0.3),
     }[kind]
-    return {
+    style = {
+        "version": version,
         "body": float(body),
         # every vesicle shows its edge: a membrane line of at least 0.06 contrast, dark or light
         "membrane": float(rng.uniform(-0.35, -0.06) if rng.random() < 0.8 else rng.uniform(0.06, 0.2)),
@@ -284,6 +313,9 @@ def _image_style(rng: np.random.Generator) -> dict:
         "broken_rim": bool(rng.random() < 0.15),
         "opacity": float(rng.uniform(0.6, 1.0)),
     }
+    if version != "random-1":  # drawn last: random-1's draws stay as they were
+        style["plain_fraction"] = float(rng.uniform(0.0, 0.8))
+    return style
 
 
 def _place_vesicles(
@@ -347,7 +379,11 @@ def _imaging(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_random_tem(
-    shape: tuple[int, int] = (256, 256), *, pixel_size_nm: float = 3.0, rng: int | np.random.Generator | None = None
+    shape: tuple[int, int] = (256, 256),
+    *,
+    pixel_size_nm: float = 3.0,
+    rng: int | np.random.Generator | None = None,
+    version: str = GENERATOR_VERSION,
 ) -> RandomTemImage:
     """Generate one domain-randomised negative-stain micrograph with vesicle truth.
 
@@ -359,6 +395,9 @@ def make_random_tem(
         Pixel edge length in nm (1.5-6 is the range the look-space was made for).
     rng : int or numpy.random.Generator, optional
         Seed or generator.
+    version : str
+        Look-space, one of :data:`GENERATOR_VERSIONS` (a seed gives the same image in a
+        given version for good).
 
     Returns
     -------
@@ -369,17 +408,21 @@ def make_random_tem(
     m, n = int(shape[0]), int(shape[1])
     if m < 16 or n < 16:
         raise ValueError(f"`shape` must be at least 16x16 pixels, got {shape}")
+    if version not in GENERATOR_VERSIONS:
+        raise ValueError(f"`version` must be one of {GENERATOR_VERSIONS}, got {version!r}")
     canvas = _background((m, n), rng)
     if rng.random() < 0.45:
         canvas -= rng.uniform(0.1, 0.4) * _stain_pools((m, n), rng)
     _aggregates(canvas, rng, pixel_size_nm=pixel_size_nm, count=int(rng.poisson(rng.uniform(0, 6))))
     labels = np.zeros((m, n), np.int32)
-    style = _image_style(rng)
+    style = _image_style(rng, version)
     placed = _place_vesicles((m, n), rng, pixel_size_nm=pixel_size_nm)
     placed.sort(key=lambda p: -p[2])  # large first: small vesicles lie on top
     for k, (cy, cx, r) in enumerate(placed, start=1):
-        _draw_vesicle(canvas, labels, k, centre=(cy, cx), radius_px=r, style=_vesicle_style(rng, style), rng=rng)
-    _particles(canvas, rng, pixel_size_nm=pixel_size_nm, count=int(rng.poisson(rng.uniform(0, 40))))
+        look = _vesicle_style(rng, style, diameter_nm=2 * r * pixel_size_nm)
+        _draw_vesicle(canvas, labels, k, centre=(cy, cx), radius_px=r, style=look, rng=rng)
+    count = int(rng.poisson(rng.uniform(0, 40)))
+    _particles(canvas, rng, pixel_size_nm=pixel_size_nm, count=count, version=version)
     _filaments(canvas, rng, pixel_size_nm=pixel_size_nm, count=int(rng.poisson(0.6)))
     if rng.random() < 0.3:
         _aggregates(canvas, rng, pixel_size_nm=pixel_size_nm, count=int(rng.integers(1, 4)))

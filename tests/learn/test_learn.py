@@ -28,6 +28,44 @@ def test_random_generator_is_seeded_and_labels_real_vesicles():
     assert len(sizes) > 20
 
 
+def test_generator_versions_differ_only_where_documented():
+    """random-2 keeps its unlabelled particles below the smallest vesicle; an unknown version is refused."""
+    from exo_vision.synthetic import tem_random
+
+    rng = np.random.default_rng(0)
+    for version, (low, high) in tem_random.PARTICLE_SIGMA_NM.items():
+        canvas = np.zeros((200, 200), np.float32)
+        tem_random._particles(canvas, rng, pixel_size_nm=1.0, count=30, version=version)
+        # a lone Gaussian spot's half-maximum disc: diameter 2.355 sigma; overlaps only make it larger
+        widest = 2.355 * high
+        assert low < high
+        if version == "random-2":
+            assert widest < MIN_VESICLE_NM
+        else:
+            assert widest > MIN_VESICLE_NM  # the inconsistency random-2 removes
+        assert np.abs(canvas).max() > 0
+    a = make_random_tem((96, 96), pixel_size_nm=3.0, rng=3, version="random-2")
+    b = make_random_tem((96, 96), pixel_size_nm=3.0, rng=3, version="random-2")
+    assert np.array_equal(a.image, b.image)
+    assert tem_random.GENERATOR_VERSION in tem_random.GENERATOR_VERSIONS
+    with pytest.raises(ValueError, match="random-1"):
+        make_random_tem((96, 96), rng=0, version="random-9")
+
+
+def test_plain_small_vesicles_are_light_discs_without_a_membrane_line():
+    from exo_vision.synthetic.tem_random import _image_style, _vesicle_style
+
+    rng = np.random.default_rng(1)
+    style = dict(_image_style(rng, "random-2"), plain_fraction=1.0, membrane=-0.3, inner_rim=0.2)
+    small = _vesicle_style(rng, style, diameter_nm=40.0)
+    large = _vesicle_style(rng, style, diameter_nm=200.0)
+    assert small["body"] >= 0.1 and abs(small["membrane"]) <= 0.3 * 0.3 + 0.2 and small["inner_rim"] == 0.0
+    assert not small["cup"]
+    assert large["inner_rim"] > 0 and abs(large["membrane"]) > 0.1
+    old = _vesicle_style(rng, dict(style, version="random-1"), diameter_nm=40.0)
+    assert old["inner_rim"] > 0
+
+
 def test_targets_of_two_touching_squares():
     labels = np.zeros((12, 20), np.int32)
     labels[2:10, 2:10] = 1
@@ -63,6 +101,7 @@ def test_tiny_training_run_writes_a_model_the_segmenter_can_use(tmp_path):
     card = json.loads(card_path.read_text())
     assert card["training"]["steps"] == 3 and card["training"]["config"]["base"] == 4
     assert card["training"]["data"]["source"].startswith("generated")
+    assert card["training"]["data"]["generators"]["exo_vision.synthetic.tem_random"] == config.generator
     assert load_card(onnx_path).sha256 == card["sha256"]
     result = segment_vesicles(
         np.random.default_rng(0).normal(100, 5, (96, 96)), pixel_size_nm=3.0, method="unet", model=onnx_path
