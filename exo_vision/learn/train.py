@@ -29,9 +29,9 @@ import torch
 from torch.nn import functional as F
 
 from exo_vision.learn.data import make_pool, make_sample
-from exo_vision.synthetic.tem_random import GENERATOR_VERSION
 from exo_vision.learn.export import export_model
 from exo_vision.learn.unet import UNet
+from exo_vision.synthetic.tem_random import GENERATOR_VERSION
 
 logger = logging.getLogger(__name__)
 
