@@ -20,6 +20,7 @@ to train or tune it.
 Usage::
 
     python benchmarks/tem_real.py [--data ../shared/data] [--methods unet classical] [--overlays DIR] [--json [PATH]]
+    python benchmarks/tem_real.py --methods unet --model CANDIDATE.onnx --sets patches
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ HRML_TRUTH = REPO / "tests" / "data" / "hrml_truth"
 HRML_LARGE_EV_NM = 261.0
 FULL_FIELD_NM = 5.0
 PATCH_NM = 3.83
+
+
+#: The real sets, in the order they are scored.
+SETS = ("hrml", "full_fields", "patches")
 
 
 def hrml_truth_labels(shape: tuple[int, int]) -> tuple[np.ndarray, pd.DataFrame, list[int]]:
@@ -90,10 +95,16 @@ def _overlay(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, path: Path,
     Image.fromarray(rgb).save(path)
 
 
-def run_hrml(method: str, overlays: Path | None) -> dict:
+def _analyse(image: ImageData, method: str, model: Path | None):
+    """The run-time analysis, with ``model`` for the learned method (the shipped one when None)."""
+    changes = {"model": str(model)} if model is not None and method == "unet" else {}
+    return analyse_micrograph(image, method=method, n_boot=10, **changes)
+
+
+def run_hrml(method: str, overlays: Path | None, model: Path | None = None) -> dict:
     image = read_image(HRML_IMAGE, kind="tem")  # calibrated from its scale bar, as exo-vision tem does
     t = time.perf_counter()
-    result = analyse_micrograph(image, method=method, n_boot=10)
+    result = _analyse(image, method, model)
     seconds = time.perf_counter() - t
     truth, table, dont_care = hrml_truth_labels(result.labels.shape)
     score = score_detection(truth, result.labels, dont_care=dont_care)
@@ -138,7 +149,9 @@ def _png_pairs(folder: Path) -> list[tuple[Path, Path]]:
     return [(p, p.with_name(p.name.replace("_image.png", "_labels.png"))) for p in sorted(folder.glob("*_image.png"))]
 
 
-def run_set(name: str, folder: Path, pixel_size_nm: float, method: str, overlays: Path | None) -> dict:
+def run_set(
+    name: str, folder: Path, pixel_size_nm: float, method: str, overlays: Path | None, model: Path | None = None
+) -> dict:
     total = DetectionScore()
     per_image = {}
     seconds = 0.0
@@ -147,7 +160,7 @@ def run_set(name: str, folder: Path, pixel_size_nm: float, method: str, overlays
         truth = np.asarray(Image.open(label_path)).astype(np.int32)
         data = ImageData(data=grey, pixel_size_nm=pixel_size_nm, pixel_size_source="user", path=str(image_path))
         t = time.perf_counter()
-        result = analyse_micrograph(data, method=method, n_boot=10)
+        result = _analyse(data, method, model)
         seconds += time.perf_counter() - t
         score = score_detection(truth, result.labels)
         per_image[image_path.name.replace("_image.png", "")] = score
@@ -213,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         "--json alone prints it as JSON instead of the table",
     )
     parser.add_argument("--per-image", action="store_true", help="also print each image's scores")
+    parser.add_argument("--model", type=Path, help="a model file (.onnx with its card) for the unet method")
+    parser.add_argument(
+        "--sets", nargs="+", default=list(SETS), choices=SETS, help="which real sets to score (default: all)"
+    )
     parser.add_argument(
         "--record-in-card",
         action="store_true",
@@ -223,13 +240,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.overlays:
         args.overlays.mkdir(parents=True, exist_ok=True)
     entries = []
+    if args.record_in_card and (args.model is not None or set(args.sets) != set(SETS)):
+        parser.error("--record-in-card records the shipped model on every set: drop --model and --sets")
     for method in args.methods:
-        entries.append(run_hrml(method, args.overlays))
-        if frunet.is_dir():
-            entries.append(run_set("frunet full fields", frunet / "full_fields", FULL_FIELD_NM, method, args.overlays))
-            entries.append(run_set("frunet patches", frunet / "patches", PATCH_NM, method, args.overlays))
-        else:
+        if "hrml" in args.sets:
+            entries.append(run_hrml(method, args.overlays, args.model))
+        if not frunet.is_dir():
             print(f"note: {frunet} is absent; only the shipped real micrograph is scored", file=sys.stderr)
+            continue
+        if "full_fields" in args.sets:
+            folder = frunet / "full_fields"
+            entries.append(run_set("frunet full fields", folder, FULL_FIELD_NM, method, args.overlays, args.model))
+        if "patches" in args.sets:
+            folder = frunet / "patches"
+            entries.append(run_set("frunet patches", folder, PATCH_NM, method, args.overlays, args.model))
     rows = [_row(e) for e in entries]
     if args.record_in_card:
         _record_in_card([r for r in rows if r["method"] == "unet"], entries)
