@@ -245,14 +245,14 @@ def test_selection_micrographs_are_held_out_of_training_only_with_three_or_more(
     from exo_vision.learn.finetune import split_selection
 
     items = _curated(10)
-    settings = FineTuneSettings()
+    settings = FineTuneSettings(select_every_steps=25)
     for n, expected in ((2, 0), (3, 1), (5, 1), (10, 2)):
         fit, selection = split_selection(items[:n], settings)
         assert len(selection) == expected and len(fit) == n - expected
         assert not {m.key for m in fit} & {m.key for m in selection}
     fit, selection = split_selection(items[:5], FineTuneSettings(select_every_steps=0))
     assert selection == [] and len(fit) == 5
-    fit, selection = split_selection(items[:3], FineTuneSettings(select_fraction=0.9))
+    fit, selection = split_selection(items[:3], FineTuneSettings(select_every_steps=25, select_fraction=0.9))
     assert len(selection) == 1 and len(fit) == 2  # at least two are left to train on
 
 
