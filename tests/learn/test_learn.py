@@ -29,7 +29,7 @@ def test_random_generator_is_seeded_and_labels_real_vesicles():
 
 
 def test_generator_versions_differ_only_where_documented():
-    """random-2 keeps its unlabelled particles below the smallest vesicle; an unknown version is refused."""
+    """random-3 keeps its unlabelled particles below the smallest vesicle; an unknown version is refused."""
     from exo_vision.synthetic import tem_random
 
     rng = np.random.default_rng(0)
@@ -39,13 +39,13 @@ def test_generator_versions_differ_only_where_documented():
         # a lone Gaussian spot's half-maximum disc: diameter 2.355 sigma; overlaps only make it larger
         widest = 2.355 * high
         assert low < high
-        if version == "random-2":
+        if version == "random-3":
             assert widest < MIN_VESICLE_NM
         else:
-            assert widest > MIN_VESICLE_NM  # the inconsistency random-2 removes
+            assert widest > MIN_VESICLE_NM  # the inconsistency random-3 removes
         assert np.abs(canvas).max() > 0
-    a = make_random_tem((96, 96), pixel_size_nm=3.0, rng=3, version="random-2")
-    b = make_random_tem((96, 96), pixel_size_nm=3.0, rng=3, version="random-2")
+    a = make_random_tem((96, 96), pixel_size_nm=3.0, rng=3, version="random-3")
+    b = make_random_tem((96, 96), pixel_size_nm=3.0, rng=3, version="random-3")
     assert np.array_equal(a.image, b.image)
     assert tem_random.GENERATOR_VERSION in tem_random.GENERATOR_VERSIONS
     with pytest.raises(ValueError, match="random-1"):
@@ -56,7 +56,7 @@ def test_plain_small_vesicles_are_light_discs_without_a_membrane_line():
     from exo_vision.synthetic.tem_random import _image_style, _vesicle_style
 
     rng = np.random.default_rng(1)
-    style = dict(_image_style(rng, "random-2"), plain_fraction=1.0, membrane=-0.3, inner_rim=0.2)
+    style = dict(_image_style(rng, "random-3"), plain_fraction=1.0, membrane=-0.3, inner_rim=0.2)
     small = _vesicle_style(rng, style, diameter_nm=40.0)
     large = _vesicle_style(rng, style, diameter_nm=200.0)
     assert small["body"] >= 0.1 and abs(small["membrane"]) <= 0.3 * 0.3 + 0.2 and small["inner_rim"] == 0.0
