@@ -40,6 +40,7 @@ FRACTIONS = (
     "well_margin_fraction",
     "well_margin_above_fraction",
     "well_min_width_fraction",
+    "well_split_gap_fraction",
 )
 #: Fields that are positive numbers.
 POSITIVE = (
@@ -186,6 +187,9 @@ class BlotParameters:
         ... and above it (its upper rim only: the previous tier's fastest bands run up to the next comb).
     well_min_width_fraction : float
         A well is at least this fraction of the row's median well width (narrower: a scratch, an edge).
+    well_split_gap_fraction : float
+        Dark runs of a well row split by a light gap narrower than this fraction of the row's height (a
+        speck or a crease in the slot) are one well; the teeth between wells are wider.
     min_tier_height_fraction : float
         A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
         this fraction of the gel's height is dropped (the sliver above the first comb).
@@ -235,6 +239,7 @@ class BlotParameters:
     well_margin_fraction: float = 0.025
     well_margin_above_fraction: float = 0.008
     well_min_width_fraction: float = 0.5
+    well_split_gap_fraction: float = 0.5
     min_wells_per_row: int = 3
     min_tier_height_fraction: float = 0.2
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exo_vision.blot.gel import find_gel_layout, quantify_gel
+from exo_vision.blot.gel import find_gel_layout, quantify_gel, sheared
 from exo_vision.blot.parameters import BlotParameters
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -60,6 +60,18 @@ def test_synthetic_gel_gives_two_tiers_with_lanes_from_the_wells():
     assert len(layout.tiers) == 2
     assert layout.tiers[0].y_top_px > WELL_ROWS[0][1] and layout.tiers[0].y_bottom_px < WELL_ROWS[1][0]
     assert layout.tiers[1].y_top_px > WELL_ROWS[1][1]
+    for wells in layout.tier_wells_px:
+        assert len(wells) == N_LANES
+        assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
+
+
+def test_a_tilted_comb_is_followed_and_still_gives_one_well_per_lane():
+    # the gel tilted 1.5 degrees: its comb runs ~12 rows down across the gel, more than a well is tall
+    slope = 0.026
+    tilted = sheared(synthetic_gel(1), -slope)
+    layout = find_gel_layout(tilted, polarity="bright")
+    assert abs(layout.comb_slope - slope) <= 0.004
+    assert len(layout.well_rows_px) == 2
     for wells in layout.tier_wells_px:
         assert len(wells) == N_LANES
         assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
