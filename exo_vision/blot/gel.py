@@ -197,6 +197,36 @@ def _runs(on: np.ndarray, offset: int = 0) -> list[tuple[int, int]]:
     return [(offset + sl[0].start, offset + sl[0].stop) for sl in ndi.find_objects(lab)]
 
 
+def regular_wells(
+    wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> list[tuple[int, int]]:
+    """The wells of one comb on its regular grid: runs of a well's width kept, gaps of whole pitches filled.
+
+    A comb's teeth are of one width and evenly spaced. The typical width is the median of the runs at
+    least ``well_min_width_fraction`` as wide as the widest; runs at least ``well_regular_width_fraction``
+    of it wide are wells, the rest (pieces of a speckled or loaded well) are dropped. The pitch is the
+    median spacing of the wells (at least ``min_wells_per_row`` of them; else the runs stand); a gap of n pitches (rounded) between two wells gets n - 1 wells of the
+    typical width at even spacing (wells whose slot a loaded sample or a bright rim hides).
+    """
+    if len(wells) < params.min_wells_per_row:
+        return wells
+    widths = np.array([b - a for a, b in wells], dtype=np.float64)
+    width = float(np.median(widths[widths >= params.well_min_width_fraction * widths.max()]))
+    good = [(a, b) for a, b in wells if b - a >= params.well_regular_width_fraction * width]
+    if len(good) < params.min_wells_per_row:
+        return wells  # too few whole wells to set the grid
+    centres = np.array([(a + b) / 2 for a, b in good])
+    pitch = float(np.median(np.diff(centres)))
+    out = [good[0]]
+    for (a, b), left, right in zip(good[1:], centres[:-1], centres[1:]):
+        n = round((right - left) / pitch)
+        for k in range(1, n):
+            c = left + k * (right - left) / n
+            out.append((round(c - width / 2), round(c + width / 2)))
+        out.append((a, b))
+    return out
+
+
 def find_well_rows(
     depth: np.ndarray, x_left_px: int, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[int, int]]:
@@ -295,7 +325,7 @@ def find_gel_layout(
     tier_wells = []
     for t in tiers:
         above = [r for r, w in zip(rows, wells) if w[1] <= t.y_top_px]
-        ws = well_columns(flat, box[2], above[-1], params) if above else []
+        ws = regular_wells(well_columns(flat, box[2], above[-1], params), params) if above else []
         ws = [(max(a, t.x_left_px), min(b, t.x_right_px)) for a, b in ws]
         tier_wells.append([(a, b) for a, b in ws if b - a >= 2])
     return GelLayout(box, wells, tiers, tier_wells, slope)

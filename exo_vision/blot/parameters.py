@@ -41,6 +41,7 @@ FRACTIONS = (
     "well_margin_above_fraction",
     "well_min_width_fraction",
     "well_split_gap_fraction",
+    "well_regular_width_fraction",
 )
 #: Fields that are positive numbers.
 POSITIVE = (
@@ -190,6 +191,9 @@ class BlotParameters:
     well_split_gap_fraction : float
         Dark runs of a well row split by a light gap narrower than this fraction of the row's height (a
         speck or a crease in the slot) are one well; the teeth between wells are wider.
+    well_regular_width_fraction : float
+        A dark run of a well row at least this fraction of the comb's typical well width is a well; a
+        narrower one is a piece of a well (see :func:`exo_vision.blot.gel.regular_wells`).
     min_tier_height_fraction : float
         A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
         this fraction of the gel's height is dropped (the sliver above the first comb).
@@ -240,6 +244,7 @@ class BlotParameters:
     well_margin_above_fraction: float = 0.008
     well_min_width_fraction: float = 0.5
     well_split_gap_fraction: float = 0.5
+    well_regular_width_fraction: float = 0.7
     min_wells_per_row: int = 3
     min_tier_height_fraction: float = 0.2
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exo_vision.blot.gel import find_gel_layout, quantify_gel, sheared
+from exo_vision.blot.gel import find_gel_layout, quantify_gel, regular_wells, sheared
 from exo_vision.blot.parameters import BlotParameters
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -75,6 +75,14 @@ def test_a_tilted_comb_is_followed_and_still_gives_one_well_per_lane():
     for wells in layout.tier_wells_px:
         assert len(wells) == N_LANES
         assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
+
+
+def test_regular_wells_fill_a_hidden_well_and_drop_pieces_of_one():
+    # wells 20 px wide every 30 px; the one at 90-110 is hidden, the one at 120-140 is broken in two pieces
+    runs = [(0, 20), (30, 50), (60, 80), (120, 127), (131, 140), (150, 170)]
+    assert regular_wells(runs) == [(0, 20), (30, 50), (60, 80), (90, 110), (120, 140), (150, 170)]
+    # too few whole wells to set a grid: the runs stand
+    assert regular_wells([(0, 20), (40, 47), (90, 110)]) == [(0, 20), (40, 47), (90, 110)]
 
 
 def test_synthetic_gel_reports_its_bands_and_nothing_on_wells_or_off_the_gel():
