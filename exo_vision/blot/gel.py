@@ -362,12 +362,48 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
     return lanes
 
 
+def lane_wide(signal: np.ndarray, bands, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> np.ndarray:
+    """Per band row, whether the band runs across its lane: a gel band is loaded from a whole well.
+
+    The band's box is opened (grey opening) along its rows with a footprint half the box's width: a band
+    that spans the lane keeps its volume above the band's background, a speck, a fibre or a scratch loses
+    it. A band keeps at least ``gel_band_lane_wide_fraction`` of its volume.
+    """
+    out = np.ones(len(bands), bool)
+    for i, b in enumerate(bands.itertuples()):
+        y0, y1, x0, x1 = int(b.y_top_px), int(b.y_bottom_px), int(b.x_left_px), int(b.x_right_px)
+        box = signal[y0:y1, x0:x1].astype(np.float64) - float(b.background_per_px)
+        volume = float(box.sum())
+        if volume > 0 and x1 - x0 >= 2:
+            opened = ndi.grey_opening(box, size=(1, (x1 - x0) // 2))
+            out[i] = float(opened.sum()) >= params.gel_band_lane_wide_fraction * volume
+    return out
+
+
+def _without_specks(signal: np.ndarray, bands, params: BlotParameters):
+    """The band table less its detected bands that do not run across their lane (:func:`lane_wide`).
+
+    Requested positions stay (their present/absent call is the LoD's); band rows and labels are renumbered.
+    """
+    if not len(bands):
+        return bands
+    keep = lane_wide(signal, bands, params) | bands.requested.astype(bool).to_numpy()
+    out = bands[keep].reset_index(drop=True)
+    for strip in out.strip.unique():
+        rows = out.strip == strip
+        numbers = {b: i + 1 for i, b in enumerate(sorted(out.loc[rows, "band"].unique()))}
+        out.loc[rows, "band"] = out.loc[rows, "band"].map(numbers)
+    out["label"] = np.arange(1, len(out) + 1)
+    return out
+
+
 def quantify_gel(
     image: np.ndarray, *, polarity: str | None = None, params: BlotParameters = DEFAULT_BLOT_PARAMETERS, **kwargs
 ):
     """Bands of a gel: :func:`~exo_vision.blot.quantify.quantify_blot` on the tiers of its layout.
 
-    Nothing is reported off the gel, on its edges or on its well rows. ``kwargs`` go to ``quantify_blot``
+    Nothing is reported off the gel, on its edges or on its well rows, and a detected band must run across
+    its lane (:func:`lane_wide`: specks, fibres and scratches are dropped). ``kwargs`` go to ``quantify_blot``
     (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
     result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -390,6 +426,7 @@ def quantify_gel(
         )
     lanes = _tier_lanes(image, polarity, layout, params)
     result = quantify_blot(image, polarity=polarity, lanes=lanes, params=params, **kwargs)
+    result.bands = _without_specks(to_signal(image, polarity=polarity), result.bands, params)
     result.parameters["gel_box_px"] = [int(v) for v in layout.box_px]
     result.parameters["gel_well_rows_px"] = [[int(a), int(b)] for a, b in layout.well_rows_px]
     return result

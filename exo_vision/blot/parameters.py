@@ -42,6 +42,7 @@ FRACTIONS = (
     "well_min_width_fraction",
     "well_split_gap_fraction",
     "well_regular_width_fraction",
+    "gel_band_lane_wide_fraction",
 )
 #: Fields that are positive numbers.
 POSITIVE = (
@@ -194,6 +195,9 @@ class BlotParameters:
     well_regular_width_fraction : float
         A dark run of a well row at least this fraction of the comb's typical well width is a well; a
         narrower one is a piece of a well (see :func:`exo_vision.blot.gel.regular_wells`).
+    gel_band_lane_wide_fraction : float
+        A band detected on a gel keeps at least this fraction of its volume under a grey opening along its
+        rows half its width wide: it runs across its lane (loaded from a whole well); a speck does not.
     min_tier_height_fraction : float
         A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
         this fraction of the gel's height is dropped (the sliver above the first comb).
@@ -245,6 +249,7 @@ class BlotParameters:
     well_min_width_fraction: float = 0.5
     well_split_gap_fraction: float = 0.5
     well_regular_width_fraction: float = 0.7
+    gel_band_lane_wide_fraction: float = 0.25
     min_wells_per_row: int = 3
     min_tier_height_fraction: float = 0.2
 

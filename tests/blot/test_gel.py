@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from exo_vision.blot.gel import find_gel_layout, quantify_gel, regular_wells, sheared
+from exo_vision.blot.gel import find_gel_layout, lane_wide, quantify_gel, regular_wells, sheared
 from exo_vision.blot.parameters import BlotParameters
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -94,6 +95,25 @@ def test_synthetic_gel_reports_its_bands_and_nothing_on_wells_or_off_the_gel():
         assert len(hit) == 1 and abs(float(hit.y_px.iloc[0]) - y) <= 2
     assert not on_wells(bands, WELL_ROWS, margin=5)
     assert (bands.x_left_px >= GEL_X[0]).all() and (bands.x_right_px <= GEL_X[1]).all()
+
+
+def test_a_band_runs_across_its_lane_a_speck_does_not():
+    signal = np.full((60, 100), 10.0)
+    signal[10:16, 5:45] += 50.0  # a band across its 40 px lane box
+    signal[40:46, 58:64] += 200.0  # a 6 px speck in the next lane box, more volume than the band
+    bands = pd.DataFrame(
+        dict(
+            y_top_px=[8, 38],
+            y_bottom_px=[18, 48],
+            x_left_px=[5, 55],
+            x_right_px=[45, 95],
+            background_per_px=[10.0, 10.0],
+        )
+    )
+    assert lane_wide(signal, bands).tolist() == [True, False]
+    # width decides, not brightness: the same spot over 25 of the 40 px runs across the lane
+    signal[40:46, 58:83] += 200.0
+    assert lane_wide(signal, bands).tolist() == [True, True]
 
 
 def test_a_gel_without_a_gel_area_is_a_clear_error():
