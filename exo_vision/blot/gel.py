@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.signal import check_image, guess_polarity, to_signal
 from exo_vision.blot.strips import Strip
@@ -159,26 +160,21 @@ def comb_slope(in_wells: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAM
 
 
 def well_columns(
-    depth: np.ndarray,
-    x_left_px: int,
-    rows: tuple[int, int],
-    params: BlotParameters = DEFAULT_BLOT_PARAMETERS,
-    *,
-    join_gaps: bool = True,
+    depth: np.ndarray, x_left_px: int, rows: tuple[int, int], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[int, int]]:
     """Image columns ``(left, right)`` of the wells in one well row of a (sheared) depth image.
 
-    A column is in a well when it is dark over most of the row's rows. With ``join_gaps``, dark runs split
-    by a light gap narrower than ``well_split_gap_fraction`` of the row's height (a speck or a crease in the
-    slot) are one well, unless the joined run is over 1 / ``well_min_width_fraction`` times as wide as the
+    A column is in a well when it is dark over more than ``well_dark_row_fraction`` of the row's rows (a
+    slot's inner edge may shine across part of it). Dark runs split by a light gap narrower than
+    ``well_split_gap_fraction`` of the row's height (a speck or a crease in the slot) are one well, unless the joined run is over 1 / ``well_min_width_fraction`` times as wide as the
     median joined run (two wells whose tooth is thin). Runs narrower than ``min_lane_width_px`` or
     ``well_min_width_fraction`` of the median run are dropped; each well is the top of one lane.
     ``x_left_px`` is the image column of ``depth[:, 0]``.
     """
     a, b = rows
-    dark = (depth[a:b] > params.well_min_depth_fraction).mean(axis=0) > 0.5
+    dark = (depth[a:b] > params.well_min_depth_fraction).mean(axis=0) > params.well_dark_row_fraction
     runs = _runs(dark)
-    if join_gaps and runs:
+    if runs:
         gap = max(1, round(params.well_split_gap_fraction * (b - a)))
         joined = _runs(ndi.binary_closing(np.pad(dark, gap), np.ones(gap + 1, bool))[gap:-gap] | dark)
         widest = float(np.median([q - p for p, q in joined])) / params.well_min_width_fraction
@@ -227,6 +223,25 @@ def regular_wells(
     return out
 
 
+def is_comb(wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> bool:
+    """Whether a row's dark runs are a comb's wells: at least ``min_wells_per_row`` whole wells, evenly spaced.
+
+    Whole wells are the runs :func:`regular_wells` keeps (``well_regular_width_fraction`` of the typical
+    width); their spacings must be whole numbers of their median spacing (within
+    :data:`~exo_vision.blot.constants.ON_GRID_TOLERANCE_PITCHES`). The dark gaps between two rows of bands
+    in a few lanes, or a label's edge, are neither of one width nor evenly spaced.
+    """
+    if len(wells) < params.min_wells_per_row:
+        return False
+    widths = np.array([b - a for a, b in wells], dtype=np.float64)
+    width = float(np.median(widths[widths >= params.well_min_width_fraction * widths.max()]))
+    centres = np.array([(a + b) / 2 for a, b in wells if b - a >= params.well_regular_width_fraction * width])
+    if centres.size < params.min_wells_per_row:
+        return False
+    steps = np.diff(centres) / float(np.median(np.diff(centres)))
+    return bool(np.all(np.abs(steps - np.round(steps)) <= ON_GRID_TOLERANCE_PITCHES))
+
+
 def find_well_rows(
     depth: np.ndarray, x_left_px: int, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[int, int]]:
@@ -234,7 +249,8 @@ def find_well_rows(
 
     A pixel is in a well when it lies ``well_min_depth_fraction`` of the gel's level below a vertical grey
     closing (the gel above and below it); a row is a well row when ``well_min_column_fraction`` of the
-    gel's columns are; runs of such rows up to ``well_max_height_fraction`` of the gel's height are wells.
+    gel's columns are; runs of such rows up to ``well_max_height_fraction`` of the gel's height whose dark
+    runs are a comb's (:func:`is_comb`) are well rows.
 
     Returns
     -------
@@ -252,9 +268,8 @@ def find_well_rows(
     wells = []
     for sl in ndi.find_objects(lab):
         a, b = sl[0].start, sl[0].stop
-        if (
-            b - a <= params.well_max_height_fraction * height
-            and len(well_columns(depth, x_left_px, (a, b), params, join_gaps=False)) >= params.min_wells_per_row
+        if b - a <= params.well_max_height_fraction * height and is_comb(
+            well_columns(depth, x_left_px, (a, b), params), params
         ):
             wells.append((a, b))
     return wells

@@ -42,6 +42,7 @@ FRACTIONS = (
     "well_min_width_fraction",
     "well_split_gap_fraction",
     "well_regular_width_fraction",
+    "well_dark_row_fraction",
     "gel_band_lane_wide_fraction",
 )
 #: Fields that are positive numbers.
@@ -198,6 +199,9 @@ class BlotParameters:
     gel_band_lane_wide_fraction : float
         A band detected on a gel keeps at least this fraction of its volume under a grey opening along its
         rows half its width wide: it runs across its lane (loaded from a whole well); a speck does not.
+    well_dark_row_fraction : float
+        A column of a well row is in a well when more than this fraction of the row's rows are dark there
+        (a slot's inner edge may shine across part of it).
     min_tier_height_fraction : float
         A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
         this fraction of the gel's height is dropped (the sliver above the first comb).
@@ -249,6 +253,7 @@ class BlotParameters:
     well_min_width_fraction: float = 0.5
     well_split_gap_fraction: float = 0.5
     well_regular_width_fraction: float = 0.7
+    well_dark_row_fraction: float = 0.3
     gel_band_lane_wide_fraction: float = 0.25
     min_wells_per_row: int = 3
     min_tier_height_fraction: float = 0.2

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exo_vision.blot.gel import find_gel_layout, lane_wide, quantify_gel, regular_wells, sheared
+from exo_vision.blot.gel import find_gel_layout, is_comb, lane_wide, quantify_gel, regular_wells, sheared
 from exo_vision.blot.parameters import BlotParameters
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -95,6 +95,13 @@ def test_synthetic_gel_reports_its_bands_and_nothing_on_wells_or_off_the_gel():
         assert len(hit) == 1 and abs(float(hit.y_px.iloc[0]) - y) <= 2
     assert not on_wells(bands, WELL_ROWS, margin=5)
     assert (bands.x_left_px >= GEL_X[0]).all() and (bands.x_right_px <= GEL_X[1]).all()
+
+
+def test_a_comb_is_wells_of_one_width_evenly_spaced():
+    assert is_comb([(0, 20), (30, 50), (90, 110), (120, 140)])  # one well hidden: still on the grid
+    # dark gaps between bands of a few lanes: uneven spacing, or too few of one width
+    assert not is_comb([(0, 20), (30, 50), (100, 120), (120, 140)])
+    assert not is_comb([(0, 40), (60, 70), (100, 110), (200, 240)])
 
 
 def test_a_band_runs_across_its_lane_a_speck_does_not():
