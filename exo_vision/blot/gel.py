@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage as ndi
 
 from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES
@@ -395,15 +396,46 @@ def lane_wide(signal: np.ndarray, bands, params: BlotParameters = DEFAULT_BLOT_P
     return out
 
 
-def _without_specks(signal: np.ndarray, bands, params: BlotParameters):
-    """The band table less its detected bands that do not run across their lane (:func:`lane_wide`).
+def steepness(signal: np.ndarray, bands) -> np.ndarray:
+    """Per band row, the rise of its row profile (mean over its columns) per row of its half-height width.
 
-    Requested positions stay (their present/absent call is the LoD's); band rows and labels are renumbered.
+    The rise is the profile's highest row over its lowest inside the band's box; the width is the run of
+    rows around the highest that stay above half of it. A band of DNA is a sharp step up and down; the glow
+    of a smear or of unbound stain rises as high only over many more rows.
+    """
+    out = np.zeros(len(bands))
+    for i, b in enumerate(bands.itertuples()):
+        profile = signal[int(b.y_top_px) : int(b.y_bottom_px), int(b.x_left_px) : int(b.x_right_px)].mean(axis=1)
+        if profile.size == 0:
+            continue
+        r = int(np.argmax(profile))
+        rise = float(profile[r] - profile.min())
+        above = profile > profile.min() + rise / 2
+        top, bottom = r, r
+        while top > 0 and above[top - 1]:
+            top -= 1
+        while bottom < profile.size - 1 and above[bottom + 1]:
+            bottom += 1
+        out[i] = rise / (bottom - top + 1)
+    return out
+
+
+def _gel_bands(signal: np.ndarray, bands, params: BlotParameters):
+    """The band table less the detected bands that are not a gel's bands.
+
+    Dropped: bands that do not run across their lane (:func:`lane_wide`: specks, fibres, scratches), then
+    bands less steep than ``gel_band_min_steepness_fraction`` of the steepest band of their strip
+    (:func:`steepness`: glow). Requested positions stay (their present/absent call is the LoD's); band
+    rows and labels are renumbered.
     """
     if not len(bands):
         return bands
-    keep = lane_wide(signal, bands, params) | bands.requested.astype(bool).to_numpy()
-    out = bands[keep].reset_index(drop=True)
+    requested = bands.requested.astype(bool).to_numpy()
+    out = bands[lane_wide(signal, bands, params) | requested].reset_index(drop=True)
+    steep = pd.Series(steepness(signal, out), index=out.index)
+    steepest = steep.groupby(out.strip).transform("max")
+    out = out[(steep >= params.gel_band_min_steepness_fraction * steepest) | out.requested.astype(bool)]
+    out = out.reset_index(drop=True)
     for strip in out.strip.unique():
         rows = out.strip == strip
         numbers = {b: i + 1 for i, b in enumerate(sorted(out.loc[rows, "band"].unique()))}
@@ -418,7 +450,8 @@ def quantify_gel(
     """Bands of a gel: :func:`~exo_vision.blot.quantify.quantify_blot` on the tiers of its layout.
 
     Nothing is reported off the gel, on its edges or on its well rows, and a detected band must run across
-    its lane (:func:`lane_wide`: specks, fibres and scratches are dropped). ``kwargs`` go to ``quantify_blot``
+    its lane (:func:`lane_wide`: specks, fibres and scratches are dropped) and be a sharp peak
+    (:func:`steepness`: glow is dropped). ``kwargs`` go to ``quantify_blot``
     (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
     result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -441,7 +474,7 @@ def quantify_gel(
         )
     lanes = _tier_lanes(image, polarity, layout, params)
     result = quantify_blot(image, polarity=polarity, lanes=lanes, params=params, **kwargs)
-    result.bands = _without_specks(to_signal(image, polarity=polarity), result.bands, params)
+    result.bands = _gel_bands(to_signal(image, polarity=polarity), result.bands, params)
     result.parameters["gel_box_px"] = [int(v) for v in layout.box_px]
     result.parameters["gel_well_rows_px"] = [[int(a), int(b)] for a, b in layout.well_rows_px]
     return result

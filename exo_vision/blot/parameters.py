@@ -44,6 +44,7 @@ FRACTIONS = (
     "well_regular_width_fraction",
     "well_dark_row_fraction",
     "gel_band_lane_wide_fraction",
+    "gel_band_min_steepness_fraction",
 )
 #: Fields that are positive numbers.
 POSITIVE = (
@@ -202,6 +203,10 @@ class BlotParameters:
     well_dark_row_fraction : float
         A column of a well row is in a well when more than this fraction of the row's rows are dark there
         (a slot's inner edge may shine across part of it).
+    gel_band_min_steepness_fraction : float
+        A band detected on a gel rises at least this fraction as steeply (rise over its lowest row per row
+        of half-height width) as the steepest band of its strip: a band of DNA is sharp, the glow of a
+        smear or of unbound stain is not.
     min_tier_height_fraction : float
         A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
         this fraction of the gel's height is dropped (the sliver above the first comb).
@@ -255,6 +260,7 @@ class BlotParameters:
     well_regular_width_fraction: float = 0.7
     well_dark_row_fraction: float = 0.3
     gel_band_lane_wide_fraction: float = 0.25
+    gel_band_min_steepness_fraction: float = 0.05
     min_wells_per_row: int = 3
     min_tier_height_fraction: float = 0.2
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exo_vision.blot.gel import find_gel_layout, is_comb, lane_wide, quantify_gel, regular_wells, sheared
+from exo_vision.blot.gel import find_gel_layout, is_comb, lane_wide, quantify_gel, regular_wells, sheared, steepness
 from exo_vision.blot.parameters import BlotParameters
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -121,6 +121,17 @@ def test_a_band_runs_across_its_lane_a_speck_does_not():
     # width decides, not brightness: the same spot over 25 of the 40 px runs across the lane
     signal[40:46, 58:83] += 200.0
     assert lane_wide(signal, bands).tolist() == [True, True]
+
+
+def test_a_sharp_band_is_steep_a_glow_as_high_is_not():
+    rows = np.arange(200)[:, None]
+    signal = np.full((200, 60), 10.0)
+    signal[:, :30] += 80.0 * np.exp(-0.5 * ((rows - 50) / 3.0) ** 2)  # a band: 7 rows at half height
+    signal[:, 30:] += 80.0 * np.exp(-0.5 * ((rows - 120) / 30.0) ** 2)  # glow: 70 rows at half height
+    bands = pd.DataFrame(dict(y_top_px=[35, 40], y_bottom_px=[65, 200], x_left_px=[0, 30], x_right_px=[30, 60]))
+    sharp, glow = steepness(signal, bands)
+    assert 8 <= sharp <= 13  # ~80 over 7 rows
+    assert glow < sharp / 8
 
 
 def test_a_gel_without_a_gel_area_is_a_clear_error():
