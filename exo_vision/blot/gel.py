@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage as ndi
 
+from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.signal import check_image, guess_polarity, to_signal
 from exo_vision.blot.strips import Strip
@@ -53,12 +55,15 @@ class GelLayout:
     tier_wells_px : list of list of (int, int)
         Per tier, the columns ``(left, right)`` of the wells of the well row just above it (its lanes);
         empty when the tier has no well row above it (its lanes are then found from its bands).
+    comb_slope : float
+        Rows per column of the well rows (positive: down to the right); each well row's rows span its tilt.
     """
 
     box_px: tuple[int, int, int, int]
     well_rows_px: list[tuple[int, int]]
     tiers: list[Strip]
     tier_wells_px: list[list[tuple[int, int]]]
+    comb_slope: float = 0.0
 
 
 def _border_span(profile: np.ndarray, off: np.ndarray, bridge_px: int) -> tuple[int, int]:
@@ -113,71 +118,161 @@ def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAM
     return y0, y1, x0, x1
 
 
-def _in_wells(smooth: np.ndarray, box: tuple[int, int, int, int], params: BlotParameters) -> np.ndarray:
-    """Pixels of the gel box ``well_min_depth_fraction`` of the gel's level below a vertical grey closing."""
+def _well_depth(smooth: np.ndarray, box: tuple[int, int, int, int], params: BlotParameters) -> np.ndarray:
+    """Depth of each gel-box pixel below a vertical grey closing (the gel above and below it), per gel level."""
     y0, y1, x0, x1 = box
     gel = smooth[y0:y1, x0:x1]
     window = max(MIN_WELL_WINDOW_ROWS, round(params.well_window_fraction * (y1 - y0)))
     depth = ndi.grey_closing(gel, size=(window, 1)) - gel
-    return depth > params.well_min_depth_fraction * max(float(np.median(gel)), LEVEL_FLOOR)
+    return depth / max(float(np.median(gel)), LEVEL_FLOOR)
+
+
+def sheared(a: np.ndarray, slope: float) -> np.ndarray:
+    """``a`` with column ``x`` shifted up by ``slope`` x (x - centre) rows: a line of that slope becomes a row.
+
+    Rows read past the top or bottom repeat the edge row.
+    """
+    h, w = a.shape
+    shift = np.round(slope * (np.arange(w) - (w - 1) / 2)).astype(int)
+    rows = np.clip(np.arange(h)[:, None] + shift[None, :], 0, h - 1)
+    return a[rows, np.arange(w)[None, :]]
+
+
+def comb_slope(in_wells: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> float:
+    """Rows per column of the well rows: the shear (up to ``max_lane_tilt_deg``) that stacks well pixels sharpest.
+
+    A gel laid a little crooked on the transilluminator, or a comb set in askew, tilts its row of wells;
+    the row histogram of the well pixels is sharpest (largest sum of squares) along the comb.
+    """
+    ys, xs = np.nonzero(in_wells)
+    h, w = in_wells.shape
+    steps = int(np.ceil(np.tan(np.radians(params.max_lane_tilt_deg)) * w / 2))
+    if ys.size == 0 or steps == 0:
+        return 0.0
+    best, best_score = 0.0, -1.0
+    for k in sorted(range(-steps, steps + 1), key=abs):  # ties go to the level comb
+        slope = k / (w / 2)
+        rows = ys - np.round(slope * (xs - (w - 1) / 2)).astype(int)
+        counts = np.bincount(rows - rows.min()).astype(np.float64)
+        score = float((counts**2).sum())
+        if score > best_score:
+            best, best_score = slope, score
+    return best
 
 
 def well_columns(
-    smooth: np.ndarray,
-    box: tuple[int, int, int, int],
-    rows: tuple[int, int],
-    params: BlotParameters = DEFAULT_BLOT_PARAMETERS,
+    depth: np.ndarray, x_left_px: int, rows: tuple[int, int], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[int, int]]:
-    """Image columns ``(left, right)`` of the wells in one well row: column runs dark over most of its rows.
+    """Image columns ``(left, right)`` of the wells in one well row of a (sheared) depth image.
 
-    Runs narrower than ``min_lane_width_px`` or ``well_min_width_fraction`` of the median run are
-    dropped; each well is the top of one lane.
+    A column is in a well when it is dark over more than ``well_dark_row_fraction`` of the row's rows (a
+    slot's inner edge may shine across part of it). Dark runs split by a light gap narrower than
+    ``well_split_gap_fraction`` of the row's height (a speck or a crease in the slot) are one well, unless the joined run is over 1 / ``well_min_width_fraction`` times as wide as the
+    median joined run (two wells whose tooth is thin). Runs narrower than ``min_lane_width_px`` or
+    ``well_min_width_fraction`` of the median run are dropped; each well is the top of one lane.
+    ``x_left_px`` is the image column of ``depth[:, 0]``.
     """
-    a, b = rows[0] - box[0], rows[1] - box[0]
-    dark = _in_wells(smooth, box, params)[a:b].mean(axis=0) > 0.5
-    lab, _ = ndi.label(dark)
-    runs = [
-        (box[2] + sl[0].start, box[2] + sl[0].stop)
-        for sl in ndi.find_objects(lab)
-        if sl[0].stop - sl[0].start >= params.min_lane_width_px
-    ]
+    a, b = rows
+    dark = (depth[a:b] > params.well_min_depth_fraction).mean(axis=0) > params.well_dark_row_fraction
+    runs = _runs(dark)
+    if runs:
+        gap = max(1, round(params.well_split_gap_fraction * (b - a)))
+        joined = _runs(ndi.binary_closing(np.pad(dark, gap), np.ones(gap + 1, bool))[gap:-gap] | dark)
+        widest = float(np.median([q - p for p, q in joined])) / params.well_min_width_fraction
+        runs = [r for p, q in joined for r in ([(p, q)] if q - p <= widest else _runs(dark[p:q], p))]
+    runs = [(x_left_px + p, x_left_px + q) for p, q in runs if q - p >= params.min_lane_width_px]
     if not runs:
         return runs
     # a comb's wells are all of one width: a much narrower dark run is a scratch or a glove's edge
-    typical = float(np.median([b - a for a, b in runs]))
-    return [(a, b) for a, b in runs if b - a >= params.well_min_width_fraction * typical]
+    typical = float(np.median([q - p for p, q in runs]))
+    return [(p, q) for p, q in runs if q - p >= params.well_min_width_fraction * typical]
+
+
+def _runs(on: np.ndarray, offset: int = 0) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of True in a 1-D mask, plus ``offset``."""
+    lab, _ = ndi.label(on)
+    return [(offset + sl[0].start, offset + sl[0].stop) for sl in ndi.find_objects(lab)]
+
+
+def regular_wells(
+    wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> list[tuple[int, int]]:
+    """The wells of one comb on its regular grid: runs of a well's width kept, gaps of whole pitches filled.
+
+    A comb's teeth are of one width and evenly spaced. The typical width is the median of the runs at
+    least ``well_min_width_fraction`` as wide as the widest; runs at least ``well_regular_width_fraction``
+    of it wide are wells, the rest (pieces of a speckled or loaded well) are dropped. The pitch is the
+    median spacing of the wells (at least ``min_wells_per_row`` of them; else the runs stand); a gap of n pitches (rounded) between two wells gets n - 1 wells of the
+    typical width at even spacing (wells whose slot a loaded sample or a bright rim hides).
+    """
+    if len(wells) < params.min_wells_per_row:
+        return wells
+    widths = np.array([b - a for a, b in wells], dtype=np.float64)
+    width = float(np.median(widths[widths >= params.well_min_width_fraction * widths.max()]))
+    good = [(a, b) for a, b in wells if b - a >= params.well_regular_width_fraction * width]
+    if len(good) < params.min_wells_per_row:
+        return wells  # too few whole wells to set the grid
+    centres = np.array([(a + b) / 2 for a, b in good])
+    pitch = float(np.median(np.diff(centres)))
+    out = [good[0]]
+    for (a, b), left, right in zip(good[1:], centres[:-1], centres[1:]):
+        n = round((right - left) / pitch)
+        for k in range(1, n):
+            c = left + k * (right - left) / n
+            out.append((round(c - width / 2), round(c + width / 2)))
+        out.append((a, b))
+    return out
+
+
+def is_comb(wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> bool:
+    """Whether a row's dark runs are a comb's wells: at least ``min_wells_per_row`` whole wells, evenly spaced.
+
+    Whole wells are the runs :func:`regular_wells` keeps (``well_regular_width_fraction`` of the typical
+    width); their spacings must be whole numbers of their median spacing (within
+    :data:`~exo_vision.blot.constants.ON_GRID_TOLERANCE_PITCHES`). The dark gaps between two rows of bands
+    in a few lanes, or a label's edge, are neither of one width nor evenly spaced.
+    """
+    if len(wells) < params.min_wells_per_row:
+        return False
+    widths = np.array([b - a for a, b in wells], dtype=np.float64)
+    width = float(np.median(widths[widths >= params.well_min_width_fraction * widths.max()]))
+    centres = np.array([(a + b) / 2 for a, b in wells if b - a >= params.well_regular_width_fraction * width])
+    if centres.size < params.min_wells_per_row:
+        return False
+    steps = np.diff(centres) / float(np.median(np.diff(centres)))
+    return bool(np.all(np.abs(steps - np.round(steps)) <= ON_GRID_TOLERANCE_PITCHES))
 
 
 def find_well_rows(
-    smooth: np.ndarray, box: tuple[int, int, int, int], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+    depth: np.ndarray, x_left_px: int, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[int, int]]:
-    """Rows of wells inside the gel: short row runs where many columns are dark slots.
+    """Rows of wells in a (sheared) depth image of the gel box: short row runs where many columns are dark slots.
 
     A pixel is in a well when it lies ``well_min_depth_fraction`` of the gel's level below a vertical grey
     closing (the gel above and below it); a row is a well row when ``well_min_column_fraction`` of the
-    gel's columns are; runs of such rows up to ``well_max_height_fraction`` of the gel's height are wells.
+    gel's columns are; runs of such rows up to ``well_max_height_fraction`` of the gel's height whose dark
+    runs are a comb's (:func:`is_comb`) are well rows.
 
     Returns
     -------
     list of (int, int)
-        Image rows ``(top, bottom)`` of each well row, top to bottom.
+        Rows ``(top, bottom)`` of each well row in ``depth``, top to bottom.
     """
-    y0, y1 = box[:2]
-    height = y1 - y0
-    # a comb may be tilted a little: a column counts for a row when a well pixel lies within a few rows
+    height = depth.shape[0]
+    # a comb may bow a little: a column counts for a row when a well pixel lies within a few rows
     reach = max(1, round(params.well_tilt_reach_fraction * height))
-    fraction = ndi.binary_dilation(_in_wells(smooth, box, params), np.ones((2 * reach + 1, 1), bool)).mean(axis=1)
+    in_wells = depth > params.well_min_depth_fraction
+    fraction = ndi.binary_dilation(in_wells, np.ones((2 * reach + 1, 1), bool)).mean(axis=1)
     rows = fraction >= params.well_min_column_fraction
     rows = ndi.binary_closing(rows, np.ones(WELL_ROW_CLOSING_ROWS, bool)) | rows
     lab, n = ndi.label(rows)
     wells = []
     for sl in ndi.find_objects(lab):
         a, b = sl[0].start, sl[0].stop
-        if (
-            b - a <= params.well_max_height_fraction * height
-            and len(well_columns(smooth, box, (y0 + a, y0 + b), params)) >= params.min_wells_per_row
+        if b - a <= params.well_max_height_fraction * height and is_comb(
+            well_columns(depth, x_left_px, (a, b), params), params
         ):
-            wells.append((y0 + a, y0 + b))
+            wells.append((a, b))
     return wells
 
 
@@ -234,12 +329,22 @@ def find_gel_layout(
     signal = to_signal(image, polarity=polarity or guess_polarity(image))
     smooth = ndi.median_filter(signal, size=max(1, round(params.gel_smoothing_px)))
     box = find_gel_box(smooth, params)
-    wells = find_well_rows(smooth, box, params)
+    depth = _well_depth(smooth, box, params)
+    slope = comb_slope(depth > params.well_min_depth_fraction, params)
+    flat = sheared(depth, slope)
+    rows = find_well_rows(flat, box[2], params)
+    # a tilted row of wells spans the rows it reaches at either end of the gel
+    width = box[-1] - box[-2]
+    lean = int(np.ceil(abs(slope) * (width - 1) / 2))
+    wells = [(box[0] + max(0, a - lean), box[0] + min(flat.shape[0], b + lean)) for a, b in rows]
     tiers = gel_tiers(box, wells, params)
-    above = [[w for w in wells if w[1] <= t.y_top_px] for t in tiers]
-    tier_wells = [well_columns(smooth, box, ws[-1], params) if ws else [] for ws in above]
-    tier_wells = [[(max(a, t.x_left_px), min(b, t.x_right_px)) for a, b in ws] for ws, t in zip(tier_wells, tiers)]
-    return GelLayout(box, wells, tiers, [[(a, b) for a, b in ws if b - a >= 2] for ws in tier_wells])
+    tier_wells = []
+    for t in tiers:
+        above = [r for r, w in zip(rows, wells) if w[1] <= t.y_top_px]
+        ws = regular_wells(well_columns(flat, box[2], above[-1], params), params) if above else []
+        ws = [(max(a, t.x_left_px), min(b, t.x_right_px)) for a, b in ws]
+        tier_wells.append([(a, b) for a, b in ws if b - a >= 2])
+    return GelLayout(box, wells, tiers, tier_wells, slope)
 
 
 def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: BlotParameters) -> list:
@@ -273,12 +378,80 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
     return lanes
 
 
+def lane_wide(signal: np.ndarray, bands, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> np.ndarray:
+    """Per band row, whether the band runs across its lane: a gel band is loaded from a whole well.
+
+    The band's box is opened (grey opening) along its rows with a footprint half the box's width: a band
+    that spans the lane keeps its volume above the band's background, a speck, a fibre or a scratch loses
+    it. A band keeps at least ``gel_band_lane_wide_fraction`` of its volume.
+    """
+    out = np.ones(len(bands), bool)
+    for i, b in enumerate(bands.itertuples()):
+        y0, y1, x0, x1 = int(b.y_top_px), int(b.y_bottom_px), int(b.x_left_px), int(b.x_right_px)
+        box = signal[y0:y1, x0:x1].astype(np.float64) - float(b.background_per_px)
+        volume = float(box.sum())
+        if volume > 0 and x1 - x0 >= 2:
+            opened = ndi.grey_opening(box, size=(1, (x1 - x0) // 2))
+            out[i] = float(opened.sum()) >= params.gel_band_lane_wide_fraction * volume
+    return out
+
+
+def steepness(signal: np.ndarray, bands) -> np.ndarray:
+    """Per band row, the rise of its row profile (mean over its columns) per row of its half-height width.
+
+    The rise is the profile's highest row over its lowest inside the band's box; the width is the run of
+    rows around the highest that stay above half of it. A band of DNA is a sharp step up and down; the glow
+    of a smear or of unbound stain rises as high only over many more rows.
+    """
+    out = np.zeros(len(bands))
+    for i, b in enumerate(bands.itertuples()):
+        profile = signal[int(b.y_top_px) : int(b.y_bottom_px), int(b.x_left_px) : int(b.x_right_px)].mean(axis=1)
+        if profile.size == 0:
+            continue
+        r = int(np.argmax(profile))
+        rise = float(profile[r] - profile.min())
+        above = profile > profile.min() + rise / 2
+        top, bottom = r, r
+        while top > 0 and above[top - 1]:
+            top -= 1
+        while bottom < profile.size - 1 and above[bottom + 1]:
+            bottom += 1
+        out[i] = rise / (bottom - top + 1)
+    return out
+
+
+def _gel_bands(signal: np.ndarray, bands, params: BlotParameters):
+    """The band table less the detected bands that are not a gel's bands.
+
+    Dropped: bands that do not run across their lane (:func:`lane_wide`: specks, fibres, scratches), then
+    bands less steep than ``gel_band_min_steepness_fraction`` of the steepest band of their strip
+    (:func:`steepness`: glow). Requested positions stay (their present/absent call is the LoD's); band
+    rows and labels are renumbered.
+    """
+    if not len(bands):
+        return bands
+    requested = bands.requested.astype(bool).to_numpy()
+    out = bands[lane_wide(signal, bands, params) | requested].reset_index(drop=True)
+    steep = pd.Series(steepness(signal, out), index=out.index)
+    steepest = steep.groupby(out.strip).transform("max")
+    out = out[(steep >= params.gel_band_min_steepness_fraction * steepest) | out.requested.astype(bool)]
+    out = out.reset_index(drop=True)
+    for strip in out.strip.unique():
+        rows = out.strip == strip
+        numbers = {b: i + 1 for i, b in enumerate(sorted(out.loc[rows, "band"].unique()))}
+        out.loc[rows, "band"] = out.loc[rows, "band"].map(numbers)
+    out["label"] = np.arange(1, len(out) + 1)
+    return out
+
+
 def quantify_gel(
     image: np.ndarray, *, polarity: str | None = None, params: BlotParameters = DEFAULT_BLOT_PARAMETERS, **kwargs
 ):
     """Bands of a gel: :func:`~exo_vision.blot.quantify.quantify_blot` on the tiers of its layout.
 
-    Nothing is reported off the gel, on its edges or on its well rows. ``kwargs`` go to ``quantify_blot``
+    Nothing is reported off the gel, on its edges or on its well rows, and a detected band must run across
+    its lane (:func:`lane_wide`: specks, fibres and scratches are dropped) and be a sharp peak
+    (:func:`steepness`: glow is dropped). ``kwargs`` go to ``quantify_blot``
     (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
     result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -301,6 +474,7 @@ def quantify_gel(
         )
     lanes = _tier_lanes(image, polarity, layout, params)
     result = quantify_blot(image, polarity=polarity, lanes=lanes, params=params, **kwargs)
+    result.bands = _gel_bands(to_signal(image, polarity=polarity), result.bands, params)
     result.parameters["gel_box_px"] = [int(v) for v in layout.box_px]
     result.parameters["gel_well_rows_px"] = [[int(a), int(b)] for a, b in layout.well_rows_px]
     return result

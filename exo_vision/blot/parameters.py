@@ -40,6 +40,11 @@ FRACTIONS = (
     "well_margin_fraction",
     "well_margin_above_fraction",
     "well_min_width_fraction",
+    "well_split_gap_fraction",
+    "well_regular_width_fraction",
+    "well_dark_row_fraction",
+    "gel_band_lane_wide_fraction",
+    "gel_band_min_steepness_fraction",
 )
 #: Fields that are positive numbers.
 POSITIVE = (
@@ -186,6 +191,22 @@ class BlotParameters:
         ... and above it (its upper rim only: the previous tier's fastest bands run up to the next comb).
     well_min_width_fraction : float
         A well is at least this fraction of the row's median well width (narrower: a scratch, an edge).
+    well_split_gap_fraction : float
+        Dark runs of a well row split by a light gap narrower than this fraction of the row's height (a
+        speck or a crease in the slot) are one well; the teeth between wells are wider.
+    well_regular_width_fraction : float
+        A dark run of a well row at least this fraction of the comb's typical well width is a well; a
+        narrower one is a piece of a well (see :func:`exo_vision.blot.gel.regular_wells`).
+    gel_band_lane_wide_fraction : float
+        A band detected on a gel keeps at least this fraction of its volume under a grey opening along its
+        rows half its width wide: it runs across its lane (loaded from a whole well); a speck does not.
+    well_dark_row_fraction : float
+        A column of a well row is in a well when more than this fraction of the row's rows are dark there
+        (a slot's inner edge may shine across part of it).
+    gel_band_min_steepness_fraction : float
+        A band detected on a gel rises at least this fraction as steeply (rise over its lowest row per row
+        of half-height width) as the steepest band of its strip: a band of DNA is sharp, the glow of a
+        smear or of unbound stain is not.
     min_tier_height_fraction : float
         A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
         this fraction of the gel's height is dropped (the sliver above the first comb).
@@ -235,6 +256,11 @@ class BlotParameters:
     well_margin_fraction: float = 0.025
     well_margin_above_fraction: float = 0.008
     well_min_width_fraction: float = 0.5
+    well_split_gap_fraction: float = 0.5
+    well_regular_width_fraction: float = 0.7
+    well_dark_row_fraction: float = 0.3
+    gel_band_lane_wide_fraction: float = 0.25
+    gel_band_min_steepness_fraction: float = 0.05
     min_wells_per_row: int = 3
     min_tier_height_fraction: float = 0.2
 

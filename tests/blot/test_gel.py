@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from exo_vision.blot.gel import find_gel_layout, quantify_gel
+from exo_vision.blot.gel import find_gel_layout, is_comb, lane_wide, quantify_gel, regular_wells, sheared, steepness
 from exo_vision.blot.parameters import BlotParameters
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -65,6 +66,26 @@ def test_synthetic_gel_gives_two_tiers_with_lanes_from_the_wells():
         assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
 
 
+def test_a_tilted_comb_is_followed_and_still_gives_one_well_per_lane():
+    # the gel tilted 1.5 degrees: its comb runs ~12 rows down across the gel, more than a well is tall
+    slope = 0.026
+    tilted = sheared(synthetic_gel(1), -slope)
+    layout = find_gel_layout(tilted, polarity="bright")
+    assert abs(layout.comb_slope - slope) <= 0.004
+    assert len(layout.well_rows_px) == 2
+    for wells in layout.tier_wells_px:
+        assert len(wells) == N_LANES
+        assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
+
+
+def test_regular_wells_fill_a_hidden_well_and_drop_pieces_of_one():
+    # wells 20 px wide every 30 px; the one at 90-110 is hidden, the one at 120-140 is broken in two pieces
+    runs = [(0, 20), (30, 50), (60, 80), (120, 127), (131, 140), (150, 170)]
+    assert regular_wells(runs) == [(0, 20), (30, 50), (60, 80), (90, 110), (120, 140), (150, 170)]
+    # too few whole wells to set a grid: the runs stand
+    assert regular_wells([(0, 20), (40, 47), (90, 110)]) == [(0, 20), (40, 47), (90, 110)]
+
+
 def test_synthetic_gel_reports_its_bands_and_nothing_on_wells_or_off_the_gel():
     res = quantify_gel(synthetic_gel(), polarity="bright", image_name="synthetic gel")
     bands = res.bands[res.bands.present]
@@ -74,6 +95,43 @@ def test_synthetic_gel_reports_its_bands_and_nothing_on_wells_or_off_the_gel():
         assert len(hit) == 1 and abs(float(hit.y_px.iloc[0]) - y) <= 2
     assert not on_wells(bands, WELL_ROWS, margin=5)
     assert (bands.x_left_px >= GEL_X[0]).all() and (bands.x_right_px <= GEL_X[1]).all()
+
+
+def test_a_comb_is_wells_of_one_width_evenly_spaced():
+    assert is_comb([(0, 20), (30, 50), (90, 110), (120, 140)])  # one well hidden: still on the grid
+    # dark gaps between bands of a few lanes: uneven spacing, or too few of one width
+    assert not is_comb([(0, 20), (30, 50), (100, 120), (120, 140)])
+    assert not is_comb([(0, 40), (60, 70), (100, 110), (200, 240)])
+
+
+def test_a_band_runs_across_its_lane_a_speck_does_not():
+    signal = np.full((60, 100), 10.0)
+    signal[10:16, 5:45] += 50.0  # a band across its 40 px lane box
+    signal[40:46, 58:64] += 200.0  # a 6 px speck in the next lane box, more volume than the band
+    bands = pd.DataFrame(
+        dict(
+            y_top_px=[8, 38],
+            y_bottom_px=[18, 48],
+            x_left_px=[5, 55],
+            x_right_px=[45, 95],
+            background_per_px=[10.0, 10.0],
+        )
+    )
+    assert lane_wide(signal, bands).tolist() == [True, False]
+    # width decides, not brightness: the same spot over 25 of the 40 px runs across the lane
+    signal[40:46, 58:83] += 200.0
+    assert lane_wide(signal, bands).tolist() == [True, True]
+
+
+def test_a_sharp_band_is_steep_a_glow_as_high_is_not():
+    rows = np.arange(200)[:, None]
+    signal = np.full((200, 60), 10.0)
+    signal[:, :30] += 80.0 * np.exp(-0.5 * ((rows - 50) / 3.0) ** 2)  # a band: 7 rows at half height
+    signal[:, 30:] += 80.0 * np.exp(-0.5 * ((rows - 120) / 30.0) ** 2)  # glow: 70 rows at half height
+    bands = pd.DataFrame(dict(y_top_px=[35, 40], y_bottom_px=[65, 200], x_left_px=[0, 30], x_right_px=[30, 60]))
+    sharp, glow = steepness(signal, bands)
+    assert 8 <= sharp <= 13  # ~80 over 7 rows
+    assert glow < sharp / 8
 
 
 def test_a_gel_without_a_gel_area_is_a_clear_error():
