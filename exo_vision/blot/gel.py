@@ -167,8 +167,9 @@ def well_columns(
 
     A column is in a well when it is dark over more than ``well_dark_row_fraction`` of the row's rows (a
     slot's inner edge may shine across part of it). Dark runs split by a light gap narrower than
-    ``well_split_gap_fraction`` of the row's height (a speck or a crease in the slot) are one well, unless the joined run is over 1 / ``well_min_width_fraction`` times as wide as the
-    median joined run (two wells whose tooth is thin). Runs narrower than ``min_lane_width_px`` or
+    ``well_split_gap_fraction`` of the row's height (a speck or a crease in the slot) are one well,
+    unless the joined run is over 1 / ``well_min_width_fraction`` times as wide as the median joined
+    run (two wells whose tooth is thin). Runs narrower than ``min_lane_width_px`` or
     ``well_min_width_fraction`` of the median run are dropped; each well is the top of one lane.
     ``x_left_px`` is the image column of ``depth[:, 0]``.
     """
@@ -202,8 +203,9 @@ def regular_wells(
     A comb's teeth are of one width and evenly spaced. The typical width is the median of the runs at
     least ``well_min_width_fraction`` as wide as the widest; runs at least ``well_regular_width_fraction``
     of it wide are wells, the rest (pieces of a speckled or loaded well) are dropped. The pitch is the
-    median spacing of the wells (at least ``min_wells_per_row`` of them; else the runs stand); a gap of n pitches (rounded) between two wells gets n - 1 wells of the
-    typical width at even spacing (wells whose slot a loaded sample or a bright rim hides).
+    median spacing of the wells (at least ``min_wells_per_row`` of them; else the runs stand); a gap
+    of n pitches (rounded) between two wells gets n - 1 wells of the typical width at even spacing
+    (wells whose slot a loaded sample or a bright rim hides).
     """
     if len(wells) < params.min_wells_per_row:
         return wells
