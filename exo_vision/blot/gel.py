@@ -195,6 +195,16 @@ def _runs(on: np.ndarray, offset: int = 0) -> list[tuple[int, int]]:
     return [(offset + sl[0].start, offset + sl[0].stop) for sl in ndi.find_objects(lab)]
 
 
+def _whole_wells(wells: list[tuple[int, int]], params: BlotParameters) -> tuple[list[tuple[int, int]], float]:
+    """The runs at least ``well_regular_width_fraction`` of the typical well wide, and that width (px).
+
+    The typical width is the median of the runs at least ``well_min_width_fraction`` as wide as the widest.
+    """
+    widths = np.array([b - a for a, b in wells], dtype=np.float64)
+    width = float(np.median(widths[widths >= params.well_min_width_fraction * widths.max()]))
+    return [(a, b) for a, b in wells if b - a >= params.well_regular_width_fraction * width], width
+
+
 def regular_wells(
     wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[int, int]]:
@@ -209,9 +219,7 @@ def regular_wells(
     """
     if len(wells) < params.min_wells_per_row:
         return wells
-    widths = np.array([b - a for a, b in wells], dtype=np.float64)
-    width = float(np.median(widths[widths >= params.well_min_width_fraction * widths.max()]))
-    good = [(a, b) for a, b in wells if b - a >= params.well_regular_width_fraction * width]
+    good, width = _whole_wells(wells, params)
     if len(good) < params.min_wells_per_row:
         return wells  # too few whole wells to set the grid
     centres = np.array([(a + b) / 2 for a, b in good])
@@ -236,9 +244,7 @@ def is_comb(wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_
     """
     if len(wells) < params.min_wells_per_row:
         return False
-    widths = np.array([b - a for a, b in wells], dtype=np.float64)
-    width = float(np.median(widths[widths >= params.well_min_width_fraction * widths.max()]))
-    centres = np.array([(a + b) / 2 for a, b in wells if b - a >= params.well_regular_width_fraction * width])
+    centres = np.array([(a + b) / 2 for a, b in _whole_wells(wells, params)[0]])
     if centres.size < params.min_wells_per_row:
         return False
     steps = np.diff(centres) / float(np.median(np.diff(centres)))
@@ -476,7 +482,8 @@ def quantify_gel(
         )
     lanes = _tier_lanes(image, polarity, layout, params)
     result = quantify_blot(image, polarity=polarity, lanes=lanes, params=params, **kwargs)
-    result.bands = _gel_bands(to_signal(image, polarity=polarity), result.bands, params)
+    signal = to_signal(image, polarity=polarity, max_value=kwargs.get("max_value"))  # the band table's units
+    result.bands = _gel_bands(signal, result.bands, params)
     result.parameters["gel_box_px"] = [int(v) for v in layout.box_px]
     result.parameters["gel_well_rows_px"] = [[int(a), int(b)] for a, b in layout.well_rows_px]
     return result
