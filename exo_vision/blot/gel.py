@@ -12,7 +12,7 @@ Every setting is a field of :class:`exo_vision.blot.parameters.BlotParameters` (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -459,7 +459,9 @@ def quantify_gel(
 
     Nothing is reported off the gel, on its edges or on its well rows, and a detected band must run across
     its lane (:func:`lane_wide`: specks, fibres and scratches are dropped) and be a sharp peak
-    (:func:`steepness`: glow is dropped). ``kwargs`` go to ``quantify_blot``
+    (:func:`steepness`: glow is dropped). A lane profile's noise is read from differences of order
+    ``gel_profile_noise_difference_order`` (second differences: the flanks of a ladder's packed bands are
+    not noise, so each band of it clears the peak threshold). ``kwargs`` go to ``quantify_blot``
     (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
     result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -470,6 +472,7 @@ def quantify_gel(
     """
     from exo_vision.blot.quantify import quantify_blot
 
+    params = replace(params, profile_noise_difference_order=params.gel_profile_noise_difference_order)
     if "strips" in kwargs or "lanes" in kwargs:
         raise ValueError("quantify_gel finds the gel's tiers itself; call quantify_blot to give strips or lanes")
     polarity = polarity or guess_polarity(check_image(image))
