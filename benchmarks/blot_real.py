@@ -52,6 +52,10 @@ from exo_vision.io.read import read_image
 
 TRUTH = Path(__file__).resolve().parent / "blot_truth"
 #: ng per band of NEB 1 kb Plus ladder, 10 kb (top) to 0.1 kb (bottom).
+#: Mask components fewer rows tall than this are stray pixels of the hand edit, not bands (on the development
+#: half all 28 of them are 1-8 px specks, most within 1-7 px of a band's outline): they are left out of the
+#: band truth (``blot_truth/ANNOTATION.md``); section 2 prints the figures with them too.
+MIN_MASK_BAND_ROWS = 3
 LADDER_NG = (40, 40, 48, 40, 32, 120, 40, 57, 45, 122, 34, 31, 27, 23, 124, 49, 37, 32, 61)
 
 
@@ -185,7 +189,10 @@ def mask_lanes(boxes: pd.DataFrame) -> list[tuple[float, float]]:
 
 
 def masked_gel_images(data: Path):
-    """Each GelGenie lab gel: name, grey image, band mask and the mask's components as truth boxes (all strong)."""
+    """Each GelGenie lab gel: name, grey image, band mask and the mask's components as truth boxes (all strong).
+
+    Column ``stray`` marks components fewer than :data:`MIN_MASK_BAND_ROWS` rows tall (stray mask pixels).
+    """
     from PIL import Image
     from scipy import ndimage as ndi
 
@@ -208,6 +215,7 @@ def masked_gel_images(data: Path):
                     y_top_px=s[0].start,
                     y_bottom_px=s[0].stop,
                     kind="strong",
+                    stray=s[0].stop - s[0].start < MIN_MASK_BAND_ROWS,
                 )
                 for s in ndi.find_objects(lab)
             ]
@@ -219,10 +227,13 @@ def masked_gels(data: Path) -> pd.DataFrame:
     """Section 2: band precision / recall / F1 against the GelGenie masks, with gel handling (quantify_gel).
 
     ``half`` is the declared split (``blot_truth/ANNOTATION.md``): every other gel in sorted order is
-    development (index 0, 2, ...), the rest held-out.
+    development (index 0, 2, ...), the rest held-out. ``mask_bands`` and ``matched`` leave out the stray
+    components (:data:`MIN_MASK_BAND_ROWS`); ``stray`` counts them and ``matched_all`` is the matched count
+    against every component, strays included.
     """
     rows = []
-    for i, (stem, grey, _, boxes) in enumerate(masked_gel_images(data)):
+    for i, (stem, grey, _, every) in enumerate(masked_gel_images(data)):
+        boxes = every[~every.stray]
         n = len(boxes)
         half = "held-out" if i % 2 else "dev"
         try:
@@ -233,8 +244,10 @@ def masked_gels(data: Path) -> pd.DataFrame:
                     gel=stem,
                     half=half,
                     mask_bands=n,
+                    stray=int(every.stray.sum()),
                     reported=0,
                     matched=0,
+                    matched_all=0,
                     precision=np.nan,
                     recall=0.0,
                     f1=0.0,
@@ -256,8 +269,10 @@ def masked_gels(data: Path) -> pd.DataFrame:
                 gel=stem,
                 half=half,
                 mask_bands=n,
+                stray=int(every.stray.sum()),
                 reported=score.n_reported,
                 matched=score.n_found,
+                matched_all=score_bands(res.bands, every).n_found,
                 precision=precision,
                 recall=recall,
                 f1=f1,
@@ -338,9 +353,13 @@ def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
     ):
         tot_p = part.matched.sum() / max(part.reported.sum(), 1)
         tot_r = part.matched.sum() / part.mask_bands.sum()
+        all_p = part.matched_all.sum() / max(part.reported.sum(), 1)
+        all_r = part.matched_all.sum() / (part.mask_bands.sum() + part.stray.sum())
         print(
             f"   {name}: pooled precision {tot_p:.3f}, recall {tot_r:.3f}, "
-            f"F1 {2 * tot_p * tot_r / max(tot_p + tot_r, 1e-9):.3f}; median F1 {part.f1.median():.3f} (bar >= 0.90)"
+            f"F1 {2 * tot_p * tot_r / max(tot_p + tot_r, 1e-9):.3f}; median F1 {part.f1.median():.3f} (bar >= 0.90); "
+            f"against every component ({int(part.stray.sum())} strays kept): precision {all_p:.3f}, recall "
+            f"{all_r:.3f}, F1 {2 * all_p * all_r / max(all_p + all_r, 1e-9):.3f}"
         )
     ladder_and_saturation(data)
     if json_path is not None:

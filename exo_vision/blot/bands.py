@@ -32,6 +32,9 @@ SMEAR_MARKERS = DEFAULT_BLOT_PARAMETERS.smear_markers
 #: A band row is kept when its strongest lane reaches this fraction of the strip's strongest band.
 MIN_RELATIVE_PROMINENCE = DEFAULT_BLOT_PARAMETERS.min_relative_prominence
 
+#: Variance of the differences of order 1 or 2 of white noise, in units of its variance.
+DIFFERENCE_VARIANCE_FACTOR = {1: 2.0, 2: 6.0}
+
 #: A flat stretch holds no peak: a prominence below this fraction of the profile's range is refused ...
 MIN_PROMINENCE_OF_RANGE = 1e-6
 #: ... and the range itself is floored at this (a constant profile), so the bound stays positive.
@@ -140,12 +143,17 @@ def lane_profile(signal: np.ndarray, lane: Lane, *, fraction: float = CENTRAL_FR
     return lane_pixels(signal, lane, fraction=fraction).mean(axis=1, dtype=np.float64)
 
 
-def profile_noise_sd(profile: np.ndarray) -> float:
-    """Noise of a 1-D profile from neighbour differences (robust)."""
-    diff = np.diff(np.asarray(profile, dtype=np.float64))
+def profile_noise_sd(profile: np.ndarray, *, order: int = 1) -> float:
+    """Noise SD of a 1-D profile from its differences of ``order`` 1 or 2 (robust).
+
+    Neighbour differences of white noise have variance 2 sigma^2, second differences 6 sigma^2. Second
+    differences cancel the straight flanks of bands, so a profile made mostly of band flanks (a ladder
+    of packed bands) does not read as noisy.
+    """
+    diff = np.diff(np.asarray(profile, dtype=np.float64), n=order)
     if diff.size == 0:
         return 0.0
-    return float(mad_sd(diff) / np.sqrt(2.0))
+    return float(mad_sd(diff) / np.sqrt(DIFFERENCE_VARIANCE_FACTOR[order]))
 
 
 def detect_bands(
@@ -156,6 +164,7 @@ def detect_bands(
     merge_valley: float = MERGE_VALLEY,
     background_window_px: int | None = None,
     max_height_px: int | None = None,
+    noise_difference_order: int = 1,
 ) -> list[BandCandidate]:
     """Find bands in one lane profile.
 
@@ -176,6 +185,8 @@ def detect_bands(
         default 70 % of the profile (capped at 70 % in any case, at least 15).
     max_height_px : int, optional
         Bands taller than this (rows) are dropped: a plateau is not a band.
+    noise_difference_order : {1, 2}
+        Order of the differences the profile noise is read from (:func:`profile_noise_sd`).
 
     Returns
     -------
@@ -187,7 +198,7 @@ def detect_bands(
     profile = np.asarray(profile, dtype=np.float64)
     if profile.size < MIN_PROFILE_ROWS:
         return []
-    noise = profile_noise_sd(profile)
+    noise = profile_noise_sd(profile, order=noise_difference_order)
     flat, size = _flattened(profile, background_window_px)
     # a flat stretch (an 8-bit export's constant background has no noise at all) holds no peak:
     # never accept a prominence below a millionth of the profile's range

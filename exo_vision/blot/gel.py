@@ -12,7 +12,7 @@ Every setting is a field of :class:`exo_vision.blot.parameters.BlotParameters` (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -369,7 +369,7 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
     for tier, wells in zip(layout.tiers, layout.tier_wells_px):
         found = find_lanes(signal, tier, params=params)
         if len(wells) < 2:
-            lanes.extend(found)
+            lanes.extend(as_wide_as_bands(signal, tier, found, params))
             continue
         centres = np.array([(a + b - 1) / 2 for a, b in wells])
         pitch = float(np.median(np.diff(centres)))
@@ -384,6 +384,40 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
                 )
         lanes.extend(lanes_from_ranges(sorted(r for r in ranges if r[1] - r[0] >= 2), tier))
     return lanes
+
+
+def as_wide_as_bands(signal: np.ndarray, tier: Strip, lanes: list, params: BlotParameters) -> list:
+    """Lanes of a tier without wells, each widened to its bands' width (never past the midpoint to a neighbour,
+    nor an end lane more than half its spacing to its neighbour out).
+
+    A gel band is loaded from a whole well, so it spans its lane; without a well row the lane finder's width
+    (the core of a blot's band) may be a fraction of it, and a speck then fills a lane. A column's level is
+    its highest value in the tier median-filtered over ``gel_smoothing_px``; a lane reaches out from its
+    centre while the level stays above half way between the lower level of its two walls (the midpoints) and
+    the level at the centre. The lanes keep their centres' tilt; a lane is never made narrower.
+    """
+    if len(lanes) < 2:
+        return lanes
+    sub = ndi.median_filter(signal[tier.slices()], size=max(1, round(params.gel_smoothing_px)))
+    level = sub.max(axis=0).astype(np.float64)
+    mid = (tier.y_top_px + tier.y_bottom_px) / 2
+    xs = np.array([float(lane.centre_x(mid)) - tier.x_left_px for lane in lanes])
+    ends = [xs[0] - (xs[1] - xs[0]) / 2], [xs[-1] + (xs[-1] - xs[-2]) / 2]
+    walls = np.clip(np.concatenate([ends[0], (xs[1:] + xs[:-1]) / 2, ends[1]]), 0, level.size - 1)
+    out = []
+    for lane, x, lo, hi in zip(lanes, xs, walls[:-1], walls[1:]):
+        c = int(np.clip(round(x), 0, level.size - 1))
+        floor = min(level[int(lo)], level[int(np.ceil(hi))])
+        half = floor + (level[c] - floor) / 2
+        a, b = c, c
+        while a - 1 > lo and level[a - 1] > half:
+            a -= 1
+        while b + 1 < hi and level[b + 1] > half:
+            b += 1
+        a, b = min(float(a), x - lane.width_px / 2), max(float(b + 1), x + lane.width_px / 2)
+        shift = (a + b - 1) / 2 - x
+        out.append(replace(lane, x_top_px=lane.x_top_px + shift, x_bottom_px=lane.x_bottom_px + shift, width_px=b - a))
+    return out
 
 
 def lane_wide(signal: np.ndarray, bands, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> np.ndarray:
@@ -459,7 +493,9 @@ def quantify_gel(
 
     Nothing is reported off the gel, on its edges or on its well rows, and a detected band must run across
     its lane (:func:`lane_wide`: specks, fibres and scratches are dropped) and be a sharp peak
-    (:func:`steepness`: glow is dropped). ``kwargs`` go to ``quantify_blot``
+    (:func:`steepness`: glow is dropped). A lane profile's noise is read from differences of order
+    ``gel_profile_noise_difference_order`` (second differences: the flanks of a ladder's packed bands are
+    not noise, so each band of it clears the peak threshold). ``kwargs`` go to ``quantify_blot``
     (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
     result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -470,6 +506,7 @@ def quantify_gel(
     """
     from exo_vision.blot.quantify import quantify_blot
 
+    params = replace(params, profile_noise_difference_order=params.gel_profile_noise_difference_order)
     if "strips" in kwargs or "lanes" in kwargs:
         raise ValueError("quantify_gel finds the gel's tiers itself; call quantify_blot to give strips or lanes")
     polarity = polarity or guess_polarity(check_image(image))

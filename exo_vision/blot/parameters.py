@@ -17,6 +17,8 @@ from typing import Any
 
 #: Background methods (see :mod:`exo_vision.blot.background`).
 BACKGROUND_METHODS = ("profile", "border", "rolling_ball", "rolling_disk", "none")
+#: Orders of the differences a lane profile's noise SD may be read from.
+NOISE_DIFFERENCE_ORDERS = (1, 2)
 #: Fields that are fractions in (0, 1].
 FRACTIONS = (
     "central_fraction",
@@ -210,6 +212,13 @@ class BlotParameters:
     min_tier_height_fraction : float
         A tier (the rows below one comb's wells, down to the next comb or the gel's bottom) shorter than
         this fraction of the gel's height is dropped (the sliver above the first comb).
+    profile_noise_difference_order : {1, 2}
+        The noise SD of a lane profile (the unit of ``band_peak_noise_sds``) is read from its differences
+        of this order (robust SD): 1, neighbour differences; 2, second differences, which the flanks of
+        densely packed bands (a ladder, where most rows lie on a flank) do not inflate.
+    gel_profile_noise_difference_order : {1, 2}
+        ``profile_noise_difference_order`` used by :func:`exo_vision.blot.gel.quantify_gel`: a gel's ladder
+        lanes are mostly band flanks.
     """
 
     background: str = "profile"
@@ -263,6 +272,8 @@ class BlotParameters:
     gel_band_min_steepness_fraction: float = 0.05
     min_wells_per_row: int = 3
     min_tier_height_fraction: float = 0.2
+    profile_noise_difference_order: int = 1
+    gel_profile_noise_difference_order: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "smear_markers", tuple(str(m).strip().lower() for m in self.smear_markers))
@@ -278,6 +289,9 @@ class BlotParameters:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of pixels >= 1, got {value!r}")
+        for name in ("profile_noise_difference_order", "gel_profile_noise_difference_order"):
+            if getattr(self, name) not in NOISE_DIFFERENCE_ORDERS or isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be 1 or 2, got {getattr(self, name)!r}")
         if not 0 <= self.max_lane_tilt_deg < 45:
             raise ValueError(f"max_lane_tilt_deg must be in [0, 45) degrees, got {self.max_lane_tilt_deg!r}")
 

@@ -498,6 +498,7 @@ def _strip_windows(
             merge_valley=valley,
             background_window_px=int(window),
             max_height_px=int(params.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)),
+            noise_difference_order=params.profile_noise_difference_order,
         )
         found = detect_bands(prof, **kw)
         if prof is not profiles[(s.index, lane.index)]:

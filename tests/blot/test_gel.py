@@ -159,3 +159,48 @@ def test_real_two_comb_gel_has_two_tiers_and_no_band_on_its_wells_or_off_it():
     assert y0 > 5 and y1 < grey.shape[0] - 50  # the dark band below the gel is off it
     inside = (bands.y_top_px >= y0) & (bands.y_bottom_px <= y1) & (bands.x_left_px >= x0) & (bands.x_right_px <= x1)
     assert inside.all()
+
+
+def packed_ladder_gel() -> tuple[np.ndarray, list[int]]:
+    """The synthetic gel plus a ladder of ten bands 8 rows apart (valleys ~15 % deep) in tier 1, lane 4."""
+    img = synthetic_gel().astype(float)
+    yy = np.arange(img.shape[0])[:, None]
+    xx = np.arange(img.shape[1])[None, :]
+    rows = list(range(110, 190, 8))
+    for y in rows:
+        img += 60.0 * np.exp(-0.5 * ((yy - y) / 3.0) ** 2) * (np.abs(xx - lane_centre(3)) < WELL_W // 2)
+    return np.clip(img, 0, 255).round().astype(np.uint8), rows
+
+
+def test_a_packed_ladder_is_resolved_into_its_bands():
+    img, rows = packed_ladder_gel()
+    res = quantify_gel(img, polarity="bright")
+    bands = res.bands[res.bands.present]
+    ladder = bands[(bands.strip == 1) & (bands.lane == 4)]
+    assert np.allclose(sorted(ladder.y_px), rows, atol=1.5)
+    assert len(bands) == len(BANDS) + len(rows)  # nothing else added
+    # read against neighbour differences, the ladder's flanks count as noise and no band clears it
+    old = quantify_gel(img, polarity="bright", params=BlotParameters(gel_profile_noise_difference_order=1))
+    assert len(old.bands[old.bands.present & (old.bands.strip == 1) & (old.bands.lane == 4)]) < len(rows)
+
+
+def test_lanes_without_wells_are_as_wide_as_their_bands():
+    from exo_vision.blot.gel import as_wide_as_bands
+    from exo_vision.blot.lanes import lanes_from_ranges
+    from exo_vision.blot.strips import Strip
+
+    # three bands 100 px wide at a pitch of 150 px; the lane finder gave lanes 40 px wide on their centres
+    sig = np.full((200, 600), 20.0)
+    centres = (100, 250, 400)
+    for c in centres:
+        sig[90:110, c - 50 : c + 50] = 200.0
+    sig[20:40, 540:560] = 255.0  # a speck beside the last lane
+    tier = Strip(index=1, y_top_px=0, y_bottom_px=200, x_left_px=0, x_right_px=600)
+    narrow = lanes_from_ranges([(c - 20, c + 20) for c in centres], tier)
+    wide = as_wide_as_bands(sig, tier, narrow, BlotParameters())
+    assert [lane.x_centre_px for lane in wide] == pytest.approx([lane.x_centre_px for lane in narrow], abs=1)
+    assert [lane.width_px for lane in wide] == pytest.approx([100, 100, 100], abs=3)
+    # an empty lane reaches out to the midpoints (and half a spacing past an end), never into the speck
+    narrow = lanes_from_ranges([(c - 20, c + 20) for c in (100, 250, 400, 475)], tier)
+    empty = as_wide_as_bands(sig, tier, narrow, BlotParameters())[-1]
+    assert empty.x_centre_px + empty.width_px / 2 <= 513 and empty.x_centre_px - empty.width_px / 2 >= 437
