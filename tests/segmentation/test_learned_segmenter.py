@@ -15,7 +15,7 @@ from exo_vision.evaluation import score_detection
 from exo_vision.io import read_image
 from exo_vision.segmentation import api
 from exo_vision.segmentation.learned import weights
-from exo_vision.segmentation.learned.method import full_resolution_labels
+from exo_vision.segmentation.learned.method import flip_averaged_maps, full_resolution_labels
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for, tile_starts
@@ -79,6 +79,49 @@ def test_tile_starts_cover_with_overlap():
     starts = tile_starts(1000, tile=512, overlap=48)
     assert starts[0] == 0 and starts[-1] == 1000 - 512
     assert all(b - a <= 512 - 48 for a, b in zip(starts, starts[1:]))
+
+
+class _ColumnRampSession:
+    """A stand-in network whose three maps are the input plus the column index: not flip-equivariant."""
+
+    def run(self, _names, feeds):
+        x = feeds["image"]
+        ramp = np.arange(x.shape[-1], dtype=np.float32)[None, None, None, :]
+        return [np.repeat(x + ramp, 3, axis=1)]
+
+
+def test_flip_averaging_undoes_each_flip_and_averages_what_is_not_equivariant():
+    """The input part of the maps comes back in place under every flip; the column ramp (0..n-1) averaged with
+    its left-right mirror is (n - 1) / 2 everywhere. One plain pass keeps the ramp, and 3 flips are refused."""
+    image = np.random.default_rng(5).random((40, 56)).astype(np.float32)
+    session = _ColumnRampSession()
+    plain = flip_averaged_maps(session, image, multiple_of=8, flips=1)
+    np.testing.assert_allclose(plain[1], image + np.arange(56)[None, :], atol=1e-5)
+    calls = []
+    for flips in (2, 4):
+        maps = flip_averaged_maps(
+            session, image, multiple_of=8, flips=flips, progress=lambda d, n: calls.append((d, n))
+        )
+        assert maps.shape == (3, 40, 56) and maps.dtype == np.float32
+        np.testing.assert_allclose(maps[2], image + 27.5, atol=1e-5)
+    assert calls[-1][0] == calls[-1][1]
+    with pytest.raises(ValueError, match="1, 2 or 4"):
+        flip_averaged_maps(session, image, multiple_of=8, flips=3)
+
+
+def test_a_card_asking_for_four_flips_is_obeyed_and_recorded(broken_model):
+    """The card's ``thresholds.flips`` reaches the network passes: the run records it, still finds the generated
+    vesicles, and its outlines differ from the plain pass's somewhere (the network is not flip-equivariant)."""
+    image, truth = make_synthetic_tem((512, 512), pixel_size_nm=1.0, difficulty="easy", scale_bar=False, rng=11)
+    plain = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    card_path = broken_model.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["thresholds"]["flips"] = 4
+    card_path.write_text(json.dumps(card))
+    flipped = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    assert plain.parameters["thresholds"]["flips"] == 1 and flipped.parameters["thresholds"]["flips"] == 4
+    assert score_detection(truth.labels, flipped.labels).recall >= 0.85
+    assert not np.array_equal(plain.labels, flipped.labels)
 
 
 def test_tiled_inference_equals_whole_image_inference():

@@ -32,6 +32,10 @@ REASON_TOO_LARGE = "larger than max_diameter_nm"
 REASON_ANNOTATION = "on the scale bar, its label or the data strip"
 REASON_LOW_CONFIDENCE = "low network confidence (mean foreground probability under the threshold band)"
 
+#: Input flips of test-time augmentation, in the order they are added (``InstanceThresholds.flips``).
+FLIP_AXES: tuple[tuple[int, ...], ...] = ((), (1,), (0,), (0, 1))
+#: The numbers of flips a model card may ask for.
+FLIP_COUNTS: tuple[int, ...] = (1, 2, 4)
 #: An instance whose mean foreground probability is not this far above the foreground
 #: threshold is reported as rejected.
 MIN_MEAN_PROBABILITY_MARGIN = 0.1
@@ -229,10 +233,11 @@ def network_maps(
     exclude: np.ndarray,
     working_scale_nm: float,
     card: ModelCard,
+    flips: int = 1,
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """The network's maps for ``image`` seen at ``working_scale_nm``.
+    """The network's maps for ``image`` seen at ``working_scale_nm``, averaged over ``flips`` input flips.
 
     Returns
     -------
@@ -250,8 +255,39 @@ def network_maps(
         small = small.copy()
         small[excluded] = float(np.median(small[~excluded])) if (~excluded).any() else 0.0
     net_input = normalise_for_network(small, valid=None if excluded is None else ~excluded)
-    maps = predict_maps(session_for(card, threads=threads), net_input, multiple_of=card.multiple_of, progress=progress)
+    maps = flip_averaged_maps(
+        session_for(card, threads=threads), net_input, multiple_of=card.multiple_of, flips=flips, progress=progress
+    )
     return maps, excluded, pixel_size_nm * image.shape[1] / small.shape[1]
+
+
+def flip_averaged_maps(
+    session,
+    net_input: np.ndarray,
+    *,
+    multiple_of: int,
+    flips: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """The network's maps averaged over the first ``flips`` of :data:`FLIP_AXES`, each flipped back.
+
+    ``flips = 1`` is one plain pass (:func:`predict_maps`). Progress counts the
+    tiles of every pass.
+    """
+    if flips not in FLIP_COUNTS:
+        raise ValueError(f"the model card's 'flips' must be 1, 2 or 4, got {flips}")
+    passes = []
+    for k, axes in enumerate(FLIP_AXES[:flips]):
+
+        def step(done: int, count: int, k: int = k) -> None:
+            if progress is not None:
+                progress(k * count + done, flips * count)
+
+        seen = np.ascontiguousarray(np.flip(net_input, axes)) if axes else net_input
+        maps = predict_maps(session, seen, multiple_of=multiple_of, progress=step)
+        passes.append(np.flip(maps, tuple(a + 1 for a in axes)) if axes else maps)
+    total = np.sum(passes, axis=0) if flips > 1 else passes[0]
+    return np.ascontiguousarray(total / flips, dtype=np.float32)
 
 
 def two_scale_instances(
@@ -292,6 +328,7 @@ def two_scale_instances(
         exclude=exclude,
         working_scale_nm=card.working_scale_nm,
         card=card,
+        flips=thresholds.flips,
         threads=threads,
         progress=progress,
     )
@@ -306,6 +343,7 @@ def two_scale_instances(
         exclude=exclude,
         working_scale_nm=card.working_scale_nm * thresholds.coarse_factor,
         card=card,
+        flips=thresholds.flips,
         threads=threads,
     )
     coarse_min_px = min_area_px * (scale_nm / coarse_scale_nm) ** 2

@@ -42,6 +42,10 @@ class InstanceThresholds:
         ... and only when they are convex (area over convex-hull area at least
         this): one vesicle is convex, two touching vesicles have a waist
         (two equal touching disks: 0.88).
+    flips : int
+        Test-time augmentation: the network's maps are averaged over this many
+        flips of its input (1: none; 2: and left-right; 4: and up-down, and
+        both), each flipped back; costs one network pass per flip.
     """
 
     foreground: float = 0.5
@@ -51,6 +55,7 @@ class InstanceThresholds:
     coarse_factor: float = 2.0
     coarse_min_diameter_nm: float = 150.0
     coarse_min_solidity: float = 0.9
+    flips: int = 1
 
 
 #: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).
