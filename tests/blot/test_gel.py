@@ -184,23 +184,19 @@ def test_a_packed_ladder_is_resolved_into_its_bands():
     assert len(old.bands[old.bands.present & (old.bands.strip == 1) & (old.bands.lane == 4)]) < len(rows)
 
 
-def test_lanes_without_wells_are_as_wide_as_their_bands():
-    from exo_vision.blot.gel import as_wide_as_bands
+def test_lanes_without_wells_lie_side_by_side():
+    from exo_vision.blot.gel import side_by_side
     from exo_vision.blot.lanes import lanes_from_ranges
     from exo_vision.blot.strips import Strip
 
-    # three bands 100 px wide at a pitch of 150 px; the lane finder gave lanes 40 px wide on their centres
-    sig = np.full((200, 600), 20.0)
-    centres = (100, 250, 400)
-    for c in centres:
-        sig[90:110, c - 50 : c + 50] = 200.0
-    sig[20:40, 540:560] = 255.0  # a speck beside the last lane
+    # the lane finder gave lanes 40 px wide at centres 150 px apart, then one 75 px further on
     tier = Strip(index=1, y_top_px=0, y_bottom_px=200, x_left_px=0, x_right_px=600)
-    narrow = lanes_from_ranges([(c - 20, c + 20) for c in centres], tier)
-    wide = as_wide_as_bands(sig, tier, narrow, BlotParameters())
-    assert [lane.x_centre_px for lane in wide] == pytest.approx([lane.x_centre_px for lane in narrow], abs=1)
-    assert [lane.width_px for lane in wide] == pytest.approx([100, 100, 100], abs=3)
-    # an empty lane reaches out to the midpoints (and half a spacing past an end), never into the speck
     narrow = lanes_from_ranges([(c - 20, c + 20) for c in (100, 250, 400, 475)], tier)
-    empty = as_wide_as_bands(sig, tier, narrow, BlotParameters())[-1]
-    assert empty.x_centre_px + empty.width_px / 2 <= 513 and empty.x_centre_px - empty.width_px / 2 >= 437
+    wide = side_by_side(tier, narrow)
+    assert [lane.x_centre_px for lane in wide] == pytest.approx([lane.x_centre_px for lane in narrow])
+    # each as wide as the spacing to its nearest neighbour
+    assert [lane.width_px for lane in wide] == pytest.approx([150, 150, 75, 75], abs=1)
+    # never narrower than found, never past the tier's edge
+    edge = side_by_side(tier, lanes_from_ranges([(0, 60), (540, 600)], tier))
+    assert [lane.width_px for lane in edge] == pytest.approx([60, 60], abs=1)
+    assert side_by_side(tier, narrow[:1]) == narrow[:1]
