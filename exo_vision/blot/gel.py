@@ -320,6 +320,12 @@ def find_gel_layout(
 ) -> GelLayout:
     """The gel's box, well rows and tiers in a gel image.
 
+    How deep a well reads against the gel around it depends on the stain, the exposure and the comb, so
+    the wells are read at ``well_min_depth_fraction`` and at that depth divided and multiplied by
+    ``well_depth_search_step``; the reading with the most wells under its tiers is kept (ties: the set
+    depth). A comb that a single depth sees in pieces, or merged with the dark rows next to it, is then
+    still read as a comb.
+
     Parameters
     ----------
     image : (M, N) ndarray
@@ -338,6 +344,19 @@ def find_gel_layout(
     smooth = ndi.median_filter(signal, size=max(1, round(params.gel_smoothing_px)))
     box = find_gel_box(smooth, params)
     depth = _well_depth(smooth, box, params)
+    step = params.well_depth_search_step
+    layouts = [
+        _layout_at_depth(
+            depth, box, replace(params, well_min_depth_fraction=min(1.0, params.well_min_depth_fraction * f))
+        )
+        for f in (1.0, 1.0 / step, step)
+    ]
+    # the reading that shows the most wells; ties go to the set depth (max keeps the first)
+    return max(layouts, key=lambda layout: sum(map(len, layout.tier_wells_px)))
+
+
+def _layout_at_depth(depth: np.ndarray, box: tuple[int, int, int, int], params: BlotParameters) -> GelLayout:
+    """The gel's well rows, tiers and wells read from its depth image at ``params.well_min_depth_fraction``."""
     slope = comb_slope(depth > params.well_min_depth_fraction, params)
     flat = sheared(depth, slope)
     rows = find_well_rows(flat, box[2], params)

@@ -26,8 +26,11 @@ def lane_centre(k: int) -> int:
     return GEL_X[0] + 45 + PITCH * k
 
 
-def synthetic_gel(rng: int = 0) -> np.ndarray:
-    """A 2-comb gel (GelRed-like, bands bright) in a dark surround, a bright glove at the left border."""
+def synthetic_gel(rng: int = 0, *, slot: float = 35.0, rim: float = 110.0) -> np.ndarray:
+    """A 2-comb gel (GelRed-like, bands bright) in a dark surround, a bright glove at the left border.
+
+    The gel is at level 80; its wells are dark slots at ``slot`` inside bright rims at ``rim``.
+    """
     g = np.random.default_rng(rng)
     img = np.full((440, 560), 6.0)
     img[GEL_Y[0] : GEL_Y[1], GEL_X[0] : GEL_X[1]] = 80.0
@@ -35,8 +38,8 @@ def synthetic_gel(rng: int = 0) -> np.ndarray:
     for a, b in WELL_ROWS:
         for k in range(N_LANES):
             c = lane_centre(k)
-            img[a - 2 : b + 2, c - WELL_W // 2 - 2 : c + WELL_W // 2 + 2] = 110.0  # bright rim
-            img[a:b, c - WELL_W // 2 : c + WELL_W // 2] = 35.0  # dark slot
+            img[a - 2 : b + 2, c - WELL_W // 2 - 2 : c + WELL_W // 2 + 2] = rim  # bright rim
+            img[a:b, c - WELL_W // 2 : c + WELL_W // 2] = slot  # dark slot
     yy = np.arange(img.shape[0])[:, None]
     xx = np.arange(img.shape[1])[None, :]
     for _, k, y in BANDS:
@@ -76,6 +79,21 @@ def test_a_tilted_comb_is_followed_and_still_gives_one_well_per_lane():
     for wells in layout.tier_wells_px:
         assert len(wells) == N_LANES
         assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
+
+
+def test_shallow_wells_are_read_at_a_smaller_depth():
+    # rimless slots 7 levels under the gel (80): 0.0875 of its level, under well_min_depth_fraction = 0.1
+    shallow = synthetic_gel(2, slot=73.0, rim=80.0)
+    assert (
+        find_gel_layout(shallow, polarity="bright", params=BlotParameters(well_depth_search_step=1.0)).well_rows_px
+        == []
+    )
+    layout = find_gel_layout(shallow, polarity="bright")  # also read at 0.1 / sqrt(2)
+    assert len(layout.well_rows_px) == 2
+    for wells in layout.tier_wells_px:
+        assert len(wells) == N_LANES
+    with pytest.raises(ValueError, match="well_depth_search_step"):
+        BlotParameters(well_depth_search_step=0.5)
 
 
 def test_regular_wells_fill_a_hidden_well_and_drop_pieces_of_one():
