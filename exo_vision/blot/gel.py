@@ -320,6 +320,12 @@ def find_gel_layout(
 ) -> GelLayout:
     """The gel's box, well rows and tiers in a gel image.
 
+    How deep a well reads against the gel around it depends on the stain, the exposure and the comb, so
+    the wells are read at ``well_min_depth_fraction`` and at that depth divided and multiplied by
+    ``well_depth_search_step``; the reading with the most wells under its tiers is kept (ties: the set
+    depth). A comb that a single depth sees in pieces, or merged with the dark rows next to it, is then
+    still read as a comb.
+
     Parameters
     ----------
     image : (M, N) ndarray
@@ -338,6 +344,19 @@ def find_gel_layout(
     smooth = ndi.median_filter(signal, size=max(1, round(params.gel_smoothing_px)))
     box = find_gel_box(smooth, params)
     depth = _well_depth(smooth, box, params)
+    step = params.well_depth_search_step
+    layouts = [
+        _layout_at_depth(
+            depth, box, replace(params, well_min_depth_fraction=min(1.0, params.well_min_depth_fraction * f))
+        )
+        for f in (1.0, 1.0 / step, step)
+    ]
+    # the reading that shows the most wells; ties go to the set depth (max keeps the first)
+    return max(layouts, key=lambda layout: sum(map(len, layout.tier_wells_px)))
+
+
+def _layout_at_depth(depth: np.ndarray, box: tuple[int, int, int, int], params: BlotParameters) -> GelLayout:
+    """The gel's well rows, tiers and wells read from its depth image at ``params.well_min_depth_fraction``."""
     slope = comb_slope(depth > params.well_min_depth_fraction, params)
     flat = sheared(depth, slope)
     rows = find_well_rows(flat, box[2], params)
@@ -369,7 +388,7 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
     for tier, wells in zip(layout.tiers, layout.tier_wells_px):
         found = find_lanes(signal, tier, params=params)
         if len(wells) < 2:
-            lanes.extend(as_wide_as_bands(signal, tier, found, params))
+            lanes.extend(side_by_side(tier, found))
             continue
         centres = np.array([(a + b - 1) / 2 for a, b in wells])
         pitch = float(np.median(np.diff(centres)))
@@ -386,38 +405,22 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
     return lanes
 
 
-def as_wide_as_bands(signal: np.ndarray, tier: Strip, lanes: list, params: BlotParameters) -> list:
-    """Lanes of a tier without wells, each widened to its bands' width (never past the midpoint to a neighbour,
-    nor an end lane more than half its spacing to its neighbour out).
+def side_by_side(tier: Strip, lanes: list) -> list:
+    """Lanes of a tier without wells, each as wide as the spacing to its nearest neighbour (never narrower).
 
-    A gel band is loaded from a whole well, so it spans its lane; without a well row the lane finder's width
-    (the core of a blot's band) may be a fraction of it, and a speck then fills a lane. A column's level is
-    its highest value in the tier median-filtered over ``gel_smoothing_px``; a lane reaches out from its
-    centre while the level stays above half way between the lower level of its two walls (the midpoints) and
-    the level at the centre. The lanes keep their centres' tilt; a lane is never made narrower.
+    A gel's lanes lie side by side, like the comb's wells they were loaded from, and a band spans its lane;
+    without a well row the spacing of the lane finder's lanes is the only measure of that width (the finder's
+    own width is the core of a blot's band, and a speck may then fill a lane). A lane keeps its centre and
+    tilt, and stays inside the tier.
     """
     if len(lanes) < 2:
         return lanes
-    sub = ndi.median_filter(signal[tier.slices()], size=max(1, round(params.gel_smoothing_px)))
-    level = sub.max(axis=0).astype(np.float64)
     mid = (tier.y_top_px + tier.y_bottom_px) / 2
-    xs = np.array([float(lane.centre_x(mid)) - tier.x_left_px for lane in lanes])
-    ends = [xs[0] - (xs[1] - xs[0]) / 2], [xs[-1] + (xs[-1] - xs[-2]) / 2]
-    walls = np.clip(np.concatenate([ends[0], (xs[1:] + xs[:-1]) / 2, ends[1]]), 0, level.size - 1)
-    out = []
-    for lane, x, lo, hi in zip(lanes, xs, walls[:-1], walls[1:]):
-        c = int(np.clip(round(x), 0, level.size - 1))
-        floor = min(level[int(lo)], level[int(np.ceil(hi))])
-        half = floor + (level[c] - floor) / 2
-        a, b = c, c
-        while a - 1 > lo and level[a - 1] > half:
-            a -= 1
-        while b + 1 < hi and level[b + 1] > half:
-            b += 1
-        a, b = min(float(a), x - lane.width_px / 2), max(float(b + 1), x + lane.width_px / 2)
-        shift = (a + b - 1) / 2 - x
-        out.append(replace(lane, x_top_px=lane.x_top_px + shift, x_bottom_px=lane.x_bottom_px + shift, width_px=b - a))
-    return out
+    xs = np.array([float(lane.centre_x(mid)) for lane in lanes])
+    steps = np.diff(xs)
+    nearest = np.minimum(np.r_[steps[0], steps], np.r_[steps, steps[-1]])
+    room = 2 * np.minimum(xs - tier.x_left_px, tier.x_right_px - xs)
+    return [replace(lane, width_px=float(max(lane.width_px, min(w, r)))) for lane, w, r in zip(lanes, nearest, room)]
 
 
 def lane_wide(signal: np.ndarray, bands, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> np.ndarray:

@@ -63,6 +63,7 @@ POSITIVE = (
     "background_window_band_heights",
     "max_height_band_heights",
     "gel_smoothing_px",
+    "well_depth_search_step",
 )
 
 
@@ -175,6 +176,10 @@ class BlotParameters:
         of the gel's height, taller than any well.
     well_min_depth_fraction : float
         A pixel is in a well when it lies this fraction of the gel's level below that closing ...
+    well_depth_search_step : float
+        The wells are also read at ``well_min_depth_fraction`` divided and multiplied by this step (>= 1;
+        1 reads one depth only), and the reading with the most wells is kept
+        (:func:`exo_vision.blot.gel.find_gel_layout`): how deep a well reads depends on stain and exposure.
     well_tilt_reach_fraction : float
         A column counts for a row when one of its well pixels lies within this fraction of the gel's
         height above or below it (a comb tilted across the gel) ...
@@ -259,6 +264,7 @@ class BlotParameters:
     gel_edge_margin_fraction: float = 0.03
     well_window_fraction: float = 0.06
     well_min_depth_fraction: float = 0.1
+    well_depth_search_step: float = math.sqrt(2.0)
     well_tilt_reach_fraction: float = 0.003
     well_min_column_fraction: float = 0.35
     well_max_height_fraction: float = 0.06
@@ -292,6 +298,8 @@ class BlotParameters:
         for name in ("profile_noise_difference_order", "gel_profile_noise_difference_order"):
             if getattr(self, name) not in NOISE_DIFFERENCE_ORDERS or isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be 1 or 2, got {getattr(self, name)!r}")
+        if self.well_depth_search_step < 1:
+            raise ValueError(f"well_depth_search_step must be >= 1, got {self.well_depth_search_step!r}")
         if not 0 <= self.max_lane_tilt_deg < 45:
             raise ValueError(f"max_lane_tilt_deg must be in [0, 45) degrees, got {self.max_lane_tilt_deg!r}")
 

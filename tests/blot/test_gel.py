@@ -26,8 +26,11 @@ def lane_centre(k: int) -> int:
     return GEL_X[0] + 45 + PITCH * k
 
 
-def synthetic_gel(rng: int = 0) -> np.ndarray:
-    """A 2-comb gel (GelRed-like, bands bright) in a dark surround, a bright glove at the left border."""
+def synthetic_gel(rng: int = 0, *, slot: float = 35.0, rim: float = 110.0) -> np.ndarray:
+    """A 2-comb gel (GelRed-like, bands bright) in a dark surround, a bright glove at the left border.
+
+    The gel is at level 80; its wells are dark slots at ``slot`` inside bright rims at ``rim``.
+    """
     g = np.random.default_rng(rng)
     img = np.full((440, 560), 6.0)
     img[GEL_Y[0] : GEL_Y[1], GEL_X[0] : GEL_X[1]] = 80.0
@@ -35,8 +38,8 @@ def synthetic_gel(rng: int = 0) -> np.ndarray:
     for a, b in WELL_ROWS:
         for k in range(N_LANES):
             c = lane_centre(k)
-            img[a - 2 : b + 2, c - WELL_W // 2 - 2 : c + WELL_W // 2 + 2] = 110.0  # bright rim
-            img[a:b, c - WELL_W // 2 : c + WELL_W // 2] = 35.0  # dark slot
+            img[a - 2 : b + 2, c - WELL_W // 2 - 2 : c + WELL_W // 2 + 2] = rim  # bright rim
+            img[a:b, c - WELL_W // 2 : c + WELL_W // 2] = slot  # dark slot
     yy = np.arange(img.shape[0])[:, None]
     xx = np.arange(img.shape[1])[None, :]
     for _, k, y in BANDS:
@@ -76,6 +79,21 @@ def test_a_tilted_comb_is_followed_and_still_gives_one_well_per_lane():
     for wells in layout.tier_wells_px:
         assert len(wells) == N_LANES
         assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
+
+
+def test_shallow_wells_are_read_at_a_smaller_depth():
+    # rimless slots 7 levels under the gel (80): 0.0875 of its level, under well_min_depth_fraction = 0.1
+    shallow = synthetic_gel(2, slot=73.0, rim=80.0)
+    assert (
+        find_gel_layout(shallow, polarity="bright", params=BlotParameters(well_depth_search_step=1.0)).well_rows_px
+        == []
+    )
+    layout = find_gel_layout(shallow, polarity="bright")  # also read at 0.1 / sqrt(2)
+    assert len(layout.well_rows_px) == 2
+    for wells in layout.tier_wells_px:
+        assert len(wells) == N_LANES
+    with pytest.raises(ValueError, match="well_depth_search_step"):
+        BlotParameters(well_depth_search_step=0.5)
 
 
 def test_regular_wells_fill_a_hidden_well_and_drop_pieces_of_one():
@@ -184,23 +202,19 @@ def test_a_packed_ladder_is_resolved_into_its_bands():
     assert len(old.bands[old.bands.present & (old.bands.strip == 1) & (old.bands.lane == 4)]) < len(rows)
 
 
-def test_lanes_without_wells_are_as_wide_as_their_bands():
-    from exo_vision.blot.gel import as_wide_as_bands
+def test_lanes_without_wells_lie_side_by_side():
+    from exo_vision.blot.gel import side_by_side
     from exo_vision.blot.lanes import lanes_from_ranges
     from exo_vision.blot.strips import Strip
 
-    # three bands 100 px wide at a pitch of 150 px; the lane finder gave lanes 40 px wide on their centres
-    sig = np.full((200, 600), 20.0)
-    centres = (100, 250, 400)
-    for c in centres:
-        sig[90:110, c - 50 : c + 50] = 200.0
-    sig[20:40, 540:560] = 255.0  # a speck beside the last lane
+    # the lane finder gave lanes 40 px wide at centres 150 px apart, then one 75 px further on
     tier = Strip(index=1, y_top_px=0, y_bottom_px=200, x_left_px=0, x_right_px=600)
-    narrow = lanes_from_ranges([(c - 20, c + 20) for c in centres], tier)
-    wide = as_wide_as_bands(sig, tier, narrow, BlotParameters())
-    assert [lane.x_centre_px for lane in wide] == pytest.approx([lane.x_centre_px for lane in narrow], abs=1)
-    assert [lane.width_px for lane in wide] == pytest.approx([100, 100, 100], abs=3)
-    # an empty lane reaches out to the midpoints (and half a spacing past an end), never into the speck
     narrow = lanes_from_ranges([(c - 20, c + 20) for c in (100, 250, 400, 475)], tier)
-    empty = as_wide_as_bands(sig, tier, narrow, BlotParameters())[-1]
-    assert empty.x_centre_px + empty.width_px / 2 <= 513 and empty.x_centre_px - empty.width_px / 2 >= 437
+    wide = side_by_side(tier, narrow)
+    assert [lane.x_centre_px for lane in wide] == pytest.approx([lane.x_centre_px for lane in narrow])
+    # each as wide as the spacing to its nearest neighbour
+    assert [lane.width_px for lane in wide] == pytest.approx([150, 150, 75, 75], abs=1)
+    # never narrower than found, never past the tier's edge
+    edge = side_by_side(tier, lanes_from_ranges([(0, 60), (540, 600)], tier))
+    assert [lane.width_px for lane in edge] == pytest.approx([60, 60], abs=1)
+    assert side_by_side(tier, narrow[:1]) == narrow[:1]
