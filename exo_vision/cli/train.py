@@ -34,15 +34,11 @@ Use the new model with:  exo-vision tem ... --model MODEL.onnx
 (or choose it in the segmentation dock or the grid session).
 """
 
-#: Background ring taught around each outlined vesicle with ``--selective`` alone, nm.
-SELECTIVE_RING_NM = 30.0
-
 EPILOG = """\
 examples:
   exo-vision train --from results/grid1 results/grid2 --out models/our_lab.onnx
   exo-vision train --from annotated/ --pixel-size-nm 0.62 --out models/our_lab.onnx --minutes 5
   exo-vision train --from more_grids/ --base-model models/our_lab.onnx --out models/our_lab_v2.onnx
-  exo-vision train --from some_outlined/ --selective --pixel-size-nm 1.56 --out models/our_lab.onnx
 """
 
 
@@ -95,18 +91,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with 3 or more training micrographs, one in five is held out of training and the checkpoint scoring "
         f"best on it every STEPS steps is kept (0: keep the last step; default {d.select_every_steps})",
     )
-    p.add_argument(
-        "--selective",
-        type=float,
-        nargs="?",
-        const=SELECTIVE_RING_NM,
-        default=d.selective_ring_nm,
-        metavar="RING_NM",
-        help="the annotations outline only some of the vesicles (common in ImageJ ROI sets): teach the outlined "
-        "vesicles and a ring of background RING_NM wide around each (default ring "
-        f"{SELECTIVE_RING_NM:g} nm), and nothing elsewhere; without it, everything not outlined is background. "
-        "Precision against selective annotations is a lower bound: judge the new model by recall",
-    )
     p.add_argument("--learning-rate", type=float, default=d.learning_rate, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed of the split and the training (default {d.seed})")
     p.add_argument("--threads", type=int, default=d.threads, help=f"CPU threads (default {d.threads})")
@@ -153,7 +137,6 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             threads=args.threads,
             select_every_steps=args.select_every,
-            selective_ring_nm=args.selective,
         )
         split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
     except ValueError as err:

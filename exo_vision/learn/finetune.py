@@ -75,13 +75,6 @@ class FineTuneSettings:
         Share of training crops drawn from the generator the model was first trained on
         (:func:`exo_vision.learn.data.make_sample`) instead of the curated micrographs, so the
         model keeps what it knew.
-    selective_ring_nm : float
-        0 (default): every vesicle of a training micrograph is annotated, and
-        everything else is taught as background (curated grid-session
-        micrographs). Above 0: the annotations are *selective* (some vesicles
-        left unoutlined, as in many ImageJ ROI sets): only the annotated vesicles
-        and a ring of this many nm of background around each are taught
-        (:func:`exo_vision.learn.targets.annotated_surroundings`).
     select_every_steps : int
         Steps between scorings of the checkpoint on the selection micrograph(s) (0: no
         selection, the last step's weights are exported). Off by default: on the
@@ -107,7 +100,6 @@ class FineTuneSettings:
     min_validation_vesicles: int = 10
     generated_fraction: float = 0.0
     select_every_steps: int = 0
-    selective_ring_nm: float = 0.0
     select_fraction: float = 0.2
     min_micrographs_for_selection: int = 3
 
@@ -240,35 +232,22 @@ class CropSampler:
         patch_px: int,
         generated_fraction: float = 0.0,
         working_scale_nm: float = 3.0,
-        selective_ring_px: float = 0.0,
     ) -> None:
-        from exo_vision.learn.targets import annotated_surroundings
-
         self.micrographs = micrographs
         self.patch_px = int(patch_px)
         self.generated_fraction = float(generated_fraction)
         self.working_scale_nm = float(working_scale_nm)
-        self.selective = selective_ring_px > 0
-        self.taught = [
-            annotated_surroundings(m.labels, ring_px=selective_ring_px) if self.selective else None for m in micrographs
-        ]
         areas = np.array([m.image.size for m in micrographs], np.float64)
         self.weights = areas / areas.sum()
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        from exo_vision.learn.targets import make_targets, with_loss_weight
+        from exo_vision.learn.targets import make_targets
 
         if self.generated_fraction > 0 and rng.random() < self.generated_fraction:
             from exo_vision.learn.data import make_sample
 
-            image, targets = make_sample(self.patch_px, working_scale_nm=self.working_scale_nm, rng=rng)
-            return (
-                (image, with_loss_weight(targets, np.ones(image.shape, np.float32)))
-                if self.selective
-                else (image, targets)
-            )
-        k = int(rng.choice(len(self.micrographs), p=self.weights))
-        m = self.micrographs[k]
+            return make_sample(self.patch_px, working_scale_nm=self.working_scale_nm, rng=rng)
+        m = self.micrographs[int(rng.choice(len(self.micrographs), p=self.weights))]
         size = self.patch_px
         rows, cols = m.image.shape
         r0 = int(rng.integers(0, max(rows - size, 0) + 1))
@@ -278,12 +257,7 @@ class CropSampler:
         labels = np.zeros((size, size), np.int32)
         image[: crop.shape[0], : crop.shape[1]] = crop
         labels[: crop.shape[0], : crop.shape[1]] = m.labels[r0 : r0 + size, c0 : c0 + size]
-        taught = self.taught[k]
-        if taught is None:
-            return image, make_targets(labels)
-        weight = np.zeros((size, size), np.float32)  # padding teaches nothing
-        weight[: crop.shape[0], : crop.shape[1]] = taught[r0 : r0 + size, c0 : c0 + size]
-        return image, with_loss_weight(make_targets(labels), weight)
+        return image, make_targets(labels)
 
 
 def evaluate_model(
@@ -628,7 +602,6 @@ def fine_tune(
         patch_px=settings.patch_px,
         generated_fraction=settings.generated_fraction,
         working_scale_nm=card.working_scale_nm,
-        selective_ring_px=settings.selective_ring_nm / card.working_scale_nm,
     )
     stopped = False
 

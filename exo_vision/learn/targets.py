@@ -58,39 +58,3 @@ def make_targets(labels: np.ndarray) -> np.ndarray:
     peak[peak <= 0] = 1.0
     norm = np.where(fg, dist / peak[lab], 0.0).astype(np.float32)
     return np.stack([fg.astype(np.float32), band.astype(np.float32), norm])
-
-
-def with_loss_weight(targets: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``targets`` (3, M, N) with a fourth channel: the loss weight of each pixel (1 taught, 0 ignored).
-
-    :func:`exo_vision.learn.train.loss_terms` averages every loss over the
-    weighted pixels only, so a sample can teach part of its pixels.
-    """
-    return np.concatenate([np.asarray(targets, np.float32), np.asarray(weight, np.float32)[None]])
-
-
-def annotated_surroundings(labels: np.ndarray, *, ring_px: float) -> np.ndarray:
-    """Loss weight of a selectively annotated image: 1 inside and within ``ring_px`` of an annotated vesicle.
-
-    Where only some vesicles are outlined, the rest of the image is not known
-    to be background; teaching it as background would teach the network to
-    miss the vesicles left unannotated. The ring of ``ring_px`` pixels around
-    each outline is taught as background so the outline's position is learnt.
-
-    Parameters
-    ----------
-    labels : (M, N) ndarray of int
-        Instance labels, 0 = background or unannotated.
-    ring_px : float
-        Width of the taught background ring, pixels.
-
-    Returns
-    -------
-    (M, N) ndarray of float32
-        1 where taught, 0 elsewhere (all 0 when nothing is annotated).
-    """
-    annotated = np.asarray(labels) > 0
-    if not annotated.any():
-        return np.zeros(annotated.shape, np.float32)
-    distance = ndi.distance_transform_edt(~annotated)
-    return (distance <= float(ring_px)).astype(np.float32)

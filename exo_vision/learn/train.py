@@ -101,29 +101,11 @@ def _augment(
 
 
 def loss_terms(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Foreground and boundary binary cross-entropy, distance-map squared error.
-
-    With a fourth target channel (:func:`exo_vision.learn.targets.with_loss_weight`)
-    each term is the mean over the pixels it weights (pixels of weight 0 teach nothing).
-    """
-    pos_weight = torch.tensor(4.0)
-    if targets.shape[1] <= 3:
-        fg = F.binary_cross_entropy_with_logits(logits[:, 0], targets[:, 0])
-        boundary = F.binary_cross_entropy_with_logits(logits[:, 1], targets[:, 1], pos_weight=pos_weight)
-        distance = F.mse_loss(torch.sigmoid(logits[:, 2]), targets[:, 2])
-        return {"foreground": fg, "boundary": 0.5 * boundary, "distance": 4.0 * distance}
-    weight = targets[:, 3]
-    total = weight.sum().clamp(min=1.0)
-    fg_px = F.binary_cross_entropy_with_logits(logits[:, 0], targets[:, 0], reduction="none")
-    boundary_px = F.binary_cross_entropy_with_logits(
-        logits[:, 1], targets[:, 1], pos_weight=pos_weight, reduction="none"
-    )
-    distance_px = (torch.sigmoid(logits[:, 2]) - targets[:, 2]) ** 2
-    return {
-        "foreground": (fg_px * weight).sum() / total,
-        "boundary": 0.5 * (boundary_px * weight).sum() / total,
-        "distance": 4.0 * (distance_px * weight).sum() / total,
-    }
+    """Foreground and boundary binary cross-entropy, distance-map squared error."""
+    fg = F.binary_cross_entropy_with_logits(logits[:, 0], targets[:, 0])
+    boundary = F.binary_cross_entropy_with_logits(logits[:, 1], targets[:, 1], pos_weight=torch.tensor(4.0))
+    distance = F.mse_loss(torch.sigmoid(logits[:, 2]), targets[:, 2])
+    return {"foreground": fg, "boundary": 0.5 * boundary, "distance": 4.0 * distance}
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -295,12 +277,10 @@ def _progress(config: TrainConfig, step: int, elapsed_s: float) -> float:
 
 def _pool(config: TrainConfig, draw, rng: np.random.Generator, log) -> tuple[np.ndarray, np.ndarray]:
     size = config.patch_px
-    first_image, first_targets = draw(rng)
     images = np.empty((config.pool_size, size, size), np.float16)
-    targets = np.empty((config.pool_size, first_targets.shape[0], size, size), np.float16)
-    images[0], targets[0] = first_image, first_targets
+    targets = np.empty((config.pool_size, 3, size, size), np.float16)
     t = time.perf_counter()
-    for k in range(1, config.pool_size):
+    for k in range(config.pool_size):
         images[k], targets[k] = draw(rng)
     log(f"{config.pool_size} samples generated in {time.perf_counter() - t:.0f} s")
     return images, targets

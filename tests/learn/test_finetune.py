@@ -12,14 +12,7 @@ import tifffile
 
 from exo_vision.annotations import write_geojson, write_imagej_rois
 from exo_vision.learn.curated import CuratedMicrograph, collect_curated
-from exo_vision.learn.finetune import (
-    CropSampler,
-    FineTuneSettings,
-    WorkingScaleMicrograph,
-    check_enough,
-    shrink_labels,
-    split_micrographs,
-)
+from exo_vision.learn.finetune import FineTuneSettings, check_enough, shrink_labels, split_micrographs
 from exo_vision.synthetic.tem_random import make_random_tem
 
 torch = pytest.importorskip("torch")  # the [train] extra, part of the test extra
@@ -348,29 +341,3 @@ def test_interrupting_fine_tuning_with_selection_leaves_no_file(tmp_path, tiny_b
     with pytest.raises(FineTuneCancelled):
         fine_tune(items, out=out / "lab.onnx", base_model=tiny_base, settings=settings, should_stop=lambda: True)
     assert list(out.iterdir()) == []
-
-
-def test_selective_crops_teach_only_around_annotated_vesicles_and_generated_crops_everywhere():
-    image = np.random.default_rng(2).random((100, 100)).astype(np.float32)
-    labels = np.zeros((100, 100), np.int32)
-    labels[40:60, 40:60] = 1
-    m = WorkingScaleMicrograph(image=image, labels=labels)
-    sampler = CropSampler([m], patch_px=128, selective_ring_px=5, generated_fraction=0.0)
-    crop, targets = sampler(np.random.default_rng(0))
-    assert targets.shape == (4, 128, 128)
-    assert targets[3][40:60, 40:60].all() and targets[3][50, 36] == 1 and targets[3][50, 30] == 0
-    assert targets[3][100:, :].sum() == 0  # padding beyond the micrograph teaches nothing
-    complete = CropSampler([m], patch_px=64, generated_fraction=0.0)
-    assert complete(np.random.default_rng(0))[1].shape == (3, 64, 64)
-    mixed = CropSampler([m], patch_px=64, selective_ring_px=5, generated_fraction=1.0)
-    image_g, targets_g = mixed(np.random.default_rng(1))
-    assert targets_g.shape == (4, 64, 64) and targets_g[3].min() == 1.0
-
-
-def test_cli_train_selective_teaches_around_outlines_and_records_the_ring(tmp_path, tiny_base):
-    from exo_vision.cli.main import main
-
-    _write_pairs(tmp_path / "outlined", 3, shape=(256, 256), at_least=12)
-    args = ["--from", str(tmp_path / "outlined"), "--base-model", str(tiny_base), "--steps", "2", "--threads", "1"]
-    assert main(["train", *args, "--out", str(tmp_path / "a.onnx"), "--selective"]) == 0
-    assert "'selective_ring_nm': 30.0" in (tmp_path / "a.json").read_text()

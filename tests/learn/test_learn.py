@@ -8,7 +8,7 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from exo_vision.learn.targets import annotated_surroundings, instance_boundaries, make_targets, with_loss_weight
+from exo_vision.learn.targets import instance_boundaries, make_targets
 from exo_vision.synthetic.tem_random import MIN_VESICLE_NM, make_random_tem
 
 
@@ -110,45 +110,6 @@ def test_targets_of_two_touching_squares():
     assert targets[2][labels == 0].max() == 0
     for k in (1, 2):
         assert targets[2][labels == k].max() == pytest.approx(1.0)
-
-
-def test_selective_annotation_teaches_the_vesicle_and_a_ring_around_it_only():
-    labels = np.zeros((40, 60), np.int32)
-    labels[10:20, 10:20] = 1  # a 10 x 10 annotated vesicle
-    weight = annotated_surroundings(labels, ring_px=3)
-    assert weight.dtype == np.float32 and set(np.unique(weight)) == {0.0, 1.0}
-    assert weight[10:20, 10:20].all()  # the vesicle
-    assert weight[15, 7] == 1 and weight[15, 6] == 0  # 3 px of background to the left, not 4
-    assert weight[7, 7] == 0  # a corner diagonal 3 px off both sides is 4.2 px away
-    assert weight[30:, 30:].sum() == 0  # unannotated parts teach nothing
-    assert annotated_surroundings(np.zeros((5, 5), np.int32), ring_px=3).sum() == 0
-    targets = with_loss_weight(make_targets(labels), weight)
-    assert targets.shape == (4, 40, 60) and np.array_equal(targets[3], weight)
-
-
-def test_weighted_loss_ignores_pixels_of_weight_zero_and_equals_the_plain_loss_with_weight_one():
-    torch = pytest.importorskip("torch")  # the [train] extra, part of the test extra
-    from exo_vision.learn.train import loss_terms
-
-    labels = np.zeros((32, 32), np.int32)
-    labels[8:20, 8:20] = 1
-    targets = torch.from_numpy(make_targets(labels))[None]
-    logits = torch.randn((1, 3, 32, 32), generator=torch.Generator().manual_seed(0))
-    plain = loss_terms(logits, targets)
-    ones = loss_terms(logits, torch.cat([targets, torch.ones((1, 1, 32, 32))], 1))
-    for name in plain:
-        assert float(ones[name]) == pytest.approx(float(plain[name]), rel=1e-5)
-    weight = torch.zeros((1, 1, 32, 32))
-    weight[..., :16] = 1
-    weighted = torch.cat([targets, weight], 1)
-    before = loss_terms(logits, weighted)
-    changed = logits.clone()
-    changed[..., 16:] += 5.0  # only where the weight is 0
-    after = loss_terms(changed, weighted)
-    for name in before:
-        assert float(after[name]) == pytest.approx(float(before[name]), rel=1e-6)
-    changed[..., :16] += 5.0
-    assert float(loss_terms(changed, weighted)["foreground"]) != pytest.approx(float(before["foreground"]))
 
 
 def test_tiny_training_run_writes_a_model_the_segmenter_can_use(tmp_path):
