@@ -40,9 +40,14 @@ RANDOM_PIXEL_SIZES_NM = (1.5, 2.0, 3.0)
 
 def _random_set_image(spec: dict) -> tuple[np.ndarray, np.ndarray, None]:
     """The randomised generator's micrograph (a seed never used in training) and its labels."""
-    from exo_vision.synthetic.tem_random import make_random_tem
+    from exo_vision.synthetic.tem_random import GENERATOR_VERSION, make_random_tem
 
-    sample = make_random_tem((spec["size"], spec["size"]), pixel_size_nm=spec["pixel_size_nm"], rng=spec["seed"])
+    sample = make_random_tem(
+        (spec["size"], spec["size"]),
+        pixel_size_nm=spec["pixel_size_nm"],
+        rng=spec["seed"],
+        version=spec.get("version", GENERATOR_VERSION),
+    )
     return (sample.image * 255).astype(np.uint8), sample.labels, None
 
 
@@ -150,6 +155,11 @@ def main() -> None:
         help="the project's generator (levels easy..extreme) or the domain-randomised one "
         "(exo_vision.synthetic.tem_random; pick a --seed the training never used, e.g. 900000)",
     )
+    parser.add_argument(
+        "--look",
+        default=None,
+        help="look-space of the randomised generator (random-1 .. random-4; default: the training default)",
+    )
     args = parser.parse_args()
     if args.n < 1 or args.size < 256 or args.workers < 1:
         parser.error("need --n >= 1, --size >= 256 and --workers >= 1")
@@ -166,6 +176,7 @@ def main() -> None:
                     method=args.method,
                     generator="random",
                     model=args.model,
+                    **({"version": args.look} if args.look else {}),
                 )
             )
             continue

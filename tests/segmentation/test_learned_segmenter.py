@@ -17,7 +17,12 @@ from exo_vision.segmentation import api
 from exo_vision.segmentation.learned import weights
 from exo_vision.segmentation.learned.method import flip_averaged_maps, full_resolution_labels
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
-from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
+from exo_vision.segmentation.learned.postprocess import (
+    fuse_scales,
+    join_rounder_unions,
+    large_convex_instances,
+    maps_to_instances,
+)
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for, tile_starts
 from exo_vision.synthetic.tem import make_synthetic_tem
 
@@ -206,6 +211,26 @@ def test_sensitivity_moves_the_foreground_threshold():
 def _disk(shape, centre, radius):
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def test_join_rounder_unions_joins_a_cup_cut_along_its_fold_and_keeps_touching_vesicles_apart():
+    yy, xx = np.mgrid[0:120, 0:160]
+    cup = np.hypot(yy - 60, xx - 60) < 30
+    folded = np.zeros((120, 160), np.int32)
+    folded[cup & (xx < 55)], folded[cup & (xx >= 55)] = 1, 2  # cut off-centre, as a fold cuts a cup
+    assert np.array_equal(np.unique(join_rounder_unions(folded, min_solidity=0.9)), [0, 1])
+    pair = np.zeros((120, 160), np.int32)
+    pair[np.hypot(yy - 60, xx - 50) < 25] = 1
+    pair[(np.hypot(yy - 60, xx - 98) < 24) & (pair == 0)] = 2  # two round vesicles in contact
+    small_on_large = np.zeros((120, 160), np.int32)
+    small_on_large[np.hypot(yy - 60, xx - 60) < 35] = 1
+    small_on_large[np.hypot(yy - 60, xx - 98) < 9] = 2
+    for labels in (pair, small_on_large):
+        assert np.array_equal(join_rounder_unions(labels, min_solidity=0.9), labels)
+    three = folded.copy()
+    three[(np.hypot(yy - 60, xx - 108) < 20) & (three == 0)] = 3  # a round neighbour touching the cup
+    joined = join_rounder_unions(three, min_solidity=0.9)
+    assert len(np.unique(joined)) == 3 and joined[60, 40] == joined[60, 80] != joined[60, 115]
 
 
 def test_large_convex_instances_keep_one_round_vesicle_and_drop_a_touching_pair_and_small_ones():

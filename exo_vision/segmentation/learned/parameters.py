@@ -46,6 +46,11 @@ class InstanceThresholds:
         Test-time augmentation: the network's maps are averaged over this many
         flips of its input (1: none; 2: and left-right; 4: and up-down, and
         both), each flipped back; costs one network pass per flip.
+    join_rounder : bool
+        After the watershed, join touching instances whose union is rounder
+        than each of them and convex (solidity at least ``coarse_min_solidity``):
+        a cup cut along its fold is one vesicle
+        (:func:`~exo_vision.segmentation.learned.postprocess.join_rounder_unions`).
     """
 
     foreground: float = 0.5
@@ -56,6 +61,7 @@ class InstanceThresholds:
     coarse_min_diameter_nm: float = 150.0
     coarse_min_solidity: float = 0.9
     flips: int = 1
+    join_rounder: bool = False
 
 
 #: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).

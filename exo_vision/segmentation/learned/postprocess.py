@@ -7,6 +7,7 @@ from scipy import ndimage as ndi
 from skimage.measure import regionprops
 from skimage.segmentation import watershed
 
+from exo_vision.measure.vesicles import CIRCULARITY_FACTOR
 from exo_vision.segmentation.learned.parameters import DEFAULT_INSTANCE_THRESHOLDS, InstanceThresholds
 
 
@@ -50,7 +51,74 @@ def maps_to_instances(
     labels = watershed(-score, markers=seeds, mask=foreground).astype(np.int32)
     if thresholds.merge_boundary > 0:
         labels = merge_without_contact(labels, boundary, threshold=thresholds.merge_boundary)
+    if thresholds.join_rounder:
+        labels = join_rounder_unions(labels, min_solidity=thresholds.coarse_min_solidity)
     return _drop_small_and_renumber(labels, min_area_px=min_area_px)
+
+
+def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
+    """Pairs (a, b), a < b, of instances that touch along a row or a column."""
+    found: set[tuple[int, int]] = set()
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        touching = (a != b) & (a > 0) & (b > 0)
+        lo = np.minimum(a[touching], b[touching])
+        hi = np.maximum(a[touching], b[touching])
+        found.update(zip(lo.tolist(), hi.tolist(), strict=True))
+    return found
+
+
+def _roundness(mask: np.ndarray) -> tuple[float, float]:
+    """Circularity (4 pi area / perimeter squared, capped at 1) and solidity of one binary object."""
+    region = regionprops(mask.astype(np.uint8))[0]
+    perimeter = max(float(region.perimeter), 1.0)
+    return min(CIRCULARITY_FACTOR * np.pi * float(region.area) / perimeter**2, 1.0), float(region.solidity)
+
+
+def join_rounder_unions(labels: np.ndarray, *, min_solidity: float) -> np.ndarray:
+    """Join touching instances whose union is rounder than each of them and convex, until none is left.
+
+    A cup cut along its fold gives two half-moons whose union is the round cup:
+    the union's circularity exceeds both pieces'. Two touching round vesicles, or
+    a small vesicle on a large one, give a union less round than the round
+    piece, so they stay apart. Each round joins every qualifying pair once (the
+    roundest unions first), then looks again at the joined instances.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int32
+        Instances, 0 = background.
+    min_solidity : float
+        A union is joined only when its area over its convex hull's is at least this.
+
+    Returns
+    -------
+    (M, N) ndarray of int32
+        Labels with the joined instances under the smaller id (not renumbered).
+    """
+    out = labels.copy()
+    pending = _touching_pairs(out)
+    while pending:
+        boxes = ndi.find_objects(out)
+        candidates = []
+        for a, b in pending:
+            ba, bb = boxes[a - 1], boxes[b - 1]
+            if ba is None or bb is None:
+                continue
+            box = tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(ba, bb, strict=True))
+            crop = out[box]
+            union_round, union_solidity = _roundness((crop == a) | (crop == b))
+            if union_solidity < min_solidity:
+                continue
+            if union_round > max(_roundness(crop == a)[0], _roundness(crop == b)[0]):
+                candidates.append((union_round, a, b))
+        joined: set[int] = set()
+        for _, a, b in sorted(candidates, reverse=True):
+            if a in joined or b in joined:
+                continue
+            out[out == b] = a
+            joined.update((a, b))
+        pending = {pair for pair in _touching_pairs(out) if joined.intersection(pair)}
+    return out
 
 
 def merge_without_contact(labels: np.ndarray, boundary: np.ndarray, *, threshold: float) -> np.ndarray:
