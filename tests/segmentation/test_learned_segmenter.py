@@ -233,6 +233,24 @@ def test_join_rounder_unions_joins_a_cup_cut_along_its_fold_and_keeps_touching_v
     assert len(np.unique(joined)) == 3 and joined[60, 40] == joined[60, 80] != joined[60, 115]
 
 
+def test_the_card_setting_join_rounder_reaches_the_instances():
+    """Maps drawn from a cup cut along a chord (targets of its two halves) give two instances by default and
+    one with ``join_rounder``."""
+    from dataclasses import replace
+
+    from exo_vision.learn.targets import make_targets
+    from exo_vision.segmentation.learned.parameters import DEFAULT_INSTANCE_THRESHOLDS
+
+    yy, xx = np.mgrid[0:120, 0:160]
+    cup = np.hypot(yy - 60, xx - 60) < 30
+    halves = np.zeros((120, 160), np.int32)
+    halves[cup & (xx < 55)], halves[cup & (xx >= 55)] = 1, 2
+    maps = make_targets(halves)
+    assert maps_to_instances(maps, min_area_px=50).max() == 2
+    joined = maps_to_instances(maps, min_area_px=50, thresholds=replace(DEFAULT_INSTANCE_THRESHOLDS, join_rounder=True))
+    assert joined.max() == 1 and (joined > 0).sum() == cup.sum()
+
+
 def test_large_convex_instances_keep_one_round_vesicle_and_drop_a_touching_pair_and_small_ones():
     labels = np.zeros((120, 200), np.int32)
     labels[_disk(labels.shape, (40, 40), 25)] = 1  # one large round vesicle: solidity ~0.98
