@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.signal import check_image, guess_polarity, to_signal
 from exo_vision.blot.strips import Strip
@@ -234,52 +233,67 @@ def regular_wells(
     return out
 
 
-def is_comb(wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> bool:
-    """Whether a row's dark runs are a comb's wells: at least ``min_wells_per_row`` whole wells, evenly spaced.
+def comb_periodicity(profile: np.ndarray, min_pitch_px: float, max_pitch_px: float) -> float:
+    """How strongly a row's column profile repeats at one pitch.
 
-    Whole wells are the runs :func:`regular_wells` keeps (``well_regular_width_fraction`` of the typical
-    width); their spacings must be whole numbers of their median spacing (within
-    :data:`~exo_vision.blot.constants.ON_GRID_TOLERANCE_PITCHES`). The dark gaps between two rows of bands
-    in a few lanes, or a label's edge, are neither of one width nor evenly spaced.
+    The profile's autocorrelation (mean removed, normalised to 1 at lag 0, each lag by its overlap) is
+    read at its local maxima between ``min_pitch_px`` and ``max_pitch_px``; a maximum's strength is its
+    height over the lowest autocorrelation at shorter lags (for a comb, half a pitch: well against
+    tooth). A row of wells at one pitch scores near 1 or above (a square wave 2), a dark stripe, a smear
+    or noise near 0, whatever their depth (whole multiples of the pitch score as high). 0 for a flat
+    profile or an empty range.
     """
-    if len(wells) < params.min_wells_per_row:
-        return False
-    centres = np.array([(a + b) / 2 for a, b in _whole_wells(wells, params)[0]])
-    if centres.size < params.min_wells_per_row:
-        return False
-    steps = np.diff(centres) / float(np.median(np.diff(centres)))
-    return bool(np.all(np.abs(steps - np.round(steps)) <= ON_GRID_TOLERANCE_PITCHES))
+    p = np.asarray(profile, dtype=np.float64) - float(np.mean(profile))
+    n = p.size
+    energy = float((p * p).sum())
+    lo, hi = max(2, int(np.ceil(min_pitch_px))), min(n - 2, int(max_pitch_px))
+    if energy <= 0 or hi <= lo:
+        return 0.0
+    c = np.correlate(p, p, "full")[n - 1 :] / energy * n / (n - np.arange(n))
+    lags = np.arange(lo, hi + 1)
+    trough = np.minimum.accumulate(c[1:])[lags - 2]  # lowest at lags 1 .. L-1
+    peak = (c[lags] >= c[lags - 1]) & (c[lags] >= c[lags + 1])
+    if not peak.any():
+        return 0.0
+    return float(np.max((c[lags] - trough)[peak]))
 
 
 def find_well_rows(
     depth: np.ndarray, x_left_px: int, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[int, int]]:
-    """Rows of wells in a (sheared) depth image of the gel box: short row runs where many columns are dark slots.
+    """Rows of wells in a (sheared) depth image of the gel box: short row runs whose columns repeat at a pitch.
 
     A pixel is in a well when it lies ``well_min_depth_fraction`` of the gel's level below a vertical grey
-    closing (the gel above and below it); a row is a well row when ``well_min_column_fraction`` of the
-    gel's columns are; runs of such rows up to ``well_max_height_fraction`` of the gel's height whose dark
-    runs are a comb's (:func:`is_comb`) are well rows.
+    closing (the gel above and below it); a row is a candidate when ``well_min_column_fraction`` of the
+    gel's columns are. A run of candidate rows up to ``well_max_height_fraction`` of the gel's height is a
+    comb when its mean depth profile across the gel repeats at one pitch (:func:`comb_periodicity` at
+    least ``well_min_periodicity``; a pitch holds a well and a tooth, each at least ``min_lane_width_px``,
+    and ``min_wells_per_row`` pitches fit in the gel) and it holds ``min_wells_per_row`` wells on the
+    comb's grid (:func:`regular_wells`). A dark stripe, the gaps between two rows of bands or a label's
+    edge are dark but do not repeat at a pitch.
 
     Returns
     -------
     list of (int, int)
         Rows ``(top, bottom)`` of each well row in ``depth``, top to bottom.
     """
-    height = depth.shape[0]
+    height, width = depth.shape
     # a comb may bow a little: a column counts for a row when a well pixel lies within a few rows
     reach = max(1, round(params.well_tilt_reach_fraction * height))
     in_wells = depth > params.well_min_depth_fraction
     fraction = ndi.binary_dilation(in_wells, np.ones((2 * reach + 1, 1), bool)).mean(axis=1)
     rows = fraction >= params.well_min_column_fraction
     rows = ndi.binary_closing(rows, np.ones(WELL_ROW_CLOSING_ROWS, bool)) | rows
-    lab, n = ndi.label(rows)
     wells = []
-    for sl in ndi.find_objects(lab):
+    for sl in ndi.find_objects(ndi.label(rows)[0]):
         a, b = sl[0].start, sl[0].stop
-        if b - a <= params.well_max_height_fraction * height and is_comb(
-            well_columns(depth, x_left_px, (a, b), params), params
-        ):
+        if b - a > params.well_max_height_fraction * height:
+            continue
+        strength = comb_periodicity(
+            depth[a:b].mean(axis=0), 2 * params.min_lane_width_px, width / params.min_wells_per_row
+        )
+        found = regular_wells(well_columns(depth, x_left_px, (a, b), params), params)
+        if strength >= params.well_min_periodicity and len(found) >= params.min_wells_per_row:
             wells.append((a, b))
     return wells
 
@@ -388,7 +402,7 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
     for tier, wells in zip(layout.tiers, layout.tier_wells_px):
         found = find_lanes(signal, tier, params=params)
         if len(wells) < 2:
-            lanes.extend(side_by_side(tier, found))
+            lanes.extend(side_by_side(tier, lanes_on_pitch_to_edges(signal, tier, found)))
             continue
         centres = np.array([(a + b - 1) / 2 for a, b in wells])
         pitch = float(np.median(np.diff(centres)))
@@ -403,6 +417,43 @@ def _tier_lanes(image: np.ndarray, polarity: str, layout: GelLayout, params: Blo
                 )
         lanes.extend(lanes_from_ranges(sorted(r for r in ranges if r[1] - r[0] >= 2), tier))
     return lanes
+
+
+def lanes_on_pitch_to_edges(signal: np.ndarray, tier: Strip, lanes: list) -> list:
+    """The lane finder's lanes of a tier without wells, continued on their pitch out to the tier's edges.
+
+    A gel's lanes were loaded from one comb, so they lie at one pitch; a ladder lane at an end may be
+    missed by the finder (its many thin bands make a lower, wider column profile than the samples'). From
+    each outermost lane, lanes are added a pitch (the median spacing) further out while the tier's column
+    profile (mean over its rows) there is higher than at every midpoint between two found lanes (a lane
+    holds more stain than the gel between lanes) and the centre lies inside the tier (:func:`side_by_side`
+    then keeps such a lane inside the tier). Lanes are renumbered left to right; fewer than two lanes are
+    returned unchanged.
+    """
+    if len(lanes) < 2:
+        return lanes
+    mid = (tier.y_top_px + tier.y_bottom_px) / 2
+    xs = [float(lane.centre_x(mid)) for lane in lanes]
+    pitch = float(np.median(np.diff(xs)))
+    profile = signal[tier.y_top_px : tier.y_bottom_px, tier.x_left_px : tier.x_right_px].mean(axis=0)
+
+    def level(x: float) -> float:
+        return float(profile[int(np.clip(round(x) - tier.x_left_px, 0, profile.size - 1))])
+
+    gap = max(level((p + q) / 2) for p, q in zip(xs[:-1], xs[1:]))
+    added = []
+    for step, x in ((-pitch, xs[0] - pitch), (pitch, xs[-1] + pitch)):
+        while tier.x_left_px <= x < tier.x_right_px and level(x) > gap:
+            added.append(x)
+            x += step
+    if not added:
+        return lanes
+    first = lanes[0]
+    moved = [
+        replace(first, x_top_px=first.x_top_px + x - xs[0], x_bottom_px=first.x_bottom_px + x - xs[0]) for x in added
+    ]
+    out = sorted(lanes + moved, key=lambda lane: float(lane.centre_x(mid)))
+    return [replace(lane, index=i + 1) for i, lane in enumerate(out)]
 
 
 def side_by_side(tier: Strip, lanes: list) -> list:

@@ -64,6 +64,7 @@ POSITIVE = (
     "max_height_band_heights",
     "gel_smoothing_px",
     "well_depth_search_step",
+    "well_min_periodicity",
 )
 
 
@@ -210,6 +211,10 @@ class BlotParameters:
     well_dark_row_fraction : float
         A column of a well row is in a well when more than this fraction of the row's rows are dark there
         (a slot's inner edge may shine across part of it).
+    well_min_periodicity : float
+        A run of dark rows is a comb when its depth profile across the gel repeats at one pitch at least
+        this strongly (autocorrelation peak over the trough before it; a square wave scores 2, a dark
+        stripe without pitch near 0; see :func:`exo_vision.blot.gel.comb_periodicity`).
     gel_band_min_steepness_fraction : float
         A band detected on a gel rises at least this fraction as steeply (rise over its lowest row per row
         of half-height width) as the steepest band of its strip: a band of DNA is sharp, the glow of a
@@ -274,6 +279,7 @@ class BlotParameters:
     well_split_gap_fraction: float = 0.5
     well_regular_width_fraction: float = 0.7
     well_dark_row_fraction: float = 0.3
+    well_min_periodicity: float = 0.6
     gel_band_lane_wide_fraction: float = 0.25
     gel_band_min_steepness_fraction: float = 0.05
     min_wells_per_row: int = 3

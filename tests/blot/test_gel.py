@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exo_vision.blot.gel import find_gel_layout, is_comb, lane_wide, quantify_gel, regular_wells, sheared, steepness
+from exo_vision.blot.gel import find_gel_layout, lane_wide, quantify_gel, regular_wells, sheared, steepness
 from exo_vision.blot.parameters import BlotParameters
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -115,11 +115,23 @@ def test_synthetic_gel_reports_its_bands_and_nothing_on_wells_or_off_the_gel():
     assert (bands.x_left_px >= GEL_X[0]).all() and (bands.x_right_px <= GEL_X[1]).all()
 
 
-def test_a_comb_is_wells_of_one_width_evenly_spaced():
-    assert is_comb([(0, 20), (30, 50), (90, 110), (120, 140)])  # one well hidden: still on the grid
-    # dark gaps between bands of a few lanes: uneven spacing, or too few of one width
-    assert not is_comb([(0, 20), (30, 50), (100, 120), (120, 140)])
-    assert not is_comb([(0, 40), (60, 70), (100, 110), (200, 240)])
+def test_a_comb_repeats_at_its_pitch_a_dark_stripe_does_not():
+    from exo_vision.blot.gel import comb_periodicity
+
+    x = np.arange(600)
+    comb = ((x % 40) < 24).astype(float)  # wells 24 px wide at a 40 px pitch
+    strength = comb_periodicity(comb, 12, 200)
+    assert strength > 1.2
+    # depth does not matter, only the pitch: a faint comb scores the same
+    assert comb_periodicity(0.01 * comb, 12, 200) == pytest.approx(strength)
+    assert comb_periodicity(comb, 12, 30) == 0.0  # no pitch in the range
+    # a dark stripe over part of the row, a smooth dip and noise have no pitch
+    stripe = ((x > 100) & (x < 450)).astype(float)
+    dip = np.exp(-(((x - 300) / 120.0) ** 2))
+    noise = np.random.default_rng(1).normal(size=x.size)
+    for profile in (stripe, dip, noise):
+        assert comb_periodicity(profile, 12, 200) < 0.3
+    assert comb_periodicity(np.ones(600), 12, 200) == 0.0
 
 
 def test_a_band_runs_across_its_lane_a_speck_does_not():
@@ -218,3 +230,24 @@ def test_lanes_without_wells_lie_side_by_side():
     edge = side_by_side(tier, lanes_from_ranges([(0, 60), (540, 600)], tier))
     assert [lane.width_px for lane in edge] == pytest.approx([60, 60], abs=1)
     assert side_by_side(tier, narrow[:1]) == narrow[:1]
+
+
+def test_lanes_without_wells_continue_on_their_pitch_to_the_edges():
+    from exo_vision.blot.gel import lanes_on_pitch_to_edges
+    from exo_vision.blot.lanes import lanes_from_ranges
+    from exo_vision.blot.strips import Strip
+
+    # six stained lanes at a 90 px pitch; the finder gave only the middle four
+    tier = Strip(index=1, y_top_px=0, y_bottom_px=100, x_left_px=0, x_right_px=560)
+    signal = np.zeros((100, 560))
+    centres = [55, 145, 235, 325, 415, 505]
+    for c in centres:
+        signal[:, c - 25 : c + 25] = 1.0
+    found = lanes_from_ranges([(c - 20, c + 20) for c in centres[1:5]], tier)
+    lanes = lanes_on_pitch_to_edges(signal, tier, found)
+    assert [lane.index for lane in lanes] == [1, 2, 3, 4, 5, 6]
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx(centres, abs=1)
+    # gel between lanes beyond the outermost lanes: nothing added
+    signal[:, :100] = 0.0
+    signal[:, 460:] = 0.0
+    assert len(lanes_on_pitch_to_edges(signal, tier, found)) == 4
