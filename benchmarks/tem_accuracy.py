@@ -46,7 +46,7 @@ def _random_set_image(spec: dict) -> tuple[np.ndarray, np.ndarray, None]:
         (spec["size"], spec["size"]),
         pixel_size_nm=spec["pixel_size_nm"],
         rng=spec["seed"],
-        version=spec.get("version", GENERATOR_VERSION),
+        version=spec["look"] or GENERATOR_VERSION,
     )
     return (sample.image * 255).astype(np.uint8), sample.labels, None
 
@@ -176,7 +176,7 @@ def main() -> None:
                     method=args.method,
                     generator="random",
                     model=args.model,
-                    **({"version": args.look} if args.look else {}),
+                    look=args.look,
                 )
             )
             continue

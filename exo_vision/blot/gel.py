@@ -292,8 +292,9 @@ def find_well_rows(
         strength = comb_periodicity(
             depth[a:b].mean(axis=0), 2 * params.min_lane_width_px, width / params.min_wells_per_row
         )
-        found = regular_wells(well_columns(depth, x_left_px, (a, b), params), params)
-        if strength >= params.well_min_periodicity and len(found) >= params.min_wells_per_row:
+        if strength < params.well_min_periodicity:
+            continue
+        if len(regular_wells(well_columns(depth, x_left_px, (a, b), params), params)) >= params.min_wells_per_row:
             wells.append((a, b))
     return wells
 

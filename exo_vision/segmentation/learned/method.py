@@ -276,17 +276,17 @@ def flip_averaged_maps(
     """
     if flips not in FLIP_COUNTS:
         raise ValueError(f"the model card's 'flips' must be 1, 2 or 4, got {flips}")
-    passes = []
-    for k, axes in enumerate(FLIP_AXES[:flips]):
 
-        def step(done: int, count: int, k: int = k) -> None:
+    def one_pass(k: int, axes: tuple[int, ...]) -> np.ndarray:
+        def step(done: int, count: int) -> None:
             if progress is not None:
                 progress(k * count + done, flips * count)
 
-        seen = np.ascontiguousarray(np.flip(net_input, axes)) if axes else net_input
+        seen = np.ascontiguousarray(np.flip(net_input, axes))  # the first pass: no flip, no copy
         maps = predict_maps(session, seen, multiple_of=multiple_of, progress=step)
-        passes.append(np.flip(maps, tuple(a + 1 for a in axes)) if axes else maps)
-    total = np.sum(passes, axis=0) if flips > 1 else passes[0]
+        return np.flip(maps, tuple(a + 1 for a in axes))
+
+    total = sum(one_pass(k, axes) for k, axes in enumerate(FLIP_AXES[:flips]))
     return np.ascontiguousarray(total / flips, dtype=np.float32)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.measure import regionprops
@@ -56,13 +58,26 @@ def maps_to_instances(
     return _drop_small_and_renumber(labels, min_area_px=min_area_px)
 
 
+#: The two 4-neighbour pairings of an image's pixels: (left, right) and (above, below).
+NEIGHBOUR_PAIRS = ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :]))
+
+
+def _contacts(labels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, tuple, tuple, np.ndarray]]:
+    """Every pair of 4-neighbour pixels of two instances: (lower ids, higher ids, first side, second side, where).
+
+    ``first side`` and ``second side`` index the image (``NEIGHBOUR_PAIRS``); ``where`` selects the contacts
+    in them, so a map's values at the contacts are ``map[first][where]`` and ``map[second][where]``.
+    """
+    for first, second in NEIGHBOUR_PAIRS:
+        a, b = labels[first], labels[second]
+        where = (a != b) & (a > 0) & (b > 0)
+        yield np.minimum(a[where], b[where]), np.maximum(a[where], b[where]), first, second, where
+
+
 def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
     """Pairs (a, b), a < b, of instances that touch along a row or a column."""
     found: set[tuple[int, int]] = set()
-    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
-        touching = (a != b) & (a > 0) & (b > 0)
-        lo = np.minimum(a[touching], b[touching])
-        hi = np.maximum(a[touching], b[touching])
+    for lo, hi, *_ in _contacts(labels):
         found.update(zip(lo.tolist(), hi.tolist(), strict=True))
     return found
 
@@ -99,17 +114,14 @@ def join_rounder_unions(labels: np.ndarray, *, min_solidity: float) -> np.ndarra
     pending = _touching_pairs(out)
     while pending:
         boxes = ndi.find_objects(out)
+        piece_round = {k: _roundness(out[boxes[k - 1]] == k)[0] for pair in pending for k in pair}
         candidates = []
         for a, b in pending:
             ba, bb = boxes[a - 1], boxes[b - 1]
-            if ba is None or bb is None:
-                continue
             box = tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(ba, bb, strict=True))
             crop = out[box]
             union_round, union_solidity = _roundness((crop == a) | (crop == b))
-            if union_solidity < min_solidity:
-                continue
-            if union_round > max(_roundness(crop == a)[0], _roundness(crop == b)[0]):
+            if union_solidity >= min_solidity and union_round > max(piece_round[a], piece_round[b]):
                 candidates.append((union_round, a, b))
         joined: set[int] = set()
         for _, a, b in sorted(candidates, reverse=True):
@@ -143,15 +155,9 @@ def merge_without_contact(labels: np.ndarray, boundary: np.ndarray, *, threshold
         return labels
     pairs = []
     values = []
-    for a, b, pa, pb in (
-        (labels[:, :-1], labels[:, 1:], boundary[:, :-1], boundary[:, 1:]),
-        (labels[:-1, :], labels[1:, :], boundary[:-1, :], boundary[1:, :]),
-    ):
-        touching = (a != b) & (a > 0) & (b > 0)
-        lo = np.minimum(a[touching], b[touching]).astype(np.int64)
-        hi = np.maximum(a[touching], b[touching]).astype(np.int64)
-        pairs.append(lo * (n + 1) + hi)
-        values.append(0.5 * (pa[touching] + pb[touching]))
+    for lo, hi, first, second, where in _contacts(labels):
+        pairs.append(lo.astype(np.int64) * (n + 1) + hi.astype(np.int64))
+        values.append(0.5 * (boundary[first][where] + boundary[second][where]))
     keys = np.concatenate(pairs)
     if keys.size == 0:
         return labels
