@@ -472,7 +472,7 @@ def side_by_side(tier: Strip, lanes: list) -> list:
     steps = np.diff(xs)
     nearest = np.minimum(np.r_[steps[0], steps], np.r_[steps, steps[-1]])
     room = 2 * np.minimum(xs - tier.x_left_px, tier.x_right_px - xs)
-    return [replace(lane, width_px=float(max(lane.width_px, min(w, r)))) for lane, w, r in zip(lanes, nearest, room)]
+    return [replace(lane, width_px=float(min(max(lane.width_px, w), r))) for lane, w, r in zip(lanes, nearest, room)]
 
 
 def lane_wide(signal: np.ndarray, bands, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> np.ndarray:
@@ -502,9 +502,10 @@ def steepness(signal: np.ndarray, bands) -> np.ndarray:
     """
     out = np.zeros(len(bands))
     for i, b in enumerate(bands.itertuples()):
-        profile = signal[int(b.y_top_px) : int(b.y_bottom_px), int(b.x_left_px) : int(b.x_right_px)].mean(axis=1)
-        if profile.size == 0:
+        box = signal[int(b.y_top_px) : int(b.y_bottom_px), max(0, int(b.x_left_px)) : max(0, int(b.x_right_px))]
+        if box.size == 0:
             continue
+        profile = box.mean(axis=1)
         r = int(np.argmax(profile))
         rise = float(profile[r] - profile.min())
         above = profile > profile.min() + rise / 2

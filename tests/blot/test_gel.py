@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +231,9 @@ def test_lanes_without_wells_lie_side_by_side():
     # never narrower than found, never past the tier's edge
     edge = side_by_side(tier, lanes_from_ranges([(0, 60), (540, 600)], tier))
     assert [lane.width_px for lane in edge] == pytest.approx([60, 60], abs=1)
+    # a lane continued on the pitch to 10 px from the edge, with the finder's 60 px, is cut to stay inside
+    near = [replace(edge[0], x_top_px=10.0, x_bottom_px=10.0), edge[1]]
+    assert side_by_side(tier, near)[0].width_px == pytest.approx(20, abs=1)
     assert side_by_side(tier, narrow[:1]) == narrow[:1]
 
 
