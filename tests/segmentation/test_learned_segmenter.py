@@ -129,6 +129,22 @@ def test_a_card_asking_for_four_flips_is_obeyed_and_recorded(broken_model):
     assert not np.array_equal(plain.labels, flipped.labels)
 
 
+def test_a_card_asking_for_windowed_normalisation_is_obeyed_and_recorded(broken_model):
+    """The card's ``thresholds.normalise_window_px`` reaches both network passes: a 1024 px field at 1 nm/px is
+    341 network pixels, larger than a 192 px window, so the maps change; the generated vesicles are still found."""
+    image, truth = make_synthetic_tem((1024, 1024), pixel_size_nm=1.0, difficulty="medium", scale_bar=False, rng=12)
+    plain = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    card_path = broken_model.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["thresholds"]["normalise_window_px"] = 192
+    card_path.write_text(json.dumps(card))
+    local = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    assert plain.parameters["thresholds"]["normalise_window_px"] == 0
+    assert local.parameters["thresholds"]["normalise_window_px"] == 192
+    assert score_detection(truth.labels, local.labels).recall >= 0.85
+    assert not np.array_equal(plain.labels, local.labels)
+
+
 def test_tiled_inference_equals_whole_image_inference():
     """Stitched tiles keep only their inner parts, 48 px or more from a tile edge. Tolerance: the maps differ
     from one whole pass by under 0.002 on average and 0.15 at the 99.9th percentile (at the seams, where

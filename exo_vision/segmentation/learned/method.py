@@ -234,10 +234,13 @@ def network_maps(
     working_scale_nm: float,
     card: ModelCard,
     flips: int = 1,
+    window_px: int = 0,
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
     """The network's maps for ``image`` seen at ``working_scale_nm``, averaged over ``flips`` input flips.
+
+    ``window_px`` is the normalisation window (:func:`normalise_for_network`; 0: the whole image).
 
     Returns
     -------
@@ -254,7 +257,7 @@ def network_maps(
     if excluded is not None:
         small = small.copy()
         small[excluded] = float(np.median(small[~excluded])) if (~excluded).any() else 0.0
-    net_input = normalise_for_network(small, valid=None if excluded is None else ~excluded)
+    net_input = normalise_for_network(small, valid=None if excluded is None else ~excluded, window_px=window_px)
     maps = flip_averaged_maps(
         session_for(card, threads=threads), net_input, multiple_of=card.multiple_of, flips=flips, progress=progress
     )
@@ -329,6 +332,7 @@ def two_scale_instances(
         working_scale_nm=card.working_scale_nm,
         card=card,
         flips=thresholds.flips,
+        window_px=thresholds.normalise_window_px,
         threads=threads,
         progress=progress,
     )
@@ -344,6 +348,7 @@ def two_scale_instances(
         working_scale_nm=card.working_scale_nm * thresholds.coarse_factor,
         card=card,
         flips=thresholds.flips,
+        window_px=thresholds.normalise_window_px,
         threads=threads,
     )
     coarse_min_px = min_area_px * (scale_nm / coarse_scale_nm) ** 2

@@ -49,7 +49,74 @@ def to_working_scale(image: np.ndarray, *, pixel_size_nm: float, working_scale_n
     return cv2.resize(img, (new_n, new_m), interpolation=interpolation)
 
 
-def normalise_for_network(image: np.ndarray, *, valid: np.ndarray | None = None) -> np.ndarray:
+def _window_centres(length: int, window_px: int) -> np.ndarray:
+    """Centres of windows ``window_px`` wide, half a window apart, covering ``length`` pixels."""
+    if length <= window_px:
+        return np.array([0.5 * (length - 1)])
+    count = int(np.ceil((length - window_px) / (0.5 * window_px))) + 1
+    return np.linspace(0.5 * (window_px - 1), length - 0.5 * (window_px + 1), count)
+
+
+def _interpolation_weights(length: int, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every pixel 0..length-1: the two nearest centres' indices and the second one's linear weight."""
+    position = np.interp(np.arange(length), centres, np.arange(centres.size))
+    first = np.floor(position).astype(np.intp)
+    second = np.minimum(first + 1, centres.size - 1)
+    return first, second, (position - first).astype(np.float32)
+
+
+def _bilinear(grid: np.ndarray, rows: tuple, cols: tuple) -> np.ndarray:
+    """``grid`` (one value per window centre) interpolated to every pixel."""
+    r0, r1, wr = rows
+    c0, c1, wc = cols
+    along_rows = grid[r0] * (1 - wr)[:, None] + grid[r1] * wr[:, None]
+    return along_rows[:, c0] * (1 - wc)[None, :] + along_rows[:, c1] * wc[None, :]
+
+
+def _percentile_pair(sample: np.ndarray) -> tuple[float, float] | None:
+    """The 1st and 99th percentiles of ``sample``, or None when it is empty or flat."""
+    if sample.size == 0:
+        return None
+    if sample.size > PERCENTILE_SAMPLE_PIXELS:
+        sample = sample.ravel()[:: sample.size // PERCENTILE_SAMPLE_PIXELS]
+    lo, hi = np.percentile(sample, NORMALISE_PERCENTILES)
+    spread = float(hi - lo)
+    if not np.isfinite(spread) or spread <= FLAT_SPREAD:
+        return None
+    return float(lo), float(hi)
+
+
+def local_percentile_maps(
+    image: np.ndarray, *, valid: np.ndarray | None, window_px: int, whole: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel 1st and 99th percentiles read in windows of ``window_px`` and interpolated between them.
+
+    The windows are ``window_px`` square, their centres half a window apart;
+    the two percentiles of each window are interpolated bilinearly between the
+    centres and held constant beyond the outermost ones. A window without a
+    valid pixel, or a flat one, takes the ``whole`` image's pair.
+
+    Returns
+    -------
+    lo, hi : (M, N) ndarray of float32
+    """
+    m, n = image.shape
+    centres_r, centres_c = _window_centres(m, window_px), _window_centres(n, window_px)
+    half = window_px // 2
+    pairs = np.empty((2, centres_r.size, centres_c.size), np.float32)
+    for i, cr in enumerate(centres_r):
+        r0 = max(int(round(cr)) - half, 0)
+        for j, cc in enumerate(centres_c):
+            c0 = max(int(round(cc)) - half, 0)
+            window = image[r0 : r0 + window_px, c0 : c0 + window_px]
+            inside = None if valid is None else valid[r0 : r0 + window_px, c0 : c0 + window_px]
+            pair = _percentile_pair(window if inside is None else window[inside])
+            pairs[:, i, j] = whole if pair is None else pair
+    rows, cols = _interpolation_weights(m, centres_r), _interpolation_weights(n, centres_c)
+    return _bilinear(pairs[0], rows, cols), _bilinear(pairs[1], rows, cols)
+
+
+def normalise_for_network(image: np.ndarray, *, valid: np.ndarray | None = None, window_px: int = 0) -> np.ndarray:
     """Map grey levels so that the 1st and 99th percentiles become 0 and 1.
 
     Parameters
@@ -59,6 +126,12 @@ def normalise_for_network(image: np.ndarray, *, valid: np.ndarray | None = None)
     valid : (M, N) ndarray of bool, optional
         Pixels the percentiles are taken from (the scale bar and data strip
         excluded); all pixels by default.
+    window_px : int, optional
+        0 (default): one pair of percentiles for the whole image, as every
+        training patch is normalised. A positive value reads the percentiles in
+        windows of this many pixels (:func:`local_percentile_maps`), so that a
+        large image is mapped the way a training patch of that size was; an
+        image no larger than one window is normalised as a whole.
 
     Returns
     -------
@@ -66,11 +139,11 @@ def normalise_for_network(image: np.ndarray, *, valid: np.ndarray | None = None)
         Normalised image (values outside [0, 1] are kept, not clipped).
     """
     img = np.asarray(image, dtype=np.float32)
-    sample = img[valid] if valid is not None and valid.any() else img
-    if sample.size > PERCENTILE_SAMPLE_PIXELS:
-        sample = sample.ravel()[:: sample.size // PERCENTILE_SAMPLE_PIXELS]
-    lo, hi = np.percentile(sample, NORMALISE_PERCENTILES)
-    spread = float(hi - lo)
-    if not np.isfinite(spread) or spread <= FLAT_SPREAD:
+    usable = valid if valid is not None and valid.any() else None
+    whole = _percentile_pair(img if usable is None else img[usable])
+    if whole is None:
         return np.zeros_like(img)
-    return (img - np.float32(lo)) / np.float32(spread)
+    if window_px <= 0 or max(img.shape) <= window_px:
+        return (img - np.float32(whole[0])) / np.float32(whole[1] - whole[0])
+    lo, hi = local_percentile_maps(img, valid=usable, window_px=window_px, whole=whole)
+    return (img - lo) / (hi - lo)

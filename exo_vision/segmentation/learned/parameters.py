@@ -51,6 +51,12 @@ class InstanceThresholds:
         than each of them and convex (solidity at least ``coarse_min_solidity``):
         a cup cut along its fold is one vesicle
         (:func:`~exo_vision.segmentation.learned.postprocess.join_rounder_unions`).
+    normalise_window_px : int
+        Grey-level normalisation window in network pixels: 0 maps the whole
+        image by one pair of percentiles; a positive value (the training patch
+        size) reads them in windows of that size, so that each part of a large
+        micrograph is mapped as a training patch was
+        (:func:`~exo_vision.segmentation.learned.network_input.normalise_for_network`).
     """
 
     foreground: float = 0.5
@@ -62,6 +68,7 @@ class InstanceThresholds:
     coarse_min_solidity: float = 0.9
     flips: int = 1
     join_rounder: bool = False
+    normalise_window_px: int = 0
 
 
 #: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).
