@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from exo_vision import __version__
 from exo_vision._shared.paths import display_path
-from exo_vision.cli import blot, histogram, info, report, tem, train
+from exo_vision.cli import blot, histogram, info, model, report, tem, train
 
 logger = logging.getLogger("exo_vision.cli")
 
 #: Subcommand modules; each exposes ``add_parser(subparsers)`` which sets ``func``.
-SUBCOMMANDS = (info, tem, blot, histogram, report, train)
+SUBCOMMANDS = (info, tem, blot, histogram, report, train, model)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,85 @@
+"""`exo-vision model`: a copy of a vesicle model with other post-processing settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from exo_vision._shared.paths import display_path
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Write a copy of the vesicle model (method unet) whose card turns on settings
+that the shipped card leaves off. The weights are the same (same sha256); the
+card's version says what changed (e.g. 1.0+join_rounder), so run.json records it.
+The figures of each setting on real and generated micrographs are in the
+models' README (exo_vision/segmentation/learned/models/README.md).
+"""
+
+EPILOG = """\
+examples:
+  exo-vision model --join-cups --out models/ev_unet_cups.onnx
+  exo-vision tem grid1/ --out results/grid1 --model models/ev_unet_cups.onnx
+  exo-vision model --from models/our_lab.onnx --flips 4 --out models/our_lab_flips.onnx
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the `model` subcommand."""
+    p = subparsers.add_parser(
+        "model",
+        help="copy the vesicle model with other post-processing settings",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", required=True, metavar="MODEL.onnx", help="the new model (its card MODEL.json beside it)")
+    p.add_argument("--from", dest="base", metavar="MODEL", help="model to copy (default: the shipped ev-unet)")
+    joining = p.add_mutually_exclusive_group()
+    joining.add_argument(
+        "--join-cups",
+        dest="join_rounder",
+        action="store_true",
+        default=None,
+        help="join touching pieces whose union is rounder than each and convex, so a cup the network cuts along "
+        "its fold is one vesicle (helps grids of cups; on crowded fields it also joins overlapping vesicles)",
+    )
+    joining.add_argument("--no-join-cups", dest="join_rounder", action="store_false", help="turn that off")
+    p.add_argument(
+        "--flips", type=int, metavar="N", help="average the network over N = 1, 2 or 4 input flips (N times slower)"
+    )
+    p.add_argument(
+        "--normalise-window",
+        dest="normalise_window_px",
+        type=int,
+        metavar="PX",
+        help="read the grey-level percentiles in windows of PX network pixels (192: the training patch; 0: the "
+        "whole image), for fields with a strong illumination gradient",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the variant; 0 on success, 2 on a usage error."""
+    from exo_vision.segmentation.learned.variants import VARIANT_SETTINGS, write_model_variant
+    from exo_vision.segmentation.learned.weights import load_card
+
+    changes = {k: getattr(args, k) for k in VARIANT_SETTINGS if getattr(args, k) is not None}
+    try:
+        path = write_model_variant(args.out, base=args.base, **changes)
+        card = load_card(path)
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
+    changed = ", ".join(
+        f"{k} {json.dumps(before)} -> {json.dumps(after)}"
+        for k, (before, after) in card.card["variant"]["changed"].items()
+    )
+    sys.stdout.write(
+        f"wrote {display_path(path)} and {display_path(path.with_suffix('.json'))}: {card.name} {card.version} "
+        f"({changed}; weights unchanged)\nuse it with: exo-vision tem ... --model {display_path(path)}\n"
+    )
+    return 0

@@ -1,0 +1,37 @@
+"""`exo-vision model`: a copy of the vesicle model with other settings, used by `exo-vision tem`."""
+
+from __future__ import annotations
+
+import json
+
+import tifffile
+
+from exo_vision.cli.main import main
+from exo_vision.segmentation.learned.weights import load_card
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+
+def test_model_variant_is_written_used_by_tem_and_recorded(tmp_path, capsys, caplog):
+    out_model = tmp_path / "models" / "ev_unet_cups.onnx"
+    assert main(["model", "--join-cups", "--out", str(out_model)]) == 0
+    printed = capsys.readouterr().out
+    assert "1.0+join_rounder" in printed and "join_rounder false -> true" in printed and "--model" in printed
+    assert load_card(out_model).thresholds.join_rounder is True
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image, _ = make_synthetic_tem(
+        (512, 512), pixel_size_nm=1.0, difficulty="easy", n_vesicles=5, scale_bar=False, rng=4
+    )
+    tifffile.imwrite(folder / "g.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
+    out = tmp_path / "results"
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--model", str(out_model)]) == 0
+    segmenter = json.loads((out / "run.json").read_text())["images"][0]["segmenter"]
+    assert segmenter["method"] == "unet" and segmenter["model"]["version"] == "1.0+join_rounder"
+
+    # an existing model is never overwritten; a value out of range is refused; both name the problem
+    caplog.clear()
+    assert main(["model", "--join-cups", "--out", str(out_model)]) == 2
+    assert "ev_unet_cups.onnx exists" in caplog.text
+    assert main(["model", "--flips", "3", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "flips must be 1, 2 or 4" in caplog.text and not (tmp_path / "x.onnx").exists()

@@ -1,0 +1,69 @@
+"""Model variants: the shipped weights under a card with other post-processing settings."""
+
+import json
+
+import pytest
+
+from exo_vision.evaluation.matching import score_detection
+from exo_vision.segmentation import api
+from exo_vision.segmentation.learned.variants import write_model_variant
+from exo_vision.segmentation.learned.weights import MODELS_DIR, load_card
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+
+def test_a_variant_keeps_the_weights_and_says_what_it_changed(tmp_path):
+    shipped = load_card()
+    path = write_model_variant(tmp_path / "cups", join_rounder=True)
+    assert path == tmp_path / "cups.onnx"
+    card = load_card(path)  # the checksum is verified on loading
+    assert card.sha256 == shipped.sha256 and path.read_bytes() == shipped.onnx_path.read_bytes()
+    assert card.version == f"{shipped.version}+join_rounder" and card.name == shipped.name
+    assert card.thresholds.join_rounder is True
+    assert card.thresholds.foreground == shipped.thresholds.foreground
+    assert card.card["variant"]["changed"] == {"join_rounder": [False, True]}
+    assert card.card["variant"]["base"] == {"name": shipped.name, "version": shipped.version, "sha256": shipped.sha256}
+    # the base's validation figures were measured with other settings: kept, but not as this model's
+    assert "validation" not in card.card and card.card["validation_of_base"] == shipped.card["validation"]
+    # a variant of a variant records its own base and adds to the version
+    second = load_card(write_model_variant(tmp_path / "cups_flips.onnx", base=path, flips=2))
+    assert second.version == f"{shipped.version}+join_rounder+flips"
+    assert second.thresholds.join_rounder is True and second.thresholds.flips == 2
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({}, "no setting to change"),
+        ({"foreground": 0.3}, "cannot change 'foreground'"),
+        ({"flips": 3}, "flips must be 1, 2 or 4"),
+        ({"join_rounder": 1}, "join_rounder must be true or false"),
+        ({"normalise_window_px": -5}, "normalise_window_px must be a whole number"),
+        ({"join_rounder": False}, "nothing to change"),
+    ],
+)
+def test_a_variant_that_changes_nothing_or_something_else_is_refused(tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        write_model_variant(tmp_path / "v.onnx", **changes)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_variant_never_overwrites_a_file_or_writes_into_the_package(tmp_path):
+    (tmp_path / "v.json").write_text("{}")
+    with pytest.raises(ValueError, match="v.json exists"):
+        write_model_variant(tmp_path / "v.onnx", join_rounder=True)
+    assert (tmp_path / "v.json").read_text() == "{}" and not (tmp_path / "v.onnx").exists()
+    with pytest.raises(ValueError, match="outside the package"):
+        write_model_variant(MODELS_DIR / "mine.onnx", join_rounder=True)
+
+
+def test_the_variants_settings_reach_the_segmentation_and_its_record(tmp_path):
+    image, truth = make_synthetic_tem((1024, 1024), pixel_size_nm=1.0, difficulty="medium", scale_bar=False, rng=12)
+    path = write_model_variant(tmp_path / "cups.onnx", join_rounder=True)
+    result = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet", model=path)
+    assert result.parameters["thresholds"]["join_rounder"] is True
+    assert result.parameters["model"]["version"].endswith("+join_rounder")
+    assert score_detection(truth.labels, result.labels).recall >= 0.85
+    plain = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    # joining only ever merges instances: never more objects than without it
+    assert 0 < int(result.labels.max()) <= int(plain.labels.max())
+    assert json.loads(json.dumps(result.parameters["model"])) == result.parameters["model"]  # recordable in run.json
