@@ -265,11 +265,11 @@ def find_well_rows(
 
     A pixel is in a well when it lies ``well_min_depth_fraction`` of the gel's level below a vertical grey
     closing (the gel above and below it); a row is a candidate when ``well_min_column_fraction`` of the
-    gel's columns are. A run of candidate rows up to ``well_max_height_fraction`` of the gel's height is a
-    comb when its mean depth profile across the gel repeats at one pitch (:func:`comb_periodicity` at
-    least ``well_min_periodicity``; a pitch holds a well and a tooth, each at least ``min_lane_width_px``,
-    and ``min_wells_per_row`` pitches fit in the gel) and it holds ``min_wells_per_row`` wells on the
-    comb's grid (:func:`regular_wells`). A dark stripe, the gaps between two rows of bands or a label's
+    gel's columns are. A run of candidate rows up to ``well_max_height_fraction`` of the gel's height that
+    holds ``min_wells_per_row`` wells on the comb's grid (:func:`regular_wells`) is a comb when its mean
+    depth profile across the gel repeats at one pitch (:func:`comb_periodicity`; a pitch holds a well and a
+    tooth, each at least ``min_lane_width_px``, and ``min_wells_per_row`` pitches fit in the gel) strongly
+    enough (:func:`combs_on_one_pitch`). A dark stripe, the gaps between two rows of bands or a label's
     edge are dark but do not repeat at a pitch.
 
     Returns
@@ -284,19 +284,61 @@ def find_well_rows(
     fraction = ndi.binary_dilation(in_wells, np.ones((2 * reach + 1, 1), bool)).mean(axis=1)
     rows = fraction >= params.well_min_column_fraction
     rows = ndi.binary_closing(rows, np.ones(WELL_ROW_CLOSING_ROWS, bool)) | rows
-    wells = []
+    runs, profiles, wells = [], [], []
     for sl in ndi.find_objects(ndi.label(rows)[0]):
         a, b = sl[0].start, sl[0].stop
         if b - a > params.well_max_height_fraction * height:
             continue
-        strength = comb_periodicity(
-            depth[a:b].mean(axis=0), 2 * params.min_lane_width_px, width / params.min_wells_per_row
-        )
-        if strength < params.well_min_periodicity:
-            continue
-        if len(regular_wells(well_columns(depth, x_left_px, (a, b), params), params)) >= params.min_wells_per_row:
-            wells.append((a, b))
-    return wells
+        grid = regular_wells(well_columns(depth, x_left_px, (a, b), params), params)
+        if len(grid) >= params.min_wells_per_row:
+            runs.append((a, b))
+            profiles.append(depth[a:b].mean(axis=0))
+            wells.append(grid)
+    return [runs[i] for i in combs_on_one_pitch(profiles, wells, params)]
+
+
+def combs_on_one_pitch(
+    profiles: list[np.ndarray], wells: list[list[tuple[int, int]]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> list[int]:
+    """Indices of the candidate well rows that are combs: the sure ones, and weaker ones on the sure ones' pitch.
+
+    A row whose depth profile repeats at least ``well_min_periodicity`` strongly (:func:`comb_periodicity`
+    over pitches from two ``min_lane_width_px`` to the profile's length over ``min_wells_per_row``) is a
+    comb. A gel's combs are cut alike (one comb type, one pitch), so once the gel shows a sure comb, a row
+    that repeats at that comb's pitch (the median spacing of its wells, give or take half its typical well
+    width) is a comb when it does so ``well_min_periodicity / well_depth_search_step`` strongly: the margin
+    by which the wells' depth is read either side of its set value. A weaker row of a gel without a sure
+    comb stays out.
+
+    Parameters
+    ----------
+    profiles : list of (N,) ndarray
+        Mean depth profile across the gel of each candidate row.
+    wells : list of list of (int, int)
+        Each candidate row's wells on its grid (:func:`regular_wells`), image columns.
+    params : BlotParameters
+        ``well_min_periodicity``, ``well_depth_search_step``, ``min_lane_width_px``, ``min_wells_per_row``.
+
+    Returns
+    -------
+    list of int
+        Indices into ``profiles``, ascending.
+    """
+    if not profiles:
+        return []
+    strengths = [comb_periodicity(p, 2 * params.min_lane_width_px, p.size / params.min_wells_per_row) for p in profiles]
+    sure = [i for i, s in enumerate(strengths) if s >= params.well_min_periodicity]
+    if not sure:
+        return []
+    best = wells[max(sure, key=lambda i: strengths[i])]
+    pitch = float(np.median(np.diff([(a + b) / 2 for a, b in best])))
+    half_well = float(np.median([b - a for a, b in best])) / 2
+    weak = params.well_min_periodicity / params.well_depth_search_step
+    return [
+        i
+        for i, p in enumerate(profiles)
+        if i in sure or comb_periodicity(p, pitch - half_well, pitch + half_well) >= weak
+    ]
 
 
 def gel_tiers(

@@ -135,6 +135,27 @@ def test_a_comb_repeats_at_its_pitch_a_dark_stripe_does_not():
     assert comb_periodicity(np.ones(600), 12, 200) == 0.0
 
 
+def test_a_weak_comb_counts_on_the_pitch_of_the_gels_sure_comb():
+    from exo_vision.blot.gel import combs_on_one_pitch
+
+    params = BlotParameters()
+    x = np.arange(600)
+    noise = np.random.default_rng(0).normal(size=x.size)
+    sure = ((x % 40) < 24).astype(float)  # wells 24 px wide at a 40 px pitch
+    weak = sure + 0.9 * noise  # the same comb, half drowned
+    elsewhere = ((x % 70) < 40).astype(float) + 0.8 * noise  # as weak, at another pitch
+    grid = [(40 * k, 40 * k + 24) for k in range(15)]
+    bar = params.well_min_periodicity
+    from exo_vision.blot.gel import comb_periodicity
+
+    for profile in (weak, elsewhere):  # both under the bar, over the margin
+        assert bar / params.well_depth_search_step < comb_periodicity(profile, 12, 200) < bar
+    assert combs_on_one_pitch([sure, weak], [grid, grid], params) == [0, 1]
+    assert combs_on_one_pitch([sure, elsewhere], [grid, grid], params) == [0]
+    assert combs_on_one_pitch([weak], [grid], params) == []  # no sure comb to lean on
+    assert combs_on_one_pitch([], [], params) == []
+
+
 def test_a_band_runs_across_its_lane_a_speck_does_not():
     signal = np.full((60, 100), 10.0)
     signal[10:16, 5:45] += 50.0  # a band across its 40 px lane box
