@@ -163,6 +163,25 @@ def test_tiny_fine_tuning_writes_a_valid_model_whose_card_records_its_data(tmp_p
     assert labels.shape == micrographs[0].image.shape
 
 
+def test_fine_tuning_is_bit_reproducible_for_one_seed_and_thread_count(tmp_path, tiny_base):
+    """The same data, settings and seed give the same weights (sha256) on one machine; another seed does not."""
+    from exo_vision.learn.finetune import fine_tune
+    from exo_vision.segmentation.learned.weights import load_card
+
+    _write_pairs(tmp_path / "data", 3)
+    micrographs = collect_curated([tmp_path / "data"])
+
+    def digest(name: str, seed: int) -> str:
+        settings = FineTuneSettings(**{**TINY, "seed": seed, "generated_fraction": 0.5})
+        return load_card(
+            fine_tune(micrographs, out=tmp_path / name, base_model=tiny_base, settings=settings).onnx_path
+        ).sha256
+
+    first = digest("a.onnx", 7)
+    assert digest("b.onnx", 7) == first
+    assert digest("c.onnx", 8) != first
+
+
 def test_interrupting_fine_tuning_leaves_no_file(tmp_path, tiny_base):
     from exo_vision.learn.finetune import FineTuneCancelled, fine_tune
 
