@@ -146,7 +146,8 @@ class SegmentationWidget(Container):
             mode="r",
             filter="*.onnx",
             value="",
-            tooltip="empty: the shipped model; or a model made by fine-tuning",
+            tooltip="empty: the shipped model; or a model made by fine-tuning (exo-vision train) or with an opt-in "
+            "setting turned on (exo-vision model, e.g. --join-cups to keep folded cups whole)",
         )
         self._method.changed.connect(self._on_method)
         self._min_d = FloatSpinBox(
