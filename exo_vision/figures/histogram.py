@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
 from exo_vision.measure.size_stats import WEIGHT_EXPONENTS, Weighting, kde_curve, kde_mode, weighted_histogram
@@ -183,6 +184,8 @@ def size_histogram_figure(
                     ax.plot(grid, line, color=color, linewidth=1.2)
                     tallest[panel] = max(tallest[panel], float(np.nanmax(line, initial=0.0)))
                 ax.set_ylabel(_y_label(weighting, percent))
+                if weighting == "number" and not percent:  # a count of vesicles is a whole number
+                    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.set_xlim(range_nm)
             for panel, ax in enumerate(axes):
                 # Limits are set once every group is drawn (setting them per group froze the

@@ -193,3 +193,12 @@ def test_overlay_axis_holds_the_tallest_group_and_its_legend():
     low, high = ax.get_ylim()
     assert low == 0.0
     assert high > tallest * 1.2  # the bar fits, with headroom for the legend above it
+
+
+def test_a_count_axis_has_whole_numbers_only():
+    """Three vesicles in bins of 1, 1 and 1: matplotlib's default ticks would read 0.5 and 1.5 vesicles."""
+    fig, _ = size_histogram_figure(np.array([50.0, 75.0, 110.0]), bin_width_nm=10, kde=False)
+    ticks = fig.axes[0].get_yticks()
+    assert len(ticks) >= 2 and np.allclose(ticks, np.round(ticks))
+    fig, _ = size_histogram_figure(np.array([50.0, 75.0, 110.0]), bin_width_nm=10, kde=False, percent=True)
+    assert fig.axes[0].get_ylabel() == "Vesicles (%)"
