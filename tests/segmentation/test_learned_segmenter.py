@@ -114,16 +114,21 @@ def test_flip_averaging_undoes_each_flip_and_averages_what_is_not_equivariant():
         flip_averaged_maps(session, image, multiple_of=8, flips=3)
 
 
+def _before_and_after_card_setting(card_onnx, image, name, value):
+    """Segmentations of ``image`` (1 nm/px) by the default model before and after setting ``thresholds[name]``."""
+    before = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    card_path = card_onnx.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["thresholds"][name] = value
+    card_path.write_text(json.dumps(card))
+    return before, api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+
+
 def test_a_card_asking_for_four_flips_is_obeyed_and_recorded(broken_model):
     """The card's ``thresholds.flips`` reaches the network passes: the run records it, still finds the generated
     vesicles, and its outlines differ from the plain pass's somewhere (the network is not flip-equivariant)."""
     image, truth = make_synthetic_tem((512, 512), pixel_size_nm=1.0, difficulty="easy", scale_bar=False, rng=11)
-    plain = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
-    card_path = broken_model.with_suffix(".json")
-    card = json.loads(card_path.read_text())
-    card["thresholds"]["flips"] = 4
-    card_path.write_text(json.dumps(card))
-    flipped = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    plain, flipped = _before_and_after_card_setting(broken_model, image, "flips", 4)
     assert plain.parameters["thresholds"]["flips"] == 1 and flipped.parameters["thresholds"]["flips"] == 4
     assert score_detection(truth.labels, flipped.labels).recall >= 0.85
     assert not np.array_equal(plain.labels, flipped.labels)
@@ -133,12 +138,7 @@ def test_a_card_asking_for_windowed_normalisation_is_obeyed_and_recorded(broken_
     """The card's ``thresholds.normalise_window_px`` reaches both network passes: a 1024 px field at 1 nm/px is
     341 network pixels, larger than a 192 px window, so the maps change; the generated vesicles are still found."""
     image, truth = make_synthetic_tem((1024, 1024), pixel_size_nm=1.0, difficulty="medium", scale_bar=False, rng=12)
-    plain = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
-    card_path = broken_model.with_suffix(".json")
-    card = json.loads(card_path.read_text())
-    card["thresholds"]["normalise_window_px"] = 192
-    card_path.write_text(json.dumps(card))
-    local = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
+    plain, local = _before_and_after_card_setting(broken_model, image, "normalise_window_px", 192)
     assert plain.parameters["thresholds"]["normalise_window_px"] == 0
     assert local.parameters["thresholds"]["normalise_window_px"] == 192
     assert score_detection(truth.labels, local.labels).recall >= 0.85
