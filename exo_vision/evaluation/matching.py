@@ -65,6 +65,8 @@ class DetectionScore:
     ----------
     tp, fp, fn : int
         Matched predictions, unmatched predictions, unmatched truth objects.
+    fp_at_edge : int
+        How many of the ``fp`` unmatched predictions touch the image edge.
     matches : list of (int, int, float)
         ``(truth_label, pred_label, iou)`` of the last image scored (not pooled).
     """
@@ -72,6 +74,7 @@ class DetectionScore:
     tp: int = 0
     fp: int = 0
     fn: int = 0
+    fp_at_edge: int = 0
     matches: list[tuple[int, int, float]] = field(default_factory=list)
 
     @property
@@ -88,7 +91,25 @@ class DetectionScore:
         return 2 * self.tp / denominator if denominator else float("nan")
 
     def __add__(self, other: DetectionScore) -> DetectionScore:
-        return DetectionScore(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+        return DetectionScore(
+            self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.fp_at_edge + other.fp_at_edge
+        )
+
+    def edge_cut_unannotated(self) -> DetectionScore:
+        """The counts for truth that leaves objects cut by the image edge unannotated.
+
+        Some annotators outline only objects that lie wholly inside the image
+        (ImageJ's "exclude on edges"), as exo_vision leaves such objects out
+        of its size statistics (``touches_border``). Against such truth an
+        unmatched prediction on the image edge is no evidence of a false
+        object, so it is not counted; matched ones and misses are unchanged.
+
+        Returns
+        -------
+        DetectionScore
+            ``fp`` reduced by ``fp_at_edge`` (which becomes 0).
+        """
+        return DetectionScore(self.tp, self.fp - self.fp_at_edge, self.fn, 0, list(self.matches))
 
 
 def score_detection(
@@ -117,6 +138,8 @@ def score_detection(
     Returns
     -------
     DetectionScore
+        With ``fp_at_edge``, the false positives that touch the image edge
+        (see ``DetectionScore.edge_cut_unannotated``).
     """
     truth = np.asarray(truth)
     pred = np.asarray(pred)
@@ -128,13 +151,23 @@ def score_detection(
     true_ids = set(np.unique(truth[truth > 0]).tolist())
     fn = len(true_ids - matched_t - ignore)
     pred_ids = set(np.unique(pred[pred > 0]).tolist())
-    fp = 0
+    fp = fp_at_edge = 0
     if ignore:
         on_ignored = np.isin(truth, list(ignore))
+    on_edge = _labels_on_edge(pred)
     for b in pred_ids - matched_p:
         if ignore:
             region = pred == b
             if on_ignored[region].mean() >= dont_care_min_overlap:
                 continue
         fp += 1
-    return DetectionScore(tp=tp, fp=fp, fn=fn, matches=matches)
+        fp_at_edge += b in on_edge
+    return DetectionScore(tp=tp, fp=fp, fn=fn, fp_at_edge=fp_at_edge, matches=matches)
+
+
+def _labels_on_edge(labels: np.ndarray) -> set[int]:
+    """Labels with at least one pixel in the first or last row or column."""
+    if labels.ndim != 2 or labels.size == 0:
+        return set()
+    rim = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return set(np.unique(rim[rim > 0]).tolist())

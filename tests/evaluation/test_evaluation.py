@@ -49,3 +49,20 @@ def test_pooled_scores_add_counts_not_ratios():
 def test_shapes_must_agree():
     with pytest.raises(ValueError, match="same shape"):
         match_instances(np.zeros((3, 3), int), np.zeros((3, 4), int))
+
+
+def test_false_positives_on_the_image_edge_are_counted_and_can_be_set_aside():
+    truth = _boxes((40, 40), [(10, 20, 10, 20)])
+    # 1 matches, 2 is a false object inside the image, 3 and 4 are false objects cut by the top and right edges
+    pred = _boxes((40, 40), [(10, 20, 10, 20), (25, 30, 25, 30), (0, 5, 5, 10), (30, 35, 36, 40)])
+    score = score_detection(truth, pred)
+    assert (score.tp, score.fp, score.fn, score.fp_at_edge) == (1, 3, 0, 2)
+    aside = score.edge_cut_unannotated()
+    assert (aside.tp, aside.fp, aside.fn, aside.fp_at_edge) == (1, 1, 0, 0)
+    assert aside.f1 == pytest.approx(2 / 3)
+    # a matched object on the edge stays a match, and a missed one stays a miss
+    edge_truth = _boxes((40, 40), [(0, 10, 0, 10), (30, 40, 30, 40)])
+    edge_pred = _boxes((40, 40), [(0, 10, 0, 10)])
+    kept = score_detection(edge_truth, edge_pred).edge_cut_unannotated()
+    assert (kept.tp, kept.fp, kept.fn) == (1, 0, 1)
+    assert (score + score).fp_at_edge == 4
