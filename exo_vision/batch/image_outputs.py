@@ -7,7 +7,8 @@ atomically:
   same shape as the input, calibrated with ImageJ ``unit=nm`` plus
   X/YResolution in pixels per nm;
 * ``S_vesicles.csv`` the vesicle table;
-* ``S_overlay.png``  outlines coloured by morphology, ids, scale bar (palette PNG);
+* ``S_overlay.png``  outlines coloured by morphology (grey: cut by the edge, not counted), ids, scale bar
+  (palette PNG; micrographs under ``OVERLAY_MIN_SIDE_PX`` drawn enlarged);
 * ``S_rois.zip``     with ``save_rois``: the vesicles as an ImageJ ROI set named by their ids;
 * ``S_done.json``    the completion marker, written last: input checksum,
   parameters, the SHA-256 of every output above and what the run-level
@@ -36,6 +37,9 @@ from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
 from exo_vision.tem_analysis import MicrographResult
 
 MARKER_VERSION = 1
+#: Overlays of micrographs whose longer side is under this many pixels are drawn enlarged (whole factor)
+#: so that outlines, ids and the legend stay legible on small renders and exports.
+OVERLAY_MIN_SIDE_PX = 1000
 
 
 def output_names(stem: str, *, rois: bool = False) -> dict[str, str]:
@@ -135,6 +139,14 @@ def read_table_csv(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def _not_counted(result: MicrographResult) -> list[int]:
+    """Labels of the vesicles the statistics leave out (cut by the image edge, unless they are counted)."""
+    table = result.table
+    if not result.parameters.get("exclude_border", True) or "touches_border" not in table.columns:
+        return []
+    return table.loc[table["touches_border"].astype(bool), "label"].astype(int).tolist()
+
+
 def write_image_outputs(
     result: MicrographResult, *, out_dir: Path, stem: str, record: dict[str, Any], save_rois: bool = False
 ) -> dict[str, Any]:
@@ -162,7 +174,13 @@ def write_image_outputs(
     names = output_names(stem, rois=save_rois)
     px = float(result.image_data.pixel_size_nm or "nan")  # analysed images always carry a pixel size
     index, palette = render_overlay_indexed(
-        result.image_data.data, result.labels, result.table, pixel_size_nm=px, objects=result.objects
+        result.image_data.data,
+        result.labels,
+        result.table,
+        pixel_size_nm=px,
+        objects=result.objects,
+        min_side_px=OVERLAY_MIN_SIDE_PX,
+        not_counted=_not_counted(result),
     )
     marker = dict(record)
     marker["marker_version"] = MARKER_VERSION

@@ -6,6 +6,7 @@ Rendered with OpenCV on arrays (fast for 16 MP images); no matplotlib.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,10 @@ from exo_vision.figures.style import MORPHOLOGY_RGB
 
 #: Outline colour of a vesicle with no (or an unknown) morphology, RGB.
 OTHER_RGB = (200, 200, 200)
+#: Legend entry (and morphology stand-in) of vesicles outlined but left out of the statistics.
+NOT_COUNTED = "edge: not counted"
+#: Outline colour of those vesicles, RGB (teal: apart from the morphology colours and from grey levels).
+NOT_COUNTED_RGB = (0, 200, 160)
 #: Candidate scale-bar lengths in nm; the one nearest a fifth of the width is drawn.
 NICE_LENGTHS_NM = (1, 2, 5, 10, 20, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 
@@ -66,8 +71,9 @@ def _label_text(length_nm: float) -> str:
 
 #: Palette layout of the indexed overlay: grey ramp, then the drawing colours.
 GREY_LEVELS = 240
-_ROUND, _CUP, _IRREGULAR, _OTHER, _TEXT, _WHITE, _BLACK = range(GREY_LEVELS, GREY_LEVELS + 7)
+_ROUND, _CUP, _IRREGULAR, _OTHER, _TEXT, _WHITE, _BLACK, _NOT_COUNTED = range(GREY_LEVELS, GREY_LEVELS + 8)
 _CLASS_INDEX = {"round": _ROUND, "cup": _CUP, "irregular": _IRREGULAR}
+_OUTLINE_INDEX = {**_CLASS_INDEX, NOT_COUNTED: _NOT_COUNTED}
 
 
 def overlay_palette() -> np.ndarray:
@@ -81,6 +87,7 @@ def overlay_palette() -> np.ndarray:
     palette[_TEXT] = (255, 255, 0)
     palette[_WHITE] = (255, 255, 255)
     palette[_BLACK] = (0, 0, 0)
+    palette[_NOT_COUNTED] = NOT_COUNTED_RGB
     return palette
 
 
@@ -145,7 +152,7 @@ def _outline_codes(
         if c1 == cols:
             interior[:, -1] = False
         edge = inside & ~interior
-        code[r0:r1, c0:c1][edge] = _CLASS_INDEX.get(morphology.get(lab, ""), _OTHER)
+        code[r0:r1, c0:c1][edge] = _OUTLINE_INDEX.get(morphology.get(lab, ""), _OTHER)
     return code
 
 
@@ -159,17 +166,24 @@ def render_overlay_indexed(
     scale_bar_nm: float | None = None,
     line_width_px: int | None = None,
     objects: list[tuple[slice, slice] | None] | None = None,
+    min_side_px: int = 0,
+    not_counted: Iterable[int] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw the overlay as palette indices (one byte per pixel: 3x less to encode than RGB).
 
     Parameters are those of :func:`render_overlay`, plus ``objects``: the
     boxes ``scipy.ndimage.find_objects(labels)`` if the caller already has
-    them (they cost a whole pass over the labels).
+    them (they cost a whole pass over the labels), and ``min_side_px``: a
+    micrograph whose longer side is shorter is drawn on a copy enlarged by
+    the smallest whole factor that reaches it (each pixel repeated), so
+    outlines, ids and the legend of a small render stay legible; and
+    ``not_counted``: labels the statistics leave out (vesicles cut by the
+    image edge), outlined grey and listed in the legend as "edge: not counted".
 
     Returns
     -------
     index : (M, N) ndarray of uint8
-        Palette index per pixel.
+        Palette index per pixel (``k`` M x ``k`` N when enlarged by ``k``).
     palette : (256, 3) ndarray of uint8
         RGB colour of each index (:func:`overlay_palette`).
     """
@@ -179,6 +193,11 @@ def render_overlay_indexed(
         raise ValueError(f"`labels` (shape {labels.shape}) must have the shape of `image` (shape {image.shape[:2]})")
     if not (np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
         raise ValueError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
+    factor = -(-int(min_side_px) // max(labels.shape)) if labels.size and max(labels.shape) < min_side_px else 1
+    if factor > 1:
+        image = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+        labels = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)
+        pixel_size_nm, objects = pixel_size_nm / factor, None
     index = _grey_index(image)
     rows, cols = labels.shape
     size = max(rows, cols)
@@ -189,6 +208,9 @@ def render_overlay_indexed(
             f"`objects` has {len(objects)} boxes but the labels go up to {int(labels.max())}; "
             "pass scipy.ndimage.find_objects(labels) of these labels, or leave it out"
         )
+    set_aside = {int(v) for v in not_counted}
+    if set_aside and len(table) and {"label", "morphology"} <= set(table.columns):
+        table = table.assign(morphology=table["morphology"].where(~table["label"].isin(set_aside), NOT_COUNTED))
     code = _outline_codes(labels, table, objects)
     if width > 1:
         code = cv2.dilate(code, np.ones((width, width), np.uint8))
@@ -229,6 +251,8 @@ def render_overlay_indexed(
     for name, k in _CLASS_INDEX.items():
         text(name, (margin, y), k, text_scale)
         y += int(th * 1.8)
+    if set_aside:
+        text(NOT_COUNTED, (margin, y), _NOT_COUNTED, text_scale)
     return index, overlay_palette()
 
 

@@ -474,6 +474,17 @@ def _morphology(tem: TemEvidence) -> str:
     )
 
 
+def _image_shape(grid, stem: str, overlay_shape: tuple[int, ...]) -> tuple[int, int]:
+    """The micrograph's (rows, columns) as run.json records them, else the overlay's."""
+    for record in grid.run.get("images", []):
+        if not isinstance(record, dict) or record.get("stem") != stem:
+            continue
+        shape = record.get("shape")
+        if isinstance(shape, list) and len(shape) >= 2:
+            return int(shape[0]), int(shape[1])
+    return int(overlay_shape[0]), int(overlay_shape[1])
+
+
 def _overlays(tem: TemEvidence) -> str:
     out = ["<h2>Example micrographs</h2>"]
     best = None
@@ -500,9 +511,10 @@ def _overlays(tem: TemEvidence) -> str:
             tem.images.loc[(tem.images["grid"] == grid.name) & (tem.images["image"] == stem), "pixel_size_nm"].iloc[0]
         )
     )
-    close = choose_close_up(table, image_shape=rgb.shape[:2], pixel_size_nm=px) if len(table) else None
+    m, n = _image_shape(grid, stem, rgb.shape[:2])
+    drawn_px = px * n / rgb.shape[1]  # small micrographs' overlays are drawn enlarged by a whole factor
+    close = choose_close_up(table, image_shape=rgb.shape[:2], pixel_size_nm=drawn_px) if len(table) else None
     wide = mark_box(rgb, close.box_px) if close is not None else rgb
-    m, n = rgb.shape[:2]
     legend = "".join(
         f'<span class="swatch" style="background:rgb{tuple(int(c) for c in MORPHOLOGY_RGB[k])}"></span>{k}'
         for k in MORPHOLOGIES

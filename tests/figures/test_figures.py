@@ -182,6 +182,36 @@ def test_indexed_png_matches_the_rgb_overlay(tmp_path):
     assert tuple(back[60, 89]) == MORPHOLOGY_RGB["round"]
 
 
+def test_a_small_micrograph_is_drawn_enlarged_by_a_whole_factor():
+    from exo_vision.figures.overlay import overlay_palette, render_overlay_indexed
+
+    image, labels, table = two_disks()  # 200 x 300 px at 2 nm/px
+    index, _ = render_overlay_indexed(image, labels, table, pixel_size_nm=2.0, show_ids=False, min_side_px=1000)
+    assert index.shape == (800, 1200)  # ceil(1000 / 300) = 4
+    rgb = overlay_palette()[index]
+    # disk 1's rightmost pixel (row 60, col 89) becomes the 4 x 4 block at rows 240-243, cols 356-359
+    assert tuple(rgb[241, 359]) == MORPHOLOGY_RGB["round"]
+    assert rgb[240, 300, 0] == rgb[240, 300, 1] == rgb[240, 300, 2]  # inside stays grey
+    # the scale bar keeps its length in nm: 100 nm = 50 px at 2 nm/px, 200 px once enlarged
+    white = np.all(rgb[720:] == 255, axis=2).sum(axis=1)  # below both disks
+    assert white.max() in (200, 201)
+    same, _ = render_overlay_indexed(image, labels, table, pixel_size_nm=2.0, min_side_px=300)
+    assert same.shape == (200, 300)
+
+
+def test_vesicles_left_out_of_the_statistics_are_outlined_apart_and_named_in_the_legend():
+    from exo_vision.figures.overlay import NOT_COUNTED_RGB, overlay_palette, render_overlay_indexed
+
+    image, labels, table = two_disks()
+    plain, _ = render_overlay_indexed(image, labels, table, pixel_size_nm=2.0, show_ids=False)
+    marked, _ = render_overlay_indexed(image, labels, table, pixel_size_nm=2.0, show_ids=False, not_counted=[2])
+    rgb = overlay_palette()[marked]
+    assert tuple(rgb[60, 89]) == MORPHOLOGY_RGB["round"]  # vesicle 1 keeps its morphology colour
+    assert tuple(rgb[120, 239]) == NOT_COUNTED_RGB  # vesicle 2's outline is set apart
+    legend = np.all(rgb[:90, :150] == NOT_COUNTED_RGB, axis=2)
+    assert legend.any() and not np.all(overlay_palette()[plain][:90, :150] == NOT_COUNTED_RGB, axis=2).any()
+
+
 def test_overlay_axis_holds_the_tallest_group_and_its_legend():
     # Regression: the y limit was frozen at the first group's height, clipping a taller second group.
     short = np.linspace(30.0, 150.0, 40)  # spread out: low bins

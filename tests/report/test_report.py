@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -209,6 +210,19 @@ def test_report_is_self_contained(outputs):
     assert not parsed.tags & {"script", "link", "iframe", "object"}
     assert not parsed.hrefs
     assert "http://" not in page and "https://" not in page and "@import" not in page and "url(" not in page
+
+
+@pytest.mark.slow
+def test_the_wide_field_caption_gives_the_micrograph_not_its_enlarged_overlay(outputs):
+    """The 256 px inputs' overlays are drawn 4x enlarged; the caption and close-up keep the micrograph's scale."""
+    from PIL import Image
+
+    overlay = next(outputs["tem"].glob("grid_a_*_overlay.png"))
+    assert Image.open(overlay).size == (1024, 1024)
+    page = outputs["report"].read_text(encoding="utf-8")
+    assert "256 × 256 px at 2 nm/px (0.51 × 0.51 µm)" in page
+    width_nm = float(re.search(r"Close-up: (\d+) nm wide", page).group(1))
+    assert 0 < width_nm <= 512
 
 
 @pytest.mark.slow
