@@ -90,6 +90,7 @@ def run_one(spec: dict) -> dict:
         if not row_p["touches_border"]:
             errors.append((row_p["equivalent_diameter_nm"] - true_d) / true_d)
     return dict(
+        truth_kinds=_truth_kinds(truth_labels, {a for a, _, _ in matches}, spec["pixel_size_nm"]),
         difficulty=spec["difficulty"],
         pixel_size_nm=spec["pixel_size_nm"],
         polarity=spec["polarity"],
@@ -101,6 +102,44 @@ def run_one(spec: dict) -> dict:
         cup_ok=cup_ok,
         seconds=elapsed,
     )
+
+
+#: Limits of the equivalent-diameter classes of ``--by-kind`` (nm).
+SIZE_CLASSES_NM = (50.0, 100.0)
+
+
+def _truth_kinds(truth: np.ndarray, matched: set[int], pixel_size_nm: float) -> list[tuple[str, bool, bool]]:
+    """``(diameter class, touches another vesicle, found)`` of every truth vesicle."""
+    touching: set[int] = set()
+    for a, b in ((truth[:, :-1], truth[:, 1:]), (truth[:-1], truth[1:])):
+        where = (a != b) & (a > 0) & (b > 0)
+        touching |= set(a[where].tolist()) | set(b[where].tolist())
+    ids, area = np.unique(truth[truth > 0], return_counts=True)
+    out = []
+    for k, n in zip(ids.tolist(), area.tolist(), strict=True):
+        d = 2.0 * float(np.sqrt(n / np.pi)) * pixel_size_nm
+        lo = max((c for c in SIZE_CLASSES_NM if c <= d), default=0.0)
+        hi = min((c for c in SIZE_CLASSES_NM if c > d), default=None)
+        out.append((f"{lo:g}-{hi:g}" if hi is not None else f">={lo:g}", k in touching, k in matched))
+    return out
+
+
+def recall_by_kind(rows: list[dict]) -> pd.DataFrame:
+    """Recall of the truth vesicles by diameter class and by whether they touch or overlap another."""
+    kinds = [k for r in rows for k in r["truth_kinds"]]
+    out = []
+    for name, select in (
+        *((f"diameter {c} nm", lambda k, c=c: k[0] == c) for c in sorted({k[0] for k in kinds}, key=_class_start)),
+        ("touching or overlapping another", lambda k: k[1]),
+        ("isolated", lambda k: not k[1]),
+    ):
+        found = [k[2] for k in kinds if select(k)]
+        out.append({"truth vesicles": name, "n": len(found), "recall": np.mean(found) if found else float("nan")})
+    return pd.DataFrame(out)
+
+
+def _class_start(name: str) -> float:
+    return float(name.lstrip(">=").split("-")[0])
 
 
 def summarise(rows: list[dict]) -> pd.DataFrame:
@@ -147,6 +186,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1000, help="first seed (default 1000)")
     add_method_option(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the summary table to this JSON file")
+    parser.add_argument(
+        "--by-kind",
+        action="store_true",
+        help="also print recall by truth diameter class and by whether a vesicle touches another",
+    )
     parser.add_argument("--model", default=None, help="a model file (.onnx with its card) for the unet method")
     parser.add_argument(
         "--generator",
@@ -210,7 +254,12 @@ def main() -> None:
         figures = {"method": args.method, "model": args.model, "generator": args.generator, "seed": args.seed}
         figures |= {"images_count": args.n, "image_side_px": args.size}
         write_json(args.json, {**figures, "summary": summary.to_dict(orient="records")})
-    per_image = pd.DataFrame([{k: v for k, v in r.items() if k not in ("errors", "cup_ok")} for r in rows])
+    if args.by_kind:
+        print("\nrecall by kind of truth vesicle:")
+        print(recall_by_kind(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    per_image = pd.DataFrame(
+        [{k: v for k, v in r.items() if k not in ("errors", "cup_ok", "truth_kinds")} for r in rows]
+    )
     worst = per_image.assign(f1=2 * per_image.tp / (per_image.n_truth + per_image.n_pred)).nsmallest(5, "f1")
     print("\nworst images:")
     print(worst.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
