@@ -65,12 +65,15 @@ class GelLayout:
     comb_slope: float = 0.0
 
 
-def _border_span(profile: np.ndarray, off: np.ndarray, bridge_px: int) -> tuple[int, int]:
-    """First and one-past-last index of ``profile`` left after dropping the off runs at both ends.
+def _border_span(off_fraction: np.ndarray, bridge_px: int) -> tuple[int, int]:
+    """First and one-past-last index left after dropping the off-gel runs at both ends of a profile.
 
-    An off run at an end may enclose on-runs shorter than ``bridge_px`` (gaps between text lines).
+    An index (a column or a row) is off the gel when more than half its pixels are off-gel
+    (``off_fraction`` over one half). An off run at an end may enclose on-runs shorter than ``bridge_px``
+    (gaps between text lines).
     """
-    n = len(profile)
+    n = len(off_fraction)
+    off = off_fraction > 0.5
     closed = ndi.binary_closing(np.pad(off, bridge_px, constant_values=True), np.ones(bridge_px + 1, bool))
     closed = closed[bridge_px : bridge_px + n]
     start = 0
@@ -84,36 +87,71 @@ def _border_span(profile: np.ndarray, off: np.ndarray, bridge_px: int) -> tuple[
     return start, stop
 
 
-def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> tuple[int, int, int, int]:
-    """The gel's box in a smoothed signal image: border runs of dark surround or bright objects dropped.
+def _off_gel_pixels(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> np.ndarray:
+    """Pixels of a smoothed signal image that are not gel: the dark surround and bright objects beside the gel.
+
+    The gel's level is the median of the image's central quarter. A pixel darker than ``gel_dark_fraction``
+    of it is the dark surround (a bench, the transilluminator's frame). A pixel at least
+    ``gel_bright_fraction`` of the image's top level (99.9th percentile; only when the top is above the
+    gel's level) is a bright object when its connected bright region reaches the image border: a glove or a
+    label strip lies beside the gel and comes in from outside the frame, while a saturated band lies
+    inside the gel and stays gel, however bright.
 
     Parameters
     ----------
     smooth : (M, N) ndarray
         Signal (bands bright), median-filtered.
     params : BlotParameters
-        ``gel_dark_fraction``, ``gel_bright_fraction``, ``gel_edge_margin_fraction``.
+        ``gel_dark_fraction``, ``gel_bright_fraction``.
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+        True where the pixel is off the gel.
+    """
+    h, w = smooth.shape
+    q = GEL_LEVEL_CENTRE_DIVISOR
+    level = float(np.median(smooth[h // q : (q - 1) * h // q, w // q : (q - 1) * w // q]))
+    top = float(np.percentile(smooth, TOP_PERCENTILE))
+    off = smooth < params.gel_dark_fraction * level
+    if top > level:
+        bright, _ = ndi.label(smooth >= params.gel_bright_fraction * top)
+        at_border = np.unique(np.concatenate([bright[0], bright[-1], bright[:, 0], bright[:, -1]]))
+        off |= np.isin(bright, at_border[at_border > 0])
+    return off
+
+
+def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> tuple[int, int, int, int]:
+    """The gel's box in a smoothed signal image: border columns and rows that are mostly not gel dropped.
+
+    Each pixel is judged on its own: off the gel when it is darker than ``gel_dark_fraction`` of the gel's
+    level (the dark surround) or part of a bright region that reaches the image border (a glove, a label
+    strip; a saturated band inside the gel stays gel). A column across a glove lying on a dark bench is
+    bright in part and dark in part, and its median may fall at a gel's level. Border columns, then rows,
+    then columns again in which more than half the pixels are off the gel are dropped.
+
+    Parameters
+    ----------
+    smooth : (M, N) ndarray
+        Signal (bands bright), median-filtered.
+    params : BlotParameters
+        ``gel_dark_fraction``, ``gel_bright_fraction``, ``gel_edge_margin_fraction`` (the longest run of
+        gel-like columns or rows, as a fraction of the axis, that an off run at a border may enclose).
 
     Returns
     -------
     (int, int, int, int)
         ``(y_top, y_bottom, x_left, x_right)``, end-exclusive.
     """
-    h, w = smooth.shape
-    q = GEL_LEVEL_CENTRE_DIVISOR
-    level = float(np.median(smooth[h // q : (q - 1) * h // q, w // q : (q - 1) * w // q]))
-    top = float(np.percentile(smooth, TOP_PERCENTILE))
+    off = _off_gel_pixels(smooth, params)
 
-    def span(profile: np.ndarray) -> tuple[int, int]:
-        off = (profile < params.gel_dark_fraction * level) | (profile >= params.gel_bright_fraction * top)
-        if top <= level:
-            off = profile < params.gel_dark_fraction * level
-        bridge = max(1, round(params.gel_edge_margin_fraction * len(profile)))
-        return _border_span(profile, off, bridge)
+    def span(off_fraction: np.ndarray) -> tuple[int, int]:
+        bridge = max(1, round(params.gel_edge_margin_fraction * len(off_fraction)))
+        return _border_span(off_fraction, bridge)
 
-    x0, x1 = span(np.median(smooth, axis=0))
-    y0, y1 = span(np.median(smooth[:, x0:x1], axis=1))
-    x0, x1 = span(np.median(smooth[y0:y1], axis=0))
+    x0, x1 = span(off.mean(axis=0))
+    y0, y1 = span(off[:, x0:x1].mean(axis=1))
+    x0, x1 = span(off[y0:y1].mean(axis=0))
     return y0, y1, x0, x1
 
 

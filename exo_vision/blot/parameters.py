@@ -163,11 +163,13 @@ class BlotParameters:
         Gels only (:mod:`exo_vision.blot.gel`): median-filter size, px, of the image the gel's outline
         and well rows are read from.
     gel_dark_fraction : float
-        A row or column run at the image border whose median signal is below this fraction of the gel's
-        level (the median of the image's central quarter) is the dark surround, off the gel ...
+        A pixel whose signal is below this fraction of the gel's level (the median of the image's
+        central quarter) is the dark surround, off the gel ...
     gel_bright_fraction : float
-        ... and one whose median reaches this fraction of the image's top level (99.9th percentile) is a
-        bright object beside the gel (a glove, a white label strip).
+        ... and one whose signal reaches this fraction of the image's top level (99.9th percentile), in a
+        bright region that reaches the image border, is a bright object beside the gel (a glove, a white
+        label strip; a saturated band inside the gel stays gel). A row or column run at the image border
+        in which more than half the pixels are off the gel is dropped from the gel's box.
     gel_edge_margin_fraction : float
         Rows (columns) at the gel's top and bottom (left and right) edge dropped, as a fraction of the
         gel's height (width): the cut edges shine. Also the longest on-gel run, as the same fraction,
