@@ -84,6 +84,21 @@ def test_a_glove_on_a_dark_bench_beside_the_gel_is_not_gel():
     assert all(len(wells) == N_LANES for wells in layout.tier_wells_px)
 
 
+def test_a_grey_glove_beyond_a_dark_gap_is_not_gel():
+    # a glove at the gel's own grey level lies at the frame's left, a 30 px dark gap between it and the
+    # gel: no column of the glove is off the gel, but the gap parts it from the gel over the centre
+    g = np.random.default_rng(5)
+    img = synthetic_gel(5).astype(np.float64)
+    img[:, : GEL_X[0] - 30] = 80.0 + g.normal(0, 4.0, (img.shape[0], GEL_X[0] - 30))
+    img[:, GEL_X[0] - 30 : GEL_X[0]] = 6.0
+    layout = find_gel_layout(np.clip(img, 0, 255).astype(np.uint8), polarity="bright")
+    y0, y1, x0, x1 = layout.box_px
+    assert abs(x0 - GEL_X[0]) <= 3 and abs(x1 - GEL_X[1]) <= 3
+    assert abs(y0 - GEL_Y[0]) <= 3 and abs(y1 - GEL_Y[1]) <= 3
+    assert all(len(wells) == N_LANES for wells in layout.tier_wells_px)
+    assert all(t.x_left_px >= GEL_X[0] for t in layout.tiers)
+
+
 def test_a_saturated_band_row_at_the_gels_dim_top_stays_in_the_gel():
     # the gel's top left is dim (below the surround threshold) and its top band row saturated: those rows
     # are 28 % dark and 37 % saturated band; the bands lie inside the gel, so they are gel, not a glove
