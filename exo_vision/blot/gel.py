@@ -65,55 +65,101 @@ class GelLayout:
     comb_slope: float = 0.0
 
 
-def _border_span(profile: np.ndarray, off: np.ndarray, bridge_px: int) -> tuple[int, int]:
-    """First and one-past-last index of ``profile`` left after dropping the off runs at both ends.
+def _gel_span(off_fraction: np.ndarray, bridge_px: int) -> tuple[int, int]:
+    """First and one-past-last index of the gel along one axis: the on-gel run over the axis' centre.
 
-    An off run at an end may enclose on-runs shorter than ``bridge_px`` (gaps between text lines).
+    An index (a column or a row) is off the gel when more than half its pixels are off-gel
+    (``off_fraction`` over one half). On-runs shorter than ``bridge_px`` next to an off run or the
+    image's end are not gel (gaps between the text lines of a label strip); off runs shorter than
+    ``bridge_px`` between on-runs do not part the gel (a row of wells, a scratch). The gel is the on-run
+    left with the most indices in the axis' central half: it is grown out from the centre, so whatever
+    lies beyond the first off run on either side (a dark gap, then a glove or a bench at any grey level)
+    is not gel, as well as the off runs at the ends.
     """
-    n = len(profile)
-    closed = ndi.binary_closing(np.pad(off, bridge_px, constant_values=True), np.ones(bridge_px + 1, bool))
-    closed = closed[bridge_px : bridge_px + n]
-    start = 0
-    while start < n and closed[start]:
-        start += 1
-    stop = n
-    while stop > start and closed[stop - 1]:
-        stop -= 1
+    n = len(off_fraction)
+    line = np.ones(bridge_px + 1, bool)
+    off = ndi.binary_closing(np.pad(off_fraction > 0.5, bridge_px, constant_values=True), line)
+    off = ndi.binary_opening(np.pad(off[bridge_px : bridge_px + n], bridge_px, constant_values=True), line)
+    runs, n_runs = ndi.label(~off[bridge_px : bridge_px + n])
+    q = GEL_LEVEL_CENTRE_DIVISOR
+    central = np.bincount(runs[n // q : (q - 1) * n // q], minlength=n_runs + 1)[1:]
+    if n_runs == 0 or central.max() == 0:
+        return 0, n
+    on = np.flatnonzero(runs == 1 + int(np.argmax(central)))
+    start, stop = int(on[0]), int(on[-1]) + 1
     if stop - start < max(1, n // MIN_GEL_SPAN_DIVISOR):
         return 0, n  # nothing like a gel in a surround: keep the whole axis
     return start, stop
 
 
-def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> tuple[int, int, int, int]:
-    """The gel's box in a smoothed signal image: border runs of dark surround or bright objects dropped.
+def _off_gel_pixels(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> np.ndarray:
+    """Pixels of a smoothed signal image that are not gel: the dark surround and bright objects beside the gel.
+
+    The gel's level is the median of the image's central quarter. A pixel darker than ``gel_dark_fraction``
+    of it is the dark surround (a bench, the transilluminator's frame). A pixel at least
+    ``gel_bright_fraction`` of the image's top level (99.9th percentile; only when the top is above the
+    gel's level) is a bright object when its connected bright region reaches the image border: a glove or a
+    label strip lies beside the gel and comes in from outside the frame, while a saturated band lies
+    inside the gel and stays gel, however bright.
 
     Parameters
     ----------
     smooth : (M, N) ndarray
         Signal (bands bright), median-filtered.
     params : BlotParameters
-        ``gel_dark_fraction``, ``gel_bright_fraction``, ``gel_edge_margin_fraction``.
+        ``gel_dark_fraction``, ``gel_bright_fraction``.
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+        True where the pixel is off the gel.
+    """
+    h, w = smooth.shape
+    q = GEL_LEVEL_CENTRE_DIVISOR
+    level = float(np.median(smooth[h // q : (q - 1) * h // q, w // q : (q - 1) * w // q]))
+    top = float(np.percentile(smooth, TOP_PERCENTILE))
+    off = smooth < params.gel_dark_fraction * level
+    if top > level:
+        bright, _ = ndi.label(smooth >= params.gel_bright_fraction * top)
+        at_border = np.unique(np.concatenate([bright[0], bright[-1], bright[:, 0], bright[:, -1]]))
+        off |= np.isin(bright, at_border[at_border > 0])
+    return off
+
+
+def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> tuple[int, int, int, int]:
+    """The gel's box in a smoothed signal image: border columns and rows that are mostly not gel dropped.
+
+    Each pixel is judged on its own: off the gel when it is darker than ``gel_dark_fraction`` of the gel's
+    level (the dark surround) or part of a bright region that reaches the image border (a glove, a label
+    strip; a saturated band inside the gel stays gel). A column across a glove lying on a dark bench is
+    bright in part and dark in part, and its median may fall at a gel's level. The gel is the one slab
+    over the image's centre: its columns, then rows, then columns again are the run of lines over the
+    centre in which at most half the pixels are off, ended on each side by the first run of off lines
+    (:func:`_gel_span`), so a glove beyond a dark gap is dropped whatever its grey level.
+
+    Parameters
+    ----------
+    smooth : (M, N) ndarray
+        Signal (bands bright), median-filtered.
+    params : BlotParameters
+        ``gel_dark_fraction``, ``gel_bright_fraction``, ``gel_edge_margin_fraction`` (as a fraction of
+        the axis: the shortest run of off columns or rows that ends the gel, and the shortest run of
+        gel-like ones that is not enclosed in an off run).
 
     Returns
     -------
     (int, int, int, int)
         ``(y_top, y_bottom, x_left, x_right)``, end-exclusive.
     """
-    h, w = smooth.shape
-    q = GEL_LEVEL_CENTRE_DIVISOR
-    level = float(np.median(smooth[h // q : (q - 1) * h // q, w // q : (q - 1) * w // q]))
-    top = float(np.percentile(smooth, TOP_PERCENTILE))
+    off = _off_gel_pixels(smooth, params)
 
-    def span(profile: np.ndarray) -> tuple[int, int]:
-        off = (profile < params.gel_dark_fraction * level) | (profile >= params.gel_bright_fraction * top)
-        if top <= level:
-            off = profile < params.gel_dark_fraction * level
-        bridge = max(1, round(params.gel_edge_margin_fraction * len(profile)))
-        return _border_span(profile, off, bridge)
+    def span(off_fraction: np.ndarray) -> tuple[int, int]:
+        bridge = max(1, round(params.gel_edge_margin_fraction * len(off_fraction)))
+        return _gel_span(off_fraction, bridge)
 
-    x0, x1 = span(np.median(smooth, axis=0))
-    y0, y1 = span(np.median(smooth[:, x0:x1], axis=1))
-    x0, x1 = span(np.median(smooth[y0:y1], axis=0))
+    x0, x1 = span(off.mean(axis=0))
+    y0, y1 = span(off[:, x0:x1].mean(axis=1))
+    x0, x1 = span(off[y0:y1].mean(axis=0))
     return y0, y1, x0, x1
 
 

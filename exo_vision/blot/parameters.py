@@ -163,15 +163,20 @@ class BlotParameters:
         Gels only (:mod:`exo_vision.blot.gel`): median-filter size, px, of the image the gel's outline
         and well rows are read from.
     gel_dark_fraction : float
-        A row or column run at the image border whose median signal is below this fraction of the gel's
-        level (the median of the image's central quarter) is the dark surround, off the gel ...
+        A pixel whose signal is below this fraction of the gel's level (the median of the image's
+        central quarter) is the dark surround, off the gel ...
     gel_bright_fraction : float
-        ... and one whose median reaches this fraction of the image's top level (99.9th percentile) is a
-        bright object beside the gel (a glove, a white label strip).
+        ... and one whose signal reaches this fraction of the image's top level (99.9th percentile), in a
+        bright region that reaches the image border, is a bright object beside the gel (a glove, a white
+        label strip; a saturated band inside the gel stays gel). A column or row in which more than half
+        the pixels are off the gel is off; the gel's box is the run of the other columns (rows) over the
+        image's centre.
     gel_edge_margin_fraction : float
         Rows (columns) at the gel's top and bottom (left and right) edge dropped, as a fraction of the
-        gel's height (width): the cut edges shine. Also the longest on-gel run, as the same fraction,
-        that an off-gel border run may enclose (the gaps between lines of a label strip's text).
+        gel's height (width): the cut edges shine. Also, as the same fraction of the image's height
+        (width), the shortest run of off rows (columns) that ends the gel's box (a dark gap; a row of
+        wells is narrower) and the shortest on-gel run that an off run may not enclose (the gaps between
+        lines of a label strip's text are narrower).
     well_window_fraction : float
         A well is read against the gel above and below it: a vertical grey closing over this fraction
         of the gel's height, taller than any well.

@@ -70,6 +70,49 @@ def test_synthetic_gel_gives_two_tiers_with_lanes_from_the_wells():
         assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
 
 
+def test_a_glove_on_a_dark_bench_beside_the_gel_is_not_gel():
+    # a glove comes in over the frame's left: saturated above, its shaded side at the gel's level (80)
+    # further down, the dark bench below; each of those columns has its median at a gel's level
+    img = synthetic_gel(3).astype(np.float64)
+    img[:, : GEL_X[0]] = 6.0
+    img[:150, : GEL_X[0]] = 255.0
+    img[150:220, : GEL_X[0]] = 80.0
+    layout = find_gel_layout(img.astype(np.uint8), polarity="bright")
+    y0, y1, x0, x1 = layout.box_px
+    assert abs(x0 - GEL_X[0]) <= 3 and abs(x1 - GEL_X[1]) <= 3
+    assert abs(y0 - GEL_Y[0]) <= 3 and abs(y1 - GEL_Y[1]) <= 3
+    assert all(len(wells) == N_LANES for wells in layout.tier_wells_px)
+
+
+def test_a_grey_glove_beyond_a_dark_gap_is_not_gel():
+    # a glove at the gel's own grey level lies at the frame's left, a 30 px dark gap between it and the
+    # gel: no column of the glove is off the gel, but the gap parts it from the gel over the centre
+    g = np.random.default_rng(5)
+    img = synthetic_gel(5).astype(np.float64)
+    img[:, : GEL_X[0] - 30] = 80.0 + g.normal(0, 4.0, (img.shape[0], GEL_X[0] - 30))
+    img[:, GEL_X[0] - 30 : GEL_X[0]] = 6.0
+    layout = find_gel_layout(np.clip(img, 0, 255).astype(np.uint8), polarity="bright")
+    y0, y1, x0, x1 = layout.box_px
+    assert abs(x0 - GEL_X[0]) <= 3 and abs(x1 - GEL_X[1]) <= 3
+    assert abs(y0 - GEL_Y[0]) <= 3 and abs(y1 - GEL_Y[1]) <= 3
+    assert all(len(wells) == N_LANES for wells in layout.tier_wells_px)
+    assert all(t.x_left_px >= GEL_X[0] for t in layout.tiers)
+
+
+def test_a_saturated_band_row_at_the_gels_dim_top_stays_in_the_gel():
+    # the gel's top left is dim (below the surround threshold) and its top band row saturated: those rows
+    # are 28 % dark and 37 % saturated band; the bands lie inside the gel, so they are gel, not a glove
+    img = synthetic_gel(4).astype(np.float64)
+    top = GEL_Y[0]
+    img[top : top + 30, GEL_X[0] : GEL_X[0] + 200] = 20.0
+    for k in range(N_LANES):
+        c = lane_centre(k)
+        img[top + 8 : top + 22, c - WELL_W // 2 : c + WELL_W // 2] = 255.0
+    y0, y1, x0, x1 = find_gel_layout(img.astype(np.uint8), polarity="bright").box_px
+    assert y0 <= top + 8  # the band row is kept
+    assert abs(x0 - GEL_X[0]) <= 3 and abs(x1 - GEL_X[1]) <= 3  # the glove at the left border is not
+
+
 def test_a_tilted_comb_is_followed_and_still_gives_one_well_per_lane():
     # the gel tilted 1.5 degrees: its comb runs ~12 rows down across the gel, more than a well is tall
     slope = 0.026
