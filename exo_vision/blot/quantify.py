@@ -653,6 +653,7 @@ def _measure_strip(
         [(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
         for lane in ls
     ]
+    smear = marker.strip().lower() in st.params.smear_markers
     measured = []
     pixel_sd: dict[tuple[int, int], float] = {}
     for row in rows:
@@ -670,12 +671,7 @@ def _measure_strip(
                 avoid=others,
             )
             vol, bg = _window_volume(p, top, bottom, common, side_bg[li], side_levels[li], to_level, st)
-            wts = np.clip(p[top:bottom].mean(axis=1) - bg, 0, None)
-            y = (
-                float((np.arange(w.y_top_px, w.y_bottom_px) * wts).sum() / wts.sum())
-                if wts.sum() > 0
-                else (w.y_top_px + w.y_bottom_px - 1) / 2
-            )
+            y = w.y_top_px + _band_row(p[top:bottom].mean(axis=1) - bg, peaked=w.detected and not smear)
             nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st, pixel_sd)
             cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
             nsat = int(full_sat[li][top:bottom].sum())
@@ -693,6 +689,29 @@ def _measure_strip(
     if marker and not fixed and measured:
         _mark_strongest_row(measured, marker)
     return _reported(measured, st.params)
+
+
+def _band_row(net: np.ndarray, *, peaked: bool) -> float:
+    """Row of a band in its window (rows from the window's top), from the window's net profile (intensity per pixel).
+
+    A band detected as a peak of its lane (``peaked``) is at its peak: the intensity-weighted centre of the
+    run of rows around the window's highest row that stay above half of it, so a window that also takes in
+    a smear or a neighbour's flank does not pull the row off the band. A window without a peak of its own
+    (an absent or interpolated band) and a smear integrated as one band are at the intensity-weighted
+    centre of the whole window; a window with no signal at its middle.
+    """
+    net = np.clip(np.asarray(net, dtype=np.float64), 0, None)
+    if net.size == 0 or net.max() <= 0:
+        return (net.size - 1) / 2
+    a, b = 0, net.size
+    if peaked:
+        r = int(np.argmax(net))
+        a, b = r, r + 1
+        while a > 0 and net[a - 1] >= net[r] / 2:
+            a -= 1
+        while b < net.size and net[b] >= net[r] / 2:
+            b += 1
+    return float((np.arange(a, b) * net[a:b]).sum() / net[a:b].sum())
 
 
 def _window_volume(

@@ -5,7 +5,11 @@ Exact volumes on hand-built strips are in test_quantify_exact.py.
 
 from __future__ import annotations
 
+import numpy as np
+
+from exo_vision.blot.lanes import lanes_from_ranges
 from exo_vision.blot.quantify import quantify_blot
+from exo_vision.blot.strips import Strip
 from exo_vision.synthetic.blot import make_random_blot
 
 
@@ -25,3 +29,27 @@ def test_requested_faint_smear_beside_a_lobed_row_is_present():
     assert not b.detected  # no peak of its own: the call rests on the volume
     assert b.volume > b.lod_volume
     assert b.present
+
+
+def test_band_row_is_its_peak_not_the_centre_of_a_smear_above_it():
+    """A band whose window also takes in the smear above it reports its peak's row, not the window's mass centre.
+
+    Hand-built strip of three lanes on a flat background: a sharp band at row 150 with a weaker bump of
+    smear at row 135 that the valley between them merges into the band's window. The window's centre of
+    mass lies between the two; the band is at 150.
+    """
+    rows = np.arange(300, dtype=np.float64)[:, None]
+    band = 100 * np.exp(-0.5 * ((rows - 150) / 3.0) ** 2)
+    smear = 60 * np.exp(-0.5 * ((rows - 135) / 10.0) ** 2)
+    image = np.full((300, 120), 1000.0) + np.random.default_rng(3).normal(0, 1.0, (300, 120))
+    image[:, 5:35] += band + smear
+    image[:, 45:75] += band
+    image = np.clip(image, 0, 65535).astype(np.uint16)
+    strip = Strip(index=1, y_top_px=0, y_bottom_px=300, x_left_px=0, x_right_px=120)
+    lanes = lanes_from_ranges([(5, 35), (45, 75), (85, 115)], strip)
+    res = quantify_blot(image, polarity="bright", lanes=lanes, max_value=65535)
+    b = res.bands[(res.bands.lane == 1) & res.bands.present]
+    assert len(b) == 1
+    b = b.iloc[0]
+    assert b.y_top_px < 135  # the smear is inside the band's window ...
+    assert abs(b.y_px - 150) <= 1.0  # ... and the band's row is its peak's
