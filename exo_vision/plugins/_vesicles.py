@@ -22,22 +22,35 @@ MORPHOLOGY_COLORS = {
 }
 #: Colour of a label whose morphology is unknown.
 OTHER_COLOR = (0.7, 0.7, 0.7, 1.0)
+#: Opacity of a vesicle cut by the image edge: it keeps its morphology's hue but is drawn faded, because the
+#: statistics and the histogram leave it out (``touches_border``), as the batch overlay's teal outline says.
+EDGE_ALPHA = 0.35
 
 
 def morphology_colormap(table: pd.DataFrame) -> Any:
     """A napari ``DirectLabelColormap`` colouring each label by its ``morphology``.
 
+    Vesicles cut by the image edge (``touches_border``), which the
+    statistics leave out, keep their colour at opacity ``EDGE_ALPHA``.
+
     Parameters
     ----------
     table : pandas.DataFrame
-        Vesicle table with ``label`` and ``morphology`` columns.
+        Vesicle table with ``label`` and ``morphology`` columns (and
+        optionally ``touches_border``).
     """
     from napari.utils.colormaps import DirectLabelColormap
 
     colors: dict[Any, tuple] = {None: OTHER_COLOR, 0: (0.0, 0.0, 0.0, 0.0)}
     if "morphology" in table.columns:
-        for label, morph in zip(table["label"].to_numpy(), table["morphology"].astype(str), strict=True):
-            colors[int(label)] = MORPHOLOGY_COLORS.get(morph, OTHER_COLOR)
+        edge = (
+            table["touches_border"].fillna(False).astype(bool).to_numpy()
+            if "touches_border" in table.columns
+            else np.zeros(len(table), bool)
+        )
+        for label, morph, cut in zip(table["label"].to_numpy(), table["morphology"].astype(str), edge, strict=True):
+            rgba = MORPHOLOGY_COLORS.get(morph, OTHER_COLOR)
+            colors[int(label)] = (*rgba[:3], EDGE_ALPHA) if cut else rgba
     return DirectLabelColormap(color_dict=colors)
 
 

@@ -15,7 +15,7 @@ import tifffile
 
 pytest.importorskip("napari")
 
-from exo_vision.plugins._vesicles import MORPHOLOGY_COLORS  # noqa: E402
+from exo_vision.plugins._vesicles import EDGE_ALPHA, MORPHOLOGY_COLORS  # noqa: E402
 from exo_vision.plugins.calibration_widget import CalibrationWidget  # noqa: E402
 from exo_vision.plugins.curation_widget import CurationWidget, merge_labels, split_label  # noqa: E402
 from exo_vision.plugins.grid_session_widget import GridSessionWidget  # noqa: E402
@@ -121,6 +121,13 @@ def test_segmentation_gives_one_labels_layer_with_the_vesicle_table(make_napari_
     np.testing.assert_allclose(
         labels.colormap.map(int(first["label"]))[:3], MORPHOLOGY_COLORS[first["morphology"]][:3], atol=1e-6
     )
+    # vesicles cut by the image edge (left out of the statistics) keep their hue, faded
+    cut = features.loc[features["touches_border"]]
+    assert len(cut) and len(cut) < len(features)
+    for label in cut["label"]:
+        assert labels.colormap.map(int(label))[3] == pytest.approx(EDGE_ALPHA)
+    whole = features.loc[~features["touches_border"], "label"].iloc[0]
+    assert labels.colormap.map(int(whole))[3] == pytest.approx(1.0)
     # re-running replaces the layer instead of piling up a second one
     n_layers = len(viewer.layers)
     again = seg.run(sync=True)
@@ -141,8 +148,11 @@ def test_segmentation_in_thread_worker_reports_progress(make_napari_viewer, micr
     layer = shown.args[0]
     assert layer is seg.labels_layer and layer.visible  # created hidden, then shown in a later turn
     assert len(layer.features) > 0 and layer.data.dtype == np.uint8  # compacted in the analysis process
-    for label, morphology in zip(layer.features["label"], layer.features["morphology"], strict=True):
-        assert np.allclose(layer.get_color(label), MORPHOLOGY_COLORS[morphology])
+    for label, morphology, cut in zip(
+        layer.features["label"], layer.features["morphology"], layer.features["touches_border"], strict=True
+    ):
+        expected = MORPHOLOGY_COLORS[morphology]
+        assert np.allclose(layer.get_color(label), (*expected[:3], EDGE_ALPHA) if cut else expected)
     assert not worker.is_running
     assert seen and seen[-1][0] == seen[-1][1] > 0  # progress reached total
     assert seg._bar.value == seg._bar.max
