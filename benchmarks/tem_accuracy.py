@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from bench_record import add_method_option, write_json
+from size_classes import class_names, diameter_class, equivalent_diameters_nm
 
 LEVELS = ("easy", "medium", "hard", "extreme")
 PIXEL_SIZES_NM = (0.35, 0.5, 0.8, 1.1, 1.5)
@@ -104,24 +105,16 @@ def run_one(spec: dict) -> dict:
     )
 
 
-#: Limits of the equivalent-diameter classes of ``--by-kind`` (nm).
-SIZE_CLASSES_NM = (50.0, 100.0)
-
-
 def _truth_kinds(truth: np.ndarray, matched: set[int], pixel_size_nm: float) -> list[tuple[str, bool, bool]]:
     """``(diameter class, touches another vesicle, found)`` of every truth vesicle."""
     touching: set[int] = set()
     for a, b in ((truth[:, :-1], truth[:, 1:]), (truth[:-1], truth[1:])):
         where = (a != b) & (a > 0) & (b > 0)
         touching |= set(a[where].tolist()) | set(b[where].tolist())
-    ids, area = np.unique(truth[truth > 0], return_counts=True)
-    out = []
-    for k, n in zip(ids.tolist(), area.tolist(), strict=True):
-        d = 2.0 * float(np.sqrt(n / np.pi)) * pixel_size_nm
-        lo = max((c for c in SIZE_CLASSES_NM if c <= d), default=0.0)
-        hi = min((c for c in SIZE_CLASSES_NM if c > d), default=None)
-        out.append((f"{lo:g}-{hi:g}" if hi is not None else f">={lo:g}", k in touching, k in matched))
-    return out
+    return [
+        (diameter_class(d), k in touching, k in matched)
+        for k, d in equivalent_diameters_nm(truth, pixel_size_nm).items()
+    ]
 
 
 def recall_by_kind(rows: list[dict]) -> pd.DataFrame:
@@ -129,17 +122,13 @@ def recall_by_kind(rows: list[dict]) -> pd.DataFrame:
     kinds = [k for r in rows for k in r["truth_kinds"]]
     out = []
     for name, select in (
-        *((f"diameter {c} nm", lambda k, c=c: k[0] == c) for c in sorted({k[0] for k in kinds}, key=_class_start)),
+        *((f"diameter {c} nm", lambda k, c=c: k[0] == c) for c in class_names()),
         ("touching or overlapping another", lambda k: k[1]),
         ("isolated", lambda k: not k[1]),
     ):
         found = [k[2] for k in kinds if select(k)]
         out.append({"truth vesicles": name, "n": len(found), "recall": np.mean(found) if found else float("nan")})
     return pd.DataFrame(out)
-
-
-def _class_start(name: str) -> float:
-    return float(name.lstrip(">=").split("-")[0])
 
 
 def summarise(rows: list[dict]) -> pd.DataFrame:

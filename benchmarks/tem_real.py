@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from bench_record import write_json
 from PIL import Image
+from size_classes import class_names, diameter_class, equivalent_diameters_nm
 
 from exo_vision.evaluation import DetectionScore, score_detection
 from exo_vision.io import read_image
@@ -53,8 +54,6 @@ PATCH_NM = 3.83
 #: Sets whose annotators outlined no object cut by the image edge (none of the full fields' 39 objects touches
 #: it, though vesicles are cut by the edge in img02 and img03; the patches are crops and are annotated across it).
 EDGE_CUT_UNANNOTATED = ("frunet full fields",)
-#: Limits of the equivalent-diameter classes of ``--by-size`` (nm).
-SIZE_CLASSES_NM = (50.0, 100.0)
 
 
 #: The real sets, in the order they are scored.
@@ -159,7 +158,7 @@ def run_set(
 ) -> dict:
     total = DetectionScore()
     per_image = {}
-    sizes: list[tuple[str, float, bool]] = []
+    sizes: list[tuple[str, str, bool]] = []
     seconds = 0.0
     for image_path, label_path in _png_pairs(folder):
         grey = np.asarray(Image.open(image_path).convert("L"))
@@ -187,33 +186,30 @@ def run_set(
 
 def _sizes(
     truth: np.ndarray, pred: np.ndarray, score: DetectionScore, pixel_size_nm: float
-) -> list[tuple[str, float, bool]]:
-    """``(kind, equivalent diameter in nm, matched)`` of every truth ("truth") and predicted ("pred") object."""
+) -> list[tuple[str, str, bool]]:
+    """``(kind, diameter class, matched)`` of every truth ("truth") and predicted ("pred") object."""
     out = []
     for kind, labels, matched in (
         ("truth", truth, {a for a, _, _ in score.matches}),
         ("pred", pred, {b for _, b, _ in score.matches}),
     ):
-        ids, area = np.unique(labels[labels > 0], return_counts=True)
-        for i, a in zip(ids.tolist(), area.tolist(), strict=True):
-            out.append((kind, 2.0 * float(np.sqrt(a / np.pi)) * pixel_size_nm, i in matched))
+        for i, d in equivalent_diameters_nm(labels, pixel_size_nm).items():
+            out.append((kind, diameter_class(d), i in matched))
     return out
 
 
 def size_table(entries: list[dict]) -> pd.DataFrame:
     """Recall by the truth objects' diameter class and false positives by the predictions' class."""
-    edges = (0.0, *SIZE_CLASSES_NM, np.inf)
     rows = []
     for e in (e for e in entries if e.get("sizes")):
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            inside = [(k, m) for k, d, m in e.get("sizes", []) if lo <= d < hi]
-            truth = [m for k, m in inside if k == "truth"]
-            pred = [m for k, m in inside if k == "pred"]
+        for name in class_names():
+            truth = [m for k, c, m in e["sizes"] if k == "truth" and c == name]
+            pred = [m for k, c, m in e["sizes"] if k == "pred" and c == name]
             rows.append(
                 {
                     "set": e["set"],
                     "method": e["method"],
-                    "diameter_nm": f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">={lo:g}",
+                    "diameter_nm": name,
                     "truth": len(truth),
                     "found": sum(truth),
                     "recall": round(sum(truth) / len(truth), 3) if truth else float("nan"),

@@ -7,7 +7,7 @@ atomically:
   same shape as the input, calibrated with ImageJ ``unit=nm`` plus
   X/YResolution in pixels per nm;
 * ``S_vesicles.csv`` the vesicle table;
-* ``S_overlay.png``  outlines coloured by morphology (grey: cut by the edge, not counted), ids, scale bar
+* ``S_overlay.png``  outlines coloured by morphology (teal: cut by the edge, not counted), ids, scale bar
   (palette PNG; micrographs under ``OVERLAY_MIN_SIDE_PX`` drawn enlarged);
 * ``S_rois.zip``     with ``save_rois``: the vesicles as an ImageJ ROI set named by their ids;
 * ``S_done.json``    the completion marker, written last: input checksum,

@@ -178,7 +178,7 @@ def render_overlay_indexed(
     the smallest whole factor that reaches it (each pixel repeated), so
     outlines, ids and the legend of a small render stay legible; and
     ``not_counted``: labels the statistics leave out (vesicles cut by the
-    image edge), outlined grey and listed in the legend as "edge: not counted".
+    image edge), outlined teal and listed in the legend as "edge: not counted".
 
     Returns
     -------
