@@ -99,6 +99,43 @@ def test_pen_numbers_and_dots_do_not_create_move_or_split_lanes():
     assert lanes[0].width_px == pytest.approx(ref[0].width_px, abs=1.0)
 
 
+def pen_ladder(img: np.ndarray) -> np.ndarray:
+    """``img`` with a hand-written ladder in the membrane margin left of lane 1: bright dashes 3 rows
+    tall, 20 px long (columns 30-49, 0.67 pitch from lane 1), one at each of six ladder rows."""
+    out = img.copy()
+    for y in (30, 48, 66, 95, 112, 128):
+        out[y : y + 3, 30:50] += 20000.0
+    return out
+
+
+def test_a_pen_written_ladder_beside_the_first_lane_is_not_a_lane_and_the_user_is_told():
+    clean = membrane_strip()
+    marked = pen_ladder(clean)
+    ref = find_lanes(clean, find_strips(clean)[0])
+    messages: list[str] = []
+    lanes = find_lanes(marked, find_strips(marked)[0], warnings=messages)
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([lane.x_centre_px for lane in ref], abs=0.5)
+    assert any("off the lanes' pitch" in m and "--lanes N" in m for m in messages), messages
+
+
+def test_a_pen_written_ladder_costs_no_band_and_reports_none():
+    result = quantify_blot(pen_ladder(membrane_strip()), polarity="bright")
+    bands = result.bands[result.bands.present]
+    assert sorted(bands.lane.tolist()) == [1, 2, 3, 4, 5]
+    assert bands.y_px.to_numpy() == pytest.approx(80.0, abs=1.5)
+
+
+def test_off_grid_end_lanes_keeps_a_gap_of_whole_pitches_and_drops_a_mark():
+    from exo_vision.blot.lanes.peaks import off_grid_end_lanes
+
+    # a mark 0.45 pitch off the grid before the first lane, and a lane two pitches after the last (a blank between)
+    kept, dropped = off_grid_end_lanes([13.0, 100.0, 160.0, 220.0, 280.0, 400.0])
+    assert kept == [100.0, 160.0, 220.0, 280.0, 400.0]
+    assert dropped == [13.0]
+    # three lanes do not tell a pitch good enough to judge an end by
+    assert off_grid_end_lanes([10.0, 100.0, 160.0]) == ([10.0, 100.0, 160.0], [])
+
+
 def test_a_ladder_lane_is_one_lane():
     img = membrane_strip()
     # pre-stained ladder in lane 1: ten sharp, bright bands over the strip height, narrower than the lane

@@ -8,7 +8,7 @@ import numpy as np
 
 from exo_vision.blot.lanes.blanks import end_lanes, fill_gaps, fit_count
 from exo_vision.blot.lanes.geometry import Lane
-from exo_vision.blot.lanes.peaks import faint_lanes, lanes_on_pitch, strong_lanes
+from exo_vision.blot.lanes.peaks import faint_lanes, lanes_on_pitch, off_grid_end_lanes, pitch_of, strong_lanes
 from exo_vision.blot.lanes.profile import strip_tophat
 from exo_vision.blot.lanes.tilt import lane_slope
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
@@ -55,7 +55,10 @@ def find_lanes(
        lane width and centre of a strong lane come from whichever profile
        shows it wider (the maximum over rows shows only the few columns of a
        faint lane or smear that reach the next level).
-    4. Gaps of about two or more pitches get the missing (blank) lanes.
+    4. A bright column at an end of the lane set that lies off the other lanes' pitch is a mark
+       (a pen-written ladder beside the first lane), not a lane
+       (:func:`~exo_vision.blot.lanes.peaks.off_grid_end_lanes`); a message names it.
+       Gaps of about two or more pitches get the missing (blank) lanes.
     5. Blank lanes at one end are added when the membrane margins show them
        (see :func:`exo_vision.blot.lanes.blanks.end_lanes`: the margins outside the outermost lane
        positions are equal on both sides of a membrane, so extra room of k
@@ -96,6 +99,10 @@ def find_lanes(
         return []
     weak, noise2 = faint_lanes(top, strong, params)
     xs, pitch = lanes_on_pitch(strong, weak, noise2)
+    xs, marks = off_grid_end_lanes(xs)
+    if marks:
+        pitch = pitch_of(np.array(xs)) or pitch
+        _tell(warnings, _mark_message(strip, [(x + 0.5) * top.factor - 0.5 + strip.x_left_px for x in marks]))
     xs = fill_gaps(xs, pitch)
     width = strong.width
     lane_width = min(width, MAX_LANE_WIDTH_PITCHES * pitch) if pitch is not None else width
@@ -111,11 +118,26 @@ def find_lanes(
     if n_lanes is None and pitch is not None and infer_end_lanes:
         xs, message = end_lanes(xs, pitch * f, lane_width, strip, tolerance_pitches=params.end_lane_tolerance_pitches)
         if message:
-            if warnings is not None:
-                warnings.append(message)
-            else:
-                logger.warning("%s", message)
+            _tell(warnings, message)
     return _lanes_at(xs, lane_width, slope, strip)
+
+
+def _tell(warnings: list[str] | None, message: str) -> None:
+    """Append ``message`` to ``warnings``, or log it as a warning when no list is given."""
+    if warnings is not None:
+        warnings.append(message)
+    else:
+        logger.warning("%s", message)
+
+
+def _mark_message(strip: Strip, columns_px: list[float]) -> str:
+    """The message for bright columns left out because they lie off the lanes' pitch."""
+    where = ", ".join(f"{x:.0f}" for x in sorted(columns_px))
+    return (
+        f"strip {strip.index}: a bright mark at column(s) {where} px lies off the lanes' pitch at the end of the "
+        "lane set and was not taken as a lane (a pen mark or a hand-written ladder); if it is a loaded lane, "
+        "give the lane count (--lanes N) or the lanes' columns"
+    )
 
 
 def _lanes_at(xs: list[float], width: float, slope: float, strip: Strip) -> list[Lane]:

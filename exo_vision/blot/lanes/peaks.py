@@ -263,3 +263,42 @@ def lanes_on_pitch(strong: StrongLanes, weak: list[LanePeak], noise2: float) -> 
         xs.append(p.x)
     xs = sorted(xs)
     return xs, pitch_of(np.array(xs)) or pitch
+
+
+#: An end lane is judged against the pitch of the lanes beside it only when at least this many remain.
+MIN_LANES_FOR_END_PITCH = 3
+
+
+def off_grid_end_lanes(xs: list[float]) -> tuple[list[float], list[float]]:
+    """Lane centres ``xs`` (sorted) without the end lanes that lie off the other lanes' pitch; and those.
+
+    The lanes of one strip were loaded from one comb, so they lie on one grid; a bright column at an
+    end of the lane set that is not a whole number of pitches (within ``ON_GRID_TOLERANCE_PITCHES``)
+    from its neighbour is a mark on the membrane (a pen-written ladder or a number beside the first
+    lane), not a lane. The pitch is that of the lanes without the end lane, so the mark cannot set it;
+    an end is judged only while :data:`MIN_LANES_FOR_END_PITCH` lanes remain. The ends are checked
+    repeatedly, so a mark two strokes wide goes too.
+
+    Returns
+    -------
+    kept : list of float
+        The lane centres on the grid.
+    dropped : list of float
+        The end columns left out, for the message to the user.
+    """
+    kept = sorted(xs)
+    dropped: list[float] = []
+    changed = True
+    while changed and len(kept) > MIN_LANES_FOR_END_PITCH:
+        changed = False
+        for end, neighbour, rest in ((0, 1, kept[1:]), (-1, -2, kept[:-1])):
+            pitch = pitch_of(np.array(rest))
+            if pitch is None:
+                continue
+            gap = abs(kept[end] - kept[neighbour])
+            steps = round(gap / pitch)
+            if steps == 0 or abs(gap / steps - pitch) > ON_GRID_TOLERANCE_PITCHES * pitch:
+                dropped.append(kept.pop(end))
+                changed = True
+                break
+    return kept, dropped
