@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, rolling_ball_background, side_profiles
-from exo_vision.blot.bands import band_rows, detect_bands, fixed_windows
+from exo_vision.blot.bands import band_rows, detect_bands, fixed_windows, profile_noise_sd
 from exo_vision.blot.constants import BACKGROUND_WINDOW_MAX_FRACTION, BACKGROUND_WINDOW_MIN_ROWS, MIN_PROFILE_ROWS
 from exo_vision.blot.detection import NoiseEstimate, blank_volume_noise, free_pixel_noise_sd, white_noise_volume_sd
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
@@ -63,6 +63,9 @@ BAND_COLUMNS: dict[str, str] = {
     "mw_kda": "float64",
 }
 
+#: The bands of one antibody in one strip have half-height widths within this factor of each other
+#: (a strip's band scale is the width most of its lanes share: :func:`_band_scale`).
+BAND_WIDTH_AGREEMENT = 1.5
 #: The variance of a uniform rounding error of one grey level is 1/UNIFORM_VARIANCE_DIVISOR.
 UNIFORM_VARIANCE_DIVISOR = 12.0
 
@@ -486,7 +489,7 @@ def _strip_windows(
     )
     det = detection_profiles or [profiles[(s.index, lane.index)] for lane in ls]
     params = st.params
-    scale = _band_scale(det)
+    scale = _band_scale(det, k_noise=params.band_peak_noise_sds, noise_order=params.profile_noise_difference_order)
     cands = []
     for lane, prof in zip(ls, det):
         window = params.background_window_lane_widths * lane.width_px
@@ -512,13 +515,21 @@ def _strip_windows(
     ), False
 
 
-def _band_scale(profiles: list[np.ndarray]) -> float | None:
-    """Rows at half height of the strip's strongest band (the highest point of its lanes' detection profiles).
+def _band_scale(
+    profiles: list[np.ndarray], *, k_noise: float = DEFAULT_BLOT_PARAMETERS.band_peak_noise_sds, noise_order: int = 1
+) -> float | None:
+    """Rows at half height of the strip's bands: those of its strongest bump, unless no other lane shares them.
 
     One antibody per strip: its bands are alike (sharp, or smears), so the strongest sets the scale of
-    what a band is here; a blotch of a strongly mottled membrane is much taller than a sharp band.
+    what a band is here; a blotch of a strongly mottled membrane is much taller than a sharp band. Each
+    lane offers the half-height rows of its highest bump (on its detection profile, above a slow
+    background); lanes whose bump clears ``k_noise`` times the profile's noise vote. When the strongest
+    bump is thinner than a width other lanes share (within a factor :data:`BAND_WIDTH_AGREEMENT`) and no
+    other lane shares its own, it is a mark (a pen-written ladder: thin and very bright), and the
+    strongest bump of the width most lanes share sets the scale instead (a saturated band is wider than
+    the others, and keeps setting it). Without a clear bump the highest one does.
     """
-    best = None
+    bumps: list[tuple[float, float, bool]] = []  # (half-height rows, height, clears the noise) per lane
     for prof in profiles:
         if prof.size < MIN_PROFILE_ROWS:
             continue
@@ -526,18 +537,30 @@ def _band_scale(profiles: list[np.ndarray]) -> float | None:
         size = min(smooth.size, max(BACKGROUND_WINDOW_MIN_ROWS, int(BACKGROUND_WINDOW_MAX_FRACTION * smooth.size)))
         flat = smooth - ndi.grey_opening(smooth, size=size - 1 + size % 2, mode="nearest")
         r = int(np.argmax(flat))
-        if best is None or flat[r] > best[0]:
-            best = (float(flat[r]), flat, r)
-    if best is None or best[0] <= 0:
+        if flat[r] <= 0:
+            continue
+        above = flat > flat[r] / 2
+        top, bottom = r, r
+        while top > 0 and above[top - 1]:
+            top -= 1
+        while bottom < flat.size - 1 and above[bottom + 1]:
+            bottom += 1
+        clear = flat[r] > k_noise * profile_noise_sd(prof, order=noise_order)
+        bumps.append((float(bottom - top + 1), float(flat[r]), clear))
+    if not bumps:
         return None
-    height, flat, r = best
-    above = flat > height / 2
-    top, bottom = r, r
-    while top > 0 and above[top - 1]:
-        top -= 1
-    while bottom < flat.size - 1 and above[bottom + 1]:
-        bottom += 1
-    return float(bottom - top + 1)
+    if not any(clear for *_, clear in bumps):  # nothing but noise: its highest bump, as for one lane
+        return max(bumps, key=lambda b: b[1])[0]
+    bumps = [b for b in bumps if b[2]]
+    log_widths = np.log([b[0] for b in bumps])
+    alike = np.abs(log_widths[:, None] - log_widths[None, :]) <= np.log(BAND_WIDTH_AGREEMENT)
+    support = alike.sum(axis=1)
+    strongest = max(range(len(bumps)), key=lambda i: bumps[i][1])
+    shared = max(range(len(bumps)), key=lambda i: (support[i], bumps[i][1]))
+    if support[strongest] > 1 or support[shared] == 1 or bumps[strongest][0] > bumps[shared][0]:
+        return bumps[strongest][0]
+    # a thinner bump than the width other lanes share, in its lane alone: a mark, not a band
+    return max((bumps[j] for j in np.flatnonzero(alike[shared])), key=lambda b: b[1])[0]
 
 
 def _half_height_rows(profile: np.ndarray, top: int, bottom: int) -> int:

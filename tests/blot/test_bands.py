@@ -21,3 +21,29 @@ def test_second_differences_are_not_fooled_by_packed_band_flanks():
     # bands 40 noise SDs high, 8 rows apart: neighbour differences read their flanks as noise
     assert profile_noise_sd(profile, order=2) == pytest.approx(0.5, rel=0.35)
     assert profile_noise_sd(profile, order=1) > 2 * 0.5
+
+
+def wide_bands_with_a_pen_ladder_lane(pen: bool) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Six lanes (pitch 60 px, 30 px wide) on a membrane; lanes 2-6 hold one band (Gaussian, sigma 7 rows)
+    at row 100, lane 1 holds a hand-written ladder: six bright pen dashes 3 rows tall (when ``pen``)."""
+    g = np.random.default_rng(3)
+    img = g.normal(800.0, 5.0, (200, 400))
+    y = np.arange(200)[:, None]
+    ranges = [(35.0 + 60 * k, 65.0 + 60 * k) for k in range(6)]
+    for a, b in ranges[1:]:
+        img[:, int(a) : int(b)] += 3000.0 * np.exp(-0.5 * ((y - 100) / 7.0) ** 2)
+    if pen:
+        for row in (20, 45, 70, 120, 145, 170):
+            img[row : row + 3, 40:60] += 30000.0
+    return img.astype(np.float32), ranges
+
+
+def test_a_pen_ladder_in_one_lane_does_not_set_what_a_band_is_for_the_others():
+    from exo_vision.blot.quantify import quantify_blot
+
+    for pen in (False, True):
+        img, ranges = wide_bands_with_a_pen_ladder_lane(pen)
+        bands = quantify_blot(img, polarity="bright", lane_x_ranges_px=ranges).bands
+        sample = bands[(bands.lane > 1) & bands.present]
+        assert sorted(sample.lane.tolist()) == [2, 3, 4, 5, 6], (pen, sample)
+        assert sample.y_px.to_numpy() == pytest.approx(100.0, abs=1.5)
