@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
+from scipy.stats import rankdata
 
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.signal import check_image, guess_polarity, to_signal
@@ -353,8 +354,10 @@ def combs_on_one_pitch(
     comb. A gel's combs are cut alike (one comb type, one pitch), so once the gel shows a sure comb, a row
     that repeats at that comb's pitch (the median spacing of its wells, give or take half its typical well
     width) is a comb when it does so ``well_min_periodicity / well_depth_search_step`` strongly: the margin
-    by which the wells' depth is read either side of its set value. A weaker row of a gel without a sure
-    comb stays out.
+    by which the wells' depth is read either side of its set value. This test reads the row's profile by
+    rank (:func:`scipy.stats.rankdata`): it asks where the row is deeper, at the comb's pitch, not by how
+    much, so a few columns read far deeper than any well (beside a bright speck or a saturated band the
+    closing takes in) do not outweigh the row's wells. A weaker row of a gel without a sure comb stays out.
 
     Parameters
     ----------
@@ -383,7 +386,7 @@ def combs_on_one_pitch(
     return [
         i
         for i, p in enumerate(profiles)
-        if i in sure or comb_periodicity(p, pitch - half_well, pitch + half_well) >= weak
+        if i in sure or comb_periodicity(rankdata(p), pitch - half_well, pitch + half_well) >= weak
     ]
 
 
