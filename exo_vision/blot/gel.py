@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from scipy.stats import rankdata
 
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.signal import check_image, guess_polarity, to_signal
@@ -354,10 +353,10 @@ def combs_on_one_pitch(
     comb. A gel's combs are cut alike (one comb type, one pitch), so once the gel shows a sure comb, a row
     that repeats at that comb's pitch (the median spacing of its wells, give or take half its typical well
     width) is a comb when it does so ``well_min_periodicity / well_depth_search_step`` strongly: the margin
-    by which the wells' depth is read either side of its set value. This test reads the row's profile by
-    rank (:func:`scipy.stats.rankdata`): it asks where the row is deeper, at the comb's pitch, not by how
-    much, so a few columns read far deeper than any well (beside a bright speck or a saturated band the
-    closing takes in) do not outweigh the row's wells. A weaker row of a gel without a sure comb stays out.
+    by which the wells' depth is read either side of its set value. This test reads the row's profile
+    capped at the sure comb's deepest column: wells cut by one comb in one gel read no deeper than its
+    wells do, and a column deeper than that lies beside a bright speck or band that the closing takes in,
+    which would otherwise outweigh the row's wells. A weaker row of a gel without a sure comb stays out.
 
     Parameters
     ----------
@@ -379,14 +378,16 @@ def combs_on_one_pitch(
     sure = [i for i, s in enumerate(strengths) if s >= params.well_min_periodicity]
     if not sure:
         return []
-    best = wells[max(sure, key=lambda i: strengths[i])]
+    strongest = max(sure, key=lambda i: strengths[i])
+    best = wells[strongest]
     pitch = float(np.median(np.diff([(a + b) / 2 for a, b in best])))
     half_well = float(np.median([b - a for a, b in best])) / 2
+    deepest = float(np.max(profiles[strongest]))
     weak = params.well_min_periodicity / params.well_depth_search_step
     return [
         i
         for i, p in enumerate(profiles)
-        if i in sure or comb_periodicity(rankdata(p), pitch - half_well, pitch + half_well) >= weak
+        if i in sure or comb_periodicity(np.minimum(p, deepest), pitch - half_well, pitch + half_well) >= weak
     ]
 
 
