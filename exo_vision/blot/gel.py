@@ -353,8 +353,10 @@ def combs_on_one_pitch(
     comb. A gel's combs are cut alike (one comb type, one pitch), so once the gel shows a sure comb, a row
     that repeats at that comb's pitch (the median spacing of its wells, give or take half its typical well
     width) is a comb when it does so ``well_min_periodicity / well_depth_search_step`` strongly: the margin
-    by which the wells' depth is read either side of its set value. A weaker row of a gel without a sure
-    comb stays out.
+    by which the wells' depth is read either side of its set value. This test reads the row's profile
+    capped at the sure comb's deepest column: wells cut by one comb in one gel read no deeper than its
+    wells do, and a column deeper than that lies beside a bright speck or band that the closing takes in,
+    which would otherwise outweigh the row's wells. A weaker row of a gel without a sure comb stays out.
 
     Parameters
     ----------
@@ -376,14 +378,16 @@ def combs_on_one_pitch(
     sure = [i for i, s in enumerate(strengths) if s >= params.well_min_periodicity]
     if not sure:
         return []
-    best = wells[max(sure, key=lambda i: strengths[i])]
+    strongest = max(sure, key=lambda i: strengths[i])
+    best = wells[strongest]
     pitch = float(np.median(np.diff([(a + b) / 2 for a, b in best])))
     half_well = float(np.median([b - a for a, b in best])) / 2
+    deepest = float(np.max(profiles[strongest]))
     weak = params.well_min_periodicity / params.well_depth_search_step
     return [
         i
         for i, p in enumerate(profiles)
-        if i in sure or comb_periodicity(p, pitch - half_well, pitch + half_well) >= weak
+        if i in sure or comb_periodicity(np.minimum(p, deepest), pitch - half_well, pitch + half_well) >= weak
     ]
 
 

@@ -220,8 +220,8 @@ class BlotParameters:
         A run of dark rows is a comb when its depth profile across the gel repeats at one pitch at least
         this strongly (autocorrelation peak over the trough before it; a square wave scores 2, a dark
         stripe without pitch near 0; see :func:`exo_vision.blot.gel.comb_periodicity`). On a gel with such a
-        comb, a row that repeats at its pitch needs this divided by ``well_depth_search_step``
-        (:func:`exo_vision.blot.gel.combs_on_one_pitch`).
+        comb, a row that repeats at its pitch needs this divided by ``well_depth_search_step``, its
+        profile capped at the sure comb's deepest column (:func:`exo_vision.blot.gel.combs_on_one_pitch`).
     gel_band_min_steepness_fraction : float
         A band detected on a gel rises at least this fraction as steeply (rise over its lowest row per row
         of half-height width) as the steepest band of its strip: a band of DNA is sharp, the glow of a

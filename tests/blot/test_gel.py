@@ -199,6 +199,26 @@ def test_a_weak_comb_counts_on_the_pitch_of_the_gels_sure_comb():
     assert combs_on_one_pitch([], [], params) == []
 
 
+def test_a_second_comb_beside_a_bright_speck_counts_on_the_sure_combs_pitch():
+    from exo_vision.blot.gel import comb_periodicity, combs_on_one_pitch
+
+    params = BlotParameters()
+    x = np.arange(600)
+    rng = np.random.default_rng(0)
+    wells = (x % 40) < 24  # wells 24 px wide at a 40 px pitch
+    grid = [(40 * k, 40 * k + 24) for k in range(15)]
+    sure = 0.15 * wells
+    second = 0.1 * wells + 0.01 * rng.normal(size=x.size)
+    second[300:306] = 1.2  # beside one well a bright speck: the closing takes it in, 12x a well's depth
+    # by depth the speck's columns outweigh the 15 wells: the row does not repeat at the pitch
+    assert comb_periodicity(second, 28, 52) < params.well_min_periodicity / params.well_depth_search_step
+    assert combs_on_one_pitch([sure, second], [grid, grid], params) == [0, 1]
+    # a row at another pitch with the same speck stays out
+    elsewhere = 0.1 * ((x % 70) < 40) + 0.01 * rng.normal(size=x.size)
+    elsewhere[300:306] = 1.2
+    assert combs_on_one_pitch([sure, elsewhere], [grid, grid], params) == [0]
+
+
 def test_a_band_runs_across_its_lane_a_speck_does_not():
     signal = np.full((60, 100), 10.0)
     signal[10:16, 5:45] += 50.0  # a band across its 40 px lane box
