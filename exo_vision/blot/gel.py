@@ -251,16 +251,17 @@ def _whole_wells(wells: list[tuple[int, int]], params: BlotParameters) -> tuple[
 
 
 def regular_wells(
-    wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+    wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS, pitch_px: float | None = None
 ) -> list[tuple[int, int]]:
     """The wells of one comb on its regular grid: runs of a well's width kept, gaps of whole pitches filled.
 
     A comb's teeth are of one width and evenly spaced. The typical width is the median of the runs at
     least ``well_min_width_fraction`` as wide as the widest; runs at least ``well_regular_width_fraction``
-    of it wide are wells, the rest (pieces of a speckled or loaded well) are dropped. The pitch is the
-    median spacing of the wells (at least ``min_wells_per_row`` of them; else the runs stand); a gap
-    of n pitches (rounded) between two wells gets n - 1 wells of the typical width at even spacing
-    (wells whose slot a loaded sample or a bright rim hides).
+    of it wide are wells, the rest (pieces of a speckled or loaded well) are dropped. The pitch is
+    ``pitch_px`` when given (px; the comb was found on another comb's pitch, see
+    :func:`find_combs`), else the median spacing of the wells (at least ``min_wells_per_row`` of them; else
+    the runs stand); a gap of n pitches (rounded) between two wells gets n - 1 wells of the typical width
+    at even spacing (wells whose slot a loaded sample or a bright rim hides).
     """
     if len(wells) < params.min_wells_per_row:
         return wells
@@ -268,7 +269,7 @@ def regular_wells(
     if len(good) < params.min_wells_per_row:
         return wells  # too few whole wells to set the grid
     centres = np.array([(a + b) / 2 for a, b in good])
-    pitch = float(np.median(np.diff(centres)))
+    pitch = float(np.median(np.diff(centres))) if pitch_px is None else pitch_px
     out = [good[0]]
     for (a, b), left, right in zip(good[1:], centres[:-1], centres[1:]):
         n = round((right - left) / pitch)
@@ -307,6 +308,13 @@ def comb_periodicity(profile: np.ndarray, min_pitch_px: float, max_pitch_px: flo
 def find_well_rows(
     depth: np.ndarray, x_left_px: int, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[int, int]]:
+    """Rows ``(top, bottom)`` of each well row in a (sheared) depth image, top to bottom (:func:`find_combs`)."""
+    return [rows for rows, _ in find_combs(depth, x_left_px, params)]
+
+
+def find_combs(
+    depth: np.ndarray, x_left_px: int, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> list[tuple[tuple[int, int], float | None]]:
     """Rows of wells in a (sheared) depth image of the gel box: short row runs whose columns repeat at a pitch.
 
     A pixel is in a well when it lies ``well_min_depth_fraction`` of the gel's level below a vertical grey
@@ -320,8 +328,10 @@ def find_well_rows(
 
     Returns
     -------
-    list of (int, int)
-        Rows ``(top, bottom)`` of each well row in ``depth``, top to bottom.
+    list of ((int, int), float or None)
+        Per well row, top to bottom: its rows ``(top, bottom)`` in ``depth``, and the pitch (px) its wells
+        are placed on (:func:`regular_wells`): the sure comb's for a row found on that pitch, None for a
+        sure comb (its own wells' spacing).
     """
     height, width = depth.shape
     # a comb may bow a little: a column counts for a row when a well pixel lies within a few rows
@@ -340,7 +350,7 @@ def find_well_rows(
             runs.append((a, b))
             profiles.append(depth[a:b].mean(axis=0))
             wells.append(grid)
-    return [runs[i] for i in combs_on_one_pitch(profiles, wells, params)]
+    return [(runs[i], pitch) for i, pitch in sorted(comb_pitches(profiles, wells, params).items())]
 
 
 def combs_on_one_pitch(
@@ -372,23 +382,41 @@ def combs_on_one_pitch(
     list of int
         Indices into ``profiles``, ascending.
     """
+    return sorted(comb_pitches(profiles, wells, params))
+
+
+def comb_pitches(
+    profiles: list[np.ndarray], wells: list[list[tuple[int, int]]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+) -> dict[int, float | None]:
+    """The candidate well rows that are combs (:func:`combs_on_one_pitch`), each with the pitch of its wells.
+
+    A gel's combs are cut alike, so a row taken because it repeats at the sure comb's pitch has its wells
+    placed on that pitch (px: the median spacing of the strongest sure comb's wells): a gap of whole
+    pitches between its wells is filled at that spacing even when few of its wells were read, all at two
+    or more pitches apart. A sure comb's pitch is None: its own wells' median spacing.
+
+    Returns
+    -------
+    dict of int to float or None
+        Index into ``profiles`` of each comb, and its pitch (px) or None.
+    """
     if not profiles:
-        return []
+        return {}
     strengths = [comb_periodicity(p, 2 * params.min_lane_width_px, p.size / params.min_wells_per_row) for p in profiles]
     sure = [i for i, s in enumerate(strengths) if s >= params.well_min_periodicity]
     if not sure:
-        return []
+        return {}
     strongest = max(sure, key=lambda i: strengths[i])
     best = wells[strongest]
     pitch = float(np.median(np.diff([(a + b) / 2 for a, b in best])))
     half_well = float(np.median([b - a for a, b in best])) / 2
     deepest = float(np.max(profiles[strongest]))
     weak = params.well_min_periodicity / params.well_depth_search_step
-    return [
-        i
-        for i, p in enumerate(profiles)
-        if i in sure or comb_periodicity(np.minimum(p, deepest), pitch - half_well, pitch + half_well) >= weak
-    ]
+    combs: dict[int, float | None] = dict.fromkeys(sure)
+    for i, p in enumerate(profiles):
+        if i not in combs and comb_periodicity(np.minimum(p, deepest), pitch - half_well, pitch + half_well) >= weak:
+            combs[i] = pitch
+    return combs
 
 
 def gel_tiers(
@@ -466,7 +494,8 @@ def _layout_at_depth(depth: np.ndarray, box: tuple[int, int, int, int], params: 
     """The gel's well rows, tiers and wells read from its depth image at ``params.well_min_depth_fraction``."""
     slope = comb_slope(depth > params.well_min_depth_fraction, params)
     flat = sheared(depth, slope)
-    rows = find_well_rows(flat, box[2], params)
+    combs = find_combs(flat, box[2], params)
+    rows = [r for r, _ in combs]
     # a tilted row of wells spans the rows it reaches at either end of the gel
     width = box[-1] - box[-2]
     lean = int(np.ceil(abs(slope) * (width - 1) / 2))
@@ -474,8 +503,8 @@ def _layout_at_depth(depth: np.ndarray, box: tuple[int, int, int, int], params: 
     tiers = gel_tiers(box, wells, params)
     tier_wells = []
     for t in tiers:
-        above = [r for r, w in zip(rows, wells) if w[1] <= t.y_top_px]
-        ws = regular_wells(well_columns(flat, box[2], above[-1], params), params) if above else []
+        above = [c for c, w in zip(combs, wells) if w[1] <= t.y_top_px]
+        ws = regular_wells(well_columns(flat, box[2], above[-1][0], params), params, above[-1][1]) if above else []
         ws = [(max(a, t.x_left_px), min(b, t.x_right_px)) for a, b in ws]
         tier_wells.append([(a, b) for a, b in ws if b - a >= 2])
     return GelLayout(box, wells, tiers, tier_wells, slope)

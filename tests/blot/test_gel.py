@@ -339,3 +339,24 @@ def test_lanes_without_wells_continue_on_their_pitch_to_the_edges():
     signal[:, :100] = 0.0
     signal[:, 460:] = 0.0
     assert len(lanes_on_pitch_to_edges(signal, tier, found)) == 4
+
+
+def test_a_comb_found_on_the_sure_combs_pitch_has_its_wells_on_that_pitch():
+    from exo_vision.blot.gel import _layout_at_depth, comb_periodicity
+
+    params = BlotParameters()
+    # a depth image (per gel level): two combs of 15 wells 28 px wide at a 40 px pitch
+    depth = np.zeros((400, 600))
+    for k in range(15):
+        depth[20:26, 40 * k + 6 : 40 * k + 34] = 0.3  # the sure comb: every well read
+        # the second comb: wells 0, 1, 3, 5 ... read, the others just under the well depth (a loaded sample)
+        depth[200:206, 40 * k + 6 : 40 * k + 34] = 0.3 if k == 0 or k % 2 == 1 else 0.09
+    depth[200:206, 337:343] = 2.0  # a bright speck in well 8: the second comb is not sure by itself
+    strength = comb_periodicity(depth[200:206].mean(axis=0), 12, 200)
+    assert params.well_min_periodicity / params.well_depth_search_step < strength < params.well_min_periodicity
+    layout = _layout_at_depth(depth, (0, 400, 0, 600), params)
+    assert len(layout.well_rows_px) == 2
+    # its read wells lie 1 and 2 pitches apart (median 80 px): the gaps are filled at the sure comb's 40 px
+    second = layout.tier_wells_px[-1]
+    assert len(second) == 14
+    assert np.allclose(np.diff([(a + b) / 2 for a, b in second[1:]]), 40, atol=1)
