@@ -63,8 +63,8 @@ BAND_COLUMNS: dict[str, str] = {
     "mw_kda": "float64",
 }
 
-#: The bands of one antibody in one strip have half-height widths within this factor of each other
-#: (a strip's band scale is the width most of its lanes share: :func:`_band_scale`).
+#: The bands of one antibody in one strip have half-height widths within this factor of each other: a
+#: strongest bump thinner than a width other lanes share, and shared by no other lane, is a mark (:func:`_band_scale`).
 BAND_WIDTH_AGREEMENT = 1.5
 #: The variance of a uniform rounding error of one grey level is 1/UNIFORM_VARIANCE_DIVISOR.
 UNIFORM_VARIANCE_DIVISOR = 12.0
