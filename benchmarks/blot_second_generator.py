@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from math import erf
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from blot_real import draw
 from scipy import ndimage as ndi
 
 from exo_vision.blot.quantify import quantify_blot
@@ -219,9 +219,6 @@ def score_frame(kind: str, index: int, image: np.ndarray, truth: pd.DataFrame, p
             ratio = volume / signal
             deviation = float(np.median(np.abs(ratio / np.median(ratio) - 1)))
     if png is not None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from blot_real import draw
-
         png.mkdir(parents=True, exist_ok=True)
         draw(png / f"{kind}{index}.png", image, "bright", result, truth, score)
     return dict(

@@ -55,6 +55,11 @@ PATCH_NM = 3.83
 #: ``--pixel-size-spread``: the FRU-Net sets' pixel sizes are estimates (from the EVs' sizes), so their figures
 #: are also printed at these multiples of the estimate.
 SPREAD_FACTORS = (0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06)
+#: The FRU-Net sets: (name in the table, folder, estimated pixel size in nm).
+FRUNET_SETS = {
+    "full_fields": ("frunet full fields", "full_fields", FULL_FIELD_NM),
+    "patches": ("frunet patches", "patches", PATCH_NM),
+}
 #: Sets whose annotators outlined no object cut by the image edge (none of the full fields' 39 objects touches
 #: it, though vesicles are cut by the edge in img02 and img03; the patches are crops and are annotated across it).
 EDGE_CUT_UNANNOTATED = ("frunet full fields",)
@@ -309,12 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         if not frunet.is_dir():
             print(f"note: {frunet} is absent; only the shipped real micrograph is scored", file=sys.stderr)
             continue
-        if "full_fields" in args.sets:
-            folder = frunet / "full_fields"
-            entries.append(run_set("frunet full fields", folder, FULL_FIELD_NM, method, args.overlays, args.model))
-        if "patches" in args.sets:
-            folder = frunet / "patches"
-            entries.append(run_set("frunet patches", folder, PATCH_NM, method, args.overlays, args.model))
+        for key in (k for k in FRUNET_SETS if k in args.sets):
+            name, folder, pixel_size_nm = FRUNET_SETS[key]
+            entries.append(run_set(name, frunet / folder, pixel_size_nm, method, args.overlays, args.model))
     rows = [_row(e) for e in entries]
     if args.record_in_card:
         _record_in_card([r for r in rows if r["method"] == "unet"], entries)
@@ -348,13 +350,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"P {s.precision:.2f} R {s.recall:.2f} F1 {s.f1:.2f}"
                 )
     return 0
-
-
-#: The FRU-Net sets: (name in the table, folder, estimated pixel size in nm).
-FRUNET_SETS = {
-    "full_fields": ("frunet full fields", "full_fields", FULL_FIELD_NM),
-    "patches": ("frunet patches", "patches", PATCH_NM),
-}
 
 
 def print_spread(frunet: Path, methods: list[str], sets: list[str], model: Path | None) -> None:

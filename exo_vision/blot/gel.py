@@ -305,13 +305,6 @@ def comb_periodicity(profile: np.ndarray, min_pitch_px: float, max_pitch_px: flo
     return float(np.max((c[lags] - trough)[peak]))
 
 
-def find_well_rows(
-    depth: np.ndarray, x_left_px: int, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
-) -> list[tuple[int, int]]:
-    """Rows ``(top, bottom)`` of each well row in a (sheared) depth image, top to bottom (:func:`find_combs`)."""
-    return [rows for rows, _ in find_combs(depth, x_left_px, params)]
-
-
 def find_combs(
     depth: np.ndarray, x_left_px: int, params: BlotParameters = DEFAULT_BLOT_PARAMETERS
 ) -> list[tuple[tuple[int, int], float | None]]:
