@@ -523,11 +523,13 @@ def _band_scale(
     One antibody per strip: its bands are alike (sharp, or smears), so the strongest sets the scale of
     what a band is here; a blotch of a strongly mottled membrane is much taller than a sharp band. Each
     lane offers the half-height rows of its highest bump (on its detection profile, above a slow
-    background); lanes whose bump clears ``k_noise`` times the profile's noise vote. When the strongest
-    bump is thinner than a width other lanes share (within a factor :data:`BAND_WIDTH_AGREEMENT`) and no
-    other lane shares its own, it is a mark (a pen-written ladder: thin and very bright), and the
-    strongest bump of the width most lanes share sets the scale instead (a saturated band is wider than
-    the others, and keeps setting it). Without a clear bump the highest one does.
+    background); lanes whose bump clears ``k_noise`` times the profile's noise vote. When no other lane
+    shares the strongest bump's width (within a factor :data:`BAND_WIDTH_AGREEMENT`) but some lanes share
+    theirs, the strongest bump whose width another lane shares sets the scale if it is wider: the
+    strongest was a mark (a pen-written ladder: thin and very bright). Bands of a few lanes outweigh the
+    blotches of many empty lanes here, since the strongest shared bump decides and not the width most
+    lanes share. A saturated band is wider than the others, and keeps setting it. Without a clear bump
+    the highest one does.
     """
     bumps: list[tuple[float, float, bool]] = []  # (half-height rows, height, clears the noise) per lane
     for prof in profiles:
@@ -556,11 +558,13 @@ def _band_scale(
     alike = np.abs(log_widths[:, None] - log_widths[None, :]) <= np.log(BAND_WIDTH_AGREEMENT)
     support = alike.sum(axis=1)
     strongest = max(range(len(bumps)), key=lambda i: bumps[i][1])
-    shared = max(range(len(bumps)), key=lambda i: (support[i], bumps[i][1]))
-    if support[strongest] > 1 or support[shared] == 1 or bumps[strongest][0] > bumps[shared][0]:
+    if support[strongest] > 1 or support.max() == 1:
         return bumps[strongest][0]
-    # a thinner bump than the width other lanes share, in its lane alone: a mark, not a band
-    return max((bumps[j] for j in np.flatnonzero(alike[shared])), key=lambda b: b[1])[0]
+    shared = max(np.flatnonzero(support > 1), key=lambda i: bumps[i][1])
+    if bumps[strongest][0] > bumps[shared][0]:
+        return bumps[strongest][0]
+    # a thinner bump than a width other lanes share, in its lane alone: a mark, not a band
+    return bumps[shared][0]
 
 
 def _half_height_rows(profile: np.ndarray, top: int, bottom: int) -> int:

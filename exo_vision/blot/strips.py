@@ -129,6 +129,10 @@ class Strip:
         (pixel-centre coordinates: a membrane whose first column is ``c`` has
         its left edge at ``c - 0.5``); None where the edge is not seen (the
         membrane runs off the image, or fills it).
+    floor_level, membrane_level : float or None
+        Signal level of the camera floor between the strips and of the
+        membranes (image units, signal orientation); None when no floor-level
+        gap was seen (one strip filling the image).
     """
 
     index: int
@@ -139,6 +143,16 @@ class Strip:
     angle_deg: float = 0.0
     membrane_left_px: float | None = None
     membrane_right_px: float | None = None
+    floor_level: float | None = None
+    membrane_level: float | None = None
+
+    @property
+    def lowest_membrane_level(self) -> float | None:
+        """Signal level that a membrane's interior never falls under (:data:`MIN_INTERIOR_LEVEL` of the step from
+        floor to membrane), or None when the floor is not seen."""
+        if self.floor_level is None or self.membrane_level is None:
+            return None
+        return self.floor_level + MIN_INTERIOR_LEVEL * (self.membrane_level - self.floor_level)
 
     @property
     def height_px(self) -> int:
@@ -544,4 +558,6 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     # bands or lanes on a membrane (or gel) that fills the image.
     if sum(s.height_px * s.width_px for s in strips) < MIN_COVERAGE * signal.size:
         return [whole_image_strip(shape)]
+    for s in strips:
+        s.floor_level, s.membrane_level = gap_level, membrane_level
     return _reading_order(strips)

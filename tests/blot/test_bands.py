@@ -47,3 +47,21 @@ def test_a_pen_ladder_in_one_lane_does_not_set_what_a_band_is_for_the_others():
         sample = bands[(bands.lane > 1) & bands.present]
         assert sorted(sample.lane.tolist()) == [2, 3, 4, 5, 6], (pen, sample)
         assert sample.y_px.to_numpy() == pytest.approx(100.0, abs=1.5)
+
+
+def test_a_pen_mark_in_one_lane_passes_the_scale_to_the_strongest_band_another_lane_shares():
+    from exo_vision.blot.quantify import _band_scale
+
+    rows = np.arange(400.0)
+    g = np.random.default_rng(5)
+
+    def lane(height: float, sigma: float) -> np.ndarray:
+        return 100 + height * np.exp(-0.5 * ((rows - 200) / sigma) ** 2) + g.normal(0, 2.0, rows.size)
+
+    # lane 1: a thin, very bright pen dash (about 3 rows at half height); lanes 2-3: the strip's two bands
+    # (sigma 5 rows: about 12 rows at half height); lanes 4-9: empty lanes of a mottled membrane, whose
+    # highest bumps are blotches (about 60 rows at half height) that outnumber the bands
+    profiles = [lane(20000, 1.3), lane(3000, 5.0), lane(2800, 5.0)] + [lane(400, 25.0) for _ in range(6)]
+    assert _band_scale(profiles) == pytest.approx(2.355 * 5.0, abs=2.0)
+    # without the dash the strongest band sets it, as always
+    assert _band_scale(profiles[1:]) == pytest.approx(2.355 * 5.0, abs=2.0)

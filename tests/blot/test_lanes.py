@@ -202,3 +202,31 @@ def test_generated_layouts_right_lane_count_and_centres(seed):
         pitch = float(np.median(np.diff(truth.x_centre_px)))
         assert err[~truth.blank.to_numpy()].max() < 3.0
         assert err.max() < 0.15 * pitch
+
+
+def test_a_ladder_written_on_the_camera_floor_a_pitch_beside_the_membrane_is_not_a_lane():
+    # The membrane starts at column 50; a hand-written ladder lies on the camera floor a whole pitch (60 px)
+    # left of lane 1, so the pitch alone takes it for a lane. The strip's box reaches over the floor to
+    # the ladder, as find_strips' box does when pen strokes touch the membrane's edge.
+    img = membrane_strip(membrane=(50, 380))
+    for y in (30, 48, 66, 95, 112, 128):
+        img[y : y + 5, 8:32] += 20000.0
+    strip = Strip(1, 20, 140, 0, 400, 0.0, 49.5, 379.5, floor_level=300.0, membrane_level=800.0)
+    messages: list[str] = []
+    lanes = find_lanes(img, strip, warnings=messages)
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([c - 0.5 for c in CENTRES], abs=0.5)
+    assert any("column(s) 20 px lies beside the membrane" in m and "--lanes N" in m for m in messages), messages
+
+
+def test_a_lane_on_a_dark_stretch_of_membrane_stays_a_lane():
+    from exo_vision.blot.lanes.blanks import off_membrane_lanes
+
+    img = np.full((100, 200), 300.0, np.float32)  # camera floor
+    img[10:90, 20:190] = 800.0  # membrane
+    img[10:90, 20:60] = 360.0  # a dark stretch of it, 12 % of the step above the floor
+    img[48:52, 100:120] += 5000.0  # a band
+    img[30:33, 0:15] += 9000.0  # a dash on the floor
+    strip = Strip(1, 10, 90, 0, 200, floor_level=300.0, membrane_level=800.0)
+    assert off_membrane_lanes(img, [7.0, 40.0, 110.0], 20.0, strip) == ([40.0, 110.0], [7.0])
+    # a strip whose floor was not seen keeps every lane
+    assert off_membrane_lanes(img, [7.0, 40.0], 20.0, Strip(1, 10, 90, 0, 200)) == ([7.0, 40.0], [])

@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 #: A blank end lane is added when the two margins differ by a whole number of pitches within this fraction.
 END_LANE_TOLERANCE = DEFAULT_BLOT_PARAMETERS.end_lane_tolerance_pitches
 
+#: A lane is judged on or off the membrane by this central fraction of its width (its band-free core reads the
+#: membrane or the floor beside it, not the pen strokes that cross the lane's edge).
+ON_MEMBRANE_CORE_FRACTION = 0.5
+
 #: A gap between lanes takes a blank lane only when it is this many pixels wider than a lane (room for
 #: the lane and a little margin on each side).
 MIN_BLANK_GAP_SPARE_PX = 4
@@ -41,6 +45,38 @@ def fill_gaps(xs: list[float], pitch: float | None) -> list[float]:
             filled.extend([last + gap * j / k for j in range(1, k)])
         filled.append(x)
     return filled
+
+
+def off_membrane_lanes(
+    signal: np.ndarray, xs: list[float], width: float, strip: Strip
+) -> tuple[list[float], list[float]]:
+    """Lane centres ``xs`` (full-resolution columns at the strip's middle row) that lie on the membrane; and the others.
+
+    Lanes run on the membrane: a bright column whose central part (:data:`ON_MEMBRANE_CORE_FRACTION`
+    of ``width``), read down the strip's rows, stands at the camera floor for most of them (its median
+    row lies under :attr:`Strip.lowest_membrane_level`, which a membrane's interior never falls under)
+    is a mark beside the membrane (a pen-written ladder or a lane number), not a lane. A strip whose
+    floor was not seen removes nothing.
+
+    Returns
+    -------
+    kept : list of float
+        The centres on the membrane, in their order.
+    dropped : list of float
+        The others, for the message to the user.
+    """
+    threshold = strip.lowest_membrane_level
+    if threshold is None:
+        return list(xs), []
+    rows = signal[strip.y_top_px : strip.y_bottom_px]
+    half = max(0.5 * ON_MEMBRANE_CORE_FRACTION * width, 0.5)
+    kept: list[float] = []
+    dropped: list[float] = []
+    for x in xs:
+        c0, c1 = max(int(round(x - half)), 0), min(int(round(x + half)) + 1, signal.shape[1])
+        level = float(np.median(rows[:, c0:c1].mean(axis=1))) if c1 > c0 else -np.inf
+        (kept if level > threshold else dropped).append(x)
+    return kept, dropped
 
 
 def end_lanes(

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from exo_vision.blot.lanes.blanks import end_lanes, fill_gaps, fit_count
+from exo_vision.blot.lanes.blanks import end_lanes, fill_gaps, fit_count, off_membrane_lanes
 from exo_vision.blot.lanes.geometry import Lane
 from exo_vision.blot.lanes.peaks import faint_lanes, lanes_on_pitch, off_grid_end_lanes, pitch_of, strong_lanes
 from exo_vision.blot.lanes.profile import strip_tophat
@@ -55,9 +55,11 @@ def find_lanes(
        lane width and centre of a strong lane come from whichever profile
        shows it wider (the maximum over rows shows only the few columns of a
        faint lane or smear that reach the next level).
-    4. A bright column at an end of the lane set that lies off the other lanes' pitch is a mark
-       (a pen-written ladder beside the first lane), not a lane
-       (:func:`~exo_vision.blot.lanes.peaks.off_grid_end_lanes`); a message names it.
+    4. A bright column that stands on the camera floor for most of the strip's rows lies beside the
+       membrane (:func:`~exo_vision.blot.lanes.blanks.off_membrane_lanes`), and a bright column at an
+       end of the lane set that lies off the other lanes' pitch is a mark on the membrane
+       (:func:`~exo_vision.blot.lanes.peaks.off_grid_end_lanes`): pen-written ladders and numbers, not
+       lanes; a message names them.
        Gaps of about two or more pitches get the missing (blank) lanes.
     5. Blank lanes at one end are added when the membrane margins show them
        (see :func:`exo_vision.blot.lanes.blanks.end_lanes`: the margins outside the outermost lane
@@ -99,6 +101,13 @@ def find_lanes(
         return []
     weak, noise2 = faint_lanes(top, strong, params)
     xs, pitch = lanes_on_pitch(strong, weak, noise2)
+    f = top.factor
+    xs, beside = _on_membrane(signal, xs, strong.width, f, strip)
+    if beside:
+        _tell(warnings, _beside_message(strip, beside))
+        if not xs:
+            return []
+        pitch = pitch_of(np.array(xs)) or pitch
     xs, marks = off_grid_end_lanes(xs)
     if marks:
         pitch = pitch_of(np.array(xs)) or pitch
@@ -111,7 +120,6 @@ def find_lanes(
             xs, n_lanes, pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS, top.th.shape[1], lane_width, strong.profile
         )
     slope = lane_slope(top.th, xs, lane_width, strip, max_tilt_deg=params.max_lane_tilt_deg)
-    f = top.factor
     # back to full-resolution pixel centres
     xs = [(x + 0.5) * f - 0.5 + strip.x_left_px for x in xs]
     lane_width = lane_width * f
@@ -128,6 +136,27 @@ def _tell(warnings: list[str] | None, message: str) -> None:
         warnings.append(message)
     else:
         logger.warning("%s", message)
+
+
+def _on_membrane(
+    signal: np.ndarray, xs: list[float], width: float, factor: int, strip: Strip
+) -> tuple[list[float], list[float]]:
+    """Lane centres ``xs`` (columns of the strip's top-hat, ``factor`` px each; lanes ``width`` of them wide)
+    on the membrane; and the full-resolution columns of the others
+    (:func:`~exo_vision.blot.lanes.blanks.off_membrane_lanes`)."""
+    full = [(x + 0.5) * factor - 0.5 + strip.x_left_px for x in xs]
+    _, beside = off_membrane_lanes(signal, full, width * factor, strip)
+    return [x for x, xf in zip(xs, full, strict=True) if xf not in beside], beside
+
+
+def _beside_message(strip: Strip, columns_px: list[float]) -> str:
+    """The message for bright columns left out because they lie beside the membrane."""
+    where = ", ".join(f"{x:.0f}" for x in sorted(columns_px))
+    return (
+        f"strip {strip.index}: a bright mark at column(s) {where} px lies beside the membrane (on the camera "
+        "floor) and was not taken as a lane (a pen mark or a hand-written ladder); if it is a loaded lane, give "
+        "the lane count (--lanes N) or the lanes' columns"
+    )
 
 
 def _mark_message(strip: Strip, columns_px: list[float]) -> str:
