@@ -57,6 +57,10 @@ PEN_PROBABILITY = 0.6
 _erf = np.vectorize(erf)
 
 
+#: Columns kept free left of the first lane (room for the pen ladder) and right of the last.
+LEFT_ROOM_PX, RIGHT_ROOM_PX = 120, 40
+
+
 def _blotches(g: np.random.Generator, n: int, sigma_px: tuple[float, float], amplitude: float) -> np.ndarray:
     """Sum of ``n`` Gaussian blotches of random size and strength over the frame."""
     yy, xx = np.mgrid[: FRAME_SHAPE[0], : FRAME_SHAPE[1]]
@@ -73,7 +77,8 @@ def _layout(kind: str, g: np.random.Generator) -> dict:
     n_lanes = int(g.integers(8, 12))
     width = g.uniform(38, 62)
     pitch = width + g.uniform(10, 26)
-    x0 = g.uniform(120, w - n_lanes * pitch - 40)
+    pitch = min(pitch, (w - LEFT_ROOM_PX - RIGHT_ROOM_PX) / n_lanes)  # the lane set fits the frame
+    x0 = g.uniform(LEFT_ROOM_PX, max(LEFT_ROOM_PX, w - n_lanes * pitch - RIGHT_ROOM_PX))
     if kind == "two":
         height, gap, top = int(g.uniform(0.36, 0.42) * h), int(g.uniform(25, 60)), int(g.uniform(20, 50))
         membranes = [(top, top + height), (top + height + gap, min(top + 2 * height + gap, h - 15))]

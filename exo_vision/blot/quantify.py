@@ -66,6 +66,14 @@ BAND_COLUMNS: dict[str, str] = {
 #: The bands of one antibody in one strip have half-height widths within this factor of each other: a
 #: strongest bump thinner than a width other lanes share, and shared by no other lane, is a mark (:func:`_band_scale`).
 BAND_WIDTH_AGREEMENT = 1.5
+#: A bump is checked for pen strokes over the camera floor within this many lane widths of its lane's centre
+#: (a hand-written ladder runs from the floor beside the membrane into the first lane) (:func:`_not_on_floor`).
+FLOOR_SEARCH_LANE_WIDTHS = 1.5
+#: A floor column is lit by a bump when its rows at the bump's centre stand this fraction of the way from the
+#: floor to the membrane level (a band never lights the floor; a pen stroke that crosses the edge does).
+FLOOR_LIT_FRACTION = 0.5
+#: Rows either side of a bump's centre row read for :data:`FLOOR_LIT_FRACTION` (their median beats pixel noise).
+FLOOR_CENTRE_ROWS = 1
 #: The variance of a uniform rounding error of one grey level is 1/UNIFORM_VARIANCE_DIVISOR.
 UNIFORM_VARIANCE_DIVISOR = 12.0
 
@@ -457,7 +465,7 @@ def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: _Settings, lanes_or_g
 
 
 def _strip_windows(
-    profiles, s: Strip, ls, marker: str, st: _Settings, calibrations, detection_profiles=None
+    profiles, s: Strip, ls, marker: str, st: _Settings, calibrations, detection_profiles=None, image=None
 ) -> tuple[list, bool]:
     """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands.
 
@@ -510,6 +518,8 @@ def _strip_windows(
             own = detect_bands(profiles[(s.index, lane.index)], **kw)
             found = [b for b in found if any(o.y_top_px <= b.y_px < o.y_bottom_px for o in own)]
         cands.append(found)
+    if image is not None:
+        cands = _not_on_floor(cands, image, ls, s)
     return band_rows(
         ls, _not_taller(cands, det, ls, scale, params), min_relative_prominence=params.min_relative_prominence
     ), False
@@ -599,6 +609,41 @@ def _not_taller(cands: list[list], profiles, lanes, scale: float | None, params:
     ]
 
 
+def _not_on_floor(cands: list[list], image: np.ndarray, lanes, strip: Strip) -> list[list]:
+    """Drop bumps that continue onto the camera floor beside the membrane: pen strokes, never bands.
+
+    A band lies on the membrane. Columns within :data:`FLOOR_SEARCH_LANE_WIDTHS` lane widths of a lane's
+    centre that stand at the camera floor for most of the strip's rows (under
+    :attr:`Strip.lowest_membrane_level`) are floor; a bump whose centre rows are lit there
+    (:data:`FLOOR_LIT_FRACTION` of the way from the floor to the membrane level, in the median of
+    2 x :data:`FLOOR_CENTRE_ROWS` + 1 rows) is a mark written across the membrane's edge (a hand-written
+    ladder). Strips whose floor was not seen keep every bump.
+    """
+    low, floor, membrane = strip.lowest_membrane_level, strip.floor_level, strip.membrane_level
+    if low is None or floor is None or membrane is None:
+        return cands
+    rows = image[strip.y_top_px : strip.y_bottom_px]
+    on_floor = np.median(rows, axis=0) < low
+    if not on_floor.any():
+        return cands
+    lit = floor + FLOOR_LIT_FRACTION * (membrane - floor)
+    out = []
+    for c, lane in zip(cands, lanes):
+        kept = []
+        for b in c:
+            x = float(lane.centre_x(b.y_px))
+            reach = FLOOR_SEARCH_LANE_WIDTHS * lane.width_px
+            c0, c1 = max(int(np.floor(x - reach)), 0), min(int(np.ceil(x + reach)) + 1, image.shape[1])
+            floor_cols = np.flatnonzero(on_floor[c0:c1]) + c0
+            r = int(round(b.y_px))
+            centre_rows = image[max(r - FLOOR_CENTRE_ROWS, 0) : r + FLOOR_CENTRE_ROWS + 1, floor_cols]
+            if floor_cols.size and np.median(centre_rows, axis=0).max() > lit:
+                continue
+            kept.append(b)
+        out.append(kept)
+    return out
+
+
 def _detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: _Settings) -> list[np.ndarray]:
     """Lane profiles minus the lower of their two side-background profiles (a blotch runs beside the lane too)."""
     out = []
@@ -675,7 +720,7 @@ def _measure_strip(
     )
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
     det = _detection_profiles(clean, s, ls, profiles, side_bg, st)
-    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations, det)
+    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations, det, image=clean)
     busy = [
         [(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
         for lane in ls

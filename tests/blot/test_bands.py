@@ -65,3 +65,22 @@ def test_a_pen_mark_in_one_lane_passes_the_scale_to_the_strongest_band_another_l
     assert _band_scale(profiles) == pytest.approx(2.355 * 5.0, abs=2.0)
     # without the dash the strongest band sets it, as always
     assert _band_scale(profiles[1:]) == pytest.approx(2.355 * 5.0, abs=2.0)
+
+
+def test_pen_strokes_that_cross_the_membrane_edge_into_lane_1_are_not_bands():
+    from exo_vision.blot.quantify import quantify_blot
+
+    # camera floor (300) beside a membrane (800) that starts at column 60; five lanes with one band at row
+    # 100; a hand-written ladder: four strokes 4 rows tall from the floor (column 35) into lane 1's centre
+    g = np.random.default_rng(2)
+    img = g.normal(300.0, 5.0, (200, 420))
+    img[20:180, 60:400] = g.normal(800.0, 5.0, (160, 340))
+    rows = np.arange(200)[:, None]
+    for c in (95, 155, 215, 275, 335):
+        img[20:180, c - 15 : c + 15] += 3000.0 * np.exp(-0.5 * ((rows[20:180] - 100) / 3.0) ** 2)
+    for row in (40, 60, 140, 160):
+        img[row : row + 4, 35:100] += 15000.0
+    result = quantify_blot(img.astype(np.float32), polarity="bright")
+    bands = result.bands[result.bands.present]
+    assert sorted(bands.lane.tolist()) == [1, 2, 3, 4, 5]
+    assert bands.y_px.to_numpy() == pytest.approx(100.0, abs=1.0)
