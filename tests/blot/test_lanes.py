@@ -230,3 +230,13 @@ def test_a_lane_on_a_dark_stretch_of_membrane_stays_a_lane():
     assert off_membrane_lanes(img, [7.0, 40.0, 110.0], 20.0, strip) == ([40.0, 110.0], [7.0])
     # a strip whose floor was not seen keeps every lane
     assert off_membrane_lanes(img, [7.0, 40.0], 20.0, Strip(1, 10, 90, 0, 200)) == ([7.0, 40.0], [])
+
+
+def test_a_blank_end_lane_is_never_placed_on_the_camera_floor():
+    # The membrane starts at column 50, but the strip's left edge reads 90 px further out (a dark, blotchy
+    # margin can move it), so the margins differ by one pitch and end_lanes adds a lane at column 20,
+    # on the camera floor: it is left out.
+    img = membrane_strip(membrane=(50, 380))
+    strip = Strip(1, 20, 140, 0, 400, 0.0, -40.5, 379.5, floor_level=300.0, membrane_level=800.0)
+    lanes = find_lanes(img, strip)
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx([c - 0.5 for c in CENTRES], abs=0.5)

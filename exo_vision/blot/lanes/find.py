@@ -124,9 +124,13 @@ def find_lanes(
     xs = [(x + 0.5) * f - 0.5 + strip.x_left_px for x in xs]
     lane_width = lane_width * f
     if n_lanes is None and pitch is not None and infer_end_lanes:
+        found = xs
         xs, message = end_lanes(xs, pitch * f, lane_width, strip, tolerance_pitches=params.end_lane_tolerance_pitches)
         if message:
             _tell(warnings, message)
+        # blank end lanes lie on the membrane too (its measured edge can sit inside a dark, blotchy margin)
+        _, on_floor = off_membrane_lanes(signal, [x for x in xs if x not in found], lane_width, strip)
+        xs = [x for x in xs if x not in on_floor]
     return _lanes_at(xs, lane_width, slope, strip)
 
 
