@@ -49,6 +49,10 @@ MIN_INTERIOR_LEVEL = 0.1
 #: Membrane pixels stand above this fraction of the step from the gap level to the membrane level
 #: (low enough that a dark blotch at a membrane's edge stays membrane).
 MEMBRANE_THRESHOLD = 0.3
+#: A membrane edge at half the step is kept unless the whole membrane (above :data:`MEMBRANE_THRESHOLD`) reaches more
+#: than this many search blocks further out: then its margin is darker than half the step (graded or blotchy), and
+#: the whole membrane's outline is the edge.
+DARK_MARGIN_BLOCKS = 2
 #: Pieces of one membrane (split by dark blotches) at least this fraction of the largest piece are joined to it.
 MIN_PIECE_FRACTION = 0.1
 
@@ -410,21 +414,36 @@ def _membrane_in_cell(
     if abs(angle) < MIN_ROTATION_DEG:
         angle = 0.0
     # left/right membrane edges at the middle rows (median over the central fifth)
-    mid = c[
-        c.shape[0] * MIDDLE_ROWS[0] // MIDDLE_ROWS[2] : max(
-            c.shape[0] * MIDDLE_ROWS[1] // MIDDLE_ROWS[2], c.shape[0] * MIDDLE_ROWS[0] // MIDDLE_ROWS[2] + 1
-        )
-    ]
-    rows_with = mid.any(axis=1)
+    edges = _middle_edges(c, ndi.binary_fill_holes(comp[rs, cs]))
     m_left = m_right = None
-    if rows_with.any():
-        firsts = np.argmax(mid[rows_with], axis=1)
-        lasts = mid.shape[1] - 1 - np.argmax(mid[rows_with][:, ::-1], axis=1)
+    if edges is not None:
         if seen["left"]:
-            m_left = float((sx0 + cs.start + np.median(firsts)) * f - 0.5)
+            m_left = float((sx0 + cs.start + edges[0]) * f - 0.5)
         if seen["right"]:
-            m_right = float((sx0 + cs.start + np.median(lasts) + 1) * f - 0.5)
+            m_right = float((sx0 + cs.start + edges[1] + 1) * f - 0.5)
     return Strip(0, int(top), int(bottom), int(left), int(right), angle, m_left, m_right)
+
+
+def _middle_edges(half: np.ndarray, whole: np.ndarray) -> tuple[float, float] | None:
+    """First and last membrane column (median over the middle rows) of mask ``half`` (the membrane above half
+    its step); where the whole membrane ``whole`` reaches more than :data:`DARK_MARGIN_BLOCKS` further out (a
+    graded or blotchy margin darker than half the step), its column. None when no middle row holds membrane."""
+    lo = half.shape[0] * MIDDLE_ROWS[0] // MIDDLE_ROWS[2]
+    hi = max(half.shape[0] * MIDDLE_ROWS[1] // MIDDLE_ROWS[2], lo + 1)
+    found = []
+    for mask in (half[lo:hi], whole[lo:hi]):
+        rows = mask[mask.any(axis=1)]
+        if rows.size == 0:
+            return None
+        firsts = np.argmax(rows, axis=1)
+        lasts = rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1)
+        found.append((float(np.median(firsts)), float(np.median(lasts))))
+    (first, last), (outer_first, outer_last) = found
+    if first - outer_first > DARK_MARGIN_BLOCKS:
+        first = outer_first
+    if outer_last - last > DARK_MARGIN_BLOCKS:
+        last = outer_last
+    return first, last
 
 
 def _long_edge_slopes_deg(c: np.ndarray, seen: dict[str, bool]) -> list[float]:

@@ -119,3 +119,15 @@ def test_real_figure_of_eight_blot_panels_in_two_columns():
     # beta-actin lanes (four bands), and the KR panel's blank first lane placed on the pitch
     assert [lane.x_centre_px for lane in per_strip[2]] == pytest.approx([570, 800, 1028, 1266], abs=8)
     assert per_strip[0][0].x_centre_px == pytest.approx(570, abs=40)
+
+
+def test_a_membrane_whose_margin_is_darker_than_half_its_step_keeps_its_edges():
+    # a membrane (700 above the floor of 100) that fades at both sides: its outer 60 columns stand only 40 % of the
+    # step above the floor, under the half-step level that places a sharp edge
+    img = floor_image((200, 440))
+    img[20:180, 20:420] += 700.0
+    img[20:180, 20:80] -= 420.0
+    img[20:180, 360:420] -= 420.0
+    (strip,) = find_strips(img)
+    assert (strip.membrane_left_px, strip.membrane_right_px) == pytest.approx((19.5, 419.5), abs=1.0)
+    assert strip.floor_level == pytest.approx(100.0, abs=5.0)
