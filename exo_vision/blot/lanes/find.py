@@ -18,6 +18,10 @@ logger = logging.getLogger(__name__)
 
 #: A lane is at most this fraction of the pitch wide, so neighbouring lanes never share a column.
 MAX_LANE_WIDTH_PITCHES = 0.95
+#: Where a bright column left out of the lanes lies (:func:`_left_out_message`): beside the membrane ...
+BESIDE_MEMBRANE = "beside the membrane (on the camera floor)"
+#: ... or on it, off the other lanes' pitch.
+OFF_PITCH = "off the lanes' pitch at the end of the lane set"
 #: Without a measured pitch (a single lane), lanes requested by count are placed this many lane widths
 #: apart (lanes of a comb are about a third of a lane width apart).
 UNKNOWN_PITCH_LANE_WIDTHS = 1.3
@@ -104,14 +108,14 @@ def find_lanes(
     f = top.factor
     xs, beside = _on_membrane(signal, xs, strong.width, f, strip)
     if beside:
-        _tell(warnings, _beside_message(strip, beside))
+        _tell(warnings, _left_out_message(strip, beside, BESIDE_MEMBRANE))
         if not xs:
             return []
         pitch = pitch_of(np.array(xs)) or pitch
     xs, marks = off_grid_end_lanes(xs)
     if marks:
         pitch = pitch_of(np.array(xs)) or pitch
-        _tell(warnings, _mark_message(strip, [(x + 0.5) * top.factor - 0.5 + strip.x_left_px for x in marks]))
+        _tell(warnings, _left_out_message(strip, _full_columns(marks, f, strip), OFF_PITCH))
     xs = fill_gaps(xs, pitch)
     width = strong.width
     lane_width = min(width, MAX_LANE_WIDTH_PITCHES * pitch) if pitch is not None else width
@@ -121,7 +125,7 @@ def find_lanes(
         )
     slope = lane_slope(top.th, xs, lane_width, strip, max_tilt_deg=params.max_lane_tilt_deg)
     # back to full-resolution pixel centres
-    xs = [(x + 0.5) * f - 0.5 + strip.x_left_px for x in xs]
+    xs = _full_columns(xs, f, strip)
     lane_width = lane_width * f
     if n_lanes is None and pitch is not None and infer_end_lanes:
         found = xs
@@ -148,28 +152,22 @@ def _on_membrane(
     """Lane centres ``xs`` (columns of the strip's top-hat, ``factor`` px each; lanes ``width`` of them wide)
     on the membrane; and the full-resolution columns of the others
     (:func:`~exo_vision.blot.lanes.blanks.off_membrane_lanes`)."""
-    full = [(x + 0.5) * factor - 0.5 + strip.x_left_px for x in xs]
+    full = _full_columns(xs, factor, strip)
     _, beside = off_membrane_lanes(signal, full, width * factor, strip)
     return [x for x, xf in zip(xs, full, strict=True) if xf not in beside], beside
 
 
-def _beside_message(strip: Strip, columns_px: list[float]) -> str:
-    """The message for bright columns left out because they lie beside the membrane."""
-    where = ", ".join(f"{x:.0f}" for x in sorted(columns_px))
-    return (
-        f"strip {strip.index}: a bright mark at column(s) {where} px lies beside the membrane (on the camera "
-        "floor) and was not taken as a lane (a pen mark or a hand-written ladder); if it is a loaded lane, give "
-        "the lane count (--lanes N) or the lanes' columns"
-    )
+def _full_columns(xs: list[float], factor: int, strip: Strip) -> list[float]:
+    """Full-resolution pixel-centre columns of ``xs``, columns of the strip's top-hat (``factor`` px each)."""
+    return [(x + 0.5) * factor - 0.5 + strip.x_left_px for x in xs]
 
 
-def _mark_message(strip: Strip, columns_px: list[float]) -> str:
-    """The message for bright columns left out because they lie off the lanes' pitch."""
+def _left_out_message(strip: Strip, columns_px: list[float], why: str) -> str:
+    """The message for bright columns at ``columns_px`` left out of the lanes because they lie ``why``."""
     where = ", ".join(f"{x:.0f}" for x in sorted(columns_px))
     return (
-        f"strip {strip.index}: a bright mark at column(s) {where} px lies off the lanes' pitch at the end of the "
-        "lane set and was not taken as a lane (a pen mark or a hand-written ladder); if it is a loaded lane, "
-        "give the lane count (--lanes N) or the lanes' columns"
+        f"strip {strip.index}: a bright mark at column(s) {where} px lies {why} and was not taken as a lane (a pen "
+        "mark or a hand-written ladder); if it is a loaded lane, give the lane count (--lanes N) or the lanes' columns"
     )
 
 
