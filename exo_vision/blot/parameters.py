@@ -27,6 +27,7 @@ FRACTIONS = (
     "max_band_fraction",
     "min_relative_prominence",
     "tall_keep_prominence",
+    "band_scale_min_side_fill",
     "end_lane_tolerance_pitches",
     "lane_sizeable_peak_fraction",
     "strong_lane_prominence_fraction",
@@ -154,6 +155,11 @@ class BlotParameters:
         is dropped ...
     tall_keep_prominence : float
         ... unless its prominence reaches this fraction of the strongest band's.
+    band_scale_min_side_fill : float
+        The strongest band's height sets the scale above; a lane's highest bump votes on it only
+        when the lane's weaker side third rises at least this fraction of its stronger side third
+        over the bump's rows (a band spans its lane; a pen dash on the margin reaches into one side
+        of an end lane), as long as some lane's bump does.
     report_undetected : bool
         False (default): a lane reports a band only where its own profile shows a peak whose volume
         clears the lane's limit of detection; a band row's position in a lane without a peak is
@@ -269,6 +275,7 @@ class BlotParameters:
     max_band_fraction: float = 0.95
     max_height_band_heights: float = 3.0
     tall_keep_prominence: float = 0.5
+    band_scale_min_side_fill: float = 0.25
     report_undetected: bool = False
     gel_smoothing_px: float = 5.0
     gel_dark_fraction: float = 0.4

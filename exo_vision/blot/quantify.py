@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,8 @@ BAND_COLUMNS: dict[str, str] = {
 #: The bands of one antibody in one strip have half-height widths within this factor of each other: a
 #: strongest bump thinner than a width other lanes share, and shared by no other lane, is a mark (:func:`_band_scale`).
 BAND_WIDTH_AGREEMENT = 1.5
+#: A lane's two sides, for the band-scale vote, are the outer parts of its central columns cut in this many.
+LANE_SIDE_PARTS = 3
 #: A bump is checked for pen strokes over the camera floor within this many lane widths of its lane's centre
 #: (a hand-written ladder runs from the floor beside the membrane into the first lane) (:func:`_not_on_floor`).
 FLOOR_SEARCH_LANE_WIDTHS = 1.5
@@ -499,7 +501,13 @@ def _strip_windows(
     )
     det = detection_profiles or [profiles[(s.index, lane.index)] for lane in ls]
     params = st.params
-    scale = _band_scale(det, k_noise=params.band_peak_noise_sds, noise_order=params.profile_noise_difference_order)
+    scale = _band_scale(
+        det,
+        k_noise=params.band_peak_noise_sds,
+        noise_order=params.profile_noise_difference_order,
+        sides=None if image is None else [_side_thirds(image, lane, params.central_fraction) for lane in ls],
+        min_fill=params.band_scale_min_side_fill,
+    )
     cands = []
     for lane, prof in zip(ls, det):
         window = params.background_window_lane_widths * lane.width_px
@@ -527,8 +535,22 @@ def _strip_windows(
     ), False
 
 
+class _Bump(NamedTuple):
+    """A lane's highest bump in the band-scale vote: half-height rows, height, clears the noise, fills the lane."""
+
+    rows: float
+    height: float
+    clear: bool
+    fills: bool
+
+
 def _band_scale(
-    profiles: list[np.ndarray], *, k_noise: float = DEFAULT_BLOT_PARAMETERS.band_peak_noise_sds, noise_order: int = 1
+    profiles: list[np.ndarray],
+    *,
+    k_noise: float = DEFAULT_BLOT_PARAMETERS.band_peak_noise_sds,
+    noise_order: int = 1,
+    sides: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    min_fill: float = 0.0,
 ) -> float | None:
     """Rows at half height of the strip's bands: those of its strongest bump, unless no other lane shares them.
 
@@ -542,14 +564,19 @@ def _band_scale(
     blotches of many empty lanes here, since the strongest shared bump decides and not the width most
     lanes share. A saturated band is wider than the others, and keeps setting it. Without a clear bump
     the highest one does.
+
+    With ``sides`` (the profiles of each lane's left and right thirds), a lane's bump that rises on one
+    side of the lane by less than ``min_fill`` of the other side's rise has no vote, as long as some
+    lane's bump fills its lane: a band spans the lane it was loaded in, a pen dash on the membrane's
+    margin reaches into the end lane's side only (and the neighbouring end lane's), and would otherwise
+    set a scale of a few rows under which every real band looks like a blotch.
     """
-    bumps: list[tuple[float, float, bool]] = []  # (half-height rows, height, clears the noise) per lane
-    for prof in profiles:
+    bumps: list[_Bump] = []
+    for i, prof in enumerate(profiles):
         if prof.size < MIN_PROFILE_ROWS:
             continue
-        smooth = ndi.gaussian_filter1d(prof, 1.0)
-        size = min(smooth.size, max(BACKGROUND_WINDOW_MIN_ROWS, int(BACKGROUND_WINDOW_MAX_FRACTION * smooth.size)))
-        flat = smooth - ndi.grey_opening(smooth, size=size - 1 + size % 2, mode="nearest")
+        size = min(prof.size, max(BACKGROUND_WINDOW_MIN_ROWS, int(BACKGROUND_WINDOW_MAX_FRACTION * prof.size)))
+        flat = _slow_flattened(prof, size)
         r = int(np.argmax(flat))
         if flat[r] <= 0:
             continue
@@ -560,23 +587,49 @@ def _band_scale(
         while bottom < flat.size - 1 and above[bottom + 1]:
             bottom += 1
         clear = flat[r] > k_noise * profile_noise_sd(prof, order=noise_order)
-        bumps.append((float(bottom - top + 1), float(flat[r]), clear))
+        fills = sides is None or _side_fill(sides[i], top, bottom + 1, size) >= min_fill
+        bumps.append(_Bump(float(bottom - top + 1), float(flat[r]), clear, fills))
+    if any(b.fills for b in bumps):
+        bumps = [b for b in bumps if b.fills]
     if not bumps:
         return None
-    if not any(clear for *_, clear in bumps):  # nothing but noise: its highest bump, as for one lane
-        return max(bumps, key=lambda b: b[1])[0]
-    bumps = [b for b in bumps if b[2]]
-    log_widths = np.log([b[0] for b in bumps])
+    if not any(b.clear for b in bumps):  # nothing but noise: its highest bump, as for one lane
+        return max(bumps, key=lambda b: b.height).rows
+    return _shared_width([b for b in bumps if b.clear])
+
+
+def _side_thirds(image: np.ndarray, lane: Lane, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Profiles of the left and right thirds of a lane's central columns (``fraction`` of its width)."""
+    pixels = lane_pixels(image, lane, fraction=fraction).astype(np.float64)
+    third = max(pixels.shape[1] // LANE_SIDE_PARTS, 1)
+    return pixels[:, :third].mean(axis=1), pixels[:, -third:].mean(axis=1)
+
+
+def _slow_flattened(profile: np.ndarray, size: int) -> np.ndarray:
+    """A profile smoothed by one row and less its grey opening over ``size`` rows (made odd)."""
+    smooth = ndi.gaussian_filter1d(np.asarray(profile, dtype=np.float64), 1.0)
+    return smooth - ndi.grey_opening(smooth, size=size - 1 + size % 2, mode="nearest")
+
+
+def _side_fill(sides: tuple[np.ndarray, np.ndarray], top: int, bottom: int, size: int) -> float:
+    """The lower over the higher rise of a lane's two side thirds over rows ``top:bottom`` (0 when neither rises)."""
+    rises = [max(float(_slow_flattened(p, size)[top:bottom].max(initial=0.0)), 0.0) for p in sides]
+    return min(rises) / max(rises) if max(rises) > 0 else 0.0
+
+
+def _shared_width(bumps: list[_Bump]) -> float:
+    """The band scale from the lanes' clear bumps (see :func:`_band_scale`)."""
+    log_widths = np.log([b.rows for b in bumps])
     alike = np.abs(log_widths[:, None] - log_widths[None, :]) <= np.log(BAND_WIDTH_AGREEMENT)
     support = alike.sum(axis=1)
-    strongest = max(range(len(bumps)), key=lambda i: bumps[i][1])
+    strongest = max(range(len(bumps)), key=lambda i: bumps[i].height)
     if support[strongest] > 1 or support.max() == 1:
-        return bumps[strongest][0]
-    shared = max(np.flatnonzero(support > 1), key=lambda i: bumps[i][1])
-    if bumps[strongest][0] > bumps[shared][0]:
-        return bumps[strongest][0]
+        return bumps[strongest].rows
+    shared = max(np.flatnonzero(support > 1), key=lambda i: bumps[i].height)
+    if bumps[strongest].rows > bumps[shared].rows:
+        return bumps[strongest].rows
     # a thinner bump than a width other lanes share, in its lane alone: a mark, not a band
-    return bumps[shared][0]
+    return bumps[shared].rows
 
 
 def _half_height_rows(profile: np.ndarray, top: int, bottom: int) -> int:

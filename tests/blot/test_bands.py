@@ -67,6 +67,50 @@ def test_a_pen_mark_in_one_lane_passes_the_scale_to_the_strongest_band_another_l
     assert _band_scale(profiles[1:]) == pytest.approx(2.355 * 5.0, abs=2.0)
 
 
+def test_a_pen_dash_in_the_side_of_two_lanes_does_not_set_the_band_scale():
+    from exo_vision.blot.quantify import _band_scale
+
+    rows = np.arange(400.0)
+    g = np.random.default_rng(6)
+
+    def bump(height: float, sigma: float, centre: float = 200.0) -> np.ndarray:
+        return height * np.exp(-0.5 * ((rows - centre) / sigma) ** 2)
+
+    def noisy(p: np.ndarray) -> np.ndarray:
+        return 100 + p + g.normal(0, 2.0, rows.size)
+
+    # lanes 1-2: a very bright pen dash (about 4 rows at half height) at row 300 that lies in the left
+    # third of both lanes (the same stroke crosses their boundary), so both lanes share its width;
+    # lanes 3-6: the strip's bands (sigma 6 rows: about 14 rows at half height), weaker than the dash
+    dash, band = bump(20000, 1.7, 300), bump(3000, 6.0)
+    profiles = [noisy(dash / 3)] * 2 + [noisy(band) for _ in range(4)]
+    sides = [(noisy(dash), noisy(np.zeros_like(rows)))] * 2 + [(noisy(band), noisy(band)) for _ in range(4)]
+    assert _band_scale(profiles) == pytest.approx(2.355 * 1.7, abs=1.5)  # the dash sets it without sides
+    assert _band_scale(profiles, sides=sides, min_fill=0.25) == pytest.approx(2.355 * 6.0, abs=2.0)
+    # when no lane's bump fills its lane, the vote is as before (no lane is left out)
+    assert _band_scale(profiles[:2], sides=sides[:2], min_fill=0.25) == pytest.approx(2.355 * 1.7, abs=1.5)
+
+
+def test_weaker_bands_survive_a_bright_pen_dash_across_two_lanes():
+    from exo_vision.blot.quantify import quantify_blot
+
+    # a membrane (800) on the camera floor (300) from column 40; six lanes 40 px wide on a 70 px pitch with one
+    # band each at row 120 (sigma 7 rows) of different strengths; a pen dash (3 rows, far brighter than every
+    # band) at row 250 drawn across the gap between lanes 1 and 2, into the facing sides of both
+    g = np.random.default_rng(3)
+    img = g.normal(300.0, 5.0, (320, 520))
+    img[20:300, 40:500] = g.normal(800.0, 5.0, (280, 460))
+    rows = np.arange(320)[:, None]
+    centres = (95, 165, 235, 305, 375, 445)
+    for c, height in zip(centres, (2500, 900, 700, 2400, 800, 1000), strict=True):
+        img[20:300, c - 20 : c + 20] += height * np.exp(-0.5 * ((rows[20:300] - 120) / 7.0) ** 2)
+    img[249:252, 100:160] += 20000.0
+    ranges = [(c - 20, c + 20) for c in centres]  # the lanes are given: this is about band calling only
+    bands = quantify_blot(img.astype(np.float32), polarity="bright", lane_x_ranges_px=ranges).bands
+    at_band = bands[bands.present & (np.abs(bands.y_px - 120) < 4)]
+    assert sorted(at_band.lane.unique().tolist()) == [1, 2, 3, 4, 5, 6], bands
+
+
 def test_pen_strokes_that_cross_the_membrane_edge_into_lane_1_are_not_bands():
     from exo_vision.blot.quantify import quantify_blot
 
