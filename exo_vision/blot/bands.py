@@ -199,7 +199,7 @@ def detect_bands(
     if profile.size < MIN_PROFILE_ROWS:
         return []
     noise = profile_noise_sd(profile, order=noise_difference_order)
-    flat, size = _flattened(profile, background_window_px)
+    flat, size = flattened_profile(profile, background_window_px)
     # a flat stretch (an 8-bit export's constant background has no noise at all) holds no peak:
     # never accept a prominence below a millionth of the profile's range
     tiny = MIN_PROMINENCE_OF_RANGE * max(float(np.ptp(profile)), RANGE_FLOOR)
@@ -216,7 +216,7 @@ def detect_bands(
     return _candidates(flat, spans, noise, y_offset_px)
 
 
-def _flattened(profile: np.ndarray, background_window_px: int | None) -> tuple[np.ndarray, int]:
+def flattened_profile(profile: np.ndarray, background_window_px: int | None) -> tuple[np.ndarray, int]:
     """The smoothed profile minus its slow background (a grey opening), and the opening's window.
 
     The opening is longer than any band, so a band's extent is measured from its local floor, not from

@@ -13,8 +13,8 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, rolling_ball_background, side_profiles
-from exo_vision.blot.bands import band_rows, detect_bands, fixed_windows, profile_noise_sd
-from exo_vision.blot.constants import BACKGROUND_WINDOW_MAX_FRACTION, BACKGROUND_WINDOW_MIN_ROWS, MIN_PROFILE_ROWS
+from exo_vision.blot.bands import band_rows, detect_bands, fixed_windows, flattened_profile, profile_noise_sd
+from exo_vision.blot.constants import MIN_PROFILE_ROWS
 from exo_vision.blot.detection import NoiseEstimate, blank_volume_noise, free_pixel_noise_sd, white_noise_volume_sd
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, fit_ladder
 from exo_vision.blot.lanes import Lane, find_lanes, gap_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
@@ -469,11 +469,20 @@ def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: _Settings, lanes_or_g
 
 
 def _strip_windows(
-    profiles, s: Strip, ls, marker: str, st: _Settings, calibrations, detection_profiles=None, image=None
+    profiles,
+    s: Strip,
+    ls,
+    marker: str,
+    st: _Settings,
+    calibrations,
+    detection_profiles=None,
+    image=None,
+    sides: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[list, bool]:
     """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands.
 
-    Bands are detected on ``detection_profiles`` (one per lane; default the lane profiles).
+    Bands are detected on ``detection_profiles`` (one per lane; default the lane profiles); ``sides``
+    are each lane's side-third profiles for the band-scale vote (:func:`_band_scale`).
     """
     windows = None
     if st.marker_windows_px:
@@ -505,7 +514,7 @@ def _strip_windows(
         det,
         k_noise=params.band_peak_noise_sds,
         noise_order=params.profile_noise_difference_order,
-        sides=None if image is None else [_side_thirds(image, lane, params.central_fraction) for lane in ls],
+        sides=sides,
         min_fill=params.band_scale_min_side_fill,
     )
     cands = []
@@ -575,8 +584,7 @@ def _band_scale(
     for i, prof in enumerate(profiles):
         if prof.size < MIN_PROFILE_ROWS:
             continue
-        size = min(prof.size, max(BACKGROUND_WINDOW_MIN_ROWS, int(BACKGROUND_WINDOW_MAX_FRACTION * prof.size)))
-        flat = _slow_flattened(prof, size)
+        flat, size = flattened_profile(prof, None)
         r = int(np.argmax(flat))
         if flat[r] <= 0:
             continue
@@ -598,22 +606,15 @@ def _band_scale(
     return _shared_width([b for b in bumps if b.clear])
 
 
-def _side_thirds(image: np.ndarray, lane: Lane, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Profiles of the left and right thirds of a lane's central columns (``fraction`` of its width)."""
-    pixels = lane_pixels(image, lane, fraction=fraction).astype(np.float64)
+def _side_thirds(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Profiles of the left and right thirds of a lane's pixels (its central columns, :func:`lane_pixels`)."""
     third = max(pixels.shape[1] // LANE_SIDE_PARTS, 1)
     return pixels[:, :third].mean(axis=1), pixels[:, -third:].mean(axis=1)
 
 
-def _slow_flattened(profile: np.ndarray, size: int) -> np.ndarray:
-    """A profile smoothed by one row and less its grey opening over ``size`` rows (made odd)."""
-    smooth = ndi.gaussian_filter1d(np.asarray(profile, dtype=np.float64), 1.0)
-    return smooth - ndi.grey_opening(smooth, size=size - 1 + size % 2, mode="nearest")
-
-
 def _side_fill(sides: tuple[np.ndarray, np.ndarray], top: int, bottom: int, size: int) -> float:
     """The lower over the higher rise of a lane's two side thirds over rows ``top:bottom`` (0 when neither rises)."""
-    rises = [max(float(_slow_flattened(p, size)[top:bottom].max(initial=0.0)), 0.0) for p in sides]
+    rises = [max(float(flattened_profile(p, size)[0][top:bottom].max(initial=0.0)), 0.0) for p in sides]
     return min(rises) / max(rises) if max(rises) > 0 else 0.0
 
 
@@ -775,7 +776,9 @@ def _measure_strip(
     )
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
     det = _detection_profiles(clean, s, ls, profiles, side_bg, st)
-    rows, fixed = _strip_windows(profiles, s, ls, marker, st, calibrations, det, image=clean)
+    rows, fixed = _strip_windows(
+        profiles, s, ls, marker, st, calibrations, det, image=clean, sides=[_side_thirds(p) for p in pix]
+    )
     busy = [
         [(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
         for lane in ls
