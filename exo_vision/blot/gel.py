@@ -333,21 +333,47 @@ def find_combs(
     fraction = ndi.binary_dilation(in_wells, np.ones((2 * reach + 1, 1), bool)).mean(axis=1)
     rows = fraction >= params.well_min_column_fraction
     rows = ndi.binary_closing(rows, np.ones(WELL_ROW_CLOSING_ROWS, bool)) | rows
-    runs, profiles, wells = [], [], []
+    runs, profiles, wells, even = [], [], [], []
     for sl in ndi.find_objects(ndi.label(rows)[0]):
         a, b = sl[0].start, sl[0].stop
         if b - a > params.well_max_height_fraction * height:
             continue
-        grid = regular_wells(well_columns(depth, x_left_px, (a, b), params), params)
+        read = well_columns(depth, x_left_px, (a, b), params)
+        grid = regular_wells(read, params)
         if len(grid) >= params.min_wells_per_row:
             runs.append((a, b))
             profiles.append(depth[a:b].mean(axis=0))
             wells.append(grid)
-    return [(runs[i], pitch) for i, pitch in sorted(comb_pitches(profiles, wells, params).items())]
+            even.append(evenly_cut(read, params))
+    return [(runs[i], pitch) for i, pitch in sorted(comb_pitches(profiles, wells, params, even).items())]
+
+
+def evenly_cut(wells: list[tuple[int, int]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> bool:
+    """Whether a row's dark column runs are a comb's slots: many, of one width, at one pitch.
+
+    True when there are at least ``well_even_min_count`` runs, every run's width is within
+    ``well_even_tolerance`` of the median width, and every spacing between neighbouring centres, divided
+    by the whole number of pitches it spans (rounded against the median spacing), is within that
+    tolerance of the pitch (the spacings' sum over the pitches they span). A missing well (two pitches
+    between neighbours) is allowed; bands, specks and stain edges are neither that many nor that even.
+    """
+    if len(wells) < max(2, params.well_even_min_count):
+        return False
+    widths = np.array([b - a for a, b in wells], dtype=np.float64)
+    spacings = np.diff([(a + b) / 2 for a, b in wells])
+    pitches = np.maximum(1.0, np.round(spacings / float(np.median(spacings))))
+    pitch = float(spacings.sum() / pitches.sum())
+    tol = params.well_even_tolerance
+    return bool(
+        np.all(np.abs(widths / np.median(widths) - 1) <= tol) and np.all(np.abs(spacings / pitches / pitch - 1) <= tol)
+    )
 
 
 def combs_on_one_pitch(
-    profiles: list[np.ndarray], wells: list[list[tuple[int, int]]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+    profiles: list[np.ndarray],
+    wells: list[list[tuple[int, int]]],
+    params: BlotParameters = DEFAULT_BLOT_PARAMETERS,
+    even: list[bool] | None = None,
 ) -> list[int]:
     """Indices of the candidate well rows that are combs: the sure ones, and weaker ones on the sure ones' pitch.
 
@@ -360,6 +386,10 @@ def combs_on_one_pitch(
     capped at the sure comb's deepest column: wells cut by one comb in one gel read no deeper than its
     wells do, and a column deeper than that lies beside a bright speck or band that the closing takes in,
     which would otherwise outweigh the row's wells. A weaker row of a gel without a sure comb stays out.
+    A row whose wells as read are evenly cut (:func:`evenly_cut`, flagged in ``even``) is a sure comb when
+    it repeats that weaker strength: its even slots corroborate it as a sure comb's pitch would. (The gaps
+    between two rows of bands are evenly cut too, one slot per lane, but their depth follows the bands'
+    strengths from lane to lane and does not repeat.)
 
     Parameters
     ----------
@@ -369,17 +399,22 @@ def combs_on_one_pitch(
         Each candidate row's wells on its grid (:func:`regular_wells`), image columns.
     params : BlotParameters
         ``well_min_periodicity``, ``well_depth_search_step``, ``min_lane_width_px``, ``min_wells_per_row``.
+    even : list of bool, optional
+        Per candidate row, whether its wells as read are evenly cut (:func:`evenly_cut`); None: none is.
 
     Returns
     -------
     list of int
         Indices into ``profiles``, ascending.
     """
-    return sorted(comb_pitches(profiles, wells, params))
+    return sorted(comb_pitches(profiles, wells, params, even))
 
 
 def comb_pitches(
-    profiles: list[np.ndarray], wells: list[list[tuple[int, int]]], params: BlotParameters = DEFAULT_BLOT_PARAMETERS
+    profiles: list[np.ndarray],
+    wells: list[list[tuple[int, int]]],
+    params: BlotParameters = DEFAULT_BLOT_PARAMETERS,
+    even: list[bool] | None = None,
 ) -> dict[int, float | None]:
     """The candidate well rows that are combs (:func:`combs_on_one_pitch`), each with the pitch of its wells.
 
@@ -396,7 +431,9 @@ def comb_pitches(
     if not profiles:
         return {}
     strengths = [comb_periodicity(p, 2 * params.min_lane_width_px, p.size / params.min_wells_per_row) for p in profiles]
-    sure = [i for i, s in enumerate(strengths) if s >= params.well_min_periodicity]
+    even = even or [False] * len(profiles)
+    weak = params.well_min_periodicity / params.well_depth_search_step
+    sure = [i for i, s in enumerate(strengths) if s >= params.well_min_periodicity or (even[i] and s >= weak)]
     if not sure:
         return {}
     strongest = max(sure, key=lambda i: strengths[i])
@@ -404,7 +441,6 @@ def comb_pitches(
     pitch = float(np.median(np.diff([(a + b) / 2 for a, b in best])))
     half_well = float(np.median([b - a for a, b in best])) / 2
     deepest = float(np.max(profiles[strongest]))
-    weak = params.well_min_periodicity / params.well_depth_search_step
     combs: dict[int, float | None] = dict.fromkeys(sure)
     for i, p in enumerate(profiles):
         if i not in combs and comb_periodicity(np.minimum(p, deepest), pitch - half_well, pitch + half_well) >= weak:

@@ -46,6 +46,7 @@ FRACTIONS = (
     "well_split_gap_fraction",
     "well_regular_width_fraction",
     "well_dark_row_fraction",
+    "well_even_tolerance",
     "gel_band_lane_wide_fraction",
     "gel_band_min_steepness_fraction",
 )
@@ -228,6 +229,15 @@ class BlotParameters:
         stripe without pitch near 0; see :func:`exo_vision.blot.gel.comb_periodicity`). On a gel with such a
         comb, a row that repeats at its pitch needs this divided by ``well_depth_search_step``, its
         profile capped at the sure comb's deepest column (:func:`exo_vision.blot.gel.combs_on_one_pitch`).
+    well_even_min_count : int
+        A run of dark rows that repeats at ``well_min_periodicity / well_depth_search_step`` (the weaker
+        strength) is also a comb when at least this many of its dark column runs (wells as read, before
+        gaps are filled) are of one width and lie at one pitch, each within ``well_even_tolerance``
+        (:func:`exo_vision.blot.gel.evenly_cut`): a comb of wide wells and thin teeth, two of them run
+        together, repeats weakly but reads as plainly even slots.
+    well_even_tolerance : float
+        Largest departure, as a fraction of the median, of a well's width from the median width and of a
+        spacing (per pitch it spans) from the pitch.
     gel_band_min_steepness_fraction : float
         A band detected on a gel rises at least this fraction as steeply (rise over its lowest row per row
         of half-height width) as the steepest band of its strip: a band of DNA is sharp, the glow of a
@@ -294,6 +304,8 @@ class BlotParameters:
     well_regular_width_fraction: float = 0.7
     well_dark_row_fraction: float = 0.3
     well_min_periodicity: float = 0.6
+    well_even_min_count: int = 6
+    well_even_tolerance: float = 0.15
     gel_band_lane_wide_fraction: float = 0.25
     gel_band_min_steepness_fraction: float = 0.05
     min_wells_per_row: int = 3
@@ -311,10 +323,12 @@ class BlotParameters:
             _check_number(name, getattr(self, name), fraction=True)
         for name in POSITIVE:
             _check_number(name, getattr(self, name), fraction=False)
-        for name in ("border_px", "dust_max_size_px", "min_strip_height_px", "min_wells_per_row", "side_window_min_px"):
+        whole = ("border_px", "dust_max_size_px", "min_strip_height_px", "side_window_min_px")
+        for name in (*whole, "min_wells_per_row", "well_even_min_count"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number of pixels >= 1, got {value!r}")
+                what = "a whole number of pixels" if name.endswith("_px") else "a whole number"
+                raise ValueError(f"{name} must be {what} >= 1, got {value!r}")
         for name in ("profile_noise_difference_order", "gel_profile_noise_difference_order"):
             if getattr(self, name) not in NOISE_DIFFERENCE_ORDERS or isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be 1 or 2, got {getattr(self, name)!r}")

@@ -219,6 +219,30 @@ def test_a_second_comb_beside_a_bright_speck_counts_on_the_sure_combs_pitch():
     assert combs_on_one_pitch([sure, elsewhere], [grid, grid], params) == [0]
 
 
+def test_evenly_cut_slots_are_a_comb_whatever_their_depth_profile():
+    from exo_vision.blot.gel import comb_periodicity, comb_pitches, evenly_cut
+
+    params = BlotParameters()
+    # seven wells of 50-58 px at a 70 px pitch, the slot between the 3rd and 4th not read (two pitches)
+    centres = [100, 170, 240, 380, 450, 520, 590]
+    wells = [(c - w // 2, c + w - w // 2) for c, w in zip(centres, (54, 50, 58, 55, 52, 56, 53))]
+    assert evenly_cut(wells, params)
+    assert not evenly_cut(wells[:4], params)  # four slots: too few to call a comb by their look alone
+    assert not evenly_cut([*wells[:3], (336, 424), *wells[4:]], params)  # one run 88 px wide: not a slot
+    assert not evenly_cut([*wells[:4], (439, 491), *wells[5:]], params)  # one slot 15 px off: spacings 85, 55
+    # a weakly repeating row (wells half drowned in noise) is a comb when its slots are even; one that
+    # does not repeat (the gaps between two rows of bands of unequal strength) is not, however even
+    x = np.arange(700)
+    noise = np.random.default_rng(0).normal(size=x.size)
+    weak, flat = ((x % 70) < 54) + 0.6 * noise, ((x % 70) < 54) + 1.5 * noise
+    bar = params.well_min_periodicity
+    assert bar / params.well_depth_search_step < comb_periodicity(weak, 12, 700 / 3) < bar
+    assert comb_periodicity(flat, 12, 700 / 3) < bar / params.well_depth_search_step
+    assert comb_pitches([weak], [wells], params) == {}
+    assert comb_pitches([weak], [wells], params, [True]) == {0: None}
+    assert comb_pitches([flat], [wells], params, [True]) == {}
+
+
 def test_a_band_runs_across_its_lane_a_speck_does_not():
     signal = np.full((60, 100), 10.0)
     signal[10:16, 5:45] += 50.0  # a band across its 40 px lane box
@@ -360,3 +384,18 @@ def test_a_comb_found_on_the_sure_combs_pitch_has_its_wells_on_that_pitch():
     second = layout.tier_wells_px[-1]
     assert len(second) == 14
     assert np.allclose(np.diff([(a + b) / 2 for a, b in second[1:]]), 40, atol=1)
+
+
+@pytest.mark.skipif(not GELS.is_dir(), reason=f"real gels not present at {GELS}")
+def test_real_gel_with_thin_teeth_gets_one_lane_per_well():
+    """Pair_1 Wk10: eight wide wells, two of them run together, read as a weak repeat (periodicity ~0.5)."""
+    from PIL import Image
+
+    grey = np.asarray(Image.open(GELS / "Pair_1 Wk10 GelRed.jpg").convert("L"))
+    layout = find_gel_layout(grey)
+    # the comb sits at rows ~135-170; its eight wells' centres read off the image at full resolution
+    assert len(layout.well_rows_px) == 1 and 125 <= layout.well_rows_px[0][0] <= 145
+    centres = [490, 562, 631, 700, 770, 838, 909, 982]
+    wells = layout.tier_wells_px[0]
+    assert len(wells) == len(centres)
+    assert np.allclose([(a + b) / 2 for a, b in wells], centres, atol=12)
