@@ -65,13 +65,15 @@ class GelLayout:
     comb_slope: float = 0.0
 
 
-def _gel_span(off_fraction: np.ndarray, bridge_px: int) -> tuple[int, int]:
+def _gel_span(off_fraction: np.ndarray, bridge_px: int, gap_fraction: float = 1.0) -> tuple[int, int]:
     """First and one-past-last index of the gel along one axis: the on-gel run over the axis' centre.
 
     An index (a column or a row) is off the gel when more than half its pixels are off-gel
     (``off_fraction`` over one half). On-runs shorter than ``bridge_px`` next to an off run or the
     image's end are not gel (gaps between the text lines of a label strip); off runs shorter than
-    ``bridge_px`` between on-runs do not part the gel (a row of wells, a scratch). The gel is the on-run
+    ``bridge_px`` between on-runs do not part the gel (a row of wells, a scratch), unless an index of
+    the run has at least ``gap_fraction`` of its pixels off: a line that dark all along is the gap
+    between the gel's edge and a glove or another gel laid beside it, however narrow. The gel is the on-run
     left with the most indices in the axis' central half: it is grown out from the centre, so whatever
     lies beyond the first off run on either side (a dark gap, then a glove or a bench at any grey level)
     is not gel, as well as the off runs at the ends.
@@ -80,7 +82,10 @@ def _gel_span(off_fraction: np.ndarray, bridge_px: int) -> tuple[int, int]:
     line = np.ones(bridge_px + 1, bool)
     off = ndi.binary_closing(np.pad(off_fraction > 0.5, bridge_px, constant_values=True), line)
     off = ndi.binary_opening(np.pad(off[bridge_px : bridge_px + n], bridge_px, constant_values=True), line)
-    runs, n_runs = ndi.label(~off[bridge_px : bridge_px + n])
+    off = off[bridge_px : bridge_px + n]
+    gaps, _ = ndi.label(off_fraction > 0.5)
+    off |= np.isin(gaps, np.unique(gaps[off_fraction >= gap_fraction])) & (gaps > 0)
+    runs, n_runs = ndi.label(~off)
     q = GEL_LEVEL_CENTRE_DIVISOR
     central = np.bincount(runs[n // q : (q - 1) * n // q], minlength=n_runs + 1)[1:]
     if n_runs == 0 or central.max() == 0:
@@ -155,7 +160,7 @@ def find_gel_box(smooth: np.ndarray, params: BlotParameters = DEFAULT_BLOT_PARAM
 
     def span(off_fraction: np.ndarray) -> tuple[int, int]:
         bridge = max(1, round(params.gel_edge_margin_fraction * len(off_fraction)))
-        return _gel_span(off_fraction, bridge)
+        return _gel_span(off_fraction, bridge, params.gel_gap_off_fraction)
 
     x0, x1 = span(off.mean(axis=0))
     y0, y1 = span(off[:, x0:x1].mean(axis=1))
@@ -701,7 +706,9 @@ def quantify_gel(
     its lane (:func:`lane_wide`: specks, fibres and scratches are dropped) and be a sharp peak
     (:func:`steepness`: glow is dropped). A lane profile's noise is read from differences of order
     ``gel_profile_noise_difference_order`` (second differences: the flanks of a ladder's packed bands are
-    not noise, so each band of it clears the peak threshold). ``kwargs`` go to ``quantify_blot``
+    not noise, so each band of it clears the peak threshold), and a tall band is kept as the
+    ``gel_drop_tall_bands`` setting says (by default it is: a gel's sample bands are often round and
+    several times as tall as its ladder's). ``kwargs`` go to ``quantify_blot``
     (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
     result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -712,7 +719,11 @@ def quantify_gel(
     """
     from exo_vision.blot.quantify import quantify_blot
 
-    params = replace(params, profile_noise_difference_order=params.gel_profile_noise_difference_order)
+    params = replace(
+        params,
+        profile_noise_difference_order=params.gel_profile_noise_difference_order,
+        drop_tall_bands=params.gel_drop_tall_bands,
+    )
     if "strips" in kwargs or "lanes" in kwargs:
         raise ValueError("quantify_gel finds the gel's tiers itself; call quantify_blot to give strips or lanes")
     polarity = polarity or guess_polarity(check_image(image))

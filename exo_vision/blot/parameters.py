@@ -34,6 +34,7 @@ FRACTIONS = (
     "gel_dark_fraction",
     "gel_bright_fraction",
     "gel_edge_margin_fraction",
+    "gel_gap_off_fraction",
     "well_window_fraction",
     "well_min_depth_fraction",
     "well_min_column_fraction",
@@ -156,6 +157,13 @@ class BlotParameters:
         is dropped ...
     tall_keep_prominence : float
         ... unless its prominence reaches this fraction of the strongest band's.
+    drop_tall_bands : bool
+        True (default): the two settings above apply. False: a bump is not dropped for its height.
+    gel_drop_tall_bands : bool
+        ``drop_tall_bands`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False). A blot strip
+        carries one antibody, so its bands are alike and a much taller bump is a blotch; a gel's lanes
+        hold a ladder of sharp bands beside round, diffuse sample bands several times taller, and a gel
+        has no blotches (its glow is dropped by steepness, ``gel_band_min_steepness_fraction``).
     band_scale_min_side_fill : float
         The strongest band's height sets the scale above; a lane's highest bump votes on it only
         when the lane's weaker side third rises at least this fraction of its stronger side third
@@ -184,6 +192,10 @@ class BlotParameters:
         (width), the shortest run of off rows (columns) that ends the gel's box (a dark gap; a row of
         wells is narrower) and the shortest on-gel run that an off run may not enclose (the gaps between
         lines of a label strip's text are narrower).
+    gel_gap_off_fraction : float
+        A narrower run of off rows (columns) ends the gel's box too when one of its rows (columns) is at
+        least this fraction off the gel: a dark line nearly all along is the gap between the gel's edge
+        and a glove or another gel beside it (a row of wells is gel between its wells).
     well_window_fraction : float
         A well is read against the gel above and below it: a vertical grey closing over this fraction
         of the gel's height, taller than any well.
@@ -285,12 +297,15 @@ class BlotParameters:
     max_band_fraction: float = 0.95
     max_height_band_heights: float = 3.0
     tall_keep_prominence: float = 0.5
+    drop_tall_bands: bool = True
+    gel_drop_tall_bands: bool = False
     band_scale_min_side_fill: float = 0.25
     report_undetected: bool = False
     gel_smoothing_px: float = 5.0
     gel_dark_fraction: float = 0.4
     gel_bright_fraction: float = 0.9
     gel_edge_margin_fraction: float = 0.03
+    gel_gap_off_fraction: float = 0.8
     well_window_fraction: float = 0.06
     well_min_depth_fraction: float = 0.1
     well_depth_search_step: float = math.sqrt(2.0)

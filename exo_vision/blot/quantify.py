@@ -650,7 +650,7 @@ def _half_height_rows(profile: np.ndarray, top: int, bottom: int) -> int:
 
 def _not_taller(cands: list[list], profiles, lanes, scale: float | None, params: BlotParameters) -> list[list]:
     """Drop bumps much taller (at half height) than the strip's strongest band (a blotch), unless strong themselves."""
-    if scale is None:
+    if scale is None or not params.drop_tall_bands:
         return cands
     strongest = max((b.prominence for c in cands for b in c), default=0.0)
     limit = params.max_height_band_heights * scale

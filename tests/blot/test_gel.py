@@ -70,6 +70,37 @@ def test_synthetic_gel_gives_two_tiers_with_lanes_from_the_wells():
         assert np.allclose([(a + b - 1) / 2 for a, b in wells], [lane_centre(k) for k in range(N_LANES)], atol=2)
 
 
+def test_a_glove_behind_a_narrow_dark_gap_is_not_gel():
+    # a grey, mottled glove (no pixel at the image's top level) fills the frame's left, parted from the
+    # gel by a dark gap of 12 columns: narrower than the 3 % of the width (17 columns) that would end the
+    # gel as a plain off run; 17 of every 20 rows of those columns are the dark surround
+    img = synthetic_gel().astype(float)
+    glove = 60.0 + 40.0 * np.random.default_rng(3).random((img.shape[0], GEL_X[0] - 12))
+    img[:, : GEL_X[0] - 12] = glove
+    img[:, GEL_X[0] - 12 : GEL_X[0]] = 6.0
+    for y in range(0, img.shape[0], 20):
+        img[y : y + 3, GEL_X[0] - 12 : GEL_X[0]] = 80.0  # lit specks across the gap
+    img = np.clip(img, 0, 255).round().astype(np.uint8)
+    assert abs(find_gel_layout(img, polarity="bright").box_px[2] - GEL_X[0]) <= 3
+    # when the gap must be darker all along than it is, it is read as a row of wells or a scratch: the
+    # glove stays in the gel's box
+    params = BlotParameters(gel_gap_off_fraction=0.95)
+    assert find_gel_layout(img, polarity="bright", params=params).box_px[2] < GEL_X[0] - 12
+
+
+def test_a_round_diffuse_gel_band_several_times_a_ladder_bands_height_is_kept():
+    img = synthetic_gel().astype(float)
+    yy = np.arange(img.shape[0])[:, None]
+    xx = np.arange(img.shape[1])[None, :]
+    blob = 90.0 * np.exp(-0.5 * ((yy - 160) / 14.0) ** 2 + -0.5 * ((xx - lane_centre(6)) / 14.0) ** 2)
+    img = np.clip(img + blob, 0, 255).round().astype(np.uint8)  # ~33 rows at half height; the bands 7
+    lane7 = lambda res: res.bands[res.bands.present & (res.bands.strip == 1) & (res.bands.lane == 7)]  # noqa: E731
+    found = lane7(quantify_gel(img, polarity="bright"))
+    assert len(found) == 1 and abs(float(found.y_px.iloc[0]) - 160) <= 3
+    # a western blot strip's rule (bands of one antibody are alike) drops it as a blotch
+    assert lane7(quantify_gel(img, polarity="bright", params=BlotParameters(gel_drop_tall_bands=True))).empty
+
+
 def test_a_glove_on_a_dark_bench_beside_the_gel_is_not_gel():
     # a glove comes in over the frame's left: saturated above, its shaded side at the gel's level (80)
     # further down, the dark bench below; each of those columns has its median at a gel's level
@@ -399,3 +430,13 @@ def test_real_gel_with_thin_teeth_gets_one_lane_per_well():
     wells = layout.tier_wells_px[0]
     assert len(wells) == len(centres)
     assert np.allclose([(a + b) / 2 for a, b in wells], centres, atol=12)
+
+
+@pytest.mark.skipif(not GELS.is_dir(), reason=f"real gels not present at {GELS}")
+def test_real_gel_beside_a_glove_parted_by_a_narrow_gap_leaves_the_glove_out():
+    """Pair_10and11 Wk10: a crumpled glove fills columns 0-140, a dark gap (columns ~143-163) parts it from the gel."""
+    from PIL import Image
+
+    grey = np.asarray(Image.open(GELS / "Pair_10and11 Wk10 GelRed.jpg").convert("L"))
+    x0 = find_gel_layout(grey).box_px[2]
+    assert 150 <= x0 <= 175
