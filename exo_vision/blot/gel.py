@@ -706,9 +706,9 @@ def quantify_gel(
     its lane (:func:`lane_wide`: specks, fibres and scratches are dropped) and be a sharp peak
     (:func:`steepness`: glow is dropped). A lane profile's noise is read from differences of order
     ``gel_profile_noise_difference_order`` (second differences: the flanks of a ladder's packed bands are
-    not noise, so each band of it clears the peak threshold), and a tall band is kept as the
-    ``gel_drop_tall_bands`` setting says (by default it is: a gel's sample bands are often round and
-    several times as tall as its ladder's). ``kwargs`` go to ``quantify_blot``
+    not noise, so each band of it clears the peak threshold). A band much taller than the strip's
+    strongest is dropped only when ``gel_drop_tall_bands`` is set (by default it is kept: a gel's sample
+    bands are often round and several times as tall as its ladder's). ``kwargs`` go to ``quantify_blot``
     (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
     result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
