@@ -50,6 +50,12 @@ def synthetic_gel(rng: int = 0, *, slot: float = 35.0, rim: float = 110.0) -> np
     return np.clip(img, 0, 255).round().astype(np.uint8)
 
 
+def lane_bands(result, *, strip: int, lane: int) -> pd.DataFrame:
+    """The reported (present) bands of one lane of a quantify result."""
+    b = result.bands
+    return b[b.present & (b.strip == strip) & (b.lane == lane)]
+
+
 def on_wells(bands, wells, margin: int) -> list[float]:
     return [y for y in bands.y_px for a, b in wells if a - margin <= y < b + margin]
 
@@ -92,13 +98,13 @@ def test_a_round_diffuse_gel_band_several_times_a_ladder_bands_height_is_kept():
     img = synthetic_gel().astype(float)
     yy = np.arange(img.shape[0])[:, None]
     xx = np.arange(img.shape[1])[None, :]
-    blob = 90.0 * np.exp(-0.5 * ((yy - 160) / 14.0) ** 2 + -0.5 * ((xx - lane_centre(6)) / 14.0) ** 2)
+    blob = 90.0 * np.exp(-0.5 * (((yy - 160) / 14.0) ** 2 + ((xx - lane_centre(6)) / 14.0) ** 2))
     img = np.clip(img + blob, 0, 255).round().astype(np.uint8)  # ~33 rows at half height; the bands 7
-    lane7 = lambda res: res.bands[res.bands.present & (res.bands.strip == 1) & (res.bands.lane == 7)]  # noqa: E731
-    found = lane7(quantify_gel(img, polarity="bright"))
+    found = lane_bands(quantify_gel(img, polarity="bright"), strip=1, lane=7)
     assert len(found) == 1 and abs(float(found.y_px.iloc[0]) - 160) <= 3
     # a western blot strip's rule (bands of one antibody are alike) drops it as a blotch
-    assert lane7(quantify_gel(img, polarity="bright", params=BlotParameters(gel_drop_tall_bands=True))).empty
+    dropped = quantify_gel(img, polarity="bright", params=BlotParameters(gel_drop_tall_bands=True))
+    assert lane_bands(dropped, strip=1, lane=7).empty
 
 
 def test_a_glove_on_a_dark_bench_beside_the_gel_is_not_gel():
