@@ -446,3 +446,19 @@ def test_real_gel_beside_a_glove_parted_by_a_narrow_gap_leaves_the_glove_out():
     grey = np.asarray(Image.open(GELS / "Pair_10and11 Wk10 GelRed.jpg").convert("L"))
     x0 = find_gel_layout(grey).box_px[2]
     assert 150 <= x0 <= 175
+
+
+@pytest.mark.skipif(not GELS.is_dir(), reason=f"real gels not present at {GELS}")
+def test_real_gel_cropped_below_its_wells_gets_a_lane_on_each_well():
+    """Pair_12 Wk10 without its top 15 % (the comb cut off): a ladder and a sample run together, and so do two
+    sample lanes further on; each pair is one column-profile peak two pitches wide, and is two lanes."""
+    from PIL import Image
+
+    grey = np.asarray(Image.open(GELS / "Pair_12 Wk10 GelRed.jpg").convert("L"))
+    cut = grey[int(0.15 * grey.shape[0]) :].copy()
+    result = quantify_gel(cut)
+    # the wells' centres, read off the uncropped gel (one comb, eight wells)
+    centres = [501, 577, 649, 714, 785, 856, 925, 996]
+    mid = [lane.centre_x((lane.y_top_px + lane.y_bottom_px) / 2) for lane in result.lanes]
+    assert len(mid) == len(centres)
+    assert np.allclose(mid, centres, atol=15)

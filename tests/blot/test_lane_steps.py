@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from exo_vision.blot.lanes.blanks import end_lanes, fill_gaps, fit_count
-from exo_vision.blot.lanes.peaks import detect_peaks, pitch_of
+from exo_vision.blot.lanes.peaks import LanePeak, detect_peaks, pitch_of, split_merged
 from exo_vision.blot.lanes.tilt import common_slope, lane_slope
 from exo_vision.blot.strips import Strip
 
@@ -25,6 +25,18 @@ def test_lane_peaks_centre_between_half_height_crossings():
     peaks = detect_peaks(profile, min_width_px=6, k_noise=8.0, noise=0.1)
     assert [p.x for p in peaks] == [pytest.approx(50.0, abs=0.01), pytest.approx(130.0, abs=1.0)]
     assert peaks[0].width == pytest.approx(21, abs=1.5)
+
+
+def test_a_strong_peak_two_pitches_wide_holds_two_lanes_a_lane_wide_one_holds_one():
+    # pitch 66 px, lanes 45 px wide: a peak 130 px wide is two lanes run together, a pitch apart about its centre
+    assert split_merged(LanePeak(x=547.0, width=130.0, prominence=9.0), 66.0, 45.0) == pytest.approx([514.0, 580.0])
+    # three pitches wide: three lanes
+    assert split_merged(LanePeak(x=300.0, width=195.0, prominence=9.0), 66.0, 45.0) == pytest.approx([234, 300, 366])
+    # a ladder's plateau, a lane wide, and a wide lane under one and a half pitches stay one lane each
+    assert split_merged(LanePeak(x=100.0, width=60.0, prominence=9.0), 66.0, 45.0) == [100.0]
+    assert split_merged(LanePeak(x=100.0, width=95.0, prominence=9.0), 66.0, 45.0) == [100.0]
+    # lanes nearly a pitch wide: a peak of 1.6 pitches is still under two lane widths, one lane
+    assert split_merged(LanePeak(x=100.0, width=105.0, prominence=9.0), 66.0, 60.0) == [100.0]
 
 
 def test_gaps_of_whole_pitches_get_their_blank_lanes():

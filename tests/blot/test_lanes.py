@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from exo_vision.blot.lanes import Lane, find_lanes, share_lanes
 from exo_vision.blot.quantify import quantify_blot
@@ -143,6 +144,21 @@ def test_a_ladder_lane_is_one_lane():
         img[y : y + 3, 68:92] += 6000.0
     lanes = find_lanes(img, find_strips(img)[0])
     assert [lane.x_centre_px for lane in lanes] == pytest.approx([c - 0.5 for c in CENTRES], abs=1.0)
+
+
+def test_two_neighbour_lanes_run_together_by_one_blob_are_two_lanes():
+    # seven lanes 45 px wide at a 70 px pitch; lanes 1 and 2 hold one round blob spanning both (a ladder
+    # beside a loaded sample, run together), so their column profile is one peak two pitches wide
+    centres = [70, 140, 210, 280, 350, 420, 490]
+    yy, xx = np.mgrid[0:300, 0:560]
+    img = np.full((300, 560), 10.0)
+    for i, c in enumerate(centres[2:], start=2):
+        img += 100 * np.exp(-((yy - 100 - 15 * i) ** 2) / (2 * 12**2)) * (np.abs(xx - c) <= 22)
+    img += 150 * np.exp(-((yy - 150) ** 2) / (2 * 25**2)) * ((xx >= 48) & (xx <= 162))
+    img = ndi.gaussian_filter(img, 2) + np.random.default_rng(3).normal(0, 1, img.shape)
+    strip = Strip(index=1, y_top_px=0, y_bottom_px=300, x_left_px=0, x_right_px=560)
+    lanes = find_lanes(img, strip, infer_end_lanes=False)
+    assert [lane.x_centre_px for lane in lanes] == pytest.approx(centres, abs=3)
 
 
 def lane(strip, x):

@@ -46,7 +46,9 @@ def find_lanes(
        lane width is their median full width at half height, and the centre of
        a lane is midway between its half-height crossings (unbiased on
        rectangular and soft-edged lanes). A ladder lane is one plateau, so one
-       lane.
+       lane; a peak at least 1.5 pitches and two lane widths wide is neighbouring
+       lanes run together, and holds one lane per pitch
+       (:func:`~exo_vision.blot.lanes.peaks.split_merged`).
     3. The band rows of the strong lanes give a second, more sensitive
        profile that finds faint lanes on the same pitch (or, when the strong
        lanes are several pitches apart, shows the pitch). A faint lane lies

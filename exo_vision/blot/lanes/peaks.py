@@ -250,6 +250,8 @@ def lanes_on_pitch(strong: StrongLanes, weak: list[LanePeak], noise2: float) -> 
         steps = np.diff(sorted(xs)) / finer
         if np.all(np.abs(steps - np.round(steps)) <= ON_GRID_TOLERANCE_PITCHES):
             pitch = finer
+    if pitch is not None:
+        xs = sorted(x for p in strong.peaks for x in split_merged(p, pitch, width))
     for p in weak:
         near = min(abs(p.x - x) for x in xs)
         if near < SAME_LANE_PITCHES * (pitch or width):
@@ -263,6 +265,41 @@ def lanes_on_pitch(strong: StrongLanes, weak: list[LanePeak], noise2: float) -> 
         xs.append(p.x)
     xs = sorted(xs)
     return xs, pitch_of(np.array(xs)) or pitch
+
+
+#: A strong peak is split into lanes on the pitch only when at least this many pitches wide ...
+MERGED_MIN_PITCHES = 1.5
+#: ... and this many lane widths (:func:`split_merged`).
+MERGED_MIN_WIDTHS = 2.0
+
+
+def split_merged(peak: LanePeak, pitch: float, width: float) -> list[float]:
+    """Centres of the lanes one strong peak holds: two or more neighbouring lanes can run together.
+
+    Bright neighbours whose gap never falls to half their height (a gel's round blobs, a ladder beside a
+    sample) make one column-profile peak. A peak at least :data:`MERGED_MIN_PITCHES` pitches and
+    :data:`MERGED_MIN_WIDTHS` lane widths wide holds ``k = round(width / pitch)`` lanes, placed a pitch
+    apart about its centre; any other peak is one lane. A ladder lane is one plateau about a lane wide,
+    never split.
+
+    Parameters
+    ----------
+    peak : LanePeak
+        A strong lane peak (top-hat columns).
+    pitch : float
+        Lane pitch, top-hat columns.
+    width : float
+        Lane width (median of the strong peaks' widths), top-hat columns.
+
+    Returns
+    -------
+    list of float
+        Lane centres, left to right.
+    """
+    if peak.width < MERGED_MIN_PITCHES * pitch or peak.width < MERGED_MIN_WIDTHS * width:
+        return [peak.x]
+    k = int(round(peak.width / pitch))
+    return [peak.x + (i - (k - 1) / 2) * pitch for i in range(k)]
 
 
 #: An end lane is judged against the pitch of the lanes beside it only when at least this many remain.
