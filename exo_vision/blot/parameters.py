@@ -156,7 +156,9 @@ class BlotParameters:
         A bump whose half-height extent exceeds this many times the strongest band's is a blotch and
         is dropped ...
     tall_keep_prominence : float
-        ... unless its prominence reaches this fraction of the strongest band's.
+        ... unless its prominence reaches this fraction of the strongest band's, or it holds a saturated
+        pixel (a blotch never reaches the clipping level; an over-exposed band row runs together into a
+        tall bump).
     drop_tall_bands : bool
         True (default): the two settings above apply. False: a bump is not dropped for its height.
     gel_drop_tall_bands : bool

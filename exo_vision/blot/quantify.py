@@ -264,6 +264,7 @@ def quantify_blot(
         image_name=image_name,
         warnings=warnings,
         params=params,
+        leave_out_empty=markers is None or isinstance(markers, str),
     )
     strip_markers = _markers_per_strip(markers, len(strips))
     integer_image = bool(np.issubdtype(image.dtype, np.integer))
@@ -409,10 +410,16 @@ class _Settings:
     staircase_sd: float | None = None
 
 
-def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name, warnings, params):
+def _place_lanes(
+    clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names, image_name, warnings, params, leave_out_empty=True
+):
     """Strips and their lanes (given, explicit ranges, or found), numbered and named, checked against the counts.
 
     Messages of the lane finder (e.g. a blank end lane it cannot decide on) are appended to ``warnings``.
+    A found strip in which no lane is found, while other strips have lanes, is left out with a message
+    (a piece of empty membrane, a label, a margin read as membrane): the other strips' results stand. That
+    needs ``leave_out_empty`` (markers are not given strip by strip); otherwise, and when no strip has a
+    lane, a strip without lanes is an error.
     """
     if lanes is not None:
         lanes = list(lanes)
@@ -431,6 +438,12 @@ def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names,
                 for s, m in zip(strips, many)
             ]
             per_strip = share_lanes(per_strip, strips)
+            if leave_out_empty and any(per_strip) and not all(per_strip):
+                for s, ls in zip(strips, per_strip):
+                    if not ls:
+                        warnings.append(_laneless_strip_message(s))
+                strips = [s for s, ls in zip(strips, per_strip) if ls]
+                per_strip = [ls for ls in per_strip if ls]
     for s, ls in zip(strips, per_strip):
         if not ls:
             raise ValueError(
@@ -452,6 +465,15 @@ def _place_lanes(clean, *, strips, lanes, n_lanes, lane_x_ranges_px, lane_names,
             if lane_names is not None:
                 lane.name = str(lane_names[i])
     return strips, per_strip
+
+
+def _laneless_strip_message(s: Strip) -> str:
+    """The message for a found strip left out because no lane was found in it."""
+    return (
+        f"no lanes found in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}, columns "
+        f"{s.x_left_px}..{s.x_right_px}); it was left out and the other strips were measured. If it holds lanes, "
+        "give the lane count (--lanes N) or lane x-ranges"
+    )
 
 
 def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: _Settings, lanes_or_gaps):
@@ -478,11 +500,13 @@ def _strip_windows(
     detection_profiles=None,
     image=None,
     sides: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    saturated_rows: Sequence[np.ndarray] | None = None,
 ) -> tuple[list, bool]:
     """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands.
 
     Bands are detected on ``detection_profiles`` (one per lane; default the lane profiles); ``sides``
-    are each lane's side-third profiles for the band-scale vote (:func:`_band_scale`).
+    are each lane's side-third profiles for the band-scale vote (:func:`_band_scale`); ``saturated_rows``
+    flag each lane's rows that hold a saturated pixel (:func:`_not_taller`).
     """
     windows = None
     if st.marker_windows_px:
@@ -540,7 +564,9 @@ def _strip_windows(
     if image is not None:
         cands = _not_on_floor(cands, image, ls, s)
     return band_rows(
-        ls, _not_taller(cands, det, ls, scale, params), min_relative_prominence=params.min_relative_prominence
+        ls,
+        _not_taller(cands, det, ls, scale, params, saturated_rows),
+        min_relative_prominence=params.min_relative_prominence,
     ), False
 
 
@@ -648,20 +674,34 @@ def _half_height_rows(profile: np.ndarray, top: int, bottom: int) -> int:
     return b - a + 1
 
 
-def _not_taller(cands: list[list], profiles, lanes, scale: float | None, params: BlotParameters) -> list[list]:
-    """Drop bumps much taller (at half height) than the strip's strongest band (a blotch), unless strong themselves."""
+def _not_taller(
+    cands: list[list],
+    profiles,
+    lanes,
+    scale: float | None,
+    params: BlotParameters,
+    saturated_rows: Sequence[np.ndarray] | None = None,
+) -> list[list]:
+    """Drop bumps much taller (at half height) than the strip's strongest band (a blotch), unless strong themselves.
+
+    A bump that holds a saturated pixel (``saturated_rows``: per lane, rows with one) is kept whatever its
+    height: a blotch of the membrane's background never reaches the detector's or the export's clipping
+    level, and an over-exposed band runs together with its neighbours into a tall, flat-topped bump.
+    """
     if scale is None or not params.drop_tall_bands:
         return cands
     strongest = max((b.prominence for c in cands for b in c), default=0.0)
     limit = params.max_height_band_heights * scale
+    sat = saturated_rows if saturated_rows is not None else [None] * len(lanes)
     return [
         [
             b
             for b in c
             if b.prominence >= params.tall_keep_prominence * strongest
             or _half_height_rows(prof, b.y_top_px - lane.y_top_px, b.y_bottom_px - lane.y_top_px) <= limit
+            or (rows is not None and bool(rows[b.y_top_px - lane.y_top_px : b.y_bottom_px - lane.y_top_px].any()))
         ]
-        for c, prof, lane in zip(cands, profiles, lanes)
+        for c, prof, lane, rows in zip(cands, profiles, lanes, sat)
     ]
 
 
@@ -777,7 +817,16 @@ def _measure_strip(
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
     det = _detection_profiles(clean, s, ls, profiles, side_bg, st)
     rows, fixed = _strip_windows(
-        profiles, s, ls, marker, st, calibrations, det, image=clean, sides=[_side_thirds(p) for p in pix]
+        profiles,
+        s,
+        ls,
+        marker,
+        st,
+        calibrations,
+        det,
+        image=clean,
+        sides=[_side_thirds(p) for p in pix],
+        saturated_rows=[np.any(m, axis=1).reshape(-1) for m in full_sat],
     )
     busy = [
         [(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]

@@ -93,6 +93,29 @@ def test_strongly_blotchy_strip_gives_its_lanes():
     assert np.abs(np.array(xs) - true_x).max() < 10
 
 
+def test_an_over_exposed_band_row_much_taller_than_the_sharp_bands_is_kept():
+    # six lanes: a sharp band (sigma 3 rows, clipped at the 16-bit ceiling) at row 80, and an over-exposed row
+    # at row 260: a broad glow (sigma 50 rows) with a flat core 30 rows tall at the ceiling, run together
+    # across the lanes. It is several times as tall as the sharp bands and, over its glow, less prominent: the
+    # blotch rule would drop it, but a background blotch never reaches the clipping level
+    g = np.random.default_rng(4)
+    img = g.normal(2000.0, 30.0, (400, 460))
+    rows = np.arange(400)[:, None]
+    centres = (60, 130, 200, 270, 340, 410)
+    for c in centres:
+        img[:, c - 20 : c + 20] += 80000.0 * np.exp(-0.5 * ((rows - 80) / 3.0) ** 2)
+        img[:, c - 20 : c + 20] += 30000.0 * np.exp(-0.5 * ((rows - 260) / 50.0) ** 2)
+    img[245:275, 30:440] = 65535.0
+    img = np.clip(img, 0, 65535).astype(np.uint16)
+    res = quantify_blot(img, polarity="bright", max_value=65535, lane_x_ranges_px=[(c - 20, c + 20) for c in centres])
+    bands = res.bands[res.bands.present]
+    for row in (80, 260):
+        at = bands[np.abs(bands.y_px - row) < 5]
+        assert sorted(at.lane.tolist()) == [1, 2, 3, 4, 5, 6], bands
+    assert bands[np.abs(bands.y_px - 260) < 5].saturated.all()
+    assert len(bands) == 12
+
+
 def test_blotchy_membranes_stay_strips():
     blot = make_two_membrane_frame(rng=3)
     strips = find_strips(to_signal(blot.image, polarity="bright"))

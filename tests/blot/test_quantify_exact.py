@@ -151,6 +151,30 @@ def test_bad_input_is_refused_with_a_clear_message():
         quantify_blot(flat_strip(), polarity="bright")
 
 
+def test_a_strip_without_lanes_beside_one_with_lanes_is_left_out_with_a_message():
+    # camera floor (300) with two membranes (800) side by side: one with four lanes of one band each at row
+    # 100, one blank (a piece of empty membrane, or a margin read as membrane)
+    g = np.random.default_rng(7)
+    img = g.normal(300.0, 5.0, (240, 520))
+    img[20:220, 20:300] = g.normal(800.0, 5.0, (200, 280))
+    img[20:220, 340:500] = g.normal(800.0, 5.0, (200, 160))
+    rows = np.arange(20, 220)[:, None]
+    for c in (60, 120, 180, 240):
+        img[20:220, c - 20 : c + 20] += 3000.0 * np.exp(-0.5 * ((rows - 100) / 6.0) ** 2)
+    img = img.astype(np.float32)
+    res = quantify_blot(img, polarity="bright")
+    assert [s.index for s in res.strips] == [1]
+    assert [round(lane.x_centre_px) for lane in res.lanes] == pytest.approx([60, 120, 180, 240], abs=2)
+    bands = res.bands[res.bands.present]
+    assert sorted(bands.lane.tolist()) == [1, 2, 3, 4]
+    assert np.allclose(bands.y_px, 100, atol=1.5)
+    left_out = [w for w in res.warnings if "no lanes found in strip 2" in w]
+    assert len(left_out) == 1 and "columns 342..498" in left_out[0] and "--lanes N" in left_out[0]
+    # markers given strip by strip name the strips the user sees: a strip without lanes stays an error
+    with pytest.raises(ValueError, match="no lanes found in strip 2"):
+        quantify_blot(img, polarity="bright", markers=["CD9", "CD63"])
+
+
 def test_wrong_lane_count_is_an_error():
     img = flat_strip((100, 200))
     for x in (20, 80, 140):
