@@ -166,6 +166,13 @@ class BlotParameters:
         carries one antibody, so its bands are alike and a much taller bump is a blotch; a gel's lanes
         hold a ladder of sharp bands beside round, diffuse sample bands several times taller, and a gel
         has no blotches (its glow is dropped by steepness, ``gel_band_min_steepness_fraction``).
+    merge_clipped_runs : bool
+        True (default): bumps of a lane's side-corrected profile inside one run of clipped rows (central
+        pixels mostly saturated) are one band, the lane's own band over the run: an over-exposed band
+        clipped flat, whose edges would read as two bands.
+    gel_merge_clipped_runs : bool
+        ``merge_clipped_runs`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False): a gel's
+        ladder runs several clipped bands together, and the bumps there are its bands.
     band_scale_min_side_fill : float
         The strongest band's height sets the scale above; a lane's highest bump votes on it only
         when the lane's weaker side third rises at least this fraction of its stronger side third
@@ -301,6 +308,8 @@ class BlotParameters:
     tall_keep_prominence: float = 0.5
     drop_tall_bands: bool = True
     gel_drop_tall_bands: bool = False
+    merge_clipped_runs: bool = True
+    gel_merge_clipped_runs: bool = False
     band_scale_min_side_fill: float = 0.25
     report_undetected: bool = False
     gel_smoothing_px: float = 5.0

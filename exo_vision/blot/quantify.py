@@ -80,6 +80,12 @@ FLOOR_SAMPLE_ROWS = 64
 FLOOR_CENTRE_ROWS = 1
 #: The variance of a uniform rounding error of one grey level is 1/UNIFORM_VARIANCE_DIVISOR.
 UNIFORM_VARIANCE_DIVISOR = 12.0
+#: A lane profile's background opening is at least this many times as long as the lane's longest run of rows
+#: holding a saturated pixel, so an over-exposed band's plateau is never taken for background.
+SATURATED_RUN_WINDOWS = 2.0
+#: A lane's row is clipped (its profile cannot show a valley) when at least this fraction of its central pixels
+#: are saturated (:func:`_one_band_per_clipped_run`).
+CLIPPED_ROW_FRACTION = 0.5
 
 
 def empty_band_table() -> pd.DataFrame:
@@ -467,6 +473,49 @@ def _place_lanes(
     return strips, per_strip
 
 
+def _one_band_per_clipped_run(found: list, own: list, clipped_rows: np.ndarray | None, y0: int) -> list:
+    """Bumps of the side-corrected profile inside one clipped run of a lane, replaced by the lane's own band.
+
+    Over a run of rows whose central pixels are mostly saturated (``clipped_rows``) the lane profile is
+    clipped: no valley between two bands can be seen there. An over-exposed row runs together into the side
+    strips too, and subtracting those clipped, opened sides leaves bumps at the run's edges, which would read
+    as two bands. Every bump whose centre lies in a band of the lane's own profile (``own``) that covers a whole
+    clipped run is that one band. Rows with a few saturated pixels (the cores of a ladder's packed bands) still
+    show their valleys and are left alone. ``y0`` is the image row of ``clipped_rows[0]``.
+    """
+    if clipped_rows is None or not np.any(clipped_rows) or not found:
+        return found
+    padded = np.r_[False, np.asarray(clipped_rows, dtype=bool), False]
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    runs = [(y0 + a, y0 + b) for a, b in zip(edges[::2], edges[1::2])]
+    out, used = [], set()
+    for b in found:
+        home = next(
+            (
+                i
+                for i, o in enumerate(own)
+                if o.y_top_px <= b.y_px < o.y_bottom_px
+                and any(o.y_top_px <= r0 and r1 <= o.y_bottom_px for r0, r1 in runs)
+            ),
+            None,
+        )
+        if home is None:
+            out.append(b)
+        elif home not in used:
+            used.add(home)
+            out.append(own[home])
+    return sorted(out, key=lambda c: c.y_px)
+
+
+def _longest_run(flags: np.ndarray | None) -> int:
+    """Length of the longest run of True in ``flags`` (0 for None or none)."""
+    if flags is None or not np.any(flags):
+        return 0
+    padded = np.r_[False, np.asarray(flags, dtype=bool), False]
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return int((edges[1::2] - edges[::2]).max())
+
+
 def _laneless_strip_message(s: Strip) -> str:
     """The message for a found strip left out because no lane was found in it."""
     return (
@@ -501,12 +550,15 @@ def _strip_windows(
     image=None,
     sides: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     saturated_rows: Sequence[np.ndarray] | None = None,
+    clipped_rows: Sequence[np.ndarray] | None = None,
 ) -> tuple[list, bool]:
     """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands.
 
     Bands are detected on ``detection_profiles`` (one per lane; default the lane profiles); ``sides``
     are each lane's side-third profiles for the band-scale vote (:func:`_band_scale`); ``saturated_rows``
-    flag each lane's rows that hold a saturated pixel (:func:`_not_taller`).
+    flag each lane's rows that hold a saturated pixel (:func:`_not_taller`, and the background opening is
+    longer than their longest run), ``clipped_rows`` those whose central pixels are mostly saturated
+    (:func:`_one_band_per_clipped_run`).
     """
     windows = None
     if st.marker_windows_px:
@@ -542,10 +594,15 @@ def _strip_windows(
         min_fill=params.band_scale_min_side_fill,
     )
     cands = []
-    for lane, prof in zip(ls, det):
+    sat = saturated_rows if saturated_rows is not None else [None] * len(ls)
+    clipped = clipped_rows if clipped_rows is not None else [None] * len(ls)
+    for lane, prof, sat_rows, clip_rows in zip(ls, det, sat, clipped):
         window = params.background_window_lane_widths * lane.width_px
         if scale is not None:
             window = min(window, params.background_window_band_heights * scale)
+        # a saturated run is signal, never background: the opening must be longer than it, or it flattens an
+        # over-exposed band's plateau away (or leaves only its two edges as "bands")
+        window = max(window, SATURATED_RUN_WINDOWS * _longest_run(sat_rows))
         kw = dict(
             y_offset_px=lane.y_top_px,
             k_noise=params.band_peak_noise_sds,
@@ -560,6 +617,8 @@ def _strip_windows(
             # the smoothed side background turns into a bump) is not
             own = detect_bands(profiles[(s.index, lane.index)], **kw)
             found = [b for b in found if any(o.y_top_px <= b.y_px < o.y_bottom_px for o in own)]
+            if params.merge_clipped_runs:
+                found = _one_band_per_clipped_run(found, own, clip_rows, lane.y_top_px)
         cands.append(found)
     if image is not None:
         cands = _not_on_floor(cands, image, ls, s)
@@ -827,6 +886,7 @@ def _measure_strip(
         image=clean,
         sides=[_side_thirds(p) for p in pix],
         saturated_rows=[np.any(m, axis=1).reshape(-1) for m in full_sat],
+        clipped_rows=[np.mean(lane_pixels(saturated, lane, fraction=f), axis=1) >= CLIPPED_ROW_FRACTION for lane in ls],
     )
     busy = [
         [(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]

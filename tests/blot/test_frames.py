@@ -93,19 +93,26 @@ def test_strongly_blotchy_strip_gives_its_lanes():
     assert np.abs(np.array(xs) - true_x).max() < 10
 
 
-def test_an_over_exposed_band_row_much_taller_than_the_sharp_bands_is_kept():
+@pytest.mark.parametrize(
+    ("glow", "core_rows"),
+    [
+        (30000.0, 30),  # over its glow less than half as prominent as the sharp bands: the blotch rule's case
+        (30000.0, 40),  # side strips clipped too: their subtraction leaves the core's two edges as bumps
+        (0.0, 60),  # a plateau longer than the background opening set by the sharp bands' height
+    ],
+)
+def test_an_over_exposed_band_row_much_taller_than_the_sharp_bands_is_one_band_per_lane(glow, core_rows):
     # six lanes: a sharp band (sigma 3 rows, clipped at the 16-bit ceiling) at row 80, and an over-exposed row
-    # at row 260: a broad glow (sigma 50 rows) with a flat core 30 rows tall at the ceiling, run together
-    # across the lanes. It is several times as tall as the sharp bands and, over its glow, less prominent: the
-    # blotch rule would drop it, but a background blotch never reaches the clipping level
+    # at row 260: a broad glow (sigma 50 rows) with a flat core at the ceiling, run together across the lanes.
+    # It is several times as tall as the sharp bands; a background blotch never reaches the clipping level
     g = np.random.default_rng(4)
     img = g.normal(2000.0, 30.0, (400, 460))
     rows = np.arange(400)[:, None]
     centres = (60, 130, 200, 270, 340, 410)
     for c in centres:
         img[:, c - 20 : c + 20] += 80000.0 * np.exp(-0.5 * ((rows - 80) / 3.0) ** 2)
-        img[:, c - 20 : c + 20] += 30000.0 * np.exp(-0.5 * ((rows - 260) / 50.0) ** 2)
-    img[245:275, 30:440] = 65535.0
+        img[:, c - 20 : c + 20] += glow * np.exp(-0.5 * ((rows - 260) / 50.0) ** 2)
+    img[260 - core_rows // 2 : 260 + core_rows // 2, 30:440] = 65535.0
     img = np.clip(img, 0, 65535).astype(np.uint16)
     res = quantify_blot(img, polarity="bright", max_value=65535, lane_x_ranges_px=[(c - 20, c + 20) for c in centres])
     bands = res.bands[res.bands.present]
@@ -113,7 +120,7 @@ def test_an_over_exposed_band_row_much_taller_than_the_sharp_bands_is_kept():
         at = bands[np.abs(bands.y_px - row) < 5]
         assert sorted(at.lane.tolist()) == [1, 2, 3, 4, 5, 6], bands
     assert bands[np.abs(bands.y_px - 260) < 5].saturated.all()
-    assert len(bands) == 12
+    assert len(bands) == 12  # nothing else: no edge of the clipped core reported as a band of its own
 
 
 def test_blotchy_membranes_stay_strips():
