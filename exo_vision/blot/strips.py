@@ -55,6 +55,10 @@ MEMBRANE_THRESHOLD = 0.3
 DARK_MARGIN_BLOCKS = 2
 #: Pieces of one membrane (split by dark blotches) at least this fraction of the largest piece are joined to it.
 MIN_PIECE_FRACTION = 0.1
+#: A piece of a cell's membrane mask whose rows overlap the largest piece's by less than half its own, and at least
+#: this fraction of the largest piece's size, is a second membrane stacked below or above it across a gap too
+#: tilted for any row to lie in it (:func:`_stacked_rows`).
+STACKED_PIECE_FRACTION = 0.3
 
 #: A gap is a run of at least this many profile samples below the midpoint to the membrane level.
 MIN_GAP_SAMPLES = 3
@@ -338,6 +342,67 @@ def _refine_box(
     return top, bottom, left, right
 
 
+def _membrane_mask(small: np.ndarray, threshold: float) -> np.ndarray:
+    """Membrane pixels of a block-averaged, smoothed cell: above ``threshold``, holes filled, thin things opened away.
+
+    Dark blotches inside a membrane are still membrane (enclosed by it); text, pen strokes and bridges across a gap
+    are not.
+    """
+    return ndi.binary_opening(ndi.binary_fill_holes(small > threshold), structure=MEMBRANE_OPENING)
+
+
+def _stacked_rows(small: np.ndarray, f: int, cell: tuple[int, int, int, int], threshold: float) -> list[int]:
+    """Rows (full resolution) at which to cut a cell between membranes stacked across a tilted gap.
+
+    Two membranes imaged one above the other are cut apart at a gap row; when the frame is turned by a degree
+    or more, no row lies in the gap all the way across, and the cell holds both. Its membrane mask then falls
+    into pieces, and a sizeable piece (:data:`STACKED_PIECE_FRACTION` of the largest) whose rows overlap another
+    sizeable piece's by less than half is a membrane of its own. The cut lies midway between two such pieces'
+    row spans (their spans overlap by the tilt). Pieces of one blotchy membrane share their rows and give no
+    cut.
+    """
+    y0, y1, x0, x1 = cell
+    sy0, sy1, sx0, sx1 = y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
+    lab, n = ndi.label(_membrane_mask(small[sy0:sy1, sx0:sx1], threshold))
+    if n < 2:
+        return []
+    sizes = ndi.sum_labels(lab > 0, lab, index=np.arange(1, n + 1))
+    boxes = ndi.find_objects(lab)
+    big = [i for i in np.argsort(-sizes) if sizes[i] >= STACKED_PIECE_FRACTION * sizes.max()]
+    groups: list[list[int]] = []
+    for i in big:
+        a, b = boxes[i][0].start, boxes[i][0].stop
+        home = next(
+            (
+                g
+                for g in groups
+                if min(b, max(boxes[j][0].stop for j in g)) - max(a, min(boxes[j][0].start for j in g)) >= 0.5 * (b - a)
+            ),
+            None,
+        )
+        if home is None:
+            groups.append([int(i)])
+        else:
+            home.append(int(i))
+    if len(groups) < 2:
+        return []
+    spans = sorted((min(boxes[j][0].start for j in g), max(boxes[j][0].stop for j in g)) for g in groups)
+    return [int((sy0 + (upper[1] + lower[0]) / 2) * f) for upper, lower in zip(spans[:-1], spans[1:])]
+
+
+def _split_stacked(
+    small: np.ndarray, f: int, cells: list[tuple[int, int, int, int]], threshold: float
+) -> list[tuple[int, int, int, int]]:
+    """``cells`` with every cell that holds membranes stacked across a tilted gap cut between them."""
+    out: list[tuple[int, int, int, int]] = []
+    for cell in cells:
+        y0, y1, x0, x1 = cell
+        cuts = [r for r in _stacked_rows(small, f, cell, threshold) if y0 < r < y1]
+        edges = [y0, *cuts, y1]
+        out.extend((a, b, x0, x1) for a, b in zip(edges[:-1], edges[1:]))
+    return out
+
+
 def _membrane_in_cell(
     small: np.ndarray,
     f: int,
@@ -352,11 +417,7 @@ def _membrane_in_cell(
     """The strip in one cell: largest solid region above ``threshold`` (None when there is no strip)."""
     y0, y1, x0, x1 = cell
     sy0, sy1, sx0, sx1 = y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
-    sub = small[sy0:sy1, sx0:sx1] > threshold
-    # dark blotches inside a membrane are still membrane (they are enclosed by it)
-    sub = ndi.binary_fill_holes(sub)
-    # thin things (text, pen strokes, bridges across a gap) are not membrane
-    sub = ndi.binary_opening(sub, structure=MEMBRANE_OPENING)
+    sub = _membrane_mask(small[sy0:sy1, sx0:sx1], threshold)
     lab, n = ndi.label(sub)
     if n == 0:
         return None
@@ -568,6 +629,7 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     threshold = gap_level + MEMBRANE_THRESHOLD * (membrane_level - gap_level)
     edge = gap_level + 0.5 * (membrane_level - gap_level)
     smooth = ndi.uniform_filter(small, SMOOTHING_PX)
+    cells = _split_stacked(smooth, f, cells, threshold)
     strips = [
         s
         for s in (_membrane_in_cell(smooth, f, c, threshold, gap_level, shape, min_size, signal, edge) for c in cells)

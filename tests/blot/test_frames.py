@@ -44,6 +44,28 @@ def test_two_membrane_frame_gives_two_strips_with_the_same_lanes(seed, export):
     assert inside.empty
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("angle_deg", [2.5, -3.0])
+def test_a_turned_two_membrane_frame_whose_gap_no_row_crosses_gives_two_strips(seed, angle_deg):
+    import cv2
+
+    # the frame turned about its centre: the gap between the membranes runs ~40 rows down across the frame,
+    # so no row lies in it all the way across and the membranes are one region cut only by the tilted gap
+    blot = make_two_membrane_frame(rng=seed, export="raw")
+    h, w = blot.image.shape
+    turn = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle_deg, 1.0)
+    image = cv2.warpAffine(
+        blot.image.astype(np.float32), turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    image = np.clip(image, 0, 65535).astype(np.uint16)
+    res = quantify_blot(image, polarity=blot.polarity, max_value=blot.max_value)
+    n_true = int(blot.truth.groupby("strip").size().iloc[0])
+    assert len(res.strips) == 2
+    assert [sum(lane.strip == s.index for lane in res.lanes) for s in res.strips] == [n_true, n_true]
+    # one above the other, apart
+    assert res.strips[0].y_bottom_px <= res.strips[1].y_top_px
+
+
 def test_generated_frames_report_no_phantom_bands():
     # every reported band is a true band (one band row per membrane); blank lanes report nothing
     phantoms = lanes = 0
