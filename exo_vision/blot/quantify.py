@@ -78,6 +78,9 @@ FLOOR_LIT_FRACTION = 0.5
 FLOOR_SAMPLE_ROWS = 64
 #: Rows either side of a bump's centre row read for :data:`FLOOR_LIT_FRACTION` (their median beats pixel noise).
 FLOOR_CENTRE_ROWS = 1
+#: A floor column counts for a bump only when it is at the floor in this many rows just above and below the bump
+#: (median): a pen stroke runs from the floor, a slanted membrane edge is membrane beside the whole bump.
+FLOOR_LOCAL_ROWS = 10
 #: The variance of a uniform rounding error of one grey level is 1/UNIFORM_VARIANCE_DIVISOR.
 UNIFORM_VARIANCE_DIVISOR = 12.0
 #: A lane profile's background opening is at least this many times as long as the lane's longest run of rows
@@ -790,6 +793,14 @@ def _not_on_floor(cands: list[list], image: np.ndarray, lanes, strip: Strip) -> 
             reach = FLOOR_SEARCH_LANE_WIDTHS * lane.width_px
             c0, c1 = max(int(np.floor(x - reach)), 0), min(int(np.ceil(x + reach)) + 1, image.shape[1])
             floor_cols = np.flatnonzero(on_floor[c0:c1]) + c0
+            if floor_cols.size:
+                # floor just above and below the bump too: a pen stroke crosses the floor there; a membrane edge
+                # at a slant (a turned frame) is floor for most rows but membrane all along the bump's rows
+                above = image[max(b.y_top_px - FLOOR_LOCAL_ROWS, strip.y_top_px) : b.y_top_px, floor_cols]
+                below = image[b.y_bottom_px : min(b.y_bottom_px + FLOOR_LOCAL_ROWS, strip.y_bottom_px), floor_cols]
+                near = np.vstack([a for a in (above, below) if a.size]) if (above.size or below.size) else None
+                if near is not None:
+                    floor_cols = floor_cols[np.median(near, axis=0) < low]
             r = int(round(b.y_px))
             centre_rows = image[max(r - FLOOR_CENTRE_ROWS, 0) : r + FLOOR_CENTRE_ROWS + 1, floor_cols]
             if floor_cols.size and np.median(centre_rows, axis=0).max() > lit:

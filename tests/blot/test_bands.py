@@ -111,6 +111,28 @@ def test_weaker_bands_survive_a_bright_pen_dash_across_two_lanes():
     assert sorted(at_band.lane.unique().tolist()) == [1, 2, 3, 4, 5, 6], bands
 
 
+def test_a_band_beside_a_slanted_membrane_edge_is_not_a_pen_stroke():
+    from exo_vision.blot.quantify import quantify_blot
+
+    # a turned membrane on the camera floor (300): its left edge runs from column 40 at the top to 80 at the
+    # bottom, so columns 48-79 are floor for most rows but membrane (800) beside the band row (row 45) of six
+    # lanes; lane 1's band must not be taken for a stroke written from the floor over the edge
+    g = np.random.default_rng(8)
+    yy, xx = np.mgrid[0:300, 0:520]
+    on = (xx >= 40 + 40 * yy / 300) & (xx < 500)
+    img = g.normal(300.0, 5.0, (300, 520))
+    img[on] = g.normal(800.0, 5.0, on.sum())
+    centres = (115, 185, 255, 325, 395, 465)
+    for c in centres:
+        img += 3000.0 * np.exp(-0.5 * ((yy - 45) / 6.0) ** 2) * (np.abs(xx - c) <= 20) * on
+    bands = quantify_blot(
+        img.astype(np.float32), polarity="bright", lane_x_ranges_px=[(c - 20, c + 20) for c in centres]
+    ).bands
+    at_band = bands[bands.present]
+    assert sorted(at_band.lane.tolist()) == [1, 2, 3, 4, 5, 6]
+    assert np.allclose(at_band.y_px, 45, atol=1.5)
+
+
 def test_pen_strokes_that_cross_the_membrane_edge_into_lane_1_are_not_bands():
     from exo_vision.blot.quantify import quantify_blot
 
