@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from exo_vision._shared.runs import true_runs
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.signal import check_image, guess_polarity, to_signal
 from exo_vision.blot.strips import Strip
@@ -225,24 +226,18 @@ def well_columns(
     """
     a, b = rows
     dark = (depth[a:b] > params.well_min_depth_fraction).mean(axis=0) > params.well_dark_row_fraction
-    runs = _runs(dark)
+    runs = true_runs(dark)
     if runs:
         gap = max(1, round(params.well_split_gap_fraction * (b - a)))
-        joined = _runs(ndi.binary_closing(np.pad(dark, gap), np.ones(gap + 1, bool))[gap:-gap] | dark)
+        joined = true_runs(ndi.binary_closing(np.pad(dark, gap), np.ones(gap + 1, bool))[gap:-gap] | dark)
         widest = float(np.median([q - p for p, q in joined])) / params.well_min_width_fraction
-        runs = [r for p, q in joined for r in ([(p, q)] if q - p <= widest else _runs(dark[p:q], p))]
+        runs = [r for p, q in joined for r in ([(p, q)] if q - p <= widest else true_runs(dark[p:q], p))]
     runs = [(x_left_px + p, x_left_px + q) for p, q in runs if q - p >= params.min_lane_width_px]
     if not runs:
         return runs
     # a comb's wells are all of one width: a much narrower dark run is a scratch or a glove's edge
     typical = float(np.median([q - p for p, q in runs]))
     return [(p, q) for p, q in runs if q - p >= params.well_min_width_fraction * typical]
-
-
-def _runs(on: np.ndarray, offset: int = 0) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each run of True in a 1-D mask, plus ``offset``."""
-    lab, _ = ndi.label(on)
-    return [(offset + sl[0].start, offset + sl[0].stop) for sl in ndi.find_objects(lab)]
 
 
 def _whole_wells(wells: list[tuple[int, int]], params: BlotParameters) -> tuple[list[tuple[int, int]], float]:
@@ -709,9 +704,9 @@ def quantify_gel(
     not noise, so each band of it clears the peak threshold). A band much taller than the strip's
     strongest is dropped only when ``gel_drop_tall_bands`` is set (by default it is kept: a gel's sample
     bands are often round and several times as tall as its ladder's), and bumps in a run of clipped rows stay
-    separate bands unless ``gel_merge_clipped_runs`` is set (a ladder runs clipped bands together). ``kwargs`` go to ``quantify_blot``
-    (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is recorded in the
-    result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
+    separate bands unless ``gel_merge_clipped_runs`` is set (a ladder runs clipped bands together). ``kwargs``
+    go to ``quantify_blot`` (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is
+    recorded in the result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
     Raises
     ------

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from exo_vision._shared.runs import true_runs
 from exo_vision.blot.background import band_background, profile_rolling_disk, rolling_ball_background, side_profiles
 from exo_vision.blot.bands import band_rows, detect_bands, fixed_windows, flattened_profile, profile_noise_sd
 from exo_vision.blot.constants import MIN_PROFILE_ROWS
@@ -488,9 +489,7 @@ def _one_band_per_clipped_run(found: list, own: list, clipped_rows: np.ndarray |
     """
     if clipped_rows is None or not np.any(clipped_rows) or not found:
         return found
-    padded = np.r_[False, np.asarray(clipped_rows, dtype=bool), False]
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    runs = [(y0 + a, y0 + b) for a, b in zip(edges[::2], edges[1::2])]
+    runs = true_runs(clipped_rows, y0)
     out, used = [], set()
     for b in found:
         home = next(
@@ -512,11 +511,7 @@ def _one_band_per_clipped_run(found: list, own: list, clipped_rows: np.ndarray |
 
 def _longest_run(flags: np.ndarray | None) -> int:
     """Length of the longest run of True in ``flags`` (0 for None or none)."""
-    if flags is None or not np.any(flags):
-        return 0
-    padded = np.r_[False, np.asarray(flags, dtype=bool), False]
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return int((edges[1::2] - edges[::2]).max())
+    return max((b - a for a, b in true_runs(flags)), default=0) if flags is not None else 0
 
 
 def _laneless_strip_message(s: Strip) -> str:

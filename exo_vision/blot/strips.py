@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from exo_vision._shared.robust import MAD_TO_SD
+from exo_vision._shared.runs import true_runs
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 #: A strip must be at least this many pixels tall (and wide).
@@ -182,12 +183,6 @@ def whole_image_strip(shape: tuple[int, int]) -> Strip:
     return Strip(1, 0, int(shape[0]), 0, int(shape[1]))
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Start/end (exclusive) of each run of True in a 1-D boolean array."""
-    labels, n = ndi.label(mask)
-    return [(int(s.start), int(s.stop)) for (s,) in ndi.find_objects(labels)] if n else []
-
-
 @dataclass
 class _Gap:
     start: int
@@ -221,7 +216,7 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = MIN_GAP_SAMP
         membrane = float(np.median(profile[profile > low + 0.5 * (high - low)]))
     off = profile < low + 0.5 * (membrane - low)
     gaps = []
-    for a, b in _runs(off):
+    for a, b in true_runs(off):
         if b - a < min_gap:
             continue
         gap = profile[a:b]
