@@ -10,6 +10,7 @@ height following the smile of the gel.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -204,7 +205,11 @@ def detect_bands(
     # never accept a prominence below a millionth of the profile's range
     tiny = MIN_PROMINENCE_OF_RANGE * max(float(np.ptp(profile)), RANGE_FLOOR)
     wlen = max(MIN_PEAK_WINDOW_ROWS, size)
-    idx, props = find_peaks(flat, prominence=max(k_noise * noise * CANDIDATE_PROMINENCE_FRACTION, tiny), wlen=wlen)
+    with warnings.catch_warnings():
+        # a flat-topped peak (a clipped band) wider than the window reads prominence 0 on the way; the prominence
+        # floor drops it, and the user need not see scipy's warning about it
+        warnings.filterwarnings("ignore", message="some peaks have a prominence of 0", category=RuntimeWarning)
+        idx, props = find_peaks(flat, prominence=max(k_noise * noise * CANDIDATE_PROMINENCE_FRACTION, tiny), wlen=wlen)
     if idx.size == 0:
         return []
     data = (props["prominences"], props["left_bases"], props["right_bases"])
