@@ -188,13 +188,38 @@ def mask_lanes(boxes: pd.DataFrame) -> list[tuple[float, float]]:
     return [(a, b) for a, b in lanes]
 
 
+def mask_component_boxes(mask: np.ndarray) -> pd.DataFrame:
+    """A band mask's connected components as strong truth boxes (image coordinates, end-exclusive).
+
+    Column ``stray`` marks components fewer than :data:`MIN_MASK_BAND_ROWS` rows tall (stray mask pixels).
+    """
+    from scipy import ndimage as ndi
+
+    lab, _ = ndi.label(mask)
+    return pd.DataFrame(
+        [
+            dict(
+                record="band",
+                strip=1,
+                lane=0,
+                x_left_px=s[1].start,
+                x_right_px=s[1].stop,
+                y_top_px=s[0].start,
+                y_bottom_px=s[0].stop,
+                kind="strong",
+                stray=s[0].stop - s[0].start < MIN_MASK_BAND_ROWS,
+            )
+            for s in ndi.find_objects(lab)
+        ]
+    )
+
+
 def masked_gel_images(data: Path):
     """Each GelGenie lab gel: name, grey image, band mask and the mask's components as truth boxes (all strong).
 
     Column ``stray`` marks components fewer than :data:`MIN_MASK_BAND_ROWS` rows tall (stray mask pixels).
     """
     from PIL import Image
-    from scipy import ndimage as ndi
 
     folder = data / "gels" / "lab_gels_with_masks"
     for mask_path in sorted(folder.glob("* Edited SegMaps.tif")):
@@ -203,24 +228,7 @@ def masked_gel_images(data: Path):
         grey = np.asarray(Image.open(image_path).convert("L"))
         mask = tifffile.imread(mask_path)
         mask = mask[..., 0] if mask.ndim == 3 else mask
-        lab, _ = ndi.label(mask > 0)
-        boxes = pd.DataFrame(
-            [
-                dict(
-                    record="band",
-                    strip=1,
-                    lane=0,
-                    x_left_px=s[1].start,
-                    x_right_px=s[1].stop,
-                    y_top_px=s[0].start,
-                    y_bottom_px=s[0].stop,
-                    kind="strong",
-                    stray=s[0].stop - s[0].start < MIN_MASK_BAND_ROWS,
-                )
-                for s in ndi.find_objects(lab)
-            ]
-        )
-        yield stem, grey, mask > 0, boxes
+        yield stem, grey, mask > 0, mask_component_boxes(mask > 0)
 
 
 def masked_gels(data: Path) -> pd.DataFrame:

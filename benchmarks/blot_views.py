@@ -39,8 +39,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from bench_record import write_json
-from blot_real import MIN_MASK_BAND_ROWS, TRUTH, load, masked_gel_images, truth_of
-from scipy import ndimage as ndi
+from blot_real import TRUTH, load, mask_component_boxes, masked_gel_images, truth_of
 
 from exo_vision.blot.gel import quantify_gel
 from exo_vision.blot.quantify import quantify_blot
@@ -134,26 +133,6 @@ def gel_view(grey: np.ndarray, mask: np.ndarray, name: str) -> tuple[np.ndarray,
     return grey[cut[name]].copy(), mask[cut[name]].copy()
 
 
-def mask_boxes(mask: np.ndarray) -> pd.DataFrame:
-    """The mask's components at least :data:`MIN_MASK_BAND_ROWS` rows tall, as strong truth boxes."""
-    lab, _ = ndi.label(mask)
-    rows = [
-        dict(
-            record="band",
-            strip=1,
-            lane=0,
-            x_left_px=s[1].start,
-            x_right_px=s[1].stop,
-            y_top_px=s[0].start,
-            y_bottom_px=s[0].stop,
-            kind="strong",
-        )
-        for s in ndi.find_objects(lab)
-        if s[0].stop - s[0].start >= MIN_MASK_BAND_ROWS
-    ]
-    return pd.DataFrame(rows)
-
-
 def blot_table(data: Path, views: list[str]) -> pd.DataFrame:
     """Section 1: one record per hand-checked image and view."""
     rows = []
@@ -190,7 +169,8 @@ def gel_table(data: Path, views: list[str]) -> pd.DataFrame:
     for stem, grey, mask, _ in masked_gel_images(data):
         for v in views:
             g, m = gel_view(grey, mask, v)
-            boxes = mask_boxes(m)
+            every = mask_component_boxes(m)
+            boxes = every[~every.stray]
             try:
                 score = score_bands(quantify_gel(g, image_name=stem).bands, boxes)
                 p = score.n_found / score.n_reported if score.n_reported else 0.0
