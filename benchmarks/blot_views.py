@@ -13,7 +13,14 @@ each view.
    * ``rot1``, ``rot-1`` ...: turned by that many degrees about the centre (edges replicated), truth box centres
      turned with the image (the boxes keep their size);
    * ``gamma0.8`` ...: an 8-bit export's display gamma (value / white) ** gamma;
-   * ``noise``: Gaussian noise of SD 1 % of the 0.5-99.5 percentile range (seed 0).
+   * ``noise``: Gaussian noise of SD 1 % of the 0.5-99.5 percentile range (seed 0);
+   * ``stack``: two membranes in one frame, the image above itself with a gap of 6 % of its height darker than
+     any membrane (half the image's 0.1 percentile of signal, as off-membrane in a raw frame of two
+     membranes); ``side``: the same side by side with a gap of 4 % of the width (lanes then number twice as many);
+   * ``pen1``, ``pen3`` ...: a margin of 12 % of the width on the left in the border's grey, holding a
+     hand-written ladder (marker masses and dashes at the bands' own grey level) in strokes that many pixels
+     thick per 900 rows of frame, as pen marks beside a membrane show in a merged chemiluminescence frame (a fine
+     marker, 0.3-0.5 mm, is 3-5 px at a ChemiDoc's resolution). Nothing may be reported there.
 
 2. The 18 lab gels with band masks, per view: the mean and the lowest per-gel F1 (the scoring of ``blot_real.py``
    section 2, strays left out). Views as above, plus ``left``, ``right``, ``top``, ``bottom``: 15 % cropped off
@@ -25,7 +32,7 @@ Usage::
     .venv/bin/python benchmarks/blot_views.py [--data ../shared/data] [--blot-views V,...] [--gel-views V,...]
         [--per-gel] [--json PATH]
 
-Takes about four minutes on 2 cores with the default views.
+Takes about five minutes on 2 cores with the default views.
 """
 
 from __future__ import annotations
@@ -44,8 +51,9 @@ from blot_real import TRUTH, load, mask_component_boxes, masked_gel_images, trut
 from exo_vision.blot.gel import quantify_gel
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.scoring import score_bands, score_lanes
+from exo_vision.blot.signal import guess_polarity
 
-BLOT_VIEWS = "orig,flip,x0.9,x1.1,pad,rot1,rot-1,rot2"
+BLOT_VIEWS = "orig,flip,x0.9,x1.1,pad,rot1,rot-1,rot2,stack,side,pen1,pen3"
 GEL_VIEWS = "orig,x0.9,x1.1,flip,left,right,top,bottom"
 #: A padded view adds this fraction of the image's longer side on every side.
 PAD_FRACTION = 0.1
@@ -53,6 +61,12 @@ PAD_FRACTION = 0.1
 CROP_FRACTION = 0.15
 #: Noise SD of the ``noise`` view, as a fraction of the image's 0.5-99.5 percentile range.
 NOISE_FRACTION = 0.01
+#: ``stack`` and ``side``: the gap between the two copies, as a fraction of the image's height / width.
+STACK_GAP_FRACTION = 0.06
+SIDE_GAP_FRACTION = 0.04
+#: ``pen``: the written margin's width as a fraction of the image's width, and the marks it holds.
+PEN_MARGIN_FRACTION = 0.12
+PEN_LABELS = ("250", "150", "100", "75", "50", "37")
 BOX = ["x_left_px", "x_right_px", "y_top_px", "y_bottom_px"]
 
 
@@ -67,13 +81,72 @@ def _scaled_size(shape: tuple[int, ...], factor: float) -> tuple[int, int]:
     return round(shape[1] * factor), round(shape[0] * factor)
 
 
-def blot_view(image: np.ndarray, truth: pd.DataFrame, name: str) -> tuple[np.ndarray, pd.DataFrame]:
+def _signal_ends(image: np.ndarray, polarity: str | None) -> tuple[float, float]:
+    """The grey of no membrane and the bands' grey (99.9 percentile of signal).
+
+    Off the membrane a camera sees less than the membrane's own glow: half the image's lowest signal (its
+    0.1 percentile of signal), halfway to the export's zero signal.
+    """
+    low, high = np.percentile(image, [0.1, 99.9])
+    if (polarity or guess_polarity(image)) == "dark":
+        white = float(np.iinfo(image.dtype).max) if np.issubdtype(image.dtype, np.integer) else float(image.max())
+        return white - 0.5 * (white - float(high)), float(low)
+    return 0.5 * float(low), float(high)
+
+
+def _two_membranes(
+    image: np.ndarray, truth: pd.DataFrame, polarity: str | None, axis: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """``image`` twice along ``axis`` (0: one above the other), a no-signal gap between, truth repeated."""
+    empty, _ = _signal_ends(image, polarity)
+    side = image.shape[axis]
+    gap_px = round((STACK_GAP_FRACTION if axis == 0 else SIDE_GAP_FRACTION) * side)
+    gap_shape = (gap_px, image.shape[1]) if axis == 0 else (image.shape[0], gap_px)
+    gap = np.full(gap_shape, empty, dtype=image.dtype)
+    second = truth.copy()
+    columns = ["y_top_px", "y_bottom_px"] if axis == 0 else ["x_left_px", "x_right_px"]
+    second[columns] = second[columns] + side + gap_px
+    if axis == 0:
+        second["strip"] = second["strip"] + truth["strip"].max()
+    else:
+        second["lane"] = second["lane"] + truth["lane"].max()
+    return np.concatenate([image, gap, image], axis=axis), pd.concat([truth, second], ignore_index=True)
+
+
+def _pen_margin(
+    image: np.ndarray, truth: pd.DataFrame, polarity: str | None, stroke_px: float
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """A margin on the left holding a hand-written ladder at the bands' grey level, strokes ``stroke_px`` thick."""
+    h, w = image.shape
+    margin = round(PEN_MARGIN_FRACTION * w)
+    grey = np.median(image[:, : max(1, w // 50)])
+    _, ink = _signal_ends(image, polarity)
+    ink_mask = np.zeros((h, margin), np.uint8)  # cv2 writes text into 8-bit images only
+    scale = max(0.4, h / 900)
+    stroke = max(1, round(stroke_px * scale))
+    for i, label in enumerate(PEN_LABELS):
+        y = round((i + 1) * h / (len(PEN_LABELS) + 1))
+        cv2.putText(ink_mask, label, (2, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, stroke)
+        cv2.line(ink_mask, (round(0.7 * margin), y - 4), (margin - 3, y - 6), 255, stroke)
+    canvas = np.where(ink_mask > 0, ink, grey)
+    t = truth.copy()
+    t[["x_left_px", "x_right_px"]] = t[["x_left_px", "x_right_px"]] + margin
+    return np.concatenate([canvas.round().astype(image.dtype), image], axis=1), t
+
+
+def blot_view(
+    image: np.ndarray, truth: pd.DataFrame, name: str, polarity: str | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
     """``image`` and its truth records shown as view ``name`` (see the module docstring)."""
     h, w = image.shape
     t = truth.copy()
     t[BOX] = t[BOX].astype(float)
     if name == "orig":
         return image, t
+    if name in ("stack", "side"):
+        return _two_membranes(image, t, polarity, 0 if name == "stack" else 1)
+    if name.startswith("pen"):
+        return _pen_margin(image, t, polarity, float(name[3:]))
     if name == "flip":
         t["x_left_px"], t["x_right_px"] = w - truth.x_right_px, w - truth.x_left_px
         return image[:, ::-1].copy(), t
@@ -140,7 +213,7 @@ def blot_table(data: Path, views: list[str]) -> pd.DataFrame:
         image0, polarity, level = load(data, row)
         truth0 = truth_of(row)
         for v in views:
-            image, truth = blot_view(image0, truth0, v)
+            image, truth = blot_view(image0, truth0, v, polarity)
             record = dict(image=row.image_id, view=v)
             try:
                 res = quantify_blot(image, polarity=polarity, max_value=level, image_name=row.image_id)
