@@ -89,6 +89,10 @@ class BlotParameters:
         Limit of detection = mean blank volume + ``lod_factor`` x SD of blank volumes.
     remove_dust_specks : bool
         Replace small bright specks before measuring.
+    remove_writing : bool
+        Replace pen-written labels (a ladder's masses, lane numbers) and the dashes beside them before finding
+        lanes and measuring (:mod:`exo_vision.blot.writing`): written in ink that shines like a band, in
+        strokes thicker than the lane finder's opening removes, a column of labels reads as narrow lanes.
     dust_max_size_px : int
         Largest speck (pixels) treated as dust.
     dust_noise_sds : float
@@ -173,6 +177,9 @@ class BlotParameters:
     gel_merge_clipped_runs : bool
         ``merge_clipped_runs`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False): a gel's
         ladder runs several clipped bands together, and the bumps there are its bands.
+    gel_remove_writing : bool
+        ``remove_writing`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False): a gel's wells are
+        bright rings, as round and thin as a written "0", and its labels are typed beside the gel.
     band_scale_min_side_fill : float
         The strongest band's height sets the scale above; a lane's highest bump votes on it only
         when the lane's weaker side third rises at least this fraction of its stronger side third
@@ -281,6 +288,7 @@ class BlotParameters:
     border_px: int = 3
     lod_factor: float = 3.3
     remove_dust_specks: bool = True
+    remove_writing: bool = True
     dust_max_size_px: int = 7
     dust_noise_sds: float = 8.0
     undo_staircase: bool = True
@@ -310,6 +318,7 @@ class BlotParameters:
     gel_drop_tall_bands: bool = False
     merge_clipped_runs: bool = True
     gel_merge_clipped_runs: bool = False
+    gel_remove_writing: bool = False
     band_scale_min_side_fill: float = 0.25
     report_undetected: bool = False
     gel_smoothing_px: float = 5.0

@@ -33,6 +33,7 @@ from exo_vision.blot.signal import (
 )
 from exo_vision.blot.strips import Strip, find_strips
 from exo_vision.blot.volume import band_volume
+from exo_vision.blot.writing import writing_mask
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class BlotResult:
     saturation_mask : (M, N) ndarray of bool
         Pixels at the saturation level (dust excluded).
     dust_mask : (M, N) ndarray of bool
-        Dust specks removed before measuring.
+        Dust specks and pen writing (:mod:`exo_vision.blot.writing`) removed before measuring.
     noise : dict of (int, int) to NoiseEstimate
         ``(strip, band height px) ->`` blank-volume noise.
     calibrations : dict of int to MWCalibration
@@ -344,7 +345,7 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
 
 
 def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: BlotParameters):
-    """Signal with dust specks replaced, the dust and saturation masks, and the pixel noise SD."""
+    """Signal with dust specks and pen writing replaced, their mask, the saturation mask, and the pixel noise SD."""
     signal = to_signal(image, polarity=polarity)
     noise_px = pixel_noise_sd(signal)
     dust = (
@@ -352,6 +353,8 @@ def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: Blo
         if params.remove_dust_specks
         else np.zeros(signal.shape, bool)
     )
+    if params.remove_writing:
+        dust |= writing_mask(signal, noise_sd=noise_px)
     clean = remove_dust(signal, dust)
     return clean, dust, saturation_mask(image, level=level, exclude=dust), noise_px
 

@@ -1,0 +1,209 @@
+"""Hand-writing on a blot frame: pen-written numbers and the dashes beside them.
+
+Labs write a ladder's masses and dashes beside the membrane with a marker, and in a merged chemiluminescence
+frame the ink can shine as brightly as a band. Strokes a pixel or two thick are removed by the lane finder's
+opening; a fine marker at a ChemiDoc's resolution draws 3-6 px, which survive it, and a column of written
+labels then reads as a row of narrow lanes, its dashes as bands.
+
+Writing is told from bands by its **vertical strokes**: a band is a horizontal bar (or a smear as wide as its
+lane), and nothing on a membrane is a thin vertical line a few times as tall as it is wide, as the strokes of
+written digits are. A small group of bright pixels holding enough such strokes is a written label; a thin bright
+bar at a label's rows, just beside it, is its dash. Both are masked, and the signal there is replaced by the
+background around them (:func:`exo_vision.blot.signal.remove_dust`).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from exo_vision.blot.signal import pixel_noise_sd
+
+#: Stroke sizes scale with the frame: a vertical stroke is at least this fraction of the frame's height
+#: tall (and at least MIN_STROKE_LENGTH_PX; between the bars of a digit) ...
+STROKE_LENGTH_FRACTION = 0.006
+MIN_STROKE_LENGTH_PX = 5
+#: ... and at most this fraction wide (at least MIN_STROKE_WIDTH_PX): a lane is much wider.
+STROKE_WIDTH_FRACTION = 0.01
+MIN_STROKE_WIDTH_PX = 8
+#: A written label is at least this many stroke lengths tall, and at most this fraction of the frame's height
+#: tall and of its width wide.
+MIN_LABEL_HEIGHT_STROKES = 2
+MAX_LABEL_HEIGHT_FRACTION = 0.1
+MAX_LABEL_WIDTH_FRACTION = 0.25
+#: A label has at least this fraction of its pixels in vertical strokes (digits: 0.3-1; a band with a
+#: scratch across it: under 0.1).
+MIN_STROKE_PIXEL_FRACTION = 0.2
+#: Ink stands this fraction of the frame's spread (99.9th percentile minus median) above the local background
+#: (a pen's ink shines like a band; faint writing does not disturb lane finding).
+INK_SPREAD_FRACTION = 0.2
+#: ... and at least this many pixel-noise SDs.
+INK_NOISE_SDS = 10.0
+#: A glyph or dash lies at a label's rows, at most this many label heights to its side ...
+DASH_REACH_LABEL_HEIGHTS = 2.0
+#: ... is at most this many of the label's pen widths tall (a bar drawn with the same pen) ...
+DASH_MAX_HEIGHT_STROKES = 2.0
+#: ... and at most this many label heights long; a glyph (another digit of the label, whatever its strokes) is
+#: within this range of the label's height and at most this many of its heights wide.
+DASH_MAX_LENGTH_LABEL_HEIGHTS = 3.0
+GLYPH_HEIGHT_RANGE = (0.5, 1.5)
+GLYPH_MAX_WIDTH_HEIGHTS = 1.5
+#: Glyphs and dashes found beside a label extend it this many times (a word, then its dash).
+MAX_CHAIN_STEPS = 3
+#: The background under the ink is read on a copy of about this many rows ...
+BACKGROUND_ROWS = 300
+#: ... and the frame's spread (this percentile minus the median) on a subsample of about this many pixels.
+SPREAD_PERCENTILE = 99.9
+SPREAD_SAMPLE_PIXELS = 250_000
+#: Ink pixels touching at a corner are one component (a pen stroke drawn at a slant).
+CONNECTIVITY = 8
+#: The mask is widened by this many pixels (the ink's soft edge).
+MASK_MARGIN_PX = 2
+
+
+def _stroke_sizes(shape: tuple[int, int]) -> tuple[int, int]:
+    """Shortest vertical stroke and widest stroke (px) looked for in a frame of ``shape``."""
+    length = max(MIN_STROKE_LENGTH_PX, round(STROKE_LENGTH_FRACTION * shape[0]))
+    width = max(MIN_STROKE_WIDTH_PX, round(STROKE_WIDTH_FRACTION * shape[0]))
+    return length, width
+
+
+def _ink(signal: np.ndarray, noise_sd: float) -> np.ndarray:
+    """Bright pixels: far above an opening as large as the largest label.
+
+    A band shorter than that is ink too, so a band's rim is never a lone stroke. The opening runs on a copy
+    reduced to about :data:`BACKGROUND_ROWS` rows (it only sets the background, which is smooth at that
+    scale) and is enlarged back.
+    """
+    h, w = signal.shape
+    k = max(1, h // BACKGROUND_ROWS)
+    small = cv2.resize(signal, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    size = 2 * (round(MAX_LABEL_HEIGHT_FRACTION * small.shape[0]) // 2) + 1
+    background = cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((size, size), np.uint8))
+    background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
+    step = max(1, int(np.sqrt(signal.size / SPREAD_SAMPLE_PIXELS)))
+    sample = signal[::step, ::step]
+    spread = float(np.percentile(sample, SPREAD_PERCENTILE) - np.median(sample))
+    threshold = max(INK_SPREAD_FRACTION * spread, INK_NOISE_SDS * noise_sd)
+    return (signal - background) > threshold
+
+
+def _vertical_strokes(ink: np.ndarray, length: int, width: int) -> np.ndarray:
+    """Ink whose rows are narrow (horizontal runs of at most ``width``) for at least ``length`` rows on end.
+
+    The caps of a round blob are narrow for a row or two only, and a band's rows are wide: neither is a stroke.
+    """
+    ink8 = ink.view(np.uint8)
+    wide = cv2.morphologyEx(ink8, cv2.MORPH_OPEN, np.ones((1, width + 1), np.uint8))
+    narrow = (ink8 > 0) & (wide == 0)
+    return cv2.morphologyEx(narrow.view(np.uint8), cv2.MORPH_OPEN, np.ones((length, 1), np.uint8)) > 0
+
+
+def _pen_width(labels: np.ndarray, stats: np.ndarray, i: int) -> float:
+    """The pen's stroke width (px) in label ``i``: twice its deepest pixel's distance to the background."""
+    x, y = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
+    w, h = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]
+    crop = np.pad((labels[y : y + h, x : x + w] == i).view(np.uint8), 1)
+    return 2.0 * float(cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_3).max())
+
+
+def _beside(stats: np.ndarray, i: int, pen_px: float) -> np.ndarray:
+    """Components that are written with label ``i``: at its rows and to its side, shaped as a glyph or a dash."""
+    tops, lefts = stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_LEFT]
+    h_px, w_px = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]
+    reach = DASH_REACH_LABEL_HEIGHTS * h_px[i]
+    glyph = (h_px >= GLYPH_HEIGHT_RANGE[0] * h_px[i]) & (h_px <= GLYPH_HEIGHT_RANGE[1] * h_px[i])
+    glyph &= w_px <= GLYPH_MAX_WIDTH_HEIGHTS * h_px[i]
+    dash = (h_px <= DASH_MAX_HEIGHT_STROKES * pen_px) & (w_px <= DASH_MAX_LENGTH_LABEL_HEIGHTS * h_px[i])
+    return (
+        (glyph | dash)
+        & (tops < tops[i] + h_px[i])
+        & (tops + h_px > tops[i])
+        & (lefts < lefts[i] + w_px[i] + reach)
+        & (lefts + w_px > lefts[i] - reach)
+    )
+
+
+def writing_mask(signal: np.ndarray, *, noise_sd: float | None = None) -> np.ndarray:
+    """Pixels of pen-written labels (numbers, letters) and of the dashes written beside them.
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray of float32
+        Blot in signal orientation (bands and ink positive).
+    noise_sd : float, optional
+        Pixel noise standard deviation (estimated from the image if omitted).
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+        True on writing (widened by :data:`MASK_MARGIN_PX`); all False on a frame without any.
+
+    Notes
+    -----
+    A label is a connected group of ink pixels (far above an opening as large as a label) no taller than
+    :data:`MAX_LABEL_HEIGHT_FRACTION` of the frame and no wider than :data:`MAX_LABEL_WIDTH_FRACTION`, with at
+    least :data:`MIN_STROKE_PIXEL_FRACTION` of its pixels in thin vertical strokes. Beside a label (within
+    :data:`DASH_REACH_LABEL_HEIGHTS` of its heights, overlapping its rows) lie its other glyphs (about as tall,
+    :data:`GLYPH_HEIGHT_RANGE`, and no wider than :data:`GLYPH_MAX_WIDTH_HEIGHTS` of its heights) and its dash (at
+    most :data:`DASH_MAX_HEIGHT_STROKES` times the label's pen width tall and :data:`DASH_MAX_LENGTH_LABEL_HEIGHTS`
+    label heights long); these extend the label in turn, up to :data:`MAX_CHAIN_STEPS` times. Bands are bars and
+    smears as wide as a lane, so they hold no such strokes.
+    """
+    signal = np.ascontiguousarray(signal, dtype=np.float32)
+    mask = np.zeros(signal.shape, bool)
+    if min(signal.shape) < 2 * MIN_STROKE_LENGTH_PX:
+        return mask
+    length, width = _stroke_sizes(signal.shape)
+    ink = _ink(signal, pixel_noise_sd(signal) if noise_sd is None else noise_sd)
+    if not ink.any():
+        return mask
+    strokes = _vertical_strokes(ink, length, width)
+    rows = np.flatnonzero(strokes.any(axis=1))
+    if rows.size == 0:
+        return mask
+    # labels and their dashes lie at the rows of their strokes: look only there (a band running out of this
+    # crop is cut, but holds no stroke either way)
+    pad = round(MAX_LABEL_HEIGHT_FRACTION * signal.shape[0])
+    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, signal.shape[0])
+    marked_px = _marked_components(ink[r0:r1], strokes[r0:r1], signal.shape, length)
+    mask[r0:r1] = marked_px
+    if not mask.any():
+        return mask
+    k = 2 * MASK_MARGIN_PX + 1
+    return cv2.dilate(mask.view(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+
+
+def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, int], length: int) -> np.ndarray:
+    """Pixels of the labels in ``ink`` (a band of the frame's rows) and of the glyphs and dashes beside them."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=CONNECTIVITY)
+    stroke_px = np.bincount(labels[strokes], minlength=n)
+    area = stats[:, cv2.CC_STAT_AREA]
+    h_px, w_px = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]
+    is_label = (
+        (stroke_px >= MIN_STROKE_PIXEL_FRACTION * area)
+        & (h_px <= MAX_LABEL_HEIGHT_FRACTION * frame[0])
+        & (w_px <= MAX_LABEL_WIDTH_FRACTION * frame[1])
+        & (h_px >= MIN_LABEL_HEIGHT_STROKES * length)
+    )
+    is_label[0] = False
+    out = np.zeros(ink.shape, bool)
+    if not is_label.any():
+        return out
+    marked = is_label.copy()
+    fresh = is_label.copy()
+    for _ in range(MAX_CHAIN_STEPS):  # a label's other glyphs and dash, then theirs (a word and its dash)
+        beside = np.zeros_like(marked)
+        for i in np.flatnonzero(fresh).tolist():
+            beside |= _beside(stats, i, _pen_width(labels, stats, i))
+        beside[0] = False
+        fresh = beside & ~marked
+        if not fresh.any():
+            break
+        marked |= fresh
+    for i in np.flatnonzero(marked).tolist():
+        x, y, w, h = (
+            int(stats[i, c]) for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT)
+        )
+        out[y : y + h, x : x + w] |= labels[y : y + h, x : x + w] == i
+    return out
