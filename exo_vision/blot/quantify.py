@@ -264,7 +264,7 @@ def quantify_blot(
         polarity = guess_polarity(image)
     level = default_saturation_level(image, polarity=polarity) if max_value is None else float(max_value)
     warnings = export_warnings(image, polarity=polarity)
-    clean, dust, saturated, noise_px = _prepared_signal(image, polarity, level, params)
+    clean, dust, saturated, noise_px = _prepared_signal(image, polarity, level, params, warnings)
     strips, per_strip = _place_lanes(
         clean,
         strips=strips,
@@ -344,8 +344,11 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
         raise ValueError(f"n_lanes must be a positive number of lanes, got {n_lanes}")
 
 
-def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: BlotParameters):
-    """Signal with dust specks and pen writing replaced, their mask, the saturation mask, and the pixel noise SD."""
+def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: BlotParameters, warnings: list[str]):
+    """Signal with dust specks and pen writing replaced, their mask, the saturation mask, and the pixel noise SD.
+
+    Removed writing is named in ``warnings`` (where, and how to keep it).
+    """
     signal = to_signal(image, polarity=polarity)
     noise_px = pixel_noise_sd(signal)
     dust = (
@@ -354,9 +357,23 @@ def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: Blo
         else np.zeros(signal.shape, bool)
     )
     if params.remove_writing:
-        dust |= writing_mask(signal, noise_sd=noise_px)
+        writing = writing_mask(signal, noise_sd=noise_px)
+        if writing.any():
+            warnings.append(_writing_message(writing))
+        dust |= writing
     clean = remove_dust(signal, dust)
     return clean, dust, saturation_mask(image, level=level, exclude=dust), noise_px
+
+
+def _writing_message(writing: np.ndarray) -> str:
+    """The warning that names where pen writing was removed."""
+    rows, cols = np.flatnonzero(writing.any(axis=1)), np.flatnonzero(writing.any(axis=0))
+    return (
+        f"pen writing (bright marks with the upright strokes of written digits, and the dashes beside them) at rows "
+        f"{rows[0]}-{rows[-1]}, columns {cols[0]}-{cols[-1]} was replaced by the background before lanes and bands "
+        "were found; if bands lie there, run again keeping it (--keep-writing; 'keep pen writing' in the napari dock; "
+        "remove_writing=False)"
+    )
 
 
 def _staircase_sd(

@@ -142,6 +142,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})",
     )
     g.add_argument(
+        "--keep-writing",
+        action="store_true",
+        help="do not remove pen writing (written masses or lane numbers in ink as bright as a band, and the dashes "
+        "beside them) before finding lanes and bands; use it if a warning says writing was removed where bands lie",
+    )
+    g.add_argument(
         "--max-megapixels",
         type=float,
         default=None,
@@ -317,6 +323,7 @@ def blot_parameters(args: argparse.Namespace) -> BlotParameters:
         background=args.background,
         rolling_ball_radius_px=args.rolling_ball_radius_px,
         central_fraction=args.central_fraction,
+        remove_writing=not args.keep_writing,
     )
 
 

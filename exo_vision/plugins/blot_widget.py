@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
@@ -131,6 +131,7 @@ class BlotWidget(Container):
         self._markers = LineEdit(label="marker per strip (reading order)", value="")
         self._reference = LineEdit(label="reference (lysate) lane", value="lysate")
         self._background = ComboBox(label="background", choices=enum_choices(Background), value=Background.PROFILE)
+        self._keep_writing = CheckBox(text="keep pen writing (do not remove written masses and dashes)", value=False)
         self._run = PushButton(text="Find lanes and quantify")
         self._verdict = Label(label="verdict", value="")
         self._summary = Label(label="bands", value="")
@@ -144,6 +145,7 @@ class BlotWidget(Container):
                 self._markers,
                 self._reference,
                 self._background,
+                self._keep_writing,
                 self._run,
                 self._summary,
                 self._verdict,
@@ -165,7 +167,7 @@ class BlotWidget(Container):
     # -- parameters ---------------------------------------------------------------------------
     def blot_parameters(self) -> BlotParameters:
         """The method settings chosen in the widget (the rest at their defaults)."""
-        return BlotParameters(background=self._background.value.value)
+        return BlotParameters(background=self._background.value.value, remove_writing=not self._keep_writing.value)
 
     def parameters(self) -> dict[str, Any]:
         """Keyword arguments of :func:`exo_vision.blot.quantify.quantify_blot` from the widget."""

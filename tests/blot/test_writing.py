@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,3 +111,29 @@ def test_a_real_blot_with_a_written_ladder_beside_it_reports_its_own_lanes_and_b
     )
     assert result.bands.present.sum() == plain.bands.present.sum() == 16
     assert (result.bands.x_left_px >= 150).all()
+
+
+def test_removed_writing_is_named_in_a_warning_and_kept_on_request(tmp_path):
+    import json
+
+    import tifffile
+
+    from exo_vision.cli.main import main
+
+    written, _ = with_ladder(membrane())
+    plain = quantify_blot(membrane(), polarity="bright")
+    assert not any("pen writing" in w for w in plain.warnings)
+    result = quantify_blot(written, polarity="bright")
+    (message,) = [w for w in result.warnings if "pen writing" in w]
+    columns = re.search(r"columns (\d+)-(\d+)", message)
+    assert columns is not None and "--keep-writing" in message
+    # the ink spans columns 150-246 (labels from 150, dashes to 245 and 4 px thick), widened by the mask's 2 px
+    assert 144 <= int(columns[1]) <= 150 and 245 <= int(columns[2]) <= 252
+    tifffile.imwrite(tmp_path / "written.tif", np.clip(written, 0, 65535).astype(np.uint16))
+    for flags, removed in (([], True), (["--keep-writing"], False)):
+        out = tmp_path / f"out{len(flags)}"
+        assert main(["blot", str(tmp_path / "written.tif"), "--out", str(out), *flags]) == 0
+        run = json.loads((out / "run.json").read_text())
+        assert run["parameters"]["blot_parameters"]["remove_writing"] is removed
+        warned = any("pen writing" in w for w in run["warnings"].get("written.tif", []))
+        assert warned is removed

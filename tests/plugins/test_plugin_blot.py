@@ -181,3 +181,6 @@ def test_blot_widget_passes_one_blot_parameters_object(blot_viewer):
     assert widget.parameters()["params"] == BlotParameters(background="border")
     widget.quantify()
     assert widget.result.parameters["background"] == "border"
+    assert widget.result.parameters["remove_writing"] is True
+    widget._keep_writing.value = True  # "keep pen writing"
+    assert widget.parameters()["params"] == BlotParameters(background="border", remove_writing=False)
