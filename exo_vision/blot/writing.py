@@ -20,8 +20,8 @@ import numpy as np
 from exo_vision.blot.signal import pixel_noise_sd
 
 #: Stroke sizes scale with the frame: a vertical stroke is at least this fraction of the frame's height
-#: tall (and at least MIN_STROKE_LENGTH_PX; between the bars of a digit) ...
-STROKE_LENGTH_FRACTION = 0.006
+#: tall (and at least MIN_STROKE_LENGTH_PX: the upright part of a digit between its bars) ...
+STROKE_LENGTH_FRACTION = 0.004
 MIN_STROKE_LENGTH_PX = 5
 #: ... and at most this fraction wide (at least MIN_STROKE_WIDTH_PX): a lane is much wider.
 STROKE_WIDTH_FRACTION = 0.01
