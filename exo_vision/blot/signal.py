@@ -31,7 +31,7 @@ SAMPLE_SIDE = 256
 POLARITY_PERCENTILES = (0.5, 99.5)
 #: The polarity guess reads the median on every MEDIAN_STRIDE-th row and column.
 MEDIAN_STRIDE = 4
-#: The image's spread (for the dust threshold) is this percentile less its median.
+#: The image's spread (for the dust and ink thresholds) is this percentile less its median.
 SPREAD_PERCENTILE = 99.9
 #: A speck also stands this fraction of the image's spread above its opening (noise-free exports) ...
 DUST_SPREAD_FRACTION = 0.05
@@ -199,7 +199,7 @@ def dust_mask(
     if noise_sd is None:
         noise_sd = pixel_noise_sd(signal)
     sample = signal[:: max(1, signal.shape[0] // SAMPLE_SIDE), :: max(1, signal.shape[1] // SAMPLE_SIDE)]
-    spread = float(np.percentile(sample, SPREAD_PERCENTILE) - np.median(sample))
+    spread = image_spread(sample)
     threshold = max(noise_sds * noise_sd, DUST_SPREAD_FRACTION * spread, DUST_THRESHOLD_FLOOR)
     outlier = (signal - med) > threshold
     mask = np.zeros(signal.shape, bool)
@@ -227,6 +227,11 @@ def dust_mask(
     if not mask.any():
         return mask
     return cv2.dilate(mask.astype(np.uint8), MASK_DILATION).astype(bool)
+
+
+def image_spread(sample: np.ndarray) -> float:
+    """The spread of an image's levels: its :data:`SPREAD_PERCENTILE` less its median (read on ``sample``)."""
+    return float(np.percentile(sample, SPREAD_PERCENTILE) - np.median(sample))
 
 
 def _tile_span(index: int, *, margin_px: int, length: int) -> tuple[int, int]:

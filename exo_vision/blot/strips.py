@@ -337,6 +337,12 @@ def _refine_box(
     return top, bottom, left, right
 
 
+def _small_box(cell: tuple[int, int, int, int], f: int) -> tuple[int, int, int, int]:
+    """``cell`` (y0, y1, x0, x1 in pixels) on the copy block-averaged by ``f``: at least one block each way."""
+    y0, y1, x0, x1 = cell
+    return y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
+
+
 def _membrane_mask(small: np.ndarray, threshold: float) -> np.ndarray:
     """Membrane pixels of a block-averaged, smoothed cell: above ``threshold``, holes filled, thin things opened away.
 
@@ -356,8 +362,7 @@ def _stacked_rows(small: np.ndarray, f: int, cell: tuple[int, int, int, int], th
     row spans (their spans overlap by the tilt). Pieces of one blotchy membrane share their rows and give no
     cut.
     """
-    y0, y1, x0, x1 = cell
-    sy0, sy1, sx0, sx1 = y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
+    sy0, sy1, sx0, sx1 = _small_box(cell, f)
     lab, n = ndi.label(_membrane_mask(small[sy0:sy1, sx0:sx1], threshold))
     if n < 2:
         return []
@@ -411,7 +416,7 @@ def _membrane_in_cell(
 ) -> Strip | None:
     """The strip in one cell: largest solid region above ``threshold`` (None when there is no strip)."""
     y0, y1, x0, x1 = cell
-    sy0, sy1, sx0, sx1 = y0 // f, max(y0 // f + 1, y1 // f), x0 // f, max(x0 // f + 1, x1 // f)
+    sy0, sy1, sx0, sx1 = _small_box(cell, f)
     sub = _membrane_mask(small[sy0:sy1, sx0:sx1], threshold)
     lab, n = ndi.label(sub)
     if n == 0:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from exo_vision.blot.signal import pixel_noise_sd
+from exo_vision.blot.signal import image_spread, pixel_noise_sd
 
 #: Stroke sizes scale with the frame: a vertical stroke is at least this fraction of the frame's height
 #: tall (and at least MIN_STROKE_LENGTH_PX: the upright part of a digit between its bars) ...
@@ -34,7 +34,7 @@ MAX_LABEL_WIDTH_FRACTION = 0.25
 #: A label has at least this fraction of its pixels in vertical strokes (digits: 0.3-1; a band with a
 #: scratch across it: under 0.1).
 MIN_STROKE_PIXEL_FRACTION = 0.2
-#: Ink stands this fraction of the frame's spread (99.9th percentile minus median) above the local background
+#: Ink stands this fraction of the frame's spread (its 99.9th percentile less its median) above the local background
 #: (a pen's ink shines like a band; faint writing does not disturb lane finding).
 INK_SPREAD_FRACTION = 0.2
 #: ... and at least this many pixel-noise SDs.
@@ -52,8 +52,8 @@ GLYPH_MAX_WIDTH_HEIGHTS = 1.5
 MAX_CHAIN_STEPS = 3
 #: The background under the ink is read on a copy of about this many rows ...
 BACKGROUND_ROWS = 300
-#: ... and the frame's spread (this percentile minus the median) on a subsample of about this many pixels.
-SPREAD_PERCENTILE = 99.9
+#: ... and the frame's spread (:func:`exo_vision.blot.signal.image_spread`) on a subsample of about this many
+#: pixels.
 SPREAD_SAMPLE_PIXELS = 250_000
 #: Ink pixels touching at a corner are one component (a pen stroke drawn at a slant).
 CONNECTIVITY = 8
@@ -82,9 +82,7 @@ def _ink(signal: np.ndarray, noise_sd: float) -> np.ndarray:
     background = cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((size, size), np.uint8))
     background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
     step = max(1, int(np.sqrt(signal.size / SPREAD_SAMPLE_PIXELS)))
-    sample = signal[::step, ::step]
-    spread = float(np.percentile(sample, SPREAD_PERCENTILE) - np.median(sample))
-    threshold = max(INK_SPREAD_FRACTION * spread, INK_NOISE_SDS * noise_sd)
+    threshold = max(INK_SPREAD_FRACTION * image_spread(signal[::step, ::step]), INK_NOISE_SDS * noise_sd)
     return (signal - background) > threshold
 
 
