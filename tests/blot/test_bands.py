@@ -50,7 +50,7 @@ def test_a_pen_ladder_in_one_lane_does_not_set_what_a_band_is_for_the_others():
 
 
 def test_a_pen_mark_in_one_lane_passes_the_scale_to_the_strongest_band_another_lane_shares():
-    from exo_vision.blot.quantify import _band_scale
+    from exo_vision.blot.band_rules import band_scale
 
     rows = np.arange(400.0)
     g = np.random.default_rng(5)
@@ -62,13 +62,13 @@ def test_a_pen_mark_in_one_lane_passes_the_scale_to_the_strongest_band_another_l
     # (sigma 5 rows: about 12 rows at half height); lanes 4-9: empty lanes of a mottled membrane, whose
     # highest bumps are blotches (about 60 rows at half height) that outnumber the bands
     profiles = [lane(20000, 1.3), lane(3000, 5.0), lane(2800, 5.0)] + [lane(400, 25.0) for _ in range(6)]
-    assert _band_scale(profiles) == pytest.approx(2.355 * 5.0, abs=2.0)
+    assert band_scale(profiles) == pytest.approx(2.355 * 5.0, abs=2.0)
     # without the dash the strongest band sets it, as always
-    assert _band_scale(profiles[1:]) == pytest.approx(2.355 * 5.0, abs=2.0)
+    assert band_scale(profiles[1:]) == pytest.approx(2.355 * 5.0, abs=2.0)
 
 
-def test_a_pen_dash_in_the_side_of_two_lanes_does_not_set_the_band_scale():
-    from exo_vision.blot.quantify import _band_scale
+def test_a_pen_dash_in_the_side_of_two_lanes_does_not_set_theband_scale():
+    from exo_vision.blot.band_rules import band_scale
 
     rows = np.arange(400.0)
     g = np.random.default_rng(6)
@@ -85,10 +85,10 @@ def test_a_pen_dash_in_the_side_of_two_lanes_does_not_set_the_band_scale():
     dash, band = bump(20000, 1.7, 300), bump(3000, 6.0)
     profiles = [noisy(dash / 3)] * 2 + [noisy(band) for _ in range(4)]
     sides = [(noisy(dash), noisy(np.zeros_like(rows)))] * 2 + [(noisy(band), noisy(band)) for _ in range(4)]
-    assert _band_scale(profiles) == pytest.approx(2.355 * 1.7, abs=1.5)  # the dash sets it without sides
-    assert _band_scale(profiles, sides=sides, min_fill=0.25) == pytest.approx(2.355 * 6.0, abs=2.0)
+    assert band_scale(profiles) == pytest.approx(2.355 * 1.7, abs=1.5)  # the dash sets it without sides
+    assert band_scale(profiles, sides=sides, min_fill=0.25) == pytest.approx(2.355 * 6.0, abs=2.0)
     # when no lane's bump fills its lane, the vote is as before (no lane is left out)
-    assert _band_scale(profiles[:2], sides=sides[:2], min_fill=0.25) == pytest.approx(2.355 * 1.7, abs=1.5)
+    assert band_scale(profiles[:2], sides=sides[:2], min_fill=0.25) == pytest.approx(2.355 * 1.7, abs=1.5)
 
 
 def test_weaker_bands_survive_a_bright_pen_dash_across_two_lanes():

@@ -1,0 +1,270 @@
+"""Measuring one strip: a volume, background, row, blank-box LoD and present/absent call per band and lane."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles
+from exo_vision.blot.band_rules import side_thirds
+from exo_vision.blot.detection import NoiseEstimate, blank_volume_noise, free_pixel_noise_sd, white_noise_volume_sd
+from exo_vision.blot.lanes import gap_lanes, lane_pixels
+from exo_vision.blot.parameters import BlotParameters
+from exo_vision.blot.quantisation import destaircased_rows, linearise
+from exo_vision.blot.strip_rows import StripSettings, detection_profiles, strip_band_rows
+from exo_vision.blot.strips import Strip
+from exo_vision.blot.volume import band_volume
+
+#: The variance of a uniform rounding error of one grey level is 1/UNIFORM_VARIANCE_DIVISOR.
+UNIFORM_VARIANCE_DIVISOR = 12.0
+#: A lane's row is clipped (its profile cannot show a valley) when at least this fraction of its central pixels
+#: are saturated (:func:`~exo_vision.blot.band_rules.one_band_per_clipped_run`).
+CLIPPED_ROW_FRACTION = 0.5
+
+
+def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: StripSettings, lanes_or_gaps):
+    """Rolled-ball background sampled like the lane pixels (None for the other methods)."""
+    if rb is not None:
+        return [lane_pixels(rb, lane, fraction=f) for lane, f in lanes_or_gaps]
+    if st.params.background == "rolling_disk":
+        return [
+            np.repeat(
+                profile_rolling_disk(prof, radius_px=st.params.rolling_ball_radius_px)[:, None], p.shape[1], axis=1
+            )
+            for prof, p in zip(profiles_rows, clean_pixels)
+        ]
+    return None
+
+
+def _side_volume(
+    det: np.ndarray, top: int, bottom: int, outside: tuple[int, int], width: int, st: StripSettings
+) -> float:
+    """Volume of a window on the side-corrected profile (lane minus its side background), straight baseline.
+
+    A requested position without a peak of its own is called present only when this too clears the
+    LoD: a blotch or gradient under the window runs beside the lane as well and cancels here. The
+    baseline is read just outside ``outside`` (rows ``(first, one past last)``: the window's run of
+    touching bands, as for the band's own background), never on a touching neighbour band.
+    """
+    b = st.params.border_px
+    a_out, b_out = outside
+    above, below = det[max(0, a_out - b) : a_out], det[b_out : b_out + b]
+    if not above.size or not below.size:
+        return float("inf")  # no border on one side: the plain volume decides
+    line = np.interp(
+        np.arange(top, bottom),
+        [a_out - (above.size + 1) / 2, b_out + (below.size - 1) / 2],
+        [float(above.mean()), float(below.mean())],
+    )
+    return float(width * (det[top:bottom] - line).sum())
+
+
+def _reported(measured: list[dict], params: BlotParameters) -> list[dict]:
+    """Keep requested positions and detected bands that clear their LoD; band rows renumbered 1.. top to bottom."""
+    if not params.report_undetected:
+        measured = [m for m in measured if m["requested"] or (m["detected"] and m["present"])]
+    numbers = {b: i + 1 for i, b in enumerate(sorted({m["band"] for m in measured}))}
+    for m in measured:
+        m["band"] = numbers[m["band"]]
+    return measured
+
+
+def measure_strip(
+    clean, saturated, rb, s: Strip, ls, marker: str, st: StripSettings, *, profiles, noise_cache, calibrations
+) -> list[dict]:
+    """One record per band row and lane of one strip (see :data:`~exo_vision.blot.quantify.BAND_COLUMNS`)."""
+    f = st.params.central_fraction
+    pix = [lane_pixels(clean, lane, fraction=f).astype(np.float64) for lane in ls]
+    full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
+    for lane, p in zip(ls, pix):
+        profiles[(s.index, lane.index)] = p.mean(axis=1)
+    to_level = None if st.staircase_sd is None else partial(linearise, noise_sd=st.staircase_sd)
+    bgs = _ball_backgrounds(rb, pix, [profiles[(s.index, lane.index)] for lane in ls], st, [(lane, f) for lane in ls])
+    # side strips beside each lane depend on that lane alone: moving a neighbour changes nothing here
+    side_bg = (
+        [side_profiles(clean, lane, x_range_px=(s.x_left_px, s.x_right_px)) for lane in ls]
+        if st.params.background == "profile"
+        else [None] * len(ls)
+    )
+    # Blank "lanes" in the gaps between lanes (and the margins) also hold background for the LoD boxes.
+    gaps = gap_lanes(ls, s, central_fraction=f)
+    gap_pix = [lane_pixels(clean, g, fraction=1.0).astype(np.float64) for g in gaps]
+    side_levels = (
+        side_bg if to_level is None else [None if sd_ is None else [to_level(g) for g in sd_] for sd_ in side_bg]
+    )
+    gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
+    det = detection_profiles(clean, s, ls, profiles, side_bg, st)
+    rows, fixed = strip_band_rows(
+        profiles,
+        s,
+        ls,
+        marker,
+        st,
+        calibrations,
+        det,
+        image=clean,
+        sides=[side_thirds(p) for p in pix],
+        saturated_rows=[np.any(m, axis=1).reshape(-1) for m in full_sat],
+        clipped_rows=[np.mean(lane_pixels(saturated, lane, fraction=f), axis=1) >= CLIPPED_ROW_FRACTION for lane in ls],
+    )
+    busy = [
+        [(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
+        for lane in ls
+    ]
+    smear = marker.strip().lower() in st.params.smear_markers
+    measured = []
+    pixel_sd: dict[tuple[int, int], float] = {}
+    for row in rows:
+        for li, w in enumerate(row):
+            p, y0 = pix[li], w.lane.y_top_px
+            top, bottom = w.y_top_px - y0, w.y_bottom_px - y0
+            others = [
+                (o.y_top_px - y0, o.y_bottom_px - y0) for row2 in rows for o in row2 if o.lane is w.lane and o is not w
+            ]
+            common: dict[str, Any] = dict(
+                method=st.params.background,
+                border_px=st.params.border_px,
+                background_pixels=None if bgs is None else bgs[li],
+                outside=(w.bg_top_px - y0, w.bg_bottom_px - y0),
+                avoid=others,
+            )
+            vol, bg = _window_volume(p, top, bottom, common, side_bg[li], side_levels[li], to_level, st)
+            y = w.y_top_px + _band_row(p[top:bottom].mean(axis=1) - bg, peaked=w.detected and not smear)
+            nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st, pixel_sd)
+            cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
+            nsat = int(full_sat[li][top:bottom].sum())
+            lod = nz.lod(st.params.lod_factor)
+            outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
+            clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)
+            present = bool(clears or (nsat > 0 and vol > 0))
+            mw_kda = float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan")
+            measured.append(
+                {
+                    **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
+                    **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
+                }
+            )
+    if marker and not fixed and measured:
+        _mark_strongest_row(measured, marker)
+    return _reported(measured, st.params)
+
+
+def _band_row(net: np.ndarray, *, peaked: bool) -> float:
+    """Row of a band in its window (rows from the window's top), from the window's net profile (intensity per pixel).
+
+    A band detected as a peak of its lane (``peaked``) is at its peak: the intensity-weighted centre of the
+    run of rows around the window's highest row that stay above half of it, so a window that also takes in
+    a smear or a neighbour's flank does not pull the row off the band. A window without a peak of its own
+    (an absent or interpolated band) and a smear integrated as one band are at the intensity-weighted
+    centre of the whole window; a window with no signal at its middle.
+    """
+    net = np.clip(np.asarray(net, dtype=np.float64), 0, None)
+    if net.size == 0 or net.max() <= 0:
+        return (net.size - 1) / 2
+    a, b = 0, net.size
+    if peaked:
+        r = int(np.argmax(net))
+        a, b = r, r + 1
+        while a > 0 and net[a - 1] >= net[r] / 2:
+            a -= 1
+        while b < net.size and net[b] >= net[r] / 2:
+            b += 1
+    return float((np.arange(a, b) * net[a:b]).sum() / net[a:b].sum())
+
+
+def _window_volume(
+    p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, side_level, to_level, st: StripSettings
+) -> tuple[float, np.ndarray]:
+    """Volume and per-row background of one band window of a lane's pixels ``p``.
+
+    On an 8-bit export with sub-level noise (``to_level`` given) the rounding
+    staircase is undone where the band stands out.
+    """
+    bg = band_background(p, top, bottom, gap_profile=side, **common)
+    vol = band_volume(p, top, bottom, bg)
+    if to_level is not None and st.staircase_sd is not None:
+        level_bg = band_background(p, top, bottom, gap_profile=side_level, to_level=to_level, **common)
+        net = destaircased_rows(p[top:bottom].mean(axis=1), bg, level_bg, noise_sd=st.staircase_sd)
+        vol, bg = float(p.shape[1] * net.sum()), level_bg
+    return vol, bg
+
+
+def _window_record(
+    s: Strip, w, cols: np.ndarray, y: float, vol: float, background: float, sd_volume: float, lod: float
+) -> dict:
+    """Where one band window lies and what it measured.
+
+    These are the first columns of :data:`~exo_vision.blot.quantify.BAND_COLUMNS`.
+    """
+    return dict(
+        strip=s.index,
+        lane=w.lane.index,
+        lane_name=w.lane.name,
+        band=w.band,
+        marker=w.marker,
+        x_left_px=int(cols.min()),
+        x_right_px=int(cols.max()) + 1,
+        y_top_px=w.y_top_px,
+        y_bottom_px=w.y_bottom_px,
+        y_px=y,
+        height_px=w.y_bottom_px - w.y_top_px,
+        volume=vol,
+        background_per_px=background,
+        noise_sd_volume=sd_volume,
+        snr=vol / sd_volume if sd_volume > 0 else float("inf"),
+        lod_volume=lod,
+        detected=w.detected,
+    )
+
+
+def _mark_strongest_row(measured: list[dict], marker: str) -> None:
+    """Give ``marker`` to the band row with the largest total volume (the strip's marker is its strongest row)."""
+    totals: dict[int, float] = {}
+    for m in measured:
+        totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
+    main = max(totals, key=lambda band: totals[band])
+    for m in measured:
+        if m["band"] == main:
+            m["marker"] = marker
+            m["requested"] = True
+
+
+def _noise(
+    cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: StripSettings, pixel_sd: dict
+) -> NoiseEstimate:
+    """Blank-volume noise of ``height``-row bands in strip ``s`` (cached per strip and height)."""
+    key = (s.index, height)
+    if key not in cache:
+        # gaps hold no lane, but a band row's bleed (or a band whose lane was moved away) may sit
+        # in them: their boxes avoid every band row of the strip
+        every_row = sorted({rows for lane_busy in busy for rows in lane_busy})
+        nz = blank_volume_noise(
+            pix + gap_pix,
+            busy + [every_row] * len(gap_pix),
+            height_px=height,
+            method=st.params.background,
+            border_px=st.params.border_px,
+            lanes_background=None if bgs is None else bgs + gap_bgs,
+        )
+        # few, overlapping boxes can read below what the pixel noise alone gives: never less than that
+        if (s.index, 0) not in pixel_sd:
+            pixel_sd[(s.index, 0)] = free_pixel_noise_sd(pix, busy, border_px=st.params.border_px)
+        white_sd = white_noise_volume_sd(
+            pixel_sd[(s.index, 0)],
+            height_px=height,
+            width_px=pix[0].shape[1],
+            method=st.params.background,
+            border_px=st.params.border_px,
+        )
+        if nz.sd_volume < white_sd:
+            nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
+        if st.integer_image:
+            # an integer image cannot be known better than its quantisation step
+            # (uniform rounding error, SD 1/sqrt(12) per pixel)
+            floor_sd = float(np.sqrt(height * pix[0].shape[1] / UNIFORM_VARIANCE_DIVISOR))
+            if nz.sd_volume < floor_sd:
+                nz = NoiseEstimate(floor_sd, nz.mean_volume, nz.n_boxes, nz.source + " (quantisation floor)")
+        cache[key] = nz
+    return cache[key]
