@@ -308,3 +308,36 @@ def test_full_resolution_outlines_follow_the_enlarged_foreground_of_each_instanc
         area = (big == label).sum()
         assert abs(np.sqrt(area / np.pi) - 3 * 8) < 1.5
         assert abs(np.nonzero(big == label)[1].mean() - 3 * centre_x - 1) < 1.0
+
+
+def _contact_pixels(labels: np.ndarray) -> int:
+    """Pixels of label 1 with a label-2 pixel among their four neighbours."""
+    one, two = labels == 1, labels == 2
+    near_two = np.zeros_like(two)
+    near_two[1:] |= two[:-1]
+    near_two[:-1] |= two[1:]
+    near_two[:, 1:] |= two[:, :-1]
+    near_two[:, :-1] |= two[:, 1:]
+    return int((one & near_two).sum())
+
+
+def test_a_diagonal_contact_is_not_enlarged_as_a_staircase_of_working_pixels():
+    # one vesicle at the working scale, split along its diagonal into two touching instances
+    yy, xx = np.mgrid[:40, :40]
+    body = (yy - 20) ** 2 + (xx - 20) ** 2 <= 15**2
+    small = np.where(body, np.where(xx > yy, 1, 2), 0).astype(np.int32)
+    fg = body.astype(np.float32)
+    big = full_resolution_labels(small, fg, shape=(200, 200), threshold=0.5)
+    staircase = cv2.resize(small, (200, 200), interpolation=cv2.INTER_NEAREST)
+    footprint = cv2.resize(fg, (200, 200), interpolation=cv2.INTER_LINEAR) > 0.5
+    # same instances, no gap between them; the contact runs along the diagonal, not in 5-px steps
+    assert set(np.unique(big)) == {0, 1, 2}
+    assert np.array_equal(big > 0, footprint)
+    assert _contact_pixels(big) < 0.8 * _contact_pixels(staircase)
+    # label 1 is x > y at the working scale: its first column in each full-resolution row lies on the line through
+    # the staircase's corners, column = row + 2.5 (5x enlargement, pixel centres at 5 x + 2), within a pixel
+    # (the nearest-neighbour staircase strays 2.5 px either side of it)
+    rows = [r for r in range(200) if (big[r] == 1).any() and (big[r] == 2).any()]
+    assert len(rows) > 100
+    deviation = [np.flatnonzero(big[r] == 1).min() - (r + 2.5) for r in rows]
+    assert np.abs(deviation).max() <= 1.0

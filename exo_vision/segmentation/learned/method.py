@@ -77,10 +77,27 @@ def _sample(crop: np.ndarray, maps: tuple[np.ndarray, np.ndarray], interpolation
     return cv2.remap(crop, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
+def _signed_distance(region: np.ndarray) -> np.ndarray:
+    """Distance to the edge of ``region`` in pixels, positive inside and negative outside (float32).
+
+    Its zero level lies on the pixel edges of the region's border, so sampled with linear interpolation at a
+    finer grid it gives the border as a line through the pixel corners rather than a staircase of whole pixels.
+    """
+    if region.all():
+        return np.ones(region.shape, np.float32)
+    inside = ndi.distance_transform_edt(region)
+    outside = ndi.distance_transform_edt(~region)
+    return (inside - outside).astype(np.float32)
+
+
 def full_resolution_labels(
     labels_small: np.ndarray, foreground_small: np.ndarray, *, shape: tuple[int, int], threshold: float
 ) -> np.ndarray:
     """Outlines at full resolution: the enlarged foreground map above ``threshold`` within each territory.
+
+    Territories (instances grown by :data:`TERRITORY_PX`) are enlarged as signed distances with linear
+    interpolation, so where two instances touch the line between them is smooth, not a staircase of
+    working-scale pixels.
 
     Parameters
     ----------
@@ -122,7 +139,7 @@ def full_resolution_labels(
         map_x, map_y = np.meshgrid(src_x.astype(np.float32), src_y.astype(np.float32))
         maps = (map_x, map_y)
         fg = _sample(foreground_small[r0:r1, c0:c1], maps, cv2.INTER_LINEAR) > threshold
-        inside = fg & (_sample((territory[r0:r1, c0:c1] == label).view(np.uint8), maps, cv2.INTER_NEAREST) > 0)
+        inside = fg & (_sample(_signed_distance(territory[r0:r1, c0:c1] == label), maps, cv2.INTER_LINEAR) > 0)
         if not inside.any():  # an instance the threshold removes keeps its coarse footprint
             inside = _sample((labels_small[r0:r1, c0:c1] == label).view(np.uint8), maps, cv2.INTER_NEAREST) > 0
         block = labels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
