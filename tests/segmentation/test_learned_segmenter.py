@@ -330,9 +330,11 @@ def test_a_diagonal_contact_is_not_enlarged_as_a_staircase_of_working_pixels():
     big = full_resolution_labels(small, fg, shape=(200, 200), threshold=0.5)
     staircase = cv2.resize(small, (200, 200), interpolation=cv2.INTER_NEAREST)
     footprint = cv2.resize(fg, (200, 200), interpolation=cv2.INTER_LINEAR) > 0.5
-    # same instances, no gap between them; the contact runs along the diagonal, not in 5-px steps
+    # same instances, no gap between them but a pixel or two where the contact meets the rim; the contact runs
+    # along the diagonal, not in 5-px steps
     assert set(np.unique(big)) == {0, 1, 2}
-    assert np.array_equal(big > 0, footprint)
+    assert not ((big > 0) & ~footprint).any()
+    assert (footprint & (big == 0)).sum() <= 8
     assert _contact_pixels(big) < 0.8 * _contact_pixels(staircase)
     # label 1 is x > y at the working scale: its first column in each full-resolution row lies on the line through
     # the staircase's corners, column = row + 2.5 (5x enlargement, pixel centres at 5 x + 2), within a pixel
@@ -341,3 +343,20 @@ def test_a_diagonal_contact_is_not_enlarged_as_a_staircase_of_working_pixels():
     assert len(rows) > 100
     deviation = [np.flatnonzero(big[r] == 1).min() - (r + 2.5) for r in rows]
     assert np.abs(deviation).max() <= 1.0
+
+
+def test_a_contact_that_zigzags_by_single_working_pixels_is_enlarged_as_a_straight_line():
+    # a watershed line between two touching vesicles often steps one working pixel left and right, row by row
+    yy, xx = np.mgrid[:40, :40]
+    body = (yy - 20) ** 2 + (xx - 20) ** 2 <= 15**2
+    split = 20 + yy % 2
+    small = np.where(body, np.where(xx >= split, 1, 2), 0).astype(np.int32)
+    big = full_resolution_labels(small, body.astype(np.float32), shape=(200, 200), threshold=0.5)
+    staircase = cv2.resize(small, (200, 200), interpolation=cv2.INTER_NEAREST)
+
+    def first_columns(labels: np.ndarray) -> np.ndarray:
+        rows = [r for r in range(60, 140) if (labels[r] == 1).any() and (labels[r] == 2).any()]
+        return np.array([np.flatnonzero(labels[r] == 1).min() for r in rows])
+
+    assert np.ptp(first_columns(staircase)) == 5  # the enlarged zigzag: 5-px steps every 5 rows
+    assert np.ptp(first_columns(big)) <= 2  # smoothed: the contact wavers by at most 2 px

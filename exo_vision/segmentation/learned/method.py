@@ -44,6 +44,9 @@ MAX_ANNOTATION_FRACTION = 0.2
 #: How far (working-scale pixels) each instance's territory reaches into the background
 #: for its full-resolution outline.
 TERRITORY_PX = 2
+#: Sigma (working-scale px) of the Gaussian that smooths a territory's signed distance before it is enlarged: a
+#: contact drawn by the watershed zigzags by single working pixels (addenda 24-26 of the decision rules).
+CONTACT_SMOOTHING_PX = 1.0
 #: The network outlines vesicles along their membrane's darkest line (as the generator draws
 #: them); the reported outline lies half a membrane further out, at the membrane's outer edge,
 #: as the classical method places it (its ``membrane_thickness_nm`` = 4).
@@ -78,16 +81,17 @@ def _sample(crop: np.ndarray, maps: tuple[np.ndarray, np.ndarray], interpolation
 
 
 def _signed_distance(region: np.ndarray) -> np.ndarray:
-    """Distance to the edge of ``region`` in pixels, positive inside and negative outside (float32).
+    """Distance to the edge of ``region`` in pixels, positive inside and negative outside, smoothed (float32).
 
-    Its zero level lies on the pixel edges of the region's border, so sampled with linear interpolation at a
-    finer grid it gives the border as a line through the pixel corners rather than a staircase of whole pixels.
+    Its zero level lies on the pixel edges of the region's border, smoothed by a Gaussian of
+    :data:`CONTACT_SMOOTHING_PX`, so sampled with linear interpolation at a finer grid it gives the border
+    as a curve rather than a staircase of whole pixels.
     """
     if region.all():
         return np.ones(region.shape, np.float32)
     inside = ndi.distance_transform_edt(region)
     outside = ndi.distance_transform_edt(~region)
-    return (inside - outside).astype(np.float32)
+    return ndi.gaussian_filter((inside - outside).astype(np.float32), CONTACT_SMOOTHING_PX, mode="nearest")
 
 
 def full_resolution_labels(
@@ -95,9 +99,9 @@ def full_resolution_labels(
 ) -> np.ndarray:
     """Outlines at full resolution: the enlarged foreground map above ``threshold`` within each territory.
 
-    Territories (instances grown by :data:`TERRITORY_PX`) are enlarged as signed distances with linear
-    interpolation, so where two instances touch the line between them is smooth, not a staircase of
-    working-scale pixels.
+    Territories (instances grown by :data:`TERRITORY_PX`) are enlarged as smoothed signed distances with
+    linear interpolation, so where two instances touch the line between them is a smooth curve, not a
+    staircase of working-scale pixels.
 
     Parameters
     ----------
