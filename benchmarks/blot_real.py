@@ -266,9 +266,6 @@ def masked_gels(data: Path) -> pd.DataFrame:
             )
             continue
         score = score_bands(res.bands, boxes)
-        precision = score.n_found / score.n_reported if score.n_reported else float("nan")
-        recall = score.recall
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
         ml = mask_lanes(boxes)
         xs = [float(lane.centre_x((lane.y_top_px + lane.y_bottom_px) / 2)) for lane in res.lanes]
         covered = sum(any(a <= x < b for x in xs) for a, b in ml)
@@ -281,9 +278,9 @@ def masked_gels(data: Path) -> pd.DataFrame:
                 reported=score.n_reported,
                 matched=score.n_found,
                 matched_all=score_bands(res.bands, every).n_found,
-                precision=precision,
-                recall=recall,
-                f1=f1,
+                precision=score.precision,
+                recall=score.recall,
+                f1=score.f1,
                 mask_lanes=len(ml),
                 lanes_on_mask_lanes=covered,
                 note="",

@@ -245,9 +245,7 @@ def gel_table(data: Path, views: list[str]) -> pd.DataFrame:
             every = mask_component_boxes(m)
             boxes = every[~every.stray]
             try:
-                score = score_bands(quantify_gel(g, image_name=stem).bands, boxes)
-                p = score.n_found / score.n_reported if score.n_reported else 0.0
-                f1 = 2 * p * score.recall / (p + score.recall) if p + score.recall else 0.0
+                f1 = score_bands(quantify_gel(g, image_name=stem).bands, boxes).f1
             except ValueError:
                 f1 = 0.0
             rows.append(dict(gel=stem.strip(), view=v, f1=f1))

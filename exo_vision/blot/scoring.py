@@ -60,6 +60,17 @@ class BandScore:
         """Found / truth bands (strong and faint)."""
         return self.n_found / self.n_truth if self.n_truth else float("nan")
 
+    @property
+    def precision(self) -> float:
+        """Found / reported bands (NaN when nothing was reported); with masks as truth, matched / reported."""
+        return self.n_found / self.n_reported if self.n_reported else float("nan")
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of :attr:`precision` and :attr:`recall` (0 when either is 0 or undefined)."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
 
 def _inside(x: float, y: float, box, *, grow_rows: float = 0.0) -> bool:
     return box.x_left_px <= x < box.x_right_px and box.y_top_px - grow_rows <= y < box.y_bottom_px + grow_rows

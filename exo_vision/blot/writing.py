@@ -185,9 +185,8 @@ def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, i
         & (h_px >= MIN_LABEL_HEIGHT_STROKES * length)
     )
     is_label[0] = False
-    out = np.zeros(ink.shape, bool)
     if not is_label.any():
-        return out
+        return np.zeros(ink.shape, bool)
     marked = is_label.copy()
     fresh = is_label.copy()
     for _ in range(MAX_CHAIN_STEPS):  # a label's other glyphs and dash, then theirs (a word and its dash)
@@ -199,9 +198,4 @@ def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, i
         if not fresh.any():
             break
         marked |= fresh
-    for i in np.flatnonzero(marked).tolist():
-        x, y, w, h = (
-            int(stats[i, c]) for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT)
-        )
-        out[y : y + h, x : x + w] |= labels[y : y + h, x : x + w] == i
-    return out
+    return marked[labels]
