@@ -16,7 +16,9 @@ per cent. The seeds (from 7780000) are the ones addendum 32 judged a candidate f
 Usage::
 
     python benchmarks/tem_coarse_sizes.py [--n 8] [--seed 7780000] [--shown-at 1,3,4,5]
-        [--methods unet classical] [--workers 2] [--json [PATH]]
+        [--methods unet classical] [--model MODEL.onnx] [--workers 2] [--json [PATH]]
+
+``--model`` scores a model variant for ``unet``, e.g. one written by ``exo-vision model --subpixel-membrane``.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ def run_scene(spec: dict) -> list[dict]:
         small, labels, nm = _shown_at(image, truth.labels, shown)
         n_truth = int(len(np.unique(labels[labels > 0])))  # a vesicle of a pixel or two can vanish when shown coarser
         for method in spec["methods"]:
-            seg = segment_vesicles(small, pixel_size_nm=nm, method=method)
+            model = spec["model"] if method == "unet" else None
+            seg = segment_vesicles(small, pixel_size_nm=nm, method=method, model=model)
             table = measure_vesicles(seg.labels, small, pixel_size_nm=nm, polarity=seg.polarity).set_index("label")
             matches = match_instances(labels, seg.labels)
             errors = [
@@ -105,13 +108,17 @@ def main() -> None:
     parser.add_argument("--level", default="medium", help="generator level (default medium)")
     parser.add_argument("--shown-at", default="1,3,4,5", help="pixel sizes shown, nm (default 1,3,4,5)")
     parser.add_argument("--methods", nargs="+", default=["unet", "classical"], help="methods (default both)")
+    parser.add_argument("--model", default=None, help="a model (.onnx with its card) for unet (default: shipped)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--json", type=Path, nargs="?", const=Path("tem_coarse_sizes.json"), default=None)
     args = parser.parse_args()
     shown = [float(v) for v in args.shown_at.split(",")]
     if args.n < 1 or args.workers < 1 or min(shown) < RENDER_NM:
         parser.error(f"need --n >= 1, --workers >= 1 and pixel sizes of at least {RENDER_NM} nm")
-    specs = [dict(seed=args.seed + i, level=args.level, shown_at=shown, methods=args.methods) for i in range(args.n)]
+    specs = [
+        dict(seed=args.seed + i, level=args.level, shown_at=shown, methods=args.methods, model=args.model)
+        for i in range(args.n)
+    ]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         rows = [r for scene in pool.map(run_scene, specs) for r in scene]

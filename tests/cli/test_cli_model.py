@@ -35,3 +35,12 @@ def test_model_variant_is_written_used_by_tem_and_recorded(tmp_path, capsys, cap
     assert "ev_unet_cups.onnx exists" in caplog.text
     assert main(["model", "--flips", "3", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "flips must be 1, 2 or 4" in caplog.text and not (tmp_path / "x.onnx").exists()
+
+
+def test_model_variant_with_subpixel_membrane_and_join_cups_together(tmp_path, capsys):
+    out_model = tmp_path / "coarse.onnx"
+    assert main(["model", "--subpixel-membrane", "--join-cups", "--out", str(out_model)]) == 0
+    assert "1.0+join_rounder+subpixel_membrane" in capsys.readouterr().out
+    card = load_card(out_model)
+    assert card.thresholds.subpixel_membrane is True and card.thresholds.join_rounder is True
+    assert card.card["variant"]["changed"]["subpixel_membrane"] == [False, True]

@@ -151,6 +151,33 @@ def full_resolution_labels(
     return labels
 
 
+def membrane_offset_map(foreground: np.ndarray, *, threshold: float, radius_px: float) -> np.ndarray:
+    """A map whose zero level lies ``radius_px`` outside the foreground map's ``threshold`` contour (float32).
+
+    ``(foreground - threshold) + radius_px * |grad foreground|``: near the contour the foreground changes by about
+    its gradient per pixel, so this is the first-order signed distance to the contour (in units of the gradient)
+    moved outwards by ``radius_px``. Unlike a dilation of the thresholded mask it moves an outline by a fraction
+    of a pixel too, which is what half a membrane is on a coarse grid.
+
+    Parameters
+    ----------
+    foreground : (m, n) ndarray of float32
+        Foreground probability at the working scale.
+    threshold : float
+        Foreground threshold (its contour is the network's outline).
+    radius_px : float
+        How far out to move the outline, working-scale pixels.
+
+    Returns
+    -------
+    (m, n) ndarray of float32
+        Positive inside the moved outline.
+    """
+    fg = np.asarray(foreground, dtype=np.float32)
+    gy, gx = np.gradient(fg)
+    return ((fg - threshold) + radius_px * np.hypot(gy, gx)).astype(np.float32)
+
+
 def grow_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
     """Grow every instance into the background by ``radius_px`` (a disk), never over another instance.
 
@@ -453,8 +480,16 @@ def segment_unet(
         if n and excluded_small is not None
         else np.zeros(n)
     )
-    labels = full_resolution_labels(labels_small, foreground_small, shape=shape, threshold=thresholds.foreground)
-    labels = grow_labels(labels, radius_px=0.5 * MEMBRANE_THICKNESS_NM / pixel_size_nm)
+    half_membrane_px = 0.5 * MEMBRANE_THICKNESS_NM / pixel_size_nm
+    if thresholds.subpixel_membrane and half_membrane_px < 1.0:
+        # a dilation cannot move an outline by less than a pixel: move the contour on the working grid instead
+        outside = membrane_offset_map(
+            foreground_small, threshold=thresholds.foreground, radius_px=0.5 * MEMBRANE_THICKNESS_NM / scale_nm
+        )
+        labels = full_resolution_labels(labels_small, outside, shape=shape, threshold=0.0)
+    else:
+        labels = full_resolution_labels(labels_small, foreground_small, shape=shape, threshold=thresholds.foreground)
+        labels = grow_labels(labels, radius_px=half_membrane_px)
     labels, rejected = _reject_and_renumber(
         labels,
         pixel_size_nm=pixel_size_nm,

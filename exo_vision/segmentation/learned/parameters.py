@@ -57,6 +57,14 @@ class InstanceThresholds:
         size) reads them in windows of that size, so that each part of a large
         micrograph is mapped as a training patch was
         (:func:`~exo_vision.segmentation.learned.network_input.normalise_for_network`).
+    subpixel_membrane : bool
+        How the outer half membrane is added where a full-resolution pixel is
+        wider than half a membrane (micrographs coarser than 2 nm/px): false
+        dilates each outline by a disk, which there is a single pixel and adds
+        nothing; true moves the foreground map's contour outwards by half a
+        membrane on the working grid, a fraction of a pixel
+        (:func:`~exo_vision.segmentation.learned.method.membrane_offset_map`).
+        Finer micrographs are outlined the same either way.
     """
 
     foreground: float = 0.5
@@ -69,6 +77,7 @@ class InstanceThresholds:
     flips: int = 1
     join_rounder: bool = False
     normalise_window_px: int = 0
+    subpixel_membrane: bool = False
 
 
 #: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).

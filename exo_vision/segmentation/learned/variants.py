@@ -1,7 +1,7 @@
 """A model with other post-processing settings: the same weights under a new card.
 
 The shipped card keeps the settings that were judged best on the project's
-validation rules; three others are opt-in (the models' README gives their
+validation rules; four others are opt-in (the models' README gives their
 figures). :func:`write_model_variant` writes a copy of a model whose card turns
 them on, with a version that says so (``1.0+join_rounder``), so that every
 ``run.json`` made with it records what was used.
@@ -21,6 +21,7 @@ from exo_vision.segmentation.learned.weights import MODELS_DIR, ModelCard, load_
 #: Card settings a variant may change, with a check and what a valid value is.
 VARIANT_SETTINGS: dict[str, tuple[Any, str]] = {
     "join_rounder": (lambda v: isinstance(v, bool), "true or false"),
+    "subpixel_membrane": (lambda v: isinstance(v, bool), "true or false"),
     "flips": (
         lambda v: not isinstance(v, bool) and v in FLIP_COUNTS,
         f"{', '.join(map(str, FLIP_COUNTS[:-1]))} or {FLIP_COUNTS[-1]}",
