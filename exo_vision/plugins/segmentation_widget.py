@@ -147,7 +147,8 @@ class SegmentationWidget(Container):
             filter="*.onnx",
             value="",
             tooltip="empty: the shipped model; or a model made by fine-tuning (exo-vision train) or with an opt-in "
-            "setting turned on (exo-vision model, e.g. --join-cups to keep folded cups whole)",
+            "setting turned on (exo-vision model, e.g. --join-cups to keep folded cups whole, --subpixel-membrane for "
+            "sizes from micrographs coarser than 2 nm/px)",
         )
         self._method.changed.connect(self._on_method)
         self._min_d = FloatSpinBox(
