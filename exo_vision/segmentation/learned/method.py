@@ -480,16 +480,16 @@ def segment_unet(
         if n and excluded_small is not None
         else np.zeros(n)
     )
-    half_membrane_px = 0.5 * MEMBRANE_THICKNESS_NM / pixel_size_nm
-    if thresholds.subpixel_membrane and half_membrane_px < 1.0:
+    half_membrane_nm = 0.5 * MEMBRANE_THICKNESS_NM
+    if thresholds.subpixel_membrane and half_membrane_nm < pixel_size_nm:
         # a dilation cannot move an outline by less than a pixel: move the contour on the working grid instead
         outside = membrane_offset_map(
-            foreground_small, threshold=thresholds.foreground, radius_px=0.5 * MEMBRANE_THICKNESS_NM / scale_nm
+            foreground_small, threshold=thresholds.foreground, radius_px=half_membrane_nm / scale_nm
         )
         labels = full_resolution_labels(labels_small, outside, shape=shape, threshold=0.0)
     else:
         labels = full_resolution_labels(labels_small, foreground_small, shape=shape, threshold=thresholds.foreground)
-        labels = grow_labels(labels, radius_px=half_membrane_px)
+        labels = grow_labels(labels, radius_px=half_membrane_nm / pixel_size_nm)
     labels, rejected = _reject_and_renumber(
         labels,
         pixel_size_nm=pixel_size_nm,
