@@ -28,6 +28,13 @@ examples:
 """
 
 
+def _add_switch(parser: argparse.ArgumentParser, flag: str, *, dest: str, help: str) -> None:
+    """``flag`` turns the card setting ``dest`` on and ``--no-`` + its name turns it off; neither leaves it as it is."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(flag, dest=dest, action="store_true", default=None, help=help)
+    group.add_argument("--no-" + flag.removeprefix("--"), dest=dest, action="store_false", help="turn that off")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the `model` subcommand."""
     p = subparsers.add_parser(
@@ -39,28 +46,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, metavar="MODEL.onnx", help="the new model (its card MODEL.json beside it)")
     p.add_argument("--from", dest="base", metavar="MODEL", help="model to copy (default: the shipped ev-unet)")
-    joining = p.add_mutually_exclusive_group()
-    joining.add_argument(
+    _add_switch(
+        p,
         "--join-cups",
         dest="join_rounder",
-        action="store_true",
-        default=None,
         help="join touching pieces whose union is rounder than each and convex, so a cup the network cuts along "
         "its fold is one vesicle (helps grids of cups; on crowded fields it also joins overlapping vesicles)",
     )
-    joining.add_argument("--no-join-cups", dest="join_rounder", action="store_false", help="turn that off")
-    membrane = p.add_mutually_exclusive_group()
-    membrane.add_argument(
+    _add_switch(
+        p,
         "--subpixel-membrane",
         dest="subpixel_membrane",
-        action="store_true",
-        default=None,
         help="on micrographs coarser than 2 nm/px, add the outer half membrane as a sub-pixel move of the outline "
         "(small vesicles' diameters about 13 %% small -> about 5 %% on generated scenes at 3-5 nm/px; finer "
         "micrographs are outlined as before)",
-    )
-    membrane.add_argument(
-        "--no-subpixel-membrane", dest="subpixel_membrane", action="store_false", help="turn that off"
     )
     p.add_argument(
         "--flips", type=int, metavar="N", help="average the network over N = 1, 2 or 4 input flips (N times slower)"
