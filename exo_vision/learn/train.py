@@ -67,6 +67,10 @@ class TrainConfig:
     generator : str
         Look-space of the randomised generator
         (:data:`exo_vision.synthetic.tem_random.GENERATOR_VERSIONS`).
+    tone_curves : float
+        Probability that a training image's normalised grey levels pass through a
+        random increasing tone curve (:func:`random_tone_curves`); 0 leaves the
+        grey levels to the gain and offset alone.
     """
 
     working_scale_nm: float = 3.0
@@ -84,12 +88,55 @@ class TrainConfig:
     threads: int = 2
     checkpoint_every: int = 200
     generator: str = GENERATOR_VERSION
+    tone_curves: float = 0.0
+
+
+#: Grey levels of the tone curves' knots (the inner three are drawn), in normalised units.
+TONE_KNOTS_X = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def tone_curve(images: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
+    """Grey levels mapped by a piecewise-linear curve through the knots, per image.
+
+    Parameters
+    ----------
+    images : (B, 1, H, W) tensor
+        Normalised grey levels (about 0 to 1).
+    inner : (B, 3) tensor
+        The curve's values at 1/4, 1/2 and 3/4, ascending; it passes through
+        (0, 0) and (1, 1) and continues beyond them with its end segments' slopes.
+
+    Returns
+    -------
+    (B, 1, H, W) tensor
+    """
+    b = images.shape[0]
+    ys = torch.cat([torch.zeros(b, 1), inner, torch.ones(b, 1)], dim=1)
+    step = TONE_KNOTS_X[1]
+    segment = torch.clamp(torch.floor(images / step), 0, len(TONE_KNOTS_X) - 2).long()
+    start = torch.gather(ys, 1, segment.view(b, -1)).view_as(images)
+    end = torch.gather(ys, 1, (segment + 1).view(b, -1)).view_as(images)
+    return start + (end - start) * (images - segment * step) / step
+
+
+def random_tone_curves(images: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Each image, with ``probability``, through a random increasing :func:`tone_curve`.
+
+    The curve's inner values are the sorted draws of three uniform numbers in [0, 1],
+    so every image keeps its polarity and its ends (0 and 1) while the relations of
+    the grey levels between them change.
+    """
+    b = images.shape[0]
+    chosen = torch.rand(b, generator=generator) < probability
+    inner = torch.sort(torch.rand(b, 3, generator=generator), dim=1).values
+    curved = tone_curve(images, inner)
+    return torch.where(chosen.view(b, 1, 1, 1), curved, images)
 
 
 def _augment(
-    images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
+    images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator, *, tone_curves: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random rotation by 90 degrees, flips, and grey-level gain/offset (the targets only move)."""
+    """Random rotation by 90 degrees, flips, tone curves and grey-level gain/offset (the targets only move)."""
     k = int(torch.randint(0, 4, (1,), generator=generator))
     images, targets = torch.rot90(images, k, (2, 3)), torch.rot90(targets, k, (2, 3))
     if bool(torch.randint(0, 2, (1,), generator=generator)):
@@ -97,6 +144,8 @@ def _augment(
     b = images.shape[0]
     gain = 1 + 0.25 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
     offset = 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
+    if tone_curves > 0:
+        images = random_tone_curves(images, tone_curves, generator)
     return images * gain + offset, targets
 
 
@@ -216,7 +265,7 @@ def train(
         pick = torch.randint(0, len(pool_images), (config.batch,), generator=generator).numpy()
         images = torch.from_numpy(pool_images[pick].astype(np.float32))[:, None]
         targets = torch.from_numpy(pool_targets[pick].astype(np.float32))
-        images, targets = _augment(images, targets, generator)
+        images, targets = _augment(images, targets, generator, tone_curves=config.tone_curves)
         terms = loss_terms(net(images), targets)
         loss = torch.stack(list(terms.values())).sum()
         optimiser.zero_grad()

@@ -163,6 +163,38 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert history["steps_done"] == 5
 
 
+def test_tone_curve_maps_grey_levels_through_its_knots_and_extends_its_end_slopes():
+    torch = pytest.importorskip("torch")
+    from exo_vision.learn.train import tone_curve
+
+    images = torch.tensor([-0.1, 0.0, 0.125, 0.5, 0.875, 1.0, 1.2]).view(1, 1, 1, 7)
+    out = tone_curve(images, torch.tensor([[0.1, 0.5, 0.9]]))
+    # slopes 0.4, 1.6, 1.6, 0.4 per unit grey level on the four quarters
+    expected = torch.tensor([-0.04, 0.0, 0.05, 0.5, 0.95, 1.0, 1.08]).view(1, 1, 1, 7)
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_random_tone_curves_keep_order_and_ends_and_leave_unchosen_images_alone():
+    torch = pytest.importorskip("torch")
+    from exo_vision.learn.train import _augment, random_tone_curves
+
+    ramp = torch.linspace(0, 1, 101).view(1, 1, 1, 101).repeat(64, 1, 1, 1)
+    out = random_tone_curves(ramp, 0.5, torch.Generator().manual_seed(3))
+    assert torch.all(out[..., 1:] >= out[..., :-1] - 1e-6)  # increasing: polarity kept
+    assert torch.allclose(out[..., 0], torch.zeros(64, 1, 1)) and torch.allclose(out[..., -1], torch.ones(64, 1, 1))
+    changed = (out - ramp).abs().amax(dim=(1, 2, 3)) > 1e-6
+    assert 16 <= int(changed.sum()) <= 48  # about half the images, the rest untouched
+    assert torch.equal(out[~changed], ramp[~changed])
+    # probability 0 draws nothing more than the turn, the flip, the gains and the offsets, so the
+    # random stream of a recipe without curves (the shipped model's) is the one it always was
+    used = torch.Generator().manual_seed(5)
+    _augment(ramp, torch.zeros(64, 3, 1, 101), used, tone_curves=0.0)
+    by_hand = torch.Generator().manual_seed(5)
+    torch.randint(0, 4, (1,), generator=by_hand), torch.randint(0, 2, (1,), generator=by_hand)
+    torch.rand(64, 1, 1, 1, generator=by_hand), torch.rand(64, 1, 1, 1, generator=by_hand)
+    assert torch.equal(torch.rand(4, generator=used), torch.rand(4, generator=by_hand))
+
+
 def test_checkpoint_average_is_the_mean_of_float_tensors():
     torch = pytest.importorskip("torch")
     from exo_vision.learn.average import average_state_dicts
