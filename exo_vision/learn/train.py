@@ -114,8 +114,8 @@ def tone_curve(images: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
     ys = torch.cat([torch.zeros(b, 1), inner, torch.ones(b, 1)], dim=1)
     step = TONE_KNOTS_X[1]
     segment = torch.clamp(torch.floor(images / step), 0, len(TONE_KNOTS_X) - 2).long()
-    start = torch.gather(ys, 1, segment.view(b, -1)).view_as(images)
-    end = torch.gather(ys, 1, (segment + 1).view(b, -1)).view_as(images)
+    start = torch.gather(ys, 1, segment.reshape(b, -1)).reshape(images.shape)
+    end = torch.gather(ys, 1, (segment + 1).reshape(b, -1)).reshape(images.shape)
     return start + (end - start) * (images - segment * step) / step
 
 

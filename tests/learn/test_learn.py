@@ -172,6 +172,9 @@ def test_tone_curve_maps_grey_levels_through_its_knots_and_extends_its_end_slope
     # slopes 0.4, 1.6, 1.6, 0.4 per unit grey level on the four quarters
     expected = torch.tensor([-0.04, 0.0, 0.05, 0.5, 0.95, 1.0, 1.08]).view(1, 1, 1, 7)
     assert torch.allclose(out, expected, atol=1e-6)
+    # a turned batch (not contiguous in memory, as in training) maps the same way
+    turned = tone_curve(torch.rot90(images, 1, (2, 3)), torch.tensor([[0.1, 0.5, 0.9]]))
+    assert torch.allclose(turned, torch.rot90(expected, 1, (2, 3)), atol=1e-6)
 
 
 def test_random_tone_curves_keep_order_and_ends_and_leave_unchosen_images_alone():
