@@ -90,6 +90,13 @@ class TrainConfig:
     generator: str = GENERATOR_VERSION
     tone_curves: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.tone_curves <= 1.0:
+            raise ValueError(
+                f"`tone_curves` is the share of training images given a random tone curve and must lie "
+                f"between 0 and 1, got {self.tone_curves:g} (e.g. --tone-curves 0.5)"
+            )
+
 
 #: Grey levels of the tone curves' knots (the inner three are drawn), in normalised units.
 TONE_KNOTS_X = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -198,6 +198,14 @@ def test_random_tone_curves_keep_order_and_ends_and_leave_unchosen_images_alone(
     assert torch.equal(torch.rand(4, generator=used), torch.rand(4, generator=by_hand))
 
 
+def test_tone_curve_share_outside_0_to_1_is_refused_with_the_fix():
+    pytest.importorskip("torch")
+    from exo_vision.learn.train import TrainConfig
+
+    with pytest.raises(ValueError, match="between 0 and 1, got 50"):
+        TrainConfig(tone_curves=50)
+
+
 def test_checkpoint_average_is_the_mean_of_float_tensors():
     torch = pytest.importorskip("torch")
     from exo_vision.learn.average import average_state_dicts
