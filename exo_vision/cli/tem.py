@@ -94,7 +94,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         metavar="PATH",
         help="for --method unet: a model file (.onnx with its .json card beside it) instead of the "
-        "shipped one, e.g. one made by fine-tuning",
+        "shipped one, e.g. one made by fine-tuning; or a shipped model's name: ev-unet (the default, an int8 "
+        "network) or ev-unet-float (the float network it was made from)",
     )
     g.add_argument("--min-diameter-nm", type=float, metavar="NM", help="smallest vesicle diameter (default 20)")
     g.add_argument("--max-diameter-nm", type=float, metavar="NM", help="largest vesicle diameter (default 500)")

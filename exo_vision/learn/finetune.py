@@ -336,9 +336,11 @@ class CheckpointSelector:
 
     def __init__(self, selection: list[CuratedMicrograph], *, base_card: Any, folder: Path, threads: int) -> None:
         from exo_vision.learn.targets import make_targets
+        from exo_vision.segmentation.learned.weights import INT8_CARD_KEYS
 
         self.selection = selection
-        self.card_document = dict(base_card.card)
+        # the checkpoints are float networks: an int8 base's quantisation keys do not describe them
+        self.card_document = {k: v for k, v in base_card.card.items() if k not in INT8_CARD_KEYS}
         self.multiple_of = int(base_card.multiple_of)
         self.folder = folder
         self.threads = threads
@@ -580,7 +582,7 @@ def fine_tune(
         sum(m.n_vesicles for m in validation),
     )
     before, predictions_before = evaluate_model(card.onnx_path, validation, threads=settings.threads)
-    net = unet_from_onnx(card.onnx_path, base=int(arch["base_channels"]), depth=int(arch["depth"]))
+    net = unet_from_onnx(card.checked_float_network(), base=int(arch["base_channels"]), depth=int(arch["depth"]))
     config = TrainConfig(
         working_scale_nm=card.working_scale_nm,
         base=int(arch["base_channels"]),

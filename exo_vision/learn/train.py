@@ -406,7 +406,7 @@ def initial_weights(init: Path | None, config: TrainConfig) -> tuple[dict | None
             f"{init.name} works at {card.working_scale_nm:g} nm/px; pass --working-scale-nm "
             f"{card.working_scale_nm:g} to continue training it"
         )
-    net = unet_from_onnx(card.onnx_path, base=config.base, depth=config.depth)
+    net = unet_from_onnx(card.checked_float_network(), base=config.base, depth=config.depth)
     return net.state_dict(), {**card.summary(), "file": card.onnx_path.name}
 
 

@@ -15,7 +15,11 @@ def test_model_variant_is_written_used_by_tem_and_recorded(tmp_path, capsys, cap
     out_model = tmp_path / "models" / "ev_unet_cups.onnx"
     assert main(["model", "--join-cups", "--out", str(out_model)]) == 0
     printed = capsys.readouterr().out
-    assert "1.0+join_rounder" in printed and "join_rounder false -> true" in printed and "--model" in printed
+    assert (
+        f"{load_card().version}+join_rounder" in printed
+        and "join_rounder false -> true" in printed
+        and "--model" in printed
+    )
     assert load_card(out_model).thresholds.join_rounder is True
 
     folder = tmp_path / "in"
@@ -27,7 +31,7 @@ def test_model_variant_is_written_used_by_tem_and_recorded(tmp_path, capsys, cap
     out = tmp_path / "results"
     assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--model", str(out_model)]) == 0
     segmenter = json.loads((out / "run.json").read_text())["images"][0]["segmenter"]
-    assert segmenter["method"] == "unet" and segmenter["model"]["version"] == "1.0+join_rounder"
+    assert segmenter["method"] == "unet" and segmenter["model"]["version"] == f"{load_card().version}+join_rounder"
 
     # an existing model is never overwritten; a value out of range is refused; both name the problem
     caplog.clear()
@@ -40,7 +44,7 @@ def test_model_variant_is_written_used_by_tem_and_recorded(tmp_path, capsys, cap
 def test_model_variant_with_subpixel_membrane_and_join_cups_together(tmp_path, capsys):
     out_model = tmp_path / "coarse.onnx"
     assert main(["model", "--subpixel-membrane", "--join-cups", "--out", str(out_model)]) == 0
-    assert "1.0+join_rounder+subpixel_membrane" in capsys.readouterr().out
+    assert f"{load_card().version}+join_rounder+subpixel_membrane" in capsys.readouterr().out
     card = load_card(out_model)
     assert card.thresholds.subpixel_membrane is True and card.thresholds.join_rounder is True
     assert card.card["variant"]["changed"]["subpixel_membrane"] == [False, True]

@@ -181,13 +181,13 @@ def test_method_and_model_options(inputs, tmp_path, caplog):
     assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--resume"]) == 0
     assert json.loads((out / "run.json").read_text())["n_done"] == 1
     # a model file is honoured and recorded; a missing one is an error that names it
-    from exo_vision.segmentation.learned.weights import SHIPPED_MODELS, load_card
+    from exo_vision.segmentation.learned.weights import load_card
 
     copy = tmp_path / "lab_model"
     copy.mkdir()
     card = load_card()
     shutil.copy(card.onnx_path, copy / card.onnx_path.name)
-    shutil.copy(SHIPPED_MODELS["ev-unet"], copy / "ev_unet.json")
+    shutil.copy(card.card_path, copy / card.card_path.name)
     out2 = tmp_path / "model"
     model = copy / card.onnx_path.name
     assert main(["tem", str(single), "--out", str(out2), "--workers", "1", "--model", str(model)]) == 0

@@ -34,9 +34,10 @@ SAMPLES = REPO / "sample_images"
 def broken_model(tmp_path, monkeypatch):
     """A copy of the shipped model registered under the default name, to be damaged by the test."""
     card = json.loads(weights.SHIPPED_MODELS["ev-unet"].read_text())
-    shutil.copy(weights.SHIPPED_MODELS["ev-unet"], tmp_path / "ev_unet.json")
+    card_name = weights.SHIPPED_MODELS["ev-unet"].name
+    shutil.copy(weights.SHIPPED_MODELS["ev-unet"], tmp_path / card_name)
     shutil.copy(weights.MODELS_DIR / card["file"], tmp_path / card["file"])
-    monkeypatch.setitem(weights.SHIPPED_MODELS, "ev-unet", tmp_path / "ev_unet.json")
+    monkeypatch.setitem(weights.SHIPPED_MODELS, "ev-unet", tmp_path / card_name)
     return tmp_path / card["file"]
 
 
@@ -56,7 +57,7 @@ def test_corrupt_weights_are_refused_by_name_and_classical_still_works(broken_mo
     data[len(data) // 2] ^= 0xFF
     broken_model.write_bytes(bytes(data))
     image = np.zeros((64, 64), np.float32)
-    with pytest.raises(ValueError, match=r"ev_unet\.onnx.*damaged.*reinstall"):
+    with pytest.raises(ValueError, match=r"ev_unet_int8\.onnx.*damaged.*reinstall"):
         api.segment_vesicles(image, pixel_size_nm=1.0, method="unet")
     result = api.segment_vesicles(image + 1.0, pixel_size_nm=1.0, method="classical")
     assert result.parameters["method"] == "classical"
@@ -64,7 +65,7 @@ def test_corrupt_weights_are_refused_by_name_and_classical_still_works(broken_mo
 
 def test_missing_weights_are_refused_by_name(broken_model):
     broken_model.unlink()
-    with pytest.raises(ValueError, match=r"ev_unet\.onnx are missing.*reinstall"):
+    with pytest.raises(ValueError, match=r"ev_unet_int8\.onnx are missing.*reinstall"):
         weights.load_card()
 
 

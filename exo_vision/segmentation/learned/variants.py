@@ -125,6 +125,11 @@ def write_model_variant(destination: str | Path, *, base: str | Path | None = No
     path = _destination(destination)
     new_card = variant_card(card, changes, file_name=path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if card.float_onnx_path != card.onnx_path:
+        # an int8 copy: its float network (what fine-tuning starts from) goes along
+        float_copy = path.with_name(path.stem + "_float.onnx")
+        atomic_write_bytes(float_copy, card.checked_float_network().read_bytes())
+        new_card["float_file"] = float_copy.name
     atomic_write_bytes(path, card.onnx_path.read_bytes())
     atomic_write_bytes(path.with_suffix(".json"), (json.dumps(new_card, indent=1) + "\n").encode("utf-8"))
     return path

@@ -4,6 +4,10 @@ A model is two files side by side: ``<name>.onnx`` (the network) and
 ``<name>.json`` (its model card: working scale, normalisation, thresholds,
 training data, validation figures and the sha256 of the ONNX file). Loading
 verifies the checksum, so a damaged or swapped file is refused by name.
+
+An int8 copy of a network (:mod:`exo_vision.learn.quantise`) runs faster; its
+card also names the float network it was made from (``float_file``,
+``float_sha256``), which fine-tuning starts from.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from exo_vision.segmentation.learned.parameters import InstanceThresholds
 #: Folder of the models shipped inside the package.
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 #: Shipped models: name -> card file (stardist keeps a registry the same way).
-SHIPPED_MODELS = {"ev-unet": MODELS_DIR / "ev_unet.json"}
+SHIPPED_MODELS = {"ev-unet": MODELS_DIR / "ev_unet_int8.json", "ev-unet-float": MODELS_DIR / "ev_unet.json"}
 #: The model the ``unet`` method uses unless told otherwise.
 DEFAULT_MODEL = "ev-unet"
 
 _REINSTALL = "reinstall exo_vision (pip install --force-reinstall exo-vision) or pass --model with a valid model"
 #: Model cards kept loaded (keyed by path and modification times): far more than one run uses.
 CARD_CACHE_SIZE = 8
+#: Card keys of an int8 copy (:mod:`exo_vision.learn.quantise`) that describe its float network.
+INT8_CARD_KEYS = ("float_file", "float_sha256", "quantisation")
 #: Leading hex digits of a sha256 shown in the damaged-weights message (enough to tell two apart).
 DIGEST_SHOWN_CHARS = 12
 
@@ -51,6 +57,11 @@ class ModelCard:
         Post-processing thresholds stored with the model.
     card : dict
         The whole card.
+    float_onnx_path : Path
+        The float network the weights come from (``onnx_path`` itself unless the
+        model is an int8 copy); see :meth:`checked_float_network`.
+    float_sha256 : str
+        Its checksum, as the card gives it.
     """
 
     name: str
@@ -62,9 +73,26 @@ class ModelCard:
     multiple_of: int
     thresholds: InstanceThresholds
     card: dict[str, Any] = field(repr=False, compare=False)
+    float_onnx_path: Path
+    float_sha256: str
+
+    def checked_float_network(self) -> Path:
+        """The float network's file, its checksum verified (what fine-tuning starts from).
+
+        Raises
+        ------
+        ValueError
+            If the file is missing or is not the one the card names; the message names it and the fix.
+        """
+        path = self.float_onnx_path
+        if path == self.onnx_path:
+            return path
+        _verify(path, self.float_sha256, named_by=self.card_path)
+        return path
 
     def summary(self) -> dict[str, Any]:
-        """Name, version, checksum, file and card (and, for a fine-tuned model, its base): what run.json records."""
+        """Name, version, checksum, file and card (and the float network of an int8 copy, the base of a fine-tuned
+        model): what run.json records."""
         out: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
@@ -72,6 +100,8 @@ class ModelCard:
             "file": str(self.onnx_path),
             "card": str(self.card_path),
         }
+        if self.float_onnx_path != self.onnx_path:
+            out["float_sha256"] = self.float_sha256
         base = self.card.get("base_model")
         if isinstance(base, dict):
             out["base_model"] = {k: base.get(k) for k in ("name", "version", "sha256")}
@@ -123,12 +153,30 @@ def _stamp(card_path: Path) -> tuple[float, float]:
         card_m = card_path.stat().st_mtime
     except OSError:
         card_m = -1.0
-    onnx = card_path.with_suffix(".onnx")
-    try:
-        onnx_m = onnx.stat().st_mtime
-    except OSError:
-        onnx_m = -1.0
+    onnx_m = -1.0
+    # the card's own network, and an int8 copy's ``<stem>_int8.onnx`` or float network beside it
+    for onnx in card_path.parent.glob("*.onnx"):
+        try:
+            onnx_m = max(onnx_m, onnx.stat().st_mtime)
+        except OSError:
+            pass
     return card_m, onnx_m
+
+
+def _verify(onnx_path: Path, expected: str, *, named_by: Path) -> str:
+    """The sha256 of ``onnx_path`` after checking it exists and matches ``expected``."""
+    if not onnx_path.is_file():
+        raise ValueError(f"model weights {onnx_path} are missing (named by {named_by.name}); {_REINSTALL}")
+    try:
+        digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise ValueError(f"cannot read model weights {onnx_path}: {err.strerror}; {_REINSTALL}") from None
+    if digest != expected:
+        raise ValueError(
+            f"model weights {onnx_path} are damaged or not the ones its card describes "
+            f"(sha256 {digest[:DIGEST_SHOWN_CHARS]}..., card says {expected[:DIGEST_SHOWN_CHARS]}...); {_REINSTALL}"
+        )
+    return digest
 
 
 @lru_cache(maxsize=CARD_CACHE_SIZE)
@@ -143,19 +191,11 @@ def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) ->
         scale = float(card["input"]["working_scale_nm"])
         multiple = int(card["input"]["multiple_of"])
         thresholds = InstanceThresholds(**card.get("thresholds", {}))
+        float_path = card_path.with_name(card["float_file"]) if "float_file" in card else None
+        float_sha = str(card["float_sha256"]) if float_path is not None else ""
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{card_path} is not a valid exo_vision model card ({err}); {_REINSTALL}") from None
-    if not onnx_path.is_file():
-        raise ValueError(f"model weights {onnx_path} are missing (named by {card_path.name}); {_REINSTALL}")
-    try:
-        digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
-    except OSError as err:
-        raise ValueError(f"cannot read model weights {onnx_path}: {err.strerror}; {_REINSTALL}") from None
-    if digest != expected:
-        raise ValueError(
-            f"model weights {onnx_path} are damaged or not the ones its card describes "
-            f"(sha256 {digest[:DIGEST_SHOWN_CHARS]}..., card says {expected[:DIGEST_SHOWN_CHARS]}...); {_REINSTALL}"
-        )
+    digest = _verify(onnx_path, expected, named_by=card_path)
     return ModelCard(
         name=str(card.get("name", onnx_path.stem)),
         version=str(card.get("version", "?")),
@@ -166,4 +206,6 @@ def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) ->
         multiple_of=multiple,
         thresholds=thresholds,
         card=card,
+        float_onnx_path=float_path if float_path is not None else onnx_path,
+        float_sha256=float_sha if float_path is not None else digest,
     )

@@ -1,0 +1,100 @@
+"""The int8 copy of the network: what ships, how it is made again, and what it keeps of the float network."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from exo_vision.segmentation.learned import weights
+from exo_vision.segmentation.learned.network_input import normalise_for_network
+from exo_vision.segmentation.learned.runtime import predict_maps, session_for
+from exo_vision.segmentation.learned.variants import write_model_variant
+from exo_vision.synthetic.tem_random import make_random_tem
+
+pytest.importorskip("onnx")  # quantising needs the [train] extra (part of the test extra); running does not
+
+
+def _maps(card, image: np.ndarray) -> np.ndarray:
+    return predict_maps(session_for(card), normalise_for_network(image), multiple_of=card.multiple_of)
+
+
+def _generated(seed: int, side: int = 256) -> np.ndarray:
+    # seeds far from the calibration seeds (770000-770007)
+    return make_random_tem((side, side), pixel_size_nm=3.0, rng=seed).image.astype(np.float32)
+
+
+def test_shipped_default_is_an_int8_copy_of_the_shipped_float_network():
+    int8 = weights.load_card()
+    flt = weights.load_card("ev-unet-float")
+    assert int8.version == flt.version + "-int8"
+    assert int8.onnx_path != flt.onnx_path and int8.checked_float_network() == flt.onnx_path
+    assert int8.float_sha256 == flt.sha256 == int8.card["quantisation"]["of"]["sha256"]
+    assert int8.onnx_path.stat().st_size < flt.onnx_path.stat().st_size / 2
+    # the same post-processing and working scale: only the network's arithmetic differs
+    assert int8.thresholds == flt.thresholds and int8.working_scale_nm == flt.working_scale_nm
+    assert int8.summary()["float_sha256"] == flt.sha256 and "float_sha256" not in flt.summary()
+
+
+def test_int8_maps_follow_the_float_network():
+    int8 = weights.load_card()
+    flt = weights.load_card("ev-unet-float")
+    for seed in (123, 456):
+        image = _generated(seed)
+        a, b = _maps(flt, image), _maps(int8, image)
+        assert np.abs(a - b).mean() < 0.005
+        fa, fb = a[0] > 0.5, b[0] > 0.5
+        assert fa.sum() > 500  # the scene holds vesicles
+        assert (fa & fb).sum() / (fa | fb).sum() > 0.97
+
+
+def test_quantise_model_makes_the_shipped_int8_network_again(tmp_path):
+    from exo_vision.learn.quantise import CALIBRATION_SEEDS, quantise_model
+
+    out = quantise_model("ev-unet-float", tmp_path / "again.onnx")
+    card = weights.load_card(out)
+    shipped = weights.load_card()
+    # the float network lies elsewhere, so it is copied beside the new file and named by the card
+    assert card.float_onnx_path == tmp_path / "again_float.onnx"
+    assert card.checked_float_network().read_bytes() == weights.load_card("ev-unet-float").onnx_path.read_bytes()
+    assert card.card["quantisation"]["calibration"]["seeds"] == list(CALIBRATION_SEEDS)
+    assert card.version == shipped.version
+    image = _generated(789)
+    # the same recipe on another processor may round a calibration range differently: close, not bit-equal
+    assert np.abs(_maps(card, image) - _maps(shipped, image)).max() < 0.02
+    with pytest.raises(ValueError, match="exists"):
+        quantise_model("ev-unet-float", out)
+    with pytest.raises(ValueError, match="already an int8 copy"):
+        quantise_model(out, tmp_path / "twice.onnx")
+    with pytest.raises(ValueError, match=r"must end in \.onnx"):
+        quantise_model("ev-unet-float", tmp_path / "x.bin")
+
+
+def test_a_damaged_float_network_is_named_but_inference_still_runs(tmp_path):
+    shipped = weights.load_card()
+    for path in (shipped.card_path, shipped.onnx_path, shipped.float_onnx_path):
+        assert path is not None
+        shutil.copy(path, tmp_path / path.name)
+    float_copy = tmp_path / shipped.float_onnx_path.name
+    data = bytearray(float_copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    float_copy.write_bytes(bytes(data))
+    card = weights.load_card(tmp_path / shipped.onnx_path.name)
+    assert _maps(card, _generated(321, 128)).shape == (3, 128, 128)
+    with pytest.raises(ValueError, match=r"ev_unet\.onnx are damaged.*reinstall"):
+        card.checked_float_network()
+    float_copy.unlink()
+    with pytest.raises(ValueError, match=r"ev_unet\.onnx are missing.*ev_unet_int8\.json"):
+        weights.load_card(tmp_path / shipped.onnx_path.name).checked_float_network()
+
+
+def test_a_variant_of_the_int8_model_takes_its_float_network_along(tmp_path):
+    path = write_model_variant(tmp_path / "cups.onnx", join_rounder=True)
+    card = weights.load_card(path)
+    assert card.thresholds.join_rounder and card.version.endswith("-int8+join_rounder")
+    assert card.float_onnx_path == tmp_path / "cups_float.onnx"
+    assert hashlib.sha256(card.checked_float_network().read_bytes()).hexdigest() == weights.load_card().float_sha256
+    assert json.loads(path.with_suffix(".json").read_text())["float_file"] == "cups_float.onnx"
