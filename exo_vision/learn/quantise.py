@@ -185,7 +185,7 @@ def quantise_model(model: str | Path | None, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"the int8 model's file must end in .onnx, got {out.name}")
-    for existing in (out, out.with_suffix(".json")):
+    for existing in (out, out.with_suffix(".json"), out.with_name(out.stem + "_float.onnx")):
         if existing.exists():
             raise ValueError(f"{existing} exists: choose another name (a model is never overwritten)")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -98,3 +98,8 @@ def test_a_variant_of_the_int8_model_takes_its_float_network_along(tmp_path):
     assert card.float_onnx_path == tmp_path / "cups_float.onnx"
     assert hashlib.sha256(card.checked_float_network().read_bytes()).hexdigest() == weights.load_card().float_sha256
     assert json.loads(path.with_suffix(".json").read_text())["float_file"] == "cups_float.onnx"
+    # a model is never overwritten: not even a float network left by an earlier copy of that name
+    path.unlink()
+    path.with_suffix(".json").unlink()
+    with pytest.raises(ValueError, match="cups_float.onnx exists"):
+        write_model_variant(tmp_path / "cups.onnx", join_rounder=True)

@@ -62,7 +62,7 @@ def _destination(destination: str | Path) -> Path:
         path = path.with_name(path.name + ".onnx")
     if path.resolve().parent == MODELS_DIR.resolve():
         raise ValueError(f"{path}: write model variants outside the package's own models folder")
-    for existing in (path, path.with_suffix(".json")):
+    for existing in (path, path.with_suffix(".json"), path.with_name(path.stem + "_float.onnx")):
         if existing.exists():
             raise ValueError(f"{existing} exists: choose another name (a model is never overwritten)")
     return path

@@ -154,7 +154,7 @@ def _stamp(card_path: Path) -> tuple[float, float]:
     except OSError:
         card_m = -1.0
     onnx_m = -1.0
-    # the card's own network, and an int8 copy's ``<stem>_int8.onnx`` or float network beside it
+    # every network in the card's folder: an int8 copy's card names files of other stems (its float network)
     for onnx in card_path.parent.glob("*.onnx"):
         try:
             onnx_m = max(onnx_m, onnx.stat().st_mtime)
