@@ -71,10 +71,10 @@ def peak_memory_from_run(run_json: Path) -> tuple[float, float]:
     return float(run.get("peak_rss_mb_main_process") or float("nan")), max(workers, default=float("nan"))
 
 
-def time_one_process(paths: list[Path], out: Path, *, method: str) -> list[dict]:
-    """Run :func:`process_image` in this process on each path; return the records."""
+def time_one_process(paths: list[Path], out: Path, *, method: str, model: str | None = None) -> list[dict]:
+    """Run :func:`process_image` in this process on each path (``model``: see ``--model``); return the records."""
     out.mkdir(parents=True, exist_ok=True)
-    params = TemBatchConfig(method=method).analysis_parameters()
+    params = TemBatchConfig(method=method, model=model).analysis_parameters()
     records = []
     for k, path in enumerate(paths):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -102,12 +102,17 @@ def main() -> None:
     parser.add_argument("--skip-16mp", action="store_true", help="leave out the 4096 x 4096 size")
     parser.add_argument("--skip-batch", action="store_true", help="leave out the exo-vision tem throughput run")
     add_method_option(parser)
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="for --method unet: a shipped model's name (ev-unet, ev-unet-float) or a .onnx path (default: ev-unet)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the per-size figures to this JSON file")
     args = parser.parse_args()
 
     work = Path(args.work_dir)
     print(f"exo_vision TEM speed benchmark; {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}")
-    print(f"method: {args.method}")
+    print(f"method: {args.method}" + (f", model {args.model}" if args.model else ""))
     print(f"inputs: synthetic 'medium' micrographs, {PIXEL_SIZE_NM} nm/px, uint16 ImageJ TIFF, cached in {work}")
 
     # 1 + 3: one process on one core, per image, per size. OpenCV would otherwise spread
@@ -124,11 +129,11 @@ def main() -> None:
     paths = {side: make_inputs(work / "single", args.repeats, side, seed0=1000) for side in sizes}
     out = work / "single_out"
     shutil.rmtree(out, ignore_errors=True)
-    time_one_process(paths[sizes[0]][:1], out, method=args.method)  # warm-up: imports, first calls
+    time_one_process(paths[sizes[0]][:1], out, method=args.method, model=args.model)  # warm-up: imports, first calls
     records: dict[int, list[dict]] = {side: [] for side in sizes}
     for k in range(args.repeats):
         for side in sizes:
-            records[side] += time_one_process(paths[side][k : k + 1], out, method=args.method)
+            records[side] += time_one_process(paths[side][k : k + 1], out, method=args.method, model=args.model)
     per_size, per_size_cpu, per_size_min = {}, {}, {}
     for side in sizes:
         walls = [r["wall_s"] for r in records[side]]
@@ -167,7 +172,9 @@ def main() -> None:
             str(side): {"median_s": per_size[side], "min_s": per_size_min[side], "cpu_s": per_size_cpu[side]}
             for side in sizes
         }
-        write_json(args.json, {"method": args.method, "per_size": figures, "peak_rss_mb": peak_rss_mb()})
+        write_json(
+            args.json, {"method": args.method, "model": args.model, "per_size": figures, "peak_rss_mb": peak_rss_mb()}
+        )
     if args.skip_batch:
         return
     # 2: throughput of the real command.
@@ -188,7 +195,7 @@ def main() -> None:
         str(args.workers),
         "--method",
         args.method,
-    ]
+    ] + (["--model", args.model] if args.model else [])
     print(f"\n== exo-vision tem on {len(paths)} images of 2048x2048 with --workers {args.workers} ==")
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
