@@ -20,8 +20,8 @@ test micrographs are never used for any choice. The printed steps are the step
 chosen and the steps run.
 
 Scores: one-to-one matching at IoU >= 0.5 through the full run-time pipeline
-(``exo_vision.learn.finetune.evaluate_model``). The starting model is whatever
-``ev_unet.onnx`` the package ships (its sha256 is printed). CPU time is the
+(``exo_vision.learn.finetune.evaluate_model``). The starting model is the package's
+default (its sha256 is printed); an int8 default is scored as it runs and trained from its float network. CPU time is the
 process's user + system time over the fine-tuning (training and both
 evaluations and the checkpoint scorings), on the threads given (2 by default).
 
