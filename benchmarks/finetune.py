@@ -21,9 +21,10 @@ chosen and the steps run.
 
 Scores: one-to-one matching at IoU >= 0.5 through the full run-time pipeline
 (``exo_vision.learn.finetune.evaluate_model``). The starting model is the package's
-default (its sha256 is printed); an int8 default is scored as it runs and trained from its float network. CPU time is the
-process's user + system time over the fine-tuning (training and both
-evaluations and the checkpoint scorings), on the threads given (2 by default).
+default (its sha256 is printed); an int8 default is scored as it runs and trained
+from its float network. CPU time is the process's user + system time over the
+fine-tuning (training and both evaluations and the checkpoint scorings), on the
+threads given (2 by default).
 
 Usage::
 
