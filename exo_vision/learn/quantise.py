@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from exo_vision._shared.atomic import atomic_write_bytes
+from exo_vision.learn.curated import CuratedMicrograph
 from exo_vision.segmentation.learned.network_input import normalise_for_network
 from exo_vision.segmentation.learned.weights import INT8_CARD_KEYS, ModelCard, load_card
 
@@ -85,6 +86,58 @@ def calibration_inputs(
     return out
 
 
+def curated_calibration_inputs(
+    card: ModelCard,
+    micrographs: Sequence[CuratedMicrograph],
+    *,
+    side_px: int = CALIBRATION_SIDE_PX,
+    count: int = len(CALIBRATION_SEEDS),
+) -> list[np.ndarray]:
+    """Network inputs made from a lab's own micrographs (for an int8 copy of a fine-tuned model).
+
+    Each micrograph is resampled to the model's working scale and normalised as
+    at run time; its central ``side_px`` square (or all of it, if smaller) is
+    one input. The first ``count`` micrographs are used.
+
+    Parameters
+    ----------
+    card : ModelCard
+        The model (its working scale and input multiple).
+    micrographs : sequence of CuratedMicrograph
+        Images with their pixel sizes (their outlines are not used).
+    side_px : int
+        Largest input side, working-scale pixels.
+    count : int
+        Most inputs made.
+
+    Returns
+    -------
+    list of (1, 1, m, n) ndarray of float32
+
+    Raises
+    ------
+    ValueError
+        If ``micrographs`` is empty.
+    """
+    from exo_vision.segmentation.learned.network_input import to_working_scale
+
+    if not micrographs:
+        raise ValueError("calibrating an int8 copy needs at least one micrograph")
+    out = []
+    for micrograph in list(micrographs)[:count]:
+        x = normalise_for_network(
+            to_working_scale(
+                micrograph.image, pixel_size_nm=micrograph.pixel_size_nm, working_scale_nm=card.working_scale_nm
+            )
+        )
+        sides = [max(card.multiple_of, min(s, side_px) // card.multiple_of * card.multiple_of) for s in x.shape]
+        r0, c0 = max((x.shape[0] - sides[0]) // 2, 0), max((x.shape[1] - sides[1]) // 2, 0)
+        crop = x[r0 : r0 + sides[0], c0 : c0 + sides[1]]
+        pad = [(0, max(0, s - c)) for s, c in zip(sides, crop.shape, strict=True)]
+        out.append(np.ascontiguousarray(np.pad(crop, pad, mode="edge")[None, None], dtype=np.float32))
+    return out
+
+
 def quantise_network(float_onnx: Path, out_onnx: Path, inputs: Sequence[np.ndarray]) -> None:
     """Write the int8 (QDQ) copy of ``float_onnx`` to ``out_onnx``, calibrated on ``inputs``.
 
@@ -125,8 +178,14 @@ def quantise_network(float_onnx: Path, out_onnx: Path, inputs: Sequence[np.ndarr
         atomic_write_bytes(out_onnx, staged.read_bytes())
 
 
-def int8_card(card: ModelCard, *, file_name: str, sha256: str, float_file: str) -> dict[str, Any]:
-    """The card of the int8 copy of ``card``'s network (written as ``file_name``, float network ``float_file``)."""
+def int8_card(
+    card: ModelCard, *, file_name: str, sha256: str, float_file: str, calibration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The card of the int8 copy of ``card``'s network (written as ``file_name``, float network ``float_file``).
+
+    ``calibration`` describes the calibration inputs (default: the generated micrographs of
+    :func:`calibration_inputs`).
+    """
     import onnxruntime
 
     doc = {k: v for k, v in json.loads(json.dumps(card.card)).items() if k not in INT8_CARD_KEYS}
@@ -144,7 +203,8 @@ def int8_card(card: ModelCard, *, file_name: str, sha256: str, float_file: str) 
         "method": "onnxruntime.quantization.quantize_static, QDQ format, after quant_pre_process",
         "weights": "int8 per output channel, 7-bit range (reduce_range: no 16-bit saturation without VNNI)",
         "activations": "uint8, MinMax ranges",
-        "calibration": {
+        "calibration": calibration
+        or {
             "generator": f"exo_vision.synthetic.tem_random {CALIBRATION_GENERATOR}",
             "seeds": list(CALIBRATION_SEEDS),
             "side_px": CALIBRATION_SIDE_PX,
@@ -156,7 +216,9 @@ def int8_card(card: ModelCard, *, file_name: str, sha256: str, float_file: str) 
     return doc
 
 
-def quantise_model(model: str | Path | None, out: str | Path) -> Path:
+def quantise_model(
+    model: str | Path | None, out: str | Path, *, micrographs: Sequence[CuratedMicrograph] | None = None
+) -> Path:
     """Write an int8 copy of ``model`` as ``out`` (``.onnx``) with its card (``.json``) beside it.
 
     The float network is referred to by name when it lies in ``out``'s folder,
@@ -168,6 +230,9 @@ def quantise_model(model: str | Path | None, out: str | Path) -> Path:
         A shipped model's name (default ``"ev-unet"``'s float network) or a model's ``.onnx`` path.
     out : str or Path
         The int8 model's ``.onnx`` path; neither it nor its card may exist.
+    micrographs : sequence of CuratedMicrograph, optional
+        Calibrate on these (a lab's training micrographs; see :func:`curated_calibration_inputs`)
+        instead of generated ones.
 
     Returns
     -------
@@ -194,9 +259,18 @@ def quantise_model(model: str | Path | None, out: str | Path) -> Path:
         copied = out.with_name(out.stem + "_float.onnx")
         shutil.copyfile(float_path, copied)
         float_path = copied
-    quantise_network(card.onnx_path, out, calibration_inputs(card))
+    if micrographs:
+        inputs = curated_calibration_inputs(card, micrographs)
+        described: dict[str, Any] | None = {
+            "micrographs": [m.name for m in list(micrographs)[: len(inputs)]],
+            "side_px": CALIBRATION_SIDE_PX,
+            "scale_nm": card.working_scale_nm,
+        }
+    else:
+        inputs, described = calibration_inputs(card), None
+    quantise_network(card.onnx_path, out, inputs)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    doc = int8_card(card, file_name=out.name, sha256=digest, float_file=float_path.name)
+    doc = int8_card(card, file_name=out.name, sha256=digest, float_file=float_path.name, calibration=described)
     atomic_write_bytes(out.with_suffix(".json"), (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
     return out
 

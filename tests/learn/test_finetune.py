@@ -360,3 +360,28 @@ def test_interrupting_fine_tuning_with_selection_leaves_no_file(tmp_path, tiny_b
     with pytest.raises(FineTuneCancelled):
         fine_tune(items, out=out / "lab.onnx", base_model=tiny_base, settings=settings, should_stop=lambda: True)
     assert list(out.iterdir()) == []
+
+
+def test_cli_train_int8_writes_a_copy_calibrated_on_training_micrographs_only(tmp_path, tiny_base, capsys):
+    from exo_vision.cli.main import main
+    from exo_vision.segmentation.learned.weights import load_card
+
+    _write_pairs(tmp_path / "enough", 3, shape=(256, 256), at_least=12)
+    out = tmp_path / "lab.onnx"
+    args = ["--out", str(out), "--base-model", str(tiny_base), "--steps", "2", "--threads", "1", "--int8"]
+    assert main(["train", "--from", str(tmp_path / "enough"), *args]) == 0
+    printed = capsys.readouterr().out
+    assert "int8 copy" in printed and "lab_int8.onnx" in printed
+    copy = load_card(tmp_path / "lab_int8.onnx")
+    assert copy.checked_float_network() == out  # the new float model beside it, named, not copied
+    card = copy.card
+    validated = card["validation"]["curated_validation"]
+    calibrated = card["quantisation"]["calibration"]["micrographs"]
+    assert calibrated and not set(calibrated) & set(validated["micrographs"])
+    assert {"precision", "recall", "f1"} <= set(validated["int8"])
+    assert card["validation_of_float"] == json.loads(out.with_suffix(".json").read_text())["validation"]
+    # a second run with the same --out is refused before it trains: nothing is overwritten
+    out.unlink()
+    out.with_suffix(".json").unlink()
+    assert main(["train", "--from", str(tmp_path / "enough"), *args]) == 2
+    assert not out.exists()

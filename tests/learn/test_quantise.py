@@ -103,3 +103,26 @@ def test_a_variant_of_the_int8_model_takes_its_float_network_along(tmp_path):
     path.with_suffix(".json").unlink()
     with pytest.raises(ValueError, match="cups_float.onnx exists"):
         write_model_variant(tmp_path / "cups.onnx", join_rounder=True)
+
+
+def test_curated_calibration_inputs_are_central_working_scale_crops():
+    from exo_vision.learn.curated import CuratedMicrograph
+    from exo_vision.learn.quantise import curated_calibration_inputs
+
+    card = weights.load_card()
+    rng = np.random.default_rng(0)
+
+    def micrograph(shape, nm):
+        image = rng.random(shape).astype(np.float32)
+        return CuratedMicrograph(
+            name=f"{shape}", image=image, pixel_size_nm=nm, labels=np.zeros(shape, np.int32), source="", kind=""
+        )
+
+    small, large = micrograph((100, 130), 3.0), micrograph((2000, 1500), 1.0)
+    inputs = curated_calibration_inputs(card, [small, large, small], count=2)
+    # 100 x 130 px at 3 nm/px is the working scale already: sides rounded down to the network's multiple (8);
+    # 2000 x 1500 px at 1 nm/px is 667 x 500 working pixels: its central 384 px square
+    assert [x.shape for x in inputs] == [(1, 1, 96, 128), (1, 1, 384, 384)]
+    assert all(x.dtype == np.float32 for x in inputs)
+    with pytest.raises(ValueError, match="at least one micrograph"):
+        curated_calibration_inputs(card, [])
