@@ -45,7 +45,8 @@ from pathlib import Path
 from bench_record import write_json
 
 from exo_vision.learn.curated import CuratedMicrograph, collect_curated
-from exo_vision.learn.finetune import FineTuneSettings, fine_tune
+from exo_vision.learn.finetune import FineTuneSettings, evaluate_model, fine_tune
+from exo_vision.learn.quantise import quantise_model
 from exo_vision.segmentation.learned.weights import load_card
 from exo_vision.synthetic.microscope_style import MicroscopeStyle, apply_microscope_style
 from exo_vision.synthetic.tem_random import make_random_tem
@@ -79,7 +80,13 @@ def styled_micrographs(count: int, *, first_seed: int, min_vesicles: int = 8) ->
 
 
 def run_case(
-    name: str, train: list[CuratedMicrograph], test: list[CuratedMicrograph], settings: FineTuneSettings, folder: Path
+    name: str,
+    train: list[CuratedMicrograph],
+    test: list[CuratedMicrograph],
+    settings: FineTuneSettings,
+    folder: Path,
+    *,
+    int8: bool = False,
 ) -> dict:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     result = fine_tune(
@@ -90,6 +97,10 @@ def run_case(
         command=f"benchmarks/finetune.py ({name})",
     )
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    int8_figures = None
+    if int8:  # the new model's int8 copy, calibrated on the training micrographs, scored on the test ones
+        copy = quantise_model(result.onnx_path, folder / f"{name.replace(' ', '_')}_int8.onnx", micrographs=train)
+        int8_figures, _ = evaluate_model(copy, test, threads=settings.threads)
     training = json.loads(result.card_path.read_text())["training"]
     selection = training["checkpoint_selection"]
     return {
@@ -100,6 +111,7 @@ def run_case(
         "test_vesicles": sum(m.n_vesicles for m in test),
         "before": result.before,
         "after": result.after,
+        "int8": int8_figures,
         "steps": training["steps"],
         "chosen_step": selection["chosen_step"],
         "selection_micrographs": selection.get("micrographs", []),
@@ -121,6 +133,11 @@ def _line(row: dict) -> str:
         f"F1 {fmt(b['f1'])}->{fmt(a['f1'])}  diam.err% {diam(b)}->{diam(a)}  "
         f"step {row['chosen_step']} of {row['steps']} chosen, training {row['training_wall_min']:.1f} min wall, "
         f"CPU {row['total_cpu_min']:.1f} min (all), wall {row['total_wall_min']:.1f} min (all)"
+    ) + (
+        ""
+        if row.get("int8") is None
+        else f"\n{'':<16} its int8 copy: P {fmt(row['int8']['precision'])}  R {fmt(row['int8']['recall'])}  "
+        f"F1 {fmt(row['int8']['f1'])}  diam.err% {diam(row['int8'])}"
     )
 
 
@@ -139,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         "--development", action="store_true", help="case (a) on development seeds (40000+ and 41000+), not the test"
     )
     parser.add_argument("--keep", type=Path, help="keep the fine-tuned models in this folder")
+    parser.add_argument(
+        "--int8", action="store_true", help="also score each new model's int8 copy (calibrated on its training set)"
+    )
     parser.add_argument(
         "--json",
         nargs="?",
@@ -171,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             train = styled_micrographs(5, first_seed=first[0])
             test = styled_micrographs(10, first_seed=first[1])
             name = "new microscope" + (" (dev)" if args.development else "")
-            rows.append(run_case(name, train, test, settings, folder))
+            rows.append(run_case(name, train, test, settings, folder, int8=args.int8))
             if args.development:
                 print("checkpoint scores on the selection micrograph:", json.dumps(rows[-1]["selection_scores"]))
             print(_line(rows[-1]), flush=True)
@@ -182,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 patches = collect_curated([frunet / "patches"], pixel_size_nm=PATCH_NM)
                 fields = collect_curated([frunet / "full_fields"], pixel_size_nm=FULL_FIELD_NM)
-                rows.append(run_case("frunet real", patches, fields, settings, folder))
+                rows.append(run_case("frunet real", patches, fields, settings, folder, int8=args.int8))
                 print(_line(rows[-1]), flush=True)
     if args.json == "-":
         print(json.dumps(rows, indent=1))
