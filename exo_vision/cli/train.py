@@ -200,6 +200,12 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             logger.error("%s", err)
             return 2
+        except KeyboardInterrupt:
+            copy = int8_copy_path(result.onnx_path)  # refused above if it existed: anything there is this run's
+            for leftover in (copy, copy.with_suffix(".json")):
+                leftover.unlink(missing_ok=True)
+            logger.error("interrupted: %s is written, its int8 copy is not", display_path(result.onnx_path))
+            return 130
     sys.stdout.write(
         f"validation on {len(validation)} micrograph(s) never used for training:\n"
         f"{format_figures(result.before, result.after, int8_figures)}\n"

@@ -385,3 +385,21 @@ def test_cli_train_int8_writes_a_copy_calibrated_on_training_micrographs_only(tm
     out.with_suffix(".json").unlink()
     assert main(["train", "--from", str(tmp_path / "enough"), *args]) == 2
     assert not out.exists()
+
+
+def test_cli_train_int8_interrupted_leaves_the_new_model_and_no_copy(tmp_path, tiny_base, monkeypatch, caplog):
+    from exo_vision.cli.main import main
+    from exo_vision.learn import quantise
+
+    def half_written(float_onnx, out_onnx, inputs):
+        out_onnx.write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quantise, "quantise_network", half_written)
+    _write_pairs(tmp_path / "enough", 3, shape=(256, 256), at_least=12)
+    out = tmp_path / "lab.onnx"
+    args = ["--out", str(out), "--base-model", str(tiny_base), "--steps", "2", "--threads", "1", "--int8"]
+    assert main(["train", "--from", str(tmp_path / "enough"), *args]) == 130
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    assert sorted(p.name for p in tmp_path.glob("lab_int8*")) == []
+    assert "its int8 copy is not" in caplog.text
