@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -36,6 +37,8 @@ from exo_vision._shared.atomic import atomic_write_bytes
 from exo_vision.learn.curated import CuratedMicrograph
 from exo_vision.segmentation.learned.network_input import normalise_for_network
 from exo_vision.segmentation.learned.weights import INT8_CARD_KEYS, ModelCard, load_card
+
+logger = logging.getLogger(__name__)
 
 #: Seeds of the generated micrographs whose activations set the int8 ranges (never used in training,
 #: validation or any benchmark set).
@@ -285,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = quantise_model(args.model, args.out)
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
-    print(f"wrote {written} and {written.with_suffix('.json')}")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logger.info("wrote %s and %s", written, written.with_suffix(".json"))
     return 0
 
 
