@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     """Collect, split, fine-tune, score and write; 0 on success, 2 on a usage error, 130 when interrupted."""
     from exo_vision.learn.curated import collect_curated
     from exo_vision.learn.finetune import load_training_framework
+    from exo_vision.learn.grid_models import verdict_text
 
     try:
         load_training_framework()
@@ -209,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(
         f"validation on {len(validation)} micrograph(s) never used for training:\n"
         f"{format_figures(result.before, result.after, int8_figures)}\n"
+        f"{verdict_text(result.before, result.after)}\n"
         f"fine-tuning took {result.seconds / 60:.1f} min; wrote {display_path(result.onnx_path)} and "
         f"{display_path(result.card_path)}\n"
     )

@@ -227,6 +227,7 @@ def test_cli_train_prints_before_and_after_and_refuses_too_little(tmp_path, tiny
     assert main(["train", "--from", str(tmp_path / "enough"), *args]) == 0
     printed = capsys.readouterr().out
     assert "before" in printed and "after" in printed and "precision" in printed
+    assert "the new model scores" in printed and "the model it started from (F1 " in printed
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert "kept the checkpoint" not in printed  # 2 training micrographs: no selection
 
