@@ -44,33 +44,42 @@ def comparison_text(result: Any) -> str:
     return text + "\n" + verdict_text(before, after)
 
 
-def verdict_text(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """One sentence saying whether a fine-tuned model scores higher, lower or the same as the model it started from.
+def verdict(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Whether a fine-tuned model scores ``"higher"``, ``"lower"`` or ``"same"`` as the model it started from.
 
     The F1 scores are compared on the held-out curated micrographs. A change of less
     than ``1 / N`` (N held-out curated vesicles, ``tp + fn``) is about what one vesicle
-    found or missed moves F1, and is called "about the same".
+    found or missed moves F1, and is called ``"same"``; ``"none"`` when there is no
+    held-out vesicle or no score.
 
     Parameters
     ----------
     before, after : dict
         Validation figures of the starting and the new model with ``f1``, ``tp`` and
         ``fn`` (:func:`exo_vision.learn.finetune.evaluate_model`).
-
-    Returns
-    -------
-    str
-        The verdict; for a lower score it says to keep the starting model and how to
-        do better.
     """
     vesicles = int(before["tp"]) + int(before["fn"])
     old, new = before["f1"], after["f1"]
     if vesicles == 0 or old is None or new is None or not (np.isfinite(old) and np.isfinite(new)):
-        return "no held-out curated vesicle to compare the two models on"
-    scores = f"F1 {old:.3f} -> {new:.3f} on {vesicles} held-out vesicle{'s' if vesicles != 1 else ''}"
+        return "none"
     if new - old >= 1.0 / vesicles:
-        return f"the new model scores higher than the model it started from ({scores})"
+        return "higher"
     if old - new >= 1.0 / vesicles:
+        return "lower"
+    return "same"
+
+
+def verdict_text(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """:func:`verdict` as one sentence with the two F1 scores; for a lower score it says to keep the starting
+    model and how to do better."""
+    which = verdict(before, after)
+    if which == "none":
+        return "no held-out curated vesicle to compare the two models on"
+    vesicles = int(before["tp"]) + int(before["fn"])
+    scores = f"F1 {before['f1']:.3f} -> {after['f1']:.3f} on {vesicles} held-out vesicle{'s' if vesicles != 1 else ''}"
+    if which == "higher":
+        return f"the new model scores higher than the model it started from ({scores})"
+    if which == "lower":
         return (
             f"the new model scores LOWER than the model it started from ({scores}): keep the model you started "
             "from. With few curated micrographs fine-tuning can unlearn what the model knew; curate more "

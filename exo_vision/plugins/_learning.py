@@ -16,7 +16,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 
-from exo_vision.learn.grid_models import comparison_text, new_model_path
+from exo_vision.learn.grid_models import comparison_text, new_model_path, verdict, verdict_text
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,8 @@ class LearningPanel(Container):
         self._status.value = comparison_text(result)
         self._use.enabled = self._save.enabled = True
         self.show_comparison(result)
+        if verdict(result.before, result.after) == "lower":
+            show_warning(verdict_text(result.before, result.after))
 
     def show_comparison(self, result: Any) -> None:
         """Layers of the first held-out micrograph: the image, the curated outlines and both models' outlines."""

@@ -83,6 +83,7 @@ def test_grid_session_learns_in_a_worker_and_offers_the_new_model(make_napari_vi
     result = panel.result
     assert result.onnx_path.is_file() and result.onnx_path.parent == out / "learned_models"
     assert "F1" in panel._status.value and result.validation[0].name in panel._status.value
+    assert "the new model scores" in panel._status.value
     names = [layer.name for layer in viewer.layers]
     held_out = f"held out: {result.validation[0].name}"
     assert {f"{held_out} before", f"{held_out} after", f"{held_out} curated"} <= set(names)
@@ -125,3 +126,30 @@ def test_learning_with_too_little_curated_data_says_so(make_napari_viewer, tmp_p
     qtbot.waitUntil(lambda: not session.learning.running, timeout=60_000)
     qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
     assert "at least 2 different curated micrographs" in warnings[0]
+
+
+def test_a_new_model_that_scores_lower_is_named_in_a_warning(make_napari_viewer, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import exo_vision.plugins._learning as learning
+
+    _viewer, session, _out = _curated_grid(make_napari_viewer, tmp_path, count=1)
+    panel = session.learning
+    warnings: list[str] = []
+    monkeypatch.setattr(learning, "show_warning", warnings.append)
+    figures = {"precision": 0.8, "recall": 0.8, "tp": 8, "fn": 2}
+    labels = np.zeros((40, 40), np.int32)
+    labels[10:20, 10:20] = 1
+    held_out = SimpleNamespace(name="g0.tif", image=np.zeros((40, 40), np.float32), labels=labels, pixel_size_nm=2.0)
+    result = SimpleNamespace(
+        before={**figures, "f1": 0.8},
+        after={**figures, "f1": 0.4},
+        validation=[held_out],
+        predictions_before=[labels],
+        predictions_after=[np.zeros_like(labels)],
+    )
+    panel._finished(result)
+    assert len(warnings) == 1 and "LOWER" in warnings[0] and "keep the model you started from" in warnings[0]
+    assert "LOWER" in panel._status.value and panel._use.enabled  # the choice stays the user's
+    panel._finished(SimpleNamespace(**{**vars(result), "after": {**figures, "f1": 0.85}}))
+    assert len(warnings) == 1  # within one vesicle of 10: no warning
