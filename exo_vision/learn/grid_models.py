@@ -30,8 +30,8 @@ def _figure(value: float | None) -> str:
 
 def comparison_text(result: Any) -> str:
     """The before -> after F1, precision and recall of a :class:`~exo_vision.learn.finetune.FineTuneResult`
-    on its held-out curated micrographs, in two lines, and a third naming the checkpoint kept when one was
-    chosen on a held-out training micrograph."""
+    on its held-out curated micrographs, in two lines, a third naming the checkpoint kept when one was
+    chosen on a held-out training micrograph, and last the :func:`verdict_text` sentence."""
     before, after = result.before, result.after
     changes = ", ".join(
         f"{name} {_figure(before[key])} -> {_figure(after[key])}"
