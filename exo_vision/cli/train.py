@@ -151,10 +151,10 @@ def run(args: argparse.Namespace) -> int:
         )
         split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
         if args.int8:  # refuse before training, not after the new model is written
+            from exo_vision.segmentation.learned.weights import refuse_overwrite
+
             copy = int8_copy_path(Path(args.out))
-            for existing in (copy, copy.with_suffix(".json")):
-                if existing.exists():
-                    raise ValueError(f"{existing} exists: choose another --out (a model is never overwritten)")
+            refuse_overwrite((copy, copy.with_suffix(".json")), choose="another --out")
     except ValueError as err:
         logger.error("%s", err)
         return 2

@@ -36,7 +36,13 @@ import numpy as np
 from exo_vision._shared.atomic import atomic_write_bytes
 from exo_vision.learn.curated import CuratedMicrograph
 from exo_vision.segmentation.learned.network_input import normalise_for_network
-from exo_vision.segmentation.learned.weights import INT8_CARD_KEYS, ModelCard, load_card
+from exo_vision.segmentation.learned.weights import (
+    INT8_CARD_KEYS,
+    ModelCard,
+    float_copy_path,
+    load_card,
+    refuse_overwrite,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -253,13 +259,11 @@ def quantise_model(
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"the int8 model's file must end in .onnx, got {out.name}")
-    for existing in (out, out.with_suffix(".json"), out.with_name(out.stem + "_float.onnx")):
-        if existing.exists():
-            raise ValueError(f"{existing} exists: choose another name (a model is never overwritten)")
+    refuse_overwrite((out, out.with_suffix(".json"), float_copy_path(out)))
     out.parent.mkdir(parents=True, exist_ok=True)
     float_path = card.onnx_path
     if float_path.resolve().parent != out.resolve().parent:
-        copied = out.with_name(out.stem + "_float.onnx")
+        copied = float_copy_path(out)
         shutil.copyfile(float_path, copied)
         float_path = copied
     if micrographs:

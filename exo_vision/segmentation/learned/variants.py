@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from exo_vision.segmentation.learned.method import FLIP_COUNTS
-from exo_vision.segmentation.learned.weights import MODELS_DIR, ModelCard, load_card
+from exo_vision.segmentation.learned.weights import MODELS_DIR, ModelCard, float_copy_path, load_card, refuse_overwrite
 
 #: Card settings a variant may change, with a check and what a valid value is.
 VARIANT_SETTINGS: dict[str, tuple[Any, str]] = {
@@ -62,9 +62,7 @@ def _destination(destination: str | Path) -> Path:
         path = path.with_name(path.name + ".onnx")
     if path.resolve().parent == MODELS_DIR.resolve():
         raise ValueError(f"{path}: write model variants outside the package's own models folder")
-    for existing in (path, path.with_suffix(".json"), path.with_name(path.stem + "_float.onnx")):
-        if existing.exists():
-            raise ValueError(f"{existing} exists: choose another name (a model is never overwritten)")
+    refuse_overwrite((path, path.with_suffix(".json"), float_copy_path(path)))
     return path
 
 
@@ -127,7 +125,7 @@ def write_model_variant(destination: str | Path, *, base: str | Path | None = No
     path.parent.mkdir(parents=True, exist_ok=True)
     if card.float_onnx_path != card.onnx_path:
         # an int8 copy: its float network (what fine-tuning starts from) goes along
-        float_copy = path.with_name(path.stem + "_float.onnx")
+        float_copy = float_copy_path(path)
         atomic_write_bytes(float_copy, card.checked_float_network().read_bytes())
         new_card["float_file"] = float_copy.name
     atomic_write_bytes(path, card.onnx_path.read_bytes())

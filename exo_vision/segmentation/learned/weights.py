@@ -163,6 +163,18 @@ def _stamp(card_path: Path) -> tuple[float, float]:
     return card_m, onnx_m
 
 
+def float_copy_path(onnx_path: Path) -> Path:
+    """Where a copied int8 model keeps the float network it was made from: ``<stem>_float.onnx`` beside it."""
+    return onnx_path.with_name(onnx_path.stem + "_float.onnx")
+
+
+def refuse_overwrite(paths: tuple[Path, ...] | list[Path], *, choose: str = "another name") -> None:
+    """Raise ``ValueError`` naming the first of ``paths`` that exists: a model is never overwritten."""
+    for existing in paths:
+        if existing.exists():
+            raise ValueError(f"{existing} exists: choose {choose} (a model is never overwritten)")
+
+
 def _verify(onnx_path: Path, expected: str, *, named_by: Path) -> str:
     """The sha256 of ``onnx_path`` after checking it exists and matches ``expected``."""
     if not onnx_path.is_file():
