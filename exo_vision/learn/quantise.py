@@ -3,6 +3,9 @@
 The network's convolutions are quantised statically (onnxruntime's QDQ format):
 weights to signed 8-bit integers per output channel, activations to unsigned
 8-bit integers with ranges read on a few generated micrographs (calibration).
+The first convolution (it reads the micrograph) and the last (it makes the
+maps the post-processing thresholds) stay in float: rounding there costs the
+most accuracy and saves the least time.
 Weights keep 7 bits of range (``reduce_range``): on x86 processors without
 VNNI, onnxruntime adds two uint8 x int8 products in a saturating 16-bit lane,
 and with 7-bit weights that sum cannot saturate, so every processor computes the
@@ -55,8 +58,9 @@ CALIBRATION_SIDE_PX = 384
 CALIBRATION_GENERATOR = "random-1"
 #: Name of the network's input in the exported ONNX graph.
 INPUT_NAME = "image"
-#: Version suffix of an int8 copy (``1.0`` -> ``1.0-int8``).
-VERSION_SUFFIX = "-int8"
+#: Version suffix of an int8 copy (``1.0`` -> ``1.0-int8.2``): recipe 2 keeps the edge convolutions in float
+#: (recipe 1, every convolution in int8, made ``1.0-int8``).
+VERSION_SUFFIX = "-int8.2"
 
 
 def calibration_inputs(
@@ -147,8 +151,42 @@ def curated_calibration_inputs(
     return out
 
 
-def quantise_network(float_onnx: Path, out_onnx: Path, inputs: Sequence[np.ndarray]) -> None:
+def edge_convolutions(onnx_path: Path) -> list[str]:
+    """Names of the network's first and last convolutions: the ones that read its input or make its output.
+
+    The first reads the one-channel micrograph at full working resolution and
+    the last makes the maps the post-processing thresholds; elementwise nodes
+    (an activation) between a convolution and the output are looked through.
+
+    Raises
+    ------
+    ValueError
+        If the graph has no convolution at its input or its output.
+    """
+    import onnx
+
+    graph = onnx.load(str(onnx_path)).graph
+    inputs = {i.name for i in graph.input}
+    producer = {out: node for node in graph.node for out in node.output}
+    first = [n.name for n in graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
+    last = []
+    for output in graph.output:
+        node = producer.get(output.name)
+        while node is not None and node.op_type != "Conv" and len(node.input) == 1:
+            node = producer.get(node.input[0])
+        if node is not None and node.op_type == "Conv":
+            last.append(node.name)
+    if not first or not last:
+        raise ValueError(f"{onnx_path.name}: no convolution reads the input or makes the output")
+    return list(dict.fromkeys(first + last))
+
+
+def quantise_network(
+    float_onnx: Path, out_onnx: Path, inputs: Sequence[np.ndarray], *, float_nodes: Sequence[str] = ()
+) -> None:
     """Write the int8 (QDQ) copy of ``float_onnx`` to ``out_onnx``, calibrated on ``inputs``.
+
+    ``float_nodes`` names nodes left in float (e.g. :func:`edge_convolutions`).
 
     Raises
     ------
@@ -183,17 +221,24 @@ def quantise_network(float_onnx: Path, out_onnx: Path, inputs: Sequence[np.ndarr
             reduce_range=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            nodes_to_exclude=list(float_nodes),
         )
         atomic_write_bytes(out_onnx, staged.read_bytes())
 
 
 def int8_card(
-    card: ModelCard, *, file_name: str, sha256: str, float_file: str, calibration: dict[str, Any] | None = None
+    card: ModelCard,
+    *,
+    file_name: str,
+    sha256: str,
+    float_file: str,
+    float_nodes: Sequence[str],
+    calibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card of the int8 copy of ``card``'s network (written as ``file_name``, float network ``float_file``).
 
-    ``calibration`` describes the calibration inputs (default: the generated micrographs of
-    :func:`calibration_inputs`).
+    ``float_nodes`` names the nodes left in float; ``calibration`` describes the calibration
+    inputs (default: the generated micrographs of :func:`calibration_inputs`).
     """
     import onnxruntime
 
@@ -211,6 +256,7 @@ def int8_card(
         "of": {"name": card.name, "version": base_version, "sha256": card.float_sha256},
         "method": "onnxruntime.quantization.quantize_static, QDQ format, after quant_pre_process",
         "weights": "int8 per output channel, 7-bit range (reduce_range: no 16-bit saturation without VNNI)",
+        "float_nodes": list(float_nodes),
         "activations": "uint8, MinMax ranges",
         "calibration": calibration
         or {
@@ -275,9 +321,17 @@ def quantise_model(
         }
     else:
         inputs, described = calibration_inputs(card), None
-    quantise_network(card.onnx_path, out, inputs)
+    float_nodes = edge_convolutions(card.onnx_path)
+    quantise_network(card.onnx_path, out, inputs, float_nodes=float_nodes)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    doc = int8_card(card, file_name=out.name, sha256=digest, float_file=float_path.name, calibration=described)
+    doc = int8_card(
+        card,
+        file_name=out.name,
+        sha256=digest,
+        float_file=float_path.name,
+        float_nodes=float_nodes,
+        calibration=described,
+    )
     atomic_write_bytes(out.with_suffix(".json"), (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
     return out
 

@@ -392,7 +392,7 @@ def test_cli_train_int8_interrupted_leaves_the_new_model_and_no_copy(tmp_path, t
     from exo_vision.cli.main import main
     from exo_vision.learn import quantise
 
-    def half_written(float_onnx, out_onnx, inputs):
+    def half_written(float_onnx, out_onnx, inputs, **options):
         out_onnx.write_bytes(b"partial")
         raise KeyboardInterrupt
 

@@ -30,7 +30,7 @@ def _generated(seed: int, side: int = 256) -> np.ndarray:
 def test_shipped_default_is_an_int8_copy_of_the_shipped_float_network():
     int8 = weights.load_card()
     flt = weights.load_card("ev-unet-float")
-    assert int8.version == flt.version + "-int8"
+    assert int8.version == flt.version + "-int8.2"
     assert int8.onnx_path != flt.onnx_path and int8.checked_float_network() == flt.onnx_path
     assert int8.float_sha256 == flt.sha256 == int8.card["quantisation"]["of"]["sha256"]
     assert int8.onnx_path.stat().st_size < flt.onnx_path.stat().st_size / 2
@@ -94,7 +94,7 @@ def test_a_damaged_float_network_is_named_but_inference_still_runs(tmp_path):
 def test_a_variant_of_the_int8_model_takes_its_float_network_along(tmp_path):
     path = write_model_variant(tmp_path / "cups.onnx", join_rounder=True)
     card = weights.load_card(path)
-    assert card.thresholds.join_rounder and card.version.endswith("-int8+join_rounder")
+    assert card.thresholds.join_rounder and card.version.endswith("-int8.2+join_rounder")
     assert card.float_onnx_path == tmp_path / "cups_float.onnx"
     assert hashlib.sha256(card.checked_float_network().read_bytes()).hexdigest() == weights.load_card().float_sha256
     assert json.loads(path.with_suffix(".json").read_text())["float_file"] == "cups_float.onnx"
@@ -126,3 +126,42 @@ def test_curated_calibration_inputs_are_central_working_scale_crops():
     assert all(x.dtype == np.float32 for x in inputs)
     with pytest.raises(ValueError, match="at least one micrograph"):
         curated_calibration_inputs(card, [])
+
+
+def test_edge_convolutions_are_the_first_and_the_head_and_stay_float_in_the_shipped_copy():
+    import onnx
+
+    from exo_vision.learn.quantise import edge_convolutions
+
+    flt = weights.load_card("ev-unet-float")
+    names = edge_convolutions(flt.onnx_path)
+    assert names == ["/net/down.0/down.0.0/Conv", "/net/head/Conv"]
+    int8 = weights.load_card()
+    assert int8.card["quantisation"]["float_nodes"] == names
+    graph = onnx.load(str(int8.onnx_path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
+    assert len(convs) == 15
+
+    def weight_is_dequantised(node) -> bool:
+        feeding = producer.get(node.input[1])
+        return feeding is not None and feeding.op_type == "DequantizeLinear"
+
+    # the edge convolutions read float weights (and the first one the raw float input); all others int8 weights
+    assert [n for n, node in convs.items() if not weight_is_dequantised(node)] == names
+    assert convs[names[0]].input[0] == "image"
+
+
+def test_edge_convolutions_refuses_a_graph_without_a_convolution(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 1, 8, 8])
+    y = helper.make_tensor_value_info("maps", TensorProto.FLOAT, [1, 1, 8, 8])
+    graph = helper.make_graph([helper.make_node("Sigmoid", ["image"], ["maps"])], "no_conv", [x], [y])
+    path = tmp_path / "no_conv.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    from exo_vision.learn.quantise import edge_convolutions
+
+    with pytest.raises(ValueError, match=r"no_conv\.onnx: no convolution"):
+        edge_convolutions(path)
