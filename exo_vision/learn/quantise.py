@@ -4,8 +4,10 @@ The network's convolutions are quantised statically (onnxruntime's QDQ format):
 weights to signed 8-bit integers per output channel, activations to unsigned
 8-bit integers with ranges read on a few generated micrographs (calibration).
 The first convolution (it reads the micrograph) and the last (it makes the
-maps the post-processing thresholds) stay in float: rounding there costs the
-most accuracy and saves the least time.
+maps the post-processing thresholds) stay in float; with them in float the
+shipped copy scores as the float network does on the real micrographs and
+runs as fast as a copy with every convolution in int8
+(``docs/segmenter_decision_rules.md``, addenda 53-54).
 Weights keep 7 bits of range (``reduce_range``): on x86 processors without
 VNNI, onnxruntime adds two uint8 x int8 products in a saturating 16-bit lane,
 and with 7-bit weights that sum cannot saturate, so every processor computes the
@@ -155,8 +157,18 @@ def edge_convolutions(onnx_path: Path) -> list[str]:
     """Names of the network's first and last convolutions: the ones that read its input or make its output.
 
     The first reads the one-channel micrograph at full working resolution and
-    the last makes the maps the post-processing thresholds; elementwise nodes
+    the last makes the maps the post-processing thresholds; one-input nodes
     (an activation) between a convolution and the output are looked through.
+
+    Parameters
+    ----------
+    onnx_path : Path
+        A float network in ONNX format.
+
+    Returns
+    -------
+    list of str
+        Node names, the input's convolution first, without repeats.
 
     Raises
     ------
@@ -177,7 +189,10 @@ def edge_convolutions(onnx_path: Path) -> list[str]:
         if node is not None and node.op_type == "Conv":
             last.append(node.name)
     if not first or not last:
-        raise ValueError(f"{onnx_path.name}: no convolution reads the input or makes the output")
+        raise ValueError(
+            f"{onnx_path.name}: no convolution reads the network's input or makes its output, so the int8 recipe "
+            "(first and last convolutions in float) does not apply to it; use the float model as it is"
+        )
     return list(dict.fromkeys(first + last))
 
 
