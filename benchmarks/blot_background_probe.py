@@ -116,7 +116,9 @@ def main() -> None:
     parser.add_argument("--textures", nargs="+", choices=TEXTURES, default=list(TEXTURES))
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the per-frame notes (pen writing, LoD models) would drown the table
-    rows = [score(kind, amp, args.seeds) for kind in args.textures for amp in AMPLITUDES]
+    rows = [
+        score(kind, amp, args.seeds) for kind in args.textures for amp in ((0.0,) if kind == "none" else AMPLITUDES)
+    ]
     pd.set_option("display.width", 200)
     print(f"MISEV marker panels (16-bit raw), {args.seeds} seeds, a background texture added (+-amplitude x level):")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
