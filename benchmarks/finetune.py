@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -50,6 +51,7 @@ from pathlib import Path
 
 from bench_record import write_json
 
+from exo_vision.evaluation import DetectionScore
 from exo_vision.learn.curated import CuratedMicrograph, collect_curated
 from exo_vision.learn.finetune import FineTuneSettings, evaluate_model, fine_tune
 from exo_vision.learn.quantise import quantise_model
@@ -133,9 +135,8 @@ def pooled(case: str, folds: list[dict]) -> dict:
 
     def pool(key: str) -> dict:
         tp, fp, fn = (sum(f[key][k] for f in folds) for k in ("tp", "fp", "fn"))
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+        score = DetectionScore(tp, fp, fn)
+        precision, recall, f1 = (v if math.isfinite(v) else 0.0 for v in (score.precision, score.recall, score.f1))
         weights = [f[key]["tp"] for f in folds if f[key]["diameter_error_pct"] is not None]
         errors = [f[key]["diameter_error_pct"] for f in folds if f[key]["diameter_error_pct"] is not None]
         error = sum(w * e for w, e in zip(weights, errors)) / sum(weights) if sum(weights) else None
