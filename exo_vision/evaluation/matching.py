@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from exo_vision.evaluation.intervals import DEFAULT_COVERAGE, f1_interval, wilson_interval
+
 
 def match_instances(truth: np.ndarray, pred: np.ndarray, *, min_iou: float = 0.5) -> list[tuple[int, int, float]]:
     """One-to-one matches ``(truth_label, pred_label, iou)`` with IoU >= ``min_iou``.
@@ -89,6 +91,34 @@ class DetectionScore:
     def f1(self) -> float:
         denominator = 2 * self.tp + self.fp + self.fn
         return 2 * self.tp / denominator if denominator else float("nan")
+
+    def interval(self, metric: str, coverage: float = DEFAULT_COVERAGE) -> tuple[float, float]:
+        """Confidence interval of ``metric`` from these counts (see :mod:`exo_vision.evaluation.intervals`).
+
+        Parameters
+        ----------
+        metric : {"precision", "recall", "f1"}
+            Wilson intervals for precision and recall, a bootstrap of the counts for F1.
+        coverage : float
+            Coverage of the interval, in (0, 1).
+
+        Returns
+        -------
+        (float, float)
+            Lower and upper bound (``nan`` when the metric is undefined).
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``metric`` or a ``coverage`` outside (0, 1).
+        """
+        if metric == "precision":
+            return wilson_interval(self.tp, self.tp + self.fp, coverage)
+        if metric == "recall":
+            return wilson_interval(self.tp, self.tp + self.fn, coverage)
+        if metric == "f1":
+            return f1_interval(self.tp, self.fp, self.fn, coverage)
+        raise ValueError(f"metric must be 'precision', 'recall' or 'f1', got {metric!r}")
 
     def __add__(self, other: DetectionScore) -> DetectionScore:
         return DetectionScore(
