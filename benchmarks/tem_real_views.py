@@ -22,6 +22,7 @@ used to choose anything in the product. No bar is attached.
 Usage::
 
     python benchmarks/tem_real_views.py [--data ../shared/data] [--methods unet classical] [--sets full_fields]
+    python benchmarks/tem_real_views.py --methods unet --model CANDIDATE.onnx --views inverted
 """
 
 from __future__ import annotations
@@ -90,8 +91,10 @@ VIEWS: dict[str, View] = {
 }
 
 
-def score_view(folder: Path, pixel_size_nm: float, view: View, method: str) -> DetectionScore:
-    """Pooled detection counts of ``method`` on every image of ``folder`` exported by ``view``."""
+def score_view(
+    folder: Path, pixel_size_nm: float, view: View, method: str, model: Path | None = None
+) -> DetectionScore:
+    """Pooled detection counts of ``method`` (``model`` for unet) on every image of ``folder`` exported by ``view``."""
     total = DetectionScore()
     rng = np.random.default_rng(0)
     for image_path, label_path in _png_pairs(folder):
@@ -99,7 +102,7 @@ def score_view(folder: Path, pixel_size_nm: float, view: View, method: str) -> D
         truth = np.asarray(Image.open(label_path)).astype(np.int32)
         image, truth, nm = view(grey, truth, pixel_size_nm, rng)
         data = ImageData(data=image, pixel_size_nm=nm, pixel_size_source="user", path=str(image_path))
-        total = total + score_detection(truth, _analyse(data, method, None).labels)
+        total = total + score_detection(truth, _analyse(data, method, model).labels)
     return total
 
 
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=available_methods(), choices=available_methods())
     parser.add_argument("--sets", nargs="+", default=list(FRUNET_SETS), choices=list(FRUNET_SETS))
     parser.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    parser.add_argument("--model", type=Path, help="a model file (.onnx with its card) for the unet method")
     args = parser.parse_args(argv)
     frunet = args.data / "tem" / "frunet_notebook"
     if not frunet.is_dir():
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         name, folder, pixel_size_nm = FRUNET_SETS[key]
         for method in args.methods:
             for view in args.views:
-                s = score_view(frunet / folder, pixel_size_nm, VIEWS[view], method)
+                s = score_view(frunet / folder, pixel_size_nm, VIEWS[view], method, args.model)
                 rows.append(
                     {
                         "set": name,

@@ -25,6 +25,7 @@ examples:
   exo-vision tem grid1/ --out results/grid1 --model models/ev_unet_cups.onnx
   exo-vision model --from models/our_lab.onnx --flips 4 --out models/our_lab_flips.onnx
   exo-vision model --subpixel-membrane --out models/ev_unet_coarse.onnx
+  exo-vision model --invert-dark --out models/ev_unet_dark.onnx
 """
 
 
@@ -60,6 +61,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="on micrographs coarser than 2 nm/px, add the outer half membrane as a sub-pixel move of the outline "
         "(small vesicles' diameters about 13 %% small -> about 5 %% on generated scenes at 3-5 nm/px; finer "
         "micrographs are outlined as before)",
+    )
+    _add_switch(
+        p,
+        "--invert-dark",
+        dest="invert_dark",
+        help="segment micrographs whose vesicles are darker than the stain with their grey levels reversed (one "
+        "more network pass on such micrographs): the FRU-Net micrographs stored inverted then score as they do as "
+        "read; on generated micrographs it changes little",
     )
     p.add_argument(
         "--flips", type=int, metavar="N", help="average the network over N = 1, 2 or 4 input flips (N times slower)"

@@ -116,3 +116,44 @@ def test_subpixel_membrane_gives_small_vesicles_their_half_membrane_on_coarse_mi
         api.segment_vesicles(fine, pixel_size_nm=1.0, method="unet", model=path).labels,
         api.segment_vesicles(fine, pixel_size_nm=1.0, method="unet").labels,
     )
+
+
+def test_inverted_grey_reverses_levels_within_the_same_range_and_dtype():
+    from exo_vision.segmentation.learned.method import inverted_grey
+
+    img = np.array([[10, 250], [100, 30]], np.uint8)
+    out = inverted_grey(img)
+    assert out.dtype == np.uint8 and out.tolist() == [[250, 10], [160, 230]]  # 260 - x, without wrapping at 255
+    f = np.array([0.5, 2.0, 1.0], np.float32)
+    assert inverted_grey(f).tolist() == [2.0, 0.5, 1.5]
+
+
+def test_invert_dark_segments_a_dark_micrograph_as_its_inverse_and_leaves_a_bright_one_alone(tmp_path):
+    from exo_vision.segmentation.learned.method import inverted_grey, segment_unet
+
+    card = load_card(write_model_variant(tmp_path / "inv.onnx", invert_dark=True))
+    image, truth = make_synthetic_tem(
+        (1024, 1024), pixel_size_nm=1.0, difficulty="medium", polarity="dark", scale_bar=False, rng=12
+    )
+    image = image.astype(np.float32)
+    none = np.zeros(image.shape, bool)
+    labels, _, polarity, parameters = segment_unet(image, pixel_size_nm=1.0, exclude=none, model=card)
+    assert polarity == "dark" and parameters["network_input"] == "inverted"
+    assert parameters["thresholds"]["invert_dark"] is True
+    # the second pass is the plain network on the reversed grey levels, outline for outline
+    plain, _, plain_polarity, plain_parameters = segment_unet(
+        inverted_grey(image), pixel_size_nm=1.0, exclude=none, polarity="bright"
+    )
+    assert plain_parameters["network_input"] == "as read" and plain_polarity == "bright"
+    np.testing.assert_array_equal(labels, plain)
+    assert score_detection(truth.labels, labels).recall >= 0.85
+    # polarity given: "dark" inverts without a first pass, "bright" never inverts
+    given, _, _, p_dark = segment_unet(image, pixel_size_nm=1.0, exclude=none, model=card, polarity="dark")
+    np.testing.assert_array_equal(given, labels)
+    assert p_dark["network_input"] == "inverted"
+    _, _, _, p_bright = segment_unet(image, pixel_size_nm=1.0, exclude=none, model=card, polarity="bright")
+    assert p_bright["network_input"] == "as read"
+    # a bright micrograph is read as it is
+    bright, _ = make_synthetic_tem((768, 768), pixel_size_nm=1.0, difficulty="medium", scale_bar=False, rng=21)
+    _, _, found, p = segment_unet(bright.astype(np.float32), pixel_size_nm=1.0, exclude=none, model=card)
+    assert found == "bright" and p["network_input"] == "as read"

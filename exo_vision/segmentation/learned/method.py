@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, replace
+from functools import partial
 from typing import Any
 
 import cv2
@@ -416,52 +417,31 @@ def two_scale_instances(
     return fuse_scales(labels, large_fine), foreground, excluded, scale_nm
 
 
-def segment_unet(
+def inverted_grey(image: np.ndarray) -> np.ndarray:
+    """``image`` with its grey levels reversed (maximum plus minimum minus each pixel), same range and dtype."""
+    img = np.asarray(image)
+    if np.issubdtype(img.dtype, np.integer):  # the sum of the extremes may not fit the dtype
+        return (int(img.max()) + int(img.min()) - img.astype(np.int64)).astype(img.dtype)
+    return (img.max() + img.min() - img).astype(img.dtype, copy=False)
+
+
+def _outlines(
     image: np.ndarray,
     *,
     pixel_size_nm: float,
     exclude: np.ndarray,
-    min_diameter_nm: float = 20.0,
-    max_diameter_nm: float = 500.0,
-    sensitivity: float = 0.5,
-    polarity: str = "auto",
-    model: str | ModelCard | None = None,
-    threads: int = 1,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, pd.DataFrame, str, dict[str, Any]]:
-    """Segment vesicles with the learned model.
+    card: ModelCard,
+    thresholds: InstanceThresholds,
+    min_diameter_nm: float,
+    max_diameter_nm: float,
+    threads: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[np.ndarray, pd.DataFrame, float]:
+    """Both network passes, full-resolution outlines with the outer half membrane, and the rejected candidates.
 
-    Parameters
-    ----------
-    image : (M, N) ndarray of float32
-        Validated micrograph.
-    pixel_size_nm : float
-        Its pixel edge length, nm.
-    exclude : (M, N) ndarray of bool
-        Scale bar, label and data strip: not analysed.
-    min_diameter_nm, max_diameter_nm : float
-        Size limits of reported vesicles (equivalent diameter, nm).
-    sensitivity : float
-        0 (strict) to 1 (permissive); moves the foreground threshold.
-    polarity : {"auto", "bright", "dark"}
-        The network sees both polarities; "auto" reports the one found.
-    model : str, Path or ModelCard, optional
-        The model (default: the shipped ``ev-unet``).
-    threads : int
-        onnxruntime CPU threads.
-    progress : callable(int, int), optional
-        Called after each network tile.
-
-    Returns
-    -------
-    labels, rejected, polarity, parameters
-        Full-resolution labels, the rejected candidates with reasons, the
-        polarity, and the derived parameters (model, working scale, thresholds).
+    Returns the full-resolution labels, the rejected candidates and the working scale (nm/px).
     """
-    card = model if isinstance(model, ModelCard) else load_card(model)
     shape = image.shape
-    base = card.thresholds
-    thresholds = replace(base, foreground=foreground_threshold(base.foreground, sensitivity))
     labels_small, foreground_small, excluded_small, scale_nm = two_scale_instances(
         image,
         pixel_size_nm=pixel_size_nm,
@@ -499,7 +479,76 @@ def segment_unet(
         min_mean_probability=thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN,
         annotation_fraction=annotation_fraction,
     )
+    return labels, rejected, float(scale_nm)
+
+
+def segment_unet(
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float,
+    exclude: np.ndarray,
+    min_diameter_nm: float = 20.0,
+    max_diameter_nm: float = 500.0,
+    sensitivity: float = 0.5,
+    polarity: str = "auto",
+    model: str | ModelCard | None = None,
+    threads: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, pd.DataFrame, str, dict[str, Any]]:
+    """Segment vesicles with the learned model.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray of float32
+        Validated micrograph.
+    pixel_size_nm : float
+        Its pixel edge length, nm.
+    exclude : (M, N) ndarray of bool
+        Scale bar, label and data strip: not analysed.
+    min_diameter_nm, max_diameter_nm : float
+        Size limits of reported vesicles (equivalent diameter, nm).
+    sensitivity : float
+        0 (strict) to 1 (permissive); moves the foreground threshold.
+    polarity : {"auto", "bright", "dark"}
+        Vesicles lighter ("bright") or darker ("dark") than the stain; "auto"
+        reads it from the first pass's outlines and reports it. With the card's
+        ``invert_dark``, a "dark" micrograph is segmented inverted (for "auto",
+        by a second pass that replaces the first).
+    model : str, Path or ModelCard, optional
+        The model (default: the shipped ``ev-unet``).
+    threads : int
+        onnxruntime CPU threads.
+    progress : callable(int, int), optional
+        Called after each network tile (a second pass counts its tiles again from 0).
+
+    Returns
+    -------
+    labels, rejected, polarity, parameters
+        Full-resolution labels, the rejected candidates with reasons, the
+        polarity, and the derived parameters (model, working scale, thresholds,
+        ``network_input``: "inverted" or "as read").
+    """
+    card = model if isinstance(model, ModelCard) else load_card(model)
+    base = card.thresholds
+    thresholds = replace(base, foreground=foreground_threshold(base.foreground, sensitivity))
+    outline = partial(
+        _outlines,
+        pixel_size_nm=pixel_size_nm,
+        exclude=exclude,
+        card=card,
+        thresholds=thresholds,
+        min_diameter_nm=min_diameter_nm,
+        max_diameter_nm=max_diameter_nm,
+        threads=threads,
+        progress=progress,
+    )
+    inverted = thresholds.invert_dark and polarity == "dark"
+    labels, rejected, scale_nm = outline(inverted_grey(image) if inverted else image)
     found = _polarity_of(image, labels) if polarity == "auto" else polarity
+    if thresholds.invert_dark and polarity == "auto" and found == "dark":
+        # the network learnt vesicles lighter than the stain about twice as often as darker ones
+        inverted = True
+        labels, rejected, scale_nm = outline(inverted_grey(image))
     parameters = {
         "model": card.summary(),
         "working_scale_nm": float(scale_nm),
@@ -509,5 +558,6 @@ def segment_unet(
             "min_mean_probability": thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN,
         },
         "pixel_noise_std": None,
+        "network_input": "inverted" if inverted else "as read",
     }
     return labels, rejected, found, parameters

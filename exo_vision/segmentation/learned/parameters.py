@@ -65,6 +65,11 @@ class InstanceThresholds:
         membrane on the working grid, a fraction of a pixel
         (:func:`~exo_vision.segmentation.learned.method.membrane_offset_map`).
         Finer micrographs are outlined the same either way.
+    invert_dark : bool
+        Segment a micrograph whose vesicles are darker than the stain (polarity
+        "dark", given or read from a first pass) with its grey levels reversed:
+        the network learnt lighter vesicles about twice as often as darker
+        ones. Costs a second pass on such micrographs when the polarity is "auto".
     """
 
     foreground: float = 0.5
@@ -78,6 +83,7 @@ class InstanceThresholds:
     join_rounder: bool = False
     normalise_window_px: int = 0
     subpixel_membrane: bool = False
+    invert_dark: bool = False
 
 
 #: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).

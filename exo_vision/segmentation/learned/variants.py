@@ -22,6 +22,7 @@ from exo_vision.segmentation.learned.weights import MODELS_DIR, ModelCard, float
 VARIANT_SETTINGS: dict[str, tuple[Any, str]] = {
     "join_rounder": (lambda v: isinstance(v, bool), "true or false"),
     "subpixel_membrane": (lambda v: isinstance(v, bool), "true or false"),
+    "invert_dark": (lambda v: isinstance(v, bool), "true or false"),
     "flips": (
         lambda v: not isinstance(v, bool) and v in FLIP_COUNTS,
         f"{', '.join(map(str, FLIP_COUNTS[:-1]))} or {FLIP_COUNTS[-1]}",
