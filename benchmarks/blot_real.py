@@ -48,6 +48,7 @@ from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.scoring import box_volumes, fixed_box_volumes, pearson, score_bands, score_lanes
 from exo_vision.blot.signal import to_signal
+from exo_vision.evaluation import f1_interval, wilson_interval
 from exo_vision.io.read import read_image
 
 TRUTH = Path(__file__).resolve().parent / "blot_truth"
@@ -327,6 +328,11 @@ def ladder_and_saturation(data: Path) -> None:
         print(f"   {f.name}: {len(res.lanes)} lanes; saturated bands flagged: {len(sat)} of {len(res.bands)} reported")
 
 
+def _interval(bounds: tuple[float, float]) -> str:
+    """A 95 % interval from ``exo_vision.evaluation`` (bands taken as independent: the least uncertainty)."""
+    return f"{bounds[0]:.3f}-{bounds[1]:.3f}"
+
+
 def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
     if not (data / "blots").is_dir():
         print(f"{data} not found: nothing to do (real images are not shipped)")
@@ -340,7 +346,8 @@ def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     per = table[table.image != "POOLED"]
     print(
-        f"   bars: recall >= 0.97 (pooled {table.recall.iloc[-1]:.3f}); phantoms <= 0.05 per lane "
+        f"   bars: recall >= 0.97 (pooled {table.recall.iloc[-1]:.3f}, 95 % interval "
+        f"{_interval(wilson_interval(int(per.found_bands.sum()), int(per.truth_bands.sum())))}); phantoms <= 0.05 per lane "
         f"(pooled {table.phantoms_per_lane.iloc[-1]:.3f}); lanes found = expected on every image "
         f"({int(((per.lanes_found == per.lanes_expected) & (per.lanes_extra == 0)).sum())}/{len(per)}); "
         f"volume r >= 0.98 on the ImageQuant blot and PLOS crops (lowest {table.volume_r.iloc[-1]:.3f})"
@@ -360,9 +367,12 @@ def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
         tot_r = part.matched.sum() / part.mask_bands.sum()
         all_p = part.matched_all.sum() / max(part.reported.sum(), 1)
         all_r = part.matched_all.sum() / (part.mask_bands.sum() + part.stray.sum())
+        tp = int(part.matched.sum())
+        f1_range = _interval(f1_interval(tp, int(part.reported.sum()) - tp, int(part.mask_bands.sum()) - tp))
         print(
             f"   {name}: pooled precision {tot_p:.3f}, recall {tot_r:.3f}, "
-            f"F1 {2 * tot_p * tot_r / max(tot_p + tot_r, 1e-9):.3f}; median F1 {part.f1.median():.3f} (bar >= 0.90); "
+            f"F1 {2 * tot_p * tot_r / max(tot_p + tot_r, 1e-9):.3f} (95 % interval {f1_range}); "
+            f"median F1 {part.f1.median():.3f} (bar >= 0.90); "
             f"against every component ({int(part.stray.sum())} strays kept): precision {all_p:.3f}, recall "
             f"{all_r:.3f}, F1 {2 * all_p * all_r / max(all_p + all_r, 1e-9):.3f}"
         )
