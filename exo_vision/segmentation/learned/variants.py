@@ -1,7 +1,7 @@
 """A model with other post-processing settings: the same weights under a new card.
 
 The shipped card keeps the settings that were judged best on the project's
-validation rules; four others are opt-in (the models' README gives their
+validation rules; five others are opt-in (the models' README gives their
 figures). :func:`write_model_variant` writes a copy of a model whose card turns
 them on, with a version that says so (``1.0+join_rounder``), so that every
 ``run.json`` made with it records what was used.
