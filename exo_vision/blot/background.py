@@ -349,15 +349,76 @@ def band_background(
     # Candidate corrections, one per gap side; the smallest wins (a side that holds a
     # neighbour's band or a moved lane's band bends the line far more than a blotch),
     # and a correction larger than a quarter of the band's net signal is not trusted.
-    sides = [gap_profile] if isinstance(gap_profile, np.ndarray) else list(gap_profile)
     net = float((pixels[top:bottom].mean(axis=1, dtype=np.float64) - line).sum())
     best = None
-    for g in sides:
-        g = np.asarray(g, dtype=np.float64)
-        ga, gb = float(g[above].mean()), float(g[below].mean())
-        corr = g[top:bottom] - (ga + (gb - ga) * (rows - ya) / (yb - ya))
+    for corr in _side_bends(gap_profile, top, bottom, above, below, ya, yb):
         if best is None or abs(corr.sum()) < abs(best.sum()):
             best = corr
     if best is not None and abs(best.sum()) <= MAX_SIDE_CORRECTION_FRACTION * abs(net):
         line = line + best
     return line
+
+
+def _side_bends(
+    gap_profile: np.ndarray | list[np.ndarray], top: int, bottom: int, above: slice, below: slice, ya: float, yb: float
+) -> list[np.ndarray]:
+    """Each side profile over rows ``top:bottom`` minus its straight line from the mean of its ``above`` rows
+    (at row ``ya``) to the mean of its ``below`` rows (at row ``yb``); sides without rows there are skipped."""
+    sides = [gap_profile] if isinstance(gap_profile, np.ndarray) else list(gap_profile)
+    rows = np.arange(top, bottom)
+    out = []
+    for g in sides:
+        g = np.asarray(g, dtype=np.float64)
+        if g[above].size == 0 or g[below].size == 0 or yb == ya:
+            continue
+        ga, gb = float(g[above].mean()), float(g[below].mean())
+        out.append(g[top:bottom] - (ga + (gb - ga) * (rows - ya) / (yb - ya)))
+    return out
+
+
+def side_shares(
+    pixels: np.ndarray,
+    top: int,
+    bottom: int,
+    *,
+    gap_profile: np.ndarray | list[np.ndarray],
+    line: np.ndarray,
+    outside: tuple[int, int] | None = None,
+    border_px: int = BORDER_PX,
+) -> list[float]:
+    """How much of a band window's net signal each side strip beside the lane shows too.
+
+    A band is loaded in its lane; a row of banding or a blotch wider than the lane rises in the gaps
+    beside it as much as in the lane. Each side profile's rise over the window (above the straight
+    line between the window's border rows, as :func:`band_background` reads the side's bend) is
+    divided by the lane's net signal over ``line`` (the window's background without side correction).
+
+    Parameters
+    ----------
+    pixels : (R, W) ndarray
+        Straightened lane pixels.
+    top, bottom : int
+        Window rows ``top <= r < bottom`` (lane-relative).
+    gap_profile : (R,) ndarray or list of them
+        The side profiles (:func:`side_profiles`).
+    line : (bottom - top,) ndarray
+        The window's background per pixel without side correction (``band_background(...,
+        gap_profile=None)``).
+    outside : (int, int), optional
+        Rows whose outside borders give the background (default ``(top, bottom)``).
+    border_px : int
+        Border rows.
+
+    Returns
+    -------
+    list of float
+        One share per side with border rows (1.0: the side rises as much as the lane); empty when the
+        window has no net signal.
+    """
+    net = float((pixels[top:bottom].mean(axis=1, dtype=np.float64) - line).sum())
+    if not net > 0:
+        return []
+    o_top, o_bottom = outside if outside is not None else (top, bottom)
+    above, below = border_rows(pixels.shape[0], o_top, o_bottom, border_px)
+    ya, yb = (above.start + above.stop - 1) / 2, (below.start + below.stop - 1) / 2
+    return [float(c.sum()) / net for c in _side_bends(gap_profile, top, bottom, above, below, ya, yb)]

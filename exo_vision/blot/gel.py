@@ -705,7 +705,9 @@ def quantify_gel(
     strongest is dropped only when ``gel_drop_tall_bands`` is set (by default it is kept: a gel's sample
     bands are often round and several times as tall as its ladder's), and bumps in a run of clipped rows stay
     separate bands unless ``gel_merge_clipped_runs`` is set (a ladder runs clipped bands together); pen writing
-    is removed only when ``gel_remove_writing`` is set (wells are rings like a written "0"). ``kwargs``
+    is removed only when ``gel_remove_writing`` is set (wells are rings like a written "0"), and a band is not
+    dropped for rising beside its lane too unless ``gel_max_side_share`` is set (a gel's round sample bands and
+    its glow reach past the lanes its wells give). ``kwargs``
     go to ``quantify_blot`` (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is
     recorded in the result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -722,6 +724,7 @@ def quantify_gel(
         drop_tall_bands=params.gel_drop_tall_bands,
         merge_clipped_runs=params.gel_merge_clipped_runs,
         remove_writing=params.gel_remove_writing,
+        max_side_share=params.gel_max_side_share,
     )
     if "strips" in kwargs or "lanes" in kwargs:
         raise ValueError("quantify_gel finds the gel's tiers itself; call quantify_blot to give strips or lanes")

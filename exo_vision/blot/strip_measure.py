@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles
+from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles, side_shares
 from exo_vision.blot.band_rules import side_thirds
 from exo_vision.blot.detection import NoiseEstimate, blank_volume_noise, free_pixel_noise_sd, white_noise_volume_sd
 from exo_vision.blot.lanes import gap_lanes, lane_pixels
@@ -59,6 +59,21 @@ def _side_volume(
         [float(above.mean()), float(below.mean())],
     )
     return float(width * (det[top:bottom] - line).sum())
+
+
+def _runs_across_gaps(p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, st: StripSettings) -> bool:
+    """Whether both side strips beside the lane rise over a window by ``max_side_share`` of the lane's net signal.
+
+    Such a rise is the membrane's (a row of banding, a blotch wider than the lane), not a band loaded in the
+    lane. Only for the ``"profile"`` background with a side strip on each side.
+    """
+    if st.params.max_side_share <= 0 or st.params.background != "profile" or side is None or len(side) < 2:
+        return False
+    line = band_background(p, top, bottom, **{**common, "gap_profile": None})
+    shares = side_shares(
+        p, top, bottom, gap_profile=side, line=line, outside=common["outside"], border_px=common["border_px"]
+    )
+    return len(shares) == 2 and min(shares) >= st.params.max_side_share
 
 
 def _reported(measured: list[dict], params: BlotParameters) -> list[dict]:
@@ -138,6 +153,7 @@ def measure_strip(
             lod = nz.lod(st.params.lod_factor)
             outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
             clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)
+            clears = clears and not _runs_across_gaps(p, top, bottom, common, side_bg[li], st)
             present = bool(clears or (nsat > 0 and vol > 0))
             mw_kda = float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan")
             measured.append(
