@@ -186,12 +186,13 @@ class BlotParameters:
         over the bump's rows (a band spans its lane; a pen dash on the margin reaches into one side
         of an end lane), as long as some lane's bump does.
     max_side_share : float
-        A band window whose net signal both side strips beside the lane share by at least this fraction
-        (each strip's rise over the window, above the straight line between the window's border rows,
-        over the lane's) runs across the gaps as well as the lane: a row of banding, a blotch wider than
-        the lane. It is not a band and not "present", unless it holds a saturated pixel (an over-exposed
-        band blooms into the gaps). The unsaturated bands of the real blots in ``benchmarks/blot_truth``
-        reach at most 0.62 of theirs, such textures 0.7-1.2. 0 turns the rule off.
+        A band window whose net signal both side strips beside the lane and the blank membrane beyond the
+        outermost lanes share by at least this fraction (each one's rise over the window, above the straight
+        line between the window's border rows, over the lane's) runs across the membrane: a row of banding,
+        not a band. It is not "present", unless it holds a saturated pixel (an over-exposed band blooms into
+        the gaps). The margins matter where lanes touch and the side strips hold the neighbours' bands. The
+        unsaturated bands of the real blots in ``benchmarks/blot_truth`` reach at most 0.62 of theirs beside
+        the lane, such textures 0.7-1.2. 0 turns the rule off.
     gel_max_side_share : float
         ``max_side_share`` used by :func:`exo_vision.blot.gel.quantify_gel` (default 0: off). A gel's
         sample bands are round and spread past the lane its wells give, and its glow rises beside the

@@ -61,19 +61,49 @@ def _side_volume(
     return float(width * (det[top:bottom] - line).sum())
 
 
-def _runs_across_gaps(p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, st: StripSettings) -> bool:
-    """Whether both side strips beside the lane rise over a window by ``max_side_share`` of the lane's net signal.
+def _margin_profiles(lanes, gaps, gap_pix) -> list[tuple[int, np.ndarray]]:
+    """``(first image row, row profile)`` of the blank membrane beyond the outermost lanes, left and right.
 
-    Such a rise is the membrane's (a row of banding, a blotch wider than the lane), not a band loaded in the
-    lane. Only for the ``"profile"`` background with a side strip on each side.
+    From the band-free pseudo-lanes of :func:`~exo_vision.blot.lanes.gap_lanes` that lie outside the lane set
+    (a margin too narrow to hold one gives none).
     """
-    if st.params.max_side_share <= 0 or st.params.background != "profile" or side is None or len(side) < 2:
+    left = min(lane.x_centre_px for lane in lanes)
+    right = max(lane.x_centre_px for lane in lanes)
+    return [
+        (g.y_top_px, pix.mean(axis=1))
+        for g, pix in zip(gaps, gap_pix, strict=True)
+        if g.x_centre_px < left or g.x_centre_px > right
+    ]
+
+
+def _on_lane_rows(lane, margins: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+    """The margin profiles read on ``lane``'s rows (image rows ``y_top_px`` to ``y_bottom_px``)."""
+    rows = np.arange(lane.y_top_px, lane.y_bottom_px)
+    return [np.interp(rows, y0 + np.arange(prof.size), prof) for y0, prof in margins if prof.size]
+
+
+def _runs_across_gaps(
+    p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, margins, st: StripSettings
+) -> bool:
+    """Whether a window's rise runs across the membrane: beside the lane and in its blank margins alike.
+
+    A band loaded in a lane rises in that lane; a row of banding or a blotch across the membrane rises as
+    much in the gaps beside the lane (``side``) and in the blank membrane beyond the outermost lanes
+    (``margins``). Both side strips and every margin must show ``max_side_share`` of the lane's net signal:
+    in lanes packed so close that their bands touch, the side strips hold the neighbours' bands, but the
+    margins stay flat. Only for the ``"profile"`` background, with two side strips and a margin.
+    """
+    if st.params.max_side_share <= 0 or st.params.background != "profile":
+        return False
+    if side is None or len(side) < 2 or not margins:
         return False
     line = band_background(p, top, bottom, **{**common, "gap_profile": None})
-    shares = side_shares(
-        p, top, bottom, gap_profile=side, line=line, outside=common["outside"], border_px=common["border_px"]
-    )
-    return len(shares) == 2 and min(shares) >= st.params.max_side_share
+    where = dict(line=line, outside=common["outside"], border_px=common["border_px"])
+    shares = side_shares(p, top, bottom, gap_profile=side, **where)
+    if len(shares) < 2 or min(shares) < st.params.max_side_share:
+        return False
+    beyond = side_shares(p, top, bottom, gap_profile=margins, **where)
+    return len(beyond) == len(margins) and min(beyond) >= st.params.max_side_share
 
 
 def _reported(measured: list[dict], params: BlotParameters) -> list[dict]:
@@ -129,6 +159,7 @@ def measure_strip(
         for lane in ls
     ]
     smear = marker.strip().lower() in st.params.smear_markers
+    margins = [_on_lane_rows(lane, _margin_profiles(ls, gaps, gap_pix)) for lane in ls]
     measured = []
     pixel_sd: dict[tuple[int, int], float] = {}
     for row in rows:
@@ -153,7 +184,7 @@ def measure_strip(
             lod = nz.lod(st.params.lod_factor)
             outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
             clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)
-            clears = clears and not _runs_across_gaps(p, top, bottom, common, side_bg[li], st)
+            clears = clears and not _runs_across_gaps(p, top, bottom, common, side_bg[li], margins[li], st)
             present = bool(clears or (nsat > 0 and vol > 0))
             mw_kda = float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan")
             measured.append(
