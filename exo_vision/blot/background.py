@@ -386,11 +386,11 @@ def side_shares(
     outside: tuple[int, int] | None = None,
     border_px: int = BORDER_PX,
 ) -> list[float]:
-    """How much of a band window's net signal each side strip beside the lane shows too.
+    """How much of a band window's net signal each of some other profiles shows too.
 
-    A band is loaded in its lane; a row of banding or a blotch wider than the lane rises in the gaps
-    beside it as much as in the lane. Each side profile's rise over the window (above the straight
-    line between the window's border rows, as :func:`band_background` reads the side's bend) is
+    A band is loaded in its lane; a row of banding across the membrane rises in the gaps beside the lane
+    and beyond the lane set as much as in the lane. Each profile's rise over the window (above the
+    straight line between the window's border rows, as :func:`band_background` reads a side's bend) is
     divided by the lane's net signal over ``line`` (the window's background without side correction).
 
     Parameters
@@ -400,7 +400,7 @@ def side_shares(
     top, bottom : int
         Window rows ``top <= r < bottom`` (lane-relative).
     gap_profile : (R,) ndarray or list of them
-        The side profiles (:func:`side_profiles`).
+        Profiles on the lane's rows: the side strips (:func:`side_profiles`), or the blank margins.
     line : (bottom - top,) ndarray
         The window's background per pixel without side correction (``band_background(...,
         gap_profile=None)``).
@@ -412,7 +412,7 @@ def side_shares(
     Returns
     -------
     list of float
-        One share per side with border rows (1.0: the side rises as much as the lane); empty when the
+        One share per profile with border rows (1.0: it rises as much as the lane); empty when the
         window has no net signal.
     """
     net = float((pixels[top:bottom].mean(axis=1, dtype=np.float64) - line).sum())

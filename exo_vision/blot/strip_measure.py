@@ -82,7 +82,7 @@ def _on_lane_rows(lane, margins: list[tuple[int, np.ndarray]]) -> list[np.ndarra
     return [np.interp(rows, y0 + np.arange(prof.size), prof) for y0, prof in margins if prof.size]
 
 
-def _runs_across_gaps(
+def _runs_across_membrane(
     p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, margins, st: StripSettings
 ) -> bool:
     """Whether a window's rise runs across the membrane: beside the lane and in its blank margins alike.
@@ -159,7 +159,8 @@ def measure_strip(
         for lane in ls
     ]
     smear = marker.strip().lower() in st.params.smear_markers
-    margins = [_on_lane_rows(lane, _margin_profiles(ls, gaps, gap_pix)) for lane in ls]
+    blank_margins = _margin_profiles(ls, gaps, gap_pix)
+    margins = [_on_lane_rows(lane, blank_margins) for lane in ls]
     measured = []
     pixel_sd: dict[tuple[int, int], float] = {}
     for row in rows:
@@ -184,7 +185,7 @@ def measure_strip(
             lod = nz.lod(st.params.lod_factor)
             outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
             clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)
-            clears = clears and not _runs_across_gaps(p, top, bottom, common, side_bg[li], margins[li], st)
+            clears = clears and not _runs_across_membrane(p, top, bottom, common, side_bg[li], margins[li], st)
             present = bool(clears or (nsat > 0 and vol > 0))
             mw_kda = float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan")
             measured.append(
