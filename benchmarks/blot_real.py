@@ -48,7 +48,7 @@ from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.scoring import box_volumes, fixed_box_volumes, pearson, score_bands, score_lanes
 from exo_vision.blot.signal import to_signal
-from exo_vision.evaluation import f1_interval, wilson_interval
+from exo_vision.evaluation import DetectionScore
 from exo_vision.io.read import read_image
 
 TRUTH = Path(__file__).resolve().parent / "blot_truth"
@@ -328,9 +328,10 @@ def ladder_and_saturation(data: Path) -> None:
         print(f"   {f.name}: {len(res.lanes)} lanes; saturated bands flagged: {len(sat)} of {len(res.bands)} reported")
 
 
-def _interval(bounds: tuple[float, float]) -> str:
-    """A 95 % interval from ``exo_vision.evaluation`` (bands taken as independent: the least uncertainty)."""
-    return f"{bounds[0]:.3f}-{bounds[1]:.3f}"
+def _interval(score: DetectionScore, metric: str) -> str:
+    """A 95 % interval of ``metric`` (bands taken as independent: the least uncertainty)."""
+    low, high = score.interval(metric)
+    return f"{low:.3f}-{high:.3f}"
 
 
 def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
@@ -345,7 +346,8 @@ def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
     show = table.drop(columns=["volume_bar"]).copy()
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     per = table[table.image != "POOLED"]
-    recall_range = _interval(wilson_interval(int(per.found_bands.sum()), int(per.truth_bands.sum())))
+    found, truth_bands = int(per.found_bands.sum()), int(per.truth_bands.sum())
+    recall_range = _interval(DetectionScore(tp=found, fn=truth_bands - found), "recall")
     print(
         f"   bars: recall >= 0.97 (pooled {table.recall.iloc[-1]:.3f}, 95 % interval {recall_range}); "
         f"phantoms <= 0.05 per lane "
@@ -369,7 +371,8 @@ def run(data: Path, png: Path | None, json_path: Path | None = None) -> int:
         all_p = part.matched_all.sum() / max(part.reported.sum(), 1)
         all_r = part.matched_all.sum() / (part.mask_bands.sum() + part.stray.sum())
         tp = int(part.matched.sum())
-        f1_range = _interval(f1_interval(tp, int(part.reported.sum()) - tp, int(part.mask_bands.sum()) - tp))
+        pooled = DetectionScore(tp=tp, fp=int(part.reported.sum()) - tp, fn=int(part.mask_bands.sum()) - tp)
+        f1_range = _interval(pooled, "f1")
         print(
             f"   {name}: pooled precision {tot_p:.3f}, recall {tot_r:.3f}, "
             f"F1 {2 * tot_p * tot_r / max(tot_p + tot_r, 1e-9):.3f} (95 % interval {f1_range}); "

@@ -15,7 +15,7 @@ comes first. For each method of ``exo_vision.segmentation.api.available_methods`
 
 Detection: one-to-one matching at IoU >= 0.5 (``exo_vision.evaluation``).
 ``recall_95ci`` and ``F1_95ci`` are 95 % intervals from the counts (Wilson; a
-bootstrap of the counts for F1). They treat every vesicle as independent, so
+Jeffreys-prior draw of the three outcome shares for F1). They treat every vesicle as independent, so
 they are the least uncertainty a set of this size carries.
 The model was trained on generated images only; none of these images was used
 to train or tune it.
@@ -33,6 +33,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -165,24 +166,40 @@ def _png_pairs(folder: Path) -> list[tuple[Path, Path]]:
     return [(p, p.with_name(p.name.replace("_image.png", "_labels.png"))) for p in sorted(folder.glob("*_image.png"))]
 
 
+#: A way of storing an image again: (grey image, truth labels, pixel size nm, rng) -> the same three
+#: (``tem_real_views.py``).
+View = Callable[[np.ndarray, np.ndarray, float, np.random.Generator], tuple[np.ndarray, np.ndarray, float]]
+
+
 def run_set(
-    name: str, folder: Path, pixel_size_nm: float, method: str, overlays: Path | None, model: Path | None = None
+    name: str,
+    folder: Path,
+    pixel_size_nm: float,
+    method: str,
+    overlays: Path | None,
+    model: Path | None = None,
+    view: View | None = None,
 ) -> dict:
+    """Every image of a FRU-Net set scored; ``view`` stores each image (and its truth) another way first."""
     total = DetectionScore()
     per_image = {}
     sizes: list[tuple[str, str, bool]] = []
     seconds = 0.0
+    rng = np.random.default_rng(0)  # the views' noise, drawn image after image
     for image_path, label_path in _png_pairs(folder):
         grey = np.asarray(Image.open(image_path).convert("L"))
         truth = np.asarray(Image.open(label_path)).astype(np.int32)
-        data = ImageData(data=grey, pixel_size_nm=pixel_size_nm, pixel_size_source="user", path=str(image_path))
+        nm = pixel_size_nm
+        if view is not None:
+            grey, truth, nm = view(grey, truth, pixel_size_nm, rng)
+        data = ImageData(data=grey, pixel_size_nm=nm, pixel_size_source="user", path=str(image_path))
         t = time.perf_counter()
         result = _analyse(data, method, model)
         seconds += time.perf_counter() - t
         score = score_detection(truth, result.labels)
         per_image[image_path.name.replace("_image.png", "")] = score
         total = total + score
-        sizes.extend(_sizes(truth, result.labels, score, pixel_size_nm))
+        sizes.extend(_sizes(truth, result.labels, score, nm))
         if overlays is not None:
             _overlay(grey, truth, result.labels, overlays / f"{image_path.stem.replace('_image', '')}_{method}.png")
     return {

@@ -37,17 +37,13 @@ import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tem_real import FRUNET_SETS, REPO, _analyse, _interval_text, _png_pairs
+from tem_real import FRUNET_SETS, REPO, View, _interval_text, run_set
 
-from exo_vision.evaluation import DetectionScore, score_detection
-from exo_vision.io.image_data import ImageData
+from exo_vision.evaluation import DetectionScore
 from exo_vision.segmentation.api import available_methods
 
 #: Pixel size of the FRU-Net data's micrographs as acquired, nm (the full-resolution view).
 FULL_RESOLUTION_NM = 0.9658
-
-#: A view: (grey image, truth labels, pixel size nm, rng) -> the same three, exported another way.
-View = Callable[[np.ndarray, np.ndarray, float, np.random.Generator], tuple[np.ndarray, np.ndarray, float]]
 
 
 def _bytes8(values: np.ndarray) -> np.ndarray:
@@ -95,15 +91,7 @@ def score_view(
     folder: Path, pixel_size_nm: float, view: View, method: str, model: Path | None = None
 ) -> DetectionScore:
     """Pooled detection counts of ``method`` (``model`` for unet) on every image of ``folder`` exported by ``view``."""
-    total = DetectionScore()
-    rng = np.random.default_rng(0)
-    for image_path, label_path in _png_pairs(folder):
-        grey = np.asarray(Image.open(image_path).convert("L"))
-        truth = np.asarray(Image.open(label_path)).astype(np.int32)
-        image, truth, nm = view(grey, truth, pixel_size_nm, rng)
-        data = ImageData(data=image, pixel_size_nm=nm, pixel_size_source="user", path=str(image_path))
-        total = total + score_detection(truth, _analyse(data, method, model).labels)
-    return total
+    return run_set("", folder, pixel_size_nm, method, None, model, view=view)["score"]
 
 
 def main(argv: list[str] | None = None) -> int:
