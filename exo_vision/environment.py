@@ -1,13 +1,17 @@
-"""The software environment a run used: library versions and whether they are the locked set.
+"""The environment a run used: library versions, whether they are the locked set, and the processor.
 
 The repository keeps exact versions of every package the tests passed with in
 ``requirements/lock.txt``; the README's install command installs that set. A run
 records whether the installed versions match it, so a result made with drifted
-packages is recognisable later.
+packages is recognisable later. It also records the processor's vector features,
+which choose the kernels onnxruntime runs the vesicle network with: they set the
+speed, and the float network's maps differ in their last bits between kernels
+(``benchmarks/tem_runtime_isa.py``).
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from importlib import metadata
@@ -35,6 +39,10 @@ SOFTWARE = (
     "onnxruntime",
 )
 
+#: Processor features run.json records when present (numpy's names): the vector extensions that choose
+#: onnxruntime's and numpy's kernels on x86 (AVX2, FMA3, AVX-512, VNNI) and on ARM (ASIMD, dot product).
+PROCESSOR_FEATURES = ("SSE41", "AVX2", "FMA3", "AVX512F", "AVX512_SKX", "AVX512VNNI", "AVX512_ICL", "ASIMD", "ASIMDDP")
+
 #: The lock file of a source checkout (absent from a wheel install).
 LOCK_FILE = Path(__file__).resolve().parents[1] / "requirements" / "lock.txt"
 
@@ -50,6 +58,28 @@ def software_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def processor_features() -> list[str]:
+    """The features of :data:`PROCESSOR_FEATURES` that this processor has, as numpy detected them at import.
+
+    Returns an empty list when numpy does not expose its detection (it is not public API).
+    """
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return []
+    return [name for name in PROCESSOR_FEATURES if __cpu_features__.get(name)]
+
+
+def machine_description() -> dict[str, Any]:
+    """The machine a run used: operating system, architecture, logical processors and vector features."""
+    return {
+        "platform": platform.platform(),
+        "architecture": platform.machine(),
+        "logical_processors_count": os.cpu_count(),
+        "processor_features": processor_features(),
+    }
 
 
 def _normalise(name: str) -> str:

@@ -1,10 +1,23 @@
-"""The locked environment: the lock file parses, run.json says whether the installed set is the locked one."""
+"""The locked environment: the lock file parses, run.json says whether the installed set is the locked one
+and which processor features the run had."""
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
 from importlib import metadata
 
-from exo_vision.environment import LOCK_FILE, lock_status, read_lock
+import numpy._core._multiarray_umath as umath
+
+from exo_vision.environment import (
+    LOCK_FILE,
+    PROCESSOR_FEATURES,
+    lock_status,
+    machine_description,
+    processor_features,
+    read_lock,
+)
 
 
 def test_lock_file_pins_every_runtime_dependency_exactly():
@@ -35,3 +48,22 @@ def test_local_build_label_matches_its_public_pin(tmp_path, monkeypatch):
     lock = tmp_path / "lock.txt"
     lock.write_text("torch==2.13.0\n", encoding="utf-8")
     assert lock_status(lock)["locked"] is True
+
+
+def test_processor_features_lists_the_known_features_present_in_their_order(monkeypatch):
+    detected = {"AVX512VNNI": True, "AVX2": True, "AVX512F": False, "FMA3": True, "AMX_TILE": True}
+    monkeypatch.setattr(umath, "__cpu_features__", detected)
+    assert processor_features() == ["AVX2", "FMA3", "AVX512VNNI"]  # AMX_TILE is not one we record
+
+
+def test_processor_features_is_empty_when_numpy_hides_its_detection(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numpy._core._multiarray_umath", None)
+    assert processor_features() == []
+
+
+def test_machine_description_describes_this_machine():
+    machine = machine_description()
+    assert machine["architecture"] == platform.machine()
+    assert machine["logical_processors_count"] == os.cpu_count()
+    assert set(machine["processor_features"]) <= set(PROCESSOR_FEATURES)
+    assert machine["processor_features"] == [n for n in PROCESSOR_FEATURES if umath.__cpu_features__.get(n)]

@@ -33,7 +33,7 @@ from exo_vision._shared.paths import display_path
 from exo_vision._shared.resources import peak_rss_mb
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import output_names, read_table_csv, table_csv_text
-from exo_vision.environment import lock_status, software_versions
+from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.style import save_figure
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
@@ -131,6 +131,7 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         "parameters": config.to_dict(),
         "software": software_versions(),
         "environment_lock": lock_status(),
+        "machine": machine_description(),
         "n_inputs": len(result.records),
         "n_done": sum(r["status"] == "done" for r in result.records),
         "n_skipped": sum(r["status"] == "skipped" for r in result.records),

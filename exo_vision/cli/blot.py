@@ -23,7 +23,7 @@ from exo_vision._shared.paths import (
 from exo_vision._shared.schema import check_table
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
-from exo_vision.environment import lock_status, software_versions
+from exo_vision.environment import lock_status, machine_description, software_versions
 
 # Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
 # `exo-vision --help` stays instant (the parameter model imports only the standard library).
@@ -514,6 +514,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "software": software_versions(),
         "environment_lock": lock_status(),
+        "machine": machine_description(),
         "inputs": [display_path(j[0]) for j in jobs],
         "warnings": warnings,
         "errors": errors,

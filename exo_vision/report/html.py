@@ -717,6 +717,15 @@ def _provenance(inputs: ReportInputs) -> str:
                 )
                 + "</p>"
             )
+        machine = tem.grids[0].run.get("machine") or {}
+        if machine:
+            # the processor's vector features choose onnxruntime's kernels: speed, and the float network's last bits
+            features = ", ".join(machine.get("processor_features") or []) or "not recorded"
+            cores = machine.get("logical_processors_count", "?")
+            described = f"{machine.get('platform', '?')} · {cores} logical processors"
+            out.append(
+                f'<p class="mono">Machine (TEM run): {_e(described)} &middot; vector features {_e(features)}</p>'
+            )
         rows = [
             [
                 _e(r.grid),

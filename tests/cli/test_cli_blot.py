@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,7 @@ def test_folder_with_a_corrupt_file(folder, tmp_path, capsys, caplog):
     run = json.loads((out / "run.json").read_text())
     assert run["exo_vision_version"] and run["parameters"]["background"] == "profile"
     assert [Path(e["input"]).name for e in run["errors"]] == ["corrupt.tif"]
+    assert run["machine"]["architecture"] == platform.machine()
     assert "corrupt.tif" in caplog.text
     assert "3 image(s): 2 quantified, 1 failed" in capsys.readouterr().out
     assert not list(out.glob(".exo-vision-tmp-*"))

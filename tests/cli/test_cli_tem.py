@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -106,6 +107,7 @@ def test_summary_run_json_and_histogram(first_run, inputs):
     assert run["parameters"]["min_diameter_nm"] == 20.0
     assert run["n_inputs"] == 4 and run["n_failed"] == 1 and run["n_done"] == 3
     assert run["software"]["onnxruntime"]
+    assert run["machine"]["architecture"] == platform.machine()  # the kernels onnxruntime ran depend on it
     from exo_vision.segmentation.learned.weights import load_card
 
     card = load_card()

@@ -198,6 +198,9 @@ def test_report_numbers_equal_summary_and_panel(outputs):
     for record in run["images"]:
         assert record["input_sha256"] in page
     assert "scikit-image" in page and run["software"]["numpy"] in page
+    machine = run["machine"]
+    assert f"{machine['logical_processors_count']} logical processors" in page
+    assert ", ".join(machine["processor_features"]) in page
 
 
 @pytest.mark.slow
