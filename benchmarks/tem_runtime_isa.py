@@ -21,8 +21,8 @@ Usage::
 
     .venv/bin/python benchmarks/tem_runtime_isa.py [--passes 1] [--json results/tem_runtime_isa.json]
 
-Needs ``valgrind`` on the PATH (Debian: ``apt-get install valgrind``). valgrind runs the network about 300
-times slower than the processor does: with one counted pass, about half an hour on one core.
+Needs ``valgrind`` on the PATH (Debian: ``apt-get install valgrind``). callgrind runs the network a few
+thousand times slower than the processor does: with one counted pass, about half an hour on one core.
 """
 
 from __future__ import annotations
