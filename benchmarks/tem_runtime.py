@@ -24,7 +24,7 @@ from bench_record import write_json
 
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 from exo_vision.segmentation.learned.runtime import _session
-from exo_vision.segmentation.learned.weights import load_card
+from exo_vision.segmentation.learned.weights import ModelCard, load_card
 from exo_vision.synthetic.tem import make_synthetic_tem
 
 
@@ -38,17 +38,24 @@ def _time(run, repeats: int) -> tuple[float, np.ndarray]:
     return statistics.median(times), out
 
 
+def network_input(card: ModelCard) -> np.ndarray:
+    """The padded working-scale input of a generated 2048 x 2048 micrograph at 0.8 nm/px (float32, NCHW)."""
+    image, _ = make_synthetic_tem((2048, 2048), pixel_size_nm=0.8, difficulty="medium", rng=1)
+    small = normalise_for_network(to_working_scale(image, pixel_size_nm=0.8, working_scale_nm=card.working_scale_nm))
+    side = -(-max(small.shape) // card.multiple_of) * card.multiple_of
+    x = np.zeros((1, 1, side, side), np.float32)
+    x[0, 0, : small.shape[0], : small.shape[1]] = small
+    return x
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     card = load_card()
-    image, _ = make_synthetic_tem((2048, 2048), pixel_size_nm=0.8, difficulty="medium", rng=1)
-    small = normalise_for_network(to_working_scale(image, pixel_size_nm=0.8, working_scale_nm=card.working_scale_nm))
-    side = -(-max(small.shape) // card.multiple_of) * card.multiple_of
-    x = np.zeros((1, 1, side, side), np.float32)
-    x[0, 0, : small.shape[0], : small.shape[1]] = small
+    x = network_input(card)
+    side = x.shape[-1]
     load = os.getloadavg()[0]
     print(f"model {card.name} {card.version}, input {side}x{side}, load average {load:.1f}")
     results = {}

@@ -47,21 +47,6 @@ MODELS = ("ev-unet", "ev-unet-float")
 FEATURES = ("AVX2", "FMA3", "AVX512F", "AVX512_SKX", "AVX512VNNI")
 
 
-def network_input() -> np.ndarray:
-    """The padded working-scale input of a generated 2048 x 2048 micrograph at 0.8 nm/px (float32, NCHW)."""
-    from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
-    from exo_vision.segmentation.learned.weights import load_card
-    from exo_vision.synthetic.tem import make_synthetic_tem
-
-    card = load_card()
-    image, _ = make_synthetic_tem((2048, 2048), pixel_size_nm=0.8, difficulty="medium", rng=1)
-    small = normalise_for_network(to_working_scale(image, pixel_size_nm=0.8, working_scale_nm=card.working_scale_nm))
-    side = -(-max(small.shape) // card.multiple_of) * card.multiple_of
-    x = np.zeros((1, 1, side, side), np.float32)
-    x[0, 0, : small.shape[0], : small.shape[1]] = small
-    return x
-
-
 def cpu_features() -> dict[str, bool]:
     """The processor features numpy detected when it started (``FEATURES`` only)."""
     from numpy._core._multiarray_umath import __cpu_features__
@@ -124,13 +109,17 @@ def main() -> None:
         return
     if args.passes < 1:
         parser.error("--passes must be at least 1")
+    from tem_runtime import network_input  # imports cv2 and the generator: only the parent needs them
+
+    from exo_vision.segmentation.learned.weights import load_card
+
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         sys.exit("tem_runtime_isa.py: valgrind is not on the PATH; install it (Debian: apt-get install valgrind)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         input_file = Path(tmp) / "x.npy"
-        x = network_input()
+        x = network_input(load_card())
         np.save(input_file, x)
         print(f"input {x.shape[2]}x{x.shape[3]} working-scale pixels; {args.passes} counted passes after a warm-up")
         for model in MODELS:
