@@ -1,4 +1,4 @@
-"""The int8 default gives the same maps whichever x86 kernels onnxruntime picks.
+"""The int8 default gives the same maps, and a micrograph the same vesicles, whichever x86 kernels run.
 
 onnxruntime chooses its convolution kernels from the processor's vector features. valgrind presents a
 processor with AVX2 and FMA but no AVX-512 and no VNNI, the features of many laptops, so a network run
@@ -14,20 +14,27 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import tifffile
 
 from exo_vision.environment import processor_features
 from exo_vision.segmentation.learned.network_input import normalise_for_network
 from exo_vision.synthetic.tem import make_synthetic_tem
 
 VALGRIND = shutil.which("valgrind")
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_images" / "tem_medium_0.8nm.tif"
 
 #: Run one network pass on a saved input, save the maps, print the processor features the process saw.
 CHILD = """
 import json, sys
 import numpy as np
+import pandas as pd
+import tifffile
+
 from exo_vision.environment import processor_features
 from exo_vision.segmentation.learned.runtime import _session
 from exo_vision.segmentation.learned.weights import load_card
@@ -67,3 +74,21 @@ def test_int8_default_maps_are_identical_on_avx2_kernels(network_input, tmp_path
     assert "AVX2" in avx2_features
     assert native.shape == (1, 3, 192, 192) and float(native.max()) > 0.5  # maps with vesicles in them
     np.testing.assert_array_equal(avx2, native)
+
+
+def test_a_micrograph_gives_the_same_vesicles_on_avx2_kernels(tmp_path):
+    # end to end: resampling, network, post-processing and measurement, each in its own process
+    tables = {}
+    for name, prefix in (("native", []), ("avx2", [VALGRIND, "--tool=none", "-q"])):
+        out = tmp_path / name
+        command = [*prefix, sys.executable, "-m", "exo_vision.cli.main", "tem", str(SAMPLE), "--out", str(out)]
+        subprocess.run(command, capture_output=True, text=True, check=True, timeout=900)
+        machine = json.loads((out / "run.json").read_text())["machine"]
+        assert ("AVX512F" in machine["processor_features"]) is (name == "native")  # run.json tells them apart
+        tables[name] = (
+            (out / "tem_medium_0.8nm_vesicles.csv").read_bytes(),
+            tifffile.imread(out / "tem_medium_0.8nm_labels.tif"),
+        )
+    assert len(pd.read_csv(tmp_path / "native" / "tem_medium_0.8nm_vesicles.csv")) >= 5
+    assert tables["avx2"][0] == tables["native"][0]  # the same table, byte for byte
+    np.testing.assert_array_equal(tables["avx2"][1], tables["native"][1])
