@@ -28,13 +28,16 @@ The script then downloads Debian's ARM Python 3.11 and the ARM wheels of the loc
 
     .venv/bin/python benchmarks/tem_kernels_arm.py [--cache /tmp/exo_vision_arm] [--json PATH]
 
-About five minutes on one core after the downloads.
+About five minutes on one core after the downloads. ``--end-to-end`` also runs ``exo-vision tem`` on the two TEM
+sample micrographs on the emulated Neoverse N1 and compares the vesicle tables and label images with this
+machine's (it installs the ARM wheels of every runtime dependency, about 800 MB, into ``--cache``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -80,17 +83,28 @@ np.save(sys.argv[3], session.run(None, {session.get_inputs()[0].name: np.load(sy
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: The TEM sample micrographs run end to end with ``--end-to-end``.
+SAMPLES = ("hrml_ev_negative_stain.jpg", "tem_medium_0.8nm.tif")
+
 
 def _need(condition: bool, message: str) -> None:
     if not condition:
         sys.exit(f"tem_kernels_arm.py: {message}")
 
 
-def prepare(cache: Path) -> tuple[Path, Path]:
-    """Debian's ARM Python extracted into ``cache/root`` and the locked ARM wheels into ``cache/site``."""
+def runtime_requirements() -> list[str]:
+    """exo_vision's own runtime requirements (no extras), as its installed metadata lists them."""
+    from importlib import metadata
+
+    return [r.split(";")[0].strip() for r in metadata.requires("exo_vision") or [] if "extra ==" not in r]
+
+
+def prepare(cache: Path, *, full: bool) -> tuple[Path, Path]:
+    """Debian's ARM Python extracted into ``cache/root``, and the locked ARM wheels into ``cache/site``
+    (numpy and onnxruntime) or, with ``full``, into ``cache/site_full`` (everything exo_vision needs to run)."""
     from exo_vision.environment import LOCK_FILE, read_lock
 
-    root, site = cache / "root", cache / "site"
+    root, site = cache / "root", cache / ("site_full" if full else "site")
     if not (root / "usr" / "bin" / "python3.11").is_file():
         foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True).stdout
         _need("arm64" in foreign.split(), "run `dpkg --add-architecture arm64 && apt-get update` first (as root)")
@@ -105,32 +119,88 @@ def prepare(cache: Path) -> tuple[Path, Path]:
         platforms = [a for p in ("manylinux2014_aarch64", "manylinux_2_28_aarch64") for a in ("--platform", p)]
         command = [sys.executable, "-m", "pip", "install", "-q", "--target", str(site), *platforms]
         command += ["--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:"]
-        command += [f"{name}=={pins[name]}" for name in WHEELS]
+        if full:
+            command += ["-c", str(LOCK_FILE), *runtime_requirements()]
+        else:
+            command += [f"{name}=={pins[name]}" for name in WHEELS]
         subprocess.run(command, check=True)
     return root, site
 
 
-def arm_maps(processor: str, model: Path, x_file: Path, out: Path, *, root: Path, site: Path, tmp: Path) -> np.ndarray:
-    """The network's maps computed by ARM onnxruntime on the emulated ``processor``."""
+def run_arm(processor: str, arguments: list[str], *, root: Path, site: Path, tmp: Path) -> None:
+    """Run ARM Python with ``arguments`` on the emulated ``processor``, from the repository's folder."""
     part, features = PROCESSORS[processor]
     cpuinfo = tmp / f"cpuinfo_{processor}"
     block = f"BogoMIPS\t: 50.00\nFeatures\t: {features}\nCPU implementer\t: 0x41\nCPU architecture: 8\n"
     block += f"CPU variant\t: 0x0\nCPU part\t: {part}\nCPU revision\t: 1\n\n"
     cpuinfo.write_text("".join(f"processor\t: {i}\n{block}" for i in range(2)))
+    python = f"qemu-aarch64-static -cpu {processor} -L {root} {root}/usr/bin/python3.11"
+    script = f"mount --bind {cpuinfo} /proc/cpuinfo && PYTHONPATH={site}:{REPO} {python} {shlex.join(arguments)}"
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(f"{processor}: {' '.join(arguments)} failed: {done.stderr[-1000:]}")
+
+
+def arm_maps(processor: str, model: Path, x_file: Path, out: Path, *, root: Path, site: Path, tmp: Path) -> np.ndarray:
+    """The network's maps computed by ARM onnxruntime on the emulated ``processor``."""
     child = tmp / "child.py"
     child.write_text(CHILD)
-    qemu = f"qemu-aarch64-static -cpu {processor} -L {root} {root}/usr/bin/python3.11 {child} {model} {x_file} {out}"
-    script = f"mount --bind {cpuinfo} /proc/cpuinfo && PYTHONPATH={site} {qemu}"
-    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{processor} / {model.name} failed: {done.stderr[-1000:]}")
+    run_arm(processor, [str(child), str(model), str(x_file), str(out)], root=root, site=site, tmp=tmp)
     return np.load(out)
+
+
+def end_to_end(root: Path, site: Path, tmp: Path) -> list[dict]:
+    """``exo-vision tem`` on both TEM sample micrographs here and on the emulated Neoverse N1: how the tables differ."""
+    import pandas as pd
+    import tifffile
+
+    # one worker: without binfmt_misc a worker process would start the ARM interpreter outside qemu
+    command = [
+        "-m",
+        "exo_vision.cli.main",
+        "tem",
+        *(str(REPO / "sample_images" / s) for s in SAMPLES),
+        "--workers",
+        "1",
+    ]
+    subprocess.run([sys.executable, *command, "--out", str(tmp / "native")], check=True, capture_output=True, cwd=REPO)
+    run_arm("neoverse-n1", [*command, "--out", str(tmp / "arm")], root=root, site=site, tmp=tmp)
+    rows = []
+    for sample in SAMPLES:
+        stem = Path(sample).stem
+        here, arm = (pd.read_csv(tmp / side / f"{stem}_vesicles.csv") for side in ("native", "arm"))
+        labels = [tifffile.imread(tmp / side / f"{stem}_labels.tif") for side in ("native", "arm")]
+        same = len(here) == len(arm)
+        diameter = (here.equivalent_diameter_nm - arm.equivalent_diameter_nm).abs() if same else pd.Series([np.nan])
+        rows.append(
+            {
+                "image": stem,
+                "vesicles_here_count": len(here),
+                "vesicles_arm_count": len(arm),
+                "identical_table": (tmp / "native" / f"{stem}_vesicles.csv").read_bytes()
+                == (tmp / "arm" / f"{stem}_vesicles.csv").read_bytes(),
+                "label_pixels_differing_count": int((labels[0] != labels[1]).sum()),
+                "label_pixels_count": int(labels[0].size),
+                "max_abs_diameter_difference_nm": float(diameter.max()),
+                "max_relative_diameter_difference_pct": float((100 * diameter / here.equivalent_diameter_nm).max())
+                if same
+                else float("nan"),
+                "same_morphology": bool(same and (here.morphology == arm.morphology).all()),
+            }
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "exo_vision_arm")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="also run `exo-vision tem` on the two TEM sample micrographs on the emulated Neoverse N1 and compare the "
+        "vesicle tables (installs every runtime dependency's ARM wheel, about 800 MB, and takes a few minutes more)",
+    )
     args = parser.parse_args()
     for tool in ("qemu-aarch64-static", "unshare", "mount", "apt-get", "dpkg-deb"):
         _need(shutil.which(tool) is not None, f"{tool} is not on the PATH (Debian: apt-get install qemu-user-static)")
@@ -140,7 +210,7 @@ def main() -> None:
     from exo_vision.segmentation.learned.runtime import _session
     from exo_vision.segmentation.learned.weights import load_card
 
-    root, site = prepare(args.cache)
+    root, site = prepare(args.cache, full=False)
     x = network_input(load_card())
     rows = []
     with tempfile.TemporaryDirectory() as name:
@@ -167,8 +237,20 @@ def main() -> None:
                     f"{model:<14} {processor:<12} max |ARM - native| {rows[-1]['max_abs_map_difference']:.2e}"
                     f"  values differing {rows[-1]['map_values_differing_fraction']:.4f}"
                 )
+        whole = []
+        if args.end_to_end:
+            whole = end_to_end(root, prepare(args.cache, full=True)[1], tmp)
+            for row in whole:
+                print(
+                    f"exo-vision tem {row['image']}: vesicles {row['vesicles_here_count']} here,"
+                    f" {row['vesicles_arm_count']} on ARM; table identical {row['identical_table']};"
+                    f" label pixels differing {row['label_pixels_differing_count']} of {row['label_pixels_count']};"
+                    f" diameters within {row['max_abs_diameter_difference_nm']:.4f} nm"
+                    f" ({row['max_relative_diameter_difference_pct']:.3f} %); same morphology {row['same_morphology']}"
+                )
     if args.json is not None:
-        write_json(args.json, {"input_side_px": int(x.shape[-1]), "comparisons": rows})
+        figures = {"input_side_px": int(x.shape[-1]), "comparisons": rows, "end_to_end": whole}
+        write_json(args.json, figures)
 
 
 if __name__ == "__main__":
