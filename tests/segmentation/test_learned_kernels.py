@@ -32,9 +32,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_images" / "tem_medium_0.8
 CHILD = """
 import json, sys
 import numpy as np
-import pandas as pd
-import tifffile
-
 from exo_vision.environment import processor_features
 from exo_vision.segmentation.learned.runtime import _session
 from exo_vision.segmentation.learned.weights import load_card
