@@ -4,9 +4,10 @@ The repository keeps exact versions of every package the tests passed with in
 ``requirements/lock.txt``; the README's install command installs that set. A run
 records whether the installed versions match it, so a result made with drifted
 packages is recognisable later. It also records the processor's vector features,
-which choose the kernels onnxruntime runs the vesicle network with: they set the
-speed, and the float network's maps differ in their last bits between kernels
-(``benchmarks/tem_runtime_isa.py``).
+which choose the kernels onnxruntime, OpenCV and numpy run with: they set the speed,
+and floating-point results (the float network's maps, OpenCV's resampling) differ in
+their last bits between kernels (``benchmarks/tem_runtime_isa.py``,
+``benchmarks/tem_kernels_arm.py``).
 """
 
 from __future__ import annotations
