@@ -77,11 +77,22 @@ class RandomTemImage:
         Vesicle instance labels at their outer membrane edge, 0 = background.
     pixel_size_nm : float
         Pixel edge length of ``image``, nm.
+    noise_free : (M, N) ndarray of float32 or None
+        ``image`` before its noise: the same blur, polarity, display stretch,
+        gamma and coarse render, without counting and read noise, 8-bit rounding
+        or JPEG (what :func:`exo_vision.evaluation.visibility.rose_snr` compares
+        the image with).
+    annotation : (M, N) ndarray of bool or None
+        Pixels of the burnt-in scale bar, label or data strip (all False when
+        the image has none). The labels are drawn before it and keep the
+        vesicles it covers.
     """
 
     image: np.ndarray
     labels: np.ndarray
     pixel_size_nm: float
+    noise_free: np.ndarray | None = None
+    annotation: np.ndarray | None = None
 
 
 def _smooth_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -331,26 +342,30 @@ def _filaments(canvas: np.ndarray, rng: np.random.Generator, *, pixel_size_nm: f
         canvas += rng.choice([-1, 1]) * rng.uniform(0.05, 0.25) * layer
 
 
-def _annotations(canvas: np.ndarray, rng: np.random.Generator) -> None:
-    """A scale bar with a label, or a data strip, burnt in near an edge (not labelled)."""
+def _annotations(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A scale bar with a label, or a data strip, burnt in near an edge (not labelled); returns its pixels."""
     m, n = canvas.shape
+    drawn = np.zeros((m, n), bool)
     value = float(rng.choice([0.0, 1.0]))
     if rng.random() < 0.6:
         h = int(rng.integers(2, 7))
         w = int(rng.uniform(0.15, 0.4) * n)
         y = int(rng.uniform(0.8, 0.95) * m)
         x = int(rng.uniform(0.03, 0.3) * n)
-        canvas[y : y + h, x : x + w] = value
+        drawn[y : y + h, x : x + w] = True
         text = f"{int(rng.choice([100, 200, 500]))} nm"
         ink = np.zeros((m, n), np.uint8)  # OpenCV draws text on 8-bit images only
         cv2.putText(ink, text, (x, max(y - 6, 10)), cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.4, 0.9), 255, 2)
-        canvas[ink > 0] = value
+        drawn |= ink > 0
+        canvas[drawn] = value
     else:
         h = int(rng.uniform(0.05, 0.1) * m)
         canvas[m - h :, :] = 1.0 - value
+        drawn[m - h :, :] = True
         ink = np.zeros((m, n), np.uint8)
         cv2.putText(ink, "HV=80kV  Direct Mag", (5, m - h // 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1)
         canvas[ink > 0] = value
+    return drawn
 
 
 def _image_style(rng: np.random.Generator, version: str) -> dict:
@@ -418,33 +433,50 @@ def _place_vesicles(
     return out
 
 
-def _imaging(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Blur, noise, gamma, polarity, display stretch, JPEG and coarse-render artefacts."""
+def _imaging(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Blur, noise, gamma, polarity, display stretch, JPEG and coarse-render artefacts.
+
+    Returns the micrograph and its noise-free twin: the same blur, polarity,
+    display stretch (with the micrograph's own percentiles), gamma and coarse
+    render, without the counting and read noise, the 8-bit rounding and JPEG.
+    The twin draws nothing from ``rng``, so a seed gives the same micrograph
+    whether or not the twin is used.
+    """
     img = image
     if rng.random() < 0.8:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.3))
     img = np.clip(img, 0.02, 2.0)
+    clean = img.astype(np.float32)
     if rng.random() < 0.7:  # counting noise: dose in electrons per pixel at grey level 1
         dose = 10 ** rng.uniform(0.7, 2.7)
         img = rng.poisson(img * dose).astype(np.float32) / dose
     img = img + rng.normal(0, rng.uniform(0.0, 0.04), img.shape).astype(np.float32)
     if rng.random() < 0.35:  # reversed contrast (vesicles darker than the stain)
         img = 1.2 - img
+        clean = 1.2 - clean
     lo, hi = np.percentile(img, [rng.uniform(0, 2), rng.uniform(98, 100)])
     img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
-    img = img ** rng.uniform(0.7, 1.5)
+    clean = np.clip((clean - lo) / max(hi - lo, 1e-6), 0, 1)
+    gamma = rng.uniform(0.7, 1.5)
+    img = img**gamma
+    clean = clean**gamma
     if rng.random() < 0.5:  # a render made at a coarser pixel size, enlarged again
         factor = rng.uniform(1.15, 2.0)
         m, n = img.shape
-        small = cv2.resize(img, (max(int(n / factor), 8), max(int(m / factor), 8)), interpolation=cv2.INTER_AREA)
-        img = cv2.resize(small, (n, m), interpolation=cv2.INTER_LINEAR)
+        small_shape = (max(int(n / factor), 8), max(int(m / factor), 8))
+        img = cv2.resize(
+            cv2.resize(img, small_shape, interpolation=cv2.INTER_AREA), (n, m), interpolation=cv2.INTER_LINEAR
+        )
+        clean = cv2.resize(
+            cv2.resize(clean, small_shape, interpolation=cv2.INTER_AREA), (n, m), interpolation=cv2.INTER_LINEAR
+        )
     if rng.random() < 0.7:  # 8-bit display, sometimes JPEG-compressed
         img8 = np.round(img * 255).astype(np.uint8)
         if rng.random() < 0.4:
             ok, buf = cv2.imencode(".jpg", img8, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 95))])
             img8 = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
         img = img8.astype(np.float32) / 255.0
-    return img.astype(np.float32)
+    return img.astype(np.float32), clean.astype(np.float32)
 
 
 def make_random_tem(
@@ -500,10 +532,14 @@ def make_random_tem(
     _filaments(canvas, rng, pixel_size_nm=pixel_size_nm, count=int(rng.poisson(0.6)))
     if rng.random() < 0.3:
         _aggregates(canvas, rng, pixel_size_nm=pixel_size_nm, count=int(rng.integers(1, 4)))
+    annotation = np.zeros((m, n), bool)
     if rng.random() < 0.08:
-        _annotations(canvas, rng)
+        annotation = _annotations(canvas, rng)
     labels = _relabel_visible(labels, pixel_size_nm=pixel_size_nm)
-    return RandomTemImage(image=_imaging(canvas, rng), labels=labels, pixel_size_nm=float(pixel_size_nm))
+    image, noise_free = _imaging(canvas, rng)
+    return RandomTemImage(
+        image=image, labels=labels, pixel_size_nm=float(pixel_size_nm), noise_free=noise_free, annotation=annotation
+    )
 
 
 def _relabel_visible(labels: np.ndarray, *, pixel_size_nm: float) -> np.ndarray:
