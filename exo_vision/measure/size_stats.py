@@ -22,6 +22,10 @@ Definitions used throughout (stated once, here):
 * Volume-weighted mean diameter = sum(d**4) / sum(d**3) (the De Brouckere
   mean D[4,3]); intensity-weighted mean diameter = sum(d**7) / sum(d**6)
   (Rayleigh scattering intensity grows as d**6, which is what DLS weights by).
+* fraction_touching is the share of the counted vesicles that share outline
+  pixels with another vesicle (``touches_other``): there the segmenter drew
+  the contact, and on crowded fields the learned method merges some touching
+  vesicles, so a high share asks for a look at the overlay.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ STATISTICS_KEYS = (
     "intensity_weighted_mean_diameter_nm",
     *(f"n_{m}" for m in MORPHOLOGIES),
     *(f"fraction_{m}" for m in MORPHOLOGIES),
+    "fraction_touching",
     "size_range_low_nm",
     "size_range_high_nm",
     "fraction_in_size_range",
@@ -383,7 +388,8 @@ def size_statistics(
     table : pandas.DataFrame
         One row per vesicle with at least ``diameter_column``; optional
         ``morphology`` (``"round"``/``"cup"``/``"irregular"``) and
-        ``touches_border`` (bool) columns are used when present.
+        ``touches_border`` (bool) columns are used when present, and
+        ``touches_other`` (bool) for ``fraction_touching`` (NaN without it).
     analysed_area_nm2 : float, optional
         Area of the micrograph that was searched for vesicles, in nm**2; gives
         ``vesicles_per_um2``. NaN in the result when not given.
@@ -444,6 +450,9 @@ def size_statistics(
         count = int((morph == m).sum()) if morph is not None else 0
         out[f"n_{m}"] = count
         out[f"fraction_{m}"] = count / n if (n and morph is not None) else nan
+
+    if "touches_other" in kept.columns and n:
+        out["fraction_touching"] = float(kept["touches_other"].fillna(False).astype(bool).mean())
 
     if n == 0:
         return out

@@ -45,11 +45,39 @@ VESICLE_COLUMNS: tuple[str, ...] = (
     "cup_score",
     "morphology",
     "touches_border",
+    "touches_other",
     "pixel_size_nm",
     "pixel_size_source",
 )
 
-_DTYPES = {"label": "int32", "morphology": "object", "touches_border": "bool", "pixel_size_source": "object"}
+_DTYPES = {
+    "label": "int32",
+    "morphology": "object",
+    "touches_border": "bool",
+    "touches_other": "bool",
+    "pixel_size_source": "object",
+}
+
+
+def touching_labels(labels: np.ndarray) -> np.ndarray:
+    """Labels that share a 4-connected edge with another non-zero label (sorted, unique).
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int
+        Instance labels, 0 = background.
+
+    Returns
+    -------
+    ndarray of int
+        Every label with at least one pixel next to a pixel of a different non-zero label.
+    """
+    lab = np.asarray(labels)
+    found = []
+    for a, b in ((lab[:, :-1], lab[:, 1:]), (lab[:-1, :], lab[1:, :])):
+        contact = (a != b) & (a > 0) & (b > 0)
+        found += [a[contact], b[contact]]
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, lab.dtype)
 
 
 def empty_vesicle_table() -> pd.DataFrame:
@@ -234,8 +262,11 @@ def measure_vesicles(
         hull of the pixel corners), mean intensity (image units),
         cup score (see :func:`exo_vision.measure.morphology.cup_score`),
         morphology (see :func:`exo_vision.measure.morphology.classify_morphology`),
-        touches_border, pixel_size_nm and pixel_size_source. Empty labels give
-        an empty table with all columns.
+        touches_border, touches_other (the vesicle shares outline pixels with
+        another labelled vesicle, 4-connected: there its outline is where the
+        segmenter divided a contact, not an edge against the stain),
+        pixel_size_nm and pixel_size_source. Empty labels give an empty table
+        with all columns.
     """
     lab = np.asarray(labels)
     img = np.asarray(image)
@@ -299,6 +330,7 @@ def measure_vesicles(
         pd.DataFrame({k: columns[k] for k in ("cup_score", "solidity", "circularity")})
     )
     columns["touches_border"] = np.asarray(border, dtype=bool)
+    columns["touches_other"] = np.isin(columns["label"], touching_labels(lab))
     columns["pixel_size_nm"] = np.full(len(rows), px)
     columns["pixel_size_source"] = pd.Series([str(pixel_size_source)] * len(rows), dtype="object")
     return pd.DataFrame({name: columns[name] for name in VESICLE_COLUMNS})

@@ -269,4 +269,7 @@ def statistics_text(stats: dict[str, Any]) -> str:
         f"D10/D50/D90 {stats['d10_nm']:.0f}/{stats['d50_nm']:.0f}/{stats['d90_nm']:.0f} nm",
     ]
     morph = [f"{m} {stats.get(f'n_{m}', 0)}" for m in ("round", "cup", "irregular")]
+    touching = stats.get("fraction_touching", float("nan"))
+    if np.isfinite(touching):  # NaN for the table of an older run (no touches_other column)
+        morph.append(f"touching another {100 * touching:.0f} %")
     return "; ".join(parts) + "\n" + ", ".join(morph)

@@ -375,7 +375,13 @@ def _sampling(tem: TemEvidence) -> str:
         f"<p>{num('tem.n_grids', len(tem.grids))} grid(s) (one <code>--tem</code> folder per grid), "
         f"{num('tem.n_images', tem.n_images)} image(s) analysed, {num('tem.n', s['n'])} vesicles measured; "
         f"{num('tem.n_excluded_border', s['n_excluded_border'])} vesicles touching the image border were "
-        "excluded from the statistics (their size is truncated).</p>",
+        "excluded from the statistics (their size is truncated)."
+        + (
+            f" {num('tem.fraction_touching', s['fraction_touching'], percent=True)} of the counted vesicles share "
+            "an outline with another vesicle: there the segmenter divided a contact (the overlays show where).</p>"
+            if _finite(s.get("fraction_touching"))
+            else "</p>"
+        ),
         _table(
             ["Grid", "Images", "Failed", "Vesicles", "Border (excluded)", "Mean ± SD (nm)"], rows, right=(1, 2, 3, 4, 5)
         ),

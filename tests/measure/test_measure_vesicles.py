@@ -8,7 +8,7 @@ import pytest
 from skimage.draw import disk, ellipse
 
 from exo_vision.measure.morphology import classify_morphology, cup_score
-from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_vesicles, perimeter_4
+from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_vesicles, perimeter_4, touching_labels
 
 
 def test_columns_are_exactly_the_contract():
@@ -30,9 +30,32 @@ def test_columns_are_exactly_the_contract():
         "cup_score",
         "morphology",
         "touches_border",
+        "touches_other",
         "pixel_size_nm",
         "pixel_size_source",
     )
+
+
+def test_touches_other_marks_vesicles_that_share_an_outline():
+    labels = np.zeros((60, 60), np.int32)
+    labels[5:15, 5:15] = 1
+    labels[5:15, 15:25] = 2  # shares its left column's edge with 1
+    labels[30:40, 30:40] = 3
+    labels[40:50, 40:50] = 4  # meets 3 only at a corner (not 4-connected): not touching
+    labels[5:15, 40:50] = 6  # label 5 is absent
+    labels[15:20, 40:50] = 7  # touches 6 along a row
+    table = measure_vesicles(labels, np.full(labels.shape, 10.0), pixel_size_nm=2.0)
+    assert dict(zip(table.label, table.touches_other, strict=True)) == {
+        1: True,
+        2: True,
+        3: False,
+        4: False,
+        6: True,
+        7: True,
+    }
+    assert table.touches_other.dtype == bool
+    assert touching_labels(labels).tolist() == [1, 2, 6, 7]
+    assert touching_labels(np.zeros((4, 4), int)).size == 0
 
 
 @pytest.mark.parametrize("radius_px, px", [(40, 0.8), (25, 1.5), (100, 0.35)])

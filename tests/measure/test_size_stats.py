@@ -62,6 +62,14 @@ def test_hand_computed_values_for_five_diameters():
     assert s["median_ci95_low_nm"] <= 30.0 <= s["median_ci95_high_nm"]
 
 
+def test_fraction_touching_counts_only_the_counted_vesicles():
+    table = five_table().assign(touches_other=[True, False, True, False, False, True])
+    # the 500 nm border vesicle touches another but is excluded: 2 of the 5 counted
+    assert size_statistics(table, n_boot=10)["fraction_touching"] == pytest.approx(2 / 5)
+    assert size_statistics(table, exclude_border=False, n_boot=10)["fraction_touching"] == pytest.approx(3 / 6)
+    assert np.isnan(size_statistics(five_table(), n_boot=10)["fraction_touching"])  # a table without the column
+
+
 def test_border_vesicles_counted_when_not_excluded():
     s = size_statistics(five_table(), exclude_border=False, n_boot=10)
     assert s["n"] == 6

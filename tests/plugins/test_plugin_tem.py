@@ -43,6 +43,7 @@ VESICLE_COLUMNS = [
     "cup_score",
     "morphology",
     "touches_border",
+    "touches_other",
     "pixel_size_nm",
     "pixel_size_source",
 ]
@@ -458,6 +459,14 @@ def test_segmentation_dock_offers_every_method_and_records_the_model(make_napari
     card = load_card()
     assert labels.metadata["segmenter"] == {"method": "unet", "model": card.summary()}
     assert card.name in seg._summary.value
+    # the share of counted vesicles sharing an outline with another, from the layer's own labels
+    from exo_vision.measure.vesicles import touching_labels
+
+    ids = np.unique(labels.data[labels.data > 0])
+    edge = np.unique(np.concatenate([labels.data[0], labels.data[-1], labels.data[:, 0], labels.data[:, -1]]))
+    counted = np.setdiff1d(ids, edge)
+    share = np.isin(counted, touching_labels(labels.data)).mean()
+    assert f"touching another {100 * share:.0f} %" in seg._summary.value
     seg.set_parameters(method="classical")
     assert not seg._model.visible
     again = seg.run(sync=True)
