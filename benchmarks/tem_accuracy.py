@@ -40,6 +40,7 @@ from bench_record import add_method_option, write_json
 from size_classes import class_names, diameter_class, equivalent_diameters_nm
 
 from exo_vision.evaluation.visibility import ROSE_THRESHOLD, rose_snr
+from exo_vision.measure.vesicles import touching_labels
 
 LEVELS = ("easy", "medium", "hard", "extreme")
 PIXEL_SIZES_NM = (0.35, 0.5, 0.8, 1.1, 1.5)
@@ -141,10 +142,7 @@ def _truth_kinds(
 
     The ratio is ``nan`` and hidden ``False`` where ``visibility`` has no entry (the project's generator).
     """
-    touching: set[int] = set()
-    for a, b in ((truth[:, :-1], truth[:, 1:]), (truth[:-1], truth[1:])):
-        where = (a != b) & (a > 0) & (b > 0)
-        touching |= set(a[where].tolist()) | set(b[where].tolist())
+    touching = set(touching_labels(truth).tolist())
     return [
         (diameter_class(d), k in touching, k in matched, *visibility.get(k, (float("nan"), False)))
         for k, d in equivalent_diameters_nm(truth, pixel_size_nm).items()
