@@ -59,6 +59,24 @@ _DTYPES = {
 }
 
 
+def touches_other(labels: np.ndarray, value: int, box: tuple[slice, slice]) -> bool:
+    """Whether label ``value`` (bounding box ``box``) has a 4-connected neighbour pixel of another non-zero label."""
+    m, n = labels.shape
+    grown = (
+        slice(max(box[0].start - 1, 0), min(box[0].stop + 1, m)),
+        slice(max(box[1].start - 1, 0), min(box[1].stop + 1, n)),
+    )
+    crop = labels[grown]
+    mine = crop == value
+    other = (crop != value) & (crop > 0)
+    return bool(
+        (mine[:, :-1] & other[:, 1:]).any()
+        or (mine[:, 1:] & other[:, :-1]).any()
+        or (mine[:-1] & other[1:]).any()
+        or (mine[1:] & other[:-1]).any()
+    )
+
+
 def touching_labels(labels: np.ndarray) -> np.ndarray:
     """Labels that share a 4-connected edge with another non-zero label (sorted, unique).
 
@@ -73,11 +91,10 @@ def touching_labels(labels: np.ndarray) -> np.ndarray:
         Every label with at least one pixel next to a pixel of a different non-zero label.
     """
     lab = np.asarray(labels)
-    found = []
-    for a, b in ((lab[:, :-1], lab[:, 1:]), (lab[:-1, :], lab[1:, :])):
-        contact = (a != b) & (a > 0) & (b > 0)
-        found += [a[contact], b[contact]]
-    return np.unique(np.concatenate(found)) if found else np.zeros(0, lab.dtype)
+    if lab.size == 0 or lab.max() <= 0:
+        return np.zeros(0, np.int64)
+    boxes = ndi.find_objects(lab.astype(np.int64, copy=False))
+    return np.array([v for v, box in enumerate(boxes, start=1) if box and touches_other(lab, v, box)], np.int64)
 
 
 def empty_vesicle_table() -> pd.DataFrame:
@@ -300,7 +317,7 @@ def measure_vesicles(
         noise = float(noise_std)
     m, n = lab.shape
     rows: list[dict[str, float]] = []
-    feret_min, feret_max, cups, border, solidity = [], [], [], [], []
+    feret_min, feret_max, cups, border, solidity, touching = [], [], [], [], [], []
     for value, sl in enumerate(ndi.find_objects(lab) if objects is None else objects, start=1):
         if sl is None:
             continue
@@ -314,6 +331,7 @@ def measure_vesicles(
         signed = crop if polarity == "bright" else -crop
         cups.append(cup_score(region, signed, pixel_size_nm=px, noise_std=noise))
         border.append(sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == m or sl[1].stop == n)
+        touching.append(touches_other(lab, value, sl))
     # one column at a time, in their final order and dtypes (no whole-table copies)
     columns: dict[str, np.ndarray | pd.Series] = {
         name: np.fromiter((row[name] for row in rows), dtype=np.float64, count=len(rows)) for name in _SHAPE_COLUMNS
@@ -330,7 +348,7 @@ def measure_vesicles(
         pd.DataFrame({k: columns[k] for k in ("cup_score", "solidity", "circularity")})
     )
     columns["touches_border"] = np.asarray(border, dtype=bool)
-    columns["touches_other"] = np.isin(columns["label"], touching_labels(lab))
+    columns["touches_other"] = np.asarray(touching, dtype=bool)
     columns["pixel_size_nm"] = np.full(len(rows), px)
     columns["pixel_size_source"] = pd.Series([str(pixel_size_source)] * len(rows), dtype="object")
     return pd.DataFrame({name: columns[name] for name in VESICLE_COLUMNS})
