@@ -115,6 +115,40 @@ def _grey_index(image: np.ndarray) -> np.ndarray:
     return lut[grey]
 
 
+#: Font of ids, legend and scale-bar label.
+TEXT_FONT = cv2.FONT_HERSHEY_SIMPLEX
+#: Coverage from which a pixel of rendered text counts as ink (OpenCV 5 smooths the glyphs' edges).
+TEXT_INK_COVERAGE = 0.5
+
+
+def _put_text(index: np.ndarray, s: str, org: tuple[int, int], *, scale: float, thickness: int, colour: int) -> None:
+    """Write ``s`` into the palette image ``index`` in ``colour`` with a one-pixel black halo, in whole pixels.
+
+    OpenCV 5 draws text with smoothed edges whatever the line type; on a
+    palette image those in-between values would be other palette entries
+    (other classes' colours) or grey levels. The glyphs are therefore drawn in
+    a mask of their own: the pixels they cover at least
+    :data:`TEXT_INK_COVERAGE` get ``colour``, their 8 neighbours black, so the
+    text reads on light and dark stain alike.
+    """
+    (w, h), baseline = cv2.getTextSize(s, TEXT_FONT, scale, thickness)
+    pad = thickness + 2
+    x0, y0 = org[0] - pad, org[1] - h - pad
+    x1, y1 = org[0] + w + pad, org[1] + baseline + pad
+    r0, c0 = max(y0, 0), max(x0, 0)
+    r1, c1 = min(y1, index.shape[0]), min(x1, index.shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return
+    ink = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.putText(ink, s, (org[0] - x0, org[1] - y0), TEXT_FONT, scale, 255, thickness, cv2.LINE_8)
+    ink = (ink >= round(255 * TEXT_INK_COVERAGE)).view(np.uint8)
+    halo = cv2.dilate(ink, np.ones((3, 3), np.uint8))
+    target = index[r0:r1, c0:c1]
+    window = np.s_[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+    target[halo[window] > 0] = _BLACK
+    target[ink[window] > 0] = colour
+
+
 def _outline_codes(
     labels: np.ndarray, table: pd.DataFrame, objects: list[tuple[slice, slice] | None] | None = None
 ) -> np.ndarray:
@@ -217,13 +251,11 @@ def render_overlay_indexed(
     # outline codes (240 and up) are above every grey level and 0 elsewhere: a maximum paints them
     cv2.max(index, code, dst=index)
 
-    font = cv2.FONT_HERSHEY_SIMPLEX
     text_scale = max(0.4, size / 2500)
     text_thick = max(1, int(round(size / 1500)))
 
     def text(s: str, org: tuple[int, int], colour: int, scale: float) -> None:
-        cv2.putText(index, s, org, font, scale, _BLACK, text_thick + 2, cv2.LINE_8)
-        cv2.putText(index, s, org, font, scale, colour, text_thick, cv2.LINE_8)
+        _put_text(index, s, org, scale=scale, thickness=text_thick, colour=colour)
 
     if show_ids and len(table) and {"label", "centroid_x_nm", "centroid_y_nm"} <= set(table.columns):
         xs = table["centroid_x_nm"].to_numpy(dtype=float) / pixel_size_nm
@@ -244,7 +276,7 @@ def render_overlay_indexed(
     # Exactly bar_px white pixels wide: columns x0 .. x1 - 1.
     cv2.rectangle(index, (x0, y0), (x1 - 1, y1 - 1), _WHITE, -1)
     label_text = _label_text(length_nm)
-    (tw, th), _ = cv2.getTextSize(label_text, font, text_scale * 1.2, text_thick)
+    (tw, th), _ = cv2.getTextSize(label_text, TEXT_FONT, text_scale * 1.2, text_thick)
     text(label_text, (max(0, (x0 + x1) // 2 - tw // 2), y0 - max(3, bar_h)), _WHITE, text_scale * 1.2)
 
     y = margin + th

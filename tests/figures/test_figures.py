@@ -232,3 +232,17 @@ def test_a_count_axis_has_whole_numbers_only():
     assert len(ticks) >= 2 and np.allclose(ticks, np.round(ticks))
     fig, _ = size_histogram_figure(np.array([50.0, 75.0, 110.0]), bin_width_nm=10, kde=False, percent=True)
     assert fig.axes[0].get_ylabel() == "Vesicles (%)"
+
+
+def test_ids_legend_and_scale_bar_label_are_drawn_in_whole_palette_colours():
+    """Text on the palette overlay uses only the drawing colours: no smoothed edge becomes a grey or another class."""
+    from exo_vision.figures.overlay import GREY_LEVELS, render_overlay_indexed
+
+    image, labels, table = two_disks()
+    flat = np.full(image.shape, 7, np.uint8)  # one grey level everywhere
+    index, palette = render_overlay_indexed(flat, labels, table, pixel_size_nm=2.0, not_counted=[2], min_side_px=900)
+    grey = int(index[0, -1])  # the top right corner holds no drawing
+    values = set(np.unique(index).tolist())
+    assert grey < GREY_LEVELS and values - {grey} <= set(range(GREY_LEVELS, GREY_LEVELS + 8))
+    # the black edge of the text is drawn: the legend's first word sits on black pixels
+    assert np.any(np.all(palette[index[:80, :160]] == 0, axis=2))
