@@ -49,7 +49,25 @@ IMAGE_COLUMNS = (
     "n_vesicles",
     "input_sha256",
     "warnings",
+    "segmenter",
+    "model_sha256",
 )
+
+
+def describe_segmenter(record: Any) -> tuple[str, str]:
+    """The segmenter of one run.json image record as text, and its model's sha256.
+
+    ``{"method": "unet", "model": {"name": "ev-unet", "version": "1.0", "sha256": ...}}``
+    gives ``("unet, model ev-unet 1.0", sha256)``; a method without a model gives
+    ``("classical", "")``; a record written before runs recorded it gives ``("", "")``.
+    """
+    if not isinstance(record, dict) or not record.get("method"):
+        return "", ""
+    model = record.get("model")
+    if not isinstance(model, dict):
+        return str(record["method"]), ""
+    name = " ".join(str(model[k]) for k in ("name", "version") if model.get(k))
+    return f"{record['method']}, model {name}" if name else str(record["method"]), str(model.get("sha256") or "")
 
 
 @dataclass
@@ -374,6 +392,9 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
                     "n_vesicles": int(record["n_vesicles"]) if record.get("n_vesicles") is not None else 0,
                     "input_sha256": str(record.get("input_sha256") or ""),
                     "warnings": "; ".join(map(str, record.get("warnings") or [])) or str(record.get("error", "") or ""),
+                    **dict(
+                        zip(("segmenter", "model_sha256"), describe_segmenter(record.get("segmenter")), strict=True)
+                    ),
                 }
             )
     images = pd.DataFrame(rows, columns=list(IMAGE_COLUMNS))

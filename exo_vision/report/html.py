@@ -386,6 +386,7 @@ def _sampling(tem: TemEvidence) -> str:
             ["Grid", "Images", "Failed", "Vesicles", "Border (excluded)", "Mean ± SD (nm)"], rows, right=(1, 2, 3, 4, 5)
         ),
     ]
+    out.append(_segmenters_sentence(tem))
     failed = tem.images.loc[tem.images["status"] == "failed"]
     if len(failed):
         out.append(
@@ -400,6 +401,27 @@ def _sampling(tem: TemEvidence) -> str:
             + "; pooled statistics use the first grid's settings.</p>"
         )
     return "".join(out)
+
+
+def _segmenter_counts(tem: TemEvidence) -> list[tuple[str, str, int]]:
+    """(segmenter, model sha256, images) over the analysed images, most images first."""
+    done = tem.images.loc[tem.images["status"].isin(["done", "skipped"])]
+    counts = done.groupby(["segmenter", "model_sha256"], sort=False).size().sort_values(ascending=False, kind="stable")
+    return [(str(name), str(sha), int(n)) for (name, sha), n in counts.items()]
+
+
+def _segmenters_sentence(tem: TemEvidence) -> str:
+    """Which segmentation method (and model version) outlined the vesicles, with image counts."""
+    counts = _segmenter_counts(tem)
+    if not counts:
+        return ""
+    parts = [
+        f"{_e(name) if name else 'not recorded (a run.json older than that record)'}: {n} image(s)"
+        for name, _, n in counts
+    ]
+    warn = ' class="warn"' if len(counts) > 1 else ""
+    mixed = " The images were outlined by different segmenters, so their sizes may not be comparable." if warn else ""
+    return f"<p{warn}>Segmentation: method {'; method '.join(parts)} (checksums under Provenance).{mixed}</p>"
 
 
 def _statistics(tem: TemEvidence) -> str:
@@ -741,6 +763,17 @@ def _provenance(inputs: ReportInputs) -> str:
             ]
             for r in tem.images.itertuples(index=False)
         ]
+        out.append("<h3>Segmentation (from run.json)</h3>")
+        out.append(
+            _table(
+                ["Segmenter", "Model SHA-256", "Images"],
+                [
+                    [_e(name or "not recorded"), f'<span class="mono">{_e(sha or "—")}</span>', str(n)]
+                    for name, sha, n in _segmenter_counts(tem)
+                ],
+                right=(2,),
+            )
+        )
         out.append("<h3>TEM input checksums (SHA-256, recorded by the run)</h3>")
         out.append(_table(["Grid", "Image", "Input", "SHA-256"], rows))
     if blot is not None:

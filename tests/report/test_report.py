@@ -299,6 +299,34 @@ def test_two_grids_pool_their_vesicles(outputs, tmp_path):
     assert [g.name for g in collect_tem([outputs["tem"], same_name]).grids] == ["tem_grid_a-1", "tem_grid_a-2"]
 
 
+def test_the_report_names_the_segmenter_and_its_model_checksum(outputs, tmp_path):
+    import json
+
+    from exo_vision.segmentation.api import model_summary
+
+    shipped = model_summary("unet")
+    tem = collect_tem([outputs["tem"]])
+    done = tem.images.loc[tem.images["status"] == "done"]
+    assert set(done["segmenter"]) == {f"unet, model {shipped['name']} {shipped['version']}"}
+    assert set(done["model_sha256"]) == {shipped["sha256"]}
+    page = build_report(tem_dirs=[outputs["tem"]])
+    assert f"Segmentation: method unet, model {shipped['name']} {shipped['version']}: 2 image(s)" in page
+    assert page.count(shipped["sha256"]) == 1  # the provenance table; the failed input has no segmenter
+    assert "may not be comparable" not in page
+
+    # a second grid outlined by the classical method: both named, and the mix flagged
+    other = tmp_path / "tem_grid_c"
+    shutil.copytree(outputs["tem"], other)
+    run = json.loads((other / "run.json").read_text(encoding="utf-8"))
+    for record in run["images"]:
+        if "segmenter" in record:
+            record["segmenter"] = {"method": "classical", "model": None}
+    (other / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    page = build_report(tem_dirs=[outputs["tem"], other])
+    assert "method unet, model" in page and "method classical: 2 image(s)" in page
+    assert "may not be comparable" in page
+
+
 @pytest.mark.parametrize(
     ("text", "kind", "expected"),
     [
