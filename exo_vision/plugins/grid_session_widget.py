@@ -338,7 +338,11 @@ class GridSessionWidget(Container):
             result.labels,
             result.table,
             polarity=getattr(result, "polarity", None),
-            extra_metadata={"parameters": result.parameters, "analysed_area_nm2": result.analysed_area_nm2},
+            extra_metadata={
+                "parameters": result.parameters,
+                "analysed_area_nm2": result.analysed_area_nm2,
+                "segmenter": getattr(result, "segmenter", None),
+            },
         )
         self._viewer.layers.selection.active = self.labels_layer
 
@@ -358,6 +362,7 @@ class GridSessionWidget(Container):
             extra_metadata={
                 "analysed_area_nm2": saved.analysed_area_nm2,
                 "parameters": saved.parameters if saved.parameters is not None else self.parameters(),
+                "segmenter": saved.segmenter,
             },
         )
         self.labels_layer.metadata["morphology_overrides"] = saved.morphology_overrides
@@ -436,4 +441,5 @@ def curated_from_layer(layer: Any, image: Any) -> CuratedResult:
         parameters=layer.metadata.get("parameters") or {},
         morphology_overrides=layer.metadata.get("morphology_overrides", {}),
         edit_log=layer.metadata.get("edit_log", []),
+        segmenter=layer.metadata.get("segmenter"),
     )

@@ -58,6 +58,9 @@ class CuratedResult:
         Morphology the user set by hand, by label.
     edit_log : list of dict
         Edit records (:func:`edit_record`), oldest first.
+    segmenter : dict or None
+        The method and model that made the labels before curation
+        (``MicrographResult.segmenter``); None when unknown.
     """
 
     image: ImageData
@@ -68,6 +71,7 @@ class CuratedResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     morphology_overrides: dict[int, str] = field(default_factory=dict)
     edit_log: list[dict[str, Any]] = field(default_factory=list)
+    segmenter: dict[str, Any] | None = None
 
 
 @dataclass
@@ -75,7 +79,7 @@ class SavedMicrograph:
     """A micrograph saved by the session, as read back to resume its curation.
 
     ``pixel_size_nm`` / ``pixel_size_source`` are the calibration saved with the curation (None when the
-    curation file is missing); ``parameters`` is None when the done-marker records none.
+    curation file is missing); ``parameters`` and ``segmenter`` are None when the done-marker records none.
     """
 
     labels: np.ndarray
@@ -86,6 +90,7 @@ class SavedMicrograph:
     edit_log: list[dict[str, Any]]
     pixel_size_nm: float | None
     pixel_size_source: str | None
+    segmenter: dict[str, Any] | None = None
 
 
 def curation_json(curated: CuratedResult) -> str:
@@ -129,4 +134,5 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
         edit_log=edit_log,
         pixel_size_nm=curation.get("pixel_size_nm"),
         pixel_size_source=curation.get("pixel_size_source"),
+        segmenter=marker.get("segmenter"),
     )

@@ -367,6 +367,8 @@ class GridSession:
             "curated_in_gui": True,
             "n_edits": len(curated.edit_log),
         }
+        if curated.segmenter:
+            record["segmenter"] = curated.segmenter
         write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
 
     # -- summary -----------------------------------------------------------------------------------

@@ -119,10 +119,15 @@ def test_cli_resume_skips_the_grid_sessions_curated_micrographs(make_napari_view
     assert deleted["g0"] not in set(curated["label"])
     marker = json.loads((out / "g0_done.json").read_text())
     assert marker["parameters"] == TemBatchConfig().analysis_parameters()  # what the CLI records by default
+    from exo_vision.segmentation.api import model_summary
+
+    # the GUI records the method and model that drew the labels, as the CLI does
+    assert marker["segmenter"] == {"method": "unet", "model": model_summary("unet")}
 
     assert main(["tem", str(grid), "--out", str(out), "--resume", "--workers", "1"]) == 0
     run = _run_json(out)
     assert (run["n_done"], run["n_skipped"], run["n_failed"]) == (0, 3, 0)
+    assert all(r["segmenter"] == marker["segmenter"] for r in run["images"])
     assert _snapshot(out) == before  # nothing redone: every per-image file byte for byte the same
     pooled = pd.read_csv(out / "vesicles.csv")
     assert len(pooled[pooled["image"] == "g0"]) == len(curated)  # run-level tables use the curated result

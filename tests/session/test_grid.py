@@ -51,6 +51,7 @@ def _curate_by_deleting(session: GridSession, path: Path) -> tuple[CuratedResult
         parameters=result.parameters,
         morphology_overrides={int(table["label"].iloc[0]): "cup"},
         edit_log=[edit],
+        segmenter=result.segmenter,
     )
     return curated, victim
 
@@ -87,6 +88,9 @@ def test_a_session_driven_without_a_viewer_saves_resumes_and_the_cli_keeps_it(tm
     assert marker["curated_in_gui"] is True and marker["n_edits"] == 1
     assert marker["n_vesicles"] == len(curated.table)
     assert marker["parameters"] == TemBatchConfig().analysis_parameters()  # what the CLI records by default
+    # the method and model that drew the labels before curation, as exo-vision tem records them
+    assert marker["segmenter"] == curated.segmenter and marker["segmenter"]["method"] == "unet"
+    assert len(marker["segmenter"]["model"]["sha256"]) == 64
 
     session.index = 1  # the user moves on; the session file says where they are
     session.write_state()
@@ -103,11 +107,14 @@ def test_a_session_driven_without_a_viewer_saves_resumes_and_the_cli_keeps_it(tm
     assert saved.edit_log == [{"time_utc": EDIT_TIME, "action": "delete", "label": victim, "detail": ""}]
     assert saved.morphology_overrides == {kept: "cup"} and saved.polarity == curated.polarity
     assert saved.parameters == marker["parameters"] and saved.pixel_size_nm == PIXEL_SIZE_NM
+    assert saved.segmenter == marker["segmenter"]
 
     assert main(["tem", str(grid), "--out", str(out), "--resume", "--workers", "1"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert (run["n_done"], run["n_skipped"], run["n_failed"]) == (1, 1, 0)  # g0 kept as curated, g1 analysed
     assert {p.name: p.read_bytes() for p in out.glob("g0_*")} == before
+    records = {r["stem"]: r for r in run["images"]}
+    assert records["g0"]["segmenter"] == marker["segmenter"] == records["g1"]["segmenter"]
 
 
 def test_a_broken_session_file_starts_over_with_a_message(tmp_path):
