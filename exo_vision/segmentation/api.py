@@ -111,8 +111,10 @@ def _unet(
     img = as_float_image(image)
     px = check_pixel_size(pixel_size_nm)
     card = load_card(model)
-    # the same bounds on the pixel size and the work as the classical method, at the model's scale
-    check_working_scale(img.shape, pixel_size_nm=px, working_scale_nm=card.working_scale_nm)
+    # the same bounds on the pixel size and the work as the classical method, at the model's finest scale
+    factor = card.thresholds.second_scale_factor
+    finest_nm = card.working_scale_nm * (min(factor, 1.0) if factor > 0 else 1.0)
+    check_working_scale(img.shape, pixel_size_nm=px, working_scale_nm=finest_nm)
     exclude = exclude_mask_for(img, exclude_mask)
     labels, rejected, found, derived = segment_unet(
         img,

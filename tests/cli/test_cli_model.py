@@ -48,3 +48,14 @@ def test_model_variant_with_subpixel_membrane_and_join_cups_together(tmp_path, c
     card = load_card(out_model)
     assert card.thresholds.subpixel_membrane is True and card.thresholds.join_rounder is True
     assert card.card["variant"]["changed"]["subpixel_membrane"] == [False, True]
+
+
+def test_model_variant_with_a_second_fine_scale(tmp_path, capsys, caplog):
+    out_model = tmp_path / "two_scale.onnx"
+    assert main(["model", "--second-scale", "0.8", "--out", str(out_model)]) == 0
+    assert f"{load_card().version}+second_scale_factor" in capsys.readouterr().out
+    card = load_card(out_model)
+    assert card.thresholds.second_scale_factor == 0.8
+    assert card.card["variant"]["changed"]["second_scale_factor"] == [0.0, 0.8]
+    assert main(["model", "--second-scale", "0.1", "--out", str(tmp_path / "y.onnx")]) == 2
+    assert "second_scale_factor must be 0" in caplog.text and not (tmp_path / "y.onnx").exists()

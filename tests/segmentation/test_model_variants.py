@@ -39,6 +39,7 @@ def test_a_variant_keeps_the_weights_and_says_what_it_changed(tmp_path):
         ({"flips": 3}, "flips must be 1, 2 or 4"),
         ({"join_rounder": 1}, "join_rounder must be true or false"),
         ({"normalise_window_px": -5}, "normalise_window_px must be a whole number"),
+        ({"second_scale_factor": 0.2}, "second_scale_factor must be 0 .one fine pass. or a factor"),
         ({"join_rounder": False}, "nothing to change"),
     ],
 )
@@ -68,6 +69,48 @@ def test_the_variants_settings_reach_the_segmentation_and_its_record(tmp_path):
     # joining only ever merges instances: never more objects than without it
     assert 0 < int(result.labels.max()) <= int(plain.labels.max())
     assert json.loads(json.dumps(result.parameters["model"])) == result.parameters["model"]  # recordable in run.json
+
+
+def test_a_second_scale_runs_one_more_fine_pass_and_averages_its_maps(tmp_path, monkeypatch):
+    """With ``second_scale_factor`` 0.8 the network runs at 3.0, 2.4 and (the coarse pass) 6.0 nm/px, and the fine
+    maps are the mean of the 3.0 nm/px maps and the 2.4 nm/px maps resampled to their grid: a map constant at 0.2
+    and one constant at 0.6 average to 0.4 everywhere."""
+    from exo_vision.segmentation.learned import method
+
+    image, truth = make_synthetic_tem((1024, 1024), pixel_size_nm=1.0, difficulty="medium", scale_bar=False, rng=12)
+    path = write_model_variant(tmp_path / "two.onnx", second_scale_factor=0.8)
+    card = load_card(path)
+    assert card.version.endswith("+second_scale_factor") and card.thresholds.second_scale_factor == 0.8
+    scales: list[float] = []
+    real_maps = method.network_maps
+
+    def spy(image, **kwargs):
+        scales.append(round(kwargs["working_scale_nm"], 6))
+        return real_maps(image, **kwargs)
+
+    monkeypatch.setattr(method, "network_maps", spy)
+    result = api.segment_vesicles(image, pixel_size_nm=1.0, method="unet", model=path)
+    assert scales == [3.0, 2.4, 6.0]
+    assert result.parameters["thresholds"]["second_scale_factor"] == 0.8
+    assert score_detection(truth.labels, result.labels).recall >= 0.85
+
+    def constant(image, *, working_scale_nm, **kwargs):
+        side = int(round(90 * 3.0 / working_scale_nm))  # a 90 px grid at 3.0 nm/px, 112 px at 2.4 nm/px
+        return np.full((3, side, side), 0.2 if working_scale_nm == 3.0 else 0.6, np.float32), None, working_scale_nm
+
+    monkeypatch.setattr(method, "network_maps", constant)
+    fine = np.full((3, 90, 90), 0.2, np.float32)
+    averaged = method._averaged_with_second_scale(
+        fine,
+        image,
+        pixel_size_nm=1.0,
+        exclude=np.zeros(image.shape, bool),
+        card=card,
+        thresholds=card.thresholds,
+        threads=1,
+    )
+    assert averaged.shape == (3, 90, 90) and averaged.dtype == np.float32
+    np.testing.assert_allclose(averaged, 0.4, atol=1e-6)
 
 
 def test_membrane_offset_map_moves_the_contour_out_by_a_fraction_of_a_pixel():

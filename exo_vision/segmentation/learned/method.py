@@ -342,6 +342,35 @@ def flip_averaged_maps(
     return np.ascontiguousarray(total / flips, dtype=np.float32)
 
 
+def _averaged_with_second_scale(
+    maps: np.ndarray,
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float,
+    exclude: np.ndarray,
+    card: ModelCard,
+    thresholds: InstanceThresholds,
+    threads: int,
+) -> np.ndarray:
+    """``maps`` averaged with the maps of a pass at ``thresholds.second_scale_factor`` x the working scale.
+
+    The second pass's maps are resampled linearly to the grid of ``maps``.
+    """
+    other, _, _ = network_maps(
+        image,
+        pixel_size_nm=pixel_size_nm,
+        exclude=exclude,
+        working_scale_nm=card.working_scale_nm * thresholds.second_scale_factor,
+        card=card,
+        flips=thresholds.flips,
+        window_px=thresholds.normalise_window_px,
+        threads=threads,
+    )
+    shape = maps.shape[1:]
+    resampled = np.stack([_upsample(m, shape, cv2.INTER_LINEAR) for m in other])
+    return ((maps + resampled) * np.float32(0.5)).astype(np.float32)
+
+
 def two_scale_instances(
     image: np.ndarray,
     *,
@@ -385,6 +414,16 @@ def two_scale_instances(
         threads=threads,
         progress=progress,
     )
+    if thresholds.second_scale_factor > 0:
+        maps = _averaged_with_second_scale(
+            maps,
+            image,
+            pixel_size_nm=pixel_size_nm,
+            exclude=exclude,
+            card=card,
+            thresholds=thresholds,
+            threads=threads,
+        )
     min_area_px = max(np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.5, 2.0)
     labels = maps_to_instances(maps, min_area_px=min_area_px, thresholds=thresholds)
     foreground = maps[0]

@@ -70,6 +70,11 @@ class InstanceThresholds:
         "dark", given or read from a first pass) with its grey levels reversed:
         the network learnt lighter vesicles about twice as often as darker
         ones. Costs a second pass on such micrographs when the polarity is "auto".
+    second_scale_factor : float
+        0: one fine pass at the working scale. A positive value runs a second
+        fine pass at this many times the working scale (0.8: 2.4 nm/px for a
+        3 nm/px model) and averages its three maps, resampled linearly to the
+        fine grid, with the first pass's before the watershed; costs that pass.
     """
 
     foreground: float = 0.5
@@ -84,6 +89,7 @@ class InstanceThresholds:
     normalise_window_px: int = 0
     subpixel_membrane: bool = False
     invert_dark: bool = False
+    second_scale_factor: float = 0.0
 
 
 #: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).

@@ -1,7 +1,7 @@
 """A model with other post-processing settings: the same weights under a new card.
 
 The shipped card keeps the settings that were judged best on the project's
-validation rules; five others are opt-in (the models' README gives their
+validation rules; six others are opt-in (the models' README gives their
 figures). :func:`write_model_variant` writes a copy of a model whose card turns
 them on, with a version that says so (``1.0+join_rounder``), so that every
 ``run.json`` made with it records what was used.
@@ -30,6 +30,10 @@ VARIANT_SETTINGS: dict[str, tuple[Any, str]] = {
     "normalise_window_px": (
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
         "a whole number of network pixels, 0 for the whole image",
+    ),
+    "second_scale_factor": (
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and (v == 0 or 0.5 <= v <= 2.0),
+        "0 (one fine pass) or a factor of the working scale from 0.5 to 2",
     ),
 }
 
