@@ -416,13 +416,7 @@ def two_scale_instances(
     )
     if thresholds.second_scale_factor > 0:
         maps = _averaged_with_second_scale(
-            maps,
-            image,
-            pixel_size_nm=pixel_size_nm,
-            exclude=exclude,
-            card=card,
-            thresholds=thresholds,
-            threads=threads,
+            maps, image, pixel_size_nm=pixel_size_nm, exclude=exclude, card=card, thresholds=thresholds, threads=threads
         )
     min_area_px = max(np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.5, 2.0)
     labels = maps_to_instances(maps, min_area_px=min_area_px, thresholds=thresholds)
