@@ -94,21 +94,9 @@ def test_a_second_scale_runs_one_more_fine_pass_and_averages_its_maps(tmp_path, 
     assert result.parameters["thresholds"]["second_scale_factor"] == 0.8
     assert score_detection(truth.labels, result.labels).recall >= 0.85
 
-    def constant(image, *, working_scale_nm, **kwargs):
-        side = int(round(90 * 3.0 / working_scale_nm))  # a 90 px grid at 3.0 nm/px, 112 px at 2.4 nm/px
-        return np.full((3, side, side), 0.2 if working_scale_nm == 3.0 else 0.6, np.float32), None, working_scale_nm
-
-    monkeypatch.setattr(method, "network_maps", constant)
     fine = np.full((3, 90, 90), 0.2, np.float32)
-    averaged = method._averaged_with_second_scale(
-        fine,
-        image,
-        pixel_size_nm=1.0,
-        exclude=np.zeros(image.shape, bool),
-        card=card,
-        thresholds=card.thresholds,
-        threads=1,
-    )
+    finer = np.full((3, 112, 112), 0.6, np.float32)  # the same field at 2.4 nm/px
+    averaged = method.mean_on_grid(fine, finer)
     assert averaged.shape == (3, 90, 90) and averaged.dtype == np.float32
     np.testing.assert_allclose(averaged, 0.4, atol=1e-6)
 

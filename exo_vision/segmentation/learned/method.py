@@ -342,30 +342,8 @@ def flip_averaged_maps(
     return np.ascontiguousarray(total / flips, dtype=np.float32)
 
 
-def _averaged_with_second_scale(
-    maps: np.ndarray,
-    image: np.ndarray,
-    *,
-    pixel_size_nm: float,
-    exclude: np.ndarray,
-    card: ModelCard,
-    thresholds: InstanceThresholds,
-    threads: int,
-) -> np.ndarray:
-    """``maps`` averaged with the maps of a pass at ``thresholds.second_scale_factor`` x the working scale.
-
-    The second pass's maps are resampled linearly to the grid of ``maps``.
-    """
-    other, _, _ = network_maps(
-        image,
-        pixel_size_nm=pixel_size_nm,
-        exclude=exclude,
-        working_scale_nm=card.working_scale_nm * thresholds.second_scale_factor,
-        card=card,
-        flips=thresholds.flips,
-        window_px=thresholds.normalise_window_px,
-        threads=threads,
-    )
+def mean_on_grid(maps: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The mean of two passes' (3, m, n) maps on the grid of ``maps``; ``other`` is resampled linearly to it."""
     shape = maps.shape[1:]
     resampled = np.stack([_upsample(m, shape, cv2.INTER_LINEAR) for m in other])
     return ((maps + resampled) * np.float32(0.5)).astype(np.float32)
@@ -403,36 +381,26 @@ def two_scale_instances(
     scale_nm : float
         The fine grid's pixel size, nm.
     """
-    maps, excluded, scale_nm = network_maps(
+    network_pass = partial(
+        network_maps,
         image,
         pixel_size_nm=pixel_size_nm,
         exclude=exclude,
-        working_scale_nm=card.working_scale_nm,
         card=card,
         flips=thresholds.flips,
         window_px=thresholds.normalise_window_px,
         threads=threads,
-        progress=progress,
     )
+    maps, excluded, scale_nm = network_pass(working_scale_nm=card.working_scale_nm, progress=progress)
     if thresholds.second_scale_factor > 0:
-        maps = _averaged_with_second_scale(
-            maps, image, pixel_size_nm=pixel_size_nm, exclude=exclude, card=card, thresholds=thresholds, threads=threads
-        )
+        second, _, _ = network_pass(working_scale_nm=card.working_scale_nm * thresholds.second_scale_factor)
+        maps = mean_on_grid(maps, second)
     min_area_px = max(np.pi * (0.5 * min_diameter_nm / scale_nm) ** 2 * 0.5, 2.0)
     labels = maps_to_instances(maps, min_area_px=min_area_px, thresholds=thresholds)
     foreground = maps[0]
     if thresholds.coarse_factor <= 0:
         return labels, foreground, excluded, scale_nm
-    coarse_maps, _, coarse_scale_nm = network_maps(
-        image,
-        pixel_size_nm=pixel_size_nm,
-        exclude=exclude,
-        working_scale_nm=card.working_scale_nm * thresholds.coarse_factor,
-        card=card,
-        flips=thresholds.flips,
-        window_px=thresholds.normalise_window_px,
-        threads=threads,
-    )
+    coarse_maps, _, coarse_scale_nm = network_pass(working_scale_nm=card.working_scale_nm * thresholds.coarse_factor)
     coarse_min_px = min_area_px * (scale_nm / coarse_scale_nm) ** 2
     coarse = maps_to_instances(coarse_maps, min_area_px=max(coarse_min_px, 2.0), thresholds=thresholds)
     large = large_convex_instances(
