@@ -57,6 +57,8 @@ class MicrographResult:
         the overlay); None when not computed.
     segmenter : dict
         ``method`` and, for a learned method, ``model`` (name, version, sha256, file).
+    warnings : list of str
+        The segmentation's warnings (what it could not do as well as usual on this image).
     """
 
     labels: np.ndarray
@@ -70,6 +72,7 @@ class MicrographResult:
     analysed_area_nm2: float = float("nan")
     objects: list[tuple[slice, slice] | None] | None = None
     segmenter: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _require_pixel_size(image_data: ImageData) -> float:
@@ -189,6 +192,7 @@ def analyse_micrograph(
         analysed_area_nm2=analysed_area_nm2,
         objects=objects,
         segmenter={"method": parameters["method"], "model": segmentation.parameters.get("model")},
+        warnings=list(segmentation.warnings),
     )
 
 

@@ -268,7 +268,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
                 "segmenter": result.segmenter,
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "n_vesicles": int(len(result.table)),
-                "warnings": list(image.warnings),
+                "warnings": [*image.warnings, *result.warnings],
             }
         )
         marker_facts = dict(record)
@@ -669,6 +669,9 @@ def run_tem_batch(
         records[record["index"]] = record
         if record["status"] == "failed":
             logger.warning("%s failed: %s", display_path(record["input"]), record["error"])
+        elif record["status"] == "done":
+            for message in record.get("warnings") or []:
+                logger.warning("%s: %s", display_path(record["input"]), message)
         if progress is not None:
             progress(len(records), total)
 

@@ -345,6 +345,8 @@ class GridSessionWidget(Container):
             },
         )
         self._viewer.layers.selection.active = self.labels_layer
+        for message in getattr(result, "warnings", None) or []:
+            show_warning(f"{self.core.current.name if self.core and self.core.current else 'micrograph'}: {message}")
 
     def _restore(self, path: Path) -> None:
         """Bring back a saved, curated micrograph: its labels, calibration, overrides and edit log."""

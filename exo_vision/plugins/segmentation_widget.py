@@ -390,6 +390,8 @@ class SegmentationWidget(Container):
         if model:
             method += f" ({model.get('name')} {model.get('version')})"
         self._summary.value = (f"{method}: " if method else "") + statistics_text(result.statistics)
+        for message in getattr(result, "warnings", None) or []:
+            show_warning(message)
         self._bar.max = 1
         self._bar.value = 1
 

@@ -104,7 +104,7 @@ def _unet(
     threads,
 ) -> VesicleSegmentation:
     from exo_vision._shared.validation import as_float_image, check_pixel_size, check_working_scale
-    from exo_vision.segmentation.learned.method import segment_unet
+    from exo_vision.segmentation.learned.method import coarse_outline_warning, segment_unet
     from exo_vision.segmentation.learned.weights import load_card
     from exo_vision.segmentation.result import VesicleSegmentation, exclude_mask_for
 
@@ -138,7 +138,12 @@ def _unet(
         **derived,
     }
     return VesicleSegmentation(
-        labels=labels, rejected=rejected, polarity=found, analysed_mask=~exclude, parameters=parameters
+        labels=labels,
+        rejected=rejected,
+        polarity=found,
+        analysed_mask=~exclude,
+        parameters=parameters,
+        warnings=[w for w in (coarse_outline_warning(px, card.thresholds),) if w],
     )
 
 

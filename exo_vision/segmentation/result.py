@@ -33,6 +33,10 @@ class VesicleSegmentation:
         Every parameter used, plus derived values (working scale, thresholds,
         polarity evidence, ``pixel_noise_std``: the per-pixel noise of the
         image in its units, or None when no candidate needed it).
+    warnings : list of str
+        What the method could not do as well as usual on this image (for
+        example outlines that come out small on a coarse micrograph), for the
+        run record and the user.
     """
 
     labels: np.ndarray
@@ -40,6 +44,7 @@ class VesicleSegmentation:
     polarity: str
     analysed_mask: np.ndarray
     parameters: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def empty_rejected() -> pd.DataFrame:

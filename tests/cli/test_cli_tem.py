@@ -299,3 +299,20 @@ def test_save_rois_writes_an_imagej_roi_set_per_image_with_the_table_ids(inputs,
     assert main(["tem", str(single), "--out", str(plain), "--workers", "1"]) == 0
     assert "save_rois" not in json.loads((plain / f"{stem}_done.json").read_text())["parameters"]
     assert not (plain / f"{stem}_rois.zip").exists()
+
+
+def test_a_coarse_micrograph_is_analysed_with_a_warning_on_screen_and_in_run_json(tmp_path, caplog):
+    image, _ = make_synthetic_tem((384, 384), pixel_size_nm=3.0, difficulty="easy", scale_bar=False, rng=6)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "coarse.tif", image)
+    out = tmp_path / "out"
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--pixel-size-nm", "3.0"]) == 0
+    record = json.loads((out / "run.json").read_text())["images"][0]
+    assert record["status"] == "done" and len(record["warnings"]) == 1
+    assert "coarser than 2.31 nm/px" in record["warnings"][0]
+    assert "coarse.tif: pixel size 3 nm/px is coarser than 2.31 nm/px" in caplog.text
+    caplog.clear()
+    assert main(["tem", str(folder), "--out", str(tmp_path / "fine"), "--workers", "1", "--pixel-size-nm", "2.0"]) == 0
+    assert json.loads((tmp_path / "fine" / "run.json").read_text())["images"][0]["warnings"] == []
+    assert "coarser" not in caplog.text

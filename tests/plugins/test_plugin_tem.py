@@ -474,3 +474,18 @@ def test_segmentation_dock_offers_every_method_and_records_the_model(make_napari
     seg.set_parameters(method="unet", model=str(tmp_path / "missing.onnx"))
     assert seg.parameters()["model"] == str(tmp_path / "missing.onnx")
     assert seg.run(sync=True) is None  # a missing model is a warning, not a crash
+
+
+def test_a_coarse_micrograph_is_segmented_with_a_warning_in_napari(make_napari_viewer, tmp_path, monkeypatch):
+    import exo_vision.plugins.segmentation_widget as segmentation_widget
+
+    shown: list[str] = []
+    monkeypatch.setattr(segmentation_widget, "show_warning", shown.append)
+    image, _ = make_synthetic_tem((384, 384), pixel_size_nm=3.0, difficulty="easy", scale_bar=False, rng=7)
+    path = tmp_path / "coarse.tif"
+    tifffile.imwrite(path, image, imagej=True, resolution=(1 / 3.0, 1 / 3.0), metadata={"unit": "nm", "axes": "YX"})
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    assert seg.run(sync=True) is not None
+    assert len(shown) == 1 and "coarser than 2.31 nm/px" in shown[0]

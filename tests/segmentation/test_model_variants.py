@@ -188,3 +188,32 @@ def test_invert_dark_segments_a_dark_micrograph_as_its_inverse_and_leaves_a_brig
     bright, _ = make_synthetic_tem((768, 768), pixel_size_nm=1.0, difficulty="medium", scale_bar=False, rng=21)
     _, _, found, p = segment_unet(bright.astype(np.float32), pixel_size_nm=1.0, exclude=none, model=card)
     assert found == "bright" and p["network_input"] == "as read"
+
+
+def test_a_micrograph_too_coarse_for_the_half_membrane_is_warned_about(tmp_path):
+    """The limit is where grow_labels' disk of half a membrane (2 nm) stops reaching the 4 neighbours: radius**2 +
+    0.25 = 1, i.e. 2 / sqrt(0.75) = 2.309 nm/px. Finer, an outline grows by one pixel; coarser, it does not, and the
+    run says so; a model with the sub-pixel half membrane is not warned about."""
+    from exo_vision.segmentation.learned.method import (
+        MEMBRANE_THICKNESS_NM,
+        coarse_outline_warning,
+        grow_labels,
+        half_membrane_limit_nm,
+    )
+
+    limit = half_membrane_limit_nm()
+    assert limit == pytest.approx(2 / np.sqrt(0.75))
+    dot = np.zeros((5, 5), np.int32)
+    dot[2, 2] = 1
+    for px, grown_area in ((limit - 0.01, 5), (limit + 0.01, 1)):
+        assert int((grow_labels(dot, radius_px=0.5 * MEMBRANE_THICKNESS_NM / px) > 0).sum()) == grown_area
+
+    image, _ = make_synthetic_tem((512, 512), pixel_size_nm=3.0, difficulty="easy", scale_bar=False, rng=21)
+    coarse = api.segment_vesicles(image, pixel_size_nm=3.0, method="unet")
+    assert len(coarse.warnings) == 1 and "coarser than 2.31 nm/px" in coarse.warnings[0]
+    assert "--subpixel-membrane" in coarse.warnings[0]
+    assert api.segment_vesicles(image, pixel_size_nm=2.0, method="unet").warnings == []
+    assert api.segment_vesicles(image, pixel_size_nm=3.0, method="classical").warnings == []
+    sub = write_model_variant(tmp_path / "sub.onnx", subpixel_membrane=True)
+    assert api.segment_vesicles(image, pixel_size_nm=3.0, method="unet", model=sub).warnings == []
+    assert coarse_outline_warning(2.0, load_card().thresholds) is None

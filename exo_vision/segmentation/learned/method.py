@@ -67,6 +67,33 @@ UINT16_LABEL_LIMIT = 2**16
 POLARITY_RING_SQUARE_PX = 9
 
 
+def half_membrane_limit_nm() -> float:
+    """The coarsest pixel size (nm) at which :func:`grow_labels` still adds the outer half membrane.
+
+    Coarser, the disk of half a membrane is a single pixel (or nothing), so the
+    outline stays on the membrane's middle line.
+    """
+    return 0.5 * MEMBRANE_THICKNESS_NM / float(np.sqrt(1.0 - DISK_SQUARED_SLACK_PX2))
+
+
+def coarse_outline_warning(pixel_size_nm: float, thresholds: InstanceThresholds) -> str | None:
+    """The warning for a micrograph too coarse for the outer half membrane, or None.
+
+    The figures quoted are ``benchmarks/tem_coarse_sizes.py``'s (generated
+    scenes shown at 2.5-5 nm/px, the int8 default; docs/benchmarks.md).
+    """
+    limit = half_membrane_limit_nm()
+    if thresholds.subpixel_membrane or pixel_size_nm <= limit:
+        return None
+    return (
+        f"pixel size {pixel_size_nm:.3g} nm/px is coarser than {limit:.2f} nm/px: the outer half of the stained "
+        "membrane (2 nm) is under one pixel and is not added, so outlines come out small (on generated scenes at "
+        "2.5-5 nm/px: vesicles under 50 nm about 12-14 %, 50-100 nm about 7 %, 100 nm and over about 4 %). "
+        f"Acquire at {limit:.2f} nm/px or finer, or segment with a model made by "
+        "`exo-vision model --subpixel-membrane` (about half that bias)"
+    )
+
+
 def foreground_threshold(base: float, sensitivity: float) -> float:
     """Foreground threshold for a sensitivity in [0, 1]: 0.5 gives the model's own, 1 the most permissive."""
     return float(np.clip(base + SENSITIVITY_THRESHOLD_SPAN * (0.5 - sensitivity), *FOREGROUND_THRESHOLD_BOUNDS))
