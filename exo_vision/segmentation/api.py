@@ -241,3 +241,29 @@ def model_summary(method: str, model: str | Path | None = None) -> dict[str, Any
     from exo_vision.segmentation.learned.weights import load_card
 
     return load_card(model).summary()
+
+
+def segmenter_warnings(pixel_size_nm: float | None, segmenter: dict[str, Any] | None) -> list[str]:
+    """The warnings a segmentation by ``segmenter`` (a run record's ``method`` and ``model``) gives at this pixel size.
+
+    Used where labels are saved after curation, with the calibration in use
+    then: the learned method's outlines come out small on micrographs too
+    coarse for the outer half membrane
+    (:func:`~exo_vision.segmentation.learned.method.coarse_outline_warning`).
+    A model file that cannot be read any more is judged by the default
+    thresholds.
+    """
+    info = METHODS.get(str((segmenter or {}).get("method")))
+    if info is None or not info.uses_model or pixel_size_nm is None:
+        return []
+    from exo_vision.segmentation.learned.method import coarse_outline_warning
+    from exo_vision.segmentation.learned.parameters import InstanceThresholds
+    from exo_vision.segmentation.learned.weights import load_card
+
+    model = (segmenter or {}).get("model") or {}
+    try:
+        thresholds = load_card(model.get("file")).thresholds
+    except ValueError:
+        thresholds = InstanceThresholds()
+    warning = coarse_outline_warning(float(pixel_size_nm), thresholds)
+    return [warning] if warning else []

@@ -326,6 +326,7 @@ class GridSession:
     def _write_outputs(self, path: Path, curated: CuratedResult) -> None:
         """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker)."""
         from exo_vision.batch.image_outputs import write_image_outputs
+        from exo_vision.segmentation.api import segmenter_warnings
         from exo_vision.measure.size_stats import size_statistics
         from exo_vision.tem_analysis import MicrographResult
 
@@ -363,7 +364,7 @@ class GridSession:
             "polarity": polarity,
             "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
             "n_vesicles": int(len(table)),
-            "warnings": list(image.warnings),
+            "warnings": [*image.warnings, *segmenter_warnings(image.pixel_size_nm, curated.segmenter)],
             "curated_in_gui": True,
             "n_edits": len(curated.edit_log),
         }

@@ -3,6 +3,7 @@ record a curation edit, save, resume from the output folder, and check the files
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -168,3 +169,23 @@ def test_an_empty_edit_log_still_has_its_columns_and_types():
     assert tuple(table.columns) == EDIT_LOG_COLUMNS and str(table["label"].dtype) == "int64"
     record = edit_record("add", None, "drawn")
     assert (record["label"], record["detail"]) == (-1, "drawn") and record["time_utc"].endswith("+00:00")
+
+
+def test_a_curated_coarse_micrograph_is_saved_with_the_coarse_outline_warning(tmp_path):
+    """The warning follows the calibration in use when the curation is saved: at 3 nm/px it is in the marker, and
+    the same micrograph recalibrated to 2 nm/px in the session is saved without it."""
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    image, _ = make_synthetic_tem((384, 384), pixel_size_nm=3.0, difficulty="easy", scale_bar=False, rng=60)
+    tifffile.imwrite(grid / "c.tif", image, imagej=True, resolution=(1 / 3.0, 1 / 3.0), metadata={"unit": "nm"})
+    out = tmp_path / "out"
+    session = GridSession.open(grid, out)
+    (path,) = session.files
+    curated, _ = _curate_by_deleting(session, path)
+    session.save(path, curated)
+    marker = json.loads((out / "c_done.json").read_text())
+    assert len(marker["warnings"]) == 1 and "coarser than 2.31 nm/px" in marker["warnings"][0]
+
+    finer = dataclasses.replace(curated, image=dataclasses.replace(curated.image, pixel_size_nm=2.0))
+    session.save(path, finer)
+    assert json.loads((out / "c_done.json").read_text())["warnings"] == []
