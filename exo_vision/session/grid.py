@@ -326,8 +326,8 @@ class GridSession:
     def _write_outputs(self, path: Path, curated: CuratedResult) -> None:
         """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker)."""
         from exo_vision.batch.image_outputs import write_image_outputs
-        from exo_vision.segmentation.api import segmenter_warnings
         from exo_vision.measure.size_stats import size_statistics
+        from exo_vision.segmentation.api import segmenter_warnings
         from exo_vision.tem_analysis import MicrographResult
 
         stem = self.output_paths(path)["marker"].name[: -len("_done.json")]
