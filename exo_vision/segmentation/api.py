@@ -104,7 +104,7 @@ def _unet(
     threads,
 ) -> VesicleSegmentation:
     from exo_vision._shared.validation import as_float_image, check_pixel_size, check_working_scale
-    from exo_vision.segmentation.learned.method import coarse_outline_warning, segment_unet
+    from exo_vision.segmentation.learned.method import segment_unet, segmentation_warnings
     from exo_vision.segmentation.learned.weights import load_card
     from exo_vision.segmentation.result import VesicleSegmentation, exclude_mask_for
 
@@ -143,7 +143,7 @@ def _unet(
         polarity=found,
         analysed_mask=~exclude,
         parameters=parameters,
-        warnings=[w for w in (coarse_outline_warning(px, card.thresholds),) if w],
+        warnings=segmentation_warnings(px, found, card.thresholds),
     )
 
 
@@ -243,20 +243,23 @@ def model_summary(method: str, model: str | Path | None = None) -> dict[str, Any
     return load_card(model).summary()
 
 
-def segmenter_warnings(pixel_size_nm: float | None, segmenter: dict[str, Any] | None) -> list[str]:
-    """The warnings a segmentation by ``segmenter`` (a run record's ``method`` and ``model``) gives at this pixel size.
+def segmenter_warnings(
+    pixel_size_nm: float | None, segmenter: dict[str, Any] | None, polarity: str | None = None
+) -> list[str]:
+    """The warnings a segmentation by ``segmenter`` (a run record's ``method`` and ``model``) gives for these values.
 
     Used where labels are saved after curation, with the calibration in use
-    then: the learned method's outlines come out small on micrographs too
-    coarse for the outer half membrane
-    (:func:`~exo_vision.segmentation.learned.method.coarse_outline_warning`).
+    then, and the polarity: the learned method's outlines come out small on
+    micrographs too coarse for the outer half membrane, and it finds fewer
+    vesicles darker than the stain
+    (:func:`~exo_vision.segmentation.learned.method.segmentation_warnings`).
     A model file that cannot be read any more is judged by the default
     thresholds.
     """
     info = METHODS.get(str((segmenter or {}).get("method")))
     if info is None or not info.uses_model or pixel_size_nm is None:
         return []
-    from exo_vision.segmentation.learned.method import coarse_outline_warning
+    from exo_vision.segmentation.learned.method import segmentation_warnings
     from exo_vision.segmentation.learned.parameters import InstanceThresholds
     from exo_vision.segmentation.learned.weights import load_card
 
@@ -265,5 +268,4 @@ def segmenter_warnings(pixel_size_nm: float | None, segmenter: dict[str, Any] | 
         thresholds = load_card(model.get("file")).thresholds
     except ValueError:
         thresholds = InstanceThresholds()
-    warning = coarse_outline_warning(float(pixel_size_nm), thresholds)
-    return [warning] if warning else []
+    return segmentation_warnings(float(pixel_size_nm), polarity or "bright", thresholds)

@@ -364,7 +364,7 @@ class GridSession:
             "polarity": polarity,
             "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
             "n_vesicles": int(len(table)),
-            "warnings": [*image.warnings, *segmenter_warnings(image.pixel_size_nm, curated.segmenter)],
+            "warnings": [*image.warnings, *segmenter_warnings(image.pixel_size_nm, curated.segmenter, polarity)],
             "curated_in_gui": True,
             "n_edits": len(curated.edit_log),
         }

@@ -217,3 +217,23 @@ def test_a_micrograph_too_coarse_for_the_half_membrane_is_warned_about(tmp_path)
     sub = write_model_variant(tmp_path / "sub.onnx", subpixel_membrane=True)
     assert api.segment_vesicles(image, pixel_size_nm=3.0, method="unet", model=sub).warnings == []
     assert coarse_outline_warning(2.0, load_card().thresholds) is None
+
+
+def test_vesicles_darker_than_the_stain_are_warned_about_unless_the_model_inverts_them(tmp_path):
+    dark, _ = make_synthetic_tem(
+        (512, 512), pixel_size_nm=1.0, difficulty="easy", polarity="dark", scale_bar=False, rng=22
+    )
+    found = api.segment_vesicles(dark, pixel_size_nm=1.0, method="unet")
+    assert found.polarity == "dark"
+    assert len(found.warnings) == 1 and "darker than the stain" in found.warnings[0]
+    assert "--invert-dark" in found.warnings[0]
+    inverting = write_model_variant(tmp_path / "dark.onnx", invert_dark=True)
+    assert api.segment_vesicles(dark, pixel_size_nm=1.0, method="unet", model=inverting).warnings == []
+    bright, _ = make_synthetic_tem((512, 512), pixel_size_nm=1.0, difficulty="easy", scale_bar=False, rng=22)
+    assert api.segment_vesicles(bright, pixel_size_nm=1.0, method="unet").warnings == []
+    assert api.segment_vesicles(dark, pixel_size_nm=1.0, method="classical").warnings == []
+    # the record of a curated micrograph is judged the same way
+    segmenter = {"method": "unet", "model": found.parameters["model"]}
+    assert api.segmenter_warnings(1.0, segmenter, "dark") == found.warnings
+    assert api.segmenter_warnings(3.0, segmenter, "dark")[0].startswith("pixel size 3 nm/px is coarser")
+    assert api.segmenter_warnings(1.0, {"method": "classical", "model": None}, "dark") == []

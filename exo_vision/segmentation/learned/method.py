@@ -94,6 +94,28 @@ def coarse_outline_warning(pixel_size_nm: float, thresholds: InstanceThresholds)
     )
 
 
+def dark_vesicles_warning(polarity: str, thresholds: InstanceThresholds) -> str | None:
+    """The warning for vesicles darker than the stain segmented as read, or None.
+
+    The figures quoted are ``benchmarks/tem_real_views.py``'s and the decision
+    rules' addendum 56 (the models' README, "Dark vesicles read inverted").
+    """
+    if polarity != "dark" or thresholds.invert_dark:
+        return None
+    return (
+        "the vesicles read darker than the stain: the default network finds fewer of them on such micrographs "
+        "(the FRU-Net full fields stored inverted: 25 of 39 vesicles found, against 29 as read). A model made by "
+        "`exo-vision model --invert-dark` segments them with reversed grey levels (one more network pass; on those "
+        "fields it finds the 29 again); check the polarity on the overlay first"
+    )
+
+
+def segmentation_warnings(pixel_size_nm: float, polarity: str, thresholds: InstanceThresholds) -> list[str]:
+    """Every warning of :func:`coarse_outline_warning` and :func:`dark_vesicles_warning` that applies."""
+    found = (coarse_outline_warning(pixel_size_nm, thresholds), dark_vesicles_warning(polarity, thresholds))
+    return [w for w in found if w]
+
+
 def foreground_threshold(base: float, sensitivity: float) -> float:
     """Foreground threshold for a sensitivity in [0, 1]: 0.5 gives the model's own, 1 the most permissive."""
     return float(np.clip(base + SENSITIVITY_THRESHOLD_SPAN * (0.5 - sensitivity), *FOREGROUND_THRESHOLD_BOUNDS))
