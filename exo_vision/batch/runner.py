@@ -64,6 +64,8 @@ IMAGE_SUFFIXES = frozenset(
 WORKER_DEATH_RETRIES = 1
 #: Start method of the local process pool.
 POOL_START_METHOD = "forkserver"
+#: Characters of a warning quoted in the end-of-run count of micrographs that gave it.
+WARNING_SUMMARY_CHARS = 100
 #: Seconds between checks that the main process is alive, where it cannot be waited on directly.
 PARENT_POLL_S = 1.0
 #: Seconds to wait for a remote Dask scheduler to answer.
@@ -291,6 +293,12 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         except OSError:
             logger.debug("could not remove the outputs of %s", job.stem, exc_info=True)
     return record
+
+
+def _first_words(message: str, limit: int = WARNING_SUMMARY_CHARS) -> str:
+    """``message`` cut after its first clause (at most ``limit`` characters), to name it in a summary line."""
+    head = message.split(":")[0]
+    return head if len(head) <= limit else head[: limit - 3] + "..."
 
 
 def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
@@ -665,15 +673,21 @@ def run_tem_batch(
         stream = _run_serial(todo)
     else:
         stream = _run_pool(todo, min(workers, len(todo)))
+    warned: collections.Counter[str] = collections.Counter()
     for record in stream:
         records[record["index"]] = record
         if record["status"] == "failed":
             logger.warning("%s failed: %s", display_path(record["input"]), record["error"])
         elif record["status"] == "done":
             for message in record.get("warnings") or []:
-                logger.warning("%s: %s", display_path(record["input"]), message)
+                if not warned[message]:  # a batch of like micrographs prints each warning once, then counts it
+                    logger.warning("%s: %s", display_path(record["input"]), message)
+                warned[message] += 1
         if progress is not None:
             progress(len(records), total)
+    for message, count in warned.items():
+        if count > 1:
+            logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
 
     result = BatchResult(records=[records[j.index] for j in jobs])
     result.wall_s = time.perf_counter() - start

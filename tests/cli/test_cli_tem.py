@@ -302,16 +302,22 @@ def test_save_rois_writes_an_imagej_roi_set_per_image_with_the_table_ids(inputs,
 
 
 def test_a_coarse_micrograph_is_analysed_with_a_warning_on_screen_and_in_run_json(tmp_path, caplog):
-    image, _ = make_synthetic_tem((384, 384), pixel_size_nm=3.0, difficulty="easy", scale_bar=False, rng=6)
     folder = tmp_path / "in"
     folder.mkdir()
-    tifffile.imwrite(folder / "coarse.tif", image)
+    for k in (1, 2):
+        image, _ = make_synthetic_tem((384, 384), pixel_size_nm=3.0, difficulty="easy", scale_bar=False, rng=5 + k)
+        tifffile.imwrite(folder / f"coarse{k}.tif", image)
     out = tmp_path / "out"
     assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--pixel-size-nm", "3.0"]) == 0
-    record = json.loads((out / "run.json").read_text())["images"][0]
-    assert record["status"] == "done" and len(record["warnings"]) == 1
-    assert "coarser than 2.31 nm/px" in record["warnings"][0]
-    assert "coarse.tif: pixel size 3 nm/px is coarser than 2.31 nm/px" in caplog.text
+    for record in json.loads((out / "run.json").read_text())["images"]:
+        assert record["status"] == "done" and len(record["warnings"]) == 1
+        assert "coarser than 2.31 nm/px" in record["warnings"][0]
+    # printed once with the first micrograph's name, then counted over the run
+    assert caplog.text.count("is coarser than 2.31 nm/px") == 2
+    assert "coarse1.tif: pixel size 3 nm/px is coarser than 2.31 nm/px" in caplog.text
+    assert "2 images in all gave the warning 'pixel size 3 nm/px is coarser than 2.31 nm/px' (run.json lists them)" in (
+        caplog.text
+    )
     caplog.clear()
     assert main(["tem", str(folder), "--out", str(tmp_path / "fine"), "--workers", "1", "--pixel-size-nm", "2.0"]) == 0
     assert json.loads((tmp_path / "fine" / "run.json").read_text())["images"][0]["warnings"] == []
