@@ -6,6 +6,7 @@ batch runner and the napari widget all call it, so they cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.api import segment_vesicles
+from exo_vision.segmentation.result import exclude_mask_for
 from exo_vision.tem_parameters import TemParameters
 
 
@@ -42,7 +44,8 @@ class MicrographResult:
         :func:`exo_vision.measure.size_stats.size_statistics` of :attr:`table`
         (border-touching vesicles excluded by default).
     image_data : ImageData
-        The input, with its calibration and provenance.
+        The input, with its calibration and provenance (pixels without a value
+        set to the median of the others).
     parameters : dict
         The exact parameters used (JSON-serialisable).
     timings : dict
@@ -87,6 +90,43 @@ def _require_pixel_size(image_data: ImageData) -> float:
     return float(px)
 
 
+def _without_missing_values(image_data: ImageData) -> tuple[ImageData, np.ndarray | None]:
+    """The micrograph with its NaN / infinite pixels set to the median of the others, and their mask.
+
+    Aligned, drift-corrected or stitched micrographs are padded with NaN where no
+    frame contributed. Returns ``(image_data, None)`` when every pixel has a value.
+    """
+    data = image_data.data
+    if data.dtype.kind != "f":
+        return image_data, None
+    missing = ~np.isfinite(data)
+    if not missing.any():
+        return image_data, None
+    if missing.all():
+        raise ValueError(f"{image_data.path or 'the image'} has no finite pixel values (all NaN or infinite)")
+    filled = np.where(missing, np.median(data[~missing]), data).astype(data.dtype, copy=False)
+    return dataclasses.replace(image_data, data=filled), missing
+
+
+def _missing_values_warning(missing: np.ndarray) -> str:
+    """What the analysis did with the pixels that hold no value."""
+    count = int(np.count_nonzero(missing))
+    return (
+        f"{count} pixels ({100.0 * count / missing.size:.1f} % of the image) hold no value (NaN or infinite, as in "
+        "the padding of an aligned or stitched micrograph): they were left out of the analysis and of the analysed "
+        "area, and vesicles they cut are flagged touches_border, like vesicles cut by the image edge"
+    )
+
+
+def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -> pd.DataFrame:
+    """Set ``touches_border`` for the vesicles that touch (8-connected) a pixel without a value."""
+    near = ndi.binary_dilation(missing, structure=np.ones((3, 3), bool))
+    cut = np.unique(labels[near])
+    table = table.copy()
+    table.loc[table["label"].isin(cut[cut > 0]), "touches_border"] = True
+    return table
+
+
 def analyse_micrograph(
     image_data: ImageData,
     params: TemParameters | None = None,
@@ -101,7 +141,10 @@ def analyse_micrograph(
     ----------
     image_data : ImageData
         The micrograph (``data`` of shape (M, N)) with ``pixel_size_nm`` set,
-        as returned by :func:`exo_vision.io.read_image`.
+        as returned by :func:`exo_vision.io.read_image`. Pixels without a value
+        (NaN or infinite, e.g. the padding of an aligned micrograph) are left
+        out of the analysis like a scale bar, the vesicles they cut are
+        flagged ``touches_border``, and the result says so in its warnings.
     params : TemParameters, optional
         Method, size limits, sensitivity, polarity and statistics settings
         (the defaults of :class:`~exo_vision.tem_parameters.TemParameters` when None).
@@ -138,6 +181,10 @@ def analyse_micrograph(
     parameters = params.to_dict()
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    image_data, missing = _without_missing_values(image_data)
+    exclude = _annotation_mask(image_data)
+    if missing is not None:
+        exclude = exclude_mask_for(image_data.data, exclude) | missing
     segmentation = segment_vesicles(
         image_data.data,
         pixel_size_nm=pixel_size_nm,
@@ -148,7 +195,7 @@ def analyse_micrograph(
         max_diameter_nm=parameters["max_diameter_nm"],
         sensitivity=parameters["sensitivity"],
         polarity=parameters["polarity"],
-        exclude_mask=_annotation_mask(image_data),
+        exclude_mask=exclude,
         progress=progress,
     )
     t1 = time.perf_counter()
@@ -164,6 +211,10 @@ def analyse_micrograph(
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
     )
+    warnings = list(segmentation.warnings)
+    if missing is not None:
+        table = _flag_cut_by(table, segmentation.labels, missing)
+        warnings.append(_missing_values_warning(missing))
     t2 = time.perf_counter()
     timings["measure_s"] = t2 - t1
     mask = segmentation.analysed_mask
@@ -192,7 +243,7 @@ def analyse_micrograph(
         analysed_area_nm2=analysed_area_nm2,
         objects=objects,
         segmenter={"method": parameters["method"], "model": segmentation.parameters.get("model")},
-        warnings=list(segmentation.warnings),
+        warnings=warnings,
     )
 
 

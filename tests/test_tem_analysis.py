@@ -88,3 +88,25 @@ def test_missing_calibration_is_refused_with_the_fix(tmp_path):
         analyse_micrograph(ImageData(image, path=tmp_path / "grid7.tif"))
     with pytest.raises(TypeError, match="ImageData"):
         analyse_micrograph(image)
+
+
+def test_pixels_without_a_value_are_left_out_and_cut_vesicles_flagged(three_vesicles):
+    # An aligned micrograph padded with NaN: the padding cuts the 167 nm vesicle at x = 267 nm in half.
+    image, _, full = three_vesicles
+    padded = image.astype(np.float32)
+    padded[:, :266] = np.nan
+    padded[5, 900] = np.inf
+    result = analyse_micrograph(calibrated(padded, 1.0), n_boot=200)
+    table = result.table
+    cut = table["centroid_x_nm"].between(266, 400) & table["centroid_y_nm"].between(200, 370)
+    assert cut.sum() == 1 and table.loc[cut, "touches_border"].all()
+    # The vesicles away from the padding are measured as on the whole micrograph.
+    whole = full.table[full.table["centroid_x_nm"] > 400].sort_values("centroid_x_nm")
+    kept = table[table["centroid_x_nm"] > 400].sort_values("centroid_x_nm")
+    assert len(kept) == len(whole) == 5
+    np.testing.assert_allclose(kept["equivalent_diameter_nm"], whole["equivalent_diameter_nm"], rtol=0.01)
+    assert not kept["touches_border"].any()
+    assert result.statistics["n"] == 5 and result.statistics["n_excluded_border"] == 1
+    assert result.analysed_area_nm2 == pytest.approx(1024.0 * 1024.0 - 266 * 1024 - 1)
+    assert np.isfinite(result.image_data.data).all()
+    assert any("272385 pixels (26.0 % of the image) hold no value" in w for w in result.warnings)
