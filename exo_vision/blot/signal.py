@@ -68,6 +68,12 @@ def check_image(image: np.ndarray) -> np.ndarray:
     -------
     (M, N) ndarray
         The same array (not copied).
+
+    Raises
+    ------
+    ValueError
+        For an image that is not 2-D, too small, not real numbers, or has
+        pixels without a value (NaN or infinite).
     """
     image = np.asarray(image)
     if image.ndim != 2:
@@ -79,6 +85,12 @@ def check_image(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"a blot image of shape {image.shape} is too small to hold lanes; pass the whole blot")
     if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
         raise ValueError(f"a blot image must hold real numbers, got dtype {image.dtype}")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        missing = int(np.count_nonzero(~np.isfinite(image)))
+        raise ValueError(
+            f"{missing} pixels of the blot hold no value (NaN or infinite); band volumes need a value at every "
+            "pixel of the lanes: crop the image to the membrane, or export it again from the imager's software"
+        )
     return image
 
 

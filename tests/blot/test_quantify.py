@@ -6,6 +6,7 @@ Exact volumes on hand-built strips are in test_quantify_exact.py.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from exo_vision.blot.lanes import lanes_from_ranges
 from exo_vision.blot.quantify import quantify_blot
@@ -53,3 +54,13 @@ def test_band_row_is_its_peak_not_the_centre_of_a_smear_above_it():
     b = b.iloc[0]
     assert b.y_top_px < 135  # the smear is inside the band's window ...
     assert abs(b.y_px - 150) <= 1.0  # ... and the band's row is its peak's
+
+
+def test_pixels_without_a_value_are_refused_with_the_fix():
+    """A float blot with NaN pixels is refused by name, not quantified as "no lanes found"."""
+    blot = make_random_blot(rng=206, export="raw")
+    image = blot.image.astype(np.float32)
+    image[:, :40] = np.nan
+    image[0, 100] = np.inf
+    with pytest.raises(ValueError, match=rf"{40 * image.shape[0] + 1} pixels of the blot hold no value.*crop"):
+        quantify_blot(image, polarity=blot.polarity, max_value=blot.max_value)
