@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from exo_vision.measure.tables import read_vesicle_table
+
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
@@ -84,22 +86,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read_tables(paths: list[str]) -> list[tuple[Path, pd.DataFrame]]:
-    out = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_file():
-            raise ValueError(f"table {path} does not exist; pass vesicles.csv files written by exo-vision tem")
-        try:
-            table = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not a readable CSV table ({err}); pass a vesicles.csv") from err
-        if "equivalent_diameter_nm" not in table.columns:
-            raise ValueError(
-                f"{path} has no equivalent_diameter_nm column (columns: {', '.join(map(str, table.columns))}); "
-                "pass a vesicles.csv written by exo-vision tem"
-            )
-        out.append((path, table))
-    return out
+    return [(Path(raw), read_vesicle_table(raw)) for raw in paths]
 
 
 def _file_group(path: Path) -> str:

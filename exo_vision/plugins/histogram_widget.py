@@ -16,12 +16,12 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
 from exo_vision.measure.size_stats import size_statistics, weighted_histogram
+from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
+from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._vesicles import ROLE, vesicle_table
 
 logger = logging.getLogger(__name__)
-
-DIAMETER = "equivalent_diameter_nm"
 
 
 class Source(Enum):
@@ -46,14 +46,15 @@ def read_vesicle_tables(paths: list[Path]) -> dict[str, pd.DataFrame]:
     Raises
     ------
     ValueError
-        When none of ``paths`` is a vesicle table.
+        When none of ``paths`` is a vesicle table, or one cannot be read or
+        holds a diameter that is not a positive number
+        (:func:`~exo_vision.measure.tables.read_vesicle_table`).
     """
     tables = {}
     for path in paths:
-        table = pd.read_csv(path)
-        if DIAMETER in table.columns:
-            tables[Path(path).stem] = table
-        else:
+        try:
+            tables[Path(path).stem] = read_vesicle_table(path)
+        except NotAVesicleTable:
             logger.info("%s has no %s column; not a vesicle table, skipped", path, DIAMETER)
     if not tables:
         names = ", ".join(str(p) for p in paths) or "(no files)"

@@ -124,3 +124,15 @@ def test_bad_inputs_exit_2_with_a_clear_message(tmp_path, caplog):
     assert main(["histogram", str(bad), "--out", str(tmp_path / "a.svg")]) == 2
     assert "equivalent_diameter_nm" in caplog.text
     assert not (tmp_path / "a.svg").exists()
+
+
+def test_a_diameter_that_is_not_a_positive_number_is_named_by_file_and_row(tmp_path, caplog):
+    for name, cell, row in (("text.csv", "abc", 2), ("negative.csv", "-5", 2), ("infinite.csv", "inf", 2)):
+        table = tmp_path / name
+        table.write_text(f"equivalent_diameter_nm\n80\n{cell}\n90\n")
+        assert main(["histogram", str(table), "--out", str(tmp_path / "a.svg")]) == 2
+        assert f"{table}, data row {row}: equivalent_diameter_nm is '{cell}', not a positive number" in caplog.text
+    assert not (tmp_path / "a.svg").exists()
+    blank = tmp_path / "blank.csv"
+    blank.write_text("equivalent_diameter_nm\n80\n\n90\n")
+    assert main(["histogram", str(blank), "--out", str(tmp_path / "b.svg")]) == 0

@@ -395,6 +395,19 @@ def test_histogram_of_tables_by_condition(make_napari_viewer, tmp_path):
     assert hist.plot.statistics[tmp_path.name]["n"] == 4
 
 
+def test_histogram_of_a_table_with_a_bad_diameter_names_the_row(make_napari_viewer, tmp_path, monkeypatch):
+    import exo_vision.plugins.histogram_widget as widget
+
+    shown = []
+    monkeypatch.setattr(widget, "show_warning", shown.append)
+    (tmp_path / "typed.csv").write_text("label,equivalent_diameter_nm\n1,80\n2,eighty\n")
+    viewer = make_napari_viewer()
+    _, hist = _dock(viewer, "Size histogram")
+    hist.set_tables([tmp_path / "typed.csv"])
+    assert len(shown) == 1 and "typed.csv, data row 2: equivalent_diameter_nm is 'eighty'" in shown[0]
+    assert hist.plot.statistics == {}
+
+
 def test_painting_with_napari_tools_updates_table_and_log(make_napari_viewer, micrograph, qtbot):
     path, _ = micrograph
     viewer, image, seg, labels = _segmented(make_napari_viewer, path)
