@@ -61,6 +61,14 @@ NON_SQUARE_REFUSE = 0.05
 #: Channel spread (fraction of the dtype range) still taken as gray content.
 GRAY_TOLERANCE = 0.02
 #: Warning put on every 8-bit blot.
+#: A file read as a TEM micrograph is refused as a label image or mask when this fraction of horizontally
+#: neighbouring pixels are equal and its most common value covers :data:`LABEL_IMAGE_MODE_FRACTION` of it. A
+#: micrograph's shot noise makes neighbours differ: at most 10 % are equal in the real micrographs of
+#: ``../shared/data/tem`` (FRU-Net renders 4-10 %, the hrml JPEG 5 %) and 16 % in its imaging-format fixtures
+#: (except a vendor test file that is 97 % black); the FRU-Net label images: 99.1-99.9 %.
+LABEL_IMAGE_EQUAL_NEIGHBOURS = 0.97
+#: See :data:`LABEL_IMAGE_EQUAL_NEIGHBOURS` (label images and masks: their background, 90-99 % of the pixels).
+LABEL_IMAGE_MODE_FRACTION = 0.5
 EIGHT_BIT_BLOT_WARNING = "8-bit export for publication: unsuitable for quantification"
 
 _BLOT_NAME = re.compile(r"\((chemiluminescence|colorimetric)\)|chemidoc|image\s*lab|western|blot", re.I)
@@ -99,7 +107,9 @@ def read_image(
     kind : {"auto", "tem", "blot"}
         What the image is. ``"auto"`` decides from format, tags, file name and
         a readable scale bar (see the module docstring); it may give
-        ``"unknown"``.
+        ``"unknown"``. ``"tem"`` also refuses an image that is piecewise
+        constant like a label image or mask (see
+        :data:`LABEL_IMAGE_EQUAL_NEIGHBOURS`), which a micrograph's noise never is.
     frame : int or None
         Which frame to read from a stack (3-D/4-D data; leading axes are
         flattened in C order). ``None`` refuses stacks.
@@ -185,6 +195,8 @@ def read_image(
             "Export the micrograph as gray (8/16-bit) or pass kind='blot' if it is a blot",
         )
 
+    if kind == "tem":
+        _refuse_label_image(data, path)
     image = ImageData(data=data, path=path, kind=resolved, metadata=metadata, warnings=warnings_out)
     _calibrate(image, raw, path=path, user_px=user_px, scale_bar=scale_bar)
     if image.kind == "blot":
@@ -427,6 +439,30 @@ def _rgb_to_gray(data: np.ndarray, raw: RawImage, *, path: Path, kind: str, note
         info = np.iinfo(data.dtype)
         return np.clip(np.rint(gray), info.min, info.max).astype(data.dtype)
     return gray.astype(data.dtype)
+
+
+def _refuse_label_image(data: np.ndarray, path: Path) -> None:
+    """Raise an ImageReadError for an image that is piecewise constant like a label image or mask.
+
+    Folders of annotated micrographs often hold their label images beside them (``*_labels.png``,
+    ``*_mask.tif``); analysed as micrographs, their regions would be measured as vesicles and pooled.
+    """
+    if data.shape[1] < 2:
+        return
+    equal = float(np.mean(data[:, 1:] == data[:, :-1]))
+    if equal < LABEL_IMAGE_EQUAL_NEIGHBOURS:
+        return
+    values, counts = np.unique(data, return_counts=True)
+    if counts.max() < LABEL_IMAGE_MODE_FRACTION * data.size:
+        return
+    raise ImageReadError(
+        path,
+        f"looks like a label image or mask, not a micrograph: {100 * equal:.1f} % of neighbouring pixels are equal "
+        f"(a micrograph's noise makes them differ), {values.size} distinct values, and one of them covers "
+        f"{100 * counts.max() / data.size:.0f} % of the image",
+        "Keep label images and masks out of the inputs: pass the micrographs by name, or move the masks to "
+        "another folder",
+    )
 
 
 def _decide_kind(kind: str, raw: RawImage, path: Path) -> tuple[Any, str]:

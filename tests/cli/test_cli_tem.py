@@ -322,3 +322,20 @@ def test_a_coarse_micrograph_is_analysed_with_a_warning_on_screen_and_in_run_jso
     assert main(["tem", str(folder), "--out", str(tmp_path / "fine"), "--workers", "1", "--pixel-size-nm", "2.0"]) == 0
     assert json.loads((tmp_path / "fine" / "run.json").read_text())["images"][0]["warnings"] == []
     assert "coarser" not in caplog.text
+
+
+def test_label_images_beside_the_micrographs_are_refused_not_pooled(tmp_path):
+    """A folder of annotated micrographs: the label image fails with the fix; only the micrograph is measured."""
+    folder = tmp_path / "annotated"
+    folder.mkdir()
+    image, truth = make_synthetic_tem(
+        (512, 512), pixel_size_nm=1.0, difficulty="easy", n_vesicles=5, scale_bar=False, rng=3
+    )
+    tifffile.imwrite(folder / "grid_a_image.tif", image, imagej=True, resolution=(1, 1), metadata={"unit": "nm"})
+    tifffile.imwrite(folder / "grid_a_labels.tif", truth.labels.astype(np.uint16))
+    out = tmp_path / "out"
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--pixel-size-nm", "1"]) == 1
+    errors = pd.read_csv(out / "errors.csv")
+    assert errors["input"].tolist() == [str(folder / "grid_a_labels.tif")]
+    assert "looks like a label image or mask" in errors["error"].iloc[0]
+    assert pd.read_csv(out / "vesicles.csv")["image"].unique().tolist() == ["grid_a_image"]

@@ -295,3 +295,30 @@ def test_emi_without_its_ser(tmp_path):
     with pytest.raises(ImageReadError) as info:
         read_image(path)
     check(info.value, path, "could not be decoded as TIA", "export the file again")
+
+
+def test_a_label_image_read_as_a_micrograph_is_refused(tmp_path):
+    labels = np.zeros((300, 300), np.uint16)
+    labels[40:90, 50:100] = 1
+    labels[150:230, 120:200] = 2
+    path = tmp_path / "grid1_labels.png"
+    Image.fromarray(labels).save(path)
+    with pytest.raises(ImageReadError) as info:
+        read_image(path, kind="tem", pixel_size_nm=1.0)
+    check(info.value, path, "looks like a label image or mask", "keep label images and masks out of the inputs")
+    assert "3 distinct values" in str(info.value)
+    # read for what it is (a label image, say in napari), it opens
+    assert read_image(path, pixel_size_nm=1.0).data.max() == 2
+
+
+def test_real_micrographs_are_not_taken_for_label_images(shared_data):
+    """Every real micrograph of ../shared/data/tem reads as one; every FRU-Net label image is refused."""
+    tem = shared_data / "tem"
+    micrographs = [tem / "hrml_ev_negative_stain.jpg", *sorted(tem.glob("frunet_notebook/*/*_image.png"))]
+    labels = sorted(tem.glob("frunet_notebook/*/*_labels.png"))
+    assert len(micrographs) == 24 and len(labels) == 23
+    for path in micrographs:
+        read_image(path, kind="tem", pixel_size_nm=1.0)
+    for path in labels:  # patches 01, 11 and 16 hold no vesicle: all zero, refused as blank
+        with pytest.raises(ImageReadError, match="looks like a label image or mask|has every pixel equal to 0"):
+            read_image(path, kind="tem", pixel_size_nm=1.0)
