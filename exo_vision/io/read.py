@@ -69,6 +69,10 @@ GRAY_TOLERANCE = 0.02
 LABEL_IMAGE_EQUAL_NEIGHBOURS = 0.97
 #: See :data:`LABEL_IMAGE_EQUAL_NEIGHBOURS` (label images and masks: their background, 90-99 % of the pixels).
 LABEL_IMAGE_MODE_FRACTION = 0.5
+#: A file read as a blot is refused as a mask only with at most this many distinct values as well: raw blots on a
+#: black or saturated surround reach 98 % equal neighbours (the PLOS raw-blot scan, 256 values); the band masks of
+#: ``../shared/data/gels`` hold 2.
+LABEL_IMAGE_MAX_VALUES_BLOT = 64
 EIGHT_BIT_BLOT_WARNING = "8-bit export for publication: unsuitable for quantification"
 
 _BLOT_NAME = re.compile(r"\((chemiluminescence|colorimetric)\)|chemidoc|image\s*lab|western|blot", re.I)
@@ -107,9 +111,9 @@ def read_image(
     kind : {"auto", "tem", "blot"}
         What the image is. ``"auto"`` decides from format, tags, file name and
         a readable scale bar (see the module docstring); it may give
-        ``"unknown"``. ``"tem"`` also refuses an image that is piecewise
-        constant like a label image or mask (see
-        :data:`LABEL_IMAGE_EQUAL_NEIGHBOURS`), which a micrograph's noise never is.
+        ``"unknown"``. ``"tem"`` and ``"blot"`` also refuse an image that is
+        piecewise constant like a label image or mask (see
+        :data:`LABEL_IMAGE_EQUAL_NEIGHBOURS`), which an image's noise never is.
     frame : int or None
         Which frame to read from a stack (3-D/4-D data; leading axes are
         flattened in C order). ``None`` refuses stacks.
@@ -195,8 +199,8 @@ def read_image(
             "Export the micrograph as gray (8/16-bit) or pass kind='blot' if it is a blot",
         )
 
-    if kind == "tem":
-        _refuse_label_image(data, path)
+    if kind in ("tem", "blot"):
+        _refuse_label_image(data, path, max_values=LABEL_IMAGE_MAX_VALUES_BLOT if kind == "blot" else None)
     image = ImageData(data=data, path=path, kind=resolved, metadata=metadata, warnings=warnings_out)
     _calibrate(image, raw, path=path, user_px=user_px, scale_bar=scale_bar)
     if image.kind == "blot":
@@ -441,11 +445,12 @@ def _rgb_to_gray(data: np.ndarray, raw: RawImage, *, path: Path, kind: str, note
     return gray.astype(data.dtype)
 
 
-def _refuse_label_image(data: np.ndarray, path: Path) -> None:
+def _refuse_label_image(data: np.ndarray, path: Path, *, max_values: int | None = None) -> None:
     """Raise an ImageReadError for an image that is piecewise constant like a label image or mask.
 
-    Folders of annotated micrographs often hold their label images beside them (``*_labels.png``,
-    ``*_mask.tif``); analysed as micrographs, their regions would be measured as vesicles and pooled.
+    Folders of annotated micrographs or gels often hold their label images or band masks beside them
+    (``*_labels.png``, ``*_mask.tif``); analysed as images, their regions would be measured as vesicles or
+    bands and pooled. ``max_values``: refuse only images with at most this many distinct values.
     """
     if data.shape[1] < 2:
         return
@@ -453,15 +458,15 @@ def _refuse_label_image(data: np.ndarray, path: Path) -> None:
     if equal < LABEL_IMAGE_EQUAL_NEIGHBOURS:
         return
     values, counts = np.unique(data, return_counts=True)
-    if counts.max() < LABEL_IMAGE_MODE_FRACTION * data.size:
+    if counts.max() < LABEL_IMAGE_MODE_FRACTION * data.size or (max_values is not None and values.size > max_values):
         return
+    what = "micrograph" if max_values is None else "blot"
     raise ImageReadError(
         path,
-        f"looks like a label image or mask, not a micrograph: {100 * equal:.1f} % of neighbouring pixels are equal "
-        f"(a micrograph's noise makes them differ), {values.size} distinct values, and one of them covers "
+        f"looks like a label image or mask, not a {what}: {100 * equal:.1f} % of neighbouring pixels are equal "
+        f"(an image's noise makes them differ), {values.size} distinct values, and one of them covers "
         f"{100 * counts.max() / data.size:.0f} % of the image",
-        "Keep label images and masks out of the inputs: pass the micrographs by name, or move the masks to "
-        "another folder",
+        f"Keep label images and masks out of the inputs: pass the {what}s by name, or move the masks to another folder",
     )
 
 

@@ -322,3 +322,21 @@ def test_real_micrographs_are_not_taken_for_label_images(shared_data):
     for path in labels:  # patches 01, 11 and 16 hold no vesicle: all zero, refused as blank
         with pytest.raises(ImageReadError, match="looks like a label image or mask|has every pixel equal to 0"):
             read_image(path, kind="tem", pixel_size_nm=1.0)
+
+
+def test_band_masks_read_as_blots_are_refused_and_every_real_blot_and_gel_reads(shared_data):
+    """The lab gels' band masks (2 values) are refused; no real blot or gel is, the 98 % flat PLOS scan included."""
+    images = [
+        *sorted((shared_data / "blots").rglob("*.tif")),
+        *sorted((shared_data / "blots").glob("*.png")),
+        *sorted((shared_data / "gels").glob("*.tif")),
+        *sorted((shared_data / "gels" / "lab_gels_with_masks").glob("*.jpg")),
+        *sorted((shared_data / "gels" / "lab_gels_with_masks").glob("*.png")),
+    ]
+    masks = sorted((shared_data / "gels" / "lab_gels_with_masks").glob("*SegMaps.tif"))
+    assert len(images) == 26 and len(masks) == 18
+    for path in images:
+        read_image(path, kind="blot")
+    for path in masks:
+        with pytest.raises(ImageReadError, match="looks like a label image or mask, not a blot.*pass the blots"):
+            read_image(path, kind="blot")
