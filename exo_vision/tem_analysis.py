@@ -108,14 +108,70 @@ def _without_missing_values(image_data: ImageData) -> tuple[ImageData, np.ndarra
     return dataclasses.replace(image_data, data=filled), missing
 
 
-def _missing_values_warning(missing: np.ndarray) -> str:
-    """What the analysis did with the pixels that hold no value."""
-    count = int(np.count_nonzero(missing))
-    return (
-        f"{count} pixels ({100.0 * count / missing.size:.1f} % of the image) hold no value (NaN or infinite, as in "
+def missing_values_warnings(image: np.ndarray) -> list[str]:
+    """The warning for a micrograph with pixels that hold no value (NaN or infinite), or no warning.
+
+    Returns
+    -------
+    list of str
+        What :func:`analyse_micrograph` does with such pixels, with their count; empty when every pixel has a value.
+    """
+    data = np.asarray(image)
+    if data.dtype.kind != "f":
+        return []
+    count = int(np.count_nonzero(~np.isfinite(data)))
+    if not count:
+        return []
+    return [
+        f"{count} pixels ({100.0 * count / data.size:.1f} % of the image) hold no value (NaN or infinite, as in "
         "the padding of an aligned or stitched micrograph): they were left out of the analysis and of the analysed "
         "area, and vesicles they cut are flagged touches_border, like vesicles cut by the image edge"
+    ]
+
+
+def measure_micrograph_vesicles(
+    labels: np.ndarray,
+    image_data: ImageData,
+    *,
+    polarity: str,
+    noise_std: float | None = None,
+    objects: list[tuple[slice, slice] | None] | None = None,
+) -> pd.DataFrame:
+    """Measure every labelled vesicle of a calibrated micrograph, pixels without a value included.
+
+    :func:`~exo_vision.measure.vesicles.measure_vesicles` in the micrograph's
+    calibration (1 nm/px when it has none), with its NaN / infinite pixels set
+    to the median of the others and the vesicles they cut flagged
+    ``touches_border``. Used after segmentation and after every curation edit.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int
+        Vesicle labels (0 = background).
+    image_data : ImageData
+        The micrograph the labels belong to.
+    polarity : {"bright", "dark"}
+        Vesicles lighter or darker than the stain.
+    noise_std, objects
+        As in :func:`~exo_vision.measure.vesicles.measure_vesicles`.
+
+    Returns
+    -------
+    DataFrame
+        One row per label, lengths in nm.
+    """
+    filled, missing = _without_missing_values(image_data)
+    px = filled.pixel_size_nm
+    table = measure_vesicles(
+        labels,
+        filled.data,
+        pixel_size_nm=px if px is not None else 1.0,
+        pixel_size_source=filled.pixel_size_source,
+        polarity=polarity,
+        noise_std=noise_std,
+        objects=objects,
     )
+    return table if missing is None else _flag_cut_by(table, labels, missing)
 
 
 def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -> pd.DataFrame:
@@ -181,6 +237,7 @@ def analyse_micrograph(
     parameters = params.to_dict()
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    original = image_data
     image_data, missing = _without_missing_values(image_data)
     exclude = _annotation_mask(image_data)
     if missing is not None:
@@ -202,19 +259,14 @@ def analyse_micrograph(
     timings["segment_s"] = t1 - start
     # the boxes of the labels, found once for the measurement and the overlay
     objects = ndi.find_objects(segmentation.labels)
-    table = measure_vesicles(
+    table = measure_micrograph_vesicles(
         segmentation.labels,
-        image_data.data,
-        pixel_size_nm=pixel_size_nm,
-        pixel_size_source=image_data.pixel_size_source,
+        original,
         polarity=segmentation.polarity,
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
     )
-    warnings = list(segmentation.warnings)
-    if missing is not None:
-        table = _flag_cut_by(table, segmentation.labels, missing)
-        warnings.append(_missing_values_warning(missing))
+    warnings = [*segmentation.warnings, *missing_values_warnings(original.data)]
     t2 = time.perf_counter()
     timings["measure_s"] = t2 - t1
     mask = segmentation.analysed_mask

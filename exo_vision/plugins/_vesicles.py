@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.plugins._layers import SOURCE_KEY, find_derived, image_data_from_layer, layer_id
 from exo_vision.session.curation import edit_log_table, edit_record
+from exo_vision.tem_analysis import measure_micrograph_vesicles
 
 #: metadata role of the vesicle Labels layer.
 ROLE = "vesicles"
@@ -105,19 +105,13 @@ def measure_layer(labels_layer: Any, image_layer: Any) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The core's :func:`~exo_vision.measure.vesicles.measure_vesicles` table
+        The core's :func:`~exo_vision.tem_analysis.measure_micrograph_vesicles` table
         (overrides applied), also stored on the layer.
     """
 
     image = image_data_from_layer(image_layer)
     polarity = labels_layer.metadata.get("polarity") or image.polarity or "dark"
-    table = measure_vesicles(
-        np.asarray(labels_layer.data),
-        image.data,
-        pixel_size_nm=image.pixel_size_nm if image.pixel_size_nm is not None else 1.0,
-        pixel_size_source=image.pixel_size_source,
-        polarity=polarity,
-    )
+    table = measure_micrograph_vesicles(np.asarray(labels_layer.data), image, polarity=polarity)
     set_vesicle_table(labels_layer, table)
     return vesicle_table(labels_layer)
 

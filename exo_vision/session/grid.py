@@ -328,7 +328,7 @@ class GridSession:
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics
         from exo_vision.segmentation.api import segmenter_warnings
-        from exo_vision.tem_analysis import MicrographResult
+        from exo_vision.tem_analysis import MicrographResult, missing_values_warnings
 
         stem = self.output_paths(path)["marker"].name[: -len("_done.json")]
         area = curated.analysed_area_nm2
@@ -364,7 +364,11 @@ class GridSession:
             "polarity": polarity,
             "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
             "n_vesicles": int(len(table)),
-            "warnings": [*image.warnings, *segmenter_warnings(image.pixel_size_nm, curated.segmenter, polarity)],
+            "warnings": [
+                *image.warnings,
+                *segmenter_warnings(image.pixel_size_nm, curated.segmenter, polarity),
+                *missing_values_warnings(image.data),
+            ],
             "curated_in_gui": True,
             "n_edits": len(curated.edit_log),
         }

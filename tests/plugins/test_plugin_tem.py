@@ -220,6 +220,32 @@ def test_curation_delete_removes_row_and_changes_statistics(make_napari_viewer, 
     assert labels.metadata["edit_log"][-1]["action"] == "set morphology"
 
 
+def test_nan_padding_cuts_are_flagged_after_segmentation_and_after_an_edit(make_napari_viewer, tmp_path):
+    """A float micrograph padded with NaN (as after alignment): the vesicles the padding cuts stay flagged."""
+    image, _ = make_synthetic_tem(
+        (512, 512), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=8, scale_bar=False, rng=3
+    )
+    padded = image.astype(np.float32)
+    padded[:, :154] = np.nan  # through the 112 nm vesicle centred at column 154
+    path = tmp_path / "aligned.tif"
+    tifffile.imwrite(path, padded, imagej=True, resolution=(0.5, 0.5), metadata={"unit": "nm", "axes": "YX"})
+    viewer, _, _, labels = _segmented(make_napari_viewer, path)
+
+    def cut_ids() -> set[int]:
+        table = labels.features
+        return set(table.loc[table["touches_border"], "label"].astype(int))
+
+    near_padding = set(np.unique(labels.data[:, 150:156])) - {0}
+    assert near_padding and cut_ids() >= near_padding
+    _, cur = _dock(viewer, "Curation")
+    table = labels.features
+    victim = int(table.loc[~table["touches_border"], "label"].iloc[0])
+    cur.delete(victim)  # the table is measured again from the image layer, which holds the NaN
+    assert cut_ids() >= near_padding
+    assert np.isfinite(labels.features["mean_intensity"]).all()
+    assert cur.statistics["n"] == int((~labels.features["touches_border"]).sum())
+
+
 def test_split_and_merge_helpers_on_a_hand_built_image():
     labels = np.zeros((20, 40), dtype=np.int32)
     labels[5:15, 3:37] = 4  # a long bar

@@ -189,3 +189,23 @@ def test_a_curated_coarse_micrograph_is_saved_with_the_coarse_outline_warning(tm
     finer = dataclasses.replace(curated, image=dataclasses.replace(curated.image, pixel_size_nm=2.0))
     session.save(path, finer)
     assert json.loads((out / "c_done.json").read_text())["warnings"] == []
+
+
+def test_a_curated_micrograph_with_nan_padding_is_saved_with_its_warning(tmp_path):
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    image, _ = make_synthetic_tem(
+        (384, 384), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=6, scale_bar=False, rng=50
+    )
+    padded = image.astype(np.float32)
+    padded[:40] = np.nan
+    resolution = (1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM)
+    tifffile.imwrite(grid / "p.tif", padded, imagej=True, resolution=resolution, metadata={"unit": "nm"})
+    out = tmp_path / "out"
+    session = GridSession.open(grid, out)
+    (path,) = session.files
+    curated, _ = _curate_by_deleting(session, path)
+    session.save(path, curated)
+    warnings = json.loads((out / "p_done.json").read_text())["warnings"]
+    assert warnings[0] == "15360 pixels are NaN or infinite"  # the reader's note
+    assert warnings[1].startswith("15360 pixels (10.4 % of the image) hold no value")
