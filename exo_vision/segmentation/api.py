@@ -253,19 +253,25 @@ def segmenter_warnings(
     micrographs too coarse for the outer half membrane, and it finds fewer
     vesicles darker than the stain
     (:func:`~exo_vision.segmentation.learned.method.segmentation_warnings`).
-    A model file that cannot be read any more is judged by the default
-    thresholds.
+    The model's settings are read from the record (``model["settings"]``);
+    a record without them (written before they were recorded) is judged by
+    its model file, and by the default thresholds when that file cannot be
+    read any more.
     """
     info = METHODS.get(str((segmenter or {}).get("method")))
     if info is None or not info.uses_model or pixel_size_nm is None:
         return []
     from exo_vision.segmentation.learned.method import segmentation_warnings
     from exo_vision.segmentation.learned.parameters import InstanceThresholds
-    from exo_vision.segmentation.learned.weights import load_card
+    from exo_vision.segmentation.learned.weights import WARNING_SETTINGS, load_card
 
     model = (segmenter or {}).get("model") or {}
-    try:
-        thresholds = load_card(model.get("file")).thresholds
-    except ValueError:
-        thresholds = InstanceThresholds()
+    recorded = model.get("settings")
+    if isinstance(recorded, dict):
+        thresholds = InstanceThresholds(**{key: bool(recorded[key]) for key in WARNING_SETTINGS if key in recorded})
+    else:
+        try:
+            thresholds = load_card(model.get("file")).thresholds
+        except ValueError:
+            thresholds = InstanceThresholds()
     return segmentation_warnings(float(pixel_size_nm), polarity or "bright", thresholds)

@@ -237,3 +237,10 @@ def test_vesicles_darker_than_the_stain_are_warned_about_unless_the_model_invert
     assert api.segmenter_warnings(1.0, segmenter, "dark") == found.warnings
     assert api.segmenter_warnings(3.0, segmenter, "dark")[0].startswith("pixel size 3 nm/px is coarser")
     assert api.segmenter_warnings(1.0, {"method": "classical", "model": None}, "dark") == []
+    # a variant's record keeps its settings after its file is gone
+    inverted = api.segment_vesicles(dark, pixel_size_nm=1.0, method="unet", model=inverting).parameters["model"]
+    assert inverted["settings"] == {"subpixel_membrane": False, "invert_dark": True}
+    inverting.unlink()
+    assert api.segmenter_warnings(1.0, {"method": "unet", "model": inverted}, "dark") == []
+    older = {key: value for key, value in inverted.items() if key != "settings"}  # a record made before settings
+    assert "darker than the stain" in api.segmenter_warnings(1.0, {"method": "unet", "model": older}, "dark")[0]

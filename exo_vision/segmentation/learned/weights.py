@@ -92,13 +92,19 @@ class ModelCard:
 
     def summary(self) -> dict[str, Any]:
         """Name, version, checksum, file and card (and the float network of an int8 copy, the base of a fine-tuned
-        model): what run.json records."""
+        model): what run.json records.
+
+        ``settings`` holds the card's settings that decide which warnings a
+        segmentation gives (:func:`exo_vision.segmentation.api.segmenter_warnings`
+        reads them from the record, so they hold after the file is gone).
+        """
         out: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
             "sha256": self.sha256,
             "file": str(self.onnx_path),
             "card": str(self.card_path),
+            "settings": {key: bool(getattr(self.thresholds, key)) for key in WARNING_SETTINGS},
         }
         if self.float_onnx_path != self.onnx_path:
             out["float_sha256"] = self.float_sha256
@@ -106,6 +112,10 @@ class ModelCard:
         if isinstance(base, dict):
             out["base_model"] = {k: base.get(k) for k in ("name", "version", "sha256")}
         return out
+
+
+#: The :class:`InstanceThresholds` fields that decide a segmentation's warnings, recorded in :meth:`ModelCard.summary`.
+WARNING_SETTINGS = ("subpixel_membrane", "invert_dark")
 
 
 def _card_path(model: str | Path | None) -> Path:
