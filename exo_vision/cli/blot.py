@@ -90,7 +90,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="blot images and/or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    p.add_argument("--panel", metavar="FILE.toml", help="marker panel description (see below)")
+    p.add_argument(
+        "--panel",
+        metavar="FILE.toml",
+        help="marker panel description (see below); it names the images, markers, lane names, reference lane and "
+        "µg loaded, so give none of them beside it",
+    )
     g = p.add_argument_group("lanes and markers")
     g.add_argument("--lanes", type=int, metavar="N", help="lanes per strip (default: found automatically)")
     g.add_argument(
@@ -363,6 +368,23 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     return result.bands, warnings
 
 
+def _refuse_what_the_panel_names(args: argparse.Namespace) -> None:
+    """Raise a ValueError when options that a panel file gives itself are also on the command line."""
+    given = {
+        "INPUT images": args.inputs,
+        "--marker": args.marker,
+        "--lane-names": args.lane_names,
+        "--reference-lane": args.reference_lane,
+        "--ug-loaded": args.ug_loaded,
+    }
+    clashes = [name for name, value in given.items() if value]
+    if clashes:
+        raise ValueError(
+            f"--panel {args.panel} names the images, markers, lane names, reference lane and µg loaded itself, so "
+            f"{', '.join(clashes)} would be ignored: write them into the panel file, or leave out --panel"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Quantify every input; return 0 when all succeeded, 1 if any failed, 2 on a usage error."""
     import pandas as pd
@@ -377,6 +399,8 @@ def run(args: argparse.Namespace) -> int:
         panel = read_panel_file(args.panel) if args.panel else None
         if not args.inputs and panel is None:
             raise ValueError("give INPUT images/folders or --panel FILE.toml")
+        if panel is not None:
+            _refuse_what_the_panel_names(args)
         if (args.ladder_lane is None) != (args.ladder_kda is None):
             raise ValueError("--ladder-lane and --ladder-kda go together")
         if args.ladder_kda is not None:

@@ -123,6 +123,17 @@ def test_usage_errors_exit_2(folder, tmp_path):
     assert main(["blot", "--panel", str(tmp_path / "broken.toml"), "--out", str(tmp_path / "z")]) == 2
 
 
+def test_options_the_panel_gives_itself_are_refused_beside_it(folder, tmp_path, caplog):
+    """Before, an image given beside --panel was silently not analysed (the panel's images were)."""
+    panel = str(folder / "panel.toml")
+    image = str(next(folder.glob("*.tif")))
+    assert main(["blot", image, "--panel", panel, "--out", str(tmp_path / "a")]) == 2
+    assert "so INPUT images would be ignored: write them into the panel file, or leave out --panel" in caplog.text
+    assert main(["blot", "--panel", panel, "--out", str(tmp_path / "b"), "--marker", "CD9", "--lane-names", "a,b"]) == 2
+    assert "so --marker, --lane-names would be ignored" in caplog.text
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_cli_constants_match_the_core():
     assert cli_blot.BACKGROUND_METHODS == background.BACKGROUND_METHODS
     assert cli_blot.DEFAULT_BACKGROUND == background.DEFAULT_BACKGROUND
