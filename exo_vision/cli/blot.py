@@ -153,6 +153,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "beside them) before finding lanes and bands; use it if a warning says writing was removed where bands lie",
     )
     g.add_argument(
+        "--no-straighten",
+        action="store_true",
+        help="analyse the image as it is even when its membranes lie turned by 2 degrees or more in the frame "
+        "(by default such an image is straightened first, and a warning gives the angle)",
+    )
+    g.add_argument(
         "--max-megapixels",
         type=float,
         default=None,
@@ -339,14 +345,20 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     """
     from exo_vision.blot.gel import quantify_gel
     from exo_vision.blot.quantify import quantify_blot
+    from exo_vision.blot.straighten import straighten_if_turned, straightening_warning
     from exo_vision.figures.blot import annotated_blot
 
     img = _read(path, getattr(args, "max_megapixels", None))
     polarity = img.polarity if args.polarity == "auto" else args.polarity
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     quantify = quantify_gel if getattr(args, "gel", False) else quantify_blot
+    data, rotation = (
+        (img.data, None)
+        if getattr(args, "no_straighten", False)
+        else straighten_if_turned(img.data, polarity=polarity, max_value=max_value)
+    )
     result = quantify(
-        img.data,
+        data,
         polarity=polarity,
         max_value=max_value,
         n_lanes=args.lanes,
@@ -359,8 +371,11 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     )
     from exo_vision._shared.atomic import file_group
 
+    if rotation is not None:
+        result.warnings.insert(0, straightening_warning(rotation))
+        logger.warning("%s: %s", display_path(path.name), result.warnings[0])
     stem = path.stem if stem is None else stem
-    annotated = annotated_blot(img.data, result)
+    annotated = annotated_blot(data, result)
     with file_group() as group:
         group.stage_bytes(out_dir / f"{stem}_bands.csv", _csv_text(result.bands).encode("utf-8"))
         group.stage(out_dir / f"{stem}_annotated.png", lambda tmp: _png_writer(tmp, annotated))
