@@ -21,45 +21,22 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import time
 
-import cv2
 import numpy as np
 import pandas as pd
 from blot_accuracy import match, strip_markers
 
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.straighten import straighten_if_turned
-from exo_vision.synthetic.blot import SyntheticBlot, make_marker_panel, make_random_blot, make_two_membrane_frame
-
-#: The corners a turn brings into the frame are filled with this percentile of the image (the camera floor).
-FLOOR_PERCENTILE = 0.1
-
-
-def turned(blot: SyntheticBlot, angle_deg: float) -> SyntheticBlot:
-    """``blot`` turned by ``angle_deg`` (counter-clockwise on screen) about its centre, truth moved with it."""
-    if angle_deg == 0:
-        return blot
-    h, w = blot.image.shape
-    matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle_deg, 1.0)
-    floor = float(np.percentile(blot.image, FLOOR_PERCENTILE))
-    image = cv2.warpAffine(
-        blot.image.astype(np.float32),
-        matrix,
-        (w, h),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=floor,
-    )
-    if blot.image.dtype.kind in "ui":
-        info = np.iinfo(blot.image.dtype)
-        image = np.clip(np.round(image), info.min, info.max).astype(blot.image.dtype)
-    truth = blot.truth.copy()
-    xy = np.c_[truth.x_centre_px, truth.y_px, np.ones(len(truth))] @ matrix.T
-    truth["x_centre_px"], truth["y_px"] = xy[:, 0], xy[:, 1]
-    return dataclasses.replace(blot, image=image, truth=truth, noise_free=None)
+from exo_vision.synthetic.blot import (
+    SyntheticBlot,
+    make_marker_panel,
+    make_random_blot,
+    make_two_membrane_frame,
+    turned_blot,
+)
 
 
 def blots(seeds: int, first: int) -> list[tuple[str, SyntheticBlot]]:
@@ -76,7 +53,7 @@ def score(kind_blots: list[tuple[str, SyntheticBlot]], angle: float, *, straight
     """Quantify every blot turned by ``angle``; the figures of one row of the table."""
     matched, failures, straightened_by = [], [], []
     for kind, blot in kind_blots:
-        moved = turned(blot, angle)
+        moved = turned_blot(blot, angle)
         markers = strip_markers(moved)
         try:
             image, undone = (
@@ -89,7 +66,7 @@ def score(kind_blots: list[tuple[str, SyntheticBlot]], angle: float, *, straight
             failures.append(f"{kind}: {err}")
             continue
         straightened_by.append(0.0 if undone is None else undone)
-        m = match(turned(moved, -undone) if undone is not None else moved, res)
+        m = match(turned_blot(moved, -undone) if undone is not None else moved, res)
         m["kind"], m["blot"] = kind, id(blot)
         matched.append(m)
     m = pd.concat(matched, ignore_index=True)

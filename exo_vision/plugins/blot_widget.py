@@ -20,6 +20,7 @@ from napari.viewer import Viewer
 
 from exo_vision._shared.atomic import atomic_write, atomic_write_text
 from exo_vision.blot.parameters import BlotParameters
+from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned, straightening_warning
 from exo_vision.figures.blot import annotated_blot, panel_figure
 from exo_vision.figures.style import save_figure
 from exo_vision.plugins._layers import (
@@ -132,6 +133,9 @@ class BlotWidget(Container):
         self._reference = LineEdit(label="reference (lysate) lane", value="lysate")
         self._background = ComboBox(label="background", choices=enum_choices(Background), value=Background.PROFILE)
         self._keep_writing = CheckBox(text="keep pen writing (do not remove written masses and dashes)", value=False)
+        self._straighten = CheckBox(
+            text=f"straighten membranes turned by {STRAIGHTEN_MIN_DEG:g}° or more (into a new image layer)", value=True
+        )
         self._run = PushButton(text="Find lanes and quantify")
         self._verdict = Label(label="verdict", value="")
         self._summary = Label(label="bands", value="")
@@ -146,6 +150,7 @@ class BlotWidget(Container):
                 self._reference,
                 self._background,
                 self._keep_writing,
+                self._straighten,
                 self._run,
                 self._summary,
                 self._verdict,
@@ -204,6 +209,16 @@ class BlotWidget(Container):
         markers = kwargs["markers"]
         if markers is not None and len(markers) == 1:
             kwargs["markers"] = markers[0]
+        if lanes is None and self._straighten.value:
+            data, rotation = straighten_if_turned(
+                image.data, polarity=kwargs["polarity"], max_value=kwargs.get("max_value")
+            )
+            if rotation is not None:
+                warning = straightening_warning(rotation, as_it_is="unticking 'straighten membranes'")
+                show_info(f"{image_layer.name}: {warning}")
+                image_layer = self._straightened_layer(image_layer, data, rotation)
+                self.image_layer = image_layer
+                image = image_data_from_layer(image_layer)
         kwargs["image_name"] = image_layer.name
 
         def work() -> Any:
@@ -221,6 +236,25 @@ class BlotWidget(Container):
         self.worker.returned.connect(self._show)
         self.worker.errored.connect(lambda error: show_warning(f"blot quantification failed: {error}"))
         self.worker.start()
+
+    def _straightened_layer(self, layer: Any, data: np.ndarray, rotation_deg: float) -> Any:
+        """The image layer holding ``layer``'s image straightened (added, or updated when it exists)."""
+        name = f"{layer.name} straightened"
+        metadata = {**(layer.metadata or {}), "straightened_from": layer.name, "straightened_deg": float(rotation_deg)}
+        if name in self._viewer.layers:
+            existing = self._viewer.layers[name]
+            existing.data = data
+            existing.metadata = metadata
+            return existing
+        return self._viewer.add_image(
+            data,
+            name=name,
+            scale=layer.scale,
+            units=layer.units,
+            colormap=layer.colormap,
+            contrast_limits=layer.contrast_limits,
+            metadata=metadata,
+        )
 
     def _on_lanes_edited(self, event: Any) -> None:
         action = str(getattr(event, "action", "changed"))

@@ -16,7 +16,7 @@ from exo_vision.blot import background, lanes
 from exo_vision.blot.quantify import BAND_COLUMNS
 from exo_vision.cli import blot as cli_blot
 from exo_vision.cli.main import main
-from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel
+from exo_vision.synthetic.blot import make_dilution_series, make_marker_panel, turned_blot
 
 REQUIRED = [
     "image",
@@ -88,6 +88,25 @@ def test_panel_file_gives_the_marker_table_and_verdict(folder, tmp_path):
     summary = pd.read_csv(out / "panel_summary.csv")
     assert summary.set_index("marker").loc["CD9", "ratio_mean"] > 1
     assert json.loads((out / "run.json").read_text())["panel_verdict"]["pass"] is True
+
+
+def test_a_panel_imaged_turned_is_straightened_and_keeps_its_verdict(folder, tmp_path, caplog):
+    turned = turned_blot(make_marker_panel(rng=5), -5.0)
+    tifffile.imwrite(tmp_path / "panel.tif", turned.image)
+    (tmp_path / "panel.toml").write_text((folder / "panel.toml").read_text())
+    out = tmp_path / "turned"
+    assert main(["blot", "--panel", str(tmp_path / "panel.toml"), "--out", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["panel_verdict"]["pass"] is True
+    (first, *_) = run["warnings"]["panel.tif"]
+    assert first.startswith("the membranes lie turned by -5.0 degrees in the frame: the image was straightened")
+    assert "panel.tif: the membranes lie turned by -5.0 degrees" in caplog.text
+    bands = pd.read_csv(out / "panel_bands.csv")
+    assert bands[bands.marker == "calnexin"].present.tolist() == [True, False, False]
+    plain = tmp_path / "as_it_is"
+    main(["blot", "--panel", str(tmp_path / "panel.toml"), "--out", str(plain), "--no-straighten"])
+    warnings = json.loads((plain / "run.json").read_text())["warnings"].get("panel.tif", [])
+    assert not any("straightened" in w for w in warnings)
 
 
 def test_lane_names_markers_and_wrong_lane_count(folder, tmp_path):

@@ -184,3 +184,30 @@ def test_blot_widget_passes_one_blot_parameters_object(blot_viewer):
     assert widget.result.parameters["remove_writing"] is True
     widget._keep_writing.value = True  # "keep pen writing"
     assert widget.parameters()["params"] == BlotParameters(background="border", remove_writing=False)
+
+
+def test_a_turned_panel_is_straightened_into_a_new_layer_and_quantified_there(make_napari_viewer, monkeypatch):
+    import exo_vision.plugins.blot_widget as widget_module
+    from exo_vision.synthetic.blot import make_marker_panel, turned_blot
+
+    shown = []
+    monkeypatch.setattr(widget_module, "show_info", shown.append)
+    viewer = make_napari_viewer()
+    blot = turned_blot(make_marker_panel(rng=3, export="raw"), 6.0)
+    image = ImageData(data=blot.image, kind="blot", polarity="bright", max_value=65535)
+    data, kwargs, _ = image_layer_data(image, name="turned")
+    viewer.add_image(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    widget._markers.value = "CD9, CD63, calnexin"
+    widget._names.value = "lysate, exo1, exo2"
+    widget.quantify()
+    assert widget.image_layer.name == "turned straightened"
+    assert widget.image_layer.metadata["straightened_deg"] == pytest.approx(6.0, abs=0.2)
+    assert "turned: the membranes lie turned by +6.0 degrees" in shown[0]
+    calnexin = widget.result.bands[widget.result.bands.marker == "calnexin"].sort_values("lane")
+    assert calnexin.present.tolist() == [True, False, False]
+    # lane edits re-quantify the straightened image, which is not turned again
+    widget._straighten.value = True
+    widget.quantify(lanes=widget.result.lanes)
+    assert [layer.name for layer in viewer.layers].count("turned straightened") == 1
