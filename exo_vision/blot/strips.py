@@ -191,7 +191,9 @@ class _Gap:
     membrane: float
 
 
-def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = MIN_GAP_SAMPLES) -> list[_Gap]:
+def _find_gaps(
+    profile: np.ndarray, *, floor: float, min_gap: int = MIN_GAP_SAMPLES, membrane_cap: float | None = None
+) -> list[_Gap]:
     """Floor-level gaps in a 1-D low-percentile profile (rows or columns of a cell).
 
     A gap is a run of samples below the midpoint between the profile's lowest
@@ -200,7 +202,9 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = MIN_GAP_SAMP
     at least 5 x the gap's own scatter above it, and (2) at the camera floor:
     within 25 % of the floor-to-membrane step of the image's darkest level (a
     gel's slightly darker rim or background between bright lanes, a shadow or
-    a gradient is not a gap between strips).
+    a gradient is not a gap between strips). ``membrane_cap``: the membrane level of the gaps that cut the
+    enclosing box; inside one strip's cell the profile's median can be its bands' (a CD63 strip of bright
+    smears), and the dim membrane between two smears would pass for the floor against it.
     """
     if profile.size < MIN_GAP_PROFILE_SAMPLES:
         return []
@@ -228,10 +232,11 @@ def _find_gaps(profile: np.ndarray, *, floor: float, min_gap: int = MIN_GAP_SAMP
         )
         near = float(np.median(side)) if side.size else membrane
         step = min(near, membrane) - level
+        reference = membrane if membrane_cap is None else min(membrane, membrane_cap)
         if (
             step < GAP_FLATNESS_SPREADS * spread
-            or step < 0.5 * (membrane - floor)
-            or level - floor > GAP_FLOOR_FRACTION * (membrane - floor)
+            or step < 0.5 * (reference - floor)
+            or level - floor > GAP_FLOOR_FRACTION * (reference - floor)
         ):
             continue
         gaps.append(_Gap(a, b, level, membrane))
@@ -258,8 +263,12 @@ def _cut(
     min_size: tuple[int, int],
     gaps_seen: list[_Gap],
     depth: int = 0,
+    membrane_cap: float | None = None,
 ) -> list[tuple[int, int, int, int]]:
-    """Recursively split ``box`` (y0, y1, x0, x1) at floor-level gaps; the leaves are cells of at most one strip."""
+    """Recursively split ``box`` (y0, y1, x0, x1) at floor-level gaps; the leaves are cells of at most one strip.
+
+    ``membrane_cap`` is the membrane level of the gaps that cut the enclosing box (see :func:`_find_gaps`).
+    """
     y0, y1, x0, x1 = box
     block = signal[y0:y1, x0:x1]
     if depth > MAX_CUT_DEPTH or block.shape[0] < min_size[0] or block.shape[1] < min_size[1]:
@@ -267,17 +276,23 @@ def _cut(
     found = {}
     for axis in (1, 0):  # rows first (stacked strips), then columns (side by side)
         prof = _profile(block, axis)
-        gaps = found[axis] = _find_gaps(prof, floor=floor)
+        gaps = found[axis] = _find_gaps(prof, floor=floor, membrane_cap=membrane_cap)
         # cut at the middle of each inner gap; cells too small for a strip are dropped later
         inner = [g for g in gaps if g.start > 0 and g.stop < prof.size]
         if not inner:
             continue
         gaps_seen.extend(gaps)
         edges = [0] + [(g.start + g.stop) // 2 for g in inner] + [prof.size]
+        cap = float(np.median([g.membrane for g in inner]))
+        cap = cap if membrane_cap is None else min(cap, membrane_cap)
         out = []
         for a, b in zip(edges[:-1], edges[1:]):
             sub = (y0 + a, y0 + b, x0, x1) if axis == 1 else (y0, y1, x0 + a, x0 + b)
-            out.extend(_cut(signal, sub, floor=floor, min_size=min_size, gaps_seen=gaps_seen, depth=depth + 1))
+            out.extend(
+                _cut(
+                    signal, sub, floor=floor, min_size=min_size, gaps_seen=gaps_seen, depth=depth + 1, membrane_cap=cap
+                )
+            )
         return out
     # no inner gap: a gap may still border the cell on one side (membrane ends before the image does)
     gaps_seen.extend(found[0] + found[1])

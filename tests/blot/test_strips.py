@@ -10,6 +10,7 @@ from skimage.draw import polygon
 
 from exo_vision.blot.signal import to_signal
 from exo_vision.blot.strips import find_strips
+from exo_vision.synthetic.blot import make_marker_panel
 from exo_vision.synthetic.blot_layout import make_random_layout
 
 
@@ -131,3 +132,18 @@ def test_a_membrane_whose_margin_is_darker_than_half_its_step_keeps_its_edges():
     (strip,) = find_strips(img)
     assert (strip.membrane_left_px, strip.membrane_right_px) == pytest.approx((19.5, 419.5), abs=1.0)
     assert strip.floor_level == pytest.approx(100.0, abs=5.0)
+
+
+def test_a_strip_of_bright_smears_on_a_dim_membrane_is_one_strip():
+    """Bug: the CD63 strip of generated panel 1104 was cut in two between its smears' lobes.
+
+    Inside that strip's cell the row profile's median is the smears' level, and the dim membrane between
+    the lobes (2.5 x the floor, far above any gap) passed for the floor against it. A gap inside a cell is
+    now judged against the membrane level of the gaps that cut the frame.
+    """
+    blot = make_marker_panel(rng=1104, export="raw")
+    strips = find_strips(to_signal(blot.image, polarity="bright"))
+    truth = blot.truth.groupby("strip")[["strip_y_top_px", "strip_y_bottom_px"]].first().to_numpy()
+    found = np.array([(s.y_top_px, s.y_bottom_px) for s in strips])
+    assert found.shape == (3, 2)
+    np.testing.assert_allclose(found, truth, atol=3)
