@@ -52,6 +52,7 @@ from exo_vision.blot.gel import quantify_gel
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.blot.scoring import score_bands, score_lanes
 from exo_vision.blot.signal import guess_polarity
+from exo_vision.blot.straighten import straighten_if_turned
 
 BLOT_VIEWS = "orig,flip,x0.9,x1.1,pad,rot1,rot-1,rot2,stack,side,pen1,pen3"
 GEL_VIEWS = "orig,x0.9,x1.1,flip,left,right,top,bottom"
@@ -206,8 +207,12 @@ def gel_view(grey: np.ndarray, mask: np.ndarray, name: str) -> tuple[np.ndarray,
     return grey[cut[name]].copy(), mask[cut[name]].copy()
 
 
-def blot_table(data: Path, views: list[str]) -> pd.DataFrame:
-    """Section 1: one record per hand-checked image and view."""
+def blot_table(data: Path, views: list[str], *, straighten: bool = False) -> pd.DataFrame:
+    """Section 1: one record per hand-checked image and view.
+
+    With ``straighten``, a view whose membranes read turned by 2 degrees or more is straightened first, as
+    ``exo-vision blot`` does, and its truth turned back with it.
+    """
     rows = []
     for row in pd.read_csv(TRUTH / "images.csv").itertuples():
         image0, polarity, level = load(data, row)
@@ -215,6 +220,11 @@ def blot_table(data: Path, views: list[str]) -> pd.DataFrame:
         for v in views:
             image, truth = blot_view(image0, truth0, v, polarity)
             record = dict(image=row.image_id, view=v)
+            if straighten:
+                image, undone = straighten_if_turned(image, polarity=polarity, max_value=level)
+                if undone is not None:
+                    _, truth = blot_view(image, truth, f"rot{-undone}", polarity)
+                    record["straightened_deg"] = round(undone, 2)
             try:
                 res = quantify_blot(image, polarity=polarity, max_value=level, image_name=row.image_id)
             except ValueError as err:
@@ -255,7 +265,8 @@ def gel_table(data: Path, views: list[str]) -> pd.DataFrame:
 def _cell(r) -> str:
     if r.error:
         return "error"
-    return f"{r.lanes_found}/{r.lanes_expected}+{r.lanes_extra} R {r.recall:.2f} ph {r.phantoms}"
+    turned = "*" if pd.notna(getattr(r, "straightened_deg", np.nan)) else ""
+    return f"{r.lanes_found}/{r.lanes_expected}+{r.lanes_extra} R {r.recall:.2f} ph {r.phantoms}{turned}"
 
 
 def main() -> int:
@@ -264,6 +275,11 @@ def main() -> int:
     parser.add_argument("--blot-views", default=BLOT_VIEWS, help=f"comma-separated (default {BLOT_VIEWS}); '' skips")
     parser.add_argument("--gel-views", default=GEL_VIEWS, help=f"comma-separated (default {GEL_VIEWS}); '' skips")
     parser.add_argument("--per-gel", action="store_true", help="also print each gel's F1 in each view")
+    parser.add_argument(
+        "--straighten",
+        action="store_true",
+        help="straighten blot views whose membranes read turned by 2 degrees or more first, as exo-vision blot does",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the tables to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -274,9 +290,12 @@ def main() -> int:
     figures = {}
     blot_views = [v for v in args.blot_views.split(",") if v]
     if blot_views:
-        blots = blot_table(args.data, blot_views)
+        blots = blot_table(args.data, blot_views, straighten=args.straighten)
         blots["cell"] = [_cell(r) for r in blots.itertuples()]
-        print("1. Hand-checked blots in views: lanes found/expected+extra, band recall R, phantom bands ph")
+        print(
+            "1. Hand-checked blots in views: lanes found/expected+extra, band recall R, phantom bands ph"
+            + (" (* straightened first)" if args.straighten else "")
+        )
         print(blots.pivot(index="image", columns="view", values="cell")[blot_views].to_string())
         figures["blots"] = blots.drop(columns=["cell"]).to_dict(orient="records")
     gel_views = [v for v in args.gel_views.split(",") if v]
