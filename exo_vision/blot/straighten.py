@@ -142,9 +142,11 @@ def frame_rotation_deg(signal: np.ndarray) -> float | None:
     Returns
     -------
     float or None
-        The median rotation of the membranes whose two long edges are seen
-        (not on the frame's border), straight and parallel; None when no
-        membrane shows one, or when they disagree (laid separately).
+        The median rotation of the membranes whose two long edges are
+        straight and parallel where they lie inside the frame (a stretch on
+        the frame's border is the frame's edge); None when no membrane shows
+        one, or when they disagree by more than
+        :data:`MAX_MEMBRANE_DISAGREEMENT_DEG` (laid separately).
     """
     mask, small = _membrane_mask(np.asarray(signal, dtype=np.float32))
     labels, n = ndi.label(mask)
@@ -180,7 +182,7 @@ def straightened(image: np.ndarray, rotation_deg: float, *, polarity: str) -> np
     averages neighbours, lowers the blank-box noise by 20-40 % and let a faint residual in an EV
     lane be called "present" on generated panels), and saturated pixels keep the saturation level.
     A band's volume moves by the few pixels a turn repeats or skips (generated panels turned by
-    2-6 degrees: median EV/lysate ratio error 0.3-0.6 %, worst lane 3 %;
+    2-6 degrees: median EV/lysate ratio error 0.2-0.6 %, worst lane 1.2-3.3 %;
     ``benchmarks/blot_rotation.py``). The corners brought into the frame hold the camera floor
     (the image's 0.1th percentile, or 99.9th for dark bands on a light export).
 
