@@ -214,15 +214,19 @@ class BlotWidget(Container):
                 image.data, polarity=kwargs["polarity"], max_value=kwargs.get("max_value")
             )
             if rotation is not None:
-                warning = straightening_warning(rotation, as_it_is="unticking 'straighten membranes'")
-                show_info(f"{image_layer.name}: {warning}")
                 image_layer = self._straightened_layer(image_layer, data, rotation)
                 self.image_layer = image_layer
                 image = image_data_from_layer(image_layer)
         kwargs["image_name"] = image_layer.name
+        # a straightened layer says so with every result (shown as a warning, as the CLI prints it)
+        turned = (image_layer.metadata or {}).get("straightened_deg")
 
         def work() -> Any:
-            return quantify_blot(image.data, **kwargs)
+            result = quantify_blot(image.data, **kwargs)
+            if turned is not None:
+                note = straightening_warning(float(turned), as_it_is="unticking 'straighten membranes'")
+                result.warnings.insert(0, f"{(image_layer.metadata or {}).get('straightened_from')}: {note}")
+            return result
 
         if self.synchronous:
             try:

@@ -191,7 +191,7 @@ def test_a_turned_panel_is_straightened_into_a_new_layer_and_quantified_there(ma
     from exo_vision.synthetic.blot import make_marker_panel, turned_blot
 
     shown = []
-    monkeypatch.setattr(widget_module, "show_info", shown.append)
+    monkeypatch.setattr(widget_module, "show_warning", shown.append)
     viewer = make_napari_viewer()
     blot = turned_blot(make_marker_panel(rng=3, export="raw"), 6.0)
     image = ImageData(data=blot.image, kind="blot", polarity="bright", max_value=65535)
@@ -204,10 +204,11 @@ def test_a_turned_panel_is_straightened_into_a_new_layer_and_quantified_there(ma
     widget.quantify()
     assert widget.image_layer.name == "turned straightened"
     assert widget.image_layer.metadata["straightened_deg"] == pytest.approx(6.0, abs=0.2)
-    assert "turned: the membranes lie turned by +6.0 degrees" in shown[0]
+    assert shown[0].startswith("turned: the membranes lie turned by +6.0 degrees")
+    assert widget.result.warnings[0] == shown[0]
     calnexin = widget.result.bands[widget.result.bands.marker == "calnexin"].sort_values("lane")
     assert calnexin.present.tolist() == [True, False, False]
     # lane edits re-quantify the straightened image, which is not turned again
-    widget._straighten.value = True
     widget.quantify(lanes=widget.result.lanes)
     assert [layer.name for layer in viewer.layers].count("turned straightened") == 1
+    assert widget.result.warnings[0].startswith("turned: the membranes lie turned by +6.0 degrees")
