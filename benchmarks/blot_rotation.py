@@ -39,13 +39,13 @@ from exo_vision.synthetic.blot import (
 )
 
 
-def blots(seeds: int, first: int) -> list[tuple[str, SyntheticBlot]]:
-    """The generated blots of every kind (16-bit raw)."""
+def blots(seeds: int, first: int, export: str = "raw") -> list[tuple[str, SyntheticBlot]]:
+    """The generated blots of every kind (``export``: 16-bit ``raw`` or 8-bit ``inverted8``)."""
     out = []
     for seed in range(first, first + seeds):
-        out.append(("panel", make_marker_panel(rng=seed, export="raw")))
-        out.append(("random", make_random_blot(rng=seed, export="raw")))
-        out.append(("frame", make_two_membrane_frame(rng=seed, export="raw")))
+        out.append(("panel", make_marker_panel(rng=seed, export=export)))
+        out.append(("random", make_random_blot(rng=seed, export=export)))
+        out.append(("frame", make_two_membrane_frame(rng=seed, export=export)))
     return out
 
 
@@ -67,10 +67,11 @@ def score(kind_blots: list[tuple[str, SyntheticBlot]], angle: float, *, straight
             continue
         straightened_by.append(0.0 if undone is None else undone)
         m = match(turned_blot(moved, -undone) if undone is not None else moved, res)
-        m["kind"], m["blot"] = kind, id(blot)
+        m["kind"], m["blot"], m["gain"] = kind, id(blot), blot.counts_per_raw_count
         matched.append(m)
     m = pd.concat(matched, ignore_index=True)
-    expected = m.true_volume * m.scale.fillna(0.65)
+    # a truth band's volume in the image's units over the quantified central part of its lane
+    expected = m.true_volume * m.gain * m.scale.fillna(0.65)
     lod = m.lod.fillna(m.groupby("blot").lod.transform("median")).fillna(0.0)
     absent = ~m.present
     clear = m.present & (m.saturated | (expected >= 2 * lod))
@@ -105,18 +106,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per blot kind (default 5)")
     parser.add_argument("--first-seed", type=int, default=700, help="first seed (default 700)")
     parser.add_argument(
+        "--export",
+        choices=("raw", "inverted8"),
+        default="raw",
+        help="16-bit raw frames (default) or 8-bit inverted 'for publication' exports",
+    )
+    parser.add_argument(
         "--no-straighten", action="store_true", help="quantify the turned images as they are (as before straightening)"
     )
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    kind_blots = blots(args.seeds, args.first_seed)
+    kind_blots = blots(args.seeds, args.first_seed, args.export)
     start = time.perf_counter()
     rows = [score(kind_blots, angle, straighten=not args.no_straighten) for angle in args.angles]
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_colwidth", 90)
     print(
-        f"{len(kind_blots)} generated 16-bit blots ({args.seeds} seeds from {args.first_seed} x marker panel / random "
+        f"{len(kind_blots)} generated {'16-bit' if args.export == 'raw' else '8-bit inverted'} blots ({args.seeds} "
+        f"seeds from {args.first_seed} x marker panel / random "
         "blot / two-membrane frame), each turned by every angle (counter-clockwise on screen)"
     )
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

@@ -177,14 +177,17 @@ def frame_rotation_deg(signal: np.ndarray) -> float | None:
 def straightened(image: np.ndarray, rotation_deg: float, *, polarity: str) -> np.ndarray:
     """``image`` turned clockwise by ``rotation_deg`` about its centre (undoing that rotation); same dtype.
 
-    Each pixel takes the value of the nearest pixel of ``image``: the pixel noise keeps its SD, so
-    the detection limits measured on the straightened image stay honest (bilinear interpolation
-    averages neighbours, lowers the blank-box noise by 20-40 % and let a faint residual in an EV
-    lane be called "present" on generated panels), and saturated pixels keep the saturation level.
-    A band's volume moves by the few pixels a turn repeats or skips (generated panels turned by
-    2-6 degrees: median EV/lysate ratio error 0.2-0.6 %, worst lane 1.2-3.3 %;
-    ``benchmarks/blot_rotation.py``). The corners brought into the frame hold the camera floor
-    (the image's 0.1th percentile, or 99.9th for dark bands on a light export).
+    In an image of more than 8 bits each pixel takes the value of the nearest pixel of ``image``:
+    the pixel noise keeps its SD, so the detection limits measured on the straightened image stay
+    honest (bilinear interpolation averages neighbours, lowers the blank-box noise by 20-40 % and
+    let a faint residual in an EV lane be called "present" on generated raw panels), and saturated
+    pixels keep the saturation level; a band's volume moves by the few pixels a turn repeats or
+    skips. An 8-bit export is interpolated bilinearly and rounded: its noise is below one grey
+    level, its detection limits rest on the rounding (:mod:`exo_vision.blot.quantisation`), and
+    repeated pixels would break the rounding steps that measurement reads (on one generated
+    8-bit panel the calnexin row was lost). Figures: ``benchmarks/blot_rotation.py``. The corners
+    brought into the frame hold the camera floor (the image's 0.1th percentile, or 99.9th for dark
+    bands on a light export).
 
     Parameters
     ----------
@@ -203,7 +206,7 @@ def straightened(image: np.ndarray, rotation_deg: float, *, polarity: str) -> np
         data.astype(np.float32),
         matrix,
         (w, h),
-        flags=cv2.INTER_NEAREST,
+        flags=cv2.INTER_NEAREST if data.dtype.itemsize > 1 else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=floor,
     )

@@ -92,3 +92,16 @@ def test_straightening_keeps_the_pixel_noise_that_the_detection_limits_are_read_
     assert turned.std() == pytest.approx(20, rel=0.05)
     # neighbours stay independent (a repeated pixel now and then)
     assert np.corrcoef(turned[:, 1:].ravel(), turned[:, :-1].ravel())[0, 1] < 0.1
+
+
+def test_an_eight_bit_export_turned_keeps_its_rows_after_straightening():
+    """Nearest-neighbour resampling broke the rounding steps an 8-bit export's LoD rests on: this panel's calnexin
+    row was lost (no requested band at all in strip 3); 8-bit exports are interpolated bilinearly instead."""
+    turned = turned_blot(make_marker_panel(rng=1101, export="inverted8"), -4.0)
+    image, rotation = straighten_if_turned(turned.image, polarity=turned.polarity, max_value=turned.max_value)
+    assert rotation == pytest.approx(-4.0, abs=0.2) and image.dtype == np.uint8
+    result = quantify_blot(
+        image, polarity=turned.polarity, max_value=turned.max_value, markers=["CD9", "CD63", "calnexin"]
+    )
+    calnexin = result.bands[result.bands.requested & (result.bands.strip == 3)].sort_values("lane")
+    assert calnexin.present.tolist() == [True, False, False]
