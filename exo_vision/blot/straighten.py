@@ -21,6 +21,7 @@ from scipy import ndimage as ndi
 
 from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision.blot.signal import check_image, guess_polarity, to_signal
+from exo_vision.blot.strips import EDGE_END_DIVISOR, EDGE_OUTLIER_SDS
 
 #: Rotations smaller than this (degrees) are left to the lanes' own tilt (generated blots turned by
 #: 1-2 degrees keep their calls; ``benchmarks/blot_rotation.py``).
@@ -49,14 +50,12 @@ MAX_EDGE_DISAGREEMENT_DEG = 0.5
 MAX_EDGE_RMS_PX = 1.0
 #: ... over at least this fraction of its columns (the rest: pen marks, bands touching the edge).
 MIN_EDGE_KEPT_FRACTION = 0.8
-#: Columns whose row is this many robust SDs (at least EDGE_OUTLIER_MIN_PX) off the line are left out of the fit.
-EDGE_OUTLIER_SDS = 3.0
-#: See :data:`EDGE_OUTLIER_SDS`.
+#: Columns whose row is EDGE_OUTLIER_SDS robust SDs (and at least this many px) off the line are left out of the
+#: fit; EDGE_OUTLIER_SDS and EDGE_END_DIVISOR (the ends of an edge left out) are the strip finder's, whose
+#: membrane edges these are too (:mod:`exo_vision.blot.strips`).
 EDGE_OUTLIER_MIN_PX = 2.0
-#: The end 1/EDGE_END_DIVISOR of an edge at each side is left out (rounded or torn corners).
-EDGE_END_DIVISOR = 10
-#: An edge needs at least this many columns for a line.
-MIN_EDGE_COLUMNS = 20
+#: A frame-rotation edge needs at least this many columns of the reduced copy for a line.
+MIN_FRAME_EDGE_COLUMNS = 20
 #: Every membrane's rotation lies within this many degrees of their median, or the frame has none.
 MAX_MEMBRANE_DISAGREEMENT_DEG = 1.0
 #: Rotations beyond this many degrees are not read (a membrane laid across the frame).
@@ -92,7 +91,7 @@ def _edge_rotation_deg(rows: np.ndarray, inside: np.ndarray) -> float | None:
     n = rows.size
     x = np.arange(n)[n // EDGE_END_DIVISOR : n - n // EDGE_END_DIVISOR]
     x = x[inside[x]]
-    if x.size < MIN_EDGE_COLUMNS:
+    if x.size < MIN_FRAME_EDGE_COLUMNS:
         return None
     y = rows[x].astype(float)
     keep = np.ones(x.size, bool)
@@ -101,7 +100,7 @@ def _edge_rotation_deg(rows: np.ndarray, inside: np.ndarray) -> float | None:
         residual = y - np.polyval(coef, x)
         spread = MAD_TO_SD * np.median(np.abs(residual[keep]))
         keep = np.abs(residual) <= max(EDGE_OUTLIER_MIN_PX, EDGE_OUTLIER_SDS * spread)
-        if keep.sum() < max(MIN_EDGE_COLUMNS, MIN_EDGE_KEPT_FRACTION * x.size):
+        if keep.sum() < max(MIN_FRAME_EDGE_COLUMNS, MIN_EDGE_KEPT_FRACTION * x.size):
             return None
     coef = np.polyfit(x[keep], y[keep], 1)
     rms = float(np.sqrt(np.mean((y[keep] - np.polyval(coef, x[keep])) ** 2)))
