@@ -26,7 +26,8 @@ Groups (one histogram, panel, violin or box each) come from --group-by:
              table file when several are given, else all vesicles together
   image      the `image` column (one group per micrograph)
   grid       the folder holding each source micrograph (`source_file` column)
-  file       one group per table file (named after its folder for vesicles.csv)
+  file       one group per table file (named after its folder for vesicles.csv;
+             names two files share take more folders: ctrl/results, ev/results)
   none       all vesicles together
   COLUMN     any other column of the tables, e.g. condition
 --pattern REGEX then maps each group name to its first capture group (or the
@@ -86,12 +87,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read_tables(paths: list[str]) -> list[tuple[Path, pd.DataFrame]]:
+    """Read each table once; a table named twice would count its vesicles twice."""
+    seen: dict[Path, str] = {}
+    for raw in paths:
+        key = Path(raw).resolve()
+        if key in seen:
+            raise ValueError(
+                f"table {raw} is given twice (also as {seen[key]}); its vesicles would be counted twice: "
+                "name each table once"
+            )
+        seen[key] = raw
     return [(Path(raw), read_vesicle_table(raw)) for raw in paths]
 
 
-def _file_group(path: Path) -> str:
-    """vesicles.csv files are named after their folder (the run), others after their stem."""
-    return path.parent.name if path.stem == "vesicles" and path.parent.name else path.stem
+def _file_groups(paths: list[Path]) -> dict[Path, str]:
+    """A group name per table file: vesicles.csv files after their folder (the run), others after their stem.
+
+    Names that two files would share (``ctrl/results/vesicles.csv`` and
+    ``ev/results/vesicles.csv``) take more of their folders until they differ
+    (``ctrl/results`` and ``ev/results``), so that different samples are never pooled.
+    """
+
+    def name(path: Path, depth: int) -> str:
+        parts = path.resolve().with_suffix("").parts
+        if path.stem == "vesicles" and len(parts) > 1:
+            parts = parts[:-1]
+        return "/".join(parts[-depth:])
+
+    names = {p: name(p, 1) for p in paths}
+    for depth in range(2, max((len(p.resolve().parts) for p in paths), default=1) + 1):
+        clashing = {n for n in names.values() if list(names.values()).count(n) > 1}
+        if not clashing:
+            break
+        names = {p: name(p, depth) if n in clashing else n for p, n in names.items()}
+    return names
 
 
 def group_diameters(
@@ -121,6 +150,7 @@ def group_diameters(
             mode = "condition"
         else:
             mode = "file" if len(tables) > 1 else "none"
+    file_names = _file_groups([path for path, _ in tables]) if mode == "file" else {}
     frames = []
     for path, table in tables:
         t = table
@@ -129,7 +159,7 @@ def group_diameters(
         if mode == "none":
             key = pd.Series("all vesicles", index=t.index)
         elif mode == "file":
-            key = pd.Series(_file_group(path), index=t.index)
+            key = pd.Series(file_names[path], index=t.index)
         elif mode == "grid":
             if "source_file" not in t.columns:
                 raise ValueError(f"{path} has no source_file column to find grids in; use --group-by image or file")
@@ -179,12 +209,20 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--out {out}: the figure must end in .svg, .pdf or .png")
         if not out.parent.is_dir():
             raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it first")
+        bins_path = out.with_name(f"{out.stem}_bins.csv")
+        inputs = {Path(raw).resolve() for raw in args.tables}
+        for target in (out, bins_path):
+            if target.resolve() in inputs:
+                raise ValueError(
+                    f"--out {out} would write {target}, which is one of the input tables; choose another --out name"
+                )
         tables = _read_tables(args.tables)
         groups = group_diameters(
             tables, group_by=args.group_by, pattern=args.pattern, include_border=args.include_border
         )
         if not groups:
             raise ValueError("the tables hold no vesicles to plot (after leaving out border vesicles)")
+
         fig, bins = size_histogram_figure(
             {k: v.to_numpy() for k, v in groups.items()},
             bin_width_nm=args.bin_width_nm,
@@ -199,9 +237,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         logger.error("%s", err)
         return 2
+    outside = sum(len(d) for d in groups.values()) - int(bins["count"].sum())
+    if outside:
+        logger.warning(
+            "%d vesicle(s) lie outside the bins (%g-%g nm): they are not drawn, but stay in n and in the "
+            "percentages (the legend says how many per group)",
+            outside,
+            bins["bin_left_nm"].min(),
+            bins["bin_right_nm"].max(),
+        )
     buffer = io.BytesIO()
     save_figure(fig, buffer, fmt=fmt)
-    bins_path = out.with_name(f"{out.stem}_bins.csv")
     try:
         atomic_write_bytes(out, buffer.getvalue())
         atomic_write_bytes(bins_path, bins.to_csv(index=False, lineterminator="\n").encode("utf-8"))

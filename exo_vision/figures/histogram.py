@@ -16,7 +16,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
-from exo_vision.measure.size_stats import WEIGHT_EXPONENTS, Weighting, kde_curve, kde_mode, weighted_histogram
+from exo_vision.measure.size_stats import (
+    WEIGHT_EXPONENTS,
+    Weighting,
+    kde_curve,
+    kde_mode,
+    weighted_histogram,
+    weighted_mean_diameter,
+)
 
 Layout = Literal["overlay", "side-by-side", "violin", "box"]
 LAYOUTS = ("overlay", "side-by-side", "violin", "box")
@@ -29,8 +36,15 @@ BIN_TABLE_COLUMNS = ("group", "bin_left_nm", "bin_right_nm", "count", "weight", 
 MAX_BINS = 10_000
 
 
-def legend_label(name: str, diameters_nm: np.ndarray) -> str:
-    """Legend text: group name, n, mean ± SD, KDE mode and D10/D50/D90 in nm.
+def legend_label(
+    name: str, diameters_nm: np.ndarray, *, weighting: Weighting = "number", range_nm: tuple[float, float] | None = None
+) -> str:
+    """Legend text of one group, its statistics weighted as its bars are.
+
+    Number weighting: n, mean ± SD, KDE mode and D10/D50/D90 in nm. Volume or
+    intensity weighting: n, the weighted mean (sum(d**4)/sum(d**3) or
+    sum(d**7)/sum(d**6)) and the weighted KDE mode, with the number mean beside
+    them, so that the numbers describe the bars they stand next to.
 
     Parameters
     ----------
@@ -38,15 +52,31 @@ def legend_label(name: str, diameters_nm: np.ndarray) -> str:
         Group name (empty for a single unnamed group).
     diameters_nm : (N,) ndarray of float
         The group's diameters in nanometres.
+    weighting : {"number", "volume", "intensity"}
+        The weighting of the bars.
+    range_nm : (float, float), optional
+        The drawn diameter range; vesicles outside it are counted in n and
+        the legend says how many are not drawn.
     """
     d = np.asarray(diameters_nm, dtype=float)
     head = f"{name}: " if name else ""
     if d.size == 0:
         return f"{head}n = 0"
-    sd = d.std(ddof=1) if d.size > 1 else float("nan")
+    n = f"n = {d.size}"
+    if range_nm is not None:
+        outside = int(np.count_nonzero((d < range_nm[0]) | (d > range_nm[1])))
+        if outside:
+            n += f" ({outside} outside the axis)"
+    if weighting != "number":
+        return (
+            f"{head}{n}, {weighting}-weighted mean {weighted_mean_diameter(d, weighting=weighting):.1f} nm\n"
+            f"{weighting}-weighted mode {kde_mode(d, weighting=weighting):.1f} nm; number mean {d.mean():.1f} nm"
+        )
+    if d.size == 1:
+        return f"{head}{n}, {d[0]:.1f} nm"
     d10, d50, d90 = np.percentile(d, [10, 50, 90])
     return (
-        f"{head}n = {d.size}, {d.mean():.1f} ± {sd:.1f} nm\n"
+        f"{head}{n}, {d.mean():.1f} ± {d.std(ddof=1):.1f} nm\n"
         f"mode {kde_mode(d):.1f} nm, D10/D50/D90 {d10:.0f}/{d50:.0f}/{d90:.0f} nm"
     )
 
@@ -106,7 +136,9 @@ def size_histogram_figure(
     width : {"single", "double"} or float
         85 mm, 180 mm or a width in mm.
     range_nm : (float, float), optional
-        Diameter range of the bins; the data range by default.
+        Diameter range of the bins; the data range by default. Vesicles
+        outside it are not drawn but stay in n and in the percentages (which
+        are of all vesicles), and each legend entry says how many lie outside.
     title : str, optional
         Figure title.
 
@@ -155,11 +187,13 @@ def size_histogram_figure(
         tables.append(t)
     bins = pd.concat(tables, ignore_index=True)[list(BIN_TABLE_COLUMNS)]
 
+    # The axis spans the bins, which may end past a given range (not a whole number of bins).
+    axis_nm = (float(bins["bin_left_nm"].min()), float(bins["bin_right_nm"].max()))
     names = list(data)
     n_panels = len(names) if layout == "side-by-side" else 1
     fig = journal_figure(width, height_mm=None if n_panels == 1 else min(45.0 * n_panels, 220.0))
     x_label = f"Diameter (nm); bin width {bin_width_nm:g} nm"
-    grid = np.linspace(range_nm[0], range_nm[1], 512)
+    grid = np.linspace(axis_nm[0], axis_nm[1], 512)
     with journal_style():
         if layout in ("overlay", "side-by-side"):
             axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
@@ -170,7 +204,7 @@ def size_histogram_figure(
                 t = bins[bins["group"] == name]
                 heights = _heights(t, weighting, percent)
                 edges = np.r_[t["bin_left_nm"].to_numpy(), t["bin_right_nm"].to_numpy()[-1:]]
-                label = legend_label(name, data[name])
+                label = legend_label(name, data[name], weighting=weighting, range_nm=axis_nm)
                 if layout == "overlay" and len(names) > 1:
                     ax.stairs(heights, edges, color=color, linewidth=1.0, label=label)
                     ax.stairs(heights, edges, color=color, fill=True, alpha=0.2)
@@ -186,7 +220,7 @@ def size_histogram_figure(
                 ax.set_ylabel(_y_label(weighting, percent))
                 if weighting == "number" and not percent:  # a count of vesicles is a whole number
                     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-                ax.set_xlim(range_nm)
+                ax.set_xlim(axis_nm)
             for panel, ax in enumerate(axes):
                 # Limits are set once every group is drawn (setting them per group froze the
                 # top at the first group's height and clipped taller groups); the headroom
@@ -208,6 +242,10 @@ def size_histogram_figure(
                     for i, body in enumerate(bodies):
                         body.set_facecolor(GROUP_COLORS[i % len(GROUP_COLORS)])
                         body.set_alpha(0.6)
+                # A group of one vesicle has no density to draw: its diameter is a point.
+                for p, v in zip(positions, values, strict=True):
+                    if np.isfinite(v).sum() == 1:
+                        ax.plot([p], v[np.isfinite(v)], marker="o", markersize=3, color="black", linestyle="none")
             else:
                 ax.boxplot(values, positions=positions, widths=0.6, showfliers=True, flierprops={"markersize": 2})
             ax.set_xticks(positions, [n or "all" for n in names], rotation=30 if len(names) > 3 else 0)

@@ -64,6 +64,9 @@ WEIGHT_EXPONENTS = {"number": 0, "volume": 3, "intensity": 6}
 
 Weighting = Literal["number", "volume", "intensity"]
 
+#: A given histogram range that is a whole number of bins within this relative rounding is not given an extra bin.
+RANGE_BIN_TOLERANCE = 1e-9
+
 #: Columns of :func:`weighted_histogram`, in order.
 HISTOGRAM_COLUMNS = ("bin_left_nm", "bin_right_nm", "count", "weight", "fraction")
 
@@ -157,8 +160,11 @@ def weighted_histogram(
 ) -> pd.DataFrame:
     """Histogram of diameters with number, volume or intensity weighting.
 
-    Bins are ``[k * bin_width_nm, (k + 1) * bin_width_nm)`` aligned on zero so
-    that histograms of different samples share edges.
+    Without ``range_nm`` the bins are ``[k * bin_width_nm, (k + 1) *
+    bin_width_nm)`` aligned on zero, so that histograms of different samples
+    share edges. With ``range_nm`` they start at its lower end and run in steps
+    of the bin width until they reach its upper end (the last bin ends past it
+    when the range is not a whole number of bins).
 
     Parameters
     ----------
@@ -177,7 +183,9 @@ def weighted_histogram(
     pandas.DataFrame
         One row per bin: ``bin_left_nm``, ``bin_right_nm``, ``count`` (number
         of vesicles in the bin, int), ``weight`` (sum of the weights) and
-        ``fraction`` (weight / total weight, sums to 1; 0 when empty).
+        ``fraction`` (weight / total weight of *all* the diameters given: it
+        sums to 1 when the bins hold every vesicle, to less when ``range_nm``
+        leaves some out; 0 when empty).
     """
     width = float(bin_width_nm)
     if not np.isfinite(width) or width <= 0:
@@ -200,18 +208,26 @@ def weighted_histogram(
                 "fraction": pd.Series(dtype=float),
             }
         )
-    first = np.floor(lo / width)
-    # A given range ends on its upper edge; data-driven bins must hold the maximum.
-    last = np.ceil(hi / width) if range_nm is not None else np.floor(hi / width) + 1
-    last = max(last, first + 1)
-    edges = np.arange(first, last + 1) * width
-    if edges.size > MAX_HISTOGRAM_BINS + 1:
-        raise ValueError(f"bin width {width} nm gives {edges.size - 1} bins over {lo:g}-{hi:g} nm; use a wider bin")
+    if range_nm is not None:
+        # A given range is where the reader's axis starts: the bins start there too.
+        n_bins = max(1.0, np.ceil((hi - lo) / width * (1 - RANGE_BIN_TOLERANCE)))
+        if n_bins > MAX_HISTOGRAM_BINS:
+            raise ValueError(f"bin width {width} nm gives {n_bins:.0f} bins over {lo:g}-{hi:g} nm; use a wider bin")
+        edges = lo + np.arange(n_bins + 1) * width
+    else:
+        # Data-driven bins are aligned on zero and hold the maximum.
+        first = np.floor(lo / width)
+        last = np.floor(hi / width) + 1
+        if last - first > MAX_HISTOGRAM_BINS:
+            raise ValueError(
+                f"bin width {width} nm gives {last - first:.0f} bins over {lo:g}-{hi:g} nm; use a wider bin"
+            )
+        edges = np.arange(first, last + 1) * width
     scale = d.max() if d.size and d.max() > 0 else 1.0
     weights = (d / scale) ** k
     counts, _ = np.histogram(d, bins=edges)
     summed, _ = np.histogram(d, bins=edges, weights=weights)
-    total = summed.sum()
+    total = weights.sum()
     fraction = summed / total if total > 0 else np.zeros_like(summed)
     return pd.DataFrame(
         {
@@ -266,13 +282,16 @@ def _kde_evaluate(x: np.ndarray, w: np.ndarray, bandwidth: float, grid: np.ndarr
     return out
 
 
-def kde_mode(diameters_nm: Any) -> float:
+def kde_mode(diameters_nm: Any, *, weighting: Weighting = "number") -> float:
     """Most probable diameter from a Gaussian kernel density estimate.
 
     Parameters
     ----------
     diameters_nm : (N,) array_like of float
         Vesicle diameters in nanometres.
+    weighting : {"number", "volume", "intensity"}
+        Weight each vesicle by d**0, d**3 or d**6 (the peak of a volume- or
+        intensity-weighted distribution).
 
     Returns
     -------
@@ -280,12 +299,13 @@ def kde_mode(diameters_nm: Any) -> float:
         The arg-max of the KDE (Scott's bandwidth) in nanometres. For one
         vesicle, or all diameters equal, that diameter; NaN for none.
     """
+    k = _exponent(weighting)
     d = _diameters(diameters_nm, name="diameters_nm")
     if d.size == 0:
         return float("nan")
     if d.size == 1 or np.ptp(d) == 0:
         return float(d[0])
-    x, w, bandwidth = gaussian_kde_1d(d)
+    x, w, bandwidth = gaussian_kde_1d(d, weights=(d / d.max()) ** k if k else None)
     margin = KDE_GRID_MARGIN_BANDWIDTHS * bandwidth
     grid = np.linspace(d.min() - margin, d.max() + margin, KDE_GRID_POINTS)
     return float(grid[np.argmax(_kde_evaluate(x, w, bandwidth, grid))])

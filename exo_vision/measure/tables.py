@@ -9,6 +9,10 @@ import pandas as pd
 
 #: The column every vesicle table holds: the equivalent-circle diameter in nm.
 DIAMETER_COLUMN = "equivalent_diameter_nm"
+#: The flag of vesicles cut by the image border (left out of statistics by default).
+BORDER_COLUMN = "touches_border"
+#: How a truth value may be written in a table cell (lower case).
+TRUTH_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
 class NotAVesicleTable(ValueError):
@@ -27,18 +31,25 @@ def read_vesicle_table(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        The table as read; blank diameter cells stay NaN.
+        The table as read, with diameters as floats and a ``touches_border``
+        column (if present) as booleans (blank cells False).
 
     Raises
     ------
     NotAVesicleTable
         When the table has no ``equivalent_diameter_nm`` column.
     ValueError
-        When the file does not exist or is not a readable CSV table, or a
-        diameter is not a positive finite number (the message names the file
-        and the data row).
+        When the file does not exist or is not a readable CSV table, a
+        diameter is blank or not a positive finite number, or a
+        ``touches_border`` cell is not a truth value (the message names the
+        file and the data row).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"{path} is a folder; pass the vesicle tables inside it (e.g. {path / 'vesicles.csv'} written by "
+            "exo-vision tem)"
+        )
     if not path.is_file():
         raise ValueError(f"table {path} does not exist; pass vesicles.csv files written by exo-vision tem")
     try:
@@ -52,11 +63,37 @@ def read_vesicle_table(path: str | Path) -> pd.DataFrame:
         )
     diameters = table[DIAMETER_COLUMN]
     values = pd.to_numeric(diameters, errors="coerce")
-    bad = (values.isna() & diameters.notna()) | (values <= 0) | np.isinf(values)
+    blank = diameters.isna()
+    if blank.any():
+        row = int(np.flatnonzero(blank.to_numpy())[0])
+        raise ValueError(
+            f"{path}, data row {row + 1}: {DIAMETER_COLUMN} is blank; fill it in, or delete the row to leave "
+            "that vesicle out"
+        )
+    bad = values.isna() | (values <= 0) | np.isinf(values)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(
             f"{path}, data row {row + 1}: {DIAMETER_COLUMN} is '{diameters.iloc[row]}', not a positive number "
             "of nm; pass a vesicles.csv written by exo-vision tem, or fix that row"
         )
+    table[DIAMETER_COLUMN] = values.astype(float)
+    if BORDER_COLUMN in table.columns:
+        table[BORDER_COLUMN] = _truth_values(table[BORDER_COLUMN], path)
     return table
+
+
+def _truth_values(cells: pd.Series, path: Path) -> pd.Series:
+    """``touches_border`` cells as booleans: True/False, 1/0, yes/no in any case; blank is False."""
+    if cells.dtype == bool:
+        return cells
+    words = cells.map(lambda v: str(v).strip().lower() if pd.notna(v) else "false")
+    words = words.replace({"1.0": "1", "0.0": "0"})
+    known = words.isin(list(TRUTH_WORDS))
+    if not known.all():
+        row = int(np.flatnonzero(~known.to_numpy())[0])
+        raise ValueError(
+            f"{path}, data row {row + 1}: {BORDER_COLUMN} is '{cells.iloc[row]}', not a truth value; "
+            "write True or False (1/0 and yes/no are read too)"
+        )
+    return words.map(TRUTH_WORDS).astype(bool)

@@ -91,7 +91,12 @@ class HistogramPlot:
         ]
         all_d = np.concatenate([np.asarray(d, dtype=float) for d in all_d]) if all_d else np.array([])
         all_d = all_d[np.isfinite(all_d)]
-        range_nm = (float(all_d.min()), float(all_d.max()) + bin_width_nm) if all_d.size else None
+        # One set of bins for every group, aligned on zero as a single group's own bins are.
+        range_nm = (
+            (float(all_d.min() // bin_width_nm * bin_width_nm), float((all_d.max() // bin_width_nm + 1) * bin_width_nm))
+            if all_d.size
+            else None
+        )
         for i, (name, table) in enumerate(groups.items()):
             stats = size_statistics(table, n_boot=200)
             self.statistics[name] = stats

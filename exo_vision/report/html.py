@@ -207,7 +207,7 @@ def _header(inputs: ReportInputs) -> str:
         s = tem.statistics
         grids_images = f"{num('tem.n_grids', len(tem.grids))} / {num('tem.n_images', tem.n_images)}"
         cards.append(_card("Grids / images", grids_images))
-        cards.append(_card("Vesicles measured", num("tem.n", s["n"])))
+        cards.append(_card("Vesicles counted", num("tem.n", s["n"])))
         cards.append(
             _card(
                 "TEM diameter (mean ± SD)",
@@ -347,7 +347,11 @@ def _calibration(tem: TemEvidence) -> str:
         "<details><summary>Per image ("
         + str(len(tem.images))
         + ")</summary>"
-        + _table(["Grid", "Image", "nm/px", "Source", "Vesicles", "Warnings / error"], per_image, right=(2, 4))
+        + _table(
+            ["Grid", "Image", "nm/px", "Source", "Vesicles outlined (with border)", "Warnings / error"],
+            per_image,
+            right=(2, 4),
+        )
         + "</details>"
     )
     return "".join(out)
@@ -373,9 +377,10 @@ def _sampling(tem: TemEvidence) -> str:
     out = [
         "<h2>Grids, images and vesicles</h2>",
         f"<p>{num('tem.n_grids', len(tem.grids))} grid(s) (one <code>--tem</code> folder per grid), "
-        f"{num('tem.n_images', tem.n_images)} image(s) analysed, {num('tem.n', s['n'])} vesicles measured; "
-        f"{num('tem.n_excluded_border', s['n_excluded_border'])} vesicles touching the image border were "
-        "excluded from the statistics (their size is truncated)."
+        f"{num('tem.n_images', tem.n_images)} image(s) analysed, "
+        f"{int(s['n']) + int(s['n_excluded_border'])} vesicles outlined; "
+        f"{num('tem.n_excluded_border', s['n_excluded_border'])} of them touch the image border and were "
+        f"excluded from the statistics (their size is truncated), which count {num('tem.n', s['n'])}."
         + (
             f" {num('tem.fraction_touching', s['fraction_touching'], percent=True)} of the counted vesicles share "
             "an outline with another vesicle: there the segmenter divided a contact (the overlays show where).</p>"
@@ -383,7 +388,9 @@ def _sampling(tem: TemEvidence) -> str:
             else "</p>"
         ),
         _table(
-            ["Grid", "Images", "Failed", "Vesicles", "Border (excluded)", "Mean ± SD (nm)"], rows, right=(1, 2, 3, 4, 5)
+            ["Grid", "Images", "Failed", "Vesicles counted", "Border (excluded)", "Mean ± SD (nm)"],
+            rows,
+            right=(1, 2, 3, 4, 5),
         ),
     ]
     out.append(_segmenters_sentence(tem))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -136,3 +139,85 @@ def test_a_diameter_that_is_not_a_positive_number_is_named_by_file_and_row(tmp_p
     blank = tmp_path / "blank.csv"
     blank.write_text("equivalent_diameter_nm\n80\n\n90\n")
     assert main(["histogram", str(blank), "--out", str(tmp_path / "b.svg")]) == 0
+
+
+def _svg_text(path):
+    """Every text of an SVG figure, joined (matplotlib writes text as <!-- comments --> before its glyphs)."""
+    return path.read_text()
+
+
+def test_weighted_bars_carry_weighted_statistics_in_the_legend(tmp_path):
+    # 300 vesicles near 60 nm and 30 near 150 nm: by number the small ones rule, by d**6 the large ones.
+    rng = np.random.default_rng(1)
+    d = np.r_[rng.normal(60, 10, 300), rng.normal(150, 15, 30)]
+    t = write_table(tmp_path / "bimodal.csv", d)
+    fig = tmp_path / "dls.svg"
+    assert main(["histogram", str(t), "--out", str(fig), "--weighting", "intensity", "--kde"]) == 0
+    by_hand = float((d**7).sum() / (d**6).sum())
+    text = _svg_text(fig)
+    assert f"intensity-weighted mean {by_hand:.1f} nm" in text
+    assert f"number mean {d.mean():.1f} nm" in text
+    assert f"{d.mean():.1f} ± " not in text  # no number-weighted mean ± SD beside intensity-weighted bars
+
+
+def test_a_range_starts_the_bins_and_names_the_vesicles_left_out(tmp_path, caplog):
+    t = write_table(tmp_path / "v.csv", [22.0, 50.0, 158.0, 300.0])
+    fig = tmp_path / "r.svg"
+    assert main(["histogram", str(t), "--out", str(fig), "--range-nm", "25", "155", "--percent"]) == 0
+    bins = pd.read_csv(tmp_path / "r_bins.csv")
+    assert bins["bin_left_nm"].iloc[0] == 25 and bins["bin_right_nm"].iloc[-1] == 155 and len(bins) == 13
+    assert bins["count"].sum() == 1
+    # The 50 nm vesicle is one of four: 25 % of the vesicles, not 100 % of those drawn.
+    assert bins.loc[bins["count"] == 1, "percent"].tolist() == pytest.approx([25.0])
+    assert "n = 4 (3 outside the axis)" in _svg_text(fig)
+    assert "3 vesicle(s) lie outside the bins (25-155 nm)" in caplog.text
+
+
+def test_folders_of_the_same_name_stay_separate_groups(tmp_path):
+    a = write_table(tmp_path / "ctrl" / "results" / "vesicles.csv", [50.0, 60.0])
+    b = write_table(tmp_path / "ev" / "results" / "vesicles.csv", [70.0, 80.0, 90.0, 100.0, 110.0])
+    assert main(["histogram", str(a), str(b), "--out", str(tmp_path / "g.svg")]) == 0
+    bins = pd.read_csv(tmp_path / "g_bins.csv")
+    assert bins.groupby("group", sort=False)["count"].sum().to_dict() == {"ctrl/results": 2, "ev/results": 5}
+
+
+def test_a_table_named_twice_or_an_output_on_an_input_is_refused(tmp_path, caplog):
+    t = write_table(tmp_path / "two.csv", [50.0, 100.0])
+    assert main(["histogram", str(t), str(tmp_path / "." / "two.csv"), "--out", str(tmp_path / "a.svg")]) == 2
+    assert "is given twice" in caplog.text and not (tmp_path / "a.svg").exists()
+    bins_named = write_table(tmp_path / "fig_bins.csv", [50.0, 100.0])
+    before = bins_named.read_bytes()
+    assert main(["histogram", str(bins_named), "--out", str(tmp_path / "fig.png")]) == 2
+    assert "which is one of the input tables; choose another --out name" in caplog.text
+    assert bins_named.read_bytes() == before and not (tmp_path / "fig.png").exists()
+
+
+def test_one_vesicle_is_drawn_without_a_standard_deviation(tmp_path):
+    t = write_table(tmp_path / "one.csv", [80.0])
+    fig = tmp_path / "one.svg"
+    assert main(["histogram", str(t), "--out", str(fig)]) == 0
+    text = _svg_text(fig)
+    assert "n = 1, 80.0 nm" in text and "nan" not in text
+
+
+def test_a_violin_of_one_vesicle_shows_it_on_the_axis():
+    from exo_vision.figures.histogram import size_histogram_figure
+
+    fig, _ = size_histogram_figure({"one": np.array([80.0]), "many": np.array([40.0, 50.0, 60.0])}, layout="violin")
+    low, high = fig.axes[0].get_ylim()
+    assert low < 80.0 < high
+    assert any(np.array_equal(line.get_ydata(), [80.0]) for line in fig.axes[0].get_lines())
+
+
+@pytest.mark.slow
+def test_a_pdf_figure_prints_nothing_but_its_paths(tmp_path):
+    t = write_table(tmp_path / "v.csv", [50.0, 60.0, 70.0])
+    res = subprocess.run(
+        [sys.executable, "-m", "exo_vision.cli.main", "histogram", str(t), "--out", str(tmp_path / "f.pdf")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    assert res.stdout.split() == [str(tmp_path / "f.pdf"), str(tmp_path / "f_bins.csv")]

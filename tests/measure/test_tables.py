@@ -7,12 +7,25 @@ import pytest
 from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table
 
 
-def test_a_table_is_read_with_its_blank_cells(tmp_path):
+def test_a_blank_diameter_is_named_with_its_row(tmp_path):
     table = tmp_path / "a_vesicles.csv"
     table.write_text("label,equivalent_diameter_nm\n1,80.5\n2,\n3,120\n")
-    read = read_vesicle_table(table)
-    assert read["equivalent_diameter_nm"].tolist()[::2] == [80.5, 120.0]
-    assert read["equivalent_diameter_nm"].isna().sum() == 1
+    with pytest.raises(ValueError, match="a_vesicles.csv, data row 2: equivalent_diameter_nm is blank; fill it in"):
+        read_vesicle_table(table)
+
+
+def test_touches_border_is_read_as_truth_values(tmp_path):
+    table = tmp_path / "v.csv"
+    table.write_text("equivalent_diameter_nm,touches_border\n80,no\n90,YES\n100,\n110,1\n120,False\n")
+    assert read_vesicle_table(table)["touches_border"].tolist() == [False, True, False, True, False]
+    table.write_text("equivalent_diameter_nm,touches_border\n80,no\n90,maybe\n")
+    with pytest.raises(ValueError, match="v.csv, data row 2: touches_border is 'maybe', not a truth value"):
+        read_vesicle_table(table)
+
+
+def test_a_folder_is_not_a_table(tmp_path):
+    with pytest.raises(ValueError, match="is a folder; pass the vesicle tables inside it"):
+        read_vesicle_table(tmp_path)
 
 
 def test_a_summary_table_is_not_a_vesicle_table(tmp_path):

@@ -170,6 +170,9 @@ def test_report_numbers_equal_summary_and_panel(outputs):
         assert text.split()[0] == f"{pooled[key]:.1f}"
     value, _ = _only(parsed.values, "tem.pdi")
     assert float(value) == pooled["pdi"]
+    # The headline count is the counted vesicles; the sentence says how many were outlined with the border ones.
+    outlined = int(pooled["n"] + pooled["n_excluded_border"])
+    assert f"{outlined} vesicles outlined; " in page and "Vesicles counted" in page
     assert int(_only(parsed.values, "tem.n_images")[0]) == 2
     assert int(_only(parsed.values, "tem.n_grids")[0]) == 1
     assert "1 input(s) failed and are not in the statistics" in page and "grid_a_3.tif" in page
