@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 ID_KEY = "exo_vision_id"
 #: metadata key holding, on a derived layer, the id of its source image layer.
 SOURCE_KEY = "exo_vision_source_id"
+#: Calibration source of a pixel size read from a layer's napari scale and units.
+SOURCE_NAPARI_SCALE = "napari layer scale"
 
 
 def enum_choices(enum_cls: type[Enum]) -> list[tuple[str, Any]]:
@@ -118,14 +120,14 @@ def image_data_from_layer(layer: Any) -> ImageData:
             "Pick a single frame (e.g. with the slider) and add it as its own layer."
         )
     meta = layer.metadata or {}
-    px = meta.get("pixel_size_nm")
-    yx = meta.get("pixel_size_yx_nm") or (px, px)
+    px, source = layer_pixel_size(layer)
+    yx = meta.get("pixel_size_yx_nm") or _napari_scale_nm(layer) or (px, px)
     path = meta.get("path")
     return ImageData(
         data=data,
         path=None if path is None else Path(path),
-        pixel_size_nm=None if px is None else float(px),
-        pixel_size_source=meta.get("pixel_size_source", SOURCE_NONE),
+        pixel_size_nm=px,
+        pixel_size_source=source,
         pixel_size_yx_nm=tuple(yx),
         kind=meta.get("kind", "unknown"),
         polarity=meta.get("polarity"),
@@ -133,6 +135,54 @@ def image_data_from_layer(layer: Any) -> ImageData:
         exposure_s=meta.get("exposure_s"),
         metadata=dict(meta.get("file_metadata", {})),
         warnings=list(meta.get("warnings", [])),
+    )
+
+
+def _napari_scale_nm(layer: Any) -> tuple[float, float] | None:
+    """The layer's napari ``scale`` in nm per pixel (rows, columns) when its ``units`` are lengths."""
+    units = tuple(getattr(layer, "units", ()))[-2:]
+    scale = tuple(getattr(layer, "scale", ()))[-2:]
+    if len(units) != 2 or len(scale) != 2:
+        return None
+    if any(getattr(unit, "dimensionality", None) != {"[length]": 1} for unit in units):
+        return None  # napari's default unit is "pixel": a scale without a length is no calibration
+    yx = tuple(float((value * unit).to("nanometer").magnitude) for value, unit in zip(scale, units, strict=True))
+    return (yx[0], yx[1]) if all(np.isfinite(v) and v > 0 for v in yx) else None
+
+
+def layer_pixel_size(layer: Any) -> tuple[float | None, str]:
+    """The pixel size (nm) of an image layer and where it came from.
+
+    exo_vision's own calibration (``metadata["pixel_size_nm"]``, set by its reader and the
+    Calibration dock) comes first; otherwise a napari ``scale`` whose ``units`` are a length
+    (as another reader plugin or ``viewer.add_image(..., scale=, units=)`` sets it), the mean
+    of its two axes, with the source ``napari layer scale``; otherwise ``(None, "none")``.
+    """
+    meta = layer.metadata or {}
+    px = meta.get("pixel_size_nm")
+    if px is not None:
+        return float(px), str(meta.get("pixel_size_source", SOURCE_NONE))
+    yx = _napari_scale_nm(layer)
+    if yx is not None:
+        return float(np.mean(yx)), SOURCE_NAPARI_SCALE
+    return None, SOURCE_NONE
+
+
+def stale_calibration(layer: Any, result: Any) -> str | None:
+    """Why a segmentation result no longer fits its image layer, or ``None`` when it does.
+
+    A result is computed at the pixel size the image had when the run started
+    (its working scale, size limits and every diameter depend on it); if the
+    layer was recalibrated meanwhile, showing it would give sizes in the old
+    nm/px drawn at the new scale.
+    """
+    used = getattr(getattr(result, "image_data", None), "pixel_size_nm", None)
+    now, _ = layer_pixel_size(layer)
+    if used is None or now is None or np.isclose(float(used), float(now), rtol=1e-9, atol=0.0):
+        return None
+    return (
+        f"the calibration of {layer.name!r} changed from {float(used):.4g} to {float(now):.4g} nm/px while it "
+        "was being segmented"
     )
 
 

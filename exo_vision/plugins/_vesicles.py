@@ -85,6 +85,12 @@ def set_vesicle_table(layer: Any, table: pd.DataFrame, *, colormap: Any = None) 
     (e.g. in a worker thread); it must not be passed when the layer has morphology overrides.
     """
     overrides = layer.metadata.get("morphology_overrides", {})
+    if overrides and "label" in table.columns:
+        # Overrides of vesicles no longer in the table (deleted, merged away, erased) go, so that an id
+        # given to a new vesicle later (a split takes the highest id plus one) does not inherit one.
+        present = set(table["label"].astype(int))
+        overrides = {label: morph for label, morph in overrides.items() if int(label) in present}
+        layer.metadata["morphology_overrides"] = overrides
     table, features = layer_tables(table, overrides)
     layer.features = features
     layer.colormap = morphology_colormap(table) if colormap is None or overrides else colormap

@@ -193,8 +193,12 @@ class BlotWidget(Container):
         if image_layer is None:
             show_warning("open a blot image first (File > Open, or File > Open Sample > exo_vision)")
             return
+        try:
+            image = image_data_from_layer(image_layer)
+        except ValueError as error:
+            show_warning(str(error))
+            return
         self.image_layer = image_layer
-        image = image_data_from_layer(image_layer)
         kwargs = self.parameters()
         if kwargs["polarity"] is None and image.polarity is not None:
             kwargs["polarity"] = image.polarity

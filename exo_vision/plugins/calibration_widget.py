@@ -22,6 +22,7 @@ from exo_vision.plugins._layers import (
     find_derived,
     image_data_from_layer,
     layer_id,
+    layer_pixel_size,
 )
 from exo_vision.plugins._vesicles import ROLE, measure_layer
 
@@ -52,11 +53,13 @@ def apply_pixel_size(viewer: Viewer, image_layer: Any, pixel_size_nm: float, *, 
     Raises
     ------
     ValueError
-        When ``pixel_size_nm`` is not a positive finite number.
+        When ``pixel_size_nm`` is not a positive finite number, or the layer is not one 2-D
+        image (nothing is changed then).
     """
     value = float(pixel_size_nm)
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"pixel size must be a positive number of nm/px, got {pixel_size_nm!r}; type e.g. 0.62")
+    image_data_from_layer(image_layer)  # refuses a stack before anything changes
     image_layer.metadata.update(
         {"pixel_size_nm": value, "pixel_size_yx_nm": (value, value), "pixel_size_source": source}
     )
@@ -144,8 +147,7 @@ class CalibrationWidget(Container):
         if image is None:
             self._current.value = "no image open"
             return
-        px = image.metadata.get("pixel_size_nm")
-        source = image.metadata.get("pixel_size_source", "none")
+        px, source = layer_pixel_size(image)
         self._current.value = f"{image.name}: " + ("uncalibrated" if px is None else f"{px:.4g} nm/px ({source})")
         if px is not None:
             self._typed.value = float(px)
@@ -157,7 +159,11 @@ class CalibrationWidget(Container):
         image = self._image()
         if image is None:
             return
-        pixels = image_data_from_layer(image).data
+        try:
+            pixels = image_data_from_layer(image).data
+        except ValueError as error:
+            show_warning(str(error))
+            return
         self._reading_text.value = "reading..."
         self._accept.enabled = False
         if sync:
@@ -188,7 +194,11 @@ class CalibrationWidget(Container):
         if image is None or self.reading is None or self.reading.status != "ok":
             show_warning("no accepted scale-bar reading: click 'Detect scale bar' first")
             return
-        apply_pixel_size(self._viewer, image, self.reading.pixel_size_nm, source=SOURCE_SCALE_BAR)
+        try:
+            apply_pixel_size(self._viewer, image, self.reading.pixel_size_nm, source=SOURCE_SCALE_BAR)
+        except ValueError as error:
+            show_warning(str(error))
+            return
         self._show_current()
 
     # -- drawn line --------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from qtpy.QtCore import QEvent, QObject
 
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.measure.size_stats import size_statistics
-from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data
+from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data, stale_calibration
 from exo_vision.plugins._learning import LearningPanel
 from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, measure_layer, statistics_text, vesicle_table
 from exo_vision.plugins.histogram_widget import HistogramPlot
@@ -204,8 +204,9 @@ class GridSessionWidget(Container):
         )
 
     def _sync_settings(self, _value: Any = None) -> None:
-        if self.core is not None:
+        if self.core is not None and self.settings() != self.core.settings:
             self.core.settings = self.settings()
+            self.precomputed = {}  # made with the old settings
 
     def _show_settings(self, settings: GridSettings) -> None:
         self.set_method(settings.method, settings.model)
@@ -314,6 +315,10 @@ class GridSessionWidget(Container):
         if result is not None:
             self._show_result(result)
             return
+        self._segment(image, path.name)
+
+    def _segment(self, image: Any, name: str) -> None:
+        """Segment the micrograph shown (in a worker unless synchronous) and show its vesicles."""
         if self.synchronous:
             self._show_result(run_analysis(image, self.parameters()))
             return
@@ -322,15 +327,21 @@ class GridSessionWidget(Container):
             image,
             self.parameters(),
             in_subprocess=True,
-            _progress={"desc": f"Segmenting {path.name}"},
+            _progress={"desc": f"Segmenting {name}"},
             _ignore_errors=True,  # shown as a warning below, not re-raised in the GUI thread
         )
         self.worker.returned.connect(self._show_result)
-        self.worker.errored.connect(lambda error: show_warning(f"{path.name}: segmentation failed: {error}"))
+        self.worker.errored.connect(lambda error: show_warning(f"{name}: segmentation failed: {error}"))
         self.worker.start()
 
     def _show_result(self, result: Any) -> None:
         if self.image_layer is None or self.image_layer not in self._viewer.layers:
+            return
+        stale = stale_calibration(self.image_layer, result)
+        if stale is not None:
+            # Recalibrated while it was being segmented: segment it again at the new nm/px.
+            show_info(f"{stale}: segmenting it again")
+            self._segment(image_data_from_layer(self.image_layer), self.image_layer.name)
             return
         self.labels_layer = add_vesicle_layer(
             self._viewer,
@@ -390,8 +401,17 @@ class GridSessionWidget(Container):
             image = read_image(path, kind="tem")
             return path, run_analysis(image, parameters, in_subprocess=not self.synchronous)
 
+        stale = {"settings": False}
+
         def store(item: tuple[Path, Any]) -> None:
+            if parameters != self.parameters():  # the settings changed while it ran
+                stale["settings"] = True
+                return
             self.precomputed[item[0]] = item[1]
+
+        def again() -> None:
+            if stale["settings"]:
+                self._precompute(self.index + 1)
 
         if self.synchronous:
             try:
@@ -401,6 +421,7 @@ class GridSessionWidget(Container):
             return
         self.precompute_worker = create_worker(work, _ignore_errors=True)
         self.precompute_worker.returned.connect(store)
+        self.precompute_worker.finished.connect(again)
         self.precompute_worker.errored.connect(lambda error: logger.info("pre-computing %s failed: %s", path, error))
         self.precompute_worker.start()
 

@@ -85,6 +85,7 @@ class HistogramPlot:
         ax = self.figure.add_subplot(111)
         frames = []
         self.statistics = {}
+        self.bins = self.bins.iloc[0:0]  # an export gives what is drawn, even when nothing is
         all_d = [
             t.loc[~t.get("touches_border", pd.Series(False, index=t.index)).fillna(False).astype(bool), DIAMETER]
             for t in groups.values()

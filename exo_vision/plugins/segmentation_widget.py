@@ -30,7 +30,13 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, image_data_from_layer
+from exo_vision.plugins._layers import (
+    active_image_layer,
+    enum_choices,
+    find_derived,
+    image_data_from_layer,
+    stale_calibration,
+)
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import (
     ROLE,
@@ -333,6 +339,10 @@ class SegmentationWidget(Container):
         the dock's summary, a garbage collection, the layer object made (hidden), the layer
         added to the viewer, the layer shown (its texture uploaded in that repaint).
         """
+        if outcome is not None and (stale := stale_calibration(image_layer, outcome[0])) is not None:
+            self._summary.value = "result dropped: the image was recalibrated during the run"
+            show_warning(f"{stale}; that result is dropped: click Run again")
+            return
         if outcome is None or find_derived(self._viewer, image_layer, ROLE) is not None:
             self._show(image_layer, outcome, parameters)  # cancelled, or new data for the existing layer
             return

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, sha256_file
+from exo_vision._shared.paths import assign_stems
 from exo_vision.batch.config import PARAMETER_NAMES, TemBatchConfig
 from exo_vision.io.image_data import ImageData
 from exo_vision.session.curation import CuratedResult, SavedMicrograph, read_saved, write_curation_record
@@ -153,7 +154,7 @@ class GridSession:
     settings : GridSettings
         Method, model and size range used for micrographs not yet segmented.
     tables : dict of str to pandas.DataFrame
-        Vesicle table of every saved micrograph, by file stem.
+        Vesicle table of every saved micrograph, by the stem of its outputs (:meth:`stem`).
     file_pixel_size_nm : dict of Path to float or None
         Pixel size each micrograph's own file gives (what the CLI uses without ``--pixel-size-nm``).
     precomputed : dict of Path to MicrographResult
@@ -169,6 +170,7 @@ class GridSession:
         self.settings = settings or GridSettings()
         self.index = -1
         self.tables: dict[str, pd.DataFrame] = {}
+        self._stems: dict[Path, str] = {}
         self.file_pixel_size_nm: dict[Path, float | None] = {}
         self.precomputed: dict[Path, Any] = {}
         #: Messages for the user about the session file (e.g. it could not be read).
@@ -246,26 +248,32 @@ class GridSession:
         overrides, JSON) are the curation additions; ``table`` is ``vesicles``.
         """
         from exo_vision.batch.image_outputs import output_names
-        from exo_vision.batch.runner import assign_stems
 
-        stem = assign_stems(self.files)[self.files.index(path)] if path in self.files else path.stem
+        stem = self.stem(path)
         paths = {key: self.output_dir / name for key, name in output_names(stem).items()}
         paths["edits"] = self.output_dir / f"{stem}_edits.csv"
         paths["curation"] = self.output_dir / f"{stem}_curation.json"
         paths["table"] = paths["vesicles"]
         return paths
 
+    def stem(self, path: Path) -> str:
+        """The name of a micrograph's outputs: its file stem, made unique in the grid as ``exo-vision tem``
+        makes it (``img01.tif`` and ``img01.jpg`` -> ``img01_tif``, ``img01_jpg``)."""
+        if len(self._stems) != len(self.files):
+            self._stems = dict(zip(self.files, assign_stems(self.files), strict=True))
+        return self._stems.get(path, path.stem)
+
     def is_saved(self, path: Path) -> bool:
         """Whether the micrograph's labels are saved in the output folder."""
         return self.output_paths(path)["labels"].is_file()
 
     def load_saved_tables(self) -> dict[str, pd.DataFrame]:
-        """The vesicle table of every micrograph saved in the output folder, by file stem."""
+        """The vesicle table of every micrograph saved in the output folder, by its outputs' stem."""
         tables = {}
         for path in self.files:
             table_path = self.output_paths(path)["table"]
             if table_path.is_file():
-                tables[path.stem] = pd.read_csv(table_path)
+                tables[self.stem(path)] = pd.read_csv(table_path)
         return tables
 
     def load_saved(self, path: Path) -> SavedMicrograph:
@@ -320,7 +328,7 @@ class GridSession:
         saved = self.output_paths(path)
         write_curation_record(curated, edits=saved["edits"], curation=saved["curation"])
         self._write_outputs(path, curated)
-        self.tables[path.stem] = curated.table
+        self.tables[self.stem(path)] = curated.table
         self.write_state()
 
     def _write_outputs(self, path: Path, curated: CuratedResult) -> None:

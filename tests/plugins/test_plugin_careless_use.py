@@ -1,0 +1,141 @@
+"""The docks under a user who does things in an awkward order: recalibrating during a run, changing
+settings before the next micrograph, reusing label ids, stacks, stale exports, napari's own scale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+pytest.importorskip("napari")
+
+from tests.plugins.test_plugin_tem import PLUGIN, _dock, _segmented, write_micrograph  # noqa: E402
+
+
+@pytest.fixture
+def micrograph(tmp_path):
+    path = tmp_path / "mic.tif"
+    write_micrograph(path, seed=3)
+    return path
+
+
+def test_a_result_computed_before_a_recalibration_is_not_shown(make_napari_viewer, micrograph, qtbot, monkeypatch):
+    import exo_vision.plugins.segmentation_widget as module
+
+    warnings = []
+    monkeypatch.setattr(module, "show_warning", warnings.append)
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(micrograph), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    _, cal = _dock(viewer, "Calibration")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    worker = seg.run()
+    cal._typed.value = 4.0  # the user corrects the calibration while the run is under way
+    cal.apply_typed()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    qtbot.wait(200)
+    assert image.metadata["pixel_size_nm"] == 4.0
+    assert seg.labels_layer is None and len(viewer.layers) == 1  # no table in 2 nm/px drawn at 4 nm/px
+    assert any("changed from 2 to 4 nm/px while it was being segmented" in w for w in warnings)
+    with qtbot.waitSignal(seg.signals.shown, timeout=60_000) as shown:
+        seg.run()
+    assert set(shown.args[0].features["pixel_size_nm"]) == {4.0}
+
+
+def test_settings_changed_before_the_next_micrograph_apply_to_it(make_napari_viewer, tmp_path, qtbot):
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for i in range(2):
+        write_micrograph(grid / f"h{i}.tif", seed=30 + i)
+    viewer = make_napari_viewer()
+    _, session = _dock(viewer, "Grid session")
+    session._min_d.value = 20.0
+    session.open_grid(grid, tmp_path / "out")
+    qtbot.waitUntil(lambda: session.labels_layer is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: (grid / "h1.tif") in session.precomputed, timeout=60_000)
+    session._min_d.value = 60.0  # after the next micrograph was computed ahead
+    assert session.precomputed == {}
+    session.next()
+    qtbot.waitUntil(lambda: session.labels_layer is not None and session.index == 1, timeout=60_000)
+    layer = session.labels_layer
+    assert layer.metadata["parameters"]["min_diameter_nm"] == 60.0
+    assert layer.features["equivalent_diameter_nm"].min() >= 60.0
+
+
+def test_a_deleted_vesicles_morphology_does_not_pass_to_a_new_one(make_napari_viewer, micrograph):
+    viewer, _, _, labels = _segmented(make_napari_viewer, micrograph)
+    _, cur = _dock(viewer, "Curation")
+    table = labels.features
+    top = int(table["label"].max())
+    cur.set_morphology(top, "irregular")
+    cur.delete(top)
+    assert labels.metadata["morphology_overrides"] == {}
+    largest = int(table.loc[table["label"] != top].sort_values("area_nm2")["label"].iloc[-1])
+    cur.split(largest)
+    new = int(labels.features["label"].max())
+    assert new == top  # the freed id is given to the split's second part ...
+    assert labels.features.loc[labels.features["label"] == new, "morphology"].item() != "irregular"  # ... alone
+
+
+def test_micrographs_sharing_a_stem_are_both_counted(make_napari_viewer, tmp_path):
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    write_micrograph(grid / "img01.tif", seed=30)
+    write_micrograph(grid / "img01.tiff", seed=31)
+    viewer = make_napari_viewer()
+    _, session = _dock(viewer, "Grid session")
+    session.synchronous = True
+    session._min_d.value = 20.0
+    session.open_grid(grid, tmp_path / "out")
+    session.next()
+    session.next()  # the last one: saved
+    assert sorted(session.tables) == ["img01_tif", "img01_tiff"]
+    assert session._summary.value.startswith("2 micrograph(s) saved")
+
+
+@pytest.mark.parametrize("dock", ["Blot quantification", "Calibration"])
+def test_a_stack_layer_gets_a_warning_and_nothing_changes(make_napari_viewer, monkeypatch, dock):
+    import exo_vision.plugins.blot_widget as blot_module
+    import exo_vision.plugins.calibration_widget as calibration_module
+
+    warnings = []
+    for module in (blot_module, calibration_module):
+        monkeypatch.setattr(module, "show_warning", warnings.append)
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(np.zeros((2, 64, 64), np.uint16), name="stack")
+    _, widget = _dock(viewer, dock)
+    if dock == "Blot quantification":
+        widget.quantify()
+    else:
+        widget.detect_scale_bar(sync=True)
+        widget._typed.value = 0.8
+        widget.apply_typed()
+        assert "pixel_size_nm" not in stack.metadata and tuple(stack.scale) == (1.0, 1.0, 1.0)
+    assert warnings and all("has shape (2, 64, 64)" in w for w in warnings)
+
+
+def test_the_histogram_export_is_what_is_drawn(make_napari_viewer, micrograph, tmp_path):
+    viewer, _, _, labels = _segmented(make_napari_viewer, micrograph)
+    _, hist = _dock(viewer, "Size histogram")
+    hist.refresh()
+    assert len(hist.plot.bins) > 0
+    viewer.layers.remove(labels)
+    hist.refresh()
+    hist.plot.export(tmp_path / "bins.csv")
+    assert (tmp_path / "bins.csv").read_text().strip().count("\n") == 0  # the header only
+
+
+def test_a_napari_scale_in_nm_is_a_calibration(make_napari_viewer, micrograph):
+    from exo_vision.plugins._layers import image_data_from_layer
+
+    pixels = tifffile.imread(micrograph)
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(pixels, scale=(0.002, 0.002), units=("um", "um"))
+    image = image_data_from_layer(layer)
+    assert image.pixel_size_nm == pytest.approx(2.0) and image.pixel_size_source == "napari layer scale"
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    labels = seg.run(sync=True)
+    assert labels is not None and labels.features["pixel_size_nm"].to_numpy() == pytest.approx(2.0)
+    plain = viewer.add_image(pixels, scale=(2.0, 2.0))  # a scale in napari's default unit, pixels
+    assert image_data_from_layer(plain).pixel_size_nm is None
