@@ -37,6 +37,8 @@ class MWCalibration:
         Their sizes in kDa.
     r_squared : float
         Coefficient of determination of the fit in log space.
+    unmatched_y_px : tuple of float
+        Rows of bands seen in the ladder lane but left out of the fit (more bands than sizes given).
     """
 
     intercept: float
@@ -44,6 +46,7 @@ class MWCalibration:
     y_px: np.ndarray
     kda: np.ndarray
     r_squared: float
+    unmatched_y_px: tuple[float, ...] = ()
 
     def kda_at(self, y_px: float | np.ndarray) -> np.ndarray:
         """Molecular weight (kDa) at image row(s) ``y_px``."""

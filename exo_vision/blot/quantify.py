@@ -181,8 +181,10 @@ def quantify_blot(
         Bands brighter (raw) or darker (inverted export) than background;
         guessed from the image when omitted.
     max_value : float, optional
-        Saturation level (``.scn`` ``max_value``; the dtype maximum of a raw
-        image or 0 for an inverted export when omitted).
+        Saturation level (``.scn`` ``max_value``); when omitted, the dtype maximum of a raw
+        image (or a 10-15-bit camera's 2**k - 1 where the image is clipped flat there), 0 for an
+        inverted export, and for a floating-point image its maximum only if clipped flat
+        (:func:`~exo_vision.blot.signal.default_saturation_level`).
     strips : sequence of Strip, optional
         Strips to use instead of finding them.
     lanes : sequence of Lane, optional
@@ -267,7 +269,7 @@ def quantify_blot(
     for s, ls, marker in zip(strips, per_strip, strip_markers):
         records.extend(measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
-    warnings.extend(_result_warnings(table, noise_cache))
+    warnings.extend(_measurement_warnings(table, strips, strip_markers, calibrations, ladder_lane, noise_cache))
     for w in warnings:
         logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
     all_lanes = [lane for ls in per_strip for lane in ls]
@@ -312,7 +314,46 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
         raise ValueError(f"n_lanes must be a positive number of lanes, got {n_lanes}")
 
 
-def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: BlotParameters, warnings: list[str]):
+def _measurement_warnings(table, strips, strip_markers, calibrations, ladder_lane, noise_cache) -> list[str]:
+    """What the user must know about the measured bands: ladder, markers left unmeasured, saturation, LoDs."""
+    return (
+        _ladder_warnings(calibrations, ladder_lane)
+        + _unmeasured_marker_warnings(table, strips, strip_markers)
+        + _result_warnings(table, noise_cache)
+    )
+
+
+def _unmeasured_marker_warnings(table: pd.DataFrame, strips: Sequence[Strip], markers: Sequence[str]) -> list[str]:
+    """A message for each strip whose marker got no band row: no lane shows a band and no window was given."""
+    out = []
+    for s, marker in zip(strips, markers, strict=True):
+        if marker and not ((table["strip"] == s.index) & (table["marker"] == marker)).any():
+            out.append(
+                f"strip {s.index} ({marker}): no lane shows a band and no position was given for it, so {marker} was "
+                "not measured and gets no present/absent call; give its position (--ladder-lane with --ladder-kda, "
+                "or a marker window) to have it called absent with its detection limit"
+            )
+    return out
+
+
+def _ladder_warnings(calibrations: dict[int, MWCalibration], ladder_lane: int | None) -> list[str]:
+    """A message for each strip whose ladder lane showed more bands than sizes were given."""
+    out = []
+    for strip, cal in sorted(calibrations.items()):
+        if cal.unmatched_y_px:
+            rows = ", ".join(f"{y:.0f}" for y in cal.unmatched_y_px)
+            out.append(
+                f"strip {strip}: ladder lane {ladder_lane} shows {len(cal.kda) + len(cal.unmatched_y_px)} bands but "
+                f"{len(cal.kda)} sizes were given; the {len(cal.kda)} strongest were matched to them heaviest first "
+                f"and the band(s) at row(s) {rows} left out. If those are ladder bands, the kDa scale and the marker "
+                "windows are wrong: give one size per visible ladder band (--ladder-kda)"
+            )
+    return out
+
+
+def _prepared_signal(
+    image: np.ndarray, polarity: str, level: float | None, params: BlotParameters, warnings: list[str]
+):
     """Signal with dust specks and pen writing replaced, their mask, the saturation mask, and the pixel noise SD.
 
     Removed writing is named in ``warnings`` (where, and how to keep it).
@@ -330,7 +371,8 @@ def _prepared_signal(image: np.ndarray, polarity: str, level: float, params: Blo
             warnings.append(_writing_message(writing))
         dust |= writing
     clean = remove_dust(signal, dust)
-    return clean, dust, saturation_mask(image, level=level, exclude=dust), noise_px
+    saturated = np.zeros(image.shape, bool) if level is None else saturation_mask(image, level=level, exclude=dust)
+    return clean, dust, saturated, noise_px
 
 
 def _writing_message(writing: np.ndarray) -> str:
@@ -442,7 +484,8 @@ def _place_lanes(
         if lane_names is not None and len(lane_names) != len(ls):
             raise ValueError(
                 f"{image_name or 'image'}: {len(lane_names)} lane names ({', '.join(lane_names)}) for {len(ls)} lanes "
-                f"found in strip {s.index}; give one name per lane, left to right"
+                f"found in strip {s.index}; give one name per lane, left to right, and if lanes without a band were "
+                f"not found, the lane count too (--lanes {len(lane_names)}, beside --panel as well)"
             )
         for i, lane in enumerate(ls):
             lane.index = i + 1

@@ -23,6 +23,11 @@ DUST_MAX_SIZE_PX = DEFAULT_BLOT_PARAMETERS.dust_max_size_px
 
 #: A speck stands this many pixel-noise SDs above its local opening (see BlotParameters.dust_noise_sds).
 DUST_NOISE_SDS = DEFAULT_BLOT_PARAMETERS.dust_noise_sds
+#: Where cameras of 10 to 15 bits clip, stored in a 16-bit file: 2**k - 1.
+CAMERA_CLIP_LEVELS = frozenset(2**bits - 1 for bits in range(10, 16))
+#: An image's maximum is a clip level when at least this many pixels sit exactly at it (an unclipped
+#: band of a 16-bit or float image peaks in one or two pixels; a clipped one in a flat top of dozens).
+MIN_CLIP_PLATEAU_PX = 8
 #: Smallest image side, px: fewer rows or columns cannot hold lanes.
 MIN_IMAGE_SIDE_PX = 8
 #: Percentiles and medians of a whole image are read on a subsample of about this many rows and columns.
@@ -94,8 +99,16 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def default_saturation_level(image: np.ndarray, *, polarity: str) -> float:
-    """Saturation level when the file does not say: dtype maximum (bright) or 0 (dark).
+def default_saturation_level(image: np.ndarray, *, polarity: str) -> float | None:
+    """Saturation level when the file does not say.
+
+    - Dark bands (an inverted export): 0.
+    - Integer images: the dtype maximum, or for images of more than 8 bits a camera's
+      2**k - 1 (k = 10-15: a 12-bit camera stored in a 16-bit file clips at 4095) when the image
+      reaches it on a plateau of at least :data:`MIN_CLIP_PLATEAU_PX` pixels.
+    - Floating-point images: their maximum when it forms such a plateau (a clipped band),
+      else ``None``: nothing is known to be clipped (the brightest pixel of a float image is
+      not a saturated one).
 
     Parameters
     ----------
@@ -106,14 +119,24 @@ def default_saturation_level(image: np.ndarray, *, polarity: str) -> float:
 
     Returns
     -------
-    float
-        The pixel value at which the detector (or the export) clipped.
+    float or None
+        The pixel value at which the detector (or the export) clipped; None when unknown.
     """
     if polarity == "dark":
         return 0.0
     if np.issubdtype(image.dtype, np.integer):
-        return float(np.iinfo(image.dtype).max)
-    return float(np.nanmax(image))
+        top = int(np.max(image))
+        dtype_max = int(np.iinfo(image.dtype).max)
+        if image.dtype.itemsize > 1 and top < dtype_max and top in CAMERA_CLIP_LEVELS and _plateau(image, top):
+            return float(top)
+        return float(dtype_max)
+    top_value = float(np.nanmax(image))
+    return top_value if _plateau(image, top_value) else None
+
+
+def _plateau(image: np.ndarray, value: float) -> bool:
+    """Whether at least :data:`MIN_CLIP_PLATEAU_PX` pixels sit exactly at ``value``."""
+    return int(np.count_nonzero(image == value)) >= MIN_CLIP_PLATEAU_PX
 
 
 def guess_polarity(image: np.ndarray) -> str:

@@ -194,9 +194,19 @@ def measure_strip(
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
                 }
             )
-    if marker and not fixed and measured:
-        _mark_strongest_row(measured, marker)
+    _name_marker_rows(measured, marker, fixed, st.ladder_lane)
     return _reported(measured, st.params)
+
+
+def _name_marker_rows(measured: list[dict], marker: str, fixed: bool, ladder_lane: int | None) -> None:
+    """Without a requested position the strip's strongest band row is its marker's; the ladder lane is no
+    sample, so its bands carry no marker and are not requested."""
+    if marker and not fixed and measured:
+        _mark_strongest_row([m for m in measured if m["lane"] != ladder_lane] or measured, marker)
+    for m in measured:
+        if m["lane"] == ladder_lane:
+            m["marker"] = ""
+            m["requested"] = False
 
 
 def _band_row(net: np.ndarray, *, peaked: bool) -> float:

@@ -8,7 +8,7 @@ applies the rules of :mod:`exo_vision.blot.band_rules`; :class:`StripSettings` h
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -167,4 +167,5 @@ def _ladder_calibration(profiles, strip: Strip, lanes: Sequence[Lane], ladder_la
             f"but {n} ladder sizes were given; give the sizes of the visible ladder bands only, heaviest first"
         )
     strongest = sorted(sorted(cands, key=lambda c: -c.prominence)[:n], key=lambda c: c.y_px)
-    return fit_ladder([c.y_px for c in strongest], list(ladder_kda))
+    unmatched = tuple(sorted(float(c.y_px) for c in cands if c not in strongest))
+    return replace(fit_ladder([c.y_px for c in strongest], list(ladder_kda)), unmatched_y_px=unmatched)

@@ -64,3 +64,100 @@ def test_pixels_without_a_value_are_refused_with_the_fix():
     image[0, 100] = np.inf
     with pytest.raises(ValueError, match=rf"{40 * image.shape[0] + 1} pixels of the blot hold no value.*crop"):
         quantify_blot(image, polarity=blot.polarity, max_value=blot.max_value)
+
+
+def _three_lanes(dtype, amplitudes=(2000.0, 1000.0, 500.0), seed=0):
+    """A flat membrane (1000, noise SD 10) with three 40-px lanes of Gaussian bands (sigma 4 rows) at row 80."""
+    rows = np.arange(160)[:, None]
+    image = np.full((160, 280), 1000.0)
+    for i, amplitude in enumerate(amplitudes):
+        x = 50 + 70 * i
+        image[:, x : x + 40] += amplitude * np.exp(-0.5 * ((rows - 80) / 4.0) ** 2)
+    image += np.random.default_rng(seed).normal(0, 10, image.shape)
+    return np.round(image).astype(dtype)
+
+
+def test_the_brightest_pixel_of_a_float_image_is_not_saturation():
+    from exo_vision.blot.signal import default_saturation_level
+
+    image = _three_lanes(np.float32)
+    assert default_saturation_level(image, polarity="bright") is None
+    res = quantify_blot(image, n_lanes=3)
+    assert not res.bands["saturated"].any() and not any("saturated" in w for w in res.warnings)
+    clipped = np.minimum(image, 2500.0)  # a flat top of many pixels is a clip
+    assert default_saturation_level(clipped, polarity="bright") == 2500.0
+    assert quantify_blot(clipped, n_lanes=3).bands.sort_values("lane")["saturated"].tolist()[0]
+
+
+def test_a_12_bit_camera_clipped_in_a_16_bit_file_is_flagged():
+    from exo_vision.blot.signal import default_saturation_level
+
+    image = np.minimum(_three_lanes(np.uint16, amplitudes=(4000.0, 1000.0, 500.0)), 4095)
+    assert default_saturation_level(image, polarity="bright") == 4095.0
+    bands = quantify_blot(image, n_lanes=3).bands.sort_values("lane")
+    assert bands["saturated"].tolist() == [True, False, False]
+    # unclipped, its maximum is just its brightest pixel: the dtype's maximum stays the level
+    assert default_saturation_level(_three_lanes(np.uint16), polarity="bright") == 65535.0
+
+
+def test_the_rolling_ball_reads_hand_computed_volumes_on_a_noisy_membrane():
+    """A flat membrane at 1000 with pixel noise SD 10: the ball background must not rest on the noise's low
+    excursions (it read 962-969 and volumes +8 / +16 / +24 %). Volume over the central 65 % (26 px) of a
+    40-px lane of a Gaussian band (sigma 4 rows) = amplitude x sqrt(2 pi) x 4 x 26 = 260.7 x amplitude."""
+    from exo_vision.blot.parameters import BlotParameters
+
+    image = _three_lanes(np.uint16)
+    bands = quantify_blot(image, n_lanes=3, params=BlotParameters(background="rolling_ball")).bands
+    volumes = bands.sort_values("lane")["volume"].to_numpy()
+    assert volumes == pytest.approx(260.7 * np.array([2000.0, 1000.0, 500.0]), rel=0.02)
+
+
+def _ladder_strip():
+    """One strip of four lanes: a ladder of seven bands (130-15 kDa, log-linear in row) and three CD9 lanes."""
+    kda = [130, 100, 70, 55, 35, 25, 15]
+    row = lambda k: 30 + 255.9 * np.log10(130 / k)  # noqa: E731
+    rows = np.arange(300)[:, None]
+    image = np.full((300, 320), 1000.0)
+    lanes = [[(row(k), 1500.0) for k in kda], [(row(25), 2000.0)], [(row(25), 1000.0)], [(row(25), 500.0)]]
+    for i, bands in enumerate(lanes):
+        x = 50 + 70 * i
+        for y, amplitude in bands:
+            image[:, x : x + 40] += amplitude * np.exp(-0.5 * ((rows - y) / 4.0) ** 2)
+    image += np.random.default_rng(0).normal(0, 10, image.shape)
+    return np.round(image).astype(np.uint16), kda
+
+
+def test_fewer_ladder_sizes_than_ladder_bands_are_named():
+    image, kda = _ladder_strip()
+    full = quantify_blot(image, n_lanes=4, ladder_lane=1, ladder_kda=kda, markers="CD9")
+    assert not any("ladder lane 1 shows" in w for w in full.warnings)
+    short = quantify_blot(image, n_lanes=4, ladder_lane=1, ladder_kda=kda[:-1], markers="CD9")
+    assert any("ladder lane 1 shows 7 bands but 6 sizes were given" in w for w in short.warnings)
+
+
+def test_the_ladder_lane_is_not_a_sample_of_the_panel():
+    from exo_vision.blot.panel import enrichment_table
+
+    image, kda = _ladder_strip()
+    names = ["ladder", "lysate", "exo1", "exo2"]
+    res = quantify_blot(image, n_lanes=4, lane_names=names, ladder_lane=1, ladder_kda=kda, markers="CD9")
+    ladder_rows = res.bands[res.bands["lane"] == 1]
+    assert (ladder_rows["marker"] == "").all()  # the ladder's bands carry no marker
+    enrichment = enrichment_table(res.bands, reference_lane="lysate")
+    assert sorted(enrichment.loc[~enrichment["is_reference"], "lane_name"]) == ["exo1", "exo2"]
+    ratios = enrichment.set_index("lane_name")["ratio_to_reference"]
+    assert ratios["exo1"] == pytest.approx(0.5, abs=0.02) and ratios["exo2"] == pytest.approx(0.25, abs=0.02)
+
+
+def test_a_marker_strip_without_any_band_is_named_not_dropped_silently():
+    rows = np.arange(160)[:, None]
+    image = np.full((420, 280), 300.0)  # two membranes (1000) on a dark floor with a gap between them
+    image[30:190, 20:260] = 1000.0
+    image[230:390, 20:260] = 1000.0
+    for i, amplitude in enumerate((2000.0, 1000.0, 500.0)):
+        x = 50 + 70 * i
+        image[30:190, x : x + 40] += amplitude * np.exp(-0.5 * ((rows - 80) / 4.0) ** 2)
+    image = np.round(image + np.random.default_rng(0).normal(0, 10, image.shape)).astype(np.uint16)
+    res = quantify_blot(image, n_lanes=3, markers=["CD9", "calnexin"])
+    assert set(res.bands.loc[res.bands["strip"] == 1, "marker"]) == {"CD9"}
+    assert any("strip 2 (calnexin): no lane shows a band" in w for w in res.warnings)
