@@ -59,6 +59,10 @@ def _fit(stem: str, limit: int) -> str:
     return f"{keep}~{digest}"
 
 
+#: Stems no image may take: the name of the summary table's all-images row.
+RESERVED_STEMS = frozenset({"pooled"})
+
+
 def assign_stems(inputs: Sequence[Path], *, longest_suffix: str = "_annotated.png") -> list[str]:
     """Unique output stems, deterministic in the input order.
 
@@ -67,9 +71,12 @@ def assign_stems(inputs: Sequence[Path], *, longest_suffix: str = "_annotated.pn
     folder when the folders differ (``g1/img.tif``, ``g2/img.tif`` ->
     ``g1_img``, ``g2_img``), by their extension when those differ
     (``a.dm3``, ``a.dm4`` -> ``a_dm3``, ``a_dm4``), else by both; anything
-    still equal gets ``_2``, ``_3``, ... A stem too long for ``stem +
-    longest_suffix`` to be a valid file name is cut and given ``~`` and 8
-    hex digits of its hash.
+    still equal gets ``_2``, ``_3``, ... So does a stem that would print
+    like another (undecodable bytes print as U+FFFD, and the tables name
+    images by their printed stem) or like a row the tables reserve
+    (:data:`RESERVED_STEMS`: ``pooled.tif`` -> ``pooled_2``). A stem too long
+    for ``stem + longest_suffix`` to be a valid file name is cut and given
+    ``~`` and 8 hex digits of its hash.
 
     Parameters
     ----------
@@ -101,14 +108,14 @@ def assign_stems(inputs: Sequence[Path], *, longest_suffix: str = "_annotated.pn
         return f"{folder}_{p.stem}_{ext}"
 
     stems: list[str] = []
-    used: set[str] = set()
+    used: set[str] = set(RESERVED_STEMS)
     for p in inputs:
         stem = _fit(base(p), limit)
         candidate, k = stem, 2
-        while candidate.lower() in used:
+        while candidate.lower() in used or display_path(candidate).lower() in used:
             candidate = f"{stem}_{k}"
             k += 1
-        used.add(candidate.lower())
+        used.update({candidate.lower(), display_path(candidate).lower()})
         stems.append(candidate)
     return stems
 

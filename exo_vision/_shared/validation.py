@@ -72,7 +72,9 @@ def check_pixel_size(pixel_size_nm: float) -> float:
     return value
 
 
-def check_working_scale(shape: tuple[int, ...], *, pixel_size_nm: float, working_scale_nm: float) -> None:
+def check_working_scale(
+    shape: tuple[int, ...], *, pixel_size_nm: float, working_scale_nm: float, enlarges: bool = False
+) -> None:
     """Refuse a pixel size or image size whose analysis the working scale cannot bound.
 
     Parameters
@@ -83,6 +85,10 @@ def check_working_scale(shape: tuple[int, ...], *, pixel_size_nm: float, working
         Pixel edge length in nm (already checked positive and finite).
     working_scale_nm : float
         Pixel edge length of the working scale in nm.
+    enlarges : bool
+        Whether an image coarser than the working scale is enlarged to it (the learned method)
+        rather than analysed at its own pixel size (the classical one): its working size then
+        grows as (pixel size / working scale) squared.
 
     Raises
     ------
@@ -108,12 +114,18 @@ def check_working_scale(shape: tuple[int, ...], *, pixel_size_nm: float, working
             f"{MIN_WORKING_SIDE_PX * working_scale_nm:g} nm: too small to hold a vesicle, or its pixel size is "
             "wrong; check the calibration or pass the pixel size yourself (--pixel-size-nm)"
         )
-    factor = min(px / working_scale_nm, 1.0)
+    factor = px / working_scale_nm if enlarges else min(px / working_scale_nm, 1.0)
     working_pixels = (m * factor) * (n * factor)
     if working_pixels > MAX_WORKING_PIXELS:
+        coarse = (
+            f" (its {px:.3g} nm pixels are enlarged {factor:.3g} times: at that pixel size a 30 nm vesicle spans "
+            f"{30 / px:.2g} px, too few to measure)"
+            if factor > 1
+            else ""
+        )
         raise ValueError(
             f"the image ({m} x {n} px at {px:.3g} nm/px) is {working_pixels / 1e6:.0f} MP at the "
-            f"{working_scale_nm:g} nm working scale, more than the {MAX_WORKING_PIXELS / 1e6:.0f} MP "
+            f"{working_scale_nm:g} nm working scale{coarse}, more than the {MAX_WORKING_PIXELS / 1e6:.0f} MP "
             "one analysis may take; crop it into tiles or check its pixel size"
         )
 

@@ -29,6 +29,7 @@ from exo_vision._shared.paths import display_path
 from exo_vision._shared.schema import check_table
 from exo_vision._shared.validation import MIN_PIXEL_SIZE_NM
 from exo_vision.segmentation.api import model_summary
+from exo_vision.segmentation.learned.weights import absolute_model
 from exo_vision.tem_parameters import TemParameters
 
 #: The analysis defaults, from the one place that holds them.
@@ -140,14 +141,18 @@ class TemBatchConfig:
 
         ``save_rois`` appears only when set, so runs without it record what they always did.
         """
+        model = model_summary(self.method, self.model) or {}
         out = {
             "pixel_size_nm": self.pixel_size_nm,
             "frame": self.frame,
             "scale_bar": self.scale_bar,
             "method": self.method,
             "model": self.model,
-            # the checksum makes --resume re-analyse when the weights change under the same name
-            "model_sha256": (model_summary(self.method, self.model) or {}).get("sha256"),
+            # the checksum makes --resume re-analyse when the weights change under the same name, and the
+            # version and settings digest when the card does (variants share their weights)
+            "model_sha256": model.get("sha256"),
+            "model_version": model.get("version"),
+            "model_settings_sha256": model.get("thresholds_sha256"),
             "min_diameter_nm": float(self.min_diameter_nm),
             "max_diameter_nm": float(self.max_diameter_nm),
             "sensitivity": float(self.sensitivity),
@@ -250,7 +255,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
             raise ValueError(
                 f"{display_path(path)}: {extra!r} lies outside the [tem] table; move it under [tem] or remove it"
             )
-    return check_table(values, PARAMETER_TYPES, where=display_path(path), nullable=NULLABLE, noun="parameter")
+    values = check_table(values, PARAMETER_TYPES, where=display_path(path), nullable=NULLABLE, noun="parameter")
+    if values.get("model") is not None:  # a model file named in a config is read from the config's folder
+        values["model"] = absolute_model(values["model"], folder=path.parent)
+    return values
 
 
 def build_config(*layers: dict[str, Any]) -> TemBatchConfig:

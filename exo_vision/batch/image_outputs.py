@@ -184,6 +184,8 @@ def write_image_outputs(
     )
     marker = dict(record)
     marker["marker_version"] = MARKER_VERSION
+    if not save_rois:  # an ROI set of an earlier analysis would number other vesicles than this table
+        (out_dir / output_names(stem, rois=True)["rois"]).unlink(missing_ok=True)
     # All four files appear together or not at all; the marker is moved into place last.
     with file_group() as group:
         staged = {

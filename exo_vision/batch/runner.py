@@ -128,6 +128,23 @@ class BatchResult:
         return [r for r in self.records if r["status"] == "failed"]
 
 
+def _folder_files(folder: Path, *, recursive: bool) -> list[Path]:
+    """The entries of ``folder`` (with ``recursive``, of its sub-folders too, symbolic links to folders
+    followed, each real folder once), sorted by path."""
+    if not recursive:
+        return sorted(folder.iterdir())
+    files: list[Path] = []
+    visited: set[Path] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = Path(root).resolve()
+        if real in visited:  # a link back up the tree, or two links to one folder
+            dirs[:] = []
+            continue
+        visited.add(real)
+        files.extend(Path(root) / name for name in names)
+    return sorted(files)
+
+
 def collect_inputs(
     paths: Iterable[str | Path], *, recursive: bool = False, exclude_dir: str | Path | None = None
 ) -> list[Path]:
@@ -137,9 +154,11 @@ def collect_inputs(
     ----------
     paths : iterable of str or Path
         Files (always taken, whatever their suffix) and folders (their files
-        with a suffix in :data:`IMAGE_SUFFIXES`, sorted by name).
+        with a suffix in :data:`IMAGE_SUFFIXES`, sorted by name; hidden files,
+        such as macOS ``._name.tif`` resource forks, are left out).
     recursive : bool
-        Descend into sub-folders of the given folders.
+        Descend into sub-folders of the given folders, following symbolic
+        links to folders (each real folder once, so a link loop ends).
     exclude_dir : str or Path, optional
         Folder whose contents are never inputs (the output folder).
 
@@ -170,9 +189,10 @@ def collect_inputs(
             if path.is_file():
                 add(path)
             elif path.is_dir():
-                pattern = "**/*" if recursive else "*"
-                for child in sorted(path.glob(pattern)):
+                for child in _folder_files(path, recursive=recursive):
                     if not child.is_file() or child.suffix.lower() not in IMAGE_SUFFIXES:
+                        continue
+                    if child.name.startswith("."):  # hidden: macOS "._name.tif" resource forks, editors' copies
                         continue
                     if child.name.startswith(TEMP_PREFIX) or is_previous_output(child, PREVIOUS_OUTPUTS):
                         continue

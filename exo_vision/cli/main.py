@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # what was typed, recorded by commands that write a run record (run.json "command")
+    args.command_line = ["exo-vision", *(sys.argv[1:] if argv is None else map(str, argv))]
     # Other libraries speak only of warnings (matplotlib's PDF backend logs every font subset at INFO).
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     logging.getLogger("exo_vision").setLevel(logging.DEBUG if args.verbose else logging.INFO)

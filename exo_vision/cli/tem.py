@@ -12,6 +12,7 @@ from typing import Any
 from exo_vision._shared.paths import display_path
 from exo_vision.batch.config import build_config, read_config
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, available_methods
+from exo_vision.segmentation.learned.weights import absolute_model
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,10 @@ def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
         "max_megapixels",
         "save_rois",
     )
-    return {k: getattr(args, k) for k in keys}
+    values = {k: getattr(args, k) for k in keys}
+    if values["model"] is not None:  # recorded in run.json, which may be reused from another folder
+        values["model"] = absolute_model(values["model"])
+    return values
 
 
 def _progress_bar(total_hint: int = 0) -> Any:
@@ -204,9 +208,7 @@ def run(args: argparse.Namespace) -> int:
                 config=config,
                 resume=args.resume,
                 progress=progress,
-                argv=["exo-vision", "tem", *map(str, args.inputs), "--out", str(args.out)]
-                + (["--config", str(args.config)] if args.config else [])
-                + (["--resume"] if args.resume else []),
+                argv=[display_path(a) for a in getattr(args, "command_line", None) or ["exo-vision", "tem"]],
             )
     except ValueError as err:
         logger.error("%s", err)

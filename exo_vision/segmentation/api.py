@@ -114,7 +114,7 @@ def _unet(
     # the same bounds on the pixel size and the work as the classical method, at the model's finest scale
     factor = card.thresholds.second_scale_factor
     finest_nm = card.working_scale_nm * (min(factor, 1.0) if factor > 0 else 1.0)
-    check_working_scale(img.shape, pixel_size_nm=px, working_scale_nm=finest_nm)
+    check_working_scale(img.shape, pixel_size_nm=px, working_scale_nm=finest_nm, enlarges=True)
     exclude = exclude_mask_for(img, exclude_mask)
     labels, rejected, found, derived = segment_unet(
         img,

@@ -29,7 +29,15 @@ logger = logging.getLogger(__name__)
 #: Session state file written in the output folder (what is done, where the user was).
 SESSION_FILE = "exo_vision_session.json"
 #: Keys of :meth:`TemBatchConfig.analysis_parameters` that concern reading the file, not analysing it.
-READING_PARAMETERS = ("pixel_size_nm", "frame", "scale_bar", "model_sha256", "save_rois")
+READING_PARAMETERS = (
+    "pixel_size_nm",
+    "frame",
+    "scale_bar",
+    "model_sha256",
+    "model_version",
+    "model_settings_sha256",
+    "save_rois",
+)
 
 
 def list_micrographs(folder: str | Path) -> list[Path]:

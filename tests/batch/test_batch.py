@@ -11,6 +11,7 @@ import pytest
 import tifffile
 
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write, atomic_write_text, sha256_file, write_if_changed
+from exo_vision._shared.paths import display_path
 from exo_vision.batch.config import TemBatchConfig, build_config, read_config
 from exo_vision.batch.image_outputs import completed_marker, output_names, write_labels_tiff
 from exo_vision.batch.runner import assign_stems, collect_inputs, plan_jobs
@@ -65,6 +66,17 @@ def test_collect_inputs_folders_files_recursion_and_exclusion(tmp_path):
         collect_inputs([tmp_path / "a" / "out"], exclude_dir=tmp_path / "a" / "out")
 
 
+def test_recursion_follows_linked_folders_once_and_skips_hidden_files(tmp_path):
+    (tmp_path / "grids" / "g1").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("grids/g1/1.tif", "grids/g1/._1.tif", "elsewhere/2.tif"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "grids" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "grids" / "g1" / "loop").symlink_to(tmp_path / "grids", target_is_directory=True)
+    deep = collect_inputs([tmp_path / "grids"], recursive=True)
+    assert [p.relative_to(tmp_path).as_posix() for p in deep] == ["grids/g1/1.tif", "grids/linked/2.tif"]
+
+
 def test_assign_stems_is_unique_and_deterministic():
     paths = [Path("g1/img.tif"), Path("g2/img.tif"), Path("g3/other.tif")]
     assert assign_stems(paths) == ["g1_img", "g2_img", "other"]
@@ -73,6 +85,15 @@ def test_assign_stems_is_unique_and_deterministic():
     assert assign_stems(mixed) == ["g1_img_tif", "g2_img_tif", "g2_IMG_dm4", "other"]
     assert assign_stems([Path("a/x.tif"), Path("a/X.tif")]) == ["a_x_tif", "a_X_tif_2"]
     assert assign_stems(paths) == assign_stems(list(paths))
+
+
+def test_stems_print_apart_and_never_as_the_pooled_row():
+    assert assign_stems([Path("a/pooled.tif"), Path("a/b.tif")]) == ["pooled_2", "b"]
+    # two Latin-1 names that are not UTF-8: both print as "Probe_\ufffd"
+    a, b = (Path(os.fsdecode(b"Probe_" + byte + b".tif")) for byte in (b"\xe4", b"\xf6"))
+    stems = assign_stems([a, b])
+    assert stems[0] == a.stem and stems[1] == f"{b.stem}_2"
+    assert display_path(stems[0]) != display_path(stems[1])
 
 
 def test_plan_refuses_an_output_folder_that_overwrites_an_input(tmp_path):

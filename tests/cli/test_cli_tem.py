@@ -197,7 +197,7 @@ def test_method_and_model_options(inputs, tmp_path, caplog):
     assert image["segmenter"]["model"]["file"] == str(model) and image["segmenter"]["model"]["sha256"] == card.sha256
     caplog.clear()
     assert main(["tem", str(single), "--out", str(tmp_path / "o3"), "--model", str(tmp_path / "none.onnx")]) == 2
-    assert "none.json" in caplog.text and "missing" in caplog.text
+    assert "none.onnx does not exist; pass the path of a .onnx" in caplog.text
     assert (
         main(["tem", str(single), "--out", str(tmp_path / "o4"), "--method", "classical", "--model", str(model)]) == 2
     )
@@ -299,6 +299,9 @@ def test_save_rois_writes_an_imagej_roi_set_per_image_with_the_table_ids(inputs,
     assert main(["tem", str(single), "--out", str(plain), "--workers", "1"]) == 0
     assert "save_rois" not in json.loads((plain / f"{stem}_done.json").read_text())["parameters"]
     assert not (plain / f"{stem}_rois.zip").exists()
+    # re-analysed in the same folder without the option: the old ROI set (other ids) goes
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--min-diameter-nm", "60"]) == 0
+    assert not (out / f"{stem}_rois.zip").exists()
 
 
 def test_a_coarse_micrograph_is_analysed_with_a_warning_on_screen_and_in_run_json(tmp_path, caplog):
@@ -339,3 +342,52 @@ def test_label_images_beside_the_micrographs_are_refused_not_pooled(tmp_path):
     assert errors["input"].tolist() == [str(folder / "grid_a_labels.tif")]
     assert "looks like a label image or mask" in errors["error"].iloc[0]
     assert pd.read_csv(out / "vesicles.csv")["image"].unique().tolist() == ["grid_a_image"]
+
+
+@pytest.mark.slow
+def test_resume_redoes_an_image_when_the_model_card_changes_under_the_same_path(inputs, tmp_path):
+    """Variants share their weights (one sha256): the card's version and settings must count too."""
+    single = tmp_path / "in"
+    single.mkdir()
+    shutil.copy(inputs / f"{GOOD[0]}.tif", single)
+    model = tmp_path / "m" / "m.onnx"
+    assert main(["model", "--join-cups", "--out", str(model)]) == 0
+    out = tmp_path / "out"
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--model", str(model)]) == 0
+    other = tmp_path / "m2" / "m.onnx"
+    assert main(["model", "--invert-dark", "--out", str(other)]) == 0
+    for path in other.parent.iterdir():  # the new card, and its copies of the weights, at the old path
+        shutil.copy(path, model.parent / path.name)
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--model", str(model), "--resume"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_done"] == 1 and run["n_skipped"] == 0
+    assert run["images"][0]["segmenter"]["model"]["version"].endswith("+invert_dark")
+
+
+def test_run_json_records_the_command_with_every_option(inputs, tmp_path):
+    single = tmp_path / "in"
+    single.mkdir()
+    shutil.copy(inputs / f"{GOOD[0]}.tif", single)
+    out = tmp_path / "out"
+    argv = ["tem", str(single), "--out", str(out), "--workers", "1", "--min-diameter-nm", "25", "--sensitivity", "0.6"]
+    assert main(argv) == 0
+    assert json.loads((out / "run.json").read_text())["command"] == ["exo-vision", *argv]
+
+
+def test_a_relative_model_path_is_recorded_whole_and_a_missing_one_is_named(inputs, tmp_path, caplog, monkeypatch):
+    single = tmp_path / "in"
+    single.mkdir()
+    shutil.copy(inputs / f"{GOOD[0]}.tif", single)
+    monkeypatch.chdir(tmp_path)
+    assert main(["model", "--join-cups", "--out", "models/cups.onnx"]) == 0
+    assert main(["tem", "in", "--out", "out", "--workers", "1", "--model", "models/cups.onnx"]) == 0
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["parameters"]["model"] == str(tmp_path / "models" / "cups.onnx")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the run reproduced from another folder
+    config = str(tmp_path / "out" / "run.json")
+    assert main(["tem", str(single), "--out", "again", "--workers", "1", "--config", config]) == 0
+    assert main(["tem", str(single), "--out", "typo", "--workers", "1", "--model", "models/cupz.onnx"]) == 2
+    assert f"model file {elsewhere / 'models' / 'cupz.onnx'} does not exist; pass the path of a .onnx" in caplog.text
+    assert "reinstall" not in caplog.text

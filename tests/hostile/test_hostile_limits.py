@@ -56,6 +56,16 @@ def test_item1_working_scale_accepts_real_pixel_sizes():
         check_working_scale((60_000, 60_000), pixel_size_nm=2.0, working_scale_nm=2.0)
 
 
+def test_a_coarse_micrograph_enlarged_to_the_working_scale_counts_its_enlarged_size():
+    # 512 x 512 at 50 nm/px, enlarged to 3 nm/px, is 73 MP: it took 50 s and 3.8 GB before this bound
+    check_working_scale((512, 512), pixel_size_nm=50.0, working_scale_nm=3.0)  # analysed as it is: 0.26 MP
+    with pytest.raises(
+        ValueError, match=r"73 MP .*enlarged 16.7 times: at that pixel size a 30 nm vesicle spans 0.6 px"
+    ):
+        check_working_scale((512, 512), pixel_size_nm=50.0, working_scale_nm=3.0, enlarges=True)
+    check_working_scale((435, 435), pixel_size_nm=5.0, working_scale_nm=3.0, enlarges=True)  # a FRU-Net render
+
+
 def _deflate_bomb(path: Path, side: int = 30000) -> None:
     """A small deflate TIFF announcing side x side uint8 pixels (all zero: compresses ~1000x)."""
     import zlib

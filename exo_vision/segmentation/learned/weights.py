@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,9 @@ class ModelCard:
             "file": str(self.onnx_path),
             "card": str(self.card_path),
             "settings": {key: bool(getattr(self.thresholds, key)) for key in WARNING_SETTINGS},
+            "thresholds_sha256": hashlib.sha256(
+                json.dumps(asdict(self.thresholds), sort_keys=True).encode("utf-8")
+            ).hexdigest(),
         }
         if self.float_onnx_path != self.onnx_path:
             out["float_sha256"] = self.float_sha256
@@ -134,6 +137,17 @@ def _card_path(model: str | Path | None) -> Path:
     )
 
 
+def absolute_model(model: str | Path | None, *, folder: str | Path = ".") -> str | None:
+    """``model`` with a relative file path made absolute from ``folder`` (shipped names and None unchanged).
+
+    A run record (``run.json``) keeps the model so, and can then be reused from any folder.
+    """
+    if model is None or (isinstance(model, str) and model in SHIPPED_MODELS):
+        return None if model is None else str(model)
+    path = Path(model).expanduser()
+    return str(path if path.is_absolute() else (Path(folder) / path).resolve())
+
+
 def load_card(model: str | Path | None = None) -> ModelCard:
     """Read a model card and verify its ONNX file's checksum.
 
@@ -154,6 +168,19 @@ def load_card(model: str | Path | None = None) -> ModelCard:
         checksum differs from the card's; the message names the file and the fix.
     """
     card_path = _card_path(model).resolve()
+    if model is not None and not (isinstance(model, str) and model in SHIPPED_MODELS):
+        given = Path(model)
+        if not given.is_file():
+            where = "" if given.is_absolute() else f" (a relative path is read from the current folder, {Path.cwd()})"
+            raise ValueError(
+                f"model file {given} does not exist{where}; pass the path of a .onnx written by exo-vision model or "
+                "exo-vision train, or leave --model out for the shipped model"
+            )
+        if not card_path.is_file():
+            raise ValueError(
+                f"model {given} has no card {card_path.name} beside it; keep the .json a model was written with "
+                "in the same folder as its .onnx"
+            )
     return _load_card_cached(str(card_path), *_stamp(card_path))
 
 
