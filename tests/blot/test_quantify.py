@@ -161,3 +161,28 @@ def test_a_marker_strip_without_any_band_is_named_not_dropped_silently():
     res = quantify_blot(image, n_lanes=3, markers=["CD9", "calnexin"])
     assert set(res.bands.loc[res.bands["strip"] == 1, "marker"]) == {"CD9"}
     assert any("strip 2 (calnexin): no lane shows a band" in w for w in res.warnings)
+
+
+def _membrane_on_floor(amplitudes, seed):
+    """The helper strip above laid on a membrane (columns 20-260) on a dark floor: its edges are seen."""
+    image = np.full((200, 280), 300.0)
+    rows = np.arange(160)[:, None]
+    image[20:180, 20:260] = 1000.0
+    for i, amplitude in enumerate(amplitudes):
+        x = 50 + 70 * i
+        image[20:180, x : x + 40] += amplitude * np.exp(-0.5 * ((rows - 80) / 4.0) ** 2)
+    image += np.random.default_rng(seed).normal(0, 10, image.shape)
+    return np.round(image).astype(np.uint16)
+
+
+def test_lanes_without_a_visible_band_are_placed_by_the_membrane_not_a_guessed_pitch():
+    """With --lanes 3 and only the lysate lane seen, the EV lanes were put 1.3 lane widths apart (52 px, true
+    70) and a real calnexin band in each (volume ~8000, LoD ~3500) was called absent: a false MISEV pass."""
+    image = _membrane_on_floor((2000.0, 30.7, 30.7), seed=3)
+    bands = quantify_blot(image, n_lanes=3, markers="calnexin").bands.sort_values("lane")
+    centres = ((bands["x_left_px"] + bands["x_right_px"]) / 2).tolist()
+    assert centres == pytest.approx([70.0, 140.0, 210.0], abs=2.0)
+    assert bands["present"].tolist() == [True, True, True]
+    # a blank middle lane: the two found lanes are the first and the third of three
+    middle = quantify_blot(_membrane_on_floor((2000.0, 0.0, 1000.0), seed=1), n_lanes=3, markers="CD9").bands
+    assert middle.sort_values("lane")["present"].tolist() == [True, False, True]

@@ -122,9 +122,7 @@ def find_lanes(
     width = strong.width
     lane_width = min(width, MAX_LANE_WIDTH_PITCHES * pitch) if pitch is not None else width
     if n_lanes is not None:
-        xs = fit_count(
-            xs, n_lanes, pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS, top.th.shape[1], lane_width, strong.profile
-        )
+        xs = _to_count(xs, n_lanes, pitch, lane_width, top, strong.profile, strip, warnings)
     slope = lane_slope(top.th, xs, lane_width, strip, max_tilt_deg=params.max_lane_tilt_deg)
     # back to full-resolution pixel centres
     xs = _full_columns(xs, f, strip)
@@ -138,6 +136,31 @@ def find_lanes(
         _, on_floor = off_membrane_lanes(signal, [x for x in xs if x not in found], lane_width, strip)
         xs = [x for x in xs if x not in on_floor]
     return _lanes_at(xs, lane_width, slope, strip)
+
+
+def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnings) -> list[float]:
+    """The found lane centres (top-hat columns) trimmed or completed to the user's count
+    (:func:`~exo_vision.blot.lanes.blanks.fit_count`); lanes placed at a guessed pitch are named."""
+    f = top.factor
+    left, right = strip.membrane_left_px, strip.membrane_right_px
+    membrane = (
+        None
+        if left is None or right is None
+        else ((left - strip.x_left_px + 0.5) / f - 0.5, (right - strip.x_left_px + 0.5) / f - 0.5)
+    )
+    found = len(xs)
+    xs, guessed = fit_count(
+        xs, n_lanes, pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS, top.th.shape[1], lane_width, profile, membrane
+    )
+    if guessed:
+        _tell(
+            warnings,
+            f"strip {strip.index}: {found} of the {n_lanes} lanes show a band and the membrane's edges do not place "
+            f"the others, so they were put {(pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS) * f:.0f} px apart "
+            "beside them: a guess. An 'absent' call in those lanes is only as good as their position; check the "
+            "annotated image, or give the lanes' columns",
+        )
+    return xs
 
 
 def _tell(warnings: list[str] | None, message: str) -> None:
