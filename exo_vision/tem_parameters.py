@@ -71,7 +71,10 @@ class TemParameters:
         if self.polarity not in POLARITIES:
             raise ValueError(f"polarity must be 'auto', 'bright' or 'dark', got {self.polarity!r}")
         if len(self.size_range_nm) != 2 or not float(self.size_range_nm[0]) <= float(self.size_range_nm[1]):
-            raise ValueError(f"size_range_nm must be [low, high] in nm, got {self.size_range_nm!r}")
+            raise ValueError(
+                f"size_range_nm must be [low, high] in nm with 0 <= low < high, got {self.size_range_nm!r}; "
+                "e.g. [30, 150]"
+            )
         if not 1 <= int(self.n_boot) <= MAX_N_BOOT:
             raise ValueError(f"n_boot must lie in [1, {MAX_N_BOOT}], got {self.n_boot!r}")
         if int(self.seed) < 0:

@@ -52,12 +52,20 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     try:
         writer(tmp)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        _replace(tmp, path)
     finally:
         # Only reached with the temp file still present when the writer raised.
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """:func:`os.replace`, its error naming the destination (a temporary name means nothing to a user)."""
+    try:
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from err
 
 
 class FileGroup:
@@ -92,7 +100,7 @@ class FileGroup:
     def commit(self) -> None:
         """Move every staged file into place."""
         for tmp, path in self._staged:
-            os.replace(tmp, path)
+            _replace(tmp, path)
             self._placed.append(path)
         self._staged = []
 

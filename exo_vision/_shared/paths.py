@@ -165,6 +165,11 @@ def check_output_plan(
         target = (out_dir / name).resolve()
         if target in resolved_inputs:
             raise ValueError(f"--out {shown} would overwrite the input {display_path(target)}; choose another folder")
+        if target.is_dir():
+            raise ValueError(
+                f"{display_path(out_dir / name)} is a folder where the run writes a file; move it or choose another "
+                "--out folder"
+            )
 
 
 def is_previous_output(path: Path, markers: dict[str, str]) -> bool:

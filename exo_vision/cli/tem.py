@@ -24,7 +24,7 @@ statistics.
 Per input image (stem S) the output folder receives:
   S_labels.tif     instance labels (uint16/uint32, calibrated in nm)
   S_vesicles.csv   one row per vesicle
-  S_overlay.png    outlines coloured by morphology (grey: cut by the edge, not
+  S_overlay.png    outlines coloured by morphology (teal: cut by the edge, not
                    counted), ids, scale bar; small images drawn enlarged
   S_done.json      completion marker (input checksum, parameters, output checksums)
   S_rois.zip       with --save-rois: the vesicles as an ImageJ/Fiji ROI set
@@ -188,9 +188,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         file_values = read_config(args.config) if args.config else {}
-        config = build_config(file_values, _command_line_values(args))
     except ValueError as err:
         logger.error("%s", err)
+        return 2
+    try:
+        config = build_config(file_values, _command_line_values(args))
+    except ValueError as err:
+        where = (
+            f" (the values come from {display_path(args.config)} and the command line: fix them there)"
+            if args.config
+            else ""
+        )
+        logger.error("%s%s", err, where)
         return 2
     bar = _progress_bar()
 

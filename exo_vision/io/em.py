@@ -249,7 +249,12 @@ def read_mrc(path: str | Path, *, max_megapixels: float | None = None) -> RawIma
             y_angstrom, x_angstrom = float(voxel.y), float(voxel.x)
             is_stack = bool(mrc.is_image_stack()) or data.ndim == 3
     raw = RawImage(data=data, format_kind="tem", metadata={"format": "MRC", "image_stack": is_stack})
-    if y_angstrom > 0 and x_angstrom > 0:
+    if not (np.isfinite(y_angstrom) and np.isfinite(x_angstrom)) or min(y_angstrom, x_angstrom) < 0:
+        raw.warnings.append(
+            f"the MRC header's voxel size ({y_angstrom:g} x {x_angstrom:g} Å) is not a pixel size; the image is read "
+            "without one: give it yourself (--pixel-size-nm)"
+        )
+    elif y_angstrom > 0 and x_angstrom > 0:
         raw.pixel_size_yx_nm = (length_to_nm(y_angstrom, "Å"), length_to_nm(x_angstrom, "Å"))
         raw.calibration_tag = "MRC header voxel size (Å)"
     return raw

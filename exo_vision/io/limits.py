@@ -51,8 +51,8 @@ def check_decoded_size(path: str | Path, shape: Sequence[int], *, max_megapixels
     if count > limit:
         raise ImageReadError(
             path,
-            f"announces {count / 1e6:,.0f} megapixels (shape {tuple(int(s) for s in shape)}), more than the "
-            f"{limit / 1e6:,.0f} MP limit on decoded size (a damaged header or a decompression bomb?)",
+            f"announces {count / 1e6:,.3g} megapixels (shape {tuple(int(s) for s in shape)}), more than the "
+            f"{limit / 1e6:,.3g} MP limit on decoded size (a damaged header or a decompression bomb?)",
             "If the file is genuine, raise the limit with --max-megapixels N (max_megapixels=N), "
             "or crop the image first",
         )

@@ -391,3 +391,17 @@ def test_a_relative_model_path_is_recorded_whole_and_a_missing_one_is_named(inpu
     assert main(["tem", str(single), "--out", "typo", "--workers", "1", "--model", "models/cupz.onnx"]) == 2
     assert f"model file {elsewhere / 'models' / 'cupz.onnx'} does not exist; pass the path of a .onnx" in caplog.text
     assert "reinstall" not in caplog.text
+
+
+def test_messages_name_the_config_file_and_a_folder_in_the_way(inputs, tmp_path, caplog):
+    single = tmp_path / "in"
+    single.mkdir()
+    shutil.copy(inputs / f"{GOOD[0]}.tif", single)
+    config = tmp_path / "lab.toml"
+    config.write_text("[tem]\nmin_diameter_nm = 200\nmax_diameter_nm = 100\n")
+    assert main(["tem", str(single), "--out", str(tmp_path / "o1"), "--config", str(config)]) == 2
+    assert f"got 200 and 100 (the values come from {config} and the command line" in caplog.text
+    (tmp_path / "o2" / "summary.csv").mkdir(parents=True)
+    assert main(["tem", str(single), "--out", str(tmp_path / "o2"), "--workers", "1"]) == 2
+    assert f"{tmp_path / 'o2' / 'summary.csv'} is a folder where the run writes a file" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["summary.csv"]  # nothing half-written

@@ -117,6 +117,21 @@ def test_truncated_mrc(tmp_path):
     check(info.value, path, "MRC", "again")
 
 
+def test_an_mrc_whose_voxel_size_is_not_a_number_is_read_uncalibrated_and_can_be_calibrated(tmp_path):
+    import mrcfile
+
+    path = tmp_path / "inf.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(_noise((64, 64), np.float32))
+        mrc.header.cella.x = float("inf")
+        mrc.header.cella.y = float("inf")
+    image = read_image(path, scale_bar=False)
+    assert image.pixel_size_nm is None and any(
+        "voxel size (inf x inf Å) is not a pixel size" in w for w in image.warnings
+    )
+    assert read_image(path, pixel_size_nm=0.5, scale_bar=False).pixel_size_nm == 0.5
+
+
 def test_truncated_scn(tmp_path):
     full = write_scn(tmp_path / "full.scn", _noise((40, 60), np.uint16), exposure_s=1.0)
     path = tmp_path / "cut.scn"
