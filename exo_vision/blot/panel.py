@@ -113,7 +113,7 @@ def enrichment_table(
         absent = [n for n in names if n not in ug_loaded]
         if absent:
             raise ValueError(f"µg loaded missing for lanes {absent}; give one amount per lane name")
-        bad = {k: v for k, v in ug_loaded.items() if not (np.isfinite(v) and v > 0)}
+        bad = {k: v for k, v in ug_loaded.items() if k in names and not (np.isfinite(v) and v > 0)}
         if bad:
             raise ValueError(f"µg loaded must be positive numbers, got {bad}")
     per_ug_text = " per µg loaded" if ug_loaded is not None else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -476,6 +477,11 @@ def run(args: argparse.Namespace) -> int:
             ", ".join(IMAGE_SUFFIXES),
         )
         return 2
+    try:
+        _check_panel_arguments(lane_names, reference, ug_map, args.ladder_lane)
+    except ValueError as err:
+        logger.error("%s", err)
+        return 2
     stems = assign_stems([job[0] for job in jobs])
     try:
         check_output_plan(
@@ -516,6 +522,8 @@ def run(args: argparse.Namespace) -> int:
                 if isinstance(err, (ValueError, OSError))
                 else (f"{type(err).__name__}: {display_path(str(err))}")
             )
+            name = f"{display_path(path.name)}: "
+            message = message[len(name) :] if message.startswith(name) else message  # named once, not twice
             logger.error("%s: %s", shown, message)
             errors.append({"input": shown, "error": message})
 
@@ -564,9 +572,26 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(
         f"{len(jobs)} image(s): {n_ok} quantified, {len(jobs) - n_ok} failed"
         + (f"; MISEV panel {'PASS' if verdict['pass'] else 'FAIL'}" if verdict else "")
+        + ("; the panel could not be made (see the error above)" if any(e["input"] == "panel" for e in errors) else "")
         + f"; outputs in {display_path(out_dir)}\n"
     )
     return 1 if errors else 0
+
+
+def _check_panel_arguments(
+    lane_names: list[str] | None, reference: str | None, ug_map: dict[str, float] | None, ladder_lane: int | None
+) -> None:
+    """Refuse a reference lane that is not a lane, or a µg amount that is not positive, before any image is read
+    (the ladder lane, which is no sample, may be given 0)."""
+    if lane_names and reference is not None and reference not in lane_names:
+        raise ValueError(
+            f"the reference lane {reference!r} is not among the lane names ({', '.join(lane_names)}); "
+            "name one of them (--reference-lane, or reference_lane in the panel file)"
+        )
+    ladder = lane_names[ladder_lane - 1] if lane_names and ladder_lane and 0 < ladder_lane <= len(lane_names) else None
+    bad = {k: v for k, v in (ug_map or {}).items() if k != ladder and not (math.isfinite(v) and v > 0)}
+    if bad:
+        raise ValueError(f"µg loaded must be positive numbers for every sample lane, got {bad}")
 
 
 def _strip_markers(entries: list[dict[str, Any]]) -> dict[int, str]:

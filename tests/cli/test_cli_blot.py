@@ -142,6 +142,17 @@ def test_usage_errors_exit_2(folder, tmp_path):
     assert main(["blot", "--panel", str(tmp_path / "broken.toml"), "--out", str(tmp_path / "z")]) == 2
 
 
+def test_panel_arguments_are_checked_before_any_image_is_quantified(folder, tmp_path, caplog):
+    panel = str(folder / "panel.tif")
+    names = ["--lane-names", "lysate,exo1,exo2", "--marker", "CD9,CD63,calnexin"]
+    out = tmp_path / "ref"
+    assert main(["blot", panel, "--out", str(out), *names, "--reference-lane", "cells"]) == 2
+    assert "the reference lane 'cells' is not among the lane names (lysate, exo1, exo2)" in caplog.text
+    assert not out.exists()  # refused before anything was read or written
+    assert main(["blot", panel, "--out", str(tmp_path / "ug"), *names, "--ug-loaded", "20,0,10"]) == 2
+    assert "µg loaded must be positive numbers for every sample lane, got {'exo1': 0.0}" in caplog.text
+
+
 def test_options_the_panel_gives_itself_are_refused_beside_it(folder, tmp_path, caplog):
     """Before, an image given beside --panel was silently not analysed (the panel's images were)."""
     panel = str(folder / "panel.toml")
