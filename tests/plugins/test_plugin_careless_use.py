@@ -9,7 +9,7 @@ import tifffile
 
 pytest.importorskip("napari")
 
-from tests.plugins.test_plugin_tem import PLUGIN, _dock, _segmented, write_micrograph  # noqa: E402
+from tests.plugins.test_plugin_tem import PLUGIN, _dock, _segmented, open_two_micrograph_grid, write_micrograph  # noqa: E402
 
 
 @pytest.fixture
@@ -43,16 +43,7 @@ def test_a_result_computed_before_a_recalibration_is_not_shown(make_napari_viewe
 
 
 def test_settings_changed_before_the_next_micrograph_apply_to_it(make_napari_viewer, tmp_path, qtbot):
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    for i in range(2):
-        write_micrograph(grid / f"h{i}.tif", seed=30 + i)
-    viewer = make_napari_viewer()
-    _, session = _dock(viewer, "Grid session")
-    session._min_d.value = 20.0
-    session.open_grid(grid, tmp_path / "out")
-    qtbot.waitUntil(lambda: session.labels_layer is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: (grid / "h1.tif") in session.precomputed, timeout=60_000)
+    _, session = open_two_micrograph_grid(make_napari_viewer, tmp_path, qtbot)
     session._min_d.value = 60.0  # after the next micrograph was computed ahead
     assert session.precomputed == {}
     session.next()

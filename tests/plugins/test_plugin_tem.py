@@ -457,7 +457,8 @@ def test_painting_with_napari_tools_updates_table_and_log(make_napari_viewer, mi
 
 
 @pytest.mark.slow
-def test_grid_session_in_the_background_precomputes_the_next_micrograph(make_napari_viewer, tmp_path, qtbot):
+def open_two_micrograph_grid(make_napari_viewer, tmp_path, qtbot):
+    """A grid session on two generated micrographs, the first shown and the second computed ahead."""
     grid = tmp_path / "grid"
     grid.mkdir()
     for i in range(2):
@@ -468,6 +469,11 @@ def test_grid_session_in_the_background_precomputes_the_next_micrograph(make_nap
     session.open_grid(grid, tmp_path / "out")
     qtbot.waitUntil(lambda: session.labels_layer is not None, timeout=60_000)
     qtbot.waitUntil(lambda: (grid / "h1.tif") in session.precomputed, timeout=60_000)
+    return grid, session
+
+
+def test_grid_session_in_the_background_precomputes_the_next_micrograph(make_napari_viewer, tmp_path, qtbot):
+    grid, session = open_two_micrograph_grid(make_napari_viewer, tmp_path, qtbot)
     session.next()
     # the pre-computed result is shown at once, without a new worker
     assert session.index == 1 and session.labels_layer is not None
