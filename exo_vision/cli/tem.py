@@ -59,6 +59,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--recursive", action="store_true", default=None, help="descend into sub-folders of INPUT folders")
     p.add_argument(
+        "--no-recursive",
+        dest="recursive",
+        action="store_false",
+        default=None,
+        help="undo recursive = true of a --config",
+    )
+    p.add_argument(
         "--config",
         metavar="FILE",
         help="TOML file of parameters, or a run.json from an earlier run; options given here win",
@@ -77,6 +84,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         default=None,
         help="do not calibrate from a burnt-in scale bar",
+    )
+    g.add_argument(
+        "--scale-bar",
+        dest="scale_bar",
+        action="store_true",
+        default=None,
+        help="calibrate from a burnt-in scale bar (the default; undoes scale_bar = false of a --config)",
     )
     g.add_argument(
         "--max-megapixels",
@@ -113,6 +127,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also write each image's vesicles as an ImageJ/Fiji ROI set S_rois.zip (ROI names = the "
         "vesicle ids of S_vesicles.csv)",
     )
+    g.add_argument(
+        "--no-save-rois",
+        dest="save_rois",
+        action="store_false",
+        default=None,
+        help="write no ROI sets (the default; undoes save_rois = true of a --config)",
+    )
     g = p.add_argument_group("statistics")
     g.add_argument(
         "--include-border",
@@ -120,6 +141,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         default=None,
         help="count border-touching vesicles in the statistics (excluded by default)",
+    )
+    g.add_argument(
+        "--exclude-border",
+        dest="exclude_border",
+        action="store_true",
+        default=None,
+        help="leave border-touching vesicles out of the statistics (the default; undoes --include-border or "
+        "exclude_border = false of a --config)",
     )
     g.add_argument("--bin-width-nm", type=float, metavar="NM", help="bin width of size_histogram (default 10)")
     g.add_argument("--seed", type=int, help="seed of the bootstrap confidence intervals (default 0)")

@@ -84,16 +84,21 @@ def split_label(labels: np.ndarray, label: int) -> tuple[np.ndarray, int]:
     ValueError
         When the vesicle has no two distinct centres to split between.
     """
-    mask = labels == label
-    if label <= 0 or not mask.any():
+    whole = labels == label
+    if label <= 0 or not whole.any():
         raise ValueError(f"label {label} is not in the image; pick a vesicle with the colour picker first.")
+    # Work in the vesicle's bounding box (a whole 3072 x 3072 frame took 1.3 s of the GUI thread).
+    found = ndi.find_objects(whole.astype(np.uint8))[0]
+    # one background pixel around it, so the distance to the outline is the whole frame's
+    box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(found, labels.shape, strict=True))
+    mask = whole[box]
     distance = ndi.distance_transform_edt(mask)
     coords = np.argwhere(mask)
     # Two seeds: the two pixels of the mask farthest apart along its major axis.
     centred = coords - coords.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     along = centred @ vt[0]
-    seeds = np.zeros(labels.shape, dtype=np.int32)
+    seeds = np.zeros(mask.shape, dtype=np.int32)
     first, second = coords[np.argmin(along)], coords[np.argmax(along)]
     if np.array_equal(first, second):
         raise ValueError(f"label {label} is a single pixel; nothing to split.")
@@ -102,7 +107,7 @@ def split_label(labels: np.ndarray, label: int) -> tuple[np.ndarray, int]:
     parts = watershed(-distance, seeds, mask=mask)
     new_label = int(labels.max()) + 1
     out = labels.astype(np.promote_types(labels.dtype, np.min_scalar_type(new_label)))
-    out[parts == 2] = new_label
+    out[box][parts == 2] = new_label
     return out, new_label
 
 

@@ -405,3 +405,17 @@ def test_messages_name_the_config_file_and_a_folder_in_the_way(inputs, tmp_path,
     assert main(["tem", str(single), "--out", str(tmp_path / "o2"), "--workers", "1"]) == 2
     assert f"{tmp_path / 'o2' / 'summary.csv'} is a folder where the run writes a file" in caplog.text
     assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["summary.csv"]  # nothing half-written
+
+
+def test_switches_a_config_turns_on_can_be_turned_off_on_the_command_line(tmp_path):
+    from exo_vision.batch.config import build_config, read_config
+    from exo_vision.cli.main import build_parser
+    from exo_vision.cli.tem import _command_line_values
+
+    config = tmp_path / "lab.toml"
+    config.write_text("[tem]\nexclude_border = false\nscale_bar = false\nrecursive = true\nsave_rois = true\n")
+    argv = ["tem", "x", "--out", "o", "--exclude-border", "--scale-bar", "--no-recursive", "--no-save-rois"]
+    merged = build_config(read_config(config), _command_line_values(build_parser().parse_args(argv)))
+    assert (merged.exclude_border, merged.scale_bar, merged.recursive, merged.save_rois) == (True, True, False, False)
+    unset = build_config(read_config(config), _command_line_values(build_parser().parse_args(argv[:4])))
+    assert (unset.exclude_border, unset.scale_bar, unset.recursive, unset.save_rois) == (False, False, True, True)

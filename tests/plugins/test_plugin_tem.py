@@ -534,3 +534,23 @@ def test_a_coarse_micrograph_is_segmented_with_a_warning_in_napari(make_napari_v
     _, seg = _dock(viewer, "Vesicle segmentation")
     assert seg.run(sync=True) is not None
     assert len(shown) == 1 and "coarser than 2.31 nm/px" in shown[0]
+
+
+def test_a_split_in_the_vesicles_box_equals_the_split_of_the_whole_frame():
+    from scipy import ndimage as ndi
+    from skimage.segmentation import watershed
+
+    labels = np.zeros((300, 400), dtype=np.int32)
+    yy, xx = np.mgrid[:300, :400]
+    labels[((yy - 150) ** 2 + (xx - 180) ** 2 < 40**2) | ((yy - 150) ** 2 + (xx - 240) ** 2 < 40**2)] = 3
+    labels[10:20, 10:20] = 7  # another vesicle, untouched
+    split, new = split_label(labels, 3)
+    # the same watershed on the whole frame, as the split was computed before it was cropped
+    mask = labels == 3
+    coords = np.argwhere(mask)
+    centred = coords - coords.mean(axis=0)
+    along = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+    seeds = np.zeros(labels.shape, np.int32)
+    seeds[tuple(coords[np.argmin(along)])], seeds[tuple(coords[np.argmax(along)])] = 1, 2
+    whole = watershed(-ndi.distance_transform_edt(mask), seeds, mask=mask)
+    assert new == 8 and np.array_equal(split == 8, whole == 2) and np.array_equal(split == 7, labels == 7)
