@@ -484,8 +484,13 @@ def _place_lanes(
         if lane_names is not None and len(lane_names) != len(ls):
             raise ValueError(
                 f"{image_name or 'image'}: {len(lane_names)} lane names ({', '.join(lane_names)}) for {len(ls)} lanes "
-                f"found in strip {s.index}; give one name per lane, left to right, and if lanes without a band were "
-                f"not found, the lane count too (--lanes {len(lane_names)}, beside --panel as well)"
+                f"found in strip {s.index}; give one name per lane, left to right"
+                + (
+                    f" (lanes without a visible band count too: if they were not found, give the lane count, "
+                    f"--lanes {len(lane_names)} or 'lanes per strip' in the blot dock)"
+                    if len(lane_names) > len(ls)
+                    else ""
+                )
             )
         for i, lane in enumerate(ls):
             lane.index = i + 1

@@ -24,6 +24,7 @@ from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned,
 from exo_vision.figures.blot import annotated_blot, panel_figure
 from exo_vision.figures.style import save_figure
 from exo_vision.plugins._layers import (
+    ID_KEY,
     SOURCE_KEY,
     active_image_layer,
     enum_choices,
@@ -248,11 +249,13 @@ class BlotWidget(Container):
     def _straightened_layer(self, layer: Any, data: np.ndarray, rotation_deg: float) -> Any:
         """The image layer holding ``layer``'s image straightened (added, or updated when it exists)."""
         name = f"{layer.name} straightened"
-        metadata = {**(layer.metadata or {}), "straightened_from": layer.name, "straightened_deg": float(rotation_deg)}
+        # its own id: lanes, bands and saturation layers made from it must not be taken for the original's
+        metadata = {k: v for k, v in (layer.metadata or {}).items() if k != ID_KEY}
+        metadata.update(straightened_from=layer.name, straightened_deg=float(rotation_deg))
         if name in self._viewer.layers:
             existing = self._viewer.layers[name]
             existing.data = data
-            existing.metadata = metadata
+            existing.metadata = {**metadata, ID_KEY: layer_id(existing)}
             return existing
         return self._viewer.add_image(
             data,
@@ -271,20 +274,26 @@ class BlotWidget(Container):
         if not len(self.lanes_layer.data):
             show_warning("every lane was deleted; draw at least one lane rectangle")
             return
+        names = split_names(self._names.value)
         try:
             lanes = lanes_from_shapes(
-                list(self.lanes_layer.data),
-                self.result.strips if self.result is not None else [],
-                split_names(self._names.value),
+                list(self.lanes_layer.data), self.result.strips if self.result is not None else [], names
             )
         except ValueError as error:
             show_warning(str(error))
             return
+        per_strip = max(sum(lane.strip == strip for lane in lanes) for strip in {lane.strip for lane in lanes})
+        if names and len(names) != per_strip:
+            show_warning(
+                f"{len(names)} lane names ({', '.join(names)}) for {per_strip} lanes drawn in a strip: the names are "
+                "given left to right and the rest go unnamed or unused; give one name per lane"
+            )
         self.quantify(lanes=lanes)
 
     # -- display ------------------------------------------------------------------------------
     def _show(self, result: Any) -> None:
         if self.image_layer is None or self.image_layer not in self._viewer.layers:
+            show_warning("the image of these lanes was closed: open it again and run, to quantify it")
             return
         self.result = result
         for message in result.warnings:

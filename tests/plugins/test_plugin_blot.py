@@ -212,3 +212,32 @@ def test_a_turned_panel_is_straightened_into_a_new_layer_and_quantified_there(ma
     widget.quantify(lanes=widget.result.lanes)
     assert [layer.name for layer in viewer.layers].count("turned straightened") == 1
     assert widget.result.warnings[0].startswith("turned: the membranes lie turned by +6.0 degrees")
+    # the straightened image is an image of its own: with its lanes layer active and straightening unticked, a
+    # new run quantifies it (not the hidden turned original, whose tilted lanes would be drawn over it)
+    straightened = widget.image_layer
+    assert straightened.metadata["exo_vision_id"] != viewer.layers["turned"].metadata["exo_vision_id"]
+    lanes_before = [corners.copy() for corners in widget.lanes_layer.data]
+    viewer.layers.selection.active = widget.lanes_layer
+    widget._straighten.value = False
+    widget.quantify()
+    assert widget.image_layer == straightened
+    assert all(np.allclose(a, b, atol=1.0) for a, b in zip(lanes_before, widget.lanes_layer.data, strict=True))
+
+
+def test_lane_edits_say_when_names_do_not_fit_or_the_image_is_gone(blot_viewer, monkeypatch):
+    import exo_vision.plugins.blot_widget as widget_module
+
+    shown = []
+    monkeypatch.setattr(widget_module, "show_warning", shown.append)
+    viewer, image, widget = blot_viewer
+    widget._n_lanes.value = 3
+    widget.quantify()
+    widget._names.value = "a, b, c, d"  # four names for three lanes
+    moved = list(widget.lanes_layer.data)
+    moved[0] = moved[0] + np.array([0.0, 2.0])
+    widget.lanes_layer.data = moved
+    assert any("4 lane names (a, b, c, d) for 3 lanes drawn in a strip" in message for message in shown)
+    viewer.layers.remove(image)
+    shown.clear()
+    widget.lanes_layer.data = [corners + np.array([0.0, 1.0]) for corners in widget.lanes_layer.data]
+    assert any("the image of these lanes was closed" in message for message in shown)
