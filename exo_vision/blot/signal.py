@@ -254,6 +254,8 @@ def dust_mask(
                 continue
             if sl[0].stop - sl[0].start > max_size_px or sl[1].stop - sl[1].start > max_size_px:
                 continue
+            if _cut_by_window(sl, (y0, y1, x0, x1), signal.shape):
+                continue  # a larger component (a band's end) cut by the window: the window of its own tile judges it
             comp = labels == i
             ring = cv2.dilate(comp.astype(np.uint8), ring_k).astype(bool) & ~comp
             excess = (signal[y0:y1, x0:x1] - med[y0:y1, x0:x1])[ring]
@@ -262,6 +264,17 @@ def dust_mask(
     if not mask.any():
         return mask
     return cv2.dilate(mask.astype(np.uint8), MASK_DILATION).astype(bool)
+
+
+def _cut_by_window(sl: tuple[slice, slice], window: tuple[int, int, int, int], shape: tuple[int, ...]) -> bool:
+    """Whether a component (``sl``, in window coordinates) touches an edge of its window that is not the image's."""
+    y0, y1, x0, x1 = window
+    return (
+        (sl[0].start == 0 and y0 > 0)
+        or (sl[0].stop == y1 - y0 and y1 < shape[0])
+        or (sl[1].start == 0 and x0 > 0)
+        or (sl[1].stop == x1 - x0 and x1 < shape[1])
+    )
 
 
 def image_spread(sample: np.ndarray) -> float:
