@@ -12,6 +12,7 @@ Every setting is a field of :class:`exo_vision.blot.parameters.BlotParameters` (
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,8 +24,13 @@ from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.signal import check_image, guess_polarity, to_signal
 from exo_vision.blot.strips import Strip
 
+logger = logging.getLogger(__name__)
+
 #: Percentile of the smoothed image taken as its top level (a glove or label strip reaches it).
 TOP_PERCENTILE = 99.9
+#: A tier whose widest lane is more than this many times its narrowest was not read from a comb (on the 18
+#: GelGenie gels the ratio is 1.0-2.6; on the ladder reference gel, whose faint wells are misread, 16).
+MAX_WELL_WIDTH_RATIO = 4.0
 
 #: A gel kept after its surround is dropped spans at least 1/MIN_GEL_SPAN_DIVISOR of each axis; less
 #: means nothing gel-like stands out of a surround, and the whole axis is kept.
@@ -692,6 +698,21 @@ def _gel_bands(signal: np.ndarray, bands, params: BlotParameters):
     return out
 
 
+def _uneven_well_warnings(lanes) -> list[str]:
+    """A message for each tier whose lanes (one per well) differ in width more than a comb's wells can."""
+    out = []
+    for tier in sorted({lane.strip for lane in lanes}):
+        widths = [lane.width_px for lane in lanes if lane.strip == tier]
+        if min(widths) > 0 and max(widths) / min(widths) > MAX_WELL_WIDTH_RATIO:
+            out.append(
+                f"tier {tier}: its {len(widths)} wells give lanes from {min(widths):.0f} to {max(widths):.0f} px wide, "
+                "more uneven than a comb's teeth: the wells were probably not read (a band row or the gel's edge "
+                "taken for them). Check the annotated image; if its lanes are wrong, quantify the gel as a blot "
+                "(without --gel)"
+            )
+    return out
+
+
 def quantify_gel(
     image: np.ndarray, *, polarity: str | None = None, params: BlotParameters = DEFAULT_BLOT_PARAMETERS, **kwargs
 ):
@@ -738,6 +759,10 @@ def quantify_gel(
         )
     lanes = _tier_lanes(image, polarity, layout, params)
     result = quantify_blot(image, polarity=polarity, lanes=lanes, params=params, **kwargs)
+    uneven = _uneven_well_warnings(lanes)
+    for message in uneven:  # quantify_blot has logged its own warnings already
+        logger.warning("%s%s", f"{kwargs['image_name']}: " if kwargs.get("image_name") else "", message)
+    result.warnings.extend(uneven)
     signal = to_signal(image, polarity=polarity, max_value=kwargs.get("max_value"))  # the band table's units
     result.bands = _gel_bands(signal, result.bands, params)
     result.parameters["gel_box_px"] = [int(v) for v in layout.box_px]

@@ -23,6 +23,19 @@ def ladder():
     return img, quantify_blot(img.data, polarity="bright", max_value=img.max_value)
 
 
+def test_a_gel_whose_wells_are_misread_says_so(ladder):
+    """The ladder gel's faint wells are misread in gel mode (23 lanes 6-96 px wide, one tier cut at a band row): a
+    warning says so and points to blot mode, which reads it right (4 lanes, the test below). The lab gels' tiers
+    stay quiet."""
+    from exo_vision.blot.gel import quantify_gel
+
+    img, _ = ladder
+    warnings = quantify_gel(img.data, polarity="bright", max_value=img.max_value).warnings
+    assert any("wells give lanes from 6 to 96 px wide" in w and "without --gel" in w for w in warnings)
+    lab = read_image(DATA / "gels" / "lab_gels_with_masks" / "Pair_1 Wk9 GelRed.jpg", kind="blot")
+    assert not any("more uneven than a comb" in w for w in quantify_gel(lab.data).warnings)
+
+
 def test_ladder_gel_volumes_are_proportional_to_mass(ladder):
     img, res = ladder
     assert len(res.lanes) == 4
