@@ -78,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--minutes",
         type=float,
         default=d.max_minutes,
-        help=f"training time at most in minutes (default {d.max_minutes:g})",
+        help=f"training time at most in minutes, 0 for no limit (default {d.max_minutes:g})",
     )
     p.add_argument(
         "--validation-fraction",
@@ -150,10 +150,13 @@ def run(args: argparse.Namespace) -> int:
             select_every_steps=args.select_every,
         )
         split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
-        if args.int8:  # refuse before training, not after the new model is written
-            from exo_vision.segmentation.learned.weights import refuse_overwrite
+        from exo_vision.segmentation.learned.weights import refuse_overwrite
 
-            copy = int8_copy_path(Path(args.out))
+        # refuse before training, not after it (the starting model given as --out least of all)
+        out = Path(args.out)
+        refuse_overwrite((out, out.with_suffix(".json")), choose="another --out name")
+        if args.int8:
+            copy = int8_copy_path(out)
             refuse_overwrite((copy, copy.with_suffix(".json")), choose="another --out")
     except ValueError as err:
         logger.error("%s", err)

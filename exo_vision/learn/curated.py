@@ -87,8 +87,15 @@ def _read_labels_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
         labels = tifffile.imread(path) if path.suffix.lower() in (".tif", ".tiff") else np.asarray(Image.open(path))
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read the label image {path} ({error}).") from None
-    if labels.ndim == 3:
-        labels = labels[..., 0]
+    if labels.ndim == 3 and labels.shape[-1] in (3, 4):
+        labels = _colour_labels(labels[..., :3])
+    if labels.ndim != 2:
+        raise ValueError(f"label image {path} has shape {labels.shape}; save it as one 2-D grey-level image.")
+    if np.issubdtype(labels.dtype, np.signedinteger) and labels.min() < 0:
+        raise ValueError(
+            f"label image {path} holds negative values; background must be 0 and each vesicle 1, 2, 3, ... "
+            "(save it as an unsigned 8-, 16- or 32-bit image)."
+        )
     if labels.shape != shape:
         raise ValueError(
             f"label image {path} is {labels.shape[1]}x{labels.shape[0]}, its image "
@@ -98,6 +105,19 @@ def _read_labels_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
     if labels.max() == 1 or np.unique(labels).size == 2:  # a binary mask: one vesicle per connected part
         labels = connected(labels > 0, connectivity=1)
     return labels.astype(np.int32)
+
+
+def _colour_labels(rgb: np.ndarray) -> np.ndarray:
+    """A label map saved in colour (one colour per vesicle, black background) as label ids; a grey image saved as
+    RGB (three equal channels) keeps its grey levels."""
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        return rgb[..., 0]
+    colours, ids = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
+    black = np.flatnonzero((colours == 0).all(axis=1))
+    ids = ids.reshape(rgb.shape[:2]) + 1
+    if black.size:
+        ids[ids == black[0] + 1] = 0
+    return ids
 
 
 def annotation_for(image_path: Path) -> Path | None:
@@ -147,6 +167,11 @@ def _read_session_micrograph(marker_path: Path, marker: dict) -> CuratedMicrogra
 
     stem = marker_path.name[: -len("_done.json")]
     labels_path = marker_path.with_name(f"{stem}_labels.tif")
+    if not marker.get("input"):
+        raise ValueError(
+            f"{marker_path} does not name its micrograph ('input'); it was not written by exo_vision's grid session: "
+            "curate that micrograph again, or move the file out of the folder."
+        )
     image_path = Path(marker["input"])
     if not image_path.is_absolute() and not image_path.is_file():
         image_path = (marker_path.parent / image_path).resolve()
@@ -159,7 +184,13 @@ def _read_session_micrograph(marker_path: Path, marker: dict) -> CuratedMicrogra
     image = read_image(image_path, kind="tem", pixel_size_nm=px)
     if image.pixel_size_nm is None:
         raise ValueError(f"{marker_path} names no pixel size and {image_path} carries none; re-run its analysis.")
-    labels = tifffile.imread(labels_path).astype(np.int32)
+    try:
+        labels = tifffile.imread(labels_path).astype(np.int32)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"cannot read the curated labels {labels_path} ({error}); open the micrograph in the grid session "
+            "and save it again."
+        ) from None
     if labels.shape != image.data.shape:
         raise ValueError(f"{labels_path} does not match its micrograph {image_path} in size.")
     return CuratedMicrograph(
@@ -219,12 +250,28 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
             found.append(_read_session_micrograph(marker_path, marker))
         if session:
             continue
+        analysed_only = {path.name[: -len("_done.json")] for path in markers}
+        left_out = []
         for image_path in sorted(folder.iterdir()):
             if image_path.suffix.lower() not in IMAGE_SUFFIXES or _is_annotation(image_path):
                 continue
             annotation = annotation_for(image_path)
-            if annotation is not None:
+            if (
+                annotation is not None
+                and annotation.name == f"{image_path.stem}_labels.tif"
+                and (image_path.stem in analysed_only)
+            ):
+                left_out.append(image_path.name)  # exo-vision tem's own outlines, never curated
+            elif annotation is not None:
                 found.append(_read_pair(image_path, annotation, pixel_size_nm))
+        if left_out:
+            logger.warning(
+                "%s: %d micrograph(s) only analysed by exo-vision tem (%s) were left out: their labels are the "
+                "model's own outlines, not curated ones; curate them in the grid session first",
+                folder,
+                len(left_out),
+                ", ".join(left_out[:3]) + (" ..." if len(left_out) > 3 else ""),
+            )
     unique: dict[str, CuratedMicrograph] = {}
     for item in found:
         unique.setdefault(item.key, item)

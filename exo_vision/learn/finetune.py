@@ -103,6 +103,14 @@ class FineTuneSettings:
     select_fraction: float = 0.2
     min_micrographs_for_selection: int = 3
 
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"the training needs at least one step, got {self.steps} (--steps)")
+        if not self.max_minutes >= 0:
+            raise ValueError(
+                f"the time limit must be 0 (no limit) or a positive number of minutes, got {self.max_minutes}"
+            )
+
 
 class FineTuneCancelled(Exception):
     """Fine-tuning was stopped by the user before the model was written."""
@@ -544,7 +552,8 @@ def fine_tune(
     Raises
     ------
     ValueError
-        Too little curated data, or an unusable base model (the message says why and what to do).
+        Too little curated data, or an unusable base model (the message says why and what to do), or ``out`` or
+        its card exists (a model is never overwritten, the starting model least of all).
     FineTuneCancelled
         When ``should_stop`` returned True.
     """
@@ -555,11 +564,12 @@ def fine_tune(
     from exo_vision.learn.onnx_weights import unet_from_onnx
     from exo_vision.learn.train import TrainConfig
     from exo_vision.learn.train import train as run_training
-    from exo_vision.segmentation.learned.weights import load_card
+    from exo_vision.segmentation.learned.weights import load_card, refuse_overwrite
 
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"the new model's file must end in .onnx, got {out.name}")
+    refuse_overwrite((out, out.with_suffix(".json")), choose="another --out name")
     out.parent.mkdir(parents=True, exist_ok=True)
     card = load_card(base_model)
     arch = card.card.get("architecture", {})

@@ -404,3 +404,54 @@ def test_cli_train_int8_interrupted_leaves_the_new_model_and_no_copy(tmp_path, t
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert sorted(p.name for p in tmp_path.glob("lab_int8*")) == []
     assert "its int8 copy is not" in caplog.text
+
+
+def test_outlines_exo_vision_tem_wrote_itself_are_not_curated_data(tmp_path, caplog):
+    """``exo-vision tem`` with --out set to the image folder leaves S_labels.tif beside S.tif: the model's own
+    outlines. Read as annotations they trained the model on itself (its "before" F1 was 1.000)."""
+    samples = _with_vesicles(2)
+    folder = tmp_path / "analysed"
+    folder.mkdir()
+    for k, sample in enumerate(samples):
+        tifffile.imwrite(folder / f"m{k}.tif", (sample.image * 255).astype(np.uint8))
+        tifffile.imwrite(folder / f"m{k}_labels.tif", sample.labels.astype(np.uint16))
+    (folder / "m0_done.json").write_text(json.dumps({"input": str(folder / "m0.tif"), "pixel_size_nm": 2.0}))
+    found = collect_curated([folder], pixel_size_nm=PIXEL_SIZE_NM)
+    assert [m.name for m in found] == ["m1.tif"]  # m1's labels were drawn by someone: no marker beside them
+    assert "1 micrograph(s) only analysed by exo-vision tem (m0.tif) were left out" in caplog.text
+
+
+def test_label_images_in_colour_or_with_negative_values(tmp_path):
+    sample = _with_vesicles(1)[0]
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    tifffile.imwrite(folder / "c.tif", (sample.image * 255).astype(np.uint8))
+    palette = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255]], np.uint8)
+    ids = sample.labels % (len(palette) - 1) + (sample.labels > 0)  # colours repeat only far apart: 1..5
+    from PIL import Image
+
+    Image.fromarray(palette[np.where(sample.labels > 0, ids, 0)]).save(folder / "c_labels.png")
+    (found,) = collect_curated([folder], pixel_size_nm=PIXEL_SIZE_NM)
+    assert found.n_vesicles == min(int(sample.labels.max()), len(palette) - 1)  # one label per colour
+    (folder / "c_labels.png").unlink()
+    negative = sample.labels.astype(np.int32)
+    negative[0, 0] = -1
+    tifffile.imwrite(folder / "c_labels.tif", negative)
+    with pytest.raises(ValueError, match="c_labels.tif holds negative values; background must be 0"):
+        collect_curated([folder], pixel_size_nm=PIXEL_SIZE_NM)
+
+
+def test_train_never_overwrites_a_model_and_refuses_no_steps(tmp_path, tiny_base, caplog):
+    from exo_vision.cli.main import main
+
+    _write_pairs(tmp_path / "data", 3, shape=(256, 256), at_least=12)
+    base = ["train", "--from", str(tmp_path / "data"), "--threads", "1"]
+    before = tiny_base.read_bytes()
+    assert main([*base, "--base-model", str(tiny_base), "--out", str(tiny_base), "--steps", "1"]) == 2
+    assert "exists: choose another --out name (a model is never overwritten)" in caplog.text
+    assert tiny_base.read_bytes() == before
+    assert main([*base, "--out", str(tmp_path / "new.onnx"), "--steps", "0"]) == 2
+    assert "the training needs at least one step, got 0" in caplog.text
+    assert main([*base, "--out", str(tmp_path / "new.onnx"), "--minutes", "-1"]) == 2
+    assert "the time limit must be 0 (no limit) or a positive number of minutes" in caplog.text
+    assert not (tmp_path / "new.onnx").exists()
