@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import shlex
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +126,21 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+@contextlib.contextmanager
+def terminated_as_interrupted() -> Iterator[None]:
+    """Within the block, a SIGTERM (``kill``, ``timeout``, a cluster's scheduler) raises KeyboardInterrupt, so the
+    run stops as on Ctrl-C and its clean-up runs (staged files and checkpoints removed)."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace) -> int:
     """Collect, split, fine-tune, score and write; 0 on success, 2 on a usage error, 130 when interrupted."""
     from exo_vision.learn.curated import collect_curated
@@ -173,15 +191,16 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
     try:
-        result = fine_tune(
-            micrographs,
-            out=args.out,
-            base_model=args.base_model,
-            settings=settings,
-            split=split,
-            progress=progress,
-            command=shlex.join(["exo-vision", "train", *sys.argv[2:]]),
-        )
+        with terminated_as_interrupted():  # kill and timeout stop it as Ctrl-C does: nothing left behind
+            result = fine_tune(
+                micrographs,
+                out=args.out,
+                base_model=args.base_model,
+                settings=settings,
+                split=split,
+                progress=progress,
+                command=shlex.join(["exo-vision", "train", *sys.argv[2:]]),
+            )
     except ValueError as err:
         logger.error("%s", err)
         return 2
@@ -200,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
     int8_figures, int8_path = None, None
     if args.int8:
         try:
-            int8_path, int8_figures = write_int8_copy(result, threads=args.threads)
+            with terminated_as_interrupted():
+                int8_path, int8_figures = write_int8_copy(result, threads=args.threads)
         except ValueError as err:
             logger.error("%s", err)
             return 2

@@ -455,3 +455,27 @@ def test_train_never_overwrites_a_model_and_refuses_no_steps(tmp_path, tiny_base
     assert main([*base, "--out", str(tmp_path / "new.onnx"), "--minutes", "-1"]) == 2
     assert "the time limit must be 0 (no limit) or a positive number of minutes" in caplog.text
     assert not (tmp_path / "new.onnx").exists()
+
+
+@pytest.mark.slow
+def test_a_terminated_training_leaves_nothing_behind(tmp_path, tiny_base):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _write_pairs(tmp_path / "data", 3, shape=(256, 256), at_least=12)
+    out = tmp_path / "out" / "lab.onnx"
+    command = [sys.executable, "-m", "exo_vision.cli.main", "train", "--from", str(tmp_path / "data"), "--out"]
+    command += [str(out), "--base-model", str(tiny_base), "--steps", "100000", "--threads", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait for training to start: its staging folder appears beside the model
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out.parent.is_dir() and any(out.parent.iterdir())):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted: no model written" in stderr
+    assert not out.exists() and not list(out.parent.iterdir())  # no staging folder, no checkpoints
