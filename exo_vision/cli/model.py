@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 DESCRIPTION = """\
 Write a copy of the vesicle model (method unet) whose card turns on settings
 that the shipped card leaves off. The weights are the same (same sha256); the
-card's version says what changed (e.g. 1.0+join_rounder), so run.json records it.
+card's version says what changed (e.g. 1.0-int8.2+join_rounder), so run.json records it.
 The figures of each setting on real and generated micrographs are in the
 models' README (exo_vision/segmentation/learned/models/README.md).
 """

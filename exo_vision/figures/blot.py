@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
 
@@ -133,6 +134,8 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
         vals = vals[np.isfinite(vals) & (vals > 0)]
         if vals.size and vals.min() < 0.05:
             ax.set_yscale("log")
+            # plain decimals (0.01, 0.1, 1), as a reader of a ratio expects, not 10^-2 typeset by mathtext
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles))
         if uniq:

@@ -90,7 +90,7 @@ def coarse_outline_warning(pixel_size_nm: float, thresholds: InstanceThresholds)
         "membrane (2 nm) is under one pixel and is not added, so outlines come out small (on generated scenes at "
         "2.5-5 nm/px: vesicles under 50 nm about 12-14 %, 50-100 nm about 7 %, 100 nm and over about 4 %). "
         f"Acquire at {limit:.2f} nm/px or finer, or segment with a model made by "
-        "`exo-vision model --subpixel-membrane` (about half that bias)"
+        "`exo-vision model --subpixel-membrane` (under half that bias: vesicles under 50 nm about 5-6 %)"
     )
 
 
