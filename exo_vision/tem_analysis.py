@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from exo_vision._shared.validation import MAX_PIXEL_SIZE_NM
 from exo_vision.calibration.mask import annotation_mask
 from exo_vision.calibration.scalebar import ScaleBarReading
 from exo_vision.io.image_data import ImageData
@@ -86,6 +87,12 @@ def _require_pixel_size(image_data: ImageData) -> float:
         raise ValueError(
             f"no pixel size for {name}: pass --pixel-size-nm or calibrate from the scale bar "
             "(sizes in nm cannot be measured on an uncalibrated micrograph)"
+        )
+    if px > MAX_PIXEL_SIZE_NM:
+        raise ValueError(
+            f"{name}: its calibration ({image_data.pixel_size_source}) gives {px:.4g} nm/px, too coarse to resolve "
+            "vesicles (30-500 nm); check the unit it was written in (Å, nm, µm), or pass the pixel size yourself "
+            "(--pixel-size-nm)"
         )
     return float(px)
 

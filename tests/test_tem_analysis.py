@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,14 @@ def test_pixels_without_a_value_are_left_out_and_cut_vesicles_flagged(three_vesi
     assert result.analysed_area_nm2 == pytest.approx(1024.0 * 1024.0 - 266 * 1024 - 1)
     assert np.isfinite(result.image_data.data).all()
     assert any("272385 pixels (26.0 % of the image) hold no value" in w for w in result.warnings)
+
+
+def test_a_coarse_calibration_read_from_the_file_is_named_with_its_source():
+    image = ImageData(
+        data=np.zeros((64, 64), np.float32),
+        path=Path("ij_micron.tif"),
+        pixel_size_nm=200.0,
+        pixel_size_source="file metadata: ImageJ unit (micron) + XResolution/YResolution",
+    )
+    with pytest.raises(ValueError, match=r"ij_micron.tif: its calibration \(file metadata: ImageJ unit \(micron\)"):
+        analyse_micrograph(image)

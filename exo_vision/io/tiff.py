@@ -240,24 +240,44 @@ def _imagej_calibration(
     return y_nm, x_nm, f"ImageJ unit ({unit}) + XResolution/YResolution"
 
 
-def _ome_calibration(tif: tifffile.TiffFile, notes: list[str]) -> tuple[float | None, float | None, str] | None:
+def _ome_pixels_attributes(xml: str, series: int) -> dict[str, str]:
+    """The attributes of the OME ``<Pixels>`` element of image ``series`` (OME images are the file's series, in
+    order); the whole document's first ones when the XML cannot be parsed or holds a single image."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return {
+            key: match.group(1)
+            for key in ("PhysicalSizeX", "PhysicalSizeY", "PhysicalSizeXUnit", "PhysicalSizeYUnit")
+            if (match := re.search(rf'{key}="([^"]+)"', xml)) is not None
+        }
+    pixels = [element for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Pixels"]
+    if not pixels:
+        return {}
+    return dict(pixels[series].attrib) if series < len(pixels) else dict(pixels[0].attrib)
+
+
+def _ome_calibration(
+    tif: tifffile.TiffFile, notes: list[str], series: int = 0
+) -> tuple[float | None, float | None, str] | None:
     xml = tif.ome_metadata
     if not xml:
         return None
+    attributes = _ome_pixels_attributes(xml, series)
     values: dict[str, float] = {}
     for axis in ("X", "Y"):
-        size = re.search(rf'PhysicalSize{axis}="([^"]+)"', xml)
+        size = attributes.get(f"PhysicalSize{axis}")
         if size is None:
             continue
-        unit_match = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
-        unit = unit_match.group(1) if unit_match else "µm"  # the OME schema default
+        unit = attributes.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema default
         if is_length_unit(unit):
             try:
-                values[axis] = length_to_nm(size.group(1), unit)
+                values[axis] = length_to_nm(size, unit)
             except ValueError:
                 notes.append(
-                    f"OME-XML PhysicalSize{axis}={size.group(1)!r} {unit} is not a positive length: ignored, "
-                    "pixel size unknown"
+                    f"OME-XML PhysicalSize{axis}={size!r} {unit} is not a positive length: ignored, pixel size unknown"
                 )
                 return None
     if "X" not in values:
@@ -362,7 +382,7 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
             if pixel[0] is not None:
                 tag = description_of_tag
         if tag is None:
-            for found in (_imagej_calibration(tif, metadata), _ome_calibration(tif, notes)):
+            for found in (_imagej_calibration(tif, metadata), _ome_calibration(tif, notes, index)):
                 if found is not None:
                     pixel, tag = (found[0], found[1]), found[2]
                     break

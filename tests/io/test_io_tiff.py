@@ -53,6 +53,19 @@ def test_ome_default_unit_is_micrometre(tmp_path):
     assert read_image(path).pixel_size_nm == pytest.approx(2.0)
 
 
+def test_an_ome_file_of_two_images_is_calibrated_by_the_image_read(tmp_path):
+    """An overview (128 px at 2 nm) written before the micrograph (512 px at 0.5 nm): the larger is read, and its
+    own <Pixels> element calibrates it (the first one in the XML, the overview's, made every diameter 4x too big)."""
+    path = tmp_path / "two.ome.tif"
+    big = np.random.default_rng(1).normal(30000, 3000, (512, 512)).clip(0, 65535).astype(np.uint16)
+    with tifffile.TiffWriter(path, ome=True) as writer:
+        for data, size in ((big[::4, ::4].copy(), 2.0), (big, 0.5)):
+            units = {"PhysicalSizeXUnit": "nm", "PhysicalSizeYUnit": "nm"}
+            writer.write(data, metadata={"axes": "YX", "PhysicalSizeX": size, "PhysicalSizeY": size, **units})
+    image = read_image(path, scale_bar=False)
+    assert image.data.shape == (512, 512) and image.pixel_size_nm == pytest.approx(0.5)
+
+
 def test_fine_resolution_in_cm_is_a_physical_pixel(tmp_path):
     path = tmp_path / "cm.tif"
     # 1e7 px/cm -> 1 nm pixels: far finer than any print resolution.
