@@ -203,7 +203,8 @@ def _label_attempts(candidates: list[tuple[Bar, BarBright, float]]) -> list[tupl
     attempts: list[tuple[Bar, BarBright, Box, int]] = []
     for bar, f, threshold in candidates[:MAX_BARS_TRIED]:
         avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
-        for box, glyphs in label_boxes(f, threshold, bar, avoid)[:2]:
+        rivals = [other for other, _, _ in candidates if other is not bar]
+        for box, glyphs in label_boxes(f, threshold, bar, avoid, rivals)[:2]:
             attempts.append((bar, f, box, glyphs))
     return attempts
 

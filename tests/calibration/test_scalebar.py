@@ -165,3 +165,20 @@ def test_calibration_from_line_arithmetic():
 def test_calibration_from_line_refuses_bad_values(length_px, length_nm, name):
     with pytest.raises(ValueError, match=name):
         calibration_from_line(length_px, length_nm)
+
+
+@needs_tesseract
+def test_a_longer_unlabelled_line_beside_a_labelled_bar_does_not_take_its_label():
+    """A 100 nm bar of 200 px at the bottom right with its label over it, and a 400 px line without a label at
+    the bottom left on the same row: the longer line is tried first and reached the label (0.25 nm/px)."""
+    from exo_vision.synthetic.scalebar import render_text
+
+    image = np.random.default_rng(0).normal(140, 18, (800, 800)).clip(0, 255)
+    image[740:748, 500:700] = 0  # the scale bar: 200 px
+    image[740:748, 60:460] = 0  # a longer line with no label
+    ink = render_text("100 nm", font="DejaVu Sans", font_px=24)
+    top, left = 740 - 12 - ink.shape[0], 600 - ink.shape[1] // 2
+    region = image[top : top + ink.shape[0], left : left + ink.shape[1]]
+    region[:] = region * (1 - ink)  # dark text centred over the bar
+    reading = read_scale_bar(image.astype(np.uint8))
+    assert reading.status == "ok" and reading.pixel_size_nm == pytest.approx(0.5, rel=0.01)
