@@ -21,6 +21,7 @@ from exo_vision.calibration.ocr import (
     prepare_label_crop,
     read_number_and_unit_batch,
     run_tesseract_batch,
+    shows_decimal_point,
 )
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ MAX_OCR_ATTEMPTS = 4
 #: Most tesseract runs spent on one image (bounds the time on images with no legible label).
 MAX_TESSERACT_CALLS = 8
 
+#: A decimal point counts when it is seen at this many of the label's OCR scalings.
+MIN_POINT_SCALINGS = 2
 #: Components lower than this (px) are not glyphs; neither is a label box lower than this.
 MIN_GLYPH_HEIGHT_PX = 6
 #: Components with fewer pixels than this are specks, not glyphs.
@@ -302,7 +305,7 @@ def read_label(
         )
     # All three scalings in one tesseract run (loading the model dominates the cost).
     reads = [(ocr, parse_scale_label(ocr.text)) for ocr in run_tesseract_batch(binaries, tesseract_cmd=tesseract_cmd)]
-    combined = combine_reads(reads, glyph_counts)
+    combined = _with_its_point(combine_reads(reads, glyph_counts), binaries)
     if combined.length_nm is not None and combined.confidence >= min_confidence:
         return combined
     # Hard case (often a lone "1" read as "i" or "l"): read the number with digits only, then the unit.
@@ -311,7 +314,23 @@ def read_label(
         for split in read_number_and_unit_batch(extra, tesseract_cmd=tesseract_cmd):
             if split is not None:
                 reads.append((split, parse_scale_label(split.text)))
-    return combine_reads(reads, glyph_counts)
+    return _with_its_point(combine_reads(reads, glyph_counts), binaries)
+
+
+def _with_its_point(read: LabelRead, binaries: list[np.ndarray]) -> LabelRead:
+    """``read``, unless the label shows a decimal point (at two scalings or more) that its text lacks: the OCR
+    left it out ("2.5 nm" read "25 nm", ten times off) and the reading is not trusted."""
+    if read.length_nm is None or any(mark in read.text for mark in ".,"):
+        return read
+    if sum(shows_decimal_point(binary) for binary in binaries) < MIN_POINT_SCALINGS:
+        return read
+    return LabelRead(
+        read.text,
+        None,
+        0.0,
+        f"the label shows a decimal point that the OCR read {read.text!r} left out; read it yourself (draw a line "
+        "over the bar or type nm/px)",
+    )
 
 
 def extend_label_sideways(f: BarBright, bar: Bar, box: Box) -> Box:

@@ -62,6 +62,10 @@ TSV_TEXT = 11
 MIN_INK_AREA_PX = 3
 #: Marks lower than this fraction of the tallest glyph (decimal points, specks) are not glyphs.
 MIN_GLYPH_HEIGHT_FRACTION = 0.4
+#: A decimal point is at most this fraction of the tallest glyph high and wide ...
+MAX_POINT_HEIGHT_FRACTION = 0.3
+#: ... and its bottom lies within this fraction of the tallest glyph of the glyphs' baseline.
+POINT_BASELINE_TOLERANCE = 0.12
 #: Pixels touching by a corner are one glyph.
 CONNECTIVITY = 8
 #: Every unit ("nm", "um", "µm") is the label's last two glyphs.
@@ -362,6 +366,35 @@ def glyph_spans(binary: np.ndarray) -> list[tuple[int, int]]:
                 continue
         spans.append([x, x + w])
     return [(a, b) for a, b in spans]
+
+
+def shows_decimal_point(binary: np.ndarray) -> bool:
+    """Whether a binarised label shows a decimal point: a small mark on the baseline between two glyphs.
+
+    The mark is at most :data:`MAX_POINT_HEIGHT_FRACTION` of the tallest glyph high and wide, about as wide
+    as high, its bottom within :data:`POINT_BASELINE_TOLERANCE` of the glyphs' baseline, and it lies between a
+    glyph on its left and a digit followed by the unit's glyphs on its right (a speck above the line, beside the
+    label or in the gap before the unit is none).
+    """
+    ink = (np.asarray(binary) == 0).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=CONNECTIVITY)
+    boxes = [(int(x), int(y), int(w), int(h)) for x, y, w, h, area in stats[1:count] if area >= MIN_INK_AREA_PX]
+    if not boxes:
+        return False
+    tallest = max(h for *_, h in boxes)
+    glyphs = [b for b in boxes if b[3] >= MIN_GLYPH_HEIGHT_FRACTION * tallest]
+    if len(glyphs) < 2:
+        return False
+    baseline = float(np.median([y + h for _, y, _, h in glyphs]))
+    for x, y, w, h in boxes:
+        small = max(w, h) <= MAX_POINT_HEIGHT_FRACTION * tallest and 0.5 * h <= w <= 2 * h
+        on_baseline = abs(y + h - baseline) <= POINT_BASELINE_TOLERANCE * tallest
+        # a digit on its left, and a digit and the unit's glyphs on its right (not the gap before the unit)
+        right = sum(gx >= x + w for gx, *_ in glyphs)
+        between = any(gx + gw <= x for gx, _, gw, _ in glyphs) and right > UNIT_GLYPHS
+        if small and on_baseline and between:
+            return True
+    return False
 
 
 def _split_number_unit(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

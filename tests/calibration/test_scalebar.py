@@ -182,3 +182,28 @@ def test_a_longer_unlabelled_line_beside_a_labelled_bar_does_not_take_its_label(
     region[:] = region * (1 - ink)  # dark text centred over the bar
     reading = read_scale_bar(image.astype(np.uint8))
     assert reading.status == "ok" and reading.pixel_size_nm == pytest.approx(0.5, rel=0.01)
+
+
+def test_a_decimal_point_the_ocr_left_out_makes_the_label_unreadable():
+    """'2.5 nm' in a small font was read '25 nm' (10x off) with confidence 0.85: the point is below the glyph
+    height the glyph count looks at. A point on the baseline between a digit and a digit-plus-unit is seen."""
+    from exo_vision.calibration.label import LabelRead, _with_its_point
+    from exo_vision.calibration.ocr import shows_decimal_point
+
+    def label(point_after: int | None) -> np.ndarray:
+        binary = np.full((40, 200), 255, np.uint8)
+        for k, x in enumerate((10, 40, 80, 110)):  # four glyphs: "2", "5", "n", "m" (digits 30 px tall, unit 20)
+            top = 5 if k < 2 else 15
+            binary[top:35, x : x + 20] = 0
+        if point_after is not None:
+            x = (10, 40, 80)[point_after] + 23
+            binary[31:35, x : x + 4] = 0  # a 4 x 4 point on the baseline
+        return binary
+
+    assert shows_decimal_point(label(0))  # "2.5nm"
+    assert not shows_decimal_point(label(None))  # "25nm"
+    assert not shows_decimal_point(label(1))  # a speck in the gap before the unit is no decimal point
+    read = LabelRead("25nm", 25.0, 0.85, "")
+    assert _with_its_point(read, [label(0)] * 3).length_nm is None
+    assert _with_its_point(read, [label(None)] * 3) == read
+    assert _with_its_point(LabelRead("2.5nm", 2.5, 0.95, ""), [label(0)] * 3).length_nm == 2.5
