@@ -382,7 +382,7 @@ def shows_decimal_point(binary: np.ndarray) -> bool:
     if not boxes:
         return False
     tallest = max(h for *_, h in boxes)
-    glyphs = [b for b in boxes if b[3] >= MIN_GLYPH_HEIGHT_FRACTION * tallest]
+    glyphs = [(x, y, w, h) for x, y, w, h in boxes if h >= MIN_GLYPH_HEIGHT_FRACTION * tallest]
     if len(glyphs) < 2:
         return False
     baseline = float(np.median([y + h for _, y, _, h in glyphs]))
