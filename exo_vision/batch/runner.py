@@ -32,6 +32,7 @@ from typing import Any
 import cv2
 
 from exo_vision._shared.atomic import TEMP_PREFIX, sha256_file
+from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
     assign_stems,
     check_output_plan,
@@ -306,7 +307,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - reported in errors.csv, the run goes on
         logger.debug("failed on %s", display_path(job.path), exc_info=True)
         record["status"] = "failed"
-        record["error"] = display_path(f"{type(err).__name__}: {err}")
+        record["error"] = describe_failure(err)
         # An input's outputs exist all together or not at all: none may outlive a failure.
         try:
             remove_image_outputs(out_dir=out_dir, stem=job.stem)
@@ -353,7 +354,7 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
     try:
         checksum = sha256_file(job.path)
     except OSError as err:
-        return {**base, "status": "failed", "error": f"OSError: cannot read {job.path}: {err.strerror}"}
+        return {**base, "status": "failed", "error": f"cannot read {display_path(job.path)}: {err.strerror}"}
     complete = completed_marker(
         out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=marker.get("parameters") or {}
     )
@@ -367,7 +368,7 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
             **base,
             "status": "failed",
             "error": (
-                f"CuratedResultKept: {display_path(job.stem)} in {display_path(job.out_dir)} holds a result curated "
+                f"{display_path(job.stem)} in {display_path(job.out_dir)} holds a result curated "
                 f"in the GUI, but {reason}; it was left untouched. To re-analyse, move its "
                 f"{display_path(job.stem)}_* files away or choose another --out."
             ),
@@ -587,7 +588,7 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
                     "stem": job.stem,
                     "index": index,
                     "status": "failed",
-                    "error": f"{type(failure).__name__}: {failure}",
+                    "error": describe_failure(failure),
                 }
             else:
                 yield future.result()
@@ -697,7 +698,11 @@ def run_tem_batch(
     for record in stream:
         records[record["index"]] = record
         if record["status"] == "failed":
-            logger.warning("%s failed: %s", display_path(record["input"]), record["error"])
+            shown = display_path(record["input"])
+            if record["error"].startswith(f"{shown}:"):  # the message names the file already
+                logger.warning("%s", record["error"])
+            else:
+                logger.warning("%s failed: %s", shown, record["error"])
         elif record["status"] == "done":
             for message in record.get("warnings") or []:
                 if not warned[message]:  # a batch of like micrographs prints each warning once, then counts it

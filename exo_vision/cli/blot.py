@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from exo_vision import __version__
+from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
     assign_stems,
     check_output_plan,
@@ -517,11 +518,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except Exception as err:  # noqa: BLE001 - one bad input never stops the others; reported in run.json
             logger.debug("failed on %s", shown, exc_info=True)
-            message = (
-                display_path(str(err))
-                if isinstance(err, (ValueError, OSError))
-                else (f"{type(err).__name__}: {display_path(str(err))}")
-            )
+            message = describe_failure(err)
             name = f"{display_path(path.name)}: "
             message = message[len(name) :] if message.startswith(name) else message  # named once, not twice
             logger.error("%s: %s", shown, message)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from exo_vision import __version__
-from exo_vision._shared.paths import display_path
+from exo_vision._shared.failures import describe_failure
 from exo_vision.cli import blot, histogram, info, model, report, tem, train
 
 logger = logging.getLogger("exo_vision.cli")
@@ -54,27 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         # Commands turn expected problems into messages themselves; this is the net under them.
         logger.debug("%s failed", args.command, exc_info=True)
-        logger.error("%s", display_path(_describe(err)))
+        logger.error("%s", describe_failure(err))
         return 2
-    except MemoryError:
+    except MemoryError as err:
         logger.debug("%s failed", args.command, exc_info=True)
-        logger.error("out of memory; run fewer workers (--workers 1) or process fewer or smaller images at once")
+        logger.error("%s", describe_failure(err))
         return 2
     except Exception as err:  # noqa: BLE001 - never a traceback for the user
         logger.debug("%s failed", args.command, exc_info=True)
-        logger.error(
-            "unexpected error (%s: %s); rerun with -v for the details and please report it",
-            type(err).__name__,
-            display_path(str(err)),
-        )
+        logger.error("%s", describe_failure(err))
         return 3
-
-
-def _describe(err: BaseException) -> str:
-    """A one-line message for an expected error, with the file an OSError names."""
-    if isinstance(err, OSError) and err.filename is not None:
-        return f"{err.filename}: {err.strerror or err}; check the path and your permissions"
-    return str(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,45 @@
+"""One wording for a failure that is reported to the user instead of raised.
+
+Expected problems (:class:`ValueError` and its subclasses such as
+``ImageReadError``, and :class:`OSError`) already carry a message that names
+the file, the problem and the fix, so that message is shown as it is, without
+the exception's class name. Anything else is a defect of exo_vision, and says
+so.
+"""
+
+from __future__ import annotations
+
+from exo_vision._shared.paths import display_path
+
+#: What to do about a failure that is not the input's fault.
+REPORT_HINT = "rerun with -v for the details and please report it"
+
+#: What to do when memory runs out.
+MEMORY_HINT = "out of memory; run fewer workers (--workers 1) or process fewer or smaller images at once"
+
+
+def describe_failure(err: BaseException) -> str:
+    """A one-line, printable message for an exception caught at a command's edge.
+
+    Parameters
+    ----------
+    err : BaseException
+        The exception caught.
+
+    Returns
+    -------
+    str
+        For a :class:`ValueError`, its message; for an :class:`OSError` that names a file,
+        ``"<file>: <reason>; check the path and your permissions"``; for a :class:`MemoryError`,
+        what to run instead; otherwise ``"unexpected error (<class>: <message>); ..."``.
+        Undecodable bytes in file names are shown as U+FFFD.
+    """
+    if isinstance(err, OSError) and err.filename is not None:
+        message = f"{err.filename}: {err.strerror or err}; check the path and your permissions"
+    elif isinstance(err, (ValueError, OSError)):
+        message = str(err)
+    elif isinstance(err, MemoryError):
+        message = MEMORY_HINT
+    else:
+        message = f"unexpected error ({type(err).__name__}: {err}); {REPORT_HINT}"
+    return display_path(message)

@@ -1,0 +1,35 @@
+"""The one wording of a failure reported instead of raised."""
+
+from __future__ import annotations
+
+import errno
+
+from exo_vision._shared.failures import describe_failure
+from exo_vision.io.image_data import ImageReadError
+
+
+def test_an_expected_error_is_its_message_without_the_class_name():
+    assert describe_failure(ImageReadError("a.tif", "not a TIFF image", "Open the original")) == (
+        "a.tif: not a TIFF image. Open the original"
+    )
+    assert describe_failure(ValueError("--lanes must be at least 1")) == "--lanes must be at least 1"
+
+
+def test_an_os_error_names_its_file_and_what_to_check():
+    err = FileNotFoundError(errno.ENOENT, "No such file or directory", "/data/grid 3/x.tif")
+    assert describe_failure(err) == "/data/grid 3/x.tif: No such file or directory; check the path and your permissions"
+
+
+def test_a_defect_says_it_is_unexpected_and_asks_for_a_report():
+    message = describe_failure(KeyError("lane"))
+    assert message.startswith("unexpected error (KeyError: 'lane')")
+    assert "please report it" in message
+
+
+def test_memory_exhaustion_says_what_to_run_instead():
+    assert "--workers 1" in describe_failure(MemoryError())
+
+
+def test_undecodable_file_names_print():
+    err = FileNotFoundError(errno.ENOENT, "No such file or directory", "Probe_\udce9.tif")
+    assert "Probe_\ufffd.tif" in describe_failure(err)
