@@ -3,7 +3,8 @@
 * ``vesicles.csv``  every vesicle of every successful input: ``image`` (the
   output stem), then the vesicle table columns, then ``source_file``;
 * ``summary.csv``   :func:`~exo_vision.measure.size_stats.size_statistics`
-  per image and a last ``pooled`` row;
+  per image and a last ``pooled`` row, then ``source_file`` (the input as
+  given; empty on the ``pooled`` row);
 * ``size_histogram.png`` (300 dpi) and ``.svg``: pooled number-weighted
   histogram (border vesicles excluded when the statistics exclude them);
 * ``errors.csv``    ``input``, ``stem``, ``error``; header only when all succeeded;
@@ -80,6 +81,7 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     }
     pairs = pooled_tables(result.records, out_dir=out_dir)
     per_image: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
     frames = []
     total_area = 0.0
     for record, table in pairs:
@@ -89,7 +91,7 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         per_image[display_path(record["stem"])] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
         frame = table.copy()
         frame.insert(0, "image", display_path(record["stem"]))
-        frame["source_file"] = display_path(record["input"])
+        frame["source_file"] = sources[display_path(record["stem"])] = display_path(record["input"])
         frames.append(frame)
     columns = ["image", *VESICLE_COLUMNS, "source_file"]
     if frames:
@@ -99,7 +101,10 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         pooled = pd.DataFrame({c: pd.Series(dtype=object if c in ("image", "source_file") else float) for c in columns})
     per_image["pooled"] = size_statistics(pooled, analysed_area_nm2=total_area or None, **stats_kwargs)
     write_if_changed(out_dir / "vesicles.csv", _csv_bytes(pooled))
-    write_if_changed(out_dir / "summary.csv", _csv_bytes(statistics_frame(per_image)))
+    summary = statistics_frame(per_image)
+    # which file each row measured (stems of same-named inputs in different folders differ only by a suffix)
+    summary["source_file"] = [sources.get(name, "") for name in summary["image"]]
+    write_if_changed(out_dir / "summary.csv", _csv_bytes(summary))
 
     errors = pd.DataFrame(
         [

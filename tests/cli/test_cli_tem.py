@@ -95,8 +95,10 @@ def test_labels_tif_is_calibrated_and_matches_the_table(first_run, inputs):
 def test_summary_run_json_and_histogram(first_run, inputs):
     _, out = first_run
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.columns) == ["image", *STATISTICS_KEYS]
+    assert list(summary.columns) == ["image", *STATISTICS_KEYS, "source_file"]
     assert summary["image"].tolist() == [*GOOD, "pooled"]
+    assert [Path(f).name for f in summary["source_file"].iloc[:-1]] == [f"{g}.tif" for g in GOOD]
+    assert pd.isna(summary["source_file"].iloc[-1])  # the pooled row measured every file
     assert summary["n"].iloc[-1] == summary["n"].iloc[:-1].sum()
     pooled = pd.read_csv(out / "vesicles.csv")
     inside = pooled[~pooled["touches_border"]]
@@ -233,6 +235,9 @@ def test_stem_collisions_and_output_inside_the_inputs(inputs, tmp_path):
     args = ["tem", str(tmp_path / "data"), "--recursive", "--out", str(out), "--workers", "1"]
     assert main(args) == 0
     assert (out / "g1_img_labels.tif").is_file() and (out / "g2_img_labels.tif").is_file()
+    summary = pd.read_csv(out / "summary.csv")
+    sources = dict(zip(summary["image"], summary["source_file"].fillna(""), strict=True))
+    assert Path(sources["g1_img"]).parent.name == "g1" and Path(sources["g2_img"]).parent.name == "g2"
     # A second run must not take its own outputs (inside the input folder) as inputs.
     assert main(args) == 0
     run = json.loads((out / "run.json").read_text())
