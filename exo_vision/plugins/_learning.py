@@ -8,6 +8,7 @@ reports progress, cancels it and shows the result.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from magicgui.widgets import Container, FileEdit, Label, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication
 
 from exo_vision.learn.grid_models import comparison_text, new_model_path, verdict, verdict_text
 
@@ -75,9 +77,14 @@ class LearningPanel(Container):
             return
         session.save_current()
         try:
+            if "torch" not in sys.modules:
+                # The first import of PyTorch takes a few seconds and must happen on this thread: say so first.
+                self._status.value = "loading the training framework (a few seconds, once per session)..."
+                QApplication.processEvents()
             load_training_framework()
             micrographs = collect_curated([session.output_dir])
         except ValueError as error:
+            self._status.value = "not learnt (see the message)"
             show_warning(str(error))
             return
         settings = self.settings or FineTuneSettings()

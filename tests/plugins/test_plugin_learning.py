@@ -128,6 +128,23 @@ def test_learning_with_too_little_curated_data_says_so(make_napari_viewer, tmp_p
     assert "at least 2 different curated micrographs" in warnings[0]
 
 
+def test_the_first_framework_import_is_announced_before_it_stalls(make_napari_viewer, tmp_path, qtbot, monkeypatch):
+    import sys
+
+    import exo_vision.learn.finetune as finetune
+
+    _viewer, session, _out = _curated_grid(make_napari_viewer, tmp_path, count=1)
+    panel = session.learning
+    seen = []
+    monkeypatch.delitem(sys.modules, "torch")  # as in a session that has not imported it yet; restored after
+    monkeypatch.setattr(finetune, "load_training_framework", lambda: seen.append(panel._status.value))
+    monkeypatch.setattr("exo_vision.plugins._learning.show_warning", lambda message: None)
+    panel.learn()
+    assert seen and "loading the training framework" in seen[0]
+    qtbot.waitUntil(lambda: not panel.running, timeout=60_000)  # one curated micrograph is too few
+    assert panel._status.value == "not learnt (see the message)"
+
+
 def test_a_new_model_that_scores_lower_is_named_in_a_warning(make_napari_viewer, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
