@@ -2,14 +2,25 @@
 
 Per marker and lane the band volume is divided by the µg loaded (when given)
 and by the same quantity in the reference (lysate) lane: the EV/lysate ratio.
-Replicate EV lanes give a mean, SD, CV and a t-based 95 % confidence interval
-(n >= 2). An absent band gets an upper bound instead: its LoD in place of the
-volume, reported as a sentence such as
+An absent band gets an upper bound instead: its LoD (or its measured volume,
+when that is higher) in place of the volume, reported as a sentence such as
 "calnexin not detected in exo1: < LoD = 1.2e+04, i.e. < 0.8% of the lysate signal per µg loaded".
+
+Replicate EV lanes give a mean, SD and CV, and a 95 % confidence interval
+computed on the logarithm of the ratios (a ratio is positive and its spread
+multiplicative: the interval is the geometric mean's, t-based, n >= 2). The
+statistics are left empty when a replicate is censored: a band below the LoD
+(its ratio is only an upper bound) or a saturated band (in an EV lane its ratio
+is a lower bound; in the reference lane every ratio is an upper bound). The
+reason says so; ``n_ratios`` counts the lanes the statistics use.
 
 MISEV verdict: the EV markers CD9 and CD63 must be present in every EV lane
 and calnexin (endoplasmic reticulum) absent from every EV lane while present
-in the lysate (otherwise its absence proves nothing).
+in the lysate (otherwise its absence proves nothing), with an upper bound in
+every EV lane below the lysate's level (otherwise the blot cannot show that the
+EVs carry less calnexin than the cells). Marker names are compared without
+letter case. An EV marker whose ratios lie below 1 (depleted in EVs relative to
+the lysate) passes, as MISEV asks for presence, with a warning in its reason.
 """
 
 from __future__ import annotations
@@ -25,6 +36,11 @@ EV_POSITIVE = ("cd9", "cd63", "cd81", "tsg101", "alix", "syntenin")
 EV_NEGATIVE = ("calnexin", "canx", "gm130", "cytochrome c")
 #: The minimal MISEV panel checked by :func:`misev_verdict`.
 MISEV_PANEL = ("CD9", "CD63", "calnexin")
+#: Name of the reference lane taken when none is given (compared without letter case).
+REFERENCE_NAME = "lysate"
+#: An absent negative marker shows depletion only when every EV lane's upper bound lies below
+#: this ratio to the reference lane (1: the EVs could carry as much per µg as the cells).
+MAX_NEGATIVE_UPPER_BOUND = 1.0
 
 ENRICHMENT_COLUMNS: dict[str, str] = {
     "label": "int64",
@@ -49,9 +65,11 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "n_ev_lanes": "int64",
     "n_ev_present": "int64",
     "present_in_reference": "bool",
+    "n_ratios": "int64",
     "ratio_mean": "float64",
     "ratio_sd": "float64",
     "ratio_cv": "float64",
+    "ratio_geomean": "float64",
     "ratio_ci95_low": "float64",
     "ratio_ci95_high": "float64",
     "verdict": "object",
@@ -74,6 +92,58 @@ def expected_in_ev(marker: str) -> str:
 
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
+
+
+def default_reference_lane(lane_names: Sequence[str] | None) -> str | None:
+    """The lane to divide by when no reference lane is named.
+
+    Parameters
+    ----------
+    lane_names : sequence of str or None
+        Lane names, left to right.
+
+    Returns
+    -------
+    str or None
+        The lane named "lysate" in any letter case; else the only lane whose name contains
+        "lysate" ("cell lysate", "Lysate_HEK"); else None (the caller must ask for one).
+    """
+    names = list(lane_names or [])
+    exact = [n for n in names if n.strip().casefold() == REFERENCE_NAME]
+    if exact:
+        return exact[0]
+    containing = [n for n in names if REFERENCE_NAME in n.casefold()]
+    return containing[0] if len(containing) == 1 else None
+
+
+def _check_marker_spellings(rows: pd.DataFrame) -> None:
+    """Refuse marker names that differ only in letter case: they are one marker to the verdict."""
+    spellings: dict[str, list[str]] = {}
+    for name in dict.fromkeys(rows["marker"].astype(str)):
+        spellings.setdefault(name.strip().casefold(), []).append(name)
+    clashes = [names for names in spellings.values() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(repr(n) for n in names) for names in clashes)
+        raise ValueError(
+            f"marker names {shown} differ only in letter case, so they name one marker; spell it the same way "
+            "everywhere (a replicate blot of the same marker, with its own lysate lane, goes in a run of its own)"
+        )
+
+
+def _several_bands_message(marker: str, group: pd.DataFrame) -> str:
+    """Why one marker with several bands per lane name cannot be divided by its reference."""
+    lanes = sorted(set(group["lane_name"][group["lane_name"].duplicated()]))
+    images = sorted(set(group["image"].astype(str))) if "image" in group.columns else []
+    if len(images) > 1:
+        return (
+            f"marker {marker!r} is in several images ({', '.join(images)}) with the same lane names {lanes}: "
+            "replicate blots of one marker are not pooled in one run, since each has its own lysate lane; "
+            "quantify each blot in a run of its own (its own --out) and compare the runs' panel_summary.csv"
+        )
+    return (
+        f"marker {marker!r} has several bands in lane(s) {lanes}; "
+        "give each marker once per lane (one strip or image per marker)"
+    )
 
 
 def enrichment_table(
@@ -106,6 +176,7 @@ def enrichment_table(
     rows = bands[bands["marker"].astype(str) != ""]
     if rows.empty:
         raise ValueError("no band carries a marker name; give markers (e.g. --marker CD9 or a panel file)")
+    _check_marker_spellings(rows)
     names = list(dict.fromkeys(rows["lane_name"].astype(str)))
     if reference_lane not in names:
         raise ValueError(f"reference lane {reference_lane!r} is not among the lane names {names}; check --lane-names")
@@ -119,12 +190,8 @@ def enrichment_table(
     per_ug_text = " per µg loaded" if ug_loaded is not None else ""
     out = []
     for marker, group in rows.groupby("marker", sort=False):
-        dup = group["lane_name"].duplicated()
-        if dup.any():
-            raise ValueError(
-                f"marker {marker!r} has several bands in lane(s) {sorted(set(group['lane_name'][dup]))}; "
-                "give each marker once per lane (one strip or image per marker)"
-            )
+        if group["lane_name"].duplicated().any():
+            raise ValueError(_several_bands_message(str(marker), group))
         ref = group[group["lane_name"] == reference_lane]
         if ref.empty:
             raise ValueError(f"marker {marker!r} has no band in the reference lane {reference_lane!r}")
@@ -144,9 +211,16 @@ def enrichment_table(
             elif bool(r.present):
                 ratio = per_ug / ref_per_ug
             else:
-                upper = (float(r.lod_volume) / scale) / ref_per_ug
+                bound = max(float(r.lod_volume), float(r.volume))
+                upper = (bound / scale) / ref_per_ug
+                limit = (
+                    f"< LoD = {_fmt(float(r.lod_volume))}"
+                    if bound == float(r.lod_volume)
+                    else f"no band peak there, but the window holds {_fmt(bound)} (above the LoD "
+                    f"{_fmt(float(r.lod_volume))}), so < {_fmt(bound)}"
+                )
                 statement = (
-                    f"{marker} not detected in {r.lane_name}: < LoD = {_fmt(float(r.lod_volume))}, "
+                    f"{marker} not detected in {r.lane_name}: {limit}, "
                     f"i.e. < {_fmt(100 * upper)}% of the {reference_lane} signal{per_ug_text}"
                 )
             out.append(
@@ -171,32 +245,132 @@ def enrichment_table(
 
 
 def replicate_stats(values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, float]:
-    """Mean, SD, CV and t-based confidence interval of replicate ratios.
+    """Mean, SD, CV, geometric mean and its confidence interval of replicate ratios.
 
     Parameters
     ----------
     values : sequence of float
-        Replicate values (NaN ignored).
+        Replicate ratios (NaN ignored; all positive).
     confidence : float
         Confidence level of the interval.
 
     Returns
     -------
     dict
-        ``n, mean, sd, cv, ci_low, ci_high`` (SD/CV/CI are NaN when n < 2).
+        ``n, mean, sd, cv, geomean, ci_low, ci_high``. The interval is t-based on the logarithms
+        (``exp(mean(log r) -/+ t * sd(log r) / sqrt(n))``), so it is positive and brackets the
+        geometric mean. SD, CV and the interval are NaN when n < 2.
+
+    Raises
+    ------
+    ValueError
+        When a value is zero or negative (not a ratio of two detected bands).
     """
     from scipy import stats
 
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if (v <= 0).any():
+        raise ValueError(f"ratios must be positive, got {v[v <= 0].tolist()}")
     n = int(v.size)
+    out = dict(n=n, mean=np.nan, sd=np.nan, cv=np.nan, geomean=np.nan, ci_low=np.nan, ci_high=np.nan)
     if n == 0:
-        return dict(n=0, mean=np.nan, sd=np.nan, cv=np.nan, ci_low=np.nan, ci_high=np.nan)
-    mean = float(v.mean())
+        return out
+    logs = np.log(v)
+    out.update(mean=float(v.mean()), geomean=float(np.exp(logs.mean())))
     if n < 2:
-        return dict(n=1, mean=mean, sd=np.nan, cv=np.nan, ci_low=np.nan, ci_high=np.nan)
+        return out
     sd = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / np.sqrt(n)
-    return dict(n=n, mean=mean, sd=sd, cv=sd / mean if mean != 0 else np.nan, ci_low=mean - half, ci_high=mean + half)
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(logs.std(ddof=1)) / np.sqrt(n)
+    out.update(
+        sd=sd, cv=sd / out["mean"], ci_low=float(np.exp(logs.mean() - half)), ci_high=float(np.exp(logs.mean() + half))
+    )
+    return out
+
+
+def _presence_reason(marker: str, ev: pd.DataFrame) -> tuple[bool, str]:
+    """Verdict and reason of a marker expected present in every EV lane."""
+    absent_lanes = ev.loc[~ev["present"], "lane_name"].tolist()
+    ok = not absent_lanes and len(ev) > 0
+    if not ok:
+        return False, f"{marker} not detected in EV lane(s) {', '.join(absent_lanes)}"
+    return True, f"{marker} present in all {len(ev)} EV lanes"
+
+
+def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[bool, str]:
+    """Verdict and reason of a marker expected absent from every EV lane and present in the reference."""
+    present_lanes = ev.loc[ev["present"], "lane_name"].tolist()
+    if present_lanes:
+        where = "" if ref_present else " (and not detected in the reference lane)"
+        return False, f"{marker} detected in EV lane(s) {', '.join(present_lanes)}{where}: cellular contamination"
+    if not ref_present:
+        return False, f"{marker} not detected in the reference lane either, so its absence from EV lanes proves nothing"
+    worst = float(ev["ratio_upper_bound"].max()) if len(ev) else np.nan
+    level = "signal per µg loaded" if ev["ug_loaded"].notna().all() else "signal"
+    if np.isfinite(worst) and worst >= MAX_NEGATIVE_UPPER_BOUND:
+        return False, (
+            f"{marker} not detected in the EV lanes, but inconclusive: the detection limit allows up to "
+            f"{_fmt(100 * worst)}% of the reference lane's {level}, so depletion is not shown; load more protein "
+            "or expose longer until the reference band is well above the LoD"
+        )
+    return True, (
+        f"{marker} absent from all {len(ev)} EV lanes (each < {_fmt(100 * worst)}% of the reference lane's {level}) "
+        "and present in the reference lane"
+    )
+
+
+def _statistics_note(ev: pd.DataFrame, reference_saturated: bool) -> str:
+    """Why replicate statistics are withheld (censored replicates), or "" when every ratio is measured."""
+    below = ev.loc[~ev["present"], "lane_name"].tolist()
+    saturated = ev.loc[ev["present"] & ev["saturated"], "lane_name"].tolist()
+    if reference_saturated and len(ev) > len(below):
+        return "no replicate statistics: the reference band is saturated, so every ratio is only an upper bound"
+    parts = []
+    if below and len(below) < len(ev):
+        parts.append(f"{', '.join(below)} below the LoD (ratio only an upper bound)")
+    if saturated:
+        parts.append(f"{', '.join(saturated)} saturated (ratio only a lower bound)")
+    return f"no replicate statistics: {'; '.join(parts)}" if parts else ""
+
+
+def _summary_row(marker: str, g: pd.DataFrame) -> dict[str, object]:
+    """One row of :func:`panel_summary`: statistics, verdict and reason of one marker."""
+    ev = g[~g["is_reference"]]
+    ref = g[g["is_reference"]]
+    ref_present = bool(ref["present"].any())
+    expect = expected_in_ev(marker)
+    note = _statistics_note(ev, bool((ref["present"] & ref["saturated"]).any()))
+    st = replicate_stats([] if note else ev["ratio_to_reference"].tolist())
+    if expect == "present":
+        ok, reason = _presence_reason(marker, ev)
+        if ok and st["n"] and (st["ci_high"] < 1 if np.isfinite(st["ci_high"]) else st["geomean"] < 1):
+            reason += (
+                f"; WARNING: depleted in EVs relative to the reference lane (geometric mean ratio "
+                f"{_fmt(st['geomean'])}), not enriched"
+            )
+    elif expect == "absent":
+        ok, reason = _absence_reason(marker, ev, ref_present)
+    else:
+        ok, reason = True, f"{marker} is not part of the MISEV panel check"
+    if note and expect != "absent":
+        reason += f"; {note}"
+    if g["saturated"].any():
+        reason += "; WARNING: saturated band(s), ratios unreliable"
+    return dict(
+        marker=marker,
+        expected_in_ev=expect,
+        n_ev_lanes=int(len(ev)),
+        n_ev_present=int(ev["present"].sum()),
+        present_in_reference=ref_present,
+        n_ratios=int(st["n"]),
+        ratio_mean=st["mean"],
+        ratio_sd=st["sd"],
+        ratio_cv=st["cv"],
+        ratio_geomean=st["geomean"],
+        ratio_ci95_low=st["ci_low"],
+        ratio_ci95_high=st["ci_high"],
+        verdict="pass" if ok else "fail",
+        reason=reason,
+    )
 
 
 def panel_summary(enrichment: pd.DataFrame) -> pd.DataFrame:
@@ -210,54 +384,10 @@ def panel_summary(enrichment: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns of :data:`SUMMARY_COLUMNS`, one row per marker.
+        Columns of :data:`SUMMARY_COLUMNS`, one row per marker. The statistics (``n_ratios`` of
+        them) are empty when a replicate is censored; the reason then says which.
     """
-    out = []
-    for marker, g in enrichment.groupby("marker", sort=False):
-        ev = g[~g["is_reference"]]
-        ref_present = bool(g.loc[g["is_reference"], "present"].any())
-        st = replicate_stats(ev["ratio_to_reference"].tolist())
-        expect = expected_in_ev(str(marker))
-        n_present = int(ev["present"].sum())
-        absent_lanes = ev.loc[~ev["present"], "lane_name"].tolist()
-        present_lanes = ev.loc[ev["present"], "lane_name"].tolist()
-        if expect == "present":
-            ok = n_present == len(ev) and len(ev) > 0
-            reason = (
-                f"{marker} present in all {len(ev)} EV lanes"
-                if ok
-                else f"{marker} not detected in EV lane(s) {', '.join(absent_lanes)}"
-            )
-        elif expect == "absent":
-            ok = n_present == 0 and ref_present
-            if not ref_present:
-                reason = (
-                    f"{marker} not detected in the reference lane either, so its absence from EV lanes proves nothing"
-                )
-            elif present_lanes:
-                reason = f"{marker} detected in EV lane(s) {', '.join(present_lanes)}: cellular contamination"
-            else:
-                reason = f"{marker} absent from all {len(ev)} EV lanes and present in the reference lane"
-        else:
-            ok, reason = True, f"{marker} is not part of the MISEV panel check"
-        if g["saturated"].any():
-            reason += "; WARNING: saturated band(s), ratios unreliable"
-        out.append(
-            dict(
-                marker=str(marker),
-                expected_in_ev=expect,
-                n_ev_lanes=int(len(ev)),
-                n_ev_present=n_present,
-                present_in_reference=ref_present,
-                ratio_mean=st["mean"],
-                ratio_sd=st["sd"],
-                ratio_cv=st["cv"],
-                ratio_ci95_low=st["ci_low"],
-                ratio_ci95_high=st["ci_high"],
-                verdict="pass" if ok else "fail",
-                reason=reason,
-            )
-        )
+    out = [_summary_row(str(marker), g) for marker, g in enrichment.groupby("marker", sort=False)]
     table = pd.DataFrame.from_records(out, columns=[c for c in SUMMARY_COLUMNS if c != "label"])
     table.insert(0, "label", np.arange(1, len(table) + 1))
     return table.astype(SUMMARY_COLUMNS)
@@ -279,13 +409,12 @@ def misev_verdict(summary: pd.DataFrame) -> tuple[bool, list[str]]:
     """
     reasons = []
     ok = True
-    names = {str(m).lower(): row for m, row in zip(summary["marker"], summary.itertuples())}
     for marker in MISEV_PANEL:
-        row = names.get(marker.lower())
-        if row is None:
+        rows = [r for r in summary.itertuples() if str(r.marker).strip().casefold() == marker.casefold()]
+        if not rows:
             ok = False
             reasons.append(f"{marker} missing from the panel")
-            continue
-        ok &= row.verdict == "pass"
-        reasons.append(f"{row.verdict.upper()}: {row.reason}")
+        for row in rows:  # one per marker from enrichment_table; every row counts if a caller made several
+            ok &= row.verdict == "pass"
+            reasons.append(f"{row.verdict.upper()}: {row.reason}")
     return bool(ok), reasons

@@ -108,7 +108,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--lane-names", metavar="A,B,...", help="lane names left to right, e.g. lysate,exo1,exo2")
     g.add_argument(
-        "--reference-lane", metavar="NAME", help="lysate lane for ratios (default: 'lysate' or the first lane)"
+        "--reference-lane",
+        metavar="NAME",
+        help="lysate lane for ratios (default: the lane named 'lysate' in any case, or the one lane whose name "
+        "contains it; with markers and no such lane, this option is required)",
     )
     g.add_argument("--ug-loaded", metavar="X,Y,...", help="µg protein loaded per lane, same order as --lane-names")
     g.add_argument(
@@ -183,7 +186,8 @@ MARKER_KEYS = {"name": "str", "image": "str", "strip": "int"}
 #: Output names per input stem S.
 PER_IMAGE_SUFFIXES = ("_bands.csv", "_annotated.png")
 #: Run-level outputs.
-RUN_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg", "run.json")
+PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
+RUN_FILES = (*PANEL_FILES, "run.json")
 #: Earlier outputs never taken as inputs: ``S_annotated.png`` beside ``S_bands.csv``.
 PREVIOUS_OUTPUTS = {"_annotated.png": "_bands.csv"}
 #: Largest accepted rolling-ball radius in pixels.
@@ -239,7 +243,14 @@ def read_panel_file(path: str | Path) -> PanelSpec:
     names = data.get("lane_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
         raise ValueError(f'{shown}: `lane_names` must be a list of lane names, e.g. ["lysate", "exo1", "exo2"]')
-    ref = data.get("reference_lane", "lysate" if "lysate" in names else names[0])
+    from exo_vision.blot.panel import default_reference_lane
+
+    ref = data.get("reference_lane") or default_reference_lane(names)
+    if ref is None:
+        raise ValueError(
+            f"{shown}: no lane is named 'lysate', so the reference lane for the EV/lysate ratios is unknown; "
+            f'add reference_lane = "<name of the lysate lane>"'
+        )
     if ref not in names:
         raise ValueError(f"{shown}: reference_lane {ref!r} is not one of lane_names {names}")
     ug = data.get("ug_loaded")
@@ -407,6 +418,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from exo_vision._shared.atomic import atomic_write_text
+    from exo_vision.blot.panel import default_reference_lane
 
     out_dir = Path(args.out)
     try:
@@ -462,9 +474,7 @@ def run(args: argparse.Namespace) -> int:
         reference = panel.reference_lane
         ug_map = panel.ug_loaded
     else:
-        reference = args.reference_lane or (
-            ("lysate" if "lysate" in lane_names else lane_names[0]) if lane_names else None
-        )
+        reference = args.reference_lane or default_reference_lane(lane_names)
         markers = cli_markers if cli_markers is None or len(cli_markers) > 1 else cli_markers[0]
         try:
             for path in _collect_inputs(args.inputs):
@@ -480,6 +490,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         _check_panel_arguments(lane_names, reference, ug_map, args.ladder_lane)
+        if lane_names and reference is None and (panel is not None or cli_markers):
+            raise ValueError(
+                f"no lane is named 'lysate' ({', '.join(lane_names)}), so the reference lane for the EV/lysate "
+                "ratios is unknown; name the lysate lane with --reference-lane NAME"
+            )
     except ValueError as err:
         logger.error("%s", err)
         return 2
@@ -525,6 +540,9 @@ def run(args: argparse.Namespace) -> int:
             errors.append({"input": shown, "error": message})
 
     verdict: dict[str, Any] | None = None
+    # Panel files of an earlier run in --out would read as this run's verdict: they are rewritten or removed.
+    for name in PANEL_FILES:
+        (out_dir / name).unlink(missing_ok=True)
     if tables and reference is not None:
         all_bands = pd.concat(tables, ignore_index=True)
         if (all_bands["marker"].astype(str) != "").any():

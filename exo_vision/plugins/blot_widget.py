@@ -389,9 +389,21 @@ class BlotWidget(Container):
         ValueError
             When no strip has a marker name or the reference lane is not among the lane names.
         """
-        from exo_vision.blot.panel import enrichment_table, misev_verdict, panel_summary
+        from exo_vision.blot.panel import (
+            REFERENCE_NAME,
+            default_reference_lane,
+            enrichment_table,
+            misev_verdict,
+            panel_summary,
+        )
 
-        reference = self._reference.value.strip()
+        typed = self._reference.value.strip()
+        names = list(dict.fromkeys(self.result.bands["lane_name"].astype(str)))
+        reference = typed
+        if typed not in names and typed.casefold() in ("", REFERENCE_NAME):  # "Lysate", "cell lysate" are found
+            reference = default_reference_lane(names) or typed
+        if not reference:
+            raise ValueError("name the lysate lane in 'reference (lysate) lane'")
         enrichment = enrichment_table(self.result.bands, reference_lane=reference)
         summary = panel_summary(enrichment)
         ok, reasons = misev_verdict(summary)

@@ -68,16 +68,22 @@ def test_absent_band_gets_an_upper_bound_sentence():
 
 def test_replicate_statistics_by_hand():
     st = replicate_stats([3.0, 5.0])
-    # mean 4, SD sqrt(2), CV sqrt(2)/4, 95 % CI 4 +- t(0.975, 1) * sqrt(2)/sqrt(2) = 4 +- 12.706
+    # mean 4, SD sqrt(2), CV sqrt(2)/4; geometric mean sqrt(15) = 3.873;
+    # logs 1.09861, 1.60944: SD (1.60944 - 1.09861)/sqrt(2) = 0.361208, so the 95 % interval is
+    # exp(1.354025 -/+ 12.7062047 * 0.361208 / sqrt(2)) = 0.150875 .. 99.4199
     assert st["mean"] == pytest.approx(4.0)
     assert st["sd"] == pytest.approx(np.sqrt(2.0))
     assert st["cv"] == pytest.approx(np.sqrt(2.0) / 4.0)
-    assert st["ci_low"] == pytest.approx(4.0 - 12.7062047, rel=1e-6)
-    assert st["ci_high"] == pytest.approx(4.0 + 12.7062047, rel=1e-6)
+    assert st["geomean"] == pytest.approx(np.sqrt(15.0))
+    assert st["ci_low"] == pytest.approx(0.150875, rel=1e-5)
+    assert st["ci_high"] == pytest.approx(99.4199, rel=1e-5)
     one = replicate_stats([2.0])
     assert one["n"] == 1 and one["mean"] == 2.0 and np.isnan(one["sd"]) and np.isnan(one["ci_low"])
+    # 1, 2, 3: logs' SD 0.555548 -> half-width 4.3026527 * 0.555548 / sqrt(3) = 1.380059 on the log scale
     three = replicate_stats([1.0, 2.0, 3.0])
-    assert three["ci_high"] - three["mean"] == pytest.approx(4.3026527 * 1.0 / np.sqrt(3), rel=1e-6)
+    assert np.log(three["ci_high"] / three["geomean"]) == pytest.approx(1.380059, rel=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        replicate_stats([2.0, -1.0])
 
 
 def test_misev_panel_passes_and_fails_with_reasons():
@@ -118,3 +124,105 @@ def test_bad_panel_input_is_refused():
         enrichment_table(PANEL.assign(marker=""), reference_lane="lysate")
     with pytest.raises(ValueError, match="several bands"):
         enrichment_table(pd.concat([PANEL, PANEL]), reference_lane="lysate")
+
+
+def test_marker_names_that_differ_only_in_case_are_refused_not_overridden():
+    # Two spellings used to give two rows, of which the verdict kept the last: a failing row vanished.
+    mixed = PANEL.copy()
+    mixed.loc[(mixed.marker == "calnexin") & (mixed.lane_name == "exo2"), "marker"] = "Calnexin"
+    with pytest.raises(ValueError, match="'calnexin' and 'Calnexin' differ only in letter case"):
+        enrichment_table(mixed, reference_lane="lysate")
+    summary = panel_summary(enrichment_table(PANEL, reference_lane="lysate", ug_loaded=UG))
+    failing = summary[summary.marker == "calnexin"].assign(marker="Calnexin", verdict="fail", reason="contaminated")
+    ok, reasons = misev_verdict(pd.concat([summary, failing], ignore_index=True))
+    assert not ok and "FAIL: contaminated" in reasons  # every row of a marker counts
+
+
+def test_a_window_above_the_lod_without_a_band_peak_bounds_by_its_volume():
+    # No band peak, so absent; but the window holds 45 > LoD 30: the bound is 45, never below the measure.
+    shaped = PANEL.copy()
+    shaped.loc[(shaped.marker == "calnexin") & (shaped.lane_name == "exo1"), "volume"] = 45.0
+    e = enrichment_table(shaped, reference_lane="lysate", ug_loaded=UG).set_index(["marker", "lane_name"])
+    row = e.loc[("calnexin", "exo1")]
+    assert row["ratio_upper_bound"] == pytest.approx((45.0 / 10) / (2000.0 / 20))  # 0.045
+    assert "no band peak there, but the window holds 45 (above the LoD 30), so < 45" in row["statement"]
+
+
+def test_replicate_statistics_are_withheld_when_a_replicate_is_censored():
+    third = bands([("CD9", "exo3", 20.0, 50.0, False, False)])
+    censored = pd.concat([PANEL, third], ignore_index=True)
+    s = panel_summary(enrichment_table(censored, reference_lane="lysate")).set_index("marker")
+    assert s.loc["CD9", "n_ev_lanes"] == 3 and s.loc["CD9", "n_ev_present"] == 2 and s.loc["CD9", "n_ratios"] == 0
+    assert np.isnan(s.loc["CD9", "ratio_mean"]) and np.isnan(s.loc["CD9", "ratio_ci95_low"])
+    assert "no replicate statistics: exo3 below the LoD" in s.loc["CD9", "reason"]
+    saturated = PANEL.copy()
+    saturated.loc[(saturated.marker == "CD63") & (saturated.lane_name == "exo2"), "saturated"] = True
+    s = panel_summary(enrichment_table(saturated, reference_lane="lysate")).set_index("marker")
+    assert (
+        np.isnan(s.loc["CD63", "ratio_mean"]) and "exo2 saturated (ratio only a lower bound)" in s.loc["CD63", "reason"]
+    )
+    # measured replicates: n_ratios, geometric mean, and an interval that stays positive
+    s = panel_summary(enrichment_table(PANEL, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
+    assert s.loc["CD9", "n_ratios"] == 2 and s.loc["CD9", "ratio_geomean"] == pytest.approx(np.sqrt(15.0))
+    assert 0 < s.loc["CD9", "ratio_ci95_low"] < s.loc["CD9", "ratio_geomean"] < s.loc["CD9", "ratio_ci95_high"]
+
+
+def test_calnexin_absent_with_a_bound_above_the_lysate_level_is_inconclusive():
+    # lysate calnexin 200 at 20 µg (10 per µg), LoD 150 at 10 µg (15 per µg): the EVs could hold 150 % of it
+    faint = PANEL.copy()
+    faint.loc[(faint.marker == "calnexin") & (faint.lane_name == "lysate"), "volume"] = 200.0
+    faint.loc[faint.marker == "calnexin", "lod_volume"] = 150.0
+    s = panel_summary(enrichment_table(faint, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
+    assert s.loc["calnexin", "verdict"] == "fail"
+    assert (
+        "inconclusive: the detection limit allows up to 150% of the reference lane's signal per µg loaded"
+        in (s.loc["calnexin", "reason"])
+    )
+    s = panel_summary(enrichment_table(PANEL, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
+    assert "each < 3% of the reference lane's signal per µg loaded" in s.loc["calnexin", "reason"]
+
+
+def test_calnexin_in_ev_lanes_but_not_in_the_reference_is_called_contamination():
+    odd = PANEL.copy()
+    odd.loc[(odd.marker == "calnexin") & (odd.lane_name == "lysate"), "present"] = False
+    odd.loc[(odd.marker == "calnexin") & (odd.lane_name == "exo1"), ["volume", "present"]] = [900.0, True]
+    s = panel_summary(enrichment_table(odd, reference_lane="lysate")).set_index("marker")
+    assert s.loc["calnexin", "verdict"] == "fail"
+    assert s.loc["calnexin", "reason"] == (
+        "calnexin detected in EV lane(s) exo1 (and not detected in the reference lane): cellular contamination"
+    )
+
+
+def test_replicate_blots_of_one_marker_are_refused_naming_the_images():
+    two = pd.concat([PANEL.assign(image="rep1.tif"), PANEL.assign(image="rep2.tif")], ignore_index=True)
+    with pytest.raises(ValueError, match=r"'CD9' is in several images \(rep1.tif, rep2.tif\)"):
+        enrichment_table(two, reference_lane="lysate")
+
+
+def test_an_ev_marker_depleted_relative_to_the_lysate_passes_with_a_warning():
+    low = PANEL.copy()
+    low.loc[(low.marker == "CD9") & (low.lane_name != "lysate"), "volume"] = [60.0, 40.0]  # ratios 0.06, 0.04
+    s = panel_summary(enrichment_table(low, reference_lane="lysate")).set_index("marker")
+    assert s.loc["CD9", "verdict"] == "pass"
+    assert (
+        "WARNING: depleted in EVs relative to the reference lane (geometric mean ratio 0.049)"
+        in (s.loc["CD9", "reason"])
+    )
+    assert "depleted" not in s.loc["CD63", "reason"]
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["exo1", "Lysate", "exo2"], "Lysate"),
+        (["cell lysate", "exo1"], "cell lysate"),
+        (["lysate_HEK", "lysate", "exo1"], "lysate"),
+        (["lysate A", "lysate B", "exo1"], None),
+        (["exo1", "exo2"], None),
+        (None, None),
+    ],
+)
+def test_the_default_reference_lane_is_the_lysate_in_any_case_or_none(names, expected):
+    from exo_vision.blot.panel import default_reference_lane
+
+    assert default_reference_lane(names) == expected

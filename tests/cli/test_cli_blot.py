@@ -153,6 +153,34 @@ def test_panel_arguments_are_checked_before_any_image_is_quantified(folder, tmp_
     assert "µg loaded must be positive numbers for every sample lane, got {'exo1': 0.0}" in caplog.text
 
 
+def test_a_blot_without_a_lane_called_lysate_needs_the_reference_named(folder, tmp_path, caplog):
+    """Before, the first lane (an EV sample) silently became the reference; 'Lysate' was not found."""
+    panel = str(folder / "panel.tif")
+    markers = ["--marker", "CD9,CD63,calnexin"]
+    out = tmp_path / "noref"
+    assert main(["blot", panel, "--out", str(out), "--lane-names", "exo1,exo2,exo3", *markers]) == 2
+    assert "no lane is named 'lysate' (exo1, exo2, exo3)" in caplog.text and "--reference-lane NAME" in caplog.text
+    assert not out.exists()
+    out = tmp_path / "capital"
+    assert main(["blot", panel, "--out", str(out), "--lane-names", "Lysate,exo1,exo2", *markers]) == 0
+    assert json.loads((out / "run.json").read_text())["parameters"]["reference_lane"] == "Lysate"
+    (tmp_path / "noref.toml").write_text(
+        'lane_names = ["a", "b", "c"]\n[[marker]]\nname = "CD9"\nimage = "' + panel + '"\n'
+    )
+    assert main(["blot", "--panel", str(tmp_path / "noref.toml"), "--out", str(tmp_path / "p")]) == 2
+    assert "add reference_lane = " in caplog.text
+
+
+def test_a_run_without_a_panel_leaves_no_earlier_panel_behind(folder, tmp_path):
+    """Before, an earlier run's PASS stayed in --out and the report showed it as this run's."""
+    out = tmp_path / "out"
+    assert main(["blot", "--panel", str(folder / "panel.toml"), "--out", str(out)]) == 0
+    assert (out / "panel_summary.csv").is_file() and (out / "panel.png").is_file()
+    assert main(["blot", str(folder / "dilution.tif"), "--out", str(out)]) == 0  # no markers: no panel
+    assert not [name for name in cli_blot.PANEL_FILES if (out / name).exists()]
+    assert json.loads((out / "run.json").read_text())["panel_verdict"] is None
+
+
 def test_options_the_panel_gives_itself_are_refused_beside_it(folder, tmp_path, caplog):
     """Before, an image given beside --panel was silently not analysed (the panel's images were)."""
     panel = str(folder / "panel.toml")
