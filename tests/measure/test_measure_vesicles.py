@@ -8,7 +8,7 @@ import pytest
 from skimage.draw import disk, ellipse
 
 from exo_vision.measure.morphology import classify_morphology, cup_score
-from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_vesicles, perimeter_4, touching_labels
+from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_vesicles, perimeter_crofton, touching_labels
 
 
 def test_columns_are_exactly_the_contract():
@@ -194,22 +194,34 @@ def test_bad_input_names_the_problem(labels, image, kwargs, fragment):
         measure_vesicles(labels, image, **kwargs)
 
 
-def test_perimeter_of_a_square_by_hand_and_of_random_shapes_as_skimage():
-    from scipy import ndimage as ndi
-    from skimage.measure import perimeter
+def test_perimeter_by_hand_and_round_shapes_at_any_size():
+    from skimage.measure import perimeter_crofton as skimage_crofton
 
-    square = np.zeros((6, 6), bool)
-    square[1:5, 1:5] = True
-    # 12 boundary pixels, each on a straight run or a right-angle corner: weight 1 each
-    assert perimeter_4(square) == 12.0
-    assert perimeter_4(np.ones((4, 4), bool)) == 12.0  # the array edge counts as outside
-    rng = np.random.default_rng(7)
-    for k in range(200):
-        shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
-        region = rng.random(shape) > rng.uniform(0.2, 0.8)
-        if k % 2:
-            region = ndi.binary_opening(region)
-        assert perimeter_4(region) == perimeter(region, 4)
+    # a 2 x 2 square: 4 row and 4 column crossings, 6 + 6 diagonal ones;
+    # pi/8 * (4 + 4 + 12 / sqrt 2) = 6.4740
+    square = np.zeros((4, 4), bool)
+    square[1:3, 1:3] = True
+    assert perimeter_crofton(square) == pytest.approx(np.pi / 8 * (8 + 12 / np.sqrt(2)))
+    assert perimeter_crofton(np.ones((2, 2), bool)) == perimeter_crofton(square)  # the array edge counts as outside
+    for radius in (5, 10, 20, 50, 100, 200):
+        n = 2 * radius + 7
+        y, x = np.mgrid[:n, :n]
+        disk = (y - n / 2 - 0.3) ** 2 + (x - n / 2 + 0.17) ** 2 <= radius**2
+        assert perimeter_crofton(disk) == pytest.approx(2 * np.pi * radius, rel=0.01)
+        assert perimeter_crofton(disk) == pytest.approx(skimage_crofton(disk, 4))  # the same estimator
+
+
+def test_circularity_of_a_disk_is_about_one_at_any_pixel_size_and_never_above():
+    """The 4-connected boundary count read a 40 nm disk 0.92 at 0.5 nm/px and 1.14 at 4 nm/px."""
+    for px in (0.5, 1.0, 2.0, 4.0):
+        n = int(round(120 / px))
+        y, x = np.mgrid[:n, :n] * px
+        labels = (((y - 60.2) ** 2 + (x - 59.7) ** 2) <= 20.0**2).astype(np.int32)
+        table = measure_vesicles(labels, np.ones(labels.shape), pixel_size_nm=px)
+        assert table["circularity"].iloc[0] == pytest.approx(1.0, abs=0.05), px
+    tiny = np.zeros((8, 8), np.int32)
+    tiny[2:6, 2:6] = [[0, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1], [0, 1, 1, 0]]  # 12 pixels: 4 pi A / P^2 = 1.076
+    assert measure_vesicles(tiny, np.ones(tiny.shape), pixel_size_nm=1.0)["circularity"].iloc[0] == 1.0
 
 
 def test_recorded_noise_gives_the_same_table_as_estimating_it():
