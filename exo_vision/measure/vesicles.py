@@ -268,8 +268,9 @@ def measure_vesicles(
         y = row; pixel ``i`` is centred at ``i * pixel_size_nm``), area (nm²),
         perimeter (nm), equivalent-circle diameter (nm), Feret max/min (nm),
         ellipse major/minor axes (nm), eccentricity, circularity
-        (``4 pi area / perimeter²``, at most 1; about 1 for a disk at any pixel size), solidity (area over the area of the convex
-        hull of the pixel corners), mean intensity (image units),
+        (``4 pi area / perimeter²``, at most 1; about 1 for a disk at any pixel
+        size), solidity (area over the area of the convex hull of the pixel
+        corners), mean intensity (image units),
         cup score (see :func:`exo_vision.measure.morphology.cup_score`),
         morphology (see :func:`exo_vision.measure.morphology.classify_morphology`),
         touches_border, touches_other (the vesicle shares outline pixels with

@@ -8,7 +8,13 @@ import pytest
 from skimage.draw import disk, ellipse
 
 from exo_vision.measure.morphology import classify_morphology, cup_score
-from exo_vision.measure.vesicles import VESICLE_COLUMNS, feret_min_max, measure_vesicles, perimeter_crofton, touching_labels
+from exo_vision.measure.vesicles import (
+    VESICLE_COLUMNS,
+    feret_min_max,
+    measure_vesicles,
+    perimeter_crofton,
+    touching_labels,
+)
 
 
 def test_columns_are_exactly_the_contract():
