@@ -22,6 +22,12 @@ Definitions used throughout (stated once, here):
 * Volume-weighted mean diameter = sum(d**4) / sum(d**3) (the De Brouckere
   mean D[4,3]); intensity-weighted mean diameter = sum(d**7) / sum(d**6)
   (Rayleigh scattering intensity grows as d**6, which is what DLS weights by).
+* vesicles_per_um2 = (vesicles inside the field + half the vesicles cut by
+  its edge) / analysed area. A vesicle the edge cuts has its centre inside the
+  field about half the time, so this estimates the density of vesicle centres
+  without the edge's bias; counting whole vesicles only reads low by the share
+  the edge cuts (10-18 % on 2 µm fields of 100-150 nm vesicles). It is the
+  same whether or not the border vesicles enter the other statistics.
 * fraction_touching is the share of the counted vesicles that share outline
   pixels with another vesicle (``touches_other``): there the segmenter drew
   the contact, and on crowded fields the learned method merges some touching
@@ -55,6 +61,9 @@ BOOTSTRAP_CHUNK_ELEMENTS = 1_000_000
 NM2_PER_UM2 = 1e6
 #: Percentiles reported as d10, d50 and d90.
 DECILE_PERCENTILES = (10, 50, 90)
+
+#: Weight of a vesicle cut by the image edge in ``vesicles_per_um2``: the chance that its centre lies inside.
+EDGE_CUT_WEIGHT = 0.5
 
 #: Morphology classes counted by :func:`size_statistics`, in report order.
 MORPHOLOGIES = ("round", "cup", "irregular")
@@ -391,6 +400,13 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def _border_count(table: pd.DataFrame) -> int:
+    """Vesicles of ``table`` flagged ``touches_border`` (0 without the column)."""
+    if "touches_border" not in table.columns:
+        return 0
+    return int(table["touches_border"].fillna(False).astype(bool).sum())
+
+
 def size_statistics(
     table: pd.DataFrame,
     *,
@@ -463,7 +479,9 @@ def size_statistics(
     out["size_range_high_nm"] = high_nm
     area_um2 = nan if analysed_area_nm2 is None else float(analysed_area_nm2) / NM2_PER_UM2
     out["analysed_area_um2"] = area_um2
-    out["vesicles_per_um2"] = n / area_um2 if np.isfinite(area_um2) else nan
+    n_inside = n if exclude_border else int(d.size - _border_count(kept))
+    n_cut = _border_count(table)
+    out["vesicles_per_um2"] = (n_inside + EDGE_CUT_WEIGHT * n_cut) / area_um2 if np.isfinite(area_um2) else nan
 
     morph = kept["morphology"].astype(str).to_numpy() if "morphology" in kept.columns else None
     for m in MORPHOLOGIES:
