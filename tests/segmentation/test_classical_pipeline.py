@@ -282,6 +282,25 @@ def test_lipoprotein_sized_particles_without_membrane_are_rejected():
         assert rejected["reason"][near].iloc[0].startswith("small particle without a membrane")
 
 
+def test_raising_the_minimum_diameter_only_removes_smaller_vesicles():
+    """The membrane test for lipoprotein-sized particles ran up to twice the minimum: with 50 nm it removed
+    halo-less 63-85 nm vesicles that the default minimum keeps."""
+    from scipy import ndimage as ndi
+
+    px = 1.0
+    image = np.full((420, 420), 1000.0)
+    centres = [(90, 90), (90, 300), (300, 90), (300, 300)]
+    for (cy, cx), d in zip(centres, (64.0, 72.0, 84.0, 110.0), strict=True):
+        draw_vesicle(
+            image, cy_nm=cy, cx_nm=cx, radius_nm=d / 2, pixel_size_nm=px, halo=0.0, membrane=-45.0, membrane_nm=3.0
+        )
+    image = noisy(ndi.gaussian_filter(image, 1.0), sigma=5.0, rng=2)
+    default = measure_vesicles(segment(image, px).labels, image, pixel_size_nm=px)
+    raised = measure_vesicles(segment(image, px, min_diameter_nm=50.0).labels, image, pixel_size_nm=px)
+    assert len(default) == 4
+    assert sorted(raised["equivalent_diameter_nm"].round(1)) == sorted(default["equivalent_diameter_nm"].round(1))
+
+
 def cup_contrast_field(*, scale_nm=2.0, gaps_deg=((100, 140), (220, 260), (320, 350)), seed=0):
     """Noise-normalised contrast of a 110 nm cup whose rim is broken into three arcs.
 

@@ -176,7 +176,7 @@ def rim_evidence(
     # small-particle size (membrane included): a small grain of a protein
     # aggregate, or a lipoprotein, has too few pixels for the average to mean much.
     with_membrane_nm = cand.coarse_diameter_nm + 2 * p.membrane_thickness_nm
-    outlined = with_membrane_nm >= p.small_particle_diameter_ratio * min_diameter_nm and upper - outside >= high
+    outlined = with_membrane_nm >= p.small_particle_diameter_nm(min_diameter_nm) and upper - outside >= high
     if float(inside_z.max()) < high and not outside < -high and not outlined:
         return RimEvidence(outside, inside_mean, upper, REASON_LOW_CONTRAST)
     return RimEvidence(outside, inside_mean, upper, None)
@@ -200,7 +200,7 @@ def final_size_rules(
     # A lipoprotein-sized particle passes the size test once the refinement
     # adds the membrane it does not have; it is told apart by its rim: a
     # vesicle's membrane and stain halo are deep, its halo faint.
-    if diameter_nm < params.small_particle_diameter_ratio * min_diameter_nm:
+    if diameter_nm < params.small_particle_diameter_nm(min_diameter_nm):
         interior = percentile(vesicle_z[cand.crop][cand.region], params.rim_depth_interior_percentile)
         if -outside < params.min_rim_depth_fraction * interior:
             return REASON_NO_MEMBRANE

@@ -252,8 +252,12 @@ class ClassicalParameters:
     min_rim_darkness_fraction: float = 0.1
     #: ... and the interior lighter than the rim by this much (noise units).
     min_rim_step_z: float = 2.0
-    #: Outline-seen vesicles are at least this many times ``min_diameter_nm`` (membrane included).
+    #: Below this many times ``min_diameter_nm`` (membrane included) a particle may be a lipoprotein or a
+    #: protein grain: it must show a membrane, and it is not accepted by its outline alone ...
     small_particle_diameter_ratio: float = 2.0
+    #: ... but never above this diameter (nm; twice the default minimum), so that raising the minimum only
+    #: removes smaller vesicles: uncapped, ``--min-diameter-nm 50`` also removed halo-less 63-85 nm vesicles.
+    max_small_particle_diameter_nm: float = 40.0
     #: A small candidate's rim must be at least this fraction as deep as its interior is light ...
     min_rim_depth_fraction: float = 0.2
     #: ... measured at this percentile of the interior.
@@ -401,6 +405,10 @@ class ClassicalParameters:
         high = self.threshold_high_at_zero_sensitivity_z - self.threshold_high_drop_per_sensitivity_z * sensitivity
         low = self.threshold_low_fraction * high
         return low, high
+
+    def small_particle_diameter_nm(self, min_diameter_nm: float) -> float:
+        """Diameter (nm, membrane included) below which a particle must show a membrane to be a vesicle."""
+        return min(self.small_particle_diameter_ratio * min_diameter_nm, self.max_small_particle_diameter_nm)
 
 
 #: The values the classical method was tuned with.

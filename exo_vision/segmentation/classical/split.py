@@ -250,7 +250,7 @@ def add_between_bodies(
     enclosed = enclosed_by_dark(vesicle_z, scale_nm=scale_nm, low=low, high=high, dark=walls, params=params)
     enclosed[coarse > 0] = 0
     min_diameter_px = (
-        params.small_particle_diameter_ratio * min_diameter_nm - params.between_membrane_allowance_nm
+        params.small_particle_diameter_nm(min_diameter_nm) - params.between_membrane_allowance_nm
     ) / scale_nm
     min_area = np.pi * (0.5 * min_diameter_px) ** 2
     next_label = int(coarse.max()) + 1
