@@ -136,6 +136,53 @@ def missing_values_warnings(image: np.ndarray) -> list[str]:
     ]
 
 
+#: Words for each polarity in the messages: which way the vesicles differ from the stain.
+_POLARITY_WORDS = {"bright": "lighter", "dark": "darker"}
+#: Rejection reasons named in the no-vesicle warning (the most frequent first).
+MAX_REASONS_SHOWN = 3
+
+
+def rejected_by_reason(rejected: pd.DataFrame) -> dict[str, int]:
+    """How many candidates were rejected for each reason, the most frequent first."""
+    if rejected is None or rejected.empty or "reason" not in rejected.columns:
+        return {}
+    counts = rejected["reason"].astype(str).value_counts()
+    return {str(reason): int(n) for reason, n in counts.items()}
+
+
+def no_vesicle_warnings(n_vesicles: int, *, polarity: str, requested: str, rejected: pd.DataFrame) -> list[str]:
+    """The warning for a micrograph in which nothing was segmented, or no warning.
+
+    Parameters
+    ----------
+    n_vesicles : int
+        Vesicles found.
+    polarity : {"bright", "dark"}
+        The polarity segmented with.
+    requested : {"auto", "bright", "dark"}
+        The polarity asked for ("auto": read from the image).
+    rejected : DataFrame
+        The rejected candidates, with their ``reason``.
+
+    Returns
+    -------
+    list of str
+        Empty when vesicles were found; else one message naming the polarity, the rejected candidates by
+        reason, and the polarity to try.
+    """
+    if n_vesicles:
+        return []
+    other = "dark" if polarity == "bright" else "bright"
+    reasons = rejected_by_reason(rejected)
+    shown = "; ".join(f"{n} x {reason}" for reason, n in list(reasons.items())[:MAX_REASONS_SHOWN])
+    how = "read from the image as" if requested == "auto" else "given as"
+    return [
+        f"no vesicle found: the polarity was {how} {polarity!r} (vesicles {_POLARITY_WORDS.get(polarity, polarity)} "
+        f"than the stain) and {sum(reasons.values())} candidate(s) were rejected{f' ({shown})' if shown else ''}; "
+        f"if the vesicles are {_POLARITY_WORDS.get(other, other)} than the stain, rerun with --polarity {other}"
+    ]
+
+
 def measure_micrograph_vesicles(
     labels: np.ndarray,
     image_data: ImageData,
@@ -273,7 +320,16 @@ def analyse_micrograph(
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
     )
-    warnings = [*segmentation.warnings, *missing_values_warnings(original.data)]
+    warnings = [
+        *segmentation.warnings,
+        *missing_values_warnings(original.data),
+        *no_vesicle_warnings(
+            len(table),
+            polarity=str(segmentation.polarity),
+            requested=str(parameters["polarity"]),
+            rejected=segmentation.rejected,
+        ),
+    ]
     t2 = time.perf_counter()
     timings["measure_s"] = t2 - t1
     mask = segmentation.analysed_mask

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import STATISTICS_KEYS
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
 from exo_vision.synthetic.tem import make_synthetic_tem
-from exo_vision.tem_analysis import analyse_micrograph
+from exo_vision.tem_analysis import analyse_micrograph, no_vesicle_warnings, rejected_by_reason
 
 
 def calibrated(image: np.ndarray, px: float, path=None) -> ImageData:
@@ -82,6 +83,29 @@ def test_empty_micrograph_gives_empty_table_with_all_columns():
     assert result.labels.max() == 0
     assert result.statistics["n"] == 0
     assert result.statistics["vesicles_per_um2"] == 0.0
+    assert any(w.startswith("no vesicle found: the polarity was read from the image as") for w in result.warnings)
+
+
+def test_no_vesicle_warning_names_the_polarity_the_rejections_and_the_other_polarity():
+    """Before, classical runs that read light vesicles as dark gave 0 vesicles, exit 0 and no warning."""
+    rejected = pd.DataFrame(
+        {
+            "centroid_x_nm": [1.0, 2.0, 3.0],
+            "centroid_y_nm": [1.0, 2.0, 3.0],
+            "equivalent_diameter_nm": [50.0, 60.0, 400.0],
+            "reason": ["stain precipitate", "stain precipitate", "too large"],
+        }
+    )
+    assert rejected_by_reason(rejected) == {"stain precipitate": 2, "too large": 1}
+    (message,) = no_vesicle_warnings(0, polarity="dark", requested="auto", rejected=rejected)
+    assert message == (
+        "no vesicle found: the polarity was read from the image as 'dark' (vesicles darker than the stain) and 3 "
+        "candidate(s) were rejected (2 x stain precipitate; 1 x too large); if the vesicles are lighter than the "
+        "stain, rerun with --polarity bright"
+    )
+    (given,) = no_vesicle_warnings(0, polarity="bright", requested="bright", rejected=rejected.iloc[:0])
+    assert "was given as 'bright'" in given and "0 candidate(s) were rejected;" in given and "--polarity dark" in given
+    assert no_vesicle_warnings(4, polarity="dark", requested="auto", rejected=rejected) == []
 
 
 def test_missing_calibration_is_refused_with_the_fix(tmp_path):

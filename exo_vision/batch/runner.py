@@ -51,7 +51,7 @@ from exo_vision.batch.image_outputs import (
 )
 from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.io import read_image
-from exo_vision.tem_analysis import analyse_micrograph
+from exo_vision.tem_analysis import analyse_micrograph, rejected_by_reason
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -291,6 +291,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
                 "segmenter": result.segmenter,
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "n_vesicles": int(len(result.table)),
+                "rejected_by_reason": rejected_by_reason(result.rejected),
                 "warnings": [*image.warnings, *result.warnings],
             }
         )

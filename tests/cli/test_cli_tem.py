@@ -130,6 +130,8 @@ def test_summary_run_json_and_histogram(first_run, inputs):
         assert entry["input_sha256"] == hashlib.sha256((inputs / f"{name}.tif").read_bytes()).hexdigest()
         assert entry["pixel_size_source"].startswith("file metadata")
         assert entry["timings"]["total_s"] > 0
+        rejected = entry["rejected_by_reason"]  # the candidates left out, by reason (no other file lists them)
+        assert isinstance(rejected, dict) and all(isinstance(n, int) and n > 0 for n in rejected.values())
     assert "error" in by_stem["broken"]
 
     from PIL import Image
