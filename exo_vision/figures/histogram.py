@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
 from exo_vision.measure.size_stats import (
@@ -34,6 +34,10 @@ BIN_TABLE_COLUMNS = ("group", "bin_left_nm", "bin_right_nm", "count", "weight", 
 
 #: Most bins one histogram may have.
 MAX_BINS = 10_000
+
+
+#: At most this many tick intervals on the diameter axis.
+MAX_DIAMETER_TICKS = 6
 
 
 def legend_label(
@@ -68,9 +72,12 @@ def legend_label(
         if outside:
             n += f" ({outside} outside the axis)"
     if weighting != "number":
+        # three short lines: the legend stays narrower than a single-column axis
         return (
-            f"{head}{n}, {weighting}-weighted mean {weighted_mean_diameter(d, weighting=weighting):.1f} nm\n"
-            f"{weighting}-weighted mode {kde_mode(d, weighting=weighting):.1f} nm; number mean {d.mean():.1f} nm"
+            f"{head}{n}; {weighting}-weighted\n"
+            f"mean {weighted_mean_diameter(d, weighting=weighting):.1f} nm, "
+            f"mode {kde_mode(d, weighting=weighting):.1f} nm\n"
+            f"number mean {d.mean():.1f} nm"
         )
     if d.size == 1:
         return f"{head}{n}, {d[0]:.1f} nm"
@@ -221,11 +228,15 @@ def size_histogram_figure(
                 if weighting == "number" and not percent:  # a count of vesicles is a whole number
                     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.set_xlim(axis_nm)
+                # few ticks, written without trailing zeros ("140", "142.5"): labels never run together
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=MAX_DIAMETER_TICKS, steps=[1, 2, 2.5, 5, 10]))
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
             for panel, ax in enumerate(axes):
                 # Limits are set once every group is drawn (setting them per group froze the
                 # top at the first group's height and clipped taller groups); the headroom
                 # keeps the two-line legend entries above the bars instead of over them.
-                legend_lines = 2 * (len(names) if layout == "overlay" else 1)
+                labels = ax.get_legend_handles_labels()[1]
+                legend_lines = sum(label.count("\n") + 1 for label in labels)
                 ax.set_ylim(0.0, max(tallest[panel], 1e-12) * (1.08 + 0.11 * legend_lines))
                 ax.legend(loc="upper right", handlelength=1.0)
             axes[-1].set_xlabel(x_label)

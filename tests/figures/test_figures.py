@@ -225,6 +225,18 @@ def test_overlay_axis_holds_the_tallest_group_and_its_legend():
     assert high > tallest * 1.2  # the bar fits, with headroom for the legend above it
 
 
+def test_a_weighted_legend_fits_inside_a_single_column_axis_and_ticks_do_not_run_together():
+    """The two-line weighted legend was wider than the axis and covered the y axis; ticks read 140.0142.5145.0."""
+    d = np.random.default_rng(4).normal(150.0, 3.0, 71)
+    fig, _ = size_histogram_figure(d, bin_width_nm=10.0, weighting="volume", kde=False)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box, legend = ax.get_window_extent(), ax.get_legend().get_window_extent()
+    assert box.x0 <= legend.x0 and legend.x1 <= box.x1 and legend.y1 <= box.y1
+    ticks = [label.get_text() for label in ax.get_xticklabels() if label.get_text()]
+    assert len(ticks) <= 7 and not any(t.endswith(".0") for t in ticks)
+
+
 def test_a_count_axis_has_whole_numbers_only():
     """Three vesicles in bins of 1, 1 and 1: matplotlib's default ticks would read 0.5 and 1.5 vesicles."""
     fig, _ = size_histogram_figure(np.array([50.0, 75.0, 110.0]), bin_width_nm=10, kde=False)
