@@ -7,6 +7,7 @@ reports progress, cancels it and shows the result.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -47,6 +48,8 @@ class LearningPanel(Container):
         self.layers: list[Any] = []
         self._stop = False
         self._running = False
+        #: The dock's widgets were deleted (the viewer closed): late worker signals change nothing.
+        self._gone = False
         self._progress = (0, 0)
         self._timer = QTimer()
         self._timer.setInterval(250)
@@ -60,8 +63,10 @@ class LearningPanel(Container):
 
     def _closing(self, _obj: Any = None) -> None:
         """The dock is going away: stop the progress display and any fine-tuning."""
-        self._timer.stop()
         self._stop = True
+        self._gone = True
+        with contextlib.suppress(RuntimeError):  # the timer may be deleted already
+            self._timer.stop()
 
     def learn(self, *, base_model: str | None = None) -> None:
         """Save the current micrograph, then fine-tune the session's model on every curated micrograph."""
@@ -122,18 +127,24 @@ class LearningPanel(Container):
         self._status.value = "cancelling..."
 
     def _show_progress(self) -> None:
+        if self._gone:
+            return
         done, total = self._progress
         if self.running and not self._stop:
             self._status.value = f"learning: step {done} of at most {total}"
 
     def _reset_buttons(self) -> None:
-        self._timer.stop()
         self._running = False
+        if self._gone:
+            return
+        self._timer.stop()
         self._learn.enabled, self._cancel.enabled = True, False
 
     def _failed(self, error: BaseException) -> None:
         from exo_vision.learn.finetune import FineTuneCancelled
 
+        if self._gone:
+            return
         if isinstance(error, FineTuneCancelled):
             self._status.value = "cancelled; no model written"
         else:
@@ -142,6 +153,8 @@ class LearningPanel(Container):
 
     def _finished(self, result: Any) -> None:
         self.result = result
+        if self._gone:
+            return
         self._status.value = comparison_text(result)
         self._use.enabled = self._save.enabled = True
         self.show_comparison(result)
@@ -151,18 +164,20 @@ class LearningPanel(Container):
     def show_comparison(self, result: Any) -> None:
         """Layers of the first held-out micrograph: the image, the curated outlines and both models' outlines."""
         viewer = self._session._viewer
-        for layer in self.layers:
-            if layer in viewer.layers:
-                viewer.layers.remove(layer)
         m = result.validation[0]
         grid = {"scale": (m.pixel_size_nm, m.pixel_size_nm), "units": ("nm", "nm")}
         name = f"held out: {m.name}"
-        self.layers = [
-            viewer.add_image(m.image, name=name, **grid),
-            viewer.add_labels(m.labels, name=f"{name} curated", opacity=0.4, **grid),
-            viewer.add_labels(result.predictions_before[0], name=f"{name} before", visible=False, **grid),
-            viewer.add_labels(result.predictions_after[0], name=f"{name} after", **grid),
-        ]
+        # one scene-graph update (napari collects garbage after each one) for the removals and additions
+        with viewer.layers.batched_update():
+            for layer in self.layers:
+                if layer in viewer.layers:
+                    viewer.layers.remove(layer)
+            self.layers = [
+                viewer.add_image(m.image, name=name, **grid),
+                viewer.add_labels(m.labels, name=f"{name} curated", opacity=0.4, **grid),
+                viewer.add_labels(result.predictions_before[0], name=f"{name} before", visible=False, **grid),
+                viewer.add_labels(result.predictions_after[0], name=f"{name} after", **grid),
+            ]
         for layer in self.layers[1:]:
             layer.contour = 2
 

@@ -57,6 +57,24 @@ class _VisibilityWatcher(QObject):
         return False
 
 
+class _CloseWatcher(QObject):
+    """Calls ``closing()`` when ``window`` is about to close (before its layers go)."""
+
+    def __init__(self, window: Any, *, closing: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._closing = closing
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Close:
+            self._closing()
+        return False
+
+
+#: What a user does about settings that cannot segment, in this dock's words.
+MODEL_FIX = "choose another model file, or empty the 'model (.onnx)' field for the shipped model"
+
+
 class GridSessionWidget(Container):
     """Step through one grid's micrographs, segment, curate, save, and see the grid's histogram."""
 
@@ -138,8 +156,38 @@ class GridSessionWidget(Container):
         self.bind_keys()
         # PageUp/PageDown belong to the session only while its dock is on screen: released when
         # the dock is closed, removed or hidden (e.g. tabbed away), taken back when shown again.
-        self._visibility = _VisibilityWatcher(self.native, shown=self.bind_keys, hidden=self.unbind_keys)
+        self._visibility = _VisibilityWatcher(self.native, shown=self._shown, hidden=self.unbind_keys)
         self.native.destroyed.connect(self.unbind_keys)
+        self._close_watcher: _CloseWatcher | None = None
+        self._input.changed.connect(self._folder_changed)
+        self._output.changed.connect(self._folder_changed)
+
+    def _shown(self) -> None:
+        """The dock is on screen: take the keys, and watch its window so that closing napari saves first."""
+        self.bind_keys()
+        window = self.native.window()
+        if self._close_watcher is None and window is not None and window is not self.native:
+            # closing napari saves the micrograph shown, as leaving it does (its edits were lost before)
+            self._close_watcher = _CloseWatcher(window, closing=self._viewer_closing)
+
+    def _viewer_closing(self) -> None:
+        """Save the micrograph shown before the viewer and its layers go."""
+        try:
+            self.save_current()
+        except (ValueError, OSError, RuntimeError) as error:  # a closing window must still close
+            logger.warning("could not save the current micrograph on closing: %s", error)
+
+    def _folder_changed(self, _value: Any = None) -> None:
+        """A folder typed while a grid is open only takes effect on Open grid: say so."""
+        core = self.core
+        if core is None:
+            return
+        typed = (Path(str(self._input.value)), Path(str(self._output.value)))
+        if typed != (core.input_dir, core.output_dir):
+            show_info(
+                f"still curating {core.input_dir.name} into {core.output_dir}; click Open grid to switch to the "
+                "folders typed (the micrograph shown is saved first)"
+            )
 
     @property
     def keys_bound(self) -> bool:
@@ -238,26 +286,62 @@ class GridSessionWidget(Container):
             self._input.value = str(input_dir)
         if output_dir is not None:
             self._output.value = str(output_dir)
+        if self.worker is not None and self.worker.is_running:
+            show_warning("still segmenting the current micrograph; wait for it before opening a grid")
+            return
+        chosen = self.settings()
         try:
-            core = GridSession.open(self._input.value, self._output.value, self.settings())
+            core = GridSession.open(self._input.value, self._output.value, chosen)
         except (ValueError, OSError) as error:
-            show_warning(str(error))
+            fix = f"; {MODEL_FIX}, then Open grid again" if chosen.problem() else ""
+            show_warning(f"{error}{fix}")
+            return
+        if not self.leave_current():  # the grid open until now: its micrograph saved, its layers removed
             return
         for message in core.warnings:
             show_warning(message)
         self.core = core
         if core.resumed_done is not None:
             self._show_settings(core.settings)
-            show_info(f"resuming grid session at {core.files[core.start].name} ({core.resumed_done} saved)")
+            changed = "" if core.settings == chosen else " (the settings it was started with, not those chosen here)"
+            show_info(
+                f"resuming grid session at {core.files[core.start].name} ({core.resumed_done} saved) with "
+                f"{core.settings.describe()}{changed}; changed settings apply to the micrographs not yet saved"
+            )
+        self.update_summary()
         self.go_to(core.start)
+
+    def leave_current(self) -> bool:
+        """Save the micrograph shown and remove its layers; False (it stays shown) when saving failed."""
+        core = self.core
+        if core is None or core.current is None:
+            return True
+        if not self._save_or_warn():
+            return False
+        self._remove_layers()
+        core.index = -1
+        return True
+
+    def _save_or_warn(self) -> bool:
+        """:meth:`save_current`, with a failure (a file that cannot be written, the model file gone) shown
+        as a warning; False then, and the micrograph stays shown with its edits."""
+        name = self.core.current.name if self.core is not None and self.core.current is not None else "micrograph"
+        try:
+            self.save_current()
+        except (ValueError, OSError) as error:
+            show_warning(f"{name} could not be saved ({error}); it stays open with its edits")
+            return False
+        return True
 
     def next(self) -> None:
         """Save the current micrograph and open the next one."""
         if self.index + 1 < len(self.files):
             self.go_to(self.index + 1)
         elif self.files:
-            self.save_current()
-            show_info("last micrograph of the grid: saved")
+            if self.worker is not None and self.worker.is_running:
+                show_warning("still segmenting the last micrograph; wait for it, then save it")
+            elif self.save_current():
+                show_info("last micrograph of the grid: saved")
 
     def previous(self) -> None:
         """Save the current micrograph and open the previous one."""
@@ -272,21 +356,28 @@ class GridSessionWidget(Container):
         if self.worker is not None and self.worker.is_running:
             show_warning("still segmenting the current micrograph; wait for it before moving on")
             return
-        if core.current is not None:
-            self.save_current()
-            self._remove_layers()
-        core.index = index
-        path = core.files[index]
-        self._position.value = f"{index + 1}/{len(core.files)}: {path.name}"
-        self._previous.enabled = index > 0
-        self._next.enabled = True
-        self._save.enabled = True
-        core.write_state()
-        try:
-            self._show_image(path)
-        except ValueError as error:
-            show_warning(f"{path.name} cannot be analysed: {error}")
+        problem = self.settings().problem()
+        if problem is not None:  # e.g. a model file name mistyped: stay, nothing is lost
+            show_warning(f"{problem}; {MODEL_FIX}")
             return
+        # one scene-graph update for the layers removed and added (napari collects garbage after each)
+        with self._viewer.layers.batched_update():
+            if core.current is not None:
+                if not self._save_or_warn():
+                    return
+                self._remove_layers()
+            core.index = index
+            path = core.files[index]
+            self._position.value = f"{index + 1}/{len(core.files)}: {path.name}"
+            self._previous.enabled = index > 0
+            self._next.enabled = True
+            self._save.enabled = True
+            core.write_state()
+            try:
+                self._show_image(path)
+            except ValueError as error:
+                show_warning(f"{path.name} cannot be analysed: {error}")
+                return
         self._precompute(index + 1)
 
     def _remove_layers(self) -> None:
@@ -426,21 +517,28 @@ class GridSessionWidget(Container):
         self.precompute_worker.start()
 
     # -- saving -----------------------------------------------------------------------------------
-    def save_current(self) -> None:
-        """Save the current micrograph's (curated) results and update the grid summary."""
+    def save_current(self) -> bool:
+        """Save the current micrograph's (curated) results and update the grid summary.
+
+        Returns
+        -------
+        bool
+            Whether it was saved (not when no micrograph is shown, or it has no vesicle layer yet).
+        """
         core = self.core
         if core is None or core.current is None or self.image_layer not in self._viewer.layers:
-            return
+            return False
         path = core.current
         # the session's own layer, or one made since (e.g. re-run in the segmentation widget after recalibrating)
         layer = find_derived(self._viewer, self.image_layer, ROLE)
         if layer is None:
             if self.labels_layer is not None:
                 show_warning(f"{path.name}: its vesicle layer was deleted; nothing saved")
-            return
+            return False
         self.labels_layer = layer
         core.save(path, curated_from_layer(layer, image_data_from_layer(self.image_layer)))
         self.update_summary()
+        return True
 
     def update_summary(self) -> None:
         """Redraw the running grid histogram and summary from every saved micrograph."""

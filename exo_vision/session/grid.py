@@ -115,6 +115,23 @@ class GridSettings:
         (lengths in nm): exactly those ``exo-vision tem`` passes for the same settings."""
         return analysis_kwargs(self.config().analysis_parameters())
 
+    def problem(self) -> str | None:
+        """Why these settings cannot segment (a model file missing or broken, a size range reversed), or None."""
+        try:
+            self.parameters()
+        except ValueError as error:
+            return str(error)
+        return None
+
+    def describe(self) -> str:
+        """These settings in a few words, for the user: method, model, size range, sensitivity."""
+        path = self.model_path()
+        model = f", model {Path(path).name}" if path else ""
+        return (
+            f"{self.method}{model}, {self.min_diameter_nm:g}-{self.max_diameter_nm:g} nm, "
+            f"sensitivity {self.sensitivity:g}"
+        )
+
     def resumed(self, saved: dict[str, Any]) -> GridSettings:
         """These settings updated from a session file's ``parameters`` (unknown methods ignored)."""
         from exo_vision.segmentation.api import METHODS
@@ -197,7 +214,10 @@ class GridSession:
         Raises
         ------
         ValueError
-            When the folder holds no micrographs or the output folder is missing or the micrographs folder.
+            When the folder holds no micrographs, the output folder is missing or the micrographs folder, or
+            the settings cannot segment (e.g. the model file chosen does not exist). Settings saved by an
+            earlier session that cannot be used any more give way to ``settings``, with a message in
+            :attr:`warnings`.
         OSError
             When the output folder cannot be created.
         """
@@ -206,11 +226,23 @@ class GridSession:
         session = cls(input_dir, out, files, settings)
         state = session.read_state()
         if state.get("input_dir") == str(session.input_dir.resolve()):
-            session.settings = session.settings.resumed(state.get("parameters", {}))
+            resumed = session.settings.resumed(state.get("parameters", {}))
+            problem = resumed.problem()
+            if problem is None:
+                session.settings = resumed
+            else:  # e.g. its model file was moved: the settings chosen now take over for what is not saved yet
+                session.warnings.append(
+                    f"the settings this grid was started with cannot be used now ({problem}); the micrographs not "
+                    f"yet saved are analysed with the settings chosen now ({session.settings.describe()}); "
+                    "the saved ones keep their results"
+                )
             session.resumed_done = len(state.get("done", []))
             names = [f.name for f in files]
             current = state.get("current")
             session.start = names.index(current) if current in names else 0
+        problem = session.settings.problem()
+        if problem is not None:
+            raise ValueError(problem)
         session.tables = session.load_saved_tables()
         return session
 

@@ -178,3 +178,127 @@ def test_grid_session_analyses_with_the_cli_parameters(make_napari_viewer, tmp_p
     session.open_grid(grid, grid)
     assert session.files == [] and not list(grid.glob("*_done.json"))
     assert np.isclose(cli.min_diameter_nm, session._min_d.value)
+
+
+def _notes(monkeypatch) -> list[str]:
+    """Every info and warning the grid dock shows, in order."""
+    shown: list[str] = []
+    for name in ("show_info", "show_warning"):
+        monkeypatch.setattr(f"exo_vision.plugins.grid_session_widget.{name}", shown.append)
+    return shown
+
+
+def test_closing_napari_saves_the_curated_micrograph_shown(make_napari_viewer, tmp_path, qtbot):
+    from qtpy.QtGui import QCloseEvent
+    from qtpy.QtWidgets import QApplication
+
+    """Before, closing the viewer threw the edits on the micrograph shown away; reopening re-segmented it."""
+    grid, out = _grid_of(tmp_path, 2, seed=40)
+    viewer = make_napari_viewer(show=True)
+    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    _, curation = viewer.window.add_plugin_dock_widget(PLUGIN, "Curation")
+    qtbot.waitUntil(session.native.isVisible, timeout=5_000)
+    session.synchronous = True
+    session.open_grid(grid, out)
+    viewer.layers.selection.active = session.labels_layer
+    victim = int(session.labels_layer.features["label"].iloc[0])
+    curation.delete(victim)
+    # what the window's close button sends (napari's viewer.close() clears the layers before it)
+    QApplication.sendEvent(session.native.window(), QCloseEvent())
+    saved = pd.read_csv(out / "g0_vesicles.csv")
+    assert victim not in set(saved["label"])
+    assert json.loads((out / "g0_done.json").read_text())["curated_in_gui"]
+
+
+def test_opening_a_grid_while_one_is_open_saves_it_first_and_drops_its_layers(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    grid, out = _grid_of(tmp_path, 2, seed=42)
+    viewer = make_napari_viewer()
+    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    _, curation = viewer.window.add_plugin_dock_widget(PLUGIN, "Curation")
+    session.synchronous = True
+    notes = _notes(monkeypatch)
+    session.open_grid(grid, out)
+    viewer.layers.selection.active = session.labels_layer
+    victim = int(session.labels_layer.features["label"].iloc[0])
+    curation.delete(victim)
+    session._output.value = str(tmp_path / "elsewhere")  # typed while the grid is open: said to wait for Open
+    assert any("click Open grid to switch" in n for n in notes)
+    session.open_grid()
+    assert victim not in set(pd.read_csv(out / "g0_vesicles.csv")["label"])  # saved in the grid it belonged to
+    assert [layer.name for layer in viewer.layers] == ["g0", "g0 vesicles"]  # the new grid's, no orphans
+    assert session.output_dir == tmp_path / "elsewhere" and session.tables == {}
+    assert session._summary.value == "nothing saved yet"
+
+
+def test_a_grid_whose_model_is_gone_resumes_with_the_settings_chosen_now(make_napari_viewer, tmp_path, monkeypatch):
+    """Before, a session whose model file had moved could not be reopened: a traceback, an empty dock."""
+    import shutil
+
+    from exo_vision.segmentation.learned.weights import DEFAULT_MODEL, SHIPPED_MODELS
+
+    grid, out = _grid_of(tmp_path, 2, seed=44)
+    card = SHIPPED_MODELS[DEFAULT_MODEL]
+    models = tmp_path / "models"
+    models.mkdir()
+    for suffix in (".onnx", ".json"):
+        shutil.copy(card.with_suffix(suffix), models / card.with_suffix(suffix).name)
+    viewer = make_napari_viewer()
+    _, first = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    first.synchronous = True
+    notes = _notes(monkeypatch)
+    first.set_method("unet", str(models / card.with_suffix(".onnx").name))
+    first.open_grid(grid, out)
+    first.next()
+    shutil.move(models, tmp_path / "moved")
+    first.set_method("unet", "")
+    first.open_grid()  # g1's model is gone while it is shown: it cannot be saved, so it stays open
+    assert "g1.tif could not be saved" in notes[-1] and first.index == 1 and first.labels_layer in viewer.layers
+    viewer2 = make_napari_viewer()
+    _, session = viewer2.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    session.synchronous = True
+    session.open_grid(grid, out)  # another day, the shipped model chosen
+    assert any("cannot be used now" in n and "the saved ones keep their results" in n for n in notes)
+    assert session.core is not None and session.core.settings.model_path() is None
+    assert session.labels_layer is not None  # the micrograph it resumed at is shown and segmented
+    # a mistyped model file stops Next with the fix in this dock's words; nothing is lost
+    session.set_method("unet", str(tmp_path / "typo.onnx"))
+    index = session.index
+    session.previous()
+    assert session.index == index and "empty the 'model (.onnx)' field" in notes[-1]
+
+
+def test_resuming_says_with_which_settings_and_shows_the_summary(make_napari_viewer, tmp_path, monkeypatch):
+    grid, out = _grid_of(tmp_path, 2, seed=46)
+    viewer = make_napari_viewer()
+    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    session.synchronous = True
+    session.open_grid(grid, out)
+    session.next()
+    viewer2 = make_napari_viewer()
+    _, again = viewer2.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    again.synchronous = True
+    notes = _notes(monkeypatch)
+    again.set_method("classical")
+    again.open_grid(grid, out)
+    resumed = next(n for n in notes if n.startswith("resuming grid session at g1.tif (1 saved) with unet"))
+    assert "not those chosen here" in resumed
+    assert again._summary.value.startswith("1 micrograph(s) saved")  # was empty until the next save
+
+
+def test_next_on_the_last_micrograph_while_it_is_segmented_claims_no_save(make_napari_viewer, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    grid, out = _grid_of(tmp_path, 1, seed=48)
+    viewer = make_napari_viewer()
+    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    session.synchronous = True
+    session.open_grid(grid, out)
+    notes = _notes(monkeypatch)
+    session.worker = SimpleNamespace(is_running=True)  # as while its segmentation runs
+    session.next()
+    assert notes == ["still segmenting the last micrograph; wait for it, then save it"]
+    session.worker = None
+    session.next()
+    assert notes[-1] == "last micrograph of the grid: saved" and (out / "g0_done.json").is_file()

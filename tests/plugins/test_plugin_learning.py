@@ -118,6 +118,21 @@ def test_cancelling_learning_writes_no_model(make_napari_viewer, tmp_path, qtbot
     assert panel._learn.enabled
 
 
+def test_closing_the_viewer_while_learning_stops_it_without_errors(make_napari_viewer, tmp_path, qtbot, tiny_base):
+    """Before, late worker signals set the deleted status label and buttons: RuntimeError in the Qt loop."""
+    viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
+    panel = session.learning
+    panel.settings = FineTuneSettings(
+        steps=100_000, max_minutes=0, patch_px=32, batch=2, threads=1, min_train_vesicles=1, min_validation_vesicles=1
+    )
+    panel.learn(base_model=str(tiny_base))
+    qtbot.waitUntil(lambda: panel._progress[0] >= 2, timeout=120_000)
+    viewer.close()
+    qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
+    qtbot.wait(300)  # the worker's last signals arrive; an error in a slot would fail the test here
+    assert not list((out / "learned_models").glob("*.onnx"))
+
+
 def test_learning_with_too_little_curated_data_says_so(make_napari_viewer, tmp_path, qtbot, monkeypatch):
     _viewer, session, _out = _curated_grid(make_napari_viewer, tmp_path, count=1)
     warnings = []
