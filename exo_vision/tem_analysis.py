@@ -97,17 +97,74 @@ def _require_pixel_size(image_data: ImageData) -> float:
     return float(px)
 
 
+def padding_frame(image: np.ndarray) -> tuple[np.ndarray | None, float | None]:
+    """The rows and columns along the edges that hold one constant value, the image's lowest or highest.
+
+    Fiji's *Canvas Size*, stitching and montage tools pad a micrograph with a frame of 0 (or of the
+    type's largest value); no row or column of a real micrograph is one value from end to end.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+
+    Returns
+    -------
+    (mask, value)
+        The frame's pixels and their value, or ``(None, None)`` when there is no such frame (or the whole
+        image is one value).
+    """
+    data = np.asarray(image)
+    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
+    if finite.size == 0:
+        return None, None
+    extremes = (float(finite.min()), float(finite.max()))
+    if extremes[0] == extremes[1]:
+        return None, None
+
+    def run(lines: np.ndarray, value: float) -> int:
+        """How many of ``lines`` (rows, from the first) are ``value`` from end to end."""
+        flat = np.all(lines == value, axis=1)
+        return int(np.argmin(flat)) if not flat.all() else len(flat)
+
+    for value in extremes:
+        sides = {
+            "top": run(data, value),
+            "bottom": run(data[::-1], value),
+            "left": run(data.T, value),
+            "right": run(data.T[::-1], value),
+        }
+        if any(sides.values()):
+            mask = np.zeros(data.shape, dtype=bool)
+            m, n = data.shape
+            mask[: sides["top"]] = True
+            mask[m - sides["bottom"] :] = True
+            mask[:, : sides["left"]] = True
+            mask[:, n - sides["right"] :] = True
+            return (None, None) if mask.all() else (mask, value)
+    return None, None
+
+
+def missing_pixels(image: np.ndarray) -> np.ndarray | None:
+    """Pixels that hold no image content: NaN or infinite values, and a constant padding frame
+    (:func:`padding_frame`); None when there are none."""
+    data = np.asarray(image)
+    missing = ~np.isfinite(data) if data.dtype.kind == "f" else None
+    frame, _value = padding_frame(data)
+    if frame is not None:
+        missing = frame if missing is None else missing | frame
+    return missing if missing is not None and missing.any() else None
+
+
 def _without_missing_values(image_data: ImageData) -> tuple[ImageData, np.ndarray | None]:
-    """The micrograph with its NaN / infinite pixels set to the median of the others, and their mask.
+    """The micrograph with its pixels without content set to the median of the others, and their mask.
 
     Aligned, drift-corrected or stitched micrographs are padded with NaN where no
-    frame contributed. Returns ``(image_data, None)`` when every pixel has a value.
+    frame contributed, or with a frame of 0. Returns ``(image_data, None)`` when
+    every pixel holds content.
     """
     data = image_data.data
-    if data.dtype.kind != "f":
-        return image_data, None
-    missing = ~np.isfinite(data)
-    if not missing.any():
+    missing = missing_pixels(data)
+    if missing is None:
         return image_data, None
     if missing.all():
         raise ValueError(f"{image_data.path or 'the image'} has no finite pixel values (all NaN or infinite)")
@@ -115,25 +172,39 @@ def _without_missing_values(image_data: ImageData) -> tuple[ImageData, np.ndarra
     return dataclasses.replace(image_data, data=filled), missing
 
 
+#: What happens to pixels without content, said in the warnings.
+_LEFT_OUT = (
+    "they were left out of the analysis and of the analysed area, and vesicles they cut are flagged "
+    "touches_border, like vesicles cut by the image edge"
+)
+
+
 def missing_values_warnings(image: np.ndarray) -> list[str]:
-    """The warning for a micrograph with pixels that hold no value (NaN or infinite), or no warning.
+    """The warnings for a micrograph with pixels that hold no content (NaN or infinite values, a constant
+    padding frame), or no warning.
 
     Returns
     -------
     list of str
-        What :func:`analyse_micrograph` does with such pixels, with their count; empty when every pixel has a value.
+        What :func:`analyse_micrograph` does with such pixels, with their count; empty when every pixel
+        holds content.
     """
     data = np.asarray(image)
-    if data.dtype.kind != "f":
-        return []
-    count = int(np.count_nonzero(~np.isfinite(data)))
-    if not count:
-        return []
-    return [
-        f"{count} pixels ({100.0 * count / data.size:.1f} % of the image) hold no value (NaN or infinite, as in "
-        "the padding of an aligned or stitched micrograph): they were left out of the analysis and of the analysed "
-        "area, and vesicles they cut are flagged touches_border, like vesicles cut by the image edge"
-    ]
+    messages = []
+    count = int(np.count_nonzero(~np.isfinite(data))) if data.dtype.kind == "f" else 0
+    if count:
+        messages.append(
+            f"{count} pixels ({100.0 * count / data.size:.1f} % of the image) hold no value (NaN or infinite, as in "
+            f"the padding of an aligned or stitched micrograph): {_LEFT_OUT}"
+        )
+    frame, value = padding_frame(data)
+    if frame is not None:
+        messages.append(
+            f"a frame of {int(frame.sum())} pixels ({100.0 * frame.mean():.1f} % of the image) along the image "
+            f"edges holds the one value {value:g} (padding, as "
+            f"Fiji's Canvas Size or a stitching tool leaves): {_LEFT_OUT}"
+        )
+    return messages
 
 
 #: Words for each polarity in the messages: which way the vesicles differ from the stain.

@@ -138,6 +138,43 @@ def test_pixels_without_a_value_are_left_out_and_cut_vesicles_flagged(three_vesi
     assert any("272385 pixels (26.0 % of the image) hold no value" in w for w in result.warnings)
 
 
+def test_a_zero_padding_frame_is_left_out_like_nan_padding(three_vesicles):
+    """Before, a frame of 0 (Fiji's Canvas Size, stitching) was image content: the vesicle it cuts counted whole."""
+    image, _, full = three_vesicles
+    nan_padded = image.astype(np.float32)
+    nan_padded[:, :266] = np.nan
+    zero_padded = image.copy()
+    zero_padded[:, :266] = 0
+    zero_padded[1000:] = 0  # a second side of the frame
+    nan_padded[1000:] = np.nan
+    by_nan = analyse_micrograph(calibrated(nan_padded, 1.0), n_boot=200)
+    by_zero = analyse_micrograph(calibrated(zero_padded, 1.0), n_boot=200)
+    pd.testing.assert_series_equal(by_zero.table["touches_border"], by_nan.table["touches_border"])
+    np.testing.assert_allclose(
+        by_zero.table["equivalent_diameter_nm"], by_nan.table["equivalent_diameter_nm"], rtol=1e-6
+    )
+    assert by_zero.analysed_area_nm2 == pytest.approx(by_nan.analysed_area_nm2)
+    assert any("holds the one value 0 (padding" in w for w in by_zero.warnings)
+
+
+def test_a_padding_frame_is_only_whole_edge_lines_of_the_lowest_or_highest_value():
+    from exo_vision.tem_analysis import padding_frame
+
+    rng = np.random.default_rng(0)
+    content = rng.integers(100, 200, (40, 50)).astype(np.uint16)
+    framed = np.zeros((46, 53), np.uint16)
+    framed[2:42, 3:53] = content  # 2 rows on top, 4 below, 3 columns on the left
+    mask, value = padding_frame(framed)
+    assert value == 0 and mask.sum() == framed.size - content.size
+    assert mask[:2].all() and mask[42:].all() and mask[:, :3].all() and not mask[2:42, 3:].any()
+    assert padding_frame(content) == (None, None)  # noise: no row is one value end to end
+    drawn = np.full((40, 40), 1000.0)
+    drawn[10:20, 10:20] = 800.0  # noise-free, a dark membrane and a light interior: the background is
+    drawn[12:18, 12:18] = 1200.0  # neither the lowest nor the highest value
+    assert padding_frame(drawn) == (None, None)
+    assert padding_frame(np.full((8, 8), 5.0)) == (None, None)  # one value throughout: no frame to speak of
+
+
 def test_a_coarse_calibration_read_from_the_file_is_named_with_its_source():
     image = ImageData(
         data=np.zeros((64, 64), np.float32),
