@@ -114,6 +114,9 @@ def padding_frame(image: np.ndarray) -> tuple[np.ndarray | None, float | None]:
         image is one value).
     """
     data = np.asarray(image)
+    edges = (data[0], data[-1], data[:, 0], data[:, -1])
+    if not any(line.min() == line.max() for line in edges):  # the usual case, decided from four lines
+        return None, None
     finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
     if finite.size == 0:
         return None, None
@@ -123,8 +126,10 @@ def padding_frame(image: np.ndarray) -> tuple[np.ndarray | None, float | None]:
 
     def run(lines: np.ndarray, value: float) -> int:
         """How many of ``lines`` (rows, from the first) are ``value`` from end to end."""
-        flat = np.all(lines == value, axis=1)
-        return int(np.argmin(flat)) if not flat.all() else len(flat)
+        count = 0
+        while count < len(lines) and bool(np.all(lines[count] == value)):
+            count += 1
+        return count
 
     for value in extremes:
         sides = {
