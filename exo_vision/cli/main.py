@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from exo_vision import __version__
 from exo_vision._shared.failures import describe_failure
+from exo_vision._shared.interrupt import terminated_as_interrupted
 from exo_vision.cli import blot, histogram, info, model, report, tem, train
 
 logger = logging.getLogger("exo_vision.cli")
@@ -47,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        with terminated_as_interrupted():  # kill, timeout, a cluster's time limit: stop as on Ctrl-C
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         logger.error("interrupted")
         return 130

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from exo_vision._shared.interrupt import terminated_as_interrupted
 from exo_vision._shared.paths import display_path
 from exo_vision.batch.config import build_config, read_config
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, available_methods
@@ -239,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        with _logs_above_the_bar(bar):
+        with _logs_above_the_bar(bar), terminated_as_interrupted():  # kill / timeout / SLURM: as Ctrl-C
             result = run_tem_batch(
                 args.inputs,
                 out_dir=args.out,

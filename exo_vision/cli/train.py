@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import shlex
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from exo_vision._shared.interrupt import terminated_as_interrupted
 from exo_vision._shared.paths import display_path
 
 logger = logging.getLogger(__name__)
@@ -124,21 +122,6 @@ def format_figures(before: dict[str, Any], after: dict[str, Any], int8: dict[str
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-@contextlib.contextmanager
-def terminated_as_interrupted() -> Iterator[None]:
-    """Within the block, a SIGTERM (``kill``, ``timeout``, a cluster's scheduler) raises KeyboardInterrupt, so the
-    run stops as on Ctrl-C and its clean-up runs (staged files and checkpoints removed)."""
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -101,3 +101,43 @@ def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_pat
     assert not list(out.glob(".exo-vision-tmp-*"))
     assert _wait_for_no_process(marker) == []
     assert _left_in(temp) == []
+
+
+def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_path):
+    """Before, kill/timeout/SLURM gave no message, a multiprocessing warning, and sometimes temporary files."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for seed in range(10):
+        image, _ = make_synthetic_tem(
+            (1536, 1536), pixel_size_nm=0.6, difficulty="easy", n_vesicles=6, scale_bar=False, rng=seed
+        )
+        tifffile.imwrite(
+            inputs / f"m{seed}.tif", image, imagej=True, resolution=(1 / 0.6, 1 / 0.6), metadata={"unit": "nm"}
+        )
+    temp = tmp_path / "tmpdir"
+    temp.mkdir()
+    marker = f"exo-vision-term-{os.getpid()}-{time.time_ns()}"
+    env = {**os.environ, "TMPDIR": str(temp), "EXO_VISION_TEST_MARKER": marker}
+    out = tmp_path / "out"
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "exo_vision.cli.main", "tem", str(inputs), "--out", str(out), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(out.glob("*_done.json"))) < 2:
+        time.sleep(0.05)
+    assert victim.poll() is None, "the run ended before it could be stopped; give it more work"
+    victim.send_signal(signal.SIGTERM)
+    _stdout, stderr = victim.communicate(timeout=120)
+    assert victim.returncode == 130
+    assert "interrupted: finished images are complete; rerun the same command with --resume" in stderr
+    assert "leaked semaphore" not in stderr
+    assert _wait_for_no_process(marker) == []
+    assert not list(out.glob(".exo-vision-tmp-*"))
+    assert _left_in(temp) == []
+    for marker_file in out.glob("*_done.json"):  # what finished is whole
+        stem = marker_file.name[: -len("_done.json")]
+        assert all((out / f"{stem}{suffix}").is_file() for suffix in ("_labels.tif", "_vesicles.csv", "_overlay.png"))
