@@ -9,6 +9,8 @@ so.
 
 from __future__ import annotations
 
+import os
+
 from exo_vision._shared.paths import display_path
 
 #: What to do about a failure that is not the input's fault.
@@ -16,6 +18,14 @@ REPORT_HINT = "rerun with -v for the details and please report it"
 
 #: What to do when memory runs out.
 MEMORY_HINT = "out of memory; run fewer workers (--workers 1) or process fewer or smaller images at once"
+
+
+def _dangling(path: object) -> bool:
+    """Whether ``path`` is a symbolic link whose target does not exist."""
+    try:
+        return os.path.islink(path) and not os.path.exists(path)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OSError):
+        return False
 
 
 def describe_failure(err: BaseException) -> str:
@@ -34,7 +44,12 @@ def describe_failure(err: BaseException) -> str:
         what to run instead; otherwise ``"unexpected error (<class>: <message>); ..."``.
         Undecodable bytes in file names are shown as U+FFFD.
     """
-    if isinstance(err, OSError) and err.filename is not None:
+    if isinstance(err, OSError) and err.filename is not None and _dangling(err.filename):
+        message = (
+            f"{err.filename}: a symbolic link to {os.readlink(err.filename)}, which does not exist; "
+            "restore the file it points to, or remove the link"
+        )
+    elif isinstance(err, OSError) and err.filename is not None:
         message = f"{err.filename}: {err.strerror or err}; check the path and your permissions"
     elif isinstance(err, (ValueError, OSError)):
         message = str(err)

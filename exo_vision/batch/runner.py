@@ -156,7 +156,8 @@ def collect_inputs(
     paths : iterable of str or Path
         Files (always taken, whatever their suffix) and folders (their files
         with a suffix in :data:`IMAGE_SUFFIXES`, sorted by name; hidden files,
-        such as macOS ``._name.tif`` resource forks, are left out).
+        such as macOS ``._name.tif`` resource forks, are left out; a link to a
+        missing file is taken, so that the run reports it).
     recursive : bool
         Descend into sub-folders of the given folders, following symbolic
         links to folders (each real folder once, so a link loop ends).
@@ -191,7 +192,8 @@ def collect_inputs(
                 add(path)
             elif path.is_dir():
                 for child in _folder_files(path, recursive=recursive):
-                    if not child.is_file() or child.suffix.lower() not in IMAGE_SUFFIXES:
+                    dangling = child.is_symlink() and not child.exists()  # reported in errors.csv, not skipped
+                    if not (child.is_file() or dangling) or child.suffix.lower() not in IMAGE_SUFFIXES:
                         continue
                     if child.name.startswith("."):  # hidden: macOS "._name.tif" resource forks, editors' copies
                         continue

@@ -288,7 +288,7 @@ def _collect_inputs(items: list[str]) -> list[Path]:
                 found = sorted(
                     q
                     for q in p.iterdir()
-                    if q.is_file()
+                    if (q.is_file() or (q.is_symlink() and not q.exists()))  # a dangling link is reported
                     and q.suffix.lower() in IMAGE_SUFFIXES
                     and not is_previous_output(q, PREVIOUS_OUTPUTS)
                 )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -225,6 +226,12 @@ def _check_user_pixel_size(pixel_size_nm: float | None) -> float | None:
 
 
 def _check_file(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        raise ImageReadError(
+            path,
+            f"is a symbolic link to {os.readlink(path)}, which does not exist",
+            "Restore the file it points to, or remove the link",
+        )
     if not path.exists():
         raise ImageReadError(path, "does not exist", "Check the path and the spelling of the file name")
     if path.is_dir():

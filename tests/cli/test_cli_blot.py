@@ -75,6 +75,19 @@ def test_folder_with_a_corrupt_file(folder, tmp_path, capsys, caplog):
     assert not list(out.glob(".exo-vision-tmp-*"))
 
 
+def test_a_link_to_a_missing_blot_in_a_folder_is_reported(folder, tmp_path):
+    import shutil
+
+    blots = tmp_path / "blots"
+    blots.mkdir()
+    shutil.copy(folder / "dilution.tif", blots / "dilution.tif")
+    (blots / "moved.tif").symlink_to(tmp_path / "nowhere.tif")
+    out = tmp_path / "out"
+    assert main(["blot", str(blots), "--out", str(out)]) == 1
+    (error,) = json.loads((out / "run.json").read_text())["errors"]
+    assert error["input"].endswith("moved.tif") and "which does not exist. Restore the file" in error["error"]
+
+
 def test_panel_file_gives_the_marker_table_and_verdict(folder, tmp_path):
     out = tmp_path / "panel_out"
     assert main(["blot", "--panel", str(folder / "panel.toml"), "--out", str(out)]) == 0

@@ -246,6 +246,22 @@ def test_stem_collisions_and_output_inside_the_inputs(inputs, tmp_path):
     assert run["n_inputs"] == 2
 
 
+def test_a_link_to_a_missing_file_in_a_folder_is_reported_not_skipped(inputs, tmp_path):
+    """Before, a dangling link (a moved share, a deleted target) vanished from the batch without a trace."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(inputs / "grid_a.tif", folder / "a.tif")
+    (folder / "gone.tif").symlink_to(tmp_path / "nowhere" / "gone.tif")
+    out = tmp_path / "out"
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1"]) == 1
+    errors = pd.read_csv(out / "errors.csv")
+    assert errors["input"].tolist() == [str(folder / "gone.tif")]
+    assert (
+        "a symbolic link to" in errors["error"].iloc[0] and "restore the file it points to" in errors["error"].iloc[0]
+    )
+    assert (out / "a_done.json").is_file()
+
+
 def test_refuses_to_overwrite_an_input_and_bad_options(inputs, tmp_path, caplog):
     folder = tmp_path / "in"
     folder.mkdir()
