@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import math
 import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from exo_vision.measure.tables import read_vesicle_table
+from exo_vision.measure.tables import DIAMETER_COLUMN, read_vesicle_table
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +100,26 @@ def _read_tables(paths: list[str]) -> list[tuple[Path, pd.DataFrame]]:
             )
         seen[key] = raw
     return [(Path(raw), read_vesicle_table(raw)) for raw in paths]
+
+
+#: Diameters outside this range (nm) are not vesicles measured in nm: a table in µm, or a typing slip.
+PLAUSIBLE_DIAMETER_NM = (1.0, 10_000.0)
+
+
+def implausible_diameters(path: Path, diameters: pd.Series) -> list[str]:
+    """Warnings for diameters no vesicle has in nm (the column in µm, or a slip), naming file and rows."""
+    low, high = PLAUSIBLE_DIAMETER_NM
+    messages = []
+    for outside, what in ((diameters < low, f"below {low:g} nm"), (diameters > high, f"above {high:g} nm")):
+        if outside.any():
+            rows = [int(i) + 1 for i in np.flatnonzero(outside.to_numpy())]
+            shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
+            messages.append(
+                f"{path}: {len(rows)} of {len(diameters)} diameter(s) {what} (data row(s) {shown}; e.g. "
+                f"{diameters[outside].iloc[0]:g}): no vesicle measures that in nm; check the rows, and that the "
+                "column holds nanometres, not µm"
+            )
+    return messages
 
 
 def _file_groups(paths: list[Path]) -> dict[Path, str]:
@@ -216,7 +238,15 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(
                     f"--out {out} would write {target}, which is one of the input tables; choose another --out name"
                 )
+        if not (math.isfinite(args.bin_width_nm) and args.bin_width_nm > 0):
+            raise ValueError(f"--bin-width-nm must be a positive number of nm, got {args.bin_width_nm:g}")
+        if args.range_nm and not (all(map(math.isfinite, args.range_nm)) and 0 <= args.range_nm[0] < args.range_nm[1]):
+            low, high = args.range_nm
+            raise ValueError(f"--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got {low:g} {high:g}")
         tables = _read_tables(args.tables)
+        for path, table in tables:
+            for message in implausible_diameters(path, table[DIAMETER_COLUMN]):
+                logger.warning("%s", message)
         groups = group_diameters(
             tables, group_by=args.group_by, pattern=args.pattern, include_border=args.include_border
         )

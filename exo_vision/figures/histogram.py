@@ -168,6 +168,12 @@ def size_histogram_figure(
     for name, d in data.items():
         if (~np.isfinite(d)).any():
             raise ValueError(f"group {name!r} holds non-finite diameters; drop those rows first")
+    if not (np.isfinite(bin_width_nm) and bin_width_nm > 0):
+        raise ValueError(f"the bin width must be a positive number of nm, got {bin_width_nm!r}")
+    if range_nm is not None and not (
+        len(range_nm) == 2 and np.isfinite(range_nm).all() and 0 <= range_nm[0] < range_nm[1]
+    ):
+        raise ValueError(f"the range must be two finite diameters 0 <= LOW < HIGH in nm, got {tuple(range_nm)!r}")
     everything = np.concatenate(list(data.values())) if data else np.zeros(0)
     if range_nm is None and everything.size:
         range_nm = (
@@ -177,8 +183,6 @@ def size_histogram_figure(
     elif range_nm is None:
         range_nm = (0.0, float(bin_width_nm))
 
-    if not (np.isfinite(bin_width_nm) and bin_width_nm > 0):
-        raise ValueError(f"the bin width must be a positive number of nm, got {bin_width_nm!r}")
     n_bins = (range_nm[1] - range_nm[0]) / bin_width_nm
     if not np.isfinite(n_bins) or n_bins > MAX_BINS:
         raise ValueError(

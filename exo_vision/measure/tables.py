@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from exo_vision._shared.csv_tables import read_csv_table
+
 #: The column every vesicle table holds: the equivalent-circle diameter in nm.
 DIAMETER_COLUMN = "equivalent_diameter_nm"
 #: The flag of vesicles cut by the image border (left out of statistics by default).
@@ -53,7 +55,7 @@ def read_vesicle_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ValueError(f"table {path} does not exist; pass vesicles.csv files written by exo-vision tem")
     try:
-        table = pd.read_csv(path)
+        table = read_csv_table(path, expected_column=DIAMETER_COLUMN)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not a readable CSV table ({err}); pass a vesicles.csv") from err
     if DIAMETER_COLUMN not in table.columns:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exo_vision._shared.csv_tables import read_csv_table
 from exo_vision.measure.size_stats import STATISTICS_KEYS, size_statistics
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
@@ -226,11 +227,15 @@ def _is_tem_run(run: dict[str, Any]) -> bool:
     return isinstance(run.get("parameters"), dict) and isinstance(run.get("images"), list)
 
 
+#: The first column of each table the report reads (found whatever the table's separator).
+_FIRST_COLUMNS = {"size statistics": "image", "vesicle table": "image", "band table": "label", "panel": "label"}
+
+
 def _read_csv(path: Path, *, what: str, producer: str) -> pd.DataFrame:
     if not path.is_file():
         raise ValueError(f"{path}: missing ({what}); the run in {path.parent} is incomplete, rerun `{producer}`")
     try:
-        return pd.read_csv(path)
+        return read_csv_table(path, expected_column=_FIRST_COLUMNS.get(what, "label"))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: unreadable CSV ({err}); rerun `{producer}` to rewrite it") from None
 

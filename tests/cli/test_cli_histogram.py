@@ -221,3 +221,34 @@ def test_a_pdf_figure_prints_nothing_but_its_paths(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""
     assert res.stdout.split() == [str(tmp_path / "f.pdf"), str(tmp_path / "f_bins.csv")]
+
+
+def test_a_table_resaved_by_a_european_spreadsheet_is_read_as_its_separator_says(tmp_path):
+    """Before: "has no equivalent_diameter_nm column (columns: image;label;equivalent_diameter_nm;...)"."""
+    diameters = [61.25, 80.5, 99.75, 120.0, 140.25]
+    comma = write_table(tmp_path / "comma.csv", diameters)
+    table = pd.read_csv(comma)
+    semicolon, tabs = tmp_path / "semicolon.csv", tmp_path / "tabs.csv"
+    table.to_csv(semicolon, sep=";", decimal=",", index=False)  # a European-locale re-save: decimal commas
+    table.to_csv(tabs, sep="\t", index=False)
+    bins = {}
+    for path in (comma, semicolon, tabs):
+        assert main(["histogram", str(path), "--out", str(tmp_path / f"{path.stem}.png")]) == 0
+        bins[path.stem] = (tmp_path / f"{path.stem}_bins.csv").read_bytes()
+    assert bins["semicolon"] == bins["comma"] == bins["tabs"]
+
+
+def test_diameters_no_vesicle_has_in_nm_are_named_with_their_rows(tmp_path, caplog):
+    in_um = write_table(tmp_path / "um.csv", [0.061, 0.08, 0.1])
+    assert main(["histogram", str(in_um), "--out", str(tmp_path / "um.png")]) == 0
+    assert "um.csv: 3 of 3 diameter(s) below 1 nm (data row(s) 1, 2, 3; e.g. 0.061)" in caplog.text
+    assert "holds nanometres, not µm" in caplog.text
+
+
+def test_bin_width_and_range_are_checked_before_any_arithmetic(tmp_path, caplog, capfd):
+    table = write_table(tmp_path / "t.csv", [60.0, 80.0, 100.0])
+    assert main(["histogram", str(table), "--out", str(tmp_path / "a.png"), "--bin-width-nm", "0"]) == 2
+    assert "--bin-width-nm must be a positive number of nm, got 0" in caplog.text
+    assert main(["histogram", str(table), "--out", str(tmp_path / "b.png"), "--range-nm", "-100", "nan"]) == 2
+    assert "--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got -100 nan" in caplog.text
+    assert "RuntimeWarning" not in capfd.readouterr().err  # numpy's divide-by-zero warnings came first

@@ -1,0 +1,23 @@
+"""Tables re-saved by spreadsheets: semicolons with decimal commas, tabs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from exo_vision._shared.csv_tables import read_csv_table
+
+
+def test_semicolons_with_decimal_commas_tabs_and_commas_read_alike(tmp_path):
+    (tmp_path / "eu.csv").write_text("image;n;mean_diameter_nm\nA;3;96,5\npooled;3;96,5\n")
+    (tmp_path / "tab.csv").write_text("image\tn\tmean_diameter_nm\nA\t3\t96.5\npooled\t3\t96.5\n")
+    (tmp_path / "plain.csv").write_text("image,n,mean_diameter_nm\nA,3,96.5\npooled,3,96.5\n")
+    tables = [read_csv_table(tmp_path / f, expected_column="image") for f in ("eu.csv", "tab.csv", "plain.csv")]
+    for table in tables:
+        pd.testing.assert_frame_equal(table, tables[-1])
+    assert tables[0]["mean_diameter_nm"].iloc[0] == 96.5
+
+
+def test_a_table_without_the_column_is_returned_as_read(tmp_path):
+    (tmp_path / "other.csv").write_text("x;y\n1;2\n")  # semicolons, but not the expected table
+    table = read_csv_table(tmp_path / "other.csv", expected_column="image")
+    assert list(table.columns) == ["x;y"]
