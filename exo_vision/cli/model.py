@@ -95,11 +95,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the variant; 0 on success, 2 on a usage error."""
     from exo_vision.segmentation.learned.variants import VARIANT_SETTINGS, write_model_variant
-    from exo_vision.segmentation.learned.weights import load_card
+    from exo_vision.segmentation.learned.weights import check_model_destination, load_card
 
     changes = {k: getattr(args, k) for k in VARIANT_SETTINGS if getattr(args, k) is not None}
     try:
-        path = write_model_variant(args.out, base=args.base, **changes)
+        path = write_model_variant(check_model_destination(args.out), base=args.base, **changes)
         card = load_card(path)
     except ValueError as err:
         logger.error("%s", err)

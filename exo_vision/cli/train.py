@@ -131,16 +131,9 @@ def run(args: argparse.Namespace) -> int:
     from exo_vision.learn.grid_models import verdict_text
 
     try:
-        load_training_framework()
-        micrographs = collect_curated(args.sources, pixel_size_nm=args.pixel_size_nm)
-        if not micrographs:
-            raise ValueError(
-                f"no curated micrograph in {', '.join(map(str, args.sources))}: expected grid-session output "
-                "folders (micrographs saved by the grid session) or images with annotations beside them "
-                "(X_rois.zip, X.roi, X.geojson or X_labels.tif)."
-            )
         from exo_vision.learn.finetune import FineTuneSettings, fine_tune, split_micrographs
 
+        # the options first: a wrong value is named before minutes of reading data
         settings = FineTuneSettings(
             steps=args.steps,
             max_minutes=args.minutes,
@@ -150,15 +143,23 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             select_every_steps=args.select_every,
         )
-        split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
-        from exo_vision.segmentation.learned.weights import refuse_overwrite
+        from exo_vision.segmentation.learned.weights import check_model_destination, refuse_overwrite
 
-        # refuse before training, not after it (the starting model given as --out least of all)
-        out = Path(args.out)
+        # refuse before reading or training, not after it (the starting model given as --out least of all)
+        out = check_model_destination(args.out)
         refuse_overwrite((out, out.with_suffix(".json")), choose="another --out name")
         if args.int8:
             copy = int8_copy_path(out)
             refuse_overwrite((copy, copy.with_suffix(".json")), choose="another --out")
+        load_training_framework()
+        micrographs = collect_curated(args.sources, pixel_size_nm=args.pixel_size_nm)
+        if not micrographs:
+            raise ValueError(
+                f"no curated micrograph in {', '.join(map(str, args.sources))}: expected grid-session output "
+                "folders (micrographs saved by the grid session) or images with annotations beside them "
+                "(X_rois.zip, X.roi, X.geojson or X_labels.tif)."
+            )
+        split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
     except ValueError as err:
         logger.error("%s", err)
         return 2

@@ -110,6 +110,24 @@ class FineTuneSettings:
             raise ValueError(
                 f"the time limit must be 0 (no limit) or a positive number of minutes, got {self.max_minutes}"
             )
+        for name, value, option in (
+            ("validation_fraction", self.validation_fraction, "--validation-fraction"),
+            ("select_fraction", self.select_fraction, None),
+            ("generated_fraction", self.generated_fraction, None),
+        ):
+            low_ok = value > 0 if name != "generated_fraction" else value >= 0
+            if not (low_ok and value < 1):
+                where = f" ({option})" if option else ""
+                raise ValueError(f"{name} must be a share between 0 and 1, got {value}{where}")
+        if self.select_every_steps < 0:
+            raise ValueError(
+                f"the steps between checkpoint scorings must be 0 (keep the last step) or more, got "
+                f"{self.select_every_steps} (--select-every)"
+            )
+        if not self.learning_rate > 0:
+            raise ValueError(f"the learning rate must be positive, got {self.learning_rate} (--learning-rate)")
+        if self.threads < 1:
+            raise ValueError(f"the training needs at least one thread, got {self.threads} (--threads)")
 
 
 class FineTuneCancelled(Exception):

@@ -59,3 +59,17 @@ def test_model_variant_with_a_second_fine_scale(tmp_path, capsys, caplog):
     assert card.card["variant"]["changed"]["second_scale_factor"] == [0.0, 0.8]
     assert main(["model", "--second-scale", "0.1", "--out", str(tmp_path / "y.onnx")]) == 2
     assert "second_scale_factor must be 0" in caplog.text and not (tmp_path / "y.onnx").exists()
+
+
+def test_an_out_that_is_a_folder_or_under_a_file_is_refused_with_the_fix(tmp_path, caplog):
+    """Before, --out models/ wrote models.onnx, models.json and models_float.onnx beside the folder."""
+    from exo_vision.cli.main import main
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    assert main(["model", "--join-cups", "--out", str(folder)]) == 2
+    assert f"--out {folder} is a folder; give a file name inside it, such as {folder / 'lab_model.onnx'}" in caplog.text
+    (tmp_path / "notes").write_text("x")
+    assert main(["model", "--join-cups", "--out", str(tmp_path / "notes" / "a.onnx")]) == 2
+    assert f"{tmp_path / 'notes'} is a file, not a folder" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "notes"]

@@ -232,6 +232,27 @@ def test_cli_train_prints_before_and_after_and_refuses_too_little(tmp_path, tiny
     assert "kept the checkpoint" not in printed  # 2 training micrographs: no selection
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--validation-fraction", "1.5", "validation_fraction must be a share between 0 and 1, got 1.5"),
+        ("--validation-fraction", "0", "validation_fraction must be a share between 0 and 1, got 0.0"),
+        ("--select-every", "-1", "must be 0 (keep the last step) or more, got -1 (--select-every)"),
+        ("--learning-rate", "0", "the learning rate must be positive, got 0.0"),
+        ("--threads", "0", "at least one thread, got 0"),
+    ],
+)
+def test_cli_train_names_a_wrong_option_before_reading_any_data(tmp_path, caplog, monkeypatch, option, value, message):
+    """Before, --validation-fraction 1.5 was blamed on 'too little curated data'; --select-every -1 trained."""
+    import exo_vision.learn.curated as curated
+    from exo_vision.cli.main import main
+
+    monkeypatch.setattr(curated, "collect_curated", lambda *a, **k: pytest.fail("data read before the options"))
+    out = tmp_path / "lab.onnx"
+    assert main(["train", "--from", str(tmp_path), "--out", str(out), option, value]) == 2
+    assert message in caplog.text and not out.exists()
+
+
 def test_cli_train_says_which_checkpoint_it_kept(tmp_path, tiny_base, capsys):
     from exo_vision.cli.main import main
 

@@ -212,6 +212,24 @@ def refuse_overwrite(paths: tuple[Path, ...] | list[Path], *, choose: str = "ano
             raise ValueError(f"{existing} exists: choose {choose} (a model is never overwritten)")
 
 
+def check_model_destination(path: str | Path, *, option: str = "--out") -> Path:
+    """The ``.onnx`` path a new model is written to, refusing a folder or a path under a file.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is an existing folder (the model would land beside it as ``<folder>.onnx``), or one of
+        its parents is a file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; give a file name inside it, such as {path / 'lab_model.onnx'}")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"{option} {path}: {parent} is a file, not a folder; choose a path in a folder")
+    return path
+
+
 def _verify(onnx_path: Path, expected: str, *, named_by: Path) -> str:
     """The sha256 of ``onnx_path`` after checking it exists and matches ``expected``."""
     if not onnx_path.is_file():
