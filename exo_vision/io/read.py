@@ -183,8 +183,13 @@ def read_image(
     _check_file(path)
 
     raw = _decode(path, max_megapixels=max_megapixels)
+    pages_note: list[str] = []
+    if frame is None and kind == "blot" and (raw.metadata.get("tiff_series") or {}).get("read") == "all, as frames":
+        # a blot export with its pages (chemiluminescence, marker image) of one shape: the first, as before
+        frame = 0
+        pages_note.append(f"the file holds {raw.data.shape[0]} pages of one shape; read the first")
     data, shaping_notes = _to_2d(raw, path=path, frame=frame, kind=kind)
-    warnings_out = list(raw.warnings) + shaping_notes
+    warnings_out = list(raw.warnings) + pages_note + shaping_notes
     metadata: dict[str, Any] = dict(raw.metadata)
     metadata["original_shape"] = list(raw.data.shape)
     metadata["original_dtype"] = str(raw.data.dtype)

@@ -154,6 +154,18 @@ def _check_complete(tif: tifffile.TiffFile, path: Path) -> None:
                 )
 
 
+def _pages_as_frames(tif: tifffile.TiffFile) -> bool:
+    """Whether the file's several series are single 2-D pages of one shape and type (a stack written
+    page by page, which ``--frame`` should reach), rather than an image with its thumbnails or overviews."""
+    if len(tif.series) < 2:
+        return False
+    first = tif.series[0]
+    return all(
+        s.shape == first.shape and s.dtype == first.dtype and s.axes == first.axes and len(s.shape) == 2
+        for s in tif.series
+    )
+
+
 def _pick_series(tif: tifffile.TiffFile) -> int:
     """Index of the series holding the main image (largest; gray wins ties)."""
 
@@ -343,15 +355,23 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
         _check_complete(tif, path)
         index = _pick_series(tif)
         series = tif.series[index]
-        if n_series > 1:
-            metadata["tiff_series"] = {"read": index, "count": n_series}
-            notes.append(
-                f"the file holds {n_series} image series; read series {index} "
-                f"(shape {tuple(series.shape)}), the largest"
-            )
-        check_decoded_size(path, series.shape, max_megapixels=max_megapixels)
-        data = series.asarray()
-        axes = series.axes
+        frames = _pages_as_frames(tif)
+        if frames:
+            # pages written one by one (each its own series), all of one shape: frames of one stack
+            metadata["tiff_series"] = {"read": "all, as frames", "count": n_series}
+            check_decoded_size(path, (n_series, *series.shape), max_megapixels=max_megapixels)
+            data = np.stack([s.asarray() for s in tif.series])
+            axes = "Q" + series.axes
+        else:
+            if n_series > 1:
+                metadata["tiff_series"] = {"read": index, "count": n_series}
+                notes.append(
+                    f"the file holds {n_series} image series of different shapes; read series {index} "
+                    f"(shape {tuple(series.shape)}), the largest"
+                )
+            check_decoded_size(path, series.shape, max_megapixels=max_megapixels)
+            data = series.asarray()
+            axes = series.axes
         page = series.pages[0] if series.pages else tif.pages[0]
         metadata["tiff_axes"] = axes
         metadata["photometric"] = page.photometric.name

@@ -163,3 +163,19 @@ def test_big_endian_tiff_comes_back_in_native_byte_order(tmp_path):
     assert image.data.dtype.isnative
     assert str(image.data.dtype) == "uint16"
     np.testing.assert_array_equal(image.data, data)
+
+
+def test_pages_written_one_by_one_are_frames_that_frame_reaches(tmp_path):
+    """Before, only page 0 was read ("the largest" of equal pages) and --frame 1 was refused: 'has 1 frame(s)'."""
+    rng = np.random.default_rng(0)
+    pages = [rng.integers(0, 60000, (64, 80)).astype(np.uint16) for _ in range(3)]
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as writer:
+        for page in pages:
+            writer.write(page)  # each page its own series
+    with pytest.raises(ImageReadError, match=r"is a stack of 3 images .*--frame K"):
+        read_image(path, kind="tem")
+    for k in range(3):
+        assert np.array_equal(read_image(path, kind="tem", frame=k).data, pages[k])
+    blot = read_image(path, kind="blot")  # a blot export's pages (signal, marker image): the first, as before
+    assert np.array_equal(blot.data, pages[0]) and any("3 pages of one shape" in w for w in blot.warnings)
