@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from exo_vision._shared.validation import MAX_PIXEL_SIZE_NM
+from exo_vision._shared.validation import MAX_PIXEL_SIZE_NM, MIN_IMAGE_SIDE_PX
 from exo_vision.calibration.mask import annotation_mask
 from exo_vision.calibration.scalebar import ScaleBarReading
 from exo_vision.io.image_data import ImageData
@@ -360,6 +360,12 @@ def analyse_micrograph(
         raise ValueError(
             f"{image_data.path or 'image'}: expected a 2-D micrograph, got shape {image_data.data.shape}; "
             "pick one frame (--frame) or channel first"
+        )
+    if min(image_data.data.shape) < MIN_IMAGE_SIDE_PX:
+        raise ValueError(
+            f"{image_data.path or 'image'}: too small to analyse (shape {image_data.data.shape}; at least "
+            f"{MIN_IMAGE_SIDE_PX} x {MIN_IMAGE_SIDE_PX} pixels are needed); pass the whole micrograph, not a "
+            "line profile, a crop or a thumbnail"
         )
     params = params or TemParameters()
     if changes:

@@ -175,6 +175,12 @@ def test_a_padding_frame_is_only_whole_edge_lines_of_the_lowest_or_highest_value
     assert padding_frame(np.full((8, 8), 5.0)) == (None, None)  # one value throughout: no frame to speak of
 
 
+def test_a_line_profile_is_refused_naming_the_file_and_the_fix(tmp_path):
+    thin = ImageData(np.ones((5, 5000), np.uint8), path=tmp_path / "profile.tif", pixel_size_nm=0.8)
+    with pytest.raises(ValueError, match=r"profile\.tif: too small to analyse \(shape \(5, 5000\); at least 8 x 8"):
+        analyse_micrograph(thin)
+
+
 def test_a_coarse_calibration_read_from_the_file_is_named_with_its_source():
     image = ImageData(
         data=np.zeros((64, 64), np.float32),

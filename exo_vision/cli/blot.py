@@ -51,13 +51,14 @@ Per input image (stem S) the output folder receives:
   S_annotated.png  lanes and numbered band boxes (numbers = `label` in the CSV), saturated pixels red
 and, when markers, lane names and a reference lane are known:
   panel.csv        per marker and lane: ratio to the reference lane, present, upper bound, verdict
-  panel_summary.csv  per marker: replicate mean, SD, CV, 95 % CI, verdict and reason
+  panel_summary.csv  per marker: replicate mean, SD, CV, geometric mean and its 95 % CI, verdict and reason
   panel.png/.svg   bar chart with replicate points
-and always run.json (version, parameters, inputs, warnings, errors).
+and always errors.csv (one row per image that failed) and run.json (version,
+parameters, inputs, warnings, errors).
 
 Volumes are integrated over the central part of each lane (--central-fraction)
-after background subtraction; present means volume > LoD = mean blank + 3.3 SD
-blank. 8-bit exports are processed but flagged unsuitable for quantification.
+after background subtraction; present means a band peak whose volume > LoD =
+mean blank + 3.3 SD blank. 8-bit exports are processed but flagged unsuitable for quantification.
 One bad input never stops the others; the exit status is 1 if any failed.
 """
 
@@ -187,7 +188,7 @@ MARKER_KEYS = {"name": "str", "image": "str", "strip": "int"}
 PER_IMAGE_SUFFIXES = ("_bands.csv", "_annotated.png")
 #: Run-level outputs.
 PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
-RUN_FILES = (*PANEL_FILES, "run.json")
+RUN_FILES = (*PANEL_FILES, "errors.csv", "run.json")
 #: Earlier outputs never taken as inputs: ``S_annotated.png`` beside ``S_bands.csv``.
 PREVIOUS_OUTPUTS = {"_annotated.png": "_bands.csv"}
 #: Largest accepted rolling-ball radius in pixels.
@@ -362,6 +363,8 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     from exo_vision.figures.blot import annotated_blot
 
     img = _read(path, getattr(args, "max_megapixels", None))
+    for message in img.warnings:  # how the file was read (a colour export turned grey, a page chosen)
+        logger.warning("%s: %s", display_path(path.name), message)
     polarity = img.polarity if args.polarity == "auto" else args.polarity
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     quantify = quantify_gel if getattr(args, "gel", False) else quantify_blot
@@ -489,6 +492,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
+        twice = sorted({n for n in lane_names or [] if (lane_names or []).count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"lane name(s) {', '.join(map(repr, twice))} given more than once ({', '.join(lane_names or [])}); "
+                "give each lane its own name (e.g. exo1, exo2)"
+            )
         _check_panel_arguments(lane_names, reference, ug_map, args.ladder_lane)
         if lane_names and reference is None and (panel is not None or cli_markers):
             raise ValueError(
@@ -582,6 +591,8 @@ def run(args: argparse.Namespace) -> int:
         "errors": errors,
         "panel_verdict": verdict,
     }
+    # one row per image that failed (header only when none did), as exo-vision tem writes it
+    atomic_write_text(out_dir / "errors.csv", _csv_text(pd.DataFrame(errors, columns=["input", "error"])))
     atomic_write_text(out_dir / "run.json", json.dumps(printable(run_info), indent=2, default=str) + "\n")
     n_ok = len(jobs) - sum(e["input"] != "panel" for e in errors)
     sys.stdout.write(

@@ -239,6 +239,7 @@ def _imagej_calibration(
         return None
     unit = str(unit).replace("\\u00B5", "µ")
     if not is_length_unit(unit):
+        metadata["unknown_unit"] = unit  # named in a warning when nothing else calibrates the file
         return None
     y_nm, x_nm = _resolution_nm(tif.pages[0], length_to_nm(1.0, unit))
     if x_nm is None:
@@ -410,6 +411,12 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
             found = _baseline_calibration(page, metadata)
             if found is not None:
                 pixel, tag = (found[0], found[1]), found[2]
+        if tag is None and metadata.get("unknown_unit"):
+            notes.append(
+                f"the file's calibration unit {metadata['unknown_unit']!r} is not a length unit exo_vision reads "
+                "(nm, µm, mm, cm, m, Å, pm, inch), so its calibration was not used; give the pixel size "
+                "(--pixel-size-nm) or calibrate from the scale bar"
+            )
         if "Image Lab" in software or "Image Lab" in description:
             format_kind = "blot"
             metadata["image_lab"] = True

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import tifffile
@@ -69,10 +70,28 @@ def test_folder_with_a_corrupt_file(folder, tmp_path, capsys, caplog):
     run = json.loads((out / "run.json").read_text())
     assert run["exo_vision_version"] and run["parameters"]["background"] == "profile"
     assert [Path(e["input"]).name for e in run["errors"]] == ["corrupt.tif"]
+    errors = pd.read_csv(out / "errors.csv")  # as exo-vision tem writes it
+    assert list(errors.columns) == ["input", "error"] and [Path(p).name for p in errors["input"]] == ["corrupt.tif"]
     assert run["machine"]["architecture"] == platform.machine()
     assert "corrupt.tif" in caplog.text
     assert "3 image(s): 2 quantified, 1 failed" in capsys.readouterr().out
     assert not list(out.glob(".exo-vision-tmp-*"))
+
+
+def test_lane_names_given_twice_are_refused_and_a_colour_export_is_said_to_be_turned_grey(folder, tmp_path, caplog):
+    """Before, duplicate lane names read "marker 'CD9' has several bands in lane(s) ['lysate']"; the grey
+    conversion of a colour export was only in run.json."""
+    panel = str(folder / "panel.tif")
+    args = ["--lane-names", "lysate,lysate,exo2", "--marker", "CD9,CD63,calnexin"]
+    assert main(["blot", panel, "--out", str(tmp_path / "twice"), *args]) == 2
+    assert "lane name(s) 'lysate' given more than once (lysate, lysate, exo2)" in caplog.text
+    grey = tifffile.imread(folder / "panel.tif")
+    colour = np.stack([grey, grey // 2, grey // 3], axis=-1)
+    tifffile.imwrite(tmp_path / "colour.tif", colour, photometric="rgb")
+    caplog.clear()
+    main(["blot", str(tmp_path / "colour.tif"), "--out", str(tmp_path / "c")])
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "colour.tif" in r.getMessage()]
+    assert any("grey" in w or "gray" in w for w in warned), warned
 
 
 def test_a_link_to_a_missing_blot_in_a_folder_is_reported(folder, tmp_path):

@@ -179,3 +179,18 @@ def test_pages_written_one_by_one_are_frames_that_frame_reaches(tmp_path):
         assert np.array_equal(read_image(path, kind="tem", frame=k).data, pages[k])
     blot = read_image(path, kind="blot")  # a blot export's pages (signal, marker image): the first, as before
     assert np.array_equal(blot.data, pages[0]) and any("3 pages of one shape" in w for w in blot.warnings)
+
+
+def test_a_calibration_unit_that_is_no_length_is_named_not_dropped(tmp_path):
+    """Before, unit 'parsec' left the file uncalibrated without a word about the unit."""
+    path = tmp_path / "parsec.tif"
+    tifffile.imwrite(
+        path,
+        np.arange(64 * 64, dtype=np.uint16).reshape(64, 64),
+        imagej=True,
+        resolution=(2.0, 2.0),
+        metadata={"unit": "parsec"},
+    )
+    image = read_image(path)
+    assert image.pixel_size_nm is None
+    assert any("calibration unit 'parsec' is not a length unit exo_vision reads" in w for w in image.warnings)

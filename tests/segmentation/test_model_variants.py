@@ -38,7 +38,7 @@ def test_a_variant_keeps_the_weights_and_says_what_it_changed(tmp_path):
         ({"foreground": 0.3}, "cannot change 'foreground'"),
         ({"flips": 3}, "flips must be 1, 2 or 4"),
         ({"join_rounder": 1}, "join_rounder must be true or false"),
-        ({"normalise_window_px": -5}, "normalise_window_px must be a whole number"),
+        ({"normalise_window_px": -5}, "normalise_window_px must be 0 .the whole image. or a positive whole number"),
         ({"second_scale_factor": 0.2}, "second_scale_factor must be 0 .one fine pass. or a factor"),
         ({"join_rounder": False}, "nothing to change"),
     ],

@@ -29,7 +29,7 @@ VARIANT_SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "normalise_window_px": (
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "a whole number of network pixels, 0 for the whole image",
+        "0 (the whole image) or a positive whole number of network pixels",
     ),
     "second_scale_factor": (
         lambda v: isinstance(v, int | float) and not isinstance(v, bool) and (v == 0 or 0.5 <= v <= 2.0),
