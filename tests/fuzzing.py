@@ -314,7 +314,9 @@ def run_case(case: Case, corpus: Path, work: Path) -> tuple[str, str]:
                     argv += (["--pixel-size-nm", "1"], ["--no-scale-bar"], [], ["--frame", "0"])[case.variant % 4]
                 else:
                     argv = ["blot", str(path), "--out", str(out), *extra]
-                    argv += (["--lanes", "4"], [], ["--marker", "CD9", "--lane-names", "a,b,c,d"])[case.variant % 3]
+                    argv += (["--lanes", "4"], [], ["--marker", "CD9", "--lane-names", "lysate,b,c,d"])[
+                        case.variant % 3
+                    ]
                 rc = main(argv)
                 if rc == 3:
                     outcome, detail = "traceback", " | ".join(collect.messages)

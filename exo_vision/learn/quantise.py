@@ -241,6 +241,15 @@ def quantise_network(
         atomic_write_bytes(out_onnx, staged.read_bytes())
 
 
+#: How an int8 copy calibrated on generated micrographs is made again.
+QUANTISE_COMMAND = "python -m exo_vision.learn.quantise <float model>.onnx --out <int8 model>.onnx"
+#: How an int8 copy calibrated on a lab's training micrographs is made again (the calibration names them).
+CURATED_QUANTISE_COMMAND = (
+    "exo-vision train ... --int8 (calibrated on the training micrographs named under calibration; "
+    "python -m exo_vision.learn.quantise would calibrate on generated micrographs instead)"
+)
+
+
 def int8_card(
     card: ModelCard,
     *,
@@ -249,11 +258,13 @@ def int8_card(
     float_file: str,
     float_nodes: Sequence[str],
     calibration: dict[str, Any] | None = None,
+    command: str = QUANTISE_COMMAND,
 ) -> dict[str, Any]:
     """The card of the int8 copy of ``card``'s network (written as ``file_name``, float network ``float_file``).
 
     ``float_nodes`` names the nodes left in float; ``calibration`` describes the calibration
-    inputs (default: the generated micrographs of :func:`calibration_inputs`).
+    inputs (default: the generated micrographs of :func:`calibration_inputs`); ``command`` is
+    how the copy is made again.
     """
     import onnxruntime
 
@@ -281,7 +292,7 @@ def int8_card(
             "scale_nm": card.working_scale_nm,
         },
         "onnxruntime": onnxruntime.__version__,
-        "command": "python -m exo_vision.learn.quantise <float model>.onnx --out <int8 model>.onnx",
+        "command": command,
     }
     return doc
 
@@ -346,6 +357,7 @@ def quantise_model(
         float_file=float_path.name,
         float_nodes=float_nodes,
         calibration=described,
+        command=CURATED_QUANTISE_COMMAND if micrographs else QUANTISE_COMMAND,
     )
     atomic_write_bytes(out.with_suffix(".json"), (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
     return out

@@ -400,6 +400,7 @@ def test_cli_train_int8_writes_a_copy_calibrated_on_training_micrographs_only(tm
     validated = card["validation"]["curated_validation"]
     calibrated = card["quantisation"]["calibration"]["micrographs"]
     assert calibrated and not set(calibrated) & set(validated["micrographs"])
+    assert card["quantisation"]["command"].startswith("exo-vision train ... --int8")  # not the generated recipe
     assert {"precision", "recall", "f1"} <= set(validated["int8"])
     assert card["validation_of_float"] == json.loads(out.with_suffix(".json").read_text())["validation"]
     # a second run with the same --out is refused before it trains: nothing is overwritten

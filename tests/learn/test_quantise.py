@@ -61,6 +61,7 @@ def test_quantise_model_makes_the_shipped_int8_network_again(tmp_path):
     assert card.float_onnx_path == tmp_path / "again_float.onnx"
     assert card.checked_float_network().read_bytes() == weights.load_card("ev-unet-float").onnx_path.read_bytes()
     assert card.card["quantisation"]["calibration"]["seeds"] == list(CALIBRATION_SEEDS)
+    assert card.card["quantisation"]["command"].startswith("python -m exo_vision.learn.quantise")
     assert card.version == shipped.version
     image = _generated(789)
     # the same recipe on another processor may round a calibration range differently: close, not bit-equal
