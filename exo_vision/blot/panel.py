@@ -338,7 +338,8 @@ def _summary_row(marker: str, g: pd.DataFrame) -> dict[str, object]:
     ref = g[g["is_reference"]]
     ref_present = bool(ref["present"].any())
     expect = expected_in_ev(marker)
-    note = _statistics_note(ev, bool((ref["present"] & ref["saturated"]).any()))
+    reference_saturated = bool((ref["present"] & ref["saturated"]).any())
+    note = _statistics_note(ev, reference_saturated)
     st = replicate_stats([] if note else ev["ratio_to_reference"].tolist())
     if expect == "present":
         ok, reason = _presence_reason(marker, ev)
@@ -346,6 +347,12 @@ def _summary_row(marker: str, g: pd.DataFrame) -> dict[str, object]:
             reason += (
                 f"; WARNING: depleted in EVs relative to the reference lane (geometric mean ratio "
                 f"{_fmt(st['geomean'])}), not enriched"
+            )
+        elif ok and reference_saturated and bool((ev["ratio_to_reference"] < 1).all()):
+            # every ratio is an upper bound (the reference clipped), and all lie below 1: depleted for certain
+            reason += (
+                f"; WARNING: depleted in EVs relative to the reference lane (every ratio at most "
+                f"{_fmt(float(ev['ratio_to_reference'].max()))}, an upper bound), not enriched"
             )
     elif expect == "absent":
         ok, reason = _absence_reason(marker, ev, ref_present)

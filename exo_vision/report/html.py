@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from exo_vision import __version__
+from exo_vision.blot.panel import MAX_NEGATIVE_UPPER_BOUND
 from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.overlay import OTHER_RGB
 from exo_vision.figures.style import MORPHOLOGY_RGB
-from exo_vision.measure.size_stats import MORPHOLOGIES, Weighting
+from exo_vision.measure.size_stats import MORPHOLOGIES, Weighting, z_average_equivalent_diameter
 from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
 from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
@@ -41,9 +43,9 @@ from exo_vision.report.interpret import calnexin_bound, panel_pass, verdict_text
 DLS_TEM_EXPLANATION = (
     "DLS reports an intensity-weighted hydrodynamic diameter of hydrated vesicles in suspension: scattering grows "
     "as d\u2076, so a few large particles dominate, and the hydration shell adds size. Negative-stain TEM measures "
-    "dried, often flattened vesicles one by one. Compare the DLS Z-average with the TEM intensity-weighted mean "
-    "(\u03a3d\u2077/\u03a3d\u2076), not with the number mean; with few vesicles that TEM mean rests on the "
-    "largest ones and is itself uncertain."
+    "dried, often flattened vesicles one by one. The Z-average is the intensity-weighted harmonic mean (ISO 22412), "
+    "so compare it with the TEM diameters' \u03a3d\u2076/\u03a3d\u2075, not with the number mean; with few "
+    "vesicles that TEM figure rests on the largest ones and is itself uncertain."
 )
 
 CSS = """
@@ -251,6 +253,7 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
     out = ["<h2>Size and other instruments</h2>"]
     s = tem.statistics if tem is not None else None
     na = '<span class="note">not provided</span>'
+    z_equivalent = z_average_equivalent_diameter(tem.diameters_nm) if tem is not None else float("nan")
 
     def tem_cell(key: str, digits: int = 1, unit: str = " nm") -> str:
         return num(f"tem.{key}", s[key], digits, unit=unit) if s is not None else na
@@ -263,8 +266,8 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
             "—",
         ],
         [
-            "Intensity-weighted mean (\u03a3d\u2077/\u03a3d\u2076) vs DLS Z-average",
-            tem_cell("intensity_weighted_mean_diameter_nm"),
+            "Z-average equivalent (intensity-weighted harmonic mean, \u03a3d\u2076/\u03a3d\u2075) vs DLS Z-average",
+            num("tem.z_average_equivalent_nm", z_equivalent, unit=" nm") if s is not None else na,
             (
                 num("dls.z_avg_nm", dls["z_avg_nm"], unit=" nm")
                 + (f" ± {num('dls.sd_nm', dls['sd_nm'], unit=' nm')}" if "sd_nm" in dls else "")
@@ -279,10 +282,10 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
         ],
     ]
     out.append(_table(["Quantity", "TEM (this report)", "DLS (entered by the user)"], rows, right=(1, 2)))
-    if dls and s is not None and _finite(s["intensity_weighted_mean_diameter_nm"]):
-        ratio = float(dls["z_avg_nm"]) / float(s["intensity_weighted_mean_diameter_nm"])
+    if dls and s is not None and _finite(z_equivalent):
+        ratio = float(dls["z_avg_nm"]) / z_equivalent
         out.append(
-            f"<p>DLS Z-average / TEM intensity-weighted mean = {num('dls.ratio_to_tem_intensity_mean', ratio, 2)}. "
+            f"<p>DLS Z-average / TEM Z-average equivalent = {num('dls.ratio_to_tem_z_average', ratio, 2)}. "
             f"{_e(DLS_TEM_EXPLANATION)}</p>"
         )
     else:
@@ -370,7 +373,7 @@ def _sampling(tem: TemEvidence) -> str:
                 f'<span class="fail">{n_failed}</span>' if n_failed else "0",
                 str(int(pooled["n"])),
                 str(int(pooled["n_excluded_border"])),
-                f"{_fmt(pooled['mean_diameter_nm'])} ± {_fmt(pooled['sd_diameter_nm'])}",
+                _mean_sd(pooled["mean_diameter_nm"], pooled["sd_diameter_nm"]),
             ]
         )
     s = tem.statistics
@@ -431,6 +434,13 @@ def _segmenters_sentence(tem: TemEvidence) -> str:
     return f"<p{warn}>Segmentation: method {'; method '.join(parts)} (checksums under Provenance).{mixed}</p>"
 
 
+def _mean_sd(mean: Any, sd: Any) -> str:
+    """``"mean ± SD"`` (one decimal), ``"mean"`` alone for one vesicle, ``"—"`` for none."""
+    if not _finite(mean):
+        return "—"
+    return f"{_fmt(mean)} ± {_fmt(sd)}" if _finite(sd) else _fmt(mean)
+
+
 def _statistics(tem: TemEvidence) -> str:
     s = tem.statistics
 
@@ -456,8 +466,14 @@ def _statistics(tem: TemEvidence) -> str:
         [f"Fraction in {_fmt(lo, 0)}–{_fmt(hi, 0)} nm", v("fraction_in_size_range", percent=True)],
         ["Vesicles per µm² of analysed area", v("vesicles_per_um2", 2)],
     ]
+    empty = ""
+    if int(s["n"]) == 0:
+        reasons = sorted({w for g in tem.grids for r in g.run.get("images", []) for w in r.get("warnings") or []})
+        said = f" The runs said: {_e(' '.join(reasons))}" if reasons else ""
+        empty = f'<p class="fail">No vesicle was counted, so there are no size statistics (n/a below).{said}</p>'
     return (
         "<h2>Size statistics (TEM, equivalent-circle diameter)</h2>"
+        + empty
         + _table(["Statistic", "Value"], rows, right=(1,))
         + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
         "(Scott bandwidth); confidence intervals are bootstrap percentile intervals; PDI is the number-based "
@@ -610,46 +626,29 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             )
         if bound is not None:
             value, lanes = bound
-            out.append(
-                f"<p>Calnexin was not detected in {_e(', '.join(lanes))}: its signal there is below "
-                f"{num('blot.calnexin_upper_bound', value, 2, percent=True)} of the lysate signal"
-                f"{' per µg loaded' if panel['ug_loaded'].notna().any() else ''} "
-                "(upper bound from the limit of detection, LoD = mean blank + 3.3 SD blank).</p>"
-            )
-        rows = []
-        for r in summary.itertuples(index=False):
-            ratio = f"{_fmt(r.ratio_mean, 2)} ± {_fmt(r.ratio_sd, 2)}" if _finite(r.ratio_mean) else "—"
-            cls = "pass" if str(r.verdict) == "pass" else ("fail" if str(r.verdict) == "fail" else "")
-            rows.append(
-                [
-                    _e(r.marker),
-                    _e(r.expected_in_ev),
-                    f"{int(r.n_ev_present)} / {int(r.n_ev_lanes)}",
-                    "yes" if bool(r.present_in_reference) else "no",
-                    ratio,
-                    f'<span class="{cls}">{_e(r.verdict)}</span>',
-                    _e(r.reason),
-                ]
-            )
-        out.append(
-            _table(
-                [
-                    "Marker",
-                    "Expected in EVs",
-                    "EV lanes present",
-                    "In lysate",
-                    "EV/lysate ratio (mean ± SD)",
-                    "Verdict",
-                    "Reason",
-                ],
-                rows,
-                right=(2, 4),
-            )
-        )
+            per_ug = " per µg loaded" if panel["ug_loaded"].notna().any() else ""
+            shown = num("blot.calnexin_upper_bound", value, 2, percent=True)
+            if value >= MAX_NEGATIVE_UPPER_BOUND:
+                out.append(
+                    f'<p class="fail">Calnexin was not detected in {_e(", ".join(lanes))}, but that proves no '
+                    f"depletion: the limit of detection allows up to {shown} of the lysate signal{per_ug} there "
+                    "(inconclusive). Load more protein, or expose longer, until the lysate band lies well above "
+                    "the LoD.</p>"
+                )
+            else:
+                out.append(
+                    f"<p>Calnexin was not detected in {_e(', '.join(lanes))}: its signal there is below {shown} of "
+                    f"the lysate signal{per_ug} (upper bound from the limit of detection, LoD = mean blank + 3.3 SD "
+                    "blank).</p>"
+                )
+        out.append(_summary_table(summary))
         lane_rows = []
+        clipped_reference = set(
+            panel.loc[panel["is_reference"].astype(bool) & panel["saturated"].astype(bool), "marker"].astype(str)
+        )
         for r in panel.itertuples(index=False):
             ratio = (
-                _fmt(r.ratio_to_reference, 2)
+                _bounded_ratio(r, clipped_reference)
                 if _finite(r.ratio_to_reference)
                 else (f"&lt; {_fmt(r.ratio_upper_bound, 4)}" if _finite(r.ratio_upper_bound) else "—")
             )
@@ -675,14 +674,15 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             )
             + "</details>"
         )
-        if bool(panel["saturated"].astype(bool).any()):
-            out.append('<p class="fail">Some bands are saturated: their volumes and ratios are lower bounds.</p>')
+        out.extend(_saturation_notes(panel))
     figs = []
     if blot.panel_figure is not None:
         chart = rgb_data_uri(read_rgb(blot.panel_figure), max_px=900, fmt="PNG")
         figs.append(
             f'<figure><img alt="marker panel chart" src="{chart}" '
-            'width="520"><figcaption>EV/lysate ratio per marker with replicate lanes.</figcaption></figure>'
+            'width="520"><figcaption>EV/lysate ratio per marker (log axis): bar, arithmetic mean ± SD of the '
+            "replicate EV lanes (drawn only when every lane is measured); dots, each EV lane; open triangles, the "
+            "upper bound of a lane below the LoD; dashed line, the lysate level (ratio 1).</figcaption></figure>"
         )
     for stem, path in blot.annotated.items():
         figs.append(
@@ -703,6 +703,112 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         items = "".join(f"<li>{_e(k)}: {_e('; '.join(map(str, v)))}</li>" for k, v in warnings.items())
         out.append(f'<p class="warn">Warnings of the blot run:</p><ul class="warn">{items}</ul>')
     return "".join(out)
+
+
+def _run_environment(run: Mapping[str, Any], label: str) -> list[str]:
+    """A run's software versions, whether they were the locked set, and its machine, as recorded in run.json."""
+    out = []
+    software = run.get("software") or {}
+    if software:
+        out.append(f"<h3>Software versions ({_e(label)})</h3>")
+        out.append(
+            '<p class="mono">'
+            + " &middot; ".join(f"{_e(k)} {_e(v if v is not None else 'not installed')}" for k, v in software.items())
+            + "</p>"
+        )
+    lock = run.get("environment_lock") or {}
+    if isinstance(lock, Mapping) and "locked" in lock:
+        differences = lock.get("differences") or []
+        state = (
+            "the locked set (requirements/lock.txt)"
+            if lock["locked"]
+            else f"not the locked set ({len(differences)} package(s) differ)"
+        )
+        out.append(f'<p class="mono">Installed versions ({_e(label)}): {_e(state)}</p>')
+    machine = run.get("machine") or {}
+    if machine:
+        # the processor's vector features choose onnxruntime's kernels: speed, and the float network's last bits
+        features = ", ".join(machine.get("processor_features") or []) or "not recorded"
+        cores = machine.get("logical_processors_count", "?")
+        described = f"{machine.get('platform', '?')} · {cores} logical processors"
+        out.append(
+            f'<p class="mono">Machine ({_e(label)}): {_e(described)} &middot; vector features {_e(features)}</p>'
+        )
+    return out
+
+
+def _summary_table(summary: pd.DataFrame) -> str:
+    """The per-marker table: presence, the ratio's geometric mean with its 95 % CI and n, mean ± SD, verdict."""
+    rows = []
+    for r in summary.itertuples(index=False):
+        n_ratios = getattr(r, "n_ratios", None)
+        if _finite(getattr(r, "ratio_geomean", None)):
+            ci = f" ({_fmt(r.ratio_ci95_low, 2)}–{_fmt(r.ratio_ci95_high, 2)})" if _finite(r.ratio_ci95_low) else ""
+            geometric = f"{_fmt(r.ratio_geomean, 2)}{ci}, n = {int(n_ratios) if n_ratios is not None else '?'}"
+        else:
+            geometric = "—"
+        spread = f"{_fmt(r.ratio_mean, 2)} ± {_fmt(r.ratio_sd, 2)}" if _finite(r.ratio_sd) else "—"
+        cls = "pass" if str(r.verdict) == "pass" else ("fail" if str(r.verdict) == "fail" else "")
+        rows.append(
+            [
+                _e(r.marker),
+                _e(r.expected_in_ev),
+                f"{int(r.n_ev_present)} / {int(r.n_ev_lanes)}",
+                "yes" if bool(r.present_in_reference) else "no",
+                geometric,
+                spread,
+                f'<span class="{cls}">{_e(r.verdict)}</span>',
+                _e(r.reason),
+            ]
+        )
+    header = [
+        "Marker",
+        "Expected in EVs",
+        "EV lanes present",
+        "In lysate",
+        "EV/lysate ratio: geometric mean (95 % CI), n",
+        "Mean ± SD",
+        "Verdict",
+        "Reason",
+    ]
+    note = (
+        '<p class="note">The 95 % CI is t-based on the logarithms of the replicate ratios (so it stays positive); '
+        "with two lanes it is wide. Statistics are left empty (—) when a replicate is censored: a band below the "
+        "LoD, or a saturated one; the reason says which.</p>"
+    )
+    return _table(header, rows, right=(2, 4, 5)) + note
+
+
+def _bounded_ratio(row: Any, clipped_reference: set[str]) -> str:
+    """A lane's ratio with its sign of censoring: ≥ for a saturated EV band, ≤ when the reference band is
+    saturated (its volume, the divisor, reads low)."""
+    value = _fmt(row.ratio_to_reference, 2)
+    if bool(row.is_reference):
+        return value
+    if str(row.marker) in clipped_reference:
+        return f"≤ {value}"
+    return f"≥ {value}" if bool(row.saturated) else value
+
+
+def _saturation_notes(panel: pd.DataFrame) -> list[str]:
+    """What saturated bands mean for the ratios: lower bounds in EV lanes, upper bounds under a clipped reference."""
+    saturated = panel.loc[panel["saturated"].astype(bool)]
+    notes = []
+    ev = saturated.loc[~saturated["is_reference"].astype(bool)]
+    reference = saturated.loc[saturated["is_reference"].astype(bool)]
+    if len(ev):
+        pairs = ", ".join(f"{m} in {lane}" for m, lane in zip(ev["marker"], ev["lane_name"], strict=True))
+        notes.append(
+            f'<p class="fail">Saturated bands ({_e(pairs)}): their volumes, and their ratios to the lysate, are lower '
+            "bounds (≥). Use a shorter exposure.</p>"
+        )
+    if len(reference):
+        markers = ", ".join(map(str, reference["marker"]))
+        notes.append(
+            f'<p class="fail">The lysate band of {_e(markers)} is saturated: its volume reads low, so every '
+            "EV/lysate ratio of that marker is an upper bound (≤). Use a shorter exposure.</p>"
+        )
+    return notes
 
 
 def _json_value(value: Any) -> str:
@@ -742,25 +848,7 @@ def _provenance(inputs: ReportInputs) -> str:
             param_rows.append([_e(k)] + [f'<span class="{cls}">{_e(v)}</span>' for v in values])
         out.append("<h3>TEM parameters (from run.json)</h3>")
         out.append(_table(["Parameter", *(_e(g.name) for g in tem.grids)], param_rows))
-        software = tem.grids[0].run.get("software") or {}
-        if software:
-            out.append("<h3>Software versions (TEM run)</h3>")
-            out.append(
-                '<p class="mono">'
-                + " &middot; ".join(
-                    f"{_e(k)} {_e(v if v is not None else 'not installed')}" for k, v in software.items()
-                )
-                + "</p>"
-            )
-        machine = tem.grids[0].run.get("machine") or {}
-        if machine:
-            # the processor's vector features choose onnxruntime's kernels: speed, and the float network's last bits
-            features = ", ".join(machine.get("processor_features") or []) or "not recorded"
-            cores = machine.get("logical_processors_count", "?")
-            described = f"{machine.get('platform', '?')} · {cores} logical processors"
-            out.append(
-                f'<p class="mono">Machine (TEM run): {_e(described)} &middot; vector features {_e(features)}</p>'
-            )
+        out.extend(_run_environment(tem.grids[0].run, "TEM run"))
         rows = [
             [
                 _e(r.grid),
@@ -785,11 +873,15 @@ def _provenance(inputs: ReportInputs) -> str:
         out.append(_table(["Grid", "Image", "Input", "SHA-256"], rows))
     if blot is not None:
         out.append("<h3>Western blot run and parameters (from run.json)</h3>")
+        command = blot.run.get("argv") or blot.run.get("command") or []
+        command_text = " ".join(map(str, command)) if isinstance(command, list) else str(command)
         out.append(
             f'<p class="note">Folder <span class="mono">{_e(blot.path)}</span>, exo-vision '
-            f"{_e(blot.run.get('exo_vision_version', '?'))}</p>"
+            f"{_e(blot.run.get('exo_vision_version', '?'))}; command "
+            f'<span class="mono">{_e(command_text or "not recorded")}</span></p>'
         )
         out.append(_kv_table(blot.run.get("parameters", {})))
+        out.extend(_run_environment(blot.run, "blot run"))
         rows = [
             [
                 f'<span class="mono">{_e(r.input)}</span>',

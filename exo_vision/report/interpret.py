@@ -14,14 +14,18 @@ from exo_vision.report.collect import BlotEvidence
 
 
 def marker_calls(summary: pd.DataFrame) -> list[tuple[str, str]]:
-    """(marker, call) per marker: ``"+"`` present in every EV lane, ``"−"`` in none, ``"±"`` in some.
+    """(marker, call) per marker: ``"+"`` present in every EV lane, ``"−"`` in none, ``"±"`` in some, and
+    ``"?"`` for a marker expected absent that no EV lane shows but whose absence the blot cannot establish
+    (not detected in the reference lane either, or an upper bound at or above the reference's level: its
+    verdict fails although no EV lane shows it).
 
     Markers of the MISEV panel come first in panel order, then the others as listed.
 
     Parameters
     ----------
     summary : pandas.DataFrame
-        ``panel_summary.csv`` (``marker``, ``n_ev_lanes``, ``n_ev_present``).
+        ``panel_summary.csv`` (``marker``, ``n_ev_lanes``, ``n_ev_present``; ``expected_in_ev`` and
+        ``verdict`` when present).
     """
     rows = list(summary.itertuples(index=False))
     order = {m.lower(): i for i, m in enumerate(MISEV_PANEL)}
@@ -30,6 +34,9 @@ def marker_calls(summary: pd.DataFrame) -> list[tuple[str, str]]:
     for r in rows:
         n, k = int(r.n_ev_lanes), int(r.n_ev_present)
         call = "+" if n and k == n else ("\u2212" if k == 0 else "\u00b1")
+        unproven = getattr(r, "expected_in_ev", "") == "absent" and getattr(r, "verdict", "pass") == "fail"
+        if k == 0 and unproven:
+            call = "?"
         calls.append((str(r.marker), call))
     return calls
 

@@ -226,3 +226,13 @@ def test_the_default_reference_lane_is_the_lysate_in_any_case_or_none(names, exp
     from exo_vision.blot.panel import default_reference_lane
 
     assert default_reference_lane(names) == expected
+
+
+def test_depletion_is_warned_when_every_ratio_is_an_upper_bound_below_one():
+    """A clipped lysate band makes every ratio an upper bound; bounds all below 1 still show depletion."""
+    clipped = PANEL.copy()
+    lysate = (clipped.marker == "CD9") & (clipped.lane_name == "lysate")
+    clipped.loc[lysate, ["volume", "saturated"]] = [40000.0, True]  # ratios 1500/40000 and 2500/40000
+    s = panel_summary(enrichment_table(clipped, reference_lane="lysate")).set_index("marker")
+    assert s.loc["CD9", "verdict"] == "pass" and np.isnan(s.loc["CD9", "ratio_mean"])
+    assert "every ratio at most 0.0625, an upper bound" in s.loc["CD9", "reason"]

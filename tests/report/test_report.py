@@ -189,8 +189,13 @@ def test_report_numbers_equal_summary_and_panel(outputs):
 
     assert float(_only(parsed.values, "dls.z_avg_nm")[0]) == 121.3
     assert float(_only(parsed.values, "dls.pdi")[0]) == 0.21
-    ratio = float(_only(parsed.values, "dls.ratio_to_tem_intensity_mean")[0])
-    assert ratio == pytest.approx(121.3 / pooled["intensity_weighted_mean_diameter_nm"])
+    # the Z-average is the intensity-weighted harmonic mean: sum d^6 / sum d^5 of the counted vesicles
+    vesicles = pd.read_csv(outputs["tem"] / "vesicles.csv")
+    d = vesicles.loc[~vesicles["touches_border"], "equivalent_diameter_nm"].to_numpy()
+    z_equivalent = float((d**6).sum() / (d**5).sum())
+    assert float(_only(parsed.values, "tem.z_average_equivalent_nm")[0]) == pytest.approx(z_equivalent)
+    ratio = float(_only(parsed.values, "dls.ratio_to_tem_z_average")[0])
+    assert ratio == pytest.approx(121.3 / z_equivalent)
     assert float(_only(parsed.values, "zeta.mean_mv")[0]) == -23.5
     assert float(_only(parsed.values, "protein.ug_per_ml")[0]) == 850.0
 
@@ -482,6 +487,58 @@ def test_blot_verdict_fail_and_calnexin_in_ev_lane_are_stated(tmp_path):
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
 
 
+def _render_blot(evidence: BlotEvidence) -> str:
+    return render_report(ReportInputs(tem=None, blot=evidence))
+
+
+def test_an_inconclusive_calnexin_is_not_headlined_negative(tmp_path):
+    """Before: "CD9+ CD63+ calnexin−" beside FAIL, and the 376 % bound quoted as if it showed absence."""
+    evidence = _blot_evidence(tmp_path, calnexin_in_ev=False)
+    panel, summary = evidence.panel, evidence.panel_summary
+    panel.loc[(panel.marker == "calnexin") & ~panel.is_reference, "ratio_upper_bound"] = 3.76
+    summary.loc[summary.marker == "calnexin", "verdict"] = "fail"
+    evidence.run["panel_verdict"] = {"pass": False}
+    page = _render_blot(evidence)
+    assert _only(_parse(page).values, "blot.verdict")[1] == "CD9+ CD63+ calnexin?"
+    assert "Calnexin was not detected in exo1, exo2, but that proves no depletion" in page
+    assert 'data-value="3.76">376.00 %</span> of the lysate signal there (inconclusive)' in page
+
+
+def test_saturated_bands_make_lower_or_upper_bounds_as_the_band_says(tmp_path):
+    """Before: 'ratios are lower bounds' also when the lysate band, the divisor, was the saturated one."""
+    evidence = _blot_evidence(tmp_path, calnexin_in_ev=False)
+    panel = evidence.panel
+    panel.loc[(panel.marker == "CD9") & panel.is_reference, "saturated"] = True
+    panel.loc[(panel.marker == "CD63") & (panel.lane_name == "exo1"), "saturated"] = True
+    page = _render_blot(evidence)
+    assert "The lysate band of CD9 is saturated: its volume reads low, so every EV/lysate ratio" in page
+    assert "Saturated bands (CD63 in exo1): their volumes, and their ratios to the lysate, are lower bounds" in page
+    assert '<td class="r">≤ 1.00</td>' in page and '<td class="r">≥ 1.00</td>' in page
+
+
+def test_the_marker_table_shows_the_geometric_mean_its_interval_and_n(tmp_path):
+    evidence = _blot_evidence(tmp_path, calnexin_in_ev=False)
+    summary = evidence.panel_summary
+    summary["n_ratios"] = [2, 2, 0]
+    summary["ratio_geomean"] = [4.916, 5.1, np.nan]
+    summary.loc[0, ["ratio_mean", "ratio_sd", "ratio_ci95_low", "ratio_ci95_high"]] = [5.05, 1.64, 0.2502, 96.57]
+    page = _render_blot(evidence)
+    assert "EV/lysate ratio: geometric mean (95 % CI), n" in page
+    assert "4.92 (0.25–96.57), n = 2" in page and "5.05 ± 1.64" in page
+
+
+def test_the_blot_run_provenance_gives_its_command_versions_and_lock(tmp_path):
+    evidence = _blot_evidence(tmp_path, calnexin_in_ev=False)
+    evidence.run.update(
+        argv=["exo-vision", "blot", "--panel", "p.toml"],
+        software={"numpy": "2.3.5"},
+        environment_lock={"locked": False, "differences": ["numpy"]},
+    )
+    page = _render_blot(evidence)
+    assert "exo-vision blot --panel p.toml" in page and "numpy 2.3.5" in page
+    assert "Installed versions (blot run): not the locked set (1 package(s) differ)" in page
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -556,3 +613,15 @@ def test_report_cli_subprocess(outputs, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"report written to {out}")
     assert 'data-key="tem.n"' in out.read_text(encoding="utf-8")
+
+
+def test_a_grid_without_vesicles_says_why_instead_of_n_a_plus_minus_n_a(tmp_path):
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    noise = np.random.default_rng(1).normal(1000, 5, (256, 256)).astype(np.uint16)
+    tifffile.imwrite(grid / "blank.tif", noise, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
+    out = tmp_path / "tem"
+    assert main(["tem", str(grid), "--out", str(out), "--workers", "1"]) == 0
+    page = render_report(ReportInputs(tem=collect_tem([out]), blot=None))
+    assert "n/a ± n/a" not in page
+    assert "No vesicle was counted, so there are no size statistics" in page and "no vesicle found:" in page
