@@ -698,6 +698,35 @@ def run_tem_batch(
     else:
         stream = _run_pool(todo, min(workers, len(todo)))
     warned: collections.Counter[str] = collections.Counter()
+    try:
+        _gather(stream, records, warned, progress=progress, total=total)
+    except KeyboardInterrupt:
+        # Ctrl-C, or SIGTERM to the whole process group: workers killed mid-write leave staged files
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # the pool shuts down first: no writer is left when the staged files go
+        for stale in out.glob(f"{TEMP_PREFIX}*"):
+            stale.unlink(missing_ok=True)
+        raise
+    for message, count in warned.items():
+        if count > 1:
+            logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
+
+    result = BatchResult(records=[records[j.index] for j in jobs])
+    result.wall_s = time.perf_counter() - start
+    write_run_outputs(result, out_dir=out, config=config, argv=argv)
+    return result
+
+
+def _gather(
+    stream: Iterator[dict[str, Any]],
+    records: dict[int, dict[str, Any]],
+    warned: collections.Counter[str],
+    *,
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> None:
+    """Collect the records as they arrive, printing failures and each distinct warning once."""
     for record in stream:
         records[record["index"]] = record
         if record["status"] == "failed":
@@ -713,11 +742,3 @@ def run_tem_batch(
                 warned[message] += 1
         if progress is not None:
             progress(len(records), total)
-    for message, count in warned.items():
-        if count > 1:
-            logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
-
-    result = BatchResult(records=[records[j.index] for j in jobs])
-    result.wall_s = time.perf_counter() - start
-    write_run_outputs(result, out_dir=out, config=config, argv=argv)
-    return result

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from exo_vision.figures.style import GROUP_COLORS
 from exo_vision.measure.tables import DIAMETER_COLUMN, read_vesicle_table
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,9 @@ def _read_tables(paths: list[str]) -> list[tuple[Path, pd.DataFrame]]:
         seen[key] = raw
     return [(Path(raw), read_vesicle_table(raw)) for raw in paths]
 
+
+#: Most groups a layout shows legibly in a journal column (an overlay's legend lines, stacked panels' height).
+MAX_READABLE_GROUPS = {"overlay": 4, "side-by-side": 6}
 
 #: Diameters outside this range (nm) are not vesicles measured in nm: a table in µm, or a typing slip.
 PLAUSIBLE_DIAMETER_NM = (1.0, 10_000.0)
@@ -252,6 +256,16 @@ def run(args: argparse.Namespace) -> int:
         )
         if not groups:
             raise ValueError("the tables hold no vesicles to plot (after leaving out border vesicles)")
+        readable = MAX_READABLE_GROUPS.get(args.layout)
+        if readable is not None and len(groups) > readable:
+            logger.warning(
+                "%d groups drawn as %s: more than %d is hard to read (legends crowd the bars, and the %d colours "
+                "repeat); use --layout violin or box for many groups, or a --pattern that merges them",
+                len(groups),
+                args.layout,
+                readable,
+                len(GROUP_COLORS),
+            )
 
         fig, bins = size_histogram_figure(
             {k: v.to_numpy() for k, v in groups.items()},

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,10 @@ def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+#: Seconds between plain progress lines when stderr is not a terminal (no bar there).
+PLAIN_PROGRESS_INTERVAL_S = 30.0
+
+
 def _progress_bar(total_hint: int = 0) -> Any:
     """A tqdm bar on stderr, or None when stderr is not a terminal."""
     if not sys.stderr.isatty():
@@ -232,12 +237,20 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s%s", err, where)
         return 2
     bar = _progress_bar()
+    last_line = {"at": time.monotonic(), "done": -1}
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
             bar.total = total
             bar.n = done
             bar.refresh()
+            return
+        # a log file, nohup or a cluster job: a plain line at the start, every half minute and at the end
+        now = time.monotonic()
+        due = last_line["done"] < 0 or now - last_line["at"] >= PLAIN_PROGRESS_INTERVAL_S or done == total
+        if due and done != last_line["done"]:
+            logger.info("%d of %d input(s) done", done, total)
+            last_line.update(at=now, done=done)
 
     try:
         with _logs_above_the_bar(bar), terminated_as_interrupted():  # kill / timeout / SLURM: as Ctrl-C

@@ -103,8 +103,10 @@ def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_pat
     assert _left_in(temp) == []
 
 
-def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_path):
-    """Before, kill/timeout/SLURM gave no message, a multiprocessing warning, and sometimes temporary files."""
+@pytest.mark.parametrize("to_group", [False, True], ids=["main-process", "process-group"])
+def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_path, to_group):
+    """Before, kill/timeout/SLURM gave no message, a multiprocessing warning, and sometimes temporary files.
+    ``timeout`` and SLURM signal the whole process group: workers die mid-write too."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     for seed in range(10):
@@ -125,12 +127,16 @@ def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=to_group,
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(out.glob("*_done.json"))) < 2:
         time.sleep(0.05)
     assert victim.poll() is None, "the run ended before it could be stopped; give it more work"
-    victim.send_signal(signal.SIGTERM)
+    if to_group:
+        os.killpg(victim.pid, signal.SIGTERM)
+    else:
+        victim.send_signal(signal.SIGTERM)
     _stdout, stderr = victim.communicate(timeout=120)
     assert victim.returncode == 130
     assert "interrupted: finished images are complete; rerun the same command with --resume" in stderr

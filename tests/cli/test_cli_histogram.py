@@ -252,3 +252,13 @@ def test_bin_width_and_range_are_checked_before_any_arithmetic(tmp_path, caplog,
     assert main(["histogram", str(table), "--out", str(tmp_path / "b.png"), "--range-nm", "-100", "nan"]) == 2
     assert "--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got -100 nan" in caplog.text
     assert "RuntimeWarning" not in capfd.readouterr().err  # numpy's divide-by-zero warnings came first
+
+
+def test_too_many_groups_for_a_layout_are_warned_with_the_layouts_that_read(tmp_path, caplog):
+    tables = [write_table(tmp_path / f"s{i}" / "vesicles.csv", [60.0 + i, 80.0, 100.0]) for i in range(9)]
+    assert main(["histogram", *map(str, tables), "--out", str(tmp_path / "many.png")]) == 0
+    assert "9 groups drawn as overlay: more than 4 is hard to read" in caplog.text
+    assert "use --layout violin or box" in caplog.text
+    caplog.clear()
+    assert main(["histogram", *map(str, tables), "--out", str(tmp_path / "v.png"), "--layout", "violin"]) == 0
+    assert "hard to read" not in caplog.text

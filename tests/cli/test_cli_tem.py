@@ -221,6 +221,8 @@ def test_subprocess_with_two_workers_matches_the_in_process_run(first_run, input
     assert proc.returncode == 1, proc.stderr
     assert "4 input(s): 3 analysed, 0 already complete, 1 failed" in proc.stdout
     assert "broken.tif" in proc.stderr
+    # stderr is no terminal here (a log file, a cluster job): plain progress lines instead of a bar
+    assert "INFO: 0 of 4 input(s) done" in proc.stderr and "INFO: 4 of 4 input(s) done" in proc.stderr
     for name in ("vesicles.csv", "summary.csv", "errors.csv", *(f"{g}_vesicles.csv" for g in GOOD)):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
     for name in GOOD:
