@@ -551,6 +551,9 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
     """Run jobs on a Dask cluster (``"local"`` starts a LocalCluster), retrying lost tasks."""
     from dask.distributed import Client, LocalCluster, as_completed
 
+    # the cluster's own start-up and shut-down notes (some 30 INFO lines) are not the user's business
+    for name in ("distributed", "dask"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
     cluster = None
     if scheduler == "local":
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -691,7 +694,7 @@ def run_tem_batch(
             default_workers(),
         )
         workers = default_workers()
-    if config.scheduler:
+    if config.scheduler and todo:  # nothing left to do (--resume): no cluster to start
         stream = _run_dask(todo, config.scheduler, workers)
     elif workers == 1 or len(todo) <= 1:
         stream = _run_serial(todo)

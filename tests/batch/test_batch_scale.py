@@ -60,6 +60,18 @@ def test_dask_cluster_gives_the_local_results(folder, reference, tmp_path):
     same_tables(reference, out)
     run = json.loads((out / "run.json").read_text())
     assert run["parameters"]["scheduler"].startswith("tcp://")
+    # with everything complete, --resume decides so without starting a cluster
+    config = TemBatchConfig(scheduler="local")
+    import exo_vision.batch.runner as runner
+
+    started = []
+    original = runner._run_dask
+    runner._run_dask = lambda *a, **k: started.append(a) or original(*a, **k)
+    try:
+        again = run_tem_batch([folder], out_dir=out, config=config, resume=True)
+    finally:
+        runner._run_dask = original
+    assert not started and all(r["status"] == "skipped" for r in again.records)
 
 
 @pytest.mark.slow
