@@ -318,12 +318,15 @@ def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[b
     )
 
 
-def _statistics_note(ev: pd.DataFrame, reference_saturated: bool) -> str:
+def _statistics_note(ev: pd.DataFrame, reference_saturated: bool, reference_present: bool = True) -> str:
     """Why replicate statistics are withheld (censored replicates), or "" when every ratio is measured."""
     below = ev.loc[~ev["present"], "lane_name"].tolist()
     saturated = ev.loc[ev["present"] & ev["saturated"], "lane_name"].tolist()
+    if not reference_present:
+        return "no ratios: the reference lane shows no band to divide by"
     if reference_saturated and len(ev) > len(below):
-        return "no replicate statistics: the reference band is saturated, so every ratio is only an upper bound"
+        both = f"; undetermined where the EV band is saturated too ({', '.join(saturated)})" if saturated else ""
+        return f"no replicate statistics: the reference band is saturated, so every ratio is only an upper bound{both}"
     parts = []
     if below and len(below) < len(ev):
         parts.append(f"{', '.join(below)} below the LoD (ratio only an upper bound)")
@@ -339,7 +342,7 @@ def _summary_row(marker: str, g: pd.DataFrame) -> dict[str, object]:
     ref_present = bool(ref["present"].any())
     expect = expected_in_ev(marker)
     reference_saturated = bool((ref["present"] & ref["saturated"]).any())
-    note = _statistics_note(ev, reference_saturated)
+    note = _statistics_note(ev, reference_saturated, ref_present)
     st = replicate_stats([] if note else ev["ratio_to_reference"].tolist())
     if expect == "present":
         ok, reason = _presence_reason(marker, ev)

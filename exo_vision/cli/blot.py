@@ -535,7 +535,7 @@ def run(args: argparse.Namespace) -> int:
             if warns:
                 warnings[display_path(path.name)] = warns
             logger.info(
-                "%s: %d band rows in %d lanes",
+                "%s: %d band(s) in %d lanes",
                 display_path(path.name),
                 len(table),
                 table[["strip", "lane"]].drop_duplicates().shape[0],
@@ -651,7 +651,7 @@ def _write_panel(bands, *, out_dir: Path, reference: str, ug_map) -> dict[str, A
             save_figure(fig, str(tmp), fmt=fmt)
 
         atomic_write(out_dir / f"panel.{suffix}", write_panel)
-    for s in enrichment["statement"]:
+    for s in dict.fromkeys(enrichment["statement"]):  # "not detected in the reference lane" once per marker
         if s:
             logger.info("%s", s)
     for r in reasons:

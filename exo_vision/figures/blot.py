@@ -80,11 +80,29 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
     return rgb
 
 
+def censoring(ev_saturated: bool, reference_saturated: bool) -> tuple[str, str]:
+    """Marker shape and legend word of a measured ratio whose bands may be clipped.
+
+    A saturated EV band reads low, so its ratio is a lower bound (``^``); a saturated reference band
+    reads low, so every ratio over it is an upper bound (``v``, filled: the open ``v`` is a lane below
+    the LoD); both clipped, the ratio is bounded in neither direction (``x``).
+    """
+    if ev_saturated and reference_saturated:
+        return "x", "both saturated: undetermined"
+    if ev_saturated:
+        return "^", "saturated: lower bound"
+    if reference_saturated:
+        return "v", "lysate saturated: upper bound"
+    return "o", ""
+
+
 def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Bar chart of the EV/reference ratio per marker with replicate points.
 
     Bars are the replicate mean (error bar: SD), dots the EV lanes; an absent
-    band is drawn as a downward triangle at its upper bound (LoD-based).
+    band is drawn as an open downward triangle at its upper bound (LoD-based);
+    ratios with clipped bands as :func:`censoring` says (lower bound ``^``,
+    upper bound filled ``v``, undetermined ``x``).
 
     Parameters
     ----------
@@ -104,6 +122,8 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
         ax = fig.add_subplot()
         markers = list(summary["marker"])
         lanes = list(dict.fromkeys(enrichment.loc[~enrichment["is_reference"], "lane_name"]))
+        reference_rows = enrichment.loc[enrichment["is_reference"] & enrichment["saturated"]]
+        clipped_reference = set(reference_rows["marker"])
         for i, row in enumerate(summary.itertuples()):
             if np.isfinite(row.ratio_mean):
                 ax.bar(
@@ -122,7 +142,15 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
                 x = i + (j - (len(ev) - 1) / 2) * 0.15
                 c = GROUP_COLORS[lanes.index(e.lane_name) % len(GROUP_COLORS)]
                 if e.present and np.isfinite(e.ratio_to_reference):
-                    ax.plot([x], [e.ratio_to_reference], "o", ms=3.5, color=c, label=e.lane_name)
+                    shape, kind = censoring(bool(e.saturated), row.marker in clipped_reference)
+                    ax.plot(
+                        [x],
+                        [e.ratio_to_reference],
+                        shape,
+                        ms=3.5 if shape == "o" else 4.5,
+                        color=c,
+                        label=e.lane_name if not kind else f"{e.lane_name} ({kind})",
+                    )
                 elif np.isfinite(e.ratio_upper_bound):
                     ax.plot([x], [e.ratio_upper_bound], "v", ms=4, color=c, mfc="none", label=f"{e.lane_name} (< LoD)")
         ax.axhline(1.0, color="0.5", lw=0.6, ls="--")

@@ -680,9 +680,11 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         chart = rgb_data_uri(read_rgb(blot.panel_figure), max_px=900, fmt="PNG")
         figs.append(
             f'<figure><img alt="marker panel chart" src="{chart}" '
-            'width="520"><figcaption>EV/lysate ratio per marker (log axis): bar, arithmetic mean ± SD of the '
-            "replicate EV lanes (drawn only when every lane is measured); dots, each EV lane; open triangles, the "
-            "upper bound of a lane below the LoD; dashed line, the lysate level (ratio 1).</figcaption></figure>"
+            'width="520"><figcaption>EV/lysate ratio per marker: bar, arithmetic mean ± SD of the replicate EV '
+            "lanes (drawn only when every lane is measured); dots, each EV lane; open downward triangles, the upper "
+            "bound of a lane below the LoD; upward triangles, lower bounds (saturated EV band); filled downward "
+            "triangles, upper bounds (saturated lysate band); crosses, undetermined (both saturated); dashed "
+            "line, the lysate level (ratio 1).</figcaption></figure>"
         )
     for stem, path in blot.annotated.items():
         figs.append(
@@ -781,12 +783,12 @@ def _summary_table(summary: pd.DataFrame) -> str:
 
 def _bounded_ratio(row: Any, clipped_reference: set[str]) -> str:
     """A lane's ratio with its sign of censoring: ≥ for a saturated EV band, ≤ when the reference band is
-    saturated (its volume, the divisor, reads low)."""
+    saturated (its volume, the divisor, reads low), undetermined when both are."""
     value = _fmt(row.ratio_to_reference, 2)
     if bool(row.is_reference):
         return value
     if str(row.marker) in clipped_reference:
-        return f"≤ {value}"
+        return f"{value}? (both saturated: undetermined)" if bool(row.saturated) else f"≤ {value}"
     return f"≥ {value}" if bool(row.saturated) else value
 
 
@@ -806,7 +808,8 @@ def _saturation_notes(panel: pd.DataFrame) -> list[str]:
         markers = ", ".join(map(str, reference["marker"]))
         notes.append(
             f'<p class="fail">The lysate band of {_e(markers)} is saturated: its volume reads low, so every '
-            "EV/lysate ratio of that marker is an upper bound (≤). Use a shorter exposure.</p>"
+            "EV/lysate ratio of that marker is an upper bound (≤), and undetermined where the EV band is saturated "
+            "too. Use a shorter exposure.</p>"
         )
     return notes
 

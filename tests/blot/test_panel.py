@@ -236,3 +236,24 @@ def test_depletion_is_warned_when_every_ratio_is_an_upper_bound_below_one():
     s = panel_summary(enrichment_table(clipped, reference_lane="lysate")).set_index("marker")
     assert s.loc["CD9", "verdict"] == "pass" and np.isnan(s.loc["CD9", "ratio_mean"])
     assert "every ratio at most 0.0625, an upper bound" in s.loc["CD9", "reason"]
+
+
+def test_censoring_is_said_as_it_is_and_a_missing_reference_is_no_censoring():
+    from exo_vision.figures.blot import censoring
+
+    both = PANEL.copy()
+    both.loc[(both.marker == "CD9") & both.lane_name.isin(["lysate", "exo2"]), "saturated"] = True
+    s = panel_summary(enrichment_table(both, reference_lane="lysate")).set_index("marker")
+    assert "undetermined where the EV band is saturated too (exo2)" in s.loc["CD9", "reason"]
+    assert [censoring(*flags)[0] for flags in ((False, False), (True, False), (False, True), (True, True))] == [
+        "o",
+        "^",
+        "v",
+        "x",
+    ]
+    no_reference = PANEL.copy()
+    no_reference.loc[(no_reference.marker == "CD9") & (no_reference.lane_name == "lysate"), "present"] = False
+    no_reference.loc[(no_reference.marker == "CD9") & (no_reference.lane_name == "exo1"), "saturated"] = True
+    s = panel_summary(enrichment_table(no_reference, reference_lane="lysate")).set_index("marker")
+    assert "no ratios: the reference lane shows no band to divide by" in s.loc["CD9", "reason"]
+    assert "lower bound" not in s.loc["CD9", "reason"]

@@ -514,6 +514,11 @@ def test_saturated_bands_make_lower_or_upper_bounds_as_the_band_says(tmp_path):
     assert "The lysate band of CD9 is saturated: its volume reads low, so every EV/lysate ratio" in page
     assert "Saturated bands (CD63 in exo1): their volumes, and their ratios to the lysate, are lower bounds" in page
     assert '<td class="r">≤ 1.00</td>' in page and '<td class="r">≥ 1.00</td>' in page
+    panel.loc[(panel.marker == "CD9") & (panel.lane_name == "exo2"), "saturated"] = (
+        True  # clipped over a clipped lysate
+    )
+    page = _render_blot(evidence)
+    assert '<td class="r">1.00? (both saturated: undetermined)</td>' in page
 
 
 def test_the_marker_table_shows_the_geometric_mean_its_interval_and_n(tmp_path):
