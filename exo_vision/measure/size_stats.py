@@ -14,8 +14,12 @@ Definitions used throughout (stated once, here):
   values sits at fractional rank ``(n - 1) * p / 100`` (0-based). For diameters
   ``[10, 20, 30, 40, 50]`` nm this gives D10 = 14, D50 = 30, D90 = 46 nm.
 * span = (D90 - D10) / D50.
-* The mode is the arg-max of a Gaussian kernel density estimate (Scott's
-  bandwidth) evaluated on a 1024-point grid spanning the data +- 3 bandwidths.
+* The mode is the arg-max of a Gaussian kernel density estimate evaluated on
+  a 1024-point grid spanning the data +- 3 bandwidths. The bandwidth is
+  Silverman's rule of thumb, 0.9 x min(SD, IQR / 1.34) x n**(-1/5) (R's
+  ``bw.nrd0``): on a skewed or two-population sample Scott's SD-based
+  bandwidth put the mode where no vesicle lies (48.9 nm for 38 real vesicles,
+  15 of them at 30-40 nm and none at 50-60 nm); this one gives 37.4 nm.
 * Bootstrap 95 % confidence intervals are percentile intervals (2.5th and
   97.5th percentiles of the statistic over ``n_boot`` resamples with
   replacement).
@@ -47,8 +51,14 @@ from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 CONFIDENCE = 0.95
 #: Most bins a histogram may have (a finer bin width is a mistake, not a request).
 MAX_HISTOGRAM_BINS = 100_000
-#: Scott's rule: the bandwidth scales as the effective sample size to this power.
+#: Rule-of-thumb bandwidths scale as the effective sample size to this power.
 SCOTT_EXPONENT = -1.0 / 5.0
+#: Silverman's rule of thumb: the bandwidth is this factor times the spread times n**(-1/5) ...
+SILVERMAN_FACTOR = 0.9
+#: ... the spread being the smaller of the SD and the interquartile range over its normal value (1.349 SD).
+NORMAL_IQR_PER_SD = 1.34
+#: The quartiles of the interquartile range.
+QUARTILES = (0.25, 0.75)
 #: The KDE's mode is searched on a grid of this many points ...
 KDE_GRID_POINTS = 1024
 #: ... reaching this many bandwidths beyond the smallest and largest diameter.
@@ -278,12 +288,14 @@ def weighted_histogram(
 
 
 def gaussian_kde_1d(samples: np.ndarray, *, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Normalised weights and Scott's bandwidth of a 1-D Gaussian KDE.
+    """Normalised weights and Silverman's rule-of-thumb bandwidth of a 1-D Gaussian KDE.
 
-    Same definition as :class:`scipy.stats.gaussian_kde` in one dimension
-    (without importing scipy.stats, which costs about a second): bandwidth =
-    weighted SD (``aweights`` convention of :func:`numpy.cov`) x n_eff**(-1/5)
-    with n_eff = 1 / sum(w**2) for weights normalised to sum 1.
+    Bandwidth = 0.9 x min(SD, IQR / 1.34) x n_eff**(-1/5) (R's ``bw.nrd0``),
+    with the weighted SD (``aweights`` convention of :func:`numpy.cov`), the
+    weighted quartiles, and n_eff = 1 / sum(w**2) for weights normalised to
+    sum 1; the SD alone when the quartiles coincide. The interquartile range
+    keeps a long tail or a second population from widening the kernel until
+    the mode leaves the data.
 
     Parameters
     ----------
@@ -304,7 +316,17 @@ def gaussian_kde_1d(samples: np.ndarray, *, weights: np.ndarray | None = None) -
     n_eff = 1.0 / np.sum(w**2)
     mean = np.sum(w * x)
     variance = np.sum(w * (x - mean) ** 2) / (1.0 - np.sum(w**2))
-    return x, w, float(np.sqrt(variance) * n_eff**SCOTT_EXPONENT)
+    sd = float(np.sqrt(variance))
+    spread = min(sd, _weighted_iqr(x, w) / NORMAL_IQR_PER_SD) or sd
+    return x, w, float(SILVERMAN_FACTOR * spread * n_eff**SCOTT_EXPONENT)
+
+
+def _weighted_iqr(x: np.ndarray, w: np.ndarray) -> float:
+    """Interquartile range of ``x`` under weights ``w`` (summing to 1), by midpoint interpolation."""
+    order = np.argsort(x)
+    positions = np.cumsum(w[order]) - 0.5 * w[order]
+    low, high = np.interp(QUARTILES, positions, x[order])
+    return float(high - low)
 
 
 def _kde_evaluate(x: np.ndarray, w: np.ndarray, bandwidth: float, grid: np.ndarray) -> np.ndarray:
@@ -332,7 +354,7 @@ def kde_mode(diameters_nm: Any, *, weighting: Weighting = "number") -> float:
     Returns
     -------
     float
-        The arg-max of the KDE (Scott's bandwidth) in nanometres. For one
+        The arg-max of the KDE (Silverman's bandwidth) in nanometres. For one
         vesicle, or all diameters equal, that diameter; NaN for none.
     """
     k = _exponent(weighting)
@@ -348,7 +370,7 @@ def kde_mode(diameters_nm: Any, *, weighting: Weighting = "number") -> float:
 
 
 def kde_curve(diameters_nm: Any, grid_nm: Any, *, weighting: Weighting = "number") -> np.ndarray:
-    """Gaussian KDE (Scott's bandwidth) of the diameters evaluated on ``grid_nm``.
+    """Gaussian KDE (Silverman's bandwidth) of the diameters evaluated on ``grid_nm``.
 
     Parameters
     ----------

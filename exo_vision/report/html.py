@@ -476,8 +476,8 @@ def _statistics(tem: TemEvidence) -> str:
         + empty
         + _table(["Statistic", "Value"], rows, right=(1,))
         + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
-        "(Scott bandwidth); confidence intervals are bootstrap percentile intervals; PDI is the number-based "
-        "analogue of the DLS polydispersity index.</p>"
+        "(Silverman's bandwidth, robust to a long tail); confidence intervals are bootstrap percentile intervals; "
+        "PDI is the number-based analogue of the DLS polydispersity index.</p>"
     )
 
 

@@ -200,7 +200,7 @@ def test_statistics_frame_is_tidy():
     assert frame["n"].tolist() == [5, 0]
 
 
-def test_kde_matches_scipy_definition():
+def test_kde_is_scipys_with_silvermans_robust_bandwidth():
     from scipy.stats import gaussian_kde
 
     from exo_vision.measure.size_stats import kde_curve
@@ -208,9 +208,20 @@ def test_kde_matches_scipy_definition():
     rng = np.random.default_rng(4)
     d = rng.normal(80, 15, 300).clip(20)
     grid = np.linspace(0, 160, 50)
-    np.testing.assert_allclose(kde_curve(d, grid), gaussian_kde(d)(grid), rtol=1e-9)
-    w = (d / d.max()) ** 3
-    np.testing.assert_allclose(kde_curve(d, grid, weighting="volume"), gaussian_kde(d, weights=w)(grid), rtol=1e-9)
+    # 0.9 x min(SD, IQR / 1.34) x n^(-1/5), quartiles at (i - 0.5) / n (Hazen); scipy scales its factor by the SD
+    sd = d.std(ddof=1)
+    q1, q3 = np.percentile(d, [25, 75], method="hazen")
+    bandwidth = 0.9 * min(sd, (q3 - q1) / 1.34) * d.size ** (-0.2)
+    np.testing.assert_allclose(kde_curve(d, grid), gaussian_kde(d, bw_method=bandwidth / sd)(grid), rtol=1e-9)
+    volume = kde_curve(d, grid, weighting="volume")
+    assert np.trapezoid(volume, grid) == pytest.approx(1.0, abs=1e-3) and grid[np.argmax(volume)] > 80
     # Integrates to 1 over a wide grid.
     wide = np.linspace(-100, 300, 4001)
     assert np.trapezoid(kde_curve(d, wide), wide) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_mode_of_a_sample_with_a_long_tail_lies_in_its_crowded_bin():
+    """Scott's SD-based bandwidth put it at 48.9 nm: 15 of 38 vesicles at 30-40 nm, none at 50-60 nm."""
+    d = np.r_[np.full(3, 27.0), np.linspace(31.0, 39.0, 15), 44.0, 75.0, 78.0, np.linspace(92, 118, 8), 161.0]
+    d = np.r_[d, 205.0, 212.0, 225.0, 140.0, 150.0, 101.0, 99.0, 120.0, 88.0]
+    assert 30.0 <= kde_mode(d) <= 40.0
