@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision.figures.style import GROUP_COLORS
-from exo_vision.measure.tables import DIAMETER_COLUMN, read_vesicle_table
+from exo_vision.measure.tables import DIAMETER_COLUMN, read_vesicle_table, table_group_names
 
 logger = logging.getLogger(__name__)
 
@@ -126,29 +126,6 @@ def implausible_diameters(path: Path, diameters: pd.Series) -> list[str]:
     return messages
 
 
-def _file_groups(paths: list[Path]) -> dict[Path, str]:
-    """A group name per table file: vesicles.csv files after their folder (the run), others after their stem.
-
-    Names that two files would share (``ctrl/results/vesicles.csv`` and
-    ``ev/results/vesicles.csv``) take more of their folders until they differ
-    (``ctrl/results`` and ``ev/results``), so that different samples are never pooled.
-    """
-
-    def name(path: Path, depth: int) -> str:
-        parts = path.resolve().with_suffix("").parts
-        if path.stem == "vesicles" and len(parts) > 1:
-            parts = parts[:-1]
-        return "/".join(parts[-depth:])
-
-    names = {p: name(p, 1) for p in paths}
-    for depth in range(2, max((len(p.resolve().parts) for p in paths), default=1) + 1):
-        clashing = {n for n in names.values() if list(names.values()).count(n) > 1}
-        if not clashing:
-            break
-        names = {p: name(p, depth) if n in clashing else n for p, n in names.items()}
-    return names
-
-
 def group_diameters(
     tables: list[tuple[Path, pd.DataFrame]],
     *,
@@ -176,7 +153,7 @@ def group_diameters(
             mode = "condition"
         else:
             mode = "file" if len(tables) > 1 else "none"
-    file_names = _file_groups([path for path, _ in tables]) if mode == "file" else {}
+    file_names = table_group_names([path for path, _ in tables]) if mode == "file" else {}
     frames = []
     for path, table in tables:
         t = table

@@ -99,3 +99,26 @@ def _truth_values(cells: pd.Series, path: Path) -> pd.Series:
             "write True or False (1/0 and yes/no are read too)"
         )
     return words.map(TRUTH_WORDS).astype(bool)
+
+
+def table_group_names(paths: list[Path]) -> dict[Path, str]:
+    """A group name per table file: vesicles.csv files after their folder (the run), others after their stem.
+
+    Names that two files would share (``ctrl/results/vesicles.csv`` and
+    ``ev/results/vesicles.csv``) take more of their folders until they differ
+    (``ctrl/results`` and ``ev/results``), so that different samples are never pooled.
+    """
+
+    def name(path: Path, depth: int) -> str:
+        parts = path.resolve().with_suffix("").parts
+        if path.stem == "vesicles" and len(parts) > 1:
+            parts = parts[:-1]
+        return "/".join(parts[-depth:])
+
+    names = {p: name(p, 1) for p in paths}
+    for depth in range(2, max((len(p.resolve().parts) for p in paths), default=1) + 1):
+        clashing = {n for n in names.values() if list(names.values()).count(n) > 1}
+        if not clashing:
+            break
+        names = {p: name(p, depth) if n in clashing else n for p, n in names.items()}
+    return names

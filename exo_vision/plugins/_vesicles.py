@@ -92,9 +92,10 @@ def set_vesicle_table(layer: Any, table: pd.DataFrame, *, colormap: Any = None) 
         overrides = {label: morph for label, morph in overrides.items() if int(label) in present}
         layer.metadata["morphology_overrides"] = overrides
     table, features = layer_tables(table, overrides)
+    # the table first: setting features tells listeners (the histogram dock) to read it
+    layer.metadata["vesicle_table"] = table
     layer.features = features
     layer.colormap = morphology_colormap(table) if colormap is None or overrides else colormap
-    layer.metadata["vesicle_table"] = table
 
 
 def vesicle_table(layer: Any) -> pd.DataFrame:

@@ -62,13 +62,17 @@ def split_names(text: str) -> list[str]:
     return [item.strip() for item in text.split(",")] if text.strip() else []
 
 
-def lanes_from_shapes(shapes_data: list[np.ndarray], strips: list[Any], names: list[str]) -> list[Any]:
+def lanes_from_shapes(
+    shapes_data: list[np.ndarray], strips: list[Any], names: list[str], known: list[str | None] | None = None
+) -> list[Any]:
     """Turn edited lane polygons back into core ``Lane`` objects.
 
     Each polygon goes to the strip whose box contains its centre (the strip
     whose box is nearest otherwise; strips may be stacked or side by side); lanes
-    are numbered left to right within their strip and named
-    positionally from ``names``.
+    are numbered left to right within their strip. A lane keeps the name it had
+    (``known``, the layer's ``lane_name`` feature), so deleting a lane renames no
+    other; lanes without one (drawn since) take the name at their position in
+    ``names`` that no lane of their strip holds yet.
 
     Parameters
     ----------
@@ -78,11 +82,14 @@ def lanes_from_shapes(shapes_data: list[np.ndarray], strips: list[Any], names: l
         Strips of the last quantification (empty: every lane in strip 1).
     names : list of str
         Lane names, left to right (shorter lists leave the rest unnamed).
+    known : list of (str or None), optional
+        The name each polygon carried before the edit (None or "" for a new one).
     """
     from exo_vision.blot.lanes import Lane
 
-    placed: dict[int, list[tuple[float, np.ndarray]]] = {}
-    for poly in shapes_data:
+    placed: dict[int, list[tuple[float, np.ndarray, str | None]]] = {}
+    known = list(known) if known is not None and len(known) == len(shapes_data) else [None] * len(shapes_data)
+    for poly, kept in zip(shapes_data, known, strict=True):
         poly = np.asarray(poly, dtype=float)[:, -2:]
         if poly.shape[0] != 4:
             raise ValueError(
@@ -102,11 +109,14 @@ def lanes_from_shapes(shapes_data: list[np.ndarray], strips: list[Any], names: l
                 ),
             )
             strip = inside[0] if inside else nearest.index
-        placed.setdefault(strip, []).append((x_c, poly))
+        placed.setdefault(strip, []).append((x_c, poly, kept or None))
     lanes = []
     for strip in sorted(placed):
-        for i, (_, poly) in enumerate(sorted(placed[strip], key=lambda item: item[0])):
-            name = names[i] if i < len(names) else ""
+        ordered = sorted(placed[strip], key=lambda item: item[0])
+        taken = {kept for _, _, kept in ordered if kept}
+        for i, (_, poly, kept) in enumerate(ordered):
+            name = kept or (names[i] if i < len(names) and names[i] not in taken else "")
+            taken.add(name)
             lanes.append(Lane.from_polygon(poly, strip=strip, index=i + 1, name=name))
     return lanes
 
@@ -206,6 +216,7 @@ class BlotWidget(Container):
         if image.max_value is not None:
             kwargs["max_value"] = image.max_value
         names = split_names(self._names.value)
+        self._names_applied = names  # lanes edited later keep these names unless other names are typed
         if lanes is not None:
             kwargs["lanes"] = lanes
             kwargs.pop("n_lanes")
@@ -275,19 +286,28 @@ class BlotWidget(Container):
             show_warning("every lane was deleted; draw at least one lane rectangle")
             return
         names = split_names(self._names.value)
+        features = self.lanes_layer.features
+        known = (
+            [str(v) if isinstance(v, str) and v else None for v in features["lane_name"]]
+            if "lane_name" in features.columns and names == getattr(self, "_names_applied", None)
+            else None  # names typed since: they are given left to right
+        )
         try:
             lanes = lanes_from_shapes(
-                list(self.lanes_layer.data), self.result.strips if self.result is not None else [], names
+                list(self.lanes_layer.data), self.result.strips if self.result is not None else [], names, known
             )
         except ValueError as error:
             show_warning(str(error))
             return
-        per_strip = max(sum(lane.strip == strip for lane in lanes) for strip in {lane.strip for lane in lanes})
-        if names and len(names) != per_strip:
-            show_warning(
-                f"{len(names)} lane names ({', '.join(names)}) for {per_strip} lanes drawn in a strip: the names are "
-                "given left to right and the rest go unnamed or unused; give one name per lane"
-            )
+        for strip in sorted({lane.strip for lane in lanes}):
+            drawn = [lane.name for lane in lanes if lane.strip == strip]
+            missing = [n for n in names if n not in drawn]
+            if names and (missing or len(drawn) != len(names)):
+                show_warning(
+                    f"strip {strip} has {len(drawn)} lanes ({', '.join(n or 'unnamed' for n in drawn)}) for "
+                    f"{len(names)} lane names ({', '.join(names)}): lanes keep their names"
+                    + (f"; no lane is {', '.join(missing)} now" if missing else "")
+                )
         self.quantify(lanes=lanes)
 
     # -- display ------------------------------------------------------------------------------

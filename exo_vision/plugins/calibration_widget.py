@@ -96,6 +96,10 @@ def line_length_px(shapes_layer: Any) -> float:
     return float(np.hypot(*(end_points[1] - end_points[0])))
 
 
+#: Decimals kept by the typed pixel size and line length (TEM pixel sizes are often 0.1-0.5 nm/px).
+TYPED_DECIMALS = 5
+
+
 class CalibrationWidget(Container):
     """Show, detect, draw or type the pixel size of the active image."""
 
@@ -110,6 +114,9 @@ class CalibrationWidget(Container):
         self._line_nm = FloatSpinBox(label="line length (nm)", value=100.0, min=0.01, max=1e7, step=10.0)
         self._apply_line = PushButton(text="Apply line")
         self._typed = FloatSpinBox(label="pixel size (nm/px)", value=1.0, min=1e-4, max=1e6, step=0.01)
+        # magicgui keeps 2 decimals: 0.335 nm/px was applied as 0.34, a file's 0.6243 shown as 0.62
+        for field in (self._typed, self._line_nm):
+            field.native.setDecimals(TYPED_DECIMALS)
         self._apply_typed = PushButton(text="Apply typed nm/px")
         self.extend(
             [

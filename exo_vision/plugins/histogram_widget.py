@@ -17,7 +17,7 @@ from napari.viewer import Viewer
 
 from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
-from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table
+from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table, table_group_names
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._vesicles import ROLE, vesicle_table
 
@@ -41,7 +41,9 @@ class Weighting(Enum):
 
 
 def read_vesicle_tables(paths: list[Path]) -> dict[str, pd.DataFrame]:
-    """Read per-vesicle CSV tables, keyed by file stem; files without a diameter column are skipped.
+    """Read per-vesicle CSV tables, keyed by the group name ``exo-vision histogram`` gives them (a
+    ``vesicles.csv`` after its folder, names that would clash extended by more folders); files without a
+    diameter column are skipped.
 
     Raises
     ------
@@ -51,9 +53,10 @@ def read_vesicle_tables(paths: list[Path]) -> dict[str, pd.DataFrame]:
         (:func:`~exo_vision.measure.tables.read_vesicle_table`).
     """
     tables = {}
+    names = table_group_names([Path(p) for p in paths])
     for path in paths:
         try:
-            tables[Path(path).stem] = read_vesicle_table(path)
+            tables[names[Path(path)]] = read_vesicle_table(path)
         except NotAVesicleTable:
             logger.info("%s has no %s column; not a vesicle table, skipped", path, DIAMETER)
     if not tables:

@@ -224,6 +224,33 @@ def test_a_turned_panel_is_straightened_into_a_new_layer_and_quantified_there(ma
     assert all(np.allclose(a, b, atol=1.0) for a, b in zip(lanes_before, widget.lanes_layer.data, strict=True))
 
 
+def test_deleting_a_lane_renames_no_other_lane(blot_viewer, monkeypatch):
+    """Before, deleting exo1 made exo2's band 'exo1' (names were given by position), with no warning."""
+    import exo_vision.plugins.blot_widget as widget_module
+
+    shown = []
+    monkeypatch.setattr(widget_module, "show_warning", shown.append)
+    _viewer, _image, widget = blot_viewer
+    widget._names.value = "lysate, exo1, exo2"
+    widget.quantify()
+    before = widget.result.bands
+    exo2 = before.loc[(before.strip == 1) & (before.lane_name == "exo2"), "volume"].iloc[0]
+    strip1 = [
+        i
+        for i, (s, n) in enumerate(zip(widget.lanes_layer.features["strip"], widget.lanes_layer.features["lane_name"]))
+        if s == 1 and n == "exo1"
+    ]
+    widget.lanes_layer.selected_data = set(strip1)
+    widget.lanes_layer.remove_selected()
+    after = widget.result.bands
+    strip = after.loc[after.strip == 1]
+    assert sorted(set(strip.lane_name)) == ["exo2", "lysate"]
+    assert strip.loc[strip.lane_name == "exo2", "volume"].iloc[0] == pytest.approx(
+        exo2, rel=0.02
+    )  # its band, re-measured
+    assert any("strip 1 has 2 lanes (lysate, exo2) for 3 lane names" in m and "no lane is exo1 now" in m for m in shown)
+
+
 def test_lane_edits_say_when_names_do_not_fit_or_the_image_is_gone(blot_viewer, monkeypatch):
     import exo_vision.plugins.blot_widget as widget_module
 
@@ -236,7 +263,7 @@ def test_lane_edits_say_when_names_do_not_fit_or_the_image_is_gone(blot_viewer, 
     moved = list(widget.lanes_layer.data)
     moved[0] = moved[0] + np.array([0.0, 2.0])
     widget.lanes_layer.data = moved
-    assert any("4 lane names (a, b, c, d) for 3 lanes drawn in a strip" in message for message in shown)
+    assert any("strip 1 has 3 lanes (a, b, c) for 4 lane names (a, b, c, d)" in message for message in shown)
     viewer.layers.remove(image)
     shown.clear()
     widget.lanes_layer.data = [corners + np.array([0.0, 1.0]) for corners in widget.lanes_layer.data]

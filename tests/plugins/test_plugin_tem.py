@@ -395,6 +395,34 @@ def test_calibration_scale_bar_detection_and_typed_value(make_napari_viewer, tmp
     assert tuple(layer.scale) == pytest.approx((true_px, true_px), rel=0.02)
 
 
+def test_the_histogram_follows_every_edit_and_same_named_tables_stay_apart(make_napari_viewer, micrograph, tmp_path):
+    """Before, the dock drew the table before the last edit, and ctrl/vesicles.csv + ev/vesicles.csv were one group."""
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    _, hist = _dock(viewer, "Size histogram")
+    _, cur = _dock(viewer, "Curation")
+    _, cal = _dock(viewer, "Calibration")
+    viewer.layers.selection.active = labels
+    hist.refresh()
+    counted = labels.features.loc[~labels.features["touches_border"], "label"]
+    cur.delete(int(counted.iloc[0]))
+    assert hist.plot.statistics[labels.name]["n"] == len(counted) - 1
+    viewer.layers.selection.active = image
+    cal._typed.value = 0.335
+    cal.apply_typed()
+    assert image.metadata["pixel_size_nm"] == 0.335  # not rounded to 0.34
+    viewer.layers.selection.active = labels
+    kept = labels.features.loc[~labels.features["touches_border"], "equivalent_diameter_nm"]
+    assert hist.plot.statistics[labels.name]["mean_diameter_nm"] == pytest.approx(kept.mean())
+    for condition, d in (("ctrl", [50.0, 70.0]), ("ev", [100.0, 140.0, 120.0])):
+        (tmp_path / condition).mkdir()
+        pd.DataFrame({"label": range(1, len(d) + 1), "equivalent_diameter_nm": d}).to_csv(
+            tmp_path / condition / "vesicles.csv", index=False
+        )
+    hist.set_tables([tmp_path / "ctrl" / "vesicles.csv", tmp_path / "ev" / "vesicles.csv"])
+    assert {name: s["n"] for name, s in hist.plot.statistics.items()} == {"ctrl": 2, "ev": 3}
+
+
 def test_histogram_of_tables_by_condition(make_napari_viewer, tmp_path):
     pd.DataFrame({"label": [1, 2, 3], "equivalent_diameter_nm": [50.0, 70.0, 90.0]}).to_csv(
         tmp_path / "control.csv", index=False
