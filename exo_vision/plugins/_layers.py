@@ -205,9 +205,30 @@ def layer_id(layer: Any) -> str:
     return meta[ID_KEY]
 
 
+def own_layer_id(viewer: napari.Viewer, image_layer: Any) -> str:
+    """:func:`layer_id`, made unique in the viewer first.
+
+    napari's *Duplicate Layer* copies the metadata (the same dictionary): without this, the copy's
+    segmentation replaced the original's vesicle layer and its calibration rescaled the original's
+    vesicles. The first layer in the list holding an id keeps it; any other gets a new one, and a
+    metadata dictionary of its own.
+    """
+    key = layer_id(image_layer)
+    itself = _unwrapped(image_layer)
+    holders = [_unwrapped(layer) for layer in viewer.layers if layer.metadata.get(ID_KEY) == key]
+    if len(holders) > 1 and holders[0] is not itself and any(h is itself for h in holders):
+        image_layer.metadata = {**image_layer.metadata, ID_KEY: uuid.uuid4().hex}
+    return image_layer.metadata[ID_KEY]
+
+
+def _unwrapped(layer: Any) -> Any:
+    """The layer itself behind napari's public proxy (plugins are handed proxies; ``is`` compares objects)."""
+    return getattr(layer, "__wrapped__", layer)
+
+
 def derived_layers(viewer: napari.Viewer, image_layer: Any) -> list[Any]:
     """Layers computed from ``image_layer`` (labels, lanes, bands...)."""
-    key = layer_id(image_layer)
+    key = own_layer_id(viewer, image_layer)
     return [layer for layer in viewer.layers if layer.metadata.get(SOURCE_KEY) == key]
 
 

@@ -130,3 +130,35 @@ def test_a_napari_scale_in_nm_is_a_calibration(make_napari_viewer, micrograph):
     assert labels is not None and labels.features["pixel_size_nm"].to_numpy() == pytest.approx(2.0)
     plain = viewer.add_image(pixels, scale=(2.0, 2.0))  # a scale in napari's default unit, pixels
     assert image_data_from_layer(plain).pixel_size_nm is None
+
+
+def test_a_duplicated_image_is_analysed_and_calibrated_apart_from_its_original(make_napari_viewer, micrograph):
+    """Before, the copy's segmentation replaced the original's vesicle layer and its calibration rescaled them."""
+    from napari.layers._layer_actions import _duplicate_layer
+
+    from exo_vision.plugins._layers import find_derived
+    from exo_vision.plugins._vesicles import ROLE
+
+    viewer = make_napari_viewer()
+    (original,) = viewer.open(str(micrograph), plugin="exo-vision")
+    _, seg = viewer.window.add_plugin_dock_widget("exo-vision", "Vesicle segmentation")
+    _, cal = viewer.window.add_plugin_dock_widget("exo-vision", "Calibration")
+    viewer.layers.selection.active = original
+    first = seg.run(sync=True)
+    n_original = len(first.features)
+    viewer.layers.selection = {original}
+    _duplicate_layer(viewer.layers)
+    copy = viewer.layers[viewer.layers.index(original) + 1]
+    viewer.layers.selection.active = copy
+    seg.set_parameters(min_diameter_nm=90.0, max_diameter_nm=400.0)
+    second = seg.run(sync=True)
+    # (the dock hands out napari's public proxies of its layers: compared by name)
+    assert second.name != first.name and first.name in viewer.layers and len(first.features) == n_original
+    assert find_derived(viewer, copy, ROLE).name == second.name
+    assert find_derived(viewer, original, ROLE).name == first.name
+    px = original.metadata["pixel_size_nm"]
+    viewer.layers.selection.active = copy
+    cal._typed.value = 2.0
+    cal.apply_typed()
+    assert tuple(copy.scale) == (2.0, 2.0) and tuple(second.scale) == (2.0, 2.0)
+    assert original.metadata["pixel_size_nm"] == px and tuple(first.scale) == pytest.approx((px, px))
