@@ -265,7 +265,8 @@ def statistics_text(stats: dict[str, Any]) -> str:
         return "no vesicles"
     parts = [
         f"n = {n}",
-        f"mean {stats['mean_diameter_nm']:.1f} nm (SD {stats['sd_diameter_nm']:.1f})",
+        f"mean {stats['mean_diameter_nm']:.1f} nm"
+        + (f" (SD {stats['sd_diameter_nm']:.1f})" if np.isfinite(stats["sd_diameter_nm"]) else " (one vesicle: no SD)"),
         f"median {stats['median_diameter_nm']:.1f} nm",
         f"D10/D50/D90 {stats['d10_nm']:.0f}/{stats['d50_nm']:.0f}/{stats['d90_nm']:.0f} nm",
     ]

@@ -31,6 +31,8 @@ from exo_vision.plugins._layers import (
     find_derived,
     image_data_from_layer,
     layer_id,
+    same_layer,
+    source_image,
 )
 
 logger = logging.getLogger(__name__)
@@ -172,6 +174,8 @@ class BlotWidget(Container):
         #: Run the core in the GUI thread (tests, scripts) instead of a thread worker.
         self.synchronous = False
         self.result: Any = None
+        #: The last result of every blot quantified, by its image's id (lane edits re-quantify their own blot).
+        self._results: dict[str, Any] = {}
         self.image_layer: Any = None
         self.lanes_layer: Any = None
         self.bands_layer: Any = None
@@ -233,7 +237,9 @@ class BlotWidget(Container):
                 image_layer = self._straightened_layer(image_layer, data, rotation)
                 self.image_layer = image_layer
                 image = image_data_from_layer(image_layer)
-        kwargs["image_name"] = image_layer.name
+        # the file's name, as exo-vision blot writes it in the `image` column (the layer's name lacks the suffix)
+        source = image_layer.metadata.get("path") or getattr(getattr(image_layer, "source", None), "path", None)
+        kwargs["image_name"] = Path(str(source)).name if source else image_layer.name
         # a straightened layer says so with every result (shown as a warning, as the CLI prints it)
         turned = (image_layer.metadata or {}).get("straightened_deg")
 
@@ -278,9 +284,24 @@ class BlotWidget(Container):
             metadata=metadata,
         )
 
+    def _follow_edited_blot(self, lanes_layer: Any) -> bool:
+        """Make the blot whose lanes were edited the current one (with two blots open, an edit of the first
+        re-quantified the second); False when its image or its last result is gone."""
+        if lanes_layer is None or self.lanes_layer is None or same_layer(lanes_layer, self.lanes_layer):
+            return True
+        image = source_image(self._viewer, lanes_layer)
+        result = self._results.get(layer_id(image)) if image is not None else None
+        if image is None or result is None:
+            show_warning("the image of these lanes was closed; open it again and quantify it")
+            return False
+        self.lanes_layer, self.image_layer, self.result = lanes_layer, image, result
+        return True
+
     def _on_lanes_edited(self, event: Any) -> None:
         action = str(getattr(event, "action", "changed"))
         if self._updating or not action.endswith(("added", "changed", "removed")):
+            return
+        if not self._follow_edited_blot(getattr(event, "source", None)):
             return
         if not len(self.lanes_layer.data):
             show_warning("every lane was deleted; draw at least one lane rectangle")
@@ -316,6 +337,7 @@ class BlotWidget(Container):
             show_warning("the image of these lanes was closed: open it again and run, to quantify it")
             return
         self.result = result
+        self._results[layer_id(self.image_layer)] = result  # each open blot keeps its own last result
         for message in result.warnings:
             show_warning(message)
         image = self.image_layer

@@ -268,3 +268,23 @@ def test_lane_edits_say_when_names_do_not_fit_or_the_image_is_gone(blot_viewer, 
     shown.clear()
     widget.lanes_layer.data = [corners + np.array([0.0, 1.0]) for corners in widget.lanes_layer.data]
     assert any("the image of these lanes was closed" in message for message in shown)
+
+
+def test_editing_the_lanes_of_the_first_of_two_blots_requantifies_that_blot(blot_viewer):
+    """Before, the edit re-quantified the blot quantified last, and the first one's numbers stayed stale."""
+    viewer, first_image, widget = blot_viewer
+    widget._names.value = "lysate, exo1, exo2"
+    viewer.layers.selection.active = first_image
+    widget.quantify()
+    first_lanes = widget.lanes_layer
+    data, kwargs, _ = image_layer_data(
+        ImageData(data=hand_built_blot(), kind="blot", polarity="bright", max_value=65535), name="second"
+    )
+    second_image = viewer.add_image(data, **kwargs)
+    viewer.layers.selection.active = second_image
+    widget.quantify()
+    assert widget.result.bands["image"].eq("second").all()
+    first_lanes.selected_data = {0}
+    first_lanes.remove_selected()
+    assert widget.result.bands["image"].eq("blot").all()  # the edited blot's, re-quantified
+    assert len(widget.result.lanes) == len(first_lanes.data)
