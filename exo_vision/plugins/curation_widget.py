@@ -187,8 +187,30 @@ class CurationWidget(Container):
             return
         layer.events.paint.connect(self._on_paint)
         layer.events.selected_label.connect(self._on_selected)
+        self._follow_undo(layer)
         self._layer_info.value = layer.name
         self._show_stats()
+
+    def _follow_undo(self, layer: Any) -> None:
+        """Re-measure and log after napari's Undo/Redo (Ctrl+Z), which emit no paint event: the table kept a
+        vesicle the undo had taken away."""
+        target = getattr(layer, "__wrapped__", layer)
+        for name in ("undo", "redo"):
+            method = getattr(target, name)
+            if getattr(method, "_exo_vision_follows", False):
+                continue
+
+            def followed(original: Any = method, action: str = name) -> None:
+                original()
+                if self.layer is not None and same_layer(self.layer, target):
+                    before = set(vesicle_table(self.layer)["label"].astype(int))
+                    self.update_measurements()
+                    after = set(vesicle_table(self.layer)["label"].astype(int))
+                    log_edit(self.layer, action, 0, f"vesicles now {len(after)} (was {len(before)})")
+                    self._show_stats()
+
+            followed._exo_vision_follows = True  # type: ignore[attr-defined]
+            setattr(target, name, followed)
 
     def _on_selected(self, _event: Any = None) -> None:
         self._label.value = int(self.layer.selected_label)
@@ -261,6 +283,13 @@ class CurationWidget(Container):
 
     def _commit(self, labels: np.ndarray, action: str, label: int, detail: str = "") -> None:
         self.layer.data = labels
+        # napari's undo history holds strokes on the array just replaced: replayed, they brought back part
+        # of a deleted vesicle; a dock edit starts a new history (it is logged, and can be redone by hand)
+        target = getattr(self.layer, "__wrapped__", self.layer)
+        for history in ("_undo_history", "_redo_history"):
+            queue = getattr(target, history, None)
+            if hasattr(queue, "clear"):
+                queue.clear()
         log_edit(self.layer, action, label, detail)
         self.update_measurements()
 

@@ -423,6 +423,31 @@ def test_the_histogram_follows_every_edit_and_same_named_tables_stay_apart(make_
     assert {name: s["n"] for name, s in hist.plot.statistics.items()} == {"ctrl": 2, "ev": 3}
 
 
+def test_napari_undo_is_remeasured_and_cannot_replay_strokes_onto_a_dock_edit(make_napari_viewer, micrograph, qtbot):
+    """Before, Ctrl+Z left a vesicle in the table that the undo had removed, and an undo after a dock Delete brought
+    back part of the deleted vesicle with no table entry."""
+    path, _ = micrograph
+    viewer, image, seg, labels = _segmented(make_napari_viewer, path)
+    _, cur = _dock(viewer, "Curation")
+    viewer.layers.selection.active = labels
+    layer = getattr(labels, "__wrapped__", labels)
+    new = int(np.asarray(layer.data).max()) + 1
+    layer.selected_label = new
+    layer.brush_size = 10
+    layer.paint((5, 5), new)
+    qtbot.waitUntil(lambda: new in set(labels.features["label"]), timeout=5_000)
+    layer.undo()
+    assert new not in set(np.unique(np.asarray(layer.data))) and new not in set(labels.features["label"])
+    assert labels.metadata["edit_log"][-1]["action"] == "undo"
+    victim = int(labels.features["label"].iloc[0])
+    layer.selected_label = victim
+    centre = np.argwhere(np.asarray(layer.data) == victim).mean(axis=0)
+    layer.paint(tuple(centre), victim)
+    cur.delete(victim)
+    layer.undo()  # nothing to replay onto the array the dock replaced
+    assert not (np.asarray(layer.data) == victim).any() and victim not in set(labels.features["label"])
+
+
 def test_histogram_of_tables_by_condition(make_napari_viewer, tmp_path):
     pd.DataFrame({"label": [1, 2, 3], "equivalent_diameter_nm": [50.0, 70.0, 90.0]}).to_csv(
         tmp_path / "control.csv", index=False
