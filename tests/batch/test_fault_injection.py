@@ -63,10 +63,12 @@ def _tem(inputs: Path, out: Path, env: dict[str, str], *extra: str) -> subproces
     )
 
 
-def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_path):
+def _batch(tmp_path: Path, n: int) -> tuple[Path, Path, str, dict[str, str]]:
+    """``n`` generated micrographs to stop mid-run, a temp folder of the run's own, and the marker that finds
+    the run's processes: (inputs, temp, marker, environment)."""
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for seed in range(8):
+    for seed in range(n):
         image, _ = make_synthetic_tem(
             (1536, 1536), pixel_size_nm=0.6, difficulty="easy", n_vesicles=6, scale_bar=False, rng=seed
         )
@@ -76,7 +78,11 @@ def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_pat
     temp = tmp_path / "tmpdir"
     temp.mkdir()
     marker = f"exo-vision-fault-{os.getpid()}-{time.time_ns()}"
-    env = {**os.environ, "TMPDIR": str(temp), "EXO_VISION_TEST_MARKER": marker}
+    return inputs, temp, marker, {**os.environ, "TMPDIR": str(temp), "EXO_VISION_TEST_MARKER": marker}
+
+
+def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_path):
+    inputs, temp, marker, env = _batch(tmp_path, 8)
 
     reference = tmp_path / "reference"
     assert _tem(inputs, reference, env).wait(timeout=600) == 0
@@ -107,19 +113,7 @@ def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_pat
 def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_path, to_group):
     """Before, kill/timeout/SLURM gave no message, a multiprocessing warning, and sometimes temporary files.
     ``timeout`` and SLURM signal the whole process group: workers die mid-write too."""
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for seed in range(10):
-        image, _ = make_synthetic_tem(
-            (1536, 1536), pixel_size_nm=0.6, difficulty="easy", n_vesicles=6, scale_bar=False, rng=seed
-        )
-        tifffile.imwrite(
-            inputs / f"m{seed}.tif", image, imagej=True, resolution=(1 / 0.6, 1 / 0.6), metadata={"unit": "nm"}
-        )
-    temp = tmp_path / "tmpdir"
-    temp.mkdir()
-    marker = f"exo-vision-term-{os.getpid()}-{time.time_ns()}"
-    env = {**os.environ, "TMPDIR": str(temp), "EXO_VISION_TEST_MARKER": marker}
+    inputs, temp, marker, env = _batch(tmp_path, 10)
     out = tmp_path / "out"
     victim = subprocess.Popen(
         [sys.executable, "-m", "exo_vision.cli.main", "tem", str(inputs), "--out", str(out), "--workers", "2"],

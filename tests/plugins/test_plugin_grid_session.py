@@ -180,6 +180,14 @@ def test_grid_session_analyses_with_the_cli_parameters(make_napari_viewer, tmp_p
     assert np.isclose(cli.min_diameter_nm, session._min_d.value)
 
 
+def _synchronous_session(make_napari_viewer):
+    """A new viewer with the Grid session dock, segmenting in the GUI thread: (viewer, dock)."""
+    viewer = make_napari_viewer()
+    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    session.synchronous = True
+    return viewer, session
+
+
 def _notes(monkeypatch) -> list[str]:
     """Every info and warning the grid dock shows, in order."""
     shown: list[str] = []
@@ -255,9 +263,7 @@ def test_a_grid_whose_model_is_gone_resumes_with_the_settings_chosen_now(make_na
     first.set_method("unet", "")
     first.open_grid()  # g1's model is gone while it is shown: it cannot be saved, so it stays open
     assert "g1.tif could not be saved" in notes[-1] and first.index == 1 and first.labels_layer in viewer.layers
-    viewer2 = make_napari_viewer()
-    _, session = viewer2.window.add_plugin_dock_widget(PLUGIN, "Grid session")
-    session.synchronous = True
+    _viewer2, session = _synchronous_session(make_napari_viewer)
     session.open_grid(grid, out)  # another day, the shipped model chosen
     assert any("cannot be used now" in n and "the saved ones keep their results" in n for n in notes)
     assert session.core is not None and session.core.settings.model_path() is None
@@ -271,14 +277,10 @@ def test_a_grid_whose_model_is_gone_resumes_with_the_settings_chosen_now(make_na
 
 def test_resuming_says_with_which_settings_and_shows_the_summary(make_napari_viewer, tmp_path, monkeypatch):
     grid, out = _grid_of(tmp_path, 2, seed=46)
-    viewer = make_napari_viewer()
-    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
-    session.synchronous = True
+    viewer, session = _synchronous_session(make_napari_viewer)
     session.open_grid(grid, out)
     session.next()
-    viewer2 = make_napari_viewer()
-    _, again = viewer2.window.add_plugin_dock_widget(PLUGIN, "Grid session")
-    again.synchronous = True
+    _viewer2, again = _synchronous_session(make_napari_viewer)
     notes = _notes(monkeypatch)
     again.set_method("classical")
     again.open_grid(grid, out)
@@ -291,9 +293,7 @@ def test_next_on_the_last_micrograph_while_it_is_segmented_claims_no_save(make_n
     from types import SimpleNamespace
 
     grid, out = _grid_of(tmp_path, 1, seed=48)
-    viewer = make_napari_viewer()
-    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
-    session.synchronous = True
+    viewer, session = _synchronous_session(make_napari_viewer)
     session.open_grid(grid, out)
     notes = _notes(monkeypatch)
     session.worker = SimpleNamespace(is_running=True)  # as while its segmentation runs

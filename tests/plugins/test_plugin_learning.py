@@ -103,14 +103,20 @@ def test_grid_session_learns_in_a_worker_and_offers_the_new_model(make_napari_vi
     assert load_card(saved).sha256 == load_card(result.onnx_path).sha256
 
 
-def test_cancelling_learning_writes_no_model(make_napari_viewer, tmp_path, qtbot, tiny_base):
-    _viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
+def _learning_under_way(make_napari_viewer, tmp_path, qtbot, tiny_base):
+    """A grid session learning without end (no step or time limit reached), two steps in: (viewer, panel, out)."""
+    viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
     panel = session.learning
     panel.settings = FineTuneSettings(
         steps=100_000, max_minutes=0, patch_px=32, batch=2, threads=1, min_train_vesicles=1, min_validation_vesicles=1
     )
     panel.learn(base_model=str(tiny_base))
     qtbot.waitUntil(lambda: panel._progress[0] >= 2, timeout=120_000)
+    return viewer, panel, out
+
+
+def test_cancelling_learning_writes_no_model(make_napari_viewer, tmp_path, qtbot, tiny_base):
+    _viewer, panel, out = _learning_under_way(make_napari_viewer, tmp_path, qtbot, tiny_base)
     panel.cancel()
     qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
     assert panel.result is None and "cancelled" in panel._status.value
@@ -120,13 +126,7 @@ def test_cancelling_learning_writes_no_model(make_napari_viewer, tmp_path, qtbot
 
 def test_closing_the_viewer_while_learning_stops_it_without_errors(make_napari_viewer, tmp_path, qtbot, tiny_base):
     """Before, late worker signals set the deleted status label and buttons: RuntimeError in the Qt loop."""
-    viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
-    panel = session.learning
-    panel.settings = FineTuneSettings(
-        steps=100_000, max_minutes=0, patch_px=32, batch=2, threads=1, min_train_vesicles=1, min_validation_vesicles=1
-    )
-    panel.learn(base_model=str(tiny_base))
-    qtbot.waitUntil(lambda: panel._progress[0] >= 2, timeout=120_000)
+    viewer, panel, out = _learning_under_way(make_napari_viewer, tmp_path, qtbot, tiny_base)
     viewer.close()
     qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
     qtbot.wait(300)  # the worker's last signals arrive; an error in a slot would fail the test here
