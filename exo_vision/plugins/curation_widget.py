@@ -202,12 +202,16 @@ class CurationWidget(Container):
 
             def followed(original: Any = method, action: str = name) -> None:
                 original()
-                if self.layer is not None and same_layer(self.layer, target):
-                    before = set(vesicle_table(self.layer)["label"].astype(int))
+                if self.layer is None or not same_layer(self.layer, target):
+                    return
+                before = set(vesicle_table(self.layer)["label"].astype(int))
+                try:
                     self.update_measurements()
-                    after = set(vesicle_table(self.layer)["label"].astype(int))
-                    log_edit(self.layer, action, 0, f"vesicles now {len(after)} (was {len(before)})")
                     self._show_stats()
+                except RuntimeError:  # the dock was closed since: the layer's undo still works
+                    return
+                after = set(vesicle_table(self.layer)["label"].astype(int))
+                log_edit(self.layer, action, 0, f"vesicles now {len(after)} (was {len(before)})")
 
             followed._exo_vision_follows = True  # type: ignore[attr-defined]
             setattr(target, name, followed)
