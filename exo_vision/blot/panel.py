@@ -90,6 +90,29 @@ def expected_in_ev(marker: str) -> str:
     return "unknown"
 
 
+#: What a measured ratio is when its bands are clipped (:func:`ratio_censoring`).
+MEASURED, LOWER_BOUND, UPPER_BOUND, UNDETERMINED = "measured", "lower bound", "upper bound", "undetermined"
+
+
+def ratio_censoring(ev_saturated: bool, reference_saturated: bool) -> str:
+    """What a measured EV/reference ratio is, given which of its two bands are saturated.
+
+    A saturated band reads low: in the EV lane the ratio is a lower bound, in the reference lane (the
+    divisor) an upper bound, in both bounded in neither direction.
+    """
+    if ev_saturated and reference_saturated:
+        return UNDETERMINED
+    if ev_saturated:
+        return LOWER_BOUND
+    return UPPER_BOUND if reference_saturated else MEASURED
+
+
+def clipped_reference_markers(enrichment: pd.DataFrame) -> set[str]:
+    """Markers whose reference band is saturated (every ratio of theirs an upper bound, or undetermined)."""
+    rows = enrichment.loc[enrichment["is_reference"].astype(bool) & enrichment["saturated"].astype(bool)]
+    return set(rows["marker"].astype(str))
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
 

@@ -8,6 +8,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from exo_vision.blot.panel import (
+    LOWER_BOUND,
+    MEASURED,
+    UNDETERMINED,
+    UPPER_BOUND,
+    clipped_reference_markers,
+    ratio_censoring,
+)
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
 
 #: Colours (RGB) of the annotated image.
@@ -80,20 +88,20 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
     return rgb
 
 
-def censoring(ev_saturated: bool, reference_saturated: bool) -> tuple[str, str]:
-    """Marker shape and legend word of a measured ratio whose bands may be clipped.
+#: Marker shape and legend words of each kind of measured ratio (:func:`exo_vision.blot.panel.ratio_censoring`);
+#: the filled ``v`` of an upper bound differs from the open ``v`` of a lane below the LoD.
+CENSORING_MARKERS = {
+    MEASURED: ("o", ""),
+    LOWER_BOUND: ("^", "saturated: lower bound"),
+    UPPER_BOUND: ("v", "lysate saturated: upper bound"),
+    UNDETERMINED: ("x", "both saturated: undetermined"),
+}
 
-    A saturated EV band reads low, so its ratio is a lower bound (``^``); a saturated reference band
-    reads low, so every ratio over it is an upper bound (``v``, filled: the open ``v`` is a lane below
-    the LoD); both clipped, the ratio is bounded in neither direction (``x``).
-    """
-    if ev_saturated and reference_saturated:
-        return "x", "both saturated: undetermined"
-    if ev_saturated:
-        return "^", "saturated: lower bound"
-    if reference_saturated:
-        return "v", "lysate saturated: upper bound"
-    return "o", ""
+
+def censoring(ev_saturated: bool, reference_saturated: bool) -> tuple[str, str]:
+    """Marker shape and legend words of a measured ratio whose bands may be clipped (lower bound ``^``,
+    upper bound filled ``v``, undetermined ``x``, measured ``o``)."""
+    return CENSORING_MARKERS[ratio_censoring(ev_saturated, reference_saturated)]
 
 
 def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
@@ -122,8 +130,7 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
         ax = fig.add_subplot()
         markers = list(summary["marker"])
         lanes = list(dict.fromkeys(enrichment.loc[~enrichment["is_reference"], "lane_name"]))
-        reference_rows = enrichment.loc[enrichment["is_reference"] & enrichment["saturated"]]
-        clipped_reference = set(reference_rows["marker"])
+        clipped_reference = clipped_reference_markers(enrichment)
         for i, row in enumerate(summary.itertuples()):
             if np.isfinite(row.ratio_mean):
                 ax.bar(
@@ -142,7 +149,7 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
                 x = i + (j - (len(ev) - 1) / 2) * 0.15
                 c = GROUP_COLORS[lanes.index(e.lane_name) % len(GROUP_COLORS)]
                 if e.present and np.isfinite(e.ratio_to_reference):
-                    shape, kind = censoring(bool(e.saturated), row.marker in clipped_reference)
+                    shape, kind = censoring(bool(e.saturated), str(row.marker) in clipped_reference)
                     ax.plot(
                         [x],
                         [e.ratio_to_reference],

@@ -49,7 +49,7 @@ from exo_vision.io.polarity import detect_band_polarity
 from exo_vision.io.raster import read_raster
 from exo_vision.io.raw import RawImage
 from exo_vision.io.scn import read_scn
-from exo_vision.io.tiff import read_tiff
+from exo_vision.io.tiff import PAGES_AS_FRAMES, read_tiff
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def read_image(
 
     raw = _decode(path, max_megapixels=max_megapixels)
     pages_note: list[str] = []
-    if frame is None and kind == "blot" and (raw.metadata.get("tiff_series") or {}).get("read") == "all, as frames":
+    if frame is None and kind == "blot" and (raw.metadata.get("tiff_series") or {}).get("read") == PAGES_AS_FRAMES:
         # a blot export with its pages (chemiluminescence, marker image) of one shape: the first, as before
         frame = 0
         pages_note.append(f"the file holds {raw.data.shape[0]} pages of one shape; read the first")

@@ -154,6 +154,10 @@ def _check_complete(tif: tifffile.TiffFile, path: Path) -> None:
                 )
 
 
+#: ``metadata["tiff_series"]["read"]`` of a file whose equal pages were read as the frames of a stack.
+PAGES_AS_FRAMES = "all, as frames"
+
+
 def _pages_as_frames(tif: tifffile.TiffFile) -> bool:
     """Whether the file's several series are single 2-D pages of one shape and type (a stack written
     page by page, which ``--frame`` should reach), rather than an image with its thumbnails or overviews."""
@@ -359,7 +363,7 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
         frames = _pages_as_frames(tif)
         if frames:
             # pages written one by one (each its own series), all of one shape: frames of one stack
-            metadata["tiff_series"] = {"read": "all, as frames", "count": n_series}
+            metadata["tiff_series"] = {"read": PAGES_AS_FRAMES, "count": n_series}
             check_decoded_size(path, (n_series, *series.shape), max_megapixels=max_megapixels)
             data = np.stack([s.asarray() for s in tif.series])
             axes = "Q" + series.axes

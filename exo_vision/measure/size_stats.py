@@ -449,13 +449,6 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def _border_count(table: pd.DataFrame) -> int:
-    """Vesicles of ``table`` flagged ``touches_border`` (0 without the column)."""
-    if "touches_border" not in table.columns:
-        return 0
-    return int(table["touches_border"].fillna(False).astype(bool).sum())
-
-
 def size_statistics(
     table: pd.DataFrame,
     *,
@@ -513,9 +506,12 @@ def size_statistics(
     if analysed_area_nm2 is not None and not (np.isfinite(analysed_area_nm2) and analysed_area_nm2 > 0):
         raise ValueError(f"analysed_area_nm2 must be a positive area in nm^2, got {analysed_area_nm2!r}")
 
-    keep = np.ones(len(table), dtype=bool)
-    if exclude_border and "touches_border" in table.columns:
-        keep = ~table["touches_border"].fillna(False).astype(bool).to_numpy()
+    border = (
+        table["touches_border"].fillna(False).astype(bool).to_numpy()
+        if "touches_border" in table.columns
+        else np.zeros(len(table), dtype=bool)
+    )
+    keep = ~border if exclude_border else np.ones(len(table), dtype=bool)
     kept = table.loc[keep]
     d = _diameters(kept[diameter_column].to_numpy(), name=diameter_column)
     n = int(d.size)
@@ -528,9 +524,9 @@ def size_statistics(
     out["size_range_high_nm"] = high_nm
     area_um2 = nan if analysed_area_nm2 is None else float(analysed_area_nm2) / NM2_PER_UM2
     out["analysed_area_um2"] = area_um2
-    n_inside = n if exclude_border else int(d.size - _border_count(kept))
-    n_cut = _border_count(table)
-    out["vesicles_per_um2"] = (n_inside + EDGE_CUT_WEIGHT * n_cut) / area_um2 if np.isfinite(area_um2) else nan
+    n_cut = int(border.sum())
+    density = (len(table) - n_cut + EDGE_CUT_WEIGHT * n_cut) / area_um2 if np.isfinite(area_um2) else nan
+    out["vesicles_per_um2"] = density
 
     morph = kept["morphology"].astype(str).to_numpy() if "morphology" in kept.columns else None
     for m in MORPHOLOGIES:

@@ -208,10 +208,9 @@ def layer_id(layer: Any) -> str:
 def own_layer_id(viewer: napari.Viewer, image_layer: Any) -> str:
     """:func:`layer_id`, made unique in the viewer first.
 
-    napari's *Duplicate Layer* copies the metadata (the same dictionary): without this, the copy's
-    segmentation replaced the original's vesicle layer and its calibration rescaled the original's
-    vesicles. The first layer in the list holding an id keeps it; any other gets a new one, and a
-    metadata dictionary of its own.
+    napari's *Duplicate Layer* copies the metadata, id included: without this, the copy's segmentation
+    replaced the original's vesicle layer and its calibration rescaled the original's vesicles. The
+    first layer in the list holding an id keeps it; any other gets a new one.
     """
     key = layer_id(image_layer)
     itself = _unwrapped(image_layer)

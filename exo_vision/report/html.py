@@ -21,7 +21,14 @@ import numpy as np
 import pandas as pd
 
 from exo_vision import __version__
-from exo_vision.blot.panel import MAX_NEGATIVE_UPPER_BOUND
+from exo_vision.blot.panel import (
+    LOWER_BOUND,
+    MAX_NEGATIVE_UPPER_BOUND,
+    MEASURED,
+    UNDETERMINED,
+    UPPER_BOUND,
+    ratio_censoring,
+)
 from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.overlay import OTHER_RGB
 from exo_vision.figures.style import MORPHOLOGY_RGB
@@ -787,9 +794,17 @@ def _bounded_ratio(row: Any, clipped_reference: set[str]) -> str:
     value = _fmt(row.ratio_to_reference, 2)
     if bool(row.is_reference):
         return value
-    if str(row.marker) in clipped_reference:
-        return f"{value}? (both saturated: undetermined)" if bool(row.saturated) else f"≤ {value}"
-    return f"≥ {value}" if bool(row.saturated) else value
+    kind = ratio_censoring(bool(row.saturated), str(row.marker) in clipped_reference)
+    return _CENSORED_RATIO[kind].format(value)
+
+
+#: How a lane's ratio is written for each kind of censoring (:func:`exo_vision.blot.panel.ratio_censoring`).
+_CENSORED_RATIO = {
+    MEASURED: "{}",
+    LOWER_BOUND: "≥ {}",
+    UPPER_BOUND: "≤ {}",
+    UNDETERMINED: "{}? (both saturated: undetermined)",
+}
 
 
 def _saturation_notes(panel: pd.DataFrame) -> list[str]:
