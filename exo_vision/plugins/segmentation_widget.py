@@ -44,6 +44,7 @@ from exo_vision.plugins._vesicles import (
     morphology_colormap,
     new_vesicle_layer,
     statistics_text,
+    vesicle_table,
 )
 from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.tem_parameters import TemParameters
@@ -189,6 +190,8 @@ class SegmentationWidget(Container):
         )
         self.worker: Any = None
         self.labels_layer: Any = None
+        self._watched: Any = None
+        self._run_text = ("", "")  # (method prefix, statistics text) of the last run shown
         self._cancel_event = threading.Event()
         #: Qt signals: ``progressed`` and ``shown`` (see :class:`SegmentationSignals`).
         self.signals = SegmentationSignals()
@@ -361,6 +364,7 @@ class SegmentationWidget(Container):
                 self._add_layer(image_layer, result, colormap, parameters, visible=False)
             else:
                 self.labels_layer = self._viewer.add_layer(made["layer"])
+            self._watch(self.labels_layer)
 
         _in_turns([lambda: self._show_summary(result), gc.collect, make_layer, add_layer, self._reveal])
 
@@ -391,6 +395,7 @@ class SegmentationWidget(Container):
             **_layer_options(result, colormap, parameters),
             visible=visible,
         )
+        self._watch(self.labels_layer)
         return self.labels_layer
 
     def _show_summary(self, result: Any) -> None:
@@ -399,11 +404,41 @@ class SegmentationWidget(Container):
         method = segmenter.get("method", "")
         if model:
             method += f" ({model.get('name')} {model.get('version')})"
-        self._summary.value = (f"{method}: " if method else "") + statistics_text(result.statistics)
+        self._run_text = (f"{method}: " if method else "", statistics_text(result.statistics))
+        self._summary.value = "".join(self._run_text)
         for message in getattr(result, "warnings", None) or []:
             show_warning(message)
         self._bar.max = 1
         self._bar.value = 1
+
+    def _watch(self, layer: Any) -> None:
+        """Follow the table of ``layer`` (the last run's vesicles), so that the summary says what the
+        layer holds after a curation edit or a recalibration rather than what the run found."""
+        if self._watched is not None:
+            try:
+                self._watched.events.features.disconnect(self._on_table)
+            except (TypeError, ValueError, RuntimeError):  # already gone with its layer
+                pass
+        self._watched = layer
+        if layer is not None:
+            layer.events.features.connect(self._on_table)
+
+    def _on_table(self, _event: Any = None) -> None:
+        from exo_vision.measure.size_stats import size_statistics
+
+        layer = self._watched
+        if layer is None or layer not in self._viewer.layers:
+            return
+        table = vesicle_table(layer)
+        if "equivalent_diameter_nm" not in table.columns:
+            return
+        prefix, at_run = self._run_text
+        now = statistics_text(size_statistics(table, n_boot=1))
+        if now == at_run:
+            self._summary.value = prefix + now
+            return
+        run_n = at_run.split(";")[0] if at_run.startswith("n = ") else at_run.split("\n")[0]
+        self._summary.value = f"{prefix}{now}\n(the table now, after edits or a recalibration; the run gave {run_n})"
 
     def _reveal(self) -> None:
         layer = self.labels_layer

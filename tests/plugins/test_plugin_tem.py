@@ -202,10 +202,16 @@ def test_curation_delete_removes_row_and_changes_statistics(make_napari_viewer, 
     _, cur = _dock(viewer, "Curation")
     assert cur.layer == labels
     before = cur.statistics
+    run_summary = seg._summary.value
+    assert run_summary.split(": ", 1)[1].startswith(f"n = {before['n']};")
     table = labels.features
     inner = table.loc[~table["touches_border"]]
     victim = int(inner.loc[inner["equivalent_diameter_nm"].idxmax(), "label"])
     cur.delete(victim)
+    # the Segmentation dock's summary follows the layer, and says the run found one more
+    summary = seg._summary.value
+    assert summary.split(": ", 1)[1].startswith(f"n = {before['n'] - 1};")
+    assert summary.endswith(f"the run gave n = {before['n']})")
     assert victim not in set(labels.features["label"])
     assert not np.any(labels.data == victim)
     assert cur.statistics["n"] == before["n"] - 1
@@ -278,6 +284,9 @@ def test_calibration_by_drawn_line_rescales_measurements(make_napari_viewer, mic
     np.testing.assert_allclose(after.loc[before.index], 2.0 * before, rtol=1e-9)
     np.testing.assert_allclose(labels.features.set_index("label")["area_nm2"].loc[before.index], 4 * area_before)
     assert (labels.features["pixel_size_nm"] == 4.0).all()
+    mean_after = after.loc[~labels.features.set_index("label")["touches_border"]].mean()
+    assert f"mean {mean_after:.1f} nm" in seg._summary.value
+    assert "after edits or a recalibration" in seg._summary.value
 
 
 def test_histogram_dock_draws_and_exports(make_napari_viewer, micrograph, tmp_path):
