@@ -67,6 +67,33 @@ def labels_to_polygons(labels: np.ndarray) -> dict[int, np.ndarray]:
     return out
 
 
+def fragmented_labels(labels: np.ndarray) -> list[int]:
+    """Labels whose pixels form more than one part (parts that touch not even at a corner).
+
+    Such a label is measured as one vesicle from all its pixels, but an outline
+    (:func:`labels_to_polygons`, ImageJ ROI, GeoJSON polygon) holds only its largest part.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int
+        Instance labels, 0 = background.
+
+    Returns
+    -------
+    list of int
+        The label ids in several parts, ascending.
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 2:
+        raise ValueError(f"`labels` must be 2-D, got shape {lab.shape}")
+    corners = np.ones((3, 3), dtype=bool)
+    found = []
+    for value, sl in enumerate(ndi.find_objects(lab.astype(np.int64, copy=False)), start=1):
+        if sl is not None and ndi.label(lab[sl] == value, structure=corners)[1] > 1:
+            found.append(value)
+    return found
+
+
 def polygon_mask(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Pixels whose centre lies inside the polygon ``xy`` (image-corner x, y coordinates)."""
     xy = np.asarray(xy, dtype=np.float64)

@@ -39,6 +39,15 @@ class Morphology(Enum):
     IRREGULAR = "irregular"
 
 
+def _ids(labels: list[int]) -> str:
+    """``"vesicle 3"`` or ``"vesicles 3, 5"``."""
+    return (
+        ("vesicle " if len(labels) == 1 else "vesicles ")
+        + ", ".join(str(v) for v in labels)
+        + (" is" if len(labels) == 1 else " are")
+    )
+
+
 def delete_label(labels: np.ndarray, label: int) -> np.ndarray:
     """Copy of ``labels`` with ``label`` set to background.
 
@@ -252,7 +261,7 @@ class CurationWidget(Container):
 
         The suffix is set to ``.zip`` / ``.geojson`` when missing. Returns the file written, or None.
         """
-        from exo_vision.annotations import write_geojson, write_imagej_rois
+        from exo_vision.annotations import fragmented_labels, write_geojson, write_imagej_rois
 
         layer = self._require_layer()
         if layer is None:
@@ -274,6 +283,11 @@ class CurationWidget(Container):
             show_warning(f"could not write {path}: {error}")
             return None
         show_info(f"{int(len(np.unique(labels[labels > 0])))} vesicles written to {path}")
+        if pieces := fragmented_labels(labels):
+            show_warning(
+                f"{_ids(pieces)} in several separate pieces: {path.name} outlines only the largest piece "
+                "of each (the table measures all of them); split or delete the stray pieces and export again"
+            )
         return path
 
     # -- edits -------------------------------------------------------------------------------
@@ -321,6 +335,14 @@ class CurationWidget(Container):
             show_warning(str(error))
             return
         self._commit(labels, "merge", keep, f"merged label {other} into {keep}")
+        from exo_vision.annotations import fragmented_labels
+
+        if keep in fragmented_labels(np.where(labels == keep, keep, 0)):
+            show_warning(
+                f"vesicle {keep} is now in separate pieces (vesicles {keep} and {other} did not touch): it is "
+                "measured as one vesicle of their combined area, and exported outlines keep only its largest "
+                "piece; undo with split, or merge only the parts of one vesicle"
+            )
 
     def split(self, label: int | None = None) -> None:
         """Split one vesicle in two."""

@@ -11,6 +11,7 @@ import pytest
 import roifile
 
 from exo_vision.annotations import (
+    fragmented_labels,
     labels_to_polygons,
     polygons_to_labels,
     read_geojson,
@@ -208,3 +209,18 @@ def test_geojson_bad_file(tmp_path):
     path.write_text(json.dumps({"type": "Topology"}))
     with pytest.raises(ValueError, match="not GeoJSON"):
         read_geojson(path, SHAPE)
+
+
+def test_fragmented_labels_names_labels_in_separate_pieces_only():
+    labels = np.zeros((20, 30), np.int32)
+    labels[2:6, 2:6] = 1  # one square
+    labels[10:14, 2:6] = 2
+    labels[10:14, 20:24] = 2  # the same label twice, far apart
+    labels[15, 10] = 3
+    labels[16, 11] = 3  # touching at a corner only: one piece
+    labels[2:4, 20:22] = 5
+    labels[2:4, 24:26] = 5  # a column of background between: two pieces
+    assert fragmented_labels(labels) == [2, 5]
+    assert fragmented_labels(labels == 1) == []
+    with pytest.raises(ValueError, match="2-D"):
+        fragmented_labels(labels[None])

@@ -9,6 +9,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 pytest.importorskip("napari")
 pytest.importorskip("torch")
@@ -38,11 +39,15 @@ def test_roi_set_dropped_on_an_image_becomes_labels_on_its_grid(make_napari_view
     assert get_roi_reader(str(other)) is None and get_roi_reader(str(tmp_path / "x.tif")) is None
 
 
-def test_curation_dock_exports_imagej_rois_and_geojson(make_napari_viewer, tmp_path):
+def test_curation_dock_exports_imagej_rois_and_geojson(make_napari_viewer, tmp_path, monkeypatch):
+    from exo_vision.plugins import curation_widget
+
     path = tmp_path / "mic.tif"
     write_micrograph(path, seed=3)
     viewer, _image, _seg, labels = _segmented(make_napari_viewer, path)
     _, cur = _dock(viewer, "Curation")
+    shown: list[str] = []
+    monkeypatch.setattr(curation_widget, "show_warning", shown.append)
     ids = sorted(int(v) for v in labels.features["label"])
     rois = cur.export(tmp_path / "vesicles", kind="imagej")
     with zipfile.ZipFile(rois) as archive:
@@ -51,6 +56,14 @@ def test_curation_dock_exports_imagej_rois_and_geojson(make_napari_viewer, tmp_p
     doc = json.loads(geo.read_text())
     assert sorted(int(f["properties"]["name"]) for f in doc["features"]) == ids
     assert {f["properties"]["classification"]["name"] for f in doc["features"]} <= {"round", "cup", "irregular"}
+    assert shown == []
+    # merging two vesicles that do not touch makes one label in two pieces: said on merge and on export
+    keep, other = ids[0], ids[-1]
+    assert not np.any(ndi.binary_dilation(np.asarray(labels.data) == keep, np.ones((3, 3))) & (labels.data == other))
+    cur.merge(keep, other)
+    assert len(shown) == 1 and f"vesicle {keep} is now in separate pieces" in shown[0]
+    cur.export(tmp_path / "merged", kind="imagej")
+    assert len(shown) == 2 and shown[1].startswith(f"vesicle {keep} is in several separate pieces: merged.zip")
 
 
 def _curated_grid(make_napari_viewer, tmp_path, count=3, extra=0):
