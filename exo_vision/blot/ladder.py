@@ -19,6 +19,9 @@ MARKER_WINDOWS_KDA: dict[str, tuple[float, float]] = {
     "calnexin": (80.0, 100.0),
 }
 
+#: A lane whose name contains this word (any letter case) is taken as the ladder lane when none is given.
+LADDER_LANE_WORD = "ladder"
+
 #: The ladder fit is in log10(kDa): its inverse raises this base.
 LOG_BASE = 10.0
 
@@ -98,3 +101,10 @@ def fit_ladder(y_px: Sequence[float], kda: Sequence[float]) -> MWCalibration:
             "list sizes top to bottom, heaviest first"
         )
     return MWCalibration(float(intercept), float(slope), y, m, r2)
+
+
+def named_ladder_lane(lane_names: Sequence[str] | None) -> int | None:
+    """The 1-based number of the lane named as a ladder, when exactly one lane's name contains
+    :data:`LADDER_LANE_WORD` (any letter case); None otherwise."""
+    found = [i for i, name in enumerate(lane_names or [], start=1) if LADDER_LANE_WORD in str(name).casefold()]
+    return found[0] if len(found) == 1 else None

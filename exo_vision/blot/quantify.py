@@ -11,7 +11,7 @@ import pandas as pd
 
 from exo_vision.blot.background import rolling_ball_background
 from exo_vision.blot.detection import NoiseEstimate
-from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration
+from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import staircase_noise_sd
@@ -204,13 +204,15 @@ def quantify_blot(
         Marker -> rows ``(top, bottom)`` to integrate as one band in every lane
         (e.g. from :meth:`exo_vision.blot.ladder.MWCalibration.window_px`).
     ladder_lane : int, optional
-        1-based lane holding a molecular-weight ladder (in every strip). Its
-        bands are detected and matched top to bottom to ``ladder_kda``
-        (the strongest ones when more are found); ``log10(kDa)`` is fitted
-        against the row, and each strip's marker is integrated as one band
-        over its kDa window (``marker_windows_kda``).
+        1-based lane holding a molecular-weight ladder (in every strip): no
+        sample, so its bands carry no marker. Default: the one lane whose
+        name in ``lane_names`` contains "ladder" (any letter case), if any. With ``ladder_kda`` its bands
+        are detected and matched top to bottom to those sizes (the strongest
+        ones when more are found); ``log10(kDa)`` is fitted against the row,
+        and each strip's marker is integrated as one band over its kDa window
+        (``marker_windows_kda``).
     ladder_kda : sequence of float, optional
-        Ladder sizes in kDa, heaviest (top) first; needed with ``ladder_lane``.
+        Ladder sizes in kDa, heaviest (top) first; needs ``ladder_lane``.
     marker_windows_kda : dict of str to (float, float), optional
         Marker -> (low, high) kDa; default
         :data:`exo_vision.blot.ladder.MARKER_WINDOWS_KDA` (CD9 20-28, CD63 30-65,
@@ -229,6 +231,8 @@ def quantify_blot(
     BlotResult
     """
     image = check_image(image)
+    if ladder_lane is None:
+        ladder_lane = named_ladder_lane(lane_names)
     _check_arguments(params, ladder_lane, ladder_kda, n_lanes)
     if polarity is None:
         polarity = guess_polarity(image)
@@ -304,10 +308,8 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
     """Raise ValueError naming the fix for inconsistent per-image arguments."""
     if not isinstance(params, BlotParameters):
         raise TypeError(f"params must be a BlotParameters, got {type(params).__name__}")
-    if (ladder_lane is None) != (ladder_kda is None):
-        raise ValueError(
-            "give both ladder_lane (1-based lane number) and ladder_kda (sizes, heaviest first), or neither"
-        )
+    if ladder_kda is not None and ladder_lane is None:
+        raise ValueError("ladder_kda needs ladder_lane: the 1-based number of the lane that holds the ladder")
     if ladder_kda is not None and len(ladder_kda) < 2:
         raise ValueError(f"a ladder needs at least 2 sizes in kDa, got {list(ladder_kda)}")
     if n_lanes is not None and n_lanes < 1:
@@ -318,6 +320,7 @@ def _measurement_warnings(table, strips, strip_markers, calibrations, ladder_lan
     """What the user must know about the measured bands: ladder, markers left unmeasured, saturation, LoDs."""
     return (
         _ladder_warnings(calibrations, ladder_lane)
+        + _empty_window_warnings(table, calibrations, ladder_lane)
         + _unmeasured_marker_warnings(table, strips, strip_markers)
         + _result_warnings(table, noise_cache)
     )
@@ -347,6 +350,32 @@ def _ladder_warnings(calibrations: dict[int, MWCalibration], ladder_lane: int | 
                 f"{len(cal.kda)} sizes were given; the {len(cal.kda)} strongest were matched to them heaviest first "
                 f"and the band(s) at row(s) {rows} left out. If those are ladder bands, the kDa scale and the marker "
                 "windows are wrong: give one size per visible ladder band (--ladder-kda)"
+            )
+    return out
+
+
+def _empty_window_warnings(table: pd.DataFrame, calibrations: dict[int, MWCalibration], ladder_lane) -> list[str]:
+    """A message for each strip whose marker window, placed by the ladder fit, holds a band in no sample lane.
+
+    The usual cause is a ladder read wrong (a chemiluminescence image rarely shows a prestained ladder, and
+    the fit then rests on specks or sample bands), which calls the marker absent in every lane.
+    """
+    out = []
+    for strip, cal in sorted(calibrations.items()):
+        rows = table[(table["strip"] == strip) & table["requested"].astype(bool) & (table["lane"] != ladder_lane)]
+        for marker, group in rows.groupby("marker", sort=False):
+            if group.empty or group["present"].astype(bool).any():
+                continue
+            top, bottom = int(group["y_top_px"].min()), int(group["y_bottom_px"].max())
+            kda = cal.kda_at(np.array([bottom, top], dtype=float))
+            ladder_rows = ", ".join(f"{y:.0f}" for y in cal.y_px)
+            sizes = ", ".join(f"{k:g}" for k in cal.kda)
+            out.append(
+                f"strip {strip} ({marker}): no lane shows a band in the window the ladder fit gives it (rows "
+                f"{top}-{bottom}, {kda[0]:.0f}-{kda[1]:.0f} kDa), so {marker} is called absent in every lane. Check "
+                f"that the ladder bands were read right (rows {ladder_rows} taken as {sizes} kDa, in lane "
+                f"{ladder_lane}); on an image that shows no ladder, leave the ladder sizes out (--ladder-kda), so "
+                "that each strip's strongest band row is taken as its marker"
             )
     return out
 

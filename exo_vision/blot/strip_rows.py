@@ -66,19 +66,7 @@ def strip_band_rows(
     if st.marker_windows_px:
         windows = {k: v for k, v in st.marker_windows_px.items() if v[1] > s.y_top_px and v[0] < s.y_bottom_px}
     if st.ladder_lane is not None:
-        cal = _ladder_calibration(profiles, s, ls, st.ladder_lane, st.ladder_kda, st.image_name)
-        calibrations[s.index] = cal
-        table_kda = {k.lower(): v for k, v in st.marker_windows_kda.items()}
-        if marker and marker.strip().lower() in table_kda:
-            lo, hi = table_kda[marker.strip().lower()]
-            top, bottom = cal.window_px(lo, hi)
-            top, bottom = max(top, s.y_top_px + st.params.border_px), min(bottom, s.y_bottom_px - st.params.border_px)
-            if bottom - top < 2:
-                raise ValueError(
-                    f"{st.image_name or 'image'}: the {marker} window {lo}-{hi} kDa falls outside strip {s.index} "
-                    f"according to the ladder fit; check ladder_kda and the ladder lane"
-                )
-            windows = {marker: (top, bottom)}
+        windows = _ladder_window(st, s, ls, profiles, marker, calibrations) or windows
     if windows:
         return fixed_windows(ls, windows), True
     valley = (
@@ -151,13 +139,35 @@ def detection_profiles(clean, s: Strip, ls, profiles, side_bg, st: StripSettings
     return out
 
 
+def _ladder_window(st: StripSettings, s: Strip, ls: Sequence[Lane], profiles, marker: str, calibrations: dict):
+    """``{marker: (top, bottom)}`` from the strip's ladder fit (stored in ``calibrations``), or None without
+    ladder sizes or a kDa window for ``marker``."""
+    ladder = int(st.ladder_lane or 0)
+    if not 1 <= ladder <= len(ls):
+        raise ValueError(
+            f"{st.image_name or 'image'}: ladder lane {st.ladder_lane} does not exist; strip {s.index} "
+            f"has lanes 1..{len(ls)}"
+        )
+    if st.ladder_kda is None:
+        return None
+    cal = _ladder_calibration(profiles, s, ls, ladder, st.ladder_kda, st.image_name)
+    calibrations[s.index] = cal
+    table_kda = {k.lower(): v for k, v in st.marker_windows_kda.items()}
+    if not marker or marker.strip().lower() not in table_kda:
+        return None
+    lo, hi = table_kda[marker.strip().lower()]
+    top, bottom = cal.window_px(lo, hi)
+    top, bottom = max(top, s.y_top_px + st.params.border_px), min(bottom, s.y_bottom_px - st.params.border_px)
+    if bottom - top < 2:
+        raise ValueError(
+            f"{st.image_name or 'image'}: the {marker} window {lo}-{hi} kDa falls outside strip {s.index} "
+            f"according to the ladder fit; check ladder_kda and the ladder lane"
+        )
+    return {marker: (top, bottom)}
+
+
 def _ladder_calibration(profiles, strip: Strip, lanes: Sequence[Lane], ladder_lane: int, ladder_kda, image_name: str):
     """Fit the MW calibration of one strip from its ladder lane's bands."""
-    if not 1 <= ladder_lane <= len(lanes):
-        raise ValueError(
-            f"{image_name or 'image'}: ladder lane {ladder_lane} does not exist; strip {strip.index} "
-            f"has lanes 1..{len(lanes)}"
-        )
     lane = lanes[ladder_lane - 1]
     cands = detect_bands(profiles[(strip.index, lane.index)], y_offset_px=lane.y_top_px)
     n = len(ladder_kda)

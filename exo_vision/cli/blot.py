@@ -23,6 +23,7 @@ from exo_vision._shared.paths import (
     printable,
 )
 from exo_vision._shared.schema import check_table
+from exo_vision.blot.ladder import named_ladder_lane
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.environment import lock_status, machine_description, software_versions
@@ -125,7 +126,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--ladder-lane",
         type=int,
         metavar="K",
-        help="lane number (1-based) holding a molecular-weight ladder; with --ladder-kda each strip's "
+        help="lane number (1-based) holding a molecular-weight ladder: no sample, so no marker is called there "
+        "(default: the lane whose --lane-names entry contains 'ladder'); with --ladder-kda each strip's "
         "marker is integrated over its kDa window (CD9 20-28, CD63 30-65, calnexin 80-100)",
     )
     g.add_argument("--ladder-kda", metavar="A,B,...", help="ladder sizes in kDa, heaviest (top) first")
@@ -433,8 +435,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("give INPUT images/folders or --panel FILE.toml")
         if panel is not None:
             _refuse_what_the_panel_names(args)
-        if (args.ladder_lane is None) != (args.ladder_kda is None):
-            raise ValueError("--ladder-lane and --ladder-kda go together")
+        if args.ladder_kda is not None and args.ladder_lane is None and named_ladder_lane(lane_names) is None:
+            raise ValueError(
+                "--ladder-kda needs --ladder-lane K, the number of the lane that holds the ladder "
+                "(or a lane named 'ladder' in --lane-names)"
+            )
         if args.ladder_kda is not None:
             try:
                 [float(v) for v in args.ladder_kda.split(",")]
@@ -485,6 +490,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             logger.error("%s", err)
             return 2
+    if args.ladder_lane is None and lane_names and (named := named_ladder_lane(lane_names)) is not None:
+        args.ladder_lane = named  # what quantify_blot takes too; recorded in run.json
+        logger.info(
+            "lane %d (%s) is taken as the ladder lane: no sample, no marker called there", named, lane_names[named - 1]
+        )
     if not jobs:
         logger.error(
             "no images found in the inputs given (looked for %s); pass blot images or folders holding them",

@@ -186,3 +186,31 @@ def test_lanes_without_a_visible_band_are_placed_by_the_membrane_not_a_guessed_p
     # a blank middle lane: the two found lanes are the first and the third of three
     middle = quantify_blot(_membrane_on_floor((2000.0, 0.0, 1000.0), seed=1), n_lanes=3, markers="CD9").bands
     assert middle.sort_values("lane")["present"].tolist() == [True, False, True]
+
+
+def test_a_lane_named_ladder_is_the_ladder_lane_and_ladder_sizes_need_a_ladder_lane():
+    image, kda = _ladder_strip()
+    res = quantify_blot(image, n_lanes=4, lane_names=["MW Ladder", "lysate", "exo1", "exo2"], markers="CD9")
+    assert res.parameters["ladder_lane"] == 1
+    assert (res.bands.loc[res.bands["lane"] == 1, "marker"] == "").all()
+    assert set(res.bands.loc[res.bands["marker"] == "CD9", "lane_name"]) == {"lysate", "exo1", "exo2"}
+    # two lanes named as ladders: none is guessed
+    two = quantify_blot(image, n_lanes=4, lane_names=["ladder", "ladder 2", "exo1", "exo2"], markers="CD9")
+    assert two.parameters["ladder_lane"] is None
+    with pytest.raises(ValueError, match="ladder_kda needs ladder_lane"):
+        quantify_blot(image, n_lanes=4, ladder_kda=kda, markers="CD9")
+    with pytest.raises(ValueError, match="ladder lane 5 does not exist; strip 1 has lanes 1..4"):
+        quantify_blot(image, n_lanes=4, ladder_lane=5, markers="CD9")
+
+
+def test_a_marker_window_from_the_ladder_that_holds_no_band_is_named():
+    """The sample lanes hold CD9 (25 kDa) only: the calnexin window (80-100 kDa) is empty in every lane, which
+    is what a ladder read from specks looks like too; the user is told which rows the fit rests on."""
+    image, kda = _ladder_strip()
+    cd9 = quantify_blot(image, n_lanes=4, ladder_lane=1, ladder_kda=kda, markers="CD9")
+    assert not any("no lane shows a band in the window" in w for w in cd9.warnings)
+    res = quantify_blot(image, n_lanes=4, ladder_lane=1, ladder_kda=kda, markers="calnexin")
+    (message,) = [w for w in res.warnings if "no lane shows a band in the window" in w]
+    # the window spans 80-100 kDa to the row (rows 59-85 read back as 79-100 kDa)
+    assert message.startswith("strip 1 (calnexin):") and "(rows 59-85, 79-100 kDa)" in message
+    assert "rows 30, 59, 99, 126, 176, 213, 270 taken as 130, 100, 70, 55, 35, 25, 15 kDa" in message

@@ -265,3 +265,26 @@ def test_gel_option_takes_lanes_from_the_wells_and_reports_nothing_on_them(tmp_p
     assert sorted(zip(present.strip, present.lane)) == sorted((t + 1, k + 1) for t, k, _ in BANDS)
     assert not on_wells(present, WELL_ROWS, margin=5)
     assert json.loads((out / "run.json").read_text())["parameters"]["gel"] is True
+
+
+def test_a_lane_named_ladder_is_no_sample_and_ladder_sizes_need_the_ladder_lane(folder, tmp_path, caplog):
+    """A lane called 'ladder' was an EV replicate of the panel unless --ladder-kda came with --ladder-lane."""
+    panel = str(folder / "panel.tif")
+    markers = ["--marker", "CD9,CD63,calnexin"]
+    out = tmp_path / "named"
+    assert main(["blot", panel, "--out", str(out), "--lane-names", "Ladder,lysate,exo1", *markers]) == 0
+    assert "lane 1 (Ladder) is taken as the ladder lane" in caplog.text
+    assert json.loads((out / "run.json").read_text())["parameters"]["ladder_lane"] == 1
+    enrichment = pd.read_csv(out / "panel.csv")
+    assert set(enrichment["lane_name"]) == {"lysate", "exo1"}
+    alone = tmp_path / "alone"  # the lane number alone is enough now
+    assert (
+        main(["blot", panel, "--out", str(alone), "--lane-names", "m,lysate,exo1", "--ladder-lane", "1", *markers]) == 0
+    )
+    assert set(pd.read_csv(alone / "panel.csv")["lane_name"]) == {"lysate", "exo1"}
+    sizes = tmp_path / "sizes"
+    assert (
+        main(["blot", panel, "--out", str(sizes), "--lane-names", "a,lysate,b", "--ladder-kda", "100,50", *markers])
+        == 2
+    )
+    assert "--ladder-kda needs --ladder-lane K" in caplog.text and not sizes.exists()
