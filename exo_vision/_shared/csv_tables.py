@@ -15,11 +15,14 @@ import pandas as pd
 
 #: Separators a spreadsheet writes instead of the comma, in the order tried.
 OTHER_SEPARATORS = (";", "\t")
+#: Columns that name things (micrographs, files, conditions, lanes, markers): read as the text written,
+#: so that a micrograph called "001" or "NA" keeps its name instead of becoming 1 or a missing value.
+TEXT_COLUMNS = ("image", "source_file", "condition", "group", "lane_name", "marker", "name")
 #: A number written with a decimal comma, as a spreadsheet in a European locale saves it.
 DECIMAL_COMMA_NUMBER = r"[-+]?\d+,\d+(?:[eE][-+]?\d+)?"
 
 
-def read_csv_table(path: str | Path, *, expected_column: str) -> pd.DataFrame:
+def read_csv_table(path: str | Path, *, expected_column: str, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a CSV table whose header holds ``expected_column``, whatever its separator.
 
     Parameters
@@ -30,6 +33,9 @@ def read_csv_table(path: str | Path, *, expected_column: str) -> pd.DataFrame:
         A column the table must have; when the comma-separated read lacks it and the one header cell
         holds it between semicolons or tabs, the file is read with that separator (and decimal commas,
         when the numbers use them).
+    text_columns : tuple of str
+        Columns read as the text written (no number or missing-value conversion; a blank cell is ""),
+        besides :data:`TEXT_COLUMNS`.
 
     Returns
     -------
@@ -41,16 +47,28 @@ def read_csv_table(path: str | Path, *, expected_column: str) -> pd.DataFrame:
     pandas.errors.ParserError, pandas.errors.EmptyDataError, UnicodeDecodeError
         As :func:`pandas.read_csv` does.
     """
-    table = pd.read_csv(path)
+    text = (*TEXT_COLUMNS, *text_columns)
+    table = _read(path, text)
     if expected_column in table.columns or len(table.columns) != 1:
         return table
     header = str(table.columns[0])
     for separator in OTHER_SEPARATORS:
         if expected_column in header.split(separator):
-            table = pd.read_csv(path, sep=separator)
-            if any(_decimal_commas(table[name]) for name in table.columns):
-                table = pd.read_csv(path, sep=separator, decimal=",")
+            table = _read(path, text, sep=separator)
+            if any(_decimal_commas(table[name]) for name in table.columns if name not in text):
+                table = _read(path, text, sep=separator, decimal=",")
             return table
+    return table
+
+
+def _read(path: str | Path, text: tuple[str, ...], **options: str) -> pd.DataFrame:
+    """``pd.read_csv(path, **options)`` with the columns named in ``text`` as the strings written."""
+    table = pd.read_csv(path, **options)
+    names = [name for name in table.columns if name in text]
+    if names:
+        as_written = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False, **options)
+        for name in names:
+            table[name] = as_written[name].astype(object)
     return table
 
 

@@ -89,8 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _read_tables(paths: list[str]) -> list[tuple[Path, pd.DataFrame]]:
-    """Read each table once; a table named twice would count its vesicles twice."""
+def _read_tables(paths: list[str], *, text_columns: tuple[str, ...] = ()) -> list[tuple[Path, pd.DataFrame]]:
+    """Read each table once (``text_columns`` as the text written); a table named twice would count its
+    vesicles twice."""
     seen: dict[Path, str] = {}
     for raw in paths:
         key = Path(raw).resolve()
@@ -100,8 +101,11 @@ def _read_tables(paths: list[str]) -> list[tuple[Path, pd.DataFrame]]:
                 "name each table once"
             )
         seen[key] = raw
-    return [(Path(raw), read_vesicle_table(raw)) for raw in paths]
+    return [(Path(raw), read_vesicle_table(raw, text_columns=text_columns)) for raw in paths]
 
+
+#: The group of vesicles whose grouping cell is blank.
+BLANK_GROUP = "(blank)"
 
 #: Most groups a layout shows legibly in a journal column (an overlay's legend lines, stacked panels' height).
 MAX_READABLE_GROUPS = {"overlay": 4, "side-by-side": 6}
@@ -174,7 +178,7 @@ def group_diameters(
                     f"{path} has no {column!r} column to group by (columns: {', '.join(map(str, t.columns))}); "
                     "use --group-by auto, image, grid, file, none or an existing column"
                 )
-            key = t[column].astype(str)
+            key = t[column].map(lambda v: BLANK_GROUP if pd.isna(v) or str(v) == "" else str(v))
         frames.append(pd.DataFrame({"group": key, "d": t["equivalent_diameter_nm"].astype(float)}))
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"group": [], "d": []})
     if pattern:
@@ -196,7 +200,7 @@ def group_diameters(
                 pattern,
                 int((data["group"] == "unmatched").sum()),
             )
-    return {str(name): g["d"] for name, g in data.groupby("group", sort=False)}
+    return {str(name): g["d"] for name, g in data.groupby("group", sort=False, dropna=False)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -224,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         if args.range_nm and not (all(map(math.isfinite, args.range_nm)) and 0 <= args.range_nm[0] < args.range_nm[1]):
             low, high = args.range_nm
             raise ValueError(f"--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got {low:g} {high:g}")
-        tables = _read_tables(args.tables)
+        tables = _read_tables(args.tables, text_columns=(args.group_by,))
         for path, table in tables:
             for message in implausible_diameters(path, table[DIAMETER_COLUMN]):
                 logger.warning("%s", message)

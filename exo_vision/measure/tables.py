@@ -21,7 +21,7 @@ class NotAVesicleTable(ValueError):
     """A readable CSV table without the diameter column (a summary or bin table, say)."""
 
 
-def read_vesicle_table(path: str | Path) -> pd.DataFrame:
+def read_vesicle_table(path: str | Path, *, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a per-vesicle CSV table and check its diameters.
 
     Parameters
@@ -29,6 +29,10 @@ def read_vesicle_table(path: str | Path) -> pd.DataFrame:
     path : str or Path
         A table written by ``exo-vision tem`` or the grid session (or any CSV
         with an ``equivalent_diameter_nm`` column in nm).
+    text_columns : tuple of str
+        Columns read as the text written, besides the naming columns
+        (:data:`~exo_vision._shared.csv_tables.TEXT_COLUMNS`: ``image``, ``source_file``, ``condition`` ...),
+        so that a micrograph called "001" or "NA" keeps its name.
 
     Returns
     -------
@@ -55,7 +59,7 @@ def read_vesicle_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ValueError(f"table {path} does not exist; pass vesicles.csv files written by exo-vision tem")
     try:
-        table = read_csv_table(path, expected_column=DIAMETER_COLUMN)
+        table = read_csv_table(path, expected_column=DIAMETER_COLUMN, text_columns=text_columns)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not a readable CSV table ({err}); pass a vesicles.csv") from err
     if DIAMETER_COLUMN not in table.columns:

@@ -262,3 +262,28 @@ def test_too_many_groups_for_a_layout_are_warned_with_the_layouts_that_read(tmp_
     caplog.clear()
     assert main(["histogram", *map(str, tables), "--out", str(tmp_path / "v.png"), "--layout", "violin"]) == 0
     assert "hard to read" not in caplog.text
+
+
+def test_micrographs_named_like_numbers_or_missing_values_keep_their_names(tmp_path):
+    """ "001", "01" and "1" were read as the number 1 and pooled into one group; "NA" and "nan" were read as
+    missing values and their vesicles dropped from the figure without a word."""
+    t = tmp_path / "vesicles.csv"
+    names = ["001", "01", "1", "NA", "nan"]
+    pd.concat(
+        [
+            pd.DataFrame({"image": name, "equivalent_diameter_nm": [40.0 + 10 * i] * (i + 1)})
+            for i, name in enumerate(names)
+        ]
+    ).to_csv(t, index=False)
+    fig = tmp_path / "h.svg"
+    assert main(["histogram", str(t), "--out", str(fig), "--group-by", "image"]) == 0
+    bins = pd.read_csv(tmp_path / "h_bins.csv", dtype={"group": str}, keep_default_na=False)
+    counts = bins.groupby("group", sort=False)["count"].sum()
+    assert counts.to_dict() == {"001": 1, "01": 2, "1": 3, "NA": 4, "nan": 5}
+    # a column of the user's own: numbers as written, a blank cell its own group
+    t2 = tmp_path / "batch.csv"
+    table = pd.DataFrame({"image": "a", "equivalent_diameter_nm": [50.0, 60.0, 70.0], "batch": ["07", "7", ""]})
+    table.to_csv(t2, index=False)
+    assert main(["histogram", str(t2), "--out", str(tmp_path / "b.svg"), "--group-by", "batch"]) == 0
+    bins = pd.read_csv(tmp_path / "b_bins.csv", dtype={"group": str}, keep_default_na=False)
+    assert bins.groupby("group", sort=False)["count"].sum().to_dict() == {"07": 1, "7": 1, "(blank)": 1}
