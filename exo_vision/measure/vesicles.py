@@ -25,6 +25,15 @@ AXIS_PER_SQRT_MOMENT = 4.0
 CIRCULARITY_FACTOR = 4
 #: The image's pixel noise is read on every k-th row, k chosen to leave about this many rows.
 NOISE_SAMPLE_ROWS = 512
+#: The noise unit of the cup score is never below this fraction of the image's contrast (its 0.5-99.5
+#: percentile range): on a noise-free image the noise reads 0, and float rounding alone made cups of flat disks.
+CONTRAST_NOISE_FLOOR = 1e-3
+#: Percentiles of the contrast range above.
+CONTRAST_PERCENTILES = (0.5, 99.5)
+#: ... nor, on an integer image, below the noise of rounding to whole grey levels (the SD of a uniform
+#: error over one level, 1 / sqrt(12)): where the noise is under a grey level the neighbour differences
+#: are mostly 0, and their median absolute deviation reads 0.
+ROUNDING_NOISE_SD = 12.0**-0.5
 
 #: Columns of the table returned by :func:`measure_vesicles`, in order.
 VESICLE_COLUMNS: tuple[str, ...] = (
@@ -225,6 +234,20 @@ def _shape_measures(region: np.ndarray, image: np.ndarray, box: tuple[slice, sli
     }
 
 
+def noise_floor(image: np.ndarray) -> float:
+    """The least per-pixel noise SD (image units) the cup score divides by.
+
+    :data:`CONTRAST_NOISE_FLOOR` of the image's contrast (0.5-99.5 percentile range), and on an integer
+    image at least the rounding noise :data:`ROUNDING_NOISE_SD` (grey levels).
+    """
+    img = np.asarray(image)
+    if img.size == 0:
+        return 0.0
+    low, high = np.percentile(img, CONTRAST_PERCENTILES)
+    floor = CONTRAST_NOISE_FLOOR * float(high - low)
+    return max(floor, ROUNDING_NOISE_SD) if img.dtype.kind in "iub" else floor
+
+
 def measure_vesicles(
     labels: np.ndarray,
     image: np.ndarray,
@@ -256,7 +279,8 @@ def measure_vesicles(
         noise unit of the cup score. By default estimated from the image
         (:func:`~exo_vision.segmentation.classical.preprocess.pixel_noise_std` of every
         ``M // 512``-th row); ``segment_vesicles`` records that same value as
-        ``parameters["pixel_noise_std"]``.
+        ``parameters["pixel_noise_std"]``. Given or estimated, it is raised to
+        :func:`noise_floor` of the image (a noise-free or finely quantised image reads 0).
     objects : list of (slice, slice) or None, optional
         ``scipy.ndimage.find_objects(labels)`` if the caller already has it
         (it costs a whole pass over the labels).
@@ -305,10 +329,8 @@ def measure_vesicles(
         return empty_vesicle_table()
     lab = lab.astype(np.int32, copy=False)
     # the noise is the same for the image and its negative; crops are converted one by one
-    if noise_std is None:
-        noise = pixel_noise_std(img[:: max(lab.shape[0] // NOISE_SAMPLE_ROWS, 1), :])
-    else:
-        noise = float(noise_std)
+    sample = img[:: max(lab.shape[0] // NOISE_SAMPLE_ROWS, 1), :]
+    noise = max(pixel_noise_std(sample) if noise_std is None else float(noise_std), noise_floor(sample))
     m, n = lab.shape
     rows: list[dict[str, float]] = []
     feret_min, feret_max, cups, border, solidity, touching = [], [], [], [], [], []

@@ -12,6 +12,7 @@ from exo_vision.measure.vesicles import (
     VESICLE_COLUMNS,
     feret_min_max,
     measure_vesicles,
+    noise_floor,
     perimeter_crofton,
     touching_labels,
 )
@@ -257,3 +258,25 @@ def test_given_boxes_give_the_same_table_and_wrong_ones_are_refused():
     pd.testing.assert_frame_equal(plain, given, check_exact=True)
     with pytest.raises(ValueError, match="find_objects"):
         measure_vesicles(labels, image, pixel_size_nm=1.0, objects=ndi.find_objects(labels)[:1])
+
+
+def test_a_noise_free_or_finely_quantised_image_does_not_make_flat_disks_cups():
+    """The noise of such images reads 0; the cup score divided by 1e-12 and float rounding of the rim and
+    centre means (6e-8) made cups with scores of 6e4-2e10. A real depression still reads as a cup."""
+    yy, xx = np.mgrid[:512, :512]
+    lab = np.zeros((512, 512), np.int32)
+    lab[(yy - 128) ** 2 + (xx - 128) ** 2 <= 20**2] = 1
+    lab[(yy - 300) ** 2 + (xx - 350) ** 2 <= 35**2] = 2
+    flat = np.where(lab > 0, 0.7, 0.3)
+    rng = np.random.default_rng(1)
+    u8 = np.clip(np.round(np.where(lab > 0, 140.0, 100.0) + rng.normal(0, 0.4, lab.shape)), 0, 255).astype(np.uint8)
+    for image in (flat, u8):
+        table = measure_vesicles(lab, image, pixel_size_nm=2.0)
+        assert (table["morphology"] == "round").all() and (table["cup_score"].abs() < 0.2).all()
+        # an explicit noise of 0 is raised to the same floor
+        assert (measure_vesicles(lab, image, pixel_size_nm=2.0, noise_std=0.0)["morphology"] == "round").all()
+    cup = u8.copy()
+    cup[(yy - 300) ** 2 + (xx - 350) ** 2 <= 12**2] = 120  # a stain-filled centre 20 grey levels below the rim
+    table = measure_vesicles(lab, cup, pixel_size_nm=2.0).set_index("label")
+    assert table.loc[2, "morphology"] == "cup" and table.loc[1, "morphology"] == "round"
+    assert noise_floor(u8) == pytest.approx(12**-0.5) and noise_floor(flat) == pytest.approx(0.4e-3)
