@@ -236,7 +236,7 @@ def quantify_blot(
     _check_arguments(params, ladder_lane, ladder_kda, n_lanes)
     if polarity is None:
         polarity = guess_polarity(image)
-    level = default_saturation_level(image, polarity=polarity) if max_value is None else float(max_value)
+    level = default_saturation_level(image, polarity=polarity) if max_value is None else _checked_level(max_value)
     warnings = export_warnings(image, polarity=polarity)
     clean, dust, saturated, noise_px = _prepared_signal(image, polarity, level, params, warnings)
     strips, per_strip = _place_lanes(
@@ -302,6 +302,20 @@ def _rolling_ball_image(clean: np.ndarray, strips: Sequence[Strip], params: Blot
     for s in strips:
         rb[s.slices()] = rolling_ball_background(clean[s.slices()], radius_px=params.rolling_ball_radius_px)
     return rb
+
+
+def _checked_level(max_value: float) -> float:
+    """A saturation level given by the caller, as a float; ValueError naming the fix when it is no number."""
+    try:
+        level = float(max_value)
+    except (TypeError, ValueError):
+        level = float("nan")
+    if not np.isfinite(level) or isinstance(max_value, bool):
+        raise ValueError(
+            f"max_value must be the finite grey level the camera saturates at, got {max_value!r}; leave it out "
+            "to take the file's level (.scn) or the image type's maximum"
+        )
+    return level
 
 
 def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -> None:
@@ -400,7 +414,11 @@ def _prepared_signal(
             warnings.append(_writing_message(writing))
         dust |= writing
     clean = remove_dust(signal, dust)
-    saturated = np.zeros(image.shape, bool) if level is None else saturation_mask(image, level=level, exclude=dust)
+    saturated = (
+        np.zeros(image.shape, bool)
+        if level is None
+        else saturation_mask(image, level=level, exclude=dust, polarity=polarity)
+    )
     return clean, dust, saturated, noise_px
 
 

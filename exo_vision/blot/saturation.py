@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def saturation_mask(image: np.ndarray, *, level: float, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Pixels sitting exactly at the saturation level.
+def saturation_mask(
+    image: np.ndarray, *, level: float, exclude: np.ndarray | None = None, polarity: str = "bright"
+) -> np.ndarray:
+    """Pixels at or beyond the saturation level.
 
     Parameters
     ----------
@@ -14,15 +16,19 @@ def saturation_mask(image: np.ndarray, *, level: float, exclude: np.ndarray | No
         Raw blot image (not inverted).
     level : float
         Saturation level: ``max_value`` of a ``.scn``, the dtype maximum of a raw
-        TIFF, 0 for an inverted 8-bit export.
+        TIFF, 0 for an inverted 8-bit export, or the level a user knows their camera clips at.
     exclude : (M, N) ndarray of bool, optional
         Pixels to ignore (dust specks).
+    polarity : {"bright", "dark"}
+        Bands brighter than the membrane saturate at and above ``level``; dark bands (an inverted export)
+        at and below it.
 
     Returns
     -------
     (M, N) ndarray of bool
     """
-    mask = np.asarray(image) == level
+    img = np.asarray(image)
+    mask = img >= level if polarity == "bright" else img <= level
     if exclude is not None:
         mask &= ~exclude
     return mask

@@ -214,3 +214,15 @@ def test_a_marker_window_from_the_ladder_that_holds_no_band_is_named():
     # the window spans 80-100 kDa to the row (rows 59-85 read back as 79-100 kDa)
     assert message.startswith("strip 1 (calnexin):") and "(rows 59-85, 79-100 kDa)" in message
     assert "rows 30, 59, 99, 126, 176, 213, 270 taken as 130, 100, 70, 55, 35, 25, 15 kDa" in message
+
+
+def test_a_saturation_level_given_flags_every_pixel_at_or_beyond_it():
+    """A camera said to clip at 2500: the band peaking at 3000 (membrane 1000 + 2000) is above it on the rows
+    near its peak, the others (2000, 1500) are not (only pixels equal to the level were flagged). Not a number:
+    refused with the fix."""
+    image = _three_lanes(np.uint16)
+    bands = quantify_blot(image, n_lanes=3, max_value=2500).bands.sort_values("lane")
+    assert bands["saturated"].tolist() == [True, False, False]
+    assert bands["saturated_px"].iloc[0] > 0
+    with pytest.raises(ValueError, match="max_value must be the finite grey level the camera saturates at, got nan"):
+        quantify_blot(image, n_lanes=3, max_value=float("nan"))
