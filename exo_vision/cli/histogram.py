@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision.figures.style import GROUP_COLORS
-from exo_vision.measure.tables import DIAMETER_COLUMN, read_vesicle_table, table_group_names
+from exo_vision.measure.tables import DIAMETER_COLUMN, read_vesicle_table, table_group_names, truth_values
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def group_diameters(
     for path, table in tables:
         t = table
         if not include_border and "touches_border" in t.columns:
-            t = t[~t["touches_border"].fillna(False).astype(bool)]
+            t = t[~truth_values(t["touches_border"])]
         if mode == "none":
             key = pd.Series("all vesicles", index=t.index)
         elif mode == "file":

@@ -45,6 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from exo_vision.measure.tables import truth_values
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: Coverage of the bootstrap confidence intervals (the ``*_ci95_*`` keys).
@@ -449,6 +450,19 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def _morphologies(cells: pd.Series) -> np.ndarray:
+    """Morphology cells in lower case without surrounding spaces ("Cup " is a cup); ValueError naming a
+    value that is none of :data:`MORPHOLOGIES` (blank cells are left uncounted)."""
+    words = cells.map(lambda v: str(v).strip().lower() if pd.notna(v) else "")
+    unknown = sorted(set(words) - set(MORPHOLOGIES) - {""})
+    if unknown:
+        raise ValueError(
+            f"morphology {', '.join(map(repr, unknown))} is none of {', '.join(MORPHOLOGIES)}; correct those cells "
+            "(or blank them to leave the vesicles uncounted by morphology)"
+        )
+    return words.to_numpy()
+
+
 def size_statistics(
     table: pd.DataFrame,
     *,
@@ -507,7 +521,7 @@ def size_statistics(
         raise ValueError(f"analysed_area_nm2 must be a positive area in nm^2, got {analysed_area_nm2!r}")
 
     border = (
-        table["touches_border"].fillna(False).astype(bool).to_numpy()
+        truth_values(table["touches_border"]).to_numpy()
         if "touches_border" in table.columns
         else np.zeros(len(table), dtype=bool)
     )
@@ -528,14 +542,14 @@ def size_statistics(
     density = (len(table) - n_cut + EDGE_CUT_WEIGHT * n_cut) / area_um2 if np.isfinite(area_um2) else nan
     out["vesicles_per_um2"] = density
 
-    morph = kept["morphology"].astype(str).to_numpy() if "morphology" in kept.columns else None
+    morph = _morphologies(kept["morphology"]) if "morphology" in kept.columns else None
     for m in MORPHOLOGIES:
         count = int((morph == m).sum()) if morph is not None else 0
         out[f"n_{m}"] = count
         out[f"fraction_{m}"] = count / n if (n and morph is not None) else nan
 
     if "touches_other" in kept.columns and n:
-        out["fraction_touching"] = float(kept["touches_other"].fillna(False).astype(bool).mean())
+        out["fraction_touching"] = float(truth_values(kept["touches_other"]).mean())
 
     if n == 0:
         return out

@@ -85,21 +85,28 @@ def read_vesicle_table(path: str | Path, *, text_columns: tuple[str, ...] = ()) 
         )
     table[DIAMETER_COLUMN] = values.astype(float)
     if BORDER_COLUMN in table.columns:
-        table[BORDER_COLUMN] = _truth_values(table[BORDER_COLUMN], path)
+        table[BORDER_COLUMN] = truth_values(table[BORDER_COLUMN], where=str(path))
     return table
 
 
-def _truth_values(cells: pd.Series, path: Path) -> pd.Series:
-    """``touches_border`` cells as booleans: True/False, 1/0, yes/no in any case; blank is False."""
+def truth_values(cells: pd.Series, *, where: str = "the table") -> pd.Series:
+    """Flag cells (``touches_border``, ``touches_other`` ...) as booleans: True/False, 1/0, yes/no in any
+    case, as a spreadsheet or ``pd.read_csv(dtype=str)`` leaves them; blank is False.
+
+    Raises
+    ------
+    ValueError
+        For a cell that is no truth value, naming ``where``, the data row and the column.
+    """
     if cells.dtype == bool:
         return cells
     words = cells.map(lambda v: str(v).strip().lower() if pd.notna(v) else "false")
-    words = words.replace({"1.0": "1", "0.0": "0"})
+    words = words.replace({"1.0": "1", "0.0": "0", "": "false"})
     known = words.isin(list(TRUTH_WORDS))
     if not known.all():
         row = int(np.flatnonzero(~known.to_numpy())[0])
         raise ValueError(
-            f"{path}, data row {row + 1}: {BORDER_COLUMN} is '{cells.iloc[row]}', not a truth value; "
+            f"{where}, data row {row + 1}: {cells.name} is '{cells.iloc[row]}', not a truth value; "
             "write True or False (1/0 and yes/no are read too)"
         )
     return words.map(TRUTH_WORDS).astype(bool)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exo_vision.measure.tables import truth_values
 from exo_vision.plugins._layers import SOURCE_KEY, find_derived, image_data_from_layer, layer_id
 from exo_vision.session.curation import edit_log_table, edit_record
 from exo_vision.tem_analysis import measure_micrograph_vesicles
@@ -44,7 +45,7 @@ def morphology_colormap(table: pd.DataFrame) -> Any:
     colors: dict[Any, tuple] = {None: OTHER_COLOR, 0: (0.0, 0.0, 0.0, 0.0)}
     if "morphology" in table.columns:
         edge = (
-            table["touches_border"].fillna(False).astype(bool).to_numpy()
+            truth_values(table["touches_border"]).to_numpy()
             if "touches_border" in table.columns
             else np.zeros(len(table), bool)
         )

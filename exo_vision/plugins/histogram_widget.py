@@ -17,7 +17,7 @@ from napari.viewer import Viewer
 
 from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
-from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table, table_group_names
+from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table, table_group_names, truth_values
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._vesicles import ROLE, vesicle_table
 
@@ -90,7 +90,7 @@ class HistogramPlot:
         self.statistics = {}
         self.bins = self.bins.iloc[0:0]  # an export gives what is drawn, even when nothing is
         all_d = [
-            t.loc[~t.get("touches_border", pd.Series(False, index=t.index)).fillna(False).astype(bool), DIAMETER]
+            t.loc[~truth_values(t.get("touches_border", pd.Series(False, index=t.index))), DIAMETER]
             for t in groups.values()
         ]
         all_d = np.concatenate([np.asarray(d, dtype=float) for d in all_d]) if all_d else np.array([])
@@ -104,7 +104,7 @@ class HistogramPlot:
         for i, (name, table) in enumerate(groups.items()):
             stats = size_statistics(table, n_boot=200)
             self.statistics[name] = stats
-            keep = ~table.get("touches_border", pd.Series(False, index=table.index)).fillna(False).astype(bool)
+            keep = ~truth_values(table.get("touches_border", pd.Series(False, index=table.index)))
             d = table.loc[keep, DIAMETER].to_numpy(dtype=float)
             hist = weighted_histogram(d, bin_width_nm=bin_width_nm, weighting=weighting, range_nm=range_nm)
             frames.append(hist.assign(group=name))

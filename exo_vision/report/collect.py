@@ -34,6 +34,7 @@ import pandas as pd
 
 from exo_vision._shared.csv_tables import read_csv_table
 from exo_vision.measure.size_stats import STATISTICS_KEYS, size_statistics
+from exo_vision.measure.tables import truth_values
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: Statistics parameters of a TEM run that must agree for pooled statistics to mean anything.
@@ -320,7 +321,7 @@ def _statistics_kwargs(parameters: dict[str, Any]) -> dict[str, Any]:
 def _kept_diameters(vesicles: pd.DataFrame, *, exclude_border: bool) -> np.ndarray:
     d = vesicles["equivalent_diameter_nm"].to_numpy(dtype=float)
     if exclude_border and "touches_border" in vesicles.columns:
-        d = d[~vesicles["touches_border"].fillna(False).astype(bool).to_numpy()]
+        d = d[~truth_values(vesicles["touches_border"]).to_numpy()]
     return d
 
 

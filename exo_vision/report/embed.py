@@ -17,6 +17,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from exo_vision.measure.tables import truth_values
+
 #: Longest side (px) of an embedded wide-field overlay.
 WIDE_FIELD_MAX_PX = 1100
 #: Longest side (px) a close-up is enlarged or reduced to.
@@ -148,7 +150,7 @@ def choose_close_up(
         raise ValueError(f"pixel_size_nm must be a positive number of nm, got {pixel_size_nm!r}")
     table = vesicles
     if "touches_border" in table.columns:
-        table = table.loc[~table["touches_border"].fillna(False).astype(bool)]
+        table = table.loc[~truth_values(table["touches_border"])]
     if table.empty:
         return None
     xy = table[["centroid_x_nm", "centroid_y_nm"]].to_numpy(dtype=float) / pixel_size_nm

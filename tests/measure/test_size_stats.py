@@ -225,3 +225,26 @@ def test_the_mode_of_a_sample_with_a_long_tail_lies_in_its_crowded_bin():
     d = np.r_[np.full(3, 27.0), np.linspace(31.0, 39.0, 15), 44.0, 75.0, 78.0, np.linspace(92, 118, 8), 161.0]
     d = np.r_[d, 205.0, 212.0, 225.0, 140.0, 150.0, 101.0, 99.0, 120.0, 88.0]
     assert 30.0 <= kde_mode(d) <= 40.0
+
+
+def test_flags_and_morphologies_written_as_a_spreadsheet_leaves_them_are_read():
+    """A table read with dtype=str holds "True"/"False": every non-empty string was True, so every vesicle was
+    left out as cut by the border (n = 0); "Cup " and "ROUND" were counted as no morphology at all."""
+    table = pd.DataFrame(
+        {
+            "equivalent_diameter_nm": ["50", "60", "70", "999"],
+            "touches_border": ["False", "false", "0", "True"],
+            "touches_other": ["yes", "no", "", "no"],
+            "morphology": ["Cup ", "ROUND", "round", "irregular"],
+        }
+    )
+    table["equivalent_diameter_nm"] = table["equivalent_diameter_nm"].astype(float)
+    stats = size_statistics(table, n_boot=10)
+    assert stats["n"] == 3 and stats["n_excluded_border"] == 1
+    assert stats["mean_diameter_nm"] == pytest.approx(60.0)
+    assert (stats["n_cup"], stats["n_round"], stats["n_irregular"]) == (1, 2, 0)
+    assert stats["fraction_touching"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="morphology 'vesicle' is none of round, cup, irregular"):
+        size_statistics(table.assign(morphology=["vesicle", "round", "round", "cup"]), n_boot=10)
+    with pytest.raises(ValueError, match="data row 2: touches_border is 'maybe', not a truth value"):
+        size_statistics(table.assign(touches_border=["False", "maybe", "0", "1"]), n_boot=10)
