@@ -251,7 +251,8 @@ def compact_labels(labels: np.ndarray) -> np.ndarray:
 
 def log_edit(layer: Any, action: str, label: int | None, detail: str = "") -> None:
     """Append one curation edit (what, which label, when) to the layer's edit log."""
-    layer.metadata.setdefault("edit_log", []).append(edit_record(action, label, detail))
+    # a new list each time (not an append): a duplicated layer shares its original's metadata objects
+    layer.metadata["edit_log"] = [*layer.metadata.get("edit_log", []), edit_record(action, label, detail)]
 
 
 def edit_log_frame(layer: Any) -> pd.DataFrame:

@@ -367,7 +367,12 @@ class CurationWidget(Container):
             show_warning(f"label {label} is not in the vesicle table; pick a vesicle with the colour picker first.")
             return
         old = str(table.loc[table["label"] == label, "morphology"].iloc[0])
-        self.layer.metadata.setdefault("morphology_overrides", {})[label] = morphology
+        # a new dict each time: napari's Duplicate Layer copies metadata shallowly, and an edit in place reached
+        # the original layer too
+        self.layer.metadata["morphology_overrides"] = {
+            **self.layer.metadata.get("morphology_overrides", {}),
+            label: morphology,
+        }
         log_edit(self.layer, "set morphology", label, f"{old} -> {morphology}")
         set_vesicle_table(self.layer, table)
         self._show_stats()

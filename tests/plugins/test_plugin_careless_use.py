@@ -162,3 +162,28 @@ def test_a_duplicated_image_is_analysed_and_calibrated_apart_from_its_original(m
     cal.apply_typed()
     assert tuple(copy.scale) == (2.0, 2.0) and tuple(second.scale) == (2.0, 2.0)
     assert original.metadata["pixel_size_nm"] == px and tuple(first.scale) == pytest.approx((px, px))
+
+
+def test_curating_a_duplicated_vesicle_layer_leaves_the_original_alone(make_napari_viewer, micrograph):
+    """napari's Duplicate Layer copies metadata shallowly: the copy's edits went into the original's edit log and
+    morphology overrides (a deletion logged on a layer that still holds the vesicle)."""
+    from napari.layers._layer_actions import _duplicate_layer
+
+    viewer, _image, _seg, original = _segmented(make_napari_viewer, micrograph)
+    _, cur = _dock(viewer, "Curation")
+    labels = sorted(int(v) for v in original.features["label"])
+    morphology = dict(zip(original.features["label"].astype(int), original.features["morphology"], strict=True))
+    viewer.layers.selection = {original}
+    _duplicate_layer(viewer.layers)
+    copy = viewer.layers[viewer.layers.index(original.name) + 1]
+    viewer.layers.selection.active = copy
+    assert cur.layer.name == copy.name
+    new = "irregular" if morphology[labels[1]] != "irregular" else "round"
+    cur.set_morphology(labels[1], new)
+    cur.delete(labels[0])
+    assert [e["action"] for e in copy.metadata["edit_log"]] == ["set morphology", "delete"]
+    assert original.metadata.get("edit_log", []) == [] and not original.metadata.get("morphology_overrides")
+    viewer.layers.selection.active = original
+    cur.update_measurements()
+    after = dict(zip(original.features["label"].astype(int), original.features["morphology"], strict=True))
+    assert after == morphology and labels[0] in np.unique(np.asarray(original.data))
