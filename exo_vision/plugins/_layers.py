@@ -30,6 +30,8 @@ ID_KEY = "exo_vision_id"
 SOURCE_KEY = "exo_vision_source_id"
 #: Calibration source of a pixel size read from a layer's napari scale and units.
 SOURCE_NAPARI_SCALE = "napari layer scale"
+#: napari's scale and exo_vision's calibration of a layer agree within this relative difference.
+SCALE_RTOL = 1e-6
 
 
 def enum_choices(enum_cls: type[Enum]) -> list[tuple[str, Any]]:
@@ -121,7 +123,9 @@ def image_data_from_layer(layer: Any) -> ImageData:
         )
     meta = layer.metadata or {}
     px, source = layer_pixel_size(layer)
-    yx = meta.get("pixel_size_yx_nm") or _napari_scale_nm(layer) or (px, px)
+    napari_yx = _napari_scale_nm(layer)
+    followed = source.startswith(SOURCE_NAPARI_SCALE) and napari_yx is not None
+    yx = napari_yx if followed else meta.get("pixel_size_yx_nm") or napari_yx or (px, px)
     path = meta.get("path")
     return ImageData(
         data=data,
@@ -154,17 +158,21 @@ def layer_pixel_size(layer: Any) -> tuple[float | None, str]:
     """The pixel size (nm) of an image layer and where it came from.
 
     exo_vision's own calibration (``metadata["pixel_size_nm"]``, set by its reader and the
-    Calibration dock) comes first; otherwise a napari ``scale`` whose ``units`` are a length
-    (as another reader plugin or ``viewer.add_image(..., scale=, units=)`` sets it), the mean
-    of its two axes, with the source ``napari layer scale``; otherwise ``(None, "none")``.
+    Calibration dock) comes first, as long as napari's ``scale`` agrees with it; a napari
+    ``scale`` whose ``units`` are a length (as another reader plugin or
+    ``viewer.add_image(..., scale=, units=)`` sets it, or a script that changed it) comes
+    otherwise: the mean of its two axes, with the source ``napari layer scale``; else
+    ``(None, "none")``.
     """
     meta = layer.metadata or {}
     px = meta.get("pixel_size_nm")
-    if px is not None:
-        return float(px), str(meta.get("pixel_size_source", SOURCE_NONE))
     yx = _napari_scale_nm(layer)
+    source = str(meta.get("pixel_size_source", SOURCE_NONE))
+    if px is not None and (yx is None or np.allclose(yx, float(px), rtol=SCALE_RTOL, atol=0.0)):
+        return float(px), source
     if yx is not None:
-        return float(np.mean(yx)), SOURCE_NAPARI_SCALE
+        changed = "" if px is None else f" (set in napari; it was {float(px):.4g} nm/px, {source})"
+        return float(np.mean(yx)), SOURCE_NAPARI_SCALE + changed
     return None, SOURCE_NONE
 
 

@@ -3,13 +3,22 @@ put a vesicle table on a Labels layer, colour it by morphology, re-measure after
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from napari.utils.notifications import show_warning
 
 from exo_vision.measure.tables import truth_values
-from exo_vision.plugins._layers import SOURCE_KEY, find_derived, image_data_from_layer, layer_id
+from exo_vision.plugins._layers import (
+    SOURCE_KEY,
+    derived_layers,
+    find_derived,
+    image_data_from_layer,
+    layer_id,
+    layer_pixel_size,
+)
 from exo_vision.session.curation import edit_log_table, edit_record
 from exo_vision.tem_analysis import measure_micrograph_vesicles
 
@@ -162,6 +171,7 @@ def add_vesicle_layer(
         (:func:`new_vesicle_layer`) added to ``viewer``.
     """
 
+    follow_scale(viewer, image_layer)
     existing = find_derived(viewer, image_layer, ROLE)
     if existing is None:
         layer = new_vesicle_layer(
@@ -277,3 +287,78 @@ def statistics_text(stats: dict[str, Any]) -> str:
     if np.isfinite(touching):  # NaN for the table of an older run (no touches_other column)
         morph.append(f"touching another {100 * touching:.0f} %")
     return "; ".join(parts) + "\n" + ", ".join(morph)
+
+
+def apply_pixel_size(viewer: Any, image_layer: Any, pixel_size_nm: float, *, source: str) -> None:
+    """Calibrate ``image_layer`` to ``pixel_size_nm`` and propagate it.
+
+    Sets the image's ``scale``/``units`` and metadata, gives every derived layer the
+    same scale, and re-measures every vesicle Labels layer made from it, so all
+    tables are in the new nm.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    image_layer : napari.layers.Image
+    pixel_size_nm : float
+        Pixel edge length in nanometres (positive).
+    source : str
+        Provenance shown to the user and saved with results.
+
+    Raises
+    ------
+    ValueError
+        When ``pixel_size_nm`` is not a positive finite number, or the layer is not one 2-D
+        image (nothing is changed then).
+    """
+    value = float(pixel_size_nm)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"pixel size must be a positive number of nm/px, got {pixel_size_nm!r}; type e.g. 0.62")
+    image_data_from_layer(image_layer)  # refuses a stack before anything changes
+    image_layer.metadata.update(
+        {"pixel_size_nm": value, "pixel_size_yx_nm": (value, value), "pixel_size_source": source}
+    )
+    image_layer.scale = (value, value)
+    image_layer.units = ("nm", "nm")
+    for layer in derived_layers(viewer, image_layer):
+        layer.scale = (value, value)
+        layer.units = ("nm", "nm")
+        layer.metadata["pixel_size_nm"] = value
+        layer.metadata["pixel_size_source"] = source
+        if layer.metadata.get("exo_vision_role") == ROLE:
+            measure_layer(layer, image_layer)
+    viewer.reset_view()
+
+
+#: Image layers whose napari scale is followed (:func:`follow_scale`), held weakly.
+_FOLLOWED: weakref.WeakSet = weakref.WeakSet()
+
+
+def follow_scale(viewer: Any, image_layer: Any) -> None:
+    """Recalibrate ``image_layer`` and re-measure its vesicles when its napari ``scale`` is set outside the
+    Calibration dock (console, script, another plugin), so that the numbers follow what napari shows."""
+    target = getattr(image_layer, "__wrapped__", image_layer)
+    if target in _FOLLOWED:
+        return
+    _FOLLOWED.add(target)
+    viewer_ref, layer_ref = weakref.ref(getattr(viewer, "__wrapped__", viewer)), weakref.ref(target)
+    target.events.scale.connect(lambda _event=None: _adopt_scale(viewer_ref(), layer_ref()))
+
+
+def _adopt_scale(viewer: Any, image_layer: Any) -> None:
+    if viewer is None or image_layer is None or image_layer not in viewer.layers:
+        return
+    before = (image_layer.metadata or {}).get("pixel_size_nm")
+    px, source = layer_pixel_size(image_layer)
+    if before is None or px is None or np.isclose(px, float(before), rtol=1e-9, atol=0.0):
+        return
+    try:
+        apply_pixel_size(viewer, image_layer, px, source=source)
+    except ValueError as error:
+        show_warning(str(error))
+        return
+    show_warning(
+        f"the scale of {image_layer.name!r} was set in napari to {px:.4g} nm/px (it was {float(before):.4g} nm/px): "
+        "exo_vision measures at it now, and re-measured the vesicles made from it; use the Calibration dock to "
+        "set it back"
+    )

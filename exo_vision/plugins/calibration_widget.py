@@ -18,13 +18,12 @@ from exo_vision.io.image_data import SOURCE_SCALE_BAR, SOURCE_USER
 from exo_vision.plugins._layers import (
     SOURCE_KEY,
     active_image_layer,
-    derived_layers,
     find_derived,
     image_data_from_layer,
     layer_id,
     layer_pixel_size,
 )
-from exo_vision.plugins._vesicles import ROLE, measure_layer
+from exo_vision.plugins._vesicles import apply_pixel_size, follow_scale
 
 logger = logging.getLogger(__name__)
 
@@ -32,47 +31,6 @@ logger = logging.getLogger(__name__)
 LINE_ROLE = "scale_line"
 #: Source recorded for a calibration from a line drawn by the user.
 SOURCE_LINE = "user (drawn line over scale bar)"
-
-
-def apply_pixel_size(viewer: Viewer, image_layer: Any, pixel_size_nm: float, *, source: str) -> None:
-    """Calibrate ``image_layer`` to ``pixel_size_nm`` and propagate it.
-
-    Sets the image's ``scale``/``units`` and metadata, gives every derived layer the
-    same scale, and re-measures every vesicle Labels layer made from it, so all
-    tables are in the new nm.
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-    image_layer : napari.layers.Image
-    pixel_size_nm : float
-        Pixel edge length in nanometres (positive).
-    source : str
-        Provenance shown to the user and saved with results.
-
-    Raises
-    ------
-    ValueError
-        When ``pixel_size_nm`` is not a positive finite number, or the layer is not one 2-D
-        image (nothing is changed then).
-    """
-    value = float(pixel_size_nm)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"pixel size must be a positive number of nm/px, got {pixel_size_nm!r}; type e.g. 0.62")
-    image_data_from_layer(image_layer)  # refuses a stack before anything changes
-    image_layer.metadata.update(
-        {"pixel_size_nm": value, "pixel_size_yx_nm": (value, value), "pixel_size_source": source}
-    )
-    image_layer.scale = (value, value)
-    image_layer.units = ("nm", "nm")
-    for layer in derived_layers(viewer, image_layer):
-        layer.scale = (value, value)
-        layer.units = ("nm", "nm")
-        layer.metadata["pixel_size_nm"] = value
-        layer.metadata["pixel_size_source"] = source
-        if layer.metadata.get("exo_vision_role") == ROLE:
-            measure_layer(layer, image_layer)
-    viewer.reset_view()
 
 
 def line_length_px(shapes_layer: Any) -> float:
@@ -154,6 +112,7 @@ class CalibrationWidget(Container):
         if image is None:
             self._current.value = "no image open"
             return
+        follow_scale(self._viewer, image)
         px, source = layer_pixel_size(image)
         self._current.value = f"{image.name}: " + ("uncalibrated" if px is None else f"{px:.4g} nm/px ({source})")
         if px is not None:

@@ -41,6 +41,7 @@ from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import (
     ROLE,
     add_vesicle_layer,
+    follow_scale,
     morphology_colormap,
     new_vesicle_layer,
     statistics_text,
@@ -364,6 +365,7 @@ class SegmentationWidget(Container):
                 self._add_layer(image_layer, result, colormap, parameters, visible=False)
             else:
                 self.labels_layer = self._viewer.add_layer(made["layer"])
+                follow_scale(self._viewer, image_layer)
             self._watch(self.labels_layer)
 
         _in_turns([lambda: self._show_summary(result), gc.collect, make_layer, add_layer, self._reveal])

@@ -187,3 +187,26 @@ def test_curating_a_duplicated_vesicle_layer_leaves_the_original_alone(make_napa
     cur.update_measurements()
     after = dict(zip(original.features["label"].astype(int), original.features["morphology"], strict=True))
     assert after == morphology and labels[0] in np.unique(np.asarray(original.data))
+
+
+def test_a_scale_set_in_napari_is_what_exo_vision_measures_at(make_napari_viewer, micrograph, monkeypatch):
+    """A script set the image's napari scale to twice its calibration: napari's scale bar said one nm/px while the
+    docks, the tables and the writers kept the file's."""
+    from exo_vision.plugins import _vesicles
+
+    shown: list[str] = []
+    monkeypatch.setattr(_vesicles, "show_warning", shown.append)
+    viewer, image, seg, labels = _segmented(make_napari_viewer, micrograph)
+    px = image.metadata["pixel_size_nm"]
+    before = labels.features.set_index("label")["equivalent_diameter_nm"]
+    image.scale = (2 * px, 2 * px)  # e.g. from the console
+    assert image.metadata["pixel_size_nm"] == pytest.approx(2 * px)
+    assert image.metadata["pixel_size_source"].startswith("napari layer scale (set in napari; it was")
+    assert tuple(labels.scale) == pytest.approx((2 * px, 2 * px))
+    after = labels.features.set_index("label")["equivalent_diameter_nm"]
+    np.testing.assert_allclose(after.loc[before.index], 2 * before, rtol=1e-9)
+    assert len(shown) == 1 and f"was set in napari to {2 * px:.4g} nm/px" in shown[0]
+    _, cal = _dock(viewer, "Calibration")
+    viewer.layers.selection.active = image
+    cal._show_current()
+    assert f"{2 * px:.4g} nm/px (napari layer scale" in cal._current.value
