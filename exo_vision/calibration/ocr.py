@@ -460,6 +460,11 @@ def _is_nice(value: float) -> bool:
     return any(abs(mantissa - nice) < MANTISSA_TOLERANCE for nice in _NICE_MANTISSAS)
 
 
+#: A number written with a thousands separator: "1,000", "10,000", "2,500", or with a point only before
+#: three zeros ("1.000"); a decimal reading (1.000 nm, 2.5 nm for "2,500 nm") gave pixel sizes 1000x too small.
+THOUSANDS_RE = r"[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{0,2}(?:\.000)+"
+
+
 def parse_scale_label(text: str) -> LabelValue | None:
     """Parse a scale-bar label such as ``"500 nm"``, ``"0.5 µm"`` or ``"1um"``.
 
@@ -514,7 +519,10 @@ def parse_scale_label(text: str) -> LabelValue | None:
     if digits != number_text:
         notes.append(f"{number_text!r} read as {digits!r}")
         confidence *= DIGIT_MISREAD_FACTOR
-    if "," in digits:
+    if re.fullmatch(THOUSANDS_RE, digits):
+        digits = re.sub(r"[,.]", "", digits)
+        notes.append("thousands separator")
+    elif "," in digits:
         digits = digits.replace(",", ".")
         notes.append("decimal comma")
     if re.fullmatch(r"\d+(?:\.\d+)?", digits) is None:

@@ -125,6 +125,12 @@ def test_min_confidence_out_of_range_is_refused():
         ("1um", 1000.0),
         ("2 μm", 2000.0),  # Greek mu, not the micro sign
         ("0,5 µm", 500.0),
+        ("2,5 µm", 2500.0),
+        # thousands separators (read as decimal commas they gave pixel sizes 1000x too small)
+        ("1,000 nm", 1000.0),
+        ("10,000 nm", 10000.0),
+        ("2,500 nm", 2500.0),
+        ("1.000 nm", 1000.0),
     ],
 )
 def test_label_parsing(text, length_nm):
