@@ -41,6 +41,7 @@ from exo_vision._shared.paths import (
     prepare_output_folder,
 )
 from exo_vision._shared.resources import peak_rss_mb
+from exo_vision._shared.run_lock import output_lock
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import (
     completed_marker,
@@ -664,7 +665,22 @@ def run_tem_batch(
     files = collect_inputs(inputs, recursive=config.recursive, exclude_dir=out)
     jobs = plan_jobs(files, out_dir=out, config=config, input_folders=folders)
     prepare_output_folder(out)
-    # Temporary files left by a killed run are never outputs: clear them (one run per folder at a time).
+    with output_lock(out, command="exo-vision tem"):
+        return _run_jobs(jobs, out, config, resume=resume, progress=progress, argv=argv, start=start)
+
+
+def _run_jobs(
+    jobs: list[ImageJob],
+    out: Path,
+    config: TemBatchConfig,
+    *,
+    resume: bool,
+    progress: Callable[[int, int], None] | None,
+    argv: Sequence[str] | None,
+    start: float,
+) -> BatchResult:
+    """Run the planned jobs into ``out`` (whose lock the caller holds) and write the run's tables."""
+    # Temporary files left by a killed run are never outputs: clear them (the lock keeps other runs out).
     for stale in out.glob(f"{TEMP_PREFIX}*"):
         logger.debug("removing %s left by an interrupted run", stale)
         stale.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -22,6 +23,7 @@ from exo_vision._shared.paths import (
     prepare_output_folder,
     printable,
 )
+from exo_vision._shared.run_lock import output_lock
 from exo_vision._shared.schema import check_table
 from exo_vision.blot.ladder import named_ladder_lane
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
@@ -191,8 +193,9 @@ PER_IMAGE_SUFFIXES = ("_bands.csv", "_annotated.png")
 #: Run-level outputs.
 PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
 RUN_FILES = (*PANEL_FILES, "errors.csv", "run.json")
-#: Earlier outputs never taken as inputs: ``S_annotated.png`` beside ``S_bands.csv``.
-PREVIOUS_OUTPUTS = {"_annotated.png": "_bands.csv"}
+#: Earlier outputs never taken as inputs: ``S_annotated.png`` beside ``S_bands.csv``, the panel chart beside
+#: its table.
+PREVIOUS_OUTPUTS = {"_annotated.png": "_bands.csv", "panel.png": "panel_summary.csv"}
 #: Largest accepted rolling-ball radius in pixels.
 MAX_ROLLING_BALL_RADIUS_PX = 10_000.0
 
@@ -420,9 +423,6 @@ def _refuse_what_the_panel_names(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Quantify every input; return 0 when all succeeded, 1 if any failed, 2 on a usage error."""
-    import pandas as pd
-
-    from exo_vision._shared.atomic import atomic_write_text
     from exo_vision.blot.panel import default_reference_lane
 
     out_dir = Path(args.out)
@@ -526,11 +526,24 @@ def run(args: argparse.Namespace) -> int:
             input_folders=[Path(item) for item in args.inputs if Path(item).is_dir()],
         )
         prepare_output_folder(out_dir)
+        lock = contextlib.ExitStack()
+        lock.enter_context(output_lock(out_dir, command="exo-vision blot"))
     except ValueError as err:
         logger.error("%s", err)
         return 2
+    with lock:
+        return _quantify_jobs(
+            jobs, stems, args, out_dir=out_dir, reference=reference, ug_map=ug_map, lane_names=lane_names
+        )
 
-    tables, errors, warnings = [], [], {}
+
+def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_names) -> int:
+    """Quantify every job into ``out_dir`` (whose lock the caller holds), then write the panel and run files."""
+    import pandas as pd
+
+    from exo_vision._shared.atomic import atomic_write_text
+
+    tables, errors, warnings, images = [], [], {}, []
     for (path, markers, names), stem in zip(jobs, stems, strict=True):
         shown = display_path(path)
         try:
@@ -542,6 +555,7 @@ def run(args: argparse.Namespace) -> int:
                 path, out_dir=out_dir, markers=strip_markers, lane_names=names, args=args, stem=stem
             )
             tables.append(table)
+            images.append({"input": display_path(path), "stem": stem, "status": "done"})
             if warns:
                 warnings[display_path(path.name)] = warns
             logger.info(
@@ -557,6 +571,10 @@ def run(args: argparse.Namespace) -> int:
             message = message[len(name) :] if message.startswith(name) else message  # named once, not twice
             logger.error("%s: %s", shown, message)
             errors.append({"input": shown, "error": message})
+            images.append({"input": shown, "stem": stem, "status": "failed"})
+            # an earlier run's outputs of this image would read as this run's (the report shows them)
+            for suffix in PER_IMAGE_SUFFIXES:
+                (out_dir / f"{stem}{suffix}").unlink(missing_ok=True)
 
     verdict: dict[str, Any] | None = None
     # Panel files of an earlier run in --out would read as this run's verdict: they are rewritten or removed.
@@ -597,6 +615,7 @@ def run(args: argparse.Namespace) -> int:
         "environment_lock": lock_status(),
         "machine": machine_description(),
         "inputs": [display_path(j[0]) for j in jobs],
+        "images": images,
         "warnings": warnings,
         "errors": errors,
         "panel_verdict": verdict,

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision._shared.csv_tables import read_csv_table
+from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.measure.size_stats import STATISTICS_KEYS, size_statistics
 from exo_vision.measure.tables import truth_values
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
@@ -225,7 +226,7 @@ def _is_blot_run(run: dict[str, Any]) -> bool:
 
 
 def _is_tem_run(run: dict[str, Any]) -> bool:
-    return isinstance(run.get("parameters"), dict) and isinstance(run.get("images"), list)
+    return not _is_blot_run(run) and isinstance(run.get("parameters"), dict) and isinstance(run.get("images"), list)
 
 
 #: The first column of each table the report reads (found whatever the table's separator).
@@ -263,6 +264,7 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     """
     folder = Path(folder)
     producer = "exo-vision tem INPUT... --out DIR"
+    check_not_being_written(folder, option="--tem")
     run = _read_run_json(folder, option="--tem", producer=producer)
     if _is_blot_run(run):
         raise ValueError(f"--tem {folder}: this is an `exo-vision blot` output folder; pass it with --blot")
@@ -429,19 +431,28 @@ def collect_blot(folder: str | Path) -> BlotEvidence:
     """
     folder = Path(folder)
     producer = "exo-vision blot ... --out DIR"
+    check_not_being_written(folder, option="--blot")
     run = _read_run_json(folder, option="--blot", producer=producer)
     if not _is_blot_run(run):
         hint = "; this is an `exo-vision tem` output folder, pass it with --tem" if _is_tem_run(run) else ""
         raise ValueError(
             f"--blot {folder}: run.json is not from `exo-vision blot`{hint}; pass the --out folder of `{producer}`"
         )
-    band_files = sorted(folder.glob("*_bands.csv"))
+    listed = run.get("images")  # the images this run quantified (a run.json of before 0.1 lists none)
+    stems = None if not isinstance(listed, list) else {i.get("stem") for i in listed if i.get("status") == "done"}
+    band_files = [
+        p for p in sorted(folder.glob("*_bands.csv")) if stems is None or p.name[: -len("_bands.csv")] in stems
+    ]
     bands = (
         pd.concat([_read_csv(p, what="band table", producer=producer) for p in band_files], ignore_index=True)
         if band_files
         else pd.DataFrame()
     )
-    annotated = {p.name[: -len("_annotated.png")]: p for p in sorted(folder.glob("*_annotated.png"))}
+    annotated = {
+        p.name[: -len("_annotated.png")]: p
+        for p in sorted(folder.glob("*_annotated.png"))
+        if stems is None or p.name[: -len("_annotated.png")] in stems
+    }
     panel_path, summary_path = folder / "panel.csv", folder / "panel_summary.csv"
     panel = _read_csv(panel_path, what="panel", producer=producer) if panel_path.is_file() else None
     panel_summary = _read_csv(summary_path, what="panel summary", producer=producer) if summary_path.is_file() else None

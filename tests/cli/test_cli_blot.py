@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -288,3 +289,33 @@ def test_a_lane_named_ladder_is_no_sample_and_ladder_sizes_need_the_ladder_lane(
         == 2
     )
     assert "--ladder-kda needs --ladder-lane K" in caplog.text and not sizes.exists()
+
+
+def test_a_rerun_leaves_no_earlier_result_of_an_image_that_failed_and_reads_no_panel_chart(folder, tmp_path):
+    """An image that failed this time kept the band table and annotated PNG of an earlier run, and the report
+    embedded them as this run's; `blot OUT` read the earlier run's panel.png as a blot (128 'bands')."""
+    from exo_vision.report.collect import collect_blot
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.tif").write_bytes((folder / "panel.tif").read_bytes())
+    (inputs / "b.tif").write_bytes((folder / "dilution.tif").read_bytes())
+    out = inputs / "out"
+    names = ["--lane-names", "lysate,exo1,exo2", "--marker", "CD9,CD63,calnexin"]
+    assert main(["blot", str(inputs / "a.tif"), str(inputs / "b.tif"), "--out", str(out)]) == 0
+    assert (out / "b_bands.csv").is_file()
+    (inputs / "b.tif").write_bytes(b"II*\x00 no longer a TIFF")
+    assert main(["blot", str(inputs / "a.tif"), str(inputs / "b.tif"), "--out", str(out), *names]) == 1
+    assert not (out / "b_bands.csv").exists() and not (out / "b_annotated.png").exists()
+    run = json.loads((out / "run.json").read_text())
+    assert [(i["stem"], i["status"]) for i in run["images"]] == [("a", "done"), ("b", "failed")]
+    evidence = collect_blot(out)
+    assert set(evidence.bands["image"]) == {"a.tif"} and set(evidence.annotated) == {"a"}
+    # the run's own chart is no blot: a folder holding it is read without it
+    assert (out / "panel.png").is_file()
+    shutil.copy(out / "panel.png", inputs / "panel.png")
+    shutil.copy(out / "panel_summary.csv", inputs / "panel_summary.csv")
+    again = tmp_path / "again"
+    (inputs / "b.tif").unlink()
+    assert main(["blot", str(inputs), "--out", str(again), *names]) == 0
+    assert json.loads((again / "run.json").read_text())["inputs"] == [str(inputs / "a.tif")]
