@@ -9,12 +9,20 @@ so.
 
 from __future__ import annotations
 
+import errno
 import os
+from pathlib import Path
 
+from exo_vision._shared.atomic import TEMP_PREFIX
 from exo_vision._shared.paths import display_path
 
 #: What to do about a failure that is not the input's fault.
 REPORT_HINT = "rerun with -v for the details and please report it"
+
+#: Errors of a device with no room left (a full disk, a full quota).
+FULL_DEVICE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+#: What to do about them.
+FULL_DEVICE_HINT = "free space there, then run the same command again (with --resume for exo-vision tem)"
 
 #: What to do when memory runs out.
 MEMORY_HINT = "out of memory; run fewer workers (--workers 1) or process fewer or smaller images at once"
@@ -39,12 +47,21 @@ def describe_failure(err: BaseException) -> str:
     Returns
     -------
     str
-        For a :class:`ValueError`, its message; for an :class:`OSError` that names a file,
+        For a :class:`ValueError`, its message; for a full disk or quota, where and what to do; for an
+        :class:`OSError` that names a file,
         ``"<file>: <reason>; check the path and your permissions"``; for a :class:`MemoryError`,
         what to run instead; otherwise ``"unexpected error (<class>: <message>); ..."``.
         Undecodable bytes in file names are shown as U+FFFD.
     """
-    if isinstance(err, OSError) and err.filename is not None and _dangling(err.filename):
+    if isinstance(err, OSError) and err.errno in FULL_DEVICE_ERRNOS:
+        name = None if err.filename is None else Path(os.fsdecode(err.filename))
+        place = (
+            "the output folder"
+            if name is None
+            else str(name.parent if name.name.startswith(TEMP_PREFIX) else name)  # a staged file: its folder
+        )
+        message = f"{place}: no space left (the disk or your quota is full); {FULL_DEVICE_HINT}"
+    elif isinstance(err, OSError) and err.filename is not None and _dangling(err.filename):
         message = (
             f"{err.filename}: a symbolic link to {os.readlink(err.filename)}, which does not exist; "
             "restore the file it points to, or remove the link"

@@ -205,6 +205,20 @@ def write_image_outputs(
     return marker
 
 
+def intact_outputs(*, out_dir: Path, stem: str) -> bool:
+    """Whether ``stem`` has an earlier complete result: a marker whose every output file is there with the
+    checksum it records (whatever input and parameters made it)."""
+    marker = read_marker(out_dir=out_dir, stem=stem)
+    outputs = None if marker is None else marker.get("outputs")
+    if not isinstance(outputs, dict) or not outputs:
+        return False
+    for entry in outputs.values():
+        target = out_dir / str(entry.get("file", ""))
+        if not target.is_file() or sha256_file(target) != entry.get("sha256"):
+            return False
+    return True
+
+
 def remove_image_outputs(*, out_dir: Path, stem: str) -> None:
     """Delete every per-image output of ``stem`` (after a failure: none may stay without the others)."""
     for name in output_names(stem, rois=True).values():

@@ -45,6 +45,7 @@ from exo_vision._shared.run_lock import output_lock
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import (
     completed_marker,
+    intact_outputs,
     output_names,
     read_marker,
     remove_image_outputs,
@@ -266,9 +267,10 @@ def process_image(job: ImageJob) -> dict[str, Any]:
     out_dir = Path(job.out_dir)
     p = job.parameters
     start = time.perf_counter()
+    writing = False
     try:
-        # A stale marker must not vouch for outputs that are about to be replaced.
-        (out_dir / output_names(job.stem)["marker"]).unlink(missing_ok=True)
+        # (an earlier marker vouches for its own outputs by their checksums, so it may stay until the new one
+        # replaces it: a result that cannot be written keeps the earlier complete one)
         record["input_sha256"] = sha256_file(job.path)
         t0 = time.perf_counter()
         image = read_image(
@@ -300,6 +302,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         )
         marker_facts = dict(record)
         marker_facts["timings"] = timings
+        writing = True
         write_image_outputs(
             result, out_dir=out_dir, stem=job.stem, record=marker_facts, save_rois=bool(p.get("save_rois"))
         )
@@ -312,6 +315,10 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         logger.debug("failed on %s", display_path(job.path), exc_info=True)
         record["status"] = "failed"
         record["error"] = describe_failure(err)
+        if writing and isinstance(err, OSError) and intact_outputs(out_dir=out_dir, stem=job.stem):
+            # nothing of the new result was written (a full disk): the earlier complete one stays, as it was
+            record["error"] += "; the result of an earlier run is kept"
+            return record
         # An input's outputs exist all together or not at all: none may outlive a failure.
         try:
             remove_image_outputs(out_dir=out_dir, stem=job.stem)
@@ -733,7 +740,16 @@ def _run_jobs(
 
     result = BatchResult(records=[records[j.index] for j in jobs])
     result.wall_s = time.perf_counter() - start
-    write_run_outputs(result, out_dir=out, config=config, argv=argv)
+    try:
+        write_run_outputs(result, out_dir=out, config=config, argv=argv)
+    except OSError as err:
+        # an earlier run's tables would read as this run's: they go (which also frees some room)
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        raise ValueError(
+            f"{describe_failure(err)}. The run's tables (vesicles.csv, summary.csv, run.json) could not be written, "
+            "and the earlier run's were removed; every finished micrograph's own files are complete"
+        ) from None
     return result
 
 

@@ -33,3 +33,12 @@ def test_memory_exhaustion_says_what_to_run_instead():
 def test_undecodable_file_names_print():
     err = FileNotFoundError(errno.ENOENT, "No such file or directory", "Probe_\udce9.tif")
     assert "Probe_\ufffd.tif" in describe_failure(err)
+
+
+def test_a_full_disk_names_the_folder_and_what_to_do():
+    staged = OSError(errno.ENOSPC, "No space left on device", "/data/out/.exo-vision-tmp-abc.png")
+    assert describe_failure(staged) == (
+        "/data/out: no space left (the disk or your quota is full); free space there, then run the same command "
+        "again (with --resume for exo-vision tem)"
+    )
+    assert describe_failure(OSError(errno.EDQUOT, "Disk quota exceeded")).startswith("the output folder: no space left")
