@@ -24,6 +24,17 @@ from pathlib import Path
 TEMP_PREFIX = ".exo-vision-tmp-"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Permissions of a written file: what ``open`` would give it under the process's umask (read at import,
+#: before any thread runs), not the private 0600 of the staged temporary file.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
@@ -51,7 +62,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         writer(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, FILE_MODE)
         _replace(tmp, path)
     finally:
         # Only reached with the temp file still present when the writer raised.
@@ -90,7 +101,7 @@ class FileGroup:
         tmp = Path(tmp_name)
         self._staged.append((tmp, path))
         writer(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, FILE_MODE)
         return tmp
 
     def stage_bytes(self, path: str | Path, data: bytes) -> Path:

@@ -185,3 +185,18 @@ def test_completion_marker_is_trusted_only_when_everything_matches(tmp_path):
     assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params) is None
     (tmp_path / names["marker"]).write_text("{half")
     assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params) is None
+
+
+def test_written_files_get_the_permissions_the_umask_gives(tmp_path):
+    """Every file was 0644 whatever the umask: world-readable under umask 077, not group-writable under 002."""
+    import subprocess
+    import sys
+
+    for mask, mode in ((0o077, 0o600), (0o002, 0o664)):
+        target = tmp_path / f"f{mask:o}.txt"
+        code = (
+            f"import os; os.umask({mask}); from exo_vision._shared.atomic import atomic_write_text as w; "
+            f"w({str(target)!r}, 'x')"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
+        assert target.stat().st_mode & 0o777 == mode
