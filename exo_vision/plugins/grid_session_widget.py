@@ -25,12 +25,13 @@ from exo_vision.batch.config import TemBatchConfig
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data, stale_calibration
 from exo_vision.plugins._learning import LearningPanel
-from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, measure_layer, statistics_text, vesicle_table
+from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, apply_overrides, statistics_text, vesicle_table
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.segmentation_widget import run_analysis
 from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.session.curation import CuratedResult
 from exo_vision.session.grid import GridSession, GridSettings
+from exo_vision.tem_analysis import measure_micrograph_vesicles
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -457,21 +458,25 @@ class GridSessionWidget(Container):
             from exo_vision.plugins.calibration_widget import apply_pixel_size
 
             apply_pixel_size(self._viewer, self.image_layer, saved.pixel_size_nm, source=saved.pixel_size_source)
+        # measured before the layer is added: docks that follow the active layer (the histogram) read its table
+        # at once, and a placeholder table without diameters cut the restore short and lost the curation on save
+        image = image_data_from_layer(self.image_layer)
+        polarity = saved.polarity or image.polarity or "dark"
+        table = measure_micrograph_vesicles(np.asarray(saved.labels), image, polarity=polarity)
         self.labels_layer = add_vesicle_layer(
             self._viewer,
             self.image_layer,
             saved.labels,
-            pd.DataFrame({"label": pd.Series(dtype="int64")}),
+            apply_overrides(table, saved.morphology_overrides),
             polarity=saved.polarity,
             extra_metadata={
                 "analysed_area_nm2": saved.analysed_area_nm2,
                 "parameters": saved.parameters if saved.parameters is not None else self.parameters(),
                 "segmenter": saved.segmenter,
+                "morphology_overrides": saved.morphology_overrides,
+                "edit_log": saved.edit_log,
             },
         )
-        self.labels_layer.metadata["morphology_overrides"] = saved.morphology_overrides
-        self.labels_layer.metadata["edit_log"] = saved.edit_log
-        measure_layer(self.labels_layer, self.image_layer)
         self._viewer.layers.selection.active = self.labels_layer
 
     def _precompute(self, index: int) -> None:

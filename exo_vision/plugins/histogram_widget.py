@@ -245,6 +245,8 @@ class HistogramWidget(Container):
         except (ValueError, OSError) as error:
             show_warning(str(error))
             return
+        # a vesicle layer being made or restored may not be measured yet: it is drawn when it is
+        groups = {name: table for name, table in groups.items() if DIAMETER in table.columns}
         self.plot.draw(groups, bin_width_nm=self._bin_width.value, weighting=self._weighting.value.value)
         counts = ", ".join(f"{name}: {s['n']}" for name, s in self.plot.statistics.items())
         self._status.value = f"vesicles (border excluded) {counts}" if counts else "no vesicle table yet"

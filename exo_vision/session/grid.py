@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -366,13 +367,17 @@ class GridSession:
         marker always has its whole record.
         """
         saved = self.output_paths(path)
+        # everything is computed (and so checked) before the first file is written: a save that fails
+        # rewrote the edit log and overrides with an empty record
+        write_outputs = self._prepared_outputs(path, curated)
         write_curation_record(curated, edits=saved["edits"], curation=saved["curation"])
-        self._write_outputs(path, curated)
+        write_outputs()
         self.tables[self.stem(path)] = curated.table
         self.write_state()
 
-    def _write_outputs(self, path: Path, curated: CuratedResult) -> None:
-        """Write the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker)."""
+    def _prepared_outputs(self, path: Path, curated: CuratedResult) -> Callable[[], object]:
+        """Compute the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker) and return what
+        writes them; ValueError (nothing written) when the curated result cannot be measured."""
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics
         from exo_vision.segmentation.api import segmenter_warnings
@@ -422,7 +427,7 @@ class GridSession:
         }
         if curated.segmenter:
             record["segmenter"] = curated.segmenter
-        write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
+        return lambda: write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
 
     # -- summary -----------------------------------------------------------------------------------
     def pooled_table(self) -> pd.DataFrame | None:

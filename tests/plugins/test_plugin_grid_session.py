@@ -302,3 +302,41 @@ def test_next_on_the_last_micrograph_while_it_is_segmented_claims_no_save(make_n
     session.worker = None
     session.next()
     assert notes[-1] == "last micrograph of the grid: saved" and (out / "g0_done.json").is_file()
+
+
+def test_stepping_back_with_the_histogram_open_restores_the_curation_and_keeps_it_on_disk(make_napari_viewer, tmp_path):
+    """The restored layer was added with a table of labels only; the histogram dock read its diameters at once
+    (KeyError), the restore stopped half way, and the next save rewrote the edit log and overrides empty."""
+    from tests.plugins.test_plugin_tem import _dock, write_micrograph
+
+    grid, out = tmp_path / "grid", tmp_path / "out"
+    grid.mkdir()
+    for i in range(3):
+        write_micrograph(grid / f"g{i}.tif", seed=10 + i)
+    viewer = make_napari_viewer()
+    _, session = _dock(viewer, "Grid session")
+    _, cur = _dock(viewer, "Curation")
+    _, hist = _dock(viewer, "Size histogram")
+    session.synchronous = True
+    session._min_d.value = 20.0
+    session.open_grid(grid, out)
+    viewer.layers.selection.active = session.labels_layer
+    labels = session.labels_layer.features["label"].astype(int).tolist()
+    cur.delete(labels[0])
+    cur.set_morphology(labels[1], "cup")
+    session.next()
+    edits_before = (out / "g0_edits.csv").read_text()
+    session.previous()
+    restored = session.labels_layer
+    assert session.index == 0 and restored is not None
+    assert [e["action"] for e in restored.metadata["edit_log"]] == ["delete", "set morphology"]
+    assert restored.metadata["morphology_overrides"] == {labels[1]: "cup"}
+    table = restored.features.set_index("label")
+    assert labels[0] not in table.index and table.loc[labels[1], "morphology"] == "cup"
+    assert "equivalent_diameter_nm" in table.columns
+    assert hist.plot.statistics  # the histogram drew the restored table
+    session.next()
+    assert session.index == 1
+    assert (out / "g0_edits.csv").read_text() == edits_before
+    saved = pd.read_csv(out / "g0_vesicles.csv").set_index("label")
+    assert saved.loc[labels[1], "morphology"] == "cup"
