@@ -20,6 +20,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
 from exo_vision.learn.grid_models import comparison_text, new_model_path, verdict, verdict_text
+from exo_vision.plugins._workers import release_when_finished
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class LearningPanel(Container):
         self.worker.errored.connect(self._failed)
         self.worker.finished.connect(self._reset_buttons)
         self._timer.start()
-        self.worker.start()
+        release_when_finished(self.worker).start()
 
     def cancel(self) -> None:
         """Stop the fine-tuning at the next step; nothing is written."""

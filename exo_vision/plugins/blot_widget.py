@@ -34,6 +34,7 @@ from exo_vision.plugins._layers import (
     same_layer,
     source_image,
 )
+from exo_vision.plugins._workers import release_when_finished
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ class BlotWidget(Container):
         self.worker = create_worker(work, _progress={"desc": f"Quantifying {image_layer.name}"}, _ignore_errors=True)
         self.worker.returned.connect(self._show)
         self.worker.errored.connect(lambda error: show_warning(f"blot quantification failed: {error}"))
-        self.worker.start()
+        release_when_finished(self.worker).start()
 
     def _straightened_layer(self, layer: Any, data: np.ndarray, rotation_deg: float) -> Any:
         """The image layer holding ``layer``'s image straightened (added, or updated when it exists)."""

@@ -24,6 +24,7 @@ from exo_vision.plugins._layers import (
     layer_pixel_size,
 )
 from exo_vision.plugins._vesicles import apply_pixel_size, follow_scale
+from exo_vision.plugins._workers import release_when_finished
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class CalibrationWidget(Container):
         )
         self.worker.returned.connect(self._show_reading)
         self.worker.errored.connect(lambda error: show_warning(f"scale-bar detection failed: {error}"))
-        self.worker.start()
+        release_when_finished(self.worker).start()
 
     def _show_reading(self, reading: Any) -> None:
         self.reading = reading

@@ -26,6 +26,7 @@ from exo_vision.measure.size_stats import size_statistics
 from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data, stale_calibration
 from exo_vision.plugins._learning import LearningPanel
 from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, apply_overrides, statistics_text, vesicle_table
+from exo_vision.plugins._workers import release_when_finished
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.segmentation_widget import run_analysis
 from exo_vision.segmentation.api import METHODS, available_methods
@@ -424,7 +425,7 @@ class GridSessionWidget(Container):
         )
         self.worker.returned.connect(self._show_result)
         self.worker.errored.connect(lambda error: show_warning(f"{name}: segmentation failed: {error}"))
-        self.worker.start()
+        release_when_finished(self.worker).start()
 
     def _show_result(self, result: Any) -> None:
         if self.image_layer is None or self.image_layer not in self._viewer.layers:
@@ -519,7 +520,7 @@ class GridSessionWidget(Container):
         self.precompute_worker.returned.connect(store)
         self.precompute_worker.finished.connect(again)
         self.precompute_worker.errored.connect(lambda error: logger.info("pre-computing %s failed: %s", path, error))
-        self.precompute_worker.start()
+        release_when_finished(self.precompute_worker).start()
 
     # -- saving -----------------------------------------------------------------------------------
     def save_current(self) -> bool:

@@ -47,6 +47,7 @@ from exo_vision.plugins._vesicles import (
     statistics_text,
     vesicle_table,
 )
+from exo_vision.plugins._workers import release_when_finished
 from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.tem_parameters import TemParameters
 
@@ -303,7 +304,7 @@ class SegmentationWidget(Container):
         self.worker.returned.connect(lambda outcome: self._show_soon(image_layer, outcome, parameters))
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
-        self.worker.start()
+        release_when_finished(self.worker).start()
         return self.worker
 
     def cancel(self, _value: Any = None) -> None:

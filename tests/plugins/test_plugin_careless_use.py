@@ -210,3 +210,26 @@ def test_a_scale_set_in_napari_is_what_exo_vision_measures_at(make_napari_viewer
     viewer.layers.selection.active = image
     cal._show_current()
     assert f"{2 * px:.4g} nm/px (napari layer scale" in cal._current.value
+
+
+def test_a_finished_segmentation_lets_go_of_its_micrograph(make_napari_viewer, micrograph, qtbot):
+    """napari keeps every worker for the window's lifetime, and a finished worker held its function (a closure
+    over the micrograph) and its result slot (the layer): each run kept its image after its layers were closed."""
+    import gc
+    import weakref
+
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(micrograph), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    with qtbot.waitSignal(seg.signals.shown, timeout=60_000):
+        worker = seg.run()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=10_000)
+    qtbot.wait(100)
+    data = weakref.ref(getattr(image, "__wrapped__", image).data)
+    viewer.layers.clear()
+    seg.labels_layer = None
+    del image
+    gc.collect()
+    assert worker._func is None and worker._args == ()
+    assert data() is None
