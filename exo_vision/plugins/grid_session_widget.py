@@ -9,6 +9,7 @@ The grid's state, its files and resuming are :class:`exo_vision.session.grid.Gri
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,17 +61,30 @@ class _VisibilityWatcher(QObject):
 
 
 class _CloseWatcher(QObject):
-    """Calls ``closing()`` when ``window`` is about to close (before its layers go)."""
+    """Calls ``closing()`` when ``window`` is about to close (before its layers go).
+
+    ``closing`` is held weakly: the watcher lives with the window, and held strongly it kept every closed
+    session dock (its widgets, figure and learning panel) alive for as long as napari was open.
+    """
 
     def __init__(self, window: Any, *, closing: Callable[[], None]) -> None:
         super().__init__(window)
-        self._closing = closing
+        self._closing = weakref.WeakMethod(closing)  # type: ignore[arg-type]
+        self._window = window
         window.installEventFilter(self)
 
     def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.Close:
-            self._closing()
+        if event.type() == QEvent.Type.Close and (closing := self._closing()) is not None:
+            closing()
         return False
+
+    def stop(self) -> None:
+        """Stop watching (the dock is gone)."""
+        try:
+            self._window.removeEventFilter(self)
+            self.deleteLater()
+        except RuntimeError:  # the window went first
+            pass
 
 
 #: What a user does about settings that cannot segment, in this dock's words.
@@ -204,9 +218,12 @@ class GridSessionWidget(Container):
             self._viewer.bind_key(key, func, overwrite=True)
 
     def unbind_keys(self, _obj: Any = None) -> None:
-        """Release PageUp/PageDown (unless another session took them since)."""
+        """Release PageUp/PageDown (unless another session took them since), and stop watching the window."""
         from app_model.types import KeyBinding
 
+        if self._close_watcher is not None and _obj is not None:  # the dock's widget is destroyed
+            self._close_watcher.stop()
+            self._close_watcher = None
         for key, func in self._keys.items():
             if self._viewer.keymap.get(KeyBinding.from_str(key)) is func:
                 self._viewer.bind_key(key, None)
