@@ -346,20 +346,21 @@ def test_a_closed_grid_session_dock_is_freed_while_napari_stays_open(make_napari
     """Its window watcher (which saves on closing napari) held the dock: every open/close of the Grid session
     dock kept 66 widgets, a figure and a learning panel alive until napari closed."""
     import gc
+    import weakref
 
-    from exo_vision.plugins.grid_session_widget import GridSessionWidget
     from tests.plugins.test_plugin_tem import _dock
 
     viewer = make_napari_viewer(show=True)
-    before = sum(isinstance(o, GridSessionWidget) for o in gc.get_objects())
+    closed = []
     for _ in range(3):
         dock, widget = _dock(viewer, "Grid session")
         qtbot.wait(10)
         assert widget._close_watcher is not None  # shown: it watches the window
+        closed.append(weakref.ref(widget))
         viewer.window.remove_dock_widget(dock)
         del dock, widget
         qtbot.wait(10)
     gc.collect()
     qtbot.wait(10)
     gc.collect()
-    assert sum(isinstance(o, GridSessionWidget) for o in gc.get_objects()) == before
+    assert [ref() for ref in closed] == [None, None, None]
