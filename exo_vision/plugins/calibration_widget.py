@@ -174,6 +174,11 @@ class CalibrationWidget(Container):
         image = self._image()
         if image is None:
             return None
+        try:
+            image_data_from_layer(image)  # one 2-D image: a line on a stack has no pixel size to give
+        except ValueError as error:
+            show_warning(str(error))
+            return None
         layer = find_derived(self._viewer, image, LINE_ROLE)
         if layer is None:
             layer = self._viewer.add_shapes(

@@ -201,6 +201,9 @@ class SegmentationWidget(Container):
         self._pbar: Any = None
         self._run.changed.connect(lambda: self.run())
         self._cancel.changed.connect(self.cancel)
+        # napari closed (or the dock removed) during a run: the run stops, and its callbacks find no widgets
+        self._gone = False
+        self.native.destroyed.connect(self._dock_gone)
 
     def parameters(self) -> dict[str, Any]:
         """The core's keyword arguments from the widget values (all lengths in nm)."""
@@ -313,7 +316,13 @@ class SegmentationWidget(Container):
         self._summary.value = "cancelling..."
 
     # -- GUI-thread callbacks --------------------------------------------------------------------
+    def _dock_gone(self, _obj: Any = None) -> None:
+        self._gone = True
+        self._cancel_event.set()
+
     def _on_progress(self, done: int, total: int) -> None:
+        if self._gone:
+            return
         self._bar.max = max(total, 1)
         self._bar.value = min(done, max(total, 1))
         if self._pbar is not None:
@@ -323,14 +332,18 @@ class SegmentationWidget(Container):
             self._pbar.refresh()
 
     def _on_error(self, error: Exception) -> None:
+        if self._gone:
+            return
         show_warning(f"vesicle segmentation failed: {error}")
 
     def _on_finished(self) -> None:
-        self._run.enabled = True
-        self._cancel.enabled = False
         if self._pbar is not None:
             self._pbar.close()
             self._pbar = None
+        if self._gone:
+            return
+        self._run.enabled = True
+        self._cancel.enabled = False
 
     def _show_soon(self, image_layer: Any, outcome: Any, parameters: dict[str, Any]) -> None:
         """Show a worker's result over several event-loop turns, none of which freezes the GUI long.
@@ -344,6 +357,8 @@ class SegmentationWidget(Container):
         the dock's summary, a garbage collection, the layer object made (hidden), the layer
         added to the viewer, the layer shown (its texture uploaded in that repaint).
         """
+        if self._gone:
+            return
         if outcome is not None and (stale := stale_calibration(image_layer, outcome[0])) is not None:
             self._summary.value = "result dropped: the image was recalibrated during the run"
             show_warning(f"{stale}; that result is dropped: click Run again")

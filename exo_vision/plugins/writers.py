@@ -8,22 +8,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import tifffile
+from napari.utils.notifications import show_warning
 
 
-def _pixel_size_nm(attributes: dict[str, Any]) -> float | None:
-    """Pixel size of a layer from its metadata, else its scale when the units are nm."""
-    meta = attributes.get("metadata") or {}
-    value = meta.get("pixel_size_nm")
-    if value is not None:
-        return float(value)
-    units = attributes.get("units")
-    scale = attributes.get("scale")
-    if scale is not None and units is not None and str(units[-1]) in ("nm", "nanometer"):
-        return float(scale[-1])
-    return None
+def _pixel_size_yx_nm(attributes: dict[str, Any]) -> tuple[float, float] | None:
+    """Pixel size (rows, columns) of a layer in nm: its napari scale when its units are lengths (any: nm, µm ...),
+    else exo_vision's calibration in its metadata, else None."""
+    import pint
+
+    units = list(attributes.get("units") or [])[-2:]
+    scale = list(attributes.get("scale") or [])[-2:]
+    if len(units) == 2 and len(scale) == 2:
+        registry = pint.get_application_registry()
+        try:
+            yx = tuple(
+                float((value * registry(str(unit))).to("nanometer").magnitude)
+                for value, unit in zip(scale, units, strict=True)
+            )
+        except (pint.errors.PintError, AttributeError, TypeError, ValueError):  # "pixel", or no unit at all
+            yx = None
+        if yx is not None and all(np.isfinite(v) and v > 0 for v in yx):
+            return yx  # type: ignore[return-value]
+    value = (attributes.get("metadata") or {}).get("pixel_size_nm")
+    return None if value is None else (float(value), float(value))
 
 
-def labels_to_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: float | None) -> Path:
+def _refused(error: ValueError) -> list[str]:
+    """A writer's refusal shown to the user: napari takes a ValueError from a writer for "not a valid writer"."""
+    show_warning(str(error))
+    return []
+
+
+def labels_to_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: float | tuple[float, float] | None) -> Path:
     """Write a label image as an ImageJ TIFF calibrated in nm.
 
     Parameters
@@ -32,8 +48,9 @@ def labels_to_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: float
         Destination ``.tif``/``.tiff``.
     labels : (M, N) ndarray of int
         Label image, 0 = background.
-    pixel_size_nm : float or None
-        Pixel edge length in nanometres; ``None`` writes an uncalibrated TIFF.
+    pixel_size_nm : float, (float, float) or None
+        Pixel edge length in nanometres, or (rows, columns) for pixels that are not square; ``None`` writes
+        an uncalibrated TIFF.
 
     Returns
     -------
@@ -49,7 +66,8 @@ def labels_to_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: float
     data = labels.astype(np.uint16) if top < 2**16 else labels.astype(np.float32)
     kwargs: dict[str, Any] = {"imagej": True}
     if pixel_size_nm is not None:
-        kwargs["resolution"] = (1.0 / pixel_size_nm, 1.0 / pixel_size_nm)
+        y_nm, x_nm = (pixel_size_nm, pixel_size_nm) if np.ndim(pixel_size_nm) == 0 else pixel_size_nm  # type: ignore[misc]
+        kwargs["resolution"] = (1.0 / float(x_nm), 1.0 / float(y_nm))
         kwargs["metadata"] = {"unit": "nm", "axes": "YX"}
     else:
         kwargs["metadata"] = {"axes": "YX"}
@@ -60,24 +78,26 @@ def labels_to_tiff(path: str | Path, labels: np.ndarray, *, pixel_size_nm: float
 
 def write_labels_tiff(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     """npe2 writer: save a Labels layer as a calibrated TIFF (ImageJ, unit nm)."""
-    target = labels_to_tiff(path, np.asarray(data), pixel_size_nm=_pixel_size_nm(attributes))
+    try:
+        target = labels_to_tiff(path, np.asarray(data), pixel_size_nm=_pixel_size_yx_nm(attributes))
+    except ValueError as error:
+        return _refused(error)
     return [str(target)]
 
 
 def write_measurements_csv(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     """npe2 writer: save a Labels layer's ``features`` (the per-vesicle table) as CSV.
 
-    Raises
-    ------
-    ValueError
-        When the layer has no measurements (run Vesicle segmentation first).
+    A layer without measurements is refused with a warning naming the fix (run Vesicle segmentation first).
     """
     features = attributes.get("features")
     table = pd.DataFrame(features) if features is not None else pd.DataFrame()
     if table.empty and not len(table.columns):
-        raise ValueError(
-            f"layer {attributes.get('name', '')!r} has no measurements to write to {path}; "
-            "run the exo_vision Vesicle segmentation widget on it first."
+        return _refused(
+            ValueError(
+                f"layer {attributes.get('name', '')!r} has no measurements to write to {path}; "
+                "run the exo_vision Vesicle segmentation widget on it first."
+            )
         )
     if "index" in table.columns and "label" in table.columns:
         table = table.drop(columns="index")  # napari's lookup column, a copy of ``label``

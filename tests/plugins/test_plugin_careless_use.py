@@ -233,3 +233,29 @@ def test_a_finished_segmentation_lets_go_of_its_micrograph(make_napari_viewer, m
     gc.collect()
     assert worker._func is None and worker._args == ()
     assert data() is None
+
+
+def test_closing_napari_during_a_segmentation_stops_it_without_errors(make_napari_viewer, micrograph, qtbot):
+    """The run went on after the window closed, and its progress and finished callbacks raised 'wrapped C/C++
+    object has been deleted' in the event loop."""
+    viewer = make_napari_viewer()
+    viewer.open(str(micrograph), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    worker = seg.run()
+    qtbot.wait(300)
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    qtbot.wait(200)  # the queued callbacks run: none may raise (pytest-qt fails the test on an exception there)
+    assert seg._cancel_event.is_set()
+
+
+def test_a_scale_line_on_a_stack_is_refused_with_the_reason(make_napari_viewer, monkeypatch):
+    from exo_vision.plugins import calibration_widget
+
+    shown: list[str] = []
+    monkeypatch.setattr(calibration_widget, "show_warning", shown.append)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((5, 64, 64), np.float32), name="stack")
+    _, cal = _dock(viewer, "Calibration")
+    assert cal.start_line() is None
+    assert "exo_vision analyses one 2-D grey image at a time" in shown[0] and len(viewer.layers) == 1

@@ -103,11 +103,34 @@ def test_labels_tiff_round_trip_keeps_calibration(tmp_path):
     assert x_res[1] / x_res[0] == pytest.approx(2.0, rel=1e-4)
 
 
-def test_measurements_csv_writes_features_without_napari_index(tmp_path):
+def test_measurements_csv_writes_features_without_napari_index(tmp_path, monkeypatch):
+    from exo_vision.plugins import writers
+
     features = pd.DataFrame({"label": [1, 2], "equivalent_diameter_nm": [80.5, 120.0], "index": [1, 2]})
     out = write_measurements_csv(str(tmp_path / "m.csv"), None, {"name": "v", "features": features})
     back = pd.read_csv(out[0])
     assert list(back.columns) == ["label", "equivalent_diameter_nm"]
     assert back["equivalent_diameter_nm"].tolist() == [80.5, 120.0]
-    with pytest.raises(ValueError, match="no measurements"):
-        write_measurements_csv(str(tmp_path / "e.csv"), None, {"name": "v", "features": pd.DataFrame()})
+    # napari takes a writer's ValueError for "not a valid writer": the reason is shown instead
+    shown: list[str] = []
+    monkeypatch.setattr(writers, "show_warning", shown.append)
+    assert write_measurements_csv(str(tmp_path / "e.csv"), None, {"name": "v", "features": pd.DataFrame()}) == []
+    assert "has no measurements" in shown[0] and not (tmp_path / "e.csv").exists()
+    assert write_labels_tiff(str(tmp_path / "s.tif"), np.zeros((2, 4, 4), np.int32), {}) == []
+    assert "must be 2-D" in shown[1]
+
+
+def test_labels_tiff_writer_converts_any_length_unit_and_keeps_non_square_pixels(tmp_path):
+    """µm scales were written uncalibrated, and (4, 2) nm pixels as 2 x 2 nm."""
+    labels = np.zeros((20, 30), np.int32)
+    labels[5:10, 5:20] = 1
+    for name, attributes, expected in (
+        ("um", {"scale": (0.0008, 0.0008), "units": ("micrometer", "micrometer")}, (0.8, 0.8)),
+        ("aniso", {"scale": (4.0, 2.0), "units": ("nm", "nm")}, (4.0, 2.0)),
+        ("px", {"scale": (1.0, 1.0), "units": ("pixel", "pixel"), "metadata": {"pixel_size_nm": 1.5}}, (1.5, 1.5)),
+    ):
+        (path,) = write_labels_tiff(str(tmp_path / f"{name}.tif"), labels, attributes)
+        with tifffile.TiffFile(path) as tif:
+            x_res, y_res = tif.pages[0].tags["XResolution"].value, tif.pages[0].tags["YResolution"].value
+            assert tif.imagej_metadata["unit"] == "nm", name
+        assert (y_res[1] / y_res[0], x_res[1] / x_res[0]) == pytest.approx(expected, rel=1e-4), name
