@@ -13,6 +13,9 @@ from scipy import ndimage as ndi
 from skimage.draw import polygon as fill_polygon
 from skimage.measure import find_contours
 
+#: Label ids named in :func:`outline_warning` before "...".
+OUTLINE_IDS_SHOWN = 8
+
 
 def _outline(mask: np.ndarray) -> np.ndarray:
     """The outline of the largest part of ``mask`` as (K, 2) x, y corner coordinates (not closed)."""
@@ -68,7 +71,8 @@ def labels_to_polygons(labels: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def fragmented_labels(labels: np.ndarray) -> list[int]:
-    """Labels whose pixels form more than one part (parts that touch not even at a corner).
+    """Labels whose pixels form more than one part (4-connected: pixels joined only at a corner are
+    separate parts, as the outline tracer sees them).
 
     Such a label is measured as one vesicle from all its pixels, but an outline
     (:func:`labels_to_polygons`, ImageJ ROI, GeoJSON polygon) holds only its largest part.
@@ -86,12 +90,43 @@ def fragmented_labels(labels: np.ndarray) -> list[int]:
     lab = np.asarray(labels)
     if lab.ndim != 2:
         raise ValueError(f"`labels` must be 2-D, got shape {lab.shape}")
-    corners = np.ones((3, 3), dtype=bool)
     found = []
     for value, sl in enumerate(ndi.find_objects(lab.astype(np.int64, copy=False)), start=1):
-        if sl is not None and ndi.label(lab[sl] == value, structure=corners)[1] > 1:
+        if sl is not None and ndi.label(lab[sl] == value)[1] > 1:
             found.append(value)
     return found
+
+
+def outline_mismatches(labels: np.ndarray, polygons: dict[int, np.ndarray] | None = None) -> dict[int, int]:
+    """Labels whose outline polygon does not hold exactly their pixels, and by how many pixels it differs.
+
+    An outline follows the edge of a label's largest part and fills its holes, so a label with a hole, or
+    with pixels joined to it only at a corner, is exported (ImageJ ROI, GeoJSON) as a slightly different
+    shape than the one measured.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int
+        Instance labels, 0 = background.
+    polygons : dict of int to (K, 2) ndarray, optional
+        :func:`labels_to_polygons` of ``labels``, if already made.
+
+    Returns
+    -------
+    dict of int to int
+        Label id -> pixels in the label but not in its outline, or the reverse; only labels that differ.
+    """
+    lab = np.asarray(labels)
+    polygons = labels_to_polygons(lab) if polygons is None else polygons
+    out: dict[int, int] = {}
+    for value, sl in enumerate(ndi.find_objects(lab.astype(np.int64, copy=False)), start=1):
+        if sl is None or value not in polygons:
+            continue
+        region = lab[sl] == value
+        inside = polygon_mask(polygons[value] - np.array([sl[1].start, sl[0].start]), region.shape)
+        if differ := int((inside != region).sum()):
+            out[value] = differ
+    return out
 
 
 def polygon_mask(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -130,3 +165,14 @@ def polygons_to_labels(
     for value, xy in zip(ids, polygons, strict=True):
         labels[polygon_mask(xy, shape)] = value
     return labels
+
+
+def outline_warning(mismatches: dict[int, int]) -> str:
+    """What to tell the user about :func:`outline_mismatches` (non-empty) of an exported label image."""
+    ids = sorted(mismatches)
+    shown = ", ".join(str(v) for v in ids[:OUTLINE_IDS_SHOWN]) + (" ..." if len(ids) > OUTLINE_IDS_SHOWN else "")
+    return (
+        f"the outline of {len(ids)} vesicle(s) ({shown}) is not exactly their pixels ({sum(mismatches.values())} px "
+        "in all): an outline fills a hole and leaves out a part that is apart or joined at a corner only. The "
+        "tables measure the pixels; split, delete or repaint those parts to export them as measured"
+    )

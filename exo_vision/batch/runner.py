@@ -300,6 +300,11 @@ def process_image(job: ImageJob) -> dict[str, Any]:
                 "warnings": [*image.warnings, *result.warnings],
             }
         )
+        if p.get("save_rois"):
+            from exo_vision.annotations.polygons import outline_mismatches, outline_warning
+
+            if differ := outline_mismatches(result.labels):
+                record["warnings"].append(f"ROI set: {outline_warning(differ)}")
         marker_facts = dict(record)
         marker_facts["timings"] = timings
         writing = True

@@ -18,6 +18,7 @@ from qtpy.QtCore import QTimer
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
+from exo_vision.annotations.polygons import outline_warning
 from exo_vision.plugins._layers import enum_choices, same_layer, source_image
 from exo_vision.plugins._vesicles import (
     ROLE,
@@ -37,15 +38,6 @@ class Morphology(Enum):
     ROUND = "round"
     CUP = "cup"
     IRREGULAR = "irregular"
-
-
-def _ids(labels: list[int]) -> str:
-    """``"vesicle 3"`` or ``"vesicles 3, 5"``."""
-    return (
-        ("vesicle " if len(labels) == 1 else "vesicles ")
-        + ", ".join(str(v) for v in labels)
-        + (" is" if len(labels) == 1 else " are")
-    )
 
 
 def delete_label(labels: np.ndarray, label: int) -> np.ndarray:
@@ -261,7 +253,7 @@ class CurationWidget(Container):
 
         The suffix is set to ``.zip`` / ``.geojson`` when missing. Returns the file written, or None.
         """
-        from exo_vision.annotations import fragmented_labels, write_geojson, write_imagej_rois
+        from exo_vision.annotations import outline_mismatches, write_geojson, write_imagej_rois
 
         layer = self._require_layer()
         if layer is None:
@@ -283,11 +275,8 @@ class CurationWidget(Container):
             show_warning(f"could not write {path}: {error}")
             return None
         show_info(f"{int(len(np.unique(labels[labels > 0])))} vesicles written to {path}")
-        if pieces := fragmented_labels(labels):
-            show_warning(
-                f"{_ids(pieces)} in several separate pieces: {path.name} outlines only the largest piece "
-                "of each (the table measures all of them); split or delete the stray pieces and export again"
-            )
+        if differ := outline_mismatches(labels):
+            show_warning(f"{path.name}: {outline_warning(differ)}")
         return path
 
     # -- edits -------------------------------------------------------------------------------

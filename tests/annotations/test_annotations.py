@@ -13,6 +13,7 @@ import roifile
 from exo_vision.annotations import (
     fragmented_labels,
     labels_to_polygons,
+    outline_mismatches,
     polygons_to_labels,
     read_geojson,
     read_imagej_rois,
@@ -217,10 +218,22 @@ def test_fragmented_labels_names_labels_in_separate_pieces_only():
     labels[10:14, 2:6] = 2
     labels[10:14, 20:24] = 2  # the same label twice, far apart
     labels[15, 10] = 3
-    labels[16, 11] = 3  # touching at a corner only: one piece
+    labels[16, 11] = 3  # touching at a corner only: two pieces, as the outline tracer sees them
     labels[2:4, 20:22] = 5
     labels[2:4, 24:26] = 5  # a column of background between: two pieces
-    assert fragmented_labels(labels) == [2, 5]
+    assert fragmented_labels(labels) == [2, 3, 5]
     assert fragmented_labels(labels == 1) == []
     with pytest.raises(ValueError, match="2-D"):
         fragmented_labels(labels[None])
+
+
+def test_outline_mismatches_name_labels_whose_outline_is_not_their_pixels():
+    """A ring's hole is filled by its outline and a part joined at a corner only is left out: the README
+    promised labels -> ROI -> labels gives the same pixels."""
+    labels = np.zeros((30, 40), np.int32)
+    labels[2:10, 2:10] = 1  # a plain square: exact
+    labels[12:21, 2:11] = 2
+    labels[15:18, 5:8] = 0  # a 3 x 3 hole
+    labels[22:26, 20:24] = 3
+    labels[26:30, 24:28] = 3  # a second square joined at one corner
+    assert outline_mismatches(labels) == {2: 9, 3: 16}
