@@ -225,6 +225,12 @@ def run(args: argparse.Namespace) -> int:
                 )
         if not (math.isfinite(args.bin_width_nm) and args.bin_width_nm > 0):
             raise ValueError(f"--bin-width-nm must be a positive number of nm, got {args.bin_width_nm:g}")
+        if args.layout in ("violin", "box") and args.weighting != "number":
+            # the figure was the number-weighted one while the bin table beside it was weighted
+            raise ValueError(
+                f"--layout {args.layout} shows every vesicle once (by number): it cannot be weighted by "
+                f"{args.weighting}; use --layout overlay or side-by-side for a {args.weighting}-weighted histogram"
+            )
         if args.range_nm and not (all(map(math.isfinite, args.range_nm)) and 0 <= args.range_nm[0] < args.range_nm[1]):
             low, high = args.range_nm
             raise ValueError(f"--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got {low:g} {high:g}")

@@ -160,6 +160,11 @@ def size_histogram_figure(
         raise ValueError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
     if weighting not in WEIGHT_EXPONENTS:
         raise ValueError(f"unknown weighting {weighting!r}; use number, volume or intensity")
+    if layout in ("violin", "box") and weighting != "number":
+        raise ValueError(
+            f"a {layout} plot shows every vesicle once (by number): it cannot be weighted by {weighting}; use "
+            "layout='overlay' or 'side-by-side'"
+        )
     if not isinstance(groups, Mapping):
         groups = {"": groups}
     if not groups:

@@ -287,3 +287,12 @@ def test_micrographs_named_like_numbers_or_missing_values_keep_their_names(tmp_p
     assert main(["histogram", str(t2), "--out", str(tmp_path / "b.svg"), "--group-by", "batch"]) == 0
     bins = pd.read_csv(tmp_path / "b_bins.csv", dtype={"group": str}, keep_default_na=False)
     assert bins.groupby("group", sort=False)["count"].sum().to_dict() == {"07": 1, "7": 1, "(blank)": 1}
+
+
+def test_a_weighted_violin_or_box_plot_is_refused_with_the_layouts_that_weight(tmp_path, caplog):
+    """The figure was silently the number-weighted one while its bin table was weighted."""
+    t = write_table(tmp_path / "v.csv", [50.0, 60.0, 70.0])
+    fig = tmp_path / "v.svg"
+    assert main(["histogram", str(t), "--out", str(fig), "--layout", "violin", "--weighting", "volume"]) == 2
+    assert "--layout violin shows every vesicle once (by number): it cannot be weighted by volume" in caplog.text
+    assert not fig.exists()
