@@ -100,8 +100,12 @@ def test_histogram_bins_and_legend():
 def test_every_layout_saves_svg_pdf_png(layout):
     rng = np.random.default_rng(0)
     groups = {"ctrl": rng.normal(90, 20, 200).clip(20), "treated": rng.normal(120, 25, 150).clip(20)}
-    fig, _ = size_histogram_figure(groups, layout=layout, width="double", weighting="volume", kde=True)
+    weighting = "number" if layout in ("violin", "box") else "volume"  # the others refuse a weighting
+    fig, _ = size_histogram_figure(groups, layout=layout, width="double", weighting=weighting, kde=True)
     assert fig.get_figwidth() * 25.4 == pytest.approx(180.0)
+    if weighting == "number":
+        with pytest.raises(ValueError, match=f"a {layout} plot shows every vesicle once"):
+            size_histogram_figure(groups, layout=layout, weighting="volume")
     if layout == "side-by-side":
         assert len(fig.axes) == 2
     svg = io.BytesIO()
