@@ -81,12 +81,22 @@ class MicrographResult:
 
 def _require_pixel_size(image_data: ImageData) -> float:
     """Return the pixel size in nm or raise a ValueError that names the file and the fix."""
-    px = image_data.pixel_size_nm
+    given = image_data.pixel_size_nm
     name = image_data.path if image_data.path is not None else "the image"
-    if px is None or not np.isfinite(px) or px <= 0:
+    if given is None:
         raise ValueError(
             f"no pixel size for {name}: pass --pixel-size-nm or calibrate from the scale bar "
-            "(sizes in nm cannot be measured on an uncalibrated micrograph)"
+            "(sizes in nm cannot be measured on an uncalibrated micrograph; in Python: "
+            "image_data.with_pixel_size(nm))"
+        )
+    try:
+        px = float(given) if not isinstance(given, bool) else float("nan")
+    except (TypeError, ValueError):
+        px = float("nan")
+    if not np.isfinite(px) or px <= 0:
+        raise ValueError(
+            f"{name}: the pixel size {given!r} is not a positive number of nm per pixel; pass the right one "
+            "(--pixel-size-nm; in Python: image_data.with_pixel_size(nm))"
         )
     if px > MAX_PIXEL_SIZE_NM:
         raise ValueError(
@@ -366,6 +376,11 @@ def analyse_micrograph(
             f"{image_data.path or 'image'}: too small to analyse (shape {image_data.data.shape}; at least "
             f"{MIN_IMAGE_SIDE_PX} x {MIN_IMAGE_SIDE_PX} pixels are needed); pass the whole micrograph, not a "
             "line profile, a crop or a thumbnail"
+        )
+    if params is not None and not isinstance(params, TemParameters):
+        raise TypeError(
+            f"params must be a TemParameters, got {type(params).__name__}; build one with "
+            "TemParameters(...) or TemParameters.from_dict(values)"
         )
     params = params or TemParameters()
     if changes:

@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from exo_vision._shared.validation import check_diameter_range
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, check_method
 
@@ -75,6 +77,12 @@ class TemParameters:
                 f"size_range_nm must be [low, high] in nm with 0 <= low < high, got {self.size_range_nm!r}; "
                 "e.g. [30, 150]"
             )
+        if not isinstance(self.exclude_border, (bool, np.bool_)):
+            raise ValueError(f"exclude_border must be True or False, got {self.exclude_border!r}")
+        for name in ("n_boot", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
         if not 1 <= int(self.n_boot) <= MAX_N_BOOT:
             raise ValueError(f"n_boot must lie in [1, {MAX_N_BOOT}], got {self.n_boot!r}")
         if int(self.seed) < 0:

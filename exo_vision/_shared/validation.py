@@ -55,6 +55,8 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
 
 def check_pixel_size(pixel_size_nm: float) -> float:
     """Validate a pixel size in nm and return it as float."""
+    if isinstance(pixel_size_nm, (bool, np.bool_)):  # True is 1 to float(), not a pixel size
+        raise ValueError(f"`pixel_size_nm` must be a number of nanometres, got {pixel_size_nm!r}")
     try:
         value = float(pixel_size_nm)
     except (TypeError, ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from exo_vision.calibration.annotations import find_data_strip, grow_backing_box
-from exo_vision.calibration.bar import Box, as_gray, bar_candidates
+from exo_vision.calibration.bar import MIN_IMAGE_SIDE_PX, Box, as_gray, bar_candidates
 from exo_vision.calibration.label import label_boxes
 from exo_vision.calibration.scalebar import ScaleBarReading
 
@@ -73,6 +73,9 @@ def annotation_mask(
     """
     if int(dilation_px) != dilation_px or dilation_px < 0:
         raise ValueError(f"`dilation_px` must be a non-negative integer, got {dilation_px!r}")
+    array = np.asarray(image)
+    if array.ndim >= 2 and min(array.shape[:2]) < MIN_IMAGE_SIDE_PX:  # a crop too small to hold a scale bar
+        return np.zeros(array.shape[:2], bool)
     gray = as_gray(image)
     if reading is None:
         bar_box, label_found = locate_in_gray(gray)

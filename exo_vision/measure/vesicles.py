@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
+from skimage.segmentation import relabel_sequential
 
 from exo_vision._shared.validation import check_pixel_size
 from exo_vision.measure.morphology import classify_morphology, cup_score
@@ -23,6 +24,8 @@ DISK_DIAMETER_SQ_PER_AREA_PI = 4.0
 AXIS_PER_SQRT_MOMENT = 4.0
 #: Circularity is this many times pi times area over perimeter squared (1 for a disk).
 CIRCULARITY_FACTOR = 4
+#: Label ids above this many times the number of pixels are renumbered consecutively to be measured.
+SPARSE_LABELS_PER_PIXEL = 1
 #: The image's pixel noise is read on every k-th row, k chosen to leave about this many rows.
 NOISE_SAMPLE_ROWS = 512
 #: The noise unit of the cup score is never below this fraction of the image's contrast (its 0.5-99.5
@@ -319,7 +322,31 @@ def measure_vesicles(
             f"`noise_std` must be a non-negative number of image units, got {noise_std!r}; "
             "leave it out to estimate it from the image"
         )
+    if lab.size and int(lab.min()) < 0:
+        raise ValueError(
+            f"`labels` hold negative values (down to {int(lab.min())}); instance labels are 0 for the background "
+            "and positive ids: relabel them (e.g. skimage.segmentation.relabel_sequential on their absolute value)"
+        )
     top = int(lab.max()) if lab.size else 0
+    if top > np.iinfo(np.int32).max:
+        raise ValueError(
+            f"`labels` go up to {top}, beyond the 2**31 - 1 ids a vesicle table holds; relabel them "
+            "(skimage.segmentation.relabel_sequential)"
+        )
+    if objects is None and top > SPARSE_LABELS_PER_PIXEL * lab.size:
+        # ids far above the number of pixels (a list of that many boxes would not fit in memory): measured
+        # on consecutive ids, and reported under their own
+        sequential, _, inverse = relabel_sequential(lab)
+        table = measure_vesicles(
+            sequential,
+            image,
+            pixel_size_nm=pixel_size_nm,
+            pixel_size_source=pixel_size_source,
+            polarity=polarity,
+            noise_std=noise_std,
+        )
+        table["label"] = np.asarray(inverse)[table["label"].to_numpy()].astype(table["label"].dtype)
+        return table
     if objects is not None and len(objects) != max(top, 0):
         raise ValueError(
             f"`objects` has {len(objects)} boxes but the labels go up to {top}; "
