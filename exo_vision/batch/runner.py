@@ -180,11 +180,28 @@ def collect_inputs(
     found: list[Path] = []
     seen: set[Path] = set()
 
+    inodes: dict[tuple[int, int], Path] = {}
+
     def add(path: Path) -> None:
         key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            found.append(path)
+        if key in seen:
+            return
+        try:
+            stat = key.stat()
+        except OSError:  # a link to nothing: taken, so that the run reports it
+            stat = None
+        inode = None if stat is None else (stat.st_dev, stat.st_ino)
+        if inode is not None and inode in inodes:  # a hard link: the same file under another name
+            logger.warning(
+                "%s is the same file as %s (a hard link): analysed once",
+                display_path(path),
+                display_path(inodes[inode]),
+            )
+            return
+        seen.add(key)
+        if inode is not None:
+            inodes[inode] = path
+        found.append(path)
 
     for raw in paths:
         path = Path(raw)
@@ -739,6 +756,7 @@ def _run_jobs(
         for stale in out.glob(f"{TEMP_PREFIX}*"):
             stale.unlink(missing_ok=True)
         raise
+    _warn_identical_inputs(records)
     for message, count in warned.items():
         if count > 1:
             logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
@@ -756,6 +774,22 @@ def _run_jobs(
             "and the earlier run's were removed; every finished micrograph's own files are complete"
         ) from None
     return result
+
+
+def _warn_identical_inputs(records: dict[int, dict[str, Any]]) -> None:
+    """Name inputs with identical bytes (a copy under another name): both are in the pooled tables."""
+    by_checksum: dict[str, list[str]] = {}
+    for index in sorted(records):
+        record = records[index]
+        if record.get("status") in ("done", "skipped") and record.get("input_sha256"):
+            by_checksum.setdefault(record["input_sha256"], []).append(record["input"])
+    for names in by_checksum.values():
+        if len(names) > 1:
+            logger.warning(
+                "%s are the same micrograph (identical bytes): each is counted in the pooled tables; leave the "
+                "copies out of the inputs",
+                ", ".join(names),
+            )
 
 
 def _gather(

@@ -200,3 +200,21 @@ def test_written_files_get_the_permissions_the_umask_gives(tmp_path):
         )
         subprocess.run([sys.executable, "-c", code], check=True)
         assert target.stat().st_mode & 0o777 == mode
+
+
+def test_a_hard_link_is_analysed_once_and_a_byte_identical_copy_is_named(tmp_path, caplog):
+    """One micrograph under two names was analysed and pooled twice; symbolic links already were not."""
+    import shutil
+
+    from exo_vision.cli.main import main
+
+    sample = Path(__file__).resolve().parents[2] / "sample_images" / "tem_medium_0.8nm.tif"
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    shutil.copy(sample, grid / "a.tif")
+    os.link(grid / "a.tif", grid / "b.tif")
+    assert [p.name for p in collect_inputs([grid])] == ["a.tif"]
+    assert "b.tif is the same file as" in caplog.text
+    shutil.copy(sample, grid / "c.tif")
+    assert main(["tem", str(grid), "--out", str(tmp_path / "out")]) == 0
+    assert "a.tif, " in caplog.text and "c.tif are the same micrograph (identical bytes)" in caplog.text
