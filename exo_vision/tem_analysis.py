@@ -83,6 +83,11 @@ def _require_pixel_size(image_data: ImageData) -> float:
     """Return the pixel size in nm or raise a ValueError that names the file and the fix."""
     given = image_data.pixel_size_nm
     name = image_data.path if image_data.path is not None else "the image"
+    bar = (image_data.metadata or {}).get("scale_bar") or {}
+    if given is None and bar.get("status") == "unreadable":
+        from exo_vision.io.read import unread_scale_bar_message
+
+        raise ValueError(f"no pixel size for {name}: {unread_scale_bar_message(bar)}")
     if given is None:
         raise ValueError(
             f"no pixel size for {name}: pass --pixel-size-nm or calibrate from the scale bar "

@@ -74,3 +74,11 @@ def test_parameters_of_the_wrong_type_are_refused(changes, message):
 def test_a_truth_value_is_no_pixel_size():
     with pytest.raises(ValueError, match="must be a number of nanometres, got True"):
         measure_vesicles(*_disks(), pixel_size_nm=True)
+
+
+def test_a_scale_bar_found_but_not_read_is_said_so_where_the_pixel_size_is_missing():
+    """'calibrate from the scale bar' read as if no bar had been seen; the reason was kept but never shown."""
+    bar = {"status": "unreadable", "bar_length_px": 154.1, "reason": "label read as '200 nm' with confidence 0.23"}
+    image = ImageData(data=_disks()[1], metadata={"scale_bar": bar})
+    with pytest.raises(ValueError, match=r"a scale bar 154 px long was found but its label could not be read .*0\.23"):
+        analyse_micrograph(image)

@@ -585,11 +585,20 @@ def _try_scale_bar(image: ImageData) -> None:
         if image.kind == "unknown":
             image.kind = "tem"
             image.metadata["kind_reason"] = "a scale bar in physical units was read"
-    elif record["status"] == "unreadable" and image.kind == "tem":
-        image.warnings.append(
-            "a scale bar was found but its label could not be read reliably; pixel size unknown "
-            "(pass pixel_size_nm / --pixel-size-nm)"
-        )
+    elif record["status"] == "unreadable" and (image.kind == "tem" or record["bar_length_px"]):
+        image.warnings.append(unread_scale_bar_message(record))
+
+
+def unread_scale_bar_message(record: dict[str, Any]) -> str:
+    """What to tell the user about a scale bar that was found but whose label was not read (``record`` as
+    ``ImageData.metadata["scale_bar"]`` holds it)."""
+    length = record.get("bar_length_px")
+    bar = f"a scale bar {float(length):.0f} px long" if length else "a scale bar"
+    reason = f" ({record['reason']})" if record.get("reason") else ""
+    return (
+        f"{bar} was found but its label could not be read reliably{reason}; pixel size unknown: pass "
+        "--pixel-size-nm (pixel_size_nm in Python), or draw a line over the bar in napari's Calibration dock"
+    )
 
 
 def _plain_box(box: object) -> list[int] | None:
