@@ -571,7 +571,8 @@ class GridSessionWidget(Container):
             return
         self.statistics = stats = size_statistics(pooled, n_boot=200)
         self._summary.value = f"{len(self.tables)} micrograph(s) saved; " + statistics_text(stats)
-        self.plot.draw({"grid": pooled}, bin_width_nm=10.0, weighting="number")
+        # the statistics once per step (a bootstrap over the whole grid: 0.2 s at 10 000 vesicles)
+        self.plot.draw({"grid": pooled}, bin_width_nm=10.0, weighting="number", statistics={"grid": stats})
 
 
 def curated_from_layer(layer: Any, image: Any) -> CuratedResult:

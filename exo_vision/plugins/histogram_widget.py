@@ -81,8 +81,16 @@ class HistogramPlot:
         self.bins = pd.DataFrame(columns=["group", "bin_left_nm", "bin_right_nm", "count", "weight", "fraction"])
         self.statistics: dict[str, dict[str, Any]] = {}
 
-    def draw(self, groups: dict[str, pd.DataFrame], *, bin_width_nm: float, weighting: str) -> None:
-        """Redraw for ``groups`` (name -> vesicle table) with the given bins and weighting."""
+    def draw(
+        self,
+        groups: dict[str, pd.DataFrame],
+        *,
+        bin_width_nm: float,
+        weighting: str,
+        statistics: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Redraw for ``groups`` (name -> vesicle table) with the given bins and weighting (``statistics``:
+        each group's :func:`size_statistics` when the caller has them already)."""
 
         self.figure.clear()
         ax = self.figure.add_subplot(111)
@@ -102,7 +110,7 @@ class HistogramPlot:
             else None
         )
         for i, (name, table) in enumerate(groups.items()):
-            stats = size_statistics(table, n_boot=200)
+            stats = (statistics or {}).get(name) or size_statistics(table, n_boot=200)
             self.statistics[name] = stats
             keep = ~truth_values(table.get("touches_border", pd.Series(False, index=table.index)))
             d = table.loc[keep, DIAMETER].to_numpy(dtype=float)
