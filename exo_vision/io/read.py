@@ -207,6 +207,9 @@ def read_image(
 
     if kind in ("tem", "blot"):
         _refuse_label_image(data, path, max_values=LABEL_IMAGE_MAX_VALUES_BLOT if kind == "blot" else None)
+    elif np.issubdtype(data.dtype, np.integer) and (why := label_image_reason(data, strict=True)) is not None:
+        metadata["label_image"] = True
+        warnings_out.append(f"looks like a label image or mask, not a micrograph or blot: {why}")
     image = ImageData(data=data, path=path, kind=resolved, metadata=metadata, warnings=warnings_out)
     _calibrate(image, raw, path=path, user_px=user_px, scale_bar=scale_bar)
     if image.kind == "blot":
@@ -464,21 +467,40 @@ def _refuse_label_image(data: np.ndarray, path: Path, *, max_values: int | None 
     (``*_labels.png``, ``*_mask.tif``); analysed as images, their regions would be measured as vesicles or
     bands and pooled. ``max_values``: refuse only images with at most this many distinct values.
     """
-    if data.shape[1] < 2:
-        return
-    equal = float(np.mean(data[:, 1:] == data[:, :-1]))
-    if equal < LABEL_IMAGE_EQUAL_NEIGHBOURS:
-        return
-    values, counts = np.unique(data, return_counts=True)
-    if counts.max() < LABEL_IMAGE_MODE_FRACTION * data.size or (max_values is not None and values.size > max_values):
+    why = label_image_reason(data, max_values=max_values)
+    if why is None:
         return
     what = "micrograph" if max_values is None else "blot"
     raise ImageReadError(
         path,
-        f"looks like a label image or mask, not a {what}: {100 * equal:.1f} % of neighbouring pixels are equal "
-        f"(an image's noise makes them differ), {values.size} distinct values, and one of them covers "
-        f"{100 * counts.max() / data.size:.0f} % of the image",
+        f"looks like a label image or mask, not a {what}: {why}",
         f"Keep label images and masks out of the inputs: pass the {what}s by name, or move the masks to another folder",
+    )
+
+
+def label_image_reason(data: np.ndarray, *, max_values: int | None = None, strict: bool = False) -> str | None:
+    """Why ``data`` looks like a label image or mask (piecewise constant, which an image's noise never is),
+    or None when it does not. ``max_values``: only images with at most this many distinct values count.
+    ``strict``: the regions other than the commonest value must be flat too (a figure of noisy blots on a
+    white page is flat only in its background)."""
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[1] < 2:
+        return None
+    equal = float(np.mean(data[:, 1:] == data[:, :-1]))
+    if equal < LABEL_IMAGE_EQUAL_NEIGHBOURS:
+        return None
+    values, counts = np.unique(data, return_counts=True)
+    if counts.max() < LABEL_IMAGE_MODE_FRACTION * data.size or (max_values is not None and values.size > max_values):
+        return None
+    if strict:
+        mode = values[np.argmax(counts)]
+        left, right = data[:, :-1], data[:, 1:]
+        inside = (left != mode) & (right != mode)
+        if inside.any() and float(np.mean(left[inside] == right[inside])) < LABEL_IMAGE_EQUAL_NEIGHBOURS:
+            return None
+    return (
+        f"{100 * equal:.1f} % of neighbouring pixels are equal (an image's noise makes them differ), "
+        f"{values.size} distinct values, and one of them covers {100 * counts.max() / data.size:.0f} % of the image"
     )
 
 

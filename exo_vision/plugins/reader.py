@@ -48,6 +48,10 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[tuple[
     return read_layers
 
 
+#: Layer keywords a Labels layer takes of those an image layer gets.
+LABELS_KWARGS = ("name", "scale", "units", "metadata", "translate")
+
+
 def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None:
     """Read one or more files into calibrated image layers.
 
@@ -58,8 +62,9 @@ def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None:
 
     Returns
     -------
-    list of (data, kwargs, "image") or None
-        One layer per readable file, with ``scale`` in nm per pixel, ``units``
+    list of (data, kwargs, "image" or "labels") or None
+        One layer per readable file (a Labels layer for a piecewise-constant integer image: instance
+        labels or a mask, such as ``<stem>_labels.tif``), with ``scale`` in nm per pixel, ``units``
         ``("nm", "nm")`` and ``metadata["pixel_size_source"]``. ``None`` (napari then
         tries other readers) when no file could be read; each failure is shown as a
         warning notification naming the file and what to do.
@@ -80,5 +85,9 @@ def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None:
                 f"{Path(item).name}: no calibration found; shown in pixels. "
                 "Use the exo_vision Calibration widget to set nm/px."
             )
-        layers.append(image_layer_data(image))
+        data, kwargs, layer_type = image_layer_data(image)
+        if image.metadata.get("label_image"):  # e.g. the <stem>_labels.tif exo-vision tem writes
+            layer_type = "labels"
+            kwargs = {k: v for k, v in kwargs.items() if k in LABELS_KWARGS}
+        layers.append((data, kwargs, layer_type))
     return layers or None

@@ -134,3 +134,27 @@ def test_labels_tiff_writer_converts_any_length_unit_and_keeps_non_square_pixels
             x_res, y_res = tif.pages[0].tags["XResolution"].value, tif.pages[0].tags["YResolution"].value
             assert tif.imagej_metadata["unit"] == "nm", name
         assert (y_res[1] / y_res[0], x_res[1] / x_res[0]) == pytest.approx(expected, rel=1e-4), name
+
+
+def test_a_label_image_written_by_exo_vision_opens_as_labels_on_its_calibration(tmp_path, monkeypatch):
+    """<stem>_labels.tif opened as a grey Image layer (it could not be curated), and `info` called it a
+    micrograph; a figure of noisy blots on a white page is no label image."""
+    from exo_vision.batch.image_outputs import write_labels_tiff as write_run_labels
+    from exo_vision.io.read import read_image
+    from exo_vision.synthetic.tem import make_synthetic_tem
+
+    monkeypatch.setattr(reader_module, "show_warning", lambda message: None)
+    _, truth = make_synthetic_tem(
+        (256, 256), pixel_size_nm=2.0, difficulty="easy", n_vesicles=8, scale_bar=False, rng=4
+    )
+    path = tmp_path / "mic_labels.tif"
+    write_run_labels(path, truth.labels, pixel_size_nm=2.0)
+    image = read_image(path)
+    assert image.metadata["label_image"] and image.warnings[-1].startswith("looks like a label image or mask")
+    ((data, kwargs, layer_type),) = read_layers(str(path))
+    assert layer_type == "labels" and tuple(kwargs["scale"]) == (2.0, 2.0)
+    np.testing.assert_array_equal(data, truth.labels)
+    page = np.full((300, 300), 255, np.uint8)
+    page[100:200, 50:250] = np.random.default_rng(0).integers(20, 200, (100, 200))  # a noisy blot on white
+    tifffile.imwrite(tmp_path / "figure.tif", page)
+    assert read_layers(str(tmp_path / "figure.tif"))[0][2] == "image"
