@@ -567,8 +567,8 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
         except Exception as err:  # noqa: BLE001 - one bad input never stops the others; reported in run.json
             logger.debug("failed on %s", shown, exc_info=True)
             message = describe_failure(err)
-            name = f"{display_path(path.name)}: "
-            message = message[len(name) :] if message.startswith(name) else message  # named once, not twice
+            for name in (f"{shown}: ", f"{display_path(path.name)}: "):  # named once, not twice
+                message = message[len(name) :] if message.startswith(name) else message
             logger.error("%s: %s", shown, message)
             errors.append({"input": shown, "error": message})
             images.append({"input": shown, "stem": stem, "status": "failed"})
@@ -591,8 +591,8 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
 
     run_info = {
         "exo_vision_version": __version__,
-        "command": "exo-vision blot",
-        "argv": sys.argv,
+        # the command as typed, one list item per word, as exo-vision tem records it
+        "command": [display_path(a) for a in getattr(args, "command_line", None) or ["exo-vision", "blot"]],
         "parameters": {
             "lanes": args.lanes,
             "gel": bool(getattr(args, "gel", False)),

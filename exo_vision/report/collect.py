@@ -222,7 +222,10 @@ def _read_run_json(folder: Path, *, option: str, producer: str) -> dict[str, Any
 
 
 def _is_blot_run(run: dict[str, Any]) -> bool:
-    return run.get("command") == "exo-vision blot"
+    command = run.get("command")
+    if isinstance(command, list):  # the command as typed (since 0.1); a string before
+        return [str(word) for word in command[:2]] == ["exo-vision", "blot"]
+    return command == "exo-vision blot"
 
 
 def _is_tem_run(run: dict[str, Any]) -> bool:

@@ -71,6 +71,8 @@ def test_folder_with_a_corrupt_file(folder, tmp_path, capsys, caplog):
     run = json.loads((out / "run.json").read_text())
     assert run["exo_vision_version"] and run["parameters"]["background"] == "profile"
     assert [Path(e["input"]).name for e in run["errors"]] == ["corrupt.tif"]
+    assert "corrupt.tif" not in run["errors"][0]["error"]  # the file is named once, in its column, not twice
+    assert run["command"] == ["exo-vision", "blot", str(folder), "--out", str(out)]  # as tem records it
     errors = pd.read_csv(out / "errors.csv")  # as exo-vision tem writes it
     assert list(errors.columns) == ["input", "error"] and [Path(p).name for p in errors["input"]] == ["corrupt.tif"]
     assert run["machine"]["architecture"] == platform.machine()
