@@ -42,10 +42,15 @@ REFERENCE_NAME = "lysate"
 #: this ratio to the reference lane (1: the EVs could carry as much per µg as the cells).
 MAX_NEGATIVE_UPPER_BOUND = 1.0
 
+#: Columns of the panel table (``panel.csv``): ``label`` numbers its rows; ``image``, ``strip`` and
+#: ``band_label`` name the band each row measured (``band_label`` is its ``label`` in ``<image>_bands.csv``).
 ENRICHMENT_COLUMNS: dict[str, str] = {
     "label": "int64",
     "marker": "object",
     "lane_name": "object",
+    "image": "object",
+    "strip": "int64",
+    "band_label": "int64",
     "is_reference": "bool",
     "ug_loaded": "float64",
     "volume": "float64",
@@ -250,6 +255,9 @@ def enrichment_table(
                 dict(
                     marker=str(marker),
                     lane_name=str(r.lane_name),
+                    image=str(getattr(r, "image", "")),
+                    strip=int(getattr(r, "strip", 0)),
+                    band_label=int(getattr(r, "label", 0)),
                     is_reference=is_ref,
                     ug_loaded=ug,
                     volume=float(r.volume),

@@ -163,7 +163,11 @@ def test_lane_names_markers_and_wrong_lane_count(folder, tmp_path):
     assert code == 0
     table = pd.read_csv(out / "panel_bands.csv")
     assert set(table.lane_name) == {"lysate", "exo1", "exo2"}
-    assert (out / "panel.csv").exists()
+    # every panel row names its band: image and band_label join it to <image>_bands.csv (label was a row number)
+    panel = pd.read_csv(out / "panel.csv")
+    joined = panel.merge(table, left_on=["image", "band_label"], right_on=["image", "label"], suffixes=("", "_band"))
+    assert len(joined) == len(panel) == 9
+    assert (joined["volume"] == joined["volume_band"]).all() and (joined["marker"] == joined["marker_band"]).all()
     bad = tmp_path / "bad"
     assert main(["blot", str(folder / "panel.tif"), "--out", str(bad), "--lanes", "5"]) == 1
     run = json.loads((bad / "run.json").read_text())
