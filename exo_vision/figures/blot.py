@@ -18,11 +18,15 @@ from exo_vision.blot.panel import (
 )
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
 
-#: Colours (RGB) of the annotated image.
+#: Colours (RGB) of the annotated image: present and saturated bands in Okabe-Ito bluish green and
+#: vermillion, which stay apart under every colour-vision deficiency (red and green did not), and a
+#: saturated band's id is followed by "*" as well.
 LANE_RGB = (0, 190, 255)
-PRESENT_RGB = (40, 200, 40)
+PRESENT_RGB = (0, 158, 115)
 ABSENT_RGB = (160, 160, 160)
-SATURATED_RGB = (255, 0, 0)
+SATURATED_RGB = (213, 94, 0)
+#: What follows the id of a saturated band.
+SATURATED_MARK = "*"
 
 
 def _grey8(image: np.ndarray) -> np.ndarray:
@@ -84,7 +88,8 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
         p0 = (int((r.x_left_px - 0.5) * scale), int((r.y_top_px - 0.5) * scale))
         p1 = (int((r.x_right_px - 0.5) * scale), int((r.y_bottom_px - 0.5) * scale))
         cv2.rectangle(rgb, p0, p1, colour, thick if r.present else 1)
-        cv2.putText(rgb, str(r.label), (p0[0] + 2, p1[1] - 3), font, fs, colour, 1, cv2.LINE_AA)
+        text = f"{r.label}{SATURATED_MARK if r.saturated else ''}"
+        cv2.putText(rgb, text, (p0[0] + 2, p1[1] - 3), font, fs, colour, 1, cv2.LINE_AA)
     return rgb
 
 

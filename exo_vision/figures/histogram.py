@@ -7,6 +7,7 @@ returns the bin table behind the drawing so it can be saved beside the figure.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -108,6 +109,18 @@ def _kde_line(d: np.ndarray, grid: np.ndarray, weighting: Weighting, percent: bo
     if weighting == "number" and not percent:
         return density * bin_width_nm * d.size
     return density * bin_width_nm * (100.0 if percent else 1.0)
+
+
+#: Violin and box plots slant their group names by this angle (degrees) when they show more groups than
+#: :data:`SLANT_ABOVE_GROUPS`.
+SLANT_DEG = 35
+SLANT_ABOVE_GROUPS = 3
+#: The figure title's size (pt), and the width of one of its characters in ems, to wrap it to the figure.
+TITLE_PT = 8
+TITLE_CHAR_EM = 0.6
+POINTS_PER_INCH = 72
+#: A title line holds at least this many characters.
+MIN_TITLE_CHARS = 20
 
 
 def size_histogram_figure(
@@ -268,9 +281,19 @@ def size_histogram_figure(
                         ax.plot([p], v[np.isfinite(v)], marker="o", markersize=3, color="black", linestyle="none")
             else:
                 ax.boxplot(values, positions=positions, widths=0.6, showfliers=True, flierprops={"markersize": 2})
-            ax.set_xticks(positions, [n or "all" for n in names], rotation=30 if len(names) > 3 else 0)
+            # n under each group's name (one title line of every n ran off both edges); slanted names end at
+            # their tick, so that long ones do not run into each other
+            slant = len(names) > SLANT_ABOVE_GROUPS
+            ax.set_xticks(
+                positions,
+                [f"{n or 'all'}\nn={data[n].size}" for n in names],
+                rotation=SLANT_DEG if slant else 0,
+                ha="right" if slant else "center",
+                rotation_mode="anchor",
+            )
             ax.set_ylabel("Diameter (nm)")
-            ax.set_title(" | ".join(f"{n or 'all'}: n={data[n].size}" for n in names), fontsize=7)
         if title:
-            fig.suptitle(title)
+            # wrapped to the figure's width (a title of 50 characters ran off both sides of a single column)
+            width_chars = max(MIN_TITLE_CHARS, int(fig.get_figwidth() * POINTS_PER_INCH / (TITLE_CHAR_EM * TITLE_PT)))
+            fig.suptitle(textwrap.fill(title, width_chars), fontsize=TITLE_PT)
     return fig, bins

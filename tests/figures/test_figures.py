@@ -262,3 +262,17 @@ def test_ids_legend_and_scale_bar_label_are_drawn_in_whole_palette_colours():
     assert grey < GREY_LEVELS and values - {grey} <= set(range(GREY_LEVELS, GREY_LEVELS + 8))
     # the black edge of the text is drawn: the legend's first word sits on black pixels
     assert np.any(np.all(palette[index[:80, :160]] == 0, axis=2))
+
+
+def test_violin_names_carry_their_n_and_a_long_title_is_wrapped_to_the_column():
+    """The n of every group was one title line that ran off both edges (the last group's n unseen), and a title
+    of 50 characters was cut at both sides of an 85 mm figure."""
+    rng = np.random.default_rng(0)
+    names = ["hrml_ev_negative_stain", "tem_medium_0.8nm", "tem_dark_1.2nm", "tem_hard_0.8nm"]
+    groups = {name: rng.normal(90, 20, 10 + i).clip(20) for i, name in enumerate(names)}
+    fig, _ = size_histogram_figure(
+        groups, layout="violin", title="EV size distribution of the three grids imaged on 3 December"
+    )
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == [f"{name}\nn={10 + i}" for i, name in enumerate(names)]
+    assert "\n" in fig._suptitle.get_text()
