@@ -34,6 +34,8 @@ MIN_IMAGE_SIDE_PX = 8
 SAMPLE_SIDE = 256
 #: Low and high levels of the image for the polarity guess (robust to a few hot or dead pixels).
 POLARITY_PERCENTILES = (0.5, 99.5)
+#: An integer image whose median lies below this fraction of its dtype's maximum has bright bands (raw).
+RAW_MEDIAN_FRACTION = 0.5
 #: The polarity guess reads the median on every MEDIAN_STRIDE-th row and column.
 MEDIAN_STRIDE = 4
 #: The image's spread (for the dust and ink thresholds) is this percentile less its median.
@@ -142,9 +144,11 @@ def _plateau(image: np.ndarray, value: float) -> bool:
 def guess_polarity(image: np.ndarray) -> str:
     """Guess whether bands are bright on dark or dark on bright.
 
-    The background covers most of a blot, so the median pixel tells: a median
-    in the upper half of the used range means a light background (inverted
-    export, dark bands).
+    The background covers most of a blot, so the median pixel tells: on an
+    integer image, a median in the lower half of the dtype's range is a
+    camera's background (raw, bright bands); otherwise a median in the upper
+    half of the range used means a light background (inverted export, dark
+    bands).
 
     Parameters
     ----------
@@ -156,12 +160,17 @@ def guess_polarity(image: np.ndarray) -> str:
     {"bright", "dark"}
     """
     image = check_image(image)
+    median = float(np.median(image[::MEDIAN_STRIDE, ::MEDIAN_STRIDE]))
+    if np.issubdtype(image.dtype, np.integer) and median < RAW_MEDIAN_FRACTION * np.iinfo(image.dtype).max:
+        # a background in the lower half of the whole integer range is a camera's: raw, bright bands. (Within
+        # the range used, a membrane above a dark camera floor with one small band, a lysate-only calnexin
+        # blot, sat nearer the top and read as an inverted export; its band was then lost.)
+        return "bright"
     lo, hi = np.percentile(
         image[:: max(1, image.shape[0] // SAMPLE_SIDE), :: max(1, image.shape[1] // SAMPLE_SIDE)], POLARITY_PERCENTILES
     )
     if hi <= lo:
         return "bright"
-    median = float(np.median(image[::MEDIAN_STRIDE, ::MEDIAN_STRIDE]))
     return "dark" if (median - lo) / (hi - lo) > 0.5 else "bright"
 
 

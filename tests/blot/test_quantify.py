@@ -226,3 +226,18 @@ def test_a_saturation_level_given_flags_every_pixel_at_or_beyond_it():
     assert bands["saturated_px"].iloc[0] > 0
     with pytest.raises(ValueError, match="max_value must be the finite grey level the camera saturates at, got nan"):
         quantify_blot(image, n_lanes=3, max_value=float("nan"))
+
+
+def test_a_lysate_only_band_on_a_membrane_above_a_dark_floor_is_read_as_raw():
+    """A calnexin blot has its band in the lysate lane only: the off-membrane camera floor filled the low tail
+    and the image read as an inverted export; the band was then removed as pen writing and nothing was called."""
+    rows = np.arange(600)[:, None]
+    image = np.full((600, 700), 200.0)
+    image[100:500, 50:650] = 300.0  # the membrane, 100 counts above the camera floor
+    image[100:500, 80:140] += 3000.0 * np.exp(-0.5 * ((rows[100:500] - 300) / 5.0) ** 2)  # lane 1 only
+    image = np.round(image + np.random.default_rng(0).normal(0, 8, image.shape)).astype(np.uint16)
+    names = ["lysate", "exo1", "exo2", "exo3", "exo4", "exo5"]
+    res = quantify_blot(image, n_lanes=6, lane_names=names, markers="calnexin")
+    assert res.parameters["polarity"] == "bright"
+    calls = res.bands.set_index("lane_name")["present"]
+    assert calls["lysate"] and not calls.drop("lysate").any()
