@@ -15,6 +15,7 @@ from scipy import ndimage as ndi
 
 from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
+from exo_vision.io.polarity import RAW_MEDIAN_FRACTION
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,6 @@ MIN_IMAGE_SIDE_PX = 8
 SAMPLE_SIDE = 256
 #: Low and high levels of the image for the polarity guess (robust to a few hot or dead pixels).
 POLARITY_PERCENTILES = (0.5, 99.5)
-#: An integer image whose median lies below this fraction of its dtype's maximum has bright bands (raw).
-RAW_MEDIAN_FRACTION = 0.5
 #: The polarity guess reads the median on every MEDIAN_STRIDE-th row and column.
 MEDIAN_STRIDE = 4
 #: The image's spread (for the dust and ink thresholds) is this percentile less its median.

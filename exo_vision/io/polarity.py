@@ -8,6 +8,9 @@ import numpy as np
 
 Polarity = Literal["bright", "dark"]
 
+#: An integer image whose median lies below this fraction of its dtype's maximum has bright bands (raw).
+RAW_MEDIAN_FRACTION = 0.5
+
 
 def detect_band_polarity(image: np.ndarray, *, tail_percent: float = 0.5) -> Polarity:
     """Decide whether bands are bright on dark or dark on bright.
@@ -16,6 +19,8 @@ def detect_band_polarity(image: np.ndarray, *, tail_percent: float = 0.5) -> Pol
     bands are the far tail. Whichever tail lies further from the median is the
     band side: ``"bright"`` (raw chemiluminescence, bands above background) or
     ``"dark"`` (inverted "for publication" export, bands below a white background).
+    An integer image whose median lies in the lower half of its dtype's range has a
+    camera's background and is ``"bright"`` whatever its tails.
 
     Parameters
     ----------
@@ -44,4 +49,8 @@ def detect_band_polarity(image: np.ndarray, *, tail_percent: float = 0.5) -> Pol
         step = int(np.ceil(np.sqrt(values.size / 1_000_000)))
         values = values[::step, ::step]
     low, median, high = np.percentile(values, [tail_percent, 50.0, 100.0 - tail_percent])
+    if np.issubdtype(array.dtype, np.integer) and median < RAW_MEDIAN_FRACTION * np.iinfo(array.dtype).max:
+        # a background in the lower half of the integer range is a camera's: raw, bright bands (a membrane above
+        # a dark floor with one small band, a lysate-only calnexin blot, had its long tail on the dark side)
+        return "bright"
     return "dark" if (median - low) > (high - median) else "bright"
