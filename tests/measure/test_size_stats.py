@@ -248,3 +248,14 @@ def test_flags_and_morphologies_written_as_a_spreadsheet_leaves_them_are_read():
         size_statistics(table.assign(morphology=["vesicle", "round", "round", "cup"]), n_boot=10)
     with pytest.raises(ValueError, match="data row 2: touches_border is 'maybe', not a truth value"):
         size_statistics(table.assign(touches_border=["False", "maybe", "0", "1"]), n_boot=10)
+
+
+def test_the_bootstrap_interval_does_not_depend_on_the_order_of_the_rows():
+    """The same micrographs given in another order moved the pooled 95 % interval (72.17-103.28 -> 71.44-102.71)."""
+    d = np.random.default_rng(3).gamma(4.0, 20.0, 150)
+    for statistic in ("mean", "median"):
+        ci = bootstrap_ci(d, statistic=statistic, n_boot=500, rng=1)
+        assert bootstrap_ci(d[::-1], statistic=statistic, n_boot=500, rng=1) == ci
+        assert bootstrap_ci(np.random.default_rng(9).permutation(d), statistic=statistic, n_boot=500, rng=1) == ci
+    with pytest.raises(ValueError, match="n_boot must be a whole number of resamples"):
+        bootstrap_ci(d, n_boot=100.5)
