@@ -261,6 +261,51 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return values
 
 
+def recorded_models(path: str | Path) -> list[dict[str, Any]]:
+    """The models (name, version, sha256) a previous ``run.json`` segmented with; empty for a TOML config
+    or a run that recorded none."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return []
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, json.JSONDecodeError):
+        return []
+    found: dict[str, dict[str, Any]] = {}
+    for record in doc.get("images") or [] if isinstance(doc, dict) else []:
+        model = ((record or {}).get("segmenter") or {}).get("model") if isinstance(record, dict) else None
+        if isinstance(model, dict) and model.get("sha256"):
+            found.setdefault(str(model["sha256"]), model)
+    return list(found.values())
+
+
+def check_recorded_model(path: str | Path, config: TemBatchConfig) -> None:
+    """Refuse to reproduce a ``run.json`` with a model other than the one it records.
+
+    Raises
+    ------
+    ValueError
+        When the model the config names (its file, or the shipped one) has another checksum than the run
+        used: the results would not be reproduced, silently.
+    """
+    from exo_vision.segmentation.api import METHODS
+    from exo_vision.segmentation.learned.weights import load_card
+
+    used = recorded_models(path)
+    if not used or not METHODS[config.method].uses_model:
+        return
+    card = load_card(config.model)
+    if card.sha256 in {m["sha256"] for m in used}:
+        return
+    then = used[0]
+    raise ValueError(
+        f"--config {display_path(path)}: that run segmented with {then.get('name')} {then.get('version')} "
+        f"(sha256 {str(then['sha256'])[:12]}...), but {display_path(str(card.onnx_path))} is now "
+        f"{card.name} {card.version} (sha256 {card.sha256[:12]}...), so its results would not be reproduced; "
+        "restore that model file, or pass --model for the one you mean to use"
+    )
+
+
 def build_config(*layers: dict[str, Any]) -> TemBatchConfig:
     """Merge parameter dicts (later ones win, ``None`` values skipped) into a config.
 

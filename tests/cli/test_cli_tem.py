@@ -445,3 +445,25 @@ def test_switches_a_config_turns_on_can_be_turned_off_on_the_command_line(tmp_pa
     assert (merged.exclude_border, merged.scale_bar, merged.recursive, merged.save_rois) == (True, True, False, False)
     unset = build_config(read_config(config), _command_line_values(build_parser().parse_args(argv[:4])))
     assert (unset.exclude_border, unset.scale_bar, unset.recursive, unset.save_rois) == (False, False, True, True)
+
+
+def test_a_run_json_whose_model_is_no_longer_there_is_not_reproduced_silently(tmp_path, caplog):
+    """--config run.json took the parameters but not the model checksum it records: another model at the path
+    gave other vesicles, exit 0."""
+    import shutil
+
+    sample = Path(__file__).resolve().parents[2] / "sample_images" / "tem_medium_0.8nm.tif"
+    shutil.copy(sample, tmp_path / "a.tif")
+    first = tmp_path / "first"
+    assert main(["tem", str(tmp_path / "a.tif"), "--out", str(first)]) == 0
+    assert (
+        main(["tem", str(tmp_path / "a.tif"), "--out", str(tmp_path / "again"), "--config", str(first / "run.json")])
+        == 0
+    )
+    run = json.loads((first / "run.json").read_text())
+    run["images"][0]["segmenter"]["model"]["sha256"] = "0" * 64  # as if made with another model
+    (tmp_path / "other.json").write_text(json.dumps(run))
+    out = tmp_path / "other"
+    assert main(["tem", str(tmp_path / "a.tif"), "--out", str(out), "--config", str(tmp_path / "other.json")]) == 2
+    assert "that run segmented with ev-unet" in caplog.text and "(sha256 000000000000...)" in caplog.text
+    assert not out.exists()
