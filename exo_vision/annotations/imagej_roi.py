@@ -239,6 +239,10 @@ def write_imagej_rois(path: str | Path, labels: np.ndarray, *, names: dict[int, 
     return atomic_write(path, lambda tmp: write_roi_zip(tmp, rois))
 
 
+#: Date stamped on every ROI set entry (the earliest a zip file can hold).
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+
 def write_roi_zip(path: Path, rois: list) -> None:
     """Write ROIs in the ROI Manager's layout: one ``<name>.roi`` entry per ROI, in order (not atomic)."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -248,4 +252,7 @@ def write_roi_zip(path: Path, rois: list) -> None:
             while entry in seen:
                 entry = f"{entry[:-4]}-{k}.roi"
             seen.add(entry)
-            archive.writestr(entry, roi.tobytes())
+            # a fixed date: the same ROIs give the same bytes (and checksum) on every run
+            info = zipfile.ZipInfo(entry, date_time=ZIP_DATE_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, roi.tobytes())

@@ -237,3 +237,15 @@ def test_outline_mismatches_name_labels_whose_outline_is_not_their_pixels():
     labels[22:26, 20:24] = 3
     labels[26:30, 24:28] = 3  # a second square joined at one corner
     assert outline_mismatches(labels) == {2: 9, 3: 16}
+
+
+def test_an_roi_set_is_the_same_bytes_every_time(tmp_path):
+    """Wall-clock dates in the zip made its checksum (recorded in _done.json) change on every run."""
+    import time
+
+    labels = np.zeros((40, 40), np.int32)
+    labels[5:15, 5:15] = 1
+    labels[20:30, 20:35] = 2
+    first = write_imagej_rois(tmp_path / "a.zip", labels).read_bytes()
+    time.sleep(2.1)  # zip dates count in 2 s steps
+    assert write_imagej_rois(tmp_path / "b.zip", labels).read_bytes() == first
