@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import logging
 import math
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from exo_vision import __version__
+from exo_vision._shared.atomic import sha256_file
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
     assign_stems,
@@ -555,7 +557,16 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
                 path, out_dir=out_dir, markers=strip_markers, lane_names=names, args=args, stem=stem
             )
             tables.append(table)
-            images.append({"input": display_path(path), "stem": stem, "status": "done"})
+            images.append(
+                {
+                    "input": display_path(path),
+                    "stem": stem,
+                    "status": "done",
+                    "input_sha256": sha256_file(path),
+                    # which marker each strip was measured as (from --marker or the panel file)
+                    "markers": {str(k): v for k, v in sorted(_markers_by_strip(table).items())},
+                }
+            )
             if warns:
                 warnings[display_path(path.name)] = warns
             logger.info(
@@ -616,6 +627,9 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
         "machine": machine_description(),
         "inputs": [display_path(j[0]) for j in jobs],
         "images": images,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "working_directory": display_path(str(Path.cwd())),
+        "panel_file": _panel_record(args.panel),
         "warnings": warnings,
         "errors": errors,
         "panel_verdict": verdict,
@@ -631,6 +645,24 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
         + f"; outputs in {display_path(out_dir)}\n"
     )
     return 1 if errors else 0
+
+
+def _markers_by_strip(table) -> dict[int, str]:
+    """``{strip: marker}`` of a band table (strips without a marker left out)."""
+    named = table[table["marker"].astype(str) != ""]
+    return {int(k): str(v) for k, v in named.groupby("strip")["marker"].first().items()}
+
+
+def _panel_record(panel: str | None) -> dict[str, Any] | None:
+    """The panel file a run used: its absolute path, checksum and text (so the record shows the layout)."""
+    if not panel:
+        return None
+    path = Path(panel).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {"path": display_path(str(path)), "sha256": None, "text": None}
+    return {"path": display_path(str(path)), "sha256": sha256_file(path), "text": text}
 
 
 def _check_panel_arguments(

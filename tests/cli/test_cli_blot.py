@@ -122,7 +122,16 @@ def test_panel_file_gives_the_marker_table_and_verdict(folder, tmp_path):
     assert (out / "panel.png").exists() and (out / "panel.svg").exists()
     summary = pd.read_csv(out / "panel_summary.csv")
     assert summary.set_index("marker").loc["CD9", "ratio_mean"] > 1
-    assert json.loads((out / "run.json").read_text())["panel_verdict"]["pass"] is True
+    run = json.loads((out / "run.json").read_text())
+    assert run["panel_verdict"]["pass"] is True
+    # what gave the verdict is on record: the image's bytes, each strip's marker, the panel file itself
+    from exo_vision._shared.atomic import sha256_file
+
+    (image,) = run["images"]
+    assert image["input_sha256"] == sha256_file(folder / "panel.tif")
+    assert image["markers"] == {"1": "CD9", "2": "CD63", "3": "calnexin"}
+    assert run["panel_file"]["sha256"] == sha256_file(folder / "panel.toml")
+    assert run["panel_file"]["text"] == (folder / "panel.toml").read_text()
 
 
 def test_a_panel_imaged_turned_is_straightened_and_keeps_its_verdict(folder, tmp_path, caplog):
