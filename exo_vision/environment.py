@@ -22,6 +22,9 @@ from typing import Any
 from exo_vision import __version__
 
 #: Distributions whose versions run.json records.
+#: Seconds ``tesseract --version`` may take.
+TESSERACT_VERSION_TIMEOUT_S = 10
+
 SOFTWARE = (
     "numpy",
     "scipy",
@@ -58,7 +61,25 @@ def software_versions() -> dict[str, str | None]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
+    out["tesseract"] = tesseract_version()
     return out
+
+
+def tesseract_version() -> str | None:
+    """The version of the tesseract OCR program that reads scale-bar labels (a system package, which the
+    lock file cannot pin), or None when it is not installed."""
+    import subprocess
+
+    from exo_vision.calibration.ocr import TesseractError, find_tesseract
+
+    try:
+        done = subprocess.run(
+            [find_tesseract(), "--version"], capture_output=True, text=True, timeout=TESSERACT_VERSION_TIMEOUT_S
+        )
+    except (TesseractError, OSError, subprocess.SubprocessError):
+        return None
+    first = (done.stdout or done.stderr).strip().splitlines()
+    return first[0].removeprefix("tesseract ").strip() if first else None
 
 
 def processor_features() -> list[str]:

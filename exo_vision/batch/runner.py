@@ -309,6 +309,8 @@ def process_image(job: ImageJob) -> dict[str, Any]:
                 "shape": list(image.shape),
                 "pixel_size_nm": image.pixel_size_nm,
                 "pixel_size_source": image.pixel_size_source,
+                # the scale-bar reading behind a pixel size read from the image (bar, label, OCR text)
+                **({"scale_bar": image.metadata["scale_bar"]} if image.metadata.get("scale_bar") else {}),
                 "polarity": result.polarity,
                 "segmenter": result.segmenter,
                 "analysed_area_nm2": result.analysed_area_nm2,

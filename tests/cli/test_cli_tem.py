@@ -467,3 +467,21 @@ def test_a_run_json_whose_model_is_no_longer_there_is_not_reproduced_silently(tm
     assert main(["tem", str(tmp_path / "a.tif"), "--out", str(out), "--config", str(tmp_path / "other.json")]) == 2
     assert "that run segmented with ev-unet" in caplog.text and "(sha256 000000000000...)" in caplog.text
     assert not out.exists()
+
+
+def test_run_json_records_the_scale_bar_reading_and_the_ocr_program(tmp_path):
+    """A pixel size read from a burnt-in scale bar rests on tesseract, a system package the lock cannot pin:
+    neither its version nor the reading was recorded."""
+    import shutil
+
+    from exo_vision.environment import tesseract_version
+
+    sample = Path(__file__).resolve().parents[2] / "sample_images" / "hrml_ev_negative_stain.jpg"
+    shutil.copy(sample, tmp_path / "hrml.jpg")
+    out = tmp_path / "out"
+    assert main(["tem", str(tmp_path / "hrml.jpg"), "--out", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text())
+    (image,) = run["images"]
+    assert image["pixel_size_source"] == "scale bar" and image["scale_bar"]["status"] == "ok"
+    assert image["scale_bar"]["length_nm"] == 500.0 and image["scale_bar"]["label_text"]
+    assert run["software"]["tesseract"] == tesseract_version() is not None
