@@ -15,6 +15,7 @@ from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladd
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import staircase_noise_sd
+from exo_vision.blot.rulers import drawn_line_mask
 from exo_vision.blot.saturation import export_warnings, saturation_mask
 from exo_vision.blot.signal import (
     check_image,
@@ -413,6 +414,15 @@ def _prepared_signal(
         if writing.any():
             warnings.append(_writing_message(writing))
         dust |= writing
+        lines = drawn_line_mask(image, saturation_level=level)
+        if lines.any():
+            rows, cols = np.nonzero(lines)
+            warnings.append(
+                f"a line drawn at one grey level (a ruler, a frame or an underline) at rows {rows.min()}-{rows.max()}, "
+                f"columns {cols.min()}-{cols.max()} was replaced by the background before lanes and bands were "
+                "found; if it is signal, run again keeping it (--keep-writing)"
+            )
+        dust |= lines
     clean = remove_dust(signal, dust)
     saturated = (
         np.zeros(image.shape, bool)
