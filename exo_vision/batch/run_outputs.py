@@ -133,6 +133,7 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         "exo_vision_version": __version__,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": list(argv) if argv is not None else None,
+        "working_directory": display_path(str(Path.cwd())),  # where the command's relative paths lead
         "parameters": config.to_dict(),
         "software": software_versions(),
         "environment_lock": lock_status(),

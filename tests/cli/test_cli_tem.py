@@ -485,3 +485,4 @@ def test_run_json_records_the_scale_bar_reading_and_the_ocr_program(tmp_path):
     assert image["pixel_size_source"] == "scale bar" and image["scale_bar"]["status"] == "ok"
     assert image["scale_bar"]["length_nm"] == 500.0 and image["scale_bar"]["label_text"]
     assert run["software"]["tesseract"] == tesseract_version() is not None
+    assert run["working_directory"] == str(Path.cwd())  # where its relative paths lead
