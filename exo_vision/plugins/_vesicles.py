@@ -188,6 +188,7 @@ def add_vesicle_layer(
     existing.data = compact_labels(labels)
     existing.scale = image_layer.scale
     existing.units = image_layer.units
+    existing.translate = image_layer.translate
     set_vesicle_table(existing, table, colormap=colormap)
     return existing
 
@@ -220,6 +221,7 @@ def new_vesicle_layer(
         name=f"{image_layer.name} vesicles",
         scale=image_layer.scale,
         units=image_layer.units,
+        translate=image_layer.translate,  # drawn on the image where it sits (a stage offset, a moved layer)
         metadata=metadata,
         opacity=0.5,
         features=features,

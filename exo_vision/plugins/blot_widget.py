@@ -342,7 +342,7 @@ class BlotWidget(Container):
         for message in result.warnings:
             show_warning(message)
         image = self.image_layer
-        common = {"scale": image.scale, "units": image.units}
+        common = {"scale": image.scale, "units": image.units, "translate": image.translate}
         source = {SOURCE_KEY: layer_id(image)}
         self._updating = True
         try:

@@ -188,6 +188,7 @@ class CalibrationWidget(Container):
                 edge_width=3,
                 scale=image.scale,
                 units=image.units,
+                translate=image.translate,
                 metadata={SOURCE_KEY: layer_id(image), "exo_vision_role": LINE_ROLE},
             )
         self._viewer.layers.selection.active = layer

@@ -259,3 +259,17 @@ def test_a_scale_line_on_a_stack_is_refused_with_the_reason(make_napari_viewer, 
     _, cal = _dock(viewer, "Calibration")
     assert cal.start_line() is None
     assert "exo_vision analyses one 2-D grey image at a time" in shown[0] and len(viewer.layers) == 1
+
+
+def test_the_vesicles_and_the_scale_line_sit_on_an_image_that_was_moved(make_napari_viewer, micrograph):
+    """Derived layers copied the image's scale but not its translate: drawn off an image with a stage offset."""
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(micrograph), plugin=PLUGIN)
+    image.translate = (100.0, 200.0)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=400.0)
+    labels = seg.run(sync=True)
+    _, cal = _dock(viewer, "Calibration")
+    viewer.layers.selection.active = image
+    line = cal.start_line()
+    assert tuple(labels.translate) == tuple(line.translate) == (100.0, 200.0)
