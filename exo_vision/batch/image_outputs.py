@@ -210,8 +210,11 @@ def intact_outputs(*, out_dir: Path, stem: str) -> bool:
     checksum it records (whatever input and parameters made it)."""
     marker = read_marker(out_dir=out_dir, stem=stem)
     outputs = None if marker is None else marker.get("outputs")
-    if not isinstance(outputs, dict) or not outputs:
-        return False
+    return isinstance(outputs, dict) and bool(outputs) and _files_match(out_dir, outputs)
+
+
+def _files_match(out_dir: Path, outputs: dict[str, Any]) -> bool:
+    """Whether every output a marker records is in ``out_dir`` with the checksum the marker gives it."""
     for entry in outputs.values():
         target = out_dir / str(entry.get("file", ""))
         if not target.is_file() or sha256_file(target) != entry.get("sha256"):
@@ -264,10 +267,6 @@ def completed_marker(
         return None
     outputs = marker.get("outputs")
     expected = set(output_names(stem, rois=bool(parameters.get("save_rois")))) - {"marker"}
-    if not isinstance(outputs, dict) or set(outputs) != expected:
+    if not isinstance(outputs, dict) or set(outputs) != expected or not _files_match(out_dir, outputs):
         return None
-    for entry in outputs.values():
-        target = out_dir / str(entry.get("file", ""))
-        if not target.is_file() or sha256_file(target) != entry.get("sha256"):
-            return None
     return marker
