@@ -327,8 +327,8 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
         raise ValueError("ladder_kda needs ladder_lane: the 1-based number of the lane that holds the ladder")
     if ladder_kda is not None and len(ladder_kda) < 2:
         raise ValueError(f"a ladder needs at least 2 sizes in kDa, got {list(ladder_kda)}")
-    if n_lanes is not None and n_lanes < 1:
-        raise ValueError(f"n_lanes must be a positive number of lanes, got {n_lanes}")
+    if n_lanes is not None and (isinstance(n_lanes, bool) or int(n_lanes) != n_lanes or n_lanes < 1):
+        raise ValueError(f"n_lanes must be a positive whole number of lanes, got {n_lanes!r}")
 
 
 def _measurement_warnings(table, strips, strip_markers, calibrations, ladder_lane, noise_cache) -> list[str]:

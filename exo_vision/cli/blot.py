@@ -171,6 +171,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(by default such an image is straightened first, and a warning gives the angle)",
     )
     g.add_argument(
+        "--frame",
+        type=int,
+        default=None,
+        metavar="K",
+        help="which image of a stack to quantify (0-based; e.g. one channel of a two-channel fluorescence TIFF)",
+    )
+    g.add_argument(
         "--max-megapixels",
         type=float,
         default=None,
@@ -317,10 +324,10 @@ def _collect_inputs(items: list[str]) -> list[Path]:
     return paths
 
 
-def _read(path: Path, max_megapixels: float | None = None):
+def _read(path: Path, max_megapixels: float | None = None, frame: int | None = None):
     from exo_vision.io.read import read_image
 
-    return read_image(path, kind="blot", max_megapixels=max_megapixels)
+    return read_image(path, kind="blot", max_megapixels=max_megapixels, frame=frame)
 
 
 def _csv_text(table) -> str:
@@ -369,7 +376,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     from exo_vision.blot.straighten import straighten_if_turned, straightening_warning
     from exo_vision.figures.blot import annotated_blot
 
-    img = _read(path, getattr(args, "max_megapixels", None))
+    img = _read(path, getattr(args, "max_megapixels", None), getattr(args, "frame", None))
     for message in img.warnings:  # how the file was read (a colour export turned grey, a page chosen)
         logger.warning("%s: %s", display_path(path.name), message)
     polarity = img.polarity if args.polarity == "auto" else args.polarity
@@ -620,6 +627,7 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
             "polarity": args.polarity,
             "lod": f"mean blank + {DEFAULT_BLOT_PARAMETERS.lod_factor:g} SD blank",
             "max_megapixels": args.max_megapixels,
+            "frame": args.frame,
             "blot_parameters": blot_parameters(args).to_dict(),
         },
         "software": software_versions(),

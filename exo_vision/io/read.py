@@ -187,7 +187,10 @@ def read_image(
     if frame is None and kind == "blot" and (raw.metadata.get("tiff_series") or {}).get("read") == PAGES_AS_FRAMES:
         # a blot export with its pages (chemiluminescence, marker image) of one shape: the first, as before
         frame = 0
-        pages_note.append(f"the file holds {raw.data.shape[0]} pages of one shape; read the first")
+        pages_note.append(
+            f"the file holds {raw.data.shape[0]} pages of one shape; read the first (choose another with --frame K, "
+            "e.g. the other channel of a fluorescence export)"
+        )
     data, shaping_notes = _to_2d(raw, path=path, frame=frame, kind=kind)
     warnings_out = list(raw.warnings) + pages_note + shaping_notes
     metadata: dict[str, Any] = dict(raw.metadata)

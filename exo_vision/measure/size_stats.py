@@ -131,7 +131,7 @@ def _diameters(values: Any, *, name: str) -> np.ndarray:
     if bad.any():
         raise ValueError(
             f"`{name}` holds {int(bad.sum())} non-finite or negative diameter(s) "
-            f"(first: {d[bad][0]!r}); drop those rows before computing statistics"
+            f"(first: {float(d[bad][0])}); drop those rows before computing statistics"
         )
     return d
 

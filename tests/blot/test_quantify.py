@@ -257,3 +257,8 @@ def test_a_ruler_drawn_across_the_blot_is_no_lane_and_no_band():
     assert len(after.lanes) == 3 and len(bands) == 3
     np.testing.assert_allclose(bands["volume"], before["volume"], rtol=0.01)
     assert any("a line drawn at one grey level" in w and "rows 168-185" in w for w in after.warnings)
+
+
+def test_a_lane_count_that_is_no_whole_number_is_refused():
+    with pytest.raises(ValueError, match="n_lanes must be a positive whole number of lanes, got 2.5"):
+        quantify_blot(_three_lanes(np.uint16), n_lanes=2.5)

@@ -334,3 +334,24 @@ def test_a_rerun_leaves_no_earlier_result_of_an_image_that_failed_and_reads_no_p
     (inputs / "b.tif").unlink()
     assert main(["blot", str(inputs), "--out", str(again), *names]) == 0
     assert json.loads((again / "run.json").read_text())["inputs"] == [str(inputs / "a.tif")]
+
+
+def test_one_channel_of_a_two_channel_stack_is_chosen_with_frame(tmp_path, caplog):
+    """A two-page fluorescence stack was refused with the fix '--frame K', which blot did not take."""
+    from exo_vision.synthetic.blot import make_marker_panel
+
+    panel = make_marker_panel(rng=5).image
+    stack = np.stack([np.zeros_like(panel) + 100, panel])
+    tifffile.imwrite(tmp_path / "two.tif", stack)
+    assert main(["blot", str(tmp_path / "two.tif"), "--out", str(tmp_path / "refused")]) == 1
+    assert "--frame K" in caplog.text
+    out = tmp_path / "chosen"
+    assert main(["blot", str(tmp_path / "two.tif"), "--frame", "1", "--out", str(out)]) == 0
+    tifffile.imwrite(tmp_path / "one.tif", panel)
+    assert main(["blot", str(tmp_path / "one.tif"), "--out", str(tmp_path / "one")]) == 0
+    volumes = [
+        pd.read_csv(folder / f"{stem}_bands.csv")["volume"]
+        for folder, stem in ((out, "two"), (tmp_path / "one", "one"))
+    ]
+    np.testing.assert_allclose(volumes[0], volumes[1])
+    assert json.loads((out / "run.json").read_text())["parameters"]["frame"] == 1
