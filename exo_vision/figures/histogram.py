@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -111,6 +112,11 @@ def _kde_line(d: np.ndarray, grid: np.ndarray, weighting: Weighting, percent: bo
     return density * bin_width_nm * (100.0 if percent else 1.0)
 
 
+#: Room above the tallest bar, as a factor of its height.
+BAR_HEADROOM = 1.08
+#: A legend taller than this fraction of its axis goes below the axis instead of over the bars.
+MAX_LEGEND_AXIS_FRACTION = 0.6
+
 #: Violin and box plots slant their group names by this angle (degrees) when they show more groups than
 #: :data:`SLANT_ABOVE_GROUPS`.
 SLANT_DEG = 35
@@ -121,6 +127,26 @@ TITLE_CHAR_EM = 0.6
 POINTS_PER_INCH = 72
 #: A title line holds at least this many characters.
 MIN_TITLE_CHARS = 20
+
+
+def _legend_above_the_bars(fig: Figure, ax: Any, tallest: float) -> None:
+    """Draw the legend in the upper right and set the y limit so that every bar and curve stays below it.
+
+    The legend's height is measured as drawn (its lines are a fixed number of points, so it takes more of a
+    short panel than of a tall one); a legend taller than :data:`MAX_LEGEND_AXIS_FRACTION` of the axis goes
+    below it instead.
+    """
+    legend = ax.legend(loc="upper right", handlelength=1.0)
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: give it the canvas it is saved with
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    height = legend.get_window_extent(renderer).height / max(ax.get_window_extent(renderer).height, 1.0)
+    if height > MAX_LEGEND_AXIS_FRACTION:
+        legend.remove()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), handlelength=1.0, ncols=1, frameon=False)
+        ax.set_ylim(0.0, tallest * BAR_HEADROOM)
+        return
+    ax.set_ylim(0.0, tallest * BAR_HEADROOM / (1.0 - height))
 
 
 def size_histogram_figure(
@@ -255,12 +281,8 @@ def size_histogram_figure(
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
             for panel, ax in enumerate(axes):
                 # Limits are set once every group is drawn (setting them per group froze the
-                # top at the first group's height and clipped taller groups); the headroom
-                # keeps the two-line legend entries above the bars instead of over them.
-                labels = ax.get_legend_handles_labels()[1]
-                legend_lines = sum(label.count("\n") + 1 for label in labels)
-                ax.set_ylim(0.0, max(tallest[panel], 1e-12) * (1.08 + 0.11 * legend_lines))
-                ax.legend(loc="upper right", handlelength=1.0)
+                # top at the first group's height and clipped taller groups).
+                _legend_above_the_bars(fig, ax, max(tallest[panel], 1e-12))
             axes[-1].set_xlabel(x_label)
         else:
             ax = fig.subplots()

@@ -276,3 +276,19 @@ def test_violin_names_carry_their_n_and_a_long_title_is_wrapped_to_the_column():
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == [f"{name}\nn={10 + i}" for i, name in enumerate(names)]
     assert "\n" in fig._suptitle.get_text()
+
+
+@pytest.mark.parametrize("layout", ["overlay", "side-by-side"])
+def test_the_legend_lies_above_every_bar(layout):
+    """With four groups the legend's eight lines reached down over bars of two counts (the headroom was a fixed
+    share of the axis per line, while a line is a fixed number of points)."""
+    rng = np.random.default_rng(0)
+    names = ["hrml_ev_negative_stain", "tem_medium_0.8nm", "tem_dark_1.2nm", "tem_hard_0.8nm"]
+    groups = {n: rng.normal(70 + 10 * i, 15, 5 + i).clip(20) for i, n in enumerate(names)}
+    fig, bins = size_histogram_figure(groups, layout=layout, kde=True)
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        bottom = ax.transData.inverted().transform(legend.get_window_extent(renderer))[0, 1]
+        tallest = max(patch.get_path().vertices[:, 1].max() for patch in ax.patches)
+        assert bottom > tallest
