@@ -320,11 +320,13 @@ def apply_pixel_size(viewer: Any, image_layer: Any, pixel_size_nm: float, *, sou
     image_layer.metadata.update(
         {"pixel_size_nm": value, "pixel_size_yx_nm": (value, value), "pixel_size_source": source}
     )
-    image_layer.scale = (value, value)
+    # units before scale: the scale's event (followed by follow_scale) must read the new value in nm, not in
+    # the unit the layer had (an image from another reader in µm)
     image_layer.units = ("nm", "nm")
+    image_layer.scale = (value, value)
     for layer in derived_layers(viewer, image_layer):
-        layer.scale = (value, value)
         layer.units = ("nm", "nm")
+        layer.scale = (value, value)
         layer.metadata["pixel_size_nm"] = value
         layer.metadata["pixel_size_source"] = source
         if layer.metadata.get("exo_vision_role") == ROLE:

@@ -273,3 +273,20 @@ def test_the_vesicles_and_the_scale_line_sit_on_an_image_that_was_moved(make_nap
     viewer.layers.selection.active = image
     line = cal.start_line()
     assert tuple(labels.translate) == tuple(line.translate) == (100.0, 200.0)
+
+
+def test_an_image_in_micrometres_is_calibrated_in_nm_without_a_second_rescale(make_napari_viewer, monkeypatch):
+    """The scale was set before the units: its event read 0.5 in µm (500 nm/px) while the dock had set 0.5 nm."""
+    from exo_vision.plugins import _vesicles
+
+    shown: list[str] = []
+    monkeypatch.setattr(_vesicles, "show_warning", shown.append)
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((64, 64), np.float32), scale=(0.0008, 0.0008), units=("um", "um"), name="um")
+    _, cal = _dock(viewer, "Calibration")
+    viewer.layers.selection.active = image
+    cal._show_current()  # the dock follows this image's scale from now on
+    cal._typed.value = 0.5
+    cal.apply_typed()
+    assert image.metadata["pixel_size_nm"] == 0.5 and tuple(image.scale) == (0.5, 0.5)
+    assert [str(u) for u in image.units] == ["nanometer", "nanometer"] and shown == []
