@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 
 from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
-from exo_vision.io.polarity import RAW_MEDIAN_FRACTION
+from exo_vision.io.polarity import camera_background
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +160,7 @@ def guess_polarity(image: np.ndarray) -> str:
     """
     image = check_image(image)
     median = float(np.median(image[::MEDIAN_STRIDE, ::MEDIAN_STRIDE]))
-    if np.issubdtype(image.dtype, np.integer) and median < RAW_MEDIAN_FRACTION * np.iinfo(image.dtype).max:
-        # a background in the lower half of the whole integer range is a camera's: raw, bright bands. (Within
-        # the range used, a membrane above a dark camera floor with one small band, a lysate-only calnexin
-        # blot, sat nearer the top and read as an inverted export; its band was then lost.)
+    if camera_background(image.dtype, median):
         return "bright"
     lo, hi = np.percentile(
         image[:: max(1, image.shape[0] // SAMPLE_SIDE), :: max(1, image.shape[1] // SAMPLE_SIDE)], POLARITY_PERCENTILES

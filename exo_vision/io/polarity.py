@@ -12,6 +12,13 @@ Polarity = Literal["bright", "dark"]
 RAW_MEDIAN_FRACTION = 0.5
 
 
+def camera_background(dtype: np.dtype, median: float) -> bool:
+    """Whether a blot's background level ``median`` is a camera's: an integer image whose median lies in the
+    lower half of its dtype's range is raw, with bright bands, whatever its tails (a membrane above a dark
+    floor with one small band, a lysate-only calnexin blot, has its long tail on the dark side)."""
+    return bool(np.issubdtype(dtype, np.integer) and median < RAW_MEDIAN_FRACTION * np.iinfo(dtype).max)
+
+
 def detect_band_polarity(image: np.ndarray, *, tail_percent: float = 0.5) -> Polarity:
     """Decide whether bands are bright on dark or dark on bright.
 
@@ -49,8 +56,6 @@ def detect_band_polarity(image: np.ndarray, *, tail_percent: float = 0.5) -> Pol
         step = int(np.ceil(np.sqrt(values.size / 1_000_000)))
         values = values[::step, ::step]
     low, median, high = np.percentile(values, [tail_percent, 50.0, 100.0 - tail_percent])
-    if np.issubdtype(array.dtype, np.integer) and median < RAW_MEDIAN_FRACTION * np.iinfo(array.dtype).max:
-        # a background in the lower half of the integer range is a camera's: raw, bright bands (a membrane above
-        # a dark floor with one small band, a lysate-only calnexin blot, had its long tail on the dark side)
+    if camera_background(array.dtype, median):
         return "bright"
     return "dark" if (median - low) > (high - median) else "bright"

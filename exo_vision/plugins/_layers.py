@@ -13,6 +13,7 @@ No module-level state: everything is found from the viewer's layer list.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,13 +145,28 @@ def image_data_from_layer(layer: Any) -> ImageData:
 
 def _napari_scale_nm(layer: Any) -> tuple[float, float] | None:
     """The layer's napari ``scale`` in nm per pixel (rows, columns) when its ``units`` are lengths."""
-    units = tuple(getattr(layer, "units", ()))[-2:]
-    scale = tuple(getattr(layer, "scale", ()))[-2:]
+    return scale_in_nm(getattr(layer, "scale", ()), getattr(layer, "units", ()))
+
+
+def scale_in_nm(scale: Sequence[float], units: Sequence[Any]) -> tuple[float, float] | None:
+    """The last two axes of a napari ``scale`` in nm per pixel (rows, columns), when their ``units`` (pint units
+    or their names: "nm", "micrometer" ...) are lengths; None otherwise (napari's default unit is "pixel": a
+    scale without a length is no calibration)."""
+    import pint
+
+    units, scale = tuple(units)[-2:], tuple(scale)[-2:]
     if len(units) != 2 or len(scale) != 2:
         return None
-    if any(getattr(unit, "dimensionality", None) != {"[length]": 1} for unit in units):
-        return None  # napari's default unit is "pixel": a scale without a length is no calibration
-    yx = tuple(float((value * unit).to("nanometer").magnitude) for value, unit in zip(scale, units, strict=True))
+    registry = pint.get_application_registry()
+    try:
+        lengths = [registry(str(unit)) for unit in units]
+        if any(length.dimensionality != {"[length]": 1} for length in lengths):
+            return None
+        yx = tuple(
+            float((value * length).to("nanometer").magnitude) for value, length in zip(scale, lengths, strict=True)
+        )
+    except (pint.errors.PintError, AttributeError, TypeError, ValueError):  # no unit, or one pint does not know
+        return None
     return (yx[0], yx[1]) if all(np.isfinite(v) and v > 0 for v in yx) else None
 
 

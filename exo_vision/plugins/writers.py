@@ -10,25 +10,15 @@ import pandas as pd
 import tifffile
 from napari.utils.notifications import show_warning
 
+from exo_vision.plugins._layers import scale_in_nm
+
 
 def _pixel_size_yx_nm(attributes: dict[str, Any]) -> tuple[float, float] | None:
     """Pixel size (rows, columns) of a layer in nm: its napari scale when its units are lengths (any: nm, µm ...),
     else exo_vision's calibration in its metadata, else None."""
-    import pint
-
-    units = list(attributes.get("units") or [])[-2:]
-    scale = list(attributes.get("scale") or [])[-2:]
-    if len(units) == 2 and len(scale) == 2:
-        registry = pint.get_application_registry()
-        try:
-            yx = tuple(
-                float((value * registry(str(unit))).to("nanometer").magnitude)
-                for value, unit in zip(scale, units, strict=True)
-            )
-        except (pint.errors.PintError, AttributeError, TypeError, ValueError):  # "pixel", or no unit at all
-            yx = None
-        if yx is not None and all(np.isfinite(v) and v > 0 for v in yx):
-            return yx  # type: ignore[return-value]
+    yx = scale_in_nm(attributes.get("scale") or (), attributes.get("units") or ())
+    if yx is not None:
+        return yx
     value = (attributes.get("metadata") or {}).get("pixel_size_nm")
     return None if value is None else (float(value), float(value))
 
