@@ -307,17 +307,12 @@ def test_next_on_the_last_micrograph_while_it_is_segmented_claims_no_save(make_n
 def test_stepping_back_with_the_histogram_open_restores_the_curation_and_keeps_it_on_disk(make_napari_viewer, tmp_path):
     """The restored layer was added with a table of labels only; the histogram dock read its diameters at once
     (KeyError), the restore stopped half way, and the next save rewrote the edit log and overrides empty."""
-    from tests.plugins.test_plugin_tem import _dock, write_micrograph
+    from tests.plugins.test_plugin_tem import _dock
 
-    grid, out = tmp_path / "grid", tmp_path / "out"
-    grid.mkdir()
-    for i in range(3):
-        write_micrograph(grid / f"g{i}.tif", seed=10 + i)
-    viewer = make_napari_viewer()
-    _, session = _dock(viewer, "Grid session")
+    grid, out = _grid_of(tmp_path, 3, seed=10)
+    viewer, session = _synchronous_session(make_napari_viewer)
     _, cur = _dock(viewer, "Curation")
     _, hist = _dock(viewer, "Size histogram")
-    session.synchronous = True
     session._min_d.value = 20.0
     session.open_grid(grid, out)
     viewer.layers.selection.active = session.labels_layer
@@ -369,17 +364,11 @@ def test_a_closed_grid_session_dock_is_freed_while_napari_stays_open(make_napari
 def test_a_grid_step_computes_the_grid_statistics_once(make_napari_viewer, tmp_path, monkeypatch):
     """The summary and its histogram each ran the bootstrap over the whole grid (0.2 s at 10 000 vesicles)."""
     from exo_vision.plugins import grid_session_widget, histogram_widget
-    from tests.plugins.test_plugin_tem import _dock, write_micrograph
 
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    for i in range(2):
-        write_micrograph(grid / f"g{i}.tif", seed=10 + i)
-    viewer = make_napari_viewer()
-    _, session = _dock(viewer, "Grid session")
-    session.synchronous = True
+    grid, out = _grid_of(tmp_path, 2, seed=10)
+    _, session = _synchronous_session(make_napari_viewer)
     session._min_d.value = 20.0
-    session.open_grid(grid, tmp_path / "out")
+    session.open_grid(grid, out)
     calls = []
     for module in (grid_session_widget, histogram_widget):
         real = module.size_statistics
