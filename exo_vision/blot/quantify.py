@@ -274,7 +274,7 @@ def quantify_blot(
     for s, ls, marker in zip(strips, per_strip, strip_markers):
         records.extend(measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
-    warnings.extend(_measurement_warnings(table, strips, strip_markers, calibrations, ladder_lane, noise_cache))
+    warnings.extend(_measurement_warnings(table, strips, strip_markers, calibrations, settings, noise_cache))
     for w in warnings:
         logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
     all_lanes = [lane for ls in per_strip for lane in ls]
@@ -331,14 +331,56 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
         raise ValueError(f"n_lanes must be a positive whole number of lanes, got {n_lanes!r}")
 
 
-def _measurement_warnings(table, strips, strip_markers, calibrations, ladder_lane, noise_cache) -> list[str]:
-    """What the user must know about the measured bands: ladder, markers left unmeasured, saturation, LoDs."""
+def _measurement_warnings(
+    table, strips, strip_markers, calibrations, settings: StripSettings, noise_cache
+) -> list[str]:
+    """What the user must know about the measured bands: ladder, windows off the strip, markers left
+    unmeasured, saturation, LoDs."""
+    ladder_lane = settings.ladder_lane
     return (
         _ladder_warnings(calibrations, ladder_lane)
         + _empty_window_warnings(table, calibrations, ladder_lane)
+        + _clipped_window_warnings(table, strips, strip_markers, settings, calibrations)
         + _unmeasured_marker_warnings(table, strips, strip_markers)
         + _result_warnings(table, noise_cache)
     )
+
+
+def _asked_windows(s: Strip, marker: str, settings: StripSettings, calibrations) -> dict[str, tuple[int, int]]:
+    """The rows each requested window of strip ``s`` asked for, before they were fitted to the strip's lanes."""
+    cal = calibrations.get(s.index)
+    windows = {k.lower(): v for k, v in settings.marker_windows_kda.items()}
+    if cal is not None and marker and marker.strip().lower() in windows:
+        return {marker: cal.window_px(*windows[marker.strip().lower()])}
+    return dict(settings.marker_windows_px or {})
+
+
+def _clipped_window_warnings(table, strips, strip_markers, settings: StripSettings, calibrations) -> list[str]:
+    """A message for each requested window that reaches past its strip (only its part on the strip is
+    integrated, so the volume covers less than was asked) or that lies on no strip at all (nothing measured)."""
+    out, placed = [], set()
+    for s, marker in zip(strips, strip_markers, strict=True):
+        for name, (top, bottom) in _asked_windows(s, marker, settings, calibrations).items():
+            rows = table[(table["strip"] == s.index) & (table["marker"] == name) & table["requested"].astype(bool)]
+            if rows.empty:
+                continue
+            placed.add(name)
+            got_top, got_bottom = int(rows["y_top_px"].min()), int(rows["y_bottom_px"].max())
+            if got_top > top or got_bottom < bottom:
+                share = (got_bottom - got_top) / max(bottom - top, 1)
+                out.append(
+                    f"strip {s.index}: the {name} window asked for rows {top}-{bottom} but the strip's lanes hold only "
+                    f"rows {got_top}-{got_bottom}, so its volumes cover {share:.0%} of the window; move the window "
+                    "(or the ladder sizes that place it) onto the strip"
+                )
+    for name, (top, bottom) in (settings.marker_windows_px or {}).items():
+        if name not in placed and not any(w == name for w in table.get("marker", [])):
+            out.append(
+                f"the {name} window, rows {top}-{bottom}, lies on no strip (strips span rows "
+                + ", ".join(f"{s.y_top_px}-{s.y_bottom_px}" for s in strips)
+                + f"), so {name} was not measured; give rows on a strip"
+            )
+    return out
 
 
 def _unmeasured_marker_warnings(table: pd.DataFrame, strips: Sequence[Strip], markers: Sequence[str]) -> list[str]:

@@ -417,3 +417,28 @@ def test_moving_one_lane_leaves_the_other_lanes_numbers_unchanged(amplitudes, ce
             assert after.loc[lane, column] == before.loc[lane, column], (lane, column)
     # lane 2 itself did change: it slid (partly) off its band
     assert after.loc[2, "volume"] < 0.9 * before.loc[2, "volume"]
+
+
+def _smear_lane_image():
+    img = np.full((300, 80), 200.0)
+    y = np.arange(300)[:, None]
+    img[:, 20:60] += 100 * np.exp(-0.5 * ((y - 250) / 8) ** 2)
+    return img, lanes_from_ranges([(20, 60)], whole_image_strip(img.shape))
+
+
+def test_a_marker_window_reaching_past_the_strip_is_said_with_the_share_measured():
+    img, lanes = _smear_lane_image()
+    inside = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, marker_windows_px={"CD63": (200, 290)})
+    assert not [w for w in inside.warnings if "window" in w]
+    r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, marker_windows_px={"CD63": (200, 400)})
+    (msg,) = [w for w in r.warnings if "CD63 window" in w]
+    assert "rows 200-400" in msg and "rows 200-300" in msg and "50%" in msg
+    assert r.bands.y_bottom_px.max() == 300
+
+
+def test_a_marker_window_on_no_strip_is_said_not_measured():
+    img, lanes = _smear_lane_image()
+    r = quantify_blot(img, polarity="bright", max_value=1e9, lanes=lanes, marker_windows_px={"CD9": (350, 400)})
+    (msg,) = [w for w in r.warnings if "CD9 window" in w]
+    assert "lies on no strip" in msg and "0-300" in msg
+    assert "CD9" not in set(r.bands.marker)
