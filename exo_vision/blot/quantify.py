@@ -13,6 +13,7 @@ from exo_vision.blot.background import rolling_ball_background
 from exo_vision.blot.detection import NoiseEstimate
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
+from exo_vision.blot.orientation import sideways_message
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import staircase_noise_sd
 from exo_vision.blot.rulers import drawn_line_mask
@@ -275,8 +276,8 @@ def quantify_blot(
         records.extend(measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
     warnings.extend(_measurement_warnings(table, strips, strip_markers, calibrations, settings, noise_cache))
-    for w in warnings:
-        logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
+    warnings[:0] = _sideways_warning(clean, table, per_strip, given=(lanes, lane_x_ranges_px, n_lanes))
+    _log_warnings(warnings, image_name)
     all_lanes = [lane for ls in per_strip for lane in ls]
     record = dict(
         polarity=polarity,
@@ -293,6 +294,20 @@ def quantify_blot(
     return BlotResult(
         table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, record, calibrations
     )
+
+
+def _log_warnings(warnings: Sequence[str], image_name: str) -> None:
+    """Log each warning, prefixed with the image's name."""
+    for w in warnings:
+        logger.warning("%s%s", f"{image_name}: " if image_name else "", w)
+
+
+def _sideways_warning(clean: np.ndarray, table: pd.DataFrame, per_strip, *, given) -> list[str]:
+    """The warning of a blot turned by 90 degrees, checked only where no lanes (nor their number) were given."""
+    if any(v is not None for v in given):
+        return []
+    message = sideways_message(clean, table, [lane for ls in per_strip for lane in ls])
+    return [message] if message else []
 
 
 def _rolling_ball_image(clean: np.ndarray, strips: Sequence[Strip], params: BlotParameters) -> np.ndarray | None:
