@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,31 @@ def _holder(path: Path) -> str:
     return text or "another exo-vision run"
 
 
+def _open_lock_file(path: Path) -> int:
+    """Open (creating) the lock file itself, never a file a link of that name points at.
+
+    A results folder copied from elsewhere (a zip or tar keeps links) can hold a link named like the lock;
+    writing through it would empty the file it points at. Such a link is removed (its target untouched).
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    if path.is_symlink():
+        logger.warning(
+            "%s was a link (to %s); removed it, not the file it points at", display_path(path), os.readlink(path)
+        )
+        path.unlink()
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as err:
+        raise ValueError(
+            f"{display_path(path)} cannot be opened as the run's lock file ({err.strerror or err}); remove it, or "
+            "give another --out"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"{display_path(path)} is not a regular file; remove it, or give another --out")
+    return fd
+
+
 @contextmanager
 def output_lock(folder: str | Path, *, command: str) -> Iterator[None]:
     """Hold the folder's lock for the duration of the block (the folder must exist).
@@ -59,7 +85,7 @@ def output_lock(folder: str | Path, *, command: str) -> Iterator[None]:
         logger.debug("no file locking on this platform: %s is not locked", display_path(folder))
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open_lock_file(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -46,3 +46,21 @@ def test_a_second_run_into_a_folder_in_use_is_refused_before_it_writes(tmp_path,
         assert main(["report", "--tem", str(out), "--out", str(tmp_path / "r.html")]) == 2
         assert "make the report when that run has ended" in caplog.text
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing was written meanwhile
+
+
+def test_a_link_named_like_the_lock_never_empties_the_file_it_points_at(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_NAME).symlink_to(precious)
+    with output_lock(out, command="exo-vision tem"):
+        assert not (out / LOCK_NAME).is_symlink()
+    assert precious.read_text() == "keep me\n"
+
+
+def test_a_lock_name_that_is_a_folder_is_refused_with_the_fix(tmp_path):
+    (tmp_path / LOCK_NAME).mkdir()
+    with pytest.raises(ValueError, match="remove it, or give another --out"):
+        with output_lock(tmp_path, command="exo-vision tem"):
+            pass
