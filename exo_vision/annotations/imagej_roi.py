@@ -44,6 +44,12 @@ class RoiLabels:
     skipped: list[str] = field(default_factory=list)
 
 
+#: Largest unpacked ``.roi`` entry accepted (bytes): a polygon of a million subpixel points is 8 MB.
+MAX_ROI_BYTES = 16 * 2**20
+#: Largest unpacked ROI set accepted (bytes): 10 000 outlines of 2 000 subpixel points each is 160 MB.
+MAX_ROI_SET_BYTES = 256 * 2**20
+
+
 def _roifile():
     import roifile
 
@@ -62,7 +68,9 @@ def _load(path: Path) -> list:
             raise ValueError(f"{path} is not an ImageJ .roi file ({error}); save the ROI again from Fiji.") from None
     try:
         with zipfile.ZipFile(path) as archive:
-            entries = [archive.read(n) for n in archive.namelist() if n.lower().endswith(".roi")]
+            infos = [i for i in archive.infolist() if i.filename.lower().endswith(".roi")]
+            _check_unpacked_sizes(path, infos)
+            entries = [archive.read(i) for i in infos]
     except (zipfile.BadZipFile, OSError, EOFError):
         raise ValueError(
             f"{path} is not a readable zip archive (damaged or not a RoiSet.zip); save the ROI Manager's "
@@ -74,6 +82,22 @@ def _load(path: Path) -> list:
         return [roifile.ImagejRoi.frombytes(data) for data in entries]
     except (ValueError, struct.error) as error:
         raise ValueError(f"{path} holds a damaged ImageJ ROI ({error}); save the ROIs again from Fiji.") from None
+
+
+def _check_unpacked_sizes(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip whose ROIs would unpack to more than ImageJ ever writes, before unpacking any.
+
+    A zip's entries declare their unpacked size and reading stops there, so a small archive that would
+    unpack to gigabytes (by accident or on purpose) is refused from its directory alone.
+    """
+    largest = max((i.file_size for i in infos), default=0)
+    total = sum(i.file_size for i in infos)
+    if largest > MAX_ROI_BYTES or total > MAX_ROI_SET_BYTES:
+        raise ValueError(
+            f"{path} would unpack to {total / 2**20:.0f} MB of ROIs (largest {largest / 2**20:.1f} MB); an ImageJ "
+            f"ROI set holds at most {MAX_ROI_SET_BYTES // 2**20} MB ({MAX_ROI_BYTES // 2**20} MB per ROI), so this "
+            "is not one: save the ROI Manager's ROIs again from Fiji (More > Save...)."
+        )
 
 
 def _type_name(roi) -> str:

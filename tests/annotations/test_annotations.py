@@ -249,3 +249,17 @@ def test_an_roi_set_is_the_same_bytes_every_time(tmp_path):
     first = write_imagej_rois(tmp_path / "a.zip", labels).read_bytes()
     time.sleep(2.1)  # zip dates count in 2 s steps
     assert write_imagej_rois(tmp_path / "b.zip", labels).read_bytes() == first
+
+
+def test_a_small_zip_that_would_unpack_to_gigabytes_is_refused_unread(tmp_path, monkeypatch):
+    import exo_vision.annotations.imagej_roi as imagej_roi
+
+    path = tmp_path / "RoiSet.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.roi", b"\x00" * (imagej_roi.MAX_ROI_BYTES + 1))
+    assert path.stat().st_size < 100_000
+    read = []
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda self, name, pwd=None: read.append(name))
+    with pytest.raises(ValueError, match="would unpack to 16 MB of ROIs .* is not one"):
+        read_imagej_rois(path, SHAPE)
+    assert read == []
