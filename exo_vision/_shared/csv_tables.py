@@ -5,11 +5,20 @@ saved again in a spreadsheet set to a European locale it comes back separated
 by semicolons with decimal commas, or by tabs; read as commas, the whole
 header is one column and every check then names the wrong problem.
 :func:`read_csv_table` reads such a file as its separator says.
+
+Text cells come from file, folder, lane and marker names that other people
+chose; one that starts like a formula (``=HYPERLINK(...)``, ``@SUM(...)``,
+``+cmd``) would run when the table is opened in a spreadsheet. :func:`csv_text`
+writes such a cell behind an apostrophe (the spreadsheets' own mark for "text,
+not a formula"), and every reader here takes it off again, so names read back
+as they were.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +29,62 @@ OTHER_SEPARATORS = (";", "\t")
 TEXT_COLUMNS = ("image", "source_file", "condition", "group", "lane_name", "marker", "name")
 #: A number written with a decimal comma, as a spreadsheet in a European locale saves it.
 DECIMAL_COMMA_NUMBER = r"[-+]?\d+,\d+(?:[eE][-+]?\d+)?"
+
+
+#: First characters that make a spreadsheet read a cell as a formula (besides tab and carriage return).
+FORMULA_STARTS = frozenset("=+-@\t\r")
+#: A cell written behind :func:`csv_text`'s apostrophe: one or more apostrophes, then a formula start.
+_ESCAPED = re.compile(r"'+[=+\-@\t\r]")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _escaped_cell(value: Any) -> Any:
+    """``value`` behind an apostrophe when a spreadsheet would run it as a formula (numbers such as "-2.5" not)."""
+    if isinstance(value, str) and value.lstrip("'")[:1] in FORMULA_STARTS and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def _unescaped_cell(value: Any) -> Any:
+    return value[1:] if isinstance(value, str) and _ESCAPED.match(value) else value
+
+
+def _map_text_cells(table: pd.DataFrame, function) -> pd.DataFrame:
+    columns = [c for c in table.columns if table[c].dtype == object or pd.api.types.is_string_dtype(table[c])]
+    if not columns:
+        return table
+    table = table.copy()
+    for column in columns:
+        table[column] = table[column].map(function).astype(object)
+    return table
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` whose text cells a spreadsheet cannot run as formulas (see the module's note)."""
+    return _map_text_cells(table, _escaped_cell)
+
+
+def as_written(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` read from a CSV :func:`csv_text` wrote, its text cells as they were before the escape."""
+    return _map_text_cells(table, _unescaped_cell)
+
+
+def csv_text(table: pd.DataFrame, **options: Any) -> str:
+    """CSV text of ``table`` (no index, ``\n`` line ends, ``options`` to :meth:`pandas.DataFrame.to_csv`),
+    its text cells spreadsheet-safe (:func:`spreadsheet_safe`)."""
+    return spreadsheet_safe(table).to_csv(index=False, lineterminator="\n", **options)
+
+
+def read_written_csv(path: str | Path, **options: Any) -> pd.DataFrame:
+    """:func:`pandas.read_csv` of a table exo_vision wrote, its text cells as they were (:func:`as_written`)."""
+    return as_written(pd.read_csv(path, **options))
 
 
 def read_csv_table(path: str | Path, *, expected_column: str, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -66,10 +131,10 @@ def _read(path: str | Path, text: tuple[str, ...], **options: str) -> pd.DataFra
     table = pd.read_csv(path, **options)
     names = [name for name in table.columns if name in text]
     if names:
-        as_written = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False, **options)
+        written = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False, **options)
         for name in names:
-            table[name] = as_written[name].astype(object)
-    return table
+            table[name] = written[name].astype(object)
+    return as_written(table)
 
 
 def _decimal_commas(column: pd.Series) -> bool:

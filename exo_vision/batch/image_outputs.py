@@ -33,6 +33,7 @@ import pandas as pd
 import tifffile
 
 from exo_vision._shared.atomic import atomic_write_text, file_group, sha256_file
+from exo_vision._shared.csv_tables import csv_text, read_written_csv
 from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
 from exo_vision.tem_analysis import MicrographResult
 
@@ -126,7 +127,7 @@ FLOAT_FORMAT = "%.12g"
 
 def table_csv_text(table: pd.DataFrame) -> str:
     """CSV text of a table: no index, ``\n`` line ends, :data:`FLOAT_FORMAT` floats."""
-    return table.to_csv(index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
+    return csv_text(table, float_format=FLOAT_FORMAT)
 
 
 def write_table_csv(path: str | Path, table: pd.DataFrame) -> None:
@@ -136,7 +137,7 @@ def write_table_csv(path: str | Path, table: pd.DataFrame) -> None:
 
 def read_table_csv(path: str | Path) -> pd.DataFrame:
     """Read a table written by :func:`write_table_csv` (pandas >= 3 parses floats with exact round trip)."""
-    return pd.read_csv(path)
+    return read_written_csv(path)
 
 
 def _not_counted(result: MicrographResult) -> list[int]:

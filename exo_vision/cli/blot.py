@@ -16,6 +16,7 @@ from typing import Any
 
 from exo_vision import __version__
 from exo_vision._shared.atomic import sha256_file
+from exo_vision._shared.csv_tables import csv_text
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
     assign_stems,
@@ -331,7 +332,7 @@ def _read(path: Path, max_megapixels: float | None = None, frame: int | None = N
 
 
 def _csv_text(table) -> str:
-    return printable_table(table).to_csv(index=False, lineterminator="\n")
+    return csv_text(printable_table(table))
 
 
 def printable_table(table):

@@ -206,6 +206,7 @@ def group_diameters(
 def run(args: argparse.Namespace) -> int:
     """Draw the figure and its bin table; return 0, or 2 on bad input."""
     from exo_vision._shared.atomic import atomic_write_bytes
+    from exo_vision._shared.csv_tables import csv_text
     from exo_vision.figures.histogram import size_histogram_figure
     from exo_vision.figures.style import save_figure
 
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
     save_figure(fig, buffer, fmt=fmt)
     try:
         atomic_write_bytes(out, buffer.getvalue())
-        atomic_write_bytes(bins_path, bins.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        atomic_write_bytes(bins_path, csv_text(bins).encode("utf-8"))
     except OSError as err:
         logger.error("cannot write %s: %s; choose a folder you may write to", out, err.strerror or err)
         return 2

@@ -19,6 +19,7 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
 from exo_vision._shared.atomic import atomic_write, atomic_write_text
+from exo_vision._shared.csv_tables import csv_text
 from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned, straightening_warning
 from exo_vision.figures.blot import annotated_blot, panel_figure
@@ -497,7 +498,7 @@ class BlotWidget(Container):
         image = image_data_from_layer(self.image_layer)
         stem = image.path.stem if image.path is not None else self.image_layer.name
         written = [out / f"{stem}_bands.csv", out / f"{stem}_annotated.png"]
-        atomic_write_text(written[0], self.result.bands.to_csv(index=False, lineterminator="\n"))
+        atomic_write_text(written[0], csv_text(self.result.bands))
         rgb = annotated_blot(image.data, self.result)
 
         def write_png(tmp: Path) -> None:
@@ -512,7 +513,7 @@ class BlotWidget(Container):
             return written
         merged = enrichment.merge(summary[["marker", "verdict", "reason"]], on="marker", how="left")
         for name, table in (("panel.csv", merged), ("panel_summary.csv", summary)):
-            atomic_write_text(out / name, table.to_csv(index=False, lineterminator="\n"))
+            atomic_write_text(out / name, csv_text(table))
             written.append(out / name)
         figure = panel_figure(enrichment, summary, title=f"MISEV panel: {'PASS' if ok else 'FAIL'}")
         for suffix in ("png", "svg"):

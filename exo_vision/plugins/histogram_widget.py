@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
+from exo_vision._shared.atomic import atomic_write_text
+from exo_vision._shared.csv_tables import csv_text
 from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
 from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table, table_group_names, truth_values
@@ -149,7 +151,7 @@ class HistogramPlot:
         target = Path(path)
         suffix = target.suffix.lower()
         if suffix == ".csv":
-            self.bins.to_csv(target, index=False)
+            atomic_write_text(target, csv_text(self.bins))
         elif suffix in (".png", ".svg", ".pdf"):
             self.figure.savefig(target, dpi=300)
         else:

@@ -10,6 +10,8 @@ import pandas as pd
 import tifffile
 from napari.utils.notifications import show_warning
 
+from exo_vision._shared.atomic import atomic_write_text
+from exo_vision._shared.csv_tables import csv_text
 from exo_vision.plugins._layers import scale_in_nm
 
 
@@ -92,5 +94,5 @@ def write_measurements_csv(path: str, data: Any, attributes: dict[str, Any]) -> 
     if "index" in table.columns and "label" in table.columns:
         table = table.drop(columns="index")  # napari's lookup column, a copy of ``label``
     target = Path(path)
-    table.to_csv(target, index=False)
+    atomic_write_text(target, csv_text(table))
     return [str(target)]

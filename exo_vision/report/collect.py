@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exo_vision._shared.csv_tables import read_csv_table
+from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.measure.size_stats import STATISTICS_KEYS, size_statistics
 from exo_vision.measure.tables import truth_values
@@ -283,7 +283,9 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     if "equivalent_diameter_nm" not in vesicles.columns:
         raise ValueError(f"{folder / 'vesicles.csv'}: no equivalent_diameter_nm column; rerun `{producer}`")
     errors_path = folder / "errors.csv"
-    errors = pd.read_csv(errors_path) if errors_path.is_file() else pd.DataFrame(columns=["input", "stem", "error"])
+    errors = (
+        read_written_csv(errors_path) if errors_path.is_file() else pd.DataFrame(columns=["input", "stem", "error"])
+    )
     overlays = {}
     for record in run["images"]:
         stem = str(record.get("stem", ""))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision._shared.atomic import atomic_write_text
+from exo_vision._shared.csv_tables import csv_text, read_written_csv
 from exo_vision.io.image_data import ImageData
 
 #: Columns of the edit log saved with curated results.
@@ -108,7 +109,7 @@ def curation_json(curated: CuratedResult) -> str:
 
 def write_curation_record(curated: CuratedResult, *, edits: Path, curation: Path) -> None:
     """Atomically write the edit log CSV and the curation JSON of one micrograph."""
-    atomic_write_text(edits, edit_log_table(curated.edit_log).to_csv(index=False))
+    atomic_write_text(edits, csv_text(edit_log_table(curated.edit_log)))
     atomic_write_text(curation, curation_json(curated))
 
 
@@ -124,7 +125,7 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
     marker = json.loads(paths["marker"].read_text()) if paths["marker"].is_file() else {}
     edit_log: list[dict[str, Any]] = []
     if paths["edits"].is_file():
-        edit_log = pd.read_csv(paths["edits"], keep_default_na=False).to_dict("records")
+        edit_log = read_written_csv(paths["edits"], keep_default_na=False).to_dict("records")
     return SavedMicrograph(
         labels=labels,
         polarity=curation.get("polarity") or marker.get("polarity"),

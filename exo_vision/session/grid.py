@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, sha256_file
+from exo_vision._shared.csv_tables import read_written_csv
 from exo_vision._shared.paths import assign_stems
 from exo_vision.batch.config import PARAMETER_NAMES, TemBatchConfig
 from exo_vision.io.image_data import ImageData
@@ -314,7 +315,7 @@ class GridSession:
         for path in self.files:
             table_path = self.output_paths(path)["table"]
             if table_path.is_file():
-                tables[self.stem(path)] = pd.read_csv(table_path)
+                tables[self.stem(path)] = read_written_csv(table_path)
         return tables
 
     def load_saved(self, path: Path) -> SavedMicrograph:

@@ -21,3 +21,22 @@ def test_a_table_without_the_column_is_returned_as_read(tmp_path):
     (tmp_path / "other.csv").write_text("x;y\n1;2\n")  # semicolons, but not the expected table
     table = read_csv_table(tmp_path / "other.csv", expected_column="image")
     assert list(table.columns) == ["x;y"]
+
+
+FORMULAS = ['=HYPERLINK("http://x")', "@SUM(1+1)*cmd|' -c calc'!A0", "+cmd", "-2+3", "\t=1", "'=1+1", "''@x"]
+PLAIN = ["grid A", "-2.5", "1e-3", "it's", "", "a=b"]
+
+
+def test_formula_cells_are_written_behind_an_apostrophe_and_read_back_as_they_were(tmp_path):
+    from exo_vision._shared.csv_tables import csv_text, read_written_csv
+
+    table = pd.DataFrame({"image": FORMULAS + PLAIN, "n": range(len(FORMULAS) + len(PLAIN))})
+    text = csv_text(table)
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    cells = pd.read_csv(path, dtype=str, keep_default_na=False)["image"].tolist()
+    assert all(c.startswith("'") for c in cells[: len(FORMULAS)])
+    assert cells[len(FORMULAS) :] == PLAIN
+    assert read_written_csv(path, keep_default_na=False)["image"].tolist() == FORMULAS + PLAIN
+    assert read_csv_table(path, expected_column="image")["image"].tolist() == FORMULAS + PLAIN
+    assert read_written_csv(path)["n"].tolist() == list(range(len(table)))

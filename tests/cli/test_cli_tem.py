@@ -486,3 +486,19 @@ def test_run_json_records_the_scale_bar_reading_and_the_ocr_program(tmp_path):
     assert image["scale_bar"]["length_nm"] == 500.0 and image["scale_bar"]["label_text"]
     assert run["software"]["tesseract"] == tesseract_version() is not None
     assert run["working_directory"] == str(Path.cwd())  # where its relative paths lead
+
+
+def test_a_micrograph_named_like_a_formula_is_no_formula_in_the_tables_and_keeps_its_name(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_micrograph(folder / "=1+1.tif", 0, shape=(256, 256))
+    out = tmp_path / "out"
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1"]) == 0
+    for name in ("summary.csv", "vesicles.csv"):
+        cells = pd.read_csv(out / name, dtype=str)["image"]
+        assert set(cells) - {"pooled"} == {"'=1+1"}, name
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert set(pd.read_csv(out / "vesicles.csv", dtype=str)["image"]) == {"'=1+1"}
+    report = tmp_path / "report.html"
+    assert main(["report", "--tem", str(out), "--out", str(report)]) == 0
+    assert "=1+1" in report.read_text() and "&#x27;=1+1" not in report.read_text()
