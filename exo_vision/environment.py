@@ -12,6 +12,8 @@ their last bits between kernels (``benchmarks/tem_runtime_isa.py``,
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 import re
@@ -53,9 +55,42 @@ LOCK_FILE = Path(__file__).resolve().parents[1] / "requirements" / "lock.txt"
 _PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
 
 
+#: Parts of the package whose code cannot change a result: the napari docks (they only call the core).
+#: Everything else counts in :func:`code_sha256`.
+CODE_NOT_COUNTED = ("plugins",)
+
+
+@functools.cache
+def code_sha256() -> str:
+    """A fingerprint of the installed exo_vision code that makes the numbers (sha256, hex).
+
+    The package's version string does not change with every change of a measurement, so a result is tied to
+    the code that made it by this digest of its Python files (relative path and bytes, in path order; the
+    napari docks left out) and its model cards and weights. ``--resume`` re-analyses a result made by other
+    code, and ``--config run.json`` says when the recorded run's code differs.
+    """
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    files = [
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix in (".py", ".json", ".onnx")
+        and p.relative_to(root).parts[0] not in CODE_NOT_COUNTED
+    ]
+    for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def software_versions() -> dict[str, str | None]:
     """Installed versions of Python, exo_vision and the libraries that shape the results."""
-    out: dict[str, str | None] = {"python": platform.python_version(), "exo_vision": __version__}
+    out: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "exo_vision": __version__,
+        "exo_vision_code_sha256": code_sha256(),
+    }
     for name in SOFTWARE:
         try:
             out[name] = metadata.version(name)

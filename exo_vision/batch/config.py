@@ -19,6 +19,7 @@ reproduces that run.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
@@ -31,6 +32,8 @@ from exo_vision._shared.validation import MIN_PIXEL_SIZE_NM
 from exo_vision.segmentation.api import model_summary
 from exo_vision.segmentation.learned.weights import absolute_model
 from exo_vision.tem_parameters import TemParameters
+
+logger = logging.getLogger(__name__)
 
 #: The analysis defaults, from the one place that holds them.
 _ANALYSIS = TemParameters()
@@ -204,6 +207,15 @@ NULLABLE = frozenset({"pixel_size_nm", "frame", "model", "workers", "scheduler",
 MAX_HISTOGRAM_BINS = 10_000
 
 
+def _parse_problem(err: Exception) -> str:
+    """What a parser's error says, in words (a nesting too deep for any parser gives no message of its own)."""
+    if isinstance(err, RecursionError):
+        return "nested too deeply to be a configuration"
+    if isinstance(err, UnicodeDecodeError):
+        return f"not UTF-8 text at byte {err.start}; save it as UTF-8"
+    return str(err)
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """Read parameters from a TOML file or a previous ``run.json``.
 
@@ -233,20 +245,30 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if path.suffix.lower() == ".json":
         try:
             doc = json.loads(raw)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:
             raise ValueError(
-                f"{display_path(path)} is not valid JSON ({err}); pass a TOML config or a run.json"
-            ) from err
+                f"{display_path(path)} is not valid JSON ({_parse_problem(err)}); pass a TOML config or a run.json"
+            ) from None
         values = doc.get("parameters") if isinstance(doc, dict) else None
         if not isinstance(values, dict):
             raise ValueError(
                 f"{display_path(path)} has no 'parameters' object; pass a run.json written by exo-vision tem"
             )
+        if "method" not in values:
+            # run.json has recorded the method since there were several; before, classical was the only one
+            values = {**values, "method": "classical"}
+            logger.warning(
+                "--config %s records no segmentation method: it was written when the classical method was the "
+                "only one, so the run is reproduced with the classical method (unless --method says otherwise)",
+                display_path(path),
+            )
     else:
         try:
-            doc = tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{display_path(path)} is not valid TOML ({err}); fix the line named") from err
+            doc = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
+            raise ValueError(
+                f"{display_path(path)} is not valid TOML ({_parse_problem(err)}); fix the line named"
+            ) from None
         values = doc.get("tem", doc)
         if not isinstance(values, dict):
             raise ValueError(f"{display_path(path)}: [tem] must be a table of parameters")
@@ -289,7 +311,7 @@ def check_recorded_model(path: str | Path, config: TemBatchConfig) -> None:
         used: the results would not be reproduced, silently.
     """
     from exo_vision.segmentation.api import METHODS
-    from exo_vision.segmentation.learned.weights import load_card
+    from exo_vision.segmentation.learned.weights import SHIPPED_MODELS, load_card
 
     used = recorded_models(path)
     if not used or not METHODS[config.method].uses_model:
@@ -298,12 +320,45 @@ def check_recorded_model(path: str | Path, config: TemBatchConfig) -> None:
     if card.sha256 in {m["sha256"] for m in used}:
         return
     then = used[0]
+    shipped = next((name for name in SHIPPED_MODELS if load_card(name).sha256 in {m["sha256"] for m in used}), None)
+    fix = (
+        f"the same network still ships: add --model {shipped} to reproduce it"
+        if shipped
+        else "restore that model file, or pass --model for the one you mean to use"
+    )
     raise ValueError(
         f"--config {display_path(path)}: that run segmented with {then.get('name')} {then.get('version')} "
         f"(sha256 {str(then['sha256'])[:12]}...), but {display_path(str(card.onnx_path))} is now "
-        f"{card.name} {card.version} (sha256 {card.sha256[:12]}...), so its results would not be reproduced; "
-        "restore that model file, or pass --model for the one you mean to use"
+        f"{card.name} {card.version} (sha256 {card.sha256[:12]}...), so its results would not be reproduced; {fix}"
     )
+
+
+def check_recorded_code(path: str | Path) -> None:
+    """Say when a ``run.json`` was written by other exo_vision code than this installation's.
+
+    The parameters and model are reproduced, but a measurement changed since (an upgrade) gives other
+    numbers under them; the log names the difference so the user does not expect identical tables.
+    """
+    from exo_vision.environment import code_sha256
+
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return
+    try:
+        software = json.loads(path.read_text(encoding="utf-8")).get("software") or {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, RecursionError):
+        return
+    recorded = software.get("exo_vision_code_sha256") if isinstance(software, dict) else None
+    if recorded != code_sha256():
+        logger.warning(
+            "--config %s: that run was made by %s exo_vision code than this installation's (%s); the same "
+            "parameters and model are used, but measurements changed since give other numbers",
+            display_path(path),
+            "other" if recorded else "older",
+            f"code sha256 {str(recorded)[:12]}... vs {code_sha256()[:12]}..."
+            if recorded
+            else "no code fingerprint recorded",
+        )
 
 
 def build_config(*layers: dict[str, Any]) -> TemBatchConfig:

@@ -34,6 +34,7 @@ import tifffile
 
 from exo_vision._shared.atomic import atomic_write_text, file_group, sha256_file
 from exo_vision._shared.csv_tables import csv_text, read_written_csv
+from exo_vision.environment import code_sha256
 from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
 from exo_vision.tem_analysis import MicrographResult
 
@@ -185,6 +186,7 @@ def write_image_outputs(
     )
     marker = dict(record)
     marker["marker_version"] = MARKER_VERSION
+    marker["code_sha256"] = code_sha256()
     if not save_rois:  # an ROI set of an earlier analysis would number other vesicles than this table
         (out_dir / output_names(stem, rois=True)["rois"]).unlink(missing_ok=True)
     # All four files appear together or not at all; the marker is moved into place last.
@@ -244,9 +246,13 @@ def read_marker(*, out_dir: Path, stem: str) -> dict[str, Any] | None:
 
 
 def completed_marker(
-    *, out_dir: Path, stem: str, input_sha256: str, parameters: dict[str, Any]
+    *, out_dir: Path, stem: str, input_sha256: str, parameters: dict[str, Any], same_code: bool = True
 ) -> dict[str, Any] | None:
     """The marker of a complete earlier result for this input, or None if it must be (re)done.
+
+    With ``same_code`` the result must also have been made by this installation's code
+    (:func:`exo_vision.environment.code_sha256`): after an upgrade, a measurement changed under the same
+    parameters would otherwise pool old numbers with new ones.
 
     Parameters
     ----------
@@ -263,6 +269,8 @@ def completed_marker(
     if marker is None:
         return None
     if marker.get("input_sha256") != input_sha256:
+        return None
+    if same_code and marker.get("code_sha256") != code_sha256():
         return None
     if json.dumps(marker.get("parameters"), sort_keys=True) != json.dumps(parameters, sort_keys=True):
         return None

@@ -52,6 +52,7 @@ from exo_vision.batch.image_outputs import (
     write_image_outputs,
 )
 from exo_vision.batch.run_outputs import write_run_outputs
+from exo_vision.environment import code_sha256
 from exo_vision.io import read_image
 from exo_vision.tem_analysis import analyse_micrograph, rejected_by_reason
 from exo_vision.tem_parameters import TemParameters
@@ -357,6 +358,11 @@ def _first_words(message: str, limit: int = WARNING_SUMMARY_CHARS) -> str:
     return head if len(head) <= limit else head[: limit - 3] + "..."
 
 
+#: Keys of a completion marker that describe the files, not the image: left out of run.json's image record
+#: (the run records its code once, under ``software``).
+MARKER_ONLY_KEYS = ("outputs", "marker_version", "code_sha256")
+
+
 def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
     """The record of an input whose outputs from an earlier run are complete, else None."""
     try:
@@ -368,7 +374,7 @@ def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
     )
     if marker is None:
         return None
-    record = {k: v for k, v in marker.items() if k not in ("outputs", "marker_version")}
+    record = {k: v for k, v in marker.items() if k not in MARKER_ONLY_KEYS}
     record.update({"input": display_path(job.path), "stem": job.stem, "index": job.index, "status": "skipped"})
     return record
 
@@ -391,7 +397,11 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
     except OSError as err:
         return {**base, "status": "failed", "error": f"cannot read {display_path(job.path)}: {err.strerror}"}
     complete = completed_marker(
-        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=marker.get("parameters") or {}
+        out_dir=Path(job.out_dir),
+        stem=job.stem,
+        input_sha256=checksum,
+        parameters=marker.get("parameters") or {},
+        same_code=False,
     )
     if complete is None:
         reason = (
@@ -408,7 +418,15 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
                 f"{display_path(job.stem)}_* files away or choose another --out."
             ),
         }
-    if json.dumps(complete.get("parameters"), sort_keys=True) != json.dumps(job.parameters, sort_keys=True):
+    if complete.get("code_sha256") != code_sha256():
+        logger.warning(
+            "%s: kept the result curated in the GUI, made by another version of exo_vision (its measurements may "
+            "differ from this version's); to re-measure it, move its %s_* files out of %s or choose another --out",
+            job.path,
+            job.stem,
+            job.out_dir,
+        )
+    elif json.dumps(complete.get("parameters"), sort_keys=True) != json.dumps(job.parameters, sort_keys=True):
         logger.warning(
             "%s: kept the result curated in the GUI (made with other parameters than this run's); "
             "to re-analyse it, move its %s_* files out of %s or choose another --out",
@@ -416,7 +434,7 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
             job.stem,
             job.out_dir,
         )
-    record = {k: v for k, v in complete.items() if k not in ("outputs", "marker_version")}
+    record = {k: v for k, v in complete.items() if k not in MARKER_ONLY_KEYS}
     record.update({**base, "status": "skipped"})
     return record
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from exo_vision._shared.interrupt import terminated_as_interrupted
 from exo_vision._shared.paths import display_path
-from exo_vision.batch.config import build_config, check_recorded_model, read_config
+from exo_vision.batch.config import build_config, check_recorded_code, check_recorded_model, read_config
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, available_methods
 from exo_vision.segmentation.learned.weights import absolute_model
 
@@ -230,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
         config = build_config(file_values, _command_line_values(args))
         if args.config and getattr(args, "model", None) is None:  # a model given on the command line is chosen
             check_recorded_model(args.config, config)
+        if args.config:
+            check_recorded_code(args.config)
     except ValueError as err:
         where = (
             f" (the values come from {display_path(args.config)} and the command line: fix them there)"

@@ -15,6 +15,7 @@ from exo_vision._shared.paths import display_path
 from exo_vision.batch.config import TemBatchConfig, build_config, read_config
 from exo_vision.batch.image_outputs import completed_marker, output_names, write_labels_tiff
 from exo_vision.batch.runner import assign_stems, collect_inputs, plan_jobs
+from exo_vision.environment import code_sha256
 
 
 def test_atomic_write_replaces_whole_files_and_cleans_up_on_failure(tmp_path):
@@ -169,6 +170,7 @@ def test_completion_marker_is_trusted_only_when_everything_matches(tmp_path):
     params = TemBatchConfig().analysis_parameters()
     marker = {
         "marker_version": 1,
+        "code_sha256": code_sha256(),
         "input_sha256": "abc",
         "parameters": params,
         "outputs": {
@@ -177,7 +179,11 @@ def test_completion_marker_is_trusted_only_when_everything_matches(tmp_path):
     }
     (tmp_path / names["marker"]).write_text(json.dumps(marker))
     assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params) is not None
-    # Input changed, parameters changed, an output altered, marker damaged: redo.
+    # Made by other code (an upgrade), input changed, parameters changed, an output altered, marker damaged: redo.
+    (tmp_path / names["marker"]).write_text(json.dumps({**marker, "code_sha256": "0" * 64}))
+    assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params) is None
+    assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=params, same_code=False)
+    (tmp_path / names["marker"]).write_text(json.dumps(marker))
     assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abd", parameters=params) is None
     other = dict(params, sensitivity=0.9)
     assert completed_marker(out_dir=tmp_path, stem=stem, input_sha256="abc", parameters=other) is None
@@ -218,3 +224,53 @@ def test_a_hard_link_is_analysed_once_and_a_byte_identical_copy_is_named(tmp_pat
     shutil.copy(sample, grid / "c.tif")
     assert main(["tem", str(grid), "--out", str(tmp_path / "out")]) == 0
     assert "a.tif, " in caplog.text and "c.tif are the same micrograph (identical bytes)" in caplog.text
+
+
+def test_configs_nested_too_deeply_or_with_a_byte_order_mark(tmp_path):
+    deep = tmp_path / "run.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="run.json is not valid JSON .nested too deeply"):
+        read_config(deep)
+    bom = tmp_path / "excel.toml"
+    bom.write_bytes("\ufeff[tem]\nmin_diameter_nm = 25\n".encode())
+    assert read_config(bom) == {"min_diameter_nm": 25}
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[tem]\npolarity = "d\xe9"\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8 text at byte .*save it as UTF-8"):
+        read_config(latin)
+
+
+def test_a_run_json_from_before_the_methods_reproduces_the_classical_method(tmp_path, caplog):
+    config = TemBatchConfig(pixel_size_nm=1.0)
+    parameters = config.to_dict()
+    parameters.pop("method")
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"parameters": parameters}))
+    with caplog.at_level("WARNING"):
+        assert build_config(read_config(run)).method == "classical"
+    assert "records no segmentation method" in caplog.text
+
+
+def test_a_run_json_of_the_float_network_names_the_shipped_model_that_reproduces_it(tmp_path):
+    from exo_vision.batch.config import check_recorded_model
+    from exo_vision.segmentation.learned.weights import load_card
+
+    float_card = load_card("ev-unet-float")
+    run = tmp_path / "run.json"
+    model = {"name": float_card.name, "version": "1.0", "sha256": float_card.sha256}
+    run.write_text(json.dumps({"parameters": {}, "images": [{"segmenter": {"method": "unet", "model": model}}]}))
+    with pytest.raises(ValueError, match="the same network still ships: add --model ev-unet-float"):
+        check_recorded_model(run, TemBatchConfig(method="unet"))
+    check_recorded_model(run, TemBatchConfig(method="unet", model="ev-unet-float"))
+
+
+def test_a_run_json_of_other_code_is_said_to_give_other_numbers(tmp_path, caplog):
+    from exo_vision.batch.config import check_recorded_code
+
+    run = tmp_path / "run.json"
+    for recorded, said in ((code_sha256(), False), ("f" * 64, True), (None, True)):
+        run.write_text(json.dumps({"parameters": {}, "software": {"exo_vision_code_sha256": recorded}}))
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            check_recorded_code(run)
+        assert ("measurements changed since give other numbers" in caplog.text) is said

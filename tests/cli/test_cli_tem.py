@@ -502,3 +502,26 @@ def test_a_micrograph_named_like_a_formula_is_no_formula_in_the_tables_and_keeps
     report = tmp_path / "report.html"
     assert main(["report", "--tem", str(out), "--out", str(report)]) == 0
     assert "=1+1" in report.read_text() and "&#x27;=1+1" not in report.read_text()
+
+
+def test_resume_redoes_a_result_made_by_other_code_and_keeps_a_curated_one_saying_so(inputs, tmp_path, caplog):
+    # an upgrade that changes a measurement under the same parameters: the marker's code fingerprint differs
+    single = tmp_path / "in"
+    single.mkdir()
+    for name in GOOD[:2]:
+        shutil.copy(inputs / f"{name}.tif", single)
+    out = tmp_path / "out"
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
+    for name, curated in zip(GOOD[:2], (False, True), strict=True):
+        path = out / f"{name}_done.json"
+        marker = json.loads(path.read_text())
+        assert marker["code_sha256"] == json.loads((out / "run.json").read_text())["software"]["exo_vision_code_sha256"]
+        marker.update(code_sha256="0" * 64, curated_in_gui=curated)
+        path.write_text(json.dumps(marker))
+    with caplog.at_level("WARNING"):
+        assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    status = {r["stem"]: r["status"] for r in run["images"]}
+    assert status == {GOOD[0]: "done", GOOD[1]: "skipped"}
+    assert not [r for r in run["images"] if "code_sha256" in r]  # skipped and done records alike
+    assert "made by another version of exo_vision" in caplog.text and GOOD[1] in caplog.text
