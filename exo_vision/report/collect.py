@@ -14,10 +14,11 @@ re-analyses an image. Two kinds of folder are recognised by their
   lane were known. A blot folder without them has no marker panel, which
   the report states instead of failing.
 
-Statistics over several grids are recomputed from the pooled vesicle tables
-with :func:`exo_vision.measure.size_stats.size_statistics` and the first
-grid's statistics parameters; for one grid the ``pooled`` row of its
-``summary.csv`` is used as written.
+Statistics are recomputed from the (pooled) vesicle tables with
+:func:`exo_vision.measure.size_stats.size_statistics` and the first grid's
+statistics parameters, for one grid too: a ``summary.csv`` written by an older
+version keeps that version's definitions (of the mode, the density), which the
+report's notes would then mislabel.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import pandas as pd
 
 from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
-from exo_vision.measure.size_stats import STATISTICS_KEYS, size_statistics
+from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import truth_values
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
@@ -332,15 +333,6 @@ def _kept_diameters(vesicles: pd.DataFrame, *, exclude_border: bool) -> np.ndarr
     return d
 
 
-def _pooled_row(summary: pd.DataFrame) -> dict[str, Any]:
-    row = summary.loc[summary["image"].astype(str) == "pooled"].iloc[-1]
-    out: dict[str, Any] = {}
-    for key in STATISTICS_KEYS:
-        value = row.get(key, np.nan)
-        out[key] = int(value) if key.startswith("n") and pd.notna(value) else float(value)
-    return out
-
-
 def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     """Read one or more ``exo-vision tem`` folders (one per grid) and pool them.
 
@@ -372,22 +364,20 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         key for key in STATISTICS_PARAMETERS if any(g.run["parameters"].get(key) != first.get(key) for g in grids[1:])
     ]
     kwargs = _statistics_kwargs(first)
-    if len(grids) == 1:
-        statistics = _pooled_row(grids[0].summary)
-        diameters = _kept_diameters(grids[0].vesicles, exclude_border=kwargs["exclude_border"])
-    else:
-        tables = []
-        area = 0.0
-        for g in grids:
-            tables.append(g.vesicles.assign(grid=g.name))
-            area += sum(
-                float(r["analysed_area_nm2"])
-                for r in g.run["images"]
-                if r.get("status") in ("done", "skipped") and r.get("analysed_area_nm2") not in (None, 0)
-            )
-        pooled = pd.concat(tables, ignore_index=True)
-        statistics = size_statistics(pooled, analysed_area_nm2=area or None, **kwargs)
-        diameters = _kept_diameters(pooled, exclude_border=kwargs["exclude_border"])
+    # recomputed from the vesicle tables for one grid too: a summary.csv written by an older version keeps
+    # that version's statistics (mode, density), which this report's notes would mislabel
+    tables = []
+    area = 0.0
+    for g in grids:
+        tables.append(g.vesicles.assign(grid=g.name))
+        area += sum(
+            float(r["analysed_area_nm2"])
+            for r in g.run["images"]
+            if r.get("status") in ("done", "skipped") and r.get("analysed_area_nm2") not in (None, 0)
+        )
+    pooled = pd.concat(tables, ignore_index=True)
+    statistics = size_statistics(pooled, analysed_area_nm2=area or None, **kwargs)
+    diameters = _kept_diameters(pooled, exclude_border=kwargs["exclude_border"])
 
     rows = []
     for g in grids:
