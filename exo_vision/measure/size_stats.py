@@ -484,7 +484,7 @@ def size_statistics(
         One row per vesicle with at least ``diameter_column``; optional
         ``morphology`` (``"round"``/``"cup"``/``"irregular"``) and
         ``touches_border`` (bool) columns are used when present, and
-        ``touches_other`` (bool) for ``fraction_touching`` (NaN without it).
+        ``touches_other`` (bool) for ``fraction_touching`` (NaN without it, or when a row lacks it).
     analysed_area_nm2 : float, optional
         Area of the micrograph that was searched for vesicles, in nm**2; gives
         ``vesicles_per_um2``. NaN in the result when not given.
@@ -551,7 +551,8 @@ def size_statistics(
         out[f"n_{m}"] = count
         out[f"fraction_{m}"] = count / n if (n and morph is not None) else nan
 
-    if "touches_other" in kept.columns and n:
+    # unknown (NaN) when any counted vesicle lacks the flag: a table of an older run pooled with newer ones
+    if "touches_other" in kept.columns and n and kept["touches_other"].notna().all():
         out["fraction_touching"] = float(truth_values(kept["touches_other"]).mean())
 
     if n == 0:

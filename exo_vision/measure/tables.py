@@ -14,7 +14,25 @@ DIAMETER_COLUMN = "equivalent_diameter_nm"
 #: The flag of vesicles cut by the image border (left out of statistics by default).
 BORDER_COLUMN = "touches_border"
 #: How a truth value may be written in a table cell (lower case).
-TRUTH_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+TRUTH_WORDS = {
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "yes": True,
+    "no": False,
+    # what spreadsheets in other languages write for TRUE / FALSE (German, French, Spanish/Italian/Portuguese, Dutch)
+    "wahr": True,
+    "falsch": False,
+    "vrai": True,
+    "faux": False,
+    "verdadero": True,
+    "vero": True,
+    "verdadeiro": True,
+    "falso": False,
+    "waar": True,
+    "onwaar": False,
+}
 
 
 class NotAVesicleTable(ValueError):
@@ -107,7 +125,7 @@ def truth_values(cells: pd.Series, *, where: str = "the table") -> pd.Series:
         row = int(np.flatnonzero(~known.to_numpy())[0])
         raise ValueError(
             f"{where}, data row {row + 1}: {cells.name} is '{cells.iloc[row]}', not a truth value; "
-            "write True or False (1/0 and yes/no are read too)"
+            "write True or False (1/0, yes/no and a spreadsheet's WAHR/FALSCH, VRAI/FAUX ... are read too)"
         )
     return words.map(TRUTH_WORDS).astype(bool)
 

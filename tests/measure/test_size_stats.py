@@ -69,6 +69,9 @@ def test_fraction_touching_counts_only_the_counted_vesicles():
     assert size_statistics(table, n_boot=10)["fraction_touching"] == pytest.approx(2 / 5)
     assert size_statistics(table, exclude_border=False, n_boot=10)["fraction_touching"] == pytest.approx(3 / 6)
     assert np.isnan(size_statistics(five_table(), n_boot=10)["fraction_touching"])  # a table without the column
+    # an older run's table (no flag) pooled with a newer one: not known, rather than "not touching"
+    pooled = pd.concat([table, five_table()], ignore_index=True)
+    assert np.isnan(size_statistics(pooled, n_boot=10)["fraction_touching"])
 
 
 def test_density_counts_a_vesicle_cut_by_the_edge_as_half_and_is_unbiased():

@@ -18,6 +18,8 @@ def test_touches_border_is_read_as_truth_values(tmp_path):
     table = tmp_path / "v.csv"
     table.write_text("equivalent_diameter_nm,touches_border\n80,no\n90,YES\n100,\n110,1\n120,False\n")
     assert read_vesicle_table(table)["touches_border"].tolist() == [False, True, False, True, False]
+    table.write_text("equivalent_diameter_nm;touches_border\n80;WAHR\n90;FALSCH\n100;VRAI\n110;faux\n")
+    assert read_vesicle_table(table)["touches_border"].tolist() == [True, False, True, False]
     table.write_text("equivalent_diameter_nm,touches_border\n80,no\n90,maybe\n")
     with pytest.raises(ValueError, match="v.csv, data row 2: touches_border is 'maybe', not a truth value"):
         read_vesicle_table(table)
