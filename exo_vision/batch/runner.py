@@ -744,6 +744,11 @@ def _run_jobs(
             records[job.index] = skipped
         else:
             todo.append(job)
+    if todo:
+        # The run-level files describe the previous run until this one rewrites them at its end: a run killed
+        # meanwhile must not leave its run.json vouching for newer per-image results (a folder without run.json
+        # is unfinished, and the report says so). The tables stay, so that an unchanged rewrite keeps its file.
+        (out / "run.json").unlink(missing_ok=True)
     total = len(jobs)
     if progress is not None:
         progress(len(records), total)

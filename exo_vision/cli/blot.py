@@ -553,6 +553,10 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
 
     from exo_vision._shared.atomic import atomic_write_text
 
+    # The previous run's run-level files would describe a folder this run is rewriting: a run killed half way
+    # leaves no run.json (the report calls the folder unfinished) rather than one beside newer band tables
+    for name in RUN_FILES:
+        (out_dir / name).unlink(missing_ok=True)
     tables, errors, warnings, images = [], [], {}, []
     for (path, markers, names), stem in zip(jobs, stems, strict=True):
         shown = display_path(path)
@@ -596,9 +600,6 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
                 (out_dir / f"{stem}{suffix}").unlink(missing_ok=True)
 
     verdict: dict[str, Any] | None = None
-    # Panel files of an earlier run in --out would read as this run's verdict: they are rewritten or removed.
-    for name in PANEL_FILES:
-        (out_dir / name).unlink(missing_ok=True)
     if tables and reference is not None:
         all_bands = pd.concat(tables, ignore_index=True)
         if (all_bands["marker"].astype(str) != "").any():

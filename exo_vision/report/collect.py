@@ -210,13 +210,18 @@ def _read_run_json(folder: Path, *, option: str, producer: str) -> dict[str, Any
         raise ValueError(f"{option} {folder}: not a folder; pass the --out folder of `{producer}`")
     path = folder / "run.json"
     if not path.is_file():
+        unfinished = any(folder.glob("*_done.json")) or any(folder.glob("*_bands.csv"))
         raise ValueError(
-            f"{option} {folder}: not an exo-vision output folder (no run.json); pass the --out folder of `{producer}`"
+            f"{option} {folder}: holds results but no run.json, so a run into it did not finish (it was stopped "
+            f"or failed); run `{producer}` into it again (exo-vision tem: with --resume) to complete it"
+            if unfinished
+            else f"{option} {folder}: not an exo-vision output folder (no run.json); pass the --out folder of `{producer}`"
         )
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); rerun `{producer}` to rewrite it") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        problem = "nested too deeply" if isinstance(err, RecursionError) else err
+        raise ValueError(f"{path}: not valid JSON ({problem}); rerun `{producer}` to rewrite it") from None
     if not isinstance(run, dict):
         raise ValueError(f"{path}: expected a JSON object; rerun `{producer}` to rewrite it")
     return run

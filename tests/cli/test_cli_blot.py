@@ -355,3 +355,16 @@ def test_one_channel_of_a_two_channel_stack_is_chosen_with_frame(tmp_path, caplo
     ]
     np.testing.assert_allclose(volumes[0], volumes[1])
     assert json.loads((out / "run.json").read_text())["parameters"]["frame"] == 1
+
+
+def test_a_blot_run_stopped_half_way_leaves_no_earlier_run_json_or_verdict(folder, tmp_path, monkeypatch):
+    out = tmp_path / "panel_out"
+    assert main(["blot", "--panel", str(folder / "panel.toml"), "--out", str(out)]) == 0
+    assert (out / "run.json").is_file() and (out / "panel.csv").is_file()
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_blot, "quantify_file", stopped)
+    assert main(["blot", "--panel", str(folder / "panel.toml"), "--out", str(out), "--background", "none"]) == 130
+    assert not [n for n in cli_blot.RUN_FILES if (out / n).exists()]

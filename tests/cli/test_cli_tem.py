@@ -525,3 +525,33 @@ def test_resume_redoes_a_result_made_by_other_code_and_keeps_a_curated_one_sayin
     assert status == {GOOD[0]: "done", GOOD[1]: "skipped"}
     assert not [r for r in run["images"] if "code_sha256" in r]  # skipped and done records alike
     assert "made by another version of exo_vision" in caplog.text and GOOD[1] in caplog.text
+
+
+def test_a_run_stopped_half_way_leaves_no_run_json_vouching_for_the_folder(inputs, tmp_path, monkeypatch, caplog):
+    import exo_vision.batch.runner as runner
+
+    single = tmp_path / "in"
+    single.mkdir()
+    for name in GOOD[:2]:
+        shutil.copy(inputs / f"{name}.tif", single)
+    out = tmp_path / "out"
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
+    real = runner.analyse_micrograph
+    calls = []
+
+    def stopped_at_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "analyse_micrograph", stopped_at_the_second)
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--min-diameter-nm", "40"]) == 130
+    assert not (out / "run.json").exists()  # one image is of the new settings, the other of the old
+    caplog.clear()
+    assert main(["report", "--tem", str(out), "--out", str(tmp_path / "r.html")]) == 2
+    assert "no run.json, so a run into it did not finish" in caplog.text and "--resume" in caplog.text
+    monkeypatch.setattr(runner, "analyse_micrograph", real)
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--min-diameter-nm", "40", "--resume"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert [r["status"] for r in run["images"]] == ["skipped", "done"]
