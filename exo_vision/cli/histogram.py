@@ -205,7 +205,7 @@ def group_diameters(
 
 def run(args: argparse.Namespace) -> int:
     """Draw the figure and its bin table; return 0, or 2 on bad input."""
-    from exo_vision._shared.atomic import atomic_write_bytes
+    from exo_vision._shared.atomic import file_group
     from exo_vision._shared.csv_tables import csv_text
     from exo_vision.figures.histogram import size_histogram_figure
     from exo_vision.figures.style import save_figure
@@ -281,8 +281,9 @@ def run(args: argparse.Namespace) -> int:
     buffer = io.BytesIO()
     save_figure(fig, buffer, fmt=fmt)
     try:
-        atomic_write_bytes(out, buffer.getvalue())
-        atomic_write_bytes(bins_path, csv_text(bins).encode("utf-8"))
+        with file_group() as group:  # the figure and its bin table appear together (a stop between leaves neither new)
+            group.stage_bytes(out, buffer.getvalue())
+            group.stage_bytes(bins_path, csv_text(bins).encode("utf-8"))
     except OSError as err:
         logger.error("cannot write %s: %s; choose a folder you may write to", out, err.strerror or err)
         return 2

@@ -296,3 +296,20 @@ def test_a_weighted_violin_or_box_plot_is_refused_with_the_layouts_that_weight(t
     assert main(["histogram", str(t), "--out", str(fig), "--layout", "violin", "--weighting", "volume"]) == 2
     assert "--layout violin shows every vesicle once (by number): it cannot be weighted by volume" in caplog.text
     assert not fig.exists()
+
+
+def test_a_stop_while_writing_leaves_the_earlier_figure_with_its_own_bin_table(tmp_path, monkeypatch):
+    import exo_vision._shared.csv_tables as csv_tables
+
+    a = write_table(tmp_path / "ctrl" / "vesicles.csv", [10.0, 20, 30, 40, 50])
+    fig = tmp_path / "h.svg"
+    assert main(["histogram", str(a), "--out", str(fig), "--bin-width-nm", "20"]) == 0
+    before = fig.read_bytes(), (tmp_path / "h_bins.csv").read_bytes()
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv_tables, "csv_text", stopped)
+    assert main(["histogram", str(a), "--out", str(fig), "--bin-width-nm", "5"]) == 130
+    assert (fig.read_bytes(), (tmp_path / "h_bins.csv").read_bytes()) == before
+    assert not list(tmp_path.glob(".exo-vision-tmp*"))
