@@ -215,7 +215,8 @@ def _read_run_json(folder: Path, *, option: str, producer: str) -> dict[str, Any
             f"{option} {folder}: holds results but no run.json, so a run into it did not finish (it was stopped "
             f"or failed); run `{producer}` into it again (exo-vision tem: with --resume) to complete it"
             if unfinished
-            else f"{option} {folder}: not an exo-vision output folder (no run.json); pass the --out folder of `{producer}`"
+            else f"{option} {folder}: not an exo-vision output folder (no run.json); pass the --out folder of "
+            f"`{producer}`"
         )
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
