@@ -120,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         if "error" in record:
             failed += 1
             logger.debug("%s failed: %s", display_path(path), record["error"])
-        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        # names as they are on a UTF-8 terminal; \u escapes (still valid JSON) where the terminal cannot show them
+        utf8 = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") == "utf8"
+        sys.stdout.write(json.dumps(record, ensure_ascii=not utf8) + "\n")
         sys.stdout.flush()
     if failed:
         logger.error("%d of %d file(s) could not be read", failed, len(args.files))

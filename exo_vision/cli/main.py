@@ -35,8 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _printable_streams() -> None:
+    """Let stdout and stderr print any name: under an ASCII or Latin-1 locale a file name in another script
+    failed the last line of a run that had written all its outputs (exit 2 for a good run)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
+    _printable_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     # what was typed, recorded by commands that write a run record (run.json "command")

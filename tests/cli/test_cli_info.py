@@ -124,3 +124,15 @@ def test_info_help_reads_like_a_manual(capsys):
     out = capsys.readouterr().out
     for option in ("--kind", "--frame", "--no-scale-bar", "pixel_size_source"):
         assert option in out
+
+
+def test_names_in_any_script_print_under_an_ascii_locale(tmp_path):
+    # Python keeps an ASCII stdout under LC_ALL=C when locale coercion and UTF-8 mode are off
+    folder = tmp_path / "Größe_日本"
+    folder.mkdir()
+    image = _tem_tiff(folder / "vésicule.tif")
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    code = "import sys; from exo_vision.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "info", str(image)], capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert json.loads(done.stdout)["path"].endswith("Größe_日本/vésicule.tif")
