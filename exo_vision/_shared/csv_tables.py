@@ -109,21 +109,40 @@ def read_csv_table(path: str | Path, *, expected_column: str, text_columns: tupl
 
     Raises
     ------
-    pandas.errors.ParserError, pandas.errors.EmptyDataError, UnicodeDecodeError
+    pandas.errors.ParserError, pandas.errors.EmptyDataError
         As :func:`pandas.read_csv` does.
+    ValueError
+        For a file that is not UTF-8 (nor UTF-16 with its mark), naming the fix.
     """
     text = (*TEXT_COLUMNS, *text_columns)
-    table = _read(path, text)
+    try:
+        table = _read(path, text, **_encoding(path))
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {err.object[err.start]:#04x} at position {err.start}): a spreadsheet "
+            "saved it in its own encoding; save it again as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)"
+        ) from None
     if expected_column in table.columns or len(table.columns) != 1:
         return table
     header = str(table.columns[0])
     for separator in OTHER_SEPARATORS:
         if expected_column in header.split(separator):
-            table = _read(path, text, sep=separator)
+            table = _read(path, text, sep=separator, **_encoding(path))
             if any(_decimal_commas(table[name]) for name in table.columns if name not in text):
-                table = _read(path, text, sep=separator, decimal=",")
+                table = _read(path, text, sep=separator, decimal=",", **_encoding(path))
             return table
     return table
+
+
+def _encoding(path: str | Path) -> dict[str, str]:
+    """``{"encoding": "utf-16"}`` for a file that starts with a UTF-16 byte-order mark (Excel's "Unicode
+    text"), else no option (UTF-8, with or without its mark)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+    except OSError:
+        return {}
+    return {"encoding": "utf-16"} if head in (b"\xff\xfe", b"\xfe\xff") else {}
 
 
 def _read(path: str | Path, text: tuple[str, ...], **options: str) -> pd.DataFrame:

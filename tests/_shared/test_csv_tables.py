@@ -40,3 +40,15 @@ def test_formula_cells_are_written_behind_an_apostrophe_and_read_back_as_they_we
     assert read_written_csv(path, keep_default_na=False)["image"].tolist() == FORMULAS + PLAIN
     assert read_csv_table(path, expected_column="image")["image"].tolist() == FORMULAS + PLAIN
     assert read_written_csv(path)["n"].tolist() == list(range(len(table)))
+
+
+def test_a_spreadsheet_s_own_encodings_are_read_or_named_with_the_fix(tmp_path):
+    import pytest
+
+    text = "image;n;mean_diameter_nm\nGröße;3;96,5\n"
+    (tmp_path / "u16.csv").write_bytes(text.encode("utf-16"))  # Excel's "Unicode text", with its mark
+    table = read_csv_table(tmp_path / "u16.csv", expected_column="image")
+    assert table["image"].tolist() == ["Größe"] and table["mean_diameter_nm"].iloc[0] == 96.5
+    (tmp_path / "cp1252.csv").write_bytes(text.encode("cp1252"))
+    with pytest.raises(ValueError, match=r"cp1252.csv is not UTF-8 text .*save it again as 'CSV UTF-8'"):
+        read_csv_table(tmp_path / "cp1252.csv", expected_column="image")
