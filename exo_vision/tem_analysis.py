@@ -23,6 +23,7 @@ from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.api import segment_vesicles
+from exo_vision.segmentation.learned.postprocess import possibly_split_pairs
 from exo_vision.segmentation.result import exclude_mask_for
 from exo_vision.tem_parameters import TemParameters
 
@@ -241,6 +242,21 @@ def rejected_by_reason(rejected: pd.DataFrame) -> dict[str, int]:
     return {str(reason): int(n) for reason, n in counts.items()}
 
 
+def split_warnings(labels: np.ndarray) -> list[str]:
+    """A warning naming the touching vesicles that together form one convex, round outline
+    (:func:`~exo_vision.segmentation.learned.postprocess.possibly_split_pairs`): each pair may be one vesicle
+    cut in two, which halves its size and doubles its count in every statistic."""
+    pairs = possibly_split_pairs(labels)
+    if not pairs:
+        return []
+    named = ", ".join(f"{a}+{b}" for a, b in pairs)
+    return [
+        f"vesicles {named} touch along a cut and together form one round, convex outline: each pair may be one "
+        "vesicle cut in two (a folded cup, a large vesicle), or a small vesicle lying on a large one; look at "
+        "them in the overlay, and join them in napari's Curation dock if they are one"
+    ]
+
+
 def no_vesicle_warnings(n_vesicles: int, *, polarity: str, requested: str, rejected: pd.DataFrame) -> list[str]:
     """The warning for a micrograph in which nothing was segmented, or no warning.
 
@@ -424,6 +440,7 @@ def analyse_micrograph(
     )
     warnings = [
         *segmentation.warnings,
+        *split_warnings(segmentation.labels),
         *missing_values_warnings(original.data),
         *no_vesicle_warnings(
             len(table),

@@ -56,3 +56,12 @@ def test_the_fields_leave_edge_cut_vesicles_unannotated_and_the_product_flags_th
         unmatched_on_edge = flagged - matched
         assert len(unmatched_on_edge) == score.fp_at_edge
     assert sum(score_detection(t, r.labels).fp_at_edge for t, r in full_fields) == 2
+
+
+def test_the_vesicles_the_model_cuts_in_two_on_the_real_sample_are_named_in_a_warning(samples_dir):
+    # the shipped model cuts the large irregular EV (ids 1, 2) and a folded cup (6, 7) of the hand truth in two
+    from exo_vision.io import read_image
+
+    result = analyse_micrograph(read_image(samples_dir / "hrml_ev_negative_stain.jpg"), method="unet", n_boot=10)
+    (warning,) = [w for w in result.warnings if "may be one vesicle cut in two" in w]
+    assert warning.startswith("vesicles 1+2, 6+7 touch along a cut")

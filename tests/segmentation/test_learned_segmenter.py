@@ -250,6 +250,23 @@ def test_join_rounder_unions_joins_a_cup_cut_along_its_fold_and_keeps_touching_v
     assert len(np.unique(joined)) == 3 and joined[60, 40] == joined[60, 80] != joined[60, 115]
 
 
+def test_possibly_split_pairs_names_a_cut_vesicle_and_not_two_touching_ones():
+    from exo_vision.segmentation.learned.postprocess import possibly_split_pairs
+
+    yy, xx = np.mgrid[0:120, 0:160]
+    disk = np.hypot(yy - 60, xx - 60) < 35
+    cut = np.zeros((120, 160), np.int32)
+    cut[disk & (yy + 0.3 * xx < 75)], cut[disk & (yy + 0.3 * xx >= 75)] = 3, 5  # a slanted cut, sparse ids
+    assert possibly_split_pairs(cut) == [(3, 5)]
+    pair = np.zeros((120, 160), np.int32)
+    pair[np.hypot(yy - 60, xx - 50) < 25] = 1
+    pair[(np.hypot(yy - 60, xx - 98) < 24) & (pair == 0)] = 2
+    apart = pair.copy()
+    apart[apart == 2] = 0
+    apart[np.hypot(yy - 60, xx - 130) < 20] = 2
+    assert possibly_split_pairs(pair) == [] == possibly_split_pairs(apart) == possibly_split_pairs(np.zeros((9, 9)))
+
+
 def test_the_card_setting_join_rounder_reaches_the_instances():
     """Maps drawn from a cup cut along a chord (targets of its two halves) give two instances by default and
     one with ``join_rounder``."""
