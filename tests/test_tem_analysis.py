@@ -190,3 +190,23 @@ def test_a_coarse_calibration_read_from_the_file_is_named_with_its_source():
     )
     with pytest.raises(ValueError, match=r"ij_micron.tif: its calibration \(file metadata: ImageJ unit \(micron\)"):
         analyse_micrograph(image)
+
+
+@pytest.mark.parametrize("method", ["unet", "classical"])
+def test_a_large_offset_on_a_wide_image_changes_no_vesicle(three_vesicles, method):
+    # float32 keeps 24 bits: a [0, 1] image on an offset of 1e7 kept a few grey levels and lost or split vesicles
+    image = three_vesicles[0].astype(np.float64)
+    unit = (image - image.min()) / (image.max() - image.min())
+    reference = analyse_micrograph(calibrated(unit, 1.0), method=method, n_boot=10).table
+    for shifted in (unit + 1e7, unit + 1e9, (three_vesicles[0].astype(np.int64) + 2**40)):
+        table = analyse_micrograph(calibrated(shifted, 1.0), method=method, n_boot=10).table
+        assert table["equivalent_diameter_nm"].to_numpy() == pytest.approx(
+            reference["equivalent_diameter_nm"].to_numpy(), abs=0.05
+        )
+
+
+def test_values_beyond_float32_are_named_as_such_not_as_infinite(three_vesicles):
+    image = three_vesicles[0].astype(np.float64)
+    image[0, 0] = 1e300
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        analyse_micrograph(calibrated(image, 1.0), method="classical", n_boot=10)

@@ -21,6 +21,31 @@ MIN_IMAGE_SIDE_PX = 8
 MAX_PIXEL_SIZE_NM = 50.0
 
 
+#: Grey levels are taken off a wide image's minimum before it becomes float32 when its span is under this
+#: fraction of its largest magnitude: float32 keeps 24 bits, so such a span would keep under 2**16 levels.
+OFFSET_DOMINATED_SPAN = 2.0**-8
+
+
+def to_float32(image: np.ndarray) -> np.ndarray:
+    """``image`` as float32 without losing its detail to a large offset (shape kept; NaN/inf kept).
+
+    A float64 or wide-integer image whose grey range is small beside its values (a detector's offset, a
+    pipeline that adds one) would keep only a few levels in float32; such an image has its minimum taken
+    off in float64 first. Segmentation reads only grey-level differences, so nothing else changes.
+    """
+    arr = np.asarray(image)
+    if arr.dtype.itemsize <= 2 or arr.dtype == np.float32 or arr.dtype.kind not in "uif" or arr.size == 0:
+        return arr.astype(np.float32, copy=False)
+    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+    if finite.size == 0:
+        return arr.astype(np.float32, copy=False)
+    lo, hi = float(finite.min()), float(finite.max())
+    magnitude = max(abs(lo), abs(hi))
+    if magnitude > 0 and (hi - lo) < OFFSET_DOMINATED_SPAN * magnitude:
+        return (arr.astype(np.float64) - lo).astype(np.float32)
+    return arr.astype(np.float32, copy=False)
+
+
 def as_float_image(image: np.ndarray) -> np.ndarray:
     """Return a 2-D float32 copy-or-view of ``image``, validating it.
 
@@ -47,9 +72,14 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
         )
     if arr.dtype.kind not in "uif" or arr.dtype == bool:
         raise ValueError(f"`image` must hold real numbers, got dtype {arr.dtype}")
-    out = arr.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(out)):
+    if not np.all(np.isfinite(arr)):
         raise ValueError("`image` contains NaN or infinite values; replace them (e.g. with the median) first")
+    with np.errstate(over="ignore"):
+        out = to_float32(arr)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            "`image` holds values beyond float32's range (about ±3.4e38); rescale it (e.g. divide by its maximum) first"
+        )
     return out
 
 

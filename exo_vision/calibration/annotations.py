@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from exo_vision._shared.validation import to_float32
+
 Box = tuple[int, int, int, int]
 
 #: Grey levels of the quantised image rows are compared on (0..255).
@@ -53,7 +55,7 @@ FLOOD_MASK_VALUE_SHIFT = 8
 
 def _to_uint8_levels(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Quantise to 0..255 over the range ``lo..hi`` (for mode finding)."""
-    image = np.asarray(image, dtype=np.float32)
+    image = to_float32(image)
     if hi <= lo:
         return np.zeros(image.shape, np.uint8)
     return np.rint((image - lo) * ((N_LEVELS - 1.0) / (hi - lo))).astype(np.uint8)
@@ -204,7 +206,7 @@ def grow_backing_box(
     (row0, col0, row1, col1)
         The grown box (``box`` itself when there is no flat backing).
     """
-    image = np.asarray(image, dtype=np.float32)
+    image = to_float32(image)
     height, width = image.shape
     top, left, bottom, right = box
     r0, c0, r1, c1 = (max(top - 1, 0), max(left - 1, 0), min(bottom + 1, height), min(right + 1, width))
@@ -259,7 +261,7 @@ def flat_backing(image: np.ndarray, bar_box: Box, *, tolerance_fraction: float =
     (row0, col0, row1, col1) or None
         Bounding box of the backing (it contains the bar), or ``None``.
     """
-    image = np.ascontiguousarray(image, dtype=np.float32)
+    image = np.ascontiguousarray(to_float32(image))
     height, width = image.shape
     r0, c0, r1, c1 = bar_box
     ring = [

@@ -13,6 +13,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from exo_vision._shared.validation import to_float32
+
 #: A half-open pixel box ``(row0, col0, row1, col1)``.
 Box = tuple[int, int, int, int]
 #: Indices of a Box's sides: first row, first column, end row, end column.
@@ -97,7 +99,7 @@ def as_gray(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"`image` must have a numeric dtype, got {array.dtype}")
     if min(array.shape) < MIN_IMAGE_SIDE_PX:
         raise ValueError(f"`image` (shape {array.shape}) is too small to hold a scale bar (need at least 32x32 px)")
-    gray = array.astype(np.float32, copy=False)
+    gray = to_float32(array)
     if not np.all(np.isfinite(gray)):
         raise ValueError("`image` contains NaN or infinite values; replace them (e.g. np.nan_to_num) first")
     return gray

@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from exo_vision._shared.validation import to_float32
+
 #: Percentiles mapped to 0 and 1 by :func:`normalise_for_network`.
 NORMALISE_PERCENTILES = (1.0, 99.0)
 #: Smallest side of the working-scale image, px (a network tile needs a few pixels to pool).
@@ -39,7 +41,7 @@ def to_working_scale(image: np.ndarray, *, pixel_size_nm: float, working_scale_n
     (m, n) ndarray of float32
         ``m = round(M * pixel_size_nm / working_scale_nm)`` (at least 8), likewise ``n``.
     """
-    img = np.asarray(image, dtype=np.float32)
+    img = to_float32(image)
     factor = pixel_size_nm / working_scale_nm
     m, n = img.shape
     new_m, new_n = max(int(round(m * factor)), MIN_WORKING_SIDE_PX), max(int(round(n * factor)), MIN_WORKING_SIDE_PX)
