@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 from exo_vision._shared.atomic import TEMP_PREFIX
@@ -25,7 +26,14 @@ FULL_DEVICE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 FULL_DEVICE_HINT = "free space there, then run the same command again (with --resume for exo-vision tem)"
 
 #: What to do when memory runs out.
-MEMORY_HINT = "out of memory; run fewer workers (--workers 1) or process fewer or smaller images at once"
+MEMORY_HINT = (
+    "out of memory: this image needs more than the machine could give; crop it into tiles, run it on a machine "
+    "with more memory, or (when several workers run) use fewer (--workers 1)"
+)
+#: How OpenCV words a failed allocation (it raises its own ``cv2.error``, not MemoryError).
+OPENCV_OUT_OF_MEMORY = ("Insufficient memory", "Failed to allocate")
+#: Line breaks (with the spaces around them) in library messages; a table cell and a log line hold one line.
+_LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 
 
 def _dangling(path: object) -> bool:
@@ -70,8 +78,8 @@ def describe_failure(err: BaseException) -> str:
         message = f"{err.filename}: {err.strerror or err}; check the path and your permissions"
     elif isinstance(err, (ValueError, OSError)):
         message = str(err)
-    elif isinstance(err, MemoryError):
+    elif isinstance(err, MemoryError) or any(words in str(err) for words in OPENCV_OUT_OF_MEMORY):
         message = MEMORY_HINT
     else:
         message = f"unexpected error ({type(err).__name__}: {err}); {REPORT_HINT}"
-    return display_path(message)
+    return _LINE_BREAKS.sub(" ", display_path(message)).strip()

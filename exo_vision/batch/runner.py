@@ -31,7 +31,7 @@ from typing import Any
 
 import cv2
 
-from exo_vision._shared.atomic import TEMP_PREFIX, sha256_file
+from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, sha256_file
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
     assign_stems,
@@ -501,9 +501,76 @@ def _process_image_single_threaded(job: ImageJob) -> dict[str, Any]:
     return process_image(job)
 
 
+#: File in the output folder that counts, per image stem, the runs that died while analysing it in their own
+#: process: an image's count goes up when it starts and the image is forgotten when it ends, so a count left
+#: behind means the run died in that image (the operating system ends a process that takes more memory than
+#: the machine has, without a word to it).
+DEATHS_FILE = ".exo-vision-analysing.json"
+#: A run that died this many times in one image leaves it out (failed, said why), so that the others finish.
+DEATHS_BEFORE_LEFT_OUT = 2
+
+
+def _death_counts(out_dir: Path) -> dict[str, int]:
+    try:
+        counts = json.loads((out_dir / DEATHS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return {str(k): int(v) for k, v in counts.items() if isinstance(v, int)} if isinstance(counts, dict) else {}
+
+
+def _note_deaths(out_dir: Path, stem: str, change: int | None) -> None:
+    """Add ``change`` to ``stem``'s count, or forget ``stem`` (``change=None``); the file goes when empty."""
+    counts = _death_counts(out_dir)
+    if change is None:
+        if counts.pop(stem, None) is None:
+            return
+    else:
+        counts[stem] = counts.get(stem, 0) + change
+    if counts:
+        atomic_write_text(out_dir / DEATHS_FILE, json.dumps(counts, indent=1, sort_keys=True) + "\n")
+    else:
+        (out_dir / DEATHS_FILE).unlink(missing_ok=True)
+
+
 def _run_serial(jobs: Sequence[ImageJob]) -> Iterator[dict[str, Any]]:
+    """Each job in this process, counted while it runs (a pool's workers die alone, this process not)."""
     for job in jobs:
-        yield process_image(job)
+        out_dir = Path(job.out_dir)
+        _note_deaths(out_dir, job.stem, 1)
+        try:
+            record = process_image(job)
+        except KeyboardInterrupt:  # a stop asked for (Ctrl-C, SIGTERM, a time limit) is no death in the image
+            _note_deaths(out_dir, job.stem, -1)
+            raise
+        _note_deaths(out_dir, job.stem, None)
+        yield record
+
+
+def _after_earlier_deaths(todo: list[ImageJob], records: dict[int, dict[str, Any]]) -> list[ImageJob]:
+    """Jobs a dead run was analysing go last (the others finish first); after
+    :data:`DEATHS_BEFORE_LEFT_OUT` deaths a job is left out as failed, saying why and how to try it again."""
+    fine, suspect = [], []
+    for job in todo:
+        deaths = _death_counts(Path(job.out_dir)).get(job.stem, 0)
+        if deaths >= DEATHS_BEFORE_LEFT_OUT:
+            records[job.index] = {
+                "input": display_path(job.path),
+                "stem": job.stem,
+                "index": job.index,
+                "status": "failed",
+                "error": (
+                    f"{deaths} earlier runs stopped without a word while analysing this image, most likely because "
+                    "it needs more memory than this machine has (the operating system then ends the process); it is "
+                    "left out so that the other images finish. Crop it into tiles or run it on a machine with more "
+                    f"memory; to try it here again, remove {job.stem!r} from "
+                    f"{display_path(Path(job.out_dir) / DEATHS_FILE)}"
+                ),
+            }
+        elif deaths:
+            suspect.append(job)
+        else:
+            fine.append(job)
+    return fine + suspect
 
 
 #: Environment of worker processes: one BLAS/OpenMP thread each, as Dask's
@@ -744,6 +811,7 @@ def _run_jobs(
             records[job.index] = skipped
         else:
             todo.append(job)
+    todo = _after_earlier_deaths(todo, records)
     if todo:
         # The run-level files describe the previous run until this one rewrites them at its end: a run killed
         # meanwhile must not leave its run.json vouching for newer per-image results (a folder without run.json
@@ -781,6 +849,9 @@ def _run_jobs(
         for stale in out.glob(f"{TEMP_PREFIX}*"):
             stale.unlink(missing_ok=True)
         raise
+    for job in jobs:  # an image done (by a pool's worker too) has no earlier deaths to remember
+        if records[job.index].get("status") != "failed":
+            _note_deaths(out, job.stem, None)
     _warn_identical_inputs(records)
     for message, count in warned.items():
         if count > 1:

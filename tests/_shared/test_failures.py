@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from exo_vision._shared.failures import describe_failure
+from exo_vision._shared.failures import MEMORY_HINT, describe_failure
 from exo_vision.io.image_data import ImageReadError
 
 
@@ -42,3 +42,12 @@ def test_a_full_disk_names_the_folder_and_what_to_do():
         "again (with --resume for exo-vision tem)"
     )
     assert describe_failure(OSError(errno.EDQUOT, "Disk quota exceeded")).startswith("the output folder: no space left")
+
+
+def test_opencv_running_out_of_memory_is_said_as_such_on_one_line():
+    import cv2
+
+    err = cv2.error("OpenCV(4.10.0) alloc.cpp:73: error: (-4:Insufficient memory)\n Failed to allocate 7 bytes")
+    assert describe_failure(err) == MEMORY_HINT
+    multi = describe_failure(RuntimeError("first line\n  second line\r\nthird"))
+    assert "\n" not in multi and "first line second line third" in multi

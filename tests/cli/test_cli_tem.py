@@ -555,3 +555,33 @@ def test_a_run_stopped_half_way_leaves_no_run_json_vouching_for_the_folder(input
     assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--min-diameter-nm", "40", "--resume"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert [r["status"] for r in run["images"]] == ["skipped", "done"]
+
+
+def test_an_image_a_run_died_in_goes_last_and_twice_is_left_out_saying_why(inputs, tmp_path, monkeypatch):
+    # the operating system ends a process that takes more memory than the machine has, without a word to it:
+    # the count the run keeps while it analyses an image is what tells the next run
+    import exo_vision.batch.runner as runner
+
+    single = tmp_path / "in"
+    single.mkdir()
+    for name in GOOD[:2]:
+        shutil.copy(inputs / f"{name}.tif", single)
+    out = tmp_path / "out"
+    out.mkdir()
+    counts = out / runner.DEATHS_FILE
+    counts.write_text(json.dumps({GOOD[0]: 1}))  # a run died once in the first image
+    order, real = [], runner.process_image
+
+    def noting(job):
+        order.append((job.stem, json.loads(counts.read_text())))
+        return real(job)
+
+    monkeypatch.setattr(runner, "process_image", noting)
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
+    assert order == [(GOOD[1], {GOOD[0]: 1, GOOD[1]: 1}), (GOOD[0], {GOOD[0]: 2})]  # the suspect last
+    assert not counts.exists()  # both done: nothing left to remember
+    counts.write_text(json.dumps({GOOD[1]: 2}))  # twice in the second
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 1
+    (record,) = [r for r in json.loads((out / "run.json").read_text())["images"] if r["status"] == "failed"]
+    assert record["stem"] == GOOD[1] and "more memory than this machine has" in record["error"]
+    assert f"remove '{GOOD[1]}' from {counts}" in record["error"]
