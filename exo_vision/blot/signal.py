@@ -24,8 +24,11 @@ DUST_MAX_SIZE_PX = DEFAULT_BLOT_PARAMETERS.dust_max_size_px
 
 #: A speck stands this many pixel-noise SDs above its local opening (see BlotParameters.dust_noise_sds).
 DUST_NOISE_SDS = DEFAULT_BLOT_PARAMETERS.dust_noise_sds
-#: Where cameras of 10 to 15 bits clip, stored in a 16-bit file: 2**k - 1.
-CAMERA_CLIP_LEVELS = frozenset(2**bits - 1 for bits in range(10, 16))
+#: Where cameras and exports of 8 to 16 bits clip, stored in a wider integer file: 2**k - 1 (a 12-bit camera in
+#: a 16-bit file clips at 4095; a 16-bit image kept in int32 or int64, as numpy pipelines save it, at 65535).
+CAMERA_CLIP_LEVELS = frozenset(2**bits - 1 for bits in range(8, 17))
+#: The clip level is looked for among this many of the image's brightest pixels (hot pixels may lie above it).
+CLIP_SEARCH_PX = 10_000
 #: An image's maximum is a clip level when at least this many pixels sit exactly at it (an unclipped
 #: band of a 16-bit or float image peaks in one or two pixels; a clipped one in a flat top of dozens).
 MIN_CLIP_PLATEAU_PX = 8
@@ -104,12 +107,13 @@ def default_saturation_level(image: np.ndarray, *, polarity: str) -> float | Non
     """Saturation level when the file does not say.
 
     - Dark bands (an inverted export): 0.
-    - Integer images: the dtype maximum, or for images of more than 8 bits a camera's
-      2**k - 1 (k = 10-15: a 12-bit camera stored in a 16-bit file clips at 4095) when the image
-      reaches it on a plateau of at least :data:`MIN_CLIP_PLATEAU_PX` pixels.
-    - Floating-point images: their maximum when it forms such a plateau (a clipped band),
-      else ``None``: nothing is known to be clipped (the brightest pixel of a float image is
-      not a saturated one).
+    - Integer images: the dtype maximum, or for images of more than 8 bits a camera's or an
+      export's 2**k - 1 (k = 8-16: a 12-bit camera stored in a 16-bit file clips at 4095, a
+      16-bit image kept in int32 at 65535) when the image's highest plateau of at least
+      :data:`MIN_CLIP_PLATEAU_PX` pixels sits there (hot pixels above it do not hide it).
+    - Floating-point images: their highest such plateau (a clipped band's flat top), else
+      ``None``: nothing is known to be clipped (the brightest pixel of a float image is not a
+      saturated one).
 
     Parameters
     ----------
@@ -125,19 +129,25 @@ def default_saturation_level(image: np.ndarray, *, polarity: str) -> float | Non
     """
     if polarity == "dark":
         return 0.0
+    plateau = _highest_plateau(image)
     if np.issubdtype(image.dtype, np.integer):
-        top = int(np.max(image))
         dtype_max = int(np.iinfo(image.dtype).max)
-        if image.dtype.itemsize > 1 and top < dtype_max and top in CAMERA_CLIP_LEVELS and _plateau(image, top):
-            return float(top)
+        if image.dtype.itemsize > 1 and plateau is not None and int(plateau) in CAMERA_CLIP_LEVELS:
+            return float(plateau)
         return float(dtype_max)
-    top_value = float(np.nanmax(image))
-    return top_value if _plateau(image, top_value) else None
+    return plateau
 
 
-def _plateau(image: np.ndarray, value: float) -> bool:
-    """Whether at least :data:`MIN_CLIP_PLATEAU_PX` pixels sit exactly at ``value``."""
-    return int(np.count_nonzero(image == value)) >= MIN_CLIP_PLATEAU_PX
+def _highest_plateau(image: np.ndarray) -> float | None:
+    """The image's clipped level: the highest value at least :data:`MIN_CLIP_PLATEAU_PX` pixels sit exactly
+    at, with fewer than that many (hot pixels) above it; None when there is none."""
+    flat = np.asarray(image).ravel()
+    if flat.size > CLIP_SEARCH_PX:
+        flat = np.partition(flat, flat.size - CLIP_SEARCH_PX)[-CLIP_SEARCH_PX:]
+    values, counts = np.unique(flat, return_counts=True)
+    above = np.cumsum(counts[::-1])[::-1] - counts  # pixels brighter than each value
+    clipped = np.flatnonzero((counts >= MIN_CLIP_PLATEAU_PX) & (above < MIN_CLIP_PLATEAU_PX))
+    return float(values[clipped[-1]]) if clipped.size else None
 
 
 def guess_polarity(image: np.ndarray) -> str:

@@ -100,6 +100,22 @@ def test_a_12_bit_camera_clipped_in_a_16_bit_file_is_flagged():
     assert default_saturation_level(_three_lanes(np.uint16), polarity="bright") == 65535.0
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.int64, np.float64])
+def test_a_clipped_16_bit_blot_in_a_wider_type_or_with_a_hot_pixel_keeps_its_saturation(dtype):
+    from exo_vision.blot.signal import default_saturation_level
+
+    image = np.minimum(_three_lanes(np.int64, amplitudes=(70000.0, 1000.0, 500.0)), 65535).astype(dtype)
+    assert default_saturation_level(image, polarity="bright") == 65535.0
+    hot = image.copy()
+    hot[0, 0] = 70000  # one hot pixel above the clipped plateau, in a corner
+    assert default_saturation_level(hot, polarity="bright") == 65535.0
+    bands = quantify_blot(hot, n_lanes=3).bands.sort_values("lane")
+    assert bands["saturated"].tolist() == [True, False, False]
+    # unclipped: no plateau with only hot pixels above it, so the type's maximum (integers) or nothing (float)
+    unclipped = default_saturation_level(_three_lanes(dtype), polarity="bright")
+    assert unclipped == (float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else None)
+
+
 def test_the_rolling_ball_reads_hand_computed_volumes_on_a_noisy_membrane():
     """A flat membrane at 1000 with pixel noise SD 10: the ball background must not rest on the noise's low
     excursions (it read 962-969 and volumes +8 / +16 / +24 %). Volume over the central 65 % (26 px) of a
