@@ -85,6 +85,10 @@ SUMMARY_COLUMNS: dict[str, str] = {
 DEFAULT_CONFIDENCE = 0.95
 
 
+#: The files a marker panel is written to (by ``exo-vision blot`` and the napari blot dock's export).
+PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
+
+
 def expected_in_ev(marker: str) -> str:
     """``"present"``, ``"absent"`` or ``"unknown"`` for a marker name (case-insensitive)."""
     name = marker.strip().lower()

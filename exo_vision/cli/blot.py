@@ -29,6 +29,7 @@ from exo_vision._shared.paths import (
 from exo_vision._shared.run_lock import output_lock
 from exo_vision._shared.schema import check_table
 from exo_vision.blot.ladder import named_ladder_lane
+from exo_vision.blot.panel import PANEL_FILES
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.environment import lock_status, machine_description, software_versions
@@ -201,7 +202,6 @@ MARKER_KEYS = {"name": "str", "image": "str", "strip": "int"}
 #: Output names per input stem S.
 PER_IMAGE_SUFFIXES = ("_bands.csv", "_annotated.png")
 #: Run-level outputs.
-PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
 RUN_FILES = (*PANEL_FILES, "errors.csv", "run.json")
 #: Earlier outputs never taken as inputs: ``S_annotated.png`` beside ``S_bands.csv``, the panel chart beside
 #: its table.

@@ -20,6 +20,7 @@ from napari.viewer import Viewer
 
 from exo_vision._shared.atomic import atomic_write, atomic_write_text
 from exo_vision._shared.csv_tables import csv_text
+from exo_vision.blot.panel import PANEL_FILES
 from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned, straightening_warning
 from exo_vision.figures.blot import annotated_blot, panel_figure
@@ -146,6 +147,7 @@ class BlotWidget(Container):
         self._names = LineEdit(label="lane names (comma-separated)", value="")
         self._markers = LineEdit(label="marker per strip (reading order)", value="")
         self._reference = LineEdit(label="reference (lysate) lane", value="lysate")
+        self._ug_loaded = LineEdit(label="µg loaded per lane (comma-separated; empty: equal loads)", value="")
         self._background = ComboBox(label="background", choices=enum_choices(Background), value=Background.PROFILE)
         self._keep_writing = CheckBox(text="keep pen writing (do not remove written masses and dashes)", value=False)
         self._straighten = CheckBox(
@@ -163,6 +165,7 @@ class BlotWidget(Container):
                 self._names,
                 self._markers,
                 self._reference,
+                self._ug_loaded,
                 self._background,
                 self._keep_writing,
                 self._straighten,
@@ -448,10 +451,32 @@ class BlotWidget(Container):
             reference = default_reference_lane(names) or typed
         if not reference:
             raise ValueError("name the lysate lane in 'reference (lysate) lane'")
-        enrichment = enrichment_table(self.result.bands, reference_lane=reference)
+        enrichment = enrichment_table(self.result.bands, reference_lane=reference, ug_loaded=self._loads(names))
         summary = panel_summary(enrichment)
         ok, reasons = misev_verdict(summary)
         return enrichment, summary, ok, reasons
+
+    def _loads(self, names: list[str]) -> dict[str, float] | None:
+        """µg loaded per lane name, from the field (one amount per lane, in lane order); None when empty.
+
+        Raises
+        ------
+        ValueError
+            When the field holds no numbers or another count than the lanes.
+        """
+        typed = split_names(self._ug_loaded.value)
+        if not typed:
+            return None
+        try:
+            amounts = [float(v) for v in typed]
+        except ValueError:
+            raise ValueError(f"'µg loaded per lane' must hold numbers (µg), got {self._ug_loaded.value!r}") from None
+        if len(amounts) != len(names):
+            raise ValueError(
+                f"'µg loaded per lane' holds {len(amounts)} amount(s) for {len(names)} lanes ({', '.join(names)}); "
+                "give one per lane, in lane order"
+            )
+        return dict(zip(names, amounts, strict=True))
 
     def _verdict_text(self, result: Any) -> str:
         """The core's marker-panel verdict, or what is missing to compute it."""
@@ -509,6 +534,9 @@ class BlotWidget(Container):
         try:
             enrichment, summary, ok, _ = self.panel()
         except ValueError as error:
+            # an earlier export's panel files in this folder would read as this blot's verdict
+            for name in PANEL_FILES:
+                (out / name).unlink(missing_ok=True)
             show_info(f"panel files not written: {error}")
             return written
         merged = enrichment.merge(summary[["marker", "verdict", "reason"]], on="marker", how="left")

@@ -153,6 +153,39 @@ def test_panel_verdict_and_export_write_the_cli_files(make_napari_viewer, tmp_pa
     assert summary.set_index("marker").loc["calnexin", "verdict"] == "pass"
 
 
+def test_loads_per_lane_reach_the_panel_as_the_cli_takes_them_and_a_panel_less_export_clears_old_files(
+    make_napari_viewer, tmp_path
+):
+    from exo_vision.blot.panel import enrichment_table
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    blot = make_synthetic_blot(
+        [StripSpec("calnexin", [2.0e6, 0.0, 0.0])], lane_names=["lysate", "exo1", "exo2"], lane_width_px=48.0, rng=1
+    )
+    viewer = make_napari_viewer()
+    data, kwargs, _ = image_layer_data(
+        ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value), name="cnx"
+    )
+    viewer.add_image(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    widget._n_lanes.value = 3
+    widget._names.value = "lysate, exo1, exo2"
+    widget._markers.value = "calnexin"
+    widget._ug_loaded.value = "20, 10, 10"
+    widget.quantify()
+    enrichment = widget.panel()[0]
+    loads = {"lysate": 20.0, "exo1": 10.0, "exo2": 10.0}
+    expected = enrichment_table(widget.result.bands, reference_lane="lysate", ug_loaded=loads)
+    assert enrichment["ug_loaded"].tolist() == expected["ug_loaded"].tolist() == [20.0, 10.0, 10.0]
+    assert enrichment["statement"].tolist() == expected["statement"].tolist()
+    assert widget.export(tmp_path) and (tmp_path / "panel.csv").is_file()
+    widget._ug_loaded.value = "20, 10"
+    assert "holds 2 amount(s) for 3 lanes" in widget._verdict_text(widget.result)
+    widget.export(tmp_path)  # no panel now: the earlier panel files must not stay as this blot's verdict
+    assert not [p for p in tmp_path.glob("panel*")]
+
+
 def test_lanes_from_shapes_assigns_lanes_to_side_by_side_strips():
     from exo_vision.blot.strips import Strip
 
