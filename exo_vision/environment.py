@@ -49,8 +49,11 @@ SOFTWARE = (
 #: onnxruntime's and numpy's kernels on x86 (AVX2, FMA3, AVX-512, VNNI) and on ARM (ASIMD, dot product).
 PROCESSOR_FEATURES = ("SSE41", "AVX2", "FMA3", "AVX512F", "AVX512_SKX", "AVX512VNNI", "AVX512_ICL", "ASIMD", "ASIMDDP")
 
-#: The lock file of a source checkout (absent from a wheel install).
+#: The lock file of a source checkout (absent from a wheel install) ...
 LOCK_FILE = Path(__file__).resolve().parents[1] / "requirements" / "lock.txt"
+#: ... and the environment variable that names it for an installation from a wheel (set it to the lock file the
+#: wheel was installed with, ``pip install -c lock.txt``).
+LOCK_FILE_VARIABLE = "EXO_VISION_LOCK_FILE"
 
 _PIN = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
 
@@ -164,25 +167,28 @@ def lock_status(lock_file: Path | None = None) -> dict[str, Any]:
     Parameters
     ----------
     lock_file : Path, optional
-        The lock file; by default ``requirements/lock.txt`` of the source checkout.
+        The lock file; by default the one :data:`LOCK_FILE_VARIABLE` names, else
+        ``requirements/lock.txt`` of the source checkout.
 
     Returns
     -------
     dict
         ``lock_file`` (path or None when there is none, e.g. a wheel install),
-        ``locked`` (True when every locked package is installed at its pinned
-        version, False when any differs, None without a lock file) and
-        ``differences`` (``"name: locked X, installed Y"`` strings).
+        ``locked`` (True when every locked package that is installed is at its pinned
+        version, False when any differs, None without a lock file),
+        ``differences`` (``"name: locked X, installed Y"`` strings) and
+        ``not_installed`` (locked packages left out: extras such as the training framework).
     """
-    path = LOCK_FILE if lock_file is None else Path(lock_file)
+    path = Path(lock_file if lock_file is not None else os.environ.get(LOCK_FILE_VARIABLE) or LOCK_FILE)
     if not path.is_file():
-        return {"lock_file": None, "locked": None, "differences": []}
-    differences = []
+        return {"lock_file": None, "locked": None, "differences": [], "not_installed": []}
+    differences, absent = [], []
     for name, pinned in sorted(read_lock(path).items()):
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
-            installed = None
-        if installed is None or _public(installed) != _public(pinned):
-            differences.append(f"{name}: locked {pinned}, installed {installed or 'none'}")
-    return {"lock_file": str(path), "locked": not differences, "differences": differences}
+            absent.append(name)  # an extra this installation left out (the training framework, the test tools)
+            continue
+        if _public(installed) != _public(pinned):
+            differences.append(f"{name}: locked {pinned}, installed {installed}")
+    return {"lock_file": str(path), "locked": not differences, "differences": differences, "not_installed": absent}

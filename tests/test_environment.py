@@ -31,15 +31,29 @@ def test_lock_status_reports_matches_and_differences(tmp_path):
     numpy_version = metadata.version("numpy")
     lock = tmp_path / "lock.txt"
     lock.write_text(f"# comment\nnumpy=={numpy_version}\n", encoding="utf-8")
-    assert lock_status(lock) == {"lock_file": str(lock), "locked": True, "differences": []}
-    lock.write_text("numpy==0.0.1\nno-such-package==1.0\n", encoding="utf-8")
+    assert lock_status(lock) == {"lock_file": str(lock), "locked": True, "differences": [], "not_installed": []}
+    # a package of the lock that is not installed is an extra left out (a base install has no torch), no difference
+    lock.write_text(f"numpy=={numpy_version}\nno-such-package==1.0\n", encoding="utf-8")
+    assert lock_status(lock) == {
+        "lock_file": str(lock),
+        "locked": True,
+        "differences": [],
+        "not_installed": ["no-such-package"],
+    }
+    lock.write_text("numpy==0.0.1\n", encoding="utf-8")
     status = lock_status(lock)
     assert status["locked"] is False
-    assert status["differences"] == [
-        "no-such-package: locked 1.0, installed none",
-        f"numpy: locked 0.0.1, installed {numpy_version}",
-    ]
+    assert status["differences"] == [f"numpy: locked 0.0.1, installed {numpy_version}"]
     assert lock_status(tmp_path / "absent.txt")["locked"] is None
+
+
+def test_a_wheel_install_names_its_lock_file_in_the_environment(tmp_path, monkeypatch):
+    from exo_vision.environment import LOCK_FILE_VARIABLE
+
+    lock = tmp_path / "lock.txt"
+    lock.write_text(f"numpy=={metadata.version('numpy')}\n", encoding="utf-8")
+    monkeypatch.setenv(LOCK_FILE_VARIABLE, str(lock))
+    assert lock_status() == {"lock_file": str(lock), "locked": True, "differences": [], "not_installed": []}
 
 
 def test_local_build_label_matches_its_public_pin(tmp_path, monkeypatch):

@@ -714,6 +714,21 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
     return "".join(out)
 
 
+def _lock_state(lock: Mapping[str, Any]) -> str:
+    """What run.json's ``environment_lock`` says, in words."""
+    if lock.get("locked") is None:
+        return (
+            "not known: the installation had no lock file to compare with (a wheel install; set "
+            "EXO_VISION_LOCK_FILE to the lock file it was installed with)"
+        )
+    if not lock["locked"]:
+        return f"not the locked set ({len(lock.get('differences') or [])} package(s) differ)"
+    absent = lock.get("not_installed") or []
+    return "the locked set (requirements/lock.txt)" + (
+        f"; {len(absent)} locked package(s) of extras not installed" if absent else ""
+    )
+
+
 def _run_environment(run: Mapping[str, Any], label: str) -> list[str]:
     """A run's software versions, whether they were the locked set, and its machine, as recorded in run.json."""
     out = []
@@ -727,13 +742,7 @@ def _run_environment(run: Mapping[str, Any], label: str) -> list[str]:
         )
     lock = run.get("environment_lock") or {}
     if isinstance(lock, Mapping) and "locked" in lock:
-        differences = lock.get("differences") or []
-        state = (
-            "the locked set (requirements/lock.txt)"
-            if lock["locked"]
-            else f"not the locked set ({len(differences)} package(s) differ)"
-        )
-        out.append(f'<p class="mono">Installed versions ({_e(label)}): {_e(state)}</p>')
+        out.append(f'<p class="mono">Installed versions ({_e(label)}): {_e(_lock_state(lock))}</p>')
     machine = run.get("machine") or {}
     if machine:
         # the processor's vector features choose onnxruntime's kernels: speed, and the float network's last bits

@@ -543,6 +543,11 @@ def test_the_blot_run_provenance_gives_its_command_versions_and_lock(tmp_path):
     page = _render_blot(evidence)
     assert "exo-vision blot --panel p.toml" in page and "numpy 2.3.5" in page
     assert "Installed versions (blot run): not the locked set (1 package(s) differ)" in page
+    evidence.run.update(environment_lock={"lock_file": None, "locked": None, "differences": []})
+    assert "Installed versions (blot run): not known: the installation had no lock file" in _render_blot(evidence)
+    evidence.run.update(environment_lock={"locked": True, "differences": [], "not_installed": ["torch", "pytest"]})
+    page = _render_blot(evidence)
+    assert "the locked set (requirements/lock.txt); 2 locked package(s) of extras not installed" in page
 
 
 def _chromium() -> str | None:
