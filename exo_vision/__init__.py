@@ -12,9 +12,14 @@ imports napari, Qt or magicgui. The main functions are importable from here
 first use, so ``import exo_vision`` stays instant.
 """
 
+from importlib import metadata as _metadata
+
 from exo_vision._shared.lazy import lazy_exports
 
-__version__ = "0.1.0"
+try:  # the one version number is pyproject.toml's, as installed
+    __version__ = _metadata.version("exo-vision")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _EXPORTS = {
     "read_image": "exo_vision.io.read",

@@ -4,6 +4,7 @@ generators, which work even without the repository's folder."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from exo_vision.io import read_image
@@ -12,8 +13,12 @@ from exo_vision.plugins._layers import image_layer_data
 from exo_vision.synthetic.blot import make_marker_panel
 from exo_vision.synthetic.tem import make_synthetic_tem
 
-#: Where the shipped sample images live (the repository's ``sample_images/`` folder).
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_images"
+#: Where the shipped sample images live: the repository's ``sample_images/`` folder (a source checkout), or
+#: where a wheel installs them (``<prefix>/share/exo_vision/sample_images``).
+SAMPLE_DIRS = (
+    Path(__file__).resolve().parents[2] / "sample_images",
+    Path(sys.prefix) / "share" / "exo_vision" / "sample_images",
+)
 
 
 def sample_path(name: str) -> Path:
@@ -22,15 +27,15 @@ def sample_path(name: str) -> Path:
     Raises
     ------
     ValueError
-        When the file is not there (e.g. an installed wheel without the repository).
+        When the file is in none of :data:`SAMPLE_DIRS` (an installation that left them out).
     """
-    path = SAMPLE_DIR / name
-    if not path.is_file():
-        raise ValueError(
-            f"sample image {path} is not there; the samples ship with the exo_vision repository: "
-            "run napari from a source checkout (pip install -e .), or use the 'generated' samples."
-        )
-    return path
+    for folder in SAMPLE_DIRS:
+        if (folder / name).is_file():
+            return folder / name
+    raise ValueError(
+        f"sample image {name} is in none of {', '.join(map(str, SAMPLE_DIRS))}; reinstall exo_vision "
+        "(the repository and its wheel ship the samples), or use the 'generated' samples."
+    )
 
 
 def _open(name: str, *, kind: str) -> list[tuple]:

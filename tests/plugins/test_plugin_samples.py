@@ -9,7 +9,9 @@ import pytest
 
 pytest.importorskip("napari")
 
-from exo_vision.plugins.samples import SAMPLE_DIR  # noqa: E402
+from exo_vision.plugins.samples import SAMPLE_DIRS  # noqa: E402
+
+SAMPLE_DIR = SAMPLE_DIRS[0]  # the source checkout's folder
 
 SHIPPED = {
     # key: (file, expected nm/px or None for blots, kind)
@@ -56,3 +58,15 @@ def test_generated_samples_work_without_files(make_napari_viewer):
     assert tuple(tem.scale) == (1.0, 1.0) and tem.metadata["kind"] == "tem"
     (blot,) = viewer.open_sample("exo-vision", "blot_generated")
     assert blot.metadata["kind"] == "blot" and blot.metadata["polarity"] in ("bright", "dark")
+
+
+def test_samples_are_found_where_a_wheel_installs_them(tmp_path, monkeypatch):
+    import exo_vision.plugins.samples as samples
+
+    share = tmp_path / "share" / "exo_vision" / "sample_images"
+    share.mkdir(parents=True)
+    (share / "tem_medium_0.8nm.tif").write_bytes(b"II*\x00")
+    monkeypatch.setattr(samples, "SAMPLE_DIRS", (tmp_path / "no_checkout", share))
+    assert samples.sample_path("tem_medium_0.8nm.tif") == share / "tem_medium_0.8nm.tif"
+    with pytest.raises(ValueError, match="hrml_ev_negative_stain.jpg is in none of .*reinstall exo_vision"):
+        samples.sample_path("hrml_ev_negative_stain.jpg")
