@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -63,11 +64,17 @@ def _fit(stem: str, limit: int) -> str:
 RESERVED_STEMS = frozenset({"pooled"})
 
 
+def _same_on_any_disk(name: str) -> str:
+    """``name`` as disks that ignore case and Unicode normalisation compare it (macOS writes "ö" as "o" plus a
+    combining mark, Linux and Windows as one character: one name there, two here)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
 def assign_stems(inputs: Sequence[Path], *, longest_suffix: str = "_annotated.png") -> list[str]:
     """Unique output stems, deterministic in the input order.
 
-    A file stem used once is kept. Files sharing a stem (ignoring case, as
-    outputs may land on a case-insensitive disk) are told apart by their
+    A file stem used once is kept. Files sharing a stem (ignoring case and
+    Unicode normalisation, as outputs may land on a disk that ignores them) are told apart by their
     folder when the folders differ (``g1/img.tif``, ``g2/img.tif`` ->
     ``g1_img``, ``g2_img``), by their extension when those differ
     (``a.dm3``, ``a.dm4`` -> ``a_dm3``, ``a_dm4``), else by both; anything
@@ -93,15 +100,15 @@ def assign_stems(inputs: Sequence[Path], *, longest_suffix: str = "_annotated.pn
     limit = MAX_NAME_BYTES - name_bytes(longest_suffix) - 4  # room for a "_NN" de-duplication suffix
     groups: dict[str, list[Path]] = {}
     for p in inputs:
-        groups.setdefault(p.stem.lower(), []).append(p)
+        groups.setdefault(_same_on_any_disk(p.stem), []).append(p)
 
     def base(p: Path) -> str:
-        group = groups[p.stem.lower()]
+        group = groups[_same_on_any_disk(p.stem)]
         if len(group) == 1:
             return p.stem
         folder = p.parent.name or "root"
         ext = p.suffix.lstrip(".").lower()
-        if len({q.parent.name.lower() for q in group}) == len(group):
+        if len({_same_on_any_disk(q.parent.name) for q in group}) == len(group):
             return f"{folder}_{p.stem}"
         if len({q.suffix.lower() for q in group}) == len(group):
             return f"{p.stem}_{ext}"
@@ -112,10 +119,10 @@ def assign_stems(inputs: Sequence[Path], *, longest_suffix: str = "_annotated.pn
     for p in inputs:
         stem = _fit(base(p), limit)
         candidate, k = stem, 2
-        while candidate.lower() in used or display_path(candidate).lower() in used:
+        while _same_on_any_disk(candidate) in used or _same_on_any_disk(display_path(candidate)) in used:
             candidate = f"{stem}_{k}"
             k += 1
-        used.update({candidate.lower(), display_path(candidate).lower()})
+        used.update({_same_on_any_disk(candidate), _same_on_any_disk(display_path(candidate))})
         stems.append(candidate)
     return stems
 

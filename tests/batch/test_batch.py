@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,10 @@ def test_assign_stems_is_unique_and_deterministic():
     assert assign_stems(mixed) == ["g1_img_tif", "g2_img_tif", "g2_IMG_dm4", "other"]
     assert assign_stems([Path("a/x.tif"), Path("a/X.tif")]) == ["a_x_tif", "a_X_tif_2"]
     assert assign_stems(paths) == assign_stems(list(paths))
+    # one name written two ways (macOS decomposes "ö"; Linux and Windows keep one character): one name on a Mac disk
+    nfc, nfd = (unicodedata.normalize(form, "Größe") for form in ("NFC", "NFD"))
+    assert nfc != nfd
+    assert assign_stems([Path(f"g1/{nfc}.tif"), Path(f"g2/{nfd}.tif")]) == [f"g1_{nfc}", f"g2_{nfd}"]
 
 
 def test_stems_print_apart_and_never_as_the_pooled_row():
