@@ -28,6 +28,7 @@ from typing import Any
 
 from exo_vision._shared.paths import display_path
 from exo_vision._shared.schema import check_table
+from exo_vision._shared.toml_files import parse_problem, parse_toml
 from exo_vision._shared.validation import MIN_PIXEL_SIZE_NM
 from exo_vision.segmentation.api import model_summary
 from exo_vision.segmentation.learned.weights import absolute_model
@@ -207,15 +208,6 @@ NULLABLE = frozenset({"pixel_size_nm", "frame", "model", "workers", "scheduler",
 MAX_HISTOGRAM_BINS = 10_000
 
 
-def _parse_problem(err: Exception) -> str:
-    """What a parser's error says, in words (a nesting too deep for any parser gives no message of its own)."""
-    if isinstance(err, RecursionError):
-        return "nested too deeply to be a configuration"
-    if isinstance(err, UnicodeDecodeError):
-        return f"not UTF-8 text at byte {err.start}; save it as UTF-8"
-    return str(err)
-
-
 def read_config(path: str | Path) -> dict[str, Any]:
     """Read parameters from a TOML file or a previous ``run.json``.
 
@@ -247,7 +239,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
             doc = json.loads(raw)
         except (json.JSONDecodeError, RecursionError) as err:
             raise ValueError(
-                f"{display_path(path)} is not valid JSON ({_parse_problem(err)}); pass a TOML config or a run.json"
+                f"{display_path(path)} is not valid JSON ({parse_problem(err)}); pass a TOML config or a run.json"
             ) from None
         values = doc.get("parameters") if isinstance(doc, dict) else None
         if not isinstance(values, dict):
@@ -264,10 +256,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
             )
     else:
         try:
-            doc = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))
+            doc = parse_toml(raw)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
             raise ValueError(
-                f"{display_path(path)} is not valid TOML ({_parse_problem(err)}); fix the line named"
+                f"{display_path(path)} is not valid TOML ({parse_problem(err)}); fix the line named"
             ) from None
         values = doc.get("tem", doc)
         if not isinstance(values, dict):

@@ -28,6 +28,7 @@ from exo_vision._shared.paths import (
 )
 from exo_vision._shared.run_lock import output_lock
 from exo_vision._shared.schema import check_table
+from exo_vision._shared.toml_files import parse_problem, parse_toml
 from exo_vision.blot.ladder import named_ladder_lane
 from exo_vision.blot.panel import PANEL_FILES
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
@@ -244,15 +245,17 @@ def read_panel_file(path: str | Path) -> PanelSpec:
     path = Path(path)
     shown = display_path(path)
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        data = parse_toml(path.read_bytes())
     except FileNotFoundError:
         raise ValueError(f"{shown}: panel file not found; check the path") from None
     except OSError as err:
         raise ValueError(
             f"{shown}: cannot read the panel file ({err.strerror or err}); check its permissions"
         ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{shown}: not a valid TOML panel file ({err}); see `exo-vision blot --help`") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(
+            f"{shown}: not a valid TOML panel file ({parse_problem(err)}); see `exo-vision blot --help`"
+        ) from None
     check_table(data, PANEL_KEYS, where=shown)
     for i, entry in enumerate(data.get("marker") or [], start=1):
         check_table(entry, MARKER_KEYS, where=f"{shown}: [[marker]] number {i}")

@@ -368,3 +368,11 @@ def test_a_blot_run_stopped_half_way_leaves_no_earlier_run_json_or_verdict(folde
     monkeypatch.setattr(cli_blot, "quantify_file", stopped)
     assert main(["blot", "--panel", str(folder / "panel.toml"), "--out", str(out), "--background", "none"]) == 130
     assert not [n for n in cli_blot.RUN_FILES if (out / n).exists()]
+
+
+def test_a_panel_file_saved_with_a_byte_order_mark_is_read(folder, tmp_path):
+    # Notepad and Excel on Windows save UTF-8 with a mark that TOML does not allow
+    panel = tmp_path / "panel.toml"
+    panel.write_bytes(b"\xef\xbb\xbf" + (folder / "panel.toml").read_bytes())
+    shutil.copy(folder / "panel.tif", tmp_path / "panel.tif")
+    assert main(["blot", "--panel", str(panel), "--out", str(tmp_path / "out")]) == 0
