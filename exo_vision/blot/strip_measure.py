@@ -123,6 +123,8 @@ def measure_strip(
     f = st.params.central_fraction
     pix = [lane_pixels(clean, lane, fraction=f).astype(np.float64) for lane in ls]
     full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
+    # clipped pixels in the columns a band's volume is summed over: those it underestimates by
+    measured_sat = [lane_pixels(saturated, lane, fraction=f) for lane in ls]
     for lane, p in zip(ls, pix):
         profiles[(s.index, lane.index)] = p.mean(axis=1)
     to_level = None if st.staircase_sd is None else partial(linearise, noise_sd=st.staircase_sd)
@@ -181,7 +183,7 @@ def measure_strip(
             y = w.y_top_px + _band_row(p[top:bottom].mean(axis=1) - bg, peaked=w.detected and not smear)
             nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st, pixel_sd)
             cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
-            nsat = int(full_sat[li][top:bottom].sum())
+            nsat = int(measured_sat[li][top:bottom].sum())
             lod = nz.lod(st.params.lod_factor)
             outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
             clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)

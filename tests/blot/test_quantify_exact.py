@@ -82,7 +82,8 @@ def test_saturated_pixels_flag_their_band_only():
     lanes = lanes_from_ranges([(10, 30), (60, 80)], whole_image_strip(img.shape))
     r = quantify_blot(img, polarity="bright", lanes=lanes)
     b = r.bands.set_index("lane")
-    assert bool(b.loc[1, "saturated"]) and b.loc[1, "saturated_px"] == 200  # whole lane width x 10 rows
+    # the clipped pixels the volume is summed over: the central 65 % (13 of 20 columns) x 10 rows
+    assert bool(b.loc[1, "saturated"]) and b.loc[1, "saturated_px"] == 130
     assert not bool(b.loc[2, "saturated"]) and b.loc[2, "saturated_px"] == 0
     assert r.parameters["max_value"] == 65535
     assert any("saturated" in w for w in r.warnings)
