@@ -144,7 +144,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=BACKGROUND_METHODS,
         default=DEFAULT_BACKGROUND,
         help=f"background method (default {DEFAULT_BACKGROUND}: straight line between the lane "
-        "profile just above and below each band; keeps broad CD63 smears whole)",
+        "profile just above and below each band, bent as the background in the strips beside the lane bends "
+        "(a blotchy membrane; the side that bends it least, and only where that bend is under a quarter of the "
+        "band's net signal); keeps broad CD63 smears whole; 'border': the median of those rows; 'none': raw sums)",
     )
     g.add_argument(
         "--rolling-ball-radius-px",
