@@ -4,7 +4,8 @@ Per marker and lane the band volume is divided by the µg loaded (when given)
 and by the same quantity in the reference (lysate) lane: the EV/lysate ratio.
 An absent band gets an upper bound instead: its LoD (or its measured volume,
 when that is higher) in place of the volume, reported as a sentence such as
-"calnexin not detected in exo1: < LoD = 1.2e+04, i.e. < 0.8% of the lysate signal per µg loaded".
+"calnexin not detected in exo1: < LoD = 1.2e+04 grey level x px, i.e. < 0.8% of the lysate signal per µg
+loaded".
 
 Replicate EV lanes give a mean, SD and CV, and a 95 % confidence interval
 computed on the logarithm of the ratios (a ratio is positive and its spread
@@ -84,6 +85,9 @@ SUMMARY_COLUMNS: dict[str, str] = {
 #: Default two-sided confidence level of the replicate ratios' interval.
 DEFAULT_CONFIDENCE = 0.95
 
+
+#: Unit of band volumes and detection limits: grey levels above the background, summed over the band's pixels.
+VOLUME_UNIT = "grey level x px"
 
 #: The files a marker panel is written to (by ``exo-vision blot`` and the napari blot dock's export).
 PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
@@ -246,9 +250,9 @@ def enrichment_table(
                 bound = max(float(r.lod_volume), float(r.volume))
                 upper = (bound / scale) / ref_per_ug
                 limit = (
-                    f"< LoD = {_fmt(float(r.lod_volume))}"
+                    f"< LoD = {_fmt(float(r.lod_volume))} {VOLUME_UNIT}"
                     if bound == float(r.lod_volume)
-                    else f"no band peak there, but the window holds {_fmt(bound)} (above the LoD "
+                    else f"no band peak there, but the window holds {_fmt(bound)} {VOLUME_UNIT} (above the LoD "
                     f"{_fmt(float(r.lod_volume))}), so < {_fmt(bound)}"
                 )
                 statement = (

@@ -62,7 +62,7 @@ def test_absent_band_gets_an_upper_bound_sentence():
     assert np.isnan(cnx.loc["exo1", "ratio_to_reference"])
     assert cnx.loc["exo1", "ratio_upper_bound"] == pytest.approx(0.03)
     assert cnx.loc["exo1", "statement"] == (
-        "calnexin not detected in exo1: < LoD = 30, i.e. < 3% of the lysate signal per µg loaded"
+        "calnexin not detected in exo1: < LoD = 30 grey level x px, i.e. < 3% of the lysate signal per µg loaded"
     )
 
 
@@ -145,7 +145,7 @@ def test_a_window_above_the_lod_without_a_band_peak_bounds_by_its_volume():
     e = enrichment_table(shaped, reference_lane="lysate", ug_loaded=UG).set_index(["marker", "lane_name"])
     row = e.loc[("calnexin", "exo1")]
     assert row["ratio_upper_bound"] == pytest.approx((45.0 / 10) / (2000.0 / 20))  # 0.045
-    assert "no band peak there, but the window holds 45 (above the LoD 30), so < 45" in row["statement"]
+    assert "no band peak there, but the window holds 45 grey level x px (above the LoD 30), so < 45" in row["statement"]
 
 
 def test_replicate_statistics_are_withheld_when_a_replicate_is_censored():
