@@ -210,3 +210,13 @@ def test_values_beyond_float32_are_named_as_such_not_as_infinite(three_vesicles)
     image[0, 0] = 1e300
     with pytest.raises(ValueError, match="beyond float32's range"):
         analyse_micrograph(calibrated(image, 1.0), method="classical", n_boot=10)
+
+
+def test_a_micrograph_coarser_than_any_measured_is_warned(three_vesicles):
+    from skimage.transform import rescale
+
+    coarse = rescale(three_vesicles[0].astype(float), 1 / 10, anti_aliasing=True)
+    result = analyse_micrograph(calibrated(coarse, 10.0), n_boot=10)
+    (warning,) = [w for w in result.warnings if "beyond what the segmenters were measured on" in w]
+    assert "10 nm/px" in warning and "a 50 nm vesicle spans 5.0 px" in warning
+    assert not [w for w in three_vesicles[2].warnings if "beyond what" in w]
