@@ -246,7 +246,31 @@ class GridSession:
         if problem is not None:
             raise ValueError(problem)
         session.tables = session.load_saved_tables()
+        session.warnings.extend(session.other_models_saved())
         return session
+
+    def other_models_saved(self) -> list[str]:
+        """A message when micrographs saved here were segmented by another model than the one chosen now
+        (an upgrade changes the shipped model): the grid's statistics would mix two segmenters."""
+        from exo_vision.batch.image_outputs import read_marker
+        from exo_vision.segmentation.api import model_summary
+
+        now = (model_summary(self.settings.method, self.settings.model_path()) or {}).get("sha256")
+        others = []
+        for path in self.files:
+            marker = read_marker(out_dir=self.output_dir, stem=self.stem(path)) or {}
+            saved = (marker.get("parameters") or {}).get("model_sha256")
+            if saved and saved != now:
+                others.append(f"{path.name} ({str(saved)[:12]}...)")
+        if not others:
+            return []
+        return [
+            f"{len(others)} saved micrograph(s) were segmented by another model than the one chosen now "
+            f"({str(now)[:12] + '...' if now else self.settings.method}): {', '.join(others[:5])}"
+            f"{' ...' if len(others) > 5 else ''}; the micrographs not yet saved would be segmented differently and "
+            "the grid's statistics mix the two. To keep one segmenter, choose the model file the saved ones used "
+            "(their _done.json names it), or re-analyse the saved ones"
+        ]
 
     @property
     def current(self) -> Path | None:

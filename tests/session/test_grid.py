@@ -209,3 +209,18 @@ def test_a_curated_micrograph_with_nan_padding_is_saved_with_its_warning(tmp_pat
     warnings = json.loads((out / "p_done.json").read_text())["warnings"]
     assert warnings[0] == "15360 pixels are NaN or infinite"  # the reader's note
     assert warnings[1].startswith("15360 pixels (10.4 % of the image) hold no value")
+
+
+def test_resuming_a_grid_whose_saved_micrographs_another_model_segmented_says_so(tmp_path):
+    grid, out = _grid(tmp_path, 2)
+    session = GridSession.open(grid, out)
+    g0 = session.files[0]
+    curated, _ = _curate_by_deleting(session, g0)
+    session.save(g0, curated)
+    assert not [w for w in GridSession.open(grid, out).warnings if "another model" in w]
+    marker_path = out / "g0_done.json"
+    marker = json.loads(marker_path.read_text())
+    marker["parameters"]["model_sha256"] = "0d32694c" + "0" * 56  # an upgrade changed the shipped model
+    marker_path.write_text(json.dumps(marker))
+    (warning,) = [w for w in GridSession.open(grid, out).warnings if "another model" in w]
+    assert "g0.tif (0d32694c0000...)" in warning and "mix the two" in warning
