@@ -763,6 +763,8 @@ def _summary_table(summary: pd.DataFrame) -> str:
         if _finite(getattr(r, "ratio_geomean", None)):
             ci = f" ({_fmt(r.ratio_ci95_low, 2)}–{_fmt(r.ratio_ci95_high, 2)})" if _finite(r.ratio_ci95_low) else ""
             geometric = f"{_fmt(r.ratio_geomean, 2)}{ci}, n = {int(n_ratios) if n_ratios is not None else '?'}"
+        elif "ratio_geomean" not in summary.columns:
+            geometric = "not recorded (a blot run older than it: re-run exo-vision blot)"
         else:
             geometric = "—"
         spread = f"{_fmt(r.ratio_mean, 2)} ± {_fmt(r.ratio_sd, 2)}" if _finite(r.ratio_sd) else "—"

@@ -531,6 +531,9 @@ def test_the_marker_table_shows_the_geometric_mean_its_interval_and_n(tmp_path):
     page = _render_blot(evidence)
     assert "EV/lysate ratio: geometric mean (95 % CI), n" in page
     assert "4.92 (0.25–96.57), n = 2" in page and "5.05 ± 1.64" in page
+    # an older blot run wrote no geometric mean: said as such, not as a censored replicate
+    evidence.panel_summary = summary.drop(columns=["ratio_geomean", "n_ratios"])
+    assert "not recorded (a blot run older than it: re-run exo-vision blot)" in _render_blot(evidence)
 
 
 def test_the_blot_run_provenance_gives_its_command_versions_and_lock(tmp_path):
