@@ -136,3 +136,13 @@ def test_names_in_any_script_print_under_an_ascii_locale(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, "info", str(image)], capture_output=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert json.loads(done.stdout)["path"].endswith("Größe_日本/vésicule.tif")
+
+
+def test_verbose_is_taken_before_or_after_the_command():
+    # the messages say "rerun with -v": users add it at the end
+    from exo_vision.cli.main import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["info", "x.tif", "-v"]).verbose is True
+    assert parser.parse_args(["-v", "info", "x.tif"]).verbose is True
+    assert parser.parse_args(["info", "x.tif"]).verbose is False
