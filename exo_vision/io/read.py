@@ -419,6 +419,21 @@ def _to_2d(raw: RawImage, *, path: Path, frame: int | None, kind: str) -> tuple[
     return data, notes
 
 
+def channels_differ(data: np.ndarray, channels: tuple[np.ndarray, ...] | None = None) -> bool:
+    """Whether an (M, N, 3|4) image holds colour: more than 0.1 % of its pixels have RGB channels further apart
+    than :data:`GRAY_TOLERANCE` of the dtype's range (JPEG chroma noise stays below it).
+
+    ``channels`` are its red, green and blue planes when already split (contiguous), else they are taken.
+    """
+    red, green, blue = channels if channels is not None else np.moveaxis(np.asarray(data)[..., :3], -1, 0)
+    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+    if data.dtype.kind in "ui":
+        full_range = float(np.iinfo(data.dtype).max - np.iinfo(data.dtype).min)
+    else:
+        full_range = max(float(np.nanmax(data) - np.nanmin(data)), 1e-12)
+    return np.count_nonzero(spread > GRAY_TOLERANCE * full_range) > 0.001 * spread.size
+
+
 def _rgb_to_gray(data: np.ndarray, raw: RawImage, *, path: Path, kind: str, notes: list[str]) -> np.ndarray:
     """(M, N, 3|4) -> (M, N): keep gray content exactly; colour by luminance or refuse.
 
@@ -435,13 +450,7 @@ def _rgb_to_gray(data: np.ndarray, raw: RawImage, *, path: Path, kind: str, note
     if np.array_equal(red, green) and np.array_equal(green, blue):
         raw.metadata["converted_from"] = "rgb with gray content"
         return red
-    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
-    if data.dtype.kind in "ui":
-        full_range = float(np.iinfo(data.dtype).max - np.iinfo(data.dtype).min)
-    else:
-        full_range = max(float(np.nanmax(data) - np.nanmin(data)), 1e-12)
-    off_gray = np.count_nonzero(spread > GRAY_TOLERANCE * full_range)
-    if off_gray <= 0.001 * spread.size:
+    if not channels_differ(data, (red, green, blue)):
         raw.metadata["converted_from"] = "rgb with gray content"
         if data.dtype.kind in "ui" and data.dtype.itemsize <= 2:
             total = red.astype(np.uint32) + green + blue

@@ -143,6 +143,24 @@ def image_data_from_layer(layer: Any) -> ImageData:
     )
 
 
+def colour_micrograph_problem(layer: Any) -> str | None:
+    """Why ``layer`` cannot be segmented as a TEM micrograph because it holds colour (an annotated overlay,
+    a stained light-microscopy image), or None: the command line refuses such files the same way."""
+    from exo_vision.io.read import channels_differ
+
+    meta = layer.metadata or {}
+    data = np.asarray(layer.data)
+    colour = (meta.get("file_metadata") or {}).get("converted_from") == "colour"
+    if not colour and data.ndim == 3 and data.shape[-1] in (3, 4):
+        colour = channels_differ(data)
+    if not colour:
+        return None
+    return (
+        f"layer {layer.name!r} is a colour image (its RGB channels differ), not a gray TEM micrograph; export the "
+        "micrograph as gray (8/16-bit): colour overlays cannot be measured"
+    )
+
+
 def _napari_scale_nm(layer: Any) -> tuple[float, float] | None:
     """The layer's napari ``scale`` in nm per pixel (rows, columns) when its ``units`` are lengths."""
     return scale_in_nm(getattr(layer, "scale", ()), getattr(layer, "units", ()))

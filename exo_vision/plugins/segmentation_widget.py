@@ -32,6 +32,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 
 from exo_vision.plugins._layers import (
     active_image_layer,
+    colour_micrograph_problem,
     enum_choices,
     find_derived,
     image_data_from_layer,
@@ -259,6 +260,9 @@ class SegmentationWidget(Container):
         image_layer = active_image_layer(self._viewer)
         if image_layer is None:
             show_warning("open a micrograph first (File > Open, or File > Open Sample > exo_vision)")
+            return None
+        if problem := colour_micrograph_problem(image_layer):
+            show_warning(problem)
             return None
         try:
             image = image_data_from_layer(image_layer)

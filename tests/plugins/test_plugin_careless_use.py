@@ -290,3 +290,19 @@ def test_an_image_in_micrometres_is_calibrated_in_nm_without_a_second_rescale(ma
     cal.apply_typed()
     assert image.metadata["pixel_size_nm"] == 0.5 and tuple(image.scale) == (0.5, 0.5)
     assert [str(u) for u in image.units] == ["nanometer", "nanometer"] and shown == []
+
+
+def test_a_colour_overlay_is_refused_for_segmentation_as_the_command_line_refuses_it(make_napari_viewer, monkeypatch):
+    import exo_vision.plugins.segmentation_widget as module
+
+    shown = []
+    monkeypatch.setattr(module, "show_warning", shown.append)
+    viewer = make_napari_viewer()
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[..., 1] = 120
+    rgb[10:30, 10:30, 0] = 255  # red annotation strokes over a grey-green picture
+    viewer.add_image(rgb, name="overlay", rgb=True, metadata={"pixel_size_nm": 1.0})
+    _, widget = _dock(viewer, "Vesicle segmentation")
+    assert widget.run(sync=True) is None
+    assert shown and "is a colour image (its RGB channels differ)" in shown[0]
+    assert [layer.name for layer in viewer.layers] == ["overlay"]
