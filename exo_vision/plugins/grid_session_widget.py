@@ -24,12 +24,18 @@ from qtpy.QtCore import QEvent, QObject
 
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.measure.size_stats import size_statistics
-from exo_vision.plugins._layers import find_derived, image_data_from_layer, image_layer_data, stale_calibration
+from exo_vision.plugins._layers import (
+    enum_choices,
+    find_derived,
+    image_data_from_layer,
+    image_layer_data,
+    stale_calibration,
+)
 from exo_vision.plugins._learning import LearningPanel
 from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, apply_overrides, statistics_text, vesicle_table
 from exo_vision.plugins._workers import release_when_finished
 from exo_vision.plugins.histogram_widget import HistogramPlot
-from exo_vision.plugins.segmentation_widget import run_analysis
+from exo_vision.plugins.segmentation_widget import Polarity, run_analysis
 from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.session.curation import CuratedResult
 from exo_vision.session.grid import GridSession, GridSettings
@@ -124,6 +130,12 @@ class GridSessionWidget(Container):
             label="max diameter (nm)", value=cli.max_diameter_nm, min=2.0, max=20000.0, step=10.0
         )
         self._sensitivity = FloatSlider(label="sensitivity", value=cli.sensitivity, min=0.0, max=1.0, step=0.05)
+        self._polarity = ComboBox(
+            label="vesicles appear",
+            choices=enum_choices(Polarity),
+            value=Polarity(cli.polarity),
+            tooltip="auto: read from each micrograph; bright or dark: as the command line's --polarity",
+        )
         self._open = PushButton(text="Open grid (resumes a saved session)")
         self._previous = PushButton(text=f"< Previous ({PREVIOUS_KEY})", enabled=False)
         self._next = PushButton(text=f"Next ({NEXT_KEY}) >", enabled=False)
@@ -139,6 +151,7 @@ class GridSessionWidget(Container):
                 self._min_d,
                 self._max_d,
                 self._sensitivity,
+                self._polarity,
                 self._open,
                 self._previous,
                 self._next,
@@ -162,7 +175,7 @@ class GridSessionWidget(Container):
         self.worker: Any = None
         self.precompute_worker: Any = None
 
-        for setting in (self._method, self._model, self._min_d, self._max_d, self._sensitivity):
+        for setting in (self._method, self._model, self._min_d, self._max_d, self._sensitivity, self._polarity):
             setting.changed.connect(self._sync_settings)
         self._open.changed.connect(lambda: self.open_grid())
         self._previous.changed.connect(lambda: self.previous())
@@ -268,6 +281,7 @@ class GridSessionWidget(Container):
             min_diameter_nm=float(self._min_d.value),
             max_diameter_nm=float(self._max_d.value),
             sensitivity=float(self._sensitivity.value),
+            polarity=self._polarity.value.value,
         )
 
     def _sync_settings(self, _value: Any = None) -> None:
@@ -280,6 +294,7 @@ class GridSessionWidget(Container):
         self._min_d.value = settings.min_diameter_nm
         self._max_d.value = settings.max_diameter_nm
         self._sensitivity.value = settings.sensitivity
+        self._polarity.value = Polarity(settings.polarity)
 
     def config(self, **overrides: Any) -> TemBatchConfig:
         """The ``exo-vision tem`` configuration matching the session's settings (plus ``overrides``)."""

@@ -78,7 +78,8 @@ def analysis_kwargs(cli_parameters: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class GridSettings:
-    """The settings a user chooses for a grid: segmentation method, model file and size range.
+    """The settings a user chooses for a grid: segmentation method, model file, size range, sensitivity and
+    stain polarity (``"auto"``, ``"bright"`` or ``"dark"`` vesicles).
 
     ``model`` is the model file as typed (empty, ``"."`` or a folder mean the shipped model).
     The defaults are the CLI's (:class:`~exo_vision.tem_parameters.TemParameters`).
@@ -89,6 +90,7 @@ class GridSettings:
     min_diameter_nm: float = TemParameters().min_diameter_nm
     max_diameter_nm: float = TemParameters().max_diameter_nm
     sensitivity: float = TemParameters().sensitivity
+    polarity: str = TemParameters().polarity
 
     def model_path(self) -> str | None:
         """The chosen model file, or None for the shipped model (or a method without a model)."""
@@ -107,7 +109,7 @@ class GridSettings:
             "min_diameter_nm": float(self.min_diameter_nm),
             "max_diameter_nm": float(self.max_diameter_nm),
             "sensitivity": float(self.sensitivity),
-            "polarity": "auto",
+            "polarity": self.polarity,
         }
         values.update(overrides)
         return TemBatchConfig(**values)
@@ -131,7 +133,7 @@ class GridSettings:
         model = f", model {Path(path).name}" if path else ""
         return (
             f"{self.method}{model}, {self.min_diameter_nm:g}-{self.max_diameter_nm:g} nm, "
-            f"sensitivity {self.sensitivity:g}"
+            f"sensitivity {self.sensitivity:g}" + ("" if self.polarity == "auto" else f", vesicles {self.polarity}")
         )
 
     def resumed(self, saved: dict[str, Any]) -> GridSettings:
@@ -141,7 +143,11 @@ class GridSettings:
         settings = self
         if saved.get("method") in METHODS:
             settings = replace(settings, method=saved["method"], model=saved.get("model") or "")
-        sizes = {k: saved[k] for k in ("min_diameter_nm", "max_diameter_nm", "sensitivity") if k in saved}
+        sizes: dict[str, Any] = {
+            k: saved[k] for k in ("min_diameter_nm", "max_diameter_nm", "sensitivity") if k in saved
+        }
+        if saved.get("polarity") in ("auto", "bright", "dark"):
+            sizes["polarity"] = saved["polarity"]
         return replace(settings, **sizes)
 
 

@@ -375,3 +375,16 @@ def test_a_grid_step_computes_the_grid_statistics_once(make_napari_viewer, tmp_p
         monkeypatch.setattr(module, "size_statistics", lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
     session.next()
     assert len(calls) == 1 and session.plot.statistics["grid"] is session.statistics
+
+
+def test_the_dock_chooses_the_stain_polarity_as_the_command_line_does(make_napari_viewer):
+    from exo_vision.plugins.segmentation_widget import Polarity
+    from exo_vision.session.grid import GridSettings
+
+    viewer = make_napari_viewer()
+    _, session = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    assert session.settings().polarity == "auto"
+    session._polarity.value = Polarity.DARK
+    assert session.settings().polarity == "dark" and session.config().polarity == "dark"
+    session._show_settings(GridSettings(polarity="bright"))
+    assert session._polarity.value is Polarity.BRIGHT

@@ -224,3 +224,12 @@ def test_resuming_a_grid_whose_saved_micrographs_another_model_segmented_says_so
     marker_path.write_text(json.dumps(marker))
     (warning,) = [w for w in GridSession.open(grid, out).warnings if "another model" in w]
     assert "g0.tif (0d32694c0000...)" in warning and "mix the two" in warning
+
+
+def test_a_grid_can_be_segmented_with_a_chosen_polarity_and_resumes_with_it(tmp_path):
+    grid, out = _grid(tmp_path, 1)
+    session = GridSession.open(grid, out, GridSettings(polarity="dark"))
+    assert session.settings.parameters()["polarity"] == "dark" and "vesicles dark" in session.settings.describe()
+    session.index = 0
+    session.write_state()
+    assert GridSession.open(grid, out).settings.polarity == "dark"  # the saved setting, as the sizes
