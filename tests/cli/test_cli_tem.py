@@ -43,6 +43,15 @@ def inputs(tmp_path_factory) -> Path:
     return folder
 
 
+def _two_good(inputs: Path, tmp_path: Path) -> Path:
+    """A folder holding copies of the first two good micrographs."""
+    single = tmp_path / "in"
+    single.mkdir()
+    for name in GOOD[:2]:
+        shutil.copy(inputs / f"{name}.tif", single)
+    return single
+
+
 @pytest.fixture(scope="module")
 def first_run(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
@@ -155,10 +164,7 @@ def test_resume_redoes_nothing(first_run, inputs):
 @pytest.mark.slow
 def test_resume_redoes_only_what_is_incomplete(inputs, tmp_path):
     out = tmp_path / "out"
-    single = tmp_path / "in"
-    single.mkdir()
-    for name in GOOD[:2]:
-        shutil.copy(inputs / f"{name}.tif", single)
+    single = _two_good(inputs, tmp_path)
     assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
     keep = (out / f"{GOOD[0]}_vesicles.csv").stat().st_mtime_ns
     reference = (out / f"{GOOD[1]}_vesicles.csv").read_bytes()
@@ -506,10 +512,7 @@ def test_a_micrograph_named_like_a_formula_is_no_formula_in_the_tables_and_keeps
 
 def test_resume_redoes_a_result_made_by_other_code_and_keeps_a_curated_one_saying_so(inputs, tmp_path, caplog):
     # an upgrade that changes a measurement under the same parameters: the marker's code fingerprint differs
-    single = tmp_path / "in"
-    single.mkdir()
-    for name in GOOD[:2]:
-        shutil.copy(inputs / f"{name}.tif", single)
+    single = _two_good(inputs, tmp_path)
     out = tmp_path / "out"
     assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
     for name, curated in zip(GOOD[:2], (False, True), strict=True):
@@ -530,10 +533,7 @@ def test_resume_redoes_a_result_made_by_other_code_and_keeps_a_curated_one_sayin
 def test_a_run_stopped_half_way_leaves_no_run_json_vouching_for_the_folder(inputs, tmp_path, monkeypatch, caplog):
     import exo_vision.batch.runner as runner
 
-    single = tmp_path / "in"
-    single.mkdir()
-    for name in GOOD[:2]:
-        shutil.copy(inputs / f"{name}.tif", single)
+    single = _two_good(inputs, tmp_path)
     out = tmp_path / "out"
     assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
     real = runner.analyse_micrograph
@@ -562,10 +562,7 @@ def test_an_image_a_run_died_in_goes_last_and_twice_is_left_out_saying_why(input
     # the count the run keeps while it analyses an image is what tells the next run
     import exo_vision.batch.runner as runner
 
-    single = tmp_path / "in"
-    single.mkdir()
-    for name in GOOD[:2]:
-        shutil.copy(inputs / f"{name}.tif", single)
+    single = _two_good(inputs, tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     counts = out / runner.DEATHS_FILE

@@ -110,24 +110,29 @@ def test_lanes_from_shapes_orders_and_names_by_position():
         lanes_from_shapes([np.zeros((3, 2))], [], [])
 
 
-def test_panel_verdict_and_export_write_the_cli_files(make_napari_viewer, tmp_path):
-    import pandas as pd
-
+def _calnexin_dock(make_napari_viewer, *, name: str):
+    """A blot dock set up on one generated calnexin strip: strong in the lysate, absent from both EV lanes."""
     from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
 
-    # one calnexin strip: strong in the lysate, absent from both EV lanes
     blot = make_synthetic_blot(
         [StripSpec("calnexin", [2.0e6, 0.0, 0.0])], lane_names=["lysate", "exo1", "exo2"], lane_width_px=48.0, rng=1
     )
     viewer = make_napari_viewer()
     image = ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value)
-    data, kwargs, _ = image_layer_data(image, name="calnexin_blot")
+    data, kwargs, _ = image_layer_data(image, name=name)
     viewer.add_image(data, **kwargs)
     _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
     widget.synchronous = True
     widget._n_lanes.value = 3
     widget._names.value = "lysate, exo1, exo2"
     widget._markers.value = "calnexin"
+    return widget
+
+
+def test_panel_verdict_and_export_write_the_cli_files(make_napari_viewer, tmp_path):
+    import pandas as pd
+
+    widget = _calnexin_dock(make_napari_viewer, name="calnexin_blot")
     widget._reference.value = "lysate"
     widget.quantify()
     bands = widget.result.bands
@@ -157,21 +162,8 @@ def test_loads_per_lane_reach_the_panel_as_the_cli_takes_them_and_a_panel_less_e
     make_napari_viewer, tmp_path
 ):
     from exo_vision.blot.panel import enrichment_table
-    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
 
-    blot = make_synthetic_blot(
-        [StripSpec("calnexin", [2.0e6, 0.0, 0.0])], lane_names=["lysate", "exo1", "exo2"], lane_width_px=48.0, rng=1
-    )
-    viewer = make_napari_viewer()
-    data, kwargs, _ = image_layer_data(
-        ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value), name="cnx"
-    )
-    viewer.add_image(data, **kwargs)
-    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
-    widget.synchronous = True
-    widget._n_lanes.value = 3
-    widget._names.value = "lysate, exo1, exo2"
-    widget._markers.value = "calnexin"
+    widget = _calnexin_dock(make_napari_viewer, name="cnx")
     widget._ug_loaded.value = "20, 10, 10"
     widget.quantify()
     enrichment = widget.panel()[0]
