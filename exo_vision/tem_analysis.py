@@ -90,6 +90,13 @@ def _require_pixel_size(image_data: ImageData) -> float:
 
         raise ValueError(f"no pixel size for {name}: {unread_scale_bar_message(bar)}")
     if given is None:
+        from exo_vision.io.read import named_like_a_blot
+
+        if named_like_a_blot(image_data.path):
+            raise ValueError(
+                f"no pixel size for {name}, and its name says western blot: quantify blots with `exo-vision blot` "
+                "(a micrograph needs --pixel-size-nm or a readable scale bar)"
+            )
         raise ValueError(
             f"no pixel size for {name}: pass --pixel-size-nm or calibrate from the scale bar "
             "(sizes in nm cannot be measured on an uncalibrated micrograph; in Python: "

@@ -220,3 +220,9 @@ def test_a_micrograph_coarser_than_any_measured_is_warned(three_vesicles):
     (warning,) = [w for w in result.warnings if "beyond what the segmenters were measured on" in w]
     assert "10 nm/px" in warning and "a 50 nm vesicle spans 5.0 px" in warning
     assert not [w for w in three_vesicles[2].warnings if "beyond what" in w]
+
+
+def test_an_uncalibrated_image_named_like_a_blot_points_to_the_blot_command():
+    image = ImageData(np.zeros((64, 64), np.uint16), path=Path("CD63 2024-01-02 (Chemiluminescence).tif"), kind="tem")
+    with pytest.raises(ValueError, match="its name says western blot: quantify blots with `exo-vision blot`"):
+        analyse_micrograph(image, n_boot=10)

@@ -516,13 +516,18 @@ def label_image_reason(data: np.ndarray, *, max_values: int | None = None, stric
     )
 
 
+def named_like_a_blot(path: str | Path | None) -> bool:
+    """Whether a file's name says western blot (``(Chemiluminescence)``, ``chemidoc``, ``western``, ``blot``)."""
+    return path is not None and bool(_BLOT_NAME.search(Path(path).name))
+
+
 def _decide_kind(kind: str, raw: RawImage, path: Path) -> tuple[Any, str]:
     """Resolve ``kind="auto"``; return the kind and why."""
     if kind != "auto":
         return kind, "given by the caller"
     if raw.format_kind is not None:
         return raw.format_kind, f"{raw.metadata.get('format', 'file')} format/tags"
-    if _BLOT_NAME.search(path.name):
+    if named_like_a_blot(path):
         return "blot", "file name looks like a blot/ChemiDoc export"
     y_nm, x_nm = raw.pixel_size_yx_nm
     if x_nm is not None and x_nm <= TEM_PIXEL_LIMIT_NM:
