@@ -358,13 +358,32 @@ def measure_micrograph_vesicles(
     return table if missing is None else _flag_cut_by(table, labels, missing)
 
 
-def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -> pd.DataFrame:
-    """Set ``touches_border`` for the vesicles that touch (8-connected) a pixel without a value."""
+def _cut_by(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """The labels that touch (8-connected) a pixel without a value."""
     near = ndi.binary_dilation(missing, structure=np.ones((3, 3), bool))
     cut = np.unique(labels[near])
+    return cut[cut > 0]
+
+
+def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -> pd.DataFrame:
+    """Set ``touches_border`` for the vesicles that touch (8-connected) a pixel without a value."""
     table = table.copy()
-    table.loc[table["label"].isin(cut[cut > 0]), "touches_border"] = True
+    table.loc[table["label"].isin(_cut_by(labels, missing)), "touches_border"] = True
     return table
+
+
+def cut_by_missing_warnings(labels: np.ndarray, missing: np.ndarray | None) -> list[str]:
+    """How many vesicles pixels without a value cut (they leave the statistics, as vesicles cut by the edge)."""
+    if missing is None:
+        return []
+    cut = _cut_by(labels, missing)
+    if not cut.size:
+        return []
+    return [
+        f"{cut.size} of the {len(np.unique(labels[labels > 0]))} vesicles touch pixels without a value and are left "
+        "out of the statistics like vesicles cut by the image edge; if those pixels are dead pixels inside the "
+        "micrograph rather than padding, replace them (e.g. with the median of their neighbours) to measure them"
+    ]
 
 
 def analyse_micrograph(
@@ -466,6 +485,7 @@ def analyse_micrograph(
         *split_warnings(segmentation.labels),
         *coarse_pixel_warnings(pixel_size_nm),
         *missing_values_warnings(original.data),
+        *cut_by_missing_warnings(segmentation.labels, missing),
         *no_vesicle_warnings(
             len(table),
             polarity=str(segmentation.polarity),

@@ -136,6 +136,7 @@ def test_pixels_without_a_value_are_left_out_and_cut_vesicles_flagged(three_vesi
     assert result.analysed_area_nm2 == pytest.approx(1024.0 * 1024.0 - 266 * 1024 - 1)
     assert np.isfinite(result.image_data.data).all()
     assert any("272385 pixels (26.0 % of the image) hold no value" in w for w in result.warnings)
+    assert any(w.startswith("1 of the 6 vesicles touch pixels without a value") for w in result.warnings)
 
 
 def test_a_zero_padding_frame_is_left_out_like_nan_padding(three_vesicles):
