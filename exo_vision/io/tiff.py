@@ -415,6 +415,16 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
             found = _baseline_calibration(page, metadata)
             if found is not None:
                 pixel, tag = (found[0], found[1]), found[2]
+        if (
+            tag is not None
+            and "XResolution" in tag
+            and "YResolution" in page.tags
+            and _resolution_nm(page, 1.0)[0] is None
+        ):
+            notes.append(
+                "the file's YResolution tag holds no usable value (zero or damaged), so the pixels were taken as "
+                "square from XResolution; check the calibration, or give the pixel size (--pixel-size-nm)"
+            )
         if tag is None and metadata.get("unknown_unit"):
             notes.append(
                 f"the file's calibration unit {metadata['unknown_unit']!r} is not a length unit exo_vision reads "

@@ -194,3 +194,13 @@ def test_a_calibration_unit_that_is_no_length_is_named_not_dropped(tmp_path):
     image = read_image(path)
     assert image.pixel_size_nm is None
     assert any("calibration unit 'parsec' is not a length unit exo_vision reads" in w for w in image.warnings)
+
+
+def test_a_zero_y_resolution_is_taken_as_square_and_said(tmp_path):
+    path = tmp_path / "damaged.tif"
+    tifffile.imwrite(path, _ramp(), imagej=True, resolution=(1 / 0.8, 1 / 0.8), metadata={"unit": "nm"})
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages[0].tags["YResolution"].overwrite((0, 1))
+    image = read_image(path)
+    assert image.pixel_size_yx_nm == pytest.approx((0.8, 0.8))
+    assert any("YResolution tag holds no usable value" in w for w in image.warnings)
