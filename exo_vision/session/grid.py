@@ -412,7 +412,7 @@ class GridSession:
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics
         from exo_vision.segmentation.api import segmenter_warnings
-        from exo_vision.tem_analysis import MicrographResult, missing_values_warnings
+        from exo_vision.tem_analysis import MicrographResult, coarse_pixel_warnings, missing_values_warnings
 
         stem = self.output_paths(path)["marker"].name[: -len("_done.json")]
         area = curated.analysed_area_nm2
@@ -445,12 +445,15 @@ class GridSession:
             "shape": list(image.shape),
             "pixel_size_nm": image.pixel_size_nm,
             "pixel_size_source": image.pixel_size_source,
+            # the scale-bar reading behind a pixel size read from the image, as exo-vision tem records it
+            **({"scale_bar": image.metadata["scale_bar"]} if image.metadata.get("scale_bar") else {}),
             "polarity": polarity,
             "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
             "n_vesicles": int(len(table)),
             "warnings": [
                 *image.warnings,
                 *segmenter_warnings(image.pixel_size_nm, curated.segmenter, polarity),
+                *coarse_pixel_warnings(float(image.pixel_size_nm or "nan")),
                 *missing_values_warnings(image.data),
             ],
             "curated_in_gui": True,

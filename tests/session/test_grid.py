@@ -233,3 +233,18 @@ def test_a_grid_can_be_segmented_with_a_chosen_polarity_and_resumes_with_it(tmp_
     session.index = 0
     session.write_state()
     assert GridSession.open(grid, out).settings.polarity == "dark"  # the saved setting, as the sizes
+
+
+def test_a_saved_micrograph_keeps_its_scale_bar_reading_as_the_cli_records_it(tmp_path):
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    image, _ = make_synthetic_tem((768, 768), pixel_size_nm=1.0, difficulty="easy", n_vesicles=5, scale_bar=True, rng=7)
+    tifffile.imwrite(grid / "bar.tif", image)  # no calibration tags: the burnt-in bar calibrates it
+    session = GridSession.open(grid, tmp_path / "out")
+    path = session.files[0]
+    picture = session.read(path)
+    assert picture.pixel_size_source == "scale bar"
+    curated, _ = _curate_by_deleting(session, path)
+    session.save(path, curated)
+    marker = json.loads((tmp_path / "out" / "bar_done.json").read_text())
+    assert marker["scale_bar"] == picture.metadata["scale_bar"] and marker["scale_bar"]["status"] == "ok"
