@@ -111,6 +111,11 @@ def _require_pixel_size(image_data: ImageData) -> float:
             f"{name}: the pixel size {given!r} is not a positive number of nm per pixel; pass the right one "
             "(--pixel-size-nm; in Python: image_data.with_pixel_size(nm))"
         )
+    if px > MAX_PIXEL_SIZE_NM and image_data.pixel_size_source == "user":
+        raise ValueError(
+            f"{name}: the pixel size given, {px:.4g} nm/px, is too coarse to resolve vesicles (30-500 nm; at most "
+            f"{MAX_PIXEL_SIZE_NM:g} nm/px); give it in nm per pixel (--pixel-size-nm), not in µm or Å"
+        )
     if px > MAX_PIXEL_SIZE_NM:
         raise ValueError(
             f"{name}: its calibration ({image_data.pixel_size_source}) gives {px:.4g} nm/px, too coarse to resolve "

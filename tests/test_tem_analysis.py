@@ -227,3 +227,9 @@ def test_an_uncalibrated_image_named_like_a_blot_points_to_the_blot_command():
     image = ImageData(np.zeros((64, 64), np.uint16), path=Path("CD63 2024-01-02 (Chemiluminescence).tif"), kind="tem")
     with pytest.raises(ValueError, match="its name says western blot: quantify blots with `exo-vision blot`"):
         analyse_micrograph(image, n_boot=10)
+
+
+def test_a_pixel_size_given_too_coarse_names_the_unit_to_give_it_in():
+    image = ImageData(np.zeros((64, 64), np.uint16), path=Path("g.tif"), pixel_size_nm=100.0, pixel_size_source="user")
+    with pytest.raises(ValueError, match=r"the pixel size given, 100 nm/px, is too coarse .*in nm per pixel"):
+        analyse_micrograph(image, n_boot=10)

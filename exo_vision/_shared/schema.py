@@ -112,5 +112,5 @@ def check_table(
             continue
         kind = schema[key]
         if not check_value(value, kind):
-            raise ValueError(f"{where}: {key} = {value!r} is not {_EXAMPLES[kind]}; write it as {_EXAMPLES[kind]}")
+            raise ValueError(f"{where}: {key} = {value!r} is not {_EXAMPLES[kind]}; correct it")
     return dict(values)
