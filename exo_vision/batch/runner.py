@@ -638,8 +638,18 @@ def _run_pool(jobs: Sequence[ImageJob], workers: int) -> Iterator[dict[str, Any]
     kills its worker again is reported as failed; then the remaining inputs
     continue on a fresh pool.
     """
+    try:
+        yield from _pool_rounds(collections.deque(jobs), workers)
+    except (EOFError, ConnectionError) as err:  # the process the workers start from was stopped
+        raise ValueError(
+            f"the worker processes could not be started ({type(err).__name__}: the process they start from was "
+            "stopped); run the same command again with --resume (finished micrographs are kept), or with --workers 1"
+        ) from None
+
+
+def _pool_rounds(pending: collections.deque[ImageJob], workers: int) -> Iterator[dict[str, Any]]:
+    """The rounds of :func:`_run_pool`: a pool until a worker dies, its jobs retried alone, a fresh pool."""
     context = _pool_context()
-    pending = collections.deque(jobs)
     while pending:
         suspects: list[ImageJob] = []
         with cf.ProcessPoolExecutor(

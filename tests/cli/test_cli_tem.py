@@ -582,3 +582,17 @@ def test_an_image_a_run_died_in_goes_last_and_twice_is_left_out_saying_why(input
     (record,) = [r for r in json.loads((out / "run.json").read_text())["images"] if r["status"] == "failed"]
     assert record["stem"] == GOOD[1] and "more memory than this machine has" in record["error"]
     assert f"remove '{GOOD[1]}' from {counts}" in record["error"]
+
+
+def test_workers_that_cannot_start_are_said_with_the_fix(inputs, tmp_path, monkeypatch, caplog):
+    import exo_vision.batch.runner as runner
+
+    def stopped(pending, workers):
+        raise EOFError  # the fork server the workers start from was killed
+        yield
+
+    monkeypatch.setattr(runner, "_pool_rounds", stopped)
+    monkeypatch.setattr(runner, "default_workers", lambda: 2)
+    assert main(["tem", str(_two_good(inputs, tmp_path)), "--out", str(tmp_path / "out"), "--workers", "2"]) == 2
+    assert "worker processes could not be started" in caplog.text and "--resume" in caplog.text
+    assert "unexpected error" not in caplog.text
