@@ -11,7 +11,7 @@ import tifffile
 from napari.utils.notifications import show_warning
 
 from exo_vision._shared.atomic import atomic_write_text
-from exo_vision._shared.csv_tables import csv_text
+from exo_vision.batch.image_outputs import table_csv_text
 from exo_vision.plugins._layers import scale_in_nm
 
 
@@ -94,5 +94,5 @@ def write_measurements_csv(path: str, data: Any, attributes: dict[str, Any]) -> 
     if "index" in table.columns and "label" in table.columns:
         table = table.drop(columns="index")  # napari's lookup column, a copy of ``label``
     target = Path(path)
-    atomic_write_text(target, csv_text(table))
+    atomic_write_text(target, table_csv_text(table))  # the bytes exo-vision tem writes for the same table
     return [str(target)]

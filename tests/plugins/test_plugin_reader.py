@@ -111,6 +111,14 @@ def test_measurements_csv_writes_features_without_napari_index(tmp_path, monkeyp
     back = pd.read_csv(out[0])
     assert list(back.columns) == ["label", "equivalent_diameter_nm"]
     assert back["equivalent_diameter_nm"].tolist() == [80.5, 120.0]
+    # the bytes exo-vision tem writes for the same table (12 significant digits)
+    from exo_vision.batch.image_outputs import table_csv_text
+
+    precise = features.assign(equivalent_diameter_nm=[80.123456789012345, 120.0])
+    out = write_measurements_csv(str(tmp_path / "p.csv"), None, {"name": "v", "features": precise})
+    assert Path(out[0]).read_text() == table_csv_text(
+        precise.drop(columns="index")
+    ) and "80.123456789," in table_csv_text(precise)
     # napari takes a writer's ValueError for "not a valid writer": the reason is shown instead
     shown: list[str] = []
     monkeypatch.setattr(writers, "show_warning", shown.append)
