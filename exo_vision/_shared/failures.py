@@ -76,6 +76,11 @@ def describe_failure(err: BaseException) -> str:
         )
     elif isinstance(err, OSError) and err.filename is not None:
         message = f"{err.filename}: {err.strerror or err}; check the path and your permissions"
+    elif isinstance(err, UnicodeEncodeError):  # a name the locale's encoding (ASCII, Latin-1) cannot hold
+        message = (
+            f"a name holds characters this system's locale cannot encode ({err.object[err.start : err.end]!r}); "
+            "run exo-vision under a UTF-8 locale (e.g. LANG=C.UTF-8) or rename the file"
+        )
     elif isinstance(err, (ValueError, OSError)):
         message = str(err)
     elif isinstance(err, MemoryError) or any(words in str(err) for words in OPENCV_OUT_OF_MEMORY):

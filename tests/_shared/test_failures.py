@@ -51,3 +51,9 @@ def test_opencv_running_out_of_memory_is_said_as_such_on_one_line():
     assert describe_failure(err) == MEMORY_HINT
     multi = describe_failure(RuntimeError("first line\n  second line\r\nthird"))
     assert "\n" not in multi and "first line second line third" in multi
+
+
+def test_a_name_the_locale_cannot_encode_says_how_to_run():
+    err = UnicodeEncodeError("ascii", "Größe.tif", 2, 4, "ordinal not in range(128)")
+    message = describe_failure(err)
+    assert "'öß'" in message and "UTF-8 locale (e.g. LANG=C.UTF-8)" in message
