@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,35 @@ def _logs_above_the_bar(bar: Any) -> Any:
     return logging_redirect_tqdm()
 
 
+class _Heartbeat:
+    """Without a bar (a log file, a cluster job), a line every :data:`PLAIN_PROGRESS_INTERVAL_S` while no image
+    finishes: a long micrograph on a slow machine otherwise looks like a hang. The line gives the time so far and,
+    once an image has finished, the time left at the pace so far."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self._state = state
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="exo-vision progress", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(PLAIN_PROGRESS_INTERVAL_S / 3):
+            state, now = self._state, time.monotonic()
+            if now - state["at"] < PLAIN_PROGRESS_INTERVAL_S or not state["total"]:
+                continue
+            done, total, elapsed = state.get("latest", 0), state["total"], now - state["start"]
+            left = f"; about {elapsed / done * (total - done):.0f} s left at this pace" if done else ""
+            logger.info("%d of %d input(s) done, %.0f s so far, still analysing%s", done, total, elapsed, left)
+            state["at"] = now
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error."""
     from exo_vision.batch.runner import run_tem_batch
@@ -241,9 +271,10 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s%s", err, where)
         return 2
     bar = _progress_bar()
-    last_line = {"at": time.monotonic(), "done": -1}
+    last_line: dict[str, Any] = {"at": time.monotonic(), "done": -1, "total": 0, "start": time.monotonic()}
 
     def progress(done: int, total: int) -> None:
+        last_line.update(total=total, latest=done)
         if bar is not None:
             bar.total = total
             bar.n = done
@@ -256,8 +287,9 @@ def run(args: argparse.Namespace) -> int:
             logger.info("%d of %d input(s) done", done, total)
             last_line.update(at=now, done=done)
 
+    heartbeat = None if bar is not None else _Heartbeat(last_line)
     try:
-        with _logs_above_the_bar(bar), terminated_as_interrupted():  # kill / timeout / SLURM: as Ctrl-C
+        with _logs_above_the_bar(bar), terminated_as_interrupted(), heartbeat or contextlib.nullcontext():
             result = run_tem_batch(
                 args.inputs,
                 out_dir=args.out,

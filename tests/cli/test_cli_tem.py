@@ -596,3 +596,24 @@ def test_workers_that_cannot_start_are_said_with_the_fix(inputs, tmp_path, monke
     assert main(["tem", str(_two_good(inputs, tmp_path)), "--out", str(tmp_path / "out"), "--workers", "2"]) == 2
     assert "worker processes could not be started" in caplog.text and "--resume" in caplog.text
     assert "unexpected error" not in caplog.text
+
+
+def test_a_long_micrograph_without_a_bar_gets_lines_that_it_is_still_running(inputs, tmp_path, monkeypatch, caplog):
+    import time
+
+    import exo_vision.batch.runner as runner
+    import exo_vision.cli.tem as cli_tem
+
+    real = runner.analyse_micrograph
+
+    def slow(*args, **kwargs):
+        time.sleep(0.8)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "analyse_micrograph", slow)
+    monkeypatch.setattr(cli_tem, "PLAIN_PROGRESS_INTERVAL_S", 0.3)
+    with caplog.at_level("INFO"):
+        assert main(["tem", str(_two_good(inputs, tmp_path)), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    beats = [r.getMessage() for r in caplog.records if "still analysing" in r.getMessage()]
+    assert beats and beats[0].startswith("0 of 2 input(s) done")
+    assert any(b.startswith("1 of 2 input(s) done") and "s left at this pace" in b for b in beats)
