@@ -550,8 +550,9 @@ def _after_earlier_deaths(todo: list[ImageJob], records: dict[int, dict[str, Any
     """Jobs a dead run was analysing go last (the others finish first); after
     :data:`DEATHS_BEFORE_LEFT_OUT` deaths a job is left out as failed, saying why and how to try it again."""
     fine, suspect = [], []
+    counts = {folder: _death_counts(Path(folder)) for folder in {job.out_dir for job in todo}}  # one read per folder
     for job in todo:
-        deaths = _death_counts(Path(job.out_dir)).get(job.stem, 0)
+        deaths = counts[job.out_dir].get(job.stem, 0)
         if deaths >= DEATHS_BEFORE_LEFT_OUT:
             records[job.index] = {
                 "input": display_path(job.path),
@@ -859,8 +860,9 @@ def _run_jobs(
         for stale in out.glob(f"{TEMP_PREFIX}*"):
             stale.unlink(missing_ok=True)
         raise
+    remembered = _death_counts(out)
     for job in jobs:  # an image done (by a pool's worker too) has no earlier deaths to remember
-        if records[job.index].get("status") != "failed":
+        if job.stem in remembered and records[job.index].get("status") != "failed":
             _note_deaths(out, job.stem, None)
     _warn_identical_inputs(records)
     for message, count in warned.items():

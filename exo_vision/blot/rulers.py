@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision.blot.signal import EIGHT_CONNECTED  # marks touching a line, also at a corner (a ruler's ticks)
+
 #: A drawn line holds one exact value along at least this fraction of the image's width.
 MIN_LINE_WIDTH_FRACTION = 0.5
 #: ... and is thin: at most this fraction of the image's height (at least MIN_LINE_ROWS rows) holds such runs
@@ -20,8 +22,6 @@ MAX_LINE_ROWS_FRACTION = 0.02
 MIN_LINE_ROWS = 3
 #: ... and it and its marks cover at most this fraction of the image.
 MAX_MARK_AREA_FRACTION = 0.05
-#: Marks of a line's value that touch it, also at a corner, are part of it (a ruler's ticks).
-EIGHT_CONNECTED = np.ones((3, 3), bool)
 #: Pixels this close to a drawn mark are masked with it (its anti-aliased edge).
 MASK_MARGIN_PX = 2
 

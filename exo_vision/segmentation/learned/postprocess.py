@@ -89,6 +89,13 @@ def _roundness(mask: np.ndarray) -> tuple[float, float]:
     return min(CIRCULARITY_FACTOR * np.pi * float(region.area) / perimeter**2, 1.0), float(region.solidity)
 
 
+def _union_roundness(labels: np.ndarray, boxes: list, a: int, b: int) -> tuple[float, float]:
+    """Circularity and solidity of instances ``a`` and ``b`` together (``boxes`` from ``ndi.find_objects``)."""
+    pair_boxes = zip(boxes[a - 1], boxes[b - 1], strict=True)
+    crop = labels[tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in pair_boxes)]
+    return _roundness((crop == a) | (crop == b))
+
+
 def _rounder_unions(labels: np.ndarray, pairs, *, min_solidity: float) -> list[tuple[float, int, int]]:
     """``(union circularity, a, b)`` of the touching ``pairs`` whose union is convex (solidity at least
     ``min_solidity``) and rounder than each piece, roundest first."""
@@ -96,10 +103,7 @@ def _rounder_unions(labels: np.ndarray, pairs, *, min_solidity: float) -> list[t
     piece_round = {k: _roundness(labels[boxes[k - 1]] == k)[0] for pair in pairs for k in pair}
     candidates = []
     for a, b in pairs:
-        ba, bb = boxes[a - 1], boxes[b - 1]
-        box = tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(ba, bb, strict=True))
-        crop = labels[box]
-        union_round, union_solidity = _roundness((crop == a) | (crop == b))
+        union_round, union_solidity = _union_roundness(labels, boxes, a, b)
         if union_solidity >= min_solidity and union_round > max(piece_round[a], piece_round[b]):
             candidates.append((union_round, a, b))
     return sorted(candidates, reverse=True)
@@ -138,10 +142,7 @@ def possibly_split_pairs(labels: np.ndarray) -> list[tuple[int, int]]:
     boxes = ndi.find_objects(labels)
     found = []
     for a, b in sorted(_touching_pairs(labels)):
-        pair_boxes = zip(boxes[a - 1], boxes[b - 1], strict=True)
-        box = tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in pair_boxes)
-        crop = labels[box]
-        circularity, solidity = _roundness((crop == a) | (crop == b))
+        circularity, solidity = _union_roundness(labels, boxes, a, b)
         if solidity >= SPLIT_MIN_SOLIDITY and circularity >= SPLIT_MIN_CIRCULARITY:
             found.append((int(a), int(b)))
     return found
