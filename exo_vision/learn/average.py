@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from exo_vision.learn.export import export_model
-from exo_vision.learn.train import TrainConfig, synthetic_validation
+from exo_vision.learn.train import TrainConfig, load_checkpoint, synthetic_validation
 from exo_vision.learn.unet import UNet
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    states = sorted((torch.load(p, weights_only=False) for p in args.checkpoints), key=lambda s: s["step"])
+    states = sorted((load_checkpoint(p) for p in args.checkpoints), key=lambda s: s["step"])
     config = TrainConfig(**states[-1]["config"])
     net = UNet(base=config.base, depth=config.depth)
     net.load_state_dict(average_state_dicts([s["net"] for s in states]))

@@ -164,6 +164,32 @@ def loss_terms(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.T
     return {"foreground": fg, "boundary": 0.5 * boundary, "distance": 4.0 * distance}
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A training checkpoint written by :func:`train`: tensors, numbers, strings and containers only.
+
+    Nothing else is unpickled (``weights_only``): a ``.pt`` file runs no code when it is loaded, so a
+    checkpoint from elsewhere cannot act on this machine.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is not such a checkpoint (another kind of file, a damaged or truncated one, or a
+        pickle holding other objects), naming the file and what to do.
+    """
+    import pickle
+
+    try:
+        state = torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ValueError(
+            f"{path}: not a training checkpoint of exo_vision ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            "give the last.pt a run of `exo-vision train` wrote, or an exported .onnx model"
+        ) from None
+    if not isinstance(state, dict) or "net" not in state:
+        raise ValueError(f"{path}: holds no network weights ('net'); give a checkpoint written by `exo-vision train`")
+    return state
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -236,7 +262,7 @@ def train(
     start_step, seconds, history = 0, 0.0, []
     last = checkpoint_dir / "last.pt"
     if last.is_file():
-        state = torch.load(last, weights_only=False)
+        state = load_checkpoint(last)
         net.load_state_dict(state["net"])
         optimiser.load_state_dict(state["optimiser"])
         start_step, seconds, history = state["step"], state["seconds"], state["history"]
@@ -390,7 +416,7 @@ def initial_weights(init: Path | None, config: TrainConfig) -> tuple[dict | None
     if init is None:
         return None, None
     if init.suffix.lower() != ".onnx":
-        return torch.load(init, weights_only=False)["net"], None
+        return load_checkpoint(init)["net"], None
     from exo_vision.learn.onnx_weights import unet_from_onnx
     from exo_vision.segmentation.learned.weights import load_card
 

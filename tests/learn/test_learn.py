@@ -163,6 +163,37 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert history["steps_done"] == 5
 
 
+class _RunsCodeWhenUnpickled:
+    """A pickle that would call ``touch`` on a file when loaded with full unpickling."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def test_a_checkpoint_runs_no_code_when_loaded_and_other_files_are_named(tmp_path):
+    torch = pytest.importorskip("torch")
+    from exo_vision.learn.train import initial_weights, load_checkpoint
+
+    planted = tmp_path / "ran.txt"
+    crafted = tmp_path / "crafted.pt"
+    torch.save({"net": _RunsCodeWhenUnpickled(planted)}, crafted)
+    with pytest.raises(ValueError, match=r"crafted\.pt: not a training checkpoint"):
+        initial_weights(crafted, None)
+    assert not planted.exists()
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"notes\.pt: not a training checkpoint"):
+        load_checkpoint(text)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"other\.pt: holds no network weights"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
 def test_tone_curve_maps_grey_levels_through_its_knots_and_extends_its_end_slopes():
     torch = pytest.importorskip("torch")
     from exo_vision.learn.train import tone_curve
