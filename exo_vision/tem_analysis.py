@@ -111,6 +111,15 @@ def _require_pixel_size(image_data: ImageData) -> float:
             f"{name}: the pixel size {given!r} is not a positive number of nm per pixel; pass the right one "
             "(--pixel-size-nm; in Python: image_data.with_pixel_size(nm))"
         )
+    yx = tuple(image_data.pixel_size_yx_nm or (None, None))
+    if image_data.pixel_size_source != "user" and len(yx) == 2:
+        from exo_vision.io.read import non_square_problem
+
+        if (problem := non_square_problem(*yx)) is not None:
+            raise ValueError(
+                f"{name} {problem}; resample it to square pixels, or give one pixel size for both axes "
+                "(--pixel-size-nm; in Python: image_data.with_pixel_size(nm))"
+            )
     if px > MAX_PIXEL_SIZE_NM and image_data.pixel_size_source == "user":
         raise ValueError(
             f"{name}: the pixel size given, {px:.4g} nm/px, is too coarse to resolve vesicles (30-500 nm; at most "

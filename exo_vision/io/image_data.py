@@ -38,13 +38,16 @@ def metadata_source(tag: str) -> str:
 class ImageReadError(ValueError):
     """A file could not be turned into a usable 2-D image.
 
-    The message always names the file, what is wrong and what to do.
+    The message always names the file, what is wrong and what to do. ``viewable`` is True when the file
+    holds pictures that can be shown as they are but not analysed as one 2-D image (a stack, non-square
+    pixels): :func:`exo_vision.io.view.read_for_viewing` reads those.
     """
 
-    def __init__(self, path: str | Path | None, problem: str, fix: str) -> None:
+    def __init__(self, path: str | Path | None, problem: str, fix: str, *, viewable: bool = False) -> None:
         self.path = None if path is None else Path(path)
         self.problem = problem
         self.fix = fix
+        self.viewable = viewable
         where = f"{self.path}: " if self.path is not None else ""
         super().__init__(f"{where}{problem}. {fix}")
 

@@ -371,6 +371,7 @@ def _to_2d(raw: RawImage, *, path: Path, frame: int | None, kind: str) -> tuple[
             f"is a stack of {n_frames} images (a {dims}-D array of shape {tuple(data.shape)}), "
             "and only one 2-D image can be analysed at a time",
             f"Pick one with frame=K (command line: --frame K), 0 <= K < {n_frames}",
+            viewable=True,
         )
     if frame is not None and frame >= n_frames:
         raise ImageReadError(
@@ -562,12 +563,12 @@ def _calibrate(image: ImageData, raw: RawImage, *, path: Path, user_px: float | 
         )
     if x_nm is not None and y_nm is not None:
         difference = abs(y_nm - x_nm) / min(y_nm, x_nm)
-        if difference > NON_SQUARE_REFUSE and image.kind == "tem":
+        if image.kind == "tem" and (problem := non_square_problem(y_nm, x_nm)) is not None:
             raise ImageReadError(
                 path,
-                f"has non-square pixels (y {y_nm:.6g} nm, x {x_nm:.6g} nm, {100 * difference:.0f}% apart), "
-                "so a diameter in nm would depend on its direction",
+                problem,
                 "Resample the image to square pixels, or pass pixel_size_nm (--pixel-size-nm) to override",
+                viewable=True,
             )
         if difference > NON_SQUARE_WARN:
             image.warnings.append(
@@ -582,6 +583,22 @@ def _calibrate(image: ImageData, raw: RawImage, *, path: Path, user_px: float | 
         _try_scale_bar(image)
         return
     image.pixel_size_source = SOURCE_NONE
+
+
+def non_square_problem(y_nm: float | None, x_nm: float | None) -> str | None:
+    """Why pixels of ``y_nm`` by ``x_nm`` nm cannot be measured as a TEM micrograph, or None.
+
+    Pixels more than :data:`NON_SQUARE_REFUSE` apart make a diameter in nm depend on its direction.
+    """
+    if y_nm is None or x_nm is None or min(y_nm, x_nm) <= 0:
+        return None
+    difference = abs(y_nm - x_nm) / min(y_nm, x_nm)
+    if difference <= NON_SQUARE_REFUSE:
+        return None
+    return (
+        f"has non-square pixels (y {y_nm:.6g} nm, x {x_nm:.6g} nm, {100 * difference:.0f}% apart), "
+        "so a diameter in nm would depend on its direction"
+    )
 
 
 def _plain_float(value: Any) -> float | None:

@@ -7,14 +7,18 @@ that looks right but cannot be read is reported as a napari notification.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from napari.utils.notifications import show_info, show_warning
 
-from exo_vision.io import read_image
-from exo_vision.plugins._layers import image_layer_data
+from exo_vision.io import ImageReadError, read_image
+from exo_vision.io.read import non_square_problem
+from exo_vision.io.view import read_for_viewing
+from exo_vision.plugins._layers import ID_KEY, image_layer_data
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +79,14 @@ def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None:
     for item in paths:
         try:
             image = read_image(item)
-        except ValueError as error:  # ImageReadError is a ValueError and names file + fix
+        except ImageReadError as error:  # names file + fix
+            layer = _viewing_layer(item, error) if error.viewable else None
+            if layer is None:
+                show_warning(f"exo_vision could not open {item}: {error}")
+            else:
+                layers.append(layer)
+            continue
+        except ValueError as error:
             show_warning(f"exo_vision could not open {item}: {error}")
             continue
         for message in image.warnings:
@@ -91,3 +102,51 @@ def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None:
             kwargs = {k: v for k, v in kwargs.items() if k in LABELS_KWARGS}
         layers.append((data, kwargs, layer_type))
     return layers or None
+
+
+#: What a user does in napari to analyse one frame of a stack opened for viewing.
+SPLIT_STACK_HINT = (
+    "To analyse one frame, right-click the layer and choose Split Stack (one layer per frame), "
+    "or run exo-vision tem with --frame K"
+)
+#: ... and with a micrograph whose pixels are not square.
+RESAMPLE_HINT = (
+    "To measure vesicles, resample it to square pixels (e.g. Fiji: Image > Scale) and open the result, "
+    "or set one pixel size in the exo_vision Calibration widget"
+)
+
+
+def _viewing_layer(item: str | Path, refusal: ImageReadError) -> tuple[Any, dict, str] | None:
+    """An image layer that shows a stack or non-square micrograph ``read_image`` refused, or None.
+
+    The layer keeps every axis (frames first, scale 1) and the image axes' calibration in nm, so napari shows
+    the file as stored; the analysis docks refuse it until one 2-D frame with square pixels is chosen.
+    """
+    try:
+        view = read_for_viewing(item)
+    except ValueError as error:
+        show_warning(f"exo_vision could not open {item}: {error}")
+        return None
+    name = Path(item).name
+    frames = view.n_frame_axes
+    y_nm, x_nm = view.pixel_size_yx_nm
+    calibrated = y_nm is not None and x_nm is not None
+    scale = (1.0,) * frames + ((float(y_nm), float(x_nm)) if calibrated else (1.0, 1.0))
+    units = ("pixel",) * frames + (("nm", "nm") if calibrated else ("pixel", "pixel"))
+    hint = SPLIT_STACK_HINT if frames > 0 else RESAMPLE_HINT
+    show_info(f"{name}: opened for viewing only: it {refusal.problem}. {hint}")
+    for message in view.notes:
+        show_warning(f"{name}: {message}")
+    metadata = {
+        ID_KEY: uuid.uuid4().hex,
+        "path": str(view.path),
+        "pixel_size_yx_nm": view.pixel_size_yx_nm,
+        "pixel_size_source": view.pixel_size_source,
+        "kind": "tem",
+        "viewing_only": refusal.problem,
+    }
+    if calibrated and non_square_problem(y_nm, x_nm) is None:  # the frames of a stack can be measured
+        metadata["pixel_size_nm"] = float(np.mean([y_nm, x_nm]))
+    kwargs: dict[str, Any] = {"name": Path(item).stem, "scale": scale, "units": units, "metadata": metadata}
+    kwargs["rgb"] = view.rgb
+    return view.data, kwargs, "image"

@@ -400,3 +400,25 @@ def test_zeiss_multipage_tiff_frame(tmp_path):
     image = read_image(path, frame=1)
     assert image.shape == (1536, 2048)
     assert image.pixel_size_nm == pytest.approx(12.326225, rel=1e-6)
+
+
+def test_stacks_and_non_square_pixels_are_read_for_viewing_as_stored():
+    from exo_vision.io.view import read_for_viewing
+
+    stack = read_for_viewing(NCEMPY / "dmTest_3D_int16_64,65,66.dm3")
+    assert stack.data.shape == (66, 65, 64) and stack.n_frame_axes == 1
+    assert stack.pixel_size_yx_nm == pytest.approx((3.0, 0.002))
+    volume = read_for_viewing(NCEMPY / "temp.mrc")
+    assert volume.data.shape == (3, 128, 128) and volume.data.dtype == np.float32
+    assert volume.pixel_size_yx_nm == pytest.approx((0.2, 0.2))
+    assert volume.pixel_size_source == "file metadata: MRC header voxel size (Å)"
+    flat = read_for_viewing(NCEMPY / "dmTest_float32_nonSquare_diffPixelSize.dm4")
+    assert flat.data.shape == (64, 128) and flat.n_frame_axes == 0
+    assert flat.pixel_size_yx_nm == pytest.approx((0.2, 1.0))
+    for refused in ("dmTest_3D_int16_64,65,66.dm3", "dmTest_float32_nonSquare_diffPixelSize.dm4"):
+        with pytest.raises(ImageReadError) as info:
+            read_image(NCEMPY / refused)
+        assert info.value.viewable
+    with pytest.raises(ImageReadError, match="no 2-D picture") as info:
+        read_for_viewing(NCEMPY / "08_carbon.dm3")
+    assert not info.value.viewable

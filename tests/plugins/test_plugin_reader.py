@@ -166,3 +166,71 @@ def test_a_label_image_written_by_exo_vision_opens_as_labels_on_its_calibration(
     page[100:200, 50:250] = np.random.default_rng(0).integers(20, 200, (100, 200))  # a noisy blot on white
     tifffile.imwrite(tmp_path / "figure.tif", page)
     assert read_layers(str(tmp_path / "figure.tif"))[0][2] == "image"
+
+
+def _calibrated_tiff(path: Path, data: np.ndarray, pixel_yx_nm: tuple[float, float]) -> None:
+    axes = "ZYX" if data.ndim == 3 else "YX"
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        resolution=(1 / pixel_yx_nm[1], 1 / pixel_yx_nm[0]),
+        metadata={"unit": "nm", "axes": axes},
+    )
+
+
+def test_a_stack_opens_for_viewing_and_its_split_frames_are_calibrated(make_napari_viewer, tmp_path, monkeypatch):
+    from napari.layers._layer_actions import _split_stack
+
+    from exo_vision.plugins._layers import image_data_from_layer
+
+    rng = np.random.default_rng(7)
+    stack = rng.integers(0, 4000, (3, 48, 64)).astype(np.uint16)
+    path = tmp_path / "tilt_series.tif"
+    _calibrated_tiff(path, stack, (0.8, 0.8))
+    shown = []
+    monkeypatch.setattr(reader_module, "show_info", shown.append)
+    (data, kwargs, layer_type) = read_layers(str(path))[0]
+    assert layer_type == "image"
+    np.testing.assert_array_equal(data, stack)
+    assert kwargs["scale"] == pytest.approx((1.0, 0.8, 0.8), rel=1e-4)
+    assert kwargs["units"] == ("pixel", "nm", "nm")
+    assert len(shown) == 1 and "tilt_series.tif: opened for viewing only" in shown[0] and "Split Stack" in shown[0]
+
+    viewer = make_napari_viewer()
+    layer = viewer.open(str(path), plugin="exo-vision")[0]
+    with pytest.raises(ValueError, match="one 2-D grey image at a time"):
+        image_data_from_layer(layer)
+    viewer.layers.selection.active = layer
+    _split_stack(viewer.layers)
+    assert len(viewer.layers) == 3
+    frame = image_data_from_layer(viewer.layers[1])
+    np.testing.assert_array_equal(frame.data, stack[1])
+    assert frame.pixel_size_nm == pytest.approx(0.8, rel=1e-4)
+
+
+def test_non_square_pixels_open_for_viewing_and_are_not_measured(tmp_path, monkeypatch):
+    from exo_vision.plugins._layers import image_data_from_layer
+    from exo_vision.tem_analysis import analyse_micrograph
+
+    path = tmp_path / "stretched.tif"
+    data = (np.arange(64 * 96) % 211).astype(np.uint16).reshape(64, 96)
+    _calibrated_tiff(path, data, (0.5, 1.0))
+    shown = []
+    monkeypatch.setattr(reader_module, "show_info", shown.append)
+    (layer_data, kwargs, _) = read_layers(str(path))[0]
+    assert kwargs["scale"] == pytest.approx((0.5, 1.0), rel=1e-4)
+    assert "pixel_size_nm" not in kwargs["metadata"]
+    assert "non-square pixels" in shown[0] and "resample" in shown[0]
+
+    class Layer:  # what napari builds from the tuple
+        name = "stretched"
+        scale = kwargs["scale"]
+        units = kwargs["units"]
+        metadata = kwargs["metadata"]
+
+    Layer.data = layer_data
+    image = image_data_from_layer(Layer)
+    with pytest.raises(ValueError, match=r"stretched\.tif has non-square pixels .*resample it to square pixels"):
+        analyse_micrograph(image)
+    assert analyse_micrograph(image.with_pixel_size(0.75)).image_data.pixel_size_nm == 0.75
