@@ -263,6 +263,19 @@ def rejected_by_reason(rejected: pd.DataFrame) -> dict[str, int]:
     return {str(reason): int(n) for reason, n in counts.items()}
 
 
+def rejected_text(counts: dict[str, int]) -> str:
+    """One line naming the candidates left out and why, the most frequent reasons first ("" when none).
+
+    ``counts`` is :func:`rejected_by_reason`'s mapping; at most :data:`MAX_REASONS_SHOWN` reasons are named.
+    """
+    if not counts:
+        return ""
+    items = list(counts.items())
+    shown = "; ".join(f"{n} x {reason}" for reason, n in items[:MAX_REASONS_SHOWN])
+    more = sum(n for _, n in items[MAX_REASONS_SHOWN:])
+    return f"not counted: {sum(counts.values())} candidate(s) ({shown}" + (f"; {more} other" if more else "") + ")"
+
+
 #: The coarsest pixel size (nm) the size figures of the README were measured at (``tem_coarse_sizes.py``).
 COARSEST_MEASURED_NM = 5.0
 

@@ -39,7 +39,7 @@ from exo_vision.plugins.segmentation_widget import Polarity, run_analysis
 from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.session.curation import CuratedResult
 from exo_vision.session.grid import GridSession, GridSettings
-from exo_vision.tem_analysis import measure_micrograph_vesicles
+from exo_vision.tem_analysis import measure_micrograph_vesicles, rejected_by_reason
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -478,6 +478,7 @@ class GridSessionWidget(Container):
                 "parameters": result.parameters,
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "segmenter": getattr(result, "segmenter", None),
+                "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
             },
         )
         self._viewer.layers.selection.active = self.labels_layer
@@ -506,6 +507,7 @@ class GridSessionWidget(Container):
                 "analysed_area_nm2": saved.analysed_area_nm2,
                 "parameters": saved.parameters if saved.parameters is not None else self.parameters(),
                 "segmenter": saved.segmenter,
+                "rejected_by_reason": saved.rejected_by_reason,
                 "morphology_overrides": saved.morphology_overrides,
                 "edit_log": saved.edit_log,
             },
@@ -602,4 +604,5 @@ def curated_from_layer(layer: Any, image: Any) -> CuratedResult:
         morphology_overrides=layer.metadata.get("morphology_overrides", {}),
         edit_log=layer.metadata.get("edit_log", []),
         segmenter=layer.metadata.get("segmenter"),
+        rejected_by_reason=layer.metadata.get("rejected_by_reason"),
     )

@@ -50,6 +50,7 @@ from exo_vision.plugins._vesicles import (
 )
 from exo_vision.plugins._workers import release_when_finished
 from exo_vision.segmentation.api import METHODS, available_methods
+from exo_vision.tem_analysis import rejected_by_reason, rejected_text
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,11 @@ def _layer_options(result: Any, colormap: Any, parameters: dict[str, Any]) -> di
     """Keyword arguments of a vesicle layer for an analysis ``result`` (new or replaced alike)."""
     return {
         "polarity": getattr(result, "polarity", None) or parameters.get("polarity"),
-        "extra_metadata": {"parameters": dict(parameters), "segmenter": getattr(result, "segmenter", None)},
+        "extra_metadata": {
+            "parameters": dict(parameters),
+            "segmenter": getattr(result, "segmenter", None),
+            "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
+        },
         "colormap": colormap,
     }
 
@@ -195,6 +200,7 @@ class SegmentationWidget(Container):
         self.labels_layer: Any = None
         self._watched: Any = None
         self._run_text = ("", "")  # (method prefix, statistics text) of the last run shown
+        self._left_out = ""  # the line naming what the last run left out, or ""
         self._cancel_event = threading.Event()
         #: Qt signals: ``progressed`` and ``shown`` (see :class:`SegmentationSignals`).
         self.signals = SegmentationSignals()
@@ -427,7 +433,9 @@ class SegmentationWidget(Container):
         if model:
             method += f" ({model.get('name')} {model.get('version')})"
         self._run_text = (f"{method}: " if method else "", statistics_text(result.statistics))
-        self._summary.value = "".join(self._run_text)
+        left_out = rejected_text(rejected_by_reason(getattr(result, "rejected", None)))
+        self._left_out = f"\n{left_out}" if left_out else ""
+        self._summary.value = "".join(self._run_text) + self._left_out
         for message in getattr(result, "warnings", None) or []:
             show_warning(message)
         self._bar.max = 1
@@ -457,10 +465,12 @@ class SegmentationWidget(Container):
         prefix, at_run = self._run_text
         now = statistics_text(size_statistics(table, n_boot=1))
         if now == at_run:
-            self._summary.value = prefix + now
+            self._summary.value = prefix + now + self._left_out
             return
         run_n = at_run.split(";")[0] if at_run.startswith("n = ") else at_run.split("\n")[0]
-        self._summary.value = f"{prefix}{now}\n(the table now, after edits or a recalibration; the run gave {run_n})"
+        self._summary.value = (
+            f"{prefix}{now}\n(the table now, after edits or a recalibration; the run gave {run_n})" + self._left_out
+        )
 
     def _reveal(self) -> None:
         layer = self.labels_layer

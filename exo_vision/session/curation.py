@@ -62,6 +62,9 @@ class CuratedResult:
     segmenter : dict or None
         The method and model that made the labels before curation
         (``MicrographResult.segmenter``); None when unknown.
+    rejected_by_reason : dict of str to int or None
+        Candidates the segmentation left out, counted by reason
+        (:func:`~exo_vision.tem_analysis.rejected_by_reason`); None when unknown.
     """
 
     image: ImageData
@@ -73,6 +76,7 @@ class CuratedResult:
     morphology_overrides: dict[int, str] = field(default_factory=dict)
     edit_log: list[dict[str, Any]] = field(default_factory=list)
     segmenter: dict[str, Any] | None = None
+    rejected_by_reason: dict[str, int] | None = None
 
 
 @dataclass
@@ -80,7 +84,8 @@ class SavedMicrograph:
     """A micrograph saved by the session, as read back to resume its curation.
 
     ``pixel_size_nm`` / ``pixel_size_source`` are the calibration saved with the curation (None when the
-    curation file is missing); ``parameters`` and ``segmenter`` are None when the done-marker records none.
+    curation file is missing); ``parameters``, ``segmenter`` and ``rejected_by_reason`` are None when the
+    done-marker records none.
     """
 
     labels: np.ndarray
@@ -92,6 +97,7 @@ class SavedMicrograph:
     pixel_size_nm: float | None
     pixel_size_source: str | None
     segmenter: dict[str, Any] | None = None
+    rejected_by_reason: dict[str, int] | None = None
 
 
 def curation_json(curated: CuratedResult) -> str:
@@ -136,4 +142,5 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
         pixel_size_nm=curation.get("pixel_size_nm"),
         pixel_size_source=curation.get("pixel_size_source"),
         segmenter=marker.get("segmenter"),
+        rejected_by_reason=marker.get("rejected_by_reason"),
     )

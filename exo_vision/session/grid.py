@@ -456,6 +456,12 @@ class GridSession:
                 *coarse_pixel_warnings(float(image.pixel_size_nm or "nan")),
                 *missing_values_warnings(image.data),
             ],
+            # what the segmentation left out, as exo-vision tem records it (curation changes only the vesicles)
+            **(
+                {"rejected_by_reason": dict(curated.rejected_by_reason)}
+                if curated.rejected_by_reason is not None
+                else {}
+            ),
             "curated_in_gui": True,
             "n_edits": len(curated.edit_log),
         }

@@ -616,3 +616,37 @@ def test_a_split_in_the_vesicles_box_equals_the_split_of_the_whole_frame():
     seeds[tuple(coords[np.argmin(along)])], seeds[tuple(coords[np.argmax(along)])] = 1, 2
     whole = watershed(-ndi.distance_transform_edt(mask), seeds, mask=mask)
     assert new == 8 and np.array_equal(split == 8, whole == 2) and np.array_equal(split == 7, labels == 7)
+
+
+def test_what_the_segmentation_left_out_is_shown_saved_and_resumed(make_napari_viewer, tmp_path):
+    from exo_vision.plugins._layers import image_data_from_layer
+    from exo_vision.tem_analysis import analyse_micrograph, rejected_by_reason
+
+    grid, out = tmp_path / "grid", tmp_path / "out"
+    grid.mkdir()
+    write_micrograph(grid / "g0.tif", seed=1)
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(grid / "g0.tif"), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    seg.set_parameters(min_diameter_nm=20.0, max_diameter_nm=60.0)  # the larger vesicles are left out
+    labels = seg.run(sync=True)
+    expected = rejected_by_reason(analyse_micrograph(image_data_from_layer(image), **seg.parameters()).rejected)
+    assert sum(expected.values()) >= 2
+    assert labels.metadata["rejected_by_reason"] == expected
+    assert f"not counted: {sum(expected.values())} candidate(s)" in seg._summary.value
+
+    _, session = _dock(viewer, "Grid session")
+    session.synchronous = True
+    session._min_d.value, session._max_d.value = 20.0, 60.0
+    session.open_grid(grid, out)
+    kept = dict(session.labels_layer.metadata["rejected_by_reason"])
+    assert kept == expected
+    session.save_current()
+    import json
+
+    assert json.loads((out / "g0_done.json").read_text())["rejected_by_reason"] == expected
+    from exo_vision.cli.main import main
+
+    assert main(["tem", str(grid), "--out", str(out), "--resume", "--workers", "1"]) == 0
+    (entry,) = json.loads((out / "run.json").read_text())["images"]
+    assert entry["rejected_by_reason"] == expected
