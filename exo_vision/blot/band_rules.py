@@ -255,3 +255,38 @@ def not_on_floor(cands: list[list], image: np.ndarray, lanes, strip: Strip) -> l
             kept.append(b)
         out.append(kept)
     return out
+
+
+#: :func:`spans_lane` reads a band's peak column from its column sums smoothed over this fraction of the columns
+#: (a column's pixel noise averages out; a dot keeps its area).
+LANE_WIDE_SMOOTH_FRACTION = 1 / 8
+
+
+def spans_lane(net: np.ndarray, *, fraction: float) -> bool:
+    """Whether a band runs across its lane rather than sitting in a small part of it (a speck, a dot, a blob).
+
+    Parameters
+    ----------
+    net : (R, C) ndarray
+        The band's pixels over the lane's central columns, background removed (intensity per pixel).
+    fraction : float
+        Least effective width of a band, as a fraction of the ``C`` columns
+        (``BlotParameters.band_lane_wide_fraction``); 0 accepts every band.
+
+    Returns
+    -------
+    bool
+        True when the band's equivalent width (the sum of its positive column sums over the highest of them,
+        smoothed over :data:`LANE_WIDE_SMOOTH_FRACTION` of the columns) is at least ``fraction * C`` columns. A band
+        that fills its lane is about ``C`` wide, one twice as strong at one edge as at the other two thirds of it,
+        a round dot a tenth or two. Noise adds width (its positive part spreads over every column) and barely
+        raises the smoothed peak, so a faint band near its limit of detection is not refused for its noise.
+    """
+    columns = np.asarray(net, dtype=np.float64).sum(axis=0)
+    n = columns.size
+    if fraction <= 0 or n < 2:
+        return True
+    peak = float(ndi.uniform_filter1d(columns, max(1, int(n * LANE_WIDE_SMOOTH_FRACTION)), mode="nearest").max())
+    if peak <= 0:
+        return True
+    return float(np.clip(columns, 0, None).sum()) >= fraction * n * peak

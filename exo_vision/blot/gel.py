@@ -631,6 +631,11 @@ def side_by_side(tier: Strip, lanes: list) -> list:
     return [replace(lane, width_px=float(min(max(lane.width_px, w), r))) for lane, w, r in zip(lanes, nearest, room)]
 
 
+#: A gel's bands are checked for running across their lane on the whole band table (:func:`lane_wide`, with the
+#: lanes its wells give), not inside each lane as a blot's: the in-lane rule is off for gels.
+GEL_LANE_WIDE_IN_LANE = 0.0
+
+
 def lane_wide(signal: np.ndarray, bands, params: BlotParameters = DEFAULT_BLOT_PARAMETERS) -> np.ndarray:
     """Per band row, whether the band runs across its lane: a gel band is loaded from a whole well.
 
@@ -746,6 +751,7 @@ def quantify_gel(
         merge_clipped_runs=params.gel_merge_clipped_runs,
         remove_writing=params.gel_remove_writing,
         max_side_share=params.gel_max_side_share,
+        band_lane_wide_fraction=GEL_LANE_WIDE_IN_LANE,
     )
     if "strips" in kwargs or "lanes" in kwargs:
         raise ValueError("quantify_gel finds the gel's tiers itself; call quantify_blot to give strips or lanes")

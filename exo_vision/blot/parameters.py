@@ -197,6 +197,13 @@ class BlotParameters:
         ``max_side_share`` used by :func:`exo_vision.blot.gel.quantify_gel` (default 0: off). A gel's
         sample bands are round and spread past the lane its wells give, and its glow rises beside the
         lanes as much as in them (their side shares reach 1-3), so on gels the rule would drop real bands.
+    band_lane_wide_fraction : float
+        A band detected in a lane must run across it: its equivalent width (its column sums, net of background,
+        over their smoothed highest) is at least this fraction of the lane's central columns (see
+        :func:`exo_vision.blot.band_rules.spans_lane`). A speck, a dot or a blob narrower than that is not a
+        band (a band is loaded from a well as wide as its lane). The same value as
+        ``gel_band_lane_wide_fraction``. Requested positions (marker windows) are measured whatever their shape.
+        0 turns the rule off.
     report_undetected : bool
         False (default): a lane reports a band only where its own profile shows a peak whose volume
         clears the lane's limit of detection; a band row's position in a lane without a peak is
@@ -334,6 +341,7 @@ class BlotParameters:
     band_scale_min_side_fill: float = 0.25
     max_side_share: float = 0.75
     gel_max_side_share: float = 0.0
+    band_lane_wide_fraction: float = 0.25
     report_undetected: bool = False
     gel_smoothing_px: float = 5.0
     gel_dark_fraction: float = 0.4
@@ -383,6 +391,11 @@ class BlotParameters:
                 raise ValueError(f"{name} must be 1 or 2, got {getattr(self, name)!r}")
         if self.well_depth_search_step < 1:
             raise ValueError(f"well_depth_search_step must be >= 1, got {self.well_depth_search_step!r}")
+        if isinstance(self.band_lane_wide_fraction, bool) or not 0 <= self.band_lane_wide_fraction <= 1:
+            raise ValueError(
+                "band_lane_wide_fraction must be a fraction in [0, 1] (0 turns the rule off), "
+                f"got {self.band_lane_wide_fraction!r}"
+            )
         for name in ("max_side_share", "gel_max_side_share"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

@@ -271,11 +271,11 @@ def quantify_blot(
     calibrations: dict[int, MWCalibration] = {}
     profiles: dict[tuple[int, int], np.ndarray] = {}
     noise_cache: dict[tuple[int, int], NoiseEstimate] = {}
-    caches = dict(profiles=profiles, noise_cache=noise_cache, calibrations=calibrations)
+    caches = dict(profiles=profiles, noise_cache=noise_cache, calibrations=calibrations, spots=[])
     for s, ls, marker in zip(strips, per_strip, strip_markers):
         records.extend(measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
-    warnings.extend(_measurement_warnings(table, strips, strip_markers, calibrations, settings, noise_cache))
+    warnings.extend(_measurement_warnings(table, strips, strip_markers, calibrations, settings, caches))
     warnings[:0] = _sideways_warning(clean, table, per_strip, given=(lanes, lane_x_ranges_px, n_lanes))
     _log_warnings(warnings, image_name)
     all_lanes = [lane for ls in per_strip for lane in ls]
@@ -346,18 +346,17 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
         raise ValueError(f"n_lanes must be a positive whole number of lanes, got {n_lanes!r}")
 
 
-def _measurement_warnings(
-    table, strips, strip_markers, calibrations, settings: StripSettings, noise_cache
-) -> list[str]:
-    """What the user must know about the measured bands: ladder, windows off the strip, markers left
-    unmeasured, saturation, LoDs."""
+def _measurement_warnings(table, strips, strip_markers, calibrations, settings: StripSettings, caches) -> list[str]:
+    """What the user must know about the measured bands: spots left out, ladder, windows off the strip, markers
+    left unmeasured, saturation, LoDs."""
     ladder_lane = settings.ladder_lane
     return (
-        _ladder_warnings(calibrations, ladder_lane)
+        _spot_warnings(caches["spots"], settings.params)
+        + _ladder_warnings(calibrations, ladder_lane)
         + _empty_window_warnings(table, calibrations, ladder_lane)
         + _clipped_window_warnings(table, strips, strip_markers, settings, calibrations)
         + _unmeasured_marker_warnings(table, strips, strip_markers)
-        + _result_warnings(table, noise_cache)
+        + _result_warnings(table, caches["noise_cache"])
     )
 
 
@@ -519,6 +518,26 @@ def _staircase_sd(
             "biases faint bands; lane row means were corrected for rounding (exo_vision.blot.quantisation)"
         )
     return sd
+
+
+#: At most this many spots are named in the warning about them.
+MAX_SPOTS_NAMED = 5
+
+
+def _spot_warnings(spots: list[dict], params: BlotParameters) -> list[str]:
+    """A warning naming the peaks that cleared their LoD but were not reported: too narrow for their lane."""
+    if not spots:
+        return []
+    named = ", ".join(
+        f"strip {m['strip']} lane {m['lane']} rows {m['y_top_px']}-{m['y_bottom_px']}" for m in spots[:MAX_SPOTS_NAMED]
+    )
+    more = f" and {len(spots) - MAX_SPOTS_NAMED} more" if len(spots) > MAX_SPOTS_NAMED else ""
+    share = params.band_lane_wide_fraction
+    return [
+        f"{len(spots)} spot(s) narrower than {share:.0%} of their lane's width (dust, a speck, a smudge) were not "
+        f"reported as bands: {named}{more}; a marker asked for there is still measured (--keep-spots, or "
+        "band_lane_wide_fraction=0 in Python, reports them)"
+    ]
 
 
 def _band_table(records: list[dict], image_name: str) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles, side_shares
-from exo_vision.blot.band_rules import side_thirds
+from exo_vision.blot.band_rules import side_thirds, spans_lane
 from exo_vision.blot.detection import NoiseEstimate, blank_volume_noise, free_pixel_noise_sd, white_noise_volume_sd
 from exo_vision.blot.lanes import gap_lanes, lane_pixels
 from exo_vision.blot.parameters import BlotParameters
@@ -106,10 +106,17 @@ def _runs_across_membrane(
     return len(beyond) == len(margins) and min(beyond) >= st.params.max_side_share
 
 
-def _reported(measured: list[dict], params: BlotParameters) -> list[dict]:
-    """Keep requested positions and detected bands that clear their LoD; band rows renumbered 1.. top to bottom."""
+def _reported(measured: list[dict], params: BlotParameters, spots: list[dict]) -> list[dict]:
+    """Keep requested positions and detected bands that clear their LoD and run across their lane (the others
+    that clear it go to ``spots``); band rows renumbered 1.. top to bottom.
+
+    A requested position is measured and called present or absent whatever its shape.
+    """
     if not params.report_undetected:
-        measured = [m for m in measured if m["requested"] or (m["detected"] and m["present"])]
+        peaks = [m for m in measured if not m["requested"] and m["detected"] and m["present"]]
+        spots.extend(m for m in peaks if not m["lane_wide"])
+        bands = {id(m) for m in peaks if m["lane_wide"]}
+        measured = [m for m in measured if m["requested"] or id(m) in bands]
     numbers = {b: i + 1 for i, b in enumerate(sorted({m["band"] for m in measured}))}
     for m in measured:
         m["band"] = numbers[m["band"]]
@@ -117,9 +124,13 @@ def _reported(measured: list[dict], params: BlotParameters) -> list[dict]:
 
 
 def measure_strip(
-    clean, saturated, rb, s: Strip, ls, marker: str, st: StripSettings, *, profiles, noise_cache, calibrations
+    clean, saturated, rb, s: Strip, ls, marker: str, st: StripSettings, *, profiles, noise_cache, calibrations, spots
 ) -> list[dict]:
-    """One record per band row and lane of one strip (see :data:`~exo_vision.blot.quantify.BAND_COLUMNS`)."""
+    """One record per band row and lane of one strip (see :data:`~exo_vision.blot.quantify.BAND_COLUMNS`).
+
+    Peaks that clear their LoD but sit in a small part of their lane (:func:`_lane_wide`) are not reported:
+    their records go to ``spots``.
+    """
     f = st.params.central_fraction
     pix = [lane_pixels(clean, lane, fraction=f).astype(np.float64) for lane in ls]
     full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
@@ -194,10 +205,11 @@ def measure_strip(
                 {
                     **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
+                    "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st),
                 }
             )
     _name_marker_rows(measured, marker, fixed, st.ladder_lane)
-    return _reported(measured, st.params)
+    return _reported(measured, st.params, spots)
 
 
 def _name_marker_rows(measured: list[dict], marker: str, fixed: bool, ladder_lane: int | None) -> None:
@@ -209,6 +221,17 @@ def _name_marker_rows(measured: list[dict], marker: str, fixed: bool, ladder_lan
         if m["lane"] == ladder_lane:
             m["marker"] = ""
             m["requested"] = False
+
+
+def _lane_wide(rows: np.ndarray, bg: np.ndarray, volume: float, st: StripSettings) -> bool:
+    """Whether a detected band's pixels ``rows`` (less the per-row background ``bg``) run across its lane.
+
+    The net pixels are shifted evenly to sum to the band's measured ``volume`` (on an 8-bit export the volume
+    undoes the rounding staircase, which a plain difference from the background does not).
+    """
+    net = rows - np.asarray(bg, dtype=np.float64).reshape(-1, 1)
+    net = net + (volume - float(net.sum())) / max(net.size, 1)
+    return spans_lane(net, fraction=st.params.band_lane_wide_fraction)
 
 
 def _band_row(net: np.ndarray, *, peaked: bool) -> float:

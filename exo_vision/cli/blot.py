@@ -170,6 +170,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "beside them) before finding lanes and bands; use it if a warning says writing was removed where bands lie",
     )
     g.add_argument(
+        "--keep-spots",
+        action="store_true",
+        help="report peaks that clear their limit of detection but sit in less than a quarter of their lane's width "
+        "(dust, specks, smudges) as bands too; by default they are left out with a warning naming them (a marker "
+        "asked for with --marker is measured whatever its shape)",
+    )
+    g.add_argument(
         "--no-straighten",
         action="store_true",
         help="analyse the image as it is even when its membranes lie turned by 2 degrees or more in the frame "
@@ -362,6 +369,10 @@ def _png_writer(tmp: Path, rgb) -> None:
         raise OSError(f"could not write {display_path(tmp)}")
 
 
+#: ``band_lane_wide_fraction`` of ``--keep-spots``: no least width, every peak that clears its LoD is a band.
+KEEP_SPOTS = 0.0
+
+
 def blot_parameters(args: argparse.Namespace) -> BlotParameters:
     """The method settings given on the command line (the rest at their defaults)."""
     return BlotParameters(
@@ -369,6 +380,7 @@ def blot_parameters(args: argparse.Namespace) -> BlotParameters:
         rolling_ball_radius_px=args.rolling_ball_radius_px,
         central_fraction=args.central_fraction,
         remove_writing=not args.keep_writing,
+        band_lane_wide_fraction=KEEP_SPOTS if args.keep_spots else DEFAULT_BLOT_PARAMETERS.band_lane_wide_fraction,
     )
 
 

@@ -150,3 +150,24 @@ def test_pen_strokes_that_cross_the_membrane_edge_into_lane_1_are_not_bands():
     bands = result.bands[result.bands.present]
     assert sorted(bands.lane.tolist()) == [1, 2, 3, 4, 5]
     assert bands.y_px.to_numpy() == pytest.approx(100.0, abs=1.0)
+
+
+def test_a_band_spans_its_lane_and_a_dot_does_not():
+    from exo_vision.blot.band_rules import spans_lane
+
+    rows, cols = 12, 64
+    uniform = np.ones((rows, cols))  # equivalent width 64 of 64 columns
+    assert spans_lane(uniform, fraction=0.25)
+    ramp = np.tile(np.linspace(1.0, 3.0, cols), (rows, 1))  # twice as strong at one edge: width ~2/3 of the lane
+    assert spans_lane(ramp, fraction=0.6) and not spans_lane(ramp, fraction=0.8)
+    gapped = uniform.copy()
+    gapped[:, 20:44] = 0.0  # transfer failed in the middle: two parts of 20 columns, 40 of 64 in all
+    assert spans_lane(gapped, fraction=0.25)
+    x = np.arange(cols)
+    dot = np.tile(np.exp(-((x - 30) ** 2) / (2 * 2.5**2)), (rows, 1))  # sd 2.5 columns: width about 6 of 64
+    assert not spans_lane(dot, fraction=0.25)
+    assert spans_lane(dot, fraction=0.0)  # 0 turns the rule off
+    # noise only widens: a faint band at 0.4 noise SDs per column is never refused, whatever the noise
+    g = np.random.default_rng(0)
+    faint = [spans_lane(0.4 / np.sqrt(rows) + g.normal(0, 1, (rows, cols)), fraction=0.25) for _ in range(200)]
+    assert all(faint)

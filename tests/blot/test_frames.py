@@ -190,7 +190,7 @@ def _truth(image_id: str) -> tuple[pd.DataFrame, tuple[int, int, int, int]]:
     return t, (y0, y1, x0, x1)
 
 
-@pytest.mark.parametrize("image_id", ["plos_fig1c_rep1", "plos_fig1b_kr_actin"])
+@pytest.mark.parametrize("image_id", ["plos_fig1c_rep1", "plos_fig1c_rep2", "plos_fig1b_kr_actin"])
 def test_real_two_membrane_crop_has_no_phantom_band(plos_grey, image_id):
     # Regression (issue 14): on real frames each lane got up to 7 "bands", most in empty membrane or
     # in the gap between two membranes, called present. Here: two membranes, a ladder beside the lanes,
@@ -203,6 +203,45 @@ def test_real_two_membrane_crop_has_no_phantom_band(plos_grey, image_id):
     score = score_bands(res.bands, truth)
     assert score.n_phantom == 0
     # every strong band; of the faint ones all but the thin band below H4 in lane 7 of rep1 (boxed by the audit of
-    # stop 46, 3.5-6 grey levels: the caller does not find it)
+    # stop 46, 3.5-6 grey levels: the caller does not find it) and rep2's patchy Ub band of lane 4 (its equivalent
+    # width is a fifth of the lane: taken for a spot). Rep2's empty Ub position of lanes 2-3 holds round specks of
+    # 1-3 grey levels, reported as bands before the spot rule
     assert score.n_found_strong == score.n_truth_strong
-    assert score.n_found >= score.n_truth - (1 if image_id == "plos_fig1c_rep1" else 0)
+    assert score.n_found >= score.n_truth - (0 if image_id == "plos_fig1b_kr_actin" else 1)
+
+
+def test_round_spots_narrower_than_a_quarter_of_their_lane_are_not_bands():
+    # Wide lanes (a high-resolution scan): a round spot of dust or dried substrate 8-12 px across in empty membrane
+    # clears the LoD like a band; it fills a tenth of the lane's central columns, a band the whole of them.
+    spec = StripSpec("CD9", [1e6, 0.0, 6e5, 0.0, 1.5e6, 0.0], "sharp", height_px=200)
+    blot = make_synthetic_blot([spec], rng=3, lane_width_px=100.0, lane_gap_px=40.0)
+    image = blot.image.astype(np.float64)
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    top = int(blot.truth.strip_y_top_px.iloc[0])
+    spots = [(top + 30, x) for x in blot.truth.sort_values("lane").x_centre_px]  # 60+ rows above the bands
+    for y, x in spots:
+        r2 = (yy - y) ** 2 + (xx - x) ** 2
+        image += 4000.0 * np.exp(-r2 / (2 * 3.0**2)) * (r2 < 10**2)
+    image = np.clip(image, 0, 65535).astype(np.uint16)
+
+    # the lanes are given (the blank ones too: band calling is tested here, not lane finding)
+    ranges = [(x - 50, x + 50) for x in blot.truth.sort_values("lane").x_centre_px]
+    res = quantify_blot(image, polarity=blot.polarity, max_value=blot.max_value, lane_x_ranges_px=ranges)
+    reported = res.bands
+    assert not any(((reported.y_top_px <= y) & (y < reported.y_bottom_px)).any() for y, _ in spots)
+    assert sorted(reported.lane) == [1, 3, 5]  # the three loaded lanes, one band each
+    (note,) = [w for w in res.warnings if "spot(s) narrower than 25%" in w]
+    assert note.startswith(f"{len(spots)} spot(s)")
+    # asked for, a spot's position is still measured (present: it clears the LoD), and --keep-spots reports them
+    from dataclasses import replace
+
+    from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
+
+    kept = quantify_blot(
+        image,
+        polarity=blot.polarity,
+        max_value=blot.max_value,
+        lane_x_ranges_px=ranges,
+        params=replace(DEFAULT_BLOT_PARAMETERS, band_lane_wide_fraction=0.0),
+    )
+    assert len(kept.bands) == len(reported) + len(spots)
