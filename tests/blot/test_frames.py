@@ -245,3 +245,31 @@ def test_round_spots_narrower_than_a_quarter_of_their_lane_are_not_bands():
         params=replace(DEFAULT_BLOT_PARAMETERS, band_lane_wide_fraction=0.0),
     )
     assert len(kept.bands) == len(reported) + len(spots)
+
+
+def test_keep_spots_on_the_command_line(tmp_path):
+    import json
+
+    import tifffile
+
+    from exo_vision.cli.main import main
+
+    spec = StripSpec("CD9", [1e6, 8e5, 6e5, 1.5e6], "sharp", height_px=200)
+    blot = make_synthetic_blot([spec], rng=5, lane_width_px=100.0, lane_gap_px=40.0)
+    image = blot.image.astype(np.float64)
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    y = int(blot.truth.strip_y_top_px.iloc[0]) + 30
+    x = float(blot.truth.x_centre_px.iloc[1])
+    r2 = (yy - y) ** 2 + (xx - x) ** 2
+    image += 4000.0 * np.exp(-r2 / (2 * 3.0**2)) * (r2 < 10**2)  # one dot above the band of lane 2
+    tifffile.imwrite(tmp_path / "dotted.tif", np.clip(image, 0, 65535).astype(np.uint16))
+    counts = {}
+    for flags in ([], ["--keep-spots"]):
+        out = tmp_path / f"out{len(flags)}"
+        assert main(["blot", str(tmp_path / "dotted.tif"), "--out", str(out), *flags]) == 0
+        run = json.loads((out / "run.json").read_text())
+        counts[bool(flags)] = len(pd.read_csv(out / "dotted_bands.csv"))
+        warned = any("spot(s) narrower" in w for w in run["warnings"].get("dotted.tif", []))
+        assert warned is not bool(flags)
+        assert run["parameters"]["blot_parameters"]["band_lane_wide_fraction"] == (0.0 if flags else 0.25)
+    assert counts == {False: 4, True: 5}
