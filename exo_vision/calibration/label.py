@@ -81,6 +81,21 @@ SIDEWAYS_MARGIN_PX = 3
 INKED_COLUMN_FRACTION = 0.15
 #: ... across gaps of at most this many line heights (at least 2 px).
 MAX_GAP_LINE_HEIGHTS = 0.6
+#: A label beside the bar (or its end ticks) stops this many px short of them when widened or cropped
+#: (the bar's anti-aliased end column is not ink of the label).
+OBSTACLE_CLEARANCE_PX = 2
+#: End ticks ("|----|") are strokes joined to the bar within this many bar thicknesses of its ends ...
+TICK_ZONE_THICKNESSES = 2
+#: ... (at least this many px) ...
+MIN_TICK_ZONE_PX = 6
+#: ... at both ends, whose tops and bottoms agree within this fraction of their height (at least 2 px)
+#: and whose widths agree within TICK_WIDTH_MATCH_PX (a glyph touching one of them makes it wider).
+TICK_MATCH_FRACTION = 0.1
+TICK_WIDTH_MATCH_PX = 2
+#: A line this many px or less above or below a bar, of the other polarity and with the same ends (within
+#: OUTLINE_END_THICKNESSES of its own thickness plus 2 px), is the bar's outline, not a rival bar.
+OUTLINE_GAP_PX = 2
+OUTLINE_END_THICKNESSES = 2
 #: Lengths read by OCR are compared rounded to this many decimals (nm).
 LENGTH_DECIMALS = 6
 #: A lone read is trusted when tesseract's confidence is at least this (and the label is exact and usual).
@@ -176,14 +191,110 @@ def _nearer(box: Box, bar: Bar, distance: float) -> bool:
     return own is not None and own < distance
 
 
+def end_ticks(f: BarBright, threshold: float, bar: Bar) -> tuple[Box, ...]:
+    """The end ticks of a "|----|" bar: the boxes of the strokes joined to it at both of its ends.
+
+    A stroke counts only when one stands at each end, within ``TICK_ZONE_THICKNESSES`` bar thicknesses of
+    it, the two reaching the same rows (within ``TICK_MATCH_FRACTION`` of their height) and as wide (within
+    ``TICK_WIDTH_MATCH_PX``), and nothing else of the bar's colour is joined to the bar: a glyph standing on
+    the bar, or touching one tick, is never taken for a tick (blanking it would change the label).
+
+    Parameters
+    ----------
+    f : BarBright
+        The image with the bar bright.
+    threshold : float
+        Bar-coloured pixels are at least this in ``f``.
+    bar : Bar
+        The bar.
+
+    Returns
+    -------
+    tuple of Box
+        The two tick boxes (left end, right end), half-open pixel boxes; empty when the bar has no end ticks.
+    """
+    height, width = f.shape
+    zone = max(TICK_ZONE_THICKNESSES * bar.thickness, MIN_TICK_ZONE_PX)
+    reach = max(int(LABEL_REACH_BAR_LENGTHS * bar.length), LABEL_REACH_THICKNESSES * bar.thickness)
+    r0, r1 = max(bar.row0 - reach, 0), min(bar.row1 + reach, height)
+    c0, c1 = max(bar.col0 - zone, 0), min(bar.col1 + zone, width)
+    mask = (f[r0:r1, c0:c1] >= threshold).astype(np.uint8)
+    _, labels = cv2.connectedComponents(mask, connectivity=CONNECTIVITY)
+    middle = labels[(bar.row0 + bar.row1) // 2 - r0, bar.col0 - c0 : bar.col1 - c0]
+    if not middle.any():
+        return ()
+    own = labels == np.bincount(middle[middle > 0]).argmax()
+    own[bar.row0 - r0 : bar.row1 - r0, :] = False  # what is joined to the bar, off its rows
+    rows, cols = np.nonzero(own)
+    if rows.size == 0:
+        return ()
+    cols = cols + c0
+    left, right = cols < bar.col0 + zone, cols >= bar.col1 - zone
+    if not (left | right).all() or not left.any() or not right.any():
+        return ()  # something joins the bar away from its ends (a glyph, texture): no ticks
+    ticks = []
+    for side in (left, right):
+        ticks.append(
+            (
+                int(rows[side].min()) + r0,
+                int(cols[side].min()),
+                int(rows[side].max()) + r0 + 1,
+                int(cols[side].max()) + 1,
+            )
+        )
+    (top_l, left_l, bottom_l, right_l), (top_r, left_r, bottom_r, right_r) = ticks
+    tolerance = max(2, TICK_MATCH_FRACTION * max(bottom_l - top_l, bottom_r - top_r))
+    if abs(top_l - top_r) > tolerance or abs(bottom_l - bottom_r) > tolerance:
+        return ()
+    if abs((right_l - left_l) - (right_r - left_r)) > TICK_WIDTH_MATCH_PX:
+        return ()
+    return tuple(ticks)
+
+
+def _frames(line: Bar, bar: Bar) -> bool:
+    """Whether ``line`` is the outline of ``bar`` (a thin line of the other colour just above or below it, with
+    the same ends): a white bar framed in black has its label nearer the frame's line than the bar itself."""
+    if line.polarity == bar.polarity:
+        return False
+    adjacent = 0 <= bar.row0 - line.row1 <= OUTLINE_GAP_PX or 0 <= line.row0 - bar.row1 <= OUTLINE_GAP_PX
+    tolerance = OUTLINE_END_THICKNESSES * line.thickness + 2
+    return adjacent and abs(line.col0 - bar.col0) <= tolerance and abs(line.col1 - bar.col1) <= tolerance
+
+
+def _label_backing(window: np.ndarray, bar_box: Box) -> Box | None:
+    """The flat backing behind the bar in ``window`` (:func:`flat_backing`), when it can hold a label.
+
+    A backing that reaches less than a glyph's height (``MIN_GLYPH_HEIGHT_PX``) beyond the bar on every side
+    is the bar's own outline (a white bar framed in black), not a box around bar and label: searching only
+    inside it found no label.
+    """
+    backing = flat_backing(window, bar_box)
+    if backing is None:
+        return None
+    beyond = max(
+        bar_box[TOP] - backing[TOP],
+        backing[BOTTOM] - bar_box[BOTTOM],
+        bar_box[LEFT] - backing[LEFT],
+        backing[RIGHT] - bar_box[RIGHT],
+    )
+    return backing if beyond >= MIN_GLYPH_HEIGHT_PX else None
+
+
 def label_boxes(
-    f: BarBright, threshold: float, bar: Bar, avoid: Sequence[Box] = (), rivals: Sequence[Bar] = ()
+    f: BarBright,
+    threshold: float,
+    bar: Bar,
+    avoid: Sequence[Box] = (),
+    rivals: Sequence[Bar] = (),
+    ticks: Sequence[Box] = (),
 ) -> list[tuple[Box, int]]:
     """Candidate label boxes near a bar, nearest first, with their number of connected glyphs.
 
-    Text pixels are those as close to the bar's colour as the bar's own threshold. A box that lies nearer
-    one of the ``rivals`` (the other bar-like candidates) than this bar is that bar's label, not this one's
-    (a longer line beside a labelled bar reached its label and took it: pixel sizes 2-3 times too small).
+    Text pixels are those as close to the bar's colour as the bar's own threshold; the bar and its end
+    ``ticks`` (:func:`end_ticks`) are not text. A box that lies nearer one of the ``rivals`` (the other
+    bar-like candidates) than this bar is that bar's label, not this one's (a longer line beside a labelled
+    bar reached its label and took it: pixel sizes 2-3 times too small); the lines of the bar's own outline
+    (:func:`_frames`) are no rivals.
     """
     height, width = f.shape
     length, thickness = bar.length, bar.thickness
@@ -198,12 +309,14 @@ def label_boxes(
     c0, c1 = max(bar.col0 - length // 2 - reach // 2, 0), min(bar.col1 + length // 2 + reach // 2, width)
     # A bar on a flat backing (a box behind it, or a data strip) has its label on the same backing:
     # search only there, so that image content next to the box cannot join the label.
-    backing = flat_backing(f[r0:r1, c0:c1], (bar.row0 - r0, bar.col0 - c0, bar.row1 - r0, bar.col1 - c0))
+    backing = _label_backing(f[r0:r1, c0:c1], (bar.row0 - r0, bar.col0 - c0, bar.row1 - r0, bar.col1 - c0))
     if backing is not None:
         r0, c0, r1, c1 = r0 + backing[TOP], c0 + backing[LEFT], r0 + backing[BOTTOM], c0 + backing[RIGHT]
     window = (f[r0:r1, c0:c1] >= threshold).astype(np.uint8)
-    # Blank the bar itself (and a pixel around it).
-    window[max(bar.row0 - 1 - r0, 0) : bar.row1 + 1 - r0, max(bar.col0 - 2 - c0, 0) : bar.col1 + 2 - c0] = 0
+    # Blank the bar itself (and a pixel around it) and its end ticks.
+    for top, left, bottom, right in (bar.box, *ticks):
+        window[max(top - 1 - r0, 0) : max(bottom + 1 - r0, 0), max(left - 2 - c0, 0) : max(right + 2 - c0, 0)] = 0
+    rivals = [rival for rival in rivals if not _frames(rival, bar)]
     # Rejoin glyphs whose thin strokes broke at the threshold (vertically only, so letters stay apart).
     window = cv2.dilate(window, GLYPH_JOIN_KERNEL)
     count, _, stats, _ = cv2.connectedComponentsWithStats(window, connectivity=CONNECTIVITY)
@@ -275,18 +388,21 @@ def read_label(
     min_confidence: float,
     tesseract_cmd: str | None,
     budget: OcrBudget,
+    ticks: Sequence[Box] = (),
 ) -> LabelRead:
     """OCR a label at up to three scales and combine the reads cautiously.
 
     Three scalings of the label are read in one tesseract run and combined by
     :func:`combine_reads`; if that is not confident enough, two number/unit
-    split reads (two more runs) are added to the vote.
+    split reads (two more runs) are added to the vote. The crop read stops short
+    of the bar and its end ``ticks`` beside the label.
     """
     height, width = f.shape
-    box = extend_label_sideways(f, bar, box)
+    box = extend_label_sideways(f, bar, box, ticks)
     pad = max(2, int(round(LABEL_PAD_FRACTION * (box[BOTTOM] - box[TOP]))))
     r0, r1 = max(box[TOP] - pad, 0), min(box[BOTTOM] + pad, height)
-    c0, c1 = max(box[LEFT] - pad, 0), min(box[RIGHT] + pad, width)
+    c0, c1 = _clear_of((r0, box[LEFT], r1, box[RIGHT]), (bar.box, *ticks), box[LEFT] - pad, box[RIGHT] + pad)
+    c0, c1 = max(c0, 0), min(c1, width)
     if box[BOTTOM] <= bar.row0:
         r1 = min(r1, bar.row0 - 1)
     elif box[TOP] >= bar.row1:
@@ -333,13 +449,30 @@ def _with_its_point(read: LabelRead, binaries: list[np.ndarray]) -> LabelRead:
     )
 
 
-def extend_label_sideways(f: BarBright, bar: Bar, box: Box) -> Box:
+def _clear_of(box: Box, obstacles: Sequence[Box], lo: int, hi: int) -> tuple[int, int]:
+    """The columns ``lo .. hi`` narrowed to stop short of the obstacles beside ``box`` on its rows.
+
+    An obstacle (the bar, an end tick) that shares rows with ``box`` and lies wholly left of it moves
+    ``lo`` to ``OBSTACLE_CLEARANCE_PX`` past its right side; one wholly right of it moves ``hi`` likewise.
+    """
+    for top, left, bottom, right in obstacles:
+        if min(bottom, box[BOTTOM]) <= max(top, box[TOP]):
+            continue  # not on the label's rows
+        if right <= box[LEFT]:
+            lo = max(lo, right + OBSTACLE_CLEARANCE_PX)
+        elif left >= box[RIGHT]:
+            hi = min(hi, left - OBSTACLE_CLEARANCE_PX)
+    return lo, hi
+
+
+def extend_label_sideways(f: BarBright, bar: Bar, box: Box, ticks: Sequence[Box] = ()) -> Box:
     """Widen a label box over neighbouring ink on the same text line.
 
     Thin glyphs can fall apart at the detection threshold and be left out of
     the box ("250 nm" found as "50 nm"); here each side grows while columns of
     the line hold ink at a local Otsu threshold, across gaps narrower than
-    the letter height.
+    the letter height. It never grows over the bar or its end ``ticks``
+    (a label beside the bar took the bar's end: "200 nm =").
     """
     r0, c0, r1, c1 = box
     line_height = r1 - r0
@@ -349,11 +482,12 @@ def extend_label_sideways(f: BarBright, bar: Bar, box: Box) -> Box:
     # Stay on the box or strip behind the bar, if there is one.
     top = max(min(r0, bar.row0) - SIDEWAYS_MARGIN_PX, 0)
     bottom = min(max(r1, bar.row1) + SIDEWAYS_MARGIN_PX, height)
-    backing = flat_backing(
+    backing = _label_backing(
         f[top:bottom, lo:hi], (bar.row0 - top, max(bar.col0, lo) - lo, bar.row1 - top, min(bar.col1, hi) - lo)
     )
     if backing is not None:
         lo, hi = lo + backing[LEFT], lo + backing[RIGHT]
+    lo, hi = _clear_of(box, (bar.box, *ticks), lo, hi)
     band = f[r0:r1, lo:hi]
     if band.size == 0 or float(band.max()) <= float(band.min()) or not lo <= c0 < c1 <= hi:
         return box

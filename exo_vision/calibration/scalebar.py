@@ -19,7 +19,14 @@ from typing import Literal
 import numpy as np
 
 from exo_vision.calibration.bar import Bar, BarBright, Box, as_gray, bar_candidates, measure_bar_length
-from exo_vision.calibration.label import MAX_OCR_ATTEMPTS, MAX_TESSERACT_CALLS, OcrBudget, label_boxes, read_label
+from exo_vision.calibration.label import (
+    MAX_OCR_ATTEMPTS,
+    MAX_TESSERACT_CALLS,
+    OcrBudget,
+    end_ticks,
+    label_boxes,
+    read_label,
+)
 from exo_vision.calibration.ocr import TesseractError
 
 logger = logging.getLogger(__name__)
@@ -134,10 +141,17 @@ def read_scale_bar(
     problems: list[str] = []
     best_unreadable: ScaleBarReading | None = None
     budget = OcrBudget(MAX_TESSERACT_CALLS)
-    for bar, f, box, glyphs in attempts[:MAX_OCR_ATTEMPTS]:
+    for bar, f, box, glyphs, ticks in attempts[:MAX_OCR_ATTEMPTS]:
         try:
             read = read_label(
-                f, bar, box, glyphs, min_confidence=min_confidence, tesseract_cmd=tesseract_cmd, budget=budget
+                f,
+                bar,
+                box,
+                glyphs,
+                min_confidence=min_confidence,
+                tesseract_cmd=tesseract_cmd,
+                budget=budget,
+                ticks=ticks,
             )
         except TesseractError as error:
             length_px = measure_bar_length(f, bar)
@@ -195,17 +209,21 @@ def read_scale_bar(
     )
 
 
-def _label_attempts(candidates: list[tuple[Bar, BarBright, float]]) -> list[tuple[Bar, BarBright, Box, int]]:
-    """(bar, bar-is-bright image, label box, glyph count) to try, best bar first, two label boxes per bar.
+def _label_attempts(
+    candidates: list[tuple[Bar, BarBright, float]],
+) -> list[tuple[Bar, BarBright, Box, int, tuple[Box, ...]]]:
+    """(bar, bar-is-bright image, label box, glyph count, end ticks) to try, best bar first, two label boxes
+    per bar.
 
     A label box may not cover another bar-like candidate at least half as long.
     """
-    attempts: list[tuple[Bar, BarBright, Box, int]] = []
+    attempts: list[tuple[Bar, BarBright, Box, int, tuple[Box, ...]]] = []
     for bar, f, threshold in candidates[:MAX_BARS_TRIED]:
         avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
         rivals = [other for other, _, _ in candidates if other is not bar]
-        for box, glyphs in label_boxes(f, threshold, bar, avoid, rivals)[:2]:
-            attempts.append((bar, f, box, glyphs))
+        ticks = end_ticks(f, threshold, bar)
+        for box, glyphs in label_boxes(f, threshold, bar, avoid, rivals, ticks)[:2]:
+            attempts.append((bar, f, box, glyphs, ticks))
     return attempts
 
 

@@ -579,9 +579,12 @@ def _calibrate(image: ImageData, raw: RawImage, *, path: Path, user_px: float | 
         image.pixel_size_nm = 0.5 * (y_nm + x_nm) if difference > 0 else x_nm
         image.pixel_size_source = metadata_source(raw.calibration_tag or "pixel size")
         return
-    if scale_bar and image.kind in ("tem", "unknown") and image.metadata.get("converted_from") != "colour":
-        _try_scale_bar(image)
-        return
+    if scale_bar and image.kind in ("tem", "unknown"):
+        if image.metadata.get("converted_from") != "colour":
+            _try_scale_bar(image)
+            return
+        image.metadata["scale_bar"] = {"status": "not tried: colour image"}
+        image.warnings.append(COLOUR_SCALE_BAR_NOTE)
     image.pixel_size_source = SOURCE_NONE
 
 
@@ -599,6 +602,14 @@ def non_square_problem(y_nm: float | None, x_nm: float | None) -> str | None:
         f"has non-square pixels (y {y_nm:.6g} nm, x {x_nm:.6g} nm, {100 * difference:.0f}% apart), "
         "so a diameter in nm would depend on its direction"
     )
+
+
+#: Why a colour image (a yellow or red scale bar burnt into a gray micrograph, say) has no pixel size.
+COLOUR_SCALE_BAR_NOTE = (
+    "no scale bar was looked for: the image is in colour (a coloured scale bar or overlay?) and only gray "
+    "images are calibrated from their bar; export the micrograph as gray with the scale bar in white or black, "
+    "or pass --pixel-size-nm (pixel_size_nm in Python)"
+)
 
 
 def _plain_float(value: Any) -> float | None:

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 Unit = Literal["nm", "µm", "um"]
 Position = Literal["bottom-left", "bottom-right", "top-left", "top-right"]
 BarPolarity = Literal["dark", "light"]
+LabelSide = Literal["above", "below", "left", "right"]
 
 #: TrueType fonts bundled with matplotlib (always available).
 TRUETYPE_FONTS = ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono")
@@ -142,6 +143,14 @@ def _paint(out: np.ndarray, coverage: np.ndarray, row: int, col: int, value: flo
     out[r0:r1, c0:c1] = region * (1.0 - a) + value * a
 
 
+def _paint_span(out: np.ndarray, x0: float, length: float, row: int, rows: int, value: float) -> None:
+    """Paint ``value`` over columns ``x0 .. x0 + length`` (px, fractional ends anti-aliased) of ``rows`` rows."""
+    c_first, c_last = int(math.floor(x0)), int(math.ceil(x0 + length))
+    cols = np.arange(c_first, c_last, dtype=np.float64)
+    coverage = np.clip(np.minimum(cols + 1.0, x0 + length) - np.maximum(cols, x0), 0.0, 1.0)
+    _paint(out, np.repeat(coverage[None, :], rows, axis=0), row, c_first, value)
+
+
 def _ink_box(coverage: np.ndarray, row: int, col: int, threshold: float = 0.25) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(coverage.max(axis=1) > threshold)
     cols = np.flatnonzero(coverage.max(axis=0) > threshold)
@@ -166,6 +175,9 @@ def draw_scale_bar(
     font_px: int | None = None,
     bar_thickness_px: int | None = None,
     data_strip: bool = False,
+    label_side: LabelSide | None = None,
+    tick_px: int = 0,
+    outline_px: int = 0,
     rng: int | np.random.Generator | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Draw a burnt-in scale bar with its label (and optionally a data strip).
@@ -198,6 +210,16 @@ def draw_scale_bar(
     data_strip : bool
         Add an instrument data strip (uniform band with text) along the bottom.
         For bottom positions the bar and label sit inside the strip.
+    label_side : {"above", "below", "left", "right"}, optional
+        Where the label sits; above (70 %) or below the bar at random by default.
+        Beside the bar it is centred on the bar's row, a gap away from its end.
+    tick_px : int
+        End ticks ("|----|"): strokes as wide as the bar is thick (at least 2 px) at
+        both ends, reaching this many px above and below the bar; 0 draws none.
+        They lie within the bar's length, which they do not change.
+    outline_px : int
+        A contrasting outline this many px wide around the bar (a white bar framed
+        in black, say); 0 draws none. An outlined bar gets no box behind it.
     rng : int or numpy.random.Generator, optional
         Seed for the layout choices (label above/below, spacing, box, jitter).
 
@@ -210,7 +232,7 @@ def draw_scale_bar(
         ``bar_box`` and ``label_box`` as ``(row0, col0, row1, col1)`` half-open,
         ``label_text``, ``backing_box`` (the box behind bar + label or ``None``),
         ``strip_box`` (or ``None``), ``polarity``, ``position``, ``font``,
-        ``font_px``, ``bar_thickness_px``.
+        ``font_px``, ``bar_thickness_px``, ``label_side``, ``tick_px``, ``outline_px``.
 
     Raises
     ------
@@ -228,6 +250,11 @@ def draw_scale_bar(
         raise ValueError(f"`position` must be one of {_POSITIONS}, got {position!r}")
     if polarity not in ("dark", "light"):
         raise ValueError(f"`polarity` must be 'dark' or 'light', got {polarity!r}")
+    if label_side not in (None, "above", "below", "left", "right"):
+        raise ValueError(f"`label_side` must be 'above', 'below', 'left', 'right' or None, got {label_side!r}")
+    if int(tick_px) < 0 or int(outline_px) < 0:
+        raise ValueError(f"`tick_px` and `outline_px` must be 0 or more, got {tick_px!r} and {outline_px!r}")
+    tick_px, outline_px = int(tick_px), int(outline_px)
     font = "DejaVu Sans" if font is None else font
     if font not in FONTS:
         raise ValueError(f"unknown font {font!r}; choose one of {', '.join(FONTS)}")
@@ -261,9 +288,18 @@ def draw_scale_bar(
     text = render_text(label_text, font=font, font_px=font_px)
     text_h, text_w = text.shape
     gap = max(2, int(round(text_h * rng.uniform(0.25, 0.7))))
-    label_above = bool(rng.random() < 0.7)
-    block_w = max(int(math.ceil(bar_length_px)), text_w)
-    block_h = thickness + gap + text_h
+    label_above = bool(rng.random() < 0.7)  # drawn even when `label_side` is given: the same seed, the same layout
+    side = label_side if label_side is not None else ("above" if label_above else "below")
+    beside = side in ("left", "right")
+    # The bar with its ticks and outline: how far it reaches above and below its own rows. A label above
+    # or below keeps its gap from the bar (and outline), not from the ticks, which may flank it.
+    bar_reach = max(tick_px, outline_px)
+    bar_w, bar_h = int(math.ceil(bar_length_px)) + 2 * outline_px, thickness + 2 * bar_reach
+    text_reach = max(tick_px, outline_px + gap + text_h)
+    if beside:
+        block_w, block_h = bar_w + gap + text_w, max(bar_h, text_h)
+    else:
+        block_w, block_h = max(bar_w, text_w), thickness + bar_reach + text_reach
     pad = max(3, int(round(0.4 * text_h)))
     margin = int(round(size * rng.uniform(0.02, 0.05)))
 
@@ -298,7 +334,7 @@ def draw_scale_bar(
     block_left = margin if left else width - margin - block_w
 
     in_strip = data_strip and bottom
-    if not in_strip and (polarity == "light" or rng.random() < 0.3):
+    if not in_strip and (polarity == "light" or rng.random() < 0.3) and not outline_px:
         backing_box = (
             max(block_top - pad, 0),
             max(block_left - pad, 0),
@@ -307,17 +343,30 @@ def draw_scale_bar(
         )
         out[backing_box[0] : backing_box[2], backing_box[1] : backing_box[3]] = paper
 
-    bar_row = block_top + (text_h + gap if label_above else 0)
-    text_row = block_top if label_above else block_top + thickness + gap
-    x0 = block_left + (block_w - bar_length_px) / 2.0 + float(rng.uniform(0.0, 1.0))
-    x0 = min(max(x0, 1.0), width - bar_length_px - 1.0)
+    if beside:
+        bar_row = block_top + (block_h - thickness) // 2
+        text_row = block_top + (block_h - text_h) // 2
+        bar_left = block_left + (text_w + gap if side == "left" else 0) + outline_px
+        x0 = bar_left + float(rng.uniform(0.0, 1.0))
+    else:
+        bar_row = block_top + (text_reach if side == "above" else bar_reach)
+        above = side == "above"
+        text_row = bar_row - outline_px - gap - text_h if above else bar_row + thickness + outline_px + gap
+        x0 = block_left + (block_w - bar_length_px) / 2.0 + float(rng.uniform(0.0, 1.0))
+    x0 = min(max(x0, 1.0 + outline_px), width - bar_length_px - 1.0 - outline_px)
+    if outline_px:
+        _paint_span(out, x0 - outline_px, bar_length_px + 2 * outline_px, bar_row - outline_px, bar_h, paper)
+    _paint_span(out, x0, bar_length_px, bar_row, thickness, ink)
+    if tick_px:
+        tick_w = min(max(2, thickness), bar_length_px / 2)
+        for start in (x0, x0 + bar_length_px - tick_w):
+            _paint_span(out, start, tick_w, bar_row - tick_px, thickness + 2 * tick_px, ink)
     c_first, c_last = int(math.floor(x0)), int(math.ceil(x0 + bar_length_px))
-    cols = np.arange(c_first, c_last, dtype=np.float64)
-    coverage = np.clip(np.minimum(cols + 1.0, x0 + bar_length_px) - np.maximum(cols, x0), 0.0, 1.0)
-    _paint(out, np.repeat(coverage[None, :], thickness, axis=0), bar_row, c_first, ink)
     bar_box = (bar_row, c_first, bar_row + thickness, c_last)
 
-    if rng.random() < 0.5:
+    if beside:
+        text_col = block_left if side == "left" else c_last + outline_px + gap
+    elif rng.random() < 0.5 or tick_px:  # between the ticks, when there are some
         text_col = block_left + (block_w - text_w) // 2
     else:  # left-aligned with the bar, but never out of the block (or its box)
         text_col = min(c_first, block_left + block_w - text_w)
@@ -342,6 +391,9 @@ def draw_scale_bar(
         "font": font,
         "font_px": font_px,
         "bar_thickness_px": thickness,
+        "label_side": side,
+        "tick_px": tick_px,
+        "outline_px": outline_px,
     }
     return out.astype(image.dtype), truth
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
+from exo_vision.calibration.bar import as_gray, bar_candidates, measure_bar_length
+from exo_vision.calibration.label import end_ticks
 from exo_vision.calibration.ocr import find_tesseract
 from exo_vision.calibration.scalebar import read_scale_bar
 from exo_vision.synthetic.scalebar import (
@@ -185,3 +188,111 @@ def test_rows_with_runs_finds_exactly_the_rows_an_erosion_finds():
         rows, masks = _rows_with_runs(lambda r, c=slice(None): image[r, c], image.shape[0], min_length)
         assert np.array_equal(rows, expected)
         assert np.array_equal(masks.view(bool), image[rows])
+
+
+# Bar styles the reader once refused: a label's pixel size must still be read within 1 %.
+TICKED = dict(bar_px=180.3, font_px=40, bar_thickness_px=10)
+STYLES = [
+    # Ticks as wide as the bar, reaching 30 px up and down: across the text line of a label a third of
+    # its height away, as wide as most of the bar.
+    pytest.param(dict(tick_px=30, label_side="above", **TICKED), id="ticks-reaching-the-label-above"),
+    pytest.param(dict(tick_px=30, label_side="below", polarity="light", **TICKED), id="ticks-label-below-light"),
+    pytest.param(dict(tick_px=12, label_side="right"), id="ticks-label-right"),
+    pytest.param(dict(outline_px=2, polarity="light", label_side="above"), id="outlined-white-bar"),
+    pytest.param(dict(outline_px=2, polarity="light", label_side="below"), id="outlined-white-bar-label-below"),
+    pytest.param(dict(label_side="left"), id="label-left"),
+    pytest.param(dict(label_side="left", polarity="light"), id="label-left-light-box"),
+    pytest.param(dict(label_side="right", polarity="light"), id="label-right-light-box"),
+]
+
+
+@needs_tesseract
+@pytest.mark.parametrize("style", STYLES)
+def test_ticked_outlined_and_side_labelled_bars_read_within_one_percent(style):
+    background = tem_like_background((720, 960), rng=3)
+    drawing = dict(bar_px=233.7, font_px=30, bar_thickness_px=6) | style
+    pixel_size_nm = 200.0 / drawing.pop("bar_px")
+    image, truth = draw_scale_bar(background, pixel_size_nm=pixel_size_nm, length_nm=200.0, rng=2, **drawing)
+    reading = read_scale_bar(image)
+    assert reading.status == "ok", reading.reason
+    assert reading.length_nm == 200.0
+    assert reading.pixel_size_nm == pytest.approx(pixel_size_nm, rel=0.01)
+
+
+def test_thin_bars_in_jpeg_are_measured_to_half_a_percent():
+    # A 3 px bar whose JPEG noise lowers its saturated inside: only the two ends may count fractionally.
+    errors = []
+    for seed in range(8):
+        background = tem_like_background((512, 700), rng=seed)
+        length_px = 51.3 + 7.1 * seed
+        image, truth = draw_scale_bar(
+            background,
+            pixel_size_nm=50.0 / length_px,
+            length_nm=50.0,
+            bar_thickness_px=3,
+            polarity="light" if seed % 2 else "dark",
+            font_px=16,
+            rng=seed,
+        )
+        for quality in (50, 75):
+            ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            jpeg = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE)
+            bar, f, _ = bar_candidates(as_gray(jpeg))[0]
+            assert bar.box[0] == truth["bar_box"][0]  # the drawn bar, not something else
+            errors.append(measure_bar_length(f, bar) / length_px - 1.0)
+    assert max(abs(error) for error in errors) < 0.005, errors
+
+
+def test_end_ticks_are_found_at_both_ends_and_a_glyph_on_the_bar_is_no_tick():
+    image = np.zeros((120, 300), np.float32)
+    image[60:64, 50:250] = 1.0  # the bar: rows 60-63, columns 50-249
+    image[40:84, 50:54] = 1.0  # a tick at each end, 20 px above and below
+    image[40:84, 246:250] = 1.0
+    bar, f, threshold = bar_candidates(image)[0]
+    assert bar.box == (60, 50, 64, 250)
+    assert end_ticks(f, threshold, bar) == ((40, 50, 84, 54), (40, 246, 84, 250))
+    one_end = image.copy()
+    one_end[40:84, 246:250] = 0.0
+    one_end[60:64, 246:250] = 1.0
+    assert end_ticks(f.__class__(one_end, None), threshold, bar) == ()  # a stroke at one end only: a glyph
+    uneven = image.copy()
+    uneven[20:40, 246:250] = 1.0  # the right one reaches 20 px higher than the left one
+    assert end_ticks(f.__class__(uneven, None), threshold, bar) == ()
+    touching = image.copy()
+    touching[70:84, 54:58] = 1.0  # a "1" touching the left tick (in its zone): that "tick" is wider
+    assert end_ticks(f.__class__(touching, None), threshold, bar) == ()
+    glyph = image.copy()
+    glyph[44:60, 120:126] = 1.0  # a stroke standing on the middle of the bar
+    assert end_ticks(f.__class__(glyph, None), threshold, bar) == ()
+
+
+def test_drawn_ticks_outline_and_side_label_geometry():
+    background = np.full((400, 600), 128, np.uint8)
+    image, truth = draw_scale_bar(
+        background, pixel_size_nm=1.0, length_nm=200.0, tick_px=10, label_side="left", bar_thickness_px=4, rng=0
+    )
+    r0, c0, r1, c1 = truth["bar_box"]
+    assert truth["bar_length_px"] == pytest.approx(200.0) and c1 - c0 == 201  # a fractional start
+    assert np.all(image[r0 - 10 : r1 + 10, c0 + 1 : c0 + 4] == 0)  # the left tick, 10 px above and below
+    assert np.all(image[r0 - 10 : r1 + 10, c1 - 4 : c1 - 1] == 0)  # the right one
+    assert np.all(image[r0 - 10 : r0, c0 + 6 : c1 - 6] != 0)  # nothing else above the bar
+    lr0, lc0, lr1, lc1 = truth["label_box"]
+    assert lc1 < c0 and lr0 < r1 and lr1 > r0  # left of the bar, on its rows
+    assert truth["label_side"] == "left" and truth["tick_px"] == 10
+
+    image, truth = draw_scale_bar(
+        background, pixel_size_nm=1.0, length_nm=200.0, outline_px=2, polarity="light", bar_thickness_px=4, rng=0
+    )
+    r0, c0, r1, c1 = truth["bar_box"]
+    assert truth["backing_box"] is None  # an outlined bar stands on the image
+    assert np.all(image[r0:r1, c0 + 1 : c1 - 1] == 255)
+    assert np.all(image[r0 - 2 : r0, c0 + 1 : c1 - 1] == 0) and np.all(image[r1 : r1 + 2, c0 + 1 : c1 - 1] == 0)
+    assert np.all(image[r0 - 3, c0 - 3 : c1 + 3] == 128)
+
+
+def test_draw_scale_bar_refuses_a_bad_style():
+    background = np.full((400, 600), 128, np.uint8)
+    with pytest.raises(ValueError, match="label_side"):
+        draw_scale_bar(background, pixel_size_nm=1.0, label_side="inside")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tick_px"):
+        draw_scale_bar(background, pixel_size_nm=1.0, tick_px=-1)

@@ -175,3 +175,20 @@ def test_scale_bar_not_tried_on_tiny_images(tmp_path, fake_scale_bar):
     assert calls == []
     assert image.pixel_size_source == "none"
     assert image.warnings == []
+
+
+def test_a_colour_image_says_why_its_scale_bar_was_not_read(tmp_path):
+    # A yellow scale bar on a gray micrograph: the image counts as colour and its bar is not read; the
+    # user is told so, and how to get it read.
+    from exo_vision.io.read import COLOUR_SCALE_BAR_NOTE
+
+    gray = np.full((200, 300), 120, np.uint8)
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    rgb[170:176, 40:140] = (255, 255, 0)
+    path = tmp_path / "yellow_bar.png"
+    Image.fromarray(rgb).save(path)
+    image = read_image(path)
+    assert image.pixel_size_nm is None
+    assert COLOUR_SCALE_BAR_NOTE in image.warnings
+    assert image.metadata["scale_bar"] == {"status": "not tried: colour image"}
+    assert not any("scale bar" in warning for warning in read_image(path, pixel_size_nm=1.0).warnings)
