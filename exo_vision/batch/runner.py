@@ -40,7 +40,7 @@ from exo_vision._shared.paths import (
     is_previous_output,
     prepare_output_folder,
 )
-from exo_vision._shared.resources import peak_rss_mb
+from exo_vision._shared.resources import available_memory_mb, peak_rss_mb
 from exo_vision._shared.run_lock import output_lock
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import (
@@ -51,6 +51,7 @@ from exo_vision.batch.image_outputs import (
     remove_image_outputs,
     write_image_outputs,
 )
+from exo_vision.batch.memory import memory_workers
 from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.environment import code_sha256
 from exo_vision.io import read_image
@@ -843,6 +844,15 @@ def _run_jobs(
             default_workers(),
         )
         workers = default_workers()
+    if not config.scheduler and todo:
+        workers = memory_workers(
+            todo,
+            workers=workers,
+            requested=config.workers is not None,
+            available_mb=available_memory_mb(),
+            method=config.method,
+            model=config.model,
+        )
     if config.scheduler and todo:  # nothing left to do (--resume): no cluster to start
         stream = _run_dask(todo, config.scheduler, workers)
     elif workers == 1 or len(todo) <= 1:

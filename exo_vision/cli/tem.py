@@ -156,7 +156,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--bin-width-nm", type=float, metavar="NM", help="bin width of size_histogram (default 10)")
     g.add_argument("--seed", type=int, help="seed of the bootstrap confidence intervals (default 0)")
     g = p.add_argument_group("execution")
-    g.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: one per core, fewer when the memory available cannot hold the largest "
+        "micrographs analysed at once, estimated from their size and pixel size)",
+    )
     g.add_argument(
         "--scheduler",
         metavar="ADDRESS",
