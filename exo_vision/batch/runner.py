@@ -99,6 +99,8 @@ class ImageJob:
         :meth:`TemBatchConfig.analysis_parameters`.
     max_megapixels : float or None
         Limit on the input's decoded size (None: the reader's default).
+    overlay : bool
+        Write the overlay PNG (``--no-overlay`` turns it off).
     """
 
     index: int
@@ -107,6 +109,7 @@ class ImageJob:
     out_dir: str
     parameters: dict[str, Any]
     max_megapixels: float | None = None
+    overlay: bool = True
 
 
 @dataclass
@@ -256,7 +259,9 @@ def plan_jobs(
         (:func:`exo_vision._shared.paths.check_output_plan`).
     """
     stems = assign_stems(inputs)
-    outputs = [name for stem in stems for name in output_names(stem, rois=config.save_rois).values()]
+    outputs = [
+        name for stem in stems for name in output_names(stem, rois=config.save_rois, overlay=config.overlay).values()
+    ]
     check_output_plan(out_dir=out_dir, inputs=inputs, outputs=[*RUN_FILES, *outputs], input_folders=input_folders)
     params = config.analysis_parameters()
     return [
@@ -267,6 +272,7 @@ def plan_jobs(
             out_dir=str(out_dir),
             parameters=params,
             max_megapixels=config.max_megapixels,
+            overlay=config.overlay,
         )
         for index, (path, stem) in enumerate(zip(inputs, stems, strict=True))
     ]
@@ -330,7 +336,12 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         marker_facts["timings"] = timings
         writing = True
         write_image_outputs(
-            result, out_dir=out_dir, stem=job.stem, record=marker_facts, save_rois=bool(p.get("save_rois"))
+            result,
+            out_dir=out_dir,
+            stem=job.stem,
+            record=marker_facts,
+            save_rois=bool(p.get("save_rois")),
+            overlay=job.overlay,
         )
         timings["write_s"] = time.perf_counter() - t2
         timings["total_s"] = time.perf_counter() - start
@@ -371,7 +382,7 @@ def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
     except OSError:
         return None
     marker = completed_marker(
-        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=job.parameters
+        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=job.parameters, overlay=job.overlay
     )
     if marker is None:
         return None
