@@ -88,4 +88,5 @@ def test_cli_no_overlay_and_report(folder, tmp_path, capsys):
     assert (again / "m0_overlay.png").is_file()
     report = tmp_path / "report.html"
     assert main(["report", "--tem", str(out), "--out", str(report)]) == 0
-    assert "Overlays: not provided." in report.read_text(encoding="utf-8")  # said, not failed
+    page = report.read_text(encoding="utf-8")
+    assert "Overlays: not provided.</b> The TEM run(s) were made with --no-overlay" in page  # said, not failed
