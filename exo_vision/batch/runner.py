@@ -819,10 +819,7 @@ def _run_jobs(
     start: float,
 ) -> BatchResult:
     """Run the planned jobs into ``out`` (whose lock the caller holds) and write the run's tables."""
-    # Temporary files left by a killed run are never outputs: clear them (the lock keeps other runs out).
-    for stale in out.glob(f"{TEMP_PREFIX}*"):
-        logger.debug("removing %s left by an interrupted run", stale)
-        stale.unlink(missing_ok=True)
+    _remove_temp_files(out)  # left by a killed run
 
     records: dict[int, dict[str, Any]] = {}
     todo: list[ImageJob] = []
@@ -878,9 +875,9 @@ def _run_jobs(
         close = getattr(stream, "close", None)
         if close is not None:
             close()  # the pool shuts down first: no writer is left when the staged files go
-        for stale in out.glob(f"{TEMP_PREFIX}*"):
-            stale.unlink(missing_ok=True)
+        _remove_temp_files(out)
         raise
+    _remove_temp_files(out)  # a worker that died mid-write left its staged files (its image was retried)
     remembered = _death_counts(out)
     for job in jobs:  # an image done (by a pool's worker too) has no earlier deaths to remember
         if job.stem in remembered and records[job.index].get("status") != "failed":
@@ -903,6 +900,17 @@ def _run_jobs(
             "and the earlier run's were removed; every finished micrograph's own files are complete"
         ) from None
     return result
+
+
+def _remove_temp_files(out: Path) -> None:
+    """Delete the staged files (:data:`~exo_vision._shared.atomic.TEMP_PREFIX`) in ``out``.
+
+    Called while this run holds the folder's lock and no worker of it is writing: at the start (files of a
+    killed run), after the last image (files of a worker that died mid-write) and on an interruption.
+    """
+    for stale in out.glob(f"{TEMP_PREFIX}*"):
+        logger.debug("removing %s, left by a process stopped while writing", stale)
+        stale.unlink(missing_ok=True)
 
 
 def _warn_identical_inputs(records: dict[int, dict[str, Any]]) -> None:
