@@ -82,6 +82,10 @@ class TemBatchConfig:
         Limit on an input's decoded size in millions of values (None: the reader's default).
     save_rois : bool
         Also write each image's vesicles as an ImageJ ROI set ``<stem>_rois.zip``.
+    overlay : bool
+        Write each image's overlay ``<stem>_overlay.png`` (about a byte per micrograph pixel). It does not
+        change the measurements, so it is no analysis parameter: a result with an overlay is complete for a
+        run without one.
     """
 
     pixel_size_nm: float | None = None
@@ -103,6 +107,7 @@ class TemBatchConfig:
     scheduler: str | None = None
     max_megapixels: float | None = None
     save_rois: bool = False
+    overlay: bool = True
 
     def __post_init__(self) -> None:
         """Validate every value, naming the parameter and the fix."""
@@ -201,6 +206,7 @@ PARAMETER_TYPES = {
     "scheduler": "str",
     "max_megapixels": "number",
     "save_rois": "bool",
+    "overlay": "bool",
 }
 #: Parameters a run.json may hold as null ("not set").
 NULLABLE = frozenset({"pixel_size_nm", "frame", "model", "workers", "scheduler", "max_megapixels"})

@@ -7,8 +7,8 @@ atomically:
   same shape as the input, calibrated with ImageJ ``unit=nm`` plus
   X/YResolution in pixels per nm;
 * ``S_vesicles.csv`` the vesicle table;
-* ``S_overlay.png``  outlines coloured by morphology (teal: cut by the edge, not counted), ids, scale bar
-  (palette PNG; micrographs under ``OVERLAY_MIN_SIDE_PX`` drawn enlarged);
+* ``S_overlay.png``  unless ``overlay`` is off: outlines coloured by morphology (teal: cut by the edge, not
+  counted), ids, scale bar (palette PNG; micrographs under ``OVERLAY_MIN_SIDE_PX`` drawn enlarged);
 * ``S_rois.zip``     with ``save_rois``: the vesicles as an ImageJ ROI set named by their ids;
 * ``S_done.json``    the completion marker, written last: input checksum,
   parameters, the SHA-256 of every output above and what the run-level
@@ -44,12 +44,15 @@ MARKER_VERSION = 1
 OVERLAY_MIN_SIDE_PX = 1000
 
 
-def output_names(stem: str, *, rois: bool = False) -> dict[str, str]:
+def output_names(stem: str, *, rois: bool = False, overlay: bool = True) -> dict[str, str]:
     """File names of the per-image outputs for ``stem`` (``marker`` is written last).
 
-    ``rois`` adds the ImageJ ROI set ``rois`` (``exo-vision tem --save-rois``).
+    ``rois`` adds the ImageJ ROI set ``rois`` (``exo-vision tem --save-rois``); ``overlay=False`` leaves
+    out the overlay PNG (``exo-vision tem --no-overlay``).
     """
-    names = {"labels": f"{stem}_labels.tif", "vesicles": f"{stem}_vesicles.csv", "overlay": f"{stem}_overlay.png"}
+    names = {"labels": f"{stem}_labels.tif", "vesicles": f"{stem}_vesicles.csv"}
+    if overlay:
+        names["overlay"] = f"{stem}_overlay.png"
     if rois:
         names["rois"] = f"{stem}_rois.zip"
     names["marker"] = f"{stem}_done.json"
@@ -150,7 +153,13 @@ def _not_counted(result: MicrographResult) -> list[int]:
 
 
 def write_image_outputs(
-    result: MicrographResult, *, out_dir: Path, stem: str, record: dict[str, Any], save_rois: bool = False
+    result: MicrographResult,
+    *,
+    out_dir: Path,
+    stem: str,
+    record: dict[str, Any],
+    save_rois: bool = False,
+    overlay: bool = True,
 ) -> dict[str, Any]:
     """Write labels, table and overlay of one micrograph, then its completion marker.
 
@@ -167,28 +176,34 @@ def write_image_outputs(
         parameters, timings); completed with the output checksums.
     save_rois : bool
         Also write the vesicles as an ImageJ ROI set (ROI names = the table's ``label``).
+    overlay : bool
+        Draw and write the overlay PNG; without it an overlay of an earlier analysis is removed.
 
     Returns
     -------
     dict
         The marker content as written.
     """
-    names = output_names(stem, rois=save_rois)
+    names = output_names(stem, rois=save_rois, overlay=overlay)
     px = float(result.image_data.pixel_size_nm or "nan")  # analysed images always carry a pixel size
-    index, palette = render_overlay_indexed(
-        result.image_data.data,
-        result.labels,
-        result.table,
-        pixel_size_nm=px,
-        objects=result.objects,
-        min_side_px=OVERLAY_MIN_SIDE_PX,
-        not_counted=_not_counted(result),
-    )
+    drawn = None
+    if overlay:
+        drawn = render_overlay_indexed(
+            result.image_data.data,
+            result.labels,
+            result.table,
+            pixel_size_nm=px,
+            objects=result.objects,
+            min_side_px=OVERLAY_MIN_SIDE_PX,
+            not_counted=_not_counted(result),
+        )
     marker = dict(record)
     marker["marker_version"] = MARKER_VERSION
     marker["code_sha256"] = code_sha256()
     if not save_rois:  # an ROI set of an earlier analysis would number other vesicles than this table
         (out_dir / output_names(stem, rois=True)["rois"]).unlink(missing_ok=True)
+    if not overlay:  # nor may an overlay of an earlier analysis outline other vesicles than these labels
+        (out_dir / output_names(stem)["overlay"]).unlink(missing_ok=True)
     # All four files appear together or not at all; the marker is moved into place last.
     with file_group() as group:
         staged = {
@@ -196,8 +211,12 @@ def write_image_outputs(
                 out_dir / names["labels"], lambda tmp: write_labels_tiff(tmp, result.labels, pixel_size_nm=px)
             ),
             "vesicles": group.stage_bytes(out_dir / names["vesicles"], table_csv_text(result.table).encode("utf-8")),
-            "overlay": group.stage(out_dir / names["overlay"], lambda tmp: write_indexed_png(tmp, index, palette)),
         }
+        if drawn is not None:
+            index, palette = drawn
+            staged["overlay"] = group.stage(
+                out_dir / names["overlay"], lambda tmp: write_indexed_png(tmp, index, palette)
+            )
         if save_rois:
             from exo_vision.annotations.imagej_roi import labels_to_rois, write_roi_zip
 
@@ -246,7 +265,13 @@ def read_marker(*, out_dir: Path, stem: str) -> dict[str, Any] | None:
 
 
 def completed_marker(
-    *, out_dir: Path, stem: str, input_sha256: str, parameters: dict[str, Any], same_code: bool = True
+    *,
+    out_dir: Path,
+    stem: str,
+    input_sha256: str,
+    parameters: dict[str, Any],
+    same_code: bool = True,
+    overlay: bool = True,
 ) -> dict[str, Any] | None:
     """The marker of a complete earlier result for this input, or None if it must be (re)done.
 
@@ -264,6 +289,10 @@ def completed_marker(
         Checksum of the input now.
     parameters : dict
         Analysis parameters now (JSON values).
+    overlay : bool
+        Whether this run wants the overlay PNG. Without it a result is complete with or without one, and
+        its overlay is not checked (an overlay drawn from the same labels is no other result, and one
+        deleted to free disk space is not needed).
     """
     marker = read_marker(out_dir=out_dir, stem=stem)
     if marker is None:
@@ -275,7 +304,11 @@ def completed_marker(
     if json.dumps(marker.get("parameters"), sort_keys=True) != json.dumps(parameters, sort_keys=True):
         return None
     outputs = marker.get("outputs")
-    expected = set(output_names(stem, rois=bool(parameters.get("save_rois")))) - {"marker"}
-    if not isinstance(outputs, dict) or set(outputs) != expected or not _files_match(out_dir, outputs):
+    expected = set(output_names(stem, rois=bool(parameters.get("save_rois")), overlay=overlay)) - {"marker"}
+    if not isinstance(outputs, dict) or set(outputs) - {"overlay"} != expected - {"overlay"}:
+        return None
+    if overlay and "overlay" not in outputs:
+        return None
+    if not _files_match(out_dir, outputs if overlay else {k: v for k, v in outputs.items() if k != "overlay"}):
         return None
     return marker

@@ -40,7 +40,7 @@ from exo_vision._shared.paths import (
     is_previous_output,
     prepare_output_folder,
 )
-from exo_vision._shared.resources import peak_rss_mb
+from exo_vision._shared.resources import available_memory_mb, peak_rss_mb
 from exo_vision._shared.run_lock import output_lock
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import (
@@ -51,6 +51,7 @@ from exo_vision.batch.image_outputs import (
     remove_image_outputs,
     write_image_outputs,
 )
+from exo_vision.batch.memory import memory_workers
 from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.environment import code_sha256
 from exo_vision.io import read_image
@@ -98,6 +99,8 @@ class ImageJob:
         :meth:`TemBatchConfig.analysis_parameters`.
     max_megapixels : float or None
         Limit on the input's decoded size (None: the reader's default).
+    overlay : bool
+        Write the overlay PNG (``--no-overlay`` turns it off).
     """
 
     index: int
@@ -106,6 +109,7 @@ class ImageJob:
     out_dir: str
     parameters: dict[str, Any]
     max_megapixels: float | None = None
+    overlay: bool = True
 
 
 @dataclass
@@ -255,7 +259,9 @@ def plan_jobs(
         (:func:`exo_vision._shared.paths.check_output_plan`).
     """
     stems = assign_stems(inputs)
-    outputs = [name for stem in stems for name in output_names(stem, rois=config.save_rois).values()]
+    outputs = [
+        name for stem in stems for name in output_names(stem, rois=config.save_rois, overlay=config.overlay).values()
+    ]
     check_output_plan(out_dir=out_dir, inputs=inputs, outputs=[*RUN_FILES, *outputs], input_folders=input_folders)
     params = config.analysis_parameters()
     return [
@@ -266,6 +272,7 @@ def plan_jobs(
             out_dir=str(out_dir),
             parameters=params,
             max_megapixels=config.max_megapixels,
+            overlay=config.overlay,
         )
         for index, (path, stem) in enumerate(zip(inputs, stems, strict=True))
     ]
@@ -329,7 +336,12 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         marker_facts["timings"] = timings
         writing = True
         write_image_outputs(
-            result, out_dir=out_dir, stem=job.stem, record=marker_facts, save_rois=bool(p.get("save_rois"))
+            result,
+            out_dir=out_dir,
+            stem=job.stem,
+            record=marker_facts,
+            save_rois=bool(p.get("save_rois")),
+            overlay=job.overlay,
         )
         timings["write_s"] = time.perf_counter() - t2
         timings["total_s"] = time.perf_counter() - start
@@ -370,7 +382,7 @@ def _skip_if_complete(job: ImageJob) -> dict[str, Any] | None:
     except OSError:
         return None
     marker = completed_marker(
-        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=job.parameters
+        out_dir=Path(job.out_dir), stem=job.stem, input_sha256=checksum, parameters=job.parameters, overlay=job.overlay
     )
     if marker is None:
         return None
@@ -807,10 +819,7 @@ def _run_jobs(
     start: float,
 ) -> BatchResult:
     """Run the planned jobs into ``out`` (whose lock the caller holds) and write the run's tables."""
-    # Temporary files left by a killed run are never outputs: clear them (the lock keeps other runs out).
-    for stale in out.glob(f"{TEMP_PREFIX}*"):
-        logger.debug("removing %s left by an interrupted run", stale)
-        stale.unlink(missing_ok=True)
+    _remove_temp_files(out)  # left by a killed run
 
     records: dict[int, dict[str, Any]] = {}
     todo: list[ImageJob] = []
@@ -843,6 +852,15 @@ def _run_jobs(
             default_workers(),
         )
         workers = default_workers()
+    if not config.scheduler and todo:
+        workers = memory_workers(
+            todo,
+            workers=workers,
+            requested=config.workers is not None,
+            available_mb=available_memory_mb(),
+            method=config.method,
+            model=config.model,
+        )
     if config.scheduler and todo:  # nothing left to do (--resume): no cluster to start
         stream = _run_dask(todo, config.scheduler, workers)
     elif workers == 1 or len(todo) <= 1:
@@ -857,9 +875,9 @@ def _run_jobs(
         close = getattr(stream, "close", None)
         if close is not None:
             close()  # the pool shuts down first: no writer is left when the staged files go
-        for stale in out.glob(f"{TEMP_PREFIX}*"):
-            stale.unlink(missing_ok=True)
+        _remove_temp_files(out)
         raise
+    _remove_temp_files(out)  # a worker that died mid-write left its staged files (its image was retried)
     remembered = _death_counts(out)
     for job in jobs:  # an image done (by a pool's worker too) has no earlier deaths to remember
         if job.stem in remembered and records[job.index].get("status") != "failed":
@@ -882,6 +900,17 @@ def _run_jobs(
             "and the earlier run's were removed; every finished micrograph's own files are complete"
         ) from None
     return result
+
+
+def _remove_temp_files(out: Path) -> None:
+    """Delete the staged files (:data:`~exo_vision._shared.atomic.TEMP_PREFIX`) in ``out``.
+
+    Called while this run holds the folder's lock and no worker of it is writing: at the start (files of a
+    killed run), after the last image (files of a worker that died mid-write) and on an interruption.
+    """
+    for stale in out.glob(f"{TEMP_PREFIX}*"):
+        logger.debug("removing %s, left by a process stopped while writing", stale)
+        stale.unlink(missing_ok=True)
 
 
 def _warn_identical_inputs(records: dict[int, dict[str, Any]]) -> None:

@@ -28,7 +28,8 @@ Per input image (stem S) the output folder receives:
   S_labels.tif     instance labels (uint16/uint32, calibrated in nm)
   S_vesicles.csv   one row per vesicle
   S_overlay.png    outlines coloured by morphology (teal: cut by the edge, not
-                   counted), ids, scale bar; small images drawn enlarged
+                   counted), ids, scale bar; small images drawn enlarged (about
+                   a byte per pixel; --no-overlay leaves it out)
   S_done.json      completion marker (input checksum, parameters, output checksums)
   S_rois.zip       with --save-rois: the vesicles as an ImageJ/Fiji ROI set
 and for the run: vesicles.csv (all images, `image` column), summary.csv
@@ -137,6 +138,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="write no ROI sets (the default; undoes save_rois = true of a --config)",
     )
+    g.add_argument(
+        "--no-overlay",
+        dest="overlay",
+        action="store_false",
+        default=None,
+        help="write no overlay PNGs (about 1 MB per megapixel: for a nearly full or slow disk); recorded in "
+        "run.json; --resume takes a result as complete with or without its overlay",
+    )
+    g.add_argument(
+        "--overlay",
+        dest="overlay",
+        action="store_true",
+        default=None,
+        help="write each image's overlay PNG (the default; undoes overlay = false of a --config)",
+    )
     g = p.add_argument_group("statistics")
     g.add_argument(
         "--include-border",
@@ -156,7 +172,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--bin-width-nm", type=float, metavar="NM", help="bin width of size_histogram (default 10)")
     g.add_argument("--seed", type=int, help="seed of the bootstrap confidence intervals (default 0)")
     g = p.add_argument_group("execution")
-    g.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: one per core, fewer when the memory available cannot hold the largest "
+        "micrographs analysed at once, estimated from their size and pixel size)",
+    )
     g.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -189,6 +211,7 @@ def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
         "scheduler",
         "max_megapixels",
         "save_rois",
+        "overlay",
     )
     values = {k: getattr(args, k) for k in keys}
     if values["model"] is not None:  # recorded in run.json, which may be reused from another folder

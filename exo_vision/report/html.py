@@ -557,6 +557,12 @@ def _overlays(tem: TemEvidence) -> str:
             if best is None or whole > best[0]:
                 best = (whole, g, stem, path, table)
     if best is None:
+        if tem.grids and all((g.run.get("parameters") or {}).get("overlay") is False for g in tem.grids):
+            return "".join(out) + _missing(
+                "Overlays",
+                "The TEM run(s) were made with --no-overlay, which writes no <stem>_overlay.png.",
+                "Rerun exo-vision tem without --no-overlay to draw them.",
+            )
         return "".join(out) + _missing(
             "Overlays", "No <stem>_overlay.png in the TEM folder(s).", "Rerun exo-vision tem to write them."
         )

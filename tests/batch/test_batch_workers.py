@@ -92,3 +92,28 @@ def test_pool_and_serial_paths_report_in_input_order(tmp_path, workers):
     result = runner.run_tem_batch([folder], out_dir=tmp_path / "out", config=TemBatchConfig(workers=workers))
     assert [r["stem"] for r in result.records] == ["m0", "m1", "m2"]
     assert all(r["status"] == "done" for r in result.records)
+
+
+def test_staged_files_of_a_worker_that_died_mid_write_are_gone_after_the_run(tmp_path):
+    """A pool worker killed while writing leaves its staged files; its image is retried and the run
+    succeeds, so the run removes them at its end (they stayed until the next run into the folder)."""
+    from exo_vision._shared.atomic import TEMP_PREFIX
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in range(2):
+        image, _ = make_synthetic_tem(
+            (384, 384), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, scale_bar=False, rng=seed
+        )
+        tifffile.imwrite(folder / f"m{seed}.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
+    out = tmp_path / "out"
+
+    def progress(done: int, total: int) -> None:
+        if done == 1:  # as a worker killed mid-write leaves them, after the run's start
+            (out / f"{TEMP_PREFIX}abc123.png").write_bytes(b"half a PNG")
+            (out / f"{TEMP_PREFIX}def456.csv").write_text("label,area")
+
+    result = runner.run_tem_batch([folder], out_dir=out, config=TemBatchConfig(workers=1), progress=progress)
+    assert [r["status"] for r in result.records] == ["done", "done"]
+    assert not list(out.glob(f"{TEMP_PREFIX}*"))
+    assert (out / "run.json").is_file() and (out / "m1_overlay.png").is_file()
