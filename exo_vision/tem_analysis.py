@@ -303,7 +303,7 @@ def split_warnings(labels: np.ndarray) -> list[str]:
     return [
         f"vesicles {named} touch along a cut and together form one round, convex outline: each pair may be one "
         "vesicle cut in two (a folded cup, a large vesicle), or a small vesicle lying on a large one; look at "
-        "them in the overlay, and join them in napari's Curation dock if they are one"
+        "them (the overlay PNG, or napari), and join them in napari's Curation dock if they are one"
     ]
 
 
