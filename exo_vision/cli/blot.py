@@ -34,6 +34,7 @@ from exo_vision.blot.panel import PANEL_FILES
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.environment import lock_status, machine_description, software_versions
+from exo_vision.io.image_data import COLOUR_CHANNELS
 
 # Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
 # `exo-vision --help` stays instant (the parameter model imports only the standard library).
@@ -190,6 +191,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="which image of a stack to quantify (0-based; e.g. one channel of a two-channel fluorescence TIFF)",
     )
     g.add_argument(
+        "--channel",
+        choices=COLOUR_CHANNELS,
+        default=None,
+        help="read one channel of a colour image as it is: one target of a two-colour fluorescence export (e.g. "
+        "700 nm in red, 800 nm in green); by default colours are converted to gray by luminance, with a warning",
+    )
+    g.add_argument(
         "--max-megapixels",
         type=float,
         default=None,
@@ -337,10 +345,10 @@ def _collect_inputs(items: list[str]) -> list[Path]:
     return paths
 
 
-def _read(path: Path, max_megapixels: float | None = None, frame: int | None = None):
+def _read(path: Path, max_megapixels: float | None = None, frame: int | None = None, channel: str | None = None):
     from exo_vision.io.read import read_image
 
-    return read_image(path, kind="blot", max_megapixels=max_megapixels, frame=frame)
+    return read_image(path, kind="blot", max_megapixels=max_megapixels, frame=frame, channel=channel)
 
 
 def _csv_text(table) -> str:
@@ -394,7 +402,9 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     from exo_vision.blot.straighten import straighten_if_turned, straightening_warning
     from exo_vision.figures.blot import annotated_blot
 
-    img = _read(path, getattr(args, "max_megapixels", None), getattr(args, "frame", None))
+    img = _read(
+        path, getattr(args, "max_megapixels", None), getattr(args, "frame", None), getattr(args, "channel", None)
+    )
     for message in img.warnings:  # how the file was read (a colour export turned grey, a page chosen)
         logger.warning("%s: %s", display_path(path.name), message)
     polarity = img.polarity if args.polarity == "auto" else args.polarity
@@ -647,6 +657,7 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
             "lod": f"mean blank + {DEFAULT_BLOT_PARAMETERS.lod_factor:g} SD blank",
             "max_megapixels": args.max_megapixels,
             "frame": args.frame,
+            "channel": args.channel,
             "blot_parameters": blot_parameters(args).to_dict(),
         },
         "software": software_versions(),

@@ -13,6 +13,8 @@ Polarity = Literal["bright", "dark"]
 
 #: Source string used when no calibration is known.
 SOURCE_NONE = "none"
+#: Channels of a colour image, in the order they are stored (``read_image(channel=...)``).
+COLOUR_CHANNELS = ("red", "green", "blue")
 #: Source string used when the user typed the pixel size.
 SOURCE_USER = "user"
 #: Source string used when the pixel size was read from a burnt-in scale bar.

@@ -37,6 +37,7 @@ from exo_vision.calibration.scalebar import read_scale_bar
 from exo_vision.io import em
 from exo_vision.io.em import read_mrc
 from exo_vision.io.image_data import (
+    COLOUR_CHANNELS,
     SOURCE_NONE,
     SOURCE_SCALE_BAR,
     SOURCE_USER,
@@ -99,6 +100,7 @@ def read_image(
     pixel_size_nm: float | None = None,
     scale_bar: bool = True,
     max_megapixels: float | None = None,
+    channel: str | None = None,
 ) -> ImageData:
     """Read one 2-D image with its physical calibration and its provenance.
 
@@ -129,6 +131,10 @@ def read_image(
         Limit on the decoded size (millions of values over all frames and
         channels), checked from the file's header before decoding; None uses
         :data:`exo_vision.io.limits.DEFAULT_MAX_MEGAPIXELS`.
+    channel : {"red", "green", "blue"} or None
+        Read this channel of a colour image as it is (one target of a two-colour fluorescence export, e.g.
+        700 nm in red and 800 nm in green) instead of converting the colours to gray; ignored, with a
+        warning, for a gray image.
 
     Returns
     -------
@@ -178,6 +184,8 @@ def read_image(
         raise ValueError(f"`kind` must be 'auto', 'tem' or 'blot', got {kind!r}")
     if frame is not None and (isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0):
         raise ValueError(f"`frame` must be a non-negative integer frame index, got {frame!r}")
+    if channel is not None and channel not in COLOUR_CHANNELS:
+        raise ValueError(f"`channel` must be one of {', '.join(COLOUR_CHANNELS)} or None, got {channel!r}")
     user_px = _check_user_pixel_size(pixel_size_nm)
     max_values(max_megapixels)  # validates the argument
     _check_file(path)
@@ -191,7 +199,7 @@ def read_image(
             f"the file holds {raw.data.shape[0]} pages of one shape; read the first (choose another with --frame K, "
             "e.g. the other channel of a fluorescence export)"
         )
-    data, shaping_notes = _to_2d(raw, path=path, frame=frame, kind=kind)
+    data, shaping_notes = _to_2d(raw, path=path, frame=frame, kind=kind, channel=channel)
     warnings_out = list(raw.warnings) + pages_note + shaping_notes
     metadata: dict[str, Any] = dict(raw.metadata)
     metadata["original_shape"] = list(raw.data.shape)
@@ -343,8 +351,10 @@ def _run_reader(fmt: str, path: Path, max_megapixels: float | None = None) -> Ra
     return em.read_tia(path, **limit)
 
 
-def _to_2d(raw: RawImage, *, path: Path, frame: int | None, kind: str) -> tuple[np.ndarray, list[str]]:
-    """Apply the 2-D rules: spectra, stacks, frames, RGB, dtypes, constant images."""
+def _to_2d(
+    raw: RawImage, *, path: Path, frame: int | None, kind: str, channel: str | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Apply the 2-D rules: spectra, stacks, frames, RGB (or one ``channel`` of it), dtypes, constant images."""
     notes: list[str] = []
     data = raw.data
     if data.size == 0:
@@ -389,8 +399,14 @@ def _to_2d(raw: RawImage, *, path: Path, frame: int | None, kind: str) -> tuple[
             f"is {data.shape[0]} x {data.shape[1]} pixels: a line profile or spectrum, not an image",
             "Open a 2-D image",
         )
-    if raw.rgb:
+    if raw.rgb and channel is not None:
+        data = np.ascontiguousarray(data[..., COLOUR_CHANNELS.index(channel)])
+        raw.metadata["converted_from"] = f"{channel} channel"
+        notes.append(f"the {channel} channel of the colour image was read (the other channels were left out)")
+    elif raw.rgb:
         data = _rgb_to_gray(data, raw, path=path, kind=kind, notes=notes)
+    elif channel is not None:
+        notes.append(f"the image is gray: the {channel} channel asked for was not needed (the gray image was read)")
     if np.iscomplexobj(data):
         raise ImageReadError(
             path,
@@ -465,7 +481,10 @@ def _rgb_to_gray(data: np.ndarray, raw: RawImage, *, path: Path, kind: str, note
                 "Export the micrograph as gray (8/16-bit); colour overlays cannot be measured",
             )
         raw.metadata["converted_from"] = "colour"
-        notes.append("colour image converted to gray by luminance (0.299 R + 0.587 G + 0.114 B)")
+        notes.append(
+            "colour image converted to gray by luminance (0.299 R + 0.587 G + 0.114 B); for a two-colour fluorescence "
+            "export (one target per channel) read one channel with --channel red|green|blue (channel= in Python)"
+        )
         gray = 0.299 * red.astype(np.float32) + 0.587 * green + 0.114 * blue
     if data.dtype.kind in "ui":
         info = np.iinfo(data.dtype)
