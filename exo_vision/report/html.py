@@ -571,7 +571,9 @@ def _overlays(tem: TemEvidence) -> str:
     )
     m, n = _image_shape(grid, stem, rgb.shape[:2])
     drawn_px = px * n / rgb.shape[1]  # small micrographs' overlays are drawn enlarged by a whole factor
-    close = choose_close_up(table, image_shape=rgb.shape[:2], pixel_size_nm=drawn_px) if len(table) else None
+    # the micrograph's rows; those below them are the overlay's legend strip
+    drawn_shape = (min(rgb.shape[0], int(round(m * rgb.shape[1] / n))), rgb.shape[1])
+    close = choose_close_up(table, image_shape=drawn_shape, pixel_size_nm=drawn_px) if len(table) else None
     wide = mark_box(rgb, close.box_px) if close is not None else rgb
     legend = "".join(
         f'<span class="swatch" style="background:rgb{tuple(int(c) for c in MORPHOLOGY_RGB[k])}"></span>{k}'
