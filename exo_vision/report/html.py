@@ -38,6 +38,7 @@ from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
     choose_close_up,
     close_up_rgb,
+    close_up_scale_bar_nm,
     figure_data_uri,
     mark_box,
     read_rgb,
@@ -589,7 +590,8 @@ def _overlays(tem: TemEvidence) -> str:
         figs.append(
             f'<figure><img alt="close-up of {_e(stem)}" src="{rgb_data_uri(close_up_rgb(rgb, close))}" width="420">'
             f"<figcaption>Close-up: {close.width_nm:.0f} nm wide field around vesicles "
-            f"{', '.join(map(str, close.labels))}.</figcaption></figure>"
+            f"{', '.join(map(str, close.labels))}; scale bar {close_up_scale_bar_nm(close):g} nm."
+            "</figcaption></figure>"
         )
     return "".join(out) + f'<div class="figs">{"".join(figs)}</div>'
 

@@ -655,3 +655,23 @@ def test_one_grid_statistics_come_from_its_vesicles_not_an_older_summary(outputs
     tem = collect_tem([old])
     assert tem.statistics["vesicles_per_um2"] == pytest.approx(fresh["vesicles_per_um2"], rel=1e-9)
     assert tem.statistics["mode_diameter_nm"] == pytest.approx(fresh["mode_diameter_nm"], rel=1e-9)
+
+
+@pytest.mark.parametrize("width_px", [183, 457, 1200])
+def test_the_close_up_carries_a_scale_bar_of_its_own(width_px):
+    """The close-up was a crop without a scale bar (its size only in the caption): every micrograph panel needs one."""
+    from exo_vision.report.embed import CLOSE_UP_PX, CloseUp, close_up_rgb, close_up_scale_bar_nm
+
+    rgb = np.full((2000, 2000, 3), 90, np.uint8)  # a grey overlay at 1 nm/px
+    close = CloseUp(box_px=(100, 300, 100 + width_px, 300 + width_px), labels=[1], width_nm=float(width_px))
+    out = close_up_rgb(rgb, close)
+    assert out.shape == (CLOSE_UP_PX, CLOSE_UP_PX, 3)
+    length_nm = close_up_scale_bar_nm(close)
+    # a round value near a fifth of the field: 183 nm -> 50 nm, 457 nm -> 100 nm, 1200 nm -> 250 nm
+    assert length_nm == {183: 50.0, 457: 100.0, 1200: 250.0}[width_px]
+    white = np.all(out == 255, axis=2)
+    longest = white.sum(axis=1).max()
+    assert longest == round(length_nm / (close.width_nm / CLOSE_UP_PX))  # value / pixel size of the close-up
+    bar_rows = np.nonzero(white.sum(axis=1) == longest)[0]
+    assert bar_rows.min() > CLOSE_UP_PX * 0.9  # at the bottom
+    assert white[: bar_rows.min() - 1].any()  # its label above it
