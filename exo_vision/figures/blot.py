@@ -16,6 +16,7 @@ from exo_vision.blot.panel import (
     clipped_reference_markers,
     ratio_censoring,
 )
+from exo_vision.figures.overlay import FONT_DIGIT_PX, TEXT_FONT, TEXT_STROKE_PER_SCALE
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
 
 #: Colours (RGB) of the annotated image: present and saturated bands in Okabe-Ito bluish green and
@@ -27,6 +28,11 @@ ABSENT_RGB = (160, 160, 160)
 SATURATED_RGB = (213, 94, 0)
 #: What follows the id of a saturated band.
 SATURATED_MARK = "*"
+#: Height of a digit of the lane and band labels as a fraction of the picture's longer side: 10 px when the
+#: picture is shown 600 px tall (the report), 1.8 mm (7 pt) when printed 110 mm tall.
+LABEL_HEIGHT_FRACTION = 1 / 60
+#: Colour (RGB) of the edge around every label, so it reads on white (inverted) and black membrane alike.
+LABEL_EDGE_RGB = (0, 0, 0)
 
 
 def _grey8(image: np.ndarray) -> np.ndarray:
@@ -38,11 +44,21 @@ def _grey8(image: np.ndarray) -> np.ndarray:
     return np.clip((data - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
 
 
+def _label(rgb: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int], fs: float) -> None:
+    """Write ``text`` at ``org`` (bottom left) in ``colour`` on a black edge one stroke wide."""
+    thick = max(1, int(round(fs * TEXT_STROKE_PER_SCALE)))
+    cv2.putText(rgb, text, org, TEXT_FONT, fs, LABEL_EDGE_RGB, thick + 2 * max(1, thick // 2), cv2.LINE_AA)
+    cv2.putText(rgb, text, org, TEXT_FONT, fs, colour, thick, cv2.LINE_AA)
+
+
 def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> np.ndarray:
     """Draw lanes, numbered band boxes and saturated pixels on a blot.
 
     Band boxes carry the ``label`` of the band table; present bands are
-    green, absent grey (dashed look: thin), saturated pixels red.
+    bluish green, absent grey (thin), saturated ones and saturated pixels
+    vermillion (with ``*`` after the id). Lane labels ``strip.lane`` and band
+    ids are :data:`LABEL_HEIGHT_FRACTION` of the picture's longer side tall,
+    on a black edge.
 
     Parameters
     ----------
@@ -66,30 +82,22 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
         scale = min(scale, 4.0)
     if scale != 1.0:
         rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    fs = max(0.35, 0.4 * scale * min(image.shape) / 600)
+    fs = LABEL_HEIGHT_FRACTION * max(rgb.shape[:2]) / FONT_DIGIT_PX
+    digit = int(round(FONT_DIGIT_PX * fs))
     thick = max(1, int(round(scale)))
     for lane in result.lanes:
         poly = lane.polygon_yx()[:, ::-1] * scale
         cv2.polylines(rgb, [np.round(poly).astype(np.int32)], True, LANE_RGB, thick)
         x, y = poly[0]
-        cv2.putText(
-            rgb,
-            f"{lane.strip}.{lane.index}",
-            (int(x) + 2, int(y) + int(14 * fs / 0.4)),
-            font,
-            fs,
-            LANE_RGB,
-            1,
-            cv2.LINE_AA,
-        )
+        _label(rgb, f"{lane.strip}.{lane.index}", (int(x) + thick + 3, int(y) + digit + thick + 3), LANE_RGB, fs)
     for r in result.bands.itertuples():
         colour = SATURATED_RGB if r.saturated else PRESENT_RGB if r.present else ABSENT_RGB
         p0 = (int((r.x_left_px - 0.5) * scale), int((r.y_top_px - 0.5) * scale))
         p1 = (int((r.x_right_px - 0.5) * scale), int((r.y_bottom_px - 0.5) * scale))
         cv2.rectangle(rgb, p0, p1, colour, thick if r.present else 1)
-        text = f"{r.label}{SATURATED_MARK if r.saturated else ''}"
-        cv2.putText(rgb, text, (p0[0] + 2, p1[1] - 3), font, fs, colour, 1, cv2.LINE_AA)
+        _label(
+            rgb, f"{r.label}{SATURATED_MARK if r.saturated else ''}", (p0[0] + thick + 3, p1[1] - thick - 3), colour, fs
+        )
     return rgb
 
 

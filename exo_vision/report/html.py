@@ -596,6 +596,31 @@ def _overlays(tem: TemEvidence) -> str:
     return "".join(out) + f'<div class="figs">{"".join(figs)}</div>'
 
 
+#: Longest side (px) of an embedded annotated blot: PNG (line art and numbers stay sharp, JPEG blurred them).
+ANNOTATED_BLOT_MAX_PX = 1200
+#: Width (CSS px) an annotated blot is shown at at most, and the height a tall one is shown at: its labels,
+#: 1/60 of the longer side, are then 9-11 CSS px tall.
+ANNOTATED_BLOT_DISPLAY_PX = (560, 640)
+
+
+def annotated_blot_width_css(shape: tuple[int, int]) -> int:
+    """Display width (CSS px) of an annotated blot of ``shape`` (rows, columns): 560 px wide, or 640 px tall.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        The picture's rows and columns.
+
+    Returns
+    -------
+    int
+        ``min(560, round(640 * columns / rows))``.
+    """
+    rows, cols = shape
+    max_width, tall = ANNOTATED_BLOT_DISPLAY_PX
+    return int(min(max_width, round(tall * cols / max(rows, 1))))
+
+
 def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
     out = ["<h2>Western blot: MISEV marker panel</h2>"]
     if blot is None:
@@ -698,10 +723,14 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             "line, the lysate level (ratio 1).</figcaption></figure>"
         )
     for stem, path in blot.annotated.items():
+        picture = read_rgb(path)
+        width = annotated_blot_width_css(picture.shape[:2])
         figs.append(
-            f'<figure><img alt="annotated blot {_e(stem)}" src="{rgb_data_uri(read_rgb(path), max_px=900)}" '
-            f'width="300"><figcaption>{_e(stem)}: lanes and numbered bands (numbers = label in '
-            f"{_e(stem)}_bands.csv); saturated pixels red.</figcaption></figure>"
+            f'<figure><img alt="annotated blot {_e(stem)}" '
+            f'src="{rgb_data_uri(picture, max_px=ANNOTATED_BLOT_MAX_PX, fmt="PNG")}" '
+            f'width="{width}"><figcaption>{_e(stem)}: lanes (strip.lane) and numbered bands (numbers = label in '
+            f"{_e(stem)}_bands.csv); present bands bluish green, absent grey, saturated vermillion with '*' "
+            "after the number; saturated pixels vermillion.</figcaption></figure>"
         )
     if figs:
         out.append(f'<div class="figs">{"".join(figs)}</div>')

@@ -45,3 +45,33 @@ def test_panel_figure_draws_bars_points_and_upper_bounds():
     assert ax.patches[0].get_height() == 4.0
     assert ax.get_yscale() == "log"  # the 1 % upper bounds need a log axis
     assert [t.get_text() for t in ax.get_xticklabels()] == ["CD9\npass", "calnexin\npass"]
+
+
+def test_band_and_lane_numbers_are_a_sixtieth_of_the_picture_tall():
+    """The numbers were ~8 px in a 600 x 1471 px picture (4 CSS px once the report showed it 300 px wide)."""
+    from exo_vision.figures.blot import LABEL_HEIGHT_FRACTION, LANE_RGB, PRESENT_RGB
+    from exo_vision.synthetic.blot import make_marker_panel
+
+    blot = make_marker_panel(rng=7)
+    res = quantify_blot(
+        blot.image, polarity=blot.polarity, max_value=blot.max_value, markers=["CD9", "CD63", "calnexin"]
+    )
+    rgb = annotated_blot(blot.image, res)
+    rule = LABEL_HEIGHT_FRACTION * max(rgb.shape[:2])
+    assert rule > 20  # the test is about a picture whose numbers were under 10 px
+    scale = rgb.shape[0] / blot.image.shape[0]
+    # the id of the first present, unsaturated band: its colour inside its box, clear of the box lines
+    band = res.bands.loc[res.bands["present"] & ~res.bands["saturated"]].iloc[0]
+    edge = int(round(scale)) + 1
+    r0, r1 = int((band.y_top_px - 0.5) * scale) + edge, int((band.y_bottom_px - 0.5) * scale) - edge + 1
+    c0, c1 = int((band.x_left_px - 0.5) * scale) + edge, int((band.x_right_px - 0.5) * scale) - edge + 1
+    ink = np.all(rgb[r0:r1, c0:c1] == PRESENT_RGB, axis=2)
+    rows = np.nonzero(ink.any(axis=1))[0]
+    assert rule - 2 <= rows.max() - rows.min() + 1 <= rule + 4
+    # the lane label "1.1" at the top of the first lane, same height
+    lane = res.lanes[0]
+    x, y = (lane.polygon_yx()[0, ::-1] * scale).astype(int)
+    window = np.all(rgb[y + edge : y + edge + int(2 * rule), x : x + int(4 * rule)] == LANE_RGB, axis=2)
+    window[:, window.sum(axis=0) > 1.5 * rule] = False  # the lane's own (slanted) side line
+    rows = np.nonzero(window.any(axis=1))[0]
+    assert rule - 2 <= rows.max() - rows.min() + 1 <= rule + 4

@@ -675,3 +675,28 @@ def test_the_close_up_carries_a_scale_bar_of_its_own(width_px):
     bar_rows = np.nonzero(white.sum(axis=1) == longest)[0]
     assert bar_rows.min() > CLOSE_UP_PX * 0.9  # at the bottom
     assert white[: bar_rows.min() - 1].any()  # its label above it
+
+
+@pytest.mark.parametrize(("shape", "width"), [((1471, 600), 261), ((897, 1122), 560), ((1648, 1200), 466)])
+def test_annotated_blot_numbers_are_shown_at_least_9_css_px_tall(shape, width):
+    """The 600 x 1471 px annotated blot was a 367 x 900 JPEG shown 300 px wide: its numbers were 4 px and blurred."""
+    from exo_vision.figures.blot import LABEL_HEIGHT_FRACTION
+    from exo_vision.report.html import annotated_blot_width_css
+
+    assert annotated_blot_width_css(shape) == width  # 560 px wide, or 640 px tall
+    shown_digit = LABEL_HEIGHT_FRACTION * max(shape) * width / shape[1]
+    assert 9 <= shown_digit <= 12
+
+
+@pytest.mark.slow
+def test_the_annotated_blot_is_embedded_as_png_at_its_display_width(outputs):
+    from exo_vision.report.html import annotated_blot_width_css
+
+    page = outputs["report"].read_text(encoding="utf-8")
+    found = re.search(r'<img alt="annotated blot [^"]*" src="data:image/(\w+);base64,[^"]*" width="(\d+)"', page)
+    annotated = next(outputs["blot"].glob("*_annotated.png"))
+    from PIL import Image
+
+    with Image.open(annotated) as im:
+        shape = (im.height, im.width)
+    assert found.group(1) == "png" and int(found.group(2)) == annotated_blot_width_css(shape)
