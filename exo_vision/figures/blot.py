@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from exo_vision.blot.panel import (
     LOWER_BOUND,
@@ -117,13 +117,42 @@ def censoring(ev_saturated: bool, reference_saturated: bool) -> tuple[str, str]:
     return CENSORING_MARKERS[ratio_censoring(ev_saturated, reference_saturated)]
 
 
-def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
-    """Bar chart of the EV/reference ratio per marker with replicate points.
+#: Height (mm) of the panel chart: the axes plus the legend below them, at single-column width.
+PANEL_HEIGHT_MM = 75
+#: Width (pt) of the horizontal mark at the geometric mean: wider than the lane dots beside it.
+MEAN_MARK_PT = 14
+#: Labelled ticks at 1, 2 and 5 per decade while the ratio axis spans at most this many decades (beyond: 1 only);
+#: at 5 decades on a 45 mm axis, neighbouring labels are 2.7 mm apart, above their 7.5 pt height.
+MAX_DECADES_WITH_2_5 = 5
 
-    Bars are the replicate mean (error bar: SD), dots the EV lanes; an absent
-    band is drawn as an open downward triangle at its upper bound (LoD-based);
-    ratios with clipped bands as :func:`censoring` says (lower bound ``^``,
-    upper bound filled ``v``, undetermined ``x``).
+
+def _log_ratio_axis(ax, values: np.ndarray) -> None:
+    """Log y axis over ``values`` and 1, labelled in plain decimals at 1, 2 and 5 per decade."""
+    values = values[np.isfinite(values) & (values > 0)]
+    low, high = (min(values.min(), 1.0), max(values.max(), 1.0)) if values.size else (0.1, 10.0)
+    low, high = low / 1.6, high * 1.6
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    subs = (1.0, 2.0, 5.0) if np.log10(high / low) <= MAX_DECADES_WITH_2_5 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=3 * MAX_DECADES_WITH_2_5 + 3))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=[float(k) for k in range(2, 10)]))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    # plain decimals (0.01, 0.2, 5), as a reader of a ratio expects, not 10^-2 typeset by mathtext
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+
+
+def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Dot plot of the EV/reference ratio per marker, with the geometric mean and its 95 % CI, on a log axis.
+
+    Dots are the EV lanes; the black mark with whiskers is the replicate
+    geometric mean and its t-based 95 % confidence interval (the panel's
+    headline statistic, :func:`exo_vision.blot.panel.panel_summary`; whiskers
+    only when n >= 2), named in the y label. An absent band is drawn as an open
+    downward triangle at its upper bound (LoD-based); ratios with clipped bands
+    as :func:`censoring` says (lower bound ``^``, upper bound filled ``v``,
+    undetermined ``x``). The axis is logarithmic (ratios are multiplicative)
+    with labelled ticks at 1, 2 and 5 per decade; the legend sits below the
+    axes, clear of the data.
 
     Parameters
     ----------
@@ -138,25 +167,32 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
     -------
     matplotlib.figure.Figure
     """
-    fig = journal_figure("single", height_mm=60)
+    fig = journal_figure("single", height_mm=PANEL_HEIGHT_MM)
     with journal_style():
         ax = fig.add_subplot()
         markers = list(summary["marker"])
         lanes = list(dict.fromkeys(enrichment.loc[~enrichment["is_reference"], "lane_name"]))
         clipped_reference = clipped_reference_markers(enrichment)
+        drawn = [enrichment["ratio_to_reference"].to_numpy(float), enrichment["ratio_upper_bound"].to_numpy(float)]
         for i, row in enumerate(summary.itertuples()):
-            if np.isfinite(row.ratio_mean):
-                ax.bar(
+            mean = float(getattr(row, "ratio_geomean", np.nan))
+            low, high = float(getattr(row, "ratio_ci95_low", np.nan)), float(getattr(row, "ratio_ci95_high", np.nan))
+            if np.isfinite(mean):
+                whiskers = [[mean - low], [high - mean]] if np.isfinite(low) and np.isfinite(high) else None
+                ax.errorbar(
                     i,
-                    row.ratio_mean,
-                    width=0.6,
-                    color="0.85",
-                    edgecolor="0.3",
-                    linewidth=0.6,
-                    yerr=row.ratio_sd if np.isfinite(row.ratio_sd) else None,
-                    capsize=2,
-                    error_kw={"elinewidth": 0.6},
+                    mean,
+                    yerr=whiskers,
+                    fmt="_",
+                    ms=MEAN_MARK_PT,
+                    mew=1.2,
+                    color="0.1",
+                    elinewidth=0.7,
+                    capsize=2.5,
+                    zorder=3,
+                    label="geometric mean, 95 % CI",
                 )
+                drawn.append(np.array([mean, low, high]))
             ev = enrichment[(enrichment["marker"] == row.marker) & ~enrichment["is_reference"]]
             for j, e in enumerate(ev.itertuples()):
                 x = i + (j - (len(ev) - 1) / 2) * 0.15
@@ -175,19 +211,19 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
                     ax.plot([x], [e.ratio_upper_bound], "v", ms=4, color=c, mfc="none", label=f"{e.lane_name} (< LoD)")
         ax.axhline(1.0, color="0.5", lw=0.6, ls="--")
         ax.set_xticks(range(len(markers)), [f"{m}\n{v}" for m, v in zip(markers, summary["verdict"])])
+        ax.set_xlim(-0.6, len(markers) - 0.4)
         ref = enrichment.loc[enrichment["is_reference"], "lane_name"]
         per_ug = enrichment["ug_loaded"].notna().any()
-        ax.set_ylabel(f"EV / {ref.iloc[0] if len(ref) else 'reference'} signal" + (" per µg" if per_ug else ""))
-        vals = np.concatenate([enrichment["ratio_to_reference"].to_numpy(), enrichment["ratio_upper_bound"].to_numpy()])
-        vals = vals[np.isfinite(vals) & (vals > 0)]
-        if vals.size and vals.min() < 0.05:
-            ax.set_yscale("log")
-            # plain decimals (0.01, 0.1, 1), as a reader of a ratio expects, not 10^-2 typeset by mathtext
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+        ax.set_ylabel(
+            f"EV / {ref.iloc[0] if len(ref) else 'reference'} signal"
+            + (" per µg" if per_ug else "")
+            + "\n(black line: geometric mean, 95 % CI)"
+        )
+        _log_ratio_axis(ax, np.concatenate(drawn))
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles))
         if uniq:
-            ax.legend(uniq.values(), uniq.keys(), loc="best")
+            fig.legend(uniq.values(), uniq.keys(), loc="outside lower center", ncols=2)
         if title:
             ax.set_title(title)
     return fig

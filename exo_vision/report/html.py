@@ -716,8 +716,9 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         chart = rgb_data_uri(read_rgb(blot.panel_figure), max_px=900, fmt="PNG")
         figs.append(
             f'<figure><img alt="marker panel chart" src="{chart}" '
-            'width="520"><figcaption>EV/lysate ratio per marker: bar, arithmetic mean ± SD of the replicate EV '
-            "lanes (drawn only when every lane is measured); dots, each EV lane; open downward triangles, the upper "
+            'width="520"><figcaption>EV/lysate ratio per marker on a log axis: black line with whiskers, the '
+            "geometric mean of the replicate EV lanes' ratios and its t-based 95 % CI (whiskers when n ≥ 2); "
+            "dots, each EV lane; open downward triangles, the upper "
             "bound of a lane below the LoD; upward triangles, lower bounds (saturated EV band); filled downward "
             "triangles, upper bounds (saturated lysate band); crosses, undetermined (both saturated); dashed "
             "line, the lysate level (ratio 1).</figcaption></figure>"
