@@ -57,7 +57,7 @@ call each band present/absent. With marker names, lane names and a reference
 
 Per input image (stem S) the output folder receives:
   S_bands.csv      one row per band and lane (volume, background, SNR, LoD, present, saturated ...)
-  S_annotated.png  lanes and numbered band boxes (numbers = `label` in the CSV), saturated pixels red
+  S_annotated.png  lanes and numbered band boxes (numbers = `label` in the CSV), saturated bands vermillion with a "*"
 and, when markers, lane names and a reference lane are known:
   panel.csv        per marker and lane: ratio to the reference lane, present, upper bound, verdict
   panel_summary.csv  per marker: replicate mean, SD, CV, geometric mean and its 95 % CI, verdict and reason

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from exo_vision.blot.panel import (
     LOWER_BOUND,
@@ -16,6 +16,7 @@ from exo_vision.blot.panel import (
     clipped_reference_markers,
     ratio_censoring,
 )
+from exo_vision.figures.overlay import FONT_DIGIT_PX, TEXT_FONT, TEXT_STROKE_PER_SCALE
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
 
 #: Colours (RGB) of the annotated image: present and saturated bands in Okabe-Ito bluish green and
@@ -27,6 +28,11 @@ ABSENT_RGB = (160, 160, 160)
 SATURATED_RGB = (213, 94, 0)
 #: What follows the id of a saturated band.
 SATURATED_MARK = "*"
+#: Height of a digit of the lane and band labels as a fraction of the picture's longer side: 10 px when the
+#: picture is shown 600 px tall (the report), 1.8 mm (7 pt) when printed 110 mm tall.
+LABEL_HEIGHT_FRACTION = 1 / 60
+#: Colour (RGB) of the edge around every label, so it reads on white (inverted) and black membrane alike.
+LABEL_EDGE_RGB = (0, 0, 0)
 
 
 def _grey8(image: np.ndarray) -> np.ndarray:
@@ -38,11 +44,21 @@ def _grey8(image: np.ndarray) -> np.ndarray:
     return np.clip((data - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
 
 
+def _label(rgb: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int], fs: float) -> None:
+    """Write ``text`` at ``org`` (bottom left) in ``colour`` on a black edge one stroke wide."""
+    thick = max(1, int(round(fs * TEXT_STROKE_PER_SCALE)))
+    cv2.putText(rgb, text, org, TEXT_FONT, fs, LABEL_EDGE_RGB, thick + 2 * max(1, thick // 2), cv2.LINE_AA)
+    cv2.putText(rgb, text, org, TEXT_FONT, fs, colour, thick, cv2.LINE_AA)
+
+
 def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> np.ndarray:
     """Draw lanes, numbered band boxes and saturated pixels on a blot.
 
     Band boxes carry the ``label`` of the band table; present bands are
-    green, absent grey (dashed look: thin), saturated pixels red.
+    bluish green, absent grey (thin), saturated ones and saturated pixels
+    vermillion (with ``*`` after the id). Lane labels ``strip.lane`` and band
+    ids are :data:`LABEL_HEIGHT_FRACTION` of the picture's longer side tall,
+    on a black edge.
 
     Parameters
     ----------
@@ -66,30 +82,22 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
         scale = min(scale, 4.0)
     if scale != 1.0:
         rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    fs = max(0.35, 0.4 * scale * min(image.shape) / 600)
+    fs = LABEL_HEIGHT_FRACTION * max(rgb.shape[:2]) / FONT_DIGIT_PX
+    digit = int(round(FONT_DIGIT_PX * fs))
     thick = max(1, int(round(scale)))
     for lane in result.lanes:
         poly = lane.polygon_yx()[:, ::-1] * scale
         cv2.polylines(rgb, [np.round(poly).astype(np.int32)], True, LANE_RGB, thick)
         x, y = poly[0]
-        cv2.putText(
-            rgb,
-            f"{lane.strip}.{lane.index}",
-            (int(x) + 2, int(y) + int(14 * fs / 0.4)),
-            font,
-            fs,
-            LANE_RGB,
-            1,
-            cv2.LINE_AA,
-        )
+        _label(rgb, f"{lane.strip}.{lane.index}", (int(x) + thick + 3, int(y) + digit + thick + 3), LANE_RGB, fs)
     for r in result.bands.itertuples():
         colour = SATURATED_RGB if r.saturated else PRESENT_RGB if r.present else ABSENT_RGB
         p0 = (int((r.x_left_px - 0.5) * scale), int((r.y_top_px - 0.5) * scale))
         p1 = (int((r.x_right_px - 0.5) * scale), int((r.y_bottom_px - 0.5) * scale))
         cv2.rectangle(rgb, p0, p1, colour, thick if r.present else 1)
-        text = f"{r.label}{SATURATED_MARK if r.saturated else ''}"
-        cv2.putText(rgb, text, (p0[0] + 2, p1[1] - 3), font, fs, colour, 1, cv2.LINE_AA)
+        _label(
+            rgb, f"{r.label}{SATURATED_MARK if r.saturated else ''}", (p0[0] + thick + 3, p1[1] - thick - 3), colour, fs
+        )
     return rgb
 
 
@@ -109,13 +117,42 @@ def censoring(ev_saturated: bool, reference_saturated: bool) -> tuple[str, str]:
     return CENSORING_MARKERS[ratio_censoring(ev_saturated, reference_saturated)]
 
 
-def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
-    """Bar chart of the EV/reference ratio per marker with replicate points.
+#: Height (mm) of the panel chart: the axes plus the legend below them, at single-column width.
+PANEL_HEIGHT_MM = 75
+#: Width (pt) of the horizontal mark at the geometric mean: wider than the lane dots beside it.
+MEAN_MARK_PT = 14
+#: Labelled ticks at 1, 2 and 5 per decade while the ratio axis spans at most this many decades (beyond: 1 only);
+#: at 5 decades on a 45 mm axis, neighbouring labels are 2.7 mm apart, above their 7.5 pt height.
+MAX_DECADES_WITH_2_5 = 5
 
-    Bars are the replicate mean (error bar: SD), dots the EV lanes; an absent
-    band is drawn as an open downward triangle at its upper bound (LoD-based);
-    ratios with clipped bands as :func:`censoring` says (lower bound ``^``,
-    upper bound filled ``v``, undetermined ``x``).
+
+def _log_ratio_axis(ax, values: np.ndarray) -> None:
+    """Log y axis over ``values`` and 1, labelled in plain decimals at 1, 2 and 5 per decade."""
+    values = values[np.isfinite(values) & (values > 0)]
+    low, high = (min(values.min(), 1.0), max(values.max(), 1.0)) if values.size else (0.1, 10.0)
+    low, high = low / 1.6, high * 1.6
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    subs = (1.0, 2.0, 5.0) if np.log10(high / low) <= MAX_DECADES_WITH_2_5 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=3 * MAX_DECADES_WITH_2_5 + 3))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=[float(k) for k in range(2, 10)]))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    # plain decimals (0.01, 0.2, 5), as a reader of a ratio expects, not 10^-2 typeset by mathtext
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+
+
+def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Dot plot of the EV/reference ratio per marker, with the geometric mean and its 95 % CI, on a log axis.
+
+    Dots are the EV lanes; the black mark with whiskers is the replicate
+    geometric mean and its t-based 95 % confidence interval (the panel's
+    headline statistic, :func:`exo_vision.blot.panel.panel_summary`; whiskers
+    only when n >= 2), named in the y label. An absent band is drawn as an open
+    downward triangle at its upper bound (LoD-based); ratios with clipped bands
+    as :func:`censoring` says (lower bound ``^``, upper bound filled ``v``,
+    undetermined ``x``). The axis is logarithmic (ratios are multiplicative)
+    with labelled ticks at 1, 2 and 5 per decade; the legend sits below the
+    axes, clear of the data.
 
     Parameters
     ----------
@@ -130,25 +167,32 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
     -------
     matplotlib.figure.Figure
     """
-    fig = journal_figure("single", height_mm=60)
+    fig = journal_figure("single", height_mm=PANEL_HEIGHT_MM)
     with journal_style():
         ax = fig.add_subplot()
         markers = list(summary["marker"])
         lanes = list(dict.fromkeys(enrichment.loc[~enrichment["is_reference"], "lane_name"]))
         clipped_reference = clipped_reference_markers(enrichment)
+        drawn = [enrichment["ratio_to_reference"].to_numpy(float), enrichment["ratio_upper_bound"].to_numpy(float)]
         for i, row in enumerate(summary.itertuples()):
-            if np.isfinite(row.ratio_mean):
-                ax.bar(
+            mean = float(getattr(row, "ratio_geomean", np.nan))
+            low, high = float(getattr(row, "ratio_ci95_low", np.nan)), float(getattr(row, "ratio_ci95_high", np.nan))
+            if np.isfinite(mean):
+                whiskers = [[mean - low], [high - mean]] if np.isfinite(low) and np.isfinite(high) else None
+                ax.errorbar(
                     i,
-                    row.ratio_mean,
-                    width=0.6,
-                    color="0.85",
-                    edgecolor="0.3",
-                    linewidth=0.6,
-                    yerr=row.ratio_sd if np.isfinite(row.ratio_sd) else None,
-                    capsize=2,
-                    error_kw={"elinewidth": 0.6},
+                    mean,
+                    yerr=whiskers,
+                    fmt="_",
+                    ms=MEAN_MARK_PT,
+                    mew=1.2,
+                    color="0.1",
+                    elinewidth=0.7,
+                    capsize=2.5,
+                    zorder=3,
+                    label="geometric mean, 95 % CI",
                 )
+                drawn.append(np.array([mean, low, high]))
             ev = enrichment[(enrichment["marker"] == row.marker) & ~enrichment["is_reference"]]
             for j, e in enumerate(ev.itertuples()):
                 x = i + (j - (len(ev) - 1) / 2) * 0.15
@@ -167,19 +211,19 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
                     ax.plot([x], [e.ratio_upper_bound], "v", ms=4, color=c, mfc="none", label=f"{e.lane_name} (< LoD)")
         ax.axhline(1.0, color="0.5", lw=0.6, ls="--")
         ax.set_xticks(range(len(markers)), [f"{m}\n{v}" for m, v in zip(markers, summary["verdict"])])
+        ax.set_xlim(-0.6, len(markers) - 0.4)
         ref = enrichment.loc[enrichment["is_reference"], "lane_name"]
         per_ug = enrichment["ug_loaded"].notna().any()
-        ax.set_ylabel(f"EV / {ref.iloc[0] if len(ref) else 'reference'} signal" + (" per µg" if per_ug else ""))
-        vals = np.concatenate([enrichment["ratio_to_reference"].to_numpy(), enrichment["ratio_upper_bound"].to_numpy()])
-        vals = vals[np.isfinite(vals) & (vals > 0)]
-        if vals.size and vals.min() < 0.05:
-            ax.set_yscale("log")
-            # plain decimals (0.01, 0.1, 1), as a reader of a ratio expects, not 10^-2 typeset by mathtext
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+        ax.set_ylabel(
+            f"EV / {ref.iloc[0] if len(ref) else 'reference'} signal"
+            + (" per µg" if per_ug else "")
+            + "\n(black line: geometric mean, 95 % CI)"
+        )
+        _log_ratio_axis(ax, np.concatenate(drawn))
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles))
         if uniq:
-            ax.legend(uniq.values(), uniq.keys(), loc="best")
+            fig.legend(uniq.values(), uniq.keys(), loc="outside lower center", ncols=2)
         if title:
             ax.set_title(title)
     return fig

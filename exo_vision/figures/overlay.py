@@ -15,6 +15,7 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
+from exo_vision.calibration.mask import annotation_mask
 from exo_vision.figures.style import MORPHOLOGY_RGB
 
 #: Outline colour of a vesicle with no (or an unknown) morphology, RGB.
@@ -119,34 +120,262 @@ def _grey_index(image: np.ndarray) -> np.ndarray:
 TEXT_FONT = cv2.FONT_HERSHEY_SIMPLEX
 #: Coverage from which a pixel of rendered text counts as ink (OpenCV 5 smooths the glyphs' edges).
 TEXT_INK_COVERAGE = 0.5
+#: Printed width (mm) the overlay's text and lines are sized for: a journal's single column.
+PRINT_WIDTH_MM = 85.0
+#: Smallest font size (pt) of ids, legend and scale-bar label at that width (journals ask for 6-8 pt).
+MIN_TEXT_PT = 7.0
+#: Height of a digit as a fraction of the font size (Helvetica and DejaVu Sans: 0.72-0.73 em).
+DIGIT_HEIGHT_EM = 0.72
+#: Millimetres per typographic point.
+MM_PER_PT = 25.4 / 72.0
+#: Inked height (px) of a digit in :data:`TEXT_FONT` at scale 1 and thickness 1, as OpenCV draws it.
+FONT_DIGIT_PX = 20.0
+#: Smallest text scale (digits ~8 px tall): below it digits stop being legible on screen.
+MIN_TEXT_SCALE = 0.4
+#: Stroke thickness of text per unit of text scale (px): digits read bold, not hairline, once printed.
+TEXT_STROKE_PER_SCALE = 1.5
+#: Thinnest outline (mm) at :data:`PRINT_WIDTH_MM`: about 0.3 pt, above the 0.25 pt journals accept.
+OUTLINE_MIN_MM = 0.1
+#: Spacing of legend lines, in digit heights.
+LEGEND_LINE_SPACING = 1.8
 
 
-def _put_text(index: np.ndarray, s: str, org: tuple[int, int], *, scale: float, thickness: int, colour: int) -> None:
-    """Write ``s`` into the palette image ``index`` in ``colour`` with a one-pixel black halo, in whole pixels.
+def min_digit_height_px(size_px: int) -> float:
+    """Height (px) a digit needs so that it prints at :data:`MIN_TEXT_PT` when the image is 85 mm wide.
 
-    OpenCV 5 draws text with smoothed edges whatever the line type; on a
-    palette image those in-between values would be other palette entries
-    (other classes' colours) or grey levels. The glyphs are therefore drawn in
-    a mask of their own: the pixels they cover at least
-    :data:`TEXT_INK_COVERAGE` get ``colour``, their 8 neighbours black, so the
-    text reads on light and dark stain alike.
+    Parameters
+    ----------
+    size_px : int
+        The image's longer side in pixels (printed at :data:`PRINT_WIDTH_MM`; a portrait image printed
+        85 mm wide prints its text larger still).
+
+    Returns
+    -------
+    float
+        ``size_px * MIN_TEXT_PT * DIGIT_HEIGHT_EM * MM_PER_PT / PRINT_WIDTH_MM``: 21.3 px at 1024 px,
+        63.9 px at 3072 px.
+    """
+    return float(size_px) * MIN_TEXT_PT * DIGIT_HEIGHT_EM * MM_PER_PT / PRINT_WIDTH_MM
+
+
+def text_style(size_px: int) -> tuple[float, int]:
+    """OpenCV text scale and stroke thickness (px) whose digits are at least :func:`min_digit_height_px` tall.
+
+    Parameters
+    ----------
+    size_px : int
+        The image's longer side in pixels.
+
+    Returns
+    -------
+    scale : float
+        ``cv2.putText`` font scale (at least :data:`MIN_TEXT_SCALE`).
+    thickness : int
+        Stroke width in pixels.
+    """
+    scale = max(MIN_TEXT_SCALE, min_digit_height_px(size_px) / FONT_DIGIT_PX)
+    return scale, max(1, int(round(scale * TEXT_STROKE_PER_SCALE)))
+
+
+def outline_width_px(size_px: int) -> int:
+    """Outline thickness (px) that prints at least :data:`OUTLINE_MIN_MM` thick when the image is 85 mm wide."""
+    return max(1, int(np.ceil(size_px * OUTLINE_MIN_MM / PRINT_WIDTH_MM)))
+
+
+def _text_box(s: str, org: tuple[int, int], scale: float, thickness: int) -> tuple[int, int, int, int]:
+    """``(row0, col0, row1, col1)`` (end exclusive) that :func:`_put_text` inks for digits and letters without
+    descenders ``s`` at ``org``, halo included."""
+    (w, _), _ = cv2.getTextSize(s, TEXT_FONT, scale, thickness)
+    pad = thickness + 2
+    return org[1] - int(np.ceil(FONT_DIGIT_PX * scale)) - pad, org[0] - pad, org[1] + pad, org[0] + w + pad
+
+
+def _put_text(
+    canvas: np.ndarray,
+    s: str,
+    org: tuple[int, int],
+    *,
+    scale: float,
+    thickness: int,
+    colour: int | tuple[int, int, int],
+    black: int | tuple[int, int, int] = _BLACK,
+) -> None:
+    """Write ``s`` into ``canvas`` in ``colour`` with a one-pixel ``black`` halo, in whole pixels.
+
+    ``canvas`` is a palette image (``colour`` and ``black`` palette indices) or
+    an RGB image (RGB triples). OpenCV 5 draws text with smoothed edges
+    whatever the line type; on a palette image those in-between values would
+    be other palette entries (other classes' colours) or grey levels. The
+    glyphs are therefore drawn in a mask of their own: the pixels they cover
+    at least :data:`TEXT_INK_COVERAGE` get ``colour``, their 8 neighbours
+    black, so the text reads on light and dark stain alike.
     """
     (w, h), baseline = cv2.getTextSize(s, TEXT_FONT, scale, thickness)
     pad = thickness + 2
     x0, y0 = org[0] - pad, org[1] - h - pad
     x1, y1 = org[0] + w + pad, org[1] + baseline + pad
     r0, c0 = max(y0, 0), max(x0, 0)
-    r1, c1 = min(y1, index.shape[0]), min(x1, index.shape[1])
+    r1, c1 = min(y1, canvas.shape[0]), min(x1, canvas.shape[1])
     if r1 <= r0 or c1 <= c0:
         return
     ink = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.putText(ink, s, (org[0] - x0, org[1] - y0), TEXT_FONT, scale, 255, thickness, cv2.LINE_8)
     ink = (ink >= round(255 * TEXT_INK_COVERAGE)).view(np.uint8)
     halo = cv2.dilate(ink, np.ones((3, 3), np.uint8))
-    target = index[r0:r1, c0:c1]
+    target = canvas[r0:r1, c0:c1]
     window = np.s_[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
-    target[halo[window] > 0] = _BLACK
+    target[halo[window] > 0] = black
     target[ink[window] > 0] = colour
+
+
+def _place_id(
+    index: np.ndarray,
+    busy: np.ndarray,
+    labels: np.ndarray,
+    s: str,
+    centroid: tuple[float, float],
+    box: tuple[slice, slice] | None,
+    *,
+    scale: float,
+    thickness: int,
+) -> None:
+    """Write a vesicle's id where it covers no outline and no other id, and mark its pixels in ``busy``.
+
+    The id goes centred on the centroid when it fits there; otherwise beside
+    the vesicle's bounding box (right, left, above, below, then the corners)
+    on background that holds no outline, id or other vesicle; when no such
+    place exists, on the centroid after all.
+    """
+    (w, h), _ = cv2.getTextSize(s, TEXT_FONT, scale, thickness)
+    ink = FONT_DIGIT_PX * scale  # a digit's inked height: what is centred
+    x, y = centroid
+    candidates = [(x, y)]
+    if box is not None:
+        gap = thickness + 3
+        right, left = box[1].stop + gap + w / 2, box[1].start - gap - w / 2
+        above, below = box[0].start - gap - h / 2, box[0].stop + gap + h / 2
+        candidates += [(right, y), (left, y), (x, above), (x, below)]
+        candidates += [(right, above), (left, above), (right, below), (left, below)]
+    rows, cols = index.shape
+    chosen = None
+    for k, (cx, cy) in enumerate(candidates):
+        org = (int(round(cx - w / 2)), int(round(cy + ink / 2)))
+        r0, c0, r1, c1 = _text_box(s, org, scale, thickness)
+        if r0 < 0 or c0 < 0 or r1 > rows or c1 > cols or busy[r0:r1, c0:c1].any():
+            continue
+        if k == 0 or not labels[r0:r1, c0:c1].any():
+            chosen = org
+            break
+    if chosen is None:
+        chosen = (int(round(x - w / 2)), int(round(y + ink / 2)))
+    r0, c0, r1, c1 = _text_box(s, chosen, scale, thickness)
+    busy[max(r0, 0) : max(r1, 0), max(c0, 0) : max(c1, 0)] = 1
+    _put_text(index, s, chosen, scale=scale, thickness=thickness, colour=_TEXT)
+
+
+def draw_scale_bar(
+    canvas: np.ndarray,
+    length_nm: float,
+    pixel_size_nm: float,
+    *,
+    scale: float,
+    thickness: int,
+    white: int | tuple[int, int, int] = _WHITE,
+    black: int | tuple[int, int, int] = _BLACK,
+) -> tuple[int, int]:
+    """Draw a labelled scale bar in the bottom-right corner of ``canvas`` (in place).
+
+    The bar is exactly ``round(length_nm / pixel_size_nm)`` white pixels wide,
+    edged in black, with its length written above it at 1.2 times the text
+    scale.
+
+    Parameters
+    ----------
+    canvas : (M, N) or (M, N, 3) ndarray of uint8
+        A palette image (``white``/``black`` palette indices) or an RGB image (RGB triples).
+    length_nm : float
+        Bar length in nanometres.
+    pixel_size_nm : float
+        Pixel edge length of ``canvas`` in nanometres.
+    scale, thickness : float, int
+        Text scale and stroke (:func:`text_style`).
+    white, black : int or (int, int, int)
+        Colour of the bar and its label, and of their edge.
+
+    Returns
+    -------
+    (int, int)
+        Row and column of the top-left corner of what was drawn (label included).
+    """
+    rows, cols = canvas.shape[:2]
+    size = max(rows, cols)
+    bar_px = int(round(length_nm / pixel_size_nm))
+    margin = max(4, size // 40)
+    bar_h = max(2, size // 200)
+    x1, y1 = cols - margin, rows - margin
+    x0, y0 = max(0, x1 - bar_px), y1 - bar_h
+    cv2.rectangle(canvas, (x0 - 1, y0 - 1), (x1, y1), black, -1)
+    # Exactly bar_px white pixels wide: columns x0 .. x1 - 1.
+    cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), white, -1)
+    text = _label_text(length_nm)
+    (tw, _), _ = cv2.getTextSize(text, TEXT_FONT, scale * 1.2, thickness)
+    org = (max(0, min((x0 + x1) // 2 - tw // 2, cols - tw - margin // 2)), y0 - max(3, bar_h))
+    _put_text(canvas, text, org, scale=scale * 1.2, thickness=thickness, colour=white, black=black)
+    top, left, _, _ = _text_box(text, org, scale * 1.2, thickness)
+    return max(0, top), max(0, min(left, x0 - 1))
+
+
+def _draw_legend(
+    index: np.ndarray,
+    busy: np.ndarray,
+    labels: np.ndarray,
+    entries: list[tuple[str, int]],
+    *,
+    scale: float,
+    thickness: int,
+) -> np.ndarray:
+    """Write the morphology legend where it covers no vesicle, outline, id or scale bar.
+
+    The entries go one per line into the first free corner (top left, top
+    right, bottom left); when every corner holds something, into a black
+    strip added below the micrograph (the image rows keep their place).
+
+    Returns
+    -------
+    ndarray of uint8
+        ``index`` itself, or a copy taller by the strip.
+    """
+    rows, cols = index.shape
+    margin = max(4, max(rows, cols) // 40)
+    sizes = [cv2.getTextSize(name, TEXT_FONT, scale, thickness)[0] for name, _ in entries]
+    h = max(th for _, th in sizes)
+    line = int(round(h * LEGEND_LINE_SPACING))
+    pad = thickness + 2
+    width = max(tw for tw, _ in sizes) + 2 * pad
+    height = (len(entries) - 1) * line + h + 2 * pad
+    for top, left in ((margin, margin), (margin, cols - margin - width), (rows - margin - height, margin)):
+        if top < 0 or left < 0 or top + height > rows or left + width > cols:
+            continue
+        window = np.s_[max(0, top - pad) : top + height + pad, max(0, left - pad) : left + width + pad]
+        if busy[window].any() or labels[window].any():
+            continue
+        for i, (name, colour) in enumerate(entries):
+            _put_text(
+                index, name, (left + pad, top + pad + h + i * line), scale=scale, thickness=thickness, colour=colour
+            )
+        return index
+    # No free corner: entries side by side in a strip below, wrapped to the width.
+    space = cv2.getTextSize("  ", TEXT_FONT, scale, thickness)[0][0]
+    places, x, y = [], margin, margin + h
+    for (name, colour), (tw, _) in zip(entries, sizes, strict=True):
+        if x > margin and x + tw > cols - margin:
+            x, y = margin, y + line
+        places.append((name, colour, (x, y)))
+        x += tw + space
+    strip = np.full((y + margin, cols), _BLACK, np.uint8)
+    for name, colour, org in places:
+        _put_text(strip, name, org, scale=scale, thickness=thickness, colour=colour)
+    return np.vstack([index, strip])
 
 
 def _outline_codes(
@@ -214,10 +443,21 @@ def render_overlay_indexed(
     ``not_counted``: labels the statistics leave out (vesicles cut by the
     image edge), outlined teal and listed in the legend as "edge: not counted".
 
+    Text is sized to print at :data:`MIN_TEXT_PT` or more and outlines at
+    :data:`OUTLINE_MIN_MM` or more when the longer side is printed
+    :data:`PRINT_WIDTH_MM` wide (:func:`text_style`, :func:`outline_width_px`).
+    An id sits on its vesicle's centroid, or beside the vesicle where the
+    centroid would put it over an outline or another id. The morphology legend
+    goes into a corner free of vesicles, ids, the drawn scale bar and the
+    micrograph's own annotations (its burnt-in scale bar and label, a data
+    strip); when there is none, into a black strip below the micrograph.
+
     Returns
     -------
-    index : (M, N) ndarray of uint8
-        Palette index per pixel (``k`` M x ``k`` N when enlarged by ``k``).
+    index : (M', N) ndarray of uint8
+        Palette index per pixel. The micrograph fills rows ``0 .. M - 1``
+        (``k`` M x ``k`` N when enlarged by ``k``); rows below it, if any, are
+        the legend strip.
     palette : (256, 3) ndarray of uint8
         RGB colour of each index (:func:`overlay_palette`).
     """
@@ -228,14 +468,17 @@ def render_overlay_indexed(
     if not (np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
         raise ValueError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
     factor = -(-int(min_side_px) // max(labels.shape)) if labels.size and max(labels.shape) < min_side_px else 1
+    # the micrograph's own scale bar, its label and a data strip: the legend must not hide them either
+    burnt_in = np.asarray(annotation_mask(image), dtype=np.uint8)
     if factor > 1:
         image = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
         labels = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)
+        burnt_in = np.repeat(np.repeat(burnt_in, factor, axis=0), factor, axis=1)
         pixel_size_nm, objects = pixel_size_nm / factor, None
     index = _grey_index(image)
     rows, cols = labels.shape
     size = max(rows, cols)
-    width = line_width_px or max(1, int(round(size / 1000)))
+    width = line_width_px or outline_width_px(size)
 
     if objects is not None and len(objects) != (int(labels.max()) if labels.size else 0):
         raise ValueError(
@@ -251,40 +494,28 @@ def render_overlay_indexed(
     # outline codes (240 and up) are above every grey level and 0 elsewhere: a maximum paints them
     cv2.max(index, code, dst=index)
 
-    text_scale = max(0.4, size / 2500)
-    text_thick = max(1, int(round(size / 1500)))
+    scale, thick = text_style(size)
 
-    def text(s: str, org: tuple[int, int], colour: int, scale: float) -> None:
-        _put_text(index, s, org, scale=scale, thickness=text_thick, colour=colour)
-
+    busy = (code > 0).view(np.uint8)  # outlines, the scale bar and its label, then every id: where text may not go
+    length_nm = scale_bar_nm if scale_bar_nm is not None else nice_scale_bar_nm(cols * pixel_size_nm)
+    if not (np.isfinite(length_nm) and length_nm > 0):
+        raise ValueError(f"scale_bar_nm must be positive, got {scale_bar_nm!r}")
+    r0, c0 = draw_scale_bar(index, length_nm, pixel_size_nm, scale=scale, thickness=thick)
+    busy[max(0, r0) :, max(0, c0) :] = 1
     if show_ids and len(table) and {"label", "centroid_x_nm", "centroid_y_nm"} <= set(table.columns):
+        boxes = ndimage.find_objects(labels) if objects is None else objects
         xs = table["centroid_x_nm"].to_numpy(dtype=float) / pixel_size_nm
         ys = table["centroid_y_nm"].to_numpy(dtype=float) / pixel_size_nm
         for label, x, y in zip(table["label"].to_numpy(), xs, ys, strict=True):
             if np.isfinite(x) and np.isfinite(y):
-                text(str(int(label)), (int(round(x)), int(round(y))), _TEXT, text_scale)
+                lab = int(label)
+                box = boxes[lab - 1] if 0 < lab <= len(boxes) else None
+                _place_id(index, busy, labels, str(lab), (x, y), box, scale=scale, thickness=thick)
 
-    length_nm = scale_bar_nm if scale_bar_nm is not None else nice_scale_bar_nm(cols * pixel_size_nm)
-    if not (np.isfinite(length_nm) and length_nm > 0):
-        raise ValueError(f"scale_bar_nm must be positive, got {scale_bar_nm!r}")
-    bar_px = int(round(length_nm / pixel_size_nm))
-    margin = max(4, size // 40)
-    bar_h = max(2, size // 200)
-    x1, y1 = cols - margin, rows - margin
-    x0, y0 = max(0, x1 - bar_px), y1 - bar_h
-    cv2.rectangle(index, (x0 - 1, y0 - 1), (x1, y1), _BLACK, -1)
-    # Exactly bar_px white pixels wide: columns x0 .. x1 - 1.
-    cv2.rectangle(index, (x0, y0), (x1 - 1, y1 - 1), _WHITE, -1)
-    label_text = _label_text(length_nm)
-    (tw, th), _ = cv2.getTextSize(label_text, TEXT_FONT, text_scale * 1.2, text_thick)
-    text(label_text, (max(0, (x0 + x1) // 2 - tw // 2), y0 - max(3, bar_h)), _WHITE, text_scale * 1.2)
-
-    y = margin + th
-    for name, k in _CLASS_INDEX.items():
-        text(name, (margin, y), k, text_scale)
-        y += int(th * 1.8)
+    entries = [(name, k) for name, k in _CLASS_INDEX.items()]
     if set_aside:
-        text(NOT_COUNTED, (margin, y), _NOT_COUNTED, text_scale)
+        entries.append((NOT_COUNTED, _NOT_COUNTED))
+    index = _draw_legend(index, busy | burnt_in, labels, entries, scale=scale, thickness=thick)
     return index, overlay_palette()
 
 
@@ -318,13 +549,14 @@ def render_overlay(
         Scale-bar length in nm (bottom right, white, labelled); by default a
         round length near a fifth of the width.
     line_width_px : int, optional
-        Outline thickness; by default about 1/1000 of the image size (at least 1).
+        Outline thickness; by default :func:`outline_width_px` of the longer side.
 
     Returns
     -------
-    (M, N, 3) ndarray of uint8
-        RGB overlay. Round outlines are blue, cups orange, irregular magenta,
-        unknown grey.
+    (M', N, 3) ndarray of uint8
+        RGB overlay (taller than the image by the legend strip when no corner
+        was free for the legend; see :func:`render_overlay_indexed`). Round
+        outlines are blue, cups orange, irregular magenta, unknown grey.
     """
     index, palette = render_overlay_indexed(
         image,

@@ -17,12 +17,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from exo_vision.figures.overlay import PRINT_WIDTH_MM, draw_scale_bar, nice_scale_bar_nm, text_style
 from exo_vision.measure.tables import truth_values
 
 #: Longest side (px) of an embedded wide-field overlay.
 WIDE_FIELD_MAX_PX = 1100
 #: Longest side (px) a close-up is enlarged or reduced to.
 CLOSE_UP_PX = 520
+#: Printed width (mm) a close-up's scale-bar label is sized for: half a column, the close-up beside its wide field.
+CLOSE_UP_PRINT_MM = PRINT_WIDTH_MM / 2
 
 
 @dataclass
@@ -199,8 +202,17 @@ def mark_box(
     return np.asarray(im)
 
 
+def close_up_scale_bar_nm(close_up: CloseUp) -> float:
+    """Length (nm) of the scale bar :func:`close_up_rgb` draws: the round length nearest a fifth of the field."""
+    return nice_scale_bar_nm(close_up.width_nm)
+
+
 def close_up_rgb(rgb: np.ndarray, close_up: CloseUp, *, size_px: int = CLOSE_UP_PX) -> np.ndarray:
-    """The crop of ``rgb`` described by ``close_up``, resized to ``size_px`` square.
+    """The crop of ``rgb`` described by ``close_up``, resized to ``size_px`` square, with its own scale bar.
+
+    The bar (bottom right, white, labelled) is :func:`close_up_scale_bar_nm`
+    long: ``round(length_nm * size_px / close_up.width_nm)`` pixels. Its label
+    prints at 7 pt or more when the close-up is :data:`CLOSE_UP_PRINT_MM` wide.
 
     Parameters
     ----------
@@ -214,4 +226,11 @@ def close_up_rgb(rgb: np.ndarray, close_up: CloseUp, *, size_px: int = CLOSE_UP_
     r0, c0, r1, c1 = close_up.box_px
     crop = Image.fromarray(np.ascontiguousarray(rgb[r0:r1, c0:c1], dtype=np.uint8), mode="RGB")
     method = Image.Resampling.NEAREST if crop.width < size_px else Image.Resampling.LANCZOS
-    return np.asarray(crop.resize((size_px, size_px), method))
+    out = np.array(crop.resize((size_px, size_px), method))
+    scale, thickness = text_style(int(round(size_px * PRINT_WIDTH_MM / CLOSE_UP_PRINT_MM)))
+    white, black = (255, 255, 255), (0, 0, 0)
+    length_nm = close_up_scale_bar_nm(close_up)
+    draw_scale_bar(
+        out, length_nm, close_up.width_nm / size_px, scale=scale, thickness=thickness, white=white, black=black
+    )
+    return out

@@ -38,6 +38,7 @@ from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
     choose_close_up,
     close_up_rgb,
+    close_up_scale_bar_nm,
     figure_data_uri,
     mark_box,
     read_rgb,
@@ -577,7 +578,9 @@ def _overlays(tem: TemEvidence) -> str:
     )
     m, n = _image_shape(grid, stem, rgb.shape[:2])
     drawn_px = px * n / rgb.shape[1]  # small micrographs' overlays are drawn enlarged by a whole factor
-    close = choose_close_up(table, image_shape=rgb.shape[:2], pixel_size_nm=drawn_px) if len(table) else None
+    # the micrograph's rows; those below them are the overlay's legend strip
+    drawn_shape = (min(rgb.shape[0], int(round(m * rgb.shape[1] / n))), rgb.shape[1])
+    close = choose_close_up(table, image_shape=drawn_shape, pixel_size_nm=drawn_px) if len(table) else None
     wide = mark_box(rgb, close.box_px) if close is not None else rgb
     legend = "".join(
         f'<span class="swatch" style="background:rgb{tuple(int(c) for c in MORPHOLOGY_RGB[k])}"></span>{k}'
@@ -593,9 +596,35 @@ def _overlays(tem: TemEvidence) -> str:
         figs.append(
             f'<figure><img alt="close-up of {_e(stem)}" src="{rgb_data_uri(close_up_rgb(rgb, close))}" width="420">'
             f"<figcaption>Close-up: {close.width_nm:.0f} nm wide field around vesicles "
-            f"{', '.join(map(str, close.labels))}.</figcaption></figure>"
+            f"{', '.join(map(str, close.labels))}; scale bar {close_up_scale_bar_nm(close):g} nm."
+            "</figcaption></figure>"
         )
     return "".join(out) + f'<div class="figs">{"".join(figs)}</div>'
+
+
+#: Longest side (px) of an embedded annotated blot: PNG (line art and numbers stay sharp, JPEG blurred them).
+ANNOTATED_BLOT_MAX_PX = 1200
+#: Width (CSS px) an annotated blot is shown at at most, and the height a tall one is shown at: its labels,
+#: 1/60 of the longer side, are then 9-11 CSS px tall.
+ANNOTATED_BLOT_DISPLAY_PX = (560, 640)
+
+
+def annotated_blot_width_css(shape: tuple[int, int]) -> int:
+    """Display width (CSS px) of an annotated blot of ``shape`` (rows, columns): 560 px wide, or 640 px tall.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        The picture's rows and columns.
+
+    Returns
+    -------
+    int
+        ``min(560, round(640 * columns / rows))``.
+    """
+    rows, cols = shape
+    max_width, tall = ANNOTATED_BLOT_DISPLAY_PX
+    return int(min(max_width, round(tall * cols / max(rows, 1))))
 
 
 def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
@@ -693,17 +722,22 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         chart = rgb_data_uri(read_rgb(blot.panel_figure), max_px=900, fmt="PNG")
         figs.append(
             f'<figure><img alt="marker panel chart" src="{chart}" '
-            'width="520"><figcaption>EV/lysate ratio per marker: bar, arithmetic mean ± SD of the replicate EV '
-            "lanes (drawn only when every lane is measured); dots, each EV lane; open downward triangles, the upper "
+            'width="520"><figcaption>EV/lysate ratio per marker on a log axis: black line with whiskers, the '
+            "geometric mean of the replicate EV lanes' ratios and its t-based 95 % CI (whiskers when n ≥ 2); "
+            "dots, each EV lane; open downward triangles, the upper "
             "bound of a lane below the LoD; upward triangles, lower bounds (saturated EV band); filled downward "
             "triangles, upper bounds (saturated lysate band); crosses, undetermined (both saturated); dashed "
             "line, the lysate level (ratio 1).</figcaption></figure>"
         )
     for stem, path in blot.annotated.items():
+        picture = read_rgb(path)
+        width = annotated_blot_width_css(picture.shape[:2])
         figs.append(
-            f'<figure><img alt="annotated blot {_e(stem)}" src="{rgb_data_uri(read_rgb(path), max_px=900)}" '
-            f'width="300"><figcaption>{_e(stem)}: lanes and numbered bands (numbers = label in '
-            f"{_e(stem)}_bands.csv); saturated pixels red.</figcaption></figure>"
+            f'<figure><img alt="annotated blot {_e(stem)}" '
+            f'src="{rgb_data_uri(picture, max_px=ANNOTATED_BLOT_MAX_PX, fmt="PNG")}" '
+            f'width="{width}"><figcaption>{_e(stem)}: lanes (strip.lane) and numbered bands (numbers = label in '
+            f"{_e(stem)}_bands.csv); present bands bluish green, absent grey, saturated vermillion with '*' "
+            "after the number; saturated pixels vermillion.</figcaption></figure>"
         )
     if figs:
         out.append(f'<div class="figs">{"".join(figs)}</div>')

@@ -212,8 +212,10 @@ def test_vesicles_left_out_of_the_statistics_are_outlined_apart_and_named_in_the
     rgb = overlay_palette()[marked]
     assert tuple(rgb[60, 89]) == MORPHOLOGY_RGB["round"]  # vesicle 1 keeps its morphology colour
     assert tuple(rgb[120, 239]) == NOT_COUNTED_RGB  # vesicle 2's outline is set apart
-    legend = np.all(rgb[:90, :150] == NOT_COUNTED_RGB, axis=2)
-    assert legend.any() and not np.all(overlay_palette()[plain][:90, :150] == NOT_COUNTED_RGB, axis=2).any()
+    # the legend's fourth entry is written in teal away from both disks (the top right corner is free)
+    away = (labels == 0) & (np.hypot(*np.mgrid[:200, :300] - np.array([120, 200])[:, None, None]) > 45)
+    legend = np.all(rgb == NOT_COUNTED_RGB, axis=2) & away
+    assert legend.any() and not (np.all(overlay_palette()[plain] == NOT_COUNTED_RGB, axis=2) & away).any()
 
 
 def test_overlay_axis_holds_the_tallest_group_and_its_legend():
@@ -292,3 +294,87 @@ def test_the_legend_lies_above_every_bar(layout):
         bottom = ax.transData.inverted().transform(legend.get_window_extent(renderer))[0, 1]
         tallest = max(patch.get_path().vertices[:, 1].max() for patch in ax.patches)
         assert bottom > tallest
+
+
+def _synthetic_overlay_inputs(shape=(1024, 1024), *, corner_vesicle=True, seed=0):
+    """A generated micrograph, its truth labels (all called round) and, optionally, a vesicle in the top left corner."""
+    from exo_vision.synthetic.tem import make_synthetic_tem
+
+    image, truth = make_synthetic_tem(shape, pixel_size_nm=1.0, difficulty="easy", n_vesicles=12, rng=seed)
+    labels = truth.labels.astype(np.int32)
+    table = truth.vesicles[["label", "centroid_x_nm", "centroid_y_nm"]].assign(morphology="round")
+    if corner_vesicle:
+        yy, xx = np.mgrid[: shape[0], : shape[1]]
+        corner = (yy - 60) ** 2 + (xx - 60) ** 2 < 55**2
+        new = int(labels.max()) + 1
+        labels[corner] = new
+        row = {"label": new, "centroid_x_nm": 60.0, "centroid_y_nm": 60.0, "morphology": "round"}
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+    return image, labels, table
+
+
+def test_the_morphology_legend_covers_no_vesicle_and_no_id():
+    """The legend was always written at the top left, across a vesicle there and over its id."""
+    from exo_vision.figures.overlay import GREY_LEVELS, render_overlay_indexed
+
+    image, labels, table = _synthetic_overlay_inputs()
+    index, _ = render_overlay_indexed(image, labels, table, pixel_size_nm=1.0)
+    assert index.shape == labels.shape  # a free corner was found: no strip
+    cup, irregular, text = GREY_LEVELS + 1, GREY_LEVELS + 2, GREY_LEVELS + 4
+    # every vesicle is round: cup and irregular pixels are the legend's words, "round" one line above them
+    rows, cols = np.nonzero((index == cup) | (index == irregular))
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    top -= bottom - top  # the "round" line
+    window = np.s_[max(0, top - 3) : bottom + 4, max(0, left - 3) : right + 4]
+    assert not labels[window].any()  # no vesicle pixel under the legend
+    assert not (index[window] == text).any()  # no id under it
+    assert 0 not in (index[labels == labels[60, 60]] == text).nonzero()[0].shape  # the corner vesicle's id is drawn
+
+
+def test_without_a_free_corner_the_legend_goes_into_a_strip_below_the_micrograph():
+    from exo_vision.figures.overlay import GREY_LEVELS, render_overlay_indexed
+
+    image, labels, table = _synthetic_overlay_inputs((600, 600))
+    yy, xx = np.mgrid[:600, :600]
+    for k, (cy, cx) in enumerate([(60, 540), (540, 60)], start=int(labels.max()) + 1):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 < 55**2] = k
+    index, _ = render_overlay_indexed(image, labels, table, pixel_size_nm=1.0)
+    assert index.shape[0] > 600 and index.shape[1] == 600
+    cup, irregular = GREY_LEVELS + 1, GREY_LEVELS + 2
+    assert not np.isin(index[:600], [cup, irregular]).any()
+    assert np.isin(index[600:], [cup, irregular]).any()
+
+
+def test_ids_stay_off_the_outlines_where_the_vesicle_is_too_small_to_hold_them():
+    """Ids were written from the centroid up and right, across the outline of every small vesicle."""
+    from exo_vision.figures.overlay import GREY_LEVELS, render_overlay_indexed
+
+    image, labels, table = _synthetic_overlay_inputs(corner_vesicle=False)
+    without, _ = render_overlay_indexed(image, labels, table, pixel_size_nm=1.0, show_ids=False)
+    with_ids, _ = render_overlay_indexed(image, labels, table, pixel_size_nm=1.0)
+    outline = (without >= GREY_LEVELS) & (without <= GREY_LEVELS + 3) & (labels > 0)
+    assert (with_ids == GREY_LEVELS + 4).sum() > 100 * len(table) // 4  # the ids are drawn
+    assert not (outline & (with_ids != without)).any()
+
+
+@pytest.mark.parametrize("size", [1024, 3072])
+def test_ids_print_at_7_pt_on_an_85_mm_column(size):
+    """Ids were size/93 px tall (3.7 pt at 85 mm). Rule: a digit is at least size x 7 pt x 0.72 / 85 mm tall
+    (21.3 px at 1024 px, 63.9 px at 3072 px) and outlines at least size x 0.1 mm / 85 mm wide."""
+    from exo_vision.figures.overlay import GREY_LEVELS, min_digit_height_px, render_overlay_indexed
+
+    assert min_digit_height_px(1024) == pytest.approx(1024 * 7 * 0.72 * 25.4 / 72 / 85)
+    yy, xx = np.mgrid[:size, :size]
+    radius = size // 5
+    labels = (((yy - size // 2) ** 2 + (xx - size // 2) ** 2) < radius**2).astype(np.int32) * 8
+    table = pd.DataFrame(
+        {"label": [8], "centroid_x_nm": [size / 2], "centroid_y_nm": [size / 2], "morphology": ["cup"]}
+    )
+    index, _ = render_overlay_indexed(np.zeros((size, size), np.uint8), labels, table, pixel_size_nm=1.0)
+    rows, cols = np.nonzero(index == GREY_LEVELS + 4)  # the yellow "8" on the centroid
+    height = rows.max() - rows.min() + 1
+    assert min_digit_height_px(size) <= height <= 1.2 * min_digit_height_px(size)
+    assert abs((rows.max() + rows.min()) / 2 - size / 2) <= 2 and abs((cols.max() + cols.min()) / 2 - size / 2) <= 2
+    # the outline across row size/2, left edge of the disk: at least 0.1 mm printed
+    across = index[size // 2, : size // 2] == GREY_LEVELS + 1
+    assert across.sum() >= size * 0.1 / 85

@@ -230,7 +230,8 @@ def test_the_wide_field_caption_gives_the_micrograph_not_its_enlarged_overlay(ou
     from PIL import Image
 
     overlay = next(outputs["tem"].glob("grid_a_*_overlay.png"))
-    assert Image.open(overlay).size == (1024, 1024)
+    width, height = Image.open(overlay).size
+    assert width == 1024 and height >= 1024  # rows below 1024: the legend strip, when no corner was free
     page = outputs["report"].read_text(encoding="utf-8")
     assert "256 × 256 px at 2 nm/px (0.51 × 0.51 µm)" in page
     width_nm = float(re.search(r"Close-up: (\d+) nm wide", page).group(1))
@@ -654,3 +655,48 @@ def test_one_grid_statistics_come_from_its_vesicles_not_an_older_summary(outputs
     tem = collect_tem([old])
     assert tem.statistics["vesicles_per_um2"] == pytest.approx(fresh["vesicles_per_um2"], rel=1e-9)
     assert tem.statistics["mode_diameter_nm"] == pytest.approx(fresh["mode_diameter_nm"], rel=1e-9)
+
+
+@pytest.mark.parametrize("width_px", [183, 457, 1200])
+def test_the_close_up_carries_a_scale_bar_of_its_own(width_px):
+    """The close-up was a crop without a scale bar (its size only in the caption): every micrograph panel needs one."""
+    from exo_vision.report.embed import CLOSE_UP_PX, CloseUp, close_up_rgb, close_up_scale_bar_nm
+
+    rgb = np.full((2000, 2000, 3), 90, np.uint8)  # a grey overlay at 1 nm/px
+    close = CloseUp(box_px=(100, 300, 100 + width_px, 300 + width_px), labels=[1], width_nm=float(width_px))
+    out = close_up_rgb(rgb, close)
+    assert out.shape == (CLOSE_UP_PX, CLOSE_UP_PX, 3)
+    length_nm = close_up_scale_bar_nm(close)
+    # a round value near a fifth of the field: 183 nm -> 50 nm, 457 nm -> 100 nm, 1200 nm -> 250 nm
+    assert length_nm == {183: 50.0, 457: 100.0, 1200: 250.0}[width_px]
+    white = np.all(out == 255, axis=2)
+    longest = white.sum(axis=1).max()
+    assert longest == round(length_nm / (close.width_nm / CLOSE_UP_PX))  # value / pixel size of the close-up
+    bar_rows = np.nonzero(white.sum(axis=1) == longest)[0]
+    assert bar_rows.min() > CLOSE_UP_PX * 0.9  # at the bottom
+    assert white[: bar_rows.min() - 1].any()  # its label above it
+
+
+@pytest.mark.parametrize(("shape", "width"), [((1471, 600), 261), ((897, 1122), 560), ((1648, 1200), 466)])
+def test_annotated_blot_numbers_are_shown_at_least_9_css_px_tall(shape, width):
+    """The 600 x 1471 px annotated blot was a 367 x 900 JPEG shown 300 px wide: its numbers were 4 px and blurred."""
+    from exo_vision.figures.blot import LABEL_HEIGHT_FRACTION
+    from exo_vision.report.html import annotated_blot_width_css
+
+    assert annotated_blot_width_css(shape) == width  # 560 px wide, or 640 px tall
+    shown_digit = LABEL_HEIGHT_FRACTION * max(shape) * width / shape[1]
+    assert 9 <= shown_digit <= 12
+
+
+@pytest.mark.slow
+def test_the_annotated_blot_is_embedded_as_png_at_its_display_width(outputs):
+    from exo_vision.report.html import annotated_blot_width_css
+
+    page = outputs["report"].read_text(encoding="utf-8")
+    found = re.search(r'<img alt="annotated blot [^"]*" src="data:image/(\w+);base64,[^"]*" width="(\d+)"', page)
+    annotated = next(outputs["blot"].glob("*_annotated.png"))
+    from PIL import Image
+
+    with Image.open(annotated) as im:
+        shape = (im.height, im.width)
+    assert found.group(1) == "png" and int(found.group(2)) == annotated_blot_width_css(shape)
