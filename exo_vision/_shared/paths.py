@@ -204,6 +204,28 @@ def is_previous_output(path: Path, markers: dict[str, str]) -> bool:
     return False
 
 
+#: Hidden files named one by one in the note about them.
+HIDDEN_NAMED_AT_MOST = 5
+
+
+def is_hidden(path: Path) -> bool:
+    """Whether a file's name marks it hidden (it starts with "."): macOS "._name.tif" resource forks, editors'
+    and sync tools' copies. Folders are scanned without them."""
+    return path.name.startswith(".")
+
+
+def hidden_files_note(folder: Path, hidden: Sequence[Path]) -> str | None:
+    """The line that says which image files of ``folder`` were left out as hidden, or None when none were."""
+    if not hidden:
+        return None
+    names = ", ".join(p.name for p in hidden[:HIDDEN_NAMED_AT_MOST])
+    more = f" and {len(hidden) - HIDDEN_NAMED_AT_MOST} more" if len(hidden) > HIDDEN_NAMED_AT_MOST else ""
+    return (
+        f"{display_path(folder)}: left out {len(hidden)} hidden file(s) (name starting with '.', such as macOS '._' "
+        f"copies): {names}{more}; give a file's path to analyse it"
+    )
+
+
 def prepare_output_folder(out_dir: Path) -> None:
     """Create ``out_dir`` if needed and make sure files can be written in it.
 

@@ -37,6 +37,8 @@ from exo_vision._shared.paths import (
     assign_stems,
     check_output_plan,
     display_path,
+    hidden_files_note,
+    is_hidden,
     is_previous_output,
     prepare_output_folder,
 )
@@ -215,17 +217,21 @@ def collect_inputs(
             if path.is_file():
                 add(path)
             elif path.is_dir():
+                hidden: list[Path] = []
                 for child in _folder_files(path, recursive=recursive):
                     dangling = child.is_symlink() and not child.exists()  # reported in errors.csv, not skipped
                     if not (child.is_file() or dangling) or child.suffix.lower() not in IMAGE_SUFFIXES:
                         continue
-                    if child.name.startswith("."):  # hidden: macOS "._name.tif" resource forks, editors' copies
+                    if is_hidden(child):
+                        hidden.append(child)
                         continue
                     if child.name.startswith(TEMP_PREFIX) or is_previous_output(child, PREVIOUS_OUTPUTS):
                         continue
                     if excluded is not None and excluded in child.resolve().parents:
                         continue
                     add(child)
+                if (note := hidden_files_note(path, hidden)) is not None:
+                    logger.info(note)
             elif path.is_symlink():
                 raise ValueError(
                     f"input {shown} is a symbolic link that leads nowhere (a loop or a missing target); "

@@ -22,6 +22,8 @@ from exo_vision._shared.paths import (
     assign_stems,
     check_output_plan,
     display_path,
+    hidden_files_note,
+    is_hidden,
     is_previous_output,
     prepare_output_folder,
     printable,
@@ -321,13 +323,16 @@ def _collect_inputs(items: list[str]) -> list[Path]:
         shown = display_path(p)
         try:
             if p.is_dir():
-                found = sorted(
+                images = sorted(
                     q
                     for q in p.iterdir()
                     if (q.is_file() or (q.is_symlink() and not q.exists()))  # a dangling link is reported
                     and q.suffix.lower() in IMAGE_SUFFIXES
                     and not is_previous_output(q, PREVIOUS_OUTPUTS)
                 )
+                found = [q for q in images if not is_hidden(q)]
+                if (note := hidden_files_note(p, [q for q in images if is_hidden(q)])) is not None:
+                    logger.info(note)
                 if not found:
                     logger.warning("%s: no images (%s) in this folder", shown, ", ".join(IMAGE_SUFFIXES))
                 paths.extend(found)

@@ -79,6 +79,22 @@ def test_recursion_follows_linked_folders_once_and_skips_hidden_files(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in deep] == ["grids/g1/1.tif", "grids/linked/2.tif"]
 
 
+def test_hidden_files_left_out_of_a_folder_are_named(tmp_path, caplog):
+    import logging
+
+    from exo_vision.cli.blot import _collect_inputs
+
+    for name in ("a.tif", ".b.tif", "._a.tif", ".notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    with caplog.at_level(logging.INFO):
+        assert [p.name for p in collect_inputs([tmp_path])] == ["a.tif"]
+        assert [p.name for p in _collect_inputs([str(tmp_path)])] == ["a.tif"]  # blot: the same folders, the same files
+        assert [p.name for p in collect_inputs([tmp_path / ".b.tif"])] == [".b.tif"]  # given by its path: analysed
+    notes = [r.getMessage() for r in caplog.records if "hidden file" in r.getMessage()]
+    assert len(notes) == 2
+    assert all("left out 2 hidden file(s)" in n and "._a.tif" in n and ".b.tif" in n for n in notes)
+
+
 def test_assign_stems_is_unique_and_deterministic():
     paths = [Path("g1/img.tif"), Path("g2/img.tif"), Path("g3/other.tif")]
     assert assign_stems(paths) == ["g1_img", "g2_img", "other"]
