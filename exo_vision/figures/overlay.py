@@ -419,6 +419,16 @@ def _outline_codes(
     return code
 
 
+def _finite(image: np.ndarray) -> np.ndarray:
+    """``image`` with pixels without a value (NaN padding, dead pixels) set to the median of the others."""
+    if image.dtype.kind != "f":
+        return image
+    finite = np.isfinite(image)
+    if finite.all() or not finite.any():
+        return image
+    return np.where(finite, image, np.median(image[finite])).astype(image.dtype, copy=False)
+
+
 def render_overlay_indexed(
     image: np.ndarray,
     labels: np.ndarray,
@@ -469,7 +479,7 @@ def render_overlay_indexed(
         raise ValueError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
     factor = -(-int(min_side_px) // max(labels.shape)) if labels.size and max(labels.shape) < min_side_px else 1
     # the micrograph's own scale bar, its label and a data strip: the legend must not hide them either
-    burnt_in = np.asarray(annotation_mask(image), dtype=np.uint8)
+    burnt_in = np.asarray(annotation_mask(_finite(image)), dtype=np.uint8)
     if factor > 1:
         image = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
         labels = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)
