@@ -510,7 +510,7 @@ class GridSessionWidget(Container):
             result.table,
             polarity=getattr(result, "polarity", None),
             extra_metadata={
-                "parameters": result.parameters,
+                "parameters": self._shown_parameters(result.parameters),
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "segmenter": getattr(result, "segmenter", None),
                 "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
@@ -519,6 +519,15 @@ class GridSessionWidget(Container):
         self._viewer.layers.selection.active = self.labels_layer
         for message in getattr(result, "warnings", None) or []:
             show_warning(f"{self.core.current.name if self.core and self.core.current else 'micrograph'}: {message}")
+
+    def _shown_parameters(self, made_with: dict[str, Any] | None) -> dict[str, Any]:
+        """The parameters recorded on the vesicle layer of the micrograph shown: those its labels were made with
+        (the session's when unknown), with the session's border rule, which only the statistics depend on (the
+        setting may have changed since, while it was segmented or after it was saved)."""
+        parameters = dict(made_with) if made_with is not None else self.parameters()
+        if self.core is not None:
+            parameters["exclude_border"] = self.core.settings.exclude_border
+        return parameters
 
     def _restore(self, path: Path) -> None:
         """Bring back a saved, curated micrograph: its labels, calibration, overrides and edit log."""
@@ -540,7 +549,7 @@ class GridSessionWidget(Container):
             polarity=saved.polarity,
             extra_metadata={
                 "analysed_area_nm2": saved.analysed_area_nm2,
-                "parameters": saved.parameters if saved.parameters is not None else self.parameters(),
+                "parameters": self._shown_parameters(saved.parameters),
                 "segmenter": saved.segmenter,
                 "rejected_by_reason": saved.rejected_by_reason,
                 "morphology_overrides": saved.morphology_overrides,

@@ -173,6 +173,10 @@ def test_a_grid_session_counting_edge_vesicles_is_taken_by_the_cli_with_include_
     assert shown.colormap.map(edge)[3] == pytest.approx(EDGE_ALPHA)
     assert again.statistics["n"] == cli.loc["pooled", "n"] - again.statistics["n_excluded_border"]
     assert again.statistics["n_excluded_border"] == int(cli_cut) > 0
+    # the micrographs shown from now on, saved ones included, are recorded the way the session is set
+    again.previous()
+    assert json.loads((out / "g1_done.json").read_text())["parameters"]["exclude_border"] is True
+    assert again.index == 0 and again.labels_layer.metadata["parameters"]["exclude_border"] is True
 
 
 def test_the_histogram_of_result_files_follows_what_was_recorded_beside_them(
