@@ -21,6 +21,7 @@ from exo_vision.plugins._layers import (
 )
 from exo_vision.session.curation import edit_log_table, edit_record
 from exo_vision.tem_analysis import measure_micrograph_vesicles
+from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: metadata role of the vesicle Labels layer.
 ROLE = "vesicles"
@@ -32,22 +33,62 @@ MORPHOLOGY_COLORS = {
 }
 #: Colour of a label whose morphology is unknown.
 OTHER_COLOR = (0.7, 0.7, 0.7, 1.0)
-#: Opacity of a vesicle cut by the image edge: it keeps its morphology's hue but is drawn faded, because the
-#: statistics and the histogram leave it out (``touches_border``), as the batch overlay's teal outline says.
+#: Opacity of a vesicle cut by the image edge while the statistics leave it out (``touches_border``, the
+#: default ``exclude_border``): it keeps its morphology's hue but is drawn faded, as the batch overlay's teal
+#: outline says. Counted (``exclude_border`` false, ``--include-border``), it is drawn like any other.
 EDGE_ALPHA = 0.35
 
 
-def morphology_colormap(table: pd.DataFrame) -> Any:
+def excludes_border(metadata: dict[str, Any] | None) -> bool:
+    """Whether the statistics of a vesicle layer leave out the vesicles cut by the image edge.
+
+    Parameters
+    ----------
+    metadata : dict or None
+        The layer's ``metadata``; its ``parameters`` (the analysis parameters the layer was made with) give
+        ``exclude_border``.
+
+    Returns
+    -------
+    bool
+        ``parameters["exclude_border"]``; True (the command line's default) when the layer records none
+        (a layer opened from a file, or made by an older version).
+    """
+    parameters = (metadata or {}).get("parameters") or {}
+    value = parameters.get("exclude_border", DEFAULT_TEM_PARAMETERS.exclude_border)
+    return bool(value)
+
+
+def layer_statistics(layer: Any, *, n_boot: int) -> dict[str, Any]:
+    """:func:`~exo_vision.measure.size_stats.size_statistics` of a vesicle layer's table, with the border
+    rule, size range and bootstrap seed the layer was made with (those of ``exo-vision tem`` when it records
+    none), and ``n_boot`` resamples for the confidence intervals."""
+    from exo_vision.measure.size_stats import size_statistics
+
+    parameters = layer.metadata.get("parameters") or {}
+    size_range = parameters.get("size_range_nm") or DEFAULT_TEM_PARAMETERS.size_range_nm
+    return size_statistics(
+        vesicle_table(layer),
+        exclude_border=excludes_border(layer.metadata),
+        size_range_nm=(float(size_range[0]), float(size_range[1])),
+        n_boot=n_boot,
+        rng=int(parameters.get("seed", DEFAULT_TEM_PARAMETERS.seed)),
+    )
+
+
+def morphology_colormap(table: pd.DataFrame, *, exclude_border: bool = True) -> Any:
     """A napari ``DirectLabelColormap`` colouring each label by its ``morphology``.
 
-    Vesicles cut by the image edge (``touches_border``), which the
-    statistics leave out, keep their colour at opacity ``EDGE_ALPHA``.
+    Vesicles cut by the image edge (``touches_border``) keep their colour at opacity ``EDGE_ALPHA``
+    when the statistics leave them out (``exclude_border``).
 
     Parameters
     ----------
     table : pandas.DataFrame
         Vesicle table with ``label`` and ``morphology`` columns (and
         optionally ``touches_border``).
+    exclude_border : bool
+        The ``exclude_border`` the layer's statistics use (:func:`excludes_border`).
     """
     from napari.utils.colormaps import DirectLabelColormap
 
@@ -55,7 +96,7 @@ def morphology_colormap(table: pd.DataFrame) -> Any:
     if "morphology" in table.columns:
         edge = (
             truth_values(table["touches_border"]).to_numpy()
-            if "touches_border" in table.columns
+            if exclude_border and "touches_border" in table.columns
             else np.zeros(len(table), bool)
         )
         for label, morph, cut in zip(table["label"].to_numpy(), table["morphology"].astype(str), edge, strict=True):
@@ -91,8 +132,9 @@ def layer_tables(table: pd.DataFrame, overrides: dict[int, str] | None = None) -
 def set_vesicle_table(layer: Any, table: pd.DataFrame, *, colormap: Any = None) -> None:
     """Store ``table`` as the layer's ``features`` and recolour by morphology.
 
-    ``colormap`` is :func:`morphology_colormap` of ``table`` when the caller built it already
-    (e.g. in a worker thread); it must not be passed when the layer has morphology overrides.
+    ``colormap`` is :func:`morphology_colormap` of ``table`` (with the layer's :func:`excludes_border`) when
+    the caller built it already (e.g. in a worker thread); it must not be passed when the layer has morphology
+    overrides.
     """
     overrides = layer.metadata.get("morphology_overrides", {})
     if overrides and "label" in table.columns:
@@ -105,7 +147,20 @@ def set_vesicle_table(layer: Any, table: pd.DataFrame, *, colormap: Any = None) 
     # the table first: setting features tells listeners (the histogram dock) to read it
     layer.metadata["vesicle_table"] = table
     layer.features = features
-    layer.colormap = morphology_colormap(table) if colormap is None or overrides else colormap
+    if colormap is None or overrides:
+        colormap = morphology_colormap(table, exclude_border=excludes_border(layer.metadata))
+    layer.colormap = colormap
+
+
+def set_exclude_border(layer: Any, exclude_border: bool) -> None:
+    """Record on a vesicle layer whether its statistics leave out the vesicles cut by the image edge (its
+    ``parameters["exclude_border"]``; the labels do not depend on it), and redraw those vesicles faded or not.
+
+    Its table is set again, so that the docks following it (histogram, curation, segmentation summary)
+    recount.
+    """
+    layer.metadata["parameters"] = {**(layer.metadata.get("parameters") or {}), "exclude_border": bool(exclude_border)}
+    set_vesicle_table(layer, vesicle_table(layer))
 
 
 def vesicle_table(layer: Any) -> pd.DataFrame:
@@ -158,7 +213,8 @@ def add_vesicle_layer(
     polarity : {"dark", "bright"} or None
         Stain polarity used, kept for re-measurement.
     extra_metadata : dict, optional
-        More entries for the layer's ``metadata``.
+        More entries for the layer's ``metadata``; its ``parameters`` (the analysis parameters) say whether
+        the vesicles cut by the image edge are counted or drawn faded (:func:`excludes_border`).
     colormap : napari DirectLabelColormap, optional
         :func:`morphology_colormap` of ``table``, when built already off the GUI thread.
     visible : bool
@@ -211,10 +267,10 @@ def new_vesicle_layer(
     """
     from napari.layers import Labels
 
-    if colormap is None:
-        colormap = morphology_colormap(table)
-    table, features = layer_tables(table)
     metadata = _vesicle_metadata(image_layer, polarity, extra_metadata)
+    if colormap is None:
+        colormap = morphology_colormap(table, exclude_border=excludes_border(metadata))
+    table, features = layer_tables(table)
     metadata["vesicle_table"] = table
     return Labels(
         compact_labels(labels),
@@ -272,11 +328,24 @@ def edit_log_frame(layer: Any) -> pd.DataFrame:
     return edit_log_table(layer.metadata.get("edit_log", []))
 
 
-def statistics_text(stats: dict[str, Any]) -> str:
-    """One-paragraph summary of :func:`~exo_vision.measure.size_stats.size_statistics`."""
-    n = stats.get("n", 0)
+def statistics_text(stats: dict[str, Any], *, exclude_border: bool = True) -> str:
+    """One-paragraph summary of :func:`~exo_vision.measure.size_stats.size_statistics`.
+
+    Parameters
+    ----------
+    stats : dict
+        The statistics.
+    exclude_border : bool
+        The ``exclude_border`` they were computed with: the text says how many vesicles cut by the image
+        edge were left out, or that they are counted.
+    """
+    n, cut = stats.get("n", 0), stats.get("n_excluded_border", 0)
+    if not exclude_border:
+        border = "\nvesicles cut by the image edge counted" if n else ""
+    else:
+        border = f"\n{cut} cut by the image edge not counted" if cut else ""
     if not n:
-        return "no vesicles"
+        return "no vesicles" + border
     parts = [
         f"n = {n}",
         f"mean {stats['mean_diameter_nm']:.1f} nm"
@@ -288,7 +357,7 @@ def statistics_text(stats: dict[str, Any]) -> str:
     touching = stats.get("fraction_touching", float("nan"))
     if np.isfinite(touching):  # NaN for the table of an older run (no touches_other column)
         morph.append(f"touching another {100 * touching:.0f} %")
-    return "; ".join(parts) + "\n" + ", ".join(morph)
+    return "; ".join(parts) + "\n" + ", ".join(morph) + border
 
 
 def apply_pixel_size(viewer: Any, image_layer: Any, pixel_size_nm: float, *, source: str) -> None:

@@ -22,6 +22,8 @@ from exo_vision.annotations.polygons import outline_warning
 from exo_vision.plugins._layers import enum_choices, same_layer, source_image
 from exo_vision.plugins._vesicles import (
     ROLE,
+    excludes_border,
+    layer_statistics,
     log_edit,
     measure_layer,
     set_vesicle_table,
@@ -376,13 +378,12 @@ class CurationWidget(Container):
         self._show_stats()
 
     def _show_stats(self) -> None:
-        from exo_vision.measure.size_stats import size_statistics
-
         table = vesicle_table(self.layer)
         if "equivalent_diameter_nm" not in table.columns:
             self._stats.value = ""
             return
-        self.statistics = size_statistics(table, n_boot=200)
-        self._stats.value = statistics_text(self.statistics)
+        # vesicles cut by the image edge counted or not as the layer was made (the command line's --include-border)
+        self.statistics = layer_statistics(self.layer, n_boot=200)
+        self._stats.value = statistics_text(self.statistics, exclude_border=excludes_border(self.layer.metadata))
         log = self.layer.metadata.get("edit_log", [])
         self._log.value = "" if not log else f"{log[-1]['action']} label {log[-1]['label']} at {log[-1]['time_utc']}"

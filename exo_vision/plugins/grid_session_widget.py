@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, Label, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
@@ -32,7 +32,14 @@ from exo_vision.plugins._layers import (
     stale_calibration,
 )
 from exo_vision.plugins._learning import LearningPanel
-from exo_vision.plugins._vesicles import ROLE, add_vesicle_layer, apply_overrides, statistics_text, vesicle_table
+from exo_vision.plugins._vesicles import (
+    ROLE,
+    add_vesicle_layer,
+    apply_overrides,
+    set_exclude_border,
+    statistics_text,
+    vesicle_table,
+)
 from exo_vision.plugins._workers import release_when_finished
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.segmentation_widget import Polarity, run_analysis
@@ -136,6 +143,14 @@ class GridSessionWidget(Container):
             value=Polarity(cli.polarity),
             tooltip="auto: read from each micrograph; bright or dark: as the command line's --polarity",
         )
+        self._include_border = CheckBox(
+            label="count vesicles cut by the image edge",
+            value=not cli.exclude_border,
+            tooltip="as the command line's --include-border: vesicles cut by the image edge are counted in the "
+            "statistics and the histogram, and the saved results record it as exo-vision tem does. Off (the "
+            "default): they are outlined, drawn faded and left out. A change applies to the micrograph shown, "
+            "the grid summary and the micrographs not yet saved",
+        )
         self._open = PushButton(text="Open grid (resumes a saved session)")
         self._previous = PushButton(text=f"< Previous ({PREVIOUS_KEY})", enabled=False)
         self._next = PushButton(text=f"Next ({NEXT_KEY}) >", enabled=False)
@@ -152,6 +167,7 @@ class GridSessionWidget(Container):
                 self._max_d,
                 self._sensitivity,
                 self._polarity,
+                self._include_border,
                 self._open,
                 self._previous,
                 self._next,
@@ -175,7 +191,15 @@ class GridSessionWidget(Container):
         self.worker: Any = None
         self.precompute_worker: Any = None
 
-        for setting in (self._method, self._model, self._min_d, self._max_d, self._sensitivity, self._polarity):
+        for setting in (
+            self._method,
+            self._model,
+            self._min_d,
+            self._max_d,
+            self._sensitivity,
+            self._polarity,
+            self._include_border,
+        ):
             setting.changed.connect(self._sync_settings)
         self._open.changed.connect(lambda: self.open_grid())
         self._previous.changed.connect(lambda: self.previous())
@@ -282,12 +306,22 @@ class GridSessionWidget(Container):
             max_diameter_nm=float(self._max_d.value),
             sensitivity=float(self._sensitivity.value),
             polarity=self._polarity.value.value,
+            exclude_border=not self._include_border.value,
         )
 
     def _sync_settings(self, _value: Any = None) -> None:
-        if self.core is not None and self.settings() != self.core.settings:
-            self.core.settings = self.settings()
-            self.precomputed = {}  # made with the old settings
+        core = self.core
+        if core is None or self.settings() == core.settings:
+            return
+        border_changed = self.settings().exclude_border != core.settings.exclude_border
+        core.settings = self.settings()
+        self.precomputed = {}  # made with the old settings
+        if border_changed:
+            # the labels do not depend on it: the micrograph shown is counted the new way, and so is the grid
+            layer = find_derived(self._viewer, self.image_layer, ROLE) if self.image_layer is not None else None
+            if layer is not None:
+                set_exclude_border(layer, core.settings.exclude_border)
+            self.update_summary()
 
     def _show_settings(self, settings: GridSettings) -> None:
         self.set_method(settings.method, settings.model)
@@ -295,6 +329,7 @@ class GridSessionWidget(Container):
         self._max_d.value = settings.max_diameter_nm
         self._sensitivity.value = settings.sensitivity
         self._polarity.value = Polarity(settings.polarity)
+        self._include_border.value = not settings.exclude_border
 
     def config(self, **overrides: Any) -> TemBatchConfig:
         """The ``exo-vision tem`` configuration matching the session's settings (plus ``overrides``)."""
@@ -475,7 +510,7 @@ class GridSessionWidget(Container):
             result.table,
             polarity=getattr(result, "polarity", None),
             extra_metadata={
-                "parameters": result.parameters,
+                "parameters": self._shown_parameters(result.parameters),
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "segmenter": getattr(result, "segmenter", None),
                 "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
@@ -484,6 +519,15 @@ class GridSessionWidget(Container):
         self._viewer.layers.selection.active = self.labels_layer
         for message in getattr(result, "warnings", None) or []:
             show_warning(f"{self.core.current.name if self.core and self.core.current else 'micrograph'}: {message}")
+
+    def _shown_parameters(self, made_with: dict[str, Any] | None) -> dict[str, Any]:
+        """The parameters recorded on the vesicle layer of the micrograph shown: those its labels were made with
+        (the session's when unknown), with the session's border rule, which only the statistics depend on (the
+        setting may have changed since, while it was segmented or after it was saved)."""
+        parameters = dict(made_with) if made_with is not None else self.parameters()
+        if self.core is not None:
+            parameters["exclude_border"] = self.core.settings.exclude_border
+        return parameters
 
     def _restore(self, path: Path) -> None:
         """Bring back a saved, curated micrograph: its labels, calibration, overrides and edit log."""
@@ -505,7 +549,7 @@ class GridSessionWidget(Container):
             polarity=saved.polarity,
             extra_metadata={
                 "analysed_area_nm2": saved.analysed_area_nm2,
-                "parameters": saved.parameters if saved.parameters is not None else self.parameters(),
+                "parameters": self._shown_parameters(saved.parameters),
                 "segmenter": saved.segmenter,
                 "rejected_by_reason": saved.rejected_by_reason,
                 "morphology_overrides": saved.morphology_overrides,
@@ -586,10 +630,21 @@ class GridSessionWidget(Container):
         if pooled is None:
             self._summary.value = "nothing saved yet"
             return
-        self.statistics = stats = size_statistics(pooled, n_boot=200)
-        self._summary.value = f"{len(self.tables)} micrograph(s) saved; " + statistics_text(stats)
+        # vesicles cut by the image edge left out or counted as the session is set, as `exo-vision tem` (with
+        # --include-border or not) counts them in the run's summary.csv and size histogram
+        exclude = self.core.settings.exclude_border if self.core is not None else True
+        self.statistics = stats = size_statistics(pooled, n_boot=200, exclude_border=exclude)
+        self._summary.value = f"{len(self.tables)} micrograph(s) saved; " + statistics_text(
+            stats, exclude_border=exclude
+        )
         # the statistics once per step (a bootstrap over the whole grid: 0.2 s at 10 000 vesicles)
-        self.plot.draw({"grid": pooled}, bin_width_nm=10.0, weighting="number", statistics={"grid": stats})
+        self.plot.draw(
+            {"grid": pooled},
+            bin_width_nm=TemBatchConfig().bin_width_nm,
+            weighting="number",
+            statistics={"grid": stats},
+            exclude_border=exclude,
+        )
 
 
 def curated_from_layer(layer: Any, image: Any) -> CuratedResult:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
 from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table, table_group_names, truth_values
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
-from exo_vision.plugins._vesicles import ROLE, vesicle_table
+from exo_vision.plugins._vesicles import ROLE, excludes_border, vesicle_table
+from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,47 @@ def read_vesicle_tables(paths: list[Path]) -> dict[str, pd.DataFrame]:
     return tables
 
 
+#: End of the name of a per-image vesicle table (``<stem>_vesicles.csv``) and of its done marker.
+TABLE_SUFFIX, MARKER_SUFFIX = "_vesicles.csv", "_done.json"
+
+
+def recorded_exclude_border(table_path: str | Path) -> bool | None:
+    """The ``exclude_border`` recorded beside a vesicle table written by ``exo-vision tem`` or the grid session.
+
+    Parameters
+    ----------
+    table_path : str or Path
+        A per-image ``<stem>_vesicles.csv`` (its ``<stem>_done.json`` records the parameters) or a run's
+        ``vesicles.csv`` (its ``run.json`` does).
+
+    Returns
+    -------
+    bool or None
+        False when the vesicles cut by the image edge were counted (``--include-border``), True when they
+        were left out, None when no readable record lies beside the table.
+    """
+    path = Path(table_path)
+    if path.name.endswith(TABLE_SUFFIX):
+        record = path.with_name(path.name[: -len(TABLE_SUFFIX)] + MARKER_SUFFIX)
+    elif path.name == "vesicles.csv":
+        record = path.with_name("run.json")
+    else:
+        return None
+    try:
+        parameters = json.loads(record.read_text(encoding="utf-8")).get("parameters") or {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    value = parameters.get("exclude_border") if isinstance(parameters, dict) else None
+    return value if isinstance(value, bool) else None
+
+
+def _kept(table: pd.DataFrame, exclude_border: bool) -> pd.Series:
+    """Which rows of a vesicle table the statistics count: all, or those not cut by the image edge."""
+    if not exclude_border:
+        return pd.Series(True, index=table.index)
+    return ~truth_values(table.get("touches_border", pd.Series(False, index=table.index)))
+
+
 class HistogramPlot:
     """A matplotlib figure on a Qt canvas drawing weighted size histograms of several groups.
 
@@ -90,19 +134,27 @@ class HistogramPlot:
         bin_width_nm: float,
         weighting: str,
         statistics: dict[str, dict[str, Any]] | None = None,
+        exclude_border: bool | Mapping[str, bool] = True,
     ) -> None:
-        """Redraw for ``groups`` (name -> vesicle table) with the given bins and weighting (``statistics``:
-        each group's :func:`size_statistics` when the caller has them already)."""
+        """Redraw for ``groups`` (name -> vesicle table) with the given bins (nm) and weighting.
+
+        ``statistics`` are each group's :func:`size_statistics` when the caller has them already.
+        ``exclude_border`` (one value, or one per group name; True for a group not named) leaves the vesicles
+        cut by the image edge (``touches_border``) out of a group's bins and statistics, as ``exo-vision tem``
+        does unless ``--include-border``.
+        """
+
+        def excluded(name: str) -> bool:
+            if isinstance(exclude_border, Mapping):
+                return bool(exclude_border.get(name, True))
+            return bool(exclude_border)
 
         self.figure.clear()
         ax = self.figure.add_subplot(111)
         frames = []
         self.statistics = {}
         self.bins = self.bins.iloc[0:0]  # an export gives what is drawn, even when nothing is
-        all_d = [
-            t.loc[~truth_values(t.get("touches_border", pd.Series(False, index=t.index))), DIAMETER]
-            for t in groups.values()
-        ]
+        all_d = [t.loc[_kept(t, excluded(name)), DIAMETER] for name, t in groups.items()]
         all_d = np.concatenate([np.asarray(d, dtype=float) for d in all_d]) if all_d else np.array([])
         all_d = all_d[np.isfinite(all_d)]
         # One set of bins for every group, aligned on zero as a single group's own bins are.
@@ -112,10 +164,9 @@ class HistogramPlot:
             else None
         )
         for i, (name, table) in enumerate(groups.items()):
-            stats = (statistics or {}).get(name) or size_statistics(table, n_boot=200)
+            stats = (statistics or {}).get(name) or size_statistics(table, exclude_border=excluded(name), n_boot=200)
             self.statistics[name] = stats
-            keep = ~truth_values(table.get("touches_border", pd.Series(False, index=table.index)))
-            d = table.loc[keep, DIAMETER].to_numpy(dtype=float)
+            d = table.loc[_kept(table, excluded(name)), DIAMETER].to_numpy(dtype=float)
             hist = weighted_histogram(d, bin_width_nm=bin_width_nm, weighting=weighting, range_nm=range_nm)
             frames.append(hist.assign(group=name))
             if not len(hist):
@@ -183,6 +234,9 @@ class HistogramWidget(Container):
         self.native.layout().addWidget(self.plot.canvas)
         self.extend([self._export_path, self._export])
         self._watched: Any = None
+        #: Per group drawn: whether the vesicles cut by the image edge are left out (the setting its vesicles
+        #: were made with: the layer's parameters, or the done markers / run.json beside the tables).
+        self.exclude_border: dict[str, bool] = {}
 
         self._source.changed.connect(self._on_source)
         self._update.changed.connect(self.refresh)
@@ -195,19 +249,47 @@ class HistogramWidget(Container):
     # -- data ---------------------------------------------------------------------------------
     def groups(self) -> dict[str, pd.DataFrame]:
         """The vesicle tables to plot, keyed by group name, for the chosen source."""
+        return self._groups_and_rules()[0]
+
+    def _groups_and_rules(self) -> tuple[dict[str, pd.DataFrame], dict[str, bool]]:
+        """The vesicle tables to plot by group name, and for each whether the vesicles cut by the image edge
+        are left out: as its layer was made, or as recorded beside its tables (``exo-vision tem``'s default,
+        leave them out, when nothing is recorded)."""
+        default = DEFAULT_TEM_PARAMETERS.exclude_border
         source = self._source.value
         if source is Source.IMAGE:
             layer = self._vesicle_layer()
-            return {} if layer is None else {layer.name: vesicle_table(layer)}
+            if layer is None:
+                return {}, {}
+            return {layer.name: vesicle_table(layer)}, {layer.name: excludes_border(layer.metadata)}
         if source is Source.FOLDER:
             folder = Path(self._folder.value)
             if not folder.is_dir():
                 raise ValueError(f"results folder {folder} does not exist; choose the output folder of a grid session.")
             # per-image tables only: a pooled run-level table in the same folder would count twice
-            tables = read_vesicle_tables(sorted(folder.glob("*_vesicles.csv")))
-            return {folder.name: pd.concat(tables.values(), ignore_index=True)}
+            paths = sorted(folder.glob(f"*{TABLE_SUFFIX}"))
+            tables = read_vesicle_tables(paths)
+            recorded = {value for path in paths if (value := recorded_exclude_border(path)) is not None}
+            if len(recorded) > 1:
+                show_warning(
+                    f"the results in {folder} were made partly counting the vesicles cut by the image edge and "
+                    "partly not: the histogram leaves them out, as exo-vision tem does by default; "
+                    f"`exo-vision tem <micrographs folder> --out {folder} --resume --include-border` counts them "
+                    "in every micrograph"
+                )
+            rule = recorded.pop() if len(recorded) == 1 else default
+            return {folder.name: pd.concat(tables.values(), ignore_index=True)}, {folder.name: rule}
         paths = [Path(p) for p in (self._tables.value or [])]
-        return read_vesicle_tables(paths) if paths else {}
+        if not paths:
+            return {}, {}
+        tables = read_vesicle_tables(paths)
+        names = table_group_names(paths)
+        rules = {}
+        for path in paths:
+            if names[path] in tables:
+                recorded_rule = recorded_exclude_border(path)
+                rules[names[path]] = default if recorded_rule is None else recorded_rule
+        return tables, rules
 
     def set_tables(self, paths: list[str | Path]) -> None:
         """Show several result tables, one histogram per condition (file stem)."""
@@ -251,15 +333,20 @@ class HistogramWidget(Container):
     def refresh(self, _value: Any = None) -> None:
         """Recompute and redraw the histogram; problems are shown as notifications."""
         try:
-            groups = self.groups()
+            groups, rules = self._groups_and_rules()
         except (ValueError, OSError) as error:
             show_warning(str(error))
             return
         # a vesicle layer being made or restored may not be measured yet: it is drawn when it is
         groups = {name: table for name, table in groups.items() if DIAMETER in table.columns}
-        self.plot.draw(groups, bin_width_nm=self._bin_width.value, weighting=self._weighting.value.value)
-        counts = ", ".join(f"{name}: {s['n']}" for name, s in self.plot.statistics.items())
-        self._status.value = f"vesicles (border excluded) {counts}" if counts else "no vesicle table yet"
+        self.exclude_border = {name: rules.get(name, True) for name in groups}
+        self.plot.draw(
+            groups,
+            bin_width_nm=self._bin_width.value,
+            weighting=self._weighting.value.value,
+            exclude_border=self.exclude_border,
+        )
+        self._status.value = _status_text(self.plot.statistics, self.exclude_border)
 
     def _on_export(self, _value: Any = None) -> None:
         path = Path(self._export_path.value)
@@ -272,3 +359,18 @@ class HistogramWidget(Container):
             show_warning(str(error))
             return
         show_info(f"histogram exported to {target}")
+
+
+def _status_text(statistics: dict[str, dict[str, Any]], exclude_border: dict[str, bool]) -> str:
+    """The dock's line under the buttons: vesicles counted per group, and whether those cut by the image edge
+    are among them."""
+    if not statistics:
+        return "no vesicle table yet"
+    rules = {exclude_border.get(name, True) for name in statistics}
+    if len(rules) == 1:
+        which = "cut by the image edge left out" if rules.pop() else "cut by the image edge counted"
+        return f"vesicles ({which}) " + ", ".join(f"{name}: {s['n']}" for name, s in statistics.items())
+    return "vesicles " + ", ".join(
+        f"{name}: {s['n']} (edge-cut {'left out' if exclude_border.get(name, True) else 'counted'})"
+        for name, s in statistics.items()
+    )

@@ -42,7 +42,9 @@ from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import (
     ROLE,
     add_vesicle_layer,
+    excludes_border,
     follow_scale,
+    layer_statistics,
     morphology_colormap,
     new_vesicle_layer,
     statistics_text,
@@ -174,6 +176,13 @@ class SegmentationWidget(Container):
         )
         self._sensitivity = FloatSlider(label="sensitivity", value=0.5, min=0.0, max=1.0, step=0.05)
         self._polarity = ComboBox(label="vesicles appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
+        self._include_border = CheckBox(
+            label="count vesicles cut by the image edge",
+            value=not defaults.exclude_border,
+            tooltip="as the command line's --include-border: vesicles cut by the image edge are counted in the "
+            "statistics and the histogram (their diameters are truncated). Off (the default): they are outlined, "
+            "drawn faded and left out, and the table flags them in touches_border",
+        )
         self._run = PushButton(text="Run")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._bar = ProgressBar(label="progress", value=0, min=0, max=1, visible=True)
@@ -189,6 +198,7 @@ class SegmentationWidget(Container):
                 self._max_d,
                 self._sensitivity,
                 self._polarity,
+                self._include_border,
                 self._run,
                 self._cancel,
                 self._bar,
@@ -201,6 +211,8 @@ class SegmentationWidget(Container):
         self._watched: Any = None
         self._run_text = ("", "")  # (method prefix, statistics text) of the last run shown
         self._left_out = ""  # the line naming what the last run left out, or ""
+        #: Statistics of the last run shown (``size_statistics`` with the run's parameters), or None.
+        self.statistics: dict[str, Any] | None = None
         self._cancel_event = threading.Event()
         #: Qt signals: ``progressed`` and ``shown`` (see :class:`SegmentationSignals`).
         self.signals = SegmentationSignals()
@@ -213,7 +225,8 @@ class SegmentationWidget(Container):
         self.native.destroyed.connect(self._dock_gone)
 
     def parameters(self) -> dict[str, Any]:
-        """The core's keyword arguments from the widget values (all lengths in nm)."""
+        """The core's keyword arguments from the widget values (all lengths in nm); ``exclude_border`` is
+        false when vesicles cut by the image edge are counted (the command line's ``--include-border``)."""
         if self._max_d.value <= self._min_d.value:
             raise ValueError(
                 f"max diameter ({self._max_d.value} nm) must exceed min diameter ({self._min_d.value} nm); "
@@ -227,6 +240,7 @@ class SegmentationWidget(Container):
             "max_diameter_nm": float(self._max_d.value),
             "sensitivity": float(self._sensitivity.value),
             "polarity": polarity.value,
+            "exclude_border": not self._include_border.value,
         }
 
     def model_path(self) -> str | None:
@@ -248,8 +262,10 @@ class SegmentationWidget(Container):
         min_diameter_nm: Annotated[float, "nm"] | None = None,
         max_diameter_nm: Annotated[float, "nm"] | None = None,
         sensitivity: float | None = None,
+        include_border: bool | None = None,
     ) -> None:
-        """Set widget values programmatically (scripts, tests)."""
+        """Set widget values programmatically (scripts, tests); ``include_border`` ticks "count vesicles cut by
+        the image edge" (the command line's ``--include-border``)."""
         if method is not None:
             self._method.value = method
         if model is not None:
@@ -260,6 +276,8 @@ class SegmentationWidget(Container):
             self._max_d.value = max_diameter_nm
         if sensitivity is not None:
             self._sensitivity.value = sensitivity
+        if include_border is not None:
+            self._include_border.value = include_border
 
     def run(self, *, sync: bool = False) -> Any:
         """Segment the active image; in a thread worker unless ``sync`` (then returns the layer)."""
@@ -296,7 +314,7 @@ class SegmentationWidget(Container):
                 return None
             # Off the GUI thread: vispy's first-use cache, and the layer's colours (labels came back compacted).
             warm_up_label_visuals()
-            return result, morphology_colormap(result.table)
+            return result, morphology_colormap(result.table, exclude_border=parameters["exclude_border"])
 
         if sync:
             try:
@@ -432,7 +450,12 @@ class SegmentationWidget(Container):
         method = segmenter.get("method", "")
         if model:
             method += f" ({model.get('name')} {model.get('version')})"
-        self._run_text = (f"{method}: " if method else "", statistics_text(result.statistics))
+        self.statistics = result.statistics
+        exclude_border = bool((getattr(result, "parameters", None) or {}).get("exclude_border", True))
+        self._run_text = (
+            f"{method}: " if method else "",
+            statistics_text(result.statistics, exclude_border=exclude_border),
+        )
         left_out = rejected_text(rejected_by_reason(getattr(result, "rejected", None)))
         self._left_out = f"\n{left_out}" if left_out else ""
         self._summary.value = "".join(self._run_text) + self._left_out
@@ -454,8 +477,6 @@ class SegmentationWidget(Container):
             layer.events.features.connect(self._on_table)
 
     def _on_table(self, _event: Any = None) -> None:
-        from exo_vision.measure.size_stats import size_statistics
-
         layer = self._watched
         if layer is None or layer not in self._viewer.layers:
             return
@@ -463,7 +484,8 @@ class SegmentationWidget(Container):
         if "equivalent_diameter_nm" not in table.columns:
             return
         prefix, at_run = self._run_text
-        now = statistics_text(size_statistics(table, n_boot=1))
+        # with the border rule the layer was made with, as its run's statistics
+        now = statistics_text(layer_statistics(layer, n_boot=1), exclude_border=excludes_border(layer.metadata))
         if now == at_run:
             self._summary.value = prefix + now + self._left_out
             return

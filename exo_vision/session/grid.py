@@ -78,8 +78,9 @@ def analysis_kwargs(cli_parameters: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class GridSettings:
-    """The settings a user chooses for a grid: segmentation method, model file, size range, sensitivity and
-    stain polarity (``"auto"``, ``"bright"`` or ``"dark"`` vesicles).
+    """The settings a user chooses for a grid: segmentation method, model file, size range, sensitivity,
+    stain polarity (``"auto"``, ``"bright"`` or ``"dark"`` vesicles) and whether the statistics leave out the
+    vesicles cut by the image edge (``exclude_border``; False is the command line's ``--include-border``).
 
     ``model`` is the model file as typed (empty, ``"."`` or a folder mean the shipped model).
     The defaults are the CLI's (:class:`~exo_vision.tem_parameters.TemParameters`).
@@ -91,6 +92,7 @@ class GridSettings:
     max_diameter_nm: float = TemParameters().max_diameter_nm
     sensitivity: float = TemParameters().sensitivity
     polarity: str = TemParameters().polarity
+    exclude_border: bool = TemParameters().exclude_border
 
     def model_path(self) -> str | None:
         """The chosen model file, or None for the shipped model (or a method without a model)."""
@@ -110,6 +112,7 @@ class GridSettings:
             "max_diameter_nm": float(self.max_diameter_nm),
             "sensitivity": float(self.sensitivity),
             "polarity": self.polarity,
+            "exclude_border": bool(self.exclude_border),
         }
         values.update(overrides)
         return TemBatchConfig(**values)
@@ -128,16 +131,20 @@ class GridSettings:
         return None
 
     def describe(self) -> str:
-        """These settings in a few words, for the user: method, model, size range, sensitivity."""
+        """These settings in a few words, for the user: method, model, size range, sensitivity, and the
+        polarity and the border rule when they are not the defaults."""
         path = self.model_path()
         model = f", model {Path(path).name}" if path else ""
         return (
             f"{self.method}{model}, {self.min_diameter_nm:g}-{self.max_diameter_nm:g} nm, "
-            f"sensitivity {self.sensitivity:g}" + ("" if self.polarity == "auto" else f", vesicles {self.polarity}")
+            f"sensitivity {self.sensitivity:g}"
+            + ("" if self.polarity == "auto" else f", vesicles {self.polarity}")
+            + ("" if self.exclude_border else ", vesicles cut by the image edge counted")
         )
 
     def resumed(self, saved: dict[str, Any]) -> GridSettings:
-        """These settings updated from a session file's ``parameters`` (unknown methods ignored)."""
+        """These settings updated from a session file's ``parameters`` (unknown methods, polarities and a
+        non-boolean ``exclude_border`` ignored)."""
         from exo_vision.segmentation.api import METHODS
 
         settings = self
@@ -148,6 +155,8 @@ class GridSettings:
         }
         if saved.get("polarity") in ("auto", "bright", "dark"):
             sizes["polarity"] = saved["polarity"]
+        if isinstance(saved.get("exclude_border"), bool):
+            sizes["exclude_border"] = saved["exclude_border"]
         return replace(settings, **sizes)
 
 

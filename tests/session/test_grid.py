@@ -248,3 +248,37 @@ def test_a_saved_micrograph_keeps_its_scale_bar_reading_as_the_cli_records_it(tm
     session.save(path, curated)
     marker = json.loads((tmp_path / "out" / "bar_done.json").read_text())
     assert marker["scale_bar"] == picture.metadata["scale_bar"] and marker["scale_bar"]["status"] == "ok"
+
+
+def test_a_grid_counting_edge_vesicles_records_and_resumes_it_as_the_cli_include_border(tmp_path):
+    """Before, GridSettings had no border rule: a grid could only be analysed as `exo-vision tem` without
+    --include-border, and its session file and markers said exclude_border true."""
+    settings = GridSettings(exclude_border=False)
+    cli = TemBatchConfig(exclude_border=False)
+    assert settings.config().analysis_parameters() == cli.analysis_parameters()
+    assert settings.parameters()["exclude_border"] is False
+    assert settings.describe().endswith(", vesicles cut by the image edge counted")
+    assert "edge" not in GridSettings().describe()
+    assert GridSettings().resumed({"exclude_border": False}).exclude_border is False
+    assert GridSettings().resumed({"exclude_border": "no"}).exclude_border is True  # not a bool: ignored
+    grid, out = _grid(tmp_path, 1)
+    session = GridSession.open(grid, out, settings)
+    session.index = 0
+    image = session.read(session.files[0])
+    result = session.analyse(image)
+    cut = int(result.table["touches_border"].sum())
+    assert cut and result.statistics["n"] == len(result.table)  # counted, as with --include-border
+    curated = CuratedResult(
+        image=image,
+        labels=result.labels,
+        table=result.table,
+        polarity=result.polarity,
+        analysed_area_nm2=result.analysed_area_nm2,
+        parameters=result.parameters,
+        segmenter=result.segmenter,
+    )
+    session.save(session.files[0], curated)
+    marker = json.loads((out / "g0_done.json").read_text())
+    assert marker["parameters"] == cli.analysis_parameters()
+    assert json.loads((out / SESSION_FILE).read_text())["parameters"]["exclude_border"] is False
+    assert GridSession.open(grid, out).settings.exclude_border is False  # resumed with it
