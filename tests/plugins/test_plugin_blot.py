@@ -458,6 +458,18 @@ CASES = {
     "frame": (_two_page_stack, ["--frame", "1"], {"_frame": 1}, _frame_one),
     "lanes_over_60": (_many_lanes, ["--lanes", "64"], {"_n_lanes": 64}, _sixty_four_lanes),
     "polarity_forced": (_inverted_export, ["--polarity", "bright"], {"_polarity": "BRIGHT"}, _nothing),
+    "writing_kept_not_straightened": (
+        lambda: _one_strip_blot().image,
+        ["--keep-writing", "--no-straighten"],
+        {"_keep_writing": True, "_straighten": False},
+        _nothing,
+    ),
+    "panel_reference_and_loads": (
+        lambda: _one_strip_blot().image,
+        ["--lane-names", "cells,exo1,exo2", "--reference-lane", "cells", "--ug-loaded", "20,10,10", "--marker", "CD9"],
+        {"_names": "cells, exo1, exo2", "_reference": "cells", "_ug_loaded": "20, 10, 10", "_markers": "CD9"},
+        _nothing,
+    ),
 }
 
 
@@ -506,6 +518,10 @@ def test_every_cli_setting_in_the_dock_gives_the_cli_band_table_and_run_record(m
     assert (gui / "blot_bands.csv").read_bytes() == (tmp_path / "cli" / "blot_bands.csv").read_bytes()
     gui_run = json.loads((gui / "run.json").read_text())
     assert gui_run["parameters"] == cli_run["parameters"]
+    for name in ("panel.csv", "panel_summary.csv"):  # written by both or by neither
+        assert (gui / name).is_file() == (tmp_path / "cli" / name).is_file()
+        if (gui / name).is_file():
+            assert (gui / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
     effect(default_bands, cli_bands)
     # the command the dock records repeats its run
     command = gui_run["command"]
