@@ -4,6 +4,8 @@ with their ids, saturated pixels highlighted, the band table and the marker-pane
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from enum import Enum
 from functools import partial
@@ -13,18 +15,35 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
+    Widget,
+)
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
-from exo_vision._shared.atomic import atomic_write, atomic_write_text
+from exo_vision import __version__
+from exo_vision._shared.atomic import atomic_write, atomic_write_text, sha256_file
 from exo_vision._shared.csv_tables import csv_text
+from exo_vision._shared.paths import display_path, printable
+from exo_vision.blot.ladder import named_ladder_lane
 from exo_vision.blot.panel import PANEL_FILES
-from exo_vision.blot.parameters import BlotParameters
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned, straightening_warning
+from exo_vision.cli.blot import KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX
+from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.figures.blot import annotated_blot, panel_figure
 from exo_vision.figures.style import save_figure
+from exo_vision.io.image_data import ImageData
 from exo_vision.plugins._layers import (
     ID_KEY,
     SOURCE_KEY,
@@ -32,6 +51,7 @@ from exo_vision.plugins._layers import (
     enum_choices,
     find_derived,
     image_data_from_layer,
+    image_layer_data,
     layer_id,
     same_layer,
     source_image,
@@ -43,6 +63,40 @@ logger = logging.getLogger(__name__)
 LANES_ROLE = "blot_lanes"
 BANDS_ROLE = "blot_bands"
 SATURATION_ROLE = "blot_saturation"
+#: Largest value of the dock's whole-number fields (Qt's integer spin-box limit): ``exo-vision blot --lanes`` and
+#: ``--frame`` have no cap, so the dock sets none below what Qt can hold.
+MAX_SPIN_INT = 2**31 - 1
+#: Smallest rolling-ball radius the dock takes, px (the field shows 2 decimals; the CLI takes any radius > 0).
+MIN_ROLLING_BALL_RADIUS_PX = 0.01
+#: Step and smallest value of the central-fraction field (3 decimals; the CLI takes any fraction in (0, 1]).
+CENTRAL_FRACTION_STEP = 0.001
+#: The reference-lane field's default: the CLI's rule without ``--reference-lane`` (the lane named lysate).
+DEFAULT_REFERENCE = "lysate"
+#: Who wrote an export's ``run.json`` (the CLI's has no such key).
+PRODUCER = "napari blot dock"
+#: Layer metadata keys of an image taken from a stack: its frame (0-based) and the stack layer's id.
+FRAME_KEY = "frame"
+#: The keys of ``parameters`` in ``exo-vision blot``'s ``run.json``, in its order.
+RUN_PARAMETER_KEYS = (
+    "lanes",
+    "gel",
+    "lane_names",
+    "reference_lane",
+    "ug_loaded",
+    "marker",
+    "panel",
+    "background",
+    "ladder_lane",
+    "ladder_kda",
+    "rolling_ball_radius_px",
+    "central_fraction",
+    "polarity",
+    "lod",
+    "max_megapixels",
+    "frame",
+    "blot_parameters",
+)
+FRAME_SOURCE_KEY = "frame_of"
 
 
 class Polarity(Enum):
@@ -59,6 +113,7 @@ class Background(Enum):
     PROFILE = "profile"
     BORDER = "border"
     ROLLING_BALL = "rolling_ball"
+    ROLLING_DISK = "rolling_disk"
     NONE = "none"
 
 
@@ -142,22 +197,72 @@ class BlotWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = napari_viewer
+        defaults = DEFAULT_BLOT_PARAMETERS
         self._polarity = ComboBox(label="bands appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
-        self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=60)
+        self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=MAX_SPIN_INT)
         self._names = LineEdit(label="lane names (comma-separated)", value="")
         self._markers = LineEdit(label="marker per strip (reading order)", value="")
-        self._reference = LineEdit(label="reference (lysate) lane", value="lysate")
+        self._reference = LineEdit(label="reference (lysate) lane", value=DEFAULT_REFERENCE)
         self._ug_loaded = LineEdit(label="µg loaded per lane (comma-separated; empty: equal loads)", value="")
         self._background = ComboBox(label="background", choices=enum_choices(Background), value=Background.PROFILE)
         self._keep_writing = CheckBox(text="keep pen writing (do not remove written masses and dashes)", value=False)
         self._straighten = CheckBox(
             text=f"straighten membranes turned by {STRAIGHTEN_MIN_DEG:g}° or more (into a new image layer)", value=True
         )
+        # the settings fewer runs need, shown on demand (each is the CLI option named in its tooltip)
+        self._frame = SpinBox(label="frame of a stack (0-based; -1: none)", value=-1, min=-1, max=MAX_SPIN_INT)
+        self._ladder_lane = SpinBox(label="ladder lane (1-based; 0: a lane named 'ladder')", value=0, min=0)
+        self._ladder_kda = LineEdit(label="ladder sizes, kDa (heaviest first)", value="")
+        self._radius = FloatSpinBox(
+            label="rolling-ball radius (px)",
+            value=defaults.rolling_ball_radius_px,
+            min=MIN_ROLLING_BALL_RADIUS_PX,
+            max=MAX_ROLLING_BALL_RADIUS_PX,
+            step=1.0,
+        )
+        self._central_fraction = FloatSpinBox(
+            label="central fraction of lane width",
+            value=defaults.central_fraction,
+            min=CENTRAL_FRACTION_STEP,
+            max=1.0,
+            step=CENTRAL_FRACTION_STEP,
+        )
+        self._keep_spots = CheckBox(
+            text="keep spots (report peaks narrower than a quarter of their lane: dust, specks)", value=False
+        )
+        for widget, option in (
+            (self._frame, "--frame K: one page of a multi-page file (e.g. the other channel)"),
+            (self._ladder_lane, "--ladder-lane K"),
+            (self._ladder_kda, "--ladder-kda A,B,...: calibrates each strip's marker window in kDa"),
+            (self._radius, "--rolling-ball-radius-px (background rolling_ball / rolling_disk)"),
+            (self._central_fraction, "--central-fraction: the share of each lane's width that is quantified"),
+            (self._keep_spots, "--keep-spots"),
+            (self._n_lanes, "--lanes N"),
+            (self._background, "--background"),
+        ):
+            widget.tooltip = f"exo-vision blot {option}"
+        #: The advanced settings: rows of the dock (labels aligned with the rest), shown by one tick box.
+        self._advanced: tuple[Widget, ...] = (
+            self._frame,
+            self._ladder_lane,
+            self._ladder_kda,
+            self._radius,
+            self._central_fraction,
+            self._keep_spots,
+        )
+        for widget in self._advanced:
+            widget.visible = False
+        self._show_advanced = CheckBox(text="advanced settings (frame, ladder kDa, rolling ball, lane share, spots)")
+        self._show_advanced.changed.connect(self._on_show_advanced)
+        self._background.changed.connect(self._on_background)
+        self._on_background()
         self._run = PushButton(text="Find lanes and quantify")
         self._verdict = Label(label="verdict", value="")
         self._summary = Label(label="bands", value="")
+        for label in (self._verdict, self._summary):  # long verdicts wrap instead of widening the dock
+            label.native.setWordWrap(True)
         self._export_dir = FileEdit(label="export folder", mode="d")
-        self._export = PushButton(text="Export band table + figure")
+        self._export = PushButton(text="Export band table + figure + run.json")
         self.extend(
             [
                 self._polarity,
@@ -169,6 +274,8 @@ class BlotWidget(Container):
                 self._background,
                 self._keep_writing,
                 self._straighten,
+                self._show_advanced,
+                *self._advanced,
                 self._run,
                 self._summary,
                 self._verdict,
@@ -181,6 +288,8 @@ class BlotWidget(Container):
         self.result: Any = None
         #: The last result of every blot quantified, by its image's id (lane edits re-quantify their own blot).
         self._results: dict[str, Any] = {}
+        #: The settings each blot's last result was computed with, by its image's id (for its run.json).
+        self._settings: dict[str, dict[str, Any]] = {}
         self.image_layer: Any = None
         self.lanes_layer: Any = None
         self.bands_layer: Any = None
@@ -189,20 +298,74 @@ class BlotWidget(Container):
         self._run.changed.connect(lambda: self.quantify())
         self._export.changed.connect(lambda: self.export())
 
+    def _on_show_advanced(self, *_: Any) -> None:
+        for widget in self._advanced:
+            widget.visible = bool(self._show_advanced.value)
+
+    def _on_background(self, *_: Any) -> None:
+        """The radius applies to the rolling-ball and rolling-disk backgrounds only."""
+        self._radius.enabled = self._background.value in (Background.ROLLING_BALL, Background.ROLLING_DISK)
+
     # -- parameters ---------------------------------------------------------------------------
     def blot_parameters(self) -> BlotParameters:
-        """The method settings chosen in the widget (the rest at their defaults)."""
-        return BlotParameters(background=self._background.value.value, remove_writing=not self._keep_writing.value)
+        """The method settings chosen in the widget (the rest at their defaults), as ``exo-vision blot`` builds
+        them from its options."""
+        return BlotParameters(
+            background=self._background.value.value,
+            rolling_ball_radius_px=float(self._radius.value),
+            central_fraction=float(self._central_fraction.value),
+            remove_writing=not self._keep_writing.value,
+            band_lane_wide_fraction=(
+                KEEP_SPOTS if self._keep_spots.value else DEFAULT_BLOT_PARAMETERS.band_lane_wide_fraction
+            ),
+        )
+
+    def ladder(self) -> tuple[int | None, list[float] | None]:
+        """The ladder lane (1-based; the lane named 'ladder' when the field is 0) and its sizes in kDa.
+
+        Raises
+        ------
+        ValueError
+            When the sizes are not numbers, or are given without a ladder lane.
+        """
+        typed = split_names(self._ladder_kda.value)
+        try:
+            kda = [float(v) for v in typed] if typed else None
+        except ValueError:
+            raise ValueError(
+                "'ladder sizes, kDa' must be numbers separated by commas (heaviest first), got "
+                f"{self._ladder_kda.value!r}"
+            ) from None
+        lane = self._ladder_lane.value or named_ladder_lane(split_names(self._names.value))
+        if kda is not None and lane is None:
+            raise ValueError(
+                "'ladder sizes, kDa' need the ladder's lane: set 'ladder lane' to its number (1 = leftmost), "
+                "or name it 'ladder' in 'lane names'"
+            )
+        return lane, kda
 
     def parameters(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`exo_vision.blot.quantify.quantify_blot` from the widget."""
+        """Keyword arguments of :func:`exo_vision.blot.quantify.quantify_blot` from the widget.
+
+        Raises
+        ------
+        ValueError
+            When the ladder fields do not fit together (see :meth:`ladder`).
+        """
         markers = split_names(self._markers.value)
+        ladder_lane, ladder_kda = self.ladder()
         return {
             "polarity": None if self._polarity.value is Polarity.AUTO else self._polarity.value.value,
             "n_lanes": self._n_lanes.value or None,
             "markers": markers or None,
+            "ladder_lane": ladder_lane,
+            "ladder_kda": ladder_kda,
             "params": self.blot_parameters(),
         }
+
+    def frame(self) -> int | None:
+        """The frame (page) of a stack to quantify, 0-based; None when the field is -1."""
+        return None if self._frame.value < 0 else int(self._frame.value)
 
     # -- running ------------------------------------------------------------------------------
     def quantify(self, *, lanes: list[Any] | None = None) -> None:
@@ -214,15 +377,19 @@ class BlotWidget(Container):
             show_warning("open a blot image first (File > Open, or File > Open Sample > exo_vision)")
             return
         try:
+            if lanes is None:
+                image_layer = self._layer_for_frame(image_layer, self.frame())
             image = image_data_from_layer(image_layer)
+            kwargs = self.parameters()
         except ValueError as error:
             show_warning(str(error))
             return
         self.image_layer = image_layer
-        kwargs = self.parameters()
-        if kwargs["polarity"] is None and image.polarity is not None:
+        forced = kwargs["polarity"]
+        if forced is None and image.polarity is not None:
             kwargs["polarity"] = image.polarity
-        if image.max_value is not None:
+        # as exo-vision blot does: the file's saturation level holds for the polarity the file was read with
+        if image.max_value is not None and (forced is None or forced == image.polarity):
             kwargs["max_value"] = image.max_value
         names = split_names(self._names.value)
         self._names_applied = names  # lanes edited later keep these names unless other names are typed
@@ -245,6 +412,7 @@ class BlotWidget(Container):
         # the file's name, as exo-vision blot writes it in the `image` column (the layer's name lacks the suffix)
         source = image_layer.metadata.get("path") or getattr(getattr(image_layer, "source", None), "path", None)
         kwargs["image_name"] = Path(str(source)).name if source else image_layer.name
+        settings = self._run_settings(image_layer, kwargs, edited=lanes is not None)
         # a straightened layer says so with every result (shown as a warning, as the CLI prints it)
         turned = (image_layer.metadata or {}).get("straightened_deg")
 
@@ -257,16 +425,97 @@ class BlotWidget(Container):
 
         if self.synchronous:
             try:
-                self._show(work())
+                self._show(work(), settings)
             except ValueError as error:
                 show_warning(str(error))
             return
         if self.worker is not None and self.worker.is_running:
             self.worker.quit()
         self.worker = create_worker(work, _progress={"desc": f"Quantifying {image_layer.name}"}, _ignore_errors=True)
-        self.worker.returned.connect(self._show)
+        self.worker.returned.connect(lambda result: self._show(result, settings))
         self.worker.errored.connect(lambda error: show_warning(f"blot quantification failed: {error}"))
         release_when_finished(self.worker).start()
+
+    def _run_settings(self, image_layer: Any, kwargs: dict[str, Any], *, edited: bool) -> dict[str, Any]:
+        """What a result was computed with, in the words of ``exo-vision blot``'s ``run.json`` ``parameters``
+        (the per-run ones, the panel's reference and loads, are read at export), and the dock's own facts."""
+        meta = image_layer.metadata or {}
+        names = split_names(self._names.value)
+        markers = split_names(self._markers.value)
+        kda = split_names(self._ladder_kda.value)
+        frame = meta.get(FRAME_KEY, self.frame())
+        return {
+            "parameters": {
+                "lanes": self._n_lanes.value or None,
+                "gel": False,
+                "lane_names": names or None,
+                "marker": ",".join(markers) if markers else None,
+                "panel": None,
+                "background": kwargs["params"].background,
+                "ladder_lane": kwargs["ladder_lane"],
+                "ladder_kda": ",".join(kda) if kda else None,
+                "rolling_ball_radius_px": kwargs["params"].rolling_ball_radius_px,
+                "central_fraction": kwargs["params"].central_fraction,
+                "polarity": self._polarity.value.value,
+                "lod": f"mean blank + {DEFAULT_BLOT_PARAMETERS.lod_factor:g} SD blank",
+                "max_megapixels": None,
+                "frame": None if frame is None else int(frame),
+                "blot_parameters": kwargs["params"].to_dict(),
+            },
+            "straighten": bool(self._straighten.value),
+            "path": meta.get("path"),
+            "lanes_edited": edited,
+        }
+
+    def _layer_for_frame(self, layer: Any, frame: int | None) -> Any:
+        """The 2-D image layer to quantify: ``layer`` itself, or frame ``frame`` of the stack it shows, read from
+        its file as ``exo-vision blot --frame`` reads it (into a layer of its own, added or updated).
+
+        Raises
+        ------
+        ValueError
+            When a stack is given no frame, a frame the image does not have, or a frame whose stack was closed.
+        """
+        meta = layer.metadata or {}
+        if FRAME_KEY in meta:  # a frame taken earlier: itself, or another frame of its stack
+            if frame is None or meta[FRAME_KEY] == frame:
+                return layer
+            stack = next((c for c in self._viewer.layers if c.metadata.get(ID_KEY) == meta.get(FRAME_SOURCE_KEY)), None)
+            if stack is None:
+                raise ValueError(
+                    f"layer {layer.name!r} is frame {meta[FRAME_KEY]} of a stack that was closed; open the file "
+                    f"again to take frame {frame}"
+                )
+            layer, meta = stack, stack.metadata or {}
+        data = layer.data
+        n_frames = int(np.prod(data.shape[:-2])) if data.ndim > 2 and not layer.rgb else 1
+        if n_frames == 1 and frame in (None, 0):
+            return layer
+        if frame is None:
+            raise ValueError(
+                f"layer {layer.name!r} is a stack of {n_frames} images; set 'frame of a stack' (advanced) to the "
+                f"one to quantify (0 to {n_frames - 1}), as exo-vision blot --frame K does"
+            )
+        if meta.get("path"):
+            from exo_vision.io.read import read_image
+
+            image = read_image(meta["path"], kind="blot", frame=frame)
+        elif frame < n_frames:
+            image = ImageData(data=np.asarray(data).reshape(-1, *data.shape[-2:])[frame], kind="blot")
+        else:
+            raise ValueError(
+                f"layer {layer.name!r} has {n_frames} frame(s) but frame {frame} was asked for; set 'frame of a "
+                f"stack' to 0 to {n_frames - 1}"
+            )
+        pixels, kwargs, _ = image_layer_data(image, name=f"{layer.name} frame {frame}")
+        kwargs["metadata"].update({FRAME_KEY: frame, FRAME_SOURCE_KEY: layer_id(layer)})
+        name = kwargs["name"]
+        if name in self._viewer.layers:
+            existing = self._viewer.layers[name]
+            existing.data = pixels
+            existing.metadata = {**kwargs["metadata"], ID_KEY: layer_id(existing)}
+            return existing
+        return self._viewer.add_image(pixels, **kwargs)
 
     def _straightened_layer(self, layer: Any, data: np.ndarray, rotation_deg: float) -> Any:
         """The image layer holding ``layer``'s image straightened (added, or updated when it exists)."""
@@ -337,12 +586,14 @@ class BlotWidget(Container):
         self.quantify(lanes=lanes)
 
     # -- display ------------------------------------------------------------------------------
-    def _show(self, result: Any) -> None:
+    def _show(self, result: Any, settings: dict[str, Any] | None = None) -> None:
         if self.image_layer is None or self.image_layer not in self._viewer.layers:
             show_warning("the image of these lanes was closed: open it again and run, to quantify it")
             return
         self.result = result
         self._results[layer_id(self.image_layer)] = result  # each open blot keeps its own last result
+        if settings is not None:
+            self._settings[layer_id(self.image_layer)] = settings
         for message in result.warnings:
             show_warning(message)
         image = self.image_layer
@@ -517,8 +768,8 @@ class BlotWidget(Container):
         return written
 
     def _write(self, out: Path) -> list[Path]:
-        """Write the files ``exo-vision blot`` writes: ``<stem>_bands.csv``, ``<stem>_annotated.png``
-        and, when markers and the reference lane are known, ``panel.csv``, ``panel_summary.csv``,
+        """Write the files ``exo-vision blot`` writes: ``<stem>_bands.csv``, ``<stem>_annotated.png``,
+        ``run.json`` and, when markers and the reference lane are known, ``panel.csv``, ``panel_summary.csv``,
         ``panel.png`` and ``panel.svg``."""
         image = image_data_from_layer(self.image_layer)
         stem = image.path.stem if image.path is not None else self.image_layer.name
@@ -532,13 +783,15 @@ class BlotWidget(Container):
 
         atomic_write(written[1], write_png)
         try:
-            enrichment, summary, ok, _ = self.panel()
+            enrichment, summary, ok, reasons = self.panel()
         except ValueError as error:
             # an earlier export's panel files in this folder would read as this blot's verdict
             for name in PANEL_FILES:
                 (out / name).unlink(missing_ok=True)
             show_info(f"panel files not written: {error}")
+            written.append(self._write_run_json(out, image, stem, verdict=None, panel_problem=str(error)))
             return written
+        written.append(self._write_run_json(out, image, stem, verdict={"pass": ok, "reasons": reasons}))
         merged = enrichment.merge(summary[["marker", "verdict", "reason"]], on="marker", how="left")
         for name, table in (("panel.csv", merged), ("panel_summary.csv", summary)):
             atomic_write_text(out / name, csv_text(table))
@@ -549,6 +802,126 @@ class BlotWidget(Container):
             atomic_write(target, partial(_save_figure_to, figure, fmt=suffix))
             written.append(target)
         return written
+
+    # -- the run record -----------------------------------------------------------------------
+    def run_record(
+        self, out: Path, image: ImageData, stem: str, *, verdict: dict[str, Any] | None, panel_problem: str = ""
+    ) -> dict[str, Any]:
+        """The ``run.json`` of an export: what ``exo-vision blot`` records for the same image and settings, its
+        ``parameters`` key for key, and as ``command`` the command line that repeats the run.
+
+        Parameters
+        ----------
+        out : Path
+            The export folder (the command's ``--out``).
+        image : ImageData
+            The quantified image (its path is the command's input).
+        stem : str
+            The stem of the exported ``<stem>_bands.csv``.
+        verdict : dict or None
+            ``{"pass": bool, "reasons": [...]}`` of the panel written, None when none was.
+        panel_problem : str
+            Why no panel was written (a warning of the record), if so.
+        """
+        from exo_vision.blot.panel import default_reference_lane
+
+        settings = self._settings.get(layer_id(self.image_layer)) or {}
+        parameters = dict(settings.get("parameters") or {})
+        names = parameters.get("lane_names")
+        typed_reference = self._reference.value.strip()
+        explicit_reference = typed_reference.casefold() not in ("", DEFAULT_REFERENCE)
+        parameters["reference_lane"] = typed_reference if explicit_reference else default_reference_lane(names)
+        try:
+            loads = self._loads(names) if names else None
+        except ValueError:
+            loads = None  # the panel says why (panel_problem)
+        parameters["ug_loaded"] = loads
+        parameters = {key: parameters.get(key) for key in RUN_PARAMETER_KEYS}
+        source = settings.get("path") or (str(image.path) if image.path is not None else None)
+        shown = display_path(source) if source else self.image_layer.name
+        bands = self.result.bands
+        named = bands[bands["marker"].astype(str) != ""]
+        markers = {str(int(k)): str(v) for k, v in named.groupby("strip")["marker"].first().items()}
+        warnings = list(dict.fromkeys([*image.warnings, *self.result.warnings]))
+        if settings.get("lanes_edited"):
+            warnings.append(
+                "lanes were drawn or edited by hand in the napari blot dock: the command finds the lanes itself "
+                "and may place them otherwise"
+            )
+        if panel_problem:
+            warnings.append(f"panel files not written: {panel_problem}")
+        return {
+            "exo_vision_version": __version__,
+            "command": self._command(out, shown, parameters, settings, explicit_reference),
+            "produced_by": PRODUCER,
+            "lanes_edited_in_dock": bool(settings.get("lanes_edited")),
+            "parameters": parameters,
+            "software": software_versions(),
+            "environment_lock": lock_status(),
+            "machine": machine_description(),
+            "inputs": [shown],
+            "images": [
+                {
+                    "input": shown,
+                    "stem": stem,
+                    "status": "done",
+                    "input_sha256": sha256_file(source) if source and Path(source).is_file() else None,
+                    "markers": markers,
+                }
+            ],
+            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "working_directory": display_path(str(Path.cwd())),
+            "panel_file": None,
+            "warnings": {display_path(Path(shown).name): warnings} if warnings else {},
+            "errors": [],
+            "panel_verdict": verdict,
+        }
+
+    def _command(
+        self, out: Path, source: str, parameters: dict[str, Any], settings: dict[str, Any], explicit_reference: bool
+    ) -> list[str]:
+        """The ``exo-vision blot`` command line that quantifies ``source`` with the dock's settings (each option
+        only where it differs from the command's default)."""
+        p, method = parameters, parameters.get("blot_parameters") or {}
+        default = DEFAULT_BLOT_PARAMETERS
+        words = ["exo-vision", "blot", source, "--out", display_path(str(out))]
+        optional = [
+            ("--lanes", p.get("lanes")),
+            ("--lane-names", ",".join(p["lane_names"]) if p.get("lane_names") else None),
+            ("--reference-lane", self._reference.value.strip() if explicit_reference else None),
+            ("--ug-loaded", ",".join(split_names(self._ug_loaded.value)) if p.get("ug_loaded") else None),
+            ("--marker", p.get("marker")),
+            ("--ladder-lane", self._ladder_lane.value or None),
+            ("--ladder-kda", p.get("ladder_kda")),
+            ("--background", None if p.get("background") == default.background else p.get("background")),
+            ("--rolling-ball-radius-px", _unless(p.get("rolling_ball_radius_px"), default.rolling_ball_radius_px)),
+            ("--central-fraction", _unless(p.get("central_fraction"), default.central_fraction)),
+            ("--frame", p.get("frame")),
+            ("--polarity", None if p.get("polarity") == Polarity.AUTO.value else p.get("polarity")),
+        ]
+        for option, value in optional:
+            if value is not None:
+                words += [option, str(value)]
+        flags = [
+            ("--keep-writing", method.get("remove_writing") is False),
+            ("--keep-spots", method.get("band_lane_wide_fraction") == KEEP_SPOTS),
+            ("--no-straighten", settings.get("straighten") is False),
+        ]
+        return words + [flag for flag, on in flags if on]
+
+    def _write_run_json(
+        self, out: Path, image: ImageData, stem: str, *, verdict: dict[str, Any] | None, panel_problem: str = ""
+    ) -> Path:
+        """Write :meth:`run_record` to ``out/run.json``."""
+        record = self.run_record(out, image, stem, verdict=verdict, panel_problem=panel_problem)
+        target = out / "run.json"
+        atomic_write_text(target, json.dumps(printable(record), indent=2, default=str) + "\n")
+        return target
+
+
+def _unless(value: Any, default: Any) -> Any:
+    """``value``, or None when it equals ``default``."""
+    return None if value is None or value == default else value
 
 
 def _save_figure_to(figure: Any, path: Path, *, fmt: str) -> None:

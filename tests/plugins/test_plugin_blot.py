@@ -151,6 +151,7 @@ def test_panel_verdict_and_export_write_the_cli_files(make_napari_viewer, tmp_pa
             "panel_summary.csv",
             "panel.png",
             "panel.svg",
+            "run.json",
         ]
     )
     assert len(pd.read_csv(tmp_path / "calnexin_blot_bands.csv")) == len(bands)
@@ -313,3 +314,248 @@ def test_editing_the_lanes_of_the_first_of_two_blots_requantifies_that_blot(blot
     first_lanes.remove_selected()
     assert widget.result.bands["image"].eq("blot").all()  # the edited blot's, re-quantified
     assert len(widget.result.lanes) == len(first_lanes.data)
+
+
+# -- the dock reproduces `exo-vision blot`: every CLI setting has a control, and the tables and records agree --
+
+LADDER_KDA = (100, 70, 50, 35, 25, 15, 10)
+
+
+def _one_strip_blot(rng: int = 2):
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    return make_synthetic_blot([StripSpec("CD9", [6e5, 1.2e6, 3e5])], lane_names=["lysate", "exo1", "exo2"], rng=rng)
+
+
+def _dotted_blot() -> np.ndarray:
+    """Four wide lanes with a band each, and a round dot (a speck, 7 px across) above lane 2's band."""
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    blot = make_synthetic_blot(
+        [StripSpec("CD9", [1e6, 8e5, 6e5, 1.5e6], height_px=200)], rng=5, lane_width_px=100.0, lane_gap_px=40.0
+    )
+    image = blot.image.astype(np.float64)
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    y, x = int(blot.truth.strip_y_top_px.iloc[0]) + 30, float(blot.truth.x_centre_px.iloc[1])
+    r2 = (yy - y) ** 2 + (xx - x) ** 2
+    image += 4000.0 * np.exp(-r2 / (2 * 3.0**2)) * (r2 < 10**2)
+    return np.clip(image, 0, 65535).astype(np.uint16)
+
+
+def _ladder_blot() -> np.ndarray:
+    """A CD9 strip whose lane 1 holds a ladder: LADDER_KDA 90 rows per decade of kDa, 25 kDa on the CD9 band."""
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    blot = make_synthetic_blot([StripSpec("CD9", [0.0, 8e5, 4e5, 2e5], height_px=300)], rng=4, n_dust=0)
+    truth = blot.truth.sort_values("lane")
+    image = blot.image.astype(np.float64)
+    rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
+    x, y_cd9, width = truth.x_centre_px.iloc[0], truth.y_px.iloc[1], truth.lane_width_px.iloc[0]
+    for kda in LADDER_KDA:
+        y = y_cd9 + 90 * np.log10(25 / kda)
+        image += 1500.0 * np.exp(-0.5 * ((rows - y) / 3.0) ** 2) * (np.abs(cols - x) < width / 2)
+    return np.clip(image, 0, 65535).astype(np.uint16)
+
+
+def _two_page_stack() -> np.ndarray:
+    """A two-channel TIFF's pages: an empty channel, then the blot."""
+    blot = _one_strip_blot().image
+    return np.stack([np.zeros_like(blot) + 100, blot])
+
+
+def _many_lanes() -> np.ndarray:
+    """64 narrow lanes, the two end ones blank: found automatically, 62; 64 when the count is given."""
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    volumes = [0.0, *np.random.default_rng(0).uniform(3e5, 1e6, 62), 0.0]
+    blot = make_synthetic_blot([StripSpec("CD9", volumes)], lane_width_px=20.0, lane_gap_px=10.0, rng=2, n_dust=0)
+    return blot.image
+
+
+def _inverted_export() -> np.ndarray:
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    return make_synthetic_blot([StripSpec("CD9", [6e5, 1.2e6, 3e5])], export="inverted8", rng=2).image
+
+
+def _differs_from_default(default, bands):
+    assert not np.allclose(default["volume"].to_numpy(), bands["volume"].to_numpy(), rtol=1e-3)
+
+
+def _narrower_lanes(default, bands):
+    # 0.4 of the lane width quantified instead of 0.65
+    ratio = (bands.x_right_px - bands.x_left_px).to_numpy() / (default.x_right_px - default.x_left_px).to_numpy()
+    np.testing.assert_allclose(ratio, 0.4 / 0.65, atol=0.08)
+
+
+def _ladder_windows(default, bands):
+    # without sizes the ladder's 7 bands and the strongest rows are reported; with them each sample lane's CD9
+    # is integrated over one window (20-28 kDa), the same rows in every lane, and the ladder lane carries no marker
+    assert len(default) > len(bands) == 3
+    assert bands.lane.tolist() == [2, 3, 4] and bands.requested.all() and (bands.marker == "CD9").all()
+    assert bands.y_top_px.max() - bands.y_top_px.min() <= 6  # the window follows only the strip's smile
+
+
+def _one_more_band_the_spot(default, bands):
+    assert (len(default), len(bands)) == (4, 5)
+
+
+def _sixty_four_lanes(default, bands):
+    assert sorted(default.lane.unique()) == list(range(1, 63))  # found: the blank end lanes are margins
+    assert sorted(bands.lane.unique()) == list(range(2, 64))  # given 64: lanes 1 and 64 are the blank ends
+
+
+def _frame_one(default, bands):
+    assert default is None  # the stack is refused without a frame
+    assert len(bands) == 3 and bands["image"].eq("blot.tif").all()
+
+
+def _nothing(default, bands):
+    pass
+
+
+CASES = {
+    "defaults": (lambda: _one_strip_blot().image, [], {}, _nothing),
+    "rolling_disk": (
+        lambda: _one_strip_blot().image,
+        ["--background", "rolling_disk", "--rolling-ball-radius-px", "30"],
+        {"_background": "ROLLING_DISK", "_radius": 30.0},
+        _differs_from_default,
+    ),
+    "rolling_ball_central_fraction": (
+        lambda: _one_strip_blot().image,
+        ["--background", "rolling_ball", "--rolling-ball-radius-px", "20.5", "--central-fraction", "0.4"],
+        {"_background": "ROLLING_BALL", "_radius": 20.5, "_central_fraction": 0.4},
+        _narrower_lanes,
+    ),
+    "keep_spots": (_dotted_blot, ["--keep-spots"], {"_keep_spots": True}, _one_more_band_the_spot),
+    "ladder": (
+        _ladder_blot,
+        [
+            "--lane-names",
+            "M,lysate,exo1,exo2",
+            "--marker",
+            "CD9",
+            "--ladder-lane",
+            "1",
+            "--ladder-kda",
+            "100,70,50,35,25,15,10",
+        ],
+        {
+            "_names": "M, lysate, exo1, exo2",
+            "_markers": "CD9",
+            "_ladder_lane": 1,
+            "_ladder_kda": "100, 70, 50, 35, 25, 15, 10",
+        },
+        _ladder_windows,
+    ),
+    "ladder_named": (
+        _ladder_blot,
+        ["--lane-names", "ladder,lysate,exo1,exo2", "--marker", "CD9", "--ladder-kda", "100,70,50,35,25,15,10"],
+        {"_names": "ladder, lysate, exo1, exo2", "_markers": "CD9", "_ladder_kda": "100,70,50,35,25,15,10"},
+        _ladder_windows,
+    ),
+    "frame": (_two_page_stack, ["--frame", "1"], {"_frame": 1}, _frame_one),
+    "lanes_over_60": (_many_lanes, ["--lanes", "64"], {"_n_lanes": 64}, _sixty_four_lanes),
+    "polarity_forced": (_inverted_export, ["--polarity", "bright"], {"_polarity": "BRIGHT"}, _nothing),
+    "writing_kept_not_straightened": (
+        lambda: _one_strip_blot().image,
+        ["--keep-writing", "--no-straighten"],
+        {"_keep_writing": True, "_straighten": False},
+        _nothing,
+    ),
+    "panel_reference_and_loads": (
+        lambda: _one_strip_blot().image,
+        ["--lane-names", "cells,exo1,exo2", "--reference-lane", "cells", "--ug-loaded", "20,10,10", "--marker", "CD9"],
+        {"_names": "cells, exo1, exo2", "_reference": "cells", "_ug_loaded": "20, 10, 10", "_markers": "CD9"},
+        _nothing,
+    ),
+}
+
+
+def _cli_run(source, out, args):
+    import json
+
+    import pandas as pd
+
+    from exo_vision.cli.main import main
+
+    code = main(["blot", str(source), "--out", str(out), *args])
+    if code != 0:
+        return None, None
+    return pd.read_csv(out / f"{source.stem}_bands.csv"), json.loads((out / "run.json").read_text())
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_cli_setting_in_the_dock_gives_the_cli_band_table_and_run_record(make_napari_viewer, tmp_path, case):
+    """Before, the dock had no rolling_disk, radius, central fraction, spots, ladder or frame, capped lanes at 60,
+    and wrote no run.json: a CLI run could not be repeated in napari, nor a dock run on the command line."""
+    import json
+
+    import tifffile
+
+    from exo_vision.plugins import blot_widget
+
+    make_image, cli_args, dock_settings, effect = CASES[case]
+    source = tmp_path / "blot.tif"
+    tifffile.imwrite(source, make_image())
+    cli_bands, cli_run = _cli_run(source, tmp_path / "cli", cli_args)
+    default_bands, _ = _cli_run(source, tmp_path / "cli_default", [])
+    assert cli_run is not None
+
+    viewer = make_napari_viewer()
+    viewer.open(str(source), plugin="exo-vision")
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    enums = {"_background": blot_widget.Background, "_polarity": blot_widget.Polarity}
+    for name, value in dock_settings.items():
+        getattr(widget, name).value = enums[name][value] if name in enums else value
+        assert getattr(widget, name).value == (enums[name][value] if name in enums else value)  # no field caps it
+    widget.quantify()
+    gui = tmp_path / "gui"
+    gui.mkdir()
+    assert widget.export(gui)
+    assert (gui / "blot_bands.csv").read_bytes() == (tmp_path / "cli" / "blot_bands.csv").read_bytes()
+    gui_run = json.loads((gui / "run.json").read_text())
+    assert gui_run["parameters"] == cli_run["parameters"]
+    for name in ("panel.csv", "panel_summary.csv"):  # written by both or by neither
+        assert (gui / name).is_file() == (tmp_path / "cli" / name).is_file()
+        if (gui / name).is_file():
+            assert (gui / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
+    effect(default_bands, cli_bands)
+    # the command the dock records repeats its run
+    command = gui_run["command"]
+    assert command[:5] == ["exo-vision", "blot", str(source), "--out", str(gui)]
+    again_bands, again_run = _cli_run(source, tmp_path / "again", command[5:])
+    assert (tmp_path / "again" / "blot_bands.csv").read_bytes() == (gui / "blot_bands.csv").read_bytes()
+    assert again_run["parameters"] == gui_run["parameters"]
+
+
+def test_the_dock_offers_every_background_of_the_cli_and_hides_its_advanced_settings(blot_viewer):
+    from exo_vision.blot.parameters import BACKGROUND_METHODS
+    from exo_vision.plugins.blot_widget import Background
+
+    _viewer, _image, widget = blot_viewer
+    assert [member.value for member in widget._background.choices] == list(BACKGROUND_METHODS)
+    # (the viewer's window is not shown, so `visible` reads False: the widgets' own hidden flag is read)
+    assert all(control.native.isHidden() for control in widget._advanced)
+    widget._show_advanced.value = True
+    assert not any(control.native.isHidden() for control in widget._advanced)
+    assert not widget._radius.enabled  # profile background: no ball
+    widget._background.value = Background.ROLLING_DISK
+    assert widget._radius.enabled
+
+
+def test_ladder_sizes_without_a_ladder_lane_are_refused_naming_the_fields(blot_viewer, monkeypatch):
+    import exo_vision.plugins.blot_widget as widget_module
+
+    shown = []
+    monkeypatch.setattr(widget_module, "show_warning", shown.append)
+    _viewer, _image, widget = blot_viewer
+    widget._ladder_kda.value = "100, 50"
+    widget.quantify()
+    assert widget.result is None
+    assert "'ladder sizes, kDa' need the ladder's lane: set 'ladder lane'" in shown[-1]
+    widget._ladder_kda.value = "100, fifty"
+    widget.quantify()
+    assert "must be numbers separated by commas" in shown[-1]
