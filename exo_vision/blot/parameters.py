@@ -433,3 +433,9 @@ def _check_number(name: str, value: float, *, fraction: bool) -> None:
 
 #: Default blot parameters.
 DEFAULT_BLOT_PARAMETERS = BlotParameters()
+
+#: Largest accepted rolling-ball radius in pixels.
+MAX_ROLLING_BALL_RADIUS_PX = 10_000.0
+#: ``band_lane_wide_fraction`` that reports every peak clearing its LoD as a band (``--keep-spots``, the
+#: dock's "keep spots"): no least width.
+KEEP_SPOTS = 0.0

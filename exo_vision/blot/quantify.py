@@ -535,8 +535,8 @@ def _spot_warnings(spots: list[dict], params: BlotParameters) -> list[str]:
     share = params.band_lane_wide_fraction
     return [
         f"{len(spots)} spot(s) narrower than {share:.0%} of their lane's width (dust, a speck, a smudge) were not "
-        f"reported as bands: {named}{more}; a marker asked for there is still measured (--keep-spots, or "
-        "band_lane_wide_fraction=0 in Python, reports them)"
+        f"reported as bands: {named}{more}; a marker asked for there is still measured (--keep-spots, 'keep "
+        "spots' in the napari dock, or band_lane_wide_fraction=0 in Python, reports them)"
     ]
 
 

@@ -34,7 +34,7 @@ from exo_vision._shared.toml_files import parse_problem, parse_toml
 from exo_vision.blot.ladder import named_ladder_lane
 from exo_vision.blot.panel import PANEL_FILES
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
-from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX, BlotParameters
 from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.io.image_data import COLOUR_CHANNELS
 
@@ -226,8 +226,6 @@ RUN_FILES = (*PANEL_FILES, "errors.csv", "run.json")
 #: Earlier outputs never taken as inputs: ``S_annotated.png`` beside ``S_bands.csv``, the panel chart beside
 #: its table.
 PREVIOUS_OUTPUTS = {"_annotated.png": "_bands.csv", "panel.png": "panel_summary.csv"}
-#: Largest accepted rolling-ball radius in pixels.
-MAX_ROLLING_BALL_RADIUS_PX = 10_000.0
 
 
 @dataclass
@@ -380,10 +378,6 @@ def _png_writer(tmp: Path, rgb) -> None:
 
     if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {display_path(tmp)}")
-
-
-#: ``band_lane_wide_fraction`` of ``--keep-spots``: no least width, every peak that clears its LoD is a band.
-KEEP_SPOTS = 0.0
 
 
 def blot_parameters(args: argparse.Namespace) -> BlotParameters:

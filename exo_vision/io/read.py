@@ -436,6 +436,19 @@ def _to_2d(
     return data, notes
 
 
+def colour_to_gray(data: np.ndarray, *, kind: str = "blot") -> tuple[np.ndarray, list[str]]:
+    """An (M, N, 3|4) image as the readers make it gray: gray content kept exactly, colour by luminance.
+
+    The napari docks call this on a colour layer so that they quantify what ``exo-vision blot`` does with
+    the same file. Returns the gray image and the warnings the reader gives.
+    """
+    notes: list[str] = []
+    gray = _rgb_to_gray(
+        np.asarray(data), RawImage(data=np.asarray(data), rgb=True), path=Path("layer"), kind=kind, notes=notes
+    )
+    return gray, notes
+
+
 def channels_differ(data: np.ndarray, channels: tuple[np.ndarray, ...] | None = None) -> bool:
     """Whether an (M, N, 3|4) image holds colour: more than 0.1 % of its pixels have RGB channels further apart
     than :data:`GRAY_TOLERANCE` of the dtype's range (JPEG chroma noise stays below it).

@@ -115,8 +115,11 @@ def image_data_from_layer(layer: Any) -> ImageData:
     ImageData
     """
     data = np.asarray(layer.data)
+    colour_notes: list[str] = []
     if data.ndim == 3 and data.shape[-1] in (3, 4):
-        data = data[..., :3].mean(axis=-1)
+        from exo_vision.io.read import colour_to_gray
+
+        data, colour_notes = colour_to_gray(data)  # as `exo-vision blot` reads the same file
     if data.ndim != 2:
         raise ValueError(
             f"layer {layer.name!r} has shape {data.shape}; exo_vision analyses one 2-D grey image at a time. "
@@ -139,7 +142,7 @@ def image_data_from_layer(layer: Any) -> ImageData:
         max_value=meta.get("max_value"),
         exposure_s=meta.get("exposure_s"),
         metadata=dict(meta.get("file_metadata", {})),
-        warnings=list(meta.get("warnings", [])),
+        warnings=list(meta.get("warnings", [])) + [n for n in colour_notes if n not in meta.get("warnings", [])],
     )
 
 

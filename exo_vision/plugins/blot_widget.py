@@ -37,9 +37,8 @@ from exo_vision._shared.csv_tables import csv_text
 from exo_vision._shared.paths import display_path, printable
 from exo_vision.blot.ladder import named_ladder_lane
 from exo_vision.blot.panel import PANEL_FILES
-from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX, BlotParameters
 from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned, straightening_warning
-from exo_vision.cli.blot import KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX
 from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.figures.blot import annotated_blot, panel_figure
 from exo_vision.figures.style import save_figure
@@ -94,6 +93,7 @@ RUN_PARAMETER_KEYS = (
     "lod",
     "max_megapixels",
     "frame",
+    "channel",
     "blot_parameters",
 )
 FRAME_SOURCE_KEY = "frame_of"
@@ -460,6 +460,7 @@ class BlotWidget(Container):
                 "lod": f"mean blank + {DEFAULT_BLOT_PARAMETERS.lod_factor:g} SD blank",
                 "max_megapixels": None,
                 "frame": None if frame is None else int(frame),
+                "channel": None,  # a colour layer is made gray as the CLI does; napari's Split RGB gives one channel
                 "blot_parameters": kwargs["params"].to_dict(),
             },
             "straighten": bool(self._straighten.value),

@@ -234,3 +234,21 @@ def test_non_square_pixels_open_for_viewing_and_are_not_measured(tmp_path, monke
     with pytest.raises(ValueError, match=r"stretched\.tif has non-square pixels .*resample it to square pixels"):
         analyse_micrograph(image)
     assert analyse_micrograph(image.with_pixel_size(0.75)).image_data.pixel_size_nm == 0.75
+
+
+def test_a_colour_layer_is_made_gray_as_the_reader_makes_the_same_file_gray(tmp_path):
+    from exo_vision.io import read_image
+    from exo_vision.plugins._layers import image_data_from_layer
+
+    g = np.random.default_rng(1)
+    rgb = g.integers(0, 60000, (40, 50, 3)).astype(np.uint16)  # channels differ: a colour export
+    path = tmp_path / "two_colour.tif"
+    tifffile.imwrite(path, rgb, photometric="rgb")
+    expected = read_image(path, kind="blot")
+
+    class Layer:
+        name, data, metadata, scale, units = "two_colour", rgb, {}, (1.0, 1.0), ("pixel", "pixel")
+
+    image = image_data_from_layer(Layer)
+    np.testing.assert_array_equal(image.data, expected.data)  # luminance, not the mean of the channels
+    assert any("luminance" in w for w in image.warnings)
