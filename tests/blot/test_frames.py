@@ -273,3 +273,18 @@ def test_keep_spots_on_the_command_line(tmp_path):
         assert warned is not bool(flags)
         assert run["parameters"]["blot_parameters"]["band_lane_wide_fraction"] == (0.0 if flags else 0.25)
     assert counts == {False: 4, True: 5}
+
+
+def test_a_lane_count_below_the_lanes_with_bands_says_which_were_left_out():
+    spec = StripSpec("CD9", [1e6, 8e5, 6e5, 9e5, 3e5], "sharp", height_px=200)
+    blot = make_synthetic_blot([spec], rng=4, n_dust=0, spacing_jitter=0.0)
+    found = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value)
+    assert len(found.lanes) == 5 and not any("were asked for" in w for w in found.warnings)
+    asked = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, n_lanes=4)
+    assert len(asked.lanes) == 4
+    (note,) = [w for w in asked.warnings if "were asked for" in w]
+    assert note.startswith("strip 1: 5 lanes show bands but 4 were asked for")
+    # the weakest end lane (lane 5, 3e5) is the one left out: its centre is named
+    x5 = float(blot.truth.sort_values("lane").x_centre_px.iloc[-1])
+    named = [float(c) for c in note.split("columns ")[1].split(")")[0].split(", ")]
+    assert len(named) == 1 and abs(named[0] - x5) < 5

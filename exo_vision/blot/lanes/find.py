@@ -149,9 +149,17 @@ def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnin
         else ((left - strip.x_left_px + 0.5) / f - 0.5, (right - strip.x_left_px + 0.5) / f - 0.5)
     )
     found = len(xs)
-    xs, guessed = fit_count(
+    kept, guessed = fit_count(
         xs, n_lanes, pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS, top.th.shape[1], lane_width, profile, membrane
     )
+    if found > n_lanes:
+        dropped = ", ".join(f"{strip.x_left_px + (x + 0.5) * f - 0.5:.0f}" for x in xs if x not in kept)
+        _tell(
+            warnings,
+            f"strip {strip.index}: {found} lanes show bands but {n_lanes} were asked for, so the weakest at the ends "
+            f"were left out (centred at columns {dropped}); if they are lanes, give their count (--lanes) or columns",
+        )
+    xs = kept
     if guessed:
         _tell(
             warnings,
