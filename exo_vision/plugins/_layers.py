@@ -12,6 +12,7 @@ No module-level state: everything is found from the viewer's layer list.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from enum import Enum
@@ -123,13 +124,18 @@ def image_data_from_layer(layer: Any) -> ImageData:
     if data.ndim != 2:
         raise ValueError(
             f"layer {layer.name!r} has shape {data.shape}; exo_vision analyses one 2-D grey image at a time. "
-            "Pick a single frame (e.g. with the slider) and add it as its own layer."
+            "Right-click the layer and choose Split Stack (one layer per frame), then pick a frame."
         )
     meta = layer.metadata or {}
     px, source = layer_pixel_size(layer)
     napari_yx = _napari_scale_nm(layer)
     followed = source.startswith(SOURCE_NAPARI_SCALE) and napari_yx is not None
     yx = napari_yx if followed else meta.get("pixel_size_yx_nm") or napari_yx or (px, px)
+    if px is None and None not in tuple(yx):
+        # non-square pixels recorded by the reader (a frame split from a stack opened for viewing): measured at
+        # their mean, the core refuses them with the reason instead of calling the image uncalibrated
+        px, source = float(np.mean(yx)), str(meta.get("pixel_size_source", SOURCE_NONE))
+
     path = meta.get("path")
     return ImageData(
         data=data,
@@ -240,6 +246,42 @@ def same_layer(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is b
     return a is b or a == b
+
+
+#: Metadata key of the frame of a stack file an image layer shows (``exo-vision ... --frame K``).
+FRAME_KEY = "frame"
+#: How napari's Split Stack names the layers it makes of a stack: "<stack name> layer <i>".
+SPLIT_LAYER_NAME = re.compile(r" layer (\d+)$")
+
+
+def non_square_layer(layer: Any) -> str | None:
+    """Why an image layer's pixels cannot be measured as a TEM micrograph's (not square), or None.
+
+    The pixel sizes are napari's ``scale`` when its units are lengths, else those the reader recorded.
+    """
+    from exo_vision.io.read import non_square_problem
+
+    yx = _napari_scale_nm(layer) or (layer.metadata or {}).get("pixel_size_yx_nm")
+    if yx is None or None in tuple(yx):
+        return None
+    problem = non_square_problem(*yx)
+    return None if problem is None else problem.removeprefix("has ")
+
+
+def split_frame_index(layer: Any) -> int | None:
+    """The frame of its stack file a layer made by napari's Split Stack shows, or None.
+
+    The reader opens a stack for viewing with ``metadata["viewing_only"]`` and the number of frames
+    (``n_frames``; one frame axis); Split Stack copies that metadata into each 2-D layer it names
+    "<name> layer <i>".
+    """
+    meta = layer.metadata or {}
+    frames = meta.get("n_frames")
+    match = SPLIT_LAYER_NAME.search(str(getattr(layer, "name", "")))
+    if not meta.get("viewing_only") or frames is None or match is None or np.ndim(layer.data) != 2:
+        return None
+    index = int(match.group(1))
+    return index if 0 <= index < int(frames) else None
 
 
 def layer_id(layer: Any) -> str:

@@ -44,6 +44,7 @@ from exo_vision.figures.blot import annotated_blot, panel_figure
 from exo_vision.figures.style import save_figure
 from exo_vision.io.image_data import ImageData
 from exo_vision.plugins._layers import (
+    FRAME_KEY,
     ID_KEY,
     SOURCE_KEY,
     active_image_layer,
@@ -52,8 +53,10 @@ from exo_vision.plugins._layers import (
     image_data_from_layer,
     image_layer_data,
     layer_id,
+    own_layer_id,
     same_layer,
     source_image,
+    split_frame_index,
 )
 from exo_vision.plugins._workers import release_when_finished
 
@@ -73,8 +76,6 @@ CENTRAL_FRACTION_STEP = 0.001
 DEFAULT_REFERENCE = "lysate"
 #: Who wrote an export's ``run.json`` (the CLI's has no such key).
 PRODUCER = "napari blot dock"
-#: Layer metadata keys of an image taken from a stack: its frame (0-based) and the stack layer's id.
-FRAME_KEY = "frame"
 #: The keys of ``parameters`` in ``exo-vision blot``'s ``run.json``, in its order.
 RUN_PARAMETER_KEYS = (
     "lanes",
@@ -96,6 +97,7 @@ RUN_PARAMETER_KEYS = (
     "channel",
     "blot_parameters",
 )
+#: Layer metadata key of an image taken from a stack by the dock: the stack layer's id (its frame: FRAME_KEY).
 FRAME_SOURCE_KEY = "frame_of"
 
 
@@ -384,6 +386,9 @@ class BlotWidget(Container):
         except ValueError as error:
             show_warning(str(error))
             return
+        own_layer_id(self._viewer, image_layer)  # frames split from one stack share its id: each gets its own
+        if FRAME_KEY not in image_layer.metadata and (frame := split_frame_index(image_layer)) is not None:
+            image_layer.metadata = {**image_layer.metadata, FRAME_KEY: frame}  # the command repeats it with --frame
         self.image_layer = image_layer
         forced = kwargs["polarity"]
         if forced is None and image.polarity is not None:
@@ -851,6 +856,11 @@ class BlotWidget(Container):
             )
         if panel_problem:
             warnings.append(f"panel files not written: {panel_problem}")
+        if names and parameters.get("marker") and parameters.get("reference_lane") is None:
+            warnings.append(
+                "the command refuses lane names and markers without a lysate lane, as `exo-vision blot` does: add "
+                "--reference-lane NAME to it (the band table does not depend on it)"
+            )
         return {
             "exo_vision_version": __version__,
             "command": self._command(out, shown, parameters, settings, explicit_reference),
@@ -892,7 +902,7 @@ class BlotWidget(Container):
             ("--reference-lane", self._reference.value.strip() if explicit_reference else None),
             ("--ug-loaded", ",".join(split_names(self._ug_loaded.value)) if p.get("ug_loaded") else None),
             ("--marker", p.get("marker")),
-            ("--ladder-lane", self._ladder_lane.value or None),
+            ("--ladder-lane", p.get("ladder_lane")),  # as quantified, not as the field reads at export
             ("--ladder-kda", p.get("ladder_kda")),
             ("--background", None if p.get("background") == default.background else p.get("background")),
             ("--rolling-ball-radius-px", _unless(p.get("rolling_ball_radius_px"), default.rolling_ball_radius_px)),

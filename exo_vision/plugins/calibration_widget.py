@@ -22,6 +22,7 @@ from exo_vision.plugins._layers import (
     image_data_from_layer,
     layer_id,
     layer_pixel_size,
+    non_square_layer,
 )
 from exo_vision.plugins._vesicles import apply_pixel_size, follow_scale
 from exo_vision.plugins._workers import release_when_finished
@@ -115,6 +116,10 @@ class CalibrationWidget(Container):
             return
         follow_scale(self._viewer, image)
         px, source = layer_pixel_size(image)
+        if (problem := non_square_layer(image)) is not None:
+            # no pixel size to offer: one typed for both axes would measure every diameter in a direction wrong
+            self._current.value = f"{image.name}: {problem}; resample it to square pixels before measuring"
+            return
         self._current.value = f"{image.name}: " + ("uncalibrated" if px is None else f"{px:.4g} nm/px ({source})")
         if px is not None:
             self._typed.value = float(px)

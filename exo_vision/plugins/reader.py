@@ -133,8 +133,12 @@ def _viewing_layer(item: str | Path, refusal: ImageReadError) -> tuple[Any, dict
     calibrated = y_nm is not None and x_nm is not None
     scale = (1.0,) * frames + ((float(y_nm), float(x_nm)) if calibrated else (1.0, 1.0))
     units = ("pixel",) * frames + (("nm", "nm") if calibrated else ("pixel", "pixel"))
-    hint = SPLIT_STACK_HINT if frames > 0 else RESAMPLE_HINT
-    show_info(f"{name}: opened for viewing only: it {refusal.problem}. {hint}")
+    square = not calibrated or non_square_problem(y_nm, x_nm) is None
+    hint = " ".join(h for h, wanted in ((SPLIT_STACK_HINT, frames > 0), (RESAMPLE_HINT, not square)) if wanted)
+    problem = refusal.problem
+    if frames > 0 and not square:
+        problem += f", and its pixels are not square (y {y_nm:.4g} nm, x {x_nm:.4g} nm)"
+    show_info(f"{name}: opened for viewing only: it {problem}. {hint}")
     for message in view.notes:
         show_warning(f"{name}: {message}")
     metadata = {
@@ -144,6 +148,7 @@ def _viewing_layer(item: str | Path, refusal: ImageReadError) -> tuple[Any, dict
         "pixel_size_source": view.pixel_size_source,
         "kind": "tem",
         "viewing_only": refusal.problem,
+        **({"n_frames": int(view.data.shape[0])} if frames == 1 else {}),  # the frame a Split Stack layer shows
     }
     if calibrated and non_square_problem(y_nm, x_nm) is None:  # the frames of a stack can be measured
         metadata["pixel_size_nm"] = float(np.mean([y_nm, x_nm]))

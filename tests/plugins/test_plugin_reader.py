@@ -252,3 +252,50 @@ def test_a_colour_layer_is_made_gray_as_the_reader_makes_the_same_file_gray(tmp_
     image = image_data_from_layer(Layer)
     np.testing.assert_array_equal(image.data, expected.data)  # luminance, not the mean of the channels
     assert any("luminance" in w for w in image.warnings)
+
+
+def test_a_blot_frame_split_from_a_stack_exports_the_command_that_repeats_it(make_napari_viewer, tmp_path):
+    import json
+
+    from napari.layers._layer_actions import _split_stack
+
+    from exo_vision.cli.main import main
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    frames = [
+        make_synthetic_blot([StripSpec("CD9", v, "sharp", height_px=200)], rng=9, spacing_jitter=0.0, n_dust=0).image
+        for v in ([1e6, 5e5, 8e5], [2e5, 9e5, 4e5])
+    ]
+    path = tmp_path / "two_channels.tif"
+    tifffile.imwrite(path, np.stack(frames), imagej=True, metadata={"axes": "ZYX"})
+    viewer = make_napari_viewer()
+    stack = viewer.open(str(path), plugin="exo-vision")[0]
+    viewer.layers.selection.active = stack
+    _split_stack(viewer.layers)
+    second = viewer.layers["two_channels layer 1"]
+    viewer.layers.selection.active = second
+    _, dock = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    dock.synchronous = True
+    dock.quantify()
+    assert len({layer.metadata["exo_vision_id"] for layer in viewer.layers if "exo_vision_id" in layer.metadata}) >= 2
+    out = tmp_path / "dock"
+    out.mkdir()
+    assert dock.export(out)
+    run = json.loads((out / "run.json").read_text())
+    assert run["parameters"]["frame"] == 1
+    command = list(run["command"])
+    assert command[:2] == ["exo-vision", "blot"] and "--frame" in command
+    command[command.index("--out") + 1] = str(tmp_path / "cli")
+    assert main(command[1:]) == 0  # the command repeats the dock's run on frame 1 of the file
+    assert (tmp_path / "cli" / "two_channels_bands.csv").read_bytes() == (out / "two_channels_bands.csv").read_bytes()
+
+
+def test_the_calibration_dock_offers_no_pixel_size_for_non_square_pixels(make_napari_viewer, tmp_path):
+    path = tmp_path / "stretched.tif"
+    _calibrated_tiff(path, (np.arange(64 * 96) % 211).astype(np.uint16).reshape(64, 96), (1.2, 0.6))
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="exo-vision")
+    _, dock = viewer.window.add_plugin_dock_widget("exo-vision", "Calibration")
+    dock._show_current()
+    assert "non-square pixels (y 1.2 nm, x 0.6 nm" in dock._current.value and "resample" in dock._current.value
+    assert dock._typed.value != pytest.approx(0.9)  # the mean of the two axes is not offered
