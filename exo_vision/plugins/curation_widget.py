@@ -158,6 +158,7 @@ class CurationWidget(Container):
         )
         self.layer: Any = None
         self._paint_pending = False
+        self._measuring = False  # the dock is re-measuring the layer itself (its features event is its own)
         self._delete.changed.connect(lambda: self.delete())
         self._merge.changed.connect(lambda: self.merge())
         self._split.changed.connect(lambda: self.split())
@@ -180,16 +181,20 @@ class CurationWidget(Container):
     def _on_active(self, _event: Any = None) -> None:
         layer = self._find_layer()
         if same_layer(layer, self.layer):
+            if layer is not None:
+                self._show_stats()  # re-selected: the layer may hold a new run since (segmented again)
             return
         if self.layer is not None:
             self.layer.events.paint.disconnect(self._on_paint)
             self.layer.events.selected_label.disconnect(self._on_selected)
+            self.layer.events.features.disconnect(self._on_features)
         self.layer = layer
         if layer is None:
             self._layer_info.value = "run Vesicle segmentation first"
             return
         layer.events.paint.connect(self._on_paint)
         layer.events.selected_label.connect(self._on_selected)
+        layer.events.features.connect(self._on_features)
         self._follow_undo(layer)
         self._layer_info.value = layer.name
         self._show_stats()
@@ -374,8 +379,20 @@ class CurationWidget(Container):
         if image_layer is None:
             show_warning(f"the image behind {self.layer.name!r} was closed; measurements cannot be updated.")
             return
-        measure_layer(self.layer, image_layer)
+        self._measuring = True  # the table this sets is shown once, below, not again by _on_features
+        try:
+            measure_layer(self.layer, image_layer)
+        finally:
+            self._measuring = False
         self._show_stats()
+
+    def _on_features(self, _event: Any = None) -> None:
+        """The layer's table changed from outside this dock (segmented again, recalibrated): show its statistics."""
+        if not self._measuring and self.layer is not None:
+            try:
+                self._show_stats()
+            except RuntimeError:  # the dock was closed since
+                return
 
     def _show_stats(self) -> None:
         table = vesicle_table(self.layer)

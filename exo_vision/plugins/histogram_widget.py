@@ -299,9 +299,11 @@ class HistogramWidget(Container):
 
     def set_folder(self, folder: str | Path) -> None:
         """Show the pooled histogram of a results folder (e.g. a grid session's output)."""
-        self._source.value = Source.FOLDER
-        self._folder.value = str(folder)
-        self.refresh()
+        self._folder.value = str(folder)  # first: switching the source draws the folder it names
+        if self._source.value is Source.FOLDER:
+            self.refresh()
+        else:
+            self._source.value = Source.FOLDER
 
     def _vesicle_layer(self) -> Any:
         from napari.layers import Labels
@@ -316,6 +318,8 @@ class HistogramWidget(Container):
     def _on_source(self, _value: Any = None) -> None:
         self._folder.visible = self._source.value is Source.FOLDER
         self._tables.visible = self._source.value is Source.TABLES
+        if self._source.value is Source.FOLDER and str(self._folder.value) in ("", "."):
+            return  # no folder chosen yet: nothing to draw, and nothing to warn about
         self.refresh()
 
     def _on_active(self, _event: Any = None) -> None:

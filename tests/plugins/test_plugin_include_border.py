@@ -117,6 +117,11 @@ def test_the_segmentation_dock_counts_edge_vesicles_as_the_command_line_does(
     assert seg._summary.value.split(": ", 1)[1].startswith("n = 7;")
     assert "the run gave n = 8" in seg._summary.value and "cut by the image edge counted" in seg._summary.value
     assert cur.statistics["n"] == 7 and cur.statistics["n_excluded_border"] == 0
+    # segmented again, leaving the cut vesicle out, while the Curation dock shows the layer: it follows at once
+    seg.set_parameters(include_border=False)
+    assert seg.run(sync=True) is labels
+    assert cur.statistics["n"] == 7 and cur.statistics["n_excluded_border"] == 1
+    assert "cut by the image edge not counted" in cur._stats.value
 
 
 @pytest.mark.slow

@@ -478,9 +478,19 @@ def test_histogram_of_tables_by_condition(make_napari_viewer, tmp_path):
     bins = hist.plot.bins
     assert bins.groupby("group")["count"].sum().to_dict() == {"control": 3, "treated": 1}
     assert (bins["bin_left_nm"] % 25 == 0).all()
-    # the grid view pools a results folder
-    hist.set_folder(tmp_path)
+    # the grid view pools a results folder, with no warning about the folder it showed before (none)
+    import exo_vision.plugins.histogram_widget as widget
+
+    shown: list[str] = []
+    widget_warning = widget.show_warning
+    widget.show_warning = shown.append
+    try:
+        hist._source.value = hist._source.choices[0]  # back to the image, then the folder chosen in one step
+        hist.set_folder(tmp_path)
+    finally:
+        widget.show_warning = widget_warning
     assert hist.plot.statistics[tmp_path.name]["n"] == 4
+    assert not [w for w in shown if "no vesicle table" in w]
 
 
 def test_histogram_of_a_table_with_a_bad_diameter_names_the_row(make_napari_viewer, tmp_path, monkeypatch):
