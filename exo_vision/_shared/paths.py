@@ -117,7 +117,8 @@ def assign_stems(inputs: Sequence[Path], *, longest_suffix: str = "_annotated.pn
     stems: list[str] = []
     used: set[str] = set(RESERVED_STEMS)
     for p in inputs:
-        stem = _fit(base(p), limit)
+        # a hidden input given by its path: its outputs are not hidden (".b" -> "b", made unique below)
+        stem = _fit(base(p).lstrip(".") or "image", limit)
         candidate, k = stem, 2
         while _same_on_any_disk(candidate) in used or _same_on_any_disk(display_path(candidate)) in used:
             candidate = f"{stem}_{k}"
@@ -218,7 +219,9 @@ def hidden_files_note(folder: Path, hidden: Sequence[Path]) -> str | None:
     """The line that says which image files of ``folder`` were left out as hidden, or None when none were."""
     if not hidden:
         return None
-    names = ", ".join(p.name for p in hidden[:HIDDEN_NAMED_AT_MOST])
+    names = ", ".join(
+        display_path(p.relative_to(folder) if folder in p.parents else p) for p in hidden[:HIDDEN_NAMED_AT_MOST]
+    )
     more = f" and {len(hidden) - HIDDEN_NAMED_AT_MOST} more" if len(hidden) > HIDDEN_NAMED_AT_MOST else ""
     return (
         f"{display_path(folder)}: left out {len(hidden)} hidden file(s) (name starting with '.', such as macOS '._' "

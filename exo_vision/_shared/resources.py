@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 try:
     import resource
@@ -109,20 +110,80 @@ def estimated_peak_mb(
     return BASE_PEAK_MB + (BYTES_PER_IMAGE_PIXEL * image + BYTES_PER_WORKING_PIXEL * working) / BYTES_PER_MB
 
 
+#: Where Linux mounts the control groups (cgroup v2 unified, or v1's memory controller below it).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: A cgroup v1 limit at or above this many bytes means "no limit" (the kernel writes the largest page multiple).
+CGROUP_UNLIMITED_BYTES = 2**60
+
+
+def cgroup_room_mb(root: Path = CGROUP_ROOT, self_cgroup: Path = Path("/proc/self/cgroup")) -> float | None:
+    """Memory this process's control groups still allow, MB; None when no memory limit applies.
+
+    A container, a SLURM job or ``systemd-run -p MemoryMax=`` limits a process's memory through its cgroup
+    (and that cgroup's ancestors) whatever ``/proc/meminfo`` says of the machine. The room is the least over
+    the cgroup and its ancestors of ``memory.max - memory.current`` (v2) or ``memory.limit_in_bytes -
+    memory.usage_in_bytes`` (v1).
+    """
+    try:
+        lines = self_cgroup.read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    rooms = []
+    for line in lines:
+        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hierarchy == "0" and controllers == "":
+            base, names = root, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base, names = root / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        folder = base / path.lstrip("/")
+        while True:
+            room = _cgroup_room_bytes(folder, *names)
+            if room is not None:
+                rooms.append(room)
+            if folder == base or base not in folder.parents:
+                break
+            folder = folder.parent
+    return min(rooms) / BYTES_PER_MB if rooms else None
+
+
+def _cgroup_room_bytes(folder: Path, limit_name: str, usage_name: str) -> float | None:
+    """``limit - usage`` of one cgroup folder in bytes, or None without a limit (or files)."""
+    try:
+        limit_text = (folder / limit_name).read_text(encoding="ascii").strip()
+        usage = int((folder / usage_name).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    if limit_text == "max":
+        return None
+    try:
+        limit = int(limit_text)
+    except ValueError:
+        return None
+    return None if limit >= CGROUP_UNLIMITED_BYTES else float(max(limit - usage, 0))
+
+
 def available_memory_mb() -> float | None:
     """Memory the system can give new processes without swapping, MB (10^6 bytes); None when unknown.
 
     On Linux this is ``MemAvailable`` of ``/proc/meminfo`` (free memory plus the caches the kernel can
-    drop); elsewhere the free physical pages of ``os.sysconf`` (which leaves the caches out, so it says
+    drop), or less when a control group limits this process (:func:`cgroup_room_mb`: a container, a
+    SLURM job); elsewhere the free physical pages of ``os.sysconf`` (which leaves the caches out, so it says
     less than is available).
     """
+    machine = None
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 / BYTES_PER_MB
+                    machine = int(line.split()[1]) * 1024 / BYTES_PER_MB
+                    break
     except (OSError, ValueError, IndexError):
         pass
+    if machine is not None:
+        room = cgroup_room_mb()
+        return machine if room is None else min(machine, room)
     try:
         pages = os.sysconf("SC_AVPHYS_PAGES")
         page_size = os.sysconf("SC_PAGE_SIZE")

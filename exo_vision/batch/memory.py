@@ -44,6 +44,8 @@ class ImageNeed:
     ----------
     input : str
         The input as printed.
+    path : str
+        The input's path as the job gives it.
     peak_mb : float
         Estimated peak resident memory of its analysis, MB.
     shape : tuple of int
@@ -54,6 +56,7 @@ class ImageNeed:
     """
 
     input: str
+    path: str
     peak_mb: float
     shape: tuple[int, int]
     pixel_size_nm: float | None
@@ -157,7 +160,7 @@ def image_need(
     shape = (int(image.shape[0]), int(image.shape[1]))
     px = image.pixel_size_nm
     peak = estimated_peak_mb(shape, pixel_size_nm=px or scale_nm, working_scale_nm=scale_nm, enlarges=enlarges)
-    return ImageNeed(input=display_path(path), peak_mb=peak, shape=shape, pixel_size_nm=px)
+    return ImageNeed(input=display_path(path), path=str(path), peak_mb=peak, shape=shape, pixel_size_nm=px)
 
 
 def _gb(mb: float) -> str:
@@ -165,7 +168,14 @@ def _gb(mb: float) -> str:
 
 
 def memory_workers(
-    jobs: Sequence[Any], *, workers: int, requested: bool, available_mb: float | None, method: str, model: str | None
+    jobs: Sequence[Any],
+    *,
+    workers: int,
+    requested: bool,
+    available_mb: float | None,
+    method: str,
+    model: str | None,
+    too_large: list[str] | None = None,
 ) -> int:
     """The number of workers to use for ``jobs`` in ``available_mb`` of memory, saying why when it differs.
 
@@ -182,6 +192,9 @@ def memory_workers(
         Memory available, MB; None keeps ``workers`` without a check.
     method, model : str
         The segmentation method and model (their working scale sets the memory per pixel).
+    too_large : list of str, optional
+        Filled with the paths of the micrographs that alone need more than ``available_mb`` (the run
+        analyses them last, so that the system stopping it there loses none of the others).
 
     Returns
     -------
@@ -235,7 +248,10 @@ def memory_workers(
             _gb(available_mb),
             f". --workers {fit} would fit" if largest[0] <= available_mb else "",
         )
-    _warn_too_large([need for need in needs if need.peak_mb > available_mb], available_mb, workers)
+    over = [need for need in needs if need.peak_mb > available_mb]
+    _warn_too_large(over, available_mb, workers)
+    if too_large is not None:
+        too_large.extend(need.path for need in over)
     return workers
 
 
@@ -250,8 +266,9 @@ def _warn_too_large(needs: list[ImageNeed], available_mb: float, workers: int) -
     more = f" and {len(needs) - NAMED_AT_MOST} more" if len(needs) > NAMED_AT_MOST else ""
     fixes = "run with --workers 1, " if workers > 1 else ""
     logger.warning(
-        "%s alone need%s more memory than the %s available, so the system may stop the run while analysing %s; "
-        "%sclose other programs, crop %s into tiles, or run %s on a machine with more memory",
+        "%s alone need%s more memory than the %s available, so the system may stop the run while analysing %s "
+        "(analysed last, after the others); %sclose other programs, crop %s into tiles, or run %s on a machine "
+        "with more memory",
         "; ".join(named) + more,
         "s" if len(needs) == 1 else "",
         _gb(available_mb),

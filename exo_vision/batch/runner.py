@@ -34,6 +34,7 @@ import cv2
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, sha256_file
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
+    HIDDEN_NAMED_AT_MOST,
     assign_stems,
     check_output_plan,
     display_path,
@@ -145,13 +146,26 @@ def _folder_files(folder: Path, *, recursive: bool) -> list[Path]:
         return sorted(folder.iterdir())
     files: list[Path] = []
     visited: set[Path] = set()
+    hidden: list[Path] = []
     for root, dirs, names in os.walk(folder, followlinks=True):
         real = Path(root).resolve()
         if real in visited:  # a link back up the tree, or two links to one folder
             dirs[:] = []
             continue
         visited.add(real)
+        # hidden folders (a NAS's .snapshot, a .Trash, thumbnails) hold copies, older versions, not the grid
+        hidden.extend(Path(root) / d for d in dirs if is_hidden(Path(d)))
+        dirs[:] = [d for d in dirs if not is_hidden(Path(d))]
         files.extend(Path(root) / name for name in names)
+    if hidden:
+        logger.info(
+            "%s: left out %d hidden folder(s) (name starting with '.', such as a snapshot or trash folder): %s; "
+            "give a folder's path to analyse it",
+            display_path(folder),
+            len(hidden),
+            ", ".join(display_path(h.relative_to(folder)) for h in sorted(hidden)[:HIDDEN_NAMED_AT_MOST])
+            + ("" if len(hidden) <= HIDDEN_NAMED_AT_MOST else f" and {len(hidden) - HIDDEN_NAMED_AT_MOST} more"),
+        )
     return sorted(files)
 
 
@@ -643,8 +657,9 @@ def _run_isolated(job: ImageJob, context: multiprocessing.context.BaseContext) -
                 "stem": job.stem,
                 "index": job.index,
                 "status": "failed",
-                "error": "the worker process died while analysing this input, also when retried alone "
-                "(out of memory, or a crash inside a library); try it alone with --workers 1",
+                "error": "the worker process died while analysing this input, also when retried alone in its own "
+                "process (out of memory, or a crash inside a library); close other programs or use a machine with "
+                "more memory, crop it into tiles, or try the other method (--method classical)",
             }
 
 
@@ -859,6 +874,7 @@ def _run_jobs(
         )
         workers = default_workers()
     if not config.scheduler and todo:
+        too_large: list[str] = []
         workers = memory_workers(
             todo,
             workers=workers,
@@ -866,7 +882,10 @@ def _run_jobs(
             available_mb=available_memory_mb(),
             method=config.method,
             model=config.model,
+            too_large=too_large,
         )
+        # the system may stop the run on these: the others first, so that none of them is lost with it
+        todo = [j for j in todo if str(j.path) not in too_large] + [j for j in todo if str(j.path) in too_large]
     if config.scheduler and todo:  # nothing left to do (--resume): no cluster to start
         stream = _run_dask(todo, config.scheduler, workers)
     elif workers == 1 or len(todo) <= 1:

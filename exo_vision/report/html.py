@@ -394,7 +394,8 @@ def _sampling(tem: TemEvidence) -> str:
         f"excluded from the statistics (their size is truncated), which count {num('tem.n', s['n'])}."
         + (
             f" {num('tem.fraction_touching', s['fraction_touching'], percent=True)} of the counted vesicles share "
-            "an outline with another vesicle: there the segmenter divided a contact (the overlays show where).</p>"
+            "an outline with another vesicle: there the segmenter divided a contact (the overlay PNGs show "
+            "where, when the run wrote them).</p>"
             if _finite(s.get("fraction_touching"))
             else "</p>"
         ),

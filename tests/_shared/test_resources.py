@@ -67,3 +67,29 @@ def test_available_memory_falls_back_to_sysconf(monkeypatch):
     assert available_memory_mb() == pytest.approx(4.096)
     monkeypatch.delattr(resources.os, "sysconf")  # Windows: not known
     assert available_memory_mb() is None
+
+
+def test_the_memory_a_control_group_allows_is_read_for_v1_and_v2(tmp_path):
+    from exo_vision._shared.resources import cgroup_room_mb
+
+    # cgroup v2: a job limited to 1.5 GB (1.1 GB used) inside a slice limited to 4 GB: 0.4 GB left
+    job = tmp_path / "v2" / "slurm" / "job_7"
+    job.mkdir(parents=True)
+    (tmp_path / "v2" / "slurm" / "memory.max").write_text("4000000000\n")
+    (tmp_path / "v2" / "slurm" / "memory.current").write_text("1200000000\n")
+    (job / "memory.max").write_text("1500000000\n")
+    (job / "memory.current").write_text("1100000000\n")
+    (tmp_path / "self_v2").write_text("0::/slurm/job_7\n")
+    assert cgroup_room_mb(tmp_path / "v2", tmp_path / "self_v2") == pytest.approx(400.0)
+    (job / "memory.max").write_text("max\n")  # no limit of its own: the slice's room
+    assert cgroup_room_mb(tmp_path / "v2", tmp_path / "self_v2") == pytest.approx(2800.0)
+    # cgroup v1: the memory controller's hierarchy, "no limit" written as the largest page multiple
+    docker = tmp_path / "v1" / "memory" / "docker" / "abc"
+    docker.mkdir(parents=True)
+    (docker / "memory.limit_in_bytes").write_text("2000000000\n")
+    (docker / "memory.usage_in_bytes").write_text("500000000\n")
+    (tmp_path / "self_v1").write_text("12:pids:/docker/abc\n9:memory:/docker/abc\n1:name=systemd:/docker/abc\n")
+    assert cgroup_room_mb(tmp_path / "v1", tmp_path / "self_v1") == pytest.approx(1500.0)
+    (docker / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert cgroup_room_mb(tmp_path / "v1", tmp_path / "self_v1") is None
+    assert cgroup_room_mb(tmp_path / "v1", tmp_path / "missing") is None

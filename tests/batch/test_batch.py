@@ -75,8 +75,11 @@ def test_recursion_follows_linked_folders_once_and_skips_hidden_files(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "grids" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     (tmp_path / "grids" / "g1" / "loop").symlink_to(tmp_path / "grids", target_is_directory=True)
+    (tmp_path / "grids" / ".snapshot" / "hourly").mkdir(parents=True)  # a NAS's copies of the grid, not the grid
+    (tmp_path / "grids" / ".snapshot" / "hourly" / "1.tif").write_bytes(b"old")
     deep = collect_inputs([tmp_path / "grids"], recursive=True)
     assert [p.relative_to(tmp_path).as_posix() for p in deep] == ["grids/g1/1.tif", "grids/linked/2.tif"]
+    assert assign_stems([tmp_path / ".b.tif", tmp_path / "b.dm3"]) == ["b", "b_2"]  # never hidden outputs
 
 
 def test_hidden_files_left_out_of_a_folder_are_named(tmp_path, caplog):
@@ -90,7 +93,14 @@ def test_hidden_files_left_out_of_a_folder_are_named(tmp_path, caplog):
         assert [p.name for p in collect_inputs([tmp_path])] == ["a.tif"]
         assert [p.name for p in _collect_inputs([str(tmp_path)])] == ["a.tif"]  # blot: the same folders, the same files
         assert [p.name for p in collect_inputs([tmp_path / ".b.tif"])] == [".b.tif"]  # given by its path: analysed
-    notes = [r.getMessage() for r in caplog.records if "hidden file" in r.getMessage()]
+        (tmp_path / "sub").mkdir()
+        (tmp_path / "sub" / ".c.tif").write_bytes(b"x")
+        (tmp_path / ".Trash").mkdir()
+        (tmp_path / ".Trash" / "d.tif").write_bytes(b"x")
+        assert [p.name for p in collect_inputs([tmp_path], recursive=True)] == ["a.tif"]
+    deep = [r.getMessage() for r in caplog.records if "hidden" in r.getMessage()][-2:]
+    assert "sub/.c.tif" in deep[1] and "left out 1 hidden folder(s)" in deep[0] and ".Trash" in deep[0]
+    notes = [r.getMessage() for r in caplog.records if "hidden file" in r.getMessage()][:2]
     assert len(notes) == 2
     assert all("left out 2 hidden file(s)" in n and "._a.tif" in n and ".b.tif" in n for n in notes)
 

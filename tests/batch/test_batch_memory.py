@@ -133,3 +133,27 @@ def test_explicit_workers_when_not_even_one_fits(tmp_path, caplog):
     assert "--workers 2: the 2 largest micrographs analysed at once need about 0.8 GB" in caplog.text
     assert "would fit" not in caplog.text  # not even one does: the next warning says what to do
     assert "run with --workers 1, close other programs" in caplog.text
+
+
+def test_a_micrograph_too_large_for_the_machine_is_analysed_last(tmp_path, monkeypatch, caplog):
+    # m0 is 1024 x 1024 (421 MB), m1 and m2 512 x 512 (405 MB) in 415 MB: m0 goes after the others, so
+    # that the system stopping the run on it loses none of them
+    folder = tmp_path / "in"
+    (big,) = _micrographs(folder, 1, side=1024)
+    small = _micrographs(tmp_path / "small", 2)
+    for i, path in enumerate(small, start=1):
+        path.rename(folder / f"m{i}.tif")
+    monkeypatch.setattr(runner, "available_memory_mb", lambda: 415.0)
+    order = []
+    real = runner._run_serial
+
+    def serial(todo):
+        order.extend(job.stem for job in todo)
+        return real(todo)
+
+    monkeypatch.setattr(runner, "_run_serial", serial)
+    with caplog.at_level(logging.WARNING, logger="exo_vision.batch.memory"):
+        result = runner.run_tem_batch([folder], out_dir=tmp_path / "out", config=TemBatchConfig(workers=1))
+    assert order == ["m1", "m2", "m0"]
+    assert [r["stem"] for r in result.records] == ["m0", "m1", "m2"]  # the tables keep the inputs' order
+    assert "m0.tif (about 0.4 GB" in caplog.text and "(analysed last, after the others)" in caplog.text
