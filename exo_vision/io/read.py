@@ -407,14 +407,7 @@ def _to_2d(
         data = _rgb_to_gray(data, raw, path=path, kind=kind, notes=notes)
     elif channel is not None:
         notes.append(f"the image is gray: the {channel} channel asked for was not needed (the gray image was read)")
-    if np.iscomplexobj(data):
-        raise ImageReadError(
-            path,
-            "holds complex numbers (an FFT or exit wave), not a real-space intensity image",
-            "Export the real-space image (or its amplitude) from DigitalMicrograph",
-        )
-    if not data.dtype.isnative:
-        data = data.astype(data.dtype.newbyteorder("="))
+    data = real_native(data, path)
     if data.dtype == bool:
         data = data.astype(np.uint8)
         notes.append("a boolean (mask) image was read as 0/1 uint8")
@@ -447,6 +440,17 @@ def colour_to_gray(data: np.ndarray, *, kind: str = "blot") -> tuple[np.ndarray,
         np.asarray(data), RawImage(data=np.asarray(data), rgb=True), path=Path("layer"), kind=kind, notes=notes
     )
     return gray, notes
+
+
+def real_native(data: np.ndarray, path: Path) -> np.ndarray:
+    """``data`` in native byte order; ImageReadError for complex numbers (an FFT or exit wave)."""
+    if np.iscomplexobj(data):
+        raise ImageReadError(
+            path,
+            "holds complex numbers (an FFT or exit wave), not a real-space intensity image",
+            "Export the real-space image (or its amplitude) from DigitalMicrograph",
+        )
+    return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
 
 
 def channels_differ(data: np.ndarray, channels: tuple[np.ndarray, ...] | None = None) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 
 from exo_vision.io.image_data import SOURCE_NONE, ImageReadError, metadata_source
 from exo_vision.io.limits import max_values
-from exo_vision.io.read import _check_file, _decode
+from exo_vision.io.read import _check_file, _decode, real_native
 
 
 @dataclass
@@ -83,14 +83,7 @@ def read_for_viewing(path: str | Path, *, max_megapixels: float | None = None) -
             f"holds no 2-D picture to show (array shape {tuple(data.shape)})",
             "Open an image, a stack of images or a volume",
         )
-    if np.iscomplexobj(data):
-        raise ImageReadError(
-            path,
-            "holds complex numbers (an FFT or exit wave), not a real-space intensity image",
-            "Export the real-space image (or its amplitude) from DigitalMicrograph",
-        )
-    if not data.dtype.isnative:
-        data = data.astype(data.dtype.newbyteorder("="))
+    data = real_native(data, path)
     y_nm, x_nm = raw.pixel_size_yx_nm
     if y_nm is None:
         y_nm = x_nm
