@@ -143,6 +143,8 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         "n_skipped": sum(r["status"] == "skipped" for r in result.records),
         "n_failed": sum(r["status"] == "failed" for r in result.records),
         "wall_s": result.wall_s,
+        "workers_used": result.workers,  # after the memory check: fewer than asked when the memory was short
+        "memory_available_mb": result.available_memory_mb,
         "peak_rss_mb_main_process": peak_rss_mb(),
         "images": images,
     }

@@ -128,10 +128,16 @@ class BatchResult:
         timings, analysed area).
     wall_s : float
         Wall time of the whole run in seconds.
+    workers : int
+        Worker processes the run used (1: one image at a time; 0: nothing to analyse).
+    available_memory_mb : float or None
+        Memory available when the run started, MB (what the worker count was fitted to); None when unknown.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
+    workers: int = 0
+    available_memory_mb: float | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -873,13 +879,14 @@ def _run_jobs(
             default_workers(),
         )
         workers = default_workers()
+    memory_mb = available_memory_mb()
     if not config.scheduler and todo:
         too_large: list[str] = []
         workers = memory_workers(
             todo,
             workers=workers,
             requested=config.workers is not None,
-            available_mb=available_memory_mb(),
+            available_mb=memory_mb,
             method=config.method,
             model=config.model,
             too_large=too_large,
@@ -912,7 +919,8 @@ def _run_jobs(
         if count > 1:
             logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
 
-    result = BatchResult(records=[records[j.index] for j in jobs])
+    used = 0 if not todo else (1 if workers == 1 or len(todo) <= 1 else min(workers, len(todo)))
+    result = BatchResult(records=[records[j.index] for j in jobs], workers=used, available_memory_mb=memory_mb)
     result.wall_s = time.perf_counter() - start
     try:
         write_run_outputs(result, out_dir=out, config=config, argv=argv)

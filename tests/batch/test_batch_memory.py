@@ -123,6 +123,10 @@ def test_run_uses_the_workers_memory_allows(tmp_path, monkeypatch, caplog):
         result = runner.run_tem_batch([tmp_path / "in"], out_dir=tmp_path / "out", config=TemBatchConfig())
     assert [r["status"] for r in result.records] == ["done", "done"]
     assert "using 1 worker process(es) instead of 2" in caplog.text
+    import json
+
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert (run["workers_used"], run["memory_available_mb"]) == (1, 600.0)
 
 
 def test_explicit_workers_when_not_even_one_fits(tmp_path, caplog):
