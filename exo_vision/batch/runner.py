@@ -868,7 +868,15 @@ def _run_jobs(
     if progress is not None:
         progress(len(records), total)
     if resume:
-        logger.info("resume: %d of %d input(s) already complete, %d to do", len(records), total, len(todo))
+        complete = sum(r.get("status") == "skipped" for r in records.values())
+        left_out = len(records) - complete  # left out after earlier runs died on them (said above)
+        logger.info(
+            "resume: %d of %d input(s) already complete, %d to do%s",
+            complete,
+            total,
+            len(todo),
+            f", {left_out} left out" if left_out else "",
+        )
 
     workers = int(config.workers or default_workers())
     if workers > default_workers() and not config.scheduler:

@@ -582,6 +582,13 @@ def test_an_image_a_run_died_in_goes_last_and_twice_is_left_out_saying_why(input
     (record,) = [r for r in json.loads((out / "run.json").read_text())["images"] if r["status"] == "failed"]
     assert record["stem"] == GOOD[1] and "more memory than this machine has" in record["error"]
     assert f"remove '{GOOD[1]}' from {counts}" in record["error"]
+    # resumed with no result of it (the runs died in it): not counted as complete, but as left out
+    import logging
+
+    (out / f"{GOOD[1]}_done.json").unlink()
+    with caplog_records(logging.INFO) as seen:
+        main(["tem", str(single), "--out", str(out), "--workers", "1", "--resume"])
+    assert any("resume: 1 of 2 input(s) already complete, 0 to do, 1 left out" in m for m in seen)
 
 
 def test_workers_that_cannot_start_are_said_with_the_fix(inputs, tmp_path, monkeypatch, caplog):
@@ -617,3 +624,23 @@ def test_a_long_micrograph_without_a_bar_gets_lines_that_it_is_still_running(inp
     beats = [r.getMessage() for r in caplog.records if "still analysing" in r.getMessage()]
     assert beats and beats[0].startswith("0 of 2 input(s) done")
     assert any(b.startswith("1 of 2 input(s) done") and "s left at this pace" in b for b in beats)
+
+
+class caplog_records:  # noqa: N801 - used as a context manager like pytest's caplog, in a test that has none
+    """Collect the messages logged by exo_vision at ``level`` and above inside a with block."""
+
+    def __init__(self, level: int) -> None:
+        self.level, self.messages = level, []
+
+    def __enter__(self) -> list[str]:
+        import logging
+
+        self.handler = logging.Handler(self.level)
+        self.handler.emit = lambda record: self.messages.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("exo_vision").addHandler(self.handler)
+        return self.messages
+
+    def __exit__(self, *exc) -> None:
+        import logging
+
+        logging.getLogger("exo_vision").removeHandler(self.handler)
