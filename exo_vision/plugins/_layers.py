@@ -211,7 +211,14 @@ def layer_pixel_size(layer: Any) -> tuple[float | None, str]:
     px = meta.get("pixel_size_nm")
     yx = _napari_scale_nm(layer)
     source = str(meta.get("pixel_size_source", SOURCE_NONE))
-    if px is not None and (yx is None or np.allclose(yx, float(px), rtol=SCALE_RTOL, atol=0.0)):
+    recorded = meta.get("pixel_size_yx_nm")
+    # a reader's calibration of slightly non-square pixels (within 5 %: px is their mean) is napari's scale per axis
+    per_axis = recorded is not None and None not in tuple(recorded) and len(tuple(recorded)) == 2
+    if px is not None and (
+        yx is None
+        or np.allclose(yx, float(px), rtol=SCALE_RTOL, atol=0.0)
+        or (per_axis and np.allclose(yx, tuple(recorded), rtol=SCALE_RTOL, atol=0.0))
+    ):
         return float(px), source
     if yx is not None:
         changed = "" if px is None else f" (set in napari; it was {float(px):.4g} nm/px, {source})"

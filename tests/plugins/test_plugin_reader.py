@@ -299,3 +299,18 @@ def test_the_calibration_dock_offers_no_pixel_size_for_non_square_pixels(make_na
     dock._show_current()
     assert "non-square pixels (y 1.2 nm, x 0.6 nm" in dock._current.value and "resample" in dock._current.value
     assert dock._typed.value != pytest.approx(0.9)  # the mean of the two axes is not offered
+
+
+def test_slightly_non_square_pixels_keep_the_file_as_their_source(tmp_path):
+    from exo_vision.plugins._layers import layer_pixel_size
+
+    path = tmp_path / "nearly_square.tif"
+    _calibrated_tiff(path, (np.arange(64 * 96) % 211).astype(np.uint16).reshape(64, 96), (1.206, 1.194))  # 1 % apart
+    (_, kwargs, _) = read_layers(str(path))[0]
+
+    class Layer:  # what napari builds from the tuple
+        scale, units, metadata = kwargs["scale"], kwargs["units"], kwargs["metadata"]
+
+    px, source = layer_pixel_size(Layer)
+    assert px == pytest.approx(1.2, rel=1e-4)
+    assert source.startswith("file metadata") and "set in napari" not in source
