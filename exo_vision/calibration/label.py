@@ -261,6 +261,13 @@ def _frames(line: Bar, bar: Bar) -> bool:
     return adjacent and abs(line.col0 - bar.col0) <= tolerance and abs(line.col1 - bar.col1) <= tolerance
 
 
+def outline_of(line: Bar, bar: Bar) -> bool:
+    """Whether ``line`` is one side of ``bar``'s outline: it frames the bar (:func:`_frames`) and runs past both of
+    its ends (a white bar framed in black on a light field: the frame's dark lines are bar-like too, 2 x the
+    frame's width longer, and their label is the bar's)."""
+    return _frames(line, bar) and line.col0 <= bar.col0 and line.col1 >= bar.col1 and line.length > bar.length
+
+
 def _label_backing(window: np.ndarray, bar_box: Box) -> Box | None:
     """The flat backing behind the bar in ``window`` (:func:`flat_backing`), when it can hold a label.
 

@@ -25,6 +25,7 @@ from exo_vision.calibration.label import (
     OcrBudget,
     end_ticks,
     label_boxes,
+    outline_of,
     read_label,
 )
 from exo_vision.calibration.ocr import TesseractError
@@ -133,6 +134,8 @@ def read_scale_bar(
         raise ValueError(f"`min_confidence` must be between 0 and 1, got {min_confidence!r}")
     gray = as_gray(image)
     candidates = bar_candidates(gray)
+    # the lines of a bar's outline are no bars: measured, they gave a framed bar twice the frame's width too long
+    candidates = [c for c in candidates if not any(outline_of(c[0], o[0]) for o in candidates if o is not c)]
     if not candidates:
         return _not_found()
 

@@ -296,3 +296,20 @@ def test_draw_scale_bar_refuses_a_bad_style():
         draw_scale_bar(background, pixel_size_nm=1.0, label_side="inside")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tick_px"):
         draw_scale_bar(background, pixel_size_nm=1.0, tick_px=-1)
+
+
+def test_a_white_bar_framed_in_black_on_a_light_field_is_never_measured_by_its_frame():
+    # The frame's dark top and bottom lines are bar-like too, 2 x 3 px longer than the white bar, with the black
+    # label above them: read as the bar, they gave a pixel size 2 % small at status ok. Now the white bar is the bar:
+    # its length is measured right, and its label (of the frame's colour) is not taken for its own: a refusal.
+    for seed in range(3):
+        g = np.random.default_rng(seed)
+        image = (200 + g.normal(0, 4, (900, 1200))).clip(0, 255).astype(np.uint8)
+        framed, meta = draw_scale_bar(
+            image, pixel_size_nm=200 / 306, length_nm=200, polarity="dark", bar_thickness_px=12, rng=seed
+        )
+        r0, c0, r1, c1 = meta["bar_box"]
+        framed[r0 + 3 : r1 - 3, c0 + 3 : c0 + 303] = 255  # a white bar of 300 px = 200 nm in a 3 px black frame
+        reading = read_scale_bar(framed)
+        assert reading.status != "ok" or reading.pixel_size_nm == pytest.approx(200 / 300, rel=0.01)
+        assert reading.bar_length_px == pytest.approx(300, abs=1.5)
