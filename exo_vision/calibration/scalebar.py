@@ -133,9 +133,7 @@ def read_scale_bar(
     if not 0.0 <= float(min_confidence) <= 1.0:
         raise ValueError(f"`min_confidence` must be between 0 and 1, got {min_confidence!r}")
     gray = as_gray(image)
-    candidates = bar_candidates(gray)
-    # the lines of a bar's outline are no bars: measured, they gave a framed bar twice the frame's width too long
-    candidates = [c for c in candidates if not any(outline_of(c[0], o[0]) for o in candidates if o is not c)]
+    candidates = _bars(gray)
     if not candidates:
         return _not_found()
 
@@ -210,6 +208,13 @@ def read_scale_bar(
         f"a scale bar of {length_px:.1f} px was found but its label could not be read ({detail}); "
         "give the pixel size with --pixel-size-nm or draw a line over the bar",
     )
+
+
+def _bars(gray: np.ndarray) -> list:
+    """The bar candidates of ``gray`` (:func:`bar_candidates`) less the lines of a bar's outline: measured, they
+    gave a bar framed in another colour twice the frame's width too long."""
+    candidates = bar_candidates(gray)
+    return [c for c in candidates if not any(outline_of(c[0], o[0]) for o in candidates if o is not c)]
 
 
 def _label_attempts(
