@@ -901,12 +901,13 @@ def _run_jobs(
         )
         # the system may stop the run on these: the others first, so that none of them is lost with it
         todo = [j for j in todo if str(j.path) not in too_large] + [j for j in todo if str(j.path) in too_large]
+    used = min(workers, len(todo))  # processes analysing at once (0: nothing to do)
     if config.scheduler and todo:  # nothing left to do (--resume): no cluster to start
         stream = _run_dask(todo, config.scheduler, workers)
-    elif workers == 1 or len(todo) <= 1:
+    elif used <= 1:
         stream = _run_serial(todo)
     else:
-        stream = _run_pool(todo, min(workers, len(todo)))
+        stream = _run_pool(todo, used)
     warned: collections.Counter[str] = collections.Counter()
     try:
         _gather(stream, records, warned, progress=progress, total=total)
@@ -927,7 +928,6 @@ def _run_jobs(
         if count > 1:
             logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
 
-    used = 0 if not todo else (1 if workers == 1 or len(todo) <= 1 else min(workers, len(todo)))
     result = BatchResult(records=[records[j.index] for j in jobs], workers=used, available_memory_mb=memory_mb)
     result.wall_s = time.perf_counter() - start
     try:
