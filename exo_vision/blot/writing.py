@@ -34,6 +34,9 @@ MAX_LABEL_WIDTH_FRACTION = 0.25
 #: A label has at least this fraction of its pixels in vertical strokes (digits: 0.3-1; a band with a
 #: scratch across it: under 0.1).
 MIN_STROKE_PIXEL_FRACTION = 0.2
+#: A label is at least this many of its pen widths tall: written strokes are thin lines, while the pieces of a
+#: band broken by transfer bubbles are stubby blocks as thick as the band (1-2 of their widths tall).
+MIN_LABEL_HEIGHT_PENS = 2.5
 #: Ink stands this fraction of the frame's spread (its 99.9th percentile less its median) above the local background
 #: (a pen's ink shines like a band; faint writing does not disturb lane finding).
 INK_SPREAD_FRACTION = 0.2
@@ -141,7 +144,9 @@ def writing_mask(signal: np.ndarray, *, noise_sd: float | None = None) -> np.nda
     -----
     A label is a connected group of ink pixels (far above an opening as large as a label) no taller than
     :data:`MAX_LABEL_HEIGHT_FRACTION` of the frame and no wider than :data:`MAX_LABEL_WIDTH_FRACTION`, with at
-    least :data:`MIN_STROKE_PIXEL_FRACTION` of its pixels in thin vertical strokes. Beside a label (within
+    least :data:`MIN_STROKE_PIXEL_FRACTION` of its pixels in thin vertical strokes, and at least
+    :data:`MIN_LABEL_HEIGHT_PENS` of its pen widths tall (the pieces of a band with bubble holes are too thick for
+    their height). Beside a label (within
     :data:`DASH_REACH_LABEL_HEIGHTS` of its heights, overlapping its rows) lie its other glyphs (about as tall,
     :data:`GLYPH_HEIGHT_RANGE`, and no wider than :data:`GLYPH_MAX_WIDTH_HEIGHTS` of its heights) and its dash (at
     most :data:`DASH_MAX_HEIGHT_STROKES` times the label's pen width tall and :data:`DASH_MAX_LENGTH_LABEL_HEIGHTS`
@@ -185,6 +190,8 @@ def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, i
         & (h_px >= MIN_LABEL_HEIGHT_STROKES * length)
     )
     is_label[0] = False
+    for i in np.flatnonzero(is_label).tolist():
+        is_label[i] = h_px[i] >= MIN_LABEL_HEIGHT_PENS * _pen_width(labels, stats, i)
     if not is_label.any():
         return np.zeros(ink.shape, bool)
     marked = is_label.copy()

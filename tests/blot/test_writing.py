@@ -137,3 +137,20 @@ def test_removed_writing_is_named_in_a_warning_and_kept_on_request(tmp_path):
         assert run["parameters"]["blot_parameters"]["remove_writing"] is removed
         warned = any("pen writing" in w for w in run["warnings"].get("written.tif", []))
         assert warned is removed
+
+
+def test_bands_broken_by_transfer_bubbles_are_not_writing():
+    # round holes (air bubbles under the membrane) cut each 60 x 14 px band into blocks a few px wide and as tall
+    # as the band: upright, narrow, but as thick as they are tall, not a pen's thin stroke
+    img = membrane()
+    yy, xx = np.ogrid[:400, :750]
+    for centre, offsets in zip(CENTRES, ((-15, 15), (0,), (-12,), (14,), (-16, 16))):
+        for dx in offsets:
+            img[np.hypot(yy - 147, xx - (centre + dx)) <= 7.5] = 800.0
+    assert not writing_mask(img).any()
+    written, ink = with_ladder(img)
+    assert writing_mask(written)[ink].mean() > 0.95
+    lanes = [(c - 30.0, c + 30.0) for c in CENTRES]
+    result = quantify_blot(img, polarity="bright", lane_x_ranges_px=lanes)
+    assert not any("pen writing" in w for w in result.warnings)
+    assert sorted(result.bands[result.bands.present].lane.tolist()) == [1, 2, 3, 4, 5]
