@@ -273,3 +273,24 @@ def test_a_pixel_size_given_too_coarse_names_the_unit_to_give_it_in():
     image = ImageData(np.zeros((64, 64), np.uint16), path=Path("g.tif"), pixel_size_nm=100.0, pixel_size_source="user")
     with pytest.raises(ValueError, match=r"the pixel size given, 100 nm/px, is too coarse .*in nm per pixel"):
         analyse_micrograph(image, n_boot=10)
+
+
+def test_a_lone_dead_pixel_takes_the_median_of_its_neighbours_and_a_larger_group_stays():
+    from exo_vision.tem_analysis import MAX_FILLED_GROUP_PX, fill_isolated_non_finite
+
+    image = np.arange(64, dtype=np.float32).reshape(8, 8) * 2.0  # row r, column c holds 16 r + 2 c
+    image[:, 0] = 0.0  # a padding frame of 0 down the left edge: no neighbour to fill from
+    image[2, 3] = np.nan  # neighbours 20 22 24 36 40 52 54 56: median (36 + 40) / 2
+    image[2, 1] = np.inf  # neighbours but the frame's three 0: 18 20 36 50 52 (with them 19)
+    image[5:7, 5:8] = np.nan  # 6 touching pixels: more than MAX_FILLED_GROUP_PX
+    filled, count = fill_isolated_non_finite(image)
+    assert MAX_FILLED_GROUP_PX < 6 and count == 2
+    assert filled[2, 3] == 38.0 and filled[2, 1] == 36.0
+    assert np.isnan(filled[5:7, 5:8]).all() and np.isnan(image[2, 3])  # the input is left as it was
+    corner = np.ones((6, 6), np.float32)
+    corner[:2, :2] = np.nan  # a 2 x 2 group in a corner: (0, 0) has no neighbour with a value at first
+    filled, count = fill_isolated_non_finite(corner)
+    assert count == 4 and (filled == 1.0).all()
+    whole = np.arange(36, dtype=np.float64).reshape(6, 6)
+    out, count = fill_isolated_non_finite(whole)
+    assert out is whole and count == 0  # nothing to fill: no copy
