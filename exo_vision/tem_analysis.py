@@ -46,8 +46,8 @@ class MicrographResult:
         :func:`exo_vision.measure.size_stats.size_statistics` of :attr:`table`
         (border-touching vesicles excluded by default).
     image_data : ImageData
-        The input, with its calibration and provenance (pixels without a value
-        set to the median of the others).
+        The input, with its calibration and provenance (isolated pixels without a
+        value set from their neighbours, larger groups to the median of the others).
     parameters : dict
         The exact parameters used (JSON-serialisable).
     timings : dict
@@ -186,6 +186,86 @@ def padding_frame(image: np.ndarray) -> tuple[np.ndarray | None, float | None]:
     return None, None
 
 
+#: Largest group of touching (8-connected) NaN or infinite pixels that is filled from the pixels around it (px).
+#: A detector's dead pixels come alone, in pairs or as a 2 x 2 cluster; a smallest vesicle at 5 nm/px
+#: (30 nm) is still 6 px across, so 4 px filled from their surroundings leave its outline and mean grey level
+#: where they were. Larger groups (a masked-out area, alignment padding) hold no image to fill from and are
+#: left out of the analysis.
+MAX_FILLED_GROUP_PX = 4
+
+#: The 8 neighbours of a pixel, as (row, column) offsets.
+_NEIGHBOURS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0))
+
+
+def isolated_non_finite(image: np.ndarray) -> np.ndarray | None:
+    """The NaN or infinite pixels that lie in groups of at most :data:`MAX_FILLED_GROUP_PX` touching pixels.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+
+    Returns
+    -------
+    (M, N) ndarray of bool or None
+        Those pixels (groups 8-connected), or None when there are none (an integer image has none).
+    """
+    data = np.asarray(image)
+    if data.dtype.kind != "f":
+        return None
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return None
+    groups, n = ndi.label(bad, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(groups.ravel(), minlength=n + 1)
+    small = sizes <= MAX_FILLED_GROUP_PX
+    small[0] = False
+    isolated = small[groups]
+    return isolated if isolated.any() else None
+
+
+def fill_isolated_non_finite(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """The image with its isolated NaN or infinite pixels (:func:`isolated_non_finite`) set from their neighbours.
+
+    Each such pixel takes the median of its 8 neighbours that hold a value and are no padding
+    frame (:func:`padding_frame`); a pixel with no such neighbour (in a 2 x 2 group in a corner)
+    takes the median of its neighbours filled before it. Larger groups stay as they are.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+
+    Returns
+    -------
+    (filled, count)
+        A copy of the image with those pixels set (the image itself when there are none), and how
+        many pixels were set.
+    """
+    data = np.asarray(image)
+    targets = isolated_non_finite(data)
+    if targets is None:
+        return data, 0
+    frame, _value = padding_frame(data)
+    usable = np.isfinite(data) if frame is None else np.isfinite(data) & ~frame
+    out = data.copy()
+    rows, cols = np.nonzero(targets)
+    filled = 0
+    while rows.size:
+        values = np.full((len(_NEIGHBOURS), rows.size), np.nan)
+        for k, (dr, dc) in enumerate(_NEIGHBOURS):
+            r, c = rows + dr, cols + dc
+            ok = (r >= 0) & (r < data.shape[0]) & (c >= 0) & (c < data.shape[1])
+            ok[ok] = usable[r[ok], c[ok]]
+            values[k, ok] = out[r[ok], c[ok]]
+        have = np.isfinite(values).any(axis=0)
+        if not have.any():  # a group with no usable pixel around it (inside a padding frame): left as it is
+            break
+        out[rows[have], cols[have]] = np.nanmedian(values[:, have], axis=0)
+        usable[rows[have], cols[have]] = True
+        filled += int(have.sum())
+        rows, cols = rows[~have], cols[~have]
+    return out, filled
+
+
 def missing_pixels(image: np.ndarray) -> np.ndarray | None:
     """Pixels that hold no image content: NaN or infinite values, and a constant padding frame
     (:func:`padding_frame`); None when there are none."""
@@ -198,13 +278,17 @@ def missing_pixels(image: np.ndarray) -> np.ndarray | None:
 
 
 def _without_missing_values(image_data: ImageData) -> tuple[ImageData, np.ndarray | None]:
-    """The micrograph with its pixels without content set to the median of the others, and their mask.
+    """The micrograph with its pixels without content set, and the mask of those left out.
 
-    Aligned, drift-corrected or stitched micrographs are padded with NaN where no
-    frame contributed, or with a frame of 0. Returns ``(image_data, None)`` when
-    every pixel holds content.
+    Isolated NaN or infinite pixels (a detector's dead pixels; :func:`fill_isolated_non_finite`)
+    take the median of their neighbours and are image content from then on. Larger groups
+    (aligned, drift-corrected or stitched micrographs are padded with NaN where no frame
+    contributed) and a frame of 0 are set to the median of the other pixels and returned as
+    the mask. Returns ``(image_data, None)`` when every pixel holds content.
     """
-    data = image_data.data
+    data, n_filled = fill_isolated_non_finite(image_data.data)
+    if n_filled:
+        image_data = dataclasses.replace(image_data, data=data)
     missing = missing_pixels(data)
     if missing is None:
         return image_data, None
@@ -231,8 +315,15 @@ def missing_values_warnings(image: np.ndarray) -> list[str]:
         What :func:`analyse_micrograph` does with such pixels, with their count; empty when every pixel
         holds content.
     """
-    data = np.asarray(image)
+    data, n_filled = fill_isolated_non_finite(image)
     messages = []
+    if n_filled:
+        were = "pixels were filled from their" if n_filled > 1 else "pixel was filled from its"
+        messages.append(
+            f"{n_filled} non-finite {were} neighbours (NaN or infinite, in groups of at most "
+            f"{MAX_FILLED_GROUP_PX} touching pixels, as a camera's dead pixels leave: each took the median of the "
+            "pixels around it and was measured as image)"
+        )
     count = int(np.count_nonzero(~np.isfinite(data))) if data.dtype.kind == "f" else 0
     if count:
         messages.append(
@@ -351,9 +442,9 @@ def measure_micrograph_vesicles(
     """Measure every labelled vesicle of a calibrated micrograph, pixels without a value included.
 
     :func:`~exo_vision.measure.vesicles.measure_vesicles` in the micrograph's
-    calibration (1 nm/px when it has none), with its NaN / infinite pixels set
-    to the median of the others and the vesicles they cut flagged
-    ``touches_border``. Used after segmentation and after every curation edit.
+    calibration (1 nm/px when it has none), with its isolated NaN / infinite pixels
+    set from their neighbours, larger groups set to the median of the others
+    and the vesicles those cut flagged ``touches_border``. Used after segmentation and after every curation edit.
 
     Parameters
     ----------
@@ -427,10 +518,12 @@ def analyse_micrograph(
     ----------
     image_data : ImageData
         The micrograph (``data`` of shape (M, N)) with ``pixel_size_nm`` set,
-        as returned by :func:`exo_vision.io.read_image`. Pixels without a value
-        (NaN or infinite, e.g. the padding of an aligned micrograph) are left
-        out of the analysis like a scale bar, the vesicles they cut are
-        flagged ``touches_border``, and the result says so in its warnings.
+        as returned by :func:`exo_vision.io.read_image`. Isolated NaN or
+        infinite pixels (groups of at most :data:`MAX_FILLED_GROUP_PX`, a
+        camera's dead pixels) take the median of their neighbours. Larger
+        groups (e.g. the padding of an aligned micrograph) are left out of the
+        analysis like a scale bar and the vesicles they cut are flagged
+        ``touches_border``. The result says either in its warnings.
     params : TemParameters, optional
         Method, size limits, sensitivity, polarity and statistics settings
         (the defaults of :class:`~exo_vision.tem_parameters.TemParameters` when None).

@@ -133,10 +133,50 @@ def test_pixels_without_a_value_are_left_out_and_cut_vesicles_flagged(three_vesi
     np.testing.assert_allclose(kept["equivalent_diameter_nm"], whole["equivalent_diameter_nm"], rtol=0.01)
     assert not kept["touches_border"].any()
     assert result.statistics["n"] == 5 and result.statistics["n_excluded_border"] == 1
-    assert result.analysed_area_nm2 == pytest.approx(1024.0 * 1024.0 - 266 * 1024 - 1)
+    # the lone infinite pixel is a dead pixel, filled from its neighbours: it stays in the analysed area
+    assert result.analysed_area_nm2 == pytest.approx(1024.0 * 1024.0 - 266 * 1024)
     assert np.isfinite(result.image_data.data).all()
-    assert any("272385 pixels (26.0 % of the image) hold no value" in w for w in result.warnings)
+    assert any("272384 pixels (26.0 % of the image) hold no value" in w for w in result.warnings)
+    assert any(w.startswith("1 non-finite pixel was filled from its neighbours") for w in result.warnings)
     assert any(w.startswith("1 of the 6 vesicles touch pixels without a value") for w in result.warnings)
+
+
+def test_scattered_dead_pixels_on_vesicles_are_filled_and_change_no_vesicle(three_vesicles):
+    """Before, each NaN pixel left the vesicle it touched out of the statistics (flagged touches_border)."""
+    image, truth, clean = three_vesicles
+    rng = np.random.default_rng(7)
+    on_vesicles = np.argwhere(truth.labels > 0)
+    dead = np.zeros(image.shape, bool)
+    picked = 0
+    for r, c in on_vesicles[rng.permutation(len(on_vesicles))]:
+        if picked == 20:
+            break
+        if not dead[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3].any():  # single pixels, none touching
+            dead[r, c] = True
+            picked += 1
+    assert len(np.unique(truth.labels[dead])) >= 6  # spread over most of the 8 vesicles
+    spotted = image.astype(np.float32)
+    spotted[dead] = np.nan
+    result = analyse_micrograph(calibrated(spotted, 1.0), n_boot=200)
+    assert len(result.table) == len(clean.table)
+    pd.testing.assert_series_equal(result.table["touches_border"], clean.table["touches_border"])
+    np.testing.assert_allclose(result.table["equivalent_diameter_nm"], clean.table["equivalent_diameter_nm"], rtol=0.01)
+    assert result.statistics["n"] == clean.statistics["n"]
+    assert result.analysed_area_nm2 == clean.analysed_area_nm2
+    assert any(w.startswith("20 non-finite pixels were filled from their neighbours") for w in result.warnings)
+    assert not any("without a value" in w or "hold no value" in w for w in result.warnings)
+    # a block of 3 x 3 (more than MAX_FILLED_GROUP_PX) on a vesicle is masked out as before: the vesicle is cut
+    label = int(clean.labels[dead & (clean.labels > 0)][0])
+    r, c = np.round(np.argwhere(clean.labels == label).mean(axis=0)).astype(int)
+    assert not clean.table.set_index("label").loc[label, "touches_border"]
+    blocked = spotted.copy()
+    blocked[r - 1 : r + 2, c - 1 : c + 2] = np.nan
+    result = analyse_micrograph(calibrated(blocked, 1.0), n_boot=200)
+    near = np.hypot(result.table["centroid_x_nm"] - c, result.table["centroid_y_nm"] - r) < 10
+    assert near.sum() == 1 and result.table.loc[near, "touches_border"].all()
+    assert result.statistics["n"] == clean.statistics["n"] - 1
+    assert any("9 pixels (0.0 % of the image) hold no value" in w for w in result.warnings)
+    assert any(w.startswith("20 non-finite pixels were filled") for w in result.warnings)
 
 
 def test_a_zero_padding_frame_is_left_out_like_nan_padding(three_vesicles):
@@ -233,3 +273,24 @@ def test_a_pixel_size_given_too_coarse_names_the_unit_to_give_it_in():
     image = ImageData(np.zeros((64, 64), np.uint16), path=Path("g.tif"), pixel_size_nm=100.0, pixel_size_source="user")
     with pytest.raises(ValueError, match=r"the pixel size given, 100 nm/px, is too coarse .*in nm per pixel"):
         analyse_micrograph(image, n_boot=10)
+
+
+def test_a_lone_dead_pixel_takes_the_median_of_its_neighbours_and_a_larger_group_stays():
+    from exo_vision.tem_analysis import MAX_FILLED_GROUP_PX, fill_isolated_non_finite
+
+    image = np.arange(64, dtype=np.float32).reshape(8, 8) * 2.0  # row r, column c holds 16 r + 2 c
+    image[:, 0] = 0.0  # a padding frame of 0 down the left edge: no neighbour to fill from
+    image[2, 3] = np.nan  # neighbours 20 22 24 36 40 52 54 56: median (36 + 40) / 2
+    image[2, 1] = np.inf  # neighbours but the frame's three 0: 18 20 36 50 52 (with them 19)
+    image[5:7, 5:8] = np.nan  # 6 touching pixels: more than MAX_FILLED_GROUP_PX
+    filled, count = fill_isolated_non_finite(image)
+    assert MAX_FILLED_GROUP_PX < 6 and count == 2
+    assert filled[2, 3] == 38.0 and filled[2, 1] == 36.0
+    assert np.isnan(filled[5:7, 5:8]).all() and np.isnan(image[2, 3])  # the input is left as it was
+    corner = np.ones((6, 6), np.float32)
+    corner[:2, :2] = np.nan  # a 2 x 2 group in a corner: (0, 0) has no neighbour with a value at first
+    filled, count = fill_isolated_non_finite(corner)
+    assert count == 4 and (filled == 1.0).all()
+    whole = np.arange(36, dtype=np.float64).reshape(6, 6)
+    out, count = fill_isolated_non_finite(whole)
+    assert out is whole and count == 0  # nothing to fill: no copy
