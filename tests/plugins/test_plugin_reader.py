@@ -314,3 +314,38 @@ def test_slightly_non_square_pixels_keep_the_file_as_their_source(tmp_path):
     px, source = layer_pixel_size(Layer)
     assert px == pytest.approx(1.2, rel=1e-4)
     assert source.startswith("file metadata") and "set in napari" not in source
+
+
+def _mrc(path: Path, data: np.ndarray, voxel_angstrom: tuple[float, float, float], *, image_stack: bool) -> None:
+    import mrcfile
+
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(data)
+        mrc.voxel_size = voxel_angstrom  # (x, y, z) in Å
+        if image_stack:
+            mrc.set_image_stack()
+
+
+def test_an_mrc_volume_shows_its_slice_depth_in_nm_and_a_stack_its_frames(tmp_path, monkeypatch):
+    """A tomogram's z axis was shown in pixels beside x/y in nm; its slices are a voxel depth apart."""
+    from exo_vision.io.view import read_for_viewing
+
+    monkeypatch.setattr(reader_module, "show_info", lambda message: None)
+    rng = np.random.default_rng(3)
+    data = rng.normal(0, 1, (4, 24, 32)).astype(np.float32)
+    volume, stack = tmp_path / "tomogram.mrc", tmp_path / "frames.mrcs.mrc"
+    _mrc(volume, data, (12.0, 12.0, 30.0), image_stack=False)  # 1.2 nm pixels, 3 nm slices
+    _mrc(stack, data, (12.0, 12.0, 30.0), image_stack=True)
+
+    assert read_for_viewing(volume).slice_spacing_nm == pytest.approx(3.0)
+    (layer_data, kwargs, _) = read_layers(str(volume))[0]
+    np.testing.assert_array_equal(layer_data, data)
+    assert kwargs["scale"] == pytest.approx((3.0, 1.2, 1.2))
+    assert kwargs["units"] == ("nm", "nm", "nm")
+    assert kwargs["metadata"]["pixel_size_nm"] == pytest.approx(1.2)  # its slices are measured at x/y's nm/px
+
+    # the frames of an image stack are separate pictures: the header's z (Å) is no distance between them
+    assert read_for_viewing(stack).slice_spacing_nm is None
+    (_, kwargs, _) = read_layers(str(stack))[0]
+    assert kwargs["scale"] == pytest.approx((1.0, 1.2, 1.2))
+    assert kwargs["units"] == ("pixel", "nm", "nm")
