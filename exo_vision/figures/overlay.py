@@ -273,6 +273,87 @@ def _place_id(
     _put_text(index, s, chosen, scale=scale, thickness=thickness, colour=_TEXT)
 
 
+def _scale_bar_layout(
+    rows: int, cols: int, length_nm: float, pixel_size_nm: float, *, scale: float, thickness: int
+) -> tuple[tuple[int, int, int, int], str, tuple[int, int]]:
+    """Where :func:`draw_scale_bar` puts the bar and its label on a ``rows`` x ``cols`` canvas.
+
+    Returns
+    -------
+    bar : (int, int, int, int)
+        ``(x0, y0, x1, y1)``: the white bar covers columns ``x0 .. x1 - 1`` and rows ``y0 .. y1 - 1``.
+    text : str
+        The label.
+    org : (int, int)
+        ``cv2.putText`` origin (x, y) of the label.
+    """
+    size = max(rows, cols)
+    bar_px = int(round(length_nm / pixel_size_nm))
+    margin = max(4, size // 40)
+    bar_h = max(2, size // 200)
+    x1, y1 = cols - margin, rows - margin
+    x0, y0 = max(0, x1 - bar_px), y1 - bar_h
+    text = _label_text(length_nm)
+    (tw, _), _ = cv2.getTextSize(text, TEXT_FONT, scale * 1.2, thickness)
+    org = (max(0, min((x0 + x1) // 2 - tw // 2, cols - tw - margin // 2)), y0 - max(3, bar_h))
+    return (x0, y0, x1, y1), text, org
+
+
+def scale_bar_box(
+    shape: tuple[int, int], length_nm: float, pixel_size_nm: float, *, scale: float, thickness: int
+) -> tuple[int, int, int, int]:
+    """Rectangle holding every pixel :func:`draw_scale_bar` draws on a canvas of ``shape``.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Rows and columns of the canvas (px).
+    length_nm, pixel_size_nm, scale, thickness
+        As for :func:`draw_scale_bar` (nm, nm per pixel, text scale, stroke in px).
+
+    Returns
+    -------
+    (int, int, int, int)
+        ``(row0, col0, row1, col1)`` in canvas pixels, end exclusive, clipped
+        to the canvas: the bar, its black edge and its label with the label's halo.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    (x0, y0, x1, y1), text, org = _scale_bar_layout(
+        rows, cols, length_nm, pixel_size_nm, scale=scale, thickness=thickness
+    )
+    top, left, bottom, right = _text_box(text, org, scale * 1.2, thickness)
+    row0, col0 = max(0, min(top, y0 - 1)), max(0, min(left, x0 - 1))
+    return row0, col0, min(rows, max(bottom, y1 + 1)), min(cols, max(right, x1 + 1))
+
+
+def overlay_scale_bar_box(
+    shape: tuple[int, int], pixel_size_nm: float, *, scale_bar_nm: float | None = None
+) -> tuple[int, int, int, int]:
+    """Rectangle of the scale bar :func:`render_overlay_indexed` draws on a micrograph drawn at ``shape``.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Rows and columns of the micrograph as drawn in the overlay (px; the
+        enlarged size when the overlay was drawn enlarged, the legend strip
+        below it left out).
+    pixel_size_nm : float
+        Pixel edge length of the drawn micrograph in nanometres.
+    scale_bar_nm : float, optional
+        The bar length the overlay was drawn with; by default the one it
+        chooses itself (:func:`nice_scale_bar_nm` of the width).
+
+    Returns
+    -------
+    (int, int, int, int)
+        ``(row0, col0, row1, col1)``, end exclusive (:func:`scale_bar_box`).
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    length_nm = scale_bar_nm if scale_bar_nm is not None else nice_scale_bar_nm(cols * pixel_size_nm)
+    scale, thickness = text_style(max(rows, cols))
+    return scale_bar_box((rows, cols), length_nm, pixel_size_nm, scale=scale, thickness=thickness)
+
+
 def draw_scale_bar(
     canvas: np.ndarray,
     length_nm: float,
@@ -287,7 +368,7 @@ def draw_scale_bar(
 
     The bar is exactly ``round(length_nm / pixel_size_nm)`` white pixels wide,
     edged in black, with its length written above it at 1.2 times the text
-    scale.
+    scale. Everything drawn lies inside :func:`scale_bar_box`.
 
     Parameters
     ----------
@@ -308,18 +389,12 @@ def draw_scale_bar(
         Row and column of the top-left corner of what was drawn (label included).
     """
     rows, cols = canvas.shape[:2]
-    size = max(rows, cols)
-    bar_px = int(round(length_nm / pixel_size_nm))
-    margin = max(4, size // 40)
-    bar_h = max(2, size // 200)
-    x1, y1 = cols - margin, rows - margin
-    x0, y0 = max(0, x1 - bar_px), y1 - bar_h
+    (x0, y0, x1, y1), text, org = _scale_bar_layout(
+        rows, cols, length_nm, pixel_size_nm, scale=scale, thickness=thickness
+    )
     cv2.rectangle(canvas, (x0 - 1, y0 - 1), (x1, y1), black, -1)
     # Exactly bar_px white pixels wide: columns x0 .. x1 - 1.
     cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), white, -1)
-    text = _label_text(length_nm)
-    (tw, _), _ = cv2.getTextSize(text, TEXT_FONT, scale * 1.2, thickness)
-    org = (max(0, min((x0 + x1) // 2 - tw // 2, cols - tw - margin // 2)), y0 - max(3, bar_h))
     _put_text(canvas, text, org, scale=scale * 1.2, thickness=thickness, colour=white, black=black)
     top, left, _, _ = _text_box(text, org, scale * 1.2, thickness)
     return max(0, top), max(0, min(left, x0 - 1))

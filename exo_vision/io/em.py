@@ -232,7 +232,11 @@ def read_mrc(path: str | Path, *, max_megapixels: float | None = None) -> RawIma
     -------
     RawImage
         ``(M, N)`` or ``(Z, M, N)`` data. The voxel size is stored in Å; a zero
-        voxel size means "not calibrated".
+        voxel size means "not calibrated". A volume (space group 1 or more: a
+        tomogram, whose slices are a voxel depth apart) with a calibrated voxel
+        records that depth in nm as ``metadata["slice_spacing_nm"]``; the frames
+        of an image stack (space group 0: a tilt series, a frame series) are
+        separate images and get none.
     """
     import mrcfile
 
@@ -246,8 +250,9 @@ def read_mrc(path: str | Path, *, max_megapixels: float | None = None) -> RawIma
                 raise ValueError("the MRC header is unreadable and no data could be read")
             data = np.array(mrc.data)
             voxel = mrc.voxel_size
-            y_angstrom, x_angstrom = float(voxel.y), float(voxel.x)
+            y_angstrom, x_angstrom, z_angstrom = float(voxel.y), float(voxel.x), float(voxel.z)
             is_stack = bool(mrc.is_image_stack()) or data.ndim == 3
+            is_volume = bool(mrc.is_volume())
     raw = RawImage(data=data, format_kind="tem", metadata={"format": "MRC", "image_stack": is_stack})
     if not (np.isfinite(y_angstrom) and np.isfinite(x_angstrom)) or min(y_angstrom, x_angstrom) < 0:
         raw.warnings.append(
@@ -257,4 +262,6 @@ def read_mrc(path: str | Path, *, max_megapixels: float | None = None) -> RawIma
     elif y_angstrom > 0 and x_angstrom > 0:
         raw.pixel_size_yx_nm = (length_to_nm(y_angstrom, "Å"), length_to_nm(x_angstrom, "Å"))
         raw.calibration_tag = "MRC header voxel size (Å)"
+        if is_volume and np.isfinite(z_angstrom) and z_angstrom > 0:
+            raw.metadata["slice_spacing_nm"] = length_to_nm(z_angstrom, "Å")
     return raw

@@ -37,6 +37,10 @@ class ViewData:
         Where the calibration came from (``"file metadata: <tag>"``), or ``"none"``.
     notes : list of str
         What the reader noticed (the format readers' warnings).
+    slice_spacing_nm : float or None
+        Nanometres between consecutive frames when the one frame axis is depth through a volume (an MRC
+        tomogram's voxel depth); ``None`` when the frames are separate images (tilts, exposures) or the
+        file gives no depth.
     """
 
     data: np.ndarray
@@ -45,6 +49,7 @@ class ViewData:
     rgb: bool = False
     pixel_size_source: str = SOURCE_NONE
     notes: list[str] = field(default_factory=list)
+    slice_spacing_nm: float | None = None
 
     @property
     def n_frame_axes(self) -> int:
@@ -92,6 +97,14 @@ def read_for_viewing(path: str | Path, *, max_megapixels: float | None = None) -
         notes.append(f"calibrated in {raw.metadata['reciprocal_unit']} (reciprocal space): shown in pixels")
         y_nm = x_nm = None
     source = SOURCE_NONE if x_nm is None else metadata_source(raw.calibration_tag or "pixel size")
+    depth = raw.metadata.get("slice_spacing_nm")
+    one_depth_axis = data.ndim - (3 if raw.rgb else 2) == 1 and x_nm is not None
     return ViewData(
-        data=data, path=path, pixel_size_yx_nm=(y_nm, x_nm), rgb=bool(raw.rgb), pixel_size_source=source, notes=notes
+        data=data,
+        path=path,
+        pixel_size_yx_nm=(y_nm, x_nm),
+        rgb=bool(raw.rgb),
+        pixel_size_source=source,
+        notes=notes,
+        slice_spacing_nm=float(depth) if depth is not None and one_depth_axis else None,
     )

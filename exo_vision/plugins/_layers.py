@@ -291,6 +291,40 @@ def split_frame_index(layer: Any) -> int | None:
     return index if 0 <= index < int(frames) else None
 
 
+def restore_frame_units(layer: Any) -> bool:
+    """Give a 2-D frame napari's Split Stack made of a stack the reader opened its nm units back.
+
+    Split Stack keeps each frame's scale (nm per pixel) and the reader's metadata
+    but resets ``units`` to pixels. A 2-D image layer whose metadata comes from the
+    reader's viewing layer (``viewing_only`` and ``pixel_size_yx_nm``), whose
+    units are no length, and whose scale is still the recorded nm per pixel
+    (rows, columns) gets ``units = ("nm", "nm")``. A scale set to something else
+    since is left alone: it is no longer the file's calibration.
+
+    Parameters
+    ----------
+    layer : napari.layers.Layer
+        Any layer.
+
+    Returns
+    -------
+    bool
+        Whether the units were set.
+    """
+    meta = getattr(layer, "metadata", None) or {}
+    recorded = meta.get("pixel_size_yx_nm")
+    if not meta.get("viewing_only") or recorded is None or len(tuple(recorded)) != 2 or None in tuple(recorded):
+        return False
+    if getattr(layer, "ndim", None) != 2:
+        return False
+    if _napari_scale_nm(layer) is not None or not np.allclose(
+        tuple(layer.scale), tuple(recorded), rtol=SCALE_RTOL, atol=0.0
+    ):
+        return False
+    layer.units = ("nm", "nm")
+    return True
+
+
 def layer_id(layer: Any) -> str:
     """Return (creating if needed) the stable exo_vision id of an image layer."""
     meta = layer.metadata

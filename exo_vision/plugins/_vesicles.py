@@ -18,6 +18,7 @@ from exo_vision.plugins._layers import (
     image_data_from_layer,
     layer_id,
     layer_pixel_size,
+    restore_frame_units,
 )
 from exo_vision.session.curation import edit_log_table, edit_record
 from exo_vision.tem_analysis import measure_micrograph_vesicles
@@ -411,6 +412,7 @@ def follow_scale(viewer: Any, image_layer: Any) -> None:
     """Recalibrate ``image_layer`` and re-measure its vesicles when its napari ``scale`` is set outside the
     Calibration dock (console, script, another plugin), so that the numbers follow what napari shows."""
     target = getattr(image_layer, "__wrapped__", image_layer)
+    restore_frame_units(target)  # a frame split from a stack: its nm units first, so its scale reads as nm
     if target in _FOLLOWED:
         return
     _FOLLOWED.add(target)
@@ -435,3 +437,19 @@ def _adopt_scale(viewer: Any, image_layer: Any) -> None:
         "exo_vision measures at it now, and re-measured the vesicles made from it; use the Calibration dock to "
         "set it back"
     )
+
+
+#: Viewers whose inserted layers :func:`watch_split_frames` checks, held weakly.
+_WATCHED: weakref.WeakSet = weakref.WeakSet()
+
+
+def watch_split_frames(viewer: Any) -> None:
+    """Restore the nm units of split frames (:func:`restore_frame_units`) in ``viewer`` now and whenever a
+    layer is added, once per viewer whichever docks ask."""
+    target = getattr(viewer, "__wrapped__", viewer)
+    if target in _WATCHED:
+        return
+    _WATCHED.add(target)
+    for layer in list(target.layers):
+        restore_frame_units(layer)
+    target.layers.events.inserted.connect(lambda event: restore_frame_units(event.value))

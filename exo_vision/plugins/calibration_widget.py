@@ -24,7 +24,7 @@ from exo_vision.plugins._layers import (
     layer_pixel_size,
     non_square_layer,
 )
-from exo_vision.plugins._vesicles import apply_pixel_size, follow_scale
+from exo_vision.plugins._vesicles import apply_pixel_size, follow_scale, watch_split_frames
 from exo_vision.plugins._workers import release_when_finished
 
 logger = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class CalibrationWidget(Container):
         self._apply_line.changed.connect(self.apply_line)
         self._apply_typed.changed.connect(self.apply_typed)
         viewer.layers.selection.events.active.connect(self._show_current)
+        watch_split_frames(viewer)  # frames split from a stack keep its nm units (before they are shown)
         viewer.layers.events.inserted.connect(self._show_current)
         self._show_current()
 

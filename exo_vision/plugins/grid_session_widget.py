@@ -317,10 +317,21 @@ class GridSessionWidget(Container):
         core.settings = self.settings()
         self.precomputed = {}  # made with the old settings
         if border_changed:
-            # the labels do not depend on it: the micrograph shown is counted the new way, and so is the grid
+            # the labels do not depend on it: the micrograph shown is counted the new way, and so is every
+            # micrograph saved before (their markers, overlays and statistics re-written), so the grid is
+            # counted one way, as `exo-vision tem` counts a run
             layer = find_derived(self._viewer, self.image_layer, ROLE) if self.image_layer is not None else None
             if layer is not None:
                 set_exclude_border(layer, core.settings.exclude_border)
+            resaved, problems = core.apply_border_rule(skip=core.current)
+            for problem in problems:
+                show_warning(problem)
+            if resaved:
+                rule = "left out" if core.settings.exclude_border else "counted"
+                show_info(
+                    f"vesicles cut by the image edge are now {rule} in the {len(resaved)} micrograph(s) saved "
+                    "before too (their done markers, overlays and statistics were written again)"
+                )
             self.update_summary()
 
     def _show_settings(self, settings: GridSettings) -> None:

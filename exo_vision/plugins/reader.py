@@ -119,8 +119,9 @@ RESAMPLE_HINT = (
 def _viewing_layer(item: str | Path, refusal: ImageReadError) -> tuple[Any, dict, str] | None:
     """An image layer that shows a stack or non-square micrograph ``read_image`` refused, or None.
 
-    The layer keeps every axis (frames first, scale 1) and the image axes' calibration in nm, so napari shows
-    the file as stored; the analysis docks refuse it until one 2-D frame with square pixels is chosen.
+    The layer keeps every axis (frames first, scale 1; the slices of a volume their depth in nm) and the image
+    axes' calibration in nm, so napari shows the file as stored; the analysis docks refuse it until one 2-D frame
+    with square pixels is chosen.
     """
     try:
         view = read_for_viewing(item)
@@ -133,6 +134,8 @@ def _viewing_layer(item: str | Path, refusal: ImageReadError) -> tuple[Any, dict
     calibrated = y_nm is not None and x_nm is not None
     scale = (1.0,) * frames + ((float(y_nm), float(x_nm)) if calibrated else (1.0, 1.0))
     units = ("pixel",) * frames + (("nm", "nm") if calibrated else ("pixel", "pixel"))
+    if view.slice_spacing_nm is not None:  # slices of a volume: depth in nm as rows and columns
+        scale, units = (float(view.slice_spacing_nm),) + scale[1:], ("nm",) + units[1:]
     square = not calibrated or non_square_problem(y_nm, x_nm) is None
     hint = " ".join(h for h, wanted in ((SPLIT_STACK_HINT, frames > 0), (RESAMPLE_HINT, not square)) if wanted)
     problem = refusal.problem

@@ -49,6 +49,7 @@ from exo_vision.plugins._vesicles import (
     new_vesicle_layer,
     statistics_text,
     vesicle_table,
+    watch_split_frames,
 )
 from exo_vision.plugins._workers import release_when_finished
 from exo_vision.segmentation.api import METHODS, available_methods
@@ -150,6 +151,7 @@ class SegmentationWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = napari_viewer
+        watch_split_frames(napari_viewer)  # frames split from a stack keep its nm units
         # the analysis defaults (TemParameters), so the dock and `exo-vision tem` report the same vesicles
         defaults = TemParameters()
         self._method = ComboBox(

@@ -122,15 +122,58 @@ def rgb_data_uri(rgb: np.ndarray, *, max_px: int | None = None, fmt: str = "JPEG
     return data_uri(buffer.getvalue(), mime="image/png")
 
 
+def _away_from(
+    box: tuple[int, int, int, int], avoid: tuple[int, int, int, int], shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The square ``box`` moved the least distance that takes it off ``avoid``, inside ``shape``.
+
+    ``box`` and ``avoid`` are ``(row0, col0, row1, col1)``, end exclusive. When
+    no move clears ``avoid`` (the square is too large for the room beside it),
+    the square shrinks to the largest that fits above, below, left or right of
+    ``avoid`` and is placed as near its old place as it can.
+    """
+    r0, c0, r1, c1 = box
+    a0, b0, a1, b1 = avoid
+    m, n = shape
+    if r1 <= a0 or r0 >= a1 or c1 <= b0 or c0 >= b1:
+        return box
+    side = r1 - r0
+    # room above, below, left and right of the avoided box: (row0, col0, row1, col1)
+    rooms = [(0, 0, a0, n), (a1, 0, m, n), (0, 0, m, b0), (0, b1, m, n)]
+    best: tuple[float, tuple[int, int, int, int]] | None = None
+    for fit in (True, False):
+        for q0, p0, q1, p1 in rooms:
+            s = side if fit else min(side, q1 - q0, p1 - p0)
+            if s <= 0 or s > q1 - q0 or s > p1 - p0:
+                continue
+            row0 = int(np.clip(r0 + (side - s) // 2, q0, q1 - s))
+            col0 = int(np.clip(c0 + (side - s) // 2, p0, p1 - s))
+            # a larger square first, then the smaller move
+            cost = (side - s) * (m + n) + abs(row0 - r0) + abs(col0 - c0)
+            if best is None or cost < best[0]:
+                best = (cost, (row0, col0, row0 + s, col0 + s))
+        if best is not None:
+            return best[1]
+    return box
+
+
 def choose_close_up(
-    vesicles: pd.DataFrame, *, image_shape: tuple[int, int], pixel_size_nm: float, n_neighbours: int = 3
+    vesicles: pd.DataFrame,
+    *,
+    image_shape: tuple[int, int],
+    pixel_size_nm: float,
+    n_neighbours: int = 3,
+    avoid_px: tuple[int, int, int, int] | None = None,
 ) -> CloseUp | None:
     """Pick a crop around the most crowded group of a few whole vesicles.
 
     The centre vesicle is the whole (not border-touching) vesicle with the
     smallest distance to its ``n_neighbours``-th nearest whole neighbour; the
     crop encloses it and those neighbours with a margin of half the largest
-    diameter, and is made square.
+    diameter, and is made square. When ``avoid_px`` is given (the overlay's
+    own scale bar) the crop is moved off it by the shortest distance, or made
+    smaller when there is no room for it beside the bar, so the close-up never
+    shows a cut-off copy of the wide field's bar next to its own.
 
     Parameters
     ----------
@@ -143,6 +186,9 @@ def choose_close_up(
         Pixel edge length in nanometres.
     n_neighbours : int
         How many neighbours to include beside the centre vesicle.
+    avoid_px : (int, int, int, int), optional
+        ``(row0, col0, row1, col1)`` (overlay pixels, end exclusive) the crop
+        must not overlap, e.g. :func:`exo_vision.figures.overlay.overlay_scale_bar_box`.
 
     Returns
     -------
@@ -177,8 +223,11 @@ def choose_close_up(
     col0 = int(round(np.clip(cx - side / 2, 0, n - side)))
     row0 = int(round(np.clip(cy - side / 2, 0, m - side)))
     s = int(round(side))
+    box = (row0, col0, row0 + s, col0 + s)
+    if avoid_px is not None:
+        box = _away_from(box, avoid_px, (m, n))
     labels = [int(v) for v in table["label"].to_numpy()[members]]
-    return CloseUp(box_px=(row0, col0, row0 + s, col0 + s), labels=labels, width_nm=s * pixel_size_nm)
+    return CloseUp(box_px=box, labels=labels, width_nm=(box[3] - box[1]) * pixel_size_nm)
 
 
 def mark_box(

@@ -30,7 +30,7 @@ from exo_vision.blot.panel import (
     ratio_censoring,
 )
 from exo_vision.figures.histogram import size_histogram_figure
-from exo_vision.figures.overlay import OTHER_RGB
+from exo_vision.figures.overlay import OTHER_RGB, overlay_scale_bar_box
 from exo_vision.figures.style import MORPHOLOGY_RGB
 from exo_vision.measure.size_stats import MORPHOLOGIES, Weighting, z_average_equivalent_diameter
 from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
@@ -581,7 +581,11 @@ def _overlays(tem: TemEvidence) -> str:
     drawn_px = px * n / rgb.shape[1]  # small micrographs' overlays are drawn enlarged by a whole factor
     # the micrograph's rows; those below them are the overlay's legend strip
     drawn_shape = (min(rgb.shape[0], int(round(m * rgb.shape[1] / n))), rgb.shape[1])
-    close = choose_close_up(table, image_shape=drawn_shape, pixel_size_nm=drawn_px) if len(table) else None
+    # the close-up keeps clear of the overlay's scale bar: a cut-off copy of it would sit beside its own
+    bar = overlay_scale_bar_box(drawn_shape, drawn_px)
+    close = (
+        choose_close_up(table, image_shape=drawn_shape, pixel_size_nm=drawn_px, avoid_px=bar) if len(table) else None
+    )
     wide = mark_box(rgb, close.box_px) if close is not None else rgb
     legend = "".join(
         f'<span class="swatch" style="background:rgb{tuple(int(c) for c in MORPHOLOGY_RGB[k])}"></span>{k}'

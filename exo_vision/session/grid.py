@@ -415,6 +415,68 @@ class GridSession:
         self.tables[self.stem(path)] = curated.table
         self.write_state()
 
+    def apply_border_rule(self, *, skip: Path | None = None) -> tuple[list[Path], list[str]]:
+        """Re-save every saved micrograph whose done-marker records another border rule than the session's.
+
+        Whether the vesicles cut by the image edge are counted (``exclude_border``) changes no label and no
+        measurement, only each micrograph's statistics, overlay (those vesicles outlined "not counted") and
+        done-marker. So that every square of a grid is counted one way, as ``exo-vision tem`` counts a run,
+        each saved micrograph is written again from its saved labels, vesicle table, curation record and
+        calibration, its other parameters kept, as stepping back to it and saving would.
+
+        Parameters
+        ----------
+        skip : Path, optional
+            The micrograph shown, saved with the new rule when it is left.
+
+        Returns
+        -------
+        resaved : list of Path
+            Micrographs written again.
+        problems : list of str
+            Micrographs left as they were, each with the reason (the micrograph file was changed or removed
+            since it was saved, or its outputs cannot be read or written).
+        """
+        resaved: list[Path] = []
+        problems: list[str] = []
+        rule = bool(self.settings.exclude_border)
+        for path in self.files:
+            if path == skip or not self.is_saved(path):
+                continue
+            paths = self.output_paths(path)
+            try:
+                marker = json.loads(paths["marker"].read_text()) if paths["marker"].is_file() else {}
+                if (marker.get("parameters") or {}).get("exclude_border") == rule:
+                    continue
+                if marker.get("input_sha256") not in (None, sha256_file(path)):
+                    problems.append(
+                        f"{path.name} was changed since it was saved; its results keep the border rule they were "
+                        "saved with: open it to segment it again"
+                    )
+                    continue
+                saved = self.load_saved(path)
+                image = self.read(path)
+                if saved.pixel_size_nm and not np.isclose(image.pixel_size_nm or np.nan, saved.pixel_size_nm):
+                    image = image.with_pixel_size(saved.pixel_size_nm, source=saved.pixel_size_source or "user")
+                curated = CuratedResult(
+                    image=image,
+                    labels=saved.labels,
+                    table=read_written_csv(paths["table"]),
+                    polarity=saved.polarity,
+                    analysed_area_nm2=saved.analysed_area_nm2,
+                    parameters={**(saved.parameters or {}), "exclude_border": rule},
+                    morphology_overrides=saved.morphology_overrides,
+                    edit_log=saved.edit_log,
+                    segmenter=saved.segmenter,
+                    rejected_by_reason=saved.rejected_by_reason,
+                )
+                self.save(path, curated)
+            except (ValueError, OSError) as error:
+                problems.append(f"{path.name} keeps the border rule it was saved with ({error})")
+                continue
+            resaved.append(path)
+        return resaved, problems
+
     def _prepared_outputs(self, path: Path, curated: CuratedResult) -> Callable[[], object]:
         """Compute the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker) and return what
         writes them; ValueError (nothing written) when the curated result cannot be measured."""

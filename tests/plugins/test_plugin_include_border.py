@@ -215,3 +215,39 @@ def test_the_histogram_of_result_files_follows_what_was_recorded_beside_them(
     hist.set_folder(tmp_path / "cli_in")
     assert hist.plot.statistics["cli_in"]["n"] == 14
     assert "partly counting the vesicles cut by the image edge and partly not" in warnings[-1]
+
+
+def test_ticking_the_edge_box_mid_grid_counts_every_saved_micrograph_the_new_way(
+    make_napari_viewer, tmp_path, monkeypatch, caplog
+):
+    """Before, the micrographs saved before the box was ticked kept markers saying exclude_border true (and
+    their edge vesicles outlined 'not counted'), so `tem --resume --include-border` said they were made with
+    other parameters, while the dock's grid summary counted them the new way."""
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for i, seed in enumerate((3, 11)):
+        write_micrograph(grid / f"g{i}.tif", seed=seed)
+    out = tmp_path / "out"
+    viewer = make_napari_viewer()
+    _, session = _dock(viewer, "Grid session")
+    session.synchronous = True
+    session.open_grid(grid, out)  # vesicles cut by the edge left out, as by default
+    session.next()  # g0 saved the default way
+    assert json.loads((out / "g0_done.json").read_text())["parameters"]["exclude_border"] is True
+    shown: list[str] = []
+    monkeypatch.setattr("exo_vision.plugins.grid_session_widget.show_info", shown.append)
+    session._include_border.value = True  # ticked at g1
+    recorded = TemBatchConfig(exclude_border=False).analysis_parameters()
+    assert json.loads((out / "g0_done.json").read_text())["parameters"] == recorded
+    assert shown == [
+        "vesicles cut by the image edge are now counted in the 1 micrograph(s) saved before too (their done "
+        "markers, overlays and statistics were written again)"
+    ]
+    session.save_current()
+    assert json.loads((out / "g1_done.json").read_text())["parameters"] == recorded
+
+    caplog.set_level(logging.WARNING)
+    cli, _ = _cli_run(monkeypatch, grid, out, "--resume", "--include-border")
+    assert json.loads((out / "run.json").read_text())["n_skipped"] == 2
+    assert "other parameters" not in caplog.text  # every square counted as this run counts
+    assert session.statistics["n"] == cli.loc["pooled", "n"] == 16 and session.statistics["n_excluded_border"] == 0

@@ -314,3 +314,103 @@ def test_slightly_non_square_pixels_keep_the_file_as_their_source(tmp_path):
     px, source = layer_pixel_size(Layer)
     assert px == pytest.approx(1.2, rel=1e-4)
     assert source.startswith("file metadata") and "set in napari" not in source
+
+
+def _mrc(path: Path, data: np.ndarray, voxel_angstrom: tuple[float, float, float], *, image_stack: bool) -> None:
+    import mrcfile
+
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(data)
+        mrc.voxel_size = voxel_angstrom  # (x, y, z) in Å
+        if image_stack:
+            mrc.set_image_stack()
+
+
+def test_an_mrc_volume_shows_its_slice_depth_in_nm_and_a_stack_its_frames(tmp_path, monkeypatch):
+    """A tomogram's z axis was shown in pixels beside x/y in nm; its slices are a voxel depth apart."""
+    from exo_vision.io.view import read_for_viewing
+
+    monkeypatch.setattr(reader_module, "show_info", lambda message: None)
+    rng = np.random.default_rng(3)
+    data = rng.normal(0, 1, (4, 24, 32)).astype(np.float32)
+    volume, stack = tmp_path / "tomogram.mrc", tmp_path / "frames.mrcs.mrc"
+    _mrc(volume, data, (12.0, 12.0, 30.0), image_stack=False)  # 1.2 nm pixels, 3 nm slices
+    _mrc(stack, data, (12.0, 12.0, 30.0), image_stack=True)
+
+    assert read_for_viewing(volume).slice_spacing_nm == pytest.approx(3.0)
+    (layer_data, kwargs, _) = read_layers(str(volume))[0]
+    np.testing.assert_array_equal(layer_data, data)
+    assert kwargs["scale"] == pytest.approx((3.0, 1.2, 1.2))
+    assert kwargs["units"] == ("nm", "nm", "nm")
+    assert kwargs["metadata"]["pixel_size_nm"] == pytest.approx(1.2)  # its slices are measured at x/y's nm/px
+
+    # the frames of an image stack are separate pictures: the header's z (Å) is no distance between them
+    assert read_for_viewing(stack).slice_spacing_nm is None
+    (_, kwargs, _) = read_layers(str(stack))[0]
+    assert kwargs["scale"] == pytest.approx((1.0, 1.2, 1.2))
+    assert kwargs["units"] == ("pixel", "nm", "nm")
+
+
+def _units(layer) -> tuple[str, ...]:
+    return tuple(str(unit) for unit in layer.units)
+
+
+def test_frames_split_from_a_stack_keep_its_nm_units(make_napari_viewer, tmp_path, monkeypatch):
+    """Split Stack gave each frame scale 0.8 in "pixel" units while the stack was in nm."""
+    from napari.layers._layer_actions import _split_stack
+
+    from exo_vision.plugins._layers import layer_pixel_size
+    from exo_vision.plugins.calibration_widget import CalibrationWidget
+
+    monkeypatch.setattr(reader_module, "show_info", lambda message: None)
+    rng = np.random.default_rng(11)
+    series = tmp_path / "tilt_series.tif"
+    _calibrated_tiff(series, rng.integers(0, 4000, (3, 48, 64)).astype(np.uint16), (0.8, 0.8))
+    tomogram = tmp_path / "tomogram.mrc"
+    _mrc(tomogram, rng.normal(0, 1, (2, 24, 32)).astype(np.float32), (12.0, 12.0, 30.0), image_stack=False)
+
+    viewer = make_napari_viewer()
+    (stack,) = viewer.open(str(series), plugin="exo-vision")
+    assert _units(stack) == ("pixel", "nanometer", "nanometer")
+    viewer.layers.selection.active = stack
+    _split_stack(viewer.layers)  # before any exo_vision dock is open
+    frames = list(viewer.layers)
+    assert [f.name for f in frames] == [f"tilt_series layer {i}" for i in range(3)]
+    assert _units(frames[1]) == ("pixel", "pixel")  # napari drops the units; the scale stays
+    assert tuple(frames[1].scale) == pytest.approx((0.8, 0.8), rel=1e-4)
+
+    dock = CalibrationWidget(viewer)  # the dock finds the frames already there
+    for frame in frames:
+        assert _units(frame) == ("nanometer", "nanometer")
+        assert tuple(frame.scale) == pytest.approx((0.8, 0.8), rel=1e-4)
+        px, source = layer_pixel_size(frame)
+        assert px == pytest.approx(0.8, rel=1e-4) and source.startswith("file metadata")
+    assert "0.8 nm/px" in dock._current.value
+
+    # with the dock open, frames split later are given nm as they arrive
+    (volume,) = viewer.open(str(tomogram), plugin="exo-vision")
+    viewer.layers.selection.active = volume
+    _split_stack(viewer.layers)
+    slices = [layer for layer in viewer.layers if layer.name.startswith("tomogram layer")]
+    assert len(slices) == 2
+    for piece in slices:
+        assert _units(piece) == ("nanometer", "nanometer")
+        assert tuple(piece.scale) == pytest.approx((1.2, 1.2))
+    assert "1.2 nm/px" in dock._current.value  # the last slice is the active layer
+
+
+def test_a_frame_rescaled_in_napari_is_not_given_the_stacks_units(tmp_path):
+    """A frame whose scale no longer is the file's pixel size keeps what the user set."""
+    from exo_vision.plugins._layers import restore_frame_units
+
+    class Frame:
+        ndim = 2
+        scale = (2.0, 2.0)
+        units = ("pixel", "pixel")
+        metadata = {"viewing_only": "holds a stack of 3 frames", "pixel_size_yx_nm": (0.8, 0.8)}
+
+    assert not restore_frame_units(Frame)
+    assert Frame.units == ("pixel", "pixel")
+    Frame.scale = (0.8, 0.8)
+    assert restore_frame_units(Frame)
+    assert Frame.units == ("nm", "nm")

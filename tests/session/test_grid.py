@@ -282,3 +282,49 @@ def test_a_grid_counting_edge_vesicles_records_and_resumes_it_as_the_cli_include
     assert marker["parameters"] == cli.analysis_parameters()
     assert json.loads((out / SESSION_FILE).read_text())["parameters"]["exclude_border"] is False
     assert GridSession.open(grid, out).settings.exclude_border is False  # resumed with it
+
+
+def _not_counted_pixels(overlay: Path) -> int:
+    """Pixels of an overlay PNG outlined in the "edge: not counted" colour."""
+    from exo_vision.figures.overlay import NOT_COUNTED_RGB
+    from exo_vision.report.embed import read_rgb
+
+    return int(np.all(read_rgb(overlay) == NOT_COUNTED_RGB, axis=2).sum())
+
+
+def test_changing_the_border_rule_mid_grid_re_saves_the_micrographs_saved_before(tmp_path):
+    """Before, ticking 'count vesicles cut by the image edge' at g1 left g0 saved the old way (its marker
+    exclude_border true, its edge vesicles outlined 'not counted'): `tem --resume --include-border` redid it."""
+    grid, out = _grid(tmp_path, 2)
+    session = GridSession.open(grid, out)
+    g0, g1 = session.files
+    session.index = 0
+    curated, victim = _curate_by_deleting(session, g0)
+    cut = int(curated.table["touches_border"].sum())
+    assert cut > 0  # g0 has vesicles cut by the image edge
+    session.save(g0, curated)
+    kept = {name: (out / f"g0_{name}").read_bytes() for name in ("labels.tif", "vesicles.csv", "edits.csv")}
+    curation = json.loads((out / "g0_curation.json").read_text())
+    assert json.loads((out / "g0_done.json").read_text())["parameters"]["exclude_border"] is True
+    assert _not_counted_pixels(out / "g0_overlay.png") > 0
+
+    session.index = 1
+    session.settings = dataclasses.replace(session.settings, exclude_border=False)  # ticked while at g1
+    assert session.apply_border_rule(skip=g1) == ([g0], [])
+    marker = json.loads((out / "g0_done.json").read_text())
+    assert marker["parameters"] == TemBatchConfig(exclude_border=False).analysis_parameters()
+    assert marker["curated_in_gui"] is True and marker["n_edits"] == 1
+    assert _not_counted_pixels(out / "g0_overlay.png") == 0  # its edge vesicles are drawn as counted
+    # the curation is what was saved: the same labels (the deleted vesicle stays deleted), table and edit log
+    assert {name: (out / f"g0_{name}").read_bytes() for name in kept} == kept
+    assert json.loads((out / "g0_curation.json").read_text()) == curation
+    assert victim not in set(pd.read_csv(out / "g0_vesicles.csv")["label"])
+    assert session.apply_border_rule(skip=g1) == ([], [])  # already counted the session's way
+
+    # a micrograph replaced since it was saved is not re-saved with labels of another picture
+    session.settings = dataclasses.replace(session.settings, exclude_border=True)
+    image, _ = make_synthetic_tem((384, 384), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", scale_bar=False, rng=9)
+    tifffile.imwrite(g0, image, imagej=True, resolution=(0.5, 0.5), metadata={"unit": "nm"})
+    resaved, problems = session.apply_border_rule(skip=g1)
+    assert resaved == [] and len(problems) == 1 and "g0.tif was changed since it was saved" in problems[0]
+    assert json.loads((out / "g0_done.json").read_text()) == marker
