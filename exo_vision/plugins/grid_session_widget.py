@@ -190,6 +190,8 @@ class GridSessionWidget(Container):
         self.labels_layer: Any = None
         self.worker: Any = None
         self.precompute_worker: Any = None
+        #: Re-saves the micrographs saved before when the edge rule changes (:meth:`_reapply_border_rule`).
+        self.border_worker: Any = None
 
         for setting in (
             self._method,
@@ -323,16 +325,48 @@ class GridSessionWidget(Container):
             layer = find_derived(self._viewer, self.image_layer, ROLE) if self.image_layer is not None else None
             if layer is not None:
                 set_exclude_border(layer, core.settings.exclude_border)
-            resaved, problems = core.apply_border_rule(skip=core.current)
+            self._reapply_border_rule(core)
+        else:
+            self.update_summary()
+
+    def _reapply_border_rule(self, core: GridSession) -> None:
+        """Re-save the micrographs saved before with the session's edge rule, in a worker unless synchronous.
+
+        One read, overlay and write per saved micrograph: a long grid takes a while, so the check box waits
+        (disabled) until they are written, and the GUI stays responsive.
+        """
+        rule = "left out" if core.settings.exclude_border else "counted"
+
+        def done(outcome: tuple[list[Path], list[str]]) -> None:
+            resaved, problems = outcome
+            self._include_border.enabled = True
             for problem in problems:
                 show_warning(problem)
             if resaved:
-                rule = "left out" if core.settings.exclude_border else "counted"
                 show_info(
                     f"vesicles cut by the image edge are now {rule} in the {len(resaved)} micrograph(s) saved "
                     "before too (their done markers, overlays and statistics were written again)"
                 )
             self.update_summary()
+
+        def failed(error: BaseException) -> None:
+            self._include_border.enabled = True
+            show_warning(f"the micrographs saved before keep their edge rule: re-saving them failed ({error})")
+            self.update_summary()
+
+        if self.synchronous:
+            done(core.apply_border_rule(skip=core.current))
+            return
+        self._include_border.enabled = False
+        self.border_worker = create_worker(
+            core.apply_border_rule,
+            skip=core.current,
+            _progress={"desc": f"Re-saving the saved micrographs with edge vesicles {rule}"},
+            _ignore_errors=True,
+        )
+        self.border_worker.returned.connect(done)
+        self.border_worker.errored.connect(failed)
+        release_when_finished(self.border_worker).start()
 
     def _show_settings(self, settings: GridSettings) -> None:
         self.set_method(settings.method, settings.model)

@@ -184,6 +184,28 @@ def test_a_grid_session_counting_edge_vesicles_is_taken_by_the_cli_with_include_
     assert again.index == 0 and again.labels_layer.metadata["parameters"]["exclude_border"] is True
 
 
+def test_changing_the_edge_rule_re_saves_the_grid_in_a_worker_with_the_box_held(make_napari_viewer, tmp_path, qtbot):
+    """The re-save reads, draws and writes every micrograph saved before: in the GUI thread a long grid froze
+    napari. It runs in a worker; the check box waits, disabled, until every marker carries the new rule."""
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for i, seed in enumerate((3, 11, 5)):
+        write_micrograph(grid / f"g{i}.tif", seed=seed)
+    out = tmp_path / "out"
+    _, session = _dock(make_napari_viewer(), "Grid session")
+    session.synchronous = True
+    session.open_grid(grid, out)
+    session.next()
+    session.next()  # g0 and g1 saved, g2 shown
+    session.synchronous = False
+    session._include_border.value = True
+    assert session.border_worker is not None and not session._include_border.enabled
+    qtbot.waitUntil(lambda: session._include_border.enabled, timeout=120_000)
+    for stem in ("g0", "g1"):
+        assert json.loads((out / f"{stem}_done.json").read_text())["parameters"]["exclude_border"] is False
+    assert session.core.settings.exclude_border is False
+
+
 def test_the_histogram_of_result_files_follows_what_was_recorded_beside_them(
     make_napari_viewer, one_micrograph, tmp_path, monkeypatch
 ):
