@@ -192,7 +192,9 @@ def quantify_blot(
     lanes : sequence of Lane, optional
         Lanes to use instead of finding them (e.g. edited in napari).
     n_lanes : int, optional
-        Expected lanes per strip; a strip where this many cannot be placed is an error.
+        Expected lanes per strip; strips stacked one above the other (membranes of one frame) share one
+        set of this many lanes, numbered alike in each (:func:`~exo_vision.blot.lanes.share_lanes`).
+        A strip where this many cannot be placed is an error.
     lane_x_ranges_px : sequence of (float, float), optional
         Explicit lanes, ``(first column, one past last column)``, used in every strip.
     lane_names : sequence of str, optional
@@ -592,11 +594,15 @@ def _place_lanes(
             per_strip = [lanes_from_ranges(lane_x_ranges_px, s) for s in strips]
         else:
             many = stacked(strips)
+            # stacked strips (membranes one above the other) get the count on the lanes they share, so that
+            # lane k is lane k in every membrane; a strip on its own gets it while its lanes are found
             per_strip = [
-                find_lanes(clean, s, n_lanes=n_lanes, params=params, warnings=warnings, infer_end_lanes=not m)
+                find_lanes(
+                    clean, s, n_lanes=None if m else n_lanes, params=params, warnings=warnings, infer_end_lanes=not m
+                )
                 for s, m in zip(strips, many)
             ]
-            per_strip = share_lanes(per_strip, strips)
+            per_strip = share_lanes(per_strip, strips, n_lanes=n_lanes, signal=clean, warnings=warnings)
             if leave_out_empty and any(per_strip) and not all(per_strip):
                 for s, ls in zip(strips, per_strip):
                     if not ls:

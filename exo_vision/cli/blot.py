@@ -111,7 +111,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "µg loaded, so give none of them beside it",
     )
     g = p.add_argument_group("lanes and markers")
-    g.add_argument("--lanes", type=int, metavar="N", help="lanes per strip (default: found automatically)")
+    g.add_argument(
+        "--lanes",
+        type=int,
+        metavar="N",
+        help="lanes per strip; membranes stacked one above the other share one set of N lanes, numbered alike "
+        "(default: found automatically)",
+    )
     g.add_argument(
         "--gel",
         action="store_true",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import replace
 from enum import Enum
 from functools import partial
 from pathlib import Path
@@ -42,7 +43,7 @@ from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned,
 from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.figures.blot import annotated_blot, panel_figure
 from exo_vision.figures.style import save_figure
-from exo_vision.io.image_data import ImageData
+from exo_vision.io.image_data import COLOUR_CHANNELS, ImageData
 from exo_vision.plugins._layers import (
     FRAME_KEY,
     ID_KEY,
@@ -99,6 +100,12 @@ RUN_PARAMETER_KEYS = (
 )
 #: Layer metadata key of an image taken from a stack by the dock: the stack layer's id (its frame: FRAME_KEY).
 FRAME_SOURCE_KEY = "frame_of"
+#: Layer metadata keys of one channel of a colour image taken by the dock: the channel ("red", "green", "blue") ...
+CHANNEL_KEY = "colour_channel"
+#: ... and the colour layer's id.
+CHANNEL_SOURCE_KEY = "channel_of"
+#: The channel note under the channel choice when the active layer is gray.
+GRAY_LAYER_NOTE = "the active layer is gray: a channel applies to colour images only (the gray image is quantified)"
 
 
 class Polarity(Enum):
@@ -107,6 +114,16 @@ class Polarity(Enum):
     AUTO = "auto"
     BRIGHT = "bright"
     DARK = "dark"
+
+
+class Channel(Enum):
+    """What of a colour image is quantified: gray by luminance (``exo-vision blot`` without ``--channel``), or one
+    channel as it is (``--channel``; one target of a two-colour export)."""
+
+    GRAY = "gray (luminance)"
+    RED = COLOUR_CHANNELS[0]
+    GREEN = COLOUR_CHANNELS[1]
+    BLUE = COLOUR_CHANNELS[2]
 
 
 class Background(Enum):
@@ -201,6 +218,8 @@ class BlotWidget(Container):
         self._viewer = napari_viewer
         defaults = DEFAULT_BLOT_PARAMETERS
         self._polarity = ComboBox(label="bands appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
+        self._channel = ComboBox(label="colour channel", choices=enum_choices(Channel), value=Channel.GRAY)
+        self._channel_note = Label(value="")
         self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=MAX_SPIN_INT)
         self._names = LineEdit(label="lane names (comma-separated)", value="")
         self._markers = LineEdit(label="marker per strip (reading order)", value="")
@@ -241,6 +260,7 @@ class BlotWidget(Container):
             (self._keep_spots, "--keep-spots"),
             (self._n_lanes, "--lanes N"),
             (self._background, "--background"),
+            (self._channel, "--channel red|green|blue: one channel of a colour image (gray: by luminance)"),
         ):
             widget.tooltip = f"exo-vision blot {option}"
         #: The advanced settings: rows of the dock (labels aligned with the rest), shown by one tick box.
@@ -268,6 +288,8 @@ class BlotWidget(Container):
         self.extend(
             [
                 self._polarity,
+                self._channel,
+                self._channel_note,
                 self._n_lanes,
                 self._names,
                 self._markers,
@@ -299,6 +321,16 @@ class BlotWidget(Container):
         self._updating = False
         self._run.changed.connect(lambda: self.quantify())
         self._export.changed.connect(lambda: self.export())
+        napari_viewer.layers.selection.events.active.connect(self._on_active_layer)
+        self._on_active_layer()
+
+    def _on_active_layer(self, _event: Any = None) -> None:
+        """The channel choice is enabled for a colour image only; a gray one gets a note saying it is not used."""
+        layer = active_image_layer(self._viewer)
+        colour = layer is None or _is_colour(layer)
+        self._channel.enabled = colour
+        self._channel_note.value = "" if colour else GRAY_LAYER_NOTE
+        self._channel_note.visible = not colour
 
     def _on_show_advanced(self, *_: Any) -> None:
         for widget in self._advanced:
@@ -369,6 +401,10 @@ class BlotWidget(Container):
         """The frame (page) of a stack to quantify, 0-based; None when the field is -1."""
         return None if self._frame.value < 0 else int(self._frame.value)
 
+    def channel(self) -> str | None:
+        """The colour channel to quantify ("red", "green", "blue"); None: gray by luminance."""
+        return None if self._channel.value is Channel.GRAY else str(self._channel.value.value)
+
     # -- running ------------------------------------------------------------------------------
     def quantify(self, *, lanes: list[Any] | None = None) -> None:
         """Quantify the active blot image (lanes found automatically unless given)."""
@@ -380,7 +416,7 @@ class BlotWidget(Container):
             return
         try:
             if lanes is None:
-                image_layer = self._layer_for_frame(image_layer, self.frame())
+                image_layer = self._layer_for_channel(self._layer_for_frame(image_layer, self.frame()), self.channel())
             image = image_data_from_layer(image_layer)
             kwargs = self.parameters()
         except ValueError as error:
@@ -465,7 +501,7 @@ class BlotWidget(Container):
                 "lod": f"mean blank + {DEFAULT_BLOT_PARAMETERS.lod_factor:g} SD blank",
                 "max_megapixels": None,
                 "frame": None if frame is None else int(frame),
-                "channel": None,  # a colour layer is made gray as the CLI does; napari's Split RGB gives one channel
+                "channel": meta.get(CHANNEL_KEY),  # None: a colour layer is made gray, as the CLI does
                 "blot_parameters": kwargs["params"].to_dict(),
             },
             "straighten": bool(self._straighten.value),
@@ -515,6 +551,60 @@ class BlotWidget(Container):
             )
         pixels, kwargs, _ = image_layer_data(image, name=f"{layer.name} frame {frame}")
         kwargs["metadata"].update({FRAME_KEY: frame, FRAME_SOURCE_KEY: layer_id(layer)})
+        return self._added_or_updated(pixels, kwargs)
+
+    def _layer_for_channel(self, layer: Any, channel: str | None) -> Any:
+        """The image layer to quantify: ``layer`` itself, or its ``channel`` as ``exo-vision blot --channel`` reads
+        it, in a layer of its own (added or updated). A colour layer (napari's RGB, (M, N, 3|4)) gives its channel
+        plane; a layer the exo_vision reader made gray from a colour file gives the channel read from the file. A
+        gray layer is quantified as it is, with a note that the channel was not needed.
+
+        Raises
+        ------
+        ValueError
+            When another channel of a channel layer is asked for and its colour layer was closed.
+        """
+        meta = layer.metadata or {}
+        if channel is None or meta.get(CHANNEL_KEY) == channel:
+            return layer
+        if CHANNEL_KEY in meta:  # another channel of the colour image this channel was taken from
+            source = next(
+                (c for c in self._viewer.layers if c.metadata.get(ID_KEY) == meta.get(CHANNEL_SOURCE_KEY)), None
+            )
+            if source is None:
+                raise ValueError(
+                    f"layer {layer.name!r} is the {meta[CHANNEL_KEY]} channel of a colour image that was closed; open "
+                    f"the file again to take its {channel} channel"
+                )
+            layer, meta = source, source.metadata or {}
+        data = np.asarray(layer.data)
+        file_colour = (meta.get("file_metadata") or {}).get("converted_from") == "colour" and meta.get("path")
+        if data.ndim == 3 and data.shape[-1] in (3, 4) and getattr(layer, "rgb", False):
+            gray = image_data_from_layer(layer)  # the calibration and file facts, as for the gray image
+            source_path = meta.get("path") or getattr(getattr(layer, "source", None), "path", None)
+            image = replace(
+                gray,
+                data=np.ascontiguousarray(data[..., COLOUR_CHANNELS.index(channel)]),
+                path=None if source_path is None else Path(source_path),
+                kind="blot",
+                metadata={**gray.metadata, "converted_from": f"{channel} channel"},
+                warnings=[f"the {channel} channel of the colour image was read (the other channels were left out)"],
+            )
+        elif file_colour:
+            from exo_vision.io.read import read_image
+
+            image = read_image(meta["path"], kind="blot", frame=meta.get(FRAME_KEY), channel=channel)
+        else:
+            show_warning(
+                f"layer {layer.name!r} is gray: the {channel} channel asked for was not needed (quantified as it is)"
+            )
+            return layer
+        pixels, kwargs, _ = image_layer_data(image, name=f"{layer.name} {channel} channel")
+        kwargs["metadata"].update({CHANNEL_KEY: channel, CHANNEL_SOURCE_KEY: layer_id(layer)})
+        return self._added_or_updated(pixels, kwargs)
+
+    def _added_or_updated(self, pixels: np.ndarray, kwargs: dict[str, Any]) -> Any:
+        """The image layer named ``kwargs["name"]``, updated to ``pixels`` and its metadata, or added."""
         name = kwargs["name"]
         if name in self._viewer.layers:
             existing = self._viewer.layers[name]
@@ -908,6 +998,7 @@ class BlotWidget(Container):
             ("--rolling-ball-radius-px", _unless(p.get("rolling_ball_radius_px"), default.rolling_ball_radius_px)),
             ("--central-fraction", _unless(p.get("central_fraction"), default.central_fraction)),
             ("--frame", p.get("frame")),
+            ("--channel", p.get("channel")),
             ("--polarity", None if p.get("polarity") == Polarity.AUTO.value else p.get("polarity")),
         ]
         for option, value in optional:
@@ -928,6 +1019,15 @@ class BlotWidget(Container):
         target = out / "run.json"
         atomic_write_text(target, json.dumps(printable(record), indent=2, default=str) + "\n")
         return target
+
+
+def _is_colour(layer: Any) -> bool:
+    """Whether an image layer shows a colour image: napari RGB data, one the exo_vision reader made gray from a
+    colour file, or a channel the dock took from one (whose other channels can be taken)."""
+    meta = layer.metadata or {}
+    data = layer.data
+    rgb = bool(getattr(layer, "rgb", False)) and data.ndim == 3 and data.shape[-1] in (3, 4)
+    return rgb or CHANNEL_KEY in meta or (meta.get("file_metadata") or {}).get("converted_from") == "colour"
 
 
 def _unless(value: Any, default: Any) -> Any:

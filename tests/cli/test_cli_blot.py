@@ -376,3 +376,27 @@ def test_a_panel_file_saved_with_a_byte_order_mark_is_read(folder, tmp_path):
     panel.write_bytes(b"\xef\xbb\xbf" + (folder / "panel.toml").read_bytes())
     shutil.copy(folder / "panel.tif", tmp_path / "panel.tif")
     assert main(["blot", "--panel", str(panel), "--out", str(tmp_path / "out")]) == 0
+
+
+def test_lanes_on_a_frame_of_two_membranes_number_the_lanes_alike_in_both(tmp_path):
+    """--lanes below the lanes shown on two stacked membranes failed ('found 10 lanes in strip 1 but 8 were
+    expected'): the count was applied to each membrane before they shared their lanes."""
+    from exo_vision.synthetic.blot import make_two_membrane_frame
+
+    blot = make_two_membrane_frame(rng=1)
+    k = int(blot.truth.groupby("strip").size().iloc[0])
+    tifffile.imwrite(tmp_path / "frame.tif", blot.image)
+    out = tmp_path / "out"
+    assert main(["blot", str(tmp_path / "frame.tif"), "--lanes", str(k - 2), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "frame_bands.csv")
+    assert sorted(table.strip.unique()) == [1, 2] and table.lane.max() <= k - 2
+    centres = table.assign(x=(table.x_left_px + table.x_right_px) / 2).groupby(["lane", "strip"]).x.mean().unstack()
+    both = centres.dropna()  # lanes with a band in both membranes (a blank lane has no row)
+    assert len(both) >= 4
+    width = float((table.x_right_px - table.x_left_px).median())
+    assert (both[1] - both[2]).abs().max() < 0.25 * width
+    # lane j is the frame's lane j in both membranes (here the two weakest lanes at the right end were left out)
+    true_x = blot.truth[blot.truth.strip == 1].set_index("lane").x_centre_px
+    assert (both[1] - true_x.reindex(both.index)).abs().max() < 0.25 * width
+    warned = json.loads((out / "run.json").read_text())["warnings"]["frame.tif"]
+    assert any(f"{k} lanes show bands but {k - 2} were asked for" in w for w in warned)

@@ -378,6 +378,19 @@ def _inverted_export() -> np.ndarray:
     return make_synthetic_blot([StripSpec("CD9", [6e5, 1.2e6, 3e5])], export="inverted8", rng=2).image
 
 
+def _two_colour_export() -> np.ndarray:
+    """A 16-bit RGB export of a two-colour blot: the bands in the red channel, green and blue blank membrane."""
+    red = _one_strip_blot().image
+    blank = np.clip(np.random.default_rng(1).normal(1000, 20, red.shape), 0, 65535).astype(red.dtype)
+    return np.stack([red, blank, blank], axis=-1)
+
+
+def _red_channel(default, bands):
+    # the red channel as it is: the bands at full height (by luminance they had 0.299 of it)
+    assert len(bands) == len(default) == 3
+    np.testing.assert_allclose(default["volume"] / bands["volume"], 0.299, rtol=0.05)
+
+
 def _differs_from_default(default, bands):
     assert not np.allclose(default["volume"].to_numpy(), bands["volume"].to_numpy(), rtol=1e-3)
 
@@ -457,6 +470,7 @@ CASES = {
     ),
     "frame": (_two_page_stack, ["--frame", "1"], {"_frame": 1}, _frame_one),
     "lanes_over_60": (_many_lanes, ["--lanes", "64"], {"_n_lanes": 64}, _sixty_four_lanes),
+    "channel": (_two_colour_export, ["--channel", "red"], {"_channel": "RED"}, _red_channel),
     "polarity_forced": (_inverted_export, ["--polarity", "bright"], {"_polarity": "BRIGHT"}, _nothing),
     "writing_kept_not_straightened": (
         lambda: _one_strip_blot().image,
@@ -507,7 +521,7 @@ def test_every_cli_setting_in_the_dock_gives_the_cli_band_table_and_run_record(m
     viewer.open(str(source), plugin="exo-vision")
     _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
     widget.synchronous = True
-    enums = {"_background": blot_widget.Background, "_polarity": blot_widget.Polarity}
+    enums = {"_background": blot_widget.Background, "_polarity": blot_widget.Polarity, "_channel": blot_widget.Channel}
     for name, value in dock_settings.items():
         getattr(widget, name).value = enums[name][value] if name in enums else value
         assert getattr(widget, name).value == (enums[name][value] if name in enums else value)  # no field caps it
@@ -559,3 +573,70 @@ def test_ladder_sizes_without_a_ladder_lane_are_refused_naming_the_fields(blot_v
     widget._ladder_kda.value = "100, fifty"
     widget.quantify()
     assert "must be numbers separated by commas" in shown[-1]
+
+
+def test_a_colour_layer_is_quantified_in_the_channel_chosen(make_napari_viewer, tmp_path, monkeypatch):
+    """Before, the dock had no channel choice: a two-colour export (one antibody per channel) was always made
+    gray by luminance, while `exo-vision blot --channel red|green|blue` reads one channel as it is."""
+    import json
+
+    import exo_vision.plugins.blot_widget as widget_module
+    from exo_vision.blot.quantify import quantify_blot
+    from exo_vision.plugins._layers import find_derived, layer_id
+
+    shown = []
+    monkeypatch.setattr(widget_module, "show_warning", shown.append)
+    red = hand_built_blot()
+    blank = np.clip(np.random.default_rng(1).normal(1000, 20, red.shape), 0, 65535).astype(np.uint16)
+    viewer = make_napari_viewer()
+    colour = viewer.add_image(np.stack([red, blank, blank], axis=-1), name="two colour", rgb=True)
+    assert colour.rgb and colour.data.shape == (*red.shape, 3)
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    assert widget._channel.enabled and widget._channel.value is widget_module.Channel.GRAY
+    assert widget._channel_note.native.isHidden()  # no note on a colour layer
+    widget._channel.value = widget_module.Channel.RED
+    widget.quantify()
+    red_layer = viewer.layers["two colour red channel"]
+    np.testing.assert_array_equal(red_layer.data, red)  # the plane as it is, not a luminance
+    bands = widget.result.bands
+    expected = quantify_blot(red, image_name="two colour red channel").bands
+    assert sorted(bands.lane) == [1, 2, 3] and bands.present.all()
+    assert (abs(bands.y_px - 100) < 3).all()  # the hand-built bands, row 100
+    np.testing.assert_allclose(bands.volume.to_numpy(), expected.volume.to_numpy())
+    # the export records the channel, and its command repeats it
+    assert widget.export(tmp_path)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["parameters"]["channel"] == "red"
+    assert run["command"][run["command"].index("--channel") + 1] == "red"
+    # the green channel (blank membrane), taken from the same colour layer while its red channel is shown
+    widget._channel.value = widget_module.Channel.GREEN
+    widget.quantify()
+    green_layer = viewer.layers["two colour green channel"]
+    np.testing.assert_array_equal(green_layer.data, blank)
+    assert "no lanes found" in shown[-1]
+    assert find_derived(viewer, green_layer, widget_module.BANDS_ROLE) is None
+    assert layer_id(green_layer) not in widget._results
+
+
+def test_the_channel_choice_of_a_gray_layer_is_disabled_and_ignored_with_a_note(blot_viewer, tmp_path, monkeypatch):
+    import json
+
+    import exo_vision.plugins.blot_widget as widget_module
+
+    shown = []
+    monkeypatch.setattr(widget_module, "show_warning", shown.append)
+    viewer, image, widget = blot_viewer
+    assert not widget._channel.enabled
+    assert widget._channel_note.value == widget_module.GRAY_LAYER_NOTE
+    assert not widget._channel_note.native.isHidden()
+    widget.quantify()
+    gray_bands = widget.result.bands
+    widget._channel.value = widget_module.Channel.RED  # set in Python: the gray image is quantified as it is
+    widget.quantify()
+    assert "'blot' is gray: the red channel asked for was not needed" in shown[-1]
+    assert [layer.name for layer in viewer.layers if "channel" in layer.name] == []
+    assert widget.result.bands.volume.tolist() == gray_bands.volume.tolist()
+    assert widget.export(tmp_path)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["parameters"]["channel"] is None and "--channel" not in run["command"]

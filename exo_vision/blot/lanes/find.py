@@ -72,7 +72,8 @@ def find_lanes(
        positions are equal on both sides of a membrane, so extra room of k
        pitches on one side holds k blank lanes); when a lane would fit but
        the rule cannot decide, a message is added to ``warnings``.
-    6. With ``n_lanes`` the list is trimmed or extended to that count instead.
+    6. With ``n_lanes`` the list is trimmed or extended to that count instead (a strip stacked with
+       others is found without the count; :func:`share_lanes` applies it to the lanes they share).
     7. A common tilt is fitted from the band centroids, within
        ``params.max_lane_tilt_deg`` of the membrane's rotation (``strip.angle_deg``).
 

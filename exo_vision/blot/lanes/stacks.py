@@ -12,8 +12,9 @@ from dataclasses import replace
 import numpy as np
 
 from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES, SAME_LANE_PITCHES
-from exo_vision.blot.lanes.blanks import end_lanes
-from exo_vision.blot.lanes.geometry import Lane
+from exo_vision.blot.lanes.blanks import end_lanes, fit_count
+from exo_vision.blot.lanes.find import UNKNOWN_PITCH_LANE_WIDTHS, _tell
+from exo_vision.blot.lanes.geometry import Lane, lane_pixels
 from exo_vision.blot.lanes.peaks import pitch_of
 from exo_vision.blot.strips import Strip
 
@@ -33,7 +34,14 @@ def stacked(strips: Sequence[Strip]) -> list[bool]:
     ]
 
 
-def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> list[list[Lane]]:
+def share_lanes(
+    lanes_per_strip: list[list[Lane]],
+    strips: Sequence[Strip],
+    *,
+    n_lanes: int | None = None,
+    signal: np.ndarray | None = None,
+    warnings: list[str] | None = None,
+) -> list[list[Lane]]:
     """Give strips cut from one membrane the same lanes: the union of what each strip shows.
 
     Strips share a membrane when they are stacked: their columns overlap by
@@ -49,17 +57,30 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
     their width and tilt, over its own rows. A strip that does not align
     keeps its own lanes.
 
+    With ``n_lanes`` (the user's count) the shared layout is then trimmed or
+    extended to that count, the same lanes in every aligned strip
+    (:func:`fit_shared_count`), so lane k is lane k in every membrane of the
+    stack; a strip that does not align gets the count on its own.
+
     Parameters
     ----------
     lanes_per_strip : list of list of Lane
-        Lanes detected on each strip.
+        Lanes detected on each strip (found without a count).
     strips : sequence of Strip
         The strips, same order.
+    n_lanes : int, optional
+        Lanes per stack asked for by the user.
+    signal : (M, N) ndarray of float, optional
+        Blot in signal orientation; needed with ``n_lanes`` (the weakest end lanes are left out).
+    warnings : list of str, optional
+        Messages for the user (lanes left out or placed by a guess) are appended here (logged when not given).
 
     Returns
     -------
     list of list of Lane
     """
+    if n_lanes is not None and signal is None:
+        raise ValueError("share_lanes needs the signal image to fit the shared lanes to n_lanes")
     out = [list(lanes) for lanes in lanes_per_strip]
     if len(out) < 2:
         return out
@@ -74,75 +95,201 @@ def share_lanes(lanes_per_strip: list[list[Lane]], strips: Sequence[Strip]) -> l
             >= 0.5 * min(strip.width_px, other.width_px)
         ]
         done.update(stack)
-        best = max(stack, key=lambda j: len(out[j]))
-        ref = sorted(out[best], key=lambda item: item.x_centre_px)
-        if len(stack) < 2 or not ref:
+        if len(stack) < 2:
             continue
-        tol = ref[0].width_px / MATCH_TOLERANCE_DIVISOR
-        ref_x = np.array([r.x_centre_px for r in ref])
-        ref_pitch = pitch_of(ref_x)
-        # union of lane centres (reference frame): (centre, lane it came from, strip index)
-        union = [(r.x_centre_px, r, best) for r in ref]
-        offsets = {best: 0.0}
-        for j in stack:
-            if j == best:
-                continue
-            if not out[j]:
-                offsets[j] = 0.0  # a membrane without a band in any lane: the lanes run on through it
-                continue
-            xs_j = np.array([lane.x_centre_px for lane in out[j]])
-            shift, hits = _best_shift(xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px))
-            if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
-                continue  # a different layout: more than one lane off the reference
-            offsets[j] = shift
-            for lane in out[j]:
-                c = lane.x_centre_px - shift
-                if ref_pitch is None or any(
-                    abs(c - u) < SAME_LANE_PITCHES * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union
-                ):
-                    continue
-                k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
-                if abs(k - round(k)) <= ON_GRID_TOLERANCE_PITCHES or _on_finer_grid(
-                    [u for u, _, _ in union] + [c], lane.width_px
-                ):
-                    union.append((c, lane, j))  # a lane blank in the reference (whose pitch may be a multiple)
-        union.sort(key=lambda u: u[0])
-        centres = [c for c, _, _ in union]
-        pitch = pitch_of(np.array(centres))
-        # blank end lanes (reference frame) only where every strip of the stack shows room for them: a
-        # blotch can hide one membrane's edge, never the same edge of every membrane
-        # (strips that show both membrane edges judge; one whose edge runs off the image cannot)
-        proposals = []
-        for j, shift in offsets.items():
-            if pitch is None or strips[j].membrane_left_px is None or strips[j].membrane_right_px is None:
-                continue
-            grown = end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0]
-            proposals.append([x - shift for x in grown if min(abs(x - shift - c) for c in centres) >= tol])
-        common = (
-            [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])]
-            if proposals
-            else []
-        )
-        for j, shift in offsets.items():
-            s_j = strips[j]
-            mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
-            own = {k: lane for lane in out[j] for k, c in enumerate(centres) if abs(lane.x_centre_px - shift - c) < tol}
-            xs = [c + shift for c in centres]
-            extra = [x + shift for x in common]
-            merged = []
-            for k, (c, src, _) in enumerate(union):
-                if k in own:
-                    merged.append(own[k])
-                    continue
-                merged.append(_moved(src, s_j, c + shift, mid))
-            for x in extra:
-                src = ref[0] if x < xs[0] else ref[-1]
-                merged.append(_moved(src, s_j, x, mid))
-            out[j] = sorted(merged, key=lambda item: item.x_centre_px)
-        for j in stack:
-            if j not in offsets:
-                out[j] = _ownend_lanes(out[j], strips[j])  # a layout of its own: its own margins decide
+        offsets = _share_stack(out, strips, stack)
+        if n_lanes is not None and signal is not None:
+            for group in [offsets] + [{j: 0.0} for j in stack if j not in offsets]:
+                if group:
+                    fit_shared_count(out, strips, group, n_lanes, signal, warnings)
     return out
+
+
+def _share_stack(out: list[list[Lane]], strips: Sequence[Strip], stack: list[int]) -> dict[int, float]:
+    """Share the lanes of the strips ``stack`` in place (see :func:`share_lanes`).
+
+    Returns the aligned strips (the reference among them) and the offset (columns) of each one's
+    lanes from the reference's; empty when no strip of the stack has a lane.
+    """
+    best = max(stack, key=lambda j: len(out[j]))
+    ref = sorted(out[best], key=lambda item: item.x_centre_px)
+    if not ref:
+        return {}
+    tol = ref[0].width_px / MATCH_TOLERANCE_DIVISOR
+    ref_x = np.array([r.x_centre_px for r in ref])
+    ref_pitch = pitch_of(ref_x)
+    # union of lane centres (reference frame): (centre, lane it came from, strip index)
+    union = [(r.x_centre_px, r, best) for r in ref]
+    offsets = {best: 0.0}
+    for j in stack:
+        if j == best:
+            continue
+        if not out[j]:
+            offsets[j] = 0.0  # a membrane without a band in any lane: the lanes run on through it
+            continue
+        xs_j = np.array([lane.x_centre_px for lane in out[j]])
+        shift, hits = _best_shift(xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px))
+        if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
+            continue  # a different layout: more than one lane off the reference
+        offsets[j] = shift
+        for lane in out[j]:
+            c = lane.x_centre_px - shift
+            if ref_pitch is None or any(
+                abs(c - u) < SAME_LANE_PITCHES * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union
+            ):
+                continue
+            k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
+            if abs(k - round(k)) <= ON_GRID_TOLERANCE_PITCHES or _on_finer_grid(
+                [u for u, _, _ in union] + [c], lane.width_px
+            ):
+                union.append((c, lane, j))  # a lane blank in the reference (whose pitch may be a multiple)
+    union.sort(key=lambda u: u[0])
+    centres = [c for c, _, _ in union]
+    pitch = pitch_of(np.array(centres))
+    # blank end lanes (reference frame) only where every strip of the stack shows room for them: a
+    # blotch can hide one membrane's edge, never the same edge of every membrane
+    # (strips that show both membrane edges judge; one whose edge runs off the image cannot)
+    proposals = []
+    for j, shift in offsets.items():
+        if pitch is None or strips[j].membrane_left_px is None or strips[j].membrane_right_px is None:
+            continue
+        grown = end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0]
+        proposals.append([x - shift for x in grown if min(abs(x - shift - c) for c in centres) >= tol])
+    common = (
+        [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])] if proposals else []
+    )
+    for j, shift in offsets.items():
+        s_j = strips[j]
+        mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
+        own = {k: lane for lane in out[j] for k, c in enumerate(centres) if abs(lane.x_centre_px - shift - c) < tol}
+        xs = [c + shift for c in centres]
+        extra = [x + shift for x in common]
+        merged = []
+        for k, (c, src, _) in enumerate(union):
+            if k in own:
+                merged.append(own[k])
+                continue
+            merged.append(_moved(src, s_j, c + shift, mid))
+        for x in extra:
+            src = ref[0] if x < xs[0] else ref[-1]
+            merged.append(_moved(src, s_j, x, mid))
+        out[j] = sorted(merged, key=lambda item: item.x_centre_px)
+    for j in stack:
+        if j not in offsets:
+            out[j] = _ownend_lanes(out[j], strips[j])  # a layout of its own: its own margins decide
+    return offsets
+
+
+def fit_shared_count(
+    out: list[list[Lane]],
+    strips: Sequence[Strip],
+    offsets: dict[int, float],
+    n_lanes: int,
+    signal: np.ndarray,
+    warnings: list[str] | None = None,
+) -> None:
+    """Trim or extend, in place, the lanes shared by the aligned strips ``offsets`` to ``n_lanes``.
+
+    The strips' lanes correspond one to one, left to right (:func:`share_lanes`). With more
+    lanes than asked for, the weaker end lane is left out until ``n_lanes`` remain, in every
+    strip at once; a lane's strength is the sum over the strips of its tallest row mean above its
+    median row (central part of the lane, signal units), so a lane blank in one membrane but loaded
+    in another is kept. With fewer, the missing lanes are placed on the strip that shows both
+    membrane edges (the first one, else the first strip) by
+    :func:`~exo_vision.blot.lanes.blanks.fit_count` (centred on the membrane, else a pitch beyond
+    the end with more room: a guess, named in ``warnings``) and shifted by each strip's offset
+    (columns) onto the others. A message names lanes left out or guessed.
+
+    Parameters
+    ----------
+    out : list of list of Lane
+        Lanes of every strip (changed in place for the strips in ``offsets``).
+    strips : sequence of Strip
+        The strips, same order.
+    offsets : dict of int to float
+        Index of each aligned strip -> offset (columns) of its lanes from the reference strip's.
+    n_lanes : int
+        Lanes asked for.
+    signal : (M, N) ndarray of float
+        Blot in signal orientation (lane strengths).
+    warnings : list of str, optional
+        Messages are appended here (logged as warnings when not given).
+    """
+    members = sorted(offsets)
+    found = len(out[members[0]])
+    if found in (0, n_lanes) or any(len(out[j]) != found for j in members):
+        return
+    for j in members:
+        out[j] = sorted(out[j], key=lambda item: item.x_centre_px)
+    names = _strip_names(strips, members)
+    if found > n_lanes:
+        strength = [sum(_lane_strength(signal, out[j][k]) for j in members) for k in range(found)]
+        lo, hi = 0, found
+        while hi - lo > n_lanes:
+            if strength[lo] <= strength[hi - 1]:
+                lo += 1
+            else:
+                hi -= 1
+        first = out[members[0]]
+        dropped = ", ".join(f"{lane.x_centre_px:.0f}" for lane in first[:lo] + first[hi:])
+        for j in members:
+            out[j] = out[j][lo:hi]
+        _tell(
+            warnings,
+            f"{names}: {found} lanes show bands but {n_lanes} were asked for, so the weakest at the ends were left "
+            f"out (centred at columns {dropped}{' in the first strip' if len(members) > 1 else ''}); if they are "
+            "lanes, give their count (--lanes) or columns",
+        )
+        return
+    _extend_shared(out, strips, offsets, n_lanes, names, warnings)
+
+
+def _extend_shared(out, strips: Sequence[Strip], offsets: dict[int, float], n_lanes: int, names: str, warnings):
+    """Add the missing lanes of :func:`fit_shared_count` to every aligned strip, in place."""
+    members = sorted(offsets)
+    edged = [j for j in members if strips[j].membrane_left_px is not None and strips[j].membrane_right_px is not None]
+    base = (edged or members)[0]
+    s = strips[base]
+    lanes = out[base]
+    width = lanes[0].width_px
+    xs = [lane.x_centre_px - s.x_left_px for lane in lanes]
+    pitch = pitch_of(np.array(xs)) or width * UNKNOWN_PITCH_LANE_WIDTHS
+    membrane = (
+        (s.membrane_left_px - s.x_left_px, s.membrane_right_px - s.x_left_px)
+        if s.membrane_left_px is not None and s.membrane_right_px is not None
+        else None
+    )
+    # no lane is left out here (fewer found than asked), so no strength profile is needed
+    placed, guessed = fit_count(xs, n_lanes, pitch, s.width_px, width, np.zeros(1), membrane)
+    new = [x + s.x_left_px for x in placed if min(abs(x - y) for y in xs) >= width / MATCH_TOLERANCE_DIVISOR]
+    for j in members:
+        s_j = strips[j]
+        mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
+        own = out[j]
+        moved = [x - offsets[base] + offsets[j] for x in new]
+        extra = [_moved(own[0] if x < own[0].x_centre_px else own[-1], s_j, x, mid) for x in moved]
+        out[j] = sorted(own + extra, key=lambda item: item.x_centre_px)
+    if guessed:
+        _tell(
+            warnings,
+            f"{names}: {len(lanes)} of the {n_lanes} lanes show a band and the membrane's edges do not place the "
+            f"others, so they were put {pitch:.0f} px apart beside them: a guess. An 'absent' call in those lanes "
+            "is only as good as their position; check the annotated image, or give the lanes' columns",
+        )
+
+
+def _strip_names(strips: Sequence[Strip], members: list[int]) -> str:
+    """'strip 1' or 'strips 1, 2 (one membrane's lanes)' for the messages of :func:`fit_shared_count`."""
+    if len(members) == 1:
+        return f"strip {strips[members[0]].index}"
+    numbers = ", ".join(str(strips[j].index) for j in members)
+    return f"strips {numbers} (stacked, one set of lanes)"
+
+
+def _lane_strength(signal: np.ndarray, lane: Lane) -> float:
+    """A lane's tallest row mean above its median row mean (central part of the lane; signal units)."""
+    rows = lane_pixels(signal, lane).mean(axis=1)
+    return float(rows.max() - np.median(rows)) if rows.size else 0.0
 
 
 def _on_finer_grid(xs: list[float], width: float) -> bool:

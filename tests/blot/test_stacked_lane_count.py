@@ -1,0 +1,87 @@
+"""A lane count (--lanes N) on a frame of stacked membranes applies to the lanes they share.
+
+Two membranes imaged one above the other carry the same lanes; lane k must be lane k in both.
+The count used to be applied to each membrane before they shared their lanes: below the lanes
+shown it failed (one membrane kept N, the union of both gave more) or kept different lanes per
+membrane, and at the lanes shown it could move a membrane's lanes off those found without a count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exo_vision.blot.quantify import quantify_blot
+from exo_vision.synthetic.blot import make_two_membrane_frame
+
+#: Lane k of one membrane lies within this many px of lane k of the other (lanes are 40-56 px wide,
+#: the generated lanes run straight through both membranes).
+SAME_LANE_PX = 6
+
+
+def _run(blot, n_lanes=None):
+    return quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, n_lanes=n_lanes)
+
+
+def _centres(res) -> list[list[float]]:
+    """Lane centres (px) per strip, in lane-number order (numbers checked to run 1..n)."""
+    out = []
+    for s in res.strips:
+        lanes = sorted((lane for lane in res.lanes if lane.strip == s.index), key=lambda lane: lane.index)
+        assert [lane.index for lane in lanes] == list(range(1, len(lanes) + 1))
+        out.append([lane.x_centre_px for lane in lanes])
+    return out
+
+
+def _shown(blot) -> tuple[int, list[list[float]], list[str]]:
+    """Lanes per membrane found without a count, their centres, and the run's warnings."""
+    res = _run(blot)
+    centres = _centres(res)
+    assert len(centres) == 2 and len(centres[0]) == len(centres[1])
+    return len(centres[0]), centres, res.warnings
+
+
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_a_count_below_the_lanes_shown_keeps_the_same_lanes_in_both_membranes_and_says_so(seed):
+    blot = make_two_membrane_frame(rng=seed)
+    k, shown, _ = _shown(blot)
+    assert k == blot.truth.groupby("strip").size().iloc[0]  # the generated frame's lanes, all found
+    res = _run(blot, k - 2)
+    top, bottom = _centres(res)
+    assert len(top) == len(bottom) == k - 2
+    assert np.abs(np.subtract(top, bottom)).max() < SAME_LANE_PX
+    # the kept lanes are one run of the lanes found without a count, the same run in both membranes
+    first = int(np.argmin(np.abs(np.array(shown[0]) - top[0])))
+    for found, kept in zip(shown, (top, bottom), strict=True):
+        assert np.abs(np.array(found[first : first + k - 2]) - kept).max() < 1.0
+    told = [w for w in res.warnings if f"{k} lanes show bands but {k - 2} were asked for" in w]
+    assert len(told) == 1 and "strips 1, 2" in told[0]
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_a_count_equal_to_the_lanes_shown_changes_nothing(seed):
+    blot = make_two_membrane_frame(rng=seed)
+    k, shown, warnings = _shown(blot)
+    res = _run(blot, k)
+    top, bottom = _centres(res)
+    assert np.abs(np.subtract(top, bottom)).max() < SAME_LANE_PX
+    assert np.abs(np.array([top, bottom]) - np.array(shown)).max() < 1e-9
+    assert res.warnings == warnings
+    pd.testing.assert_frame_equal(res.bands, _run(blot).bands)
+
+
+def test_a_count_above_the_lanes_shown_adds_the_same_lane_to_both_membranes_as_on_one_membrane():
+    blot = make_two_membrane_frame(rng=2)
+    k, shown, _ = _shown(blot)
+    res = _run(blot, k + 1)
+    top, bottom = _centres(res)
+    assert len(top) == len(bottom) == k + 1
+    assert np.abs(np.subtract(top, bottom)).max() < SAME_LANE_PX
+    assert np.abs(np.array(top[:k]) - shown[0]).max() < 1.0  # the lanes shown stay, one lane is added at the end
+    # the top membrane cropped alone (one strip) gets the same extra lane, a pitch beyond the last one
+    cut = (res.strips[0].y_bottom_px + res.strips[1].y_top_px) // 2
+    alone = quantify_blot(blot.image[:cut], polarity=blot.polarity, max_value=blot.max_value, n_lanes=k + 1)
+    assert abs(max(lane.x_centre_px for lane in alone.lanes) - top[-1]) < SAME_LANE_PX
+    # as on one membrane, a lane placed by a pitch beyond the others is named a guess
+    assert any(f"{k} of the {k + 1} lanes show a band" in w and "a guess" in w for w in res.warnings)
