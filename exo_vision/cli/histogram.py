@@ -205,7 +205,7 @@ def group_diameters(
 
 def run(args: argparse.Namespace) -> int:
     """Draw the figure and its bin table; return 0, or 2 on bad input."""
-    from exo_vision._shared.atomic import file_group
+    from exo_vision._shared.atomic import file_group, remove_stale_temp_files
     from exo_vision._shared.csv_tables import csv_text
     from exo_vision.figures.histogram import size_histogram_figure
     from exo_vision.figures.style import save_figure
@@ -280,6 +280,7 @@ def run(args: argparse.Namespace) -> int:
         )
     buffer = io.BytesIO()
     save_figure(fig, buffer, fmt=fmt)
+    remove_stale_temp_files(out.parent)  # an earlier histogram killed while writing left its temporary files
     try:
         with file_group() as group:  # the figure and its bin table appear together (a stop between leaves neither new)
             group.stage_bytes(out, buffer.getvalue())
