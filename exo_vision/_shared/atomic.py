@@ -5,6 +5,13 @@ system, so the rename is atomic) and is moved into place with
 :func:`os.replace` only once it is complete. A killed process therefore never
 leaves a half-written file under an output name.
 
+A temporary name says which process writes it (``TEMP_PREFIX``, a tag of
+the machine's name, the process id, a random part, the destination's suffix),
+so that a later run can tell a file left by a killed writer from one that a
+live process is still writing: :func:`remove_stale_temp_files` removes the
+former. The batch runner, which locks its output folder, removes every
+temporary file in it at its start and end.
+
 Files are not fsync'ed: that guards only against power loss, costs time on
 network file systems, and is not needed for --resume, which trusts an image's
 outputs only when their SHA-256 matches the completion marker (a file torn by
@@ -14,14 +21,98 @@ a power cut is detected and redone).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import logging
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+logger = logging.getLogger(__name__)
+
 #: Prefix of temporary files; a crashed run may leave some behind, and they are never outputs.
 TEMP_PREFIX = ".exo-vision-tmp-"
+
+#: A temporary name's writer: 8 hex digits of the machine's name (a folder on a network drive is shared by
+#: machines whose process ids mean nothing to each other), then the writing process's id.
+_WRITER = re.compile(re.escape(TEMP_PREFIX) + r"(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-")
+
+
+@functools.cache
+def _host_tag() -> str:
+    """8 hex digits of this machine's name (its SHA-256), part of every temporary name written here."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def _temp_file(path: Path) -> Path:
+    """Create an empty private temporary file beside ``path`` named after this machine and process."""
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f"{TEMP_PREFIX}{_host_tag()}-{os.getpid()}-", suffix=path.suffix, dir=path.parent
+    )
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (another user's counts; so does an unreaped one)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:  # no process has such an id
+        return False
+    return True
+
+
+def stale_temp_file(path: Path) -> bool:
+    """Whether ``path``, a file named with :data:`TEMP_PREFIX`, was left by a writer that is gone.
+
+    A name of this machine whose process id no longer runs is stale; a name without a writer (written by
+    exo_vision before temporary names carried one) is stale too. A name of another machine is never stale
+    here: that machine may still be writing it.
+    """
+    if not path.name.startswith(TEMP_PREFIX):
+        return False
+    writer = _WRITER.match(path.name)
+    if writer is None:
+        return True
+    return writer["host"] == _host_tag() and not _process_alive(int(writer["pid"]))
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files in ``folder`` whose writer was stopped mid-write; log and return them.
+
+    Files that a live process (of this machine, or any on another machine) may still be writing stay.
+    Folders with the prefix (staging folders of a fine-tuning) are not touched. A folder that cannot be
+    listed is left as it is (the write that follows reports the problem).
+    """
+    removed: list[Path] = []
+    try:
+        candidates = sorted(Path(folder).glob(f"{TEMP_PREFIX}*"))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        if candidate.is_file() and not candidate.is_symlink() and stale_temp_file(candidate):
+            try:
+                candidate.unlink()
+            except OSError:
+                continue
+            removed.append(candidate)
+    if removed:
+        logger.info(
+            "removed %d temporary file(s) that an exo-vision process stopped while writing left in %s: %s",
+            len(removed),
+            folder,
+            ", ".join(p.name for p in removed),
+        )
+    return removed
 
 
 def _umask() -> int:
@@ -57,9 +148,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
         ``path``.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temp_file(path)
     try:
         writer(tmp)
         os.chmod(tmp, FILE_MODE)
@@ -96,9 +185,7 @@ class FileGroup:
     def stage(self, path: str | Path, writer: Callable[[Path], None]) -> Path:
         """Write ``path``'s content through ``writer`` to a temporary file; return that file."""
         path = Path(path)
-        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = _temp_file(path)
         self._staged.append((tmp, path))
         writer(tmp)
         os.chmod(tmp, FILE_MODE)

@@ -24,6 +24,7 @@ result the user curated; the batch runner never replaces such a result.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +313,49 @@ def completed_marker(
     if not _files_match(out_dir, outputs if overlay else {k: v for k, v in outputs.items() if k != "overlay"}):
         return None
     return marker
+
+
+#: Name endings of the per-image outputs (``S_labels.tif`` ... ``S_done.json``), which tell the stems a folder
+#: holds results of.
+PER_IMAGE_SUFFIXES = tuple(name[1:] for name in output_names("S", rois=True).values())
+
+
+def images_not_in_run(out_dir: Path, stems: Iterable[str]) -> list[dict[str, Any]]:
+    """The images whose per-image outputs are in ``out_dir`` but whose stem is none of ``stems``.
+
+    These are results of earlier runs into the folder of images the current run does not cover (removed from
+    the input folder, or left out of a run over part of it). They are left in place and are in none of the
+    run's tables.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Output folder.
+    stems : iterable of str
+        Output stems of the current run's inputs (compared ignoring case, as on a disk that ignores it).
+
+    Returns
+    -------
+    list of dict
+        Sorted by stem: ``stem``, ``input`` (the input its completion marker records, or None without a
+        readable marker) and ``files`` (the names of its outputs in ``out_dir``).
+    """
+    current = {stem.casefold() for stem in stems}
+    found: dict[str, list[str]] = {}
+    try:
+        names = sorted(p.name for p in Path(out_dir).iterdir() if p.is_file())
+    except OSError:
+        return []
+    for name in names:
+        suffix = next((s for s in PER_IMAGE_SUFFIXES if name.endswith(s) and len(name) > len(s)), None)
+        if suffix is None:
+            continue
+        stem = name[: -len(suffix)]
+        if stem.casefold() not in current:
+            found.setdefault(stem, []).append(name)
+    earlier = []
+    for stem, files in sorted(found.items()):
+        marker = read_marker(out_dir=Path(out_dir), stem=stem)
+        recorded = marker.get("input") if marker is not None else None
+        earlier.append({"stem": stem, "input": recorded if isinstance(recorded, str) else None, "files": files})
+    return earlier

@@ -8,6 +8,10 @@ micrograph that alone needs more than is available is named before the run start
 
 Reading every micrograph once more costs time, so the exact estimate is made only where a bound from
 the file's header (its pixel count, whatever its pixel size) does not already show that everything fits.
+The headers of TIFF, PNG/JPEG, MRC, DM3/DM4, SER/EMI and EMD files give that count without decoding the
+image. The exact estimate of an MRC file comes from its header too (size and voxel size); other formats are
+read in full for it (their pixel size may come from a burnt-in scale bar, or from tags only their reader
+interprets).
 """
 
 from __future__ import annotations
@@ -106,13 +110,21 @@ def workers_that_fit(peaks_mb: Sequence[float], available_mb: float, most: int) 
 
 
 def header_pixels(path: str | Path) -> int | None:
-    """The pixels of one frame as a TIFF or raster image's header announces them (nothing decoded);
-    None for other formats or a header that cannot be read."""
+    """The pixels of one frame as a TIFF, raster or EM file's header announces them (nothing decoded;
+    :func:`exo_vision.io.em.header_frame_pixels` for MRC, DM, SER and EMD); None for other formats or a
+    header that cannot be read."""
+    from exo_vision.io.em import MRC_HEADER_SUFFIXES, RSCIIO_HEADER_SUFFIXES, header_frame_pixels
+
     try:
         with open(path, "rb") as handle:
             head = handle.read(4)
     except OSError:
         return None
+    suffix = Path(path).suffix.lower()
+    if head not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") and (
+        suffix in MRC_HEADER_SUFFIXES or suffix in RSCIIO_HEADER_SUFFIXES
+    ):
+        return header_frame_pixels(path)
     try:
         if head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             import tifffile
@@ -143,9 +155,12 @@ def image_need(
 ) -> ImageNeed | None:
     """Estimate one micrograph's peak memory from its size and pixel size (read as the run reads them, from a
     burnt-in scale bar too: at 5 nm/px a micrograph needs 30 % more than at the working scale the estimate took
-    without it); None when it cannot be read (the run reports that)."""
+    without it); None when it cannot be read (the run reports that). An MRC file's size and voxel size come
+    from its header (:func:`mrc_need`); other formats are read in full."""
     from exo_vision.io import read_image
 
+    if (need := mrc_need(path, parameters, scale_nm=scale_nm, enlarges=enlarges)) is not None:
+        return need
     try:
         image = read_image(
             path,
@@ -161,6 +176,33 @@ def image_need(
     shape = (int(image.shape[0]), int(image.shape[1]))
     px = image.pixel_size_nm
     peak = estimated_peak_mb(shape, pixel_size_nm=px or scale_nm, working_scale_nm=scale_nm, enlarges=enlarges)
+    return ImageNeed(input=display_path(path), path=str(path), peak_mb=peak, shape=shape, pixel_size_nm=px)
+
+
+def mrc_need(path: str, parameters: dict[str, Any], *, scale_nm: float, enlarges: bool) -> ImageNeed | None:
+    """:func:`image_need` of an MRC file from its 1024-byte header (:func:`exo_vision.io.em.read_mrc_header`).
+
+    The pixel size is the run's ``pixel_size_nm`` when given, else the mean of the header's voxel size along
+    y and x (the order in which the run's reader takes them). None for other files, an unreadable header, or a
+    header without a voxel size (the file is then read in full: a scale bar may calibrate it).
+    """
+    from exo_vision.io.em import MRC_HEADER_SUFFIXES, read_mrc_header
+
+    if Path(path).suffix.lower() not in MRC_HEADER_SUFFIXES:
+        return None
+    try:
+        header = read_mrc_header(path)
+    except (OSError, ValueError):
+        return None
+    user = parameters.get("pixel_size_nm")
+    if user is not None:
+        px = float(user)
+    elif header.pixel_size_yx_nm is not None:
+        px = (header.pixel_size_yx_nm[0] + header.pixel_size_yx_nm[1]) / 2
+    else:
+        return None
+    shape = (header.shape[1], header.shape[2])
+    peak = estimated_peak_mb(shape, pixel_size_nm=px, working_scale_nm=scale_nm, enlarges=enlarges)
     return ImageNeed(input=display_path(path), path=str(path), peak_mb=peak, shape=shape, pixel_size_nm=px)
 
 

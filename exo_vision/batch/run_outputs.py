@@ -9,7 +9,9 @@
   histogram (border vesicles excluded when the statistics exclude them);
 * ``errors.csv``    ``input``, ``stem``, ``error``; header only when all succeeded;
 * ``run.json``      version, command, every parameter, software versions,
-  per-image checksum, calibration source, timings and status.
+  per-image checksum, calibration source, timings and status, and
+  ``images_not_in_run``: images whose outputs of earlier runs are in the
+  folder but which are no input of this run (left there, in no table).
 
 Tables are always rebuilt from the per-image CSVs, so a resumed run writes
 exactly the bytes an uninterrupted run writes. Files whose content did not
@@ -147,6 +149,8 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         "memory_available_mb": result.available_memory_mb,
         "peak_rss_mb_main_process": peak_rss_mb(),
         "images": images,
+        # results of earlier runs in the folder for images this run does not cover: left there, in no table
+        "images_not_in_run": list(getattr(result, "not_in_run", [])),
     }
     atomic_write_text(out_dir / "run.json", json.dumps(run, indent=1, default=_json_default) + "\n")
 

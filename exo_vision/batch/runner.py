@@ -48,6 +48,7 @@ from exo_vision._shared.run_lock import output_lock
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import (
     completed_marker,
+    images_not_in_run,
     intact_outputs,
     output_names,
     read_marker,
@@ -74,6 +75,8 @@ WORKER_DEATH_RETRIES = 1
 POOL_START_METHOD = "forkserver"
 #: Characters of a warning quoted in the end-of-run count of micrographs that gave it.
 WARNING_SUMMARY_CHARS = 100
+#: Images named in the end-of-run note on outputs of images not in the run (run.json lists them all).
+NOT_IN_RUN_NAMES_SHOWN = 5
 #: Seconds between checks that the main process is alive, where it cannot be waited on directly.
 PARENT_POLL_S = 1.0
 #: Seconds to wait for a remote Dask scheduler to answer.
@@ -132,12 +135,16 @@ class BatchResult:
         Worker processes the run used (1: one image at a time; 0: nothing to analyse).
     available_memory_mb : float or None
         Memory available when the run started, MB (what the worker count was fitted to); None when unknown.
+    not_in_run : list of dict
+        Images whose outputs from earlier runs are in the output folder but which are no input of this run
+        (:func:`~exo_vision.batch.image_outputs.images_not_in_run`): left in place, in none of the tables.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
     workers: int = 0
     available_memory_mb: float | None = None
+    not_in_run: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -928,7 +935,13 @@ def _run_jobs(
         if count > 1:
             logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
 
-    result = BatchResult(records=[records[j.index] for j in jobs], workers=used, available_memory_mb=memory_mb)
+    result = BatchResult(
+        records=[records[j.index] for j in jobs],
+        workers=used,
+        available_memory_mb=memory_mb,
+        not_in_run=images_not_in_run(out, [j.stem for j in jobs]),
+    )
+    _note_images_not_in_run(result.not_in_run)
     result.wall_s = time.perf_counter() - start
     try:
         write_run_outputs(result, out_dir=out, config=config, argv=argv)
@@ -941,6 +954,20 @@ def _run_jobs(
             "and the earlier run's were removed; every finished micrograph's own files are complete"
         ) from None
     return result
+
+
+def _note_images_not_in_run(earlier: Sequence[dict[str, Any]]) -> None:
+    """Say that the output folder holds results of images this run does not cover, and that they stay."""
+    if not earlier:
+        return
+    names = [display_path(e["input"] or e["stem"]) for e in earlier]
+    shown = ", ".join(names[:NOT_IN_RUN_NAMES_SHOWN]) + (", ..." if len(names) > NOT_IN_RUN_NAMES_SHOWN else "")
+    logger.info(
+        "outputs of %d image(s) from earlier runs belong to no input of this run: %s; they are left as they are "
+        "and are not in vesicles.csv, summary.csv or the histogram (run.json lists them under images_not_in_run)",
+        len(names),
+        shown,
+    )
 
 
 def _remove_temp_files(out: Path) -> None:

@@ -9,12 +9,10 @@ import math
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from exo_vision.figures.style import GROUP_COLORS
-from exo_vision.measure.tables import DIAMETER_COLUMN, read_vesicle_table, table_group_names, truth_values
+if TYPE_CHECKING:  # pandas, numpy and matplotlib are imported when a histogram is drawn, not for --help
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +90,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _read_tables(paths: list[str], *, text_columns: tuple[str, ...] = ()) -> list[tuple[Path, pd.DataFrame]]:
     """Read each table once (``text_columns`` as the text written); a table named twice would count its
     vesicles twice."""
+    from exo_vision.measure.tables import read_vesicle_table
+
     seen: dict[Path, str] = {}
     for raw in paths:
         key = Path(raw).resolve()
@@ -116,6 +116,8 @@ PLAUSIBLE_DIAMETER_NM = (1.0, 10_000.0)
 
 def implausible_diameters(path: Path, diameters: pd.Series) -> list[str]:
     """Warnings for diameters no vesicle has in nm (the column in µm, or a slip), naming file and rows."""
+    import numpy as np
+
     low, high = PLAUSIBLE_DIAMETER_NM
     messages = []
     for outside, what in ((diameters < low, f"below {low:g} nm"), (diameters > high, f"above {high:g} nm")):
@@ -151,6 +153,10 @@ def group_diameters(
     include_border : bool
         Keep border-touching vesicles.
     """
+    import pandas as pd
+
+    from exo_vision.measure.tables import table_group_names, truth_values
+
     mode = group_by
     if mode == "auto":
         if all("condition" in t.columns for _, t in tables):
@@ -205,10 +211,11 @@ def group_diameters(
 
 def run(args: argparse.Namespace) -> int:
     """Draw the figure and its bin table; return 0, or 2 on bad input."""
-    from exo_vision._shared.atomic import file_group
+    from exo_vision._shared.atomic import file_group, remove_stale_temp_files
     from exo_vision._shared.csv_tables import csv_text
     from exo_vision.figures.histogram import size_histogram_figure
-    from exo_vision.figures.style import save_figure
+    from exo_vision.figures.style import GROUP_COLORS, save_figure
+    from exo_vision.measure.tables import DIAMETER_COLUMN
 
     out = Path(args.out)
     fmt = out.suffix.lower().lstrip(".")
@@ -280,6 +287,7 @@ def run(args: argparse.Namespace) -> int:
         )
     buffer = io.BytesIO()
     save_figure(fig, buffer, fmt=fmt)
+    remove_stale_temp_files(out.parent)  # an earlier histogram killed while writing left its temporary files
     try:
         with file_group() as group:  # the figure and its bin table appear together (a stop between leaves neither new)
             group.stage_bytes(out, buffer.getvalue())

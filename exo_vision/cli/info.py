@@ -17,7 +17,6 @@ import sys
 from typing import Any, Literal
 
 from exo_vision._shared.paths import display_path, printable
-from exo_vision.io import ImageReadError, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +97,8 @@ def describe(
     dict
         ``ImageData.info()`` on success, else ``{"path": path, "error": message}``.
     """
+    from exo_vision.io import ImageReadError, read_image
+
     shown = display_path(path)
     try:
         image = read_image(path, kind=kind, frame=frame, scale_bar=scale_bar, max_megapixels=max_megapixels)

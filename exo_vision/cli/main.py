@@ -1,25 +1,64 @@
-"""The ``exo-vision`` command: one entry point, one module per subcommand."""
+"""The ``exo-vision`` command: one entry point, one module per subcommand.
+
+A subcommand's module is imported only when that subcommand is run (or its help asked for): ``exo-vision
+--help``, ``--version`` and a mistyped command import none of them, and so none of the scientific libraries
+some of them load (scikit-image, SciPy, pandas, matplotlib, onnxruntime).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from exo_vision import __version__
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.interrupt import terminated_as_interrupted
-from exo_vision.cli import blot, histogram, info, model, report, tem, train
 
 logger = logging.getLogger("exo_vision.cli")
 
-#: Subcommand modules; each exposes ``add_parser(subparsers)`` which sets ``func``.
-SUBCOMMANDS = (info, tem, blot, histogram, report, train, model)
+#: Subcommands in the order ``exo-vision --help`` lists them: name -> (module, the line the list shows, which
+#: is the ``help`` its module's ``add_parser(subparsers)`` gives; ``add_parser`` also sets ``func``).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("exo_vision.cli.info", "show kind, shape, dtype and pixel size (with its source) of image files"),
+    "tem": ("exo_vision.cli.tem", "segment and measure vesicles in TEM micrographs (batch)"),
+    "blot": (
+        "exo_vision.cli.blot",
+        "quantify western blots (lanes, bands, saturation, LoD, EV/lysate enrichment, MISEV verdict)",
+    ),
+    "histogram": ("exo_vision.cli.histogram", "publication size histogram from vesicles.csv tables"),
+    "report": (
+        "exo_vision.cli.report",
+        "self-contained HTML characterization report (MISEV) from tem and blot outputs",
+    ),
+    "train": ("exo_vision.cli.train", "fine-tune the vesicle model on curated micrographs"),
+    "model": ("exo_vision.cli.model", "copy the vesicle model with other post-processing settings"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every subcommand registered."""
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs: its first word that is not an option (the top-level options take no
+    value); None when there is none or it is no subcommand."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in SUBCOMMANDS else None
+    return None
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser.
+
+    Parameters
+    ----------
+    commands : iterable of str, optional
+        The subcommands to register in full (their modules are imported); the others are listed with their
+        help line only and cannot parse arguments. None registers every subcommand in full.
+    """
+    full = set(SUBCOMMANDS) if commands is None else set(commands)
     parser = argparse.ArgumentParser(
         prog="exo-vision",
         description=(
@@ -30,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"exo-vision {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in SUBCOMMANDS:
-        module.add_parser(sub)
+    for name, (module, help_line) in SUBCOMMANDS.items():
+        if name in full:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_line)
     for command in sub.choices.values():  # after the command too, where messages tell users to add it
         command.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debugging detail to stderr"
@@ -51,8 +93,10 @@ def _printable_streams() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     _printable_streams()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else map(str, argv))
+    chosen = _chosen_command(words)
+    parser = build_parser(() if chosen is None else (chosen,))
+    args = parser.parse_args(words)
     # what was typed, recorded by commands that write a run record (run.json "command")
     args.command_line = ["exo-vision", *(sys.argv[1:] if argv is None else map(str, argv))]
     # Other libraries speak only of warnings (matplotlib's PDF backend logs every font subset at INFO).

@@ -75,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; return 0 on success, 2 on bad input (message on stderr)."""
-    from exo_vision._shared.atomic import atomic_write_text
+    from exo_vision._shared.atomic import atomic_write_text, remove_stale_temp_files
     from exo_vision.report import build_report
 
     out = Path(args.out)
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         logger.error("%s", err)
         return 2
+    remove_stale_temp_files(out.parent)  # an earlier report killed while writing left its temporary file
     try:
         atomic_write_text(out, page)
     except OSError as err:

@@ -8,6 +8,7 @@ calibration comes from the file's own axis scales and units.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,110 @@ def read_mrc(path: str | Path, *, max_megapixels: float | None = None) -> RawIma
         if is_volume and np.isfinite(z_angstrom) and z_angstrom > 0:
             raw.metadata["slice_spacing_nm"] = length_to_nm(z_angstrom, "Å")
     return raw
+
+
+# --- sizes from the headers alone (the memory estimate before a batch) --------------------------------------
+
+#: File suffixes read as MRC/CCP4 (as :mod:`exo_vision.io.read` dispatches them).
+MRC_HEADER_SUFFIXES = frozenset({".mrc", ".mrcs", ".map", ".st", ".rec", ".ali"})
+#: File suffixes read through rosettasciio, and the reader module of each.
+RSCIIO_HEADER_SUFFIXES = {
+    ".dm3": "digitalmicrograph",
+    ".dm4": "digitalmicrograph",
+    ".ser": "tia",
+    ".emi": "tia",
+    ".emd": "emd",
+}
+#: Bytes of the fixed MRC header (the MRC2014 standard).
+MRC_HEADER_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class MrcHeader:
+    """What an MRC file's fixed header says of its image.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(nz, ny, nx)``: sections (frames), rows, columns.
+    mode : int
+        MRC data mode (2 = float32, 1 = int16, 6 = uint16 ...).
+    pixel_size_yx_nm : tuple of float or None
+        Pixel edge lengths along y and x in nm (``cella / (my, mx)``, stored in Å); None when the header
+        gives no positive finite voxel size (an uncalibrated file).
+    """
+
+    shape: tuple[int, int, int]
+    mode: int
+    pixel_size_yx_nm: tuple[float, float] | None
+
+
+def read_mrc_header(path: str | Path) -> MrcHeader:
+    """Read an MRC file's size, data mode and voxel size from its first 1024 bytes (no pixel is read).
+
+    The byte order is the one in which the mode is a known MRC mode and the three sizes are positive (what
+    mrcfile reads in its permissive mode); the voxel size is ``cella / (mx, my)`` as mrcfile computes it.
+
+    Raises
+    ------
+    ValueError
+        When the header is shorter than 1024 bytes, or in neither byte order has a known mode and positive
+        sizes (the message names the file).
+    OSError
+        When the file cannot be read.
+    """
+    path = Path(path)
+    with open(path, "rb") as handle:
+        head = handle.read(MRC_HEADER_BYTES)
+    if len(head) < MRC_HEADER_BYTES:
+        raise ValueError(f"{path}: the MRC header is {len(head)} bytes long instead of 1024: the file is truncated")
+    for order in ("<", ">"):
+        nx, ny, nz, mode = (int(v) for v in np.frombuffer(head[0:16], dtype=order + "i4"))
+        if mode not in _MRC_MODES or min(nx, ny, nz) <= 0:
+            continue
+        mx, my = (int(v) for v in np.frombuffer(head[28:36], dtype=order + "i4"))
+        x_len, y_len = (float(v) for v in np.frombuffer(head[40:48], dtype=order + "f4"))
+        pixel = None
+        if mx > 0 and my > 0:
+            y_angstrom, x_angstrom = y_len / my, x_len / mx
+            if np.isfinite(y_angstrom) and np.isfinite(x_angstrom) and y_angstrom > 0 and x_angstrom > 0:
+                pixel = (length_to_nm(y_angstrom, "Å"), length_to_nm(x_angstrom, "Å"))
+        return MrcHeader(shape=(nz, ny, nx), mode=mode, pixel_size_yx_nm=pixel)
+    raise ValueError(
+        f"{path}: the MRC header gives no known data mode and image size in either byte order: the file is damaged "
+        "or not an MRC file"
+    )
+
+
+def _rsciio_frame_pixels(path: Path, module: str) -> int | None:
+    """Pixels of the largest 2-D image among the signals a DM, SER or EMD file holds, from rosettasciio's lazy
+    read (the header, tag tree or HDF5 layout; pixels are only mapped, never decoded)."""
+    import importlib
+
+    reader = importlib.import_module(f"rsciio.{module}").file_reader
+    planes = []
+    for signal in _quiet_read(reader, path):
+        sizes = [int(ax.get("size", 0)) for ax in signal["axes"] if not ax.get("navigate", False)]
+        if len(sizes) == 2 and not any(_is_spectral(ax) for ax in signal["axes"]):
+            planes.append(sizes[0] * sizes[1])
+    return max(planes) if planes else None
+
+
+def header_frame_pixels(path: str | Path) -> int | None:
+    """Pixels of one frame of an EM file as its header announces them, without decoding the image.
+
+    MRC from its fixed header (``ny * nx``); DM3/DM4, SER/EMI and EMD from rosettasciio's lazy read of the
+    header (the largest 2-D image the file holds, spectra left out). Other formats give None, as does a header
+    that cannot be read or announces no 2-D image: the caller then reads the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in MRC_HEADER_SUFFIXES:
+            header = read_mrc_header(path)
+            return header.shape[1] * header.shape[2]
+        if suffix in RSCIIO_HEADER_SUFFIXES:
+            return _rsciio_frame_pixels(path, RSCIIO_HEADER_SUFFIXES[suffix])
+    except Exception:  # noqa: BLE001 - an unreadable header is reported when the image is read
+        logger.debug("no size from the header of %s", path, exc_info=True)
+    return None

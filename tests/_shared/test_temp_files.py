@@ -1,0 +1,122 @@
+"""Temporary files left by a report or histogram killed mid-write are removed by the next run, and named."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from exo_vision._shared import atomic
+from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text
+from exo_vision.cli.main import main
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _table(path: Path) -> Path:
+    pd.DataFrame({"equivalent_diameter_nm": [40.0, 60.0, 80.0], "touches_border": [False] * 3}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_the_next_histogram_removes_a_killed_writers_files_and_spares_live_ones(tmp_path, caplog):
+    table = _table(tmp_path / "vesicles.csv")
+    host = atomic._host_tag()
+    killed = tmp_path / f"{TEMP_PREFIX}{host}-{_dead_pid()}-k2j4h1.svg"
+    killed.write_text("<svg half")
+    older = tmp_path / f"{TEMP_PREFIX}q8w7e6r5.csv"  # named before temporary names carried their writer
+    older.write_text("bin_left")
+    live = tmp_path / f"{TEMP_PREFIX}{host}-{os.getppid()}-a1b2c3.png"  # a process still running (pytest's parent)
+    live.write_bytes(b"being written")
+    elsewhere = tmp_path / f"{TEMP_PREFIX}{'0' * 8 if host != '0' * 8 else '1' * 8}-{_dead_pid()}-z9y8x7.svg"
+    elsewhere.write_text("another machine's")  # its process ids mean nothing here
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        assert main(["histogram", str(table), "--out", str(tmp_path / "fig.svg")]) == 0
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["vesicles.csv", "fig.svg", "fig_bins.csv", live.name, elsewhere.name])
+    assert killed.name in caplog.text and older.name in caplog.text and "removed 2 temporary file(s)" in caplog.text
+
+
+def test_the_next_report_removes_a_killed_reports_file(tmp_path, monkeypatch, caplog):
+    import exo_vision.report as report
+
+    monkeypatch.setattr(report, "build_report", lambda **kwargs: "<html><body>report</body></html>\n")
+    killed = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{_dead_pid()}-m3n4b5.html"
+    killed.write_text("<html><body>half a rep")
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        assert main(["report", "--tem", str(tmp_path), "--out", str(tmp_path / "report.html")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+    assert killed.name in caplog.text
+
+
+def test_written_temporary_names_carry_machine_and_process(tmp_path):
+    seen: list[Path] = []
+    atomic.atomic_write(tmp_path / "a.csv", lambda tmp: (seen.append(tmp), tmp.write_text("x")))
+    assert seen[0].name.startswith(f"{TEMP_PREFIX}{atomic._host_tag()}-{os.getpid()}-")
+    assert seen[0].suffix == ".csv"
+    from exo_vision._shared.atomic import remove_stale_temp_files
+
+    # this process's own file is never stale, and folders with the prefix are not touched
+    own = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{os.getpid()}-x.csv"
+    own.write_text("mine")
+    (tmp_path / f"{TEMP_PREFIX}staging").mkdir()
+    assert remove_stale_temp_files(tmp_path) == []
+    atomic_write_text(tmp_path / "b.csv", "y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.csv", "b.csv", own.name, f"{TEMP_PREFIX}staging"])
+
+
+#: A histogram run whose figure write stops half-way and waits to be killed (it says so on stdout first).
+_KILLED_HISTOGRAM = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import exo_vision._shared.atomic as atomic
+    from exo_vision.cli.main import main
+
+    def half_then_wait(tmp, data):
+        Path(tmp).write_bytes(data[: len(data) // 2])
+        print("half written", flush=True)
+        sys.stdin.read()  # until killed
+
+    atomic._write_bytes = half_then_wait
+    main(["histogram", sys.argv[1], "--out", sys.argv[2]])
+    """
+)
+
+
+def test_a_histogram_killed_while_writing_leaves_nothing_after_the_next_run(tmp_path, caplog):
+    table = _table(tmp_path / "vesicles.csv")
+    fig = tmp_path / "fig.svg"
+    env = {**os.environ, "PYTHONPATH": str(Path(atomic.__file__).parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_HISTOGRAM, str(table), str(fig)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "half written"
+        leftovers = [p.name for p in tmp_path.glob(f"{TEMP_PREFIX}*")]
+        assert len(leftovers) == 1 and leftovers[0].endswith(".svg")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert sorted(tmp_path.glob(f"{TEMP_PREFIX}*")) != []  # the kill left it behind
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        assert main(["histogram", str(table), "--out", str(fig)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.svg", "fig_bins.csv", "vesicles.csv"]
+    assert leftovers[0] in caplog.text

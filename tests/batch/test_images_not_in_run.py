@@ -1,0 +1,69 @@
+"""A re-run names the outputs of images it does not cover, leaves them, and keeps them out of its tables."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+import tifffile
+
+from exo_vision.batch import runner
+from exo_vision.batch.config import TemBatchConfig
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+
+def _micrographs(folder, count):
+    folder.mkdir()
+    for seed in range(count):
+        image, _ = make_synthetic_tem(
+            (256, 256), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, scale_bar=False, rng=seed
+        )
+        tifffile.imwrite(folder / f"m{seed}.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
+
+
+def test_outputs_of_a_removed_image_are_named_kept_and_left_out_of_the_tables(tmp_path, caplog):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _micrographs(folder, 3)
+    first = runner.run_tem_batch([folder], out_dir=out, config=TemBatchConfig(workers=1))
+    assert [r["status"] for r in first.records] == ["done"] * 3 and first.not_in_run == []
+    per_image = {s: pd.read_csv(out / f"{s}_vesicles.csv") for s in ("m0", "m1", "m2")}
+    m1_files = sorted(p.name for p in out.glob("m1_*"))
+    assert m1_files == ["m1_done.json", "m1_labels.tif", "m1_overlay.png", "m1_vesicles.csv"]
+
+    (folder / "m1.tif").unlink()
+    (out / "m7_vesicles.csv").write_text("label,equivalent_diameter_nm\n1,50\n")  # a table without its marker
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        again = runner.run_tem_batch([folder], out_dir=out, config=TemBatchConfig(workers=1), resume=True)
+    assert [r["status"] for r in again.records] == ["skipped", "skipped"]
+
+    expected = [
+        {"stem": "m1", "input": str(folder / "m1.tif"), "files": m1_files},
+        {"stem": "m7", "input": None, "files": ["m7_vesicles.csv"]},
+    ]
+    assert json.loads((out / "run.json").read_text()).get("images_not_in_run") == expected
+    assert again.not_in_run == expected
+    assert "outputs of 2 image(s) from earlier runs belong to no input of this run" in caplog.text
+    assert f"{folder / 'm1.tif'}, m7;" in caplog.text
+    # left as they were
+    assert sorted(p.name for p in out.glob("m1_*")) == m1_files
+    # ... and in none of the tables: the pooled rows are m0's and m2's, the summary has their rows and the pool
+    pooled = pd.read_csv(out / "vesicles.csv")
+    assert pooled["image"].tolist() == ["m0"] * len(per_image["m0"]) + ["m2"] * len(per_image["m2"])
+    assert pooled["equivalent_diameter_nm"].tolist() == [
+        *per_image["m0"]["equivalent_diameter_nm"],
+        *per_image["m2"]["equivalent_diameter_nm"],
+    ]
+    assert pd.read_csv(out / "summary.csv")["image"].tolist() == ["m0", "m2", "pooled"]
+
+
+def test_only_per_image_outputs_of_other_stems_count(tmp_path):
+    from exo_vision.batch.image_outputs import images_not_in_run
+
+    for name in ("a_done.json", "a_labels.tif", "B_vesicles.csv", "vesicles.csv", "run.json", "_done.json", "x.txt"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "c_overlay.png").mkdir()  # a folder is no output
+    # b is a current stem on a disk that ignores case; a's marker is not a marker of this version
+    assert images_not_in_run(tmp_path, ["b"]) == [
+        {"stem": "a", "input": None, "files": ["a_done.json", "a_labels.tif"]}
+    ]
