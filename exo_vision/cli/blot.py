@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from exo_vision import __version__
-from exo_vision._shared.atomic import sha256_file
+from exo_vision._shared.atomic import remove_stale_temp_files, sha256_file
 from exo_vision._shared.csv_tables import csv_text
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
@@ -570,6 +570,7 @@ def run(args: argparse.Namespace) -> int:
         prepare_output_folder(out_dir)
         lock = contextlib.ExitStack()
         lock.enter_context(output_lock(out_dir, command="exo-vision blot"))
+        remove_stale_temp_files(out_dir)  # an earlier run killed while writing left its temporary files
     except ValueError as err:
         logger.error("%s", err)
         return 2

@@ -120,3 +120,19 @@ def test_a_histogram_killed_while_writing_leaves_nothing_after_the_next_run(tmp_
         assert main(["histogram", str(table), "--out", str(fig)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.svg", "fig_bins.csv", "vesicles.csv"]
     assert leftovers[0] in caplog.text
+
+
+def test_the_next_blot_run_removes_a_killed_runs_temporary_files(tmp_path, caplog):
+    import tifffile
+
+    from exo_vision.synthetic.blot import make_dilution_series
+
+    tifffile.imwrite(tmp_path / "dilution.tif", make_dilution_series(rng=1).image)
+    out = tmp_path / "out"
+    out.mkdir()
+    killed = out / f"{TEMP_PREFIX}{atomic._host_tag()}-{_dead_pid()}-p0o9i8.png"
+    killed.write_bytes(b"\x89PNG half an annotated blot")
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        assert main(["blot", str(tmp_path / "dilution.tif"), "--out", str(out)]) == 0
+    assert not killed.exists() and killed.name in caplog.text
+    assert not [p for p in out.iterdir() if p.name.startswith(TEMP_PREFIX)]
