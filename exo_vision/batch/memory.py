@@ -159,8 +159,11 @@ def image_need(
     from its header (:func:`mrc_need`); other formats are read in full."""
     from exo_vision.io import read_image
 
-    if (need := mrc_need(path, parameters, scale_nm=scale_nm, enlarges=enlarges)) is not None:
-        return need
+    try:
+        if need := mrc_need(path, parameters, scale_nm=scale_nm, enlarges=enlarges, max_megapixels=max_megapixels):
+            return need
+    except ValueError:  # the run refuses the file, and says why when it comes to it
+        return None
     try:
         image = read_image(
             path,
@@ -179,14 +182,24 @@ def image_need(
     return ImageNeed(input=display_path(path), path=str(path), peak_mb=peak, shape=shape, pixel_size_nm=px)
 
 
-def mrc_need(path: str, parameters: dict[str, Any], *, scale_nm: float, enlarges: bool) -> ImageNeed | None:
+def mrc_need(
+    path: str, parameters: dict[str, Any], *, scale_nm: float, enlarges: bool, max_megapixels: float | None = None
+) -> ImageNeed | None:
     """:func:`image_need` of an MRC file from its 1024-byte header (:func:`exo_vision.io.em.read_mrc_header`).
 
     The pixel size is the run's ``pixel_size_nm`` when given, else the mean of the header's voxel size along
     y and x (the order in which the run's reader takes them). None for other files, an unreadable header, or a
     header without a voxel size (the file is then read in full: a scale bar may calibrate it).
+
+    Raises
+    ------
+    ValueError
+        When the header shows that the run will refuse the file: more values than ``max_megapixels`` allows,
+        a stack without the run's ``frame`` (or a frame it does not hold), or non-square pixels.
     """
     from exo_vision.io.em import MRC_HEADER_SUFFIXES, read_mrc_header
+    from exo_vision.io.limits import check_decoded_size
+    from exo_vision.io.read import non_square_problem
 
     if Path(path).suffix.lower() not in MRC_HEADER_SUFFIXES:
         return None
@@ -194,10 +207,16 @@ def mrc_need(path: str, parameters: dict[str, Any], *, scale_nm: float, enlarges
         header = read_mrc_header(path)
     except (OSError, ValueError):
         return None
+    check_decoded_size(path, header.shape, max_megapixels=max_megapixels)
+    frame = parameters.get("frame")
+    if (header.shape[0] > 1 and frame is None) or (frame is not None and int(frame) >= header.shape[0]):
+        raise ValueError(f"{path}: {header.shape[0]} frames, and the run asks for frame {frame}")
     user = parameters.get("pixel_size_nm")
     if user is not None:
         px = float(user)
     elif header.pixel_size_yx_nm is not None:
+        if problem := non_square_problem(*header.pixel_size_yx_nm):
+            raise ValueError(f"{path} {problem}")
         px = (header.pixel_size_yx_nm[0] + header.pixel_size_yx_nm[1]) / 2
     else:
         return None
@@ -265,6 +284,8 @@ def memory_workers(
     ]
     if not needs:
         return workers
+    # a micrograph the run cannot read fails at once and holds no memory: only the others can be analysed at once
+    most = min(most, len(needs))
     peaks = [need.peak_mb for need in needs]
     fit = workers_that_fit(peaks, available_mb, most)
     largest = sorted(peaks, reverse=True)[:most]

@@ -74,6 +74,20 @@ def test_default_workers_lowered_to_what_memory_holds(tmp_path, caplog):
     assert "alone need" not in caplog.text  # each fits alone
 
 
+def test_unreadable_micrographs_do_not_count_among_those_analysed_at_once(tmp_path, caplog):
+    # before: one readable micrograph (0.4 GB) and two unreadable ones, 2 workers and 0.5 GB free gave "the 2
+    # largest micrographs analysed at once would need about 0.4 GB ... 0.5 GB of memory is available" and 1 worker
+    paths = _micrographs(tmp_path / "in", 1)
+    for name in ("broken1.tif", "broken2.tif"):
+        (tmp_path / "in" / name).write_bytes(b"II*\x00 not a TIFF after all")
+        paths.append(tmp_path / "in" / name)
+    with caplog.at_level(logging.INFO, logger="exo_vision.batch.memory"):
+        workers = memory_workers(
+            _jobs(paths), workers=2, requested=False, available_mb=500.0, method="unet", model=None
+        )
+    assert workers == 2 and "largest micrographs" not in caplog.text and "alone need" not in caplog.text
+
+
 def test_explicit_workers_kept_with_a_warning(tmp_path, caplog):
     paths = _micrographs(tmp_path / "in", 3)
     with caplog.at_level(logging.INFO, logger="exo_vision.batch.memory"):

@@ -115,3 +115,35 @@ def test_the_estimate_of_mrc_files_reads_only_their_headers(tmp_path, monkeypatc
     )
     assert given.peak_mb == pytest.approx(400 + 14 * 0.262144 + 55 * 0.262144 * 4 / 9)
     assert full_reads == []
+
+
+def test_mrc_files_the_run_refuses_get_no_estimate_and_no_full_read(tmp_path, monkeypatch):
+    # before, a stack without --frame, a file past the megapixel limit and non-square pixels were estimated from
+    # the header and could cut the workers or be named as needing more memory than the machine has
+    def no_full_read(path, *args, **kwargs):
+        raise AssertionError("the header alone shows the run refuses it")
+
+    import exo_vision.io as io
+
+    monkeypatch.setattr(io, "read_image", no_full_read)
+    scale, enlarges = memory.working_scale("unet", None)
+    stack = tmp_path / "stack.mrc"
+    with mrcfile.new(stack) as mrc:
+        mrc.set_data(np.zeros((3, 64, 64), np.float32))
+        mrc.voxel_size = 10.0
+    oblong = tmp_path / "oblong.mrc"
+    with mrcfile.new(oblong) as mrc:
+        mrc.set_data(np.zeros((64, 64), np.float32))
+        mrc.voxel_size = (10.0, 14.0, 10.0)  # x, y, z in Angstrom: y 40 % larger
+    big = _mrc(tmp_path / "big.mrc", (512, 512), voxel_angstrom=10.0)
+
+    def need(path, params, megapixels=None):
+        return memory.image_need(str(path), params, scale_nm=scale, enlarges=enlarges, max_megapixels=megapixels)
+
+    assert need(stack, {}) is None
+    assert need(stack, {"frame": 3}) is None
+    assert need(stack, {"frame": 2}).shape == (64, 64)
+    assert need(oblong, {}) is None
+    assert need(oblong, {"pixel_size_nm": 1.0}).shape == (64, 64)  # a pixel size given for the run is square
+    assert need(big, {}, megapixels=0.2) is None
+    assert need(big, {}, megapixels=0.3).shape == (512, 512)
