@@ -85,3 +85,39 @@ def test_a_count_above_the_lanes_shown_adds_the_same_lane_to_both_membranes_as_o
     assert abs(max(lane.x_centre_px for lane in alone.lanes) - top[-1]) < SAME_LANE_PX
     # as on one membrane, a lane placed by a pitch beyond the others is named a guess
     assert any(f"{k} of the {k + 1} lanes show a band" in w and "a guess" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("shift_pitches", [0.8, 1.0, 2.0])
+def test_a_membrane_laid_a_lane_or_more_to_the_side_keeps_its_own_lanes(shift_pitches):
+    # two membranes of 8 loaded lanes, the lower one laid shift_pitches lane pitches to the right: their lanes
+    # alone fit a shift by whole pitches as well, their edges do not. Before, --lanes 8 dropped a real lane of
+    # the upper membrane (the 9-lane union trimmed at its "weaker" end) and numbered its lanes 2..8 as 1..7
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    volumes = [4e5, 8e5, 1e6, 3e5, 6e5, 1.5e6, 5e5, 9e5]
+    base = make_synthetic_blot(
+        [StripSpec("CD9", volumes, height_px=180), StripSpec("CD63", volumes[::-1], height_px=180)],
+        lane_width_px=44,
+        lane_gap_px=20,
+        margin_px=80,
+        strip_gap_px=40,
+        n_dust=0,
+        pen_mark=False,
+        rng=3,
+    )
+    truth = base.truth
+    dx = round(shift_pitches * 64)
+    floor = np.median(base.image[:10])
+    image = np.hstack([base.image, np.full((base.image.shape[0], dx), floor, base.image.dtype)])
+    cut = int(truth[truth.strip == 2].strip_y_top_px.iloc[0]) - 20
+    image[cut:] = np.roll(image[cut:], dx, axis=1)
+    image[cut:, :dx] = floor
+    expected = [sorted(truth[truth.strip == 1].x_centre_px), sorted(truth[truth.strip == 2].x_centre_px + dx)]
+    for n_lanes in (None, 8):
+        res = quantify_blot(image, polarity=base.polarity, max_value=base.max_value, n_lanes=n_lanes)
+        centres = _centres(res)
+        assert len(centres) == 2
+        for found, true in zip(centres, expected):
+            assert found == pytest.approx(true, abs=SAME_LANE_PX)
+        present = res.bands[res.bands.present]
+        assert sorted(present.groupby("strip").lane.apply(sorted).tolist()) == [list(range(1, 9))] * 2

@@ -128,7 +128,9 @@ def _share_stack(out: list[list[Lane]], strips: Sequence[Strip], stack: list[int
             offsets[j] = 0.0  # a membrane without a band in any lane: the lanes run on through it
             continue
         xs_j = np.array([lane.x_centre_px for lane in out[j]])
-        shift, hits = _best_shift(xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px))
+        shift, hits = _best_shift(
+            xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px), about=_edge_offset(strips[best], strips[j])
+        )
         if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
             continue  # a different layout: more than one lane off the reference
         offsets[j] = shift
@@ -313,17 +315,34 @@ def _ownend_lanes(lanes: list[Lane], strip: Strip) -> list[Lane]:
     return sorted(lanes + extra, key=lambda item: item.x_centre_px)
 
 
-def _best_shift(xs: np.ndarray, ref_x: np.ndarray, tol: float, max_shift: float) -> tuple[float, int]:
+def _edge_offset(ref: Strip, other: Strip) -> float:
+    """Columns by which ``other``'s membrane lies right of ``ref``'s, from the edges both show (0 when neither
+    edge is seen in both: pieces of one membrane laid as it was cut).
+
+    Strips cut across one membrane keep its side edges, so a piece laid a lane or more to the side of the
+    others shows it at its edges; its lanes alone cannot (a shift by a whole pitch fits a regular grid as well).
+    """
+    shifts = [
+        b - a
+        for a, b in ((ref.membrane_left_px, other.membrane_left_px), (ref.membrane_right_px, other.membrane_right_px))
+        if a is not None and b is not None
+    ]
+    return float(np.mean(shifts)) if shifts else 0.0
+
+
+def _best_shift(
+    xs: np.ndarray, ref_x: np.ndarray, tol: float, max_shift: float, *, about: float = 0.0
+) -> tuple[float, int]:
     """Offset of lane centres ``xs`` from reference centres that puts most of them on a reference lane.
 
-    Offsets up to ``max_shift`` are tried (pieces of one membrane are laid out
-    within half a lane of each other; a shift by a whole pitch would fit a
-    regular grid just as well). Returns the offset (the median residual of
-    the matched lanes, smallest candidate first on ties) and how many lanes
-    it matches.
+    Offsets within ``max_shift`` of ``about`` (the offset the membranes' edges show, :func:`_edge_offset`)
+    are tried (pieces of one membrane are laid out within half a lane of where their edges put them; a shift
+    by a whole pitch more would fit a regular grid just as well). Returns the offset (the median residual of
+    the matched lanes, the candidate nearest ``about`` first on ties) and how many lanes it matches.
     """
-    best = (0.0, 0)
-    for d in sorted({float(x - r) for x in xs for r in ref_x if abs(x - r) <= max_shift}, key=abs):
+    best = (about, 0)
+    candidates = {float(x - r) for x in xs for r in ref_x if abs(x - r - about) <= max_shift}
+    for d in sorted(candidates, key=lambda c: abs(c - about)):
         hit = [x - d - ref_x[np.argmin(np.abs(ref_x - (x - d)))] for x in xs]
         n = sum(abs(h) < tol for h in hit)
         if n > best[1]:
