@@ -28,6 +28,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -71,19 +72,29 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+#: A temporary file of another machine (a folder on a network drive) is taken as left by a stopped writer once
+#: it has not changed for this long (s): a write takes seconds, and that machine's process ids mean nothing here.
+OTHER_MACHINE_STALE_S = 24 * 3600.0
+
+
 def stale_temp_file(path: Path) -> bool:
     """Whether ``path``, a file named with :data:`TEMP_PREFIX`, was left by a writer that is gone.
 
     A name of this machine whose process id no longer runs is stale; a name without a writer (written by
-    exo_vision before temporary names carried one) is stale too. A name of another machine is never stale
-    here: that machine may still be writing it.
+    exo_vision before temporary names carried one) is stale too. A name of another machine is stale only when
+    the file has not changed for :data:`OTHER_MACHINE_STALE_S` (a worker of a cluster run that was stopped).
     """
     if not path.name.startswith(TEMP_PREFIX):
         return False
     writer = _WRITER.match(path.name)
     if writer is None:
         return True
-    return writer["host"] == _host_tag() and not _process_alive(int(writer["pid"]))
+    if writer["host"] != _host_tag():
+        try:
+            return time.time() - path.stat().st_mtime > OTHER_MACHINE_STALE_S
+        except OSError:
+            return False
+    return not _process_alive(int(writer["pid"]))
 
 
 def remove_stale_temp_files(folder: str | Path) -> list[Path]:

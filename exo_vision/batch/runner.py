@@ -31,7 +31,7 @@ from typing import Any
 
 import cv2
 
-from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, sha256_file
+from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, remove_stale_temp_files, sha256_file
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
     HIDDEN_NAMED_AT_MOST,
@@ -971,14 +971,14 @@ def _note_images_not_in_run(earlier: Sequence[dict[str, Any]]) -> None:
 
 
 def _remove_temp_files(out: Path) -> None:
-    """Delete the staged files (:data:`~exo_vision._shared.atomic.TEMP_PREFIX`) in ``out``.
+    """Delete the staged files (:data:`~exo_vision._shared.atomic.TEMP_PREFIX`) in ``out`` whose writer is gone.
 
     Called while this run holds the folder's lock and no worker of it is writing: at the start (files of a
-    killed run), after the last image (files of a worker that died mid-write) and on an interruption.
+    killed run), after the last image (files of a worker that died mid-write) and on an interruption. A file
+    that a live process is writing (a histogram or report written into the folder meanwhile, which take no
+    lock) stays: :func:`~exo_vision._shared.atomic.remove_stale_temp_files`.
     """
-    for stale in out.glob(f"{TEMP_PREFIX}*"):
-        logger.debug("removing %s, left by a process stopped while writing", stale)
-        stale.unlink(missing_ok=True)
+    remove_stale_temp_files(out)
 
 
 def _warn_identical_inputs(records: dict[int, dict[str, Any]]) -> None:

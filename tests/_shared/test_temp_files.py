@@ -136,3 +136,36 @@ def test_the_next_blot_run_removes_a_killed_runs_temporary_files(tmp_path, caplo
         assert main(["blot", str(tmp_path / "dilution.tif"), "--out", str(out)]) == 0
     assert not killed.exists() and killed.name in caplog.text
     assert not [p for p in out.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_a_tem_run_spares_the_temporary_files_of_a_live_writer_in_its_folder(tmp_path, caplog):
+    # before, tem removed every temporary file in its output folder at its start and end: a histogram or report
+    # written into the folder meanwhile lost its file and failed ("cannot write ...: No such file or directory")
+    import tifffile
+
+    from exo_vision.synthetic.tem import make_synthetic_tem
+
+    image, _ = make_synthetic_tem((256, 256), pixel_size_nm=1.0, n_vesicles=2, scale_bar=False, rng=0)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "m.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
+    out = tmp_path / "out"
+    out.mkdir()
+    host = atomic._host_tag()
+    live = out / f"{TEMP_PREFIX}{host}-{os.getppid()}-h1s2t3.png"  # pytest's parent is running
+    live.write_bytes(b"a histogram being written")
+    killed = out / f"{TEMP_PREFIX}{host}-{_dead_pid()}-k1l2d3.csv"
+    killed.write_text("label,equivalent_diameter_nm\n1,4")
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        assert main(["tem", str(folder), "--out", str(out), "--workers", "1"]) == 0
+    assert live.exists() and not killed.exists() and killed.name in caplog.text
+
+
+def test_another_machines_temporary_file_is_stale_only_when_left_unchanged_for_a_day(tmp_path):
+    other = "0" * 8 if atomic._host_tag() != "0" * 8 else "1" * 8
+    path = tmp_path / f"{TEMP_PREFIX}{other}-{_dead_pid()}-r4e5m6.png"
+    path.write_bytes(b"written on a cluster node")
+    assert not atomic.stale_temp_file(path)  # that machine may be writing it now
+    day_ago = path.stat().st_mtime - atomic.OTHER_MACHINE_STALE_S - 60
+    os.utime(path, (day_ago, day_ago))
+    assert atomic.stale_temp_file(path)
