@@ -59,15 +59,19 @@ from exo_vision.batch.memory import memory_workers
 from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.environment import code_sha256
 from exo_vision.io import read_image
+from exo_vision.io.read import READABLE_SUFFIXES
 from exo_vision.tem_analysis import analyse_micrograph, rejected_by_reason
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
 
-#: File suffixes picked up when a folder is given as input.
-IMAGE_SUFFIXES = frozenset(
-    {".tif", ".tiff", ".dm3", ".dm4", ".mrc", ".mrcs", ".emd", ".ser", ".png", ".jpg", ".jpeg", ".bmp"}
-)
+#: Suffixes of MRC volumes and tilt series (tomograms, aligned stacks, maps): read by exo_vision, one frame at a
+#: time with ``--frame``, but no micrographs; a folder scan names them and leaves them out.
+VOLUME_SUFFIXES = frozenset({".map", ".st", ".rec", ".ali"})
+#: File suffixes picked up when a folder is given as input: what the reader reads but volumes, a TIA file's
+#: ``.emi`` description (its ``.ser`` holds the image), Bio-Rad's ``.scn`` blots and web images (GIF, WebP;
+#: taken when given by their path).
+IMAGE_SUFFIXES = READABLE_SUFFIXES - VOLUME_SUFFIXES - {".emi", ".scn", ".gif", ".webp"}
 #: How many times Dask resubmits a task that raised (a lost worker is governed by
 #: Dask's ``distributed.scheduler.allowed-failures``, 3 by default).
 WORKER_DEATH_RETRIES = 1
@@ -245,8 +249,11 @@ def collect_inputs(
                 add(path)
             elif path.is_dir():
                 hidden: list[Path] = []
+                volumes: list[Path] = []
                 for child in _folder_files(path, recursive=recursive):
                     dangling = child.is_symlink() and not child.exists()  # reported in errors.csv, not skipped
+                    if child.suffix.lower() in VOLUME_SUFFIXES and child.is_file() and not is_hidden(child):
+                        volumes.append(child)
                     if not (child.is_file() or dangling) or child.suffix.lower() not in IMAGE_SUFFIXES:
                         continue
                     if is_hidden(child):
@@ -259,6 +266,7 @@ def collect_inputs(
                     add(child)
                 if (note := hidden_files_note(path, hidden)) is not None:
                     logger.info(note)
+                _note_volumes(path, volumes)
             elif path.is_symlink():
                 raise ValueError(
                     f"input {shown} is a symbolic link that leads nowhere (a loop or a missing target); "
@@ -277,6 +285,27 @@ def collect_inputs(
             "pass image files or folders holding them, or --recursive"
         )
     return found
+
+
+#: Volumes named in the note on those a folder scan left out.
+VOLUMES_NAMED = 5
+
+
+def _note_volumes(folder: Path, volumes: list[Path]) -> None:
+    """Name the MRC volumes and tilt series in ``folder`` that a folder scan leaves out, and how to analyse one."""
+    if not volumes:
+        return
+    names = ", ".join(display_path(v) for v in volumes[:VOLUMES_NAMED]) + (
+        ", ..." if len(volumes) > VOLUMES_NAMED else ""
+    )
+    logger.info(
+        "%s: %d MRC volume(s) or tilt series (%s) left out: %s; they are no micrographs. To measure one of their "
+        "images, pass the file with --frame K",
+        display_path(folder),
+        len(volumes),
+        ", ".join(sorted(VOLUME_SUFFIXES)),
+        names,
+    )
 
 
 def plan_jobs(

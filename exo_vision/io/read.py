@@ -35,7 +35,7 @@ import numpy as np
 
 from exo_vision.calibration.scalebar import read_scale_bar
 from exo_vision.io import em
-from exo_vision.io.em import read_mrc
+from exo_vision.io.em import MRC_HEADER_SUFFIXES, RSCIIO_HEADER_SUFFIXES, read_mrc
 from exo_vision.io.image_data import (
     COLOUR_CHANNELS,
     SOURCE_NONE,
@@ -47,7 +47,7 @@ from exo_vision.io.image_data import (
 )
 from exo_vision.io.limits import max_values
 from exo_vision.io.polarity import detect_band_polarity
-from exo_vision.io.raster import read_raster
+from exo_vision.io.raster import RASTER_SUFFIXES, read_raster
 from exo_vision.io.raw import RawImage
 from exo_vision.io.scn import read_scn
 from exo_vision.io.tiff import PAGES_AS_FRAMES, read_tiff
@@ -79,7 +79,13 @@ EIGHT_BIT_BLOT_WARNING = "8-bit export for publication: unsuitable for quantific
 
 _BLOT_NAME = re.compile(r"\((chemiluminescence|colorimetric)\)|chemidoc|image\s*lab|western|blot", re.I)
 _EM_SUFFIXES = {".dm3": "dm", ".dm4": "dm", ".ser": "tia", ".emi": "tia", ".emd": "emd"}
-_MRC_SUFFIXES = {".mrc", ".mrcs", ".map", ".st", ".rec", ".ali"}
+_MRC_SUFFIXES = MRC_HEADER_SUFFIXES
+#: Every file suffix :func:`read_image` reads (lower case, with the dot): TIFF and the other rasters, the EM
+#: formats (MRC and its stack and volume suffixes, DigitalMicrograph, TIA, EMD) and Bio-Rad's .scn; napari's
+#: reader takes the same.
+READABLE_SUFFIXES = (
+    frozenset({".tif", ".tiff", ".scn", *RASTER_SUFFIXES}) | MRC_HEADER_SUFFIXES | frozenset(RSCIIO_HEADER_SUFFIXES)
+)
 _SUPPORTED = "TIFF, DM3/DM4, EMD, SER/EMI, MRC, Bio-Rad .scn, PNG, JPEG, BMP"
 _FORMAT_NAMES = {
     "tiff": "TIFF",

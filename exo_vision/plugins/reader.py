@@ -16,17 +16,14 @@ import numpy as np
 from napari.utils.notifications import show_info, show_warning
 
 from exo_vision.io import ImageReadError, read_image
-from exo_vision.io.read import non_square_problem
+from exo_vision.io.read import READABLE_SUFFIXES, non_square_problem
 from exo_vision.io.view import read_for_viewing
 from exo_vision.plugins._layers import ID_KEY, image_layer_data
 
 logger = logging.getLogger(__name__)
 
 #: File extensions the core reader understands (lower case, with the dot).
-EXTENSIONS = (
-    ".tif", ".tiff", ".dm3", ".dm4", ".mrc", ".emd", ".ser", ".emi",
-    ".png", ".jpg", ".jpeg", ".bmp", ".scn",
-)  # fmt: skip
+EXTENSIONS = tuple(sorted(READABLE_SUFFIXES))
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[tuple[Any, dict, str]] | None] | None:

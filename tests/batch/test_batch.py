@@ -305,3 +305,16 @@ def test_a_run_json_of_other_code_is_said_to_give_other_numbers(tmp_path, caplog
         with caplog.at_level("WARNING"):
             check_recorded_code(run)
         assert ("measurements changed since give other numbers" in caplog.text) is said
+
+
+def test_a_folder_scan_names_the_mrc_volumes_it_leaves_out(tmp_path, caplog):
+    # tomograms and tilt series (.rec, .st, .ali, .map) are read one frame at a time with --frame; a folder of
+    # micrographs beside them took the micrographs and left the volumes out without a word
+    import logging
+
+    for name in ("a.tif", "b.mrcs", "tomo.rec", "tilt.st", "c.emi", "c.ser"):
+        (tmp_path / name).write_bytes(b"x")
+    with caplog.at_level(logging.INFO):
+        assert [p.name for p in collect_inputs([tmp_path])] == ["a.tif", "b.mrcs", "c.ser"]
+    assert "2 MRC volume(s) or tilt series" in caplog.text and "tomo.rec" in caplog.text and "tilt.st" in caplog.text
+    assert "--frame K" in caplog.text

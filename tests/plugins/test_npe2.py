@@ -37,5 +37,10 @@ def test_manifest_lists_every_widget_and_format():
     patterns = set(manifest.contributions.readers[0].filename_patterns)
     for ext in ("tif", "tiff", "dm3", "dm4", "mrc", "emd", "ser", "emi", "png", "jpg", "jpeg", "bmp", "scn"):
         assert f"*.{ext}" in patterns
+    # napari offers every file the core reads (a .mrcs stack or a .rec tomogram had "no compatible reader")
+    from exo_vision.io.read import READABLE_SUFFIXES
+    from exo_vision.plugins.reader import EXTENSIONS
+
+    assert patterns == {f"*{suffix}" for suffix in READABLE_SUFFIXES} == {f"*{e}" for e in EXTENSIONS}
     writer_exts = {ext for w in manifest.contributions.writers for ext in w.filename_extensions}
     assert {".tif", ".csv"} <= writer_exts
