@@ -490,6 +490,16 @@ def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -
     return table
 
 
+#: Words of the warning of :func:`cut_by_missing_warnings`, by which a result's reader tells that some vesicles
+#: flagged ``touches_border`` were cut by pixels without a value rather than by the image edge.
+CUT_BY_MISSING = "touch pixels without a value"
+
+
+def cut_by_missing(warnings: list[str] | None) -> bool:
+    """Whether a result's ``warnings`` say that pixels without a value cut vesicles (flagged ``touches_border``)."""
+    return any(CUT_BY_MISSING in w for w in warnings or [])
+
+
 def cut_by_missing_warnings(labels: np.ndarray, missing: np.ndarray | None) -> list[str]:
     """How many vesicles pixels without a value cut (they leave the statistics, as vesicles cut by the edge)."""
     if missing is None:
@@ -498,7 +508,7 @@ def cut_by_missing_warnings(labels: np.ndarray, missing: np.ndarray | None) -> l
     if not cut.size:
         return []
     return [
-        f"{cut.size} of the {len(np.unique(labels[labels > 0]))} vesicles touch pixels without a value and are left "
+        f"{cut.size} of the {len(np.unique(labels[labels > 0]))} vesicles {CUT_BY_MISSING} and are left "
         "out of the statistics like vesicles cut by the image edge; if those pixels are dead pixels inside the "
         "micrograph rather than padding, replace them (e.g. with the median of their neighbours) to measure them"
     ]

@@ -329,7 +329,11 @@ def edit_log_frame(layer: Any) -> pd.DataFrame:
     return edit_log_table(layer.metadata.get("edit_log", []))
 
 
-def statistics_text(stats: dict[str, Any], *, exclude_border: bool = True) -> str:
+#: Metadata key of a vesicle layer: pixels without a value cut some of its vesicles (flagged ``touches_border``).
+CUT_BY_MISSING_KEY = "cut_by_missing_pixels"
+
+
+def statistics_text(stats: dict[str, Any], *, exclude_border: bool = True, missing: bool = False) -> str:
     """One-paragraph summary of :func:`~exo_vision.measure.size_stats.size_statistics`.
 
     Parameters
@@ -339,12 +343,16 @@ def statistics_text(stats: dict[str, Any], *, exclude_border: bool = True) -> st
     exclude_border : bool
         The ``exclude_border`` they were computed with: the text says how many vesicles cut by the image
         edge were left out, or that they are counted.
+    missing : bool
+        Whether pixels without a value cut some of them too (they are flagged as cut by the edge;
+        :func:`exo_vision.tem_analysis.cut_by_missing`): the text then names both.
     """
     n, cut = stats.get("n", 0), stats.get("n_excluded_border", 0)
+    where = "cut by the image edge" + (" or by pixels without a value" if missing else "")
     if not exclude_border:
-        border = "\nvesicles cut by the image edge counted" if n else ""
+        border = f"\nvesicles {where} counted" if n else ""
     else:
-        border = f"\n{cut} cut by the image edge not counted" if cut else ""
+        border = f"\n{cut} {where} not counted" if cut else ""
     if not n:
         return "no vesicles" + border
     parts = [

@@ -21,6 +21,7 @@ from skimage.segmentation import watershed
 from exo_vision.annotations.polygons import outline_warning
 from exo_vision.plugins._layers import enum_choices, same_layer, source_image
 from exo_vision.plugins._vesicles import (
+    CUT_BY_MISSING_KEY,
     ROLE,
     excludes_border,
     layer_statistics,
@@ -401,6 +402,10 @@ class CurationWidget(Container):
             return
         # vesicles cut by the image edge counted or not as the layer was made (the command line's --include-border)
         self.statistics = layer_statistics(self.layer, n_boot=200)
-        self._stats.value = statistics_text(self.statistics, exclude_border=excludes_border(self.layer.metadata))
+        self._stats.value = statistics_text(
+            self.statistics,
+            exclude_border=excludes_border(self.layer.metadata),
+            missing=bool(self.layer.metadata.get(CUT_BY_MISSING_KEY)),
+        )
         log = self.layer.metadata.get("edit_log", [])
         self._log.value = "" if not log else f"{log[-1]['action']} label {log[-1]['label']} at {log[-1]['time_utc']}"

@@ -40,6 +40,7 @@ from exo_vision.plugins._layers import (
 )
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
 from exo_vision.plugins._vesicles import (
+    CUT_BY_MISSING_KEY,
     ROLE,
     add_vesicle_layer,
     excludes_border,
@@ -53,7 +54,7 @@ from exo_vision.plugins._vesicles import (
 )
 from exo_vision.plugins._workers import release_when_finished
 from exo_vision.segmentation.api import METHODS, available_methods
-from exo_vision.tem_analysis import rejected_by_reason, rejected_text
+from exo_vision.tem_analysis import cut_by_missing, rejected_by_reason, rejected_text
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def _layer_options(result: Any, colormap: Any, parameters: dict[str, Any]) -> di
             "parameters": dict(parameters),
             "segmenter": getattr(result, "segmenter", None),
             "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
+            CUT_BY_MISSING_KEY: cut_by_missing(getattr(result, "warnings", None)),
         },
         "colormap": colormap,
     }
@@ -456,7 +458,11 @@ class SegmentationWidget(Container):
         exclude_border = bool((getattr(result, "parameters", None) or {}).get("exclude_border", True))
         self._run_text = (
             f"{method}: " if method else "",
-            statistics_text(result.statistics, exclude_border=exclude_border),
+            statistics_text(
+                result.statistics,
+                exclude_border=exclude_border,
+                missing=cut_by_missing(getattr(result, "warnings", None)),
+            ),
         )
         left_out = rejected_text(rejected_by_reason(getattr(result, "rejected", None)))
         self._left_out = f"\n{left_out}" if left_out else ""
@@ -487,7 +493,11 @@ class SegmentationWidget(Container):
             return
         prefix, at_run = self._run_text
         # with the border rule the layer was made with, as its run's statistics
-        now = statistics_text(layer_statistics(layer, n_boot=1), exclude_border=excludes_border(layer.metadata))
+        now = statistics_text(
+            layer_statistics(layer, n_boot=1),
+            exclude_border=excludes_border(layer.metadata),
+            missing=bool(layer.metadata.get(CUT_BY_MISSING_KEY)),
+        )
         if now == at_run:
             self._summary.value = prefix + now + self._left_out
             return

@@ -235,7 +235,9 @@ def test_nan_padding_cuts_are_flagged_after_segmentation_and_after_an_edit(make_
     padded[:, :154] = np.nan  # through the 112 nm vesicle centred at column 154
     path = tmp_path / "aligned.tif"
     tifffile.imwrite(path, padded, imagej=True, resolution=(0.5, 0.5), metadata={"unit": "nm", "axes": "YX"})
-    viewer, _, _, labels = _segmented(make_napari_viewer, path)
+    viewer, _, seg, labels = _segmented(make_napari_viewer, path)
+    # the vesicles the padding cuts are left out with those cut by the edge, and the summary says both
+    assert "cut by the image edge or by pixels without a value not counted" in seg._summary.value
 
     def cut_ids() -> set[int]:
         table = labels.features
@@ -250,6 +252,7 @@ def test_nan_padding_cuts_are_flagged_after_segmentation_and_after_an_edit(make_
     assert cut_ids() >= near_padding
     assert np.isfinite(labels.features["mean_intensity"]).all()
     assert cur.statistics["n"] == int((~labels.features["touches_border"]).sum())
+    assert "or by pixels without a value not counted" in cur._stats.value
 
 
 def test_split_and_merge_helpers_on_a_hand_built_image():
