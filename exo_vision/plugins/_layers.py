@@ -136,7 +136,8 @@ def image_data_from_layer(layer: Any) -> ImageData:
         # their mean, the core refuses them with the reason instead of calling the image uncalibrated
         px, source = float(np.mean(yx)), str(meta.get("pixel_size_source", SOURCE_NONE))
 
-    path = meta.get("path")
+    # a file opened by another reader (napari's own, for an RGB PNG or TIFF) is known by the layer's source
+    path = meta.get("path") or getattr(getattr(layer, "source", None), "path", None)
     return ImageData(
         data=data,
         path=None if path is None else Path(path),

@@ -565,17 +565,19 @@ class BlotWidget(Container):
             When another channel of a channel layer is asked for and its colour layer was closed.
         """
         meta = layer.metadata or {}
-        if channel is None or meta.get(CHANNEL_KEY) == channel:
+        if meta.get(CHANNEL_KEY) == channel or (channel is None and CHANNEL_KEY not in meta):
             return layer
-        if CHANNEL_KEY in meta:  # another channel of the colour image this channel was taken from
+        if CHANNEL_KEY in meta:  # gray, or another channel, of the colour image this channel was taken from
             source = next(
                 (c for c in self._viewer.layers if c.metadata.get(ID_KEY) == meta.get(CHANNEL_SOURCE_KEY)), None
             )
             if source is None:
                 raise ValueError(
                     f"layer {layer.name!r} is the {meta[CHANNEL_KEY]} channel of a colour image that was closed; open "
-                    f"the file again to take its {channel} channel"
+                    f"the file again to take its {channel or 'gray'} image"
                 )
+            if channel is None:
+                return source  # made gray by luminance as it is quantified, as `exo-vision blot` reads the file
             layer, meta = source, source.metadata or {}
         data = np.asarray(layer.data)
         file_colour = (meta.get("file_metadata") or {}).get("converted_from") == "colour" and meta.get("path")

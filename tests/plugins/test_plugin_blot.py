@@ -617,6 +617,36 @@ def test_a_colour_layer_is_quantified_in_the_channel_chosen(make_napari_viewer, 
     assert "no lanes found" in shown[-1]
     assert find_derived(viewer, green_layer, widget_module.BANDS_ROLE) is None
     assert layer_id(green_layer) not in widget._results
+    # back to gray while the green channel's layer is active: the colour image by luminance, not green again
+    assert viewer.layers.selection.active is green_layer
+    widget._channel.value = widget_module.Channel.GRAY
+    widget.quantify()
+    assert widget.image_layer is colour
+    gray = quantify_blot(np.stack([red, blank, blank], axis=-1).mean(axis=-1)).bands
+    assert sorted(widget.result.bands.lane) == sorted(gray.lane) == [1, 2, 3]
+
+
+def test_a_plain_colour_layer_made_gray_is_recorded_by_its_file(make_napari_viewer, tmp_path):
+    """Before, an RGB file opened by napari's own reader and quantified gray recorded the layer's name as its
+    input: the run.json command (`exo-vision blot two_colour ...`) named no file."""
+    import json
+
+    import tifffile
+
+    red = hand_built_blot()
+    blank = np.full(red.shape, 1000, np.uint16)
+    path = tmp_path / "two_colour.tif"
+    tifffile.imwrite(path, np.stack([red, blank, blank], axis=-1), photometric="rgb")
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari")
+    assert layer.rgb and (layer.metadata or {}).get("path") is None
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    widget.quantify()
+    (tmp_path / "out").mkdir()
+    assert widget.result is not None and widget.export(tmp_path / "out")
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert str(path) in run["command"]
 
 
 def test_the_channel_choice_of_a_gray_layer_is_disabled_and_ignored_with_a_note(blot_viewer, tmp_path, monkeypatch):
