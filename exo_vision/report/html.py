@@ -413,6 +413,7 @@ def _sampling(tem: TemEvidence) -> str:
             + ", ".join(_e(v) for v in failed["input"])
             + " (reasons in errors.csv).</p>"
         )
+    out.extend(_not_in_run_notes(tem))
     if tem.parameter_conflicts:
         out.append(
             '<p class="warn">The grids were analysed with different '
@@ -427,6 +428,28 @@ def _segmenter_counts(tem: TemEvidence) -> list[tuple[str, str, int]]:
     done = tem.images.loc[tem.images["status"].isin(["done", "skipped"])]
     counts = done.groupby(["segmenter", "model_sha256"], sort=False).size().sort_values(ascending=False, kind="stable")
     return [(str(name), str(sha), int(n)) for (name, sha), n in counts.items()]
+
+
+#: Images named in the note on results a grid's folder holds beyond its last run.
+NOT_IN_RUN_NAMED = 5
+
+
+def _not_in_run_notes(tem: TemEvidence) -> list[str]:
+    """A warning per grid whose folder holds results of images its last run did not cover (run.json's
+    ``images_not_in_run``): they are in none of the report's figures."""
+    notes = []
+    for grid in tem.grids:
+        earlier = [e for e in grid.run.get("images_not_in_run") or [] if isinstance(e, Mapping)]
+        if not earlier:
+            continue
+        names = [str(e.get("input") or e.get("stem") or "?") for e in earlier]
+        shown = ", ".join(_e(n) for n in names[:NOT_IN_RUN_NAMED]) + (", ..." if len(names) > NOT_IN_RUN_NAMED else "")
+        notes.append(
+            f'<p class="warn">{_e(grid.name)}: the folder also holds results of {len(names)} image(s) that its last '
+            f"run did not cover ({shown}); they are not in this report. To include them, run exo-vision tem over "
+            "all the images into that folder (--resume keeps the finished ones).</p>"
+        )
+    return notes
 
 
 def _segmenters_sentence(tem: TemEvidence) -> str:

@@ -55,6 +55,12 @@ def test_outputs_of_a_removed_image_are_named_kept_and_left_out_of_the_tables(tm
         *per_image["m2"]["equivalent_diameter_nm"],
     ]
     assert pd.read_csv(out / "summary.csv")["image"].tolist() == ["m0", "m2", "pooled"]
+    # the report of the folder says which results it leaves out (before: "2 images" and not a word of m1)
+    from exo_vision.report import build_report
+
+    page = build_report(tem_dirs=[out])
+    assert "also holds results of 2 image(s) that its last run did not cover" in page
+    assert str(folder / "m1.tif") in page and "--resume" in page
 
 
 def test_only_per_image_outputs_of_other_stems_count(tmp_path):
