@@ -4,6 +4,7 @@ from it and every measurement."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -93,6 +94,8 @@ class CalibrationWidget(Container):
         )
         self.reading: Any = None
         self.worker: Any = None
+        #: The image layer whose scale the dock follows (its nm/px line is redrawn when napari's scale changes).
+        self._watched: Any = None
         self._detect.changed.connect(lambda: self.detect_scale_bar())
         self._accept.changed.connect(self.accept_reading)
         self._draw.changed.connect(self.start_line)
@@ -110,8 +113,20 @@ class CalibrationWidget(Container):
             show_warning("open a micrograph first (File > Open, or File > Open Sample > exo_vision)")
         return image
 
+    def _follow(self, image: Any) -> None:
+        """Redraw the nm/px line when the scale of ``image`` (the active image) is changed in napari."""
+        if image is self._watched:
+            return
+        if self._watched is not None:
+            with contextlib.suppress(TypeError, ValueError, RuntimeError):
+                self._watched.events.scale.disconnect(self._show_current)
+        if image is not None:
+            image.events.scale.connect(self._show_current)
+        self._watched = image
+
     def _show_current(self, _event: Any = None) -> None:
         image = active_image_layer(self._viewer)
+        self._follow(image)
         if image is None:
             self._current.value = "no image open"
             return

@@ -397,6 +397,11 @@ def test_frames_split_from_a_stack_keep_its_nm_units(make_napari_viewer, tmp_pat
         assert _units(piece) == ("nanometer", "nanometer")
         assert tuple(piece.scale) == pytest.approx((1.2, 1.2))
     assert "1.2 nm/px" in dock._current.value  # the last slice is the active layer
+    # a slice rescaled by hand in napari: the dock's line follows at once (it kept "1.2 nm/px (file metadata)"
+    # until another layer was selected, while the analysis measured at the new scale)
+    slices[-1].scale = (1.0, 1.0)
+    assert dock._current.value.startswith(f"{slices[-1].name}: 1 nm/px (napari layer scale")
+    assert layer_pixel_size(slices[-1])[0] == pytest.approx(1.0)
 
 
 def test_a_frame_rescaled_in_napari_is_not_given_the_stacks_units(tmp_path):
