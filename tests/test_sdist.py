@@ -65,6 +65,7 @@ def test_the_sdist_holds_what_a_user_needs_and_nothing_stray(tmp_path):
         "MANIFEST.in",
         "PKG-INFO",
         "README.md",
+        "docs",
         "exo_vision",
         "exo_vision.egg-info",
         "pyproject.toml",
@@ -77,7 +78,9 @@ def test_the_sdist_holds_what_a_user_needs_and_nothing_stray(tmp_path):
     for model in ("ev_unet.onnx", "ev_unet.json", "ev_unet_int8.onnx", "ev_unet_int8.json", "README.md"):
         assert f"exo_vision/segmentation/learned/models/{model}" in members
     assert "requirements/lock.txt" in members
-    extra = members - package - {name for name in members if name.startswith("exo_vision.egg-info/")}
+    docs = {name for name in tracked if name.startswith("docs/")}
+    assert docs and docs <= members  # the pages the README links to
+    extra = members - package - docs - {name for name in members if name.startswith("exo_vision.egg-info/")}
     assert extra == {
         "CHANGELOG.md",
         "LICENSE",
