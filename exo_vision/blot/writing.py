@@ -125,6 +125,45 @@ def _beside(stats: np.ndarray, i: int, pen_px: float) -> np.ndarray:
     )
 
 
+def _band_pieces(labels: np.ndarray, stats: np.ndarray, is_label: np.ndarray) -> np.ndarray:
+    """Labels that are pieces of a band cut by transfer bubbles rather than writing.
+
+    A band's pieces lie side by side at the same rows and are about as tall as each other; some are blocks too
+    thick for a pen's stroke (under :data:`MIN_LABEL_HEIGHT_PENS` of their widths tall), others thin slivers
+    between two holes, which read as strokes. A label at the rows of a block, within its own height to its side,
+    and a label beside such a label in turn (up to :data:`MAX_CHAIN_STEPS` times), is such a piece. Written
+    glyphs beside each other are all thin strokes, and a dash is no taller than two pen widths.
+    """
+    n = len(stats)
+    tops, lefts = stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_LEFT]
+    h_px, w_px = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]
+    pieces = np.zeros(n, bool)
+    candidates = np.flatnonzero(is_label).tolist()
+
+    def beside(i: int) -> np.ndarray:
+        near = (
+            (h_px >= GLYPH_HEIGHT_RANGE[0] * h_px[i])
+            & (h_px <= GLYPH_HEIGHT_RANGE[1] * h_px[i])
+            & (tops < tops[i] + h_px[i])
+            & (tops + h_px > tops[i])
+            & (lefts < lefts[i] + w_px[i] + h_px[i])
+            & (lefts + w_px > lefts[i] - h_px[i])
+        )
+        near[0] = near[i] = False
+        return near
+
+    blocks = np.zeros(n, bool)
+    for i in candidates:
+        for j in np.flatnonzero(beside(i) & ~is_label).tolist():
+            blocks[j] = blocks[j] or h_px[j] < MIN_LABEL_HEIGHT_PENS * _pen_width(labels, stats, j)
+    for _ in range(MAX_CHAIN_STEPS):
+        found = [i for i in candidates if not pieces[i] and (beside(i) & (blocks | pieces)).any()]
+        if not found:
+            break
+        pieces[found] = True
+    return pieces
+
+
 def writing_mask(signal: np.ndarray, *, noise_sd: float | None = None) -> np.ndarray:
     """Pixels of pen-written labels (numbers, letters) and of the dashes written beside them.
 
@@ -192,6 +231,7 @@ def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, i
     is_label[0] = False
     for i in np.flatnonzero(is_label).tolist():
         is_label[i] = h_px[i] >= MIN_LABEL_HEIGHT_PENS * _pen_width(labels, stats, i)
+    is_label &= ~_band_pieces(labels, stats, is_label)
     if not is_label.any():
         return np.zeros(ink.shape, bool)
     marked = is_label.copy()
