@@ -125,20 +125,24 @@ def test_the_segmentation_dock_counts_edge_vesicles_as_the_command_line_does(
 
 
 @pytest.mark.slow
+def _grid_session(make_napari_viewer, tmp_path, seeds=(3, 11), *, include_border: bool = False):
+    """A grid of micrographs written from ``seeds`` and a synchronous grid session (not yet opened) on it."""
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for i, seed in enumerate(seeds):
+        write_micrograph(grid / f"g{i}.tif", seed=seed)
+    _, session = _dock(make_napari_viewer(), "Grid session")
+    session.synchronous = True
+    session._include_border.value = include_border
+    return grid, tmp_path / "out", session
+
+
 def test_a_grid_session_counting_edge_vesicles_is_taken_by_the_cli_with_include_border(
     make_napari_viewer, tmp_path, monkeypatch, caplog
 ):
     """Before, the session could not count them: its markers said exclude_border true, so the command line's
     --include-border --resume warned 'made with other parameters', and the grid summary had another n."""
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    for i, seed in enumerate((3, 11)):
-        write_micrograph(grid / f"g{i}.tif", seed=seed)
-    out = tmp_path / "out"
-    viewer = make_napari_viewer()
-    _, session = _dock(viewer, "Grid session")
-    session.synchronous = True
-    session._include_border.value = True
+    grid, out, session = _grid_session(make_napari_viewer, tmp_path, include_border=True)
     session.open_grid(grid, out)
     cut = session.labels_layer.features["touches_border"]
     assert cut.any()  # g0 has a vesicle cut by the edge: drawn like the others, since it is counted
@@ -187,13 +191,7 @@ def test_a_grid_session_counting_edge_vesicles_is_taken_by_the_cli_with_include_
 def test_changing_the_edge_rule_re_saves_the_grid_in_a_worker_with_the_box_held(make_napari_viewer, tmp_path, qtbot):
     """The re-save reads, draws and writes every micrograph saved before: in the GUI thread a long grid froze
     napari. It runs in a worker; the check box waits, disabled, until every marker carries the new rule."""
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    for i, seed in enumerate((3, 11, 5)):
-        write_micrograph(grid / f"g{i}.tif", seed=seed)
-    out = tmp_path / "out"
-    _, session = _dock(make_napari_viewer(), "Grid session")
-    session.synchronous = True
+    grid, out, session = _grid_session(make_napari_viewer, tmp_path, (3, 11, 5))
     session.open_grid(grid, out)
     session.next()
     session.next()  # g0 and g1 saved, g2 shown
@@ -245,14 +243,7 @@ def test_ticking_the_edge_box_mid_grid_counts_every_saved_micrograph_the_new_way
     """Before, the micrographs saved before the box was ticked kept markers saying exclude_border true (and
     their edge vesicles outlined 'not counted'), so `tem --resume --include-border` said they were made with
     other parameters, while the dock's grid summary counted them the new way."""
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    for i, seed in enumerate((3, 11)):
-        write_micrograph(grid / f"g{i}.tif", seed=seed)
-    out = tmp_path / "out"
-    viewer = make_napari_viewer()
-    _, session = _dock(viewer, "Grid session")
-    session.synchronous = True
+    grid, out, session = _grid_session(make_napari_viewer, tmp_path)
     session.open_grid(grid, out)  # vesicles cut by the edge left out, as by default
     session.next()  # g0 saved the default way
     assert json.loads((out / "g0_done.json").read_text())["parameters"]["exclude_border"] is True
