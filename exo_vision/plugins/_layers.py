@@ -326,6 +326,19 @@ def restore_frame_units(layer: Any) -> bool:
     return True
 
 
+def rescaled_without_units(layer: Any) -> bool:
+    """Whether a 2-D frame from a stack the reader opened (see :func:`restore_frame_units`) has a napari scale,
+    in pixel units, other than the nm per pixel the reader recorded: rescaled by hand before its units were
+    restored, so its scale gives no length."""
+    meta = getattr(layer, "metadata", None) or {}
+    recorded = meta.get("pixel_size_yx_nm")
+    if not meta.get("viewing_only") or recorded is None or len(tuple(recorded)) != 2 or None in tuple(recorded):
+        return False
+    if getattr(layer, "ndim", None) != 2 or _napari_scale_nm(layer) is not None:
+        return False
+    return not np.allclose(tuple(layer.scale), tuple(recorded), rtol=SCALE_RTOL, atol=0.0)
+
+
 def layer_id(layer: Any) -> str:
     """Return (creating if needed) the stable exo_vision id of an image layer."""
     meta = layer.metadata

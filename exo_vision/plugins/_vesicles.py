@@ -18,6 +18,7 @@ from exo_vision.plugins._layers import (
     image_data_from_layer,
     layer_id,
     layer_pixel_size,
+    rescaled_without_units,
     restore_frame_units,
 )
 from exo_vision.session.curation import edit_log_table, edit_record
@@ -424,8 +425,23 @@ def follow_scale(viewer: Any, image_layer: Any) -> None:
     if target in _FOLLOWED:
         return
     _FOLLOWED.add(target)
+    _say_unit_less_rescale(target)
     viewer_ref, layer_ref = weakref.ref(getattr(viewer, "__wrapped__", viewer)), weakref.ref(target)
     target.events.scale.connect(lambda _event=None: _adopt_scale(viewer_ref(), layer_ref()))
+
+
+def _say_unit_less_rescale(image_layer: Any) -> None:
+    """Warn when a layer's napari scale, in pixel units, was changed from the nm/px the reader recorded before any
+    exo_vision dock saw it (a split frame rescaled by hand): napari's pixel units say no length, so exo_vision
+    keeps measuring at the recorded value, and says so."""
+    if not rescaled_without_units(image_layer):
+        return
+    recorded = image_layer.metadata["pixel_size_yx_nm"]
+    show_warning(
+        f"the scale of {image_layer.name!r} was changed in napari to {tuple(float(v) for v in image_layer.scale)} "
+        f"in pixel units, which give no length: exo_vision measures it at its file's "
+        f"{float(np.mean(recorded)):.4g} nm/px. To measure at another pixel size, set it in the Calibration dock"
+    )
 
 
 def _adopt_scale(viewer: Any, image_layer: Any) -> None:

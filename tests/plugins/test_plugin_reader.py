@@ -419,3 +419,31 @@ def test_a_frame_rescaled_in_napari_is_not_given_the_stacks_units(tmp_path):
     Frame.scale = (0.8, 0.8)
     assert restore_frame_units(Frame)
     assert Frame.units == ("nm", "nm")
+
+
+def test_a_frame_rescaled_before_any_dock_saw_it_is_measured_at_its_file_value_with_a_word(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """Before, a split frame rescaled by hand (its units still napari's pixels) was measured at the file's 0.8
+    nm/px without a word."""
+    from napari.layers._layer_actions import _split_stack
+
+    import exo_vision.plugins._vesicles as vesicles_module
+    from exo_vision.plugins._layers import image_data_from_layer
+    from exo_vision.plugins.calibration_widget import CalibrationWidget
+
+    monkeypatch.setattr(reader_module, "show_info", lambda message: None)
+    said = []
+    monkeypatch.setattr(vesicles_module, "show_warning", said.append)
+    series = tmp_path / "series.tif"
+    _calibrated_tiff(series, np.random.default_rng(2).integers(0, 4000, (2, 48, 64)).astype(np.uint16), (0.8, 0.8))
+    viewer = make_napari_viewer()
+    (stack,) = viewer.open(str(series), plugin="exo-vision")
+    viewer.layers.selection.active = stack
+    _split_stack(viewer.layers)
+    frame = viewer.layers["series layer 1"]
+    frame.scale = (2.0, 2.0)  # by hand, before any exo_vision dock is open
+    viewer.layers.selection.active = frame
+    CalibrationWidget(viewer)
+    assert image_data_from_layer(frame).pixel_size_nm == pytest.approx(0.8, rel=1e-4)
+    assert any("pixel units, which give no length" in s and "0.8 nm/px" in s for s in said)
