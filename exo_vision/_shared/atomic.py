@@ -9,8 +9,8 @@ A temporary name says which process writes it (``TEMP_PREFIX``, a tag of
 the machine's name, the process id, a random part, the destination's suffix),
 so that a later run can tell a file left by a killed writer from one that a
 live process is still writing: :func:`remove_stale_temp_files` removes the
-former. The batch runner, which locks its output folder, removes every
-temporary file in it at its start and end.
+former. The batch runner, which locks its output folder, does so at its
+start and end.
 
 Files are not fsync'ed: that guards only against power loss, costs time on
 network file systems, and is not needed for --resume, which trusts an image's

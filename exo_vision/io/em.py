@@ -195,6 +195,8 @@ def read_tia(path: str | Path, *, max_megapixels: float | None = None) -> RawIma
 
 #: MRC data modes mrcfile knows (int8, int16, float32, complex int16, complex64, uint16, float16, packed 4-bit).
 _MRC_MODES = {0, 1, 2, 3, 4, 6, 12, 101}
+#: Bytes per value of each MRC mode (101: two 4-bit values per byte).
+_MRC_MODE_BYTES = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2, 101: 0.5}
 
 
 def _check_mrc_header(path: Path) -> None:
@@ -302,6 +304,17 @@ class MrcHeader:
     shape: tuple[int, int, int]
     mode: int
     pixel_size_yx_nm: tuple[float, float] | None
+    extended_bytes: int = 0
+
+    @property
+    def data_bytes(self) -> int:
+        """Bytes of the pixel data the header announces (every section)."""
+        return int(np.ceil(int(np.prod(self.shape)) * _MRC_MODE_BYTES.get(self.mode, 4)))
+
+    @property
+    def file_bytes(self) -> int:
+        """Bytes the whole file holds when complete: header, extended header and data."""
+        return MRC_HEADER_BYTES + self.extended_bytes + self.data_bytes
 
 
 def read_mrc_header(path: str | Path) -> MrcHeader:
@@ -334,7 +347,8 @@ def read_mrc_header(path: str | Path) -> MrcHeader:
             y_angstrom, x_angstrom = y_len / my, x_len / mx
             if np.isfinite(y_angstrom) and np.isfinite(x_angstrom) and y_angstrom > 0 and x_angstrom > 0:
                 pixel = (length_to_nm(y_angstrom, "Å"), length_to_nm(x_angstrom, "Å"))
-        return MrcHeader(shape=(nz, ny, nx), mode=mode, pixel_size_yx_nm=pixel)
+        extended = max(int(np.frombuffer(head[92:96], dtype=order + "i4")[0]), 0)
+        return MrcHeader(shape=(nz, ny, nx), mode=mode, pixel_size_yx_nm=pixel, extended_bytes=extended)
     raise ValueError(
         f"{path}: the MRC header gives no known data mode and image size in either byte order: the file is damaged "
         "or not an MRC file"

@@ -114,14 +114,16 @@ class CalibrationWidget(Container):
         return image
 
     def _follow(self, image: Any) -> None:
-        """Redraw the nm/px line when the scale of ``image`` (the active image) is changed in napari."""
+        """Redraw the nm/px line when the scale or units of ``image`` (the active image) change in napari."""
         if image is self._watched:
             return
         if self._watched is not None:
             with contextlib.suppress(TypeError, ValueError, RuntimeError):
                 self._watched.events.scale.disconnect(self._show_current)
+                self._watched.events.units.disconnect(self._show_current)
         if image is not None:
             image.events.scale.connect(self._show_current)
+            image.events.units.connect(self._show_current)  # nm set after the scale makes the scale a length
         self._watched = image
 
     def _show_current(self, _event: Any = None) -> None:

@@ -147,3 +147,27 @@ def test_mrc_files_the_run_refuses_get_no_estimate_and_no_full_read(tmp_path, mo
     assert need(oblong, {"pixel_size_nm": 1.0}).shape == (64, 64)  # a pixel size given for the run is square
     assert need(big, {}, megapixels=0.2) is None
     assert need(big, {}, megapixels=0.3).shape == (512, 512)
+
+
+def test_a_truncated_mrc_gets_no_estimate_and_a_stack_frame_counts_the_whole_stack(tmp_path, monkeypatch):
+    # a file whose header is intact but whose data is cut short fails at once: before, it was estimated (1.8 GB
+    # for an 8192^2 header) and named as needing more memory than the machine has. The reader holds a whole stack
+    # (read, then copied) before it takes a frame: 24 frames of 512^2 float32 are 25 MB twice, not one frame
+    def no_full_read(path, *args, **kwargs):
+        raise AssertionError("the header and the file size settle it")
+
+    import exo_vision.io as io
+
+    monkeypatch.setattr(io, "read_image", no_full_read)
+    scale, enlarges = memory.working_scale("unet", None)
+    whole = _mrc(tmp_path / "whole.mrc", (512, 512), voxel_angstrom=10.0)
+    cut = tmp_path / "cut.mrc"
+    cut.write_bytes(whole.read_bytes()[: 1024 + 1000])
+    stack = _mrc(tmp_path / "stack.mrc", (24, 512, 512), voxel_angstrom=10.0)
+
+    def need(path, params):
+        return memory.image_need(str(path), params, scale_nm=scale, enlarges=enlarges, max_megapixels=None)
+
+    assert need(cut, {}) is None
+    assert need(whole, {}).peak_mb == pytest.approx(SMALL_PEAK_MB)
+    assert need(stack, {"frame": 3}).peak_mb == pytest.approx(SMALL_PEAK_MB + 2 * 24 * 512 * 512 * 4 / 1e6)

@@ -447,3 +447,17 @@ def test_a_frame_rescaled_before_any_dock_saw_it_is_measured_at_its_file_value_w
     CalibrationWidget(viewer)
     assert image_data_from_layer(frame).pixel_size_nm == pytest.approx(0.8, rel=1e-4)
     assert any("pixel units, which give no length" in s and "0.8 nm/px" in s for s in said)
+
+
+def test_the_calibration_dock_follows_units_set_after_the_scale(make_napari_viewer):
+    """A scale of 0.8 in pixel units, then nm set as units: segmentation measured at 0.8 nm/px while the dock
+    still said "uncalibrated"."""
+    from exo_vision.plugins.calibration_widget import CalibrationWidget
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.random.default_rng(4).normal(100, 5, (64, 64)).astype(np.float32), name="plain")
+    dock = CalibrationWidget(viewer)
+    layer.scale = (0.8, 0.8)
+    assert "uncalibrated" in dock._current.value
+    layer.units = ("nm", "nm")
+    assert dock._current.value.startswith("plain: 0.8 nm/px")
