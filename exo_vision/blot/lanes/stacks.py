@@ -128,9 +128,7 @@ def _share_stack(out: list[list[Lane]], strips: Sequence[Strip], stack: list[int
             offsets[j] = 0.0  # a membrane without a band in any lane: the lanes run on through it
             continue
         xs_j = np.array([lane.x_centre_px for lane in out[j]])
-        shift, hits = _best_shift(
-            xs_j, ref_x, tol, 0.5 * (ref_pitch or 2 * ref[0].width_px), about=_edge_offset(strips[best], strips[j])
-        )
+        shift, hits = _stack_shift(xs_j, ref_x, tol, ref_pitch, ref[0].width_px, strips[best], strips[j])
         if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
             continue  # a different layout: more than one lane off the reference
         offsets[j] = shift
@@ -315,19 +313,38 @@ def _ownend_lanes(lanes: list[Lane], strip: Strip) -> list[Lane]:
     return sorted(lanes + extra, key=lambda item: item.x_centre_px)
 
 
-def _edge_offset(ref: Strip, other: Strip) -> float:
-    """Columns by which ``other``'s membrane lies right of ``ref``'s, from the edges both show (0 when neither
-    edge is seen in both: pieces of one membrane laid as it was cut).
-
-    Strips cut across one membrane keep its side edges, so a piece laid a lane or more to the side of the
-    others shows it at its edges; its lanes alone cannot (a shift by a whole pitch fits a regular grid as well).
-    """
-    shifts = [
+def _edge_offsets(ref: Strip, other: Strip) -> list[float]:
+    """Columns by which ``other``'s membrane lies right of ``ref``'s, by each side edge both strips show."""
+    return [
         b - a
         for a, b in ((ref.membrane_left_px, other.membrane_left_px), (ref.membrane_right_px, other.membrane_right_px))
         if a is not None and b is not None
     ]
-    return float(np.mean(shifts)) if shifts else 0.0
+
+
+def _stack_shift(
+    xs: np.ndarray, ref_x: np.ndarray, tol: float, pitch: float | None, width: float, ref: Strip, other: Strip
+) -> tuple[float, int]:
+    """Offset of strip ``other``'s lane centres ``xs`` from the reference strip's ``ref_x``, and the lanes it matches.
+
+    Offsets are looked for near 0 (pieces of one membrane laid as it was cut) and near each offset a side edge
+    shows (:func:`_edge_offsets`; a piece laid a lane or more to the side). The offset matching most lanes wins;
+    among equals, the one most side edges agree with (within half a pitch), then the smallest. Lanes alone
+    cannot tell a shift by a whole pitch (a strip may hold lanes the other lacks), and one edge can mislead (a
+    narrower strip, a dark margin read as the edge): each is one piece of evidence. Without an edge seen in
+    both strips, a strip laid a whole lane to the side is taken as laid as cut.
+    """
+    half = 0.5 * (pitch or 2 * width)
+    edges = _edge_offsets(ref, other)
+    priors = [0.0, *edges]
+    best: tuple[tuple[int, int, float], float, int] | None = None
+    for prior in priors:
+        shift, hits = _best_shift(xs, ref_x, tol, half, about=prior)
+        key = (hits, sum(abs(shift - e) <= half for e in edges), -abs(shift))
+        if best is None or key > best[0]:
+            best = (key, shift, hits)
+    assert best is not None
+    return best[1], best[2]
 
 
 def _best_shift(
@@ -335,10 +352,9 @@ def _best_shift(
 ) -> tuple[float, int]:
     """Offset of lane centres ``xs`` from reference centres that puts most of them on a reference lane.
 
-    Offsets within ``max_shift`` of ``about`` (the offset the membranes' edges show, :func:`_edge_offset`)
-    are tried (pieces of one membrane are laid out within half a lane of where their edges put them; a shift
-    by a whole pitch more would fit a regular grid just as well). Returns the offset (the median residual of
-    the matched lanes, the candidate nearest ``about`` first on ties) and how many lanes it matches.
+    Offsets within ``max_shift`` of ``about`` (one of :func:`_stack_shift`'s candidates) are tried. Returns
+    the offset (the median residual of the matched lanes, the candidate nearest ``about`` first on ties) and
+    how many lanes it matches.
     """
     best = (about, 0)
     candidates = {float(x - r) for x in xs for r in ref_x if abs(x - r - about) <= max_shift}
