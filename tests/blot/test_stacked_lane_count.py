@@ -135,3 +135,16 @@ def test_a_membrane_laid_to_the_side_or_cut_narrower_keeps_its_own_lanes(shift_p
         present = res.bands[res.bands.present]
         lanes = present.groupby("strip").lane.apply(sorted).tolist()
         assert lanes == [list(range(1, 9)), list(range(1, len(expected[1]) + 1))]
+
+
+def test_membranes_a_lane_apart_with_no_side_edge_seen_in_both_are_warned():
+    # the lower membrane laid one lane (64 px) to the right, the frame cut through the upper membrane's left edge
+    # and the lower one's right edge: no edge seen in both, and the lanes fit "laid as cut" one lane short. Before,
+    # they were numbered so without a word
+    base, image, _ = _two_membranes(64)
+    crop = image[:, 30:680]  # upper membrane 0-644 px, lower 64-708 px
+    res = quantify_blot(crop, polarity=base.polarity, max_value=base.max_value)
+    (message,) = [w for w in res.warnings if "no side edge seen in both" in w]
+    assert "strips 1 and 2" in message and "lay a lane" in message and "crop them" in message
+    aligned = quantify_blot(image, polarity=base.polarity, max_value=base.max_value)  # both edges seen
+    assert not any("no side edge seen in both" in w for w in aligned.warnings)

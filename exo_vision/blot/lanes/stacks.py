@@ -97,7 +97,7 @@ def share_lanes(
         done.update(stack)
         if len(stack) < 2:
             continue
-        offsets = _share_stack(out, strips, stack)
+        offsets = _share_stack(out, strips, stack, warnings)
         if n_lanes is not None and signal is not None:
             for group in [offsets] + [{j: 0.0} for j in stack if j not in offsets]:
                 if group:
@@ -105,11 +105,15 @@ def share_lanes(
     return out
 
 
-def _share_stack(out: list[list[Lane]], strips: Sequence[Strip], stack: list[int]) -> dict[int, float]:
+def _share_stack(
+    out: list[list[Lane]], strips: Sequence[Strip], stack: list[int], warnings: list[str] | None = None
+) -> dict[int, float]:
     """Share the lanes of the strips ``stack`` in place (see :func:`share_lanes`).
 
     Returns the aligned strips (the reference among them) and the offset (columns) of each one's
-    lanes from the reference's; empty when no strip of the stack has a lane.
+    lanes from the reference's; empty when no strip of the stack has a lane. A strip whose lanes would
+    match more of the reference's laid a whole lane to the side, with no side edge seen in both to tell,
+    is named in ``warnings`` (:func:`_unchecked_alignment`).
     """
     best = max(stack, key=lambda j: len(out[j]))
     ref = sorted(out[best], key=lambda item: item.x_centre_px)
@@ -131,6 +135,8 @@ def _share_stack(out: list[list[Lane]], strips: Sequence[Strip], stack: list[int
         shift, hits = _stack_shift(xs_j, ref_x, tol, ref_pitch, ref[0].width_px, strips[best], strips[j])
         if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
             continue  # a different layout: more than one lane off the reference
+        if ref_pitch is not None and not _edge_offsets(strips[best], strips[j]):
+            _unchecked_alignment(xs_j, ref_x, tol, ref_pitch, shift, hits, (strips[best], strips[j]), warnings)
         offsets[j] = shift
         for lane in out[j]:
             c = lane.x_centre_px - shift
@@ -345,6 +351,32 @@ def _stack_shift(
             best = (key, shift, hits)
     assert best is not None
     return best[1], best[2]
+
+
+def _unchecked_alignment(
+    xs: np.ndarray,
+    ref_x: np.ndarray,
+    tol: float,
+    pitch: float,
+    shift: float,
+    hits: int,
+    pair: tuple[Strip, Strip],
+    warnings: list[str] | None,
+) -> None:
+    """Warn when a strip's lanes ``xs``, aligned to the reference's ``ref_x`` at ``shift`` matching ``hits``
+    lanes, would match more of them a whole lane further to either side, and no side edge seen in both strips
+    can tell: they are numbered as laid as cut, which is wrong if the membrane was laid a lane aside."""
+    better = [k for k in (-1, 1) if _best_shift(xs, ref_x, tol, 0.5 * pitch, about=shift + k * pitch)[1] > hits]
+    if not better:
+        return
+    side = "left" if better[0] < 0 else "right"
+    _tell(
+        warnings,
+        f"strips {pair[0].index} and {pair[1].index} (stacked, one set of lanes): strip {pair[1].index}'s lanes "
+        f"would match more of strip {pair[0].index}'s if that membrane lay a lane {side} "
+        "of where it was cut, and no side edge seen in both tells which; they are numbered as laid as cut. Check the "
+        "annotated image; if the membranes were laid apart, crop them and quantify each alone",
+    )
 
 
 def _best_shift(
