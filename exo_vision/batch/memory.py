@@ -117,6 +117,7 @@ def header_pixels(path: str | Path) -> int | None:
     :func:`exo_vision.io.em.header_frame_pixels` for MRC, DM, SER and EMD); None for other formats or a
     header that cannot be read."""
     from exo_vision.io.em import MRC_HEADER_SUFFIXES, RSCIIO_HEADER_SUFFIXES, header_frame_pixels
+    from exo_vision.io.tiff import TIFF_MAGICS
 
     try:
         with open(path, "rb") as handle:
@@ -124,12 +125,10 @@ def header_pixels(path: str | Path) -> int | None:
     except OSError:
         return None
     suffix = Path(path).suffix.lower()
-    if head not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") and (
-        suffix in MRC_HEADER_SUFFIXES or suffix in RSCIIO_HEADER_SUFFIXES
-    ):
+    if head not in TIFF_MAGICS and (suffix in MRC_HEADER_SUFFIXES or suffix in RSCIIO_HEADER_SUFFIXES):
         return header_frame_pixels(path)
     try:
-        if head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        if head in TIFF_MAGICS:
             import tifffile
 
             with tifffile.TiffFile(path) as tif:

@@ -41,7 +41,8 @@ PRINT_RESOLUTION_LIMIT_NM = 10_000.0
 #: Units in which a resolution is a print resolution (dpi, dots per cm) when coarse.
 _PRINT_UNITS = frozenset({"in", "inch", "cm", "centimeter", "centimetre"})
 
-_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+#: The first four bytes of a TIFF (little- and big-endian) and a BigTIFF file.
+TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 #: DigitalMicrograph private TIFF tags (as rosettasciio recognises them).
 _DM_TAGS = {65003, 65004, 65005, 65009, 65010, 65011, 65006, 65007, 65008}
@@ -63,7 +64,7 @@ def is_tiff(path: str | Path) -> bool:
     """
     with open(path, "rb") as handle:
         head = handle.read(4)
-    return head in _TIFF_MAGICS
+    return head in TIFF_MAGICS
 
 
 def _vendor(tif: tifffile.TiffFile) -> tuple[str, str] | None:

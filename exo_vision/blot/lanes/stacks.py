@@ -342,15 +342,9 @@ def _stack_shift(
     """
     half = 0.5 * (pitch or 2 * width)
     edges = _edge_offsets(ref, other)
-    priors = [0.0, *edges]
-    best: tuple[tuple[int, int, float], float, int] | None = None
-    for prior in priors:
-        shift, hits = _best_shift(xs, ref_x, tol, half, about=prior)
-        key = (hits, sum(abs(shift - e) <= half for e in edges), -abs(shift))
-        if best is None or key > best[0]:
-            best = (key, shift, hits)
-    assert best is not None
-    return best[1], best[2]
+    found = [_best_shift(xs, ref_x, tol, half, about=prior) for prior in (0.0, *edges)]
+    # the first of equal candidates wins, as 0 is tried first
+    return max(found, key=lambda c: (c[1], sum(abs(c[0] - e) <= half for e in edges), -abs(c[0])))
 
 
 def _unchecked_alignment(
