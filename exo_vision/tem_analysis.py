@@ -301,7 +301,7 @@ def _without_missing_values(image_data: ImageData) -> tuple[ImageData, np.ndarra
 #: What happens to pixels without content, said in the warnings.
 _LEFT_OUT = (
     "they were left out of the analysis and of the analysed area, and vesicles they cut are flagged "
-    "touches_border, like vesicles cut by the image edge"
+    "touches_missing and, like vesicles cut by the image edge, touches_border"
 )
 
 
@@ -444,7 +444,8 @@ def measure_micrograph_vesicles(
     :func:`~exo_vision.measure.vesicles.measure_vesicles` in the micrograph's
     calibration (1 nm/px when it has none), with its isolated NaN / infinite pixels
     set from their neighbours, larger groups set to the median of the others
-    and the vesicles those cut flagged ``touches_border``. Used after segmentation and after every curation edit.
+    and the vesicles those cut flagged ``touches_missing`` and ``touches_border`` (the statistics leave them
+    out as they leave out those cut by the image edge). Used after segmentation and after every curation edit.
 
     Parameters
     ----------
@@ -484,15 +485,64 @@ def _cut_by(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 
 def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -> pd.DataFrame:
-    """Set ``touches_border`` for the vesicles that touch (8-connected) a pixel without a value."""
-    table = table.copy()
-    table.loc[table["label"].isin(_cut_by(labels, missing)), "touches_border"] = True
+    """Set ``touches_missing`` and ``touches_border`` for the vesicles that touch (8-connected) a pixel
+    without a value (``touches_missing`` False for the others)."""
+    cut = table["label"].isin(_cut_by(labels, missing)).to_numpy(dtype=bool)
+    table = _with_missing_flags(table, cut)
+    table.loc[cut, "touches_border"] = True
     return table
+
+
+def _with_missing_flags(table: pd.DataFrame, cut: np.ndarray | bool) -> pd.DataFrame:
+    """A copy of ``table`` whose ``touches_missing`` is ``cut``; the column is put after ``touches_border``
+    (its place in :data:`~exo_vision.measure.vesicles.VESICLE_COLUMNS`) when the table had none."""
+    table = table.copy()
+    if "touches_missing" in table.columns:
+        table["touches_missing"] = cut
+    else:
+        after = table.columns.get_loc("touches_border") + 1 if "touches_border" in table.columns else len(table.columns)
+        table.insert(int(after), "touches_missing", np.zeros(len(table), dtype=bool) | np.asarray(cut, dtype=bool))
+    return table
+
+
+def flag_cut_by_missing(
+    table: pd.DataFrame, labels: np.ndarray, image_data: ImageData
+) -> tuple[pd.DataFrame, list[str]]:
+    """A vesicle table (curated, or read from an older run) with the vesicles that pixels without a value cut
+    flagged as :func:`measure_micrograph_vesicles` flags them, and the warning that says how many.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Vesicle table of ``labels`` (``label`` and ``touches_border`` columns; ``touches_missing`` is added
+        when absent, as in the table of a run older than that column).
+    labels : (M, N) ndarray of int
+        The vesicle labels.
+    image_data : ImageData
+        The micrograph they were segmented on, pixels without a value included.
+
+    Returns
+    -------
+    table : DataFrame
+        A copy with ``touches_missing`` set (and ``touches_border`` for those vesicles).
+    warnings : list of str
+        :func:`cut_by_missing_warnings`: empty when no vesicle touches a pixel without a value.
+    """
+    _, missing = _without_missing_values(image_data)
+    if missing is None:
+        return (table if "touches_missing" in table.columns else _with_missing_flags(table, False)), []
+    return _flag_cut_by(table, labels, missing), cut_by_missing_warnings(labels, missing)
 
 
 #: Words of the warning of :func:`cut_by_missing_warnings`, by which a result's reader tells that some vesicles
 #: flagged ``touches_border`` were cut by pixels without a value rather than by the image edge.
 CUT_BY_MISSING = "touch pixels without a value"
+
+
+def cut_where(*, missing: bool) -> str:
+    """What cut the vesicles flagged ``touches_border``, in words: "cut by the image edge", with "or by pixels
+    without a value" when pixels without a value cut some of them (``touches_missing``, :func:`cut_by_missing`)."""
+    return "cut by the image edge" + (" or by pixels without a value" if missing else "")
 
 
 def cut_by_missing(warnings: list[str] | None) -> bool:

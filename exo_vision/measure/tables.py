@@ -13,6 +13,9 @@ from exo_vision._shared.csv_tables import read_csv_table
 DIAMETER_COLUMN = "equivalent_diameter_nm"
 #: The flag of vesicles cut by the image border (left out of statistics by default).
 BORDER_COLUMN = "touches_border"
+#: The flag of those among them that touch pixels without a value (NaN or infinite groups, a padding frame)
+#: rather than, or as well as, the image edge. Tables of runs older than this column have none.
+MISSING_COLUMN = "touches_missing"
 #: How a truth value may be written in a table cell (lower case).
 TRUTH_WORDS = {
     "true": True,
@@ -128,6 +131,14 @@ def truth_values(cells: pd.Series, *, where: str = "the table") -> pd.Series:
             "write True or False (1/0, yes/no and a spreadsheet's WAHR/FALSCH, VRAI/FAUX ... are read too)"
         )
     return words.map(TRUTH_WORDS).astype(bool)
+
+
+def cut_by_missing_flags(table: pd.DataFrame, *, where: str = "the table") -> pd.Series:
+    """Per row, whether the vesicle touches pixels without a value (:data:`MISSING_COLUMN`); all False for a
+    table without the column (one of an older run, which did not record it)."""
+    if MISSING_COLUMN not in table.columns:
+        return pd.Series(False, index=table.index, name=MISSING_COLUMN)
+    return truth_values(table[MISSING_COLUMN], where=where)
 
 
 def table_group_names(paths: list[Path]) -> dict[Path, str]:

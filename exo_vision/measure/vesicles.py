@@ -57,6 +57,7 @@ VESICLE_COLUMNS: tuple[str, ...] = (
     "cup_score",
     "morphology",
     "touches_border",
+    "touches_missing",
     "touches_other",
     "pixel_size_nm",
     "pixel_size_source",
@@ -66,6 +67,7 @@ _DTYPES = {
     "label": "int32",
     "morphology": "object",
     "touches_border": "bool",
+    "touches_missing": "bool",
     "touches_other": "bool",
     "pixel_size_source": "object",
 }
@@ -300,7 +302,9 @@ def measure_vesicles(
         corners), mean intensity (image units),
         cup score (see :func:`exo_vision.measure.morphology.cup_score`),
         morphology (see :func:`exo_vision.measure.morphology.classify_morphology`),
-        touches_border, touches_other (the vesicle shares outline pixels with
+        touches_border, touches_missing (False here: the vesicle touches pixels without a value, which
+        :func:`exo_vision.tem_analysis.measure_micrograph_vesicles` knows and sets), touches_other
+        (the vesicle shares outline pixels with
         another labelled vesicle, 4-connected: there its outline is where the
         segmenter divided a contact, not an edge against the stain),
         pixel_size_nm and pixel_size_source. Empty labels give an empty table
@@ -394,6 +398,7 @@ def measure_vesicles(
         pd.DataFrame({k: columns[k] for k in ("cup_score", "solidity", "circularity")})
     )
     columns["touches_border"] = np.asarray(border, dtype=bool)
+    columns["touches_missing"] = np.zeros(len(rows), dtype=bool)
     columns["touches_other"] = np.asarray(touching, dtype=bool)
     columns["pixel_size_nm"] = np.full(len(rows), px)
     columns["pixel_size_source"] = pd.Series([str(pixel_size_source)] * len(rows), dtype="object")

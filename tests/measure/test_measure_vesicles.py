@@ -37,6 +37,7 @@ def test_columns_are_exactly_the_contract():
         "cup_score",
         "morphology",
         "touches_border",
+        "touches_missing",
         "touches_other",
         "pixel_size_nm",
         "pixel_size_source",

@@ -43,6 +43,7 @@ VESICLE_COLUMNS = [
     "cup_score",
     "morphology",
     "touches_border",
+    "touches_missing",
     "touches_other",
     "pixel_size_nm",
     "pixel_size_source",
