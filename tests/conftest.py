@@ -5,6 +5,9 @@
   it skip cleanly when it is absent).
 * ``synthetic_tem``: a small seeded generated micrograph with its truth, made
   once per session.
+* ``nan_block_tem``: a seeded generated micrograph with a block of NaN pixels
+  (more than a dead-pixel group) over one vesicle and another vesicle cut by
+  the image edge.
 * Every test that uses napari's ``make_napari_viewer`` or pytest-qt's ``qtbot``
   is marked ``gui`` automatically, so ``pytest -m "not gui"`` runs without a
   display; GUI tests are also ``slow`` (a viewer costs one to two seconds to
@@ -63,6 +66,29 @@ def synthetic_tem() -> tuple[np.ndarray, SyntheticTruth, float]:
     pixel_size_nm = 1.5
     image, truth = make_synthetic_tem((384, 384), pixel_size_nm=pixel_size_nm, difficulty="medium", rng=7)
     return image, truth, pixel_size_nm
+
+
+#: Side (px) of the NaN block of ``nan_block_tem``: 16 pixels, more than a dead-pixel group (MAX_FILLED_GROUP_PX).
+NAN_BLOCK_PX = 4
+
+
+@pytest.fixture(scope="session")
+def nan_block_tem() -> tuple[np.ndarray, float, tuple[int, int]]:
+    """A 512 x 512 generated micrograph at 2 nm/px (easy, 8 vesicles, seed 3; float32) with a 4 x 4 block of
+    NaN on the centre of the vesicle farthest from the image edges, its pixel size and the block's centre
+    (row, column). One other vesicle of it is cut by the image edge."""
+    pixel_size_nm = 2.0
+    image, truth = make_synthetic_tem(
+        (512, 512), pixel_size_nm=pixel_size_nm, difficulty="easy", n_vesicles=8, scale_bar=False, rng=3
+    )
+    rows = truth.vesicles["centroid_y_nm"].to_numpy() / pixel_size_nm
+    cols = truth.vesicles["centroid_x_nm"].to_numpy() / pixel_size_nm
+    inner = int(np.argmax(np.minimum.reduce([rows, cols, 512 - rows, 512 - cols])))
+    r, c = int(round(rows[inner])), int(round(cols[inner]))
+    blocked = image.astype(np.float32)
+    half = NAN_BLOCK_PX // 2
+    blocked[r - half : r + half, c - half : c + half] = np.nan
+    return blocked, pixel_size_nm, (r, c)
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,14 @@ atomically:
   same shape as the input, calibrated with ImageJ ``unit=nm`` plus
   X/YResolution in pixels per nm;
 * ``S_vesicles.csv`` the vesicle table;
-* ``S_overlay.png``  unless ``overlay`` is off: outlines coloured by morphology (teal: cut by the edge, not
-  counted), ids, scale bar (palette PNG; micrographs under ``OVERLAY_MIN_SIDE_PX`` drawn enlarged);
+* ``S_overlay.png``  unless ``overlay`` is off: outlines coloured by morphology (teal: cut by the edge or by
+  pixels without a value, not counted), ids, scale bar (palette PNG; micrographs under ``OVERLAY_MIN_SIDE_PX``
+  drawn enlarged);
 * ``S_rois.zip``     with ``save_rois``: the vesicles as an ImageJ ROI set named by their ids;
 * ``S_done.json``    the completion marker, written last: input checksum,
   parameters, the SHA-256 of every output above and what the run-level
-  outputs need (calibration, analysed area, timings).
+  outputs need (calibration, analysed area, timings), and with an overlay
+  ``overlay_legend_box_px``: where its legend is (see :func:`write_image_outputs`).
 
 An input is complete when its marker parses, names the same input checksum and
 parameters, and every listed output exists with the listed checksum.
@@ -36,7 +38,7 @@ import tifffile
 from exo_vision._shared.atomic import atomic_write_text, file_group, sha256_file
 from exo_vision._shared.csv_tables import csv_text, read_written_csv
 from exo_vision.environment import code_sha256
-from exo_vision.figures.overlay import render_overlay_indexed, write_indexed_png
+from exo_vision.figures.overlay import draw_overlay, write_indexed_png
 from exo_vision.tem_analysis import MicrographResult
 
 MARKER_VERSION = 1
@@ -146,7 +148,8 @@ def read_table_csv(path: str | Path) -> pd.DataFrame:
 
 
 def _not_counted(result: MicrographResult) -> list[int]:
-    """Labels of the vesicles the statistics leave out (cut by the image edge, unless they are counted)."""
+    """Labels of the vesicles the statistics leave out (cut by the image edge or by pixels without a value,
+    unless they are counted)."""
     table = result.table
     if not result.parameters.get("exclude_border", True) or "touches_border" not in table.columns:
         return []
@@ -183,13 +186,15 @@ def write_image_outputs(
     Returns
     -------
     dict
-        The marker content as written.
+        The marker content as written. With an overlay, ``overlay_legend_box_px`` is ``[row0, col0, row1,
+        col1]`` (overlay pixels, end exclusive) of the corner its legend covers, or None when the legend is in
+        a strip below the micrograph: the report's close-up keeps clear of it.
     """
     names = output_names(stem, rois=save_rois, overlay=overlay)
     px = float(result.image_data.pixel_size_nm or "nan")  # analysed images always carry a pixel size
     drawn = None
     if overlay:
-        drawn = render_overlay_indexed(
+        drawn = draw_overlay(
             result.image_data.data,
             result.labels,
             result.table,
@@ -199,6 +204,8 @@ def write_image_outputs(
             not_counted=_not_counted(result),
         )
     marker = dict(record)
+    if drawn is not None:
+        marker["overlay_legend_box_px"] = None if drawn.legend_box_px is None else list(drawn.legend_box_px)
     marker["marker_version"] = MARKER_VERSION
     marker["code_sha256"] = code_sha256()
     if not save_rois:  # an ROI set of an earlier analysis would number other vesicles than this table
@@ -214,7 +221,7 @@ def write_image_outputs(
             "vesicles": group.stage_bytes(out_dir / names["vesicles"], table_csv_text(result.table).encode("utf-8")),
         }
         if drawn is not None:
-            index, palette = drawn
+            index, palette = drawn.index, drawn.palette
             staged["overlay"] = group.stage(
                 out_dir / names["overlay"], lambda tmp: write_indexed_png(tmp, index, palette)
             )

@@ -59,8 +59,9 @@ from exo_vision.batch.memory import memory_workers
 from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.environment import code_sha256
 from exo_vision.io import read_image
+from exo_vision.io.image_data import ImageData
 from exo_vision.io.read import READABLE_SUFFIXES
-from exo_vision.tem_analysis import analyse_micrograph, rejected_by_reason
+from exo_vision.tem_analysis import MicrographResult, analyse_micrograph, rejected_by_reason
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -373,22 +374,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         t2 = time.perf_counter()
         timings = {"read_s": t1 - t0, **result.timings}
         timings.pop("total_s", None)
-        record.update(
-            {
-                "parameters": p,
-                "shape": list(image.shape),
-                "pixel_size_nm": image.pixel_size_nm,
-                "pixel_size_source": image.pixel_size_source,
-                # the scale-bar reading behind a pixel size read from the image (bar, label, OCR text)
-                **({"scale_bar": image.metadata["scale_bar"]} if image.metadata.get("scale_bar") else {}),
-                "polarity": result.polarity,
-                "segmenter": result.segmenter,
-                "analysed_area_nm2": result.analysed_area_nm2,
-                "n_vesicles": int(len(result.table)),
-                "rejected_by_reason": rejected_by_reason(result.rejected),
-                "warnings": [*image.warnings, *result.warnings],
-            }
-        )
+        record.update(_result_facts(image, result, p))
         if p.get("save_rois"):
             from exo_vision.annotations.polygons import outline_mismatches, outline_warning
 
@@ -397,7 +383,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         marker_facts = dict(record)
         marker_facts["timings"] = timings
         writing = True
-        write_image_outputs(
+        marker = write_image_outputs(
             result,
             out_dir=out_dir,
             stem=job.stem,
@@ -405,6 +391,8 @@ def process_image(job: ImageJob) -> dict[str, Any]:
             save_rois=bool(p.get("save_rois")),
             overlay=job.overlay,
         )
+        if "overlay_legend_box_px" in marker:  # where the report's close-up must not go, as a resumed run has it
+            record["overlay_legend_box_px"] = marker["overlay_legend_box_px"]
         timings["write_s"] = time.perf_counter() - t2
         timings["total_s"] = time.perf_counter() - start
         record["timings"] = timings
@@ -424,6 +412,24 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         except OSError:
             logger.debug("could not remove the outputs of %s", job.stem, exc_info=True)
     return record
+
+
+def _result_facts(image: ImageData, result: MicrographResult, parameters: dict[str, Any]) -> dict[str, Any]:
+    """What run.json and the completion marker record of one analysed micrograph."""
+    return {
+        "parameters": parameters,
+        "shape": list(image.shape),
+        "pixel_size_nm": image.pixel_size_nm,
+        "pixel_size_source": image.pixel_size_source,
+        # the scale-bar reading behind a pixel size read from the image (bar, label, OCR text)
+        **({"scale_bar": image.metadata["scale_bar"]} if image.metadata.get("scale_bar") else {}),
+        "polarity": result.polarity,
+        "segmenter": result.segmenter,
+        "analysed_area_nm2": result.analysed_area_nm2,
+        "n_vesicles": int(len(result.table)),
+        "rejected_by_reason": rejected_by_reason(result.rejected),
+        "warnings": [*image.warnings, *result.warnings],
+    }
 
 
 def _first_words(message: str, limit: int = WARNING_SUMMARY_CHARS) -> str:

@@ -27,9 +27,10 @@ statistics.
 Per input image (stem S) the output folder receives:
   S_labels.tif     instance labels (uint16/uint32, calibrated in nm)
   S_vesicles.csv   one row per vesicle
-  S_overlay.png    outlines coloured by morphology (teal: cut by the edge, not
-                   counted), ids, scale bar; small images drawn enlarged (about
-                   a byte per pixel; --no-overlay leaves it out)
+  S_overlay.png    outlines coloured by morphology (teal: cut by the edge or by
+                   pixels without a value, not counted), ids, scale bar; small
+                   images drawn enlarged (about a byte per pixel; --no-overlay
+                   leaves it out)
   S_done.json      completion marker (input checksum, parameters, output checksums)
   S_rois.zip       with --save-rois: the vesicles as an ImageJ/Fiji ROI set
 and for the run: vesicles.csv (all images, `image` column), summary.csv

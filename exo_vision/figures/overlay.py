@@ -7,6 +7,7 @@ Rendered with OpenCV on arrays (fast for 16 MP images); no matplotlib.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,11 +18,15 @@ from scipy import ndimage
 
 from exo_vision.calibration.mask import annotation_mask
 from exo_vision.figures.style import MORPHOLOGY_RGB
+from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags
 
 #: Outline colour of a vesicle with no (or an unknown) morphology, RGB.
 OTHER_RGB = (200, 200, 200)
 #: Legend entry (and morphology stand-in) of vesicles outlined but left out of the statistics.
 NOT_COUNTED = "edge: not counted"
+#: That legend entry when some of those vesicles touch pixels without a value (``touches_missing``: NaN or
+#: infinite padding, a masked-out area) rather than the image edge.
+NOT_COUNTED_MISSING = "edge or no-value pixels: not counted"
 #: Outline colour of those vesicles, RGB (teal: apart from the morphology colours and from grey levels).
 NOT_COUNTED_RGB = (0, 200, 160)
 #: Candidate scale-bar lengths in nm; the one nearest a fifth of the width is drawn.
@@ -408,7 +413,7 @@ def _draw_legend(
     *,
     scale: float,
     thickness: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
     """Write the morphology legend where it covers no vesicle, outline, id or scale bar.
 
     The entries go one per line into the first free corner (top left, top
@@ -417,8 +422,11 @@ def _draw_legend(
 
     Returns
     -------
-    ndarray of uint8
+    index : ndarray of uint8
         ``index`` itself, or a copy taller by the strip.
+    box : (int, int, int, int) or None
+        ``(row0, col0, row1, col1)`` (end exclusive) of the corner the legend took, its padding included;
+        None when it went into the strip.
     """
     rows, cols = index.shape
     margin = max(4, max(rows, cols) // 40)
@@ -431,14 +439,15 @@ def _draw_legend(
     for top, left in ((margin, margin), (margin, cols - margin - width), (rows - margin - height, margin)):
         if top < 0 or left < 0 or top + height > rows or left + width > cols:
             continue
-        window = np.s_[max(0, top - pad) : top + height + pad, max(0, left - pad) : left + width + pad]
+        box = (max(0, top - pad), max(0, left - pad), top + height + pad, left + width + pad)
+        window = np.s_[box[0] : box[2], box[1] : box[3]]
         if busy[window].any() or labels[window].any():
             continue
         for i, (name, colour) in enumerate(entries):
             _put_text(
                 index, name, (left + pad, top + pad + h + i * line), scale=scale, thickness=thickness, colour=colour
             )
-        return index
+        return index, box
     # No free corner: entries side by side in a strip below, wrapped to the width.
     space = cv2.getTextSize("  ", TEXT_FONT, scale, thickness)[0][0]
     places, x, y = [], margin, margin + h
@@ -450,7 +459,35 @@ def _draw_legend(
     strip = np.full((y + margin, cols), _BLACK, np.uint8)
     for name, colour, org in places:
         _put_text(strip, name, org, scale=scale, thickness=thickness, colour=colour)
-    return np.vstack([index, strip])
+    return np.vstack([index, strip]), None
+
+
+def legend_entries(table: pd.DataFrame, not_counted: Iterable[int] = ()) -> list[tuple[str, int]]:
+    """The overlay legend's lines: each morphology class, then the vesicles left out of the statistics.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The vesicle table (``label``; ``touches_missing`` when the run recorded it).
+    not_counted : iterable of int
+        Labels the statistics leave out (flagged ``touches_border``). When there are any, a last line names
+        them: :data:`NOT_COUNTED` ("edge: not counted"), or :data:`NOT_COUNTED_MISSING` when one of them
+        touches pixels without a value (``touches_missing``) rather than the image edge.
+
+    Returns
+    -------
+    list of (str, int)
+        Each line's text and palette index (its colour in :func:`overlay_palette`).
+    """
+    entries = list(_CLASS_INDEX.items())
+    set_aside = {int(v) for v in not_counted}
+    if set_aside:
+        missing = False
+        if len(table) and {"label", MISSING_COLUMN} <= set(table.columns):
+            flagged = table.loc[cut_by_missing_flags(table).to_numpy(), "label"]
+            missing = bool(set_aside & {int(v) for v in flagged})
+        entries.append((NOT_COUNTED_MISSING if missing else NOT_COUNTED, _NOT_COUNTED))
+    return entries
 
 
 def _outline_codes(
@@ -504,6 +541,28 @@ def _finite(image: np.ndarray) -> np.ndarray:
     return np.where(finite, image, np.median(image[finite])).astype(image.dtype, copy=False)
 
 
+@dataclass(frozen=True)
+class IndexedOverlay:
+    """An overlay drawn as palette indices by :func:`draw_overlay`.
+
+    Attributes
+    ----------
+    index : (M', N) ndarray of uint8
+        Palette index per pixel. The micrograph fills rows ``0 .. M - 1``
+        (``k`` M x ``k`` N when enlarged by ``k``); rows below it, if any, are
+        the legend strip.
+    palette : (256, 3) ndarray of uint8
+        RGB colour of each index (:func:`overlay_palette`).
+    legend_box_px : (int, int, int, int) or None
+        ``(row0, col0, row1, col1)`` (end exclusive, in ``index`` pixels) of the corner of the micrograph
+        that holds the legend; None when the legend is in the strip below it.
+    """
+
+    index: np.ndarray
+    palette: np.ndarray
+    legend_box_px: tuple[int, int, int, int] | None
+
+
 def render_overlay_indexed(
     image: np.ndarray,
     labels: np.ndarray,
@@ -519,6 +578,38 @@ def render_overlay_indexed(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw the overlay as palette indices (one byte per pixel: 3x less to encode than RGB).
 
+    :func:`draw_overlay` without the legend's place: its parameters, and its ``index`` and ``palette``.
+    """
+    drawn = draw_overlay(
+        image,
+        labels,
+        table,
+        pixel_size_nm=pixel_size_nm,
+        show_ids=show_ids,
+        scale_bar_nm=scale_bar_nm,
+        line_width_px=line_width_px,
+        objects=objects,
+        min_side_px=min_side_px,
+        not_counted=not_counted,
+    )
+    return drawn.index, drawn.palette
+
+
+def draw_overlay(
+    image: np.ndarray,
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    pixel_size_nm: float,
+    show_ids: bool = True,
+    scale_bar_nm: float | None = None,
+    line_width_px: int | None = None,
+    objects: list[tuple[slice, slice] | None] | None = None,
+    min_side_px: int = 0,
+    not_counted: Iterable[int] = (),
+) -> IndexedOverlay:
+    """Draw the overlay as palette indices (one byte per pixel: 3x less to encode than RGB).
+
     Parameters are those of :func:`render_overlay`, plus ``objects``: the
     boxes ``scipy.ndimage.find_objects(labels)`` if the caller already has
     them (they cost a whole pass over the labels), and ``min_side_px``: a
@@ -526,7 +617,9 @@ def render_overlay_indexed(
     the smallest whole factor that reaches it (each pixel repeated), so
     outlines, ids and the legend of a small render stay legible; and
     ``not_counted``: labels the statistics leave out (vesicles cut by the
-    image edge), outlined teal and listed in the legend as "edge: not counted".
+    image edge or by pixels without a value), outlined teal and listed in the
+    legend as "edge: not counted", or "edge or no-value pixels: not counted"
+    when the table flags one of them ``touches_missing`` (:func:`legend_entries`).
 
     Text is sized to print at :data:`MIN_TEXT_PT` or more and outlines at
     :data:`OUTLINE_MIN_MM` or more when the longer side is printed
@@ -539,37 +632,25 @@ def render_overlay_indexed(
 
     Returns
     -------
-    index : (M', N) ndarray of uint8
-        Palette index per pixel. The micrograph fills rows ``0 .. M - 1``
-        (``k`` M x ``k`` N when enlarged by ``k``); rows below it, if any, are
-        the legend strip.
-    palette : (256, 3) ndarray of uint8
-        RGB colour of each index (:func:`overlay_palette`).
+    IndexedOverlay
+        The palette indices, the palette and where the legend went.
     """
     labels = np.asarray(labels)
     image = np.asarray(image)
-    if image.shape[:2] != labels.shape:
-        raise ValueError(f"`labels` (shape {labels.shape}) must have the shape of `image` (shape {image.shape[:2]})")
-    if not (np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
-        raise ValueError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
+    _check_inputs(image, labels, pixel_size_nm, objects)
     factor = -(-int(min_side_px) // max(labels.shape)) if labels.size and max(labels.shape) < min_side_px else 1
     # the micrograph's own scale bar, its label and a data strip: the legend must not hide them either
     burnt_in = np.asarray(annotation_mask(_finite(image)), dtype=np.uint8)
     if factor > 1:
-        image = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
-        labels = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)
-        burnt_in = np.repeat(np.repeat(burnt_in, factor, axis=0), factor, axis=1)
+        image, labels, burnt_in = (
+            np.repeat(np.repeat(a, factor, axis=0), factor, axis=1) for a in (image, labels, burnt_in)
+        )
         pixel_size_nm, objects = pixel_size_nm / factor, None
     index = _grey_index(image)
     rows, cols = labels.shape
     size = max(rows, cols)
     width = line_width_px or outline_width_px(size)
-
-    if objects is not None and len(objects) != (int(labels.max()) if labels.size else 0):
-        raise ValueError(
-            f"`objects` has {len(objects)} boxes but the labels go up to {int(labels.max())}; "
-            "pass scipy.ndimage.find_objects(labels) of these labels, or leave it out"
-        )
+    entries = legend_entries(table, not_counted)
     set_aside = {int(v) for v in not_counted}
     if set_aside and len(table) and {"label", "morphology"} <= set(table.columns):
         table = table.assign(morphology=table["morphology"].where(~table["label"].isin(set_aside), NOT_COUNTED))
@@ -587,21 +668,50 @@ def render_overlay_indexed(
         raise ValueError(f"scale_bar_nm must be positive, got {scale_bar_nm!r}")
     r0, c0 = draw_scale_bar(index, length_nm, pixel_size_nm, scale=scale, thickness=thick)
     busy[max(0, r0) :, max(0, c0) :] = 1
-    if show_ids and len(table) and {"label", "centroid_x_nm", "centroid_y_nm"} <= set(table.columns):
-        boxes = ndimage.find_objects(labels) if objects is None else objects
-        xs = table["centroid_x_nm"].to_numpy(dtype=float) / pixel_size_nm
-        ys = table["centroid_y_nm"].to_numpy(dtype=float) / pixel_size_nm
-        for label, x, y in zip(table["label"].to_numpy(), xs, ys, strict=True):
-            if np.isfinite(x) and np.isfinite(y):
-                lab = int(label)
-                box = boxes[lab - 1] if 0 < lab <= len(boxes) else None
-                _place_id(index, busy, labels, str(lab), (x, y), box, scale=scale, thickness=thick)
+    if show_ids:
+        _draw_ids(index, busy, labels, table, objects, pixel_size_nm=pixel_size_nm, scale=scale, thickness=thick)
+    index, box = _draw_legend(index, busy | burnt_in, labels, entries, scale=scale, thickness=thick)
+    return IndexedOverlay(index=index, palette=overlay_palette(), legend_box_px=box)
 
-    entries = [(name, k) for name, k in _CLASS_INDEX.items()]
-    if set_aside:
-        entries.append((NOT_COUNTED, _NOT_COUNTED))
-    index = _draw_legend(index, busy | burnt_in, labels, entries, scale=scale, thickness=thick)
-    return index, overlay_palette()
+
+def _check_inputs(
+    image: np.ndarray, labels: np.ndarray, pixel_size_nm: float, objects: list[tuple[slice, slice] | None] | None
+) -> None:
+    """Refuse labels of another shape than the image, a pixel size that is no positive number, and boxes
+    (``scipy.ndimage.find_objects``) that do not belong to ``labels``."""
+    if image.shape[:2] != labels.shape:
+        raise ValueError(f"`labels` (shape {labels.shape}) must have the shape of `image` (shape {image.shape[:2]})")
+    if not (np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
+        raise ValueError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
+    if objects is not None and len(objects) != (int(labels.max()) if labels.size else 0):
+        raise ValueError(
+            f"`objects` has {len(objects)} boxes but the labels go up to {int(labels.max())}; "
+            "pass scipy.ndimage.find_objects(labels) of these labels, or leave it out"
+        )
+
+
+def _draw_ids(
+    index: np.ndarray,
+    busy: np.ndarray,
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    objects: list[tuple[slice, slice] | None] | None,
+    *,
+    pixel_size_nm: float,
+    scale: float,
+    thickness: int,
+) -> None:
+    """Write each vesicle's label at (or beside) its centroid, in place (:func:`_place_id`)."""
+    if not len(table) or not {"label", "centroid_x_nm", "centroid_y_nm"} <= set(table.columns):
+        return
+    boxes = ndimage.find_objects(labels) if objects is None else objects
+    xs = table["centroid_x_nm"].to_numpy(dtype=float) / pixel_size_nm
+    ys = table["centroid_y_nm"].to_numpy(dtype=float) / pixel_size_nm
+    for label, x, y in zip(table["label"].to_numpy(), xs, ys, strict=True):
+        if np.isfinite(x) and np.isfinite(y):
+            lab = int(label)
+            box = boxes[lab - 1] if 0 < lab <= len(boxes) else None
+            _place_id(index, busy, labels, str(lab), (x, y), box, scale=scale, thickness=thickness)
 
 
 def render_overlay(

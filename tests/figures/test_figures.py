@@ -218,6 +218,35 @@ def test_vesicles_left_out_of_the_statistics_are_outlined_apart_and_named_in_the
     assert legend.any() and not (np.all(overlay_palette()[plain] == NOT_COUNTED_RGB, axis=2) & away).any()
 
 
+def test_the_legend_names_pixels_without_a_value_when_they_cut_a_vesicle_left_out(nan_block_tem):
+    """Before, a vesicle cut by a NaN block in the middle of the micrograph was listed as "edge: not counted"."""
+    from exo_vision.figures.overlay import NOT_COUNTED, NOT_COUNTED_MISSING, draw_overlay, legend_entries
+    from exo_vision.io.image_data import ImageData
+    from exo_vision.tem_analysis import analyse_micrograph
+
+    image, px, (r, c) = nan_block_tem
+    data = ImageData(image, pixel_size_nm=px, pixel_size_source="user", pixel_size_yx_nm=(px, px), kind="tem")
+    result = analyse_micrograph(data, method="classical", n_boot=50)
+    table = result.table
+    # per vesicle: the one under the NaN block touches pixels without a value, another only the image edge
+    missing = table.loc[table["touches_missing"]]
+    assert len(missing) == 1 and bool(missing["touches_border"].iloc[0])
+    assert np.hypot(missing["centroid_x_nm"].iloc[0] / px - c, missing["centroid_y_nm"].iloc[0] / px - r) < 5
+    edge = table.loc[table["touches_border"] & ~table["touches_missing"], "label"].tolist()
+    assert len(edge) >= 1
+    not_counted = table.loc[table["touches_border"], "label"].tolist()
+    assert legend_entries(table, not_counted)[-1][0] == NOT_COUNTED_MISSING == "edge or no-value pixels: not counted"
+    assert legend_entries(table, edge)[-1][0] == NOT_COUNTED  # only vesicles cut by the edge set aside
+    assert [name for name, _ in legend_entries(table)] == ["round", "cup", "irregular"]  # none set aside
+    # the overlay draws those words: its legend is wider than the one that names the edge alone
+    words = draw_overlay(image, result.labels, table, pixel_size_nm=px, not_counted=not_counted)
+    edge_only = draw_overlay(
+        image, result.labels, table.assign(touches_missing=False), pixel_size_nm=px, not_counted=not_counted
+    )
+    assert words.legend_box_px is not None and edge_only.legend_box_px is not None
+    assert words.legend_box_px[3] - words.legend_box_px[1] > edge_only.legend_box_px[3] - edge_only.legend_box_px[1]
+
+
 def test_overlay_axis_holds_the_tallest_group_and_its_legend():
     # Regression: the y limit was frozen at the first group's height, clipping a taller second group.
     short = np.linspace(30.0, 150.0, 40)  # spread out: low bins
