@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from napari.utils.notifications import show_warning
 
-from exo_vision.measure.tables import truth_values
+from exo_vision.measure.tables import cut_by_missing_flags, truth_values
 from exo_vision.plugins._layers import (
     SOURCE_KEY,
     derived_layers,
@@ -22,7 +22,7 @@ from exo_vision.plugins._layers import (
     restore_frame_units,
 )
 from exo_vision.session.curation import edit_log_table, edit_record
-from exo_vision.tem_analysis import measure_micrograph_vesicles
+from exo_vision.tem_analysis import cut_where, measure_micrograph_vesicles
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: metadata role of the vesicle Labels layer.
@@ -334,6 +334,13 @@ def edit_log_frame(layer: Any) -> pd.DataFrame:
 CUT_BY_MISSING_KEY = "cut_by_missing_pixels"
 
 
+def layer_cut_by_missing(layer: Any) -> bool:
+    """Whether pixels without a value cut vesicles of a vesicle layer: its run's warnings said so
+    (:data:`CUT_BY_MISSING_KEY`) or its table flags some ``touches_missing`` (a saved micrograph brought back
+    by the grid session has no run's warnings)."""
+    return bool(layer.metadata.get(CUT_BY_MISSING_KEY)) or bool(cut_by_missing_flags(vesicle_table(layer)).any())
+
+
 def statistics_text(stats: dict[str, Any], *, exclude_border: bool = True, missing: bool = False) -> str:
     """One-paragraph summary of :func:`~exo_vision.measure.size_stats.size_statistics`.
 
@@ -349,7 +356,7 @@ def statistics_text(stats: dict[str, Any], *, exclude_border: bool = True, missi
         :func:`exo_vision.tem_analysis.cut_by_missing`): the text then names both.
     """
     n, cut = stats.get("n", 0), stats.get("n_excluded_border", 0)
-    where = "cut by the image edge" + (" or by pixels without a value" if missing else "")
+    where = cut_where(missing=missing)
     if not exclude_border:
         border = f"\nvesicles {where} counted" if n else ""
     else:

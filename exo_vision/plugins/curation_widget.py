@@ -21,9 +21,9 @@ from skimage.segmentation import watershed
 from exo_vision.annotations.polygons import outline_warning
 from exo_vision.plugins._layers import enum_choices, same_layer, source_image
 from exo_vision.plugins._vesicles import (
-    CUT_BY_MISSING_KEY,
     ROLE,
     excludes_border,
+    layer_cut_by_missing,
     layer_statistics,
     log_edit,
     measure_layer,
@@ -405,7 +405,7 @@ class CurationWidget(Container):
         self._stats.value = statistics_text(
             self.statistics,
             exclude_border=excludes_border(self.layer.metadata),
-            missing=bool(self.layer.metadata.get(CUT_BY_MISSING_KEY)),
+            missing=layer_cut_by_missing(self.layer),
         )
         log = self.layer.metadata.get("edit_log", [])
         self._log.value = "" if not log else f"{log[-1]['action']} label {log[-1]['label']} at {log[-1]['time_utc']}"

@@ -46,7 +46,7 @@ from exo_vision.plugins.segmentation_widget import Polarity, run_analysis
 from exo_vision.segmentation.api import METHODS, available_methods
 from exo_vision.session.curation import CuratedResult
 from exo_vision.session.grid import GridSession, GridSettings
-from exo_vision.tem_analysis import measure_micrograph_vesicles, rejected_by_reason
+from exo_vision.tem_analysis import cut_where, measure_micrograph_vesicles, rejected_by_reason
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -344,8 +344,8 @@ class GridSessionWidget(Container):
                 show_warning(problem)
             if resaved:
                 show_info(
-                    f"vesicles cut by the image edge are now {rule} in the {len(resaved)} micrograph(s) saved "
-                    "before too (their done markers, overlays and statistics were written again)"
+                    f"vesicles {cut_where(missing=core.cut_by_missing())} are now {rule} in the {len(resaved)} "
+                    "micrograph(s) saved before too (their done markers, overlays and statistics were written again)"
                 )
             self.update_summary()
 
@@ -420,7 +420,8 @@ class GridSessionWidget(Container):
             changed = "" if core.settings == chosen else " (the settings it was started with, not those chosen here)"
             show_info(
                 f"resuming grid session at {core.files[core.start].name} ({core.resumed_done} saved) with "
-                f"{core.settings.describe()}{changed}; changed settings apply to the micrographs not yet saved"
+                f"{core.settings.describe(missing=core.cut_by_missing())}{changed}; changed settings apply to the "
+                "micrographs not yet saved"
             )
         self.update_summary()
         self.go_to(core.start)
@@ -679,8 +680,9 @@ class GridSessionWidget(Container):
         # --include-border or not) counts them in the run's summary.csv and size histogram
         exclude = self.core.settings.exclude_border if self.core is not None else True
         self.statistics = stats = size_statistics(pooled, n_boot=200, exclude_border=exclude)
+        missing = self.core.cut_by_missing() if self.core is not None else False
         self._summary.value = f"{len(self.tables)} micrograph(s) saved; " + statistics_text(
-            stats, exclude_border=exclude
+            stats, exclude_border=exclude, missing=missing
         )
         # the statistics once per step (a bootstrap over the whole grid: 0.2 s at 10 000 vesicles)
         self.plot.draw(

@@ -45,6 +45,7 @@ from exo_vision.plugins._vesicles import (
     add_vesicle_layer,
     excludes_border,
     follow_scale,
+    layer_cut_by_missing,
     layer_statistics,
     morphology_colormap,
     new_vesicle_layer,
@@ -496,7 +497,7 @@ class SegmentationWidget(Container):
         now = statistics_text(
             layer_statistics(layer, n_boot=1),
             exclude_border=excludes_border(layer.metadata),
-            missing=bool(layer.metadata.get(CUT_BY_MISSING_KEY)),
+            missing=layer_cut_by_missing(layer),
         )
         if now == at_run:
             self._summary.value = prefix + now + self._left_out

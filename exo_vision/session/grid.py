@@ -130,16 +130,22 @@ class GridSettings:
             return str(error)
         return None
 
-    def describe(self) -> str:
+    def describe(self, *, missing: bool = False) -> str:
         """These settings in a few words, for the user: method, model, size range, sensitivity, and the
-        polarity and the border rule when they are not the defaults."""
+        polarity and the border rule when they are not the defaults.
+
+        ``missing``: pixels without a value cut vesicles of the grid (:meth:`GridSession.cut_by_missing`),
+        which the border rule counts or leaves out with those cut by the image edge; the words then say both.
+        """
+        from exo_vision.tem_analysis import cut_where
+
         path = self.model_path()
         model = f", model {Path(path).name}" if path else ""
         return (
             f"{self.method}{model}, {self.min_diameter_nm:g}-{self.max_diameter_nm:g} nm, "
             f"sensitivity {self.sensitivity:g}"
             + ("" if self.polarity == "auto" else f", vesicles {self.polarity}")
-            + ("" if self.exclude_border else ", vesicles cut by the image edge counted")
+            + ("" if self.exclude_border else f", vesicles {cut_where(missing=missing)} counted")
         )
 
     def resumed(self, saved: dict[str, Any]) -> GridSettings:
@@ -482,13 +488,15 @@ class GridSession:
         writes them; ValueError (nothing written) when the curated result cannot be measured."""
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics
-        from exo_vision.segmentation.api import segmenter_warnings
-        from exo_vision.tem_analysis import MicrographResult, coarse_pixel_warnings, missing_values_warnings
+        from exo_vision.tem_analysis import MicrographResult, flag_cut_by_missing
 
         stem = self.output_paths(path)["marker"].name[: -len("_done.json")]
         area = curated.analysed_area_nm2
         area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
-        image, table = curated.image, curated.table
+        image = curated.image
+        # the vesicles pixels without a value cut, flagged as exo-vision tem flags them (a table read back from
+        # an older save has no touches_missing) and counted in the marker's warnings as exo-vision tem counts them
+        table, cut_warnings = flag_cut_by_missing(curated.table, curated.labels, image)
         parameters = self.recorded_parameters(path, curated.parameters, image)
         polarity = curated.polarity or "bright"
         result = MicrographResult(
@@ -507,25 +515,41 @@ class GridSession:
             parameters=parameters,
             polarity=polarity,
             analysed_area_nm2=float("nan") if area is None else area,
+            warnings=cut_warnings,
         )
         record = {
             "input": str(path),
             "stem": stem,
             "input_sha256": sha256_file(path),
             "parameters": parameters,
+            **self._marker_facts(curated, polarity, cut_warnings),
+            "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
+            "n_vesicles": int(len(table)),
+        }
+        return lambda: write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
+
+    @staticmethod
+    def _marker_facts(curated: CuratedResult, polarity: str, cut_warnings: list[str]) -> dict[str, Any]:
+        """What a curated micrograph's done-marker records beside its files, parameters and counts, as
+        ``exo-vision tem`` records it: calibration, polarity, warnings, what the segmentation left out, the
+        segmenter and the curation."""
+        from exo_vision.segmentation.api import segmenter_warnings
+        from exo_vision.tem_analysis import coarse_pixel_warnings, missing_values_warnings
+
+        image = curated.image
+        facts: dict[str, Any] = {
             "shape": list(image.shape),
             "pixel_size_nm": image.pixel_size_nm,
             "pixel_size_source": image.pixel_size_source,
             # the scale-bar reading behind a pixel size read from the image, as exo-vision tem records it
             **({"scale_bar": image.metadata["scale_bar"]} if image.metadata.get("scale_bar") else {}),
             "polarity": polarity,
-            "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
-            "n_vesicles": int(len(table)),
             "warnings": [
                 *image.warnings,
                 *segmenter_warnings(image.pixel_size_nm, curated.segmenter, polarity),
                 *coarse_pixel_warnings(float(image.pixel_size_nm or "nan")),
                 *missing_values_warnings(image.data),
+                *cut_warnings,
             ],
             # what the segmentation left out, as exo-vision tem records it (curation changes only the vesicles)
             **(
@@ -537,10 +561,27 @@ class GridSession:
             "n_edits": len(curated.edit_log),
         }
         if curated.segmenter:
-            record["segmenter"] = curated.segmenter
-        return lambda: write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
+            facts["segmenter"] = curated.segmenter
+        return facts
 
     # -- summary -----------------------------------------------------------------------------------
+    def cut_by_missing(self) -> bool:
+        """Whether pixels without a value (NaN or infinite padding, a padding frame) cut vesicles of a saved
+        micrograph: its table flags them ``touches_missing``, or, for a table older than that column, its
+        done-marker's warnings say so (:func:`~exo_vision.tem_analysis.cut_by_missing`). Those vesicles are
+        flagged ``touches_border`` too: the border rule counts or leaves them out with those cut by the edge."""
+        from exo_vision.batch.image_outputs import read_marker
+        from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags
+        from exo_vision.tem_analysis import cut_by_missing
+
+        for stem, table in self.tables.items():
+            if MISSING_COLUMN in table.columns:
+                if cut_by_missing_flags(table).any():
+                    return True
+            elif cut_by_missing((read_marker(out_dir=self.output_dir, stem=stem) or {}).get("warnings")):
+                return True
+        return False
+
     def pooled_table(self) -> pd.DataFrame | None:
         """Every saved micrograph's vesicles in one table, or None when nothing is saved."""
         if not self.tables:

@@ -388,3 +388,26 @@ def test_the_dock_chooses_the_stain_polarity_as_the_command_line_does(make_napar
     assert session.settings().polarity == "dark" and session.config().polarity == "dark"
     session._show_settings(GridSettings(polarity="bright"))
     assert session._polarity.value is Polarity.BRIGHT
+
+
+def test_the_grid_summary_names_pixels_without_a_value_that_cut_a_saved_vesicle(
+    make_napari_viewer, tmp_path, nan_block_tem
+):
+    """Before, the grid summary (and the Curation dock on a micrograph brought back) said "cut by the image
+    edge" of a vesicle that a block of NaN pixels in the middle of the micrograph cut."""
+    from tests.plugins.test_plugin_tem import _dock
+
+    image, px, _ = nan_block_tem
+    grid, out = tmp_path / "grid", tmp_path / "out"
+    grid.mkdir()
+    for name in ("a", "b"):
+        tifffile.imwrite(grid / f"{name}.tif", image, imagej=True, resolution=(1 / px, 1 / px), metadata={"unit": "nm"})
+    viewer, session = _synchronous_session(make_napari_viewer)
+    _, cur = _dock(viewer, "Curation")
+    session.open_grid(grid, out)
+    session.next()  # a.tif saved
+    assert session._summary.value.startswith("1 micrograph(s) saved")
+    assert "cut by the image edge or by pixels without a value not counted" in session._summary.value
+    session.previous()  # a.tif brought back from its saved files, without its run's warnings
+    viewer.layers.selection.active = session.labels_layer
+    assert "cut by the image edge or by pixels without a value not counted" in cur._stats.value

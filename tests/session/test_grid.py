@@ -211,6 +211,39 @@ def test_a_curated_micrograph_with_nan_padding_is_saved_with_its_warning(tmp_pat
     assert warnings[1].startswith("15360 pixels (10.4 % of the image) hold no value")
 
 
+def test_a_saved_vesicle_cut_by_pixels_without_a_value_is_flagged_and_named_as_such(tmp_path, nan_block_tem):
+    """Before, the grid session's done-marker left out the warning that pixels without a value cut a vesicle,
+    and nothing in the saved files told that vesicle from those cut by the image edge."""
+    image, px, _ = nan_block_tem
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    tifffile.imwrite(grid / "p.tif", image, imagej=True, resolution=(1 / px, 1 / px), metadata={"unit": "nm"})
+    out = tmp_path / "out"
+    session = GridSession.open(grid, out, GridSettings(method="classical"))
+    (path,) = session.files
+    curated, _ = _curate_by_deleting(session, path)
+    assert not session.cut_by_missing()  # nothing saved yet
+    session.save(path, curated)
+    warnings = json.loads((out / "p_done.json").read_text())["warnings"]
+    assert any(w.startswith("1 of the 7 vesicles touch pixels without a value") for w in warnings)
+    saved = pd.read_csv(out / "p_vesicles.csv")
+    assert saved["touches_missing"].sum() == 1 and saved.loc[saved["touches_missing"], "touches_border"].all()
+    assert (saved["touches_border"] & ~saved["touches_missing"]).sum() >= 1  # and one cut by the image edge
+    assert session.cut_by_missing() and GridSession.open(grid, out).cut_by_missing()
+    assert (
+        GridSettings(exclude_border=False)
+        .describe(missing=True)
+        .endswith(", vesicles cut by the image edge or by pixels without a value counted")
+    )
+    # a table saved before touches_missing existed: the done-marker's warning still tells
+    saved.drop(columns="touches_missing").to_csv(out / "p_vesicles.csv", index=False)
+    assert GridSession.open(grid, out).cut_by_missing()
+    marker = json.loads((out / "p_done.json").read_text())
+    marker["warnings"] = [w for w in marker["warnings"] if "touch pixels without a value" not in w]
+    (out / "p_done.json").write_text(json.dumps(marker))
+    assert not GridSession.open(grid, out).cut_by_missing()
+
+
 def test_resuming_a_grid_whose_saved_micrographs_another_model_segmented_says_so(tmp_path):
     grid, out = _grid(tmp_path, 2)
     session = GridSession.open(grid, out)
