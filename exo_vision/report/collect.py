@@ -36,7 +36,8 @@ import pandas as pd
 from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.measure.size_stats import size_statistics
-from exo_vision.measure.tables import truth_values
+from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
+from exo_vision.tem_analysis import cut_by_missing
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: Statistics parameters of a TEM run that must agree for pooled statistics to mean anything.
@@ -55,6 +56,7 @@ IMAGE_COLUMNS = (
     "warnings",
     "segmenter",
     "model_sha256",
+    "n_cut_by_missing",
 )
 
 
@@ -120,7 +122,10 @@ class TemEvidence:
         Diameters (nm) behind ``statistics`` (border vesicles dropped when the
         run excluded them), for the histograms.
     images : pandas.DataFrame
-        One row per input image of every grid: :data:`IMAGE_COLUMNS`.
+        One row per input image of every grid: :data:`IMAGE_COLUMNS`. ``n_cut_by_missing`` counts the
+        image's vesicles that touch pixels without a value (``touches_missing``; they are flagged
+        ``touches_border`` too): NaN when its table is older than that column but its run's warnings say
+        some do (:func:`cut_by_missing_count`).
     parameter_conflicts : list of str
         Statistics parameters that differ between grids (empty when they agree).
     """
@@ -339,6 +344,31 @@ def _kept_diameters(vesicles: pd.DataFrame, *, exclude_border: bool) -> np.ndarr
     return d
 
 
+def cut_by_missing_count(vesicles: pd.DataFrame, stem: str, warnings: list[str] | None) -> float:
+    """How many vesicles of one image touch pixels without a value (NaN or infinite, a padding frame).
+
+    Parameters
+    ----------
+    vesicles : pandas.DataFrame
+        The grid's ``vesicles.csv`` (``image`` names each row's image).
+    stem : str
+        The image.
+    warnings : list of str or None
+        Its run.json warnings.
+
+    Returns
+    -------
+    float
+        The count of its rows flagged ``touches_missing``; for a table older than that column (none, or
+        blank for this image's rows), NaN when the run's warnings say that such pixels cut some vesicles
+        (:func:`~exo_vision.tem_analysis.cut_by_missing`: how many the table cannot tell), else 0.
+    """
+    rows = vesicles.loc[vesicles["image"].astype(str) == stem] if "image" in vesicles.columns else vesicles
+    if MISSING_COLUMN in rows.columns and rows[MISSING_COLUMN].notna().all():
+        return float(cut_by_missing_flags(rows, where=f"vesicles.csv ({stem})").sum())
+    return float("nan") if cut_by_missing(warnings) else 0.0
+
+
 def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     """Read one or more ``exo-vision tem`` folders (one per grid) and pool them.
 
@@ -403,6 +433,9 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
                     "warnings": "; ".join(map(str, record.get("warnings") or [])) or str(record.get("error", "") or ""),
                     **dict(
                         zip(("segmenter", "model_sha256"), describe_segmenter(record.get("segmenter")), strict=True)
+                    ),
+                    "n_cut_by_missing": cut_by_missing_count(
+                        g.vesicles, str(record.get("stem", "")), record.get("warnings")
                     ),
                 }
             )

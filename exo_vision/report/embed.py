@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +39,8 @@ class CloseUp:
     box_px : (int, int, int, int)
         ``(row0, col0, row1, col1)`` of the crop in overlay pixels (end exclusive).
     labels : list of int
-        Vesicle labels the crop was centred on.
+        Vesicle labels the crop was centred on (those whose centre it still holds when it was moved off the
+        overlay's scale bar or legend).
     width_nm : float
         Field width of the crop in nanometres.
     """
@@ -157,13 +160,37 @@ def _away_from(
     return box
 
 
+def _overlap(box: tuple[int, int, int, int], other: tuple[int, int, int, int]) -> bool:
+    """Whether two ``(row0, col0, row1, col1)`` boxes (end exclusive) share a pixel."""
+    return not (box[2] <= other[0] or box[0] >= other[2] or box[3] <= other[1] or box[1] >= other[3])
+
+
+def _as_boxes(avoid: Any) -> list[tuple[int, int, int, int]]:
+    """One ``(row0, col0, row1, col1)`` box, or a sequence of them, as a list of boxes of ints."""
+    boxes = [avoid] if len(avoid) == 4 and all(isinstance(v, (int, np.integer)) for v in avoid) else avoid
+    return [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in boxes]
+
+
+def _clear_of(
+    box: tuple[int, int, int, int], avoid: list[tuple[int, int, int, int]], shape: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """``box`` moved off every box of ``avoid`` in turn (:func:`_away_from`), again while a move off one put
+    it on another; the last move wins when no place clears them all."""
+    for _ in range(len(avoid) + 1):
+        for other in avoid:
+            box = _away_from(box, other, shape)
+        if not any(_overlap(box, other) for other in avoid):
+            break
+    return box
+
+
 def choose_close_up(
     vesicles: pd.DataFrame,
     *,
     image_shape: tuple[int, int],
     pixel_size_nm: float,
     n_neighbours: int = 3,
-    avoid_px: tuple[int, int, int, int] | None = None,
+    avoid_px: tuple[int, int, int, int] | Sequence[tuple[int, int, int, int]] | None = None,
 ) -> CloseUp | None:
     """Pick a crop around the most crowded group of a few whole vesicles.
 
@@ -171,9 +198,10 @@ def choose_close_up(
     smallest distance to its ``n_neighbours``-th nearest whole neighbour; the
     crop encloses it and those neighbours with a margin of half the largest
     diameter, and is made square. When ``avoid_px`` is given (the overlay's
-    own scale bar) the crop is moved off it by the shortest distance, or made
-    smaller when there is no room for it beside the bar, so the close-up never
-    shows a cut-off copy of the wide field's bar next to its own.
+    own scale bar, its legend) the crop is moved off it by the shortest
+    distance, or made smaller when there is no room for it beside it, so the
+    close-up never shows a cut-off copy of the wide field's bar or legend
+    next to its own bar.
 
     Parameters
     ----------
@@ -186,9 +214,10 @@ def choose_close_up(
         Pixel edge length in nanometres.
     n_neighbours : int
         How many neighbours to include beside the centre vesicle.
-    avoid_px : (int, int, int, int), optional
+    avoid_px : (int, int, int, int) or list of them, optional
         ``(row0, col0, row1, col1)`` (overlay pixels, end exclusive) the crop
-        must not overlap, e.g. :func:`exo_vision.figures.overlay.overlay_scale_bar_box`.
+        must not overlap, e.g. :func:`exo_vision.figures.overlay.overlay_scale_bar_box`
+        and the legend's :attr:`~exo_vision.figures.overlay.IndexedOverlay.legend_box_px`.
 
     Returns
     -------
@@ -225,7 +254,10 @@ def choose_close_up(
     s = int(round(side))
     box = (row0, col0, row0 + s, col0 + s)
     if avoid_px is not None:
-        box = _away_from(box, avoid_px, (m, n))
+        box = _clear_of(box, _as_boxes(avoid_px), (m, n))
+        # a move off the bar or legend can leave a neighbour's centre outside: the caption names those inside
+        inside = [i for i in members if box[0] <= xy[i, 1] < box[2] and box[1] <= xy[i, 0] < box[3]]
+        members = np.asarray(inside, dtype=int) if inside else members
     labels = [int(v) for v in table["label"].to_numpy()[members]]
     return CloseUp(box_px=box, labels=labels, width_nm=(box[3] - box[1]) * pixel_size_nm)
 

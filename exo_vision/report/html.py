@@ -30,9 +30,10 @@ from exo_vision.blot.panel import (
     ratio_censoring,
 )
 from exo_vision.figures.histogram import size_histogram_figure
-from exo_vision.figures.overlay import OTHER_RGB, overlay_scale_bar_box
+from exo_vision.figures.overlay import NOT_COUNTED_RGB, OTHER_RGB, overlay_scale_bar_box
 from exo_vision.figures.style import MORPHOLOGY_RGB
 from exo_vision.measure.size_stats import MORPHOLOGIES, Weighting, z_average_equivalent_diameter
+from exo_vision.measure.tables import truth_values
 from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
 from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
@@ -46,6 +47,7 @@ from exo_vision.report.embed import (
 )
 from exo_vision.report.instruments import FIELDS
 from exo_vision.report.interpret import calnexin_bound, panel_pass, verdict_text
+from exo_vision.tem_analysis import cut_where
 
 #: Why a DLS Z-average and a TEM diameter differ, in one line.
 DLS_TEM_EXPLANATION = (
@@ -368,6 +370,38 @@ def _calibration(tem: TemEvidence) -> str:
     return "".join(out)
 
 
+#: Images named in the report's sentence on vesicles cut by pixels without a value (the rest as "and N more").
+MAX_IMAGES_NAMED = 5
+#: What pixels without a value are, in the report's words.
+NO_VALUE_WORDS = "pixels without a value (NaN or infinite, as in the padding of an aligned or stitched micrograph)"
+
+
+def _cut_by_missing_images(tem: TemEvidence) -> pd.DataFrame:
+    """The rows of ``tem.images`` whose vesicles pixels without a value cut (a count above 0, or unknown)."""
+    if "n_cut_by_missing" not in tem.images.columns:
+        return tem.images.iloc[:0]
+    counts = pd.to_numeric(tem.images["n_cut_by_missing"], errors="coerce")
+    return tem.images.loc[counts.isna() | (counts > 0)]
+
+
+def _cut_by_missing_words(tem: TemEvidence) -> str:
+    """The words that follow "N of them touch the image border" when pixels without a value cut some of the
+    vesicles left out: how many (when every table says) and in which images; "" when none did or none were
+    left out."""
+    cut = _cut_by_missing_images(tem)
+    if cut.empty or not int(tem.statistics.get("n_excluded_border") or 0):
+        return ""
+    several_grids = tem.images["grid"].nunique() > 1
+    names = [f"{r.grid}/{r.image}" if several_grids else str(r.image) for r in cut.itertuples(index=False)]
+    where = ", ".join(_e(n) for n in names[:MAX_IMAGES_NAMED]) + (
+        f" and {len(names) - MAX_IMAGES_NAMED} more" if len(names) > MAX_IMAGES_NAMED else ""
+    )
+    counts = pd.to_numeric(cut["n_cut_by_missing"], errors="coerce")
+    if counts.isna().any():  # a table of a run older than touches_missing: its run's warning says it, not how many
+        return f" or {NO_VALUE_WORDS} in {where},"
+    return f" or, {num('tem.n_excluded_missing', int(counts.sum()))} of them, {NO_VALUE_WORDS} in {where},"
+
+
 def _sampling(tem: TemEvidence) -> str:
     rows = []
     for g in tem.grids:
@@ -390,8 +424,9 @@ def _sampling(tem: TemEvidence) -> str:
         f"<p>{num('tem.n_grids', len(tem.grids))} grid(s) (one <code>--tem</code> folder per grid), "
         f"{num('tem.n_images', tem.n_images)} image(s) analysed, "
         f"{int(s['n']) + int(s['n_excluded_border'])} vesicles outlined; "
-        f"{num('tem.n_excluded_border', s['n_excluded_border'])} of them touch the image border and were "
-        f"excluded from the statistics (their size is truncated), which count {num('tem.n', s['n'])}."
+        f"{num('tem.n_excluded_border', s['n_excluded_border'])} of them touch the image border"
+        f"{_cut_by_missing_words(tem)} and were excluded from the statistics (their size is truncated), which "
+        f"count {num('tem.n', s['n'])}."
         + (
             f" {num('tem.fraction_touching', s['fraction_touching'], percent=True)} of the counted vesicles share "
             "an outline with another vesicle: there the segmenter divided a contact (the overlay PNGs show "
@@ -400,7 +435,14 @@ def _sampling(tem: TemEvidence) -> str:
             else "</p>"
         ),
         _table(
-            ["Grid", "Images", "Failed", "Vesicles counted", "Border (excluded)", "Mean ± SD (nm)"],
+            [
+                "Grid",
+                "Images",
+                "Failed",
+                "Vesicles counted",
+                "Border (excluded)" if _cut_by_missing_images(tem).empty else "Border or no value (excluded)",
+                "Mean ± SD (nm)",
+            ],
             rows,
             right=(1, 2, 3, 4, 5),
         ),
@@ -559,13 +601,40 @@ def _morphology(tem: TemEvidence) -> str:
 
 def _image_shape(grid, stem: str, overlay_shape: tuple[int, ...]) -> tuple[int, int]:
     """The micrograph's (rows, columns) as run.json records them, else the overlay's."""
-    for record in grid.run.get("images", []):
-        if not isinstance(record, dict) or record.get("stem") != stem:
-            continue
-        shape = record.get("shape")
-        if isinstance(shape, list) and len(shape) >= 2:
-            return int(shape[0]), int(shape[1])
+    shape = _image_record(grid, stem).get("shape")
+    if isinstance(shape, list) and len(shape) >= 2:
+        return int(shape[0]), int(shape[1])
     return int(overlay_shape[0]), int(overlay_shape[1])
+
+
+def _image_record(grid, stem: str) -> dict[str, Any]:
+    """The run.json record of image ``stem`` of a grid ({} when it has none)."""
+    for record in grid.run.get("images", []):
+        if isinstance(record, dict) and record.get("stem") == stem:
+            return record
+    return {}
+
+
+def _legend_box(grid, stem: str) -> tuple[int, int, int, int] | None:
+    """Where the overlay of ``stem`` holds its legend (overlay pixels), as its run recorded it
+    (``overlay_legend_box_px``); None when the legend is below the micrograph or the run is older than that."""
+    box = _image_record(grid, stem).get("overlay_legend_box_px")
+    if isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) for v in box):
+        return box[0], box[1], box[2], box[3]
+    return None
+
+
+def _not_counted_words(tem: TemEvidence, grid, stem: str, table: pd.DataFrame) -> str:
+    """The wide-field caption's legend entry of the vesicles outlined but not counted (teal), or "" when the
+    image has none or its run counted them."""
+    if not (grid.run.get("parameters") or {}).get("exclude_border", True) or "touches_border" not in table.columns:
+        return ""
+    if not truth_values(table["touches_border"]).any():
+        return ""
+    cut = _cut_by_missing_images(tem)
+    missing = bool(((cut["grid"] == grid.name) & (cut["image"] == stem)).any()) if len(cut) else False
+    swatch = f'<span class="swatch" style="background:rgb{tuple(int(c) for c in NOT_COUNTED_RGB)}"></span>'
+    return f"{swatch}not counted ({_e(cut_where(missing=missing))})"
 
 
 def _overlays(tem: TemEvidence) -> str:
@@ -605,15 +674,18 @@ def _overlays(tem: TemEvidence) -> str:
     # the micrograph's rows; those below them are the overlay's legend strip
     drawn_shape = (min(rgb.shape[0], int(round(m * rgb.shape[1] / n))), rgb.shape[1])
     # the close-up keeps clear of the overlay's scale bar: a cut-off copy of it would sit beside its own
-    bar = overlay_scale_bar_box(drawn_shape, drawn_px)
+    # and of its legend (a cut-off copy of that was no better), where the run recorded it
+    avoid = [overlay_scale_bar_box(drawn_shape, drawn_px)]
+    if (legend_box := _legend_box(grid, stem)) is not None:
+        avoid.append(legend_box)
     close = (
-        choose_close_up(table, image_shape=drawn_shape, pixel_size_nm=drawn_px, avoid_px=bar) if len(table) else None
+        choose_close_up(table, image_shape=drawn_shape, pixel_size_nm=drawn_px, avoid_px=avoid) if len(table) else None
     )
     wide = mark_box(rgb, close.box_px) if close is not None else rgb
     legend = "".join(
         f'<span class="swatch" style="background:rgb{tuple(int(c) for c in MORPHOLOGY_RGB[k])}"></span>{k}'
         for k in MORPHOLOGIES
-    )
+    ) + _not_counted_words(tem, grid, stem, table)
     figs = [
         f'<figure><img alt="wide-field overlay of {_e(stem)}" src="{rgb_data_uri(wide, max_px=WIDE_FIELD_MAX_PX)}" '
         f'width="560"><figcaption>Wide field: {_e(grid.name)} / {_e(stem)}, {n} × {m} px at {px:.4g} nm/px '

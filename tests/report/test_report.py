@@ -700,3 +700,43 @@ def test_the_annotated_blot_is_embedded_as_png_at_its_display_width(outputs):
     with Image.open(annotated) as im:
         shape = (im.height, im.width)
     assert found.group(1) == "png" and int(found.group(2)) == annotated_blot_width_css(shape)
+
+
+def test_vesicles_cut_by_pixels_without_a_value_are_named_as_such(tmp_path, nan_block_tem):
+    """Before, the report said every vesicle left out touched the image border, the one a block of NaN pixels in
+    the middle of the micrograph cut too, and the wide-field caption had no word for the teal outlines."""
+    import json
+
+    image, px, _ = nan_block_tem
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    tifffile.imwrite(grid / "p.tif", image, imagej=True, resolution=(1 / px, 1 / px), metadata={"unit": "nm"})
+    out = tmp_path / "tem"
+    assert main(["tem", str(grid), "--out", str(out), "--method", "classical", "--workers", "1"]) == 0
+    vesicles = pd.read_csv(out / "vesicles.csv")
+    assert vesicles["touches_missing"].sum() == 1 and vesicles["touches_border"].sum() >= 2
+
+    page = render_report(ReportInputs(tem=collect_tem([out]), blot=None))
+    parsed = _parse(page)
+    assert parsed.values["tem.n_excluded_missing"] == [("1", "1")]
+    assert (
+        " of them, pixels without a value (NaN or infinite, as in the padding of an aligned or stitched "
+        "micrograph) in p, and were excluded from the statistics"
+    ) in page
+    assert '<th class="r">Border or no value (excluded)</th>' in page
+    caption = page.split("<figcaption>Wide field: ")[1].split("</figcaption>")[0]
+    assert "</span>not counted (cut by the image edge or by pixels without a value); numbers are" in caption
+
+    # a table of a run older than touches_missing: its run's warning still names the image, without a count
+    vesicles.drop(columns="touches_missing").to_csv(out / "vesicles.csv", index=False)
+    page = render_report(ReportInputs(tem=collect_tem([out]), blot=None))
+    assert "tem.n_excluded_missing" not in page
+    assert "touch the image border or pixels without a value (NaN or infinite" in page
+    # and without that warning, the words of before
+    run = json.loads((out / "run.json").read_text())
+    run["images"][0]["warnings"] = [w for w in run["images"][0]["warnings"] if "touch pixels without" not in w]
+    (out / "run.json").write_text(json.dumps(run))
+    page = render_report(ReportInputs(tem=collect_tem([out]), blot=None))
+    assert "without a value" not in page.split("<h2>Grids, images and vesicles</h2>")[1].split("</p>")[0]
+    assert "touch the image border and were excluded from the statistics" in page
+    assert "</span>not counted (cut by the image edge); numbers are" in page
