@@ -16,7 +16,7 @@ from exo_vision.blot.panel import (
     clipped_reference_markers,
     ratio_censoring,
 )
-from exo_vision.figures.overlay import FONT_DIGIT_PX, TEXT_FONT, TEXT_STROKE_PER_SCALE
+from exo_vision.figures.overlay import FONT_DIGIT_PX, MIN_TEXT_SCALE, TEXT_FONT, TEXT_STROKE_PER_SCALE
 from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
 
 #: Colours (RGB) of the annotated image: present and saturated bands in Okabe-Ito bluish green and
@@ -33,15 +33,31 @@ SATURATED_MARK = "*"
 LABEL_HEIGHT_FRACTION = 1 / 60
 #: Colour (RGB) of the edge around every label, so it reads on white (inverted) and black membrane alike.
 LABEL_EDGE_RGB = (0, 0, 0)
+#: Display gamma of a raw (deeper than 8-bit) blot: a band at 4 % of the strongest shows at 20 % grey, not 4 %.
+RAW_DISPLAY_GAMMA = 0.5
+#: Gap (px of the picture) between a band's box and its id written above or below it.
+LABEL_GAP_PX = 3
 
 
-def _grey8(image: np.ndarray) -> np.ndarray:
+def _grey8(image: np.ndarray, polarity: str = "bright") -> np.ndarray:
+    """8-bit display of a blot: a 0.5-99.8 percentile stretch, then a gamma for raw (deeper than 8-bit) data.
+
+    A raw chemiluminescence frame holds bands a few per cent of its strongest, which a linear display leaves
+    black; :data:`RAW_DISPLAY_GAMMA` brightens them on the band side (bright bands for ``"bright"``, dark for
+    ``"dark"``). An 8-bit export is shown as exported: it has its display curve already.
+    """
     data = np.asarray(image, dtype=np.float32)
     step = max(1, data.size // 1_000_000)
     lo, hi = np.percentile(data.reshape(-1)[::step], [0.5, 99.8])
     if hi <= lo:
         hi = lo + 1
-    return np.clip((data - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    shown = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
+    if np.asarray(image).dtype.itemsize > 1:
+        if polarity == "dark":
+            shown = 1.0 - (1.0 - shown) ** RAW_DISPLAY_GAMMA
+        else:
+            shown = shown**RAW_DISPLAY_GAMMA
+    return np.round(shown * 255.0).astype(np.uint8)
 
 
 def _label(rgb: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int], fs: float) -> None:
@@ -51,19 +67,83 @@ def _label(rgb: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, 
     cv2.putText(rgb, text, org, TEXT_FONT, fs, colour, thick, cv2.LINE_AA)
 
 
+def _text_box(text: str, fs: float) -> tuple[int, int]:
+    """Width and height (px) of ``text`` drawn by :func:`_label` at font scale ``fs``, its edge included."""
+    thick = max(1, int(round(fs * TEXT_STROKE_PER_SCALE)))
+    edge = thick + 2 * max(1, thick // 2)
+    (w, h), base = cv2.getTextSize(text, TEXT_FONT, fs, edge)
+    return w, h + base
+
+
+def _font_scale(shape: tuple[int, int], result, scale: float) -> float:
+    """Label font scale: digits :data:`LABEL_HEIGHT_FRACTION` of the picture's longer side, narrowed to the lanes.
+
+    A label wider than the lanes' median width would run into its neighbours' ("76*77*78" on a 23 MP frame of
+    narrow lanes), so the scale shrinks until the widest label fits, down to :data:`MIN_TEXT_SCALE`.
+    """
+    fs = LABEL_HEIGHT_FRACTION * max(shape) / FONT_DIGIT_PX
+    texts = [f"{lane.strip}.{lane.index}" for lane in result.lanes]
+    texts += [f"{r.label}{SATURATED_MARK if r.saturated else ''}" for r in result.bands.itertuples()]
+    if not texts or not result.lanes:
+        return fs
+    lane_px = float(np.median([lane.width_px for lane in result.lanes])) * scale
+    widest = max(_text_box(t, fs)[0] for t in texts)
+    if widest > lane_px:
+        fs = max(MIN_TEXT_SCALE, fs * lane_px / widest)
+    return fs
+
+
+def _overlaps(rect: tuple[int, int, int, int], others: list[tuple[int, int, int, int]]) -> bool:
+    x0, y0, x1, y1 = rect
+    return any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in others)
+
+
+def _band_label_origin(
+    box: tuple[int, int, int, int],
+    size: tuple[int, int],
+    taken: list[tuple[int, int, int, int]],
+    boxes: list[tuple[int, int, int, int]],
+    shape: tuple[int, int],
+) -> tuple[int, int]:
+    """Bottom-left origin of a band's id beside its box, clear of every other box and label if it can be.
+
+    Above the box, below, left, right: the first place inside the picture that overlaps no band box and no
+    label in ``taken``; else the first that overlaps no band box (a label over a label); else inside the box.
+    """
+    x0, y0, x1, y1 = box
+    w, h = size
+    middle = (y0 + y1 + h) // 2
+    places = [
+        (x0, y0 - LABEL_GAP_PX),
+        (x0, y1 + LABEL_GAP_PX + h),
+        (x0 - LABEL_GAP_PX - w, middle),
+        (x1 + LABEL_GAP_PX, middle),
+    ]
+    inside = [(ox, oy) for ox, oy in places if ox >= 0 and oy - h >= 0 and ox + w <= shape[1] and oy <= shape[0]]
+    for blocked in (taken, boxes):
+        for ox, oy in inside:
+            if not _overlaps((ox, oy - h, ox + w, oy), blocked):
+                return ox, oy
+    return x0 + LABEL_GAP_PX, y1 - LABEL_GAP_PX
+
+
 def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> np.ndarray:
     """Draw lanes, numbered band boxes and saturated pixels on a blot.
 
     Band boxes carry the ``label`` of the band table; present bands are
     bluish green, absent grey (thin), saturated ones and saturated pixels
-    vermillion (with ``*`` after the id). Lane labels ``strip.lane`` and band
-    ids are :data:`LABEL_HEIGHT_FRACTION` of the picture's longer side tall,
-    on a black edge.
+    vermillion (with ``*`` after the id). Each band's id is written above its
+    box (below it, or inside, where another band or label is in the way), so
+    that it covers no band. Lane labels ``strip.lane`` and band ids are
+    :data:`LABEL_HEIGHT_FRACTION` of the picture's longer side tall, on a black
+    edge, or smaller where the lanes are too narrow for them. A raw image
+    (deeper than 8 bits) is shown with :data:`RAW_DISPLAY_GAMMA`, so that weak
+    bands under their boxes can be checked by eye.
 
     Parameters
     ----------
     image : (M, N) ndarray
-        The raw blot image as read (shown as the user knows it).
+        The raw blot image as read.
     result : exo_vision.blot.quantify.BlotResult
         Output of :func:`~exo_vision.blot.quantify.quantify_blot` on ``image``.
     scale : float, optional
@@ -74,7 +154,7 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
     (M', N', 3) ndarray of uint8
         RGB picture.
     """
-    grey = _grey8(image)
+    grey = _grey8(image, str(result.parameters.get("polarity", "bright")))
     rgb = np.repeat(grey[..., None], 3, axis=2)
     rgb[result.saturation_mask] = SATURATED_RGB
     if scale is None:
@@ -82,23 +162,47 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
         scale = min(scale, 4.0)
     if scale != 1.0:
         rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    fs = LABEL_HEIGHT_FRACTION * max(rgb.shape[:2]) / FONT_DIGIT_PX
+    fs = _font_scale(rgb.shape[:2], result, scale)
     digit = int(round(FONT_DIGIT_PX * fs))
     thick = max(1, int(round(scale)))
+    lane_labels = []
     for lane in result.lanes:
         poly = lane.polygon_yx()[:, ::-1] * scale
         cv2.polylines(rgb, [np.round(poly).astype(np.int32)], True, LANE_RGB, thick)
-        x, y = poly[0]
-        _label(rgb, f"{lane.strip}.{lane.index}", (int(x) + thick + 3, int(y) + digit + thick + 3), LANE_RGB, fs)
-    for r in result.bands.itertuples():
-        colour = SATURATED_RGB if r.saturated else PRESENT_RGB if r.present else ABSENT_RGB
-        p0 = (int((r.x_left_px - 0.5) * scale), int((r.y_top_px - 0.5) * scale))
-        p1 = (int((r.x_right_px - 0.5) * scale), int((r.y_bottom_px - 0.5) * scale))
-        cv2.rectangle(rgb, p0, p1, colour, thick if r.present else 1)
-        _label(
-            rgb, f"{r.label}{SATURATED_MARK if r.saturated else ''}", (p0[0] + thick + 3, p1[1] - thick - 3), colour, fs
-        )
+        text, (x, y) = f"{lane.strip}.{lane.index}", poly[0]
+        origin = (int(x) + thick + 3, int(y) + digit + thick + 3)
+        _label(rgb, text, origin, LANE_RGB, fs)
+        w, h = _text_box(text, fs)
+        lane_labels.append((origin[0], origin[1] - h, origin[0] + w, origin[1]))
+    _draw_bands(rgb, result.bands, scale, fs, thick, lane_labels)
     return rgb
+
+
+def _draw_bands(
+    rgb: np.ndarray, bands: pd.DataFrame, scale: float, fs: float, thick: int, taken: list[tuple[int, int, int, int]]
+) -> None:
+    """Draw every band's box, then its id where :func:`_band_label_origin` finds room (clear of ``taken``)."""
+    rows = list(bands.itertuples())
+    boxes = [
+        (
+            int((r.x_left_px - 0.5) * scale),
+            int((r.y_top_px - 0.5) * scale),
+            int((r.x_right_px - 0.5) * scale),
+            int((r.y_bottom_px - 0.5) * scale),
+        )
+        for r in rows
+    ]
+    colours = [SATURATED_RGB if r.saturated else PRESENT_RGB if r.present else ABSENT_RGB for r in rows]
+    for r, box, colour in zip(rows, boxes, colours):
+        cv2.rectangle(rgb, box[:2], box[2:], colour, thick if r.present else 1)
+    taken = taken + boxes
+    for r, box, colour in zip(rows, boxes, colours):
+        text = f"{r.label}{SATURATED_MARK if r.saturated else ''}"
+        size = _text_box(text, fs)
+        others = [b for b in boxes if b is not box]
+        ox, oy = _band_label_origin(box, size, [b for b in taken if b is not box], others, rgb.shape[:2])
+        _label(rgb, text, (ox, oy), colour, fs)
+        taken.append((ox, oy - size[1], ox + size[0], oy))
 
 
 #: Marker shape and legend words of each kind of measured ratio (:func:`exo_vision.blot.panel.ratio_censoring`);

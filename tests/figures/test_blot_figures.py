@@ -79,12 +79,12 @@ def test_band_and_lane_numbers_are_a_sixtieth_of_the_picture_tall():
     rule = LABEL_HEIGHT_FRACTION * max(rgb.shape[:2])
     assert rule > 20  # the test is about a picture whose numbers were under 10 px
     scale = rgb.shape[0] / blot.image.shape[0]
-    # the id of the first present, unsaturated band: its colour inside its box, clear of the box lines
+    # the id of the first present, unsaturated band: its colour in the rows just above its box
     band = res.bands.loc[res.bands["present"] & ~res.bands["saturated"]].iloc[0]
     edge = int(round(scale)) + 1
-    r0, r1 = int((band.y_top_px - 0.5) * scale) + edge, int((band.y_bottom_px - 0.5) * scale) - edge + 1
-    c0, c1 = int((band.x_left_px - 0.5) * scale) + edge, int((band.x_right_px - 0.5) * scale) - edge + 1
-    ink = np.all(rgb[r0:r1, c0:c1] == PRESENT_RGB, axis=2)
+    top = int((band.y_top_px - 0.5) * scale)
+    c0, c1 = int((band.x_left_px - 0.5) * scale), int((band.x_right_px - 0.5) * scale) + 1
+    ink = np.all(rgb[max(0, top - int(2 * rule)) : top, c0:c1] == PRESENT_RGB, axis=2)
     rows = np.nonzero(ink.any(axis=1))[0]
     assert rule - 2 <= rows.max() - rows.min() + 1 <= rule + 4
     # the lane label "1.1" at the top of the first lane, same height
@@ -94,3 +94,51 @@ def test_band_and_lane_numbers_are_a_sixtieth_of_the_picture_tall():
     window[:, window.sum(axis=0) > 1.5 * rule] = False  # the lane's own (slanted) side line
     rows = np.nonzero(window.any(axis=1))[0]
     assert rule - 2 <= rows.max() - rows.min() + 1 <= rule + 4
+
+
+def _weak_and_strong_blot(dtype) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Two lanes on a dark membrane: a band at full scale and one at 4 % of it (as raw chemiluminescence)."""
+    top = np.iinfo(dtype).max
+    img = np.full((120, 160), 0.02 * top, np.float64)
+    img[50:60, 20:60] = top * 0.9
+    img[50:60, 100:140] = 0.02 * top + 0.04 * 0.88 * top
+    return np.round(img).astype(dtype), [(15, 65), (95, 145)]
+
+
+@pytest.mark.parametrize("dtype, shown_at_least", [(np.uint16, 0.15), (np.uint8, 0.0)])
+def test_a_raw_blots_weak_band_is_shown_brightened_and_an_export_as_exported(dtype, shown_at_least):
+    """A band at 4 % of the strongest showed at 4 % grey on a raw 16-bit blot: invisible under its box."""
+    img, ranges = _weak_and_strong_blot(dtype)
+    res = quantify_blot(img, polarity="bright", lanes=lanes_from_ranges(ranges, whole_image_strip(img.shape)))
+    rgb = annotated_blot(img, res, scale=1.0).astype(float)
+    weak = rgb[53:57, 112:128].mean() / 255.0
+    membrane = rgb[90:110, 112:128].mean() / 255.0
+    if shown_at_least:
+        assert weak - membrane >= shown_at_least  # gamma 0.5: sqrt(0.04) = 0.2 above the membrane
+    else:
+        assert weak - membrane == pytest.approx(0.04, abs=0.02)  # linear, as the export was saved
+
+
+def test_band_ids_are_written_beside_their_boxes_and_fit_narrow_lanes():
+    """Ids were written inside the boxes, over the bands; on a frame of narrow lanes "76*77*78" ran together."""
+    from exo_vision.figures.blot import ABSENT_RGB, PRESENT_RGB
+
+    img = np.full((400, 1200), 2000, np.uint16)
+    ranges = [(20 + 60 * k, 60 + 60 * k) for k in range(19)]
+    for x0, x1 in ranges:
+        img[200:210, x0 + 4 : x1 - 4] = 30000
+    res = quantify_blot(img, polarity="bright", lanes=lanes_from_ranges(ranges, whole_image_strip(img.shape)))
+    assert res.bands["present"].sum() == 19
+    rgb = annotated_blot(img, res, scale=2.0)
+    ink = np.all(rgb == PRESENT_RGB, axis=2) | np.all(rgb == ABSENT_RGB, axis=2)
+    for r in res.bands.itertuples():  # inside each box, clear of its lines: no id
+        r0, r1 = int((r.y_top_px - 0.5) * 2) + 3, int((r.y_bottom_px - 0.5) * 2) - 2
+        c0, c1 = int((r.x_left_px - 0.5) * 2) + 3, int((r.x_right_px - 0.5) * 2) - 2
+        assert not ink[r0:r1, c0:c1].any()
+    # the ids' row above the bands: 19 separate words, none wider than a lane (40 px shown 80 px wide)
+    word_rows = ink[: int((res.bands["y_top_px"].min() - 0.5) * 2)]
+    cols = word_rows.any(axis=0)
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], cols.astype(int)])) == 1)
+    ends = np.flatnonzero(np.diff(np.concatenate([cols.astype(int), [0]])) == -1)
+    assert len(starts) == 19
+    assert (ends - starts + 1).max() <= 80
