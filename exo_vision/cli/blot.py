@@ -46,8 +46,11 @@ CENTRAL_FRACTION = DEFAULT_BLOT_PARAMETERS.central_fraction
 
 logger = logging.getLogger(__name__)
 
-#: File suffixes picked up from INPUT folders.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".scn", ".png", ".jpg", ".jpeg", ".bmp")
+#: File suffixes picked up from INPUT folders: every raster the reader reads, TIFF and Bio-Rad's .scn. The
+#: electron-microscope formats it reads too are left out and named (they hold micrographs, not blots).
+IMAGE_SUFFIXES = (".tif", ".tiff", ".scn", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+#: Files named in the note on those a folder scan left out.
+LEFT_OUT_NAMED = 5
 
 DESCRIPTION = """\
 Quantify western blots: find membrane strips, lanes (automatic, or --lanes N)
@@ -337,6 +340,7 @@ def _collect_inputs(items: list[str]) -> list[Path]:
                 found = [q for q in images if not is_hidden(q)]
                 if (note := hidden_files_note(p, [q for q in images if is_hidden(q)])) is not None:
                     logger.info(note)
+                _note_micrographs(p)
                 if not found:
                     logger.warning("%s: no images (%s) in this folder", shown, ", ".join(IMAGE_SUFFIXES))
                 paths.extend(found)
@@ -352,6 +356,27 @@ def _collect_inputs(items: list[str]) -> list[Path]:
                 f"cannot list input {shown}: {err.strerror or err}; check the path and your permission to read it"
             ) from None
     return paths
+
+
+def _note_micrographs(folder: Path) -> None:
+    """Name the files of ``folder`` in electron-microscope formats (read by exo-vision tem), which a blot folder
+    scan leaves out."""
+    from exo_vision.io.read import READABLE_SUFFIXES
+
+    left_out = sorted(
+        q
+        for q in folder.iterdir()
+        if q.suffix.lower() in READABLE_SUFFIXES.difference(IMAGE_SUFFIXES) and q.is_file() and not is_hidden(q)
+    )
+    if left_out:
+        names = ", ".join(display_path(q.name) for q in left_out[:LEFT_OUT_NAMED])
+        logger.info(
+            "%s: %d electron-microscope file(s) left out: %s%s; they are no blots, analyse them with exo-vision tem",
+            display_path(folder),
+            len(left_out),
+            names,
+            ", ..." if len(left_out) > LEFT_OUT_NAMED else "",
+        )
 
 
 def _read(path: Path, max_megapixels: float | None = None, frame: int | None = None, channel: str | None = None):
