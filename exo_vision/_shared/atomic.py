@@ -9,8 +9,9 @@ A temporary name says which process writes it (``TEMP_PREFIX``, a tag of
 the machine's name, the process id, a random part, the destination's suffix),
 so that a later run can tell a file left by a killed writer from one that a
 live process is still writing: :func:`remove_stale_temp_files` removes the
-former. The batch runner, which locks its output folder, does so at its
-start and end.
+former once it has not changed for a while (a writer in another container
+of this machine has a process id this process cannot see). The batch
+runner, which locks its output folder, does so at its start and end.
 
 Files are not fsync'ed: that guards only against power loss, costs time on
 network file systems, and is not needed for --resume, which trusts an image's
@@ -75,14 +76,29 @@ def _process_alive(pid: int) -> bool:
 #: A temporary file of another machine (a folder on a network drive) is taken as left by a stopped writer once
 #: it has not changed for this long (s): a write takes seconds, and that machine's process ids mean nothing here.
 OTHER_MACHINE_STALE_S = 24 * 3600.0
+#: A temporary file of this machine whose writer's process id runs no process is taken as left by a stopped
+#: writer only once it has not changed for this long (s). A process in another container of this machine (its
+#: own process ids, the same machine name) is not seen from here, however alive; a writer touches its file as
+#: it writes, and a write takes seconds.
+THIS_MACHINE_STALE_S = 10 * 60.0
+
+
+def _unchanged_for(path: Path, seconds: float) -> bool:
+    """Whether ``path`` has not been modified for more than ``seconds`` (False when it cannot be looked at)."""
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except OSError:
+        return False
 
 
 def stale_temp_file(path: Path) -> bool:
     """Whether ``path``, a file named with :data:`TEMP_PREFIX`, was left by a writer that is gone.
 
-    A name of this machine whose process id no longer runs is stale; a name without a writer (written by
-    exo_vision before temporary names carried one) is stale too. A name of another machine is stale only when
-    the file has not changed for :data:`OTHER_MACHINE_STALE_S` (a worker of a cluster run that was stopped).
+    A name of this machine whose process id runs no process is stale once the file has not changed for
+    :data:`THIS_MACHINE_STALE_S` (a process of another container may be writing it); a name without a writer
+    (written by exo_vision before temporary names carried one) is stale at once. A name of another machine is
+    stale only when the file has not changed for :data:`OTHER_MACHINE_STALE_S` (a worker of a cluster run that
+    was stopped).
     """
     if not path.name.startswith(TEMP_PREFIX):
         return False
@@ -90,11 +106,8 @@ def stale_temp_file(path: Path) -> bool:
     if writer is None:
         return True
     if writer["host"] != _host_tag():
-        try:
-            return time.time() - path.stat().st_mtime > OTHER_MACHINE_STALE_S
-        except OSError:
-            return False
-    return not _process_alive(int(writer["pid"]))
+        return _unchanged_for(path, OTHER_MACHINE_STALE_S)
+    return not _process_alive(int(writer["pid"])) and _unchanged_for(path, THIS_MACHINE_STALE_S)
 
 
 def remove_stale_temp_files(folder: str | Path) -> list[Path]:

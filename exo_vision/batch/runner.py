@@ -1040,7 +1040,8 @@ def _remove_temp_files(out: Path) -> None:
     Called while this run holds the folder's lock and no worker of it is writing: at the start (files of a
     killed run), after the last image (files of a worker that died mid-write) and on an interruption. A file
     that a live process is writing (a histogram or report written into the folder meanwhile, which take no
-    lock) stays: :func:`~exo_vision._shared.atomic.remove_stale_temp_files`.
+    lock) stays, and so does one of this machine for some minutes after its writer is gone (a process of
+    another container may be writing it): :func:`~exo_vision._shared.atomic.remove_stale_temp_files`.
     """
     remove_stale_temp_files(out)
 
