@@ -16,7 +16,6 @@ from typing import Any
 
 from exo_vision import __version__
 from exo_vision._shared.atomic import remove_stale_temp_files, sha256_file
-from exo_vision._shared.csv_tables import csv_text
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
     assign_stems,
@@ -31,15 +30,15 @@ from exo_vision._shared.paths import (
 from exo_vision._shared.run_lock import output_lock
 from exo_vision._shared.schema import check_table
 from exo_vision._shared.toml_files import parse_problem, parse_toml
-from exo_vision.blot.ladder import named_ladder_lane
-from exo_vision.blot.panel import PANEL_FILES
+from exo_vision.blot.constants import PANEL_FILES
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX, BlotParameters
 from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.io.image_data import COLOUR_CHANNELS
 
-# Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
-# `exo-vision --help` stays instant (the parameter model imports only the standard library).
+# Heavy modules (numpy, scipy, pandas, OpenCV, matplotlib) are imported inside the functions that use them, so
+# that `exo-vision blot --help` stays instant: what the parser needs (the parameter model, the panel file names,
+# the colour channels) imports only the standard library (tests/cli/test_cli_startup.py).
 BACKGROUND_METHODS = BACKGROUND_CHOICES
 DEFAULT_BACKGROUND = DEFAULT_BLOT_PARAMETERS.background
 CENTRAL_FRACTION = DEFAULT_BLOT_PARAMETERS.central_fraction
@@ -386,6 +385,8 @@ def _read(path: Path, max_megapixels: float | None = None, frame: int | None = N
 
 
 def _csv_text(table) -> str:
+    from exo_vision._shared.csv_tables import csv_text
+
     return csv_text(printable_table(table))
 
 
@@ -490,6 +491,7 @@ def _refuse_what_the_panel_names(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Quantify every input; return 0 when all succeeded, 1 if any failed, 2 on a usage error."""
+    from exo_vision.blot.ladder import named_ladder_lane
     from exo_vision.blot.panel import default_reference_lane
 
     out_dir = Path(args.out)
