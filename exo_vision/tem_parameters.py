@@ -8,13 +8,12 @@ a plain dict (``run.json``) and to TOML, and reads back from both.
 
 from __future__ import annotations
 
+import numbers
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import numpy as np
-
-from exo_vision._shared.validation import check_diameter_range
+from exo_vision._shared.validation import check_diameter_range, is_bool
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, check_method
 
 #: Most bootstrap resamples.
@@ -77,11 +76,11 @@ class TemParameters:
                 f"size_range_nm must be [low, high] in nm with 0 <= low < high, got {self.size_range_nm!r}; "
                 "e.g. [30, 150]"
             )
-        if not isinstance(self.exclude_border, (bool, np.bool_)):
+        if not is_bool(self.exclude_border):
             raise ValueError(f"exclude_border must be True or False, got {self.exclude_border!r}")
         for name in ("n_boot", "seed"):
             value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            if is_bool(value) or not isinstance(value, numbers.Integral):  # numpy's integers are Integral
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
         if not 1 <= int(self.n_boot) <= MAX_N_BOOT:
             raise ValueError(f"n_boot must lie in [1, {MAX_N_BOOT}], got {self.n_boot!r}")

@@ -1,11 +1,18 @@
 """Validation of the inputs every analysis takes: a 2-D grey image, a pixel size in nm, a bounded amount of work.
 
-Each check raises ``ValueError`` naming the value, the problem and the fix.
+Each check raises ``ValueError`` naming the value, the problem and the fix. The checks of numbers (and the
+limits) import only the standard library, so the parsers of the CLI, which read them, load no scientific
+library; the checks of arrays import numpy when called.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Finest pixel accepted, in nm (0.01 Å: below any electron microscope's pixel).
 MIN_PIXEL_SIZE_NM = 1e-3
@@ -33,6 +40,8 @@ def to_float32(image: np.ndarray) -> np.ndarray:
     pipeline that adds one) would keep only a few levels in float32; such an image has its minimum taken
     off in float64 first. Segmentation reads only grey-level differences, so nothing else changes.
     """
+    import numpy as np
+
     arr = np.asarray(image)
     if arr.dtype.itemsize <= 2 or arr.dtype == np.float32 or arr.dtype.kind not in "uif" or arr.size == 0:
         return arr.astype(np.float32, copy=False)
@@ -59,6 +68,8 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
     -------
     (M, N) ndarray of float32
     """
+    import numpy as np
+
     arr = np.asarray(image)
     if arr.ndim != 2:
         raise ValueError(
@@ -83,15 +94,22 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def is_bool(value: Any) -> bool:
+    """Whether ``value`` is True or False, numpy's included (checked only once numpy is loaded: before, no value
+    can be numpy's), so that checking a setting loads no numpy."""
+    numpy = sys.modules.get("numpy")
+    return isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_))
+
+
 def check_pixel_size(pixel_size_nm: float) -> float:
     """Validate a pixel size in nm and return it as float."""
-    if isinstance(pixel_size_nm, (bool, np.bool_)):  # True is 1 to float(), not a pixel size
+    if is_bool(pixel_size_nm):  # True is 1 to float(), not a pixel size
         raise ValueError(f"`pixel_size_nm` must be a number of nanometres, got {pixel_size_nm!r}")
     try:
         value = float(pixel_size_nm)
     except (TypeError, ValueError):
         raise ValueError(f"`pixel_size_nm` must be a number of nanometres, got {pixel_size_nm!r}") from None
-    if not np.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ValueError(
             f"`pixel_size_nm` must be a positive number of nanometres, got {pixel_size_nm!r}; "
             "read it from the file, from the scale bar, or pass it explicitly (e.g. 0.8)"
@@ -182,6 +200,6 @@ def check_diameter_range(min_diameter_nm: float, max_diameter_nm: float) -> tupl
             f"min_diameter_nm and max_diameter_nm must be numbers of nm, got {min_diameter_nm!r} and "
             f"{max_diameter_nm!r}"
         ) from None
-    if not (np.isfinite(low) and np.isfinite(high) and 0 < low < high):
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
         raise ValueError(f"need 0 < min_diameter_nm < max_diameter_nm, got {min_diameter_nm!r} and {max_diameter_nm!r}")
     return low, high

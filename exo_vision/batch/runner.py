@@ -69,10 +69,13 @@ logger = logging.getLogger(__name__)
 #: Suffixes of MRC volumes and tilt series (tomograms, aligned stacks, maps): read by exo_vision, one frame at a
 #: time with ``--frame``, but no micrographs; a folder scan names them and leaves them out.
 VOLUME_SUFFIXES = frozenset({".map", ".st", ".rec", ".ali"})
-#: File suffixes picked up when a folder is given as input: what the reader reads but volumes, a TIA file's
-#: ``.emi`` description (its ``.ser`` holds the image), Bio-Rad's ``.scn`` blots and web images (GIF, WebP;
-#: taken when given by their path).
-IMAGE_SUFFIXES = READABLE_SUFFIXES - VOLUME_SUFFIXES - {".emi", ".scn", ".gif", ".webp"}
+#: Suffixes of Bio-Rad Image Lab blots: read by exo_vision, but no micrographs; a folder scan names them.
+BLOT_SUFFIXES = frozenset({".scn"})
+#: Suffix of a TIA image's description: its ``.ser`` file beside it holds the image (and is taken).
+TIA_DESCRIPTION_SUFFIX = ".emi"
+#: File suffixes picked up when a folder is given as input: what the reader reads but volumes, blots and a TIA
+#: file's description. Every file the reader reads that a scan leaves out is named, with why and what to do.
+IMAGE_SUFFIXES = READABLE_SUFFIXES - VOLUME_SUFFIXES - BLOT_SUFFIXES - {TIA_DESCRIPTION_SUFFIX}
 #: How many times Dask resubmits a task that raised (a lost worker is governed by
 #: Dask's ``distributed.scheduler.allowed-failures``, 3 by default).
 WORKER_DEATH_RETRIES = 1
@@ -198,7 +201,9 @@ def collect_inputs(
         Files (always taken, whatever their suffix) and folders (their files
         with a suffix in :data:`IMAGE_SUFFIXES`, sorted by name; hidden files,
         such as macOS ``._name.tif`` resource forks, are left out; a link to a
-        missing file is taken, so that the run reports it).
+        missing file is taken, so that the run reports it). Files the reader
+        reads that are no micrographs (MRC volumes, Bio-Rad blots, a TIA
+        description without its image) are left out and named in the log.
     recursive : bool
         Descend into sub-folders of the given folders, following symbolic
         links to folders (each real folder once, so a link loop ends).
@@ -250,12 +255,13 @@ def collect_inputs(
                 add(path)
             elif path.is_dir():
                 hidden: list[Path] = []
-                volumes: list[Path] = []
+                readable_left_out: list[Path] = []
                 for child in _folder_files(path, recursive=recursive):
                     dangling = child.is_symlink() and not child.exists()  # reported in errors.csv, not skipped
-                    if child.suffix.lower() in VOLUME_SUFFIXES and child.is_file() and not is_hidden(child):
-                        volumes.append(child)
-                    if not (child.is_file() or dangling) or child.suffix.lower() not in IMAGE_SUFFIXES:
+                    suffix = child.suffix.lower()
+                    if suffix in READABLE_SUFFIXES - IMAGE_SUFFIXES and child.is_file() and not is_hidden(child):
+                        readable_left_out.append(child)
+                    if not (child.is_file() or dangling) or suffix not in IMAGE_SUFFIXES:
                         continue
                     if is_hidden(child):
                         hidden.append(child)
@@ -267,7 +273,7 @@ def collect_inputs(
                     add(child)
                 if (note := hidden_files_note(path, hidden)) is not None:
                     logger.info(note)
-                _note_volumes(path, volumes)
+                _note_left_out(path, readable_left_out)
             elif path.is_symlink():
                 raise ValueError(
                     f"input {shown} is a symbolic link that leads nowhere (a loop or a missing target); "
@@ -288,25 +294,54 @@ def collect_inputs(
     return found
 
 
-#: Volumes named in the note on those a folder scan left out.
-VOLUMES_NAMED = 5
+#: Files named in each note on those a folder scan left out.
+LEFT_OUT_NAMED = 5
 
 
-def _note_volumes(folder: Path, volumes: list[Path]) -> None:
-    """Name the MRC volumes and tilt series in ``folder`` that a folder scan leaves out, and how to analyse one."""
-    if not volumes:
+def _note_left_out(folder: Path, files: list[Path]) -> None:
+    """Name the files of ``folder`` that the reader reads but a folder scan leaves out: MRC volumes and tilt
+    series, Bio-Rad blots and TIA descriptions whose image (``.ser``) is not beside them; say how to analyse
+    each kind."""
+    volumes = [f for f in files if f.suffix.lower() in VOLUME_SUFFIXES]
+    _note(
+        folder,
+        volumes,
+        f"MRC volume(s) or tilt series ({', '.join(sorted(VOLUME_SUFFIXES))})",
+        "they are no micrographs. To measure one of their images, pass the file with --frame K",
+    )
+    _note(
+        folder,
+        [f for f in files if f.suffix.lower() in BLOT_SUFFIXES],
+        "Bio-Rad Image Lab blot(s) (.scn)",
+        "they are no micrographs; quantify them with exo-vision blot",
+    )
+    descriptions = [f for f in files if f.suffix.lower() == TIA_DESCRIPTION_SUFFIX and not _tia_images(f)]
+    _note(
+        folder,
+        descriptions,
+        "TIA description(s) (.emi) without their image file (.ser) beside them",
+        "copy each one's .ser file (NAME_1.ser) into the same folder",
+    )
+
+
+def _tia_images(description: Path) -> list[Path]:
+    """The ``.ser`` files beside a TIA ``.emi`` description that hold its images (``NAME.ser``, ``NAME_1.ser``)."""
+    stem = description.stem.lower()
+    return [
+        p
+        for p in description.parent.iterdir()
+        if p.suffix.lower() == ".ser" and (p.stem.lower() == stem or p.stem.lower().startswith(f"{stem}_"))
+    ]
+
+
+def _note(folder: Path, files: list[Path], what: str, fix: str) -> None:
+    """One INFO line naming ``files`` (some of them), what they are and how to analyse them."""
+    if not files:
         return
-    names = ", ".join(display_path(v) for v in volumes[:VOLUMES_NAMED]) + (
-        ", ..." if len(volumes) > VOLUMES_NAMED else ""
+    names = ", ".join(display_path(f) for f in files[:LEFT_OUT_NAMED]) + (
+        ", ..." if len(files) > LEFT_OUT_NAMED else ""
     )
-    logger.info(
-        "%s: %d MRC volume(s) or tilt series (%s) left out: %s; they are no micrographs. To measure one of their "
-        "images, pass the file with --frame K",
-        display_path(folder),
-        len(volumes),
-        ", ".join(sorted(VOLUME_SUFFIXES)),
-        names,
-    )
+    logger.info("%s: %d %s left out: %s; %s", display_path(folder), len(files), what, names, fix)
 
 
 def plan_jobs(
@@ -1011,7 +1046,8 @@ def _remove_temp_files(out: Path) -> None:
     Called while this run holds the folder's lock and no worker of it is writing: at the start (files of a
     killed run), after the last image (files of a worker that died mid-write) and on an interruption. A file
     that a live process is writing (a histogram or report written into the folder meanwhile, which take no
-    lock) stays: :func:`~exo_vision._shared.atomic.remove_stale_temp_files`.
+    lock) stays, and so does one of this machine for some minutes after its writer is gone (a process of
+    another container may be writing it): :func:`~exo_vision._shared.atomic.remove_stale_temp_files`.
     """
     remove_stale_temp_files(out)
 

@@ -1,7 +1,9 @@
 """Fixed numbers shared by the blot modules: statistics and method constants that are not user settings.
 
 The user settings (thresholds, windows, factors) are fields of
-:class:`exo_vision.blot.parameters.BlotParameters`; what is here is arithmetic the methods rely on.
+:class:`exo_vision.blot.parameters.BlotParameters`; what is here is arithmetic the methods rely on, and the
+names of the files a marker panel is written to. Only the standard library is imported here, so the CLI's
+parser reads it without loading a scientific library.
 """
 
 from __future__ import annotations
@@ -18,3 +20,6 @@ MIN_PROFILE_ROWS = 5
 ON_GRID_TOLERANCE_PITCHES = 0.25
 #: Two lane centres closer than this fraction of a pitch (or of a lane width) are the same lane.
 SAME_LANE_PITCHES = 0.6
+
+#: The files a marker panel is written to (by ``exo-vision blot`` and the napari blot dock's export).
+PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")

@@ -89,9 +89,6 @@ DEFAULT_CONFIDENCE = 0.95
 #: Unit of band volumes and detection limits: grey levels above the background, summed over the band's pixels.
 VOLUME_UNIT = "grey level x px"
 
-#: The files a marker panel is written to (by ``exo-vision blot`` and the napari blot dock's export).
-PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
-
 
 def expected_in_ev(marker: str) -> str:
     """``"present"``, ``"absent"`` or ``"unknown"`` for a marker name (case-insensitive)."""

@@ -16,7 +16,6 @@ from typing import Any
 
 from exo_vision import __version__
 from exo_vision._shared.atomic import remove_stale_temp_files, sha256_file
-from exo_vision._shared.csv_tables import csv_text
 from exo_vision._shared.failures import describe_failure
 from exo_vision._shared.paths import (
     assign_stems,
@@ -31,23 +30,26 @@ from exo_vision._shared.paths import (
 from exo_vision._shared.run_lock import output_lock
 from exo_vision._shared.schema import check_table
 from exo_vision._shared.toml_files import parse_problem, parse_toml
-from exo_vision.blot.ladder import named_ladder_lane
-from exo_vision.blot.panel import PANEL_FILES
+from exo_vision.blot.constants import PANEL_FILES
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX, BlotParameters
 from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.io.image_data import COLOUR_CHANNELS
 
-# Heavy modules (scipy, pandas, OpenCV, matplotlib) are imported inside `run` so that
-# `exo-vision --help` stays instant (the parameter model imports only the standard library).
+# Heavy modules (numpy, scipy, pandas, OpenCV, matplotlib) are imported inside the functions that use them, so
+# that `exo-vision blot --help` stays instant: what the parser needs (the parameter model, the panel file names,
+# the colour channels) imports only the standard library (tests/cli/test_cli_startup.py).
 BACKGROUND_METHODS = BACKGROUND_CHOICES
 DEFAULT_BACKGROUND = DEFAULT_BLOT_PARAMETERS.background
 CENTRAL_FRACTION = DEFAULT_BLOT_PARAMETERS.central_fraction
 
 logger = logging.getLogger(__name__)
 
-#: File suffixes picked up from INPUT folders.
-IMAGE_SUFFIXES = (".tif", ".tiff", ".scn", ".png", ".jpg", ".jpeg", ".bmp")
+#: File suffixes picked up from INPUT folders: every raster the reader reads, TIFF and Bio-Rad's .scn. The
+#: electron-microscope formats it reads too are left out and named (they hold micrographs, not blots).
+IMAGE_SUFFIXES = (".tif", ".tiff", ".scn", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+#: Files named in the note on those a folder scan left out.
+LEFT_OUT_NAMED = 5
 
 DESCRIPTION = """\
 Quantify western blots: find membrane strips, lanes (automatic, or --lanes N)
@@ -337,6 +339,7 @@ def _collect_inputs(items: list[str]) -> list[Path]:
                 found = [q for q in images if not is_hidden(q)]
                 if (note := hidden_files_note(p, [q for q in images if is_hidden(q)])) is not None:
                     logger.info(note)
+                _note_micrographs(p)
                 if not found:
                     logger.warning("%s: no images (%s) in this folder", shown, ", ".join(IMAGE_SUFFIXES))
                 paths.extend(found)
@@ -354,6 +357,27 @@ def _collect_inputs(items: list[str]) -> list[Path]:
     return paths
 
 
+def _note_micrographs(folder: Path) -> None:
+    """Name the files of ``folder`` in electron-microscope formats (read by exo-vision tem), which a blot folder
+    scan leaves out."""
+    from exo_vision.io.read import READABLE_SUFFIXES
+
+    left_out = sorted(
+        q
+        for q in folder.iterdir()
+        if q.suffix.lower() in READABLE_SUFFIXES.difference(IMAGE_SUFFIXES) and q.is_file() and not is_hidden(q)
+    )
+    if left_out:
+        names = ", ".join(display_path(q.name) for q in left_out[:LEFT_OUT_NAMED])
+        logger.info(
+            "%s: %d electron-microscope file(s) left out: %s%s; they are no blots, analyse them with exo-vision tem",
+            display_path(folder),
+            len(left_out),
+            names,
+            ", ..." if len(left_out) > LEFT_OUT_NAMED else "",
+        )
+
+
 def _read(path: Path, max_megapixels: float | None = None, frame: int | None = None, channel: str | None = None):
     from exo_vision.io.read import read_image
 
@@ -361,6 +385,8 @@ def _read(path: Path, max_megapixels: float | None = None, frame: int | None = N
 
 
 def _csv_text(table) -> str:
+    from exo_vision._shared.csv_tables import csv_text
+
     return csv_text(printable_table(table))
 
 
@@ -465,6 +491,7 @@ def _refuse_what_the_panel_names(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Quantify every input; return 0 when all succeeded, 1 if any failed, 2 on a usage error."""
+    from exo_vision.blot.ladder import named_ladder_lane
     from exo_vision.blot.panel import default_reference_lane
 
     out_dir = Path(args.out)

@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
     save_figure(fig, buffer, fmt=fmt)
     remove_stale_temp_files(out.parent)  # an earlier histogram killed while writing left its temporary files
     try:
-        with file_group() as group:  # the figure and its bin table appear together (a stop between leaves neither new)
+        with file_group() as group:  # the figure and its bin table appear together (never a new one beside an old)
             group.stage_bytes(out, buffer.getvalue())
             group.stage_bytes(bins_path, csv_text(bins).encode("utf-8"))
     except OSError as err:

@@ -48,7 +48,7 @@ examples:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the `train` subcommand."""
-    from exo_vision.learn.finetune import FineTuneSettings
+    from exo_vision.learn.settings import FineTuneSettings
 
     d = FineTuneSettings()
     p = subparsers.add_parser(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # the container itself needs no numpy: the CLI's parsers read its constants
+    import numpy as np
 
 Kind = Literal["tem", "blot", "unknown"]
 Polarity = Literal["bright", "dark"]
@@ -116,7 +118,7 @@ class ImageData:
             Provenance to record, ``"user"`` by default.
         """
         value = float(pixel_size_nm)
-        if not np.isfinite(value) or value <= 0:
+        if not math.isfinite(value) or value <= 0:
             raise ValueError(
                 f"pixel size must be a positive number of nanometres, got {pixel_size_nm!r}; "
                 "pass e.g. --pixel-size-nm 0.62"

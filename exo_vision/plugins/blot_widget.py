@@ -36,8 +36,8 @@ from exo_vision import __version__
 from exo_vision._shared.atomic import atomic_write, atomic_write_text, sha256_file
 from exo_vision._shared.csv_tables import csv_text
 from exo_vision._shared.paths import display_path, printable
+from exo_vision.blot.constants import PANEL_FILES
 from exo_vision.blot.ladder import named_ladder_lane
-from exo_vision.blot.panel import PANEL_FILES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX, BlotParameters
 from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned, straightening_warning
 from exo_vision.environment import lock_status, machine_description, software_versions

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
-
 from exo_vision._shared.validation import check_diameter_range
 
-if TYPE_CHECKING:  # the methods' modules load when a method runs, so listing them stays instant
+if TYPE_CHECKING:  # the methods' modules (and numpy) load when a method runs, so listing them stays instant
+    import numpy as np
+
     from exo_vision.segmentation.result import VesicleSegmentation
 
 #: The method used when none is named.

@@ -24,6 +24,14 @@ def _dead_pid() -> int:
     return child.pid
 
 
+def _left_unchanged(path: Path, seconds: float | None = None) -> Path:
+    """``path``, its modification time moved ``seconds`` back (as a file last written that long ago; by default
+    a minute longer than a file of this machine's unseen writer is spared)."""
+    then = path.stat().st_mtime - (atomic.THIS_MACHINE_STALE_S + 60 if seconds is None else seconds)
+    os.utime(path, (then, then))
+    return path
+
+
 def _table(path: Path) -> Path:
     pd.DataFrame({"equivalent_diameter_nm": [40.0, 60.0, 80.0], "touches_border": [False] * 3}).to_csv(
         path, index=False
@@ -36,6 +44,9 @@ def test_the_next_histogram_removes_a_killed_writers_files_and_spares_live_ones(
     host = atomic._host_tag()
     killed = tmp_path / f"{TEMP_PREFIX}{host}-{_dead_pid()}-k2j4h1.svg"
     killed.write_text("<svg half")
+    _left_unchanged(killed)
+    unseen = tmp_path / f"{TEMP_PREFIX}{host}-{_dead_pid()}-u7v6w5.csv"  # a writer of another container, perhaps
+    unseen.write_text("bin_left_nm,bin_right_nm")
     older = tmp_path / f"{TEMP_PREFIX}q8w7e6r5.csv"  # named before temporary names carried their writer
     older.write_text("bin_left")
     live = tmp_path / f"{TEMP_PREFIX}{host}-{os.getppid()}-a1b2c3.png"  # a process still running (pytest's parent)
@@ -45,7 +56,7 @@ def test_the_next_histogram_removes_a_killed_writers_files_and_spares_live_ones(
     with caplog.at_level(logging.INFO, logger="exo_vision"):
         assert main(["histogram", str(table), "--out", str(tmp_path / "fig.svg")]) == 0
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted(["vesicles.csv", "fig.svg", "fig_bins.csv", live.name, elsewhere.name])
+    assert left == sorted(["vesicles.csv", "fig.svg", "fig_bins.csv", live.name, elsewhere.name, unseen.name])
     assert killed.name in caplog.text and older.name in caplog.text and "removed 2 temporary file(s)" in caplog.text
 
 
@@ -55,6 +66,7 @@ def test_the_next_report_removes_a_killed_reports_file(tmp_path, monkeypatch, ca
     monkeypatch.setattr(report, "build_report", lambda **kwargs: "<html><body>report</body></html>\n")
     killed = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{_dead_pid()}-m3n4b5.html"
     killed.write_text("<html><body>half a rep")
+    _left_unchanged(killed)
     with caplog.at_level(logging.INFO, logger="exo_vision"):
         assert main(["report", "--tem", str(tmp_path), "--out", str(tmp_path / "report.html")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
@@ -116,6 +128,9 @@ def test_a_histogram_killed_while_writing_leaves_nothing_after_the_next_run(tmp_
         child.send_signal(signal.SIGKILL)
         child.wait()
     assert sorted(tmp_path.glob(f"{TEMP_PREFIX}*")) != []  # the kill left it behind
+    assert main(["histogram", str(table), "--out", str(fig)]) == 0
+    assert (tmp_path / leftovers[0]).exists()  # just written: its writer may run in another container
+    _left_unchanged(tmp_path / leftovers[0])
     with caplog.at_level(logging.INFO, logger="exo_vision"):
         assert main(["histogram", str(table), "--out", str(fig)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.svg", "fig_bins.csv", "vesicles.csv"]
@@ -132,6 +147,7 @@ def test_the_next_blot_run_removes_a_killed_runs_temporary_files(tmp_path, caplo
     out.mkdir()
     killed = out / f"{TEMP_PREFIX}{atomic._host_tag()}-{_dead_pid()}-p0o9i8.png"
     killed.write_bytes(b"\x89PNG half an annotated blot")
+    _left_unchanged(killed)
     with caplog.at_level(logging.INFO, logger="exo_vision"):
         assert main(["blot", str(tmp_path / "dilution.tif"), "--out", str(out)]) == 0
     assert not killed.exists() and killed.name in caplog.text
@@ -156,6 +172,7 @@ def test_a_tem_run_spares_the_temporary_files_of_a_live_writer_in_its_folder(tmp
     live.write_bytes(b"a histogram being written")
     killed = out / f"{TEMP_PREFIX}{host}-{_dead_pid()}-k1l2d3.csv"
     killed.write_text("label,equivalent_diameter_nm\n1,4")
+    _left_unchanged(killed)
     with caplog.at_level(logging.INFO, logger="exo_vision"):
         assert main(["tem", str(folder), "--out", str(out), "--workers", "1"]) == 0
     assert live.exists() and not killed.exists() and killed.name in caplog.text
@@ -169,3 +186,21 @@ def test_another_machines_temporary_file_is_stale_only_when_left_unchanged_for_a
     day_ago = path.stat().st_mtime - atomic.OTHER_MACHINE_STALE_S - 60
     os.utime(path, (day_ago, day_ago))
     assert atomic.stale_temp_file(path)
+
+
+def test_this_machines_temporary_file_of_an_unseen_writer_is_stale_only_when_left_unchanged_for_a_while(tmp_path):
+    # a process of another container on this machine (same machine name, its own process ids) is not seen from
+    # here: its file, being written, was taken for a killed writer's and removed under it
+    path = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{_dead_pid()}-c0n7a1.tif"
+    path.write_bytes(b"written from another container")
+    assert not atomic.stale_temp_file(path)
+    assert atomic.remove_stale_temp_files(tmp_path) == [] and path.exists()
+    _left_unchanged(path, atomic.THIS_MACHINE_STALE_S - 60)
+    assert not atomic.stale_temp_file(path)  # touched within the guard: a writer may still be at it
+    _left_unchanged(path, 120)
+    assert atomic.stale_temp_file(path)
+    assert atomic.remove_stale_temp_files(tmp_path) == [path] and not path.exists()
+    live = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{os.getppid()}-l1v3e0.tif"  # pytest's parent runs
+    live.write_bytes(b"being written")
+    _left_unchanged(live, atomic.OTHER_MACHINE_STALE_S)
+    assert not atomic.stale_temp_file(live)  # a live writer's file is never stale, however old

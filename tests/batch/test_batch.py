@@ -17,6 +17,7 @@ from exo_vision.batch.config import TemBatchConfig, build_config, read_config
 from exo_vision.batch.image_outputs import completed_marker, output_names, write_labels_tiff
 from exo_vision.batch.runner import assign_stems, collect_inputs, plan_jobs
 from exo_vision.environment import code_sha256
+from exo_vision.io import read_image
 
 
 def test_atomic_write_replaces_whole_files_and_cleans_up_on_failure(tmp_path):
@@ -312,9 +313,31 @@ def test_a_folder_scan_names_the_mrc_volumes_it_leaves_out(tmp_path, caplog):
     # micrographs beside them took the micrographs and left the volumes out without a word
     import logging
 
-    for name in ("a.tif", "b.mrcs", "tomo.rec", "tilt.st", "c.emi", "c.ser"):
+    for name in ("a.tif", "b.mrcs", "tomo.rec", "tilt.st", "c.emi", "c_1.ser"):
         (tmp_path / name).write_bytes(b"x")
     with caplog.at_level(logging.INFO):
-        assert [p.name for p in collect_inputs([tmp_path])] == ["a.tif", "b.mrcs", "c.ser"]
+        assert [p.name for p in collect_inputs([tmp_path])] == ["a.tif", "b.mrcs", "c_1.ser"]
     assert "2 MRC volume(s) or tilt series" in caplog.text and "tomo.rec" in caplog.text and "tilt.st" in caplog.text
     assert "--frame K" in caplog.text
+
+
+def test_a_folder_scan_takes_gif_and_webp_micrographs_and_names_what_it_leaves_out(tmp_path, caplog):
+    # the reader reads GIF and WebP as it reads PNG, but a folder scan left them out without a word (a TIFF, a GIF
+    # and a WebP in one folder: one micrograph analysed); a Bio-Rad blot and a TIA description without its image
+    # vanished the same way
+    import logging
+
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", pixels)
+    Image.fromarray(pixels).save(tmp_path / "b.gif")
+    Image.fromarray(pixels).save(tmp_path / "c.webp", lossless=True)
+    for name in ("blot.scn", "lone.emi", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    with caplog.at_level(logging.INFO):
+        assert [p.name for p in collect_inputs([tmp_path])] == ["a.tif", "b.gif", "c.webp"]
+    assert "1 Bio-Rad Image Lab blot(s) (.scn) left out" in caplog.text and "exo-vision blot" in caplog.text
+    assert "1 TIA description(s) (.emi) without their image file (.ser)" in caplog.text and "lone.emi" in caplog.text
+    assert "notes.txt" not in caplog.text  # not an image format: no note
+    assert read_image(tmp_path / "b.gif", pixel_size_nm=1.0).data.shape == (64, 64)  # what the scan now hands on

@@ -400,3 +400,18 @@ def test_lanes_on_a_frame_of_two_membranes_number_the_lanes_alike_in_both(tmp_pa
     assert (both[1] - true_x.reindex(both.index)).abs().max() < 0.25 * width
     warned = json.loads((out / "run.json").read_text())["warnings"]["frame.tif"]
     assert any(f"{k} lanes show bands but {k - 2} were asked for" in w for w in warned)
+
+
+def test_a_folder_scan_takes_gif_and_webp_blots_and_names_micrographs_it_leaves_out(tmp_path, caplog):
+    # a GIF or WebP blot export in a folder vanished from the run without a word, as did a DM4 micrograph
+    from PIL import Image
+
+    image = make_dilution_series(rng=1).image
+    grey = (image / image.max() * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", image)
+    Image.fromarray(grey).save(tmp_path / "b.gif")
+    Image.fromarray(grey).save(tmp_path / "c.webp", lossless=True)
+    (tmp_path / "grid.dm4").write_bytes(b"x")
+    with caplog.at_level("INFO"):
+        assert [p.name for p in cli_blot._collect_inputs([str(tmp_path)])] == ["a.tif", "b.gif", "c.webp"]
+    assert "1 electron-microscope file(s) left out: grid.dm4" in caplog.text and "exo-vision tem" in caplog.text

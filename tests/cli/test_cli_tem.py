@@ -644,3 +644,21 @@ class caplog_records:  # noqa: N801 - used as a context manager like pytest's ca
         import logging
 
         logging.getLogger("exo_vision").removeHandler(self.handler)
+
+
+def test_a_folder_with_a_tiff_a_gif_and_a_webp_analyses_all_three(tmp_path, capsys):
+    # the GIF and the WebP, which the reader reads as it reads PNG, vanished from a folder scan without a word:
+    # "1 input(s): 1 analysed"
+    from PIL import Image
+
+    image, _ = make_synthetic_tem((256, 256), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, rng=2)
+    grey = (image / image.max() * 255).astype(np.uint8)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", grey)
+    Image.fromarray(grey).save(folder / "b.gif")
+    Image.fromarray(grey).save(folder / "c.webp", lossless=True)
+    out = tmp_path / "out"
+    assert main(["tem", str(folder), "--out", str(out), "--pixel-size-nm", "1", "--workers", "1"]) == 0
+    assert "3 input(s): 3 analysed" in capsys.readouterr().out
+    assert sorted(pd.read_csv(out / "summary.csv")["image"]) == ["a", "b", "c", "pooled"]
