@@ -72,7 +72,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--pixel-size-nm",
         type=float,
         metavar="NM",
-        help="pixel size of annotated images whose files carry no calibration",
+        help="pixel size of annotated images whose files carry no calibration (it wins over a scale bar read from "
+        "the image); files calibrated in their metadata keep their own, and those that differ are named in a warning",
+    )
+    p.add_argument(
+        "--override-calibration",
+        action="store_true",
+        help="apply --pixel-size-nm to every annotated image, also to files calibrated in their metadata",
     )
     p.add_argument("--steps", type=int, default=d.steps, help=f"training steps at most (default {d.steps})")
     p.add_argument(
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from exo_vision.learn.grid_models import verdict_text
 
     try:
-        from exo_vision.learn.finetune import FineTuneSettings, fine_tune, split_micrographs
+        from exo_vision.learn.finetune import FineTuneSettings, fine_tune, split_micrographs, trained_on_by
 
         # the options first: a wrong value is named before minutes of reading data
         settings = FineTuneSettings(
@@ -143,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             select_every_steps=args.select_every,
         )
-        from exo_vision.segmentation.learned.weights import check_model_destination, refuse_overwrite
+        from exo_vision.segmentation.learned.weights import check_model_destination, load_card, refuse_overwrite
 
         # refuse before reading or training, not after it (the starting model given as --out least of all)
         out = check_model_destination(args.out)
@@ -151,15 +157,24 @@ def run(args: argparse.Namespace) -> int:
         if args.int8:
             copy = int8_copy_path(out)
             refuse_overwrite((copy, copy.with_suffix(".json")), choose="another --out")
+        base = load_card(args.base_model)
+        # what the starting model (and those it was fine-tuned from) learnt from is never validated on
+        earlier = trained_on_by(base.card, card_path=base.card_path)
         load_training_framework()
-        micrographs = collect_curated(args.sources, pixel_size_nm=args.pixel_size_nm)
+        if args.override_calibration and args.pixel_size_nm is None:
+            raise ValueError("--override-calibration applies the pixel size of --pixel-size-nm: give it too")
+        micrographs = collect_curated(
+            args.sources, pixel_size_nm=args.pixel_size_nm, override_calibration=args.override_calibration
+        )
         if not micrographs:
             raise ValueError(
                 f"no curated micrograph in {', '.join(map(str, args.sources))}: expected grid-session output "
                 "folders (micrographs saved by the grid session) or images with annotations beside them "
                 "(X_rois.zip, X.roi, X.geojson or X_labels.tif)."
             )
-        split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
+        split = split_micrographs(
+            micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed, trained_on=earlier
+        )
     except ValueError as err:
         logger.error("%s", err)
         return 2
@@ -168,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
         f"{len(micrographs)} curated micrograph(s), {sum(m.n_vesicles for m in micrographs)} vesicles: "
         f"training on {', '.join(m.name for m in train_set)}; validating on {', '.join(m.name for m in validation)}\n"
     )
+    if seen := [m.name for m in train_set if m.key in earlier]:
+        sys.stdout.write(
+            f"{len(seen)} of them ({', '.join(seen)}) trained the model you start from ({base.name}): kept on the "
+            "training side, never validated on\n"
+        )
     bar = _bar(settings.steps)
 
     def progress(done: int, total: int) -> None:
@@ -215,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
             logger.error("interrupted: %s is written, its int8 copy is not", display_path(result.onnx_path))
             return 130
     sys.stdout.write(
-        f"validation on {len(validation)} micrograph(s) never used for training:\n"
+        f"validation on {len(validation)} micrograph(s) never used for training"
+        f"{' (by this run or the model it started from)' if earlier else ''}:\n"
         f"{format_figures(result.before, result.after, int8_figures)}\n"
         f"{verdict_text(result.before, result.after)}\n"
         f"fine-tuning took {result.seconds / 60:.1f} min; wrote {display_path(result.onnx_path)} and "

@@ -23,6 +23,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -133,11 +134,36 @@ def annotation_for(image_path: Path) -> Path | None:
     return None
 
 
-def _read_pair(image_path: Path, annotation: Path, pixel_size_nm: float | None) -> CuratedMicrograph:
-    from exo_vision.annotations import read_geojson, read_imagej_rois
-    from exo_vision.io import read_image
+#: A pixel size given for uncalibrated files that differs from a calibrated file's own by more than this share is
+#: named in a warning (the file keeps its own).
+PIXEL_SIZE_AGREEMENT = 0.01
 
-    image = read_image(image_path, kind="tem", pixel_size_nm=pixel_size_nm)
+
+def _read_calibrated(image_path: Path, pixel_size_nm: float | None, *, override: bool) -> Any:
+    """The image with its pixel size: the file's own calibration, else ``pixel_size_nm``, else its scale bar.
+
+    With ``override`` (or a file that can only be read with a pixel size given, e.g. a reciprocal-space
+    calibration), ``pixel_size_nm`` replaces the file's calibration.
+    """
+    from exo_vision.io import ImageReadError, read_image
+
+    if pixel_size_nm is None or override:
+        return read_image(image_path, kind="tem", pixel_size_nm=pixel_size_nm)
+    try:
+        image = read_image(image_path, kind="tem", scale_bar=False)
+    except ImageReadError:
+        return read_image(image_path, kind="tem", pixel_size_nm=pixel_size_nm)
+    if image.pixel_size_nm is not None and str(image.pixel_size_source).startswith("file metadata"):
+        return image
+    return image.with_pixel_size(pixel_size_nm)
+
+
+def _read_pair(
+    image_path: Path, annotation: Path, pixel_size_nm: float | None, *, override: bool = False
+) -> CuratedMicrograph:
+    from exo_vision.annotations import read_geojson, read_imagej_rois
+
+    image = _read_calibrated(image_path, pixel_size_nm, override=override)
     if image.pixel_size_nm is None:
         raise ValueError(
             f"{image_path} carries no calibration and has no readable scale bar; pass its pixel size (--pixel-size-nm)."
@@ -209,7 +235,9 @@ def _is_annotation(path: Path) -> bool:
     return name.endswith(("_labels.tif", "_labels.tiff", "_labels.png", "_overlay.png")) or "-tmp-" in name
 
 
-def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = None) -> list[CuratedMicrograph]:
+def collect_curated(
+    folders: list[str | Path], *, pixel_size_nm: float | None = None, override_calibration: bool = False
+) -> list[CuratedMicrograph]:
     """Every curated micrograph in ``folders`` (see the module docstring).
 
     Parameters
@@ -217,7 +245,11 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
     folders : list of str or Path
         Grid-session output folders and/or folders of image + annotation pairs.
     pixel_size_nm : float, optional
-        Pixel size of image + annotation pairs whose files carry no calibration.
+        Pixel size (nm) of image + annotation pairs whose files carry no calibration (it wins over a scale bar
+        read from the image). Files with a calibration in their metadata keep it; those that differ from
+        ``pixel_size_nm`` by more than :data:`PIXEL_SIZE_AGREEMENT` are named in a warning.
+    override_calibration : bool
+        Apply ``pixel_size_nm`` to every image + annotation pair, calibrated files too.
 
     Returns
     -------
@@ -263,7 +295,7 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
             ):
                 left_out.append(image_path.name)  # exo-vision tem's own outlines, never curated
             elif annotation is not None:
-                found.append(_read_pair(image_path, annotation, pixel_size_nm))
+                found.append(_read_pair(image_path, annotation, pixel_size_nm, override=override_calibration))
         if left_out:
             logger.warning(
                 "%s: %d micrograph(s) only analysed by exo-vision tem (%s) were left out: their labels are the "
@@ -275,4 +307,25 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
     unique: dict[str, CuratedMicrograph] = {}
     for item in found:
         unique.setdefault(item.key, item)
+    if pixel_size_nm is not None and not override_calibration:
+        _warn_calibration_kept(list(unique.values()), float(pixel_size_nm))
     return list(unique.values())
+
+
+def _warn_calibration_kept(micrographs: list[CuratedMicrograph], pixel_size_nm: float) -> None:
+    """Name the annotated files whose own calibration differs from the pixel size given for uncalibrated ones."""
+    differ = [
+        m
+        for m in micrographs
+        if m.kind != "grid session" and abs(m.pixel_size_nm - pixel_size_nm) > PIXEL_SIZE_AGREEMENT * pixel_size_nm
+    ]
+    if differ:
+        logger.warning(
+            "--pixel-size-nm %g applies only to files without a calibration; %d calibrated file(s) keep their own: "
+            "%s. If a file's calibration is wrong, correct it (Fiji: Image > Properties) or pass "
+            "--override-calibration to use %g nm/px for every file",
+            pixel_size_nm,
+            len(differ),
+            ", ".join(f"{m.name} ({m.pixel_size_nm:.4g} nm/px)" for m in differ),
+            pixel_size_nm,
+        )

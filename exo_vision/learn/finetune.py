@@ -36,7 +36,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,9 +135,26 @@ class FineTuneCancelled(Exception):
 
 
 def split_micrographs(
-    micrographs: list[CuratedMicrograph], *, validation_fraction: float = 0.3, seed: int = 0
+    micrographs: list[CuratedMicrograph],
+    *,
+    validation_fraction: float = 0.3,
+    seed: int = 0,
+    trained_on: Collection[str] = (),
 ) -> tuple[list[CuratedMicrograph], list[CuratedMicrograph]]:
     """Split into training and validation micrographs; one micrograph (same ``key``) is never in both.
+
+    Parameters
+    ----------
+    micrographs : list of CuratedMicrograph
+        The curated micrographs.
+    validation_fraction : float
+        Share of the distinct micrographs held out for validation (at least one).
+    seed : int
+        Seed of the draw.
+    trained_on : collection of str
+        Keys (grey-level sha256) of micrographs the starting model was already trained on
+        (:func:`trained_on_by`): they go to the training side, never to validation, where the
+        starting model would be scored on its own training data.
 
     Returns
     -------
@@ -147,7 +164,7 @@ def split_micrographs(
     Raises
     ------
     ValueError
-        With fewer than two distinct micrographs.
+        With fewer than two distinct micrographs, or when every micrograph was used to train the starting model.
     """
     keys = sorted({m.key for m in micrographs})
     if len(keys) < 2:
@@ -155,12 +172,91 @@ def split_micrographs(
             f"fine-tuning needs at least 2 different curated micrographs (one to learn from, one to check the "
             f"result on); found {len(keys)}. Curate more micrographs in the grid session or add annotated images."
         )
-    order = np.random.default_rng(seed).permutation(len(keys))
-    n_val = min(max(1, int(round(validation_fraction * len(keys)))), len(keys) - 1)
-    val_keys = {keys[k] for k in order[:n_val]}
+    seen = set(trained_on)
+    free = [k for k in keys if k not in seen]
+    if not free:
+        raise ValueError(
+            f"all {len(keys)} curated micrographs were used to train the model you start from (its card lists "
+            "them): none is left to check the new model on, and figures on them would flatter both models. Curate "
+            "at least one micrograph that model never saw, or start from the shipped model."
+        )
+    order = np.random.default_rng(seed).permutation(len(free))
+    n_val = min(max(1, int(round(validation_fraction * len(keys)))), len(keys) - 1, len(free))
+    val_keys = {free[k] for k in order[:n_val]}
     train = [m for m in micrographs if m.key not in val_keys]
     validation = [m for m in micrographs if m.key in val_keys]
     return train, validation
+
+
+def _training_entries(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's own and recorded earlier training micrographs (name and ``sha256_of_grey_levels``)."""
+    training = card.get("training")
+    data = training.get("data") if isinstance(training, dict) else None
+    if not isinstance(data, dict):
+        return []
+    entries = []
+    for key in ("training_micrographs", "earlier_training_micrographs"):
+        listed = data.get(key)
+        if isinstance(listed, list):
+            entries += [e for e in listed if isinstance(e, dict) and isinstance(e.get("sha256_of_grey_levels"), str)]
+    return entries
+
+
+def trained_on_by(card: dict[str, Any], *, card_path: Path | None = None) -> dict[str, str]:
+    """Every micrograph a model was fine-tuned on, and those of the models it was fine-tuned from.
+
+    Read from the model card: its ``training.data.training_micrographs`` (selection micrographs
+    included), the ``earlier_training_micrographs`` fine-tuning records for the models before it,
+    and, for cards written before that record, the starting model's own card (``base_model.card``,
+    followed while it is there and still describes the same weights).
+
+    Parameters
+    ----------
+    card : dict
+        The model card.
+    card_path : Path, optional
+        Where the card lies (a relative ``base_model.card`` is read from its folder).
+
+    Returns
+    -------
+    dict of str to str
+        Grey-level sha256 -> micrograph name. Empty for a model trained on generated micrographs only.
+    """
+    found: dict[str, str] = {}
+    read: set[Path] = set()
+    current: dict[str, Any] | None = card
+    while current is not None:
+        for entry in _training_entries(current):
+            found.setdefault(entry["sha256_of_grey_levels"], str(entry.get("name", "?")))
+        current, card_path = _base_card(current, card_path, read)
+    return found
+
+
+#: Starting models' cards followed at most by :func:`trained_on_by` (a chain of fine-tunings, or a loop of files).
+MAX_CARD_CHAIN = 64
+
+
+def _base_card(
+    card: dict[str, Any], card_path: Path | None, read: set[Path]
+) -> tuple[dict[str, Any] | None, Path | None]:
+    """The card of the model ``card`` was fine-tuned from, when it is still there with the same weights."""
+    base = card.get("base_model")
+    if not isinstance(base, dict) or not isinstance(base.get("card"), str) or len(read) >= MAX_CARD_CHAIN:
+        return None, None
+    path = Path(base["card"])
+    if not path.is_absolute() and card_path is not None:
+        path = card_path.parent / path
+    try:
+        path = path.resolve()
+        if path in read or not path.is_file():
+            return None, None
+        read.add(path)
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(document, dict) or document.get("sha256") != base.get("sha256"):
+        return None, None  # another model lies there now: its training says nothing of this one's
+    return document, path
 
 
 def split_selection(
@@ -492,6 +588,11 @@ class FineTuneResult:
         Labels of each validation micrograph by the starting and the new model.
     seconds : float
         Training time (CPU wall time of the optimisation).
+    selection : dict or None
+        The checkpoint selection record (None without selection).
+    seen_by_base : list of str
+        Training micrographs the starting model (or a model before it) was already trained on: kept out of
+        validation, where they would flatter it.
     """
 
     onnx_path: Path
@@ -504,10 +605,14 @@ class FineTuneResult:
     predictions_after: list[np.ndarray] = field(repr=False, default_factory=list)
     seconds: float = 0.0
     selection: dict[str, Any] | None = None
+    seen_by_base: list[str] = field(default_factory=list)
 
 
 def _data_record(
-    train: list[CuratedMicrograph], validation: list[CuratedMicrograph], selection: list[CuratedMicrograph]
+    train: list[CuratedMicrograph],
+    validation: list[CuratedMicrograph],
+    selection: list[CuratedMicrograph],
+    earlier: dict[str, str],
 ) -> dict[str, Any]:
     def entry(m: CuratedMicrograph) -> dict[str, Any]:
         return {
@@ -528,6 +633,11 @@ def _data_record(
         "training_micrographs": [entry(m) for m in train],
         "selection_micrographs": [m.name for m in selection],
         "validation_micrographs": [entry(m) for m in validation],
+        # what the models this one was fine-tuned from were trained on: never validated on in a later fine-tuning
+        "earlier_training_micrographs": [
+            {"name": name, "sha256_of_grey_levels": key} for key, name in sorted(earlier.items())
+        ],
+        "trained_on_by_the_starting_model": [m.name for m in train if m.key in earlier],
     }
 
 
@@ -591,13 +701,19 @@ def fine_tune(
     out.parent.mkdir(parents=True, exist_ok=True)
     card = load_card(base_model)
     arch = card.card.get("architecture", {})
+    earlier = trained_on_by(card.card, card_path=card.card_path)
     train_set, validation = split or split_micrographs(
-        micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed
+        micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed, trained_on=earlier
     )
     if {m.key for m in train_set} & {m.key for m in validation}:
         raise ValueError(
             "a micrograph is in both the training and the validation set; pass a split that keeps "
             "each micrograph on one side"
+        )
+    if seen := [m.name for m in validation if m.key in earlier]:
+        raise ValueError(
+            f"{', '.join(seen)}: the model you start from ({card.name}) was trained on it; a validation micrograph "
+            "must be one no model in the chain was trained on (split with split_micrographs(..., trained_on=...))"
         )
     check_enough(train_set, validation, settings)
     fit, selection = split_selection(train_set, settings)
@@ -668,7 +784,7 @@ def fine_tune(
         if selector is not None and selector.best_state is not None:
             trained.load_state_dict(selector.best_state)
             chosen = selector.record(settings.select_every_steps)
-        data = _data_record(train_set, validation, selection)
+        data = _data_record(train_set, validation, selection, earlier)
         staged_onnx, staged_card = export_model(
             trained,
             staging / "model",
@@ -702,7 +818,8 @@ def fine_tune(
         document["validation"] = {
             "curated_validation": {
                 "method": "exo_vision.segmentation.api.segment_vesicles (unet), one-to-one matching at IoU >= 0.5; "
-                "micrographs never used for training",
+                "micrographs never used for training, neither by this fine-tuning nor by the models it started "
+                "from",
                 "micrographs": [m.name for m in validation],
                 "before": before,
                 "after": after,
@@ -730,6 +847,7 @@ def fine_tune(
         predictions_after=predictions_after,
         seconds=seconds,
         selection=chosen,
+        seen_by_base=[m.name for m in train_set if m.key in earlier],
     )
 
 

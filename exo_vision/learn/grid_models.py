@@ -38,6 +38,9 @@ def comparison_text(result: Any) -> str:
         for name, key in (("F1", "f1"), ("precision", "precision"), ("recall", "recall"))
     )
     text = f"held-out curated micrographs ({', '.join(m.name for m in result.validation)}):\n{changes}"
+    seen = getattr(result, "seen_by_base", None)
+    if seen:
+        text += f"\nnot held out (the starting model learnt from them): {', '.join(seen)}"
     selection = getattr(result, "selection", None)
     if selection:
         text += f"\nkept step {selection['chosen_step']}, chosen on {', '.join(selection['micrographs'])}"

@@ -1,0 +1,158 @@
+"""Fine-tuning as a lab does it, after the probe of a core facility adapting the model (lab49): fine-tuning a
+fine-tuned model never validates on what it learnt from, calibrated files keep their pixel size, a model is never
+saved over another, and micrographs nobody edited are no curated truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import tifffile
+from test_finetune import PIXEL_SIZE_NM, TINY, _curated, _with_vesicles, _write_pairs
+
+from exo_vision.learn.curated import collect_curated
+from exo_vision.learn.finetune import FineTuneSettings, split_micrographs, trained_on_by
+
+pytest.importorskip("torch")
+
+
+def _card_trained_on(items, *, earlier=(), base_card=None):
+    """A fine-tuned card's document as fine_tune writes it, trained on ``items``."""
+    data = {
+        "training_micrographs": [{"name": m.name, "sha256_of_grey_levels": m.key} for m in items],
+        "earlier_training_micrographs": [{"name": m.name, "sha256_of_grey_levels": m.key} for m in earlier],
+    }
+    card = {"sha256": "a" * 64, "training": {"data": data}}
+    if base_card is not None:
+        card["base_model"] = {"card": str(base_card), "sha256": json.loads(base_card.read_text())["sha256"]}
+    return card
+
+
+def test_the_starting_models_training_micrographs_are_never_validated_on():
+    """H1: a second fine-tuning drew its split afresh; the first model's training micrographs were scored as
+    'never used for training' (5 of 7 in the probe)."""
+    items = _curated(8)
+    earlier = {m.key for m in items[:5]}
+    drawn = set()
+    for seed in range(20):
+        train, validation = split_micrographs(items, validation_fraction=0.3, seed=seed, trained_on=earlier)
+        assert validation and not {m.key for m in validation} & earlier
+        assert {m.key for m in train} >= earlier and len(train) + len(validation) == len(items)
+        drawn |= {m.name for m in validation}
+    assert drawn == {m.name for m in items[5:]}
+    # the split without a starting model's record is the one it always was
+    assert split_micrographs(items, seed=3) == split_micrographs(items, seed=3, trained_on=())
+    with pytest.raises(ValueError, match="all 5 curated micrographs were used to train the model you start from"):
+        split_micrographs(items[:5], trained_on=earlier)
+
+
+def test_what_a_chain_of_fine_tunings_learnt_from_is_read_from_the_cards(tmp_path):
+    items = _curated(6)
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(_card_trained_on(items[:2])))
+    # a card written before the chain was recorded: its starting model's card is followed
+    second = _card_trained_on(items[2:3], base_card=first)
+    assert set(trained_on_by(second, card_path=tmp_path / "second.json")) == {m.key for m in items[:3]}
+    # a card that records the chain needs no other file
+    third = _card_trained_on(items[3:4], earlier=items[:3])
+    assert set(trained_on_by(third)) == {m.key for m in items[:4]}
+    # a starting model's card replaced by another model's says nothing of this one
+    second["base_model"]["sha256"] = "b" * 64
+    assert set(trained_on_by(second, card_path=tmp_path / "second.json")) == {items[2].key}
+    assert trained_on_by({"training": {"data": {"source": "generated micrographs only"}}}) == {}
+
+
+def test_fine_tuning_a_fine_tuned_model_validates_only_on_micrographs_new_to_it(tmp_path, tiny_base, capsys):
+    from exo_vision.cli.main import main
+    from exo_vision.learn.finetune import fine_tune
+    from exo_vision.segmentation.learned.weights import load_card
+
+    items = _curated(5)
+    first = fine_tune(
+        items[:3],
+        out=tmp_path / "lab.onnx",
+        base_model=tiny_base,
+        settings=FineTuneSettings(**TINY),
+        split=(items[:2], items[2:3]),
+    )
+    learnt = {m.key for m in items[:2]}
+    for seed in range(4):
+        train, validation = split_micrographs(
+            items, seed=seed, trained_on=trained_on_by(load_card(first.onnx_path).card)
+        )
+        assert not {m.key for m in validation} & learnt
+    second = fine_tune(
+        items, out=tmp_path / "lab_v2.onnx", base_model=first.onnx_path, settings=FineTuneSettings(**TINY, seed=1)
+    )
+    assert not {m.key for m in second.validation} & learnt
+    assert set(second.seen_by_base) >= {m.name for m in items[:2]}
+    card = load_card(second.onnx_path).card
+    recorded = {e["sha256_of_grey_levels"] for e in card["training"]["data"]["earlier_training_micrographs"]}
+    assert recorded == learnt
+    assert "nor by the models it started from" in card["validation"]["curated_validation"]["method"]
+    # a split given by hand that validates on what the starting model learnt from is refused
+    with pytest.raises(ValueError, match=f"{items[0].name}: the model you start from .* was trained on it"):
+        fine_tune(
+            items,
+            out=tmp_path / "lab_v3.onnx",
+            base_model=first.onnx_path,
+            settings=FineTuneSettings(**TINY),
+            split=(items[1:], items[:1]),
+        )
+    # the command line says which micrographs stay on the training side
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for m in items:
+        tifffile.imwrite(
+            folder / m.name, m.image, imagej=True, resolution=(1 / PIXEL_SIZE_NM,) * 2, metadata={"unit": "nm"}
+        )
+        tifffile.imwrite(folder / m.name.replace(".tif", "_labels.tif"), m.labels.astype(np.uint16))
+    args = ["train", "--from", str(folder), "--base-model", str(first.onnx_path), "--steps", "1", "--threads", "1"]
+    capsys.readouterr()
+    main([*args, "--out", str(tmp_path / "cli.onnx")])  # refused later for too little data: the split is printed
+    printed = capsys.readouterr().out
+    validated = printed.split("validating on ")[1].split("\n")[0]
+    assert items[0].name not in validated and items[1].name not in validated
+    assert f"({items[0].name}, {items[1].name}) trained the model you start from" in printed
+
+
+def test_pixel_size_given_for_uncalibrated_files_leaves_calibrated_ones_theirs(tmp_path, caplog):
+    """H2: --pixel-size-nm replaced the 5 nm/px of calibrated ImageJ TIFFs silently (the help says it is for files
+    without calibration)."""
+    from PIL import Image
+
+    samples = _with_vesicles(2)
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    tifffile.imwrite(
+        folder / "cal.tif", samples[0].image, imagej=True, resolution=(1 / 5.0, 1 / 5.0), metadata={"unit": "nm"}
+    )
+    tifffile.imwrite(folder / "cal_labels.tif", samples[0].labels.astype(np.uint16))
+    Image.fromarray((samples[1].image * 255).astype(np.uint8)).save(folder / "export.png")
+    tifffile.imwrite(folder / "export_labels.tif", samples[1].labels.astype(np.uint16))
+    with caplog.at_level(logging.WARNING):
+        found = {m.name: m.pixel_size_nm for m in collect_curated([folder], pixel_size_nm=3.83)}
+    assert found["cal.tif"] == pytest.approx(5.0, rel=1e-4) and found["export.png"] == 3.83
+    assert "1 calibrated file(s) keep their own: cal.tif (5 nm/px)" in caplog.text
+    assert "--override-calibration" in caplog.text
+    caplog.clear()
+    overridden = {
+        m.name: m.pixel_size_nm for m in collect_curated([folder], pixel_size_nm=3.83, override_calibration=True)
+    }
+    assert overridden == {"cal.tif": 3.83, "export.png": 3.83} and "keep their own" not in caplog.text
+    # a value that agrees with the file's calibration says nothing
+    collect_curated([folder], pixel_size_nm=5.0)
+    assert "keep their own" not in caplog.text
+
+
+def test_cli_override_calibration_needs_a_pixel_size(tmp_path, caplog):
+    from exo_vision.cli.main import main
+
+    _write_pairs(tmp_path / "data", 2)
+    assert (
+        main(["train", "--from", str(tmp_path / "data"), "--out", str(tmp_path / "m.onnx"), "--override-calibration"])
+        == 2
+    )
+    assert "--override-calibration applies the pixel size of --pixel-size-nm: give it too" in caplog.text
