@@ -692,11 +692,12 @@ def fine_tune(
     from exo_vision.learn.onnx_weights import unet_from_onnx
     from exo_vision.learn.train import TrainConfig
     from exo_vision.learn.train import train as run_training
-    from exo_vision.segmentation.learned.weights import load_card, refuse_overwrite
+    from exo_vision.segmentation.learned.weights import load_card, refuse_overwrite, refuse_shipped_folder
 
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"the new model's file must end in .onnx, got {out.name}")
+    refuse_shipped_folder(out)
     refuse_overwrite((out, out.with_suffix(".json")), choose="another --out name")
     out.parent.mkdir(parents=True, exist_ok=True)
     card = load_card(base_model)
@@ -854,18 +855,28 @@ def fine_tune(
 def copy_model(onnx_path: str | Path, destination: str | Path) -> Path:
     """Copy a model and its card to ``destination`` (``.onnx``), the card renamed and pointing at the new file.
 
-    Both files are written under temporary names and moved into place, the card last.
+    Both files are written under temporary names and moved into place, the card last. As ``exo-vision train``
+    and ``exo-vision model``, it never overwrites a model (neither the ``.onnx`` nor the ``.json`` may exist)
+    and never writes into the package's own models folder.
 
     Returns
     -------
     Path
         The new ``.onnx`` file.
+
+    Raises
+    ------
+    ValueError
+        When ``destination`` or its card exists, is a folder, or lies in the shipped models' folder.
     """
     from exo_vision._shared.atomic import atomic_write_bytes
+    from exo_vision.segmentation.learned.weights import check_model_destination, refuse_overwrite
 
     source, destination = Path(onnx_path), Path(destination)
     if destination.suffix.lower() != ".onnx":
         destination = destination.with_name(destination.name + ".onnx")
+    check_model_destination(destination, option="the destination")
+    refuse_overwrite((destination, destination.with_suffix(".json")), choose="another name")
     card = json.loads(source.with_suffix(".json").read_text(encoding="utf-8"))
     card["file"] = destination.name
     destination.parent.mkdir(parents=True, exist_ok=True)

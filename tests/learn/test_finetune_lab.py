@@ -156,3 +156,28 @@ def test_cli_override_calibration_needs_a_pixel_size(tmp_path, caplog):
         == 2
     )
     assert "--override-calibration applies the pixel size of --pixel-size-nm: give it too" in caplog.text
+
+
+def test_saving_a_new_model_never_overwrites_a_model_nor_writes_into_the_shipped_folder(tmp_path, tiny_base):
+    """H3: the grid session's *Save the new model* (finetune.copy_model) wrote over an earlier lab model, and over
+    the shipped default ev_unet_int8.onnx in a clone."""
+    from exo_vision.learn.finetune import copy_model
+    from exo_vision.segmentation.learned.weights import MODELS_DIR, SHIPPED_MODELS, load_card
+
+    saved = copy_model(tiny_base, tmp_path / "lab")
+    assert saved == tmp_path / "lab.onnx" and load_card(saved).sha256 == load_card(tiny_base).sha256
+    before = saved.read_bytes(), saved.with_suffix(".json").read_bytes()
+    for target in (tmp_path / "lab.onnx", tmp_path / "lab"):
+        with pytest.raises(ValueError, match="lab.onnx exists: choose another name .a model is never overwritten"):
+            copy_model(tiny_base, target)
+    assert (saved.read_bytes(), saved.with_suffix(".json").read_bytes()) == before
+    (tmp_path / "card_only.json").write_text("{}")  # a card alone is not replaced either
+    with pytest.raises(ValueError, match="card_only.json exists"):
+        copy_model(tiny_base, tmp_path / "card_only.onnx")
+    assert not (tmp_path / "card_only.onnx").exists()
+    shipped = SHIPPED_MODELS["ev-unet"].with_suffix(".onnx")
+    digest = load_card("ev-unet").sha256
+    for target in (shipped, MODELS_DIR / "new_name.onnx"):
+        with pytest.raises(ValueError, match="exo_vision's own models folder"):
+            copy_model(tiny_base, target)
+    assert load_card("ev-unet").sha256 == digest and not (MODELS_DIR / "new_name.onnx").exists()

@@ -212,18 +212,32 @@ def refuse_overwrite(paths: tuple[Path, ...] | list[Path], *, choose: str = "ano
             raise ValueError(f"{existing} exists: choose {choose} (a model is never overwritten)")
 
 
+def refuse_shipped_folder(path: str | Path) -> None:
+    """Raise ``ValueError`` when ``path`` lies in the package's own models folder (:data:`MODELS_DIR`).
+
+    A model written there would replace or sit among the shipped ones, and a reinstall would remove it.
+    """
+    if Path(path).resolve().parent == MODELS_DIR.resolve():
+        raise ValueError(
+            f"{path} is in exo_vision's own models folder, which holds the shipped models only; save the model in "
+            "a folder of your own (e.g. models/our_lab.onnx)"
+        )
+
+
 def check_model_destination(path: str | Path, *, option: str = "--out") -> Path:
-    """The ``.onnx`` path a new model is written to, refusing a folder or a path under a file.
+    """The ``.onnx`` path a new model is written to, refusing a folder, a path under a file and the shipped
+    models' folder.
 
     Raises
     ------
     ValueError
-        When ``path`` is an existing folder (the model would land beside it as ``<folder>.onnx``), or one of
-        its parents is a file.
+        When ``path`` is an existing folder (the model would land beside it as ``<folder>.onnx``), one of
+        its parents is a file, or it lies in the package's own models folder.
     """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{option} {path} is a folder; give a file name inside it, such as {path / 'lab_model.onnx'}")
+    refuse_shipped_folder(path)
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"{option} {path}: {parent} is a file, not a folder; choose a path in a folder")
