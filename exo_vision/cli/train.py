@@ -21,9 +21,10 @@ write a new model: MODEL.onnx and its model card MODEL.json (base model, data,
 number of curated vesicles, validation figures before and after).
 
 Each --from folder is either
-  a grid-session output folder: the micrographs the grid session saved after a
-  person checked them (their S_done.json says curated_in_gui; S_edits.csv lists
-  the edits), with S_labels.tif as truth; or
+  a grid-session output folder: the micrographs the grid session saved that a
+  person edited (S_edits.csv lists the edits) or marked with "Outlines checked",
+  with S_labels.tif as truth (those saved with neither hold the model's own
+  outlines: they are named in a warning and left out); or
   a folder of images with annotations beside them: for X.tif (or X_image.png),
   X_rois.zip / X.zip / X.roi (ImageJ/Fiji ROI Manager), X.geojson (QuPath) or
   X_labels.tif / X_labels.png (label image).
@@ -126,6 +127,15 @@ def format_figures(before: dict[str, Any], after: dict[str, Any], int8: dict[str
     return "\n".join(lines)
 
 
+def describe_micrograph(micrograph: Any) -> str:
+    """A curated micrograph's name and why it counts: its edits (grid session) or its annotation's kind."""
+    if micrograph.kind != "grid session":
+        return f"{micrograph.name} ({micrograph.kind})"
+    edits = f"{micrograph.n_edits} edit{'s' if micrograph.n_edits != 1 else ''}" if micrograph.n_edits else ""
+    why = ", ".join(part for part in (edits, "checked" if micrograph.checked else "") if part)
+    return f"{micrograph.name} ({why})"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -179,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s", err)
         return 2
     train_set, validation = split
+    sys.stdout.write(f"curated micrographs taken: {', '.join(map(describe_micrograph, micrographs))}\n")
     sys.stdout.write(
         f"{len(micrographs)} curated micrograph(s), {sum(m.n_vesicles for m in micrographs)} vesicles: "
         f"training on {', '.join(m.name for m in train_set)}; validating on {', '.join(m.name for m in validation)}\n"

@@ -3,11 +3,15 @@
 Two kinds of input folder are understood:
 
 * a grid session's output folder (or ``exo-vision tem --out``): every
-  micrograph whose completion marker says ``"curated_in_gui": true`` was saved
-  by the grid session after a person looked at it (its edit log,
-  ``S_edits.csv``, lists what they changed). Its labels are ``S_labels.tif``,
-  its image the input the marker names, its pixel size the marker's.
-  Micrographs only analysed by the command line are not curated and are skipped.
+  micrograph the grid session saved (its completion marker says
+  ``"curated_in_gui": true``) that a person edited (``"n_edits"`` above 0; its
+  edit log, ``S_edits.csv``, lists what they changed) or marked as checked
+  (``"checked_in_gui": true``: the outlines are right as the model drew them).
+  Its labels are ``S_labels.tif``, its image the input the marker names, its
+  pixel size the marker's. A micrograph the session saved with neither (only
+  paged through, or saved by *Learn* as it was shown) holds the model's own
+  outlines: it is left out, with a warning naming it. Micrographs only analysed
+  by the command line are not curated and are skipped.
 * a folder of images with their annotations beside them: for an image
   ``X.tif`` (or ``X_image.png``...), the first of ``X_rois.zip``, ``X.zip``,
   ``X.roi``, ``X.geojson``, ``X_labels.tif``, ``X_labels.tiff``,
@@ -21,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +60,8 @@ class CuratedMicrograph:
         ``"grid session"``, ``"imagej rois"``, ``"geojson"`` or ``"label image"``.
     n_edits : int
         Edits a person made in the grid session (0 for annotation files).
+    checked : bool
+        A person marked the outlines as right in the grid session (with or without edits).
     key : str
         SHA-256 of the image's grey levels: the micrograph's identity (two
         copies of one micrograph share it, so a split can never use both).
@@ -67,6 +74,7 @@ class CuratedMicrograph:
     source: str
     kind: str
     n_edits: int = 0
+    checked: bool = False
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -227,6 +235,7 @@ def _read_session_micrograph(marker_path: Path, marker: dict) -> CuratedMicrogra
         source=str(labels_path),
         kind="grid session",
         n_edits=int(marker.get("n_edits", 0)),
+        checked=bool(marker.get("checked_in_gui", False)),
     )
 
 
@@ -236,7 +245,11 @@ def _is_annotation(path: Path) -> bool:
 
 
 def collect_curated(
-    folders: list[str | Path], *, pixel_size_nm: float | None = None, override_calibration: bool = False
+    folders: list[str | Path],
+    *,
+    pixel_size_nm: float | None = None,
+    override_calibration: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> list[CuratedMicrograph]:
     """Every curated micrograph in ``folders`` (see the module docstring).
 
@@ -250,6 +263,8 @@ def collect_curated(
         ``pixel_size_nm`` by more than :data:`PIXEL_SIZE_AGREEMENT` are named in a warning.
     override_calibration : bool
         Apply ``pixel_size_nm`` to every image + annotation pair, calibrated files too.
+    warn : callable(str), optional
+        Receives each warning (micrographs left out, calibrations kept); default: the module's logger.
 
     Returns
     -------
@@ -261,6 +276,7 @@ def collect_curated(
     ValueError
         When a folder does not exist, or an annotation cannot be read (the message names the file).
     """
+    say = warn if warn is not None else logger.warning
     found: list[CuratedMicrograph] = []
     for folder in map(Path, folders):
         if not folder.is_dir():
@@ -269,18 +285,9 @@ def collect_curated(
                 "with their annotations."
             )
         markers = sorted(folder.glob("*_done.json"))
-        session = False
-        for marker_path in markers:
-            try:
-                marker = json.loads(marker_path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                logger.warning("%s is not readable; skipped", marker_path)
-                continue
-            if not marker.get("curated_in_gui"):
-                continue
-            session = True
-            found.append(_read_session_micrograph(marker_path, marker))
-        if session:
+        session = _session_micrographs(folder, markers, say)
+        if session is not None:
+            found += session
             continue
         analysed_only = {path.name[: -len("_done.json")] for path in markers}
         left_out = []
@@ -297,22 +304,59 @@ def collect_curated(
             elif annotation is not None:
                 found.append(_read_pair(image_path, annotation, pixel_size_nm, override=override_calibration))
         if left_out:
-            logger.warning(
-                "%s: %d micrograph(s) only analysed by exo-vision tem (%s) were left out: their labels are the "
-                "model's own outlines, not curated ones; curate them in the grid session first",
-                folder,
-                len(left_out),
-                ", ".join(left_out[:3]) + (" ..." if len(left_out) > 3 else ""),
+            say(
+                f"{folder}: {len(left_out)} micrograph(s) only analysed by exo-vision tem ({_names(left_out)}) were "
+                "left out: their labels are the model's own outlines, not curated ones; curate them in the grid "
+                "session first"
             )
     unique: dict[str, CuratedMicrograph] = {}
     for item in found:
         unique.setdefault(item.key, item)
     if pixel_size_nm is not None and not override_calibration:
-        _warn_calibration_kept(list(unique.values()), float(pixel_size_nm))
+        _warn_calibration_kept(list(unique.values()), float(pixel_size_nm), say)
     return list(unique.values())
 
 
-def _warn_calibration_kept(micrographs: list[CuratedMicrograph], pixel_size_nm: float) -> None:
+#: Micrograph names spelt out in a warning before "...".
+NAMES_SHOWN = 3
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:NAMES_SHOWN]) + (" ..." if len(names) > NAMES_SHOWN else "")
+
+
+def _session_micrographs(
+    folder: Path, markers: list[Path], say: Callable[[str], None]
+) -> list[CuratedMicrograph] | None:
+    """The micrographs of a grid-session folder a person edited or marked as checked; None for another folder."""
+    session = False
+    taken: list[CuratedMicrograph] = []
+    unedited: list[str] = []
+    for marker_path in markers:
+        try:
+            marker = json.loads(marker_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            say(f"{marker_path} is not readable; skipped")
+            continue
+        if not marker.get("curated_in_gui"):
+            continue
+        session = True
+        if int(marker.get("n_edits", 0) or 0) <= 0 and not marker.get("checked_in_gui"):
+            unedited.append(Path(str(marker.get("input") or marker_path.name)).name)
+            continue
+        taken.append(_read_session_micrograph(marker_path, marker))
+    if unedited:
+        say(
+            f"{folder}: {len(unedited)} micrograph(s) saved by the grid session with no edit and not marked as "
+            f"checked were left out ({_names(unedited)}): their outlines are the model's own, not curated truth. "
+            "Correct them in the grid session, or click 'Outlines checked' there when they are right as they are"
+        )
+    return taken if session else None
+
+
+def _warn_calibration_kept(
+    micrographs: list[CuratedMicrograph], pixel_size_nm: float, say: Callable[[str], None]
+) -> None:
     """Name the annotated files whose own calibration differs from the pixel size given for uncalibrated ones."""
     differ = [
         m
@@ -320,12 +364,10 @@ def _warn_calibration_kept(micrographs: list[CuratedMicrograph], pixel_size_nm: 
         if m.kind != "grid session" and abs(m.pixel_size_nm - pixel_size_nm) > PIXEL_SIZE_AGREEMENT * pixel_size_nm
     ]
     if differ:
-        logger.warning(
-            "--pixel-size-nm %g applies only to files without a calibration; %d calibrated file(s) keep their own: "
-            "%s. If a file's calibration is wrong, correct it (Fiji: Image > Properties) or pass "
-            "--override-calibration to use %g nm/px for every file",
-            pixel_size_nm,
-            len(differ),
-            ", ".join(f"{m.name} ({m.pixel_size_nm:.4g} nm/px)" for m in differ),
-            pixel_size_nm,
+        say(
+            f"--pixel-size-nm {pixel_size_nm:g} applies only to files without a calibration; {len(differ)} "
+            "calibrated file(s) keep their own: "
+            + ", ".join(f"{m.name} ({m.pixel_size_nm:.4g} nm/px)" for m in differ)
+            + ". If a file's calibration is wrong, correct it (Fiji: Image > Properties) or pass "
+            f"--override-calibration to use {pixel_size_nm:g} nm/px for every file"
         )

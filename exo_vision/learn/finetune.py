@@ -622,6 +622,7 @@ def _data_record(
             "pixel_size_nm": m.pixel_size_nm,
             "vesicles": m.n_vesicles,
             "edits": m.n_edits,
+            "checked": m.checked,
             "sha256_of_grey_levels": m.key,
         }
 

@@ -70,7 +70,8 @@ class LearningPanel(Container):
             self._timer.stop()
 
     def learn(self, *, base_model: str | None = None) -> None:
-        """Save the current micrograph, then fine-tune the session's model on every curated micrograph."""
+        """Save the current micrograph, then fine-tune the session's model on every curated micrograph: those
+        saved after an edit or marked as checked (the others are named in a warning and left out)."""
         from exo_vision.learn.curated import collect_curated
         from exo_vision.learn.finetune import FineTuneSettings, load_training_framework
 
@@ -88,11 +89,14 @@ class LearningPanel(Container):
                 self._status.value = "loading the training framework (a few seconds, once per session)..."
                 QApplication.processEvents()
             load_training_framework()
-            micrographs = collect_curated([session.output_dir])
+            left_out: list[str] = []
+            micrographs = collect_curated([session.output_dir], warn=left_out.append)
         except ValueError as error:
             self._status.value = "not learnt (see the message)"
             show_warning(str(error))
             return
+        for message in left_out:  # e.g. micrographs saved with no edit: the model's own outlines, not truth
+            show_warning(message)
         settings = self.settings or FineTuneSettings()
         out = new_model_path(session.output_dir)
         base = base_model if base_model is not None else session.model_path()

@@ -181,3 +181,65 @@ def test_saving_a_new_model_never_overwrites_a_model_nor_writes_into_the_shipped
         with pytest.raises(ValueError, match="exo_vision's own models folder"):
             copy_model(tiny_base, target)
     assert load_card("ev-unet").sha256 == digest and not (MODELS_DIR / "new_name.onnx").exists()
+
+
+def _session_folder(tmp_path, markers):
+    """A grid session's output folder: one saved micrograph per (name, marker extras) with its labels."""
+    samples = _with_vesicles(len(markers))
+    images, out = tmp_path / "grid", tmp_path / "out"
+    images.mkdir()
+    out.mkdir()
+    for (name, extra), sample in zip(markers, samples, strict=True):
+        tifffile.imwrite(images / f"{name}.tif", (sample.image * 255).astype(np.uint8))
+        tifffile.imwrite(out / f"{name}_labels.tif", sample.labels.astype(np.uint16))
+        marker = {"input": str(images / f"{name}.tif"), "pixel_size_nm": PIXEL_SIZE_NM, "curated_in_gui": True}
+        (out / f"{name}_done.json").write_text(json.dumps({**marker, **extra}))
+    return out
+
+
+def test_micrographs_saved_with_no_edit_are_not_curated_truth(tmp_path, caplog):
+    """H4: every micrograph the grid session saved counted as curated, also with no edit (paged through, or saved
+    by Learn as it was shown): its 'truth' was the starting model's own outlines (held-out F1 1.000 before)."""
+    out = _session_folder(
+        tmp_path,
+        [
+            ("edited", {"n_edits": 3}),
+            ("checked", {"n_edits": 0, "checked_in_gui": True}),
+            ("paged", {"n_edits": 0}),
+            ("old_marker", {}),
+        ],
+    )
+    with caplog.at_level(logging.WARNING):
+        found = collect_curated([out])
+    assert [m.name for m in found] == ["checked.tif", "edited.tif"]
+    assert [(m.n_edits, m.checked) for m in found] == [(0, True), (3, False)]
+    assert "2 micrograph(s) saved by the grid session with no edit and not marked as checked" in caplog.text
+    assert "(old_marker.tif, paged.tif)" in caplog.text and "their outlines are the model's own" in caplog.text
+    said: list[str] = []
+    collect_curated([out], warn=said.append)  # the dock shows them
+    assert len(said) == 1 and "paged.tif" in said[0]
+
+
+def test_the_grid_session_records_edits_and_a_check_apart(tmp_path):
+    from exo_vision.session.curation import CHECKED_ACTION, CuratedResult, edit_record
+    from exo_vision.session.grid import GridSession, GridSettings
+
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    sample = _with_vesicles(1, shape=(192, 192))[0]
+    tifffile.imwrite(
+        grid / "g0.tif", sample.image, imagej=True, resolution=(1 / PIXEL_SIZE_NM,) * 2, metadata={"unit": "nm"}
+    )
+    session = GridSession.open(grid, tmp_path / "out", GridSettings(method="classical"))
+    (path,) = session.files
+    image = session.read(path)
+    result = session.analyse(image)
+
+    def saved(log):
+        session.save(path, CuratedResult(image=image, labels=result.labels, table=result.table, edit_log=log))
+        marker = json.loads((tmp_path / "out" / "g0_done.json").read_text())
+        return marker["n_edits"], marker["checked_in_gui"]
+
+    assert saved([]) == (0, False)
+    assert saved([edit_record(CHECKED_ACTION, None)]) == (0, True)
+    assert saved([edit_record("delete", 1), edit_record(CHECKED_ACTION, None)]) == (1, True)
