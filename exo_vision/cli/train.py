@@ -7,6 +7,7 @@ import json
 import logging
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,7 @@ def _fmt(value: float | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """Collect, split, fine-tune, score and write; 0 on success, 2 on a usage error, 130 when interrupted."""
     from exo_vision.learn.curated import collect_curated
-    from exo_vision.learn.finetune import load_training_framework
+    from exo_vision.learn.finetune import STAGE_WRITING, load_training_framework
     from exo_vision.learn.grid_models import verdict_text
 
     try:
@@ -205,6 +206,19 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.update(done - bar.n)
 
+    said: list[str] = []
+
+    def stage(name: str, done: int, total: int) -> None:
+        if said[-1:] != [name]:  # one line a stage: the bar shows the training steps
+            said.append(name)
+            count = f" ({total} segmentation{'s' if total != 1 else ''})" if name != STAGE_WRITING else ""
+            if bar is not None:
+                bar.write(f"{name}{count}...", file=sys.stderr)
+            else:
+                sys.stderr.write(f"{name}{count}...\n")
+
+    started = time.perf_counter()
+
     try:
         with terminated_as_interrupted():  # kill and timeout stop it as Ctrl-C does: nothing left behind
             result = fine_tune(
@@ -215,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
                 split=split,
                 progress=progress,
                 command=shlex.join(["exo-vision", "train", *sys.argv[2:]]),
+                stage=stage,
             )
     except ValueError as err:
         logger.error("%s", err)
@@ -250,7 +265,9 @@ def run(args: argparse.Namespace) -> int:
         f"{' (by this run or the model it started from)' if earlier else ''}:\n"
         f"{format_figures(result.before, result.after, int8_figures)}\n"
         f"{verdict_text(result.before, result.after)}\n"
-        f"fine-tuning took {result.seconds / 60:.1f} min; wrote {display_path(result.onnx_path)} and "
+        + (f"{result.time_limit_note}\n" if result.time_limit_note else "")
+        + f"training took {result.seconds / 60:.1f} min ({result.steps_done} steps), the whole run "
+        f"{(time.perf_counter() - started) / 60:.1f} min; wrote {display_path(result.onnx_path)} and "
         f"{display_path(result.card_path)}\n"
     )
     if int8_path is not None:

@@ -383,9 +383,17 @@ class CropSampler:
 
 
 def evaluate_model(
-    model: str | Path | None, micrographs: list[CuratedMicrograph], *, threads: int = 2, sensitivity: float = 0.5
+    model: str | Path | None,
+    micrographs: list[CuratedMicrograph],
+    *,
+    threads: int = 2,
+    sensitivity: float = 0.5,
+    each: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Score a model on curated micrographs through the run-time pipeline (at ``sensitivity``).
+
+    ``each``, when given, is called before each micrograph with (micrographs done, micrographs in all); what
+    it raises (e.g. :class:`FineTuneCancelled`) stops the scoring.
 
     Returns
     -------
@@ -403,7 +411,9 @@ def evaluate_model(
     total = DetectionScore()
     errors: list[float] = []
     predictions = []
-    for m in micrographs:
+    for k, m in enumerate(micrographs):
+        if each is not None:
+            each(k, len(micrographs))
         pred = segment_vesicles(
             m.image, pixel_size_nm=m.pixel_size_nm, method="unet", model=model, threads=threads, sensitivity=sensitivity
         ).labels
@@ -548,21 +558,32 @@ SENSITIVITIES = (0.0, 0.25, 0.5, 0.75)
 
 
 def tune_foreground_threshold(
-    onnx_path: Path, micrographs: list[CuratedMicrograph], *, threads: int = 2
+    onnx_path: Path,
+    micrographs: list[CuratedMicrograph],
+    *,
+    threads: int = 2,
+    each: Callable[[int, int], None] | None = None,
 ) -> tuple[float, dict[float, float]]:
     """The foreground threshold that gives the best F1 on ``micrographs`` (the training ones), and F1 per threshold.
 
     A fine-tuned network's probabilities are calibrated differently from its
     base's, so its threshold is chosen again, like any tuned number, on data
-    other than the validation micrographs.
+    other than the validation micrographs. ``each`` is called before each
+    segmentation with (segmentations done, segmentations in all: one per
+    micrograph and sensitivity).
     """
     from exo_vision.segmentation.learned.method import foreground_threshold
     from exo_vision.segmentation.learned.weights import load_card
 
     base = load_card(onnx_path).thresholds.foreground
     scores: dict[float, float] = {}
-    for sensitivity in SENSITIVITIES:
-        figures, _ = evaluate_model(onnx_path, micrographs, threads=threads, sensitivity=sensitivity)
+    for i, sensitivity in enumerate(SENSITIVITIES):
+
+        def counted(k: int, n: int, i: int = i) -> None:
+            if each is not None:
+                each(i * n + k, len(SENSITIVITIES) * n)
+
+        figures, _ = evaluate_model(onnx_path, micrographs, threads=threads, sensitivity=sensitivity, each=counted)
         scores[round(foreground_threshold(base, sensitivity), 4)] = figures["f1"] or 0.0
     best = max(scores, key=lambda t: (scores[t], -abs(t - base)))
     return best, scores
@@ -593,6 +614,11 @@ class FineTuneResult:
     seen_by_base : list of str
         Training micrographs the starting model (or a model before it) was already trained on: kept out of
         validation, where they would flatter it.
+    steps_done, steps_asked : int
+        Training steps made, and the most asked for (``settings.steps``).
+    time_limit_note : str
+        When the time limit stopped the training before ``steps_asked``, the sentence that says so
+        (:func:`time_limit_text`); empty otherwise.
     """
 
     onnx_path: Path
@@ -606,6 +632,26 @@ class FineTuneResult:
     seconds: float = 0.0
     selection: dict[str, Any] | None = None
     seen_by_base: list[str] = field(default_factory=list)
+    steps_done: int = 0
+    steps_asked: int = 0
+    time_limit_note: str = ""
+
+
+#: Stages of :func:`fine_tune` around the training, as its ``stage`` callback names them.
+STAGE_BEFORE = "scoring the starting model on the held-out micrographs"
+STAGE_THRESHOLD = "choosing the new model's threshold on the training micrographs"
+STAGE_AFTER = "scoring held-out micrographs with the new model"
+STAGE_WRITING = "writing the new model"
+
+
+def time_limit_text(steps_done: int, settings: FineTuneSettings) -> str:
+    """The sentence saying the time limit stopped the training early, or "" when every step asked was made."""
+    if steps_done >= settings.steps or settings.max_minutes <= 0:
+        return ""
+    return (
+        f"stopped by the {settings.max_minutes:g}-minute time limit after {steps_done} of {settings.steps} steps "
+        "(--minutes raises it, 0 for none; --steps sets the steps)"
+    )
 
 
 def _data_record(
@@ -652,6 +698,7 @@ def fine_tune(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     command: str = "exo_vision.learn.finetune.fine_tune",
+    stage: Callable[[str, int, int], None] | None = None,
 ) -> FineTuneResult:
     """Fine-tune ``base_model`` on curated micrographs and write ``<out>.onnx`` with its card ``<out>.json``.
 
@@ -670,9 +717,14 @@ def fine_tune(
     progress : callable(int, int), optional
         Called after every training step with (steps done, steps at most).
     should_stop : callable
-        Polled every step; True cancels: :class:`FineTuneCancelled` is raised and nothing is written.
+        Polled every training step, before every segmentation of the scoring stages and before the model is
+        moved into place; True cancels: :class:`FineTuneCancelled` is raised and nothing is written.
     command : str
         Recorded in the card.
+    stage : callable(str, int, int), optional
+        Called before each segmentation of the stages around the training with (what is done, segmentations
+        done, segmentations in the stage): :data:`STAGE_BEFORE`, :data:`STAGE_THRESHOLD`, :data:`STAGE_AFTER`;
+        and once with :data:`STAGE_WRITING`.
 
     Returns
     -------
@@ -727,7 +779,27 @@ def fine_tune(
         len(validation),
         sum(m.n_vesicles for m in validation),
     )
-    before, predictions_before = evaluate_model(card.onnx_path, validation, threads=settings.threads)
+    stopped = False
+
+    def stop() -> bool:
+        nonlocal stopped
+        stopped = stopped or bool(should_stop())
+        return stopped
+
+    def counting(name: str) -> Callable[[int, int], None]:
+        """A per-segmentation callback of stage ``name``: reports it and honours a cancel."""
+
+        def each(done: int, total: int) -> None:
+            if stage is not None:
+                stage(name, done, total)
+            if stop():
+                raise FineTuneCancelled("fine-tuning cancelled; no model written")
+
+        return each
+
+    before, predictions_before = evaluate_model(
+        card.onnx_path, validation, threads=settings.threads, each=counting(STAGE_BEFORE)
+    )
     net = unet_from_onnx(card.checked_float_network(), base=int(arch["base_channels"]), depth=int(arch["depth"]))
     config = TrainConfig(
         working_scale_nm=card.working_scale_nm,
@@ -751,13 +823,6 @@ def fine_tune(
         generated_fraction=settings.generated_fraction,
         working_scale_nm=card.working_scale_nm,
     )
-    stopped = False
-
-    def stop() -> bool:
-        nonlocal stopped
-        stopped = stopped or bool(should_stop())
-        return stopped
-
     threads_before = torch.get_num_threads()
     staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=out.parent))
     try:
@@ -787,6 +852,7 @@ def fine_tune(
             trained.load_state_dict(selector.best_state)
             chosen = selector.record(settings.select_every_steps)
         data = _data_record(train_set, validation, selection, earlier)
+        limited = time_limit_text(history["steps_done"], settings)
         staged_onnx, staged_card = export_model(
             trained,
             staging / "model",
@@ -800,7 +866,8 @@ def fine_tune(
             training_data=data,
             notes=[
                 f"fine-tuned from {card.name} {card.version} on curated micrographs "
-                f"({data['curated_vesicles']} curated vesicles); fine-tuning settings {asdict(settings)}"
+                f"({data['curated_vesicles']} curated vesicles); fine-tuning settings {asdict(settings)}",
+                *([limited] if limited else []),
             ],
         )
         document = json.loads(staged_card.read_text(encoding="utf-8"))
@@ -811,11 +878,15 @@ def fine_tune(
             "chosen_step": history["steps_done"],
         }
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        threshold, tried = tune_foreground_threshold(staged_onnx, train_set, threads=settings.threads)
+        threshold, tried = tune_foreground_threshold(
+            staged_onnx, train_set, threads=settings.threads, each=counting(STAGE_THRESHOLD)
+        )
         document["thresholds"]["foreground"] = threshold
         document["training"]["foreground_threshold_f1_on_training_micrographs"] = {str(k): v for k, v in tried.items()}
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        after, predictions_after = evaluate_model(staged_onnx, validation, threads=settings.threads)
+        after, predictions_after = evaluate_model(
+            staged_onnx, validation, threads=settings.threads, each=counting(STAGE_AFTER)
+        )
         document["file"] = out.name
         document["validation"] = {
             "curated_validation": {
@@ -829,6 +900,7 @@ def fine_tune(
         }
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         card_out = out.with_suffix(".json")
+        counting(STAGE_WRITING)(0, 1)  # the last moment a cancel is honoured: nothing is in place yet
         try:
             os.replace(staged_onnx, out)
             os.replace(staged_card, card_out)  # the card last: a model without its card is never loaded
@@ -850,6 +922,9 @@ def fine_tune(
         seconds=seconds,
         selection=chosen,
         seen_by_base=[m.name for m in train_set if m.key in earlier],
+        steps_done=int(history["steps_done"]),
+        steps_asked=settings.steps,
+        time_limit_note=limited,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -243,3 +244,91 @@ def test_the_grid_session_records_edits_and_a_check_apart(tmp_path):
     assert saved([]) == (0, False)
     assert saved([edit_record(CHECKED_ACTION, None)]) == (0, True)
     assert saved([edit_record("delete", 1), edit_record(CHECKED_ACTION, None)]) == (1, True)
+
+
+def test_a_cancel_after_the_last_step_is_honoured_until_the_model_is_in_place(tmp_path, tiny_base):
+    """M1: should_stop was polled only while training; a Cancel during the minute of scoring after the last step
+    was ignored and the model written."""
+    from exo_vision.learn.finetune import STAGE_WRITING, FineTuneCancelled, fine_tune
+
+    items = _curated(3)
+    settings = FineTuneSettings(**TINY)
+    out = tmp_path / "models"
+    out.mkdir()
+    trained = {"done": False}
+
+    def last_step(done: int, total: int) -> None:
+        trained["done"] = done == total
+
+    with pytest.raises(FineTuneCancelled):
+        fine_tune(
+            items,
+            out=out / "lab.onnx",
+            base_model=tiny_base,
+            settings=settings,
+            progress=last_step,
+            should_stop=lambda: trained["done"],
+        )
+    assert trained["done"] and list(out.iterdir()) == []
+    stages: list[str] = []
+    with pytest.raises(FineTuneCancelled):
+        fine_tune(
+            items,
+            out=out / "lab.onnx",
+            base_model=tiny_base,
+            settings=settings,
+            stage=lambda name, done, total: stages.append(name),
+            should_stop=lambda: stages[-1:] == [STAGE_WRITING],
+        )
+    assert stages[-1] == STAGE_WRITING and list(out.iterdir()) == []
+
+
+def test_the_stages_around_training_and_a_time_limit_are_reported(tmp_path, tiny_base):
+    """M1 and M2: the scoring after training showed 'step N of at most N' for a minute; --minutes cut the training
+    short (14 of 20 steps in the probe) without a word."""
+    from exo_vision.learn.finetune import STAGE_AFTER, STAGE_BEFORE, STAGE_THRESHOLD, STAGE_WRITING, fine_tune
+    from exo_vision.learn.grid_models import comparison_text
+    from exo_vision.segmentation.learned.weights import load_card
+
+    items = _curated(3)
+    seen: list[tuple[str, int, int]] = []
+    result = fine_tune(
+        items,
+        out=tmp_path / "lab.onnx",
+        base_model=tiny_base,
+        settings=FineTuneSettings(**{**TINY, "steps": 50, "max_minutes": 1e-9}),
+        split=(items[:2], items[2:]),
+        stage=lambda name, done, total: seen.append((name, done, total)),
+    )
+    names = list(dict.fromkeys(name for name, _, _ in seen))
+    assert names == [STAGE_BEFORE, STAGE_THRESHOLD, STAGE_AFTER, STAGE_WRITING]
+    assert [(d, t) for n, d, t in seen if n == STAGE_THRESHOLD] == [(k, 8) for k in range(8)]  # 2 x 4 sensitivities
+    assert result.steps_done < 50 and result.steps_asked == 50
+    note = f"stopped by the 1e-09-minute time limit after {result.steps_done} of 50 steps"
+    assert result.time_limit_note.startswith(note)
+    assert note in comparison_text(result)
+    assert any(n.startswith(note) for n in load_card(result.onnx_path).card["training"]["notes"])
+    enough = fine_tune(
+        items,
+        out=tmp_path / "full.onnx",
+        base_model=tiny_base,
+        settings=FineTuneSettings(**TINY),
+        split=(items[:2], items[2:]),
+    )
+    assert enough.time_limit_note == "" and "time limit" not in comparison_text(enough)
+
+
+def test_cli_train_says_when_the_time_limit_cut_the_training_and_names_the_scoring_stages(tmp_path, tiny_base, capsys):
+    from exo_vision.cli.main import main
+
+    _write_pairs(tmp_path / "enough", 3, shape=(256, 256), at_least=12)
+    out = tmp_path / "lab.onnx"
+    args = ["--out", str(out), "--base-model", str(tiny_base), "--steps", "50", "--minutes", "1e-9", "--threads", "1"]
+    assert main(["train", "--from", str(tmp_path / "enough"), *args]) == 0
+    captured = capsys.readouterr()
+    steps = json.loads(out.with_suffix(".json").read_text())["training"]["steps"]
+    assert f"stopped by the 1e-09-minute time limit after {steps} of 50 steps (--minutes raises it" in captured.out
+    assert re.search(rf"training took \d+\.\d min \({steps} steps\), the whole run \d+\.\d min; wrote", captured.out)
+    assert "curated micrographs taken: m0.tif (label image), m1.tif (label image), m2.tif (label image)" in captured.out
+    for stage in ("scoring the starting model", "choosing the new model's threshold", "scoring held-out micrographs"):
+        assert captured.err.count(stage) == 1

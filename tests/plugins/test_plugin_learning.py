@@ -226,3 +226,38 @@ def test_a_new_model_that_scores_lower_is_named_in_a_warning(make_napari_viewer,
     assert "LOWER" in panel._status.value and panel._use.enabled  # the choice stays the user's
     panel._finished(SimpleNamespace(**{**vars(result), "after": {**figures, "f1": 0.85}}))
     assert len(warnings) == 1  # within one vesicle of 10: no warning
+
+
+def test_a_cancel_while_the_new_model_is_scored_writes_nothing(
+    make_napari_viewer, tmp_path, qtbot, tiny_base, monkeypatch
+):
+    """M1 of probe lab49: Cancel after the last training step was ignored (the model was written a minute later)
+    and the dock showed 'step 5 of at most 5' while it scored."""
+    import time
+
+    import exo_vision.learn.finetune as finetune
+
+    _viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
+    panel = session.learning
+    panel.settings = TINY
+    real = finetune.tune_foreground_threshold
+
+    def after_a_cancel(*args, **kwargs):  # the scoring after training starts only once Cancel was clicked
+        deadline = time.monotonic() + 60
+        while not panel._stop and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(finetune, "tune_foreground_threshold", after_a_cancel)
+    panel.learn(base_model=str(tiny_base))
+    qtbot.waitUntil(lambda: panel._progress[0] == TINY.steps, timeout=120_000)
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
+    assert panel.result is None and panel._status.value == "cancelled; no model written"
+    assert not list((out / "learned_models").glob("*.onnx"))
+    # the stages around the training are named in the dock, not as the last step
+    panel._running, panel._stop = True, False
+    panel._stage = (finetune.STAGE_AFTER, 1, 3)
+    panel._show_progress()
+    assert panel._status.value == "scoring held-out micrographs with the new model (1 of 3 done)"
+    panel._running = False
