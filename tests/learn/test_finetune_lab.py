@@ -332,3 +332,41 @@ def test_cli_train_says_when_the_time_limit_cut_the_training_and_names_the_scori
     assert "curated micrographs taken: m0.tif (label image), m1.tif (label image), m2.tif (label image)" in captured.out
     for stage in ("scoring the starting model", "choosing the new model's threshold", "scoring held-out micrographs"):
         assert captured.err.count(stage) == 1
+
+
+def test_a_renamed_or_damaged_lab_model_gets_its_own_fix_not_reinstall(tmp_path, tiny_base):
+    """M4: renaming a model's pair the ordinary way broke it ('weights lab.onnx are missing ... reinstall exo_vision'),
+    and a damaged lab model was told to reinstall exo_vision, which does nothing for it."""
+    import shutil
+
+    from exo_vision.segmentation.learned.weights import load_card
+
+    digest = load_card(tiny_base).sha256
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    shutil.copy(tiny_base, renamed / "ourlab_v1.onnx")
+    shutil.copy(tiny_base.with_suffix(".json"), renamed / "ourlab_v1.json")
+    card = load_card(renamed / "ourlab_v1.onnx")  # both renamed together: the checksum says it is the pair
+    assert card.onnx_path == renamed / "ourlab_v1.onnx" and card.sha256 == digest
+    document = json.loads((renamed / "ourlab_v1.json").read_text())
+    del document["file"]  # a card without "file" describes the .onnx of its own name
+    (renamed / "nofile.json").write_text(json.dumps(document))
+    shutil.copy(tiny_base, renamed / "nofile.onnx")
+    assert load_card(renamed / "nofile.onnx").sha256 == digest
+    # only the card renamed: it names weights that are not there
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(tiny_base.with_suffix(".json"), lone / "ourlab_v2.json")
+    (lone / "other.onnx").write_bytes(b"x")
+    with pytest.raises(
+        ValueError, match=f'card .*ourlab_v2.json names the weights {tiny_base.name} .its "file".'
+    ) as info:
+        load_card(lone / "ourlab_v2.json")
+    assert 'rename both back, or set "file" in ourlab_v2.json' in str(info.value) and "reinstall" not in str(info.value)
+    # damaged weights of a lab model
+    data = bytearray((renamed / "ourlab_v1.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (renamed / "ourlab_v1.onnx").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged or not the ones its card ourlab_v1.json describes") as info:
+        load_card(renamed / "ourlab_v1.onnx")
+    assert "copy both again from where the model was written" in str(info.value) and "reinstall" not in str(info.value)
