@@ -7,6 +7,7 @@ import json
 import logging
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ write a new model: MODEL.onnx and its model card MODEL.json (base model, data,
 number of curated vesicles, validation figures before and after).
 
 Each --from folder is either
-  a grid-session output folder: the micrographs the grid session saved after a
-  person checked them (their S_done.json says curated_in_gui; S_edits.csv lists
-  the edits), with S_labels.tif as truth; or
+  a grid-session output folder: the micrographs the grid session saved that a
+  person edited (S_edits.csv lists the edits) or marked with "Outlines checked",
+  with S_labels.tif as truth (those saved with neither hold the model's own
+  outlines: they are named in a warning and left out); or
   a folder of images with annotations beside them: for X.tif (or X_image.png),
   X_rois.zip / X.zip / X.roi (ImageJ/Fiji ROI Manager), X.geojson (QuPath) or
   X_labels.tif / X_labels.png (label image).
@@ -72,7 +74,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--pixel-size-nm",
         type=float,
         metavar="NM",
-        help="pixel size of annotated images whose files carry no calibration",
+        help="pixel size of annotated images whose files carry no calibration (it wins over a scale bar read from "
+        "the image); files calibrated in their metadata keep their own, and those that differ are named in a warning",
+    )
+    p.add_argument(
+        "--override-calibration",
+        action="store_true",
+        help="apply --pixel-size-nm to every annotated image, also to files calibrated in their metadata",
     )
     p.add_argument("--steps", type=int, default=d.steps, help=f"training steps at most (default {d.steps})")
     p.add_argument(
@@ -120,6 +128,15 @@ def format_figures(before: dict[str, Any], after: dict[str, Any], int8: dict[str
     return "\n".join(lines)
 
 
+def describe_micrograph(micrograph: Any) -> str:
+    """A curated micrograph's name and why it counts: its edits (grid session) or its annotation's kind."""
+    if micrograph.kind != "grid session":
+        return f"{micrograph.name} ({micrograph.kind})"
+    edits = f"{micrograph.n_edits} edit{'s' if micrograph.n_edits != 1 else ''}" if micrograph.n_edits else ""
+    why = ", ".join(part for part in (edits, "checked" if micrograph.checked else "") if part)
+    return f"{micrograph.name} ({why})"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -127,11 +144,11 @@ def _fmt(value: float | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """Collect, split, fine-tune, score and write; 0 on success, 2 on a usage error, 130 when interrupted."""
     from exo_vision.learn.curated import collect_curated
-    from exo_vision.learn.finetune import load_training_framework
+    from exo_vision.learn.finetune import STAGE_WRITING, load_training_framework
     from exo_vision.learn.grid_models import verdict_text
 
     try:
-        from exo_vision.learn.finetune import FineTuneSettings, fine_tune, split_micrographs
+        from exo_vision.learn.finetune import FineTuneSettings, fine_tune, split_micrographs, trained_on_by
 
         # the options first: a wrong value is named before minutes of reading data
         settings = FineTuneSettings(
@@ -143,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             select_every_steps=args.select_every,
         )
-        from exo_vision.segmentation.learned.weights import check_model_destination, refuse_overwrite
+        from exo_vision.segmentation.learned.weights import check_model_destination, load_card, refuse_overwrite
 
         # refuse before reading or training, not after it (the starting model given as --out least of all)
         out = check_model_destination(args.out)
@@ -151,28 +168,56 @@ def run(args: argparse.Namespace) -> int:
         if args.int8:
             copy = int8_copy_path(out)
             refuse_overwrite((copy, copy.with_suffix(".json")), choose="another --out")
+        base = load_card(args.base_model)
+        # what the starting model (and those it was fine-tuned from) learnt from is never validated on
+        earlier = trained_on_by(base.card, card_path=base.card_path)
         load_training_framework()
-        micrographs = collect_curated(args.sources, pixel_size_nm=args.pixel_size_nm)
+        if args.override_calibration and args.pixel_size_nm is None:
+            raise ValueError("--override-calibration applies the pixel size of --pixel-size-nm: give it too")
+        micrographs = collect_curated(
+            args.sources, pixel_size_nm=args.pixel_size_nm, override_calibration=args.override_calibration
+        )
         if not micrographs:
             raise ValueError(
                 f"no curated micrograph in {', '.join(map(str, args.sources))}: expected grid-session output "
                 "folders (micrographs saved by the grid session) or images with annotations beside them "
                 "(X_rois.zip, X.roi, X.geojson or X_labels.tif)."
             )
-        split = split_micrographs(micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed)
+        split = split_micrographs(
+            micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed, trained_on=earlier
+        )
     except ValueError as err:
         logger.error("%s", err)
         return 2
     train_set, validation = split
+    sys.stdout.write(f"curated micrographs taken: {', '.join(map(describe_micrograph, micrographs))}\n")
     sys.stdout.write(
         f"{len(micrographs)} curated micrograph(s), {sum(m.n_vesicles for m in micrographs)} vesicles: "
         f"training on {', '.join(m.name for m in train_set)}; validating on {', '.join(m.name for m in validation)}\n"
     )
+    if seen := [m.name for m in train_set if m.key in earlier]:
+        sys.stdout.write(
+            f"{len(seen)} of them ({', '.join(seen)}) trained the model you start from ({base.name}): kept on the "
+            "training side, never validated on\n"
+        )
     bar = _bar(settings.steps)
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
             bar.update(done - bar.n)
+
+    said: list[str] = []
+
+    def stage(name: str, done: int, total: int) -> None:
+        if said[-1:] != [name]:  # one line a stage: the bar shows the training steps
+            said.append(name)
+            count = f" ({total} segmentation{'s' if total != 1 else ''})" if name != STAGE_WRITING else ""
+            if bar is not None:
+                bar.write(f"{name}{count}...", file=sys.stderr)
+            else:
+                sys.stderr.write(f"{name}{count}...\n")
+
+    started = time.perf_counter()
 
     try:
         with terminated_as_interrupted():  # kill and timeout stop it as Ctrl-C does: nothing left behind
@@ -184,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
                 split=split,
                 progress=progress,
                 command=shlex.join(["exo-vision", "train", *sys.argv[2:]]),
+                stage=stage,
             )
     except ValueError as err:
         logger.error("%s", err)
@@ -215,10 +261,13 @@ def run(args: argparse.Namespace) -> int:
             logger.error("interrupted: %s is written, its int8 copy is not", display_path(result.onnx_path))
             return 130
     sys.stdout.write(
-        f"validation on {len(validation)} micrograph(s) never used for training:\n"
+        f"validation on {len(validation)} micrograph(s) never used for training"
+        f"{' (by this run or the model it started from)' if earlier else ''}:\n"
         f"{format_figures(result.before, result.after, int8_figures)}\n"
         f"{verdict_text(result.before, result.after)}\n"
-        f"fine-tuning took {result.seconds / 60:.1f} min; wrote {display_path(result.onnx_path)} and "
+        + (f"{result.time_limit_note}\n" if result.time_limit_note else "")
+        + f"training took {result.seconds / 60:.1f} min ({result.steps_done} steps), the whole run "
+        f"{(time.perf_counter() - started) / 60:.1f} min; wrote {display_path(result.onnx_path)} and "
         f"{display_path(result.card_path)}\n"
     )
     if int8_path is not None:

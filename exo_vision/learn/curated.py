@@ -3,11 +3,15 @@
 Two kinds of input folder are understood:
 
 * a grid session's output folder (or ``exo-vision tem --out``): every
-  micrograph whose completion marker says ``"curated_in_gui": true`` was saved
-  by the grid session after a person looked at it (its edit log,
-  ``S_edits.csv``, lists what they changed). Its labels are ``S_labels.tif``,
-  its image the input the marker names, its pixel size the marker's.
-  Micrographs only analysed by the command line are not curated and are skipped.
+  micrograph the grid session saved (its completion marker says
+  ``"curated_in_gui": true``) that a person edited (``"n_edits"`` above 0; its
+  edit log, ``S_edits.csv``, lists what they changed) or marked as checked
+  (``"checked_in_gui": true``: the outlines are right as the model drew them).
+  Its labels are ``S_labels.tif``, its image the input the marker names, its
+  pixel size the marker's. A micrograph the session saved with neither (only
+  paged through, or saved by *Learn* as it was shown) holds the model's own
+  outlines: it is left out, with a warning naming it. Micrographs only analysed
+  by the command line are not curated and are skipped.
 * a folder of images with their annotations beside them: for an image
   ``X.tif`` (or ``X_image.png``...), the first of ``X_rois.zip``, ``X.zip``,
   ``X.roi``, ``X.geojson``, ``X_labels.tif``, ``X_labels.tiff``,
@@ -21,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +60,8 @@ class CuratedMicrograph:
         ``"grid session"``, ``"imagej rois"``, ``"geojson"`` or ``"label image"``.
     n_edits : int
         Edits a person made in the grid session (0 for annotation files).
+    checked : bool
+        A person marked the outlines as right in the grid session (with or without edits).
     key : str
         SHA-256 of the image's grey levels: the micrograph's identity (two
         copies of one micrograph share it, so a split can never use both).
@@ -66,6 +74,7 @@ class CuratedMicrograph:
     source: str
     kind: str
     n_edits: int = 0
+    checked: bool = False
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -133,11 +142,36 @@ def annotation_for(image_path: Path) -> Path | None:
     return None
 
 
-def _read_pair(image_path: Path, annotation: Path, pixel_size_nm: float | None) -> CuratedMicrograph:
-    from exo_vision.annotations import read_geojson, read_imagej_rois
-    from exo_vision.io import read_image
+#: A pixel size given for uncalibrated files that differs from a calibrated file's own by more than this share is
+#: named in a warning (the file keeps its own).
+PIXEL_SIZE_AGREEMENT = 0.01
 
-    image = read_image(image_path, kind="tem", pixel_size_nm=pixel_size_nm)
+
+def _read_calibrated(image_path: Path, pixel_size_nm: float | None, *, override: bool) -> Any:
+    """The image with its pixel size: the file's own calibration, else ``pixel_size_nm``, else its scale bar.
+
+    With ``override`` (or a file that can only be read with a pixel size given, e.g. a reciprocal-space
+    calibration), ``pixel_size_nm`` replaces the file's calibration.
+    """
+    from exo_vision.io import ImageReadError, read_image
+
+    if pixel_size_nm is None or override:
+        return read_image(image_path, kind="tem", pixel_size_nm=pixel_size_nm)
+    try:
+        image = read_image(image_path, kind="tem", scale_bar=False)
+    except ImageReadError:
+        return read_image(image_path, kind="tem", pixel_size_nm=pixel_size_nm)
+    if image.pixel_size_nm is not None and str(image.pixel_size_source).startswith("file metadata"):
+        return image
+    return image.with_pixel_size(pixel_size_nm)
+
+
+def _read_pair(
+    image_path: Path, annotation: Path, pixel_size_nm: float | None, *, override: bool = False
+) -> CuratedMicrograph:
+    from exo_vision.annotations import read_geojson, read_imagej_rois
+
+    image = _read_calibrated(image_path, pixel_size_nm, override=override)
     if image.pixel_size_nm is None:
         raise ValueError(
             f"{image_path} carries no calibration and has no readable scale bar; pass its pixel size (--pixel-size-nm)."
@@ -201,6 +235,7 @@ def _read_session_micrograph(marker_path: Path, marker: dict) -> CuratedMicrogra
         source=str(labels_path),
         kind="grid session",
         n_edits=int(marker.get("n_edits", 0)),
+        checked=bool(marker.get("checked_in_gui", False)),
     )
 
 
@@ -209,7 +244,13 @@ def _is_annotation(path: Path) -> bool:
     return name.endswith(("_labels.tif", "_labels.tiff", "_labels.png", "_overlay.png")) or "-tmp-" in name
 
 
-def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = None) -> list[CuratedMicrograph]:
+def collect_curated(
+    folders: list[str | Path],
+    *,
+    pixel_size_nm: float | None = None,
+    override_calibration: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> list[CuratedMicrograph]:
     """Every curated micrograph in ``folders`` (see the module docstring).
 
     Parameters
@@ -217,7 +258,13 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
     folders : list of str or Path
         Grid-session output folders and/or folders of image + annotation pairs.
     pixel_size_nm : float, optional
-        Pixel size of image + annotation pairs whose files carry no calibration.
+        Pixel size (nm) of image + annotation pairs whose files carry no calibration (it wins over a scale bar
+        read from the image). Files with a calibration in their metadata keep it; those that differ from
+        ``pixel_size_nm`` by more than :data:`PIXEL_SIZE_AGREEMENT` are named in a warning.
+    override_calibration : bool
+        Apply ``pixel_size_nm`` to every image + annotation pair, calibrated files too.
+    warn : callable(str), optional
+        Receives each warning (micrographs left out, calibrations kept); default: the module's logger.
 
     Returns
     -------
@@ -229,6 +276,7 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
     ValueError
         When a folder does not exist, or an annotation cannot be read (the message names the file).
     """
+    say = warn if warn is not None else logger.warning
     found: list[CuratedMicrograph] = []
     for folder in map(Path, folders):
         if not folder.is_dir():
@@ -237,18 +285,9 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
                 "with their annotations."
             )
         markers = sorted(folder.glob("*_done.json"))
-        session = False
-        for marker_path in markers:
-            try:
-                marker = json.loads(marker_path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                logger.warning("%s is not readable; skipped", marker_path)
-                continue
-            if not marker.get("curated_in_gui"):
-                continue
-            session = True
-            found.append(_read_session_micrograph(marker_path, marker))
-        if session:
+        session = _session_micrographs(folder, markers, say)
+        if session is not None:
+            found += session
             continue
         analysed_only = {path.name[: -len("_done.json")] for path in markers}
         left_out = []
@@ -263,16 +302,72 @@ def collect_curated(folders: list[str | Path], *, pixel_size_nm: float | None = 
             ):
                 left_out.append(image_path.name)  # exo-vision tem's own outlines, never curated
             elif annotation is not None:
-                found.append(_read_pair(image_path, annotation, pixel_size_nm))
+                found.append(_read_pair(image_path, annotation, pixel_size_nm, override=override_calibration))
         if left_out:
-            logger.warning(
-                "%s: %d micrograph(s) only analysed by exo-vision tem (%s) were left out: their labels are the "
-                "model's own outlines, not curated ones; curate them in the grid session first",
-                folder,
-                len(left_out),
-                ", ".join(left_out[:3]) + (" ..." if len(left_out) > 3 else ""),
+            say(
+                f"{folder}: {len(left_out)} micrograph(s) only analysed by exo-vision tem ({_names(left_out)}) were "
+                "left out: their labels are the model's own outlines, not curated ones; curate them in the grid "
+                "session first"
             )
     unique: dict[str, CuratedMicrograph] = {}
     for item in found:
         unique.setdefault(item.key, item)
+    if pixel_size_nm is not None and not override_calibration:
+        _warn_calibration_kept(list(unique.values()), float(pixel_size_nm), say)
     return list(unique.values())
+
+
+#: Micrograph names spelt out in a warning before "...".
+NAMES_SHOWN = 3
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:NAMES_SHOWN]) + (" ..." if len(names) > NAMES_SHOWN else "")
+
+
+def _session_micrographs(
+    folder: Path, markers: list[Path], say: Callable[[str], None]
+) -> list[CuratedMicrograph] | None:
+    """The micrographs of a grid-session folder a person edited or marked as checked; None for another folder."""
+    session = False
+    taken: list[CuratedMicrograph] = []
+    unedited: list[str] = []
+    for marker_path in markers:
+        try:
+            marker = json.loads(marker_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            say(f"{marker_path} is not readable; skipped")
+            continue
+        if not marker.get("curated_in_gui"):
+            continue
+        session = True
+        if int(marker.get("n_edits", 0) or 0) <= 0 and not marker.get("checked_in_gui"):
+            unedited.append(Path(str(marker.get("input") or marker_path.name)).name)
+            continue
+        taken.append(_read_session_micrograph(marker_path, marker))
+    if unedited:
+        say(
+            f"{folder}: {len(unedited)} micrograph(s) saved by the grid session with no edit and not marked as "
+            f"checked were left out ({_names(unedited)}): their outlines are the model's own, not curated truth. "
+            "Correct them in the grid session, or click 'Outlines checked' there when they are right as they are"
+        )
+    return taken if session else None
+
+
+def _warn_calibration_kept(
+    micrographs: list[CuratedMicrograph], pixel_size_nm: float, say: Callable[[str], None]
+) -> None:
+    """Name the annotated files whose own calibration differs from the pixel size given for uncalibrated ones."""
+    differ = [
+        m
+        for m in micrographs
+        if m.kind != "grid session" and abs(m.pixel_size_nm - pixel_size_nm) > PIXEL_SIZE_AGREEMENT * pixel_size_nm
+    ]
+    if differ:
+        say(
+            f"--pixel-size-nm {pixel_size_nm:g} applies only to files without a calibration; {len(differ)} "
+            "calibrated file(s) keep their own: "
+            + ", ".join(f"{m.name} ({m.pixel_size_nm:.4g} nm/px)" for m in differ)
+            + ". If a file's calibration is wrong, correct it (Fiji: Image > Properties) or pass "
+            f"--override-calibration to use {pixel_size_nm:g} nm/px for every file"
+        )

@@ -36,7 +36,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +55,26 @@ class FineTuneCancelled(Exception):
 
 
 def split_micrographs(
-    micrographs: list[CuratedMicrograph], *, validation_fraction: float = 0.3, seed: int = 0
+    micrographs: list[CuratedMicrograph],
+    *,
+    validation_fraction: float = 0.3,
+    seed: int = 0,
+    trained_on: Collection[str] = (),
 ) -> tuple[list[CuratedMicrograph], list[CuratedMicrograph]]:
     """Split into training and validation micrographs; one micrograph (same ``key``) is never in both.
+
+    Parameters
+    ----------
+    micrographs : list of CuratedMicrograph
+        The curated micrographs.
+    validation_fraction : float
+        Share of the distinct micrographs held out for validation (at least one).
+    seed : int
+        Seed of the draw.
+    trained_on : collection of str
+        Keys (grey-level sha256) of micrographs the starting model was already trained on
+        (:func:`trained_on_by`): they go to the training side, never to validation, where the
+        starting model would be scored on its own training data.
 
     Returns
     -------
@@ -67,7 +84,7 @@ def split_micrographs(
     Raises
     ------
     ValueError
-        With fewer than two distinct micrographs.
+        With fewer than two distinct micrographs, or when every micrograph was used to train the starting model.
     """
     keys = sorted({m.key for m in micrographs})
     if len(keys) < 2:
@@ -75,12 +92,91 @@ def split_micrographs(
             f"fine-tuning needs at least 2 different curated micrographs (one to learn from, one to check the "
             f"result on); found {len(keys)}. Curate more micrographs in the grid session or add annotated images."
         )
-    order = np.random.default_rng(seed).permutation(len(keys))
-    n_val = min(max(1, int(round(validation_fraction * len(keys)))), len(keys) - 1)
-    val_keys = {keys[k] for k in order[:n_val]}
+    seen = set(trained_on)
+    free = [k for k in keys if k not in seen]
+    if not free:
+        raise ValueError(
+            f"all {len(keys)} curated micrographs were used to train the model you start from (its card lists "
+            "them): none is left to check the new model on, and figures on them would flatter both models. Curate "
+            "at least one micrograph that model never saw, or start from the shipped model."
+        )
+    order = np.random.default_rng(seed).permutation(len(free))
+    n_val = min(max(1, int(round(validation_fraction * len(keys)))), len(keys) - 1, len(free))
+    val_keys = {free[k] for k in order[:n_val]}
     train = [m for m in micrographs if m.key not in val_keys]
     validation = [m for m in micrographs if m.key in val_keys]
     return train, validation
+
+
+def _training_entries(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's own and recorded earlier training micrographs (name and ``sha256_of_grey_levels``)."""
+    training = card.get("training")
+    data = training.get("data") if isinstance(training, dict) else None
+    if not isinstance(data, dict):
+        return []
+    entries = []
+    for key in ("training_micrographs", "earlier_training_micrographs"):
+        listed = data.get(key)
+        if isinstance(listed, list):
+            entries += [e for e in listed if isinstance(e, dict) and isinstance(e.get("sha256_of_grey_levels"), str)]
+    return entries
+
+
+def trained_on_by(card: dict[str, Any], *, card_path: Path | None = None) -> dict[str, str]:
+    """Every micrograph a model was fine-tuned on, and those of the models it was fine-tuned from.
+
+    Read from the model card: its ``training.data.training_micrographs`` (selection micrographs
+    included), the ``earlier_training_micrographs`` fine-tuning records for the models before it,
+    and, for cards written before that record, the starting model's own card (``base_model.card``,
+    followed while it is there and still describes the same weights).
+
+    Parameters
+    ----------
+    card : dict
+        The model card.
+    card_path : Path, optional
+        Where the card lies (a relative ``base_model.card`` is read from its folder).
+
+    Returns
+    -------
+    dict of str to str
+        Grey-level sha256 -> micrograph name. Empty for a model trained on generated micrographs only.
+    """
+    found: dict[str, str] = {}
+    read: set[Path] = set()
+    current: dict[str, Any] | None = card
+    while current is not None:
+        for entry in _training_entries(current):
+            found.setdefault(entry["sha256_of_grey_levels"], str(entry.get("name", "?")))
+        current, card_path = _base_card(current, card_path, read)
+    return found
+
+
+#: Starting models' cards followed at most by :func:`trained_on_by` (a chain of fine-tunings, or a loop of files).
+MAX_CARD_CHAIN = 64
+
+
+def _base_card(
+    card: dict[str, Any], card_path: Path | None, read: set[Path]
+) -> tuple[dict[str, Any] | None, Path | None]:
+    """The card of the model ``card`` was fine-tuned from, when it is still there with the same weights."""
+    base = card.get("base_model")
+    if not isinstance(base, dict) or not isinstance(base.get("card"), str) or len(read) >= MAX_CARD_CHAIN:
+        return None, None
+    path = Path(base["card"])
+    if not path.is_absolute() and card_path is not None:
+        path = card_path.parent / path
+    try:
+        path = path.resolve()
+        if path in read or not path.is_file():
+            return None, None
+        read.add(path)
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(document, dict) or document.get("sha256") != base.get("sha256"):
+        return None, None  # another model lies there now: its training says nothing of this one's
+    return document, path
 
 
 def split_selection(
@@ -207,9 +303,17 @@ class CropSampler:
 
 
 def evaluate_model(
-    model: str | Path | None, micrographs: list[CuratedMicrograph], *, threads: int = 2, sensitivity: float = 0.5
+    model: str | Path | None,
+    micrographs: list[CuratedMicrograph],
+    *,
+    threads: int = 2,
+    sensitivity: float = 0.5,
+    each: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Score a model on curated micrographs through the run-time pipeline (at ``sensitivity``).
+
+    ``each``, when given, is called before each micrograph with (micrographs done, micrographs in all); what
+    it raises (e.g. :class:`FineTuneCancelled`) stops the scoring.
 
     Returns
     -------
@@ -227,7 +331,9 @@ def evaluate_model(
     total = DetectionScore()
     errors: list[float] = []
     predictions = []
-    for m in micrographs:
+    for k, m in enumerate(micrographs):
+        if each is not None:
+            each(k, len(micrographs))
         pred = segment_vesicles(
             m.image, pixel_size_nm=m.pixel_size_nm, method="unet", model=model, threads=threads, sensitivity=sensitivity
         ).labels
@@ -372,21 +478,32 @@ SENSITIVITIES = (0.0, 0.25, 0.5, 0.75)
 
 
 def tune_foreground_threshold(
-    onnx_path: Path, micrographs: list[CuratedMicrograph], *, threads: int = 2
+    onnx_path: Path,
+    micrographs: list[CuratedMicrograph],
+    *,
+    threads: int = 2,
+    each: Callable[[int, int], None] | None = None,
 ) -> tuple[float, dict[float, float]]:
     """The foreground threshold that gives the best F1 on ``micrographs`` (the training ones), and F1 per threshold.
 
     A fine-tuned network's probabilities are calibrated differently from its
     base's, so its threshold is chosen again, like any tuned number, on data
-    other than the validation micrographs.
+    other than the validation micrographs. ``each`` is called before each
+    segmentation with (segmentations done, segmentations in all: one per
+    micrograph and sensitivity).
     """
     from exo_vision.segmentation.learned.method import foreground_threshold
     from exo_vision.segmentation.learned.weights import load_card
 
     base = load_card(onnx_path).thresholds.foreground
     scores: dict[float, float] = {}
-    for sensitivity in SENSITIVITIES:
-        figures, _ = evaluate_model(onnx_path, micrographs, threads=threads, sensitivity=sensitivity)
+    for i, sensitivity in enumerate(SENSITIVITIES):
+
+        def counted(k: int, n: int, i: int = i) -> None:
+            if each is not None:
+                each(i * n + k, len(SENSITIVITIES) * n)
+
+        figures, _ = evaluate_model(onnx_path, micrographs, threads=threads, sensitivity=sensitivity, each=counted)
         scores[round(foreground_threshold(base, sensitivity), 4)] = figures["f1"] or 0.0
     best = max(scores, key=lambda t: (scores[t], -abs(t - base)))
     return best, scores
@@ -412,6 +529,16 @@ class FineTuneResult:
         Labels of each validation micrograph by the starting and the new model.
     seconds : float
         Training time (CPU wall time of the optimisation).
+    selection : dict or None
+        The checkpoint selection record (None without selection).
+    seen_by_base : list of str
+        Training micrographs the starting model (or a model before it) was already trained on: kept out of
+        validation, where they would flatter it.
+    steps_done, steps_asked : int
+        Training steps made, and the most asked for (``settings.steps``).
+    time_limit_note : str
+        When the time limit stopped the training before ``steps_asked``, the sentence that says so
+        (:func:`time_limit_text`); empty otherwise.
     """
 
     onnx_path: Path
@@ -424,10 +551,34 @@ class FineTuneResult:
     predictions_after: list[np.ndarray] = field(repr=False, default_factory=list)
     seconds: float = 0.0
     selection: dict[str, Any] | None = None
+    seen_by_base: list[str] = field(default_factory=list)
+    steps_done: int = 0
+    steps_asked: int = 0
+    time_limit_note: str = ""
+
+
+#: Stages of :func:`fine_tune` around the training, as its ``stage`` callback names them.
+STAGE_BEFORE = "scoring the starting model on the held-out micrographs"
+STAGE_THRESHOLD = "choosing the new model's threshold on the training micrographs"
+STAGE_AFTER = "scoring held-out micrographs with the new model"
+STAGE_WRITING = "writing the new model"
+
+
+def time_limit_text(steps_done: int, settings: FineTuneSettings) -> str:
+    """The sentence saying the time limit stopped the training early, or "" when every step asked was made."""
+    if steps_done >= settings.steps or settings.max_minutes <= 0:
+        return ""
+    return (
+        f"stopped by the {settings.max_minutes:g}-minute time limit after {steps_done} of {settings.steps} steps "
+        "(--minutes raises it, 0 for none; --steps sets the steps)"
+    )
 
 
 def _data_record(
-    train: list[CuratedMicrograph], validation: list[CuratedMicrograph], selection: list[CuratedMicrograph]
+    train: list[CuratedMicrograph],
+    validation: list[CuratedMicrograph],
+    selection: list[CuratedMicrograph],
+    earlier: dict[str, str],
 ) -> dict[str, Any]:
     def entry(m: CuratedMicrograph) -> dict[str, Any]:
         return {
@@ -437,6 +588,7 @@ def _data_record(
             "pixel_size_nm": m.pixel_size_nm,
             "vesicles": m.n_vesicles,
             "edits": m.n_edits,
+            "checked": m.checked,
             "sha256_of_grey_levels": m.key,
         }
 
@@ -448,6 +600,11 @@ def _data_record(
         "training_micrographs": [entry(m) for m in train],
         "selection_micrographs": [m.name for m in selection],
         "validation_micrographs": [entry(m) for m in validation],
+        # what the models this one was fine-tuned from were trained on: never validated on in a later fine-tuning
+        "earlier_training_micrographs": [
+            {"name": name, "sha256_of_grey_levels": key} for key, name in sorted(earlier.items())
+        ],
+        "trained_on_by_the_starting_model": [m.name for m in train if m.key in earlier],
     }
 
 
@@ -461,6 +618,7 @@ def fine_tune(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     command: str = "exo_vision.learn.finetune.fine_tune",
+    stage: Callable[[str, int, int], None] | None = None,
 ) -> FineTuneResult:
     """Fine-tune ``base_model`` on curated micrographs and write ``<out>.onnx`` with its card ``<out>.json``.
 
@@ -479,9 +637,14 @@ def fine_tune(
     progress : callable(int, int), optional
         Called after every training step with (steps done, steps at most).
     should_stop : callable
-        Polled every step; True cancels: :class:`FineTuneCancelled` is raised and nothing is written.
+        Polled every training step, before every segmentation of the scoring stages and before the model is
+        moved into place; True cancels: :class:`FineTuneCancelled` is raised and nothing is written.
     command : str
         Recorded in the card.
+    stage : callable(str, int, int), optional
+        Called before each segmentation of the stages around the training with (what is done, segmentations
+        done, segmentations in the stage): :data:`STAGE_BEFORE`, :data:`STAGE_THRESHOLD`, :data:`STAGE_AFTER`;
+        and once with :data:`STAGE_WRITING`.
 
     Returns
     -------
@@ -502,22 +665,29 @@ def fine_tune(
     from exo_vision.learn.onnx_weights import unet_from_onnx
     from exo_vision.learn.train import TrainConfig
     from exo_vision.learn.train import train as run_training
-    from exo_vision.segmentation.learned.weights import load_card, refuse_overwrite
+    from exo_vision.segmentation.learned.weights import load_card, refuse_overwrite, refuse_shipped_folder
 
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"the new model's file must end in .onnx, got {out.name}")
+    refuse_shipped_folder(out)
     refuse_overwrite((out, out.with_suffix(".json")), choose="another --out name")
     out.parent.mkdir(parents=True, exist_ok=True)
     card = load_card(base_model)
     arch = card.card.get("architecture", {})
+    earlier = trained_on_by(card.card, card_path=card.card_path)
     train_set, validation = split or split_micrographs(
-        micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed
+        micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed, trained_on=earlier
     )
     if {m.key for m in train_set} & {m.key for m in validation}:
         raise ValueError(
             "a micrograph is in both the training and the validation set; pass a split that keeps "
             "each micrograph on one side"
+        )
+    if seen := [m.name for m in validation if m.key in earlier]:
+        raise ValueError(
+            f"{', '.join(seen)}: the model you start from ({card.name}) was trained on it; a validation micrograph "
+            "must be one no model in the chain was trained on (split with split_micrographs(..., trained_on=...))"
         )
     check_enough(train_set, validation, settings)
     fit, selection = split_selection(train_set, settings)
@@ -529,7 +699,27 @@ def fine_tune(
         len(validation),
         sum(m.n_vesicles for m in validation),
     )
-    before, predictions_before = evaluate_model(card.onnx_path, validation, threads=settings.threads)
+    stopped = False
+
+    def stop() -> bool:
+        nonlocal stopped
+        stopped = stopped or bool(should_stop())
+        return stopped
+
+    def counting(name: str) -> Callable[[int, int], None]:
+        """A per-segmentation callback of stage ``name``: reports it and honours a cancel."""
+
+        def each(done: int, total: int) -> None:
+            if stage is not None:
+                stage(name, done, total)
+            if stop():
+                raise FineTuneCancelled("fine-tuning cancelled; no model written")
+
+        return each
+
+    before, predictions_before = evaluate_model(
+        card.onnx_path, validation, threads=settings.threads, each=counting(STAGE_BEFORE)
+    )
     net = unet_from_onnx(card.checked_float_network(), base=int(arch["base_channels"]), depth=int(arch["depth"]))
     config = TrainConfig(
         working_scale_nm=card.working_scale_nm,
@@ -553,13 +743,6 @@ def fine_tune(
         generated_fraction=settings.generated_fraction,
         working_scale_nm=card.working_scale_nm,
     )
-    stopped = False
-
-    def stop() -> bool:
-        nonlocal stopped
-        stopped = stopped or bool(should_stop())
-        return stopped
-
     threads_before = torch.get_num_threads()
     staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=out.parent))
     try:
@@ -588,7 +771,8 @@ def fine_tune(
         if selector is not None and selector.best_state is not None:
             trained.load_state_dict(selector.best_state)
             chosen = selector.record(settings.select_every_steps)
-        data = _data_record(train_set, validation, selection)
+        data = _data_record(train_set, validation, selection, earlier)
+        limited = time_limit_text(history["steps_done"], settings)
         staged_onnx, staged_card = export_model(
             trained,
             staging / "model",
@@ -602,7 +786,8 @@ def fine_tune(
             training_data=data,
             notes=[
                 f"fine-tuned from {card.name} {card.version} on curated micrographs "
-                f"({data['curated_vesicles']} curated vesicles); fine-tuning settings {asdict(settings)}"
+                f"({data['curated_vesicles']} curated vesicles); fine-tuning settings {asdict(settings)}",
+                *([limited] if limited else []),
             ],
         )
         document = json.loads(staged_card.read_text(encoding="utf-8"))
@@ -613,16 +798,21 @@ def fine_tune(
             "chosen_step": history["steps_done"],
         }
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        threshold, tried = tune_foreground_threshold(staged_onnx, train_set, threads=settings.threads)
+        threshold, tried = tune_foreground_threshold(
+            staged_onnx, train_set, threads=settings.threads, each=counting(STAGE_THRESHOLD)
+        )
         document["thresholds"]["foreground"] = threshold
         document["training"]["foreground_threshold_f1_on_training_micrographs"] = {str(k): v for k, v in tried.items()}
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        after, predictions_after = evaluate_model(staged_onnx, validation, threads=settings.threads)
+        after, predictions_after = evaluate_model(
+            staged_onnx, validation, threads=settings.threads, each=counting(STAGE_AFTER)
+        )
         document["file"] = out.name
         document["validation"] = {
             "curated_validation": {
                 "method": "exo_vision.segmentation.api.segment_vesicles (unet), one-to-one matching at IoU >= 0.5; "
-                "micrographs never used for training",
+                "micrographs never used for training, neither by this fine-tuning nor by the models it started "
+                "from",
                 "micrographs": [m.name for m in validation],
                 "before": before,
                 "after": after,
@@ -630,6 +820,7 @@ def fine_tune(
         }
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         card_out = out.with_suffix(".json")
+        counting(STAGE_WRITING)(0, 1)  # the last moment a cancel is honoured: nothing is in place yet
         try:
             os.replace(staged_onnx, out)
             os.replace(staged_card, card_out)  # the card last: a model without its card is never loaded
@@ -650,24 +841,38 @@ def fine_tune(
         predictions_after=predictions_after,
         seconds=seconds,
         selection=chosen,
+        seen_by_base=[m.name for m in train_set if m.key in earlier],
+        steps_done=int(history["steps_done"]),
+        steps_asked=settings.steps,
+        time_limit_note=limited,
     )
 
 
 def copy_model(onnx_path: str | Path, destination: str | Path) -> Path:
     """Copy a model and its card to ``destination`` (``.onnx``), the card renamed and pointing at the new file.
 
-    Both files are written under temporary names and moved into place, the card last.
+    Both files are written under temporary names and moved into place, the card last. As ``exo-vision train``
+    and ``exo-vision model``, it never overwrites a model (neither the ``.onnx`` nor the ``.json`` may exist)
+    and never writes into the package's own models folder.
 
     Returns
     -------
     Path
         The new ``.onnx`` file.
+
+    Raises
+    ------
+    ValueError
+        When ``destination`` or its card exists, is a folder, or lies in the shipped models' folder.
     """
     from exo_vision._shared.atomic import atomic_write_bytes
+    from exo_vision.segmentation.learned.weights import check_model_destination, refuse_overwrite
 
     source, destination = Path(onnx_path), Path(destination)
     if destination.suffix.lower() != ".onnx":
         destination = destination.with_name(destination.name + ".onnx")
+    check_model_destination(destination, option="the destination")
+    refuse_overwrite((destination, destination.with_suffix(".json")), choose="another name")
     card = json.loads(source.with_suffix(".json").read_text(encoding="utf-8"))
     card["file"] = destination.name
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -30,17 +30,24 @@ def _figure(value: float | None) -> str:
 
 def comparison_text(result: Any) -> str:
     """The before -> after F1, precision and recall of a :class:`~exo_vision.learn.finetune.FineTuneResult`
-    on its held-out curated micrographs, in two lines, a third naming the checkpoint kept when one was
-    chosen on a held-out training micrograph, and last the :func:`verdict_text` sentence."""
+    on its held-out curated micrographs, in two lines, then the micrographs not held out because the starting
+    model learnt from them, the checkpoint kept when one was chosen on a held-out training micrograph and the
+    time limit when it cut the training short, each on a line of its own, and last the :func:`verdict_text`
+    sentence."""
     before, after = result.before, result.after
     changes = ", ".join(
         f"{name} {_figure(before[key])} -> {_figure(after[key])}"
         for name, key in (("F1", "f1"), ("precision", "precision"), ("recall", "recall"))
     )
     text = f"held-out curated micrographs ({', '.join(m.name for m in result.validation)}):\n{changes}"
+    seen = getattr(result, "seen_by_base", None)
+    if seen:
+        text += f"\nnot held out (the starting model learnt from them): {', '.join(seen)}"
     selection = getattr(result, "selection", None)
     if selection:
         text += f"\nkept step {selection['chosen_step']}, chosen on {', '.join(selection['micrographs'])}"
+    if note := getattr(result, "time_limit_note", ""):
+        text += f"\n{note}"
     return text + "\n" + verdict_text(before, after)
 
 

@@ -52,6 +52,8 @@ class LearningPanel(Container):
         #: The dock's widgets were deleted (the viewer closed): late worker signals change nothing.
         self._gone = False
         self._progress = (0, 0)
+        #: The stage around the training under way (name, segmentations done, in all), None while training.
+        self._stage: tuple[str, int, int] | None = None
         self._timer = QTimer()
         self._timer.setInterval(250)
         self._timer.timeout.connect(self._show_progress)
@@ -70,7 +72,8 @@ class LearningPanel(Container):
             self._timer.stop()
 
     def learn(self, *, base_model: str | None = None) -> None:
-        """Save the current micrograph, then fine-tune the session's model on every curated micrograph."""
+        """Save the current micrograph, then fine-tune the session's model on every curated micrograph: those
+        saved after an edit or marked as checked (the others are named in a warning and left out)."""
         from exo_vision.learn.curated import collect_curated
         from exo_vision.learn.finetune import FineTuneSettings, load_training_framework
 
@@ -88,16 +91,24 @@ class LearningPanel(Container):
                 self._status.value = "loading the training framework (a few seconds, once per session)..."
                 QApplication.processEvents()
             load_training_framework()
-            micrographs = collect_curated([session.output_dir])
+            left_out: list[str] = []
+            micrographs = collect_curated([session.output_dir], warn=left_out.append)
         except ValueError as error:
             self._status.value = "not learnt (see the message)"
             show_warning(str(error))
             return
+        for message in left_out:  # e.g. micrographs saved with no edit: the model's own outlines, not truth
+            show_warning(message)
         settings = self.settings or FineTuneSettings()
         out = new_model_path(session.output_dir)
         base = base_model if base_model is not None else session.model_path()
         self._stop = False
         self._progress = (0, settings.steps)
+        self._stage = None
+
+        def step(done: int, total: int) -> None:
+            self._stage = None
+            self._progress = (done, total)
 
         def work() -> Any:
             from exo_vision.learn.finetune import fine_tune
@@ -107,9 +118,10 @@ class LearningPanel(Container):
                 out=out,
                 base_model=base,
                 settings=settings,
-                progress=lambda done, total: setattr(self, "_progress", (done, total)),
+                progress=step,
                 should_stop=lambda: self._stop,
                 command="napari grid session: Learn from curated micrographs",
+                stage=lambda name, done, total: setattr(self, "_stage", (name, done, total)),
             )
 
         self._status.value = f"learning from {len(micrographs)} curated micrograph(s)..."
@@ -123,7 +135,8 @@ class LearningPanel(Container):
         release_when_finished(self.worker).start()
 
     def cancel(self) -> None:
-        """Stop the fine-tuning at the next step; nothing is written."""
+        """Stop the fine-tuning at the next step or segmentation, until the new model is moved into place;
+        nothing is written."""
         self._stop = True
         self._status.value = "cancelling..."
 
@@ -131,7 +144,12 @@ class LearningPanel(Container):
         if self._gone:
             return
         done, total = self._progress
-        if self.running and not self._stop:
+        if not self.running or self._stop:
+            return
+        if self._stage is not None:
+            name, segmented, count = self._stage
+            self._status.value = f"{name} ({segmented} of {count} done)" if count > 1 else f"{name}..."
+        else:
             self._status.value = f"learning: step {done} of at most {total}"
 
     def _reset_buttons(self) -> None:

@@ -36,6 +36,7 @@ from exo_vision.plugins._vesicles import (
     ROLE,
     add_vesicle_layer,
     apply_overrides,
+    log_edit,
     set_exclude_border,
     statistics_text,
     vesicle_table,
@@ -44,7 +45,7 @@ from exo_vision.plugins._workers import release_when_finished
 from exo_vision.plugins.histogram_widget import HistogramPlot
 from exo_vision.plugins.segmentation_widget import Polarity, run_analysis
 from exo_vision.segmentation.api import METHODS, available_methods
-from exo_vision.session.curation import CuratedResult
+from exo_vision.session.curation import CHECKED_ACTION, CuratedResult, curation_counts
 from exo_vision.session.grid import GridSession, GridSettings
 from exo_vision.tem_analysis import cut_where, measure_micrograph_vesicles, rejected_by_reason
 from exo_vision.tem_parameters import TemParameters
@@ -155,6 +156,12 @@ class GridSessionWidget(Container):
         self._previous = PushButton(text=f"< Previous ({PREVIOUS_KEY})", enabled=False)
         self._next = PushButton(text=f"Next ({NEXT_KEY}) >", enabled=False)
         self._save = PushButton(text="Save this micrograph now", enabled=False)
+        self._checked = PushButton(
+            text="Outlines checked (learn from them as they are)",
+            enabled=False,
+            tooltip="the micrograph's outlines are right without an edit: Learn from curated micrographs takes it "
+            "(it takes only micrographs you edited or marked so; the others hold the model's own outlines)",
+        )
         self._position = Label(label="micrograph", value="no grid open")
         self._summary = Label(label="grid so far", value="")
         self.extend(
@@ -172,6 +179,7 @@ class GridSessionWidget(Container):
                 self._previous,
                 self._next,
                 self._save,
+                self._checked,
                 self._position,
                 self._summary,
             ]
@@ -207,6 +215,7 @@ class GridSessionWidget(Container):
         self._previous.changed.connect(lambda: self.previous())
         self._next.changed.connect(lambda: self.next())
         self._save.changed.connect(lambda: self.save_current())
+        self._checked.changed.connect(lambda: self.mark_checked())
         self._keys = {NEXT_KEY: lambda _viewer: self.next(), PREVIOUS_KEY: lambda _viewer: self.previous()}
         self.bind_keys()
         # PageUp/PageDown belong to the session only while its dock is on screen: released when
@@ -486,7 +495,7 @@ class GridSessionWidget(Container):
             self._position.value = f"{index + 1}/{len(core.files)}: {path.name}"
             self._previous.enabled = index > 0
             self._next.enabled = True
-            self._save.enabled = True
+            self._save.enabled = self._checked.enabled = True
             core.write_state()
             try:
                 self._show_image(path)
@@ -668,6 +677,23 @@ class GridSessionWidget(Container):
         self.labels_layer = layer
         core.save(path, curated_from_layer(layer, image_data_from_layer(self.image_layer)))
         self.update_summary()
+        return True
+
+    def mark_checked(self) -> bool:
+        """Record in the edit log of the micrograph shown that a person found its outlines right as they are, so
+        that learning takes it as curated truth without an edit; False when it has no vesicle layer yet."""
+        core = self.core
+        layer = None
+        if core is not None and core.current is not None and self.image_layer in self._viewer.layers:
+            layer = find_derived(self._viewer, self.image_layer, ROLE)
+        if layer is None:
+            show_warning("no segmented micrograph to mark: wait for its vesicles to be shown")
+            return False
+        if curation_counts(layer.metadata.get("edit_log", []))[1]:
+            show_info(f"{core.current.name if core and core.current else 'micrograph'} is already marked as checked")
+            return True
+        log_edit(layer, CHECKED_ACTION, None, "outlines checked by eye; learning takes them as they are")
+        show_info(f"{core.current.name if core and core.current else 'micrograph'}: outlines marked as checked")
         return True
 
     def update_summary(self) -> None:

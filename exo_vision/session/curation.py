@@ -19,6 +19,16 @@ from exo_vision.io.image_data import ImageData
 
 #: Columns of the edit log saved with curated results.
 EDIT_LOG_COLUMNS = ("time_utc", "action", "label", "detail")
+#: Edit-log action of a person saying a micrograph's outlines are right as they are (no edit needed): such a
+#: micrograph counts as curated for fine-tuning, as an edited one does (:func:`curation_counts`).
+CHECKED_ACTION = "checked"
+
+
+def curation_counts(edit_log: list[dict[str, Any]]) -> tuple[int, bool]:
+    """The edits a person made (the log's records other than :data:`CHECKED_ACTION`) and whether they marked the
+    outlines as checked."""
+    checked = any(str(row.get("action")) == CHECKED_ACTION for row in edit_log)
+    return sum(str(row.get("action")) != CHECKED_ACTION for row in edit_log), checked
 
 
 def edit_record(action: str, label: int | None, detail: str = "") -> dict[str, Any]:

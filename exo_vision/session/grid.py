@@ -23,7 +23,13 @@ from exo_vision._shared.csv_tables import read_written_csv
 from exo_vision._shared.paths import assign_stems
 from exo_vision.batch.config import PARAMETER_NAMES, TemBatchConfig
 from exo_vision.io.image_data import ImageData
-from exo_vision.session.curation import CuratedResult, SavedMicrograph, read_saved, write_curation_record
+from exo_vision.session.curation import (
+    CuratedResult,
+    SavedMicrograph,
+    curation_counts,
+    read_saved,
+    write_curation_record,
+)
 from exo_vision.tem_parameters import TemParameters
 
 logger = logging.getLogger(__name__)
@@ -499,6 +505,7 @@ class GridSession:
         table, cut_warnings = flag_cut_by_missing(curated.table, curated.labels, image)
         parameters = self.recorded_parameters(path, curated.parameters, image)
         polarity = curated.polarity or "bright"
+        n_edits, checked = curation_counts(curated.edit_log)
         result = MicrographResult(
             labels=curated.labels,
             table=table,
@@ -557,8 +564,11 @@ class GridSession:
                 if curated.rejected_by_reason is not None
                 else {}
             ),
+            # saved by the grid session; which micrographs a person changed or marked as checked is what
+            # fine-tuning takes as curated truth (the others hold the model's own outlines)
             "curated_in_gui": True,
-            "n_edits": len(curated.edit_log),
+            "n_edits": n_edits,
+            "checked_in_gui": checked,
         }
         if curated.segmenter:
             facts["segmenter"] = curated.segmenter

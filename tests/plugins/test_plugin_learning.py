@@ -66,8 +66,9 @@ def test_curation_dock_exports_imagej_rois_and_geojson(make_napari_viewer, tmp_p
     assert len(shown) == 2 and shown[1].startswith(f"merged.zip: the outline of 1 vesicle(s) ({keep}) is not exactly")
 
 
-def _curated_grid(make_napari_viewer, tmp_path, count=3, extra=0):
-    """A grid session over ``count + extra`` micrographs, the first ``count`` seen (and so saved)."""
+def _curated_grid(make_napari_viewer, tmp_path, count=3, extra=0, *, check=True):
+    """A grid session over ``count + extra`` micrographs, the first ``count`` seen (and so saved), each marked
+    as checked (``check``; learning takes only micrographs edited or marked so)."""
     grid, out = tmp_path / "grid", tmp_path / "out"
     grid.mkdir()
     for i in range(count + extra):
@@ -77,15 +78,20 @@ def _curated_grid(make_napari_viewer, tmp_path, count=3, extra=0):
     session.synchronous = True
     session._min_d.value = 20.0
     session.open_grid(grid, out)
-    for _ in range(count - 1):
-        session.next()
+    for k in range(count):
+        if check:
+            assert session.mark_checked()
+        if k < count - 1:
+            session.next()
     return viewer, session, out
 
 
 TINY = FineTuneSettings(steps=3, patch_px=32, batch=2, threads=1, min_train_vesicles=1, min_validation_vesicles=1)
 
 
-def test_grid_session_learns_in_a_worker_and_offers_the_new_model(make_napari_viewer, tmp_path, qtbot, tiny_base):
+def test_grid_session_learns_in_a_worker_and_offers_the_new_model(
+    make_napari_viewer, tmp_path, qtbot, tiny_base, monkeypatch
+):
     viewer, session, out = _curated_grid(make_napari_viewer, tmp_path, extra=1)
     panel = session.learning
     panel.settings = TINY
@@ -114,6 +120,28 @@ def test_grid_session_learns_in_a_worker_and_offers_the_new_model(make_napari_vi
     from exo_vision.segmentation.learned.weights import load_card
 
     assert load_card(saved).sha256 == load_card(result.onnx_path).sha256
+    # saving again under that name is refused: a model is never overwritten (H3 of probe lab49)
+    warnings: list[str] = []
+    monkeypatch.setattr("exo_vision.plugins._learning.show_warning", warnings.append)
+    assert panel.save_model(tmp_path / "lab_model.onnx") is None
+    assert len(warnings) == 1 and "exists: choose another name (a model is never overwritten)" in warnings[0]
+
+
+def test_learning_leaves_out_micrographs_nobody_edited_or_checked(make_napari_viewer, tmp_path, qtbot, monkeypatch):
+    """H4 of probe lab49: paging through a grid and clicking Learn used the model's own outlines as truth (held-out
+    F1 1.000 before fine-tuning)."""
+    _viewer, session, out = _curated_grid(make_napari_viewer, tmp_path, count=3, check=False)
+    warnings: list[str] = []
+    monkeypatch.setattr("exo_vision.plugins._learning.show_warning", warnings.append)
+    session.learning.learn()
+    qtbot.waitUntil(lambda: not session.learning.running, timeout=60_000)
+    assert any(
+        "3 micrograph(s) saved by the grid session with no edit and not marked as checked" in w for w in warnings
+    )
+    assert any("found 0" in w for w in warnings)  # nothing left to learn from: refused, no model
+    assert not (out / "learned_models").exists() or not list((out / "learned_models").glob("*.onnx"))
+    markers = [json.loads(path.read_text()) for path in sorted(out.glob("g*_done.json"))]
+    assert [(m["n_edits"], m["checked_in_gui"]) for m in markers] == [(0, False)] * 3
 
 
 def _learning_under_way(make_napari_viewer, tmp_path, qtbot, tiny_base):
@@ -198,3 +226,38 @@ def test_a_new_model_that_scores_lower_is_named_in_a_warning(make_napari_viewer,
     assert "LOWER" in panel._status.value and panel._use.enabled  # the choice stays the user's
     panel._finished(SimpleNamespace(**{**vars(result), "after": {**figures, "f1": 0.85}}))
     assert len(warnings) == 1  # within one vesicle of 10: no warning
+
+
+def test_a_cancel_while_the_new_model_is_scored_writes_nothing(
+    make_napari_viewer, tmp_path, qtbot, tiny_base, monkeypatch
+):
+    """M1 of probe lab49: Cancel after the last training step was ignored (the model was written a minute later)
+    and the dock showed 'step 5 of at most 5' while it scored."""
+    import time
+
+    import exo_vision.learn.finetune as finetune
+
+    _viewer, session, out = _curated_grid(make_napari_viewer, tmp_path)
+    panel = session.learning
+    panel.settings = TINY
+    real = finetune.tune_foreground_threshold
+
+    def after_a_cancel(*args, **kwargs):  # the scoring after training starts only once Cancel was clicked
+        deadline = time.monotonic() + 60
+        while not panel._stop and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(finetune, "tune_foreground_threshold", after_a_cancel)
+    panel.learn(base_model=str(tiny_base))
+    qtbot.waitUntil(lambda: panel._progress[0] == TINY.steps, timeout=120_000)
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
+    assert panel.result is None and panel._status.value == "cancelled; no model written"
+    assert not list((out / "learned_models").glob("*.onnx"))
+    # the stages around the training are named in the dock, not as the last step
+    panel._running, panel._stop = True, False
+    panel._stage = (finetune.STAGE_AFTER, 1, 3)
+    panel._show_progress()
+    assert panel._status.value == "scoring held-out micrographs with the new model (1 of 3 done)"
+    panel._running = False

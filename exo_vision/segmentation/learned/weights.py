@@ -212,48 +212,93 @@ def refuse_overwrite(paths: tuple[Path, ...] | list[Path], *, choose: str = "ano
             raise ValueError(f"{existing} exists: choose {choose} (a model is never overwritten)")
 
 
+def refuse_shipped_folder(path: str | Path) -> None:
+    """Raise ``ValueError`` when ``path`` lies in the package's own models folder (:data:`MODELS_DIR`).
+
+    A model written there would replace or sit among the shipped ones, and a reinstall would remove it.
+    """
+    if Path(path).resolve().parent == MODELS_DIR.resolve():
+        raise ValueError(
+            f"{path} is in exo_vision's own models folder, which holds the shipped models only; save the model in "
+            "a folder of your own (e.g. models/our_lab.onnx)"
+        )
+
+
 def check_model_destination(path: str | Path, *, option: str = "--out") -> Path:
-    """The ``.onnx`` path a new model is written to, refusing a folder or a path under a file.
+    """The ``.onnx`` path a new model is written to, refusing a folder, a path under a file and the shipped
+    models' folder.
 
     Raises
     ------
     ValueError
-        When ``path`` is an existing folder (the model would land beside it as ``<folder>.onnx``), or one of
-        its parents is a file.
+        When ``path`` is an existing folder (the model would land beside it as ``<folder>.onnx``), one of
+        its parents is a file, or it lies in the package's own models folder.
     """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{option} {path} is a folder; give a file name inside it, such as {path / 'lab_model.onnx'}")
+    refuse_shipped_folder(path)
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"{option} {path}: {parent} is a file, not a folder; choose a path in a folder")
     return path
 
 
+def _is_shipped(card_path: Path) -> bool:
+    """Whether ``card_path`` is one of the package's own model files (a reinstall brings those back)."""
+    path = card_path.resolve()
+    return path.parent == MODELS_DIR.resolve() or path in {card.resolve() for card in SHIPPED_MODELS.values()}
+
+
+def _fix(card_path: Path) -> str:
+    """What to do about a missing or damaged model file: reinstall for a shipped model, else its own files."""
+    if _is_shipped(card_path):
+        return _REINSTALL
+    return (
+        f"a model is two files written together, {card_path.stem}.onnx and its card {card_path.name}: copy both "
+        "again from where the model was written (or a backup), or make the model again (exo-vision train or "
+        "exo-vision model)"
+    )
+
+
 def _verify(onnx_path: Path, expected: str, *, named_by: Path) -> str:
     """The sha256 of ``onnx_path`` after checking it exists and matches ``expected``."""
     if not onnx_path.is_file():
-        raise ValueError(f"model weights {onnx_path} are missing (named by {named_by.name}); {_REINSTALL}")
+        raise ValueError(f"model weights {onnx_path} are missing (named by {named_by.name}); {_fix(named_by)}")
     try:
         digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     except OSError as err:
-        raise ValueError(f"cannot read model weights {onnx_path}: {err.strerror}; {_REINSTALL}") from None
+        raise ValueError(f"cannot read model weights {onnx_path}: {err.strerror}; {_fix(named_by)}") from None
     if digest != expected:
         raise ValueError(
-            f"model weights {onnx_path} are damaged or not the ones its card describes "
-            f"(sha256 {digest[:DIGEST_SHOWN_CHARS]}..., card says {expected[:DIGEST_SHOWN_CHARS]}...); {_REINSTALL}"
+            f"model weights {onnx_path} are damaged or not the ones its card {named_by.name} describes "
+            f"(sha256 {digest[:DIGEST_SHOWN_CHARS]}..., card says {expected[:DIGEST_SHOWN_CHARS]}...); "
+            f"{_fix(named_by)}"
         )
     return digest
+
+
+def _weights_path(card_path: Path, card: dict[str, Any]) -> Path:
+    """The ``.onnx`` file a card describes: the one its ``"file"`` names; a card without ``"file"``, or one whose
+    file is not there while the ``.onnx`` of the card's own name is (a pair renamed together, checked against the
+    card's sha256 afterwards), gets the ``.onnx`` of its own name."""
+    own = card_path.with_suffix(".onnx")
+    if "file" not in card:
+        return own
+    named = card_path.with_name(str(card["file"]))
+    if not named.is_file() and own.is_file() and not _is_shipped(card_path):
+        return own
+    return named
 
 
 @lru_cache(maxsize=CARD_CACHE_SIZE)
 def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) -> ModelCard:
     card_path = Path(card_file)
     if not card_path.is_file():
-        raise ValueError(f"model card {card_path} is missing; {_REINSTALL}")
+        raise ValueError(f"model card {card_path} is missing; {_fix(card_path)}")
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        onnx_path = card_path.with_name(card["file"])
+        onnx_path = _weights_path(card_path, card)
         expected = str(card["sha256"])
         scale = float(card["input"]["working_scale_nm"])
         multiple = int(card["input"]["multiple_of"])
@@ -261,7 +306,13 @@ def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) ->
         float_path = card_path.with_name(card["float_file"]) if "float_file" in card else None
         float_sha = str(card["float_sha256"]) if float_path is not None else ""
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{card_path} is not a valid exo_vision model card ({err}); {_REINSTALL}") from None
+        raise ValueError(f"{card_path} is not a valid exo_vision model card ({err}); {_fix(card_path)}") from None
+    if not onnx_path.is_file() and not _is_shipped(card_path) and onnx_path.stem != card_path.stem:
+        raise ValueError(
+            f'model card {card_path} names the weights {onnx_path.name} (its "file"), which are not beside it. '
+            "A model's two files keep the names they were written with; if you renamed the pair, rename both back, "
+            f'or set "file" in {card_path.name} to the .onnx file\'s new name'
+        )
     digest = _verify(onnx_path, expected, named_by=card_path)
     return ModelCard(
         name=str(card.get("name", onnx_path.stem)),
