@@ -404,6 +404,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
             scale_bar=p["scale_bar"],
             max_megapixels=job.max_megapixels,
         )
+        image = _apply_run_pixel_size(image, p)
         t1 = time.perf_counter()
         result = analyse_micrograph(image, TemParameters.from_dict(p))
         t2 = time.perf_counter()
@@ -449,6 +450,43 @@ def process_image(job: ImageJob) -> dict[str, Any]:
     return record
 
 
+#: Relative difference between a typed pixel size and the file's own above which the override is warned of.
+OVERRIDE_WARN_RELATIVE = 0.01
+
+
+def _apply_run_pixel_size(image: ImageData, parameters: dict[str, Any]) -> ImageData:
+    """Give ``pixel_size_nm_if_missing`` to an input without a calibration of its own, and warn when
+    ``pixel_size_nm`` replaces a file's own calibration by a different value (its value is kept in
+    ``metadata`` and recorded in run.json)."""
+    fallback = parameters.get("pixel_size_nm_if_missing")
+    if fallback is not None and image.pixel_size_nm is None:
+        return image.with_pixel_size(float(fallback))
+    own = image.metadata.get("file_pixel_size_yx_nm")
+    typed = parameters.get("pixel_size_nm")
+    if typed is None or not own or None in own:
+        return image
+    own_nm = 0.5 * (float(own[0]) + float(own[1]))
+    if own_nm > 0 and abs(float(typed) - own_nm) / own_nm > OVERRIDE_WARN_RELATIVE:
+        source = image.metadata.get("file_pixel_size_source") or "file metadata"
+        image.warnings.append(
+            f"--pixel-size-nm {float(typed):g} replaces the file's own pixel size of {own_nm:.4g} nm "
+            f"({source}), {float(typed) / own_nm:.3g} times it; if only the uncalibrated files need a pixel "
+            "size, pass --pixel-size-nm-if-missing instead"
+        )
+    return image
+
+
+def _own_calibration(image: ImageData) -> dict[str, Any]:
+    """The file's own pixel size and its source, when a typed one replaced it (else nothing)."""
+    own = image.metadata.get("file_pixel_size_yx_nm")
+    if image.pixel_size_source != "user" or not own or None in own:
+        return {}
+    return {
+        "file_pixel_size_nm": 0.5 * (float(own[0]) + float(own[1])),
+        "file_pixel_size_source": image.metadata.get("file_pixel_size_source") or "file metadata",
+    }
+
+
 def _result_facts(image: ImageData, result: MicrographResult, parameters: dict[str, Any]) -> dict[str, Any]:
     """What run.json and the completion marker record of one analysed micrograph."""
     return {
@@ -456,6 +494,7 @@ def _result_facts(image: ImageData, result: MicrographResult, parameters: dict[s
         "shape": list(image.shape),
         "pixel_size_nm": image.pixel_size_nm,
         "pixel_size_source": image.pixel_size_source,
+        **_own_calibration(image),
         # the scale-bar reading behind a pixel size read from the image (bar, label, OCR text)
         **({"scale_bar": image.metadata["scale_bar"]} if image.metadata.get("scale_bar") else {}),
         "polarity": result.polarity,
