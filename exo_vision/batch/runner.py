@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -853,7 +853,9 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
         by_index = {job.index: job for job in jobs}
         # Keys unique to this run, so a long-lived cluster never hands back another run's result.
         run_token = uuid.uuid4().hex
-        pending = list(jobs)[::-1]
+        # a worker has its own working directory: a relative input or output folder would be looked up, and
+        # written, there (files "not found", results beside the worker and not in --out)
+        pending = [_with_absolute_paths(job) for job in jobs][::-1]
         limit = 2 * max(1, sum(client.nthreads().values()))
         futures = as_completed()
         while pending and futures.count() < limit:
@@ -880,7 +882,9 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
                     "error": describe_failure(failure),
                 }
             else:
-                yield future.result()
+                record = future.result()
+                job = by_index[int(record["index"])]
+                yield {**record, "input": display_path(job.path)}  # as the user named it, as a local run does
             future.release()
             if pending:
                 job = pending.pop()
@@ -897,6 +901,11 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _with_absolute_paths(job: ImageJob) -> ImageJob:
+    """``job`` with its input and output folder as absolute paths (of this process's working directory)."""
+    return replace(job, path=os.path.abspath(job.path), out_dir=os.path.abspath(job.out_dir))
 
 
 def default_workers() -> int:

@@ -111,3 +111,27 @@ def test_config_file_and_run_json_reproduce_a_run(folder, tmp_path):
     assert json.loads((second / "run.json").read_text())["parameters"] == run["parameters"]
     for name in ("vesicles.csv", "summary.csv", "m00_vesicles.csv", "size_histogram.svg"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_dask_workers_get_absolute_paths_of_the_clients_directory(folder, tmp_path, monkeypatch):
+    """A worker started elsewhere finds relative inputs and writes into the client's relative --out."""
+    from dask.distributed import LocalCluster
+
+    elsewhere = tmp_path / "worker_cwd"
+    elsewhere.mkdir()
+    here = tmp_path / "client_cwd"
+    (here / "in").mkdir(parents=True)
+    for name in ("m00.tif", "m01.tif"):
+        (here / "in" / name).write_bytes((folder / name).read_bytes())
+    monkeypatch.chdir(elsewhere)  # the workers start (and stay) in another directory than the client works in
+    with LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        monkeypatch.chdir(here)
+        result = run_tem_batch(
+            ["in/m00.tif", "in/m01.tif"], out_dir="out", config=TemBatchConfig(scheduler=cluster.scheduler_address)
+        )
+    assert not result.failed, result.failed
+    assert sorted(p.name for p in (here / "out").glob("*_done.json")) == ["m00_done.json", "m01_done.json"]
+    assert not list(elsewhere.rglob("*"))  # nothing written where the worker runs
+    run = json.loads((here / "out" / "run.json").read_text())
+    assert [r["input"] for r in run["images"]] == ["in/m00.tif", "in/m01.tif"]  # as the user named them
