@@ -985,10 +985,12 @@ def _run_jobs(
             todo.append(job)
     todo = _after_earlier_deaths(todo, records)
     if todo:
-        # The run-level files describe the previous run until this one rewrites them at its end: a run killed
-        # meanwhile must not leave its run.json vouching for newer per-image results (a folder without run.json
-        # is unfinished, and the report says so). The tables stay, so that an unchanged rewrite keeps its file.
-        (out / "run.json").unlink(missing_ok=True)
+        # The run-level files describe the previous run: a run killed before it rewrites them at its end must
+        # leave neither its run.json vouching for newer per-image results nor pooled tables and a histogram of
+        # the earlier run's numbers beside them (a folder without run.json is unfinished: `report` and
+        # `histogram` say so). They go before any image is written.
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     total = len(jobs)
     if progress is not None:
         progress(len(records), total)

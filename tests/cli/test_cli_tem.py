@@ -708,3 +708,27 @@ def test_a_typed_pixel_size_that_replaces_a_files_own_is_warned_and_recorded(tmp
     assert by_stem["own"]["file_pixel_size_source"].startswith("file metadata")
     assert "file_pixel_size_nm" not in by_stem["plain"]
     assert any("replaces the file's own" in w for w in by_stem["own"]["warnings"])
+
+
+def test_a_rerun_stopped_half_way_leaves_no_pooled_tables_of_the_earlier_run(inputs, tmp_path, monkeypatch):
+    import exo_vision.batch.runner as runner
+
+    single = _two_good(inputs, tmp_path)
+    out = tmp_path / "out"
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
+    pooled = ("vesicles.csv", "summary.csv", "size_histogram.png", "size_histogram.svg", "errors.csv", "run.json")
+    assert all((out / name).is_file() for name in pooled)
+    real = runner.analyse_micrograph
+    seen = []
+
+    def stopped_at_the_second(*args, **kwargs):
+        seen.append([name for name in pooled if (out / name).exists()])  # what is there while images are made
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "analyse_micrograph", stopped_at_the_second)
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--sensitivity", "0.8"]) == 130
+    assert seen == [[], []]  # gone before the first image was analysed
+    assert not [name for name in pooled if (out / name).exists()]
+    assert main(["histogram", str(out / f"{GOOD[0]}_vesicles.csv"), "--out", str(tmp_path / "h.svg")]) == 2
