@@ -146,6 +146,9 @@ class BatchResult:
     not_in_run : list of dict
         Images whose outputs from earlier runs are in the output folder but which are no input of this run
         (:func:`~exo_vision.batch.image_outputs.images_not_in_run`): left in place, in none of the tables.
+    dask_workers : dict or None
+        On a Dask cluster: the workers' addresses, their exo_vision code fingerprints (checked equal to this
+        process's) and the library versions that differ from this process's; None otherwise.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -153,6 +156,7 @@ class BatchResult:
     workers: int = 0
     available_memory_mb: float | None = None
     not_in_run: list[dict[str, Any]] = field(default_factory=list)
+    dask_workers: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -830,8 +834,58 @@ def _pool_rounds(pending: collections.deque[ImageJob], workers: int) -> Iterator
                 yield _run_isolated(job, context)
 
 
-def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterator[dict[str, Any]]:
-    """Run jobs on a Dask cluster (``"local"`` starts a LocalCluster), retrying lost tasks."""
+def _worker_software() -> dict[str, str | None]:
+    """:func:`~exo_vision.environment.software_versions` where a Dask worker runs."""
+    from exo_vision.environment import software_versions
+
+    return software_versions()
+
+
+def check_worker_software(client: Any, facts: dict[str, Any]) -> None:
+    """Refuse Dask workers whose exo_vision code differs from this process's, warn of other library versions,
+    and put what was found in ``facts`` (recorded in run.json as ``dask_workers``).
+
+    Raises
+    ------
+    ValueError
+        When a worker's code fingerprint differs: its numbers would be recorded as made by this code.
+    """
+    from exo_vision.environment import software_versions
+
+    mine = software_versions()
+    theirs: dict[str, dict[str, str | None]] = client.run(_worker_software)
+    facts["workers"] = sorted(theirs)
+    facts["exo_vision_code_sha256"] = sorted({str(v.get("exo_vision_code_sha256")) for v in theirs.values()})
+    other_code = sorted(
+        a for a, v in theirs.items() if v.get("exo_vision_code_sha256") != mine["exo_vision_code_sha256"]
+    )
+    if other_code:
+        raise ValueError(
+            f"{len(other_code)} of the {len(theirs)} Dask worker(s) run other exo_vision code than this command "
+            f"(code sha256 {str(theirs[other_code[0]].get('exo_vision_code_sha256'))[:12]}... on {other_code[0]}, "
+            f"{str(mine['exo_vision_code_sha256'])[:12]}... here), so their numbers would be recorded as made by this "
+            "code; install the same exo_vision on every worker and restart them, or use --scheduler local"
+        )
+    differences: dict[str, dict[str, Any]] = {
+        name: {"here": value, "workers": sorted({str(v.get(name)) for v in theirs.values()})}
+        for name, value in mine.items()
+        if any(v.get(name) != value for v in theirs.values())
+    }
+    facts["software_differences"] = differences
+    for name, found in differences.items():
+        logger.warning(
+            "the Dask workers have %s %s, this command %s: results may differ from a local run's",
+            name,
+            ", ".join(found["workers"]),
+            found["here"],
+        )
+
+
+def _run_dask(
+    jobs: Sequence[ImageJob], scheduler: str, workers: int, facts: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Run jobs on a Dask cluster (``"local"`` starts a LocalCluster), retrying lost tasks; ``facts`` receives
+    what :func:`check_worker_software` found."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     # the cluster's own start-up and shut-down notes (some 30 INFO lines) are not the user's business
@@ -850,6 +904,7 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
                 "and that the scheduler runs, or use --scheduler local"
             ) from None
     try:
+        check_worker_software(client, facts if facts is not None else {})
         by_index = {job.index: job for job in jobs}
         # Keys unique to this run, so a long-lived cluster never hands back another run's result.
         run_token = uuid.uuid4().hex
@@ -1029,8 +1084,9 @@ def _run_jobs(
         # the system may stop the run on these: the others first, so that none of them is lost with it
         todo = [j for j in todo if str(j.path) not in too_large] + [j for j in todo if str(j.path) in too_large]
     used = min(workers, len(todo))  # processes analysing at once (0: nothing to do)
+    cluster_facts: dict[str, Any] = {}
     if config.scheduler and todo:  # nothing left to do (--resume): no cluster to start
-        stream = _run_dask(todo, config.scheduler, workers)
+        stream = _run_dask(todo, config.scheduler, workers, cluster_facts)
     elif used <= 1:
         stream = _run_serial(todo)
     else:
@@ -1060,6 +1116,7 @@ def _run_jobs(
         workers=used,
         available_memory_mb=memory_mb,
         not_in_run=images_not_in_run(out, [j.stem for j in jobs]),
+        dask_workers=cluster_facts or None,
     )
     _note_images_not_in_run(result.not_in_run)
     result.wall_s = time.perf_counter() - start
