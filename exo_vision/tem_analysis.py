@@ -98,9 +98,10 @@ def _require_pixel_size(image_data: ImageData) -> float:
                 "(a micrograph needs --pixel-size-nm or a readable scale bar)"
             )
         raise ValueError(
-            f"no pixel size for {name}: pass --pixel-size-nm or calibrate from the scale bar "
-            "(sizes in nm cannot be measured on an uncalibrated micrograph; in Python: "
-            "image_data.with_pixel_size(nm))"
+            f"no pixel size for {name}: pass --pixel-size-nm or calibrate from the scale bar; for a folder "
+            "that mixes calibrated and uncalibrated files, pass --pixel-size-nm-if-missing, which leaves the "
+            "calibrated files their own pixel size (sizes in nm cannot be measured on an uncalibrated "
+            "micrograph; in Python: image_data.with_pixel_size(nm))"
         )
     try:
         px = float(given) if not isinstance(given, bool) else float("nan")

@@ -113,7 +113,9 @@ def output_lock(folder: str | Path, *, command: str) -> Iterator[None]:
         os.close(fd)
 
 
-def check_not_being_written(folder: str | Path, *, option: str) -> None:
+def check_not_being_written(
+    folder: str | Path, *, option: str, fix: str = "make the report when that run has ended"
+) -> None:
     """Refuse to read a run folder that a run is writing into now.
 
     Parameters
@@ -122,6 +124,8 @@ def check_not_being_written(folder: str | Path, *, option: str) -> None:
         A run's output folder.
     option : str
         How the user named it (``"--tem"``), for the message.
+    fix : str
+        What to do, for the message.
 
     Raises
     ------
@@ -141,7 +145,7 @@ def check_not_being_written(folder: str | Path, *, option: str) -> None:
     except BlockingIOError:
         raise ValueError(
             f"{option} {display_path(folder)} is being written by {_holder(path)}; its tables are not complete "
-            "yet: make the report when that run has ended"
+            f"yet: {fix}"
         ) from None
     except OSError:
         return

@@ -48,6 +48,9 @@ class TemBatchConfig:
     ----------
     pixel_size_nm : float or None
         Override of the pixel size in nm for every input (None: use each file's calibration).
+    pixel_size_nm_if_missing : float or None
+        Pixel size in nm for the inputs that carry no calibration of their own (no metadata, no readable
+        scale bar); the others keep theirs. Cannot be combined with ``pixel_size_nm``.
     frame : int or None
         Frame to analyse in multi-frame files.
     scale_bar : bool
@@ -89,6 +92,7 @@ class TemBatchConfig:
     """
 
     pixel_size_nm: float | None = None
+    pixel_size_nm_if_missing: float | None = None
     frame: int | None = None
     scale_bar: bool = True
     method: str = _ANALYSIS.method
@@ -113,12 +117,18 @@ class TemBatchConfig:
         """Validate every value, naming the parameter and the fix."""
         values = {name: getattr(self, name) for name in PARAMETER_TYPES}
         check_table(values, PARAMETER_TYPES, where="parameters", nullable=NULLABLE, noun="parameter")
-        if self.pixel_size_nm is not None:
-            if not math.isfinite(float(self.pixel_size_nm)) or float(self.pixel_size_nm) < MIN_PIXEL_SIZE_NM:
+        for name in ("pixel_size_nm", "pixel_size_nm_if_missing"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(float(value)) or float(value) < MIN_PIXEL_SIZE_NM):
                 raise ValueError(
-                    f"pixel_size_nm must be a number of nm of at least {MIN_PIXEL_SIZE_NM:g} (finer than any "
-                    f"electron micrograph), got {self.pixel_size_nm!r}; pass e.g. 0.62"
+                    f"{name} must be a number of nm of at least {MIN_PIXEL_SIZE_NM:g} (finer than any "
+                    f"electron micrograph), got {value!r}; pass e.g. 0.62"
                 )
+        if self.pixel_size_nm is not None and self.pixel_size_nm_if_missing is not None:
+            raise ValueError(
+                "pixel_size_nm (every input) and pixel_size_nm_if_missing (only inputs without a calibration) "
+                "are both set; keep one of them"
+            )
         analysis = self.analysis()  # validates the analysis parameters (the one rule for each)
         object.__setattr__(self, "model", analysis.model)
         if not float(self.bin_width_nm) > 0:
@@ -173,6 +183,8 @@ class TemBatchConfig:
         }
         if self.save_rois:
             out["save_rois"] = True
+        if self.pixel_size_nm_if_missing is not None:  # only when set: earlier runs' results stay complete
+            out["pixel_size_nm_if_missing"] = float(self.pixel_size_nm_if_missing)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +200,7 @@ TEM_PARAMETER_NAMES = tuple(f.name for f in fields(TemParameters))
 #: Type of every parameter in a config file (:mod:`exo_vision._shared.schema`).
 PARAMETER_TYPES = {
     "pixel_size_nm": "number",
+    "pixel_size_nm_if_missing": "number",
     "frame": "int",
     "scale_bar": "bool",
     "method": "str",
@@ -209,7 +222,9 @@ PARAMETER_TYPES = {
     "overlay": "bool",
 }
 #: Parameters a run.json may hold as null ("not set").
-NULLABLE = frozenset({"pixel_size_nm", "frame", "model", "workers", "scheduler", "max_megapixels"})
+NULLABLE = frozenset(
+    {"pixel_size_nm", "pixel_size_nm_if_missing", "frame", "model", "workers", "scheduler", "max_megapixels"}
+)
 #: Most bins the run's size histogram may have (max_diameter_nm / bin_width_nm).
 MAX_HISTOGRAM_BINS = 10_000
 

@@ -179,7 +179,7 @@ def image_need(
         logger.debug("no memory estimate for %s", display_path(path), exc_info=True)
         return None
     shape = (int(image.shape[0]), int(image.shape[1]))
-    px = image.pixel_size_nm
+    px = image.pixel_size_nm or parameters.get("pixel_size_nm_if_missing")
     peak = estimated_peak_mb(shape, pixel_size_nm=px or scale_nm, working_scale_nm=scale_nm, enlarges=enlarges)
     return ImageNeed(input=display_path(path), path=str(path), peak_mb=peak, shape=shape, pixel_size_nm=px)
 
@@ -222,6 +222,8 @@ def mrc_need(
         if problem := non_square_problem(*header.pixel_size_yx_nm):
             raise ValueError(f"{path} {problem}")
         px = (header.pixel_size_yx_nm[0] + header.pixel_size_yx_nm[1]) / 2
+    elif parameters.get("pixel_size_nm_if_missing") is not None:
+        px = float(parameters["pixel_size_nm_if_missing"])
     else:
         return None
     shape = (header.shape[1], header.shape[2])

@@ -152,6 +152,8 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         # results of earlier runs in the folder for images this run does not cover: left there, in no table
         "images_not_in_run": list(getattr(result, "not_in_run", [])),
     }
+    if getattr(result, "dask_workers", None):  # the workers made the numbers: their code was checked
+        run["dask_workers"] = result.dask_workers
     atomic_write_text(out_dir / "run.json", json.dumps(run, indent=1, default=_json_default) + "\n")
 
 

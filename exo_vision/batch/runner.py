@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,9 @@ class BatchResult:
     not_in_run : list of dict
         Images whose outputs from earlier runs are in the output folder but which are no input of this run
         (:func:`~exo_vision.batch.image_outputs.images_not_in_run`): left in place, in none of the tables.
+    dask_workers : dict or None
+        On a Dask cluster: the workers' addresses, their exo_vision code fingerprints (checked equal to this
+        process's) and the library versions that differ from this process's; None otherwise.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -153,6 +156,7 @@ class BatchResult:
     workers: int = 0
     available_memory_mb: float | None = None
     not_in_run: list[dict[str, Any]] = field(default_factory=list)
+    dask_workers: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -404,6 +408,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
             scale_bar=p["scale_bar"],
             max_megapixels=job.max_megapixels,
         )
+        image = _apply_run_pixel_size(image, p)
         t1 = time.perf_counter()
         result = analyse_micrograph(image, TemParameters.from_dict(p))
         t2 = time.perf_counter()
@@ -449,6 +454,43 @@ def process_image(job: ImageJob) -> dict[str, Any]:
     return record
 
 
+#: Relative difference between a typed pixel size and the file's own above which the override is warned of.
+OVERRIDE_WARN_RELATIVE = 0.01
+
+
+def _apply_run_pixel_size(image: ImageData, parameters: dict[str, Any]) -> ImageData:
+    """Give ``pixel_size_nm_if_missing`` to an input without a calibration of its own, and warn when
+    ``pixel_size_nm`` replaces a file's own calibration by a different value (its value is kept in
+    ``metadata`` and recorded in run.json)."""
+    fallback = parameters.get("pixel_size_nm_if_missing")
+    if fallback is not None and image.pixel_size_nm is None:
+        return image.with_pixel_size(float(fallback))
+    own = image.metadata.get("file_pixel_size_yx_nm")
+    typed = parameters.get("pixel_size_nm")
+    if typed is None or not own or None in own:
+        return image
+    own_nm = 0.5 * (float(own[0]) + float(own[1]))
+    if own_nm > 0 and abs(float(typed) - own_nm) / own_nm > OVERRIDE_WARN_RELATIVE:
+        source = image.metadata.get("file_pixel_size_source") or "file metadata"
+        image.warnings.append(
+            f"--pixel-size-nm {float(typed):g} replaces the file's own pixel size of {own_nm:.4g} nm "
+            f"({source}), {float(typed) / own_nm:.3g} times it; if only the uncalibrated files need a pixel "
+            "size, pass --pixel-size-nm-if-missing instead"
+        )
+    return image
+
+
+def _own_calibration(image: ImageData) -> dict[str, Any]:
+    """The file's own pixel size and its source, when a typed one replaced it (else nothing)."""
+    own = image.metadata.get("file_pixel_size_yx_nm")
+    if image.pixel_size_source != "user" or not own or None in own:
+        return {}
+    return {
+        "file_pixel_size_nm": 0.5 * (float(own[0]) + float(own[1])),
+        "file_pixel_size_source": image.metadata.get("file_pixel_size_source") or "file metadata",
+    }
+
+
 def _result_facts(image: ImageData, result: MicrographResult, parameters: dict[str, Any]) -> dict[str, Any]:
     """What run.json and the completion marker record of one analysed micrograph."""
     return {
@@ -456,6 +498,7 @@ def _result_facts(image: ImageData, result: MicrographResult, parameters: dict[s
         "shape": list(image.shape),
         "pixel_size_nm": image.pixel_size_nm,
         "pixel_size_source": image.pixel_size_source,
+        **_own_calibration(image),
         # the scale-bar reading behind a pixel size read from the image (bar, label, OCR text)
         **({"scale_bar": image.metadata["scale_bar"]} if image.metadata.get("scale_bar") else {}),
         "polarity": result.polarity,
@@ -791,8 +834,58 @@ def _pool_rounds(pending: collections.deque[ImageJob], workers: int) -> Iterator
                 yield _run_isolated(job, context)
 
 
-def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterator[dict[str, Any]]:
-    """Run jobs on a Dask cluster (``"local"`` starts a LocalCluster), retrying lost tasks."""
+def _worker_software() -> dict[str, str | None]:
+    """:func:`~exo_vision.environment.software_versions` where a Dask worker runs."""
+    from exo_vision.environment import software_versions
+
+    return software_versions()
+
+
+def check_worker_software(client: Any, facts: dict[str, Any]) -> None:
+    """Refuse Dask workers whose exo_vision code differs from this process's, warn of other library versions,
+    and put what was found in ``facts`` (recorded in run.json as ``dask_workers``).
+
+    Raises
+    ------
+    ValueError
+        When a worker's code fingerprint differs: its numbers would be recorded as made by this code.
+    """
+    from exo_vision.environment import software_versions
+
+    mine = software_versions()
+    theirs: dict[str, dict[str, str | None]] = client.run(_worker_software)
+    facts["workers"] = sorted(theirs)
+    facts["exo_vision_code_sha256"] = sorted({str(v.get("exo_vision_code_sha256")) for v in theirs.values()})
+    other_code = sorted(
+        a for a, v in theirs.items() if v.get("exo_vision_code_sha256") != mine["exo_vision_code_sha256"]
+    )
+    if other_code:
+        raise ValueError(
+            f"{len(other_code)} of the {len(theirs)} Dask worker(s) run other exo_vision code than this command "
+            f"(code sha256 {str(theirs[other_code[0]].get('exo_vision_code_sha256'))[:12]}... on {other_code[0]}, "
+            f"{str(mine['exo_vision_code_sha256'])[:12]}... here), so their numbers would be recorded as made by this "
+            "code; install the same exo_vision on every worker and restart them, or use --scheduler local"
+        )
+    differences: dict[str, dict[str, Any]] = {
+        name: {"here": value, "workers": sorted({str(v.get(name)) for v in theirs.values()})}
+        for name, value in mine.items()
+        if any(v.get(name) != value for v in theirs.values())
+    }
+    facts["software_differences"] = differences
+    for name, found in differences.items():
+        logger.warning(
+            "the Dask workers have %s %s, this command %s: results may differ from a local run's",
+            name,
+            ", ".join(found["workers"]),
+            found["here"],
+        )
+
+
+def _run_dask(
+    jobs: Sequence[ImageJob], scheduler: str, workers: int, facts: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Run jobs on a Dask cluster (``"local"`` starts a LocalCluster), retrying lost tasks; ``facts`` receives
+    what :func:`check_worker_software` found."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     # the cluster's own start-up and shut-down notes (some 30 INFO lines) are not the user's business
@@ -811,10 +904,13 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
                 "and that the scheduler runs, or use --scheduler local"
             ) from None
     try:
+        check_worker_software(client, facts if facts is not None else {})
         by_index = {job.index: job for job in jobs}
         # Keys unique to this run, so a long-lived cluster never hands back another run's result.
         run_token = uuid.uuid4().hex
-        pending = list(jobs)[::-1]
+        # a worker has its own working directory: a relative input or output folder would be looked up, and
+        # written, there (files "not found", results beside the worker and not in --out)
+        pending = [_with_absolute_paths(job) for job in jobs][::-1]
         limit = 2 * max(1, sum(client.nthreads().values()))
         futures = as_completed()
         while pending and futures.count() < limit:
@@ -841,7 +937,9 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
                     "error": describe_failure(failure),
                 }
             else:
-                yield future.result()
+                record = future.result()
+                job = by_index[int(record["index"])]
+                yield {**record, "input": display_path(job.path)}  # as the user named it, as a local run does
             future.release()
             if pending:
                 job = pending.pop()
@@ -858,6 +956,11 @@ def _run_dask(jobs: Sequence[ImageJob], scheduler: str, workers: int) -> Iterato
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _with_absolute_paths(job: ImageJob) -> ImageJob:
+    """``job`` with its input and output folder as absolute paths (of this process's working directory)."""
+    return replace(job, path=os.path.abspath(job.path), out_dir=os.path.abspath(job.out_dir))
 
 
 def default_workers() -> int:
@@ -937,10 +1040,12 @@ def _run_jobs(
             todo.append(job)
     todo = _after_earlier_deaths(todo, records)
     if todo:
-        # The run-level files describe the previous run until this one rewrites them at its end: a run killed
-        # meanwhile must not leave its run.json vouching for newer per-image results (a folder without run.json
-        # is unfinished, and the report says so). The tables stay, so that an unchanged rewrite keeps its file.
-        (out / "run.json").unlink(missing_ok=True)
+        # The run-level files describe the previous run: a run killed before it rewrites them at its end must
+        # leave neither its run.json vouching for newer per-image results nor pooled tables and a histogram of
+        # the earlier run's numbers beside them (a folder without run.json is unfinished: `report` and
+        # `histogram` say so). They go before any image is written.
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     total = len(jobs)
     if progress is not None:
         progress(len(records), total)
@@ -979,8 +1084,9 @@ def _run_jobs(
         # the system may stop the run on these: the others first, so that none of them is lost with it
         todo = [j for j in todo if str(j.path) not in too_large] + [j for j in todo if str(j.path) in too_large]
     used = min(workers, len(todo))  # processes analysing at once (0: nothing to do)
+    cluster_facts: dict[str, Any] = {}
     if config.scheduler and todo:  # nothing left to do (--resume): no cluster to start
-        stream = _run_dask(todo, config.scheduler, workers)
+        stream = _run_dask(todo, config.scheduler, workers, cluster_facts)
     elif used <= 1:
         stream = _run_serial(todo)
     else:
@@ -1010,6 +1116,7 @@ def _run_jobs(
         workers=used,
         available_memory_mb=memory_mb,
         not_in_run=images_not_in_run(out, [j.stem for j in jobs]),
+        dask_workers=cluster_facts or None,
     )
     _note_images_not_in_run(result.not_in_run)
     result.wall_s = time.perf_counter() - start

@@ -104,6 +104,31 @@ def _read_tables(paths: list[str], *, text_columns: tuple[str, ...] = ()) -> lis
     return [(Path(raw), read_vesicle_table(raw, text_columns=text_columns)) for raw in paths]
 
 
+def check_finished_runs(paths: list[str]) -> None:
+    """Refuse a table in the output folder of an `exo-vision tem` run that is writing it now, or that did not
+    finish (results, no run.json): its tables may mix another run's numbers with this one's.
+
+    Raises
+    ------
+    ValueError
+        Naming the table, its folder and the fix.
+    """
+    from exo_vision._shared.run_lock import check_not_being_written
+
+    for raw in paths:
+        folder = Path(raw).parent
+        check_not_being_written(
+            folder, option=f"table {raw}: its folder", fix="draw the histogram when that run has ended"
+        )
+        if not (folder / "run.json").is_file() and any(folder.glob("*_done.json")):
+            raise ValueError(
+                f"table {raw}: its folder {folder} holds results of an `exo-vision tem` run but no run.json, so "
+                "that run did not finish (it was stopped or failed) and its tables may hold an earlier run's "
+                f"numbers; run `exo-vision tem` into {folder} again with --resume to complete it, then draw "
+                "the histogram"
+            )
+
+
 #: The group of vesicles whose grouping cell is blank.
 BLANK_GROUP = "(blank)"
 
@@ -242,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
         if args.range_nm and not (all(map(math.isfinite, args.range_nm)) and 0 <= args.range_nm[0] < args.range_nm[1]):
             low, high = args.range_nm
             raise ValueError(f"--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got {low:g} {high:g}")
+        check_finished_runs(args.tables)
         tables = _read_tables(args.tables, text_columns=(args.group_by,))
         for path, table in tables:
             for message in implausible_diameters(path, table[DIAMETER_COLUMN]):

@@ -80,7 +80,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--pixel-size-nm",
         type=float,
         metavar="NM",
-        help="pixel size in nm for every input, overriding the file's calibration",
+        help="pixel size in nm for every input, overriding the file's own calibration (metadata or scale bar; "
+        "a warning names each file whose own value differs)",
+    )
+    g.add_argument(
+        "--pixel-size-nm-if-missing",
+        type=float,
+        metavar="NM",
+        help="pixel size in nm for the inputs without a calibration of their own (no metadata, no readable "
+        "scale bar); calibrated inputs keep theirs: for a folder that mixes both",
     )
     g.add_argument("--frame", type=int, metavar="K", help="frame to analyse in multi-frame files (0-based)")
     g.add_argument(
@@ -196,6 +204,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _command_line_values(args: argparse.Namespace) -> dict[str, Any]:
     keys = (
         "pixel_size_nm",
+        "pixel_size_nm_if_missing",
         "frame",
         "scale_bar",
         "method",

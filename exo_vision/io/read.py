@@ -585,6 +585,7 @@ def _calibrate(image: ImageData, raw: RawImage, *, path: Path, user_px: float | 
         y_nm = x_nm
     if x_nm is not None:
         image.metadata["file_pixel_size_yx_nm"] = [y_nm, x_nm]
+        image.metadata["file_pixel_size_source"] = metadata_source(raw.calibration_tag or "pixel size")
     if user_px is not None:
         image.pixel_size_nm = user_px
         image.pixel_size_yx_nm = (user_px, user_px)

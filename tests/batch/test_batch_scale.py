@@ -111,3 +111,53 @@ def test_config_file_and_run_json_reproduce_a_run(folder, tmp_path):
     assert json.loads((second / "run.json").read_text())["parameters"] == run["parameters"]
     for name in ("vesicles.csv", "summary.csv", "m00_vesicles.csv", "size_histogram.svg"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_dask_workers_get_absolute_paths_of_the_clients_directory(folder, tmp_path, monkeypatch):
+    """A worker started elsewhere finds relative inputs and writes into the client's relative --out."""
+    from dask.distributed import LocalCluster
+
+    elsewhere = tmp_path / "worker_cwd"
+    elsewhere.mkdir()
+    here = tmp_path / "client_cwd"
+    (here / "in").mkdir(parents=True)
+    for name in ("m00.tif", "m01.tif"):
+        (here / "in" / name).write_bytes((folder / name).read_bytes())
+    monkeypatch.chdir(elsewhere)  # the workers start (and stay) in another directory than the client works in
+    with LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        monkeypatch.chdir(here)
+        result = run_tem_batch(
+            ["in/m00.tif", "in/m01.tif"], out_dir="out", config=TemBatchConfig(scheduler=cluster.scheduler_address)
+        )
+    assert not result.failed, result.failed
+    assert sorted(p.name for p in (here / "out").glob("*_done.json")) == ["m00_done.json", "m01_done.json"]
+    assert not list(elsewhere.rglob("*"))  # nothing written where the worker runs
+    run = json.loads((here / "out" / "run.json").read_text())
+    assert [r["input"] for r in run["images"]] == ["in/m00.tif", "in/m01.tif"]  # as the user named them
+
+
+@pytest.mark.slow
+def test_dask_workers_running_other_code_are_refused_and_the_checked_code_is_recorded(folder, tmp_path, monkeypatch):
+    from dask.distributed import LocalCluster
+
+    import exo_vision.environment as environment
+
+    real = environment.software_versions
+    one = tmp_path / "in"
+    one.mkdir()
+    (one / "m00.tif").write_bytes((folder / "m00.tif").read_bytes())
+    config = None
+    with LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        config = TemBatchConfig(scheduler=cluster.scheduler_address)
+        # this process stands for a client whose code was changed since the workers were started
+        monkeypatch.setattr(environment, "software_versions", lambda: {**real(), "exo_vision_code_sha256": "0" * 64})
+        with pytest.raises(ValueError, match=r"1 of the 1 Dask worker\(s\) run other exo_vision code .*000000000000"):
+            run_tem_batch([one], out_dir=tmp_path / "refused", config=config)
+        assert not list((tmp_path / "refused").glob("*_done.json"))
+        monkeypatch.setattr(environment, "software_versions", real)
+        result = run_tem_batch([one], out_dir=tmp_path / "out", config=config)
+    assert not result.failed
+    workers = json.loads((tmp_path / "out" / "run.json").read_text())["dask_workers"]
+    assert workers["exo_vision_code_sha256"] == [environment.code_sha256()]
+    assert len(workers["workers"]) == 1 and workers["software_differences"] == {}

@@ -313,3 +313,23 @@ def test_a_stop_while_writing_leaves_the_earlier_figure_with_its_own_bin_table(t
     assert main(["histogram", str(a), "--out", str(fig), "--bin-width-nm", "5"]) == 130
     assert (fig.read_bytes(), (tmp_path / "h_bins.csv").read_bytes()) == before
     assert not list(tmp_path.glob(".exo-vision-tmp*"))
+
+
+def test_a_table_of_an_unfinished_or_running_tem_run_is_refused_naming_the_folder(tmp_path, caplog):
+    from exo_vision._shared.run_lock import output_lock
+
+    run = tmp_path / "results"
+    table = write_table(run / "vesicles.csv", [50.0, 80.0, 100.0])
+    (run / "img_done.json").write_text("{}")  # a finished image of a run that wrote no run.json
+    fig = tmp_path / "fig.svg"
+    assert main(["histogram", str(table), "--out", str(fig)]) == 2
+    assert f"its folder {run} holds results" in caplog.text and "no run.json" in caplog.text
+    assert "--resume" in caplog.text and not fig.exists()
+    (run / "run.json").write_text("{}")
+    caplog.clear()
+    with output_lock(run, command="exo-vision tem"):
+        assert main(["histogram", str(table), "--out", str(fig)]) == 2
+    assert "is being written by exo-vision tem" in caplog.text and str(run) in caplog.text
+    assert "draw the histogram when that run has ended" in caplog.text and not fig.exists()
+    assert main(["histogram", str(table), "--out", str(fig)]) == 0  # finished and free: drawn
+    assert fig.is_file()

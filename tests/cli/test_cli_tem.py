@@ -662,3 +662,73 @@ def test_a_folder_with_a_tiff_a_gif_and_a_webp_analyses_all_three(tmp_path, caps
     assert main(["tem", str(folder), "--out", str(out), "--pixel-size-nm", "1", "--workers", "1"]) == 0
     assert "3 input(s): 3 analysed" in capsys.readouterr().out
     assert sorted(pd.read_csv(out / "summary.csv")["image"]) == ["a", "b", "c", "pooled"]
+
+
+def _mixed_folder(tmp_path: Path) -> Path:
+    """A TIFF calibrated at 0.8 nm/px beside a TIFF with no calibration at all."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_micrograph(folder / "own.tif", 1, px=0.8)
+    image, _ = make_synthetic_tem(
+        (384, 384), pixel_size_nm=1.0, difficulty="easy", n_vesicles=3, scale_bar=False, rng=5
+    )
+    tifffile.imwrite(folder / "plain.tif", image)
+    return folder
+
+
+def test_a_pixel_size_for_the_uncalibrated_files_only_leaves_the_calibrated_ones_theirs(tmp_path):
+    folder = _mixed_folder(tmp_path)
+    out = tmp_path / "out"
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--no-scale-bar"]) == 1
+    reason = pd.read_csv(out / "errors.csv")["error"].iloc[0]
+    assert "plain.tif" in reason and "--pixel-size-nm-if-missing" in reason  # the advice for a folder
+    args = ["tem", str(folder), "--out", str(out), "--workers", "1", "--no-scale-bar"]
+    assert main([*args, "--pixel-size-nm-if-missing", "1.0"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    by_stem = {r["stem"]: r for r in run["images"]}
+    assert by_stem["own"]["pixel_size_nm"] == pytest.approx(0.8)
+    assert by_stem["own"]["pixel_size_source"].startswith("file metadata")
+    assert by_stem["plain"]["pixel_size_nm"] == 1.0 and by_stem["plain"]["pixel_size_source"] == "user"
+    assert run["parameters"]["pixel_size_nm_if_missing"] == 1.0
+    assert main([*args, "--pixel-size-nm-if-missing", "1.0", "--resume"]) == 0  # complete: nothing redone
+    assert {r["status"] for r in json.loads((out / "run.json").read_text())["images"]} == {"skipped"}
+    assert main([*args, "--pixel-size-nm-if-missing", "1.0", "--pixel-size-nm", "1.0"]) == 2  # one or the other
+
+
+def test_a_typed_pixel_size_that_replaces_a_files_own_is_warned_and_recorded(tmp_path, caplog):
+    folder = _mixed_folder(tmp_path)
+    out = tmp_path / "out"
+    caplog.clear()
+    assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--pixel-size-nm", "5"]) == 0
+    warned = [r.getMessage() for r in caplog.records if "replaces the file's own pixel size" in r.getMessage()]
+    assert len(warned) == 1 and "own.tif" in warned[0] and "0.8 nm" in warned[0] and "file metadata" in warned[0]
+    by_stem = {r["stem"]: r for r in json.loads((out / "run.json").read_text())["images"]}
+    assert by_stem["own"]["pixel_size_nm"] == 5.0 and by_stem["own"]["pixel_size_source"] == "user"
+    assert by_stem["own"]["file_pixel_size_nm"] == pytest.approx(0.8)
+    assert by_stem["own"]["file_pixel_size_source"].startswith("file metadata")
+    assert "file_pixel_size_nm" not in by_stem["plain"]
+    assert any("replaces the file's own" in w for w in by_stem["own"]["warnings"])
+
+
+def test_a_rerun_stopped_half_way_leaves_no_pooled_tables_of_the_earlier_run(inputs, tmp_path, monkeypatch):
+    import exo_vision.batch.runner as runner
+
+    single = _two_good(inputs, tmp_path)
+    out = tmp_path / "out"
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1"]) == 0
+    pooled = ("vesicles.csv", "summary.csv", "size_histogram.png", "size_histogram.svg", "errors.csv", "run.json")
+    assert all((out / name).is_file() for name in pooled)
+    real = runner.analyse_micrograph
+    seen = []
+
+    def stopped_at_the_second(*args, **kwargs):
+        seen.append([name for name in pooled if (out / name).exists()])  # what is there while images are made
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "analyse_micrograph", stopped_at_the_second)
+    assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--sensitivity", "0.8"]) == 130
+    assert seen == [[], []]  # gone before the first image was analysed
+    assert not [name for name in pooled if (out / name).exists()]
+    assert main(["histogram", str(out / f"{GOOD[0]}_vesicles.csv"), "--out", str(tmp_path / "h.svg")]) == 2
