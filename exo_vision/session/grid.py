@@ -505,7 +505,6 @@ class GridSession:
         table, cut_warnings = flag_cut_by_missing(curated.table, curated.labels, image)
         parameters = self.recorded_parameters(path, curated.parameters, image)
         polarity = curated.polarity or "bright"
-        n_edits, checked = curation_counts(curated.edit_log)
         result = MicrographResult(
             labels=curated.labels,
             table=table,
@@ -544,6 +543,7 @@ class GridSession:
         from exo_vision.tem_analysis import coarse_pixel_warnings, missing_values_warnings
 
         image = curated.image
+        n_edits, checked = curation_counts(curated.edit_log)
         facts: dict[str, Any] = {
             "shape": list(image.shape),
             "pixel_size_nm": image.pixel_size_nm,
