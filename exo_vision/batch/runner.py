@@ -834,6 +834,28 @@ def _pool_rounds(pending: collections.deque[ImageJob], workers: int) -> Iterator
                 yield _run_isolated(job, context)
 
 
+#: Name prefix of an earlier run's pooled tables while a run that may change them is under way.
+SET_ASIDE_PREFIX = ".exo-vision-earlier-"
+
+
+def _set_aside_run_files(out: Path) -> None:
+    """Remove ``out``'s run.json and move its pooled tables to hidden names (an earlier set-aside copy, left
+    by a run that was stopped, stays where the tables are missing)."""
+    (out / "run.json").unlink(missing_ok=True)
+    for name in RUN_FILES:
+        if name != "run.json" and (out / name).is_file():
+            os.replace(out / name, out / f"{SET_ASIDE_PREFIX}{name}")
+
+
+def _put_back_run_files(out: Path) -> None:
+    """Return the tables :func:`_set_aside_run_files` moved, to be compared with (and kept if equal to) the
+    new ones."""
+    for name in RUN_FILES:
+        aside = out / f"{SET_ASIDE_PREFIX}{name}"
+        if aside.is_file():
+            os.replace(aside, out / name)
+
+
 def _worker_software() -> dict[str, str | None]:
     """:func:`~exo_vision.environment.software_versions` where a Dask worker runs."""
     from exo_vision.environment import software_versions
@@ -1043,9 +1065,9 @@ def _run_jobs(
         # The run-level files describe the previous run: a run killed before it rewrites them at its end must
         # leave neither its run.json vouching for newer per-image results nor pooled tables and a histogram of
         # the earlier run's numbers beside them (a folder without run.json is unfinished: `report` and
-        # `histogram` say so). They go before any image is written.
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+        # `histogram` say so). They go before any image is written: run.json away, the tables set aside under
+        # hidden names, put back just before the new ones are written so that an unchanged table keeps its file.
+        _set_aside_run_files(out)
     total = len(jobs)
     if progress is not None:
         progress(len(records), total)
@@ -1121,11 +1143,13 @@ def _run_jobs(
     _note_images_not_in_run(result.not_in_run)
     result.wall_s = time.perf_counter() - start
     try:
+        _put_back_run_files(out)
         write_run_outputs(result, out_dir=out, config=config, argv=argv)
     except OSError as err:
         # an earlier run's tables would read as this run's: they go (which also frees some room)
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
+            (out / f"{SET_ASIDE_PREFIX}{name}").unlink(missing_ok=True)
         raise ValueError(
             f"{describe_failure(err)}. The run's tables (vesicles.csv, summary.csv, run.json) could not be written, "
             "and the earlier run's were removed; every finished micrograph's own files are complete"
