@@ -40,7 +40,7 @@ import re
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,11 +102,12 @@ def _unchanged_for(path: Path, seconds: float) -> bool:
         return False
 
 
-def stale_temp_file(path: Path) -> bool:
+def stale_temp_file(path: Path, own_writers: Collection[int] = ()) -> bool:
     """Whether ``path``, a file named with :data:`TEMP_PREFIX`, was left by a writer that is gone.
 
     A name of this machine whose process id runs no process is stale once the file has not changed for
-    :data:`THIS_MACHINE_STALE_S` (a process of another container may be writing it); a name without a writer
+    :data:`THIS_MACHINE_STALE_S` (a process of another container may be writing it), at once when that id is
+    one of ``own_writers`` (worker processes the caller started itself, now gone); a name without a writer
     (written by exo_vision before temporary names carried one) is stale at once. A name of another machine is
     stale only when the file has not changed for :data:`OTHER_MACHINE_STALE_S` (a worker of a cluster run that
     was stopped).
@@ -118,13 +119,16 @@ def stale_temp_file(path: Path) -> bool:
         return True
     if writer["host"] != _host_tag():
         return _unchanged_for(path, OTHER_MACHINE_STALE_S)
-    return not _process_alive(int(writer["pid"])) and _unchanged_for(path, THIS_MACHINE_STALE_S)
+    pid = int(writer["pid"])
+    return not _process_alive(pid) and (pid in own_writers or _unchanged_for(path, THIS_MACHINE_STALE_S))
 
 
-def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+def remove_stale_temp_files(folder: str | Path, own_writers: Collection[int] = ()) -> list[Path]:
     """Delete the temporary files in ``folder`` whose writer was stopped mid-write; log and return them.
 
     Files that a live process (of this machine, or any on another machine) may still be writing stay.
+    ``own_writers``: ids of processes the caller started and knows to be gone (a batch run's workers), whose
+    files are stale at once (:func:`stale_temp_file`).
     A group of files whose writer was stopped while moving them into place is first finished (its other
     files moved in) or, when that cannot be, its new files removed: :data:`COMMIT_RECORD_SUFFIX`.
     Folders with the prefix (staging folders of a fine-tuning) are not touched. A folder that cannot be
@@ -138,12 +142,12 @@ def remove_stale_temp_files(folder: str | Path) -> list[Path]:
     candidates = [c for c in candidates if c.is_file() and not c.is_symlink()]
     in_commit: set[str] = set()  # files of a group that a live writer is moving into place
     for record in (c for c in candidates if c.suffix == COMMIT_RECORD_SUFFIX):
-        if stale_temp_file(record):
+        if stale_temp_file(record, own_writers):
             removed.extend(_finish_commit(record))
         else:
             in_commit.update(f.staged for f in _commit_record_files(record))
     for candidate in candidates:
-        if candidate.name not in in_commit and candidate.exists() and stale_temp_file(candidate):
+        if candidate.name not in in_commit and candidate.exists() and stale_temp_file(candidate, own_writers):
             try:
                 candidate.unlink()
             except OSError:

@@ -770,13 +770,25 @@ def _worker_init_args() -> tuple[int, str | None]:
     return os.getpid(), util.get_temp_dir()
 
 
+#: Process ids of the worker processes this process started: their temporary files are a killed worker's as
+#: soon as the worker is gone (:func:`_remove_temp_files`).
+_OWN_WORKERS: set[int] = set()
+
+
+def _note_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Add the ids of ``pool``'s worker processes to :data:`_OWN_WORKERS`."""
+    _OWN_WORKERS.update(getattr(pool, "_processes", None) or {})
+
+
 def _run_isolated(job: ImageJob, context: multiprocessing.context.BaseContext) -> dict[str, Any]:
     """Run one job alone in a fresh one-process pool; a death there is this input's fault."""
     with cf.ProcessPoolExecutor(
         max_workers=1, mp_context=context, initializer=_worker_init, initargs=_worker_init_args()
     ) as pool:
         try:
-            return pool.submit(process_image, job).result()
+            future = pool.submit(process_image, job)
+            _note_workers(pool)
+            return future.result()
         except cf.process.BrokenProcessPool:
             return {
                 "input": display_path(job.path),
@@ -820,6 +832,7 @@ def _pool_rounds(pending: collections.deque[ImageJob], workers: int) -> Iterator
                 while pending and len(in_flight) < 2 * workers:
                     job = pending.popleft()
                     in_flight[pool.submit(process_image, job)] = job
+                _note_workers(pool)
                 done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
                 for future in done:
                     job = in_flight.pop(future)
@@ -1178,9 +1191,10 @@ def _remove_temp_files(out: Path) -> None:
     killed run), after the last image (files of a worker that died mid-write) and on an interruption. A file
     that a live process is writing (a histogram or report written into the folder meanwhile, which take no
     lock) stays, and so does one of this machine for some minutes after its writer is gone (a process of
-    another container may be writing it): :func:`~exo_vision._shared.atomic.remove_stale_temp_files`.
+    another container may be writing it), unless that writer was a worker of this run (:data:`_OWN_WORKERS`):
+    :func:`~exo_vision._shared.atomic.remove_stale_temp_files`.
     """
-    remove_stale_temp_files(out)
+    remove_stale_temp_files(out, own_writers=_OWN_WORKERS)
 
 
 def _warn_identical_inputs(records: dict[int, dict[str, Any]]) -> None:

@@ -204,3 +204,31 @@ def test_this_machines_temporary_file_of_an_unseen_writer_is_stale_only_when_lef
     live.write_bytes(b"being written")
     _left_unchanged(live, atomic.OTHER_MACHINE_STALE_S)
     assert not atomic.stale_temp_file(live)  # a live writer's file is never stale, however old
+
+
+def test_a_batch_run_removes_its_own_dead_workers_files_at_once(tmp_path):
+    """The guard for writers of other containers kept a killed worker's commit record in the output folder after
+    a run stopped by SIGTERM: the run knows its own workers, and their files are stale as soon as they are gone."""
+    dead = _dead_pid()
+    record = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{dead}-w0rk3r.commit"
+    record.write_text('{"files": []}')
+    staged = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{dead}-w0rk3r.tif"
+    staged.write_bytes(b"staged by a worker that was killed")
+    assert atomic.remove_stale_temp_files(tmp_path) == [] and record.exists() and staged.exists()
+    removed = atomic.remove_stale_temp_files(tmp_path, own_writers={dead})
+    assert sorted(removed) == sorted([record, staged]) and not record.exists() and not staged.exists()
+    live = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{os.getpid()}-l1v3e0.tif"
+    live.write_bytes(b"being written")
+    assert atomic.remove_stale_temp_files(tmp_path, own_writers={os.getpid()}) == [] and live.exists()
+
+
+def test_the_runner_notes_the_ids_of_the_worker_processes_it_starts(tmp_path):
+    """Which processes were this run's workers: the pool's own processes, noted as jobs are submitted."""
+    import concurrent.futures as cf
+
+    from exo_vision.batch import runner
+
+    with cf.ProcessPoolExecutor(max_workers=1) as pool:
+        pid = pool.submit(os.getpid).result()
+        runner._note_workers(pool)
+    assert pid in runner._OWN_WORKERS
