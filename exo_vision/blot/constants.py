@@ -23,3 +23,7 @@ SAME_LANE_PITCHES = 0.6
 
 #: The files a marker panel is written to (by ``exo-vision blot`` and the napari blot dock's export).
 PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
+#: A lane whose name has a word starting with one of these (any letter case; ``lysate2``, ``Cell lysate``,
+#: ``blank``, ``empty``, ``negative control``, ``ladder``, ``marker``, ``buffer only``) is no EV sample: without
+#: an explicit list of EV lanes it is left out of the EV replicates (:func:`exo_vision.blot.panel.lane_roles`).
+NOT_EV_WORDS = ("lysate", "cell", "blank", "empty", "negative", "ladder", "marker", "buffer")

@@ -14,6 +14,11 @@ Limit of detection (ICH Q2 style, documented here and in the CSV)::
 
 A band is ``present`` only when its volume exceeds the LoD; its SNR is
 ``volume / SD_blank``. For a Gaussian blank 3.3 SD leaves 0.05 % false positives.
+
+On an image quantised to whole grey levels (an 8-bit export) the noise is
+never taken as less than rounding gives, and where rounding is not dithered
+by noise (a flat membrane on one level) the LoD is never less than what
+rounding can hide in the box (:func:`quantisation_floors`).
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ BOX_STEP_DIVISOR = 4
 #: before).
 MAX_NOISE_SAMPLE_PIXELS = 200_000
 
+#: The variance of a uniform rounding error of one grey-level step is step**2 / UNIFORM_VARIANCE_DIVISOR.
+UNIFORM_VARIANCE_DIVISOR = 12.0
+#: Share of a grey-level step per pixel that a band can add to a plateau without changing one pixel
+#: (:func:`quantisation_floors`).
+HIDDEN_STEP_SHARE = 0.5
+
 
 @dataclass
 class NoiseEstimate:
@@ -59,17 +70,65 @@ class NoiseEstimate:
     n_boxes : int
         Number of blank boxes used.
     source : str
-        ``"blank boxes"``, ``"shorter blank boxes, scaled"`` or ``"pixel noise model"``.
+        ``"blank boxes"``, ``"shorter blank boxes, scaled"`` or ``"pixel noise model"`` (with the floors
+        applied in brackets).
+    lod_floor : float
+        Least LoD (intensity x px): what rounding to whole grey levels can hide in a box of the band's
+        size where the membrane sits on one level (:func:`quantisation_floors`); 0 elsewhere.
     """
 
     sd_volume: float
     mean_volume: float
     n_boxes: int
     source: str
+    lod_floor: float = 0.0
 
     def lod(self, factor: float = LOD_FACTOR) -> float:
-        """Limit of detection: ``max(mean, 0) + factor * sd``."""
-        return max(self.mean_volume, 0.0) + factor * self.sd_volume
+        """Limit of detection: ``max(mean, 0) + factor * sd``, never below :attr:`lod_floor`."""
+        return max(max(self.mean_volume, 0.0) + factor * self.sd_volume, self.lod_floor)
+
+
+def quantisation_floors(nz: NoiseEstimate, *, n_pixels: int, step: float) -> NoiseEstimate:
+    """The noise of a volume over ``n_pixels`` pixels of an image quantised in ``step``, never below rounding's.
+
+    Two floors, both from rounding each pixel to a multiple of ``step``:
+
+    * The volume SD is never below ``step x sqrt(n_pixels / 12)``: independent rounding errors, each uniform
+      over one step (variance ``step**2 / 12``), add that much to any sum of ``n_pixels`` pixels.
+    * When the blank boxes vary *less* than that (the SD had to be raised to it), the pixels do not round
+      independently: the noise is too small to dither the rounding, and the membrane reads one level over
+      whole boxes (a plateau: an 8-bit export whose display range a strong band set). A band that adds less
+      than half a step to every pixel of such a box, over a background that sits on a level, rounds back to
+      that level everywhere and leaves no trace; over a background just below a half level even a band of
+      nearly a whole step vanishes, and half a step is what vanishes on average over where the background
+      sits. Such a box can therefore hide a volume of ``0.5 x step x n_pixels``, and the LoD is never below
+      it (:attr:`NoiseEstimate.lod_floor`): blank boxes of a plateau all read about 0, and an LoD from their
+      spread (3.3 x the first floor, ~0.95 x sqrt(n_pixels)) would claim to see bands hundreds of times
+      fainter than rounding lets through. Where the noise dithers the rounding (the blank boxes vary more
+      than rounding alone gives: a raw camera file, or an export with noise of a grey level or more) the
+      rounding errors average out and no such floor applies.
+
+    Parameters
+    ----------
+    nz : NoiseEstimate
+        Blank-box noise of the band height (after the pixel-noise floor).
+    n_pixels : int
+        Pixels a band volume sums (band rows x quantified lane width).
+    step : float
+        Grey-level step of the image (:func:`exo_vision.blot.quantisation.quantisation_step`).
+
+    Returns
+    -------
+    NoiseEstimate
+        ``nz`` itself, or with its SD raised and its LoD floored (``source`` says which).
+    """
+    floor_sd = float(step * np.sqrt(n_pixels / UNIFORM_VARIANCE_DIVISOR))
+    if nz.sd_volume >= floor_sd:
+        return nz
+    hidden = HIDDEN_STEP_SHARE * step * n_pixels
+    return NoiseEstimate(
+        floor_sd, nz.mean_volume, nz.n_boxes, nz.source + " (quantisation floor; rounding floor on the LoD)", hidden
+    )
 
 
 def free_rows(n_rows: int, busy: Sequence[tuple[int, int]], *, border_px: int = BORDER_PX) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from exo_vision.blot.advice import LANE_COUNT
 from exo_vision.blot.lanes import Lane
 
 #: Below this ratio of the edge energy across rows to that across columns, the edges run up and down.
@@ -65,6 +66,6 @@ def sideways_message(signal: np.ndarray, bands: pd.DataFrame, lanes: Sequence[La
         f"the lanes seem to run left to right: the image's edges run mostly up and down (edge energy across rows "
         f"/ across columns {ratio:.2f}, an upright blot's is above 1) and the bands found are {tall:.1f} lane "
         "widths tall. exo_vision reads lanes as columns: turn the image by 90 degrees (Fiji: Image > Transform > "
-        "Rotate 90 Degrees) and run again; if the lanes do run top to bottom, give their number (--lanes N) and "
+        f"Rotate 90 Degrees) and run again; if the lanes do run top to bottom, give {LANE_COUNT} and "
         "this check is left out"
     )

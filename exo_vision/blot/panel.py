@@ -7,6 +7,15 @@ when that is higher) in place of the volume, reported as a sentence such as
 "calnexin not detected in exo1: < LoD = 1.2e+04 grey level x px, i.e. < 0.8% of the lysate signal per µg
 loaded".
 
+Only EV lanes are pooled as replicates. A lane's role is ``"reference"``,
+``"EV"`` or ``"other"``: the lanes named by ``ev_lanes`` (``--ev-lanes``, or
+``ev_lanes`` in a panel file) are the EV lanes; without that list every lane
+but the reference is one, except a lane with a word of its name starting with
+one of :data:`NOT_EV_WORDS` (``lysate2``, ``HEK cells``, ``blank``,
+``Empty``, ``negative ctrl``). Those are left out of the statistics and the
+verdict, and the summary names them and why (``ev_lanes``,
+``left_out_lanes``, and the reason).
+
 Replicate EV lanes give a mean, SD and CV, and a 95 % confidence interval
 computed on the logarithm of the ratios (a ratio is positive and its spread
 multiplicative: the interval is the geometric mean's, t-based, n >= 2). The
@@ -26,10 +35,13 @@ the lysate) passes, as MISEV asks for presence, with a warning in its reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from exo_vision.blot.constants import NOT_EV_WORDS
 
 #: Markers expected present in EV lanes (lower-case names).
 EV_POSITIVE = ("cd9", "cd63", "cd81", "tsg101", "alix", "syntenin")
@@ -43,6 +55,19 @@ REFERENCE_NAME = "lysate"
 #: this ratio to the reference lane (1: the EVs could carry as much per µg as the cells).
 MAX_NEGATIVE_UPPER_BOUND = 1.0
 
+#: Lane roles (``role`` column of ``panel.csv``).
+REFERENCE_ROLE, EV_ROLE, OTHER_ROLE = "reference", "EV", "other"
+#: An absent band whose volume lies this many noise SDs below zero gets no call: a blank box reads that low
+#: with a chance of about 3e-7, so the background subtracted there is signal (a band cut by the window's edge).
+NEGATIVE_VOLUME_SDS = 5.0
+#: Why a lane gets no call (:func:`unreliable_volume`), as the verdict says it.
+NO_CALL_REASON = "its window's volume lies far below zero, so the background read there is not background"
+#: What a panel without EV lanes is told.
+NO_EV_LANES = (
+    "every lane but the reference is named as no EV sample, or left out of the EV lanes given; name the EV lanes "
+    "(--ev-lanes, or ev_lanes in the panel file)"
+)
+
 #: Columns of the panel table (``panel.csv``): ``label`` numbers its rows; ``image``, ``strip`` and
 #: ``band_label`` name the band each row measured (``band_label`` is its ``label`` in ``<image>_bands.csv``).
 ENRICHMENT_COLUMNS: dict[str, str] = {
@@ -53,6 +78,8 @@ ENRICHMENT_COLUMNS: dict[str, str] = {
     "strip": "int64",
     "band_label": "int64",
     "is_reference": "bool",
+    "role": "object",
+    "role_reason": "object",
     "ug_loaded": "float64",
     "volume": "float64",
     "lod_volume": "float64",
@@ -62,6 +89,7 @@ ENRICHMENT_COLUMNS: dict[str, str] = {
     "ratio_to_reference": "float64",
     "ratio_upper_bound": "float64",
     "statement": "object",
+    "caveat": "object",
 }
 
 SUMMARY_COLUMNS: dict[str, str] = {
@@ -70,6 +98,8 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "expected_in_ev": "object",
     "n_ev_lanes": "int64",
     "n_ev_present": "int64",
+    "ev_lanes": "object",
+    "left_out_lanes": "object",
     "present_in_reference": "bool",
     "n_ratios": "int64",
     "ratio_mean": "float64",
@@ -179,8 +209,146 @@ def _several_bands_message(marker: str, group: pd.DataFrame) -> str:
     )
 
 
+def not_ev_word(name: str) -> str | None:
+    """The word of :data:`NOT_EV_WORDS` that a word of ``name`` starts with, or None.
+
+    Words start at a letter after a non-letter (``lysate2``: "lysate"; ``HEK-blank``: "blank") or at an
+    upper-case letter after a lower-case one (``exoBlank``: "blank"); letter case is ignored. ``extracellular``
+    has no word starting with "cell".
+    """
+    starts = [m.start() for m in re.finditer(r"(?<![^\W\d_])[^\W\d_]|(?<=[a-z])[A-Z]", name)]
+    low = name.casefold()
+    for start in starts:
+        for word in NOT_EV_WORDS:
+            if low.startswith(word, start):
+                return word
+    return None
+
+
+def lane_roles(
+    lane_names: Sequence[str], *, reference_lane: str, ev_lanes: Sequence[str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """Role of each lane in the panel: the reference, an EV replicate, or another lane left out of the pool.
+
+    Parameters
+    ----------
+    lane_names : sequence of str
+        Lane names, left to right.
+    reference_lane : str
+        The lysate lane the ratios divide by.
+    ev_lanes : sequence of str, optional
+        The EV lanes (all others but the reference are ``"other"``). Default: every lane but the reference,
+        except those with a word of :data:`NOT_EV_WORDS` in their name.
+
+    Returns
+    -------
+    dict of str to (str, str)
+        Lane name -> ``(role, why)``: role :data:`REFERENCE_ROLE`, :data:`EV_ROLE` or :data:`OTHER_ROLE`; ``why``
+        says why an ``"other"`` lane is left out ("" for the rest).
+
+    Raises
+    ------
+    ValueError
+        When ``ev_lanes`` names a lane that is not among ``lane_names``, names the reference lane, or repeats one.
+    """
+    names = list(lane_names)
+    if ev_lanes is not None:
+        ev = list(ev_lanes)
+        unknown = [n for n in ev if n not in names]
+        twice = sorted({n for n in ev if ev.count(n) > 1})
+        if unknown or twice or reference_lane in ev or not ev:
+            problem = (
+                f"{', '.join(map(repr, unknown))} not among the lane names ({', '.join(names)})"
+                if unknown
+                else f"{', '.join(map(repr, twice))} given twice"
+                if twice
+                else f"the reference lane {reference_lane!r} is among them"
+                if ev
+                else "none is given"
+            )
+            raise ValueError(
+                f"EV lanes: {problem}; name each EV lane (replicate) once, and not the reference (lysate) lane "
+                "(--ev-lanes, or ev_lanes in the panel file)"
+            )
+    roles: dict[str, tuple[str, str]] = {}
+    for name in names:
+        word = not_ev_word(name)
+        if name == reference_lane:
+            roles[name] = (REFERENCE_ROLE, "")
+        elif ev_lanes is not None:
+            roles[name] = (EV_ROLE, "") if name in ev_lanes else (OTHER_ROLE, "not among the EV lanes given")
+        elif word is not None:
+            roles[name] = (OTHER_ROLE, f"its name says {word!r}")
+        else:
+            roles[name] = (EV_ROLE, "")
+    return roles
+
+
+def _checked_loads(names: list[str], ug_loaded: Mapping[str, float] | None) -> None:
+    """Refuse µg amounts missing for a lane, or not positive."""
+    if ug_loaded is None:
+        return
+    absent = [n for n in names if n not in ug_loaded]
+    if absent:
+        raise ValueError(f"µg loaded missing for lanes {absent}; give one amount per lane name")
+    bad = {k: v for k, v in ug_loaded.items() if k in names and not (np.isfinite(v) and v > 0)}
+    if bad:
+        raise ValueError(f"µg loaded must be positive numbers, got {bad}")
+
+
+def _missing_reference_message(bands: pd.DataFrame, reference_lane: str, names: list[str]) -> str:
+    """Why the reference lane has no marker row: it is the ladder lane (its bands carry no marker), or misnamed."""
+    unnamed = bands[(bands["lane_name"].astype(str) == reference_lane) & (bands["marker"].astype(str) == "")]
+    if len(unnamed):
+        return (
+            f"reference lane {reference_lane!r} carries no marker: it is the ladder lane (no sample, so no marker "
+            "is called there); a lane cannot be both the ladder and the lysate: give the ladder lane's number "
+            "(--ladder-lane) or name the lysate lane (--reference-lane)"
+        )
+    return f"reference lane {reference_lane!r} is not among the lane names {names}; check --lane-names"
+
+
+def unreliable_volume(row) -> bool:
+    """Whether an absent band's volume lies :data:`NEGATIVE_VOLUME_SDS` noise SDs below zero (no call there).
+
+    ``row`` needs ``volume`` and, for the test to apply, ``noise_sd_volume`` (a table without it never is).
+    """
+    sd = float(getattr(row, "noise_sd_volume", np.nan))
+    return bool(np.isfinite(sd) and sd > 0 and float(row.volume) < -NEGATIVE_VOLUME_SDS * sd)
+
+
+def _absent_statement(marker: str, r, bound: float, upper: float, reference_lane: str, per_ug_text: str) -> str:
+    """The sentence of an absent band: its bound and what share of the reference signal it allows."""
+    lod = float(r.lod_volume)
+    limit = (
+        f"< LoD = {_fmt(lod)} {VOLUME_UNIT}"
+        if bound == lod
+        else f"no band peak there, but the window holds {_fmt(bound)} {VOLUME_UNIT} (above the LoD "
+        f"{_fmt(lod)}), so < {_fmt(bound)}"
+    )
+    return (
+        f"{marker} not detected in {r.lane_name}: {limit}, "
+        f"i.e. < {_fmt(100 * upper)}% of the {reference_lane} signal{per_ug_text}"
+    )
+
+
+def _no_call_statement(marker: str, r) -> str:
+    """The sentence of a window whose volume lies far below zero: no present/absent call."""
+    sds = -float(r.volume) / float(r.noise_sd_volume)
+    return (
+        f"{marker} in {r.lane_name}: no call: the window's volume ({_fmt(float(r.volume))} {VOLUME_UNIT}) lies "
+        f"{sds:.0f} noise SDs below zero, so the background read beside it is not background (a band cut by the "
+        "window's edge?); move the window (or the ladder sizes that place it)"
+    )
+
+
 def enrichment_table(
-    bands: pd.DataFrame, *, reference_lane: str, ug_loaded: Mapping[str, float] | None = None
+    bands: pd.DataFrame,
+    *,
+    reference_lane: str,
+    ug_loaded: Mapping[str, float] | None = None,
+    ev_lanes: Sequence[str] | None = None,
+    caveats: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """EV/reference ratio per marker and lane.
 
@@ -190,17 +358,26 @@ def enrichment_table(
         Band table(s) from :func:`exo_vision.blot.quantify.quantify_blot`;
         rows with an empty ``marker`` are ignored. Needs columns ``marker,
         lane_name, volume, lod_volume, present, saturated``; one row per
-        marker and lane name.
+        marker and lane name. With ``noise_sd_volume``, an absent band whose
+        volume lies :data:`NEGATIVE_VOLUME_SDS` noise SDs below zero gets no
+        call (no upper bound; the statement says why).
     reference_lane : str
         Name of the lysate lane.
     ug_loaded : mapping of str to float, optional
         µg of protein loaded per lane name (all lanes, or none).
+    ev_lanes : sequence of str, optional
+        The EV lanes pooled as replicates (:func:`lane_roles`; default: by their names).
+    caveats : mapping of str to str, optional
+        Image name (``image`` column) -> what a result measured on it must add (an 8-bit export's;
+        :attr:`exo_vision.blot.quantify.BlotResult.panel_caveat`): the ``caveat`` of its rows, appended to the
+        statement of its absent bands and to the reason of their markers (:func:`panel_summary`).
 
     Returns
     -------
     pandas.DataFrame
         Columns of :data:`ENRICHMENT_COLUMNS`; ``ratio_to_reference`` is NaN
-        for absent bands, which get ``ratio_upper_bound`` and a ``statement``.
+        for absent bands, which get ``ratio_upper_bound`` and a ``statement``; ``role`` and ``role_reason``
+        are each lane's (:func:`lane_roles`).
     """
     need = {"marker", "lane_name", "volume", "lod_volume", "present", "saturated"}
     missing = need - set(bands.columns)
@@ -212,15 +389,9 @@ def enrichment_table(
     _check_marker_spellings(rows)
     names = list(dict.fromkeys(rows["lane_name"].astype(str)))
     if reference_lane not in names:
-        raise ValueError(f"reference lane {reference_lane!r} is not among the lane names {names}; check --lane-names")
-    if ug_loaded is not None:
-        absent = [n for n in names if n not in ug_loaded]
-        if absent:
-            raise ValueError(f"µg loaded missing for lanes {absent}; give one amount per lane name")
-        bad = {k: v for k, v in ug_loaded.items() if k in names and not (np.isfinite(v) and v > 0)}
-        if bad:
-            raise ValueError(f"µg loaded must be positive numbers, got {bad}")
-    per_ug_text = " per µg loaded" if ug_loaded is not None else ""
+        raise ValueError(_missing_reference_message(bands, reference_lane, names))
+    _checked_loads(names, ug_loaded)
+    roles = lane_roles(names, reference_lane=reference_lane, ev_lanes=ev_lanes)
     out = []
     for marker, group in rows.groupby("marker", sort=False):
         if group["lane_name"].duplicated().any():
@@ -228,56 +399,57 @@ def enrichment_table(
         ref = group[group["lane_name"] == reference_lane]
         if ref.empty:
             raise ValueError(f"marker {marker!r} has no band in the reference lane {reference_lane!r}")
-        ref = ref.iloc[0]
-        ref_ug = float(ug_loaded[reference_lane]) if ug_loaded is not None else 1.0
-        ref_per_ug = float(ref["volume"]) / ref_ug
         for r in group.itertuples():
-            ug = float(ug_loaded[r.lane_name]) if ug_loaded is not None else np.nan
-            scale = ug if ug_loaded is not None else 1.0
-            per_ug = float(r.volume) / scale
-            is_ref = r.lane_name == reference_lane
-            ratio = np.nan
-            upper = np.nan
-            statement = ""
-            if not bool(ref["present"]):
-                statement = f"{marker} not detected in the reference lane {reference_lane}: no ratio"
-            elif bool(r.present):
-                ratio = per_ug / ref_per_ug
-            else:
-                bound = max(float(r.lod_volume), float(r.volume))
-                upper = (bound / scale) / ref_per_ug
-                limit = (
-                    f"< LoD = {_fmt(float(r.lod_volume))} {VOLUME_UNIT}"
-                    if bound == float(r.lod_volume)
-                    else f"no band peak there, but the window holds {_fmt(bound)} {VOLUME_UNIT} (above the LoD "
-                    f"{_fmt(float(r.lod_volume))}), so < {_fmt(bound)}"
-                )
-                statement = (
-                    f"{marker} not detected in {r.lane_name}: {limit}, "
-                    f"i.e. < {_fmt(100 * upper)}% of the {reference_lane} signal{per_ug_text}"
-                )
-            out.append(
-                dict(
-                    marker=str(marker),
-                    lane_name=str(r.lane_name),
-                    image=str(getattr(r, "image", "")),
-                    strip=int(getattr(r, "strip", 0)),
-                    band_label=int(getattr(r, "label", 0)),
-                    is_reference=is_ref,
-                    ug_loaded=ug,
-                    volume=float(r.volume),
-                    lod_volume=float(r.lod_volume),
-                    present=bool(r.present),
-                    saturated=bool(r.saturated),
-                    volume_per_ug=per_ug if ug_loaded is not None else np.nan,
-                    ratio_to_reference=ratio,
-                    ratio_upper_bound=upper,
-                    statement=statement,
-                )
-            )
+            out.append(_enrichment_row(str(marker), r, ref.iloc[0], reference_lane, ug_loaded, caveats or {}))
+            out[-1]["role"], out[-1]["role_reason"] = roles[str(r.lane_name)]
     table = pd.DataFrame.from_records(out)
     table.insert(0, "label", np.arange(1, len(table) + 1))
     return table[list(ENRICHMENT_COLUMNS)].astype(ENRICHMENT_COLUMNS)
+
+
+def _enrichment_row(
+    marker: str, r, ref, reference_lane: str, ug_loaded: Mapping[str, float] | None, caveats: Mapping[str, str]
+) -> dict[str, object]:
+    """One row of :func:`enrichment_table`: band ``r`` of ``marker`` divided by its reference band ``ref``."""
+    ref_ug = float(ug_loaded[reference_lane]) if ug_loaded is not None else 1.0
+    ref_per_ug = float(ref["volume"]) / ref_ug
+    ug = float(ug_loaded[r.lane_name]) if ug_loaded is not None else np.nan
+    scale = ug if ug_loaded is not None else 1.0
+    per_ug = float(r.volume) / scale
+    ratio = upper = np.nan
+    statement = ""
+    if not bool(ref["present"]):
+        statement = f"{marker} not detected in the reference lane {reference_lane}: no ratio"
+    elif bool(r.present):
+        ratio = per_ug / ref_per_ug
+    elif unreliable_volume(r):
+        statement = _no_call_statement(marker, r)
+    else:
+        bound = max(float(r.lod_volume), float(r.volume))
+        upper = (bound / scale) / ref_per_ug
+        per_ug_text = " per µg loaded" if ug_loaded is not None else ""
+        statement = _absent_statement(marker, r, bound, upper, reference_lane, per_ug_text)
+    caveat = caveats.get(str(getattr(r, "image", "")), "")
+    if caveat and np.isfinite(upper):
+        statement += f" ({caveat})"
+    return dict(
+        marker=marker,
+        lane_name=str(r.lane_name),
+        image=str(getattr(r, "image", "")),
+        strip=int(getattr(r, "strip", 0)),
+        band_label=int(getattr(r, "label", 0)),
+        is_reference=r.lane_name == reference_lane,
+        ug_loaded=ug,
+        volume=float(r.volume),
+        lod_volume=float(r.lod_volume),
+        present=bool(r.present),
+        saturated=bool(r.saturated),
+        volume_per_ug=per_ug if ug_loaded is not None else np.nan,
+        ratio_to_reference=ratio,
+        ratio_upper_bound=upper,
+        statement=statement,
+        caveat=caveat,
+    )
 
 
 def replicate_stats(values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, float]:
@@ -323,24 +495,46 @@ def replicate_stats(values: Sequence[float], *, confidence: float = DEFAULT_CONF
     return out
 
 
-def _presence_reason(marker: str, ev: pd.DataFrame) -> tuple[bool, str]:
+def _all_lanes(n: int) -> str:
+    """'all 3 EV lanes', or 'the one EV lane'."""
+    return "the one EV lane" if n == 1 else f"all {n} EV lanes"
+
+
+def _no_call_lanes(ev: pd.DataFrame, ref_present: bool) -> list[str]:
+    """EV lanes without a call: absent, yet without an upper bound while the reference shows a band
+    (:func:`unreliable_volume`)."""
+    if not ref_present:
+        return []
+    return ev.loc[~ev["present"] & ev["ratio_upper_bound"].isna(), "lane_name"].tolist()
+
+
+def _presence_reason(marker: str, ev: pd.DataFrame, ref_present: bool = True) -> tuple[bool, str]:
     """Verdict and reason of a marker expected present in every EV lane."""
+    if ev.empty:
+        return False, f"{marker}: no EV lane to check ({NO_EV_LANES})"
     absent_lanes = ev.loc[~ev["present"], "lane_name"].tolist()
-    ok = not absent_lanes and len(ev) > 0
-    if not ok:
-        return False, f"{marker} not detected in EV lane(s) {', '.join(absent_lanes)}"
-    return True, f"{marker} present in all {len(ev)} EV lanes"
+    if absent_lanes:
+        no_call = _no_call_lanes(ev, ref_present)
+        why = f" (no call in {', '.join(no_call)}: {NO_CALL_REASON})" if no_call else ""
+        return False, f"{marker} not detected in EV lane(s) {', '.join(absent_lanes)}{why}"
+    return True, f"{marker} present in {_all_lanes(len(ev))}"
 
 
 def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[bool, str]:
     """Verdict and reason of a marker expected absent from every EV lane and present in the reference."""
+    if ev.empty:
+        return False, f"{marker}: no EV lane to check ({NO_EV_LANES})"
     present_lanes = ev.loc[ev["present"], "lane_name"].tolist()
     if present_lanes:
         where = "" if ref_present else " (and not detected in the reference lane)"
         return False, f"{marker} detected in EV lane(s) {', '.join(present_lanes)}{where}: cellular contamination"
     if not ref_present:
         return False, f"{marker} not detected in the reference lane either, so its absence from EV lanes proves nothing"
-    worst = float(ev["ratio_upper_bound"].max()) if len(ev) else np.nan
+    no_call = _no_call_lanes(ev, ref_present)
+    if no_call:
+        lanes = ", ".join(no_call)
+        return False, f"{marker} not detected in the EV lanes, but inconclusive: no call in {lanes} ({NO_CALL_REASON})"
+    worst = float(ev["ratio_upper_bound"].max())
     level = "signal per µg loaded" if ev["ug_loaded"].notna().all() else "signal"
     if np.isfinite(worst) and worst >= MAX_NEGATIVE_UPPER_BOUND:
         return False, (
@@ -349,31 +543,62 @@ def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[b
             "or expose longer until the reference band is well above the LoD"
         )
     return True, (
-        f"{marker} absent from all {len(ev)} EV lanes (each < {_fmt(100 * worst)}% of the reference lane's {level}) "
+        f"{marker} absent from {_all_lanes(len(ev))} (each < {_fmt(100 * worst)}% of the reference lane's {level}) "
         "and present in the reference lane"
     )
 
 
 def _statistics_note(ev: pd.DataFrame, reference_saturated: bool, reference_present: bool = True) -> str:
     """Why replicate statistics are withheld (censored replicates), or "" when every ratio is measured."""
-    below = ev.loc[~ev["present"], "lane_name"].tolist()
+    no_call = _no_call_lanes(ev, reference_present)
+    below = [n for n in ev.loc[~ev["present"], "lane_name"] if n not in no_call]
     saturated = ev.loc[ev["present"] & ev["saturated"], "lane_name"].tolist()
     if not reference_present:
         return "no ratios: the reference lane shows no band to divide by"
-    if reference_saturated and len(ev) > len(below):
+    if reference_saturated and len(ev) > len(below) + len(no_call):
         both = f"; undetermined where the EV band is saturated too ({', '.join(saturated)})" if saturated else ""
         return f"no replicate statistics: the reference band is saturated, so every ratio is only an upper bound{both}"
     parts = []
     if below and len(below) < len(ev):
         parts.append(f"{', '.join(below)} below the LoD (ratio only an upper bound)")
+    if no_call and len(no_call) < len(ev):
+        parts.append(f"{', '.join(no_call)} without a call")
     if saturated:
         parts.append(f"{', '.join(saturated)} saturated (ratio only a lower bound)")
     return f"no replicate statistics: {'; '.join(parts)}" if parts else ""
 
 
+def _depletion_warning(ev: pd.DataFrame, st: dict[str, float], reference_saturated: bool) -> str:
+    """The warning of an EV marker whose ratios lie below 1 (depleted in EVs), or ""."""
+    if st["n"] and (st["ci_high"] < 1 if np.isfinite(st["ci_high"]) else st["geomean"] < 1):
+        return (
+            f"; WARNING: depleted in EVs relative to the reference lane (geometric mean ratio "
+            f"{_fmt(st['geomean'])}), not enriched"
+        )
+    if reference_saturated and bool((ev["ratio_to_reference"] < 1).all()):
+        # every ratio is an upper bound (the reference clipped), and all lie below 1: depleted for certain
+        return (
+            f"; WARNING: depleted in EVs relative to the reference lane (every ratio at most "
+            f"{_fmt(float(ev['ratio_to_reference'].max()))}, an upper bound), not enriched"
+        )
+    return ""
+
+
+def _roles_of(g: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+    """The EV rows of one marker's enrichment rows, the pooled lanes' names, and the lanes left out with why."""
+    role = (
+        g["role"] if "role" in g.columns else pd.Series(np.where(g["is_reference"], REFERENCE_ROLE, EV_ROLE), g.index)
+    )
+    ev = g[role == EV_ROLE]
+    other = g[role == OTHER_ROLE]
+    whys = other["role_reason"] if "role_reason" in other.columns else pd.Series("", other.index)
+    left_out = "; ".join(f"{n} ({why})" if why else str(n) for n, why in zip(other["lane_name"], whys))
+    return ev, ", ".join(map(str, ev["lane_name"])), left_out
+
+
 def _summary_row(marker: str, g: pd.DataFrame) -> dict[str, object]:
     """One row of :func:`panel_summary`: statistics, verdict and reason of one marker."""
-    ev = g[~g["is_reference"]]
+    ev, pooled, left_out = _roles_of(g)
     ref = g[g["is_reference"]]
     ref_present = bool(ref["present"].any())
     expect = expected_in_ev(marker)
@@ -381,31 +606,28 @@ def _summary_row(marker: str, g: pd.DataFrame) -> dict[str, object]:
     note = _statistics_note(ev, reference_saturated, ref_present)
     st = replicate_stats([] if note else ev["ratio_to_reference"].tolist())
     if expect == "present":
-        ok, reason = _presence_reason(marker, ev)
-        if ok and st["n"] and (st["ci_high"] < 1 if np.isfinite(st["ci_high"]) else st["geomean"] < 1):
-            reason += (
-                f"; WARNING: depleted in EVs relative to the reference lane (geometric mean ratio "
-                f"{_fmt(st['geomean'])}), not enriched"
-            )
-        elif ok and reference_saturated and bool((ev["ratio_to_reference"] < 1).all()):
-            # every ratio is an upper bound (the reference clipped), and all lie below 1: depleted for certain
-            reason += (
-                f"; WARNING: depleted in EVs relative to the reference lane (every ratio at most "
-                f"{_fmt(float(ev['ratio_to_reference'].max()))}, an upper bound), not enriched"
-            )
+        ok, reason = _presence_reason(marker, ev, ref_present)
+        reason += _depletion_warning(ev, st, reference_saturated) if ok else ""
     elif expect == "absent":
         ok, reason = _absence_reason(marker, ev, ref_present)
     else:
         ok, reason = True, f"{marker} is not part of the MISEV panel check"
-    if note and expect != "absent":
+    if note and expect != "absent" and not ev.empty:
         reason += f"; {note}"
     if g["saturated"].any():
         reason += "; WARNING: saturated band(s), ratios unreliable"
+    if left_out:
+        reason += f"; not pooled as EV lanes: {left_out}"
+    caveats = [c for c in dict.fromkeys(g["caveat"]) if c] if "caveat" in g.columns else []
+    if caveats:
+        reason += "; CAVEAT: " + "; ".join(caveats)
     return dict(
         marker=marker,
         expected_in_ev=expect,
         n_ev_lanes=int(len(ev)),
         n_ev_present=int(ev["present"].sum()),
+        ev_lanes=pooled,
+        left_out_lanes=left_out,
         present_in_reference=ref_present,
         n_ratios=int(st["n"]),
         ratio_mean=st["mean"],
@@ -430,13 +652,37 @@ def panel_summary(enrichment: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns of :data:`SUMMARY_COLUMNS`, one row per marker. The statistics (``n_ratios`` of
-        them) are empty when a replicate is censored; the reason then says which.
+        Columns of :data:`SUMMARY_COLUMNS`, one row per marker. Only the EV lanes (``role`` "EV") are
+        pooled: ``ev_lanes`` names them, ``left_out_lanes`` the others but the reference, with why (the
+        reason repeats it). The statistics (``n_ratios`` of them) are empty when a replicate is censored;
+        the reason then says which.
     """
     out = [_summary_row(str(marker), g) for marker, g in enrichment.groupby("marker", sort=False)]
     table = pd.DataFrame.from_records(out, columns=[c for c in SUMMARY_COLUMNS if c != "label"])
     table.insert(0, "label", np.arange(1, len(table) + 1))
     return table.astype(SUMMARY_COLUMNS)
+
+
+def pooled_lanes_line(summary: pd.DataFrame) -> str:
+    """One line naming the EV lanes pooled as replicates and those left out, with why (for the printed verdict).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Output of :func:`panel_summary`.
+
+    Returns
+    -------
+    str
+        ``"EV lanes pooled as replicates: exo1, exo2; left out: lysate2 (its name says 'lysate')"``, one such
+        part per marker when markers differ in their lanes.
+    """
+    parts: list[str] = []
+    for (pooled, left_out), rows in summary.groupby(["ev_lanes", "left_out_lanes"], sort=False):
+        which = "" if len(parts) == 0 and rows.shape[0] == summary.shape[0] else f" ({', '.join(rows['marker'])})"
+        text = f"EV lanes pooled as replicates{which}: {pooled or 'none'}"
+        parts.append(text + (f"; left out: {left_out}" if left_out else ""))
+    return "; ".join(parts)
 
 
 def misev_verdict(summary: pd.DataFrame) -> tuple[bool, list[str]]:

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.background import rolling_ball_background
 from exo_vision.blot.detection import NoiseEstimate
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
 from exo_vision.blot.orientation import sideways_message
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
-from exo_vision.blot.quantisation import staircase_noise_sd
+from exo_vision.blot.quantisation import quantisation_step, staircase_noise_sd
 from exo_vision.blot.rulers import drawn_line_mask
 from exo_vision.blot.saturation import export_warnings, saturation_mask
 from exo_vision.blot.signal import (
@@ -30,6 +31,7 @@ from exo_vision.blot.signal import (
 from exo_vision.blot.strip_measure import measure_strip
 from exo_vision.blot.strip_rows import StripSettings
 from exo_vision.blot.strips import Strip, find_strips
+from exo_vision.blot.window_checks import cut_band_warnings, negative_volume_warnings
 from exo_vision.blot.writing import writing_mask
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ class BlotResult:
         Problems the user must see (8-bit export, saturated bands ...).
     parameters : dict
         The parameters used (JSON-serialisable).
+    panel_caveat : str
+        What a marker panel must add to the results of this image ("" for a raw image): for an 8-bit export,
+        that its calls are indicative and what its absence bounds rest on (:func:`panel_caveat`).
     """
 
     bands: pd.DataFrame
@@ -114,6 +119,7 @@ class BlotResult:
     warnings: list[str] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     calibrations: dict[int, MWCalibration] = field(default_factory=dict)
+    panel_caveat: str = ""
 
 
 def _strip_of(lanes: Sequence[Lane]) -> list[Strip]:
@@ -265,7 +271,7 @@ def quantify_blot(
         marker_windows_px,
         marker_windows_kda or MARKER_WINDOWS_KDA,
         image_name,
-        integer_image,
+        quantisation_step(image),
         staircase_sd,
     )
     rb = _rolling_ball_image(clean, strips, params)
@@ -277,25 +283,61 @@ def quantify_blot(
     for s, ls, marker in zip(strips, per_strip, strip_markers):
         records.extend(measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
-    warnings.extend(_measurement_warnings(table, strips, strip_markers, calibrations, settings, caches))
+    warnings.extend(_measurement_warnings(table, strips, per_strip, strip_markers, settings, caches))
     warnings[:0] = _sideways_warning(clean, table, per_strip, given=(lanes, lane_x_ranges_px, n_lanes))
     _log_warnings(warnings, image_name)
-    all_lanes = [lane for ls in per_strip for lane in ls]
-    record = dict(
-        polarity=polarity,
-        max_value=level,
-        n_lanes=n_lanes,
-        lane_names=None if lane_names is None else list(lane_names),
-        markers=strip_markers,
-        marker_windows_px=None if not marker_windows_px else {k: list(v) for k, v in marker_windows_px.items()},
-        ladder_lane=ladder_lane,
-        ladder_kda=None if ladder_kda is None else [float(k) for k in ladder_kda],
-        staircase_noise_sd=staircase_sd,
-        **params.to_dict(),
+    given = dict(polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=lane_names, markers=strip_markers)
+    measured = (table, list(strips), [lane for ls in per_strip for lane in ls], profiles, saturated, dust, noise_cache)
+    caveat = panel_caveat(image, settings.quantisation_step, noise_cache)
+    return BlotResult(*measured, warnings, _parameters_record(given, settings), calibrations, caveat)
+
+
+def _parameters_record(given: dict, settings: StripSettings) -> dict:
+    """The parameters a result was computed with (``BlotResult.parameters``, JSON-serialisable): ``given``
+    (polarity, saturation level, lane count and names, markers per strip) and the strip settings."""
+    windows = settings.marker_windows_px
+    names = given["lane_names"]
+    return dict(
+        **{**given, "lane_names": None if names is None else list(names)},
+        marker_windows_px=None if not windows else {k: list(v) for k, v in windows.items()},
+        ladder_lane=settings.ladder_lane,
+        ladder_kda=None if settings.ladder_kda is None else [float(k) for k in settings.ladder_kda],
+        staircase_noise_sd=settings.staircase_sd,
+        **settings.params.to_dict(),
     )
-    return BlotResult(
-        table, list(strips), all_lanes, profiles, saturated, dust, noise_cache, warnings, record, calibrations
-    )
+
+
+def panel_caveat(image: np.ndarray, step: float | None, noise: Mapping[tuple[int, int], NoiseEstimate]) -> str:
+    """What a marker panel must add to the results of an export ("" for a raw image).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        The image quantified.
+    step : float or None
+        Its grey-level step (:func:`~exo_vision.blot.quantisation.quantisation_step`).
+    noise : mapping of (int, int) to NoiseEstimate
+        Its blank-volume noise per strip and band height.
+
+    Returns
+    -------
+    str
+        For an 8-bit export (or one whose grey levels come in steps of more than 1) that its results are
+        indicative; where its LoD is what rounding can hide (:func:`~exo_vision.blot.detection.quantisation_floors`),
+        that too.
+    """
+    floored = any(nz.lod_floor > 0 for nz in noise.values())
+    eight_bit = np.asarray(image).dtype == np.uint8
+    if not (floored or eight_bit or (step is not None and step > 1)):
+        return ""
+    text = "8-bit export" if eight_bit else f"export in steps of {step:g} grey levels"
+    if floored:
+        text += (
+            " whose membrane reads whole grey levels without noise: an absent band's bound is what rounding can "
+            "hide in its box (half a level per pixel), not the blank boxes' spread"
+        )
+    text += "; indicative only, quantify the raw 16-bit image"
+    return text
 
 
 def _log_warnings(warnings: Sequence[str], image_name: str) -> None:
@@ -348,15 +390,24 @@ def _check_arguments(params: BlotParameters, ladder_lane, ladder_kda, n_lanes) -
         raise ValueError(f"n_lanes must be a positive whole number of lanes, got {n_lanes!r}")
 
 
-def _measurement_warnings(table, strips, strip_markers, calibrations, settings: StripSettings, caches) -> list[str]:
-    """What the user must know about the measured bands: spots left out, ladder, windows off the strip, markers
-    left unmeasured, saturation, LoDs."""
+def _measurement_warnings(table, strips, per_strip, strip_markers, settings: StripSettings, caches) -> list[str]:
+    """What the user must know about the measured bands: spots left out, ladder, windows off the strip or cutting
+    a band, windows far below zero, markers left unmeasured, saturation, LoDs."""
     ladder_lane = settings.ladder_lane
+    calibrations = caches["calibrations"]
+    windows = {
+        (s.index, name): rows
+        for s, marker in zip(strips, strip_markers, strict=True)
+        for name, rows in _asked_windows(s, marker, settings, calibrations).items()
+    }
+    lanes = [lane for ls in per_strip for lane in ls]
     return (
         _spot_warnings(caches["spots"], settings.params)
         + _ladder_warnings(calibrations, ladder_lane)
         + _empty_window_warnings(table, calibrations, ladder_lane)
         + _clipped_window_warnings(table, strips, strip_markers, settings, calibrations)
+        + cut_band_warnings(table, lanes, caches["profiles"], windows, settings.params)
+        + negative_volume_warnings(table)
         + _unmeasured_marker_warnings(table, strips, strip_markers)
         + _result_warnings(table, caches["noise_cache"])
     )
@@ -613,12 +664,12 @@ def _place_lanes(
         if not ls:
             raise ValueError(
                 f"{image_name or 'image'}: no lanes found in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}); "
-                "check the polarity, or give the lane count (--lanes N) or lane x-ranges"
+                f"check the polarity, or give {LANE_COUNT} or {LANE_COLUMNS}"
             )
         if n_lanes is not None and len(ls) != n_lanes:
             raise ValueError(
                 f"{image_name or 'image'}: found {len(ls)} lanes in strip {s.index} but {n_lanes} were expected; "
-                "check --lanes, or give lane x-ranges"
+                f"check {LANE_COUNT}, or give {LANE_COLUMNS}"
             )
         if lane_names is not None and len(lane_names) != len(ls):
             raise ValueError(
@@ -643,5 +694,5 @@ def _laneless_strip_message(s: Strip) -> str:
     return (
         f"no lanes found in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}, columns "
         f"{s.x_left_px}..{s.x_right_px}); it was left out and the other strips were measured. If it holds lanes, "
-        "give the lane count (--lanes N) or lane x-ranges"
+        f"give {LANE_COUNT} or {LANE_COLUMNS}"
     )

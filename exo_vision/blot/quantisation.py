@@ -79,6 +79,59 @@ MIN_LANE_ROWS = 9
 INVERSE_GRID_PER_LEVEL = 500
 #: Tilt of each flat plateau about its integer centre, so the inverse of an integer is that integer.
 PLATEAU_TILT = 1e-9
+#: A floating-point image with at most this many distinct values is checked for a common grey-level step
+#: (an 8- or 16-bit export scaled to floats); with more it is taken as continuous.
+MAX_FLOAT_LEVELS = 65536
+#: Every gap between a float image's distinct values must be a whole number of its smallest gap to within this
+#: fraction of it for the image to count as quantised.
+STEP_TOLERANCE = 1e-3
+#: Integer images of at most this many bits are counted level by level (a histogram); wider ones are sorted.
+MAX_HISTOGRAM_BITS = 16
+#: An image must hold at least this many distinct values for their common gap to count as its step: a
+#: noise-free drawing of a few values (background 100, band 150) is no export in steps of 50. With fewer, an
+#: integer image's step is 1 and a floating-point image is taken as continuous.
+MIN_STEP_LEVELS = 32
+
+
+def quantisation_step(image: np.ndarray) -> float | None:
+    """The grey-level step of an image that holds only whole multiples of one step (None: continuous values).
+
+    An integer image's step is the greatest common divisor of the gaps between the values it holds: 1 for
+    a camera's raw file or a plain 8-bit export, 257 for an 8-bit export widened to 16 bits (0, 257, 514 ...).
+    A floating-point image counts as quantised when it holds at most :data:`MAX_FLOAT_LEVELS` distinct
+    values, every gap between them a whole number of the smallest (an 8-bit export divided by 255). Either
+    needs :data:`MIN_STEP_LEVELS` distinct values (below that an integer image's step is 1, and a float image
+    is continuous).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        The image as read (before any inversion).
+
+    Returns
+    -------
+    float or None
+        The step in the image's grey levels; None for continuous values.
+    """
+    image = np.asarray(image)
+    if np.issubdtype(image.dtype, np.integer):
+        if image.dtype.kind == "u" and np.iinfo(image.dtype).bits <= MAX_HISTOGRAM_BITS:
+            levels = np.flatnonzero(np.bincount(image.ravel()))
+        else:
+            levels = np.unique(image)
+        gaps = np.diff(levels.astype(np.int64))
+        return float(np.gcd.reduce(gaps)) if levels.size >= MIN_STEP_LEVELS else 1.0
+    if not np.issubdtype(image.dtype, np.floating):
+        return None
+    values = image[np.isfinite(image)]
+    levels = np.unique(values)
+    if levels.size < MIN_STEP_LEVELS or levels.size > MAX_FLOAT_LEVELS:
+        return None
+    gaps = np.diff(np.asarray(levels, dtype=np.float64))
+    step = float(gaps.min())
+    multiples: np.ndarray = gaps / step
+    off = np.abs(multiples - np.round(multiples))
+    return step if bool((off <= STEP_TOLERANCE).all()) else None
 
 
 def expected_quantised(x: np.ndarray, *, noise_sd: float) -> np.ndarray:

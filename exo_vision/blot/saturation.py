@@ -34,6 +34,36 @@ def saturation_mask(
     return mask
 
 
+#: The warning of an 8-bit image (:func:`export_warnings`); the reader's shorter one says the same
+#: (:func:`without_repeats`).
+EIGHT_BIT_EXPORT_WARNING = (
+    "8-bit image: this looks like a 'for publication' export, whose contrast was stretched and "
+    "clipped to 256 levels; it is UNSUITABLE FOR QUANTIFICATION (results are indicative only). "
+    "Export the raw 16-bit image (.scn or 16-bit TIFF) from Image Lab instead"
+)
+
+
+def without_repeats(reader_warnings: list[str], result_warnings: list[str]) -> list[str]:
+    """The reader's warnings less those the quantification says again in full (the 8-bit export warning).
+
+    Parameters
+    ----------
+    reader_warnings : list of str
+        :attr:`exo_vision.io.image_data.ImageData.warnings` of the image read.
+    result_warnings : list of str
+        :attr:`exo_vision.blot.quantify.BlotResult.warnings` of its quantification (or the warnings it will
+        give: :func:`export_warnings`).
+
+    Returns
+    -------
+    list of str
+    """
+    from exo_vision.io.read import EIGHT_BIT_BLOT_WARNING
+
+    said = EIGHT_BIT_EXPORT_WARNING in result_warnings
+    return [w for w in reader_warnings if not (said and w == EIGHT_BIT_BLOT_WARNING)]
+
+
 def export_warnings(image: np.ndarray, *, polarity: str) -> list[str]:
     """Warnings about images unsuitable for quantification.
 
@@ -51,11 +81,7 @@ def export_warnings(image: np.ndarray, *, polarity: str) -> list[str]:
     """
     out = []
     if np.asarray(image).dtype == np.uint8:
-        out.append(
-            "8-bit image: this looks like a 'for publication' export, whose contrast was stretched and "
-            "clipped to 256 levels; it is UNSUITABLE FOR QUANTIFICATION (results are indicative only). "
-            "Export the raw 16-bit image (.scn or 16-bit TIFF) from Image Lab instead"
-        )
+        out.append(EIGHT_BIT_EXPORT_WARNING)
     if polarity == "dark":
         out.append("inverted image (dark bands on light background): signal was taken as white level minus pixel value")
     return out

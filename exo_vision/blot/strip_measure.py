@@ -9,7 +9,13 @@ import numpy as np
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles, side_shares
 from exo_vision.blot.band_rules import side_thirds, spans_lane
-from exo_vision.blot.detection import NoiseEstimate, blank_volume_noise, free_pixel_noise_sd, white_noise_volume_sd
+from exo_vision.blot.detection import (
+    NoiseEstimate,
+    blank_volume_noise,
+    free_pixel_noise_sd,
+    quantisation_floors,
+    white_noise_volume_sd,
+)
 from exo_vision.blot.lanes import gap_lanes, lane_pixels
 from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantisation import destaircased_rows, linearise
@@ -17,8 +23,6 @@ from exo_vision.blot.strip_rows import StripSettings, detection_profiles, strip_
 from exo_vision.blot.strips import Strip
 from exo_vision.blot.volume import band_volume
 
-#: The variance of a uniform rounding error of one grey level is 1/UNIFORM_VARIANCE_DIVISOR.
-UNIFORM_VARIANCE_DIVISOR = 12.0
 #: A lane's row is clipped (its profile cannot show a valley) when at least this fraction of its central pixels
 #: are saturated (:func:`~exo_vision.blot.band_rules.one_band_per_clipped_run`).
 CLIPPED_ROW_FRACTION = 0.5
@@ -343,11 +347,8 @@ def _noise(
         )
         if nz.sd_volume < white_sd:
             nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
-        if st.integer_image:
-            # an integer image cannot be known better than its quantisation step
-            # (uniform rounding error, SD 1/sqrt(12) per pixel)
-            floor_sd = float(np.sqrt(height * pix[0].shape[1] / UNIFORM_VARIANCE_DIVISOR))
-            if nz.sd_volume < floor_sd:
-                nz = NoiseEstimate(floor_sd, nz.mean_volume, nz.n_boxes, nz.source + " (quantisation floor)")
+        if st.quantisation_step is not None:
+            # an image of whole grey levels cannot be known better than its step (detection.quantisation_floors)
+            nz = quantisation_floors(nz, n_pixels=height * pix[0].shape[1], step=st.quantisation_step)
         cache[key] = nz
     return cache[key]

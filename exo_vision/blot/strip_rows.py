@@ -36,7 +36,9 @@ class StripSettings:
     marker_windows_px: dict[str, tuple[int, int]] | None
     marker_windows_kda: Mapping[str, tuple[float, float]]
     image_name: str
-    integer_image: bool
+    #: Grey-level step of an image of whole levels (None: continuous values); see
+    #: :func:`~exo_vision.blot.detection.quantisation_floors`.
+    quantisation_step: float | None
     staircase_sd: float | None = None
 
 

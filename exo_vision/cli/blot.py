@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 import math
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from exo_vision._shared.paths import (
 from exo_vision._shared.run_lock import output_lock
 from exo_vision._shared.schema import check_table
 from exo_vision._shared.toml_files import parse_problem, parse_toml
-from exo_vision.blot.constants import PANEL_FILES
+from exo_vision.blot.constants import NOT_EV_WORDS, PANEL_FILES
 from exo_vision.blot.parameters import BACKGROUND_METHODS as BACKGROUND_CHOICES
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX, BlotParameters
 from exo_vision.environment import lock_status, machine_description, software_versions
@@ -80,6 +81,7 @@ panel file (TOML), image paths relative to the file:
   lane_names = ["lysate", "exo1", "exo2"]
   reference_lane = "lysate"
   ug_loaded = [20.0, 10.0, 10.0]
+  ev_lanes = ["exo1", "exo2"]   # optional: the EV replicates (default: by their names)
   [[marker]]
   name = "CD9"
   image = "blot_panel.tif"
@@ -121,6 +123,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default: found automatically)",
     )
     g.add_argument(
+        "--lane-ranges",
+        metavar="X0-X1,...",
+        help="the lanes' columns, left to right: first column and one past the last of each lane, in pixels of "
+        "the image as it is in the file (e.g. 100-180,210-290), used in every strip; the image is then not "
+        "straightened. Instead of finding the lanes (give --lanes too only with the same count)",
+    )
+    g.add_argument(
         "--gel",
         action="store_true",
         help="the images are gels with wells: find the gel, its well rows and combs, take the lanes from the wells "
@@ -134,6 +143,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "contains it; with markers and no such lane, this option is required)",
     )
     g.add_argument("--ug-loaded", metavar="X,Y,...", help="µg protein loaded per lane, same order as --lane-names")
+    g.add_argument(
+        "--ev-lanes",
+        metavar="NAME[,NAME...]",
+        help="the EV lanes pooled as replicates in the panel statistics and verdict (default: every lane but the "
+        "reference and the ladder, except lanes with a word of their name starting with "
+        + "/".join(NOT_EV_WORDS)
+        + "); the panel names the lanes it pooled and those it left out",
+    )
     g.add_argument(
         "--marker",
         metavar="NAME[,NAME...]",
@@ -224,7 +241,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 #: Keys of a panel file and their types (:mod:`exo_vision._shared.schema`).
-PANEL_KEYS = {"lane_names": "str_list", "reference_lane": "str", "ug_loaded": "number_list", "marker": "table_list"}
+PANEL_KEYS = {
+    "lane_names": "str_list",
+    "reference_lane": "str",
+    "ug_loaded": "number_list",
+    "ev_lanes": "str_list",
+    "marker": "table_list",
+}
 #: Keys of one ``[[marker]]`` table.
 MARKER_KEYS = {"name": "str", "image": "str", "strip": "int"}
 #: Output names per input stem S.
@@ -244,6 +267,7 @@ class PanelSpec:
     reference_lane: str | None
     ug_loaded: dict[str, float] | None
     markers: list[dict[str, Any]] = field(default_factory=list)
+    ev_lanes: list[str] | None = None
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -253,6 +277,61 @@ def _split(text: str | None) -> list[str] | None:
     if not all(items):
         raise ValueError(f"empty item in comma-separated list {text!r}")
     return items
+
+
+#: One lane's columns on the command line: first column, a dash, one past the last column (pixels, >= 0).
+LANE_RANGE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*$")
+
+
+def lane_ranges_px(text: str | None) -> list[tuple[float, float]] | None:
+    """The lanes' columns of ``--lane-ranges`` ("100-180,210-290"), left to right; None when not given.
+
+    Raises
+    ------
+    ValueError
+        When an item is not ``X0-X1`` with X0 < X1, or the lanes are not left to right without overlap.
+    """
+    if text is None:
+        return None
+    ranges = []
+    for item in _split(text) or []:
+        match = LANE_RANGE_PATTERN.match(item)
+        if match is None or not float(match[1]) < float(match[2]):
+            raise ValueError(
+                f"--lane-ranges: {item!r} is not a lane's columns; give X0-X1 per lane, the first column and one "
+                "past the last in pixels with X0 < X1, separated by commas (e.g. 100-180,210-290)"
+            )
+        ranges.append((float(match[1]), float(match[2])))
+    for (_, right), (left, _) in zip(ranges, ranges[1:]):
+        if left < right:
+            raise ValueError(
+                f"--lane-ranges: the lanes must be given left to right without overlap, but one ends at column "
+                f"{right:g} and the next starts at {left:g}"
+            )
+    return ranges
+
+
+def _recorded_ranges(text: str | None) -> list[list[float]] | None:
+    """``--lane-ranges`` as run.json records it: one [first, one past last] column pair per lane."""
+    ranges = lane_ranges_px(text)
+    return None if ranges is None else [list(r) for r in ranges]
+
+
+def _check_lane_ranges(
+    ranges: list[tuple[float, float]] | None, n_lanes: int | None, lane_names: list[str] | None, *, gel: bool
+) -> None:
+    """Refuse lane ranges beside a different lane count, another number of lane names, or --gel."""
+    if ranges is None:
+        return
+    if gel:
+        raise ValueError("--lane-ranges gives the lanes, --gel takes them from the gel's wells: use one of the two")
+    if n_lanes is not None and n_lanes != len(ranges):
+        raise ValueError(f"--lanes {n_lanes} but --lane-ranges gives {len(ranges)} lanes; leave out --lanes")
+    if lane_names is not None and len(lane_names) != len(ranges):
+        raise ValueError(
+            f"{len(lane_names)} lane names ({', '.join(lane_names)}) for the {len(ranges)} lanes of --lane-ranges; "
+            "give one name per lane, left to right"
+        )
 
 
 def read_panel_file(path: str | Path) -> PanelSpec:
@@ -318,7 +397,13 @@ def read_panel_file(path: str | Path) -> PanelSpec:
         if strip is not None and (not isinstance(strip, int) or strip < 1):
             raise ValueError(f"{shown}: [[marker]] {m['name']!r}: `strip` must be a positive integer (top strip = 1)")
         out.append({"name": m["name"], "image": (path.parent / m["image"]).resolve(), "strip": strip})
-    return PanelSpec(list(names), ref, ug_map, out)
+    ev_lanes = data.get("ev_lanes")
+    if ev_lanes is not None:
+        try:
+            _check_ev_lanes(list(ev_lanes), names, ref)
+        except ValueError as err:
+            raise ValueError(f"{shown}: {err}") from None
+    return PanelSpec(list(names), ref, ug_map, out, None if ev_lanes is None else list(ev_lanes))
 
 
 def _collect_inputs(items: list[str]) -> list[Path]:
@@ -424,26 +509,31 @@ def blot_parameters(args: argparse.Namespace) -> BlotParameters:
 
 
 def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem: str | None = None):
-    """Read, quantify and write the per-image outputs of one blot; return its band table and warnings.
+    """Read, quantify and write the per-image outputs of one blot; return its band table, its warnings and what a
+    panel must add to results measured on it (:attr:`~exo_vision.blot.quantify.BlotResult.panel_caveat`).
 
     Both outputs (``stem_bands.csv``, ``stem_annotated.png``) appear together or not at all.
     """
     from exo_vision.blot.gel import quantify_gel
     from exo_vision.blot.quantify import quantify_blot
+    from exo_vision.blot.saturation import export_warnings, without_repeats
     from exo_vision.blot.straighten import straighten_if_turned, straightening_warning
     from exo_vision.figures.blot import annotated_blot
 
     img = _read(
         path, getattr(args, "max_megapixels", None), getattr(args, "frame", None), getattr(args, "channel", None)
     )
-    for message in img.warnings:  # how the file was read (a colour export turned grey, a page chosen)
-        logger.warning("%s: %s", display_path(path.name), message)
     polarity = img.polarity if args.polarity == "auto" else args.polarity
+    # how the file was read (a colour export turned grey, a page chosen); the 8-bit warning once, in full
+    read_warnings = without_repeats(img.warnings, export_warnings(img.data, polarity=polarity))
+    for message in read_warnings:
+        logger.warning("%s: %s", display_path(path.name), message)
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     quantify = quantify_gel if getattr(args, "gel", False) else quantify_blot
+    ranges = lane_ranges_px(getattr(args, "lane_ranges", None))
     data, rotation = (
         (img.data, None)
-        if getattr(args, "no_straighten", False)
+        if getattr(args, "no_straighten", False) or ranges is not None  # the columns are the file's
         else straighten_if_turned(img.data, polarity=polarity, max_value=max_value)
     )
     result = quantify(
@@ -451,6 +541,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
         polarity=polarity,
         max_value=max_value,
         n_lanes=args.lanes,
+        lane_x_ranges_px=ranges,
         lane_names=lane_names,
         markers=markers,
         ladder_lane=args.ladder_lane,
@@ -468,8 +559,8 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     with file_group() as group:
         group.stage_bytes(out_dir / f"{stem}_bands.csv", _csv_text(result.bands).encode("utf-8"))
         group.stage(out_dir / f"{stem}_annotated.png", lambda tmp: _png_writer(tmp, annotated))
-    warnings = list(dict.fromkeys(list(img.warnings) + result.warnings))
-    return result.bands, warnings
+    warnings = list(dict.fromkeys(read_warnings + result.warnings))
+    return result.bands, warnings, result.panel_caveat
 
 
 def _refuse_what_the_panel_names(args: argparse.Namespace) -> None:
@@ -480,6 +571,7 @@ def _refuse_what_the_panel_names(args: argparse.Namespace) -> None:
         "--lane-names": args.lane_names,
         "--reference-lane": args.reference_lane,
         "--ug-loaded": args.ug_loaded,
+        "--ev-lanes": getattr(args, "ev_lanes", None),
     }
     clashes = [name for name, value in given.items() if value]
     if clashes:
@@ -498,6 +590,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         lane_names = _split(args.lane_names)
         ug = _split(args.ug_loaded)
+        ev_lanes = _split(getattr(args, "ev_lanes", None))
+        lane_ranges = lane_ranges_px(getattr(args, "lane_ranges", None))
+        _check_lane_ranges(lane_ranges, args.lanes, lane_names, gel=bool(getattr(args, "gel", False)))
         cli_markers = _split(args.marker)
         panel = read_panel_file(args.panel) if args.panel else None
         if not args.inputs and panel is None:
@@ -550,6 +645,7 @@ def run(args: argparse.Namespace) -> int:
                 jobs.append((image, entries, lane_names))
         reference = panel.reference_lane
         ug_map = panel.ug_loaded
+        ev_lanes = panel.ev_lanes
     else:
         reference = args.reference_lane or default_reference_lane(lane_names)
         markers = cli_markers if cli_markers is None or len(cli_markers) > 1 else cli_markers[0]
@@ -577,12 +673,15 @@ def run(args: argparse.Namespace) -> int:
                 f"lane name(s) {', '.join(map(repr, twice))} given more than once ({', '.join(lane_names or [])}); "
                 "give each lane its own name (e.g. exo1, exo2)"
             )
-        _check_panel_arguments(lane_names, reference, ug_map, args.ladder_lane)
-        if lane_names and reference is None and (panel is not None or cli_markers):
+        markers_given = panel is not None or bool(cli_markers)
+        _check_panel_arguments(lane_names, reference, ug_map, args.ladder_lane, markers=markers_given)
+        if lane_names and reference is None and markers_given:
             raise ValueError(
                 f"no lane is named 'lysate' ({', '.join(lane_names)}), so the reference lane for the EV/lysate "
                 "ratios is unknown; name the lysate lane with --reference-lane NAME"
             )
+        if ev_lanes is not None:
+            _check_ev_lanes(ev_lanes, lane_names, reference, ladder_lane=args.ladder_lane)
     except ValueError as err:
         logger.error("%s", err)
         return 2
@@ -603,12 +702,20 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with lock:
         return _quantify_jobs(
-            jobs, stems, args, out_dir=out_dir, reference=reference, ug_map=ug_map, lane_names=lane_names
+            jobs,
+            stems,
+            args,
+            out_dir=out_dir,
+            panel=dict(reference=reference, ug_map=ug_map, ev_lanes=ev_lanes),
+            lane_names=lane_names,
         )
 
 
-def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_names) -> int:
-    """Quantify every job into ``out_dir`` (whose lock the caller holds), then write the panel and run files."""
+def _quantify_jobs(jobs, stems, args, *, out_dir: Path, panel: dict[str, Any], lane_names) -> int:
+    """Quantify every job into ``out_dir`` (whose lock the caller holds), then write the panel and run files.
+
+    ``panel`` holds the panel's ``reference``, ``ug_map`` and ``ev_lanes``.
+    """
     import pandas as pd
 
     from exo_vision._shared.atomic import atomic_write_text
@@ -617,7 +724,7 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
     # leaves no run.json (the report calls the folder unfinished) rather than one beside newer band tables
     for name in RUN_FILES:
         (out_dir / name).unlink(missing_ok=True)
-    tables, errors, warnings, images = [], [], {}, []
+    tables, errors, warnings, images, caveats = [], [], {}, [], {}
     for (path, markers, names), stem in zip(jobs, stems, strict=True):
         shown = display_path(path)
         try:
@@ -625,10 +732,12 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
                 strip_markers = _strip_markers(markers)
             else:
                 strip_markers = markers
-            table, warns = quantify_file(
+            table, warns, caveat = quantify_file(
                 path, out_dir=out_dir, markers=strip_markers, lane_names=names, args=args, stem=stem
             )
             tables.append(table)
+            if caveat:
+                caveats[path.name] = caveat
             images.append(
                 {
                     "input": display_path(path),
@@ -660,14 +769,24 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
                 (out_dir / f"{stem}{suffix}").unlink(missing_ok=True)
 
     verdict: dict[str, Any] | None = None
+    reference, ug_map = panel["reference"], panel["ug_map"]
+    no_panel = ""
     if tables and reference is not None:
         all_bands = pd.concat(tables, ignore_index=True)
         if (all_bands["marker"].astype(str) != "").any():
             try:
-                verdict = _write_panel(all_bands, out_dir=out_dir, reference=reference, ug_map=ug_map)
+                verdict = _write_panel(all_bands, out_dir=out_dir, panel=panel, caveats=caveats)
             except ValueError as err:
                 logger.error("panel: %s", err)
                 errors.append({"input": "panel", "error": str(err)})
+    elif tables and args.marker and not lane_names:
+        no_panel = "; no marker panel: --marker without --lane-names"
+        logger.warning(
+            "no marker panel (panel.csv, panel_summary.csv) was made: EV/lysate ratios and the MISEV verdict need "
+            "the lanes' names, one of them the lysate lane (--lane-names lysate,exo1,exo2 ...); the band table "
+            "gives the %s rows their volumes and present/absent calls",
+            args.marker,
+        )
 
     run_info = {
         "exo_vision_version": __version__,
@@ -675,10 +794,12 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
         "command": [display_path(a) for a in getattr(args, "command_line", None) or ["exo-vision", "blot"]],
         "parameters": {
             "lanes": args.lanes,
+            "lane_ranges": _recorded_ranges(getattr(args, "lane_ranges", None)),
             "gel": bool(getattr(args, "gel", False)),
             "lane_names": lane_names,
             "reference_lane": reference,
             "ug_loaded": ug_map,
+            "ev_lanes": panel["ev_lanes"],
             "marker": args.marker,
             "panel": args.panel,
             "background": args.background,
@@ -712,7 +833,9 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, reference, ug_map, lane_
     sys.stdout.write(
         f"{len(jobs)} image(s): {n_ok} quantified, {len(jobs) - n_ok} failed"
         + (f"; MISEV panel {'PASS' if verdict['pass'] else 'FAIL'}" if verdict else "")
+        + ("" if not verdict or not verdict.get("caveats") else " (indicative only: an 8-bit or rescaled export)")
         + ("; the panel could not be made (see the error above)" if any(e["input"] == "panel" for e in errors) else "")
+        + no_panel
         + f"; outputs in {display_path(out_dir)}\n"
     )
     return 1 if errors else 0
@@ -737,19 +860,47 @@ def _panel_record(panel: str | None) -> dict[str, Any] | None:
 
 
 def _check_panel_arguments(
-    lane_names: list[str] | None, reference: str | None, ug_map: dict[str, float] | None, ladder_lane: int | None
+    lane_names: list[str] | None,
+    reference: str | None,
+    ug_map: dict[str, float] | None,
+    ladder_lane: int | None,
+    *,
+    markers: bool = False,
 ) -> None:
-    """Refuse a reference lane that is not a lane, or a µg amount that is not positive, before any image is read
-    (the ladder lane, which is no sample, may be given 0)."""
+    """Refuse a reference lane that is not a lane, or (with ``markers``) that is the ladder lane, or a µg amount
+    that is not positive, before any image is read (the ladder lane, which is no sample, may be given 0)."""
     if lane_names and reference is not None and reference not in lane_names:
         raise ValueError(
             f"the reference lane {reference!r} is not among the lane names ({', '.join(lane_names)}); "
             "name one of them (--reference-lane, or reference_lane in the panel file)"
         )
     ladder = lane_names[ladder_lane - 1] if lane_names and ladder_lane and 0 < ladder_lane <= len(lane_names) else None
+    if markers and ladder is not None and ladder == reference:
+        raise ValueError(
+            f"lane {ladder_lane} ({ladder!r}) is both the ladder lane (--ladder-lane {ladder_lane}) and the "
+            "reference (lysate) lane the ratios divide by; a ladder lane holds no sample, so no marker is measured "
+            "there. Give the ladder's own lane number (--ladder-lane), or, if that lane is the ladder, name it so and "
+            "name the lysate lane (--lane-names, --reference-lane)"
+        )
     bad = {k: v for k, v in (ug_map or {}).items() if k != ladder and not (math.isfinite(v) and v > 0)}
     if bad:
         raise ValueError(f"µg loaded must be positive numbers for every sample lane, got {bad}")
+
+
+def _check_ev_lanes(
+    ev_lanes: list[str], lane_names: list[str] | None, reference: str | None, *, ladder_lane: int | None = None
+) -> None:
+    """Refuse EV lanes that are not lanes, the reference or the ladder, before any image is read."""
+    from exo_vision.blot.panel import lane_roles
+
+    if not lane_names:
+        raise ValueError("--ev-lanes names lanes by their names: give the lane names too (--lane-names)")
+    ladder = lane_names[ladder_lane - 1] if ladder_lane and 0 < ladder_lane <= len(lane_names) else None
+    if ladder is not None and ladder in ev_lanes:
+        raise ValueError(
+            f"--ev-lanes names {ladder!r}, the ladder lane (lane {ladder_lane}, no sample); leave it out of them"
+        )
+    lane_roles(lane_names, reference_lane=reference or "", ev_lanes=ev_lanes)
 
 
 def _strip_markers(entries: list[dict[str, Any]]) -> dict[int, str]:
@@ -763,19 +914,24 @@ def _strip_markers(entries: list[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
-def _write_panel(bands, *, out_dir: Path, reference: str, ug_map) -> dict[str, Any]:
+def _write_panel(bands, *, out_dir: Path, panel: dict[str, Any], caveats: dict[str, str]) -> dict[str, Any]:
+    """Write the panel files of ``bands`` (``panel``: its ``reference``, ``ug_map`` and ``ev_lanes``); return
+    the verdict and its reasons."""
     from exo_vision._shared.atomic import atomic_write
-    from exo_vision.blot.panel import enrichment_table, misev_verdict, panel_summary
+    from exo_vision.blot.panel import enrichment_table, misev_verdict, panel_summary, pooled_lanes_line
     from exo_vision.figures.blot import panel_figure
     from exo_vision.figures.style import save_figure
 
-    enrichment = enrichment_table(bands, reference_lane=reference, ug_loaded=ug_map)
+    enrichment = enrichment_table(
+        bands, reference_lane=panel["reference"], ug_loaded=panel["ug_map"], ev_lanes=panel["ev_lanes"], caveats=caveats
+    )
     summary = panel_summary(enrichment)
     ok, reasons = misev_verdict(summary)
     merged = enrichment.merge(summary[["marker", "verdict", "reason"]], on="marker", how="left")
     _write_csv(out_dir / "panel.csv", merged)
     _write_csv(out_dir / "panel_summary.csv", summary)
-    title = f"MISEV panel: {'PASS' if ok else 'FAIL'}"
+    indicative = bool(enrichment["caveat"].astype(bool).any())
+    title = f"MISEV panel: {'PASS' if ok else 'FAIL'}" + (" (indicative: export)" if indicative else "")
     fig = panel_figure(enrichment, summary, title=title)
     for suffix in ("png", "svg"):
 
@@ -786,6 +942,7 @@ def _write_panel(bands, *, out_dir: Path, reference: str, ug_map) -> dict[str, A
     for s in dict.fromkeys(enrichment["statement"]):  # "not detected in the reference lane" once per marker
         if s:
             logger.info("%s", s)
+    logger.info("%s", pooled_lanes_line(summary))
     for r in reasons:
         logger.info("%s", r)
-    return {"pass": ok, "reasons": reasons}
+    return {"pass": ok, "reasons": reasons, "caveats": [c for c in dict.fromkeys(enrichment["caveat"]) if c]}

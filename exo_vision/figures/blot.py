@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from exo_vision.blot.panel import (
+    EV_ROLE,
     LOWER_BOUND,
     MEASURED,
     UNDETERMINED,
@@ -245,18 +246,23 @@ def _log_ratio_axis(ax, values: np.ndarray) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
 
 
+def _is_ev(enrichment: pd.DataFrame) -> pd.Series:
+    """Rows of EV lanes (pooled as replicates); a table without roles counts every lane but the reference."""
+    if "role" in enrichment.columns:
+        return enrichment["role"] == EV_ROLE
+    return ~enrichment["is_reference"].astype(bool)
+
+
 def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Dot plot of the EV/reference ratio per marker, with the geometric mean and its 95 % CI, on a log axis.
 
-    Dots are the EV lanes; the black mark with whiskers is the replicate
-    geometric mean and its t-based 95 % confidence interval (the panel's
-    headline statistic, :func:`exo_vision.blot.panel.panel_summary`; whiskers
-    only when n >= 2), named in the y label. An absent band is drawn as an open
-    downward triangle at its upper bound (LoD-based); ratios with clipped bands
-    as :func:`censoring` says (lower bound ``^``, upper bound filled ``v``,
-    undetermined ``x``). The axis is logarithmic (ratios are multiplicative)
-    with labelled ticks at 1, 2 and 5 per decade; the legend sits below the
-    axes, clear of the data.
+    Dots are the EV lanes (``role`` "EV"; lanes left out of the pool are not drawn); the black mark with
+    whiskers is the replicate geometric mean and its t-based 95 % confidence interval (the panel's headline
+    statistic, :func:`exo_vision.blot.panel.panel_summary`; whiskers only when n >= 2), named in the y label. An
+    absent band is drawn as an open downward triangle at its upper bound (LoD-based); ratios with clipped bands
+    as :func:`censoring` says (lower bound ``^``, upper bound filled ``v``, undetermined ``x``). The axis is
+    logarithmic (ratios are multiplicative) with labelled ticks at 1, 2 and 5 per decade; the legend sits below
+    the axes, clear of the data.
 
     Parameters
     ----------
@@ -275,7 +281,7 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
     with journal_style():
         ax = fig.add_subplot()
         markers = list(summary["marker"])
-        lanes = list(dict.fromkeys(enrichment.loc[~enrichment["is_reference"], "lane_name"]))
+        lanes = list(dict.fromkeys(enrichment.loc[_is_ev(enrichment), "lane_name"]))
         clipped_reference = clipped_reference_markers(enrichment)
         drawn = [enrichment["ratio_to_reference"].to_numpy(float), enrichment["ratio_upper_bound"].to_numpy(float)]
         for i, row in enumerate(summary.itertuples()):
@@ -297,7 +303,7 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
                     label="geometric mean, 95 % CI",
                 )
                 drawn.append(np.array([mean, low, high]))
-            ev = enrichment[(enrichment["marker"] == row.marker) & ~enrichment["is_reference"]]
+            ev = enrichment[(enrichment["marker"] == row.marker) & _is_ev(enrichment)]
             for j, e in enumerate(ev.itertuples()):
                 x = i + (j - (len(ev) - 1) / 2) * 0.15
                 c = GROUP_COLORS[lanes.index(e.lane_name) % len(GROUP_COLORS)]

@@ -406,6 +406,9 @@ def _to_2d(
             "Open a 2-D image",
         )
     if raw.rgb and channel is not None:
+        empty = empty_channel(data, channel)
+        if empty is not None:
+            raise ImageReadError(path, *empty)
         data = np.ascontiguousarray(data[..., COLOUR_CHANNELS.index(channel)])
         raw.metadata["converted_from"] = f"{channel} channel"
         notes.append(f"the {channel} channel of the colour image was read (the other channels were left out)")
@@ -433,6 +436,38 @@ def _to_2d(
             "Check the exposure and export the image again (is it a blank or a failed acquisition?)",
         )
     return data, notes
+
+
+def empty_channel(data: np.ndarray, channel: str) -> tuple[str, str] | None:
+    """Why ``channel`` of a colour image cannot be analysed, when it holds one value everywhere, and what to read
+    instead; None when it holds signal.
+
+    Parameters
+    ----------
+    data : (M, N, 3|4) ndarray
+        The colour image (red, green, blue and perhaps alpha planes).
+    channel : {"red", "green", "blue"}
+        The channel asked for.
+
+    Returns
+    -------
+    (str, str) or None
+        The problem ("its blue channel is empty: every pixel is 0") and the fix, which names the channels that
+        hold signal (or says that none does).
+    """
+    planes = {name: np.asarray(data)[..., i] for i, name in enumerate(COLOUR_CHANNELS)}
+    plane = planes[channel]
+    low, high = plane.min(), plane.max()
+    if low != high:
+        return None
+    signal = [name for name, p in planes.items() if p.min() != p.max()]
+    fix = (
+        f"Read a channel that holds signal: {' or '.join(signal)} (--channel {signal[0]}; channel= in Python; the "
+        "'colour channel' choice in the blot dock)"
+        if signal
+        else "No channel holds signal: check the exposure and export the image again"
+    )
+    return f"its {channel} channel is empty: every pixel is {low.item()!r}", fix
 
 
 def colour_to_gray(data: np.ndarray, *, kind: str = "blot") -> tuple[np.ndarray, list[str]]:
@@ -734,7 +769,8 @@ def _describe_blot(image: ImageData, raw: RawImage) -> None:
         clipped = int(np.count_nonzero(data == image.max_value))
         image.metadata["saturated_pixels"] = clipped
         if clipped:
+            black = " (black: in an export with dark bands, the darkest band pixels clip at black)"
             image.warnings.append(
                 f"{clipped} pixels ({100 * clipped / data.size:.2f}%) sit at the saturation level "
-                f"{image.max_value:g}: band intensities there are clipped"
+                f"{image.max_value:g}{black if image.polarity == 'dark' else ''}: band intensities there are clipped"
             )

@@ -36,6 +36,7 @@ from exo_vision import __version__
 from exo_vision._shared.atomic import atomic_write, atomic_write_text, sha256_file
 from exo_vision._shared.csv_tables import csv_text
 from exo_vision._shared.paths import display_path, printable
+from exo_vision.blot.advice import in_dock_words
 from exo_vision.blot.constants import PANEL_FILES
 from exo_vision.blot.ladder import named_ladder_lane
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX, BlotParameters
@@ -80,10 +81,12 @@ PRODUCER = "napari blot dock"
 #: The keys of ``parameters`` in ``exo-vision blot``'s ``run.json``, in its order.
 RUN_PARAMETER_KEYS = (
     "lanes",
+    "lane_ranges",
     "gel",
     "lane_names",
     "reference_lane",
     "ug_loaded",
+    "ev_lanes",
     "marker",
     "panel",
     "background",
@@ -225,6 +228,7 @@ class BlotWidget(Container):
         self._markers = LineEdit(label="marker per strip (reading order)", value="")
         self._reference = LineEdit(label="reference (lysate) lane", value=DEFAULT_REFERENCE)
         self._ug_loaded = LineEdit(label="µg loaded per lane (comma-separated; empty: equal loads)", value="")
+        self._ev_lanes = LineEdit(label="EV lanes pooled (comma-separated; empty: by their names)", value="")
         self._background = ComboBox(label="background", choices=enum_choices(Background), value=Background.PROFILE)
         self._keep_writing = CheckBox(text="keep pen writing (do not remove written masses and dashes)", value=False)
         self._straighten = CheckBox(
@@ -259,6 +263,11 @@ class BlotWidget(Container):
             (self._central_fraction, "--central-fraction: the share of each lane's width that is quantified"),
             (self._keep_spots, "--keep-spots"),
             (self._n_lanes, "--lanes N"),
+            (
+                self._ev_lanes,
+                "--ev-lanes: the EV replicates (empty: all but the reference and lanes named lysate, "
+                "cell, blank, empty, negative, ladder, marker or buffer)",
+            ),
             (self._background, "--background"),
             (self._channel, "--channel red|green|blue: one channel of a colour image (gray: by luminance)"),
         ):
@@ -295,6 +304,7 @@ class BlotWidget(Container):
                 self._markers,
                 self._reference,
                 self._ug_loaded,
+                self._ev_lanes,
                 self._background,
                 self._keep_writing,
                 self._straighten,
@@ -468,13 +478,13 @@ class BlotWidget(Container):
             try:
                 self._show(work(), settings)
             except ValueError as error:
-                show_warning(str(error))
+                show_warning(in_dock_words(str(error)))
             return
         if self.worker is not None and self.worker.is_running:
             self.worker.quit()
         self.worker = create_worker(work, _progress={"desc": f"Quantifying {image_layer.name}"}, _ignore_errors=True)
         self.worker.returned.connect(lambda result: self._show(result, settings))
-        self.worker.errored.connect(lambda error: show_warning(f"blot quantification failed: {error}"))
+        self.worker.errored.connect(lambda error: show_warning(in_dock_words(f"blot quantification failed: {error}")))
         release_when_finished(self.worker).start()
 
     def _run_settings(self, image_layer: Any, kwargs: dict[str, Any], *, edited: bool) -> dict[str, Any]:
@@ -582,6 +592,11 @@ class BlotWidget(Container):
         data = np.asarray(layer.data)
         file_colour = (meta.get("file_metadata") or {}).get("converted_from") == "colour" and meta.get("path")
         if data.ndim == 3 and data.shape[-1] in (3, 4) and getattr(layer, "rgb", False):
+            from exo_vision.io.read import empty_channel
+
+            empty = empty_channel(data, channel)
+            if empty is not None:
+                raise ValueError(f"layer {layer.name!r}: {empty[0]}. {empty[1]}")
             gray = image_data_from_layer(layer)  # the calibration and file facts, as for the gray image
             source_path = meta.get("path") or getattr(getattr(layer, "source", None), "path", None)
             image = replace(
@@ -693,7 +708,7 @@ class BlotWidget(Container):
         if settings is not None:
             self._settings[layer_id(self.image_layer)] = settings
         for message in result.warnings:
-            show_warning(message)
+            show_warning(in_dock_words(message))
         image = self.image_layer
         common = {"scale": image.scale, "units": image.units, "translate": image.translate}
         source = {SOURCE_KEY: layer_id(image)}
@@ -800,7 +815,14 @@ class BlotWidget(Container):
             reference = default_reference_lane(names) or typed
         if not reference:
             raise ValueError("name the lysate lane in 'reference (lysate) lane'")
-        enrichment = enrichment_table(self.result.bands, reference_lane=reference, ug_loaded=self._loads(names))
+        images = set(self.result.bands["image"].astype(str))
+        enrichment = enrichment_table(
+            self.result.bands,
+            reference_lane=reference,
+            ug_loaded=self._loads(names),
+            ev_lanes=split_names(self._ev_lanes.value) or None,
+            caveats=dict.fromkeys(images, self.result.panel_caveat) if self.result.panel_caveat else None,
+        )
         summary = panel_summary(enrichment)
         ok, reasons = misev_verdict(summary)
         return enrichment, summary, ok, reasons
@@ -833,7 +855,9 @@ class BlotWidget(Container):
             _, summary, ok, reasons = self.panel()
         except ValueError as error:
             return f"no panel verdict: {error}"
-        lines = [f"MISEV panel: {'PASS' if ok else 'FAIL'}"]
+        from exo_vision.blot.panel import pooled_lanes_line
+
+        lines = [f"MISEV panel: {'PASS' if ok else 'FAIL'}", pooled_lanes_line(summary)]
         lines += [f"{row.marker}: {row.verdict} ({row.reason})" for row in summary.itertuples()]
         lines += [reason for reason in reasons if "missing" in reason]
         return "\n".join(lines)
@@ -889,12 +913,15 @@ class BlotWidget(Container):
             show_info(f"panel files not written: {error}")
             written.append(self._write_run_json(out, image, stem, verdict=None, panel_problem=str(error)))
             return written
-        written.append(self._write_run_json(out, image, stem, verdict={"pass": ok, "reasons": reasons}))
+        caveats = [c for c in dict.fromkeys(enrichment["caveat"]) if c]
+        verdict = {"pass": ok, "reasons": reasons, "caveats": caveats}
+        written.append(self._write_run_json(out, image, stem, verdict=verdict))
         merged = enrichment.merge(summary[["marker", "verdict", "reason"]], on="marker", how="left")
         for name, table in (("panel.csv", merged), ("panel_summary.csv", summary)):
             atomic_write_text(out / name, csv_text(table))
             written.append(out / name)
-        figure = panel_figure(enrichment, summary, title=f"MISEV panel: {'PASS' if ok else 'FAIL'}")
+        title = f"MISEV panel: {'PASS' if ok else 'FAIL'}" + (" (indicative: export)" if caveats else "")
+        figure = panel_figure(enrichment, summary, title=title)
         for suffix in ("png", "svg"):
             target = out / f"panel.{suffix}"
             atomic_write(target, partial(_save_figure_to, figure, fmt=suffix))
@@ -934,13 +961,16 @@ class BlotWidget(Container):
         except ValueError:
             loads = None  # the panel says why (panel_problem)
         parameters["ug_loaded"] = loads
+        parameters["ev_lanes"] = split_names(self._ev_lanes.value) or None
         parameters = {key: parameters.get(key) for key in RUN_PARAMETER_KEYS}
         source = settings.get("path") or (str(image.path) if image.path is not None else None)
         shown = display_path(source) if source else self.image_layer.name
         bands = self.result.bands
         named = bands[bands["marker"].astype(str) != ""]
         markers = {str(int(k)): str(v) for k, v in named.groupby("strip")["marker"].first().items()}
-        warnings = list(dict.fromkeys([*image.warnings, *self.result.warnings]))
+        from exo_vision.blot.saturation import without_repeats
+
+        warnings = list(dict.fromkeys([*without_repeats(image.warnings, self.result.warnings), *self.result.warnings]))
         if settings.get("lanes_edited"):
             warnings.append(
                 "lanes were drawn or edited by hand in the napari blot dock: the command finds the lanes itself "
@@ -993,6 +1023,7 @@ class BlotWidget(Container):
             ("--lane-names", ",".join(p["lane_names"]) if p.get("lane_names") else None),
             ("--reference-lane", self._reference.value.strip() if explicit_reference else None),
             ("--ug-loaded", ",".join(split_names(self._ug_loaded.value)) if p.get("ug_loaded") else None),
+            ("--ev-lanes", ",".join(p["ev_lanes"]) if p.get("ev_lanes") else None),
             ("--marker", p.get("marker")),
             ("--ladder-lane", p.get("ladder_lane")),  # as quantified, not as the field reads at export
             ("--ladder-kda", p.get("ladder_kda")),

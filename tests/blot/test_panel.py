@@ -257,3 +257,118 @@ def test_censoring_is_said_as_it_is_and_a_missing_reference_is_no_censoring():
     s = panel_summary(enrichment_table(no_reference, reference_lane="lysate")).set_index("marker")
     assert "no ratios: the reference lane shows no band to divide by" in s.loc["CD9", "reason"]
     assert "lower bound" not in s.loc["CD9", "reason"]
+
+
+# -- lane roles (blot49 H6: lysate2 and blank were pooled as EV replicates) ----------------------------------------
+
+ROLES = bands(
+    [
+        ("CD9", "lysate", 1000.0, 50.0, True, False),
+        ("CD9", "exo1", 1500.0, 50.0, True, False),
+        ("CD9", "exo2", 2500.0, 50.0, True, False),
+        ("CD9", "lysate2", 900.0, 50.0, True, False),
+        ("CD9", "blank", 10.0, 50.0, False, False),
+        ("calnexin", "lysate", 2000.0, 30.0, True, False),
+        ("calnexin", "exo1", 10.0, 30.0, False, False),
+        ("calnexin", "exo2", -5.0, 30.0, False, False),
+        ("calnexin", "lysate2", 1800.0, 30.0, True, False),
+        ("calnexin", "blank", 0.0, 30.0, False, False),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "word"),
+    [
+        ("lysate2", "lysate"),
+        ("HEK-lysate", "lysate"),
+        ("Cell lysate", "cell"),
+        ("HEK cells", "cell"),
+        ("blank", "blank"),
+        ("Empty", "empty"),
+        ("negative ctrl", "negative"),
+        ("ladder", "ladder"),
+        ("MW marker", "marker"),
+        ("buffer only", "buffer"),
+        ("exoBlank", "blank"),
+        ("exo1", None),
+        ("extracellular vesicles", None),
+        ("sEV_HEK", None),
+    ],
+)
+def test_lane_names_that_say_no_ev_sample(name, word):
+    from exo_vision.blot.panel import not_ev_word
+
+    assert not_ev_word(name) == word
+
+
+def test_lanes_named_lysate_or_blank_are_not_pooled_as_ev_replicates():
+    """Before, every lane but the reference was an EV replicate: lysate2 (a ratio of 0.9) and the blank lane
+    (CD9 absent) entered the CD9 statistics and verdict, and the blank's calnexin 'absence' supported the pass."""
+    e = enrichment_table(ROLES, reference_lane="lysate")
+    roles = e[e.marker == "CD9"].set_index("lane_name")["role"].to_dict()
+    assert roles == {"lysate": "reference", "exo1": "EV", "exo2": "EV", "lysate2": "other", "blank": "other"}
+    why = e[e.marker == "CD9"].set_index("lane_name")["role_reason"]
+    assert why["lysate2"] == "its name says 'lysate'" and why["blank"] == "its name says 'blank'"
+    s = panel_summary(e).set_index("marker")
+    # only exo1 and exo2: ratios 1.5 and 2.5, all present (the blank's absent CD9 would have failed it)
+    assert s.loc["CD9", "n_ev_lanes"] == 2 and s.loc["CD9", "n_ratios"] == 2
+    assert s.loc["CD9", "ratio_mean"] == pytest.approx(2.0)
+    assert s.loc["CD9", "verdict"] == "pass"
+    assert s.loc["CD9", "ev_lanes"] == "exo1, exo2"
+    assert s.loc["CD9", "left_out_lanes"] == "lysate2 (its name says 'lysate'); blank (its name says 'blank')"
+    assert "not pooled as EV lanes: lysate2 (its name says 'lysate'); blank" in s.loc["CD9", "reason"]
+    # calnexin in lysate2 is no contamination of the EVs; the blank is no EV lane it is absent from
+    assert s.loc["calnexin", "verdict"] == "pass" and "absent from all 2 EV lanes" in s.loc["calnexin", "reason"]
+    from exo_vision.blot.panel import pooled_lanes_line
+
+    assert pooled_lanes_line(panel_summary(e)) == (
+        "EV lanes pooled as replicates: exo1, exo2; left out: lysate2 (its name says 'lysate'); "
+        "blank (its name says 'blank')"
+    )
+
+
+def test_ev_lanes_given_are_the_pool_and_are_checked():
+    e = enrichment_table(ROLES, reference_lane="lysate", ev_lanes=["exo1", "exo2", "blank"])
+    s = panel_summary(e).set_index("marker")
+    assert s.loc["CD9", "ev_lanes"] == "exo1, exo2, blank" and s.loc["CD9", "verdict"] == "fail"
+    assert s.loc["CD9", "left_out_lanes"] == "lysate2 (not among the EV lanes given)"
+    with pytest.raises(ValueError, match=r"'exo9' not among the lane names .*--ev-lanes"):
+        enrichment_table(ROLES, reference_lane="lysate", ev_lanes=["exo1", "exo9"])
+    with pytest.raises(ValueError, match="the reference lane 'lysate' is among them"):
+        enrichment_table(ROLES, reference_lane="lysate", ev_lanes=["lysate", "exo1"])
+    only_lysates = ROLES[ROLES.lane_name.isin(["lysate", "lysate2"])]
+    s = panel_summary(enrichment_table(only_lysates, reference_lane="lysate")).set_index("marker")
+    assert s.loc["CD9", "verdict"] == "fail" and "no EV lane to check" in s.loc["CD9", "reason"]
+
+
+def test_the_ladder_lane_named_as_the_reference_is_named_as_the_conflict():
+    """blot49 M8: 'reference lane 'lysate' is not among the lane names' while it was: it was the ladder lane."""
+    ladder = ROLES.copy()
+    ladder.loc[ladder.lane_name == "lysate", "marker"] = ""
+    with pytest.raises(ValueError, match="reference lane 'lysate' carries no marker: it is the ladder lane"):
+        enrichment_table(ladder, reference_lane="lysate")
+
+
+def test_a_window_far_below_zero_gets_no_call_and_fails_the_absence():
+    """blot49 M4: a -420 018 volume (noise SD 256) was called absent, < LoD, without a word."""
+    deep = PANEL.assign(noise_sd_volume=10.0)
+    deep.loc[(deep.marker == "calnexin") & (deep.lane_name == "exo2"), "volume"] = -4200.0
+    e = enrichment_table(deep, reference_lane="lysate").set_index(["marker", "lane_name"])
+    row = e.loc[("calnexin", "exo2")]
+    assert np.isnan(row["ratio_upper_bound"]) and not row["present"]
+    assert row["statement"].startswith("calnexin in exo2: no call: the window's volume (-4.2e+03 grey level x px)")
+    assert "420 noise SDs below zero" in row["statement"]
+    s = panel_summary(enrichment_table(deep, reference_lane="lysate")).set_index("marker")
+    assert s.loc["calnexin", "verdict"] == "fail" and "inconclusive: no call in exo2" in s.loc["calnexin", "reason"]
+    # -5 (0.5 SD below zero) stays a plain absent call
+    assert np.isfinite(e.loc[("calnexin", "exo1"), "ratio_upper_bound"])
+
+
+def test_a_caveat_goes_into_the_statement_and_the_reason():
+    """blot49 H3: the 8-bit caveat was only printed, not carried into panel.csv."""
+    e = enrichment_table(PANEL.assign(image="x8.tif"), reference_lane="lysate", caveats={"x8.tif": "8-bit export"})
+    cnx = e[(e.marker == "calnexin") & (e.lane_name == "exo1")].iloc[0]
+    assert cnx.statement.endswith("< 1.5% of the lysate signal (8-bit export)") and cnx.caveat == "8-bit export"
+    s = panel_summary(e).set_index("marker")
+    assert s.loc["calnexin", "reason"].endswith("; CAVEAT: 8-bit export")

@@ -278,3 +278,28 @@ def test_a_ruler_drawn_across_the_blot_is_no_lane_and_no_band():
 def test_a_lane_count_that_is_no_whole_number_is_refused():
     with pytest.raises(ValueError, match="n_lanes must be a positive whole number of lanes, got 2.5"):
         quantify_blot(_three_lanes(np.uint16), n_lanes=2.5)
+
+
+def test_a_marker_window_whose_edge_cuts_a_band_is_warned_and_a_volume_far_below_zero_too():
+    """blot49 M4: a window ending inside a band row called the same volume present in one lane and absent in the
+    next, and a volume of -420 018 (noise SD 256) absent, all without a word."""
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    blot = make_synthetic_blot(
+        [StripSpec("calnexin", [2.0e6, 0.0, 0.0])], lane_names=["lysate", "exo1", "exo2"], lane_width_px=48.0, rng=1
+    )
+    y = int(blot.truth.y_px.iloc[0])
+    kw = dict(polarity=blot.polarity, max_value=blot.max_value, n_lanes=3, markers="calnexin")
+    kw["lane_names"] = ["lysate", "exo1", "exo2"]
+    cut = quantify_blot(blot.image, marker_windows_px={"calnexin": (y - 60, y)}, **kw)
+    (edge,) = [w for w in cut.warnings if "cuts through a band" in w]
+    assert edge.startswith(f"strip 1: the calnexin window (rows {y - 60}-{y}) cuts through a band in lane 1 (lysate)")
+    assert "bottom edge" in edge and "exo1" not in edge
+    (deep,) = [w for w in cut.warnings if "read far below zero" in w]
+    assert "strip 1 lane 1 (lysate) band 1 (calnexin)" in deep
+    lysate = cut.bands[cut.bands.lane == 1].iloc[0]
+    assert lysate.volume < -5 * lysate.noise_sd_volume
+    # the whole band inside the window: neither warning
+    whole = quantify_blot(blot.image, marker_windows_px={"calnexin": (y - 60, y + 60)}, **kw)
+    assert not [w for w in whole.warnings if "cuts through a band" in w or "below zero" in w]
+    assert whole.bands.sort_values("lane").present.tolist() == [True, False, False]

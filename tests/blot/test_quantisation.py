@@ -193,3 +193,36 @@ def test_faint_8bit_lanes_next_to_a_saturated_lane_are_found():
     assert faint.visible_in_export and not faint.saturated
     band = res.bands[(res.bands.strip == 1) & (res.bands.lane == 2)]
     assert band.present.any()
+
+
+def test_quantisation_step_of_integer_and_float_exports():
+    from exo_vision.blot.quantisation import quantisation_step
+
+    levels = np.arange(120).reshape(10, 12) % 40
+    assert quantisation_step(levels.astype(np.uint8)) == 1.0
+    assert quantisation_step((levels * 257).astype(np.uint16)) == 257.0  # an 8-bit export widened to 16 bits
+    assert quantisation_step((levels / 255).astype(np.float32)) == pytest.approx(1 / 255)
+    assert quantisation_step(np.random.default_rng(0).random((10, 12))) is None
+    # a noise-free drawing of two values is no export in steps of 50
+    drawn = np.where(levels > 20, 150, 100)
+    assert quantisation_step(drawn.astype(np.uint8)) == 1.0 and quantisation_step(drawn.astype(float)) is None
+
+
+def test_a_plateau_bounds_the_lod_by_what_rounding_can_hide():
+    """blot49 H3: blank boxes of a membrane on one grey level all read 0; their spread gave an LoD of ~0.95 x
+    sqrt(N) (64 grey level x px over 4560 pixels), while a band adding under half a level to each pixel
+    rounds away everywhere (up to 2280)."""
+    from exo_vision.blot.detection import NoiseEstimate, quantisation_floors
+
+    box = np.full((80, 57), 225.0)
+    band = 0.45 * np.exp(-0.5 * ((np.arange(80)[:, None] - 40) / 12.0) ** 2) * np.ones((1, 57))
+    assert (np.round(box + band) == box).all()  # 0.45 x peak over the box: not one pixel changes
+    hidden = float(band.sum())
+    flat = NoiseEstimate(0.0, 0.0, 20, "blank boxes")
+    nz = quantisation_floors(flat, n_pixels=box.size, step=1.0)
+    assert nz.sd_volume == pytest.approx(np.sqrt(box.size / 12)) and nz.lod_floor == 0.5 * box.size
+    assert nz.lod() == 0.5 * box.size > hidden and "rounding floor" in nz.source
+    # wider steps scale both floors; blank boxes that vary more than rounding does keep their own LoD
+    assert quantisation_floors(flat, n_pixels=box.size, step=257.0).lod() == 257.0 * 0.5 * box.size
+    noisy = NoiseEstimate(200.0, 3.0, 20, "blank boxes")
+    assert quantisation_floors(noisy, n_pixels=box.size, step=1.0) is noisy and noisy.lod() == 3.0 + 3.3 * 200.0

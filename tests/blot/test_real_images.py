@@ -101,3 +101,72 @@ def test_plos_kr_crop_finds_three_bands_and_a_blank_lane(plos_grey):
     # without a request the blank lane reports no band
     plain = quantify_blot(plos_grey[790:1430, 420:1375], polarity="dark", n_lanes=4)
     assert sorted(plain.bands.lane) == [2, 3, 4]
+
+
+def _quantified_pixels(res, row) -> int:
+    """Pixels a band's volume sums: its rows times the central width of its lane."""
+    lane = next(lane for lane in res.lanes if lane.strip == row.strip and lane.index == row.lane)
+    width = lane.columns(np.array([row.y_top_px]), fraction=res.parameters["central_fraction"]).shape[1]
+    return int(row.height_px) * width
+
+
+def test_an_8bit_blank_lane_on_one_grey_level_bounds_no_tighter_than_rounding(plos_grey):
+    """blot49 H3: the KR panel's empty lane is ~10 000 pixels all at one level; its LoD came from the spread of
+    blank boxes that all read 0 (94.8 grey level x px, '< 0.036 % of the lysate'), where a band adding under half
+    a grey level per pixel rounds away everywhere. The LoD is now at least that, and the panel says why."""
+    from exo_vision.blot.panel import enrichment_table
+
+    crop = plos_grey[730:1480, 380:1420]
+    res = quantify_blot(crop, polarity="dark", n_lanes=4, markers="calnexin", lane_names=["exo1", "lysate", "b", "c"])
+    blank = next(res.bands[res.bands.lane == 1].itertuples())
+    assert not blank.present
+    assert blank.lod_volume >= 0.5 * _quantified_pixels(res, blank)
+    assert "rounding can hide" in res.panel_caveat
+    panel = enrichment_table(res.bands, reference_lane="lysate", caveats={"": res.panel_caveat})
+    statement = panel.set_index("lane_name").loc["exo1", "statement"]
+    assert "8-bit export whose membrane reads whole grey levels without noise" in statement
+
+
+@pytest.fixture(scope="module")
+def imagequant_calnexin():
+    """The ImageQuant raw made a 'calnexin' blot (as the probe did): lane 1 keeps its bands, the other lanes'
+    band rows get empty membrane from higher up the same columns."""
+    import tifffile
+
+    raw = tifffile.imread(DATA / "blots" / "imagequant_raw" / "antiActin 20240710_131425_Ch_Chemi.tif")
+    cnx = raw.copy()
+    cnx[750:1198, 255:1100] = raw[100:548, 255:1100]
+    return cnx
+
+
+def test_the_rounding_floor_leaves_a_raw_blot_alone_and_bounds_its_8bit_export(imagequant_calnexin):
+    """blot49 H3: the 8-bit export of this blot claimed '< 0.0437 %' of the lysate where the 16-bit raw it came
+    from says '< 0.134 %'. The raw's LoDs are its blank boxes' (no floor); the export's are never below half a
+    grey level per pixel, so its bound is no longer tighter than the raw's."""
+    names = ["lysate", *(f"exo{i}" for i in range(1, 8))]
+    kw = dict(n_lanes=8, markers="calnexin", lane_names=names)
+    raw = quantify_blot(imagequant_calnexin, polarity="bright", **kw)
+    assert all(nz.lod_floor == 0 for nz in raw.noise.values()) and raw.panel_caveat == ""
+    export = (imagequant_calnexin / imagequant_calnexin.max() * 255).round().astype(np.uint8)
+    eight = quantify_blot(export, polarity="bright", **kw)
+    for row in eight.bands[eight.bands.lane > 1].itertuples():
+        assert not row.present and row.lod_volume >= 0.5 * _quantified_pixels(eight, row)
+
+    def bound(res):  # the EV lanes' largest LoD as a share of the lysate band
+        b = res.bands.set_index("lane")
+        return b.loc[2:, "lod_volume"].max() / b.loc[1, "volume"]
+
+    assert bound(eight) > bound(raw)
+
+
+def test_a_ladder_window_ending_inside_a_band_row_is_warned(plos_grey):
+    """blot49 M4: on the PLOS gamma-H2AX panel the calnexin window (200-70 kDa ladder) ends inside the
+    H2AX-Ub band row: the lysate read 35 793 (absent), exo5 35 380 (present), exo6 -420 018 (absent), silently."""
+    crop = plos_grey[3360:4030, 2350:3750]
+    names = ["ladder", "lysate", *(f"exo{i}" for i in range(1, 7))]
+    res = quantify_blot(
+        crop, polarity="dark", markers="calnexin", lane_names=names, ladder_lane=1, ladder_kda=[200, 130, 110, 70]
+    )
+    (edge,) = [w for w in res.warnings if "cuts through a band" in w]
+    assert "the calnexin window" in edge and "lane 2 (lysate): bottom edge" in edge and "(exo6)" in edge
+    assert any("read far below zero" in w and "(exo6)" in w for w in res.warnings)

@@ -415,3 +415,100 @@ def test_a_folder_scan_takes_gif_and_webp_blots_and_names_micrographs_it_leaves_
     with caplog.at_level("INFO"):
         assert [p.name for p in cli_blot._collect_inputs([str(tmp_path)])] == ["a.tif", "b.gif", "c.webp"]
     assert "1 electron-microscope file(s) left out: grid.dm4" in caplog.text and "exo-vision tem" in caplog.text
+
+
+def test_lanes_named_as_no_ev_sample_are_left_out_of_the_pool_and_ev_lanes_names_them(folder, tmp_path, caplog):
+    """blot49 H6: a lane named 'blank' (or 'lysate2') was pooled as an EV replicate, with no way to say otherwise."""
+    panel = str(folder / "panel.tif")
+    named = ["--lane-names", "lysate,exo1,blank", "--marker", "CD9,CD63,calnexin"]
+    out = tmp_path / "by_name"
+    assert main(["blot", panel, "--out", str(out), *named]) == 0
+    summary = pd.read_csv(out / "panel_summary.csv").set_index("marker")
+    assert summary.loc["CD9", "n_ev_lanes"] == 1 and summary.loc["CD9", "ev_lanes"] == "exo1"
+    assert summary.loc["CD9", "left_out_lanes"] == "blank (its name says 'blank')"
+    assert "EV lanes pooled as replicates: exo1; left out: blank (its name says 'blank')" in caplog.text
+    assert set(pd.read_csv(out / "panel.csv").role) == {"reference", "EV", "other"}
+    out = tmp_path / "given"
+    assert main(["blot", panel, "--out", str(out), *named, "--ev-lanes", "exo1,blank"]) == 0
+    summary = pd.read_csv(out / "panel_summary.csv").set_index("marker")
+    assert summary.loc["CD9", "ev_lanes"] == "exo1, blank" and summary.loc["CD9", "n_ratios"] == 2
+    assert json.loads((out / "run.json").read_text())["parameters"]["ev_lanes"] == ["exo1", "blank"]
+    assert main(["blot", panel, "--out", str(tmp_path / "bad"), *named, "--ev-lanes", "exo1,exo7"]) == 2
+    assert "'exo7' not among the lane names (lysate, exo1, blank)" in caplog.text
+    toml = tmp_path / "roles.toml"
+    toml.write_text(
+        (folder / "panel.toml")
+        .read_text()
+        .replace(
+            'lane_names = ["lysate", "exo1", "exo2"]', ('lane_names = ["lysate", "exo1", "exo2"]\nev_lanes = ["exo2"]')
+        )
+        .replace('image = "panel.tif"', f'image = "{folder / "panel.tif"}"')
+    )
+    out = tmp_path / "toml"
+    assert main(["blot", "--panel", str(toml), "--out", str(out)]) == 0
+    summary = pd.read_csv(out / "panel_summary.csv").set_index("marker")
+    assert summary.loc["CD9", "ev_lanes"] == "exo2" and summary.loc["CD9", "left_out_lanes"].startswith("exo1 (")
+
+
+def test_a_ladder_lane_that_is_also_the_lysate_is_named_as_the_conflict(folder, tmp_path, caplog):
+    """blot49 M8: '--ladder-lane 1' with lane 1 named lysate said the reference was not among the lane names."""
+    code = main(
+        ["blot", str(folder / "panel.tif"), "--out", str(tmp_path / "o"), "--ladder-lane", "1"]
+        + ["--lane-names", "lysate,exo1,exo2", "--marker", "CD9,CD63,calnexin"]
+    )
+    assert code == 2
+    assert "lane 1 ('lysate') is both the ladder lane (--ladder-lane 1) and the reference (lysate) lane" in caplog.text
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_marker_without_lane_names_says_no_panel_was_made(folder, tmp_path, caplog, capsys):
+    """blot49 L4: --marker without --lane-names ran and said nothing of the panel it did not make."""
+    assert main(["blot", str(folder / "panel.tif"), "--out", str(tmp_path / "o"), "--marker", "CD9,CD63,calnexin"]) == 0
+    assert "no marker panel (panel.csv, panel_summary.csv) was made" in caplog.text
+    assert "--lane-names lysate,exo1,exo2" in caplog.text
+    assert "no marker panel: --marker without --lane-names" in capsys.readouterr().out
+
+
+def test_lane_ranges_give_the_lanes_and_the_messages_name_the_option(folder, tmp_path, caplog):
+    """blot49 M3: messages said 'give lane x-ranges' / 'the lanes' columns', while no option took them."""
+    from exo_vision.blot.quantify import quantify_blot
+
+    image = tifffile.imread(folder / "panel.tif")
+    found = quantify_blot(image)
+    ranges = [(round(lane.x_centre_px - 20), round(lane.x_centre_px + 20)) for lane in found.lanes if lane.strip == 1]
+    text = ",".join(f"{a}-{b}" for a, b in ranges)
+    out = tmp_path / "ranges"
+    markers = ["--marker", "CD9,CD63,calnexin"]  # every lane measured in every strip
+    assert main(["blot", str(folder / "panel.tif"), "--out", str(out), "--lane-ranges", text, *markers]) == 0
+    bands = pd.read_csv(out / "panel_bands.csv")
+    for lane, (a, b) in enumerate(ranges, start=1):  # every strip's lane k sits in the k-th range, centred
+        rows = bands[bands.lane == lane]
+        assert ((rows.x_left_px >= a) & (rows.x_right_px <= b)).all() and len(rows) == 3
+    assert json.loads((out / "run.json").read_text())["parameters"]["lane_ranges"] == [
+        list(map(float, r)) for r in ranges
+    ]
+    for bad, said in [
+        ("100-80", "'100-80' is not a lane's columns"),
+        ("10-90,80-150", "left to right without overlap"),
+    ]:
+        assert main(["blot", str(folder / "panel.tif"), "--out", str(tmp_path / "x"), "--lane-ranges", bad]) == 2
+        assert said in caplog.text
+    assert main(["blot", str(folder), "--out", str(tmp_path / "g"), "--gel", "--lane-ranges", text]) == 2
+    assert main(["blot", str(folder), "--out", str(tmp_path / "n"), "--lane-ranges", text, "--lane-names", "a,b"]) == 2
+    assert "2 lane names (a, b) for the 3 lanes of --lane-ranges" in caplog.text
+    # the message of a lane count that cannot be placed names both ways to give the lanes
+    assert main(["blot", str(folder / "panel.tif"), "--out", str(tmp_path / "five"), "--lanes", "5"]) == 1
+    error = json.loads((tmp_path / "five" / "run.json").read_text())["errors"][0]["error"]
+    assert "check the lane count (--lanes N), or give the lanes' columns (--lane-ranges X0-X1,X0-X1,...)" in error
+
+
+def test_the_8bit_warning_of_an_export_is_given_once(tmp_path, caplog):
+    """blot49 L1: the reader's '8-bit export for publication' and the quantification's longer warning both ran."""
+    from exo_vision.blot.saturation import EIGHT_BIT_EXPORT_WARNING
+    from exo_vision.io.read import EIGHT_BIT_BLOT_WARNING
+
+    tifffile.imwrite(tmp_path / "export.tif", make_marker_panel(rng=5, export="inverted8").image)
+    assert main(["blot", str(tmp_path / "export.tif"), "--out", str(tmp_path / "out")]) == 0
+    assert caplog.text.count(EIGHT_BIT_EXPORT_WARNING) == 1 and EIGHT_BIT_BLOT_WARNING not in caplog.text
+    warnings = json.loads((tmp_path / "out" / "run.json").read_text())["warnings"]["export.tif"]
+    assert EIGHT_BIT_EXPORT_WARNING in warnings and EIGHT_BIT_BLOT_WARNING not in warnings

@@ -150,3 +150,27 @@ def test_real_gel_bright_bands_on_dark():
     assert image.data.dtype == np.uint8
     assert image.polarity == "bright"
     assert image.max_value == 255
+
+
+def test_clipped_pixels_of_an_inverted_export_are_said_to_be_black(tmp_path):
+    """blot49 L2: 'sit at the saturation level 0' did not say that 0 is black, the clip level of dark bands."""
+    bright = raw_blot(dtype=np.uint8, background=15, band=255)
+    tifffile.imwrite(tmp_path / "pub.tif", 255 - bright)
+    (clip,) = [w for w in read_image(tmp_path / "pub.tif", kind="blot").warnings if "saturation level" in w]
+    assert "saturation level 0 (black: in an export with dark bands, the darkest band pixels clip at black)" in clip
+    tifffile.imwrite(tmp_path / "raw.tif", bright)
+    (clip,) = [w for w in read_image(tmp_path / "raw.tif", kind="blot").warnings if "saturation level" in w]
+    assert "black" not in clip
+
+
+def test_an_empty_colour_channel_is_named_with_the_channels_that_hold_signal(tmp_path):
+    """blot49 M7: --channel blue on a two-colour export whose blue is 0 read as a blank acquisition."""
+    from exo_vision.io.image_data import ImageReadError
+
+    bright = raw_blot(dtype=np.uint8, background=15, band=255)
+    rgb = np.dstack([np.roll(bright, 7, axis=1), bright, np.zeros_like(bright)])
+    tifffile.imwrite(tmp_path / "two.tif", rgb, photometric="rgb")
+    with pytest.raises(ImageReadError, match="its blue channel is empty: every pixel is 0") as info:
+        read_image(tmp_path / "two.tif", kind="blot", channel="blue")
+    assert "Read a channel that holds signal: red or green (--channel red" in str(info.value)
+    assert read_image(tmp_path / "two.tif", kind="blot", channel="green").data.max() == 255

@@ -484,6 +484,12 @@ CASES = {
         {"_names": "cells, exo1, exo2", "_reference": "cells", "_ug_loaded": "20, 10, 10", "_markers": "CD9"},
         _nothing,
     ),
+    "ev_lanes": (
+        lambda: _one_strip_blot().image,
+        ["--lane-names", "lysate,exo1,exo2", "--ev-lanes", "exo2", "--marker", "CD9"],
+        {"_names": "lysate, exo1, exo2", "_ev_lanes": "exo2", "_markers": "CD9"},
+        _nothing,
+    ),
 }
 
 
@@ -670,3 +676,28 @@ def test_the_channel_choice_of_a_gray_layer_is_disabled_and_ignored_with_a_note(
     assert widget.export(tmp_path)
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["parameters"]["channel"] is None and "--channel" not in run["command"]
+
+
+def test_the_dock_names_its_own_controls_in_the_cores_advice(blot_viewer, monkeypatch):
+    """blot49 M3: in the dock a lane count that could not be placed told the user to use --lanes (and lane
+    x-ranges, which existed nowhere)."""
+    import exo_vision.plugins.blot_widget as widget_module
+
+    shown = []
+    monkeypatch.setattr(widget_module, "show_warning", shown.append)
+    _viewer, _image, widget = blot_viewer
+    widget._n_lanes.value = 2
+    widget.quantify()
+    (message,) = [m for m in shown if "were expected" in m or "were asked for" in m]
+    assert "'lanes per strip' in the blot dock" in message and "move or redraw the rectangles" in message
+    assert "--lanes" not in message and "--lane-ranges" not in message
+
+
+def test_advice_in_dock_words():
+    from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT, in_dock_words
+
+    said = in_dock_words(f"check {LANE_COUNT}, or give {LANE_COLUMNS}")
+    assert said == (
+        "check the lane count ('lanes per strip' in the blot dock), or give the lanes' columns (in the blot dock: "
+        "set 'lanes per strip', run, then move or redraw the rectangles of the lanes layer)"
+    )

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from exo_vision.blot.advice import LANE_COUNT
 from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES
 from exo_vision.blot.lanes.geometry import CENTRAL_FRACTION, Lane
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
@@ -146,7 +147,7 @@ def end_lanes(
     return xs, (
         f"strip {strip.index}: {len(xs)} lanes found; the membrane has room for a further lane at an end "
         f"(margins {rooms}; lane pitch {pitch:.0f} px) but {why}, so blank end lanes were not inferred; "
-        "if end lanes are blank, give the lane count (--lanes N)"
+        f"if end lanes are blank, give {LANE_COUNT}"
     )
 
 

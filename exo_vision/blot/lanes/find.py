@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.lanes.blanks import end_lanes, fill_gaps, fit_count, off_membrane_lanes
 from exo_vision.blot.lanes.geometry import Lane
 from exo_vision.blot.lanes.peaks import faint_lanes, lanes_on_pitch, off_grid_end_lanes, pitch_of, strong_lanes
@@ -158,7 +159,7 @@ def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnin
         _tell(
             warnings,
             f"strip {strip.index}: {found} lanes show bands but {n_lanes} were asked for, so the weakest at the ends "
-            f"were left out (centred at columns {dropped}); if they are lanes, give their count (--lanes) or columns",
+            f"were left out (centred at columns {dropped}); if they are lanes, give {LANE_COUNT} or {LANE_COLUMNS}",
         )
     xs = kept
     if guessed:
@@ -167,7 +168,7 @@ def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnin
             f"strip {strip.index}: {found} of the {n_lanes} lanes show a band and the membrane's edges do not place "
             f"the others, so they were put {(pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS) * f:.0f} px apart "
             "beside them: a guess. An 'absent' call in those lanes is only as good as their position; check the "
-            "annotated image, or give the lanes' columns",
+            f"annotated image, or give {LANE_COLUMNS}",
         )
     return xs
 
@@ -201,7 +202,7 @@ def _left_out_message(strip: Strip, columns_px: list[float], why: str) -> str:
     where = ", ".join(f"{x:.0f}" for x in sorted(columns_px))
     return (
         f"strip {strip.index}: a bright mark at column(s) {where} px lies {why} and was not taken as a lane (a pen "
-        "mark or a hand-written ladder); if it is a loaded lane, give the lane count (--lanes N) or the lanes' columns"
+        f"mark or a hand-written ladder); if it is a loaded lane, give {LANE_COUNT} or {LANE_COLUMNS}"
     )
 
 

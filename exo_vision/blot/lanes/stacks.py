@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES, SAME_LANE_PITCHES
 from exo_vision.blot.lanes.blanks import end_lanes, fit_count
 from exo_vision.blot.lanes.find import UNKNOWN_PITCH_LANE_WIDTHS, _tell
@@ -244,7 +245,7 @@ def fit_shared_count(
             warnings,
             f"{names}: {found} lanes show bands but {n_lanes} were asked for, so the weakest at the ends were left "
             f"out (centred at columns {dropped}{' in the first strip' if len(members) > 1 else ''}); if they are "
-            "lanes, give their count (--lanes) or columns",
+            f"lanes, give {LANE_COUNT} or {LANE_COLUMNS}",
         )
         return
     _extend_shared(out, strips, offsets, n_lanes, names, warnings)
@@ -280,7 +281,7 @@ def _extend_shared(out, strips: Sequence[Strip], offsets: dict[int, float], n_la
             warnings,
             f"{names}: {len(lanes)} of the {n_lanes} lanes show a band and the membrane's edges do not place the "
             f"others, so they were put {pitch:.0f} px apart beside them: a guess. An 'absent' call in those lanes "
-            "is only as good as their position; check the annotated image, or give the lanes' columns",
+            f"is only as good as their position; check the annotated image, or give {LANE_COLUMNS}",
         )
 
 
