@@ -31,3 +31,47 @@ def terminated_as_interrupted() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class StopRequest:
+    """Whether SIGTERM or SIGINT arrived within :func:`signals_request_stop` (call it: True once one did).
+
+    The handler only sets a flag: nothing is raised at an arbitrary point of the program, so an interrupt
+    can never land inside a library's import or clean-up (where it is turned into an ImportError, lost,
+    or left to end the interpreter with a signal of its own). The program polls the flag where stopping is
+    clean and stops as on Ctrl-C.
+    """
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    def __call__(self) -> bool:
+        return bool(self.signals)
+
+    def note(self, signum: int, _frame: Any) -> None:
+        """The signal handler: record the signal (a second or third one as well, and nothing else)."""
+        self.signals.append(signum)
+
+    def raise_if_requested(self) -> None:
+        """Raise :class:`KeyboardInterrupt` when a stop was requested."""
+        if self.signals:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def signals_request_stop() -> Iterator[StopRequest]:
+    """Within the block, SIGTERM and SIGINT (Ctrl-C) only set the yielded :class:`StopRequest`.
+
+    For work that polls the request between clean steps (a training step, one segmentation). In a thread
+    other than the main one no handler can be set: the request then stays unset.
+    """
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {signum: signal.signal(signum, request.note) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -8,10 +8,11 @@ import logging
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from exo_vision._shared.interrupt import terminated_as_interrupted
+from exo_vision._shared.interrupt import StopRequest, signals_request_stop
 from exo_vision._shared.paths import display_path
 
 logger = logging.getLogger(__name__)
@@ -142,9 +143,19 @@ def _fmt(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Collect, split, fine-tune, score and write; 0 on success, 2 on a usage error, 130 when interrupted."""
-    from exo_vision.learn.curated import collect_curated
-    from exo_vision.learn.finetune import STAGE_WRITING, load_training_framework
+    """Collect, split, fine-tune, score and write; 0 on success, 2 on a usage error, 130 when interrupted.
+
+    SIGTERM (kill, timeout, a cluster's time limit) and Ctrl-C only request a stop, honoured between two
+    micrographs read, two segmentations or two training steps: the run then exits 130 with no model file
+    and no staging folder left behind, whichever stage it was in and however many signals arrive.
+    """
+    with signals_request_stop() as stop:
+        return _run(args, stop)
+
+
+def _run(args: argparse.Namespace, stop: StopRequest) -> int:
+    from exo_vision.learn.curated import ReadingCancelled, collect_curated
+    from exo_vision.learn.finetune import STAGE_WRITING, FineTuneCancelled, load_training_framework
     from exo_vision.learn.grid_models import verdict_text
 
     try:
@@ -172,10 +183,14 @@ def run(args: argparse.Namespace) -> int:
         # what the starting model (and those it was fine-tuned from) learnt from is never validated on
         earlier = trained_on_by(base.card, card_path=base.card_path)
         load_training_framework()
+        stop.raise_if_requested()
         if args.override_calibration and args.pixel_size_nm is None:
             raise ValueError("--override-calibration applies the pixel size of --pixel-size-nm: give it too")
         micrographs = collect_curated(
-            args.sources, pixel_size_nm=args.pixel_size_nm, override_calibration=args.override_calibration
+            args.sources,
+            pixel_size_nm=args.pixel_size_nm,
+            override_calibration=args.override_calibration,
+            should_stop=stop,
         )
         if not micrographs:
             raise ValueError(
@@ -186,9 +201,13 @@ def run(args: argparse.Namespace) -> int:
         split = split_micrographs(
             micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed, trained_on=earlier
         )
+        stop.raise_if_requested()
     except ValueError as err:
         logger.error("%s", err)
         return 2
+    except (KeyboardInterrupt, ReadingCancelled):
+        logger.error("interrupted: no model written")
+        return 130
     train_set, validation = split
     sys.stdout.write(f"curated micrographs taken: {', '.join(map(describe_micrograph, micrographs))}\n")
     sys.stdout.write(
@@ -220,21 +239,21 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
 
     try:
-        with terminated_as_interrupted():  # kill and timeout stop it as Ctrl-C does: nothing left behind
-            result = fine_tune(
-                micrographs,
-                out=args.out,
-                base_model=args.base_model,
-                settings=settings,
-                split=split,
-                progress=progress,
-                command=shlex.join(["exo-vision", "train", *sys.argv[2:]]),
-                stage=stage,
-            )
+        result = fine_tune(
+            micrographs,
+            out=args.out,
+            base_model=args.base_model,
+            settings=settings,
+            split=split,
+            progress=progress,
+            should_stop=stop,
+            command=shlex.join(["exo-vision", "train", *sys.argv[2:]]),
+            stage=stage,
+        )
     except ValueError as err:
         logger.error("%s", err)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, FineTuneCancelled):
         logger.error("interrupted: no model written")
         return 130
     finally:
@@ -249,8 +268,9 @@ def run(args: argparse.Namespace) -> int:
     int8_figures, int8_path = None, None
     if args.int8:
         try:
-            with terminated_as_interrupted():
-                int8_path, int8_figures = write_int8_copy(result, threads=args.threads)
+            stop.raise_if_requested()
+            int8_path, int8_figures = write_int8_copy(result, threads=args.threads, should_stop=stop)
+            stop.raise_if_requested()
         except ValueError as err:
             logger.error("%s", err)
             return 2
@@ -280,18 +300,27 @@ def int8_copy_path(model: Path) -> Path:
     return model.with_name(model.stem + "_int8.onnx")
 
 
-def write_int8_copy(result: Any, *, threads: int) -> tuple[Path, dict[str, Any]]:
+def write_int8_copy(
+    result: Any, *, threads: int, should_stop: Callable[[], bool] = lambda: False
+) -> tuple[Path, dict[str, Any]]:
     """Write ``<model>_int8.onnx`` of a fine-tuning result, calibrated on its training micrographs.
 
     The copy is scored on the result's validation micrographs and the figures are
-    stored in its card (``validation.curated_validation.int8``).
+    stored in its card (``validation.curated_validation.int8``). ``should_stop`` is
+    polled before each of those segmentations; True raises :class:`KeyboardInterrupt`
+    (the caller removes the copy).
     """
     from exo_vision._shared.atomic import atomic_write_bytes
     from exo_vision.learn.finetune import evaluate_model
     from exo_vision.learn.quantise import quantise_model
 
     written = quantise_model(result.onnx_path, int8_copy_path(result.onnx_path), micrographs=result.train)
-    figures, _ = evaluate_model(written, result.validation, threads=threads)
+
+    def each(_done: int, _total: int) -> None:
+        if should_stop():
+            raise KeyboardInterrupt
+
+    figures, _ = evaluate_model(written, result.validation, threads=threads, each=each)
     card_path = written.with_suffix(".json")
     card = json.loads(card_path.read_text(encoding="utf-8"))
     card["validation"] = {

@@ -250,6 +250,7 @@ def collect_curated(
     pixel_size_nm: float | None = None,
     override_calibration: bool = False,
     warn: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[CuratedMicrograph]:
     """Every curated micrograph in ``folders`` (see the module docstring).
 
@@ -265,6 +266,8 @@ def collect_curated(
         Apply ``pixel_size_nm`` to every image + annotation pair, calibrated files too.
     warn : callable(str), optional
         Receives each warning (micrographs left out, calibrations kept); default: the module's logger.
+    should_stop : callable, optional
+        Polled before each micrograph is read; True stops the reading with :class:`ReadingCancelled`.
 
     Returns
     -------
@@ -275,8 +278,11 @@ def collect_curated(
     ------
     ValueError
         When a folder does not exist, or an annotation cannot be read (the message names the file).
+    ReadingCancelled
+        When ``should_stop`` returned True.
     """
     say = warn if warn is not None else logger.warning
+    stop = should_stop if should_stop is not None else _never
     found: list[CuratedMicrograph] = []
     for folder in map(Path, folders):
         if not folder.is_dir():
@@ -285,7 +291,7 @@ def collect_curated(
                 "with their annotations."
             )
         markers = sorted(folder.glob("*_done.json"))
-        session = _session_micrographs(folder, markers, say)
+        session = _session_micrographs(folder, markers, say, stop)
         if session is not None:
             found += session
             continue
@@ -302,6 +308,7 @@ def collect_curated(
             ):
                 left_out.append(image_path.name)  # exo-vision tem's own outlines, never curated
             elif annotation is not None:
+                _check_stop(stop)
                 found.append(_read_pair(image_path, annotation, pixel_size_nm, override=override_calibration))
         if left_out:
             say(
@@ -317,6 +324,19 @@ def collect_curated(
     return list(unique.values())
 
 
+class ReadingCancelled(Exception):
+    """Reading the curated micrographs was stopped (``should_stop`` of :func:`collect_curated`)."""
+
+
+def _never() -> bool:
+    return False
+
+
+def _check_stop(stop: Callable[[], bool]) -> None:
+    if stop():
+        raise ReadingCancelled("reading the curated micrographs was cancelled")
+
+
 #: Micrograph names spelt out in a warning before "...".
 NAMES_SHOWN = 3
 
@@ -326,7 +346,7 @@ def _names(names: list[str]) -> str:
 
 
 def _session_micrographs(
-    folder: Path, markers: list[Path], say: Callable[[str], None]
+    folder: Path, markers: list[Path], say: Callable[[str], None], stop: Callable[[], bool]
 ) -> list[CuratedMicrograph] | None:
     """The micrographs of a grid-session folder a person edited or marked as checked; None for another folder."""
     session = False
@@ -344,6 +364,7 @@ def _session_micrographs(
         if int(marker.get("n_edits", 0) or 0) <= 0 and not marker.get("checked_in_gui"):
             unedited.append(Path(str(marker.get("input") or marker_path.name)).name)
             continue
+        _check_stop(stop)
         taken.append(_read_session_micrograph(marker_path, marker))
     if unedited:
         say(

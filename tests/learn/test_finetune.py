@@ -501,3 +501,55 @@ def test_a_terminated_training_leaves_nothing_behind(tmp_path, tiny_base):
     assert process.returncode == 130, stderr
     assert "interrupted: no model written" in stderr
     assert not out.exists() and not list(out.parent.iterdir())  # no staging folder, no checkpoints
+
+
+#: Run in a child process: ``exo-vision train`` whose first onnxruntime session (scoring the starting model)
+#: behaves as onnxruntime's import does when an interrupt lands inside it (an ImportError, the interrupt
+#: lost), and waits there until the test has sent its signals.
+_BLOCKING_SCORING = """
+import sys, time
+from pathlib import Path
+from exo_vision.segmentation.learned import runtime
+from exo_vision.cli.main import main
+
+entered, sent = Path(sys.argv[1]), Path(sys.argv[2])
+real_session = runtime._session
+
+def importing_session(*args):
+    entered.touch()
+    try:
+        while not sent.exists():
+            time.sleep(0.01)
+    except KeyboardInterrupt as err:
+        raise ImportError("initialization failed") from err
+    return real_session(*args)
+
+runtime._session = importing_session
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGTERM", "SIGTERM"), ("SIGTERM", "SIGINT")])
+def test_a_signal_while_the_starting_model_is_scored_stops_cleanly(tmp_path, tiny_base, signals):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _write_pairs(tmp_path / "data", 3, shape=(256, 256), at_least=12)
+    out = tmp_path / "out" / "lab.onnx"
+    entered, sent = tmp_path / "entered", tmp_path / "sent"
+    command = [sys.executable, "-c", _BLOCKING_SCORING, str(entered), str(sent), "train", "--from"]
+    command += [str(tmp_path / "data"), "--out", str(out), "--base-model", str(tiny_base), "--steps", "100000"]
+    process = subprocess.Popen([*command, "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not entered.exists() and process.poll() is None:  # the scoring stage has begun
+        time.sleep(0.05)
+    for name in signals:
+        process.send_signal(getattr(signal, name))
+    sent.touch()
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    assert "interrupted: no model written" in stderr
+    assert "scoring the starting model" in stderr
+    assert not out.exists() and not list(out.parent.iterdir())  # no staging folder, no checkpoints
