@@ -183,6 +183,8 @@ class TemBatchConfig:
         }
         if self.save_rois:
             out["save_rois"] = True
+        if model.get("card_sha256"):  # the card itself, edited by hand under the same weights and version
+            out["model_card_sha256"] = model["card_sha256"]
         if self.pixel_size_nm_if_missing is not None:  # only when set: earlier runs' results stay complete
             out["pixel_size_nm_if_missing"] = float(self.pixel_size_nm_if_missing)
         return out

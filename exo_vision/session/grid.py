@@ -44,6 +44,7 @@ READING_PARAMETERS = (
     "model_sha256",
     "model_version",
     "model_settings_sha256",
+    "model_card_sha256",
     "save_rois",
 )
 

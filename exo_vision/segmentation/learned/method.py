@@ -23,7 +23,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
-from exo_vision.segmentation.learned.parameters import InstanceThresholds
+from exo_vision.segmentation.learned.parameters import FLIP_COUNTS, InstanceThresholds
 from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for
 from exo_vision.segmentation.learned.weights import ModelCard, load_card
@@ -35,8 +35,6 @@ REASON_LOW_CONFIDENCE = "low network confidence (mean foreground probability und
 
 #: Input flips of test-time augmentation, in the order they are added (``InstanceThresholds.flips``).
 FLIP_AXES: tuple[tuple[int, ...], ...] = ((), (1,), (0,), (0, 1))
-#: The numbers of flips a model card may ask for.
-FLIP_COUNTS: tuple[int, ...] = (1, 2, 4)
 #: An instance whose mean foreground probability is not this far above the foreground
 #: threshold is reported as rejected.
 MIN_MEAN_PROBABILITY_MARGIN = 0.1

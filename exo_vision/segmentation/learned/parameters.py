@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Test-time augmentation counts a card's ``flips`` may hold (none; and left-right; and up-down and both).
+FLIP_COUNTS: tuple[int, ...] = (1, 2, 4)
+
 
 @dataclass(frozen=True)
 class InstanceThresholds:

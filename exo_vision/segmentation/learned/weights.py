@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from exo_vision.segmentation.learned.card_check import check_card
 from exo_vision.segmentation.learned.parameters import InstanceThresholds
 
 #: Folder of the models shipped inside the package.
@@ -49,6 +50,8 @@ class ModelCard:
         The two files.
     sha256 : str
         Checksum of the ONNX file (verified).
+    card_sha256 : str
+        Checksum of the card file as read (a card edited by hand changes it, the weights unchanged).
     working_scale_nm : float
         Pixel edge length the network expects, nm.
     multiple_of : int
@@ -69,6 +72,7 @@ class ModelCard:
     onnx_path: Path
     card_path: Path
     sha256: str
+    card_sha256: str
     working_scale_nm: float
     multiple_of: int
     thresholds: InstanceThresholds
@@ -102,6 +106,7 @@ class ModelCard:
             "name": self.name,
             "version": self.version,
             "sha256": self.sha256,
+            "card_sha256": self.card_sha256,
             "file": str(self.onnx_path),
             "card": str(self.card_path),
             "settings": {key: bool(getattr(self.thresholds, key)) for key in WARNING_SETTINGS},
@@ -297,7 +302,12 @@ def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) ->
     if not card_path.is_file():
         raise ValueError(f"model card {card_path} is missing; {_fix(card_path)}")
     try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
+        raw = card_path.read_bytes()
+        card = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{card_path} is not a valid exo_vision model card ({err}); {_fix(card_path)}") from None
+    check_card(card, card_path)  # a hand-edited card: its field, the problem and the fix
+    try:
         onnx_path = _weights_path(card_path, card)
         expected = str(card["sha256"])
         scale = float(card["input"]["working_scale_nm"])
@@ -320,6 +330,7 @@ def _load_card_cached(card_file: str, _card_mtime: float, _onnx_mtime: float) ->
         onnx_path=onnx_path,
         card_path=card_path,
         sha256=digest,
+        card_sha256=hashlib.sha256(raw).hexdigest(),
         working_scale_nm=scale,
         multiple_of=multiple,
         thresholds=thresholds,
