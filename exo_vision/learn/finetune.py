@@ -608,6 +608,20 @@ def _data_record(
     }
 
 
+def trained_pixel_sizes(train: list[CuratedMicrograph], *, base: Any) -> list[float]:
+    """[smallest, largest] pixel size (nm) of the training micrographs, widened to the range the starting model
+    ``base`` (a :class:`~exo_vision.segmentation.learned.weights.ModelCard`) was fine-tuned on, if any: the card's
+    ``trained_pixel_size_nm``, against which images segmented with the new model are checked
+    (:func:`~exo_vision.segmentation.learned.method.trained_range_warning`)."""
+    from exo_vision.segmentation.learned.method import trained_pixel_range
+
+    sizes = [float(m.pixel_size_nm) for m in train]
+    earlier = trained_pixel_range(base)
+    if earlier is not None:
+        sizes += list(earlier)
+    return [min(sizes), max(sizes)]
+
+
 def fine_tune(
     micrographs: list[CuratedMicrograph],
     *,
@@ -665,6 +679,7 @@ def fine_tune(
     from exo_vision.learn.onnx_weights import unet_from_onnx
     from exo_vision.learn.train import TrainConfig
     from exo_vision.learn.train import train as run_training
+    from exo_vision.segmentation.learned.card_check import TRAINED_PIXEL_SIZES_KEY
     from exo_vision.segmentation.learned.weights import load_card, refuse_overwrite, refuse_shipped_folder
 
     out = Path(out)
@@ -792,6 +807,7 @@ def fine_tune(
         )
         document = json.loads(staged_card.read_text(encoding="utf-8"))
         document["thresholds"] = dict(card.card.get("thresholds", document["thresholds"]))
+        document[TRAINED_PIXEL_SIZES_KEY] = trained_pixel_sizes(train_set, base=card)
         document["training"]["checkpoint_selection"] = chosen or {
             "rule": f"none: fewer than {max(settings.min_micrographs_for_selection, 3)} training micrographs or "
             "select_every_steps = 0; the last step's weights are exported",

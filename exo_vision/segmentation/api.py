@@ -104,7 +104,7 @@ def _unet(
     threads,
 ) -> VesicleSegmentation:
     from exo_vision._shared.validation import as_float_image, check_pixel_size, check_working_scale
-    from exo_vision.segmentation.learned.method import segment_unet, segmentation_warnings
+    from exo_vision.segmentation.learned.method import segment_unet, segmentation_warnings, trained_range_warning
     from exo_vision.segmentation.learned.weights import load_card
     from exo_vision.segmentation.result import VesicleSegmentation, exclude_mask_for
 
@@ -143,7 +143,7 @@ def _unet(
         polarity=found,
         analysed_mask=~exclude,
         parameters=parameters,
-        warnings=segmentation_warnings(px, found, card.thresholds),
+        warnings=[*segmentation_warnings(px, found, card.thresholds), *filter(None, [trained_range_warning(px, card)])],
     )
 
 

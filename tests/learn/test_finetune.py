@@ -156,6 +156,8 @@ def test_tiny_fine_tuning_writes_a_valid_model_whose_card_records_its_data(tmp_p
     names = {m["name"] for m in data["training_micrographs"]} | {m["name"] for m in data["validation_micrographs"]}
     assert names == {"m0.tif", "m1.tif", "m2.tif"}
     assert card.card["base_model"]["sha256"] == load_card(tiny_base).sha256
+    # the pixel sizes it was trained on, against which the images it segments are checked
+    assert card.card["trained_pixel_size_nm"] == [PIXEL_SIZE_NM, PIXEL_SIZE_NM]
     figures = card.card["validation"]["curated_validation"]
     assert set(figures) >= {"before", "after", "micrographs"} and "f1" in figures["after"]
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["lab.json", "lab.onnx"]

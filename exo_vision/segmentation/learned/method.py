@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
+from exo_vision.segmentation.learned.card_check import TRAINED_PIXEL_SIZES_KEY
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 from exo_vision.segmentation.learned.parameters import FLIP_COUNTS, InstanceThresholds
 from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
@@ -33,6 +34,9 @@ REASON_TOO_LARGE = "larger than max_diameter_nm"
 REASON_ANNOTATION = "on the scale bar, its label or the data strip"
 REASON_LOW_CONFIDENCE = "low network confidence (mean foreground probability under the threshold band)"
 
+#: A fine-tuned model is warned of on a micrograph whose pixel size lies more than this factor outside the range
+#: of pixel sizes it was trained on.
+TRAINED_RANGE_FACTOR = 2.0
 #: Input flips of test-time augmentation, in the order they are added (``InstanceThresholds.flips``).
 FLIP_AXES: tuple[tuple[int, ...], ...] = ((), (1,), (0,), (0, 1))
 #: An instance whose mean foreground probability is not this far above the foreground
@@ -105,6 +109,47 @@ def dark_vesicles_warning(polarity: str, thresholds: InstanceThresholds) -> str 
         "(the FRU-Net full fields stored inverted: 25 of 39 vesicles found, against 29 as read). A model made by "
         "`exo-vision model --invert-dark` segments them with reversed grey levels (one more network pass; on those "
         "fields it finds the 29 again); check the polarity on the overlay first"
+    )
+
+
+def trained_pixel_range(card: ModelCard) -> tuple[float, float] | None:
+    """The smallest and largest pixel size (nm) of the micrographs a model was fine-tuned on, or None.
+
+    Read from the card's ``trained_pixel_size_nm``; a card written before that
+    was recorded gives its training micrographs' pixel sizes
+    (``training.data.training_micrographs``). None for a model trained on
+    generated micrographs only (the shipped ones).
+    """
+    recorded = card.card.get(TRAINED_PIXEL_SIZES_KEY)
+    if recorded is not None:  # checked on loading: [smallest, largest], both above 0
+        return float(recorded[0]), float(recorded[1])
+    data = (card.card.get("training") or {}).get("data") or {}
+    entries = data.get("training_micrographs") if isinstance(data, dict) else None
+    sizes = [
+        float(m["pixel_size_nm"])
+        for m in (entries if isinstance(entries, list) else [])
+        if isinstance(m, dict)
+        and isinstance(m.get("pixel_size_nm"), (int, float))
+        and not isinstance(m.get("pixel_size_nm"), bool)
+        and m["pixel_size_nm"] > 0
+    ]
+    return (min(sizes), max(sizes)) if sizes else None
+
+
+def trained_range_warning(pixel_size_nm: float, card: ModelCard) -> str | None:
+    """The warning for a micrograph whose pixel size lies more than :data:`TRAINED_RANGE_FACTOR` times outside the
+    range a fine-tuned model was trained on (:func:`trained_pixel_range`), or None."""
+    span = trained_pixel_range(card)
+    if span is None:
+        return None
+    low, high = span
+    if low / TRAINED_RANGE_FACTOR <= pixel_size_nm <= high * TRAINED_RANGE_FACTOR:
+        return None
+    return (
+        f"model {card.name} ({card.onnx_path.name}) was trained on micrographs of {low:.3g}-{high:.3g} nm/px; this "
+        f"micrograph's pixel size, {pixel_size_nm:.3g} nm/px, is more than {TRAINED_RANGE_FACTOR:g}x outside that "
+        "range, where its validation figures say nothing. Check the calibration, or use a model fine-tuned on "
+        "micrographs near this pixel size"
     )
 
 
