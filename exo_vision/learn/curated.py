@@ -166,8 +166,44 @@ def _read_calibrated(image_path: Path, pixel_size_nm: float | None, *, override:
     return image.with_pixel_size(pixel_size_nm)
 
 
+def _check_outlines_on_image(
+    image_path: Path, annotation: Path, shape: tuple[int, int], say: Callable[[str], None]
+) -> None:
+    """Refuse an annotation whose outlines mostly miss the image; name those clipped or left out in a warning."""
+    from exo_vision.annotations.extent import outlines_off_image
+
+    off = outlines_off_image(annotation, shape)
+    if off.n_outlines and len(off.mostly) * 2 > off.n_outlines:
+        raise ValueError(
+            f"{annotation}: {len(off.mostly)} of its {off.n_outlines} outlines lie mostly or wholly off the "
+            f"{shape[1]}x{shape[0]} px image {image_path.name} ({_names(off.mostly)}): they were probably drawn on "
+            "another image, or on a binned or rescaled copy of it (another pixel size). Export the outlines from "
+            "the image they were drawn on, or pair them with that image; as truth they would teach the model wrong "
+            "outlines"
+        )
+    if off.partly or off.wholly:
+        said = [
+            f"{len(off.partly)} cross the image's edge and were clipped to it ({_names(off.partly)})"
+            if off.partly
+            else "",
+            f"{len(off.wholly)} lie wholly off the image and were left out ({_names(off.wholly)})"
+            if off.wholly
+            else "",
+        ]
+        say(
+            f"{annotation.name}: of its {off.n_outlines} outlines on the {shape[1]}x{shape[0]} px image "
+            f"{image_path.name}, {' and '.join(part for part in said if part)}; check that they belong to this "
+            "image if that is not where they were drawn"
+        )
+
+
 def _read_pair(
-    image_path: Path, annotation: Path, pixel_size_nm: float | None, *, override: bool = False
+    image_path: Path,
+    annotation: Path,
+    pixel_size_nm: float | None,
+    *,
+    override: bool = False,
+    say: Callable[[str], None] = logger.warning,
 ) -> CuratedMicrograph:
     from exo_vision.annotations import read_geojson, read_imagej_rois
 
@@ -178,6 +214,8 @@ def _read_pair(
         )
     shape = image.data.shape
     name = annotation.name.lower()
+    if name.endswith((".zip", ".roi", ".geojson")):
+        _check_outlines_on_image(image_path, annotation, shape, say)
     if name.endswith((".zip", ".roi")):
         labels, kind = read_imagej_rois(annotation, shape).labels, "imagej rois"
     elif name.endswith(".geojson"):
@@ -309,7 +347,7 @@ def collect_curated(
                 left_out.append(image_path.name)  # exo-vision tem's own outlines, never curated
             elif annotation is not None:
                 _check_stop(stop)
-                found.append(_read_pair(image_path, annotation, pixel_size_nm, override=override_calibration))
+                found.append(_read_pair(image_path, annotation, pixel_size_nm, override=override_calibration, say=say))
         if left_out:
             say(
                 f"{folder}: {len(left_out)} micrograph(s) only analysed by exo-vision tem ({_names(left_out)}) were "
