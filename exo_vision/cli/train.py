@@ -175,6 +175,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
 
         # refuse before reading or training, not after it (the starting model given as --out least of all)
         out = check_model_destination(args.out)
+        if out.suffix.lower() != ".onnx":
+            raise ValueError(f"--out {out}: the new model's file must end in .onnx, e.g. {out.name}.onnx")
         refuse_overwrite((out, out.with_suffix(".json")), choose="another --out name")
         if args.int8:
             copy = int8_copy_path(out)

@@ -555,3 +555,32 @@ def test_a_signal_while_the_starting_model_is_scored_stops_cleanly(tmp_path, tin
     assert "interrupted: no model written" in stderr
     assert "scoring the starting model" in stderr
     assert not out.exists() and not list(out.parent.iterdir())  # no staging folder, no checkpoints
+
+
+@pytest.mark.parametrize("where", ["unwritable", "shipped", "shipped-below", "no-suffix"])
+def test_cli_train_refuses_a_wrong_out_before_reading_any_data(tmp_path, caplog, monkeypatch, where):
+    """--out was checked for a folder that cannot be written, a folder below the shipped models and a name
+    without .onnx only when the model was about to be written: after reading and scoring every micrograph."""
+    import exo_vision.learn.curated as curated
+    from exo_vision.cli.main import main
+    from exo_vision.segmentation.learned.weights import MODELS_DIR
+
+    unwritable = Path("/proc/exo_vision_no_such_folder")  # no file can be made in /proc, not even by root
+    if where == "unwritable" and not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc")
+    out = {
+        "unwritable": unwritable / "lab.onnx",
+        "shipped": MODELS_DIR / "lab.onnx",
+        "shipped-below": MODELS_DIR / "ours" / "lab.onnx",
+        "no-suffix": tmp_path / "lab",
+    }[where]
+    message = {
+        "unwritable": "cannot write in /proc",
+        "shipped": "exo_vision's own models folder",
+        "shipped-below": "exo_vision's own models folder",
+        "no-suffix": "the new model's file must end in .onnx, e.g. lab.onnx",
+    }[where]
+    monkeypatch.setattr(curated, "collect_curated", lambda *a, **k: pytest.fail("data read before --out was checked"))
+    assert main(["train", "--from", str(tmp_path), "--out", str(out)]) == 2
+    assert message in caplog.text
+    assert not out.exists() and not (MODELS_DIR / "ours").exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -218,11 +219,11 @@ def refuse_overwrite(paths: tuple[Path, ...] | list[Path], *, choose: str = "ano
 
 
 def refuse_shipped_folder(path: str | Path) -> None:
-    """Raise ``ValueError`` when ``path`` lies in the package's own models folder (:data:`MODELS_DIR`).
+    """Raise ``ValueError`` when ``path`` lies in the package's own models folder (:data:`MODELS_DIR`) or below it.
 
     A model written there would replace or sit among the shipped ones, and a reinstall would remove it.
     """
-    if Path(path).resolve().parent == MODELS_DIR.resolve():
+    if MODELS_DIR.resolve() in Path(path).resolve().parents:
         raise ValueError(
             f"{path} is in exo_vision's own models folder, which holds the shipped models only; save the model in "
             "a folder of your own (e.g. models/our_lab.onnx)"
@@ -237,7 +238,7 @@ def check_model_destination(path: str | Path, *, option: str = "--out") -> Path:
     ------
     ValueError
         When ``path`` is an existing folder (the model would land beside it as ``<folder>.onnx``), one of
-        its parents is a file, or it lies in the package's own models folder.
+        its parents is a file, it lies in the package's own models folder, or its folder cannot be written.
     """
     path = Path(path)
     if path.is_dir():
@@ -246,7 +247,23 @@ def check_model_destination(path: str | Path, *, option: str = "--out") -> Path:
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"{option} {path}: {parent} is a file, not a folder; choose a path in a folder")
+    refuse_unwritable(path, option=option)
     return path
+
+
+def refuse_unwritable(path: str | Path, *, option: str = "--out") -> None:
+    """Raise ``ValueError`` when no file can be made in ``path``'s folder, or in the nearest existing folder above
+    it (where its folders would be made): tried with a nameless temporary file, so nothing is left behind.
+    """
+    path = Path(path).absolute()
+    folder = next((parent for parent in path.parents if parent.is_dir()), path.anchor)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"{option} {path}: cannot write in {folder} ({err.strerror or err}); choose a folder you can write to"
+        ) from None
 
 
 def _is_shipped(card_path: Path) -> bool:
