@@ -11,7 +11,9 @@
 * ``run.json``      version, command, every parameter, software versions,
   per-image checksum, calibration source, timings and status, and
   ``images_not_in_run``: images whose outputs of earlier runs are in the
-  folder but which are no input of this run (left there, in no table).
+  folder but which are no input of this run (left there, in no table;
+  ``now_analysed_as`` names the input and stem of this run when they are
+  an input of it under an output stem that changed since).
 
 Tables are always rebuilt from the per-image CSVs, so a resumed run writes
 exactly the bytes an uninterrupted run writes. Files whose content did not

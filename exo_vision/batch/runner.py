@@ -1153,7 +1153,8 @@ def _run_jobs(
         not_in_run=images_not_in_run(out, [j.stem for j in jobs]),
         dask_workers=cluster_facts or None,
     )
-    _note_images_not_in_run(result.not_in_run)
+    _note_renamed_outputs(result.not_in_run, jobs, records, out, resume=resume)
+    _note_images_not_in_run([e for e in result.not_in_run if "now_analysed_as" not in e])
     result.wall_s = time.perf_counter() - start
     try:
         _put_back_run_files(out)
@@ -1170,11 +1171,79 @@ def _run_jobs(
     return result
 
 
+def _same_file(recorded: str, path: str) -> bool:
+    """Whether the input a marker recorded (as the user named it) is ``path`` (as this run names it)."""
+    return recorded == display_path(path) or os.path.normcase(os.path.abspath(recorded)) == os.path.normcase(
+        os.path.abspath(path)
+    )
+
+
+def _note_renamed_outputs(
+    earlier: list[dict[str, Any]],
+    jobs: Sequence[ImageJob],
+    records: dict[int, dict[str, Any]],
+    out: Path,
+    *,
+    resume: bool,
+) -> None:
+    """Find, among the outputs of images not in this run, those of an input of this run under another output
+    stem (its stem changed: another input with its file name came or went, or the file was renamed or moved),
+    add ``now_analysed_as`` (this run's input and stem) to each, and say so with what to do.
+
+    A completion marker names its input and that input's checksum: an earlier result belongs to a job of this
+    run when it names the job's file, or when the job's file has its checksum (a renamed or moved copy).
+    """
+    for entry in earlier:
+        marker = read_marker(out_dir=out, stem=entry["stem"]) or {}
+        recorded, checksum = marker.get("input"), marker.get("input_sha256")
+        same_path = [j for j in jobs if isinstance(recorded, str) and _same_file(recorded, j.path)]
+        same_bytes = [j for j in jobs if checksum and records.get(j.index, {}).get("input_sha256") == checksum]
+        job = (same_path or same_bytes or [None])[0]
+        if job is None:
+            continue
+        entry["now_analysed_as"] = {"input": display_path(job.path), "stem": job.stem}
+        status = records.get(job.index, {}).get("status")
+        logger.warning(
+            "%s: %s; %s%s. The earlier %s_* files in %s "
+            "are left as they are and are in none of this run's tables: delete them, or move them out of the "
+            "folder, when you no longer need them",
+            display_path(job.path),
+            _why_the_stem_changed(entry, job, jobs, renamed=not same_path),
+            "--resume finds a result under its own output name only, so " if resume else "",
+            {
+                "done": f"it was analysed again, as {job.stem}_*",
+                "skipped": f"this run used the result under {job.stem}_*",
+            }.get(str(status), f"it has no result under {job.stem}_* (errors.csv says why)"),
+            display_path(entry["stem"]),
+            display_path(out),
+        )
+
+
+def _why_the_stem_changed(entry: dict[str, Any], job: ImageJob, jobs: Sequence[ImageJob], *, renamed: bool) -> str:
+    """Which input maps to which output stem now and before, and why it changed."""
+    before = f"an earlier run wrote its results as {display_path(entry['stem'])}_*"
+    if renamed:
+        return f"{before}, as {display_path(entry['input'] or entry['stem'])} (the same file content, renamed or moved since)"
+    namesakes = [j for j in jobs if j is not job and Path(j.path).stem.casefold() == Path(job.path).stem.casefold()]
+    if namesakes:
+        return (
+            f"{before}; this run names them {job.stem}_*, because "
+            f"{', '.join(display_path(j.path) for j in namesakes)} (also an input of this run) has the same file "
+            "name, and same-named inputs are told apart by their folder or extension"
+        )
+    return (
+        f"{before}, told apart from inputs with the same file name that are not in this run; without them it "
+        f"is named {job.stem}_*"
+    )
+
+
 def _note_images_not_in_run(earlier: Sequence[dict[str, Any]]) -> None:
     """Say that the output folder holds results of images this run does not cover, and that they stay."""
     if not earlier:
         return
     names = [display_path(e["input"] or e["stem"]) for e in earlier]
+    # the same input under two earlier stems: the stems tell them apart
+    names = [f"{n} (as {display_path(e['stem'])}_*)" if names.count(n) > 1 else n for n, e in zip(names, earlier)]
     shown = ", ".join(names[:NOT_IN_RUN_NAMES_SHOWN]) + (", ..." if len(names) > NOT_IN_RUN_NAMES_SHOWN else "")
     logger.info(
         "outputs of %d image(s) from earlier runs belong to no input of this run: %s; they are left as they are "
