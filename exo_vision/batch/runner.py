@@ -1198,9 +1198,10 @@ def _note_renamed_outputs(
         recorded, checksum = marker.get("input"), marker.get("input_sha256")
         same_path = [j for j in jobs if isinstance(recorded, str) and _same_file(recorded, j.path)]
         same_bytes = [j for j in jobs if checksum and records.get(j.index, {}).get("input_sha256") == checksum]
-        job = (same_path or same_bytes or [None])[0]
-        if job is None:
+        matches = same_path or same_bytes
+        if not matches:
             continue
+        job = matches[0]
         entry["now_analysed_as"] = {"input": display_path(job.path), "stem": job.stem}
         status = records.get(job.index, {}).get("status")
         logger.warning(
@@ -1223,7 +1224,8 @@ def _why_the_stem_changed(entry: dict[str, Any], job: ImageJob, jobs: Sequence[I
     """Which input maps to which output stem now and before, and why it changed."""
     before = f"an earlier run wrote its results as {display_path(entry['stem'])}_*"
     if renamed:
-        return f"{before}, as {display_path(entry['input'] or entry['stem'])} (the same file content, renamed or moved since)"
+        earlier = display_path(entry["input"] or entry["stem"])
+        return f"{before}, as {earlier} (the same file content, renamed or moved since)"
     namesakes = [j for j in jobs if j is not job and Path(j.path).stem.casefold() == Path(job.path).stem.casefold()]
     if namesakes:
         return (
