@@ -55,7 +55,7 @@ from exo_vision.batch.image_outputs import (
     remove_image_outputs,
     write_image_outputs,
 )
-from exo_vision.batch.memory import memory_workers
+from exo_vision.batch.memory import header_pixels, memory_workers
 from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.environment import code_sha256
 from exo_vision.io import read_image
@@ -87,6 +87,9 @@ WARNING_SUMMARY_CHARS = 100
 NOT_IN_RUN_NAMES_SHOWN = 5
 #: Seconds between checks that the main process is alive, where it cannot be waited on directly.
 PARENT_POLL_S = 1.0
+#: Bytes in a gigabyte and pixels in a megapixel, for the message on a Dask worker that died.
+BYTES_PER_GB = 1e9
+PIXELS_PER_MEGAPIXEL = 1e6
 #: Seconds to wait for a remote Dask scheduler to answer.
 DASK_CONNECT_TIMEOUT_S = 10
 #: Run-level outputs.
@@ -959,17 +962,23 @@ def _run_dask(
                     pure=False,
                 )
             )
+        lost: list[str] = []  # images whose workers died (out of memory, most likely)
         for future in futures:
             if future.status == "error":
                 failure = future.exception()
                 index = int(future.key.split("-")[2])
                 job = by_index[index]
+                if _worker_died(failure):
+                    lost.append(display_path(job.path))
+                    error = _worker_death_message(failure, job, client, local=scheduler == "local")
+                else:
+                    error = describe_failure(failure)
                 yield {
                     "input": display_path(job.path),
                     "stem": job.stem,
                     "index": index,
                     "status": "failed",
-                    "error": describe_failure(failure),
+                    "error": error,
                 }
             else:
                 record = future.result()
@@ -987,10 +996,64 @@ def _run_dask(
                         pure=False,
                     )
                 )
+        if lost:
+            logger.warning(
+                "%d image(s) were lost with Dask workers that died while analysing them, most likely out of memory: "
+                "%s; the other images were analysed. errors.csv says what to change, and --resume analyses only "
+                "the images that failed again",
+                len(lost),
+                ", ".join(lost[:NOT_IN_RUN_NAMES_SHOWN]) + (", ..." if len(lost) > NOT_IN_RUN_NAMES_SHOWN else ""),
+            )
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _worker_died(failure: BaseException | None) -> bool:
+    """Whether a Dask task failed because the workers running it died (distributed's ``KilledWorker``: a
+    nanny restarts a worker that passes 95 % of its memory limit, and the scheduler gives a task up after the
+    workers holding it died ``allowed-failures`` + 1 times)."""
+    try:
+        from distributed import KilledWorker
+    except ImportError:  # pragma: no cover - only reached with Dask installed
+        return False
+    return isinstance(failure, KilledWorker)
+
+
+def _worker_death_message(failure: BaseException | None, job: ImageJob, client: Any, *, local: bool) -> str:
+    """errors.csv's line for an image whose Dask workers died: how often and where, the likely cause (its size
+    against the workers' memory limit) and what to change."""
+    args: tuple[Any, ...] = tuple(getattr(failure, "args", ()))
+    last = args[1] if len(args) > 1 else None
+    address = str(getattr(last, "address", last or "a worker"))
+    deaths = f"{int(args[2]) + 1} times" if len(args) > 2 and isinstance(args[2], int) else "repeatedly"
+    try:
+        worker = client.scheduler_info().get("workers", {}).get(address) or {}
+    except Exception:  # noqa: BLE001 - a scheduler that does not answer: the message goes without the limit
+        worker = {}
+    limit_bytes, threads = worker.get("memory_limit"), worker.get("nthreads")
+    limit = (
+        f"{limit_bytes / BYTES_PER_GB:.1f} GB"
+        if isinstance(limit_bytes, (int, float)) and limit_bytes > 0
+        else "unknown"
+    )
+    pixels = header_pixels(job.path)
+    size = f"this micrograph has {pixels / PIXELS_PER_MEGAPIXEL:.1f} megapixels, " if pixels else ""
+    fix = (
+        "run with fewer --workers (each worker of --scheduler local gets an equal share of the memory), or "
+        "without --scheduler (the local process pool fits the number of workers to the memory)"
+        if local
+        else "start the Dask workers with fewer threads each (dask worker --nthreads 1) and a larger "
+        "--memory-limit, or run without --scheduler on a machine with enough memory (the local process pool fits "
+        "the number of workers to the memory)"
+    )
+    return (
+        f"the Dask worker analysing this image died {deaths} (distributed's KilledWorker; the last one was "
+        f"{address}), most likely out of memory: {size}and a worker's nanny restarts it when it passes 95 % of its "
+        f"memory limit ({limit} per worker here, shared by its {threads or 'unknown number of'} thread(s)). To "
+        f"analyse it, {fix}, or crop it into tiles; --resume analyses it again and keeps the other images' results"
+    )
 
 
 def _with_absolute_paths(job: ImageJob) -> ImageJob:
