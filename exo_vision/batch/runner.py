@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, remove_stale_temp_files, sha256_file
 from exo_vision._shared.failures import describe_failure
@@ -152,6 +154,10 @@ class BatchResult:
     dask_workers : dict or None
         On a Dask cluster: the workers' addresses, their exo_vision code fingerprints (checked equal to this
         process's) and the library versions that differ from this process's; None otherwise.
+    duplicate_images : list of list of str
+        Inputs that are the same micrograph (identical file bytes, or identical pixels at the same pixel size),
+        one list per micrograph in input order: the first is counted in the pooled statistics, the others
+        (their records hold ``duplicate_of``) keep their own outputs and summary row only.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -160,6 +166,7 @@ class BatchResult:
     available_memory_mb: float | None = None
     not_in_run: list[dict[str, Any]] = field(default_factory=list)
     dask_workers: dict[str, Any] | None = None
+    duplicate_images: list[list[str]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -412,6 +419,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
             max_megapixels=job.max_megapixels,
         )
         image = _apply_run_pixel_size(image, p)
+        record["pixels_sha256"] = pixels_sha256(image.data)  # the same micrograph exported twice: other bytes
         t1 = time.perf_counter()
         result = analyse_micrograph(image, TemParameters.from_dict(p))
         t2 = time.perf_counter()
@@ -455,6 +463,15 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         except OSError:
             logger.debug("could not remove the outputs of %s", job.stem, exc_info=True)
     return record
+
+
+def pixels_sha256(pixels: np.ndarray) -> str:
+    """SHA-256 of an image's pixels with their dtype and shape: equal for the same micrograph saved twice
+    (another format, other metadata or compression), whose files' checksums differ."""
+    array = np.ascontiguousarray(pixels)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.reshape(-1).view(np.uint8).tobytes())
+    return digest.hexdigest()
 
 
 #: Relative difference between a typed pixel size and the file's own above which the override is warned of.
@@ -1204,7 +1221,7 @@ def _run_jobs(
     for job in jobs:  # an image done (by a pool's worker too) has no earlier deaths to remember
         if job.stem in remembered and records[job.index].get("status") != "failed":
             _note_deaths(out, job.stem, None)
-    _warn_identical_inputs(records)
+    duplicates = _mark_identical_inputs(records)
     for message, count in warned.items():
         if count > 1:
             logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
@@ -1215,6 +1232,7 @@ def _run_jobs(
         available_memory_mb=memory_mb,
         not_in_run=images_not_in_run(out, [j.stem for j in jobs]),
         dask_workers=cluster_facts or None,
+        duplicate_images=duplicates,
     )
     _note_renamed_outputs(result.not_in_run, jobs, records, out, resume=resume)
     _note_images_not_in_run([e for e in result.not_in_run if "now_analysed_as" not in e])
@@ -1331,20 +1349,64 @@ def _remove_temp_files(out: Path) -> None:
     remove_stale_temp_files(out, own_writers=_OWN_WORKERS)
 
 
-def _warn_identical_inputs(records: dict[int, dict[str, Any]]) -> None:
-    """Name inputs with identical bytes (a copy under another name): both are in the pooled tables."""
-    by_checksum: dict[str, list[str]] = {}
+def _identical_groups(records: dict[int, dict[str, Any]]) -> list[list[int]]:
+    """Indices of the successful records that are one micrograph, one sorted list per micrograph with copies:
+    identical file bytes (``input_sha256``), or identical pixels (``pixels_sha256``) at the same pixel size."""
+    parent: dict[int, int] = {}
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            index = parent[index]
+        return index
+
+    first_with: dict[tuple[Any, ...], int] = {}
     for index in sorted(records):
         record = records[index]
-        if record.get("status") in ("done", "skipped") and record.get("input_sha256"):
-            by_checksum.setdefault(record["input_sha256"], []).append(record["input"])
-    for names in by_checksum.values():
-        if len(names) > 1:
-            logger.warning(
-                "%s are the same micrograph (identical bytes): each is counted in the pooled tables; leave the "
-                "copies out of the inputs",
-                ", ".join(names),
-            )
+        if record.get("status") not in ("done", "skipped"):
+            continue
+        parent[index] = index
+        keys = [
+            ("file", record.get("input_sha256")),
+            ("pixels", record.get("pixels_sha256"), record.get("pixel_size_nm")),
+        ]
+        for key in keys:
+            if key[1] is None:
+                continue
+            if key in first_with:
+                a, b = root(first_with[key]), root(index)
+                parent[max(a, b)] = min(a, b)
+            else:
+                first_with[key] = index
+    groups: dict[int, list[int]] = {}
+    for index in parent:
+        groups.setdefault(root(index), []).append(index)
+    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def _mark_identical_inputs(records: dict[int, dict[str, Any]]) -> list[list[str]]:
+    """Mark each copy of a micrograph met earlier in the inputs (``duplicate_of``: the input counted for it), warn
+    of them, and return the groups of input names (run.json's ``duplicate_images``).
+
+    The pooled statistics count each micrograph once, as its first input; every copy keeps its own outputs and
+    its own row in summary.csv.
+    """
+    named: list[list[str]] = []
+    for group in _identical_groups(records):
+        first = records[group[0]]
+        for index in group[1:]:
+            records[index]["duplicate_of"] = first["input"]
+        names = [records[i]["input"] for i in group]
+        same_bytes = len({records[i].get("input_sha256") for i in group}) == 1
+        logger.warning(
+            "%s are the same micrograph (%s): each keeps its own outputs and summary row, and the pooled statistics "
+            "(vesicles.csv, the pooled row, the histogram) count it once, as %s; leave the copies out of the inputs "
+            "(run.json lists them under duplicate_images)",
+            ", ".join(names),
+            "identical bytes" if same_bytes else "identical pixels and pixel size",
+            display_path(first["input"]),
+        )
+        named.append(names)
+    return named
 
 
 def _gather(
