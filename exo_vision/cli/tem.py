@@ -354,7 +354,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         if bar is not None:
-            bar.close()
+            with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP): the bar cannot be drawn once more
+                bar.close()
     counts = {s: sum(r["status"] == s for r in result.records) for s in ("done", "skipped", "failed")}
     # The designated stdout output: one summary line a script can read.
     sys.stdout.write(

@@ -72,3 +72,33 @@ def test_a_hangup_ignored_by_nohup_stays_ignored():
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_progress_bar_on_a_closed_terminal_keeps_the_interrupted_exit(tmp_path, monkeypatch, caplog):
+    """With the terminal gone, drawing the bar one last time fails (EIO): the run still ends as interrupted
+    (130, the resume hint), not as a failed command (2)."""
+    import errno
+
+    from exo_vision.batch import runner
+    from exo_vision.cli import tem
+    from exo_vision.cli.main import main
+
+    class _Bar:
+        total = n = 0
+
+        def refresh(self):
+            pass
+
+        def close(self):
+            raise OSError(errno.EIO, "Input/output error")
+
+    def hung_up(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tem, "_progress_bar", lambda total_hint=0: _Bar())
+    monkeypatch.setattr(tem, "_logs_above_the_bar", lambda bar: __import__("contextlib").nullcontext())
+    monkeypatch.setattr(runner, "run_tem_batch", hung_up)
+    image = tmp_path / "m.tif"
+    tifffile.imwrite(image, make_synthetic_tem((64, 64), pixel_size_nm=1.0, n_vesicles=1, scale_bar=False, rng=0)[0])
+    assert main(["tem", str(image), "--out", str(tmp_path / "out")]) == 130
+    assert "rerun the same command with --resume" in caplog.text
