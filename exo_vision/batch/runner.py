@@ -960,6 +960,7 @@ def _run_dask(
             ) from None
     try:
         check_worker_software(client, facts if facts is not None else {})
+        resources = _worker_resources(client)  # a worker that dies is gone from the list: its limit is kept here
         by_index = {job.index: job for job in jobs}
         # Keys unique to this run, so a long-lived cluster never hands back another run's result.
         run_token = uuid.uuid4().hex
@@ -987,7 +988,7 @@ def _run_dask(
                 job = by_index[index]
                 if _worker_died(failure):
                     lost.append(display_path(job.path))
-                    error = _worker_death_message(failure, job, client, local=scheduler == "local")
+                    error = _worker_death_message(failure, job, client, resources, local=scheduler == "local")
                 else:
                     error = describe_failure(failure)
                 yield {
@@ -1038,17 +1039,35 @@ def _worker_died(failure: BaseException | None) -> bool:
     return isinstance(failure, KilledWorker)
 
 
-def _worker_death_message(failure: BaseException | None, job: ImageJob, client: Any, *, local: bool) -> str:
+def _worker_resources(client: Any) -> dict[str, dict[str, Any]]:
+    """Each Dask worker's ``memory_limit`` (bytes, 0: none) and ``nthreads``, by address (empty when the
+    scheduler does not answer)."""
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # noqa: BLE001 - a scheduler that does not answer: messages go without the limit
+        return {}
+    return {
+        str(address): {"memory_limit": w.get("memory_limit"), "nthreads": w.get("nthreads")}
+        for address, w in workers.items()
+    }
+
+
+def _worker_death_message(
+    failure: BaseException | None, job: ImageJob, client: Any, known: dict[str, dict[str, Any]], *, local: bool
+) -> str:
     """errors.csv's line for an image whose Dask workers died: how often and where, the likely cause (its size
-    against the workers' memory limit) and what to change."""
+    against the workers' memory limit) and what to change. ``known`` holds the workers' resources seen so far
+    (:func:`_worker_resources`; the dead worker is no longer listed) and receives the present ones."""
     args: tuple[Any, ...] = tuple(getattr(failure, "args", ()))
     last = args[1] if len(args) > 1 else None
     address = str(getattr(last, "address", last or "a worker"))
-    deaths = f"{int(args[2]) + 1} times" if len(args) > 2 and isinstance(args[2], int) else "repeatedly"
-    try:
-        worker = client.scheduler_info().get("workers", {}).get(address) or {}
-    except Exception:  # noqa: BLE001 - a scheduler that does not answer: the message goes without the limit
-        worker = {}
+    times = int(args[2]) + 1 if len(args) > 2 and isinstance(args[2], int) else 0
+    deaths = {0: "repeatedly", 1: "once"}.get(times, f"{times} times")
+    known.update(_worker_resources(client))
+    # a worker the nanny restarted has a new address: then the limit all the workers share, when they share one
+    worker = known.get(address) or {}
+    if not worker and len({(w.get("memory_limit"), w.get("nthreads")) for w in known.values()}) == 1:
+        worker = next(iter(known.values()))
     limit_bytes, threads = worker.get("memory_limit"), worker.get("nthreads")
     limit = (
         f"{limit_bytes / BYTES_PER_GB:.1f} GB"

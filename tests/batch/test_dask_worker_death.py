@@ -83,3 +83,28 @@ def test_images_of_a_dead_worker_are_named_with_the_cause_and_the_rest_finish(tm
     assert [r["status"] for r in again.records] == ["skipped", "done", "skipped"]
     assert json.loads((out / "run.json").read_text())["n_failed"] == 0
     assert pd.read_csv(out / "errors.csv").empty
+
+
+class _Client:
+    """A client whose scheduler lists the workers running now (the nanny gave the dead one a new address)."""
+
+    def scheduler_info(self):
+        return {"workers": {"tcp://10.0.0.5:41002": {"memory_limit": 4_000_000_000, "nthreads": 2}}}
+
+
+def test_a_worker_restarted_under_a_new_address_is_described_by_the_limit_seen_before(tmp_path):
+    image = tmp_path / "m.tif"
+    tifffile.imwrite(image, make_synthetic_tem((512, 256), pixel_size_nm=1.0, n_vesicles=2, scale_bar=False, rng=1)[0])
+    job = runner.ImageJob(index=0, path=str(image), stem="m", out_dir=str(tmp_path), parameters={})
+    died = distributed.KilledWorker("exo-vision-0-x", _WorkerState("tcp://10.0.0.5:40001"), 0)
+    seen = {"tcp://10.0.0.5:40001": {"memory_limit": 8_000_000_000, "nthreads": 4}}  # before it died
+    message = runner._worker_death_message(died, job, _Client(), seen, local=True)
+    assert message.startswith(
+        "the Dask worker analysing this image died once (distributed's KilledWorker; the last one was "
+        "tcp://10.0.0.5:40001), most likely out of memory: this micrograph has 0.1 megapixels, and a worker's nanny "
+        "restarts it when it passes 95 % of its memory limit (8.0 GB per worker here, shared by its 4 thread(s)). "
+        "To analyse it, run with fewer --workers (each worker of --scheduler local gets an equal share of the memory)"
+    )
+    # not seen before either: the limit every worker has now
+    message = runner._worker_death_message(died, job, _Client(), {}, local=True)
+    assert "(4.0 GB per worker here, shared by its 2 thread(s))" in message
