@@ -969,7 +969,10 @@ def _run_dask(
         pending = [_with_absolute_paths(job) for job in jobs][::-1]
         limit = 2 * max(1, sum(client.nthreads().values()))
         futures = as_completed()
-        while pending and futures.count() < limit:
+
+        def _submit_next() -> None:
+            if not pending:
+                return
             job = pending.pop()
             futures.add(
                 client.submit(
@@ -980,12 +983,21 @@ def _run_dask(
                     pure=False,
                 )
             )
+
+        while pending and futures.count() < limit:
+            _submit_next()
         lost: list[str] = []  # images whose workers died (out of memory, most likely)
         for future in futures:
             if future.status == "error":
                 failure = future.exception()
                 index = int(future.key.split("-")[2])
                 job = by_index[index]
+                if _worker_died(failure) and (written := _skip_if_complete(job)) is not None:
+                    # the worker wrote this image's outputs, whole, and died before it returned the result
+                    yield {**written, "status": "done"}
+                    future.release()
+                    _submit_next()
+                    continue
                 if _worker_died(failure):
                     lost.append(display_path(job.path))
                     error = _worker_death_message(failure, job, client, resources, local=scheduler == "local")
@@ -1003,17 +1015,7 @@ def _run_dask(
                 job = by_index[int(record["index"])]
                 yield {**record, "input": display_path(job.path)}  # as the user named it, as a local run does
             future.release()
-            if pending:
-                job = pending.pop()
-                futures.add(
-                    client.submit(
-                        _process_image_single_threaded,
-                        job,
-                        key=f"exo-vision-{job.index}-{run_token}",
-                        retries=WORKER_DEATH_RETRIES,
-                        pure=False,
-                    )
-                )
+            _submit_next()
         if lost:
             logger.warning(
                 "%d image(s) were lost with Dask workers that died while analysing them, most likely out of memory: "

@@ -54,13 +54,17 @@ def test_images_of_a_dead_worker_are_named_with_the_cause_and_the_rest_finish(tm
     def out_of_memory_on_m1(job):
         if job.stem == "m1":
             raise distributed.KilledWorker(f"exo-vision-{job.index}-x", _WorkerState(worker), 3)
-        return real(job)
+        record = real(job)
+        if job.stem == "m2":  # its outputs were written, whole; the worker died before it returned the result
+            raise distributed.KilledWorker(f"exo-vision-{job.index}-x", _WorkerState(worker), 3)
+        return record
 
     monkeypatch.setattr(runner, "process_image", out_of_memory_on_m1)
     config = TemBatchConfig(scheduler=cluster.scheduler_address)
     with caplog.at_level(logging.WARNING, logger="exo_vision"):
         result = runner.run_tem_batch([folder], out_dir=out, config=config)
     assert [r["status"] for r in result.records] == ["done", "failed", "done"]  # the rest finished
+    assert pd.read_csv(out / "summary.csv")["image"].tolist() == ["m0", "m2", "pooled"]  # m2's result was kept
     errors = pd.read_csv(out / "errors.csv")
     assert errors["stem"].tolist() == ["m1"]
     assert errors["error"].iloc[0] == (
