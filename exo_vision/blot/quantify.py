@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -123,18 +123,48 @@ class BlotResult:
 
 
 def _strip_of(lanes: Sequence[Lane]) -> list[Strip]:
+    """Each strip's box around its lanes (both ends of every lane, whichever way it leans), one per strip number."""
     out: dict[int, Strip] = {}
     for lane in lanes:
         s = out.get(lane.strip)
         half = lane.width_px / 2
-        xs = [lane.centre_x(lane.y_top_px) - half, lane.centre_x(lane.y_bottom_px - 1) + half]
-        x0, x1 = int(np.floor(min(xs))), int(np.ceil(max(xs)))
+        ends = [float(lane.centre_x(lane.y_top_px)), float(lane.centre_x(lane.y_bottom_px - 1))]
+        x0, x1 = int(np.floor(min(ends) - half)), int(np.ceil(max(ends) + half))  # a lane may lean either way
         if s is None:
             out[lane.strip] = Strip(lane.strip, lane.y_top_px, lane.y_bottom_px, x0, x1)
         else:
             s.y_top_px, s.y_bottom_px = min(s.y_top_px, lane.y_top_px), max(s.y_bottom_px, lane.y_bottom_px)
             s.x_left_px, s.x_right_px = min(s.x_left_px, x0), max(s.x_right_px, x1)
     return [out[k] for k in sorted(out)]
+
+
+def _strips_for_lanes(lanes: Sequence[Lane], strips: Sequence[Strip] | None) -> list[Strip]:
+    """The strips that hold ``lanes``: the given ones (copies, widened to hold a lane drawn past them), or without
+    ``strips`` the box around each strip's lanes; ValueError naming the fix when a lane's strip is not given."""
+    around = _strip_of(lanes)
+    if strips is None:
+        return around
+    given = {s.index: s for s in strips}
+    missing = sorted(box.index for box in around if box.index not in given)
+    if missing:
+        raise ValueError(
+            f"lanes lie in strip(s) {', '.join(map(str, missing))} but the strips given are numbered "
+            f"{', '.join(map(str, sorted(given))) or 'none'}; give the strips the lanes came from "
+            "(BlotResult.strips), or leave strips out to box each strip around its lanes"
+        )
+    out = []
+    for box in around:
+        s = given[box.index]
+        out.append(
+            replace(
+                s,
+                y_top_px=min(s.y_top_px, box.y_top_px),
+                y_bottom_px=max(s.y_bottom_px, box.y_bottom_px),
+                x_left_px=min(s.x_left_px, box.x_left_px),
+                x_right_px=max(s.x_right_px, box.x_right_px),
+            )
+        )
+    return out
 
 
 def _markers_per_strip(markers, n_strips: int) -> list[str]:
@@ -194,9 +224,14 @@ def quantify_blot(
         inverted export, and for a floating-point image its maximum only if clipped flat
         (:func:`~exo_vision.blot.signal.default_saturation_level`).
     strips : sequence of Strip, optional
-        Strips to use instead of finding them.
+        Strips to use instead of finding them. With ``lanes``, the strips those lanes lie in (a lane's
+        ``strip`` is a strip's ``index``), e.g. ``BlotResult.strips`` of the run whose lanes were edited:
+        the membrane's extent then stays as that run found it (the strips beside the end lanes, the blank
+        membrane beyond them), so lanes passed back unchanged measure as that run did. A strip is widened
+        to hold a lane drawn past it; strips holding no lane are left out.
     lanes : sequence of Lane, optional
-        Lanes to use instead of finding them (e.g. edited in napari).
+        Lanes to use instead of finding them (e.g. edited in napari). Without ``strips``, each strip is
+        the box around its lanes.
     n_lanes : int, optional
         Expected lanes per strip; strips stacked one above the other (membranes of one frame) share one
         set of this many lanes, numbered alike in each (:func:`~exo_vision.blot.lanes.share_lanes`).
@@ -637,7 +672,7 @@ def _place_lanes(
         lanes = list(lanes)
         if not lanes:
             raise ValueError("an empty list of lanes was given; pass None to find lanes automatically")
-        strips = _strip_of(lanes)
+        strips = _strips_for_lanes(lanes, strips)
         per_strip = [[lane for lane in lanes if lane.strip == s.index] for s in strips]
     else:
         strips = list(strips) if strips is not None else find_strips(clean, min_height_px=params.min_strip_height_px)
