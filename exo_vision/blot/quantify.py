@@ -11,6 +11,7 @@ import pandas as pd
 
 from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.background import rolling_ball_background
+from exo_vision.blot.band_tilt import turned_bands_warnings
 from exo_vision.blot.detection import NoiseEstimate
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
@@ -285,6 +286,7 @@ def quantify_blot(
     table = _band_table(records, image_name)
     warnings.extend(_measurement_warnings(table, strips, per_strip, strip_markers, settings, caches))
     warnings[:0] = _sideways_warning(clean, table, per_strip, given=(lanes, lane_x_ranges_px, n_lanes))
+    warnings.extend(turned_bands_warnings(table, [lane for ls in per_strip for lane in ls], clean))
     _log_warnings(warnings, image_name)
     given = dict(polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=lane_names, markers=strip_markers)
     measured = (table, list(strips), [lane for ls in per_strip for lane in ls], profiles, saturated, dust, noise_cache)
