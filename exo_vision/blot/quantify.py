@@ -543,14 +543,29 @@ def _prepared_signal(
     return clean, dust, saturated, noise_px
 
 
+def _writing_places(writing: np.ndarray) -> str:
+    """Where ``writing`` lies: ``rows a-b, columns c-d`` of each group of columns that holds writing.
+
+    Columns that hold writing form one group unless empty columns of at least
+    :data:`WRITING_GROUP_GAP_FRACTION` of the image's width part them: writing beside the membrane on both sides
+    is named as two places, not as one box over the whole blot.
+    """
+    cols = np.flatnonzero(writing.any(axis=0))
+    gap = max(1.0, WRITING_GROUP_GAP_FRACTION * writing.shape[1])
+    groups = np.split(cols, np.flatnonzero(np.diff(cols) > gap) + 1)
+    places = []
+    for group in groups:
+        rows = np.flatnonzero(writing[:, group[0] : group[-1] + 1].any(axis=1))
+        places.append(f"rows {rows[0]}-{rows[-1]}, columns {group[0]}-{group[-1]}")
+    return "; ".join(places)
+
+
 def _writing_message(writing: np.ndarray) -> str:
     """The warning that names where pen writing was removed."""
-    rows, cols = np.flatnonzero(writing.any(axis=1)), np.flatnonzero(writing.any(axis=0))
     return (
-        f"pen writing (bright marks with the upright strokes of written digits, and the dashes beside them) at rows "
-        f"{rows[0]}-{rows[-1]}, columns {cols[0]}-{cols[-1]} was replaced by the background before lanes and bands "
-        "were found; if bands lie there, run again keeping it (--keep-writing; 'keep pen writing' in the napari dock; "
-        "remove_writing=False)"
+        f"pen writing (bright marks with the upright strokes of written digits, and the dashes beside them) at "
+        f"{_writing_places(writing)} was replaced by the background before lanes and bands were found; if bands lie "
+        "there, run again keeping it (--keep-writing; 'keep pen writing' in the napari dock; remove_writing=False)"
     )
 
 
@@ -577,6 +592,8 @@ def _staircase_sd(
 
 #: At most this many spots are named in the warning about them.
 MAX_SPOTS_NAMED = 5
+#: Pen writing in columns parted by at least this fraction of the image's width is named as separate places.
+WRITING_GROUP_GAP_FRACTION = 0.05
 
 
 def _spot_warnings(spots: list[dict], params: BlotParameters) -> list[str]:
