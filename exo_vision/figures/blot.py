@@ -206,8 +206,8 @@ def _lane_label_origin(
 
     Inside the lane's top left corner (``inset``: px right, px down to the text's baseline), else just above the
     lane, else inside its bottom, else just below it: the first place inside the picture that covers no band box
-    and no other label, so a band at the very top of a strip stays visible. Where none is free, the label goes
-    inside the top corner.
+    and no other label, so a band at the very top of a strip stays visible (the top corner, where labels always
+    went, counts as inside). Where none is free, the label goes inside the top corner.
     """
     x0, y0 = (int(v) for v in poly_xy[0])
     y1 = int(poly_xy[:, 1].max())
@@ -215,7 +215,7 @@ def _lane_label_origin(
     top_inside = (x0 + inset[0], y0 + inset[1])
     places = [top_inside, (x0, y0 - LABEL_GAP_PX), (x0 + inset[0], y1 - LABEL_GAP_PX), (x0, y1 + LABEL_GAP_PX + h)]
     for ox, oy in places:
-        inside = ox >= 0 and oy - h >= 0 and ox + w <= shape[1] and oy <= shape[0]
+        inside = (ox, oy) == top_inside or (ox >= 0 and oy - h >= 0 and ox + w <= shape[1] and oy <= shape[0])
         if inside and not _overlaps((ox, oy - h, ox + w, oy), blocked):
             return ox, oy
     return top_inside

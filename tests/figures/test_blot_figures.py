@@ -159,6 +159,9 @@ def test_a_lane_label_never_covers_a_band_at_the_top_of_its_strip():
     lane_ink = np.all(rgb == LANE_RGB, axis=2)
     # the band's own pixels, inside the lane's outline (3 px wide at scale 3)
     assert not lane_ink[4 * 3 : 16 * 3, 15 * 3 + 4 : 65 * 3 - 4].any(), "a lane label covers the band"
+    # lane 2, whose band lies lower, keeps its label in its top corner, where labels go
+    assert lane_ink[: 4 * 3 + 30, 95 * 3 + 4 : 145 * 3 - 4].any()
+    assert not lane_ink[100 * 3 : 200 * 3 - 6, 95 * 3 + 4 : 145 * 3 - 4].any()
     # both labels are still drawn: lane ink beyond the two lanes' outlines
     outlines = np.zeros_like(lane_ink)
     for lane in res.lanes:
@@ -166,3 +169,12 @@ def test_a_lane_label_never_covers_a_band_at_the_top_of_its_strip():
         cv2.polylines(outlines.view(np.uint8), [poly], True, 1, 5)
     labels, n = ndimage.label(lane_ink & ~outlines)
     assert n >= 2
+
+
+def test_a_lane_label_with_room_stays_in_the_top_corner_even_where_its_box_reaches_above_the_picture():
+    """The ChemiDoc Orb2 export (scale 1): the label's box with its baseline (25 px) is taller than the corner's
+    inset (24 px), and a frame check counting the whole box sent every lane's label to the bottom."""
+    from exo_vision.figures.blot import _lane_label_origin
+
+    poly = np.array([[23.1, -0.5], [132.3, -0.5], [93.3, 896.5], [-15.8, 896.5]])
+    assert _lane_label_origin(poly, (42, 25), (4, 24), [], (897, 1122)) == (27, 24)
