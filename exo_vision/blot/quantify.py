@@ -11,6 +11,7 @@ import pandas as pd
 
 from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.background import rolling_ball_background
+from exo_vision.blot.band_tilt import turned_bands_warnings
 from exo_vision.blot.detection import NoiseEstimate
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
@@ -320,6 +321,7 @@ def quantify_blot(
     table = _band_table(records, image_name)
     warnings.extend(_measurement_warnings(table, strips, per_strip, strip_markers, settings, caches))
     warnings[:0] = _sideways_warning(clean, table, per_strip, given=(lanes, lane_x_ranges_px, n_lanes))
+    warnings.extend(turned_bands_warnings(table, [lane for ls in per_strip for lane in ls], clean))
     _log_warnings(warnings, image_name)
     given = dict(polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=lane_names, markers=strip_markers)
     measured = (table, list(strips), [lane for ls in per_strip for lane in ls], profiles, saturated, dust, noise_cache)
@@ -576,14 +578,29 @@ def _prepared_signal(
     return clean, dust, saturated, noise_px
 
 
+def _writing_places(writing: np.ndarray) -> str:
+    """Where ``writing`` lies: ``rows a-b, columns c-d`` of each group of columns that holds writing.
+
+    Columns that hold writing form one group unless empty columns of at least
+    :data:`WRITING_GROUP_GAP_FRACTION` of the image's width part them: writing beside the membrane on both sides
+    is named as two places, not as one box over the whole blot.
+    """
+    cols = np.flatnonzero(writing.any(axis=0))
+    gap = max(1.0, WRITING_GROUP_GAP_FRACTION * writing.shape[1])
+    groups = np.split(cols, np.flatnonzero(np.diff(cols) > gap) + 1)
+    places = []
+    for group in groups:
+        rows = np.flatnonzero(writing[:, group[0] : group[-1] + 1].any(axis=1))
+        places.append(f"rows {rows[0]}-{rows[-1]}, columns {group[0]}-{group[-1]}")
+    return "; ".join(places)
+
+
 def _writing_message(writing: np.ndarray) -> str:
     """The warning that names where pen writing was removed."""
-    rows, cols = np.flatnonzero(writing.any(axis=1)), np.flatnonzero(writing.any(axis=0))
     return (
-        f"pen writing (bright marks with the upright strokes of written digits, and the dashes beside them) at rows "
-        f"{rows[0]}-{rows[-1]}, columns {cols[0]}-{cols[-1]} was replaced by the background before lanes and bands "
-        "were found; if bands lie there, run again keeping it (--keep-writing; 'keep pen writing' in the napari dock; "
-        "remove_writing=False)"
+        f"pen writing (bright marks with the upright strokes of written digits, and the dashes beside them) at "
+        f"{_writing_places(writing)} was replaced by the background before lanes and bands were found; if bands lie "
+        "there, run again keeping it (--keep-writing; 'keep pen writing' in the napari dock; remove_writing=False)"
     )
 
 
@@ -610,6 +627,8 @@ def _staircase_sd(
 
 #: At most this many spots are named in the warning about them.
 MAX_SPOTS_NAMED = 5
+#: Pen writing in columns parted by at least this fraction of the image's width is named as separate places.
+WRITING_GROUP_GAP_FRACTION = 0.05
 
 
 def _spot_warnings(spots: list[dict], params: BlotParameters) -> list[str]:
