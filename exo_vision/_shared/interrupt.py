@@ -1,10 +1,13 @@
-"""A termination request (SIGTERM) handled as Ctrl-C.
+"""A termination request (SIGTERM) or a closed terminal (SIGHUP) handled as Ctrl-C.
 
 ``kill``, ``timeout`` and cluster schedulers (SLURM's time limit) stop a
-program with SIGTERM, whose default action ends the process at once: no
+program with SIGTERM, and closing the terminal (or a dropped SSH session)
+sends SIGHUP; the default action of both ends the process at once: no
 "interrupted" message, temporary files and the process pool left behind.
-Within :func:`terminated_as_interrupted` it raises :class:`KeyboardInterrupt`
-instead, so a command stops exactly as on Ctrl-C and its clean-up runs.
+Within :func:`terminated_as_interrupted` they raise :class:`KeyboardInterrupt`
+instead, so a command stops exactly as on Ctrl-C and its clean-up runs. A
+signal that was ignored when the block began stays ignored (``nohup`` ignores
+SIGHUP so that the command outlives the terminal).
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+#: Signals handled as Ctrl-C: SIGTERM, and SIGHUP where the platform has it (not on Windows).
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
 
 @contextlib.contextmanager
 def terminated_as_interrupted() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread (elsewhere: no change)."""
+    """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread (elsewhere: no change;
+    a signal ignored on entry, as ``nohup`` ignores SIGHUP, stays ignored)."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
@@ -26,15 +35,19 @@ def terminated_as_interrupted() -> Iterator[None]:
     def interrupt(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous: dict[signal.Signals, Any] = {}
+    for number in STOP_SIGNALS:
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            previous[number] = signal.signal(number, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class StopRequest:
-    """Whether SIGTERM or SIGINT arrived within :func:`signals_request_stop` (call it: True once one did).
+    """Whether SIGTERM, SIGHUP or SIGINT arrived within :func:`signals_request_stop` (call it: True once one did).
 
     The handler only sets a flag: nothing is raised at an arbitrary point of the program, so an interrupt
     can never land inside a library's import or clean-up (where it is turned into an ImportError, lost,
@@ -60,16 +73,20 @@ class StopRequest:
 
 @contextlib.contextmanager
 def signals_request_stop() -> Iterator[StopRequest]:
-    """Within the block, SIGTERM and SIGINT (Ctrl-C) only set the yielded :class:`StopRequest`.
+    """Within the block, SIGTERM, SIGHUP and SIGINT (Ctrl-C) only set the yielded :class:`StopRequest`.
 
     For work that polls the request between clean steps (a training step, one segmentation). In a thread
-    other than the main one no handler can be set: the request then stays unset.
+    other than the main one no handler can be set: the request then stays unset. A signal ignored on entry
+    (``nohup`` ignores SIGHUP) stays ignored.
     """
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
-    previous = {signum: signal.signal(signum, request.note) for signum in (signal.SIGTERM, signal.SIGINT)}
+    previous: dict[signal.Signals, Any] = {}
+    for number in (*STOP_SIGNALS, signal.SIGINT):
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            previous[number] = signal.signal(number, request.note)
     try:
         yield request
     finally:

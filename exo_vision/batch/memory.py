@@ -131,7 +131,10 @@ def header_pixels(path: str | Path) -> int | None:
         if head in TIFF_MAGICS:
             import tifffile
 
-            with tifffile.TiffFile(path) as tif:
+            from exo_vision.io.library_logs import quiet_library_logs
+
+            # the reader reports a damaged tag in this file's warnings; here it would be an unnamed ERROR line
+            with quiet_library_logs(path=path), tifffile.TiffFile(path) as tif:
                 planes = [
                     int(s.shape[s.axes.index("Y")]) * int(s.shape[s.axes.index("X")])
                     for s in tif.series

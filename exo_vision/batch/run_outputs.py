@@ -1,17 +1,25 @@
 """Run-level outputs of ``exo-vision tem``, built from the per-image files on disk.
 
 * ``vesicles.csv``  every vesicle of every successful input: ``image`` (the
-  output stem), then the vesicle table columns, then ``source_file``;
+  output stem), then the vesicle table columns, then ``source_file``; an
+  input that is a copy of an earlier one (the same micrograph: identical
+  bytes, or identical pixels and pixel size) is left out, so that each
+  micrograph is pooled once;
 * ``summary.csv``   :func:`~exo_vision.measure.size_stats.size_statistics`
-  per image and a last ``pooled`` row, then ``source_file`` (the input as
-  given; empty on the ``pooled`` row);
+  per image (copies too) and a last ``pooled`` row (each micrograph once),
+  then, when the run has copies, ``duplicate_of`` (the input a copy is
+  pooled as), then ``source_file`` (the input as given; empty on the
+  ``pooled`` row);
 * ``size_histogram.png`` (300 dpi) and ``.svg``: pooled number-weighted
   histogram (border vesicles excluded when the statistics exclude them);
 * ``errors.csv``    ``input``, ``stem``, ``error``; header only when all succeeded;
 * ``run.json``      version, command, every parameter, software versions,
   per-image checksum, calibration source, timings and status, and
   ``images_not_in_run``: images whose outputs of earlier runs are in the
-  folder but which are no input of this run (left there, in no table).
+  folder but which are no input of this run (left there, in no table;
+  ``now_analysed_as`` names the input and stem of this run when they are
+  an input of it under an output stem that changed since), and
+  ``duplicate_images``: the inputs that are one micrograph, in groups.
 
 Tables are always rebuilt from the per-image CSVs, so a resumed run writes
 exactly the bytes an uninterrupted run writes. Files whose content did not
@@ -86,14 +94,20 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     sources: dict[str, str] = {}
     frames = []
     total_area = 0.0
+    copies: dict[str, str] = {}  # image -> the input counted for it in the pool (a copy of that micrograph)
     for record, table in pairs:
         area = record.get("analysed_area_nm2")
         area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
+        name = display_path(record["stem"])
+        per_image[name] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
+        sources[name] = display_path(record["input"])
+        if record.get("duplicate_of"):  # the same micrograph as an earlier input: pooled once, as that one
+            copies[name] = display_path(record["duplicate_of"])
+            continue
         total_area += area or 0.0
-        per_image[display_path(record["stem"])] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
         frame = table.copy()
-        frame.insert(0, "image", display_path(record["stem"]))
-        frame["source_file"] = sources[display_path(record["stem"])] = display_path(record["input"])
+        frame.insert(0, "image", name)
+        frame["source_file"] = sources[name]
         frames.append(frame)
     columns = ["image", *VESICLE_COLUMNS, "source_file"]
     if frames:
@@ -105,6 +119,8 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     write_if_changed(out_dir / "vesicles.csv", _csv_bytes(pooled))
     summary = statistics_frame(per_image)
     # which file each row measured (stems of same-named inputs in different folders differ only by a suffix)
+    if copies:  # only a run with copies has the column: it names the input each copy's numbers are pooled as
+        summary["duplicate_of"] = [copies.get(name, "") for name in summary["image"]]
     summary["source_file"] = [sources.get(name, "") for name in summary["image"]]
     write_if_changed(out_dir / "summary.csv", _csv_bytes(summary))
 
@@ -151,6 +167,8 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         "images": images,
         # results of earlier runs in the folder for images this run does not cover: left there, in no table
         "images_not_in_run": list(getattr(result, "not_in_run", [])),
+        # inputs that are one micrograph (the first of each list is pooled; the others are in no pooled table)
+        "duplicate_images": list(getattr(result, "duplicate_images", [])),
     }
     if getattr(result, "dask_workers", None):  # the workers made the numbers: their code was checked
         run["dask_workers"] = result.dask_workers

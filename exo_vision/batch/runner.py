@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, remove_stale_temp_files, sha256_file
 from exo_vision._shared.failures import describe_failure
@@ -55,7 +57,7 @@ from exo_vision.batch.image_outputs import (
     remove_image_outputs,
     write_image_outputs,
 )
-from exo_vision.batch.memory import memory_workers
+from exo_vision.batch.memory import header_pixels, memory_workers
 from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.environment import code_sha256
 from exo_vision.io import read_image
@@ -87,6 +89,9 @@ WARNING_SUMMARY_CHARS = 100
 NOT_IN_RUN_NAMES_SHOWN = 5
 #: Seconds between checks that the main process is alive, where it cannot be waited on directly.
 PARENT_POLL_S = 1.0
+#: Bytes in a gigabyte and pixels in a megapixel, for the message on a Dask worker that died.
+BYTES_PER_GB = 1e9
+PIXELS_PER_MEGAPIXEL = 1e6
 #: Seconds to wait for a remote Dask scheduler to answer.
 DASK_CONNECT_TIMEOUT_S = 10
 #: Run-level outputs.
@@ -149,6 +154,10 @@ class BatchResult:
     dask_workers : dict or None
         On a Dask cluster: the workers' addresses, their exo_vision code fingerprints (checked equal to this
         process's) and the library versions that differ from this process's; None otherwise.
+    duplicate_images : list of list of str
+        Inputs that are the same micrograph (identical file bytes, or identical pixels at the same pixel size),
+        one list per micrograph in input order: the first is counted in the pooled statistics, the others
+        (their records hold ``duplicate_of``) keep their own outputs and summary row only.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -157,6 +166,7 @@ class BatchResult:
     available_memory_mb: float | None = None
     not_in_run: list[dict[str, Any]] = field(default_factory=list)
     dask_workers: dict[str, Any] | None = None
+    duplicate_images: list[list[str]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -409,6 +419,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
             max_megapixels=job.max_megapixels,
         )
         image = _apply_run_pixel_size(image, p)
+        record["pixels_sha256"] = pixels_sha256(image.data)  # the same micrograph exported twice: other bytes
         t1 = time.perf_counter()
         result = analyse_micrograph(image, TemParameters.from_dict(p))
         t2 = time.perf_counter()
@@ -452,6 +463,15 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         except OSError:
             logger.debug("could not remove the outputs of %s", job.stem, exc_info=True)
     return record
+
+
+def pixels_sha256(pixels: np.ndarray) -> str:
+    """SHA-256 of an image's pixels with their dtype and shape: equal for the same micrograph saved twice
+    (another format, other metadata or compression), whose files' checksums differ."""
+    array = np.ascontiguousarray(pixels)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.reshape(-1).view(np.uint8).tobytes())
+    return digest.hexdigest()
 
 
 #: Relative difference between a typed pixel size and the file's own above which the override is warned of.
@@ -940,6 +960,7 @@ def _run_dask(
             ) from None
     try:
         check_worker_software(client, facts if facts is not None else {})
+        resources = _worker_resources(client)  # a worker that dies is gone from the list: its limit is kept here
         by_index = {job.index: job for job in jobs}
         # Keys unique to this run, so a long-lived cluster never hands back another run's result.
         run_token = uuid.uuid4().hex
@@ -948,7 +969,10 @@ def _run_dask(
         pending = [_with_absolute_paths(job) for job in jobs][::-1]
         limit = 2 * max(1, sum(client.nthreads().values()))
         futures = as_completed()
-        while pending and futures.count() < limit:
+
+        def _submit_next() -> None:
+            if not pending:
+                return
             job = pending.pop()
             futures.add(
                 client.submit(
@@ -959,38 +983,115 @@ def _run_dask(
                     pure=False,
                 )
             )
+
+        while pending and futures.count() < limit:
+            _submit_next()
+        lost: list[str] = []  # images whose workers died (out of memory, most likely)
         for future in futures:
             if future.status == "error":
                 failure = future.exception()
                 index = int(future.key.split("-")[2])
                 job = by_index[index]
+                if _worker_died(failure) and (written := _skip_if_complete(job)) is not None:
+                    # the worker wrote this image's outputs, whole, and died before it returned the result
+                    yield {**written, "status": "done"}
+                    future.release()
+                    _submit_next()
+                    continue
+                if _worker_died(failure):
+                    lost.append(display_path(job.path))
+                    error = _worker_death_message(failure, job, client, resources, local=scheduler == "local")
+                else:
+                    error = describe_failure(failure)
                 yield {
                     "input": display_path(job.path),
                     "stem": job.stem,
                     "index": index,
                     "status": "failed",
-                    "error": describe_failure(failure),
+                    "error": error,
                 }
             else:
                 record = future.result()
                 job = by_index[int(record["index"])]
                 yield {**record, "input": display_path(job.path)}  # as the user named it, as a local run does
             future.release()
-            if pending:
-                job = pending.pop()
-                futures.add(
-                    client.submit(
-                        _process_image_single_threaded,
-                        job,
-                        key=f"exo-vision-{job.index}-{run_token}",
-                        retries=WORKER_DEATH_RETRIES,
-                        pure=False,
-                    )
-                )
+            _submit_next()
+        if lost:
+            logger.warning(
+                "%d image(s) were lost with Dask workers that died while analysing them, most likely out of memory: "
+                "%s; the other images were analysed. errors.csv says what to change, and --resume analyses only "
+                "the images that failed again",
+                len(lost),
+                ", ".join(lost[:NOT_IN_RUN_NAMES_SHOWN]) + (", ..." if len(lost) > NOT_IN_RUN_NAMES_SHOWN else ""),
+            )
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _worker_died(failure: BaseException | None) -> bool:
+    """Whether a Dask task failed because the workers running it died (distributed's ``KilledWorker``: a
+    nanny restarts a worker that passes 95 % of its memory limit, and the scheduler gives a task up after the
+    workers holding it died ``allowed-failures`` + 1 times)."""
+    try:
+        from distributed import KilledWorker
+    except ImportError:  # pragma: no cover - only reached with Dask installed
+        return False
+    return isinstance(failure, KilledWorker)
+
+
+def _worker_resources(client: Any) -> dict[str, dict[str, Any]]:
+    """Each Dask worker's ``memory_limit`` (bytes, 0: none) and ``nthreads``, by address (empty when the
+    scheduler does not answer)."""
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # noqa: BLE001 - a scheduler that does not answer: messages go without the limit
+        return {}
+    return {
+        str(address): {"memory_limit": w.get("memory_limit"), "nthreads": w.get("nthreads")}
+        for address, w in workers.items()
+    }
+
+
+def _worker_death_message(
+    failure: BaseException | None, job: ImageJob, client: Any, known: dict[str, dict[str, Any]], *, local: bool
+) -> str:
+    """errors.csv's line for an image whose Dask workers died: how often and where, the likely cause (its size
+    against the workers' memory limit) and what to change. ``known`` holds the workers' resources seen so far
+    (:func:`_worker_resources`; the dead worker is no longer listed) and receives the present ones."""
+    args: tuple[Any, ...] = tuple(getattr(failure, "args", ()))
+    last = args[1] if len(args) > 1 else None
+    address = str(getattr(last, "address", last or "a worker"))
+    times = int(args[2]) + 1 if len(args) > 2 and isinstance(args[2], int) else 0
+    deaths = {0: "repeatedly", 1: "once"}.get(times, f"{times} times")
+    known.update(_worker_resources(client))
+    # a worker the nanny restarted has a new address: then the limit all the workers share, when they share one
+    worker = known.get(address) or {}
+    if not worker and len({(w.get("memory_limit"), w.get("nthreads")) for w in known.values()}) == 1:
+        worker = next(iter(known.values()))
+    limit_bytes, threads = worker.get("memory_limit"), worker.get("nthreads")
+    limit = (
+        f"{limit_bytes / BYTES_PER_GB:.1f} GB"
+        if isinstance(limit_bytes, (int, float)) and limit_bytes > 0
+        else "unknown"
+    )
+    pixels = header_pixels(job.path)
+    size = f"this micrograph has {pixels / PIXELS_PER_MEGAPIXEL:.1f} megapixels, " if pixels else ""
+    fix = (
+        "run with fewer --workers (each worker of --scheduler local gets an equal share of the memory), or "
+        "without --scheduler (the local process pool fits the number of workers to the memory)"
+        if local
+        else "start the Dask workers with fewer threads each (dask worker --nthreads 1) and a larger "
+        "--memory-limit, or run without --scheduler on a machine with enough memory (the local process pool fits "
+        "the number of workers to the memory)"
+    )
+    return (
+        f"the Dask worker analysing this image died {deaths} (distributed's KilledWorker; the last one was "
+        f"{address}), most likely out of memory: {size}and a worker's nanny restarts it when it passes 95 % of its "
+        f"memory limit ({limit} per worker here, shared by its {threads or 'unknown number of'} thread(s)). To "
+        f"analyse it, {fix}, or crop it into tiles; --resume analyses it again and keeps the other images' results"
+    )
 
 
 def _with_absolute_paths(job: ImageJob) -> ImageJob:
@@ -1141,7 +1242,7 @@ def _run_jobs(
     for job in jobs:  # an image done (by a pool's worker too) has no earlier deaths to remember
         if job.stem in remembered and records[job.index].get("status") != "failed":
             _note_deaths(out, job.stem, None)
-    _warn_identical_inputs(records)
+    duplicates = _mark_identical_inputs(records)
     for message, count in warned.items():
         if count > 1:
             logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
@@ -1152,8 +1253,10 @@ def _run_jobs(
         available_memory_mb=memory_mb,
         not_in_run=images_not_in_run(out, [j.stem for j in jobs]),
         dask_workers=cluster_facts or None,
+        duplicate_images=duplicates,
     )
-    _note_images_not_in_run(result.not_in_run)
+    _note_renamed_outputs(result.not_in_run, jobs, records, out, resume=resume)
+    _note_images_not_in_run([e for e in result.not_in_run if "now_analysed_as" not in e])
     result.wall_s = time.perf_counter() - start
     try:
         _put_back_run_files(out)
@@ -1170,11 +1273,81 @@ def _run_jobs(
     return result
 
 
+def _same_file(recorded: str, path: str) -> bool:
+    """Whether the input a marker recorded (as the user named it) is ``path`` (as this run names it)."""
+    return recorded == display_path(path) or os.path.normcase(os.path.abspath(recorded)) == os.path.normcase(
+        os.path.abspath(path)
+    )
+
+
+def _note_renamed_outputs(
+    earlier: list[dict[str, Any]],
+    jobs: Sequence[ImageJob],
+    records: dict[int, dict[str, Any]],
+    out: Path,
+    *,
+    resume: bool,
+) -> None:
+    """Find, among the outputs of images not in this run, those of an input of this run under another output
+    stem (its stem changed: another input with its file name came or went, or the file was renamed or moved),
+    add ``now_analysed_as`` (this run's input and stem) to each, and say so with what to do.
+
+    A completion marker names its input and that input's checksum: an earlier result belongs to a job of this
+    run when it names the job's file, or when the job's file has its checksum (a renamed or moved copy).
+    """
+    for entry in earlier:
+        marker = read_marker(out_dir=out, stem=entry["stem"]) or {}
+        recorded, checksum = marker.get("input"), marker.get("input_sha256")
+        same_path = [j for j in jobs if isinstance(recorded, str) and _same_file(recorded, j.path)]
+        same_bytes = [j for j in jobs if checksum and records.get(j.index, {}).get("input_sha256") == checksum]
+        matches = same_path or same_bytes
+        if not matches:
+            continue
+        job = matches[0]
+        entry["now_analysed_as"] = {"input": display_path(job.path), "stem": job.stem}
+        status = records.get(job.index, {}).get("status")
+        logger.warning(
+            "%s: %s; %s%s. The earlier %s_* files in %s "
+            "are left as they are and are in none of this run's tables: delete them, or move them out of the "
+            "folder, when you no longer need them",
+            display_path(job.path),
+            _why_the_stem_changed(entry, job, jobs, renamed=not same_path),
+            "--resume finds a result under its own output name only, so " if resume else "",
+            {
+                "done": f"it was analysed again, as {job.stem}_*",
+                "skipped": f"this run used the result under {job.stem}_*",
+            }.get(str(status), f"it has no result under {job.stem}_* (errors.csv says why)"),
+            display_path(entry["stem"]),
+            display_path(out),
+        )
+
+
+def _why_the_stem_changed(entry: dict[str, Any], job: ImageJob, jobs: Sequence[ImageJob], *, renamed: bool) -> str:
+    """Which input maps to which output stem now and before, and why it changed."""
+    before = f"an earlier run wrote its results as {display_path(entry['stem'])}_*"
+    if renamed:
+        earlier = display_path(entry["input"] or entry["stem"])
+        return f"{before}, as {earlier} (the same file content, renamed or moved since)"
+    namesakes = [j for j in jobs if j is not job and Path(j.path).stem.casefold() == Path(job.path).stem.casefold()]
+    if namesakes:
+        return (
+            f"{before}; this run names them {job.stem}_*, because "
+            f"{', '.join(display_path(j.path) for j in namesakes)} (also an input of this run) has the same file "
+            "name, and same-named inputs are told apart by their folder or extension"
+        )
+    return (
+        f"{before}, told apart from inputs with the same file name that are not in this run; without them it "
+        f"is named {job.stem}_*"
+    )
+
+
 def _note_images_not_in_run(earlier: Sequence[dict[str, Any]]) -> None:
     """Say that the output folder holds results of images this run does not cover, and that they stay."""
     if not earlier:
         return
     names = [display_path(e["input"] or e["stem"]) for e in earlier]
+    # the same input under two earlier stems: the stems tell them apart
+    names = [f"{n} (as {display_path(e['stem'])}_*)" if names.count(n) > 1 else n for n, e in zip(names, earlier)]
     shown = ", ".join(names[:NOT_IN_RUN_NAMES_SHOWN]) + (", ..." if len(names) > NOT_IN_RUN_NAMES_SHOWN else "")
     logger.info(
         "outputs of %d image(s) from earlier runs belong to no input of this run: %s; they are left as they are "
@@ -1197,20 +1370,64 @@ def _remove_temp_files(out: Path) -> None:
     remove_stale_temp_files(out, own_writers=_OWN_WORKERS)
 
 
-def _warn_identical_inputs(records: dict[int, dict[str, Any]]) -> None:
-    """Name inputs with identical bytes (a copy under another name): both are in the pooled tables."""
-    by_checksum: dict[str, list[str]] = {}
+def _identical_groups(records: dict[int, dict[str, Any]]) -> list[list[int]]:
+    """Indices of the successful records that are one micrograph, one sorted list per micrograph with copies:
+    identical file bytes (``input_sha256``), or identical pixels (``pixels_sha256``) at the same pixel size."""
+    parent: dict[int, int] = {}
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            index = parent[index]
+        return index
+
+    first_with: dict[tuple[Any, ...], int] = {}
     for index in sorted(records):
         record = records[index]
-        if record.get("status") in ("done", "skipped") and record.get("input_sha256"):
-            by_checksum.setdefault(record["input_sha256"], []).append(record["input"])
-    for names in by_checksum.values():
-        if len(names) > 1:
-            logger.warning(
-                "%s are the same micrograph (identical bytes): each is counted in the pooled tables; leave the "
-                "copies out of the inputs",
-                ", ".join(names),
-            )
+        if record.get("status") not in ("done", "skipped"):
+            continue
+        parent[index] = index
+        keys = [
+            ("file", record.get("input_sha256")),
+            ("pixels", record.get("pixels_sha256"), record.get("pixel_size_nm")),
+        ]
+        for key in keys:
+            if key[1] is None:
+                continue
+            if key in first_with:
+                a, b = root(first_with[key]), root(index)
+                parent[max(a, b)] = min(a, b)
+            else:
+                first_with[key] = index
+    groups: dict[int, list[int]] = {}
+    for index in parent:
+        groups.setdefault(root(index), []).append(index)
+    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def _mark_identical_inputs(records: dict[int, dict[str, Any]]) -> list[list[str]]:
+    """Mark each copy of a micrograph met earlier in the inputs (``duplicate_of``: the input counted for it), warn
+    of them, and return the groups of input names (run.json's ``duplicate_images``).
+
+    The pooled statistics count each micrograph once, as its first input; every copy keeps its own outputs and
+    its own row in summary.csv.
+    """
+    named: list[list[str]] = []
+    for group in _identical_groups(records):
+        first = records[group[0]]
+        for index in group[1:]:
+            records[index]["duplicate_of"] = first["input"]
+        names = [records[i]["input"] for i in group]
+        same_bytes = len({records[i].get("input_sha256") for i in group}) == 1
+        logger.warning(
+            "%s are the same micrograph (%s): each keeps its own outputs and summary row, and the pooled statistics "
+            "(vesicles.csv, the pooled row, the histogram) count it once, as %s; leave the copies out of the inputs "
+            "(run.json lists them under duplicate_images)",
+            ", ".join(names),
+            "identical bytes" if same_bytes else "identical pixels and pixel size",
+            display_path(first["input"]),
+        )
+        named.append(names)
+    return named
 
 
 def _gather(

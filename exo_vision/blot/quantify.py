@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.background import rolling_ball_background
+from exo_vision.blot.band_tilt import turned_bands_warnings
 from exo_vision.blot.detection import NoiseEstimate
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
@@ -123,18 +124,48 @@ class BlotResult:
 
 
 def _strip_of(lanes: Sequence[Lane]) -> list[Strip]:
+    """Each strip's box around its lanes (both ends of every lane, whichever way it leans), one per strip number."""
     out: dict[int, Strip] = {}
     for lane in lanes:
         s = out.get(lane.strip)
         half = lane.width_px / 2
-        xs = [lane.centre_x(lane.y_top_px) - half, lane.centre_x(lane.y_bottom_px - 1) + half]
-        x0, x1 = int(np.floor(min(xs))), int(np.ceil(max(xs)))
+        ends = [float(lane.centre_x(lane.y_top_px)), float(lane.centre_x(lane.y_bottom_px - 1))]
+        x0, x1 = int(np.floor(min(ends) - half)), int(np.ceil(max(ends) + half))  # a lane may lean either way
         if s is None:
             out[lane.strip] = Strip(lane.strip, lane.y_top_px, lane.y_bottom_px, x0, x1)
         else:
             s.y_top_px, s.y_bottom_px = min(s.y_top_px, lane.y_top_px), max(s.y_bottom_px, lane.y_bottom_px)
             s.x_left_px, s.x_right_px = min(s.x_left_px, x0), max(s.x_right_px, x1)
     return [out[k] for k in sorted(out)]
+
+
+def _strips_for_lanes(lanes: Sequence[Lane], strips: Sequence[Strip] | None) -> list[Strip]:
+    """The strips that hold ``lanes``: the given ones (copies, widened to hold a lane drawn past them), or without
+    ``strips`` the box around each strip's lanes; ValueError naming the fix when a lane's strip is not given."""
+    around = _strip_of(lanes)
+    if strips is None:
+        return around
+    given = {s.index: s for s in strips}
+    missing = sorted(box.index for box in around if box.index not in given)
+    if missing:
+        raise ValueError(
+            f"lanes lie in strip(s) {', '.join(map(str, missing))} but the strips given are numbered "
+            f"{', '.join(map(str, sorted(given))) or 'none'}; give the strips the lanes came from "
+            "(BlotResult.strips), or leave strips out to box each strip around its lanes"
+        )
+    out = []
+    for box in around:
+        s = given[box.index]
+        out.append(
+            replace(
+                s,
+                y_top_px=min(s.y_top_px, box.y_top_px),
+                y_bottom_px=max(s.y_bottom_px, box.y_bottom_px),
+                x_left_px=min(s.x_left_px, box.x_left_px),
+                x_right_px=max(s.x_right_px, box.x_right_px),
+            )
+        )
+    return out
 
 
 def _markers_per_strip(markers, n_strips: int) -> list[str]:
@@ -194,9 +225,14 @@ def quantify_blot(
         inverted export, and for a floating-point image its maximum only if clipped flat
         (:func:`~exo_vision.blot.signal.default_saturation_level`).
     strips : sequence of Strip, optional
-        Strips to use instead of finding them.
+        Strips to use instead of finding them. With ``lanes``, the strips those lanes lie in (a lane's
+        ``strip`` is a strip's ``index``), e.g. ``BlotResult.strips`` of the run whose lanes were edited:
+        the membrane's extent then stays as that run found it (the strips beside the end lanes, the blank
+        membrane beyond them), so lanes passed back unchanged measure as that run did. A strip is widened
+        to hold a lane drawn past it; strips holding no lane are left out.
     lanes : sequence of Lane, optional
-        Lanes to use instead of finding them (e.g. edited in napari).
+        Lanes to use instead of finding them (e.g. edited in napari). Without ``strips``, each strip is
+        the box around its lanes.
     n_lanes : int, optional
         Expected lanes per strip; strips stacked one above the other (membranes of one frame) share one
         set of this many lanes, numbered alike in each (:func:`~exo_vision.blot.lanes.share_lanes`).
@@ -285,6 +321,7 @@ def quantify_blot(
     table = _band_table(records, image_name)
     warnings.extend(_measurement_warnings(table, strips, per_strip, strip_markers, settings, caches))
     warnings[:0] = _sideways_warning(clean, table, per_strip, given=(lanes, lane_x_ranges_px, n_lanes))
+    warnings.extend(turned_bands_warnings(table, [lane for ls in per_strip for lane in ls], clean))
     _log_warnings(warnings, image_name)
     given = dict(polarity=polarity, max_value=level, n_lanes=n_lanes, lane_names=lane_names, markers=strip_markers)
     measured = (table, list(strips), [lane for ls in per_strip for lane in ls], profiles, saturated, dust, noise_cache)
@@ -541,14 +578,29 @@ def _prepared_signal(
     return clean, dust, saturated, noise_px
 
 
+def _writing_places(writing: np.ndarray) -> str:
+    """Where ``writing`` lies: ``rows a-b, columns c-d`` of each group of columns that holds writing.
+
+    Columns that hold writing form one group unless empty columns of at least
+    :data:`WRITING_GROUP_GAP_FRACTION` of the image's width part them: writing beside the membrane on both sides
+    is named as two places, not as one box over the whole blot.
+    """
+    cols = np.flatnonzero(writing.any(axis=0))
+    gap = max(1.0, WRITING_GROUP_GAP_FRACTION * writing.shape[1])
+    groups = np.split(cols, np.flatnonzero(np.diff(cols) > gap) + 1)
+    places = []
+    for group in groups:
+        rows = np.flatnonzero(writing[:, group[0] : group[-1] + 1].any(axis=1))
+        places.append(f"rows {rows[0]}-{rows[-1]}, columns {group[0]}-{group[-1]}")
+    return "; ".join(places)
+
+
 def _writing_message(writing: np.ndarray) -> str:
     """The warning that names where pen writing was removed."""
-    rows, cols = np.flatnonzero(writing.any(axis=1)), np.flatnonzero(writing.any(axis=0))
     return (
-        f"pen writing (bright marks with the upright strokes of written digits, and the dashes beside them) at rows "
-        f"{rows[0]}-{rows[-1]}, columns {cols[0]}-{cols[-1]} was replaced by the background before lanes and bands "
-        "were found; if bands lie there, run again keeping it (--keep-writing; 'keep pen writing' in the napari dock; "
-        "remove_writing=False)"
+        f"pen writing (bright marks with the upright strokes of written digits, and the dashes beside them) at "
+        f"{_writing_places(writing)} was replaced by the background before lanes and bands were found; if bands lie "
+        "there, run again keeping it (--keep-writing; 'keep pen writing' in the napari dock; remove_writing=False)"
     )
 
 
@@ -575,6 +627,8 @@ def _staircase_sd(
 
 #: At most this many spots are named in the warning about them.
 MAX_SPOTS_NAMED = 5
+#: Pen writing in columns parted by at least this fraction of the image's width is named as separate places.
+WRITING_GROUP_GAP_FRACTION = 0.05
 
 
 def _spot_warnings(spots: list[dict], params: BlotParameters) -> list[str]:
@@ -637,7 +691,7 @@ def _place_lanes(
         lanes = list(lanes)
         if not lanes:
             raise ValueError("an empty list of lanes was given; pass None to find lanes automatically")
-        strips = _strip_of(lanes)
+        strips = _strips_for_lanes(lanes, strips)
         per_strip = [[lane for lane in lanes if lane.strip == s.index] for s in strips]
     else:
         strips = list(strips) if strips is not None else find_strips(clean, min_height_px=params.min_strip_height_px)

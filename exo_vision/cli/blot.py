@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".tif", ".tiff", ".scn", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 #: Files named in the note on those a folder scan left out.
 LEFT_OUT_NAMED = 5
+#: Largest turn (degrees, either way) --rotate takes: a blot turned further lies on its side.
+MAX_ROTATE_DEG = 45.0
 
 DESCRIPTION = """\
 Quantify western blots: find membrane strips, lanes (automatic, or --lanes N)
@@ -211,6 +213,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(by default such an image is straightened first, and a warning gives the angle)",
     )
     g.add_argument(
+        "--rotate",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="straighten the image by turning it back DEG degrees (counter-clockwise on screen, as the warning of a "
+        "blot whose bands lie turned gives it) instead of looking for membrane edges; for a membrane that fills "
+        "the frame, whose turn no edge shows",
+    )
+    g.add_argument(
         "--frame",
         type=int,
         default=None,
@@ -331,6 +342,24 @@ def _check_lane_ranges(
         raise ValueError(
             f"{len(lane_names)} lane names ({', '.join(lane_names)}) for the {len(ranges)} lanes of --lane-ranges; "
             "give one name per lane, left to right"
+        )
+
+
+def _check_rotate(turn: float | None, args: argparse.Namespace, ranges) -> None:
+    """Refuse a ``--rotate`` angle that is not a finite angle under 45 degrees or that another option contradicts."""
+    if turn is None:
+        return
+    if not math.isfinite(turn) or abs(turn) >= MAX_ROTATE_DEG:
+        raise ValueError(
+            f"--rotate {turn}: give the turn of the blot in degrees, under {MAX_ROTATE_DEG:.0f} either way "
+            "(a blot lying on its side is turned by 90 degrees: turn the file in an image viewer first)"
+        )
+    if getattr(args, "no_straighten", False):
+        raise ValueError("--rotate straightens the image and --no-straighten keeps it as it is: use one of the two")
+    if ranges is not None:
+        raise ValueError(
+            "--lane-ranges gives columns of the file as it is, --rotate turns it first: find the lane columns on "
+            "the turned image (the annotated PNG of a run with --rotate), or leave out --rotate"
         )
 
 
@@ -508,6 +537,18 @@ def blot_parameters(args: argparse.Namespace) -> BlotParameters:
     )
 
 
+def _straightened(data, args, ranges, *, polarity: str, max_value) -> tuple[Any, float | None]:
+    """The image to measure and the rotation undone: ``--rotate``'s, or the membranes' (unless told not to)."""
+    from exo_vision.blot.straighten import straighten_if_turned, straightened
+
+    turn = getattr(args, "rotate", None)
+    if turn is not None:
+        return (straightened(data, turn, polarity=polarity), turn) if turn else (data, None)
+    if getattr(args, "no_straighten", False) or ranges is not None:  # the columns are the file's
+        return data, None
+    return straighten_if_turned(data, polarity=polarity, max_value=max_value)
+
+
 def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem: str | None = None):
     """Read, quantify and write the per-image outputs of one blot; return its band table, its warnings and what a
     panel must add to results measured on it (:attr:`~exo_vision.blot.quantify.BlotResult.panel_caveat`).
@@ -517,7 +558,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     from exo_vision.blot.gel import quantify_gel
     from exo_vision.blot.quantify import quantify_blot
     from exo_vision.blot.saturation import export_warnings, without_repeats
-    from exo_vision.blot.straighten import straighten_if_turned, straightening_warning
+    from exo_vision.blot.straighten import straightening_warning
     from exo_vision.figures.blot import annotated_blot
 
     img = _read(
@@ -531,11 +572,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     quantify = quantify_gel if getattr(args, "gel", False) else quantify_blot
     ranges = lane_ranges_px(getattr(args, "lane_ranges", None))
-    data, rotation = (
-        (img.data, None)
-        if getattr(args, "no_straighten", False) or ranges is not None  # the columns are the file's
-        else straighten_if_turned(img.data, polarity=polarity, max_value=max_value)
-    )
+    data, rotation = _straightened(img.data, args, ranges, polarity=polarity, max_value=max_value)
     result = quantify(
         data,
         polarity=polarity,
@@ -593,6 +630,7 @@ def run(args: argparse.Namespace) -> int:
         ev_lanes = _split(getattr(args, "ev_lanes", None))
         lane_ranges = lane_ranges_px(getattr(args, "lane_ranges", None))
         _check_lane_ranges(lane_ranges, args.lanes, lane_names, gel=bool(getattr(args, "gel", False)))
+        _check_rotate(getattr(args, "rotate", None), args, lane_ranges)
         cli_markers = _split(args.marker)
         panel = read_panel_file(args.panel) if args.panel else None
         if not args.inputs and panel is None:

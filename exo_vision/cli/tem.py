@@ -36,7 +36,9 @@ Per input image (stem S) the output folder receives:
 and for the run: vesicles.csv (all images, `image` column), summary.csv
 (statistics per image and pooled), size_histogram.png (300 dpi) and .svg,
 run.json (version, parameters, checksums, calibration sources, timings) and
-errors.csv (one row per failed input).
+errors.csv (one row per failed input). Identical copies of one micrograph
+(same bytes, or same pixels and pixel size) keep their own files and summary
+rows but are pooled once; run.json names them (duplicate_images).
 
 One bad input never stops the run; the exit status is 1 if any input failed.
 Inputs are never modified and every output is written atomically.
@@ -280,6 +282,19 @@ class _Heartbeat:
             state["at"] = now
 
 
+def _copies_note(groups: list[list[str]]) -> str:
+    """The summary line's note on inputs that are copies of another (counted once in the pooled statistics)."""
+    copies = sum(len(group) - 1 for group in groups)
+    if not copies:
+        return ""
+    first = groups[0]
+    return (
+        f", {copies} identical cop{'y' if copies == 1 else 'ies'} of another input counted once in the pooled "
+        f"statistics ({', '.join(display_path(n) for n in first[1:])} = {display_path(first[0])}"
+        f"{'' if len(groups) == 1 else ', ...'}; run.json: duplicate_images)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error."""
     from exo_vision.batch.runner import run_tem_batch
@@ -339,12 +354,14 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         if bar is not None:
-            bar.close()
+            with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP): the bar cannot be drawn once more
+                bar.close()
     counts = {s: sum(r["status"] == s for r in result.records) for s in ("done", "skipped", "failed")}
     # The designated stdout output: one summary line a script can read.
     sys.stdout.write(
         f"{len(result.records)} input(s): {counts['done']} analysed, {counts['skipped']} already complete, "
-        f"{counts['failed']} failed; {result.wall_s:.1f} s; outputs in {display_path(args.out)}\n"
+        f"{counts['failed']} failed{_copies_note(result.duplicate_images)}; {result.wall_s:.1f} s; "
+        f"outputs in {display_path(args.out)}\n"
     )
     if result.failed:
         logger.error(

@@ -166,17 +166,59 @@ def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> 
     fs = _font_scale(rgb.shape[:2], result, scale)
     digit = int(round(FONT_DIGIT_PX * fs))
     thick = max(1, int(round(scale)))
-    lane_labels = []
+    boxes = _band_boxes(result.bands, scale)
+    lane_labels: list[tuple[int, int, int, int]] = []
     for lane in result.lanes:
         poly = lane.polygon_yx()[:, ::-1] * scale
         cv2.polylines(rgb, [np.round(poly).astype(np.int32)], True, LANE_RGB, thick)
-        text, (x, y) = f"{lane.strip}.{lane.index}", poly[0]
-        origin = (int(x) + thick + 3, int(y) + digit + thick + 3)
+        text = f"{lane.strip}.{lane.index}"
+        size = _text_box(text, fs)
+        x0, x1 = int(poly[:, 0].min()), int(poly[:, 0].max())
+        rows = [(x0, b[1], x1, b[3]) for b in boxes if b[0] < x1 and x0 < b[2]]  # a band spans its lane's width
+        origin = _lane_label_origin(poly, size, (thick + 3, digit + thick + 3), rows + lane_labels, rgb.shape[:2])
         _label(rgb, text, origin, LANE_RGB, fs)
-        w, h = _text_box(text, fs)
-        lane_labels.append((origin[0], origin[1] - h, origin[0] + w, origin[1]))
+        lane_labels.append((origin[0], origin[1] - size[1], origin[0] + size[0], origin[1]))
     _draw_bands(rgb, result.bands, scale, fs, thick, lane_labels)
     return rgb
+
+
+def _band_boxes(bands: pd.DataFrame, scale: float) -> list[tuple[int, int, int, int]]:
+    """``(x0, y0, x1, y1)`` of every band's box in the picture scaled by ``scale``, in table order."""
+    return [
+        (
+            int((r.x_left_px - 0.5) * scale),
+            int((r.y_top_px - 0.5) * scale),
+            int((r.x_right_px - 0.5) * scale),
+            int((r.y_bottom_px - 0.5) * scale),
+        )
+        for r in bands.itertuples()
+    ]
+
+
+def _lane_label_origin(
+    poly_xy: np.ndarray,
+    size: tuple[int, int],
+    inset: tuple[int, int],
+    blocked: list[tuple[int, int, int, int]],
+    shape: tuple[int, int],
+) -> tuple[int, int]:
+    """Bottom-left origin of a lane's label, clear of every band box and label in ``blocked`` if it can be.
+
+    Inside the lane's top left corner (``inset``: px right, px down to the text's baseline), else just above the
+    lane, else inside its bottom, else just below it: the first place inside the picture that covers no band box
+    and no other label, so a band at the very top of a strip stays visible (the top corner, where labels always
+    went, counts as inside). Where none is free, the label goes inside the top corner.
+    """
+    x0, y0 = (int(v) for v in poly_xy[0])
+    y1 = int(poly_xy[:, 1].max())
+    w, h = size
+    top_inside = (x0 + inset[0], y0 + inset[1])
+    places = [top_inside, (x0, y0 - LABEL_GAP_PX), (x0 + inset[0], y1 - LABEL_GAP_PX), (x0, y1 + LABEL_GAP_PX + h)]
+    for ox, oy in places:
+        inside = (ox, oy) == top_inside or (ox >= 0 and oy - h >= 0 and ox + w <= shape[1] and oy <= shape[0])
+        if inside and not _overlaps((ox, oy - h, ox + w, oy), blocked):
+            return ox, oy
+    return top_inside
 
 
 def _draw_bands(
@@ -184,15 +226,7 @@ def _draw_bands(
 ) -> None:
     """Draw every band's box, then its id where :func:`_band_label_origin` finds room (clear of ``taken``)."""
     rows = list(bands.itertuples())
-    boxes = [
-        (
-            int((r.x_left_px - 0.5) * scale),
-            int((r.y_top_px - 0.5) * scale),
-            int((r.x_right_px - 0.5) * scale),
-            int((r.y_bottom_px - 0.5) * scale),
-        )
-        for r in rows
-    ]
+    boxes = _band_boxes(bands, scale)
     colours = [SATURATED_RGB if r.saturated else PRESENT_RGB if r.present else ABSENT_RGB for r in rows]
     for r, box, colour in zip(rows, boxes, colours):
         cv2.rectangle(rgb, box[:2], box[2:], colour, thick if r.present else 1)

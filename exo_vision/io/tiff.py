@@ -191,7 +191,7 @@ def _vendor_calibration(
     """Read vendor-tag calibration through rosettasciio's TIFF reader (lazily: the pixels are not decoded)."""
     from rsciio.tiff import file_reader
 
-    with quiet_library_logs():
+    with quiet_library_logs(path=path):
         signals = file_reader(str(path), lazy=True)
     index = series_index if len(signals) == n_series else 0
     axes = [ax for ax in signals[index]["axes"] if not ax.get("navigate", False)]
@@ -334,6 +334,26 @@ def _apply_palette(colormap: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return rgb.astype(np.uint16)
 
 
+#: tifffile's wording of an exception it caught: ``<TiffTag.fromfile> raised TiffFileError('<what>')``.
+_RAISED = re.compile(r"^<[\w.]+> raised \w+\((['\"])(.*)\1\)$")
+#: Messages of tifffile quoted in a file's warnings (the others are counted).
+LIBRARY_MESSAGES_QUOTED = 3
+
+
+def _library_notes(messages: list[str]) -> list[str]:
+    """One warning for what tifffile logged while reading the file (a damaged or unreadable tag it skipped)."""
+    if not messages:
+        return []
+    quoted = "; ".join(_RAISED.sub(r"\2", m) for m in messages[:LIBRARY_MESSAGES_QUOTED])
+    more = len(messages) - LIBRARY_MESSAGES_QUOTED
+    return [
+        f"tifffile reported a damaged part of the file and skipped it ({quoted}"
+        + (f"; and {more} more" if more > 0 else "")
+        + "); the image was read without it. If its calibration or metadata look wrong, resave the file from the "
+        "acquisition software, or give the pixel size (--pixel-size-nm)"
+    ]
+
+
 def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawImage:
     """Decode a TIFF/BigTIFF file and the calibration its tags state.
 
@@ -355,7 +375,8 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
     path = Path(path)
     metadata: dict[str, Any] = {"format": "TIFF"}
     notes: list[str] = []
-    with quiet_library_logs(), tifffile.TiffFile(path) as tif:
+    library: list[str] = []  # what tifffile logged of this file (a damaged tag it skipped)
+    with quiet_library_logs(path=path, collected=library), tifffile.TiffFile(path) as tif:
         n_series = len(tif.series)
         _check_ifd_chain(path)
         _check_complete(tif, path)
@@ -443,5 +464,5 @@ def read_tiff(path: str | Path, *, max_megapixels: float | None = None) -> RawIm
         calibration_tag=tag,
         format_kind=format_kind,
         metadata=metadata,
-        warnings=notes,
+        warnings=notes + _library_notes(library),
     )

@@ -416,8 +416,12 @@ class BlotWidget(Container):
         return None if self._channel.value is Channel.GRAY else str(self._channel.value.value)
 
     # -- running ------------------------------------------------------------------------------
-    def quantify(self, *, lanes: list[Any] | None = None) -> None:
-        """Quantify the active blot image (lanes found automatically unless given)."""
+    def quantify(self, *, lanes: list[Any] | None = None, strips: list[Any] | None = None) -> None:
+        """Quantify the active blot image (lanes found automatically unless given).
+
+        Edited ``lanes`` come with the ``strips`` of the result they were drawn on, so that the membrane's
+        extent stays as that run found it: lanes put back where they were measure as that run did.
+        """
         from exo_vision.blot.quantify import quantify_blot
 
         image_layer = self.image_layer if lanes is not None else active_image_layer(self._viewer)
@@ -446,6 +450,7 @@ class BlotWidget(Container):
         self._names_applied = names  # lanes edited later keep these names unless other names are typed
         if lanes is not None:
             kwargs["lanes"] = lanes
+            kwargs["strips"] = strips
             kwargs.pop("n_lanes")
         elif names:
             kwargs["lane_names"] = names
@@ -696,7 +701,7 @@ class BlotWidget(Container):
                     f"{len(names)} lane names ({', '.join(names)}): lanes keep their names"
                     + (f"; no lane is {', '.join(missing)} now" if missing else "")
                 )
-        self.quantify(lanes=lanes)
+        self.quantify(lanes=lanes, strips=self.result.strips if self.result is not None else None)
 
     # -- display ------------------------------------------------------------------------------
     def _show(self, result: Any, settings: dict[str, Any] | None = None) -> None:

@@ -409,7 +409,10 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         area += sum(
             float(r["analysed_area_nm2"])
             for r in g.run["images"]
-            if r.get("status") in ("done", "skipped") and r.get("analysed_area_nm2") not in (None, 0)
+            # a copy of an earlier input is not in vesicles.csv: its area is not counted either
+            if r.get("status") in ("done", "skipped")
+            and r.get("analysed_area_nm2") not in (None, 0)
+            and not r.get("duplicate_of")
         )
     pooled = pd.concat(tables, ignore_index=True)
     statistics = size_statistics(pooled, analysed_area_nm2=area or None, **kwargs)

@@ -109,10 +109,15 @@ def test_kill_9_mid_run_then_resume_is_byte_identical_and_leaves_nothing(tmp_pat
     assert _left_in(temp) == []
 
 
-@pytest.mark.parametrize("to_group", [False, True], ids=["main-process", "process-group"])
-def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_path, to_group):
+@pytest.mark.parametrize(
+    ("stop", "to_group"),
+    [("SIGTERM", False), ("SIGTERM", True), ("SIGHUP", True)],
+    ids=["main-process", "process-group", "hangup-process-group"],
+)
+def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_path, stop, to_group):
     """Before, kill/timeout/SLURM gave no message, a multiprocessing warning, and sometimes temporary files.
-    ``timeout`` and SLURM signal the whole process group: workers die mid-write too."""
+    ``timeout`` and SLURM signal the whole process group: workers die mid-write too. A closed terminal sends
+    SIGHUP to its whole process group (before, the run ended without a word)."""
     inputs, temp, marker, env = _batch(tmp_path, 10)
     out = tmp_path / "out"
     victim = subprocess.Popen(
@@ -128,9 +133,9 @@ def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_
         time.sleep(0.05)
     assert victim.poll() is None, "the run ended before it could be stopped; give it more work"
     if to_group:
-        os.killpg(victim.pid, signal.SIGTERM)
+        os.killpg(victim.pid, getattr(signal, stop))
     else:
-        victim.send_signal(signal.SIGTERM)
+        victim.send_signal(getattr(signal, stop))
     _stdout, stderr = victim.communicate(timeout=120)
     assert victim.returncode == 130
     assert "interrupted: finished images are complete; rerun the same command with --resume" in stderr

@@ -73,3 +73,53 @@ def test_only_per_image_outputs_of_other_stems_count(tmp_path):
     assert images_not_in_run(tmp_path, ["b"]) == [
         {"stem": "a", "input": None, "files": ["a_done.json", "a_labels.tif"]}
     ]
+
+
+def test_an_input_whose_output_stem_changed_is_named_with_both_stems_and_what_to_do(tmp_path, caplog):
+    """Before: "outputs of 1 image(s) from earlier runs belong to no input of this run: in/g1/img.tif" while
+    in/g1/img.tif was an input of that very run (now under another stem, because a namesake came)."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _micrographs(folder, 2)
+    (folder / "g1").mkdir()
+    (folder / "g2").mkdir()
+    (folder / "m0.tif").rename(folder / "g1" / "img.tif")
+    (folder / "m1.tif").rename(tmp_path / "other.tif")
+    config = TemBatchConfig(workers=1, recursive=True)
+    first = runner.run_tem_batch([folder], out_dir=out, config=config)
+    assert [r["stem"] for r in first.records] == ["img"]
+
+    (tmp_path / "other.tif").rename(folder / "g2" / "img.tif")  # a namesake comes: g1/img.tif is now g1_img
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        again = runner.run_tem_batch([folder], out_dir=out, config=config, resume=True)
+    assert [r["stem"] for r in again.records] == ["g1_img", "g2_img"]
+    g1 = str(folder / "g1" / "img.tif")
+    assert again.not_in_run[0]["now_analysed_as"] == {"input": g1, "stem": "g1_img"}
+    assert "belong to no input of this run" not in caplog.text
+    (message,) = [r.getMessage() for r in caplog.records if "an earlier run wrote" in r.getMessage()]
+    assert message == (
+        f"{g1}: an earlier run wrote its results as img_*; this run names them g1_img_*, because "
+        f"{folder / 'g2' / 'img.tif'} (also an input of this run) has the same file name, and same-named inputs are "
+        "told apart by their folder or extension; --resume finds a result under its own output name only, so it was "
+        f"analysed again, as g1_img_*. The earlier img_* files in {out} are left as they are and are in none of this "
+        "run's tables: delete them, or move them out of the folder, when you no longer need them"
+    )
+
+    # a renamed file: matched by its content, and said so
+    (folder / "g2" / "img.tif").unlink()
+    (folder / "g1" / "img.tif").rename(folder / "g1" / "renamed.tif")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        third = runner.run_tem_batch([folder], out_dir=out, config=config, resume=True)
+    assert [r["stem"] for r in third.records] == ["renamed"]
+    moved = {e["stem"]: e.get("now_analysed_as") for e in third.not_in_run}
+    renamed = {"input": str(folder / "g1" / "renamed.tif"), "stem": "renamed"}
+    assert moved == {"g1_img": renamed, "g2_img": None, "img": renamed}
+    warnings = [r.getMessage() for r in caplog.records if "an earlier run wrote" in r.getMessage()]
+    assert len(warnings) == 2 and all(
+        "(the same file content, renamed or moved since); --resume finds a result under its own output name only, "
+        "so it was analysed again, as renamed_*" in w
+        for w in warnings
+    )
+    # only g2/img.tif, gone from the folder, is named as belonging to no input
+    assert f"belong to no input of this run: {folder / 'g2' / 'img.tif'};" in caplog.text

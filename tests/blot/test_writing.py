@@ -162,3 +162,17 @@ def test_bands_broken_by_transfer_bubbles_are_not_writing(holes):
     result = quantify_blot(img, polarity="bright", lane_x_ranges_px=lanes)
     assert not any("pen writing" in w for w in result.warnings)
     assert sorted(set(result.bands[result.bands.present].lane)) == [1, 2, 3, 4, 5]  # no band lost
+
+
+def test_writing_on_both_sides_of_the_membrane_is_named_as_two_places():
+    """Masses written left and right of the membrane were named as one box over the whole blot (rows 24-334,
+    columns 146-1101 here): the warning said writing was removed where the bands are."""
+    written, _ = with_ladder(membrane())
+    both = np.concatenate([written, written[:, 140:250]], axis=1)  # the same ladder again right of the membrane
+    result = quantify_blot(both, polarity="bright")
+    (message,) = [w for w in result.warnings if "pen writing" in w]
+    places = [(int(a), int(b)) for a, b in re.findall(r"columns (\d+)-(\d+)", message)]
+    assert len(places) == 2, message
+    (l0, l1), (r0, r1) = places
+    assert 144 <= l0 and l1 <= 252 and 750 + 4 <= r0 and r1 <= 750 + 112
+    assert result.bands.present.sum() == len(CENTRES)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy import ndimage
 
 from exo_vision.blot.lanes import lanes_from_ranges
 from exo_vision.blot.panel import enrichment_table, panel_summary
@@ -142,3 +144,37 @@ def test_band_ids_are_written_beside_their_boxes_and_fit_narrow_lanes():
     ends = np.flatnonzero(np.diff(np.concatenate([cols.astype(int), [0]])) == -1)
     assert len(starts) == 19
     assert (ends - starts + 1).max() <= 80
+
+
+def test_a_lane_label_never_covers_a_band_at_the_top_of_its_strip():
+    """The lane label "1.1" was written inside the lane's top corner, over a band lying right there."""
+    from exo_vision.figures.blot import LANE_RGB
+
+    img = np.full((200, 160), 1000, np.uint16)
+    img[4:16, 15:65] = 30000  # a band across the very top of lane 1
+    img[120:132, 100:140] = 30000
+    lanes = lanes_from_ranges([(15, 65), (95, 145)], whole_image_strip(img.shape))
+    res = quantify_blot(img, polarity="bright", lanes=lanes)
+    rgb = annotated_blot(img, res, scale=3.0)
+    lane_ink = np.all(rgb == LANE_RGB, axis=2)
+    # the band's own pixels, inside the lane's outline (3 px wide at scale 3)
+    assert not lane_ink[4 * 3 : 16 * 3, 15 * 3 + 4 : 65 * 3 - 4].any(), "a lane label covers the band"
+    # lane 2, whose band lies lower, keeps its label in its top corner, where labels go
+    assert lane_ink[: 4 * 3 + 30, 95 * 3 + 4 : 145 * 3 - 4].any()
+    assert not lane_ink[100 * 3 : 200 * 3 - 6, 95 * 3 + 4 : 145 * 3 - 4].any()
+    # both labels are still drawn: lane ink beyond the two lanes' outlines
+    outlines = np.zeros_like(lane_ink)
+    for lane in res.lanes:
+        poly = np.round(lane.polygon_yx()[:, ::-1] * 3).astype(np.int32)
+        cv2.polylines(outlines.view(np.uint8), [poly], True, 1, 5)
+    labels, n = ndimage.label(lane_ink & ~outlines)
+    assert n >= 2
+
+
+def test_a_lane_label_with_room_stays_in_the_top_corner_even_where_its_box_reaches_above_the_picture():
+    """The ChemiDoc Orb2 export (scale 1): the label's box with its baseline (25 px) is taller than the corner's
+    inset (24 px), and a frame check counting the whole box sent every lane's label to the bottom."""
+    from exo_vision.figures.blot import _lane_label_origin
+
+    poly = np.array([[23.1, -0.5], [132.3, -0.5], [93.3, 896.5], [-15.8, 896.5]])
+    assert _lane_label_origin(poly, (42, 25), (4, 24), [], (897, 1122)) == (27, 24)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("napari")
@@ -701,3 +702,29 @@ def test_advice_in_dock_words():
         "check the lane count ('lanes per strip' in the blot dock), or give the lanes' columns (in the blot dock: "
         "set 'lanes per strip', run, then move or redraw the rectangles of the lanes layer)"
     )
+
+
+def test_a_lane_edit_put_back_changes_no_volume(make_napari_viewer):
+    """Before, dragging a lane edge and putting it back moved another lane's volume by up to 29 %: the lanes went
+    back to the core without their strips, which it re-boxed around the lanes (losing the blank membrane beyond the
+    end lanes and the side strips outside the box). The dock now passes the strips it already has."""
+    from exo_vision.synthetic.blot import make_two_membrane_frame
+
+    blot = make_two_membrane_frame(rng=0, export="raw")
+    viewer = make_napari_viewer()
+    image = ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value)
+    data, kwargs, _ = image_layer_data(image, name="frame")
+    viewer.add_image(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    widget.quantify()
+    before = widget.result.bands
+    polys = [corners.copy() for corners in widget.lanes_layer.data]
+    dragged = list(polys)
+    dragged[0] = polys[0] + np.array([0.0, 4.0])  # a lane edge dragged 4 px ...
+    widget.lanes_layer.data = dragged
+    widget.lanes_layer.data = polys  # ... and put back: a 0-px edit
+    after = widget.result.bands
+    assert widget.result is not None and len(after) == len(before)
+    cols = ["strip", "lane", "band", "y_top_px", "y_bottom_px", "volume", "present"]
+    pd.testing.assert_frame_equal(after[cols].reset_index(drop=True), before[cols].reset_index(drop=True))
