@@ -667,10 +667,7 @@ def _place_lanes(
                 f"check the polarity, or give {LANE_COUNT} or {LANE_COLUMNS}"
             )
         if n_lanes is not None and len(ls) != n_lanes:
-            raise ValueError(
-                f"{image_name or 'image'}: found {len(ls)} lanes in strip {s.index} but {n_lanes} were expected; "
-                f"check {LANE_COUNT}, or give {LANE_COLUMNS}"
-            )
+            raise ValueError(_count_refusal(image_name, s, ls, n_lanes))
         if lane_names is not None and len(lane_names) != len(ls):
             raise ValueError(
                 f"{image_name or 'image'}: {len(lane_names)} lane names ({', '.join(lane_names)}) for {len(ls)} lanes "
@@ -687,6 +684,28 @@ def _place_lanes(
             if lane_names is not None:
                 lane.name = str(lane_names[i])
     return strips, per_strip
+
+
+def _count_refusal(image_name: str | None, s: Strip, lanes: list[Lane], n_lanes: int) -> str:
+    """The message when ``n_lanes`` lanes cannot be placed in strip ``s``: the strip, the lanes found there
+    (centres, width, pitch, their columns as ranges to start from) and what to give instead."""
+    ordered = sorted(lanes, key=lambda lane: lane.x_centre_px)
+    centres = [lane.x_centre_px for lane in ordered]
+    width = ordered[0].width_px
+    steps = np.diff(centres)
+    apart = f", {float(np.min(steps)):.0f} px apart or more" if steps.size else ""
+    spans = ", ".join(f"{c - width / 2 + 0.5:.0f}-{c + width / 2 + 0.5:.0f}" for c in centres)
+    why = (
+        f", and {n_lanes} lanes on their grid, at least a lane width apart, do not fit in the strip"
+        if len(lanes) < n_lanes
+        else ""
+    )
+    return (
+        f"{image_name or 'image'}: found {len(lanes)} lanes in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}, "
+        f"columns {s.x_left_px}..{s.x_right_px}) but {n_lanes} were expected: the lanes are centred at columns "
+        f"{', '.join(f'{c:.0f}' for c in centres)} ({width:.0f} px wide{apart}){why}; check {LANE_COUNT}, or "
+        f"give {LANE_COLUMNS} (the lanes found span columns {spans})"
+    )
 
 
 def _laneless_strip_message(s: Strip) -> str:

@@ -92,3 +92,18 @@ def test_a_count_with_only_the_lysate_lane_loaded_places_the_lanes_at_the_usual_
     found = np.array(sorted(lane.x_centre_px for lane in res.lanes))
     assert np.abs(found - centres).max() < 25.0
     assert res.bands.set_index("lane")["present"].tolist() == [True] + [False] * 7
+
+
+def test_a_count_that_does_not_fit_names_the_strip_what_was_found_and_the_ranges():
+    """Probe M2: 'found 3 lanes in strip 1 but 5 were expected' named neither where the strip lies nor the lanes
+    found; the message gives both, and their columns as lane ranges to start from."""
+    rng = np.random.default_rng(5)
+    img = 1000.0 + rng.normal(0, 5, (100, 200))
+    for x in (20, 80, 140):
+        img[40:50, x : x + 30] += 500
+    with pytest.raises(ValueError) as refused:
+        quantify_blot(img, polarity="bright", n_lanes=5)
+    message = str(refused.value)
+    assert "found 3 lanes in strip 1 (rows 0..100, columns 0..200) but 5 were expected" in message
+    assert "(30 px wide, 60 px apart or more)" in message and "do not fit in the strip" in message
+    assert "--lane-ranges X0-X1" in message and "the lanes found span columns 20-50, 80-110, 140-170" in message
