@@ -215,14 +215,18 @@ def measure_strip(
                     "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st),
                 }
             )
-    flanks.extend(_called_absent(flank_only(clean, ls, measured)))
+    flanks.extend(_called_absent(clean, ls, measured, st.params))
     _name_marker_rows(measured, marker, fixed, st.ladder_lane)
     return _reported(measured, st.params, spots)
 
 
-def _called_absent(flanks: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
-    """``flanks`` (a record and its neighbour's, :func:`~exo_vision.blot.flank.flank_only`), each record called
-    absent."""
+def _called_absent(clean: np.ndarray, ls, measured: list[dict], params: BlotParameters) -> list[tuple[dict, dict]]:
+    """The records of ``measured`` that are only a neighbour's flank (:func:`~exo_vision.blot.flank.flank_only`),
+    each called absent, with the neighbour's record. Off with ``params.max_side_share`` 0, as on gels, whose
+    round sample bands spread past the lanes their wells give."""
+    if params.max_side_share <= 0:
+        return []
+    flanks = flank_only(clean, ls, measured)
     for m, _ in flanks:
         m["present"] = False
     return flanks
