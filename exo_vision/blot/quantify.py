@@ -18,7 +18,7 @@ from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_rang
 from exo_vision.blot.orientation import sideways_message
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import quantisation_step, staircase_noise_sd
-from exo_vision.blot.rulers import drawn_line_mask
+from exo_vision.blot.rulers import drawn_line_mask, frame_line_mask
 from exo_vision.blot.saturation import export_warnings, saturation_mask
 from exo_vision.blot.signal import (
     check_image,
@@ -534,6 +534,15 @@ def _prepared_signal(
                 "found; if it is signal, run again keeping it (--keep-writing)"
             )
         dust |= lines
+        frame, edges = frame_line_mask(signal)
+        if edges:
+            warnings.append(
+                f"a figure's frame line along the image's edge(s), {', '.join(edges)}, was masked with what lies "
+                "outside it (replaced by the background) before lanes and bands were found, so that it neither "
+                "tilts the membrane and its lanes nor reads as a band; crop inside the frame to leave it out, or "
+                "run again keeping it (--keep-writing)"
+            )
+        dust |= frame
     clean = remove_dust(signal, dust)
     saturated = (
         np.zeros(image.shape, bool)
