@@ -107,3 +107,28 @@ def test_a_count_that_does_not_fit_names_the_strip_what_was_found_and_the_ranges
     assert "found 3 lanes in strip 1 (rows 0..100, columns 0..200) but 5 were expected" in message
     assert "(30 px wide, 60 px apart or more)" in message and "do not fit in the strip" in message
     assert "--lane-ranges X0-X1" in message and "the lanes found span columns 20-50, 80-110, 140-170" in message
+
+
+#: The real ChemiDoc alpha-tubulin blot: 4 lanes about 2.2 lane widths apart (wide gaps), the truth lanes' columns.
+CHEMIDOC = ROOT / ".." / "shared" / "data" / "blots" / "chemidoc_aTub 2022-07-12 13h11m29s(Chemiluminescence).tif"
+CHEMIDOC_LANES = ((155, 250), (355, 437), (540, 640), (740, 840))
+
+
+@pytest.mark.parametrize("loaded", [(1, 2), (3, 4), (1, 3), (1, 4)])
+def test_a_count_keeps_found_lanes_a_wide_pitch_apart_as_neighbours(loaded):
+    """On a blot with wide gaps (pitch 2.2 lane widths), two neighbouring loaded lanes are taken as neighbours,
+    not as lanes 1 and 3 with a blank lane squeezed between them (the pitch prior of 1.2 widths alone would);
+    lanes 1 and 3, or 1 and 4, loaded were refused ('found 2 lanes ... but 4 were expected')."""
+    if not CHEMIDOC.is_file():
+        pytest.skip(f"real blot not present at {CHEMIDOC}")
+    from exo_vision.io.read import read_image
+
+    img = read_image(CHEMIDOC, kind="blot")
+    frame = img.data.copy()
+    cuts = (0, 300, 488, 690, 1122)
+    for lane in range(1, 5):
+        if lane not in loaded:  # the band rows of an unloaded lane get the membrane from higher up
+            frame[300:520, cuts[lane - 1] : cuts[lane]] = img.data[40:260, cuts[lane - 1] : cuts[lane]]
+    res = quantify_blot(frame, polarity=img.polarity, max_value=img.max_value, n_lanes=4)
+    centres = np.array([(a + b - 1) / 2 for a, b in CHEMIDOC_LANES])
+    assert np.abs(np.sort([lane.x_centre_px for lane in res.lanes]) - centres).max() < 12.0

@@ -87,7 +87,9 @@ def place_count(
     the squared imbalance of its two margins (pitches) in units of :data:`MEMBRANE_MARGIN_SPREAD_PITCHES`
     when ``extent`` is the membrane's (its edges were seen; at most :data:`MAX_MEMBRANE_MARGIN_COST`), else
     of :data:`STRIP_MARGIN_SPREAD_PITCHES` (at most :data:`MAX_STRIP_MARGIN_COST`)
-    (twice a Gaussian negative log-likelihood of the pitch and the margins). Of sets within
+    (twice a Gaussian negative log-likelihood of the pitch and the margins). Sets with no lane between the
+    anchors (their own spacing is the pitch) are preferred: the others are scored only when none of those
+    fits (found lanes a pitch apart are taken as neighbours, as they mostly are). Of sets within
     :data:`EQUAL_COST` of the lowest, the one with the anchors furthest left is kept (unused lanes are
     usually the last ones).
 
@@ -133,6 +135,9 @@ def place_count(
             scored.append(_Candidate(cost, lanes, p, idx))
     if not scored:
         return None
+    # no lane without a band is put between the found lanes unless the count cannot be placed otherwise
+    adjacent = [c for c in scored if c.places[-1] - c.places[0] == len(xs) - 1]
+    scored = adjacent or scored
     best = min(c.cost for c in scored)
     # of sets about as plausible, the one with the lanes without bands at the right end (samples are loaded
     # from the left)
