@@ -7,12 +7,13 @@ One job per module:
 * :mod:`~exo_vision.blot.parameters` - :class:`~exo_vision.blot.parameters.BlotParameters`, every method setting
 * :mod:`~exo_vision.blot.constants` - fixed numbers shared by the modules (MAD to SD, background window bounds)
 * :mod:`~exo_vision.blot.lanes` - lane geometry (:class:`~exo_vision.blot.lanes.Lane`), automatic or explicit
-  (a package: geometry, profile, peaks, blanks, tilt, stacks, find)
+  (a package: geometry, profile, peaks, blanks, count, tilt, stacks, find)
 * :mod:`~exo_vision.blot.bands` - bands from lane profiles, band rows across lanes
 * :mod:`~exo_vision.blot.background` - lane-profile baseline (default), border median, rolling ball/disk
 * :mod:`~exo_vision.blot.volume` - background-subtracted band volume
 * :mod:`~exo_vision.blot.saturation` - clipped pixels, 8-bit export warnings
 * :mod:`~exo_vision.blot.detection` - blank-box noise, limit of detection, present/absent
+* :mod:`~exo_vision.blot.flank` - a neighbour's glow across the lane boundary, called absent
 * :mod:`~exo_vision.blot.ladder` - molecular-weight fit from a ladder lane
 * :mod:`~exo_vision.blot.panel` - EV/lysate enrichment, replicate statistics, MISEV verdict
 * :mod:`~exo_vision.blot.quantify` - :func:`~exo_vision.blot.quantify.quantify_blot`, the one high-level call

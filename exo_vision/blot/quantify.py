@@ -13,12 +13,13 @@ from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.background import rolling_ball_background
 from exo_vision.blot.band_tilt import turned_bands_warnings
 from exo_vision.blot.detection import NoiseEstimate
+from exo_vision.blot.flank import flank_message
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
 from exo_vision.blot.orientation import sideways_message
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import quantisation_step, staircase_noise_sd
-from exo_vision.blot.rulers import drawn_line_mask
+from exo_vision.blot.rulers import drawn_line_mask, frame_line_mask
 from exo_vision.blot.saturation import export_warnings, saturation_mask
 from exo_vision.blot.signal import (
     check_image,
@@ -315,7 +316,7 @@ def quantify_blot(
     calibrations: dict[int, MWCalibration] = {}
     profiles: dict[tuple[int, int], np.ndarray] = {}
     noise_cache: dict[tuple[int, int], NoiseEstimate] = {}
-    caches = dict(profiles=profiles, noise_cache=noise_cache, calibrations=calibrations, spots=[])
+    caches = dict(profiles=profiles, noise_cache=noise_cache, calibrations=calibrations, spots=[], flanks=[])
     for s, ls, marker in zip(strips, per_strip, strip_markers):
         records.extend(measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
@@ -440,6 +441,7 @@ def _measurement_warnings(table, strips, per_strip, strip_markers, settings: Str
     lanes = [lane for ls in per_strip for lane in ls]
     return (
         _spot_warnings(caches["spots"], settings.params)
+        + flank_message(caches["flanks"])
         + _ladder_warnings(calibrations, ladder_lane)
         + _empty_window_warnings(table, calibrations, ladder_lane)
         + _clipped_window_warnings(table, strips, strip_markers, settings, calibrations)
@@ -569,6 +571,15 @@ def _prepared_signal(
                 "found; if it is signal, run again keeping it (--keep-writing)"
             )
         dust |= lines
+        frame, edges = frame_line_mask(signal)
+        if edges:
+            warnings.append(
+                f"a figure's frame line along the image's edge(s), {', '.join(edges)}, was masked with what lies "
+                "outside it (replaced by the background) before lanes and bands were found, so that it neither "
+                "tilts the membrane and its lanes nor reads as a band; crop inside the frame to leave it out, or "
+                "run again keeping it (--keep-writing)"
+            )
+        dust |= frame
     clean = remove_dust(signal, dust)
     saturated = (
         np.zeros(image.shape, bool)
@@ -721,10 +732,7 @@ def _place_lanes(
                 f"check the polarity, or give {LANE_COUNT} or {LANE_COLUMNS}"
             )
         if n_lanes is not None and len(ls) != n_lanes:
-            raise ValueError(
-                f"{image_name or 'image'}: found {len(ls)} lanes in strip {s.index} but {n_lanes} were expected; "
-                f"check {LANE_COUNT}, or give {LANE_COLUMNS}"
-            )
+            raise ValueError(_count_refusal(image_name, s, ls, n_lanes))
         if lane_names is not None and len(lane_names) != len(ls):
             raise ValueError(
                 f"{image_name or 'image'}: {len(lane_names)} lane names ({', '.join(lane_names)}) for {len(ls)} lanes "
@@ -741,6 +749,28 @@ def _place_lanes(
             if lane_names is not None:
                 lane.name = str(lane_names[i])
     return strips, per_strip
+
+
+def _count_refusal(image_name: str | None, s: Strip, lanes: list[Lane], n_lanes: int) -> str:
+    """The message when ``n_lanes`` lanes cannot be placed in strip ``s``: the strip, the lanes found there
+    (centres, width, pitch, their columns as ranges to start from) and what to give instead."""
+    ordered = sorted(lanes, key=lambda lane: lane.x_centre_px)
+    centres = [lane.x_centre_px for lane in ordered]
+    width = ordered[0].width_px
+    steps = np.diff(centres)
+    apart = f", {float(np.min(steps)):.0f} px apart or more" if steps.size else ""
+    spans = ", ".join(f"{c - width / 2 + 0.5:.0f}-{c + width / 2 + 0.5:.0f}" for c in centres)
+    why = (
+        f", and {n_lanes} lanes on their grid, at least a lane width apart, do not fit in the strip"
+        if len(lanes) < n_lanes
+        else ""
+    )
+    return (
+        f"{image_name or 'image'}: found {len(lanes)} lanes in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}, "
+        f"columns {s.x_left_px}..{s.x_right_px}) but {n_lanes} were expected: the lanes are centred at columns "
+        f"{', '.join(f'{c:.0f}' for c in centres)} ({width:.0f} px wide{apart}){why}; check {LANE_COUNT}, or "
+        f"give {LANE_COLUMNS} (the lanes found span columns {spans})"
+    )
 
 
 def _laneless_strip_message(s: Strip) -> str:

@@ -71,3 +71,73 @@ def drawn_line_mask(image: np.ndarray, *, saturation_level: float | None = None)
     if mask.any():
         mask = ndi.binary_dilation(mask, iterations=MASK_MARGIN_PX)
     return mask
+
+
+#: A figure's frame line is looked for within this fraction of the image's height (rows) or width (columns) of
+#: each edge (at least MIN_FRAME_DEPTH_PX) ...
+FRAME_DEPTH_FRACTION = 0.03
+MIN_FRAME_DEPTH_PX = 4
+#: ... it stands out from the membrane just inside it by at least this share of the image's signal range ...
+FRAME_MIN_CONTRAST_SHARE = 0.5
+#: ... along at least this fraction of its length ...
+FRAME_MIN_LENGTH_FRACTION = 0.9
+#: ... and the membrane inside is read on this many lines past the search depth.
+FRAME_INSIDE_LINES = 8
+#: The image's signal range runs between these percentiles.
+FRAME_RANGE_PERCENTILES = (0.1, 99.9)
+#: The four edges, as (name, axis of their lines, from the far end).
+EDGES = (("top", 0, False), ("bottom", 0, True), ("left", 1, False), ("right", 1, True))
+
+
+def frame_line_mask(signal: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """A figure's frame line along the image's edges, and what lies outside it.
+
+    A figure crop can keep the thin frame a figure draws around a panel: a straight line, black (or white), along
+    an edge just inside the image. Read as membrane, it is an edge the membrane's tilt and the lanes' slant are
+    fitted to, and a bright line across every lane. Within :data:`FRAME_DEPTH_FRACTION` of each edge, a row
+    (top, bottom) or column (left, right) is a frame line when, along at least
+    :data:`FRAME_MIN_LENGTH_FRACTION` of it, it differs from the membrane just inside (the median of the next
+    :data:`FRAME_INSIDE_LINES` lines) by at least :data:`FRAME_MIN_CONTRAST_SHARE` of the image's signal range
+    (a band row has gaps between its lanes; a dark margin off the membrane differs from it by far less than a
+    band). The frame line, what lies between it and the edge, and :data:`MASK_MARGIN_PX` more lines (its
+    anti-aliased side) are masked.
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray
+        Blot in signal orientation.
+
+    Returns
+    -------
+    mask : (M, N) ndarray of bool
+    found : list of str
+        For each edge with a frame line, e.g. ``"top (rows 0-4)"``.
+    """
+    data = np.asarray(signal, dtype=np.float64)
+    mask = np.zeros(data.shape, bool)
+    if data.ndim != 2 or min(data.shape) < 2 * MIN_FRAME_DEPTH_PX + FRAME_INSIDE_LINES:
+        return mask, []
+    lo, hi = np.percentile(data, FRAME_RANGE_PERCENTILES)
+    if hi <= lo:
+        return mask, []
+    found = []
+    for name, axis, far in EDGES:
+        lines = data if axis == 0 else data.T
+        if far:
+            lines = lines[::-1]
+        depth = max(MIN_FRAME_DEPTH_PX, int(FRAME_DEPTH_FRACTION * lines.shape[0]))
+        inside = np.median(lines[depth : depth + FRAME_INSIDE_LINES], axis=0)
+        away = np.abs(lines[:depth] - inside[None, :]) >= FRAME_MIN_CONTRAST_SHARE * (hi - lo)
+        hits = np.flatnonzero(away.mean(axis=1) >= FRAME_MIN_LENGTH_FRACTION)
+        if hits.size == 0:
+            continue
+        last = min(int(hits.max()) + 1 + MASK_MARGIN_PX, depth)
+        kind = "rows" if axis == 0 else "columns"
+        span = (lines.shape[0] - last, lines.shape[0] - 1) if far else (0, last - 1)
+        found.append(f"{name} ({kind} {span[0]}-{span[1]})")
+        index = slice(span[0], span[1] + 1)
+        if axis == 0:
+            mask[index, :] = True
+        else:
+            mask[:, index] = True
+    return mask, found

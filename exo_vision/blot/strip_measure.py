@@ -16,6 +16,7 @@ from exo_vision.blot.detection import (
     quantisation_floors,
     white_noise_volume_sd,
 )
+from exo_vision.blot.flank import flank_only
 from exo_vision.blot.lanes import gap_lanes, lane_pixels
 from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantisation import destaircased_rows, linearise
@@ -128,12 +129,14 @@ def _reported(measured: list[dict], params: BlotParameters, spots: list[dict]) -
 
 
 def measure_strip(
-    clean, saturated, rb, s: Strip, ls, marker: str, st: StripSettings, *, profiles, noise_cache, calibrations, spots
+    clean, saturated, rb, s: Strip, ls, marker, st: StripSettings, *, profiles, noise_cache, calibrations, spots, flanks
 ) -> list[dict]:
     """One record per band row and lane of one strip (see :data:`~exo_vision.blot.quantify.BAND_COLUMNS`).
 
     Peaks that clear their LoD but sit in a small part of their lane (:func:`_lane_wide`) are not reported:
-    their records go to ``spots``.
+    their records go to ``spots``. A band whose only signal is the flank of a saturated or much stronger
+    neighbour's band (:func:`~exo_vision.blot.flank.flank_only`) is called absent; it and its neighbour's
+    record go to ``flanks``.
     """
     f = st.params.central_fraction
     pix = [lane_pixels(clean, lane, fraction=f).astype(np.float64) for lane in ls]
@@ -212,8 +215,21 @@ def measure_strip(
                     "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st),
                 }
             )
+    flanks.extend(_called_absent(clean, ls, measured, st.params))
     _name_marker_rows(measured, marker, fixed, st.ladder_lane)
     return _reported(measured, st.params, spots)
+
+
+def _called_absent(clean: np.ndarray, ls, measured: list[dict], params: BlotParameters) -> list[tuple[dict, dict]]:
+    """The records of ``measured`` that are only a neighbour's flank (:func:`~exo_vision.blot.flank.flank_only`),
+    each called absent, with the neighbour's record. Off with ``params.max_side_share`` 0, as on gels, whose
+    round sample bands spread past the lanes their wells give."""
+    if params.max_side_share <= 0:
+        return []
+    flanks = flank_only(clean, ls, measured)
+    for m, _ in flanks:
+        m["present"] = False
+    return flanks
 
 
 def _name_marker_rows(measured: list[dict], marker: str, fixed: bool, ladder_lane: int | None) -> None:

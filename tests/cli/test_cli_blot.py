@@ -180,7 +180,9 @@ def test_lane_names_markers_and_wrong_lane_count(folder, tmp_path):
     bad = tmp_path / "bad"
     assert main(["blot", str(folder / "panel.tif"), "--out", str(bad), "--lanes", "5"]) == 1
     run = json.loads((bad / "run.json").read_text())
-    assert "found 3 lanes in strip 1 but 5 were expected" in run["errors"][0]["error"]
+    error = run["errors"][0]["error"]
+    assert "found 3 lanes in strip 1 (rows " in error and "but 5 were expected" in error
+    assert "--lane-ranges X0-X1" in error and "the lanes found span columns" in error
 
 
 def test_usage_errors_exit_2(folder, tmp_path):

@@ -4,6 +4,7 @@
 * :mod:`~exo_vision.blot.lanes.profile` - a strip's vertical top-hat, column profile, side profiles
 * :mod:`~exo_vision.blot.lanes.peaks` - strong and faint lane peaks, the lane pitch
 * :mod:`~exo_vision.blot.lanes.blanks` - blank lanes (gaps, ends, a given count), band-free gap lanes
+* :mod:`~exo_vision.blot.lanes.count` - lanes placed for a given count from the lanes that show bands
 * :mod:`~exo_vision.blot.lanes.tilt` - the lanes' common slope
 * :mod:`~exo_vision.blot.lanes.stacks` - lanes shared by strips cut from one membrane
 * :mod:`~exo_vision.blot.lanes.find` - :func:`find_lanes`, the steps in order

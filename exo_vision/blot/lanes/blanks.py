@@ -15,6 +15,7 @@ import numpy as np
 
 from exo_vision.blot.advice import LANE_COUNT
 from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES
+from exo_vision.blot.lanes.count import place_count
 from exo_vision.blot.lanes.geometry import CENTRAL_FRACTION, Lane
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 from exo_vision.blot.strips import Strip
@@ -27,14 +28,6 @@ END_LANE_TOLERANCE = DEFAULT_BLOT_PARAMETERS.end_lane_tolerance_pitches
 #: A lane is judged on or off the membrane by this central fraction of its width (its band-free core reads the
 #: membrane or the floor beside it, not the pen strokes that cross the lane's edge).
 ON_MEMBRANE_CORE_FRACTION = 0.5
-
-#: A set of lanes completed to the user's count must sit centred on the membrane within this share of a pitch
-#: (and the found lanes on its grid within it).
-CENTRED_TOLERANCE_PITCHES = 0.25
-#: ... with a pitch of at most this many lane widths (a comb's teeth are not far apart) ...
-MAX_CENTRED_PITCH_WIDTHS = 3.0
-#: ... and its outer lanes on the membrane within this share of a lane width.
-MEMBRANE_EDGE_SLACK_WIDTHS = 0.25
 
 #: A gap between lanes takes a blank lane only when it is this many pixels wider than a lane (room for
 #: the lane and a little margin on each side).
@@ -151,62 +144,6 @@ def end_lanes(
     )
 
 
-def centred_lanes(xs: list[float], n: int, width: float, membrane: tuple[float, float]) -> list[float] | None:
-    """``n`` evenly spaced lane centres that hold the found centres ``xs`` and sit centred on the membrane.
-
-    The rule of :func:`end_lanes` (wells are centred on the gel, and a strip keeps the gel's full width),
-    used when the user gave the lane count and lanes without bands were not seen: the found lanes fix
-    the grid's pitch and where on it they lie, the membrane's middle fixes where the whole set lies. Every
-    pitch that puts the found lanes on one grid (their span a whole number J of pitches, J from
-    ``len(xs) - 1`` to ``n - 1``; any pitch for a single lane) and every place of the found lanes in the
-    set is tried; the set whose middle lies nearest the membrane's is taken, if it lies within
-    :data:`CENTRED_TOLERANCE_PITCHES` of a pitch of it, its pitch is at least a lane width and at most
-    :data:`MAX_CENTRED_PITCH_WIDTHS` of them, and the set fits on the membrane.
-
-    Parameters
-    ----------
-    xs : list of float
-        Found lane centres, sorted (columns).
-    n : int
-        Lane count given by the user (more than ``len(xs)``).
-    width : float
-        Lane width (columns).
-    membrane : (float, float)
-        The membrane's left and right edge (columns).
-
-    Returns
-    -------
-    list of float or None
-        The ``n`` centres, or None when no such set exists.
-    """
-    left, right = membrane
-    middle = (left + right) / 2
-    m = len(xs)
-    best: tuple[float, list[float]] | None = None
-    spans = [None] if m == 1 else range(m - 1, n)
-    for span in spans:
-        for first in range(n if span is None else n - span):  # index of xs[0] in the set
-            offset = (n - 1) / 2 - first  # pitches from xs[0] to the set's middle
-            if span is None:
-                if offset == 0:
-                    continue
-                pitch = (middle - xs[0]) / offset
-            else:
-                pitch = (xs[-1] - xs[0]) / span
-                on_grid = [(x - xs[0]) / pitch for x in xs]
-                if any(abs(k - round(k)) > CENTRED_TOLERANCE_PITCHES for k in on_grid):
-                    continue
-            if not width <= pitch <= MAX_CENTRED_PITCH_WIDTHS * width:
-                continue
-            miss = abs(xs[0] + offset * pitch - middle)
-            lanes = [xs[0] + (k - first) * pitch for k in range(n)]
-            slack = MEMBRANE_EDGE_SLACK_WIDTHS * width  # a membrane edge read a little inside a pale margin
-            fits = lanes[0] - width / 2 >= left - slack and lanes[-1] + width / 2 <= right + slack
-            if fits and miss <= CENTRED_TOLERANCE_PITCHES * pitch and (best is None or miss < best[0]):
-                best = (miss, lanes)
-    return None if best is None else best[1]
-
-
 def fit_count(
     xs: list[float],
     n: int,
@@ -219,15 +156,18 @@ def fit_count(
     """Trim or extend lane centres ``xs`` to ``n`` lanes (a count given by the user).
 
     The weakest lane at an end is dropped first (a weak lane inside the run is kept as a blank lane).
-    Missing lanes are placed by :func:`centred_lanes` when the membrane's edges are known and a set
-    centred on it holds the found lanes; otherwise they are added a pitch beyond the end with more room
-    while one fits, and the second value says they were guessed so.
+    Missing lanes are placed by :func:`~exo_vision.blot.lanes.count.place_count`: the found lanes are
+    anchors on one grid, and the count, the room on the membrane (its edges ``membrane`` when known,
+    else the ``ncols`` columns of the strip) and the margins place the rest; the second value says the
+    set is only the most plausible of several (a guess). When no set fits, lanes are added a pitch beyond
+    the end with more room while one fits (also a guess).
     """
     xs = list(xs)
-    if len(xs) < n and membrane is not None:
-        centred = centred_lanes(xs, n, width, membrane)
-        if centred is not None:
-            return centred, False
+    if len(xs) < n:
+        extent = membrane if membrane is not None else (-0.5, ncols - 0.5)
+        placed = place_count(xs, n, width, extent, membrane=membrane is not None)
+        if placed is not None:
+            return placed.centres, not placed.settled
     guessed = len(xs) < n
     while len(xs) > n:
         strengths = [prof[int(np.clip(round(x), 0, prof.size - 1))] for x in xs]

@@ -150,27 +150,37 @@ def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnin
         if left is None or right is None
         else ((left - strip.x_left_px + 0.5) / f - 0.5, (right - strip.x_left_px + 0.5) / f - 0.5)
     )
-    found = len(xs)
+    found = list(xs)
     kept, guessed = fit_count(
         xs, n_lanes, pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS, top.th.shape[1], lane_width, profile, membrane
     )
-    if found > n_lanes:
+    if len(found) > n_lanes:
         dropped = ", ".join(f"{strip.x_left_px + (x + 0.5) * f - 0.5:.0f}" for x in xs if x not in kept)
         _tell(
             warnings,
-            f"strip {strip.index}: {found} lanes show bands but {n_lanes} were asked for, so the weakest at the ends "
-            f"were left out (centred at columns {dropped}); if they are lanes, give {LANE_COUNT} or {LANE_COLUMNS}",
+            f"strip {strip.index}: {len(found)} lanes show bands but {n_lanes} were asked for, so the weakest at the "
+            f"ends were left out (centred at columns {dropped}); if they are lanes, give {LANE_COUNT} or "
+            f"{LANE_COLUMNS}",
         )
     xs = kept
     if guessed:
-        _tell(
-            warnings,
-            f"strip {strip.index}: {found} of the {n_lanes} lanes show a band and the membrane's edges do not place "
-            f"the others, so they were put {(pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS) * f:.0f} px apart "
-            "beside them: a guess. An 'absent' call in those lanes is only as good as their position; check the "
-            f"annotated image, or give {LANE_COLUMNS}",
-        )
+        _tell(warnings, _guessed_message(strip, found, n_lanes, xs, f))
     return xs
+
+
+def _guessed_message(strip: Strip, found: list[float], n_lanes: int, xs: list[float], factor: int) -> str:
+    """The message for lanes placed by a guess: the ``found`` lanes (top-hat columns) among ``xs``, the set of
+    ``n_lanes`` placed."""
+    numbers = sorted({1 + min(range(len(xs)), key=lambda i: abs(xs[i] - y)) for y in found}) if xs else []
+    pitch = pitch_of(np.array(xs))
+    apart = f"{pitch * factor:.0f} px apart" if pitch is not None else "beside them"
+    return (
+        f"strip {strip.index}: {len(found)} of the {n_lanes} lanes show a band and the membrane's edges do not "
+        f"place the others, so they were put {apart} on the grid of the lanes with bands (taken as lane(s) "
+        f"{', '.join(map(str, numbers)) or '-'} of {n_lanes}), where the strip's room makes them most likely: a "
+        "guess. An 'absent' call in those lanes is only as good as their position; check the annotated image, "
+        f"or give {LANE_COLUMNS}"
+    )
 
 
 def _tell(warnings: list[str] | None, message: str) -> None:

@@ -277,11 +277,12 @@ def _extend_shared(out, strips: Sequence[Strip], offsets: dict[int, float], n_la
         extra = [_moved(own[0] if x < own[0].x_centre_px else own[-1], s_j, x, mid) for x in moved]
         out[j] = sorted(own + extra, key=lambda item: item.x_centre_px)
     if guessed:
+        pitch = pitch_of(np.array(placed)) or pitch
         _tell(
             warnings,
             f"{names}: {len(lanes)} of the {n_lanes} lanes show a band and the membrane's edges do not place the "
-            f"others, so they were put {pitch:.0f} px apart beside them: a guess. An 'absent' call in those lanes "
-            f"is only as good as their position; check the annotated image, or give {LANE_COLUMNS}",
+            f"others, so they were put {pitch:.0f} px apart on the grid of the lanes with bands: a guess. An 'absent' "
+            "call in those lanes is only as good as their position; check the annotated image, or give {LANE_COLUMNS}",
         )
 
 
