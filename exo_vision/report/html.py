@@ -219,7 +219,14 @@ def _header(inputs: ReportInputs) -> str:
         s = tem.statistics
         grids_images = f"{num('tem.n_grids', len(tem.grids))} / {num('tem.n_images', tem.n_images)}"
         cards.append(_card("Grids / images", grids_images))
-        cards.append(_card("Vesicles counted", num("tem.n", s["n"])))
+        copies = len(tem.copies)
+        cards.append(
+            _card(
+                "Vesicles counted",
+                num("tem.n", s["n"])
+                + (f" <small>each micrograph once ({copies} copied input(s) left out)</small>" if copies else ""),
+            )
+        )
         cards.append(
             _card(
                 "TEM diameter (mean ± SD)",
@@ -448,6 +455,7 @@ def _sampling(tem: TemEvidence) -> str:
         ),
     ]
     out.append(_segmenters_sentence(tem))
+    out.append(_copies_sentence(tem))
     failed = tem.images.loc[tem.images["status"] == "failed"]
     if len(failed):
         out.append(
@@ -463,6 +471,39 @@ def _sampling(tem: TemEvidence) -> str:
             + "; pooled statistics use the first grid's settings.</p>"
         )
     return "".join(out)
+
+
+#: Copies of a micrograph named one by one in the report (the rest as "and N more").
+MAX_COPIES_NAMED = 8
+
+
+def _copies_sentence(tem: TemEvidence) -> str:
+    """Which inputs are the same micrograph as an earlier one (in an earlier grid or earlier in their run), and
+    that each is pooled once; "" when no input is a copy."""
+    copies = tem.copies
+    if copies.empty:
+        return ""
+    several_grids = len(tem.grids) > 1
+
+    def name(grid: str, image: str) -> str:
+        return f"{image} (grid {grid})" if several_grids else image
+
+    named = [
+        f"{_e(name(r.grid, r.image))} = {_e(name(r.counted_grid, r.counted_image))} ({_e(r.same)})"
+        for r in copies.itertuples(index=False)
+    ]
+    shown = "; ".join(named[:MAX_COPIES_NAMED]) + (
+        f"; and {len(named) - MAX_COPIES_NAMED} more" if len(named) > MAX_COPIES_NAMED else ""
+    )
+    across = int((copies["grid"] != copies["counted_grid"]).sum())
+    where = f", {across} of them across runs" if across else ""
+    return (
+        f'<p class="warn">{num("tem.n_copies", len(copies))} input(s) are the same micrograph '
+        f"as an input before them{where}: {shown}. Each micrograph is pooled once, as its first input: the "
+        f"copies' {num('tem.n_copy_vesicles', int(copies['n_vesicles'].sum()))} outlined vesicles and their area "
+        "are left out of every pooled number, histogram and card of this report (their own rows stay in each "
+        "run's summary.csv).</p>"
+    )
 
 
 def _segmenter_counts(tem: TemEvidence) -> list[tuple[str, str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -286,10 +287,22 @@ def test_folders_that_are_not_exo_vision_outputs_are_refused(outputs, tmp_path, 
 
 
 @pytest.mark.slow
+def _as_other_micrographs(folder: Path) -> None:
+    """Make a copied grid folder's run.json record other checksums: its images become other micrographs."""
+    path = folder / "run.json"
+    run = json.loads(path.read_text(encoding="utf-8"))
+    for record in run["images"]:
+        for key in ("input_sha256", "pixels_sha256"):
+            if record.get(key):
+                record[key] = record[key][::-1]
+    path.write_text(json.dumps(run), encoding="utf-8")
+
+
 def test_two_grids_pool_their_vesicles(outputs, tmp_path):
-    # The same grid given twice under another name: twice the vesicles, the same mean and weighted means.
+    # A grid with the same vesicles under other checksums: twice the vesicles, the same mean and weighted means.
     twin = tmp_path / "tem_grid_b"
     shutil.copytree(outputs["tem"], twin)
+    _as_other_micrographs(twin)
     tem = collect_tem([outputs["tem"], twin])
     pooled = _pooled(outputs["tem"])
     assert [g.name for g in tem.grids] == ["tem_grid_a", "tem_grid_b"]
@@ -307,6 +320,43 @@ def test_two_grids_pool_their_vesicles(outputs, tmp_path):
     same_name = tmp_path / "x" / "tem_grid_a"
     shutil.copytree(outputs["tem"], same_name)
     assert [g.name for g in collect_tem([outputs["tem"], same_name]).grids] == ["tem_grid_a-1", "tem_grid_a-2"]
+
+
+def test_a_micrograph_analysed_into_two_grid_folders_is_pooled_once_and_named(outputs, tmp_path):
+    # The same two micrographs (same recorded sha256) in a second run: before, the report counted their
+    # vesicles twice ("Vesicles counted 2n") and said nothing; now once, and the page names the copies.
+    twin = tmp_path / "tem_grid_b"
+    shutil.copytree(outputs["tem"], twin)
+    pooled = _pooled(outputs["tem"])
+    tem = collect_tem([outputs["tem"], twin])
+    assert tem.statistics["n"] == pooled["n"]
+    assert tem.statistics["n_excluded_border"] == pooled["n_excluded_border"]
+    assert tem.statistics["vesicles_per_um2"] == pytest.approx(pooled["vesicles_per_um2"], rel=1e-9)
+    assert tem.diameters_nm.size == pooled["n"]
+    assert tem.copies[["grid", "image", "counted_grid", "counted_image", "same"]].values.tolist() == [
+        ["tem_grid_b", f"grid_a_{i}", "tem_grid_a", f"grid_a_{i}", "identical bytes"] for i in (1, 2)
+    ]
+    outlined = int(pooled["n"] + pooled["n_excluded_border"])
+    assert int(tem.copies["n_vesicles"].sum()) == outlined
+    page = build_report(tem_dirs=[outputs["tem"], twin])
+    values = _parse(page).values
+    assert int(_only(values, "tem.n")[0]) == pooled["n"]
+    assert int(_only(values, "tem.n_copies")[0]) == 2 and int(_only(values, "tem.n_copy_vesicles")[0]) == outlined
+    text = re.sub(r"<[^>]+>", "", page)
+    assert (
+        "grid_a_1 (grid tem_grid_b) = grid_a_1 (grid tem_grid_a) (identical bytes); "
+        "grid_a_2 (grid tem_grid_b) = grid_a_2 (grid tem_grid_a) (identical bytes)" in text
+    )
+    assert "2 of them across runs" in text and "each micrograph once (2 copied input(s) left out)" in text
+    # the same pixels saved as other bytes (only pixels_sha256 and the pixel size agree) are one micrograph too
+    run = json.loads((twin / "run.json").read_text(encoding="utf-8"))
+    for record in run["images"]:
+        if record.get("input_sha256"):
+            record["input_sha256"] = record["input_sha256"][::-1]
+    (twin / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    again = collect_tem([outputs["tem"], twin])
+    assert again.statistics["n"] == pooled["n"]
+    assert set(again.copies["same"]) == {"identical pixels and pixel size"}
 
 
 def test_the_report_names_the_segmenter_and_its_model_checksum(outputs, tmp_path):
