@@ -73,6 +73,8 @@ def legend_label(
         outside = int(np.count_nonzero((d < range_nm[0]) | (d > range_nm[1])))
         if outside:
             n += f" ({outside} outside the axis)"
+    if weighting != "number" and d.size == 1:  # one vesicle: its diameter, no distribution to have a mode
+        return f"{head}{n}, {d[0]:.1f} nm; {weighting}-weighted"
     if weighting != "number":
         # three short lines: the legend stays narrower than a single-column axis
         return (

@@ -32,7 +32,13 @@ from exo_vision.blot.panel import (
 from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.overlay import NOT_COUNTED_RGB, OTHER_RGB, overlay_scale_bar_box
 from exo_vision.figures.style import MORPHOLOGY_RGB
-from exo_vision.measure.size_stats import MORPHOLOGIES, Weighting, z_average_equivalent_diameter
+from exo_vision.measure.size_stats import (
+    MIN_N_FOR_INTERVAL,
+    MORPHOLOGIES,
+    Weighting,
+    too_few_for_interval,
+    z_average_equivalent_diameter,
+)
 from exo_vision.measure.tables import truth_values
 from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
 from exo_vision.report.embed import (
@@ -563,17 +569,25 @@ def _statistics(tem: TemEvidence) -> str:
         return num(f"tem.{key}", s[key], digits, unit=unit, percent=percent)
 
     lo, hi = s["size_range_low_nm"], s["size_range_high_nm"]
+    n = int(s["n"])
+    few = f'<span class="note">{_e(too_few_for_interval(n))}</span>'
+    one = '<span class="note">none for one vesicle</span>'
     rows = [
         ["n (vesicles)", v("n")],
         ["Mean ± SD", f"{v('mean_diameter_nm')} ± {v('sd_diameter_nm', unit=' nm')}"],
-        ["95 % CI of the mean (bootstrap)", f"{v('mean_ci95_low_nm')} – {v('mean_ci95_high_nm', unit=' nm')}"],
+        [
+            "95 % CI of the mean (bootstrap)",
+            f"{v('mean_ci95_low_nm')} – {v('mean_ci95_high_nm', unit=' nm')}" if n >= MIN_N_FOR_INTERVAL else few,
+        ],
         [
             "Median (95 % CI)",
-            f"{v('median_diameter_nm', unit=' nm')} ({v('median_ci95_low_nm')} – {v('median_ci95_high_nm')})",
+            f"{v('median_diameter_nm', unit=' nm')} ("
+            + (f"{v('median_ci95_low_nm')} – {v('median_ci95_high_nm')}" if n >= MIN_N_FOR_INTERVAL else few)
+            + ")",
         ],
-        ["Mode (KDE peak)", v("mode_diameter_nm", unit=" nm")],
+        ["Mode (KDE peak)", v("mode_diameter_nm", unit=" nm") if n != 1 else one],
         ["D10 / D50 / D90", f"{v('d10_nm')} / {v('d50_nm')} / {v('d90_nm', unit=' nm')}"],
-        ["Span (D90 − D10) / D50", v("span", 2)],
+        ["Span (D90 − D10) / D50", v("span", 2) if n != 1 else one],
         ["CV (SD / mean)", v("cv", 3)],
         ["PDI ((SD / mean)²)", v("pdi", 3)],
         ["Volume-weighted mean (Σd⁴/Σd³)", v("volume_weighted_mean_diameter_nm", unit=" nm")],
@@ -591,8 +605,9 @@ def _statistics(tem: TemEvidence) -> str:
         + empty
         + _table(["Statistic", "Value"], rows, right=(1,))
         + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
-        "(Silverman's bandwidth, robust to a long tail); confidence intervals are bootstrap percentile intervals; "
-        "PDI is the number-based analogue of the DLS polydispersity index.</p>"
+        "(Silverman's bandwidth, robust to a long tail); confidence intervals are bootstrap percentile intervals, "
+        f"given from {MIN_N_FOR_INTERVAL} vesicles on (below, a percentile interval undercovers: of two vesicles "
+        "it is the two values); PDI is the number-based analogue of the DLS polydispersity index.</p>"
     )
 
 

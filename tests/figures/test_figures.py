@@ -95,6 +95,13 @@ def test_histogram_bins_and_legend():
     assert fig.get_figwidth() * 25.4 == pytest.approx(85.0)
 
 
+@pytest.mark.parametrize("weighting", ["number", "volume", "intensity"])
+def test_one_vesicle_legend_gives_its_diameter_and_no_mode(weighting):
+    # before, a weighted legend of one vesicle gave a "mode" (its diameter) as if a distribution had a peak
+    label = legend_label("A", np.array([118.6]), weighting=weighting)
+    assert label.startswith("A: n = 1, 118.6 nm") and "mode" not in label and "mean" not in label
+
+
 @pytest.mark.parametrize("layout", ["overlay", "side-by-side", "violin", "box"])
 @pytest.mark.slow
 def test_every_layout_saves_svg_pdf_png(layout):

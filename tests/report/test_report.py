@@ -790,3 +790,28 @@ def test_vesicles_cut_by_pixels_without_a_value_are_named_as_such(tmp_path, nan_
     assert "without a value" not in page.split("<h2>Grids, images and vesicles</h2>")[1].split("</p>")[0]
     assert "touch the image border and were excluded from the statistics" in page
     assert "</span>not counted (cut by the image edge); numbers are" in page
+
+
+def _grid_with_vesicles(outputs, tmp_path: Path, n: int) -> Path:
+    """A copy of the fixture's grid whose vesicles.csv keeps its first ``n`` vesicles not cut by the edge."""
+    folder = tmp_path / f"grid_{n}"
+    shutil.copytree(outputs["tem"], folder)
+    table = pd.read_csv(folder / "vesicles.csv")
+    table = table.loc[~table["touches_border"].astype(bool)].head(n)
+    table.to_csv(folder / "vesicles.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_few_vesicles_get_no_bootstrap_interval_and_one_no_mode_or_span(outputs, tmp_path, n):
+    # before: n = 2 printed a "95 % CI" equal to the two diameters, n = 1 "Span 0.00" and a mode
+    page = build_report(tem_dirs=[_grid_with_vesicles(outputs, tmp_path, n)])
+    values = _parse(page).values
+    assert int(_only(values, "tem.n")[0]) == n
+    for key in ("tem.mean_ci95_low_nm", "tem.mean_ci95_high_nm", "tem.median_ci95_low_nm", "tem.median_ci95_high_nm"):
+        assert key not in values
+    text = re.sub(r"<[^>]+>", "", page)
+    assert f"95 % CI of the mean (bootstrap)too few vesicles for an interval (n = {n}; at least 10)" in text
+    assert ("tem.mode_diameter_nm" in values) == (n > 1) and ("tem.span" in values) == (n > 1)
+    if n == 1:
+        assert "Mode (KDE peak)none for one vesicle" in text and "Span (D90 − D10) / D50none for one vesicle" in text
