@@ -37,7 +37,7 @@ from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
-from exo_vision.tem_analysis import cut_by_missing
+from exo_vision.tem_analysis import cut_by_missing, split_pairs_in
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: Statistics parameters of a TEM run that must agree for pooled statistics to mean anything.
@@ -64,6 +64,10 @@ IMAGE_COLUMNS = (
 #: (``counted_grid``, ``counted_image``, ``counted_input``), ``same`` ("identical bytes" or "identical pixels and
 #: pixel size") and ``n_vesicles`` (the copy's vesicles left out of the pooled statistics, border ones included).
 COPY_COLUMNS = ("grid", "image", "input", "counted_grid", "counted_image", "counted_input", "same", "n_vesicles")
+
+
+#: Columns of :attr:`TemEvidence.split_pairs`.
+SPLIT_PAIR_COLUMNS = ("grid", "image", "label_a", "label_b", "counted")
 
 
 def describe_segmenter(record: Any) -> tuple[str, str]:
@@ -138,6 +142,10 @@ class TemEvidence:
         One row per input that is the same micrograph as an input met before it (in an earlier grid, or
         earlier in its own run): :data:`COPY_COLUMNS`. Each micrograph is pooled once, as its first input;
         a copy's vesicles and area are left out of ``statistics`` and ``diameters_nm``.
+    split_pairs : pandas.DataFrame
+        One row per pair of touching vesicles that an image's run flagged as possibly one vesicle cut in two
+        (:func:`~exo_vision.tem_analysis.split_warnings`), copies left out: :data:`SPLIT_PAIR_COLUMNS`;
+        ``counted`` is True when both are in ``statistics`` (neither left out as cut by the edge).
     """
 
     grids: list[TemGrid]
@@ -146,6 +154,12 @@ class TemEvidence:
     images: pd.DataFrame
     parameter_conflicts: list[str] = field(default_factory=list)
     copies: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(COPY_COLUMNS)))
+    split_pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SPLIT_PAIR_COLUMNS)))
+
+    @property
+    def n_split_pairs_counted(self) -> int:
+        """Pairs flagged as possibly one vesicle cut in two whose both halves are in the pooled statistics."""
+        return int(self.split_pairs["counted"].astype(bool).sum()) if len(self.split_pairs) else 0
 
     @property
     def n_images(self) -> int:
@@ -447,6 +461,36 @@ def find_copies(grids: Sequence[TemGrid]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COPY_COLUMNS))
 
 
+def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_border: bool) -> pd.DataFrame:
+    """The pairs each image's run flagged as possibly one vesicle cut in two (its warnings), copies left out, and
+    whether both of a pair are in the pooled statistics (:data:`SPLIT_PAIR_COLUMNS`)."""
+    rows = []
+    for g in grids:
+        left_out = set(copies.loc[copies["grid"] == g.name, "image"])
+        for record in g.run["images"]:
+            stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
+            if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
+                continue
+            pairs = split_pairs_in(record.get("warnings"))
+            if not pairs:
+                continue
+            table = g.vesicles
+            if "image" in table.columns:
+                table = table.loc[table["image"].astype(str) == stem]
+            if exclude_border and "touches_border" in table.columns:
+                table = table.loc[~truth_values(table["touches_border"])]
+            kept = (
+                set(pd.to_numeric(table["label"], errors="coerce").dropna().astype(int))
+                if "label" in table.columns
+                else set()
+            )
+            for a, b in pairs:
+                rows.append(
+                    {"grid": g.name, "image": stem, "label_a": a, "label_b": b, "counted": a in kept and b in kept}
+                )
+    return pd.DataFrame(rows, columns=list(SPLIT_PAIR_COLUMNS))
+
+
 def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     """Read one or more ``exo-vision tem`` folders (one per grid) and pool them.
 
@@ -498,6 +542,7 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
             and str(r.get("stem", "")) not in left_out
         )
     pooled = pd.concat(tables, ignore_index=True)
+    split_pairs = _split_pairs(grids, copies, exclude_border=kwargs["exclude_border"])
     statistics = size_statistics(pooled, analysed_area_nm2=area or None, **kwargs)
     diameters = _kept_diameters(pooled, exclude_border=kwargs["exclude_border"])
 
@@ -533,6 +578,7 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         images=images,
         parameter_conflicts=conflicts,
         copies=copies,
+        split_pairs=split_pairs,
     )
 
 

@@ -230,7 +230,8 @@ def _header(inputs: ReportInputs) -> str:
             _card(
                 "Vesicles counted",
                 num("tem.n", s["n"])
-                + (f" <small>each micrograph once ({copies} copied input(s) left out)</small>" if copies else ""),
+                + (f" <small>each micrograph once ({copies} copied input(s) left out)</small>" if copies else "")
+                + _split_pairs_words(tem, card=True),
             )
         )
         cards.append(
@@ -309,7 +310,14 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
         ratio = float(dls["z_avg_nm"]) / z_equivalent
         out.append(
             f"<p>DLS Z-average / TEM Z-average equivalent = {num('dls.ratio_to_tem_z_average', ratio, 2)}. "
-            f"{_e(DLS_TEM_EXPLANATION)}</p>"
+            f"{_e(DLS_TEM_EXPLANATION)}"
+            + (
+                f' <span class="warn">The TEM figures include {tem.n_split_pairs_counted} pair(s) flagged as '
+                "possibly one vesicle cut in two (see Size statistics).</span>"
+                if tem is not None and tem.n_split_pairs_counted
+                else ""
+            )
+            + "</p>"
         )
     else:
         out.append(f'<p class="note">{_e(DLS_TEM_EXPLANATION)}</p>')
@@ -603,11 +611,49 @@ def _statistics(tem: TemEvidence) -> str:
     return (
         "<h2>Size statistics (TEM, equivalent-circle diameter)</h2>"
         + empty
+        + _split_pairs_words(tem)
         + _table(["Statistic", "Value"], rows, right=(1,))
         + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
         "(Silverman's bandwidth, robust to a long tail); confidence intervals are bootstrap percentile intervals, "
         f"given from {MIN_N_FOR_INTERVAL} vesicles on (below, a percentile interval undercovers: of two vesicles "
         "it is the two values); PDI is the number-based analogue of the DLS polydispersity index.</p>"
+    )
+
+
+#: Pairs named one by one in the report's note on pairs possibly cut from one vesicle (the rest as "and N more").
+MAX_PAIRS_NAMED = 10
+
+
+def _split_pairs_words(tem: TemEvidence, *, card: bool = False) -> str:
+    """How many pairs the pooled statistics hold that the runs flagged as possibly one vesicle cut in two; on the
+    n card a short line, else a paragraph naming them by image and label. "" when they hold none."""
+    k = tem.n_split_pairs_counted
+    if not k:
+        return ""
+    if card:
+        return (
+            f' <small class="warn">including {num("tem.n_split_pairs", k)} flagged pair(s) that may each be one '
+            "vesicle cut in two</small>"
+        )
+    counted = tem.split_pairs.loc[tem.split_pairs["counted"].astype(bool)]
+    several_grids = len(tem.grids) > 1
+    named = [
+        f"{_e(f'{r.grid}/{r.image}' if several_grids else r.image)}: {int(r.label_a)}+{int(r.label_b)}"
+        for r in counted.itertuples(index=False)
+    ]
+    shown = "; ".join(named[:MAX_PAIRS_NAMED]) + (
+        f"; and {len(named) - MAX_PAIRS_NAMED} more" if len(named) > MAX_PAIRS_NAMED else ""
+    )
+    distinct = len(
+        {(r.grid, r.image, label) for r in counted.itertuples(index=False) for label in (r.label_a, r.label_b)}
+    )
+    return (
+        f'<p class="warn">The pooled statistics include {k} pair(s) of touching vesicles ({distinct} of the '
+        f"{int(tem.statistics['n'])} counted) that together form one round, convex outline, flagged by the run as "
+        f"possibly one vesicle cut in two ({shown}; vesicle labels as in vesicles.csv). Each such pair, if it is one "
+        "vesicle, counts twice at about half its size in n, the mean, the percentiles and the weighted means (and "
+        "the Z-average equivalent compared with DLS). The numbers here are as measured: look at the pairs (overlay "
+        "PNG or napari) and join those that are one vesicle in napari's Curation dock before publishing.</p>"
     )
 
 

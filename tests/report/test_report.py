@@ -815,3 +815,43 @@ def test_few_vesicles_get_no_bootstrap_interval_and_one_no_mode_or_span(outputs,
     assert ("tem.mode_diameter_nm" in values) == (n > 1) and ("tem.span" in values) == (n > 1)
     if n == 1:
         assert "Mode (KDE peak)none for one vesicle" in text and "Span (D90 − D10) / D50none for one vesicle" in text
+
+
+def test_the_headline_says_how_many_flagged_split_pairs_the_statistics_hold(outputs, tmp_path):
+    # before: "vesicles 1+2 touch along a cut ... may be one vesicle" stood only in the per-image Warnings column
+    from exo_vision.tem_analysis import split_pairs_in, split_warnings
+
+    yy, xx = np.mgrid[:64, :64]
+    disk = (yy - 32) ** 2 + (xx - 32) ** 2 <= 20**2
+    labels = np.where(disk, np.where(xx < 32, 1, 2), 0)
+    assert split_pairs_in(split_warnings(labels)) == [(1, 2)]
+
+    folder = tmp_path / "grid"
+    shutil.copytree(outputs["tem"], folder)
+    table = pd.read_csv(folder / "vesicles.csv")
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    record = next(r for r in run["images"] if r.get("status") == "done")
+    rows = table.loc[table["image"] == record["stem"]]
+    inside = rows.loc[~rows["touches_border"].astype(bool), "label"].astype(int).tolist()
+    edge = rows.loc[rows["touches_border"].astype(bool), "label"].astype(int).tolist()
+    assert len(inside) >= 4 and edge
+    text = split_warnings(labels)[0].replace(
+        "1+2", f"{inside[0]}+{inside[1]}, {inside[2]}+{inside[3]}, {inside[0]}+{edge[0]}, {inside[1]}+{inside[2]}"
+    )
+    record["warnings"] = [*(record.get("warnings") or []), text]
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+
+    tem = collect_tem([folder])
+    # the third has a half cut by the edge; the fourth joins two vesicles of other pairs
+    assert tem.split_pairs["counted"].tolist() == [True, True, False, True]
+    assert tem.n_split_pairs_counted == 3
+    page = build_report(tem_dirs=[folder])
+    values = _parse(page).values
+    assert int(_only(values, "tem.n_split_pairs")[0]) == 3
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "including 3 flagged pair(s) that may each be one vesicle cut in two" in text
+    n = int(_only(values, "tem.n")[0])
+    assert f"The pooled statistics include 3 pair(s) of touching vesicles (4 of the {n} counted)" in text
+    assert f"({record['stem']}: {inside[0]}+{inside[1]}; {record['stem']}: {inside[2]}+{inside[3]};" in text
+    # the numbers themselves are as measured (a method choice left to the user)
+    assert tem.statistics["n"] == collect_tem([outputs["tem"]]).statistics["n"]
