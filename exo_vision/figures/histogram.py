@@ -131,21 +131,34 @@ POINTS_PER_INCH = 72
 MIN_TITLE_CHARS = 20
 
 
-def _legend_above_the_bars(fig: Figure, ax: Any, tallest: float) -> None:
+def legend_above_the_bars(fig: Figure, ax: Any, tallest: float, *, fontsize: Any = None) -> None:
     """Draw the legend in the upper right and set the y limit so that every bar and curve stays below it.
 
     The legend's height is measured as drawn (its lines are a fixed number of points, so it takes more of a
     short panel than of a tall one); a legend taller than :data:`MAX_LEGEND_AXIS_FRACTION` of the axis goes
     below it instead.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure of ``ax``.
+    ax : matplotlib.axes.Axes
+        The histogram's axes, its labelled artists drawn.
+    tallest : float
+        The highest bar or curve, in the y axis's units.
+    fontsize : str or float, optional
+        The legend's font size; matplotlib's default when None.
     """
-    legend = ax.legend(loc="upper right", handlelength=1.0)
+    legend = ax.legend(loc="upper right", handlelength=1.0, fontsize=fontsize)
     if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: give it the canvas it is saved with
         FigureCanvasAgg(fig)
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     height = legend.get_window_extent(renderer).height / max(ax.get_window_extent(renderer).height, 1.0)
     if height > MAX_LEGEND_AXIS_FRACTION:
         legend.remove()
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), handlelength=1.0, ncols=1, frameon=False)
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.25), handlelength=1.0, ncols=1, frameon=False, fontsize=fontsize
+        )
         ax.set_ylim(0.0, tallest * BAR_HEADROOM)
         return
     ax.set_ylim(0.0, tallest * BAR_HEADROOM / (1.0 - height))
@@ -284,7 +297,7 @@ def size_histogram_figure(
             for panel, ax in enumerate(axes):
                 # Limits are set once every group is drawn (setting them per group froze the
                 # top at the first group's height and clipped taller groups).
-                _legend_above_the_bars(fig, ax, max(tallest[panel], 1e-12))
+                legend_above_the_bars(fig, ax, max(tallest[panel], 1e-12))
             axes[-1].set_xlabel(x_label)
         else:
             ax = fig.subplots()

@@ -19,6 +19,7 @@ from napari.viewer import Viewer
 
 from exo_vision._shared.atomic import atomic_write_text
 from exo_vision._shared.csv_tables import csv_text
+from exo_vision.figures.histogram import legend_above_the_bars, legend_label
 from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
 from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table, table_group_names, truth_values
@@ -163,6 +164,7 @@ class HistogramPlot:
             if all_d.size
             else None
         )
+        tallest = 0.0
         for i, (name, table) in enumerate(groups.items()):
             stats = (statistics or {}).get(name) or size_statistics(table, exclude_border=excluded(name), n_boot=200)
             self.statistics[name] = stats
@@ -171,25 +173,29 @@ class HistogramPlot:
             frames.append(hist.assign(group=name))
             if not len(hist):
                 continue
-            label = f"{name}: n={stats['n']}"
-            if stats["n"]:
-                label += (
-                    f", mean {stats['mean_diameter_nm']:.0f}±{np.nan_to_num(stats['sd_diameter_nm']):.0f} nm"
-                    f", median {stats['median_diameter_nm']:.0f} nm, mode {stats['mode_diameter_nm']:.0f} nm"
-                )
+            # the statistics weighted as the bars are (a volume-weighted figure labelled with the number mean
+            # and mode misread as its own); the figures' legend text, so the dock's export matches the CLI's
+            label = legend_label(name, d, weighting=weighting)
+            if not excluded(name) and "touches_border" in table.columns:
+                cut = int(truth_values(table["touches_border"]).sum())
+                if cut:
+                    label += f"\nincl. {cut} cut by the image edge (sizes truncated)"
+            heights = hist["fraction"].to_numpy() * 100
+            tallest = max(tallest, float(np.max(heights, initial=0.0)))
             color = f"C{i % 10}"
             ax.stairs(
-                hist["fraction"].to_numpy() * 100,
+                heights,
                 np.append(hist["bin_left_nm"].to_numpy(), hist["bin_right_nm"].to_numpy()[-1]),
                 fill=len(groups) == 1,
                 alpha=0.6 if len(groups) == 1 else 1.0,
                 color=color,
                 label=label,
             )
-        ax.set_xlabel("diameter (nm)")
-        ax.set_ylabel(f"{weighting}-weighted fraction (%)")
+        ax.set_xlabel(f"Diameter (nm); bin width {bin_width_nm:g} nm")
+        ax.set_ylabel(f"{weighting.capitalize()}-weighted fraction (%)")
         if groups:
-            ax.legend(fontsize="x-small", loc="upper right")
+            # above the tallest bar (the y limit leaves it room), never over one
+            legend_above_the_bars(self.figure, ax, max(tallest, 1e-12), fontsize="x-small")
         else:
             ax.text(0.5, 0.5, "no vesicles", ha="center", va="center", transform=ax.transAxes)
         if frames:
