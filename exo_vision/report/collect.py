@@ -146,6 +146,13 @@ class TemEvidence:
         One row per pair of touching vesicles that an image's run flagged as possibly one vesicle cut in two
         (:func:`~exo_vision.tem_analysis.split_warnings`), copies left out: :data:`SPLIT_PAIR_COLUMNS`;
         ``counted`` is True when both are in ``statistics`` (neither left out as cut by the edge).
+    rejected_by_reason : dict of str to int
+        Candidates the runs rejected before measuring, by reason (run.json's ``rejected_by_reason`` summed
+        over the images pooled, copies left out): below ``min_diameter_nm``, low network confidence, on the
+        scale bar, ...; the most frequent first.
+    n_edge_cut_counted : int
+        Vesicles cut by the image edge (``touches_border``) that ``statistics`` counts, their sizes truncated:
+        0 unless the run kept them (``exo-vision tem --include-border``).
     """
 
     grids: list[TemGrid]
@@ -155,6 +162,8 @@ class TemEvidence:
     parameter_conflicts: list[str] = field(default_factory=list)
     copies: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(COPY_COLUMNS)))
     split_pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SPLIT_PAIR_COLUMNS)))
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    n_edge_cut_counted: int = 0
 
     @property
     def n_split_pairs_counted(self) -> int:
@@ -542,6 +551,20 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
             and str(r.get("stem", "")) not in left_out
         )
     pooled = pd.concat(tables, ignore_index=True)
+    rejected: dict[str, int] = {}
+    for g in grids:
+        left_out = set(copies.loc[copies["grid"] == g.name, "image"])
+        for record in g.run["images"]:
+            if record.get("status") not in ("done", "skipped") or str(record.get("stem", "")) in left_out:
+                continue
+            for reason, count in (record.get("rejected_by_reason") or {}).items():
+                rejected[str(reason)] = rejected.get(str(reason), 0) + int(count)
+    rejected = dict(sorted(rejected.items(), key=lambda item: -item[1]))
+    edge_cut_counted = (
+        int(truth_values(pooled["touches_border"]).sum())
+        if not kwargs["exclude_border"] and "touches_border" in pooled.columns
+        else 0
+    )
     split_pairs = _split_pairs(grids, copies, exclude_border=kwargs["exclude_border"])
     statistics = size_statistics(pooled, analysed_area_nm2=area or None, **kwargs)
     diameters = _kept_diameters(pooled, exclude_border=kwargs["exclude_border"])
@@ -579,6 +602,8 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         parameter_conflicts=conflicts,
         copies=copies,
         split_pairs=split_pairs,
+        rejected_by_reason=rejected,
+        n_edge_cut_counted=edge_cut_counted,
     )
 
 

@@ -423,6 +423,40 @@ def _cut_by_missing_words(tem: TemEvidence) -> str:
     return f" or, {num('tem.n_excluded_missing', int(counts.sum()))} of them, {NO_VALUE_WORDS} in {where},"
 
 
+def _edge_cut_counted(grid: Any) -> int:
+    """Vesicles of a grid's vesicles.csv cut by the image edge (``touches_border``)."""
+    table = grid.vesicles
+    return int(truth_values(table["touches_border"]).sum()) if "touches_border" in table.columns else 0
+
+
+def _size_limits(tem: TemEvidence) -> tuple[float, float]:
+    """The run's size limits ``min_diameter_nm`` and ``max_diameter_nm`` (nm; NaN when not recorded)."""
+    parameters = tem.grids[0].run.get("parameters") or {}
+    low, high = (parameters.get(key) for key in ("min_diameter_nm", "max_diameter_nm"))
+    return (float(low) if _finite(low) else math.nan, float(high) if _finite(high) else math.nan)  # type: ignore[arg-type]
+
+
+def _rejected_words(tem: TemEvidence) -> str:
+    """The sentence naming the candidates the runs rejected before measuring, by reason with counts (size
+    limits with their values); "" when none were."""
+    if not tem.rejected_by_reason:
+        return ""
+    low, high = _size_limits(tem)
+    parts = []
+    for reason, count in tem.rejected_by_reason.items():
+        limit = ""
+        if "min_diameter_nm" in reason and _finite(low):
+            limit = f" ({low:g} nm)"
+        elif "max_diameter_nm" in reason and _finite(high):
+            limit = f" ({high:g} nm)"
+        parts.append(f"{count} {_e(reason)}{limit}")
+    total = sum(tem.rejected_by_reason.values())
+    return (
+        f" Besides, the runs rejected {num('tem.n_rejected', total)} candidate object(s) before measuring, so they "
+        f"are in none of the numbers: {'; '.join(parts)}."
+    )
+
+
 def _sampling(tem: TemEvidence) -> str:
     rows = []
     for g in tem.grids:
@@ -435,19 +469,28 @@ def _sampling(tem: TemEvidence) -> str:
                 str(n_ok),
                 f'<span class="fail">{n_failed}</span>' if n_failed else "0",
                 str(int(pooled["n"])),
-                str(int(pooled["n_excluded_border"])),
+                str(_edge_cut_counted(g) if tem.n_edge_cut_counted else int(pooled["n_excluded_border"])),
                 _mean_sd(pooled["mean_diameter_nm"], pooled["sd_diameter_nm"]),
             ]
         )
     s = tem.statistics
+    if tem.n_edge_cut_counted:  # exo-vision tem --include-border: edge-cut outlines are in the statistics
+        border = (
+            f"{int(s['n'])} vesicles outlined, all counted: {num('tem.n_edge_cut_counted', tem.n_edge_cut_counted)} "
+            "of them are cut by the image edge and are included (<code>exo-vision tem --include-border</code>), "
+            f"so their sizes are truncated (they read small); the statistics count {num('tem.n', s['n'])}."
+        )
+    else:
+        border = (
+            f"{int(s['n']) + int(s['n_excluded_border'])} vesicles outlined; "
+            f"{num('tem.n_excluded_border', s['n_excluded_border'])} of them touch the image border"
+            f"{_cut_by_missing_words(tem)} and were excluded from the statistics (their size is truncated), which "
+            f"count {num('tem.n', s['n'])}."
+        )
     out = [
         "<h2>Grids, images and vesicles</h2>",
         f"<p>{num('tem.n_grids', len(tem.grids))} grid(s) (one <code>--tem</code> folder per grid), "
-        f"{num('tem.n_images', tem.n_images)} image(s) analysed, "
-        f"{int(s['n']) + int(s['n_excluded_border'])} vesicles outlined; "
-        f"{num('tem.n_excluded_border', s['n_excluded_border'])} of them touch the image border"
-        f"{_cut_by_missing_words(tem)} and were excluded from the statistics (their size is truncated), which "
-        f"count {num('tem.n', s['n'])}."
+        f"{num('tem.n_images', tem.n_images)} image(s) analysed, {border}{_rejected_words(tem)}"
         + (
             f" {num('tem.fraction_touching', s['fraction_touching'], percent=True)} of the counted vesicles share "
             "an outline with another vesicle: there the segmenter divided a contact (the overlay PNGs show "
@@ -461,7 +504,11 @@ def _sampling(tem: TemEvidence) -> str:
                 "Images",
                 "Failed",
                 "Vesicles counted",
-                "Border (excluded)" if _cut_by_missing_images(tem).empty else "Border or no value (excluded)",
+                "Border (counted, truncated)"
+                if tem.n_edge_cut_counted
+                else "Border (excluded)"
+                if _cut_by_missing_images(tem).empty
+                else "Border or no value (excluded)",
                 "Mean ± SD (nm)",
             ],
             rows,
@@ -570,6 +617,27 @@ def _mean_sd(mean: Any, sd: Any) -> str:
     return f"{_fmt(mean)} ± {_fmt(sd)}" if _finite(sd) else _fmt(mean)
 
 
+def _size_limit_cut_words(tem: TemEvidence) -> str:
+    """A warning when the run's size limits cut inside the reported size range (e.g. ``--min-diameter-nm 60``
+    inside 30–150 nm): the fraction in that range is then of what the cut left; "" otherwise."""
+    s = tem.statistics
+    lo, hi = float(s["size_range_low_nm"]), float(s["size_range_high_nm"])
+    min_nm, max_nm = _size_limits(tem)
+    cuts = []
+    if _finite(min_nm) and min_nm > lo:
+        cuts.append(f"objects under min_diameter_nm = {min_nm:g} nm")
+    if _finite(max_nm) and max_nm < hi:
+        cuts.append(f"objects over max_diameter_nm = {max_nm:g} nm")
+    if not cuts:
+        return ""
+    removed = sum(n for reason, n in tem.rejected_by_reason.items() if "_diameter_nm" in reason)
+    return (
+        f'<p class="warn">The size limits cut inside {lo:g}–{hi:g} nm: {" and ".join(cuts)} were removed before '
+        f"the statistics ({removed} object(s) recorded), so the fraction in {lo:g}–{hi:g} nm and every other "
+        "number describe what the cut left, not all the particles in the field.</p>"
+    )
+
+
 def _statistics(tem: TemEvidence) -> str:
     s = tem.statistics
 
@@ -577,6 +645,7 @@ def _statistics(tem: TemEvidence) -> str:
         return num(f"tem.{key}", s[key], digits, unit=unit, percent=percent)
 
     lo, hi = s["size_range_low_nm"], s["size_range_high_nm"]
+    min_nm, max_nm = _size_limits(tem)
     n = int(s["n"])
     few = f'<span class="note">{_e(too_few_for_interval(n))}</span>'
     one = '<span class="note">none for one vesicle</span>'
@@ -600,7 +669,11 @@ def _statistics(tem: TemEvidence) -> str:
         ["PDI ((SD / mean)²)", v("pdi", 3)],
         ["Volume-weighted mean (Σd⁴/Σd³)", v("volume_weighted_mean_diameter_nm", unit=" nm")],
         ["Intensity-weighted mean (Σd⁷/Σd⁶)", v("intensity_weighted_mean_diameter_nm", unit=" nm")],
-        [f"Fraction in {_fmt(lo, 0)}–{_fmt(hi, 0)} nm", v("fraction_in_size_range", percent=True)],
+        [
+            f'Fraction in {_fmt(lo, 0)}–{_fmt(hi, 0)} nm <span class="note">(of the counted vesicles, after '
+            f"the size limits {_fmt(min_nm, 0)}–{_fmt(max_nm, 0)} nm)</span>",
+            v("fraction_in_size_range", percent=True),
+        ],
         ["Vesicles per µm² of analysed area", v("vesicles_per_um2", 2)],
     ]
     empty = ""
@@ -612,6 +685,7 @@ def _statistics(tem: TemEvidence) -> str:
         "<h2>Size statistics (TEM, equivalent-circle diameter)</h2>"
         + empty
         + _split_pairs_words(tem)
+        + _size_limit_cut_words(tem)
         + _table(["Statistic", "Value"], rows, right=(1,))
         + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
         "(Silverman's bandwidth, robust to a long tail); confidence intervals are bootstrap percentile intervals, "
@@ -663,6 +737,11 @@ def _histograms(tem: TemEvidence) -> str:
     if d.size == 0:
         return "".join(out) + '<p class="fail">No vesicles to plot.</p>'
     bin_nm = float(tem.grids[0].run["parameters"].get("bin_width_nm") or 10.0)
+    edge = (
+        f", {tem.n_edge_cut_counted} of them cut by the image edge (--include-border: sizes truncated)"
+        if tem.n_edge_cut_counted
+        else ""
+    )
     figs = []
     weightings: tuple[tuple[Weighting, str, str], ...] = (
         ("number", "Number-weighted", "Each vesicle counts once (what TEM measures)."),
@@ -679,7 +758,7 @@ def _histograms(tem: TemEvidence) -> str:
         )
         figs.append(
             f'<figure><img alt="{_e(title)} size histogram" src="{figure_data_uri(fig)}" width="520">'
-            f"<figcaption>{_e(caption)} Bin width {bin_nm:g} nm; n = {d.size}.</figcaption></figure>"
+            f"<figcaption>{_e(caption)} Bin width {bin_nm:g} nm; n = {d.size}{edge}.</figcaption></figure>"
         )
     return "".join(out) + f'<div class="figs">{"".join(figs)}</div>'
 

@@ -855,3 +855,56 @@ def test_the_headline_says_how_many_flagged_split_pairs_the_statistics_hold(outp
     assert f"({record['stem']}: {inside[0]}+{inside[1]}; {record['stem']}: {inside[2]}+{inside[3]};" in text
     # the numbers themselves are as measured (a method choice left to the user)
     assert tem.statistics["n"] == collect_tem([outputs["tem"]]).statistics["n"]
+
+
+def test_every_exclusion_is_named_with_its_count_and_the_size_cut_flagged(outputs, tmp_path):
+    # before: only the edge exclusions were named; objects removed by --min-diameter-nm, low confidence or the
+    # scale bar never reached the page, and "Fraction in 30-150 nm" did not say it came after a 60 nm cut
+    folder = tmp_path / "grid"
+    shutil.copytree(outputs["tem"], folder)
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    run["parameters"]["min_diameter_nm"] = 60.0
+    done = [r for r in run["images"] if r.get("status") == "done"]
+    done[0]["rejected_by_reason"] = {
+        "smaller than min_diameter_nm": 2,
+        "on the scale bar, its label or the data strip": 1,
+    }
+    done[1]["rejected_by_reason"] = {"smaller than min_diameter_nm": 1}
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    tem = collect_tem([folder])
+    assert tem.rejected_by_reason == {
+        "smaller than min_diameter_nm": 3,
+        "on the scale bar, its label or the data strip": 1,
+    }
+    page = build_report(tem_dirs=[folder])
+    assert int(_only(_parse(page).values, "tem.n_rejected")[0]) == 4
+    text = re.sub(r"<[^>]+>", "", page)
+    assert (
+        "the runs rejected 4 candidate object(s) before measuring, so they are in none of the numbers: "
+        "3 smaller than min_diameter_nm (60 nm); 1 on the scale bar, its label or the data strip." in text
+    )
+    assert "The size limits cut inside 30–150 nm: objects under min_diameter_nm = 60 nm were removed" in text
+    assert "Fraction in 30–150 nm (of the counted vesicles, after the size limits 60–500 nm)" in text
+
+
+def test_include_border_says_how_many_counted_sizes_the_edge_truncates(outputs, tmp_path):
+    # before: "0 of them touch the image border and were excluded" while the edge-cut sizes were counted
+    folder = tmp_path / "grid"
+    shutil.copytree(outputs["tem"], folder)
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    run["parameters"]["exclude_border"] = False
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    table = pd.read_csv(folder / "vesicles.csv")
+    cut = int(table["touches_border"].astype(bool).sum())
+    assert cut > 0
+    tem = collect_tem([folder])
+    assert tem.n_edge_cut_counted == cut and tem.statistics["n"] == len(table)
+    page = build_report(tem_dirs=[folder])
+    assert int(_only(_parse(page).values, "tem.n_edge_cut_counted")[0]) == cut
+    text = re.sub(r"<[^>]+>", "", page)
+    assert (
+        f"{len(table)} vesicles outlined, all counted: {cut} of them are cut by the image edge and are included "
+        "(exo-vision tem --include-border), so their sizes are truncated" in text
+    )
+    assert "touch the image border and were excluded" not in text
+    assert f"n = {len(table)}, {cut} of them cut by the image edge (--include-border: sizes truncated)" in text
