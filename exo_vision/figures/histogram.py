@@ -42,8 +42,19 @@ MAX_BINS = 10_000
 MAX_DIAMETER_TICKS = 6
 
 
+def edge_cut_note(n_edge_cut: int) -> str:
+    """The legend's line for a group that counts vesicles cut by the image edge (``--include-border``): their
+    outlines, and so their sizes, are truncated. "" for none."""
+    return f"incl. {n_edge_cut} cut by the image edge (sizes truncated)" if n_edge_cut else ""
+
+
 def legend_label(
-    name: str, diameters_nm: np.ndarray, *, weighting: Weighting = "number", range_nm: tuple[float, float] | None = None
+    name: str,
+    diameters_nm: np.ndarray,
+    *,
+    weighting: Weighting = "number",
+    range_nm: tuple[float, float] | None = None,
+    edge_cut: int = 0,
 ) -> str:
     """Legend text of one group, its statistics weighted as its bars are.
 
@@ -63,7 +74,18 @@ def legend_label(
     range_nm : (float, float), optional
         The drawn diameter range; vesicles outside it are counted in n and
         the legend says how many are not drawn.
+    edge_cut : int
+        How many of the diameters belong to vesicles cut by the image edge (counted with ``--include-border``):
+        a last line says so (:func:`edge_cut_note`).
     """
+    label = _statistics_label(name, diameters_nm, weighting=weighting, range_nm=range_nm)
+    return f"{label}\n{edge_cut_note(edge_cut)}" if edge_cut else label
+
+
+def _statistics_label(
+    name: str, diameters_nm: np.ndarray, *, weighting: Weighting = "number", range_nm: tuple[float, float] | None = None
+) -> str:
+    """Legend text of one group's statistics (:func:`legend_label` without the edge line)."""
     d = np.asarray(diameters_nm, dtype=float)
     head = f"{name}: " if name else ""
     if d.size == 0:
@@ -175,6 +197,7 @@ def size_histogram_figure(
     width: Literal["single", "double"] | float = "single",
     range_nm: tuple[float, float] | None = None,
     title: str | None = None,
+    edge_cut: Mapping[str, int] | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
     """Draw a journal-style size distribution of one or more vesicle groups.
 
@@ -202,6 +225,9 @@ def size_histogram_figure(
         are of all vesicles), and each legend entry says how many lie outside.
     title : str, optional
         Figure title.
+    edge_cut : mapping of str -> int, optional
+        Per group, how many of its diameters belong to vesicles cut by the image edge (counted with
+        ``--include-border``, their sizes truncated); the group's legend entry says so (histogram layouts).
 
     Returns
     -------
@@ -274,7 +300,9 @@ def size_histogram_figure(
                 t = bins[bins["group"] == name]
                 heights = _heights(t, weighting, percent)
                 edges = np.r_[t["bin_left_nm"].to_numpy(), t["bin_right_nm"].to_numpy()[-1:]]
-                label = legend_label(name, data[name], weighting=weighting, range_nm=axis_nm)
+                label = legend_label(
+                    name, data[name], weighting=weighting, range_nm=axis_nm, edge_cut=(edge_cut or {}).get(name, 0)
+                )
                 if layout == "overlay" and len(names) > 1:
                     ax.stairs(heights, edges, color=color, linewidth=1.0, label=label)
                     ax.stairs(heights, edges, color=color, fill=True, alpha=0.2)

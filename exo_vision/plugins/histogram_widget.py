@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from enum import Enum
@@ -22,7 +21,14 @@ from exo_vision._shared.csv_tables import csv_text
 from exo_vision.figures.histogram import legend_above_the_bars, legend_label
 from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
-from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table, table_group_names, truth_values
+from exo_vision.measure.tables import (
+    TABLE_SUFFIX,
+    NotAVesicleTable,
+    read_vesicle_table,
+    recorded_exclude_border,
+    table_group_names,
+    truth_values,
+)
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._vesicles import ROLE, excludes_border, vesicle_table
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
@@ -72,40 +78,6 @@ def read_vesicle_tables(paths: list[Path]) -> dict[str, pd.DataFrame]:
             "as written by `exo-vision tem` or the Grid session widget."
         )
     return tables
-
-
-#: End of the name of a per-image vesicle table (``<stem>_vesicles.csv``) and of its done marker.
-TABLE_SUFFIX, MARKER_SUFFIX = "_vesicles.csv", "_done.json"
-
-
-def recorded_exclude_border(table_path: str | Path) -> bool | None:
-    """The ``exclude_border`` recorded beside a vesicle table written by ``exo-vision tem`` or the grid session.
-
-    Parameters
-    ----------
-    table_path : str or Path
-        A per-image ``<stem>_vesicles.csv`` (its ``<stem>_done.json`` records the parameters) or a run's
-        ``vesicles.csv`` (its ``run.json`` does).
-
-    Returns
-    -------
-    bool or None
-        False when the vesicles cut by the image edge were counted (``--include-border``), True when they
-        were left out, None when no readable record lies beside the table.
-    """
-    path = Path(table_path)
-    if path.name.endswith(TABLE_SUFFIX):
-        record = path.with_name(path.name[: -len(TABLE_SUFFIX)] + MARKER_SUFFIX)
-    elif path.name == "vesicles.csv":
-        record = path.with_name("run.json")
-    else:
-        return None
-    try:
-        parameters = json.loads(record.read_text(encoding="utf-8")).get("parameters") or {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return None
-    value = parameters.get("exclude_border") if isinstance(parameters, dict) else None
-    return value if isinstance(value, bool) else None
 
 
 def _kept(table: pd.DataFrame, exclude_border: bool) -> pd.Series:
@@ -175,11 +147,12 @@ class HistogramPlot:
                 continue
             # the statistics weighted as the bars are (a volume-weighted figure labelled with the number mean
             # and mode misread as its own); the figures' legend text, so the dock's export matches the CLI's
-            label = legend_label(name, d, weighting=weighting)
-            if not excluded(name) and "touches_border" in table.columns:
-                cut = int(truth_values(table["touches_border"]).sum())
-                if cut:
-                    label += f"\nincl. {cut} cut by the image edge (sizes truncated)"
+            cut = (
+                int(truth_values(table["touches_border"]).sum())
+                if not excluded(name) and "touches_border" in table.columns
+                else 0
+            )
+            label = legend_label(name, d, weighting=weighting, edge_cut=cut)
             heights = hist["fraction"].to_numpy() * 100
             tallest = max(tallest, float(np.max(heights, initial=0.0)))
             color = f"C{i % 10}"

@@ -755,6 +755,7 @@ def _histograms(tem: TemEvidence) -> str:
             percent=weighting != "number",
             kde=d.size > 1,
             title=title,
+            edge_cut={"": tem.n_edge_cut_counted},
         )
         figs.append(
             f'<figure><img alt="{_e(title)} size histogram" src="{figure_data_uri(fig)}" width="520">'
