@@ -357,12 +357,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     outside = sum(len(d) for d in groups.values()) - int(bins["count"].sum())
     if outside:
+        axis = (float(bins["bin_left_nm"].min()), float(bins["bin_right_nm"].max()))
+        hidden = ""
+        if args.weighting != "number":  # what the axis hides is weight: one large vesicle may carry most of it
+            from exo_vision.figures.histogram import hidden_weight_fraction
+
+            shares = [
+                f"{name or 'all'} {100 * hidden_weight_fraction(d.to_numpy(), axis, weighting=args.weighting):.1f} %"
+                for name, d in groups.items()
+                if ((d < axis[0]) | (d > axis[1])).any()
+            ]
+            hidden = f"; they carry this share of the {args.weighting} weight: {', '.join(shares)}"
         logger.warning(
             "%d vesicle(s) lie outside the bins (%g-%g nm): they are not drawn, but stay in n and in the "
-            "percentages (the legend says how many per group)",
+            "percentages (the legend says how many per group)%s",
             outside,
-            bins["bin_left_nm"].min(),
-            bins["bin_right_nm"].max(),
+            axis[0],
+            axis[1],
+            hidden,
         )
     buffer = io.BytesIO()
     save_figure(fig, buffer, fmt=fmt)

@@ -414,3 +414,43 @@ def test_ids_print_at_7_pt_on_an_85_mm_column(size):
     # the outline across row size/2, left edge of the disk: at least 0.1 mm printed
     across = index[size // 2, : size // 2] == GREY_LEVELS + 1
     assert across.sum() >= size * 0.1 / 85
+
+
+def test_a_weighted_range_counts_the_hidden_weight_and_marks_statistics_off_the_axis():
+    # before: "n = 5 (1 outside the axis); intensity-weighted mean 398.6 nm, mode ... nm" while the one hidden
+    # vesicle carried almost all the d^6 weight the y axis is a fraction of
+    d = np.array([60.0, 80.0, 100.0, 120.0, 400.0])
+    weights = d**6
+    share = weights[-1] / weights.sum()  # 0.99976...: by hand, (400^6) / sum(d^6)
+    mean = (d**7).sum() / weights.sum()
+    label = legend_label("A", d, weighting="intensity", range_nm=(50.0, 150.0))
+    assert f"1 outside the axis: {100 * share:.1f} % of the intensity weight" in label
+    assert f"mean {mean:.1f} nm (off the axis)" in label and "(off the axis)\n" in label  # the mode too
+    # number weighting: the hidden count is the hidden share; a mean inside the axis is not marked
+    number = legend_label("A", d, weighting="number", range_nm=(50.0, 160.0))
+    assert number.startswith("A: n = 5 (1 outside the axis), 152.0 ± ") and "off the axis" not in number
+    # the number mean (152 nm) beyond a 50-140 nm axis is marked; the mode (about 90 nm) is not
+    marked = legend_label("A", d, weighting="number", range_nm=(50.0, 140.0))
+    assert marked.startswith("A: n = 5 (1 outside the axis), 152.0 (off the axis) ± ") and marked.count("off") == 1
+    fig, bins = size_histogram_figure({"A": d}, weighting="intensity", range_nm=(50.0, 150.0), percent=True)
+    assert bins["percent"].sum() == pytest.approx(100 * (1 - share))
+
+
+def test_a_wide_legend_goes_below_the_axis_clear_of_the_tick_labels_and_bars():
+    # before: a legend wider than the axis slid left over the y tick labels ("20.0all vesicles: n = 24 ...")
+    rng = np.random.default_rng(4)
+    d = np.r_[rng.normal(80.0, 15.0, 24), [30.0, 35.0, 150.0, 190.0, 210.0, 230.0, 250.0]]
+    fig, _ = size_histogram_figure({"all vesicles": d}, range_nm=(50.0, 120.0), percent=True)
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = fig.legends[0] if fig.legends else ax.get_legend()
+    box = legend.get_window_extent(renderer)
+    for label in ax.get_yticklabels() + [ax.yaxis.label]:
+        assert not box.overlaps(label.get_window_extent(renderer))
+    assert box.y1 <= ax.get_window_extent(renderer).y0  # below the axis: over no bar
+    low, high = ax.get_xlim()
+    shown = [t for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
+    for text in [ax.yaxis.label, *shown]:  # and nothing drawn is cut off the figure
+        extent = text.get_window_extent(renderer)
+        assert extent.x0 >= 0 and extent.x1 <= fig.bbox.x1 + 0.5
