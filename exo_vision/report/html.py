@@ -241,10 +241,14 @@ def _header(inputs: ReportInputs) -> str:
                 f"{num('tem.sd_diameter_nm', s['sd_diameter_nm'])} <small>nm</small>",
             )
         )
+        # The card beside the DLS Z-average is what DLS would report for these diameters: the cumulant
+        # Z-average (ISO 22412; Koppel 1972, J. Chem. Phys. 57, 4814) is the intensity-weighted harmonic mean,
+        # 1/Z = sum(I_i / d_i) / sum(I_i); for Rayleigh scatterers I ∝ d**6, so Z = Σd⁶/Σd⁵
+        # (z_average_equivalent_diameter), not the intensity-weighted arithmetic mean Σd⁷/Σd⁶ (in the table).
         cards.append(
             _card(
-                "TEM intensity-weighted mean",
-                num("tem.intensity_weighted_mean_diameter_nm", s["intensity_weighted_mean_diameter_nm"])
+                "TEM Z-average equivalent (Σd⁶/Σd⁵)",
+                num("tem.z_average_equivalent_nm", z_average_equivalent_diameter(tem.diameters_nm))
                 + " <small>nm</small>",
             )
         )

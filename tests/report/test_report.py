@@ -908,3 +908,16 @@ def test_include_border_says_how_many_counted_sizes_the_edge_truncates(outputs, 
     )
     assert "touch the image border and were excluded" not in text
     assert f"n = {len(table)}, {cut} of them cut by the image edge (--include-border: sizes truncated)" in text
+
+
+def test_the_card_beside_the_dls_z_average_is_the_tem_z_average_equivalent(outputs):
+    # before: the card beside "DLS Z-average" was the intensity-weighted arithmetic mean Σd⁷/Σd⁶ while the text
+    # (rightly: a cumulant Z-average is the intensity-weighted harmonic mean) compared it with Σd⁶/Σd⁵
+    page = outputs["report"].read_text(encoding="utf-8")
+    cards = page[page.index('<div class="cards">') : page.index("<h2>")]
+    assert "TEM Z-average equivalent (Σd⁶/Σd⁵)" in cards and "intensity-weighted mean" not in cards
+    assert 'data-key="tem.z_average_equivalent_nm"' in cards and "tem.intensity_weighted" not in cards
+    d = pd.read_csv(outputs["tem"] / "vesicles.csv")
+    d = d.loc[~d["touches_border"].astype(bool), "equivalent_diameter_nm"].to_numpy()
+    value, _ = _only(_parse(page).values, "tem.z_average_equivalent_nm")  # the card and the table agree
+    assert float(value) == pytest.approx((d**6).sum() / (d**5).sum(), rel=1e-12)
