@@ -363,6 +363,10 @@ def size_histogram_figure(
     x_label = f"Diameter (nm); bin width {bin_width_nm:g} nm"
     grid = np.linspace(axis_nm[0], axis_nm[1], 512)
     with journal_style():
+        if title:  # first: the legends are fitted to the axes the title leaves
+            # wrapped to the figure's width (a title of 50 characters ran off both sides of a single column)
+            width_chars = max(MIN_TITLE_CHARS, int(fig.get_figwidth() * POINTS_PER_INCH / (TITLE_CHAR_EM * TITLE_PT)))
+            fig.suptitle(textwrap.fill(title, width_chars), fontsize=TITLE_PT)
         if layout in ("overlay", "side-by-side"):
             axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
             tallest = np.zeros(len(axes))
@@ -434,8 +438,4 @@ def size_histogram_figure(
                 rotation_mode="anchor",
             )
             ax.set_ylabel("Diameter (nm)")
-        if title:
-            # wrapped to the figure's width (a title of 50 characters ran off both sides of a single column)
-            width_chars = max(MIN_TITLE_CHARS, int(fig.get_figwidth() * POINTS_PER_INCH / (TITLE_CHAR_EM * TITLE_PT)))
-            fig.suptitle(textwrap.fill(title, width_chars), fontsize=TITLE_PT)
     return fig, bins

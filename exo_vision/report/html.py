@@ -81,6 +81,8 @@ p { margin: 6px 0; }
 .card .v { font-size: 21px; font-weight: 600; margin-top: 2px; }
 .card.wide { flex: 2 1 260px; }
 .card .v small { font-size: 13px; font-weight: 400; color: var(--muted); }
+.card .v small.line { display: block; line-height: 1.3; margin-top: 3px; }
+.card .v small.warn { color: var(--warn); }
 table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
 th { background: var(--bg); font-weight: 600; }
@@ -230,7 +232,11 @@ def _header(inputs: ReportInputs) -> str:
             _card(
                 "Vesicles counted",
                 num("tem.n", s["n"])
-                + (f" <small>each micrograph once ({copies} copied input(s) left out)</small>" if copies else "")
+                + (
+                    f' <small class="line">each micrograph once ({copies} copied input(s) left out)</small>'
+                    if copies
+                    else ""
+                )
                 + _split_pairs_words(tem, card=True),
             )
         )
@@ -710,8 +716,8 @@ def _split_pairs_words(tem: TemEvidence, *, card: bool = False) -> str:
         return ""
     if card:
         return (
-            f' <small class="warn">including {num("tem.n_split_pairs", k)} flagged pair(s) that may each be one '
-            "vesicle cut in two</small>"
+            f' <small class="line warn">including {num("tem.n_split_pairs", k)} flagged pair(s) that may each be '
+            "one vesicle cut in two</small>"
         )
     counted = tem.split_pairs.loc[tem.split_pairs["counted"].astype(bool)]
     several_grids = len(tem.grids) > 1

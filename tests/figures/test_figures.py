@@ -454,3 +454,21 @@ def test_a_wide_legend_goes_below_the_axis_clear_of_the_tick_labels_and_bars():
     for text in [ax.yaxis.label, *shown]:  # and nothing drawn is cut off the figure
         extent = text.get_window_extent(renderer)
         assert extent.x0 >= 0 and extent.x1 <= fig.bbox.x1 + 0.5
+
+
+@pytest.mark.parametrize("title", [None, "Intensity-weighted (d⁶)"])
+def test_the_legend_stays_clear_of_the_bars_with_a_title_and_an_edge_line(title):
+    # before: the title was added after the legend was fitted, shrinking the axis under it: the legend's last
+    # line sat on the tallest (last) bar of the report's histogram
+    d = np.array([35.0, 42, 45, 62, 65, 72, 74, 76, 78, 85, 104, 106, 112, 125])
+    fig, bins = size_histogram_figure(
+        {"": d}, weighting="intensity", percent=True, kde=True, title=title, edge_cut={"": 4}
+    )
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert legend.get_texts()[0].get_text().endswith("incl. 4 cut by the image edge (sizes truncated)")
+    box = legend.get_window_extent(fig.canvas.get_renderer()).transformed(ax.transData.inverted())
+    for row in bins.itertuples(index=False):
+        if row.bin_right_nm > box.x0 and row.bin_left_nm < box.x1:
+            assert row.percent < box.y0, (row, box)
