@@ -384,6 +384,36 @@ def coarse_pixel_warnings(pixel_size_nm: float) -> list[str]:
     ]
 
 
+#: The words of :func:`split_warnings` after the pairs' labels ("vesicles 1+2, 6+7 <SPLIT_MARK>: ...").
+SPLIT_MARK = "touch along a cut and together form one round, convex outline"
+
+
+def split_pairs_in(warnings: list[str] | None) -> list[tuple[int, int]]:
+    """The label pairs that a result's ``warnings`` name as possibly one vesicle cut in two (:func:`split_warnings`).
+
+    Parameters
+    ----------
+    warnings : list of str or None
+        An image's warnings (``run.json``'s ``warnings`` of its record).
+
+    Returns
+    -------
+    list of (int, int)
+        The pairs of vesicle labels, in the order named; empty when no warning names any.
+    """
+    pairs = []
+    for warning in warnings or []:
+        text = str(warning)
+        if SPLIT_MARK not in text or not text.startswith("vesicles "):
+            continue
+        named = text[len("vesicles ") : text.index(SPLIT_MARK)]
+        for item in named.split(","):
+            a, _, b = item.strip().partition("+")
+            if a.isdigit() and b.isdigit():
+                pairs.append((int(a), int(b)))
+    return pairs
+
+
 def split_warnings(labels: np.ndarray) -> list[str]:
     """A warning naming the touching vesicles that together form one convex, round outline
     (:func:`~exo_vision.segmentation.learned.postprocess.possibly_split_pairs`): each pair may be one vesicle
@@ -393,7 +423,7 @@ def split_warnings(labels: np.ndarray) -> list[str]:
         return []
     named = ", ".join(f"{a}+{b}" for a, b in pairs)
     return [
-        f"vesicles {named} touch along a cut and together form one round, convex outline: each pair may be one "
+        f"vesicles {named} {SPLIT_MARK}: each pair may be one "
         "vesicle cut in two (a folded cup, a large vesicle), or a small vesicle lying on a large one; look at "
         "them (the overlay PNG, or napari), and join them in napari's Curation dock if they are one"
     ]

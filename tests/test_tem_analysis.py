@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from exo_vision.io.image_data import ImageData
-from exo_vision.measure.size_stats import STATISTICS_KEYS
+from exo_vision.measure.size_stats import MIN_N_FOR_INTERVAL, STATISTICS_KEYS
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
 from exo_vision.synthetic.tem import make_synthetic_tem
 from exo_vision.tem_analysis import analyse_micrograph, no_vesicle_warnings, rejected_by_reason
@@ -72,7 +72,8 @@ def test_same_input_same_result(three_vesicles):
     assert np.array_equal(first.labels, second.labels)
     assert first.table.equals(second.table)
     assert first.statistics == pytest.approx(second.statistics, nan_ok=True)
-    assert np.isfinite(first.statistics["mean_ci95_low_nm"])
+    # the bootstrap interval is given (and reproduced) from MIN_N_FOR_INTERVAL vesicles on, NaN below
+    assert np.isfinite(first.statistics["mean_ci95_low_nm"]) == (first.statistics["n"] >= MIN_N_FOR_INTERVAL)
 
 
 def test_empty_micrograph_gives_empty_table_with_all_columns():

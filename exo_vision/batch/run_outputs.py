@@ -135,9 +135,17 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     write_if_changed(out_dir / "errors.csv", _csv_bytes(errors))
 
     diameters = pooled["equivalent_diameter_nm"].to_numpy(dtype=float) if len(pooled) else np.zeros(0)
-    if config.exclude_border and len(pooled) and "touches_border" in pooled.columns:
-        diameters = diameters[~pooled["touches_border"].astype(bool).to_numpy()]
-    fig, _ = size_histogram_figure({"all images": diameters}, bin_width_nm=config.bin_width_nm, kde=diameters.size > 1)
+    edge = pooled["touches_border"].astype(bool).to_numpy() if len(pooled) and "touches_border" in pooled else None
+    if config.exclude_border and edge is not None:
+        diameters = diameters[~edge]
+    # with --include-border the legend says how many of the sizes the image edge truncates
+    edge_cut = 0 if config.exclude_border or edge is None else int(edge.sum())
+    fig, _ = size_histogram_figure(
+        {"all images": diameters},
+        bin_width_nm=config.bin_width_nm,
+        kde=diameters.size > 1,
+        edge_cut={"all images": edge_cut},
+    )
     for suffix in ("png", "svg"):
         buffer = io.BytesIO()
         save_figure(fig, buffer, fmt=suffix)

@@ -33,7 +33,9 @@ Groups (one histogram, panel, violin or box each) come from --group-by:
   COLUMN     any other column of the tables, e.g. condition
 --pattern REGEX then maps each group name to its first capture group (or the
 whole match), e.g. --group-by image --pattern '^(ctrl|treated)' pools images
-by preparation. Border-touching vesicles are left out unless --include-border.
+by preparation. Vesicles cut by the image edge are counted as the `tem` run that
+wrote the table did (--include-border or not; its run.json says), else left out;
+--include-border / --no-include-border decide for every table.
 """
 
 EPILOG = """\
@@ -82,7 +84,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="single",
         help="journal column width: single 85 mm (default) or double 180 mm",
     )
-    p.add_argument("--include-border", action="store_true", help="keep vesicles touching the image border")
+    p.add_argument(
+        "--include-border",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="count the vesicles cut by the image edge (their sizes are truncated; the legend says how many), or "
+        "with --no-include-border leave them out; by default each table follows the run that wrote it (its "
+        "run.json, or the done marker of a <stem>_vesicles.csv), and a table without that record leaves them out",
+    )
     p.add_argument("--title", help="figure title")
     p.set_defaults(func=run)
 
@@ -157,14 +166,41 @@ def implausible_diameters(path: Path, diameters: pd.Series) -> list[str]:
     return messages
 
 
+def border_rules(paths: list[Path], include_border: bool | None) -> dict[Path, bool]:
+    """Per table, whether its vesicles cut by the image edge are counted: ``include_border`` when given, else as
+    the run that wrote the table recorded it (:func:`~exo_vision.measure.tables.recorded_exclude_border`), else
+    not (``exo-vision tem``'s default)."""
+    from exo_vision.measure.tables import recorded_exclude_border
+
+    if include_border is not None:
+        return dict.fromkeys(paths, bool(include_border))
+    rules = {}
+    for path in paths:
+        recorded = recorded_exclude_border(path)
+        rules[path] = recorded is False
+    return rules
+
+
 def group_diameters(
     tables: list[tuple[Path, pd.DataFrame]],
     *,
     group_by: str = "auto",
     pattern: str | None = None,
-    include_border: bool = False,
+    include_border: bool | dict[Path, bool] = False,
 ) -> dict[str, pd.Series]:
-    """Diameters (nm) per group name, in first-seen order.
+    """Diameters (nm) per group name, in first-seen order (:func:`group_diameters_and_edge_cuts`)."""
+    return group_diameters_and_edge_cuts(tables, group_by=group_by, pattern=pattern, include_border=include_border)[0]
+
+
+def group_diameters_and_edge_cuts(
+    tables: list[tuple[Path, pd.DataFrame]],
+    *,
+    group_by: str = "auto",
+    pattern: str | None = None,
+    include_border: bool | dict[Path, bool] = False,
+) -> tuple[dict[str, pd.Series], dict[str, int]]:
+    """Diameters (nm) per group name, in first-seen order, and per group how many of them are of vesicles cut
+    by the image edge (counted where ``include_border`` keeps them).
 
     Parameters
     ----------
@@ -175,8 +211,8 @@ def group_diameters(
     pattern : str, optional
         Regular expression applied to each group name; the first capture
         group (or the whole match) becomes the group.
-    include_border : bool
-        Keep border-touching vesicles.
+    include_border : bool or dict of Path to bool
+        Keep the vesicles cut by the image edge (``touches_border``): for every table, or per table path.
     """
     import pandas as pd
 
@@ -192,8 +228,10 @@ def group_diameters(
     frames = []
     for path, table in tables:
         t = table
-        if not include_border and "touches_border" in t.columns:
-            t = t[~truth_values(t["touches_border"])]
+        keep_edge = include_border.get(path, False) if isinstance(include_border, dict) else include_border
+        edge = truth_values(t["touches_border"]) if "touches_border" in t.columns else pd.Series(False, index=t.index)
+        if not keep_edge:
+            t, edge = t[~edge], edge[~edge]
         if mode == "none":
             key = pd.Series("all vesicles", index=t.index)
         elif mode == "file":
@@ -210,8 +248,10 @@ def group_diameters(
                     "use --group-by auto, image, grid, file, none or an existing column"
                 )
             key = t[column].map(lambda v: BLANK_GROUP if pd.isna(v) or str(v) == "" else str(v))
-        frames.append(pd.DataFrame({"group": key, "d": t["equivalent_diameter_nm"].astype(float)}))
-    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"group": [], "d": []})
+        frames.append(
+            pd.DataFrame({"group": key, "d": t["equivalent_diameter_nm"].astype(float), "edge": edge.astype(bool)})
+        )
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"group": [], "d": [], "edge": []})
     if pattern:
         try:
             regex = re.compile(pattern)
@@ -231,7 +271,11 @@ def group_diameters(
                 pattern,
                 int((data["group"] == "unmatched").sum()),
             )
-    return {str(name): g["d"] for name, g in data.groupby("group", sort=False, dropna=False)}
+    grouped = data.groupby("group", sort=False, dropna=False)
+    return (
+        {str(name): g["d"] for name, g in grouped},
+        {str(name): int(g["edge"].astype(bool).sum()) for name, g in grouped},
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -272,9 +316,17 @@ def run(args: argparse.Namespace) -> int:
         for path, table in tables:
             for message in implausible_diameters(path, table[DIAMETER_COLUMN]):
                 logger.warning("%s", message)
-        groups = group_diameters(
-            tables, group_by=args.group_by, pattern=args.pattern, include_border=args.include_border
+        rules = border_rules([path for path, _ in tables], args.include_border)
+        groups, edge_cut = group_diameters_and_edge_cuts(
+            tables, group_by=args.group_by, pattern=args.pattern, include_border=rules
         )
+        if args.include_border is None and any(rules.values()):
+            logger.info(
+                "the vesicles cut by the image edge are counted, as the run that wrote %s did (--include-border; "
+                "--no-include-border leaves them out): %d of them, their sizes truncated (the legend says so)",
+                ", ".join(str(p) for p, keep in rules.items() if keep),
+                sum(edge_cut.values()),
+            )
         if not groups:
             raise ValueError("the tables hold no vesicles to plot (after leaving out border vesicles)")
         readable = MAX_READABLE_GROUPS.get(args.layout)
@@ -298,18 +350,31 @@ def run(args: argparse.Namespace) -> int:
             width=args.width,
             range_nm=tuple(args.range_nm) if args.range_nm else None,
             title=args.title,
+            edge_cut=edge_cut,
         )
     except ValueError as err:
         logger.error("%s", err)
         return 2
     outside = sum(len(d) for d in groups.values()) - int(bins["count"].sum())
     if outside:
+        axis = (float(bins["bin_left_nm"].min()), float(bins["bin_right_nm"].max()))
+        hidden = ""
+        if args.weighting != "number":  # what the axis hides is weight: one large vesicle may carry most of it
+            from exo_vision.figures.histogram import hidden_weight_fraction
+
+            shares = [
+                f"{name or 'all'} {100 * hidden_weight_fraction(d.to_numpy(), axis, weighting=args.weighting):.1f} %"
+                for name, d in groups.items()
+                if ((d < axis[0]) | (d > axis[1])).any()
+            ]
+            hidden = f"; they carry this share of the {args.weighting} weight: {', '.join(shares)}"
         logger.warning(
             "%d vesicle(s) lie outside the bins (%g-%g nm): they are not drawn, but stay in n and in the "
-            "percentages (the legend says how many per group)",
+            "percentages (the legend says how many per group)%s",
             outside,
-            bins["bin_left_nm"].min(),
-            bins["bin_right_nm"].max(),
+            axis[0],
+            axis[1],
+            hidden,
         )
     buffer = io.BytesIO()
     save_figure(fig, buffer, fmt=fmt)

@@ -21,7 +21,8 @@ D10/D50/D90, span, PDI, volume- and intensity-weighted means); number- and
 intensity-weighted histograms; morphology fractions; a wide-field overlay and a
 close-up; the western-blot marker panel with its verdict (CD9+, CD63+,
 calnexin−) and the calnexin upper bound; values from other instruments beside
-the TEM values (the DLS Z-average next to the TEM intensity-weighted mean);
+the TEM values (the DLS Z-average next to the TEM diameters' Z-average
+equivalent Σd⁶/Σd⁵, the intensity-weighted harmonic mean a Z-average estimates);
 parameters, software versions and input checksums.
 
 A grid is one --tem folder: analyse each grid with its own `exo-vision tem

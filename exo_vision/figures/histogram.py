@@ -42,8 +42,19 @@ MAX_BINS = 10_000
 MAX_DIAMETER_TICKS = 6
 
 
+def edge_cut_note(n_edge_cut: int) -> str:
+    """The legend's line for a group that counts vesicles cut by the image edge (``--include-border``): their
+    outlines, and so their sizes, are truncated. "" for none."""
+    return f"incl. {n_edge_cut} cut by the image edge (sizes truncated)" if n_edge_cut else ""
+
+
 def legend_label(
-    name: str, diameters_nm: np.ndarray, *, weighting: Weighting = "number", range_nm: tuple[float, float] | None = None
+    name: str,
+    diameters_nm: np.ndarray,
+    *,
+    weighting: Weighting = "number",
+    range_nm: tuple[float, float] | None = None,
+    edge_cut: int = 0,
 ) -> str:
     """Legend text of one group, its statistics weighted as its bars are.
 
@@ -63,31 +74,85 @@ def legend_label(
     range_nm : (float, float), optional
         The drawn diameter range; vesicles outside it are counted in n and
         the legend says how many are not drawn.
+    edge_cut : int
+        How many of the diameters belong to vesicles cut by the image edge (counted with ``--include-border``):
+        a last line says so (:func:`edge_cut_note`).
     """
+    label = _statistics_label(name, diameters_nm, weighting=weighting, range_nm=range_nm)
+    return f"{label}\n{edge_cut_note(edge_cut)}" if edge_cut else label
+
+
+def _statistics_label(
+    name: str, diameters_nm: np.ndarray, *, weighting: Weighting = "number", range_nm: tuple[float, float] | None = None
+) -> str:
+    """Legend text of one group's statistics (:func:`legend_label` without the edge line)."""
     d = np.asarray(diameters_nm, dtype=float)
     head = f"{name}: " if name else ""
     if d.size == 0:
         return f"{head}n = 0"
     n = f"n = {d.size}"
+    hidden = ""
     if range_nm is not None:
-        outside = int(np.count_nonzero((d < range_nm[0]) | (d > range_nm[1])))
-        if outside:
+        outside_mask = (d < range_nm[0]) | (d > range_nm[1])
+        outside = int(np.count_nonzero(outside_mask))
+        if outside and weighting == "number":
             n += f" ({outside} outside the axis)"
+        elif outside:
+            # the share of the plotted weight the axis hides: one large vesicle can carry most of it
+            share = hidden_weight_fraction(d, range_nm, weighting=weighting)
+            hidden = f"\n{outside} outside the axis: {100 * share:.1f} % of the {weighting} weight"
+    if weighting != "number" and d.size == 1:  # one vesicle: its diameter, no distribution to have a mode
+        return f"{head}{n}, {d[0]:.1f} nm; {weighting}-weighted{hidden}"
+
+    def at(value: float) -> str:
+        """A diameter, marked when it lies beyond the drawn axis (its bar is not on the figure)."""
+        beyond = range_nm is not None and not (range_nm[0] <= value <= range_nm[1])
+        return f"{value:.1f} nm" + (" (off the axis)" if beyond else "")
+
     if weighting != "number":
-        # three short lines: the legend stays narrower than a single-column axis
+        # short lines: the legend stays narrower than a single-column axis
         return (
-            f"{head}{n}; {weighting}-weighted\n"
-            f"mean {weighted_mean_diameter(d, weighting=weighting):.1f} nm, "
-            f"mode {kde_mode(d, weighting=weighting):.1f} nm\n"
+            f"{head}{n}; {weighting}-weighted{hidden}\n"
+            f"mean {at(weighted_mean_diameter(d, weighting=weighting))}, "
+            f"mode {at(kde_mode(d, weighting=weighting))}\n"
             f"number mean {d.mean():.1f} nm"
         )
     if d.size == 1:
         return f"{head}{n}, {d[0]:.1f} nm"
     d10, d50, d90 = np.percentile(d, [10, 50, 90])
+    mean = at(d.mean()).replace(" nm", "", 1)
     return (
-        f"{head}{n}, {d.mean():.1f} ± {d.std(ddof=1):.1f} nm\n"
-        f"mode {kde_mode(d):.1f} nm, D10/D50/D90 {d10:.0f}/{d50:.0f}/{d90:.0f} nm"
+        f"{head}{n}, {mean} ± {d.std(ddof=1):.1f} nm\n"
+        f"mode {at(kde_mode(d))}, D10/D50/D90 {d10:.0f}/{d50:.0f}/{d90:.0f} nm"
     )
+
+
+def hidden_weight_fraction(
+    diameters_nm: np.ndarray, range_nm: tuple[float, float], *, weighting: Weighting = "number"
+) -> float:
+    """The share of a group's weight (1, d**3 or d**6 per vesicle) carried by the vesicles outside ``range_nm``.
+
+    Parameters
+    ----------
+    diameters_nm : (N,) ndarray of float
+        Diameters in nanometres.
+    range_nm : (float, float)
+        The drawn diameter range (nm), ends included.
+    weighting : {"number", "volume", "intensity"}
+        The weighting of the bars.
+
+    Returns
+    -------
+    float
+        0 to 1; NaN for no vesicles.
+    """
+    d = np.asarray(diameters_nm, dtype=float)
+    if d.size == 0:
+        return float("nan")
+    # relative to the largest diameter: d**6 of micrometre-sized objects stays finite
+    weights = (d / d.max()) ** WEIGHT_EXPONENTS[weighting]
+    outside = (d < range_nm[0]) | (d > range_nm[1])
+    return float(weights[outside].sum() / weights.sum())
 
 
 def _y_label(weighting: str, percent: bool) -> str:
@@ -129,24 +194,68 @@ POINTS_PER_INCH = 72
 MIN_TITLE_CHARS = 20
 
 
-def _legend_above_the_bars(fig: Figure, ax: Any, tallest: float) -> None:
+def legend_above_the_bars(fig: Figure, ax: Any, tallest: float, *, fontsize: Any = None) -> bool:
     """Draw the legend in the upper right and set the y limit so that every bar and curve stays below it.
 
-    The legend's height is measured as drawn (its lines are a fixed number of points, so it takes more of a
-    short panel than of a tall one); a legend taller than :data:`MAX_LEGEND_AXIS_FRACTION` of the axis goes
-    below it instead.
+    The legend's size is measured as drawn (its lines are a fixed number of points, so it takes more of a
+    short panel than of a tall one); a legend taller than :data:`MAX_LEGEND_AXIS_FRACTION` of the axis, or
+    wider than the axis (it would cover the y tick labels), goes below the axis instead.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure of ``ax``.
+    ax : matplotlib.axes.Axes
+        The histogram's axes, its labelled artists drawn.
+    tallest : float
+        The highest bar or curve, in the y axis's units.
+    fontsize : str or float, optional
+        The legend's font size; matplotlib's default when None.
+
+    Returns
+    -------
+    bool
+        True when the legend is inside the axis (above the bars), False when it went below.
     """
-    legend = ax.legend(loc="upper right", handlelength=1.0)
+    legend = ax.legend(loc="upper right", handlelength=1.0, fontsize=fontsize)
     if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: give it the canvas it is saved with
         FigureCanvasAgg(fig)
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    height = legend.get_window_extent(renderer).height / max(ax.get_window_extent(renderer).height, 1.0)
-    if height > MAX_LEGEND_AXIS_FRACTION:
+    fig.draw_without_rendering()  # the layout engine places the axes first: measure against where they end up
+    box, axes_box = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    height = box.height / max(axes_box.height, 1.0)
+    # a legend wider than its axes would run left over the y tick labels (or off the figure)
+    too_wide = box.width > axes_box.width or box.x0 < axes_box.x0
+    if height > MAX_LEGEND_AXIS_FRACTION or too_wide:
         legend.remove()
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), handlelength=1.0, ncols=1, frameon=False)
+        if len(fig.axes) == 1:  # the figure's own legend, in a margin the layout keeps for it (never clipped)
+            fig.legend(loc="outside lower center", handlelength=1.0, ncols=1, frameon=False, fontsize=fontsize)
+        else:
+            ax.legend(
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.25),
+                handlelength=1.0,
+                ncols=1,
+                frameon=False,
+                fontsize=fontsize,
+            )
         ax.set_ylim(0.0, tallest * BAR_HEADROOM)
-        return
+        # the layout engine adjusts from where the last layout left the axes: once more from the new legend,
+        # else the saved figure clipped the y label and the last tick label
+        fig.draw_without_rendering()
+        return False
     ax.set_ylim(0.0, tallest * BAR_HEADROOM / (1.0 - height))
+    return True
+
+
+def _refit_under_legend(fig: Figure, ax: Any, tallest: float) -> None:
+    """Set the y limit again so that the bars stay below the legend in the upper right, measured now (another
+    panel's legend moved below its axis shrinks this axis, and the legend takes more of it)."""
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    legend = ax.get_legend()
+    height = legend.get_window_extent(renderer).height / max(ax.get_window_extent(renderer).height, 1.0)
+    ax.set_ylim(0.0, tallest * BAR_HEADROOM / (1.0 - min(height, MAX_LEGEND_AXIS_FRACTION)))
 
 
 def size_histogram_figure(
@@ -160,6 +269,7 @@ def size_histogram_figure(
     width: Literal["single", "double"] | float = "single",
     range_nm: tuple[float, float] | None = None,
     title: str | None = None,
+    edge_cut: Mapping[str, int] | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
     """Draw a journal-style size distribution of one or more vesicle groups.
 
@@ -187,6 +297,9 @@ def size_histogram_figure(
         are of all vesicles), and each legend entry says how many lie outside.
     title : str, optional
         Figure title.
+    edge_cut : mapping of str -> int, optional
+        Per group, how many of its diameters belong to vesicles cut by the image edge (counted with
+        ``--include-border``, their sizes truncated); the group's legend entry says so (histogram layouts).
 
     Returns
     -------
@@ -250,6 +363,10 @@ def size_histogram_figure(
     x_label = f"Diameter (nm); bin width {bin_width_nm:g} nm"
     grid = np.linspace(axis_nm[0], axis_nm[1], 512)
     with journal_style():
+        if title:  # first: the legends are fitted to the axes the title leaves
+            # wrapped to the figure's width (a title of 50 characters ran off both sides of a single column)
+            width_chars = max(MIN_TITLE_CHARS, int(fig.get_figwidth() * POINTS_PER_INCH / (TITLE_CHAR_EM * TITLE_PT)))
+            fig.suptitle(textwrap.fill(title, width_chars), fontsize=TITLE_PT)
         if layout in ("overlay", "side-by-side"):
             axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
             tallest = np.zeros(len(axes))
@@ -259,7 +376,9 @@ def size_histogram_figure(
                 t = bins[bins["group"] == name]
                 heights = _heights(t, weighting, percent)
                 edges = np.r_[t["bin_left_nm"].to_numpy(), t["bin_right_nm"].to_numpy()[-1:]]
-                label = legend_label(name, data[name], weighting=weighting, range_nm=axis_nm)
+                label = legend_label(
+                    name, data[name], weighting=weighting, range_nm=axis_nm, edge_cut=(edge_cut or {}).get(name, 0)
+                )
                 if layout == "overlay" and len(names) > 1:
                     ax.stairs(heights, edges, color=color, linewidth=1.0, label=label)
                     ax.stairs(heights, edges, color=color, fill=True, alpha=0.2)
@@ -279,10 +398,15 @@ def size_histogram_figure(
                 # few ticks, written without trailing zeros ("140", "142.5"): labels never run together
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=MAX_DIAMETER_TICKS, steps=[1, 2, 2.5, 5, 10]))
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+            inside = []
             for panel, ax in enumerate(axes):
                 # Limits are set once every group is drawn (setting them per group froze the
                 # top at the first group's height and clipped taller groups).
-                _legend_above_the_bars(fig, ax, max(tallest[panel], 1e-12))
+                inside.append(legend_above_the_bars(fig, ax, max(tallest[panel], 1e-12)))
+            if len(axes) > 1 and not all(inside):
+                for panel, ax in enumerate(axes):
+                    if inside[panel]:
+                        _refit_under_legend(fig, ax, max(tallest[panel], 1e-12))
             axes[-1].set_xlabel(x_label)
         else:
             ax = fig.subplots()
@@ -314,8 +438,4 @@ def size_histogram_figure(
                 rotation_mode="anchor",
             )
             ax.set_ylabel("Diameter (nm)")
-        if title:
-            # wrapped to the figure's width (a title of 50 characters ran off both sides of a single column)
-            width_chars = max(MIN_TITLE_CHARS, int(fig.get_figwidth() * POINTS_PER_INCH / (TITLE_CHAR_EM * TITLE_PT)))
-            fig.suptitle(textwrap.fill(title, width_chars), fontsize=TITLE_PT)
     return fig, bins

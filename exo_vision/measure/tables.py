@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,37 @@ def table_group_names(paths: list[Path]) -> dict[Path, str]:
             break
         names = {p: name(p, depth) if n in clashing else n for p, n in names.items()}
     return names
+
+
+#: End of the name of a per-image vesicle table (``<stem>_vesicles.csv``) and of its done marker.
+TABLE_SUFFIX, MARKER_SUFFIX = "_vesicles.csv", "_done.json"
+
+
+def recorded_exclude_border(table_path: str | Path) -> bool | None:
+    """The ``exclude_border`` recorded beside a vesicle table written by ``exo-vision tem`` or the grid session.
+
+    Parameters
+    ----------
+    table_path : str or Path
+        A per-image ``<stem>_vesicles.csv`` (its ``<stem>_done.json`` records the parameters) or a run's
+        ``vesicles.csv`` (its ``run.json`` does).
+
+    Returns
+    -------
+    bool or None
+        False when the vesicles cut by the image edge were counted (``--include-border``), True when they
+        were left out, None when no readable record lies beside the table.
+    """
+    path = Path(table_path)
+    if path.name.endswith(TABLE_SUFFIX):
+        record = path.with_name(path.name[: -len(TABLE_SUFFIX)] + MARKER_SUFFIX)
+    elif path.name == "vesicles.csv":
+        record = path.with_name("run.json")
+    else:
+        return None
+    try:
+        parameters = json.loads(record.read_text(encoding="utf-8")).get("parameters") or {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    value = parameters.get("exclude_border") if isinstance(parameters, dict) else None
+    return value if isinstance(value, bool) else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from enum import Enum
@@ -19,9 +18,17 @@ from napari.viewer import Viewer
 
 from exo_vision._shared.atomic import atomic_write_text
 from exo_vision._shared.csv_tables import csv_text
+from exo_vision.figures.histogram import legend_above_the_bars, legend_label
 from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
-from exo_vision.measure.tables import NotAVesicleTable, read_vesicle_table, table_group_names, truth_values
+from exo_vision.measure.tables import (
+    TABLE_SUFFIX,
+    NotAVesicleTable,
+    read_vesicle_table,
+    recorded_exclude_border,
+    table_group_names,
+    truth_values,
+)
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._vesicles import ROLE, excludes_border, vesicle_table
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
@@ -71,40 +78,6 @@ def read_vesicle_tables(paths: list[Path]) -> dict[str, pd.DataFrame]:
             "as written by `exo-vision tem` or the Grid session widget."
         )
     return tables
-
-
-#: End of the name of a per-image vesicle table (``<stem>_vesicles.csv``) and of its done marker.
-TABLE_SUFFIX, MARKER_SUFFIX = "_vesicles.csv", "_done.json"
-
-
-def recorded_exclude_border(table_path: str | Path) -> bool | None:
-    """The ``exclude_border`` recorded beside a vesicle table written by ``exo-vision tem`` or the grid session.
-
-    Parameters
-    ----------
-    table_path : str or Path
-        A per-image ``<stem>_vesicles.csv`` (its ``<stem>_done.json`` records the parameters) or a run's
-        ``vesicles.csv`` (its ``run.json`` does).
-
-    Returns
-    -------
-    bool or None
-        False when the vesicles cut by the image edge were counted (``--include-border``), True when they
-        were left out, None when no readable record lies beside the table.
-    """
-    path = Path(table_path)
-    if path.name.endswith(TABLE_SUFFIX):
-        record = path.with_name(path.name[: -len(TABLE_SUFFIX)] + MARKER_SUFFIX)
-    elif path.name == "vesicles.csv":
-        record = path.with_name("run.json")
-    else:
-        return None
-    try:
-        parameters = json.loads(record.read_text(encoding="utf-8")).get("parameters") or {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return None
-    value = parameters.get("exclude_border") if isinstance(parameters, dict) else None
-    return value if isinstance(value, bool) else None
 
 
 def _kept(table: pd.DataFrame, exclude_border: bool) -> pd.Series:
@@ -163,6 +136,7 @@ class HistogramPlot:
             if all_d.size
             else None
         )
+        tallest = 0.0
         for i, (name, table) in enumerate(groups.items()):
             stats = (statistics or {}).get(name) or size_statistics(table, exclude_border=excluded(name), n_boot=200)
             self.statistics[name] = stats
@@ -171,25 +145,30 @@ class HistogramPlot:
             frames.append(hist.assign(group=name))
             if not len(hist):
                 continue
-            label = f"{name}: n={stats['n']}"
-            if stats["n"]:
-                label += (
-                    f", mean {stats['mean_diameter_nm']:.0f}±{np.nan_to_num(stats['sd_diameter_nm']):.0f} nm"
-                    f", median {stats['median_diameter_nm']:.0f} nm, mode {stats['mode_diameter_nm']:.0f} nm"
-                )
+            # the statistics weighted as the bars are (a volume-weighted figure labelled with the number mean
+            # and mode misread as its own); the figures' legend text, so the dock's export matches the CLI's
+            cut = (
+                int(truth_values(table["touches_border"]).sum())
+                if not excluded(name) and "touches_border" in table.columns
+                else 0
+            )
+            label = legend_label(name, d, weighting=weighting, edge_cut=cut)
+            heights = hist["fraction"].to_numpy() * 100
+            tallest = max(tallest, float(np.max(heights, initial=0.0)))
             color = f"C{i % 10}"
             ax.stairs(
-                hist["fraction"].to_numpy() * 100,
+                heights,
                 np.append(hist["bin_left_nm"].to_numpy(), hist["bin_right_nm"].to_numpy()[-1]),
                 fill=len(groups) == 1,
                 alpha=0.6 if len(groups) == 1 else 1.0,
                 color=color,
                 label=label,
             )
-        ax.set_xlabel("diameter (nm)")
-        ax.set_ylabel(f"{weighting}-weighted fraction (%)")
+        ax.set_xlabel(f"Diameter (nm); bin width {bin_width_nm:g} nm")
+        ax.set_ylabel(f"{weighting.capitalize()}-weighted fraction (%)")
         if groups:
-            ax.legend(fontsize="x-small", loc="upper right")
+            # above the tallest bar (the y limit leaves it room), never over one
+            legend_above_the_bars(self.figure, ax, max(tallest, 1e-12), fontsize="x-small")
         else:
             ax.text(0.5, 0.5, "no vesicles", ha="center", va="center", transform=ax.transAxes)
         if frames:

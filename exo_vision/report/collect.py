@@ -37,7 +37,7 @@ from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
-from exo_vision.tem_analysis import cut_by_missing
+from exo_vision.tem_analysis import cut_by_missing, split_pairs_in
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: Statistics parameters of a TEM run that must agree for pooled statistics to mean anything.
@@ -58,6 +58,16 @@ IMAGE_COLUMNS = (
     "model_sha256",
     "n_cut_by_missing",
 )
+
+
+#: Columns of :attr:`TemEvidence.copies`: the copy (grid, image, input), the input it is pooled as
+#: (``counted_grid``, ``counted_image``, ``counted_input``), ``same`` ("identical bytes" or "identical pixels and
+#: pixel size") and ``n_vesicles`` (the copy's vesicles left out of the pooled statistics, border ones included).
+COPY_COLUMNS = ("grid", "image", "input", "counted_grid", "counted_image", "counted_input", "same", "n_vesicles")
+
+
+#: Columns of :attr:`TemEvidence.split_pairs`.
+SPLIT_PAIR_COLUMNS = ("grid", "image", "label_a", "label_b", "counted")
 
 
 def describe_segmenter(record: Any) -> tuple[str, str]:
@@ -128,6 +138,21 @@ class TemEvidence:
         some do (:func:`cut_by_missing_count`).
     parameter_conflicts : list of str
         Statistics parameters that differ between grids (empty when they agree).
+    copies : pandas.DataFrame
+        One row per input that is the same micrograph as an input met before it (in an earlier grid, or
+        earlier in its own run): :data:`COPY_COLUMNS`. Each micrograph is pooled once, as its first input;
+        a copy's vesicles and area are left out of ``statistics`` and ``diameters_nm``.
+    split_pairs : pandas.DataFrame
+        One row per pair of touching vesicles that an image's run flagged as possibly one vesicle cut in two
+        (:func:`~exo_vision.tem_analysis.split_warnings`), copies left out: :data:`SPLIT_PAIR_COLUMNS`;
+        ``counted`` is True when both are in ``statistics`` (neither left out as cut by the edge).
+    rejected_by_reason : dict of str to int
+        Candidates the runs rejected before measuring, by reason (run.json's ``rejected_by_reason`` summed
+        over the images pooled, copies left out): below ``min_diameter_nm``, low network confidence, on the
+        scale bar, ...; the most frequent first.
+    n_edge_cut_counted : int
+        Vesicles cut by the image edge (``touches_border``) that ``statistics`` counts, their sizes truncated:
+        0 unless the run kept them (``exo-vision tem --include-border``).
     """
 
     grids: list[TemGrid]
@@ -135,6 +160,15 @@ class TemEvidence:
     diameters_nm: np.ndarray
     images: pd.DataFrame
     parameter_conflicts: list[str] = field(default_factory=list)
+    copies: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(COPY_COLUMNS)))
+    split_pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SPLIT_PAIR_COLUMNS)))
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    n_edge_cut_counted: int = 0
+
+    @property
+    def n_split_pairs_counted(self) -> int:
+        """Pairs flagged as possibly one vesicle cut in two whose both halves are in the pooled statistics."""
+        return int(self.split_pairs["counted"].astype(bool).sum()) if len(self.split_pairs) else 0
 
     @property
     def n_images(self) -> int:
@@ -369,6 +403,103 @@ def cut_by_missing_count(vesicles: pd.DataFrame, stem: str, warnings: list[str] 
     return float("nan") if cut_by_missing(warnings) else 0.0
 
 
+def _micrograph_keys(record: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What makes two run.json image records one micrograph: the same file bytes (``input_sha256``), or the same
+    pixels (``pixels_sha256``, recorded since runs pool copies once) at the same pixel size."""
+    keys: list[tuple[Any, ...]] = []
+    if record.get("input_sha256"):
+        keys.append(("file", str(record["input_sha256"])))
+    if record.get("pixels_sha256"):
+        keys.append(("pixels", str(record["pixels_sha256"]), record.get("pixel_size_nm")))
+    return keys
+
+
+def find_copies(grids: Sequence[TemGrid]) -> pd.DataFrame:
+    """The inputs of the grids that are the same micrograph as an input met before them.
+
+    Inputs are taken in order (grid after grid, each run's images in its order). An input whose file bytes, or
+    whose pixels and pixel size, equal those of an earlier successful input is a copy of it: the report pools
+    the micrograph once, as that first input. A copy inside one run (its record holds ``duplicate_of``) is
+    already left out of that run's ``vesicles.csv``; one across runs (the same micrograph analysed into two
+    grid folders) is found here from the checksums each ``run.json`` recorded.
+
+    Parameters
+    ----------
+    grids : sequence of TemGrid
+        The grids, in the order given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per copy: :data:`COPY_COLUMNS`.
+    """
+    first_with: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+    rows = []
+    for g in grids:
+        by_input = {str(r.get("input", "")): r for r in g.run["images"] if isinstance(r, dict)}
+        for record in g.run["images"]:
+            if not isinstance(record, dict) or record.get("status") not in ("done", "skipped"):
+                continue
+            keys = _micrograph_keys(record)
+            if record.get("duplicate_of"):  # marked by its own run
+                earlier: tuple[str, dict[str, Any]] | None = (
+                    g.name,
+                    by_input.get(str(record["duplicate_of"]), {"input": record["duplicate_of"]}),
+                )
+            else:
+                earlier = next((first_with[k] for k in keys if k in first_with), None)
+            if earlier is None:
+                for key in keys:
+                    first_with.setdefault(key, (g.name, record))
+                continue
+            counted_grid, counted = earlier
+            stem = str(record.get("stem", ""))
+            same_file = bool(record.get("input_sha256")) and record.get("input_sha256") == counted.get("input_sha256")
+            rows.append(
+                {
+                    "grid": g.name,
+                    "image": stem,
+                    "input": str(record.get("input", "")),
+                    "counted_grid": counted_grid,
+                    "counted_image": str(counted.get("stem", "")),
+                    "counted_input": str(counted.get("input", "")),
+                    "same": "identical bytes" if same_file else "identical pixels and pixel size",
+                    "n_vesicles": int(record.get("n_vesicles") or 0),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(COPY_COLUMNS))
+
+
+def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_border: bool) -> pd.DataFrame:
+    """The pairs each image's run flagged as possibly one vesicle cut in two (its warnings), copies left out, and
+    whether both of a pair are in the pooled statistics (:data:`SPLIT_PAIR_COLUMNS`)."""
+    rows = []
+    for g in grids:
+        left_out = set(copies.loc[copies["grid"] == g.name, "image"])
+        for record in g.run["images"]:
+            stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
+            if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
+                continue
+            pairs = split_pairs_in(record.get("warnings"))
+            if not pairs:
+                continue
+            table = g.vesicles
+            if "image" in table.columns:
+                table = table.loc[table["image"].astype(str) == stem]
+            if exclude_border and "touches_border" in table.columns:
+                table = table.loc[~truth_values(table["touches_border"])]
+            kept = (
+                set(pd.to_numeric(table["label"], errors="coerce").dropna().astype(int))
+                if "label" in table.columns
+                else set()
+            )
+            for a, b in pairs:
+                rows.append(
+                    {"grid": g.name, "image": stem, "label_a": a, "label_b": b, "counted": a in kept and b in kept}
+                )
+    return pd.DataFrame(rows, columns=list(SPLIT_PAIR_COLUMNS))
+
+
 def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     """Read one or more ``exo-vision tem`` folders (one per grid) and pool them.
 
@@ -400,21 +531,41 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         key for key in STATISTICS_PARAMETERS if any(g.run["parameters"].get(key) != first.get(key) for g in grids[1:])
     ]
     kwargs = _statistics_kwargs(first)
+    copies = find_copies(grids)
     # recomputed from the vesicle tables for one grid too: a summary.csv written by an older version keeps
     # that version's statistics (mode, density), which this report's notes would mislabel
     tables = []
     area = 0.0
     for g in grids:
-        tables.append(g.vesicles.assign(grid=g.name))
+        left_out = set(copies.loc[copies["grid"] == g.name, "image"])
+        table = g.vesicles
+        if left_out and "image" in table.columns:  # a micrograph met before: pooled once, as its first input
+            table = table.loc[~table["image"].astype(str).isin(left_out)]
+        tables.append(table.assign(grid=g.name))
         area += sum(
             float(r["analysed_area_nm2"])
             for r in g.run["images"]
-            # a copy of an earlier input is not in vesicles.csv: its area is not counted either
+            # a copy of an earlier input is not pooled: its area is not counted either
             if r.get("status") in ("done", "skipped")
             and r.get("analysed_area_nm2") not in (None, 0)
-            and not r.get("duplicate_of")
+            and str(r.get("stem", "")) not in left_out
         )
     pooled = pd.concat(tables, ignore_index=True)
+    rejected: dict[str, int] = {}
+    for g in grids:
+        left_out = set(copies.loc[copies["grid"] == g.name, "image"])
+        for record in g.run["images"]:
+            if record.get("status") not in ("done", "skipped") or str(record.get("stem", "")) in left_out:
+                continue
+            for reason, count in (record.get("rejected_by_reason") or {}).items():
+                rejected[str(reason)] = rejected.get(str(reason), 0) + int(count)
+    rejected = dict(sorted(rejected.items(), key=lambda item: -item[1]))
+    edge_cut_counted = (
+        int(truth_values(pooled["touches_border"]).sum())
+        if not kwargs["exclude_border"] and "touches_border" in pooled.columns
+        else 0
+    )
+    split_pairs = _split_pairs(grids, copies, exclude_border=kwargs["exclude_border"])
     statistics = size_statistics(pooled, analysed_area_nm2=area or None, **kwargs)
     diameters = _kept_diameters(pooled, exclude_border=kwargs["exclude_border"])
 
@@ -444,7 +595,15 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
             )
     images = pd.DataFrame(rows, columns=list(IMAGE_COLUMNS))
     return TemEvidence(
-        grids=grids, statistics=statistics, diameters_nm=diameters, images=images, parameter_conflicts=conflicts
+        grids=grids,
+        statistics=statistics,
+        diameters_nm=diameters,
+        images=images,
+        parameter_conflicts=conflicts,
+        copies=copies,
+        split_pairs=split_pairs,
+        rejected_by_reason=rejected,
+        n_edge_cut_counted=edge_cut_counted,
     )
 
 

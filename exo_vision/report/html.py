@@ -32,7 +32,13 @@ from exo_vision.blot.panel import (
 from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.overlay import NOT_COUNTED_RGB, OTHER_RGB, overlay_scale_bar_box
 from exo_vision.figures.style import MORPHOLOGY_RGB
-from exo_vision.measure.size_stats import MORPHOLOGIES, Weighting, z_average_equivalent_diameter
+from exo_vision.measure.size_stats import (
+    MIN_N_FOR_INTERVAL,
+    MORPHOLOGIES,
+    Weighting,
+    too_few_for_interval,
+    z_average_equivalent_diameter,
+)
 from exo_vision.measure.tables import truth_values
 from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
 from exo_vision.report.embed import (
@@ -75,6 +81,8 @@ p { margin: 6px 0; }
 .card .v { font-size: 21px; font-weight: 600; margin-top: 2px; }
 .card.wide { flex: 2 1 260px; }
 .card .v small { font-size: 13px; font-weight: 400; color: var(--muted); }
+.card .v small.line { display: block; line-height: 1.3; margin-top: 3px; }
+.card .v small.warn { color: var(--warn); }
 table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
 th { background: var(--bg); font-weight: 600; }
@@ -219,7 +227,19 @@ def _header(inputs: ReportInputs) -> str:
         s = tem.statistics
         grids_images = f"{num('tem.n_grids', len(tem.grids))} / {num('tem.n_images', tem.n_images)}"
         cards.append(_card("Grids / images", grids_images))
-        cards.append(_card("Vesicles counted", num("tem.n", s["n"])))
+        copies = len(tem.copies)
+        cards.append(
+            _card(
+                "Vesicles counted",
+                num("tem.n", s["n"])
+                + (
+                    f' <small class="line">each micrograph once ({copies} copied input(s) left out)</small>'
+                    if copies
+                    else ""
+                )
+                + _split_pairs_words(tem, card=True),
+            )
+        )
         cards.append(
             _card(
                 "TEM diameter (mean ± SD)",
@@ -227,10 +247,14 @@ def _header(inputs: ReportInputs) -> str:
                 f"{num('tem.sd_diameter_nm', s['sd_diameter_nm'])} <small>nm</small>",
             )
         )
+        # The card beside the DLS Z-average is what DLS would report for these diameters: the cumulant
+        # Z-average (ISO 22412; Koppel 1972, J. Chem. Phys. 57, 4814) is the intensity-weighted harmonic mean,
+        # 1/Z = sum(I_i / d_i) / sum(I_i); for Rayleigh scatterers I ∝ d**6, so Z = Σd⁶/Σd⁵
+        # (z_average_equivalent_diameter), not the intensity-weighted arithmetic mean Σd⁷/Σd⁶ (in the table).
         cards.append(
             _card(
-                "TEM intensity-weighted mean",
-                num("tem.intensity_weighted_mean_diameter_nm", s["intensity_weighted_mean_diameter_nm"])
+                "TEM Z-average equivalent (Σd⁶/Σd⁵)",
+                num("tem.z_average_equivalent_nm", z_average_equivalent_diameter(tem.diameters_nm))
                 + " <small>nm</small>",
             )
         )
@@ -296,7 +320,14 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
         ratio = float(dls["z_avg_nm"]) / z_equivalent
         out.append(
             f"<p>DLS Z-average / TEM Z-average equivalent = {num('dls.ratio_to_tem_z_average', ratio, 2)}. "
-            f"{_e(DLS_TEM_EXPLANATION)}</p>"
+            f"{_e(DLS_TEM_EXPLANATION)}"
+            + (
+                f' <span class="warn">The TEM figures include {tem.n_split_pairs_counted} pair(s) flagged as '
+                "possibly one vesicle cut in two (see Size statistics).</span>"
+                if tem is not None and tem.n_split_pairs_counted
+                else ""
+            )
+            + "</p>"
         )
     else:
         out.append(f'<p class="note">{_e(DLS_TEM_EXPLANATION)}</p>')
@@ -402,6 +433,40 @@ def _cut_by_missing_words(tem: TemEvidence) -> str:
     return f" or, {num('tem.n_excluded_missing', int(counts.sum()))} of them, {NO_VALUE_WORDS} in {where},"
 
 
+def _edge_cut_counted(grid: Any) -> int:
+    """Vesicles of a grid's vesicles.csv cut by the image edge (``touches_border``)."""
+    table = grid.vesicles
+    return int(truth_values(table["touches_border"]).sum()) if "touches_border" in table.columns else 0
+
+
+def _size_limits(tem: TemEvidence) -> tuple[float, float]:
+    """The run's size limits ``min_diameter_nm`` and ``max_diameter_nm`` (nm; NaN when not recorded)."""
+    parameters = tem.grids[0].run.get("parameters") or {}
+    low, high = (parameters.get(key) for key in ("min_diameter_nm", "max_diameter_nm"))
+    return (float(low) if _finite(low) else math.nan, float(high) if _finite(high) else math.nan)  # type: ignore[arg-type]
+
+
+def _rejected_words(tem: TemEvidence) -> str:
+    """The sentence naming the candidates the runs rejected before measuring, by reason with counts (size
+    limits with their values); "" when none were."""
+    if not tem.rejected_by_reason:
+        return ""
+    low, high = _size_limits(tem)
+    parts = []
+    for reason, count in tem.rejected_by_reason.items():
+        limit = ""
+        if "min_diameter_nm" in reason and _finite(low):
+            limit = f" ({low:g} nm)"
+        elif "max_diameter_nm" in reason and _finite(high):
+            limit = f" ({high:g} nm)"
+        parts.append(f"{count} {_e(reason)}{limit}")
+    total = sum(tem.rejected_by_reason.values())
+    return (
+        f" Besides, the runs rejected {num('tem.n_rejected', total)} candidate object(s) before measuring, so they "
+        f"are in none of the numbers: {'; '.join(parts)}."
+    )
+
+
 def _sampling(tem: TemEvidence) -> str:
     rows = []
     for g in tem.grids:
@@ -414,19 +479,28 @@ def _sampling(tem: TemEvidence) -> str:
                 str(n_ok),
                 f'<span class="fail">{n_failed}</span>' if n_failed else "0",
                 str(int(pooled["n"])),
-                str(int(pooled["n_excluded_border"])),
+                str(_edge_cut_counted(g) if tem.n_edge_cut_counted else int(pooled["n_excluded_border"])),
                 _mean_sd(pooled["mean_diameter_nm"], pooled["sd_diameter_nm"]),
             ]
         )
     s = tem.statistics
+    if tem.n_edge_cut_counted:  # exo-vision tem --include-border: edge-cut outlines are in the statistics
+        border = (
+            f"{int(s['n'])} vesicles outlined, all counted: {num('tem.n_edge_cut_counted', tem.n_edge_cut_counted)} "
+            "of them are cut by the image edge and are included (<code>exo-vision tem --include-border</code>), "
+            f"so their sizes are truncated (they read small); the statistics count {num('tem.n', s['n'])}."
+        )
+    else:
+        border = (
+            f"{int(s['n']) + int(s['n_excluded_border'])} vesicles outlined; "
+            f"{num('tem.n_excluded_border', s['n_excluded_border'])} of them touch the image border"
+            f"{_cut_by_missing_words(tem)} and were excluded from the statistics (their size is truncated), which "
+            f"count {num('tem.n', s['n'])}."
+        )
     out = [
         "<h2>Grids, images and vesicles</h2>",
         f"<p>{num('tem.n_grids', len(tem.grids))} grid(s) (one <code>--tem</code> folder per grid), "
-        f"{num('tem.n_images', tem.n_images)} image(s) analysed, "
-        f"{int(s['n']) + int(s['n_excluded_border'])} vesicles outlined; "
-        f"{num('tem.n_excluded_border', s['n_excluded_border'])} of them touch the image border"
-        f"{_cut_by_missing_words(tem)} and were excluded from the statistics (their size is truncated), which "
-        f"count {num('tem.n', s['n'])}."
+        f"{num('tem.n_images', tem.n_images)} image(s) analysed, {border}{_rejected_words(tem)}"
         + (
             f" {num('tem.fraction_touching', s['fraction_touching'], percent=True)} of the counted vesicles share "
             "an outline with another vesicle: there the segmenter divided a contact (the overlay PNGs show "
@@ -440,7 +514,11 @@ def _sampling(tem: TemEvidence) -> str:
                 "Images",
                 "Failed",
                 "Vesicles counted",
-                "Border (excluded)" if _cut_by_missing_images(tem).empty else "Border or no value (excluded)",
+                "Border (counted, truncated)"
+                if tem.n_edge_cut_counted
+                else "Border (excluded)"
+                if _cut_by_missing_images(tem).empty
+                else "Border or no value (excluded)",
                 "Mean ± SD (nm)",
             ],
             rows,
@@ -448,6 +526,7 @@ def _sampling(tem: TemEvidence) -> str:
         ),
     ]
     out.append(_segmenters_sentence(tem))
+    out.append(_copies_sentence(tem))
     failed = tem.images.loc[tem.images["status"] == "failed"]
     if len(failed):
         out.append(
@@ -463,6 +542,39 @@ def _sampling(tem: TemEvidence) -> str:
             + "; pooled statistics use the first grid's settings.</p>"
         )
     return "".join(out)
+
+
+#: Copies of a micrograph named one by one in the report (the rest as "and N more").
+MAX_COPIES_NAMED = 8
+
+
+def _copies_sentence(tem: TemEvidence) -> str:
+    """Which inputs are the same micrograph as an earlier one (in an earlier grid or earlier in their run), and
+    that each is pooled once; "" when no input is a copy."""
+    copies = tem.copies
+    if copies.empty:
+        return ""
+    several_grids = len(tem.grids) > 1
+
+    def name(grid: str, image: str) -> str:
+        return f"{image} (grid {grid})" if several_grids else image
+
+    named = [
+        f"{_e(name(r.grid, r.image))} = {_e(name(r.counted_grid, r.counted_image))} ({_e(r.same)})"
+        for r in copies.itertuples(index=False)
+    ]
+    shown = "; ".join(named[:MAX_COPIES_NAMED]) + (
+        f"; and {len(named) - MAX_COPIES_NAMED} more" if len(named) > MAX_COPIES_NAMED else ""
+    )
+    across = int((copies["grid"] != copies["counted_grid"]).sum())
+    where = f", {across} of them across runs" if across else ""
+    return (
+        f'<p class="warn">{num("tem.n_copies", len(copies))} input(s) are the same micrograph '
+        f"as an input before them{where}: {shown}. Each micrograph is pooled once, as its first input: the "
+        f"copies' {num('tem.n_copy_vesicles', int(copies['n_vesicles'].sum()))} outlined vesicles and their area "
+        "are left out of every pooled number, histogram and card of this report (their own rows stay in each "
+        "run's summary.csv).</p>"
+    )
 
 
 def _segmenter_counts(tem: TemEvidence) -> list[tuple[str, str, int]]:
@@ -515,6 +627,27 @@ def _mean_sd(mean: Any, sd: Any) -> str:
     return f"{_fmt(mean)} ± {_fmt(sd)}" if _finite(sd) else _fmt(mean)
 
 
+def _size_limit_cut_words(tem: TemEvidence) -> str:
+    """A warning when the run's size limits cut inside the reported size range (e.g. ``--min-diameter-nm 60``
+    inside 30–150 nm): the fraction in that range is then of what the cut left; "" otherwise."""
+    s = tem.statistics
+    lo, hi = float(s["size_range_low_nm"]), float(s["size_range_high_nm"])
+    min_nm, max_nm = _size_limits(tem)
+    cuts = []
+    if _finite(min_nm) and min_nm > lo:
+        cuts.append(f"objects under min_diameter_nm = {min_nm:g} nm")
+    if _finite(max_nm) and max_nm < hi:
+        cuts.append(f"objects over max_diameter_nm = {max_nm:g} nm")
+    if not cuts:
+        return ""
+    removed = sum(n for reason, n in tem.rejected_by_reason.items() if "_diameter_nm" in reason)
+    return (
+        f'<p class="warn">The size limits cut inside {lo:g}–{hi:g} nm: {" and ".join(cuts)} were removed before '
+        f"the statistics ({removed} object(s) recorded), so the fraction in {lo:g}–{hi:g} nm and every other "
+        "number describe what the cut left, not all the particles in the field.</p>"
+    )
+
+
 def _statistics(tem: TemEvidence) -> str:
     s = tem.statistics
 
@@ -522,22 +655,35 @@ def _statistics(tem: TemEvidence) -> str:
         return num(f"tem.{key}", s[key], digits, unit=unit, percent=percent)
 
     lo, hi = s["size_range_low_nm"], s["size_range_high_nm"]
+    min_nm, max_nm = _size_limits(tem)
+    n = int(s["n"])
+    few = f'<span class="note">{_e(too_few_for_interval(n))}</span>'
+    one = '<span class="note">none for one vesicle</span>'
     rows = [
         ["n (vesicles)", v("n")],
         ["Mean ± SD", f"{v('mean_diameter_nm')} ± {v('sd_diameter_nm', unit=' nm')}"],
-        ["95 % CI of the mean (bootstrap)", f"{v('mean_ci95_low_nm')} – {v('mean_ci95_high_nm', unit=' nm')}"],
+        [
+            "95 % CI of the mean (bootstrap)",
+            f"{v('mean_ci95_low_nm')} – {v('mean_ci95_high_nm', unit=' nm')}" if n >= MIN_N_FOR_INTERVAL else few,
+        ],
         [
             "Median (95 % CI)",
-            f"{v('median_diameter_nm', unit=' nm')} ({v('median_ci95_low_nm')} – {v('median_ci95_high_nm')})",
+            f"{v('median_diameter_nm', unit=' nm')} ("
+            + (f"{v('median_ci95_low_nm')} – {v('median_ci95_high_nm')}" if n >= MIN_N_FOR_INTERVAL else few)
+            + ")",
         ],
-        ["Mode (KDE peak)", v("mode_diameter_nm", unit=" nm")],
+        ["Mode (KDE peak)", v("mode_diameter_nm", unit=" nm") if n != 1 else one],
         ["D10 / D50 / D90", f"{v('d10_nm')} / {v('d50_nm')} / {v('d90_nm', unit=' nm')}"],
-        ["Span (D90 − D10) / D50", v("span", 2)],
+        ["Span (D90 − D10) / D50", v("span", 2) if n != 1 else one],
         ["CV (SD / mean)", v("cv", 3)],
         ["PDI ((SD / mean)²)", v("pdi", 3)],
         ["Volume-weighted mean (Σd⁴/Σd³)", v("volume_weighted_mean_diameter_nm", unit=" nm")],
         ["Intensity-weighted mean (Σd⁷/Σd⁶)", v("intensity_weighted_mean_diameter_nm", unit=" nm")],
-        [f"Fraction in {_fmt(lo, 0)}–{_fmt(hi, 0)} nm", v("fraction_in_size_range", percent=True)],
+        [
+            f'Fraction in {_fmt(lo, 0)}–{_fmt(hi, 0)} nm <span class="note">(of the counted vesicles, after '
+            f"the size limits {_fmt(min_nm, 0)}–{_fmt(max_nm, 0)} nm)</span>",
+            v("fraction_in_size_range", percent=True),
+        ],
         ["Vesicles per µm² of analysed area", v("vesicles_per_um2", 2)],
     ]
     empty = ""
@@ -548,10 +694,50 @@ def _statistics(tem: TemEvidence) -> str:
     return (
         "<h2>Size statistics (TEM, equivalent-circle diameter)</h2>"
         + empty
+        + _split_pairs_words(tem)
+        + _size_limit_cut_words(tem)
         + _table(["Statistic", "Value"], rows, right=(1,))
         + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
-        "(Silverman's bandwidth, robust to a long tail); confidence intervals are bootstrap percentile intervals; "
-        "PDI is the number-based analogue of the DLS polydispersity index.</p>"
+        "(Silverman's bandwidth, robust to a long tail); confidence intervals are bootstrap percentile intervals, "
+        f"given from {MIN_N_FOR_INTERVAL} vesicles on (below, a percentile interval undercovers: of two vesicles "
+        "it is the two values); PDI is the number-based analogue of the DLS polydispersity index.</p>"
+    )
+
+
+#: Pairs named one by one in the report's note on pairs possibly cut from one vesicle (the rest as "and N more").
+MAX_PAIRS_NAMED = 10
+
+
+def _split_pairs_words(tem: TemEvidence, *, card: bool = False) -> str:
+    """How many pairs the pooled statistics hold that the runs flagged as possibly one vesicle cut in two; on the
+    n card a short line, else a paragraph naming them by image and label. "" when they hold none."""
+    k = tem.n_split_pairs_counted
+    if not k:
+        return ""
+    if card:
+        return (
+            f' <small class="line warn">including {num("tem.n_split_pairs", k)} flagged pair(s) that may each be '
+            "one vesicle cut in two</small>"
+        )
+    counted = tem.split_pairs.loc[tem.split_pairs["counted"].astype(bool)]
+    several_grids = len(tem.grids) > 1
+    named = [
+        f"{_e(f'{r.grid}/{r.image}' if several_grids else r.image)}: {int(r.label_a)}+{int(r.label_b)}"
+        for r in counted.itertuples(index=False)
+    ]
+    shown = "; ".join(named[:MAX_PAIRS_NAMED]) + (
+        f"; and {len(named) - MAX_PAIRS_NAMED} more" if len(named) > MAX_PAIRS_NAMED else ""
+    )
+    distinct = len(
+        {(r.grid, r.image, label) for r in counted.itertuples(index=False) for label in (r.label_a, r.label_b)}
+    )
+    return (
+        f'<p class="warn">The pooled statistics include {k} pair(s) of touching vesicles ({distinct} of the '
+        f"{int(tem.statistics['n'])} counted) that together form one round, convex outline, flagged by the run as "
+        f"possibly one vesicle cut in two ({shown}; vesicle labels as in vesicles.csv). Each such pair, if it is one "
+        "vesicle, counts twice at about half its size in n, the mean, the percentiles and the weighted means (and "
+        "the Z-average equivalent compared with DLS). The numbers here are as measured: look at the pairs (overlay "
+        "PNG or napari) and join those that are one vesicle in napari's Curation dock before publishing.</p>"
     )
 
 
@@ -561,6 +747,11 @@ def _histograms(tem: TemEvidence) -> str:
     if d.size == 0:
         return "".join(out) + '<p class="fail">No vesicles to plot.</p>'
     bin_nm = float(tem.grids[0].run["parameters"].get("bin_width_nm") or 10.0)
+    edge = (
+        f", {tem.n_edge_cut_counted} of them cut by the image edge (--include-border: sizes truncated)"
+        if tem.n_edge_cut_counted
+        else ""
+    )
     figs = []
     weightings: tuple[tuple[Weighting, str, str], ...] = (
         ("number", "Number-weighted", "Each vesicle counts once (what TEM measures)."),
@@ -574,10 +765,11 @@ def _histograms(tem: TemEvidence) -> str:
             percent=weighting != "number",
             kde=d.size > 1,
             title=title,
+            edge_cut={"": tem.n_edge_cut_counted},
         )
         figs.append(
             f'<figure><img alt="{_e(title)} size histogram" src="{figure_data_uri(fig)}" width="520">'
-            f"<figcaption>{_e(caption)} Bin width {bin_nm:g} nm; n = {d.size}.</figcaption></figure>"
+            f"<figcaption>{_e(caption)} Bin width {bin_nm:g} nm; n = {d.size}{edge}.</figcaption></figure>"
         )
     return "".join(out) + f'<div class="figs">{"".join(figs)}</div>'
 

@@ -333,3 +333,35 @@ def test_a_table_of_an_unfinished_or_running_tem_run_is_refused_naming_the_folde
     assert "draw the histogram when that run has ended" in caplog.text and not fig.exists()
     assert main(["histogram", str(table), "--out", str(fig)]) == 0  # finished and free: drawn
     assert fig.is_file()
+
+
+def test_a_table_follows_its_runs_include_border_and_the_legend_says_so(tmp_path, caplog):
+    # before: a table of a `tem --include-border` run was redrawn without its edge-cut vesicles (n = 10 against
+    # the summary's 14) and nothing said so; with --include-border the legend did not say sizes were truncated
+    import json
+    import logging
+
+    diameters = [40.0, 50, 60, 70, 80, 300]
+    table = write_table(tmp_path / "incb" / "vesicles.csv", diameters, border=[False] * 4 + [True, True])
+    (tmp_path / "incb" / "run.json").write_text(json.dumps({"parameters": {"exclude_border": False}}))
+    fig = tmp_path / "h.svg"
+    with caplog.at_level(logging.INFO):
+        assert main(["histogram", str(table), "--out", str(fig)]) == 0
+    text = fig.read_text()
+    assert "n = 6, " in text and "incl. 2 cut by the image edge (sizes truncated)" in text
+    assert pd.read_csv(tmp_path / "h_bins.csv")["count"].sum() == 6
+    assert "counted, as the run that wrote" in caplog.text and "2 of them, their sizes truncated" in caplog.text
+    # --no-include-border leaves them out, and the legend has no such line
+    assert main(["histogram", str(table), "--out", str(fig), "--no-include-border"]) == 0
+    text = fig.read_text()
+    assert "n = 4, " in text and "cut by the image edge" not in text
+    # a run that left them out (the default), and a table with no run record: left out
+    (tmp_path / "incb" / "run.json").write_text(json.dumps({"parameters": {"exclude_border": True}}))
+    assert main(["histogram", str(table), "--out", str(fig)]) == 0
+    assert "n = 4, " in fig.read_text()
+    bare = write_table(tmp_path / "bare" / "t.csv", diameters, border=[False] * 4 + [True, True])
+    assert main(["histogram", str(bare), "--out", str(fig)]) == 0
+    assert "n = 4, " in fig.read_text()
+    # --include-border on a table with no record counts them, and says so
+    assert main(["histogram", str(bare), "--out", str(fig), "--include-border"]) == 0
+    assert "n = 6, " in fig.read_text() and "incl. 2 cut by the image edge" in fig.read_text()

@@ -95,6 +95,13 @@ def test_histogram_bins_and_legend():
     assert fig.get_figwidth() * 25.4 == pytest.approx(85.0)
 
 
+@pytest.mark.parametrize("weighting", ["number", "volume", "intensity"])
+def test_one_vesicle_legend_gives_its_diameter_and_no_mode(weighting):
+    # before, a weighted legend of one vesicle gave a "mode" (its diameter) as if a distribution had a peak
+    label = legend_label("A", np.array([118.6]), weighting=weighting)
+    assert label.startswith("A: n = 1, 118.6 nm") and "mode" not in label and "mean" not in label
+
+
 @pytest.mark.parametrize("layout", ["overlay", "side-by-side", "violin", "box"])
 @pytest.mark.slow
 def test_every_layout_saves_svg_pdf_png(layout):
@@ -407,3 +414,61 @@ def test_ids_print_at_7_pt_on_an_85_mm_column(size):
     # the outline across row size/2, left edge of the disk: at least 0.1 mm printed
     across = index[size // 2, : size // 2] == GREY_LEVELS + 1
     assert across.sum() >= size * 0.1 / 85
+
+
+def test_a_weighted_range_counts_the_hidden_weight_and_marks_statistics_off_the_axis():
+    # before: "n = 5 (1 outside the axis); intensity-weighted mean 398.6 nm, mode ... nm" while the one hidden
+    # vesicle carried almost all the d^6 weight the y axis is a fraction of
+    d = np.array([60.0, 80.0, 100.0, 120.0, 400.0])
+    weights = d**6
+    share = weights[-1] / weights.sum()  # 0.99976...: by hand, (400^6) / sum(d^6)
+    mean = (d**7).sum() / weights.sum()
+    label = legend_label("A", d, weighting="intensity", range_nm=(50.0, 150.0))
+    assert f"1 outside the axis: {100 * share:.1f} % of the intensity weight" in label
+    assert f"mean {mean:.1f} nm (off the axis)" in label and "(off the axis)\n" in label  # the mode too
+    # number weighting: the hidden count is the hidden share; a mean inside the axis is not marked
+    number = legend_label("A", d, weighting="number", range_nm=(50.0, 160.0))
+    assert number.startswith("A: n = 5 (1 outside the axis), 152.0 ± ") and "off the axis" not in number
+    # the number mean (152 nm) beyond a 50-140 nm axis is marked; the mode (about 90 nm) is not
+    marked = legend_label("A", d, weighting="number", range_nm=(50.0, 140.0))
+    assert marked.startswith("A: n = 5 (1 outside the axis), 152.0 (off the axis) ± ") and marked.count("off") == 1
+    fig, bins = size_histogram_figure({"A": d}, weighting="intensity", range_nm=(50.0, 150.0), percent=True)
+    assert bins["percent"].sum() == pytest.approx(100 * (1 - share))
+
+
+def test_a_wide_legend_goes_below_the_axis_clear_of_the_tick_labels_and_bars():
+    # before: a legend wider than the axis slid left over the y tick labels ("20.0all vesicles: n = 24 ...")
+    rng = np.random.default_rng(4)
+    d = np.r_[rng.normal(80.0, 15.0, 24), [30.0, 35.0, 150.0, 190.0, 210.0, 230.0, 250.0]]
+    fig, _ = size_histogram_figure({"all vesicles": d}, range_nm=(50.0, 120.0), percent=True)
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = fig.legends[0] if fig.legends else ax.get_legend()
+    box = legend.get_window_extent(renderer)
+    for label in ax.get_yticklabels() + [ax.yaxis.label]:
+        assert not box.overlaps(label.get_window_extent(renderer))
+    assert box.y1 <= ax.get_window_extent(renderer).y0  # below the axis: over no bar
+    low, high = ax.get_xlim()
+    shown = [t for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
+    for text in [ax.yaxis.label, *shown]:  # and nothing drawn is cut off the figure
+        extent = text.get_window_extent(renderer)
+        assert extent.x0 >= 0 and extent.x1 <= fig.bbox.x1 + 0.5
+
+
+@pytest.mark.parametrize("title", [None, "Intensity-weighted (d⁶)"])
+def test_the_legend_stays_clear_of_the_bars_with_a_title_and_an_edge_line(title):
+    # before: the title was added after the legend was fitted, shrinking the axis under it: the legend's last
+    # line sat on the tallest (last) bar of the report's histogram
+    d = np.array([35.0, 42, 45, 62, 65, 72, 74, 76, 78, 85, 104, 106, 112, 125])
+    fig, bins = size_histogram_figure(
+        {"": d}, weighting="intensity", percent=True, kde=True, title=title, edge_cut={"": 4}
+    )
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert legend.get_texts()[0].get_text().endswith("incl. 4 cut by the image edge (sizes truncated)")
+    box = legend.get_window_extent(fig.canvas.get_renderer()).transformed(ax.transData.inverted())
+    for row in bins.itertuples(index=False):
+        if row.bin_right_nm > box.x0 and row.bin_left_nm < box.x1:
+            assert row.percent < box.y0, (row, box)

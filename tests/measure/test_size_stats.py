@@ -8,6 +8,7 @@ import pytest
 
 from exo_vision.measure.size_stats import (
     HISTOGRAM_COLUMNS,
+    MIN_N_FOR_INTERVAL,
     STATISTICS_KEYS,
     bootstrap_ci,
     kde_mode,
@@ -59,8 +60,9 @@ def test_hand_computed_values_for_five_diameters():
     assert s["analysed_area_um2"] == pytest.approx(2.0)
     # 5 vesicles inside and the border one counted as half, over 2 µm²
     assert s["vesicles_per_um2"] == pytest.approx(5.5 / 2.0)
-    assert s["mean_ci95_low_nm"] < 30.0 < s["mean_ci95_high_nm"]
-    assert s["median_ci95_low_nm"] <= 30.0 <= s["median_ci95_high_nm"]
+    # 5 vesicles: below MIN_N_FOR_INTERVAL, so no bootstrap interval (it would undercover)
+    for key in ("mean_ci95_low_nm", "mean_ci95_high_nm", "median_ci95_low_nm", "median_ci95_high_nm"):
+        assert np.isnan(s[key]), key
 
 
 def test_fraction_touching_counts_only_the_counted_vesicles():
@@ -117,12 +119,28 @@ def test_empty_table_gives_every_key_without_crashing():
         assert np.isnan(s[key]), key
 
 
-def test_one_vesicle_has_mean_but_no_sd():
+def test_one_vesicle_has_mean_but_no_sd_mode_or_span():
+    # before, one vesicle had a "mode" (its diameter) and a span of 0.00, printed as if measured
     s = size_statistics(pd.DataFrame({"equivalent_diameter_nm": [80.0]}))
-    assert s["mean_diameter_nm"] == 80.0
-    assert s["mode_diameter_nm"] == 80.0
-    assert np.isnan(s["sd_diameter_nm"])
-    assert np.isnan(s["mean_ci95_low_nm"])
+    assert s["mean_diameter_nm"] == s["median_diameter_nm"] == s["d50_nm"] == 80.0
+    for key in ("sd_diameter_nm", "mode_diameter_nm", "span", "cv", "pdi", "mean_ci95_low_nm"):
+        assert np.isnan(s[key]), key
+
+
+def test_bootstrap_intervals_need_min_n_for_interval_vesicles():
+    # two vesicles gave a "95 % CI" that was exactly the two diameters (57.58-77.64 nm for 57.58 and 77.64)
+    two = size_statistics(pd.DataFrame({"equivalent_diameter_nm": [57.58, 77.64]}))
+    assert two["mean_diameter_nm"] == pytest.approx(67.61)
+    assert np.isfinite(two["mode_diameter_nm"]) and two["span"] == pytest.approx((77.64 - 57.58) * 0.8 / 67.61)
+    for key in ("mean_ci95_low_nm", "mean_ci95_high_nm", "median_ci95_low_nm", "median_ci95_high_nm"):
+        assert np.isnan(two[key]), key
+    rng = np.random.default_rng(5)
+    d = rng.lognormal(np.log(80.0), 0.35, MIN_N_FOR_INTERVAL)
+    below = size_statistics(pd.DataFrame({"equivalent_diameter_nm": d[:-1]}), n_boot=200)
+    at = size_statistics(pd.DataFrame({"equivalent_diameter_nm": d}), n_boot=200)
+    assert np.isnan(below["mean_ci95_low_nm"]) and np.isnan(below["median_ci95_high_nm"])
+    assert at["mean_ci95_low_nm"] < d.mean() < at["mean_ci95_high_nm"]
+    assert at["median_ci95_low_nm"] <= np.median(d) <= at["median_ci95_high_nm"]
 
 
 def test_bad_input_named_in_the_error():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -286,10 +287,22 @@ def test_folders_that_are_not_exo_vision_outputs_are_refused(outputs, tmp_path, 
 
 
 @pytest.mark.slow
+def _as_other_micrographs(folder: Path) -> None:
+    """Make a copied grid folder's run.json record other checksums: its images become other micrographs."""
+    path = folder / "run.json"
+    run = json.loads(path.read_text(encoding="utf-8"))
+    for record in run["images"]:
+        for key in ("input_sha256", "pixels_sha256"):
+            if record.get(key):
+                record[key] = record[key][::-1]
+    path.write_text(json.dumps(run), encoding="utf-8")
+
+
 def test_two_grids_pool_their_vesicles(outputs, tmp_path):
-    # The same grid given twice under another name: twice the vesicles, the same mean and weighted means.
+    # A grid with the same vesicles under other checksums: twice the vesicles, the same mean and weighted means.
     twin = tmp_path / "tem_grid_b"
     shutil.copytree(outputs["tem"], twin)
+    _as_other_micrographs(twin)
     tem = collect_tem([outputs["tem"], twin])
     pooled = _pooled(outputs["tem"])
     assert [g.name for g in tem.grids] == ["tem_grid_a", "tem_grid_b"]
@@ -307,6 +320,43 @@ def test_two_grids_pool_their_vesicles(outputs, tmp_path):
     same_name = tmp_path / "x" / "tem_grid_a"
     shutil.copytree(outputs["tem"], same_name)
     assert [g.name for g in collect_tem([outputs["tem"], same_name]).grids] == ["tem_grid_a-1", "tem_grid_a-2"]
+
+
+def test_a_micrograph_analysed_into_two_grid_folders_is_pooled_once_and_named(outputs, tmp_path):
+    # The same two micrographs (same recorded sha256) in a second run: before, the report counted their
+    # vesicles twice ("Vesicles counted 2n") and said nothing; now once, and the page names the copies.
+    twin = tmp_path / "tem_grid_b"
+    shutil.copytree(outputs["tem"], twin)
+    pooled = _pooled(outputs["tem"])
+    tem = collect_tem([outputs["tem"], twin])
+    assert tem.statistics["n"] == pooled["n"]
+    assert tem.statistics["n_excluded_border"] == pooled["n_excluded_border"]
+    assert tem.statistics["vesicles_per_um2"] == pytest.approx(pooled["vesicles_per_um2"], rel=1e-9)
+    assert tem.diameters_nm.size == pooled["n"]
+    assert tem.copies[["grid", "image", "counted_grid", "counted_image", "same"]].values.tolist() == [
+        ["tem_grid_b", f"grid_a_{i}", "tem_grid_a", f"grid_a_{i}", "identical bytes"] for i in (1, 2)
+    ]
+    outlined = int(pooled["n"] + pooled["n_excluded_border"])
+    assert int(tem.copies["n_vesicles"].sum()) == outlined
+    page = build_report(tem_dirs=[outputs["tem"], twin])
+    values = _parse(page).values
+    assert int(_only(values, "tem.n")[0]) == pooled["n"]
+    assert int(_only(values, "tem.n_copies")[0]) == 2 and int(_only(values, "tem.n_copy_vesicles")[0]) == outlined
+    text = re.sub(r"<[^>]+>", "", page)
+    assert (
+        "grid_a_1 (grid tem_grid_b) = grid_a_1 (grid tem_grid_a) (identical bytes); "
+        "grid_a_2 (grid tem_grid_b) = grid_a_2 (grid tem_grid_a) (identical bytes)" in text
+    )
+    assert "2 of them across runs" in text and "each micrograph once (2 copied input(s) left out)" in text
+    # the same pixels saved as other bytes (only pixels_sha256 and the pixel size agree) are one micrograph too
+    run = json.loads((twin / "run.json").read_text(encoding="utf-8"))
+    for record in run["images"]:
+        if record.get("input_sha256"):
+            record["input_sha256"] = record["input_sha256"][::-1]
+    (twin / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    again = collect_tem([outputs["tem"], twin])
+    assert again.statistics["n"] == pooled["n"]
+    assert set(again.copies["same"]) == {"identical pixels and pixel size"}
 
 
 def test_the_report_names_the_segmenter_and_its_model_checksum(outputs, tmp_path):
@@ -740,3 +790,134 @@ def test_vesicles_cut_by_pixels_without_a_value_are_named_as_such(tmp_path, nan_
     assert "without a value" not in page.split("<h2>Grids, images and vesicles</h2>")[1].split("</p>")[0]
     assert "touch the image border and were excluded from the statistics" in page
     assert "</span>not counted (cut by the image edge); numbers are" in page
+
+
+def _grid_with_vesicles(outputs, tmp_path: Path, n: int) -> Path:
+    """A copy of the fixture's grid whose vesicles.csv keeps its first ``n`` vesicles not cut by the edge."""
+    folder = tmp_path / f"grid_{n}"
+    shutil.copytree(outputs["tem"], folder)
+    table = pd.read_csv(folder / "vesicles.csv")
+    table = table.loc[~table["touches_border"].astype(bool)].head(n)
+    table.to_csv(folder / "vesicles.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_few_vesicles_get_no_bootstrap_interval_and_one_no_mode_or_span(outputs, tmp_path, n):
+    # before: n = 2 printed a "95 % CI" equal to the two diameters, n = 1 "Span 0.00" and a mode
+    page = build_report(tem_dirs=[_grid_with_vesicles(outputs, tmp_path, n)])
+    values = _parse(page).values
+    assert int(_only(values, "tem.n")[0]) == n
+    for key in ("tem.mean_ci95_low_nm", "tem.mean_ci95_high_nm", "tem.median_ci95_low_nm", "tem.median_ci95_high_nm"):
+        assert key not in values
+    text = re.sub(r"<[^>]+>", "", page)
+    assert f"95 % CI of the mean (bootstrap)too few vesicles for an interval (n = {n}; at least 10)" in text
+    assert ("tem.mode_diameter_nm" in values) == (n > 1) and ("tem.span" in values) == (n > 1)
+    if n == 1:
+        assert "Mode (KDE peak)none for one vesicle" in text and "Span (D90 − D10) / D50none for one vesicle" in text
+
+
+def test_the_headline_says_how_many_flagged_split_pairs_the_statistics_hold(outputs, tmp_path):
+    # before: "vesicles 1+2 touch along a cut ... may be one vesicle" stood only in the per-image Warnings column
+    from exo_vision.tem_analysis import split_pairs_in, split_warnings
+
+    yy, xx = np.mgrid[:64, :64]
+    disk = (yy - 32) ** 2 + (xx - 32) ** 2 <= 20**2
+    labels = np.where(disk, np.where(xx < 32, 1, 2), 0)
+    assert split_pairs_in(split_warnings(labels)) == [(1, 2)]
+
+    folder = tmp_path / "grid"
+    shutil.copytree(outputs["tem"], folder)
+    table = pd.read_csv(folder / "vesicles.csv")
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    record = next(r for r in run["images"] if r.get("status") == "done")
+    rows = table.loc[table["image"] == record["stem"]]
+    inside = rows.loc[~rows["touches_border"].astype(bool), "label"].astype(int).tolist()
+    edge = rows.loc[rows["touches_border"].astype(bool), "label"].astype(int).tolist()
+    assert len(inside) >= 4 and edge
+    text = split_warnings(labels)[0].replace(
+        "1+2", f"{inside[0]}+{inside[1]}, {inside[2]}+{inside[3]}, {inside[0]}+{edge[0]}, {inside[1]}+{inside[2]}"
+    )
+    record["warnings"] = [*(record.get("warnings") or []), text]
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+
+    tem = collect_tem([folder])
+    # the third has a half cut by the edge; the fourth joins two vesicles of other pairs
+    assert tem.split_pairs["counted"].tolist() == [True, True, False, True]
+    assert tem.n_split_pairs_counted == 3
+    page = build_report(tem_dirs=[folder])
+    values = _parse(page).values
+    assert int(_only(values, "tem.n_split_pairs")[0]) == 3
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "including 3 flagged pair(s) that may each be one vesicle cut in two" in text
+    n = int(_only(values, "tem.n")[0])
+    assert f"The pooled statistics include 3 pair(s) of touching vesicles (4 of the {n} counted)" in text
+    assert f"({record['stem']}: {inside[0]}+{inside[1]}; {record['stem']}: {inside[2]}+{inside[3]};" in text
+    # the numbers themselves are as measured (a method choice left to the user)
+    assert tem.statistics["n"] == collect_tem([outputs["tem"]]).statistics["n"]
+
+
+def test_every_exclusion_is_named_with_its_count_and_the_size_cut_flagged(outputs, tmp_path):
+    # before: only the edge exclusions were named; objects removed by --min-diameter-nm, low confidence or the
+    # scale bar never reached the page, and "Fraction in 30-150 nm" did not say it came after a 60 nm cut
+    folder = tmp_path / "grid"
+    shutil.copytree(outputs["tem"], folder)
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    run["parameters"]["min_diameter_nm"] = 60.0
+    done = [r for r in run["images"] if r.get("status") == "done"]
+    done[0]["rejected_by_reason"] = {
+        "smaller than min_diameter_nm": 2,
+        "on the scale bar, its label or the data strip": 1,
+    }
+    done[1]["rejected_by_reason"] = {"smaller than min_diameter_nm": 1}
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    tem = collect_tem([folder])
+    assert tem.rejected_by_reason == {
+        "smaller than min_diameter_nm": 3,
+        "on the scale bar, its label or the data strip": 1,
+    }
+    page = build_report(tem_dirs=[folder])
+    assert int(_only(_parse(page).values, "tem.n_rejected")[0]) == 4
+    text = re.sub(r"<[^>]+>", "", page)
+    assert (
+        "the runs rejected 4 candidate object(s) before measuring, so they are in none of the numbers: "
+        "3 smaller than min_diameter_nm (60 nm); 1 on the scale bar, its label or the data strip." in text
+    )
+    assert "The size limits cut inside 30–150 nm: objects under min_diameter_nm = 60 nm were removed" in text
+    assert "Fraction in 30–150 nm (of the counted vesicles, after the size limits 60–500 nm)" in text
+
+
+def test_include_border_says_how_many_counted_sizes_the_edge_truncates(outputs, tmp_path):
+    # before: "0 of them touch the image border and were excluded" while the edge-cut sizes were counted
+    folder = tmp_path / "grid"
+    shutil.copytree(outputs["tem"], folder)
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    run["parameters"]["exclude_border"] = False
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    table = pd.read_csv(folder / "vesicles.csv")
+    cut = int(table["touches_border"].astype(bool).sum())
+    assert cut > 0
+    tem = collect_tem([folder])
+    assert tem.n_edge_cut_counted == cut and tem.statistics["n"] == len(table)
+    page = build_report(tem_dirs=[folder])
+    assert int(_only(_parse(page).values, "tem.n_edge_cut_counted")[0]) == cut
+    text = re.sub(r"<[^>]+>", "", page)
+    assert (
+        f"{len(table)} vesicles outlined, all counted: {cut} of them are cut by the image edge and are included "
+        "(exo-vision tem --include-border), so their sizes are truncated" in text
+    )
+    assert "touch the image border and were excluded" not in text
+    assert f"n = {len(table)}, {cut} of them cut by the image edge (--include-border: sizes truncated)" in text
+
+
+def test_the_card_beside_the_dls_z_average_is_the_tem_z_average_equivalent(outputs):
+    # before: the card beside "DLS Z-average" was the intensity-weighted arithmetic mean Σd⁷/Σd⁶ while the text
+    # (rightly: a cumulant Z-average is the intensity-weighted harmonic mean) compared it with Σd⁶/Σd⁵
+    page = outputs["report"].read_text(encoding="utf-8")
+    cards = page[page.index('<div class="cards">') : page.index("<h2>")]
+    assert "TEM Z-average equivalent (Σd⁶/Σd⁵)" in cards and "intensity-weighted mean" not in cards
+    assert 'data-key="tem.z_average_equivalent_nm"' in cards and "tem.intensity_weighted" not in cards
+    d = pd.read_csv(outputs["tem"] / "vesicles.csv")
+    d = d.loc[~d["touches_border"].astype(bool), "equivalent_diameter_nm"].to_numpy()
+    value, _ = _only(_parse(page).values, "tem.z_average_equivalent_nm")  # the card and the table agree
+    assert float(value) == pytest.approx((d**6).sum() / (d**5).sum(), rel=1e-12)
