@@ -62,6 +62,13 @@ REFERENCE_ROLE, EV_ROLE, OTHER_ROLE = "reference", "EV", "other"
 NEGATIVE_VOLUME_SDS = 5.0
 #: Why a lane gets no call (:func:`unreliable_volume`), as the verdict says it.
 NO_CALL_REASON = "its window's volume lies far below zero, so the background read there is not background"
+#: How a marker no lane shows gets measured (the statement of each of its lanes, :func:`enrichment_table`).
+UNMEASURED_HINT = (
+    "give its position (--ladder-lane with --ladder-kda, or a marker window) to have it measured with its "
+    "detection limit"
+)
+#: What a marker detected in no lane, the reference included, is called (its absence, or presence, unproven).
+NOT_IN_REFERENCE = "not detected even in the reference (lysate) lane: inconclusive"
 #: What a panel without EV lanes is told.
 NO_EV_LANES = (
     "every lane but the reference is named as no EV sample, or left out of the EV lanes given; name the EV lanes "
@@ -349,6 +356,7 @@ def enrichment_table(
     ug_loaded: Mapping[str, float] | None = None,
     ev_lanes: Sequence[str] | None = None,
     caveats: Mapping[str, str] | None = None,
+    unmeasured: Mapping[str, tuple[str, int]] | None = None,
 ) -> pd.DataFrame:
     """EV/reference ratio per marker and lane.
 
@@ -371,6 +379,11 @@ def enrichment_table(
         Image name (``image`` column) -> what a result measured on it must add (an 8-bit export's;
         :attr:`exo_vision.blot.quantify.BlotResult.panel_caveat`): the ``caveat`` of its rows, appended to the
         statement of its absent bands and to the reason of their markers (:func:`panel_summary`).
+    unmeasured : mapping of str to (str, int), optional
+        Markers named for a strip that got no band row (no lane showed a band and no position was given, so no
+        window was measured; :func:`exo_vision.blot.quantify.unmeasured_markers`) -> the image and strip they
+        were probed on. Each gets one row per lane: absent, with no volume and no LoD (NaN), and a
+        statement saying so; its verdict is then inconclusive (not detected even in the reference lane).
 
     Returns
     -------
@@ -402,6 +415,10 @@ def enrichment_table(
         for r in group.itertuples():
             out.append(_enrichment_row(str(marker), r, ref.iloc[0], reference_lane, ug_loaded, caveats or {}))
             out[-1]["role"], out[-1]["role_reason"] = roles[str(r.lane_name)]
+    measured = {str(m).strip().casefold() for m in rows["marker"]}
+    for marker, (image, strip) in (unmeasured or {}).items():
+        if marker.strip().casefold() not in measured:
+            out.extend(_unmeasured_rows(marker, (image, strip), names, reference_lane, ug_loaded, roles))
     table = pd.DataFrame.from_records(out)
     table.insert(0, "label", np.arange(1, len(table) + 1))
     return table[list(ENRICHMENT_COLUMNS)].astype(ENRICHMENT_COLUMNS)
@@ -450,6 +467,47 @@ def _enrichment_row(
         statement=statement,
         caveat=caveat,
     )
+
+
+def _unmeasured_rows(
+    marker: str,
+    where: tuple[str, int],
+    names: Sequence[str],
+    reference_lane: str,
+    ug_loaded: Mapping[str, float] | None,
+    roles: Mapping[str, tuple[str, str]],
+) -> list[dict[str, object]]:
+    """The rows of a marker probed on ``where`` (image, strip) that no lane shows and whose window nobody placed:
+    each lane absent, with no volume and no LoD (nothing was integrated)."""
+    image, strip = where
+    out = []
+    for name in names:
+        out.append(
+            dict(
+                marker=marker,
+                lane_name=name,
+                image=image,
+                strip=int(strip),
+                band_label=0,
+                is_reference=name == reference_lane,
+                ug_loaded=float(ug_loaded[name]) if ug_loaded is not None else np.nan,
+                volume=np.nan,
+                lod_volume=np.nan,
+                present=False,
+                saturated=False,
+                volume_per_ug=np.nan,
+                ratio_to_reference=np.nan,
+                ratio_upper_bound=np.nan,
+                statement=(
+                    f"{marker} not detected in {name} (absent; no LoD: no lane of strip {strip} of {image} shows a "
+                    "band and no position was given for it, so no window was measured)"
+                ),
+                caveat="",
+                role=roles[name][0],
+                role_reason=roles[name][1],
+            )
+        )
+    return out
 
 
 def replicate_stats(values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, float]:
@@ -516,6 +574,8 @@ def _presence_reason(marker: str, ev: pd.DataFrame, ref_present: bool = True) ->
     if absent_lanes:
         no_call = _no_call_lanes(ev, ref_present)
         why = f" (no call in {', '.join(no_call)}: {NO_CALL_REASON})" if no_call else ""
+        if not ref_present and len(absent_lanes) == len(ev):
+            why += f", and {NOT_IN_REFERENCE} (a failed antibody or transfer?)"
         return False, f"{marker} not detected in EV lane(s) {', '.join(absent_lanes)}{why}"
     return True, f"{marker} present in {_all_lanes(len(ev))}"
 
@@ -529,7 +589,10 @@ def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[b
         where = "" if ref_present else " (and not detected in the reference lane)"
         return False, f"{marker} detected in EV lane(s) {', '.join(present_lanes)}{where}: cellular contamination"
     if not ref_present:
-        return False, f"{marker} not detected in the reference lane either, so its absence from EV lanes proves nothing"
+        return False, (
+            f"{marker} {NOT_IN_REFERENCE} (the lysate, the control that the antibody and transfer work, shows no "
+            "band, so its absence from the EV lanes proves nothing)"
+        )
     no_call = _no_call_lanes(ev, ref_present)
     if no_call:
         lanes = ", ".join(no_call)
@@ -614,6 +677,8 @@ def _summary_row(marker: str, g: pd.DataFrame) -> dict[str, object]:
         ok, reason = True, f"{marker} is not part of the MISEV panel check"
     if note and expect != "absent" and not ev.empty:
         reason += f"; {note}"
+    if g["lod_volume"].isna().all():
+        reason += f"; no lane shows a band and no window was measured, so there is no LoD: {UNMEASURED_HINT}"
     if g["saturated"].any():
         reason += "; WARNING: saturated band(s), ratios unreliable"
     if left_out:

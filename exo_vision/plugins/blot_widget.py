@@ -812,6 +812,7 @@ class BlotWidget(Container):
             misev_verdict,
             panel_summary,
         )
+        from exo_vision.blot.quantify import unmeasured_markers
 
         typed = self._reference.value.strip()
         names = list(dict.fromkeys(self.result.bands["lane_name"].astype(str)))
@@ -827,6 +828,7 @@ class BlotWidget(Container):
             ug_loaded=self._loads(names),
             ev_lanes=split_names(self._ev_lanes.value) or None,
             caveats=dict.fromkeys(images, self.result.panel_caveat) if self.result.panel_caveat else None,
+            unmeasured=unmeasured_markers(self.result, next(iter(sorted(images)), "")),
         )
         summary = panel_summary(enrichment)
         ok, reasons = misev_verdict(summary)

@@ -766,6 +766,12 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
                 f'<p class="fail">Calnexin was detected in {_e(", ".join(map(str, detected)))}: the '
                 "preparation carries cellular (endoplasmic-reticulum) material.</p>"
             )
+        elif not calnexin.loc[calnexin["is_reference"].astype(bool), "present"].astype(bool).any():
+            out.append(
+                '<p class="fail">Calnexin was probed but not detected even in the lysate (reference) lane: '
+                "inconclusive. The control of the negative marker failed (antibody, transfer or too little lysate), "
+                "so its absence from the EV lanes proves nothing about cellular contamination.</p>"
+            )
         if bound is not None:
             value, lanes = bound
             per_ug = " per µg loaded" if panel["ug_loaded"].notna().any() else ""
@@ -798,8 +804,8 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
                 [
                     _e(r.marker),
                     _e(r.lane_name),
-                    f"{float(r.volume):.3g}",
-                    f"{float(r.lod_volume):.3g}",
+                    f"{float(r.volume):.3g}" if _finite(r.volume) else "not measured",
+                    f"{float(r.lod_volume):.3g}" if _finite(r.lod_volume) else "—",
                     "yes" if bool(r.present) else "no",
                     '<span class="fail">yes</span>' if bool(r.saturated) else "no",
                     ratio,

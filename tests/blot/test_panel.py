@@ -112,7 +112,7 @@ def test_calnexin_absent_everywhere_proves_nothing():
     none.loc[none.marker == "calnexin", "present"] = False
     s = panel_summary(enrichment_table(none, reference_lane="lysate")).set_index("marker")
     assert s.loc["calnexin", "verdict"] == "fail"
-    assert "reference lane either" in s.loc["calnexin", "reason"]
+    assert "not detected even in the reference (lysate) lane: inconclusive" in s.loc["calnexin", "reason"]
 
 
 def test_bad_panel_input_is_refused():

@@ -728,3 +728,28 @@ def test_a_lane_edit_put_back_changes_no_volume(make_napari_viewer):
     assert widget.result is not None and len(after) == len(before)
     cols = ["strip", "lane", "band", "y_top_px", "y_bottom_px", "volume", "present"]
     pd.testing.assert_frame_equal(after[cols].reset_index(drop=True), before[cols].reset_index(drop=True))
+
+
+def test_a_marker_typed_for_a_strip_that_shows_no_band_is_probed_not_missing(make_napari_viewer):
+    from exo_vision.synthetic.blot import make_marker_panel
+
+    blot = make_marker_panel(
+        ev_ratios={"CD9": [3, 3], "CD63": [2, 2], "calnexin": [0, 0]},
+        lysate_volumes={"CD9": 2e6, "CD63": 1e7, "calnexin": 0.0},
+        rng=8,
+    )
+    viewer = make_napari_viewer()
+    image = ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value)
+    data, kwargs, _ = image_layer_data(image, name="nocnx")
+    viewer.add_image(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    widget._names.value = "lysate, exo1, exo2"
+    widget._markers.value = "CD9, CD63, calnexin"
+    widget._ug_loaded.value = "20, 10, 10"
+    widget.quantify()
+    text = widget._verdict.value
+    assert "missing from the panel" not in text
+    assert "calnexin: fail (calnexin not detected even in the reference (lysate) lane: inconclusive" in text
+    enrichment = widget.panel()[0]
+    assert enrichment.loc[enrichment["marker"] == "calnexin", "lane_name"].tolist() == ["lysate", "exo1", "exo2"]

@@ -1,0 +1,67 @@
+"""What `exo-vision blot --panel` and `exo-vision report --blot` say about markers, bounds and caveats, checked
+on generated blots whose truth is known."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import tifffile
+
+from exo_vision.cli.main import main
+from exo_vision.report import build_report
+from exo_vision.synthetic.blot import make_marker_panel
+
+PANEL_TOML = (
+    'lane_names = ["lysate", "exo1", "exo2"]\nreference_lane = "lysate"\nug_loaded = [20.0, 10.0, 10.0]\n'
+    '[[marker]]\nname = "CD9"\nimage = "{image}"\nstrip = 1\n'
+    '[[marker]]\nname = "CD63"\nimage = "{image}"\nstrip = 2\n'
+    '[[marker]]\nname = "calnexin"\nimage = "{image}"\nstrip = 3\n'
+)
+
+
+def _panel_run(tmp_path: Path, name: str, blot, caplog) -> Path:
+    """Write ``blot`` as ``name``.tif with a three-marker panel file, run `exo-vision blot --panel`, return --out."""
+    inputs = tmp_path / f"in_{name}"
+    inputs.mkdir()
+    tifffile.imwrite(inputs / f"{name}.tif", blot.image)
+    (inputs / "panel.toml").write_text(PANEL_TOML.replace("{image}", f"{name}.tif"), encoding="utf-8")
+    out = tmp_path / f"out_{name}"
+    with caplog.at_level(logging.INFO):
+        assert main(["blot", "--panel", str(inputs / "panel.toml"), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def no_calnexin_blot():
+    """Calnexin probed on strip 3 but blank in every lane, the lysate included (a failed antibody)."""
+    return make_marker_panel(
+        ev_ratios={"CD9": [3, 3], "CD63": [2, 2], "calnexin": [0, 0]},
+        lysate_volumes={"CD9": 2e6, "CD63": 1e7, "calnexin": 0.0},
+        rng=8,
+    )
+
+
+def test_a_marker_probed_but_seen_in_no_lane_is_reported_as_probed_and_inconclusive(
+    no_calnexin_blot, tmp_path, caplog, capsys
+):
+    out = _panel_run(tmp_path, "nocnx", no_calnexin_blot, caplog)
+    panel = pd.read_csv(out / "panel.csv")
+    calnexin = panel[panel["marker"] == "calnexin"].set_index("lane_name")
+    assert list(calnexin.index) == ["lysate", "exo1", "exo2"]
+    assert not calnexin["present"].any()
+    assert calnexin["lod_volume"].isna().all() and calnexin["volume"].isna().all()  # nothing integrated
+    assert calnexin["statement"].str.contains("absent; no LoD").all()
+    summary = pd.read_csv(out / "panel_summary.csv").set_index("marker")
+    row = summary.loc["calnexin"]
+    assert row["verdict"] == "fail" and not row["present_in_reference"]
+    assert "not detected even in the reference (lysate) lane: inconclusive" in row["reason"]
+    logged = caplog.text
+    assert "missing from the panel" not in logged
+    assert "calnexin not detected even in the reference (lysate) lane: inconclusive" in logged
+    page = build_report(blot_dir=out)
+    assert "Calnexin was not probed" not in page
+    assert "Calnexin was probed but not detected even in the lysate (reference) lane: inconclusive" in page
+    assert "calnexin?" in page
