@@ -1057,15 +1057,7 @@ def _provenance(inputs: ReportInputs) -> str:
         )
         out.append(_kv_table(blot.run.get("parameters", {})))
         out.extend(_run_environment(blot.run, "blot run"))
-        rows = [
-            [
-                f'<span class="mono">{_e(r.input)}</span>',
-                f'<span class="mono">{_e(r.sha256) if r.sha256 else "file not found at report time"}</span>',
-            ]
-            for r in blot.inputs.itertuples(index=False)
-        ]
-        out.append("<h3>Blot input checksums (SHA-256, computed when this report was made)</h3>")
-        out.append(_table(["Input", "SHA-256"], rows))
+        out.extend(_blot_input_checksums(blot))
     sources = []
     if tem is not None:
         for g in tem.grids:
@@ -1086,6 +1078,44 @@ def _provenance(inputs: ReportInputs) -> str:
             )
         )
     return "".join(out)
+
+
+def _blot_input_checksums(blot: BlotEvidence) -> list[str]:
+    """The blot inputs' checksums as the run recorded them, with a warning for each file that now differs or is
+    gone (the report shows what was quantified, not what lies there today)."""
+    rows, changed, gone = [], [], []
+    for r in blot.inputs.itertuples(index=False):
+        recorded, now = str(r.sha256 or ""), str(r.sha256_now or "")
+        if not now:
+            state = '<span class="fail">file not found at report time</span>'
+            gone.append(str(r.input))
+        elif not recorded:
+            state = f"not recorded by the run; now {_e(now)}"
+        elif now != recorded:
+            state = f'<span class="fail">CHANGED since the run: now {_e(now)}</span>'
+            changed.append(str(r.input))
+        else:
+            state = "unchanged"
+        rows.append(
+            [
+                f'<span class="mono">{_e(r.input)}</span>',
+                f'<span class="mono">{_e(recorded) if recorded else "not recorded"}</span>',
+                f'<span class="mono">{state}</span>',
+            ]
+        )
+    out = ["<h3>Blot input checksums (SHA-256, recorded by the run)</h3>"]
+    if changed:
+        out.append(
+            f'<p class="fail">{_e(", ".join(changed))}: the file now differs from the one the blot run quantified '
+            "(its SHA-256 no longer matches run.json); the results above are of the file as it was.</p>"
+        )
+    if gone:
+        out.append(
+            f'<p class="warn">{_e(", ".join(gone))}: no longer where the blot run read it, so its checksum could not '
+            "be checked against run.json.</p>"
+        )
+    out.append(_table(["Input", "SHA-256 (run.json)", "File now"], rows))
+    return out
 
 
 def render_report(inputs: ReportInputs, *, blot_missing_reason: str | None = None) -> str:

@@ -3,6 +3,8 @@ on generated blots whose truth is known."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import tifffile
 
 from exo_vision.cli.main import main
 from exo_vision.report import build_report
+from exo_vision.report.collect import sha256_file
 from exo_vision.synthetic.blot import make_marker_panel
 
 PANEL_TOML = (
@@ -22,14 +25,14 @@ PANEL_TOML = (
 )
 
 
-def _panel_run(tmp_path: Path, name: str, blot, caplog) -> Path:
+def _panel_run(tmp_path: Path, name: str, blot, caplog=None, toml: str = PANEL_TOML) -> Path:
     """Write ``blot`` as ``name``.tif with a three-marker panel file, run `exo-vision blot --panel`, return --out."""
     inputs = tmp_path / f"in_{name}"
     inputs.mkdir()
     tifffile.imwrite(inputs / f"{name}.tif", blot.image)
-    (inputs / "panel.toml").write_text(PANEL_TOML.replace("{image}", f"{name}.tif"), encoding="utf-8")
+    (inputs / "panel.toml").write_text(toml.replace("{image}", f"{name}.tif"), encoding="utf-8")
     out = tmp_path / f"out_{name}"
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO) if caplog is not None else contextlib.nullcontext():
         assert main(["blot", "--panel", str(inputs / "panel.toml"), "--out", str(out)]) == 0
     return out
 
@@ -65,3 +68,19 @@ def test_a_marker_probed_but_seen_in_no_lane_is_reported_as_probed_and_inconclus
     assert "Calnexin was not probed" not in page
     assert "Calnexin was probed but not detected even in the lysate (reference) lane: inconclusive" in page
     assert "calnexin?" in page
+
+
+def test_the_report_gives_the_checksum_the_blot_run_recorded_and_says_when_the_file_changed(tmp_path):
+    out = _panel_run(tmp_path, "panel", make_marker_panel(rng=5))
+    image = tmp_path / "in_panel" / "panel.tif"
+    recorded = json.loads((out / "run.json").read_text())["images"][0]["input_sha256"]
+    page = build_report(blot_dir=out)
+    assert recorded in page and "unchanged" in page and "CHANGED" not in page
+    tifffile.imwrite(image, make_marker_panel(rng=6).image)  # another blot saved over the one quantified
+    now = sha256_file(image)
+    page = build_report(blot_dir=out)
+    assert recorded in page and f"CHANGED since the run: now {now}" in page
+    assert "the file now differs from the one the blot run quantified" in page
+    image.unlink()
+    page = build_report(blot_dir=out)
+    assert recorded in page and "no longer where the blot run read it" in page
