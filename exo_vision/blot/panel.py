@@ -94,7 +94,9 @@ ENRICHMENT_COLUMNS: dict[str, str] = {
     "saturated": "bool",
     "volume_per_ug": "float64",
     "ratio_to_reference": "float64",
+    "ratio_lower_bound": "float64",
     "ratio_upper_bound": "float64",
+    "ratio_censoring": "object",
     "statement": "object",
     "caveat": "object",
 }
@@ -139,6 +141,9 @@ def expected_in_ev(marker: str) -> str:
 
 #: What a measured ratio is when its bands are clipped (:func:`ratio_censoring`).
 MEASURED, LOWER_BOUND, UPPER_BOUND, UNDETERMINED = "measured", "lower bound", "upper bound", "undetermined"
+#: ``ratio_censoring`` of a lane whose band is below the LoD (``ratio_upper_bound`` from its LoD), of a lane
+#: without a call, and of every lane of a marker whose reference band is absent (nothing to divide by).
+BELOW_LOD, NO_CALL, NO_REFERENCE = "below LoD: upper bound", "no call", "no reference band"
 
 
 def ratio_censoring(ev_saturated: bool, reference_saturated: bool) -> str:
@@ -152,6 +157,30 @@ def ratio_censoring(ev_saturated: bool, reference_saturated: bool) -> str:
     if ev_saturated:
         return LOWER_BOUND
     return UPPER_BOUND if reference_saturated else MEASURED
+
+
+def ratio_as_read(enrichment: pd.DataFrame) -> pd.Series:
+    """Each present band's EV/reference ratio as its volumes read, whatever their saturation.
+
+    ``ratio_to_reference`` holds only measurements; a saturated band's quotient goes to ``ratio_lower_bound`` or
+    ``ratio_upper_bound``, and where both bands are saturated to neither (undetermined). This is the quotient
+    itself, for drawing such a lane where it read (per µg when ``ug_loaded`` is given).
+
+    Parameters
+    ----------
+    enrichment : pandas.DataFrame
+        Output of :func:`enrichment_table`.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed like ``enrichment``; NaN for absent bands and where the reference band is absent.
+    """
+    per_ug = enrichment["volume"].astype(float) / enrichment["ug_loaded"].astype(float).fillna(1.0)
+    ref = enrichment["is_reference"].astype(bool) & enrichment["present"].astype(bool)
+    ref_per_ug = per_ug[ref].groupby(enrichment.loc[ref, "marker"]).first()
+    out = per_ug / enrichment["marker"].map(ref_per_ug).astype(float)
+    return out.where(enrichment["present"].astype(bool))
 
 
 def clipped_reference_markers(enrichment: pd.DataFrame) -> set[str]:
@@ -388,9 +417,13 @@ def enrichment_table(
     Returns
     -------
     pandas.DataFrame
-        Columns of :data:`ENRICHMENT_COLUMNS`; ``ratio_to_reference`` is NaN
-        for absent bands, which get ``ratio_upper_bound`` and a ``statement``; ``role`` and ``role_reason``
-        are each lane's (:func:`lane_roles`).
+        Columns of :data:`ENRICHMENT_COLUMNS`. ``ratio_to_reference`` holds measured ratios only: it is NaN
+        for absent bands, which get ``ratio_upper_bound`` (from the LoD) and a ``statement``, and for saturated
+        bands, whose ratio goes to ``ratio_lower_bound`` (EV band saturated) or ``ratio_upper_bound``
+        (reference band saturated), or to neither when both are (undetermined: the statement gives it as
+        read). ``ratio_censoring`` names which (:data:`MEASURED`, :data:`LOWER_BOUND`, :data:`UPPER_BOUND`,
+        :data:`UNDETERMINED`, :data:`BELOW_LOD`, :data:`NO_CALL`, :data:`NO_REFERENCE`); ``role`` and
+        ``role_reason`` are each lane's (:func:`lane_roles`).
     """
     need = {"marker", "lane_name", "volume", "lod_volume", "present", "saturated"}
     missing = need - set(bands.columns)
@@ -433,15 +466,32 @@ def _enrichment_row(
     ug = float(ug_loaded[r.lane_name]) if ug_loaded is not None else np.nan
     scale = ug if ug_loaded is not None else 1.0
     per_ug = float(r.volume) / scale
-    ratio = upper = np.nan
-    statement = ""
+    ratio = lower = upper = np.nan
+    statement, censoring = "", NO_REFERENCE
     if not bool(ref["present"]):
         statement = f"{marker} not detected in the reference lane {reference_lane}: no ratio"
     elif bool(r.present):
-        ratio = per_ug / ref_per_ug
+        read = per_ug / ref_per_ug
+        censoring = (
+            MEASURED if r.lane_name == reference_lane else ratio_censoring(bool(r.saturated), bool(ref["saturated"]))
+        )
+        ratio, lower, upper = (
+            (read, np.nan, np.nan)
+            if censoring == MEASURED
+            else (np.nan, read, np.nan)
+            if censoring == LOWER_BOUND
+            else (np.nan, np.nan, read)
+            if censoring == UPPER_BOUND
+            else (np.nan, np.nan, np.nan)
+        )
+        if censoring == UNDETERMINED:
+            statement = (
+                f"{marker} in {r.lane_name}: both bands saturated, so the ratio ({_fmt(read)} as read) is undetermined"
+            )
     elif unreliable_volume(r):
-        statement = _no_call_statement(marker, r)
+        statement, censoring = _no_call_statement(marker, r), NO_CALL
     else:
+        censoring = BELOW_LOD
         bound = max(float(r.lod_volume), float(r.volume))
         upper = (bound / scale) / ref_per_ug
         per_ug_text = " per µg loaded" if ug_loaded is not None else ""
@@ -463,7 +513,9 @@ def _enrichment_row(
         saturated=bool(r.saturated),
         volume_per_ug=per_ug if ug_loaded is not None else np.nan,
         ratio_to_reference=ratio,
+        ratio_lower_bound=lower,
         ratio_upper_bound=upper,
+        ratio_censoring=censoring,
         statement=statement,
         caveat=caveat,
     )
@@ -497,7 +549,9 @@ def _unmeasured_rows(
                 saturated=False,
                 volume_per_ug=np.nan,
                 ratio_to_reference=np.nan,
+                ratio_lower_bound=np.nan,
                 ratio_upper_bound=np.nan,
+                ratio_censoring=NO_REFERENCE,
                 statement=(
                     f"{marker} not detected in {name} (absent; no LoD: no lane of strip {strip} of {image} shows a "
                     "band and no position was given for it, so no window was measured)"
@@ -638,11 +692,11 @@ def _depletion_warning(ev: pd.DataFrame, st: dict[str, float], reference_saturat
             f"; WARNING: depleted in EVs relative to the reference lane (geometric mean ratio "
             f"{_fmt(st['geomean'])}), not enriched"
         )
-    if reference_saturated and bool((ev["ratio_to_reference"] < 1).all()):
+    if reference_saturated and len(ev) and bool((ev["ratio_upper_bound"] < 1).all()):
         # every ratio is an upper bound (the reference clipped), and all lie below 1: depleted for certain
         return (
             f"; WARNING: depleted in EVs relative to the reference lane (every ratio at most "
-            f"{_fmt(float(ev['ratio_to_reference'].max()))}, an upper bound), not enriched"
+            f"{_fmt(float(ev['ratio_upper_bound'].max()))}, an upper bound), not enriched"
         )
     return ""
 

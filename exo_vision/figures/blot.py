@@ -15,6 +15,7 @@ from exo_vision.blot.panel import (
     UNDETERMINED,
     UPPER_BOUND,
     clipped_reference_markers,
+    ratio_as_read,
     ratio_censoring,
 )
 from exo_vision.figures.overlay import FONT_DIGIT_PX, MIN_TEXT_SCALE, TEXT_FONT, TEXT_STROKE_PER_SCALE
@@ -317,7 +318,8 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
         markers = list(summary["marker"])
         lanes = list(dict.fromkeys(enrichment.loc[_is_ev(enrichment), "lane_name"]))
         clipped_reference = clipped_reference_markers(enrichment)
-        drawn = [enrichment["ratio_to_reference"].to_numpy(float), enrichment["ratio_upper_bound"].to_numpy(float)]
+        read = ratio_as_read(enrichment)
+        drawn = [read.to_numpy(float), enrichment["ratio_upper_bound"].to_numpy(float)]
         for i, row in enumerate(summary.itertuples()):
             mean = float(getattr(row, "ratio_geomean", np.nan))
             low, high = float(getattr(row, "ratio_ci95_low", np.nan)), float(getattr(row, "ratio_ci95_high", np.nan))
@@ -341,11 +343,11 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
             for j, e in enumerate(ev.itertuples()):
                 x = i + (j - (len(ev) - 1) / 2) * 0.15
                 c = GROUP_COLORS[lanes.index(e.lane_name) % len(GROUP_COLORS)]
-                if e.present and np.isfinite(e.ratio_to_reference):
+                if e.present and np.isfinite(read[e.Index]):
                     shape, kind = censoring(bool(e.saturated), str(row.marker) in clipped_reference)
                     ax.plot(
                         [x],
-                        [e.ratio_to_reference],
+                        [read[e.Index]],
                         shape,
                         ms=3.5 if shape == "o" else 4.5,
                         color=c,

@@ -27,6 +27,7 @@ from exo_vision.blot.panel import (
     MEASURED,
     UNDETERMINED,
     UPPER_BOUND,
+    ratio_as_read,
     ratio_censoring,
 )
 from exo_vision.figures.histogram import size_histogram_figure
@@ -794,12 +795,9 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         clipped_reference = set(
             panel.loc[panel["is_reference"].astype(bool) & panel["saturated"].astype(bool), "marker"].astype(str)
         )
-        for r in panel.itertuples(index=False):
-            ratio = (
-                _bounded_ratio(r, clipped_reference)
-                if _finite(r.ratio_to_reference)
-                else (f"&lt; {_fmt(r.ratio_upper_bound, 4)}" if _finite(r.ratio_upper_bound) else "—")
-            )
+        read = ratio_as_read(panel) if {"volume", "ug_loaded"} <= set(panel.columns) else None
+        for k, r in zip(panel.index, panel.itertuples(index=False), strict=True):
+            ratio = _lane_ratio(r, clipped_reference, float(read[k]) if read is not None else math.nan)
             lane_rows.append(
                 [
                     _e(r.marker),
@@ -945,6 +943,29 @@ def _summary_table(summary: pd.DataFrame) -> str:
     return _table(header, rows, right=(2, 4, 5)) + note
 
 
+def _lane_ratio(row: Any, clipped_reference: set[str], as_read: float) -> str:
+    """A lane's ratio to the lysate as the table shows it: the measured value, ``≥``/``≤`` a bound of a saturated
+    band, ``<`` the bound of a band below the LoD, or the quotient as read with "undetermined".
+
+    ``panel.csv`` files written before the bounds had their own columns (no ``ratio_censoring``) gave a
+    saturated band's quotient as ``ratio_to_reference``; those are marked from the saturation flags."""
+    present = bool(row.present)
+    lower, upper = getattr(row, "ratio_lower_bound", math.nan), getattr(row, "ratio_upper_bound", math.nan)
+    if _finite(row.ratio_to_reference):
+        if not hasattr(row, "ratio_censoring"):
+            return _bounded_ratio(row, clipped_reference)
+        return _fmt(row.ratio_to_reference, 2)
+    if present and _finite(lower):
+        return _CENSORED_RATIO[LOWER_BOUND].format(_fmt(lower, 2))
+    if present and _finite(upper):
+        return _CENSORED_RATIO[UPPER_BOUND].format(_fmt(upper, 2))
+    if present and str(getattr(row, "ratio_censoring", "")) == UNDETERMINED and _finite(as_read):
+        return _CENSORED_RATIO[UNDETERMINED].format(_fmt(as_read, 2))
+    if not present and _finite(upper):
+        return f"&lt; {_fmt(upper, 4)}"
+    return "—"
+
+
 def _bounded_ratio(row: Any, clipped_reference: set[str]) -> str:
     """A lane's ratio with its sign of censoring: ≥ for a saturated EV band, ≤ when the reference band is
     saturated (its volume, the divisor, reads low), undetermined when both are."""
@@ -968,8 +989,9 @@ def _saturation_notes(panel: pd.DataFrame) -> list[str]:
     """What saturated bands mean for the ratios: lower bounds in EV lanes, upper bounds under a clipped reference."""
     saturated = panel.loc[panel["saturated"].astype(bool)]
     notes = []
-    ev = saturated.loc[~saturated["is_reference"].astype(bool)]
     reference = saturated.loc[saturated["is_reference"].astype(bool)]
+    # under a saturated lysate band an EV band's ratio is undetermined, not a lower bound: the note below says so
+    ev = saturated.loc[~saturated["is_reference"].astype(bool) & ~saturated["marker"].isin(set(reference["marker"]))]
     if len(ev):
         pairs = ", ".join(f"{m} in {lane}" for m, lane in zip(ev["marker"], ev["lane_name"], strict=True))
         notes.append(

@@ -1,0 +1,47 @@
+"""What the panel tables call a measurement, a bound or a verdict, on hand-built band tables (hand-computed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exo_vision.blot.panel import enrichment_table, panel_summary
+
+
+def bands(rows):
+    return pd.DataFrame(rows, columns=["marker", "lane_name", "volume", "lod_volume", "present", "saturated"])
+
+
+UG = {"lysate": 20.0, "exo1": 10.0, "exo2": 10.0}
+
+
+def test_a_saturated_band_gives_a_bound_in_its_own_column_not_a_ratio():
+    # CD9: lysate clipped (every ratio an upper bound; exo2 clipped too: undetermined);
+    # CD63: exo1 clipped under a clean lysate (a lower bound)
+    table = bands(
+        [
+            ("CD9", "lysate", 2000.0, 50.0, True, True),
+            ("CD9", "exo1", 1200.0, 50.0, True, False),
+            ("CD9", "exo2", 1600.0, 50.0, True, True),
+            ("CD63", "lysate", 400.0, 40.0, True, False),
+            ("CD63", "exo1", 800.0, 40.0, True, True),
+            ("CD63", "exo2", 1000.0, 40.0, True, False),
+        ]
+    )
+    e = enrichment_table(table, reference_lane="lysate", ug_loaded=UG).set_index(["marker", "lane_name"])
+    # per µg: CD9 lysate 100, exo1 120 -> 1.2 (an upper bound), exo2 160 -> 1.6 (undetermined)
+    exo1 = e.loc[("CD9", "exo1")]
+    assert np.isnan(exo1["ratio_to_reference"]) and np.isnan(exo1["ratio_lower_bound"])
+    assert exo1["ratio_upper_bound"] == pytest.approx(1.2) and exo1["ratio_censoring"] == "upper bound"
+    exo2 = e.loc[("CD9", "exo2")]
+    assert np.isnan(exo2[["ratio_to_reference", "ratio_lower_bound", "ratio_upper_bound"]].astype(float)).all()
+    assert exo2["ratio_censoring"] == "undetermined" and "1.6 as read" in exo2["statement"]
+    # CD63 per µg: lysate 20, exo1 80 -> >= 4 (a lower bound), exo2 100 -> 5 (measured)
+    assert np.isnan(e.loc[("CD63", "exo1"), "ratio_to_reference"])
+    assert e.loc[("CD63", "exo1"), "ratio_lower_bound"] == pytest.approx(4.0)
+    assert e.loc[("CD63", "exo1"), "ratio_censoring"] == "lower bound"
+    assert e.loc[("CD63", "exo2"), "ratio_to_reference"] == pytest.approx(5.0)
+    assert e.loc[("CD63", "exo2"), "ratio_censoring"] == "measured"
+    s = panel_summary(e.reset_index()).set_index("marker")
+    assert s.loc["CD9", "n_ratios"] == 0 and "only an upper bound" in s.loc["CD9", "reason"]
