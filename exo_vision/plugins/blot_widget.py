@@ -864,7 +864,8 @@ class BlotWidget(Container):
             return f"no panel verdict: {error}"
         from exo_vision.blot.panel import pooled_lanes_line
 
-        lines = [f"MISEV panel: {'PASS' if ok else 'FAIL'}", pooled_lanes_line(summary)]
+        caveat = " (indicative only: an 8-bit or rescaled export)" if self.result.panel_caveat else ""
+        lines = [f"MISEV panel: {'PASS' if ok else 'FAIL'}{caveat}", pooled_lanes_line(summary)]
         lines += [f"{row.marker}: {row.verdict} ({row.reason})" for row in summary.itertuples()]
         lines += [reason for reason in reasons if "missing" in reason]
         return "\n".join(lines)

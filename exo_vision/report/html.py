@@ -47,7 +47,7 @@ from exo_vision.report.embed import (
     rgb_data_uri,
 )
 from exo_vision.report.instruments import FIELDS
-from exo_vision.report.interpret import calnexin_bound, panel_pass, verdict_text
+from exo_vision.report.interpret import calnexin_bound, panel_caveat, panel_pass, verdict_text
 from exo_vision.tem_analysis import cut_where
 
 #: Why a DLS Z-average and a TEM diameter differ, in one line.
@@ -241,12 +241,14 @@ def _header(inputs: ReportInputs) -> str:
     blot = inputs.blot
     if blot is not None and blot.has_panel:
         ok = panel_pass(blot)
+        caveat = panel_caveat(blot)
         cards.append(
             _card(
                 "Marker panel",
                 f'<span data-key="blot.verdict">{_e(verdict_text(blot.panel_summary))}</span> '
                 f'<span class="badge {"pass" if ok else "fail"}" data-key="blot.pass">'
-                f"{'PASS' if ok else 'FAIL'}</span>",
+                f"{'PASS' if ok else 'FAIL'}</span>"
+                + (f' <small class="warn" data-key="blot.caveat">({_e(caveat)})</small>' if caveat else ""),
                 wide=True,
             )
         )
@@ -748,11 +750,18 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         )
     else:
         ok = panel_pass(blot)
+        caveat = panel_caveat(blot)
         out.append(
             f'<p><span class="badge {"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span> '
             f'&nbsp;<b data-key="blot.verdict">{_e(verdict_text(summary))}</b> '
-            "&nbsp;(expected for EVs: CD9+ and CD63+ in every EV lane, calnexin− in every EV lane while present "
+            + (f'<b class="warn">({_e(caveat)}: quantify the raw 16-bit image)</b> ' if caveat else "")
+            + "&nbsp;(expected for EVs: CD9+ and CD63+ in every EV lane, calnexin− in every EV lane while present "
             "in the cell lysate)</p>"
+        )
+        indicative = (
+            " Indicative only: measured on an 8-bit or rescaled export; quantify the raw 16-bit image."
+            if caveat
+            else ""
         )
         bound = calnexin_bound(panel)
         calnexin = panel.loc[panel["marker"].astype(str).str.lower() == "calnexin"]
@@ -765,7 +774,7 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         elif len(detected):
             out.append(
                 f'<p class="fail">Calnexin was detected in {_e(", ".join(map(str, detected)))}: the '
-                "preparation carries cellular (endoplasmic-reticulum) material.</p>"
+                f"preparation carries cellular (endoplasmic-reticulum) material.{indicative}</p>"
             )
         elif not calnexin.loc[calnexin["is_reference"].astype(bool), "present"].astype(bool).any():
             out.append(
@@ -782,13 +791,13 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
                     f'<p class="fail">Calnexin was not detected in {_e(", ".join(lanes))}, but that proves no '
                     f"depletion: the limit of detection allows up to {shown} of the lysate signal{per_ug} there "
                     "(inconclusive). Load more protein, or expose longer, until the lysate band lies well above "
-                    "the LoD.</p>"
+                    f"the LoD.{indicative}</p>"
                 )
             else:
                 out.append(
                     f"<p>Calnexin was not detected in {_e(', '.join(lanes))}: its signal there is below {shown} of "
                     f"the lysate signal{per_ug} (upper bound from the limit of detection, LoD = mean blank + 3.3 SD "
-                    "blank).</p>"
+                    f"blank).{indicative}</p>"
                 )
         out.append(_summary_table(summary))
         lane_rows = []

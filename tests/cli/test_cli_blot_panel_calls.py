@@ -84,3 +84,13 @@ def test_the_report_gives_the_checksum_the_blot_run_recorded_and_says_when_the_f
     image.unlink()
     page = build_report(blot_dir=out)
     assert recorded in page and "no longer where the blot run read it" in page
+
+
+def test_the_8_bit_caveat_reaches_every_verdict_of_the_report(tmp_path):
+    out = _panel_run(tmp_path, "export8", make_marker_panel(rng=5, export="inverted8"))
+    page = build_report(blot_dir=out)
+    assert 'data-key="blot.caveat">(indicative only: an 8-bit or rescaled export)</small>' in page  # summary card
+    assert "(indicative only: an 8-bit or rescaled export: quantify the raw 16-bit image)" in page  # headline
+    sentence = page[page.index("<p>Calnexin was not detected") :]
+    sentence = sentence[: sentence.index("</p>")]
+    assert "Indicative only: measured on an 8-bit or rescaled export" in sentence

@@ -753,3 +753,21 @@ def test_a_marker_typed_for_a_strip_that_shows_no_band_is_probed_not_missing(mak
     assert "calnexin: fail (calnexin not detected even in the reference (lysate) lane: inconclusive" in text
     enrichment = widget.panel()[0]
     assert enrichment.loc[enrichment["marker"] == "calnexin", "lane_name"].tolist() == ["lysate", "exo1", "exo2"]
+
+
+def test_the_docks_verdict_says_indicative_on_its_first_line_for_an_8_bit_export(make_napari_viewer):
+    from exo_vision.synthetic.blot import make_marker_panel
+
+    blot = make_marker_panel(rng=5, export="inverted8")
+    viewer = make_napari_viewer()
+    image = ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value)
+    data, kwargs, _ = image_layer_data(image, name="export8")
+    viewer.add_image(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    widget._names.value = "lysate, exo1, exo2"
+    widget._markers.value = "CD9, CD63, calnexin"
+    widget._ug_loaded.value = "20, 10, 10"
+    widget.quantify()
+    first = widget._verdict.value.splitlines()[0]
+    assert first.startswith("MISEV panel: ") and first.endswith("(indicative only: an 8-bit or rescaled export)")
