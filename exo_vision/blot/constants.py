@@ -27,3 +27,9 @@ PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
 #: ``blank``, ``empty``, ``negative control``, ``ladder``, ``marker``, ``buffer only``) is no EV sample: without
 #: an explicit list of EV lanes it is left out of the EV replicates (:func:`exo_vision.blot.panel.lane_roles`).
 NOT_EV_WORDS = ("lysate", "cell", "blank", "empty", "negative", "ladder", "marker", "buffer")
+#: One-sided 95 % quantile of the standard normal distribution. A band whose true volume equals the LoD is
+#: detected only half the time; one of ``LoD + UPPER_BOUND_Z x SD_blank`` is detected with 95 % probability, so
+#: that is what an absent call bounds with 95 % confidence (``upper_bound_volume`` in ``panel.csv``).
+UPPER_BOUND_Z = 1.6449
+#: The confidence of that bound, in words.
+UPPER_BOUND_CONFIDENCE = "95 %"

@@ -41,7 +41,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from exo_vision.blot.constants import NOT_EV_WORDS
+from exo_vision.blot.constants import NOT_EV_WORDS, UPPER_BOUND_CONFIDENCE, UPPER_BOUND_Z
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 #: Markers expected present in EV lanes (lower-case names).
 EV_POSITIVE = ("cd9", "cd63", "cd81", "tsg101", "alix", "syntenin")
@@ -90,6 +91,7 @@ ENRICHMENT_COLUMNS: dict[str, str] = {
     "ug_loaded": "float64",
     "volume": "float64",
     "lod_volume": "float64",
+    "upper_bound_volume": "float64",
     "present": "bool",
     "saturated": "bool",
     "volume_per_ug": "float64",
@@ -353,18 +355,52 @@ def unreliable_volume(row) -> bool:
     return bool(np.isfinite(sd) and sd > 0 and float(row.volume) < -NEGATIVE_VOLUME_SDS * sd)
 
 
+def volume_noise_sd(row) -> float:
+    """The blank-volume noise SD of a band row: ``noise_sd_volume``, or for a table without it (or without a
+    positive value there) the LoD's share of it, ``lod_volume / lod_factor`` (a blank mean of 0)."""
+    sd = float(getattr(row, "noise_sd_volume", np.nan))
+    if np.isfinite(sd) and sd > 0:
+        return sd
+    return float(row.lod_volume) / DEFAULT_BLOT_PARAMETERS.lod_factor
+
+
+def upper_bound_volume(row) -> float:
+    """The 95 % upper bound on the true volume of an absent band: the volume detected with 95 % probability.
+
+    A band whose true volume equals the LoD reads above it only half the time (its measured volume scatters by
+    the blank-volume noise SD around it), so the LoD itself bounds nothing. A band of ``LoD + z x SD``
+    (:data:`~exo_vision.blot.constants.UPPER_BOUND_Z`, the one-sided 95 % normal quantile) is detected 95 % of the
+    time: that is the bound of a band that was not. Where the window holds more than the LoD without a band peak,
+    the bound starts from its volume instead. The LoD stays the detection threshold (``lod_volume``).
+
+    Parameters
+    ----------
+    row
+        A band row with ``volume`` and ``lod_volume`` (grey level x px) and, ideally, ``noise_sd_volume``
+        (:func:`volume_noise_sd`).
+
+    Returns
+    -------
+    float
+        ``max(lod_volume, volume) + UPPER_BOUND_Z x noise SD`` (grey level x px).
+    """
+    return max(float(row.lod_volume), float(row.volume)) + UPPER_BOUND_Z * volume_noise_sd(row)
+
+
 def _absent_statement(marker: str, r, bound: float, upper: float, reference_lane: str, per_ug_text: str) -> str:
-    """The sentence of an absent band: its bound and what share of the reference signal it allows."""
+    """The sentence of an absent band: its LoD, its 95 % upper bound and what share of the reference signal that
+    allows."""
     lod = float(r.lod_volume)
     limit = (
         f"< LoD = {_fmt(lod)} {VOLUME_UNIT}"
-        if bound == lod
-        else f"no band peak there, but the window holds {_fmt(bound)} {VOLUME_UNIT} (above the LoD "
-        f"{_fmt(lod)}), so < {_fmt(bound)}"
+        if float(r.volume) <= lod
+        else f"no band peak there, but the window holds {_fmt(float(r.volume))} {VOLUME_UNIT} (above the LoD "
+        f"{_fmt(lod)})"
     )
     return (
-        f"{marker} not detected in {r.lane_name}: {limit}, "
-        f"i.e. < {_fmt(100 * upper)}% of the {reference_lane} signal{per_ug_text}"
+        f"{marker} not detected in {r.lane_name}: {limit}; {UPPER_BOUND_CONFIDENCE} upper bound {_fmt(bound)} "
+        f"{VOLUME_UNIT} (a band that strong is detected {UPPER_BOUND_CONFIDENCE} of the time), i.e. < "
+        f"{_fmt(100 * upper)}% of the {reference_lane} signal{per_ug_text}"
     )
 
 
@@ -492,7 +528,7 @@ def _enrichment_row(
         statement, censoring = _no_call_statement(marker, r), NO_CALL
     else:
         censoring = BELOW_LOD
-        bound = max(float(r.lod_volume), float(r.volume))
+        bound = upper_bound_volume(r)
         upper = (bound / scale) / ref_per_ug
         per_ug_text = " per µg loaded" if ug_loaded is not None else ""
         statement = _absent_statement(marker, r, bound, upper, reference_lane, per_ug_text)
@@ -509,6 +545,7 @@ def _enrichment_row(
         ug_loaded=ug,
         volume=float(r.volume),
         lod_volume=float(r.lod_volume),
+        upper_bound_volume=upper_bound_volume(r) if not bool(r.present) else np.nan,
         present=bool(r.present),
         saturated=bool(r.saturated),
         volume_per_ug=per_ug if ug_loaded is not None else np.nan,
@@ -545,6 +582,7 @@ def _unmeasured_rows(
                 ug_loaded=float(ug_loaded[name]) if ug_loaded is not None else np.nan,
                 volume=np.nan,
                 lod_volume=np.nan,
+                upper_bound_volume=np.nan,
                 present=False,
                 saturated=False,
                 volume_per_ug=np.nan,
@@ -656,12 +694,13 @@ def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[b
     if np.isfinite(worst) and worst >= MAX_NEGATIVE_UPPER_BOUND:
         return False, (
             f"{marker} not detected in the EV lanes, but inconclusive: the detection limit allows up to "
-            f"{_fmt(100 * worst)}% of the reference lane's {level}, so depletion is not shown; load more protein "
+            f"{_fmt(100 * worst)}% of the reference lane's {level} ({UPPER_BOUND_CONFIDENCE} upper bound), so "
+            "depletion is not shown; load more protein "
             "or expose longer until the reference band is well above the LoD"
         )
     return True, (
-        f"{marker} absent from {_all_lanes(len(ev))} (each < {_fmt(100 * worst)}% of the reference lane's {level}) "
-        "and present in the reference lane"
+        f"{marker} absent from {_all_lanes(len(ev))} (each < {_fmt(100 * worst)}% of the reference lane's {level}, "
+        f"a {UPPER_BOUND_CONFIDENCE} upper bound) and present in the reference lane"
     )
 
 

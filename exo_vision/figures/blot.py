@@ -354,7 +354,15 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
                         label=e.lane_name if not kind else f"{e.lane_name} ({kind})",
                     )
                 elif np.isfinite(e.ratio_upper_bound):
-                    ax.plot([x], [e.ratio_upper_bound], "v", ms=4, color=c, mfc="none", label=f"{e.lane_name} (< LoD)")
+                    ax.plot(
+                        [x],
+                        [e.ratio_upper_bound],
+                        "v",
+                        ms=4,
+                        color=c,
+                        mfc="none",
+                        label=f"{e.lane_name} (< LoD: 95 % bound)",
+                    )
         ax.axhline(1.0, color="0.5", lw=0.6, ls="--")
         ax.set_xticks(range(len(markers)), [f"{m}\n{v}" for m, v in zip(markers, summary["verdict"])])
         ax.set_xlim(-0.6, len(markers) - 0.4)

@@ -790,14 +790,15 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
                 out.append(
                     f'<p class="fail">Calnexin was not detected in {_e(", ".join(lanes))}, but that proves no '
                     f"depletion: the limit of detection allows up to {shown} of the lysate signal{per_ug} there "
-                    "(inconclusive). Load more protein, or expose longer, until the lysate band lies well above "
-                    f"the LoD.{indicative}</p>"
+                    "(95 % upper bound; inconclusive). Load more protein, or expose longer, until the lysate band "
+                    f"lies well above the LoD.{indicative}</p>"
                 )
             else:
                 out.append(
                     f"<p>Calnexin was not detected in {_e(', '.join(lanes))}: its signal there is below {shown} of "
-                    f"the lysate signal{per_ug} (upper bound from the limit of detection, LoD = mean blank + 3.3 SD "
-                    f"blank).{indicative}</p>"
+                    f"the lysate signal{per_ug} (95 % upper bound: a band that strong is detected 95 % of the time; "
+                    f"it is the limit of detection, LoD = mean blank + 3.3 SD blank, plus 1.645 SD blank).{indicative}"
+                    "</p>"
                 )
         out.append(_summary_table(summary))
         lane_rows = []
@@ -837,7 +838,7 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             f'<figure><img alt="marker panel chart" src="{chart}" '
             'width="520"><figcaption>EV/lysate ratio per marker on a log axis: black line with whiskers, the '
             "geometric mean of the replicate EV lanes' ratios and its t-based 95 % CI (whiskers when n ≥ 2); "
-            "dots, each EV lane; open downward triangles, the upper "
+            "dots, each EV lane; open downward triangles, the 95 % upper "
             "bound of a lane below the LoD; upward triangles, lower bounds (saturated EV band); filled downward "
             "triangles, upper bounds (saturated lysate band); crosses, undetermined (both saturated); dashed "
             "line, the lysate level (ratio 1).</figcaption></figure>"
