@@ -29,8 +29,9 @@ and calnexin (endoplasmic reticulum) absent from every EV lane while present
 in the lysate (otherwise its absence proves nothing), with an upper bound in
 every EV lane below the lysate's level (otherwise the blot cannot show that the
 EVs carry less calnexin than the cells). Marker names are compared without
-letter case. An EV marker whose ratios lie below 1 (depleted in EVs relative to
-the lysate) passes, as MISEV asks for presence, with a warning in its reason.
+letter case. An EV marker whose ratios' geometric mean lies below 1 (depleted in EVs
+relative to the lysate) passes, as MISEV asks for presence, with a warning in its reason, whether or not its
+confidence interval spans 1 (with 2-3 lanes it nearly always does).
 """
 
 from __future__ import annotations
@@ -726,10 +727,17 @@ def _statistics_note(ev: pd.DataFrame, reference_saturated: bool, reference_pres
 
 def _depletion_warning(ev: pd.DataFrame, st: dict[str, float], reference_saturated: bool) -> str:
     """The warning of an EV marker whose ratios lie below 1 (depleted in EVs), or ""."""
-    if st["n"] and (st["ci_high"] < 1 if np.isfinite(st["ci_high"]) else st["geomean"] < 1):
+    if st["n"] and np.isfinite(st["ci_high"]) and st["ci_high"] < 1:
         return (
             f"; WARNING: depleted in EVs relative to the reference lane (geometric mean ratio "
-            f"{_fmt(st['geomean'])}), not enriched"
+            f"{_fmt(st['geomean'])}, 95 % CI below 1), not enriched"
+        )
+    if st["n"] and st["geomean"] < 1:
+        # with 2-3 lanes the t-based interval nearly always spans 1: a geometric mean below 1 is warned all the same
+        spans = f", CI {_fmt(st['ci_low'])}-{_fmt(st['ci_high'])} spans 1" if np.isfinite(st["ci_high"]) else ""
+        return (
+            f"; WARNING: depleted, not enriched: geometric mean ratio to the reference lane {_fmt(st['geomean'])} "
+            f"(n {st['n']}{spans})"
         )
     if reference_saturated and len(ev) and bool((ev["ratio_upper_bound"] < 1).all()):
         # every ratio is an upper bound (the reference clipped), and all lie below 1: depleted for certain

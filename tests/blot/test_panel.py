@@ -213,7 +213,7 @@ def test_an_ev_marker_depleted_relative_to_the_lysate_passes_with_a_warning():
     s = panel_summary(enrichment_table(low, reference_lane="lysate")).set_index("marker")
     assert s.loc["CD9", "verdict"] == "pass"
     assert (
-        "WARNING: depleted in EVs relative to the reference lane (geometric mean ratio 0.049)"
+        "WARNING: depleted in EVs relative to the reference lane (geometric mean ratio 0.049, 95 % CI below 1)"
         in (s.loc["CD9", "reason"])
     )
     assert "depleted" not in s.loc["CD63", "reason"]

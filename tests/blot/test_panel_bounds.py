@@ -72,3 +72,27 @@ def test_an_absent_calls_bound_covers_the_true_signal():
     assert min(bounds) > truth, sorted(bounds)
     # the LoD stays the detection threshold, named beside the bound
     assert (absent["upper_bound_volume"] > absent["lod_volume"]).all()
+
+
+def test_an_ev_marker_3_fold_depleted_in_two_lanes_is_warned_though_its_ci_spans_1():
+    """review50 M10: ratios 0.30 and 0.40 (geometric mean 0.346); with two lanes the t(1) CI is 0.050-2.41, so
+    a rule needing the CI below 1 never warned."""
+    table = bands(
+        [
+            ("CD9", "lysate", 1000.0, 50.0, True, False),
+            ("CD9", "exo1", 150.0, 50.0, True, False),
+            ("CD9", "exo2", 200.0, 50.0, True, False),
+        ]
+    )
+    s = panel_summary(enrichment_table(table, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
+    assert s.loc["CD9", "ratio_geomean"] == pytest.approx(np.sqrt(0.3 * 0.4))
+    assert s.loc["CD9", "ratio_ci95_high"] > 1 and s.loc["CD9", "verdict"] == "pass"
+    assert (
+        "WARNING: depleted, not enriched: geometric mean ratio to the reference lane 0.346 (n 2, CI 0.0"
+        in (s.loc["CD9", "reason"])
+    )
+    assert "spans 1)" in s.loc["CD9", "reason"]
+    # an enriched marker (ratios 3 and 5) is not warned
+    table.loc[table.lane_name != "lysate", "volume"] = [1500.0, 2500.0]
+    s = panel_summary(enrichment_table(table, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
+    assert "depleted" not in s.loc["CD9", "reason"]
