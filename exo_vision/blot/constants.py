@@ -33,3 +33,7 @@ NOT_EV_WORDS = ("lysate", "cell", "blank", "empty", "negative", "ladder", "marke
 UPPER_BOUND_Z = 1.6449
 #: The confidence of that bound, in words.
 UPPER_BOUND_CONFIDENCE = "95 %"
+#: A negative marker (calnexin) is called absent from the EVs only when the blot shows it depleted at least
+#: 10-fold: every EV lane's 95 % upper bound at most this fraction of the lysate signal (per µg loaded). Above it
+#: the blot cannot tell EVs from a few-fold diluted lysate, and the verdict is inconclusive (``calnexin?``).
+MAX_ABSENCE_BOUND_FRACTION = 0.10

@@ -26,10 +26,10 @@ reason says so; ``n_ratios`` counts the lanes the statistics use.
 
 MISEV verdict: the EV markers CD9 and CD63 must be present in every EV lane
 and calnexin (endoplasmic reticulum) absent from every EV lane while present
-in the lysate (otherwise its absence proves nothing), with an upper bound in
-every EV lane below the lysate's level (otherwise the blot cannot show that the
-EVs carry less calnexin than the cells). Marker names are compared without
-letter case. An EV marker whose ratios' geometric mean lies below 1 (depleted in EVs
+in the lysate (otherwise its absence proves nothing), with a 95 % upper bound in
+every EV lane at most :data:`MAX_NEGATIVE_UPPER_BOUND` (10 %) of the lysate's level (otherwise the blot
+cannot show that the EVs carry at least 10-fold less calnexin than the cells: inconclusive).
+Marker names are compared without letter case. An EV marker whose ratios' geometric mean lies below 1 (depleted in EVs
 relative to the lysate) passes, as MISEV asks for presence, with a warning in its reason, whether or not its
 confidence interval spans 1 (with 2-3 lanes it nearly always does).
 """
@@ -42,7 +42,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from exo_vision.blot.constants import NOT_EV_WORDS, UPPER_BOUND_CONFIDENCE, UPPER_BOUND_Z
+from exo_vision.blot.constants import MAX_ABSENCE_BOUND_FRACTION, NOT_EV_WORDS, UPPER_BOUND_CONFIDENCE, UPPER_BOUND_Z
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 #: Markers expected present in EV lanes (lower-case names).
@@ -53,9 +53,9 @@ EV_NEGATIVE = ("calnexin", "canx", "gm130", "cytochrome c")
 MISEV_PANEL = ("CD9", "CD63", "calnexin")
 #: Name of the reference lane taken when none is given (compared without letter case).
 REFERENCE_NAME = "lysate"
-#: An absent negative marker shows depletion only when every EV lane's upper bound lies below
-#: this ratio to the reference lane (1: the EVs could carry as much per µg as the cells).
-MAX_NEGATIVE_UPPER_BOUND = 1.0
+#: An absent negative marker shows depletion only when every EV lane's upper bound is at most this ratio to the
+#: reference lane (:data:`~exo_vision.blot.constants.MAX_ABSENCE_BOUND_FRACTION`: at least 10-fold depleted).
+MAX_NEGATIVE_UPPER_BOUND = MAX_ABSENCE_BOUND_FRACTION
 
 #: Lane roles (``role`` column of ``panel.csv``).
 REFERENCE_ROLE, EV_ROLE, OTHER_ROLE = "reference", "EV", "other"
@@ -692,12 +692,13 @@ def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[b
         return False, f"{marker} not detected in the EV lanes, but inconclusive: no call in {lanes} ({NO_CALL_REASON})"
     worst = float(ev["ratio_upper_bound"].max())
     level = "signal per µg loaded" if ev["ug_loaded"].notna().all() else "signal"
-    if np.isfinite(worst) and worst >= MAX_NEGATIVE_UPPER_BOUND:
+    if np.isfinite(worst) and worst > MAX_NEGATIVE_UPPER_BOUND:
         return False, (
-            f"{marker} not detected in the EV lanes, but inconclusive: the detection limit allows up to "
-            f"{_fmt(100 * worst)}% of the reference lane's {level} ({UPPER_BOUND_CONFIDENCE} upper bound), so "
-            "depletion is not shown; load more protein "
-            "or expose longer until the reference band is well above the LoD"
+            f"{marker} not detected in the EV lanes, but inconclusive: the blot can only show {marker} below "
+            f"{_fmt(100 * worst)}% of the reference lane's {level} ({UPPER_BOUND_CONFIDENCE} upper bound), short of "
+            f"the {_fmt(1 / MAX_NEGATIVE_UPPER_BOUND)}-fold depletion "
+            f"(at most {_fmt(100 * MAX_NEGATIVE_UPPER_BOUND)}%) an absence call needs; load more protein or expose "
+            "longer until the reference band is well above the LoD"
         )
     return True, (
         f"{marker} absent from {_all_lanes(len(ev))} (each < {_fmt(100 * worst)}% of the reference lane's {level}, "

@@ -786,12 +786,13 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             value, lanes = bound
             per_ug = " per µg loaded" if panel["ug_loaded"].notna().any() else ""
             shown = num("blot.calnexin_upper_bound", value, 2, percent=True)
-            if value >= MAX_NEGATIVE_UPPER_BOUND:
+            if value > MAX_NEGATIVE_UPPER_BOUND:
                 out.append(
                     f'<p class="fail">Calnexin was not detected in {_e(", ".join(lanes))}, but that proves no '
                     f"depletion: the limit of detection allows up to {shown} of the lysate signal{per_ug} there "
-                    "(95 % upper bound; inconclusive). Load more protein, or expose longer, until the lysate band "
-                    f"lies well above the LoD.{indicative}</p>"
+                    f"(95 % upper bound; inconclusive: an absence call needs at most "
+                    f"{100 * MAX_NEGATIVE_UPPER_BOUND:g} %, a {1 / MAX_NEGATIVE_UPPER_BOUND:g}-fold depletion). Load "
+                    f"more protein, or expose longer, until the lysate band lies well above the LoD.{indicative}</p>"
                 )
             else:
                 out.append(

@@ -183,7 +183,7 @@ def test_calnexin_absent_with_a_bound_above_the_lysate_level_is_inconclusive():
     s = panel_summary(enrichment_table(faint, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
     assert s.loc["calnexin", "verdict"] == "fail"
     assert (
-        "inconclusive: the detection limit allows up to 225% of the reference lane's signal per µg loaded"
+        "inconclusive: the blot can only show calnexin below 225% of the reference lane's signal per µg loaded"
         in (s.loc["calnexin", "reason"])
     )
     s = panel_summary(enrichment_table(PANEL, reference_lane="lysate", ug_loaded=UG)).set_index("marker")

@@ -96,3 +96,27 @@ def test_an_ev_marker_3_fold_depleted_in_two_lanes_is_warned_though_its_ci_spans
     table.loc[table.lane_name != "lysate", "volume"] = [1500.0, 2500.0]
     s = panel_summary(enrichment_table(table, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
     assert "depleted" not in s.loc["CD9", "reason"]
+
+
+@pytest.mark.parametrize(("lysate", "passes"), [(2000.0, True), (80.0, False)])
+def test_calnexin_negative_needs_a_10_fold_depletion(lysate, passes):
+    """review50 M15: a bound of 70 % of the lysate passed as "calnexin−". LoD 30 at 10 µg, 95 % bound
+    30 + 1.6449 * 30 / 3.3 = 44.95 (4.495 per µg); lysate 2000 at 20 µg (100 per µg): 4.5 %, a pass;
+    lysate 80 (4 per µg): 112 %, and with lysate 560 (28 per µg) 16 %: both inconclusive."""
+    table = bands(
+        [
+            ("calnexin", "lysate", lysate, 30.0, True, False),
+            ("calnexin", "exo1", 10.0, 30.0, False, False),
+            ("calnexin", "exo2", -5.0, 30.0, False, False),
+        ]
+    )
+    s = panel_summary(enrichment_table(table, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
+    assert (s.loc["calnexin", "verdict"] == "pass") is passes
+    table.loc[table.lane_name == "lysate", "volume"] = 560.0  # bound 16 %: under the lysate, not 10-fold under
+    s = panel_summary(enrichment_table(table, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
+    assert s.loc["calnexin", "verdict"] == "fail"
+    assert (
+        "inconclusive: the blot can only show calnexin below 16.1% of the reference lane's signal per µg"
+        in (s.loc["calnexin", "reason"])
+    )
+    assert "10-fold depletion (at most 10%)" in s.loc["calnexin", "reason"]
