@@ -120,3 +120,18 @@ def test_calnexin_negative_needs_a_10_fold_depletion(lysate, passes):
         in (s.loc["calnexin", "reason"])
     )
     assert "10-fold depletion (at most 10%)" in s.loc["calnexin", "reason"]
+
+
+@pytest.mark.parametrize(
+    ("name", "word"),
+    [("PBS control", "pbs"), ("DPBS", "dpbs"), ("TBS only", "tbs"), ("vehicle", "vehicle"), ("mock-EV", "mock")],
+)
+def test_a_buffer_or_vehicle_control_lane_is_not_pooled_as_an_ev_replicate(name, word):
+    """review50 L2: "PBS control" was pooled with exo1 as an EV replicate."""
+    from exo_vision.blot.panel import lane_roles, not_ev_word
+
+    assert not_ev_word(name) == word
+    roles = lane_roles(["lysate", "exo1", name], reference_lane="lysate")
+    assert roles[name] == ("other", f"its name says {word!r}") and roles["exo1"] == ("EV", "")
+    # "control" alone names a condition, not a buffer: control EVs are EVs
+    assert not_ev_word("control EVs") is None
