@@ -127,13 +127,16 @@ class ReportInputs:
     tem : TemEvidence or None
         TEM evidence; None when no ``--tem`` folder was given.
     blot : BlotEvidence or None
-        Blot evidence; None when no ``--blot`` folder was given.
+        Blot evidence; None when no ``--blot`` folder was given. With several ``--blot`` folders, the first.
     instruments : InstrumentValues
         Values from other instruments.
     title : str
         Page title (the preparation's name).
     created_utc : str, optional
         Timestamp printed on the page; now by default.
+    more_blots : list of BlotEvidence
+        The blots of the second and later ``--blot`` folders (replicate membranes): each gets a section, a
+        summary card and a provenance part of its own, after the first's.
     """
 
     tem: TemEvidence | None
@@ -141,6 +144,12 @@ class ReportInputs:
     instruments: InstrumentValues = field(default_factory=InstrumentValues)
     title: str = "EV characterization report"
     created_utc: str | None = None
+    more_blots: list[BlotEvidence] = field(default_factory=list)
+
+    @property
+    def blots(self) -> list[BlotEvidence]:
+        """Every blot given, in the order of the ``--blot`` options."""
+        return ([self.blot] if self.blot is not None else []) + list(self.more_blots)
 
 
 # ---------------------------------------------------------------- formatting
@@ -238,13 +247,15 @@ def _header(inputs: ReportInputs) -> str:
     dls = inputs.instruments.dls
     if dls is not None:
         cards.append(_card("DLS Z-average", f"{num('dls.z_avg_nm', dls['z_avg_nm'])} <small>nm</small>"))
-    blot = inputs.blot
-    if blot is not None and blot.has_panel:
+    blots = inputs.blots
+    for k, blot in enumerate(blots, start=1):
+        if not blot.has_panel:
+            continue
         ok = panel_pass(blot)
         caveat = panel_caveat(blot)
         cards.append(
             _card(
-                "Marker panel",
+                "Marker panel" + (f" (blot {k}: {_e(blot.path.name)})" if len(blots) > 1 else ""),
                 f'<span data-key="blot.verdict">{_e(verdict_text(blot.panel_summary))}</span> '
                 f'<span class="badge {"pass" if ok else "fail"}" data-key="blot.pass">'
                 f"{'PASS' if ok else 'FAIL'}</span>"
@@ -730,8 +741,9 @@ def annotated_blot_width_css(shape: tuple[int, int]) -> int:
     return int(min(max_width, round(tall * cols / max(rows, 1))))
 
 
-def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
-    out = ["<h2>Western blot: MISEV marker panel</h2>"]
+def _blot_section(blot: BlotEvidence | None, missing_reason: str | None, label: str = "") -> str:
+    """The blot section of one ``--blot`` folder; ``label`` ("2 of 3, folder rep2") tells replicate blots apart."""
+    out = [f"<h2>Western blot{' ' + _e(label) if label else ''}: MISEV marker panel</h2>"]
     if blot is None:
         return "".join(out) + _missing(
             "Western blot",
@@ -1034,7 +1046,7 @@ def _kv_table(mapping: Mapping[str, Any]) -> str:
 
 def _provenance(inputs: ReportInputs) -> str:
     out = ["<h2>Provenance: parameters, software and checksums</h2>"]
-    tem, blot = inputs.tem, inputs.blot
+    tem, blots = inputs.tem, inputs.blots
     if tem is not None:
         out.append("<h3>TEM runs</h3>")
         run_rows = [
@@ -1079,8 +1091,9 @@ def _provenance(inputs: ReportInputs) -> str:
         )
         out.append("<h3>TEM input checksums (SHA-256, recorded by the run)</h3>")
         out.append(_table(["Grid", "Image", "Input", "SHA-256"], rows))
-    if blot is not None:
-        out.append("<h3>Western blot run and parameters (from run.json)</h3>")
+    for k, blot in enumerate(blots, start=1):
+        which = f" {k} of {len(blots)} ({_e(blot.path.name)})" if len(blots) > 1 else ""
+        out.append(f"<h3>Western blot run{which} and parameters (from run.json)</h3>")
         command = blot.run.get("argv") or blot.run.get("command") or []
         command_text = " ".join(map(str, command)) if isinstance(command, list) else str(command)
         out.append(
@@ -1095,7 +1108,7 @@ def _provenance(inputs: ReportInputs) -> str:
     if tem is not None:
         for g in tem.grids:
             sources += [g.path / "run.json", g.path / "summary.csv", g.path / "vesicles.csv"]
-    if blot is not None:
+    for blot in blots:
         sources += [
             p for p in (blot.path / "run.json", blot.path / "panel.csv", blot.path / "panel_summary.csv") if p.is_file()
         ]
@@ -1184,7 +1197,16 @@ def render_report(inputs: ReportInputs, *, blot_missing_reason: str | None = Non
             _morphology(tem),
             _overlays(tem),
         ]
-    parts.append(_blot_section(inputs.blot, blot_missing_reason))
+    blots = inputs.blots
+    if len(blots) > 1:
+        parts.append(
+            f'<p class="note">{len(blots)} blot runs were given (replicate membranes, each with its own lysate '
+            "lane): each has its section below, with its own verdict; their ratios are not pooled across blots.</p>"
+        )
+        for k, blot in enumerate(blots, start=1):
+            parts.append(_blot_section(blot, None, f"{k} of {len(blots)} ({blot.path.name})"))
+    else:
+        parts.append(_blot_section(inputs.blot, blot_missing_reason))
     parts.append(_provenance(inputs))
     body = "".join(parts)
     return (

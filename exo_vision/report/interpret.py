@@ -92,7 +92,11 @@ def panel_caveat(blot: BlotEvidence) -> str:
     if isinstance(verdict, Mapping) and verdict.get("caveats"):
         return INDICATIVE
     panel = blot.panel
-    if panel is not None and "caveat" in panel.columns and panel["caveat"].fillna("").astype(str).str.strip().any():
+    if (
+        panel is not None
+        and "caveat" in panel.columns
+        and panel["caveat"].dropna().astype(str).str.strip().ne("").any()
+    ):
         return INDICATIVE
     return ""
 

@@ -94,3 +94,20 @@ def test_the_8_bit_caveat_reaches_every_verdict_of_the_report(tmp_path):
     sentence = page[page.index("<p>Calnexin was not detected") :]
     sentence = sentence[: sentence.index("</p>")]
     assert "Indicative only: measured on an 8-bit or rescaled export" in sentence
+
+
+def test_a_report_of_three_blot_runs_shows_each_of_them(tmp_path):
+    """review50 M3: `report --blot A --blot B --blot C` kept only C."""
+    outs = [_panel_run(tmp_path, f"rep{k}", make_marker_panel(rng=20 + k)) for k in (1, 2, 3)]
+    page_path = tmp_path / "reps.html"
+    argv = ["report", *[a for o in outs for a in ("--blot", str(o))], "--out", str(page_path)]
+    assert main(argv) == 0
+    page = page_path.read_text(encoding="utf-8")
+    for k, out in enumerate(outs, start=1):
+        assert f"Western blot {k} of 3 ({out.name}): MISEV marker panel" in page
+        assert f"Marker panel (blot {k}: {out.name})" in page
+        recorded = json.loads((out / "run.json").read_text())["images"][0]["input_sha256"]
+        assert recorded in page
+    assert "their ratios are not pooled across blots" in page
+    # the same folder twice is refused
+    assert main(["report", "--blot", str(outs[0]), "--blot", str(outs[0]), "--out", str(page_path)]) == 2
