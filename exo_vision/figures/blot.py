@@ -19,7 +19,7 @@ from exo_vision.blot.panel import (
     ratio_censoring,
 )
 from exo_vision.figures.overlay import FONT_DIGIT_PX, MIN_TEXT_SCALE, TEXT_FONT, TEXT_STROKE_PER_SCALE
-from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
+from exo_vision.figures.style import GROUP_COLORS, MM_PER_INCH, journal_figure, journal_style
 
 #: Colours (RGB) of the annotated image: present and saturated bands in Okabe-Ito bluish green and
 #: vermillion, which stay apart under every colour-vision deficiency (red and green did not), and a
@@ -371,13 +371,38 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
         ax.set_ylabel(
             f"EV / {ref.iloc[0] if len(ref) else 'reference'} signal"
             + (" per µg" if per_ug else "")
-            + "\n(black line: geometric mean, 95 % CI)"
+            + "\n(line: geometric mean, 95 % CI)"
         )
         _log_ratio_axis(ax, np.concatenate(drawn))
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles))
-        if uniq:
-            fig.legend(uniq.values(), uniq.keys(), loc="outside lower center", ncols=2)
         if title:
             ax.set_title(title)
+        if uniq:
+            _fit_legend(fig, list(uniq.values()), list(uniq.keys()))
     return fig
+
+
+#: The legend's share of :data:`PANEL_HEIGHT_MM` (mm): three rows of 7 pt entries with their padding. A taller
+#: legend (one column of long saturation labels) makes the figure taller by the difference, so the axes keep
+#: their height and the y label its room.
+LEGEND_ALLOWANCE_MM = 14.0
+#: Room (mm) left between the legend and each side of the figure.
+LEGEND_SIDE_MARGIN_MM = 1.0
+
+
+def _fit_legend(fig: Figure, handles: list, labels: list[str]) -> None:
+    """A legend below the axes, in two columns when they fit the figure's width, else in one; the figure grows
+    taller when the legend needs more than :data:`LEGEND_ALLOWANCE_MM` (long labels of saturated bands were
+    cut at both edges, with their symbols, by a two-column legend wider than the single column)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    width_px = fig.get_figwidth() * fig.dpi - 2 * LEGEND_SIDE_MARGIN_MM / MM_PER_INCH * fig.dpi
+    legend = fig.legend(handles, labels, loc="outside lower center", ncols=2)
+    if legend.get_window_extent(renderer).width > width_px:
+        legend.remove()
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=1)
+    needed_mm = legend.get_window_extent(renderer).height / fig.dpi * MM_PER_INCH
+    if needed_mm > LEGEND_ALLOWANCE_MM:
+        fig.set_figheight(fig.get_figheight() + (needed_mm - LEGEND_ALLOWANCE_MM) / MM_PER_INCH)
