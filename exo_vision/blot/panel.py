@@ -736,8 +736,9 @@ def _depletion_warning(ev: pd.DataFrame, st: dict[str, float], reference_saturat
     if st["n"] and st["geomean"] < 1:
         # with 2-3 lanes the t-based interval nearly always spans 1: a geometric mean below 1 is warned all the same
         spans = f", CI {_fmt(st['ci_low'])}-{_fmt(st['ci_high'])} spans 1" if np.isfinite(st["ci_high"]) else ""
+        shown = _fmt(st["geomean"]) if _fmt(st["geomean"]) != "1" else f"{st['geomean']:.4f}"  # never "below 1: 1"
         return (
-            f"; WARNING: depleted, not enriched: geometric mean ratio to the reference lane {_fmt(st['geomean'])} "
+            f"; WARNING: depleted, not enriched: geometric mean ratio to the reference lane {shown} "
             f"(n {st['n']}{spans})"
         )
     if reference_saturated and len(ev) and bool((ev["ratio_upper_bound"] < 1).all()):
