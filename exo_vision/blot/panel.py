@@ -701,7 +701,8 @@ def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[b
             "longer until the reference band is well above the LoD"
         )
     return True, (
-        f"{marker} absent from {_all_lanes(len(ev))} (each < {_fmt(100 * worst)}% of the reference lane's {level}, "
+        f"{marker} absent from {_all_lanes(len(ev))} ({'each ' if len(ev) > 1 else ''}< {_fmt(100 * worst)}% of "
+        f"the reference lane's {level}, "
         f"a {UPPER_BOUND_CONFIDENCE} upper bound) and present in the reference lane"
     )
 

@@ -135,3 +135,20 @@ def test_a_buffer_or_vehicle_control_lane_is_not_pooled_as_an_ev_replicate(name,
     assert roles[name] == ("other", f"its name says {word!r}") and roles["exo1"] == ("EV", "")
     # "control" alone names a condition, not a buffer: control EVs are EVs
     assert not_ev_word("control EVs") is None
+
+
+def test_one_ev_lanes_absence_is_not_worded_for_each_of_several():
+    table = bands(
+        [
+            ("calnexin", "lysate", 2000.0, 30.0, True, False),
+            ("calnexin", "exo1", 10.0, 30.0, False, False),
+            ("calnexin", "PBS control", -5.0, 30.0, False, False),
+        ]
+    )
+    ug = {"lysate": 20.0, "exo1": 10.0, "PBS control": 10.0}
+    s = panel_summary(enrichment_table(table, reference_lane="lysate", ug_loaded=ug)).set_index("marker")
+    assert (
+        "calnexin absent from the one EV lane (< 4.5% of the reference lane's signal per µg loaded"
+        in (s.loc["calnexin", "reason"])
+    )
+    assert "not pooled as EV lanes: PBS control (its name says 'pbs')" in s.loc["calnexin", "reason"]
