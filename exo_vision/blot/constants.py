@@ -24,6 +24,32 @@ SAME_LANE_PITCHES = 0.6
 #: The files a marker panel is written to (by ``exo-vision blot`` and the napari blot dock's export).
 PANEL_FILES = ("panel.csv", "panel_summary.csv", "panel.png", "panel.svg")
 #: A lane whose name has a word starting with one of these (any letter case; ``lysate2``, ``Cell lysate``,
-#: ``blank``, ``empty``, ``negative control``, ``ladder``, ``marker``, ``buffer only``) is no EV sample: without
-#: an explicit list of EV lanes it is left out of the EV replicates (:func:`exo_vision.blot.panel.lane_roles`).
-NOT_EV_WORDS = ("lysate", "cell", "blank", "empty", "negative", "ladder", "marker", "buffer")
+#: ``blank``, ``empty``, ``negative control``, ``ladder``, ``marker``, ``buffer only``, and the buffer and vehicle
+#: controls ``PBS control``, ``DPBS``, ``TBS``, ``vehicle``, ``mock``) is no EV sample: without an explicit list
+#: of EV lanes it is left out of the EV replicates (:func:`exo_vision.blot.panel.lane_roles`). "control" alone is
+#: not among them: an EV sample may be a control condition ("control EVs").
+NOT_EV_WORDS = (
+    "lysate",
+    "cell",
+    "blank",
+    "empty",
+    "negative",
+    "ladder",
+    "marker",
+    "buffer",
+    "pbs",
+    "dpbs",
+    "tbs",
+    "vehicle",
+    "mock",
+)
+#: One-sided 95 % quantile of the standard normal distribution. A band whose true volume equals the LoD is
+#: detected only half the time; one of ``LoD + UPPER_BOUND_Z x SD_blank`` is detected with 95 % probability, so
+#: that is what an absent call bounds with 95 % confidence (``upper_bound_volume`` in ``panel.csv``).
+UPPER_BOUND_Z = 1.6449
+#: The confidence of that bound, in words.
+UPPER_BOUND_CONFIDENCE = "95 %"
+#: A negative marker (calnexin) is called absent from the EVs only when the blot shows it depleted at least
+#: 10-fold: every EV lane's 95 % upper bound at most this fraction of the lysate signal (per µg loaded). Above it
+#: the blot cannot tell EVs from a few-fold diluted lysate, and the verdict is inconclusive (``calnexin?``).
+MAX_ABSENCE_BOUND_FRACTION = 0.10

@@ -26,11 +26,12 @@ reason says so; ``n_ratios`` counts the lanes the statistics use.
 
 MISEV verdict: the EV markers CD9 and CD63 must be present in every EV lane
 and calnexin (endoplasmic reticulum) absent from every EV lane while present
-in the lysate (otherwise its absence proves nothing), with an upper bound in
-every EV lane below the lysate's level (otherwise the blot cannot show that the
-EVs carry less calnexin than the cells). Marker names are compared without
-letter case. An EV marker whose ratios lie below 1 (depleted in EVs relative to
-the lysate) passes, as MISEV asks for presence, with a warning in its reason.
+in the lysate (otherwise its absence proves nothing), with a 95 % upper bound in
+every EV lane at most :data:`MAX_NEGATIVE_UPPER_BOUND` (10 %) of the lysate's level (otherwise the blot
+cannot show that the EVs carry at least 10-fold less calnexin than the cells: inconclusive).
+Marker names are compared without letter case. An EV marker whose ratios' geometric mean lies below 1 (depleted in EVs
+relative to the lysate) passes, as MISEV asks for presence, with a warning in its reason, whether or not its
+confidence interval spans 1 (with 2-3 lanes it nearly always does).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from exo_vision.blot.constants import NOT_EV_WORDS
+from exo_vision.blot.constants import MAX_ABSENCE_BOUND_FRACTION, NOT_EV_WORDS, UPPER_BOUND_CONFIDENCE, UPPER_BOUND_Z
+from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 
 #: Markers expected present in EV lanes (lower-case names).
 EV_POSITIVE = ("cd9", "cd63", "cd81", "tsg101", "alix", "syntenin")
@@ -51,9 +53,9 @@ EV_NEGATIVE = ("calnexin", "canx", "gm130", "cytochrome c")
 MISEV_PANEL = ("CD9", "CD63", "calnexin")
 #: Name of the reference lane taken when none is given (compared without letter case).
 REFERENCE_NAME = "lysate"
-#: An absent negative marker shows depletion only when every EV lane's upper bound lies below
-#: this ratio to the reference lane (1: the EVs could carry as much per µg as the cells).
-MAX_NEGATIVE_UPPER_BOUND = 1.0
+#: An absent negative marker shows depletion only when every EV lane's upper bound is at most this ratio to the
+#: reference lane (:data:`~exo_vision.blot.constants.MAX_ABSENCE_BOUND_FRACTION`: at least 10-fold depleted).
+MAX_NEGATIVE_UPPER_BOUND = MAX_ABSENCE_BOUND_FRACTION
 
 #: Lane roles (``role`` column of ``panel.csv``).
 REFERENCE_ROLE, EV_ROLE, OTHER_ROLE = "reference", "EV", "other"
@@ -62,6 +64,13 @@ REFERENCE_ROLE, EV_ROLE, OTHER_ROLE = "reference", "EV", "other"
 NEGATIVE_VOLUME_SDS = 5.0
 #: Why a lane gets no call (:func:`unreliable_volume`), as the verdict says it.
 NO_CALL_REASON = "its window's volume lies far below zero, so the background read there is not background"
+#: How a marker no lane shows gets measured (the statement of each of its lanes, :func:`enrichment_table`).
+UNMEASURED_HINT = (
+    "give its position (--ladder-lane with --ladder-kda, or a marker window) to have it measured with its "
+    "detection limit"
+)
+#: What a marker detected in no lane, the reference included, is called (its absence, or presence, unproven).
+NOT_IN_REFERENCE = "not detected even in the reference (lysate) lane: inconclusive"
 #: What a panel without EV lanes is told.
 NO_EV_LANES = (
     "every lane but the reference is named as no EV sample, or left out of the EV lanes given; name the EV lanes "
@@ -83,11 +92,14 @@ ENRICHMENT_COLUMNS: dict[str, str] = {
     "ug_loaded": "float64",
     "volume": "float64",
     "lod_volume": "float64",
+    "upper_bound_volume": "float64",
     "present": "bool",
     "saturated": "bool",
     "volume_per_ug": "float64",
     "ratio_to_reference": "float64",
+    "ratio_lower_bound": "float64",
     "ratio_upper_bound": "float64",
+    "ratio_censoring": "object",
     "statement": "object",
     "caveat": "object",
 }
@@ -132,6 +144,9 @@ def expected_in_ev(marker: str) -> str:
 
 #: What a measured ratio is when its bands are clipped (:func:`ratio_censoring`).
 MEASURED, LOWER_BOUND, UPPER_BOUND, UNDETERMINED = "measured", "lower bound", "upper bound", "undetermined"
+#: ``ratio_censoring`` of a lane whose band is below the LoD (``ratio_upper_bound`` from its LoD), of a lane
+#: without a call, and of every lane of a marker whose reference band is absent (nothing to divide by).
+BELOW_LOD, NO_CALL, NO_REFERENCE = "below LoD: upper bound", "no call", "no reference band"
 
 
 def ratio_censoring(ev_saturated: bool, reference_saturated: bool) -> str:
@@ -145,6 +160,30 @@ def ratio_censoring(ev_saturated: bool, reference_saturated: bool) -> str:
     if ev_saturated:
         return LOWER_BOUND
     return UPPER_BOUND if reference_saturated else MEASURED
+
+
+def ratio_as_read(enrichment: pd.DataFrame) -> pd.Series:
+    """Each present band's EV/reference ratio as its volumes read, whatever their saturation.
+
+    ``ratio_to_reference`` holds only measurements; a saturated band's quotient goes to ``ratio_lower_bound`` or
+    ``ratio_upper_bound``, and where both bands are saturated to neither (undetermined). This is the quotient
+    itself, for drawing such a lane where it read (per µg when ``ug_loaded`` is given).
+
+    Parameters
+    ----------
+    enrichment : pandas.DataFrame
+        Output of :func:`enrichment_table`.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed like ``enrichment``; NaN for absent bands and where the reference band is absent.
+    """
+    per_ug = enrichment["volume"].astype(float) / enrichment["ug_loaded"].astype(float).fillna(1.0)
+    ref = enrichment["is_reference"].astype(bool) & enrichment["present"].astype(bool)
+    ref_per_ug = per_ug[ref].groupby(enrichment.loc[ref, "marker"]).first()
+    out = per_ug / enrichment["marker"].map(ref_per_ug).astype(float)
+    return out.where(enrichment["present"].astype(bool))
 
 
 def clipped_reference_markers(enrichment: pd.DataFrame) -> set[str]:
@@ -317,18 +356,52 @@ def unreliable_volume(row) -> bool:
     return bool(np.isfinite(sd) and sd > 0 and float(row.volume) < -NEGATIVE_VOLUME_SDS * sd)
 
 
+def volume_noise_sd(row) -> float:
+    """The blank-volume noise SD of a band row: ``noise_sd_volume``, or for a table without it (or without a
+    positive value there) the LoD's share of it, ``lod_volume / lod_factor`` (a blank mean of 0)."""
+    sd = float(getattr(row, "noise_sd_volume", np.nan))
+    if np.isfinite(sd) and sd > 0:
+        return sd
+    return float(row.lod_volume) / DEFAULT_BLOT_PARAMETERS.lod_factor
+
+
+def upper_bound_volume(row) -> float:
+    """The 95 % upper bound on the true volume of an absent band: the volume detected with 95 % probability.
+
+    A band whose true volume equals the LoD reads above it only half the time (its measured volume scatters by
+    the blank-volume noise SD around it), so the LoD itself bounds nothing. A band of ``LoD + z x SD``
+    (:data:`~exo_vision.blot.constants.UPPER_BOUND_Z`, the one-sided 95 % normal quantile) is detected 95 % of the
+    time: that is the bound of a band that was not. Where the window holds more than the LoD without a band peak,
+    the bound starts from its volume instead. The LoD stays the detection threshold (``lod_volume``).
+
+    Parameters
+    ----------
+    row
+        A band row with ``volume`` and ``lod_volume`` (grey level x px) and, ideally, ``noise_sd_volume``
+        (:func:`volume_noise_sd`).
+
+    Returns
+    -------
+    float
+        ``max(lod_volume, volume) + UPPER_BOUND_Z x noise SD`` (grey level x px).
+    """
+    return max(float(row.lod_volume), float(row.volume)) + UPPER_BOUND_Z * volume_noise_sd(row)
+
+
 def _absent_statement(marker: str, r, bound: float, upper: float, reference_lane: str, per_ug_text: str) -> str:
-    """The sentence of an absent band: its bound and what share of the reference signal it allows."""
+    """The sentence of an absent band: its LoD, its 95 % upper bound and what share of the reference signal that
+    allows."""
     lod = float(r.lod_volume)
     limit = (
         f"< LoD = {_fmt(lod)} {VOLUME_UNIT}"
-        if bound == lod
-        else f"no band peak there, but the window holds {_fmt(bound)} {VOLUME_UNIT} (above the LoD "
-        f"{_fmt(lod)}), so < {_fmt(bound)}"
+        if float(r.volume) <= lod
+        else f"no band peak there, but the window holds {_fmt(float(r.volume))} {VOLUME_UNIT} (above the LoD "
+        f"{_fmt(lod)})"
     )
     return (
-        f"{marker} not detected in {r.lane_name}: {limit}, "
-        f"i.e. < {_fmt(100 * upper)}% of the {reference_lane} signal{per_ug_text}"
+        f"{marker} not detected in {r.lane_name}: {limit}; {UPPER_BOUND_CONFIDENCE} upper bound {_fmt(bound)} "
+        f"{VOLUME_UNIT} (a band that strong is detected {UPPER_BOUND_CONFIDENCE} of the time), i.e. < "
+        f"{_fmt(100 * upper)}% of the {reference_lane} signal{per_ug_text}"
     )
 
 
@@ -349,6 +422,7 @@ def enrichment_table(
     ug_loaded: Mapping[str, float] | None = None,
     ev_lanes: Sequence[str] | None = None,
     caveats: Mapping[str, str] | None = None,
+    unmeasured: Mapping[str, tuple[str, int]] | None = None,
 ) -> pd.DataFrame:
     """EV/reference ratio per marker and lane.
 
@@ -371,13 +445,22 @@ def enrichment_table(
         Image name (``image`` column) -> what a result measured on it must add (an 8-bit export's;
         :attr:`exo_vision.blot.quantify.BlotResult.panel_caveat`): the ``caveat`` of its rows, appended to the
         statement of its absent bands and to the reason of their markers (:func:`panel_summary`).
+    unmeasured : mapping of str to (str, int), optional
+        Markers named for a strip that got no band row (no lane showed a band and no position was given, so no
+        window was measured; :func:`exo_vision.blot.quantify.unmeasured_markers`) -> the image and strip they
+        were probed on. Each gets one row per lane: absent, with no volume and no LoD (NaN), and a
+        statement saying so; its verdict is then inconclusive (not detected even in the reference lane).
 
     Returns
     -------
     pandas.DataFrame
-        Columns of :data:`ENRICHMENT_COLUMNS`; ``ratio_to_reference`` is NaN
-        for absent bands, which get ``ratio_upper_bound`` and a ``statement``; ``role`` and ``role_reason``
-        are each lane's (:func:`lane_roles`).
+        Columns of :data:`ENRICHMENT_COLUMNS`. ``ratio_to_reference`` holds measured ratios only: it is NaN
+        for absent bands, which get ``ratio_upper_bound`` (from the LoD) and a ``statement``, and for saturated
+        bands, whose ratio goes to ``ratio_lower_bound`` (EV band saturated) or ``ratio_upper_bound``
+        (reference band saturated), or to neither when both are (undetermined: the statement gives it as
+        read). ``ratio_censoring`` names which (:data:`MEASURED`, :data:`LOWER_BOUND`, :data:`UPPER_BOUND`,
+        :data:`UNDETERMINED`, :data:`BELOW_LOD`, :data:`NO_CALL`, :data:`NO_REFERENCE`); ``role`` and
+        ``role_reason`` are each lane's (:func:`lane_roles`).
     """
     need = {"marker", "lane_name", "volume", "lod_volume", "present", "saturated"}
     missing = need - set(bands.columns)
@@ -402,6 +485,10 @@ def enrichment_table(
         for r in group.itertuples():
             out.append(_enrichment_row(str(marker), r, ref.iloc[0], reference_lane, ug_loaded, caveats or {}))
             out[-1]["role"], out[-1]["role_reason"] = roles[str(r.lane_name)]
+    measured = {str(m).strip().casefold() for m in rows["marker"]}
+    for marker, (image, strip) in (unmeasured or {}).items():
+        if marker.strip().casefold() not in measured:
+            out.extend(_unmeasured_rows(marker, (image, strip), names, reference_lane, ug_loaded, roles))
     table = pd.DataFrame.from_records(out)
     table.insert(0, "label", np.arange(1, len(table) + 1))
     return table[list(ENRICHMENT_COLUMNS)].astype(ENRICHMENT_COLUMNS)
@@ -416,16 +503,33 @@ def _enrichment_row(
     ug = float(ug_loaded[r.lane_name]) if ug_loaded is not None else np.nan
     scale = ug if ug_loaded is not None else 1.0
     per_ug = float(r.volume) / scale
-    ratio = upper = np.nan
-    statement = ""
+    ratio = lower = upper = np.nan
+    statement, censoring = "", NO_REFERENCE
     if not bool(ref["present"]):
         statement = f"{marker} not detected in the reference lane {reference_lane}: no ratio"
     elif bool(r.present):
-        ratio = per_ug / ref_per_ug
+        read = per_ug / ref_per_ug
+        censoring = (
+            MEASURED if r.lane_name == reference_lane else ratio_censoring(bool(r.saturated), bool(ref["saturated"]))
+        )
+        ratio, lower, upper = (
+            (read, np.nan, np.nan)
+            if censoring == MEASURED
+            else (np.nan, read, np.nan)
+            if censoring == LOWER_BOUND
+            else (np.nan, np.nan, read)
+            if censoring == UPPER_BOUND
+            else (np.nan, np.nan, np.nan)
+        )
+        if censoring == UNDETERMINED:
+            statement = (
+                f"{marker} in {r.lane_name}: both bands saturated, so the ratio ({_fmt(read)} as read) is undetermined"
+            )
     elif unreliable_volume(r):
-        statement = _no_call_statement(marker, r)
+        statement, censoring = _no_call_statement(marker, r), NO_CALL
     else:
-        bound = max(float(r.lod_volume), float(r.volume))
+        censoring = BELOW_LOD
+        bound = upper_bound_volume(r)
         upper = (bound / scale) / ref_per_ug
         per_ug_text = " per µg loaded" if ug_loaded is not None else ""
         statement = _absent_statement(marker, r, bound, upper, reference_lane, per_ug_text)
@@ -442,14 +546,61 @@ def _enrichment_row(
         ug_loaded=ug,
         volume=float(r.volume),
         lod_volume=float(r.lod_volume),
+        upper_bound_volume=upper_bound_volume(r) if not bool(r.present) else np.nan,
         present=bool(r.present),
         saturated=bool(r.saturated),
         volume_per_ug=per_ug if ug_loaded is not None else np.nan,
         ratio_to_reference=ratio,
+        ratio_lower_bound=lower,
         ratio_upper_bound=upper,
+        ratio_censoring=censoring,
         statement=statement,
         caveat=caveat,
     )
+
+
+def _unmeasured_rows(
+    marker: str,
+    where: tuple[str, int],
+    names: Sequence[str],
+    reference_lane: str,
+    ug_loaded: Mapping[str, float] | None,
+    roles: Mapping[str, tuple[str, str]],
+) -> list[dict[str, object]]:
+    """The rows of a marker probed on ``where`` (image, strip) that no lane shows and whose window nobody placed:
+    each lane absent, with no volume and no LoD (nothing was integrated)."""
+    image, strip = where
+    out = []
+    for name in names:
+        out.append(
+            dict(
+                marker=marker,
+                lane_name=name,
+                image=image,
+                strip=int(strip),
+                band_label=0,
+                is_reference=name == reference_lane,
+                ug_loaded=float(ug_loaded[name]) if ug_loaded is not None else np.nan,
+                volume=np.nan,
+                lod_volume=np.nan,
+                upper_bound_volume=np.nan,
+                present=False,
+                saturated=False,
+                volume_per_ug=np.nan,
+                ratio_to_reference=np.nan,
+                ratio_lower_bound=np.nan,
+                ratio_upper_bound=np.nan,
+                ratio_censoring=NO_REFERENCE,
+                statement=(
+                    f"{marker} not detected in {name} (absent; no LoD: no lane of strip {strip} of {image} shows a "
+                    "band and no position was given for it, so no window was measured)"
+                ),
+                caveat="",
+                role=roles[name][0],
+                role_reason=roles[name][1],
+            )
+        )
+    return out
 
 
 def replicate_stats(values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, float]:
@@ -516,6 +667,8 @@ def _presence_reason(marker: str, ev: pd.DataFrame, ref_present: bool = True) ->
     if absent_lanes:
         no_call = _no_call_lanes(ev, ref_present)
         why = f" (no call in {', '.join(no_call)}: {NO_CALL_REASON})" if no_call else ""
+        if not ref_present and len(absent_lanes) == len(ev):
+            why += f", and {NOT_IN_REFERENCE} (a failed antibody or transfer?)"
         return False, f"{marker} not detected in EV lane(s) {', '.join(absent_lanes)}{why}"
     return True, f"{marker} present in {_all_lanes(len(ev))}"
 
@@ -529,22 +682,28 @@ def _absence_reason(marker: str, ev: pd.DataFrame, ref_present: bool) -> tuple[b
         where = "" if ref_present else " (and not detected in the reference lane)"
         return False, f"{marker} detected in EV lane(s) {', '.join(present_lanes)}{where}: cellular contamination"
     if not ref_present:
-        return False, f"{marker} not detected in the reference lane either, so its absence from EV lanes proves nothing"
+        return False, (
+            f"{marker} {NOT_IN_REFERENCE} (the lysate, the control that the antibody and transfer work, shows no "
+            "band, so its absence from the EV lanes proves nothing)"
+        )
     no_call = _no_call_lanes(ev, ref_present)
     if no_call:
         lanes = ", ".join(no_call)
         return False, f"{marker} not detected in the EV lanes, but inconclusive: no call in {lanes} ({NO_CALL_REASON})"
     worst = float(ev["ratio_upper_bound"].max())
     level = "signal per µg loaded" if ev["ug_loaded"].notna().all() else "signal"
-    if np.isfinite(worst) and worst >= MAX_NEGATIVE_UPPER_BOUND:
+    if np.isfinite(worst) and worst > MAX_NEGATIVE_UPPER_BOUND:
         return False, (
-            f"{marker} not detected in the EV lanes, but inconclusive: the detection limit allows up to "
-            f"{_fmt(100 * worst)}% of the reference lane's {level}, so depletion is not shown; load more protein "
-            "or expose longer until the reference band is well above the LoD"
+            f"{marker} not detected in the EV lanes, but inconclusive: the blot can only show {marker} below "
+            f"{_fmt(100 * worst)}% of the reference lane's {level} ({UPPER_BOUND_CONFIDENCE} upper bound), short of "
+            f"the {_fmt(1 / MAX_NEGATIVE_UPPER_BOUND)}-fold depletion "
+            f"(at most {_fmt(100 * MAX_NEGATIVE_UPPER_BOUND)}%) an absence call needs; load more protein or expose "
+            "longer until the reference band is well above the LoD"
         )
     return True, (
-        f"{marker} absent from {_all_lanes(len(ev))} (each < {_fmt(100 * worst)}% of the reference lane's {level}) "
-        "and present in the reference lane"
+        f"{marker} absent from {_all_lanes(len(ev))} ({'each ' if len(ev) > 1 else ''}< {_fmt(100 * worst)}% of "
+        f"the reference lane's {level}, "
+        f"a {UPPER_BOUND_CONFIDENCE} upper bound) and present in the reference lane"
     )
 
 
@@ -570,16 +729,24 @@ def _statistics_note(ev: pd.DataFrame, reference_saturated: bool, reference_pres
 
 def _depletion_warning(ev: pd.DataFrame, st: dict[str, float], reference_saturated: bool) -> str:
     """The warning of an EV marker whose ratios lie below 1 (depleted in EVs), or ""."""
-    if st["n"] and (st["ci_high"] < 1 if np.isfinite(st["ci_high"]) else st["geomean"] < 1):
+    if st["n"] and np.isfinite(st["ci_high"]) and st["ci_high"] < 1:
         return (
             f"; WARNING: depleted in EVs relative to the reference lane (geometric mean ratio "
-            f"{_fmt(st['geomean'])}), not enriched"
+            f"{_fmt(st['geomean'])}, 95 % CI below 1), not enriched"
         )
-    if reference_saturated and bool((ev["ratio_to_reference"] < 1).all()):
+    if st["n"] and st["geomean"] < 1:
+        # with 2-3 lanes the t-based interval nearly always spans 1: a geometric mean below 1 is warned all the same
+        spans = f", CI {_fmt(st['ci_low'])}-{_fmt(st['ci_high'])} spans 1" if np.isfinite(st["ci_high"]) else ""
+        shown = _fmt(st["geomean"]) if _fmt(st["geomean"]) != "1" else f"{st['geomean']:.4f}"  # never "below 1: 1"
+        return (
+            f"; WARNING: depleted, not enriched: geometric mean ratio to the reference lane {shown} "
+            f"(n {st['n']}{spans})"
+        )
+    if reference_saturated and len(ev) and bool((ev["ratio_upper_bound"] < 1).all()):
         # every ratio is an upper bound (the reference clipped), and all lie below 1: depleted for certain
         return (
             f"; WARNING: depleted in EVs relative to the reference lane (every ratio at most "
-            f"{_fmt(float(ev['ratio_to_reference'].max()))}, an upper bound), not enriched"
+            f"{_fmt(float(ev['ratio_upper_bound'].max()))}, an upper bound), not enriched"
         )
     return ""
 
@@ -614,6 +781,8 @@ def _summary_row(marker: str, g: pd.DataFrame) -> dict[str, object]:
         ok, reason = True, f"{marker} is not part of the MISEV panel check"
     if note and expect != "absent" and not ev.empty:
         reason += f"; {note}"
+    if g["lod_volume"].isna().all():
+        reason += f"; no lane shows a band and no window was measured, so there is no LoD: {UNMEASURED_HINT}"
     if g["saturated"].any():
         reason += "; WARNING: saturated band(s), ratios unreliable"
     if left_out:

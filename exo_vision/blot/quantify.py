@@ -378,6 +378,34 @@ def panel_caveat(image: np.ndarray, step: float | None, noise: Mapping[tuple[int
     return text
 
 
+def unmeasured_markers(result: BlotResult, image_name: str) -> dict[str, tuple[str, int]]:
+    """The markers named for a strip of ``result`` that got no band row, with the image and strip they were on.
+
+    Such a strip shows a band in no lane and no position (ladder fit or marker window) was given for it, so
+    nothing was integrated there; the marker was probed all the same, and a panel reports it
+    (:func:`exo_vision.blot.panel.enrichment_table`, ``unmeasured``) rather than leaving it out.
+
+    Parameters
+    ----------
+    result : BlotResult
+        Output of :func:`quantify_blot`.
+    image_name : str
+        The image's name as the band table's ``image`` column gives it.
+
+    Returns
+    -------
+    dict of str to (str, int)
+        Marker -> ``(image_name, strip number)``; empty when every named marker has rows.
+    """
+    markers = result.parameters.get("markers") or []
+    table = result.bands
+    out: dict[str, tuple[str, int]] = {}
+    for s, marker in zip(result.strips, markers, strict=False):
+        if marker and not ((table["strip"] == s.index) & (table["marker"] == marker)).any():
+            out.setdefault(str(marker), (image_name, int(s.index)))
+    return out
+
+
 def _log_warnings(warnings: Sequence[str], image_name: str) -> None:
     """Log each warning, prefixed with the image's name."""
     for w in warnings:
@@ -495,9 +523,10 @@ def _unmeasured_marker_warnings(table: pd.DataFrame, strips: Sequence[Strip], ma
     for s, marker in zip(strips, markers, strict=True):
         if marker and not ((table["strip"] == s.index) & (table["marker"] == marker)).any():
             out.append(
-                f"strip {s.index} ({marker}): no lane shows a band and no position was given for it, so {marker} was "
-                "not measured and gets no present/absent call; give its position (--ladder-lane with --ladder-kda, "
-                "or a marker window) to have it called absent with its detection limit"
+                f"strip {s.index} ({marker}): no lane shows a band and no position was given for it, so no window "
+                f"was integrated: {marker} is called absent in every lane with no detection limit (inconclusive where "
+                "the lysate shows nothing either); give its position (--ladder-lane with --ladder-kda, or a marker "
+                "window) to have it measured with its detection limit"
             )
     return out
 

@@ -550,13 +550,14 @@ def _straightened(data, args, ranges, *, polarity: str, max_value) -> tuple[Any,
 
 
 def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem: str | None = None):
-    """Read, quantify and write the per-image outputs of one blot; return its band table, its warnings and what a
-    panel must add to results measured on it (:attr:`~exo_vision.blot.quantify.BlotResult.panel_caveat`).
+    """Read, quantify and write the per-image outputs of one blot; return its band table, its warnings, what a
+    panel must add to results measured on it (:attr:`~exo_vision.blot.quantify.BlotResult.panel_caveat`) and the
+    markers named for a strip that got no band row (:func:`~exo_vision.blot.quantify.unmeasured_markers`).
 
     Both outputs (``stem_bands.csv``, ``stem_annotated.png``) appear together or not at all.
     """
     from exo_vision.blot.gel import quantify_gel
-    from exo_vision.blot.quantify import quantify_blot
+    from exo_vision.blot.quantify import quantify_blot, unmeasured_markers
     from exo_vision.blot.saturation import export_warnings, without_repeats
     from exo_vision.blot.straighten import straightening_warning
     from exo_vision.figures.blot import annotated_blot
@@ -597,7 +598,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
         group.stage_bytes(out_dir / f"{stem}_bands.csv", _csv_text(result.bands).encode("utf-8"))
         group.stage(out_dir / f"{stem}_annotated.png", lambda tmp: _png_writer(tmp, annotated))
     warnings = list(dict.fromkeys(read_warnings + result.warnings))
-    return result.bands, warnings, result.panel_caveat
+    return result.bands, warnings, result.panel_caveat, unmeasured_markers(result, path.name)
 
 
 def _refuse_what_the_panel_names(args: argparse.Namespace) -> None:
@@ -763,6 +764,7 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, panel: dict[str, Any], l
     for name in RUN_FILES:
         (out_dir / name).unlink(missing_ok=True)
     tables, errors, warnings, images, caveats = [], [], {}, [], {}
+    unmeasured: dict[str, tuple[str, int]] = {}
     for (path, markers, names), stem in zip(jobs, stems, strict=True):
         shown = display_path(path)
         try:
@@ -770,10 +772,12 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, panel: dict[str, Any], l
                 strip_markers = _strip_markers(markers)
             else:
                 strip_markers = markers
-            table, warns, caveat = quantify_file(
+            table, warns, caveat, not_measured = quantify_file(
                 path, out_dir=out_dir, markers=strip_markers, lane_names=names, args=args, stem=stem
             )
             tables.append(table)
+            for marker, where in not_measured.items():
+                unmeasured.setdefault(marker, where)
             if caveat:
                 caveats[path.name] = caveat
             images.append(
@@ -813,7 +817,7 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, panel: dict[str, Any], l
         all_bands = pd.concat(tables, ignore_index=True)
         if (all_bands["marker"].astype(str) != "").any():
             try:
-                verdict = _write_panel(all_bands, out_dir=out_dir, panel=panel, caveats=caveats)
+                verdict = _write_panel(all_bands, out_dir=out_dir, panel=panel, caveats=caveats, unmeasured=unmeasured)
             except ValueError as err:
                 logger.error("panel: %s", err)
                 errors.append({"input": "panel", "error": str(err)})
@@ -952,16 +956,23 @@ def _strip_markers(entries: list[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
-def _write_panel(bands, *, out_dir: Path, panel: dict[str, Any], caveats: dict[str, str]) -> dict[str, Any]:
-    """Write the panel files of ``bands`` (``panel``: its ``reference``, ``ug_map`` and ``ev_lanes``); return
-    the verdict and its reasons."""
+def _write_panel(
+    bands, *, out_dir: Path, panel: dict[str, Any], caveats: dict[str, str], unmeasured: dict[str, tuple[str, int]]
+) -> dict[str, Any]:
+    """Write the panel files of ``bands`` (``panel``: its ``reference``, ``ug_map`` and ``ev_lanes``; markers
+    probed but measured nowhere in ``unmeasured``); return the verdict and its reasons."""
     from exo_vision._shared.atomic import atomic_write
     from exo_vision.blot.panel import enrichment_table, misev_verdict, panel_summary, pooled_lanes_line
     from exo_vision.figures.blot import panel_figure
     from exo_vision.figures.style import save_figure
 
     enrichment = enrichment_table(
-        bands, reference_lane=panel["reference"], ug_loaded=panel["ug_map"], ev_lanes=panel["ev_lanes"], caveats=caveats
+        bands,
+        reference_lane=panel["reference"],
+        ug_loaded=panel["ug_map"],
+        ev_lanes=panel["ev_lanes"],
+        caveats=caveats,
+        unmeasured=unmeasured,
     )
     summary = panel_summary(enrichment)
     ok, reasons = misev_verdict(summary)

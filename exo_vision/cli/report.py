@@ -26,7 +26,9 @@ equivalent Σd⁶/Σd⁵, the intensity-weighted harmonic mean a Z-average estim
 parameters, software versions and input checksums.
 
 A grid is one --tem folder: analyse each grid with its own `exo-vision tem
---out DIR` and give --tem once per grid. Pieces not given (no --blot, a blot
+--out DIR` and give --tem once per grid. Replicate blots (one `exo-vision blot`
+run each, with its own lysate lane) are given with --blot once per run: each gets
+a section and a verdict of its own. Pieces not given (no --blot, a blot
 folder without panel.csv, no --dls ...) appear as "not provided".
 """
 
@@ -60,7 +62,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="output folder of `exo-vision tem` (one grid); repeat for several grids",
     )
-    p.add_argument("--blot", metavar="DIR", help="output folder of `exo-vision blot` (with --panel)")
+    p.add_argument(
+        "--blot",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="output folder of `exo-vision blot` (with --panel); repeat for replicate blots (one section each)",
+    )
     p.add_argument("--dls", metavar="VALUES", help='DLS values, e.g. "z_avg_nm=121.3,sd_nm=23.7,pdi=0.21"')
     p.add_argument("--zeta", metavar="VALUES", help='zeta potential, e.g. "mean_mv=-23.5,sd_mv=4.1"')
     p.add_argument("--protein", metavar="VALUES", help='protein concentration, e.g. "ug_per_ml=850,method=BCA"')

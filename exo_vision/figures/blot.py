@@ -15,10 +15,11 @@ from exo_vision.blot.panel import (
     UNDETERMINED,
     UPPER_BOUND,
     clipped_reference_markers,
+    ratio_as_read,
     ratio_censoring,
 )
 from exo_vision.figures.overlay import FONT_DIGIT_PX, MIN_TEXT_SCALE, TEXT_FONT, TEXT_STROKE_PER_SCALE
-from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
+from exo_vision.figures.style import GROUP_COLORS, MM_PER_INCH, journal_figure, journal_style
 
 #: Colours (RGB) of the annotated image: present and saturated bands in Okabe-Ito bluish green and
 #: vermillion, which stay apart under every colour-vision deficiency (red and green did not), and a
@@ -317,7 +318,8 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
         markers = list(summary["marker"])
         lanes = list(dict.fromkeys(enrichment.loc[_is_ev(enrichment), "lane_name"]))
         clipped_reference = clipped_reference_markers(enrichment)
-        drawn = [enrichment["ratio_to_reference"].to_numpy(float), enrichment["ratio_upper_bound"].to_numpy(float)]
+        read = ratio_as_read(enrichment)
+        drawn = [read.to_numpy(float), enrichment["ratio_upper_bound"].to_numpy(float)]
         for i, row in enumerate(summary.itertuples()):
             mean = float(getattr(row, "ratio_geomean", np.nan))
             low, high = float(getattr(row, "ratio_ci95_low", np.nan)), float(getattr(row, "ratio_ci95_high", np.nan))
@@ -341,18 +343,26 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
             for j, e in enumerate(ev.itertuples()):
                 x = i + (j - (len(ev) - 1) / 2) * 0.15
                 c = GROUP_COLORS[lanes.index(e.lane_name) % len(GROUP_COLORS)]
-                if e.present and np.isfinite(e.ratio_to_reference):
+                if e.present and np.isfinite(read[e.Index]):
                     shape, kind = censoring(bool(e.saturated), str(row.marker) in clipped_reference)
                     ax.plot(
                         [x],
-                        [e.ratio_to_reference],
+                        [read[e.Index]],
                         shape,
                         ms=3.5 if shape == "o" else 4.5,
                         color=c,
                         label=e.lane_name if not kind else f"{e.lane_name} ({kind})",
                     )
                 elif np.isfinite(e.ratio_upper_bound):
-                    ax.plot([x], [e.ratio_upper_bound], "v", ms=4, color=c, mfc="none", label=f"{e.lane_name} (< LoD)")
+                    ax.plot(
+                        [x],
+                        [e.ratio_upper_bound],
+                        "v",
+                        ms=4,
+                        color=c,
+                        mfc="none",
+                        label=f"{e.lane_name} (< LoD: 95 % bound)",
+                    )
         ax.axhline(1.0, color="0.5", lw=0.6, ls="--")
         ax.set_xticks(range(len(markers)), [f"{m}\n{v}" for m, v in zip(markers, summary["verdict"])])
         ax.set_xlim(-0.6, len(markers) - 0.4)
@@ -361,13 +371,38 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
         ax.set_ylabel(
             f"EV / {ref.iloc[0] if len(ref) else 'reference'} signal"
             + (" per µg" if per_ug else "")
-            + "\n(black line: geometric mean, 95 % CI)"
+            + "\n(line: geometric mean, 95 % CI)"
         )
         _log_ratio_axis(ax, np.concatenate(drawn))
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles))
-        if uniq:
-            fig.legend(uniq.values(), uniq.keys(), loc="outside lower center", ncols=2)
         if title:
             ax.set_title(title)
+        if uniq:
+            _fit_legend(fig, list(uniq.values()), list(uniq.keys()))
     return fig
+
+
+#: The legend's share of :data:`PANEL_HEIGHT_MM` (mm): three rows of 7 pt entries with their padding. A taller
+#: legend (one column of long saturation labels) makes the figure taller by the difference, so the axes keep
+#: their height and the y label its room.
+LEGEND_ALLOWANCE_MM = 14.0
+#: Room (mm) left between the legend and each side of the figure.
+LEGEND_SIDE_MARGIN_MM = 1.0
+
+
+def _fit_legend(fig: Figure, handles: list, labels: list[str]) -> None:
+    """A legend below the axes, in two columns when they fit the figure's width, else in one; the figure grows
+    taller when the legend needs more than :data:`LEGEND_ALLOWANCE_MM` (long labels of saturated bands were
+    cut at both edges, with their symbols, by a two-column legend wider than the single column)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    width_px = fig.get_figwidth() * fig.dpi - 2 * LEGEND_SIDE_MARGIN_MM / MM_PER_INCH * fig.dpi
+    legend = fig.legend(handles, labels, loc="outside lower center", ncols=2)
+    if legend.get_window_extent(renderer).width > width_px:
+        legend.remove()
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=1)
+    needed_mm = legend.get_window_extent(renderer).height / fig.dpi * MM_PER_INCH
+    if needed_mm > LEGEND_ALLOWANCE_MM:
+        fig.set_figheight(fig.get_figheight() + (needed_mm - LEGEND_ALLOWANCE_MM) / MM_PER_INCH)

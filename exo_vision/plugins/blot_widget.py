@@ -812,6 +812,7 @@ class BlotWidget(Container):
             misev_verdict,
             panel_summary,
         )
+        from exo_vision.blot.quantify import unmeasured_markers
 
         typed = self._reference.value.strip()
         names = list(dict.fromkeys(self.result.bands["lane_name"].astype(str)))
@@ -827,6 +828,7 @@ class BlotWidget(Container):
             ug_loaded=self._loads(names),
             ev_lanes=split_names(self._ev_lanes.value) or None,
             caveats=dict.fromkeys(images, self.result.panel_caveat) if self.result.panel_caveat else None,
+            unmeasured=unmeasured_markers(self.result, next(iter(sorted(images)), "")),
         )
         summary = panel_summary(enrichment)
         ok, reasons = misev_verdict(summary)
@@ -862,7 +864,8 @@ class BlotWidget(Container):
             return f"no panel verdict: {error}"
         from exo_vision.blot.panel import pooled_lanes_line
 
-        lines = [f"MISEV panel: {'PASS' if ok else 'FAIL'}", pooled_lanes_line(summary)]
+        caveat = " (indicative only: an 8-bit or rescaled export)" if self.result.panel_caveat else ""
+        lines = [f"MISEV panel: {'PASS' if ok else 'FAIL'}{caveat}", pooled_lanes_line(summary)]
         lines += [f"{row.marker}: {row.verdict} ({row.reason})" for row in summary.itertuples()]
         lines += [reason for reason in reasons if "missing" in reason]
         return "\n".join(lines)

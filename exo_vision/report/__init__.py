@@ -38,7 +38,7 @@ __all__ = [
 def build_report(
     *,
     tem_dirs: Sequence[str | Path] = (),
-    blot_dir: str | Path | None = None,
+    blot_dir: str | Path | Sequence[str | Path] | None = None,
     dls: str | None = None,
     zeta: str | None = None,
     protein: str | None = None,
@@ -51,8 +51,9 @@ def build_report(
     ----------
     tem_dirs : sequence of str or Path
         ``exo-vision tem`` output folders, one per grid (may be empty).
-    blot_dir : str or Path, optional
-        ``exo-vision blot`` output folder.
+    blot_dir : str or Path, or a sequence of them, optional
+        ``exo-vision blot`` output folder, or several (replicate blots, one run each): each gets its own
+        section, verdict and provenance, in the order given.
     dls, zeta, protein : str, optional
         ``key=value`` text as on the command line (see
         :func:`~exo_vision.report.instruments.parse_instrument_values`).
@@ -72,14 +73,30 @@ def build_report(
         For a folder that is not an exo-vision output of the right kind, for
         malformed instrument values, or when neither TEM nor blot folders are given.
     """
-    if not tem_dirs and blot_dir is None:
+    blot_dirs = [] if blot_dir is None else [blot_dir] if isinstance(blot_dir, str | Path) else list(blot_dir)
+    if not tem_dirs and not blot_dirs:
         raise ValueError("nothing to report: give at least one --tem DIR or a --blot DIR")
+    seen: dict[Path, str] = {}
+    for folder in blot_dirs:
+        key = Path(folder).resolve()
+        if key in seen:
+            raise ValueError(
+                f"--blot {folder}: given twice ({seen[key]} and {folder}); give each blot run's folder once"
+            )
+        seen[key] = str(folder)
     instruments = InstrumentValues(
         dls=parse_instrument_values(dls, kind="dls") if dls is not None else None,
         zeta=parse_instrument_values(zeta, kind="zeta") if zeta is not None else None,
         protein=parse_instrument_values(protein, kind="protein") if protein is not None else None,
     )
     tem = collect_tem(tem_dirs) if tem_dirs else None
-    blot = collect_blot(blot_dir) if blot_dir is not None else None
-    inputs = ReportInputs(tem=tem, blot=blot, instruments=instruments, title=title, created_utc=created_utc)
-    return render_report(inputs, blot_missing_reason=None if blot_dir is not None else "No --blot folder was given.")
+    blots = [collect_blot(folder) for folder in blot_dirs]
+    inputs = ReportInputs(
+        tem=tem,
+        blot=blots[0] if blots else None,
+        instruments=instruments,
+        title=title,
+        created_utc=created_utc,
+        more_blots=blots[1:],
+    )
+    return render_report(inputs, blot_missing_reason=None if blots else "No --blot folder was given.")

@@ -202,8 +202,9 @@ class BlotEvidence:
     panel_figure : Path or None
         ``panel.png`` when present.
     inputs : pandas.DataFrame
-        ``input``, ``sha256`` (computed now from the file; empty string when the
-        file is no longer where the run read it).
+        ``input``; ``sha256``, the checksum the run recorded in ``run.json`` (empty string when it recorded
+        none: the image failed, or a run.json without checksums); ``sha256_now``, the file's checksum when the
+        report is made (empty string when the file is no longer where the run read it).
     """
 
     path: Path
@@ -652,10 +653,6 @@ def collect_blot(folder: str | Path) -> BlotEvidence:
     panel_path, summary_path = folder / "panel.csv", folder / "panel_summary.csv"
     panel = _read_csv(panel_path, what="panel", producer=producer) if panel_path.is_file() else None
     panel_summary = _read_csv(summary_path, what="panel summary", producer=producer) if summary_path.is_file() else None
-    inputs = []
-    for item in run.get("inputs") or []:
-        path = Path(str(item))
-        inputs.append({"input": str(item), "sha256": sha256_file(path) if path.is_file() else ""})
     return BlotEvidence(
         path=folder,
         run=run,
@@ -664,5 +661,26 @@ def collect_blot(folder: str | Path) -> BlotEvidence:
         panel=panel,
         panel_summary=panel_summary,
         panel_figure=folder / "panel.png" if (folder / "panel.png").is_file() else None,
-        inputs=pd.DataFrame(inputs, columns=["input", "sha256"]),
+        inputs=_blot_inputs(run),
     )
+
+
+def _blot_inputs(run: dict[str, Any]) -> pd.DataFrame:
+    """Each input of a blot run with the checksum its run.json recorded and the file's checksum now.
+
+    A relative input path is looked for from the report's working directory, then from the run's.
+    """
+    recorded = {
+        str(i.get("input")): str(i.get("input_sha256") or "")
+        for i in run.get("images") or []
+        if isinstance(i, dict) and i.get("input") is not None
+    }
+    base = run.get("working_directory")
+    rows = []
+    for item in run.get("inputs") or []:
+        path = Path(str(item))
+        if not path.is_file() and base and not path.is_absolute():
+            path = Path(str(base)) / path
+        now = sha256_file(path) if path.is_file() else ""
+        rows.append({"input": str(item), "sha256": recorded.get(str(item), ""), "sha256_now": now})
+    return pd.DataFrame(rows, columns=["input", "sha256", "sha256_now"])

@@ -27,6 +27,7 @@ from exo_vision.blot.panel import (
     MEASURED,
     UNDETERMINED,
     UPPER_BOUND,
+    ratio_as_read,
     ratio_censoring,
 )
 from exo_vision.figures.histogram import size_histogram_figure
@@ -52,7 +53,7 @@ from exo_vision.report.embed import (
     rgb_data_uri,
 )
 from exo_vision.report.instruments import FIELDS
-from exo_vision.report.interpret import calnexin_bound, panel_pass, verdict_text
+from exo_vision.report.interpret import calnexin_bound, panel_caveat, panel_pass, verdict_text
 from exo_vision.tem_analysis import cut_where
 
 #: Why a DLS Z-average and a TEM diameter differ, in one line.
@@ -134,13 +135,16 @@ class ReportInputs:
     tem : TemEvidence or None
         TEM evidence; None when no ``--tem`` folder was given.
     blot : BlotEvidence or None
-        Blot evidence; None when no ``--blot`` folder was given.
+        Blot evidence; None when no ``--blot`` folder was given. With several ``--blot`` folders, the first.
     instruments : InstrumentValues
         Values from other instruments.
     title : str
         Page title (the preparation's name).
     created_utc : str, optional
         Timestamp printed on the page; now by default.
+    more_blots : list of BlotEvidence
+        The blots of the second and later ``--blot`` folders (replicate membranes): each gets a section, a
+        summary card and a provenance part of its own, after the first's.
     """
 
     tem: TemEvidence | None
@@ -148,6 +152,12 @@ class ReportInputs:
     instruments: InstrumentValues = field(default_factory=InstrumentValues)
     title: str = "EV characterization report"
     created_utc: str | None = None
+    more_blots: list[BlotEvidence] = field(default_factory=list)
+
+    @property
+    def blots(self) -> list[BlotEvidence]:
+        """Every blot given, in the order of the ``--blot`` options."""
+        return ([self.blot] if self.blot is not None else []) + list(self.more_blots)
 
 
 # ---------------------------------------------------------------- formatting
@@ -261,15 +271,19 @@ def _header(inputs: ReportInputs) -> str:
     dls = inputs.instruments.dls
     if dls is not None:
         cards.append(_card("DLS Z-average", f"{num('dls.z_avg_nm', dls['z_avg_nm'])} <small>nm</small>"))
-    blot = inputs.blot
-    if blot is not None and blot.has_panel:
+    blots = inputs.blots
+    for k, blot in enumerate(blots, start=1):
+        if not blot.has_panel:
+            continue
         ok = panel_pass(blot)
+        caveat = panel_caveat(blot)
         cards.append(
             _card(
-                "Marker panel",
+                "Marker panel" + (f" (blot {k}: {_e(blot.path.name)})" if len(blots) > 1 else ""),
                 f'<span data-key="blot.verdict">{_e(verdict_text(blot.panel_summary))}</span> '
                 f'<span class="badge {"pass" if ok else "fail"}" data-key="blot.pass">'
-                f"{'PASS' if ok else 'FAIL'}</span>",
+                f"{'PASS' if ok else 'FAIL'}</span>"
+                + (f' <small class="warn" data-key="blot.caveat">({_e(caveat)})</small>' if caveat else ""),
                 wide=True,
             )
         )
@@ -919,8 +933,9 @@ def annotated_blot_width_css(shape: tuple[int, int]) -> int:
     return int(min(max_width, round(tall * cols / max(rows, 1))))
 
 
-def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
-    out = ["<h2>Western blot: MISEV marker panel</h2>"]
+def _blot_section(blot: BlotEvidence | None, missing_reason: str | None, label: str = "") -> str:
+    """The blot section of one ``--blot`` folder; ``label`` ("2 of 3, folder rep2") tells replicate blots apart."""
+    out = [f"<h2>Western blot{' ' + _e(label) if label else ''}: MISEV marker panel</h2>"]
     if blot is None:
         return "".join(out) + _missing(
             "Western blot",
@@ -939,11 +954,18 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         )
     else:
         ok = panel_pass(blot)
+        caveat = panel_caveat(blot)
         out.append(
             f'<p><span class="badge {"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span> '
             f'&nbsp;<b data-key="blot.verdict">{_e(verdict_text(summary))}</b> '
-            "&nbsp;(expected for EVs: CD9+ and CD63+ in every EV lane, calnexin− in every EV lane while present "
+            + (f'<b class="warn">({_e(caveat)}: quantify the raw 16-bit image)</b> ' if caveat else "")
+            + "&nbsp;(expected for EVs: CD9+ and CD63+ in every EV lane, calnexin− in every EV lane while present "
             "in the cell lysate)</p>"
+        )
+        indicative = (
+            " Indicative only: measured on an 8-bit or rescaled export; quantify the raw 16-bit image."
+            if caveat
+            else ""
         )
         bound = calnexin_bound(panel)
         calnexin = panel.loc[panel["marker"].astype(str).str.lower() == "calnexin"]
@@ -956,42 +978,47 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
         elif len(detected):
             out.append(
                 f'<p class="fail">Calnexin was detected in {_e(", ".join(map(str, detected)))}: the '
-                "preparation carries cellular (endoplasmic-reticulum) material.</p>"
+                f"preparation carries cellular (endoplasmic-reticulum) material.{indicative}</p>"
+            )
+        elif not calnexin.loc[calnexin["is_reference"].astype(bool), "present"].astype(bool).any():
+            out.append(
+                '<p class="fail">Calnexin was probed but not detected even in the lysate (reference) lane: '
+                "inconclusive. The control of the negative marker failed (antibody, transfer or too little lysate), "
+                "so its absence from the EV lanes proves nothing about cellular contamination.</p>"
             )
         if bound is not None:
             value, lanes = bound
             per_ug = " per µg loaded" if panel["ug_loaded"].notna().any() else ""
             shown = num("blot.calnexin_upper_bound", value, 2, percent=True)
-            if value >= MAX_NEGATIVE_UPPER_BOUND:
+            if value > MAX_NEGATIVE_UPPER_BOUND:
                 out.append(
                     f'<p class="fail">Calnexin was not detected in {_e(", ".join(lanes))}, but that proves no '
                     f"depletion: the limit of detection allows up to {shown} of the lysate signal{per_ug} there "
-                    "(inconclusive). Load more protein, or expose longer, until the lysate band lies well above "
-                    "the LoD.</p>"
+                    f"(95 % upper bound; inconclusive: an absence call needs at most "
+                    f"{100 * MAX_NEGATIVE_UPPER_BOUND:g} %, a {1 / MAX_NEGATIVE_UPPER_BOUND:g}-fold depletion). Load "
+                    f"more protein, or expose longer, until the lysate band lies well above the LoD.{indicative}</p>"
                 )
             else:
                 out.append(
                     f"<p>Calnexin was not detected in {_e(', '.join(lanes))}: its signal there is below {shown} of "
-                    f"the lysate signal{per_ug} (upper bound from the limit of detection, LoD = mean blank + 3.3 SD "
-                    "blank).</p>"
+                    f"the lysate signal{per_ug} (95 % upper bound: a band that strong is detected 95 % of the time; "
+                    f"it is the limit of detection, LoD = mean blank + 3.3 SD blank, plus 1.645 SD blank).{indicative}"
+                    "</p>"
                 )
         out.append(_summary_table(summary))
         lane_rows = []
         clipped_reference = set(
             panel.loc[panel["is_reference"].astype(bool) & panel["saturated"].astype(bool), "marker"].astype(str)
         )
-        for r in panel.itertuples(index=False):
-            ratio = (
-                _bounded_ratio(r, clipped_reference)
-                if _finite(r.ratio_to_reference)
-                else (f"&lt; {_fmt(r.ratio_upper_bound, 4)}" if _finite(r.ratio_upper_bound) else "—")
-            )
+        read = ratio_as_read(panel) if {"volume", "ug_loaded"} <= set(panel.columns) else None
+        for k, r in zip(panel.index, panel.itertuples(index=False), strict=True):
+            ratio = _lane_ratio(r, clipped_reference, float(read[k]) if read is not None else math.nan)
             lane_rows.append(
                 [
                     _e(r.marker),
                     _e(r.lane_name),
-                    f"{float(r.volume):.3g}",
-                    f"{float(r.lod_volume):.3g}",
+                    f"{float(r.volume):.3g}" if _finite(r.volume) else "not measured",
+                    f"{float(r.lod_volume):.3g}" if _finite(r.lod_volume) else "—",
                     "yes" if bool(r.present) else "no",
                     '<span class="fail">yes</span>' if bool(r.saturated) else "no",
                     ratio,
@@ -1016,7 +1043,7 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None) -> str:
             f'<figure><img alt="marker panel chart" src="{chart}" '
             'width="520"><figcaption>EV/lysate ratio per marker on a log axis: black line with whiskers, the '
             "geometric mean of the replicate EV lanes' ratios and its t-based 95 % CI (whiskers when n ≥ 2); "
-            "dots, each EV lane; open downward triangles, the upper "
+            "dots, each EV lane; open downward triangles, the 95 % upper "
             "bound of a lane below the LoD; upward triangles, lower bounds (saturated EV band); filled downward "
             "triangles, upper bounds (saturated lysate band); crosses, undetermined (both saturated); dashed "
             "line, the lysate level (ratio 1).</figcaption></figure>"
@@ -1131,6 +1158,29 @@ def _summary_table(summary: pd.DataFrame) -> str:
     return _table(header, rows, right=(2, 4, 5)) + note
 
 
+def _lane_ratio(row: Any, clipped_reference: set[str], as_read: float) -> str:
+    """A lane's ratio to the lysate as the table shows it: the measured value, ``≥``/``≤`` a bound of a saturated
+    band, ``<`` the bound of a band below the LoD, or the quotient as read with "undetermined".
+
+    ``panel.csv`` files written before the bounds had their own columns (no ``ratio_censoring``) gave a
+    saturated band's quotient as ``ratio_to_reference``; those are marked from the saturation flags."""
+    present = bool(row.present)
+    lower, upper = getattr(row, "ratio_lower_bound", math.nan), getattr(row, "ratio_upper_bound", math.nan)
+    if _finite(row.ratio_to_reference):
+        if not hasattr(row, "ratio_censoring"):
+            return _bounded_ratio(row, clipped_reference)
+        return _fmt(row.ratio_to_reference, 2)
+    if present and _finite(lower):
+        return _CENSORED_RATIO[LOWER_BOUND].format(_fmt(lower, 2))
+    if present and _finite(upper):
+        return _CENSORED_RATIO[UPPER_BOUND].format(_fmt(upper, 2))
+    if present and str(getattr(row, "ratio_censoring", "")) == UNDETERMINED and _finite(as_read):
+        return _CENSORED_RATIO[UNDETERMINED].format(_fmt(as_read, 2))
+    if not present and _finite(upper):
+        return f"&lt; {_fmt(upper, 4)}"
+    return "—"
+
+
 def _bounded_ratio(row: Any, clipped_reference: set[str]) -> str:
     """A lane's ratio with its sign of censoring: ≥ for a saturated EV band, ≤ when the reference band is
     saturated (its volume, the divisor, reads low), undetermined when both are."""
@@ -1154,8 +1204,9 @@ def _saturation_notes(panel: pd.DataFrame) -> list[str]:
     """What saturated bands mean for the ratios: lower bounds in EV lanes, upper bounds under a clipped reference."""
     saturated = panel.loc[panel["saturated"].astype(bool)]
     notes = []
-    ev = saturated.loc[~saturated["is_reference"].astype(bool)]
     reference = saturated.loc[saturated["is_reference"].astype(bool)]
+    # under a saturated lysate band an EV band's ratio is undetermined, not a lower bound: the note below says so
+    ev = saturated.loc[~saturated["is_reference"].astype(bool) & ~saturated["marker"].isin(set(reference["marker"]))]
     if len(ev):
         pairs = ", ".join(f"{m} in {lane}" for m, lane in zip(ev["marker"], ev["lane_name"], strict=True))
         notes.append(
@@ -1187,7 +1238,7 @@ def _kv_table(mapping: Mapping[str, Any]) -> str:
 
 def _provenance(inputs: ReportInputs) -> str:
     out = ["<h2>Provenance: parameters, software and checksums</h2>"]
-    tem, blot = inputs.tem, inputs.blot
+    tem, blots = inputs.tem, inputs.blots
     if tem is not None:
         out.append("<h3>TEM runs</h3>")
         run_rows = [
@@ -1232,8 +1283,9 @@ def _provenance(inputs: ReportInputs) -> str:
         )
         out.append("<h3>TEM input checksums (SHA-256, recorded by the run)</h3>")
         out.append(_table(["Grid", "Image", "Input", "SHA-256"], rows))
-    if blot is not None:
-        out.append("<h3>Western blot run and parameters (from run.json)</h3>")
+    for k, blot in enumerate(blots, start=1):
+        which = f" {k} of {len(blots)} ({_e(blot.path.name)})" if len(blots) > 1 else ""
+        out.append(f"<h3>Western blot run{which} and parameters (from run.json)</h3>")
         command = blot.run.get("argv") or blot.run.get("command") or []
         command_text = " ".join(map(str, command)) if isinstance(command, list) else str(command)
         out.append(
@@ -1243,20 +1295,12 @@ def _provenance(inputs: ReportInputs) -> str:
         )
         out.append(_kv_table(blot.run.get("parameters", {})))
         out.extend(_run_environment(blot.run, "blot run"))
-        rows = [
-            [
-                f'<span class="mono">{_e(r.input)}</span>',
-                f'<span class="mono">{_e(r.sha256) if r.sha256 else "file not found at report time"}</span>',
-            ]
-            for r in blot.inputs.itertuples(index=False)
-        ]
-        out.append("<h3>Blot input checksums (SHA-256, computed when this report was made)</h3>")
-        out.append(_table(["Input", "SHA-256"], rows))
+        out.extend(_blot_input_checksums(blot))
     sources = []
     if tem is not None:
         for g in tem.grids:
             sources += [g.path / "run.json", g.path / "summary.csv", g.path / "vesicles.csv"]
-    if blot is not None:
+    for blot in blots:
         sources += [
             p for p in (blot.path / "run.json", blot.path / "panel.csv", blot.path / "panel_summary.csv") if p.is_file()
         ]
@@ -1272,6 +1316,44 @@ def _provenance(inputs: ReportInputs) -> str:
             )
         )
     return "".join(out)
+
+
+def _blot_input_checksums(blot: BlotEvidence) -> list[str]:
+    """The blot inputs' checksums as the run recorded them, with a warning for each file that now differs or is
+    gone (the report shows what was quantified, not what lies there today)."""
+    rows, changed, gone = [], [], []
+    for r in blot.inputs.itertuples(index=False):
+        recorded, now = str(r.sha256 or ""), str(r.sha256_now or "")
+        if not now:
+            state = '<span class="fail">file not found at report time</span>'
+            gone.append(str(r.input))
+        elif not recorded:
+            state = f"not recorded by the run; now {_e(now)}"
+        elif now != recorded:
+            state = f'<span class="fail">CHANGED since the run: now {_e(now)}</span>'
+            changed.append(str(r.input))
+        else:
+            state = "unchanged"
+        rows.append(
+            [
+                f'<span class="mono">{_e(r.input)}</span>',
+                f'<span class="mono">{_e(recorded) if recorded else "not recorded"}</span>',
+                f'<span class="mono">{state}</span>',
+            ]
+        )
+    out = ["<h3>Blot input checksums (SHA-256, recorded by the run)</h3>"]
+    if changed:
+        out.append(
+            f'<p class="fail">{_e(", ".join(changed))}: the file now differs from the one the blot run quantified '
+            "(its SHA-256 no longer matches run.json); the results above are of the file as it was.</p>"
+        )
+    if gone:
+        out.append(
+            f'<p class="warn">{_e(", ".join(gone))}: no longer where the blot run read it, so its checksum could not '
+            "be checked against run.json.</p>"
+        )
+    out.append(_table(["Input", "SHA-256 (run.json)", "File now"], rows))
+    return out
 
 
 def render_report(inputs: ReportInputs, *, blot_missing_reason: str | None = None) -> str:
@@ -1307,7 +1389,16 @@ def render_report(inputs: ReportInputs, *, blot_missing_reason: str | None = Non
             _morphology(tem),
             _overlays(tem),
         ]
-    parts.append(_blot_section(inputs.blot, blot_missing_reason))
+    blots = inputs.blots
+    if len(blots) > 1:
+        parts.append(
+            f'<p class="note">{len(blots)} blot runs were given (replicate membranes, each with its own lysate '
+            "lane): each has its section below, with its own verdict; their ratios are not pooled across blots.</p>"
+        )
+        for k, blot in enumerate(blots, start=1):
+            parts.append(_blot_section(blot, None, f"{k} of {len(blots)} ({blot.path.name})"))
+    else:
+        parts.append(_blot_section(inputs.blot, blot_missing_reason))
     parts.append(_provenance(inputs))
     body = "".join(parts)
     return (

@@ -78,6 +78,29 @@ def calnexin_bound(panel: pd.DataFrame) -> tuple[float, list[str]] | None:
     return float(rows["ratio_upper_bound"].max()), [str(v) for v in rows["lane_name"]]
 
 
+#: What every statement of a panel verdict adds when the panel was measured on an export (CLI, panel.png, dock).
+INDICATIVE = "indicative only: an 8-bit or rescaled export"
+
+
+def panel_caveat(blot: BlotEvidence) -> str:
+    """:data:`INDICATIVE` when the blot panel was measured on an export (8-bit, or grey levels in steps), else "".
+
+    Read from the run's verdict (``panel_verdict.caveats`` in run.json) or, for a run that recorded none, from
+    the ``caveat`` column of ``panel.csv``.
+    """
+    verdict = blot.run.get("panel_verdict")
+    if isinstance(verdict, Mapping) and verdict.get("caveats"):
+        return INDICATIVE
+    panel = blot.panel
+    if (
+        panel is not None
+        and "caveat" in panel.columns
+        and panel["caveat"].dropna().astype(str).str.strip().ne("").any()
+    ):
+        return INDICATIVE
+    return ""
+
+
 def panel_pass(blot: BlotEvidence) -> bool:
     """Whether the blot panel passes the MISEV check: the run's own verdict, else one computed from its summary."""
     verdict = blot.run.get("panel_verdict")

@@ -58,11 +58,15 @@ def test_ratio_without_ug_is_per_lane():
 def test_absent_band_gets_an_upper_bound_sentence():
     e = enrichment_table(PANEL, reference_lane="lysate", ug_loaded=UG)
     cnx = e[e.marker == "calnexin"].set_index("lane_name")
-    # LoD per µg / lysate per µg = (30/10) / (2000/20) = 0.03 -> 3 %
+    # 95 % bound = LoD + 1.6449 SD, SD = LoD / 3.3 without noise_sd_volume: 30 + 1.6449 * 30 / 3.3 = 44.954;
+    # per µg / lysate per µg = (44.954/10) / (2000/20) = 0.04495 -> 4.5 %
     assert np.isnan(cnx.loc["exo1", "ratio_to_reference"])
-    assert cnx.loc["exo1", "ratio_upper_bound"] == pytest.approx(0.03)
+    assert cnx.loc["exo1", "lod_volume"] == 30.0
+    assert cnx.loc["exo1", "upper_bound_volume"] == pytest.approx(30 + 1.6449 * 30 / 3.3)
+    assert cnx.loc["exo1", "ratio_upper_bound"] == pytest.approx((30 + 1.6449 * 30 / 3.3) / 10 / 100)
     assert cnx.loc["exo1", "statement"] == (
-        "calnexin not detected in exo1: < LoD = 30 grey level x px, i.e. < 3% of the lysate signal per µg loaded"
+        "calnexin not detected in exo1: < LoD = 30 grey level x px; 95 % upper bound 45 grey level x px (a band "
+        "that strong is detected 95 % of the time), i.e. < 4.5% of the lysate signal per µg loaded"
     )
 
 
@@ -112,7 +116,7 @@ def test_calnexin_absent_everywhere_proves_nothing():
     none.loc[none.marker == "calnexin", "present"] = False
     s = panel_summary(enrichment_table(none, reference_lane="lysate")).set_index("marker")
     assert s.loc["calnexin", "verdict"] == "fail"
-    assert "reference lane either" in s.loc["calnexin", "reason"]
+    assert "not detected even in the reference (lysate) lane: inconclusive" in s.loc["calnexin", "reason"]
 
 
 def test_bad_panel_input_is_refused():
@@ -139,13 +143,16 @@ def test_marker_names_that_differ_only_in_case_are_refused_not_overridden():
 
 
 def test_a_window_above_the_lod_without_a_band_peak_bounds_by_its_volume():
-    # No band peak, so absent; but the window holds 45 > LoD 30: the bound is 45, never below the measure.
+    # No band peak, so absent; but the window holds 45 > LoD 30: the bound starts from 45, never below the measure.
     shaped = PANEL.copy()
     shaped.loc[(shaped.marker == "calnexin") & (shaped.lane_name == "exo1"), "volume"] = 45.0
     e = enrichment_table(shaped, reference_lane="lysate", ug_loaded=UG).set_index(["marker", "lane_name"])
     row = e.loc[("calnexin", "exo1")]
-    assert row["ratio_upper_bound"] == pytest.approx((45.0 / 10) / (2000.0 / 20))  # 0.045
-    assert "no band peak there, but the window holds 45 grey level x px (above the LoD 30), so < 45" in row["statement"]
+    assert row["ratio_upper_bound"] == pytest.approx(((45.0 + 1.6449 * 30 / 3.3) / 10) / (2000.0 / 20))  # 0.060
+    assert (
+        "no band peak there, but the window holds 45 grey level x px (above the LoD 30); 95 % upper bound 60"
+        in (row["statement"])
+    )
 
 
 def test_replicate_statistics_are_withheld_when_a_replicate_is_censored():
@@ -168,18 +175,19 @@ def test_replicate_statistics_are_withheld_when_a_replicate_is_censored():
 
 
 def test_calnexin_absent_with_a_bound_above_the_lysate_level_is_inconclusive():
-    # lysate calnexin 200 at 20 µg (10 per µg), LoD 150 at 10 µg (15 per µg): the EVs could hold 150 % of it
+    # lysate calnexin 200 at 20 µg (10 per µg), LoD 150 at 10 µg, 95 % bound 150 + 1.6449 * 150 / 3.3 = 224.8
+    # (22.5 per µg): the EVs could hold 225 % of it
     faint = PANEL.copy()
     faint.loc[(faint.marker == "calnexin") & (faint.lane_name == "lysate"), "volume"] = 200.0
     faint.loc[faint.marker == "calnexin", "lod_volume"] = 150.0
     s = panel_summary(enrichment_table(faint, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
     assert s.loc["calnexin", "verdict"] == "fail"
     assert (
-        "inconclusive: the detection limit allows up to 150% of the reference lane's signal per µg loaded"
+        "inconclusive: the blot can only show calnexin below 225% of the reference lane's signal per µg loaded"
         in (s.loc["calnexin", "reason"])
     )
     s = panel_summary(enrichment_table(PANEL, reference_lane="lysate", ug_loaded=UG)).set_index("marker")
-    assert "each < 3% of the reference lane's signal per µg loaded" in s.loc["calnexin", "reason"]
+    assert "each < 4.5% of the reference lane's signal per µg loaded, a 95 % upper bound" in s.loc["calnexin", "reason"]
 
 
 def test_calnexin_in_ev_lanes_but_not_in_the_reference_is_called_contamination():
@@ -205,7 +213,7 @@ def test_an_ev_marker_depleted_relative_to_the_lysate_passes_with_a_warning():
     s = panel_summary(enrichment_table(low, reference_lane="lysate")).set_index("marker")
     assert s.loc["CD9", "verdict"] == "pass"
     assert (
-        "WARNING: depleted in EVs relative to the reference lane (geometric mean ratio 0.049)"
+        "WARNING: depleted in EVs relative to the reference lane (geometric mean ratio 0.049, 95 % CI below 1)"
         in (s.loc["CD9", "reason"])
     )
     assert "depleted" not in s.loc["CD63", "reason"]
@@ -369,6 +377,7 @@ def test_a_caveat_goes_into_the_statement_and_the_reason():
     """blot49 H3: the 8-bit caveat was only printed, not carried into panel.csv."""
     e = enrichment_table(PANEL.assign(image="x8.tif"), reference_lane="lysate", caveats={"x8.tif": "8-bit export"})
     cnx = e[(e.marker == "calnexin") & (e.lane_name == "exo1")].iloc[0]
-    assert cnx.statement.endswith("< 1.5% of the lysate signal (8-bit export)") and cnx.caveat == "8-bit export"
+    # (30 + 1.6449 * 30 / 3.3) / 2000 = 2.25 %
+    assert cnx.statement.endswith("< 2.25% of the lysate signal (8-bit export)") and cnx.caveat == "8-bit export"
     s = panel_summary(e).set_index("marker")
     assert s.loc["calnexin", "reason"].endswith("; CAVEAT: 8-bit export")

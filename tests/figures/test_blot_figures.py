@@ -178,3 +178,35 @@ def test_a_lane_label_with_room_stays_in_the_top_corner_even_where_its_box_reach
 
     poly = np.array([[23.1, -0.5], [132.3, -0.5], [93.3, 896.5], [-15.8, 896.5]])
     assert _lane_label_origin(poly, (42, 25), (4, 24), [], (897, 1122)) == (27, 24)
+
+
+def test_the_panel_legend_keeps_every_symbol_and_word_on_the_canvas_when_bands_are_saturated(tmp_path):
+    """review50 M12: with a saturated lysate band the two-column legend was wider than the 85 mm figure: its
+    left column lost its symbols and the right one was cut ("95 9")."""
+    bands = pd.DataFrame(
+        {
+            "marker": ["CD9"] * 3 + ["CD63"] * 3 + ["calnexin"] * 3,
+            "lane_name": ["lysate", "exo1", "exo2"] * 3,
+            "volume": [2000.0, 1200.0, 1600.0, 400.0, 800.0, 1000.0, 2000.0, 1.0, 2.0],
+            "lod_volume": [10.0] * 9,
+            "present": [True, True, True, True, True, True, True, False, False],
+            "saturated": [True, False, True] + [False] * 6,
+        }
+    )
+    e = enrichment_table(bands, reference_lane="lysate")
+    fig = panel_figure(e, panel_summary(e), title="MISEV panel: PASS")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    canvas = fig.bbox
+    legend = fig.legends[0]
+    box = legend.get_window_extent(renderer)
+    assert canvas.x0 <= box.x0 and box.x1 <= canvas.x1 and canvas.y0 <= box.y0
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert "exo1 (lysate saturated: upper bound)" in texts and "exo2 (both saturated: undetermined)" in texts
+    for handle in legend.legend_handles:  # every symbol drawn inside the figure
+        h = handle.get_window_extent(renderer)
+        assert canvas.x0 <= h.x0 and h.x1 <= canvas.x1
+    ylabel = fig.axes[0].yaxis.label.get_window_extent(renderer)
+    assert canvas.y0 <= ylabel.y0 and ylabel.y1 <= canvas.y1
+    ax = fig.axes[0].get_window_extent(renderer)
+    assert box.y1 <= ax.y0  # still below the axes

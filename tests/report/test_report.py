@@ -553,7 +553,7 @@ def test_an_inconclusive_calnexin_is_not_headlined_negative(tmp_path):
     page = _render_blot(evidence)
     assert _only(_parse(page).values, "blot.verdict")[1] == "CD9+ CD63+ calnexin?"
     assert "Calnexin was not detected in exo1, exo2, but that proves no depletion" in page
-    assert 'data-value="3.76">376.00 %</span> of the lysate signal there (inconclusive)' in page
+    assert 'data-value="3.76">376.00 %</span> of the lysate signal there (95 % upper bound; inconclusive' in page
 
 
 def test_saturated_bands_make_lower_or_upper_bounds_as_the_band_says(tmp_path):
