@@ -734,8 +734,10 @@ def _depletion_warning(ev: pd.DataFrame, st: dict[str, float], reference_saturat
             f"; WARNING: depleted in EVs relative to the reference lane (geometric mean ratio "
             f"{_fmt(st['geomean'])}, 95 % CI below 1), not enriched"
         )
-    if st["n"] and st["geomean"] < 1:
+    measured = ev["ratio_to_reference"].dropna() if "ratio_to_reference" in ev.columns else ev.iloc[0:0]
+    if st["n"] and st["geomean"] < 1 and len(measured) and bool((measured < 1).all()):
         # with 2-3 lanes the t-based interval nearly always spans 1: a geometric mean below 1 is warned all the same
+        # where every EV lane reads below the reference (lanes at 2 and 0.5 are not "depleted")
         spans = f", CI {_fmt(st['ci_low'])}-{_fmt(st['ci_high'])} spans 1" if np.isfinite(st["ci_high"]) else ""
         shown = _fmt(st["geomean"]) if _fmt(st["geomean"]) != "1" else f"{st['geomean']:.4f}"  # never "below 1: 1"
         return (

@@ -152,3 +152,15 @@ def test_one_ev_lanes_absence_is_not_worded_for_each_of_several():
         in (s.loc["calnexin", "reason"])
     )
     assert "not pooled as EV lanes: PBS control (its name says 'pbs')" in s.loc["calnexin", "reason"]
+
+
+def test_a_geometric_mean_a_hair_below_1_with_one_lane_enriched_is_not_called_depleted():
+    """Lanes at 2.0 and 0.49 (geometric mean 0.99) were warned "depleted, not enriched"."""
+    from exo_vision.blot.panel import _depletion_warning
+
+    ev = pd.DataFrame({"ratio_to_reference": [2.0, 0.49], "ratio_upper_bound": [np.nan, np.nan]})
+    st = {"n": 2, "geomean": float(np.sqrt(2.0 * 0.49)), "ci_low": 0.0, "ci_high": 5.0}
+    assert _depletion_warning(ev, st, False) == ""
+    ev["ratio_to_reference"] = [0.30, 0.40]
+    st["geomean"] = float(np.sqrt(0.12))
+    assert "depleted, not enriched" in _depletion_warning(ev, st, False)
