@@ -161,7 +161,16 @@ def test_grid_session_analyses_with_the_cli_parameters(make_napari_viewer, tmp_p
     expected = {
         k: v
         for k, v in cli.analysis_parameters().items()
-        if k not in ("pixel_size_nm", "frame", "scale_bar", "model_sha256", "model_version", "model_settings_sha256")
+        if k
+        not in (
+            "pixel_size_nm",
+            "frame",
+            "scale_bar",
+            "model_sha256",
+            "model_version",
+            "model_settings_sha256",
+            "model_card_sha256",
+        )
     }
     assert session.parameters() == expected
     assert session.parameters()["method"] == cli.method
