@@ -43,6 +43,15 @@ NOT_EV_WORDS = (
     "vehicle",
     "mock",
 )
+#: Words that make a lane name an EV sample whatever else it says ("mock EVs", "EVs in PBS", "EV (empty vector)",
+#: "EVs from cell culture"): a whole word of :data:`EV_WORDS_WHOLE` (any letter case) or a word starting with one of
+#: :data:`EV_WORD_STARTS` (``exo1``, ``exosomes``, ``vesicles``). Such a lane is an EV replicate by default even when
+#: a word of :data:`NOT_EV_WORDS` is in its name too.
+EV_WORDS_WHOLE = ("ev", "evs", "sev", "sevs", "lev", "levs")
+EV_WORD_STARTS = ("exo", "vesicle", "microvesicle", "extracellular")
+#: The words of :data:`NOT_EV_WORDS` that name a negative control (a lane that should show no marker at all): a
+#: marker present there is warned (spill-over from the next lane, a loading mix-up, contaminated buffer).
+CONTROL_WORDS = ("blank", "empty", "negative", "buffer", "pbs", "dpbs", "tbs", "vehicle", "mock")
 #: One-sided 95 % quantile of the standard normal distribution. A band whose true volume equals the LoD is
 #: detected only half the time; one of ``LoD + UPPER_BOUND_Z x SD_blank`` is detected with 95 % probability, so
 #: that is what an absent call bounds with 95 % confidence (``upper_bound_volume`` in ``panel.csv``).

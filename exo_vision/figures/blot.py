@@ -288,6 +288,14 @@ def _is_ev(enrichment: pd.DataFrame) -> pd.Series:
     return ~enrichment["is_reference"].astype(bool)
 
 
+def _shown_verdict(row) -> str:
+    """A marker's verdict under its name: "inconclusive" for an expected-absent marker that no EV lane shows but
+    whose absence the blot cannot establish (its verdict is "fail", which under the name read as contamination)."""
+    verdict = str(row.verdict)
+    unproven = getattr(row, "expected_in_ev", "") == "absent" and int(getattr(row, "n_ev_present", 1)) == 0
+    return "inconclusive" if verdict == "fail" and unproven else verdict
+
+
 def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Dot plot of the EV/reference ratio per marker, with the geometric mean and its 95 % CI, on a log axis.
 
@@ -364,7 +372,7 @@ def panel_figure(enrichment: pd.DataFrame, summary: pd.DataFrame, *, title: str 
                         label=f"{e.lane_name} (< LoD: 95 % bound)",
                     )
         ax.axhline(1.0, color="0.5", lw=0.6, ls="--")
-        ax.set_xticks(range(len(markers)), [f"{m}\n{v}" for m, v in zip(markers, summary["verdict"])])
+        ax.set_xticks(range(len(markers)), [f"{m}\n{_shown_verdict(r)}" for m, r in zip(markers, summary.itertuples())])
         ax.set_xlim(-0.6, len(markers) - 0.4)
         ref = enrichment.loc[enrichment["is_reference"], "lane_name"]
         per_ug = enrichment["ug_loaded"].notna().any()

@@ -124,7 +124,7 @@ def test_calnexin_negative_needs_a_10_fold_depletion(lysate, passes):
 
 @pytest.mark.parametrize(
     ("name", "word"),
-    [("PBS control", "pbs"), ("DPBS", "dpbs"), ("TBS only", "tbs"), ("vehicle", "vehicle"), ("mock-EV", "mock")],
+    [("PBS control", "pbs"), ("DPBS", "dpbs"), ("TBS only", "tbs"), ("vehicle", "vehicle"), ("mock", "mock")],
 )
 def test_a_buffer_or_vehicle_control_lane_is_not_pooled_as_an_ev_replicate(name, word):
     """review50 L2: "PBS control" was pooled with exo1 as an EV replicate."""
@@ -164,3 +164,62 @@ def test_a_geometric_mean_a_hair_below_1_with_one_lane_enriched_is_not_called_de
     ev["ratio_to_reference"] = [0.30, 0.40]
     st["geomean"] = float(np.sqrt(0.12))
     assert "depleted, not enriched" in _depletion_warning(ev, st, False)
+    # blot50 M5: 0.3, 0.4 and 1.3 (geometric mean 0.54, two lanes of three below 1) are warned too
+    three = pd.DataFrame({"ratio_to_reference": [0.3, 0.4, 1.3], "ratio_upper_bound": [np.nan] * 3})
+    st = {"n": 3, "geomean": float(np.cbrt(0.3 * 0.4 * 1.3)), "ci_low": 0.08, "ci_high": 3.7}
+    assert "depleted, not enriched" in _depletion_warning(three, st, False)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mock EVs",
+        "vehicle EVs",
+        "EVs in PBS",
+        "EV-PBS",
+        "Mock-transfected sEV",
+        "EV (empty vector)",
+        "EVs from cell culture",
+        "EV from HEK cells",
+        "exosomes (blank-subtracted)",
+    ],
+)
+def test_a_lane_whose_name_says_ev_is_an_ev_replicate_whatever_else_it_says(name):
+    """blot50 H2: "mock EVs" was left out by its word "mock", and the calnexin it showed (5 % of the lysate) went
+    unseen: "MISEV panel PASS"."""
+    from exo_vision.blot.panel import lane_roles, says_ev
+
+    assert says_ev(name)
+    assert lane_roles(["lysate", name, "PBS"], reference_lane="lysate")[name] == ("EV", "")
+    assert not says_ev("PBS") and not says_ev("cell lysate") and not says_ev("every lane")
+
+
+def test_calnexin_in_mock_evs_fails_the_panel_and_a_marker_in_a_pbs_lane_is_warned():
+    """blot50 H2 and M6: calnexin present in "mock EVs" passed (the lane was left out by its name); CD9 present at
+    0.79 of the lysate in a PBS lane went unsaid."""
+    table = bands(
+        [
+            ("calnexin", "lysate", 2000.0, 30.0, True, False),
+            ("calnexin", "mock EVs", 100.0, 30.0, True, False),
+            ("calnexin", "siRNA EVs", 10.0, 30.0, False, False),
+            ("CD9", "lysate", 1000.0, 30.0, True, False),
+            ("CD9", "exo1", 2000.0, 30.0, True, False),
+            ("CD9", "PBS", 790.0, 30.0, True, False),
+        ]
+    )
+    s = panel_summary(enrichment_table(table, reference_lane="lysate")).set_index("marker")
+    assert s.loc["calnexin", "verdict"] == "fail" and "mock EVs" in s.loc["calnexin", "reason"]
+    assert s.loc["CD9", "verdict"] == "pass"
+    assert (
+        "CD9 is present in control lane(s) that should show no marker: PBS at 0.79 of the reference lane"
+        in (s.loc["CD9", "reason"])
+    )
+
+
+def test_a_bound_a_hair_over_the_absence_limit_is_not_printed_as_the_limit():
+    """blot50 M1: a 95 % bound of 10.004 % read "< 10% of the lysate" and "can only show calnexin below 10% ...
+    (at most 10%)" in one verdict."""
+    from exo_vision.blot.panel import _pct_beside_limit
+
+    assert _pct_beside_limit(0.100042) == "10.004"
+    assert _pct_beside_limit(0.1) == "10" and _pct_beside_limit(0.0203) == "2.03"

@@ -210,3 +210,14 @@ def test_the_panel_legend_keeps_every_symbol_and_word_on_the_canvas_when_bands_a
     assert canvas.y0 <= ylabel.y0 and ylabel.y1 <= canvas.y1
     ax = fig.axes[0].get_window_extent(renderer)
     assert box.y1 <= ax.y0  # still below the axes
+
+
+def test_an_unproven_absence_reads_inconclusive_under_its_marker_not_fail():
+    """blot50 M1: an inconclusive calnexin (no EV lane shows it, the bound too high) was labelled "calnexin fail"
+    under the chart, which reads as contamination."""
+    from exo_vision.figures.blot import _shown_verdict
+
+    row = pd.Series({"verdict": "fail", "expected_in_ev": "absent", "n_ev_present": 0})
+    assert _shown_verdict(next(pd.DataFrame([row]).itertuples())) == "inconclusive"
+    seen = pd.DataFrame([{**row, "n_ev_present": 1}])
+    assert _shown_verdict(next(seen.itertuples())) == "fail"
