@@ -215,11 +215,18 @@ def straightened(image: np.ndarray, rotation_deg: float, *, polarity: str) -> np
     return turned.astype(data.dtype, copy=False)
 
 
-def straightening_warning(rotation_deg: float, *, as_it_is: str = "--no-straighten") -> str:
+def straightening_warning(rotation_deg: float, *, as_it_is: str = "--no-straighten", given: bool = False) -> str:
     """What the user is told when a blot was straightened before quantification.
 
-    ``as_it_is`` names the option that analyses the image without straightening it.
+    ``as_it_is`` names the option that analyses the image without straightening it; ``given`` says the angle was
+    the user's (``--rotate``), not read from the membranes' edges.
     """
+    if given:
+        return (
+            f"the image was turned back by {rotation_deg:+.1f} degrees, as --rotate asked, before lanes and bands were "
+            "found; lanes, band boxes and the annotated image are those of the turned image (leave out --rotate to "
+            "analyse it as it is)"
+        )
     return (
         f"the membranes lie turned by {rotation_deg:+.1f} degrees in the frame: the image was straightened (turned "
         f"back by {abs(rotation_deg):.1f} degrees) before lanes and bands were found; lanes, band boxes and the "

@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".tif", ".tiff", ".scn", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 #: Files named in the note on those a folder scan left out.
 LEFT_OUT_NAMED = 5
+#: The advice of a warning of turned bands (:func:`exo_vision.blot.band_tilt.turned_bands_warnings`).
+ROTATE_ADVICE = re.compile(r"--rotate (-?\d+(?:\.\d+)?) on the command line")
 #: Largest turn (degrees, either way) --rotate takes: a blot turned further lies on its side.
 MAX_ROTATE_DEG = 45.0
 
@@ -151,7 +153,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the EV lanes pooled as replicates in the panel statistics and verdict (default: every lane but the "
         "reference and the ladder, except lanes with a word of their name starting with "
         + "/".join(NOT_EV_WORDS)
-        + "); the panel names the lanes it pooled and those it left out",
+        + " and none saying EV/EVs/sEV/exo.../vesicle..., as in 'mock EVs'); the panel names the lanes it pooled and "
+        "those it left out",
     )
     g.add_argument(
         "--marker",
@@ -537,6 +540,19 @@ def blot_parameters(args: argparse.Namespace) -> BlotParameters:
     )
 
 
+def _turn_still_seen(warning: str, given_deg: float) -> str:
+    """A warning of bands still lying turned after ``--rotate``: its advice made the total turn to give."""
+    found = ROTATE_ADVICE.search(warning)
+    if found is None:
+        return warning
+    seen = float(found.group(1))
+    total = given_deg + seen
+    return warning.replace(
+        found.group(0),
+        f"--rotate {total:.1f} on the command line: the {given_deg:+.1f} given and the {seen:+.1f} still seen",
+    )
+
+
 def _straightened(data, args, ranges, *, polarity: str, max_value) -> tuple[Any, float | None]:
     """The image to measure and the rotation undone: ``--rotate``'s, or the membranes' (unless told not to)."""
     from exo_vision.blot.straighten import straighten_if_turned, straightened
@@ -590,7 +606,10 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     from exo_vision._shared.atomic import file_group
 
     if rotation is not None:
-        result.warnings.insert(0, straightening_warning(rotation))
+        given = getattr(args, "rotate", None) is not None
+        if given:
+            result.warnings[:] = [_turn_still_seen(w, rotation) for w in result.warnings]
+        result.warnings.insert(0, straightening_warning(rotation, given=given))
         logger.warning("%s: %s", display_path(path.name), result.warnings[0])
     stem = path.stem if stem is None else stem
     annotated = annotated_blot(data, result)

@@ -214,7 +214,9 @@ def _lane_label_origin(
     y1 = int(poly_xy[:, 1].max())
     w, h = size
     top_inside = (x0 + inset[0], y0 + inset[1])
-    places = [top_inside, (x0, y0 - LABEL_GAP_PX), (x0 + inset[0], y1 - LABEL_GAP_PX), (x0, y1 + LABEL_GAP_PX + h)]
+    below_baseline = max(0, h - (inset[1] - inset[0]))  # the edge and baseline room under the digits
+    bottom = min(y1, shape[0] - 1) - LABEL_GAP_PX - below_baseline
+    places = [top_inside, (x0, y0 - LABEL_GAP_PX), (x0 + inset[0], bottom), (x0, y1 + LABEL_GAP_PX + h)]
     for ox, oy in places:
         inside = (ox, oy) == top_inside or (ox >= 0 and oy - h >= 0 and ox + w <= shape[1] and oy <= shape[0])
         if inside and not _overlaps((ox, oy - h, ox + w, oy), blocked):

@@ -37,7 +37,7 @@ from exo_vision._shared.atomic import atomic_write, atomic_write_text, sha256_fi
 from exo_vision._shared.csv_tables import csv_text
 from exo_vision._shared.paths import display_path, printable
 from exo_vision.blot.advice import in_dock_words
-from exo_vision.blot.constants import PANEL_FILES
+from exo_vision.blot.constants import NOT_EV_WORDS, PANEL_FILES
 from exo_vision.blot.ladder import named_ladder_lane
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, KEEP_SPOTS, MAX_ROLLING_BALL_RADIUS_PX, BlotParameters
 from exo_vision.blot.straighten import STRAIGHTEN_MIN_DEG, straighten_if_turned, straightening_warning
@@ -265,8 +265,9 @@ class BlotWidget(Container):
             (self._n_lanes, "--lanes N"),
             (
                 self._ev_lanes,
-                "--ev-lanes: the EV replicates (empty: all but the reference and lanes named lysate, "
-                "cell, blank, empty, negative, ladder, marker or buffer)",
+                "--ev-lanes: the EV replicates (empty: all but the reference and lanes with a word starting with "
+                + ", ".join(NOT_EV_WORDS)
+                + ", unless the name also says EV, sEV, exo... or vesicle)",
             ),
             (self._background, "--background"),
             (self._channel, "--channel red|green|blue: one channel of a colour image (gray: by luminance)"),

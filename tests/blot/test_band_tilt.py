@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -78,7 +79,15 @@ def test_rotate_on_the_command_line_straightens_and_levels_the_bands(tmp_path):
     assert main(["blot", str(tmp_path / "turned.tif"), "--rotate", "5", "--out", str(tmp_path / "rotated")]) == 0
     warnings = json.loads((tmp_path / "rotated" / "run.json").read_text())["warnings"]["turned.tif"]
     assert not any("lie along a line turned" in w for w in warnings)
-    assert any("straightened" in w and "5.0 degrees" in w for w in warnings)
+    # the angle was the user's: said so, not "the membranes lie turned" (blot50 L1)
+    assert any("turned back by +5.0 degrees, as --rotate asked" in w for w in warnings)
+    assert not any("membranes lie turned" in w for w in warnings)
+    # turned too little: the advice gives the total turn, not the rest alone
+    assert main(["blot", str(tmp_path / "turned.tif"), "--rotate", "2", "--out", str(tmp_path / "half")]) == 0
+    warnings = json.loads((tmp_path / "half" / "run.json").read_text())["warnings"]["turned.tif"]
+    (still,) = [w for w in warnings if "lie along a line turned" in w]
+    total = float(re.search(r"--rotate (-?[\d.]+) on the command line: the \+2.0 given", still).group(1))
+    assert total == pytest.approx(5.0, abs=0.6)
 
 
 @pytest.mark.parametrize(

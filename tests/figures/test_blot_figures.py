@@ -221,3 +221,15 @@ def test_an_unproven_absence_reads_inconclusive_under_its_marker_not_fail():
     assert _shown_verdict(next(pd.DataFrame([row]).itertuples())) == "inconclusive"
     seen = pd.DataFrame([{**row, "n_ev_present": 1}])
     assert _shown_verdict(next(seen.itertuples())) == "fail"
+
+
+def test_a_lane_label_sent_to_the_bottom_stays_whole_inside_the_picture():
+    """blot50 L5: labels moved to a lane's bottom (a band at the strip's top) had their lower edge cut off by the
+    picture's edge: the baseline was put 3 px above the edge, with the label's edge and baseline room below it."""
+    from exo_vision.figures.blot import _lane_label_origin
+
+    poly = np.array([[100.0, -0.5], [200.0, -0.5], [200.0, 599.5], [100.0, 599.5]])
+    size, inset = (60, 40), (4, 30)  # 40 px tall with its edge and baseline room; digits 26 px
+    band_at_top = [(100, 0, 200, 80)]
+    ox, oy = _lane_label_origin(poly, size, inset, band_at_top, (600, 400))
+    assert oy > 300 and oy + (size[1] - (inset[1] - inset[0])) <= 600 - 1

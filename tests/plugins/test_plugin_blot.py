@@ -773,3 +773,11 @@ def test_the_docks_verdict_says_indicative_on_its_first_line_for_an_8_bit_export
     widget.quantify()
     first = widget._verdict.value.splitlines()[0]
     assert first.startswith("MISEV panel: ") and first.endswith("(indicative only: an 8-bit or rescaled export)")
+
+
+def test_the_ev_lanes_tooltip_names_every_word_that_leaves_a_lane_out(blot_viewer):
+    """blot50 L3: the tooltip listed eight words, not the buffer and vehicle controls the panel also leaves out."""
+    from exo_vision.blot.constants import NOT_EV_WORDS
+
+    _, _, widget = blot_viewer
+    assert all(word in widget._ev_lanes.tooltip for word in NOT_EV_WORDS)
