@@ -710,9 +710,10 @@ def check_distinct_blots(blots: Sequence[BlotEvidence]) -> None:
                 continue
             earlier = seen.get(digest)
             if earlier is not None and earlier[0] != blot.path:
+                read = f"both read {row.input}" if earlier[1] == str(row.input) else f"{earlier[1]} and {row.input}"
                 raise ValueError(
-                    f"--blot {earlier[0]} and --blot {blot.path} quantify the same image ({earlier[1]} and "
-                    f"{row.input}, sha256 {digest[:12]}...): the same image analysed twice is not a replicate "
+                    f"--blot {earlier[0]} and --blot {blot.path} quantify the same image ({read}, sha256 "
+                    f"{digest[:12]}...): the same image analysed twice is not a replicate "
                     "membrane; give each replicate blot's run once (leave one of the two folders out)"
                 )
             seen.setdefault(digest, (blot.path, str(row.input)))
