@@ -35,6 +35,7 @@ from exo_vision.blot.strip_rows import StripSettings
 from exo_vision.blot.strips import Strip, find_strips
 from exo_vision.blot.window_checks import cut_band_warnings, negative_volume_warnings
 from exo_vision.blot.writing import writing_mask
+from exo_vision.io.read import clipped_pixels_warning
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +287,7 @@ def quantify_blot(
     level = default_saturation_level(image, polarity=polarity) if max_value is None else _checked_level(max_value)
     warnings = export_warnings(image, polarity=polarity)
     clean, dust, saturated, noise_px = _prepared_signal(image, polarity, level, params, warnings)
+    warnings.extend(_masked_clipping_warning(image, level, polarity, dust, saturated))
     strips, per_strip = _place_lanes(
         clean,
         strips=strips,
@@ -616,6 +618,19 @@ def _prepared_signal(
         else saturation_mask(image, level=level, exclude=dust, polarity=polarity)
     )
     return clean, dust, saturated, noise_px
+
+
+def _masked_clipping_warning(
+    image: np.ndarray, level: float | None, polarity: str, dust: np.ndarray, saturated: np.ndarray
+) -> list[str]:
+    """The clipped pixels counted without the masked drawing and dust, when these held pixels at the saturation
+    level (a black frame line of an inverted export); empty otherwise (the reader's count stands)."""
+    if level is None:
+        return []
+    masked = int(np.count_nonzero(saturation_mask(image, level=level, polarity=polarity) & dust))
+    if not masked:
+        return []
+    return [clipped_pixels_warning(int(np.count_nonzero(saturated)), image.size, level, polarity, masked=masked)]
 
 
 def _writing_places(writing: np.ndarray) -> str:

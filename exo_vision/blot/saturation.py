@@ -44,7 +44,8 @@ EIGHT_BIT_EXPORT_WARNING = (
 
 
 def without_repeats(reader_warnings: list[str], result_warnings: list[str]) -> list[str]:
-    """The reader's warnings less those the quantification says again in full (the 8-bit export warning).
+    """The reader's warnings less those the quantification says again in full (the 8-bit export warning) or
+    anew (the clipped pixels, counted without the masked drawing and dust).
 
     Parameters
     ----------
@@ -58,10 +59,15 @@ def without_repeats(reader_warnings: list[str], result_warnings: list[str]) -> l
     -------
     list of str
     """
-    from exo_vision.io.read import EIGHT_BIT_BLOT_WARNING
+    from exo_vision.io.read import CLIPPED_PIXELS_ENDING, EIGHT_BIT_BLOT_WARNING, MASKED_CLIPPING_WORDS
 
     said = EIGHT_BIT_EXPORT_WARNING in result_warnings
-    return [w for w in reader_warnings if not (said and w == EIGHT_BIT_BLOT_WARNING)]
+    recounted = any(MASKED_CLIPPING_WORDS in w for w in result_warnings)
+    return [
+        w
+        for w in reader_warnings
+        if not (said and w == EIGHT_BIT_BLOT_WARNING) and not (recounted and w.endswith(CLIPPED_PIXELS_ENDING))
+    ]
 
 
 def export_warnings(image: np.ndarray, *, polarity: str) -> list[str]:

@@ -577,6 +577,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     from exo_vision.blot.saturation import export_warnings, without_repeats
     from exo_vision.blot.straighten import straightening_warning
     from exo_vision.figures.blot import annotated_blot
+    from exo_vision.io.read import CLIPPED_PIXELS_ENDING
 
     img = _read(
         path, getattr(args, "max_megapixels", None), getattr(args, "frame", None), getattr(args, "channel", None)
@@ -584,25 +585,37 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
     polarity = img.polarity if args.polarity == "auto" else args.polarity
     # how the file was read (a colour export turned grey, a page chosen); the 8-bit warning once, in full
     read_warnings = without_repeats(img.warnings, export_warnings(img.data, polarity=polarity))
+    # the clipped pixels wait for the quantification, which counts them again without masked drawing and dust
+    held = [m for m in read_warnings if m.endswith(CLIPPED_PIXELS_ENDING)]
     for message in read_warnings:
-        logger.warning("%s: %s", display_path(path.name), message)
+        if message not in held:
+            logger.warning("%s: %s", display_path(path.name), message)
     max_value = img.max_value if args.polarity == "auto" or args.polarity == img.polarity else None
     quantify = quantify_gel if getattr(args, "gel", False) else quantify_blot
     ranges = lane_ranges_px(getattr(args, "lane_ranges", None))
     data, rotation = _straightened(img.data, args, ranges, polarity=polarity, max_value=max_value)
-    result = quantify(
-        data,
-        polarity=polarity,
-        max_value=max_value,
-        n_lanes=args.lanes,
-        lane_x_ranges_px=ranges,
-        lane_names=lane_names,
-        markers=markers,
-        ladder_lane=args.ladder_lane,
-        ladder_kda=None if args.ladder_kda is None else [float(v) for v in args.ladder_kda.split(",")],
-        image_name=path.name,
-        params=blot_parameters(args),
-    )
+    try:
+        result = quantify(
+            data,
+            polarity=polarity,
+            max_value=max_value,
+            n_lanes=args.lanes,
+            lane_x_ranges_px=ranges,
+            lane_names=lane_names,
+            markers=markers,
+            ladder_lane=args.ladder_lane,
+            ladder_kda=None if args.ladder_kda is None else [float(v) for v in args.ladder_kda.split(",")],
+            image_name=path.name,
+            params=blot_parameters(args),
+        )
+    except Exception:
+        for message in held:
+            logger.warning("%s: %s", display_path(path.name), message)
+        raise
+    read_warnings = without_repeats(read_warnings, result.warnings)
+    for message in held:
+        if message in read_warnings:
+            logger.warning("%s: %s", display_path(path.name), message)
     from exo_vision._shared.atomic import file_group
 
     if rotation is not None:

@@ -28,7 +28,7 @@ parameters, software versions and input checksums.
 A grid is one --tem folder: analyse each grid with its own `exo-vision tem
 --out DIR` and give --tem once per grid. Replicate blots (one `exo-vision blot`
 run each, with its own lysate lane) are given with --blot once per run: each gets
-a section and a verdict of its own. Pieces not given (no --blot, a blot
+a section and a verdict of its own (two runs of the same image are refused). Pieces not given (no --blot, a blot
 folder without panel.csv, no --dls ...) appear as "not provided".
 """
 

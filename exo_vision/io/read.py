@@ -769,8 +769,39 @@ def _describe_blot(image: ImageData, raw: RawImage) -> None:
         clipped = int(np.count_nonzero(data == image.max_value))
         image.metadata["saturated_pixels"] = clipped
         if clipped:
-            black = " (black: in an export with dark bands, the darkest band pixels clip at black)"
-            image.warnings.append(
-                f"{clipped} pixels ({100 * clipped / data.size:.2f}%) sit at the saturation level "
-                f"{image.max_value:g}{black if image.polarity == 'dark' else ''}: band intensities there are clipped"
-            )
+            image.warnings.append(clipped_pixels_warning(clipped, data.size, image.max_value, image.polarity))
+
+
+#: How the warning of clipped pixels (:func:`clipped_pixels_warning`) ends: a blot quantification that leaves
+#: masked drawing out of the count says it again, and its warning replaces the reader's
+#: (:func:`exo_vision.blot.saturation.without_repeats`).
+CLIPPED_PIXELS_ENDING = ": band intensities there are clipped"
+
+
+#: What the quantification's count of clipped pixels (:func:`clipped_pixels_warning` with ``masked``) says of
+#: the pixels at the saturation level it left out; the reader's warning gives way to it.
+MASKED_CLIPPING_WORDS = (
+    "in what was masked before measuring as drawing or dust (a figure's frame, a ruler, pen writing)"
+)
+
+
+def clipped_pixels_warning(clipped: int, n_pixels: int, level: float, polarity: str | None, *, masked: int = 0) -> str:
+    """The warning of ``clipped`` pixels at the saturation ``level`` in an image of ``n_pixels`` pixels.
+
+    ``masked`` pixels at that level lay in what the quantification masked as drawing or dust (a frame line, a
+    ruler, pen writing, dust specks) and are not among ``clipped``; the warning says so when there are any, and
+    that no band pixel is clipped when all of them lay there.
+    """
+    if masked and not clipped:
+        return (
+            f"the {masked} pixels at the saturation level {level:g} all lie {MASKED_CLIPPING_WORDS}: none is clipped "
+            "signal"
+        )
+    black = (
+        " (black: in an export with dark bands, the darkest band pixels clip at black)" if polarity == "dark" else ""
+    )
+    left_out = f", leaving out {masked} more at that level {MASKED_CLIPPING_WORDS}" if masked else ""
+    share = 100 * clipped / n_pixels if n_pixels else 0.0
+    return (
+        f"{clipped} pixels ({share:.2f}%) sit at the saturation level {level:g}{black}{left_out}{CLIPPED_PIXELS_ENDING}"
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from exo_vision.report.collect import BlotEvidence, TemEvidence, collect_blot, collect_tem
+from exo_vision.report.collect import BlotEvidence, TemEvidence, check_distinct_blots, collect_blot, collect_tem
 from exo_vision.report.html import InstrumentValues, ReportInputs, render_report
 from exo_vision.report.instruments import parse_instrument_values
 from exo_vision.report.interpret import calnexin_bound, marker_calls, verdict_text
@@ -70,7 +70,7 @@ def build_report(
     Raises
     ------
     ValueError
-        For a folder that is not an exo-vision output of the right kind, for
+        For a folder that is not an exo-vision output of the right kind, for two blot runs of the same image, for
         malformed instrument values, or when neither TEM nor blot folders are given.
     """
     blot_dirs = [] if blot_dir is None else [blot_dir] if isinstance(blot_dir, str | Path) else list(blot_dir)
@@ -91,6 +91,7 @@ def build_report(
     )
     tem = collect_tem(tem_dirs) if tem_dirs else None
     blots = [collect_blot(folder) for folder in blot_dirs]
+    check_distinct_blots(blots)
     inputs = ReportInputs(
         tem=tem,
         blot=blots[0] if blots else None,

@@ -684,3 +684,36 @@ def _blot_inputs(run: dict[str, Any]) -> pd.DataFrame:
         now = sha256_file(path) if path.is_file() else ""
         rows.append({"input": str(item), "sha256": recorded.get(str(item), ""), "sha256_now": now})
     return pd.DataFrame(rows, columns=["input", "sha256", "sha256_now"])
+
+
+def check_distinct_blots(blots: Sequence[BlotEvidence]) -> None:
+    """Refuse blot runs that quantified the same image: the same membrane analysed twice is not a replicate.
+
+    Two runs share an image when an input of one has the checksum of an input of the other: the sha256 its
+    ``run.json`` recorded, or, for a run.json that recorded none, the file's checksum now.
+
+    Parameters
+    ----------
+    blots : sequence of BlotEvidence
+        The ``--blot`` folders in the order given.
+
+    Raises
+    ------
+    ValueError
+        Naming both folders, the image each read and the shared checksum.
+    """
+    seen: dict[str, tuple[Path, str]] = {}
+    for blot in blots:
+        for row in blot.inputs.itertuples(index=False):
+            digest = str(row.sha256 or "") or str(getattr(row, "sha256_now", "") or "")
+            if not digest:
+                continue
+            earlier = seen.get(digest)
+            if earlier is not None and earlier[0] != blot.path:
+                read = f"both read {row.input}" if earlier[1] == str(row.input) else f"{earlier[1]} and {row.input}"
+                raise ValueError(
+                    f"--blot {earlier[0]} and --blot {blot.path} quantify the same image ({read}, sha256 "
+                    f"{digest[:12]}...): the same image analysed twice is not a replicate "
+                    "membrane; give each replicate blot's run once (leave one of the two folders out)"
+                )
+            seen.setdefault(digest, (blot.path, str(row.input)))

@@ -1151,11 +1151,30 @@ def _summary_table(summary: pd.DataFrame) -> str:
         "Reason",
     ]
     note = (
-        '<p class="note">The 95 % CI is t-based on the logarithms of the replicate ratios (so it stays positive); '
-        "with two lanes it is wide. Statistics are left empty (—) when a replicate is censored: a band below the "
-        "LoD, or a saturated one; the reason says which.</p>"
+        '<p class="note">The 95 % CI is t-based on the logarithms of the replicate ratios (so it stays positive)'
+        f"{_interval_width_words(summary)}. Statistics are left empty (—) when a replicate is censored: a band below "
+        "the LoD, or a saturated one; the reason says which.</p>"
     )
     return _table(header, rows, right=(2, 4, 5)) + note
+
+
+def _interval_width_words(summary: pd.DataFrame) -> str:
+    """What the number of ratios ``n`` of the table's markers means for their 95 % CI, as a clause that starts
+    with "; " (empty when the table records no ``n_ratios``): one ratio gives no interval, two a wide one
+    (one degree of freedom), more rest on n − 1 degrees of freedom."""
+    if "n_ratios" not in summary.columns or "ratio_geomean" not in summary.columns:
+        return ""
+    shown = summary[[_finite(g) for g in summary["ratio_geomean"]]]
+    counts = sorted({int(n) for n in shown["n_ratios"] if _finite(n) and int(n) > 0})
+    words = []
+    for n in counts:
+        if n == 1:
+            words.append("one lane's ratio (n = 1) gives no interval")
+        elif n == 2:
+            words.append("with two lanes (n = 2) it is wide: one degree of freedom")
+        else:
+            words.append(f"with n = {n} lanes it rests on {n - 1} degrees of freedom")
+    return "".join(f"; {w}" for w in words)
 
 
 def _lane_ratio(row: Any, clipped_reference: set[str], as_read: float) -> str:

@@ -514,3 +514,32 @@ def test_the_8bit_warning_of_an_export_is_given_once(tmp_path, caplog):
     assert caplog.text.count(EIGHT_BIT_EXPORT_WARNING) == 1 and EIGHT_BIT_BLOT_WARNING not in caplog.text
     warnings = json.loads((tmp_path / "out" / "run.json").read_text())["warnings"]["export.tif"]
     assert EIGHT_BIT_EXPORT_WARNING in warnings and EIGHT_BIT_BLOT_WARNING not in warnings
+
+
+def _clipped_counts(out: Path) -> list[int]:
+    """The clipped-pixel counts the run's warnings give (one per warning that states one)."""
+    warnings = [m for ms in json.loads((out / "run.json").read_text())["warnings"].values() for m in ms]
+    return [int(m.split()[0]) for m in warnings if "pixels (" in m and "sit at the saturation level" in m]
+
+
+def test_a_masked_frame_line_is_not_counted_as_clipped_pixels(tmp_path):
+    """blot50 L4: a black frame line, masked before measuring, raised the clipped-pixel count of an inverted
+    export (6139 -> 10619 on a real crop) although the volumes were the same."""
+    image = make_marker_panel(rng=5, export="inverted8").image
+    image = np.clip(255 - (255 - image.astype(int)) * 3, 0, 255).astype(np.uint8)  # band cores clip at black
+    framed = np.pad(image, 6, constant_values=255)
+    framed[2:4, 2:-2] = framed[-4:-2, 2:-2] = 0
+    framed[2:-2, 2:4] = framed[2:-2, -4:-2] = 0
+    counts = {}
+    for name, data in (("plain", image), ("framed", framed)):
+        tifffile.imwrite(tmp_path / f"{name}.tif", data)
+        argv = ["blot", str(tmp_path / f"{name}.tif"), "--lane-names", "lysate,exo1,exo2", "--out"]
+        assert main([*argv, str(tmp_path / name), "--marker", "CD9,CD63,calnexin"]) == 0
+        counts[name] = _clipped_counts(tmp_path / name)
+    bands = [pd.read_csv(tmp_path / n / f"{n}_bands.csv") for n in ("plain", "framed")]
+    columns = ["volume", "saturated", "saturated_px"]  # the frame's pad moves the boxes, not what they hold
+    pd.testing.assert_frame_equal(bands[0][columns], bands[1][columns])
+    # one count each (the reader's gives way), the same with and without the frame, below every black pixel
+    assert len(counts["plain"]) == len(counts["framed"]) == 1
+    assert counts["framed"] == counts["plain"]
+    assert 0 < counts["plain"][0] < int(np.count_nonzero(image == 0))

@@ -286,6 +286,18 @@ def test_folders_that_are_not_exo_vision_outputs_are_refused(outputs, tmp_path, 
     assert not out.exists()
 
 
+def test_one_blot_run_given_from_two_folders_is_refused_as_no_replicate(outputs, tmp_path, caplog):
+    """blot50 M4: a copied blot folder (same image, same checksum) was reported as a second replicate membrane."""
+    copy = tmp_path / "blot_copy"
+    shutil.copytree(outputs["blot"], copy)
+    out = tmp_path / "r.html"
+    assert main(["report", "--blot", str(outputs["blot"]), "--blot", str(copy), "--out", str(out)]) == 2
+    digest = json.loads((copy / "run.json").read_text())["images"][0]["input_sha256"]
+    assert f"--blot {outputs['blot']} and --blot {copy} quantify the same image" in caplog.text
+    assert "panel.tif" in caplog.text and digest[:12] in caplog.text
+    assert "not a replicate" in caplog.text and not out.exists()
+
+
 @pytest.mark.slow
 def _as_other_micrographs(folder: Path) -> None:
     """Make a copied grid folder's run.json record other checksums: its images become other micrographs."""
@@ -585,6 +597,25 @@ def test_the_marker_table_shows_the_geometric_mean_its_interval_and_n(tmp_path):
     # an older blot run wrote no geometric mean: said as such, not as a censored replicate
     evidence.panel_summary = summary.drop(columns=["ratio_geomean", "n_ratios"])
     assert "not recorded (a blot run older than it: re-run exo-vision blot)" in _render_blot(evidence)
+
+
+@pytest.mark.parametrize(
+    ("n_ratios", "said", "not_said"),
+    [
+        ([2, 2, 0], "with two lanes (n = 2) it is wide", "no interval"),
+        ([4, 4, 0], "with n = 4 lanes it rests on 3 degrees of freedom", "wide"),
+        ([1, 1, 0], "one lane's ratio (n = 1) gives no interval", "wide"),
+    ],
+)
+def test_the_interval_note_says_what_n_gives_and_wide_only_for_two_lanes(tmp_path, n_ratios, said, not_said):
+    """blot50 L2: "with two lanes it is wide" was printed under every blot, n = 4 and n = 1 alike."""
+    evidence = _blot_evidence(tmp_path, calnexin_in_ev=False)
+    evidence.panel_summary["n_ratios"] = n_ratios
+    evidence.panel_summary["ratio_geomean"] = [1.0, 1.0, np.nan]
+    page = _render_blot(evidence)
+    note = page[page.index("The 95 % CI is t-based") :]
+    note = note[: note.index("</p>")]
+    assert said in note and not_said not in note
 
 
 def test_the_blot_run_provenance_gives_its_command_versions_and_lock(tmp_path):
