@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from napari.utils.notifications import show_warning
 
+from exo_vision._shared.validation import check_pixel_size
 from exo_vision.measure.tables import cut_by_missing_flags, truth_values
 from exo_vision.plugins._layers import (
     SOURCE_KEY,
@@ -399,25 +400,50 @@ def apply_pixel_size(viewer: Any, image_layer: Any, pixel_size_nm: float, *, sou
         When ``pixel_size_nm`` is not a positive finite number, or the layer is not one 2-D
         image (nothing is changed then).
     """
-    value = float(pixel_size_nm)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"pixel size must be a positive number of nm/px, got {pixel_size_nm!r}; type e.g. 0.62")
+    try:
+        value = check_pixel_size(pixel_size_nm)
+    except ValueError as err:
+        raise ValueError(f"{err}; the calibration was not changed") from None
     image_data_from_layer(image_layer)  # refuses a stack before anything changes
-    image_layer.metadata.update(
-        {"pixel_size_nm": value, "pixel_size_yx_nm": (value, value), "pixel_size_source": source}
-    )
-    # units before scale: the scale's event (followed by follow_scale) must read the new value in nm, not in
-    # the unit the layer had (an image from another reader in µm)
-    image_layer.units = ("nm", "nm")
-    image_layer.scale = (value, value)
-    for layer in derived_layers(viewer, image_layer):
-        layer.units = ("nm", "nm")
-        layer.scale = (value, value)
-        layer.metadata["pixel_size_nm"] = value
-        layer.metadata["pixel_size_source"] = source
-        if layer.metadata.get("exo_vision_role") == ROLE:
-            measure_layer(layer, image_layer)
+    layers = [image_layer, *derived_layers(viewer, image_layer)]
+    saved = [_layer_state(layer) for layer in layers]
+    try:
+        image_layer.metadata.update(
+            {"pixel_size_nm": value, "pixel_size_yx_nm": (value, value), "pixel_size_source": source}
+        )
+        # units before scale: the scale's event (followed by follow_scale) must read the new value in nm, not in
+        # the unit the layer had (an image from another reader in µm)
+        image_layer.units = ("nm", "nm")
+        image_layer.scale = (value, value)
+        for layer in layers[1:]:
+            layer.units = ("nm", "nm")
+            layer.scale = (value, value)
+            layer.metadata["pixel_size_nm"] = value
+            layer.metadata["pixel_size_source"] = source
+            if layer.metadata.get("exo_vision_role") == ROLE:
+                measure_layer(layer, image_layer)
+    except ValueError as err:  # a re-measurement refused the new size: every layer goes back as it was
+        for state in saved:
+            _restore_layer_state(state)
+        raise ValueError(f"{err}; the calibration was not changed") from None
     viewer.reset_view()
+
+
+def _layer_state(layer: Any) -> tuple[Any, tuple, tuple, dict, Any]:
+    """What :func:`apply_pixel_size` changes on a layer: its units, scale, metadata and features."""
+    features = layer.features.copy() if hasattr(layer, "features") else None
+    return layer, tuple(layer.units), tuple(layer.scale), dict(layer.metadata), features
+
+
+def _restore_layer_state(state: tuple[Any, tuple, tuple, dict, Any]) -> None:
+    """Put back a layer's state saved by :func:`_layer_state`."""
+    layer, units, scale, metadata, features = state
+    layer.units = units
+    layer.scale = scale
+    layer.metadata.clear()
+    layer.metadata.update(metadata)
+    if features is not None:
+        layer.features = features
 
 
 #: Image layers whose napari scale is followed (:func:`follow_scale`), held weakly.

@@ -310,3 +310,25 @@ def test_a_colour_overlay_is_refused_for_segmentation_as_the_command_line_refuse
     assert widget.run(sync=True) is None
     assert shown and "is a colour image (its RGB channels differ)" in shown[0]
     assert [layer.name for layer in viewer.layers] == ["overlay"]
+
+
+def test_a_refused_pixel_size_changes_nothing_and_curation_goes_on(make_napari_viewer, micrograph):
+    """micro50 HIGH-1: a typed 62.4 nm/px was refused with a warning but set on the image and label layers (scale,
+    metadata, the dock's reading) while the table kept the old size; the next Delete raised a ValueError."""
+    viewer, image, _seg, labels = _segmented(make_napari_viewer, micrograph)
+    _, cal = _dock(viewer, "Calibration")
+    _, cur = _dock(viewer, "Curation")
+    px = image.metadata["pixel_size_nm"]
+    source = image.metadata["pixel_size_source"]
+    before = labels.features.copy()
+    viewer.layers.selection.active = image
+    cal._typed.value = 62.4  # a slip: ten times 6.24, too coarse for vesicles
+    cal.apply_typed()
+    assert image.metadata["pixel_size_nm"] == px and image.metadata["pixel_size_source"] == source
+    assert tuple(image.scale) == pytest.approx((px, px)) and tuple(labels.scale) == pytest.approx((px, px))
+    assert labels.metadata["pixel_size_nm"] == px
+    assert labels.features["equivalent_diameter_nm"].tolist() == before["equivalent_diameter_nm"].tolist()
+    viewer.layers.selection.active = labels
+    first = int(before["label"].iloc[0])
+    cur.delete(first)  # raised "pixel_size_nm = 62.4 nm is too coarse" once the layers held the refused size
+    assert first not in labels.features["label"].astype(int).tolist()
