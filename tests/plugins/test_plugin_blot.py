@@ -732,6 +732,21 @@ def test_a_lane_edit_put_back_changes_no_volume(make_napari_viewer):
     pd.testing.assert_frame_equal(after[cols].reset_index(drop=True), before[cols].reset_index(drop=True))
 
 
+def _panel_quantified(make_napari_viewer, blot, name: str):
+    """The blot dock on a generated marker panel (lysate, exo1, exo2; CD9, CD63, calnexin; 20/10/10 µg), quantified."""
+    viewer = make_napari_viewer()
+    image = ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value)
+    data, kwargs, _ = image_layer_data(image, name=name)
+    viewer.add_image(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
+    widget.synchronous = True
+    widget._names.value = "lysate, exo1, exo2"
+    widget._markers.value = "CD9, CD63, calnexin"
+    widget._ug_loaded.value = "20, 10, 10"
+    widget.quantify()
+    return widget
+
+
 def test_a_marker_typed_for_a_strip_that_shows_no_band_is_probed_not_missing(make_napari_viewer):
     from exo_vision.synthetic.blot import make_marker_panel
 
@@ -740,16 +755,7 @@ def test_a_marker_typed_for_a_strip_that_shows_no_band_is_probed_not_missing(mak
         lysate_volumes={"CD9": 2e6, "CD63": 1e7, "calnexin": 0.0},
         rng=8,
     )
-    viewer = make_napari_viewer()
-    image = ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value)
-    data, kwargs, _ = image_layer_data(image, name="nocnx")
-    viewer.add_image(data, **kwargs)
-    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
-    widget.synchronous = True
-    widget._names.value = "lysate, exo1, exo2"
-    widget._markers.value = "CD9, CD63, calnexin"
-    widget._ug_loaded.value = "20, 10, 10"
-    widget.quantify()
+    widget = _panel_quantified(make_napari_viewer, blot, "nocnx")
     text = widget._verdict.value
     assert "missing from the panel" not in text
     assert "calnexin: fail (calnexin not detected even in the reference (lysate) lane: inconclusive" in text
@@ -761,16 +767,7 @@ def test_the_docks_verdict_says_indicative_on_its_first_line_for_an_8_bit_export
     from exo_vision.synthetic.blot import make_marker_panel
 
     blot = make_marker_panel(rng=5, export="inverted8")
-    viewer = make_napari_viewer()
-    image = ImageData(data=blot.image, kind="blot", polarity=blot.polarity, max_value=blot.max_value)
-    data, kwargs, _ = image_layer_data(image, name="export8")
-    viewer.add_image(data, **kwargs)
-    _, widget = viewer.window.add_plugin_dock_widget("exo-vision", "Blot quantification")
-    widget.synchronous = True
-    widget._names.value = "lysate, exo1, exo2"
-    widget._markers.value = "CD9, CD63, calnexin"
-    widget._ug_loaded.value = "20, 10, 10"
-    widget.quantify()
+    widget = _panel_quantified(make_napari_viewer, blot, "export8")
     first = widget._verdict.value.splitlines()[0]
     assert first.startswith("MISEV panel: ") and first.endswith("(indicative only: an 8-bit or rescaled export)")
 
