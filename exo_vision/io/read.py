@@ -20,6 +20,9 @@ Decisions documented here (they are also in the :func:`read_image` docstring):
 * **RGB**: converted to gray when the channels agree (gray content, JPEG noise
   tolerated); otherwise refused for TEM, and converted by luminance with a
   warning for blots and unknown images.
+* **File calibration vs scale bar**: a TEM image calibrated in its metadata
+  that also carries a readable scale bar gets a warning when the two differ by
+  more than :func:`scale_bar_tolerance`; the file's value is still used.
 """
 
 from __future__ import annotations
@@ -60,6 +63,13 @@ TEM_PIXEL_LIMIT_NM = 100.0
 NON_SQUARE_WARN = 0.01
 #: Relative difference between the two pixel axes that makes TEM sizes ambiguous.
 NON_SQUARE_REFUSE = 0.05
+#: A file calibration and a scale bar read from the same image may differ by this fraction plus
+#: :data:`SCALE_BAR_END_PX` over the bar's length without a warning: labels are round lengths drawn over a
+#: whole number of pixels by the acquisition software (under 1 % for bars of 50 px or more), and a magnification
+#: preset may be off by a per cent or so; a re-saved file or a wrong preset is 10 % or more off (micro50: 60 %).
+SCALE_BAR_AGREEMENT = 0.02
+#: Pixels of a bar's measured length that its two ends may be off by (JPEG blur, an anti-aliased end).
+SCALE_BAR_END_PX = 1.5
 #: Channel spread (fraction of the dtype range) still taken as gray content.
 GRAY_TOLERANCE = 0.02
 #: Warning put on every 8-bit blot.
@@ -132,7 +142,9 @@ def read_image(
     scale_bar : bool
         For TEM (or unknown) images without metadata calibration, try reading a
         burnt-in scale bar (``exo_vision.calibration.scalebar``); only a reading
-        with status ``"ok"`` is used.
+        with status ``"ok"`` is used. For TEM images calibrated in their
+        metadata, compare that calibration with a readable bar and warn when
+        they disagree (:func:`scale_bar_disagreement`); the file's value stays.
     max_megapixels : float or None
         Limit on the decoded size (millions of values over all frames and
         channels), checked from the file's header before decoding; None uses
@@ -656,6 +668,8 @@ def _calibrate(image: ImageData, raw: RawImage, *, path: Path, user_px: float | 
         image.pixel_size_yx_nm = (y_nm, x_nm)
         image.pixel_size_nm = 0.5 * (y_nm + x_nm) if difference > 0 else x_nm
         image.pixel_size_source = metadata_source(raw.calibration_tag or "pixel size")
+        if scale_bar and image.kind == "tem" and image.metadata.get("converted_from") != "colour":
+            _check_against_scale_bar(image)
         return
     if scale_bar and image.kind in ("tem", "unknown"):
         if image.metadata.get("converted_from") != "colour":
@@ -710,17 +724,7 @@ def _try_scale_bar(image: ImageData) -> None:
         else:
             logger.debug("%s: scale-bar reading failed: %s", image.path, exc)
         return
-    record: dict[str, Any] = {
-        "status": getattr(reading, "status", None),
-        "pixel_size_nm": _plain_float(getattr(reading, "pixel_size_nm", None)),
-        "confidence": _plain_float(getattr(reading, "confidence", None)),
-        "label_text": getattr(reading, "label_text", None),
-        "bar_length_px": _plain_float(getattr(reading, "bar_length_px", None)),
-        "length_nm": _plain_float(getattr(reading, "length_nm", None)),
-        "bar_box": _plain_box(getattr(reading, "bar_box", None)),
-        "label_box": _plain_box(getattr(reading, "label_box", None)),
-        "reason": getattr(reading, "reason", None),
-    }
+    record = _reading_record(reading)
     image.metadata["scale_bar"] = record
     if record["status"] == "ok" and record["pixel_size_nm"]:
         value = float(record["pixel_size_nm"])
@@ -732,6 +736,75 @@ def _try_scale_bar(image: ImageData) -> None:
             image.metadata["kind_reason"] = "a scale bar in physical units was read"
     elif record["status"] == "unreadable" and (image.kind == "tem" or record["bar_length_px"]):
         image.warnings.append(unread_scale_bar_message(record))
+
+
+def _reading_record(reading: Any) -> dict[str, Any]:
+    """A :class:`~exo_vision.calibration.scalebar.ScaleBarReading` as the JSON-friendly record kept in metadata."""
+    return {
+        "status": getattr(reading, "status", None),
+        "pixel_size_nm": _plain_float(getattr(reading, "pixel_size_nm", None)),
+        "confidence": _plain_float(getattr(reading, "confidence", None)),
+        "label_text": getattr(reading, "label_text", None),
+        "bar_length_px": _plain_float(getattr(reading, "bar_length_px", None)),
+        "length_nm": _plain_float(getattr(reading, "length_nm", None)),
+        "bar_box": _plain_box(getattr(reading, "bar_box", None)),
+        "label_box": _plain_box(getattr(reading, "label_box", None)),
+        "reason": getattr(reading, "reason", None),
+    }
+
+
+def _check_against_scale_bar(image: ImageData) -> None:
+    """Compare the file's calibration with a burnt-in scale bar, when one is read, and warn on a disagreement.
+
+    The file's value stays the one used. The reading is kept in ``metadata["scale_bar_check"]`` (not
+    ``"scale_bar"``, which holds the reading the pixel size came from). An image without a bar costs the bar
+    search only: the label is read (OCR) only next to a bar-like candidate.
+    """
+    if min(image.data.shape) < 32:
+        return
+    try:
+        reading = read_scale_bar(image.data)
+    except Exception as exc:  # the check is optional: a failing reader must not hide a calibrated image
+        image.metadata["scale_bar_check"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        logger.debug("%s: scale-bar check failed: %s", image.path, exc)
+        return
+    record = _reading_record(reading)
+    image.metadata["scale_bar_check"] = record
+    if record["status"] != "ok" or not record["pixel_size_nm"] or image.pixel_size_nm is None:
+        return
+    message = scale_bar_disagreement(image.pixel_size_nm, image.pixel_size_source, record)
+    if message is not None:
+        image.warnings.append(message)
+
+
+def scale_bar_tolerance(bar_length_px: float) -> float:
+    """Relative difference between a file's pixel size and its scale bar's that the bar's reading allows.
+
+    :data:`SCALE_BAR_AGREEMENT` plus :data:`SCALE_BAR_END_PX` over the bar's length in pixels (a 801 px bar:
+    2.2 %; a 100 px bar: 3.5 %).
+    """
+    return SCALE_BAR_AGREEMENT + SCALE_BAR_END_PX / max(float(bar_length_px), 1.0)
+
+
+def scale_bar_disagreement(file_px_nm: float, file_source: str, record: dict[str, Any]) -> str | None:
+    """The warning for a file calibration of ``file_px_nm`` nm/px (from ``file_source``) that a read scale bar
+    (``record`` as ``metadata["scale_bar_check"]`` holds it, status ``"ok"``) contradicts, or None when they agree
+    within :func:`scale_bar_tolerance`."""
+    bar_px_nm = float(record["pixel_size_nm"])
+    length_px = float(record.get("bar_length_px") or 0.0)
+    difference = abs(float(file_px_nm) - bar_px_nm) / bar_px_nm
+    tolerance = scale_bar_tolerance(length_px)
+    if difference <= tolerance:
+        return None
+    label = record.get("label_text") or f"{record.get('length_nm'):g} nm"
+    return (
+        f"the file's calibration ({float(file_px_nm):.4g} nm/px, {file_source}) disagrees with the burnt-in scale "
+        f"bar ({label!r} over {length_px:.1f} px: {bar_px_nm:.4g} nm/px, {100 * difference:.0f}% apart, beyond the "
+        f"{100 * tolerance:.1f}% the bar can be read to); the file's {float(file_px_nm):.4g} nm/px is used. Check "
+        "which is right (a re-saved file or a wrong magnification preset gives wrong tags; a bar pasted from "
+        f"another image a wrong bar) and pass --pixel-size-nm {bar_px_nm:.4g} (pixel_size_nm in Python) to use "
+        "the bar's, or the true value"
+    )
 
 
 def unread_scale_bar_message(record: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from napari.viewer import Viewer
 
 from exo_vision.calibration.scalebar import calibration_from_line, read_scale_bar
 from exo_vision.io.image_data import SOURCE_SCALE_BAR, SOURCE_USER
+from exo_vision.io.read import scale_bar_disagreement
 from exo_vision.plugins._layers import (
     SOURCE_KEY,
     active_image_layer,
@@ -34,6 +35,20 @@ logger = logging.getLogger(__name__)
 LINE_ROLE = "scale_line"
 #: Source recorded for a calibration from a line drawn by the user.
 SOURCE_LINE = "user (drawn line over scale bar)"
+
+
+def bar_disagreement_note(layer: Any, px: float | None) -> str:
+    """What the dock adds to an image's pixel size of ``px`` nm/px that the burnt-in scale bar the reader read
+    (``metadata["scale_bar_check"]``) contradicts; "" when they agree or no bar was read."""
+    check = ((layer.metadata or {}).get("file_metadata") or {}).get("scale_bar_check") or {}
+    if px is None or check.get("status") != "ok" or not check.get("pixel_size_nm"):
+        return ""
+    if scale_bar_disagreement(px, "", check) is None:
+        return ""
+    return (
+        f"; its scale bar reads {float(check['pixel_size_nm']):.4g} nm/px: check which is right "
+        "(Detect scale bar and accept it, or type the true nm/px)"
+    )
 
 
 def line_length_px(shapes_layer: Any) -> float:
@@ -138,7 +153,11 @@ class CalibrationWidget(Container):
             # no pixel size to offer: one typed for both axes would measure every diameter in a direction wrong
             self._current.value = f"{image.name}: {problem}; resample it to square pixels before measuring"
             return
-        self._current.value = f"{image.name}: " + ("uncalibrated" if px is None else f"{px:.4g} nm/px ({source})")
+        self._current.value = (
+            f"{image.name}: "
+            + ("uncalibrated" if px is None else f"{px:.4g} nm/px ({source})")
+            + bar_disagreement_note(image, px)
+        )
         if px is not None:
             self._typed.value = float(px)
 

@@ -461,3 +461,23 @@ def test_the_calibration_dock_follows_units_set_after_the_scale(make_napari_view
     assert "uncalibrated" in dock._current.value
     layer.units = ("nm", "nm")
     assert dock._current.value.startswith("plain: 0.8 nm/px")
+
+
+def test_the_calibration_dock_says_when_the_scale_bar_contradicts_the_file(make_napari_viewer, tmp_path):
+    """micro50 HIGH-3: tagged 1 nm/px, a micrograph whose 200 nm bar says 0.8 nm/px showed only "1 nm/px (file ...)"."""
+    pytest.importorskip("shutil").which("tesseract") or pytest.skip("tesseract-ocr is not installed")
+    from exo_vision.synthetic.scalebar import draw_scale_bar, tem_like_background
+
+    image, _ = draw_scale_bar(tem_like_background((600, 800), rng=3), pixel_size_nm=0.8, length_nm=200.0, rng=5)
+    path = tmp_path / "wrong_tags.tif"
+    tifffile.imwrite(path, image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm", "axes": "YX"})
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="exo-vision")
+    _, dock = viewer.window.add_plugin_dock_widget("exo-vision", "Calibration")
+    dock._show_current()
+    assert "1 nm/px (file metadata" in dock._current.value
+    assert "its scale bar reads 0.8 nm/px: check which is right" in dock._current.value
+    dock._typed.value = 0.8
+    dock.apply_typed()
+    dock._show_current()
+    assert "0.8 nm/px (user)" in dock._current.value and "check which" not in dock._current.value
