@@ -60,6 +60,13 @@ CLUSTER_VALLEY_NOISE_SDS = 3
 #: A band row's window height is set by its members at least this fraction of its strongest member's
 #: prominence (faint bands have noisy extents).
 WINDOW_MEMBER_PROMINENCE_FRACTION = 0.1
+#: A faint member of a band row still fixes where the row runs (and keeps its own window) when its
+#: prominence is at least this many profile-noise SDs. The noise bumps tall enough to join a band row on the
+#: empty lanes of real 16-bit blots reach about 12 SDs (the detection threshold ``band_peak_noise_sds`` is 6);
+#: the faintest real bands of the pinned synthetic tables that clear their LoD sit at 15 SDs and more.
+ROW_ANCHOR_NOISE_SDS = 14.0
+#: Decimals a band row's fitted centre (px) is rounded to before its window's rows are taken.
+ROW_MID_DECIMALS = 6
 
 
 @dataclass
@@ -77,6 +84,8 @@ class BandCandidate:
     cluster_top_px, cluster_bottom_px : int
         Rows of the run of touching bands this band belongs to (its own rows
         when isolated); the background is read just outside it.
+    noise_sd : float
+        Noise SD of the lane profile the band was found on (intensity per pixel; NaN when unknown).
     """
 
     y_top_px: int
@@ -85,6 +94,7 @@ class BandCandidate:
     prominence: float
     cluster_top_px: int = -1
     cluster_bottom_px: int = -1
+    noise_sd: float = float("nan")
 
 
 @dataclass
@@ -331,7 +341,9 @@ def _candidates(
             seg = flat[a:b] - flat[a:b].min()
             y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
             out.append(
-                BandCandidate(a + y_offset_px, b + y_offset_px, y + y_offset_px, p, ca + y_offset_px, cb + y_offset_px)
+                BandCandidate(
+                    a + y_offset_px, b + y_offset_px, y + y_offset_px, p, ca + y_offset_px, cb + y_offset_px, noise
+                )
             )
     return out
 
@@ -396,18 +408,10 @@ def band_rows(
         rel_bottom = max(m.y_bottom_px - mids[li] for li, m in strong.items())
         rel_ctop = min(rel_top, min(m.cluster_top_px - mids[li] for li, m in strong.items()))
         rel_cbottom = max(rel_bottom, max(m.cluster_bottom_px - mids[li] for li, m in strong.items()))
-        known = np.array(sorted(mids))
-        deg = min(2, known.size - 1)
-        coef = np.polyfit(xs[known], [mids[i] for i in known], deg) if deg > 0 else None
+        # the lanes that surely hold the band: the strong members, and faint ones far above their noise
+        anchors = {li: m for li, m in g.items() if li in strong or m.prominence >= ROW_ANCHOR_NOISE_SDS * m.noise_sd}
         windows = []
         for li, lane in enumerate(lanes):
-            if li in mids:
-                mid = mids[li]
-            elif coef is not None:
-                lo, hi = xs[known].min(), xs[known].max()
-                mid = float(np.polyval(coef, np.clip(xs[li], lo, hi))) if deg == 2 else float(np.polyval(coef, xs[li]))
-            else:
-                mid = mids[int(known[0])]
             if li in strong:
                 # a clear band keeps its own extent, so its window never depends on the other lanes
                 # (editing a neighbour lane must not change this lane's numbers)
@@ -415,6 +419,9 @@ def band_rows(
                 top, bottom = m.y_top_px, m.y_bottom_px
                 ctop, cbottom = min(m.cluster_top_px, top), max(m.cluster_bottom_px, bottom)
             else:
+                # an empty lane is measured where the lanes holding the band put the row, never at a faint
+                # candidate of its own (noise, on an empty lane)
+                mid = mids[li] if li in anchors else _row_mid(xs, li, anchors, mids)
                 top = int(np.floor(mid + rel_top))
                 bottom = int(np.ceil(mid + rel_bottom))
                 ctop, cbottom = int(np.floor(mid + rel_ctop)), int(np.ceil(mid + rel_cbottom))
@@ -425,6 +432,24 @@ def band_rows(
             windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom))
         rows.append(windows)
     return rows
+
+
+def _row_mid(xs: np.ndarray, li: int, anchors: dict[int, BandCandidate], mids: dict[int, float]) -> float:
+    """Centre row (px) of a band row's window in lane ``li``, which holds no band the row can follow.
+
+    The row follows the ``anchors`` only (the members that surely hold the band; a faint candidate may be
+    noise, and its rows say nothing of where the band runs): a fit of their centres ``mids`` (px) over the
+    lane centres ``xs`` (px), straight for two lanes and quadratic for more, read at the lane's centre
+    clipped to the anchors' range: a lane beyond the first or last anchor holds the fit's row there (a fit
+    is never extrapolated). With one anchor, its row is held across the strip.
+    """
+    known = np.array(sorted(anchors), dtype=int)
+    if known.size == 1:
+        return mids[int(known[0])]
+    ends = xs[known]
+    coef = np.polyfit(ends, [mids[i] for i in known], min(2, known.size - 1))
+    # rounded to a millionth of a pixel: a line held at its end row must not gain a row from rounding error
+    return round(float(np.polyval(coef, np.clip(xs[li], ends.min(), ends.max()))), ROW_MID_DECIMALS)
 
 
 def fixed_windows(lanes: Sequence[Lane], windows_px: dict[str, tuple[int, int]]) -> list[list[BandWindow]]:
