@@ -89,7 +89,8 @@ class GridSettings:
     stain polarity (``"auto"``, ``"bright"`` or ``"dark"`` vesicles) and whether the statistics leave out the
     vesicles cut by the image edge (``exclude_border``; False is the command line's ``--include-border``).
 
-    ``model`` is the model file as typed (empty, ``"."`` or a folder mean the shipped model).
+    ``model`` is the model file as typed; empty, ``"."``, a folder and the shipped default model's own file all
+    mean the shipped model and are stored as ``""``, so two settings that segment alike compare equal.
     The defaults are the CLI's (:class:`~exo_vision.tem_parameters.TemParameters`).
     """
 
@@ -101,14 +102,16 @@ class GridSettings:
     polarity: str = TemParameters().polarity
     exclude_border: bool = TemParameters().exclude_border
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", _model_as_typed(self.model))
+
     def model_path(self) -> str | None:
         """The chosen model file, or None for the shipped model (or a method without a model)."""
         from exo_vision.segmentation.api import METHODS
 
         if not METHODS[self.method].uses_model:
             return None
-        value = self.model.strip()
-        return None if value in ("", ".") or Path(value).is_dir() else value
+        return self.model or None
 
     def config(self, **overrides: Any) -> TemBatchConfig:
         """The ``exo-vision tem`` configuration matching these settings (plus ``overrides``)."""
@@ -171,6 +174,23 @@ class GridSettings:
         if isinstance(saved.get("exclude_border"), bool):
             sizes["exclude_border"] = saved["exclude_border"]
         return replace(settings, **sizes)
+
+
+def _model_as_typed(model: str | None) -> str:
+    """A model field's value with every spelling of the shipped model (empty, ``"."``, a folder, the shipped
+    default model's files) as ``""``; any other file name stripped of surrounding spaces."""
+    from exo_vision.segmentation.learned.weights import DEFAULT_MODEL, SHIPPED_MODELS
+
+    value = str(model or "").strip()
+    if value in ("", ".") or Path(value).is_dir():
+        return ""
+    shipped = SHIPPED_MODELS[DEFAULT_MODEL]
+    try:
+        if Path(value).resolve() in (shipped.resolve(), shipped.with_suffix(".onnx").resolve()):
+            return ""
+    except OSError:  # a name the file system cannot resolve: kept as typed, checked when it is used
+        pass
+    return value
 
 
 def check_output_folder(input_dir: str | Path, output_dir: str | Path | None) -> Path:

@@ -420,3 +420,16 @@ def test_the_grid_summary_names_pixels_without_a_value_that_cut_a_saved_vesicle(
     session.previous()  # a.tif brought back from its saved files, without its run's warnings
     viewer.layers.selection.active = session.labels_layer
     assert "cut by the image edge or by pixels without a value not counted" in cur._stats.value
+
+
+def test_resuming_with_the_settings_untouched_does_not_say_they_differ(make_napari_viewer, tmp_path, monkeypatch):
+    """The empty model field reads "." while the session saved "": every reopening claimed other settings."""
+    grid, out = _grid_of(tmp_path, 2, seed=48)
+    _viewer, session = _synchronous_session(make_napari_viewer)
+    session.open_grid(grid, out)
+    session.next()
+    _viewer2, again = _synchronous_session(make_napari_viewer)
+    notes = _notes(monkeypatch)
+    again.open_grid(grid, out)
+    resumed = next(n for n in notes if n.startswith("resuming grid session at g1.tif (1 saved)"))
+    assert "not those chosen here" not in resumed
