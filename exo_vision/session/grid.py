@@ -232,6 +232,9 @@ class GridSession:
         Vesicle table of every saved micrograph, by the stem of its outputs (:meth:`stem`).
     file_pixel_size_nm : dict of Path to float or None
         Pixel size each micrograph's own file gives (what the CLI uses without ``--pixel-size-nm``).
+    not_analysed : dict of Path to str
+        Micrographs read that cannot be segmented as they are (no pixel size), with the reason; a micrograph
+        leaves it when it is saved.
     precomputed : dict of Path to MicrographResult
         Results computed ahead of time, used (and dropped) when their micrograph is shown.
     """
@@ -248,6 +251,8 @@ class GridSession:
         self._stems: dict[Path, str] = {}
         self.file_pixel_size_nm: dict[Path, float | None] = {}
         self.precomputed: dict[Path, Any] = {}
+        #: Micrographs shown but not analysed, with the reason (e.g. "no pixel size"), until they are saved.
+        self.not_analysed: dict[Path, str] = {}
         #: Messages for the user about the session file (e.g. it could not be read).
         self.warnings: list[str] = []
         #: Number of micrographs the session file listed as saved when the session was resumed; None if new.
@@ -396,12 +401,23 @@ class GridSession:
 
     # -- analysing ---------------------------------------------------------------------------------
     def read(self, path: Path) -> ImageData:
-        """Read micrograph ``path`` and remember the pixel size its file gives."""
+        """Read micrograph ``path`` and remember the pixel size its file gives; one without a pixel size (not
+        saved yet) is listed in :attr:`not_analysed`."""
         from exo_vision.io import read_image
 
         image = read_image(path, kind="tem")
         self.file_pixel_size_nm[path] = image.pixel_size_nm
+        if image.pixel_size_nm is None and not self.is_saved(path):
+            self.not_analysed[path] = "no pixel size"
         return image
+
+    def not_analysed_text(self) -> str:
+        """The micrographs read but not analysed, grouped by reason ("no pixel size: a.png, b.png"), or ""."""
+        by_reason: dict[str, list[str]] = {}
+        for path in self.files:
+            if path in self.not_analysed and not self.is_saved(path):
+                by_reason.setdefault(self.not_analysed[path], []).append(path.name)
+        return "; ".join(f"{reason}: {', '.join(names)}" for reason, names in by_reason.items())
 
     def analyse(self, image: ImageData) -> Any:
         """Segment and measure ``image`` with the session's settings, in this process.
@@ -446,6 +462,7 @@ class GridSession:
         write_curation_record(curated, edits=saved["edits"], curation=saved["curation"])
         write_outputs()
         self.tables[self.stem(path)] = curated.table
+        self.not_analysed.pop(path, None)
         self.write_state()
 
     def apply_border_rule(self, *, skip: Path | None = None) -> tuple[list[Path], list[str]]:
