@@ -32,6 +32,7 @@ from exo_vision.plugins._layers import (
     stale_calibration,
 )
 from exo_vision.plugins._learning import LearningPanel
+from exo_vision.plugins._text import wrapping
 from exo_vision.plugins._vesicles import (
     ROLE,
     add_vesicle_layer,
@@ -165,8 +166,8 @@ class GridSessionWidget(Container):
             tooltip="the micrograph's outlines are right without an edit: Learn from curated micrographs takes it "
             "(it takes only micrographs you edited or marked so; the others hold the model's own outlines)",
         )
-        self._position = Label(label="micrograph", value="no grid open")
-        self._summary = Label(label="grid so far", value="")
+        self._position = wrapping(Label(label="micrograph", value="no grid open"))
+        self._summary = wrapping(Label(label="grid so far", value=""))
         self.extend(
             [
                 self._input,
