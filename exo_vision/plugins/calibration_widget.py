@@ -26,6 +26,7 @@ from exo_vision.plugins._layers import (
     layer_pixel_size,
     non_square_layer,
 )
+from exo_vision.plugins._text import wrapping
 from exo_vision.plugins._vesicles import apply_pixel_size, follow_scale, watch_split_frames
 from exo_vision.plugins._workers import release_when_finished
 
@@ -82,9 +83,9 @@ class CalibrationWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer = napari_viewer
-        self._current = Label(label="active image", value="")
+        self._current = wrapping(Label(label="active image", value=""))
         self._detect = PushButton(text="Detect scale bar")
-        self._reading_text = Label(label="scale-bar reading", value="-")
+        self._reading_text = wrapping(Label(label="scale-bar reading", value="-"))
         self._accept = PushButton(text="Accept reading", enabled=False)
         self._draw = PushButton(text="Draw a line over the scale bar")
         self._line_nm = FloatSpinBox(label="line length (nm)", value=100.0, min=0.01, max=1e7, step=10.0)

@@ -20,6 +20,7 @@ from skimage.segmentation import watershed
 
 from exo_vision.annotations.polygons import outline_warning
 from exo_vision.plugins._layers import enum_choices, same_layer, source_image
+from exo_vision.plugins._text import wrapping
 from exo_vision.plugins._vesicles import (
     ROLE,
     excludes_border,
@@ -121,7 +122,7 @@ class CurationWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer = napari_viewer
-        self._layer_info = Label(label="vesicle layer", value="")
+        self._layer_info = wrapping(Label(label="vesicle layer", value=""))
         self._label = SpinBox(label="vesicle label", value=1, min=0, max=2**31 - 1)
         self._other = SpinBox(label="merge with label", value=0, min=0, max=2**31 - 1)
         self._delete = PushButton(text="Delete vesicle")
@@ -129,8 +130,8 @@ class CurationWidget(Container):
         self._split = PushButton(text="Split vesicle in two")
         self._morphology = ComboBox(label="morphology", choices=enum_choices(Morphology), value=Morphology.ROUND)
         self._override = PushButton(text="Set morphology")
-        self._stats = Label(label="statistics", value="")
-        self._log = Label(label="last edit", value="")
+        self._stats = wrapping(Label(label="statistics", value=""))
+        self._log = wrapping(Label(label="last edit", value=""))
         self._export_path = FileEdit(
             label="export to",
             mode="w",

@@ -32,6 +32,7 @@ from exo_vision.plugins._layers import (
     stale_calibration,
 )
 from exo_vision.plugins._learning import LearningPanel
+from exo_vision.plugins._text import wrapping
 from exo_vision.plugins._vesicles import (
     ROLE,
     add_vesicle_layer,
@@ -101,6 +102,9 @@ class _CloseWatcher(QObject):
             pass
 
 
+#: What a user does about a micrograph without a pixel size, in this dock's words.
+CALIBRATE_FIX = "calibrate it in the Calibration dock: the session segments it then, and saves it when you move on"
+
 #: What a user does about settings that cannot segment, in this dock's words.
 MODEL_FIX = "choose another model file, or empty the 'model (.onnx)' field for the shipped model"
 
@@ -162,8 +166,8 @@ class GridSessionWidget(Container):
             tooltip="the micrograph's outlines are right without an edit: Learn from curated micrographs takes it "
             "(it takes only micrographs you edited or marked so; the others hold the model's own outlines)",
         )
-        self._position = Label(label="micrograph", value="no grid open")
-        self._summary = Label(label="grid so far", value="")
+        self._position = wrapping(Label(label="micrograph", value="no grid open"))
+        self._summary = wrapping(Label(label="grid so far", value=""))
         self.extend(
             [
                 self._input,
@@ -200,6 +204,8 @@ class GridSessionWidget(Container):
         self.precompute_worker: Any = None
         #: Re-saves the micrographs saved before when the edge rule changes (:meth:`_reapply_border_rule`).
         self.border_worker: Any = None
+        #: The micrograph shown without a pixel size, segmented as soon as it is calibrated; None otherwise.
+        self.awaiting_calibration: Path | None = None
 
         for setting in (
             self._method,
@@ -505,6 +511,7 @@ class GridSessionWidget(Container):
         self._precompute(index + 1)
 
     def _remove_layers(self) -> None:
+        self.awaiting_calibration = None
         for layer in (self.labels_layer, self.image_layer):
             if layer is not None and layer in self._viewer.layers:
                 self._viewer.layers.remove(layer)
@@ -530,7 +537,36 @@ class GridSessionWidget(Container):
         if result is not None:
             self._show_result(result)
             return
+        if image.pixel_size_nm is None:
+            # not segmented until calibrated: the Calibration dock sets the layer's units and scale, which
+            # segments it (:meth:`_calibrated`); the grid summary names it meanwhile
+            self.awaiting_calibration = path
+            self.image_layer.events.units.connect(self._calibrated)
+            self.image_layer.events.scale.connect(self._calibrated)
+            show_warning(f"{path.name} has no pixel size, so it is not analysed; {CALIBRATE_FIX}")
+            self.update_summary()
+            return
         self._segment(image, path.name)
+
+    def _calibrated(self, _event: Any = None) -> None:
+        """The micrograph shown without a pixel size was calibrated: segment it (once, at the new scale)."""
+        core, layer, path = self.core, self.image_layer, self.awaiting_calibration
+        if core is None or path is None or core.current != path or layer is None or layer not in self._viewer.layers:
+            return
+        value = layer.metadata.get("pixel_size_nm")
+        # the units change before the scale: wait for the scale unless it already is the new one (1 nm/px)
+        if value is None or not np.allclose(layer.scale, value):
+            return
+        self.awaiting_calibration = None
+        if find_derived(self._viewer, layer, ROLE) is not None:  # segmented in the segmentation dock already
+            return
+        core.not_analysed.pop(path, None)
+        show_info(f"{path.name} calibrated ({value:g} nm/px): segmenting it")
+        self.update_summary()
+        try:
+            self._segment(image_data_from_layer(layer), path.name)
+        except ValueError as error:
+            show_warning(f"{path.name} cannot be analysed: {error}")
 
     def _segment(self, image: Any, name: str) -> None:
         """Segment the micrograph shown (in a worker unless synchronous) and show its vesicles."""
@@ -673,6 +709,10 @@ class GridSessionWidget(Container):
         if layer is None:
             if self.labels_layer is not None:
                 show_warning(f"{path.name}: its vesicle layer was deleted; nothing saved")
+            elif self.awaiting_calibration == path:
+                show_warning(f"{path.name} is not saved: it has no pixel size, so it was not analysed; {CALIBRATE_FIX}")
+            elif self.worker is not None and self.worker.is_running:
+                show_warning(f"{path.name} is not saved yet: it is still being segmented")
             return False
         self.labels_layer = layer
         core.save(path, curated_from_layer(layer, image_data_from_layer(self.image_layer)))
@@ -699,16 +739,21 @@ class GridSessionWidget(Container):
     def update_summary(self) -> None:
         """Redraw the running grid histogram and summary from every saved micrograph."""
         pooled = self.core.pooled_table() if self.core is not None else None
+        skipped = self.core.not_analysed_text() if self.core is not None else ""
+        # the micrographs shown but not analysed, by name, with what to do (they are not in the numbers)
+        not_analysed = f"\nnot analysed: {skipped} (open it, {CALIBRATE_FIX})" if skipped else ""
         if pooled is None:
-            self._summary.value = "nothing saved yet"
+            self._summary.value = "nothing saved yet" + not_analysed
             return
         # vesicles cut by the image edge left out or counted as the session is set, as `exo-vision tem` (with
         # --include-border or not) counts them in the run's summary.csv and size histogram
         exclude = self.core.settings.exclude_border if self.core is not None else True
         self.statistics = stats = size_statistics(pooled, n_boot=200, exclude_border=exclude)
         missing = self.core.cut_by_missing() if self.core is not None else False
-        self._summary.value = f"{len(self.tables)} micrograph(s) saved; " + statistics_text(
-            stats, exclude_border=exclude, missing=missing
+        self._summary.value = (
+            f"{len(self.tables)} micrograph(s) saved; "
+            + statistics_text(stats, exclude_border=exclude, missing=missing)
+            + not_analysed
         )
         # the statistics once per step (a bootstrap over the whole grid: 0.2 s at 10 000 vesicles)
         self.plot.draw(

@@ -39,6 +39,7 @@ from exo_vision.plugins._layers import (
     stale_calibration,
 )
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
+from exo_vision.plugins._text import wrapping
 from exo_vision.plugins._vesicles import (
     CUT_BY_MISSING_KEY,
     ROLE,
@@ -194,7 +195,7 @@ class SegmentationWidget(Container):
         # napari's activity progress animates a spinner in the status bar for as long as it is open;
         # under software OpenGL (Xvfb, remote desktops) that repaint costs most of the GUI thread.
         self._activity = CheckBox(label="also show in napari's activity bar", value=True)
-        self._summary = Label(label="result", value="")
+        self._summary = wrapping(Label(label="result", value=""))
         self.extend(
             [
                 self._method,

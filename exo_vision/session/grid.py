@@ -89,7 +89,8 @@ class GridSettings:
     stain polarity (``"auto"``, ``"bright"`` or ``"dark"`` vesicles) and whether the statistics leave out the
     vesicles cut by the image edge (``exclude_border``; False is the command line's ``--include-border``).
 
-    ``model`` is the model file as typed (empty, ``"."`` or a folder mean the shipped model).
+    ``model`` is the model file as typed; empty, ``"."``, a folder and the shipped default model's own file all
+    mean the shipped model and are stored as ``""``, so two settings that segment alike compare equal.
     The defaults are the CLI's (:class:`~exo_vision.tem_parameters.TemParameters`).
     """
 
@@ -101,14 +102,16 @@ class GridSettings:
     polarity: str = TemParameters().polarity
     exclude_border: bool = TemParameters().exclude_border
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", _model_as_typed(self.model))
+
     def model_path(self) -> str | None:
         """The chosen model file, or None for the shipped model (or a method without a model)."""
         from exo_vision.segmentation.api import METHODS
 
         if not METHODS[self.method].uses_model:
             return None
-        value = self.model.strip()
-        return None if value in ("", ".") or Path(value).is_dir() else value
+        return self.model or None
 
     def config(self, **overrides: Any) -> TemBatchConfig:
         """The ``exo-vision tem`` configuration matching these settings (plus ``overrides``)."""
@@ -173,6 +176,23 @@ class GridSettings:
         return replace(settings, **sizes)
 
 
+def _model_as_typed(model: str | None) -> str:
+    """A model field's value with every spelling of the shipped model (empty, ``"."``, a folder, the shipped
+    default model's files) as ``""``; any other file name stripped of surrounding spaces."""
+    from exo_vision.segmentation.learned.weights import DEFAULT_MODEL, SHIPPED_MODELS
+
+    value = str(model or "").strip()
+    if value in ("", ".") or Path(value).is_dir():
+        return ""
+    shipped = SHIPPED_MODELS[DEFAULT_MODEL]
+    try:
+        if Path(value).resolve() in (shipped.resolve(), shipped.with_suffix(".onnx").resolve()):
+            return ""
+    except OSError:  # a name the file system cannot resolve: kept as typed, checked when it is used
+        pass
+    return value
+
+
 def check_output_folder(input_dir: str | Path, output_dir: str | Path | None) -> Path:
     """The output folder of a session, created if missing.
 
@@ -212,6 +232,9 @@ class GridSession:
         Vesicle table of every saved micrograph, by the stem of its outputs (:meth:`stem`).
     file_pixel_size_nm : dict of Path to float or None
         Pixel size each micrograph's own file gives (what the CLI uses without ``--pixel-size-nm``).
+    not_analysed : dict of Path to str
+        Micrographs read that cannot be segmented as they are (no pixel size), with the reason; a micrograph
+        leaves it when it is saved.
     precomputed : dict of Path to MicrographResult
         Results computed ahead of time, used (and dropped) when their micrograph is shown.
     """
@@ -228,6 +251,8 @@ class GridSession:
         self._stems: dict[Path, str] = {}
         self.file_pixel_size_nm: dict[Path, float | None] = {}
         self.precomputed: dict[Path, Any] = {}
+        #: Micrographs shown but not analysed, with the reason (e.g. "no pixel size"), until they are saved.
+        self.not_analysed: dict[Path, str] = {}
         #: Messages for the user about the session file (e.g. it could not be read).
         self.warnings: list[str] = []
         #: Number of micrographs the session file listed as saved when the session was resumed; None if new.
@@ -376,12 +401,23 @@ class GridSession:
 
     # -- analysing ---------------------------------------------------------------------------------
     def read(self, path: Path) -> ImageData:
-        """Read micrograph ``path`` and remember the pixel size its file gives."""
+        """Read micrograph ``path`` and remember the pixel size its file gives; one without a pixel size (not
+        saved yet) is listed in :attr:`not_analysed`."""
         from exo_vision.io import read_image
 
         image = read_image(path, kind="tem")
         self.file_pixel_size_nm[path] = image.pixel_size_nm
+        if image.pixel_size_nm is None and not self.is_saved(path):
+            self.not_analysed[path] = "no pixel size"
         return image
+
+    def not_analysed_text(self) -> str:
+        """The micrographs read but not analysed, grouped by reason ("no pixel size: a.png, b.png"), or ""."""
+        by_reason: dict[str, list[str]] = {}
+        for path in self.files:
+            if path in self.not_analysed and not self.is_saved(path):
+                by_reason.setdefault(self.not_analysed[path], []).append(path.name)
+        return "; ".join(f"{reason}: {', '.join(names)}" for reason, names in by_reason.items())
 
     def analyse(self, image: ImageData) -> Any:
         """Segment and measure ``image`` with the session's settings, in this process.
@@ -426,6 +462,7 @@ class GridSession:
         write_curation_record(curated, edits=saved["edits"], curation=saved["curation"])
         write_outputs()
         self.tables[self.stem(path)] = curated.table
+        self.not_analysed.pop(path, None)
         self.write_state()
 
     def apply_border_rule(self, *, skip: Path | None = None) -> tuple[list[Path], list[str]]:

@@ -420,3 +420,50 @@ def test_the_grid_summary_names_pixels_without_a_value_that_cut_a_saved_vesicle(
     session.previous()  # a.tif brought back from its saved files, without its run's warnings
     viewer.layers.selection.active = session.labels_layer
     assert "cut by the image edge or by pixels without a value not counted" in cur._stats.value
+
+
+def test_resuming_with_the_settings_untouched_does_not_say_they_differ(make_napari_viewer, tmp_path, monkeypatch):
+    """The empty model field reads "." while the session saved "": every reopening claimed other settings."""
+    grid, out = _grid_of(tmp_path, 2, seed=48)
+    _viewer, session = _synchronous_session(make_napari_viewer)
+    session.open_grid(grid, out)
+    session.next()
+    _viewer2, again = _synchronous_session(make_napari_viewer)
+    notes = _notes(monkeypatch)
+    again.open_grid(grid, out)
+    resumed = next(n for n in notes if n.startswith("resuming grid session at g1.tif (1 saved)"))
+    assert "not those chosen here" not in resumed
+
+
+def test_an_uncalibrated_micrograph_is_named_and_segmented_once_calibrated(make_napari_viewer, tmp_path, monkeypatch):
+    """Before, a micrograph without a pixel size was skipped with a passing warning: the grid summary never named
+    it, calibrating it did not segment it, and Save returned False without a word."""
+    from PIL import Image
+
+    from exo_vision.plugins._vesicles import apply_pixel_size
+
+    grid, out = _grid_of(tmp_path, 1, seed=50)
+    image, _ = make_synthetic_tem(
+        (512, 512), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=8, scale_bar=False, rng=51
+    )
+    gray = np.clip((image - image.min()) / np.ptp(image) * 255, 0, 255).astype(np.uint8)
+    Image.fromarray(gray).save(grid / "g1_nocal.png")  # no calibration in the file, no scale bar
+    viewer, session = _synchronous_session(make_napari_viewer)
+    notes = _notes(monkeypatch)
+    session.open_grid(grid, out)
+    session.next()
+    assert session.core.current.name == "g1_nocal.png" and session.labels_layer is None
+    assert any("g1_nocal.png has no pixel size" in n and "Calibration dock" in n for n in notes)
+    assert "not analysed: no pixel size: g1_nocal.png" in session._summary.value
+    assert session._summary.value.startswith("1 micrograph(s) saved")
+    assert not session.save_current()
+    assert "g1_nocal.png is not saved: it has no pixel size" in notes[-1]
+    apply_pixel_size(viewer, session.image_layer, PIXEL_SIZE_NM, source="user")  # as the Calibration dock does
+    assert session.labels_layer is not None and session.labels_layer in viewer.layers
+    assert tuple(session.labels_layer.scale) == (PIXEL_SIZE_NM, PIXEL_SIZE_NM)
+    assert len(session.labels_layer.features) > 0
+    assert session.save_current()
+    marker = json.loads((out / "g1_nocal_done.json").read_text())
+    assert marker["pixel_size_nm"] == PIXEL_SIZE_NM and marker["pixel_size_source"] == "user"
+    assert "not analysed" not in session._summary.value
+    assert session._summary.value.startswith("2 micrograph(s) saved")

@@ -664,3 +664,30 @@ def test_what_the_segmentation_left_out_is_shown_saved_and_resumed(make_napari_v
     assert main(["tem", str(grid), "--out", str(out), "--resume", "--workers", "1"]) == 0
     (entry,) = json.loads((out / "run.json").read_text())["images"]
     assert entry["rejected_by_reason"] == expected
+
+
+def test_a_long_result_line_wraps_and_leaves_the_canvas_its_width(make_napari_viewer, qtbot):
+    """Before, one unwrapped summary line (the classical run's "not counted: ..." on the real micrograph)
+    widened the docks until the image canvas had no width left."""
+    from qtpy.QtWidgets import QApplication
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1700, 1000)
+    docks = [viewer.window.add_plugin_dock_widget(PLUGIN, name)[1] for name in ("Vesicle segmentation", "Curation")]
+    _, grid = viewer.window.add_plugin_dock_widget(PLUGIN, "Grid session")
+    canvas = viewer.window._qt_viewer.canvas.native
+    qtbot.waitUntil(canvas.isVisible, timeout=5_000)
+    QApplication.processEvents()
+    window_width, canvas_width = viewer.window._qt_window.width(), canvas.width()
+    line = (
+        "n = 8, mean 131.0 nm; not counted: 205 candidate(s) (181 x no dark membrane around a bright interior, "
+        "14 x outside the size range 20-500 nm, 10 other); morphology round 2, cup 5, irregular 1; "
+    ) * 3
+    docks[0]._summary.value = line
+    docks[1]._stats.value = line
+    grid._summary.value = line
+    for _ in range(5):
+        QApplication.processEvents()
+    assert viewer.window._qt_window.width() <= window_width + 1
+    assert canvas.width() >= 0.9 * canvas_width > 0
+    assert docks[0]._summary.native.wordWrap()

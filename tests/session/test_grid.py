@@ -361,3 +361,17 @@ def test_changing_the_border_rule_mid_grid_re_saves_the_micrographs_saved_before
     resaved, problems = session.apply_border_rule(skip=g1)
     assert resaved == [] and len(problems) == 1 and "g0.tif was changed since it was saved" in problems[0]
     assert json.loads((out / "g0_done.json").read_text()) == marker
+
+
+def test_every_spelling_of_the_shipped_model_is_the_same_setting(tmp_path):
+    """An empty model field reads "." in the dock while the session file holds "": they compared unequal, so
+    reopening a grid always said its settings differed from those chosen."""
+    from exo_vision.segmentation.learned.weights import DEFAULT_MODEL, SHIPPED_MODELS
+
+    shipped = SHIPPED_MODELS[DEFAULT_MODEL].with_suffix(".onnx")
+    spellings = ["", ".", " ", str(tmp_path), str(shipped)]
+    assert {GridSettings(method="unet", model=m) for m in spellings} == {GridSettings(method="unet")}
+    assert all(GridSettings(method="unet", model=m).model_path() is None for m in spellings)
+    other = tmp_path / "mine.onnx"
+    assert GridSettings(method="unet", model=f" {other} ") == GridSettings(method="unet", model=str(other))
+    assert GridSettings(method="unet", model=str(other)) != GridSettings(method="unet")
