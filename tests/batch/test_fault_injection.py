@@ -54,6 +54,16 @@ def _wait_for_no_process(marker: str, timeout_s: float = 30.0) -> list[int]:
     return _processes_with(marker)
 
 
+def _hang_up_as_on_a_terminal() -> None:
+    """In the child, before it runs: SIGHUP at its default action, as in a program started from a terminal.
+
+    A test suite started under ``nohup`` (or by a service that ignores hang-ups) passes SIGHUP ignored on to its
+    children, and an ignored hang-up stays ignored by design: the run would then go on to the end.
+    """
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _tem(inputs: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "exo_vision.cli.main", "tem", str(inputs), "--out", str(out), "--workers", "2", *extra],
@@ -127,6 +137,7 @@ def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=to_group,
+        preexec_fn=_hang_up_as_on_a_terminal,
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(out.glob("*_done.json"))) < 2:
