@@ -23,7 +23,6 @@ report's notes would then mislabel.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exo_vision._shared.atomic import sha256_file
 from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.measure.size_stats import size_statistics
@@ -220,26 +220,6 @@ class BlotEvidence:
     def has_panel(self) -> bool:
         """True when the folder holds a MISEV marker panel."""
         return self.panel is not None and self.panel_summary is not None and len(self.panel_summary) > 0
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file.
-
-    Returns
-    -------
-    str
-        64 lower-case hex digits.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_run_json(folder: Path, *, option: str, producer: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision import __version__
+from exo_vision._shared.atomic import sha256_file
 from exo_vision.blot.panel import (
     LOWER_BOUND,
     MAX_NEGATIVE_UPPER_BOUND,
@@ -41,7 +42,7 @@ from exo_vision.measure.size_stats import (
     z_average_equivalent_diameter,
 )
 from exo_vision.measure.tables import truth_values
-from exo_vision.report.collect import BlotEvidence, TemEvidence, sha256_file
+from exo_vision.report.collect import BlotEvidence, TemEvidence
 from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
     choose_close_up,
