@@ -37,6 +37,7 @@ from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
+from exo_vision.report.session_folder import is_session_folder, read_session_folder
 from exo_vision.tem_analysis import cut_by_missing, split_pairs_in
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
@@ -278,7 +279,8 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     Parameters
     ----------
     folder : str or Path
-        The ``--out`` folder of ``exo-vision tem``.
+        The ``--out`` folder of ``exo-vision tem``, or the output folder of a napari grid session whose every
+        micrograph is saved (read by :func:`~exo_vision.report.session_folder.read_session_folder`).
     name : str, optional
         Grid name; the folder name by default.
 
@@ -295,6 +297,17 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     folder = Path(folder)
     producer = "exo-vision tem INPUT... --out DIR"
     check_not_being_written(folder, option="--tem")
+    if folder.is_dir() and is_session_folder(folder):  # a napari grid session writes no run files
+        run, summary, vesicles = read_session_folder(folder, option="--tem")
+        return TemGrid(
+            name=name or folder.resolve().name,
+            path=folder,
+            run=run,
+            summary=summary,
+            vesicles=vesicles,
+            errors=pd.DataFrame(columns=["input", "stem", "error"]),
+            overlays=_overlays(folder, run),
+        )
     run = _read_run_json(folder, option="--tem", producer=producer)
     if _is_blot_run(run):
         raise ValueError(f"--tem {folder}: this is an `exo-vision blot` output folder; pass it with --blot")
@@ -313,12 +326,6 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     errors = (
         read_written_csv(errors_path) if errors_path.is_file() else pd.DataFrame(columns=["input", "stem", "error"])
     )
-    overlays = {}
-    for record in run["images"]:
-        stem = str(record.get("stem", ""))
-        path = folder / f"{stem}_overlay.png"
-        if stem and path.is_file():
-            overlays[stem] = path
     return TemGrid(
         name=name or folder.resolve().name,
         path=folder,
@@ -326,8 +333,19 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
         summary=summary,
         vesicles=vesicles,
         errors=errors,
-        overlays=overlays,
+        overlays=_overlays(folder, run),
     )
+
+
+def _overlays(folder: Path, run: dict[str, Any]) -> dict[str, Path]:
+    """Image stem -> ``<stem>_overlay.png`` for the run's images whose overlay is in ``folder``."""
+    overlays = {}
+    for record in run["images"]:
+        stem = str(record.get("stem", ""))
+        path = folder / f"{stem}_overlay.png"
+        if stem and path.is_file():
+            overlays[stem] = path
+    return overlays
 
 
 def _unique_names(folders: Sequence[Path]) -> list[str]:
