@@ -1459,13 +1459,15 @@ RESCALED_COPY = "the same pixels at another bit depth or value scale"
 
 
 def _pixel_reader(jobs: Sequence[ImageJob]) -> Callable[[int], np.ndarray | None]:
-    """Index -> the input's pixels, read as :func:`process_image` reads them (the last two kept), or None when the
-    file cannot be read now."""
+    """Index -> the input's pixels, read as :func:`process_image` reads them (the two used last kept), or None when
+    the file cannot be read now."""
     by_index = {job.index: job for job in jobs}
     cache: dict[int, np.ndarray | None] = {}
 
     def read(index: int) -> np.ndarray | None:
-        if index not in cache:
+        if index in cache:  # most recently used last: the earlier input of the pairs compared stays read
+            cache[index] = cache.pop(index)
+        else:
             job = by_index.get(index)
             if len(cache) >= 2:
                 cache.pop(next(iter(cache)))
