@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from exo_vision._shared.interrupt import terminated_as_interrupted
+from exo_vision._shared.interrupt import caused_by_interrupt, terminated_as_interrupted
 from exo_vision._shared.paths import display_path
 from exo_vision.batch.config import build_config, check_recorded_code, check_recorded_model, read_config
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, available_methods
@@ -295,6 +295,12 @@ def _copies_note(groups: list[list[str]]) -> str:
     )
 
 
+def _interrupted() -> int:
+    """Say that the run was stopped and how to finish it; the exit status of an interruption."""
+    logger.error("interrupted: finished images are complete; rerun the same command with --resume to finish")
+    return 130
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error."""
     from exo_vision.batch.runner import run_tem_batch
@@ -346,12 +352,15 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 argv=[display_path(a) for a in getattr(args, "command_line", None) or ["exo-vision", "tem"]],
             )
-    except ValueError as err:
+    except KeyboardInterrupt:
+        return _interrupted()
+    except Exception as err:
+        if caused_by_interrupt(err):  # a stop turned into an error of its own by a library (an import)
+            return _interrupted()
+        if not isinstance(err, ValueError):
+            raise
         logger.error("%s", err)
         return 2
-    except KeyboardInterrupt:
-        logger.error("interrupted: finished images are complete; rerun the same command with --resume to finish")
-        return 130
     finally:
         if bar is not None:
             with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP): the bar cannot be drawn once more
