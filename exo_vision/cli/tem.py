@@ -34,7 +34,8 @@ Per input image (stem S) the output folder receives:
   S_done.json      completion marker (input checksum, parameters, output checksums)
   S_rois.zip       with --save-rois: the vesicles as an ImageJ/Fiji ROI set
 and for the run: vesicles.csv (all images, `image` column), summary.csv
-(statistics per image and pooled), size_histogram.png (300 dpi) and .svg,
+(statistics per image and pooled; n_warnings and warnings: each image's
+warnings, for a spreadsheet filter), size_histogram.png (300 dpi) and .svg,
 run.json (version, parameters, checksums, calibration sources, timings) and
 errors.csv (one row per failed input). Identical copies of one micrograph
 (same bytes, or same pixels and pixel size) keep their own files and summary
