@@ -303,7 +303,7 @@ def _interrupted() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error."""
+    """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error, 130 when stopped."""
     from exo_vision.batch.runner import run_tem_batch
 
     try:
