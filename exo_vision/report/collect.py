@@ -37,7 +37,7 @@ from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
-from exo_vision.tem_analysis import cut_by_missing, split_pairs_in
+from exo_vision.tem_analysis import cut_by_missing, recorded_split_pairs
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 #: Statistics parameters of a TEM run that must agree for pooled statistics to mean anything.
@@ -452,7 +452,8 @@ def find_copies(grids: Sequence[TemGrid]) -> pd.DataFrame:
 
 
 def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_border: bool) -> pd.DataFrame:
-    """The pairs each image's run flagged as possibly one vesicle cut in two (its warnings), copies left out, and
+    """The pairs each image's run flagged as possibly one vesicle cut in two (its ``split_pairs``; in an older
+    run.json, its warnings), copies left out, and
     whether both of a pair are in the pooled statistics (:data:`SPLIT_PAIR_COLUMNS`)."""
     rows = []
     for g in grids:
@@ -461,7 +462,7 @@ def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_bord
             stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
             if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
                 continue
-            pairs = split_pairs_in(record.get("warnings"))
+            pairs = recorded_split_pairs(record)
             if not pairs:
                 continue
             table = g.vesicles
