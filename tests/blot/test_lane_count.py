@@ -197,3 +197,38 @@ def test_a_count_beside_a_lone_saturated_lane_of_the_real_blot_stays_in_the_crop
     assert found[-1] + res.lanes[0].width_px / 2 <= frame.shape[1] - 0.5 + 0.01
     assert np.abs(found - centres).max() < 25.0
     assert res.bands.set_index("lane")["present"].tolist() == [True] + [False] * 5
+
+
+def test_two_anchors_on_two_equally_plausible_grids_are_named_as_rivals():
+    """Lanes 2 and 4 of the wide-gap ChemiDoc blot (centres 395 and 788, 79 px wide, strip 1122 px): 4 lanes fit
+    them 196 px apart (lanes 2, 4) or 131 px apart (lanes 1, 4) about as well, both pitches far from the prior,
+    and the strip's edges do not decide; the membrane's edges, where seen (here 100-890 px), do."""
+    placed = place_count([395.0, 788.0], 4, 79.0, (-0.5, 1121.5), membrane=False)
+    grids = sorted([(round(placed.pitch), placed.anchors)] + [(round(p), a) for p, a in placed.rivals])
+    assert grids == [(131, [0, 3]), (196, [1, 3])]
+    on_membrane = place_count([395.0, 788.0], 4, 79.0, (100.0, 890.0), membrane=True)
+    assert on_membrane.rivals == [] and on_membrane.anchors == [1, 3] and on_membrane.settled
+    assert on_membrane.centres == pytest.approx([198.5, 395.0, 591.5, 788.0])
+
+
+def test_a_count_on_two_equally_plausible_grids_is_refused_with_the_lane_ranges():
+    """The wide-gap ChemiDoc blot with lanes 2 and 4 of 4 loaded and --lanes 4 was placed on the 131 px grid
+    (lanes 1 and 4, 194 px off the truth) with only the 'a guess' warning. Two grids fit equally well and
+    the image has no membrane edge to choose: the count is refused with both grids, the lanes found and their
+    columns as --lane-ranges to start from."""
+    if not CHEMIDOC.is_file():
+        pytest.skip(f"real blot not present at {CHEMIDOC}")
+    from exo_vision.io.read import read_image
+
+    img = read_image(CHEMIDOC, kind="blot")
+    frame = img.data.copy()
+    cuts = (0, 300, 488, 690, 1122)
+    for lane in (1, 3):  # the band rows of an unloaded lane get the membrane from higher up
+        frame[300:520, cuts[lane - 1] : cuts[lane]] = img.data[40:260, cuts[lane - 1] : cuts[lane]]
+    with pytest.raises(ValueError) as refused:
+        quantify_blot(frame, polarity=img.polarity, max_value=img.max_value, n_lanes=4, image_name="aTub")
+    message = str(refused.value)
+    assert "aTub: found 2 lanes in strip 1 (rows 0..897, columns 0..1122) but 4 were expected" in message
+    assert "131 px apart with them as lanes 1, 4 or 196 px apart with them as lanes 2, 4" in message
+    assert "no membrane edge is seen" in message
+    assert "--lane-ranges X0-X1" in message and "the lanes found span columns 357-435, 749-828" in message

@@ -10,10 +10,12 @@ scored (:func:`place_count`), and the most plausible one is kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+
+from exo_vision.blot.strips import Strip
 
 #: Lanes of a comb are about this many lane widths (band widths at half height) apart: the prior pitch
 #: (the lanes found on the real blots of ``benchmarks/blot_truth`` lie 1.08-1.32 widths apart on 11 of
@@ -67,12 +69,18 @@ class CountPlacement:
     settled : bool
         Whether the membrane's edges (seen) centre the set. Otherwise it is only the most plausible set
         (the strip's edges bound it, but a crop need not be centred on the lanes): a guess.
+    rivals : list of (float, list of int)
+        With two or more anchors, the sets on other grids (another number of pitches between the anchors)
+        about as plausible as this one (within :data:`EQUAL_COST`), the best of each: their pitch and the
+        anchors' 0-based places. Not empty: the count is ambiguous (which lanes the loaded ones are, and
+        the pitch, are not shown by the image) and the placement is not to be used.
     """
 
     centres: list[float]
     pitch: float
     anchors: list[int]
     settled: bool
+    rivals: list[tuple[float, list[int]]] = field(default_factory=list)
 
 
 def place_count(
@@ -100,7 +108,9 @@ def place_count(
     anchors (their own spacing is the pitch) are preferred: the others are scored only when none of those
     fits (found lanes a pitch apart are taken as neighbours, as they mostly are). Of sets within
     :data:`EQUAL_COST` of the lowest, the one with the anchors furthest left is kept (unused lanes are
-    usually the last ones).
+    usually the last ones); sets among them on other grids (another pitch between two or more anchors: the
+    wide-gap ChemiDoc blot with lanes 2 and 4 of 4 loaded fits lanes 196 px apart, or 131 px apart with the
+    loaded lanes as 1 and 4, equally well without its membrane's edges) are named in ``rivals``.
 
     Parameters
     ----------
@@ -153,18 +163,65 @@ def place_count(
     best = min(c.cost for c in scored)
     # of sets about as plausible, the one with the lanes without bands at the right end (samples are loaded
     # from the left)
-    _, lanes, pitch, idx = min((c for c in scored if c.cost <= best + EQUAL_COST), key=lambda c: (c.places[0], c.cost))
+    plausible = [c for c in scored if c.cost <= best + EQUAL_COST]
+    _, lanes, pitch, idx = min(plausible, key=lambda c: (c.places[0], c.cost))
     middle = (left + right) / 2
     centred = abs((lanes[0] + lanes[-1]) / 2 - middle) <= CENTRED_PITCHES * pitch
     for k, x in zip(idx, xs, strict=True):
         lanes[k] = x  # a found lane keeps its measured centre
-    return CountPlacement([float(x) for x in lanes], float(pitch), idx, membrane and centred)
+    return CountPlacement([float(x) for x in lanes], float(pitch), idx, membrane and centred, _rivals(plausible, idx))
+
+
+def _rivals(plausible: list[_Candidate], chosen: list[int]) -> list[tuple[float, list[int]]]:
+    """The best set of each other grid among ``plausible`` (anchors a different number of places apart than in
+    the ``chosen`` set): pitch and anchor places, by cost."""
+    steps = chosen[-1] - chosen[0]
+    best: dict[int, _Candidate] = {}
+    for c in sorted(plausible, key=lambda c: c.cost):
+        j = c.places[-1] - c.places[0]
+        if j != steps and j not in best and len(c.places) > 1:
+            best[j] = c
+    return [(float(c.pitch), list(c.places)) for c in best.values()]
 
 
 def _reach(found: bool, membrane: bool, slack: float) -> float:
     """How far (columns) an outer lane of a set may run past the edge of the room: ``slack`` past a membrane's
     edge or for a ``found`` lane, else (a lane the set adds, past the strip's edge) only rounding."""
     return slack if found or membrane else EDGE_FIT_TOLERANCE_PX
+
+
+class AmbiguousCount(ValueError):
+    """A lane count the image does not place: its found lanes sit on more than one equally plausible grid.
+
+    Attributes
+    ----------
+    strip : Strip
+        The strip.
+    centres : list of float
+        The found lanes' centres (full-resolution columns).
+    width : float
+        Their width (columns).
+    why : str
+        The grids, for the refusal (:func:`grids_text`).
+    """
+
+    def __init__(self, strip: Strip, centres: list[float], width: float, why: str):
+        super().__init__(f"strip {strip.index}: {len(centres)} lanes found{why}")
+        self.strip = strip
+        self.centres = centres
+        self.width = width
+        self.why = why
+
+
+def grids_text(n: int, grids: list[tuple[float, list[int]]], *, factor: float = 1.0, membrane: bool = False) -> str:
+    """Why a count of ``n`` lanes is refused: the equally plausible ``grids`` (pitch in columns of ``factor``
+    image pixels each, 0-based places of the found lanes), as a clause that follows the found lanes."""
+    options = " or ".join(
+        f"{pitch * factor:.0f} px apart with them as lanes {', '.join(str(k + 1) for k in places)}"
+        for pitch, places in grids
+    )
+    seen = "the membrane's edges do not tell them apart" if membrane else "no membrane edge is seen to tell them apart"
+    return f", and {n} lanes hold them equally well on {len(grids)} grids ({options}): {seen}"
 
 
 class _Candidate(NamedTuple):
