@@ -887,13 +887,19 @@ class BlotWidget(Container):
 
     # -- export -------------------------------------------------------------------------------
     def export(self, folder: str | Path | None = None) -> list[Path]:
-        """Write the band table (CSV) and an annotated figure (PNG) of the last result."""
+        """Write the band table (CSV) and an annotated figure (PNG) of the last result into ``folder`` (the
+        dock's export folder by default), created if it does not exist."""
         if self.result is None:
             show_warning("nothing to export yet: quantify a blot first")
             return []
         out = Path(folder if folder is not None else self._export_dir.value)
-        if not out.is_dir():
-            show_warning(f"export folder {out} does not exist; choose an existing folder")
+        if out.exists() and not out.is_dir():
+            show_warning(f"export folder {out} is a file, not a folder; choose a folder")
+            return []
+        try:
+            out.mkdir(parents=True, exist_ok=True)  # as `exo-vision blot --out` does
+        except OSError as error:
+            show_warning(f"export folder {out} cannot be created ({error.strerror or error}); choose another folder")
             return []
         written = self._write(out)
         show_info(f"blot results written to {out}")
