@@ -690,4 +690,45 @@ def test_a_long_result_line_wraps_and_leaves_the_canvas_its_width(make_napari_vi
         QApplication.processEvents()
     assert viewer.window._qt_window.width() <= window_width + 1
     assert canvas.width() >= 0.9 * canvas_width > 0
-    assert docks[0]._summary.native.wordWrap()
+    assert docks[0]._summary.value == line
+
+
+def _all_text_reachable(box) -> bool:
+    """True when every line of ``box``'s text is on screen or one scroll away."""
+    native = box.native
+    if not hasattr(native, "verticalScrollBar"):  # a plain label: what does not fit is cut off
+        return native.height() >= native.heightForWidth(native.width())
+    hidden = native.document().size().height() - native.viewport().height()
+    bar = native.verticalScrollBar()
+    return hidden <= 0 or (bar.isVisible() and bar.maximum() >= hidden - 1)
+
+
+def test_long_result_text_in_two_docks_sharing_a_short_window_scrolls_instead_of_being_cut_off(
+    make_napari_viewer, qtbot
+):
+    """Before, the wrapped result lines of two docks in a 700 px window showed their first 6 of 17 lines and cut
+    the rest off (no scroll bar)."""
+    from qtpy.QtWidgets import QApplication
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1200, 700)
+    _, segmentation = viewer.window.add_plugin_dock_widget(PLUGIN, "Vesicle segmentation")
+    _, curation = viewer.window.add_plugin_dock_widget(PLUGIN, "Curation")
+    canvas = viewer.window._qt_viewer.canvas.native
+    qtbot.waitUntil(canvas.isVisible, timeout=5_000)
+    QApplication.processEvents()
+    dock_widths = (segmentation.native.width(), curation.native.width())
+    line = (
+        "classical: n = 8, mean 107.6 nm, D50 112 nm; not counted: 205 candidate(s) (181 x no dark membrane "
+        "around a lighter inside; 14 x outside 20-500 nm; 10 other); suspected cut pairs 1+2, 6+7 "
+    ) * 2
+    boxes = (segmentation._summary, curation._stats, curation._log)
+    for box in boxes:
+        box.value = line
+    for _ in range(5):
+        QApplication.processEvents()
+    assert (segmentation.native.width(), curation.native.width()) == dock_widths
+    for box in boxes:
+        assert box.value == line
+        assert box.native.width() <= box.native.parentWidget().width()
+        assert _all_text_reachable(box), box.label
