@@ -227,6 +227,29 @@ def test_curation_delete_removes_row_and_changes_statistics(make_napari_viewer, 
     assert labels.metadata["edit_log"][-1]["action"] == "set morphology"
 
 
+def test_joining_the_two_unet_pieces_of_the_large_hrml_ev_makes_it_irregular(make_napari_viewer, samples_dir):
+    """The default (unet) run cuts the large irregular EV (hand truth 265.7 nm, 1.56 : 1) and a folded cup in two;
+    joined in the Curation dock, the EV was classed "round" (elongated 1.72 : 1, but convex and smooth), so the
+    morphology line read "round 2, cup 5, irregular 0" for a field of 5 cups, 1 irregular EV and 1 small round one.
+    """
+    sample = samples_dir / "hrml_ev_negative_stain.jpg"
+    if not sample.is_file():
+        pytest.skip(f"{sample} not present")
+    viewer = make_napari_viewer()
+    viewer.open(str(sample), plugin=PLUGIN)
+    _, seg = _dock(viewer, "Vesicle segmentation")
+    labels = seg.run(sync=True)
+    _, cur = _dock(viewer, "Curation")
+    cur.merge(1, 2)
+    cur.merge(6, 7)
+    table = labels.features.set_index("label")
+    assert table.loc[1, "equivalent_diameter_nm"] == pytest.approx(265.7, rel=0.05)
+    assert table.loc[1, "morphology"] == "irregular"
+    assert table.loc[1, "major_axis_nm"] / table.loc[1, "minor_axis_nm"] > 1.6
+    assert table["morphology"].value_counts().to_dict() == {"cup": 5, "irregular": 1, "round": 1}
+    assert "round 1, cup 5, irregular 1" in cur._stats.value
+
+
 def test_nan_padding_cuts_are_flagged_after_segmentation_and_after_an_edit(make_napari_viewer, tmp_path):
     """A float micrograph padded with NaN (as after alignment): the vesicles the padding cuts stay flagged."""
     image, _ = make_synthetic_tem(
