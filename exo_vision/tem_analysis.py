@@ -64,6 +64,9 @@ class MicrographResult:
         ``method`` and, for a learned method, ``model`` (name, version, sha256, file).
     warnings : list of str
         The segmentation's warnings (what it could not do as well as usual on this image).
+    split_pairs : list of (int, int)
+        Labels of touching vesicles that together form one convex, round outline: each pair may be one vesicle
+        cut in two (named in ``warnings`` as well).
     """
 
     labels: np.ndarray
@@ -78,6 +81,7 @@ class MicrographResult:
     objects: list[tuple[slice, slice] | None] | None = None
     segmenter: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    split_pairs: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _require_pixel_size(image_data: ImageData) -> float:
@@ -414,11 +418,39 @@ def split_pairs_in(warnings: list[str] | None) -> list[tuple[int, int]]:
     return pairs
 
 
+def recorded_split_pairs(record: dict[str, Any]) -> list[tuple[int, int]]:
+    """The label pairs an image's record (in ``run.json`` or its done-marker) flags as possibly one vesicle cut
+    in two: its ``split_pairs``, or for a record written before that field, the pairs its warnings name.
+
+    Parameters
+    ----------
+    record : dict
+        One entry of ``run.json``'s ``images``.
+
+    Returns
+    -------
+    list of (int, int)
+        The pairs of vesicle labels; entries that are not two whole numbers are left out.
+    """
+    recorded = record.get("split_pairs")
+    if not isinstance(recorded, list):
+        return split_pairs_in(record.get("warnings"))
+    pairs = []
+    for pair in recorded:
+        if isinstance(pair, list | tuple) and len(pair) == 2 and all(type(v) is int for v in pair):
+            pairs.append((int(pair[0]), int(pair[1])))
+    return pairs
+
+
 def split_warnings(labels: np.ndarray) -> list[str]:
     """A warning naming the touching vesicles that together form one convex, round outline
     (:func:`~exo_vision.segmentation.learned.postprocess.possibly_split_pairs`): each pair may be one vesicle
     cut in two, which halves its size and doubles its count in every statistic."""
-    pairs = possibly_split_pairs(labels)
+    return split_pairs_warnings(possibly_split_pairs(labels))
+
+
+def split_pairs_warnings(pairs: list[tuple[int, int]]) -> list[str]:
+    """The warning of :func:`split_warnings` for the label ``pairs`` already found; empty when there are none."""
     if not pairs:
         return []
     named = ", ".join(f"{a}+{b}" for a, b in pairs)
@@ -691,9 +723,10 @@ def analyse_micrograph(
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
     )
+    split_pairs = possibly_split_pairs(segmentation.labels)
     warnings = [
         *segmentation.warnings,
-        *split_warnings(segmentation.labels),
+        *split_pairs_warnings(split_pairs),
         *coarse_pixel_warnings(pixel_size_nm),
         *missing_values_warnings(original.data),
         *cut_by_missing_warnings(segmentation.labels, missing),
@@ -733,6 +766,7 @@ def analyse_micrograph(
         objects=objects,
         segmenter={"method": parameters["method"], "model": segmentation.parameters.get("model")},
         warnings=warnings,
+        split_pairs=[(int(a), int(b)) for a, b in split_pairs],
     )
 
 

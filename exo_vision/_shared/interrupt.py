@@ -8,6 +8,12 @@ Within :func:`terminated_as_interrupted` they raise :class:`KeyboardInterrupt`
 instead, so a command stops exactly as on Ctrl-C and its clean-up runs. A
 signal that was ignored when the block began stays ignored (``nohup`` ignores
 SIGHUP so that the command outlives the terminal).
+
+A KeyboardInterrupt raised inside a library's import or initialisation can be
+turned into another error there (onnxruntime's import raises
+``ImportError: initialization failed``, the interrupt lost). Such a stretch runs
+within :func:`interrupts_deferred`: a stop asked for meanwhile is raised as
+KeyboardInterrupt as soon as the stretch ends.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 )
 
 
+def _raise_interrupt(_signum: int, _frame: Any) -> None:
+    """The handler of :func:`terminated_as_interrupted`: stop as on Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def terminated_as_interrupted() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread (elsewhere: no change;
@@ -32,13 +43,10 @@ def terminated_as_interrupted() -> Iterator[None]:
         yield
         return
 
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
     previous: dict[signal.Signals, Any] = {}
     for number in STOP_SIGNALS:
         if signal.getsignal(number) is not signal.SIG_IGN:
-            previous[number] = signal.signal(number, interrupt)
+            previous[number] = signal.signal(number, _raise_interrupt)
     try:
         yield
     finally:
@@ -92,3 +100,46 @@ def signals_request_stop() -> Iterator[StopRequest]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Within the block, a signal that would raise KeyboardInterrupt (Ctrl-C, and SIGTERM and SIGHUP within
+    :func:`terminated_as_interrupted`) is only recorded; leaving the block raises KeyboardInterrupt if one came.
+
+    For a short stretch that a KeyboardInterrupt must not land in: a library's import or initialisation, which
+    may turn it into an error of its own. Signals with another handler (the default action, ignored, a
+    :func:`signals_request_stop` request) and threads other than the main one are left as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+
+    def record(signum: int, _frame: Any) -> None:
+        came.append(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    for number in (signal.SIGINT, *STOP_SIGNALS):
+        if signal.getsignal(number) in (signal.default_int_handler, _raise_interrupt):
+            previous[number] = signal.signal(number, record)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if came:
+            raise KeyboardInterrupt
+
+
+def caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` was raised because of a KeyboardInterrupt (found among its causes and contexts): a
+    library that turns an interrupt into an error of its own, as onnxruntime's import does."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

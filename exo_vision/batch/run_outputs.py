@@ -7,7 +7,9 @@
   micrograph is pooled once;
 * ``summary.csv``   :func:`~exo_vision.measure.size_stats.size_statistics`
   per image (copies too) and a last ``pooled`` row (each micrograph once),
-  then, when the run has copies, ``duplicate_of`` (the input a copy is
+  then ``n_warnings`` and ``warnings`` (the image's warnings of run.json,
+  joined by :data:`WARNINGS_SEPARATOR`; on the ``pooled`` row the count over
+  the image rows and no text), then, when the run has copies, ``duplicate_of`` (the input a copy is
   pooled as), then ``source_file`` (the input as given; empty on the
   ``pooled`` row);
 * ``size_histogram.png`` (300 dpi) and ``.svg``: pooled number-weighted
@@ -54,6 +56,10 @@ from exo_vision.measure.vesicles import VESICLE_COLUMNS
 ERROR_COLUMNS = ("input", "stem", "error")
 
 
+#: Between two warnings of an image in summary.csv's ``warnings`` cell (a warning's own words hold ``;`` and ``,``).
+WARNINGS_SEPARATOR = " | "
+
+
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
     return table_csv_text(frame).encode("utf-8")
 
@@ -92,6 +98,7 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     pairs = pooled_tables(result.records, out_dir=out_dir)
     per_image: dict[str, dict[str, Any]] = {}
     sources: dict[str, str] = {}
+    warned: dict[str, list[str]] = {}  # image -> its warnings, as run.json records them
     frames = []
     total_area = 0.0
     copies: dict[str, str] = {}  # image -> the input counted for it in the pool (a copy of that micrograph)
@@ -101,6 +108,7 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         name = display_path(record["stem"])
         per_image[name] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
         sources[name] = display_path(record["input"])
+        warned[name] = [str(w) for w in record.get("warnings") or []]
         if record.get("duplicate_of"):  # the same micrograph as an earlier input: pooled once, as that one
             copies[name] = display_path(record["duplicate_of"])
             continue
@@ -118,6 +126,10 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     per_image["pooled"] = size_statistics(pooled, analysed_area_nm2=total_area or None, **stats_kwargs)
     write_if_changed(out_dir / "vesicles.csv", _csv_bytes(pooled))
     summary = statistics_frame(per_image)
+    # a spreadsheet filters the images with warnings on the count, and reads them in the text beside it
+    images = list(summary["image"])[:-1]  # the last row is the pooled one
+    summary["n_warnings"] = [*(len(warned[name]) for name in images), sum(len(warned[name]) for name in images)]
+    summary["warnings"] = [*(WARNINGS_SEPARATOR.join(warned[name]) for name in images), ""]
     # which file each row measured (stems of same-named inputs in different folders differ only by a suffix)
     if copies:  # only a run with copies has the column: it names the input each copy's numbers are pooled as
         summary["duplicate_of"] = [copies.get(name, "") for name in summary["image"]]

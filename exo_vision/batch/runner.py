@@ -35,6 +35,7 @@ import numpy as np
 
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, remove_stale_temp_files, sha256_file
 from exo_vision._shared.failures import describe_failure
+from exo_vision._shared.interrupt import caused_by_interrupt
 from exo_vision._shared.paths import (
     HIDDEN_NAMED_AT_MOST,
     assign_stems,
@@ -452,6 +453,8 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         record["peak_rss_mb"] = peak_rss_mb()
         record["status"] = "done"
     except Exception as err:  # noqa: BLE001 - reported in errors.csv, the run goes on
+        if caused_by_interrupt(err):  # a stop asked for, turned into an error by a library (an import): no failure
+            raise KeyboardInterrupt from err
         logger.debug("failed on %s", display_path(job.path), exc_info=True)
         record["status"] = "failed"
         record["error"] = describe_failure(err)
@@ -529,6 +532,8 @@ def _result_facts(image: ImageData, result: MicrographResult, parameters: dict[s
         "n_vesicles": int(len(result.table)),
         "rejected_by_reason": rejected_by_reason(result.rejected),
         "warnings": [*image.warnings, *result.warnings],
+        # touching vesicles that may be one cut in two, as label pairs (the warnings name them in words)
+        "split_pairs": [[a, b] for a, b in result.split_pairs],
     }
 
 

@@ -16,6 +16,7 @@ from exo_vision.blot.detection import NoiseEstimate
 from exo_vision.blot.flank import flank_message
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
+from exo_vision.blot.lanes.count import AmbiguousCount
 from exo_vision.blot.orientation import sideways_message
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import quantisation_step, staircase_noise_sd
@@ -756,13 +757,21 @@ def _place_lanes(
             many = stacked(strips)
             # stacked strips (membranes one above the other) get the count on the lanes they share, so that
             # lane k is lane k in every membrane; a strip on its own gets it while its lanes are found
-            per_strip = [
-                find_lanes(
-                    clean, s, n_lanes=None if m else n_lanes, params=params, warnings=warnings, infer_end_lanes=not m
-                )
-                for s, m in zip(strips, many)
-            ]
-            per_strip = share_lanes(per_strip, strips, n_lanes=n_lanes, signal=clean, warnings=warnings)
+            try:
+                per_strip = [
+                    find_lanes(
+                        clean,
+                        s,
+                        n_lanes=None if m else n_lanes,
+                        params=params,
+                        warnings=warnings,
+                        infer_end_lanes=not m,
+                    )
+                    for s, m in zip(strips, many)
+                ]
+                per_strip = share_lanes(per_strip, strips, n_lanes=n_lanes, signal=clean, warnings=warnings)
+            except AmbiguousCount as e:
+                raise ValueError(_count_refusal(image_name, e.strip, e.centres, e.width, n_lanes, e.why)) from None
             if leave_out_empty and any(per_strip) and not all(per_strip):
                 for s, ls in zip(strips, per_strip):
                     if not ls:
@@ -776,7 +785,14 @@ def _place_lanes(
                 f"check the polarity, or give {LANE_COUNT} or {LANE_COLUMNS}"
             )
         if n_lanes is not None and len(ls) != n_lanes:
-            raise ValueError(_count_refusal(image_name, s, ls, n_lanes))
+            ordered = sorted(ls, key=lambda lane: lane.x_centre_px)
+            centres = [lane.x_centre_px for lane in ordered]
+            why = (
+                f", and {n_lanes} lanes on their grid, at least a lane width apart, do not fit in the strip"
+                if len(ls) < n_lanes
+                else ""
+            )
+            raise ValueError(_count_refusal(image_name, s, centres, ordered[0].width_px, n_lanes, why))
         if lane_names is not None and len(lane_names) != len(ls):
             raise ValueError(
                 f"{image_name or 'image'}: {len(lane_names)} lane names ({', '.join(lane_names)}) for {len(ls)} lanes "
@@ -795,22 +811,15 @@ def _place_lanes(
     return strips, per_strip
 
 
-def _count_refusal(image_name: str | None, s: Strip, lanes: list[Lane], n_lanes: int) -> str:
+def _count_refusal(image_name: str | None, s: Strip, centres: list[float], width: float, n_lanes: int, why: str) -> str:
     """The message when ``n_lanes`` lanes cannot be placed in strip ``s``: the strip, the lanes found there
-    (centres, width, pitch, their columns as ranges to start from) and what to give instead."""
-    ordered = sorted(lanes, key=lambda lane: lane.x_centre_px)
-    centres = [lane.x_centre_px for lane in ordered]
-    width = ordered[0].width_px
+    (``centres`` left to right, ``width``, their pitch, their columns as ranges to start from), ``why`` (a
+    clause; empty when more were found) and what to give instead."""
     steps = np.diff(centres)
     apart = f", {float(np.min(steps)):.0f} px apart or more" if steps.size else ""
     spans = ", ".join(f"{c - width / 2 + 0.5:.0f}-{c + width / 2 + 0.5:.0f}" for c in centres)
-    why = (
-        f", and {n_lanes} lanes on their grid, at least a lane width apart, do not fit in the strip"
-        if len(lanes) < n_lanes
-        else ""
-    )
     return (
-        f"{image_name or 'image'}: found {len(lanes)} lanes in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}, "
+        f"{image_name or 'image'}: found {len(centres)} lanes in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}, "
         f"columns {s.x_left_px}..{s.x_right_px}) but {n_lanes} were expected: the lanes are centred at columns "
         f"{', '.join(f'{c:.0f}' for c in centres)} ({width:.0f} px wide{apart}){why}; check {LANE_COUNT}, or "
         f"give {LANE_COLUMNS} (the lanes found span columns {spans})"

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from exo_vision._shared.interrupt import terminated_as_interrupted
+from exo_vision._shared.interrupt import caused_by_interrupt, terminated_as_interrupted
 from exo_vision._shared.paths import display_path
 from exo_vision.batch.config import build_config, check_recorded_code, check_recorded_model, read_config
 from exo_vision.segmentation.api import DEFAULT_METHOD, METHODS, available_methods
@@ -34,7 +34,8 @@ Per input image (stem S) the output folder receives:
   S_done.json      completion marker (input checksum, parameters, output checksums)
   S_rois.zip       with --save-rois: the vesicles as an ImageJ/Fiji ROI set
 and for the run: vesicles.csv (all images, `image` column), summary.csv
-(statistics per image and pooled), size_histogram.png (300 dpi) and .svg,
+(statistics per image and pooled; n_warnings and warnings: each image's
+warnings, for a spreadsheet filter), size_histogram.png (300 dpi) and .svg,
 run.json (version, parameters, checksums, calibration sources, timings) and
 errors.csv (one row per failed input). Copies of one micrograph (same
 bytes; same pixels and pixel size; or the same pixels at another bit depth or
@@ -297,8 +298,14 @@ def _copies_note(groups: list[list[str]]) -> str:
     )
 
 
+def _interrupted() -> int:
+    """Say that the run was stopped and how to finish it; the exit status of an interruption."""
+    logger.error("interrupted: finished images are complete; rerun the same command with --resume to finish")
+    return 130
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error."""
+    """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error, 130 when stopped."""
     from exo_vision.batch.runner import run_tem_batch
 
     try:
@@ -348,12 +355,15 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 argv=[display_path(a) for a in getattr(args, "command_line", None) or ["exo-vision", "tem"]],
             )
-    except ValueError as err:
+    except KeyboardInterrupt:
+        return _interrupted()
+    except Exception as err:
+        if caused_by_interrupt(err):  # a stop turned into an error of its own by a library (an import)
+            return _interrupted()
+        if not isinstance(err, ValueError):
+            raise
         logger.error("%s", err)
         return 2
-    except KeyboardInterrupt:
-        logger.error("interrupted: finished images are complete; rerun the same command with --resume to finish")
-        return 130
     finally:
         if bar is not None:
             with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP): the bar cannot be drawn once more

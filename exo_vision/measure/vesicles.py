@@ -12,7 +12,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
 from exo_vision._shared.validation import check_pixel_size
-from exo_vision.measure.morphology import classify_morphology, cup_score
+from exo_vision.measure.morphology import MORPHOLOGY_COLUMNS, classify_morphology, cup_score
 from exo_vision.segmentation.classical.preprocess import pixel_noise_std
 
 #: Fewest hull points that enclose an area (fewer: the pixels lie on a line).
@@ -394,9 +394,7 @@ def measure_vesicles(
             perim > 0, np.minimum(CIRCULARITY_FACTOR * np.pi * area / perim**2, 1.0), np.nan
         )
     columns["cup_score"] = np.asarray(cups, dtype=float)
-    columns["morphology"] = classify_morphology(
-        pd.DataFrame({k: columns[k] for k in ("cup_score", "solidity", "circularity")})
-    )
+    columns["morphology"] = classify_morphology(pd.DataFrame({k: columns[k] for k in MORPHOLOGY_COLUMNS}))
     columns["touches_border"] = np.asarray(border, dtype=bool)
     columns["touches_missing"] = np.zeros(len(rows), dtype=bool)
     columns["touches_other"] = np.asarray(touching, dtype=bool)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
@@ -32,7 +32,7 @@ from exo_vision.plugins._layers import (
     stale_calibration,
 )
 from exo_vision.plugins._learning import LearningPanel
-from exo_vision.plugins._text import wrapping
+from exo_vision.plugins._text import result_text
 from exo_vision.plugins._vesicles import (
     ROLE,
     add_vesicle_layer,
@@ -166,8 +166,8 @@ class GridSessionWidget(Container):
             tooltip="the micrograph's outlines are right without an edit: Learn from curated micrographs takes it "
             "(it takes only micrographs you edited or marked so; the others hold the model's own outlines)",
         )
-        self._position = wrapping(Label(label="micrograph", value="no grid open"))
-        self._summary = wrapping(Label(label="grid so far", value=""))
+        self._position = result_text("micrograph", "no grid open")
+        self._summary = result_text("grid so far", "")
         self.extend(
             [
                 self._input,

@@ -41,7 +41,7 @@ from exo_vision.io import read_image
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
 from exo_vision.report.session_folder import is_session_folder, read_session_folder
-from exo_vision.tem_analysis import cut_by_missing, split_pairs_in
+from exo_vision.tem_analysis import cut_by_missing, recorded_split_pairs
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 logger = logging.getLogger(__name__)
@@ -545,7 +545,8 @@ def _rescaled_copy_of(
 
 
 def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_border: bool) -> pd.DataFrame:
-    """The pairs each image's run flagged as possibly one vesicle cut in two (its warnings), copies left out, and
+    """The pairs each image's run flagged as possibly one vesicle cut in two (its ``split_pairs``; in an older
+    run.json, its warnings), copies left out, and
     whether both of a pair are in the pooled statistics (:data:`SPLIT_PAIR_COLUMNS`)."""
     rows = []
     for g in grids:
@@ -554,7 +555,7 @@ def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_bord
             stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
             if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
                 continue
-            pairs = split_pairs_in(record.get("warnings"))
+            pairs = recorded_split_pairs(record)
             if not pairs:
                 continue
             table = g.vesicles

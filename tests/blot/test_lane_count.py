@@ -132,3 +132,103 @@ def test_a_count_keeps_found_lanes_a_wide_pitch_apart_as_neighbours(loaded):
     res = quantify_blot(frame, polarity=img.polarity, max_value=img.max_value, n_lanes=4)
     centres = np.array([(a + b - 1) / 2 for a, b in CHEMIDOC_LANES])
     assert np.abs(np.sort([lane.x_centre_px for lane in res.lanes]) - centres).max() < 12.0
+
+
+def _lone_saturated_lane_crop(seed: int):
+    """A generated calnexin strip cropped inside its membrane: only lane 1 (the lysate) holds a band, clipped at
+    the 16-bit level; 6 lanes 60 px wide, 70 px apart (1.17 lane widths), the crop ending 6 px past lane 6."""
+    from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+
+    blot = make_synthetic_blot(
+        [StripSpec("calnexin", [1.5e8, 0, 0, 0, 0, 0], "sharp", band_sigma_px=6.0, height_px=200)],
+        lane_width_px=60.0,
+        lane_gap_px=10.0,
+        spacing_jitter=0.0,
+        n_dust=0,
+        pen_mark=False,
+        tilt_deg=0.0,
+        smile_px=0.0,
+        rng=seed,
+    )
+    xs = blot.truth.sort_values("lane").x_centre_px.to_numpy()
+    c0, c1 = int(xs[0] - 30 - 40), int(np.ceil(xs[-1] + 30 + 6))
+    return blot.image[:, c0:c1], xs - c0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_count_beside_a_lone_saturated_lane_keeps_the_lanes_in_the_frame(seed):
+    """Probe blot50 M3: one loaded (saturated) lane and --lanes N on a crop without membrane edges put the lanes
+    at the prior pitch of 1.2 lane widths, the last lane running past the crop's edge (5 px here, 8 px on the
+    real ImageQuant crop). A lane the count adds lies within the frame: the pitch narrows to the widest that
+    fits, nearer the true one."""
+    img, truth = _lone_saturated_lane_crop(seed)
+    res = quantify_blot(img, polarity="bright", max_value=65535, n_lanes=6)
+    assert res.bands.saturated_px.max() > 0  # the lysate band is clipped
+    found = np.sort([lane.x_centre_px for lane in res.lanes])
+    width = res.lanes[0].width_px
+    assert found[-1] + width / 2 <= img.shape[1] - 0.5 + 0.01  # no lane runs past the crop's edge
+    assert np.abs(found - truth).max() < 8.0  # was 10-11 px at lane 6
+
+
+def test_a_count_beside_a_lone_saturated_lane_of_the_real_blot_stays_in_the_crop():
+    """Probe blot50 M3 on the real blot: the ImageQuant crop of lanes 1-6 (rows 760-1139, columns 60-779), lane 1
+    4.5 times brighter (527 pixels clipped), lanes 2-6 empty membrane from higher up the same columns. With
+    --lanes 6 the lanes lay 108 px apart (truth 102), lane 6 29 px right of its true centre and 8 px past the
+    crop; the count's lanes now end at the crop's edge (lane 6 21 px off)."""
+    if not RAW.is_file():
+        pytest.skip(f"real blot not present at {RAW}")
+    import tifffile
+
+    raw = tifffile.imread(RAW).astype(np.float64)
+    truth = pd.read_csv(ROOT / "benchmarks" / "blot_truth" / "imagequant_actin.csv")
+    lanes = truth[truth.record == "lane"].sort_values("lane")[["x_left_px", "x_right_px"]].to_numpy(float)[:6]
+    rows, cols = slice(760, 1140), slice(60, 780)
+    crop = raw[rows, cols]
+    empty = raw[300:680, cols]
+    lysate_end = int((lanes[0, 1] + lanes[1, 0]) / 2) - 60  # between lanes 1 and 2
+    background = np.median(crop[:60], axis=0)  # rows above the bands
+    frame = empty.copy()
+    frame[:, :lysate_end] += 4.5 * (crop[:, :lysate_end] - background[:lysate_end])
+    frame = np.clip(np.round(frame), 0, 65535).astype(np.uint16)
+    assert (frame == 65535).sum() > 100
+    res = quantify_blot(frame, polarity="bright", n_lanes=6, markers="calnexin")
+    found = np.sort([lane.x_centre_px for lane in res.lanes])
+    centres = (lanes[:, 0] + lanes[:, 1] - 1) / 2 - 60
+    assert found[-1] + res.lanes[0].width_px / 2 <= frame.shape[1] - 0.5 + 0.01
+    assert np.abs(found - centres).max() < 25.0
+    assert res.bands.set_index("lane")["present"].tolist() == [True] + [False] * 5
+
+
+def test_two_anchors_on_two_equally_plausible_grids_are_named_as_rivals():
+    """Lanes 2 and 4 of the wide-gap ChemiDoc blot (centres 395 and 788, 79 px wide, strip 1122 px): 4 lanes fit
+    them 196 px apart (lanes 2, 4) or 131 px apart (lanes 1, 4) about as well, both pitches far from the prior,
+    and the strip's edges do not decide; the membrane's edges, where seen (here 100-890 px), do."""
+    placed = place_count([395.0, 788.0], 4, 79.0, (-0.5, 1121.5), membrane=False)
+    grids = sorted([(round(placed.pitch), placed.anchors)] + [(round(p), a) for p, a in placed.rivals])
+    assert grids == [(131, [0, 3]), (196, [1, 3])]
+    on_membrane = place_count([395.0, 788.0], 4, 79.0, (100.0, 890.0), membrane=True)
+    assert on_membrane.rivals == [] and on_membrane.anchors == [1, 3] and on_membrane.settled
+    assert on_membrane.centres == pytest.approx([198.5, 395.0, 591.5, 788.0])
+
+
+def test_a_count_on_two_equally_plausible_grids_is_refused_with_the_lane_ranges():
+    """The wide-gap ChemiDoc blot with lanes 2 and 4 of 4 loaded and --lanes 4 was placed on the 131 px grid
+    (lanes 1 and 4, 194 px off the truth) with only the 'a guess' warning. Two grids fit equally well and
+    the image has no membrane edge to choose: the count is refused with both grids, the lanes found and their
+    columns as --lane-ranges to start from."""
+    if not CHEMIDOC.is_file():
+        pytest.skip(f"real blot not present at {CHEMIDOC}")
+    from exo_vision.io.read import read_image
+
+    img = read_image(CHEMIDOC, kind="blot")
+    frame = img.data.copy()
+    cuts = (0, 300, 488, 690, 1122)
+    for lane in (1, 3):  # the band rows of an unloaded lane get the membrane from higher up
+        frame[300:520, cuts[lane - 1] : cuts[lane]] = img.data[40:260, cuts[lane - 1] : cuts[lane]]
+    with pytest.raises(ValueError) as refused:
+        quantify_blot(frame, polarity=img.polarity, max_value=img.max_value, n_lanes=4, image_name="aTub")
+    message = str(refused.value)
+    assert "aTub: found 2 lanes in strip 1 (rows 0..897, columns 0..1122) but 4 were expected" in message
+    assert "131 px apart with them as lanes 1, 4 or 196 px apart with them as lanes 2, 4" in message
+    assert "no membrane edge is seen" in message
+    assert "--lane-ranges X0-X1" in message and "the lanes found span columns 357-435, 749-828" in message

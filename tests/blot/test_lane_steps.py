@@ -59,12 +59,14 @@ def test_unequal_margins_hold_blank_end_lanes():
 def test_a_given_count_trims_the_weakest_end_lane_or_extends_the_run():
     prof = np.zeros(300)
     prof[[30, 70, 110, 150]] = [1.0, 5.0, 5.0, 5.0]
-    assert fit_count([30.0, 70.0, 110.0, 150.0], 3, 40.0, 300, 30.0, prof) == ([70.0, 110.0, 150.0], False)
-    assert fit_count([30.0, 70.0], 4, 40.0, 300, 30.0, prof) == ([30.0, 70.0, 110.0, 150.0], True)  # guessed
+    # (centres, a guess, the rival grids of an ambiguous count: none here)
+    assert fit_count([30.0, 70.0, 110.0, 150.0], 3, 40.0, 300, 30.0, prof) == ([70.0, 110.0, 150.0], False, [])
+    assert fit_count([30.0, 70.0], 4, 40.0, 300, 30.0, prof) == ([30.0, 70.0, 110.0, 150.0], True, [])  # guessed
     # with the membrane's edges the set is centred on it: the found lanes are the 2nd and 3rd of four
     assert fit_count([30.0, 70.0], 4, 40.0, 300, 30.0, prof, membrane=(-40.0, 140.0)) == (
         [-10.0, 30.0, 70.0, 110.0],
         False,
+        [],
     )
 
 

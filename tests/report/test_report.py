@@ -870,6 +870,7 @@ def test_the_headline_says_how_many_flagged_split_pairs_the_statistics_hold(outp
         "1+2", f"{inside[0]}+{inside[1]}, {inside[2]}+{inside[3]}, {inside[0]}+{edge[0]}, {inside[1]}+{inside[2]}"
     )
     record["warnings"] = [*(record.get("warnings") or []), text]
+    record.pop("split_pairs", None)  # a run.json written before the pairs had a field of their own
     (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
 
     tem = collect_tem([folder])
@@ -886,6 +887,29 @@ def test_the_headline_says_how_many_flagged_split_pairs_the_statistics_hold(outp
     assert f"({record['stem']}: {inside[0]}+{inside[1]}; {record['stem']}: {inside[2]}+{inside[3]};" in text
     # the numbers themselves are as measured (a method choice left to the user)
     assert tem.statistics["n"] == collect_tem([outputs["tem"]]).statistics["n"]
+
+
+def test_the_report_reads_split_pairs_from_their_own_field_before_the_warning_text(outputs, tmp_path):
+    # before: the pairs were parsed back from the warning's words only (a reworded warning lost them)
+    folder = tmp_path / "grid"
+    shutil.copytree(outputs["tem"], folder)
+    table = pd.read_csv(folder / "vesicles.csv")
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    done = [r for r in run["images"] if r.get("status") == "done"]
+    assert all(r["split_pairs"] == [] for r in done)  # every analysed image records its pairs, none here
+    record = done[0]
+    rows = table.loc[(table["image"] == record["stem"]) & ~table["touches_border"].astype(bool)]
+    a, b, c = rows["label"].astype(int).tolist()[:3]
+    record["split_pairs"] = [[a, b], [b, "x"], [c, 10**6]]  # a malformed entry is left out
+    # words that name other pairs, or a warning reworded by another version, change nothing
+    record["warnings"] = [
+        *(record.get("warnings") or []),
+        f"vesicles {a}+{c} touch along a cut and together form one round, convex outline: ...",
+    ]
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    tem = collect_tem([folder])
+    assert tem.split_pairs[["label_a", "label_b", "counted"]].values.tolist() == [[a, b, True], [c, 10**6, False]]
+    assert tem.n_split_pairs_counted == 1
 
 
 def test_every_exclusion_is_named_with_its_count_and_the_size_cut_flagged(outputs, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -144,6 +145,16 @@ def end_lanes(
     )
 
 
+class CountFit(NamedTuple):
+    """Lane centres fitted to a count (:func:`fit_count`): the centres, whether they are a guess, and, when
+    sets on other grids are as plausible (the count is ambiguous), every such grid (pitch, 0-based places of
+    the found lanes), the one placed first; else empty."""
+
+    centres: list[float]
+    guessed: bool
+    grids: list[tuple[float, list[int]]]
+
+
 def fit_count(
     xs: list[float],
     n: int,
@@ -152,14 +163,15 @@ def fit_count(
     width: float,
     prof: np.ndarray,
     membrane: tuple[float, float] | None = None,
-) -> tuple[list[float], bool]:
+) -> CountFit:
     """Trim or extend lane centres ``xs`` to ``n`` lanes (a count given by the user).
 
     The weakest lane at an end is dropped first (a weak lane inside the run is kept as a blank lane).
     Missing lanes are placed by :func:`~exo_vision.blot.lanes.count.place_count`: the found lanes are
     anchors on one grid, and the count, the room on the membrane (its edges ``membrane`` when known,
     else the ``ncols`` columns of the strip) and the margins place the rest; the second value says the
-    set is only the most plausible of several (a guess). When no set fits, lanes are added a pitch beyond
+    set is only the most plausible of several (a guess), the third the sets on other grids as plausible
+    (the count is then ambiguous: the caller refuses it). When no set fits, lanes are added a pitch beyond
     the end with more room while one fits (also a guess).
     """
     xs = list(xs)
@@ -167,7 +179,8 @@ def fit_count(
         extent = membrane if membrane is not None else (-0.5, ncols - 0.5)
         placed = place_count(xs, n, width, extent, membrane=membrane is not None)
         if placed is not None:
-            return placed.centres, not placed.settled
+            grids = [(placed.pitch, placed.anchors), *placed.rivals] if placed.rivals else []
+            return CountFit(placed.centres, not placed.settled, grids)
     guessed = len(xs) < n
     while len(xs) > n:
         strengths = [prof[int(np.clip(round(x), 0, prof.size - 1))] for x in xs]
@@ -183,7 +196,7 @@ def fit_count(
             xs.append(xs[-1] + pitch)
         else:
             xs.insert(0, xs[0] - pitch)
-    return xs, guessed
+    return CountFit(xs, guessed, [])
 
 
 def gap_lanes(lanes: Sequence[Lane], strip: Strip, *, central_fraction: float = CENTRAL_FRACTION) -> list[Lane]:

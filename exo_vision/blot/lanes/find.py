@@ -8,6 +8,7 @@ import numpy as np
 
 from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.lanes.blanks import end_lanes, fill_gaps, fit_count, off_membrane_lanes
+from exo_vision.blot.lanes.count import AmbiguousCount, grids_text
 from exo_vision.blot.lanes.geometry import Lane
 from exo_vision.blot.lanes.peaks import faint_lanes, lanes_on_pitch, off_grid_end_lanes, pitch_of, strong_lanes
 from exo_vision.blot.lanes.profile import strip_tophat
@@ -74,7 +75,9 @@ def find_lanes(
        pitches on one side holds k blank lanes); when a lane would fit but
        the rule cannot decide, a message is added to ``warnings``.
     6. With ``n_lanes`` the list is trimmed or extended to that count instead (a strip stacked with
-       others is found without the count; :func:`share_lanes` applies it to the lanes they share).
+       others is found without the count; :func:`share_lanes` applies it to the lanes they share). When
+       the lanes found fit the count on two or more grids equally well (another pitch, other lanes of
+       the set), :class:`~exo_vision.blot.lanes.count.AmbiguousCount` (a ValueError) is raised.
     7. A common tilt is fitted from the band centroids, within
        ``params.max_lane_tilt_deg`` of the membrane's rotation (``strip.angle_deg``).
 
@@ -142,7 +145,9 @@ def find_lanes(
 
 def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnings) -> list[float]:
     """The found lane centres (top-hat columns) trimmed or completed to the user's count
-    (:func:`~exo_vision.blot.lanes.blanks.fit_count`); lanes placed at a guessed pitch are named."""
+    (:func:`~exo_vision.blot.lanes.blanks.fit_count`); lanes placed at a guessed pitch are named. Raises
+    :class:`~exo_vision.blot.lanes.count.AmbiguousCount` when the found lanes fit the count on more than one
+    grid equally well."""
     f = top.factor
     left, right = strip.membrane_left_px, strip.membrane_right_px
     membrane = (
@@ -151,9 +156,12 @@ def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnin
         else ((left - strip.x_left_px + 0.5) / f - 0.5, (right - strip.x_left_px + 0.5) / f - 0.5)
     )
     found = list(xs)
-    kept, guessed = fit_count(
+    kept, guessed, grids = fit_count(
         xs, n_lanes, pitch or lane_width * UNKNOWN_PITCH_LANE_WIDTHS, top.th.shape[1], lane_width, profile, membrane
     )
+    if grids:
+        why = grids_text(n_lanes, grids, factor=f, membrane=membrane is not None)
+        raise AmbiguousCount(strip, _full_columns(found, f, strip), lane_width * f, why)
     if len(found) > n_lanes:
         dropped = ", ".join(f"{strip.x_left_px + (x + 0.5) * f - 0.5:.0f}" for x in xs if x not in kept)
         _tell(

@@ -14,6 +14,7 @@ import numpy as np
 from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES, SAME_LANE_PITCHES
 from exo_vision.blot.lanes.blanks import end_lanes, fit_count
+from exo_vision.blot.lanes.count import AmbiguousCount, grids_text
 from exo_vision.blot.lanes.find import UNKNOWN_PITCH_LANE_WIDTHS, _tell
 from exo_vision.blot.lanes.geometry import Lane, lane_pixels
 from exo_vision.blot.lanes.peaks import pitch_of
@@ -205,7 +206,9 @@ def fit_shared_count(
     membrane edges (the first one, else the first strip) by
     :func:`~exo_vision.blot.lanes.blanks.fit_count` (centred on the membrane, else a pitch beyond
     the end with more room: a guess, named in ``warnings``) and shifted by each strip's offset
-    (columns) onto the others. A message names lanes left out or guessed.
+    (columns) onto the others. A message names lanes left out or guessed. Raises
+    :class:`~exo_vision.blot.lanes.count.AmbiguousCount` when the found lanes fit the count on more than one
+    grid equally well.
 
     Parameters
     ----------
@@ -267,7 +270,10 @@ def _extend_shared(out, strips: Sequence[Strip], offsets: dict[int, float], n_la
         else None
     )
     # no lane is left out here (fewer found than asked), so no strength profile is needed
-    placed, guessed = fit_count(xs, n_lanes, pitch, s.width_px, width, np.zeros(1), membrane)
+    placed, guessed, grids = fit_count(xs, n_lanes, pitch, s.width_px, width, np.zeros(1), membrane)
+    if grids:
+        why = grids_text(n_lanes, grids, membrane=membrane is not None)
+        raise AmbiguousCount(s, [lane.x_centre_px for lane in lanes], width, why)
     new = [x + s.x_left_px for x in placed if min(abs(x - y) for y in xs) >= width / MATCH_TOLERANCE_DIVISOR]
     for j in members:
         s_j = strips[j]
@@ -282,7 +288,7 @@ def _extend_shared(out, strips: Sequence[Strip], offsets: dict[int, float], n_la
             warnings,
             f"{names}: {len(lanes)} of the {n_lanes} lanes show a band and the membrane's edges do not place the "
             f"others, so they were put {pitch:.0f} px apart on the grid of the lanes with bands: a guess. An 'absent' "
-            "call in those lanes is only as good as their position; check the annotated image, or give {LANE_COLUMNS}",
+            f"call in those lanes is only as good as their position; check the annotated image, or give {LANE_COLUMNS}",
         )
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from exo_vision._shared.interrupt import interrupts_deferred
 from exo_vision.segmentation.learned.weights import ModelCard
 
 #: Largest tile side the network sees (working-scale pixels; a 2048² micrograph at 0.8 nm/px
@@ -36,11 +37,17 @@ def _session(onnx_file: str, sha256: str, threads: int):
 
 
 def session_for(card: ModelCard, *, threads: int = 1):
-    """A cached onnxruntime session of ``card``'s network using ``threads`` CPU threads."""
+    """A cached onnxruntime session of ``card``'s network using ``threads`` CPU threads.
+
+    A Ctrl-C (or a SIGTERM or SIGHUP handled as one) that arrives while onnxruntime is imported and the
+    session created is raised as KeyboardInterrupt once they are done: inside the import, onnxruntime turns
+    it into ``ImportError: initialization failed``.
+    """
     if threads < 1:
         raise ValueError(f"`threads` must be at least 1, got {threads!r}")
     try:
-        return _session(str(card.onnx_path), card.sha256, int(threads))
+        with interrupts_deferred():
+            return _session(str(card.onnx_path), card.sha256, int(threads))
     except Exception as err:  # onnxruntime raises its own exception types for a bad graph
         raise ValueError(
             f"onnxruntime cannot load model {card.onnx_path} ({type(err).__name__}: {err}); "

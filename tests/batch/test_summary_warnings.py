@@ -1,0 +1,41 @@
+"""summary.csv carries each image's warnings (count and text), so that a spreadsheet filter finds the images
+whose numbers need a look without opening run.json."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import tifffile
+
+from exo_vision._shared.csv_tables import read_written_csv
+from exo_vision.synthetic.tem import make_synthetic_tem
+
+
+def test_summary_csv_counts_and_names_each_images_warnings(tmp_path):
+    from exo_vision.cli.main import main
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for seed, own_nm in ((0, 2.0), (1, 1.0)):  # m0's file says 2 nm/px, the run is told 1 nm/px: a warning
+        image, _ = make_synthetic_tem(
+            (256, 256), pixel_size_nm=1.0, difficulty="easy", n_vesicles=4, scale_bar=False, rng=seed
+        )
+        tifffile.imwrite(
+            inputs / f"m{seed}.tif", image, imagej=True, resolution=(1 / own_nm, 1 / own_nm), metadata={"unit": "nm"}
+        )
+    assert main(["tem", str(inputs), "--out", str(out), "--workers", "1", "--pixel-size-nm", "1"]) == 0
+    records = {r["stem"]: r for r in json.loads((out / "run.json").read_text())["images"]}
+    raw = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    # a warning that starts with "-" goes behind an apostrophe (a spreadsheet would take it for a formula)
+    assert raw.set_index("image").loc["m0", "warnings"].startswith("'--pixel-size-nm 1 replaces")
+    summary = read_written_csv(out / "summary.csv", keep_default_na=False)
+    assert list(summary.columns[-3:]) == ["n_warnings", "warnings", "source_file"]
+    rows = summary.set_index("image")
+    assert any("2" in w and "--pixel-size-nm" in w for w in records["m0"]["warnings"])
+    assert rows.loc["m0", "n_warnings"] == len(records["m0"]["warnings"]) >= 1  # before: no such column
+    assert rows.loc["m0", "warnings"] == " | ".join(records["m0"]["warnings"])
+    assert rows.loc["m1", "n_warnings"] == len(records["m1"]["warnings"])
+    assert rows.loc["m1", "warnings"] == " | ".join(records["m1"]["warnings"])
+    n_all = len(records["m0"]["warnings"]) + len(records["m1"]["warnings"])
+    assert (rows.loc["pooled", "n_warnings"], rows.loc["pooled", "warnings"]) == (n_all, "")
