@@ -418,10 +418,11 @@ def draw_now(viewer: Any) -> None:
     """Draw the viewer's canvas at once, in the GUI thread, if it is on screen.
 
     A repaint runs vispy's queued OpenGL commands: the objects of the layers removed
-    since the last frame are deleted then. Removing a micrograph's image and Labels
-    layers and drawing their replacement in the same frame crashed napari under Mesa's
-    llvmpipe renderer (SIGSEGV in ``glDrawArrays``); a frame of its own for the removal
-    avoids it. Nothing happens for a viewer without a Qt canvas, or one not shown.
+    since the last frame are deleted in it. Called between removing layers and adding
+    others, it keeps their deletion and the new layers' creation in separate frames:
+    the two in one frame (an image and a Labels layer removed, an image added) can make
+    Mesa's llvmpipe renderer end the process with SIGSEGV in ``glDrawArrays``. Nothing
+    happens for a viewer without a Qt canvas, or one not shown.
     """
     viewer = _unwrapped(viewer)
     canvas = getattr(

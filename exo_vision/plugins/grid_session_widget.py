@@ -496,8 +496,8 @@ class GridSessionWidget(Container):
             if not self._save_or_warn():
                 return
             # the layers of the micrograph left are removed and drawn away before the next one's are made: their
-            # OpenGL objects released and new ones created in one frame crashed napari (SIGSEGV in glDrawArrays,
-            # Mesa llvmpipe) when the next micrograph came without a vesicle layer (an uncalibrated one)
+            # OpenGL objects released and the next ones created in one frame can end napari with SIGSEGV in
+            # glDrawArrays (Mesa llvmpipe; paging onto an uncalibrated micrograph, shown without a vesicle layer)
             with self._viewer.layers.batched_update():
                 self._remove_layers()
             draw_now(self._viewer)
