@@ -88,6 +88,8 @@ def test_paging_child(make_napari_viewer, qtbot, tmp_path):
     assert session.image_layer.metadata["pixel_size_nm"] == PIXEL_SIZE_NM
 
 
+@pytest.mark.gui
+@pytest.mark.slow
 def test_paging_onto_an_uncalibrated_micrograph_of_another_size_and_back_does_not_crash_napari(tmp_path):
     """Before, the first step onto the uncalibrated micrograph ended the process with SIGSEGV (exit -11)."""
     env = {**os.environ, CHILD_ENV: "1"}
