@@ -25,6 +25,7 @@ from qtpy.QtCore import QEvent, QObject
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.plugins._layers import (
+    draw_now,
     enum_choices,
     find_derived,
     image_data_from_layer,
@@ -449,6 +450,7 @@ class GridSessionWidget(Container):
         if not self._save_or_warn():
             return False
         self._remove_layers()
+        draw_now(self._viewer)
         core.index = -1
         return True
 
@@ -490,12 +492,17 @@ class GridSessionWidget(Container):
         if problem is not None:  # e.g. a model file name mistyped: stay, nothing is lost
             show_warning(f"{problem}; {MODEL_FIX}")
             return
-        # one scene-graph update for the layers removed and added (napari collects garbage after each)
-        with self._viewer.layers.batched_update():
-            if core.current is not None:
-                if not self._save_or_warn():
-                    return
+        if core.current is not None:
+            if not self._save_or_warn():
+                return
+            # the layers of the micrograph left are removed and drawn away before the next one's are made: their
+            # OpenGL objects released and the next ones created in one frame can end napari with SIGSEGV in
+            # glDrawArrays (Mesa llvmpipe; paging onto an uncalibrated micrograph, shown without a vesicle layer)
+            with self._viewer.layers.batched_update():
                 self._remove_layers()
+            draw_now(self._viewer)
+        # one scene-graph update for the layers added (napari collects garbage after each)
+        with self._viewer.layers.batched_update():
             core.index = index
             path = core.files[index]
             self._position.value = f"{index + 1}/{len(core.files)}: {path.name}"
