@@ -7,6 +7,7 @@ batch runner and the napari widget all call it, so they cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.api import segment_vesicles
-from exo_vision.segmentation.learned.postprocess import possibly_split_pairs
+from exo_vision.segmentation.learned.postprocess import possibly_split_groups
 from exo_vision.segmentation.result import exclude_mask_for
 from exo_vision.tem_parameters import TemParameters
 
@@ -384,12 +385,17 @@ def coarse_pixel_warnings(pixel_size_nm: float) -> list[str]:
     ]
 
 
-#: The words of :func:`split_warnings` after the pairs' labels ("vesicles 1+2, 6+7 <SPLIT_MARK>: ...").
+#: The words of :func:`split_warnings` after the groups' labels
+#: ("vesicles 1+2 (together 120 nm), 5+6+7 (together 114 nm) <SPLIT_MARK>: ...").
 SPLIT_MARK = "touch along a cut and together form one round, convex outline"
 
+#: One group of labels in :func:`split_warnings`' words ("5+6+7").
+_SPLIT_GROUP = re.compile(r"(?<![\d.])(\d+(?:\+\d+)+)(?![\d.])")
 
-def split_pairs_in(warnings: list[str] | None) -> list[tuple[int, int]]:
-    """The label pairs that a result's ``warnings`` name as possibly one vesicle cut in two (:func:`split_warnings`).
+
+def split_groups_in(warnings: list[str] | None) -> list[tuple[int, ...]]:
+    """The groups of labels that a result's ``warnings`` name as possibly one vesicle cut in pieces
+    (:func:`split_warnings`; a warning of an earlier version names pairs only, read the same way).
 
     Parameters
     ----------
@@ -398,34 +404,43 @@ def split_pairs_in(warnings: list[str] | None) -> list[tuple[int, int]]:
 
     Returns
     -------
-    list of (int, int)
-        The pairs of vesicle labels, in the order named; empty when no warning names any.
+    list of tuple of int
+        The groups of two or more vesicle labels, in the order named; empty when no warning names any.
     """
-    pairs = []
+    groups: list[tuple[int, ...]] = []
     for warning in warnings or []:
         text = str(warning)
         if SPLIT_MARK not in text or not text.startswith("vesicles "):
             continue
         named = text[len("vesicles ") : text.index(SPLIT_MARK)]
-        for item in named.split(","):
-            a, _, b = item.strip().partition("+")
-            if a.isdigit() and b.isdigit():
-                pairs.append((int(a), int(b)))
-    return pairs
+        groups.extend(tuple(int(k) for k in found.split("+")) for found in _SPLIT_GROUP.findall(named))
+    return groups
 
 
-def split_warnings(labels: np.ndarray) -> list[str]:
-    """A warning naming the touching vesicles that together form one convex, round outline
-    (:func:`~exo_vision.segmentation.learned.postprocess.possibly_split_pairs`): each pair may be one vesicle
-    cut in two, which halves its size and doubles its count in every statistic."""
-    pairs = possibly_split_pairs(labels)
-    if not pairs:
+def split_pairs_in(warnings: list[str] | None) -> list[tuple[int, int]]:
+    """The groups of exactly two labels among :func:`split_groups_in`'s (a pair's two halves)."""
+    return [(g[0], g[1]) for g in split_groups_in(warnings) if len(g) == 2]
+
+
+def split_warnings(labels: np.ndarray, *, pixel_size_nm: float) -> list[str]:
+    """A warning naming the groups of touching vesicles that together form one convex, round outline
+    (:func:`~exo_vision.segmentation.learned.postprocess.possibly_split_groups`), each with its union's
+    equivalent diameter (nm, of the labels' pixels): each group may be one vesicle cut in pieces, which
+    divides its size and multiplies its count in every statistic."""
+    groups = possibly_split_groups(labels)
+    if not groups:
         return []
-    named = ", ".join(f"{a}+{b}" for a, b in pairs)
+    area = np.bincount(np.asarray(labels).ravel().astype(np.int64))
+    named = ", ".join(
+        "+".join(str(k) for k in group)
+        + f" (together {2.0 * np.sqrt(float(area[list(group)].sum()) / np.pi) * pixel_size_nm:.0f} nm)"
+        for group in groups
+    )
     return [
-        f"vesicles {named} {SPLIT_MARK}: each pair may be one "
-        "vesicle cut in two (a folded cup, a large vesicle), or a small vesicle lying on a large one; look at "
-        "them (the overlay PNG, or napari), and join them in napari's Curation dock if they are one"
+        f"vesicles {named} {SPLIT_MARK}: each group may be one "
+        "vesicle cut in pieces (a folded cup, a large vesicle), or a small vesicle lying on a large one, and then "
+        "counts as several vesicles each smaller than the one; look at them (the overlay PNG, or napari), and join "
+        "them in napari's Curation dock if they are one"
     ]
 
 
@@ -693,7 +708,7 @@ def analyse_micrograph(
     )
     warnings = [
         *segmentation.warnings,
-        *split_warnings(segmentation.labels),
+        *split_warnings(segmentation.labels, pixel_size_nm=pixel_size_nm),
         *coarse_pixel_warnings(pixel_size_nm),
         *missing_values_warnings(original.data),
         *cut_by_missing_warnings(segmentation.labels, missing),
