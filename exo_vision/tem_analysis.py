@@ -385,6 +385,47 @@ def coarse_pixel_warnings(pixel_size_nm: float) -> list[str]:
     ]
 
 
+#: A field of view (its longer side, nm) under which a micrograph is smaller than any whole negative-stain EV
+#: micrograph: those cover 1 µm and more (2048 px at 0.5 nm/px), the smallest field of the real test images is a
+#: 164 px FRU-Net patch at 3.83 nm/px (628 nm), and a field under this holds at most one or two large vesicles.
+MIN_FIELD_OF_VIEW_NM = 400.0
+
+
+def small_field_warnings(image_data: ImageData, pixel_size_nm: float) -> list[str]:
+    """A warning for a micrograph whose field of view is under :data:`MIN_FIELD_OF_VIEW_NM` (its longer side):
+    most often a pixel size typed too fine (in Å, or of another magnification), which shrinks every vesicle by
+    the same factor, below the smallest size counted.
+
+    Parameters
+    ----------
+    image_data : ImageData
+        The micrograph (its shape, path and ``pixel_size_source`` are named).
+    pixel_size_nm : float
+        The pixel size analysed with, nm.
+
+    Returns
+    -------
+    list of str
+        Empty for a field of :data:`MIN_FIELD_OF_VIEW_NM` or more; else one message naming the file, the
+        field, the pixel size, its source and the fix.
+    """
+    rows, cols = image_data.data.shape[:2]
+    field_nm = max(rows, cols) * pixel_size_nm
+    if not field_nm < MIN_FIELD_OF_VIEW_NM:
+        return []
+    name = image_data.path if image_data.path is not None else "the image"
+    given = "--pixel-size-nm (or --pixel-size-nm-if-missing)" if image_data.pixel_size_source == "user" else ""
+    source = given or image_data.pixel_size_source
+    return [
+        f"{name}: the pixel size {pixel_size_nm:.4g} nm/px (from {source}) makes the field of view "
+        f"{cols * pixel_size_nm:.0f} x {rows * pixel_size_nm:.0f} nm, smaller than any whole negative-stain EV "
+        f"micrograph (under {MIN_FIELD_OF_VIEW_NM:g} nm; a 2048 px frame at 0.5 nm/px covers 1 µm): unless the file "
+        "is a crop around one or two vesicles, the pixel size is too fine (typed in Å, or that of another "
+        "magnification) and every size is too small by the same factor; check it against the scale bar and give "
+        "the right one (--pixel-size-nm)"
+    ]
+
+
 #: The words of :func:`split_warnings` after the groups' labels
 #: ("vesicles 1+2 (together 120 nm), 5+6+7 (together 114 nm) <SPLIT_MARK>: ...").
 SPLIT_MARK = "touch along a cut and together form one round, convex outline"
@@ -710,6 +751,7 @@ def analyse_micrograph(
         *segmentation.warnings,
         *split_warnings(segmentation.labels, pixel_size_nm=pixel_size_nm),
         *coarse_pixel_warnings(pixel_size_nm),
+        *small_field_warnings(image_data, pixel_size_nm),
         *missing_values_warnings(original.data),
         *cut_by_missing_warnings(segmentation.labels, missing),
         *no_vesicle_warnings(
