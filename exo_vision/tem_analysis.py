@@ -399,25 +399,24 @@ def small_field_warnings(image_data: ImageData, pixel_size_nm: float) -> list[st
     Parameters
     ----------
     image_data : ImageData
-        The micrograph (its shape, path and ``pixel_size_source`` are named).
+        The micrograph (its shape and ``pixel_size_source`` are named).
     pixel_size_nm : float
         The pixel size analysed with, nm.
 
     Returns
     -------
     list of str
-        Empty for a field of :data:`MIN_FIELD_OF_VIEW_NM` or more; else one message naming the file, the
-        field, the pixel size, its source and the fix.
+        Empty for a field of :data:`MIN_FIELD_OF_VIEW_NM` or more; else one message naming the field, the
+        pixel size, its source and the fix (the run's log and run.json name the file it is of).
     """
     rows, cols = image_data.data.shape[:2]
     field_nm = max(rows, cols) * pixel_size_nm
     if not field_nm < MIN_FIELD_OF_VIEW_NM:
         return []
-    name = image_data.path if image_data.path is not None else "the image"
     given = "--pixel-size-nm (or --pixel-size-nm-if-missing)" if image_data.pixel_size_source == "user" else ""
     source = given or image_data.pixel_size_source
     return [
-        f"{name}: the pixel size {pixel_size_nm:.4g} nm/px (from {source}) makes the field of view "
+        f"the pixel size {pixel_size_nm:.4g} nm/px (from {source}) makes the field of view "
         f"{cols * pixel_size_nm:.0f} x {rows * pixel_size_nm:.0f} nm, smaller than any whole negative-stain EV "
         f"micrograph (under {MIN_FIELD_OF_VIEW_NM:g} nm; a 2048 px frame at 0.5 nm/px covers 1 µm): unless the file "
         "is a crop around one or two vesicles, the pixel size is too fine (typed in Å, or that of another "

@@ -305,7 +305,7 @@ def test_a_pixel_size_too_fine_for_any_whole_micrograph_is_warned_of():
     (warning,) = small_field_warnings(
         ImageData(data=field, pixel_size_nm=0.5, pixel_size_source="user", path="B03.png"), 0.5
     )
-    assert warning.startswith("B03.png: the pixel size 0.5 nm/px (from --pixel-size-nm (or --pixel-size-nm-if")
+    assert warning.startswith("the pixel size 0.5 nm/px (from --pixel-size-nm (or --pixel-size-nm-if")
     assert "field of view 218 x 218 nm" in warning and warning.endswith("give the right one (--pixel-size-nm)")
     tagged = ImageData(data=field, pixel_size_nm=0.5, pixel_size_source="file metadata: ImageJ unit (nm)")
     assert "(from file metadata: ImageJ unit (nm))" in small_field_warnings(tagged, 0.5)[0]
