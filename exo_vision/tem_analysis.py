@@ -746,6 +746,8 @@ def analyse_micrograph(
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
     )
+    if segmentation.confidence is not None and len(table):
+        table["confidence"] = np.asarray(segmentation.confidence, dtype=np.float64)[table["label"].to_numpy() - 1]
     warnings = [
         *segmentation.warnings,
         *split_warnings(segmentation.labels, pixel_size_nm=pixel_size_nm),

@@ -327,3 +327,18 @@ def test_the_real_full_field_at_a_tenth_of_its_pixel_size_carries_the_warning(sh
     assert [w for w in result.warnings if "smaller than any whole negative-stain EV micrograph" in w]
     right = analyse_micrograph(wrong.with_pixel_size(5.0), method="unet", n_boot=10)
     assert not [w for w in right.warnings if "field of view" in w]
+
+
+def test_the_unet_table_gives_each_vesicle_its_network_confidence_and_classical_none():
+    # lab51 F6: before, the table had no confidence; only the rejected ones' count said anything about it
+    image, _ = make_synthetic_tem((512, 512), pixel_size_nm=1.0, difficulty="easy", scale_bar=False, rng=12)
+    data = calibrated(image, 1.0)
+    unet = analyse_micrograph(data, method="unet", n_boot=10)
+    assert len(unet.table) >= 3 and "confidence" in unet.table.columns
+    confidence = unet.table["confidence"].to_numpy()
+    # every kept vesicle cleared the rejection rule (mean foreground probability at least the threshold + 0.1)
+    floor = 0.5 + 0.1  # the shipped card's foreground threshold plus MIN_MEAN_PROBABILITY_MARGIN
+    assert np.all((confidence >= floor) & (confidence <= 1.0)), confidence
+    assert len(np.unique(confidence)) > 1  # one value per vesicle, not one per image
+    classical = analyse_micrograph(data, method="classical", n_boot=10)
+    assert len(classical.table) and classical.table["confidence"].isna().all()
