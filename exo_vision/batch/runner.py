@@ -533,7 +533,7 @@ def _result_facts(image: ImageData, result: MicrographResult, parameters: dict[s
         "rejected_by_reason": rejected_by_reason(result.rejected),
         "warnings": [*image.warnings, *result.warnings],
         # touching vesicles that may be one cut in two, as label pairs (the warnings name them in words)
-        "split_pairs": [[a, b] for a, b in result.split_pairs],
+        "split_groups": [list(group) for group in result.split_groups],
     }
 
 

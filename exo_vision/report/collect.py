@@ -41,7 +41,7 @@ from exo_vision.io import read_image
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
 from exo_vision.report.session_folder import is_session_folder, read_session_folder
-from exo_vision.tem_analysis import cut_by_missing, recorded_split_pairs
+from exo_vision.tem_analysis import cut_by_missing, recorded_split_groups
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ COPY_COLUMNS = ("grid", "image", "input", "counted_grid", "counted_image", "coun
 
 
 #: Columns of :attr:`TemEvidence.split_pairs`.
-SPLIT_PAIR_COLUMNS = ("grid", "image", "label_a", "label_b", "counted")
+SPLIT_PAIR_COLUMNS = ("grid", "image", "labels", "counted")
 
 
 def describe_segmenter(record: Any) -> tuple[str, str]:
@@ -150,9 +150,10 @@ class TemEvidence:
         earlier in its own run): :data:`COPY_COLUMNS`. Each micrograph is pooled once, as its first input;
         a copy's vesicles and area are left out of ``statistics`` and ``diameters_nm``.
     split_pairs : pandas.DataFrame
-        One row per pair of touching vesicles that an image's run flagged as possibly one vesicle cut in two
-        (:func:`~exo_vision.tem_analysis.split_warnings`), copies left out: :data:`SPLIT_PAIR_COLUMNS`;
-        ``counted`` is True when both are in ``statistics`` (neither left out as cut by the edge).
+        One row per group of two or more touching vesicles that an image's run flagged as possibly one vesicle
+        cut in pieces (:func:`~exo_vision.tem_analysis.split_warnings`), copies left out:
+        :data:`SPLIT_PAIR_COLUMNS`; ``labels`` names them as in the warning ("5+6+7"); ``counted`` is True when
+        all are in ``statistics`` (none left out as cut by the edge).
     rejected_by_reason : dict of str to int
         Candidates the runs rejected before measuring, by reason (run.json's ``rejected_by_reason`` summed
         over the images pooled, copies left out): below ``min_diameter_nm``, low network confidence, on the
@@ -174,7 +175,7 @@ class TemEvidence:
 
     @property
     def n_split_pairs_counted(self) -> int:
-        """Pairs flagged as possibly one vesicle cut in two whose both halves are in the pooled statistics."""
+        """Groups flagged as possibly one vesicle cut in pieces whose pieces are all in the pooled statistics."""
         return int(self.split_pairs["counted"].astype(bool).sum()) if len(self.split_pairs) else 0
 
     @property
@@ -545,9 +546,9 @@ def _rescaled_copy_of(
 
 
 def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_border: bool) -> pd.DataFrame:
-    """The pairs each image's run flagged as possibly one vesicle cut in two (its ``split_pairs``; in an older
-    run.json, its warnings), copies left out, and
-    whether both of a pair are in the pooled statistics (:data:`SPLIT_PAIR_COLUMNS`)."""
+    """The groups each image's run flagged as possibly one vesicle cut in pieces (its ``split_groups``; in an
+    older run.json, its warnings), copies left out, and whether all of a group are in the pooled statistics
+    (:data:`SPLIT_PAIR_COLUMNS`)."""
     rows = []
     for g in grids:
         left_out = set(copies.loc[copies["grid"] == g.name, "image"])
@@ -555,8 +556,8 @@ def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_bord
             stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
             if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
                 continue
-            pairs = recorded_split_pairs(record)
-            if not pairs:
+            groups = recorded_split_groups(record)
+            if not groups:
                 continue
             table = g.vesicles
             if "image" in table.columns:
@@ -568,9 +569,14 @@ def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_bord
                 if "label" in table.columns
                 else set()
             )
-            for a, b in pairs:
+            for group in groups:
                 rows.append(
-                    {"grid": g.name, "image": stem, "label_a": a, "label_b": b, "counted": a in kept and b in kept}
+                    {
+                        "grid": g.name,
+                        "image": stem,
+                        "labels": "+".join(str(k) for k in group),
+                        "counted": all(k in kept for k in group),
+                    }
                 )
     return pd.DataFrame(rows, columns=list(SPLIT_PAIR_COLUMNS))
 

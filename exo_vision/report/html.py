@@ -338,8 +338,8 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
             f"<p>DLS Z-average / TEM Z-average equivalent = {num('dls.ratio_to_tem_z_average', ratio, 2)}. "
             f"{_e(DLS_TEM_EXPLANATION)}"
             + (
-                f' <span class="warn">The TEM figures include {tem.n_split_pairs_counted} pair(s) flagged as '
-                "possibly one vesicle cut in two (see Size statistics).</span>"
+                f' <span class="warn">The TEM figures include {tem.n_split_pairs_counted} group(s) of touching '
+                "vesicles flagged as possibly one vesicle cut in pieces (see Size statistics).</span>"
                 if tem is not None and tem.n_split_pairs_counted
                 else ""
             )
@@ -798,40 +798,41 @@ def _statistics(tem: TemEvidence) -> str:
     )
 
 
-#: Pairs named one by one in the report's note on pairs possibly cut from one vesicle (the rest as "and N more").
+#: Groups named one by one in the report's note on groups possibly cut from one vesicle (the rest as "and N more").
 MAX_PAIRS_NAMED = 10
 
 
 def _split_pairs_words(tem: TemEvidence, *, card: bool = False) -> str:
-    """How many pairs the pooled statistics hold that the runs flagged as possibly one vesicle cut in two; on the
+    """How many groups the pooled statistics hold that the runs flagged as possibly one vesicle cut in pieces; on the
     n card a short line, else a paragraph naming them by image and label. "" when they hold none."""
     k = tem.n_split_pairs_counted
     if not k:
         return ""
     if card:
         return (
-            f' <small class="line warn">including {num("tem.n_split_pairs", k)} flagged pair(s) that may each be '
-            "one vesicle cut in two</small>"
+            f' <small class="line warn">including {num("tem.n_split_pairs", k)} flagged group(s) that may each be '
+            "one vesicle cut in pieces</small>"
         )
     counted = tem.split_pairs.loc[tem.split_pairs["counted"].astype(bool)]
     several_grids = len(tem.grids) > 1
     named = [
-        f"{_e(f'{r.grid}/{r.image}' if several_grids else r.image)}: {int(r.label_a)}+{int(r.label_b)}"
+        f"{_e(f'{r.grid}/{r.image}' if several_grids else r.image)}: {_e(str(r.labels))}"
         for r in counted.itertuples(index=False)
     ]
     shown = "; ".join(named[:MAX_PAIRS_NAMED]) + (
         f"; and {len(named) - MAX_PAIRS_NAMED} more" if len(named) > MAX_PAIRS_NAMED else ""
     )
     distinct = len(
-        {(r.grid, r.image, label) for r in counted.itertuples(index=False) for label in (r.label_a, r.label_b)}
+        {(r.grid, r.image, label) for r in counted.itertuples(index=False) for label in str(r.labels).split("+")}
     )
     return (
-        f'<p class="warn">The pooled statistics include {k} pair(s) of touching vesicles ({distinct} of the '
+        f'<p class="warn">The pooled statistics include {k} group(s) of touching vesicles ({distinct} of the '
         f"{int(tem.statistics['n'])} counted) that together form one round, convex outline, flagged by the run as "
-        f"possibly one vesicle cut in two ({shown}; vesicle labels as in vesicles.csv). Each such pair, if it is one "
-        "vesicle, counts twice at about half its size in n, the mean, the percentiles and the weighted means (and "
-        "the Z-average equivalent compared with DLS). The numbers here are as measured: look at the pairs (overlay "
-        "PNG or napari) and join those that are one vesicle in napari's Curation dock before publishing.</p>"
+        f"possibly one vesicle cut in pieces ({shown}; vesicle labels as in vesicles.csv). Each such group, if it is "
+        "one vesicle, counts two or more times at a fraction of its size in n, the mean, the percentiles and the "
+        "weighted means (and the Z-average equivalent compared with DLS). The numbers here are as measured: look at "
+        "the groups (overlay PNG or napari) and join those that are one vesicle in napari's Curation dock before "
+        "publishing.</p>"
     )
 
 

@@ -39,6 +39,7 @@ def test_columns_are_exactly_the_contract():
         "touches_border",
         "touches_missing",
         "touches_other",
+        "confidence",
         "pixel_size_nm",
         "pixel_size_source",
     )

@@ -45,6 +45,7 @@ VESICLE_COLUMNS = [
     "touches_border",
     "touches_missing",
     "touches_other",
+    "confidence",
     "pixel_size_nm",
     "pixel_size_source",
 ]
