@@ -299,7 +299,8 @@ def _window_record(
 ) -> dict:
     """Where one band window lies and what it measured.
 
-    These are the first columns of :data:`~exo_vision.blot.quantify.BAND_COLUMNS`.
+    These are the first columns of :data:`~exo_vision.blot.quantify.BAND_COLUMNS`, and the window's peak
+    prominence (:attr:`~exo_vision.blot.bands.BandWindow.prominence`, which the table leaves out).
     """
     return dict(
         strip=s.index,
@@ -319,14 +320,24 @@ def _window_record(
         snr=vol / sd_volume if sd_volume > 0 else float("inf"),
         lod_volume=lod,
         detected=w.detected,
+        prominence=w.prominence,
     )
 
 
 def _mark_strongest_row(measured: list[dict], marker: str) -> None:
-    """Give ``marker`` to the band row with the largest total volume (the strip's marker is its strongest row)."""
+    """Give ``marker`` to the band row whose peaks stand highest in total (the strip's marker is its strongest row).
+
+    A row is ranked by the summed prominence of its lanes' peaks (profile height above their surroundings), not
+    by its summed volume: a blotch of a mottled membrane is low and tall and turns up as a "peak" in many empty
+    lanes, and its volumes over those lanes can outweigh a sharp band loaded in one lane only (calnexin in the
+    lysate), whose peak stands many times higher than any blotch's.
+    """
     totals: dict[int, float] = {}
     for m in measured:
-        totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
+        totals[m["band"]] = totals.get(m["band"], 0.0) + max(float(m.get("prominence", 0.0)), 0.0)
+    if not any(v > 0 for v in totals.values()):
+        for m in measured:
+            totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
     main = max(totals, key=lambda band: totals[band])
     for m in measured:
         if m["band"] == main:
