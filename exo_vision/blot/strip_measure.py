@@ -385,15 +385,35 @@ def _busy_rows(rows, ls, *, peaks_only: bool) -> list[list[tuple[int, int]]]:
     ]
 
 
+def _blotchy(nz: NoiseEstimate, pix, peak_busy, height: int, st: StripSettings, bgs, gap_bgs) -> NoiseEstimate:
+    """The noise of a blotchy membrane's ``height``-row windows: blotches are no few outliers among the blank
+    boxes, so their tails count (:func:`~exo_vision.blot.detection.tail_sd`), and the boxes may also lie on the
+    band rows of lanes without a peak there (``peak_busy``): those are the membrane's blank windows at the rows a
+    marker is measured on, and the only ones as tall as a smear's window. The larger SD of the two samples."""
+    wide = blank_volume_noise(
+        pix,
+        peak_busy,
+        height_px=height,
+        method=st.params.background,
+        border_px=st.params.border_px,
+        lanes_background=None if bgs is None else bgs + gap_bgs,
+    )
+    sd = max(nz.sd_volume, nz.tail_sd, wide.sd_volume, wide.tail_sd)
+    out = NoiseEstimate(
+        sd, nz.mean_volume, nz.n_boxes, nz.source + " (blotchy: central 95 %, band rows of empty lanes)"
+    )
+    out.blotchy = True
+    return out
+
+
 def _noise(
     cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: StripSettings, pixel_sd: dict
 ) -> NoiseEstimate:
     """Blank-volume noise of ``height``-row bands in strip ``s`` (cached per strip and height).
 
-    ``busy`` is the pair (every band window, the windows holding a peak) per lane. A lane's blank boxes avoid
-    only its peaks: the windows of a band row in lanes without a peak of their own are the blank windows of the
-    membrane at the rows a marker is measured on, and on a mottled membrane they hold its blotches. The gaps
-    between lanes avoid every band row.
+    ``busy`` is the pair (every band window, the windows holding a peak) per lane. Blank boxes avoid every
+    band window; on a blotchy membrane (:func:`_blotchy`) the estimate is also taken from boxes that avoid only
+    each lane's peaks, and the larger counts. The gaps between lanes avoid every band row.
     """
     key = (s.index, height)
     busy, peak_busy = busy
@@ -423,11 +443,7 @@ def _noise(
             nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
         # blank windows that vary far more than the pixel noise explains: structure of the membrane (blotches)
         if nz.n_boxes > 0 and nz.sd_volume >= BLOTCHY_EXCESS * white_sd:
-            # blotches are no few outliers among the boxes: their tails count (detection.tail_sd)
-            nz = NoiseEstimate(
-                max(nz.sd_volume, nz.tail_sd), nz.mean_volume, nz.n_boxes, nz.source + " (blotchy: central 95 %)"
-            )
-            nz.blotchy = True
+            nz = _blotchy(nz, pix + gap_pix, peak_busy + [every_row] * len(gap_pix), height, st, bgs, gap_bgs)
         if st.quantisation_step is not None:
             # an image of whole grey levels cannot be known better than its step (detection.quantisation_floors)
             nz = quantisation_floors(nz, n_pixels=height * pix[0].shape[1], step=st.quantisation_step)

@@ -152,3 +152,39 @@ def test_band_shape_of_a_window_profile():
     assert _band_shaped(100 * np.exp(-0.5 * ((rows - 20) / 3) ** 2))
     assert not _band_shaped(np.linspace(0, 100, 40))
     assert not _band_shaped(100 - 0.05 * (rows - 20) ** 2)
+
+
+def _smear_panel(seed: int, blotch_fraction: float):
+    """CD63 smears (80 rows) in six EV lanes and the lysate; nothing in blank, PBS and empty."""
+    cd63 = [4e6, 8e6, 1.0e7, 6e6, 9e6, 0, 7e6, 1.2e7, 0, 0]
+    common = dict(
+        lane_width_px=44,
+        lane_gap_px=18,
+        margin_px=90,
+        strip_gap_px=40,
+        smile_px=5,
+        tilt_deg=0.5,
+        band_tilt_px=10,
+        blotch_fraction=blotch_fraction,
+        blotch_scale_px=40,
+        gradient_fraction=0.3,
+        ladder_marks=True,
+        lane_names=NAMES,
+    )
+    specs = [
+        StripSpec("CD63", cd63, "smear", smear_height_px=80, height_px=260),
+        StripSpec("calnexin", [2e6] + [0.0] * 9, "sharp", height_px=220),
+    ]
+    return make_synthetic_blot(specs, rng=seed, **common)
+
+
+@pytest.mark.parametrize("seed", [403, 404])
+def test_no_cd63_in_empty_control_lanes_of_a_blotchy_membrane(seed):
+    """A 140-row smear window leaves no room for blank boxes of its height in the band-free rows; on this
+    blotchy membrane the blank windows of the empty lanes' band rows set the LoD, and the empty control lane's
+    blotch (4.3e5-4.6e5, SNR 4-13 against the old LoD) is called absent. Every loaded lane stays present."""
+    blot = _smear_panel(seed, 0.2)
+    req, _ = _calls(blot, ["CD63", "calnexin"])
+    cd63 = req[req["marker"] == "CD63"].set_index("lane")["present"].astype(bool)
+    assert cd63.loc[[1, 2, 3, 4, 5, 7, 8]].all()
+    assert not cd63.loc[[6, 9, 10]].any()
