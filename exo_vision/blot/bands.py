@@ -116,6 +116,9 @@ class BandWindow:
     bg_top_px, bg_bottom_px : int
         Rows between which the background is interpolated (the band's
         cluster of touching bands); equal to the band rows when isolated.
+    prominence : float
+        Height of the lane's peak in this row above its surroundings (intensity per pixel; 0 where no peak
+        was found).
     """
 
     lane: Lane
@@ -126,6 +129,7 @@ class BandWindow:
     marker: str = ""
     bg_top_px: int = -1
     bg_bottom_px: int = -1
+    prominence: float = 0.0
 
     def __post_init__(self) -> None:
         if self.bg_top_px < 0:
@@ -429,7 +433,8 @@ def band_rows(
             bottom = int(np.clip(bottom, top + 1, lane.y_bottom_px))
             ctop = int(np.clip(ctop, lane.y_top_px, top))
             cbottom = int(np.clip(cbottom, bottom, lane.y_bottom_px))
-            windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom))
+            prominence = g[li].prominence if li in g else 0.0
+            windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom, prominence))
         rows.append(windows)
     return rows
 

@@ -1,9 +1,11 @@
 """Noise of an integrated volume, limit of detection and present/absent calls.
 
 The noise is measured, not modelled: boxes of the band's own size (rows x
-central lane width) are placed in the band-free rows of every lane of the
-same strip and measured exactly like a band (same background method). The
-robust spread of those blank volumes (1.4826 x MAD) is the volume noise SD,
+central lane width) are placed in the rows of every lane of the same strip that
+hold none of its peaks (the caller says which rows are busy) and measured like a
+band (same background method). The
+robust spread of those blank volumes (1.4826 x MAD) is the volume noise SD (on a blotchy membrane
+at least the spread of their central 95 %, :func:`tail_sd`, so the blotches' heavy tails count),
 but never less than what the strip's pixel noise alone gives through the
 same measurement (:func:`white_noise_volume_sd`): a handful of overlapping
 boxes can read low by chance, and an empty window then passes the LoD.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.stats import norm
 
 from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.background import BALL_METHODS, BORDER_PX, check_method
@@ -49,6 +52,11 @@ BOX_STEP_DIVISOR = 4
 #: At most this many free pixels are pooled for the pixel-noise SD (a subsample; the SD is stable long
 #: before).
 MAX_NOISE_SAMPLE_PIXELS = 200_000
+
+#: Blank volumes' SD is also read from their central 1 - 2 x TAIL_QUANTILE (:func:`tail_sd`) ...
+TAIL_QUANTILE = 0.025
+#: ... whose ends lie this many SDs from the median for a Gaussian.
+TAIL_Z = float(norm.ppf(1.0 - TAIL_QUANTILE))
 
 #: The variance of a uniform rounding error of one grey-level step is step**2 / UNIFORM_VARIANCE_DIVISOR.
 UNIFORM_VARIANCE_DIVISOR = 12.0
@@ -75,6 +83,11 @@ class NoiseEstimate:
     lod_floor : float
         Least LoD (intensity x px): what rounding to whole grey levels can hide in a box of the band's
         size where the membrane sits on one level (:func:`quantisation_floors`); 0 elsewhere.
+    blotchy : bool
+        Whether the blank boxes vary far more than the pixel noise gives (structure of the membrane at the
+        box's scale, set by the caller that knows the pixel noise).
+    tail_sd : float
+        SD of the blank volumes read from their central 95 % (:func:`tail_sd`; 0 without boxes).
     """
 
     sd_volume: float
@@ -82,10 +95,34 @@ class NoiseEstimate:
     n_boxes: int
     source: str
     lod_floor: float = 0.0
+    blotchy: bool = False
+    tail_sd: float = 0.0
 
     def lod(self, factor: float = LOD_FACTOR) -> float:
         """Limit of detection: ``max(mean, 0) + factor * sd``, never below :attr:`lod_floor`."""
         return max(max(self.mean_volume, 0.0) + factor * self.sd_volume, self.lod_floor)
+
+
+def tail_sd(volumes: np.ndarray) -> float:
+    """SD of blank volumes read from their central 95 % (2.5 % to 97.5 % quantiles, :data:`TAIL_QUANTILE`).
+
+    The MAD reads the central half of the boxes and ignores the few that hold an undetected band. On a
+    mottled membrane the blotches are no such few: a sizeable share of the boxes sits on them, and their
+    volumes form heavy tails the central half does not see. The central 95 % over twice their Gaussian
+    distance from the median takes those tails in and still leaves a few boxes on a band out.
+
+    Parameters
+    ----------
+    volumes : ndarray
+        Blank-box volumes (intensity x px).
+
+    Returns
+    -------
+    float
+        Volume SD (intensity x px).
+    """
+    lo, hi = np.quantile(np.asarray(volumes, dtype=np.float64), [TAIL_QUANTILE, 1.0 - TAIL_QUANTILE])
+    return float(hi - lo) / (2.0 * TAIL_Z)
 
 
 def quantisation_floors(nz: NoiseEstimate, *, n_pixels: int, step: float) -> NoiseEstimate:
@@ -232,20 +269,22 @@ def blank_volume_noise(
         return np.asarray(vols)
 
     def robust(v):
-        return mad_sd(v), float(np.median(v))
+        return mad_sd(v), float(np.median(v)), tail_sd(v)
 
     vols = collect(height_px)
     if vols.size >= MIN_BOXES:
-        sd, mean = robust(vols)
-        return NoiseEstimate(sd, mean, int(vols.size), "blank boxes")
+        sd, mean, tail = robust(vols)
+        return NoiseEstimate(sd, mean, int(vols.size), "blank boxes", tail_sd=tail)
     h = height_px
     while h > 2:
         h = max(2, h // 2)
         vols = collect(h)
         if vols.size >= MIN_BOXES:
-            sd, mean = robust(vols)
+            sd, mean, tail = robust(vols)
             scale = height_px / h
-            return NoiseEstimate(sd * scale, mean * scale, int(vols.size), "shorter blank boxes, scaled")
+            return NoiseEstimate(
+                sd * scale, mean * scale, int(vols.size), "shorter blank boxes, scaled", tail_sd=tail * scale
+            )
     # No room for blank boxes: white-noise model from pixel differences.
     pix = np.concatenate(
         [np.diff(p.astype(np.float64), axis=1).ravel() for p in lanes_pixels if p.shape[1] > 1] or [np.zeros(1)]

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles, side_shares
 from exo_vision.blot.band_rules import side_thirds, spans_lane
@@ -27,6 +28,15 @@ from exo_vision.blot.volume import band_volume
 #: A lane's row is clipped (its profile cannot show a valley) when at least this fraction of its central pixels
 #: are saturated (:func:`~exo_vision.blot.band_rules.one_band_per_clipped_run`).
 CLIPPED_ROW_FRACTION = 0.5
+#: A window's net row profile is smoothed with a Gaussian of this SD (rows) before its shape is judged
+#: (:func:`_band_shaped`): pixel noise must not break a band's fall to half its height.
+SHAPE_SMOOTH_ROWS = 1.5
+#: Windows shorter than this many rows have no shape to judge (:func:`_band_shaped` accepts them).
+SHAPE_MIN_ROWS = 5
+#: A strip's membrane is blotchy at a window height when its blank windows of that height vary at least this many
+#: times what its pixel noise gives (:func:`~exo_vision.blot.detection.white_noise_volume_sd`): there a window
+#: without a peak of its own must hold a band-shaped rise to be called present (:func:`_band_shaped`).
+BLOTCHY_EXCESS = 2.0
 
 
 def _ball_backgrounds(rb, clean_pixels, profiles_rows, st: StripSettings, lanes_or_gaps):
@@ -64,6 +74,24 @@ def _side_volume(
         [float(above.mean()), float(below.mean())],
     )
     return float(width * (det[top:bottom] - line).sum())
+
+
+def _band_shaped(net: np.ndarray) -> bool:
+    """Whether a window's net row profile (intensity per pixel, background removed) holds a band: a highest row
+    inside the window from which the profile, smoothed over :data:`SHAPE_SMOOTH_ROWS`, falls to half on both
+    sides before the window's edges.
+
+    A window without a peak of its own on a mottled membrane reads the blotch under it: a ramp up to the
+    window's edge or a hump as tall as the window, which clears a volume LoD without being a band.
+    """
+    net = ndi.gaussian_filter1d(np.asarray(net, dtype=np.float64), SHAPE_SMOOTH_ROWS, mode="nearest")
+    if net.size < SHAPE_MIN_ROWS:
+        return True
+    r = int(np.argmax(net))
+    half = net[r] / 2
+    return bool(
+        net[r] > 0 and net[:r].size and net[r + 1 :].size and net[:r].min() <= half and net[r + 1 :].min() <= half
+    )
 
 
 def _margin_profiles(lanes, gaps, gap_pix) -> list[tuple[int, np.ndarray]]:
@@ -174,10 +202,7 @@ def measure_strip(
         saturated_rows=[np.any(m, axis=1).reshape(-1) for m in full_sat],
         clipped_rows=[np.mean(lane_pixels(saturated, lane, fraction=f), axis=1) >= CLIPPED_ROW_FRACTION for lane in ls],
     )
-    busy = [
-        [(w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px) for row in rows for w in row if w.lane is lane]
-        for lane in ls
-    ]
+    busy = _busy_rows(rows, ls, peaks_only=False), _busy_rows(rows, ls, peaks_only=True)
     smear = marker.strip().lower() in st.params.smear_markers
     blank_margins = _margin_profiles(ls, gaps, gap_pix)
     margins = [_on_lane_rows(lane, blank_margins) for lane in ls]
@@ -205,6 +230,7 @@ def measure_strip(
             lod = nz.lod(st.params.lod_factor)
             outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
             clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)
+            clears = clears and (w.detected or not nz.blotchy or _band_shaped(p[top:bottom].mean(axis=1) - bg))
             clears = clears and not _runs_across_membrane(p, top, bottom, common, side_bg[li], margins[li], st)
             present = bool(clears or (nsat > 0 and vol > 0))
             mw_kda = float(calibrations[s.index].kda_at(y)) if s.index in calibrations else float("nan")
@@ -299,7 +325,8 @@ def _window_record(
 ) -> dict:
     """Where one band window lies and what it measured.
 
-    These are the first columns of :data:`~exo_vision.blot.quantify.BAND_COLUMNS`.
+    These are the first columns of :data:`~exo_vision.blot.quantify.BAND_COLUMNS`, and the window's peak
+    prominence (:attr:`~exo_vision.blot.bands.BandWindow.prominence`, which the table leaves out).
     """
     return dict(
         strip=s.index,
@@ -319,14 +346,24 @@ def _window_record(
         snr=vol / sd_volume if sd_volume > 0 else float("inf"),
         lod_volume=lod,
         detected=w.detected,
+        prominence=w.prominence,
     )
 
 
 def _mark_strongest_row(measured: list[dict], marker: str) -> None:
-    """Give ``marker`` to the band row with the largest total volume (the strip's marker is its strongest row)."""
+    """Give ``marker`` to the band row whose peaks stand highest in total (the strip's marker is its strongest row).
+
+    A row is ranked by the summed prominence of its lanes' peaks (profile height above their surroundings), not
+    by its summed volume: a blotch of a mottled membrane is low and tall and turns up as a "peak" in many empty
+    lanes, and its volumes over those lanes can outweigh a sharp band loaded in one lane only (calnexin in the
+    lysate), whose peak stands many times higher than any blotch's.
+    """
     totals: dict[int, float] = {}
     for m in measured:
-        totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
+        totals[m["band"]] = totals.get(m["band"], 0.0) + max(float(m.get("prominence", 0.0)), 0.0)
+    if not any(v > 0 for v in totals.values()):
+        for m in measured:
+            totals[m["band"]] = totals.get(m["band"], 0.0) + max(m["volume"], 0.0)
     main = max(totals, key=lambda band: totals[band])
     for m in measured:
         if m["band"] == main:
@@ -334,11 +371,52 @@ def _mark_strongest_row(measured: list[dict], marker: str) -> None:
             m["requested"] = True
 
 
+def _busy_rows(rows, ls, *, peaks_only: bool) -> list[list[tuple[int, int]]]:
+    """Per lane, the lane-relative rows ``(first, one past last)`` of its band windows (their runs of touching
+    bands); with ``peaks_only`` only the windows that hold a peak of that lane."""
+    return [
+        [
+            (w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px)
+            for row in rows
+            for w in row
+            if w.lane is lane and (w.detected or not peaks_only)
+        ]
+        for lane in ls
+    ]
+
+
+def _blotchy(nz: NoiseEstimate, pix, peak_busy, height: int, st: StripSettings, bgs, gap_bgs) -> NoiseEstimate:
+    """The noise of a blotchy membrane's ``height``-row windows: blotches are no few outliers among the blank
+    boxes, so their tails count (:func:`~exo_vision.blot.detection.tail_sd`), and the boxes may also lie on the
+    band rows of lanes without a peak there (``peak_busy``): those are the membrane's blank windows at the rows a
+    marker is measured on, and the only ones as tall as a smear's window. The larger SD of the two samples."""
+    wide = blank_volume_noise(
+        pix,
+        peak_busy,
+        height_px=height,
+        method=st.params.background,
+        border_px=st.params.border_px,
+        lanes_background=None if bgs is None else bgs + gap_bgs,
+    )
+    sd = max(nz.sd_volume, nz.tail_sd, wide.sd_volume, wide.tail_sd)
+    out = NoiseEstimate(
+        sd, nz.mean_volume, nz.n_boxes, nz.source + " (blotchy: central 95 %, band rows of empty lanes)"
+    )
+    out.blotchy = True
+    return out
+
+
 def _noise(
     cache, s: Strip, height: int, pix, busy, gap_pix, bgs, gap_bgs, st: StripSettings, pixel_sd: dict
 ) -> NoiseEstimate:
-    """Blank-volume noise of ``height``-row bands in strip ``s`` (cached per strip and height)."""
+    """Blank-volume noise of ``height``-row bands in strip ``s`` (cached per strip and height).
+
+    ``busy`` is the pair (every band window, the windows holding a peak) per lane. Blank boxes avoid every
+    band window; on a blotchy membrane (:func:`_blotchy`) the estimate is also taken from boxes that avoid only
+    each lane's peaks, and the larger counts. The gaps between lanes avoid every band row.
+    """
     key = (s.index, height)
+    busy, peak_busy = busy
     if key not in cache:
         # gaps hold no lane, but a band row's bleed (or a band whose lane was moved away) may sit
         # in them: their boxes avoid every band row of the strip
@@ -363,6 +441,9 @@ def _noise(
         )
         if nz.sd_volume < white_sd:
             nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
+        # blank windows that vary far more than the pixel noise explains: structure of the membrane (blotches)
+        if nz.n_boxes > 0 and nz.sd_volume >= BLOTCHY_EXCESS * white_sd:
+            nz = _blotchy(nz, pix + gap_pix, peak_busy + [every_row] * len(gap_pix), height, st, bgs, gap_bgs)
         if st.quantisation_step is not None:
             # an image of whole grey levels cannot be known better than its step (detection.quantisation_floors)
             nz = quantisation_floors(nz, n_pixels=height * pix[0].shape[1], step=st.quantisation_step)
