@@ -90,3 +90,26 @@ def test_blotches_are_not_lanes_without_a_count(seed, kind):
         nearest = np.abs(xs[:, None] - truth[None, :]).min(axis=1)
         assert nearest.max() < width / 2, xs.round(0)
         assert abs(xs[0] - truth[0]) < width / 2  # lane 1 is the lysate lane
+
+
+def test_blank_end_lanes_one_membrane_shows_are_not_lost_without_a_word():
+    """Seed 711: the lanes 9 and 10 (PBS, empty) are blank in both membranes; the first membrane's margins show
+    room for them, the calnexin membrane's right edge reads short (a dark blotch). Without a count the run may keep
+    8 lanes, but it must say that blank end lanes may be missing and how to give them."""
+    blot = _misev_frame(711, "sharp")
+    res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value)
+    n = {len(lanes) for lanes in _lanes_by_strip(res)}
+    assert n == {8} or n == {10}
+    if n == {8}:
+        told = [w for w in res.warnings if "blank end lane" in w and "--lanes N" in w]
+        assert len(told) == 1 and "strips 1, 2" in told[0]
+
+
+def test_a_count_below_the_lanes_found_does_not_say_blank_lanes_show_bands():
+    """Seed 703 has 10 lanes, 3 of them blank in both membranes (blank, PBS, empty): with --lanes 9 the message
+    counts the 10 lanes found, and does not claim that 10 lanes show bands (7 do)."""
+    blot = _misev_frame(703, "sharp")
+    res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, n_lanes=9)
+    (note,) = [w for w in res.warnings if "were asked for" in w]
+    assert "10 lanes were found" in note and "blank lanes" in note
+    assert "show bands" not in note
