@@ -168,7 +168,8 @@ def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnin
         dropped = ", ".join(f"{strip.x_left_px + (x + 0.5) * f - 0.5:.0f}" for x in xs if x not in kept)
         _tell(
             warnings,
-            f"strip {strip.index}: {len(found)} lanes were found ({FOUND_LANES}) but {n_lanes} were asked for, so the weakest at the "
+            f"strip {strip.index}: {len(found)} lanes were found ({FOUND_LANES}) but {n_lanes} were asked for, "
+            "so the weakest at the "
             f"ends were left out (centred at columns {dropped}); if they are lanes, give {LANE_COUNT} or "
             f"{LANE_COLUMNS}",
         )

@@ -276,7 +276,8 @@ def fit_shared_count(
             out[j] = out[j][lo:hi]
         _tell(
             warnings,
-            f"{names}: {found} lanes were found ({FOUND_LANES}) but {n_lanes} were asked for, so the weakest at the ends were left "
+            f"{names}: {found} lanes were found ({FOUND_LANES}) but {n_lanes} were asked for, "
+            "so the weakest at the ends were left "
             f"out (centred at columns {dropped}{' in the first strip' if len(members) > 1 else ''}); if they are "
             f"lanes, give {LANE_COUNT} or {LANE_COLUMNS}",
         )
