@@ -14,9 +14,12 @@ background around them (:func:`exo_vision.blot.signal.remove_dust`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
+from exo_vision.blot.lanes.geometry import Lane
 from exo_vision.blot.signal import image_spread, pixel_noise_sd
 
 #: Stroke sizes scale with the frame: a vertical stroke is at least this fraction of the frame's height
@@ -246,3 +249,43 @@ def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, i
             break
         marked |= fresh
     return marked[labels]
+
+
+#: A lane is judged over writing by this central fraction of its width (its edges may touch a dash written
+#: right beside it).
+LANE_CORE_FRACTION = 0.5
+
+
+def lanes_over_writing(writing: np.ndarray, lanes: Sequence[Lane]) -> list[tuple[Lane, tuple[int, int, int, int]]]:
+    """Lanes whose central part holds removed pen writing, and where (first row, last row, first column, last column).
+
+    Labs write ladder masses, lane numbers and marks beside the lanes, on the margin or off the membrane, never
+    inside a loaded lane: a lane over writing is a lane set laid one lane aside (onto the marked margin), or a band
+    was taken for writing. The central :data:`LANE_CORE_FRACTION` of each lane is read over its own rows.
+
+    Parameters
+    ----------
+    writing : (M, N) ndarray of bool
+        Pen writing removed from the frame (:func:`writing_mask`).
+    lanes : sequence of Lane
+        The lanes of the run.
+
+    Returns
+    -------
+    list of (Lane, (int, int, int, int))
+        In the order of ``lanes``; empty when no lane holds writing.
+    """
+    out = []
+    h, w = writing.shape
+    for lane in lanes:
+        rows = np.arange(max(lane.y_top_px, 0), min(lane.y_bottom_px, h))
+        if rows.size == 0:
+            continue
+        cols = lane.columns(rows, fraction=LANE_CORE_FRACTION)
+        inside = (cols >= 0) & (cols < w)
+        hit = np.zeros(cols.shape, bool)
+        hit[inside] = writing[np.broadcast_to(rows[:, None], cols.shape)[inside], cols[inside]]
+        if hit.any():
+            r, c = np.nonzero(hit)
+            out.append((lane, (int(rows[r.min()]), int(rows[r.max()]), int(cols[hit].min()), int(cols[hit].max()))))
+    return out

@@ -113,3 +113,21 @@ def test_a_count_below_the_lanes_found_does_not_say_blank_lanes_show_bands():
     (note,) = [w for w in res.warnings if "were asked for" in w]
     assert "10 lanes were found" in note and "blank lanes" in note
     assert "show bands" not in note
+
+
+def test_a_lane_laid_over_pen_writing_is_named():
+    """Lanes laid a lane aside (lane 1 over the pen-marked left margin, as the blotch used to make them) put pen
+    writing inside lane 1: the run says which lane holds removed writing and that the names may be shifted."""
+    blot = _misev_frame(609, "smear")
+    truth = blot.truth.groupby("lane")["x_centre_px"].mean().to_numpy()
+    width = float(blot.truth["lane_width_px"].iloc[0])
+    pitch = float(np.median(np.diff(truth)))
+    ranges = [(x - pitch - width / 2, x - pitch + width / 2) for x in truth]
+    res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, lane_x_ranges_px=ranges)
+    told = [w for w in res.warnings if "pen writing was removed inside the lane" in w]
+    assert told and all(w.startswith(("strip 1 lane 1:", "strip 2 lane 1:")) for w in told)
+    assert "shifted by one" in told[0]
+    # laid right, no lane holds writing
+    right = [(x - width / 2, x + width / 2) for x in truth]
+    res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value, lane_x_ranges_px=right)
+    assert not [w for w in res.warnings if "inside the lane" in w]
