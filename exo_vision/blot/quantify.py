@@ -655,7 +655,8 @@ def _writing_places(writing: np.ndarray) -> str:
 
 
 def _lanes_over_writing_messages(writing: np.ndarray, per_strip) -> list[str]:
-    """A warning for each lane whose central part held pen writing (:func:`~exo_vision.blot.writing.lanes_over_writing`)."""
+    """A warning for each lane whose central part held pen writing
+    (:func:`~exo_vision.blot.writing.lanes_over_writing`)."""
     out = []
     for lane, (r0, r1, c0, c1) in lanes_over_writing(writing, [lane for ls in per_strip for lane in ls]):
         name = f" ({lane.name})" if lane.name else ""
