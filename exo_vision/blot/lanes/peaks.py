@@ -260,8 +260,9 @@ def membrane_floor(th: np.ndarray, band_rows: np.ndarray, peaks: list[LanePeak])
     """The tallest bump the band-row profile shows on bare membrane: the same profile over as many band-free rows.
 
     A blotchy membrane (uneven blocking or wetting, smooth patches tens of pixels across) puts bumps in the
-    column profile that the profile's column-to-column noise does not measure. The same mean is taken over as
+    column profile that the profile's column-to-column noise does not measure. The profile is taken over as
     many rows without bands (the block above the band rows and the block below; all band-free rows when fewer),
+    as their median (a blotch covers most of such a block; a pen stroke a few rows thick across it does not),
     on the columns off the strong lanes (more than a lane width from each one's centre, so neither their bands
     nor their edges count): a faint lane is a band at the band rows and must rise above that. 0 when no such
     rows or columns remain.
@@ -275,7 +276,7 @@ def membrane_floor(th: np.ndarray, band_rows: np.ndarray, peaks: list[LanePeak])
     if free.size == 0 or not off.any():
         return 0.0
     blocks = (free[:n_band], free[-n_band:]) if free.size >= n_band else (free,)
-    return max(float(column_profile(th, rows)[off].max()) for rows in blocks)
+    return max(float(column_profile(th, rows, median=True)[off].max()) for rows in blocks)
 
 
 def _clear(p: LanePeak, width: float, noise: float) -> bool:

@@ -99,7 +99,7 @@ def share_lanes(
         done.update(stack)
         if len(stack) < 2:
             continue
-        offsets = _share_stack(out, strips, stack, warnings)
+        offsets = _share_stack(out, strips, stack, warnings, tell_end_lanes=n_lanes is None)
         if n_lanes is not None and signal is not None:
             for group in [offsets] + [{j: 0.0} for j in stack if j not in offsets]:
                 if group:
@@ -108,14 +108,20 @@ def share_lanes(
 
 
 def _share_stack(
-    out: list[list[Lane]], strips: Sequence[Strip], stack: list[int], warnings: list[str] | None = None
+    out: list[list[Lane]],
+    strips: Sequence[Strip],
+    stack: list[int],
+    warnings: list[str] | None = None,
+    *,
+    tell_end_lanes: bool = True,
 ) -> dict[int, float]:
     """Share the lanes of the strips ``stack`` in place (see :func:`share_lanes`).
 
     Returns the aligned strips (the reference among them) and the offset (columns) of each one's
     lanes from the reference's; empty when no strip of the stack has a lane. A strip whose lanes would
     match more of the reference's laid a whole lane to the side, with no side edge seen in both to tell,
-    is named in ``warnings`` (:func:`_unchecked_alignment`).
+    is named in ``warnings`` (:func:`_unchecked_alignment`); so are blank end lanes the membranes' margins disagree
+    on (:func:`_tell_end_lanes`), unless ``tell_end_lanes`` is off (a lane count decides them).
     """
     best = max(stack, key=lambda j: len(out[j]))
     ref = sorted(out[best], key=lambda item: item.x_centre_px)
@@ -167,7 +173,8 @@ def _share_stack(
     common = (
         [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])] if proposals else []
     )
-    _tell_end_lanes(strips, list(offsets), len(centres), proposals, common, messages, warnings)
+    if tell_end_lanes:
+        _tell_end_lanes(strips, list(offsets), len(centres), proposals, common, messages, warnings)
     for j, shift in offsets.items():
         s_j = strips[j]
         mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
