@@ -184,6 +184,7 @@ def run_set(
     total = DetectionScore()
     per_image = {}
     sizes: list[tuple[str, str, bool]] = []
+    errors: list[float] = []
     seconds = 0.0
     rng = np.random.default_rng(0)  # the views' noise, drawn image after image
     for image_path, label_path in _png_pairs(folder):
@@ -200,6 +201,7 @@ def run_set(
         per_image[image_path.name.replace("_image.png", "")] = score
         total = total + score
         sizes.extend(_sizes(truth, result.labels, score, nm))
+        errors.extend(_matched_diameter_errors(truth, result.labels, score))
         if overlays is not None:
             _overlay(grey, truth, result.labels, overlays / f"{image_path.stem.replace('_image', '')}_{method}.png")
     return {
@@ -210,7 +212,16 @@ def run_set(
         "seconds": seconds,
         "per_image": per_image,
         "sizes": sizes,
+        "diameter_errors_pct": errors,
     }
+
+
+def _matched_diameter_errors(truth: np.ndarray, pred: np.ndarray, score: DetectionScore) -> list[float]:
+    """Signed error (%) of each matched prediction's area-equivalent diameter against its truth object's (the
+    ratio of diameters does not depend on the pixel size)."""
+    d_truth = equivalent_diameters_nm(truth, 1.0)
+    d_pred = equivalent_diameters_nm(pred, 1.0)
+    return [100.0 * (d_pred[b] / d_truth[a] - 1.0) for a, b, _ in score.matches]
 
 
 def _sizes(
@@ -363,6 +374,14 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"hrml [{e['method']}]: confident EVs found {e['confident_found']}; diameter errors: {errs or '-'}; "
                 f"objects on look-alikes/scale bar: {e['objects_on_lookalikes'] or 'none'}"
+            )
+    for e in entries:
+        if e["set"] != "hrml" and e["diameter_errors_pct"]:
+            q = np.percentile(e["diameter_errors_pct"], [25, 50, 75])
+            print(
+                f"{e['set']} [{e['method']}]: diameter error of the {len(e['diameter_errors_pct'])} matched objects "
+                f"(area-equivalent, against the annotators' outlines): median {q[1]:+.1f} % (quartiles {q[0]:+.1f} "
+                f"to {q[2]:+.1f} %)"
             )
     _print_edge_convention(entries)
     if args.by_size:

@@ -7,6 +7,7 @@ batch runner and the napari widget all call it, so they cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from exo_vision.io.image_data import ImageData
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.api import segment_vesicles
-from exo_vision.segmentation.learned.postprocess import possibly_split_pairs
+from exo_vision.segmentation.learned.postprocess import possibly_split_groups
 from exo_vision.segmentation.result import exclude_mask_for
 from exo_vision.tem_parameters import TemParameters
 
@@ -64,9 +65,9 @@ class MicrographResult:
         ``method`` and, for a learned method, ``model`` (name, version, sha256, file).
     warnings : list of str
         The segmentation's warnings (what it could not do as well as usual on this image).
-    split_pairs : list of (int, int)
-        Labels of touching vesicles that together form one convex, round outline: each pair may be one vesicle
-        cut in two (named in ``warnings`` as well).
+    split_groups : list of tuple of int
+        Labels of touching vesicles that together form one convex, round outline: each group may be one vesicle
+        cut in pieces (named in ``warnings`` as well).
     """
 
     labels: np.ndarray
@@ -81,7 +82,7 @@ class MicrographResult:
     objects: list[tuple[slice, slice] | None] | None = None
     segmenter: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    split_pairs: list[tuple[int, int]] = field(default_factory=list)
+    split_groups: list[tuple[int, ...]] = field(default_factory=list)
 
 
 def _require_pixel_size(image_data: ImageData) -> float:
@@ -388,12 +389,57 @@ def coarse_pixel_warnings(pixel_size_nm: float) -> list[str]:
     ]
 
 
-#: The words of :func:`split_warnings` after the pairs' labels ("vesicles 1+2, 6+7 <SPLIT_MARK>: ...").
+#: A field of view (its longer side, nm) under which a micrograph is smaller than any whole negative-stain EV
+#: micrograph: those cover 1 µm and more (2048 px at 0.5 nm/px), the smallest field of the real test images is a
+#: 164 px FRU-Net patch at 3.83 nm/px (628 nm), and a field under this holds at most one or two large vesicles.
+MIN_FIELD_OF_VIEW_NM = 400.0
+
+
+def small_field_warnings(image_data: ImageData, pixel_size_nm: float) -> list[str]:
+    """A warning for a micrograph whose field of view is under :data:`MIN_FIELD_OF_VIEW_NM` (its longer side):
+    most often a pixel size typed too fine (in Å, or of another magnification), which shrinks every vesicle by
+    the same factor, below the smallest size counted.
+
+    Parameters
+    ----------
+    image_data : ImageData
+        The micrograph (its shape and ``pixel_size_source`` are named).
+    pixel_size_nm : float
+        The pixel size analysed with, nm.
+
+    Returns
+    -------
+    list of str
+        Empty for a field of :data:`MIN_FIELD_OF_VIEW_NM` or more; else one message naming the field, the
+        pixel size, its source and the fix (the run's log and run.json name the file it is of).
+    """
+    rows, cols = image_data.data.shape[:2]
+    field_nm = max(rows, cols) * pixel_size_nm
+    if not field_nm < MIN_FIELD_OF_VIEW_NM:
+        return []
+    given = "--pixel-size-nm (or --pixel-size-nm-if-missing)" if image_data.pixel_size_source == "user" else ""
+    source = given or image_data.pixel_size_source
+    return [
+        f"the pixel size {pixel_size_nm:.4g} nm/px (from {source}) makes the field of view "
+        f"{cols * pixel_size_nm:.0f} x {rows * pixel_size_nm:.0f} nm, smaller than any whole negative-stain EV "
+        f"micrograph (under {MIN_FIELD_OF_VIEW_NM:g} nm; a 2048 px frame at 0.5 nm/px covers 1 µm): unless the file "
+        "is a crop around one or two vesicles, the pixel size is too fine (typed in Å, or that of another "
+        "magnification) and every size is too small by the same factor; check it against the scale bar and give "
+        "the right one (--pixel-size-nm)"
+    ]
+
+
+#: The words of :func:`split_warnings` after the groups' labels
+#: ("vesicles 1+2 (together 120 nm), 5+6+7 (together 114 nm) <SPLIT_MARK>: ...").
 SPLIT_MARK = "touch along a cut and together form one round, convex outline"
 
+#: One group of labels in :func:`split_warnings`' words ("5+6+7").
+_SPLIT_GROUP = re.compile(r"(?<![\d.])(\d+(?:\+\d+)+)(?![\d.])")
 
-def split_pairs_in(warnings: list[str] | None) -> list[tuple[int, int]]:
-    """The label pairs that a result's ``warnings`` name as possibly one vesicle cut in two (:func:`split_warnings`).
+
+def split_groups_in(warnings: list[str] | None) -> list[tuple[int, ...]]:
+    """The groups of labels that a result's ``warnings`` name as possibly one vesicle cut in pieces
+    (:func:`split_warnings`; a warning of an earlier version names pairs only, read the same way).
 
     Parameters
     ----------
@@ -402,25 +448,27 @@ def split_pairs_in(warnings: list[str] | None) -> list[tuple[int, int]]:
 
     Returns
     -------
-    list of (int, int)
-        The pairs of vesicle labels, in the order named; empty when no warning names any.
+    list of tuple of int
+        The groups of two or more vesicle labels, in the order named; empty when no warning names any.
     """
-    pairs = []
+    groups: list[tuple[int, ...]] = []
     for warning in warnings or []:
         text = str(warning)
         if SPLIT_MARK not in text or not text.startswith("vesicles "):
             continue
         named = text[len("vesicles ") : text.index(SPLIT_MARK)]
-        for item in named.split(","):
-            a, _, b = item.strip().partition("+")
-            if a.isdigit() and b.isdigit():
-                pairs.append((int(a), int(b)))
-    return pairs
+        groups.extend(tuple(int(k) for k in found.split("+")) for found in _SPLIT_GROUP.findall(named))
+    return groups
 
 
-def recorded_split_pairs(record: dict[str, Any]) -> list[tuple[int, int]]:
-    """The label pairs an image's record (in ``run.json`` or its done-marker) flags as possibly one vesicle cut
-    in two: its ``split_pairs``, or for a record written before that field, the pairs its warnings name.
+def split_pairs_in(warnings: list[str] | None) -> list[tuple[int, int]]:
+    """The groups of exactly two labels among :func:`split_groups_in`'s (a pair's two halves)."""
+    return [(g[0], g[1]) for g in split_groups_in(warnings) if len(g) == 2]
+
+
+def recorded_split_groups(record: dict[str, Any]) -> list[tuple[int, ...]]:
+    """The label groups an image's record (in ``run.json`` or its done-marker) flags as possibly one vesicle cut
+    in pieces: its ``split_groups``, or for a record written before that field, the groups its warnings name.
 
     Parameters
     ----------
@@ -429,35 +477,42 @@ def recorded_split_pairs(record: dict[str, Any]) -> list[tuple[int, int]]:
 
     Returns
     -------
-    list of (int, int)
-        The pairs of vesicle labels; entries that are not two whole numbers are left out.
+    list of tuple of int
+        The groups of vesicle labels; entries that are not lists of two or more whole numbers are left out.
     """
-    recorded = record.get("split_pairs")
+    recorded = record.get("split_groups")
     if not isinstance(recorded, list):
-        return split_pairs_in(record.get("warnings"))
-    pairs = []
-    for pair in recorded:
-        if isinstance(pair, list | tuple) and len(pair) == 2 and all(type(v) is int for v in pair):
-            pairs.append((int(pair[0]), int(pair[1])))
-    return pairs
+        return split_groups_in(record.get("warnings"))
+    groups = []
+    for group in recorded:
+        if isinstance(group, list | tuple) and len(group) >= 2 and all(type(v) is int for v in group):
+            groups.append(tuple(int(v) for v in group))
+    return groups
 
 
-def split_warnings(labels: np.ndarray) -> list[str]:
-    """A warning naming the touching vesicles that together form one convex, round outline
-    (:func:`~exo_vision.segmentation.learned.postprocess.possibly_split_pairs`): each pair may be one vesicle
-    cut in two, which halves its size and doubles its count in every statistic."""
-    return split_pairs_warnings(possibly_split_pairs(labels))
+def split_warnings(labels: np.ndarray, *, pixel_size_nm: float) -> list[str]:
+    """A warning naming the groups of touching vesicles that together form one convex, round outline
+    (:func:`~exo_vision.segmentation.learned.postprocess.possibly_split_groups`), each with its union's
+    equivalent diameter (nm, of the labels' pixels): each group may be one vesicle cut in pieces, which
+    divides its size and multiplies its count in every statistic."""
+    return split_groups_warnings(possibly_split_groups(labels), labels, pixel_size_nm=pixel_size_nm)
 
 
-def split_pairs_warnings(pairs: list[tuple[int, int]]) -> list[str]:
-    """The warning of :func:`split_warnings` for the label ``pairs`` already found; empty when there are none."""
-    if not pairs:
+def split_groups_warnings(groups: list[tuple[int, ...]], labels: np.ndarray, *, pixel_size_nm: float) -> list[str]:
+    """The warning of :func:`split_warnings` for the label ``groups`` already found; empty when there are none."""
+    if not groups:
         return []
-    named = ", ".join(f"{a}+{b}" for a, b in pairs)
+    area = np.bincount(np.asarray(labels).ravel().astype(np.int64), minlength=max(max(g) for g in groups) + 1)
+    named = ", ".join(
+        "+".join(str(k) for k in group)
+        + f" (together {2.0 * np.sqrt(float(area[list(group)].sum()) / np.pi) * pixel_size_nm:.0f} nm)"
+        for group in groups
+    )
     return [
-        f"vesicles {named} {SPLIT_MARK}: each pair may be one "
-        "vesicle cut in two (a folded cup, a large vesicle), or a small vesicle lying on a large one; look at "
-        "them (the overlay PNG, or napari), and join them in napari's Curation dock if they are one"
+        f"vesicles {named} {SPLIT_MARK}: each group may be one "
+        "vesicle cut in pieces (a folded cup, a large vesicle), or a small vesicle lying on a large one, and then "
+        "counts as several vesicles each smaller than the one; look at them (the overlay PNG, or napari), and join "
+        "them in napari's Curation dock if they are one"
     ]
 
 
@@ -723,11 +778,14 @@ def analyse_micrograph(
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
     )
-    split_pairs = possibly_split_pairs(segmentation.labels)
+    if segmentation.confidence is not None and len(table):
+        table["confidence"] = np.asarray(segmentation.confidence, dtype=np.float64)[table["label"].to_numpy() - 1]
+    split_groups = possibly_split_groups(segmentation.labels)
     warnings = [
         *segmentation.warnings,
-        *split_pairs_warnings(split_pairs),
+        *split_groups_warnings(split_groups, segmentation.labels, pixel_size_nm=pixel_size_nm),
         *coarse_pixel_warnings(pixel_size_nm),
+        *small_field_warnings(image_data, pixel_size_nm),
         *missing_values_warnings(original.data),
         *cut_by_missing_warnings(segmentation.labels, missing),
         *no_vesicle_warnings(
@@ -766,7 +824,7 @@ def analyse_micrograph(
         objects=objects,
         segmenter={"method": parameters["method"], "model": segmentation.parameters.get("model")},
         warnings=warnings,
-        split_pairs=[(int(a), int(b)) for a, b in split_pairs],
+        split_groups=[tuple(int(v) for v in group) for group in split_groups],
     )
 
 

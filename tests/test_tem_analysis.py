@@ -295,3 +295,50 @@ def test_a_lone_dead_pixel_takes_the_median_of_its_neighbours_and_a_larger_group
     whole = np.arange(36, dtype=np.float64).reshape(6, 6)
     out, count = fill_isolated_non_finite(whole)
     assert out is whole and count == 0  # nothing to fill: no copy
+
+
+def test_a_pixel_size_too_fine_for_any_whole_micrograph_is_warned_of():
+    # lab51 F5: before, 0.5 nm/px typed for a 5 nm/px field ran silently (one 22 nm vesicle)
+    from exo_vision.tem_analysis import small_field_warnings
+
+    field = np.zeros((435, 435), np.uint8)
+    (warning,) = small_field_warnings(
+        ImageData(data=field, pixel_size_nm=0.5, pixel_size_source="user", path="B03.png"), 0.5
+    )
+    assert warning.startswith("the pixel size 0.5 nm/px (from --pixel-size-nm (or --pixel-size-nm-if")
+    assert "field of view 218 x 218 nm" in warning and warning.endswith("give the right one (--pixel-size-nm)")
+    tagged = ImageData(data=field, pixel_size_nm=0.5, pixel_size_source="file metadata: ImageJ unit (nm)")
+    assert "(from file metadata: ImageJ unit (nm))" in small_field_warnings(tagged, 0.5)[0]
+    # the same field at its own 5 nm/px, and the smallest real field here (a 164 px patch at 3.83 nm/px): none
+    assert small_field_warnings(ImageData(data=field, pixel_size_nm=5.0, pixel_size_source="user"), 5.0) == []
+    patch = ImageData(data=np.zeros((163, 164), np.uint8), pixel_size_nm=3.83, pixel_size_source="user")
+    assert small_field_warnings(patch, 3.83) == []
+
+
+def test_the_real_full_field_at_a_tenth_of_its_pixel_size_carries_the_warning(shared_data):
+    from PIL import Image
+
+    path = shared_data / "tem" / "frunet_notebook" / "full_fields" / "dataset03_img03_image.png"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    grey = np.asarray(Image.open(path).convert("L"))
+    wrong = ImageData(data=grey, pixel_size_nm=0.5, pixel_size_source="user", path=str(path))
+    result = analyse_micrograph(wrong, method="unet", n_boot=10)
+    assert [w for w in result.warnings if "smaller than any whole negative-stain EV micrograph" in w]
+    right = analyse_micrograph(wrong.with_pixel_size(5.0), method="unet", n_boot=10)
+    assert not [w for w in right.warnings if "field of view" in w]
+
+
+def test_the_unet_table_gives_each_vesicle_its_network_confidence_and_classical_none():
+    # lab51 F6: before, the table had no confidence; only the rejected ones' count said anything about it
+    image, _ = make_synthetic_tem((512, 512), pixel_size_nm=1.0, difficulty="easy", scale_bar=False, rng=12)
+    data = calibrated(image, 1.0)
+    unet = analyse_micrograph(data, method="unet", n_boot=10)
+    assert len(unet.table) >= 3 and "confidence" in unet.table.columns
+    confidence = unet.table["confidence"].to_numpy()
+    # every kept vesicle cleared the rejection rule (mean foreground probability at least the threshold + 0.1)
+    floor = 0.5 + 0.1  # the shipped card's foreground threshold plus MIN_MEAN_PROBABILITY_MARGIN
+    assert np.all((confidence >= floor) & (confidence <= 1.0)), confidence
+    assert len(np.unique(confidence)) > 1  # one value per vesicle, not one per image
+    classical = analyse_micrograph(data, method="classical", n_boot=10)
+    assert len(classical.table) and classical.table["confidence"].isna().all()

@@ -7,6 +7,9 @@ atomically:
   same shape as the input, calibrated with ImageJ ``unit=nm`` plus
   X/YResolution in pixels per nm;
 * ``S_vesicles.csv`` the vesicle table;
+* ``S_rejected.csv`` the candidates the segmentation did not count (:data:`REJECTED_FILE_COLUMNS`: centroid in nm
+  and in pixels, equivalent diameter, reason); header only when none was rejected. Not written by the napari
+  grid session (a curated result records only the counts by reason), so a marker without it is complete;
 * ``S_overlay.png``  unless ``overlay`` is off: outlines coloured by morphology (teal: cut by the edge or by
   pixels without a value, not counted), ids, scale bar (palette PNG; micrographs under ``OVERLAY_MIN_SIDE_PX``
   drawn enlarged);
@@ -53,7 +56,7 @@ def output_names(stem: str, *, rois: bool = False, overlay: bool = True) -> dict
     ``rois`` adds the ImageJ ROI set ``rois`` (``exo-vision tem --save-rois``); ``overlay=False`` leaves
     out the overlay PNG (``exo-vision tem --no-overlay``).
     """
-    names = {"labels": f"{stem}_labels.tif", "vesicles": f"{stem}_vesicles.csv"}
+    names = {"labels": f"{stem}_labels.tif", "vesicles": f"{stem}_vesicles.csv", "rejected": f"{stem}_rejected.csv"}
     if overlay:
         names["overlay"] = f"{stem}_overlay.png"
     if rois:
@@ -156,6 +159,50 @@ def _not_counted(result: MicrographResult) -> list[int]:
     return table.loc[table["touches_border"].astype(bool), "label"].astype(int).tolist()
 
 
+#: Columns of ``S_rejected.csv``: the segmentation's rejected candidates, their centroid also in pixels.
+REJECTED_FILE_COLUMNS = (
+    "centroid_x_nm",
+    "centroid_y_nm",
+    "centroid_x_px",
+    "centroid_y_px",
+    "equivalent_diameter_nm",
+    "reason",
+)
+
+#: Outputs a result is complete without (an overlay may be left out or deleted; a curated result has no
+#: rejected table).
+OPTIONAL_OUTPUTS = frozenset({"overlay", "rejected"})
+
+
+def rejected_file_table(rejected: pd.DataFrame, *, pixel_size_nm: float) -> pd.DataFrame | None:
+    """The rows of ``S_rejected.csv`` (:data:`REJECTED_FILE_COLUMNS`), or None when ``rejected`` does not hold
+    the candidates' positions (the grid session's curated results).
+
+    Parameters
+    ----------
+    rejected : DataFrame
+        :attr:`~exo_vision.segmentation.result.VesicleSegmentation.rejected`: centroid (nm), equivalent
+        diameter (nm) and reason of each candidate not counted.
+    pixel_size_nm : float
+        The micrograph's pixel size, nm (the centroid in pixels is the one in nm divided by it).
+    """
+    needed = ("centroid_x_nm", "centroid_y_nm", "equivalent_diameter_nm", "reason")
+    if not set(needed) <= set(rejected.columns):
+        return None
+    table = pd.DataFrame(
+        {
+            "centroid_x_nm": rejected["centroid_x_nm"].astype("float64"),
+            "centroid_y_nm": rejected["centroid_y_nm"].astype("float64"),
+            "centroid_x_px": rejected["centroid_x_nm"].astype("float64") / pixel_size_nm,
+            "centroid_y_px": rejected["centroid_y_nm"].astype("float64") / pixel_size_nm,
+            "equivalent_diameter_nm": rejected["equivalent_diameter_nm"].astype("float64"),
+            "reason": rejected["reason"].astype("object"),
+        },
+        columns=list(REJECTED_FILE_COLUMNS),
+    )
+    return table.reset_index(drop=True)
+
+
 def write_image_outputs(
     result: MicrographResult,
     *,
@@ -212,7 +259,10 @@ def write_image_outputs(
         (out_dir / output_names(stem, rois=True)["rois"]).unlink(missing_ok=True)
     if not overlay:  # nor may an overlay of an earlier analysis outline other vesicles than these labels
         (out_dir / output_names(stem)["overlay"]).unlink(missing_ok=True)
-    # All four files appear together or not at all; the marker is moved into place last.
+    rejected = rejected_file_table(result.rejected, pixel_size_nm=px)
+    if rejected is None:  # nor may the rejected candidates of an earlier analysis stand beside these labels
+        (out_dir / names["rejected"]).unlink(missing_ok=True)
+    # All the files appear together or not at all; the marker is moved into place last.
     with file_group() as group:
         staged = {
             "labels": group.stage(
@@ -220,6 +270,8 @@ def write_image_outputs(
             ),
             "vesicles": group.stage_bytes(out_dir / names["vesicles"], table_csv_text(result.table).encode("utf-8")),
         }
+        if rejected is not None:
+            staged["rejected"] = group.stage_bytes(out_dir / names["rejected"], table_csv_text(rejected).encode())
         if drawn is not None:
             index, palette = drawn.index, drawn.palette
             staged["overlay"] = group.stage(
@@ -313,7 +365,7 @@ def completed_marker(
         return None
     outputs = marker.get("outputs")
     expected = set(output_names(stem, rois=bool(parameters.get("save_rois")), overlay=overlay)) - {"marker"}
-    if not isinstance(outputs, dict) or set(outputs) - {"overlay"} != expected - {"overlay"}:
+    if not isinstance(outputs, dict) or set(outputs) - OPTIONAL_OUTPUTS != expected - OPTIONAL_OUTPUTS:
         return None
     if overlay and "overlay" not in outputs:
         return None

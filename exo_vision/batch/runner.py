@@ -49,6 +49,7 @@ from exo_vision._shared.paths import (
 from exo_vision._shared.resources import available_memory_mb, peak_rss_mb
 from exo_vision._shared.run_lock import output_lock
 from exo_vision.batch.config import TemBatchConfig
+from exo_vision.batch.duplicates import pixels_signature, rescaled_copies
 from exo_vision.batch.image_outputs import (
     completed_marker,
     images_not_in_run,
@@ -421,6 +422,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         )
         image = _apply_run_pixel_size(image, p)
         record["pixels_sha256"] = pixels_sha256(image.data)  # the same micrograph exported twice: other bytes
+        record["pixels_signature"] = pixels_signature(image.data)  # ... or at another bit depth: other pixels
         t1 = time.perf_counter()
         result = analyse_micrograph(image, TemParameters.from_dict(p))
         t2 = time.perf_counter()
@@ -531,7 +533,7 @@ def _result_facts(image: ImageData, result: MicrographResult, parameters: dict[s
         "rejected_by_reason": rejected_by_reason(result.rejected),
         "warnings": [*image.warnings, *result.warnings],
         # touching vesicles that may be one cut in two, as label pairs (the warnings name them in words)
-        "split_pairs": [[a, b] for a, b in result.split_pairs],
+        "split_groups": [list(group) for group in result.split_groups],
     }
 
 
@@ -1247,7 +1249,7 @@ def _run_jobs(
     for job in jobs:  # an image done (by a pool's worker too) has no earlier deaths to remember
         if job.stem in remembered and records[job.index].get("status") != "failed":
             _note_deaths(out, job.stem, None)
-    duplicates = _mark_identical_inputs(records)
+    duplicates = _mark_identical_inputs(records, jobs)
     for message, count in warned.items():
         if count > 1:
             logger.warning("%d images in all gave the warning %r (run.json lists them)", count, _first_words(message))
@@ -1375,9 +1377,10 @@ def _remove_temp_files(out: Path) -> None:
     remove_stale_temp_files(out, own_writers=_OWN_WORKERS)
 
 
-def _identical_groups(records: dict[int, dict[str, Any]]) -> list[list[int]]:
+def _identical_groups(records: dict[int, dict[str, Any]], linked: Sequence[tuple[int, int]] = ()) -> list[list[int]]:
     """Indices of the successful records that are one micrograph, one sorted list per micrograph with copies:
-    identical file bytes (``input_sha256``), or identical pixels (``pixels_sha256``) at the same pixel size."""
+    identical file bytes (``input_sha256``), or identical pixels (``pixels_sha256``) at the same pixel size, or
+    a pair in ``linked`` (the same pixels at another bit depth: :func:`~exo_vision.batch.duplicates.affine_match`)."""
     parent: dict[int, int] = {}
 
     def root(index: int) -> int:
@@ -1403,36 +1406,96 @@ def _identical_groups(records: dict[int, dict[str, Any]]) -> list[list[int]]:
                 parent[max(a, b)] = min(a, b)
             else:
                 first_with[key] = index
+    for i, j in linked:
+        a, b = root(i), root(j)
+        parent[max(a, b)] = min(a, b)
     groups: dict[int, list[int]] = {}
     for index in parent:
         groups.setdefault(root(index), []).append(index)
     return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
-def _mark_identical_inputs(records: dict[int, dict[str, Any]]) -> list[list[str]]:
-    """Mark each copy of a micrograph met earlier in the inputs (``duplicate_of``: the input counted for it), warn
-    of them, and return the groups of input names (run.json's ``duplicate_images``).
+def _mark_identical_inputs(records: dict[int, dict[str, Any]], jobs: Sequence[ImageJob]) -> list[list[str]]:
+    """Mark each copy of a micrograph met earlier in the inputs (``duplicate_of``: the input counted for it;
+    ``duplicate_reason``: why they are one), warn of them, and return the groups of input names (run.json's
+    ``duplicate_images``).
 
-    The pooled statistics count each micrograph once, as its first input; every copy keeps its own outputs and
-    its own row in summary.csv.
+    Copies are identical bytes, identical pixels at the same pixel size, or the same pixels at another bit depth
+    or value scale (:mod:`exo_vision.batch.duplicates`: candidates by their signature, confirmed by reading both
+    inputs again). The pooled statistics count each micrograph once, as its first input; every copy keeps its
+    own outputs and its own row in summary.csv.
     """
+    exact = {i: n for n, group in enumerate(_identical_groups(records)) for i in group}
+    successful = {i: r for i, r in records.items() if r.get("status") in ("done", "skipped")}
+    rescaled = rescaled_copies(
+        successful, _pixel_reader(jobs), skip=lambda i, j: i in exact and exact.get(j) == exact[i]
+    )
+    why = {j: match.reason() for _, j, match in rescaled}
+    why.update({i: match.reason() for i, _, match in rescaled if i not in why})
     named: list[list[str]] = []
-    for group in _identical_groups(records):
+    for group in _identical_groups(records, [(i, j) for i, j, _ in rescaled]):
         first = records[group[0]]
+        reasons = []
         for index in group[1:]:
-            records[index]["duplicate_of"] = first["input"]
+            record = records[index]
+            record["duplicate_of"] = first["input"]
+            if record.get("input_sha256") and record.get("input_sha256") == first.get("input_sha256"):
+                record["duplicate_reason"] = "identical bytes"
+            elif record.get("pixels_sha256") and record.get("pixels_sha256") == first.get("pixels_sha256"):
+                record["duplicate_reason"] = "identical pixels and pixel size"
+            else:
+                record["duplicate_reason"] = why.get(index) or why.get(group[0]) or RESCALED_COPY
+            reasons.append(record["duplicate_reason"])
         names = [records[i]["input"] for i in group]
-        same_bytes = len({records[i].get("input_sha256") for i in group}) == 1
         logger.warning(
             "%s are the same micrograph (%s): each keeps its own outputs and summary row, and the pooled statistics "
             "(vesicles.csv, the pooled row, the histogram) count it once, as %s; leave the copies out of the inputs "
             "(run.json lists them under duplicate_images)",
             ", ".join(names),
-            "identical bytes" if same_bytes else "identical pixels and pixel size",
+            "; ".join(dict.fromkeys(reasons)),
             display_path(first["input"]),
         )
         named.append(names)
     return named
+
+
+#: The reason recorded for a copy at another bit depth whose comparison was made for another copy of its group.
+RESCALED_COPY = "the same pixels at another bit depth or value scale"
+
+
+def _pixel_reader(jobs: Sequence[ImageJob]) -> Callable[[int], np.ndarray | None]:
+    """Index -> the input's pixels, read as :func:`process_image` reads them (the two used last kept), or None when
+    the file cannot be read now."""
+    by_index = {job.index: job for job in jobs}
+    cache: dict[int, np.ndarray | None] = {}
+
+    def read(index: int) -> np.ndarray | None:
+        if index in cache:  # most recently used last: the earlier input of the pairs compared stays read
+            cache[index] = cache.pop(index)
+        else:
+            job = by_index.get(index)
+            if len(cache) >= 2:
+                cache.pop(next(iter(cache)))
+            try:
+                p = job.parameters if job is not None else {}
+                cache[index] = (
+                    None
+                    if job is None
+                    else read_image(
+                        job.path,
+                        kind="tem",
+                        frame=p["frame"],
+                        pixel_size_nm=p["pixel_size_nm"],
+                        scale_bar=p["scale_bar"],
+                        max_megapixels=job.max_megapixels,
+                    ).data
+                )
+            except (OSError, ValueError):
+                logger.debug("could not read %s again to compare it", index, exc_info=True)
+                cache[index] = None
+        return cache[index]
+
+    return read
 
 
 def _gather(

@@ -38,8 +38,8 @@ def flank_only(image: np.ndarray, lanes: Sequence[Lane], measured: list[dict]) -
     ``volume``, ``present``, ``saturated``), the neighbour lane's record over the same rows (overlap at least
     :data:`MIN_ROW_OVERLAP`) must be present and saturated, or :data:`NEIGHBOUR_VOLUME_RATIO` times its volume.
     Across the lane, on the window's rows net of each column's median over the strip's rows (the membrane),
-    the far third (away from the neighbour) holds at most :data:`FAR_SHARE` of the near third, and the
-    gap toward the neighbour holds at least :data:`GAP_SHARE` of it (no dip between the lanes).
+    the far third (away from the neighbour) holds at most :data:`FAR_SHARE` of the near third, and no column
+    of the gap toward the neighbour holds less than :data:`GAP_SHARE` of it (no dip between the lanes).
 
     Parameters
     ----------
@@ -111,7 +111,7 @@ def _is_flank(image: np.ndarray, lane: Lane, neighbour: Lane, m: dict) -> bool:
     near_level = float(near.mean())
     if near_level <= 0:
         return False
-    gap_level = float(gap.max()) if gap.size else float(near.max())
+    gap_level = float(gap.min()) if gap.size else float(near.max())
     return float(far.mean()) <= FAR_SHARE * near_level and gap_level >= GAP_SHARE * near_level
 
 

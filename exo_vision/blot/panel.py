@@ -190,9 +190,11 @@ def ratio_as_read(enrichment: pd.DataFrame) -> pd.Series:
     Returns
     -------
     pandas.Series
-        Indexed like ``enrichment``; NaN for absent bands and where the reference band is absent.
+        Indexed like ``enrichment``; NaN for absent bands, lanes given 0 µg, and where the reference band is
+        absent.
     """
-    per_ug = enrichment["volume"].astype(float) / enrichment["ug_loaded"].astype(float).fillna(1.0)
+    ug = enrichment["ug_loaded"].astype(float).fillna(1.0)
+    per_ug = enrichment["volume"].astype(float) / ug.where(ug > 0)
     ref = enrichment["is_reference"].astype(bool) & enrichment["present"].astype(bool)
     ref_per_ug = per_ug[ref].groupby(enrichment.loc[ref, "marker"]).first()
     out = per_ug / enrichment["marker"].map(ref_per_ug).astype(float)
@@ -366,16 +368,27 @@ def lane_roles(
     return roles
 
 
-def _checked_loads(names: list[str], ug_loaded: Mapping[str, float] | None) -> None:
-    """Refuse µg amounts missing for a lane, or not positive."""
+def _checked_loads(
+    names: list[str], ug_loaded: Mapping[str, float] | None, roles: Mapping[str, tuple[str, str]], reference_lane: str
+) -> None:
+    """Refuse µg amounts missing for a lane, negative, or zero for the reference or an EV lane (a lane that is not
+    pooled, such as a blank or PBS lane, may have had nothing loaded: 0 µg)."""
     if ug_loaded is None:
         return
     absent = [n for n in names if n not in ug_loaded]
     if absent:
         raise ValueError(f"µg loaded missing for lanes {absent}; give one amount per lane name")
-    bad = {k: v for k, v in ug_loaded.items() if k in names and not (np.isfinite(v) and v > 0)}
+    pooled = {n for n in names if n == reference_lane or roles[n][0] == EV_ROLE}
+    bad = {
+        k: v
+        for k, v in ug_loaded.items()
+        if k in names and not (np.isfinite(v) and (v > 0 or (v == 0 and k not in pooled)))
+    }
     if bad:
-        raise ValueError(f"µg loaded must be positive numbers, got {bad}")
+        raise ValueError(
+            f"µg loaded must be positive numbers for the reference lane and every EV lane (0 is accepted for a lane "
+            f"that is not pooled, such as a blank or PBS lane), got {bad}"
+        )
 
 
 def _missing_reference_message(bands: pd.DataFrame, reference_lane: str, names: list[str]) -> str:
@@ -516,8 +529,8 @@ def enrichment_table(
     names = list(dict.fromkeys(rows["lane_name"].astype(str)))
     if reference_lane not in names:
         raise ValueError(_missing_reference_message(bands, reference_lane, names))
-    _checked_loads(names, ug_loaded)
     roles = lane_roles(names, reference_lane=reference_lane, ev_lanes=ev_lanes)
+    _checked_loads(names, ug_loaded, roles, reference_lane)
     out = []
     for marker, group in rows.groupby("marker", sort=False):
         if group["lane_name"].duplicated().any():
@@ -545,10 +558,13 @@ def _enrichment_row(
     ref_per_ug = float(ref["volume"]) / ref_ug
     ug = float(ug_loaded[r.lane_name]) if ug_loaded is not None else np.nan
     scale = ug if ug_loaded is not None else 1.0
-    per_ug = float(r.volume) / scale
+    per_ug = float(r.volume) / scale if scale > 0 else np.nan
     ratio = lower = upper = np.nan
     statement, censoring = "", NO_REFERENCE
-    if not bool(ref["present"]):
+    if scale == 0:
+        found = "detected" if bool(r.present) else "not detected"
+        statement, censoring = f"{marker} {found} in {r.lane_name} (0 µg loaded: no ratio per µg)", NO_CALL
+    elif not bool(ref["present"]):
         statement = f"{marker} not detected in the reference lane {reference_lane}: no ratio"
     elif bool(r.present):
         read = per_ug / ref_per_ug

@@ -146,7 +146,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="lysate lane for ratios (default: the lane named 'lysate' in any case, or the one lane whose name "
         "contains it; with markers and no such lane, this option is required)",
     )
-    g.add_argument("--ug-loaded", metavar="X,Y,...", help="µg protein loaded per lane, same order as --lane-names")
+    g.add_argument(
+        "--ug-loaded",
+        metavar="X,Y,...",
+        help="µg protein loaded per lane, same order as --lane-names (0 for a lane not pooled: blank, PBS)",
+    )
     g.add_argument(
         "--ev-lanes",
         metavar="NAME[,NAME...]",
@@ -414,9 +418,12 @@ def read_panel_file(path: str | Path) -> PanelSpec:
         if (
             not isinstance(ug, list)
             or len(ug) != len(names)
-            or not all(isinstance(v, (int, float)) and v > 0 for v in ug)
+            or not all(isinstance(v, (int, float)) and v >= 0 for v in ug)
         ):
-            raise ValueError(f"{shown}: `ug_loaded` must list one positive amount (µg) per lane name ({len(names)})")
+            raise ValueError(
+                f"{shown}: `ug_loaded` must list one amount (µg, at least 0) per lane name ({len(names)}); 0 is "
+                "accepted for a lane that is not pooled (a blank or PBS lane)"
+            )
         ug_map = {n: float(v) for n, v in zip(names, ug)}
     markers = data.get("marker")
     if not isinstance(markers, list) or not markers:
@@ -745,7 +752,9 @@ def run(args: argparse.Namespace) -> int:
                 "give each lane its own name (e.g. exo1, exo2)"
             )
         markers_given = panel is not None or bool(cli_markers)
-        _check_panel_arguments(lane_names, reference, ug_map, args.ladder_lane, markers=markers_given)
+        _check_panel_arguments(
+            lane_names, reference, ug_map, args.ladder_lane, markers=markers_given, ev_lanes=ev_lanes
+        )
         if lane_names and reference is None and markers_given:
             raise ValueError(
                 f"no lane is named 'lysate' ({', '.join(lane_names)}), so the reference lane for the EV/lysate "
@@ -940,9 +949,11 @@ def _check_panel_arguments(
     ladder_lane: int | None,
     *,
     markers: bool = False,
+    ev_lanes: list[str] | None = None,
 ) -> None:
     """Refuse a reference lane that is not a lane, or (with ``markers``) that is the ladder lane, or a µg amount
-    that is not positive, before any image is read (the ladder lane, which is no sample, may be given 0)."""
+    that is negative, before any image is read (the panel then refuses 0 µg for the reference and the EV lanes,
+    which are pooled)."""
     if lane_names and reference is not None and reference not in lane_names:
         raise ValueError(
             f"the reference lane {reference!r} is not among the lane names ({', '.join(lane_names)}); "
@@ -956,9 +967,29 @@ def _check_panel_arguments(
             "there. Give the ladder's own lane number (--ladder-lane), or, if that lane is the ladder, name it so and "
             "name the lysate lane (--lane-names, --reference-lane)"
         )
-    bad = {k: v for k, v in (ug_map or {}).items() if k != ladder and not (math.isfinite(v) and v > 0)}
+    pooled = _pooled_lanes(lane_names, reference, ev_lanes)
+    bad = {
+        k: v
+        for k, v in (ug_map or {}).items()
+        if k != ladder and not (math.isfinite(v) and (v > 0 or (v == 0 and k not in pooled)))
+    }
     if bad:
-        raise ValueError(f"µg loaded must be positive numbers for every sample lane, got {bad}")
+        raise ValueError(
+            f"µg loaded must be positive numbers for the reference lane and every EV lane (0 is accepted for a lane "
+            f"that is not pooled, such as a blank or PBS lane), got {bad}"
+        )
+
+
+def _pooled_lanes(lane_names: list[str] | None, reference: str | None, ev_lanes: list[str] | None) -> set[str]:
+    """The lanes the panel divides by or pools (the reference and the EV lanes), which need a positive µg load."""
+    from exo_vision.blot.panel import EV_ROLE, lane_roles
+
+    if not lane_names:
+        return set()
+    if reference is None or reference not in lane_names:
+        return set(lane_names)
+    roles = lane_roles(lane_names, reference_lane=reference, ev_lanes=ev_lanes)
+    return {n for n in lane_names if n == reference or roles[n][0] == EV_ROLE}
 
 
 def _check_ev_lanes(

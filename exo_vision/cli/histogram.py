@@ -115,7 +115,8 @@ def _read_tables(paths: list[str], *, text_columns: tuple[str, ...] = ()) -> lis
 
 def check_finished_runs(paths: list[str]) -> None:
     """Refuse a table in the output folder of an `exo-vision tem` run that is writing it now, or that did not
-    finish (results, no run.json): its tables may mix another run's numbers with this one's.
+    finish (results, no run.json): its tables may mix another run's numbers with this one's. A napari grid
+    session's folder (its session file, every marker the session's) has no run.json and is accepted.
 
     Raises
     ------
@@ -130,12 +131,32 @@ def check_finished_runs(paths: list[str]) -> None:
             folder, option=f"table {raw}: its folder", fix="draw the histogram when that run has ended"
         )
         if not (folder / "run.json").is_file() and any(folder.glob("*_done.json")):
+            if _saved_by_grid_session(folder):  # each table the session saved is complete: its marker vouches
+                continue
             raise ValueError(
                 f"table {raw}: its folder {folder} holds results of an `exo-vision tem` run but no run.json, so "
                 "that run did not finish (it was stopped or failed) and its tables may hold an earlier run's "
                 f"numbers; run `exo-vision tem` into {folder} again with --resume to complete it, then draw "
                 "the histogram"
             )
+
+
+def _saved_by_grid_session(folder: Path) -> bool:
+    """Whether every done marker in ``folder`` was written by a napari grid session (which writes no run.json:
+    each micrograph it saves is complete on its own) beside its session file."""
+    import json
+
+    from exo_vision.session.grid import SESSION_FILE
+
+    if not (folder / SESSION_FILE).is_file():
+        return False
+    for marker in folder.glob("*_done.json"):
+        try:
+            if not json.loads(marker.read_text(encoding="utf-8")).get("curated_in_gui"):
+                return False
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            return False
+    return True
 
 
 #: The group of vesicles whose grouping cell is blank.

@@ -37,9 +37,11 @@ and for the run: vesicles.csv (all images, `image` column), summary.csv
 (statistics per image and pooled; n_warnings and warnings: each image's
 warnings, for a spreadsheet filter), size_histogram.png (300 dpi) and .svg,
 run.json (version, parameters, checksums, calibration sources, timings) and
-errors.csv (one row per failed input). Identical copies of one micrograph
-(same bytes, or same pixels and pixel size) keep their own files and summary
-rows but are pooled once; run.json names them (duplicate_images).
+errors.csv (one row per failed input). Copies of one micrograph (same
+bytes; same pixels and pixel size; or the same pixels at another bit depth or
+value scale, e.g. a 16-bit file and its 8-bit export) keep their own files and
+summary rows but are pooled once; run.json names them (duplicate_images) and
+each copy's record says why (duplicate_of, duplicate_reason).
 
 One bad input never stops the run; the exit status is 1 if any input failed.
 Inputs are never modified and every output is written atomically.
@@ -290,8 +292,8 @@ def _copies_note(groups: list[list[str]]) -> str:
         return ""
     first = groups[0]
     return (
-        f", {copies} identical cop{'y' if copies == 1 else 'ies'} of another input counted once in the pooled "
-        f"statistics ({', '.join(display_path(n) for n in first[1:])} = {display_path(first[0])}"
+        f", {copies} cop{'y' if copies == 1 else 'ies'} of another input (the same micrograph) counted once in the "
+        f"pooled statistics ({', '.join(display_path(n) for n in first[1:])} = {display_path(first[0])}"
         f"{'' if len(groups) == 1 else ', ...'}; run.json: duplicate_images)"
     )
 

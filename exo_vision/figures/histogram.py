@@ -17,10 +17,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from exo_vision.figures.style import GROUP_COLORS, journal_figure, journal_style
+from exo_vision.figures.style import GROUP_COLORS, figure_width_mm, journal_figure, journal_style
 from exo_vision.measure.size_stats import (
     WEIGHT_EXPONENTS,
     Weighting,
+    kde_bandwidth,
     kde_curve,
     kde_mode,
     weighted_histogram,
@@ -177,6 +178,20 @@ def _kde_line(d: np.ndarray, grid: np.ndarray, weighting: Weighting, percent: bo
     return density * bin_width_nm * (100.0 if percent else 1.0)
 
 
+#: Height (mm) of one more line of the diameter axis label (8 pt at 1.2 line spacing).
+LABEL_LINE_MM = 3.4
+
+
+def _bandwidth_words(data: dict[str, np.ndarray], weighting: Weighting) -> str:
+    """A second line of the diameter axis label, ``"KDE bandwidth 18.6 nm"`` (one per group, in order); "" when
+    no group has a curve."""
+    widths = [kde_bandwidth(d, weighting=weighting) for d in data.values()]
+    shown = [f"{w:.3g}" for w in widths if np.isfinite(w)]
+    if not shown:
+        return ""
+    return f"\nKDE bandwidth{'s' if len(shown) > 1 else ''} {', '.join(shown)} nm"
+
+
 #: Room above the tallest bar, as a factor of its height.
 BAR_HEADROOM = 1.08
 #: A legend taller than this fraction of its axis goes below the axis instead of over the bars.
@@ -285,7 +300,8 @@ def size_histogram_figure(
     percent : bool
         Plot percent instead of counts (number weighting) or fractions.
     kde : bool
-        Add a Gaussian kernel density line, scaled to the bars.
+        Add a Gaussian kernel density line, scaled to the bars (density x bin width x n for counts); its
+        bandwidth (Silverman's, nm) is given on the diameter axis.
     layout : {"overlay", "side-by-side", "violin", "box"}
         Overlaid step histograms on one axes, one histogram panel per group,
         or a violin / box plot per group (diameters, number-weighted).
@@ -359,8 +375,12 @@ def size_histogram_figure(
     axis_nm = (float(bins["bin_left_nm"].min()), float(bins["bin_right_nm"].max()))
     names = list(data)
     n_panels = len(names) if layout == "side-by-side" else 1
-    fig = journal_figure(width, height_mm=None if n_panels == 1 else min(45.0 * n_panels, 220.0))
     x_label = f"Diameter (nm); bin width {bin_width_nm:g} nm"
+    if kde and layout in ("overlay", "side-by-side"):  # how far the curve smooths: a spike in one bin stays low
+        x_label += _bandwidth_words(data, weighting)
+    height_mm = min(0.75 * figure_width_mm(width), 120.0) if n_panels == 1 else min(45.0 * n_panels, 220.0)
+    # a second label line gets room of its own: the axes keep their height, and the legend its place
+    fig = journal_figure(width, height_mm=height_mm + LABEL_LINE_MM * x_label.count("\n"))
     grid = np.linspace(axis_nm[0], axis_nm[1], 512)
     with journal_style():
         if title:  # first: the legends are fitted to the axes the title leaves
@@ -398,6 +418,7 @@ def size_histogram_figure(
                 # few ticks, written without trailing zeros ("140", "142.5"): labels never run together
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=MAX_DIAMETER_TICKS, steps=[1, 2, 2.5, 5, 10]))
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+            axes[-1].set_xlabel(x_label)  # before the legends are fitted: a two-line label shrinks the axes
             inside = []
             for panel, ax in enumerate(axes):
                 # Limits are set once every group is drawn (setting them per group froze the
@@ -407,7 +428,6 @@ def size_histogram_figure(
                 for panel, ax in enumerate(axes):
                     if inside[panel]:
                         _refit_under_legend(fig, ax, max(tallest[panel], 1e-12))
-            axes[-1].set_xlabel(x_label)
         else:
             ax = fig.subplots()
             values = [data[n] if data[n].size else np.array([np.nan]) for n in names]

@@ -422,6 +422,29 @@ def kde_curve(diameters_nm: Any, grid_nm: Any, *, weighting: Weighting = "number
     return _kde_evaluate(x, w, bandwidth, grid.ravel()).reshape(grid.shape)
 
 
+def kde_bandwidth(diameters_nm: Any, *, weighting: Weighting = "number") -> float:
+    """The bandwidth (nm) of the Gaussian KDE that :func:`kde_curve` and :func:`kde_mode` use.
+
+    Parameters
+    ----------
+    diameters_nm : (N,) array_like of float
+        Vesicle diameters in nanometres.
+    weighting : {"number", "volume", "intensity"}
+        Weight each vesicle by d**0, d**3 or d**6.
+
+    Returns
+    -------
+    float
+        Silverman's bandwidth in nanometres (:func:`gaussian_kde_1d`); NaN for fewer than two distinct
+        diameters.
+    """
+    d = _diameters(diameters_nm, name="diameters_nm")
+    k = _exponent(weighting)
+    if d.size < 2 or np.ptp(d) == 0:
+        return float("nan")
+    return gaussian_kde_1d(d, weights=(d / d.max()) ** k if k else None)[2]
+
+
 def bootstrap_ci(
     diameters_nm: Any,
     *,

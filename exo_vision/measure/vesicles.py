@@ -12,7 +12,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
 from exo_vision._shared.validation import check_pixel_size
-from exo_vision.measure.morphology import classify_morphology, cup_score
+from exo_vision.measure.morphology import MORPHOLOGY_COLUMNS, classify_morphology, cup_score
 from exo_vision.segmentation.classical.preprocess import pixel_noise_std
 
 #: Fewest hull points that enclose an area (fewer: the pixels lie on a line).
@@ -59,6 +59,7 @@ VESICLE_COLUMNS: tuple[str, ...] = (
     "touches_border",
     "touches_missing",
     "touches_other",
+    "confidence",
     "pixel_size_nm",
     "pixel_size_source",
 )
@@ -307,6 +308,8 @@ def measure_vesicles(
         (the vesicle shares outline pixels with
         another labelled vesicle, 4-connected: there its outline is where the
         segmenter divided a contact, not an edge against the stain),
+        confidence (NaN here: the segmenter's confidence in the vesicle, which
+        :func:`exo_vision.tem_analysis.analyse_micrograph` sets for the learned method),
         pixel_size_nm and pixel_size_source. Empty labels give an empty table
         with all columns.
     """
@@ -394,12 +397,11 @@ def measure_vesicles(
             perim > 0, np.minimum(CIRCULARITY_FACTOR * np.pi * area / perim**2, 1.0), np.nan
         )
     columns["cup_score"] = np.asarray(cups, dtype=float)
-    columns["morphology"] = classify_morphology(
-        pd.DataFrame({k: columns[k] for k in ("cup_score", "solidity", "circularity")})
-    )
+    columns["morphology"] = classify_morphology(pd.DataFrame({k: columns[k] for k in MORPHOLOGY_COLUMNS}))
     columns["touches_border"] = np.asarray(border, dtype=bool)
     columns["touches_missing"] = np.zeros(len(rows), dtype=bool)
     columns["touches_other"] = np.asarray(touching, dtype=bool)
+    columns["confidence"] = np.full(len(rows), np.nan)
     columns["pixel_size_nm"] = np.full(len(rows), px)
     columns["pixel_size_source"] = pd.Series([str(pixel_size_source)] * len(rows), dtype="object")
     return pd.DataFrame({name: columns[name] for name in VESICLE_COLUMNS})

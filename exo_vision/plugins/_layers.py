@@ -412,3 +412,21 @@ def active_image_layer(viewer: napari.Viewer) -> Any | None:
             return source
     images = image_layers(viewer)
     return images[0] if images else None
+
+
+def draw_now(viewer: Any) -> None:
+    """Draw the viewer's canvas at once, in the GUI thread, if it is on screen.
+
+    A repaint runs vispy's queued OpenGL commands: the objects of the layers removed
+    since the last frame are deleted in it. Called between removing layers and adding
+    others, it keeps their deletion and the new layers' creation in separate frames:
+    the two in one frame (an image and a Labels layer removed, an image added) can make
+    Mesa's llvmpipe renderer end the process with SIGSEGV in ``glDrawArrays``. Nothing
+    happens for a viewer without a Qt canvas, or one not shown.
+    """
+    viewer = _unwrapped(viewer)
+    canvas = getattr(
+        getattr(getattr(getattr(viewer, "window", None), "_qt_viewer", None), "canvas", None), "native", None
+    )
+    if canvas is not None and canvas.isVisible():
+        canvas.repaint()

@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from magicgui.widgets import Container, FileEdit, Label, PushButton
+from magicgui.widgets import Container, FileEdit, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
 from exo_vision.learn.grid_models import comparison_text, new_model_path, verdict, verdict_text
-from exo_vision.plugins._text import wrapping
+from exo_vision.plugins._text import result_text
 from exo_vision.plugins._workers import release_when_finished
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class LearningPanel(Container):
         self._session = session
         self._learn = PushButton(text="Learn from curated micrographs")
         self._cancel = PushButton(text="Cancel learning", enabled=False)
-        self._status = wrapping(Label(label="learning", value="curate a few micrographs first"))
+        self._status = result_text("learning", "curate a few micrographs first")
         self._use = PushButton(text="Use the new model for the rest of the grid", enabled=False)
         self._save_path = FileEdit(label="save new model as", mode="w", filter="*.onnx", value="")
         self._save = PushButton(text="Save the new model", enabled=False)

@@ -22,7 +22,6 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
     LineEdit,
     PushButton,
     SpinBox,
@@ -60,7 +59,7 @@ from exo_vision.plugins._layers import (
     source_image,
     split_frame_index,
 )
-from exo_vision.plugins._text import wrapping
+from exo_vision.plugins._text import result_text
 from exo_vision.plugins._workers import release_when_finished
 
 logger = logging.getLogger(__name__)
@@ -223,7 +222,7 @@ class BlotWidget(Container):
         defaults = DEFAULT_BLOT_PARAMETERS
         self._polarity = ComboBox(label="bands appear", choices=enum_choices(Polarity), value=Polarity.AUTO)
         self._channel = ComboBox(label="colour channel", choices=enum_choices(Channel), value=Channel.GRAY)
-        self._channel_note = wrapping(Label(value=""))
+        self._channel_note = result_text(value="")
         self._n_lanes = SpinBox(label="lanes per strip (0 = auto)", value=0, min=0, max=MAX_SPIN_INT)
         self._names = LineEdit(label="lane names (comma-separated)", value="")
         self._markers = LineEdit(label="marker per strip (reading order)", value="")
@@ -290,10 +289,8 @@ class BlotWidget(Container):
         self._background.changed.connect(self._on_background)
         self._on_background()
         self._run = PushButton(text="Find lanes and quantify")
-        self._verdict = wrapping(Label(label="verdict", value=""))
-        self._summary = wrapping(Label(label="bands", value=""))
-        for label in (self._verdict, self._summary):  # long verdicts wrap instead of widening the dock
-            label.native.setWordWrap(True)
+        self._verdict = result_text("verdict", "")
+        self._summary = result_text("bands", "")
         self._export_dir = FileEdit(label="export folder", mode="d")
         self._export = PushButton(text="Export band table + figure + run.json")
         self.extend(
@@ -887,13 +884,19 @@ class BlotWidget(Container):
 
     # -- export -------------------------------------------------------------------------------
     def export(self, folder: str | Path | None = None) -> list[Path]:
-        """Write the band table (CSV) and an annotated figure (PNG) of the last result."""
+        """Write the band table (CSV) and an annotated figure (PNG) of the last result into ``folder`` (the
+        dock's export folder by default), created if it does not exist."""
         if self.result is None:
             show_warning("nothing to export yet: quantify a blot first")
             return []
         out = Path(folder if folder is not None else self._export_dir.value)
-        if not out.is_dir():
-            show_warning(f"export folder {out} does not exist; choose an existing folder")
+        if out.exists() and not out.is_dir():
+            show_warning(f"export folder {out} is a file, not a folder; choose a folder")
+            return []
+        try:
+            out.mkdir(parents=True, exist_ok=True)  # as `exo-vision blot --out` does
+        except OSError as error:
+            show_warning(f"export folder {out} cannot be created ({error.strerror or error}); choose another folder")
             return []
         written = self._write(out)
         show_info(f"blot results written to {out}")

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import Container, FloatSpinBox, Label, PushButton
+from magicgui.widgets import Container, FloatSpinBox, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
@@ -26,7 +26,7 @@ from exo_vision.plugins._layers import (
     layer_pixel_size,
     non_square_layer,
 )
-from exo_vision.plugins._text import wrapping
+from exo_vision.plugins._text import result_text
 from exo_vision.plugins._vesicles import apply_pixel_size, follow_scale, watch_split_frames
 from exo_vision.plugins._workers import release_when_finished
 
@@ -83,9 +83,9 @@ class CalibrationWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer = napari_viewer
-        self._current = wrapping(Label(label="active image", value=""))
+        self._current = result_text("active image", "")
         self._detect = PushButton(text="Detect scale bar")
-        self._reading_text = wrapping(Label(label="scale-bar reading", value="-"))
+        self._reading_text = result_text("scale-bar reading", "-")
         self._accept = PushButton(text="Accept reading", enabled=False)
         self._draw = PushButton(text="Draw a line over the scale bar")
         self._line_nm = FloatSpinBox(label="line length (nm)", value=100.0, min=0.01, max=1e7, step=10.0)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, FileEdit, PushButton, SpinBox
 from napari.layers import Labels
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
@@ -20,7 +20,7 @@ from skimage.segmentation import watershed
 
 from exo_vision.annotations.polygons import outline_warning
 from exo_vision.plugins._layers import enum_choices, same_layer, source_image
-from exo_vision.plugins._text import wrapping
+from exo_vision.plugins._text import result_text
 from exo_vision.plugins._vesicles import (
     ROLE,
     excludes_border,
@@ -122,7 +122,7 @@ class CurationWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer = napari_viewer
-        self._layer_info = wrapping(Label(label="vesicle layer", value=""))
+        self._layer_info = result_text("vesicle layer", "")
         self._label = SpinBox(label="vesicle label", value=1, min=0, max=2**31 - 1)
         self._other = SpinBox(label="merge with label", value=0, min=0, max=2**31 - 1)
         self._delete = PushButton(text="Delete vesicle")
@@ -130,8 +130,8 @@ class CurationWidget(Container):
         self._split = PushButton(text="Split vesicle in two")
         self._morphology = ComboBox(label="morphology", choices=enum_choices(Morphology), value=Morphology.ROUND)
         self._override = PushButton(text="Set morphology")
-        self._stats = wrapping(Label(label="statistics", value=""))
-        self._log = wrapping(Label(label="last edit", value=""))
+        self._stats = result_text("statistics", "")
+        self._log = result_text("last edit", "")
         self._export_path = FileEdit(
             label="export to",
             mode="w",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
@@ -25,6 +25,7 @@ from qtpy.QtCore import QEvent, QObject
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.plugins._layers import (
+    draw_now,
     enum_choices,
     find_derived,
     image_data_from_layer,
@@ -32,7 +33,7 @@ from exo_vision.plugins._layers import (
     stale_calibration,
 )
 from exo_vision.plugins._learning import LearningPanel
-from exo_vision.plugins._text import wrapping
+from exo_vision.plugins._text import result_text
 from exo_vision.plugins._vesicles import (
     ROLE,
     add_vesicle_layer,
@@ -166,8 +167,8 @@ class GridSessionWidget(Container):
             tooltip="the micrograph's outlines are right without an edit: Learn from curated micrographs takes it "
             "(it takes only micrographs you edited or marked so; the others hold the model's own outlines)",
         )
-        self._position = wrapping(Label(label="micrograph", value="no grid open"))
-        self._summary = wrapping(Label(label="grid so far", value=""))
+        self._position = result_text("micrograph", "no grid open")
+        self._summary = result_text("grid so far", "")
         self.extend(
             [
                 self._input,
@@ -449,6 +450,7 @@ class GridSessionWidget(Container):
         if not self._save_or_warn():
             return False
         self._remove_layers()
+        draw_now(self._viewer)
         core.index = -1
         return True
 
@@ -490,12 +492,17 @@ class GridSessionWidget(Container):
         if problem is not None:  # e.g. a model file name mistyped: stay, nothing is lost
             show_warning(f"{problem}; {MODEL_FIX}")
             return
-        # one scene-graph update for the layers removed and added (napari collects garbage after each)
-        with self._viewer.layers.batched_update():
-            if core.current is not None:
-                if not self._save_or_warn():
-                    return
+        if core.current is not None:
+            if not self._save_or_warn():
+                return
+            # the layers of the micrograph left are removed and drawn away before the next one's are made: their
+            # OpenGL objects released and the next ones created in one frame can end napari with SIGSEGV in
+            # glDrawArrays (Mesa llvmpipe; paging onto an uncalibrated micrograph, shown without a vesicle layer)
+            with self._viewer.layers.batched_update():
                 self._remove_layers()
+            draw_now(self._viewer)
+        # one scene-graph update for the layers added (napari collects garbage after each)
+        with self._viewer.layers.batched_update():
             core.index = index
             path = core.files[index]
             self._position.value = f"{index + 1}/{len(core.files)}: {path.name}"

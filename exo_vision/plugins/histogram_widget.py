@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, PushButton
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.utils.notifications import show_info, show_warning
@@ -30,7 +30,7 @@ from exo_vision.measure.tables import (
     truth_values,
 )
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
-from exo_vision.plugins._text import wrapping
+from exo_vision.plugins._text import result_text
 from exo_vision.plugins._vesicles import ROLE, excludes_border, vesicle_table
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
@@ -204,7 +204,7 @@ class HistogramWidget(Container):
         self._bin_width = FloatSpinBox(label="bin width (nm)", value=10.0, min=0.5, max=1000.0, step=1.0)
         self._weighting = ComboBox(label="weighting", choices=enum_choices(Weighting), value=Weighting.NUMBER)
         self._update = PushButton(text="Update histogram")
-        self._status = wrapping(Label(value=""))
+        self._status = result_text(value="")
         self._export_path = FileEdit(label="export to", mode="w", filter="*.png *.svg *.pdf *.csv")
         self._export = PushButton(text="Export (PNG 300 dpi / SVG / PDF / bin CSV)")
         self.extend(

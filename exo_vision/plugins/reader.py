@@ -1,7 +1,10 @@
 """napari reader: every format exo_vision's core reads, opened with its calibration.
 
-The getter returns ``None`` for files it does not handle (never raises); a file
-that looks right but cannot be read is reported as a napari notification.
+The getter returns ``None`` for files it does not handle (never raises). A file
+that looks right but cannot be read makes the read function raise one
+:class:`ReaderRefusal` naming the file, the problem and the fix: napari shows
+that message (and raises it to a script's ``viewer.open``) instead of adding its
+own "returned no data" error after a warning.
 """
 
 from __future__ import annotations
@@ -53,7 +56,11 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[tuple[
 LABELS_KWARGS = ("name", "scale", "units", "metadata", "translate")
 
 
-def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None:
+class ReaderRefusal(ValueError):
+    """No file handed to the reader could be opened; the message names each file, its problem and the fix."""
+
+
+def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]]:
     """Read one or more files into calibrated image layers.
 
     Parameters
@@ -63,42 +70,63 @@ def read_layers(path: str | list[str]) -> list[tuple[Any, dict, str]] | None:
 
     Returns
     -------
-    list of (data, kwargs, "image" or "labels") or None
+    list of (data, kwargs, "image" or "labels")
         One layer per readable file (a Labels layer for a piecewise-constant integer image: instance
         labels or a mask, such as ``<stem>_labels.tif``), with ``scale`` in nm per pixel, ``units``
-        ``("nm", "nm")`` and ``metadata["pixel_size_source"]``. ``None`` (napari then
-        tries other readers) when no file could be read; each failure is shown as a
-        warning notification naming the file and what to do.
+        ``("nm", "nm")`` and ``metadata["pixel_size_source"]``. A file that cannot be read while others
+        can is left out with one warning notification naming it and what to do.
+
+    Raises
+    ------
+    ReaderRefusal
+        When no file could be read: one message naming every file, its problem and what to do (napari
+        shows it, or raises it to the script that called ``viewer.open``).
     """
 
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     layers = []
+    refusals = []
     for item in paths:
         try:
-            image = read_image(item)
-        except ImageReadError as error:  # names file + fix
-            layer = _viewing_layer(item, error) if error.viewable else None
-            if layer is None:
-                show_warning(f"exo_vision could not open {item}: {error}")
-            else:
-                layers.append(layer)
-            continue
-        except ValueError as error:
-            show_warning(f"exo_vision could not open {item}: {error}")
-            continue
-        for message in image.warnings:
-            show_warning(f"{Path(item).name}: {message}")
-        if image.pixel_size_nm is None:
-            show_info(
-                f"{Path(item).name}: no calibration found; shown in pixels. "
-                "Use the exo_vision Calibration widget to set nm/px."
+            layers.append(_read_one(item))
+        except ValueError as error:  # ImageReadError included: names file + fix
+            said = str(error)
+            refusals.append(
+                f"exo_vision: {said}" if Path(item).name in said else f"exo_vision could not open {item}: {said}"
             )
-        data, kwargs, layer_type = image_layer_data(image)
-        if image.metadata.get("label_image"):  # e.g. the <stem>_labels.tif exo-vision tem writes
-            layer_type = "labels"
-            kwargs = {k: v for k, v in kwargs.items() if k in LABELS_KWARGS}
-        layers.append((data, kwargs, layer_type))
-    return layers or None
+    if not layers:
+        raise ReaderRefusal("\n".join(refusals))
+    for message in refusals:
+        show_warning(message)
+    return layers
+
+
+def _read_one(item: str | Path) -> tuple[Any, dict, str]:
+    """The layer of one file, with its notes shown as notifications.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read (or not even shown for viewing); the message says why and what to do.
+    """
+    try:
+        image = read_image(item)
+    except ImageReadError as error:
+        if not error.viewable:
+            raise
+        return _viewing_layer(item, error)
+    for message in image.warnings:
+        show_warning(f"{Path(item).name}: {message}")
+    if image.pixel_size_nm is None:
+        show_info(
+            f"{Path(item).name}: no calibration found; shown in pixels. "
+            "Use the exo_vision Calibration widget to set nm/px."
+        )
+    data, kwargs, layer_type = image_layer_data(image)
+    if image.metadata.get("label_image"):  # e.g. the <stem>_labels.tif exo-vision tem writes
+        layer_type = "labels"
+        kwargs = {k: v for k, v in kwargs.items() if k in LABELS_KWARGS}
+    return data, kwargs, layer_type
 
 
 #: What a user does in napari to analyse one frame of a stack opened for viewing.
@@ -113,18 +141,14 @@ RESAMPLE_HINT = (
 )
 
 
-def _viewing_layer(item: str | Path, refusal: ImageReadError) -> tuple[Any, dict, str] | None:
-    """An image layer that shows a stack or non-square micrograph ``read_image`` refused, or None.
+def _viewing_layer(item: str | Path, refusal: ImageReadError) -> tuple[Any, dict, str]:
+    """An image layer that shows a stack or non-square micrograph ``read_image`` refused.
 
     The layer keeps every axis (frames first, scale 1; the slices of a volume their depth in nm) and the image
     axes' calibration in nm, so napari shows the file as stored; the analysis docks refuse it until one 2-D frame
     with square pixels is chosen.
     """
-    try:
-        view = read_for_viewing(item)
-    except ValueError as error:
-        show_warning(f"exo_vision could not open {item}: {error}")
-        return None
+    view = read_for_viewing(item)  # a ValueError names the file and the fix
     name = Path(item).name
     frames = view.n_frame_axes
     y_nm, x_nm = view.pixel_size_yx_nm

@@ -13,17 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FileEdit,
-    FloatSlider,
-    FloatSpinBox,
-    Label,
-    ProgressBar,
-    PushButton,
-)
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, FloatSpinBox, ProgressBar, PushButton
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_info, show_warning
@@ -39,7 +29,7 @@ from exo_vision.plugins._layers import (
     stale_calibration,
 )
 from exo_vision.plugins._subprocess import Cancelled, analyse_in_subprocess
-from exo_vision.plugins._text import wrapping
+from exo_vision.plugins._text import result_text
 from exo_vision.plugins._vesicles import (
     CUT_BY_MISSING_KEY,
     ROLE,
@@ -195,7 +185,7 @@ class SegmentationWidget(Container):
         # napari's activity progress animates a spinner in the status bar for as long as it is open;
         # under software OpenGL (Xvfb, remote desktops) that repaint costs most of the GUI thread.
         self._activity = CheckBox(label="also show in napari's activity bar", value=True)
-        self._summary = wrapping(Label(label="result", value=""))
+        self._summary = result_text("result", "")
         self.extend(
             [
                 self._method,

@@ -24,6 +24,7 @@ report's notes would then mislabel.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +36,15 @@ import pandas as pd
 from exo_vision._shared.atomic import sha256_file
 from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
+from exo_vision.batch.duplicates import affine_match, same_pixel_size, signatures_alike
+from exo_vision.io import read_image
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
-from exo_vision.tem_analysis import cut_by_missing, recorded_split_pairs
+from exo_vision.report.session_folder import is_session_folder, read_session_folder
+from exo_vision.tem_analysis import cut_by_missing, recorded_split_groups
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
+
+logger = logging.getLogger(__name__)
 
 #: Statistics parameters of a TEM run that must agree for pooled statistics to mean anything.
 STATISTICS_PARAMETERS = ("exclude_border", "size_range_nm", "n_boot", "seed", "min_diameter_nm", "max_diameter_nm")
@@ -61,13 +67,14 @@ IMAGE_COLUMNS = (
 
 
 #: Columns of :attr:`TemEvidence.copies`: the copy (grid, image, input), the input it is pooled as
-#: (``counted_grid``, ``counted_image``, ``counted_input``), ``same`` ("identical bytes" or "identical pixels and
-#: pixel size") and ``n_vesicles`` (the copy's vesicles left out of the pooled statistics, border ones included).
+#: (``counted_grid``, ``counted_image``, ``counted_input``), ``same`` (why they are one micrograph: "identical
+#: bytes", "identical pixels and pixel size", or the same pixels at another bit depth or value scale) and
+#: ``n_vesicles`` (the copy's vesicles left out of the pooled statistics, border ones included).
 COPY_COLUMNS = ("grid", "image", "input", "counted_grid", "counted_image", "counted_input", "same", "n_vesicles")
 
 
 #: Columns of :attr:`TemEvidence.split_pairs`.
-SPLIT_PAIR_COLUMNS = ("grid", "image", "label_a", "label_b", "counted")
+SPLIT_PAIR_COLUMNS = ("grid", "image", "labels", "counted")
 
 
 def describe_segmenter(record: Any) -> tuple[str, str]:
@@ -143,9 +150,10 @@ class TemEvidence:
         earlier in its own run): :data:`COPY_COLUMNS`. Each micrograph is pooled once, as its first input;
         a copy's vesicles and area are left out of ``statistics`` and ``diameters_nm``.
     split_pairs : pandas.DataFrame
-        One row per pair of touching vesicles that an image's run flagged as possibly one vesicle cut in two
-        (:func:`~exo_vision.tem_analysis.split_warnings`), copies left out: :data:`SPLIT_PAIR_COLUMNS`;
-        ``counted`` is True when both are in ``statistics`` (neither left out as cut by the edge).
+        One row per group of two or more touching vesicles that an image's run flagged as possibly one vesicle
+        cut in pieces (:func:`~exo_vision.tem_analysis.split_warnings`), copies left out:
+        :data:`SPLIT_PAIR_COLUMNS`; ``labels`` names them as in the warning ("5+6+7"); ``counted`` is True when
+        all are in ``statistics`` (none left out as cut by the edge).
     rejected_by_reason : dict of str to int
         Candidates the runs rejected before measuring, by reason (run.json's ``rejected_by_reason`` summed
         over the images pooled, copies left out): below ``min_diameter_nm``, low network confidence, on the
@@ -167,7 +175,7 @@ class TemEvidence:
 
     @property
     def n_split_pairs_counted(self) -> int:
-        """Pairs flagged as possibly one vesicle cut in two whose both halves are in the pooled statistics."""
+        """Groups flagged as possibly one vesicle cut in pieces whose pieces are all in the pooled statistics."""
         return int(self.split_pairs["counted"].astype(bool).sum()) if len(self.split_pairs) else 0
 
     @property
@@ -278,7 +286,8 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     Parameters
     ----------
     folder : str or Path
-        The ``--out`` folder of ``exo-vision tem``.
+        The ``--out`` folder of ``exo-vision tem``, or the output folder of a napari grid session whose every
+        micrograph is saved (read by :func:`~exo_vision.report.session_folder.read_session_folder`).
     name : str, optional
         Grid name; the folder name by default.
 
@@ -295,6 +304,17 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     folder = Path(folder)
     producer = "exo-vision tem INPUT... --out DIR"
     check_not_being_written(folder, option="--tem")
+    if folder.is_dir() and is_session_folder(folder):  # a napari grid session writes no run files
+        run, summary, vesicles = read_session_folder(folder, option="--tem")
+        return TemGrid(
+            name=name or folder.resolve().name,
+            path=folder,
+            run=run,
+            summary=summary,
+            vesicles=vesicles,
+            errors=pd.DataFrame(columns=["input", "stem", "error"]),
+            overlays=_overlays(folder, run),
+        )
     run = _read_run_json(folder, option="--tem", producer=producer)
     if _is_blot_run(run):
         raise ValueError(f"--tem {folder}: this is an `exo-vision blot` output folder; pass it with --blot")
@@ -313,12 +333,6 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     errors = (
         read_written_csv(errors_path) if errors_path.is_file() else pd.DataFrame(columns=["input", "stem", "error"])
     )
-    overlays = {}
-    for record in run["images"]:
-        stem = str(record.get("stem", ""))
-        path = folder / f"{stem}_overlay.png"
-        if stem and path.is_file():
-            overlays[stem] = path
     return TemGrid(
         name=name or folder.resolve().name,
         path=folder,
@@ -326,8 +340,19 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
         summary=summary,
         vesicles=vesicles,
         errors=errors,
-        overlays=overlays,
+        overlays=_overlays(folder, run),
     )
+
+
+def _overlays(folder: Path, run: dict[str, Any]) -> dict[str, Path]:
+    """Image stem -> ``<stem>_overlay.png`` for the run's images whose overlay is in ``folder``."""
+    overlays = {}
+    for record in run["images"]:
+        stem = str(record.get("stem", ""))
+        path = folder / f"{stem}_overlay.png"
+        if stem and path.is_file():
+            overlays[stem] = path
+    return overlays
 
 
 def _unique_names(folders: Sequence[Path]) -> list[str]:
@@ -402,7 +427,11 @@ def find_copies(grids: Sequence[TemGrid]) -> pd.DataFrame:
     whose pixels and pixel size, equal those of an earlier successful input is a copy of it: the report pools
     the micrograph once, as that first input. A copy inside one run (its record holds ``duplicate_of``) is
     already left out of that run's ``vesicles.csv``; one across runs (the same micrograph analysed into two
-    grid folders) is found here from the checksums each ``run.json`` recorded.
+    grid folders) is found here from the checksums each ``run.json`` recorded, or, for the same pixels at
+    another bit depth or value scale (a 16-bit file in one run, its 8-bit export in another), from the
+    ``pixels_signature`` each recorded, confirmed by reading both input files
+    (:func:`~exo_vision.batch.duplicates.affine_match`); a candidate whose files are gone or changed is counted
+    twice, with a logged warning.
 
     Parameters
     ----------
@@ -415,6 +444,7 @@ def find_copies(grids: Sequence[TemGrid]) -> pd.DataFrame:
         One row per copy: :data:`COPY_COLUMNS`.
     """
     first_with: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+    counted_so_far: list[tuple[TemGrid, dict[str, Any]]] = []
     rows = []
     for g in grids:
         by_input = {str(r.get("input", "")): r for r in g.run["images"] if isinstance(r, dict)}
@@ -422,20 +452,27 @@ def find_copies(grids: Sequence[TemGrid]) -> pd.DataFrame:
             if not isinstance(record, dict) or record.get("status") not in ("done", "skipped"):
                 continue
             keys = _micrograph_keys(record)
+            reason = ""
             if record.get("duplicate_of"):  # marked by its own run
                 earlier: tuple[str, dict[str, Any]] | None = (
                     g.name,
                     by_input.get(str(record["duplicate_of"]), {"input": record["duplicate_of"]}),
                 )
+                reason = str(record.get("duplicate_reason") or "")
             else:
                 earlier = next((first_with[k] for k in keys if k in first_with), None)
+            if earlier is None and (found := _rescaled_copy_of(g, record, counted_so_far)) is not None:
+                earlier, reason = found
             if earlier is None:
                 for key in keys:
                     first_with.setdefault(key, (g.name, record))
+                counted_so_far.append((g, record))
                 continue
             counted_grid, counted = earlier
             stem = str(record.get("stem", ""))
             same_file = bool(record.get("input_sha256")) and record.get("input_sha256") == counted.get("input_sha256")
+            if not reason:
+                reason = "identical bytes" if same_file else "identical pixels and pixel size"
             rows.append(
                 {
                     "grid": g.name,
@@ -444,17 +481,74 @@ def find_copies(grids: Sequence[TemGrid]) -> pd.DataFrame:
                     "counted_grid": counted_grid,
                     "counted_image": str(counted.get("stem", "")),
                     "counted_input": str(counted.get("input", "")),
-                    "same": "identical bytes" if same_file else "identical pixels and pixel size",
+                    "same": reason,
                     "n_vesicles": int(record.get("n_vesicles") or 0),
                 }
             )
     return pd.DataFrame(rows, columns=list(COPY_COLUMNS))
 
 
+def _input_pixels(grid: TemGrid, record: dict[str, Any]) -> np.ndarray | None:
+    """The pixels of a record's input as its run read them, or None when the file is not where the run read it
+    or has changed since (its checksum differs from the recorded one)."""
+    path = Path(str(record.get("input", "")))
+    base = grid.run.get("working_directory")
+    if not path.is_file() and base and not path.is_absolute():
+        path = Path(str(base)) / path
+    try:
+        if not path.is_file() or sha256_file(path) != record.get("input_sha256"):
+            return None
+        parameters = grid.run.get("parameters") or {}
+        return read_image(
+            path,
+            kind="tem",
+            frame=parameters.get("frame"),
+            pixel_size_nm=parameters.get("pixel_size_nm"),
+            scale_bar=bool(parameters.get("scale_bar", True)),
+            max_megapixels=parameters.get("max_megapixels"),
+        ).data
+    except (OSError, ValueError):
+        return None
+
+
+def _rescaled_copy_of(
+    grid: TemGrid, record: dict[str, Any], counted: Sequence[tuple[TemGrid, dict[str, Any]]]
+) -> tuple[tuple[str, dict[str, Any]], str] | None:
+    """The earlier counted input of another run that holds the same micrograph as ``record`` at another bit depth
+    or value scale (:mod:`exo_vision.batch.duplicates`: alike signatures, confirmed on both input files), with
+    the reason; None when there is none, or when a candidate's files cannot be read to confirm it (logged)."""
+    signature = str(record.get("pixels_signature") or "")
+    if not signature:
+        return None
+    for other_grid, other in counted:
+        if other_grid is grid:  # its own run compared them already
+            continue
+        if not same_pixel_size(record.get("pixel_size_nm"), other.get("pixel_size_nm")) or not signatures_alike(
+            signature, str(other.get("pixels_signature") or "")
+        ):
+            continue
+        mine, theirs = _input_pixels(grid, record), _input_pixels(other_grid, other)
+        if mine is None or theirs is None:
+            logger.warning(
+                "%s (grid %s) may be the same micrograph as %s (grid %s) at another bit depth (alike signatures), "
+                "but the input files are not where the runs read them, or changed since, so this could not be "
+                "confirmed: both are counted",
+                record.get("input"),
+                grid.name,
+                other.get("input"),
+                other_grid.name,
+            )
+            continue
+        match = affine_match(mine, theirs)
+        if match.same:
+            return (other_grid.name, other), match.reason()
+    return None
+
+
 def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_border: bool) -> pd.DataFrame:
-    """The pairs each image's run flagged as possibly one vesicle cut in two (its ``split_pairs``; in an older
-    run.json, its warnings), copies left out, and
-    whether both of a pair are in the pooled statistics (:data:`SPLIT_PAIR_COLUMNS`)."""
+    """The groups each image's run flagged as possibly one vesicle cut in pieces (its ``split_groups``; in an
+    older run.json, its warnings), copies left out, and whether all of a group are in the pooled statistics
+    (:data:`SPLIT_PAIR_COLUMNS`)."""
     rows = []
     for g in grids:
         left_out = set(copies.loc[copies["grid"] == g.name, "image"])
@@ -462,8 +556,8 @@ def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_bord
             stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
             if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
                 continue
-            pairs = recorded_split_pairs(record)
-            if not pairs:
+            groups = recorded_split_groups(record)
+            if not groups:
                 continue
             table = g.vesicles
             if "image" in table.columns:
@@ -475,9 +569,14 @@ def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_bord
                 if "label" in table.columns
                 else set()
             )
-            for a, b in pairs:
+            for group in groups:
                 rows.append(
-                    {"grid": g.name, "image": stem, "label_a": a, "label_b": b, "counted": a in kept and b in kept}
+                    {
+                        "grid": g.name,
+                        "image": stem,
+                        "labels": "+".join(str(k) for k in group),
+                        "counted": all(k in kept for k in group),
+                    }
                 )
     return pd.DataFrame(rows, columns=list(SPLIT_PAIR_COLUMNS))
 

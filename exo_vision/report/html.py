@@ -55,6 +55,7 @@ from exo_vision.report.embed import (
 )
 from exo_vision.report.instruments import FIELDS
 from exo_vision.report.interpret import calnexin_bound, panel_caveat, panel_pass, verdict_text
+from exo_vision.session.grid import SESSION_FILE
 from exo_vision.tem_analysis import cut_where
 
 #: Why a DLS Z-average and a TEM diameter differ, in one line.
@@ -337,8 +338,8 @@ def _size_vs_instruments(inputs: ReportInputs) -> str:
             f"<p>DLS Z-average / TEM Z-average equivalent = {num('dls.ratio_to_tem_z_average', ratio, 2)}. "
             f"{_e(DLS_TEM_EXPLANATION)}"
             + (
-                f' <span class="warn">The TEM figures include {tem.n_split_pairs_counted} pair(s) flagged as '
-                "possibly one vesicle cut in two (see Size statistics).</span>"
+                f' <span class="warn">The TEM figures include {tem.n_split_pairs_counted} group(s) of touching '
+                "vesicles flagged as possibly one vesicle cut in pieces (see Size statistics).</span>"
                 if tem is not None and tem.n_split_pairs_counted
                 else ""
             )
@@ -541,6 +542,7 @@ def _sampling(tem: TemEvidence) -> str:
         ),
     ]
     out.append(_segmenters_sentence(tem))
+    out.append(_curation_sentence(tem))
     out.append(_copies_sentence(tem))
     failed = tem.images.loc[tem.images["status"] == "failed"]
     if len(failed):
@@ -619,6 +621,83 @@ def _not_in_run_notes(tem: TemEvidence) -> list[str]:
             "all the images into that folder (--resume keeps the finished ones).</p>"
         )
     return notes
+
+
+def curation_counts(run: Mapping[str, Any]) -> dict[str, Any]:
+    """How the outlines of one run's analysed micrographs were reviewed, from their run.json records.
+
+    A micrograph saved by the napari grid session has ``curated_in_gui`` (its done marker, kept in the record
+    by ``exo-vision tem --resume`` and in a session folder), ``n_edits`` (the edits of the Curation dock, listed
+    in ``S_edits.csv``) and ``checked_in_gui`` (marked "Outlines checked"); a micrograph analysed by
+    ``exo-vision tem`` has none of them: its outlines are the segmentation's own.
+
+    Returns
+    -------
+    dict
+        ``n`` micrographs analysed (failed ones left out); ``edited``: stems of those a person edited, with
+        ``n_edits`` their edits in total; ``checked``: stems marked checked without an edit; ``saved``: stems the
+        grid session saved with neither; ``automatic``: stems no person reviewed (not from the grid session).
+    """
+    out: dict[str, Any] = {"n": 0, "edited": [], "n_edits": 0, "checked": [], "saved": [], "automatic": []}
+    for record in run.get("images") or []:
+        if not isinstance(record, Mapping) or record.get("status") not in ("done", "skipped"):
+            continue
+        out["n"] += 1
+        stem = str(record.get("stem", ""))
+        edits = int(record.get("n_edits") or 0)
+        if not record.get("curated_in_gui"):
+            out["automatic"].append(stem)
+        elif edits > 0:
+            out["edited"].append(stem)
+            out["n_edits"] += edits
+        elif record.get("checked_in_gui"):
+            out["checked"].append(stem)
+        else:
+            out["saved"].append(stem)
+    return out
+
+
+def _named(stems: Sequence[str]) -> str:
+    shown = ", ".join(_e(s) for s in stems[:MAX_COPIES_NAMED])
+    return shown + (f" and {len(stems) - MAX_COPIES_NAMED} more" if len(stems) > MAX_COPIES_NAMED else "")
+
+
+def _curation_sentence(tem: TemEvidence) -> str:
+    """Per grid, whether a person reviewed the outlines: how many micrographs were edited in the napari grid
+    session (and how many edits), marked checked, saved from it unchanged, or segmented automatically."""
+    parts = []
+    for g in tem.grids:
+        c = curation_counts(g.run)
+        if not c["n"]:
+            continue
+        where = f"Grid {_e(g.name)}: " if len(tem.grids) > 1 else ""
+        if len(c["automatic"]) == c["n"]:
+            parts.append(
+                f"{where}outlines not reviewed by a person (automatic segmentation; none of its {c['n']} "
+                "micrograph(s) was curated in the napari grid session)"
+            )
+            continue
+        words = []
+        if c["edited"]:
+            words.append(
+                f"{len(c['edited'])} of {c['n']} micrograph(s) curated by a person in the napari grid session "
+                f"({c['n_edits']} edit(s), listed in its &lt;stem&gt;_edits.csv: {_named(c['edited'])})"
+            )
+        if c["checked"]:
+            words.append(f"{len(c['checked'])} marked as checked without an edit ({_named(c['checked'])})")
+        if c["saved"]:
+            words.append(
+                f"{len(c['saved'])} saved from the grid session without an edit or a check mark ({_named(c['saved'])})"
+            )
+        if c["automatic"]:
+            words.append(
+                f"{len(c['automatic'])} segmented automatically, outlines not reviewed by a person "
+                f"({_named(c['automatic'])})"
+            )
+        parts.append(where + "; ".join(words))
+    if not parts:
+        return ""
+    return f"<p>Outline review: {'. '.join(parts)}.</p>"
 
 
 def _segmenters_sentence(tem: TemEvidence) -> str:
@@ -719,40 +798,41 @@ def _statistics(tem: TemEvidence) -> str:
     )
 
 
-#: Pairs named one by one in the report's note on pairs possibly cut from one vesicle (the rest as "and N more").
+#: Groups named one by one in the report's note on groups possibly cut from one vesicle (the rest as "and N more").
 MAX_PAIRS_NAMED = 10
 
 
 def _split_pairs_words(tem: TemEvidence, *, card: bool = False) -> str:
-    """How many pairs the pooled statistics hold that the runs flagged as possibly one vesicle cut in two; on the
+    """How many groups the pooled statistics hold that the runs flagged as possibly one vesicle cut in pieces; on the
     n card a short line, else a paragraph naming them by image and label. "" when they hold none."""
     k = tem.n_split_pairs_counted
     if not k:
         return ""
     if card:
         return (
-            f' <small class="line warn">including {num("tem.n_split_pairs", k)} flagged pair(s) that may each be '
-            "one vesicle cut in two</small>"
+            f' <small class="line warn">including {num("tem.n_split_pairs", k)} flagged group(s) that may each be '
+            "one vesicle cut in pieces</small>"
         )
     counted = tem.split_pairs.loc[tem.split_pairs["counted"].astype(bool)]
     several_grids = len(tem.grids) > 1
     named = [
-        f"{_e(f'{r.grid}/{r.image}' if several_grids else r.image)}: {int(r.label_a)}+{int(r.label_b)}"
+        f"{_e(f'{r.grid}/{r.image}' if several_grids else r.image)}: {_e(str(r.labels))}"
         for r in counted.itertuples(index=False)
     ]
     shown = "; ".join(named[:MAX_PAIRS_NAMED]) + (
         f"; and {len(named) - MAX_PAIRS_NAMED} more" if len(named) > MAX_PAIRS_NAMED else ""
     )
     distinct = len(
-        {(r.grid, r.image, label) for r in counted.itertuples(index=False) for label in (r.label_a, r.label_b)}
+        {(r.grid, r.image, label) for r in counted.itertuples(index=False) for label in str(r.labels).split("+")}
     )
     return (
-        f'<p class="warn">The pooled statistics include {k} pair(s) of touching vesicles ({distinct} of the '
+        f'<p class="warn">The pooled statistics include {k} group(s) of touching vesicles ({distinct} of the '
         f"{int(tem.statistics['n'])} counted) that together form one round, convex outline, flagged by the run as "
-        f"possibly one vesicle cut in two ({shown}; vesicle labels as in vesicles.csv). Each such pair, if it is one "
-        "vesicle, counts twice at about half its size in n, the mean, the percentiles and the weighted means (and "
-        "the Z-average equivalent compared with DLS). The numbers here are as measured: look at the pairs (overlay "
-        "PNG or napari) and join those that are one vesicle in napari's Curation dock before publishing.</p>"
+        f"possibly one vesicle cut in pieces ({shown}; vesicle labels as in vesicles.csv). Each such group, if it is "
+        "one vesicle, counts two or more times at a fraction of its size in n, the mean, the percentiles and the "
+        "weighted means (and the Z-average equivalent compared with DLS). The numbers here are as measured: look at "
+        "the groups (overlay PNG or napari) and join those that are one vesicle in napari's Curation dock before "
+        "publishing.</p>"
     )
 
 
@@ -1319,7 +1399,12 @@ def _provenance(inputs: ReportInputs) -> str:
     sources = []
     if tem is not None:
         for g in tem.grids:
-            sources += [g.path / "run.json", g.path / "summary.csv", g.path / "vesicles.csv"]
+            if (g.path / "run.json").is_file():
+                sources += [g.path / "run.json", g.path / "summary.csv", g.path / "vesicles.csv"]
+            else:  # a napari grid session's folder: its session file and each saved micrograph's marker and table
+                sources.append(g.path / SESSION_FILE)
+                for record in g.run["images"]:
+                    sources += [g.path / f"{record['stem']}_done.json", g.path / f"{record['stem']}_vesicles.csv"]
     for blot in blots:
         sources += [
             p for p in (blot.path / "run.json", blot.path / "panel.csv", blot.path / "panel_summary.csv") if p.is_file()

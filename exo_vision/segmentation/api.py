@@ -128,6 +128,7 @@ def _unet(
         threads=threads,
         progress=progress,
     )
+    confidence = derived.pop("instance_confidence")
     parameters = {
         "method": "unet",
         "pixel_size_nm": px,
@@ -144,6 +145,7 @@ def _unet(
         analysed_mask=~exclude,
         parameters=parameters,
         warnings=[*segmentation_warnings(px, found, card.thresholds), *filter(None, [trained_range_warning(px, card)])],
+        confidence=confidence,
     )
 
 

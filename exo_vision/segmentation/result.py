@@ -37,6 +37,11 @@ class VesicleSegmentation:
         What the method could not do as well as usual on this image (for
         example outlines that come out small on a coarse micrograph), for the
         run record and the user.
+    confidence : (K,) ndarray of float or None
+        The method's confidence in each vesicle, ``confidence[i]`` for label
+        ``i + 1``, in [0, 1] (``unet``: the mean foreground probability of the
+        instance on the network's grid); None for a method without one
+        (``classical``).
     """
 
     labels: np.ndarray
@@ -45,6 +50,7 @@ class VesicleSegmentation:
     analysed_mask: np.ndarray
     parameters: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    confidence: np.ndarray | None = None
 
 
 def empty_rejected() -> pd.DataFrame:

@@ -578,7 +578,7 @@ class GridSession:
         ``exo-vision tem`` records it: calibration, polarity, warnings, what the segmentation left out, the
         segmenter and the curation."""
         from exo_vision.segmentation.api import segmenter_warnings
-        from exo_vision.tem_analysis import coarse_pixel_warnings, missing_values_warnings
+        from exo_vision.tem_analysis import coarse_pixel_warnings, missing_values_warnings, small_field_warnings
 
         image = curated.image
         n_edits, checked = curation_counts(curated.edit_log)
@@ -593,6 +593,7 @@ class GridSession:
                 *image.warnings,
                 *segmenter_warnings(image.pixel_size_nm, curated.segmenter, polarity),
                 *coarse_pixel_warnings(float(image.pixel_size_nm or "nan")),
+                *(small_field_warnings(image, float(image.pixel_size_nm)) if image.pixel_size_nm else []),
                 *missing_values_warnings(image.data),
                 *cut_warnings,
             ],

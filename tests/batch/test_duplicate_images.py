@@ -50,8 +50,9 @@ def test_copies_are_pooled_once_and_named_in_run_json_summary_and_the_printed_li
     printed = capsys.readouterr().out
     names = {n: str(grid / f"{n}.tif") for n in "abcd"}
     assert (
-        f"4 input(s): 4 analysed, 0 already complete, 0 failed, 2 identical copies of another input counted once in "
-        f"the pooled statistics ({names['c']} = {names['a']}, ...; run.json: duplicate_images)" in printed
+        f"4 input(s): 4 analysed, 0 already complete, 0 failed, 2 copies of another input (the same micrograph) "
+        f"counted once in the pooled statistics ({names['c']} = {names['a']}, ...; run.json: duplicate_images)"
+        in printed
     )
     run = json.loads((out / "run.json").read_text())
     assert run["duplicate_images"] == [[names["a"], names["c"]], [names["b"], names["d"]]]

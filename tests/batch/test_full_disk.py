@@ -23,7 +23,7 @@ def test_a_rerun_on_a_full_disk_keeps_the_earlier_result_and_says_so(tmp_path, m
     out = tmp_path / "out"
     assert main(["tem", str(tmp_path / "a.tif"), "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.glob("a_*")}
-    assert set(before) == {"a_done.json", "a_labels.tif", "a_overlay.png", "a_vesicles.csv"}
+    assert set(before) == {"a_done.json", "a_labels.tif", "a_overlay.png", "a_rejected.csv", "a_vesicles.csv"}
     monkeypatch.setattr(runner, "write_image_outputs", _full)
     assert main(["tem", str(tmp_path / "a.tif"), "--out", str(out), "--sensitivity", "0.3"]) == 1
     assert {p.name: p.read_bytes() for p in out.glob("a_*")} == before  # the failed rerun cost nothing

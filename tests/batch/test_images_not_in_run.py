@@ -29,7 +29,7 @@ def test_outputs_of_a_removed_image_are_named_kept_and_left_out_of_the_tables(tm
     assert [r["status"] for r in first.records] == ["done"] * 3 and first.not_in_run == []
     per_image = {s: pd.read_csv(out / f"{s}_vesicles.csv") for s in ("m0", "m1", "m2")}
     m1_files = sorted(p.name for p in out.glob("m1_*"))
-    assert m1_files == ["m1_done.json", "m1_labels.tif", "m1_overlay.png", "m1_vesicles.csv"]
+    assert m1_files == ["m1_done.json", "m1_labels.tif", "m1_overlay.png", "m1_rejected.csv", "m1_vesicles.csv"]
 
     (folder / "m1.tif").unlink()
     (out / "m7_vesicles.csv").write_text("label,equivalent_diameter_nm\n1,50\n")  # a table without its marker

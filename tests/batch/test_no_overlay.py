@@ -43,7 +43,7 @@ def test_no_overlay_writes_the_same_results_without_the_png(folder, tmp_path):
     assert run["parameters"]["overlay"] is False
     assert json.loads((tmp_path / "with" / "run.json").read_text())["parameters"]["overlay"] is True
     marker = json.loads((tmp_path / "without" / "m0_done.json").read_text())
-    assert sorted(marker["outputs"]) == ["labels", "vesicles"]
+    assert sorted(marker["outputs"]) == ["labels", "rejected", "vesicles"]
     # --config run.json reproduces the choice
     assert build_config(read_config(tmp_path / "without" / "run.json")).overlay is False
 

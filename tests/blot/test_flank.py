@@ -82,3 +82,18 @@ def test_a_gels_round_bands_beside_strong_ones_are_not_taken_for_glow():
     img = read_image(path, kind="blot")
     res = quantify_gel(img.data, polarity=img.polarity, max_value=img.max_value)
     assert int(res.bands.present.sum()) == 42 and not any("flank" in w for w in res.warnings)
+
+
+def test_a_real_band_beside_a_far_stronger_one_with_a_dip_between_them_stays_present():
+    """Probe F1 (stop 51): on a generated two-membrane frame, lane 9's own band (truth 1.8e5, 6 times its LoD) beside
+    lane 10's 13 times stronger band was called absent as its glow: the gap between the lanes falls to the membrane,
+    but the test of "no dip" read the gap's highest column, which is the rising edge of the neighbour's band."""
+    from exo_vision.synthetic.blot import make_two_membrane_frame
+
+    blot = make_two_membrane_frame(rng=100)
+    res = quantify_blot(blot.image, n_lanes=11, markers=["marker1", "marker2"])
+    truth = blot.truth
+    assert truth[(truth.strip == 1) & (truth.lane == 9)].present.all()
+    row = res.bands[(res.bands.strip == 1) & (res.bands.lane == 9) & (res.bands.marker == "marker1")]
+    assert len(row) == 1 and bool(row.present.iloc[0])
+    assert not any("flank (glow)" in w and "strip 1 lane 9" in w for w in res.warnings)

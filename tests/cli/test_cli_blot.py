@@ -200,7 +200,23 @@ def test_panel_arguments_are_checked_before_any_image_is_quantified(folder, tmp_
     assert "the reference lane 'cells' is not among the lane names (lysate, exo1, exo2)" in caplog.text
     assert not out.exists()  # refused before anything was read or written
     assert main(["blot", panel, "--out", str(tmp_path / "ug"), *names, "--ug-loaded", "20,0,10"]) == 2
-    assert "µg loaded must be positive numbers for every sample lane, got {'exo1': 0.0}" in caplog.text
+    assert "µg loaded must be positive numbers for the reference lane and every EV lane" in caplog.text
+    assert "got {'exo1': 0.0}" in caplog.text
+
+
+def test_a_lane_that_is_not_pooled_may_have_had_nothing_loaded(folder, tmp_path):
+    """Blot probe L1 (stop 51): --ug-loaded refused 0 µg for blank, PBS or empty lanes, which the panel does not
+    pool; the user had to invent a load. The EV lanes keep their per-µg ratios; the blank lane gets none."""
+    panel = str(folder / "panel.tif")
+    out = tmp_path / "ug0"
+    names = ["--lane-names", "lysate,exo1,blank", "--marker", "CD9,CD63,calnexin", "--ug-loaded", "20,10,0"]
+    assert main(["blot", panel, "--out", str(out), *names]) == 0
+    table = pd.read_csv(out / "panel.csv")
+    blank = table[table.lane_name == "blank"]
+    assert len(blank) and blank.ratio_to_reference.isna().all()
+    assert blank.statement.str.contains("0 µg loaded: no ratio per µg").all()
+    exo = table[(table.lane_name == "exo1") & table.present]
+    assert len(exo) and exo.ratio_to_reference.notna().all()
 
 
 def test_a_blot_without_a_lane_called_lysate_needs_the_reference_named(folder, tmp_path, caplog):

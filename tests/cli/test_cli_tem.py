@@ -321,7 +321,7 @@ def test_save_rois_writes_an_imagej_roi_set_per_image_with_the_table_ids(inputs,
     back = read_imagej_rois(out / f"{stem}_rois.zip", labels.shape)
     assert back.table["name"].astype(int).tolist() == sorted(table["label"])
     marker = json.loads((out / f"{stem}_done.json").read_text())
-    assert set(marker["outputs"]) == {"labels", "vesicles", "overlay", "rois"}
+    assert set(marker["outputs"]) == {"labels", "vesicles", "rejected", "overlay", "rois"}
     assert marker["parameters"]["save_rois"] is True
     # --resume with the same options trusts the result; without --save-rois the parameters differ
     assert main(["tem", str(single), "--out", str(out), "--workers", "1", "--save-rois", "--resume"]) == 0

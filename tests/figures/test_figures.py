@@ -472,3 +472,25 @@ def test_the_legend_stays_clear_of_the_bars_with_a_title_and_an_edge_line(title)
     for row in bins.itertuples(index=False):
         if row.bin_right_nm > box.x0 and row.bin_left_nm < box.x1:
             assert row.percent < box.y0, (row, box)
+
+
+def test_the_kde_line_is_the_expected_count_per_bin_computed_by_hand():
+    """The curve over count bars is n x bin width x the KDE density: the count a bin centred there would hold.
+
+    d = 40, 50, 60, 70, 80 nm: SD (n - 1) = sqrt(250) = 15.811 nm, IQR (midpoint quartiles 47.5, 72.5) = 25 nm,
+    25 / 1.34 = 18.66 > SD, so Silverman's h = 0.9 x 15.811 x 5**-0.2 = 10.3137 nm. At 60 nm the five kernels
+    give phi(0) + 2 phi(10 / h) + 2 phi(20 / h) = 0.398942 + 2 x 0.249328 + 2 x 0.060872 = 1.019342, so the
+    density is 1.019342 / (5 h) = 0.0197668 per nm, and a 10-nm bin there holds 5 x 10 x 0.0197668 = 0.98834.
+    """
+    d = np.array([40.0, 50.0, 60.0, 70.0, 80.0])
+    fig, bins = size_histogram_figure({"g": d}, bin_width_nm=10.0, kde=True, range_nm=(0.0, 140.0))
+    ax = fig.axes[0]
+    line = ax.get_lines()[0]
+    x, y = line.get_xdata(), line.get_ydata()
+    assert np.interp(60.0, x, y) == pytest.approx(0.98834, rel=1e-3)
+    # the area under the curve, in bins, is the number of vesicles (the bars' total)
+    assert np.trapezoid(y, x) / 10.0 == pytest.approx(bins["count"].sum(), rel=1e-3)
+    assert "KDE bandwidth 10.3 nm" in ax.get_xlabel()
+    percent, _ = size_histogram_figure({"g": d}, bin_width_nm=10.0, kde=True, percent=True, range_nm=(0.0, 140.0))
+    line = percent.axes[0].get_lines()[0]
+    assert np.interp(60.0, line.get_xdata(), line.get_ydata()) == pytest.approx(0.98834 / 5 * 100, rel=1e-3)

@@ -39,6 +39,7 @@ def test_columns_are_exactly_the_contract():
         "touches_border",
         "touches_missing",
         "touches_other",
+        "confidence",
         "pixel_size_nm",
         "pixel_size_source",
     )
@@ -178,6 +179,8 @@ def test_classify_morphology_rules():
             "cup_score": [0.0, 5.0, 0.2, 6.0, np.nan],
             "solidity": [0.98, 0.97, 0.7, 0.75, 0.95],
             "circularity": [0.95, 0.9, 0.5, 0.6, 0.9],
+            "major_axis_nm": [100.0, 100.0, 100.0, 200.0, 100.0],
+            "minor_axis_nm": [90.0, 90.0, 90.0, 100.0, 90.0],
         }
     )
     got = classify_morphology(table).tolist()
@@ -185,6 +188,36 @@ def test_classify_morphology_rules():
     assert classify_morphology(table, cup_threshold=10).tolist()[1] == "round"
     with pytest.raises(ValueError, match="cup_score"):
         classify_morphology(table.drop(columns="cup_score"))
+    with pytest.raises(ValueError, match="minor_axis_nm"):
+        classify_morphology(table.drop(columns="minor_axis_nm"))
+
+
+def test_an_elongated_smooth_convex_outline_is_irregular_not_round():
+    """The large EV of the hrml micrograph (two lobes, 1.72 : 1) is convex enough (solidity 0.96) and smooth
+    enough (circularity 0.82) to pass both outline tests; its elongation makes it irregular."""
+    table = pd.DataFrame(
+        {
+            "cup_score": [-5.4, -5.4, -5.4, 3.0, 0.0],
+            "solidity": [0.956] * 5,
+            "circularity": [0.816] * 5,
+            "major_axis_nm": [344.3, 149.0, 151.0, 344.3, 10.0],
+            "minor_axis_nm": [200.2, 100.0, 100.0, 200.2, 0.0],
+        }
+    )
+    # 1.72 : 1 irregular; 1.49 round; 1.51 irregular; a cup stays a cup; a one-pixel-wide line irregular
+    assert classify_morphology(table).tolist() == ["irregular", "round", "irregular", "cup", "irregular"]
+    assert classify_morphology(table, irregular_aspect_ratio=2.0).tolist()[0] == "round"
+
+
+def test_measured_ellipses_are_round_up_to_the_aspect_limit_and_irregular_beyond():
+    labels = np.zeros((120, 240), np.int32)
+    labels[ellipse(60, 60, 40, 40 * 1.2)] = 1  # 1.2 : 1, a slightly flattened vesicle
+    labels[ellipse(60, 170, 25, 50)] = 2  # 2 : 1, convex and smooth, but twice as long as wide
+    table = measure_vesicles(labels, np.zeros(labels.shape), pixel_size_nm=1.0, noise_std=1.0)
+    row = table.set_index("label")
+    assert row.loc[2, "major_axis_nm"] / row.loc[2, "minor_axis_nm"] == pytest.approx(2.0, rel=0.02)
+    assert row.loc[2, "solidity"] > 0.95 and row.loc[2, "circularity"] > 0.8  # the outline tests pass it
+    assert row["morphology"].tolist() == ["round", "irregular"]
 
 
 @pytest.mark.parametrize(

@@ -162,6 +162,18 @@ def test_panel_verdict_and_export_write_the_cli_files(make_napari_viewer, tmp_pa
     assert summary.set_index("marker").loc["calnexin", "verdict"] == "pass"
 
 
+def test_export_creates_a_folder_that_does_not_exist_yet_as_the_cli_does(make_napari_viewer, tmp_path):
+    """Blot probe L2 (stop 51): the dock refused an export folder that did not exist yet, which `exo-vision blot
+    --out` creates; a file in the folder's place is still refused, and nothing is written."""
+    widget = _calnexin_dock(make_napari_viewer, name="calnexin_blot")
+    widget._reference.value = "lysate"
+    widget.quantify()
+    written = widget.export(tmp_path / "new" / "export_A")
+    assert (tmp_path / "new" / "export_A" / "calnexin_blot_bands.csv") in written
+    (tmp_path / "a_file").write_text("x")
+    assert widget.export(tmp_path / "a_file") == []
+
+
 def test_loads_per_lane_reach_the_panel_as_the_cli_takes_them_and_a_panel_less_export_clears_old_files(
     make_napari_viewer, tmp_path
 ):

@@ -54,14 +54,49 @@ def test_reader_gives_nm_scale_units_and_source(tmp_path):
     assert kwargs["metadata"]["pixel_size_source"].startswith("file metadata")
 
 
-def test_unreadable_file_is_a_notification_not_a_crash(tmp_path, monkeypatch):
+def test_unreadable_file_is_one_error_naming_the_file_and_the_fix(tmp_path, monkeypatch):
     bad = tmp_path / "broken.tif"
     bad.write_bytes(b"II*\x00garbage that is not a tiff")
     shown = []
     monkeypatch.setattr(reader_module, "show_warning", shown.append)
     assert get_reader(str(bad)) is read_layers
-    assert read_layers(str(bad)) is None
-    assert len(shown) == 1 and "broken.tif" in shown[0]
+    with pytest.raises(
+        reader_module.ReaderRefusal, match=r"broken\.tif: could not be decoded .* export the file again"
+    ):
+        read_layers(str(bad))
+    assert shown == []  # the error is the one message
+
+
+def test_a_refused_file_opened_in_the_viewer_gives_one_clear_error_not_napari_s_generic_one(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00garbage that is not a tiff")
+    shown = []
+    monkeypatch.setattr(reader_module, "show_warning", shown.append)
+    monkeypatch.setattr(reader_module, "show_info", shown.append)
+    viewer = make_napari_viewer()
+    with pytest.raises(ValueError) as raised:
+        viewer.open(str(bad), plugin="exo-vision")
+    message = str(raised.value)
+    assert "returned no data" not in message
+    assert "broken.tif" in message and "truncated or corrupt" in message and "export the file again" in message
+    assert shown == [] and len(viewer.layers) == 0
+
+
+def test_of_several_files_the_readable_ones_open_and_each_refused_one_is_named_once(tmp_path, monkeypatch):
+    good = tmp_path / "good.tif"
+    _imagej_tiff(good, 1.5)
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00garbage that is not a tiff")
+    shown = []
+    monkeypatch.setattr(reader_module, "show_warning", shown.append)
+    layers = read_layers([str(good), str(bad)])
+    assert len(layers) == 1 and layers[0][1]["scale"] == pytest.approx((1.5, 1.5), rel=1e-4)
+    assert len(shown) == 1 and "broken.tif" in shown[0] and "good.tif" not in shown[0]
+    with pytest.raises(reader_module.ReaderRefusal) as raised:
+        read_layers([str(bad), str(tmp_path / "broken.tif")])
+    assert str(raised.value).count("broken.tif") == 2 and len(shown) == 1
 
 
 def test_viewer_open_through_plugin_scales_layer(make_napari_viewer, tmp_path):

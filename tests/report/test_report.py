@@ -855,7 +855,7 @@ def test_the_headline_says_how_many_flagged_split_pairs_the_statistics_hold(outp
     yy, xx = np.mgrid[:64, :64]
     disk = (yy - 32) ** 2 + (xx - 32) ** 2 <= 20**2
     labels = np.where(disk, np.where(xx < 32, 1, 2), 0)
-    assert split_pairs_in(split_warnings(labels)) == [(1, 2)]
+    assert split_pairs_in(split_warnings(labels, pixel_size_nm=1.0)) == [(1, 2)]
 
     folder = tmp_path / "grid"
     shutil.copytree(outputs["tem"], folder)
@@ -866,11 +866,11 @@ def test_the_headline_says_how_many_flagged_split_pairs_the_statistics_hold(outp
     inside = rows.loc[~rows["touches_border"].astype(bool), "label"].astype(int).tolist()
     edge = rows.loc[rows["touches_border"].astype(bool), "label"].astype(int).tolist()
     assert len(inside) >= 4 and edge
-    text = split_warnings(labels)[0].replace(
+    text = split_warnings(labels, pixel_size_nm=1.0)[0].replace(
         "1+2", f"{inside[0]}+{inside[1]}, {inside[2]}+{inside[3]}, {inside[0]}+{edge[0]}, {inside[1]}+{inside[2]}"
     )
     record["warnings"] = [*(record.get("warnings") or []), text]
-    record.pop("split_pairs", None)  # a run.json written before the pairs had a field of their own
+    record.pop("split_groups", None)  # a run.json written before the groups had a field of their own
     (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
 
     tem = collect_tem([folder])
@@ -881,26 +881,26 @@ def test_the_headline_says_how_many_flagged_split_pairs_the_statistics_hold(outp
     values = _parse(page).values
     assert int(_only(values, "tem.n_split_pairs")[0]) == 3
     text = re.sub(r"<[^>]+>", "", page)
-    assert "including 3 flagged pair(s) that may each be one vesicle cut in two" in text
+    assert "including 3 flagged group(s) that may each be one vesicle cut in pieces" in text
     n = int(_only(values, "tem.n")[0])
-    assert f"The pooled statistics include 3 pair(s) of touching vesicles (4 of the {n} counted)" in text
+    assert f"The pooled statistics include 3 group(s) of touching vesicles (4 of the {n} counted)" in text
     assert f"({record['stem']}: {inside[0]}+{inside[1]}; {record['stem']}: {inside[2]}+{inside[3]};" in text
     # the numbers themselves are as measured (a method choice left to the user)
     assert tem.statistics["n"] == collect_tem([outputs["tem"]]).statistics["n"]
 
 
-def test_the_report_reads_split_pairs_from_their_own_field_before_the_warning_text(outputs, tmp_path):
+def test_the_report_reads_split_groups_from_their_own_field_before_the_warning_text(outputs, tmp_path):
     # before: the pairs were parsed back from the warning's words only (a reworded warning lost them)
     folder = tmp_path / "grid"
     shutil.copytree(outputs["tem"], folder)
     table = pd.read_csv(folder / "vesicles.csv")
     run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     done = [r for r in run["images"] if r.get("status") == "done"]
-    assert all(r["split_pairs"] == [] for r in done)  # every analysed image records its pairs, none here
+    assert all(r["split_groups"] == [] for r in done)  # every analysed image records its groups, none here
     record = done[0]
     rows = table.loc[(table["image"] == record["stem"]) & ~table["touches_border"].astype(bool)]
     a, b, c = rows["label"].astype(int).tolist()[:3]
-    record["split_pairs"] = [[a, b], [b, "x"], [c, 10**6]]  # a malformed entry is left out
+    record["split_groups"] = [[a, b], [b, "x"], [c], [a, b, c], [c, 10**6]]  # malformed entries are left out
     # words that name other pairs, or a warning reworded by another version, change nothing
     record["warnings"] = [
         *(record.get("warnings") or []),
@@ -908,8 +908,12 @@ def test_the_report_reads_split_pairs_from_their_own_field_before_the_warning_te
     ]
     (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
     tem = collect_tem([folder])
-    assert tem.split_pairs[["label_a", "label_b", "counted"]].values.tolist() == [[a, b, True], [c, 10**6, False]]
-    assert tem.n_split_pairs_counted == 1
+    assert tem.split_pairs[["labels", "counted"]].values.tolist() == [
+        [f"{a}+{b}", True],
+        [f"{a}+{b}+{c}", True],
+        [f"{c}+{10**6}", False],
+    ]
+    assert tem.n_split_pairs_counted == 2
 
 
 def test_every_exclusion_is_named_with_its_count_and_the_size_cut_flagged(outputs, tmp_path):
@@ -976,3 +980,30 @@ def test_the_card_beside_the_dls_z_average_is_the_tem_z_average_equivalent(outpu
     d = d.loc[~d["touches_border"].astype(bool), "equivalent_diameter_nm"].to_numpy()
     value, _ = _only(_parse(page).values, "tem.z_average_equivalent_nm")  # the card and the table agree
     assert float(value) == pytest.approx((d**6).sum() / (d**5).sum(), rel=1e-12)
+
+
+def test_the_report_names_a_flagged_group_of_three_pieces(outputs, tmp_path):
+    # before: the report read pairs only, so "5+6+7" (one cup cut in three) was left out of its note
+    folder = tmp_path / "grid"
+    shutil.copytree(outputs["tem"], folder)
+    table = pd.read_csv(folder / "vesicles.csv")
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    record = next(r for r in run["images"] if r.get("status") == "done")
+    rows = table.loc[table["image"] == record["stem"]]
+    inside = rows.loc[~rows["touches_border"].astype(bool), "label"].astype(int).tolist()
+    group = "+".join(str(k) for k in inside[:3])
+    record["warnings"] = [
+        *(record.get("warnings") or []),
+        f"vesicles {group} (together 114 nm) touch along a cut and together form one round, convex outline: each",
+    ]
+    record["split_groups"] = [inside[:3]]
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    tem = collect_tem([folder])
+    assert tem.split_pairs["labels"].tolist() == [group] and tem.n_split_pairs_counted == 1
+    record.pop("split_groups")  # a run.json of an earlier version: the warning's words are read
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    assert collect_tem([folder]).split_pairs["labels"].tolist() == [group]
+    text = re.sub(r"<[^>]+>", "", build_report(tem_dirs=[folder]))
+    n = int(tem.statistics["n"])
+    assert f"The pooled statistics include 1 group(s) of touching vesicles (3 of the {n} counted)" in text
+    assert f"({record['stem']}: {group}; vesicle labels as in vesicles.csv)" in text

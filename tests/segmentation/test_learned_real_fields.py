@@ -11,6 +11,8 @@ that loses vesicles on real images fails here even if generated images pass.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -63,5 +65,5 @@ def test_the_vesicles_the_model_cuts_in_two_on_the_real_sample_are_named_in_a_wa
     from exo_vision.io import read_image
 
     result = analyse_micrograph(read_image(samples_dir / "hrml_ev_negative_stain.jpg"), method="unet", n_boot=10)
-    (warning,) = [w for w in result.warnings if "may be one vesicle cut in two" in w]
-    assert warning.startswith("vesicles 1+2, 6+7 touch along a cut")
+    (warning,) = [w for w in result.warnings if "may be one vesicle cut in pieces" in w]
+    assert re.match(r"vesicles 1\+2 \(together \d+ nm\), 6\+7 \(together \d+ nm\) touch along a cut", warning)

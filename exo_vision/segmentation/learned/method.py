@@ -325,8 +325,11 @@ def _reject_and_renumber(
     mean_probability: np.ndarray,
     min_mean_probability: float,
     annotation_fraction: np.ndarray,
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Apply the size, annotation and confidence rules; number the survivors 1..K."""
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    """Apply the size, annotation and confidence rules; number the survivors 1..K.
+
+    Returns the renumbered labels, the rejected candidates and the survivors' ``mean_probability`` (by new id).
+    """
     n = int(labels.max())
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
     diameter_nm = 2 * np.sqrt(area / np.pi) * pixel_size_nm
@@ -357,7 +360,7 @@ def _reject_and_renumber(
             "reason": pd.Series([reasons[k] for k in rejected_ids], dtype="object"),
         }
     )
-    return lut[labels], rejected
+    return lut[labels], rejected, np.asarray(mean_probability, dtype=np.float64)[keep]
 
 
 def _excluded_at(exclude: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
@@ -529,10 +532,11 @@ def _outlines(
     max_diameter_nm: float,
     threads: int,
     progress: Callable[[int, int], None] | None,
-) -> tuple[np.ndarray, pd.DataFrame, float]:
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, float]:
     """Both network passes, full-resolution outlines with the outer half membrane, and the rejected candidates.
 
-    Returns the full-resolution labels, the rejected candidates and the working scale (nm/px).
+    Returns the full-resolution labels, the rejected candidates, each label's mean foreground probability
+    (index label - 1) and the working scale (nm/px).
     """
     shape = image.shape
     labels_small, foreground_small, excluded_small, scale_nm = two_scale_instances(
@@ -563,7 +567,7 @@ def _outlines(
     else:
         labels = full_resolution_labels(labels_small, foreground_small, shape=shape, threshold=thresholds.foreground)
         labels = grow_labels(labels, radius_px=half_membrane_nm / pixel_size_nm)
-    labels, rejected = _reject_and_renumber(
+    labels, rejected, confidence = _reject_and_renumber(
         labels,
         pixel_size_nm=pixel_size_nm,
         min_diameter_nm=min_diameter_nm,
@@ -572,7 +576,7 @@ def _outlines(
         min_mean_probability=thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN,
         annotation_fraction=annotation_fraction,
     )
-    return labels, rejected, float(scale_nm)
+    return labels, rejected, confidence, float(scale_nm)
 
 
 def segment_unet(
@@ -619,7 +623,8 @@ def segment_unet(
     labels, rejected, polarity, parameters
         Full-resolution labels, the rejected candidates with reasons, the
         polarity, and the derived parameters (model, working scale, thresholds,
-        ``network_input``: "inverted" or "as read").
+        ``network_input``: "inverted" or "as read", ``instance_confidence``: each label's mean foreground
+        probability on the network's grid, index label - 1).
     """
     card = model if isinstance(model, ModelCard) else load_card(model)
     base = card.thresholds
@@ -636,12 +641,12 @@ def segment_unet(
         progress=progress,
     )
     inverted = thresholds.invert_dark and polarity == "dark"
-    labels, rejected, scale_nm = outline(inverted_grey(image) if inverted else image)
+    labels, rejected, confidence, scale_nm = outline(inverted_grey(image) if inverted else image)
     found = _polarity_of(image, labels) if polarity == "auto" else polarity
     if thresholds.invert_dark and polarity == "auto" and found == "dark":
         # the network learnt vesicles lighter than the stain about twice as often as darker ones
         inverted = True
-        labels, rejected, scale_nm = outline(inverted_grey(image))
+        labels, rejected, confidence, scale_nm = outline(inverted_grey(image))
     parameters = {
         "model": card.summary(),
         "working_scale_nm": float(scale_nm),
@@ -652,5 +657,6 @@ def segment_unet(
         },
         "pixel_noise_std": None,
         "network_input": "inverted" if inverted else "as read",
+        "instance_confidence": confidence,
     }
     return labels, rejected, found, parameters

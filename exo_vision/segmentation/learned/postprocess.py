@@ -148,6 +148,74 @@ def possibly_split_pairs(labels: np.ndarray) -> list[tuple[int, int]]:
     return found
 
 
+#: The most pieces :func:`possibly_split_groups` joins into one candidate outline (a cup cut by two lines is three).
+SPLIT_MAX_PIECES = 4
+
+
+def _touching_neighbours(labels: np.ndarray) -> dict[int, set[int]]:
+    """Each instance's touching instances (4-neighbour contact)."""
+    neighbours: dict[int, set[int]] = {}
+    for a, b in _touching_pairs(labels):
+        neighbours.setdefault(int(a), set()).add(int(b))
+        neighbours.setdefault(int(b), set()).add(int(a))
+    return neighbours
+
+
+def _connected_groups(neighbours: dict[int, set[int]], max_pieces: int) -> set[frozenset[int]]:
+    """Every set of 2 to ``max_pieces`` instances that the touching graph ``neighbours`` connects."""
+    level = {frozenset((a, b)) for a, others in neighbours.items() for b in others}
+    groups = set(level)
+    for _ in range(max_pieces - 2):
+        level = {group | {n} for group in level for k in group for n in neighbours[k] if n not in group}
+        groups |= level
+    return groups
+
+
+def _group_circularity(labels: np.ndarray, boxes: list, group: frozenset[int]) -> float | None:
+    """The circularity of the union of the instances ``group`` when it passes the split rule
+    (:data:`SPLIT_MIN_SOLIDITY`, :data:`SPLIT_MIN_CIRCULARITY`), else None."""
+    members = [boxes[k - 1] for k in group]
+    crop = labels[tuple(slice(min(b[i].start for b in members), max(b[i].stop for b in members)) for i in range(2))]
+    circularity, solidity = _roundness(np.isin(crop, list(group)))
+    return circularity if solidity >= SPLIT_MIN_SOLIDITY and circularity >= SPLIT_MIN_CIRCULARITY else None
+
+
+def possibly_split_groups(labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIECES) -> list[tuple[int, ...]]:
+    """Groups of touching instances whose union is one convex, round outline: perhaps one vesicle cut in pieces.
+
+    The rule of :func:`possibly_split_pairs` applied to every connected group of 2 to ``max_pieces``
+    touching instances: a cup cut by two lines gives three pieces none of whose pairs is convex, while
+    the three together are. A group is named only when its union is rounder than that of every passing
+    group inside it (a small vesicle lying on a cut cup keeps the union convex but makes it less round
+    than the cup's two halves: the halves are named, not the three), and not when a larger named group
+    holds it. Two named groups may share a piece.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int
+        Instances, 0 = background.
+    max_pieces : int
+        The most instances one group may hold.
+
+    Returns
+    -------
+    list of tuple of int
+        Each group's labels in increasing order; the groups in order of their labels.
+    """
+    labels = np.asarray(labels)
+    if labels.max() < 2:
+        return []
+    boxes = ndi.find_objects(labels)
+    passing = {}
+    for group in _connected_groups(_touching_neighbours(labels), max_pieces):
+        circularity = _group_circularity(labels, boxes, group)
+        if circularity is not None:
+            passing[group] = circularity
+    rounder = [g for g, c in passing.items() if all(c > c_in for h, c_in in passing.items() if h < g)]
+    named = [g for g in rounder if not any(g < other for other in rounder)]
+    return sorted(tuple(sorted(int(k) for k in g)) for g in named)
+
+
 def join_rounder_unions(labels: np.ndarray, *, min_solidity: float) -> np.ndarray:
     """Join touching instances whose union is rounder than each of them and convex, until none is left.
 
