@@ -35,7 +35,7 @@ from exo_vision.blot.strip_measure import measure_strip
 from exo_vision.blot.strip_rows import StripSettings
 from exo_vision.blot.strips import Strip, find_strips
 from exo_vision.blot.window_checks import cut_band_warnings, negative_volume_warnings
-from exo_vision.blot.writing import writing_mask
+from exo_vision.blot.writing import lanes_over_writing, writing_mask
 from exo_vision.io.read import clipped_pixels_warning
 
 logger = logging.getLogger(__name__)
@@ -287,7 +287,7 @@ def quantify_blot(
         polarity = guess_polarity(image)
     level = default_saturation_level(image, polarity=polarity) if max_value is None else _checked_level(max_value)
     warnings = export_warnings(image, polarity=polarity)
-    clean, dust, saturated, noise_px = _prepared_signal(image, polarity, level, params, warnings)
+    clean, dust, saturated, noise_px, writing = _prepared_signal(image, polarity, level, params, warnings)
     warnings.extend(_masked_clipping_warning(image, level, polarity, dust, saturated))
     strips, per_strip = _place_lanes(
         clean,
@@ -301,6 +301,7 @@ def quantify_blot(
         params=params,
         leave_out_empty=markers is None or isinstance(markers, str),
     )
+    warnings.extend(_lanes_over_writing_messages(writing, per_strip))
     strip_markers = _markers_per_strip(markers, len(strips))
     integer_image = bool(np.issubdtype(image.dtype, np.integer))
     staircase_sd = _staircase_sd(clean, per_strip, noise_px, integer_image, params, warnings)
@@ -578,7 +579,8 @@ def _empty_window_warnings(table: pd.DataFrame, calibrations: dict[int, MWCalibr
 def _prepared_signal(
     image: np.ndarray, polarity: str, level: float | None, params: BlotParameters, warnings: list[str]
 ):
-    """Signal with dust specks and pen writing replaced, their mask, the saturation mask, and the pixel noise SD.
+    """Signal with dust specks and pen writing replaced, their mask, the saturation mask, the pixel noise SD, and
+    the mask of the pen writing alone.
 
     Removed writing is named in ``warnings`` (where, and how to keep it).
     """
@@ -589,6 +591,7 @@ def _prepared_signal(
         if params.remove_dust_specks
         else np.zeros(signal.shape, bool)
     )
+    writing = np.zeros(signal.shape, bool)
     if params.remove_writing:
         writing = writing_mask(signal, noise_sd=noise_px)
         if writing.any():
@@ -618,7 +621,7 @@ def _prepared_signal(
         if level is None
         else saturation_mask(image, level=level, exclude=dust, polarity=polarity)
     )
-    return clean, dust, saturated, noise_px
+    return clean, dust, saturated, noise_px, writing
 
 
 def _masked_clipping_warning(
@@ -649,6 +652,21 @@ def _writing_places(writing: np.ndarray) -> str:
         rows = np.flatnonzero(writing[:, group[0] : group[-1] + 1].any(axis=1))
         places.append(f"rows {rows[0]}-{rows[-1]}, columns {group[0]}-{group[-1]}")
     return "; ".join(places)
+
+
+def _lanes_over_writing_messages(writing: np.ndarray, per_strip) -> list[str]:
+    """A warning for each lane whose central part held pen writing
+    (:func:`~exo_vision.blot.writing.lanes_over_writing`)."""
+    out = []
+    for lane, (r0, r1, c0, c1) in lanes_over_writing(writing, [lane for ls in per_strip for lane in ls]):
+        name = f" ({lane.name})" if lane.name else ""
+        out.append(
+            f"strip {lane.strip} lane {lane.index}{name}: pen writing was removed inside the lane (rows {r0}-{r1}, "
+            f"columns {c0}-{c1}); writing lies beside the lanes, not in a loaded lane, so the lanes may be laid a lane "
+            f"aside (every lane name shifted by one) or a band was taken for writing. Check the annotated image; give "
+            f"{LANE_COLUMNS}, or keep the writing (--keep-writing)"
+        )
+    return out
 
 
 def _writing_message(writing: np.ndarray) -> str:

@@ -14,9 +14,12 @@ background around them (:func:`exo_vision.blot.signal.remove_dust`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
+from exo_vision.blot.lanes.geometry import Lane
 from exo_vision.blot.signal import image_spread, pixel_noise_sd
 
 #: Stroke sizes scale with the frame: a vertical stroke is at least this fraction of the frame's height
@@ -51,6 +54,11 @@ DASH_MAX_HEIGHT_STROKES = 2.0
 DASH_MAX_LENGTH_LABEL_HEIGHTS = 3.0
 GLYPH_HEIGHT_RANGE = (0.5, 1.5)
 GLYPH_MAX_WIDTH_HEIGHTS = 1.5
+#: A label's rim is read on the ring from this many to this many pixels outside its ink (past the ink's soft edge) ...
+RIM_RING_PX = (2, 4)
+#: ... and lies under this fraction of the ink's median height above the background (a pen's line steps down to
+#: the membrane; the top of a smooth band cut at the ink threshold does not).
+MAX_RIM_FRACTION = 0.5
 #: Glyphs and dashes found beside a label extend it this many times (a word, then its dash).
 MAX_CHAIN_STEPS = 3
 #: The background under the ink is read on a copy of about this many rows ...
@@ -71,8 +79,8 @@ def _stroke_sizes(shape: tuple[int, int]) -> tuple[int, int]:
     return length, width
 
 
-def _ink(signal: np.ndarray, noise_sd: float) -> np.ndarray:
-    """Bright pixels: far above an opening as large as the largest label.
+def _ink(signal: np.ndarray, noise_sd: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bright pixels: far above an opening as large as the largest label; and each pixel's height above that opening.
 
     A band shorter than that is ink too, so a band's rim is never a lone stroke. The opening runs on a copy
     reduced to about :data:`BACKGROUND_ROWS` rows (it only sets the background, which is smooth at that
@@ -86,7 +94,8 @@ def _ink(signal: np.ndarray, noise_sd: float) -> np.ndarray:
     background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
     step = max(1, int(np.sqrt(signal.size / SPREAD_SAMPLE_PIXELS)))
     threshold = max(INK_SPREAD_FRACTION * image_spread(signal[::step, ::step]), INK_NOISE_SDS * noise_sd)
-    return (signal - background) > threshold
+    excess = signal - background
+    return excess > threshold, excess
 
 
 def _vertical_strokes(ink: np.ndarray, length: int, width: int) -> np.ndarray:
@@ -123,6 +132,30 @@ def _beside(stats: np.ndarray, i: int, pen_px: float) -> np.ndarray:
         & (lefts < lefts[i] + w_px[i] + reach)
         & (lefts + w_px > lefts[i] - reach)
     )
+
+
+def _steps_down(labels: np.ndarray, stats: np.ndarray, i: int, ink: np.ndarray, excess: np.ndarray) -> bool:
+    """Whether component ``i`` is ink with an edge: the membrane a little way outside it lies far below its ink.
+
+    A pen draws a line of ink on the membrane, so a few pixels beside a stroke the signal is back at the
+    background. The top of a broad, smooth band (a smear on a blotchy membrane) also rises above the ink
+    threshold, and its noisy rim can hold narrow runs that read as strokes; but just outside that rim the band
+    is still almost as high. The ring :data:`RIM_RING_PX` pixels outside the component (other ink left out) must
+    lie under :data:`MAX_RIM_FRACTION` of the component's median height above the background.
+    """
+    x, y = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
+    w, h = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]
+    r_in, r_out = RIM_RING_PX
+    y0, y1 = max(y - r_out, 0), min(y + h + r_out, labels.shape[0])
+    x0, x1 = max(x - r_out, 0), min(x + w + r_out, labels.shape[1])
+    own = (labels[y0:y1, x0:x1] == i).view(np.uint8)
+    near = cv2.dilate(own, np.ones((2 * r_in + 1, 2 * r_in + 1), np.uint8)) > 0
+    far = cv2.dilate(own, np.ones((2 * r_out + 1, 2 * r_out + 1), np.uint8)) > 0
+    ring = far & ~near & ~ink[y0:y1, x0:x1]
+    if not ring.any():
+        return True
+    height = float(np.median(excess[y0:y1, x0:x1][own > 0]))
+    return float(np.median(excess[y0:y1, x0:x1][ring])) < MAX_RIM_FRACTION * height
 
 
 def _band_pieces(labels: np.ndarray, stats: np.ndarray, is_label: np.ndarray) -> np.ndarray:
@@ -197,7 +230,7 @@ def writing_mask(signal: np.ndarray, *, noise_sd: float | None = None) -> np.nda
     if min(signal.shape) < 2 * MIN_STROKE_LENGTH_PX:
         return mask
     length, width = _stroke_sizes(signal.shape)
-    ink = _ink(signal, pixel_noise_sd(signal) if noise_sd is None else noise_sd)
+    ink, excess = _ink(signal, pixel_noise_sd(signal) if noise_sd is None else noise_sd)
     if not ink.any():
         return mask
     strokes = _vertical_strokes(ink, length, width)
@@ -208,7 +241,7 @@ def writing_mask(signal: np.ndarray, *, noise_sd: float | None = None) -> np.nda
     # crop is cut, but holds no stroke either way)
     pad = round(MAX_LABEL_HEIGHT_FRACTION * signal.shape[0])
     r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, signal.shape[0])
-    marked_px = _marked_components(ink[r0:r1], strokes[r0:r1], signal.shape, length)
+    marked_px = _marked_components(ink[r0:r1], strokes[r0:r1], signal.shape, length, excess[r0:r1])
     mask[r0:r1] = marked_px
     if not mask.any():
         return mask
@@ -216,8 +249,14 @@ def writing_mask(signal: np.ndarray, *, noise_sd: float | None = None) -> np.nda
     return cv2.dilate(mask.view(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
 
 
-def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, int], length: int) -> np.ndarray:
-    """Pixels of the labels in ``ink`` (a band of the frame's rows) and of the glyphs and dashes beside them."""
+def _marked_components(
+    ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, int], length: int, excess: np.ndarray
+) -> np.ndarray:
+    """Pixels of the labels in ``ink`` (a band of the frame's rows) and of the glyphs and dashes beside them.
+
+    ``excess`` is each pixel's height above the background; a label must step down from its ink to the background
+    (:func:`_steps_down`).
+    """
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=CONNECTIVITY)
     stroke_px = np.bincount(labels[strokes], minlength=n)
     area = stats[:, cv2.CC_STAT_AREA]
@@ -230,7 +269,9 @@ def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, i
     )
     is_label[0] = False
     for i in np.flatnonzero(is_label).tolist():
-        is_label[i] = h_px[i] >= MIN_LABEL_HEIGHT_PENS * _pen_width(labels, stats, i)
+        is_label[i] = h_px[i] >= MIN_LABEL_HEIGHT_PENS * _pen_width(labels, stats, i) and _steps_down(
+            labels, stats, i, ink, excess
+        )
     is_label &= ~_band_pieces(labels, stats, is_label)
     if not is_label.any():
         return np.zeros(ink.shape, bool)
@@ -246,3 +287,43 @@ def _marked_components(ink: np.ndarray, strokes: np.ndarray, frame: tuple[int, i
             break
         marked |= fresh
     return marked[labels]
+
+
+#: A lane is judged over writing by this central fraction of its width (its edges may touch a dash written
+#: right beside it).
+LANE_CORE_FRACTION = 0.5
+
+
+def lanes_over_writing(writing: np.ndarray, lanes: Sequence[Lane]) -> list[tuple[Lane, tuple[int, int, int, int]]]:
+    """Lanes whose central part holds removed pen writing, and where (first row, last row, first column, last column).
+
+    Labs write ladder masses, lane numbers and marks beside the lanes, on the margin or off the membrane, never
+    inside a loaded lane: a lane over writing is a lane set laid one lane aside (onto the marked margin), or a band
+    was taken for writing. The central :data:`LANE_CORE_FRACTION` of each lane is read over its own rows.
+
+    Parameters
+    ----------
+    writing : (M, N) ndarray of bool
+        Pen writing removed from the frame (:func:`writing_mask`).
+    lanes : sequence of Lane
+        The lanes of the run.
+
+    Returns
+    -------
+    list of (Lane, (int, int, int, int))
+        In the order of ``lanes``; empty when no lane holds writing.
+    """
+    out = []
+    h, w = writing.shape
+    for lane in lanes:
+        rows = np.arange(max(lane.y_top_px, 0), min(lane.y_bottom_px, h))
+        if rows.size == 0:
+            continue
+        cols = lane.columns(rows, fraction=LANE_CORE_FRACTION)
+        inside = (cols >= 0) & (cols < w)
+        hit = np.zeros(cols.shape, bool)
+        hit[inside] = writing[np.broadcast_to(rows[:, None], cols.shape)[inside], cols[inside]]
+        if hit.any():
+            r, c = np.nonzero(hit)
+            out.append((lane, (int(rows[r.min()]), int(rows[r.max()]), int(cols[hit].min()), int(cols[hit].max()))))
+    return out

@@ -417,7 +417,7 @@ def test_lanes_on_a_frame_of_two_membranes_number_the_lanes_alike_in_both(tmp_pa
     true_x = blot.truth[blot.truth.strip == 1].set_index("lane").x_centre_px
     assert (both[1] - true_x.reindex(both.index)).abs().max() < 0.25 * width
     warned = json.loads((out / "run.json").read_text())["warnings"]["frame.tif"]
-    assert any(f"{k} lanes show bands but {k - 2} were asked for" in w for w in warned)
+    assert any(f"{k} lanes were found" in w for w in warned)
 
 
 def test_a_folder_scan_takes_gif_and_webp_blots_and_names_micrographs_it_leaves_out(tmp_path, caplog):

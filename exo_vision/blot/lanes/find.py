@@ -27,6 +27,8 @@ OFF_PITCH = "off the lanes' pitch at the end of the lane set"
 #: Without a measured pitch (a single lane), lanes requested by count are placed this many lane widths
 #: apart (lanes of a comb are about a third of a lane width apart).
 UNKNOWN_PITCH_LANE_WIDTHS = 1.3
+#: What a count of found lanes holds (a lane count's message): blank lanes are found too, from the grid and margins.
+FOUND_LANES = "lanes with bands, and blank lanes in the gaps of their grid or that the membrane's margins show"
 
 
 def find_lanes(
@@ -166,7 +168,8 @@ def _to_count(xs, n_lanes, pitch, lane_width, top, profile, strip: Strip, warnin
         dropped = ", ".join(f"{strip.x_left_px + (x + 0.5) * f - 0.5:.0f}" for x in xs if x not in kept)
         _tell(
             warnings,
-            f"strip {strip.index}: {len(found)} lanes show bands but {n_lanes} were asked for, so the weakest at the "
+            f"strip {strip.index}: {len(found)} lanes were found ({FOUND_LANES}) but {n_lanes} were asked for, "
+            "so the weakest at the "
             f"ends were left out (centred at columns {dropped}); if they are lanes, give {LANE_COUNT} or "
             f"{LANE_COLUMNS}",
         )

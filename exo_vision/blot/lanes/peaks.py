@@ -202,6 +202,8 @@ def faint_lanes(
     band_rows = _band_rows(top, strong)
     if band_rows.sum() < MIN_BAND_ROWS:
         return [], strong.noise
+    if not top.quantised:
+        _drop_bare_strong(top, strong, band_rows, params.strong_lane_prominence_fraction)
     faint, floor = _quantised_faint_tophat(top, band_rows) if top.quantised else (top.th, 0.0)
     prof2 = column_profile(faint, band_rows)
     noise2 = profile_noise(column_profile(top.th_raw, band_rows))
@@ -219,8 +221,62 @@ def faint_lanes(
             strong.peaks = both
             strong.width = float(np.median([p.width for p in both]))
     width, ncols = strong.width, top.th.shape[1]
-    weak = [p for p in found if 0.5 * width <= p.width <= 2.0 * width and width / 2 <= p.x + 0.5 <= ncols - width / 2]
+    floor = 0.0 if top.quantised else membrane_floor(top.th, band_rows, strong.peaks)
+    weak = [
+        p
+        for p in found
+        if 0.5 * width <= p.width <= 2.0 * width
+        and width / 2 <= p.x + 0.5 <= ncols - width / 2
+        and p.prominence > floor
+    ]
     return weak, noise2
+
+
+def _drop_bare_strong(top: StripTophat, strong: StrongLanes, band_rows: np.ndarray, fraction: float) -> None:
+    """Leave out of ``strong`` (in place) the weak peaks that show nothing at the band rows: membrane blotches.
+
+    With one or two loaded lanes (calnexin in the lysate lane only), a smooth blotch off the band rows can be
+    among the few sizeable peaks of the maximum profile and so count as a strong lane, and then set the pitch
+    and the lane width. A peak under ``fraction`` of the strongest one whose band-row profile does not rise
+    above the bare membrane's (:func:`membrane_floor`) is such a blotch; the lane width is then the median of
+    the others.
+    """
+    if len(strong.peaks) < 2:
+        return
+    top_prominence = max(p.prominence for p in strong.peaks)
+    prof = column_profile(top.th, band_rows)
+    floor = membrane_floor(top.th, band_rows, strong.peaks)
+    kept = [
+        p
+        for p in strong.peaks
+        if p.prominence >= fraction * top_prominence or prof[int(np.clip(round(p.x), 0, prof.size - 1))] > floor
+    ]
+    if len(kept) < len(strong.peaks):
+        strong.peaks = kept
+        strong.width = float(np.median([p.width for p in kept]))
+
+
+def membrane_floor(th: np.ndarray, band_rows: np.ndarray, peaks: list[LanePeak]) -> float:
+    """The tallest bump the band-row profile shows on bare membrane: the same profile over as many band-free rows.
+
+    A blotchy membrane (uneven blocking or wetting, smooth patches tens of pixels across) puts bumps in the
+    column profile that the profile's column-to-column noise does not measure. The profile is taken over as
+    many rows without bands (the block above the band rows and the block below; all band-free rows when fewer),
+    as their median (a blotch covers most of such a block; a pen stroke a few rows thick across it does not),
+    on the columns off the strong lanes (more than a lane width from each one's centre, so neither their bands
+    nor their edges count): a faint lane is a band at the band rows and must rise above that. 0 when no such
+    rows or columns remain.
+    """
+    free = np.flatnonzero(~band_rows)
+    n_band = int(band_rows.sum())
+    cols = np.arange(th.shape[1])
+    off = np.ones(cols.size, bool)
+    for p in peaks:
+        off &= np.abs(cols - p.x) > p.width
+    if free.size == 0 or not off.any():
+        return 0.0
+    blocks = (free[:n_band], free[-n_band:]) if free.size >= n_band else (free,)
+    return max(float(column_profile(th, rows, median=True)[off].max()) for rows in blocks)
 
 
 def _clear(p: LanePeak, width: float, noise: float) -> bool:

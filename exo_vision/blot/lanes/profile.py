@@ -133,9 +133,15 @@ def band_window(th: np.ndarray, *, band_heights: float = LANE_WINDOW_BAND_HEIGHT
     return int(np.ceil(band_heights * (bottom - top + 1)))
 
 
-def column_profile(th: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """Column profile of a top-hat block: the maximum over rows, or the mean over the given rows."""
-    prof = th.max(axis=0).astype(np.float64) if rows is None else th[rows].mean(axis=0, dtype=np.float64)
+def column_profile(th: np.ndarray, rows: np.ndarray | None = None, *, median: bool = False) -> np.ndarray:
+    """Column profile of a top-hat block: the maximum over rows, or the mean (``median``: the median) over the
+    given rows."""
+    if rows is None:
+        prof = th.max(axis=0).astype(np.float64)
+    elif median:
+        prof = np.median(th[rows], axis=0).astype(np.float64)
+    else:
+        prof = th[rows].mean(axis=0, dtype=np.float64)
     size = max(MIN_COLUMN_OPENING_PX, prof.size // COLUMN_OPENING_DIVISOR)
     base = ndi.grey_opening(prof, size=size, mode="nearest")
     base = ndi.uniform_filter1d(base, max(MIN_COLUMN_SMOOTHING_PX, size // 2), mode="nearest")

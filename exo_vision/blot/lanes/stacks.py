@@ -15,7 +15,7 @@ from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.constants import ON_GRID_TOLERANCE_PITCHES, SAME_LANE_PITCHES
 from exo_vision.blot.lanes.blanks import end_lanes, fit_count
 from exo_vision.blot.lanes.count import AmbiguousCount, grids_text
-from exo_vision.blot.lanes.find import UNKNOWN_PITCH_LANE_WIDTHS, _tell
+from exo_vision.blot.lanes.find import FOUND_LANES, UNKNOWN_PITCH_LANE_WIDTHS, _tell
 from exo_vision.blot.lanes.geometry import Lane, lane_pixels
 from exo_vision.blot.lanes.peaks import pitch_of
 from exo_vision.blot.strips import Strip
@@ -99,7 +99,7 @@ def share_lanes(
         done.update(stack)
         if len(stack) < 2:
             continue
-        offsets = _share_stack(out, strips, stack, warnings)
+        offsets = _share_stack(out, strips, stack, warnings, tell_end_lanes=n_lanes is None)
         if n_lanes is not None and signal is not None:
             for group in [offsets] + [{j: 0.0} for j in stack if j not in offsets]:
                 if group:
@@ -108,14 +108,20 @@ def share_lanes(
 
 
 def _share_stack(
-    out: list[list[Lane]], strips: Sequence[Strip], stack: list[int], warnings: list[str] | None = None
+    out: list[list[Lane]],
+    strips: Sequence[Strip],
+    stack: list[int],
+    warnings: list[str] | None = None,
+    *,
+    tell_end_lanes: bool = True,
 ) -> dict[int, float]:
     """Share the lanes of the strips ``stack`` in place (see :func:`share_lanes`).
 
     Returns the aligned strips (the reference among them) and the offset (columns) of each one's
     lanes from the reference's; empty when no strip of the stack has a lane. A strip whose lanes would
     match more of the reference's laid a whole lane to the side, with no side edge seen in both to tell,
-    is named in ``warnings`` (:func:`_unchecked_alignment`).
+    is named in ``warnings`` (:func:`_unchecked_alignment`); so are blank end lanes the membranes' margins disagree
+    on (:func:`_tell_end_lanes`), unless ``tell_end_lanes`` is off (a lane count decides them).
     """
     best = max(stack, key=lambda j: len(out[j]))
     ref = sorted(out[best], key=lambda item: item.x_centre_px)
@@ -157,15 +163,18 @@ def _share_stack(
     # blank end lanes (reference frame) only where every strip of the stack shows room for them: a
     # blotch can hide one membrane's edge, never the same edge of every membrane
     # (strips that show both membrane edges judge; one whose edge runs off the image cannot)
-    proposals = []
+    proposals, messages = [], []
     for j, shift in offsets.items():
         if pitch is None or strips[j].membrane_left_px is None or strips[j].membrane_right_px is None:
             continue
-        grown = end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])[0]
+        grown, message = end_lanes([c + shift for c in centres], pitch, ref[0].width_px, strips[j])
         proposals.append([x - shift for x in grown if min(abs(x - shift - c) for c in centres) >= tol])
+        messages.append(message)
     common = (
         [x for x in proposals[0] if all(any(abs(x - y) < tol for y in p) for p in proposals[1:])] if proposals else []
     )
+    if tell_end_lanes:
+        _tell_end_lanes(strips, list(offsets), len(centres), proposals, common, messages, warnings)
     for j, shift in offsets.items():
         s_j = strips[j]
         mid = (s_j.y_top_px + s_j.y_bottom_px - 1) / 2
@@ -186,6 +195,34 @@ def _share_stack(
         if j not in offsets:
             out[j] = _ownend_lanes(out[j], strips[j])  # a layout of its own: its own margins decide
     return offsets
+
+
+def _tell_end_lanes(
+    strips: Sequence[Strip],
+    members: list[int],
+    n_found: int,
+    proposals: list[list[float]],
+    common: list[float],
+    messages: list[str],
+    warnings: list[str] | None,
+) -> None:
+    """Say when blank end lanes of a stack were not inferred although a membrane's margins leave room for them.
+
+    ``proposals`` are the end lanes each membrane's margins show (:func:`~exo_vision.blot.lanes.blanks.end_lanes`),
+    ``common`` those every membrane shows (the ones added); ``messages`` what each membrane's margins could not
+    decide. A blank end lane shows no band, so without this message an unnamed run would lose it without a word.
+    """
+    names = _strip_names(strips, sorted(members))
+    shown = max((len(p) for p in proposals), default=0)
+    if shown > len(common):
+        _tell(
+            warnings,
+            f"{names}: {n_found} lanes found; one membrane's margins leave room for {shown} blank end lane(s) but "
+            f"another's do not (a blotch or a dark margin can hide an edge), so {len(common)} were added; if end "
+            f"lanes are blank, give {LANE_COUNT}",
+        )
+    elif not common and any(messages):
+        _tell(warnings, f"{names}: " + next(m for m in messages if m).split(": ", 1)[1])
 
 
 def fit_shared_count(
@@ -246,7 +283,8 @@ def fit_shared_count(
             out[j] = out[j][lo:hi]
         _tell(
             warnings,
-            f"{names}: {found} lanes show bands but {n_lanes} were asked for, so the weakest at the ends were left "
+            f"{names}: {found} lanes were found ({FOUND_LANES}) but {n_lanes} were asked for, "
+            "so the weakest at the ends were left "
             f"out (centred at columns {dropped}{' in the first strip' if len(members) > 1 else ''}); if they are "
             f"lanes, give {LANE_COUNT} or {LANE_COLUMNS}",
         )
