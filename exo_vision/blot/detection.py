@@ -88,6 +88,9 @@ class NoiseEstimate:
         box's scale, set by the caller that knows the pixel noise).
     tail_sd : float
         SD of the blank volumes read from their central 95 % (:func:`tail_sd`; 0 without boxes).
+    peak_sd : float
+        On a blotchy membrane, the SD a window holding a peak of its own is judged against: the blank boxes'
+        central-half spread, before their tails raised :attr:`sd_volume` (NaN: :attr:`sd_volume`).
     """
 
     sd_volume: float
@@ -97,6 +100,7 @@ class NoiseEstimate:
     lod_floor: float = 0.0
     blotchy: bool = False
     tail_sd: float = 0.0
+    peak_sd: float = float("nan")
 
     def lod(self, factor: float = LOD_FACTOR) -> float:
         """Limit of detection: ``max(mean, 0) + factor * sd``, never below :attr:`lod_floor`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -227,6 +228,10 @@ def measure_strip(
             nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st, pixel_sd)
             cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
             nsat = int(measured_sat[li][top:bottom].sum())
+            if w.detected and nz.blotchy and nz.peak_sd < nz.sd_volume:
+                # a peak of the lane's own (a band the profile shows) is no blotch read by an empty window: the
+                # boxes' tails, which blotches and a smear's tails beside packed lanes alike raise, do not judge it
+                nz = replace(nz, sd_volume=nz.peak_sd)
             lod = nz.lod(st.params.lod_factor)
             outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
             clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)
@@ -389,7 +394,8 @@ def _blotchy(nz: NoiseEstimate, pix, peak_busy, height: int, st: StripSettings, 
     """The noise of a blotchy membrane's ``height``-row windows: blotches are no few outliers among the blank
     boxes, so their tails count (:func:`~exo_vision.blot.detection.tail_sd`), and the boxes may also lie on the
     band rows of lanes without a peak there (``peak_busy``): those are the membrane's blank windows at the rows a
-    marker is measured on, and the only ones as tall as a smear's window. The larger SD of the two samples."""
+    marker is measured on, and the only ones as tall as a smear's window. The larger SD of the two samples; the
+    boxes' central-half SD stays as ``peak_sd``, against which a window holding a peak of its own is judged."""
     wide = blank_volume_noise(
         pix,
         peak_busy,
@@ -403,6 +409,7 @@ def _blotchy(nz: NoiseEstimate, pix, peak_busy, height: int, st: StripSettings, 
         sd, nz.mean_volume, nz.n_boxes, nz.source + " (blotchy: central 95 %, band rows of empty lanes)"
     )
     out.blotchy = True
+    out.peak_sd = nz.sd_volume
     return out
 
 
