@@ -133,7 +133,9 @@ def test_item8_long_stem_writes_all_outputs_or_none(micrograph, tmp_path):
     out = tmp_path / "out"
     assert main(["tem", str(folder), "--out", str(out), "--workers", "1"]) == 0
     produced = [p.name for p in out.iterdir() if p.name.startswith("vvv")]
-    assert len(produced) == 4 and all(len(os.fsencode(n)) <= 255 for n in produced)
+    assert len(produced) == 5 and all(
+        len(os.fsencode(n)) <= 255 for n in produced
+    )  # labels, vesicles, rejected, done, overlay
     assert main(["tem", str(folder), "--out", str(out), "--workers", "1", "--resume"]) == 0
 
 
