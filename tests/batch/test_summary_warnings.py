@@ -30,7 +30,7 @@ def test_summary_csv_counts_and_names_each_images_warnings(tmp_path):
     # a warning that starts with "-" goes behind an apostrophe (a spreadsheet would take it for a formula)
     assert raw.set_index("image").loc["m0", "warnings"].startswith("'--pixel-size-nm 1 replaces")
     summary = read_written_csv(out / "summary.csv", keep_default_na=False)
-    assert list(summary.columns[-3:]) == ["n_warnings", "warnings", "source_file"]
+    assert list(summary.columns[-5:]) == ["pixel_size_nm", "pixel_size_source", "n_warnings", "warnings", "source_file"]
     rows = summary.set_index("image")
     assert any("2" in w and "--pixel-size-nm" in w for w in records["m0"]["warnings"])
     assert rows.loc["m0", "n_warnings"] == len(records["m0"]["warnings"]) >= 1  # before: no such column
@@ -39,3 +39,34 @@ def test_summary_csv_counts_and_names_each_images_warnings(tmp_path):
     assert rows.loc["m1", "warnings"] == " | ".join(records["m1"]["warnings"])
     n_all = len(records["m0"]["warnings"]) + len(records["m1"]["warnings"])
     assert (rows.loc["pooled", "n_warnings"], rows.loc["pooled", "warnings"]) == (n_all, "")
+
+
+def test_summary_csv_names_each_images_calibration_and_warns_of_a_typed_fallback(tmp_path):
+    """A pixel size from --pixel-size-nm-if-missing is a guess: its row names it and counts a warning (facility51
+    F6: a 5 nm/px field measured at the typed 1.0 had n_warnings 0 and no pixel size in summary.csv)."""
+    import imageio.v3 as iio
+
+    from exo_vision.cli.main import main
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    image, _ = make_synthetic_tem(
+        (256, 256), pixel_size_nm=1.0, difficulty="easy", n_vesicles=4, scale_bar=False, rng=0
+    )
+    tifffile.imwrite(inputs / "tagged.tif", image, imagej=True, resolution=(1 / 1.5, 1 / 1.5), metadata={"unit": "nm"})
+    iio.imwrite(inputs / "bare.png", image)  # no calibration of its own
+    assert main(["tem", str(inputs), "--out", str(out), "--workers", "1", "--pixel-size-nm-if-missing", "1"]) == 0
+    records = {r["stem"]: r for r in json.loads((out / "run.json").read_text())["images"]}
+    summary = read_written_csv(out / "summary.csv", keep_default_na=False)
+    assert list(summary.columns[-5:]) == ["pixel_size_nm", "pixel_size_source", "n_warnings", "warnings", "source_file"]
+    rows = summary.set_index("image")
+    assert float(rows.loc["bare", "pixel_size_nm"]) == 1.0
+    assert rows.loc["bare", "pixel_size_source"] == "user (--pixel-size-nm-if-missing)"
+    assert float(rows.loc["tagged", "pixel_size_nm"]) == 1.5
+    assert rows.loc["tagged", "pixel_size_source"].startswith("file metadata")
+    assert (rows.loc["pooled", "pixel_size_nm"], rows.loc["pooled", "pixel_size_source"]) == ("", "")
+    fallback = "pixel size 1 nm/px from --pixel-size-nm-if-missing: the file carries none; check it"
+    assert any(w.startswith(fallback) for w in records["bare"]["warnings"])
+    assert not any("if-missing" in w for w in records["tagged"]["warnings"])
+    assert int(rows.loc["bare", "n_warnings"]) == len(records["bare"]["warnings"]) >= 1
+    assert fallback in rows.loc["bare", "warnings"]
