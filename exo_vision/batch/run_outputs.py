@@ -9,10 +9,13 @@
   per image (copies too) and a last ``pooled`` row (each micrograph once),
   then ``pixel_size_nm`` and ``pixel_size_source`` (the calibration the image
   was measured at, :data:`FALLBACK_SOURCE` for ``--pixel-size-nm-if-missing``;
-  empty on the ``pooled`` row), then ``n_warnings`` and ``warnings`` (the image's warnings of run.json,
-  joined by :data:`WARNINGS_SEPARATOR`; on the ``pooled`` row the count over
-  the image rows and no text), then, when the run has copies, ``duplicate_of`` (the input a copy is
-  pooled as), then ``source_file`` (the input as given; empty on the
+  empty on the ``pooled`` row), then ``n_split_groups`` (the image's
+  ``split_groups`` of run.json: touching vesicles flagged as possibly one cut
+  in pieces), ``n_warnings`` and ``warnings`` (the image's warnings of
+  run.json, joined by :data:`WARNINGS_SEPARATOR`); on the ``pooled`` row
+  the counts summed over the images it pools (copies left out) and no
+  text; then ``duplicate_of`` (the input a copy is pooled as; empty for
+  the others and when the run has no copies), then ``source_file`` (the input as given; empty on the
   ``pooled`` row);
 * ``size_histogram.png`` (300 dpi) and ``.svg``: pooled number-weighted
   histogram (border vesicles excluded when the statistics exclude them);
@@ -54,6 +57,7 @@ from exo_vision.figures.style import save_figure
 from exo_vision.io.image_data import SOURCE_USER
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
+from exo_vision.tem_analysis import recorded_split_groups
 
 #: Columns of errors.csv.
 ERROR_COLUMNS = ("input", "stem", "error")
@@ -103,6 +107,7 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     sources: dict[str, str] = {}
     warned: dict[str, list[str]] = {}  # image -> its warnings, as run.json records them
     calibration: dict[str, tuple[float, str]] = {}  # image -> (pixel size in nm, where it came from)
+    n_split: dict[str, int] = {}  # image -> groups of touching vesicles flagged as possibly one cut in pieces
     frames = []
     total_area = 0.0
     copies: dict[str, str] = {}  # image -> the input counted for it in the pool (a copy of that micrograph)
@@ -114,6 +119,7 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         sources[name] = display_path(record["input"])
         warned[name] = [str(w) for w in record.get("warnings") or []]
         calibration[name] = _calibration_cells(record, config)
+        n_split[name] = len(recorded_split_groups(record))
         if record.get("duplicate_of"):  # the same micrograph as an earlier input: pooled once, as that one
             copies[name] = display_path(record["duplicate_of"])
             continue
@@ -135,12 +141,16 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     # the calibration each row was measured at (a typed fallback is a guess to check); none for the pooled row
     summary["pixel_size_nm"] = [*(calibration[name][0] for name in images), np.nan]
     summary["pixel_size_source"] = [*(calibration[name][1] for name in images), ""]
+    # the pooled row sums over each micrograph once, as its statistics count it (a copy repeats its original's)
+    distinct = [name for name in images if name not in copies]
+    summary["n_split_groups"] = [*(n_split[name] for name in images), sum(n_split[name] for name in distinct)]
     # a spreadsheet filters the images with warnings on the count, and reads them in the text beside it
-    summary["n_warnings"] = [*(len(warned[name]) for name in images), sum(len(warned[name]) for name in images)]
+    summary["n_warnings"] = [*(len(warned[name]) for name in images), sum(len(warned[name]) for name in distinct)]
     summary["warnings"] = [*(WARNINGS_SEPARATOR.join(warned[name]) for name in images), ""]
+    # the input each copy's numbers are pooled as; always there (empty without copies), so that summaries of
+    # several runs appended into one sheet keep their columns in place
+    summary["duplicate_of"] = [copies.get(name, "") for name in summary["image"]]
     # which file each row measured (stems of same-named inputs in different folders differ only by a suffix)
-    if copies:  # only a run with copies has the column: it names the input each copy's numbers are pooled as
-        summary["duplicate_of"] = [copies.get(name, "") for name in summary["image"]]
     summary["source_file"] = [sources.get(name, "") for name in summary["image"]]
     write_if_changed(out_dir / "summary.csv", _csv_bytes(summary))
 

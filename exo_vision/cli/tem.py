@@ -35,8 +35,8 @@ Per input image (stem S) the output folder receives:
   S_rois.zip       with --save-rois: the vesicles as an ImageJ/Fiji ROI set
 and for the run: vesicles.csv (all images, `image` column), summary.csv
 (statistics per image and pooled; pixel_size_nm and pixel_size_source:
-each image's calibration; n_warnings and warnings: each image's warnings,
-for a spreadsheet filter), size_histogram.png (300 dpi) and .svg,
+each image's calibration; n_split_groups; n_warnings and warnings: each
+image's warnings, for a spreadsheet filter; duplicate_of), size_histogram.png (300 dpi) and .svg,
 run.json (version, parameters, checksums, calibration sources, timings) and
 errors.csv (one row per failed input). Copies of one micrograph (same
 bytes; same pixels and pixel size; or the same pixels at another bit depth or

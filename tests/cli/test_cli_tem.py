@@ -109,8 +109,10 @@ def test_summary_run_json_and_histogram(first_run, inputs):
         *STATISTICS_KEYS,
         "pixel_size_nm",
         "pixel_size_source",
+        "n_split_groups",
         "n_warnings",
         "warnings",
+        "duplicate_of",
         "source_file",
     ]
     assert summary["image"].tolist() == [*GOOD, "pooled"]
