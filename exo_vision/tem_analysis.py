@@ -21,6 +21,7 @@ from exo_vision._shared.validation import MAX_PIXEL_SIZE_NM, MIN_IMAGE_SIDE_PX
 from exo_vision.calibration.mask import annotation_mask
 from exo_vision.calibration.scalebar import ScaleBarReading
 from exo_vision.io.image_data import ImageData
+from exo_vision.io.read import scale_bar_disagreement_in
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.api import segment_vesicles
@@ -516,7 +517,14 @@ def split_groups_warnings(groups: list[tuple[int, ...]], labels: np.ndarray, *, 
     ]
 
 
-def no_vesicle_warnings(n_vesicles: int, *, polarity: str, requested: str, rejected: pd.DataFrame) -> list[str]:
+def no_vesicle_warnings(
+    n_vesicles: int,
+    *,
+    polarity: str,
+    requested: str,
+    rejected: pd.DataFrame,
+    calibration_conflict: tuple[float, float] | None = None,
+) -> list[str]:
     """The warning for a micrograph in which nothing was segmented, or no warning.
 
     Parameters
@@ -529,12 +537,16 @@ def no_vesicle_warnings(n_vesicles: int, *, polarity: str, requested: str, rejec
         The polarity asked for ("auto": read from the image).
     rejected : DataFrame
         The rejected candidates, with their ``reason``.
+    calibration_conflict : tuple of float, optional
+        The file's and the burnt-in scale bar's pixel sizes (nm/px) when they disagree
+        (:func:`~exo_vision.io.read.scale_bar_disagreement_in`): a wrong pixel size puts every vesicle outside the
+        sizes kept, so the message points to it before the polarity.
 
     Returns
     -------
     list of str
-        Empty when vesicles were found; else one message naming the polarity, the rejected candidates by
-        reason, and the polarity to try.
+        Empty when vesicles were found; else one message naming the calibration conflict (when there is one), the
+        polarity, the rejected candidates by reason, and the polarity to try.
     """
     if n_vesicles:
         return []
@@ -542,10 +554,20 @@ def no_vesicle_warnings(n_vesicles: int, *, polarity: str, requested: str, rejec
     reasons = rejected_by_reason(rejected)
     shown = "; ".join(f"{n} x {reason}" for reason, n in list(reasons.items())[:MAX_REASONS_SHOWN])
     how = "read from the image as" if requested == "auto" else "given as"
+    first = ""
+    if calibration_conflict is not None:
+        file_nm, bar_nm = calibration_conflict
+        first = (
+            f" at the file's {file_nm:.4g} nm/px, which its scale bar contradicts ({bar_nm:.4g} nm/px; see that "
+            f"warning): a wrong pixel size puts every vesicle outside the sizes kept, so rerun with --pixel-size-nm "
+            f"{bar_nm:.4g} (or the true value) first; "
+        )
+    last = "then, if vesicles are still missing and are" if first else "if the vesicles are"
     return [
-        f"no vesicle found: the polarity was {how} {polarity!r} (vesicles {_POLARITY_WORDS.get(polarity, polarity)} "
-        f"than the stain) and {sum(reasons.values())} candidate(s) were rejected{f' ({shown})' if shown else ''}; "
-        f"if the vesicles are {_POLARITY_WORDS.get(other, other)} than the stain, rerun with --polarity {other}"
+        f"no vesicle found{first or ': '}the polarity was {how} {polarity!r} (vesicles "
+        f"{_POLARITY_WORDS.get(polarity, polarity)} than the stain) and {sum(reasons.values())} candidate(s) were "
+        f"rejected{f' ({shown})' if shown else ''}; {last} {_POLARITY_WORDS.get(other, other)} than the stain, "
+        f"rerun with --polarity {other}"
     ]
 
 
@@ -793,6 +815,7 @@ def analyse_micrograph(
             polarity=str(segmentation.polarity),
             requested=str(parameters["polarity"]),
             rejected=segmentation.rejected,
+            calibration_conflict=scale_bar_disagreement_in(original.warnings),
         ),
     ]
     t2 = time.perf_counter()

@@ -342,3 +342,33 @@ def test_the_unet_table_gives_each_vesicle_its_network_confidence_and_classical_
     assert len(np.unique(confidence)) > 1  # one value per vesicle, not one per image
     classical = analyse_micrograph(data, method="classical", n_boot=10)
     assert len(classical.table) and classical.table["confidence"].isna().all()
+
+
+def test_no_vesicle_at_a_file_calibration_its_scale_bar_contradicts_points_to_the_calibration_first(tmp_path):
+    """A file tagged 0.08 nm/px whose bar says 0.8: every vesicle is 10 times too small to be kept, and the advice
+    named only the polarity (facility51 F14); now the calibration and its fix come first."""
+    import tifffile
+
+    from exo_vision.io import read_image
+
+    image, _ = make_synthetic_tem((512, 512), pixel_size_nm=0.8, difficulty="easy", n_vesicles=6, rng=4)
+    path = tmp_path / "tag_fine.tif"
+    tifffile.imwrite(path, image, imagej=True, resolution=(1 / 0.08, 1 / 0.08), metadata={"unit": "nm"})
+    data = read_image(path, kind="tem")
+    assert data.pixel_size_nm == pytest.approx(0.08)
+    (conflict,) = [w for w in data.warnings if "disagrees with the burnt-in scale bar" in w]
+    bar = float(conflict.split(" px: ")[1].split(" nm/px")[0])
+    assert bar == pytest.approx(0.8, rel=0.01)
+    result = analyse_micrograph(data)
+    assert len(result.table) == 0
+    (message,) = [w for w in result.warnings if w.startswith("no vesicle found")]
+    assert message.startswith(
+        f"no vesicle found at the file's 0.08 nm/px, which its scale bar contradicts ({bar:.4g} nm/px; see that "
+        f"warning): a wrong pixel size puts every vesicle outside the sizes kept, so rerun with --pixel-size-nm "
+        f"{bar:.4g} (or the true value) first; the polarity was read from the image as"
+    )  # before: "no vesicle found: the polarity was ..." and only the polarity to try
+    assert message.endswith(
+        "then, if vesicles are still missing and are darker than the stain, rerun with --polarity dark"
+    )
+    # at the bar's value the same file has its vesicles
+    assert len(analyse_micrograph(data.with_pixel_size(bar)).table) > 0

@@ -7,10 +7,15 @@
   micrograph is pooled once;
 * ``summary.csv``   :func:`~exo_vision.measure.size_stats.size_statistics`
   per image (copies too) and a last ``pooled`` row (each micrograph once),
-  then ``n_warnings`` and ``warnings`` (the image's warnings of run.json,
-  joined by :data:`WARNINGS_SEPARATOR`; on the ``pooled`` row the count over
-  the image rows and no text), then, when the run has copies, ``duplicate_of`` (the input a copy is
-  pooled as), then ``source_file`` (the input as given; empty on the
+  then ``pixel_size_nm`` and ``pixel_size_source`` (the calibration the image
+  was measured at, :data:`FALLBACK_SOURCE` for ``--pixel-size-nm-if-missing``;
+  empty on the ``pooled`` row), then ``n_split_groups`` (the image's
+  ``split_groups`` of run.json: touching vesicles flagged as possibly one cut
+  in pieces), ``n_warnings`` and ``warnings`` (the image's warnings of
+  run.json, joined by :data:`WARNINGS_SEPARATOR`); on the ``pooled`` row
+  the counts summed over the images it pools (copies left out) and no
+  text; then ``duplicate_of`` (the input a copy is pooled as; empty for
+  the others and when the run has no copies), then ``source_file`` (the input as given; empty on the
   ``pooled`` row);
 * ``size_histogram.png`` (300 dpi) and ``.svg``: pooled number-weighted
   histogram (border vesicles excluded when the statistics exclude them);
@@ -49,8 +54,10 @@ from exo_vision.batch.image_outputs import output_names, read_table_csv, table_c
 from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.style import save_figure
+from exo_vision.io.image_data import SOURCE_USER
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
+from exo_vision.tem_analysis import recorded_split_groups
 
 #: Columns of errors.csv.
 ERROR_COLUMNS = ("input", "stem", "error")
@@ -99,6 +106,8 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     per_image: dict[str, dict[str, Any]] = {}
     sources: dict[str, str] = {}
     warned: dict[str, list[str]] = {}  # image -> its warnings, as run.json records them
+    calibration: dict[str, tuple[float, str]] = {}  # image -> (pixel size in nm, where it came from)
+    n_split: dict[str, int] = {}  # image -> groups of touching vesicles flagged as possibly one cut in pieces
     frames = []
     total_area = 0.0
     copies: dict[str, str] = {}  # image -> the input counted for it in the pool (a copy of that micrograph)
@@ -109,6 +118,8 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         per_image[name] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
         sources[name] = display_path(record["input"])
         warned[name] = [str(w) for w in record.get("warnings") or []]
+        calibration[name] = _calibration_cells(record, config)
+        n_split[name] = len(recorded_split_groups(record))
         if record.get("duplicate_of"):  # the same micrograph as an earlier input: pooled once, as that one
             copies[name] = display_path(record["duplicate_of"])
             continue
@@ -126,13 +137,20 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     per_image["pooled"] = size_statistics(pooled, analysed_area_nm2=total_area or None, **stats_kwargs)
     write_if_changed(out_dir / "vesicles.csv", _csv_bytes(pooled))
     summary = statistics_frame(per_image)
-    # a spreadsheet filters the images with warnings on the count, and reads them in the text beside it
     images = list(summary["image"])[:-1]  # the last row is the pooled one
-    summary["n_warnings"] = [*(len(warned[name]) for name in images), sum(len(warned[name]) for name in images)]
+    # the calibration each row was measured at (a typed fallback is a guess to check); none for the pooled row
+    summary["pixel_size_nm"] = [*(calibration[name][0] for name in images), np.nan]
+    summary["pixel_size_source"] = [*(calibration[name][1] for name in images), ""]
+    # the pooled row sums over each micrograph once, as its statistics count it (a copy repeats its original's)
+    distinct = [name for name in images if name not in copies]
+    summary["n_split_groups"] = [*(n_split[name] for name in images), sum(n_split[name] for name in distinct)]
+    # a spreadsheet filters the images with warnings on the count, and reads them in the text beside it
+    summary["n_warnings"] = [*(len(warned[name]) for name in images), sum(len(warned[name]) for name in distinct)]
     summary["warnings"] = [*(WARNINGS_SEPARATOR.join(warned[name]) for name in images), ""]
+    # the input each copy's numbers are pooled as; always there (empty without copies), so that summaries of
+    # several runs appended into one sheet keep their columns in place
+    summary["duplicate_of"] = [copies.get(name, "") for name in summary["image"]]
     # which file each row measured (stems of same-named inputs in different folders differ only by a suffix)
-    if copies:  # only a run with copies has the column: it names the input each copy's numbers are pooled as
-        summary["duplicate_of"] = [copies.get(name, "") for name in summary["image"]]
     summary["source_file"] = [sources.get(name, "") for name in summary["image"]]
     write_if_changed(out_dir / "summary.csv", _csv_bytes(summary))
 
@@ -193,6 +211,20 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     if getattr(result, "dask_workers", None):  # the workers made the numbers: their code was checked
         run["dask_workers"] = result.dask_workers
     atomic_write_text(out_dir / "run.json", json.dumps(run, indent=1, default=_json_default) + "\n")
+
+
+#: summary.csv's ``pixel_size_source`` of an input measured at ``--pixel-size-nm-if-missing``.
+FALLBACK_SOURCE = "user (--pixel-size-nm-if-missing)"
+
+
+def _calibration_cells(record: dict[str, Any], config: TemBatchConfig) -> tuple[float, str]:
+    """(pixel size in nm, its source) of one image's record; a typed value given only to the inputs without a
+    calibration of their own (``pixel_size_nm_if_missing``, which excludes ``pixel_size_nm``) is named as such."""
+    px = record.get("pixel_size_nm")
+    source = str(record.get("pixel_size_source") or "")
+    if source == SOURCE_USER and config.pixel_size_nm_if_missing is not None:
+        source = FALLBACK_SOURCE
+    return (float(px) if px is not None else np.nan), source
 
 
 def _json_default(value: Any) -> Any:

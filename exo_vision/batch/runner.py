@@ -484,12 +484,15 @@ OVERRIDE_WARN_RELATIVE = 0.01
 
 
 def _apply_run_pixel_size(image: ImageData, parameters: dict[str, Any]) -> ImageData:
-    """Give ``pixel_size_nm_if_missing`` to an input without a calibration of its own, and warn when
-    ``pixel_size_nm`` replaces a file's own calibration by a different value (its value is kept in
-    ``metadata`` and recorded in run.json)."""
+    """Give ``pixel_size_nm_if_missing`` to an input without a calibration of its own (with a warning that
+    says so), and warn when ``pixel_size_nm`` replaces a file's own calibration by a different value (its value
+    is kept in ``metadata`` and recorded in run.json)."""
     fallback = parameters.get("pixel_size_nm_if_missing")
     if fallback is not None and image.pixel_size_nm is None:
-        return image.with_pixel_size(float(fallback))
+        filled = image.with_pixel_size(float(fallback))
+        # a typed guess: warned, so that the summary's n_warnings filter finds the image
+        filled.warnings.append(fallback_warning(float(fallback)))
+        return filled
     own = image.metadata.get("file_pixel_size_yx_nm")
     typed = parameters.get("pixel_size_nm")
     if typed is None or not own or None in own:
@@ -503,6 +506,14 @@ def _apply_run_pixel_size(image: ImageData, parameters: dict[str, Any]) -> Image
             "size, pass --pixel-size-nm-if-missing instead"
         )
     return image
+
+
+def fallback_warning(pixel_size_nm: float) -> str:
+    """The warning of an input measured at ``--pixel-size-nm-if-missing`` (``pixel_size_nm``, nm/px)."""
+    return (
+        f"pixel size {pixel_size_nm:g} nm/px from --pixel-size-nm-if-missing: the file carries none; check it "
+        "(a wrong value scales every diameter by the same factor)"
+    )
 
 
 def _own_calibration(image: ImageData) -> dict[str, Any]:

@@ -34,8 +34,9 @@ Per input image (stem S) the output folder receives:
   S_done.json      completion marker (input checksum, parameters, output checksums)
   S_rois.zip       with --save-rois: the vesicles as an ImageJ/Fiji ROI set
 and for the run: vesicles.csv (all images, `image` column), summary.csv
-(statistics per image and pooled; n_warnings and warnings: each image's
-warnings, for a spreadsheet filter), size_histogram.png (300 dpi) and .svg,
+(statistics per image and pooled; pixel_size_nm and pixel_size_source:
+each image's calibration; n_split_groups; n_warnings and warnings: each
+image's warnings, for a spreadsheet filter; duplicate_of), size_histogram.png (300 dpi) and .svg,
 run.json (version, parameters, checksums, calibration sources, timings) and
 errors.csv (one row per failed input). Copies of one micrograph (same
 bytes; same pixels and pixel size; or the same pixels at another bit depth or
@@ -93,7 +94,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="NM",
         help="pixel size in nm for the inputs without a calibration of their own (no metadata, no readable "
-        "scale bar); calibrated inputs keep theirs: for a folder that mixes both",
+        "scale bar); calibrated inputs keep theirs: for a folder that mixes both. Each input given it gets a "
+        "warning (summary.csv: pixel_size_source 'user (--pixel-size-nm-if-missing)')",
     )
     g.add_argument("--frame", type=int, metavar="K", help="frame to analyse in multi-frame files (0-based)")
     g.add_argument(

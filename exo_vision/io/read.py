@@ -807,6 +807,23 @@ def scale_bar_disagreement(file_px_nm: float, file_source: str, record: dict[str
     )
 
 
+#: The opening of :func:`scale_bar_disagreement`'s warning, with the file's and the bar's pixel sizes (nm/px).
+SCALE_BAR_DISAGREEMENT_PATTERN = re.compile(
+    r"^the file's calibration \(([0-9.eE+-]+) nm/px, .*?\) disagrees with the burnt-in scale bar "
+    r"\(.*? over [0-9.]+ px: ([0-9.eE+-]+) nm/px, "
+)
+
+
+def scale_bar_disagreement_in(warnings: list[str] | None) -> tuple[float, float] | None:
+    """The file's and the scale bar's pixel sizes (nm/px) of the first :func:`scale_bar_disagreement` warning among
+    an image's ``warnings`` (as run.json records them), or None when none is there."""
+    for warning in warnings or []:
+        match = SCALE_BAR_DISAGREEMENT_PATTERN.match(str(warning))
+        if match:
+            return float(match.group(1)), float(match.group(2))
+    return None
+
+
 def unread_scale_bar_message(record: dict[str, Any]) -> str:
     """What to tell the user about a scale bar that was found but whose label was not read (``record`` as
     ``ImageData.metadata["scale_bar"]`` holds it)."""

@@ -38,6 +38,7 @@ from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.batch.duplicates import affine_match, same_pixel_size, signatures_alike
 from exo_vision.io import read_image
+from exo_vision.io.read import scale_bar_disagreement_in
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
 from exo_vision.report.session_folder import is_session_folder, read_session_folder
@@ -75,6 +76,10 @@ COPY_COLUMNS = ("grid", "image", "input", "counted_grid", "counted_image", "coun
 
 #: Columns of :attr:`TemEvidence.split_pairs`.
 SPLIT_PAIR_COLUMNS = ("grid", "image", "labels", "counted")
+
+#: Columns of :attr:`TemEvidence.calibration_conflicts`: the image, the pixel size it was measured at (the
+#: file's, nm/px) and the one its burnt-in scale bar gives (nm/px).
+CALIBRATION_CONFLICT_COLUMNS = ("grid", "image", "file_pixel_size_nm", "bar_pixel_size_nm")
 
 
 def describe_segmenter(record: Any) -> tuple[str, str]:
@@ -161,6 +166,10 @@ class TemEvidence:
     n_edge_cut_counted : int
         Vesicles cut by the image edge (``touches_border``) that ``statistics`` counts, their sizes truncated:
         0 unless the run kept them (``exo-vision tem --include-border``).
+    calibration_conflicts : pandas.DataFrame
+        One row per pooled image (copies left out) whose run warned that the file's calibration disagrees with
+        its burnt-in scale bar (:func:`~exo_vision.io.read.scale_bar_disagreement`; measured at the file's
+        value): :data:`CALIBRATION_CONFLICT_COLUMNS`.
     """
 
     grids: list[TemGrid]
@@ -172,6 +181,9 @@ class TemEvidence:
     split_pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SPLIT_PAIR_COLUMNS)))
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     n_edge_cut_counted: int = 0
+    calibration_conflicts: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(CALIBRATION_CONFLICT_COLUMNS))
+    )
 
     @property
     def n_split_pairs_counted(self) -> int:
@@ -581,6 +593,24 @@ def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_bord
     return pd.DataFrame(rows, columns=list(SPLIT_PAIR_COLUMNS))
 
 
+def _calibration_conflicts(grids: Sequence[TemGrid], copies: pd.DataFrame) -> pd.DataFrame:
+    """The pooled images (copies left out) whose run warned that the file's calibration disagrees with the burnt-in
+    scale bar, with both pixel sizes (:data:`CALIBRATION_CONFLICT_COLUMNS`)."""
+    rows = []
+    for g in grids:
+        left_out = set(copies.loc[copies["grid"] == g.name, "image"])
+        for record in g.run["images"]:
+            stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
+            if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
+                continue
+            found = scale_bar_disagreement_in(record.get("warnings"))
+            if found is not None:
+                rows.append(
+                    {"grid": g.name, "image": stem, "file_pixel_size_nm": found[0], "bar_pixel_size_nm": found[1]}
+                )
+    return pd.DataFrame(rows, columns=list(CALIBRATION_CONFLICT_COLUMNS))
+
+
 def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
     """Read one or more ``exo-vision tem`` folders (one per grid) and pool them.
 
@@ -685,6 +715,7 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         split_pairs=split_pairs,
         rejected_by_reason=rejected,
         n_edge_cut_counted=edge_cut_counted,
+        calibration_conflicts=_calibration_conflicts(grids, copies),
     )
 
 

@@ -789,6 +789,7 @@ def _statistics(tem: TemEvidence) -> str:
         "<h2>Size statistics (TEM, equivalent-circle diameter)</h2>"
         + empty
         + _split_pairs_words(tem)
+        + _calibration_conflict_words(tem)
         + _size_limit_cut_words(tem)
         + _table(["Statistic", "Value"], rows, right=(1,))
         + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
@@ -833,6 +834,28 @@ def _split_pairs_words(tem: TemEvidence, *, card: bool = False) -> str:
         "weighted means (and the Z-average equivalent compared with DLS). The numbers here are as measured: look at "
         "the groups (overlay PNG or napari) and join those that are one vesicle in napari's Curation dock before "
         "publishing.</p>"
+    )
+
+
+def _calibration_conflict_words(tem: TemEvidence) -> str:
+    """A paragraph naming the pooled images whose file calibration disagrees with their burnt-in scale bar (both
+    values, and the factor their diameters would change by at the bar's); "" when there are none."""
+    conflicts = tem.calibration_conflicts
+    if not len(conflicts):
+        return ""
+    several_grids = len(tem.grids) > 1
+    named = [
+        f"{_e(f'{r.grid}/{r.image}' if several_grids else r.image)} (file {r.file_pixel_size_nm:.4g} nm/px, "
+        f"bar {r.bar_pixel_size_nm:.4g} nm/px: at the bar's value its diameters would be "
+        f"{r.bar_pixel_size_nm / r.file_pixel_size_nm:.3g} times these)"
+        for r in conflicts.itertuples(index=False)
+    ]
+    return (
+        f'<p class="warn">The pooled statistics include {len(conflicts)} image(s) whose file calibration disagrees '
+        f"with the scale bar burnt into the image, measured at the file's value: {'; '.join(named)}. If the bar is "
+        "right, their diameters are off by that factor, and with them the mean, the percentiles and the weighted "
+        "means. Check which is right and rerun those images with --pixel-size-nm (the run's warning names "
+        "the bar's value) before publishing.</p>"
     )
 
 

@@ -365,3 +365,48 @@ def test_a_table_follows_its_runs_include_border_and_the_legend_says_so(tmp_path
     # --include-border on a table with no record counts them, and says so
     assert main(["histogram", str(bare), "--out", str(fig), "--include-border"]) == 0
     assert "n = 6, " in fig.read_text() and "incl. 2 cut by the image edge" in fig.read_text()
+
+
+def test_copies_of_one_micrograph_are_counted_once_as_the_report_does(tmp_path, caplog):
+    """run.json records which inputs are one micrograph; the histogram counts each once, as `tem`'s pooled tables
+    and the report do, and names the copies it left out (facility51 F12: per-image tables of a run with a copy,
+    or two runs of one folder, were counted twice)."""
+    import shutil
+
+    import tifffile
+
+    from exo_vision.synthetic.tem import make_synthetic_tem
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for seed in (0, 1):
+        image, _ = make_synthetic_tem(
+            (256, 256), pixel_size_nm=1.0, difficulty="easy", n_vesicles=5, scale_bar=False, rng=seed
+        )
+        tifffile.imwrite(inputs / f"m{seed}.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
+    shutil.copy(inputs / "m0.tif", inputs / "m0_copy.tif")  # the same bytes under another name
+    for out in ("a", "b"):
+        assert main(["tem", str(inputs), "--out", str(tmp_path / out), "--workers", "1", "--include-border"]) == 0
+    pooled = pd.read_csv(tmp_path / "a" / "vesicles.csv")
+    n = len(pooled)
+    assert n > 0 and set(pooled["image"]) == {"m0", "m1"}
+
+    def counted(*tables: str) -> int:
+        caplog.clear()
+        figure = tmp_path / "h.svg"
+        assert (
+            main(["histogram", *(str(tmp_path / t) for t in tables), "--group-by", "none", "--out", str(figure)]) == 0
+        )
+        return int(pd.read_csv(tmp_path / "h_bins.csv")["count"].sum())
+
+    per_image = ["a/m0_vesicles.csv", "a/m0_copy_vesicles.csv", "a/m1_vesicles.csv"]
+    assert counted(*per_image) == n  # before: n + the copy's vesicles
+    copy_rows = len(pd.read_csv(tmp_path / "a" / "m0_copy_vesicles.csv"))
+    assert f"m0_copy.tif ({tmp_path / 'a' / 'm0_copy_vesicles.csv'}) is the same micrograph as" in caplog.text
+    assert f"its {copy_rows} vesicle(s) left out" in caplog.text
+    assert counted("a/vesicles.csv", "b/vesicles.csv") == n  # before: 2 n
+    assert "2 copied micrograph(s) left out" in caplog.text
+    assert counted("a/vesicles.csv", *per_image) == n  # a table and its run's per-image tables
+    # a copy given without the micrograph it copies is that micrograph's only count
+    assert counted("a/m0_copy_vesicles.csv", "a/m1_vesicles.csv") == n
+    assert "left out" not in caplog.text

@@ -104,7 +104,17 @@ def test_labels_tif_is_calibrated_and_matches_the_table(first_run, inputs):
 def test_summary_run_json_and_histogram(first_run, inputs):
     _, out = first_run
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.columns) == ["image", *STATISTICS_KEYS, "n_warnings", "warnings", "source_file"]
+    assert list(summary.columns) == [
+        "image",
+        *STATISTICS_KEYS,
+        "pixel_size_nm",
+        "pixel_size_source",
+        "n_split_groups",
+        "n_warnings",
+        "warnings",
+        "duplicate_of",
+        "source_file",
+    ]
     assert summary["image"].tolist() == [*GOOD, "pooled"]
     assert [Path(f).name for f in summary["source_file"].iloc[:-1]] == [f"{g}.tif" for g in GOOD]
     assert pd.isna(summary["source_file"].iloc[-1])  # the pooled row measured every file

@@ -1007,3 +1007,31 @@ def test_the_report_names_a_flagged_group_of_three_pieces(outputs, tmp_path):
     n = int(tem.statistics["n"])
     assert f"The pooled statistics include 1 group(s) of touching vesicles (3 of the {n} counted)" in text
     assert f"({record['stem']}: {group}; vesicle labels as in vesicles.csv)" in text
+
+
+def test_a_file_calibration_the_scale_bar_contradicts_is_named_beside_the_pooled_statistics(tmp_path):
+    """An image measured at its file's pixel size while its burnt-in bar says another is pooled into the headline
+    numbers; the statistics section names it with both values, as it names split groups (facility51 F7: the
+    report's top said nothing of a file tagged 1.6 nm/px whose bar says 0.8)."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    image, _ = make_synthetic_tem((512, 512), pixel_size_nm=0.8, difficulty="easy", n_vesicles=6, rng=4)
+    tifffile.imwrite(inputs / "wrong.tif", image, imagej=True, resolution=(1 / 1.6, 1 / 1.6), metadata={"unit": "nm"})
+    right, _ = make_synthetic_tem((512, 512), pixel_size_nm=0.8, difficulty="easy", n_vesicles=6, rng=5)
+    tifffile.imwrite(inputs / "right.tif", right, imagej=True, resolution=(1 / 0.8, 1 / 0.8), metadata={"unit": "nm"})
+    assert main(["tem", str(inputs), "--out", str(out), "--workers", "1"]) == 0
+    records = {r["stem"]: r for r in json.loads((out / "run.json").read_text())["images"]}
+    assert any("disagrees with the burnt-in scale bar" in w for w in records["wrong"]["warnings"])
+    evidence = collect_tem([out])
+    rows = evidence.calibration_conflicts
+    assert rows["image"].tolist() == ["wrong"]  # before: no such attribute
+    assert rows["file_pixel_size_nm"].iloc[0] == 1.6
+    assert rows["bar_pixel_size_nm"].iloc[0] == pytest.approx(0.8, rel=0.01)
+    page = (tmp_path / "r.html").resolve()
+    assert main(["report", "--tem", str(out), "--out", str(page)]) == 0
+    text = re.sub(r"<[^>]+>", "", page.read_text())
+    statistics = text[text.index("Size statistics (TEM") :]
+    assert "The pooled statistics include 1 image(s) whose file calibration disagrees with the scale bar" in statistics
+    bar = rows["bar_pixel_size_nm"].iloc[0]
+    assert f"wrong (file 1.6 nm/px, bar {bar:.4g} nm/px: at the bar's value its diameters would be" in statistics
+    assert "right (file" not in statistics
