@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -999,9 +1001,20 @@ def _run_dask(
     for name in ("distributed", "dask"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
     cluster = None
+    scratch: tempfile.TemporaryDirectory[str] | None = None
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        # the cluster's scratch folders (dask-scratch-space) in a temp folder of this run's, removed at its end
+        scratch = tempfile.TemporaryDirectory(prefix="exo-vision-dask-")
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            local_directory=scratch.name,
+            scheduler_kwargs={"local_directory": scratch.name},
+        )
         client = Client(cluster)
+        client.run(_quiet_dask_worker_logs)
     else:
         try:
             client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S)
@@ -1077,9 +1090,51 @@ def _run_dask(
                 ", ".join(lost[:NOT_IN_RUN_NAMES_SHOWN]) + (", ..." if len(lost) > NOT_IN_RUN_NAMES_SHOWN else ""),
             )
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with _dask_logs_quiet(cluster is not None):
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        if scratch is not None:
+            scratch.cleanup()
+
+
+#: Loggers of Dask's worker side that report its connections failing: a local cluster's workers whose scheduler
+#: closes (the run stopped: Ctrl-C, SIGTERM) print some 45 lines of tracebacks of theirs
+#: (``Failed to communicate with scheduler during heartbeat``, ``CommClosedError``) into the run's log.
+DASK_WORKER_LOGGERS = (
+    "distributed.worker",
+    "distributed.worker.state_machine",
+    "distributed.core",
+    "distributed.comm",
+    "distributed.batched",
+    "distributed.nanny",
+)
+
+
+def _quiet_dask_worker_logs() -> None:
+    """In a worker of this run's local Dask cluster: :data:`DASK_WORKER_LOGGERS` print nothing (the run reports
+    every image's failure itself, and the cluster ends with the run)."""
+    for name in DASK_WORKER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def _dask_logs_quiet(local: bool) -> Iterator[None]:
+    """Within the block, the shutdown of this run's local Dask cluster prints nothing in this process (the
+    scheduler and the workers' nannies run here); the levels are restored after. A remote cluster's
+    client keeps its messages."""
+    if not local:
+        yield
+        return
+    names = ("distributed", "tornado", "asyncio", *DASK_WORKER_LOGGERS)
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _worker_died(failure: BaseException | None) -> bool:
