@@ -143,3 +143,44 @@ def caused_by_interrupt(error: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+#: Signals a terminal sends to its whole foreground process group: Ctrl-C (SIGINT) and, when it closes, SIGHUP.
+GROUP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def children_ignore_group_signals() -> Iterator[None]:
+    """Processes started within the block ignore Ctrl-C (SIGINT) and a closed terminal (SIGHUP); this one does not.
+
+    A terminal sends both to its whole process group, helper processes included (multiprocessing's fork
+    server and resource tracker, pool workers), which then die or print tracebacks of their own while the
+    main process stops. An ignored signal stays ignored across fork and exec, so the block sets both to
+    ignored; it also blocks them, so that one arriving meanwhile waits (Linux never discards a blocked
+    signal) and reaches this process's own handler when the block ends. A child inherits the block as well:
+    :func:`ignore_group_signals` in the child clears it. Outside the main thread (no handlers can be set there)
+    or without ``pthread_sigmask`` (Windows, which has no process groups of this kind) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in GROUP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def ignore_group_signals() -> None:
+    """Ignore Ctrl-C (SIGINT) and a closed terminal (SIGHUP) in this process, which a process coordinating it
+    stops instead (a pool worker: its main process takes the stop and ends it), and clear an inherited block of
+    them (:func:`children_ignore_group_signals`)."""
+    for number in GROUP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -35,7 +37,12 @@ import numpy as np
 
 from exo_vision._shared.atomic import TEMP_PREFIX, atomic_write_text, remove_stale_temp_files, sha256_file
 from exo_vision._shared.failures import describe_failure
-from exo_vision._shared.interrupt import caused_by_interrupt
+from exo_vision._shared.interrupt import (
+    caused_by_interrupt,
+    children_ignore_group_signals,
+    ignore_group_signals,
+    interrupts_deferred,
+)
 from exo_vision._shared.paths import (
     HIDDEN_NAMED_AT_MOST,
     assign_stems,
@@ -654,8 +661,11 @@ def _worker_init(main_pid: int, temp_dir: str | None) -> None:
     the resource tracker, would run on as orphans. A daemon thread watches the
     main process; when it is gone it removes the main process's
     multiprocessing temporary folder (``pymp-*``, which only the main process's
-    exit handler would remove) and ends this worker.
+    exit handler would remove) and ends this worker. Ctrl-C and a closed
+    terminal, which reach the whole process group, are ignored here: the main
+    process takes the stop and ends the workers (:func:`_end_workers`).
     """
+    ignore_group_signals()
     _one_thread_per_worker()
 
     threading.Thread(
@@ -781,17 +791,22 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
     The fork server is started here with :data:`WORKER_ENVIRONMENT`, so that
     numpy in every worker comes up single-threaded; this process's own
-    environment is restored afterwards.
+    environment is restored afterwards. It and multiprocessing's resource
+    tracker start ignoring Ctrl-C and a closed terminal, which reach the whole
+    process group: this process takes the stop (without that they die, or
+    print tracebacks of their own into the log, while it stops).
     """
     context = multiprocessing.get_context(POOL_START_METHOD)
     if POOL_START_METHOD == "forkserver":
-        from multiprocessing import forkserver
+        from multiprocessing import forkserver, resource_tracker
 
         context.set_forkserver_preload(["exo_vision.batch.runner", "exo_vision.tem_analysis", "exo_vision.io"])
         saved = {key: os.environ.get(key) for key in WORKER_ENVIRONMENT}
         os.environ.update(WORKER_ENVIRONMENT)
         try:
-            forkserver.ensure_running()
+            with children_ignore_group_signals():
+                resource_tracker.ensure_running()
+                forkserver.ensure_running()
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -818,15 +833,41 @@ def _note_workers(pool: cf.ProcessPoolExecutor) -> None:
     _OWN_WORKERS.update(getattr(pool, "_processes", None) or {})
 
 
+def _end_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Terminate ``pool``'s worker processes (the run was stopped: their images are left to --resume).
+
+    The workers ignore Ctrl-C and a closed terminal (:func:`_worker_init`), and the pool's shutdown would wait
+    for every image in flight; ended here, the stop is taken at once, and their staged files are removed by
+    :func:`_remove_temp_files`.
+    """
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+
+
+def _submit(pool: cf.ProcessPoolExecutor, job: ImageJob) -> cf.Future:
+    """``pool.submit(process_image, job)``; call it within :func:`~exo_vision._shared.interrupt.interrupts_deferred`.
+
+    A submit may start a worker process, which waits for the fork server (still importing its modules at the
+    start of a run). Interrupted there, the worker would be forked all the same but never known to the pool:
+    it would read the pool's queues after this process removed them, and print a FileNotFoundError traceback
+    into the log. Deferred, the stop comes when the worker is the pool's, and :func:`_end_workers` ends it.
+    """
+    return pool.submit(process_image, job)
+
+
 def _run_isolated(job: ImageJob, context: multiprocessing.context.BaseContext) -> dict[str, Any]:
     """Run one job alone in a fresh one-process pool; a death there is this input's fault."""
     with cf.ProcessPoolExecutor(
         max_workers=1, mp_context=context, initializer=_worker_init, initargs=_worker_init_args()
     ) as pool:
         try:
-            future = pool.submit(process_image, job)
-            _note_workers(pool)
+            with interrupts_deferred():
+                future = _submit(pool, job)
+                _note_workers(pool)
             return future.result()
+        except KeyboardInterrupt:
+            _end_workers(pool)
+            raise
         except cf.process.BrokenProcessPool:
             return {
                 "input": display_path(job.path),
@@ -866,18 +907,24 @@ def _pool_rounds(pending: collections.deque[ImageJob], workers: int) -> Iterator
             max_workers=workers, mp_context=context, initializer=_worker_init, initargs=_worker_init_args()
         ) as pool:
             in_flight: dict[cf.Future, ImageJob] = {}
-            while (pending or in_flight) and not suspects:
-                while pending and len(in_flight) < 2 * workers:
-                    job = pending.popleft()
-                    in_flight[pool.submit(process_image, job)] = job
+            try:
+                while (pending or in_flight) and not suspects:
+                    with interrupts_deferred():  # a worker being started is one the stop can end (_submit)
+                        while pending and len(in_flight) < 2 * workers:
+                            job = pending.popleft()
+                            in_flight[_submit(pool, job)] = job
+                        _note_workers(pool)
+                    done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                    for future in done:
+                        job = in_flight.pop(future)
+                        try:
+                            yield future.result()
+                        except cf.process.BrokenProcessPool:
+                            suspects.append(job)
+            except (KeyboardInterrupt, GeneratorExit):  # stopped (GeneratorExit: the caller closed this stream)
                 _note_workers(pool)
-                done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-                for future in done:
-                    job = in_flight.pop(future)
-                    try:
-                        yield future.result()
-                    except cf.process.BrokenProcessPool:
-                        suspects.append(job)
+                _end_workers(pool)
+                raise
             suspects.extend(in_flight.values())
         if suspects:
             logger.warning("a worker process died; retrying its %d input(s) one at a time", len(suspects))
@@ -965,9 +1012,20 @@ def _run_dask(
     for name in ("distributed", "dask"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
     cluster = None
+    scratch: tempfile.TemporaryDirectory[str] | None = None
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        # the cluster's scratch folders (dask-scratch-space) in a temp folder of this run's, removed at its end
+        scratch = tempfile.TemporaryDirectory(prefix="exo-vision-dask-")
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            local_directory=scratch.name,
+            scheduler_kwargs={"local_directory": scratch.name},
+        )
         client = Client(cluster)
+        client.run(_quiet_dask_worker_logs)
     else:
         try:
             client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S)
@@ -1043,9 +1101,51 @@ def _run_dask(
                 ", ".join(lost[:NOT_IN_RUN_NAMES_SHOWN]) + (", ..." if len(lost) > NOT_IN_RUN_NAMES_SHOWN else ""),
             )
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with _dask_logs_quiet(cluster is not None):
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        if scratch is not None:
+            scratch.cleanup()
+
+
+#: Loggers of Dask's worker side that report its connections failing: a local cluster's workers whose scheduler
+#: closes (the run stopped: Ctrl-C, SIGTERM) print some 45 lines of tracebacks of theirs
+#: (``Failed to communicate with scheduler during heartbeat``, ``CommClosedError``) into the run's log.
+DASK_WORKER_LOGGERS = (
+    "distributed.worker",
+    "distributed.worker.state_machine",
+    "distributed.core",
+    "distributed.comm",
+    "distributed.batched",
+    "distributed.nanny",
+)
+
+
+def _quiet_dask_worker_logs() -> None:
+    """In a worker of this run's local Dask cluster: :data:`DASK_WORKER_LOGGERS` print nothing (the run reports
+    every image's failure itself, and the cluster ends with the run)."""
+    for name in DASK_WORKER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def _dask_logs_quiet(local: bool) -> Iterator[None]:
+    """Within the block, the shutdown of this run's local Dask cluster prints nothing in this process (the
+    scheduler and the workers' nannies run here); the levels are restored after. A remote cluster's
+    client keeps its messages."""
+    if not local:
+        yield
+        return
+    names = ("distributed", "tornado", "asyncio", *DASK_WORKER_LOGGERS)
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _worker_died(failure: BaseException | None) -> bool:

@@ -157,3 +157,90 @@ def test_sigterm_stops_as_ctrl_c_does_with_the_resume_hint_and_nothing_left(tmp_
     for marker_file in out.glob("*_done.json"):  # what finished is whole
         stem = marker_file.name[: -len("_done.json")]
         assert all((out / f"{stem}{suffix}").is_file() for suffix in ("_labels.tif", "_vesicles.csv", "_overlay.png"))
+
+
+#: The run, in a process of its own, saying on stderr when its process pool starts: the resource tracker runs,
+#: and the fork server is importing its modules (numpy is in, OpenCV and the rest take a second more), the moment
+#: a closed terminal or Ctrl-C met it in a probe.
+POOL_STARTS = """
+import sys, time
+from multiprocessing import forkserver
+from exo_vision.batch import runner
+from exo_vision.cli.main import main
+
+real = runner._pool_context
+
+def announced():
+    context = real()
+    maps = f"/proc/{forkserver._forkserver._forkserver_pid}/maps"
+    for _ in range(3000):
+        with open(maps) as f:
+            if "_multiarray_umath" in f.read():
+                break
+        time.sleep(0.01)
+    print("exo-vision-test: fork server importing", file=sys.stderr, flush=True)
+    return context
+
+noted = runner._note_workers
+
+def workers_announced(pool):
+    noted(pool)
+    if len(runner._OWN_WORKERS) == 2:
+        print("exo-vision-test: workers started", file=sys.stderr, flush=True)
+
+runner._pool_context = announced
+runner._note_workers = workers_announced
+sys.exit(main(["tem", sys.argv[1], "--out", sys.argv[2], "--workers", "2"]))
+"""
+
+
+def _as_from_a_terminal() -> None:
+    """In the child: Ctrl-C and SIGHUP at their default actions, as in a program started from a terminal (a
+    suite run in the background or under nohup passes them on ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _hang_up_as_on_a_terminal()
+
+
+@pytest.mark.parametrize(
+    ("stop", "moment"),
+    [
+        ("SIGHUP", "fork server importing"),
+        ("SIGINT", "fork server importing"),
+        ("SIGHUP", "workers started"),
+        ("SIGINT", "workers started"),
+    ],
+    ids=["closed-terminal-at-start", "ctrl-c-at-start", "closed-terminal-at-work", "ctrl-c-at-work"],
+)
+def test_a_stop_to_the_process_group_as_the_pool_starts_leaves_no_library_traceback(tmp_path, stop, moment):
+    """A closed terminal or Ctrl-C reaches the whole process group: before, the fork server and the resource
+    tracker died with it or printed their own tracebacks into the log (``resource_tracker: process died
+    unexpectedly``, ``KeyError: '/mp-...'``, a KeyboardInterrupt inside the fork server's imports), after the
+    right message; the main process alone now takes the stop."""
+    inputs, temp, marker, env = _batch(tmp_path, 6)
+    out = tmp_path / "out"
+    victim = subprocess.Popen(
+        [sys.executable, "-c", POOL_STARTS, str(inputs), str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
+    )
+    assert victim.stderr is not None
+    before = []
+    for line in victim.stderr:
+        before.append(line)
+        if f"exo-vision-test: {moment}" in line:
+            break
+    assert victim.poll() is None, "".join(before)
+    os.killpg(victim.pid, getattr(signal, stop))
+    stderr = "".join(before) + victim.stderr.read()
+    victim.wait(timeout=120)
+    assert victim.returncode == 130, stderr
+    assert stderr.rstrip().endswith("rerun the same command with --resume to finish"), stderr
+    for word in ("Traceback", "KeyError", "resource_tracker", "leaked semaphore"):
+        assert word not in stderr, stderr
+    assert _wait_for_no_process(marker) == []
+    assert not list(out.glob(".exo-vision-tmp-*"))
+    assert _left_in(temp) == []
