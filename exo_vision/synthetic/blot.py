@@ -615,6 +615,70 @@ def make_two_membrane_frame(*, export: str = "raw", rng: int | np.random.Generat
     )
 
 
+#: Lane names of :func:`make_misev_frame`: the lysate, six EV lanes and three negative controls.
+MISEV_FRAME_LANES = ("lysate", "exo1", "exo2", "exo3", "exo4", "blank", "exo5", "exo6", "PBS", "empty")
+
+
+def make_misev_frame(top: str = "CD9", *, rng: int | np.random.Generator | None = 0) -> SyntheticBlot:
+    """A MISEV frame as a core facility blots it: an EV-marker membrane over a calnexin membrane, imaged together.
+
+    Ten lanes (:data:`MISEV_FRAME_LANES`): the EV marker (a CD9 band, or a CD63 smear 50-110 px tall) in the
+    lysate and the six EV lanes at random levels, nothing in the blank, PBS and empty lanes; calnexin in the
+    lysate lane only (a clean EV preparation). Smooth blotches cover 15-30 % of the membranes (25-60 px), with
+    a grey-level gradient, smiling and tilted bands, and pen-written ladders beside both membranes.
+
+    Parameters
+    ----------
+    top : {"CD9", "CD63"}
+        The EV marker of the upper membrane.
+    rng : int, Generator or None
+        Seed or generator.
+
+    Returns
+    -------
+    SyntheticBlot
+        A 16-bit raw frame and its truth.
+    """
+    if top not in ("CD9", "CD63"):
+        raise ValueError(f"top must be 'CD9' or 'CD63', got {top!r}")
+    g = _rng(rng)
+    if top == "CD63":
+        ev = list(np.array([4e6, 8e6, 1.0e7, 6e6, 9e6, 0, 7e6, 1.2e7, 0, 0]) * g.uniform(0.3, 1.0))
+    else:
+        ev = list(np.array([1e6, 2.0e6, 2.5e6, 3.0e6, 1.5e6, 0, 2.2e6, 2.8e6, 0, 0]) * g.uniform(0.5, 1.5))
+    # drawn in this order before the strips' own draws (the frames of a seed stay as they are)
+    width, gap = float(g.uniform(40, 54)), float(g.uniform(10, 22))
+    strip_gap, smile, tilt = int(g.integers(25, 60)), float(g.uniform(2, 8)), float(g.uniform(-0.8, 0.8))
+    band_tilt, blotches, blotch_scale = float(g.uniform(-20, 20)), float(g.uniform(0.15, 0.3)), float(g.uniform(25, 60))
+    if top == "CD63":
+        upper = StripSpec("CD63", ev, "smear", smear_height_px=float(g.uniform(50, 110)), height_px=260)
+    else:
+        upper = StripSpec("CD9", ev, "sharp", band_sigma_px=float(g.uniform(2.5, 4)), height_px=220)
+    calnexin = StripSpec(
+        "calnexin",
+        [float(g.uniform(1e6, 4e6))] + [0.0] * 9,
+        "sharp",
+        band_sigma_px=float(g.uniform(2.5, 4)),
+        height_px=220,
+    )
+    return make_synthetic_blot(
+        [upper, calnexin],
+        lane_width_px=width,
+        lane_gap_px=gap,
+        margin_px=90,
+        strip_gap_px=strip_gap,
+        smile_px=smile,
+        tilt_deg=tilt,
+        band_tilt_px=band_tilt,
+        blotch_fraction=blotches,
+        blotch_scale_px=blotch_scale,
+        gradient_fraction=0.3,
+        ladder_marks=True,
+        lane_names=list(MISEV_FRAME_LANES),
+        rng=g,
+    )
+
+
 def turned_blot(blot: SyntheticBlot, angle_deg: float) -> SyntheticBlot:
     """``blot`` imaged with its membranes turned by ``angle_deg`` (counter-clockwise on screen) in the frame.
 

@@ -14,46 +14,15 @@ import numpy as np
 import pytest
 
 from exo_vision.blot.quantify import quantify_blot
-from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+from exo_vision.synthetic.blot import MISEV_FRAME_LANES, make_misev_frame
 
-NAMES = ["lysate", "exo1", "exo2", "exo3", "exo4", "blank", "exo5", "exo6", "PBS", "empty"]
+NAMES = list(MISEV_FRAME_LANES)
 
 
 def _misev_frame(seed: int, top_kind: str):
-    """A MISEV frame as a core facility blots it: an EV-marker membrane (CD63 smear or CD9 band) over a calnexin
-    membrane with a band in the lysate lane only; blank, PBS and empty lanes carry nothing; pen ladders beside
-    both membranes and a pen mark on the first membrane's left margin."""
-    g = np.random.default_rng(seed)
-    if top_kind == "smear":
-        ev = list(np.array([4e6, 8e6, 1.0e7, 6e6, 9e6, 0, 7e6, 1.2e7, 0, 0]) * g.uniform(0.3, 1.0))
-    else:
-        ev = list(np.array([1e6, 2.0e6, 2.5e6, 3.0e6, 1.5e6, 0, 2.2e6, 2.8e6, 0, 0]) * g.uniform(0.5, 1.5))
-    common = dict(
-        lane_width_px=float(g.uniform(40, 54)),
-        lane_gap_px=float(g.uniform(10, 22)),
-        margin_px=90,
-        strip_gap_px=int(g.integers(25, 60)),
-        smile_px=float(g.uniform(2, 8)),
-        tilt_deg=float(g.uniform(-0.8, 0.8)),
-        band_tilt_px=float(g.uniform(-20, 20)),
-        blotch_fraction=float(g.uniform(0.15, 0.3)),
-        blotch_scale_px=float(g.uniform(25, 60)),
-        gradient_fraction=0.3,
-        ladder_marks=True,
-        lane_names=NAMES,
-    )
-    if top_kind == "smear":
-        top = StripSpec("CD63", ev, "smear", smear_height_px=float(g.uniform(50, 110)), height_px=260)
-    else:
-        top = StripSpec("CD9", ev, "sharp", band_sigma_px=float(g.uniform(2.5, 4)), height_px=220)
-    cnx = StripSpec(
-        "calnexin",
-        [float(g.uniform(1e6, 4e6))] + [0] * 9,
-        "sharp",
-        band_sigma_px=float(g.uniform(2.5, 4)),
-        height_px=220,
-    )
-    return make_synthetic_blot([top, cnx], rng=g, **common)
+    """A MISEV frame as a core facility blots it (:func:`~exo_vision.synthetic.blot.make_misev_frame`): a CD63
+    smear (``top_kind`` "smear") or CD9 band membrane over a calnexin membrane with a band in the lysate lane only."""
+    return make_misev_frame("CD63" if top_kind == "smear" else "CD9", rng=seed)
 
 
 def _lanes_by_strip(res) -> list[list]:

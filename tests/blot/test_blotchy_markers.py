@@ -10,40 +10,14 @@ import numpy as np
 import pytest
 
 from exo_vision.blot.quantify import quantify_blot
-from exo_vision.synthetic.blot import StripSpec, make_synthetic_blot
+from exo_vision.synthetic.blot import MISEV_FRAME_LANES, StripSpec, make_misev_frame, make_synthetic_blot
 
-NAMES = ["lysate", "exo1", "exo2", "exo3", "exo4", "blank", "exo5", "exo6", "PBS", "empty"]
+NAMES = list(MISEV_FRAME_LANES)
 
 
 def _clean_prep(seed: int):
     """A CD9 membrane over a calnexin membrane whose only calnexin band is the lysate's (a clean EV prep)."""
-    g = np.random.default_rng(seed)
-    cd9 = list(np.array([1e6, 2.0e6, 2.5e6, 3.0e6, 1.5e6, 0, 2.2e6, 2.8e6, 0, 0]) * g.uniform(0.5, 1.5))
-    common = dict(
-        lane_width_px=float(g.uniform(40, 54)),
-        lane_gap_px=float(g.uniform(10, 22)),
-        margin_px=90,
-        strip_gap_px=int(g.integers(25, 60)),
-        smile_px=float(g.uniform(2, 8)),
-        tilt_deg=float(g.uniform(-0.8, 0.8)),
-        band_tilt_px=float(g.uniform(-20, 20)),
-        blotch_fraction=float(g.uniform(0.15, 0.3)),
-        blotch_scale_px=float(g.uniform(25, 60)),
-        gradient_fraction=0.3,
-        ladder_marks=True,
-        lane_names=NAMES,
-    )
-    specs = [
-        StripSpec("CD9", cd9, "sharp", band_sigma_px=float(g.uniform(2.5, 4)), height_px=220),
-        StripSpec(
-            "calnexin",
-            [float(g.uniform(1e6, 4e6))] + [0.0] * 9,
-            "sharp",
-            band_sigma_px=float(g.uniform(2.5, 4)),
-            height_px=220,
-        ),
-    ]
-    return make_synthetic_blot(specs, rng=g, **common)
+    return make_misev_frame("CD9", rng=seed)
 
 
 def _calls(blot, markers):
@@ -69,33 +43,7 @@ def test_lysate_only_calnexin_row_is_the_lysate_band_not_a_blotch_row():
 
 def _cd63_over_calnexin(seed: int):
     """A CD63 smear membrane over a calnexin membrane whose only calnexin band is the lysate's."""
-    g = np.random.default_rng(seed)
-    cd63 = list(np.array([4e6, 8e6, 1.0e7, 6e6, 9e6, 0, 7e6, 1.2e7, 0, 0]) * g.uniform(0.3, 1.0))
-    common = dict(
-        lane_width_px=float(g.uniform(40, 54)),
-        lane_gap_px=float(g.uniform(10, 22)),
-        margin_px=90,
-        strip_gap_px=int(g.integers(25, 60)),
-        smile_px=float(g.uniform(2, 8)),
-        tilt_deg=float(g.uniform(-0.8, 0.8)),
-        band_tilt_px=float(g.uniform(-20, 20)),
-        blotch_fraction=float(g.uniform(0.15, 0.3)),
-        blotch_scale_px=float(g.uniform(25, 60)),
-        gradient_fraction=0.3,
-        ladder_marks=True,
-        lane_names=NAMES,
-    )
-    specs = [
-        StripSpec("CD63", cd63, "smear", smear_height_px=float(g.uniform(50, 110)), height_px=260),
-        StripSpec(
-            "calnexin",
-            [float(g.uniform(1e6, 4e6))] + [0.0] * 9,
-            "sharp",
-            band_sigma_px=float(g.uniform(2.5, 4)),
-            height_px=220,
-        ),
-    ]
-    return make_synthetic_blot(specs, rng=g, **common)
+    return make_misev_frame("CD63", rng=seed)
 
 
 def test_blotch_ramp_in_an_empty_calnexin_window_is_no_band():
