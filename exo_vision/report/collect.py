@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -562,52 +562,50 @@ def _split_pairs(grids: Sequence[TemGrid], copies: pd.DataFrame, *, exclude_bord
     older run.json, its warnings), copies left out, and whether all of a group are in the pooled statistics
     (:data:`SPLIT_PAIR_COLUMNS`)."""
     rows = []
+    for g, stem, record in _pooled_records(grids, copies):
+        groups = recorded_split_groups(record)
+        if not groups:
+            continue
+        table = g.vesicles
+        if "image" in table.columns:
+            table = table.loc[table["image"].astype(str) == stem]
+        if exclude_border and "touches_border" in table.columns:
+            table = table.loc[~truth_values(table["touches_border"])]
+        kept = (
+            set(pd.to_numeric(table["label"], errors="coerce").dropna().astype(int))
+            if "label" in table.columns
+            else set()
+        )
+        for group in groups:
+            rows.append(
+                {
+                    "grid": g.name,
+                    "image": stem,
+                    "labels": "+".join(str(k) for k in group),
+                    "counted": all(k in kept for k in group),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(SPLIT_PAIR_COLUMNS))
+
+
+def _pooled_records(grids: Sequence[TemGrid], copies: pd.DataFrame) -> Iterator[tuple[TemGrid, str, dict[str, Any]]]:
+    """``(grid, stem, record)`` of every analysed image record of ``grids`` that is pooled (copies left out)."""
     for g in grids:
         left_out = set(copies.loc[copies["grid"] == g.name, "image"])
         for record in g.run["images"]:
             stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
-            if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
-                continue
-            groups = recorded_split_groups(record)
-            if not groups:
-                continue
-            table = g.vesicles
-            if "image" in table.columns:
-                table = table.loc[table["image"].astype(str) == stem]
-            if exclude_border and "touches_border" in table.columns:
-                table = table.loc[~truth_values(table["touches_border"])]
-            kept = (
-                set(pd.to_numeric(table["label"], errors="coerce").dropna().astype(int))
-                if "label" in table.columns
-                else set()
-            )
-            for group in groups:
-                rows.append(
-                    {
-                        "grid": g.name,
-                        "image": stem,
-                        "labels": "+".join(str(k) for k in group),
-                        "counted": all(k in kept for k in group),
-                    }
-                )
-    return pd.DataFrame(rows, columns=list(SPLIT_PAIR_COLUMNS))
+            if stem and stem not in left_out and record.get("status") in ("done", "skipped"):
+                yield g, stem, record
 
 
 def _calibration_conflicts(grids: Sequence[TemGrid], copies: pd.DataFrame) -> pd.DataFrame:
     """The pooled images (copies left out) whose run warned that the file's calibration disagrees with the burnt-in
     scale bar, with both pixel sizes (:data:`CALIBRATION_CONFLICT_COLUMNS`)."""
     rows = []
-    for g in grids:
-        left_out = set(copies.loc[copies["grid"] == g.name, "image"])
-        for record in g.run["images"]:
-            stem = str(record.get("stem", "")) if isinstance(record, dict) else ""
-            if not stem or stem in left_out or record.get("status") not in ("done", "skipped"):
-                continue
-            found = scale_bar_disagreement_in(record.get("warnings"))
-            if found is not None:
-                rows.append(
-                    {"grid": g.name, "image": stem, "file_pixel_size_nm": found[0], "bar_pixel_size_nm": found[1]}
-                )
+    for g, stem, record in _pooled_records(grids, copies):
+        found = scale_bar_disagreement_in(record.get("warnings"))
+        if found is not None:
+            rows.append({"grid": g.name, "image": stem, "file_pixel_size_nm": found[0], "bar_pixel_size_nm": found[1]})
     return pd.DataFrame(rows, columns=list(CALIBRATION_CONFLICT_COLUMNS))
 
 
