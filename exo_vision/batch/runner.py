@@ -1013,7 +1013,14 @@ def _run_dask(
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
     cluster = None
     scratch: tempfile.TemporaryDirectory[str] | None = None
+    loop_levels: dict[str, int] = {}
     if scheduler == "local":
+        # a stop (Ctrl-C, SIGTERM) inside the client's wait can leave a callback on distributed's event loop to
+        # fail on its own (a NameError in distributed.utils.sync's cancel), which asyncio prints as "Exception in
+        # callback" with a traceback: the local cluster ends with the run, which reports every image itself
+        loop_levels = {name: logging.getLogger(name).level for name in LOCAL_LOOP_LOGGERS}
+        for name in LOCAL_LOOP_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         # the cluster's scratch folders (dask-scratch-space) in a temp folder of this run's, removed at its end
         scratch = tempfile.TemporaryDirectory(prefix="exo-vision-dask-")
         cluster = LocalCluster(
@@ -1107,7 +1114,12 @@ def _run_dask(
                 cluster.close()
         if scratch is not None:
             scratch.cleanup()
+        for name, level in loop_levels.items():
+            logging.getLogger(name).setLevel(level)
 
+
+#: Loggers of the event loops a local Dask cluster's client runs in this process, silent for the run.
+LOCAL_LOOP_LOGGERS = ("asyncio", "tornado.application")
 
 #: Loggers of Dask's worker side that report its connections failing: a local cluster's workers whose scheduler
 #: closes (the run stopped: Ctrl-C, SIGTERM) print some 45 lines of tracebacks of theirs
