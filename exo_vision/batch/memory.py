@@ -162,7 +162,7 @@ def image_need(
     burnt-in scale bar too: at 5 nm/px a micrograph needs 30 % more than at the working scale the estimate took
     without it); None when it cannot be read (the run reports that). An MRC file's size and voxel size come
     from its header (:func:`mrc_need`); other formats are read in full."""
-    from exo_vision.io import read_image
+    from exo_vision.batch.input_reading import read_as_run
 
     try:
         if need := mrc_need(path, parameters, scale_nm=scale_nm, enlarges=enlarges, max_megapixels=max_megapixels):
@@ -170,14 +170,7 @@ def image_need(
     except ValueError:  # the run refuses the file, and says why when it comes to it
         return None
     try:
-        image = read_image(
-            path,
-            kind="tem",
-            frame=parameters.get("frame"),
-            pixel_size_nm=parameters.get("pixel_size_nm"),
-            scale_bar=bool(parameters.get("scale_bar", True)),
-            max_megapixels=max_megapixels,
-        )
+        image = read_as_run(path, parameters, max_megapixels=max_megapixels)
     except Exception:  # noqa: BLE001 - reported when the image is analysed
         logger.debug("no memory estimate for %s", display_path(path), exc_info=True)
         return None

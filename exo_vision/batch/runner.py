@@ -66,10 +66,10 @@ from exo_vision.batch.image_outputs import (
     remove_image_outputs,
     write_image_outputs,
 )
+from exo_vision.batch.input_reading import read_as_run
 from exo_vision.batch.memory import header_pixels, memory_workers
 from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.environment import code_sha256
-from exo_vision.io import read_image
 from exo_vision.io.image_data import ImageData
 from exo_vision.io.read import READABLE_SUFFIXES
 from exo_vision.tem_analysis import MicrographResult, analyse_micrograph, rejected_by_reason
@@ -419,15 +419,7 @@ def process_image(job: ImageJob) -> dict[str, Any]:
         # replaces it: a result that cannot be written keeps the earlier complete one)
         record["input_sha256"] = sha256_file(job.path)
         t0 = time.perf_counter()
-        image = read_image(
-            job.path,
-            kind="tem",
-            frame=p["frame"],
-            pixel_size_nm=p["pixel_size_nm"],
-            scale_bar=p["scale_bar"],
-            max_megapixels=job.max_megapixels,
-        )
-        image = _apply_run_pixel_size(image, p)
+        image = _apply_run_pixel_size(read_as_run(job.path, p, max_megapixels=job.max_megapixels), p)
         record["pixels_sha256"] = pixels_sha256(image.data)  # the same micrograph exported twice: other bytes
         record["pixels_signature"] = pixels_signature(image.data)  # ... or at another bit depth: other pixels
         t1 = time.perf_counter()
@@ -1600,18 +1592,10 @@ def _pixel_reader(jobs: Sequence[ImageJob]) -> Callable[[int], np.ndarray | None
             if len(cache) >= 2:
                 cache.pop(next(iter(cache)))
             try:
-                p = job.parameters if job is not None else {}
                 cache[index] = (
                     None
                     if job is None
-                    else read_image(
-                        job.path,
-                        kind="tem",
-                        frame=p["frame"],
-                        pixel_size_nm=p["pixel_size_nm"],
-                        scale_bar=p["scale_bar"],
-                        max_megapixels=job.max_megapixels,
-                    ).data
+                    else read_as_run(job.path, job.parameters, max_megapixels=job.max_megapixels).data
                 )
             except (OSError, ValueError):
                 logger.debug("could not read %s again to compare it", index, exc_info=True)

@@ -37,7 +37,7 @@ from exo_vision._shared.atomic import sha256_file
 from exo_vision._shared.csv_tables import read_csv_table, read_written_csv
 from exo_vision._shared.run_lock import check_not_being_written
 from exo_vision.batch.duplicates import affine_match, same_pixel_size, signatures_alike
-from exo_vision.io import read_image
+from exo_vision.batch.input_reading import read_as_run
 from exo_vision.io.read import scale_bar_disagreement_in
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
@@ -318,15 +318,7 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     check_not_being_written(folder, option="--tem")
     if folder.is_dir() and is_session_folder(folder):  # a napari grid session writes no run files
         run, summary, vesicles = read_session_folder(folder, option="--tem")
-        return TemGrid(
-            name=name or folder.resolve().name,
-            path=folder,
-            run=run,
-            summary=summary,
-            vesicles=vesicles,
-            errors=pd.DataFrame(columns=["input", "stem", "error"]),
-            overlays=_overlays(folder, run),
-        )
+        return _grid(folder, name, run, summary, vesicles, pd.DataFrame(columns=["input", "stem", "error"]))
     run = _read_run_json(folder, option="--tem", producer=producer)
     if _is_blot_run(run):
         raise ValueError(f"--tem {folder}: this is an `exo-vision blot` output folder; pass it with --blot")
@@ -345,6 +337,18 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     errors = (
         read_written_csv(errors_path) if errors_path.is_file() else pd.DataFrame(columns=["input", "stem", "error"])
     )
+    return _grid(folder, name, run, summary, vesicles, errors)
+
+
+def _grid(
+    folder: Path,
+    name: str | None,
+    run: dict[str, Any],
+    summary: pd.DataFrame,
+    vesicles: pd.DataFrame,
+    errors: pd.DataFrame,
+) -> TemGrid:
+    """The :class:`TemGrid` of a folder's tables (named after the folder unless ``name`` is given)."""
     return TemGrid(
         name=name or folder.resolve().name,
         path=folder,
@@ -511,14 +515,7 @@ def _input_pixels(grid: TemGrid, record: dict[str, Any]) -> np.ndarray | None:
         if not path.is_file() or sha256_file(path) != record.get("input_sha256"):
             return None
         parameters = grid.run.get("parameters") or {}
-        return read_image(
-            path,
-            kind="tem",
-            frame=parameters.get("frame"),
-            pixel_size_nm=parameters.get("pixel_size_nm"),
-            scale_bar=bool(parameters.get("scale_bar", True)),
-            max_megapixels=parameters.get("max_megapixels"),
-        ).data
+        return read_as_run(path, parameters, max_megapixels=parameters.get("max_megapixels")).data
     except (OSError, ValueError):
         return None
 

@@ -84,7 +84,7 @@ def test_a_stop_while_the_network_loads_is_a_clean_interruption(tmp_path, signal
 def test_an_interrupt_a_library_turned_into_an_error_is_an_interruption(tmp_path, monkeypatch, caplog):
     """Any import in an image's analysis may be interrupted; an error raised because of the interrupt stops the
     run as the interrupt would have (before: the image failed and the run went on, exit 1)."""
-    from exo_vision.batch import runner
+    import exo_vision.io as io
     from exo_vision.cli.main import main
 
     def interrupted_import(*_args, **_kwargs):
@@ -93,7 +93,7 @@ def test_an_interrupt_a_library_turned_into_an_error_is_an_interruption(tmp_path
         except KeyboardInterrupt as err:
             raise ImportError("initialization failed") from err
 
-    monkeypatch.setattr(runner, "read_image", interrupted_import)
+    monkeypatch.setattr(io, "read_image", interrupted_import)
     image = tmp_path / "m.tif"
     tifffile.imwrite(image, make_synthetic_tem((64, 64), pixel_size_nm=1.0, n_vesicles=1, scale_bar=False, rng=0)[0])
     out = tmp_path / "out"
