@@ -46,6 +46,7 @@ import numpy as np
 
 from exo_vision.learn.curated import CuratedMicrograph
 from exo_vision.learn.settings import FineTuneSettings
+from exo_vision.learn.targets import known_near_outlines, with_known
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,10 @@ def trained_on_by(card: dict[str, Any], *, card_path: Path | None = None) -> dic
 #: Starting models' cards followed at most by :func:`trained_on_by` (a chain of fine-tunings, or a loop of files).
 MAX_CARD_CHAIN = 64
 
+#: Width (nm) of the background ring around each outline that partly outlined micrographs count as known
+#: (4 pixels at the shipped model's 3 nm working scale; the boundary target needs one pixel outside).
+PARTIAL_RING_NM = 12.0
+
 
 def _base_card(
     card: dict[str, Any], card_path: Path | None, read: set[Path]
@@ -239,15 +244,20 @@ class WorkingScaleMicrograph:
 
     image: np.ndarray
     labels: np.ndarray
+    known: np.ndarray | None = None
 
 
-def to_training_micrograph(micrograph: CuratedMicrograph, *, working_scale_nm: float) -> WorkingScaleMicrograph:
+def to_training_micrograph(
+    micrograph: CuratedMicrograph, *, working_scale_nm: float, partial_outlines: bool = False
+) -> WorkingScaleMicrograph:
     """Resample a curated micrograph to the working scale and normalise it as inference does.
 
     The curated outlines lie at the membrane's outer edge; the network learnt
     outlines half a membrane further in (the run-time pipeline grows them back,
     :data:`exo_vision.segmentation.learned.method.MEMBRANE_THICKNESS_NM`), so the
-    labels are shrunk by that much first.
+    labels are shrunk by that much first. With ``partial_outlines`` only the
+    outlined vesicles and a ring of :data:`PARTIAL_RING_NM` around them are known
+    (``known``): the rest of the micrograph may hold vesicles nobody outlined.
     """
     from exo_vision.segmentation.learned.method import MEMBRANE_THICKNESS_NM
     from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
@@ -257,7 +267,8 @@ def to_training_micrograph(micrograph: CuratedMicrograph, *, working_scale_nm: f
     )
     labels = shrink_labels(micrograph.labels, radius_px=0.5 * MEMBRANE_THICKNESS_NM / micrograph.pixel_size_nm)
     labels = cv2.resize(labels.astype(np.int32), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
-    return WorkingScaleMicrograph(image=normalise_for_network(small), labels=labels)
+    known = known_near_outlines(labels, ring_px=PARTIAL_RING_NM / working_scale_nm) if partial_outlines else None
+    return WorkingScaleMicrograph(image=normalise_for_network(small), labels=labels, known=known)
 
 
 class CropSampler:
@@ -265,6 +276,10 @@ class CropSampler:
 
     Micrographs are drawn in proportion to their area; a crop larger than a
     micrograph is padded (image with its median, targets with background).
+    When any micrograph has a ``known`` mask (partly outlined micrographs) every
+    sample gets a fourth target channel, the loss weight
+    (:func:`exo_vision.learn.targets.with_known`): the mask for curated crops, 0 on
+    padding, 1 everywhere on generated crops.
     """
 
     def __init__(
@@ -281,6 +296,7 @@ class CropSampler:
         self.working_scale_nm = float(working_scale_nm)
         areas = np.array([m.image.size for m in micrographs], np.float64)
         self.weights = areas / areas.sum()
+        self.partial = any(m.known is not None for m in micrographs)
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         from exo_vision.learn.targets import make_targets
@@ -288,7 +304,8 @@ class CropSampler:
         if self.generated_fraction > 0 and rng.random() < self.generated_fraction:
             from exo_vision.learn.data import make_sample
 
-            return make_sample(self.patch_px, working_scale_nm=self.working_scale_nm, rng=rng)
+            image, targets = make_sample(self.patch_px, working_scale_nm=self.working_scale_nm, rng=rng)
+            return image, with_known(targets, None) if self.partial else targets
         m = self.micrographs[int(rng.choice(len(self.micrographs), p=self.weights))]
         size = self.patch_px
         rows, cols = m.image.shape
@@ -299,7 +316,12 @@ class CropSampler:
         labels = np.zeros((size, size), np.int32)
         image[: crop.shape[0], : crop.shape[1]] = crop
         labels[: crop.shape[0], : crop.shape[1]] = m.labels[r0 : r0 + size, c0 : c0 + size]
-        return image, make_targets(labels)
+        if not self.partial:
+            return image, make_targets(labels)
+        known = np.zeros((size, size), bool)
+        source = m.known if m.known is not None else np.ones(m.labels.shape, bool)
+        known[: crop.shape[0], : crop.shape[1]] = source[r0 : r0 + size, c0 : c0 + size]
+        return image, with_known(make_targets(labels), known)
 
 
 def evaluate_model(
@@ -472,6 +494,12 @@ class CheckpointSelector:
             "chosen_step": self.best_step,
         }
 
+
+#: What a partly outlined run's card says of its foreground threshold.
+PARTIAL_THRESHOLD_NOTE = (
+    "the starting model's: the training micrographs are partly outlined, so F1 on them (which counts every vesicle "
+    "nobody outlined as a false positive) cannot choose a threshold"
+)
 
 #: Sensitivities tried when the fine-tuned model's foreground threshold is chosen on its training micrographs.
 SENSITIVITIES = (0.0, 0.25, 0.5, 0.75)
@@ -753,7 +781,12 @@ def fine_tune(
         checkpoint_every=10**9,
     )
     sampler = CropSampler(
-        [to_training_micrograph(m, working_scale_nm=card.working_scale_nm) for m in fit],
+        [
+            to_training_micrograph(
+                m, working_scale_nm=card.working_scale_nm, partial_outlines=settings.partial_outlines
+            )
+            for m in fit
+        ],
         patch_px=settings.patch_px,
         generated_fraction=settings.generated_fraction,
         working_scale_nm=card.working_scale_nm,
@@ -814,11 +847,15 @@ def fine_tune(
             "chosen_step": history["steps_done"],
         }
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        threshold, tried = tune_foreground_threshold(
-            staged_onnx, train_set, threads=settings.threads, each=counting(STAGE_THRESHOLD)
-        )
-        document["thresholds"]["foreground"] = threshold
-        document["training"]["foreground_threshold_f1_on_training_micrographs"] = {str(k): v for k, v in tried.items()}
+        if settings.partial_outlines:  # selective outlines cannot score precision: the base card's threshold stays
+            document["training"]["foreground_threshold"] = PARTIAL_THRESHOLD_NOTE
+        else:
+            threshold, tried = tune_foreground_threshold(
+                staged_onnx, train_set, threads=settings.threads, each=counting(STAGE_THRESHOLD)
+            )
+            document["thresholds"]["foreground"] = threshold
+            tuned = {str(k): v for k, v in tried.items()}
+            document["training"]["foreground_threshold_f1_on_training_micrographs"] = tuned
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         after, predictions_after = evaluate_model(
             staged_onnx, validation, threads=settings.threads, each=counting(STAGE_AFTER)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Share of generated crops when only some vesicles are outlined (``exo-vision train --partial-outlines``): away
+#: from the outlines they are the only negatives the training sees.
+PARTIAL_GENERATED_FRACTION = 0.5
+
 
 @dataclass(frozen=True)
 class FineTuneSettings:
@@ -46,6 +50,13 @@ class FineTuneSettings:
     min_micrographs_for_selection : int
         Fewest distinct training micrographs for checkpoint selection; with fewer, all of them
         are trained on and the last step's weights are exported.
+    partial_outlines : bool
+        The curated micrographs outline only some of their vesicles: the loss counts only the
+        outlined vesicles and a ring around each (:data:`exo_vision.learn.finetune.PARTIAL_RING_NM`),
+        so a vesicle nobody outlined is not taught as background, and the starting model's
+        foreground threshold is kept (F1 on selective outlines cannot choose one). Use it with
+        ``generated_fraction`` > 0: the generated crops are then the only negatives away from
+        the outlines.
     """
 
     steps: int = 1000
@@ -62,6 +73,7 @@ class FineTuneSettings:
     select_every_steps: int = 0
     select_fraction: float = 0.2
     min_micrographs_for_selection: int = 3
+    partial_outlines: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -86,5 +98,10 @@ class FineTuneSettings:
             )
         if not self.learning_rate > 0:
             raise ValueError(f"the learning rate must be positive, got {self.learning_rate} (--learning-rate)")
+        if self.partial_outlines and self.generated_fraction <= 0:
+            raise ValueError(
+                "training on partly outlined micrographs needs generated crops as its negatives: give "
+                f"generated_fraction > 0 (exo-vision train --partial-outlines uses {PARTIAL_GENERATED_FRACTION})"
+            )
         if self.threads < 1:
             raise ValueError(f"the training needs at least one thread, got {self.threads} (--threads)")

@@ -58,3 +58,33 @@ def make_targets(labels: np.ndarray) -> np.ndarray:
     peak[peak <= 0] = 1.0
     norm = np.where(fg, dist / peak[lab], 0.0).astype(np.float32)
     return np.stack([fg.astype(np.float32), band.astype(np.float32), norm])
+
+
+def known_near_outlines(labels: np.ndarray, *, ring_px: float) -> np.ndarray:
+    """Pixels an annotation that outlines only some vesicles speaks for: the vesicles and a ring around them.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int
+        Instance labels, 0 = not outlined (vesicle or background: unknown).
+    ring_px : float
+        Width (pixels) of the background ring around every outline that counts as known.
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+        True inside every outlined vesicle and within ``ring_px`` of one.
+    """
+    outlined = np.asarray(labels) > 0
+    if not outlined.any():
+        return outlined
+    return ndi.distance_transform_edt(~outlined) <= ring_px
+
+
+def with_known(targets: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+    """The three target channels with a fourth, the loss weight: 1 where the targets are known, else 0.
+
+    ``known=None`` means every pixel is known (a generated sample).
+    """
+    weight = np.ones(targets.shape[1:], np.float32) if known is None else np.asarray(known, np.float32)
+    return np.concatenate([targets, weight[None]], axis=0)

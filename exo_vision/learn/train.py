@@ -157,10 +157,24 @@ def _augment(
 
 
 def loss_terms(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Foreground and boundary binary cross-entropy, distance-map squared error."""
-    fg = F.binary_cross_entropy_with_logits(logits[:, 0], targets[:, 0])
-    boundary = F.binary_cross_entropy_with_logits(logits[:, 1], targets[:, 1], pos_weight=torch.tensor(4.0))
-    distance = F.mse_loss(torch.sigmoid(logits[:, 2]), targets[:, 2])
+    """Foreground and boundary binary cross-entropy, distance-map squared error.
+
+    ``targets`` holds the three target channels and optionally a fourth, a per-pixel
+    weight (:func:`exo_vision.learn.targets.with_known`: 0 where the annotation says
+    nothing); each term is then the mean over the weighted pixels.
+    """
+    weighted = targets.shape[1] > 3  # without a weight channel: the plain mean, as the shipped model was trained
+    weight = targets[:, 3] if weighted else targets[:, 0]
+
+    def mean(values: torch.Tensor) -> torch.Tensor:
+        return (values * weight).sum() / weight.sum().clamp(min=1.0) if weighted else values.mean()
+
+    pos_weight = torch.tensor(4.0)
+    fg = mean(F.binary_cross_entropy_with_logits(logits[:, 0], targets[:, 0], reduction="none"))
+    boundary = mean(
+        F.binary_cross_entropy_with_logits(logits[:, 1], targets[:, 1], pos_weight=pos_weight, reduction="none")
+    )
+    distance = mean((torch.sigmoid(logits[:, 2]) - targets[:, 2]) ** 2)
     return {"foreground": fg, "boundary": 0.5 * boundary, "distance": 4.0 * distance}
 
 
@@ -359,10 +373,12 @@ def _progress(config: TrainConfig, step: int, elapsed_s: float) -> float:
 
 def _pool(config: TrainConfig, draw, rng: np.random.Generator, log) -> tuple[np.ndarray, np.ndarray]:
     size = config.patch_px
+    first_image, first_targets = draw(rng)  # its channel count (3, or 4 with a loss weight) sizes the pool
     images = np.empty((config.pool_size, size, size), np.float16)
-    targets = np.empty((config.pool_size, 3, size, size), np.float16)
+    targets = np.empty((config.pool_size, first_targets.shape[0], size, size), np.float16)
+    images[0], targets[0] = first_image, first_targets
     t = time.perf_counter()
-    for k in range(config.pool_size):
+    for k in range(1, config.pool_size):
         images[k], targets[k] = draw(rng)
     log(f"{config.pool_size} samples generated in {time.perf_counter() - t:.0f} s")
     return images, targets
