@@ -8,12 +8,15 @@ read as "u" or "p") and lowers the confidence whenever it had to guess.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
@@ -58,6 +61,10 @@ SINGLE_TIMEOUT_S = 20.0
 TSV_COLUMNS = 12
 TSV_CONFIDENCE = 10
 TSV_TEXT = 11
+#: Tesseract batches whose results a process keeps (keyed by the crops' pixels).
+CACHED_BATCHES = 64
+_RESULTS: OrderedDict[str, tuple[OcrResult, ...]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 #: Ink components with fewer pixels than this are specks.
 MIN_INK_AREA_PX = 3
 #: Marks lower than this fraction of the tallest glyph (decimal points, specks) are not glyphs.
@@ -91,7 +98,7 @@ class TesseractError(RuntimeError):
     """tesseract is missing or failed; the message says how to fix it."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class OcrResult:
     """Text tesseract read and its mean word confidence (0..1)."""
 
@@ -191,7 +198,11 @@ def run_tesseract_batch(
     """OCR several one-line images with a single tesseract run.
 
     Loading tesseract's model costs far more than reading a small crop, so the
-    crops are written to a temporary folder and read in one run.
+    crops are written to a temporary folder and read in one run. The results
+    of the last :data:`CACHED_BATCHES` batches are kept in the process, keyed by
+    the crops' pixels: micrographs from one microscope carry the same label, so a
+    folder of them starts tesseract once (tesseract gives the same text for the
+    same pixels, so the cache changes no result).
 
     Parameters
     ----------
@@ -220,6 +231,34 @@ def run_tesseract_batch(
     exe = find_tesseract(tesseract_cmd)
     if not binaries:
         return []
+    key = _batch_key(binaries, exe=exe, whitelist=whitelist, psm=psm)
+    with _CACHE_LOCK:
+        cached = _RESULTS.get(key)
+        if cached is not None:
+            _RESULTS.move_to_end(key)
+            return list(cached)
+    results = _tesseract_run(binaries, exe=exe, whitelist=whitelist, psm=psm, timeout_s=timeout_s)
+    with _CACHE_LOCK:
+        _RESULTS[key] = tuple(results)
+        while len(_RESULTS) > CACHED_BATCHES:
+            _RESULTS.popitem(last=False)
+    return results
+
+
+def _batch_key(binaries: list[np.ndarray], *, exe: str, whitelist: str | None, psm: int) -> str:
+    """A digest of the crops (pixels and shapes, in order) and of how tesseract reads them."""
+    digest = hashlib.sha256(f"{exe}|{whitelist}|{int(psm)}|{len(binaries)}".encode())
+    for binary in binaries:
+        array = np.ascontiguousarray(binary, dtype=np.uint8)
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _tesseract_run(
+    binaries: list[np.ndarray], *, exe: str, whitelist: str | None, psm: int, timeout_s: float
+) -> list[OcrResult]:
+    """One tesseract run over ``binaries`` (see :func:`run_tesseract_batch`)."""
     with tempfile.TemporaryDirectory(prefix="exo_vision_ocr_") as folder:
         paths = []
         for index, binary in enumerate(binaries):
