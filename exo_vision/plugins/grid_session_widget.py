@@ -612,6 +612,7 @@ class GridSessionWidget(Container):
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "segmenter": getattr(result, "segmenter", None),
                 "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
+                "rejected": getattr(result, "rejected", None),
             },
         )
         self._viewer.layers.selection.active = self.labels_layer
@@ -650,6 +651,7 @@ class GridSessionWidget(Container):
                 "parameters": self._shown_parameters(saved.parameters),
                 "segmenter": saved.segmenter,
                 "rejected_by_reason": saved.rejected_by_reason,
+                "rejected": saved.rejected,
                 "morphology_overrides": saved.morphology_overrides,
                 "edit_log": saved.edit_log,
             },
@@ -785,4 +787,5 @@ def curated_from_layer(layer: Any, image: Any) -> CuratedResult:
         edit_log=layer.metadata.get("edit_log", []),
         segmenter=layer.metadata.get("segmenter"),
         rejected_by_reason=layer.metadata.get("rejected_by_reason"),
+        rejected=layer.metadata.get("rejected"),
     )

@@ -75,6 +75,10 @@ class CuratedResult:
     rejected_by_reason : dict of str to int or None
         Candidates the segmentation left out, counted by reason
         (:func:`~exo_vision.tem_analysis.rejected_by_reason`); None when unknown.
+    rejected : pandas.DataFrame or None
+        Those candidates one per row: ``centroid_x_nm``, ``centroid_y_nm`` (nm), ``equivalent_diameter_nm`` and
+        ``reason``, as :attr:`~exo_vision.segmentation.result.VesicleSegmentation.rejected` gives them or
+        ``S_rejected.csv`` holds them; saved as ``S_rejected.csv``. None when unknown (no file is written).
     """
 
     image: ImageData
@@ -87,6 +91,7 @@ class CuratedResult:
     edit_log: list[dict[str, Any]] = field(default_factory=list)
     segmenter: dict[str, Any] | None = None
     rejected_by_reason: dict[str, int] | None = None
+    rejected: pd.DataFrame | None = None
 
 
 @dataclass
@@ -95,7 +100,7 @@ class SavedMicrograph:
 
     ``pixel_size_nm`` / ``pixel_size_source`` are the calibration saved with the curation (None when the
     curation file is missing); ``parameters``, ``segmenter`` and ``rejected_by_reason`` are None when the
-    done-marker records none.
+    done-marker records none; ``rejected`` (the rows of ``S_rejected.csv``) is None without that file.
     """
 
     labels: np.ndarray
@@ -108,6 +113,7 @@ class SavedMicrograph:
     pixel_size_source: str | None
     segmenter: dict[str, Any] | None = None
     rejected_by_reason: dict[str, int] | None = None
+    rejected: pd.DataFrame | None = None
 
 
 def curation_json(curated: CuratedResult) -> str:
@@ -130,7 +136,8 @@ def write_curation_record(curated: CuratedResult, *, edits: Path, curation: Path
 
 
 def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
-    """Read a saved micrograph back from its files (``labels``, ``marker``, ``curation``, ``edits``).
+    """Read a saved micrograph back from its files (``labels``, ``marker``, ``curation``, ``edits``,
+    ``rejected``).
 
     The labels file must exist; the others are optional.
     """
@@ -139,6 +146,7 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
     labels = tifffile.imread(paths["labels"]).astype(np.int32)
     curation = json.loads(paths["curation"].read_text()) if paths["curation"].is_file() else {}
     marker = json.loads(paths["marker"].read_text()) if paths["marker"].is_file() else {}
+    rejected = paths.get("rejected")
     edit_log: list[dict[str, Any]] = []
     if paths["edits"].is_file():
         edit_log = read_written_csv(paths["edits"], keep_default_na=False).to_dict("records")
@@ -153,4 +161,5 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
         pixel_size_source=curation.get("pixel_size_source"),
         segmenter=marker.get("segmenter"),
         rejected_by_reason=marker.get("rejected_by_reason"),
+        rejected=read_written_csv(rejected) if rejected is not None and rejected.is_file() else None,
     )
