@@ -24,6 +24,7 @@ from qtpy.QtCore import QEvent, QObject
 
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.measure.size_stats import size_statistics
+from exo_vision.measure.vesicles import carry_confidence, confidence_reference
 from exo_vision.plugins._layers import (
     draw_now,
     enum_choices,
@@ -639,7 +640,10 @@ class GridSessionWidget(Container):
         # at once, and a placeholder table without diameters cut the restore short and lost the curation on save
         image = image_data_from_layer(self.image_layer)
         polarity = saved.polarity or image.polarity or "dark"
-        table = measure_micrograph_vesicles(np.asarray(saved.labels), image, polarity=polarity)
+        labels = np.asarray(saved.labels)
+        table = measure_micrograph_vesicles(labels, image, polarity=polarity)
+        # the saved table measured these labels: each vesicle keeps the confidence saved with it
+        table = carry_confidence(table, labels, confidence_reference(labels, saved.table))
         self.labels_layer = add_vesicle_layer(
             self._viewer,
             self.image_layer,

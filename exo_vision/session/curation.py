@@ -100,7 +100,8 @@ class SavedMicrograph:
 
     ``pixel_size_nm`` / ``pixel_size_source`` are the calibration saved with the curation (None when the
     curation file is missing); ``parameters``, ``segmenter`` and ``rejected_by_reason`` are None when the
-    done-marker records none; ``rejected`` (the rows of ``S_rejected.csv``) is None without that file.
+    done-marker records none; ``rejected`` (the rows of ``S_rejected.csv``) and ``table`` (the saved vesicle table
+    of ``labels``, ``S_vesicles.csv``) are None without their file.
     """
 
     labels: np.ndarray
@@ -114,6 +115,7 @@ class SavedMicrograph:
     segmenter: dict[str, Any] | None = None
     rejected_by_reason: dict[str, int] | None = None
     rejected: pd.DataFrame | None = None
+    table: pd.DataFrame | None = None
 
 
 def curation_json(curated: CuratedResult) -> str:
@@ -137,7 +139,7 @@ def write_curation_record(curated: CuratedResult, *, edits: Path, curation: Path
 
 def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
     """Read a saved micrograph back from its files (``labels``, ``marker``, ``curation``, ``edits``,
-    ``rejected``).
+    ``rejected``, ``vesicles``).
 
     The labels file must exist; the others are optional.
     """
@@ -147,6 +149,7 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
     curation = json.loads(paths["curation"].read_text()) if paths["curation"].is_file() else {}
     marker = json.loads(paths["marker"].read_text()) if paths["marker"].is_file() else {}
     rejected = paths.get("rejected")
+    table = paths.get("vesicles")
     edit_log: list[dict[str, Any]] = []
     if paths["edits"].is_file():
         edit_log = read_written_csv(paths["edits"], keep_default_na=False).to_dict("records")
@@ -162,4 +165,5 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
         segmenter=marker.get("segmenter"),
         rejected_by_reason=marker.get("rejected_by_reason"),
         rejected=read_written_csv(rejected) if rejected is not None and rejected.is_file() else None,
+        table=read_written_csv(table) if table is not None and table.is_file() else None,
     )
