@@ -1415,15 +1415,22 @@ def _note_renamed_outputs(
     add ``now_analysed_as`` (this run's input and stem) to each, and say so with what to do.
 
     A completion marker names its input and that input's checksum: an earlier result belongs to a job of this
-    run when it names the job's file, or when the job's file has its checksum (a renamed or moved copy).
+    run when it names the job's file, or when the job's file has its checksum (a renamed or moved copy). Of
+    several inputs with that checksum (copies of one file), one whose own result was complete before this run
+    (skipped) is not the renamed file; when more than one remains, the content cannot tell which (if any) it is:
+    ``now_analysed_as`` is None, ``same_content_as`` lists them, and the warning says so.
     """
     for entry in earlier:
         marker = read_marker(out_dir=out, stem=entry["stem"]) or {}
         recorded, checksum = marker.get("input"), marker.get("input_sha256")
         same_path = [j for j in jobs if isinstance(recorded, str) and _same_file(recorded, j.path)]
         same_bytes = [j for j in jobs if checksum and records.get(j.index, {}).get("input_sha256") == checksum]
-        matches = same_path or same_bytes
+        fresh = [j for j in same_bytes if records.get(j.index, {}).get("status") != "skipped"]
+        matches = same_path or fresh or same_bytes
         if not matches:
+            continue
+        if len(matches) > 1 and not same_path:
+            _note_copies_of_earlier_input(entry, matches, out)
             continue
         job = matches[0]
         entry["now_analysed_as"] = {"input": display_path(job.path), "stem": job.stem}
@@ -1442,6 +1449,23 @@ def _note_renamed_outputs(
             display_path(entry["stem"]),
             display_path(out),
         )
+
+
+def _note_copies_of_earlier_input(entry: dict[str, Any], copies: Sequence[ImageJob], out: Path) -> None:
+    """Record and say that the earlier outputs ``entry`` of a file no longer there have the content of several
+    inputs of this run (copies of one file), so which of them, if any, is that file renamed cannot be told."""
+    entry["now_analysed_as"] = None
+    entry["same_content_as"] = [display_path(j.path) for j in copies]
+    logger.warning(
+        "%s_* in %s: an earlier run wrote them for %s, whose file content %s of this run share (copies of one "
+        "file: which of them, if any, is that file renamed or moved cannot be told from the content). They are "
+        "left as they are and are in none of this run's tables: delete them, or move them out of the folder, when "
+        "you no longer need them",
+        display_path(entry["stem"]),
+        display_path(out),
+        display_path(entry["input"] or entry["stem"]),
+        " and ".join(entry["same_content_as"]),
+    )
 
 
 def _why_the_stem_changed(entry: dict[str, Any], job: ImageJob, jobs: Sequence[ImageJob], *, renamed: bool) -> str:
