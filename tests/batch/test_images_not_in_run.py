@@ -126,8 +126,9 @@ def test_an_input_whose_output_stem_changed_is_named_with_both_stems_and_what_to
 
 
 def test_a_renamed_copy_is_told_from_the_copy_that_kept_its_name(tmp_path, caplog):
-    """facility51 F10: m0.tif and its byte copy b.tif; b.tif renamed z.tif (after m0.tif in the input order). Before, the warning and run.json said
-    that m0.tif (which always had its own results) was b.tif renamed, as the first input with its content."""
+    """facility51 F10: m0.tif and its byte copy b.tif; b.tif renamed z.tif (after m0.tif in the input order).
+    Before, the warning and run.json said that m0.tif (which always had its own results) was b.tif renamed, as the
+    first input with its content."""
     import shutil
 
     folder, out = tmp_path / "in", tmp_path / "out"
