@@ -634,6 +634,49 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
     return record
 
 
+#: Changed parameters named at most in the resume line about them.
+CHANGED_PARAMETERS_SHOWN = 6
+
+
+def changed_parameters(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The parameters whose value differs between an earlier result's marker and this run, as ``name old -> new``
+    (JSON values, sorted by name; a parameter one of them lacks reads ``null``)."""
+    changed = []
+    for name in sorted(set(recorded) | set(now)):
+        old, new = json.dumps(recorded.get(name), sort_keys=True), json.dumps(now.get(name), sort_keys=True)
+        if old != new:
+            changed.append(f"{name} {old} -> {new}")
+    return changed
+
+
+def _note_changed_parameters(todo: Sequence[ImageJob]) -> None:
+    """Say in one line why a resume analyses again inputs whose earlier result is there: this run's parameters
+    differ from those it was made with (named, old -> new); and in another, how many other exo_vision code made."""
+    changes: dict[str, None] = {}
+    n_other, n_code = 0, 0
+    for job in todo:
+        marker = read_marker(out_dir=Path(job.out_dir), stem=job.stem)
+        if marker is None or not isinstance(marker.get("parameters"), dict):
+            continue
+        changed = changed_parameters(marker["parameters"], job.parameters)
+        if changed:
+            n_other += 1
+            changes.update(dict.fromkeys(changed))
+        elif marker.get("code_sha256") != code_sha256():
+            n_code += 1
+    if n_other:
+        names = list(changes)
+        shown = "; ".join(names[:CHANGED_PARAMETERS_SHOWN]) + ("; ..." if len(names) > CHANGED_PARAMETERS_SHOWN else "")
+        logger.warning(
+            "resume: %d input(s) have results made with other parameters than this run's (%s): they are analysed "
+            "again; if an option was mistyped, stop and rerun with the earlier value",
+            n_other,
+            shown,
+        )
+    if n_code:
+        logger.info("resume: %d input(s) have results made by another version of exo_vision: analysed again", n_code)
+
+
 def _one_thread_per_worker() -> None:
     """Pool initializer: each worker process uses one OpenCV thread.
 
@@ -1317,6 +1360,7 @@ def _run_jobs(
             len(todo),
             f", {left_out} left out" if left_out else "",
         )
+        _note_changed_parameters(todo)
 
     workers = int(config.workers or default_workers())
     if workers > default_workers() and not config.scheduler:
