@@ -1126,12 +1126,13 @@ def _run_dask(
                     "stem": job.stem,
                     "index": index,
                     "status": "failed",
-                    "error": error,
+                    "error": _paths_as_typed(error, job),
                 }
             else:
                 record = future.result()
                 job = by_index[int(record["index"])]
-                yield {**record, "input": display_path(job.path)}  # as the user named it, as a local run does
+                # the input as the user named it, in the record and in its messages, as a local run has it
+                yield _record_as_typed({**record, "input": display_path(job.path)}, job)
             future.release()
             _submit_next()
         if lost:
@@ -1257,6 +1258,26 @@ def _worker_death_message(
         f"memory limit ({limit} per worker here, shared by its {threads or 'unknown number of'} thread(s)). To "
         f"analyse it, {fix}, or crop it into tiles; --resume analyses it again and keeps the other images' results"
     )
+
+
+def _paths_as_typed(text: str, job: ImageJob) -> str:
+    """``text`` of a Dask worker (which got :func:`_with_absolute_paths`) with the job's absolute input path and
+    output folder written as the user gave them, as the local pool's messages have them."""
+    for typed in (job.path, job.out_dir):
+        absolute = display_path(os.path.abspath(typed))
+        if absolute != display_path(typed):
+            text = text.replace(absolute, display_path(typed))
+    return text
+
+
+def _record_as_typed(record: dict[str, Any], job: ImageJob) -> dict[str, Any]:
+    """A Dask worker's image record with its ``error`` and ``warnings`` naming paths as :func:`_paths_as_typed`."""
+    out = dict(record)
+    if isinstance(out.get("error"), str):
+        out["error"] = _paths_as_typed(out["error"], job)
+    if isinstance(out.get("warnings"), list):
+        out["warnings"] = [_paths_as_typed(w, job) if isinstance(w, str) else w for w in out["warnings"]]
+    return out
 
 
 def _with_absolute_paths(job: ImageJob) -> ImageJob:
