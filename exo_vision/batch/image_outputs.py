@@ -8,8 +8,9 @@ atomically:
   X/YResolution in pixels per nm;
 * ``S_vesicles.csv`` the vesicle table;
 * ``S_rejected.csv`` the candidates the segmentation did not count (:data:`REJECTED_FILE_COLUMNS`: centroid in nm
-  and in pixels, equivalent diameter, reason); header only when none was rejected. Not written by the napari
-  grid session (a curated result records only the counts by reason), so a marker without it is complete;
+  and in pixels, equivalent diameter, reason); header only when none was rejected. The napari grid session
+  writes it too (the segmentation's candidates, which curation leaves as they are); a result saved by an
+  earlier session has none, so a marker without it is complete;
 * ``S_overlay.png``  unless ``overlay`` is off: outlines coloured by morphology (teal: cut by the edge or by
   pixels without a value, not counted), ids, scale bar (palette PNG; micrographs under ``OVERLAY_MIN_SIDE_PX``
   drawn enlarged);
@@ -169,8 +170,8 @@ REJECTED_FILE_COLUMNS = (
     "reason",
 )
 
-#: Outputs a result is complete without (an overlay may be left out or deleted; a curated result has no
-#: rejected table).
+#: Outputs a result is complete without (an overlay may be left out or deleted; a result curated by an earlier
+#: grid session has no rejected table).
 OPTIONAL_OUTPUTS = frozenset({"overlay", "rejected"})
 
 

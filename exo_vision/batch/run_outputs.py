@@ -25,7 +25,9 @@
   ``images_not_in_run``: images whose outputs of earlier runs are in the
   folder but which are no input of this run (left there, in no table;
   ``now_analysed_as`` names the input and stem of this run when they are
-  an input of it under an output stem that changed since), and
+  an input of it under an output stem that changed since; None, with
+  ``same_content_as`` listing them, when several inputs of this run have
+  the file content of a file no longer there), and
   ``duplicate_images``: the inputs that are one micrograph, in groups.
 
 Tables are always rebuilt from the per-image CSVs, so a resumed run writes

@@ -634,6 +634,49 @@ def _curated_record(job: ImageJob) -> dict[str, Any] | None:
     return record
 
 
+#: Changed parameters named at most in the resume line about them.
+CHANGED_PARAMETERS_SHOWN = 6
+
+
+def changed_parameters(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The parameters whose value differs between an earlier result's marker and this run, as ``name old -> new``
+    (JSON values, sorted by name; a parameter one of them lacks reads ``null``)."""
+    changed = []
+    for name in sorted(set(recorded) | set(now)):
+        old, new = json.dumps(recorded.get(name), sort_keys=True), json.dumps(now.get(name), sort_keys=True)
+        if old != new:
+            changed.append(f"{name} {old} -> {new}")
+    return changed
+
+
+def _note_changed_parameters(todo: Sequence[ImageJob]) -> None:
+    """Say in one line why a resume analyses again inputs whose earlier result is there: this run's parameters
+    differ from those it was made with (named, old -> new); and in another, how many other exo_vision code made."""
+    changes: dict[str, None] = {}
+    n_other, n_code = 0, 0
+    for job in todo:
+        marker = read_marker(out_dir=Path(job.out_dir), stem=job.stem)
+        if marker is None or not isinstance(marker.get("parameters"), dict):
+            continue
+        changed = changed_parameters(marker["parameters"], job.parameters)
+        if changed:
+            n_other += 1
+            changes.update(dict.fromkeys(changed))
+        elif marker.get("code_sha256") != code_sha256():
+            n_code += 1
+    if n_other:
+        names = list(changes)
+        shown = "; ".join(names[:CHANGED_PARAMETERS_SHOWN]) + ("; ..." if len(names) > CHANGED_PARAMETERS_SHOWN else "")
+        logger.warning(
+            "resume: %d input(s) have results made with other parameters than this run's (%s): they are analysed "
+            "again; if an option was mistyped, stop and rerun with the earlier value",
+            n_other,
+            shown,
+        )
+    if n_code:
+        logger.info("resume: %d input(s) have results made by another version of exo_vision: analysed again", n_code)
+
+
 def _one_thread_per_worker() -> None:
     """Pool initializer: each worker process uses one OpenCV thread.
 
@@ -1083,12 +1126,13 @@ def _run_dask(
                     "stem": job.stem,
                     "index": index,
                     "status": "failed",
-                    "error": error,
+                    "error": _paths_as_typed(error, job),
                 }
             else:
                 record = future.result()
                 job = by_index[int(record["index"])]
-                yield {**record, "input": display_path(job.path)}  # as the user named it, as a local run does
+                # the input as the user named it, in the record and in its messages, as a local run has it
+                yield _record_as_typed({**record, "input": display_path(job.path)}, job)
             future.release()
             _submit_next()
         if lost:
@@ -1216,6 +1260,26 @@ def _worker_death_message(
     )
 
 
+def _paths_as_typed(text: str, job: ImageJob) -> str:
+    """``text`` of a Dask worker (which got :func:`_with_absolute_paths`) with the job's absolute input path and
+    output folder written as the user gave them, as the local pool's messages have them."""
+    for typed in (job.path, job.out_dir):
+        absolute = display_path(os.path.abspath(typed))
+        if absolute != display_path(typed):
+            text = text.replace(absolute, display_path(typed))
+    return text
+
+
+def _record_as_typed(record: dict[str, Any], job: ImageJob) -> dict[str, Any]:
+    """A Dask worker's image record with its ``error`` and ``warnings`` naming paths as :func:`_paths_as_typed`."""
+    out = dict(record)
+    if isinstance(out.get("error"), str):
+        out["error"] = _paths_as_typed(out["error"], job)
+    if isinstance(out.get("warnings"), list):
+        out["warnings"] = [_paths_as_typed(w, job) if isinstance(w, str) else w for w in out["warnings"]]
+    return out
+
+
 def _with_absolute_paths(job: ImageJob) -> ImageJob:
     """``job`` with its input and output folder as absolute paths (of this process's working directory)."""
     return replace(job, path=os.path.abspath(job.path), out_dir=os.path.abspath(job.out_dir))
@@ -1317,6 +1381,7 @@ def _run_jobs(
             len(todo),
             f", {left_out} left out" if left_out else "",
         )
+        _note_changed_parameters(todo)
 
     workers = int(config.workers or default_workers())
     if workers > default_workers() and not config.scheduler:
@@ -1415,15 +1480,22 @@ def _note_renamed_outputs(
     add ``now_analysed_as`` (this run's input and stem) to each, and say so with what to do.
 
     A completion marker names its input and that input's checksum: an earlier result belongs to a job of this
-    run when it names the job's file, or when the job's file has its checksum (a renamed or moved copy).
+    run when it names the job's file, or when the job's file has its checksum (a renamed or moved copy). Of
+    several inputs with that checksum (copies of one file), one whose own result was complete before this run
+    (skipped) is not the renamed file; when more than one remains, the content cannot tell which (if any) it is:
+    ``now_analysed_as`` is None, ``same_content_as`` lists them, and the warning says so.
     """
     for entry in earlier:
         marker = read_marker(out_dir=out, stem=entry["stem"]) or {}
         recorded, checksum = marker.get("input"), marker.get("input_sha256")
         same_path = [j for j in jobs if isinstance(recorded, str) and _same_file(recorded, j.path)]
         same_bytes = [j for j in jobs if checksum and records.get(j.index, {}).get("input_sha256") == checksum]
-        matches = same_path or same_bytes
+        fresh = [j for j in same_bytes if records.get(j.index, {}).get("status") != "skipped"]
+        matches = same_path or fresh or same_bytes
         if not matches:
+            continue
+        if len(matches) > 1 and not same_path:
+            _note_copies_of_earlier_input(entry, matches, out)
             continue
         job = matches[0]
         entry["now_analysed_as"] = {"input": display_path(job.path), "stem": job.stem}
@@ -1442,6 +1514,23 @@ def _note_renamed_outputs(
             display_path(entry["stem"]),
             display_path(out),
         )
+
+
+def _note_copies_of_earlier_input(entry: dict[str, Any], copies: Sequence[ImageJob], out: Path) -> None:
+    """Record and say that the earlier outputs ``entry`` of a file no longer there have the content of several
+    inputs of this run (copies of one file), so which of them, if any, is that file renamed cannot be told."""
+    entry["now_analysed_as"] = None
+    entry["same_content_as"] = [display_path(j.path) for j in copies]
+    logger.warning(
+        "%s_* in %s: an earlier run wrote them for %s, whose file content %s of this run share (copies of one "
+        "file: which of them, if any, is that file renamed or moved cannot be told from the content). They are "
+        "left as they are and are in none of this run's tables: delete them, or move them out of the folder, when "
+        "you no longer need them",
+        display_path(entry["stem"]),
+        display_path(out),
+        display_path(entry["input"] or entry["stem"]),
+        " and ".join(entry["same_content_as"]),
+    )
 
 
 def _why_the_stem_changed(entry: dict[str, Any], job: ImageJob, jobs: Sequence[ImageJob], *, renamed: bool) -> str:

@@ -10,7 +10,7 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas, numpy and matplotlib are imported when a histogram is drawn, not for --help
     import pandas as pd
@@ -147,7 +147,6 @@ def check_finished_runs(paths: list[str]) -> None:
 def _saved_by_grid_session(folder: Path) -> bool:
     """Whether every done marker in ``folder`` was written by a napari grid session (which writes no run.json:
     each micrograph it saves is complete on its own) beside its session file."""
-    import json
 
     from exo_vision.session.grid import SESSION_FILE
 
@@ -188,88 +187,6 @@ def implausible_diameters(path: Path, diameters: pd.Series) -> list[str]:
                 "column holds nanometres, not µm"
             )
     return messages
-
-
-def _run_json(folder: Path, cache: dict[Path, dict[str, Any]]) -> dict[str, Any]:
-    """``folder/run.json`` (empty when it is missing or unreadable)."""
-    if folder not in cache:
-        try:
-            run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            run = {}
-        cache[folder] = run if isinstance(run, dict) else {}
-    return cache[folder]
-
-
-def _run_images(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """The successful image records of a run.json."""
-    images = run.get("images")
-    if not isinstance(images, list):
-        return []
-    return [r for r in images if isinstance(r, dict) and r.get("status") in ("done", "skipped") and r.get("stem")]
-
-
-def _table_records(path: Path, table: pd.DataFrame, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records of the micrographs whose vesicles ``table`` holds: its own for a ``<stem>_vesicles.csv``,
-    those named in the ``image`` column of a run's ``vesicles.csv``."""
-    from exo_vision._shared.paths import display_path
-    from exo_vision.measure.tables import TABLE_SUFFIX
-
-    if path.name == "vesicles.csv" and "image" in table.columns:
-        names = set(table["image"].astype(str))
-        return [r for r in records if display_path(str(r["stem"])) in names]
-    return [r for r in records if path.name == f"{r['stem']}{TABLE_SUFFIX}"]
-
-
-def leave_out_copies(tables: list[tuple[Path, pd.DataFrame]]) -> tuple[list[tuple[Path, pd.DataFrame]], list[str]]:
-    """The tables without the vesicles of micrographs counted already from a table before them, as the report
-    pools them (:func:`~exo_vision.report.collect.find_copies` over the records of the ``run.json`` beside each
-    table: the same bytes, the same pixels and pixel size, or a run's ``duplicate_of``), and one line per copy
-    left out. A table with no ``run.json`` beside it is kept whole.
-    """
-    import pandas as pd
-
-    from exo_vision._shared.paths import display_path
-    from exo_vision.report.collect import TemGrid, find_copies
-
-    cache: dict[Path, dict[str, Any]] = {}
-    present = [(p, _table_records(p, table, _run_images(_run_json(p.parent, cache)))) for p, table in tables]
-    inputs = {(path.parent, str(r.get("input"))) for path, records in present for r in records}
-    grids = []
-    for index, (path, records) in enumerate(present):
-        # a run's copy mark counts only when the input it names is among the tables too
-        kept = [
-            r if (path.parent, str(r.get("duplicate_of"))) in inputs else {**r, "duplicate_of": None} for r in records
-        ]
-        run = {**cache[path.parent], "images": kept}  # where its inputs were read, to compare their pixels
-        empty = pd.DataFrame()
-        grids.append(TemGrid(name=str(index), path=path.parent, run=run, summary=empty, vesicles=empty, errors=empty))
-    copies = find_copies(grids)
-
-    def inputs_of(records: list[dict[str, Any]]) -> set[str]:
-        return {str(r.get("input")) for r in records}
-
-    out, lines = [], []
-    for index, (path, table) in enumerate(tables):
-        mine = copies.loc[copies["grid"] == str(index)]
-        drop = {display_path(str(stem)) for stem in mine["image"]}
-        if path.name == "vesicles.csv" and "image" in table.columns:
-            gone = table["image"].astype(str).isin(drop)
-        else:
-            gone = pd.Series(bool(drop), index=table.index)
-        names = table["image"].astype(str) if "image" in table.columns else None
-        for row in mine.itertuples():
-            n = int((names == display_path(str(row.image))).sum()) if names is not None else len(table)
-            folder = tables[int(row.counted_grid)][0].parent  # a run's own copy mark names its grid, not the table
-            counted = next(
-                p for p, records in present if p.parent == folder and row.counted_input in inputs_of(records)
-            )
-            lines.append(
-                f"{row.input} ({path}) is the same micrograph as {row.counted_input} ({counted}; {row.same}): "
-                f"its {n} vesicle(s) left out"
-            )
-        out.append((path, table.loc[~gone]))
-    return out, lines
 
 
 def border_rules(paths: list[Path], include_border: bool | None) -> dict[Path, bool]:
@@ -391,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
     from exo_vision.figures.histogram import size_histogram_figure
     from exo_vision.figures.style import GROUP_COLORS, save_figure
     from exo_vision.measure.tables import DIAMETER_COLUMN
+    from exo_vision.report.table_copies import leave_out_copies
 
     out = Path(args.out)
     fmt = out.suffix.lower().lstrip(".")
@@ -419,7 +337,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got {low:g} {high:g}")
         check_finished_runs(args.tables)
         tables = _read_tables(args.tables, text_columns=(args.group_by,))
-        tables, copied = leave_out_copies(tables)
+        left_out = leave_out_copies(tables)
+        tables, copied = left_out.tables, left_out.lines
         if copied:  # each micrograph once, as `tem`'s pooled tables and the report count it
             logger.warning(
                 "%d copied micrograph(s) left out (their run.json records them as one micrograph with an earlier "

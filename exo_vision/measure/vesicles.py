@@ -5,6 +5,8 @@ One row per vesicle, ``label`` first, every length in nm and area in nm².
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -405,3 +407,80 @@ def measure_vesicles(
     columns["pixel_size_nm"] = np.full(len(rows), px)
     columns["pixel_size_source"] = pd.Series([str(pixel_size_source)] * len(rows), dtype="object")
     return pd.DataFrame({name: columns[name] for name in VESICLE_COLUMNS})
+
+
+#: Column of a vesicle table holding the segmentation's confidence in each vesicle (NaN when none).
+CONFIDENCE_COLUMN = "confidence"
+
+
+def _outline_keys(labels: np.ndarray, wanted: set[int]) -> dict[int, tuple[tuple[int, int, int, int], bytes]]:
+    """Per label of ``wanted`` present in ``labels``: its bounding box and the packed mask of its pixels in it,
+    which are equal for two label images exactly when the label covers the same pixels in both."""
+    keys = {}
+    for index, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None or index not in wanted:
+            continue
+        mask = labels[box] == index
+        keys[index] = ((box[0].start, box[0].stop, box[1].start, box[1].stop), np.packbits(mask).tobytes())
+    return keys
+
+
+def confidence_reference(labels: np.ndarray, table: pd.DataFrame | None) -> dict[int, tuple[Any, float]]:
+    """What :func:`carry_confidence` needs to keep the confidence of vesicles a later edit leaves as they are.
+
+    Parameters
+    ----------
+    labels : (M, N) ndarray of int
+        The labels ``table`` measures (0 = background).
+    table : DataFrame or None
+        Their vesicle table; its ``confidence`` column (finite values only) is kept.
+
+    Returns
+    -------
+    dict of int to (key, float)
+        Per label with a finite confidence: the outline's key (bounding box and pixels) and the confidence.
+        Empty when the table has no confidence.
+    """
+    if table is None or CONFIDENCE_COLUMN not in table.columns or "label" not in table.columns or not len(table):
+        return {}
+    values = pd.to_numeric(table[CONFIDENCE_COLUMN], errors="coerce").to_numpy(dtype=float)
+    confidence = {int(label): float(v) for label, v in zip(table["label"], values, strict=True) if np.isfinite(v)}
+    if not confidence:
+        return {}
+    keys = _outline_keys(np.asarray(labels), set(confidence))
+    return {label: (keys[label], confidence[label]) for label in confidence if label in keys}
+
+
+def carry_confidence(
+    table: pd.DataFrame, labels: np.ndarray, reference: dict[int, tuple[Any, float]] | None
+) -> pd.DataFrame:
+    """``table`` with the confidence of every vesicle whose outline is unchanged since ``reference`` was made.
+
+    A vesicle keeps its confidence when its label covers exactly the pixels it covered then (same label id,
+    same pixels); a vesicle an edit changed (merged, split, painted, erased in part) or made is NaN: the
+    segmentation's confidence was about another outline.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The vesicle table of ``labels`` (:func:`measure_vesicles`), its ``confidence`` column NaN.
+    labels : (M, N) ndarray of int
+        The labels now (0 = background).
+    reference : dict or None
+        :func:`confidence_reference` of the labels and table the confidence was measured on.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``table`` with its ``confidence`` column set.
+    """
+    out = table.copy()
+    values = np.full(len(out), np.nan)
+    if reference and len(out) and "label" in out.columns:
+        ids = out["label"].astype(int).to_numpy()
+        keys = _outline_keys(np.asarray(labels), {i for i in ids.tolist() if i in reference})
+        for row, label in enumerate(ids.tolist()):
+            if label in keys and keys[label] == reference[label][0]:
+                values[row] = reference[label][1]
+    out[CONFIDENCE_COLUMN] = values
+    return out

@@ -12,6 +12,7 @@ from napari.utils.notifications import show_warning
 
 from exo_vision._shared.validation import check_pixel_size
 from exo_vision.measure.tables import cut_by_missing_flags, truth_values
+from exo_vision.measure.vesicles import carry_confidence, confidence_reference
 from exo_vision.plugins._layers import (
     SOURCE_KEY,
     derived_layers,
@@ -26,6 +27,9 @@ from exo_vision.session.curation import edit_log_table, edit_record
 from exo_vision.tem_analysis import cut_where, measure_micrograph_vesicles
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
+#: metadata key of the vesicle layer's :func:`~exo_vision.measure.vesicles.confidence_reference`: the outlines and
+#: confidence of its vesicles as segmented (or saved), which re-measuring after an edit keeps for unchanged ones.
+CONFIDENCE_KEY = "confidence_reference"
 #: metadata role of the vesicle Labels layer.
 ROLE = "vesicles"
 #: RGBA colour of each morphology class (round blue, cup orange, irregular magenta).
@@ -181,12 +185,16 @@ def measure_layer(labels_layer: Any, image_layer: Any) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The core's :func:`~exo_vision.tem_analysis.measure_micrograph_vesicles` table
-        (overrides applied), also stored on the layer.
+        (overrides applied; the confidence of each vesicle whose outline is as segmented kept,
+        :func:`~exo_vision.measure.vesicles.carry_confidence`), also stored on the layer.
     """
 
     image = image_data_from_layer(image_layer)
     polarity = labels_layer.metadata.get("polarity") or image.polarity or "dark"
-    table = measure_micrograph_vesicles(np.asarray(labels_layer.data), image, polarity=polarity)
+    labels = np.asarray(labels_layer.data)
+    table = measure_micrograph_vesicles(labels, image, polarity=polarity)
+    # an outline no edit changed keeps the segmentation's confidence; an edited or new one has none (NaN)
+    table = carry_confidence(table, labels, labels_layer.metadata.get(CONFIDENCE_KEY))
     set_vesicle_table(labels_layer, table)
     return vesicle_table(labels_layer)
 
@@ -244,6 +252,7 @@ def add_vesicle_layer(
         )
         return viewer.add_layer(layer)
     existing.metadata.update(_vesicle_metadata(image_layer, polarity, extra_metadata))
+    existing.metadata[CONFIDENCE_KEY] = confidence_reference(labels, table)
     existing.data = compact_labels(labels)
     existing.scale = image_layer.scale
     existing.units = image_layer.units
@@ -273,6 +282,8 @@ def new_vesicle_layer(
     metadata = _vesicle_metadata(image_layer, polarity, extra_metadata)
     if colormap is None:
         colormap = morphology_colormap(table, exclude_border=excludes_border(metadata))
+    # the segmentation's confidence in each vesicle, kept through edits for the vesicles they leave as they are
+    metadata[CONFIDENCE_KEY] = confidence_reference(labels, table)
     table, features = layer_tables(table)
     metadata["vesicle_table"] = table
     return Labels(

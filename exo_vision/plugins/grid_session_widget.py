@@ -24,6 +24,7 @@ from qtpy.QtCore import QEvent, QObject
 
 from exo_vision.batch.config import TemBatchConfig
 from exo_vision.measure.size_stats import size_statistics
+from exo_vision.measure.vesicles import carry_confidence, confidence_reference
 from exo_vision.plugins._layers import (
     draw_now,
     enum_choices,
@@ -612,6 +613,7 @@ class GridSessionWidget(Container):
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "segmenter": getattr(result, "segmenter", None),
                 "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
+                "rejected": getattr(result, "rejected", None),
             },
         )
         self._viewer.layers.selection.active = self.labels_layer
@@ -638,7 +640,10 @@ class GridSessionWidget(Container):
         # at once, and a placeholder table without diameters cut the restore short and lost the curation on save
         image = image_data_from_layer(self.image_layer)
         polarity = saved.polarity or image.polarity or "dark"
-        table = measure_micrograph_vesicles(np.asarray(saved.labels), image, polarity=polarity)
+        labels = np.asarray(saved.labels)
+        table = measure_micrograph_vesicles(labels, image, polarity=polarity)
+        # the saved table measured these labels: each vesicle keeps the confidence saved with it
+        table = carry_confidence(table, labels, confidence_reference(labels, saved.table))
         self.labels_layer = add_vesicle_layer(
             self._viewer,
             self.image_layer,
@@ -650,6 +655,7 @@ class GridSessionWidget(Container):
                 "parameters": self._shown_parameters(saved.parameters),
                 "segmenter": saved.segmenter,
                 "rejected_by_reason": saved.rejected_by_reason,
+                "rejected": saved.rejected,
                 "morphology_overrides": saved.morphology_overrides,
                 "edit_log": saved.edit_log,
             },
@@ -785,4 +791,5 @@ def curated_from_layer(layer: Any, image: Any) -> CuratedResult:
         edit_log=layer.metadata.get("edit_log", []),
         segmenter=layer.metadata.get("segmenter"),
         rejected_by_reason=layer.metadata.get("rejected_by_reason"),
+        rejected=layer.metadata.get("rejected"),
     )

@@ -32,6 +32,7 @@ from exo_vision.measure.tables import (
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._text import result_text
 from exo_vision.plugins._vesicles import ROLE, excludes_border, vesicle_table
+from exo_vision.report.table_copies import CopiesLeftOut, leave_out_copies
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 logger = logging.getLogger(__name__)
@@ -217,6 +218,10 @@ class HistogramWidget(Container):
         #: Per group drawn: whether the vesicles cut by the image edge are left out (the setting its vesicles
         #: were made with: the layer's parameters, or the done markers / run.json beside the tables).
         self.exclude_border: dict[str, bool] = {}
+        #: The copies of micrographs left out of the tables drawn last (each micrograph counted once, as
+        #: ``exo-vision tem``, ``report`` and ``histogram`` count it); None for the current image.
+        self.copies: CopiesLeftOut | None = None
+        self._warned_copies: list[str] = []
 
         self._source.changed.connect(self._on_source)
         self._update.changed.connect(self.refresh)
@@ -237,6 +242,7 @@ class HistogramWidget(Container):
         leave them out, when nothing is recorded)."""
         default = DEFAULT_TEM_PARAMETERS.exclude_border
         source = self._source.value
+        self.copies = None
         if source is Source.IMAGE:
             layer = self._vesicle_layer()
             if layer is None:
@@ -248,7 +254,7 @@ class HistogramWidget(Container):
                 raise ValueError(f"results folder {folder} does not exist; choose the output folder of a grid session.")
             # per-image tables only: a pooled run-level table in the same folder would count twice
             paths = sorted(folder.glob(f"*{TABLE_SUFFIX}"))
-            tables = read_vesicle_tables(paths)
+            tables = self._counted_once(paths, read_vesicle_tables(paths))
             recorded = {value for path in paths if (value := recorded_exclude_border(path)) is not None}
             if len(recorded) > 1:
                 show_warning(
@@ -262,7 +268,7 @@ class HistogramWidget(Container):
         paths = [Path(p) for p in (self._tables.value or [])]
         if not paths:
             return {}, {}
-        tables = read_vesicle_tables(paths)
+        tables = self._counted_once(paths, read_vesicle_tables(paths))
         names = table_group_names(paths)
         rules = {}
         for path in paths:
@@ -270,6 +276,14 @@ class HistogramWidget(Container):
                 recorded_rule = recorded_exclude_border(path)
                 rules[names[path]] = default if recorded_rule is None else recorded_rule
         return tables, rules
+
+    def _counted_once(self, paths: list[Path], tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """``tables`` (by group name) without the vesicles of copies of a micrograph counted from an earlier
+        table (:func:`~exo_vision.report.table_copies.leave_out_copies`); what was left out in :attr:`copies`."""
+        names = table_group_names(paths)
+        read = [(path, tables[names[path]]) for path in paths if names[path] in tables]
+        self.copies = leave_out_copies(read)
+        return {names[path]: table for path, table in self.copies.tables}
 
     def set_tables(self, paths: list[str | Path]) -> None:
         """Show several result tables, one histogram per condition (file stem)."""
@@ -330,7 +344,13 @@ class HistogramWidget(Container):
             weighting=self._weighting.value.value,
             exclude_border=self.exclude_border,
         )
-        self._status.value = _status_text(self.plot.statistics, self.exclude_border)
+        self._status.value = _status_text(self.plot.statistics, self.exclude_border) + _copies_text(self.copies)
+        lines = self.copies.lines if self.copies is not None else []
+        if lines and lines != self._warned_copies:  # named once per set of copies, not on every redraw
+            show_warning(
+                f"{len(lines)} copied micrograph(s) left out, each micrograph counted once: " + "; ".join(lines)
+            )
+        self._warned_copies = lines
 
     def _on_export(self, _value: Any = None) -> None:
         path = Path(self._export_path.value)
@@ -357,4 +377,14 @@ def _status_text(statistics: dict[str, dict[str, Any]], exclude_border: dict[str
     return "vesicles " + ", ".join(
         f"{name}: {s['n']} (edge-cut {'left out' if exclude_border.get(name, True) else 'counted'})"
         for name, s in statistics.items()
+    )
+
+
+def _copies_text(copies: CopiesLeftOut | None) -> str:
+    """The dock's line on copies of a micrograph left out of the tables drawn (empty when there are none)."""
+    if copies is None or not copies.lines:
+        return ""
+    return (
+        f"\n{len(copies.lines)} copied micrograph(s) left out ({copies.n_vesicles} vesicle(s)): each micrograph "
+        "counted once, as exo-vision tem, report and histogram count it"
     )

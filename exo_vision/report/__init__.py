@@ -1,6 +1,7 @@
 """The MISEV characterization report: one self-contained HTML page per EV preparation.
 
 * :mod:`~exo_vision.report.collect`     reads ``exo-vision tem`` / ``exo-vision blot`` output folders;
+* :mod:`~exo_vision.report.table_copies` leaves copies of one micrograph out of pooled vesicle tables;
 * :mod:`~exo_vision.report.instruments` parses values typed in from DLS, zeta and protein assays;
 * :mod:`~exo_vision.report.embed`       downscales and embeds pictures as ``data:`` URIs;
 * :mod:`~exo_vision.report.interpret`   decides the MISEV marker calls, panel verdict and calnexin bound;

@@ -75,6 +75,10 @@ class CuratedResult:
     rejected_by_reason : dict of str to int or None
         Candidates the segmentation left out, counted by reason
         (:func:`~exo_vision.tem_analysis.rejected_by_reason`); None when unknown.
+    rejected : pandas.DataFrame or None
+        Those candidates one per row: ``centroid_x_nm``, ``centroid_y_nm`` (nm), ``equivalent_diameter_nm`` and
+        ``reason``, as :attr:`~exo_vision.segmentation.result.VesicleSegmentation.rejected` gives them or
+        ``S_rejected.csv`` holds them; saved as ``S_rejected.csv``. None when unknown (no file is written).
     """
 
     image: ImageData
@@ -87,6 +91,7 @@ class CuratedResult:
     edit_log: list[dict[str, Any]] = field(default_factory=list)
     segmenter: dict[str, Any] | None = None
     rejected_by_reason: dict[str, int] | None = None
+    rejected: pd.DataFrame | None = None
 
 
 @dataclass
@@ -95,7 +100,8 @@ class SavedMicrograph:
 
     ``pixel_size_nm`` / ``pixel_size_source`` are the calibration saved with the curation (None when the
     curation file is missing); ``parameters``, ``segmenter`` and ``rejected_by_reason`` are None when the
-    done-marker records none.
+    done-marker records none; ``rejected`` (the rows of ``S_rejected.csv``) and ``table`` (the saved vesicle table
+    of ``labels``, ``S_vesicles.csv``) are None without their file.
     """
 
     labels: np.ndarray
@@ -108,6 +114,8 @@ class SavedMicrograph:
     pixel_size_source: str | None
     segmenter: dict[str, Any] | None = None
     rejected_by_reason: dict[str, int] | None = None
+    rejected: pd.DataFrame | None = None
+    table: pd.DataFrame | None = None
 
 
 def curation_json(curated: CuratedResult) -> str:
@@ -130,7 +138,8 @@ def write_curation_record(curated: CuratedResult, *, edits: Path, curation: Path
 
 
 def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
-    """Read a saved micrograph back from its files (``labels``, ``marker``, ``curation``, ``edits``).
+    """Read a saved micrograph back from its files (``labels``, ``marker``, ``curation``, ``edits``,
+    ``rejected``, ``vesicles``).
 
     The labels file must exist; the others are optional.
     """
@@ -139,6 +148,8 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
     labels = tifffile.imread(paths["labels"]).astype(np.int32)
     curation = json.loads(paths["curation"].read_text()) if paths["curation"].is_file() else {}
     marker = json.loads(paths["marker"].read_text()) if paths["marker"].is_file() else {}
+    rejected = paths.get("rejected")
+    table = paths.get("vesicles")
     edit_log: list[dict[str, Any]] = []
     if paths["edits"].is_file():
         edit_log = read_written_csv(paths["edits"], keep_default_na=False).to_dict("records")
@@ -153,4 +164,6 @@ def read_saved(paths: dict[str, Path]) -> SavedMicrograph:
         pixel_size_source=curation.get("pixel_size_source"),
         segmenter=marker.get("segmenter"),
         rejected_by_reason=marker.get("rejected_by_reason"),
+        rejected=read_written_csv(rejected) if rejected is not None and rejected.is_file() else None,
+        table=read_written_csv(table) if table is not None and table.is_file() else None,
     )

@@ -362,7 +362,7 @@ class GridSession:
     def output_paths(self, path: Path) -> dict[str, Path]:
         """Files saved for one micrograph: the CLI's per-image outputs plus the curation record.
 
-        ``labels``/``vesicles``/``overlay``/``marker`` are exactly what ``exo-vision tem``
+        ``labels``/``vesicles``/``rejected``/``overlay``/``marker`` are exactly what ``exo-vision tem``
         writes (same stems); ``edits`` (the edit log CSV) and ``curation`` (morphology
         overrides, JSON) are the curation additions; ``table`` is ``vesicles``.
         """
@@ -519,6 +519,7 @@ class GridSession:
                     edit_log=saved.edit_log,
                     segmenter=saved.segmenter,
                     rejected_by_reason=saved.rejected_by_reason,
+                    rejected=saved.rejected,
                 )
                 self.save(path, curated)
             except (ValueError, OSError) as error:
@@ -528,8 +529,9 @@ class GridSession:
         return resaved, problems
 
     def _prepared_outputs(self, path: Path, curated: CuratedResult) -> Callable[[], object]:
-        """Compute the CLI's per-image files (labels TIFF, vesicle CSV, overlay, done marker) and return what
-        writes them; ValueError (nothing written) when the curated result cannot be measured."""
+        """Compute the CLI's per-image files (labels TIFF, vesicle CSV, rejected candidates, overlay, done marker)
+        and return what writes them (all together or none); ValueError (nothing written) when the curated result
+        cannot be measured."""
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics
         from exo_vision.tem_analysis import MicrographResult, flag_cut_by_missing
@@ -546,7 +548,10 @@ class GridSession:
         result = MicrographResult(
             labels=curated.labels,
             table=table,
-            rejected=pd.DataFrame({"reason": pd.Series(dtype=str)}),
+            # the candidates not counted, written as S_rejected.csv with the other files (none when unknown)
+            rejected=curated.rejected
+            if curated.rejected is not None
+            else pd.DataFrame({"reason": pd.Series(dtype=str)}),
             statistics=size_statistics(
                 table,
                 analysed_area_nm2=area,

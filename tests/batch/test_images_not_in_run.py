@@ -123,3 +123,38 @@ def test_an_input_whose_output_stem_changed_is_named_with_both_stems_and_what_to
     )
     # only g2/img.tif, gone from the folder, is named as belonging to no input
     assert f"belong to no input of this run: {folder / 'g2' / 'img.tif'};" in caplog.text
+
+
+def test_a_renamed_copy_is_told_from_the_copy_that_kept_its_name(tmp_path, caplog):
+    """facility51 F10: m0.tif and its byte copy b.tif; b.tif renamed z.tif (after m0.tif in the input order).
+    Before, the warning and run.json said that m0.tif (which always had its own results) was b.tif renamed, as the
+    first input with its content."""
+    import shutil
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _micrographs(folder, 1)
+    shutil.copy(folder / "m0.tif", folder / "b.tif")
+    config = TemBatchConfig(workers=1)
+    runner.run_tem_batch([folder], out_dir=out, config=config)
+    (folder / "b.tif").rename(folder / "z.tif")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        again = runner.run_tem_batch([folder], out_dir=out, config=config, resume=True)
+    assert {r["stem"]: r["status"] for r in again.records} == {"m0": "skipped", "z": "done"}
+    (entry,) = again.not_in_run
+    assert entry["stem"] == "b" and entry["now_analysed_as"] == {"input": str(folder / "z.tif"), "stem": "z"}
+    (message,) = [r.getMessage() for r in caplog.records if "an earlier run wrote" in r.getMessage()]
+    assert message.startswith(f"{folder / 'z.tif'}: an earlier run wrote its results as b_*, as {folder / 'b.tif'} ")
+
+    # without --resume both copies are analysed afresh: the content cannot tell which one b.tif became
+    (folder / "z.tif").rename(folder / "y.tif")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="exo_vision"):
+        third = runner.run_tem_batch([folder], out_dir=out, config=config)
+    entries = {e["stem"]: e for e in third.not_in_run}
+    assert entries["z"]["now_analysed_as"] is None
+    assert entries["z"]["same_content_as"] == [str(folder / "m0.tif"), str(folder / "y.tif")]
+    (message,) = [r.getMessage() for r in caplog.records if "z_* in" in r.getMessage()]
+    assert f"an earlier run wrote them for {folder / 'z.tif'}, whose file content" in message
+    assert "cannot be told from the content" in message
+    assert "belong to no input of this run" not in caplog.text  # b_* and z_* are named above, not again

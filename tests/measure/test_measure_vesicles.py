@@ -314,3 +314,30 @@ def test_a_noise_free_or_finely_quantised_image_does_not_make_flat_disks_cups():
     table = measure_vesicles(lab, cup, pixel_size_nm=2.0).set_index("label")
     assert table.loc[2, "morphology"] == "cup" and table.loc[1, "morphology"] == "round"
     assert noise_floor(u8) == pytest.approx(12**-0.5) and noise_floor(flat) == pytest.approx(0.4e-3)
+
+
+def test_carry_confidence_keeps_it_for_unchanged_outlines_only():
+    """Hand-built labels: 1 untouched, 2 and 3 merged into 2, 4 lost a pixel, 5 moved by one pixel, 6 new."""
+    from exo_vision.measure.vesicles import carry_confidence, confidence_reference
+
+    before = np.zeros((12, 12), np.int32)
+    before[1:3, 1:3] = 1
+    before[5:7, 1:3] = 2
+    before[5:7, 3:5] = 3
+    before[9:11, 1:4] = 4
+    before[1:3, 8:10] = 5
+    table = pd.DataFrame({"label": [1, 2, 3, 4, 5], "confidence": [0.9, 0.8, 0.7, 0.6, 0.5]})
+    reference = confidence_reference(before, table)
+    after = before.copy()
+    after[after == 3] = 2
+    after[10, 3] = 0
+    after[1:3, 8:10] = 0
+    after[2:4, 8:10] = 5
+    after[8:10, 8:10] = 6
+    measured = pd.DataFrame({"label": [1, 2, 4, 5, 6], "confidence": np.nan})
+    carried = carry_confidence(measured, after, reference)
+    np.testing.assert_array_equal(carried["confidence"].to_numpy(), [0.9, np.nan, np.nan, np.nan, np.nan])
+    assert measured["confidence"].isna().all()  # a copy: the table given is left as it was
+    # a table without confidence (classical method, an older run) carries none
+    assert confidence_reference(before, table.drop(columns="confidence")) == {}
+    assert carry_confidence(measured, after, None)["confidence"].isna().all()

@@ -330,6 +330,11 @@ def test_stepping_back_with_the_histogram_open_restores_the_curation_and_keeps_i
     cur.set_morphology(labels[1], "cup")
     session.next()
     edits_before = (out / "g0_edits.csv").read_text()
+    # the candidates not counted are saved with the other outputs, as `exo-vision tem` writes them
+    rejected_before = (out / "g0_rejected.csv").read_bytes()
+    marker = json.loads((out / "g0_done.json").read_text())
+    assert marker["outputs"]["rejected"]["file"] == "g0_rejected.csv"
+    assert len(pd.read_csv(out / "g0_rejected.csv")) == sum((marker.get("rejected_by_reason") or {}).values())
     session.previous()
     restored = session.labels_layer
     assert session.index == 0 and restored is not None
@@ -342,6 +347,7 @@ def test_stepping_back_with_the_histogram_open_restores_the_curation_and_keeps_i
     session.next()
     assert session.index == 1
     assert (out / "g0_edits.csv").read_text() == edits_before
+    assert (out / "g0_rejected.csv").read_bytes() == rejected_before  # restored with the curation, saved again
     saved = pd.read_csv(out / "g0_vesicles.csv").set_index("label")
     assert saved.loc[labels[1], "morphology"] == "cup"
 

@@ -375,3 +375,55 @@ def test_every_spelling_of_the_shipped_model_is_the_same_setting(tmp_path):
     other = tmp_path / "mine.onnx"
     assert GridSettings(method="unet", model=f" {other} ") == GridSettings(method="unet", model=str(other))
     assert GridSettings(method="unet", model=str(other)) != GridSettings(method="unet")
+
+
+def test_a_saved_micrograph_writes_its_rejected_candidates_as_the_cli_does_and_keeps_them_on_a_re_save(tmp_path):
+    """Before, the session's folder had no ``S_rejected.csv`` (only the counts by reason in the marker) while a
+    ``exo-vision tem`` run writes one per image: the saved result lost where its left-out candidates lie."""
+    from exo_vision.batch.image_outputs import REJECTED_FILE_COLUMNS
+
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    image, _ = make_synthetic_tem(
+        (512, 512),
+        pixel_size_nm=1.0,
+        difficulty="easy",
+        diameters_nm=[50.0, 60.0, 130.0, 140.0],
+        rng=5,
+        scale_bar=False,
+    )
+    tifffile.imwrite(grid / "m.tif", image, imagej=True, resolution=(1.0, 1.0), metadata={"unit": "nm"})
+    out = tmp_path / "out"
+    session = GridSession.open(grid, out, GridSettings(max_diameter_nm=100.0))  # the two large ones: too large
+    (path,) = session.files
+    session.index = 0
+    data = session.read(path)
+    result = session.analyse(data)
+    too_large = result.rejected["reason"] == "larger than max_diameter_nm"
+    assert too_large.sum() >= 2
+    curated = CuratedResult(
+        image=data,
+        labels=result.labels,
+        table=result.table,
+        polarity=result.polarity,
+        analysed_area_nm2=result.analysed_area_nm2,
+        parameters=result.parameters,
+        segmenter=result.segmenter,
+        rejected=result.rejected,
+    )
+    session.save(path, curated)
+    table = pd.read_csv(out / "m_rejected.csv")
+    assert tuple(table.columns) == REJECTED_FILE_COLUMNS and len(table) == len(result.rejected)
+    np.testing.assert_allclose(table["centroid_x_nm"], result.rejected["centroid_x_nm"])
+    np.testing.assert_allclose(table["centroid_y_px"], result.rejected["centroid_y_nm"] / 1.0)
+    assert list(table["reason"]) == list(result.rejected["reason"])
+    marker = json.loads((out / "m_done.json").read_text())
+    assert marker["outputs"]["rejected"]["file"] == "m_rejected.csv"  # one group with labels, table and marker
+    written = (out / "m_rejected.csv").read_bytes()
+
+    # read back with the saved micrograph, and written again unchanged when the border rule re-saves it
+    assert len(session.load_saved(path).rejected) == len(result.rejected)
+    session.settings = dataclasses.replace(session.settings, exclude_border=False)
+    assert session.apply_border_rule() == ([path], [])
+    assert (out / "m_rejected.csv").read_bytes() == written
+    assert json.loads((out / "m_done.json").read_text())["outputs"]["rejected"]["file"] == "m_rejected.csv"

@@ -1,0 +1,145 @@
+"""Count each micrograph once when vesicle tables of several runs (or several per-image tables of one run) are
+pooled outside a run: ``exo-vision histogram`` and the napari histogram dock.
+
+A run's pooled ``vesicles.csv`` already leaves out its inputs that are copies of another (``duplicate_of`` in its
+``run.json``), but its per-image tables, or the tables of two runs of the same micrographs, would count a copy
+again. The records beside each table say which micrographs are one (:func:`~exo_vision.report.collect.find_copies`:
+the same bytes, the same pixels and pixel size, the same pixels at another bit depth or value scale, or a run's
+own ``duplicate_of``): the ``run.json`` of a run, or the done-markers of a napari grid session's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from exo_vision._shared.paths import display_path
+from exo_vision.batch.image_outputs import read_marker
+from exo_vision.measure.tables import TABLE_SUFFIX
+
+#: Marker keys that are about the marker itself, not about the micrograph.
+_MARKER_ONLY_KEYS = ("outputs", "marker_version", "code_sha256")
+
+
+def _run_json(folder: Path, cache: dict[Path, dict[str, Any]]) -> dict[str, Any]:
+    """``folder/run.json`` (empty when it is missing or unreadable)."""
+    if folder not in cache:
+        try:
+            run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            run = {}
+        cache[folder] = run if isinstance(run, dict) else {}
+    return cache[folder]
+
+
+def _run_images(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The successful image records of a run.json."""
+    images = run.get("images")
+    if not isinstance(images, list):
+        return []
+    return [r for r in images if isinstance(r, dict) and r.get("status") in ("done", "skipped") and r.get("stem")]
+
+
+def _marker_record(path: Path) -> list[dict[str, Any]]:
+    """The record of a per-image table ``<stem>_vesicles.csv`` from its done-marker beside it (a napari grid
+    session's folder has no run.json), in the form of a run.json image record; empty without a marker."""
+    if not path.name.endswith(TABLE_SUFFIX):
+        return []
+    stem = path.name[: -len(TABLE_SUFFIX)]
+    marker = read_marker(out_dir=path.parent, stem=stem)
+    if marker is None:
+        return []
+    record = {k: v for k, v in marker.items() if k not in _MARKER_ONLY_KEYS}
+    record.update({"input": display_path(str(marker.get("input", ""))), "stem": stem, "status": "done"})
+    return [record]
+
+
+def _table_records(path: Path, table: pd.DataFrame, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the micrographs whose vesicles ``table`` holds: its own for a ``<stem>_vesicles.csv``,
+    those named in the ``image`` column of a run's ``vesicles.csv``."""
+    if path.name == "vesicles.csv" and "image" in table.columns:
+        names = set(table["image"].astype(str))
+        return [r for r in records if display_path(str(r["stem"])) in names]
+    return [r for r in records if path.name == f"{r['stem']}{TABLE_SUFFIX}"]
+
+
+@dataclass(frozen=True)
+class CopiesLeftOut:
+    """The tables with the copies' vesicles left out, and what was left out.
+
+    Attributes
+    ----------
+    tables : list of (Path, DataFrame)
+        The tables in the order given, each without the rows of micrographs counted from an earlier table.
+    lines : list of str
+        One sentence per copy left out: the copy, the input counted for it, why they are one micrograph, and how
+        many vesicles were left out.
+    n_vesicles : int
+        Vesicles (table rows) left out in all.
+    """
+
+    tables: list[tuple[Path, pd.DataFrame]]
+    lines: list[str]
+    n_vesicles: int
+
+
+def leave_out_copies(tables: list[tuple[Path, pd.DataFrame]]) -> CopiesLeftOut:
+    """The tables without the vesicles of micrographs counted already from a table before them, as the report
+    pools them (:func:`~exo_vision.report.collect.find_copies` over the records beside each table: the image
+    records of its ``run.json``, or, in a folder without one (a napari grid session's), the done-marker of a
+    ``<stem>_vesicles.csv``). A table with neither beside it is kept whole.
+
+    Parameters
+    ----------
+    tables : list of (Path, DataFrame)
+        Vesicle tables and the files they were read from, in the order they are pooled.
+    """
+    from exo_vision.report.collect import TemGrid, find_copies
+
+    cache: dict[Path, dict[str, Any]] = {}
+    present = []
+    for path, table in tables:
+        run = _run_json(path.parent, cache)
+        records = _run_images(run) if run else _marker_record(path)
+        present.append((path, _table_records(path, table, records)))
+    inputs = {(path.parent, str(r.get("input"))) for path, records in present for r in records}
+    grids = []
+    for index, (path, records) in enumerate(present):
+        # a run's copy mark counts only when the input it names is among the tables too
+        kept = [
+            r if (path.parent, str(r.get("duplicate_of"))) in inputs else {**r, "duplicate_of": None} for r in records
+        ]
+        run = {**cache[path.parent], "images": kept}  # where its inputs were read, to compare their pixels
+        empty = pd.DataFrame()
+        grids.append(TemGrid(name=str(index), path=path.parent, run=run, summary=empty, vesicles=empty, errors=empty))
+    copies = find_copies(grids)
+
+    def inputs_of(records: list[dict[str, Any]]) -> set[str]:
+        return {str(r.get("input")) for r in records}
+
+    out, lines, n_left_out = [], [], 0
+    for index, (path, table) in enumerate(tables):
+        mine = copies.loc[copies["grid"] == str(index)]
+        drop = {display_path(str(stem)) for stem in mine["image"]}
+        if path.name == "vesicles.csv" and "image" in table.columns:
+            gone = table["image"].astype(str).isin(drop)
+        else:
+            gone = pd.Series(bool(drop), index=table.index)
+        names = table["image"].astype(str) if "image" in table.columns else None
+        for row in mine.itertuples():
+            n = int((names == display_path(str(row.image))).sum()) if names is not None else len(table)
+            folder = tables[int(row.counted_grid)][0].parent  # a run's own copy mark names its grid, not the table
+            counted = next(
+                p for p, records in present if p.parent == folder and row.counted_input in inputs_of(records)
+            )
+            lines.append(
+                f"{row.input} ({path}) is the same micrograph as {row.counted_input} ({counted}; {row.same}): "
+                f"its {n} vesicle(s) left out"
+            )
+        n_left_out += int(gone.sum())
+        out.append((path, table.loc[~gone]))
+    return CopiesLeftOut(tables=out, lines=lines, n_vesicles=n_left_out)
