@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -65,6 +65,26 @@ WINDOW_MEMBER_PROMINENCE_FRACTION = 0.1
 #: empty lanes of real 16-bit blots reach about 12 SDs (the detection threshold ``band_peak_noise_sds`` is 6);
 #: the faintest real bands of the pinned synthetic tables that clear their LoD sit at 15 SDs and more.
 ROW_ANCHOR_NOISE_SDS = 14.0
+#: A band row under the relative bar (``min_relative_prominence``) is still kept when its strongest member stands
+#: this many times above the strip's bare-membrane bumps: the median prominence of the candidates of every row
+#: under that bar (noise bumps, blotches). A faint band in the only loaded lane of a membrane (a second band,
+#: 2 % of the lane's main band, at 200 profile-noise SDs) stands about 50 times above them; the tallest bump of the
+#: bare lanes beside it about 2 times.
+FAINT_ROW_BUMP_FACTOR = 10.0
+#: ... when at least this many candidates give that median (fewer say nothing of the membrane's bumps) ...
+FAINT_ROW_MIN_BUMPS = 5
+#: ... when it reaches this fraction of the relative bar (on the real 8-bit PLOS crops, rows of 0.2-0.36 of the bar,
+#: 10-26 times their few flat bumps, are unannotated pieces beside a faint doublet), and when each member touches
+#: no other band of its lane (not a piece of a band beside it).
+FAINT_ROW_MIN_BAR_FRACTION = 0.4
+#: In a smear marker's band row (CD63) a lane's window reaches at most this many times the row's median reach from
+#: the band's centre, up and down (the median over the row's strong members) ...
+SMEAR_REACH_FACTOR = 1.15
+#: ... when the row has at least this many strong members. A smear's faint foot is followed down a falling profile,
+#: and on a blotchy membrane a blotch's flank carried one lane's foot 30-40 rows past the same smear's in the other
+#: lanes: the straight background line under that taller window lies under the blotch, and the lysate's CD63 read
+#: 19 % high (every EV/lysate ratio 13-19 % low).
+SMEAR_REACH_MIN_LANES = 3
 #: Decimals a band row's fitted centre (px) is rounded to before its window's rows are taken.
 ROW_MID_DECIMALS = 6
 
@@ -357,6 +377,7 @@ def band_rows(
     candidates: Sequence[Sequence[BandCandidate]],
     *,
     min_relative_prominence: float = MIN_RELATIVE_PROMINENCE,
+    smear: bool = False,
 ) -> list[list[BandWindow]]:
     """Group bands of the lanes of one strip into band rows, and place a window in every lane.
 
@@ -368,7 +389,12 @@ def band_rows(
         Bands detected in each lane (same order).
     min_relative_prominence : float
         Band rows whose strongest band is weaker than this fraction of the
-        strip's strongest band are dropped (blotches, faint cross-reactions).
+        strip's strongest band are dropped (blotches, faint cross-reactions),
+        unless it stands :data:`FAINT_ROW_BUMP_FACTOR` times above the strip's
+        bare-membrane bumps (:func:`_rows_kept`).
+    smear : bool
+        The strip's marker runs as a smear (CD63): a lane's window reaches no further from its band's centre than
+        :data:`SMEAR_REACH_FACTOR` times the row's median reach (:func:`_smear_reach`).
 
     Returns
     -------
@@ -398,9 +424,10 @@ def band_rows(
             groups.append({li: c})
         else:
             best[li] = c
-    strongest = max(t[0] for t in items)
-    groups = [g for g in groups if max(m.prominence for m in g.values()) >= min_relative_prominence * strongest]
+    groups = _rows_kept(groups, min_relative_prominence)
     groups.sort(key=lambda g: np.median([m.y_px for m in g.values()]))
+    if smear:
+        groups = [_smear_reach(g) for g in groups]
     rows = []
     xs = np.array([lane.x_centre_px for lane in lanes])
     for number, g in enumerate(groups, start=1):
@@ -437,6 +464,55 @@ def band_rows(
             windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom, prominence))
         rows.append(windows)
     return rows
+
+
+def _smear_reach(group: dict[int, BandCandidate]) -> dict[int, BandCandidate]:
+    """A smear marker's band row (lane index -> candidate) with each member's extent cut to at most
+    :data:`SMEAR_REACH_FACTOR` times the row's median reach above and below its centre (``y_px``), the median over
+    the strong members (:data:`WINDOW_MEMBER_PROMINENCE_FRACTION` of the row's strongest); unchanged with fewer than
+    :data:`SMEAR_REACH_MIN_LANES` of them. A member's cluster bounds that were its own extent follow the cut."""
+    peak = max(m.prominence for m in group.values())
+    strong = [m for m in group.values() if m.prominence >= WINDOW_MEMBER_PROMINENCE_FRACTION * peak]
+    if len(strong) < SMEAR_REACH_MIN_LANES:
+        return group
+    up = float(np.median([m.y_px - m.y_top_px for m in strong]))
+    down = float(np.median([m.y_bottom_px - m.y_px for m in strong]))
+    out = {}
+    for li, m in group.items():
+        top = max(m.y_top_px, int(np.floor(m.y_px - SMEAR_REACH_FACTOR * up)))
+        bottom = min(m.y_bottom_px, int(np.ceil(m.y_px + SMEAR_REACH_FACTOR * down)))
+        ctop = top if m.cluster_top_px >= m.y_top_px else m.cluster_top_px
+        cbottom = bottom if 0 <= m.cluster_bottom_px <= m.y_bottom_px else m.cluster_bottom_px
+        out[li] = replace(m, y_top_px=top, y_bottom_px=bottom, cluster_top_px=ctop, cluster_bottom_px=cbottom)
+    return out
+
+
+def _rows_kept(
+    groups: list[dict[int, BandCandidate]], min_relative_prominence: float
+) -> list[dict[int, BandCandidate]]:
+    """The band rows ``groups`` (lane index -> candidate) kept by :func:`band_rows`.
+
+    A row is kept when its strongest member reaches ``min_relative_prominence`` of the strip's strongest band,
+    or when it stands :data:`FAINT_ROW_BUMP_FACTOR` times above the strip's bare-membrane bumps (the median
+    prominence of the members of the rows under that bar, at least :data:`FAINT_ROW_MIN_BUMPS` of them), reaches
+    :data:`FAINT_ROW_MIN_BAR_FRACTION` of the bar, and each of its members touches no other band of its lane: a
+    faint band that shows in one lane only (a second band of the one loaded lane) is no bump of the membrane.
+    """
+    peaks = [max(m.prominence for m in g.values()) for g in groups]
+    bar = min_relative_prominence * max(peaks)
+    low = [m.prominence for g, p in zip(groups, peaks, strict=True) if p < bar for m in g.values()]
+    bumps = float(np.median(low)) if len(low) >= FAINT_ROW_MIN_BUMPS else np.inf
+    floor = max(FAINT_ROW_BUMP_FACTOR * bumps, FAINT_ROW_MIN_BAR_FRACTION * bar)
+    return [g for g, p in zip(groups, peaks, strict=True) if p >= bar or (p >= floor and _alone(g))]
+
+
+def _alone(group: dict[int, BandCandidate]) -> bool:
+    """Whether every member of a band row touches no other band of its lane (its cluster is itself)."""
+    return all(
+        (m.cluster_top_px < 0 or m.cluster_top_px >= m.y_top_px)
+        and (m.cluster_bottom_px < 0 or m.cluster_bottom_px <= m.y_bottom_px)
+        for m in group.values()
+    )
 
 
 def _row_mid(xs: np.ndarray, li: int, anchors: dict[int, BandCandidate], mids: dict[int, float]) -> float:

@@ -118,6 +118,7 @@ def strip_band_rows(
         ls,
         not_taller(cands, det, ls, scale, params, saturated_rows),
         min_relative_prominence=params.min_relative_prominence,
+        smear=marker.strip().lower() in params.smear_markers,
     ), False
 
 

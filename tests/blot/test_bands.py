@@ -171,3 +171,29 @@ def test_a_band_spans_its_lane_and_a_dot_does_not():
     g = np.random.default_rng(0)
     faint = [spans_lane(0.4 / np.sqrt(rows) + g.normal(0, 1, (rows, cols)), fraction=0.25) for _ in range(200)]
     assert all(faint)
+
+
+def test_a_faint_band_of_one_lane_far_above_the_membranes_bumps_keeps_its_row():
+    """blot51 F4: a band row whose strongest member is under 4 % of the strip's strongest band is dropped as a
+    blotch or cross-reaction, unless it stands 10x above the bare membrane's bumps (the median of the dropped
+    rows' candidates): a second band at 2.2 % of the main band of the only loaded lane, 50x the bumps, is kept;
+    the bumps (and one 2x their median) are not."""
+    from exo_vision.blot.bands import BandCandidate, band_rows
+    from exo_vision.blot.lanes import Lane
+
+    lanes = [Lane(1, i + 1, 0, 400, 50.0 + 60 * i, 50.0 + 60 * i, 40.0) for i in range(6)]
+    cands = [
+        [BandCandidate(100, 160, 130.0, 9000.0, noise_sd=1.0), BandCandidate(230, 290, 260.0, 200.0, noise_sd=1.0)]
+    ]
+    rng = np.random.default_rng(3)
+    for _lane in range(1, 6):
+        cands.append(
+            [
+                BandCandidate(int(y), int(y) + 20, y + 10.0, float(p), noise_sd=0.5)
+                for y, p in zip(rng.choice(np.arange(20, 360, 25), 4, replace=False), rng.uniform(3.0, 5.0, 4))
+            ]
+        )
+    cands[1].append(BandCandidate(330, 350, 340.0, 8.0, noise_sd=0.5))
+    rows = band_rows(lanes, cands)
+    kept = sorted((w.lane.index, w.y_top_px) for row in rows for w in row if w.detected)
+    assert kept == [(1, 100), (1, 230)]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from exo_vision.blot.quantify import quantify_blot
-from exo_vision.synthetic.blot import MISEV_FRAME_LANES, make_misev_frame
+from exo_vision.synthetic.blot import MISEV_FRAME_LANES, StripSpec, make_misev_frame, make_synthetic_blot
 
 NAMES = list(MISEV_FRAME_LANES)
 
@@ -116,3 +116,35 @@ def test_the_top_of_a_smooth_smear_is_not_pen_writing(seed):
     width = float(blot.truth["lane_width_px"].iloc[0])
     cols = np.flatnonzero(mask.any(axis=0))
     assert cols.size and cols.max() < truth[0] - width / 2  # the margin's pen marks, nothing in a lane
+
+
+def test_the_probes_two_blank_end_lanes_are_found_or_told():
+    """blot51 F3: a ten-lane MISEV layout (lanes 44 px, 18 px apart, blotches 0.2 of 40 px, seed 9) whose lanes 9 and
+    10 are blank in both membranes lost lane 10 without a word (9 lanes in strip 1, the probe's code). Both membranes
+    get all ten lanes, each over its true lane."""
+    cd9 = [1e6, 2.0e6, 2.5e6, 3.0e6, 1.5e6, 0, 2.2e6, 2.8e6, 0, 0]
+    cnx = [2e6, 1.5e5] + [0.0] * 8
+    blot = make_synthetic_blot(
+        [
+            StripSpec("CD9", cd9, "sharp", band_sigma_px=3.0, height_px=220),
+            StripSpec("calnexin", cnx, "sharp", band_sigma_px=3.0, height_px=220),
+        ],
+        rng=9,
+        lane_width_px=44,
+        lane_gap_px=18,
+        margin_px=90,
+        strip_gap_px=40,
+        smile_px=5,
+        tilt_deg=0.5,
+        band_tilt_px=10,
+        blotch_fraction=0.2,
+        blotch_scale_px=40,
+        gradient_fraction=0.3,
+        ladder_marks=True,
+        lane_names=NAMES,
+    )
+    truth = blot.truth.groupby("lane")["x_centre_px"].mean().to_numpy()
+    res = quantify_blot(blot.image, polarity=blot.polarity, max_value=blot.max_value)
+    for lanes in _lanes_by_strip(res):
+        assert len(lanes) == 10
+        assert np.abs(np.array([lane.x_centre_px for lane in lanes]) - truth).max() < 22
