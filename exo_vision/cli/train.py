@@ -111,9 +111,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--partial-outlines",
         action="store_true",
         help="the annotations outline only some vesicles: the training counts only the outlined vesicles and a "
-        f"ring around each, and draws {PARTIAL_GENERATED_FRACTION:.0%} of its crops from the generator the model "
-        "was first trained on (a vesicle nobody outlined is then not taught as background); the validation "
-        "precision is then a lower bound",
+        f"ring around each, and draws a share of {PARTIAL_GENERATED_FRACTION:g} of its crops from the generator "
+        "the model was first trained on (a vesicle nobody outlined is then not taught as background); the "
+        "validation precision is then a lower bound",
     )
     p.add_argument(
         "--int8",
