@@ -163,11 +163,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     from exo_vision.learn.curated import ReadingCancelled, collect_curated
-    from exo_vision.learn.finetune import STAGE_WRITING, FineTuneCancelled, load_training_framework
+    from exo_vision.learn.finetune import (
+        PARTIAL_FIGURES_NOTE,
+        STAGE_WRITING,
+        FineTuneCancelled,
+        load_training_framework,
+    )
     from exo_vision.learn.grid_models import verdict_text
 
     try:
-        from exo_vision.learn.finetune import FineTuneSettings, fine_tune, split_micrographs, trained_on_by
+        from exo_vision.learn.finetune import (
+            FineTuneSettings,
+            fine_tune,
+            leave_out_unoutlined,
+            split_micrographs,
+            trained_on_by,
+        )
         from exo_vision.learn.settings import PARTIAL_GENERATED_FRACTION
 
         # the options first: a wrong value is named before minutes of reading data
@@ -211,6 +222,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                 "folders (micrographs saved by the grid session) or images with annotations beside them "
                 "(X_rois.zip, X.roi, X.geojson or X_labels.tif)."
             )
+        micrographs = leave_out_unoutlined(micrographs, settings=settings, say=logger.warning)
         split = split_micrographs(
             micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed, trained_on=earlier
         )
@@ -297,7 +309,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
         f"validation on {len(validation)} micrograph(s) never used for training"
         f"{' (by this run or the model it started from)' if earlier else ''}:\n"
         f"{format_figures(result.before, result.after, int8_figures)}\n"
-        f"{verdict_text(result.before, result.after)}\n"
+        f"{PARTIAL_FIGURES_NOTE + chr(10) if settings.partial_outlines else ''}"
+        f"{verdict_text(result.before, result.after, partial=settings.partial_outlines)}\n"
         + (f"{result.time_limit_note}\n" if result.time_limit_note else "")
         + f"training took {result.seconds / 60:.1f} min ({result.steps_done} steps), the whole run "
         f"{(time.perf_counter() - started) / 60:.1f} min; wrote {display_path(result.onnx_path)} and "

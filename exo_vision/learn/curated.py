@@ -356,7 +356,14 @@ def collect_curated(
             )
     unique: dict[str, CuratedMicrograph] = {}
     for item in found:
-        unique.setdefault(item.key, item)
+        kept = unique.setdefault(item.key, item)
+        if kept is not item and not np.array_equal(kept.labels, item.labels):
+            say(
+                f"{kept.name} and {item.name} are the same micrograph (the same grey levels) with different outlines: "
+                f"only those of {kept.name} ({kept.n_vesicles} vesicles, {kept.source}) are used, those of "
+                f"{item.name} ({item.n_vesicles}, {item.source}) are left out; keep one annotation per micrograph "
+                "(merge them first if two people outlined it)"
+            )
     if pixel_size_nm is not None and not override_calibration:
         _warn_calibration_kept(list(unique.values()), float(pixel_size_nm), say)
     return list(unique.values())

@@ -55,6 +55,53 @@ class FineTuneCancelled(Exception):
     """Fine-tuning was stopped by the user before the model was written."""
 
 
+def copy_groups(micrographs: list[CuratedMicrograph]) -> dict[str, str]:
+    """Which micrographs are copies of one another: ``key`` -> the key that stands for its group.
+
+    Two micrographs are one when their grey levels are equal (same ``key``) or one is an increasing
+    affine map of the other up to rounding (an 8-bit export of a 16-bit original, a rescaled copy:
+    :func:`exo_vision.batch.duplicates.affine_match`, tried only for pairs whose thumbnails agree).
+    """
+    from exo_vision.batch.duplicates import affine_match, pixels_signature, signatures_alike
+
+    first = {m.key: m for m in reversed(micrographs)}  # one micrograph per key, the first given
+    items = sorted(first.values(), key=lambda m: m.key)
+    signatures = [pixels_signature(m.image) for m in items]
+    parent = {m.key: m.key for m in items}
+
+    def root(key: str) -> str:
+        while parent[key] != key:
+            key = parent[key]
+        return key
+
+    for i, a in enumerate(items):
+        for j in range(i + 1, len(items)):
+            b = items[j]
+            if root(a.key) != root(b.key) and signatures_alike(signatures[i], signatures[j]):
+                if affine_match(a.image, b.image).same:
+                    parent[root(b.key)] = root(a.key)
+    return {key: root(key) for key in parent}
+
+
+def leave_out_unoutlined(
+    micrographs: list[CuratedMicrograph], *, settings: FineTuneSettings, say: Callable[[str], None]
+) -> list[CuratedMicrograph]:
+    """With partial outlines, the micrographs that outline no vesicle, left out with one message naming them.
+
+    A micrograph without an outline says nothing when only some vesicles are outlined: trained on, the loss
+    sees none of its pixels; validated on, every vesicle found in it would count as a false positive.
+    """
+    if not settings.partial_outlines:
+        return micrographs
+    empty = [m.name for m in micrographs if m.n_vesicles == 0]
+    if empty:
+        say(
+            f"{len(empty)} micrograph(s) outline no vesicle ({', '.join(empty)}): with --partial-outlines they say "
+            "nothing (a vesicle the model finds there could be one nobody outlined), so they are left out"
+        )
+    return [m for m in micrographs if m.n_vesicles > 0]
+
+
 def split_micrographs(
     micrographs: list[CuratedMicrograph],
     *,
@@ -62,7 +109,10 @@ def split_micrographs(
     seed: int = 0,
     trained_on: Collection[str] = (),
 ) -> tuple[list[CuratedMicrograph], list[CuratedMicrograph]]:
-    """Split into training and validation micrographs; one micrograph (same ``key``) is never in both.
+    """Split into training and validation micrographs; one micrograph is never in both.
+
+    Copies of one micrograph (the same grey levels, or another bit depth or value scale of
+    them: :func:`copy_groups`) count as one micrograph and go to the same side.
 
     Parameters
     ----------
@@ -87,13 +137,14 @@ def split_micrographs(
     ValueError
         With fewer than two distinct micrographs, or when every micrograph was used to train the starting model.
     """
-    keys = sorted({m.key for m in micrographs})
+    group = copy_groups(micrographs)
+    keys = sorted(set(group.values()))
     if len(keys) < 2:
         raise ValueError(
             f"fine-tuning needs at least 2 different curated micrographs (one to learn from, one to check the "
             f"result on); found {len(keys)}. Curate more micrographs in the grid session or add annotated images."
         )
-    seen = set(trained_on)
+    seen = {group[m.key] for m in micrographs if m.key in set(trained_on)}
     free = [k for k in keys if k not in seen]
     if not free:
         raise ValueError(
@@ -104,8 +155,8 @@ def split_micrographs(
     order = np.random.default_rng(seed).permutation(len(free))
     n_val = min(max(1, int(round(validation_fraction * len(keys)))), len(keys) - 1, len(free))
     val_keys = {free[k] for k in order[:n_val]}
-    train = [m for m in micrographs if m.key not in val_keys]
-    validation = [m for m in micrographs if m.key in val_keys]
+    train = [m for m in micrographs if group[m.key] not in val_keys]
+    validation = [m for m in micrographs if group[m.key] in val_keys]
     return train, validation
 
 
@@ -495,6 +546,13 @@ class CheckpointSelector:
         }
 
 
+#: What a partly outlined run's figures mean (printed by ``exo-vision train`` and kept in the card).
+PARTIAL_FIGURES_NOTE = (
+    "partial outlines: precision and F1 are lower bounds (a vesicle the model finds that nobody outlined counts as a "
+    "false positive) and recall counts only the outlined vesicles, often the clearest ones; look at the new model's "
+    "outlines on a micrograph of yours before you use it"
+)
+
 #: What a partly outlined run's card says of its foreground threshold.
 PARTIAL_THRESHOLD_NOTE = (
     "the starting model's: the training micrographs are partly outlined, so F1 on them (which counts every vesicle "
@@ -602,6 +660,14 @@ def time_limit_text(steps_done: int, settings: FineTuneSettings) -> str:
     )
 
 
+def _file_sha256(path: str) -> str | None:
+    """The sha256 of the file at ``path`` (an annotation), None when it is not a readable file."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def _data_record(
     train: list[CuratedMicrograph],
     validation: list[CuratedMicrograph],
@@ -618,6 +684,7 @@ def _data_record(
             "edits": m.n_edits,
             "checked": m.checked,
             "sha256_of_grey_levels": m.key,
+            "sha256_of_annotation_file": _file_sha256(m.source),
         }
 
     return {
@@ -719,6 +786,13 @@ def fine_tune(
     card = load_card(base_model)
     arch = card.card.get("architecture", {})
     earlier = trained_on_by(card.card, card_path=card.card_path)
+    micrographs = leave_out_unoutlined(micrographs, settings=settings, say=logger.warning)
+    if split is not None:
+        quiet: Callable[[str], None] = lambda _: None  # noqa: E731 (named once above for the whole set)
+        split = (
+            leave_out_unoutlined(split[0], settings=settings, say=quiet),
+            leave_out_unoutlined(split[1], settings=settings, say=quiet),
+        )
     train_set, validation = split or split_micrographs(
         micrographs, validation_fraction=settings.validation_fraction, seed=settings.seed, trained_on=earlier
     )
@@ -841,6 +915,7 @@ def fine_tune(
         document = json.loads(staged_card.read_text(encoding="utf-8"))
         document["thresholds"] = dict(card.card.get("thresholds", document["thresholds"]))
         document[TRAINED_PIXEL_SIZES_KEY] = trained_pixel_sizes(train_set, base=card)
+        document["training"]["fine_tuning_settings"] = asdict(settings)
         document["training"]["checkpoint_selection"] = chosen or {
             "rule": f"none: fewer than {max(settings.min_micrographs_for_selection, 3)} training micrographs or "
             "select_every_steps = 0; the last step's weights are exported",
@@ -869,6 +944,7 @@ def fine_tune(
                 "micrographs": [m.name for m in validation],
                 "before": before,
                 "after": after,
+                **({"outlines": PARTIAL_FIGURES_NOTE} if settings.partial_outlines else {}),
             }
         }
         staged_card.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")

@@ -76,13 +76,20 @@ def verdict(before: dict[str, Any], after: dict[str, Any]) -> str:
     return "same"
 
 
-def verdict_text(before: dict[str, Any], after: dict[str, Any]) -> str:
+def verdict_text(before: dict[str, Any], after: dict[str, Any], *, partial: bool = False) -> str:
     """:func:`verdict` as one sentence with the two F1 scores; for a lower score it says to keep the starting
-    model and how to do better."""
+    model and how to do better. With ``partial`` (partly outlined micrographs, whose F1 counts every vesicle
+    nobody outlined as a false positive) it compares the outlined vesicles each model finds instead."""
     which = verdict(before, after)
     if which == "none":
         return "no held-out curated vesicle to compare the two models on"
     vesicles = int(before["tp"]) + int(before["fn"])
+    if partial:
+        return (
+            f"of the {vesicles} outlined held-out vesicle{'s' if vesicles != 1 else ''} the new model finds "
+            f"{int(after['tp'])}, the model it started from {int(before['tp'])}; with partial outlines neither "
+            "model's precision can be judged here"
+        )
     scores = f"F1 {before['f1']:.3f} -> {after['f1']:.3f} on {vesicles} held-out vesicle{'s' if vesicles != 1 else ''}"
     if which == "higher":
         return f"the new model scores higher than the model it started from ({scores})"

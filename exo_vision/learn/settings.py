@@ -103,5 +103,11 @@ class FineTuneSettings:
                 "training on partly outlined micrographs needs generated crops as its negatives: give "
                 f"generated_fraction > 0 (exo-vision train --partial-outlines uses {PARTIAL_GENERATED_FRACTION})"
             )
+        if self.partial_outlines and self.select_every_steps > 0:
+            raise ValueError(
+                "checkpoint selection (--select-every) scores F1 on the outlines, which counts every vesicle nobody "
+                "outlined as a false positive and so prefers checkpoints that find fewer vesicles: it is not "
+                "available with --partial-outlines (the last step's weights are kept)"
+            )
         if self.threads < 1:
             raise ValueError(f"the training needs at least one thread, got {self.threads} (--threads)")

@@ -141,6 +141,94 @@ def test_cli_train_partial_outlines_keeps_the_starting_threshold_and_records_the
     assert card["thresholds"]["foreground"] == load_card(tiny_base).thresholds.foreground
     assert "partly outlined" in card["training"]["foreground_threshold"]
     assert "foreground_threshold_f1_on_training_micrographs" not in card["training"]
-    settings = " ".join(card["training"]["notes"])
-    assert "partial_outlines': True" in settings and f"generated_fraction': {PARTIAL_GENERATED_FRACTION}" in settings
-    assert out.is_file()
+    settings = card["training"]["fine_tuning_settings"]
+    assert settings["partial_outlines"] is True and settings["generated_fraction"] == PARTIAL_GENERATED_FRACTION
+    data = card["training"]["data"]["training_micrographs"]
+    assert all(len(entry["sha256_of_annotation_file"]) == 64 for entry in data)
+    assert "lower bounds" in card["validation"]["curated_validation"]["outlines"]
+    printed = capsys.readouterr().out
+    assert "precision and F1 are lower bounds" in printed
+    assert "outlined held-out vesicles the new model finds" in printed and "precision can be judged" in printed
+
+
+def test_checkpoint_selection_is_refused_with_partial_outlines():
+    with pytest.raises(ValueError, match="not available with --partial-outlines"):
+        FineTuneSettings(partial_outlines=True, generated_fraction=0.5, select_every_steps=40)
+
+
+def test_micrographs_without_an_outline_say_nothing_with_partial_outlines():
+    from exo_vision.learn.finetune import leave_out_unoutlined
+
+    curated, _ = _half_outlined()
+    empty = CuratedMicrograph(
+        name="none.tif",
+        image=curated.image[::-1].copy(),
+        pixel_size_nm=PIXEL_SIZE_NM,
+        labels=np.zeros_like(curated.labels),
+        source="x",
+        kind="label image",
+    )
+    said: list[str] = []
+    partial = FineTuneSettings(partial_outlines=True, generated_fraction=0.5)
+    assert leave_out_unoutlined([curated, empty], settings=partial, say=said.append) == [curated]
+    assert len(said) == 1 and "none.tif" in said[0] and "left out" in said[0]
+    # fully outlined micrographs: an empty one is a micrograph without vesicles, and is kept
+    assert leave_out_unoutlined([curated, empty], settings=FineTuneSettings(), say=said.append) == [curated, empty]
+    assert len(said) == 1
+
+
+def test_an_8_bit_export_of_a_micrograph_goes_to_the_same_side_of_the_split():
+    from exo_vision.learn.finetune import copy_groups, split_micrographs
+
+    micrographs = []
+    for seed in range(5):
+        sample = make_random_tem((96, 96), pixel_size_nm=PIXEL_SIZE_NM, rng=100 + seed)
+        micrographs.append(
+            CuratedMicrograph(
+                name=f"g{seed}.tif",
+                image=sample.image,
+                pixel_size_nm=PIXEL_SIZE_NM,
+                labels=sample.labels.astype(np.int32),
+                source="x",
+                kind="label image",
+            )
+        )
+    original = micrographs[0].image.astype(np.float64)
+    low, high = original.min(), original.max()
+    export = np.round((original - low) / (high - low) * 255).astype(np.uint8)  # the 8-bit export of g0
+    micrographs.append(
+        CuratedMicrograph(
+            name="g0_8bit.tif",
+            image=export.astype(np.float32),
+            pixel_size_nm=PIXEL_SIZE_NM,
+            labels=micrographs[0].labels,
+            source="y",
+            kind="label image",
+        )
+    )
+    groups = copy_groups(micrographs)
+    assert groups[micrographs[0].key] == groups[micrographs[-1].key]
+    assert len(set(groups.values())) == 5
+    for seed in range(8):
+        train, validation = split_micrographs(micrographs, seed=seed)
+        names = {m.name for m in validation}
+        assert ("g0.tif" in names) == ("g0_8bit.tif" in names), seed
+
+
+def test_two_annotations_of_one_micrograph_are_named_not_dropped_silently(tmp_path, caplog):
+    from exo_vision.learn.curated import collect_curated
+
+    sample = make_random_tem((128, 128), pixel_size_nm=PIXEL_SIZE_NM, rng=7)
+    for name, labels in (("a", sample.labels), ("b", np.where(sample.labels % 2 == 1, sample.labels, 0))):
+        tifffile.imwrite(
+            tmp_path / f"{name}.tif",
+            sample.image,
+            imagej=True,
+            resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM),
+            metadata={"unit": "nm"},
+        )
+        tifffile.imwrite(tmp_path / f"{name}_labels.tif", labels.astype(np.uint16))
+    said: list[str] = []
+    found = collect_curated([tmp_path], warn=said.append)
+    assert [m.name for m in found] == ["a.tif"]
+    assert any("a.tif and b.tif are the same micrograph" in line and "left out" in line for line in said)
