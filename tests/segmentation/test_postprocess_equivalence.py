@@ -158,3 +158,171 @@ def test_join_rounder_unions_matches_the_regionprops_rule_on_cut_vesicles(cut_fi
         assert np.array_equal(joined, reference_join(labels, 0.9))
         changed += int(not np.array_equal(joined, labels))
     assert changed >= 1
+
+
+def reference_reject_and_renumber(
+    labels,
+    *,
+    pixel_size_nm,
+    min_diameter_nm,
+    max_diameter_nm,
+    mean_probability,
+    min_mean_probability,
+    annotation_fraction,
+):
+    """The first version of _reject_and_renumber: a bincount, a find_objects and a lookup over the whole image."""
+    import pandas as pd
+    from scipy import ndimage as ndi
+
+    from exo_vision.segmentation.learned import method
+
+    n = int(labels.max())
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
+    diameter_nm = 2 * np.sqrt(area / np.pi) * pixel_size_nm
+    reasons = []
+    for k in range(n):
+        if area[k] == 0:
+            reasons.append("")
+        elif annotation_fraction[k] > method.MAX_ANNOTATION_FRACTION:
+            reasons.append(method.REASON_ANNOTATION)
+        elif diameter_nm[k] < min_diameter_nm:
+            reasons.append(method.REASON_TOO_SMALL)
+        elif diameter_nm[k] > max_diameter_nm:
+            reasons.append(method.REASON_TOO_LARGE)
+        elif mean_probability[k] < min_mean_probability:
+            reasons.append(method.REASON_LOW_CONFIDENCE)
+        else:
+            reasons.append(None)
+    keep = np.array([r is None for r in reasons], bool)
+    lut = np.zeros(n + 1, np.int32)
+    lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    ids = [k for k in range(n) if reasons[k]]
+    boxes = ndi.find_objects(labels, max_label=max([k + 1 for k in ids], default=0))
+    centres = []
+    for k in ids:
+        box = boxes[k]
+        if box is None:
+            centres.append((float("nan"), float("nan")))
+            continue
+        rows, cols = np.nonzero(labels[box] == k + 1)
+        centres.append((float(rows.mean() + box[0].start), float(cols.mean() + box[1].start)))
+    rejected = pd.DataFrame(
+        {
+            "centroid_x_nm": pd.Series([c[1] * pixel_size_nm for c in centres], dtype="float64"),
+            "centroid_y_nm": pd.Series([c[0] * pixel_size_nm for c in centres], dtype="float64"),
+            "equivalent_diameter_nm": pd.Series([diameter_nm[k] for k in ids], dtype="float64"),
+            "reason": pd.Series([reasons[k] for k in ids], dtype="object"),
+        }
+    )
+    return lut[labels], rejected, np.asarray(mean_probability, dtype=np.float64)[keep]
+
+
+def test_reject_and_renumber_matches_the_whole_image_version_on_generated_labels(cut_fields):
+    import pandas as pd
+    from scipy import ndimage as ndi
+
+    from exo_vision.segmentation.learned.method import _reject_and_renumber
+
+    rng = np.random.default_rng(3)
+    reasons = set()
+    for labels in cut_fields:
+        labels = labels.copy()
+        n = int(labels.max())
+        labels[labels == n // 2] = 0  # an id without pixels, as the full-resolution outlines can leave one
+        rules = {
+            "pixel_size_nm": 0.8,
+            "min_diameter_nm": 30.0,
+            "max_diameter_nm": 90.0,
+            "mean_probability": rng.uniform(0.3, 1.0, n),
+            "min_mean_probability": 0.45,
+            "annotation_fraction": np.where(rng.random(n) < 0.1, 0.9, 0.0),
+        }
+        new_labels, rejected, confidence, boxes = _reject_and_renumber(labels.copy(), **rules)
+        old_labels, old_rejected, old_confidence = reference_reject_and_renumber(labels, **rules)
+        assert new_labels.dtype == old_labels.dtype and np.array_equal(new_labels, old_labels)
+        pd.testing.assert_frame_equal(rejected, old_rejected)
+        assert np.array_equal(confidence, old_confidence)
+        assert boxes == ndi.find_objects(new_labels)
+        reasons.update(rejected["reason"])
+    assert len(reasons) == 4  # every rule met: annotation, too small, too large, low confidence
+
+
+def reference_merge_without_contact(labels, boundary, threshold):
+    """The first version of merge_without_contact's contacts: boolean masks over the whole image."""
+    n = int(labels.max())
+    pairs, values = [], []
+    for first, second in postprocess.NEIGHBOUR_PAIRS:
+        a, b = labels[first], labels[second]
+        where = (a != b) & (a > 0) & (b > 0)
+        lo, hi = np.minimum(a[where], b[where]), np.maximum(a[where], b[where])
+        pairs.append(lo.astype(np.int64) * (n + 1) + hi.astype(np.int64))
+        values.append(0.5 * (boundary[first][where] + boundary[second][where]))
+    keys, probability = np.concatenate(pairs), np.concatenate(values)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    mean = np.bincount(inverse, weights=probability) / np.bincount(inverse)
+    return dict(zip(unique.tolist(), mean.tolist(), strict=True))
+
+
+def test_contacts_and_merges_match_the_whole_image_masks_on_generated_labels(cut_fields):
+    from scipy import ndimage as ndi
+
+    from exo_vision.segmentation.learned.postprocess import merge_without_contact
+
+    rng = np.random.default_rng(5)
+    for labels in cut_fields:
+        boundary = ndi.gaussian_filter(rng.random(labels.shape), 3).astype(np.float32)
+        n = int(labels.max())
+        means = reference_merge_without_contact(labels, boundary, 0.5)
+        pairs = {(key // (n + 1), key % (n + 1)) for key in means}
+        assert postprocess._touching_pairs(labels) == pairs
+        for (lo, hi, first, second, where), (old_first, old_second) in zip(
+            postprocess._contacts(labels), postprocess.NEIGHBOUR_PAIRS, strict=True
+        ):
+            a, b = labels[old_first], labels[old_second]
+            old_where = (a != b) & (a > 0) & (b > 0)  # the contacts as a mask: the same pixels, in the same order
+            assert np.array_equal(lo, np.minimum(a[old_where], b[old_where]))
+            assert np.array_equal(hi, np.maximum(a[old_where], b[old_where]))
+            assert np.array_equal(boundary[first][where], boundary[old_first][old_where])
+            assert np.array_equal(boundary[second][where], boundary[old_second][old_where])
+        threshold = float(np.median(list(means.values())))  # about half the contacts merge
+        merged = merge_without_contact(labels, boundary, threshold=threshold)
+        lut = np.arange(n + 1)
+        for key in sorted(k for k, m in means.items() if m < threshold):  # the same union-find, by hand
+            ra, rb = lut[key // (n + 1)], lut[key % (n + 1)]
+            while lut[ra] != ra:
+                ra = lut[ra]
+            while lut[rb] != rb:
+                rb = lut[rb]
+            lut[max(ra, rb)] = min(ra, rb)
+        roots = np.array([k if lut[k] == k else 0 for k in range(n + 1)])
+        for k in range(n + 1):
+            r = k
+            while lut[r] != r:
+                r = lut[r]
+            roots[k] = r
+        assert np.array_equal(merged, roots[labels])
+        assert 0 < len(np.unique(merged)) < len(np.unique(labels))
+
+
+def test_the_boxes_passed_along_give_the_same_groups_and_warning(cut_fields):
+    from scipy import ndimage as ndi
+
+    from exo_vision.tem_analysis import split_groups_warnings
+
+    for labels in cut_fields:
+        boxes = ndi.find_objects(labels)
+        groups = possibly_split_groups(labels, boxes=boxes)
+        assert groups == possibly_split_groups(labels) != []
+        with_boxes = split_groups_warnings(groups, labels, pixel_size_nm=0.8, objects=boxes)
+        assert with_boxes == split_groups_warnings(groups, labels, pixel_size_nm=0.8) != []
+
+
+def test_the_learned_segmenter_returns_the_boxes_of_its_labels():
+    from scipy import ndimage as ndi
+
+    from exo_vision.segmentation.api import segment_vesicles
+
+    image, _ = make_synthetic_tem((1024, 1024), pixel_size_nm=0.8, difficulty="medium", rng=1001)
+    segmentation = segment_vesicles(image.astype(np.float32), pixel_size_nm=0.8, method="unet")
+    assert segmentation.labels.max() >= 5 and len(segmentation.rejected)  # some kept, some renumbered away
+    assert segmentation.objects == ndi.find_objects(segmentation.labels)

@@ -66,16 +66,21 @@ PERIMETER_NEIGHBOURHOOD = 4
 NEIGHBOUR_PAIRS = ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :]))
 
 
-def _contacts(labels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, tuple, tuple, np.ndarray]]:
+def _contacts(labels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, tuple, tuple, tuple]]:
     """Every pair of 4-neighbour pixels of two instances: (lower ids, higher ids, first side, second side, where).
 
-    ``first side`` and ``second side`` index the image (``NEIGHBOUR_PAIRS``); ``where`` selects the contacts
-    in them, so a map's values at the contacts are ``map[first][where]`` and ``map[second][where]``.
+    ``first side`` and ``second side`` index the image (``NEIGHBOUR_PAIRS``); ``where`` (row and column indices,
+    in row-major order) selects the contacts in them, so a map's values at the contacts are ``map[first][where]``
+    and ``map[second][where]``.
     """
     for first, second in NEIGHBOUR_PAIRS:
         a, b = labels[first], labels[second]
-        where = (a != b) & (a > 0) & (b > 0)
-        yield np.minimum(a[where], b[where]), np.maximum(a[where], b[where]), first, second, where
+        differ = a != b  # few pixels (the outlines): the ids are read there only
+        rows, cols = np.divmod(np.flatnonzero(differ), differ.shape[1])
+        a_ids, b_ids = a[rows, cols], b[rows, cols]
+        both = (a_ids > 0) & (b_ids > 0)
+        a_ids, b_ids = a_ids[both], b_ids[both]
+        yield np.minimum(a_ids, b_ids), np.maximum(a_ids, b_ids), first, second, (rows[both], cols[both])
 
 
 def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
@@ -193,7 +198,9 @@ def _group_circularity(labels: np.ndarray, boxes: list, group) -> float | None:
     return circularity if _solidity(union) >= SPLIT_MIN_SOLIDITY else None
 
 
-def possibly_split_groups(labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIECES) -> list[tuple[int, ...]]:
+def possibly_split_groups(
+    labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIECES, boxes: list[tuple[slice, slice] | None] | None = None
+) -> list[tuple[int, ...]]:
     """Groups of touching instances whose union is one convex, round outline: perhaps one vesicle cut in pieces.
 
     The rule of :func:`possibly_split_pairs` applied to every connected group of 2 to ``max_pieces``
@@ -209,6 +216,8 @@ def possibly_split_groups(labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIE
         Instances, 0 = background.
     max_pieces : int
         The most instances one group may hold.
+    boxes : list of (slice, slice) or None, optional
+        ``scipy.ndimage.find_objects(labels)`` if the caller already has it (it costs a whole pass over the labels).
 
     Returns
     -------
@@ -216,9 +225,9 @@ def possibly_split_groups(labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIE
         Each group's labels in increasing order; the groups in order of their labels.
     """
     labels = np.asarray(labels)
-    if labels.max() < 2:
+    if (len(boxes) if boxes is not None else labels.max()) < 2:
         return []
-    boxes = ndi.find_objects(labels)
+    boxes = ndi.find_objects(labels) if boxes is None else boxes
     passing = {}
     for group in _connected_groups(_touching_neighbours(labels), max_pieces):
         circularity = _group_circularity(labels, boxes, group)
