@@ -326,3 +326,45 @@ def test_the_learned_segmenter_returns_the_boxes_of_its_labels():
     segmentation = segment_vesicles(image.astype(np.float32), pixel_size_nm=0.8, method="unet")
     assert segmentation.labels.max() >= 5 and len(segmentation.rejected)  # some kept, some renumbered away
     assert segmentation.objects == ndi.find_objects(segmentation.labels)
+
+
+def reference_grow_labels(labels: np.ndarray, radius_px: float) -> np.ndarray:
+    """The first version of grow_labels: the dilated ids copied into the background through a boolean mask."""
+    import cv2
+
+    from exo_vision.segmentation.learned.method import DISK_SQUARED_SLACK_PX2, UINT16_LABEL_LIMIT
+
+    r = int(np.ceil(radius_px))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    disk = (yy**2 + xx**2 <= radius_px**2 + DISK_SQUARED_SLACK_PX2).astype(np.uint8)
+    work_type = np.uint16 if labels.max() < UINT16_LABEL_LIMIT else np.float32
+    grown = cv2.dilate(labels.astype(work_type), disk)
+    out = labels.copy()
+    background = out == 0
+    out[background] = grown[background]
+    return out
+
+
+def test_grow_labels_matches_the_masked_copy_on_generated_labels(cut_fields):
+    from exo_vision.segmentation.learned.method import grow_labels
+
+    for labels in cut_fields[:2]:
+        many = np.where(labels > 0, labels + 70_000, 0).astype(np.int32)  # ids past 16 bits: the float32 path
+        for ids in (labels, many, labels.astype(np.int64)):
+            for radius in (1.0, 2.5, 4.2):
+                grown = grow_labels(ids, radius_px=radius)
+                reference = reference_grow_labels(ids, radius)
+                assert grown.dtype == reference.dtype and np.array_equal(grown, reference)
+
+
+def test_pixels_sha256_hashes_the_same_bytes_as_a_copy_of_the_pixels():
+    import hashlib
+
+    from exo_vision.batch.runner import pixels_sha256
+
+    image, _ = make_synthetic_tem((256, 320), pixel_size_nm=0.8, difficulty="medium", rng=4)
+    for pixels in (image, image.astype(np.float32), image[::2, 1::3], np.asfortranarray(image)):
+        array = np.ascontiguousarray(pixels)
+        expected = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+        expected.update(array.reshape(-1).view(np.uint8).tobytes())
+        assert pixels_sha256(pixels) == expected.hexdigest()

@@ -284,10 +284,7 @@ def grow_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
     # cv2 dilates 16-bit or float images: 16 bits hold the ids of almost every micrograph
     work_type = np.uint16 if labels.max() < UINT16_LABEL_LIMIT else np.float32  # float32 is exact for ids below 2**24
     grown = cv2.dilate(labels.astype(work_type), disk)
-    out = labels.copy()
-    background = out == 0
-    out[background] = grown[background]
-    return out
+    return np.where(labels == 0, grown, labels).astype(labels.dtype, copy=False)
 
 
 def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
