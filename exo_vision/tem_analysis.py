@@ -69,6 +69,11 @@ class MicrographResult:
     split_groups : list of tuple of int
         Labels of touching vesicles that together form one convex, round outline: each group may be one vesicle
         cut in pieces (named in ``warnings`` as well).
+    burnt_in : (M, N) ndarray of bool or None
+        The micrograph's burnt-in scale bar, label and data strip as
+        :func:`~exo_vision.calibration.mask.annotation_mask` finds them in ``image_data.data`` (the analysis left
+        them out), for the overlay; None when the analysis left out another area (one rebuilt from the scale-bar
+        reading, or pixels without a value).
     """
 
     labels: np.ndarray
@@ -84,6 +89,7 @@ class MicrographResult:
     segmenter: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     split_groups: list[tuple[int, ...]] = field(default_factory=list)
+    burnt_in: np.ndarray | None = None
 
 
 def _require_pixel_size(image_data: ImageData) -> float:
@@ -865,6 +871,8 @@ def analyse_micrograph(
         segmenter={"method": parameters["method"], "model": segmentation.parameters.get("model")},
         warnings=warnings,
         split_groups=[tuple(int(v) for v in group) for group in split_groups],
+        # left out by the segmenter's default: annotation_mask of the same grey levels, as the overlay needs it
+        burnt_in=~mask if exclude is None and mask is not None else None,
     )
 
 

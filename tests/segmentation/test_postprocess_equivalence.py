@@ -368,3 +368,47 @@ def test_pixels_sha256_hashes_the_same_bytes_as_a_copy_of_the_pixels():
         expected = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
         expected.update(array.reshape(-1).view(np.uint8).tobytes())
         assert pixels_sha256(pixels) == expected.hexdigest()
+
+
+@pytest.mark.parametrize("method", ["unet", "classical"])
+def test_the_analysis_hands_the_overlay_the_annotation_mask_it_would_find(method, tmp_path):
+    import tifffile
+
+    from exo_vision.calibration.mask import annotation_mask
+    from exo_vision.figures.overlay import draw_overlay
+    from exo_vision.io import read_image
+    from exo_vision.tem_analysis import analyse_micrograph
+
+    image, _ = make_synthetic_tem((1024, 1024), pixel_size_nm=0.8, difficulty="medium", rng=1002)
+    path = tmp_path / "m.tif"
+    tifffile.imwrite(path, image, imagej=True, resolution=(1 / 0.8, 1 / 0.8), metadata={"unit": "nm"})
+    result = analyse_micrograph(read_image(path), method=method)
+    found = annotation_mask(result.image_data.data)
+    assert found.any() and np.array_equal(result.burnt_in, found)  # the generator's scale bar and label
+    drawn = [
+        draw_overlay(
+            result.image_data.data, result.labels, result.table, pixel_size_nm=0.8, objects=result.objects, **given
+        )
+        for given in ({}, {"burnt_in": result.burnt_in})
+    ]
+    assert np.array_equal(drawn[0].index, drawn[1].index) and drawn[0].legend_box_px == drawn[1].legend_box_px
+
+
+def test_whole_number_images_pass_the_finiteness_checks_unread_and_float_ones_are_still_checked():
+    from exo_vision._shared.validation import as_float_image
+    from exo_vision.calibration.bar import as_gray
+
+    image, _ = make_synthetic_tem((256, 256), pixel_size_nm=0.8, difficulty="medium", rng=6)
+    for ints in (image, image.astype(np.int64) * 2**40, np.zeros((64, 64), np.uint64) + np.iinfo(np.uint64).max):
+        assert np.array_equal(as_float_image(ints), ints.astype(np.float64).astype(np.float32)) or ints.max() > 2**24
+        assert np.isfinite(as_gray(ints)).all() and np.isfinite(as_float_image(ints)).all()
+    spoilt = image.astype(np.float32)
+    spoilt[5, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        as_float_image(spoilt)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        as_gray(spoilt)
+    huge = np.zeros((64, 64))
+    huge[3, 4] = 1e300
+    with pytest.raises(ValueError, match="beyond float32"):
+        as_float_image(huge)
