@@ -412,3 +412,14 @@ def test_whole_number_images_pass_the_finiteness_checks_unread_and_float_ones_ar
     huge[3, 4] = 1e300
     with pytest.raises(ValueError, match="beyond float32"):
         as_float_image(huge)
+
+
+def test_pixels_signature_of_whole_numbers_and_of_their_float_copy_agree():
+    from exo_vision.batch.duplicates import pixels_signature
+
+    image, _ = make_synthetic_tem((512, 384), pixel_size_nm=0.8, difficulty="medium", rng=8)
+    signature = pixels_signature(image)
+    assert signature == pixels_signature(image.astype(np.float32)) != ""  # the float copy takes the checked path
+    spoilt = image.astype(np.float32)
+    spoilt[:10] = np.nan  # values without a number still take the median
+    assert pixels_signature(spoilt) == pixels_signature(np.where(np.isnan(spoilt), np.median(image[10:]), spoilt))
