@@ -69,6 +69,11 @@ class MicrographResult:
     split_groups : list of tuple of int
         Labels of touching vesicles that together form one convex, round outline: each group may be one vesicle
         cut in pieces (named in ``warnings`` as well).
+    burnt_in : (M, N) ndarray of bool or None
+        The micrograph's burnt-in scale bar, label and data strip as
+        :func:`~exo_vision.calibration.mask.annotation_mask` finds them in ``image_data.data`` (the analysis left
+        them out), for the overlay; None when the analysis left out another area (one rebuilt from the scale-bar
+        reading, or pixels without a value).
     """
 
     labels: np.ndarray
@@ -84,6 +89,7 @@ class MicrographResult:
     segmenter: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     split_groups: list[tuple[int, ...]] = field(default_factory=list)
+    burnt_in: np.ndarray | None = None
 
 
 def _require_pixel_size(image_data: ImageData) -> float:
@@ -499,11 +505,28 @@ def split_warnings(labels: np.ndarray, *, pixel_size_nm: float) -> list[str]:
     return split_groups_warnings(possibly_split_groups(labels), labels, pixel_size_nm=pixel_size_nm)
 
 
-def split_groups_warnings(groups: list[tuple[int, ...]], labels: np.ndarray, *, pixel_size_nm: float) -> list[str]:
-    """The warning of :func:`split_warnings` for the label ``groups`` already found; empty when there are none."""
+def split_groups_warnings(
+    groups: list[tuple[int, ...]],
+    labels: np.ndarray,
+    *,
+    pixel_size_nm: float,
+    objects: list[tuple[slice, slice] | None] | None = None,
+) -> list[str]:
+    """The warning of :func:`split_warnings` for the label ``groups`` already found; empty when there are none.
+
+    ``objects``: ``scipy.ndimage.find_objects(labels)`` if the caller has it (the areas are then counted in each
+    label's box rather than over the whole image).
+    """
     if not groups:
         return []
-    area = np.bincount(np.asarray(labels).ravel().astype(np.int64), minlength=max(max(g) for g in groups) + 1)
+    labels = np.asarray(labels)
+    if objects is None:
+        area = np.bincount(labels.ravel().astype(np.int64), minlength=max(max(g) for g in groups) + 1)
+    else:
+        area = np.zeros(max(max(g) for g in groups) + 1, np.int64)
+        for k in {k for group in groups for k in group}:
+            box = objects[k - 1] if 0 < k <= len(objects) else None
+            area[k] = 0 if box is None else np.count_nonzero(labels[box] == k)
     named = ", ".join(
         "+".join(str(k) for k in group)
         + f" (together {2.0 * np.sqrt(float(area[list(group)].sum()) / np.pi) * pixel_size_nm:.0f} nm)"
@@ -791,8 +814,8 @@ def analyse_micrograph(
     )
     t1 = time.perf_counter()
     timings["segment_s"] = t1 - start
-    # the boxes of the labels, found once for the measurement and the overlay
-    objects = ndi.find_objects(segmentation.labels)
+    # the boxes of the labels, found once (or given by the segmenter) for the measurement, the checks and the overlay
+    objects = segmentation.objects if segmentation.objects is not None else ndi.find_objects(segmentation.labels)
     table = measure_micrograph_vesicles(
         segmentation.labels,
         original,
@@ -802,10 +825,10 @@ def analyse_micrograph(
     )
     if segmentation.confidence is not None and len(table):
         table["confidence"] = np.asarray(segmentation.confidence, dtype=np.float64)[table["label"].to_numpy() - 1]
-    split_groups = possibly_split_groups(segmentation.labels)
+    split_groups = possibly_split_groups(segmentation.labels, boxes=objects)
     warnings = [
         *segmentation.warnings,
-        *split_groups_warnings(split_groups, segmentation.labels, pixel_size_nm=pixel_size_nm),
+        *split_groups_warnings(split_groups, segmentation.labels, pixel_size_nm=pixel_size_nm, objects=objects),
         *coarse_pixel_warnings(pixel_size_nm),
         *small_field_warnings(image_data, pixel_size_nm),
         *missing_values_warnings(original.data),
@@ -848,6 +871,8 @@ def analyse_micrograph(
         segmenter={"method": parameters["method"], "model": segmentation.parameters.get("model")},
         warnings=warnings,
         split_groups=[tuple(int(v) for v in group) for group in split_groups],
+        # left out by the segmenter's default: annotation_mask of the same grey levels, as the overlay needs it
+        burnt_in=~mask if exclude is None and mask is not None else None,
     )
 
 

@@ -83,11 +83,11 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
         )
     if arr.dtype.kind not in "uif" or arr.dtype == bool:
         raise ValueError(f"`image` must hold real numbers, got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):  # whole numbers are all finite, in float32 too
         raise ValueError("`image` contains NaN or infinite values; replace them (e.g. with the median) first")
     with np.errstate(over="ignore"):
         out = to_float32(arr)
-    if not np.all(np.isfinite(out)):
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(out)):
         raise ValueError(
             "`image` holds values beyond float32's range (about ±3.4e38); rescale it (e.g. divide by its maximum) first"
         )

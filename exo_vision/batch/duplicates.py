@@ -57,8 +57,8 @@ def pixels_signature(pixels: np.ndarray) -> str:
     if array.ndim != 2 or array.size == 0:
         return ""
     values = array.astype(np.float32, copy=False)
-    finite = np.isfinite(values)
-    if not finite.all():
+    finite = None if array.dtype.kind in "iub" else np.isfinite(values)  # whole numbers are all finite
+    if finite is not None and not finite.all():
         if not finite.any():
             return ""
         values = np.where(finite, values, np.median(values[finite]))

@@ -250,6 +250,7 @@ def write_image_outputs(
             objects=result.objects,
             min_side_px=OVERLAY_MIN_SIDE_PX,
             not_counted=_not_counted(result),
+            burnt_in=result.burnt_in,
         )
     marker = dict(record)
     if drawn is not None:

@@ -474,7 +474,7 @@ def pixels_sha256(pixels: np.ndarray) -> str:
     (another format, other metadata or compression), whose files' checksums differ."""
     array = np.ascontiguousarray(pixels)
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.reshape(-1).view(np.uint8).tobytes())
+    digest.update(array.reshape(-1).view(np.uint8).data)  # the buffer itself: no copy of the image
     return digest.hexdigest()
 
 

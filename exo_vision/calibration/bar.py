@@ -105,7 +105,7 @@ def as_gray(image: np.ndarray) -> np.ndarray:
     if min(array.shape) < MIN_IMAGE_SIDE_PX:
         raise ValueError(f"`image` (shape {array.shape}) is too small to hold a scale bar (need at least 32x32 px)")
     gray = to_float32(array)
-    if not np.all(np.isfinite(gray)):
+    if array.dtype.kind == "f" and not np.all(np.isfinite(gray)):  # whole numbers and booleans are all finite
         raise ValueError("`image` contains NaN or infinite values; replace them (e.g. np.nan_to_num) first")
     return gray
 

@@ -607,6 +607,7 @@ def draw_overlay(
     objects: list[tuple[slice, slice] | None] | None = None,
     min_side_px: int = 0,
     not_counted: Iterable[int] = (),
+    burnt_in: np.ndarray | None = None,
 ) -> IndexedOverlay:
     """Draw the overlay as palette indices (one byte per pixel: 3x less to encode than RGB).
 
@@ -619,7 +620,10 @@ def draw_overlay(
     ``not_counted``: labels the statistics leave out (vesicles cut by the
     image edge or by pixels without a value), outlined teal and listed in the
     legend as "edge: not counted", or "edge or no-value pixels: not counted"
-    when the table flags one of them ``touches_missing`` (:func:`legend_entries`).
+    when the table flags one of them ``touches_missing`` (:func:`legend_entries`); and ``burnt_in``: the
+    micrograph's burnt-in scale bar, label and data strip as
+    :func:`~exo_vision.calibration.mask.annotation_mask` finds them in ``image``, if the caller already has them
+    (found from the image otherwise).
 
     Text is sized to print at :data:`MIN_TEXT_PT` or more and outlines at
     :data:`OUTLINE_MIN_MM` or more when the longer side is printed
@@ -640,7 +644,11 @@ def draw_overlay(
     _check_inputs(image, labels, pixel_size_nm, objects)
     factor = -(-int(min_side_px) // max(labels.shape)) if labels.size and max(labels.shape) < min_side_px else 1
     # the micrograph's own scale bar, its label and a data strip: the legend must not hide them either
-    burnt_in = np.asarray(annotation_mask(_finite(image)), dtype=np.uint8)
+    if burnt_in is None:
+        burnt_in = annotation_mask(_finite(image))
+    elif np.shape(burnt_in) != labels.shape:
+        raise ValueError(f"`burnt_in` (shape {np.shape(burnt_in)}) must have the shape of `labels` ({labels.shape})")
+    burnt_in = np.asarray(burnt_in, dtype=np.uint8)
     if factor > 1:
         image, labels, burnt_in = (
             np.repeat(np.repeat(a, factor, axis=0), factor, axis=1) for a in (image, labels, burnt_in)

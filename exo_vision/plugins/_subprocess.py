@@ -51,6 +51,7 @@ def _child(image: Any, parameters: dict[str, Any], messages: Any) -> None:
         return
     # The GUI shows uint8/uint16 labels directly: convert here, off the GUI process, and send 4x fewer bytes.
     result.labels = compact_labels(result.labels)
+    result.burnt_in = None  # one byte per pixel more to send; an overlay drawn from the result finds it again
     messages.put(("ok", result))
 
 

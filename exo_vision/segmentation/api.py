@@ -129,6 +129,7 @@ def _unet(
         progress=progress,
     )
     confidence = derived.pop("instance_confidence")
+    objects = derived.pop("instance_boxes")
     parameters = {
         "method": "unet",
         "pixel_size_nm": px,
@@ -146,6 +147,7 @@ def _unet(
         parameters=parameters,
         warnings=[*segmentation_warnings(px, found, card.thresholds), *filter(None, [trained_range_warning(px, card)])],
         confidence=confidence,
+        objects=objects,
     )
 
 

@@ -42,6 +42,9 @@ class VesicleSegmentation:
         ``i + 1``, in [0, 1] (``unet``: the mean foreground probability of the
         instance on the network's grid); None for a method without one
         (``classical``).
+    objects : list of (slice, slice) or None
+        ``scipy.ndimage.find_objects(labels)`` when the method has it at no cost (``unet``), so that measuring
+        need not pass over the labels again; None otherwise (``classical``).
     """
 
     labels: np.ndarray
@@ -51,6 +54,7 @@ class VesicleSegmentation:
     parameters: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     confidence: np.ndarray | None = None
+    objects: list[tuple[slice, slice] | None] | None = None
 
 
 def empty_rejected() -> pd.DataFrame:

@@ -17,7 +17,7 @@ def test_run_json_records_the_split_groups_as_label_lists(tmp_path, monkeypatch)
     flagged = {"m0": [(2, 3), (1, 3, 4)], "m1": []}
     calls = []
 
-    def pairs_of(labels):
+    def pairs_of(labels, **_):
         calls.append(labels.max())
         return flagged["m0"] if len(calls) == 1 else flagged["m1"]
 

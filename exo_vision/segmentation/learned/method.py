@@ -284,10 +284,7 @@ def grow_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
     # cv2 dilates 16-bit or float images: 16 bits hold the ids of almost every micrograph
     work_type = np.uint16 if labels.max() < UINT16_LABEL_LIMIT else np.float32  # float32 is exact for ids below 2**24
     grown = cv2.dilate(labels.astype(work_type), disk)
-    out = labels.copy()
-    background = out == 0
-    out[background] = grown[background]
-    return out
+    return np.where(labels == 0, grown, labels).astype(labels.dtype, copy=False)
 
 
 def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
@@ -302,18 +299,21 @@ def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
     return "bright" if float(np.median(image[inside])) >= float(np.median(image[ring])) else "dark"
 
 
-def _centroids_px(labels: np.ndarray, ids: list[int]) -> list[tuple[float, float]]:
-    """(row, column) centroid of each of ``ids`` in ``labels``, px; NaN for an id with no pixel."""
-    boxes = ndi.find_objects(labels, max_label=max(ids, default=0))
-    out = []
-    for label in ids:
-        box = boxes[label - 1]
-        if box is None:
-            out.append((float("nan"), float("nan")))
-            continue
-        rows, cols = np.nonzero(labels[box] == label)
-        out.append((float(rows.mean() + box[0].start), float(cols.mean() + box[1].start)))
-    return out
+def _instance_masks(labels: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray] | None]:
+    """Each label's box (``ndi.find_objects``) and its pixels in that box, index label - 1; None for an absent id."""
+    return [
+        None if box is None else (box, labels[box] == label)
+        for label, box in enumerate(ndi.find_objects(labels), start=1)
+    ]
+
+
+def _centroid_px(instance: tuple[tuple[slice, slice], np.ndarray] | None) -> tuple[float, float]:
+    """(row, column) centroid of one of :func:`_instance_masks`' entries, px; NaN for an absent id."""
+    if instance is None:
+        return float("nan"), float("nan")
+    box, mask = instance
+    rows, cols = np.nonzero(mask)
+    return float(rows.mean() + box[0].start), float(cols.mean() + box[1].start)
 
 
 def _reject_and_renumber(
@@ -325,13 +325,17 @@ def _reject_and_renumber(
     mean_probability: np.ndarray,
     min_mean_probability: float,
     annotation_fraction: np.ndarray,
-) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, list[tuple[slice, slice]]]:
     """Apply the size, annotation and confidence rules; number the survivors 1..K.
 
-    Returns the renumbered labels, the rejected candidates and the survivors' ``mean_probability`` (by new id).
+    Every step works in each label's box, so the image is passed over once (to find the boxes).
+
+    Returns the renumbered labels, the rejected candidates, the survivors' ``mean_probability`` (by new id) and
+    the renumbered labels' boxes (``ndi.find_objects`` of them).
     """
-    n = int(labels.max())
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
+    instances = _instance_masks(labels)
+    n = len(instances)
+    area = np.array([0 if inst is None else np.count_nonzero(inst[1]) for inst in instances], dtype=np.float64)
     diameter_nm = 2 * np.sqrt(area / np.pi) * pixel_size_nm
     reasons: list[str | None] = []
     for k in range(n):
@@ -350,8 +354,12 @@ def _reject_and_renumber(
     keep = np.array([r is None for r in reasons], bool)
     lut = np.zeros(n + 1, np.int32)
     lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    renumbered = labels.astype(np.int32, copy=True)
+    for k, inst in enumerate(instances, start=1):
+        if inst is not None and lut[k] != k:
+            renumbered[inst[0]][inst[1]] = lut[k]
     rejected_ids = [k for k in range(n) if reasons[k]]
-    centres = _centroids_px(labels, [k + 1 for k in rejected_ids])
+    centres = [_centroid_px(instances[k]) for k in rejected_ids]
     rejected = pd.DataFrame(
         {
             "centroid_x_nm": pd.Series([c[1] * pixel_size_nm for c in centres], dtype="float64"),
@@ -360,7 +368,8 @@ def _reject_and_renumber(
             "reason": pd.Series([reasons[k] for k in rejected_ids], dtype="object"),
         }
     )
-    return lut[labels], rejected, np.asarray(mean_probability, dtype=np.float64)[keep]
+    boxes = [inst[0] for inst, kept in zip(instances, keep, strict=True) if kept and inst is not None]
+    return renumbered, rejected, np.asarray(mean_probability, dtype=np.float64)[keep], boxes
 
 
 def _excluded_at(exclude: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
@@ -532,11 +541,11 @@ def _outlines(
     max_diameter_nm: float,
     threads: int,
     progress: Callable[[int, int], None] | None,
-) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, float]:
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, list[tuple[slice, slice]], float]:
     """Both network passes, full-resolution outlines with the outer half membrane, and the rejected candidates.
 
     Returns the full-resolution labels, the rejected candidates, each label's mean foreground probability
-    (index label - 1) and the working scale (nm/px).
+    (index label - 1), the labels' boxes (``ndi.find_objects`` of them) and the working scale (nm/px).
     """
     shape = image.shape
     labels_small, foreground_small, excluded_small, scale_nm = two_scale_instances(
@@ -567,7 +576,7 @@ def _outlines(
     else:
         labels = full_resolution_labels(labels_small, foreground_small, shape=shape, threshold=thresholds.foreground)
         labels = grow_labels(labels, radius_px=half_membrane_nm / pixel_size_nm)
-    labels, rejected, confidence = _reject_and_renumber(
+    labels, rejected, confidence, boxes = _reject_and_renumber(
         labels,
         pixel_size_nm=pixel_size_nm,
         min_diameter_nm=min_diameter_nm,
@@ -576,7 +585,7 @@ def _outlines(
         min_mean_probability=thresholds.foreground + MIN_MEAN_PROBABILITY_MARGIN,
         annotation_fraction=annotation_fraction,
     )
-    return labels, rejected, confidence, float(scale_nm)
+    return labels, rejected, confidence, boxes, float(scale_nm)
 
 
 def segment_unet(
@@ -624,7 +633,8 @@ def segment_unet(
         Full-resolution labels, the rejected candidates with reasons, the
         polarity, and the derived parameters (model, working scale, thresholds,
         ``network_input``: "inverted" or "as read", ``instance_confidence``: each label's mean foreground
-        probability on the network's grid, index label - 1).
+        probability on the network's grid, index label - 1; ``instance_boxes``: ``scipy.ndimage.find_objects``
+        of the labels).
     """
     card = model if isinstance(model, ModelCard) else load_card(model)
     base = card.thresholds
@@ -641,12 +651,12 @@ def segment_unet(
         progress=progress,
     )
     inverted = thresholds.invert_dark and polarity == "dark"
-    labels, rejected, confidence, scale_nm = outline(inverted_grey(image) if inverted else image)
+    labels, rejected, confidence, boxes, scale_nm = outline(inverted_grey(image) if inverted else image)
     found = _polarity_of(image, labels) if polarity == "auto" else polarity
     if thresholds.invert_dark and polarity == "auto" and found == "dark":
         # the network learnt vesicles lighter than the stain about twice as often as darker ones
         inverted = True
-        labels, rejected, confidence, scale_nm = outline(inverted_grey(image))
+        labels, rejected, confidence, boxes, scale_nm = outline(inverted_grey(image))
     parameters = {
         "model": card.summary(),
         "working_scale_nm": float(scale_nm),
@@ -658,5 +668,6 @@ def segment_unet(
         "pixel_noise_std": None,
         "network_input": "inverted" if inverted else "as read",
         "instance_confidence": confidence,
+        "instance_boxes": boxes,
     }
     return labels, rejected, found, parameters

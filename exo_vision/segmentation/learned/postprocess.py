@@ -6,11 +6,12 @@ from collections.abc import Iterator
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.measure import regionprops
+from skimage.measure import perimeter, regionprops
 from skimage.segmentation import watershed
 
 from exo_vision.measure.vesicles import CIRCULARITY_FACTOR
 from exo_vision.segmentation.learned.parameters import DEFAULT_INSTANCE_THRESHOLDS, InstanceThresholds
+from exo_vision.segmentation.morphology_ops import convex_hull_pixel_count
 
 
 def maps_to_instances(
@@ -58,20 +59,28 @@ def maps_to_instances(
     return _drop_small_and_renumber(labels, min_area_px=min_area_px)
 
 
+#: Neighbourhood of the boundary pixels in the perimeter estimate (``regionprops``' own).
+PERIMETER_NEIGHBOURHOOD = 4
+
 #: The two 4-neighbour pairings of an image's pixels: (left, right) and (above, below).
 NEIGHBOUR_PAIRS = ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :]))
 
 
-def _contacts(labels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, tuple, tuple, np.ndarray]]:
+def _contacts(labels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, tuple, tuple, tuple]]:
     """Every pair of 4-neighbour pixels of two instances: (lower ids, higher ids, first side, second side, where).
 
-    ``first side`` and ``second side`` index the image (``NEIGHBOUR_PAIRS``); ``where`` selects the contacts
-    in them, so a map's values at the contacts are ``map[first][where]`` and ``map[second][where]``.
+    ``first side`` and ``second side`` index the image (``NEIGHBOUR_PAIRS``); ``where`` (row and column indices,
+    in row-major order) selects the contacts in them, so a map's values at the contacts are ``map[first][where]``
+    and ``map[second][where]``.
     """
     for first, second in NEIGHBOUR_PAIRS:
         a, b = labels[first], labels[second]
-        where = (a != b) & (a > 0) & (b > 0)
-        yield np.minimum(a[where], b[where]), np.maximum(a[where], b[where]), first, second, where
+        differ = a != b  # few pixels (the outlines): the ids are read there only
+        rows, cols = np.divmod(np.flatnonzero(differ), differ.shape[1])
+        a_ids, b_ids = a[rows, cols], b[rows, cols]
+        both = (a_ids > 0) & (b_ids > 0)
+        a_ids, b_ids = a_ids[both], b_ids[both]
+        yield np.minimum(a_ids, b_ids), np.maximum(a_ids, b_ids), first, second, (rows[both], cols[both])
 
 
 def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
@@ -82,29 +91,38 @@ def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
     return found
 
 
-def _roundness(mask: np.ndarray) -> tuple[float, float]:
-    """Circularity (4 pi area / perimeter squared, capped at 1) and solidity of one binary object."""
-    region = regionprops(mask.astype(np.uint8))[0]
-    perimeter = max(float(region.perimeter), 1.0)
-    return min(CIRCULARITY_FACTOR * np.pi * float(region.area) / perimeter**2, 1.0), float(region.solidity)
+def _circularity(mask: np.ndarray) -> float:
+    """4 pi area / perimeter squared (perimeter as ``regionprops``' ``perimeter``), capped at 1, of one binary
+    object (``mask`` holds it with any margin of background)."""
+    boundary = max(float(perimeter(mask, PERIMETER_NEIGHBOURHOOD)), 1.0)
+    return min(CIRCULARITY_FACTOR * np.pi * float(np.count_nonzero(mask)) / boundary**2, 1.0)
 
 
-def _union_roundness(labels: np.ndarray, boxes: list, a: int, b: int) -> tuple[float, float]:
-    """Circularity and solidity of instances ``a`` and ``b`` together (``boxes`` from ``ndi.find_objects``)."""
-    pair_boxes = zip(boxes[a - 1], boxes[b - 1], strict=True)
-    crop = labels[tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in pair_boxes)]
-    return _roundness((crop == a) | (crop == b))
+def _solidity(mask: np.ndarray) -> float:
+    """Area over convex-hull area of one binary object, as ``regionprops``' ``solidity``."""
+    return float(np.count_nonzero(mask)) / float(convex_hull_pixel_count(mask))
+
+
+def _union_mask(labels: np.ndarray, boxes: list, group) -> np.ndarray:
+    """The pixels of the instances ``group`` in the box that holds them all (``boxes`` from ``ndi.find_objects``)."""
+    members = [boxes[k - 1] for k in group]
+    crop = labels[tuple(slice(min(b[i].start for b in members), max(b[i].stop for b in members)) for i in range(2))]
+    if len(members) == 2:
+        a, b = group
+        return (crop == a) | (crop == b)
+    return np.isin(crop, list(group))
 
 
 def _rounder_unions(labels: np.ndarray, pairs, *, min_solidity: float) -> list[tuple[float, int, int]]:
     """``(union circularity, a, b)`` of the touching ``pairs`` whose union is convex (solidity at least
     ``min_solidity``) and rounder than each piece, roundest first."""
     boxes = ndi.find_objects(labels)
-    piece_round = {k: _roundness(labels[boxes[k - 1]] == k)[0] for pair in pairs for k in pair}
+    piece_round = {k: _circularity(labels[boxes[k - 1]] == k) for pair in pairs for k in pair}
     candidates = []
     for a, b in pairs:
-        union_round, union_solidity = _union_roundness(labels, boxes, a, b)
-        if union_solidity >= min_solidity and union_round > max(piece_round[a], piece_round[b]):
+        union = _union_mask(labels, boxes, (a, b))
+        union_round = _circularity(union)
+        if union_round > max(piece_round[a], piece_round[b]) and _solidity(union) >= min_solidity:
             candidates.append((union_round, a, b))
     return sorted(candidates, reverse=True)
 
@@ -142,8 +160,7 @@ def possibly_split_pairs(labels: np.ndarray) -> list[tuple[int, int]]:
     boxes = ndi.find_objects(labels)
     found = []
     for a, b in sorted(_touching_pairs(labels)):
-        circularity, solidity = _union_roundness(labels, boxes, a, b)
-        if solidity >= SPLIT_MIN_SOLIDITY and circularity >= SPLIT_MIN_CIRCULARITY:
+        if _group_circularity(labels, boxes, (a, b)) is not None:
             found.append((int(a), int(b)))
     return found
 
@@ -171,16 +188,19 @@ def _connected_groups(neighbours: dict[int, set[int]], max_pieces: int) -> set[f
     return groups
 
 
-def _group_circularity(labels: np.ndarray, boxes: list, group: frozenset[int]) -> float | None:
+def _group_circularity(labels: np.ndarray, boxes: list, group) -> float | None:
     """The circularity of the union of the instances ``group`` when it passes the split rule
     (:data:`SPLIT_MIN_SOLIDITY`, :data:`SPLIT_MIN_CIRCULARITY`), else None."""
-    members = [boxes[k - 1] for k in group]
-    crop = labels[tuple(slice(min(b[i].start for b in members), max(b[i].stop for b in members)) for i in range(2))]
-    circularity, solidity = _roundness(np.isin(crop, list(group)))
-    return circularity if solidity >= SPLIT_MIN_SOLIDITY and circularity >= SPLIT_MIN_CIRCULARITY else None
+    union = _union_mask(labels, boxes, group)
+    circularity = _circularity(union)
+    if circularity < SPLIT_MIN_CIRCULARITY:  # the cheaper test first: most groups of touching vesicles fail it
+        return None
+    return circularity if _solidity(union) >= SPLIT_MIN_SOLIDITY else None
 
 
-def possibly_split_groups(labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIECES) -> list[tuple[int, ...]]:
+def possibly_split_groups(
+    labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIECES, boxes: list[tuple[slice, slice] | None] | None = None
+) -> list[tuple[int, ...]]:
     """Groups of touching instances whose union is one convex, round outline: perhaps one vesicle cut in pieces.
 
     The rule of :func:`possibly_split_pairs` applied to every connected group of 2 to ``max_pieces``
@@ -196,6 +216,8 @@ def possibly_split_groups(labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIE
         Instances, 0 = background.
     max_pieces : int
         The most instances one group may hold.
+    boxes : list of (slice, slice) or None, optional
+        ``scipy.ndimage.find_objects(labels)`` if the caller already has it (it costs a whole pass over the labels).
 
     Returns
     -------
@@ -203,9 +225,9 @@ def possibly_split_groups(labels: np.ndarray, *, max_pieces: int = SPLIT_MAX_PIE
         Each group's labels in increasing order; the groups in order of their labels.
     """
     labels = np.asarray(labels)
-    if labels.max() < 2:
+    if (len(boxes) if boxes is not None else labels.max()) < 2:
         return []
-    boxes = ndi.find_objects(labels)
+    boxes = ndi.find_objects(labels) if boxes is None else boxes
     passing = {}
     for group in _connected_groups(_touching_neighbours(labels), max_pieces):
         circularity = _group_circularity(labels, boxes, group)
