@@ -334,7 +334,9 @@ def collect_curated(
             found += session
             continue
         analysed_only = {path.name[: -len("_done.json")] for path in markers}
-        left_out = []
+        left_out: list[str] = []
+        unannotated: list[str] = []
+        taken = len(found)
         for image_path in sorted(folder.iterdir()):
             if image_path.suffix.lower() not in IMAGE_SUFFIXES or _is_annotation(image_path):
                 continue
@@ -348,6 +350,15 @@ def collect_curated(
             elif annotation is not None:
                 _check_stop(stop)
                 found.append(_read_pair(image_path, annotation, pixel_size_nm, override=override_calibration, say=say))
+            else:
+                unannotated.append(image_path.name)
+        if unannotated and len(found) > taken:
+            say(
+                f"{folder}: {len(unannotated)} image(s) without an annotation beside them ({_names(unannotated)}) "
+                "were left out; an image's outlines are read from X_rois.zip, X.zip, X.roi, X.geojson or "
+                "X_labels.tif/.png next to X (a Fiji RoiSet.zip holding the outlines of several images is not "
+                "read: save one ROI set per image)"
+            )
         if left_out:
             say(
                 f"{folder}: {len(left_out)} micrograph(s) only analysed by exo-vision tem ({_names(left_out)}) were "

@@ -232,3 +232,23 @@ def test_two_annotations_of_one_micrograph_are_named_not_dropped_silently(tmp_pa
     found = collect_curated([tmp_path], warn=said.append)
     assert [m.name for m in found] == ["a.tif"]
     assert any("a.tif and b.tif are the same micrograph" in line and "left out" in line for line in said)
+
+
+def test_images_without_an_annotation_beside_annotated_ones_are_named(tmp_path):
+    from exo_vision.learn.curated import collect_curated
+
+    for k, annotated in enumerate((True, True, False)):
+        sample = make_random_tem((96, 96), pixel_size_nm=PIXEL_SIZE_NM, rng=20 + k)
+        tifffile.imwrite(
+            tmp_path / f"g{k}.tif",
+            sample.image,
+            imagej=True,
+            resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM),
+            metadata={"unit": "nm"},
+        )
+        if annotated:
+            tifffile.imwrite(tmp_path / f"g{k}_labels.tif", sample.labels.astype(np.uint16))
+    said: list[str] = []
+    found = collect_curated([tmp_path], warn=said.append)
+    assert [m.name for m in found] == ["g0.tif", "g1.tif"]
+    assert any("1 image(s) without an annotation beside them (g2.tif)" in line for line in said)
