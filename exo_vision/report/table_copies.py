@@ -44,18 +44,49 @@ def _run_images(run: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in images if isinstance(r, dict) and r.get("status") in ("done", "skipped") and r.get("stem")]
 
 
-def _marker_record(path: Path) -> list[dict[str, Any]]:
+def _folder_markers(folder: Path, cache: dict[Path, dict[str, Any]]) -> dict[str, Any]:
+    """The done-markers of a folder without a run.json (a napari grid session's), by stem, in the form of run.json
+    image records, each copy of a micrograph saved before it (in the grid's order) marked ``duplicate_of``, as
+    ``exo-vision tem`` marks them (:func:`~exo_vision.session.copies.mark_saved_copies`)."""
+    if folder not in cache:
+        from exo_vision.session.copies import mark_saved_copies
+
+        stems = [p.name[: -len("_done.json")] for p in folder.glob("*_done.json")]
+        order = _grid_order(folder)
+        stems.sort(key=lambda stem: (order.get(stem, len(order)), stem))
+        records = []
+        for stem in stems:
+            marker = read_marker(out_dir=folder, stem=stem)
+            if marker is not None:
+                records.append({**{k: v for k, v in marker.items() if k not in _MARKER_ONLY_KEYS}, "stem": stem})
+        mark_saved_copies(records)
+        for record in records:
+            record.update({k: display_path(str(record[k])) for k in ("input", "duplicate_of") if record.get(k)})
+            record["status"] = "done"
+        cache[folder] = {"markers": {str(r["stem"]): r for r in records}}
+    return cache[folder]["markers"]
+
+
+def _grid_order(folder: Path) -> dict[str, int]:
+    """Position of each output stem in the grid a napari grid session read (its session file's micrographs
+    folder, in the order the session shows them); empty when that is not known."""
+    from exo_vision._shared.paths import assign_stems
+    from exo_vision.session.grid import SESSION_FILE, list_micrographs
+
+    try:
+        state = json.loads((folder / SESSION_FILE).read_text(encoding="utf-8"))
+        return {stem: i for i, stem in enumerate(assign_stems(list_micrographs(str(state["input_dir"]))))}
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return {}
+
+
+def _marker_record(path: Path, cache: dict[Path, dict[str, Any]]) -> list[dict[str, Any]]:
     """The record of a per-image table ``<stem>_vesicles.csv`` from its done-marker beside it (a napari grid
     session's folder has no run.json), in the form of a run.json image record; empty without a marker."""
     if not path.name.endswith(TABLE_SUFFIX):
         return []
-    stem = path.name[: -len(TABLE_SUFFIX)]
-    marker = read_marker(out_dir=path.parent, stem=stem)
-    if marker is None:
-        return []
-    record = {k: v for k, v in marker.items() if k not in _MARKER_ONLY_KEYS}
-    record.update({"input": display_path(str(marker.get("input", ""))), "stem": stem, "status": "done"})
-    return [record]
+    record = _folder_markers(path.parent, cache).get(path.name[: -len(TABLE_SUFFIX)])
+    return [] if record is None else [record]
 
 
 def _table_records(path: Path, table: pd.DataFrame, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,10 +132,11 @@ def leave_out_copies(tables: list[tuple[Path, pd.DataFrame]]) -> CopiesLeftOut:
     from exo_vision.report.collect import TemGrid, find_copies
 
     cache: dict[Path, dict[str, Any]] = {}
+    marker_cache: dict[Path, dict[str, Any]] = {}
     present = []
     for path, table in tables:
         run = _run_json(path.parent, cache)
-        records = _run_images(run) if run else _marker_record(path)
+        records = _run_images(run) if run else _marker_record(path, marker_cache)
         present.append((path, _table_records(path, table, records)))
     inputs = {(path.parent, str(r.get("input"))) for path, records in present for r in records}
     grids = []
