@@ -337,19 +337,20 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got {low:g} {high:g}")
         check_finished_runs(args.tables)
         tables = _read_tables(args.tables, text_columns=(args.group_by,))
-        left_out = leave_out_copies(tables)
+        rules = border_rules([path for path, _ in tables], args.include_border)
+        left_out = leave_out_copies(tables, include_border=rules)
         tables, copied = left_out.tables, left_out.lines
         if copied:  # each micrograph once, as `tem`'s pooled tables and the report count it
             logger.warning(
-                "%d copied micrograph(s) left out (their run.json records them as one micrograph with an earlier "
-                "table's; the report counts each micrograph once too): %s",
+                "%d copied micrograph(s) left out (the run.json, or a grid session's done-markers, beside the "
+                "tables record them as one micrograph with an earlier table's; the report counts each micrograph "
+                "once too): %s",
                 len(copied),
                 "; ".join(copied),
             )
         for path, table in tables:
             for message in implausible_diameters(path, table[DIAMETER_COLUMN]):
                 logger.warning("%s", message)
-        rules = border_rules([path for path, _ in tables], args.include_border)
         groups, edge_cut = group_diameters_and_edge_cuts(
             tables, group_by=args.group_by, pattern=args.pattern, include_border=rules
         )

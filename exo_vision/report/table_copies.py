@@ -11,6 +11,7 @@ own ``duplicate_of``): the ``run.json`` of a run, or the done-markers of a napar
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pandas as pd
 
 from exo_vision._shared.paths import display_path
 from exo_vision.batch.image_outputs import read_marker
-from exo_vision.measure.tables import TABLE_SUFFIX
+from exo_vision.measure.tables import TABLE_SUFFIX, recorded_exclude_border, truth_values
 
 #: Marker keys that are about the marker itself, not about the micrograph.
 _MARKER_ONLY_KEYS = ("outputs", "marker_version", "code_sha256")
@@ -108,17 +109,31 @@ class CopiesLeftOut:
         The tables in the order given, each without the rows of micrographs counted from an earlier table.
     lines : list of str
         One sentence per copy left out: the copy, the input counted for it, why they are one micrograph, and how
-        many vesicles were left out.
+        many of its vesicles the pooled n loses (and how many outlined, when edge-cut ones were not counted).
     n_vesicles : int
-        Vesicles (table rows) left out in all.
+        Vesicles left out that the pooled n would have counted (edge-cut ones only where the table's border rule
+        counts them): what the pooled n loses.
+    n_outlined : int
+        Vesicles (table rows) left out in all, edge-cut ones included.
     """
 
     tables: list[tuple[Path, pd.DataFrame]]
     lines: list[str]
     n_vesicles: int
+    n_outlined: int = 0
 
 
-def leave_out_copies(tables: list[tuple[Path, pd.DataFrame]]) -> CopiesLeftOut:
+def _n_counted(table: pd.DataFrame, *, include_border: bool) -> int:
+    """Rows of a vesicle table the size statistics count: all with ``include_border``, else those not cut by
+    the image edge (``touches_border``)."""
+    if include_border or "touches_border" not in table.columns:
+        return len(table)
+    return int((~truth_values(table["touches_border"])).sum())
+
+
+def leave_out_copies(
+    tables: list[tuple[Path, pd.DataFrame]], include_border: Mapping[Path, bool] | None = None
+) -> CopiesLeftOut:
     """The tables without the vesicles of micrographs counted already from a table before them, as the report
     pools them (:func:`~exo_vision.report.collect.find_copies` over the records beside each table: the image
     records of its ``run.json``, or, in a folder without one (a napari grid session's), the done-marker of a
@@ -128,6 +143,10 @@ def leave_out_copies(tables: list[tuple[Path, pd.DataFrame]]) -> CopiesLeftOut:
     ----------
     tables : list of (Path, DataFrame)
         Vesicle tables and the files they were read from, in the order they are pooled.
+    include_border : mapping of Path to bool, optional
+        Per table, whether its vesicles cut by the image edge are counted (for the vesicle counts said); a table
+        not named counts them as the run that wrote it did (:func:`~exo_vision.measure.tables.recorded_exclude_border`;
+        left out when nothing is recorded).
     """
     from exo_vision.report.collect import TemGrid, find_copies
 
@@ -153,7 +172,12 @@ def leave_out_copies(tables: list[tuple[Path, pd.DataFrame]]) -> CopiesLeftOut:
     def inputs_of(records: list[dict[str, Any]]) -> set[str]:
         return {str(r.get("input")) for r in records}
 
-    out, lines, n_left_out = [], [], 0
+    def counts_edge(path: Path) -> bool:
+        if include_border is not None and path in include_border:
+            return bool(include_border[path])
+        return recorded_exclude_border(path) is False
+
+    out, lines, n_left_out, n_outlined = [], [], 0, 0
     for index, (path, table) in enumerate(tables):
         mine = copies.loc[copies["grid"] == str(index)]
         drop = {display_path(str(stem)) for stem in mine["image"]}
@@ -163,15 +187,18 @@ def leave_out_copies(tables: list[tuple[Path, pd.DataFrame]]) -> CopiesLeftOut:
             gone = pd.Series(bool(drop), index=table.index)
         names = table["image"].astype(str) if "image" in table.columns else None
         for row in mine.itertuples():
-            n = int((names == display_path(str(row.image))).sum()) if names is not None else len(table)
+            rows = table.loc[names == display_path(str(row.image))] if names is not None else table
+            n, outlined = _n_counted(rows, include_border=counts_edge(path)), len(rows)
             folder = tables[int(row.counted_grid)][0].parent  # a run's own copy mark names its grid, not the table
             counted = next(
                 p for p, records in present if p.parent == folder and row.counted_input in inputs_of(records)
             )
             lines.append(
                 f"{row.input} ({path}) is the same micrograph as {row.counted_input} ({counted}; {row.same}): "
-                f"its {n} vesicle(s) left out"
+                f"its {n} counted vesicle(s) left out"
+                + (f" ({outlined} outlined, the others cut by the image edge)" if outlined != n else "")
             )
-        n_left_out += int(gone.sum())
+        n_left_out += _n_counted(table.loc[gone], include_border=counts_edge(path))
+        n_outlined += int(gone.sum())
         out.append((path, table.loc[~gone]))
-    return CopiesLeftOut(tables=out, lines=lines, n_vesicles=n_left_out)
+    return CopiesLeftOut(tables=out, lines=lines, n_vesicles=n_left_out, n_outlined=n_outlined)

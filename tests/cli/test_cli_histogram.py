@@ -403,7 +403,7 @@ def test_copies_of_one_micrograph_are_counted_once_as_the_report_does(tmp_path, 
     assert counted(*per_image) == n  # before: n + the copy's vesicles
     copy_rows = len(pd.read_csv(tmp_path / "a" / "m0_copy_vesicles.csv"))
     assert f"m0_copy.tif ({tmp_path / 'a' / 'm0_copy_vesicles.csv'}) is the same micrograph as" in caplog.text
-    assert f"its {copy_rows} vesicle(s) left out" in caplog.text
+    assert f"its {copy_rows} counted vesicle(s) left out" in caplog.text
     assert counted("a/vesicles.csv", "b/vesicles.csv") == n  # before: 2 n
     assert "2 copied micrograph(s) left out" in caplog.text
     assert counted("a/vesicles.csv", *per_image) == n  # a table and its run's per-image tables

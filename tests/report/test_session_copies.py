@@ -138,3 +138,22 @@ def test_older_markers_without_a_signature_are_compared_on_their_input_files(sav
     assert sum(_counted(t) for _, t in left.tables) == tem_n and len(left.lines) == 2
     _, summary, _ = read_session_folder(old)
     assert int(summary.loc[summary["image"] == "pooled", "n"].iloc[0]) == tem_n
+
+
+def test_the_vesicles_said_left_out_are_those_the_pooled_n_loses(saved_session):
+    """Before, "copies left out (N vesicles)" counted table rows, edge-cut ones included, which the pooled n (edge-cut
+    vesicles left out) never counted: N was larger than what n lost."""
+    session, out, tem_n = saved_session
+    paths = sorted(out.glob("*_vesicles.csv"))
+    tables = [(p, pd.read_csv(p)) for p in paths]
+    left = leave_out_copies(tables)
+    whole = sum(_counted(t) for _, t in tables)
+    copies = {stem: pd.read_csv(out / f"{stem}_vesicles.csv") for stem in COPIES}
+    rows = sum(len(t) for t in copies.values())
+    assert left.n_vesicles == whole - tem_n == sum(_counted(t) for t in copies.values())
+    assert left.n_outlined == rows > left.n_vesicles  # the fixture's copies hold edge-cut vesicles
+    counted, outlined = _counted(copies["m0_copy"]), len(copies["m0_copy"])
+    line = next(line for line in left.lines if "m0_copy.tif (" in line)
+    assert line.endswith(
+        f"its {counted} counted vesicle(s) left out ({outlined} outlined, the others cut by the image edge)"
+    )
