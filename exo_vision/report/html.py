@@ -721,7 +721,10 @@ def _fine_tuned_model_words(model: FineTunedModel) -> str:
         f'(SHA-256 <span class="mono">{_e(base.get("sha256", "?"))}</span>)'
     )
     if model.training is None:
-        return f'<p class="warn">{text}; {_e(model.card_problem)}, so its training data and validation figures are not shown.</p>'
+        return (
+            f'<p class="warn">{text}; {_e(model.card_problem)}, so its training data and validation figures are '
+            "not shown.</p>"
+        )
     data = model.training.get("data") or {}
     n = model.micrographs
     text += (
