@@ -38,6 +38,8 @@ class FineTunedModel:
         The card's ``validation.curated_validation`` block, when read.
     card_problem : str
         Why the card's facts are not shown ("" when they are).
+    micrographs : dict of str to int
+        Training, validation and selection micrographs the card lists (0 each when it is not read).
     """
 
     name: str
