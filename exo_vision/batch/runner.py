@@ -1629,27 +1629,10 @@ def _mark_identical_inputs(records: dict[int, dict[str, Any]], jobs: Sequence[Im
     inputs again). The pooled statistics count each micrograph once, as its first input; every copy keeps its
     own outputs and its own row in summary.csv.
     """
-    exact = {i: n for n, group in enumerate(_identical_groups(records)) for i in group}
-    successful = {i: r for i, r in records.items() if r.get("status") in ("done", "skipped")}
-    rescaled = rescaled_copies(
-        successful, _pixel_reader(jobs), skip=lambda i, j: i in exact and exact.get(j) == exact[i]
-    )
-    why = {j: match.reason() for _, j, match in rescaled}
-    why.update({i: match.reason() for i, _, match in rescaled if i not in why})
     named: list[list[str]] = []
-    for group in _identical_groups(records, [(i, j) for i, j, _ in rescaled]):
+    for group in mark_copies(records, _pixel_reader(jobs)):
         first = records[group[0]]
-        reasons = []
-        for index in group[1:]:
-            record = records[index]
-            record["duplicate_of"] = first["input"]
-            if record.get("input_sha256") and record.get("input_sha256") == first.get("input_sha256"):
-                record["duplicate_reason"] = "identical bytes"
-            elif record.get("pixels_sha256") and record.get("pixels_sha256") == first.get("pixels_sha256"):
-                record["duplicate_reason"] = "identical pixels and pixel size"
-            else:
-                record["duplicate_reason"] = why.get(index) or why.get(group[0]) or RESCALED_COPY
-            reasons.append(record["duplicate_reason"])
+        reasons = [str(records[index]["duplicate_reason"]) for index in group[1:]]
         names = [records[i]["input"] for i in group]
         logger.warning(
             "%s are the same micrograph (%s): each keeps its own outputs and summary row, and the pooled statistics "
@@ -1661,6 +1644,41 @@ def _mark_identical_inputs(records: dict[int, dict[str, Any]], jobs: Sequence[Im
         )
         named.append(names)
     return named
+
+
+def mark_copies(records: dict[int, dict[str, Any]], read: Callable[[int], np.ndarray | None]) -> list[list[int]]:
+    """Mark each successful record that is a copy of a micrograph met earlier (by index): ``duplicate_of`` (the
+    ``input`` of the first) and ``duplicate_reason`` (why they are one), and return the groups of indices.
+
+    Copies are identical bytes (``input_sha256``), identical pixels at the same pixel size (``pixels_sha256``),
+    or the same pixels at another bit depth or value scale (alike ``pixels_signature``, confirmed on the pixels
+    ``read`` returns: :func:`~exo_vision.batch.duplicates.rescaled_copies`).
+
+    Parameters
+    ----------
+    records : dict of int to dict
+        Image records (run.json's, or a grid session's done-markers) by input order; changed in place.
+    read : callable
+        Index -> the input's pixels, or None when they cannot be read (the pair is then not confirmed).
+    """
+    exact = {i: n for n, group in enumerate(_identical_groups(records)) for i in group}
+    successful = {i: r for i, r in records.items() if r.get("status") in ("done", "skipped")}
+    rescaled = rescaled_copies(successful, read, skip=lambda i, j: i in exact and exact.get(j) == exact[i])
+    why = {j: match.reason() for _, j, match in rescaled}
+    why.update({i: match.reason() for i, _, match in rescaled if i not in why})
+    groups = _identical_groups(records, [(i, j) for i, j, _ in rescaled])
+    for group in groups:
+        first = records[group[0]]
+        for index in group[1:]:
+            record = records[index]
+            record["duplicate_of"] = first["input"]
+            if record.get("input_sha256") and record.get("input_sha256") == first.get("input_sha256"):
+                record["duplicate_reason"] = "identical bytes"
+            elif record.get("pixels_sha256") and record.get("pixels_sha256") == first.get("pixels_sha256"):
+                record["duplicate_reason"] = "identical pixels and pixel size"
+            else:
+                record["duplicate_reason"] = why.get(index) or why.get(group[0]) or RESCALED_COPY
+    return groups
 
 
 #: The reason recorded for a copy at another bit depth whose comparison was made for another copy of its group.

@@ -38,7 +38,9 @@ by preparation. Vesicles cut by the image edge are counted as the `tem` run that
 wrote the table did (--include-border or not; its run.json says), else left out;
 --include-border / --no-include-border decide for every table. Copies of one
 micrograph (the run.json beside each table records them) are counted once, as
-the report counts them; a warning names each copy left out.
+the report counts them; a warning names each copy left out. The output folder
+of a napari grid session (no vesicles.csv) is read as one table: its saved
+micrographs pooled, each micrograph once, as `exo-vision report` pools them.
 """
 
 EPILOG = """\
@@ -47,6 +49,7 @@ examples:
   exo-vision histogram ctrl/vesicles.csv ev/vesicles.csv --out cmp.pdf --layout violin
   exo-vision histogram all.csv --group-by image --pattern '^(\\w+?)_' --percent --out fig.png
   exo-vision histogram results/vesicles.csv --weighting intensity --out dls_like.svg
+  exo-vision histogram grid_session_out --out grid.svg
 """
 
 
@@ -59,7 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("tables", nargs="+", metavar="TABLE", help="vesicles.csv files")
+    p.add_argument(
+        "tables",
+        nargs="+",
+        metavar="TABLE",
+        help="vesicles.csv files, or the output folder of a napari grid session (its micrographs pooled, copies once)",
+    )
     p.add_argument("--out", required=True, metavar="FIG", help="figure file: .svg, .pdf or .png")
     p.add_argument(
         "--group-by", default="auto", metavar="WHAT", help="auto (default), image, grid, file, none, or a column name"
@@ -99,9 +107,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _read_tables(paths: list[str], *, text_columns: tuple[str, ...] = ()) -> list[tuple[Path, pd.DataFrame]]:
+def _session_folder_table(folder: Path) -> tuple[Path, pd.DataFrame, bool]:
+    """The pooled vesicle table of a napari grid session's output folder, as ``exo-vision tem --resume`` would
+    write its ``vesicles.csv`` (each micrograph once: :func:`~exo_vision.report.session_folder.read_session_folder`),
+    keyed ``<folder>/vesicles.csv``, and whether the session counted the vesicles cut by the image edge.
+
+    Raises
+    ------
+    ValueError
+        For a folder that is not a grid session's (naming the tables to pass instead), or a session with a
+        micrograph not saved yet.
+    """
+    from exo_vision.report.session_folder import is_session_folder, read_session_folder
+
+    if not is_session_folder(folder):
+        raise ValueError(
+            f"{folder} is a folder but not a napari grid session's output folder; pass the vesicle tables inside it: "
+            f"{folder / 'vesicles.csv'} (written by exo-vision tem when its run ends) or its per-image "
+            "<image>_vesicles.csv tables"
+        )
+    run, _, pooled = read_session_folder(folder, option="histogram")
+    return folder / "vesicles.csv", pooled, not bool((run.get("parameters") or {}).get("exclude_border", True))
+
+
+def _read_tables(
+    paths: list[str], *, text_columns: tuple[str, ...] = (), counts_edge: dict[Path, bool] | None = None
+) -> list[tuple[Path, pd.DataFrame]]:
     """Read each table once (``text_columns`` as the text written); a table named twice would count its
-    vesicles twice."""
+    vesicles twice. A napari grid session's output folder gives its pooled table (:func:`_session_folder_table`);
+    whether it counted the edge-cut vesicles goes into ``counts_edge``."""
     from exo_vision.measure.tables import read_vesicle_table
 
     seen: dict[Path, str] = {}
@@ -113,7 +147,16 @@ def _read_tables(paths: list[str], *, text_columns: tuple[str, ...] = ()) -> lis
                 "name each table once"
             )
         seen[key] = raw
-    return [(Path(raw), read_vesicle_table(raw, text_columns=text_columns)) for raw in paths]
+    tables = []
+    for raw in paths:
+        if Path(raw).is_dir():
+            path, table, counted = _session_folder_table(Path(raw))
+            if counts_edge is not None:
+                counts_edge[path] = counted
+            tables.append((path, table))
+        else:
+            tables.append((Path(raw), read_vesicle_table(raw, text_columns=text_columns)))
+    return tables
 
 
 def check_finished_runs(paths: list[str]) -> None:
@@ -129,6 +172,8 @@ def check_finished_runs(paths: list[str]) -> None:
     from exo_vision._shared.run_lock import check_not_being_written
 
     for raw in paths:
+        if Path(raw).is_dir():  # a grid session's folder: read_session_folder checks each micrograph is saved
+            continue
         folder = Path(raw).parent
         check_not_being_written(
             folder, option=f"table {raw}: its folder", fix="draw the histogram when that run has ended"
@@ -336,20 +381,24 @@ def run(args: argparse.Namespace) -> int:
             low, high = args.range_nm
             raise ValueError(f"--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got {low:g} {high:g}")
         check_finished_runs(args.tables)
-        tables = _read_tables(args.tables, text_columns=(args.group_by,))
-        left_out = leave_out_copies(tables)
+        sessions: dict[Path, bool] = {}
+        tables = _read_tables(args.tables, text_columns=(args.group_by,), counts_edge=sessions)
+        rules = border_rules([path for path, _ in tables], args.include_border)
+        if args.include_border is None:
+            rules.update(sessions)  # a grid session's folder: as the session counted them
+        left_out = leave_out_copies(tables, include_border=rules)
         tables, copied = left_out.tables, left_out.lines
         if copied:  # each micrograph once, as `tem`'s pooled tables and the report count it
             logger.warning(
-                "%d copied micrograph(s) left out (their run.json records them as one micrograph with an earlier "
-                "table's; the report counts each micrograph once too): %s",
+                "%d copied micrograph(s) left out (the run.json, or a grid session's done-markers, beside the "
+                "tables record them as one micrograph with an earlier table's; the report counts each micrograph "
+                "once too): %s",
                 len(copied),
                 "; ".join(copied),
             )
         for path, table in tables:
             for message in implausible_diameters(path, table[DIAMETER_COLUMN]):
                 logger.warning("%s", message)
-        rules = border_rules([path for path, _ in tables], args.include_border)
         groups, edge_cut = group_diameters_and_edge_cuts(
             tables, group_by=args.group_by, pattern=args.pattern, include_border=rules
         )
@@ -357,7 +406,9 @@ def run(args: argparse.Namespace) -> int:
             logger.info(
                 "the vesicles cut by the image edge are counted, as the run that wrote %s did (--include-border; "
                 "--no-include-border leaves them out): %d of them, their sizes truncated (the legend says so)",
-                ", ".join(str(p) for p, keep in rules.items() if keep),
+                ", ".join(
+                    f"{p.parent} (grid session)" if p in sessions else str(p) for p, keep in rules.items() if keep
+                ),
                 sum(edge_cut.values()),
             )
         if not groups:

@@ -763,8 +763,15 @@ class GridSessionWidget(Container):
         exclude = self.core.settings.exclude_border if self.core is not None else True
         self.statistics = stats = size_statistics(pooled, n_boot=200, exclude_border=exclude)
         missing = self.core.cut_by_missing() if self.core is not None else False
+        copies = self.core.copies() if self.core is not None else {}
+        # a micrograph saved twice (a copy, another bit depth) is counted once, as exo-vision tem and report count it
+        counted_once = (
+            f" ({len(copies)} the same micrograph as one before them, counted once: {self.core.copies_text()})"
+            if copies and self.core is not None
+            else ""
+        )
         self._summary.value = (
-            f"{len(self.tables)} micrograph(s) saved; "
+            f"{len(self.tables)} micrograph(s) saved{counted_once}; "
             + statistics_text(stats, exclude_border=exclude, missing=missing)
             + not_analysed
         )

@@ -385,6 +385,6 @@ def _copies_text(copies: CopiesLeftOut | None) -> str:
     if copies is None or not copies.lines:
         return ""
     return (
-        f"\n{len(copies.lines)} copied micrograph(s) left out ({copies.n_vesicles} vesicle(s)): each micrograph "
-        "counted once, as exo-vision tem, report and histogram count it"
+        f"\n{len(copies.lines)} copied micrograph(s) left out ({copies.n_vesicles} counted vesicle(s)): each "
+        "micrograph counted once, as exo-vision tem, report and histogram count it"
     )

@@ -55,6 +55,7 @@ from exo_vision.report.embed import (
 )
 from exo_vision.report.instruments import FIELDS
 from exo_vision.report.interpret import calnexin_bound, panel_caveat, panel_pass, verdict_text
+from exo_vision.report.models import FineTunedModel, fine_tuned_models
 from exo_vision.session.grid import SESSION_FILE
 from exo_vision.tem_analysis import cut_where
 
@@ -700,6 +701,62 @@ def _curation_sentence(tem: TemEvidence) -> str:
     return f"<p>Outline review: {'. '.join(parts)}.</p>"
 
 
+def _validation_words(scores: Any) -> str:
+    """One validation row of a model card (precision, recall, F1, TP/FP/FN) as words, or "" without one."""
+    if not isinstance(scores, Mapping):
+        return ""
+    figures = [f"{key} {float(scores[key]):.3f}" for key in ("precision", "recall", "f1") if _finite(scores.get(key))]
+    counts = "/".join(str(scores.get(k, "?")) for k in ("tp", "fp", "fn"))
+    return f"{', '.join(figures).replace('f1', 'F1')} (TP/FP/FN {counts})"
+
+
+def _fine_tuned_model_words(model: FineTunedModel) -> str:
+    """A paragraph on one fine-tuned model: what it is, its base, its curated data, partial outlines and its
+    validation figures, as its card records them."""
+    base = model.base
+    text = (
+        f"{_e(model.name)} {_e(model.version)} ({model.images} image(s); SHA-256 "
+        f'<span class="mono">{_e(model.sha256)}</span>; card <span class="mono">{_e(model.card or "not recorded")}'
+        f"</span>) is a fine-tuned model: fine-tuned from {_e(base.get('name', '?'))} {_e(base.get('version', ''))} "
+        f'(SHA-256 <span class="mono">{_e(base.get("sha256", "?"))}</span>)'
+    )
+    if model.training is None:
+        return (
+            f'<p class="warn">{text}; {_e(model.card_problem)}, so its training data and validation figures are '
+            "not shown.</p>"
+        )
+    data = model.training.get("data") or {}
+    n = model.micrographs
+    text += (
+        f" on {_e(data.get('curated_vesicles', '?'))} curated vesicles of "
+        f"{n.get('training', 0) + n.get('validation', 0) + n.get('selection', 0)} micrograph(s) "
+        f"({_e(data.get('training_vesicles', '?'))} in {n.get('training', 0)} training micrograph(s), "
+        f"{_e(data.get('validation_vesicles', '?'))} in {n.get('validation', 0)} validation micrograph(s)), "
+        f"{_e(model.training.get('steps', '?'))} steps, {_e(model.training.get('date_utc', '?'))}"
+    )
+    partial = model.partial_outlines()
+    if partial:
+        text += (
+            ", on <b>partial outlines</b> (only some vesicles of each micrograph outlined: the validation precision "
+            "and F1 below are lower bounds, since vesicles nobody outlined count as false positives)"
+        )
+    validation = model.validation or {}
+    before, after = _validation_words(validation.get("before")), _validation_words(validation.get("after"))
+    if after:
+        text += (
+            f". Validation on {len(validation.get('micrographs') or [])} curated micrograph(s) never used for "
+            f"training (IoU &ge; 0.5): the starting model {before or 'not recorded'}; the fine-tuned model {after}"
+        )
+    else:
+        text += ". Its card records no validation figures"
+    return f"<p>{text}.</p>"
+
+
+def _fine_tuned_paragraphs(tem: TemEvidence) -> list[str]:
+    """The paragraphs on the fine-tuned models the runs used (none when they used shipped models only)."""
+    return [_fine_tuned_model_words(m) for m in fine_tuned_models([g.run for g in tem.grids])]
+
+
 def _segmenters_sentence(tem: TemEvidence) -> str:
     """Which segmentation method (and model version) outlined the vesicles, with image counts."""
     counts = _segmenter_counts(tem)
@@ -711,7 +768,16 @@ def _segmenters_sentence(tem: TemEvidence) -> str:
     ]
     warn = ' class="warn"' if len(counts) > 1 else ""
     mixed = " The images were outlined by different segmenters, so their sizes may not be comparable." if warn else ""
-    return f"<p{warn}>Segmentation: method {'; method '.join(parts)} (checksums under Provenance).{mixed}</p>"
+    tuned = fine_tuned_models([g.run for g in tem.grids])
+    bases = "; ".join(
+        f"{_e(m.name)} {_e(m.version)} was fine-tuned from {_e(m.base.get('name', '?'))} "
+        f"{_e(m.base.get('version', ''))}" + (" on partial outlines" if m.partial_outlines() else "")
+        for m in tuned
+    )
+    tuned_words = f" {bases} (its training data and validation figures under Provenance)." if tuned else ""
+    return (
+        f"<p{warn}>Segmentation: method {'; method '.join(parts)} (checksums under Provenance).{tuned_words}{mixed}</p>"
+    )
 
 
 def _mean_sd(mean: Any, sd: Any) -> str:
@@ -1404,6 +1470,7 @@ def _provenance(inputs: ReportInputs) -> str:
                 right=(2,),
             )
         )
+        out.extend(_fine_tuned_paragraphs(tem))
         out.append("<h3>TEM input checksums (SHA-256, recorded by the run)</h3>")
         out.append(_table(["Grid", "Image", "Input", "SHA-256"], rows))
     for k, blot in enumerate(blots, start=1):

@@ -21,6 +21,7 @@ from exo_vision._shared.paths import assign_stems, display_path
 from exo_vision.batch.image_outputs import intact_outputs, output_names, read_marker, read_table_csv
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
+from exo_vision.session.copies import mark_saved_copies
 from exo_vision.session.grid import SESSION_FILE, list_micrographs
 
 #: Marker keys that describe the marker itself, not the image (a run.json image record leaves them out).
@@ -101,12 +102,15 @@ def read_session_folder(
     -------
     run : dict
         ``command`` :data:`SESSION_COMMAND`, ``parameters`` (the first saved micrograph's), ``images`` (one
-        record per saved micrograph, from its done marker, ``status="done"``) and ``duplicate_images`` (empty).
+        record per saved micrograph, from its done marker, ``status="done"``; a copy of a micrograph saved before it
+        holds ``duplicate_of`` and ``duplicate_reason``: :func:`~exo_vision.session.copies.mark_saved_copies`)
+        and ``duplicate_images`` (the groups of inputs that are one micrograph).
     summary : pandas.DataFrame
-        :func:`~exo_vision.measure.size_stats.size_statistics` per micrograph and a last ``pooled`` row, with
-        ``source_file``, as ``summary.csv``.
+        :func:`~exo_vision.measure.size_stats.size_statistics` per micrograph and a last ``pooled`` row (each
+        micrograph once), with ``duplicate_of`` and ``source_file``, as ``summary.csv``.
     vesicles : pandas.DataFrame
-        Every saved micrograph's vesicles, ``image`` first and ``source_file`` last, as ``vesicles.csv``.
+        Every saved micrograph's vesicles, each micrograph once (copies left out), ``image`` first and
+        ``source_file`` last, as ``vesicles.csv``.
 
     Raises
     ------
@@ -121,8 +125,14 @@ def read_session_folder(
     for stem in stems:
         marker = read_marker(out_dir=folder, stem=stem) or {}
         record = {k: v for k, v in marker.items() if k not in _MARKER_ONLY_KEYS}
-        record.update({"input": display_path(str(marker.get("input", ""))), "stem": stem, "status": "done"})
+        record.update({"stem": stem, "status": "done"})
         records.append(record)
+    # the same micrograph saved twice (a byte copy, another bit depth) is pooled once, as exo-vision tem pools it
+    groups = mark_saved_copies(records)
+    for record in records:
+        for key in ("input", "duplicate_of"):
+            if record.get(key):
+                record[key] = display_path(str(record[key]))
     parameters = dict(records[0].get("parameters") or {})
     for record in records:
         record.pop("parameters", None)  # a run.json records its parameters once
@@ -140,6 +150,8 @@ def read_session_folder(
         area = record.get("analysed_area_nm2")
         area = float(area) if area is not None and np.isfinite(area) and area > 0 else None
         per_image[record["stem"]] = size_statistics(table, analysed_area_nm2=area, **stats_kwargs)
+        if record.get("duplicate_of"):  # the same micrograph as one saved before it: pooled once, as that one
+            continue
         total_area += area or 0.0
         frame = table.copy()
         frame.insert(0, "image", record["stem"])
@@ -151,6 +163,15 @@ def read_session_folder(
     per_image["pooled"] = size_statistics(pooled, analysed_area_nm2=total_area or None, **stats_kwargs)
     summary = statistics_frame(per_image)
     sources = {r["stem"]: r["input"] for r in records}
+    summary["duplicate_of"] = [
+        str(next((r.get("duplicate_of") or "" for r in records if r["stem"] == name), "")) for name in summary["image"]
+    ]
     summary["source_file"] = [sources.get(name, "") for name in summary["image"]]
-    run = {"command": list(SESSION_COMMAND), "parameters": parameters, "images": records, "duplicate_images": []}
+    duplicates = [[str(records[i]["input"]) for i in group] for group in groups]
+    run = {
+        "command": list(SESSION_COMMAND),
+        "parameters": parameters,
+        "images": records,
+        "duplicate_images": duplicates,
+    }
     return run, summary, pooled

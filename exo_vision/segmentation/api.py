@@ -256,7 +256,11 @@ def segmenter_warnings(
     then, and the polarity: the learned method's outlines come out small on
     micrographs too coarse for the outer half membrane, and it finds fewer
     vesicles darker than the stain
-    (:func:`~exo_vision.segmentation.learned.method.segmentation_warnings`).
+    (:func:`~exo_vision.segmentation.learned.method.segmentation_warnings`);
+    and a fine-tuned model used more than twice outside the pixel sizes it was
+    trained on (:func:`~exo_vision.segmentation.learned.method.trained_range_warning`,
+    read from its card when the model file recorded is still there with the
+    recorded checksum), as ``exo-vision tem`` warns.
     The model's settings are read from the record (``model["settings"]``);
     a record without them (written before they were recorded) is judged by
     its model file, and by the default thresholds when that file cannot be
@@ -265,17 +269,21 @@ def segmenter_warnings(
     info = METHODS.get(str((segmenter or {}).get("method")))
     if info is None or not info.uses_model or pixel_size_nm is None:
         return []
-    from exo_vision.segmentation.learned.method import segmentation_warnings
+    from exo_vision.segmentation.learned.method import segmentation_warnings, trained_range_warning
     from exo_vision.segmentation.learned.parameters import InstanceThresholds
     from exo_vision.segmentation.learned.weights import WARNING_SETTINGS, load_card
 
     model = (segmenter or {}).get("model") or {}
+    try:
+        card = load_card(model.get("file"))
+    except ValueError:
+        card = None
     recorded = model.get("settings")
     if isinstance(recorded, dict):
         thresholds = InstanceThresholds(**{key: bool(recorded[key]) for key in WARNING_SETTINGS if key in recorded})
     else:
-        try:
-            thresholds = load_card(model.get("file")).thresholds
-        except ValueError:
-            thresholds = InstanceThresholds()
-    return segmentation_warnings(float(pixel_size_nm), polarity or "bright", thresholds)
+        thresholds = card.thresholds if card is not None else InstanceThresholds()
+    found = segmentation_warnings(float(pixel_size_nm), polarity or "bright", thresholds)
+    if card is not None and card.sha256 == model.get("sha256"):  # the model the labels were made with
+        found.extend(filter(None, [trained_range_warning(float(pixel_size_nm), card)]))
+    return found

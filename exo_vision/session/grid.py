@@ -259,6 +259,8 @@ class GridSession:
         self.resumed_done: int | None = None
         #: Where the user was when the session was last saved (0 for a new session).
         self.start = 0
+        self._copies: dict[str, tuple[str, str]] = {}
+        self._copies_key: tuple[tuple[str, str, str], ...] | None = None
 
     @classmethod
     def open(
@@ -534,6 +536,7 @@ class GridSession:
         cannot be measured."""
         from exo_vision.batch.image_outputs import write_image_outputs
         from exo_vision.measure.size_stats import size_statistics
+        from exo_vision.session.copies import pixel_facts
         from exo_vision.tem_analysis import MicrographResult, flag_cut_by_missing
 
         stem = self.output_paths(path)["marker"].name[: -len("_done.json")]
@@ -570,6 +573,8 @@ class GridSession:
             "input": str(path),
             "stem": stem,
             "input_sha256": sha256_file(path),
+            # what exo-vision tem records to find the same micrograph saved twice (other bytes, another bit depth)
+            **pixel_facts(image.data),
             "parameters": parameters,
             **self._marker_facts(curated, polarity, cut_warnings),
             "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
@@ -636,8 +641,41 @@ class GridSession:
                 return True
         return False
 
+    def copies(self) -> dict[str, tuple[str, str]]:
+        """The saved micrographs that are a copy of one saved before them in the grid's order (a byte copy, the
+        same pixels in another file, the same pixels at another bit depth or value scale), as ``exo-vision tem``
+        finds them (:func:`~exo_vision.session.copies.mark_saved_copies`): by stem, the stem counted for it and
+        why they are one. The pooled numbers count each micrograph once, as that first one."""
+        from exo_vision.batch.image_outputs import read_marker
+        from exo_vision.session.copies import mark_saved_copies
+
+        saved: list[tuple[str, dict[str, Any]]] = []
+        for path in self.files:
+            marker = read_marker(out_dir=self.output_dir, stem=self.stem(path))
+            if marker is not None and self.stem(path) in self.tables:
+                saved.append((self.stem(path), marker))
+        key = tuple((stem, str(m.get("input_sha256")), str(m.get("pixels_signature"))) for stem, m in saved)
+        if self._copies_key != key:
+            records = [dict(marker) for _, marker in saved]
+            mark_saved_copies(records)
+            stems = {str(r.get("input")): stem for (stem, _), r in zip(saved, records, strict=True)}
+            self._copies = {
+                stem: (stems.get(str(r["duplicate_of"]), str(r["duplicate_of"])), str(r.get("duplicate_reason")))
+                for (stem, _), r in zip(saved, records, strict=True)
+                if r.get("duplicate_of")
+            }
+            self._copies_key = key
+        return dict(self._copies)
+
+    def copies_text(self) -> str:
+        """The copies counted once, in the words of the report ("new_0_copy = new_0 (identical bytes)"), or ""."""
+        copies = self.copies()
+        return "; ".join(f"{stem} = {first} ({why})" for stem, (first, why) in copies.items())
+
     def pooled_table(self) -> pd.DataFrame | None:
-        """Every saved micrograph's vesicles in one table, or None when nothing is saved."""
+        """Every saved micrograph's vesicles in one table, each micrograph once (:meth:`copies` left out), or None
+        when nothing is saved."""
         if not self.tables:
             return None
-        return pd.concat(self.tables.values(), ignore_index=True)
+        left_out = self.copies()
+        return pd.concat([t for stem, t in self.tables.items() if stem not in left_out], ignore_index=True)

@@ -69,7 +69,7 @@ def test_the_dock_counts_each_micrograph_once_and_says_how_many_copies_it_left_o
     hist.set_folder(out)
     assert _counted(hist) == len(pooled)  # before: len(pooled) + the copies' vesicles
     assert hist.copies is not None and len(hist.copies.lines) == 2 and hist.copies.n_vesicles == sum(copies)
-    assert f"2 copied micrograph(s) left out ({sum(copies)} vesicle(s))" in hist._status.value
+    assert f"2 copied micrograph(s) left out ({sum(copies)} counted vesicle(s))" in hist._status.value
     assert len(shown) == 1 and "renamed.tif" in shown[0] and "m0_8bit.tif" in shown[0]
     hist.refresh()
     assert len(shown) == 1  # named once, not on every redraw

@@ -145,8 +145,9 @@ def trained_range_warning(pixel_size_nm: float, card: ModelCard) -> str | None:
     low, high = span
     if low / TRAINED_RANGE_FACTOR <= pixel_size_nm <= high * TRAINED_RANGE_FACTOR:
         return None
+    trained = f"{low:.3g} nm/px" if f"{low:.3g}" == f"{high:.3g}" else f"{low:.3g}-{high:.3g} nm/px"
     return (
-        f"model {card.name} ({card.onnx_path.name}) was trained on micrographs of {low:.3g}-{high:.3g} nm/px; this "
+        f"model {card.name} ({card.onnx_path.name}) was trained on micrographs of {trained}; this "
         f"micrograph's pixel size, {pixel_size_nm:.3g} nm/px, is more than {TRAINED_RANGE_FACTOR:g}x outside that "
         "range, where its validation figures say nothing. Check the calibration, or use a model fine-tuned on "
         "micrographs near this pixel size"

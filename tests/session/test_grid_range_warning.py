@@ -1,0 +1,63 @@
+"""The grid session records in a micrograph's done-marker the warning that a fine-tuned model was used more than
+twice outside the pixel sizes it was trained on, as ``exo-vision tem`` records it; a single trained pixel size reads
+"2 nm/px", not "2-2 nm/px".
+
+Before, the dock showed the warning but the saved marker held only the pixel-size one, so the report and summaries
+of a session folder could not say that the lab model was used outside its range.
+"""
+
+from __future__ import annotations
+
+import json
+
+import tifffile
+
+from exo_vision.cli.main import main
+from exo_vision.session.curation import CuratedResult
+from exo_vision.session.grid import GridSession, GridSettings
+from exo_vision.synthetic.tem_random import make_random_tem
+from tests.segmentation.test_trained_pixel_range import _model, _range_warnings, _warnings
+
+PIXEL_SIZE_NM = 5.0
+
+
+def test_one_trained_pixel_size_reads_as_one(tmp_path):
+    model = _model(tmp_path, lambda card: card.update(trained_pixel_size_nm=[2.0, 2.0]))
+    found = _range_warnings(_warnings(model, PIXEL_SIZE_NM))
+    assert len(found) == 1 and "trained on micrographs of 2 nm/px; this micrograph's pixel size, 5 nm/px" in found[0]
+
+
+def test_the_session_saves_the_trained_range_warning_as_tem_does(tmp_path):
+    model = _model(tmp_path / "model", lambda card: card.update(trained_pixel_size_nm=[2.0, 2.0]))
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    image = make_random_tem((192, 192), pixel_size_nm=PIXEL_SIZE_NM, rng=5).image
+    resolution = (1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM)
+    tifffile.imwrite(grid / "far.tif", image, imagej=True, resolution=resolution, metadata={"unit": "nm"})
+
+    session = GridSession.open(grid, tmp_path / "out", GridSettings(method="unet", model=str(model)))
+    session.index = 0
+    path = session.files[0]
+    data = session.read(path)
+    result = session.analyse(data)
+    assert _range_warnings(result.warnings)  # shown in the dock from the segmentation
+    session.save(
+        path,
+        CuratedResult(
+            image=data,
+            labels=result.labels,
+            table=result.table,
+            polarity=result.polarity,
+            analysed_area_nm2=result.analysed_area_nm2,
+            parameters=result.parameters,
+            morphology_overrides={},
+            edit_log=[],
+            segmenter=result.segmenter,
+        ),
+    )
+    saved = _range_warnings(json.loads((tmp_path / "out" / "far_done.json").read_text())["warnings"])
+    assert len(saved) == 1 and "2 nm/px" in saved[0] and "5 nm/px" in saved[0]
+
+    assert main(["tem", str(grid), "--out", str(tmp_path / "tem"), "--model", str(model), "--workers", "1"]) == 0
+    tem = _range_warnings(json.loads((tmp_path / "tem" / "far_done.json").read_text())["warnings"])
+    assert saved == tem
