@@ -57,6 +57,8 @@ class FineTunedModel:
         """Whether the card says it was fine-tuned on partial outlines (only some vesicles outlined): its
         structured settings, its validation block, or the settings written in its notes."""
         training = self.training or {}
+        if (training.get("fine_tuning_settings") or {}).get("partial_outlines"):
+            return True  # what exo-vision train writes
         if (training.get("config") or {}).get("partial_outlines") or (self.validation or {}).get("partial_outlines"):
             return True
         notes = training.get("notes") or []

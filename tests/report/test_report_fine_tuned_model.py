@@ -22,7 +22,7 @@ PIXEL_SIZE_NM = 2.0
 
 
 def _fine_tuned(card: dict) -> None:
-    """A card as `exo-vision train --partial-outlines` writes it (the settings only in its notes)."""
+    """A card as `exo-vision train --partial-outlines` writes it (its settings as data and in its notes)."""
     base = load_card().summary()
     card["version"] = "1.0+ft"
     card["base_model"] = {k: base[k] for k in ("name", "version", "sha256")}
@@ -35,9 +35,8 @@ def _fine_tuned(card: dict) -> None:
         "validation_micrographs": [{"name": f"v{i}.tif", "pixel_size_nm": 2.0} for i in range(3)],
     }
     card["training"]["steps"] = 115
-    card["training"]["notes"] = [
-        "fine-tuned from ev-unet on curated micrographs; fine-tuning settings {'steps': 200, 'partial_outlines': True}"
-    ]
+    card["training"]["fine_tuning_settings"] = {"steps": 200, "partial_outlines": True, "generated_fraction": 0.5}
+    card["training"]["notes"] = ["fine-tuned from ev-unet on curated micrographs"]
     card["validation"] = {
         "curated_validation": {
             "micrographs": ["v0.tif", "v1.tif", "v2.tif"],
