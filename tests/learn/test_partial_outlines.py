@@ -59,6 +59,13 @@ def test_the_loss_is_blind_where_the_annotation_says_nothing():
     assert total(moved_right, half) != pytest.approx(total(logits, half), rel=1e-3)
 
 
+def _write_calibrated(path: Path, image: np.ndarray) -> None:
+    """An ImageJ TIFF calibrated at :data:`PIXEL_SIZE_NM` in its metadata."""
+    tifffile.imwrite(
+        path, image, imagej=True, resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM), metadata={"unit": "nm"}
+    )
+
+
 def _half_outlined(seed: int = 3) -> tuple[CuratedMicrograph, np.ndarray]:
     """A generated micrograph whose even-numbered vesicles nobody outlined; and its full truth."""
     for s in range(seed, seed + 50):
@@ -118,13 +125,7 @@ def _write_half_outlined(folder: Path, count: int) -> None:
             if sample.labels.max() >= 24:
                 break
         outlined = np.where(sample.labels % 2 == 1, sample.labels, 0).astype(np.uint16)
-        tifffile.imwrite(
-            folder / f"m{k}.tif",
-            sample.image,
-            imagej=True,
-            resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM),
-            metadata={"unit": "nm"},
-        )
+        _write_calibrated(folder / f"m{k}.tif", sample.image)
         tifffile.imwrite(folder / f"m{k}_labels.tif", outlined)
 
 
@@ -220,13 +221,7 @@ def test_two_annotations_of_one_micrograph_are_named_not_dropped_silently(tmp_pa
 
     sample = make_random_tem((128, 128), pixel_size_nm=PIXEL_SIZE_NM, rng=7)
     for name, labels in (("a", sample.labels), ("b", np.where(sample.labels % 2 == 1, sample.labels, 0))):
-        tifffile.imwrite(
-            tmp_path / f"{name}.tif",
-            sample.image,
-            imagej=True,
-            resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM),
-            metadata={"unit": "nm"},
-        )
+        _write_calibrated(tmp_path / f"{name}.tif", sample.image)
         tifffile.imwrite(tmp_path / f"{name}_labels.tif", labels.astype(np.uint16))
     said: list[str] = []
     found = collect_curated([tmp_path], warn=said.append)
@@ -239,13 +234,7 @@ def test_images_without_an_annotation_beside_annotated_ones_are_named(tmp_path):
 
     for k, annotated in enumerate((True, True, False)):
         sample = make_random_tem((96, 96), pixel_size_nm=PIXEL_SIZE_NM, rng=20 + k)
-        tifffile.imwrite(
-            tmp_path / f"g{k}.tif",
-            sample.image,
-            imagej=True,
-            resolution=(1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM),
-            metadata={"unit": "nm"},
-        )
+        _write_calibrated(tmp_path / f"g{k}.tif", sample.image)
         if annotated:
             tifffile.imwrite(tmp_path / f"g{k}_labels.tif", sample.labels.astype(np.uint16))
     said: list[str] = []
