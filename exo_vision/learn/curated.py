@@ -176,17 +176,17 @@ def _check_outlines_on_image(
     if off.n_outlines and len(off.mostly) * 2 > off.n_outlines:
         raise ValueError(
             f"{annotation}: {len(off.mostly)} of its {off.n_outlines} outlines lie mostly or wholly off the "
-            f"{shape[1]}x{shape[0]} px image {image_path.name} ({_names(off.mostly)}): they were probably drawn on "
-            "another image, or on a binned or rescaled copy of it (another pixel size). Export the outlines from "
-            "the image they were drawn on, or pair them with that image; as truth they would teach the model wrong "
-            "outlines"
+            f"{shape[1]}x{shape[0]} px image {image_path.name} ({_outlines_named(off.mostly)}): they were probably "
+            "drawn on another image, or on a binned or rescaled copy of it (another pixel size). Export the "
+            "outlines from the image they were drawn on, or pair them with that image; as truth they would teach "
+            "the model wrong outlines"
         )
     if off.partly or off.wholly:
         said = [
-            f"{len(off.partly)} cross the image's edge and were clipped to it ({_names(off.partly)})"
+            f"{len(off.partly)} cross the image's edge and were clipped to it ({_outlines_named(off.partly)})"
             if off.partly
             else "",
-            f"{len(off.wholly)} lie wholly off the image and were left out ({_names(off.wholly)})"
+            f"{len(off.wholly)} lie wholly off the image and were left out ({_outlines_named(off.wholly)})"
             if off.wholly
             else "",
         ]
@@ -399,6 +399,11 @@ NAMES_SHOWN = 3
 
 def _names(names: list[str]) -> str:
     return ", ".join(names[:NAMES_SHOWN]) + (" ..." if len(names) > NAMES_SHOWN else "")
+
+
+def _outlines_named(names: list[str]) -> str:
+    """Outline (ROI) names as words that cannot be read as a count: ``outline named 2``, ``outlines named 2, 5``."""
+    return f"outline{'s' if len(names) != 1 else ''} named {_names([str(n) for n in names])}"
 
 
 def _session_micrographs(

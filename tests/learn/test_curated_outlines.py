@@ -51,8 +51,8 @@ def test_outlines_clipped_or_left_out_are_counted_in_a_warning(tmp_path, rois):
     assert found.n_vesicles == 3  # b clipped to the image, c left out
     (warning,) = [w for w in said if "outlines" in w]
     assert f"of its 4 outlines on the {SIDE}x{SIDE} px image img.tif" in warning
-    assert "1 cross the image's edge and were clipped to it (b)" in warning
-    assert "1 lie wholly off the image and were left out (c)" in warning
+    assert "1 cross the image's edge and were clipped to it (outline named b)" in warning
+    assert "1 lie wholly off the image and were left out (outline named c)" in warning
 
 
 @pytest.mark.parametrize("rois", [False, True])
@@ -62,7 +62,10 @@ def test_outlines_mostly_off_the_image_are_refused(tmp_path, rois):
     with pytest.raises(ValueError) as caught:
         collect_curated([tmp_path / "pairs"], pixel_size_nm=PIXEL_SIZE_NM, warn=lambda _: None)
     message = str(caught.value)
-    assert f"3 of its 4 outlines lie mostly or wholly off the {SIDE}x{SIDE} px image img.tif (b, c, d)" in message
+    assert (
+        f"3 of its 4 outlines lie mostly or wholly off the {SIDE}x{SIDE} px image img.tif (outlines named b, c, d)"
+        in message
+    )
     assert "another pixel size" in message
 
 
