@@ -70,7 +70,13 @@ def _temp_file(path: Path) -> Path:
 
 
 def _process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this machine (another user's counts; so does an unreaped one)."""
+    """Whether a process ``pid`` runs on this machine (another user's counts).
+
+    A process that has ended but is not yet reaped by its parent (a zombie) runs no code and writes nothing:
+    it is not alive here. A batch run's workers are children of the fork server, and when a stop ends the fork
+    server too they wait for the system to reap them, which under load takes a moment after the run looks at
+    their staged files.
+    """
     if pid == os.getpid():
         return True
     try:
@@ -81,7 +87,17 @@ def _process_alive(pid: int) -> bool:
         return True
     except OverflowError:  # no process has such an id
         return False
-    return True
+    return not _ended_unreaped(pid)
+
+
+def _ended_unreaped(pid: int) -> bool:
+    """Whether ``pid`` is a zombie (or dead) process, read from ``/proc/<pid>/stat`` (False where there is none)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    state = stat.rpartition(")")[2].split()[:1]  # the field after the command name, which may hold spaces
+    return state in (["Z"], ["X"])
 
 
 #: A temporary file of another machine (a folder on a network drive) is taken as left by a stopped writer once

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -232,3 +233,28 @@ def test_the_runner_notes_the_ids_of_the_worker_processes_it_starts(tmp_path):
         pid = pool.submit(os.getpid).result()
         runner._note_workers(pool)
     assert pid in runner._OWN_WORKERS
+
+
+def test_a_worker_that_ended_but_is_not_yet_reaped_leaves_stale_files(tmp_path):
+    """A stop ends a batch run's workers and their fork server; until the system reaps them they are zombies,
+    whose staged files the run must still remove (a clean clone's CI run under load left two of them)."""
+    from exo_vision._shared.atomic import remove_stale_temp_files
+
+    child = os.fork()
+    if child == 0:  # the child ends at once and stays unreaped until waited for below
+        os._exit(0)
+    try:
+        state = ""
+        for _ in range(200):  # until the child has ended (its /proc state is Z)
+            state = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()[0]
+            if state == "Z":
+                break
+            time.sleep(0.01)
+        assert state == "Z"
+        staged = tmp_path / f"{TEMP_PREFIX}{atomic._host_tag()}-{child}-x.tif"
+        staged.write_bytes(b"half")
+        assert not atomic._process_alive(child)
+        assert remove_stale_temp_files(tmp_path, own_writers={child}) == [staged]
+    finally:
+        os.waitpid(child, 0)
+    assert atomic._process_alive(os.getpid()) and atomic._process_alive(os.getppid())
