@@ -62,25 +62,17 @@ def copy_groups(micrographs: list[CuratedMicrograph]) -> dict[str, str]:
     affine map of the other up to rounding (an 8-bit export of a 16-bit original, a rescaled copy:
     :func:`exo_vision.batch.duplicates.affine_match`, tried only for pairs whose thumbnails agree).
     """
-    from exo_vision.batch.duplicates import affine_match, pixels_signature, signatures_alike
+    from exo_vision.batch.duplicates import pixels_signature, rescaled_copies
 
     first = {m.key: m for m in reversed(micrographs)}  # one micrograph per key, the first given
     items = sorted(first.values(), key=lambda m: m.key)
-    signatures = [pixels_signature(m.image) for m in items]
-    parent = {m.key: m.key for m in items}
-
-    def root(key: str) -> str:
-        while parent[key] != key:
-            key = parent[key]
-        return key
-
-    for i, a in enumerate(items):
-        for j in range(i + 1, len(items)):
-            b = items[j]
-            if root(a.key) != root(b.key) and signatures_alike(signatures[i], signatures[j]):
-                if affine_match(a.image, b.image).same:
-                    parent[root(b.key)] = root(a.key)
-    return {key: root(key) for key in parent}
+    # the batch run's copy check; no pixel size, so a copy calibrated otherwise is still the same micrograph
+    records = {i: {"pixels_signature": pixels_signature(m.image), "pixel_size_nm": None} for i, m in enumerate(items)}
+    group = {m.key: m.key for m in items}
+    for i, j, _ in rescaled_copies(records, lambda i: items[i].image):
+        old, new = group[items[j].key], group[items[i].key]
+        group = {key: new if root == old else root for key, root in group.items()}
+    return group
 
 
 def leave_out_unoutlined(

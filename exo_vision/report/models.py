@@ -54,15 +54,10 @@ class FineTunedModel:
     micrographs: dict[str, int] = field(default_factory=dict)
 
     def partial_outlines(self) -> bool:
-        """Whether the card says it was fine-tuned on partial outlines (only some vesicles outlined): its
-        structured settings, its validation block, or the settings written in its notes."""
-        training = self.training or {}
-        if (training.get("fine_tuning_settings") or {}).get("partial_outlines"):
-            return True  # what exo-vision train writes
-        if (training.get("config") or {}).get("partial_outlines") or (self.validation or {}).get("partial_outlines"):
-            return True
-        notes = training.get("notes") or []
-        return any("'partial_outlines': True" in str(n) or '"partial_outlines": true' in str(n) for n in notes)
+        """Whether the card says it was fine-tuned on partial outlines (only some vesicles outlined): the
+        settings ``exo-vision train`` records in it (``training.fine_tuning_settings``)."""
+        settings = (self.training or {}).get("fine_tuning_settings") or {}
+        return bool(settings.get("partial_outlines"))
 
 
 def _read_card(path: str, recorded_sha: Any) -> tuple[dict[str, Any] | None, str]:
