@@ -179,7 +179,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
             split_micrographs,
             trained_on_by,
         )
-        from exo_vision.learn.settings import PARTIAL_GENERATED_FRACTION
+        from exo_vision.learn.settings import with_partial_outlines
 
         # the options first: a wrong value is named before minutes of reading data
         settings = FineTuneSettings(
@@ -190,9 +190,9 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
             seed=args.seed,
             threads=args.threads,
             select_every_steps=args.select_every,
-            partial_outlines=args.partial_outlines,
-            generated_fraction=PARTIAL_GENERATED_FRACTION if args.partial_outlines else 0.0,
         )
+        if args.partial_outlines:
+            settings = with_partial_outlines(settings)
         from exo_vision.segmentation.learned.weights import check_model_destination, load_card, refuse_overwrite
 
         # refuse before reading or training, not after it (the starting model given as --out least of all)

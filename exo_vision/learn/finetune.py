@@ -88,7 +88,7 @@ def leave_out_unoutlined(
     empty = [m.name for m in micrographs if m.n_vesicles == 0]
     if empty:
         say(
-            f"{len(empty)} micrograph(s) outline no vesicle ({', '.join(empty)}): with --partial-outlines they say "
+            f"{len(empty)} micrograph(s) outline no vesicle ({', '.join(empty)}): with partial outlines they say "
             "nothing (a vesicle the model finds there could be one nobody outlined), so they are left out"
         )
     return [m for m in micrographs if m.n_vesicles > 0]

@@ -28,18 +28,25 @@ def _figure(value: float | None) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
-def comparison_text(result: Any) -> str:
+def comparison_text(result: Any, *, partial: bool = False) -> str:
     """The before -> after F1, precision and recall of a :class:`~exo_vision.learn.finetune.FineTuneResult`
     on its held-out curated micrographs, in two lines, then the micrographs not held out because the starting
     model learnt from them, the checkpoint kept when one was chosen on a held-out training micrograph and the
     time limit when it cut the training short, each on a line of its own, and last the :func:`verdict_text`
-    sentence."""
+    sentence. With ``partial`` (the curated micrographs outline only some vesicles) a line after the figures
+    says that precision and F1 are lower bounds
+    (:data:`~exo_vision.learn.finetune.PARTIAL_FIGURES_NOTE`), and the verdict compares the outlined
+    vesicles each model finds."""
+    from exo_vision.learn.finetune import PARTIAL_FIGURES_NOTE
+
     before, after = result.before, result.after
     changes = ", ".join(
         f"{name} {_figure(before[key])} -> {_figure(after[key])}"
         for name, key in (("F1", "f1"), ("precision", "precision"), ("recall", "recall"))
     )
     text = f"held-out curated micrographs ({', '.join(m.name for m in result.validation)}):\n{changes}"
+    if partial:
+        text += f"\n{PARTIAL_FIGURES_NOTE}"
     seen = getattr(result, "seen_by_base", None)
     if seen:
         text += f"\nnot held out (the starting model learnt from them): {', '.join(seen)}"
@@ -48,7 +55,7 @@ def comparison_text(result: Any) -> str:
         text += f"\nkept step {selection['chosen_step']}, chosen on {', '.join(selection['micrographs'])}"
     if note := getattr(result, "time_limit_note", ""):
         text += f"\n{note}"
-    return text + "\n" + verdict_text(before, after)
+    return text + "\n" + verdict_text(before, after, partial=partial)
 
 
 def verdict(before: dict[str, Any], after: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ scientific library.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: Share of generated crops when only some vesicles are outlined (``exo-vision train --partial-outlines``): away
 #: from the outlines they are the only negatives the training sees.
@@ -111,3 +111,16 @@ class FineTuneSettings:
             )
         if self.threads < 1:
             raise ValueError(f"the training needs at least one thread, got {self.threads} (--threads)")
+
+
+def with_partial_outlines(settings: FineTuneSettings) -> FineTuneSettings:
+    """``settings`` for curated micrographs that outline only some of their vesicles, as
+    ``exo-vision train --partial-outlines`` and the grid session's *only some vesicles outlined* choice set them:
+    ``partial_outlines`` on and :data:`PARTIAL_GENERATED_FRACTION` of the crops generated.
+
+    Raises
+    ------
+    ValueError
+        When ``settings`` select checkpoints (``select_every_steps`` > 0), which partial outlines cannot score.
+    """
+    return replace(settings, partial_outlines=True, generated_fraction=PARTIAL_GENERATED_FRACTION)

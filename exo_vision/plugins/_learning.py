@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from magicgui.widgets import Container, FileEdit, PushButton
+from magicgui.widgets import CheckBox, Container, FileEdit, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
@@ -25,6 +25,16 @@ from exo_vision.plugins._workers import release_when_finished
 
 logger = logging.getLogger(__name__)
 
+#: Tooltip of the partial-outlines choice (``exo-vision train --partial-outlines``).
+PARTIAL_TOOLTIP = (
+    "Tick when the curated micrographs outline only some of their vesicles (those you were sure of). Only the "
+    "outlined vesicles and a ring around each are taught; the rest of each micrograph is not used (half the "
+    "training crops come from generated micrographs instead, and micrographs with no outline are left out). "
+    "Precision and F1 on the held-out micrographs are then lower bounds: a vesicle the new model finds that "
+    "nobody outlined counts as a false positive. Untick when every vesicle is outlined: then everything "
+    "outside an outline is taught as background."
+)
+
 
 class LearningPanel(Container):
     """Buttons and status of fine-tuning for one :class:`~exo_vision.plugins.grid_session_widget.GridSessionWidget`."""
@@ -32,19 +42,23 @@ class LearningPanel(Container):
     def __init__(self, session: Any) -> None:
         super().__init__(labels=True)
         self._session = session
+        self._partial = CheckBox(text="only some vesicles outlined", value=False, tooltip=PARTIAL_TOOLTIP)
         self._learn = PushButton(text="Learn from curated micrographs")
         self._cancel = PushButton(text="Cancel learning", enabled=False)
         self._status = result_text("learning", "curate a few micrographs first")
         self._use = PushButton(text="Use the new model for the rest of the grid", enabled=False)
         self._save_path = FileEdit(label="save new model as", mode="w", filter="*.onnx", value="")
         self._save = PushButton(text="Save the new model", enabled=False)
-        self.extend([self._learn, self._cancel, self._status, self._use, self._save_path, self._save])
+        self.extend([self._partial, self._learn, self._cancel, self._status, self._use, self._save_path, self._save])
         self._learn.changed.connect(lambda: self.learn())
         self._cancel.changed.connect(lambda: self.cancel())
         self._use.changed.connect(lambda: self.use_model())
         self._save.changed.connect(lambda: self.save_model(self._save_path.value))
-        #: Fine-tuning settings (tests make them tiny); None: the defaults.
+        #: Fine-tuning settings (tests make them tiny); None: the defaults. The partial-outlines choice is
+        #: applied on top of them.
         self.settings: Any = None
+        #: Whether the fine-tuning under way (or the last one) took the outlines as partial.
+        self._partial_run = False
         self.worker: Any = None
         self.result: Any = None
         self.layers: list[Any] = []
@@ -76,7 +90,8 @@ class LearningPanel(Container):
         """Save the current micrograph, then fine-tune the session's model on every curated micrograph: those
         saved after an edit or marked as checked (the others are named in a warning and left out)."""
         from exo_vision.learn.curated import collect_curated
-        from exo_vision.learn.finetune import FineTuneSettings, load_training_framework
+        from exo_vision.learn.finetune import FineTuneSettings, leave_out_unoutlined, load_training_framework
+        from exo_vision.learn.settings import with_partial_outlines
 
         session = self._session
         if session.output_dir is None:
@@ -87,6 +102,9 @@ class LearningPanel(Container):
             return
         session.save_current()
         try:
+            settings = self.settings or FineTuneSettings()
+            if self._partial.value:
+                settings = with_partial_outlines(settings)
             if "torch" not in sys.modules:
                 # The first import of PyTorch takes a few seconds and must happen on this thread: say so first.
                 self._status.value = "loading the training framework (a few seconds, once per session)..."
@@ -94,13 +112,15 @@ class LearningPanel(Container):
             load_training_framework()
             left_out: list[str] = []
             micrographs = collect_curated([session.output_dir], warn=left_out.append)
+            # with partial outlines a micrograph without an outline says nothing: left out, and named
+            micrographs = leave_out_unoutlined(micrographs, settings=settings, say=left_out.append)
         except ValueError as error:
             self._status.value = "not learnt (see the message)"
             show_warning(str(error))
             return
         for message in left_out:  # e.g. micrographs saved with no edit: the model's own outlines, not truth
             show_warning(message)
-        settings = self.settings or FineTuneSettings()
+        self._partial_run = settings.partial_outlines
         out = new_model_path(session.output_dir)
         base = base_model if base_model is not None else session.model_path()
         self._stop = False
@@ -175,10 +195,11 @@ class LearningPanel(Container):
         self.result = result
         if self._gone:
             return
-        self._status.value = comparison_text(result)
+        self._status.value = comparison_text(result, partial=self._partial_run)
         self._use.enabled = self._save.enabled = True
         self.show_comparison(result)
-        if verdict(result.before, result.after) == "lower":
+        # with partial outlines F1 counts unoutlined vesicles as false positives: it cannot call the new model worse
+        if not self._partial_run and verdict(result.before, result.after) == "lower":
             show_warning(verdict_text(result.before, result.after))
 
     def show_comparison(self, result: Any) -> None:

@@ -261,3 +261,37 @@ def test_a_cancel_while_the_new_model_is_scored_writes_nothing(
     panel._show_progress()
     assert panel._status.value == "scoring held-out micrographs with the new model (1 of 3 done)"
     panel._running = False
+
+
+def test_the_learn_panel_offers_partial_outlines_as_exo_vision_train_does(
+    make_napari_viewer, tmp_path, qtbot, tiny_base, monkeypatch
+):
+    """Before, the panel had no partial-outlines choice: partly outlined micrographs taught every vesicle nobody
+    outlined as background (``exo-vision train --partial-outlines`` was the only way)."""
+    import exo_vision.learn.finetune as finetune
+    from exo_vision.learn.settings import PARTIAL_GENERATED_FRACTION
+
+    _viewer, session, _out = _curated_grid(make_napari_viewer, tmp_path)
+    panel = session.learning
+    choice = panel._partial
+    assert choice.value is False and "only the outlined vesicles and a ring around each" in choice.tooltip.lower()
+    assert "lower bounds" in choice.tooltip and "the rest of each micrograph is not used" in choice.tooltip
+    seen = []
+    real = finetune.fine_tune
+    monkeypatch.setattr(finetune, "fine_tune", lambda *a, **k: seen.append(k["settings"]) or real(*a, **k))
+    monkeypatch.setattr("exo_vision.plugins._learning.show_warning", lambda message: None)
+    panel.settings = TINY
+    choice.value = True
+    panel.learn(base_model=str(tiny_base))
+    qtbot.waitUntil(lambda: not panel.running, timeout=120_000)
+    assert panel.result is not None
+    (settings,) = seen
+    assert settings.partial_outlines and settings.generated_fraction == PARTIAL_GENERATED_FRACTION
+    assert settings.steps == TINY.steps  # the panel's other settings are kept
+    card = json.loads(panel.result.card_path.read_text())
+    recorded = card["training"]["fine_tuning_settings"]
+    assert recorded["partial_outlines"] is True and recorded["generated_fraction"] == PARTIAL_GENERATED_FRACTION
+    assert card["validation"]["curated_validation"]["outlines"] == finetune.PARTIAL_FIGURES_NOTE
+    assert card["training"]["foreground_threshold"] == finetune.PARTIAL_THRESHOLD_NOTE
+    assert finetune.PARTIAL_FIGURES_NOTE in panel._status.value
+    assert "outlined held-out vesicle" in panel._status.value and "the new model scores" not in panel._status.value
