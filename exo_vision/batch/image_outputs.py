@@ -175,6 +175,12 @@ REJECTED_FILE_COLUMNS = (
 OPTIONAL_OUTPUTS = frozenset({"overlay", "rejected"})
 
 
+def _as_written(values: pd.Series) -> pd.Series:
+    """``values`` as float64, each rounded as :data:`FLOAT_FORMAT` writes it (so written, read and written again
+    it gives the same text)."""
+    return pd.Series([float(FLOAT_FORMAT % v) for v in values.astype("float64")], index=values.index, dtype="float64")
+
+
 def rejected_file_table(rejected: pd.DataFrame, *, pixel_size_nm: float) -> pd.DataFrame | None:
     """The rows of ``S_rejected.csv`` (:data:`REJECTED_FILE_COLUMNS`), or None when ``rejected`` does not hold
     the candidates' positions (the grid session's curated results).
@@ -190,13 +196,15 @@ def rejected_file_table(rejected: pd.DataFrame, *, pixel_size_nm: float) -> pd.D
     needed = ("centroid_x_nm", "centroid_y_nm", "equivalent_diameter_nm", "reason")
     if not set(needed) <= set(rejected.columns):
         return None
+    # the centroid in pixels from the one in nm as written: a table read back and written again is the same bytes
+    x_nm, y_nm = _as_written(rejected["centroid_x_nm"]), _as_written(rejected["centroid_y_nm"])
     table = pd.DataFrame(
         {
-            "centroid_x_nm": rejected["centroid_x_nm"].astype("float64"),
-            "centroid_y_nm": rejected["centroid_y_nm"].astype("float64"),
-            "centroid_x_px": rejected["centroid_x_nm"].astype("float64") / pixel_size_nm,
-            "centroid_y_px": rejected["centroid_y_nm"].astype("float64") / pixel_size_nm,
-            "equivalent_diameter_nm": rejected["equivalent_diameter_nm"].astype("float64"),
+            "centroid_x_nm": x_nm,
+            "centroid_y_nm": y_nm,
+            "centroid_x_px": x_nm / pixel_size_nm,
+            "centroid_y_px": y_nm / pixel_size_nm,
+            "equivalent_diameter_nm": _as_written(rejected["equivalent_diameter_nm"]),
             "reason": rejected["reason"].astype("object"),
         },
         columns=list(REJECTED_FILE_COLUMNS),

@@ -427,3 +427,37 @@ def test_a_saved_micrograph_writes_its_rejected_candidates_as_the_cli_does_and_k
     assert session.apply_border_rule() == ([path], [])
     assert (out / "m_rejected.csv").read_bytes() == written
     assert json.loads((out / "m_done.json").read_text())["outputs"]["rejected"]["file"] == "m_rejected.csv"
+
+
+def test_a_curated_micrograph_saved_twice_writes_byte_identical_rejected_tables(tmp_path):
+    """Before, each re-save derived the centroid in pixels from the centroid in nm as read back (already rounded to
+    12 digits), so ``S_rejected.csv`` drifted in its last digits at a pixel size other than 1 nm."""
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    px = 0.7317
+    image, _ = make_synthetic_tem(
+        (512, 512), pixel_size_nm=px, difficulty="easy", diameters_nm=[50.0, 60.0, 130.0, 140.0], rng=5, scale_bar=False
+    )
+    tifffile.imwrite(grid / "m.tif", image, imagej=True, resolution=(1 / px, 1 / px), metadata={"unit": "nm"})
+    out = tmp_path / "out"
+    session = GridSession.open(grid, out, GridSettings(max_diameter_nm=70.0))
+    (path,) = session.files
+    data = session.read(path)
+    result = session.analyse(data)
+    assert len(result.rejected) >= 2
+    curated = CuratedResult(
+        image=data,
+        labels=result.labels,
+        table=result.table,
+        polarity=result.polarity,
+        analysed_area_nm2=result.analysed_area_nm2,
+        parameters=result.parameters,
+        segmenter=result.segmenter,
+        rejected=result.rejected,
+    )
+    session.save(path, curated)
+    first = (out / "m_rejected.csv").read_bytes()
+    for _ in range(2):  # saved again as read back, unchanged, twice
+        saved = session.load_saved(path)
+        session.save(path, dataclasses.replace(curated, rejected=saved.rejected, table=saved.table))
+        assert (out / "m_rejected.csv").read_bytes() == first
