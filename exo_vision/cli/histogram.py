@@ -352,7 +352,7 @@ def run(args: argparse.Namespace) -> int:
     from exo_vision._shared.csv_tables import csv_text
     from exo_vision.figures.histogram import size_histogram_figure
     from exo_vision.figures.style import GROUP_COLORS, save_figure
-    from exo_vision.measure.tables import DIAMETER_COLUMN
+    from exo_vision.measure.tables import DIAMETER_COLUMN, table_group_names
     from exo_vision.report.table_copies import leave_out_copies
 
     out = Path(args.out)
@@ -396,6 +396,8 @@ def run(args: argparse.Namespace) -> int:
                 len(copied),
                 "; ".join(copied),
             )
+        for line in left_out.only_copies_lines(table_group_names([path for path, _ in tables])):
+            logger.warning("%s", line)  # its group would otherwise vanish from the figure unexplained
         for path, table in tables:
             for message in implausible_diameters(path, table[DIAMETER_COLUMN]):
                 logger.warning("%s", message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,9 @@ class HistogramWidget(Container):
         #: The copies of micrographs left out of the tables drawn last (each micrograph counted once, as
         #: ``exo-vision tem``, ``report`` and ``histogram`` count it); None for the current image.
         self.copies: CopiesLeftOut | None = None
+        #: Per condition (table) that holds only copies of micrographs counted under another, the sentence
+        #: saying so (shown in the status instead of an empty group).
+        self.only_copies: list[str] = []
         self._warned_copies: list[str] = []
 
         self._source.changed.connect(self._on_source)
@@ -243,6 +246,7 @@ class HistogramWidget(Container):
         default = DEFAULT_TEM_PARAMETERS.exclude_border
         source = self._source.value
         self.copies = None
+        self.only_copies = []
         if source is Source.IMAGE:
             layer = self._vesicle_layer()
             if layer is None:
@@ -270,6 +274,10 @@ class HistogramWidget(Container):
             return {}, {}
         tables = self._counted_once(paths, read_vesicle_tables(paths))
         names = table_group_names(paths)
+        if self.copies is not None:  # a condition of copies only: said in the status, not drawn as an empty group
+            self.only_copies = self.copies.only_copies_lines(names)
+            for path in self.copies.only_copies:
+                tables.pop(names[path], None)
         rules = {}
         for path in paths:
             if names[path] in tables:
@@ -344,7 +352,9 @@ class HistogramWidget(Container):
             weighting=self._weighting.value.value,
             exclude_border=self.exclude_border,
         )
-        self._status.value = _status_text(self.plot.statistics, self.exclude_border) + _copies_text(self.copies)
+        self._status.value = _status_text(self.plot.statistics, self.exclude_border) + _copies_text(
+            self.copies, self.only_copies
+        )
         lines = self.copies.lines if self.copies is not None else []
         if lines and lines != self._warned_copies:  # named once per set of copies, not on every redraw
             show_warning(
@@ -380,11 +390,14 @@ def _status_text(statistics: dict[str, dict[str, Any]], exclude_border: dict[str
     )
 
 
-def _copies_text(copies: CopiesLeftOut | None) -> str:
-    """The dock's line on copies of a micrograph left out of the tables drawn (empty when there are none)."""
+def _copies_text(copies: CopiesLeftOut | None, only_copies: Sequence[str] = ()) -> str:
+    """The dock's line on copies of a micrograph left out of the tables drawn (empty when there are none), then
+    ``only_copies``: a line per condition not drawn because it holds only copies of micrographs counted under
+    another."""
     if copies is None or not copies.lines:
         return ""
     return (
         f"\n{len(copies.lines)} copied micrograph(s) left out ({copies.n_vesicles} counted vesicle(s)): each "
         "micrograph counted once, as exo-vision tem, report and histogram count it"
+        + "".join(f"\n{line}" for line in only_copies)
     )

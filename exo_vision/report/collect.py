@@ -595,6 +595,32 @@ def _pooled_records(grids: Sequence[TemGrid], copies: pd.DataFrame) -> Iterator[
                 yield g, stem, record
 
 
+def only_copies_counted_under(grids: Sequence[TemGrid], copies: pd.DataFrame) -> dict[str, list[str]]:
+    """The grids whose every analysed image is a copy of a micrograph counted in another grid (so none of their
+    vesicles is pooled), each with the names of the grids those micrographs are counted under, in grid order.
+
+    Parameters
+    ----------
+    grids : sequence of TemGrid
+        The grids, in the order pooled.
+    copies : pandas.DataFrame
+        :func:`find_copies` of ``grids``.
+    """
+    order = [g.name for g in grids]
+    out: dict[str, list[str]] = {}
+    for g in grids:
+        analysed = {
+            str(r.get("stem", ""))
+            for r in g.run["images"]
+            if isinstance(r, dict) and r.get("stem") and r.get("status") in ("done", "skipped")
+        }
+        mine = copies.loc[copies["grid"] == g.name]
+        if analysed and analysed <= set(mine["image"].astype(str)):
+            counted = set(mine["counted_grid"].astype(str)) - {g.name}
+            out[g.name] = [name for name in order if name in counted]
+    return out
+
+
 def _calibration_conflicts(grids: Sequence[TemGrid], copies: pd.DataFrame) -> pd.DataFrame:
     """The pooled images (copies left out) whose run warned that the file's calibration disagrees with the burnt-in
     scale bar, with both pixel sizes (:data:`CALIBRATION_CONFLICT_COLUMNS`)."""

@@ -42,7 +42,7 @@ from exo_vision.measure.size_stats import (
     z_average_equivalent_diameter,
 )
 from exo_vision.measure.tables import truth_values
-from exo_vision.report.collect import BlotEvidence, TemEvidence
+from exo_vision.report.collect import BlotEvidence, TemEvidence, only_copies_counted_under
 from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
     choose_close_up,
@@ -484,12 +484,23 @@ def _rejected_words(tem: TemEvidence) -> str:
     )
 
 
+def _only_copies_words(under: list[str]) -> str:
+    """What a grid holding only copies of micrographs counted in other grids says instead of its numbers."""
+    where = " and ".join(f"grid {_e(name)}" for name in under) or "an earlier grid"
+    return f"none: it holds only copies of micrographs counted under {where}"
+
+
 def _sampling(tem: TemEvidence) -> str:
     rows = []
+    only_copies = only_copies_counted_under(tem.grids, tem.copies)
     for g in tem.grids:
         pooled = g.summary.loc[g.summary["image"].astype(str) == "pooled"].iloc[-1]
         n_ok = sum(r.get("status") in ("done", "skipped") for r in g.run["images"])
         n_failed = sum(r.get("status") == "failed" for r in g.run["images"])
+        if g.name in only_copies:  # its own summary counts the copies, which the pooled numbers leave out
+            failed = f'<span class="fail">{n_failed}</span>' if n_failed else "0"
+            rows.append([_e(g.name), str(n_ok), failed, _only_copies_words(only_copies[g.name]), "–", "–"])
+            continue
         rows.append(
             [
                 _e(g.name),

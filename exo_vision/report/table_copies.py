@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,11 @@ def _grid_order(folder: Path) -> dict[str, int]:
 
 def _marker_record(path: Path, cache: dict[Path, dict[str, Any]]) -> list[dict[str, Any]]:
     """The record of a per-image table ``<stem>_vesicles.csv`` from its done-marker beside it (a napari grid
-    session's folder has no run.json), in the form of a run.json image record; empty without a marker."""
+    session's folder has no run.json), in the form of a run.json image record; for the pooled ``vesicles.csv`` of
+    such a folder (:func:`~exo_vision.report.session_folder.read_session_folder`), the records of all its saved
+    micrographs; empty without a marker."""
+    if path.name == "vesicles.csv":
+        return list(_folder_markers(path.parent, cache).values())
     if not path.name.endswith(TABLE_SUFFIX):
         return []
     record = _folder_markers(path.parent, cache).get(path.name[: -len(TABLE_SUFFIX)])
@@ -115,12 +119,26 @@ class CopiesLeftOut:
         counts them): what the pooled n loses.
     n_outlined : int
         Vesicles (table rows) left out in all, edge-cut ones included.
+    only_copies : dict of Path to list of Path
+        The tables whose every micrograph is a copy of one counted from an earlier table (nothing of them is
+        counted), each with the tables those micrographs are counted from, in the order given.
     """
 
     tables: list[tuple[Path, pd.DataFrame]]
     lines: list[str]
     n_vesicles: int
     n_outlined: int = 0
+    only_copies: dict[Path, list[Path]] = field(default_factory=dict)
+
+    def only_copies_lines(self, names: Mapping[Path, str]) -> list[str]:
+        """One sentence per table of :attr:`only_copies`, naming it and the tables its micrographs are counted
+        from by ``names`` (a group name per table; the path where a table has none)."""
+        return [
+            f"{names.get(path, str(path))} holds only copies of micrographs counted under "
+            f"{' and '.join(names.get(c, str(c)) for c in counted) or 'an earlier table'}: none of its vesicles is "
+            "counted again, so it has no group of its own"
+            for path, counted in self.only_copies.items()
+        ]
 
 
 def _n_counted(table: pd.DataFrame, *, include_border: bool) -> int:
@@ -178,8 +196,10 @@ def leave_out_copies(
         return recorded_exclude_border(path) is False
 
     out, lines, n_left_out, n_outlined = [], [], 0, 0
+    only_copies: dict[Path, list[Path]] = {}
     for index, (path, table) in enumerate(tables):
         mine = copies.loc[copies["grid"] == str(index)]
+        counted_from: list[Path] = []
         drop = {display_path(str(stem)) for stem in mine["image"]}
         if path.name == "vesicles.csv" and "image" in table.columns:
             gone = table["image"].astype(str).isin(drop)
@@ -193,6 +213,7 @@ def leave_out_copies(
             counted = next(
                 p for p, records in present if p.parent == folder and row.counted_input in inputs_of(records)
             )
+            counted_from += [counted] if counted != path and counted not in counted_from else []
             lines.append(
                 f"{row.input} ({path}) is the same micrograph as {row.counted_input} ({counted}; {row.same}): "
                 f"its {n} counted vesicle(s) left out"
@@ -201,4 +222,8 @@ def leave_out_copies(
         n_left_out += _n_counted(table.loc[gone], include_border=counts_edge(path))
         n_outlined += int(gone.sum())
         out.append((path, table.loc[~gone]))
-    return CopiesLeftOut(tables=out, lines=lines, n_vesicles=n_left_out, n_outlined=n_outlined)
+        stems = {display_path(str(r["stem"])) for r in present[index][1]}
+        if stems and stems <= {display_path(str(stem)) for stem in mine["image"]}:
+            order = [p for p, _ in tables]
+            only_copies[path] = sorted(counted_from, key=order.index)
+    return CopiesLeftOut(tables=out, lines=lines, n_vesicles=n_left_out, n_outlined=n_outlined, only_copies=only_copies)

@@ -157,3 +157,37 @@ def test_the_vesicles_said_left_out_are_those_the_pooled_n_loses(saved_session):
     assert line.endswith(
         f"its {counted} counted vesicle(s) left out ({outlined} outlined, the others cut by the image edge)"
     )
+
+
+def test_a_condition_holding_only_a_copy_says_where_its_micrograph_is_counted(grid_with_copies, tmp_path, caplog):
+    """Two grid sessions as two conditions, the second holding only a byte copy of a micrograph of the first: it
+    is counted once, under the first condition (grid order). Before, the report's grid table gave the second its
+    own vesicle count (which no pooled number holds) and the histogram dropped its group without a word; now both
+    say that it holds only copies of micrographs counted under the first."""
+    ctrl, ev = tmp_path / "ctrl", tmp_path / "ev"
+    ctrl.mkdir()
+    ev.mkdir()
+    for name in ("m0.tif", "m1.tif"):
+        shutil.copy(grid_with_copies / name, ctrl / name)
+    shutil.copy(grid_with_copies / "m0.tif", ev / "m0_again.tif")
+    _save_all(ctrl, tmp_path / "out_ctrl")
+    _save_all(ev, tmp_path / "out_ev")
+
+    page = tmp_path / "report.html"
+    assert (
+        main(["report", "--tem", str(tmp_path / "out_ctrl"), "--tem", str(tmp_path / "out_ev"), "--out", str(page)])
+        == 0
+    )
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8")))
+    assert "out_ev 1 0 none: it holds only copies of micrographs counted under grid out_ctrl – –" in text
+
+    caplog.set_level("WARNING")
+    figure = tmp_path / "h.svg"
+    tables = [str(tmp_path / "out_ctrl"), str(tmp_path / "out_ev")]
+    assert main(["histogram", *tables, "--out", str(figure)]) == 0
+    assert "out_ev holds only copies of micrographs counted under out_ctrl" in caplog.text
+    assert set(pd.read_csv(tmp_path / "h_bins.csv")["group"]) == {"out_ctrl"}
+
+    paths = [tmp_path / "out_ctrl" / "m0_vesicles.csv", tmp_path / "out_ev" / "m0_again_vesicles.csv"]
+    left = leave_out_copies([(p, pd.read_csv(p)) for p in paths])
+    assert left.only_copies == {paths[1]: [paths[0]]}
