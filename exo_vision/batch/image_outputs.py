@@ -43,6 +43,7 @@ from exo_vision._shared.atomic import atomic_write_text, file_group, sha256_file
 from exo_vision._shared.csv_tables import csv_text, read_written_csv
 from exo_vision.environment import code_sha256
 from exo_vision.figures.overlay import draw_overlay, write_indexed_png
+from exo_vision.segmentation.learned.weights import parameters_from_folder
 from exo_vision.tem_analysis import MicrographResult
 
 MARKER_VERSION = 1
@@ -371,7 +372,9 @@ def completed_marker(
         return None
     if same_code and marker.get("code_sha256") != code_sha256():
         return None
-    if json.dumps(marker.get("parameters"), sort_keys=True) != json.dumps(parameters, sort_keys=True):
+    # a relative model file in the marker is read from the output folder, whatever the working directory now
+    recorded = parameters_from_folder(marker.get("parameters"), out_dir)
+    if json.dumps(recorded, sort_keys=True) != json.dumps(parameters, sort_keys=True):
         return None
     outputs = marker.get("outputs")
     expected = set(output_names(stem, rois=bool(parameters.get("save_rois")), overlay=overlay)) - {"marker"}

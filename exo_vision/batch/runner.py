@@ -72,6 +72,7 @@ from exo_vision.batch.run_outputs import write_run_outputs
 from exo_vision.environment import code_sha256
 from exo_vision.io.image_data import ImageData
 from exo_vision.io.read import READABLE_SUFFIXES
+from exo_vision.segmentation.learned.weights import parameters_from_folder
 from exo_vision.tem_analysis import MicrographResult, analyse_micrograph, rejected_by_reason
 from exo_vision.tem_parameters import TemParameters
 
@@ -658,7 +659,7 @@ def _note_changed_parameters(todo: Sequence[ImageJob]) -> None:
         marker = read_marker(out_dir=Path(job.out_dir), stem=job.stem)
         if marker is None or not isinstance(marker.get("parameters"), dict):
             continue
-        changed = changed_parameters(marker["parameters"], job.parameters)
+        changed = changed_parameters(parameters_from_folder(marker["parameters"], job.out_dir), job.parameters)
         if changed:
             n_other += 1
             changes.update(dict.fromkeys(changed))

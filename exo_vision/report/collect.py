@@ -42,6 +42,7 @@ from exo_vision.io.read import scale_bar_disagreement_in
 from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.tables import MISSING_COLUMN, cut_by_missing_flags, truth_values
 from exo_vision.report.session_folder import is_session_folder, read_session_folder
+from exo_vision.segmentation.learned.weights import run_from_folder
 from exo_vision.tem_analysis import cut_by_missing, recorded_split_groups
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
@@ -318,8 +319,10 @@ def read_tem_grid(folder: str | Path, *, name: str | None = None) -> TemGrid:
     check_not_being_written(folder, option="--tem")
     if folder.is_dir() and is_session_folder(folder):  # a napari grid session writes no run files
         run, summary, vesicles = read_session_folder(folder, option="--tem")
+        run = run_from_folder(run, folder)  # relative model paths are the folder's, not the working directory's
         return _grid(folder, name, run, summary, vesicles, pd.DataFrame(columns=["input", "stem", "error"]))
     run = _read_run_json(folder, option="--tem", producer=producer)
+    run = run_from_folder(run, folder)  # relative model paths are the folder's, not the working directory's
     if _is_blot_run(run):
         raise ValueError(f"--tem {folder}: this is an `exo-vision blot` output folder; pass it with --blot")
     if not _is_tem_run(run):

@@ -154,6 +154,51 @@ def absolute_model(model: str | Path | None, *, folder: str | Path = ".") -> str
     return str(path if path.is_absolute() else (Path(folder) / path).resolve())
 
 
+def _absolute_file(value: Any, folder: Path) -> Any:
+    """A recorded model file path made absolute from ``folder``; shipped names, absolute paths and non-paths
+    unchanged."""
+    if not isinstance(value, str) or not value or value in SHIPPED_MODELS:
+        return value
+    return absolute_model(value, folder=folder)
+
+
+def parameters_from_folder(parameters: Any, folder: str | Path) -> Any:
+    """Recorded analysis parameters (a run.json's or a done-marker's ``parameters``) with a relative ``model``
+    file made absolute from ``folder``, the folder of the record; as they are otherwise."""
+    if not isinstance(parameters, dict) or not parameters.get("model"):
+        return parameters
+    return {**parameters, "model": _absolute_file(parameters["model"], Path(folder))}
+
+
+def run_from_folder(run: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """A run record (``run.json``) whose relative model paths are made absolute from ``folder``, the folder
+    holding it: its ``parameters.model`` and, per image record, ``parameters.model`` and the segmenter model's
+    ``file`` and ``card``. A record is reused from any working directory (``tem --config``, ``--resume``,
+    ``report``); absolute paths and shipped model names are kept as they are."""
+    folder = Path(folder)
+    out = {**run, "parameters": parameters_from_folder(run.get("parameters"), folder)}
+    if "parameters" not in run:
+        del out["parameters"]
+    images = run.get("images")
+    if isinstance(images, list):
+        out["images"] = [_record_from_folder(record, folder) for record in images]
+    return out
+
+
+def _record_from_folder(record: Any, folder: Path) -> Any:
+    if not isinstance(record, dict):
+        return record
+    record = {**record}
+    if "parameters" in record:
+        record["parameters"] = parameters_from_folder(record["parameters"], folder)
+    segmenter = record.get("segmenter")
+    model = segmenter.get("model") if isinstance(segmenter, dict) else None
+    if isinstance(model, dict):
+        model = {**model, **{k: _absolute_file(model[k], folder) for k in ("file", "card") if k in model}}
+        record["segmenter"] = {**segmenter, "model": model}
+    return record
+
+
 def load_card(model: str | Path | None = None) -> ModelCard:
     """Read a model card and verify its ONNX file's checksum.
 
