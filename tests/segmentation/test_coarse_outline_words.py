@@ -46,8 +46,8 @@ def test_no_text_gives_the_half_membrane_limit_as_2_nm_per_px(capsys):
 def test_a_pooled_distribution_says_when_it_mixes_outline_constructions():
     assert pooled_coarse_note(0, 5) is None
     mixed = pooled_coarse_note(2, 5)
-    assert mixed is not None and mixed.startswith("2 of the 5 pooled micrographs are coarser than 2.31 nm/px")
+    assert mixed is not None and mixed.startswith("2 of the 5 pooled micrographs have pixels coarser than 2.31 nm/px")
     assert "mixes two outline constructions" in mixed and "not a correction factor" in mixed
     every = pooled_coarse_note(3, 3)
-    assert every is not None and every.startswith("every pooled micrograph (3) is coarser than 2.31 nm/px")
+    assert every is not None and every.startswith("every pooled micrograph (3) has pixels coarser than 2.31 nm/px")
     assert "outlines without the outer half membrane" in every and "12-19 %" in every

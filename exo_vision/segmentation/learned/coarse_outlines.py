@@ -93,13 +93,13 @@ def pooled_coarse_note(n_coarse: int, n_images: int) -> str | None:
     limit = limit_words()
     if n_coarse >= n_images:
         return (
-            f"every pooled micrograph ({n_images}) is coarser than {limit}: its sizes come from outlines without the "
-            f"outer half membrane ({DEFAULT_BIAS_WORDS}; {REAL_DATA_WORDS}); for sizes to compare with finer "
+            f"every pooled micrograph ({n_images}) has pixels coarser than {limit}: its sizes come from outlines "
+            f"without the outer half membrane ({DEFAULT_BIAS_WORDS}; {REAL_DATA_WORDS}); for sizes to compare with finer "
             "micrographs segment with a model made by `exo-vision model --subpixel-membrane`"
         )
     return (
-        f"{n_coarse} of the {n_images} pooled micrographs are coarser than {limit} and were measured without the "
-        f"outer half membrane, the others with it: the pooled distribution mixes two outline constructions "
+        f"{n_coarse} of the {n_images} pooled micrographs have pixels coarser than {limit} and were measured without "
+        f"the outer half membrane, the others with it: the pooled distribution mixes two outline constructions "
         f"({DEFAULT_BIAS_WORDS}; {REAL_DATA_WORDS}); report the two groups apart, or segment the coarse ones with "
         "a model made by `exo-vision model --subpixel-membrane`"
     )
