@@ -94,8 +94,8 @@ def pooled_coarse_note(n_coarse: int, n_images: int) -> str | None:
     if n_coarse >= n_images:
         return (
             f"every pooled micrograph ({n_images}) has pixels coarser than {limit}: its sizes come from outlines "
-            f"without the outer half membrane ({DEFAULT_BIAS_WORDS}; {REAL_DATA_WORDS}); for sizes to compare with finer "
-            "micrographs segment with a model made by `exo-vision model --subpixel-membrane`"
+            f"without the outer half membrane ({DEFAULT_BIAS_WORDS}; {REAL_DATA_WORDS}); for sizes to compare with "
+            "finer micrographs segment with a model made by `exo-vision model --subpixel-membrane`"
         )
     return (
         f"{n_coarse} of the {n_images} pooled micrographs have pixels coarser than {limit} and were measured without "
