@@ -19,7 +19,9 @@
   the others and when the run has no copies), then ``source_file`` (the input as given; empty on the
   ``pooled`` row);
 * ``size_histogram.png`` (300 dpi) and ``.svg``: pooled number-weighted
-  histogram (border vesicles excluded when the statistics exclude them);
+  histogram (border vesicles excluded when the statistics exclude them),
+  with its provenance under the axes
+  (:func:`~exo_vision.figures.provenance.provenance_caption`);
 * ``errors.csv``    ``input``, ``stem``, ``error``; header only when all succeeded;
 * ``run.json``      version, command, every parameter, software versions,
   per-image checksum, calibration source, timings and status, and
@@ -59,7 +61,8 @@ from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import output_names, read_table_csv, table_csv_text
 from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.figures.histogram import size_histogram_figure
-from exo_vision.figures.style import save_figure
+from exo_vision.figures.provenance import histogram_provenance, provenance_caption
+from exo_vision.figures.style import figure_width_mm, save_figure
 from exo_vision.io.image_data import SOURCE_USER
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
@@ -192,11 +195,17 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         diameters = diameters[~edge]
     # with --include-border the legend says how many of the sizes the image edge truncates
     edge_cut = 0 if config.exclude_border or edge is None else int(edge.sum())
+    provenance = histogram_provenance(
+        [record for record, _ in pairs if not record.get("duplicate_of")],
+        min_diameters_nm=[config.min_diameter_nm],
+        n_edge_left_out=int(edge.sum()) if config.exclude_border and edge is not None else 0,
+    )
     fig, _ = size_histogram_figure(
         {"all images": diameters},
         bin_width_nm=config.bin_width_nm,
         kde=diameters.size > 1,
         edge_cut={"all images": edge_cut},
+        caption=provenance_caption(provenance, width_mm=figure_width_mm("single")),
     )
     for suffix in ("png", "svg"):
         buffer = io.BytesIO()
