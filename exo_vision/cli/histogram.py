@@ -152,7 +152,8 @@ def _session_folder_table(folder: Path) -> tuple[Path, pd.DataFrame, bool, dict]
 
     if not is_session_folder(folder):
         raise ValueError(
-            f"{folder} is a folder but not a napari grid session's output folder; pass the vesicle tables inside it: "
+            f"{folder} is a folder but neither a finished exo-vision tem run's output folder (no run.json: the run "
+            "did not end, or it is another folder) nor a napari grid session's; pass the vesicle tables inside it: "
             f"{folder / 'vesicles.csv'} (written by exo-vision tem when its run ends) or its per-image "
             "<image>_vesicles.csv tables"
         )
