@@ -1,22 +1,31 @@
 """Vesicle diameters on micrographs coarser than the network's working scale (3 nm/px), against exact truth.
 
 Low-magnification micrographs (3-6 nm/px) hold many vesicles per image, but a 45 nm vesicle is then 9-15 px
-across and half a membrane is a fraction of a pixel. This benchmark renders scenes of the project's generator
-(``make_synthetic_tem``, level ``--level``, no scale bar) at 1 nm/px and shows each one at coarser pixel sizes
-by area downscaling (as a camera with larger pixels, or a render made smaller, would record it); the truth
-diameters are the generator's exact ones. It prints, per method and pixel size, detection F1 (IoU >= 0.5
-against the truth labels shown at that size) and the median signed error of the measured equivalent diameter
-of matched vesicles (not cut by the edge) by truth diameter class.
+across and half a membrane is a fraction of a pixel. This benchmark makes each coarse micrograph of the project's
+generator (``make_synthetic_tem``, level ``--level``, no scale bar) in one or both of two ways
+(``--construction``):
 
-Measured finding (docs/segmenter_decision_rules.md, addenda 32-33): the learned method adds the outer half of
-the membrane (2 nm) with a disk dilation at full resolution, which from about 2.7 nm/px on is a single pixel,
-so its outlines of small vesicles come out about 11 % small there; the classical method stays within a few
-per cent. The seeds (from 7780000) are the ones addendum 32 judged a candidate fix on.
+- ``downscaled``: the scene is rendered at 1 nm/px and shown at the coarser pixel size by area downscaling (as a
+  camera integrating over larger pixels would record it); truth labels are shown by nearest neighbour.
+- ``native``: the scene (same seed, same 2.56 um field) is rendered directly at the coarser pixel size, where the
+  generator draws edges anti-aliased over about one pixel; the truth labels are the generator's own.
+
+The truth diameters are the generator's exact ones. It prints, per construction, method and pixel size, detection
+F1 (IoU >= 0.5 against the truth labels at that size) and the median signed error of the measured equivalent
+diameter of matched vesicles (not cut by the edge) by truth diameter class. Which construction is closer to a
+real camera is open: the two bracket the bias, and the real FRU-Net patches (3.83 nm/px) showed neither.
+
+Measured finding (docs/segmenter_decision_rules.md, addenda 32-33; docs/benchmarks.md): the learned method adds
+the outer half of the membrane (2 nm) with a disk dilation at full resolution, which from 2.31 nm/px on is a single
+pixel, so its outlines of vesicles under 50 nm come out 12-14 % small downscaled and 12-17 % native at 2.5-5 nm/px
+(the ``--subpixel-membrane`` variant 5-6 % and 5-9 %); the classical method stays within a few per cent. The seeds
+(from 7780000) are the ones addendum 32 judged a candidate fix on.
 
 Usage::
 
     python benchmarks/tem_coarse_sizes.py [--n 8] [--seed 7780000] [--shown-at 1,3,4,5]
-        [--methods unet classical] [--model MODEL.onnx] [--workers 2] [--json [PATH]]
+        [--construction downscaled native] [--methods unet classical] [--model MODEL.onnx] [--workers 2]
+        [--json [PATH]]
 
 ``--model`` scores a model variant for ``unet``, e.g. one written by ``exo-vision model --subpixel-membrane``.
 """
@@ -50,24 +59,40 @@ def _shown_at(image: np.ndarray, labels: np.ndarray, nm_per_px: float) -> tuple[
     return small, lab, RENDER_NM * RENDER_SIDE_PX / side
 
 
+def _render(seed: int, level: str, nm_per_px: float) -> tuple[np.ndarray, np.ndarray, dict[int, float], float]:
+    """The scene of ``seed`` rendered at ``nm_per_px`` over the same field: image, labels, exact diameters, nm/px."""
+    from exo_vision.synthetic.tem import make_synthetic_tem
+
+    side = round(RENDER_SIDE_PX * RENDER_NM / nm_per_px)
+    image, truth = make_synthetic_tem(
+        (side, side), pixel_size_nm=nm_per_px, difficulty=level, scale_bar=False, rng=seed
+    )
+    true_d = dict(zip(truth.vesicles["label"], truth.vesicles["equivalent_diameter_nm"], strict=True))
+    return image.astype(np.float32), truth.labels, true_d, nm_per_px
+
+
+def _views(spec: dict):
+    """(construction, image, labels, exact diameters, nm/px) of the scene at every pixel size asked for."""
+    fine = None
+    for shown in spec["shown_at"]:
+        for construction in spec["constructions"]:
+            if construction == "native" and shown != RENDER_NM:
+                yield (construction, *_render(spec["seed"], spec["level"], shown))
+                continue
+            if fine is None:
+                fine = _render(spec["seed"], spec["level"], RENDER_NM)
+            small, labels, nm = _shown_at(fine[0], fine[1], shown)
+            yield construction, small, labels, fine[2], nm
+
+
 def run_scene(spec: dict) -> list[dict]:
-    """One scene at every pixel size and method: counts and signed diameter errors."""
+    """One scene at every construction, pixel size and method: counts and signed diameter errors."""
     from exo_vision.evaluation import match_instances
     from exo_vision.measure.vesicles import measure_vesicles
     from exo_vision.segmentation.api import segment_vesicles
-    from exo_vision.synthetic.tem import make_synthetic_tem
 
-    image, truth = make_synthetic_tem(
-        (RENDER_SIDE_PX, RENDER_SIDE_PX),
-        pixel_size_nm=RENDER_NM,
-        difficulty=spec["level"],
-        scale_bar=False,
-        rng=spec["seed"],
-    )
-    true_d = dict(zip(truth.vesicles["label"], truth.vesicles["equivalent_diameter_nm"], strict=True))
     rows = []
-    for shown in spec["shown_at"]:
-        small, labels, nm = _shown_at(image, truth.labels, shown)
+    for construction, small, labels, true_d, nm in _views(spec):
         n_truth = int(len(np.unique(labels[labels > 0])))  # a vesicle of a pixel or two can vanish when shown coarser
         for method in spec["methods"]:
             model = spec["model"] if method == "unet" else None
@@ -80,25 +105,35 @@ def run_scene(spec: dict) -> list[dict]:
                 if not table.loc[b, "touches_border"]
             ]
             rows.append(
-                dict(method=method, nm_per_px=nm, tp=len(matches), n_truth=n_truth, n_pred=len(table), errors=errors)
+                dict(
+                    construction=construction,
+                    method=method,
+                    nm_per_px=nm,
+                    tp=len(matches),
+                    n_truth=n_truth,
+                    n_pred=len(table),
+                    errors=errors,
+                )
             )
     return rows
 
 
 def summarise(rows: list[dict]) -> pd.DataFrame:
-    """F1 and the median signed diameter error per diameter class, per method and pixel size."""
+    """F1 and the median signed diameter error per diameter class, per construction, method and pixel size."""
     out = []
-    for (method, nm), group in pd.DataFrame(rows).groupby(["method", "nm_per_px"], sort=True):
+    keys = ["construction", "method", "nm_per_px"]
+    for (construction, method, nm), group in pd.DataFrame(rows).groupby(keys, sort=True):
         tp, n_pred, n_truth = group.tp.sum(), group.n_pred.sum(), group.n_truth.sum()
         precision, recall = tp / max(n_pred, 1), tp / max(n_truth, 1)
-        record = dict(method=method, nm_per_px=round(float(nm), 3), f1=2 * precision * recall / (precision + recall))
+        f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+        record = dict(construction=construction, method=method, nm_per_px=round(float(nm), 3), f1=f1)
         errors = [e for errs in group.errors for e in errs]
         for name in class_names():
             values = [v for c, v in errors if c == name]
             record[f"n_{name}_nm"] = len(values)
             record[f"bias_{name}_nm_pct"] = float(np.median(values)) if values else float("nan")
         out.append(record)
-    return pd.DataFrame(out).sort_values(["method", "nm_per_px"], ascending=[False, True])
+    return pd.DataFrame(out).sort_values(keys, ascending=[True, False, True])
 
 
 def main() -> None:
@@ -107,6 +142,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7780000, help="first seed (default 7780000)")
     parser.add_argument("--level", default="medium", help="generator level (default medium)")
     parser.add_argument("--shown-at", default="1,3,4,5", help="pixel sizes shown, nm (default 1,3,4,5)")
+    parser.add_argument(
+        "--construction",
+        nargs="+",
+        choices=["downscaled", "native"],
+        default=["downscaled", "native"],
+        help="how a coarse micrograph is made (default both)",
+    )
     parser.add_argument("--methods", nargs="+", default=["unet", "classical"], help="methods (default both)")
     parser.add_argument("--model", default=None, help="a model (.onnx with its card) for unet (default: shipped)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
@@ -116,7 +158,14 @@ def main() -> None:
     if args.n < 1 or args.workers < 1 or min(shown) < RENDER_NM:
         parser.error(f"need --n >= 1, --workers >= 1 and pixel sizes of at least {RENDER_NM} nm")
     specs = [
-        dict(seed=args.seed + i, level=args.level, shown_at=shown, methods=args.methods, model=args.model)
+        dict(
+            seed=args.seed + i,
+            level=args.level,
+            shown_at=shown,
+            constructions=args.construction,
+            methods=args.methods,
+            model=args.model,
+        )
         for i in range(args.n)
     ]
     t0 = time.perf_counter()
@@ -125,8 +174,9 @@ def main() -> None:
     table = summarise(rows)
     pd.set_option("display.width", 200)
     print(
-        f"Generated scenes ({args.level}, seeds {args.seed}-{args.seed + args.n - 1}) rendered at {RENDER_NM} nm/px "
-        f"and shown coarser; median signed diameter error (%) of matched vesicles by truth diameter; "
+        f"Generated scenes ({args.level}, seeds {args.seed}-{args.seed + args.n - 1}; "
+        f"{' and '.join(args.construction)}: rendered at {RENDER_NM} nm/px and area-downscaled, or rendered at the "
+        f"pixel size); median signed diameter error (%) of matched vesicles by truth diameter; "
         f"wall {time.perf_counter() - t0:.0f} s"
     )
     shown_table = table.copy()

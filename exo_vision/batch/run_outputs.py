@@ -13,12 +13,15 @@
   ``split_groups`` of run.json: touching vesicles flagged as possibly one cut
   in pieces), ``n_warnings`` and ``warnings`` (the image's warnings of
   run.json, joined by :data:`WARNINGS_SEPARATOR`); on the ``pooled`` row
-  the counts summed over the images it pools (copies left out) and no
-  text; then ``duplicate_of`` (the input a copy is pooled as; empty for
+  the counts summed over the images it pools (copies left out) and, as
+  text, the note of :func:`pooled_warnings` (empty when none applies);
+  then ``duplicate_of`` (the input a copy is pooled as; empty for
   the others and when the run has no copies), then ``source_file`` (the input as given; empty on the
   ``pooled`` row);
 * ``size_histogram.png`` (300 dpi) and ``.svg``: pooled number-weighted
-  histogram (border vesicles excluded when the statistics exclude them);
+  histogram (border vesicles excluded when the statistics exclude them),
+  with its provenance under the axes
+  (:func:`~exo_vision.figures.provenance.provenance_caption`);
 * ``errors.csv``    ``input``, ``stem``, ``error``; header only when all succeeded;
 * ``run.json``      version, command, every parameter, software versions,
   per-image checksum, calibration source, timings and status, and
@@ -28,7 +31,9 @@
   an input of it under an output stem that changed since; None, with
   ``same_content_as`` listing them, when several inputs of this run have
   the file content of a file no longer there), and
-  ``duplicate_images``: the inputs that are one micrograph, in groups.
+  ``duplicate_images``: the inputs that are one micrograph, in groups, and
+  ``pooled_warnings``: what the pooled statistics must be read with
+  (:func:`pooled_warnings`; also logged).
 
 Tables are always rebuilt from the per-image CSVs, so a resumed run writes
 exactly the bytes an uninterrupted run writes. Files whose content did not
@@ -40,6 +45,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,11 +61,15 @@ from exo_vision.batch.config import TemBatchConfig
 from exo_vision.batch.image_outputs import output_names, read_table_csv, table_csv_text
 from exo_vision.environment import lock_status, machine_description, software_versions
 from exo_vision.figures.histogram import size_histogram_figure
-from exo_vision.figures.style import save_figure
+from exo_vision.figures.provenance import histogram_provenance, provenance_caption
+from exo_vision.figures.style import figure_width_mm, save_figure
 from exo_vision.io.image_data import SOURCE_USER
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
+from exo_vision.segmentation.learned.coarse_outlines import measured_without_half_membrane, pooled_coarse_note
 from exo_vision.tem_analysis import recorded_split_groups
+
+logger = logging.getLogger(__name__)
 
 #: Columns of errors.csv.
 ERROR_COLUMNS = ("input", "stem", "error")
@@ -71,6 +81,16 @@ WARNINGS_SEPARATOR = " | "
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
     return table_csv_text(frame).encode("utf-8")
+
+
+def pooled_warnings(warned: dict[str, list[str]], pooled_images: Sequence[str]) -> list[str]:
+    """What the pooled statistics of ``pooled_images`` (each micrograph once) must be read with: that some or all
+    of them were segmented too coarse for the outer half membrane
+    (:func:`~exo_vision.segmentation.learned.coarse_outlines.pooled_coarse_note`), read from each image's
+    warnings in ``warned``."""
+    n_coarse = sum(measured_without_half_membrane(warned.get(name)) for name in pooled_images)
+    note = pooled_coarse_note(n_coarse, len(pooled_images))
+    return [note] if note else []
 
 
 def pooled_tables(records: Sequence[dict[str, Any]], *, out_dir: Path) -> list[tuple[dict[str, Any], pd.DataFrame]]:
@@ -148,7 +168,10 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
     summary["n_split_groups"] = [*(n_split[name] for name in images), sum(n_split[name] for name in distinct)]
     # a spreadsheet filters the images with warnings on the count, and reads them in the text beside it
     summary["n_warnings"] = [*(len(warned[name]) for name in images), sum(len(warned[name]) for name in distinct)]
-    summary["warnings"] = [*(WARNINGS_SEPARATOR.join(warned[name]) for name in images), ""]
+    pooled_notes = pooled_warnings(warned, distinct)
+    summary["warnings"] = [*(WARNINGS_SEPARATOR.join(warned[name]) for name in images), *(pooled_notes[:1] or [""])]
+    for note in pooled_notes:
+        logger.warning("pooled statistics (vesicles.csv, the pooled row, size_histogram): %s", note)
     # the input each copy's numbers are pooled as; always there (empty without copies), so that summaries of
     # several runs appended into one sheet keep their columns in place
     summary["duplicate_of"] = [copies.get(name, "") for name in summary["image"]]
@@ -172,11 +195,17 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         diameters = diameters[~edge]
     # with --include-border the legend says how many of the sizes the image edge truncates
     edge_cut = 0 if config.exclude_border or edge is None else int(edge.sum())
+    provenance = histogram_provenance(
+        [record for record, _ in pairs if not record.get("duplicate_of")],
+        min_diameters_nm=[config.min_diameter_nm],
+        n_edge_left_out=int(edge.sum()) if config.exclude_border and edge is not None else 0,
+    )
     fig, _ = size_histogram_figure(
         {"all images": diameters},
         bin_width_nm=config.bin_width_nm,
         kde=diameters.size > 1,
         edge_cut={"all images": edge_cut},
+        caption=provenance_caption(provenance, width_mm=figure_width_mm("single")),
     )
     for suffix in ("png", "svg"):
         buffer = io.BytesIO()
@@ -209,6 +238,8 @@ def write_run_outputs(result: Any, *, out_dir: Path, config: TemBatchConfig, arg
         "images_not_in_run": list(getattr(result, "not_in_run", [])),
         # inputs that are one micrograph (the first of each list is pooled; the others are in no pooled table)
         "duplicate_images": list(getattr(result, "duplicate_images", [])),
+        # what the pooled statistics must be read with (micrographs measured without the outer half membrane)
+        "pooled_warnings": pooled_notes,
     }
     if getattr(result, "dask_workers", None):  # the workers made the numbers: their code was checked
         run["dask_workers"] = result.dask_workers

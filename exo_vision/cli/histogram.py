@@ -40,7 +40,14 @@ wrote the table did (--include-border or not; its run.json says), else left out;
 micrograph (the run.json beside each table records them) are counted once, as
 the report counts them; a warning names each copy left out. The output folder
 of a napari grid session (no vesicles.csv) is read as one table: its saved
-micrographs pooled, each micrograph once, as `exo-vision report` pools them.
+micrographs pooled, each micrograph once, as `exo-vision report` pools them;
+the output folder of an `exo-vision tem` run gives its vesicles.csv.
+
+The figure carries its provenance under the axes (pixel size or range and its
+source, method and model, the smallest diameter counted, the edge-cut vesicles
+left out, and a note when micrographs coarser than the outer half membrane's
+limit are pooled), read from the run.json beside each table (or a table's
+pixel_size_nm column); the bin table repeats it in its last columns.
 """
 
 EPILOG = """\
@@ -66,7 +73,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "tables",
         nargs="+",
         metavar="TABLE",
-        help="vesicles.csv files, or the output folder of a napari grid session (its micrographs pooled, copies once)",
+        help="vesicles.csv files, or the output folder of an exo-vision tem run (its vesicles.csv) or of a napari "
+        "grid session (its micrographs pooled, copies once)",
     )
     p.add_argument("--out", required=True, metavar="FIG", help="figure file: .svg, .pdf or .png")
     p.add_argument(
@@ -107,10 +115,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _session_folder_table(folder: Path) -> tuple[Path, pd.DataFrame, bool]:
+def tem_folder_table(raw: str) -> str:
+    """The pooled vesicle table of an ``exo-vision tem`` output folder (its ``vesicles.csv``, as ``report --tem``
+    reads it) for a folder holding a ``run.json``; any other argument as given.
+
+    Raises
+    ------
+    ValueError
+        For a ``tem`` output folder without its ``vesicles.csv``.
+    """
+    folder = Path(raw)
+    if not (folder.is_dir() and (folder / "run.json").is_file()):
+        return raw
+    table = folder / "vesicles.csv"
+    if not table.is_file():
+        raise ValueError(
+            f"{folder} is an exo-vision tem output folder without its vesicles.csv; run `exo-vision tem` into it "
+            "again with --resume to rewrite the pooled tables"
+        )
+    return str(table)
+
+
+def _session_folder_table(folder: Path) -> tuple[Path, pd.DataFrame, bool, dict]:
     """The pooled vesicle table of a napari grid session's output folder, as ``exo-vision tem --resume`` would
     write its ``vesicles.csv`` (each micrograph once: :func:`~exo_vision.report.session_folder.read_session_folder`),
-    keyed ``<folder>/vesicles.csv``, and whether the session counted the vesicles cut by the image edge.
+    keyed ``<folder>/vesicles.csv``, whether the session counted the vesicles cut by the image edge, and the run
+    record built for it.
 
     Raises
     ------
@@ -122,20 +152,25 @@ def _session_folder_table(folder: Path) -> tuple[Path, pd.DataFrame, bool]:
 
     if not is_session_folder(folder):
         raise ValueError(
-            f"{folder} is a folder but not a napari grid session's output folder; pass the vesicle tables inside it: "
+            f"{folder} is a folder but neither a finished exo-vision tem run's output folder (no run.json: the run "
+            "did not end, or it is another folder) nor a napari grid session's; pass the vesicle tables inside it: "
             f"{folder / 'vesicles.csv'} (written by exo-vision tem when its run ends) or its per-image "
             "<image>_vesicles.csv tables"
         )
     run, _, pooled = read_session_folder(folder, option="histogram")
-    return folder / "vesicles.csv", pooled, not bool((run.get("parameters") or {}).get("exclude_border", True))
+    return folder / "vesicles.csv", pooled, not bool((run.get("parameters") or {}).get("exclude_border", True)), run
 
 
 def _read_tables(
-    paths: list[str], *, text_columns: tuple[str, ...] = (), counts_edge: dict[Path, bool] | None = None
+    paths: list[str],
+    *,
+    text_columns: tuple[str, ...] = (),
+    counts_edge: dict[Path, bool] | None = None,
+    session_runs: dict[Path, dict] | None = None,
 ) -> list[tuple[Path, pd.DataFrame]]:
     """Read each table once (``text_columns`` as the text written); a table named twice would count its
     vesicles twice. A napari grid session's output folder gives its pooled table (:func:`_session_folder_table`);
-    whether it counted the edge-cut vesicles goes into ``counts_edge``."""
+    whether it counted the edge-cut vesicles goes into ``counts_edge``, its run record into ``session_runs``."""
     from exo_vision.measure.tables import read_vesicle_table
 
     seen: dict[Path, str] = {}
@@ -150,9 +185,11 @@ def _read_tables(
     tables = []
     for raw in paths:
         if Path(raw).is_dir():
-            path, table, counted = _session_folder_table(Path(raw))
+            path, table, counted, run = _session_folder_table(Path(raw))
             if counts_edge is not None:
                 counts_edge[path] = counted
+            if session_runs is not None:
+                session_runs[path] = run
             tables.append((path, table))
         else:
             tables.append((Path(raw), read_vesicle_table(raw, text_columns=text_columns)))
@@ -204,6 +241,74 @@ def _saved_by_grid_session(folder: Path) -> bool:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
             return False
     return True
+
+
+def _run_of(path: Path, session_runs: dict[Path, dict]) -> dict | None:
+    """The run record of a table: a grid session's, or the run.json beside it; None without one."""
+    if path in session_runs:
+        return session_runs[path]
+    try:
+        run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return run if isinstance(run, dict) and isinstance(run.get("images"), list) else None
+
+
+def table_provenance(
+    tables: list[tuple[Path, pd.DataFrame]], keep_edge: dict[Path, bool], session_runs: dict[Path, dict]
+) -> tuple[dict[str, str], list[str]]:
+    """The provenance of a histogram of ``tables`` (:func:`~exo_vision.figures.provenance.histogram_provenance`:
+    from each table's run record, else from its own pixel_size_nm column) and the warnings to print about it: that
+    some or all pooled micrographs were segmented without the outer half membrane, or that a table without a run
+    record holds pixel sizes coarser than the limit."""
+    from exo_vision.figures.provenance import histogram_provenance
+    from exo_vision.measure.tables import truth_values
+    from exo_vision.segmentation.learned.coarse_outlines import (
+        half_membrane_limit_nm,
+        limit_words,
+        measured_without_half_membrane,
+        pooled_coarse_note,
+    )
+
+    records: list[dict] = []
+    minima: list[float | None] = []
+    sizes: list[float] = []
+    sources: list[str] = []
+    messages = []
+    for path, table in tables:
+        run = _run_of(path, session_runs)
+        if run is None:
+            px = table["pixel_size_nm"].astype(float) if "pixel_size_nm" in table.columns else None
+            sizes += [] if px is None else px.dropna().tolist()
+            if "pixel_size_source" in table.columns:
+                sources += table["pixel_size_source"].dropna().astype(str).tolist()
+            if px is not None and (px > half_membrane_limit_nm()).any():
+                messages.append(
+                    f"{path}: pixel sizes up to {px.max():.3g} nm/px, coarser than {limit_words()} (no run.json "
+                    "beside it says how it was segmented): if by the default unet, its outlines lack the outer "
+                    "half membrane and come out small (see `exo-vision model --subpixel-membrane`)"
+                )
+            continue
+        stem = path.name[: -len("_vesicles.csv")] if path.name.endswith("_vesicles.csv") else None
+        records += [
+            r
+            for r in run["images"]
+            if isinstance(r, dict)
+            and r.get("status") in ("done", "skipped")
+            and not r.get("duplicate_of")
+            and (stem is None or str(r.get("stem")) == stem)
+        ]
+        minima.append((run.get("parameters") or {}).get("min_diameter_nm"))
+    edge_left = sum(
+        int(truth_values(t["touches_border"]).sum())
+        for p, t in tables
+        if not keep_edge.get(p, False) and "touches_border" in t.columns
+    )
+    fields = histogram_provenance(
+        records, min_diameters_nm=minima, n_edge_left_out=edge_left, pixel_sizes_nm=sizes, pixel_sources=sources
+    )
+    note = pooled_coarse_note(sum(measured_without_half_membrane(r.get("warnings")) for r in records), len(records))
+    return fields, ([note] if note else []) + messages
 
 
 #: The group of vesicles whose grouping cell is blank.
@@ -351,13 +456,15 @@ def run(args: argparse.Namespace) -> int:
     from exo_vision._shared.atomic import file_group, remove_stale_temp_files
     from exo_vision._shared.csv_tables import csv_text
     from exo_vision.figures.histogram import size_histogram_figure
-    from exo_vision.figures.style import GROUP_COLORS, save_figure
+    from exo_vision.figures.provenance import PROVENANCE_COLUMNS, provenance_caption
+    from exo_vision.figures.style import GROUP_COLORS, figure_width_mm, save_figure
     from exo_vision.measure.tables import DIAMETER_COLUMN, table_group_names
     from exo_vision.report.table_copies import leave_out_copies
 
     out = Path(args.out)
     fmt = out.suffix.lower().lstrip(".")
     try:
+        args.tables = [tem_folder_table(raw) for raw in args.tables]
         if fmt not in ("svg", "pdf", "png"):
             raise ValueError(f"--out {out}: the figure must end in .svg, .pdf or .png")
         if not out.parent.is_dir():
@@ -382,7 +489,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--range-nm must be two finite diameters 0 <= LOW < HIGH in nm, got {low:g} {high:g}")
         check_finished_runs(args.tables)
         sessions: dict[Path, bool] = {}
-        tables = _read_tables(args.tables, text_columns=(args.group_by,), counts_edge=sessions)
+        session_runs: dict[Path, dict] = {}
+        tables = _read_tables(
+            args.tables, text_columns=(args.group_by,), counts_edge=sessions, session_runs=session_runs
+        )
         rules = border_rules([path for path, _ in tables], args.include_border)
         if args.include_border is None:
             rules.update(sessions)  # a grid session's folder: as the session counted them
@@ -426,6 +536,9 @@ def run(args: argparse.Namespace) -> int:
                 len(GROUP_COLORS),
             )
 
+        provenance, coarse = table_provenance(tables, rules, session_runs)
+        for message in coarse:
+            logger.warning("%s", message)
         fig, bins = size_histogram_figure(
             {k: v.to_numpy() for k, v in groups.items()},
             bin_width_nm=args.bin_width_nm,
@@ -437,7 +550,10 @@ def run(args: argparse.Namespace) -> int:
             range_nm=tuple(args.range_nm) if args.range_nm else None,
             title=args.title,
             edge_cut=edge_cut,
+            caption=provenance_caption(provenance, width_mm=figure_width_mm(args.width)),
         )
+        for column in PROVENANCE_COLUMNS:  # the bin table says where its diameters come from, as the figure does
+            bins[column] = provenance[column]
     except ValueError as err:
         logger.error("%s", err)
         return 2

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from exo_vision.figures.provenance import CAPTION_PT
 from exo_vision.figures.style import GROUP_COLORS, figure_width_mm, journal_figure, journal_style
 from exo_vision.measure.size_stats import (
     WEIGHT_EXPONENTS,
@@ -285,6 +286,7 @@ def size_histogram_figure(
     range_nm: tuple[float, float] | None = None,
     title: str | None = None,
     edge_cut: Mapping[str, int] | None = None,
+    caption: str | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
     """Draw a journal-style size distribution of one or more vesicle groups.
 
@@ -316,6 +318,9 @@ def size_histogram_figure(
     edge_cut : mapping of str -> int, optional
         Per group, how many of its diameters belong to vesicles cut by the image edge (counted with
         ``--include-border``, their sizes truncated); the group's legend entry says so (histogram layouts).
+    caption : str, optional
+        Text under the axes (its own line breaks kept), e.g. the provenance of
+        :func:`~exo_vision.figures.provenance.provenance_caption`; the figure grows by its lines.
 
     Returns
     -------
@@ -380,13 +385,16 @@ def size_histogram_figure(
         x_label += _bandwidth_words(data, weighting)
     height_mm = min(0.75 * figure_width_mm(width), 120.0) if n_panels == 1 else min(45.0 * n_panels, 220.0)
     # a second label line gets room of its own: the axes keep their height, and the legend its place
-    fig = journal_figure(width, height_mm=height_mm + LABEL_LINE_MM * x_label.count("\n"))
+    extra_lines = x_label.count("\n") + (caption.count("\n") + 1 if caption else 0)
+    fig = journal_figure(width, height_mm=height_mm + LABEL_LINE_MM * extra_lines)
     grid = np.linspace(axis_nm[0], axis_nm[1], 512)
     with journal_style():
         if title:  # first: the legends are fitted to the axes the title leaves
             # wrapped to the figure's width (a title of 50 characters ran off both sides of a single column)
             width_chars = max(MIN_TITLE_CHARS, int(fig.get_figwidth() * POINTS_PER_INCH / (TITLE_CHAR_EM * TITLE_PT)))
             fig.suptitle(textwrap.fill(title, width_chars), fontsize=TITLE_PT)
+        if caption:  # under the axes, where constrained layout keeps room for it
+            fig.supxlabel(caption, fontsize=CAPTION_PT, x=0.01, ha="left", multialignment="left")
         if layout in ("overlay", "side-by-side"):
             axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
             tallest = np.zeros(len(axes))

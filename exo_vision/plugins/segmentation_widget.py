@@ -46,6 +46,7 @@ from exo_vision.plugins._vesicles import (
 )
 from exo_vision.plugins._workers import release_when_finished
 from exo_vision.segmentation.api import METHODS, available_methods
+from exo_vision.segmentation.learned.coarse_outlines import limit_words
 from exo_vision.tem_analysis import cut_by_missing, rejected_by_reason, rejected_text
 from exo_vision.tem_parameters import TemParameters
 
@@ -162,7 +163,9 @@ class SegmentationWidget(Container):
             value="",
             tooltip="empty: the shipped model; or a model made by fine-tuning (exo-vision train) or with an opt-in "
             "setting turned on (exo-vision model, e.g. --join-cups to keep folded cups whole, --subpixel-membrane for "
-            "sizes from micrographs coarser than 2 nm/px)",
+            f"sizes from micrographs coarser than {limit_words()}: there the default's outlines of generated vesicles "
+            "under 50 nm came out 12-19 % small, the variant's 5-11 %; not a correction factor, real patches did not "
+            "show it)",
         )
         self._method.changed.connect(self._on_method)
         self._min_d = FloatSpinBox(

@@ -624,6 +624,17 @@ def only_copies_counted_under(grids: Sequence[TemGrid], copies: pd.DataFrame) ->
     return out
 
 
+def pooled_coarse_outline_note(tem: TemEvidence) -> str | None:
+    """What the pooled statistics must be read with when some or all pooled images (copies left out) were segmented
+    too coarse for the outer half membrane, read from their runs' warnings
+    (:func:`~exo_vision.segmentation.learned.coarse_outlines.pooled_coarse_note`); None when none was."""
+    from exo_vision.segmentation.learned.coarse_outlines import measured_without_half_membrane, pooled_coarse_note
+
+    records = [record for _, _, record in _pooled_records(tem.grids, tem.copies)]
+    n_coarse = sum(measured_without_half_membrane(r.get("warnings")) for r in records)
+    return pooled_coarse_note(n_coarse, len(records))
+
+
 def _calibration_conflicts(grids: Sequence[TemGrid], copies: pd.DataFrame) -> pd.DataFrame:
     """The pooled images (copies left out) whose run warned that the file's calibration disagrees with the burnt-in
     scale bar, with both pixel sizes (:data:`CALIBRATION_CONFLICT_COLUMNS`)."""

@@ -42,7 +42,7 @@ from exo_vision.measure.size_stats import (
     z_average_equivalent_diameter,
 )
 from exo_vision.measure.tables import truth_values
-from exo_vision.report.collect import BlotEvidence, TemEvidence, only_copies_counted_under
+from exo_vision.report.collect import BlotEvidence, TemEvidence, only_copies_counted_under, pooled_coarse_outline_note
 from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
     choose_close_up,
@@ -867,6 +867,7 @@ def _statistics(tem: TemEvidence) -> str:
         + empty
         + _split_pairs_words(tem)
         + _calibration_conflict_words(tem)
+        + _coarse_outline_words(tem)
         + _size_limit_cut_words(tem)
         + _table(["Statistic", "Value"], rows, right=(1,))
         + '<p class="note">SD with n − 1; percentiles by linear interpolation; mode = peak of a Gaussian KDE '
@@ -912,6 +913,13 @@ def _split_pairs_words(tem: TemEvidence, *, card: bool = False) -> str:
         "the groups (overlay PNG or napari) and join those that are one vesicle in napari's Curation dock before "
         "publishing.</p>"
     )
+
+
+def _coarse_outline_words(tem: TemEvidence) -> str:
+    """A paragraph saying that some or all pooled images were measured without the outer half membrane (their
+    pixels coarser than the limit), with the measured figures; "" when none was."""
+    note = pooled_coarse_outline_note(tem)
+    return f'<p class="warn">The pooled statistics: {_e(note)}.</p>' if note else ""
 
 
 def _calibration_conflict_words(tem: TemEvidence) -> str:

@@ -121,3 +121,42 @@ def test_the_pooled_row_counts_each_micrograph_once_and_the_columns_stay_in_plac
     assert int(rows.loc["pooled", "n_warnings"]) == sum(len(records[s]["warnings"]) for s in distinct)  # before: +m2
     assert int(rows.loc["pooled", "n_split_groups"]) == sum(len(records[s]["split_groups"]) for s in distinct)
     assert int(rows.loc["pooled", "n_warnings"]) == int(alone.loc["pooled", "n_warnings"])
+
+
+def _calibrated_micrographs(folder, pixel_sizes_nm):
+    folder.mkdir()
+    for seed, nm in enumerate(pixel_sizes_nm):
+        image, _ = make_synthetic_tem(
+            (256, 256), pixel_size_nm=nm, difficulty="easy", n_vesicles=4, scale_bar=False, rng=seed
+        )
+        tifffile.imwrite(
+            folder / f"m{seed}.tif", image, imagej=True, resolution=(1 / nm, 1 / nm), metadata={"unit": "nm"}
+        )
+
+
+def test_a_pool_mixing_micrographs_on_both_sides_of_the_half_membrane_limit_says_so(tmp_path, caplog):
+    """size53 F2: the same vesicles at 2.30 and 2.35 nm/px give medians 5.4 % apart (the outer half membrane is
+    added finer than 2.31 nm/px only); a pool of both kinds said nothing where its numbers are read."""
+    from exo_vision.cli.main import main
+
+    _calibrated_micrographs(tmp_path / "in", (2.0, 3.0, 3.0))
+    out = tmp_path / "out"
+    assert main(["tem", str(tmp_path / "in"), "--out", str(out), "--workers", "1"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    pooled = read_written_csv(out / "summary.csv", keep_default_na=False).set_index("image").loc["pooled"]
+    assert len(run["pooled_warnings"]) == 1
+    note = run["pooled_warnings"][0]
+    assert note.startswith("2 of the 3 pooled micrographs have pixels coarser than 2.31 nm/px")
+    assert "mixes two outline constructions" in note and "not a correction factor" in note
+    assert pooled["warnings"] == note
+    assert f"pooled statistics (vesicles.csv, the pooled row, size_histogram): {note}" in caplog.text
+
+    _calibrated_micrographs(tmp_path / "coarse", (3.0, 4.0))
+    assert main(["tem", str(tmp_path / "coarse"), "--out", str(tmp_path / "c"), "--workers", "1"]) == 0
+    (note,) = json.loads((tmp_path / "c" / "run.json").read_text())["pooled_warnings"]
+    assert note.startswith("every pooled micrograph (2) has pixels coarser than 2.31 nm/px: its sizes come from")
+    assert "12-19 %" in note
+
+    _calibrated_micrographs(tmp_path / "fine", (1.0, 2.0))
+    assert main(["tem", str(tmp_path / "fine"), "--out", str(tmp_path / "f"), "--workers", "1"]) == 0
+    assert json.loads((tmp_path / "f" / "run.json").read_text())["pooled_warnings"] == []

@@ -23,6 +23,14 @@ from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
 from exo_vision.segmentation.learned.card_check import TRAINED_PIXEL_SIZES_KEY
+from exo_vision.segmentation.learned.coarse_outlines import (
+    DEFAULT_BIAS_WORDS,
+    DISK_SQUARED_SLACK_PX2,
+    MEMBRANE_THICKNESS_NM,
+    REAL_DATA_WORDS,
+    VARIANT_BIAS_WORDS,
+    half_membrane_limit_nm,
+)
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
 from exo_vision.segmentation.learned.parameters import FLIP_COUNTS, InstanceThresholds
 from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
@@ -50,18 +58,11 @@ TERRITORY_PX = 2
 #: Sigma (working-scale px) of the Gaussian that smooths a territory's signed distance before it is enlarged: a
 #: contact drawn by the watershed zigzags by single working pixels (addenda 24-26 of the decision rules).
 CONTACT_SMOOTHING_PX = 1.0
-#: The network outlines vesicles along their membrane's darkest line (as the generator draws
-#: them); the reported outline lies half a membrane further out, at the membrane's outer edge,
-#: as the classical method places it (its ``membrane_thickness_nm`` = 4).
-MEMBRANE_THICKNESS_NM = 4.0
 #: The foreground threshold moves by this much per unit of sensitivity away from 0.5 (sensitivity 1
 #: lowers the model's own threshold by 0.2, sensitivity 0 raises it by 0.2).
 SENSITIVITY_THRESHOLD_SPAN = 0.4
 #: ... and stays within these bounds (a threshold near 0 or 1 keeps noise or loses every vesicle).
 FOREGROUND_THRESHOLD_BOUNDS = (0.1, 0.9)
-#: A pixel is in the growing disk when its squared distance to the centre is within radius**2 plus
-#: this (px**2): the disk of radius 1 is then the 3 x 3 cross, not a single pixel with ragged arms.
-DISK_SQUARED_SLACK_PX2 = 0.25
 #: Label ids below this fit the 16-bit image cv2 dilates fastest (float32 above it, exact below 2**24).
 UINT16_LABEL_LIMIT = 2**16
 #: The polarity is read against a ring this many px wide around the instances (the dilation square's
@@ -69,30 +70,21 @@ UINT16_LABEL_LIMIT = 2**16
 POLARITY_RING_SQUARE_PX = 9
 
 
-def half_membrane_limit_nm() -> float:
-    """The coarsest pixel size (nm) at which :func:`grow_labels` still adds the outer half membrane.
-
-    Coarser, the disk of half a membrane is a single pixel (or nothing), so the
-    outline stays on the membrane's middle line.
-    """
-    return 0.5 * MEMBRANE_THICKNESS_NM / float(np.sqrt(1.0 - DISK_SQUARED_SLACK_PX2))
-
-
 def coarse_outline_warning(pixel_size_nm: float, thresholds: InstanceThresholds) -> str | None:
     """The warning for a micrograph too coarse for the outer half membrane, or None.
 
-    The figures quoted are ``benchmarks/tem_coarse_sizes.py``'s (generated
-    scenes shown at 2.5-5 nm/px, the int8 default; docs/benchmarks.md).
+    The figures quoted are ``benchmarks/tem_coarse_sizes.py``'s for both ways of making a coarse generated
+    micrograph (rendered at 1 nm/px and downscaled, or rendered at the coarse pixel size), with the real
+    FRU-Net patches' result (:mod:`~exo_vision.segmentation.learned.coarse_outlines`; docs/benchmarks.md).
     """
     limit = half_membrane_limit_nm()
     if thresholds.subpixel_membrane or pixel_size_nm <= limit:
         return None
     return (
         f"pixel size {pixel_size_nm:.3g} nm/px is coarser than {limit:.2f} nm/px: the outer half of the stained "
-        "membrane (2 nm) is under one pixel and is not added, so outlines come out small (on generated scenes at "
-        "2.5-5 nm/px: vesicles under 50 nm about 12-14 %, 50-100 nm about 7 %, 100 nm and over about 4 %). "
-        f"Acquire at {limit:.2f} nm/px or finer, or segment with a model made by "
-        "`exo-vision model --subpixel-membrane` (under half that bias: vesicles under 50 nm about 5-6 %)"
+        f"membrane (2 nm) is under one pixel and is not added, so outlines come out small ({DEFAULT_BIAS_WORDS}; "
+        f"{REAL_DATA_WORDS}). Acquire at {limit:.2f} nm/px or finer, or segment with a model made by "
+        f"`exo-vision model --subpixel-membrane` (on the same scenes: {VARIANT_BIAS_WORDS})"
     )
 
 

@@ -62,7 +62,8 @@ class InstanceThresholds:
         (:func:`~exo_vision.segmentation.learned.network_input.normalise_for_network`).
     subpixel_membrane : bool
         How the outer half membrane is added where a full-resolution pixel is
-        wider than half a membrane (micrographs coarser than 2 nm/px): false
+        wider than half a membrane (micrographs coarser than
+        :func:`~exo_vision.segmentation.learned.coarse_outlines.half_membrane_limit_nm`, 2.31 nm/px): false
         dilates each outline by a disk, which there is a single pixel and adds
         nothing; true moves the foreground map's contour outwards by half a
         membrane on the working grid, a fraction of a pixel
