@@ -93,6 +93,13 @@ FAINT_ROW_MAX_HEIGHTS = 2.0
 #: of the members of the other rows under the bar, when there are at least :data:`FAINT_ROW_MIN_BUMPS` of them (an
 #: 8-bit export's sub-level staircase bumps line up across a few lanes by chance).
 FAINT_ROW_RECUR_BUMP_FACTOR = 3.0
+#: ... and at least this many profile-noise SDs (the median over them): the noise bumps that join a band row on the
+#: empty lanes of real 16-bit blots reach about 12 (:data:`ROW_ANCHOR_NOISE_SDS`); a DNA gel's wells, a row of real
+#: signal in every lane that no analyst boxes, stand 8-9.
+FAINT_ROW_MIN_NOISE_SDS = 12.0
+#: The faint members that carry a band row (:func:`_faint_cores`) are measured in windows this many times their median
+#: half-height width, centred on their own cores: 1.5 widths either side hold 99.9 % of a Gaussian band.
+FAINT_CORE_WINDOW_HALF_HEIGHTS = 3.0
 #: In a smear marker's band row (CD63) a lane's window reaches at most this many times the row's median reach from
 #: the band's centre, up and down (the median over the row's strong members) ...
 SMEAR_REACH_FACTOR = 1.15
@@ -122,6 +129,9 @@ class BandCandidate:
         when isolated); the background is read just outside it.
     noise_sd : float
         Noise SD of the lane profile the band was found on (intensity per pixel; NaN when unknown).
+    core_top_px, core_bottom_px : int
+        First row and one past the last row of the run around the band's highest row that stays above half its
+        rise over its lowest row (-1 when unknown).
     """
 
     y_top_px: int
@@ -131,6 +141,8 @@ class BandCandidate:
     cluster_top_px: int = -1
     cluster_bottom_px: int = -1
     noise_sd: float = float("nan")
+    core_top_px: int = -1
+    core_bottom_px: int = -1
 
 
 @dataclass
@@ -380,12 +392,34 @@ def _candidates(
             a, b, p, _ = spans[i]
             seg = flat[a:b] - flat[a:b].min()
             y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
+            ha, hb = _core(seg)
             out.append(
                 BandCandidate(
-                    a + y_offset_px, b + y_offset_px, y + y_offset_px, p, ca + y_offset_px, cb + y_offset_px, noise
+                    a + y_offset_px,
+                    b + y_offset_px,
+                    y + y_offset_px,
+                    p,
+                    ca + y_offset_px,
+                    cb + y_offset_px,
+                    noise,
+                    a + ha + y_offset_px,
+                    a + hb + y_offset_px,
                 )
             )
     return out
+
+
+def _core(seg: np.ndarray) -> tuple[int, int]:
+    """First row and one past the last of the run around ``seg``'s highest row that stays above half its maximum
+    (``seg`` is a band's rows less their lowest)."""
+    r = int(np.argmax(seg))
+    above = seg > seg[r] / 2
+    a, b = r, r + 1
+    while a > 0 and above[a - 1]:
+        a -= 1
+    while b < seg.size and above[b]:
+        b += 1
+    return a, b
 
 
 def band_rows(
@@ -458,9 +492,13 @@ def band_rows(
         rel_cbottom = max(rel_bottom, max(m.cluster_bottom_px - mids[li] for li, m in strong.items()))
         # the lanes that surely hold the band: the strong members, and faint ones far above their noise
         anchors = {li: m for li, m in g.items() if li in strong or m.prominence >= ROW_ANCHOR_NOISE_SDS * m.noise_sd}
+        cores = {} if smear else _faint_cores(g, strong, xs)
         windows = []
         for li, lane in enumerate(lanes):
-            if li in strong:
+            if li in cores:
+                top, bottom = cores[li]
+                ctop, cbottom = top, bottom
+            elif li in strong:
                 # a clear band keeps its own extent, so its window never depends on the other lanes
                 # (editing a neighbour lane must not change this lane's numbers)
                 m = strong[li]
@@ -481,6 +519,28 @@ def band_rows(
             windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom, prominence))
         rows.append(windows)
     return rows
+
+
+def _faint_cores(
+    group: dict[int, BandCandidate], strong: dict[int, BandCandidate], xs: np.ndarray
+) -> dict[int, tuple[int, int]]:
+    """Windows ``{lane index: (top, bottom)}`` (rows) of the faint members of a band row that carry the row.
+
+    When the row's members under its strong ones (``strong``) recur across the lanes (:func:`_recurs`) and outnumber
+    them (a faint band in the sample lanes at the row of a ladder's broad marks; weaker lanes beside one saturated
+    lane), each is measured in a window of :data:`FAINT_CORE_WINDOW_HALF_HEIGHTS` times the faint members' median
+    half-height width, centred on its own core (:attr:`BandCandidate.core_top_px`), not in the strong members'
+    height: a ladder mark's or a saturated band's feet reach far past a faint band, and on the tail of a band above
+    the straight background under so tall a window lies over the faint band. Under a majority of strong members (a
+    dilution's tail) the faint ones keep the strong height. Empty otherwise.
+    """
+    faint = {li: m for li, m in group.items() if li not in strong and m.core_top_px >= 0}
+    if len(faint) <= len(strong) or len(faint) < FAINT_ROW_MIN_LANES or not _recurs(faint, xs, np.inf, 0.0):
+        return {}
+    core = float(np.median([m.core_bottom_px - m.core_top_px for m in faint.values()]))
+    half = FAINT_CORE_WINDOW_HALF_HEIGHTS * core / 2
+    mids = {li: (m.core_top_px + m.core_bottom_px) / 2 for li, m in faint.items()}
+    return {li: (int(np.floor(c - half)), int(np.ceil(c + half))) for li, c in mids.items()}
 
 
 def _smear_reach(group: dict[int, BandCandidate]) -> dict[int, BandCandidate]:
@@ -548,11 +608,15 @@ def _rows_kept(
 def _recurs(group: dict[int, BandCandidate], xs: np.ndarray, tall: float, bump: float) -> bool:
     """Whether a band row (lane index -> candidate) runs across the lanes: members at most ``tall`` rows tall that
     touch no other band of their lane (pieces of a band beside them recur too) in at least
-    :data:`FAINT_ROW_MIN_LANES` lanes, their median prominence over ``bump`` (intensity per pixel), their centres
+    :data:`FAINT_ROW_MIN_LANES` lanes, their median prominence over ``bump`` (intensity per pixel) and
+    :data:`FAINT_ROW_MIN_NOISE_SDS` profile-noise SDs (where the noise is known), their centres
     (px) within :data:`FAINT_ROW_MAX_OFF_CURVE` of their median height of a smooth curve over the lane centres ``xs``
     (px): a straight line through three, a parabola through more."""
     lanes = sorted(li for li, m in group.items() if _alone({li: m}) and m.y_bottom_px - m.y_top_px <= tall)
     if len(lanes) < FAINT_ROW_MIN_LANES or np.median([group[li].prominence for li in lanes]) <= bump:
+        return False
+    sds = [group[li].prominence / group[li].noise_sd for li in lanes if group[li].noise_sd > 0]
+    if sds and np.median(sds) < FAINT_ROW_MIN_NOISE_SDS:
         return False
     x = xs[lanes]
     mids = np.array([(group[li].y_top_px + group[li].y_bottom_px) / 2 for li in lanes])

@@ -105,3 +105,31 @@ def test_only_band_shaped_rows_above_the_membranes_bumps_count_as_recurring():
     assert kept(strong, row(200, 60, 60.0)) == [101]  # a blotch row: 120 rows against the strip's 30
     assert kept(strong, row(200, 12, 6.0)) == [101]  # no more than 3x the membrane's bumps
     assert kept(strong, row(200, 12, 60.0, jitter=(0, 8, 0, -8, 0, 8))) == [101]  # off any smooth curve
+
+
+def test_a_faint_row_shared_by_two_broad_marks_is_measured_in_its_own_height():
+    """stop 53: on the PLOS g006 beta-actin panel a faint band (1.5-2.3 grey levels) below beta-actin runs in the 5
+    sample lanes at the row of the two ladder lanes' broad marks; the marks (90 rows from foot to foot) set every
+    lane's window, and the straight background under the tail of the band above read about 0 in them. Where the
+    faint members recur and outnumber the strong ones, each is measured in 3 of their half-height widths around its
+    own core; the strong members keep their own extents."""
+    from exo_vision.blot.bands import BandCandidate, band_rows
+    from exo_vision.blot.lanes import Lane
+
+    lanes = [Lane(1, i + 1, 0, 600, 50.0 + 60 * i, 50.0 + 60 * i, 40.0) for i in range(7)]
+    mark = [BandCandidate(321, 411, 366.0, 90.0, 321, 411, 0.15, 357, 376) for _ in (0, 6)]
+    faint = [BandCandidate(340, 400, 365.0 - i, 2.6, 340, 400, 0.15, 358 - i, 372 - i) for i in range(5)]
+    (row,) = band_rows(lanes, [[mark[0]], *[[c] for c in faint], [mark[1]]])
+    assert [(w.y_top_px, w.y_bottom_px) for w in row] == [
+        (321, 411),
+        (344, 386),
+        (343, 385),
+        (342, 384),
+        (341, 383),
+        (340, 382),
+        (321, 411),
+    ]
+    # under a majority of strong members the faint ones are the same band run weaker: the strong height holds
+    strong = [BandCandidate(321, 411, 366.0, 90.0, 321, 411, 0.15, 357, 376) for _ in range(4)]
+    (row,) = band_rows(lanes, [[c] for c in strong] + [[c] for c in faint[:3]])
+    assert {w.y_bottom_px - w.y_top_px for w in row} == {90}
