@@ -133,3 +133,27 @@ def test_a_faint_row_shared_by_two_broad_marks_is_measured_in_its_own_height():
     strong = [BandCandidate(321, 411, 366.0, 90.0, 321, 411, 0.15, 357, 376) for _ in range(4)]
     (row,) = band_rows(lanes, [[c] for c in strong] + [[c] for c in faint[:3]])
     assert {w.y_bottom_px - w.y_top_px for w in row} == {90}
+
+
+def test_the_faint_band_below_beta_actin_of_plos_g006_is_reported_in_lanes_1_to_5():
+    """stop 53: the PLOS ONE 0265461 figure 6a beta-actin panel (8-bit figure export, cropped as in
+    ``benchmarks/blot_truth/images.csv``): the faint band below the one under beta-actin (1.5-2.3 grey levels, boxed at
+    crop rows 349-373 in sample lanes 1-5, found lanes 3-7 beside the ladders) was measured in the ladder marks'
+    90-row windows and read about 0. It is reported in those five lanes, each over its LoD; the empty lanes beside
+    the samples (2, 9) and sample lane 6, where the band is under one grey level, report nothing there."""
+    from pathlib import Path
+
+    import tifffile
+
+    data = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+    path = data / "blots" / "plos_pone.0265461.g006_figure.tif"
+    if not path.is_file():
+        pytest.skip(f"real test image not present at {path}")
+    rgb = tifffile.imread(path)
+    crop = rgb[879:1495, 220:1740, :3].mean(axis=-1).round().astype(np.uint8)
+    res = quantify_blot(crop, polarity="dark")
+    b = res.bands[res.bands.present]
+    row = b[(b.y_px > 340) & (b.y_px < 380) & (b.lane.between(2, 9))].sort_values("lane")
+    assert row.lane.tolist() == [3, 4, 5, 6, 7]
+    assert (row.volume > 1.4 * row.lod_volume).all() and row.detected.all()
+    assert row.y_px.to_numpy() == pytest.approx([363, 363, 363, 363, 359], abs=4)
