@@ -157,3 +157,17 @@ def test_the_faint_band_below_beta_actin_of_plos_g006_is_reported_in_lanes_1_to_
     assert row.lane.tolist() == [3, 4, 5, 6, 7]
     assert (row.volume > 1.4 * row.lod_volume).all() and row.detected.all()
     assert row.y_px.to_numpy() == pytest.approx([363, 363, 363, 363, 359], abs=4)
+
+
+def test_faint_lanes_beside_a_strong_lane_among_them_keep_its_height():
+    """stop 53: with the strong member among the faint ones (one saturated lane of a smear row; generated random
+    blot seed 2 lost 55 % of its smear volumes and two lanes when its weaker lanes took core windows) every lane keeps
+    the strong member's height."""
+    from exo_vision.blot.bands import BandCandidate, band_rows
+    from exo_vision.blot.lanes import Lane
+
+    lanes = [Lane(1, i + 1, 0, 600, 50.0 + 60 * i, 50.0 + 60 * i, 40.0) for i in range(6)]
+    mark = BandCandidate(321, 411, 366.0, 90.0, 321, 411, 0.15, 357, 376)
+    faint = [BandCandidate(340, 400, 365.0 - i, 2.6, 340, 400, 0.15, 358 - i, 372 - i) for i in range(5)]
+    (row,) = band_rows(lanes, [[faint[0]], [faint[1]], [mark], [faint[2]], [faint[3]], [faint[4]]])
+    assert {w.y_bottom_px - w.y_top_px for w in row} == {90}
