@@ -77,6 +77,29 @@ FAINT_ROW_MIN_BUMPS = 5
 #: 10-26 times their few flat bumps, are unannotated pieces beside a faint doublet), and when each member touches
 #: no other band of its lane (not a piece of a band beside it).
 FAINT_ROW_MIN_BAR_FRACTION = 0.4
+#: A band row under the relative bar is also kept when it recurs: it holds a member in at least this many lanes ...
+FAINT_ROW_MIN_LANES = 3
+#: ... whose centres lie on one smooth curve across the lanes (a straight line through three members, a parabola
+#: through more: the row's smile and tilt), none further from it than this fraction of the members' median height
+#: (a noise bump or a blotch that joins a row by overlap sits anywhere in it), counting the members that touch no
+#: other band of their lane. Each lane of a kept row is then called present only when its window's volume clears
+#: that lane's own LoD, as in every row.
+FAINT_ROW_MAX_OFF_CURVE = 0.15
+#: ... counting only members at most this many times as tall as the median member of the rows over the bar: a band
+#: run faintly is as tall as the strip's bands, a blotch of the membrane that recurs across the lanes several times
+#: taller (on generated MISEV frames 140-row blotches beside a 30-row calnexin band).
+FAINT_ROW_MAX_HEIGHTS = 2.0
+#: ... and whose median prominence stands at least this many times above the membrane's bumps: the median prominence
+#: of the members of the other rows under the bar, when there are at least :data:`FAINT_ROW_MIN_BUMPS` of them (an
+#: 8-bit export's sub-level staircase bumps line up across a few lanes by chance).
+FAINT_ROW_RECUR_BUMP_FACTOR = 3.0
+#: ... and at least this many profile-noise SDs (the median over them): the noise bumps that join a band row on the
+#: empty lanes of real 16-bit blots reach about 12 (:data:`ROW_ANCHOR_NOISE_SDS`); a DNA gel's wells, a row of real
+#: signal in every lane that no analyst boxes, stand 8-9.
+FAINT_ROW_MIN_NOISE_SDS = 12.0
+#: The faint members that carry a band row (:func:`_faint_cores`) are measured in windows this many times their median
+#: half-height width, centred on their own cores: 1.5 widths either side hold 99.9 % of a Gaussian band.
+FAINT_CORE_WINDOW_HALF_HEIGHTS = 3.0
 #: In a smear marker's band row (CD63) a lane's window reaches at most this many times the row's median reach from
 #: the band's centre, up and down (the median over the row's strong members) ...
 SMEAR_REACH_FACTOR = 1.15
@@ -106,6 +129,9 @@ class BandCandidate:
         when isolated); the background is read just outside it.
     noise_sd : float
         Noise SD of the lane profile the band was found on (intensity per pixel; NaN when unknown).
+    core_top_px, core_bottom_px : int
+        First row and one past the last row of the run around the band's highest row that stays above half its
+        rise over its lowest row (-1 when unknown).
     """
 
     y_top_px: int
@@ -115,6 +141,8 @@ class BandCandidate:
     cluster_top_px: int = -1
     cluster_bottom_px: int = -1
     noise_sd: float = float("nan")
+    core_top_px: int = -1
+    core_bottom_px: int = -1
 
 
 @dataclass
@@ -364,12 +392,34 @@ def _candidates(
             a, b, p, _ = spans[i]
             seg = flat[a:b] - flat[a:b].min()
             y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
+            ha, hb = _core(seg)
             out.append(
                 BandCandidate(
-                    a + y_offset_px, b + y_offset_px, y + y_offset_px, p, ca + y_offset_px, cb + y_offset_px, noise
+                    a + y_offset_px,
+                    b + y_offset_px,
+                    y + y_offset_px,
+                    p,
+                    ca + y_offset_px,
+                    cb + y_offset_px,
+                    noise,
+                    a + ha + y_offset_px,
+                    a + hb + y_offset_px,
                 )
             )
     return out
+
+
+def _core(seg: np.ndarray) -> tuple[int, int]:
+    """First row and one past the last of the run around ``seg``'s highest row that stays above half its maximum
+    (``seg`` is a band's rows less their lowest)."""
+    r = int(np.argmax(seg))
+    above = seg > seg[r] / 2
+    a, b = r, r + 1
+    while a > 0 and above[a - 1]:
+        a -= 1
+    while b < seg.size and above[b]:
+        b += 1
+    return a, b
 
 
 def band_rows(
@@ -391,7 +441,8 @@ def band_rows(
         Band rows whose strongest band is weaker than this fraction of the
         strip's strongest band are dropped (blotches, faint cross-reactions),
         unless it stands :data:`FAINT_ROW_BUMP_FACTOR` times above the strip's
-        bare-membrane bumps (:func:`_rows_kept`).
+        bare-membrane bumps or recurs across the lanes on one smooth curve
+        (:func:`_rows_kept`).
     smear : bool
         The strip's marker runs as a smear (CD63): a lane's window reaches no further from its band's centre than
         :data:`SMEAR_REACH_FACTOR` times the row's median reach (:func:`_smear_reach`).
@@ -424,12 +475,12 @@ def band_rows(
             groups.append({li: c})
         else:
             best[li] = c
-    groups = _rows_kept(groups, min_relative_prominence)
+    xs = np.array([lane.x_centre_px for lane in lanes])
+    groups = _rows_kept(groups, min_relative_prominence, xs)
     groups.sort(key=lambda g: np.median([m.y_px for m in g.values()]))
     if smear:
         groups = [_smear_reach(g) for g in groups]
     rows = []
-    xs = np.array([lane.x_centre_px for lane in lanes])
     for number, g in enumerate(groups, start=1):
         mids = {li: (m.y_top_px + m.y_bottom_px) / 2 for li, m in g.items()}
         # the strong members define the window height (faint bands have noisy extents)
@@ -441,9 +492,13 @@ def band_rows(
         rel_cbottom = max(rel_bottom, max(m.cluster_bottom_px - mids[li] for li, m in strong.items()))
         # the lanes that surely hold the band: the strong members, and faint ones far above their noise
         anchors = {li: m for li, m in g.items() if li in strong or m.prominence >= ROW_ANCHOR_NOISE_SDS * m.noise_sd}
+        cores = {} if smear else _faint_cores(g, strong, xs)
         windows = []
         for li, lane in enumerate(lanes):
-            if li in strong:
+            if li in cores:
+                top, bottom = cores[li]
+                ctop, cbottom = top, bottom
+            elif li in strong:
                 # a clear band keeps its own extent, so its window never depends on the other lanes
                 # (editing a neighbour lane must not change this lane's numbers)
                 m = strong[li]
@@ -464,6 +519,31 @@ def band_rows(
             windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom, prominence))
         rows.append(windows)
     return rows
+
+
+def _faint_cores(
+    group: dict[int, BandCandidate], strong: dict[int, BandCandidate], xs: np.ndarray
+) -> dict[int, tuple[int, int]]:
+    """Windows ``{lane index: (top, bottom)}`` (rows) of the faint members of a band row that carry the row.
+
+    When the row's members under its strong ones (``strong``) recur across the lanes (:func:`_recurs`), outnumber
+    them, and the strong ones all lie in lanes beyond either end of the faint ones' lanes (a faint band in the sample
+    lanes at the row of the broad marks of ladders beside them), each is measured in a window of :data:`FAINT_CORE_WINDOW_HALF_HEIGHTS` times the faint members' median
+    half-height width, centred on its own core (:attr:`BandCandidate.core_top_px`), not in the strong members'
+    height: a ladder mark's or a saturated band's feet reach far past a faint band, and on the tail of a band above
+    the straight background under so tall a window lies over the faint band. Under a majority of strong members (a
+    dilution's tail), or beside a strong member among them (one saturated lane of a smear row, whose weaker lanes'
+    feet reach as far), the faint ones keep the strong height. Empty otherwise.
+    """
+    faint = {li: m for li, m in group.items() if li not in strong and m.core_top_px >= 0}
+    if len(faint) <= len(strong) or len(faint) < FAINT_ROW_MIN_LANES or not _recurs(faint, xs, np.inf, 0.0):
+        return {}
+    if any(min(faint) < li < max(faint) for li in strong):
+        return {}
+    core = float(np.median([m.core_bottom_px - m.core_top_px for m in faint.values()]))
+    half = FAINT_CORE_WINDOW_HALF_HEIGHTS * core / 2
+    mids = {li: (m.core_top_px + m.core_bottom_px) / 2 for li, m in faint.items()}
+    return {li: (int(np.floor(c - half)), int(np.ceil(c + half))) for li, c in mids.items()}
 
 
 def _smear_reach(group: dict[int, BandCandidate]) -> dict[int, BandCandidate]:
@@ -488,7 +568,7 @@ def _smear_reach(group: dict[int, BandCandidate]) -> dict[int, BandCandidate]:
 
 
 def _rows_kept(
-    groups: list[dict[int, BandCandidate]], min_relative_prominence: float
+    groups: list[dict[int, BandCandidate]], min_relative_prominence: float, xs: np.ndarray
 ) -> list[dict[int, BandCandidate]]:
     """The band rows ``groups`` (lane index -> candidate) kept by :func:`band_rows`.
 
@@ -497,13 +577,55 @@ def _rows_kept(
     prominence of the members of the rows under that bar, at least :data:`FAINT_ROW_MIN_BUMPS` of them), reaches
     :data:`FAINT_ROW_MIN_BAR_FRACTION` of the bar, and each of its members touches no other band of its lane: a
     faint band that shows in one lane only (a second band of the one loaded lane) is no bump of the membrane.
+    A row under the bar that recurs across the lanes (:func:`_recurs`; lane centres ``xs``, px; members at most
+    :data:`FAINT_ROW_MAX_HEIGHTS` times as tall as the median member of the rows over the bar) is kept too: a
+    faint band run in several lanes under much stronger ones.
     """
     peaks = [max(m.prominence for m in g.values()) for g in groups]
     bar = min_relative_prominence * max(peaks)
     low = [m.prominence for g, p in zip(groups, peaks, strict=True) if p < bar for m in g.values()]
     bumps = float(np.median(low)) if len(low) >= FAINT_ROW_MIN_BUMPS else np.inf
     floor = max(FAINT_ROW_BUMP_FACTOR * bumps, FAINT_ROW_MIN_BAR_FRACTION * bar)
-    return [g for g, p in zip(groups, peaks, strict=True) if p >= bar or (p >= floor and _alone(g))]
+    tall = FAINT_ROW_MAX_HEIGHTS * float(
+        np.median(
+            [m.y_bottom_px - m.y_top_px for g, p in zip(groups, peaks, strict=True) if p >= bar for m in g.values()]
+        )
+    )
+    kept = []
+    for i, (g, p) in enumerate(zip(groups, peaks, strict=True)):
+        if p >= bar or (p >= floor and _alone(g)):
+            kept.append(g)
+            continue
+        others = [
+            m.prominence
+            for j, (h, q) in enumerate(zip(groups, peaks, strict=True))
+            if q < bar and j != i
+            for m in h.values()
+        ]
+        bump = float(np.median(others)) if len(others) >= FAINT_ROW_MIN_BUMPS else 0.0
+        if _recurs(g, xs, tall, FAINT_ROW_RECUR_BUMP_FACTOR * bump):
+            kept.append(g)
+    return kept
+
+
+def _recurs(group: dict[int, BandCandidate], xs: np.ndarray, tall: float, bump: float) -> bool:
+    """Whether a band row (lane index -> candidate) runs across the lanes: members at most ``tall`` rows tall that
+    touch no other band of their lane (pieces of a band beside them recur too) in at least
+    :data:`FAINT_ROW_MIN_LANES` lanes, their median prominence over ``bump`` (intensity per pixel) and
+    :data:`FAINT_ROW_MIN_NOISE_SDS` profile-noise SDs (where the noise is known), their centres
+    (px) within :data:`FAINT_ROW_MAX_OFF_CURVE` of their median height of a smooth curve over the lane centres ``xs``
+    (px): a straight line through three, a parabola through more."""
+    lanes = sorted(li for li, m in group.items() if _alone({li: m}) and m.y_bottom_px - m.y_top_px <= tall)
+    if len(lanes) < FAINT_ROW_MIN_LANES or np.median([group[li].prominence for li in lanes]) <= bump:
+        return False
+    sds = [group[li].prominence / group[li].noise_sd for li in lanes if group[li].noise_sd > 0]
+    if sds and np.median(sds) < FAINT_ROW_MIN_NOISE_SDS:
+        return False
+    x = xs[lanes]
+    mids = np.array([(group[li].y_top_px + group[li].y_bottom_px) / 2 for li in lanes])
+    height = float(np.median([group[li].y_bottom_px - group[li].y_top_px for li in lanes]))
+    coef = np.polyfit(x, mids, 1 if len(lanes) == FAINT_ROW_MIN_LANES else 2)
+    return bool(np.abs(mids - np.polyval(coef, x)).max() <= FAINT_ROW_MAX_OFF_CURVE * height)
 
 
 def _alone(group: dict[int, BandCandidate]) -> bool:
