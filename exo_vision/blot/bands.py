@@ -527,13 +527,14 @@ def _faint_cores(
     """Windows ``{lane index: (top, bottom)}`` (rows) of the faint members of a band row that carry the row.
 
     When the row's members under its strong ones (``strong``) recur across the lanes (:func:`_recurs`), outnumber
-    them, and the strong ones all lie in lanes beyond either end of the faint ones' lanes (a faint band in the sample
-    lanes at the row of the broad marks of ladders beside them), each is measured in a window of :data:`FAINT_CORE_WINDOW_HALF_HEIGHTS` times the faint members' median
-    half-height width, centred on its own core (:attr:`BandCandidate.core_top_px`), not in the strong members'
-    height: a ladder mark's or a saturated band's feet reach far past a faint band, and on the tail of a band above
-    the straight background under so tall a window lies over the faint band. Under a majority of strong members (a
-    dilution's tail), or beside a strong member among them (one saturated lane of a smear row, whose weaker lanes'
-    feet reach as far), the faint ones keep the strong height. Empty otherwise.
+    them, and the strong ones all lie in lanes beyond either end of the faint ones' lanes (a faint band in the
+    sample lanes at the row of the broad marks of ladders beside them), each is measured in a window of
+    :data:`FAINT_CORE_WINDOW_HALF_HEIGHTS` times the faint members' median half-height width, centred on its own
+    core (:attr:`BandCandidate.core_top_px`), not in the strong members' height: a ladder mark's or a saturated
+    band's feet reach far past a faint band, and on the tail of a band above the straight background under so tall a
+    window lies over the faint band. Under a majority of strong members (a dilution's tail), or beside a strong
+    member among them (one saturated lane of a smear row, whose weaker lanes' feet reach as far), the faint ones
+    keep the strong height. Empty otherwise.
     """
     faint = {li: m for li, m in group.items() if li not in strong and m.core_top_px >= 0}
     if len(faint) <= len(strong) or len(faint) < FAINT_ROW_MIN_LANES or not _recurs(faint, xs, np.inf, 0.0):
