@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from exo_vision._shared.interrupt import caused_by_interrupt, terminated_as_interrupted
 from exo_vision._shared.paths import display_path
@@ -320,7 +320,7 @@ class _CommandLineError(ValueError):
 class _RaisingParser(argparse.ArgumentParser):
     """An argument parser that raises instead of printing usage and exiting."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _CommandLineError(message)
 
 
