@@ -91,3 +91,16 @@ def test_flips_cost_in_help_is_the_one_the_readmes_quote(capsys):
     )
     assert "at about 1.9 times the default's time per micrograph end to end" in readme
     assert "Four flips cost about 1.9 times the default's time per micrograph end to end" in models_readme
+
+
+def test_the_float_network_written_beside_an_int8_copy_is_announced(tmp_path, capsys):
+    out_model = tmp_path / "m" / "cups.onnx"
+    assert main(["model", "--join-cups", "--out", str(out_model)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    float_copy = tmp_path / "m" / "cups_float.onnx"
+    assert float_copy.is_file() and load_card(out_model).card["float_file"] == float_copy.name
+    assert f"wrote {out_model}, {out_model.with_suffix('.json')} and {float_copy}" in printed
+    assert "keep the three files together" in printed
+    with pytest.raises(SystemExit):
+        main(["model", "--help"])
+    assert "also gets MODEL_float.onnx" in " ".join(capsys.readouterr().out.split())
