@@ -4,7 +4,10 @@ Prints one JSON object per file on stdout (JSON Lines), in the order given:
 ``path``, ``kind``, ``shape``, ``dtype``, ``pixel_size_nm`` (or null),
 ``pixel_size_source``, for blots ``polarity``, ``max_value``, ``exposure_s``,
 and ``warnings`` when there are any. A file that cannot be read gives
-``{"path": ..., "error": ...}``; every file is reported before the command
+``{"path": ..., "error": ...}``; a stack or a file with non-square pixels,
+which can be read but not analysed as one 2-D image as it is, gives what can
+be read (``shape``, ``dtype``, ``frames``, ``pixel_size_yx_nm`` per axis,
+``pixel_size_source``) with an ``error`` that says what to do; every file is reported before the command
 exits with status 1 if any failed.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from typing import Any, Literal
 
@@ -31,7 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "per line: path, kind (tem/blot/unknown), shape, dtype, pixel_size_nm (or null), "
             "pixel_size_source ('file metadata: <tag>', 'scale bar', 'user' or 'none'), and for "
             "blots polarity, max_value (saturation level) and exposure_s. Unreadable files give "
-            '{"path": ..., "error": ...}; the exit status is 1 if any file failed.'
+            '{"path": ..., "error": ...}; a stack or a file with non-square pixels gives what can be read '
+            "(shape, dtype, frames, pixel_size_yx_nm per axis, pixel_size_source) and an error that says what "
+            "to do. The exit status is 1 if any file failed or cannot be analysed as one 2-D image."
         ),
     )
     p.add_argument(
@@ -102,12 +108,80 @@ def describe(
     shown = display_path(path)
     try:
         image = read_image(path, kind=kind, frame=frame, scale_bar=scale_bar, max_megapixels=max_megapixels)
-    except (ImageReadError, ValueError, OSError) as exc:
+    except ImageReadError as exc:
+        if exc.viewable:
+            return _describe_unanalysable(path, exc, frame=frame, max_megapixels=max_megapixels)
+        return {"path": shown, "error": display_path(str(exc))}
+    except (ValueError, OSError) as exc:
         return {"path": shown, "error": display_path(str(exc))}
     except MemoryError:
         return {"path": shown, "error": f"{shown}: not enough memory to read this file"}
     out = image.info()
     out["path"] = shown
+    return printable(out)  # type: ignore[return-value]
+
+
+def _describe_unanalysable(path: str, exc: Any, *, frame: int | None, max_megapixels: float | None) -> dict[str, Any]:
+    """What can be read of a stack or a file with non-square pixels, with an ``error`` that says what to do.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    exc : ImageReadError
+        Why :func:`exo_vision.io.read_image` refused it (``viewable``: a stack or non-square pixels).
+    frame : int or None
+        The frame asked for (its stack is described whole).
+    max_megapixels : float or None
+        Limit on the decoded size.
+
+    Returns
+    -------
+    dict
+        ``path``, ``shape``, ``dtype``, ``frames``, ``rgb``, ``pixel_size_yx_nm`` (nm per pixel along rows and
+        columns, null when uncalibrated), ``pixel_size_source``, ``slice_spacing_nm`` when the frames are a
+        volume's slices, ``warnings`` when there are any, and ``error``: the problem and the advice.
+    """
+    import numpy as np
+
+    from exo_vision.io import ImageReadError
+    from exo_vision.io.read import non_square_problem
+    from exo_vision.io.view import read_for_viewing
+
+    shown = display_path(path)
+    try:
+        view = read_for_viewing(path, max_megapixels=max_megapixels)
+    except (ImageReadError, ValueError, OSError, MemoryError):
+        return {"path": shown, "error": display_path(str(exc))}
+    frames = int(np.prod(view.data.shape[: view.n_frame_axes])) if view.n_frame_axes else 1
+    y_nm, x_nm = view.pixel_size_yx_nm
+    advice = []
+    if frames > 1 and frame is None:
+        advice.append(
+            f"it holds {frames} images: add --frame K (0 <= K < {frames}) to describe or analyse one "
+            f"(exo-vision info --frame 0 {shlex.quote(shown)}; tem and blot take --frame K too)"
+        )
+    if (problem := non_square_problem(y_nm, x_nm)) is not None:
+        advice.append(
+            f"it {problem}: resample it to square pixels before analysing it, or analyse it at one pixel size "
+            "you choose with exo-vision tem --pixel-size-nm NM (info describes it as stored)"
+        )
+    out: dict[str, Any] = {
+        "path": shown,
+        "shape": list(view.data.shape),
+        "dtype": str(view.data.dtype),
+        "frames": frames,
+        "rgb": view.rgb,
+        "pixel_size_yx_nm": [y_nm, x_nm],
+        "pixel_size_source": view.pixel_size_source,
+    }
+    if view.slice_spacing_nm is not None:
+        out["slice_spacing_nm"] = view.slice_spacing_nm
+    if view.notes:
+        out["warnings"] = list(view.notes)
+    out["error"] = f"{shown}: cannot be analysed as one 2-D image as it is: " + "; ".join(
+        advice or [display_path(str(exc))]
+    )
     return printable(out)  # type: ignore[return-value]
 
 
@@ -126,6 +200,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(record, ensure_ascii=not utf8) + "\n")
         sys.stdout.flush()
     if failed:
-        logger.error("%d of %d file(s) could not be read", failed, len(args.files))
+        logger.error("%d of %d file(s) could not be read or analysed as one 2-D image", failed, len(args.files))
         return 1
     return 0

@@ -46,7 +46,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", required=True, metavar="MODEL.onnx", help="the new model (its card MODEL.json beside it)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="MODEL.onnx",
+        help="the new model (its card MODEL.json beside it; a copy of an int8 model such as the shipped default "
+        "also gets MODEL_float.onnx, the float network its card names, which fine-tuning starts from: keep the "
+        "files together)",
+    )
     p.add_argument("--from", dest="base", metavar="MODEL", help="model to copy (default: the shipped ev-unet)")
     _add_switch(
         p,
@@ -74,7 +81,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "read; on generated micrographs it changes little",
     )
     p.add_argument(
-        "--flips", type=int, metavar="N", help="average the network over N = 1, 2 or 4 input flips (N times slower)"
+        "--flips",
+        type=int,
+        metavar="N",
+        help="average the network over N = 1, 2 or 4 input flips (4 flips: about 1.9 times the default's time per "
+        "micrograph end to end; figures in the models' README)",
     )
     p.add_argument(
         "--normalise-window",
@@ -111,8 +122,16 @@ def run(args: argparse.Namespace) -> int:
         f"{k} {json.dumps(before)} -> {json.dumps(after)}"
         for k, (before, after) in card.card["variant"]["changed"].items()
     )
+    float_file = card.card.get("float_file")
+    written = (
+        f"wrote {display_path(path)}, {display_path(path.with_suffix('.json'))} and "
+        f"{display_path(path.with_name(float_file))} (the float network the card names, which fine-tuning starts "
+        "from; keep the three files together)"
+        if isinstance(float_file, str) and float_file != path.name
+        else f"wrote {display_path(path)} and {display_path(path.with_suffix('.json'))}"
+    )
     sys.stdout.write(
-        f"wrote {display_path(path)} and {display_path(path.with_suffix('.json'))}: {card.name} {card.version} "
-        f"({changed}; weights unchanged)\nuse it with: exo-vision tem ... --model {display_path(path)}\n"
+        f"{written}: {card.name} {card.version} ({changed}; weights unchanged)\n"
+        f"use it with: exo-vision tem ... --model {display_path(path)}\n"
     )
     return 0

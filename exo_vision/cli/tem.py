@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from exo_vision._shared.interrupt import caused_by_interrupt, terminated_as_interrupted
 from exo_vision._shared.paths import display_path
@@ -53,7 +54,7 @@ examples:
   exo-vision tem grid1/ grid2/ --out results/
   exo-vision tem scans/ --recursive --pixel-size-nm 0.62 --out results/ --workers 2
   exo-vision tem scans/ --out results/ --resume          # finish an interrupted run
-  exo-vision tem scans/ --out rerun/ --config results/run.json   # reproduce a run
+  exo-vision tem --config results/run.json --out rerun/   # reproduce a run (its inputs too)
 """
 
 
@@ -66,7 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image files and/or folders of images (none with --config run.json: that run's inputs)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--recursive", action="store_true", default=None, help="descend into sub-folders of INPUT folders")
     p.add_argument(
@@ -79,7 +85,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         metavar="FILE",
-        help="TOML file of parameters, or a run.json from an earlier run; options given here win",
+        help="TOML file of parameters, or a run.json from an earlier run (without INPUT: its inputs too, "
+        "relative paths read from the recorded working directory or the run.json's folder); options given here win",
     )
     g = p.add_argument_group("calibration")
     g.add_argument(
@@ -306,12 +313,91 @@ def _interrupted() -> int:
     return 130
 
 
+class _CommandLineError(ValueError):
+    """A recorded command line that the `tem` parser refuses."""
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """An argument parser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _CommandLineError(message)
+
+
+def _typed_inputs(command: Any) -> list[str]:
+    """The INPUT words of a recorded ``exo-vision tem ...`` command line (empty when it has none or is not one)."""
+    if not (isinstance(command, list) and len(command) > 2 and command[1] == "tem"):
+        return []
+    if not all(isinstance(word, str) for word in command):
+        return []
+    parser = _RaisingParser(prog="exo-vision", add_help=False)
+    add_parser(parser.add_subparsers(dest="command"))
+    try:
+        known, _ = parser.parse_known_args(command[1:])
+    except _CommandLineError:
+        return []
+    return list(known.inputs)
+
+
+def _inputs_of_recorded_run(config: str | None) -> list[str]:
+    """The inputs of the run a ``run.json`` records, as paths that lead to them from this working directory.
+
+    The INPUT words of the recorded command line; when it has none (a run started from Python, or itself given
+    only ``--config``), each analysed image's recorded input. A relative path is read from the recorded working
+    directory, else from the run.json's folder.
+
+    Raises
+    ------
+    ValueError
+        When no run.json is given, it records no inputs, or a recorded input no longer exists.
+    """
+    if not config:
+        raise ValueError(
+            "no INPUT given: name the image files or folders to analyse, or give --config with a run.json "
+            "to analyse that run's inputs again"
+        )
+    path = Path(config)
+    if path.suffix.lower() != ".json":
+        raise ValueError(
+            f"no INPUT given: {display_path(path)} is a TOML config, which holds parameters only; name the image "
+            "files or folders to analyse (a run.json given to --config supplies its run's inputs)"
+        )
+    doc = json.loads(path.read_bytes())  # read_config has checked that it parses
+    recorded = _typed_inputs(doc.get("command"))
+    if not recorded:
+        recorded = [
+            i["input"] for i in doc.get("images") or [] if isinstance(i, dict) and isinstance(i.get("input"), str)
+        ]
+    if not recorded:
+        raise ValueError(
+            f"no INPUT given and {display_path(path)} records no inputs; name the image files or folders to analyse"
+        )
+    workdir = doc.get("working_directory")
+    bases = [Path(workdir)] if isinstance(workdir, str) and workdir else []
+    bases.append(path.resolve().parent)
+    found = []
+    for word in recorded:
+        candidates = [Path(word)] if Path(word).is_absolute() else [base / word for base in bases]
+        hit = next((c for c in candidates if c.exists()), None)
+        if hit is None:
+            tried = " or ".join(display_path(c) for c in candidates)
+            raise ValueError(
+                f"input {word!r} recorded in {display_path(path)} no longer exists (looked for {tried}); give the "
+                "inputs on the command line (exo-vision tem INPUT ... --config run.json --out DIR)"
+            )
+        found.append(str(hit))
+    logger.info("inputs from %s: %s", display_path(path), ", ".join(display_path(f) for f in found))
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the batch; return 0 when every input succeeded, 1 otherwise, 2 on a usage error, 130 when stopped."""
     from exo_vision.batch.runner import run_tem_batch
 
     try:
         file_values = read_config(args.config) if args.config else {}
+        if not args.inputs:
+            args.inputs = _inputs_of_recorded_run(args.config)
     except ValueError as err:
         logger.error("%s", err)
         return 2

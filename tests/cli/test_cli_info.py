@@ -99,6 +99,43 @@ def test_info_on_format_fixtures(capsys):
     assert "reciprocal" in diffraction["error"]
 
 
+def test_info_describes_a_stack_and_non_square_pixels_with_advice_info_can_follow(tmp_path, capsys):
+    stack = tmp_path / "tilts.tif"
+    frames = (np.arange(3 * 40 * 50).reshape(3, 40, 50) % 200).astype(np.uint16)
+    tifffile.imwrite(stack, frames, imagej=True, resolution=(1 / 0.5, 1 / 0.5), metadata={"unit": "nm"})
+    wide = tmp_path / "wide.tif"
+    tifffile.imwrite(
+        wide, frames[0], imagej=True, resolution=(1 / 2.0, 1 / 0.5), metadata={"unit": "nm"}
+    )  # x 2 nm, y 0.5 nm
+    assert main(["info", "--kind", "tem", str(stack), str(wide)]) == 1
+    of_stack, of_wide = _lines(capsys.readouterr().out)
+    assert of_stack["shape"] == [3, 40, 50] and of_stack["dtype"] == "uint16" and of_stack["frames"] == 3
+    assert of_stack["pixel_size_yx_nm"] == pytest.approx([0.5, 0.5])
+    assert (
+        "add --frame K (0 <= K < 3)" in of_stack["error"] and f"exo-vision info --frame 0 {stack}" in of_stack["error"]
+    )
+    assert of_wide["shape"] == [40, 50] and of_wide["pixel_size_yx_nm"] == pytest.approx([0.5, 2.0])
+    assert "resample it to square pixels" in of_wide["error"]
+    assert "pass pixel_size_nm" not in of_wide["error"]  # info has no --pixel-size-nm
+    assert main(["info", "--frame", "1", str(stack)]) == 0  # the advice works
+
+
+@pytest.mark.skipif(not FORMATS.is_dir(), reason="../shared/data/formats is not available")
+def test_info_on_a_dm_stack_and_a_non_square_dm3(capsys):
+    files = [
+        FORMATS / "ncempy" / "dmTest_float32_nonSquare_diffPixelSize.dm3",
+        FORMATS / "ncempy" / "dmTest_3D_int16_64,65,66.dm4",
+    ]
+    assert main(["info", *map(str, files)]) == 1
+    non_square, stack = _lines(capsys.readouterr().out)
+    assert non_square["shape"] == [64, 128] and non_square["dtype"] == "float32"
+    assert non_square["pixel_size_yx_nm"] == pytest.approx([0.2, 1.0])
+    assert non_square["pixel_size_source"].startswith("file metadata: DigitalMicrograph")
+    assert "resample it to square pixels" in non_square["error"] and "(--pixel-size-nm)" not in non_square["error"]
+    assert stack["shape"] == [66, 65, 64] and stack["dtype"] == "int16" and stack["frames"] == 66
+    assert "add --frame K (0 <= K < 66)" in stack["error"]
+
+
 @pytest.mark.slow
 def test_info_as_a_real_subprocess(tmp_path):
     tem = _tem_tiff(tmp_path / "grid.tif", pixel_size_nm=1.25)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 import tifffile
 
 from exo_vision.cli.main import main
@@ -73,3 +75,32 @@ def test_an_out_that_is_a_folder_or_under_a_file_is_refused_with_the_fix(tmp_pat
     assert main(["model", "--join-cups", "--out", str(tmp_path / "notes" / "a.onnx")]) == 2
     assert f"{tmp_path / 'notes'} is a file, not a folder" in caplog.text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "notes"]
+
+
+def test_flips_cost_in_help_is_the_one_the_readmes_quote(capsys):
+    """`model --help`, the README and the models' README give the same cost for four flips."""
+    root = Path(__file__).resolve().parents[2]
+    with pytest.raises(SystemExit):
+        main(["model", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "N times slower" not in help_text
+    assert "4 flips: about 1.9 times the default's time per micrograph" in help_text
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    models_readme = " ".join(
+        (root / "exo_vision/segmentation/learned/models/README.md").read_text(encoding="utf-8").split()
+    )
+    assert "at about 1.9 times the default's time per micrograph end to end" in readme
+    assert "Four flips cost about 1.9 times the default's time per micrograph end to end" in models_readme
+
+
+def test_the_float_network_written_beside_an_int8_copy_is_announced(tmp_path, capsys):
+    out_model = tmp_path / "m" / "cups.onnx"
+    assert main(["model", "--join-cups", "--out", str(out_model)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    float_copy = tmp_path / "m" / "cups_float.onnx"
+    assert float_copy.is_file() and load_card(out_model).card["float_file"] == float_copy.name
+    assert f"wrote {out_model}, {out_model.with_suffix('.json')} and {float_copy}" in printed
+    assert "keep the three files together" in printed
+    with pytest.raises(SystemExit):
+        main(["model", "--help"])
+    assert "also gets MODEL_float.onnx" in " ".join(capsys.readouterr().out.split())

@@ -742,3 +742,44 @@ def test_a_rerun_stopped_half_way_leaves_no_pooled_tables_of_the_earlier_run(inp
     assert seen == [[], []]  # gone before the first image was analysed
     assert not [name for name in pooled if (out / name).exists()]
     assert main(["histogram", str(out / f"{GOOD[0]}_vesicles.csv"), "--out", str(tmp_path / "h.svg")]) == 2
+
+
+def test_config_run_json_without_input_reruns_the_recorded_inputs(inputs, tmp_path, caplog, monkeypatch):
+    data = tmp_path / "data"
+    (data / "in").mkdir(parents=True)
+    shutil.copy(inputs / f"{GOOD[0]}.tif", data / "in")
+    monkeypatch.chdir(data)  # typed relative to here
+    assert main(["tem", "in", "--out", "out", "--workers", "1", "--min-diameter-nm", "25"]) == 0
+    first = pd.read_csv(data / "out" / "vesicles.csv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = data / "out" / "run.json"
+    assert main(["tem", "--config", str(config), "--out", "again", "--workers", "1"]) == 0
+    again = pd.read_csv(elsewhere / "again" / "vesicles.csv")
+    assert json.loads((elsewhere / "again" / "run.json").read_text())["parameters"]["min_diameter_nm"] == 25
+    assert len(again) == len(first) > 0
+    assert again["equivalent_diameter_nm"].tolist() == first["equivalent_diameter_nm"].tolist()
+    # a rerun of the rerun (its command has no INPUT) takes the images the rerun analysed
+    assert main(["tem", "--config", str(elsewhere / "again" / "run.json"), "--out", "third", "--workers", "1"]) == 0
+    assert len(pd.read_csv(elsewhere / "third" / "vesicles.csv")) == len(first)
+
+    # a run.json moved beside its inputs (the recorded working directory gone) reads them from its own folder
+    moved = tmp_path / "moved"
+    shutil.copytree(data / "in", moved / "in")
+    record = json.loads(config.read_text())
+    record["working_directory"] = str(tmp_path / "gone")
+    (moved / "run.json").write_text(json.dumps(record))
+    assert main(["tem", "--config", str(moved / "run.json"), "--out", "from_moved", "--workers", "1"]) == 0
+    assert len(pd.read_csv(elsewhere / "from_moved" / "vesicles.csv")) == len(first)
+
+    # an input that is gone is named with the run.json; no INPUT and no run.json says what to give
+    shutil.rmtree(moved / "in")
+    caplog.clear()
+    assert main(["tem", "--config", str(moved / "run.json"), "--out", "nothing", "--workers", "1"]) == 2
+    assert f"input 'in' recorded in {moved / 'run.json'} no longer exists" in caplog.text
+    assert not (elsewhere / "nothing").exists()
+    toml = tmp_path / "lab.toml"
+    toml.write_text("[tem]\nmin_diameter_nm = 25\n")
+    assert main(["tem", "--config", str(toml), "--out", "nothing"]) == 2
+    assert "is a TOML config, which holds parameters only" in caplog.text
