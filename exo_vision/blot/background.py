@@ -198,7 +198,7 @@ def side_profiles(
     width_px : int
         Columns per side strip (at least 3).
     smooth_rows : float
-        Gaussian smoothing of each profile along rows (SD, rows).
+        Gaussian smoothing of each profile along rows (SD, rows); 0 leaves the profiles unsmoothed.
 
     Returns
     -------
@@ -219,7 +219,7 @@ def side_profiles(
         if cols.min() < lo_x or cols.max() >= hi_x:
             continue
         profile = signal[rows[:, None], cols].mean(axis=1, dtype=np.float64)
-        sides.append(ndi.gaussian_filter1d(profile, smooth_rows, mode="nearest"))
+        sides.append(ndi.gaussian_filter1d(profile, smooth_rows, mode="nearest") if smooth_rows > 0 else profile)
     return sides or None
 
 

@@ -97,6 +97,14 @@ FAINT_ROW_RECUR_BUMP_FACTOR = 3.0
 #: empty lanes of real 16-bit blots reach about 12 (:data:`ROW_ANCHOR_NOISE_SDS`); a DNA gel's wells, a row of real
 #: signal in every lane that no analyst boxes, stand 8-9.
 FAINT_ROW_MIN_NOISE_SDS = 12.0
+#: ... and that stays in its lanes: the median over its members of the rise in the lower of the two strips beside
+#: the lane (:func:`~exo_vision.blot.background.side_profiles`, unsmoothed) over the rise in the lane, each read over
+#: the member's rows against the rows just outside them, is at most this. A band loaded in a lane falls off in the
+#: gap beside it; a crease, a drying line, a cut edge or a roller's track of the membrane runs through the gaps as
+#: through the lanes (share about 1).
+FAINT_ROW_MAX_GAP_SHARE = 0.5
+#: The rows outside a member that its rise is read against: half its height, at least this many (rows).
+FAINT_ROW_FEET_MIN_ROWS = 3
 #: The faint members that carry a band row (:func:`_faint_cores`) are measured in windows this many times their median
 #: half-height width, centred on their own cores: 1.5 widths either side hold 99.9 % of a Gaussian band.
 FAINT_CORE_WINDOW_HALF_HEIGHTS = 3.0
@@ -428,6 +436,7 @@ def band_rows(
     *,
     min_relative_prominence: float = MIN_RELATIVE_PROMINENCE,
     smear: bool = False,
+    beside: Sequence[tuple[np.ndarray, list[np.ndarray] | None]] | None = None,
 ) -> list[list[BandWindow]]:
     """Group bands of the lanes of one strip into band rows, and place a window in every lane.
 
@@ -446,6 +455,10 @@ def band_rows(
     smear : bool
         The strip's marker runs as a smear (CD63): a lane's window reaches no further from its band's centre than
         :data:`SMEAR_REACH_FACTOR` times the row's median reach (:func:`_smear_reach`).
+    beside : sequence of (ndarray, list of ndarray or None), optional
+        Per lane, its own profile and the unsmoothed profiles of the strips beside it (lane rows): a faint row
+        kept because it recurs must also stay in its lanes (:data:`FAINT_ROW_MAX_GAP_SHARE`). Without them a
+        recurring faint row is never kept.
 
     Returns
     -------
@@ -476,7 +489,7 @@ def band_rows(
         else:
             best[li] = c
     xs = np.array([lane.x_centre_px for lane in lanes])
-    groups = _rows_kept(groups, min_relative_prominence, xs)
+    groups = _rows_kept(groups, min_relative_prominence, xs, lanes, beside)
     groups.sort(key=lambda g: np.median([m.y_px for m in g.values()]))
     if smear:
         groups = [_smear_reach(g) for g in groups]
@@ -569,7 +582,11 @@ def _smear_reach(group: dict[int, BandCandidate]) -> dict[int, BandCandidate]:
 
 
 def _rows_kept(
-    groups: list[dict[int, BandCandidate]], min_relative_prominence: float, xs: np.ndarray
+    groups: list[dict[int, BandCandidate]],
+    min_relative_prominence: float,
+    xs: np.ndarray,
+    lanes: Sequence[Lane],
+    beside: Sequence[tuple[np.ndarray, list[np.ndarray] | None]] | None,
 ) -> list[dict[int, BandCandidate]]:
     """The band rows ``groups`` (lane index -> candidate) kept by :func:`band_rows`.
 
@@ -580,7 +597,7 @@ def _rows_kept(
     faint band that shows in one lane only (a second band of the one loaded lane) is no bump of the membrane.
     A row under the bar that recurs across the lanes (:func:`_recurs`; lane centres ``xs``, px; members at most
     :data:`FAINT_ROW_MAX_HEIGHTS` times as tall as the median member of the rows over the bar) is kept too: a
-    faint band run in several lanes under much stronger ones.
+    faint band run in several lanes under much stronger ones, when it stays in its lanes (:func:`_in_lanes`).
     """
     peaks = [max(m.prominence for m in g.values()) for g in groups]
     bar = min_relative_prominence * max(peaks)
@@ -604,7 +621,7 @@ def _rows_kept(
             for m in h.values()
         ]
         bump = float(np.median(others)) if len(others) >= FAINT_ROW_MIN_BUMPS else 0.0
-        if _recurs(g, xs, tall, FAINT_ROW_RECUR_BUMP_FACTOR * bump):
+        if _recurs(g, xs, tall, FAINT_ROW_RECUR_BUMP_FACTOR * bump) and _in_lanes(g, lanes, beside):
             kept.append(g)
     return kept
 
@@ -627,6 +644,38 @@ def _recurs(group: dict[int, BandCandidate], xs: np.ndarray, tall: float, bump: 
     height = float(np.median([group[li].y_bottom_px - group[li].y_top_px for li in lanes]))
     coef = np.polyfit(x, mids, 1 if len(lanes) == FAINT_ROW_MIN_LANES else 2)
     return bool(np.abs(mids - np.polyval(coef, x)).max() <= FAINT_ROW_MAX_OFF_CURVE * height)
+
+
+def _in_lanes(
+    group: dict[int, BandCandidate],
+    lanes: Sequence[Lane],
+    beside: Sequence[tuple[np.ndarray, list[np.ndarray] | None]] | None,
+) -> bool:
+    """Whether a band row (lane index -> candidate) falls off beside its lanes: the median over its members of the
+    lower side strip's rise over the lane's own rise (:func:`_rise`) is at most :data:`FAINT_ROW_MAX_GAP_SHARE`.
+    False when ``beside`` is not given or no member has a side strip and a rise of its own."""
+    if beside is None:
+        return False
+    shares = []
+    for li, m in group.items():
+        own, sides = beside[li]
+        a, b = m.y_top_px - lanes[li].y_top_px, m.y_bottom_px - lanes[li].y_top_px
+        lane_rise = _rise(own, a, b)
+        if not sides or not lane_rise > 0:
+            continue
+        shares.append(min(_rise(side, a, b) for side in sides) / lane_rise)
+    return bool(shares) and float(np.median(shares)) <= FAINT_ROW_MAX_GAP_SHARE
+
+
+def _rise(profile: np.ndarray, a: int, b: int) -> float:
+    """Mean of ``profile`` over rows ``a:b`` less the mean of the rows just outside them (half the height on
+    each side, at least :data:`FAINT_ROW_FEET_MIN_ROWS`); NaN without rows outside."""
+    pad = max(FAINT_ROW_FEET_MIN_ROWS, (b - a) // 2)
+    feet = np.concatenate([profile[max(0, a - pad) : max(0, a)], profile[b : b + pad]])
+    inside = profile[max(0, a) : b]
+    if feet.size == 0 or inside.size == 0:
+        return float("nan")
+    return float(inside.mean() - feet.mean())
 
 
 def _alone(group: dict[int, BandCandidate]) -> bool:

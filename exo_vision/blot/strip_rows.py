@@ -114,11 +114,20 @@ def strip_band_rows(
         cands.append(found)
     if image is not None:
         cands = not_on_floor(cands, image, ls, s)
+    beside = None
+    if image is not None:
+        # the unsmoothed strips beside each lane: a faint row that recurs must fall off there (a crease does not)
+        x_range = (s.x_left_px, s.x_right_px)
+        beside = [
+            (profiles[(s.index, lane.index)], side_profiles(image, lane, x_range_px=x_range, smooth_rows=0.0))
+            for lane in ls
+        ]
     return band_rows(
         ls,
         not_taller(cands, det, ls, scale, params, saturated_rows),
         min_relative_prominence=params.min_relative_prominence,
         smear=marker.strip().lower() in params.smear_markers,
+        beside=beside,
     ), False
 
 

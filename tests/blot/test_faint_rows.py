@@ -14,11 +14,12 @@ FAINT_OFFSET_PX = 45.0
 FAINT_SIGMA_PX = 3.0
 
 
-def _frame_with_faint_row(amplitude: float, lanes, *, export: str, seed: int = 0):
+def _frame_with_faint_row(amplitude: float, lanes, *, export: str, seed: int = 0, crease: bool = False):
     """A seeded 8-lane strip of saturated bands with a faint band (``amplitude`` raw counts per pixel at its peak)
     drawn FAINT_OFFSET_PX below them in ``lanes`` (0-based), and its 8-bit inverted export (contrast stretched from
     the 0.5th percentile to the saturation level, as the generator's own export). Returns image, polarity, max value,
-    the faint band's row per lane and its true volume (image units x px)."""
+    the faint band's row per lane and its true volume (image units x px). With ``crease`` the faint row runs on
+    through the gaps between the lanes and 25 px beyond the outer ones (a crease or drying line of the membrane)."""
     blot = make_synthetic_blot(
         [StripSpec("actin", [3e7] * 8, height_px=240)], rng=seed, export="raw", smile_px=5.0, band_tilt_px=6.0
     )
@@ -28,7 +29,14 @@ def _frame_with_faint_row(amplitude: float, lanes, *, export: str, seed: int = 0
     rows = {}
     for li in lanes:
         t = blot.truth.iloc[li]
-        inside = (x >= t.x_centre_px - t.lane_width_px / 2) & (x < t.x_centre_px + t.lane_width_px / 2)
+        half = t.lane_width_px / 2
+        if crease:  # from this lane's left edge to the next one's (the last lane's right edge), and beyond the ends
+            nxt = blot.truth.iloc[li + 1] if li + 1 < len(blot.truth) else None
+            left = t.x_centre_px - half - (25 if li == 0 else 0)
+            right = nxt.x_centre_px - nxt.lane_width_px / 2 if nxt is not None else t.x_centre_px + half + 25
+            inside = (x >= left) & (x < right)
+        else:
+            inside = (x >= t.x_centre_px - half) & (x < t.x_centre_px + half)
         rows[li + 1] = t.y_px + FAINT_OFFSET_PX
         raw += amplitude * inside * np.exp(-0.5 * ((yy - rows[li + 1]) / FAINT_SIGMA_PX) ** 2)
     raw = np.clip(np.round(raw), 0, SATURATION_16BIT)
@@ -75,6 +83,19 @@ def test_a_faint_bump_in_one_lane_beside_saturated_bands_stays_dropped(export):
     assert (b.y_px < rows[4] - 4 * FAINT_SIGMA_PX).all()
 
 
+@pytest.mark.parametrize("amplitude", [150.0, 300.0])
+def test_a_faint_crease_through_the_lanes_and_the_gaps_is_no_band_row(amplitude):
+    """phantom53 probe: a faint line of the membrane that runs through the lanes and the gaps alike (a crease, a
+    drying line, a cut edge; 25-50 profile-noise SDs) recurs across the lanes on a smooth curve like a faint band,
+    and the first form of the recurrence rule reported it present in all 8 lanes. It does not fall off beside the
+    lanes, so it is no band row: only the saturated bands are reported."""
+    image, polarity, max_value, rows, _ = _frame_with_faint_row(amplitude, range(8), export="raw", crease=True)
+    res = quantify_blot(image, polarity=polarity, max_value=max_value)
+    b = res.bands[res.bands.present]
+    assert len(b) == 8 and b.saturated.all()
+    assert (b.y_px < min(rows.values()) - 4 * FAINT_SIGMA_PX).all()
+
+
 def test_only_band_shaped_rows_above_the_membranes_bumps_count_as_recurring():
     """Band rows under the relative bar, in 6 lanes beside a strong row: a faint row on a smooth curve (smile) is
     kept; the same row of blotches 4x as tall as the strip's bands, the same row at the prominence of the membrane's
@@ -91,13 +112,20 @@ def test_only_band_shaped_rows_above_the_membranes_bumps_count_as_recurring():
             for s, j in zip(smile, jitter, strict=True)
         ]
 
-    def kept(*rows):
+    def kept(*rows, side_share=0.0):
         # one bump of the bare membrane per lane, at rows that line up nowhere (prominence 3-4)
         cands = [
             [r[li] for r in rows] + [BandCandidate(350 + 37 * li, 366 + 37 * li, 358.0 + 37 * li, 3.0 + li / 5)]
             for li in range(6)
         ]
-        found = band_rows(lanes, cands)
+        # each lane's profile rises over its bands' rows; the strips beside it by side_share of that
+        beside = []
+        for li in range(6):
+            own = np.zeros(600)
+            for r in rows:
+                own[r[li].y_top_px : r[li].y_bottom_px] += r[li].prominence
+            beside.append((own, [side_share * own, side_share * own]))
+        found = band_rows(lanes, cands, beside=beside)
         return [round(float(np.median([(w.y_top_px + w.y_bottom_px) / 2 for w in r]))) for r in found]
 
     strong = row(100, 15, 9000.0)
@@ -105,6 +133,9 @@ def test_only_band_shaped_rows_above_the_membranes_bumps_count_as_recurring():
     assert kept(strong, row(200, 60, 60.0)) == [101]  # a blotch row: 120 rows against the strip's 30
     assert kept(strong, row(200, 12, 6.0)) == [101]  # no more than 3x the membrane's bumps
     assert kept(strong, row(200, 12, 60.0, jitter=(0, 8, 0, -8, 0, 8))) == [101]  # off any smooth curve
+    # a row that rises beside its lanes as in them is the membrane's (a crease, a drying line), not a band
+    assert kept(strong, row(200, 12, 60.0), side_share=0.3) == [101, 201]
+    assert kept(strong, row(200, 12, 60.0), side_share=0.9) == [101]
 
 
 def test_a_faint_row_shared_by_two_broad_marks_is_measured_in_its_own_height():
