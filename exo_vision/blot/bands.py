@@ -505,7 +505,7 @@ def band_rows(
         rel_cbottom = max(rel_bottom, max(m.cluster_bottom_px - mids[li] for li, m in strong.items()))
         # the lanes that surely hold the band: the strong members, and faint ones far above their noise
         anchors = {li: m for li, m in g.items() if li in strong or m.prominence >= ROW_ANCHOR_NOISE_SDS * m.noise_sd}
-        cores = {} if smear else _faint_cores(g, strong, xs)
+        cores = {} if smear else _faint_cores(g, strong, xs, lanes, beside)
         windows = []
         for li, lane in enumerate(lanes):
             if li in cores:
@@ -535,7 +535,11 @@ def band_rows(
 
 
 def _faint_cores(
-    group: dict[int, BandCandidate], strong: dict[int, BandCandidate], xs: np.ndarray
+    group: dict[int, BandCandidate],
+    strong: dict[int, BandCandidate],
+    xs: np.ndarray,
+    lanes: Sequence[Lane],
+    beside: Sequence[tuple[np.ndarray, list[np.ndarray] | None]] | None,
 ) -> dict[int, tuple[int, int]]:
     """Windows ``{lane index: (top, bottom)}`` (rows) of the faint members of a band row that carry the row.
 
@@ -547,10 +551,13 @@ def _faint_cores(
     band's feet reach far past a faint band, and on the tail of a band above the straight background under so tall a
     window lies over the faint band. Under a majority of strong members (a dilution's tail), or beside a strong
     member among them (one saturated lane of a smear row, whose weaker lanes' feet reach as far), the faint ones
-    keep the strong height. Empty otherwise.
+    keep the strong height, as they do when the faint members do not fall off beside their lanes
+    (:func:`_in_lanes`: a crease of the membrane at a reference lane's band row). Empty otherwise.
     """
     faint = {li: m for li, m in group.items() if li not in strong and m.core_top_px >= 0}
     if len(faint) <= len(strong) or len(faint) < FAINT_ROW_MIN_LANES or not _recurs(faint, xs, np.inf, 0.0):
+        return {}
+    if not _in_lanes(faint, lanes, beside):  # a crease through the gaps at a band's row is no faint band
         return {}
     if any(min(faint) < li < max(faint) for li in strong):
         return {}

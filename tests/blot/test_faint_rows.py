@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from exo_vision.blot.quantify import quantify_blot
-from exo_vision.synthetic.blot import SATURATION_16BIT, StripSpec, make_synthetic_blot
+from exo_vision.synthetic.blot import (
+    MISEV_FRAME_LANES,
+    SATURATION_16BIT,
+    StripSpec,
+    make_misev_frame,
+    make_synthetic_blot,
+)
 
 #: Rows below the strong band at which the faint row runs (it follows the strong band's smile and tilt).
 FAINT_OFFSET_PX = 45.0
@@ -150,7 +156,21 @@ def test_a_faint_row_shared_by_two_broad_marks_is_measured_in_its_own_height():
     lanes = [Lane(1, i + 1, 0, 600, 50.0 + 60 * i, 50.0 + 60 * i, 40.0) for i in range(7)]
     mark = [BandCandidate(321, 411, 366.0, 90.0, 321, 411, 0.15, 357, 376) for _ in (0, 6)]
     faint = [BandCandidate(340, 400, 365.0 - i, 2.6, 340, 400, 0.15, 358 - i, 372 - i) for i in range(5)]
-    (row,) = band_rows(lanes, [[mark[0]], *[[c] for c in faint], [mark[1]]])
+    cands = [[mark[0]], *[[c] for c in faint], [mark[1]]]
+
+    def beside(side_share):
+        # each lane's profile rises over its band's rows; the strips beside it by side_share of that
+        out = []
+        for (c,) in cands:
+            own = np.zeros(600)
+            own[c.y_top_px : c.y_bottom_px] = c.prominence
+            out.append((own, [side_share * own, side_share * own]))
+        return out
+
+    # a crease of the membrane at the marks' row (as high beside the lanes as in them) keeps the marks' height
+    (row,) = band_rows(lanes, cands, beside=beside(1.0))
+    assert {w.y_bottom_px - w.y_top_px for w in row} == {90}
+    (row,) = band_rows(lanes, cands, beside=beside(0.2))
     assert [(w.y_top_px, w.y_bottom_px) for w in row] == [
         (321, 411),
         (344, 386),
@@ -162,7 +182,8 @@ def test_a_faint_row_shared_by_two_broad_marks_is_measured_in_its_own_height():
     ]
     # under a majority of strong members the faint ones are the same band run weaker: the strong height holds
     strong = [BandCandidate(321, 411, 366.0, 90.0, 321, 411, 0.15, 357, 376) for _ in range(4)]
-    (row,) = band_rows(lanes, [[c] for c in strong] + [[c] for c in faint[:3]])
+    cands = [[c] for c in strong] + [[c] for c in faint[:3]]
+    (row,) = band_rows(lanes, cands, beside=beside(0.2))
     assert {w.y_bottom_px - w.y_top_px for w in row} == {90}
 
 
@@ -202,3 +223,25 @@ def test_faint_lanes_beside_a_strong_lane_among_them_keep_its_height():
     faint = [BandCandidate(340, 400, 365.0 - i, 2.6, 340, 400, 0.15, 358 - i, 372 - i) for i in range(5)]
     (row,) = band_rows(lanes, [[faint[0]], [faint[1]], [mark], [faint[2]], [faint[3]], [faint[4]]])
     assert {w.y_bottom_px - w.y_top_px for w in row} == {90}
+
+
+def test_a_faint_crease_at_the_calnexin_row_of_a_clean_prep_leaves_calnexin_absent_in_the_ev_lanes():
+    """phantom53 probe F4: on a clean MISEV frame (calnexin in the lysate only) a faint crease (FWHM 4 rows, 20
+    profile-noise SDs) through the calnexin membrane's lanes and gaps at the calnexin row recurred across the EV
+    lanes, which were then measured in narrow windows of their own (as faint bands beside ladder marks), their LoD
+    fell about 11-fold, and calnexin read present in every EV lane: a clean prep failed. The crease does not fall
+    off beside the lanes, so the EV lanes keep the lysate band's window and read absent."""
+    blot = make_misev_frame("CD9", rng=1)
+    cal = blot.truth[blot.truth["marker"] == "calnexin"]
+    width = float(cal["lane_width_px"].iloc[0])
+    x0, x1 = cal["x_centre_px"].min() - width / 2 - 25, cal["x_centre_px"].max() + width / 2 + 25
+    noise = blot.pixel_noise_sd / np.sqrt(0.65 * width)
+    yy = np.arange(blot.image.shape[0], dtype=float)[:, None]
+    x = np.arange(blot.image.shape[1], dtype=float)[None, :]
+    crease = 20 * noise * ((x >= x0) & (x < x1)) * np.exp(-0.5 * ((yy - cal["y_px"].iloc[0]) / (4 / 2.355)) ** 2)
+    image = np.clip(np.round(blot.image + crease), 0, SATURATION_16BIT).astype(np.uint16)
+    ranges = [(c - width / 2, c + width / 2) for c in cal["x_centre_px"]]
+    res = quantify_blot(image, lane_x_ranges_px=ranges, lane_names=list(MISEV_FRAME_LANES), markers=["CD9", "calnexin"])
+    cnx = res.bands[res.bands["requested"].astype(bool) & (res.bands["marker"] == "calnexin")].set_index("lane")
+    assert bool(cnx.loc[1, "present"])
+    assert not cnx.loc[2:, "present"].astype(bool).any()
