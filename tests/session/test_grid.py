@@ -34,6 +34,20 @@ def _grid(tmp_path: Path, n: int) -> tuple[Path, Path]:
     return grid, tmp_path / "out"
 
 
+def _unedited(image, result) -> CuratedResult:
+    """A micrograph's result saved as the model gave it (no edit), rejected candidates included."""
+    return CuratedResult(
+        image=image,
+        labels=result.labels,
+        table=result.table,
+        polarity=result.polarity,
+        analysed_area_nm2=result.analysed_area_nm2,
+        parameters=result.parameters,
+        segmenter=result.segmenter,
+        rejected=result.rejected,
+    )
+
+
 def _curate_by_deleting(session: GridSession, path: Path) -> tuple[CuratedResult, int]:
     """Analyse ``path`` and delete its first vesicle, as a user would in the Curation dock."""
     image = session.read(path)
@@ -401,16 +415,7 @@ def test_a_saved_micrograph_writes_its_rejected_candidates_as_the_cli_does_and_k
     result = session.analyse(data)
     too_large = result.rejected["reason"] == "larger than max_diameter_nm"
     assert too_large.sum() >= 2
-    curated = CuratedResult(
-        image=data,
-        labels=result.labels,
-        table=result.table,
-        polarity=result.polarity,
-        analysed_area_nm2=result.analysed_area_nm2,
-        parameters=result.parameters,
-        segmenter=result.segmenter,
-        rejected=result.rejected,
-    )
+    curated = _unedited(data, result)
     session.save(path, curated)
     table = pd.read_csv(out / "m_rejected.csv")
     assert tuple(table.columns) == REJECTED_FILE_COLUMNS and len(table) == len(result.rejected)
@@ -445,16 +450,7 @@ def test_a_curated_micrograph_saved_twice_writes_byte_identical_rejected_tables(
     data = session.read(path)
     result = session.analyse(data)
     assert len(result.rejected) >= 2
-    curated = CuratedResult(
-        image=data,
-        labels=result.labels,
-        table=result.table,
-        polarity=result.polarity,
-        analysed_area_nm2=result.analysed_area_nm2,
-        parameters=result.parameters,
-        segmenter=result.segmenter,
-        rejected=result.rejected,
-    )
+    curated = _unedited(data, result)
     session.save(path, curated)
     first = (out / "m_rejected.csv").read_bytes()
     for _ in range(2):  # saved again as read back, unchanged, twice
