@@ -97,11 +97,12 @@ FAINT_ROW_RECUR_BUMP_FACTOR = 3.0
 #: empty lanes of real 16-bit blots reach about 12 (:data:`ROW_ANCHOR_NOISE_SDS`); a DNA gel's wells, a row of real
 #: signal in every lane that no analyst boxes, stand 8-9.
 FAINT_ROW_MIN_NOISE_SDS = 12.0
-#: ... and that stays in its lanes: the median over its members of the rise in the lower of the two strips beside
-#: the lane (:func:`~exo_vision.blot.background.side_profiles`, unsmoothed) over the rise in the lane, each read over
-#: the member's rows against the rows just outside them, is at most this. A band loaded in a lane falls off in the
-#: gap beside it; a crease, a drying line, a cut edge or a roller's track of the membrane runs through the gaps as
-#: through the lanes (share about 1).
+#: ... and that stays in its lanes: the median over its members of the mean rise in the two strips beside the lane
+#: (:func:`~exo_vision.blot.background.side_profiles`, unsmoothed) over the rise in the lane, each read over the
+#: member's rows against the rows just outside them, is at most this. A band loaded in a lane falls off in the gap
+#: beside it; a crease, a drying line, a cut edge or a roller's track of the membrane runs through the gaps as
+#: through the lanes (share about 1). The mean of both strips, not the lower, so that a roller's row of dots, which
+#: one 6-px strip can fall between, still counts.
 FAINT_ROW_MAX_GAP_SHARE = 0.5
 #: The rows outside a member that its rise is read against: half its height, at least this many (rows).
 FAINT_ROW_FEET_MIN_ROWS = 3
@@ -659,7 +660,7 @@ def _in_lanes(
     beside: Sequence[tuple[np.ndarray, list[np.ndarray] | None]] | None,
 ) -> bool:
     """Whether a band row (lane index -> candidate) falls off beside its lanes: the median over its members of the
-    lower side strip's rise over the lane's own rise (:func:`_rise`) is at most :data:`FAINT_ROW_MAX_GAP_SHARE`.
+    side strips' mean rise over the lane's own rise (:func:`_rise`) is at most :data:`FAINT_ROW_MAX_GAP_SHARE`.
     False when ``beside`` is not given or no member has a side strip and a rise of its own."""
     if beside is None:
         return False
@@ -670,7 +671,7 @@ def _in_lanes(
         lane_rise = _rise(own, a, b)
         if not sides or not lane_rise > 0:
             continue
-        shares.append(min(_rise(side, a, b) for side in sides) / lane_rise)
+        shares.append(float(np.mean([_rise(side, a, b) for side in sides])) / lane_rise)
     return bool(shares) and float(np.median(shares)) <= FAINT_ROW_MAX_GAP_SHARE
 
 

@@ -20,12 +20,15 @@ FAINT_OFFSET_PX = 45.0
 FAINT_SIGMA_PX = 3.0
 
 
-def _frame_with_faint_row(amplitude: float, lanes, *, export: str, seed: int = 0, crease: bool = False):
+def _frame_with_faint_row(
+    amplitude: float, lanes, *, export: str, seed: int = 0, crease: bool = False, dots_every_px: int = 0
+):
     """A seeded 8-lane strip of saturated bands with a faint band (``amplitude`` raw counts per pixel at its peak)
     drawn FAINT_OFFSET_PX below them in ``lanes`` (0-based), and its 8-bit inverted export (contrast stretched from
     the 0.5th percentile to the saturation level, as the generator's own export). Returns image, polarity, max value,
     the faint band's row per lane and its true volume (image units x px). With ``crease`` the faint row runs on
-    through the gaps between the lanes and 25 px beyond the outer ones (a crease or drying line of the membrane)."""
+    through the gaps between the lanes and 25 px beyond the outer ones (a crease or drying line of the membrane);
+    with ``dots_every_px`` as well it is a row of 4-px dots that far apart (a roller's track)."""
     blot = make_synthetic_blot(
         [StripSpec("actin", [3e7] * 8, height_px=240)], rng=seed, export="raw", smile_px=5.0, band_tilt_px=6.0
     )
@@ -43,6 +46,8 @@ def _frame_with_faint_row(amplitude: float, lanes, *, export: str, seed: int = 0
             inside = (x >= left) & (x < right)
         else:
             inside = (x >= t.x_centre_px - half) & (x < t.x_centre_px + half)
+        if dots_every_px:
+            inside = inside & (np.mod(x, dots_every_px) < 4)
         rows[li + 1] = t.y_px + FAINT_OFFSET_PX
         raw += amplitude * inside * np.exp(-0.5 * ((yy - rows[li + 1]) / FAINT_SIGMA_PX) ** 2)
     raw = np.clip(np.round(raw), 0, SATURATION_16BIT)
@@ -89,13 +94,16 @@ def test_a_faint_bump_in_one_lane_beside_saturated_bands_stays_dropped(export):
     assert (b.y_px < rows[4] - 4 * FAINT_SIGMA_PX).all()
 
 
-@pytest.mark.parametrize("amplitude", [150.0, 300.0])
-def test_a_faint_crease_through_the_lanes_and_the_gaps_is_no_band_row(amplitude):
+@pytest.mark.parametrize(("amplitude", "dots_every_px"), [(150.0, 0), (300.0, 0), (600.0, 16), (1200.0, 16)])
+def test_a_faint_crease_through_the_lanes_and_the_gaps_is_no_band_row(amplitude, dots_every_px):
     """phantom53 probe: a faint line of the membrane that runs through the lanes and the gaps alike (a crease, a
     drying line, a cut edge; 25-50 profile-noise SDs) recurs across the lanes on a smooth curve like a faint band,
     and the first form of the recurrence rule reported it present in all 8 lanes. It does not fall off beside the
-    lanes, so it is no band row: only the saturated bands are reported."""
-    image, polarity, max_value, rows, _ = _frame_with_faint_row(amplitude, range(8), export="raw", crease=True)
+    lanes, so it is no band row: only the saturated bands are reported. A roller's row of dots 16 px apart, which
+    one 6-px side strip can fall between, neither."""
+    image, polarity, max_value, rows, _ = _frame_with_faint_row(
+        amplitude, range(8), export="raw", crease=True, dots_every_px=dots_every_px
+    )
     res = quantify_blot(image, polarity=polarity, max_value=max_value)
     b = res.bands[res.bands.present]
     assert len(b) == 8 and b.saturated.all()
