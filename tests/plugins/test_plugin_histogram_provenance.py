@@ -89,3 +89,25 @@ def test_the_current_images_histogram_says_what_its_layer_records():
     assert fields["note"].startswith("every micrograph coarser than 2.31 nm/px")
     counted = layer_provenance({**metadata, "parameters": {"exclude_border": False}}, table)
     assert counted["edge_cut_left_out"] == "0" and counted["min_diameter_nm"] == ""
+
+
+def test_a_grid_session_folder_in_the_dock_carries_the_provenance_the_cli_gives_it(make_napari_viewer, tmp_path):
+    """A napari grid session's output folder (done-markers, no run.json): the dock reads the session's record as
+    ``exo-vision histogram <folder>`` does, so the method, model and size limit are named, not only the pixel size."""
+    from exo_vision.session.grid import GridSession
+    from tests.report.test_session_folder import _grid, _save
+
+    grid, out = _grid(tmp_path, 2)
+    session = GridSession.open(grid, out)
+    for index, path in enumerate(session.files):
+        session.index = index
+        _save(session, path, delete_first=index == 0)
+    assert main(["histogram", str(out), "--out", str(tmp_path / "cli.png")]) == 0
+    cli = _provenance(tmp_path / "cli_bins.csv")
+    assert cli["segmenter"].startswith("unet, model ev-unet ") and cli["min_diameter_nm"] != ""
+
+    viewer = make_napari_viewer()
+    _, hist = _dock(viewer, "Size histogram")
+    hist.set_folder(out)
+    hist.plot.export(tmp_path / "dock.csv")
+    assert _provenance(tmp_path / "dock.csv") == cli
