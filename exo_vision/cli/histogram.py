@@ -243,74 +243,6 @@ def _saved_by_grid_session(folder: Path) -> bool:
     return True
 
 
-def _run_of(path: Path, session_runs: dict[Path, dict]) -> dict | None:
-    """The run record of a table: a grid session's, or the run.json beside it; None without one."""
-    if path in session_runs:
-        return session_runs[path]
-    try:
-        run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return run if isinstance(run, dict) and isinstance(run.get("images"), list) else None
-
-
-def table_provenance(
-    tables: list[tuple[Path, pd.DataFrame]], keep_edge: dict[Path, bool], session_runs: dict[Path, dict]
-) -> tuple[dict[str, str], list[str]]:
-    """The provenance of a histogram of ``tables`` (:func:`~exo_vision.figures.provenance.histogram_provenance`:
-    from each table's run record, else from its own pixel_size_nm column) and the warnings to print about it: that
-    some or all pooled micrographs were segmented without the outer half membrane, or that a table without a run
-    record holds pixel sizes coarser than the limit."""
-    from exo_vision.figures.provenance import histogram_provenance
-    from exo_vision.measure.tables import truth_values
-    from exo_vision.segmentation.learned.coarse_outlines import (
-        half_membrane_limit_nm,
-        limit_words,
-        measured_without_half_membrane,
-        pooled_coarse_note,
-    )
-
-    records: list[dict] = []
-    minima: list[float | None] = []
-    sizes: list[float] = []
-    sources: list[str] = []
-    messages = []
-    for path, table in tables:
-        run = _run_of(path, session_runs)
-        if run is None:
-            px = table["pixel_size_nm"].astype(float) if "pixel_size_nm" in table.columns else None
-            sizes += [] if px is None else px.dropna().tolist()
-            if "pixel_size_source" in table.columns:
-                sources += table["pixel_size_source"].dropna().astype(str).tolist()
-            if px is not None and (px > half_membrane_limit_nm()).any():
-                messages.append(
-                    f"{path}: pixel sizes up to {px.max():.3g} nm/px, coarser than {limit_words()} (no run.json "
-                    "beside it says how it was segmented): if by the default unet, its outlines lack the outer "
-                    "half membrane and come out small (see `exo-vision model --subpixel-membrane`)"
-                )
-            continue
-        stem = path.name[: -len("_vesicles.csv")] if path.name.endswith("_vesicles.csv") else None
-        records += [
-            r
-            for r in run["images"]
-            if isinstance(r, dict)
-            and r.get("status") in ("done", "skipped")
-            and not r.get("duplicate_of")
-            and (stem is None or str(r.get("stem")) == stem)
-        ]
-        minima.append((run.get("parameters") or {}).get("min_diameter_nm"))
-    edge_left = sum(
-        int(truth_values(t["touches_border"]).sum())
-        for p, t in tables
-        if not keep_edge.get(p, False) and "touches_border" in t.columns
-    )
-    fields = histogram_provenance(
-        records, min_diameters_nm=minima, n_edge_left_out=edge_left, pixel_sizes_nm=sizes, pixel_sources=sources
-    )
-    note = pooled_coarse_note(sum(measured_without_half_membrane(r.get("warnings")) for r in records), len(records))
-    return fields, ([note] if note else []) + messages
-
-
 #: The group of vesicles whose grouping cell is blank.
 BLANK_GROUP = "(blank)"
 
@@ -456,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
     from exo_vision._shared.atomic import file_group, remove_stale_temp_files
     from exo_vision._shared.csv_tables import csv_text
     from exo_vision.figures.histogram import size_histogram_figure
-    from exo_vision.figures.provenance import PROVENANCE_COLUMNS, provenance_caption
+    from exo_vision.figures.provenance import PROVENANCE_COLUMNS, provenance_caption, table_provenance
     from exo_vision.figures.style import GROUP_COLORS, figure_width_mm, save_figure
     from exo_vision.measure.tables import DIAMETER_COLUMN, table_group_names
     from exo_vision.report.table_copies import leave_out_copies

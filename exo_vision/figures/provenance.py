@@ -8,12 +8,17 @@ membrane, a note saying so (:mod:`~exo_vision.segmentation.learned.coarse_outlin
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from exo_vision.segmentation.learned.coarse_outlines import limit_words, measured_without_half_membrane
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Columns the provenance adds to a bin table, after its own (every row holds the same values).
 PROVENANCE_COLUMNS = ("pixel_size_nm", "pixel_size_source", "segmenter", "min_diameter_nm", "edge_cut_left_out", "note")
@@ -117,3 +122,83 @@ def provenance_caption(fields: Mapping[str, str], *, width_mm: float) -> str:
     # a number stays on the line of its unit
     text = "; ".join(parts).replace(" nm", "\u00a0nm").replace(" %", "\u00a0%")
     return textwrap.fill(text, max(MIN_CAPTION_CHARS, int(width_mm * CAPTION_CHARS_PER_MM)))
+
+
+def run_record_of(path: Path, session_runs: Mapping[Path, dict]) -> dict | None:
+    """The run record of a vesicle table: a grid session's (``session_runs``), or the run.json beside it; None
+    without one."""
+    if path in session_runs:
+        return session_runs[path]
+    try:
+        run = json.loads((path.parent / "run.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return run if isinstance(run, dict) and isinstance(run.get("images"), list) else None
+
+
+def table_provenance(
+    tables: Sequence[tuple[Path, pd.DataFrame]], keep_edge: Mapping[Path, bool], session_runs: Mapping[Path, dict]
+) -> tuple[dict[str, str], list[str]]:
+    """The provenance of a histogram of vesicle ``tables`` and the warnings to give about it.
+
+    Parameters
+    ----------
+    tables : sequence of (Path, DataFrame)
+        Each vesicle table drawn, with its path (a run's ``vesicles.csv`` or a per-image ``<stem>_vesicles.csv``:
+        the records of its micrographs are read from the run record beside it).
+    keep_edge : mapping of Path to bool
+        Per table, True when its vesicles cut by the image edge are counted (not left out); False when absent.
+    session_runs : mapping of Path to dict
+        Run records of tables that have no run.json beside them (a grid session's).
+
+    Returns
+    -------
+    fields : dict of str to str
+        :func:`histogram_provenance` of the tables' run records; a table without one gives its own
+        ``pixel_size_nm`` and ``pixel_size_source`` columns.
+    warnings : list of str
+        That some or all pooled micrographs were segmented without the outer half membrane, and per table without
+        a run record whose pixel sizes are coarser than the limit, that it may have been.
+    """
+    from exo_vision.measure.tables import truth_values
+    from exo_vision.segmentation.learned.coarse_outlines import half_membrane_limit_nm, pooled_coarse_note
+
+    records: list[dict] = []
+    minima: list[float | None] = []
+    sizes: list[float] = []
+    sources: list[str] = []
+    messages = []
+    for path, table in tables:
+        run = run_record_of(path, session_runs)
+        if run is None:
+            px = table["pixel_size_nm"].astype(float) if "pixel_size_nm" in table.columns else None
+            sizes += [] if px is None else px.dropna().tolist()
+            if "pixel_size_source" in table.columns:
+                sources += table["pixel_size_source"].dropna().astype(str).tolist()
+            if px is not None and (px > half_membrane_limit_nm()).any():
+                messages.append(
+                    f"{path}: pixel sizes up to {px.max():.3g} nm/px, coarser than {limit_words()} (no run.json "
+                    "beside it says how it was segmented): if by the default unet, its outlines lack the outer "
+                    "half membrane and come out small (see `exo-vision model --subpixel-membrane`)"
+                )
+            continue
+        stem = path.name[: -len("_vesicles.csv")] if path.name.endswith("_vesicles.csv") else None
+        records += [
+            r
+            for r in run["images"]
+            if isinstance(r, dict)
+            and r.get("status") in ("done", "skipped")
+            and not r.get("duplicate_of")
+            and (stem is None or str(r.get("stem")) == stem)
+        ]
+        minima.append((run.get("parameters") or {}).get("min_diameter_nm"))
+    edge_left = sum(
+        int(truth_values(t["touches_border"]).sum())
+        for p, t in tables
+        if not keep_edge.get(p, False) and "touches_border" in t.columns
+    )
+    fields = histogram_provenance(
+        records, min_diameters_nm=minima, n_edge_left_out=edge_left, pixel_sizes_nm=sizes, pixel_sources=sources
+    )
+    note = pooled_coarse_note(sum(measured_without_half_membrane(r.get("warnings")) for r in records), len(records))
+    return fields, ([note] if note else []) + messages

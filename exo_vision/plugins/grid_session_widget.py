@@ -615,6 +615,7 @@ class GridSessionWidget(Container):
                 "parameters": self._shown_parameters(result.parameters),
                 "analysed_area_nm2": result.analysed_area_nm2,
                 "segmenter": getattr(result, "segmenter", None),
+                "warnings": list(getattr(result, "warnings", None) or []),
                 "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
                 "rejected": getattr(result, "rejected", None),
             },

@@ -19,6 +19,14 @@ from napari.viewer import Viewer
 from exo_vision._shared.atomic import atomic_write_text
 from exo_vision._shared.csv_tables import csv_text
 from exo_vision.figures.histogram import legend_above_the_bars, legend_label
+from exo_vision.figures.provenance import (
+    CAPTION_PT,
+    PROVENANCE_COLUMNS,
+    histogram_provenance,
+    provenance_caption,
+    table_provenance,
+)
+from exo_vision.figures.style import save_figure
 from exo_vision.measure.size_stats import size_statistics, weighted_histogram
 from exo_vision.measure.tables import DIAMETER_COLUMN as DIAMETER
 from exo_vision.measure.tables import (
@@ -32,10 +40,14 @@ from exo_vision.measure.tables import (
 from exo_vision.plugins._layers import active_image_layer, enum_choices, find_derived, same_layer
 from exo_vision.plugins._text import result_text
 from exo_vision.plugins._vesicles import ROLE, excludes_border, vesicle_table
+from exo_vision.report.session_folder import is_session_folder, read_session_folder
 from exo_vision.report.table_copies import CopiesLeftOut, leave_out_copies
 from exo_vision.tem_parameters import DEFAULT_TEM_PARAMETERS
 
 logger = logging.getLogger(__name__)
+
+#: Millimetres per inch (a caption is wrapped to the figure's width in mm).
+MM_PER_INCH = 25.4
 
 
 class Source(Enum):
@@ -92,7 +104,9 @@ def _kept(table: pd.DataFrame, exclude_border: bool) -> pd.Series:
 class HistogramPlot:
     """A matplotlib figure on a Qt canvas drawing weighted size histograms of several groups.
 
-    The bin table of the last draw is kept in :attr:`bins` (tidy: ``group`` first).
+    The bin table of the last draw is kept in :attr:`bins` (tidy: ``group`` first), where its vesicles come
+    from in :attr:`provenance` (:data:`~exo_vision.figures.provenance.PROVENANCE_COLUMNS`): the figure carries it as a
+    caption and the exported bin table as its last columns, as ``exo-vision histogram`` writes them.
     """
 
     def __init__(self) -> None:
@@ -101,6 +115,7 @@ class HistogramPlot:
         self.canvas.setMinimumHeight(260)
         self.bins = pd.DataFrame(columns=["group", "bin_left_nm", "bin_right_nm", "count", "weight", "fraction"])
         self.statistics: dict[str, dict[str, Any]] = {}
+        self.provenance: dict[str, str] = dict.fromkeys(PROVENANCE_COLUMNS, "")
 
     def draw(
         self,
@@ -110,13 +125,15 @@ class HistogramPlot:
         weighting: str,
         statistics: dict[str, dict[str, Any]] | None = None,
         exclude_border: bool | Mapping[str, bool] = True,
+        provenance: Mapping[str, str] | None = None,
     ) -> None:
         """Redraw for ``groups`` (name -> vesicle table) with the given bins (nm) and weighting.
 
         ``statistics`` are each group's :func:`size_statistics` when the caller has them already.
         ``exclude_border`` (one value, or one per group name; True for a group not named) leaves the vesicles
         cut by the image edge (``touches_border``) out of a group's bins and statistics, as ``exo-vision tem``
-        does unless ``--include-border``.
+        does unless ``--include-border``. ``provenance`` (:func:`~exo_vision.figures.provenance.table_provenance`)
+        is written under the axes as a caption and kept for the exported bin table ("" where not given).
         """
 
         def excluded(name: str) -> bool:
@@ -125,6 +142,10 @@ class HistogramPlot:
             return bool(exclude_border)
 
         self.figure.clear()
+        self.provenance = {column: str((provenance or {}).get(column, "")) for column in PROVENANCE_COLUMNS}
+        caption = provenance_caption(self.provenance, width_mm=self.figure.get_figwidth() * MM_PER_INCH)
+        if caption:  # under the axes, where constrained layout keeps room for it
+            self.figure.supxlabel(caption, fontsize=CAPTION_PT, x=0.01, ha="left", multialignment="left")
         ax = self.figure.add_subplot(111)
         frames = []
         self.statistics = {}
@@ -182,10 +203,10 @@ class HistogramPlot:
         """Save the figure (``.png`` at 300 dpi, ``.svg``, ``.pdf``) or the bin table (``.csv``)."""
         target = Path(path)
         suffix = target.suffix.lower()
-        if suffix == ".csv":
-            atomic_write_text(target, csv_text(self.bins))
+        if suffix == ".csv":  # where the diameters come from, as the last columns (every row the same)
+            atomic_write_text(target, csv_text(self.bins.assign(**self.provenance)))
         elif suffix in (".png", ".svg", ".pdf"):
-            self.figure.savefig(target, dpi=300)
+            save_figure(self.figure, target)  # as the CLI saves its figures: text stays text in an SVG/PDF
         else:
             raise ValueError(
                 f"cannot export the histogram to {target}: use a .png (300 dpi), .svg, .pdf or .csv (bin table) name."
@@ -225,6 +246,9 @@ class HistogramWidget(Container):
         #: saying so (shown in the status instead of an empty group).
         self.only_copies: list[str] = []
         self._warned_copies: list[str] = []
+        #: Where the vesicles drawn last come from (:func:`~exo_vision.figures.provenance.table_provenance`, as
+        #: ``exo-vision histogram`` finds it for the same tables; for the current image, its layer's record).
+        self.provenance: dict[str, str] = {}
 
         self._source.changed.connect(self._on_source)
         self._update.changed.connect(self.refresh)
@@ -247,10 +271,12 @@ class HistogramWidget(Container):
         source = self._source.value
         self.copies = None
         self.only_copies = []
+        self.provenance = {}
         if source is Source.IMAGE:
             layer = self._vesicle_layer()
             if layer is None:
                 return {}, {}
+            self.provenance = layer_provenance(layer.metadata, vesicle_table(layer))
             return {layer.name: vesicle_table(layer)}, {layer.name: excludes_border(layer.metadata)}
         if source is Source.FOLDER:
             folder = Path(self._folder.value)
@@ -268,6 +294,7 @@ class HistogramWidget(Container):
                     "in every micrograph"
                 )
             rule = recorded.pop() if len(recorded) == 1 else default
+            self.provenance = self._tables_provenance(dict.fromkeys(paths, not rule), _session_runs(folder, paths))
             return {folder.name: pd.concat(tables.values(), ignore_index=True)}, {folder.name: rule}
         paths = [Path(p) for p in (self._tables.value or [])]
         if not paths:
@@ -283,7 +310,15 @@ class HistogramWidget(Container):
             if names[path] in tables:
                 recorded_rule = recorded_exclude_border(path)
                 rules[names[path]] = default if recorded_rule is None else recorded_rule
+        self.provenance = self._tables_provenance({path: not rules.get(names[path], default) for path in paths}, {})
         return tables, rules
+
+    def _tables_provenance(self, keep_edge: dict[Path, bool], session_runs: dict[Path, dict]) -> dict[str, str]:
+        """The provenance of the tables left after the copies (:attr:`copies`), as ``exo-vision histogram`` gives
+        it for them."""
+        if self.copies is None:
+            return {}
+        return table_provenance(self.copies.tables, keep_edge, session_runs)[0]
 
     def _counted_once(self, paths: list[Path], tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """``tables`` (by group name) without the vesicles of copies of a micrograph counted from an earlier
@@ -351,6 +386,7 @@ class HistogramWidget(Container):
             bin_width_nm=self._bin_width.value,
             weighting=self._weighting.value.value,
             exclude_border=self.exclude_border,
+            provenance=self.provenance,
         )
         self._status.value = _status_text(self.plot.statistics, self.exclude_border) + _copies_text(
             self.copies, self.only_copies
@@ -373,6 +409,34 @@ class HistogramWidget(Container):
             show_warning(str(error))
             return
         show_info(f"histogram exported to {target}")
+
+
+def _session_runs(folder: Path, paths: list[Path]) -> dict[Path, dict]:
+    """For a napari grid session's output folder, its run record (as ``exo-vision histogram <folder>`` builds it:
+    :func:`~exo_vision.report.session_folder.read_session_folder`) for each of its per-image tables; {} for any
+    other folder, or a session with a micrograph not saved yet."""
+    if not is_session_folder(folder):
+        return {}
+    try:
+        run = read_session_folder(folder, option="the Size histogram dock's results folder")[0]
+    except (ValueError, OSError):
+        return {}
+    return dict.fromkeys(paths, run)
+
+
+def layer_provenance(metadata: Mapping[str, Any], table: pd.DataFrame) -> dict[str, str]:
+    """The provenance of a vesicle layer's histogram from its ``metadata`` (pixel size and source, segmenter,
+    parameters, warnings) and its vesicle ``table`` (the vesicles cut by the image edge it leaves out)."""
+    record = {key: metadata.get(key) for key in ("pixel_size_nm", "pixel_size_source", "segmenter", "warnings")}
+    parameters = metadata.get("parameters") or {}
+    left_out = (
+        int(truth_values(table["touches_border"]).sum())
+        if excludes_border(dict(metadata)) and "touches_border" in table.columns
+        else 0
+    )
+    return histogram_provenance(
+        [record], min_diameters_nm=[parameters.get("min_diameter_nm")], n_edge_left_out=left_out
+    )
 
 
 def _status_text(statistics: dict[str, dict[str, Any]], exclude_border: dict[str, bool]) -> str:

@@ -63,6 +63,7 @@ def _layer_options(result: Any, colormap: Any, parameters: dict[str, Any]) -> di
         "extra_metadata": {
             "parameters": dict(parameters),
             "segmenter": getattr(result, "segmenter", None),
+            "warnings": list(getattr(result, "warnings", None) or []),
             "rejected_by_reason": rejected_by_reason(getattr(result, "rejected", None)),
             "rejected": getattr(result, "rejected", None),
             CUT_BY_MISSING_KEY: cut_by_missing(getattr(result, "warnings", None)),

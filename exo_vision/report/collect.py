@@ -167,6 +167,8 @@ class TemEvidence:
     n_edge_cut_counted : int
         Vesicles cut by the image edge (``touches_border``) that ``statistics`` counts, their sizes truncated:
         0 unless the run kept them (``exo-vision tem --include-border``).
+    n_edge_cut_left_out : int
+        Vesicles cut by the image edge that ``statistics`` leaves out: 0 when the runs counted them.
     calibration_conflicts : pandas.DataFrame
         One row per pooled image (copies left out) whose run warned that the file's calibration disagrees with
         its burnt-in scale bar (:func:`~exo_vision.io.read.scale_bar_disagreement`; measured at the file's
@@ -182,6 +184,7 @@ class TemEvidence:
     split_pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SPLIT_PAIR_COLUMNS)))
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     n_edge_cut_counted: int = 0
+    n_edge_cut_left_out: int = 0
     calibration_conflicts: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=list(CALIBRATION_CONFLICT_COLUMNS))
     )
@@ -635,6 +638,19 @@ def pooled_coarse_outline_note(tem: TemEvidence) -> str | None:
     return pooled_coarse_note(n_coarse, len(records))
 
 
+def pooled_histogram_provenance(tem: TemEvidence) -> dict[str, str]:
+    """Where the pooled size histogram's diameters come from: pixel sizes and sources, method and model, the runs'
+    smallest diameter counted, the edge-cut vesicles left out, and the coarse-outline note
+    (:func:`~exo_vision.figures.provenance.histogram_provenance` of the pooled images' records, copies left out)."""
+    from exo_vision.figures.provenance import histogram_provenance
+
+    return histogram_provenance(
+        [record for _, _, record in _pooled_records(tem.grids, tem.copies)],
+        min_diameters_nm=[(g.run.get("parameters") or {}).get("min_diameter_nm") for g in tem.grids],
+        n_edge_left_out=tem.n_edge_cut_left_out,
+    )
+
+
 def _calibration_conflicts(grids: Sequence[TemGrid], copies: pd.DataFrame) -> pd.DataFrame:
     """The pooled images (copies left out) whose run warned that the file's calibration disagrees with the burnt-in
     scale bar, with both pixel sizes (:data:`CALIBRATION_CONFLICT_COLUMNS`)."""
@@ -711,6 +727,11 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         if not kwargs["exclude_border"] and "touches_border" in pooled.columns
         else 0
     )
+    edge_cut_left_out = (
+        int(truth_values(pooled["touches_border"]).sum())
+        if kwargs["exclude_border"] and "touches_border" in pooled.columns
+        else 0
+    )
     split_pairs = _split_pairs(grids, copies, exclude_border=kwargs["exclude_border"])
     statistics = size_statistics(pooled, analysed_area_nm2=area or None, **kwargs)
     diameters = _kept_diameters(pooled, exclude_border=kwargs["exclude_border"])
@@ -750,6 +771,7 @@ def collect_tem(folders: Sequence[str | Path]) -> TemEvidence:
         split_pairs=split_pairs,
         rejected_by_reason=rejected,
         n_edge_cut_counted=edge_cut_counted,
+        n_edge_cut_left_out=edge_cut_left_out,
         calibration_conflicts=_calibration_conflicts(grids, copies),
     )
 

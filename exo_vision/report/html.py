@@ -33,7 +33,8 @@ from exo_vision.blot.panel import (
 )
 from exo_vision.figures.histogram import size_histogram_figure
 from exo_vision.figures.overlay import NOT_COUNTED_RGB, OTHER_RGB, overlay_scale_bar_box
-from exo_vision.figures.style import MORPHOLOGY_RGB
+from exo_vision.figures.provenance import provenance_caption
+from exo_vision.figures.style import MORPHOLOGY_RGB, figure_width_mm
 from exo_vision.measure.size_stats import (
     MIN_N_FOR_INTERVAL,
     MORPHOLOGIES,
@@ -42,7 +43,13 @@ from exo_vision.measure.size_stats import (
     z_average_equivalent_diameter,
 )
 from exo_vision.measure.tables import truth_values
-from exo_vision.report.collect import BlotEvidence, TemEvidence, only_copies_counted_under, pooled_coarse_outline_note
+from exo_vision.report.collect import (
+    BlotEvidence,
+    TemEvidence,
+    only_copies_counted_under,
+    pooled_coarse_outline_note,
+    pooled_histogram_provenance,
+)
 from exo_vision.report.embed import (
     WIDE_FIELD_MAX_PX,
     choose_close_up,
@@ -960,6 +967,8 @@ def _histograms(tem: TemEvidence) -> str:
         ("number", "Number-weighted", "Each vesicle counts once (what TEM measures)."),
         ("intensity", "Intensity-weighted (d⁶)", "Each vesicle weighted by d⁶, as light scattering (DLS) weights it."),
     )
+    # under each figure, as the run's own size_histogram carries it: pixel size, method, size limit, the coarse note
+    provenance = provenance_caption(pooled_histogram_provenance(tem), width_mm=figure_width_mm("single"))
     for weighting, title, caption in weightings:
         fig, _ = size_histogram_figure(
             {"": d},
@@ -969,6 +978,7 @@ def _histograms(tem: TemEvidence) -> str:
             kde=d.size > 1,
             title=title,
             edge_cut={"": tem.n_edge_cut_counted},
+            caption=provenance,
         )
         figs.append(
             f'<figure><img alt="{_e(title)} size histogram" src="{figure_data_uri(fig)}" width="520">'

@@ -576,18 +576,22 @@ class GridSession:
             # what exo-vision tem records to find the same micrograph saved twice (other bytes, another bit depth)
             **pixel_facts(image.data),
             "parameters": parameters,
-            **self._marker_facts(curated, polarity, cut_warnings),
+            **self._marker_facts(curated, polarity, cut_warnings, self.output_dir),
             "analysed_area_nm2": result.analysed_area_nm2 if area is not None else None,
             "n_vesicles": int(len(table)),
         }
         return lambda: write_image_outputs(result, out_dir=self.output_dir, stem=stem, record=record)
 
     @staticmethod
-    def _marker_facts(curated: CuratedResult, polarity: str, cut_warnings: list[str]) -> dict[str, Any]:
+    def _marker_facts(
+        curated: CuratedResult, polarity: str, cut_warnings: list[str], output_dir: Path
+    ) -> dict[str, Any]:
         """What a curated micrograph's done-marker records beside its files, parameters and counts, as
         ``exo-vision tem`` records it: calibration, polarity, warnings, what the segmentation left out, the
-        segmenter and the curation."""
+        segmenter and the curation. A relative model file in the segmenter record is read from ``output_dir``,
+        the folder of the done-marker, as ``exo-vision tem --resume`` and ``report`` read it."""
         from exo_vision.segmentation.api import segmenter_warnings
+        from exo_vision.segmentation.learned.weights import segmenter_from_folder
         from exo_vision.tem_analysis import coarse_pixel_warnings, missing_values_warnings, small_field_warnings
 
         image = curated.image
@@ -601,7 +605,9 @@ class GridSession:
             "polarity": polarity,
             "warnings": [
                 *image.warnings,
-                *segmenter_warnings(image.pixel_size_nm, curated.segmenter, polarity),
+                *segmenter_warnings(
+                    image.pixel_size_nm, segmenter_from_folder(curated.segmenter, output_dir), polarity
+                ),
                 *coarse_pixel_warnings(float(image.pixel_size_nm or "nan")),
                 *(small_field_warnings(image, float(image.pixel_size_nm)) if image.pixel_size_nm else []),
                 *missing_values_warnings(image.data),

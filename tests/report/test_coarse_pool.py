@@ -89,3 +89,30 @@ def test_histogram_of_a_table_without_a_run_record_reads_its_pixel_size_column(m
     assert f"{alone}: pixel sizes up to 3 nm/px, coarser than 2.31 nm/px (no run.json" in caplog.text
     row = pd.read_csv(tmp_path / "a_bins.csv", dtype=str, keep_default_na=False).iloc[0]
     assert (row["pixel_size_nm"], row["segmenter"], row["note"]) == ("2-3", "", "")
+
+
+def test_the_reports_histograms_carry_the_provenance_caption_of_the_runs_own_figure(mixed_run, tmp_path, monkeypatch):
+    """The report's number- and intensity-weighted histograms had no caption: the coarse-outline note stood only in
+    the Size statistics paragraph, not under the figures a reader copies out (the run's size_histogram has it)."""
+    import exo_vision.report.html as report_html
+
+    captions: list[str | None] = []
+    drawn = report_html.size_histogram_figure
+
+    def recording(*args, **kwargs):
+        captions.append(kwargs.get("caption"))
+        return drawn(*args, **kwargs)
+
+    monkeypatch.setattr(report_html, "size_histogram_figure", recording)
+    assert main(["report", "--tem", str(mixed_run), "--out", str(tmp_path / "r.html")]) == 0
+    assert len(captions) == 2 and captions[0] == captions[1]
+    caption = " ".join(str(captions[0]).replace("\xa0", " ").split())
+    assert caption.startswith("pixel size 2-3 nm/px (file metadata") and "; unet, model ev-unet" in caption
+    assert "vesicles under 20 nm not counted" in caption
+    import pandas as pd
+
+    table = pd.read_csv(mixed_run / "vesicles.csv")
+    assert f"; {int(table['touches_border'].sum())} vesicle(s) touching the image edge left out" in caption
+    assert "1 of 2 micrographs coarser than 2.31 nm/px: outlines without the outer half membrane" in caption
+    # the same caption as the run's own size_histogram, which pools the same micrographs
+    assert caption in _svg_text(mixed_run / "size_histogram.svg")

@@ -61,3 +61,52 @@ def test_the_session_saves_the_trained_range_warning_as_tem_does(tmp_path):
     assert main(["tem", str(grid), "--out", str(tmp_path / "tem"), "--model", str(model), "--workers", "1"]) == 0
     tem = _range_warnings(json.loads((tmp_path / "tem" / "far_done.json").read_text())["warnings"])
     assert saved == tem
+
+
+def test_a_resave_reads_a_relative_model_file_from_the_output_folder_not_the_working_directory(tmp_path, monkeypatch):
+    """A done-marker whose segmenter names its model relative to the output folder (as ``exo-vision tem --resume``
+    and ``report`` read it): re-saved for a new border rule from another working directory, the marker kept the
+    trained-range warning. Before, the model was looked for from the working directory, not found, and the
+    warning was dropped from the re-saved marker."""
+    from dataclasses import replace
+
+    out = tmp_path / "out"
+    model = _model(out / "models", lambda card: card.update(trained_pixel_size_nm=[2.0, 2.0]))
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    image = make_random_tem((192, 192), pixel_size_nm=PIXEL_SIZE_NM, rng=5).image
+    resolution = (1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM)
+    tifffile.imwrite(grid / "far.tif", image, imagej=True, resolution=resolution, metadata={"unit": "nm"})
+    session = GridSession.open(grid, out, GridSettings(method="unet", model=str(model)))
+    session.index = 0
+    path = session.files[0]
+    data = session.read(path)
+    result = session.analyse(data)
+    curated = CuratedResult(
+        image=data,
+        labels=result.labels,
+        table=result.table,
+        polarity=result.polarity,
+        analysed_area_nm2=result.analysed_area_nm2,
+        parameters=result.parameters,
+        morphology_overrides={},
+        edit_log=[],
+        segmenter=result.segmenter,
+    )
+    session.save(path, curated)
+    marker_path = out / "far_done.json"
+    marker = json.loads(marker_path.read_text())
+    assert len(_range_warnings(marker["warnings"])) == 1
+    # the folder's record names its model relative to the folder (moved, or written so by hand)
+    marker["segmenter"]["model"].update(file="models/lab.onnx", card="models/lab.json")
+    marker_path.write_text(json.dumps(marker, indent=1))
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    session.settings = replace(session.settings, exclude_border=not session.settings.exclude_border)
+    assert session.apply_border_rule() == ([path], [])
+    resaved = json.loads(marker_path.read_text())
+    assert resaved["parameters"]["exclude_border"] == session.settings.exclude_border
+    assert _range_warnings(resaved["warnings"]) == _range_warnings(marker["warnings"])  # before: []
+    assert resaved["segmenter"]["model"]["file"] == "models/lab.onnx"  # the record itself is kept as it was

@@ -191,12 +191,19 @@ def _record_from_folder(record: Any, folder: Path) -> Any:
     record = {**record}
     if "parameters" in record:
         record["parameters"] = parameters_from_folder(record["parameters"], folder)
-    segmenter = record.get("segmenter")
-    model = segmenter.get("model") if isinstance(segmenter, dict) else None
-    if isinstance(model, dict):
-        model = {**model, **{k: _absolute_file(model[k], folder) for k in ("file", "card") if k in model}}
-        record["segmenter"] = {**segmenter, "model": model}
+    if "segmenter" in record:
+        record["segmenter"] = segmenter_from_folder(record["segmenter"], folder)
     return record
+
+
+def segmenter_from_folder(segmenter: Any, folder: str | Path) -> Any:
+    """A recorded segmenter (a run.json image record's or a done-marker's ``segmenter``) whose relative model
+    ``file`` and ``card`` are made absolute from ``folder``, the folder of the record; as it is otherwise."""
+    model = segmenter.get("model") if isinstance(segmenter, dict) else None
+    if not isinstance(model, dict):
+        return segmenter
+    model = {**model, **{k: _absolute_file(model[k], Path(folder)) for k in ("file", "card") if k in model}}
+    return {**segmenter, "model": model}
 
 
 def load_card(model: str | Path | None = None) -> ModelCard:
