@@ -66,7 +66,7 @@ from exo_vision.figures.style import figure_width_mm, save_figure
 from exo_vision.io.image_data import SOURCE_USER
 from exo_vision.measure.size_stats import size_statistics, statistics_frame
 from exo_vision.measure.vesicles import VESICLE_COLUMNS
-from exo_vision.segmentation.learned.coarse_outlines import measured_without_half_membrane, pooled_coarse_note
+from exo_vision.segmentation.learned.coarse_outlines import pooled_coarse_note_of
 from exo_vision.tem_analysis import recorded_split_groups
 
 logger = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ def pooled_warnings(warned: dict[str, list[str]], pooled_images: Sequence[str]) 
     of them were segmented too coarse for the outer half membrane
     (:func:`~exo_vision.segmentation.learned.coarse_outlines.pooled_coarse_note`), read from each image's
     warnings in ``warned``."""
-    n_coarse = sum(measured_without_half_membrane(warned.get(name)) for name in pooled_images)
-    note = pooled_coarse_note(n_coarse, len(pooled_images))
+    note = pooled_coarse_note_of(warned.get(name) for name in pooled_images)
     return [note] if note else []
 
 

@@ -161,7 +161,7 @@ def table_provenance(
         a run record whose pixel sizes are coarser than the limit, that it may have been.
     """
     from exo_vision.measure.tables import truth_values
-    from exo_vision.segmentation.learned.coarse_outlines import half_membrane_limit_nm, pooled_coarse_note
+    from exo_vision.segmentation.learned.coarse_outlines import half_membrane_limit_nm, pooled_coarse_note_of
 
     records: list[dict] = []
     minima: list[float | None] = []
@@ -200,5 +200,5 @@ def table_provenance(
     fields = histogram_provenance(
         records, min_diameters_nm=minima, n_edge_left_out=edge_left, pixel_sizes_nm=sizes, pixel_sources=sources
     )
-    note = pooled_coarse_note(sum(measured_without_half_membrane(r.get("warnings")) for r in records), len(records))
+    note = pooled_coarse_note_of(r.get("warnings") for r in records)
     return fields, ([note] if note else []) + messages

@@ -631,11 +631,9 @@ def pooled_coarse_outline_note(tem: TemEvidence) -> str | None:
     """What the pooled statistics must be read with when some or all pooled images (copies left out) were segmented
     too coarse for the outer half membrane, read from their runs' warnings
     (:func:`~exo_vision.segmentation.learned.coarse_outlines.pooled_coarse_note`); None when none was."""
-    from exo_vision.segmentation.learned.coarse_outlines import measured_without_half_membrane, pooled_coarse_note
+    from exo_vision.segmentation.learned.coarse_outlines import pooled_coarse_note_of
 
-    records = [record for _, _, record in _pooled_records(tem.grids, tem.copies)]
-    n_coarse = sum(measured_without_half_membrane(r.get("warnings")) for r in records)
-    return pooled_coarse_note(n_coarse, len(records))
+    return pooled_coarse_note_of(record.get("warnings") for _, _, record in _pooled_records(tem.grids, tem.copies))
 
 
 def pooled_histogram_provenance(tem: TemEvidence) -> dict[str, str]:

@@ -103,3 +103,10 @@ def pooled_coarse_note(n_coarse: int, n_images: int) -> str | None:
         f"({DEFAULT_BIAS_WORDS}; {REAL_DATA_WORDS}); report the two groups apart, or segment the coarse ones with "
         "a model made by `exo-vision model --subpixel-membrane`"
     )
+
+
+def pooled_coarse_note_of(warnings: Iterable[Iterable[object] | None]) -> str | None:
+    """:func:`pooled_coarse_note` of the pooled micrographs whose recorded warnings are ``warnings`` (one entry per
+    micrograph, each once; None for a micrograph without warnings)."""
+    flags = [measured_without_half_membrane(w) for w in warnings]
+    return pooled_coarse_note(sum(flags), len(flags))
