@@ -241,7 +241,8 @@ def quantify_blot(
         set of this many lanes, numbered alike in each (:func:`~exo_vision.blot.lanes.share_lanes`).
         A strip where this many cannot be placed is an error.
     lane_x_ranges_px : sequence of (float, float), optional
-        Explicit lanes, ``(first column, one past last column)``, used in every strip.
+        Explicit lanes, ``(first column, one past last column)``, used in every strip. A range need only lie
+        inside the image: a strip is widened to hold a range reaching past its found columns, with a warning.
     lane_names : sequence of str, optional
         Sample name per lane (e.g. ``["lysate", "exo1", "exo2"]``); must match the lane count.
     markers : str, sequence of str or mapping of int to str, optional
@@ -770,7 +771,11 @@ def _place_lanes(
     else:
         strips = list(strips) if strips is not None else find_strips(clean, min_height_px=params.min_strip_height_px)
         if lane_x_ranges_px is not None:
-            per_strip = [lanes_from_ranges(lane_x_ranges_px, s) for s in strips]
+            per_strip = [
+                lanes_from_ranges(lane_x_ranges_px, s, image_width_px=clean.shape[1], warnings=warnings) for s in strips
+            ]
+            # a range reaching past a strip's found columns widens the strip (its background is measured there)
+            strips = _strips_for_lanes([lane for ls in per_strip for lane in ls], strips)
         else:
             many = stacked(strips)
             # stacked strips (membranes one above the other) get the count on the lanes they share, so that

@@ -154,7 +154,12 @@ def lane_pixels(image: np.ndarray, lane: Lane, *, fraction: float = CENTRAL_FRAC
 
 
 def lanes_from_ranges(
-    x_ranges_px: Sequence[tuple[float, float]], strip: Strip, *, names: Sequence[str] | None = None
+    x_ranges_px: Sequence[tuple[float, float]],
+    strip: Strip,
+    *,
+    names: Sequence[str] | None = None,
+    image_width_px: int | None = None,
+    warnings: list[str] | None = None,
 ) -> list[Lane]:
     """Vertical lanes from explicit column ranges.
 
@@ -166,19 +171,42 @@ def lanes_from_ranges(
         Strip the lanes belong to (gives their rows).
     names : sequence of str, optional
         Lane names, one per range.
+    image_width_px : int, optional
+        Width of the image the strip lies in (columns). Given, a range need only lie inside the image: one
+        that reaches past the strip's columns (a membrane edge read inside a dark margin) is measured as given
+        and named in ``warnings``. Not given, every range must lie inside the strip.
+    warnings : list of str, optional
+        Messages for ranges reaching past the strip are appended here (with ``image_width_px``).
 
     Returns
     -------
     list of Lane
+
+    Raises
+    ------
+    ValueError
+        A range narrower than 2 px, or outside the image (outside the strip without ``image_width_px``).
     """
     lanes = []
     for i, (a, b) in enumerate(x_ranges_px):
         if not (np.isfinite(a) and np.isfinite(b)) or b - a < 2:
             raise ValueError(f"lane x-range {i + 1} ({a}, {b}) must be at least 2 px wide with left < right")
-        if a < strip.x_left_px - 0.5 or b > strip.x_right_px + 0.5:
+        outside_strip = a < strip.x_left_px - 0.5 or b > strip.x_right_px + 0.5
+        if image_width_px is not None and (a < -0.5 or b > image_width_px + 0.5):
+            raise ValueError(
+                f"lane x-range {i + 1} ({a}, {b}) lies outside the image (columns 0..{image_width_px}); give each "
+                f"lane's first column and one past its last, within 0..{image_width_px}"
+            )
+        if outside_strip and image_width_px is None:
             raise ValueError(
                 f"lane x-range {i + 1} ({a}, {b}) lies outside strip {strip.index} "
-                f"(columns {strip.x_left_px}..{strip.x_right_px}); give ranges inside the image"
+                f"(columns {strip.x_left_px}..{strip.x_right_px}); give ranges inside the strip"
+            )
+        if outside_strip and warnings is not None:
+            warnings.append(
+                f"strip {strip.index}: lane x-range {i + 1} ({a:g}-{b:g}) reaches past the membrane found "
+                f"(columns {strip.x_left_px}..{strip.x_right_px}); it was measured as given. Check the lane on the "
+                "annotated image (a dark margin can hide the membrane's edge)"
             )
         centre = (a + b - 1) / 2
         name = names[i] if names is not None else ""
