@@ -500,6 +500,39 @@ def _membrane_in_cell(
     return Strip(0, int(top), int(bottom), int(left), int(right), angle, m_left, m_right)
 
 
+def _widen_over_dim_margins(signal: np.ndarray, strip: Strip, gap_level: float, membrane_level: float) -> None:
+    """Widen ``strip`` (in place) over a dim margin: membrane darker than the level its edges are read at.
+
+    A blotch or a gradient can leave a membrane's margin under that level, and the membrane then seems to end
+    inside itself. A membrane's interior never falls to the gap (it stands at least :data:`MIN_INTERIOR_LEVEL` of
+    the step from ``gap_level`` to ``membrane_level`` above it), so outward of each seen side edge the columns whose
+    median over the strip's rows stays above that level, up to the first that falls under it (the camera floor
+    beside the membrane), are membrane too. An edge moves only by more than :data:`DARK_MARGIN_BLOCKS` smoothing
+    widths (a soft edge's foot is no margin); the box's columns follow the edge.
+    """
+    low = gap_level + MIN_INTERIOR_LEVEL * (membrane_level - gap_level)
+    columns = np.median(signal[strip.y_top_px : strip.y_bottom_px], axis=0) > low
+    reach = DARK_MARGIN_BLOCKS * SMOOTHING_PX
+    if strip.membrane_left_px is not None:
+        start = int(np.floor(strip.membrane_left_px + 0.5))
+        first = start - _run_length(columns[:start][::-1])
+        if first - 0.5 < strip.membrane_left_px - reach:
+            strip.membrane_left_px = first - 0.5
+            strip.x_left_px = min(strip.x_left_px, first + EDGE_TRIM_PX)
+    if strip.membrane_right_px is not None:
+        stop = int(np.ceil(strip.membrane_right_px + 0.5))
+        past = stop + _run_length(columns[stop:])
+        if past - 0.5 > strip.membrane_right_px + reach:
+            strip.membrane_right_px = past - 0.5
+            strip.x_right_px = max(strip.x_right_px, past - EDGE_TRIM_PX)
+
+
+def _run_length(on: np.ndarray) -> int:
+    """Length of the run of True at the start of ``on``."""
+    off = np.flatnonzero(~on)
+    return int(off[0]) if off.size else int(on.size)
+
+
 def _middle_edges(half: np.ndarray, whole: np.ndarray) -> tuple[float, float] | None:
     """First and last membrane column (median over the middle rows) of mask ``half`` (the membrane above half
     its step); where the whole membrane ``whole`` reaches more than :data:`DARK_MARGIN_BLOCKS` further out (a
@@ -656,4 +689,5 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
         return [whole_image_strip(shape)]
     for s in strips:
         s.floor_level, s.membrane_level = gap_level, membrane_level
+        _widen_over_dim_margins(signal, s, gap_level, membrane_level)
     return _reading_order(strips)
