@@ -969,6 +969,9 @@ def _histograms(tem: TemEvidence) -> str:
     )
     # under each figure, as the run's own size_histogram carries it: pixel size, method, size limit, the coarse note
     provenance = provenance_caption(pooled_histogram_provenance(tem), width_mm=figure_width_mm("single"))
+    # the same words in the page's text (screen readers, copying), unwrapped: the image holds them only as pixels
+    said = provenance.replace("\n", " ").rstrip(".")
+    said = f" {_e(said[:1].upper() + said[1:])}." if said else ""
     for weighting, title, caption in weightings:
         fig, _ = size_histogram_figure(
             {"": d},
@@ -982,7 +985,7 @@ def _histograms(tem: TemEvidence) -> str:
         )
         figs.append(
             f'<figure><img alt="{_e(title)} size histogram" src="{figure_data_uri(fig)}" width="520">'
-            f"<figcaption>{_e(caption)} Bin width {bin_nm:g} nm; n = {d.size}{edge}.</figcaption></figure>"
+            f"<figcaption>{_e(caption)} Bin width {bin_nm:g} nm; n = {d.size}{edge}.{said}</figcaption></figure>"
         )
     return "".join(out) + f'<div class="figs">{"".join(figs)}</div>'
 

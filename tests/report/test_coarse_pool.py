@@ -116,3 +116,19 @@ def test_the_reports_histograms_carry_the_provenance_caption_of_the_runs_own_fig
     assert "1 of 2 micrographs coarser than 2.31 nm/px: outlines without the outer half membrane" in caption
     # the same caption as the run's own size_histogram, which pools the same micrographs
     assert caption in _svg_text(mixed_run / "size_histogram.svg")
+
+
+def test_the_reports_histogram_figcaptions_hold_the_provenance_as_text(mixed_run, tmp_path):
+    """The provenance stood only inside the histogram images (pixels): a screen reader or a copied text lost the
+    pixel size and its source, the method and model, and the coarse-outline note."""
+    page = tmp_path / "r.html"
+    assert main(["report", "--tem", str(mixed_run), "--out", str(page)]) == 0
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page.read_text(encoding="utf-8"), flags=re.S)
+    histograms = [c for c in captions if "Bin width" in c]
+    assert len(histograms) == 2
+    for raw in histograms:
+        assert "<" not in raw and "\n" not in raw  # escaped, one paragraph
+        text = html.unescape(raw).replace("\xa0", " ")
+        assert "Pixel size 2-3 nm/px (file metadata" in text and "; unet, model ev-unet" in text
+        assert "vesicles under 20 nm not counted" in text
+        assert "1 of 2 micrographs coarser than 2.31 nm/px: outlines without the outer half membrane" in text
