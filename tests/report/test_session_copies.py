@@ -23,9 +23,9 @@ from exo_vision.cli.main import main
 from exo_vision.measure.tables import truth_values
 from exo_vision.report.session_folder import read_session_folder
 from exo_vision.report.table_copies import leave_out_copies
-from exo_vision.session.curation import CuratedResult
 from exo_vision.session.grid import GridSession
 from exo_vision.synthetic.tem import make_synthetic_tem
+from tests._helpers import curated_as_analysed
 
 PIXEL_SIZE_NM = 1.0
 COPIES = ("m0_8bit", "m0_copy")
@@ -62,17 +62,7 @@ def _save_all(grid: Path, out: Path) -> GridSession:
         session.index = index
         image = session.read(path)
         result = session.analyse(image)
-        curated = CuratedResult(
-            image=image,
-            labels=result.labels,
-            table=result.table,
-            polarity=result.polarity,
-            analysed_area_nm2=result.analysed_area_nm2,
-            parameters=result.parameters,
-            morphology_overrides={},
-            edit_log=[],
-            segmenter=result.segmenter,
-        )
+        curated = curated_as_analysed(image, result)
         session.save(path, curated)
     session.write_state()
     return session

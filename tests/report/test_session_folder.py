@@ -9,29 +9,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import tifffile
 
 from exo_vision.cli.main import main
 from exo_vision.report.collect import collect_tem
 from exo_vision.report.html import ReportInputs, render_report
-from exo_vision.session.curation import CuratedResult, edit_record
+from exo_vision.session.curation import edit_record
 from exo_vision.session.grid import SESSION_FILE, GridSession
-from exo_vision.synthetic.tem import make_synthetic_tem
+from tests._helpers import calibrated_grid, curated_as_analysed
 
 PIXEL_SIZE_NM = 2.0
 EDIT_TIME = "2026-01-01T00:00:00+00:00"
 
 
 def _grid(tmp_path: Path, n: int) -> tuple[Path, Path]:
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    for i in range(n):
-        image, _ = make_synthetic_tem(
-            (384, 384), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=6, scale_bar=False, rng=70 + i
-        )
-        resolution = (1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM)
-        tifffile.imwrite(grid / f"g{i}.tif", image, imagej=True, resolution=resolution, metadata={"unit": "nm"})
-    return grid, tmp_path / "out"
+    return calibrated_grid(tmp_path, n, first_seed=70, pixel_size_nm=PIXEL_SIZE_NM)
 
 
 def _save(session: GridSession, path: Path, *, delete_first: bool) -> int:
@@ -44,17 +35,7 @@ def _save(session: GridSession, path: Path, *, delete_first: bool) -> int:
         labels = np.where(labels == victim, 0, labels)
         table = table[table["label"] != victim].reset_index(drop=True)
         log = [{**edit_record("delete", victim), "time_utc": EDIT_TIME}]
-    curated = CuratedResult(
-        image=image,
-        labels=labels,
-        table=table,
-        polarity=result.polarity,
-        analysed_area_nm2=result.analysed_area_nm2,
-        parameters=result.parameters,
-        morphology_overrides={},
-        edit_log=log,
-        segmenter=result.segmenter,
-    )
+    curated = curated_as_analysed(image, result, labels=labels, table=table, edit_log=log)
     session.save(path, curated)
     session.write_state()
     return len(table)

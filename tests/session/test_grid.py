@@ -16,36 +16,19 @@ from exo_vision.batch.config import TemBatchConfig
 from exo_vision.session.curation import EDIT_LOG_COLUMNS, CuratedResult, edit_log_table, edit_record
 from exo_vision.session.grid import SESSION_FILE, GridSession, GridSettings
 from exo_vision.synthetic.tem import make_synthetic_tem
+from tests._helpers import calibrated_grid, curated_as_analysed
 
 PIXEL_SIZE_NM = 2.0
 EDIT_TIME = "2026-01-01T00:00:00+00:00"
 
 
 def _grid(tmp_path: Path, n: int) -> tuple[Path, Path]:
-    """``n`` calibrated generated micrographs g0.tif, g1.tif, ... and an output folder path beside them."""
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    for i in range(n):
-        image, _ = make_synthetic_tem(
-            (384, 384), pixel_size_nm=PIXEL_SIZE_NM, difficulty="easy", n_vesicles=6, scale_bar=False, rng=50 + i
-        )
-        resolution = (1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM)
-        tifffile.imwrite(grid / f"g{i}.tif", image, imagej=True, resolution=resolution, metadata={"unit": "nm"})
-    return grid, tmp_path / "out"
+    return calibrated_grid(tmp_path, n, first_seed=50, pixel_size_nm=PIXEL_SIZE_NM)
 
 
 def _unedited(image, result) -> CuratedResult:
     """A micrograph's result saved as the model gave it (no edit), rejected candidates included."""
-    return CuratedResult(
-        image=image,
-        labels=result.labels,
-        table=result.table,
-        polarity=result.polarity,
-        analysed_area_nm2=result.analysed_area_nm2,
-        parameters=result.parameters,
-        segmenter=result.segmenter,
-        rejected=result.rejected,
-    )
+    return curated_as_analysed(image, result, rejected=result.rejected)
 
 
 def _curate_by_deleting(session: GridSession, path: Path) -> tuple[CuratedResult, int]:
@@ -57,16 +40,13 @@ def _curate_by_deleting(session: GridSession, path: Path) -> tuple[CuratedResult
     labels = np.where(result.labels == victim, 0, result.labels)
     table = result.table[result.table["label"] != victim].reset_index(drop=True)
     edit = {**edit_record("delete", victim), "time_utc": EDIT_TIME}
-    curated = CuratedResult(
-        image=image,
+    curated = curated_as_analysed(
+        image,
+        result,
         labels=labels,
         table=table,
-        polarity=result.polarity,
-        analysed_area_nm2=result.analysed_area_nm2,
-        parameters=result.parameters,
         morphology_overrides={int(table["label"].iloc[0]): "cup"},
         edit_log=[edit],
-        segmenter=result.segmenter,
     )
     return curated, victim
 
@@ -315,15 +295,7 @@ def test_a_grid_counting_edge_vesicles_records_and_resumes_it_as_the_cli_include
     result = session.analyse(image)
     cut = int(result.table["touches_border"].sum())
     assert cut and result.statistics["n"] == len(result.table)  # counted, as with --include-border
-    curated = CuratedResult(
-        image=image,
-        labels=result.labels,
-        table=result.table,
-        polarity=result.polarity,
-        analysed_area_nm2=result.analysed_area_nm2,
-        parameters=result.parameters,
-        segmenter=result.segmenter,
-    )
+    curated = curated_as_analysed(image, result)
     session.save(session.files[0], curated)
     marker = json.loads((out / "g0_done.json").read_text())
     assert marker["parameters"] == cli.analysis_parameters()

@@ -13,9 +13,9 @@ import json
 import tifffile
 
 from exo_vision.cli.main import main
-from exo_vision.session.curation import CuratedResult
 from exo_vision.session.grid import GridSession, GridSettings
 from exo_vision.synthetic.tem_random import make_random_tem
+from tests._helpers import curated_as_analysed
 from tests.segmentation.test_trained_pixel_range import _model, _range_warnings, _warnings
 
 PIXEL_SIZE_NM = 5.0
@@ -41,20 +41,7 @@ def test_the_session_saves_the_trained_range_warning_as_tem_does(tmp_path):
     data = session.read(path)
     result = session.analyse(data)
     assert _range_warnings(result.warnings)  # shown in the dock from the segmentation
-    session.save(
-        path,
-        CuratedResult(
-            image=data,
-            labels=result.labels,
-            table=result.table,
-            polarity=result.polarity,
-            analysed_area_nm2=result.analysed_area_nm2,
-            parameters=result.parameters,
-            morphology_overrides={},
-            edit_log=[],
-            segmenter=result.segmenter,
-        ),
-    )
+    session.save(path, curated_as_analysed(data, result))
     saved = _range_warnings(json.loads((tmp_path / "out" / "far_done.json").read_text())["warnings"])
     assert len(saved) == 1 and "2 nm/px" in saved[0] and "5 nm/px" in saved[0]
 
@@ -82,17 +69,7 @@ def test_a_resave_reads_a_relative_model_file_from_the_output_folder_not_the_wor
     path = session.files[0]
     data = session.read(path)
     result = session.analyse(data)
-    curated = CuratedResult(
-        image=data,
-        labels=result.labels,
-        table=result.table,
-        polarity=result.polarity,
-        analysed_area_nm2=result.analysed_area_nm2,
-        parameters=result.parameters,
-        morphology_overrides={},
-        edit_log=[],
-        segmenter=result.segmenter,
-    )
+    curated = curated_as_analysed(data, result)
     session.save(path, curated)
     marker_path = out / "far_done.json"
     marker = json.loads(marker_path.read_text())
