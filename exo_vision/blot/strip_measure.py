@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles, side_shares
 from exo_vision.blot.band_rules import side_thirds, spans_lane
+from exo_vision.blot.bands import BandWindow
 from exo_vision.blot.detection import (
     NoiseEstimate,
     blank_volume_noise,
@@ -213,9 +214,7 @@ def measure_strip(
         for li, w in enumerate(row):
             p, y0 = pix[li], w.lane.y_top_px
             top, bottom = w.y_top_px - y0, w.y_bottom_px - y0
-            others = [
-                (o.y_top_px - y0, o.y_bottom_px - y0) for row2 in rows for o in row2 if o.lane is w.lane and o is not w
-            ]
+            others = _other_bands(rows, w)
             common: dict[str, Any] = dict(
                 method=st.params.background,
                 border_px=st.params.border_px,
@@ -249,6 +248,25 @@ def measure_strip(
     flanks.extend(_called_absent(clean, ls, measured, st.params))
     _name_marker_rows(measured, marker, fixed, st.ladder_lane)
     return _reported(measured, st.params, spots)
+
+
+def _other_bands(rows: list[list[BandWindow]], w: BandWindow) -> list[tuple[int, int]]:
+    """Rows (lane-relative) of the other bands of window ``w``'s lane: the windows of the strip's other band rows in
+    this lane, less those that hold no peak of the lane, reach past both of ``w``'s edges and are centred within
+    ``w``'s rows. Such a window is another band row's placement over this band's own row (a ladder mark's 120-row
+    window in the sample lanes beside the ladder, at the row of a faint band in them), no neighbour band whose flank
+    a border must step around: taking it for one made the faint band's window read its background inside its own
+    edges, in the valleys where its profile stopped falling (volumes 1.1-1.6x)."""
+    y0 = w.lane.y_top_px
+    return [(o.y_top_px - y0, o.y_bottom_px - y0) for row in rows for o in row if _beside(o, w)]
+
+
+def _beside(o: BandWindow, w: BandWindow) -> bool:
+    """Whether window ``o`` is another band of window ``w``'s lane (see :func:`_other_bands`)."""
+    if o.lane is not w.lane or o is w:
+        return False
+    over = o.y_top_px < w.y_top_px and o.y_bottom_px > w.y_bottom_px
+    return o.detected or not (over and w.y_top_px <= (o.y_top_px + o.y_bottom_px) / 2 < w.y_bottom_px)
 
 
 def _called_absent(clean: np.ndarray, ls, measured: list[dict], params: BlotParameters) -> list[tuple[dict, dict]]:
