@@ -99,7 +99,7 @@ SHIFTS_WORKING_PX = (1, 2, 4)
 #: Working scale of the shipped model, nm/px (the whole-pixel offsets are read against it).
 WORKING_SCALE_NM = 3.0
 #: Generated sets: (name, generator, images, side px, pixel size nm, first seed).
-GENERATED_SETS = (("project generator", "project", 4, 1024, 0.8, 3000), ("random-1", "random", 6, 768, 1.5, 930000))
+GENERATED_SETS = (("project generator", "project", 8, 1024, 0.8, 3000), ("random-1", "random", 12, 768, 1.5, 930000))
 
 #: One image of a translation set: (name, grey image, truth labels, don't-care ids, pixel size nm).
 Sample = tuple[str, np.ndarray, np.ndarray, list[int], float]
