@@ -27,6 +27,7 @@ examples:
   exo-vision model --from models/our_lab.onnx --flips 4 --out models/our_lab_flips.onnx
   exo-vision model --subpixel-membrane --out models/ev_unet_coarse.onnx
   exo-vision model --invert-dark --out models/ev_unet_dark.onnx
+  exo-vision model --grid-shifts 2 --out models/ev_unet_shifts.onnx
 """
 
 
@@ -86,6 +87,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="average the network over N = 1, 2 or 4 input flips (4 flips: about 1.9 times the default's time per "
         "micrograph end to end; figures in the models' README)",
+    )
+    p.add_argument(
+        "--grid-shifts",
+        dest="grid_shifts",
+        type=int,
+        metavar="N",
+        help="average the fine network pass over N = 1, 2 or 4 offsets of its input by half the network's pooling "
+        "period, so a crop of a pixel or two moves the outlines less (one more fine pass per offset; figures in "
+        "the models' README)",
     )
     p.add_argument(
         "--normalise-window",

@@ -63,6 +63,16 @@ def test_model_variant_with_a_second_fine_scale(tmp_path, capsys, caplog):
     assert "second_scale_factor must be 0" in caplog.text and not (tmp_path / "y.onnx").exists()
 
 
+def test_model_variant_with_grid_shifts(tmp_path, capsys, caplog):
+    out_model = tmp_path / "shifts.onnx"
+    assert main(["model", "--grid-shifts", "2", "--out", str(out_model)]) == 0
+    assert f"{load_card().version}+grid_shifts" in capsys.readouterr().out
+    card = load_card(out_model)
+    assert card.thresholds.grid_shifts == 2 and card.card["variant"]["changed"]["grid_shifts"] == [1, 2]
+    assert main(["model", "--grid-shifts", "3", "--out", str(tmp_path / "y.onnx")]) == 2
+    assert "grid_shifts must be 1, 2 or 4" in caplog.text and not (tmp_path / "y.onnx").exists()
+
+
 def test_an_out_that_is_a_folder_or_under_a_file_is_refused_with_the_fix(tmp_path, caplog):
     """Before, --out models/ wrote models.onnx, models.json and models_float.onnx beside the folder."""
     from exo_vision.cli.main import main

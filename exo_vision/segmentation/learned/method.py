@@ -32,7 +32,7 @@ from exo_vision.segmentation.learned.coarse_outlines import (
     half_membrane_limit_nm,
 )
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
-from exo_vision.segmentation.learned.parameters import FLIP_COUNTS, InstanceThresholds
+from exo_vision.segmentation.learned.parameters import FLIP_COUNTS, GRID_SHIFT_COUNTS, InstanceThresholds
 from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for
 from exo_vision.segmentation.learned.weights import ModelCard, load_card
@@ -47,6 +47,9 @@ REASON_LOW_CONFIDENCE = "low network confidence (mean foreground probability und
 TRAINED_RANGE_FACTOR = 2.0
 #: Input flips of test-time augmentation, in the order they are added (``InstanceThresholds.flips``).
 FLIP_AXES: tuple[tuple[int, ...], ...] = ((), (1,), (0,), (0, 1))
+#: Input offsets of ``InstanceThresholds.grid_shifts`` (rows, columns) in units of half the network's pooling
+#: period, in the order they are added.
+GRID_SHIFT_STEPS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (1, 0), (0, 1))
 #: An instance whose mean foreground probability is not this far above the foreground
 #: threshold is reported as rejected.
 MIN_MEAN_PROBABILITY_MARGIN = 0.1
@@ -380,11 +383,13 @@ def network_maps(
     working_scale_nm: float,
     card: ModelCard,
     flips: int = 1,
+    grid_shifts: int = 1,
     window_px: int = 0,
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """The network's maps for ``image`` seen at ``working_scale_nm``, averaged over ``flips`` input flips.
+    """The network's maps for ``image`` seen at ``working_scale_nm``, averaged over ``flips`` input flips and
+    ``grid_shifts`` input offsets (:func:`flip_averaged_maps`).
 
     ``window_px`` is the normalisation window (:func:`normalise_for_network`; 0: the whole image).
 
@@ -405,7 +410,12 @@ def network_maps(
         small[excluded] = float(np.median(small[~excluded])) if (~excluded).any() else 0.0
     net_input = normalise_for_network(small, valid=None if excluded is None else ~excluded, window_px=window_px)
     maps = flip_averaged_maps(
-        session_for(card, threads=threads), net_input, multiple_of=card.multiple_of, flips=flips, progress=progress
+        session_for(card, threads=threads),
+        net_input,
+        multiple_of=card.multiple_of,
+        flips=flips,
+        grid_shifts=grid_shifts,
+        progress=progress,
     )
     return maps, excluded, pixel_size_nm * image.shape[1] / small.shape[1]
 
@@ -416,27 +426,38 @@ def flip_averaged_maps(
     *,
     multiple_of: int,
     flips: int = 1,
+    grid_shifts: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """The network's maps averaged over the first ``flips`` of :data:`FLIP_AXES`, each flipped back.
+    """The network's maps averaged over the first ``flips`` of :data:`FLIP_AXES` and the first ``grid_shifts``
+    offsets of :data:`GRID_SHIFT_STEPS`, each moved back.
 
-    ``flips = 1`` is one plain pass (:func:`predict_maps`). Progress counts the
-    tiles of every pass.
+    An offset of ``(a, b)`` steps pads the input at its top by ``a * multiple_of / 2`` rows and at its left by
+    ``b * multiple_of / 2`` columns (mirrored) and drops them from the maps: the network then sees every pixel
+    at another phase of its pooling grid. ``flips = grid_shifts = 1`` is one plain pass (:func:`predict_maps`).
+    Progress counts the tiles of every pass.
     """
     if flips not in FLIP_COUNTS:
         raise ValueError(f"the model card's 'flips' must be 1, 2 or 4, got {flips}")
+    if grid_shifts not in GRID_SHIFT_COUNTS:
+        raise ValueError(f"the model card's 'grid_shifts' must be 1, 2 or 4, got {grid_shifts}")
+    half = multiple_of // 2
+    passes = [(axes, step) for axes in FLIP_AXES[:flips] for step in GRID_SHIFT_STEPS[:grid_shifts]]
 
-    def one_pass(k: int, axes: tuple[int, ...]) -> np.ndarray:
-        def step(done: int, count: int) -> None:
+    def one_pass(k: int, axes: tuple[int, ...], step: tuple[int, int]) -> np.ndarray:
+        def counted(done: int, count: int) -> None:
             if progress is not None:
-                progress(k * count + done, flips * count)
+                progress(k * count + done, len(passes) * count)
 
-        seen = np.ascontiguousarray(np.flip(net_input, axes))  # the first pass: no flip, no copy
-        maps = predict_maps(session, seen, multiple_of=multiple_of, progress=step)
-        return np.flip(maps, tuple(a + 1 for a in axes))
+        top, left = step[0] * half, step[1] * half
+        seen = np.flip(net_input, axes)
+        if top or left:
+            seen = np.pad(seen, ((top, 0), (left, 0)), mode="symmetric")
+        maps = predict_maps(session, np.ascontiguousarray(seen), multiple_of=multiple_of, progress=counted)
+        return np.flip(maps[:, top:, left:], tuple(a + 1 for a in axes))
 
-    total = sum(one_pass(k, axes) for k, axes in enumerate(FLIP_AXES[:flips]))
-    return np.ascontiguousarray(total / flips, dtype=np.float32)
+    total = sum(one_pass(k, axes, step) for k, (axes, step) in enumerate(passes))
+    return np.ascontiguousarray(total / len(passes), dtype=np.float32)
 
 
 def mean_on_grid(maps: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -488,7 +509,9 @@ def two_scale_instances(
         window_px=thresholds.normalise_window_px,
         threads=threads,
     )
-    maps, excluded, scale_nm = network_pass(working_scale_nm=card.working_scale_nm, progress=progress)
+    maps, excluded, scale_nm = network_pass(
+        working_scale_nm=card.working_scale_nm, grid_shifts=thresholds.grid_shifts, progress=progress
+    )
     if thresholds.second_scale_factor > 0:
         second, _, _ = network_pass(working_scale_nm=card.working_scale_nm * thresholds.second_scale_factor)
         maps = mean_on_grid(maps, second)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 #: Test-time augmentation counts a card's ``flips`` may hold (none; and left-right; and up-down and both).
 FLIP_COUNTS: tuple[int, ...] = (1, 2, 4)
+#: Input offsets a card's ``grid_shifts`` may hold (none; and half the pooling period down and right; and the two
+#: half-period offsets along one axis).
+GRID_SHIFT_COUNTS: tuple[int, ...] = (1, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,15 @@ class InstanceThresholds:
         fine pass at this many times the working scale (0.8: 2.4 nm/px for a
         3 nm/px model) and averages its three maps, resampled linearly to the
         fine grid, with the first pass's before the watershed; costs that pass.
+    grid_shifts : int
+        The network's fine-pass maps are averaged over this many offsets of its
+        input on the working grid, each moved back (1: none; 2: and half the
+        network's pooling period, ``multiple_of / 2`` px, down and right; 4: and
+        that offset down only and right only). A U-Net that pools is not
+        translation-equivariant: its maps change with the input's offset modulo
+        the pooling period, so a crop of a pixel changes the outlines; averaging
+        over offsets makes the maps depend less on it. Costs one fine network
+        pass per offset.
     """
 
     foreground: float = 0.5
@@ -94,6 +106,7 @@ class InstanceThresholds:
     subpixel_membrane: bool = False
     invert_dark: bool = False
     second_scale_factor: float = 0.0
+    grid_shifts: int = 1
 
 
 #: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).
