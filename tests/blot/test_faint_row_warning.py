@@ -7,10 +7,15 @@ word; the warning names the strip, rows and lanes and says how to get it back.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
+import tifffile
 
 from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantify import quantify_blot
+from exo_vision.cli.main import main
 
 #: Lane centres (px) of the generated strip: eight lanes 60 px apart.
 CENTRES = 80 + 60 * np.arange(8)
@@ -64,3 +69,14 @@ def test_a_saturated_row_alone_gives_no_faint_row_warning():
     img += g.normal(0, 40.0, img.shape)
     res = quantify_blot(np.clip(img, 0, 65535).astype(np.uint16))
     assert not any("faint band row" in w for w in res.warnings)
+
+
+def test_the_cli_option_sets_the_bar_and_refuses_a_fraction_out_of_range(tmp_path):
+    path = tmp_path / "faint.tif"
+    tifffile.imwrite(path, _faint_beside_saturated())
+    assert main(["blot", str(path), "--out", str(tmp_path / "low"), "--min-relative-band", "0.005"]) == 0
+    bands = pd.read_csv(tmp_path / "low" / "faint_bands.csv")
+    assert int(bands.present.sum()) == 16
+    record = json.loads((tmp_path / "low" / "run.json").read_text())
+    assert record["parameters"]["blot_parameters"]["min_relative_prominence"] == 0.005
+    assert main(["blot", str(path), "--out", str(tmp_path / "bad"), "--min-relative-band", "1.5"]) == 2
