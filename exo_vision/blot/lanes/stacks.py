@@ -61,7 +61,12 @@ def share_lanes(
     the union's margins show them (see :func:`exo_vision.blot.lanes.blanks.end_lanes`). Each aligned
     strip keeps its own lanes and gets the others shifted by its offset, with
     their width and tilt, over its own rows. A strip that does not align
-    keeps its own lanes.
+    takes the reference's lanes (shifted by up to half a pitch) when, given
+    ``signal``, they hold its bands at least :data:`LEND_CAPTURE_RATIO` as
+    well as its own lanes do (:func:`_lent_shift`: one gel whose lanes were
+    read worse on one membrane, e.g. beside two adjacent empty lanes);
+    otherwise it keeps its own lanes and a message in ``warnings`` says that
+    its lane numbers do not correspond to the reference's.
 
     With ``n_lanes`` (the user's count) the shared layout is then trimmed or
     extended to that count, the same lanes in every aligned strip
@@ -77,7 +82,8 @@ def share_lanes(
     n_lanes : int, optional
         Lanes per stack asked for by the user.
     signal : (M, N) ndarray of float, optional
-        Blot in signal orientation; needed with ``n_lanes`` (the weakest end lanes are left out).
+        Blot in signal orientation; needed with ``n_lanes`` (the weakest end lanes are left out). Without it a
+        strip that does not align keeps its own lanes.
     warnings : list of str, optional
         Messages for the user (lanes left out or placed by a guess) are appended here (logged when not given).
 
