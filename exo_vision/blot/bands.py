@@ -77,6 +77,11 @@ FAINT_ROW_MIN_BUMPS = 5
 #: 10-26 times their few flat bumps, are unannotated pieces beside a faint doublet), and when each member touches
 #: no other band of its lane (not a piece of a band beside it).
 FAINT_ROW_MIN_BAR_FRACTION = 0.4
+#: A band row dropped under the relative bar is named in a warning when at least :data:`FAINT_ROW_MIN_LANES` of its
+#: members stand this many profile-noise SDs (noise bumps of bare lanes reach about 12 SDs only one lane at a time).
+FAINT_ROW_TELL_NOISE_SDS = 12.0
+#: The relative bar such a warning suggests (a faint row at 1-4 % of a saturated one clears it).
+LOW_RELATIVE_BAND = 0.005
 #: A band row under the relative bar is also kept when it recurs: it holds a member in at least this many lanes ...
 FAINT_ROW_MIN_LANES = 3
 #: ... whose centres lie on one smooth curve across the lanes (a straight line through three members, a parabola
@@ -438,6 +443,7 @@ def band_rows(
     min_relative_prominence: float = MIN_RELATIVE_PROMINENCE,
     smear: bool = False,
     beside: Sequence[tuple[np.ndarray, list[np.ndarray] | None]] | None = None,
+    dropped: list[dict] | None = None,
 ) -> list[list[BandWindow]]:
     """Group bands of the lanes of one strip into band rows, and place a window in every lane.
 
@@ -460,6 +466,11 @@ def band_rows(
         Per lane, its own profile and the unsmoothed profiles of the strips beside it (lane rows): a faint row
         kept because it recurs must also stay in its lanes (:data:`FAINT_ROW_MAX_GAP_SHARE`). Without them a
         recurring faint row is never kept.
+    dropped : list of dict, optional
+        Band rows left out under the relative bar that stand :data:`FAINT_ROW_TELL_NOISE_SDS` profile-noise SDs in
+        at least :data:`FAINT_ROW_MIN_LANES` lanes are appended here (``strip``; ``lanes``: the lanes' numbers;
+        ``y_top_px``, ``y_bottom_px``: rows; ``noise_sds``: the members' prominences in noise SDs; ``fraction``:
+        the relative bar), so that the caller can name them.
 
     Returns
     -------
@@ -490,7 +501,11 @@ def band_rows(
         else:
             best[li] = c
     xs = np.array([lane.x_centre_px for lane in lanes])
-    groups = _rows_kept(groups, min_relative_prominence, xs, lanes, beside)
+    kept = _rows_kept(groups, min_relative_prominence, xs, lanes, beside)
+    if dropped is not None:
+        left_out = [g for g in groups if not any(g is k for k in kept)]
+        dropped.extend(_standing_rows(left_out, min_relative_prominence, lanes))
+    groups = kept
     groups.sort(key=lambda g: np.median([m.y_px for m in g.values()]))
     if smear:
         groups = [_smear_reach(g) for g in groups]
@@ -632,6 +647,47 @@ def _rows_kept(
         if _recurs(g, xs, tall, FAINT_ROW_RECUR_BUMP_FACTOR * bump) and _in_lanes(g, lanes, beside):
             kept.append(g)
     return kept
+
+
+def _standing_rows(groups: list[dict[int, BandCandidate]], fraction: float, lanes: Sequence[Lane]) -> list[dict]:
+    """The dropped band rows ``groups`` (lane index -> candidate) whose members stand at least
+    :data:`FAINT_ROW_TELL_NOISE_SDS` profile-noise SDs in at least :data:`FAINT_ROW_MIN_LANES` lanes (see
+    :func:`band_rows`, ``dropped``)."""
+    out = []
+    for g in groups:
+        standing = {li: m.prominence / m.noise_sd for li, m in g.items() if m.noise_sd > 0}
+        standing = {li: sd for li, sd in standing.items() if sd >= FAINT_ROW_TELL_NOISE_SDS}
+        if len(standing) < FAINT_ROW_MIN_LANES:
+            continue
+        out.append(
+            dict(
+                strip=lanes[0].strip,
+                lanes=[lanes[li].index for li in sorted(standing)],
+                y_top_px=min(g[li].y_top_px for li in standing),
+                y_bottom_px=max(g[li].y_bottom_px for li in standing),
+                noise_sds=[standing[li] for li in sorted(standing)],
+                fraction=fraction,
+            )
+        )
+    return out
+
+
+def faint_row_warnings(rows: Sequence[dict]) -> list[str]:
+    """One warning per band row left out under the relative bar that stands clear of the noise in several lanes.
+
+    ``rows`` are the records :func:`band_rows` appends to ``dropped`` (with ``strip`` and the lanes' numbers).
+    """
+    out = []
+    for r in rows:
+        sds = r["noise_sds"]
+        out.append(
+            f"strip {r['strip']}: a faint band row at rows {r['y_top_px']}-{r['y_bottom_px']} (lanes "
+            f"{', '.join(map(str, r['lanes']))}; {min(sds):.0f}-{max(sds):.0f} profile-noise SDs) was not reported "
+            f"because it is under {r['fraction']:.0%} of the strip's strongest band; if it is a band, rerun with "
+            f"--min-relative-band {LOW_RELATIVE_BAND} ('min relative band' in the napari dock, "
+            f"min_relative_prominence in Python) or ask for the marker at that position"
+        )
+    return out
 
 
 def _recurs(group: dict[int, BandCandidate], xs: np.ndarray, tall: float, bump: float) -> bool:

@@ -12,6 +12,7 @@ import pandas as pd
 from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
 from exo_vision.blot.background import rolling_ball_background
 from exo_vision.blot.band_tilt import turned_bands_warnings
+from exo_vision.blot.bands import faint_row_warnings
 from exo_vision.blot.detection import NoiseEstimate
 from exo_vision.blot.flank import flank_message
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
@@ -321,7 +322,9 @@ def quantify_blot(
     calibrations: dict[int, MWCalibration] = {}
     profiles: dict[tuple[int, int], np.ndarray] = {}
     noise_cache: dict[tuple[int, int], NoiseEstimate] = {}
-    caches = dict(profiles=profiles, noise_cache=noise_cache, calibrations=calibrations, spots=[], flanks=[])
+    caches = dict(
+        profiles=profiles, noise_cache=noise_cache, calibrations=calibrations, spots=[], flanks=[], faint_rows=[]
+    )
     for s, ls, marker in zip(strips, per_strip, strip_markers):
         records.extend(measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
@@ -474,6 +477,7 @@ def _measurement_warnings(table, strips, per_strip, strip_markers, settings: Str
     lanes = [lane for ls in per_strip for lane in ls]
     return (
         _spot_warnings(caches["spots"], settings.params)
+        + faint_row_warnings(caches["faint_rows"])
         + flank_message(caches["flanks"])
         + _ladder_warnings(calibrations, ladder_lane)
         + _empty_window_warnings(table, calibrations, ladder_lane)

@@ -159,18 +159,31 @@ def _reported(measured: list[dict], params: BlotParameters, spots: list[dict]) -
 
 
 def measure_strip(
-    clean, saturated, rb, s: Strip, ls, marker, st: StripSettings, *, profiles, noise_cache, calibrations, spots, flanks
+    clean,
+    saturated,
+    rb,
+    s: Strip,
+    ls,
+    marker,
+    st: StripSettings,
+    *,
+    profiles,
+    noise_cache,
+    calibrations,
+    spots,
+    flanks,
+    faint_rows=None,
 ) -> list[dict]:
     """One record per band row and lane of one strip (see :data:`~exo_vision.blot.quantify.BAND_COLUMNS`).
 
     Peaks that clear their LoD but sit in a small part of their lane (:func:`_lane_wide`) are not reported:
     their records go to ``spots``. A band whose only signal is the flank of a saturated or much stronger
     neighbour's band (:func:`~exo_vision.blot.flank.flank_only`) is called absent; it and its neighbour's
-    record go to ``flanks``.
+    record go to ``flanks``. Band rows left out under the relative bar that stand clear of the noise in several
+    lanes go to ``faint_rows`` when it is given (:func:`~exo_vision.blot.bands.band_rows`).
     """
     f = st.params.central_fraction
     pix = [lane_pixels(clean, lane, fraction=f).astype(np.float64) for lane in ls]
-    full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
     # clipped pixels in the columns a band's volume is summed over: those it underestimates by
     measured_sat = [lane_pixels(saturated, lane, fraction=f) for lane in ls]
     for lane, p in zip(ls, pix):
@@ -191,19 +204,7 @@ def measure_strip(
     )
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
     det = detection_profiles(clean, s, ls, profiles, side_bg, st)
-    rows, fixed = strip_band_rows(
-        profiles,
-        s,
-        ls,
-        marker,
-        st,
-        calibrations,
-        det,
-        image=clean,
-        sides=[side_thirds(p) for p in pix],
-        saturated_rows=[np.any(m, axis=1).reshape(-1) for m in full_sat],
-        clipped_rows=[np.mean(lane_pixels(saturated, lane, fraction=f), axis=1) >= CLIPPED_ROW_FRACTION for lane in ls],
-    )
+    rows, fixed = _strip_rows(clean, saturated, (s, ls, marker), st, pix, det, profiles, calibrations, faint_rows)
     busy = _busy_rows(rows, ls, peaks_only=False), _busy_rows(rows, ls, peaks_only=True)
     smear = marker.strip().lower() in st.params.smear_markers
     blank_margins = _margin_profiles(ls, gaps, gap_pix)
@@ -267,6 +268,29 @@ def _beside(o: BandWindow, w: BandWindow) -> bool:
         return False
     over = o.y_top_px < w.y_top_px and o.y_bottom_px > w.y_bottom_px
     return o.detected or not (over and w.y_top_px <= (o.y_top_px + o.y_bottom_px) / 2 < w.y_bottom_px)
+
+
+def _strip_rows(clean, saturated, where, st: StripSettings, pix, det, profiles, calibrations, faint_rows):
+    """The band rows of strip ``where`` (strip, lanes, marker) and whether they are fixed windows
+    (:func:`~exo_vision.blot.strip_rows.strip_band_rows`), on the lanes' central pixels ``pix`` and detection
+    profiles ``det``; rows left out under the relative bar that stand clear of the noise go to ``faint_rows``."""
+    s, ls, marker = where
+    f = st.params.central_fraction
+    full_sat = [lane_pixels(saturated, lane, fraction=1.0) for lane in ls]
+    return strip_band_rows(
+        profiles,
+        s,
+        ls,
+        marker,
+        st,
+        calibrations,
+        det,
+        image=clean,
+        sides=[side_thirds(p) for p in pix],
+        saturated_rows=[np.any(m, axis=1).reshape(-1) for m in full_sat],
+        clipped_rows=[np.mean(lane_pixels(saturated, lane, fraction=f), axis=1) >= CLIPPED_ROW_FRACTION for lane in ls],
+        dropped=faint_rows,
+    )
 
 
 def _called_absent(clean: np.ndarray, ls, measured: list[dict], params: BlotParameters) -> list[tuple[dict, dict]]:

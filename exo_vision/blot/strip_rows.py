@@ -54,6 +54,7 @@ def strip_band_rows(
     sides: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     saturated_rows: Sequence[np.ndarray] | None = None,
     clipped_rows: Sequence[np.ndarray] | None = None,
+    dropped: list[dict] | None = None,
 ) -> tuple[list, bool]:
     """Band rows of one strip: fixed marker windows (given, or from the ladder fit) or detected bands.
 
@@ -62,7 +63,8 @@ def strip_band_rows(
     (:func:`~exo_vision.blot.band_rules.band_scale`); ``saturated_rows`` flag each lane's rows that hold a
     saturated pixel (:func:`~exo_vision.blot.band_rules.not_taller`, and the background opening is longer
     than their longest run), ``clipped_rows`` those whose central pixels are mostly saturated
-    (:func:`~exo_vision.blot.band_rules.one_band_per_clipped_run`).
+    (:func:`~exo_vision.blot.band_rules.one_band_per_clipped_run`). Detected rows left out under the relative
+    bar that stand clear of the noise in several lanes go to ``dropped`` (:func:`~exo_vision.blot.bands.band_rows`).
     """
     windows = None
     if st.marker_windows_px:
@@ -128,6 +130,7 @@ def strip_band_rows(
         min_relative_prominence=params.min_relative_prominence,
         smear=marker.strip().lower() in params.smear_markers,
         beside=beside,
+        dropped=dropped,
     ), False
 
 

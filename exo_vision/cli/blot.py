@@ -201,6 +201,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})",
     )
     g.add_argument(
+        "--min-relative-band",
+        type=float,
+        default=DEFAULT_BLOT_PARAMETERS.min_relative_prominence,
+        metavar="F",
+        help="a band row is reported only when its strongest band reaches this fraction of the strip's strongest "
+        "band's height (default "
+        f"{DEFAULT_BLOT_PARAMETERS.min_relative_prominence:g}; faint rows that recur across the lanes are kept "
+        "below it); lower it (e.g. 0.005) for a faint marker on a membrane with a saturated one",
+    )
+    g.add_argument(
         "--keep-writing",
         action="store_true",
         help="do not remove pen writing (written masses or lane numbers in ink as bright as a band, and the dashes "
@@ -542,6 +552,7 @@ def blot_parameters(args: argparse.Namespace) -> BlotParameters:
         background=args.background,
         rolling_ball_radius_px=args.rolling_ball_radius_px,
         central_fraction=args.central_fraction,
+        min_relative_prominence=args.min_relative_band,
         remove_writing=not args.keep_writing,
         band_lane_wide_fraction=KEEP_SPOTS if args.keep_spots else DEFAULT_BLOT_PARAMETERS.band_lane_wide_fraction,
     )
@@ -691,6 +702,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--lanes must be a positive number of lanes, got {args.lanes}")
         if not 0 < args.central_fraction <= 1:
             raise ValueError(f"--central-fraction must be in (0, 1], got {args.central_fraction}")
+        if not 0 <= args.min_relative_band < 1:
+            raise ValueError(f"--min-relative-band must be in [0, 1), got {args.min_relative_band:g}")
         if args.max_megapixels is not None and not args.max_megapixels > 0:
             raise ValueError(f"--max-megapixels must be positive, got {args.max_megapixels:g}")
         if not 0 < args.rolling_ball_radius_px <= MAX_ROLLING_BALL_RADIUS_PX:

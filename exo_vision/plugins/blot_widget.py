@@ -252,6 +252,13 @@ class BlotWidget(Container):
             max=1.0,
             step=CENTRAL_FRACTION_STEP,
         )
+        self._min_relative_band = FloatSpinBox(
+            label="min relative band (of the strip's strongest)",
+            value=defaults.min_relative_prominence,
+            min=0.0,
+            max=1.0 - CENTRAL_FRACTION_STEP,
+            step=CENTRAL_FRACTION_STEP,
+        )
         self._keep_spots = CheckBox(
             text="keep spots (report peaks narrower than a quarter of their lane: dust, specks)", value=False
         )
@@ -261,6 +268,11 @@ class BlotWidget(Container):
             (self._ladder_kda, "--ladder-kda A,B,...: calibrates each strip's marker window in kDa"),
             (self._radius, "--rolling-ball-radius-px (background rolling_ball / rolling_disk)"),
             (self._central_fraction, "--central-fraction: the share of each lane's width that is quantified"),
+            (
+                self._min_relative_band,
+                "--min-relative-band: a band row is reported when its strongest band reaches this share of the "
+                "strip's strongest band (lower it for a faint marker beside a saturated one)",
+            ),
             (self._keep_spots, "--keep-spots"),
             (self._n_lanes, "--lanes N"),
             (
@@ -280,11 +292,14 @@ class BlotWidget(Container):
             self._ladder_kda,
             self._radius,
             self._central_fraction,
+            self._min_relative_band,
             self._keep_spots,
         )
         for widget in self._advanced:
             widget.visible = False
-        self._show_advanced = CheckBox(text="advanced settings (frame, ladder kDa, rolling ball, lane share, spots)")
+        self._show_advanced = CheckBox(
+            text="advanced settings (frame, ladder kDa, rolling ball, lane share, faint rows, spots)"
+        )
         self._show_advanced.changed.connect(self._on_show_advanced)
         self._background.changed.connect(self._on_background)
         self._on_background()
@@ -357,6 +372,7 @@ class BlotWidget(Container):
             background=self._background.value.value,
             rolling_ball_radius_px=float(self._radius.value),
             central_fraction=float(self._central_fraction.value),
+            min_relative_prominence=float(self._min_relative_band.value),
             remove_writing=not self._keep_writing.value,
             band_lane_wide_fraction=(
                 KEEP_SPOTS if self._keep_spots.value else DEFAULT_BLOT_PARAMETERS.band_lane_wide_fraction
@@ -1043,6 +1059,7 @@ class BlotWidget(Container):
             ("--background", None if p.get("background") == default.background else p.get("background")),
             ("--rolling-ball-radius-px", _unless(p.get("rolling_ball_radius_px"), default.rolling_ball_radius_px)),
             ("--central-fraction", _unless(p.get("central_fraction"), default.central_fraction)),
+            ("--min-relative-band", _unless(method.get("min_relative_prominence"), default.min_relative_prominence)),
             ("--frame", p.get("frame")),
             ("--channel", p.get("channel")),
             ("--polarity", None if p.get("polarity") == Polarity.AUTO.value else p.get("polarity")),

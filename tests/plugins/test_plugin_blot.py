@@ -457,6 +457,12 @@ CASES = {
         _narrower_lanes,
     ),
     "keep_spots": (_dotted_blot, ["--keep-spots"], {"_keep_spots": True}, _one_more_band_the_spot),
+    "min_relative_band": (
+        lambda: _one_strip_blot().image,
+        ["--min-relative-band", "0.005"],
+        {"_min_relative_band": 0.005},
+        _nothing,
+    ),
     "ladder": (
         _ladder_blot,
         [

@@ -18,10 +18,14 @@ from exo_vision.blot.lanes.count import AmbiguousCount, grids_text
 from exo_vision.blot.lanes.find import FOUND_LANES, UNKNOWN_PITCH_LANE_WIDTHS, _tell
 from exo_vision.blot.lanes.geometry import Lane, lane_pixels
 from exo_vision.blot.lanes.peaks import pitch_of
+from exo_vision.blot.lanes.profile import column_profile, strip_tophat
 from exo_vision.blot.strips import Strip
 
 #: Lanes of stacked strips match the reference strip's within 1/MATCH_TOLERANCE_DIVISOR of a lane width.
 MATCH_TOLERANCE_DIVISOR = 3
+#: A stacked strip whose own lanes do not line up with the reference's takes the reference's lanes when
+#: those hold at least this fraction of the band signal its own lanes hold (:func:`_lent_shift`).
+LEND_CAPTURE_RATIO = 0.95
 
 
 def stacked(strips: Sequence[Strip]) -> list[bool]:
@@ -57,7 +61,12 @@ def share_lanes(
     the union's margins show them (see :func:`exo_vision.blot.lanes.blanks.end_lanes`). Each aligned
     strip keeps its own lanes and gets the others shifted by its offset, with
     their width and tilt, over its own rows. A strip that does not align
-    keeps its own lanes.
+    takes the reference's lanes (shifted by up to half a pitch) when, given
+    ``signal``, they hold its bands at least :data:`LEND_CAPTURE_RATIO` as
+    well as its own lanes do (:func:`_lent_shift`: one gel whose lanes were
+    read worse on one membrane, e.g. beside two adjacent empty lanes);
+    otherwise it keeps its own lanes and a message in ``warnings`` says that
+    its lane numbers do not correspond to the reference's.
 
     With ``n_lanes`` (the user's count) the shared layout is then trimmed or
     extended to that count, the same lanes in every aligned strip
@@ -73,7 +82,8 @@ def share_lanes(
     n_lanes : int, optional
         Lanes per stack asked for by the user.
     signal : (M, N) ndarray of float, optional
-        Blot in signal orientation; needed with ``n_lanes`` (the weakest end lanes are left out).
+        Blot in signal orientation; needed with ``n_lanes`` (the weakest end lanes are left out). Without it a
+        strip that does not align keeps its own lanes.
     warnings : list of str, optional
         Messages for the user (lanes left out or placed by a guess) are appended here (logged when not given).
 
@@ -99,7 +109,7 @@ def share_lanes(
         done.update(stack)
         if len(stack) < 2:
             continue
-        offsets = _share_stack(out, strips, stack, warnings, tell_end_lanes=n_lanes is None)
+        offsets = _share_stack(out, strips, stack, warnings, tell_end_lanes=n_lanes is None, signal=signal)
         if n_lanes is not None and signal is not None:
             for group in [offsets] + [{j: 0.0} for j in stack if j not in offsets]:
                 if group:
@@ -114,6 +124,7 @@ def _share_stack(
     warnings: list[str] | None = None,
     *,
     tell_end_lanes: bool = True,
+    signal: np.ndarray | None = None,
 ) -> dict[int, float]:
     """Share the lanes of the strips ``stack`` in place (see :func:`share_lanes`).
 
@@ -128,35 +139,7 @@ def _share_stack(
     if not ref:
         return {}
     tol = ref[0].width_px / MATCH_TOLERANCE_DIVISOR
-    ref_x = np.array([r.x_centre_px for r in ref])
-    ref_pitch = pitch_of(ref_x)
-    # union of lane centres (reference frame): (centre, lane it came from, strip index)
-    union = [(r.x_centre_px, r, best) for r in ref]
-    offsets = {best: 0.0}
-    for j in stack:
-        if j == best:
-            continue
-        if not out[j]:
-            offsets[j] = 0.0  # a membrane without a band in any lane: the lanes run on through it
-            continue
-        xs_j = np.array([lane.x_centre_px for lane in out[j]])
-        shift, hits = _stack_shift(xs_j, ref_x, tol, ref_pitch, ref[0].width_px, strips[best], strips[j])
-        if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
-            continue  # a different layout: more than one lane off the reference
-        if ref_pitch is not None and not _edge_offsets(strips[best], strips[j]):
-            _unchecked_alignment(xs_j, ref_x, tol, ref_pitch, shift, hits, (strips[best], strips[j]), warnings)
-        offsets[j] = shift
-        for lane in out[j]:
-            c = lane.x_centre_px - shift
-            if ref_pitch is None or any(
-                abs(c - u) < SAME_LANE_PITCHES * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union
-            ):
-                continue
-            k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
-            if abs(k - round(k)) <= ON_GRID_TOLERANCE_PITCHES or _on_finer_grid(
-                [u for u, _, _ in union] + [c], lane.width_px
-            ):
-                union.append((c, lane, j))  # a lane blank in the reference (whose pitch may be a multiple)
+    union, offsets = _aligned_union(out, strips, stack, best, signal, warnings)
     union.sort(key=lambda u: u[0])
     centres = [c for c, _, _ in union]
     pitch = pitch_of(np.array(centres))
@@ -195,6 +178,104 @@ def _share_stack(
         if j not in offsets:
             out[j] = _ownend_lanes(out[j], strips[j])  # a layout of its own: its own margins decide
     return offsets
+
+
+def _aligned_union(
+    out: list[list[Lane]],
+    strips: Sequence[Strip],
+    stack: list[int],
+    best: int,
+    signal: np.ndarray | None,
+    warnings: list[str] | None,
+) -> tuple[list[tuple[float, Lane, int]], dict[int, float]]:
+    """The union of the lanes of the strips of ``stack`` aligned with the reference strip ``best`` (reference
+    frame: centre, the lane it came from, its strip), and each aligned strip's offset (columns) from the
+    reference (see :func:`_share_stack`). A strip whose lanes do not align takes the reference's lanes when they
+    hold its bands as well as its own do (:func:`_lent_shift`); otherwise it is named in ``warnings``."""
+    ref = sorted(out[best], key=lambda item: item.x_centre_px)
+    tol = ref[0].width_px / MATCH_TOLERANCE_DIVISOR
+    ref_x = np.array([r.x_centre_px for r in ref])
+    ref_pitch = pitch_of(ref_x)
+    # union of lane centres (reference frame): (centre, lane it came from, strip index)
+    union = [(r.x_centre_px, r, best) for r in ref]
+    offsets = {best: 0.0}
+    for j in stack:
+        if j == best:
+            continue
+        if not out[j]:
+            offsets[j] = 0.0  # a membrane without a band in any lane: the lanes run on through it
+            continue
+        xs_j = np.array([lane.x_centre_px for lane in out[j]])
+        shift, hits = _stack_shift(xs_j, ref_x, tol, ref_pitch, ref[0].width_px, strips[best], strips[j])
+        if hits == 0 or hits < len(xs_j) - 1 or hits * 2 < len(xs_j):
+            # more than one lane off the reference: the reference's lanes are lent when they hold the strip's
+            # bands as well as its own lanes do (one gel, a lane set found worse on one membrane)
+            lent = _lent_shift(signal, ref, out[j], strips[j], ref_pitch)
+            if lent is not None:
+                offsets[j] = lent
+            else:
+                _tell(warnings, _apart_message(strips[best], strips[j]))
+            continue
+        if ref_pitch is not None and not _edge_offsets(strips[best], strips[j]):
+            _unchecked_alignment(xs_j, ref_x, tol, ref_pitch, shift, hits, (strips[best], strips[j]), warnings)
+        offsets[j] = shift
+        for lane in out[j]:
+            c = lane.x_centre_px - shift
+            if ref_pitch is None or any(
+                abs(c - u) < SAME_LANE_PITCHES * min(ref_pitch, 2 * lane.width_px) for u, _, _ in union
+            ):
+                continue
+            k = (c - ref_x[np.argmin(np.abs(ref_x - c))]) / ref_pitch
+            if abs(k - round(k)) <= ON_GRID_TOLERANCE_PITCHES or _on_finer_grid(
+                [u for u, _, _ in union] + [c], lane.width_px
+            ):
+                union.append((c, lane, j))  # a lane blank in the reference (whose pitch may be a multiple)
+    return union, offsets
+
+
+def _lent_shift(
+    signal: np.ndarray | None, ref: list[Lane], own: list[Lane], strip: Strip, pitch: float | None
+) -> float | None:
+    """Offset (columns) at which the reference strip's lanes ``ref`` hold ``strip``'s bands, or None.
+
+    On the strip's column profile of band signal (mean over its rows of the lane finder's top-hat,
+    :func:`~exo_vision.blot.lanes.profile.column_profile`), the share of the signal inside the
+    reference's lanes (full lane width, shifted by up to half a pitch) is compared with the share inside
+    the strip's ``own`` lanes: the best offset is returned when the reference's lanes hold at least
+    :data:`LEND_CAPTURE_RATIO` of what the strip's own lanes hold (its bands sit in the reference's
+    lanes: one gel whose lanes were found worse on this membrane). None without ``signal`` or a pitch,
+    or when the reference's lanes miss more of the bands (another gel, another layout).
+    """
+    if signal is None or pitch is None or not own:
+        return None
+    top = strip_tophat(signal, strip)
+    prof = column_profile(top.th, np.arange(top.th.shape[0]))
+    cols = strip.x_left_px + (np.arange(prof.size) + 0.5) * top.factor - 0.5
+    total = float(prof.sum())
+    if total <= 0:
+        return None
+
+    def held(centres: np.ndarray, width: float) -> float:
+        inside = np.any(np.abs(cols[:, None] - centres[None, :]) <= width / 2, axis=1)
+        return float(prof[inside].sum()) / total
+
+    mine = held(np.array([lane.x_centre_px for lane in own]), own[0].width_px)
+    ref_x = np.array([lane.x_centre_px for lane in ref])
+    half = int(pitch // 2)
+    shifts = sorted(range(-half, half + 1, top.factor), key=abs)
+    shares = [held(ref_x + d, ref[0].width_px) for d in shifts]
+    best = int(np.argmax(shares))
+    return float(shifts[best]) if shares[best] >= LEND_CAPTURE_RATIO * mine else None
+
+
+def _apart_message(ref: Strip, other: Strip) -> str:
+    """The message for stacked strips whose lanes do not line up (each keeps its own numbering)."""
+    return (
+        f"strips {ref.index} and {other.index} are stacked (one above the other) but their lanes do not line up "
+        f"(strip {other.index}'s bands lie off strip {ref.index}'s lanes), so each strip's lanes are found and "
+        f"numbered on their own: lane k of one strip need not be lane k of the other. If both membranes come from "
+        f"one gel, give {LANE_COLUMNS} so that the lanes are the same in both"
+    )
 
 
 def _tell_end_lanes(
