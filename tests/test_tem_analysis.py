@@ -372,3 +372,26 @@ def test_no_vesicle_at_a_file_calibration_its_scale_bar_contradicts_points_to_th
     )
     # at the bar's value the same file has its vesicles
     assert len(analyse_micrograph(data.with_pixel_size(bar)).table) > 0
+
+
+@pytest.mark.slow
+def test_micrograph_stored_turned_counts_nothing_on_its_vertical_label():
+    """hrml turned by 90 degrees: the two "0" of the vertical "500 nm" label were counted as ~45 nm vesicles."""
+    path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
+    if not path.exists():
+        pytest.skip(f"real test image not found at {path}")
+    from PIL import Image
+
+    gray = np.asarray(Image.open(path).convert("L"))
+    turned = np.ascontiguousarray(np.rot90(gray))
+    result = analyse_micrograph(calibrated(turned, 0.6242))
+    label = np.zeros(gray.shape, bool)
+    label[2725:2828, 215:710] = True  # "500 nm", as read
+    label[2860:2880, 192:993] = True  # the bar
+    label = np.rot90(label)
+    assert result.burnt_in[label].all()
+    on_label = set(np.unique(result.labels[label])) - {0}
+    assert on_label == set()
+    rows = (result.table["centroid_y_nm"] / 0.6242).astype(int)
+    cols = (result.table["centroid_x_nm"] / 0.6242).astype(int)
+    assert not label[rows, cols].any()
