@@ -656,6 +656,46 @@ def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -
     return table
 
 
+def flag_cut_by_annotations(
+    table: pd.DataFrame, labels: np.ndarray, excluded: np.ndarray | None, missing: np.ndarray | None = None
+) -> pd.DataFrame:
+    """A copy of ``table`` with the vesicles whose outline reaches into the burnt-in annotations' mask flagged
+    ``touches_border``.
+
+    The scale bar, its label and the data strip hide what lies under them: a vesicle reaching under them is cut
+    like one at the image edge, and the statistics leave it out the same way (an object hanging from the bar,
+    which the network can make of the bar's filled-in edge, is not counted either). A vesicle that only borders
+    the mask is whole and keeps its flag.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Vesicle table of ``labels`` (``label`` and ``touches_border`` columns).
+    labels : (M, N) ndarray of int
+        The vesicle labels.
+    excluded : (M, N) ndarray of bool or None
+        The pixels left out of the analysis (annotations, and pixels without a value).
+    missing : (M, N) ndarray of bool, optional
+        The pixels without a value among them (their vesicles are flagged ``touches_missing`` instead).
+
+    Returns
+    -------
+    DataFrame
+    """
+    if excluded is None or not len(table) or "touches_border" not in table.columns:
+        return table
+    burnt = excluded if missing is None else excluded & ~missing
+    if not burnt.any():
+        return table
+    on = np.unique(labels[burnt])
+    cut = table["label"].isin(on[on > 0]).to_numpy(dtype=bool)
+    if not cut.any():
+        return table
+    table = table.copy()
+    table.loc[cut, "touches_border"] = True
+    return table
+
+
 def _with_missing_flags(table: pd.DataFrame, cut: np.ndarray | bool) -> pd.DataFrame:
     """A copy of ``table`` whose ``touches_missing`` is ``cut``; the column is put after ``touches_border``
     (its place in :data:`~exo_vision.measure.vesicles.VESICLE_COLUMNS`) when the table had none."""
@@ -823,6 +863,7 @@ def analyse_micrograph(
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
     )
+    table = flag_cut_by_annotations(table, segmentation.labels, ~segmentation.analysed_mask, missing)
     if segmentation.confidence is not None and len(table):
         table["confidence"] = np.asarray(segmentation.confidence, dtype=np.float64)[table["label"].to_numpy() - 1]
     split_groups = possibly_split_groups(segmentation.labels, boxes=objects)

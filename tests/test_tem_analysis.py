@@ -395,3 +395,56 @@ def test_micrograph_stored_turned_counts_nothing_on_its_vertical_label():
     rows = (result.table["centroid_y_nm"] / 0.6242).astype(int)
     cols = (result.table["centroid_x_nm"] / 0.6242).astype(int)
     assert not label[rows, cols].any()
+
+
+@pytest.mark.slow
+def test_quarter_holding_the_scale_bar_reads_bright_and_counts_nothing_hanging_from_the_bar():
+    """hrml's bottom-left quarter: two drips hanging from the bar were counted and read the polarity "dark"."""
+    path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
+    if not path.exists():
+        pytest.skip(f"real test image not found at {path}")
+    from PIL import Image
+
+    gray = np.asarray(Image.open(path).convert("L"))
+    quarter = np.ascontiguousarray(gray[1536:, :1536])
+    result = analyse_micrograph(calibrated(quarter, 0.6242))
+    assert result.polarity == "bright"
+    assert not any("darker than the stain" in w for w in result.warnings)
+    on_mask = set(np.unique(result.labels[result.burnt_in])) - {0}
+    counted = set(result.table.loc[~result.table["touches_border"], "label"])
+    assert not on_mask & counted
+
+
+def test_vesicles_touching_the_burnt_in_annotations_are_flagged_as_cut():
+    from exo_vision.tem_analysis import flag_cut_by_annotations
+
+    labels = np.zeros((40, 40), np.int32)
+    labels[2:8, 2:8] = 1  # free
+    labels[20:27, 10:16] = 2  # reaches under the bar
+    labels[20:26, 17:19] = 4  # borders the bar: whole
+    labels[30:36, 30:36] = 3  # touches pixels without a value
+    excluded = np.zeros((40, 40), bool)
+    excluded[26:28, 0:20] = True  # the bar
+    excluded[36:40, 36:40] = True  # padding
+    missing = np.zeros((40, 40), bool)
+    missing[36:40, 36:40] = True
+    table = pd.DataFrame({"label": [1, 2, 3, 4], "touches_border": [False] * 4})
+    flagged = flag_cut_by_annotations(table, labels, excluded, missing)
+    assert flagged["touches_border"].tolist() == [False, True, False, False]
+    assert table["touches_border"].tolist() == [False] * 4  # a copy
+
+
+def test_polarity_is_not_read_from_objects_touching_the_annotations():
+    from exo_vision.segmentation.learned.method import _polarity_of
+
+    image = np.full((60, 60), 100.0, np.float32)
+    labels = np.zeros((60, 60), np.int32)
+    image[5:15, 5:15] = 150.0  # a bright vesicle
+    labels[5:15, 5:15] = 1
+    image[41:59, 10:50] = 40.0  # a larger dark drip hanging from the bar
+    labels[41:59, 10:50] = 2
+    exclude = np.zeros((60, 60), bool)
+    exclude[38:41, 5:55] = True  # the bar
+    image[exclude] = 0.0
+    assert _polarity_of(image, labels) == "dark"  # read from every object
+    assert _polarity_of(image, labels, exclude) == "bright"
