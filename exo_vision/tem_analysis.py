@@ -547,6 +547,7 @@ def no_vesicle_warnings(
     requested: str,
     rejected: pd.DataFrame,
     calibration_conflict: tuple[float, float] | None = None,
+    pixel_size_nm: float | None = None,
 ) -> list[str]:
     """The warning for a micrograph in which nothing was segmented, or no warning.
 
@@ -564,12 +565,16 @@ def no_vesicle_warnings(
         The file's and the burnt-in scale bar's pixel sizes (nm/px) when they disagree
         (:func:`~exo_vision.io.read.scale_bar_disagreement_in`): a wrong pixel size puts every vesicle outside the
         sizes kept, so the message points to it before the polarity.
+    pixel_size_nm : float, optional
+        The micrograph's pixel size, nm. Coarser than :data:`COARSEST_MEASURED_NM`, the segmenters can miss
+        vesicles whatever their polarity, and the message names that cause before the polarity.
 
     Returns
     -------
     list of str
         Empty when vesicles were found; else one message naming the calibration conflict (when there is one), the
-        polarity, the rejected candidates by reason, and the polarity to try.
+        polarity, the rejected candidates by reason, a pixel size coarser than the segmenters were measured on
+        (when it is), and the polarity to try if the vesicles differ from the stain the other way.
     """
     if n_vesicles:
         return []
@@ -586,6 +591,13 @@ def no_vesicle_warnings(
             f"{bar_nm:.4g} (or the true value) first; "
         )
     last = "then, if vesicles are still missing and are" if first else "if the vesicles are"
+    if not first and pixel_size_nm is not None and pixel_size_nm > COARSEST_MEASURED_NM:
+        last = (
+            f"the pixel size {pixel_size_nm:.3g} nm/px is coarser than the {COARSEST_MEASURED_NM:g} nm/px the "
+            "segmenters were measured on (see that warning), where vesicles can be missed whatever their polarity: "
+            f"if the vesicles on the image are {_POLARITY_WORDS.get(polarity, polarity)} than the stain, that is "
+            f"the likelier cause (acquire at {COARSEST_MEASURED_NM:g} nm/px or finer); only if they are"
+        )
     return [
         f"no vesicle found{first or ': '}the polarity was {how} {polarity!r} (vesicles "
         f"{_POLARITY_WORDS.get(polarity, polarity)} than the stain) and {sum(reasons.values())} candidate(s) were "
@@ -880,6 +892,7 @@ def analyse_micrograph(
             requested=str(parameters["polarity"]),
             rejected=segmentation.rejected,
             calibration_conflict=scale_bar_disagreement_in(original.warnings),
+            pixel_size_nm=pixel_size_nm,
         ),
     ]
     t2 = time.perf_counter()
