@@ -131,7 +131,9 @@ def test_pixels_without_a_value_are_left_out_and_cut_vesicles_flagged(three_vesi
     whole = full.table[full.table["centroid_x_nm"] > 400].sort_values("centroid_x_nm")
     kept = table[table["centroid_x_nm"] > 400].sort_values("centroid_x_nm")
     assert len(kept) == len(whole) == 5
-    np.testing.assert_allclose(kept["equivalent_diameter_nm"], whole["equivalent_diameter_nm"], rtol=0.01)
+    # within 2 %: the micrograph inside the padding is segmented on its own, 266 px along the working grid from
+    # where it lies in the whole one (the 28 nm vesicle 28.0 -> 28.3 nm)
+    np.testing.assert_allclose(kept["equivalent_diameter_nm"], whole["equivalent_diameter_nm"], rtol=0.02)
     assert not kept["touches_border"].any()
     assert result.statistics["n"] == 5 and result.statistics["n_excluded_border"] == 1
     # the lone infinite pixel is a dead pixel, filled from its neighbours: it stays in the analysed area
@@ -484,3 +486,44 @@ def test_frunet_img04_at_a_coarse_pixel_size_does_not_blame_the_polarity_alone(s
         return
     (message,) = messages
     assert "coarser than the 5 nm/px" in message and "whatever their polarity" in message
+
+
+def test_a_padding_frame_of_a_grey_between_the_extremes_is_recognised():
+    from exo_vision.tem_analysis import padding_frame
+
+    rng = np.random.default_rng(3)
+    content = rng.integers(60, 220, (40, 50)).astype(np.uint8)
+    framed = np.full((48, 56), 140, np.uint8)  # a frame at a mid grey, as a canvas padded with the median
+    framed[4:44, 6:56] = content
+    mask, value = padding_frame(framed)
+    assert value == 140
+    assert mask.sum() == framed.size - content.size and not mask[4:44, 6:].any()
+    # a frame one pixel wide on one side only is recognised as well
+    one = np.full((41, 50), 140, np.uint8)
+    one[1:] = content
+    mask, value = padding_frame(one)
+    assert value == 140 and mask.sum() == 50
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pad", ["grey", "zero"])
+def test_a_padded_micrograph_gives_the_unpadded_result(pad):
+    """hrml padded by 10 % of its width at its median grey (not recognised) or by 5 % with 0 (recognised, yet
+    4 more vesicles) gave 4-5 vesicles more and a median 24-27 % low."""
+    path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
+    if not path.exists():
+        pytest.skip(f"real test image not found at {path}")
+    from PIL import Image
+
+    gray = np.asarray(Image.open(path).convert("L"))
+    width = int(0.1 * gray.shape[1]) if pad == "grey" else int(0.05 * gray.shape[1])
+    value = int(np.median(gray)) if pad == "grey" else 0
+    padded = np.pad(gray, width, constant_values=value)
+    plain = analyse_micrograph(calibrated(gray, 0.6242), n_boot=50)
+    framed = analyse_micrograph(calibrated(padded, 0.6242), n_boot=50)
+    assert any(f"holds the one value {value} (padding" in w for w in framed.warnings)
+    assert len(framed.table) == len(plain.table)
+    np.testing.assert_allclose(framed.table["equivalent_diameter_nm"], plain.table["equivalent_diameter_nm"], rtol=1e-6)
+    np.testing.assert_allclose(framed.table["centroid_x_nm"], plain.table["centroid_x_nm"] + width * 0.6242)
+    assert framed.statistics["n"] == plain.statistics["n"]
+    assert framed.analysed_area_nm2 == pytest.approx(plain.analysed_area_nm2)
