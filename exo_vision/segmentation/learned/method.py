@@ -289,7 +289,9 @@ def _polarity_of(image: np.ndarray, labels: np.ndarray, exclude: np.ndarray | No
     are left out, and so are the excluded pixels from the surroundings: an object hanging from a burnt-in bar is
     read against the bar, not the stain. "bright" when no label is left.
     """
-    if exclude is not None and exclude.any() and labels.max() > 0:
+    if exclude is not None and (exclude.shape != labels.shape or not exclude.any()):
+        exclude = None  # nothing excluded (an empty mask of any shape means that, as for the network's input)
+    if exclude is not None and labels.max() > 0:
         near = cv2.dilate(exclude.view(np.uint8), EIGHT_NEIGHBOURS).astype(bool)
         touching = np.unique(labels[near])
         labels = np.where(np.isin(labels, touching[touching > 0]), 0, labels)
