@@ -26,7 +26,7 @@ from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.api import segment_vesicles
 from exo_vision.segmentation.learned.postprocess import possibly_split_groups
-from exo_vision.segmentation.result import exclude_mask_for
+from exo_vision.segmentation.result import VesicleSegmentation, exclude_mask_for
 from exo_vision.tem_parameters import TemParameters
 
 
@@ -148,10 +148,12 @@ def _require_pixel_size(image_data: ImageData) -> float:
 
 
 def padding_frame(image: np.ndarray) -> tuple[np.ndarray | None, float | None]:
-    """The rows and columns along the edges that hold one constant value, the image's lowest or highest.
+    """The rows and columns along the edges that hold one constant value.
 
-    Fiji's *Canvas Size*, stitching and montage tools pad a micrograph with a frame of 0 (or of the
-    type's largest value); no row or column of a real micrograph is one value from end to end.
+    Fiji's *Canvas Size*, stitching and montage tools pad a micrograph with a frame of 0, of the
+    type's largest value or of a background grey; no row or column of a real micrograph is one value
+    from end to end. The image's lowest and highest values are tried first, then the value of any edge
+    row or column that is one value.
 
     Parameters
     ----------
@@ -181,7 +183,8 @@ def padding_frame(image: np.ndarray) -> tuple[np.ndarray | None, float | None]:
             count += 1
         return count
 
-    for value in extremes:
+    flat_edges = [float(line.flat[0]) for line in edges if line.min() == line.max()]
+    for value in dict.fromkeys([*extremes, *flat_edges]):
         sides = {
             "top": run(data, value),
             "bottom": run(data[::-1], value),
@@ -195,8 +198,29 @@ def padding_frame(image: np.ndarray) -> tuple[np.ndarray | None, float | None]:
             mask[m - sides["bottom"] :] = True
             mask[:, : sides["left"]] = True
             mask[:, n - sides["right"] :] = True
-            return (None, None) if mask.all() else (mask, value)
+            if mask.all():
+                return None, None
+            if value in extremes or _noisy_inside(data, sides, value):
+                return mask, value
     return None, None
+
+
+#: A frame of a value between the image's lowest and highest is padding only when the image's outermost rows
+#: and columns inside it are no one value and hold the frame's value in at most this fraction of their pixels
+#: (a noise-free drawing's flat background, cut by the bounding box of what is drawn on it, is not padding).
+MAX_FRAME_VALUE_INSIDE = 0.2
+
+
+def _noisy_inside(data: np.ndarray, sides: dict[str, int], value: float) -> bool:
+    """Whether the outermost rows and columns inside a frame (``sides``: its width on each side) look like a
+    micrograph: none of them one value, and the frame's ``value`` rare in them."""
+    m, n = data.shape
+    inside = data[sides["top"] : m - sides["bottom"], sides["left"] : n - sides["right"]]
+    lines = (inside[0], inside[-1], inside[:, 0], inside[:, -1])
+    if any(line.min() == line.max() for line in lines):
+        return False
+    share = np.mean(np.concatenate([line == value for line in lines]))
+    return bool(share <= MAX_FRAME_VALUE_INSIDE)
 
 
 #: Largest group of touching (8-connected) NaN or infinite pixels that is filled from the pixels around it (px).
@@ -547,6 +571,7 @@ def no_vesicle_warnings(
     requested: str,
     rejected: pd.DataFrame,
     calibration_conflict: tuple[float, float] | None = None,
+    pixel_size_nm: float | None = None,
 ) -> list[str]:
     """The warning for a micrograph in which nothing was segmented, or no warning.
 
@@ -564,12 +589,16 @@ def no_vesicle_warnings(
         The file's and the burnt-in scale bar's pixel sizes (nm/px) when they disagree
         (:func:`~exo_vision.io.read.scale_bar_disagreement_in`): a wrong pixel size puts every vesicle outside the
         sizes kept, so the message points to it before the polarity.
+    pixel_size_nm : float, optional
+        The micrograph's pixel size, nm. Coarser than :data:`COARSEST_MEASURED_NM`, the segmenters can miss
+        vesicles whatever their polarity, and the message names that cause before the polarity.
 
     Returns
     -------
     list of str
         Empty when vesicles were found; else one message naming the calibration conflict (when there is one), the
-        polarity, the rejected candidates by reason, and the polarity to try.
+        polarity, the rejected candidates by reason, a pixel size coarser than the segmenters were measured on
+        (when it is), and the polarity to try if the vesicles differ from the stain the other way.
     """
     if n_vesicles:
         return []
@@ -586,6 +615,13 @@ def no_vesicle_warnings(
             f"{bar_nm:.4g} (or the true value) first; "
         )
     last = "then, if vesicles are still missing and are" if first else "if the vesicles are"
+    if not first and pixel_size_nm is not None and pixel_size_nm > COARSEST_MEASURED_NM:
+        last = (
+            f"the pixel size {pixel_size_nm:.3g} nm/px is coarser than the {COARSEST_MEASURED_NM:g} nm/px the "
+            "segmenters were measured on (see that warning), where vesicles can be missed whatever their polarity: "
+            f"if the vesicles on the image are {_POLARITY_WORDS.get(polarity, polarity)} than the stain, that is "
+            f"the likelier cause (acquire at {COARSEST_MEASURED_NM:g} nm/px or finer); only if they are"
+        )
     return [
         f"no vesicle found{first or ': '}the polarity was {how} {polarity!r} (vesicles "
         f"{_POLARITY_WORDS.get(polarity, polarity)} than the stain) and {sum(reasons.values())} candidate(s) were "
@@ -652,6 +688,46 @@ def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -
     without a value (``touches_missing`` False for the others)."""
     cut = table["label"].isin(_cut_by(labels, missing)).to_numpy(dtype=bool)
     table = _with_missing_flags(table, cut)
+    table.loc[cut, "touches_border"] = True
+    return table
+
+
+def flag_cut_by_annotations(
+    table: pd.DataFrame, labels: np.ndarray, excluded: np.ndarray | None, missing: np.ndarray | None = None
+) -> pd.DataFrame:
+    """A copy of ``table`` with the vesicles whose outline reaches into the burnt-in annotations' mask flagged
+    ``touches_border``.
+
+    The scale bar, its label and the data strip hide what lies under them: a vesicle reaching under them is cut
+    like one at the image edge, and the statistics leave it out the same way (an object hanging from the bar,
+    which the network can make of the bar's filled-in edge, is not counted either). A vesicle that only borders
+    the mask is whole and keeps its flag.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Vesicle table of ``labels`` (``label`` and ``touches_border`` columns).
+    labels : (M, N) ndarray of int
+        The vesicle labels.
+    excluded : (M, N) ndarray of bool or None
+        The pixels left out of the analysis (annotations, and pixels without a value).
+    missing : (M, N) ndarray of bool, optional
+        The pixels without a value among them (their vesicles are flagged ``touches_missing`` instead).
+
+    Returns
+    -------
+    DataFrame
+    """
+    if excluded is None or not len(table) or "touches_border" not in table.columns:
+        return table
+    burnt = excluded if missing is None else excluded & ~missing
+    if not burnt.any():
+        return table
+    on = np.unique(labels[burnt])
+    cut = table["label"].isin(on[on > 0]).to_numpy(dtype=bool)
+    if not cut.any():
+        return table
+    table = table.copy()
     table.loc[cut, "touches_border"] = True
     return table
 
@@ -797,10 +873,11 @@ def analyse_micrograph(
     original = image_data
     image_data, missing = _without_missing_values(image_data)
     exclude = _annotation_mask(image_data)
-    if missing is not None:
-        exclude = exclude_mask_for(image_data.data, exclude) | missing
-    segmentation = segment_vesicles(
+    segmentation, exclude = _segment_inside_frame(
         image_data.data,
+        exclude,
+        missing,
+        inside_padding_frame(missing),
         pixel_size_nm=pixel_size_nm,
         method=parameters["method"],
         model=parameters["model"],
@@ -809,7 +886,6 @@ def analyse_micrograph(
         max_diameter_nm=parameters["max_diameter_nm"],
         sensitivity=parameters["sensitivity"],
         polarity=parameters["polarity"],
-        exclude_mask=exclude,
         progress=progress,
     )
     t1 = time.perf_counter()
@@ -823,6 +899,7 @@ def analyse_micrograph(
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
     )
+    table = flag_cut_by_annotations(table, segmentation.labels, ~segmentation.analysed_mask, missing)
     if segmentation.confidence is not None and len(table):
         table["confidence"] = np.asarray(segmentation.confidence, dtype=np.float64)[table["label"].to_numpy() - 1]
     split_groups = possibly_split_groups(segmentation.labels, boxes=objects)
@@ -839,6 +916,7 @@ def analyse_micrograph(
             requested=str(parameters["polarity"]),
             rejected=segmentation.rejected,
             calibration_conflict=scale_bar_disagreement_in(original.warnings),
+            pixel_size_nm=pixel_size_nm,
         ),
     ]
     t2 = time.perf_counter()
@@ -874,6 +952,89 @@ def analyse_micrograph(
         # left out by the segmenter's default: annotation_mask of the same grey levels, as the overlay needs it
         burnt_in=~mask if exclude is None and mask is not None else None,
     )
+
+
+def inside_padding_frame(missing: np.ndarray | None) -> tuple[slice, slice] | None:
+    """The rows and columns inside the whole edge rows and columns that hold no image (a padding frame of one
+    value, :func:`padding_frame`, or of NaN), or None when there are none or what they leave is smaller than
+    :data:`MIN_IMAGE_SIDE_PX` on a side.
+
+    Parameters
+    ----------
+    missing : (M, N) ndarray of bool or None
+        The pixels without image content (:func:`missing_pixels`).
+
+    Returns
+    -------
+    (rows, columns) or None
+        Slices of the image inside the frame.
+    """
+    if missing is None:
+        return None
+    rows = np.flatnonzero(~missing.all(axis=1))
+    cols = np.flatnonzero(~missing.all(axis=0))
+    if rows.size == 0 or cols.size == 0:
+        return None
+    inside = slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+    if inside[0].stop - inside[0].start < MIN_IMAGE_SIDE_PX or inside[1].stop - inside[1].start < MIN_IMAGE_SIDE_PX:
+        return None
+    if inside == (slice(0, missing.shape[0]), slice(0, missing.shape[1])):
+        return None
+    return inside
+
+
+def _segment_inside_frame(
+    data: np.ndarray,
+    annotations: np.ndarray | None,
+    missing: np.ndarray | None,
+    inside: tuple[slice, slice] | None,
+    **options: Any,
+) -> tuple[VesicleSegmentation, np.ndarray | None]:
+    """:func:`segment_vesicles` of ``data`` with the annotations and the pixels without a value left out, and the
+    mask left out (None: the segmenter's default, the burnt-in annotations).
+
+    Inside a padding frame (``inside``) only the framed micrograph is segmented and the result placed back: the
+    frame takes no part in the normalisation, and the micrograph lies on the network's grid as it would without
+    the frame (a frame as wide as a few pixels moves every vesicle relative to that grid, which changes outlines).
+    """
+    if inside is None:
+        exclude = None if missing is None else exclude_mask_for(data, annotations) | missing
+        return segment_vesicles(data, exclude_mask=exclude, **options), exclude
+    crop = np.ascontiguousarray(data[inside])
+    exclude_inside = exclude_mask_for(crop, None if annotations is None else annotations[inside])
+    if missing is not None:
+        exclude_inside = exclude_inside | missing[inside]
+    found = segment_vesicles(crop, exclude_mask=exclude_inside, **options)
+    exclude = np.ones(data.shape, bool)
+    exclude[inside] = exclude_inside
+    return _placed(found, inside, data.shape, float(options["pixel_size_nm"])), exclude
+
+
+def _placed(
+    found: VesicleSegmentation, inside: tuple[slice, slice], shape: tuple[int, int], pixel_size_nm: float
+) -> VesicleSegmentation:
+    """A segmentation of ``image[inside]`` as one of the whole image (nothing found outside ``inside``)."""
+    rows, cols = inside
+    labels = np.zeros(shape, found.labels.dtype)
+    labels[inside] = found.labels
+    analysed = np.zeros(shape, bool)
+    analysed[inside] = found.analysed_mask
+    rejected = found.rejected.copy()
+    if len(rejected):
+        rejected["centroid_x_nm"] = rejected["centroid_x_nm"] + cols.start * pixel_size_nm
+        rejected["centroid_y_nm"] = rejected["centroid_y_nm"] + rows.start * pixel_size_nm
+    objects = found.objects
+    if objects is not None:
+        objects = [
+            None
+            if box is None
+            else (
+                slice(box[0].start + rows.start, box[0].stop + rows.start),
+                slice(box[1].start + cols.start, box[1].stop + cols.start),
+            )
+            for box in objects
+        ]
+    return dataclasses.replace(found, labels=labels, analysed_mask=analysed, rejected=rejected, objects=objects)
 
 
 def _annotation_mask(image_data: ImageData) -> np.ndarray | None:

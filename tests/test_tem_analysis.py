@@ -131,7 +131,9 @@ def test_pixels_without_a_value_are_left_out_and_cut_vesicles_flagged(three_vesi
     whole = full.table[full.table["centroid_x_nm"] > 400].sort_values("centroid_x_nm")
     kept = table[table["centroid_x_nm"] > 400].sort_values("centroid_x_nm")
     assert len(kept) == len(whole) == 5
-    np.testing.assert_allclose(kept["equivalent_diameter_nm"], whole["equivalent_diameter_nm"], rtol=0.01)
+    # within 2 %: the micrograph inside the padding is segmented on its own, 266 px along the working grid from
+    # where it lies in the whole one (the 28 nm vesicle 28.0 -> 28.3 nm)
+    np.testing.assert_allclose(kept["equivalent_diameter_nm"], whole["equivalent_diameter_nm"], rtol=0.02)
     assert not kept["touches_border"].any()
     assert result.statistics["n"] == 5 and result.statistics["n_excluded_border"] == 1
     # the lone infinite pixel is a dead pixel, filled from its neighbours: it stays in the analysed area
@@ -372,3 +374,156 @@ def test_no_vesicle_at_a_file_calibration_its_scale_bar_contradicts_points_to_th
     )
     # at the bar's value the same file has its vesicles
     assert len(analyse_micrograph(data.with_pixel_size(bar)).table) > 0
+
+
+@pytest.mark.slow
+def test_micrograph_stored_turned_counts_nothing_on_its_vertical_label():
+    """hrml turned by 90 degrees: the two "0" of the vertical "500 nm" label were counted as ~45 nm vesicles."""
+    path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
+    if not path.exists():
+        pytest.skip(f"real test image not found at {path}")
+    from PIL import Image
+
+    gray = np.asarray(Image.open(path).convert("L"))
+    turned = np.ascontiguousarray(np.rot90(gray))
+    result = analyse_micrograph(calibrated(turned, 0.6242))
+    label = np.zeros(gray.shape, bool)
+    label[2725:2828, 215:710] = True  # "500 nm", as read
+    label[2860:2880, 192:993] = True  # the bar
+    label = np.rot90(label)
+    assert result.burnt_in[label].all()
+    on_label = set(np.unique(result.labels[label])) - {0}
+    assert on_label == set()
+    rows = (result.table["centroid_y_nm"] / 0.6242).astype(int)
+    cols = (result.table["centroid_x_nm"] / 0.6242).astype(int)
+    assert not label[rows, cols].any()
+
+
+@pytest.mark.slow
+def test_quarter_holding_the_scale_bar_reads_bright_and_counts_nothing_hanging_from_the_bar():
+    """hrml's bottom-left quarter: two drips hanging from the bar were counted and read the polarity "dark"."""
+    path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
+    if not path.exists():
+        pytest.skip(f"real test image not found at {path}")
+    from PIL import Image
+
+    gray = np.asarray(Image.open(path).convert("L"))
+    quarter = np.ascontiguousarray(gray[1536:, :1536])
+    result = analyse_micrograph(calibrated(quarter, 0.6242))
+    assert result.polarity == "bright"
+    assert not any("darker than the stain" in w for w in result.warnings)
+    on_mask = set(np.unique(result.labels[result.burnt_in])) - {0}
+    counted = set(result.table.loc[~result.table["touches_border"], "label"])
+    assert not on_mask & counted
+
+
+def test_vesicles_touching_the_burnt_in_annotations_are_flagged_as_cut():
+    from exo_vision.tem_analysis import flag_cut_by_annotations
+
+    labels = np.zeros((40, 40), np.int32)
+    labels[2:8, 2:8] = 1  # free
+    labels[20:27, 10:16] = 2  # reaches under the bar
+    labels[20:26, 17:19] = 4  # borders the bar: whole
+    labels[30:36, 30:36] = 3  # touches pixels without a value
+    excluded = np.zeros((40, 40), bool)
+    excluded[26:28, 0:20] = True  # the bar
+    excluded[36:40, 36:40] = True  # padding
+    missing = np.zeros((40, 40), bool)
+    missing[36:40, 36:40] = True
+    table = pd.DataFrame({"label": [1, 2, 3, 4], "touches_border": [False] * 4})
+    flagged = flag_cut_by_annotations(table, labels, excluded, missing)
+    assert flagged["touches_border"].tolist() == [False, True, False, False]
+    assert table["touches_border"].tolist() == [False] * 4  # a copy
+
+
+def test_polarity_is_not_read_from_objects_touching_the_annotations():
+    from exo_vision.segmentation.learned.method import _polarity_of
+
+    image = np.full((60, 60), 100.0, np.float32)
+    labels = np.zeros((60, 60), np.int32)
+    image[5:15, 5:15] = 150.0  # a bright vesicle
+    labels[5:15, 5:15] = 1
+    image[41:59, 10:50] = 40.0  # a larger dark drip hanging from the bar
+    labels[41:59, 10:50] = 2
+    exclude = np.zeros((60, 60), bool)
+    exclude[38:41, 5:55] = True  # the bar
+    image[exclude] = 0.0
+    assert _polarity_of(image, labels) == "dark"  # read from every object
+    assert _polarity_of(image, labels, exclude) == "bright"
+
+
+def test_no_vesicle_advice_names_a_coarse_pixel_size_before_the_polarity():
+    rejected = pd.DataFrame({"reason": ["low network confidence"]})
+    (coarse,) = no_vesicle_warnings(0, polarity="bright", requested="auto", rejected=rejected, pixel_size_nm=6.25)
+    assert "6.25 nm/px is coarser than the 5 nm/px the segmenters were measured on" in coarse
+    assert "whatever their polarity" in coarse
+    assert coarse.index("coarser") < coarse.index("rerun with --polarity dark")
+    assert "only if they are darker than the stain, rerun with --polarity dark" in coarse
+    (fine,) = no_vesicle_warnings(0, polarity="bright", requested="auto", rejected=rejected, pixel_size_nm=5.0)
+    assert "coarser" not in fine and fine.endswith(
+        "if the vesicles are darker than the stain, rerun with --polarity dark"
+    )
+
+
+@pytest.mark.slow
+def test_frunet_img04_at_a_coarse_pixel_size_does_not_blame_the_polarity_alone(shared_data):
+    """FRU-Net dataset03_img04 (one bright ~430 nm vesicle) resampled 0.8x (6.25 nm/px): nothing is found, and the
+    advice was only to rerun with --polarity dark."""
+    path = shared_data / "tem" / "frunet_notebook" / "full_fields" / "dataset03_img04_image.png"
+    if not path.exists():
+        pytest.skip(f"FRU-Net image not found at {path} (../shared/data is absent)")
+    import cv2
+    from PIL import Image
+
+    gray = np.asarray(Image.open(path).convert("L")).astype(np.float32)
+    height, width = gray.shape
+    size = (int(round(width * 0.8)), int(round(height * 0.8)))
+    small = np.clip(np.rint(cv2.resize(gray, size, interpolation=cv2.INTER_AREA)), 0, 255).astype(np.uint8)
+    result = analyse_micrograph(calibrated(small, 5.0 * width / size[0]))
+    messages = [w for w in result.warnings if w.startswith("no vesicle found")]
+    if len(result.table):  # the segmenter found it: the advice is not given at all
+        assert messages == []
+        return
+    (message,) = messages
+    assert "coarser than the 5 nm/px" in message and "whatever their polarity" in message
+
+
+def test_a_padding_frame_of_a_grey_between_the_extremes_is_recognised():
+    from exo_vision.tem_analysis import padding_frame
+
+    rng = np.random.default_rng(3)
+    content = rng.integers(60, 220, (40, 50)).astype(np.uint8)
+    framed = np.full((48, 56), 140, np.uint8)  # a frame at a mid grey, as a canvas padded with the median
+    framed[4:44, 6:56] = content
+    mask, value = padding_frame(framed)
+    assert value == 140
+    assert mask.sum() == framed.size - content.size and not mask[4:44, 6:].any()
+    # a frame one pixel wide on one side only is recognised as well
+    one = np.full((41, 50), 140, np.uint8)
+    one[1:] = content
+    mask, value = padding_frame(one)
+    assert value == 140 and mask.sum() == 50
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pad", ["grey", "zero"])
+def test_a_padded_micrograph_gives_the_unpadded_result(pad):
+    """hrml padded by 10 % of its width at its median grey (not recognised) or by 5 % with 0 (recognised, yet
+    4 more vesicles) gave 4-5 vesicles more and a median 24-27 % low."""
+    path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
+    if not path.exists():
+        pytest.skip(f"real test image not found at {path}")
+    from PIL import Image
+
+    gray = np.asarray(Image.open(path).convert("L"))
+    width = int(0.1 * gray.shape[1]) if pad == "grey" else int(0.05 * gray.shape[1])
+    value = int(np.median(gray)) if pad == "grey" else 0
+    padded = np.pad(gray, width, constant_values=value)
+    plain = analyse_micrograph(calibrated(gray, 0.6242), n_boot=50)
+    framed = analyse_micrograph(calibrated(padded, 0.6242), n_boot=50)
+    assert any(f"holds the one value {value} (padding" in w for w in framed.warnings)
+    assert len(framed.table) == len(plain.table)
+    np.testing.assert_allclose(framed.table["equivalent_diameter_nm"], plain.table["equivalent_diameter_nm"], rtol=1e-6)
+    np.testing.assert_allclose(framed.table["centroid_x_nm"], plain.table["centroid_x_nm"] + width * 0.6242)
+    assert framed.statistics["n"] == plain.statistics["n"]
+    assert framed.analysed_area_nm2 == pytest.approx(plain.analysed_area_nm2)

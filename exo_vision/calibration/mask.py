@@ -7,6 +7,7 @@ import numpy as np
 from exo_vision.calibration.annotations import find_data_strip, grow_backing_box
 from exo_vision.calibration.bar import MIN_IMAGE_SIDE_PX, Box, as_gray, bar_candidates
 from exo_vision.calibration.label import label_boxes
+from exo_vision.calibration.orientation import box_to_image, is_vertical, transposed_box, view
 from exo_vision.calibration.scalebar import ScaleBarReading
 
 #: Margin added around every masked box, px: the antialiased edge of the drawn bar and letters.
@@ -38,13 +39,29 @@ def locate_scale_bar(image: np.ndarray) -> tuple[Box | None, list[Box]]:
 
 
 def locate_in_gray(gray: np.ndarray) -> tuple[Box | None, list[Box]]:
-    """:func:`locate_scale_bar` on an image already through :func:`as_gray`."""
+    """:func:`locate_scale_bar` on an image already through :func:`as_gray`.
+
+    The bar is searched both horizontally and vertically (in the transposed
+    image, for micrographs stored turned by 90 degrees); the more bar-like of
+    the two best candidates wins, a horizontal one on a tie. Boxes are in
+    ``gray``'s own pixels either way.
+    """
+    bar_box, labels, score = _locate_horizontal(gray)
+    turned_box, turned_labels, turned_score = _locate_horizontal(view(gray, "transpose"))
+    if turned_box is None or (bar_box is not None and turned_score <= score):
+        return bar_box, labels
+    shape = gray.shape
+    return box_to_image(turned_box, "transpose", shape), [box_to_image(b, "transpose", shape) for b in turned_labels]
+
+
+def _locate_horizontal(gray: np.ndarray) -> tuple[Box | None, list[Box], float]:
+    """The best horizontal bar of ``gray``, its two nearest label boxes and its bar score (0 when none)."""
     candidates = bar_candidates(gray)
     if not candidates:
-        return None, []
+        return None, [], 0.0
     bar, f, threshold = candidates[0]
     avoid = [other.box for other, _, _ in candidates if other is not bar and other.length >= 0.5 * bar.length]
-    return bar.box, [box for box, _ in label_boxes(f, threshold, bar, avoid)[:2]]
+    return bar.box, [box for box, _ in label_boxes(f, threshold, bar, avoid)[:2]], bar.score
 
 
 def annotation_mask(
@@ -52,8 +69,9 @@ def annotation_mask(
 ) -> np.ndarray:
     """Mask of burnt-in annotations to exclude from analysis.
 
-    Covers the scale bar, its label, a flat box behind them (if any) and an
-    instrument data strip along the bottom or top edge (if any).
+    Covers the scale bar (drawn horizontally or, on a micrograph stored turned
+    by 90 degrees, vertically), its label, a flat box behind them (if any) and
+    an instrument data strip along the bottom or top edge (if any).
 
     Parameters
     ----------
@@ -84,20 +102,36 @@ def annotation_mask(
         label_found = [reading.label_box] if reading.label_box is not None else []
     height, width = gray.shape
     mask = np.zeros((height, width), bool)
-    boxes: list[Box] = []
     if bar_box is not None:
-        group = bar_box
-        for lb in label_found:
-            top, left, bottom, right = group
-            label_top, label_left, label_bottom, label_right = lb
-            group = (min(top, label_top), min(left, label_left), max(bottom, label_bottom), max(right, label_right))
-            boxes.append(lb)
-        boxes.append(bar_box)
-        boxes.append(grow_backing_box(gray, group))
+        if is_vertical(bar_box):  # a bar drawn vertically: its backing box is grown in the transposed image
+            turned = _bar_label_boxes(
+                view(gray, "transpose"), transposed_box(bar_box), map(transposed_box, label_found)
+            )
+            _paint(mask.T, turned, int(dilation_px))
+        else:
+            _paint(mask, _bar_label_boxes(gray, bar_box, label_found), int(dilation_px))
     strip = find_data_strip(gray)
     if strip is not None:
-        boxes.append(strip)
-    d = int(dilation_px)
+        _paint(mask, [strip], int(dilation_px))
+    return mask
+
+
+def _bar_label_boxes(gray: np.ndarray, bar_box: Box, label_found) -> list[Box]:
+    """The bar, its label boxes and the flat box grown behind them, for a horizontal bar of ``gray``."""
+    group = bar_box
+    boxes: list[Box] = []
+    for lb in label_found:
+        top, left, bottom, right = group
+        label_top, label_left, label_bottom, label_right = lb
+        group = (min(top, label_top), min(left, label_left), max(bottom, label_bottom), max(right, label_right))
+        boxes.append(lb)
+    boxes.append(bar_box)
+    boxes.append(grow_backing_box(gray, group))
+    return boxes
+
+
+def _paint(mask: np.ndarray, boxes: list[Box], d: int) -> None:
+    """Set every box of ``mask``, widened by ``d`` px on each side and clipped to the image, to True (in place)."""
+    height, width = mask.shape
     for r0, c0, r1, c1 in boxes:
         mask[max(r0 - d, 0) : min(r1 + d, height), max(c0 - d, 0) : min(c1 + d, width)] = True
-    return mask

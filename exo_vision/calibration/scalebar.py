@@ -29,6 +29,7 @@ from exo_vision.calibration.label import (
     read_label,
 )
 from exo_vision.calibration.ocr import TesseractError
+from exo_vision.calibration.orientation import TURNED_FRAMES, box_to_image, view
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def _not_found() -> ScaleBarReading:
         confidence=0.0,
         bar_box=None,
         label_box=None,
-        reason="no scale bar found (looked for a long, thin, uniform dark or light horizontal bar); "
+        reason="no scale bar found (looked for a long, thin, uniform dark or light bar, horizontal or vertical); "
         "give the pixel size with --pixel-size-nm or draw a line over the bar",
     )
 
@@ -134,6 +135,31 @@ def read_scale_bar(
         raise ValueError(f"`min_confidence` must be between 0 and 1, got {min_confidence!r}")
     gray = as_gray(image)
     candidates = _bars(gray)
+    reading = _read_candidates(candidates, min_confidence, tesseract_cmd) if candidates else _not_found()
+    if reading.status == "ok":
+        return reading
+    # A micrograph stored turned by 90 degrees (or transposed) has its bar vertical: read it in the turned
+    # views when a vertical candidate is more bar-like than the best horizontal one.
+    best = candidates[0][0].score if candidates else 0.0
+    turned = _bars(view(gray, "transpose"))
+    if not turned or turned[0][0].score <= best:
+        return reading
+    first: ScaleBarReading | None = None
+    for frame in TURNED_FRAMES:
+        found = _read_candidates(_bars(view(gray, frame)), min_confidence, tesseract_cmd)
+        found.bar_box = None if found.bar_box is None else box_to_image(found.bar_box, frame, gray.shape)
+        found.label_box = None if found.label_box is None else box_to_image(found.label_box, frame, gray.shape)
+        if found.status == "ok":
+            return found
+        first = first or found
+    return first if first is not None else reading
+
+
+def _read_candidates(
+    candidates: list[tuple[Bar, BarBright, float]], min_confidence: float, tesseract_cmd: str | None
+) -> ScaleBarReading:
+    """Read the labels next to the (horizontal) bar candidates, best first: the first confident reading, else
+    the best unreadable one; boxes in the pixels the candidates were found in."""
     if not candidates:
         return _not_found()
 

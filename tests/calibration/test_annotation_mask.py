@@ -128,3 +128,53 @@ def test_flat_backing_finds_the_box_around_a_bar_and_its_label():
     plain = np.random.default_rng(1).normal(120, 15, (300, 400))
     plain[240:245, 70:230] = 0.0
     assert flat_backing(plain, (240, 70, 245, 230)) is None
+
+
+TURNS = {
+    "rot90": lambda a: np.rot90(a, 1),
+    "rot270": lambda a: np.rot90(a, -1),
+    "transpose": lambda a: a.T,
+    "antitranspose": lambda a: np.rot90(a, 2).T,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("turn", sorted(TURNS))
+def test_real_micrograph_stored_turned_masks_its_vertical_bar_and_label(turn):
+    if not REAL_TEM.exists():
+        pytest.skip(f"real test image not found at {REAL_TEM}")
+    from PIL import Image
+
+    gray = np.asarray(Image.open(REAL_TEM)).astype(np.float64).mean(axis=2)
+    as_read = annotation_mask(gray)
+    turned = annotation_mask(TURNS[turn](gray))
+    # The same pixels are masked as in the image as read (a vertical bar was left unmasked but for a digit).
+    assert abs(int(turned.sum()) - int(as_read.sum())) <= 0.03 * as_read.sum()
+    label = np.zeros(gray.shape, bool)
+    label[2725:2828, 215:710] = True  # "500 nm"
+    label[2860:2880, 192:993] = True  # the bar
+    assert turned[TURNS[turn](label)].all()
+
+
+@pytest.mark.parametrize("turn", ["rot90", "transpose"])
+def test_synthetic_vertical_bar_and_label_are_masked(turn):
+    background = tem_like_background((600, 800), rng=4)
+    image, truth = draw_scale_bar(background, pixel_size_nm=1.0, length_nm=200.0, rng=4)
+    mask = annotation_mask(TURNS[turn](image))
+    for key in ("bar_box", "label_box"):
+        r0, c0, r1, c1 = truth[key]
+        marked = np.zeros(image.shape, bool)
+        marked[r0:r1, c0:c1] = True
+        assert mask[TURNS[turn](marked)].all(), key
+    assert mask.mean() < 0.05
+
+
+def test_turned_view_boxes_map_back_to_the_same_pixels():
+    from exo_vision.calibration.orientation import TURNED_FRAMES, box_to_image, view
+
+    image = np.arange(7 * 11, dtype=np.float32).reshape(7, 11)
+    for frame in TURNED_FRAMES:
+        turned = view(image, frame)
+        box = (2, 1, 5, 3)  # rows 2..4, columns 1..2 of the turned view
+        r0, c0, r1, c1 = box_to_image(box, frame, image.shape)
+        assert sorted(turned[2:5, 1:3].ravel()) == sorted(image[r0:r1, c0:c1].ravel()), frame

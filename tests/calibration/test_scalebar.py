@@ -213,3 +213,40 @@ def test_a_decimal_point_the_ocr_left_out_makes_the_label_unreadable():
     assert _with_its_point(read, [label(0)] * 3).length_nm is None
     assert _with_its_point(read, [label(None)] * 3) == read
     assert _with_its_point(LabelRead("2.5nm", 2.5, 0.95, ""), [label(0)] * 3).length_nm == 2.5
+
+
+#: The four ways a micrograph is stored with its bar vertical: turned by 90 / 270 degrees, transposed, and
+#: transposed about the other diagonal (the label then reads mirrored).
+TURNS = {
+    "rot90": lambda a: np.rot90(a, 1),
+    "rot270": lambda a: np.rot90(a, -1),
+    "transpose": lambda a: a.T,
+    "antitranspose": lambda a: np.rot90(a, 2).T,
+}
+
+
+@needs_tesseract
+@pytest.mark.slow
+@pytest.mark.parametrize("turn", sorted(TURNS))
+def test_real_micrograph_stored_turned_reads_the_same_pixel_size(real_gray, turn):
+    as_read = read_scale_bar(real_gray)
+    turned = TURNS[turn](real_gray)
+    reading = read_scale_bar(turned)
+    assert reading.status == "ok", reading.reason
+    assert reading.pixel_size_nm == pytest.approx(as_read.pixel_size_nm, rel=1e-6)
+    # The boxes are in the turned image's own pixels: the bar box there is the as-read bar box turned.
+    marked = np.zeros(real_gray.shape, bool)
+    r0, c0, r1, c1 = as_read.bar_box
+    marked[r0:r1, c0:c1] = True
+    rows, cols = np.nonzero(TURNS[turn](marked))
+    assert reading.bar_box == (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
+
+
+@needs_tesseract
+@pytest.mark.parametrize("turn", ["rot90", "rot270"])
+def test_synthetic_vertical_bar_is_read(turn):
+    background = tem_like_background((600, 800), rng=5)
+    image, truth = draw_scale_bar(background, pixel_size_nm=1.25, length_nm=200.0, rng=5)
+    reading = read_scale_bar(TURNS[turn](image))
+    assert reading.status == "ok", reading.reason
+    assert reading.pixel_size_nm == pytest.approx(1.25, rel=0.01)

@@ -71,6 +71,8 @@ UINT16_LABEL_LIMIT = 2**16
 #: The polarity is read against a ring this many px wide around the instances (the dilation square's
 #: side is 2 * 4 + 1 px): wider than a membrane, close enough to be the local stain.
 POLARITY_RING_SQUARE_PX = 9
+#: A pixel and its 8 neighbours: the dilation that finds the labels touching a mask (8-connected).
+EIGHT_NEIGHBOURS = np.ones((3, 3), np.uint8)
 
 
 def coarse_outline_warning(pixel_size_nm: float, thresholds: InstanceThresholds) -> str | None:
@@ -283,13 +285,26 @@ def grow_labels(labels: np.ndarray, *, radius_px: float) -> np.ndarray:
     return np.where(labels == 0, grown, labels).astype(labels.dtype, copy=False)
 
 
-def _polarity_of(image: np.ndarray, labels: np.ndarray) -> str:
-    """Polarity from the labels: "bright" when the vesicles' median grey level lies above their surroundings'."""
+def _polarity_of(image: np.ndarray, labels: np.ndarray, exclude: np.ndarray | None = None) -> str:
+    """Polarity from the labels: "bright" when the vesicles' median grey level lies above their surroundings'.
+
+    Labels touching (8-connected) ``exclude`` (the scale bar, its label, the data strip, pixels without a value)
+    are left out, and so are the excluded pixels from the surroundings: an object hanging from a burnt-in bar is
+    read against the bar, not the stain. "bright" when no label is left.
+    """
+    if exclude is not None and (exclude.shape != labels.shape or not exclude.any()):
+        exclude = None  # nothing excluded (an empty mask of any shape means that, as for the network's input)
+    if exclude is not None and labels.max() > 0:
+        near = cv2.dilate(exclude.view(np.uint8), EIGHT_NEIGHBOURS).astype(bool)
+        touching = np.unique(labels[near])
+        labels = np.where(np.isin(labels, touching[touching > 0]), 0, labels)
     if labels.max() == 0:
         return "bright"
     inside = labels > 0
     square = np.ones((POLARITY_RING_SQUARE_PX, POLARITY_RING_SQUARE_PX), np.uint8)
     ring = cv2.dilate(inside.view(np.uint8), square).astype(bool) & ~inside
+    if exclude is not None:
+        ring &= ~exclude
     if not ring.any():
         return "bright"
     return "bright" if float(np.median(image[inside])) >= float(np.median(image[ring])) else "dark"
@@ -668,7 +683,7 @@ def segment_unet(
     )
     inverted = thresholds.invert_dark and polarity == "dark"
     labels, rejected, confidence, boxes, scale_nm = outline(inverted_grey(image) if inverted else image)
-    found = _polarity_of(image, labels) if polarity == "auto" else polarity
+    found = _polarity_of(image, labels, np.asarray(exclude, bool)) if polarity == "auto" else polarity
     if thresholds.invert_dark and polarity == "auto" and found == "dark":
         # the network learnt vesicles lighter than the stain about twice as often as darker ones
         inverted = True
