@@ -637,6 +637,7 @@ def measure_micrograph_vesicles(
     polarity: str,
     noise_std: float | None = None,
     objects: list[tuple[slice, slice] | None] | None = None,
+    excluded: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Measure every labelled vesicle of a calibrated micrograph, pixels without a value included.
 
@@ -644,7 +645,9 @@ def measure_micrograph_vesicles(
     calibration (1 nm/px when it has none), with its isolated NaN / infinite pixels
     set from their neighbours, larger groups set to the median of the others
     and the vesicles those cut flagged ``touches_missing`` and ``touches_border`` (the statistics leave them
-    out as they leave out those cut by the image edge). Used after segmentation and after every curation edit.
+    out as they leave out those cut by the image edge); vesicles reaching into the burnt-in annotations are flagged
+    ``touches_border`` too (:func:`flag_cut_by_annotations`). Used after segmentation and after every curation
+    edit, so an edited outline under the scale bar stays out of the statistics as the segmented one was.
 
     Parameters
     ----------
@@ -656,6 +659,10 @@ def measure_micrograph_vesicles(
         Vesicles lighter or darker than the stain.
     noise_std, objects
         As in :func:`~exo_vision.measure.vesicles.measure_vesicles`.
+    excluded : (M, N) ndarray of bool, optional
+        The pixels left out of the analysis (annotations, pixels without a value, a padding frame), as the
+        segmentation recorded them; by default the burnt-in annotations found on the image and its pixels
+        without a value.
 
     Returns
     -------
@@ -673,7 +680,11 @@ def measure_micrograph_vesicles(
         noise_std=noise_std,
         objects=objects,
     )
-    return table if missing is None else _flag_cut_by(table, labels, missing)
+    table = table if missing is None else _flag_cut_by(table, labels, missing)
+    if excluded is None:
+        excluded = exclude_mask_for(filled.data, _annotation_mask(filled))
+        excluded = excluded if missing is None else excluded | missing
+    return flag_cut_by_annotations(table, labels, excluded, missing)
 
 
 def _cut_by(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -898,8 +909,8 @@ def analyse_micrograph(
         polarity=segmentation.polarity,
         noise_std=segmentation.parameters.get("pixel_noise_std"),
         objects=objects,
+        excluded=~segmentation.analysed_mask,
     )
-    table = flag_cut_by_annotations(table, segmentation.labels, ~segmentation.analysed_mask, missing)
     if segmentation.confidence is not None and len(table):
         table["confidence"] = np.asarray(segmentation.confidence, dtype=np.float64)[table["label"].to_numpy() - 1]
     split_groups = possibly_split_groups(segmentation.labels, boxes=objects)

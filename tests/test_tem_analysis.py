@@ -415,6 +415,12 @@ def test_quarter_holding_the_scale_bar_reads_bright_and_counts_nothing_hanging_f
     on_mask = set(np.unique(result.labels[result.burnt_in])) - {0}
     counted = set(result.table.loc[~result.table["touches_border"], "label"])
     assert not on_mask & counted
+    # a curation edit re-measures the labels (napari dock, grid session): what reaches under the bar stays out
+    from exo_vision.tem_analysis import measure_micrograph_vesicles
+
+    again = measure_micrograph_vesicles(result.labels, calibrated(quarter, 0.6242), polarity=result.polarity)
+    assert on_mask and on_mask <= set(again.loc[again["touches_border"], "label"])
+    assert again["touches_border"].tolist() == result.table["touches_border"].tolist()
 
 
 def test_vesicles_touching_the_burnt_in_annotations_are_flagged_as_cut():
