@@ -69,6 +69,8 @@ class LearningPanel(Container):
         self._progress = (0, 0)
         #: The stage around the training under way (name, segmentations done, in all), None while training.
         self._stage: tuple[str, int, int] | None = None
+        #: The worker returned or failed: its outcome is shown, and a progress tick still queued says nothing.
+        self._ended = False
         self._timer = QTimer()
         self._timer.setInterval(250)
         self._timer.timeout.connect(self._show_progress)
@@ -123,7 +125,7 @@ class LearningPanel(Container):
         self._partial_run = settings.partial_outlines
         out = new_model_path(session.output_dir)
         base = base_model if base_model is not None else session.model_path()
-        self._stop = False
+        self._stop = self._ended = False
         self._progress = (0, settings.steps)
         self._stage = None
 
@@ -165,7 +167,7 @@ class LearningPanel(Container):
         if self._gone:
             return
         done, total = self._progress
-        if not self.running or self._stop:
+        if not self.running or self._stop or self._ended:
             return
         if self._stage is not None:
             name, segmented, count = self._stage
@@ -183,6 +185,7 @@ class LearningPanel(Container):
     def _failed(self, error: BaseException) -> None:
         from exo_vision.learn.finetune import FineTuneCancelled
 
+        self._ended = True
         if self._gone:
             return
         if isinstance(error, FineTuneCancelled):
@@ -193,6 +196,7 @@ class LearningPanel(Container):
 
     def _finished(self, result: Any) -> None:
         self.result = result
+        self._ended = True  # a progress tick between this and the worker's finished signal overwrote the outcome
         if self._gone:
             return
         self._status.value = comparison_text(result, partial=self._partial_run)

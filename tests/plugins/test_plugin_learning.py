@@ -102,6 +102,11 @@ def test_grid_session_learns_in_a_worker_and_offers_the_new_model(
     result = panel.result
     assert result.onnx_path.is_file() and result.onnx_path.parent == out / "learned_models"
     assert "F1" in panel._status.value and result.validation[0].name in panel._status.value
+    # a progress tick queued before the worker's finished signal (a loaded machine) keeps the outcome shown
+    panel._running, panel._stage = True, ("writing the new model", 0, 1)
+    panel._show_progress()
+    panel._running = False
+    assert "F1" in panel._status.value
     assert "the new model scores" in panel._status.value
     names = [layer.name for layer in viewer.layers]
     held_out = f"held out: {result.validation[0].name}"
