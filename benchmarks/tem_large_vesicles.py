@@ -14,7 +14,8 @@ number of vesicles found whole in all 15 views.
 matching ``_labels.png`` (the FRU-Net full fields) in the 8 dihedral views with the shipped model and the candidate,
 end to end (``analyse_micrograph``), and prints each annotated object's best IoU and the object's diameter (nm).
 
-``--configs default,coarse-views-8`` runs candidate thresholds (``InstanceThresholds.coarse_views``) beside the
+``--configs default,coarse-views-8,coarse-views-8-solidity-92`` runs candidate thresholds
+(``InstanceThresholds.coarse_views``, and ``coarse_min_solidity`` in hundredths) beside the
 shipped ones.
 
 Usage::
@@ -137,8 +138,10 @@ def configs(card, names):
     t = card.thresholds
     table = {"default": t}
     for name in names:
-        if name.startswith("coarse-views-"):
-            table[name] = replace(t, coarse_views=int(name.rsplit("-", 1)[1]))
+        if name.startswith("coarse-views-"):  # coarse-views-N[-solidity-S]: S in hundredths
+            words = name.split("-")
+            solidity = int(words[4]) / 100 if len(words) > 4 else t.coarse_min_solidity
+            table[name] = replace(t, coarse_views=int(words[2]), coarse_min_solidity=solidity)
     return {k: replace(card, thresholds=v) for k, v in table.items() if k in names}
 
 
