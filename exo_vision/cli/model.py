@@ -98,15 +98,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "the models' README)",
     )
     p.add_argument(
-        "--coarse-views",
-        dest="coarse_views",
-        type=int,
-        metavar="N",
-        help="average the coarse pass that outlines the large vesicles (>= 150 nm) over N = 1, 2, 4 or 8 turns and "
-        "reflections of its input, so a transposed, flipped or cropped micrograph keeps its large vesicles whole "
-        "(each view costs about a quarter of a fine pass; figures in the models' README)",
-    )
-    p.add_argument(
         "--normalise-window",
         dest="normalise_window_px",
         type=int,

@@ -14,12 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from exo_vision.segmentation.learned.parameters import (
-    COARSE_VIEW_COUNTS,
-    FLIP_COUNTS,
-    GRID_SHIFT_COUNTS,
-    InstanceThresholds,
-)
+from exo_vision.segmentation.learned.parameters import FLIP_COUNTS, GRID_SHIFT_COUNTS, InstanceThresholds
 
 #: A sha256 as cards write it: 64 lower- or upper-case hex digits.
 SHA256_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
@@ -167,9 +162,7 @@ def _check_thresholds(check: _Checker, thresholds: Any) -> None:
         if kind is bool:
             check.boolean(value, field)
         elif kind is int:
-            allowed = {"flips": FLIP_COUNTS, "grid_shifts": GRID_SHIFT_COUNTS, "coarse_views": COARSE_VIEW_COUNTS}.get(
-                key, ()
-            )
+            allowed = {"flips": FLIP_COUNTS, "grid_shifts": GRID_SHIFT_COUNTS}.get(key, ())
             check.integer(value, field, low=1 if allowed else 0, allowed=allowed)
         elif key in UNIT_INTERVAL_THRESHOLDS:
             check.number(value, field, low=0, high=1)

@@ -32,12 +32,7 @@ from exo_vision.segmentation.learned.coarse_outlines import (
     half_membrane_limit_nm,
 )
 from exo_vision.segmentation.learned.network_input import normalise_for_network, to_working_scale
-from exo_vision.segmentation.learned.parameters import (
-    COARSE_VIEW_COUNTS,
-    FLIP_COUNTS,
-    GRID_SHIFT_COUNTS,
-    InstanceThresholds,
-)
+from exo_vision.segmentation.learned.parameters import FLIP_COUNTS, GRID_SHIFT_COUNTS, InstanceThresholds
 from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for
 from exo_vision.segmentation.learned.weights import ModelCard, load_card
@@ -55,18 +50,6 @@ FLIP_AXES: tuple[tuple[int, ...], ...] = ((), (1,), (0,), (0, 1))
 #: Input offsets of ``InstanceThresholds.grid_shifts`` (rows, columns) in units of half the network's pooling
 #: period, in the order they are added.
 GRID_SHIFT_STEPS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (1, 0), (0, 1))
-#: The views of ``InstanceThresholds.coarse_views``: (transpose first, then turns by 90 degrees), in the order
-#: they are added; each is undone by turning back, then transposing back.
-COARSE_VIEWS: tuple[tuple[bool, int], ...] = (
-    (False, 0),
-    (True, 0),
-    (False, 2),
-    (True, 2),
-    (False, 1),
-    (True, 1),
-    (False, 3),
-    (True, 3),
-)
 #: An instance whose mean foreground probability is not this far above the foreground
 #: threshold is reported as rejected.
 MIN_MEAN_PROBABILITY_MARGIN = 0.1
@@ -401,14 +384,12 @@ def network_maps(
     card: ModelCard,
     flips: int = 1,
     grid_shifts: int = 1,
-    views: int = 1,
     window_px: int = 0,
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
     """The network's maps for ``image`` seen at ``working_scale_nm``, averaged over ``flips`` input flips and
-    ``grid_shifts`` input offsets (:func:`flip_averaged_maps`), or, when ``views`` > 1, over that many turns and
-    reflections (:func:`view_averaged_maps`; ``flips`` and ``grid_shifts`` are then not used).
+    ``grid_shifts`` input offsets (:func:`flip_averaged_maps`).
 
     ``window_px`` is the normalisation window (:func:`normalise_for_network`; 0: the whole image).
 
@@ -428,12 +409,13 @@ def network_maps(
         small = small.copy()
         small[excluded] = float(np.median(small[~excluded])) if (~excluded).any() else 0.0
     net_input = normalise_for_network(small, valid=None if excluded is None else ~excluded, window_px=window_px)
-    session = session_for(card, threads=threads)
-    if views > 1:
-        maps = view_averaged_maps(session, net_input, multiple_of=card.multiple_of, views=views)
-        return maps, excluded, pixel_size_nm * image.shape[1] / small.shape[1]
     maps = flip_averaged_maps(
-        session, net_input, multiple_of=card.multiple_of, flips=flips, grid_shifts=grid_shifts, progress=progress
+        session_for(card, threads=threads),
+        net_input,
+        multiple_of=card.multiple_of,
+        flips=flips,
+        grid_shifts=grid_shifts,
+        progress=progress,
     )
     return maps, excluded, pixel_size_nm * image.shape[1] / small.shape[1]
 
@@ -476,29 +458,6 @@ def flip_averaged_maps(
 
     total = sum(one_pass(k, axes, step) for k, (axes, step) in enumerate(passes))
     return np.ascontiguousarray(total / len(passes), dtype=np.float32)
-
-
-def _seen(image: np.ndarray, view: tuple[bool, int]) -> np.ndarray:
-    """``image`` (..., m, n) transposed (if ``view[0]``), then turned by ``view[1]`` quarter turns."""
-    transposed = np.swapaxes(image, -1, -2) if view[0] else image
-    return np.rot90(transposed, view[1], axes=(-2, -1))
-
-
-def _unseen(maps: np.ndarray, view: tuple[bool, int]) -> np.ndarray:
-    """The inverse of :func:`_seen` on (..., m, n) maps."""
-    turned = np.rot90(maps, -view[1], axes=(-2, -1))
-    return np.swapaxes(turned, -1, -2) if view[0] else turned
-
-
-def view_averaged_maps(session, net_input: np.ndarray, *, multiple_of: int, views: int) -> np.ndarray:
-    """The network's maps averaged over the first ``views`` of :data:`COARSE_VIEWS`, each moved back."""
-    if views not in COARSE_VIEW_COUNTS:
-        raise ValueError(f"the model card's 'coarse_views' must be one of {COARSE_VIEW_COUNTS}, got {views}")
-    total = sum(
-        _unseen(predict_maps(session, np.ascontiguousarray(_seen(net_input, v)), multiple_of=multiple_of), v)
-        for v in COARSE_VIEWS[:views]
-    )
-    return np.ascontiguousarray(total / views, dtype=np.float32)
 
 
 def mean_on_grid(maps: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -561,9 +520,7 @@ def two_scale_instances(
     foreground = maps[0]
     if thresholds.coarse_factor <= 0:
         return labels, foreground, excluded, scale_nm
-    coarse_maps, _, coarse_scale_nm = network_pass(
-        working_scale_nm=card.working_scale_nm * thresholds.coarse_factor, views=thresholds.coarse_views
-    )
+    coarse_maps, _, coarse_scale_nm = network_pass(working_scale_nm=card.working_scale_nm * thresholds.coarse_factor)
     coarse_min_px = min_area_px * (scale_nm / coarse_scale_nm) ** 2
     coarse = maps_to_instances(coarse_maps, min_area_px=max(coarse_min_px, 2.0), thresholds=thresholds)
     large = large_convex_instances(

@@ -15,9 +15,6 @@ FLIP_COUNTS: tuple[int, ...] = (1, 2, 4)
 #: Input offsets a card's ``grid_shifts`` may hold (none; and half the pooling period down and right; and the two
 #: half-period offsets along one axis).
 GRID_SHIFT_COUNTS: tuple[int, ...] = (1, 2, 4)
-#: Views a card's ``coarse_views`` may hold (as read; and the transpose; and the two flips and the turn by 180
-#: degrees; all eight turns and reflections of the square).
-COARSE_VIEW_COUNTS: tuple[int, ...] = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -94,14 +91,6 @@ class InstanceThresholds:
         the pooling period, so a crop of a pixel changes the outlines; averaging
         over offsets makes the maps depend less on it. Costs one fine network
         pass per offset.
-    coarse_views : int
-        The coarse pass's maps are averaged over this many views of its input,
-        each moved back (1: as read; 2: and the transpose; 4: and the two flips
-        and the turn by 180 degrees; 8: every turn and reflection of the
-        square). The coarse pass alone decides the large vesicles, and its maps
-        of one large vesicle change with the micrograph's orientation; it has a
-        quarter of the fine pass's pixels, so each view costs about a quarter
-        of a fine pass.
     """
 
     foreground: float = 0.5
@@ -118,7 +107,6 @@ class InstanceThresholds:
     invert_dark: bool = False
     second_scale_factor: float = 0.0
     grid_shifts: int = 1
-    coarse_views: int = 1
 
 
 #: The thresholds a new card is written with (and ``maps_to_instances`` uses when given none).

@@ -1,7 +1,7 @@
 """A model with other post-processing settings: the same weights under a new card.
 
 The shipped card keeps the settings that were judged best on the project's
-validation rules; eight others are opt-in (the models' README gives their
+validation rules; seven others are opt-in (the models' README gives their
 figures). :func:`write_model_variant` writes a copy of a model whose card turns
 them on, with a version that says so (``1.0+join_rounder``), so that every
 ``run.json`` made with it records what was used.
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exo_vision.segmentation.learned.method import COARSE_VIEW_COUNTS, FLIP_COUNTS, GRID_SHIFT_COUNTS
+from exo_vision.segmentation.learned.method import FLIP_COUNTS, GRID_SHIFT_COUNTS
 from exo_vision.segmentation.learned.weights import MODELS_DIR, ModelCard, float_copy_path, load_card, refuse_overwrite
 
 #: Card settings a variant may change, with a check and what a valid value is.
@@ -30,10 +30,6 @@ VARIANT_SETTINGS: dict[str, tuple[Any, str]] = {
     "grid_shifts": (
         lambda v: not isinstance(v, bool) and v in GRID_SHIFT_COUNTS,
         f"{', '.join(map(str, GRID_SHIFT_COUNTS[:-1]))} or {GRID_SHIFT_COUNTS[-1]}",
-    ),
-    "coarse_views": (
-        lambda v: not isinstance(v, bool) and v in COARSE_VIEW_COUNTS,
-        f"{', '.join(map(str, COARSE_VIEW_COUNTS[:-1]))} or {COARSE_VIEW_COUNTS[-1]}",
     ),
     "normalise_window_px": (
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
