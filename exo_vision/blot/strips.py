@@ -70,6 +70,9 @@ HIGH_PERCENTILE = 90
 #: When the profile's median lies within this fraction of its range above its lowest level, gaps are most
 #: of the profile and the membrane level is the median of the upper half of the range.
 FLOOR_MEDIAN_FRACTION = 0.1
+#: ... unless the median stands more than this many scatters (robust SD of the profile's lower half) above the
+#: profile's lowest level: then the median is a dim membrane (bright band rows make the range) over a few floor rows.
+MEDIAN_OVER_FLOOR_SPREADS = 5.0
 #: Floor of a gap's scatter (a noise-free export's gap is constant), so the flatness test stays strict.
 GAP_SPREAD_FLOOR = 1e-6
 #: The membrane beside a gap is read this many samples away from it (skipping the 2 of its edge).
@@ -110,8 +113,16 @@ MIDDLE_ROWS = (2, 3, 5)
 EDGE_END_DIVISOR = 10
 #: Strip regions are found on a block-averaged copy of at most about this many pixels.
 REGION_SEARCH_PIXELS = 2.5e5
-#: The image's darkest level (the camera floor) is this percentile of the smoothed copy.
+#: The image's darkest level (the camera floor) is this percentile of the 80th percentiles of short runs of
+#: FLOOR_RUN_SAMPLES pixels along its rows and columns (the statistic the gap profiles read: over a noisy floor,
+#: an 80th percentile stands well above the darkest single pixels).
 FLOOR_PERCENTILE = 0.1
+FLOOR_RUN_SAMPLES = 128
+#: The camera floor's pixel noise is read on the darkest runs: those up to this percentile of the runs' levels.
+FLOOR_NOISE_PERCENTILE = 1.0
+#: A membrane stands at least this many pixel-noise SDs of the camera floor above a gap beside it (a fainter one is
+#: not told from the floor pixel by pixel, and its edges are not found).
+MIN_STEP_NOISE_SDS = 4.0
 #: Gaps are looked for at GAP_SEARCH_DIVISOR times the resolution of the region search (a cut line
 #: between strips can be a few pixels wide).
 GAP_SEARCH_DIVISOR = 4
@@ -192,7 +203,12 @@ class _Gap:
 
 
 def _find_gaps(
-    profile: np.ndarray, *, floor: float, min_gap: int = MIN_GAP_SAMPLES, membrane_cap: float | None = None
+    profile: np.ndarray,
+    *,
+    floor: float,
+    min_gap: int = MIN_GAP_SAMPLES,
+    membrane_cap: float | None = None,
+    floor_noise: float = 0.0,
 ) -> list[_Gap]:
     """Floor-level gaps in a 1-D low-percentile profile (rows or columns of a cell).
 
@@ -204,7 +220,8 @@ def _find_gaps(
     gel's slightly darker rim or background between bright lanes, a shadow or
     a gradient is not a gap between strips). ``membrane_cap``: the membrane level of the gaps that cut the
     enclosing box; inside one strip's cell the profile's median can be its bands' (a CD63 strip of bright
-    smears), and the dim membrane between two smears would pass for the floor against it.
+    smears), and the dim membrane between two smears would pass for the floor against it. ``floor_noise``: pixel
+    noise SD of the camera floor; the membrane beside a gap stands at least :data:`MIN_STEP_NOISE_SDS` of it above.
     """
     if profile.size < MIN_GAP_PROFILE_SAMPLES:
         return []
@@ -216,7 +233,7 @@ def _find_gaps(
     # when that median sits at the floor (gaps are most of the profile, as in a figure
     # montage), the median of the upper half of the range.
     membrane = float(np.median(profile))
-    if membrane - low < FLOOR_MEDIAN_FRACTION * (high - low):
+    if membrane - low < FLOOR_MEDIAN_FRACTION * (high - low) and not _median_above_floor(profile, membrane, low):
         membrane = float(np.median(profile[profile > low + 0.5 * (high - low)]))
     off = profile < low + 0.5 * (membrane - low)
     gaps = []
@@ -235,12 +252,26 @@ def _find_gaps(
         reference = membrane if membrane_cap is None else min(membrane, membrane_cap)
         if (
             step < GAP_FLATNESS_SPREADS * spread
+            or step < MIN_STEP_NOISE_SDS * floor_noise
             or step < 0.5 * (reference - floor)
             or level - floor > GAP_FLOOR_FRACTION * (reference - floor)
         ):
             continue
         gaps.append(_Gap(a, b, level, membrane))
     return gaps
+
+
+def _median_above_floor(profile: np.ndarray, median: float, low: float) -> bool:
+    """Whether a profile's ``median`` stands clear of its lowest level ``low`` (a membrane, not the floor).
+
+    The lower half of the profile holds the floor rows and the dimmer membrane rows; its scatter (robust SD) is
+    small when that half is all floor (a figure montage, gaps most of the profile), and the median then lies
+    within it. A dim membrane stands more than :data:`MEDIAN_OVER_FLOOR_SPREADS` such scatters above the few
+    floor rows of a frame whose bright band rows make the profile's range.
+    """
+    lower = profile[profile <= median]
+    spread = MAD_TO_SD * float(np.median(np.abs(lower - np.median(lower)))) + GAP_SPREAD_FLOOR
+    return median - low > MEDIAN_OVER_FLOOR_SPREADS * spread
 
 
 def _profile(block: np.ndarray, axis: int) -> np.ndarray:
@@ -259,7 +290,7 @@ def _cut(
     signal: np.ndarray,
     box: tuple[int, int, int, int],
     *,
-    floor: float,
+    floor: tuple[float, float],
     min_size: tuple[int, int],
     gaps_seen: list[_Gap],
     depth: int = 0,
@@ -267,7 +298,8 @@ def _cut(
 ) -> list[tuple[int, int, int, int]]:
     """Recursively split ``box`` (y0, y1, x0, x1) at floor-level gaps; the leaves are cells of at most one strip.
 
-    ``membrane_cap`` is the membrane level of the gaps that cut the enclosing box (see :func:`_find_gaps`).
+    ``floor`` is the camera floor's level and pixel noise SD (:func:`_floor_level`); ``membrane_cap`` is the
+    membrane level of the gaps that cut the enclosing box (see :func:`_find_gaps`).
     """
     y0, y1, x0, x1 = box
     block = signal[y0:y1, x0:x1]
@@ -276,7 +308,7 @@ def _cut(
     found = {}
     for axis in (1, 0):  # rows first (stacked strips), then columns (side by side)
         prof = _profile(block, axis)
-        gaps = found[axis] = _find_gaps(prof, floor=floor, membrane_cap=membrane_cap)
+        gaps = found[axis] = _find_gaps(prof, floor=floor[0], membrane_cap=membrane_cap, floor_noise=floor[1])
         # cut at the middle of each inner gap; cells too small for a strip are dropped later
         inner = [g for g in gaps if g.start > 0 and g.stop < prof.size]
         if not inner:
@@ -622,6 +654,26 @@ def block_mean(image: np.ndarray, f: int) -> np.ndarray:
     )
 
 
+def _floor_level(image: np.ndarray) -> tuple[float, float]:
+    """The camera floor as a gap's profile reads it, and its pixel noise SD (image units).
+
+    The level is :data:`FLOOR_PERCENTILE` of the 80th percentiles of runs of :data:`FLOOR_RUN_SAMPLES` pixels
+    along the rows and along the columns of ``image`` (a gap a row or a column wide holds such runs); the noise
+    is the robust SD of the pixels about their run's median over the darkest runs (up to
+    :data:`FLOOR_NOISE_PERCENTILE` of the levels).
+    """
+    levels, runs = [], []
+    for img in (image, image.T):
+        n = min(FLOOR_RUN_SAMPLES, img.shape[1])
+        r = img[:, : (img.shape[1] // n) * n].reshape(-1, n)
+        runs.append(r)
+        levels.append(np.percentile(r, PROFILE_PERCENTILE, axis=1))
+    level = np.concatenate(levels)
+    dark = np.concatenate([r[lv <= np.percentile(level, FLOOR_NOISE_PERCENTILE)] for r, lv in zip(runs, levels)])
+    deviation = dark - np.median(dark, axis=1, keepdims=True)
+    return float(np.percentile(level, FLOOR_PERCENTILE)), MAD_TO_SD * float(np.median(np.abs(deviation)))
+
+
 def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX) -> list[Strip]:
     """Find the membrane strips in a blot image: stacked, side by side, or in a grid.
 
@@ -649,7 +701,6 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     # their boxes to within f px
     f = max(1, int(np.sqrt(signal.size / REGION_SEARCH_PIXELS)))
     small = block_mean(signal, f)
-    floor = float(np.percentile(ndi.uniform_filter(small, SMOOTHING_PX)[::2, ::2], FLOOR_PERCENTILE))
     min_size = (
         max(min_height_px, int(MIN_STRIP_FRACTION * shape[0])),
         max(min_height_px, int(MIN_STRIP_FRACTION * shape[1])),
@@ -658,6 +709,7 @@ def find_strips(signal: np.ndarray, *, min_height_px: int = MIN_STRIP_HEIGHT_PX)
     # strips can be a few pixels wide)
     g = max(1, f // GAP_SEARCH_DIVISOR)
     mid = block_mean(signal, g)
+    floor = _floor_level(mid)
     gaps: list[_Gap] = []
     cells = _cut(
         mid,
