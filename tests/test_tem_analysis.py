@@ -533,3 +533,21 @@ def test_a_padded_micrograph_gives_the_unpadded_result(pad):
     np.testing.assert_allclose(framed.table["centroid_x_nm"], plain.table["centroid_x_nm"] + width * 0.6242)
     assert framed.statistics["n"] == plain.statistics["n"]
     assert framed.analysed_area_nm2 == pytest.approx(plain.analysed_area_nm2)
+
+
+@pytest.mark.parametrize("feature", ["streak", "filament"])
+def test_a_vertical_line_on_a_micrograph_without_a_bar_masks_nothing_and_keeps_every_vesicle(feature, monkeypatch):
+    """A stain streak or filament has no label: no region is masked and the vesicles are those of a horizontal-only
+    bar search (seed 2's filament had a box of 21 % of the field masked around it, and its vesicles lost)."""
+    from exo_vision.calibration import mask as mask_module
+    from exo_vision.calibration.scalebar import read_scale_bar
+    from tests._helpers import micrograph_with_vertical_line
+
+    image, _ = micrograph_with_vertical_line(feature, seed=2)
+    result = analyse_micrograph(calibrated(image, 1.6))
+    assert not result.burnt_in.any()
+    assert read_scale_bar(image).status == "not found"  # before: "a scale bar 256 px long ... label could not be read"
+    monkeypatch.setattr(mask_module, "locate_in_gray", lambda gray: mask_module._locate_horizontal(gray)[:2])
+    horizontal_only = analyse_micrograph(calibrated(image, 1.6))
+    pd.testing.assert_frame_equal(result.table, horizontal_only.table)
+    assert result.statistics["n"] == horizontal_only.statistics["n"] > 0

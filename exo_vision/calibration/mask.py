@@ -8,7 +8,7 @@ from exo_vision.calibration.annotations import find_data_strip, grow_backing_box
 from exo_vision.calibration.bar import MIN_IMAGE_SIDE_PX, Box, as_gray, bar_candidates
 from exo_vision.calibration.label import label_boxes
 from exo_vision.calibration.orientation import box_to_image, is_vertical, transposed_box, view
-from exo_vision.calibration.scalebar import ScaleBarReading
+from exo_vision.calibration.scalebar import ScaleBarReading, read_scale_bar
 
 #: Margin added around every masked box, px: the antialiased edge of the drawn bar and letters.
 DILATION_PX = 5
@@ -20,8 +20,10 @@ def locate_scale_bar(image: np.ndarray) -> tuple[Box | None, list[Box]]:
     The most bar-like candidate and the two text boxes next to it that
     :func:`read_scale_bar` would try to read first (nearest first; a speck of
     debris beside the bar can come before the real label, so both are kept).
-    Costs no tesseract run, which is most of :func:`read_scale_bar`'s time: a
-    mask needs where the label is, not what it says.
+    Costs no tesseract run (most of :func:`read_scale_bar`'s time: a mask
+    needs where the label is, not what it says) unless a vertical line is more
+    bar-like than every horizontal one: it is the bar only if its label reads
+    (see :func:`locate_in_gray`).
 
     Parameters
     ----------
@@ -41,17 +43,33 @@ def locate_scale_bar(image: np.ndarray) -> tuple[Box | None, list[Box]]:
 def locate_in_gray(gray: np.ndarray) -> tuple[Box | None, list[Box]]:
     """:func:`locate_scale_bar` on an image already through :func:`as_gray`.
 
-    The bar is searched both horizontally and vertically (in the transposed
-    image, for micrographs stored turned by 90 degrees); the more bar-like of
-    the two best candidates wins, a horizontal one on a tie. Boxes are in
-    ``gray``'s own pixels either way.
+    The most bar-like horizontal candidate is the bar. A vertical candidate
+    (a micrograph stored turned by 90 degrees) replaces it only when it is
+    more bar-like and confirmed as a scale bar: :func:`read_scale_bar` reads
+    its label (a length, OCR in a turned view) and finds no horizontal bar
+    with a readable label. A stain streak, a filament or a ruler of ticks has
+    no label and is never taken for the bar. The OCR runs only in that case.
+    Boxes are in ``gray``'s own pixels either way.
     """
     bar_box, labels, score = _locate_horizontal(gray)
     turned_box, turned_labels, turned_score = _locate_horizontal(view(gray, "transpose"))
     if turned_box is None or (bar_box is not None and turned_score <= score):
         return bar_box, labels
+    reading = read_scale_bar(gray)
+    if reading.status != "ok" or not is_vertical(reading.bar_box) or reading.bar_box is None:
+        return bar_box, labels
     shape = gray.shape
-    return box_to_image(turned_box, "transpose", shape), [box_to_image(b, "transpose", shape) for b in turned_labels]
+    located = box_to_image(turned_box, "transpose", shape)
+    if not _overlap(located, reading.bar_box):  # the confirmed bar is another vertical line than the best one
+        return reading.bar_box, [] if reading.label_box is None else [reading.label_box]
+    return located, [box_to_image(b, "transpose", shape) for b in turned_labels]
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    """Whether two half-open boxes share a pixel."""
+    a_top, a_left, a_bottom, a_right = a
+    b_top, b_left, b_bottom, b_right = b
+    return a_top < b_bottom and b_top < a_bottom and a_left < b_right and b_left < a_right
 
 
 def _locate_horizontal(gray: np.ndarray) -> tuple[Box | None, list[Box], float]:
@@ -79,8 +97,9 @@ def annotation_mask(
         The micrograph.
     reading : ScaleBarReading, optional
         A reading of this image from :func:`read_scale_bar`. When not given,
-        the bar and its label are located by :func:`locate_scale_bar` (no OCR:
-        a mask needs where the label is, not what it says).
+        the bar and its label are located by :func:`locate_scale_bar` (no OCR
+        unless a vertical line has to be confirmed as the bar by its label).
+        A vertical bar box of a reading that is not ``"ok"`` is not masked.
     dilation_px : int
         Margin added around every masked box, in pixels (>= 0).
 
@@ -100,6 +119,8 @@ def annotation_mask(
     else:
         bar_box = reading.bar_box
         label_found = [reading.label_box] if reading.label_box is not None else []
+        if is_vertical(bar_box) and reading.status != "ok":  # a vertical line is a bar only when its label reads
+            bar_box, label_found = None, []
     height, width = gray.shape
     mask = np.zeros((height, width), bool)
     if bar_box is not None:

@@ -138,21 +138,55 @@ def read_scale_bar(
     reading = _read_candidates(candidates, min_confidence, tesseract_cmd) if candidates else _not_found()
     if reading.status == "ok":
         return reading
-    # A micrograph stored turned by 90 degrees (or transposed) has its bar vertical: read it in the turned
-    # views when a vertical candidate is more bar-like than the best horizontal one.
-    best = candidates[0][0].score if candidates else 0.0
+    # A micrograph stored turned by 90 degrees (or transposed) has its bar vertical. A vertical line is taken
+    # for the bar only when its label reads in a turned view (a stain streak, a filament or a ruler of ticks
+    # has no label); otherwise the horizontal reading (unreadable or not found) stands.
+    vertical = read_vertical_bar(gray, candidates, min_confidence=min_confidence, tesseract_cmd=tesseract_cmd)
+    return vertical if vertical is not None else reading
+
+
+def read_vertical_bar(
+    gray: np.ndarray,
+    horizontal: list[tuple[Bar, BarBright, float]],
+    *,
+    min_confidence: float = MIN_CONFIDENCE,
+    tesseract_cmd: str | None = None,
+) -> ScaleBarReading | None:
+    """A confident reading of a vertical scale bar of ``gray``, or None.
+
+    Read only when a vertical candidate is more bar-like than the best
+    horizontal one (``horizontal``, from :func:`_bars`); its label is read in
+    the turned views (:data:`~.orientation.TURNED_FRAMES`).
+
+    Parameters
+    ----------
+    gray : (M, N) ndarray
+        The micrograph through :func:`as_gray`.
+    horizontal : list
+        The horizontal bar candidates of ``gray``, best first (may be empty).
+    min_confidence : float
+        Minimum OCR confidence (0..1) for the label.
+    tesseract_cmd : str, optional
+        tesseract executable.
+
+    Returns
+    -------
+    ScaleBarReading or None
+        The reading (``status == "ok"``, boxes in ``gray``'s own pixels) when
+        a vertical bar's label reads as a length with a plausible pixel size;
+        None otherwise (no vertical candidate, or none with a readable label).
+    """
+    best = horizontal[0][0].score if horizontal else 0.0
     turned = _bars(view(gray, "transpose"))
     if not turned or turned[0][0].score <= best:
-        return reading
-    first: ScaleBarReading | None = None
+        return None
     for frame in TURNED_FRAMES:
         found = _read_candidates(_bars(view(gray, frame)), min_confidence, tesseract_cmd)
-        found.bar_box = None if found.bar_box is None else box_to_image(found.bar_box, frame, gray.shape)
-        found.label_box = None if found.label_box is None else box_to_image(found.label_box, frame, gray.shape)
         if found.status == "ok":
+            found.bar_box = None if found.bar_box is None else box_to_image(found.bar_box, frame, gray.shape)
+            found.label_box = None if found.label_box is None else box_to_image(found.label_box, frame, gray.shape)
             return found
-        first = first or found
-    return first if first is not None else reading
+    return None
 
 
 def _read_candidates(

@@ -178,3 +178,53 @@ def test_turned_view_boxes_map_back_to_the_same_pixels():
         box = (2, 1, 5, 3)  # rows 2..4, columns 1..2 of the turned view
         r0, c0, r1, c1 = box_to_image(box, frame, image.shape)
         assert sorted(turned[2:5, 1:3].ravel()) == sorted(image[r0:r1, c0:c1].ravel()), frame
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("feature", ["streak", "filament", "ruler"])
+def test_a_vertical_line_without_a_label_is_not_masked_as_a_scale_bar(feature, seed):
+    """A stain streak, a filament or a ruler of ticks on a micrograph without a bar has no label: nothing masked."""
+    from exo_vision.calibration.mask import locate_scale_bar
+    from tests._helpers import micrograph_with_vertical_line
+
+    image, _ = micrograph_with_vertical_line(feature, seed=seed)
+    assert locate_scale_bar(image) == (None, [])  # before: the line's box, and up to 21 % of the field masked
+    assert not annotation_mask(image).any()
+
+
+@pytest.mark.parametrize("feature", ["streak", "filament"])
+def test_calibrated_file_masks_its_horizontal_bar_not_a_longer_vertical_line(feature):
+    """No reading is made for a calibrated file: the mask keeps to the real (horizontal, labelled) bar."""
+    from tests._helpers import micrograph_with_vertical_line
+
+    image, truth = micrograph_with_vertical_line(feature, seed=0, size=1024, scale_bar=True)
+    mask = annotation_mask(image)
+    r0, c0, r1, c1 = truth.scale_bar["bar_box"]
+    assert mask[r0:r1, c0 + 1 : c1 - 1].all()  # before: the bar was left unmasked, the line masked instead
+    assert _covered(mask, truth.scale_bar["label_box"]) == 1.0
+    plain, _ = micrograph_with_vertical_line("none", seed=0, size=1024, scale_bar=True)
+    assert np.array_equal(mask, annotation_mask(plain))
+
+
+def test_an_unlabelled_bar_reading_keeps_the_horizontal_bar_beside_a_longer_vertical_line():
+    """The bar's label is painted over: the reading is "unreadable" and names the real bar, not the streak."""
+    from tests._helpers import micrograph_with_vertical_line
+
+    image, truth = micrograph_with_vertical_line("streak", seed=0, size=1024, unlabelled_bar=True)
+    reading = read_scale_bar(image)
+    assert reading.status == "unreadable"
+    r0, c0, r1, c1 = truth.scale_bar["bar_box"]
+    assert reading.bar_box is not None and reading.bar_box[0] == r0 and abs(reading.bar_box[1] - c0) <= 2
+    mask = annotation_mask(image, reading=reading)
+    assert mask[r0:r1, c0 + 1 : c1 - 1].all()
+    streak = np.zeros(image.shape, bool)
+    streak[204:613, 696:704] = True
+    assert not mask[streak].any()  # before: the streak and the box grown around it were masked
+
+
+def test_a_vertical_bar_of_an_unconfirmed_reading_is_not_masked():
+    """A reading whose vertical bar's label did not read (say, stored by an earlier version) masks nothing."""
+    image = tem_like_background((400, 400), rng=2)
+    image[50:300, 200:206] = image.min()
+    assert not annotation_mask(image, reading=_reading((50, 200, 300, 206), (120, 210, 160, 260))).any()
+    assert annotation_mask(image, reading=_reading((300, 50, 306, 300), None))[300:306, 50:300].all()
