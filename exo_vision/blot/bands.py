@@ -467,8 +467,9 @@ def band_rows(
         kept because it recurs must also stay in its lanes (:data:`FAINT_ROW_MAX_GAP_SHARE`). Without them a
         recurring faint row is never kept.
     dropped : list of dict, optional
-        Band rows left out under the relative bar that stand :data:`FAINT_ROW_TELL_NOISE_SDS` profile-noise SDs in
-        at least :data:`FAINT_ROW_MIN_LANES` lanes are appended here (``strip``; ``lanes``: the lanes' numbers;
+        Band rows left out under the relative bar that stand :data:`FAINT_ROW_TELL_NOISE_SDS` profile-noise SDs,
+        with members of band-like height (:func:`_tall_limit`), in at least :data:`FAINT_ROW_MIN_LANES` lanes are
+        appended here (``strip``; ``lanes``: the lanes' numbers;
         ``y_top_px``, ``y_bottom_px``: rows; ``noise_sds``: the members' prominences in noise SDs; ``fraction``:
         the relative bar), so that the caller can name them.
 
@@ -504,7 +505,9 @@ def band_rows(
     kept = _rows_kept(groups, min_relative_prominence, xs, lanes, beside)
     if dropped is not None:
         left_out = [g for g in groups if not any(g is k for k in kept)]
-        dropped.extend(_standing_rows(left_out, min_relative_prominence, lanes))
+        peaks = [max(m.prominence for m in g.values()) for g in groups]
+        tall = _tall_limit(groups, peaks, min_relative_prominence * max(peaks))
+        dropped.extend(_standing_rows(left_out, min_relative_prominence, lanes, tall))
     groups = kept
     groups.sort(key=lambda g: np.median([m.y_px for m in g.values()]))
     if smear:
@@ -627,11 +630,7 @@ def _rows_kept(
     low = [m.prominence for g, p in zip(groups, peaks, strict=True) if p < bar for m in g.values()]
     bumps = float(np.median(low)) if len(low) >= FAINT_ROW_MIN_BUMPS else np.inf
     floor = max(FAINT_ROW_BUMP_FACTOR * bumps, FAINT_ROW_MIN_BAR_FRACTION * bar)
-    tall = FAINT_ROW_MAX_HEIGHTS * float(
-        np.median(
-            [m.y_bottom_px - m.y_top_px for g, p in zip(groups, peaks, strict=True) if p >= bar for m in g.values()]
-        )
-    )
+    tall = _tall_limit(groups, peaks, bar)
     kept = []
     for i, (g, p) in enumerate(zip(groups, peaks, strict=True)):
         if p >= bar or (p >= floor and _alone(g)):
@@ -649,13 +648,27 @@ def _rows_kept(
     return kept
 
 
-def _standing_rows(groups: list[dict[int, BandCandidate]], fraction: float, lanes: Sequence[Lane]) -> list[dict]:
+def _tall_limit(groups: list[dict[int, BandCandidate]], peaks: list[float], bar: float) -> float:
+    """The tallest member (rows) a faint band row may have: :data:`FAINT_ROW_MAX_HEIGHTS` times the median height of
+    the members of the rows ``groups`` whose strongest member (``peaks``) reaches the relative ``bar``."""
+    heights = [m.y_bottom_px - m.y_top_px for g, p in zip(groups, peaks, strict=True) if p >= bar for m in g.values()]
+    return FAINT_ROW_MAX_HEIGHTS * float(np.median(heights))
+
+
+def _standing_rows(
+    groups: list[dict[int, BandCandidate]], fraction: float, lanes: Sequence[Lane], tall: float
+) -> list[dict]:
     """The dropped band rows ``groups`` (lane index -> candidate) whose members stand at least
-    :data:`FAINT_ROW_TELL_NOISE_SDS` profile-noise SDs in at least :data:`FAINT_ROW_MIN_LANES` lanes (see
-    :func:`band_rows`, ``dropped``)."""
+    :data:`FAINT_ROW_TELL_NOISE_SDS` profile-noise SDs and are at most ``tall`` rows tall (band-like: see
+    :func:`_tall_limit`; a recurring blotch of the membrane is several times taller) in at least
+    :data:`FAINT_ROW_MIN_LANES` lanes (see :func:`band_rows`, ``dropped``)."""
     out = []
     for g in groups:
-        standing = {li: m.prominence / m.noise_sd for li, m in g.items() if m.noise_sd > 0}
+        standing = {
+            li: m.prominence / m.noise_sd
+            for li, m in g.items()
+            if m.noise_sd > 0 and m.y_bottom_px - m.y_top_px <= tall
+        }
         standing = {li: sd for li, sd in standing.items() if sd >= FAINT_ROW_TELL_NOISE_SDS}
         if len(standing) < FAINT_ROW_MIN_LANES:
             continue

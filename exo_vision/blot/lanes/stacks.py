@@ -26,6 +26,18 @@ MATCH_TOLERANCE_DIVISOR = 3
 #: A stacked strip whose own lanes do not line up with the reference's takes the reference's lanes when
 #: those hold at least this fraction of the band signal its own lanes hold (:func:`_lent_shift`).
 LEND_CAPTURE_RATIO = 0.95
+#: Lent lanes must hold, lane by lane, at least this fraction of the band signal inside each of the strip's own
+#: lanes that holds :data:`LEND_LANE_MIN_SHARE` of the strip's signal (a denser grid of another comb leaves some
+#: own lane's band in its gaps or beyond its ends).
+LEND_LANE_HELD = 0.7
+#: Own lanes holding less than this fraction of the strip's band signal (a dim edge lane) are not judged lane by lane.
+LEND_LANE_MIN_SHARE = 0.05
+#: When the reference's pitch lies within this fraction of the strip's own pitch (one comb, read with the same
+#: spacing), an own lane beyond the reference's end lanes (a lane the reference missed) is not judged lane by lane.
+LEND_SAME_PITCH_TOLERANCE = 0.1
+#: Lent lanes are at most this many times wider or narrower than the strip's own lanes (one comb; own lanes read
+#: over two adjacent lanes are wider).
+LEND_WIDTH_RATIO = 2.0
 
 
 def stacked(strips: Sequence[Strip]) -> list[bool]:
@@ -244,7 +256,8 @@ def _lent_shift(
     the strip's ``own`` lanes: the best offset is returned when the reference's lanes hold at least
     :data:`LEND_CAPTURE_RATIO` of what the strip's own lanes hold (its bands sit in the reference's
     lanes: one gel whose lanes were found worse on this membrane). None without ``signal`` or a pitch,
-    or when the reference's lanes miss more of the bands (another gel, another layout).
+    or when the reference's lanes miss more of the bands or are not plausibly the strip's comb
+    (:func:`_same_comb`: another gel, another layout, or a wrong, denser grid).
     """
     if signal is None or pitch is None or not own:
         return None
@@ -265,7 +278,39 @@ def _lent_shift(
     shifts = sorted(range(-half, half + 1, top.factor), key=abs)
     shares = [held(ref_x + d, ref[0].width_px) for d in shifts]
     best = int(np.argmax(shares))
-    return float(shifts[best]) if shares[best] >= LEND_CAPTURE_RATIO * mine else None
+    if shares[best] < LEND_CAPTURE_RATIO * mine:
+        return None
+    lent = ref_x + shifts[best]
+    return float(shifts[best]) if _same_comb(prof, cols, own, lent, (ref[0].width_px, pitch)) else None
+
+
+def _same_comb(
+    prof: np.ndarray, cols: np.ndarray, own: list[Lane], ref_x: np.ndarray, ref_comb: tuple[float, float]
+) -> bool:
+    """Whether lanes centred at ``ref_x`` (columns, already shifted), of width and pitch ``ref_comb`` (px), are
+    plausibly the comb of the strip's ``own`` lanes: widths within :data:`LEND_WIDTH_RATIO` of each other, and every
+    own lane holding at least :data:`LEND_LANE_MIN_SHARE` of the column profile ``prof`` (sampled at ``cols``)
+    keeping at least :data:`LEND_LANE_HELD` of its signal inside the lent lanes (an own lane read over two adjacent
+    lanes keeps its bands in both; a band in the gaps or beyond the ends of a denser grid of another comb does not).
+    When the two pitches agree within :data:`LEND_SAME_PITCH_TOLERANCE`, own lanes beyond the lent end lanes are
+    not judged (a lane the reference missed at an end)."""
+    ref_width, ref_pitch = ref_comb
+    own_width = float(np.median([lane.width_px for lane in own]))
+    if not 1 / LEND_WIDTH_RATIO <= ref_width / own_width <= LEND_WIDTH_RATIO:
+        return False
+    own_pitch = pitch_of(np.array(sorted(lane.x_centre_px for lane in own)))
+    same_pitch = own_pitch is not None and abs(ref_pitch / own_pitch - 1) <= LEND_SAME_PITCH_TOLERANCE
+    lo, hi = float(ref_x.min()) - ref_width / 2, float(ref_x.max()) + ref_width / 2
+    inside = np.any(np.abs(cols[:, None] - ref_x[None, :]) <= ref_width / 2, axis=1)
+    total = float(prof.sum())
+    for lane in own:
+        if same_pitch and not lo <= lane.x_centre_px <= hi:
+            continue
+        in_lane = np.abs(cols - lane.x_centre_px) <= lane.width_px / 2
+        signal = float(prof[in_lane].sum())
+        if signal >= LEND_LANE_MIN_SHARE * total and prof[in_lane & inside].sum() < LEND_LANE_HELD * signal:
+            return False
+    return True
 
 
 def _apart_message(ref: Strip, other: Strip) -> str:
