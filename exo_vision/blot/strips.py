@@ -669,8 +669,11 @@ def _floor_level(image: np.ndarray) -> tuple[float, float]:
         runs.append(r)
         levels.append(np.percentile(r, PROFILE_PERCENTILE, axis=1))
     level = np.concatenate(levels)
-    dark = np.concatenate([r[lv <= np.percentile(level, FLOOR_NOISE_PERCENTILE)] for r, lv in zip(runs, levels)])
-    deviation = dark - np.median(dark, axis=1, keepdims=True)
+    cut = np.percentile(level, FLOOR_NOISE_PERCENTILE)
+    # the runs along the rows and along the columns differ in length when a side is shorter than a run
+    deviation = np.concatenate(
+        [(d - np.median(d, axis=1, keepdims=True)).ravel() for r, lv in zip(runs, levels) if (d := r[lv <= cut]).size]
+    )
     return float(np.percentile(level, FLOOR_PERCENTILE)), MAD_TO_SD * float(np.median(np.abs(deviation)))
 
 

@@ -261,7 +261,7 @@ def test_a_cancel_while_the_new_model_is_scored_writes_nothing(
     assert panel.result is None and panel._status.value == "cancelled; no model written"
     assert not list((out / "learned_models").glob("*.onnx"))
     # the stages around the training are named in the dock, not as the last step
-    panel._running, panel._stop = True, False
+    panel._running, panel._stop, panel._ended = True, False, False  # as a new run under way
     panel._stage = (finetune.STAGE_AFTER, 1, 3)
     panel._show_progress()
     assert panel._status.value == "scoring held-out micrographs with the new model (1 of 3 done)"
