@@ -376,15 +376,20 @@ def test_no_vesicle_at_a_file_calibration_its_scale_bar_contradicts_points_to_th
     assert len(analyse_micrograph(data.with_pixel_size(bar)).table) > 0
 
 
-@pytest.mark.slow
-def test_micrograph_stored_turned_counts_nothing_on_its_vertical_label():
-    """hrml turned by 90 degrees: the two "0" of the vertical "500 nm" label were counted as ~45 nm vesicles."""
+def _hrml_gray() -> np.ndarray:
+    """The bundled hrml micrograph as 8-bit grey (skips the test when it is absent)."""
     path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
     if not path.exists():
         pytest.skip(f"real test image not found at {path}")
     from PIL import Image
 
-    gray = np.asarray(Image.open(path).convert("L"))
+    return np.asarray(Image.open(path).convert("L"))
+
+
+@pytest.mark.slow
+def test_micrograph_stored_turned_counts_nothing_on_its_vertical_label():
+    """hrml turned by 90 degrees: the two "0" of the vertical "500 nm" label were counted as ~45 nm vesicles."""
+    gray = _hrml_gray()
     turned = np.ascontiguousarray(np.rot90(gray))
     result = analyse_micrograph(calibrated(turned, 0.6242))
     label = np.zeros(gray.shape, bool)
@@ -402,12 +407,7 @@ def test_micrograph_stored_turned_counts_nothing_on_its_vertical_label():
 @pytest.mark.slow
 def test_quarter_holding_the_scale_bar_reads_bright_and_counts_nothing_hanging_from_the_bar():
     """hrml's bottom-left quarter: two drips hanging from the bar were counted and read the polarity "dark"."""
-    path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
-    if not path.exists():
-        pytest.skip(f"real test image not found at {path}")
-    from PIL import Image
-
-    gray = np.asarray(Image.open(path).convert("L"))
+    gray = _hrml_gray()
     quarter = np.ascontiguousarray(gray[1536:, :1536])
     result = analyse_micrograph(calibrated(quarter, 0.6242))
     assert result.polarity == "bright"
@@ -516,12 +516,7 @@ def test_a_padding_frame_of_a_grey_between_the_extremes_is_recognised():
 def test_a_padded_micrograph_gives_the_unpadded_result(pad):
     """hrml padded by 10 % of its width at its median grey (not recognised) or by 5 % with 0 (recognised, yet
     4 more vesicles) gave 4-5 vesicles more and a median 24-27 % low."""
-    path = Path(__file__).resolve().parents[1] / "sample_images" / "hrml_ev_negative_stain.jpg"
-    if not path.exists():
-        pytest.skip(f"real test image not found at {path}")
-    from PIL import Image
-
-    gray = np.asarray(Image.open(path).convert("L"))
+    gray = _hrml_gray()
     width = int(0.1 * gray.shape[1]) if pad == "grey" else int(0.05 * gray.shape[1])
     value = int(np.median(gray)) if pad == "grey" else 0
     padded = np.pad(gray, width, constant_values=value)
