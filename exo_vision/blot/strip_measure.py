@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -20,7 +21,7 @@ from exo_vision.blot.detection import (
     white_noise_volume_sd,
 )
 from exo_vision.blot.flank import flank_only
-from exo_vision.blot.lanes import gap_lanes, lane_pixels
+from exo_vision.blot.lanes import Lane, gap_lanes, lane_pixels
 from exo_vision.blot.parameters import BlotParameters
 from exo_vision.blot.quantisation import destaircased_rows, linearise
 from exo_vision.blot.strip_rows import StripSettings, detection_profiles, strip_band_rows
@@ -270,7 +271,17 @@ def _beside(o: BandWindow, w: BandWindow) -> bool:
     return o.detected or not (over and w.y_top_px <= (o.y_top_px + o.y_bottom_px) / 2 < w.y_bottom_px)
 
 
-def _strip_rows(clean, saturated, where, st: StripSettings, pix, det, profiles, calibrations, faint_rows):
+def _strip_rows(
+    clean: np.ndarray,
+    saturated: np.ndarray,
+    where: tuple[Strip, Sequence[Lane], str],
+    st: StripSettings,
+    pix: list[np.ndarray],
+    det: Any,
+    profiles: dict[tuple[int, int], np.ndarray],
+    calibrations: Any,
+    faint_rows: list[dict] | None,
+) -> tuple[list, bool]:
     """The band rows of strip ``where`` (strip, lanes, marker) and whether they are fixed windows
     (:func:`~exo_vision.blot.strip_rows.strip_band_rows`), on the lanes' central pixels ``pix`` and detection
     profiles ``det``; rows left out under the relative bar that stand clear of the noise go to ``faint_rows``."""
