@@ -27,13 +27,19 @@ def test_one_trained_pixel_size_reads_as_one(tmp_path):
     assert len(found) == 1 and "trained on micrographs of 2 nm/px; this micrograph's pixel size, 5 nm/px" in found[0]
 
 
-def test_the_session_saves_the_trained_range_warning_as_tem_does(tmp_path):
-    model = _model(tmp_path / "model", lambda card: card.update(trained_pixel_size_nm=[2.0, 2.0]))
+def _far_grid(tmp_path):
+    """A grid folder holding one calibrated generated micrograph, far.tif, at PIXEL_SIZE_NM."""
     grid = tmp_path / "grid"
     grid.mkdir()
     image = make_random_tem((192, 192), pixel_size_nm=PIXEL_SIZE_NM, rng=5).image
     resolution = (1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM)
     tifffile.imwrite(grid / "far.tif", image, imagej=True, resolution=resolution, metadata={"unit": "nm"})
+    return grid
+
+
+def test_the_session_saves_the_trained_range_warning_as_tem_does(tmp_path):
+    model = _model(tmp_path / "model", lambda card: card.update(trained_pixel_size_nm=[2.0, 2.0]))
+    grid = _far_grid(tmp_path)
 
     session = GridSession.open(grid, tmp_path / "out", GridSettings(method="unet", model=str(model)))
     session.index = 0
@@ -59,11 +65,7 @@ def test_a_resave_reads_a_relative_model_file_from_the_output_folder_not_the_wor
 
     out = tmp_path / "out"
     model = _model(out / "models", lambda card: card.update(trained_pixel_size_nm=[2.0, 2.0]))
-    grid = tmp_path / "grid"
-    grid.mkdir()
-    image = make_random_tem((192, 192), pixel_size_nm=PIXEL_SIZE_NM, rng=5).image
-    resolution = (1 / PIXEL_SIZE_NM, 1 / PIXEL_SIZE_NM)
-    tifffile.imwrite(grid / "far.tif", image, imagej=True, resolution=resolution, metadata={"unit": "nm"})
+    grid = _far_grid(tmp_path)
     session = GridSession.open(grid, out, GridSettings(method="unet", model=str(model)))
     session.index = 0
     path = session.files[0]
