@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     states = sorted((load_checkpoint(p) for p in args.checkpoints), key=lambda s: s["step"])
     config = TrainConfig(**states[-1]["config"])
-    net = UNet(base=config.base, depth=config.depth)
+    net = UNet(base=config.base, depth=config.depth, antialias=config.antialias)
     net.load_state_dict(average_state_dicts([s["net"] for s in states]))
     net.eval()
-    last = UNet(base=config.base, depth=config.depth)
+    last = UNet(base=config.base, depth=config.depth, antialias=config.antialias)
     last.load_state_dict(states[-1]["net"])
     last.eval()
     validation = {

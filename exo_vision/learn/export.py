@@ -112,6 +112,7 @@ def export_model(
             "type": "U-Net",
             "base_channels": int(config["base"]),
             "depth": int(config["depth"]),
+            "antialias": bool(config.get("antialias", False)),
             "parameters": int(sum(p.numel() for p in net.parameters())),
             "outputs": list(TARGET_CHANNELS),
             "output_activation": "sigmoid",

@@ -829,11 +829,15 @@ def fine_tune(
     before, predictions_before = evaluate_model(
         card.onnx_path, validation, threads=settings.threads, each=counting(STAGE_BEFORE)
     )
-    net = unet_from_onnx(card.checked_float_network(), base=int(arch["base_channels"]), depth=int(arch["depth"]))
+    antialias = bool(arch.get("antialias", False))
+    net = unet_from_onnx(
+        card.checked_float_network(), base=int(arch["base_channels"]), depth=int(arch["depth"]), antialias=antialias
+    )
     config = TrainConfig(
         working_scale_nm=card.working_scale_nm,
         base=int(arch["base_channels"]),
         depth=int(arch["depth"]),
+        antialias=antialias,
         patch_px=settings.patch_px,
         batch=settings.batch,
         steps=settings.steps,

@@ -42,7 +42,12 @@ def _torch_convolutions(net: UNet) -> list[tuple[nn.Module, nn.BatchNorm2d | Non
     return out
 
 
-def unet_from_onnx(onnx_path: str | Path, *, base: int, depth: int) -> UNet:
+def _groups(node) -> int:
+    """The ``group`` attribute of an ONNX convolution node (1 when absent)."""
+    return next((int(a.i) for a in node.attribute if a.name == "group"), 1)
+
+
+def unet_from_onnx(onnx_path: str | Path, *, base: int, depth: int, antialias: bool = False) -> UNet:
     """Rebuild the :class:`~exo_vision.learn.unet.UNet` an ONNX file was exported from.
 
     Parameters
@@ -51,6 +56,10 @@ def unet_from_onnx(onnx_path: str | Path, *, base: int, depth: int) -> UNet:
         A model written by :func:`exo_vision.learn.export.export_model`.
     base, depth : int
         Its architecture (the model card's ``architecture``).
+    antialias : bool
+        Whether it down-samples with :class:`~exo_vision.learn.unet.BlurPool`
+        (the card's ``architecture.antialias``); the pooling's fixed blur
+        convolutions (one group per channel) carry no weights to load.
 
     Returns
     -------
@@ -67,8 +76,8 @@ def unet_from_onnx(onnx_path: str | Path, *, base: int, depth: int) -> UNet:
 
     model = onnx.load(str(onnx_path))
     weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
-    net = UNet(base=base, depth=depth)
+    convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose") and _groups(n) == 1]
+    net = UNet(base=base, depth=depth, antialias=antialias)
     targets = _torch_convolutions(net)
     if len(convs) != len(targets):
         raise ValueError(
@@ -98,6 +107,7 @@ def unet_from_onnx(onnx_path: str | Path, *, base: int, depth: int) -> UNet:
             state[f"{n}.running_mean"] = torch.zeros(b.shape[0])
             state[f"{n}.running_var"] = torch.full((b.shape[0],), 1.0 - norm.eps)
             state[f"{n}.num_batches_tracked"] = torch.tensor(0)
+    state.update({k: v for k, v in net.state_dict().items() if k.startswith("blur.")})
     net.load_state_dict(state)
     return net.eval()
 

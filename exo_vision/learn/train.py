@@ -71,6 +71,9 @@ class TrainConfig:
         Probability that a training image's normalised grey levels pass through a
         random increasing tone curve (:func:`random_tone_curves`); 0 leaves the
         grey levels to the gain and offset alone.
+    antialias : bool
+        Down-sample with blurred pooling (:class:`exo_vision.learn.unet.BlurPool`)
+        so the network's maps depend less on where the image starts.
     """
 
     working_scale_nm: float = 3.0
@@ -89,6 +92,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     generator: str = GENERATOR_VERSION
     tone_curves: float = 0.0
+    antialias: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tone_curves <= 1.0:
@@ -263,7 +267,7 @@ def train(
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    net = UNet(base=config.base, depth=config.depth)
+    net = UNet(base=config.base, depth=config.depth, antialias=config.antialias)
     if init_weights is not None:
         net.load_state_dict(init_weights)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-4)
@@ -443,12 +447,18 @@ def initial_weights(init: Path | None, config: TrainConfig) -> tuple[dict | None
             f"{init.name} is a U-Net of base {arch['base_channels']} and depth {arch['depth']}; "
             f"pass --base {arch['base_channels']} --depth {arch['depth']} to continue training it"
         )
+    if bool(arch.get("antialias", False)) != config.antialias:
+        flag = "--antialias" if arch.get("antialias") else "--no-antialias"
+        raise ValueError(
+            f"{init.name} was trained with{'' if arch.get('antialias') else 'out'} anti-aliased "
+            f"pooling; pass {flag} to continue training it"
+        )
     if abs(card.working_scale_nm - config.working_scale_nm) > 1e-9:
         raise ValueError(
             f"{init.name} works at {card.working_scale_nm:g} nm/px; pass --working-scale-nm "
             f"{card.working_scale_nm:g} to continue training it"
         )
-    net = unet_from_onnx(card.checked_float_network(), base=config.base, depth=config.depth)
+    net = unet_from_onnx(card.checked_float_network(), base=config.base, depth=config.depth, antialias=config.antialias)
     return net.state_dict(), {**card.summary(), "file": card.onnx_path.name}
 
 
@@ -470,7 +480,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="1.0", help="the model's version, recorded in its card")
     defaults = TrainConfig()
     for name, value in asdict(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        if isinstance(value, bool):
+            parser.add_argument(f"--{name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
     checkpoints = args.checkpoints or args.out.parent / f"{args.out.name}_checkpoints"
