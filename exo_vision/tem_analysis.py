@@ -26,6 +26,7 @@ from exo_vision.measure.size_stats import size_statistics
 from exo_vision.measure.vesicles import measure_vesicles
 from exo_vision.segmentation.api import segment_vesicles
 from exo_vision.segmentation.learned.postprocess import possibly_split_groups
+from exo_vision.segmentation.morphology_ops import labels_touching
 from exo_vision.segmentation.result import VesicleSegmentation, exclude_mask_for
 from exo_vision.tem_parameters import TemParameters
 
@@ -687,17 +688,10 @@ def measure_micrograph_vesicles(
     return flag_cut_by_annotations(table, labels, excluded, missing)
 
 
-def _cut_by(labels: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """The labels that touch (8-connected) a pixel without a value."""
-    near = ndi.binary_dilation(missing, structure=np.ones((3, 3), bool))
-    cut = np.unique(labels[near])
-    return cut[cut > 0]
-
-
 def _flag_cut_by(table: pd.DataFrame, labels: np.ndarray, missing: np.ndarray) -> pd.DataFrame:
     """Set ``touches_missing`` and ``touches_border`` for the vesicles that touch (8-connected) a pixel
     without a value (``touches_missing`` False for the others)."""
-    cut = table["label"].isin(_cut_by(labels, missing)).to_numpy(dtype=bool)
+    cut = table["label"].isin(labels_touching(labels, missing)).to_numpy(dtype=bool)
     table = _with_missing_flags(table, cut)
     table.loc[cut, "touches_border"] = True
     return table
@@ -804,7 +798,7 @@ def cut_by_missing_warnings(labels: np.ndarray, missing: np.ndarray | None) -> l
     """How many vesicles pixels without a value cut (they leave the statistics, as vesicles cut by the edge)."""
     if missing is None:
         return []
-    cut = _cut_by(labels, missing)
+    cut = labels_touching(labels, missing)
     if not cut.size:
         return []
     return [

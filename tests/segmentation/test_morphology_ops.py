@@ -12,6 +12,7 @@ from exo_vision.segmentation.morphology_ops import (
     disk,
     label_components,
     label_components_with_stats,
+    labels_touching,
     local_maxima,
     masked_peaks,
     percentile,
@@ -136,3 +137,15 @@ def test_coarse_grid_block_means_and_back():
     assert coarse[1, 2] == pytest.approx(padded[4:8, 8:12].mean())
     back = from_coarse(np.full((2, 3), 5.0, np.float32), 4, image.shape)
     assert back.shape == image.shape and np.all(back == 5.0)
+
+
+def test_labels_touching_a_mask_include_corner_neighbours_and_leave_the_rest():
+    labels = np.zeros((6, 6), np.int32)
+    labels[0, 0] = 1  # corner-adjacent to the mask pixel (1, 1)
+    labels[1, 3] = 2  # two columns right of it: not touching
+    labels[4:6, 4:6] = 3  # under the second mask pixel
+    labels[3, 0] = 4  # far from both
+    mask = np.zeros((6, 6), bool)
+    mask[1, 1] = mask[5, 5] = True
+    assert labels_touching(labels, mask).tolist() == [1, 3]
+    assert labels_touching(labels, np.zeros_like(mask)).tolist() == []

@@ -36,6 +36,7 @@ from exo_vision.segmentation.learned.parameters import FLIP_COUNTS, GRID_SHIFT_C
 from exo_vision.segmentation.learned.postprocess import fuse_scales, large_convex_instances, maps_to_instances
 from exo_vision.segmentation.learned.runtime import predict_maps, session_for
 from exo_vision.segmentation.learned.weights import ModelCard, load_card
+from exo_vision.segmentation.morphology_ops import labels_touching
 
 REASON_TOO_SMALL = "smaller than min_diameter_nm"
 REASON_TOO_LARGE = "larger than max_diameter_nm"
@@ -71,8 +72,6 @@ UINT16_LABEL_LIMIT = 2**16
 #: The polarity is read against a ring this many px wide around the instances (the dilation square's
 #: side is 2 * 4 + 1 px): wider than a membrane, close enough to be the local stain.
 POLARITY_RING_SQUARE_PX = 9
-#: A pixel and its 8 neighbours: the dilation that finds the labels touching a mask (8-connected).
-EIGHT_NEIGHBOURS = np.ones((3, 3), np.uint8)
 
 
 def coarse_outline_warning(pixel_size_nm: float, thresholds: InstanceThresholds) -> str | None:
@@ -295,9 +294,7 @@ def _polarity_of(image: np.ndarray, labels: np.ndarray, exclude: np.ndarray | No
     if exclude is not None and (exclude.shape != labels.shape or not exclude.any()):
         exclude = None  # nothing excluded (an empty mask of any shape means that, as for the network's input)
     if exclude is not None and labels.max() > 0:
-        near = cv2.dilate(exclude.view(np.uint8), EIGHT_NEIGHBOURS).astype(bool)
-        touching = np.unique(labels[near])
-        labels = np.where(np.isin(labels, touching[touching > 0]), 0, labels)
+        labels = np.where(np.isin(labels, labels_touching(labels, exclude)), 0, labels)
     if labels.max() == 0:
         return "bright"
     inside = labels > 0
