@@ -181,7 +181,8 @@ def read_vertical_bar(
     if not turned or turned[0][0].score <= best:
         return None
     for frame in TURNED_FRAMES:
-        found = _read_candidates(_bars(view(gray, frame)), min_confidence, tesseract_cmd)
+        candidates = turned if frame == "transpose" else _bars(view(gray, frame))
+        found = _read_candidates(candidates, min_confidence, tesseract_cmd)
         if found.status == "ok":
             found.bar_box = None if found.bar_box is None else box_to_image(found.bar_box, frame, gray.shape)
             found.label_box = None if found.label_box is None else box_to_image(found.label_box, frame, gray.shape)
