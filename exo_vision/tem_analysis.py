@@ -372,8 +372,8 @@ def missing_values_warnings(image: np.ndarray) -> list[str]:
     if frame is not None:
         messages.append(
             f"a frame of {int(frame.sum())} pixels ({100.0 * frame.mean():.1f} % of the image) along the image "
-            f"edges holds the one value {value:g} (padding, as "
-            f"Fiji's Canvas Size or a stitching tool leaves): {_LEFT_OUT}"
+            f"edges holds the one value {value:g} (padding, as Fiji's Canvas Size or a stitching tool leaves, or "
+            f"an edge clipped at one end of the grey range): {_LEFT_OUT}"
         )
     return messages
 
