@@ -242,6 +242,8 @@ def detect_bands(
     background_window_px: int | None = None,
     max_height_px: int | None = None,
     noise_difference_order: int = 1,
+    split_clear_dips: bool = False,
+    saturated_rows: np.ndarray | None = None,
 ) -> list[BandCandidate]:
     """Find bands in one lane profile.
 
@@ -264,6 +266,15 @@ def detect_bands(
         Bands taller than this (rows) are dropped: a plateau is not a band.
     noise_difference_order : {1, 2}
         Order of the differences the profile noise is read from (:func:`profile_noise_sd`).
+    split_clear_dips : bool
+        Two neighbouring maxima are also two bands, however high the valley between them, when the dip between
+        them is clear (:func:`_clear_dip`: both rise ``k_noise`` noise SDs above it, the weaker at least
+        :data:`MERGED_MEMBER_PROMINENCE_FRACTION` as far as the stronger). Two DNA fragments of close length
+        run as a doublet (a ladder's packed bands); a blot's smear keeps its bumps together (False).
+    saturated_rows : (R,) ndarray of bool, optional
+        Rows of the profile that hold a saturated pixel. A maximum on such a row is parted from its neighbour by
+        the valley rule only, never by a clear dip: clipping shapes its rows' means (how many of a row's pixels
+        clip), so a dip beside it need not be a gap between two fragments.
 
     Returns
     -------
@@ -292,7 +303,8 @@ def detect_bands(
     _, _, left, right = peak_widths(flat, idx, rel_height=BAND_EDGE_REL_HEIGHT, prominence_data=data, wlen=wlen)
     order = np.argsort(idx)
     peaks = _Peaks(idx[order], props["prominences"][order], left[order], right[order])
-    merged = _grouped(flat, peaks, merge_valley)
+    clear = k_noise * noise if split_clear_dips else np.inf
+    merged = _grouped(flat, peaks, merge_valley, clear, saturated_rows)
     spans = _followed(flat, merged, min_prominence=max(k_noise * noise, tiny), max_height_px=max_height_px)
     return _candidates(flat, spans, noise, y_offset_px)
 
@@ -324,12 +336,20 @@ class _Peaks:
     right: np.ndarray
 
 
-def _grouped(flat: np.ndarray, peaks: _Peaks, merge_valley: float) -> list[list[float]]:
+def _grouped(
+    flat: np.ndarray,
+    peaks: _Peaks,
+    merge_valley: float,
+    clear_dip: float = np.inf,
+    saturated_rows: np.ndarray | None = None,
+) -> list[list[float]]:
     """Neighbouring peaks grouped into bands: ``[top, bottom, prominence, top limit, bottom limit]`` each.
 
     Two peaks stay one band (a smear's bumps) when the valley between them stays above
-    ``merge_valley`` x the lower peak; a deep valley separates two bands (a ladder) and becomes a hard
-    limit. A much weaker peak (< 25 % of the band) never stretches a band: it is dropped.
+    ``merge_valley`` x the lower peak, unless the dip is clear (:func:`_clear_dip` with ``clear_dip``, the
+    least rise over the valley; ``inf``: never) and neither peak lies on a row of ``saturated_rows``; a deep
+    valley or a clear dip separates two bands (a ladder) and becomes a hard limit. A much weaker peak (< 25 %
+    of the band) never stretches a band: it is dropped.
     """
     idx, prom, left, right = peaks.idx, peaks.prominence, peaks.left, peaks.right
     heights = flat[idx]
@@ -338,7 +358,9 @@ def _grouped(flat: np.ndarray, peaks: _Peaks, merge_valley: float) -> list[list[
     for i in range(1, idx.size):
         j = groups[-1][-1]
         vpos = int(idx[j] + np.argmin(flat[idx[j] : idx[i] + 1]))
-        if flat[vpos] >= merge_valley * min(heights[j], heights[i]):
+        high = flat[vpos] >= merge_valley * min(heights[j], heights[i])
+        clipped = saturated_rows is not None and bool(saturated_rows[idx[j]] or saturated_rows[idx[i]])
+        if high and (clipped or not _clear_dip(heights[j], heights[i], float(flat[vpos]), clear_dip)):
             groups[-1].append(i)
         else:
             groups.append([i])
@@ -352,6 +374,15 @@ def _grouped(flat: np.ndarray, peaks: _Peaks, merge_valley: float) -> list[list[
         b = min(limits[g + 1] + 1, int(np.ceil(max(right[m] for m in keep))) + 1)
         merged.append([a, b, float(top), limits[g], limits[g + 1] + 1])
     return merged
+
+
+def _clear_dip(first: float, second: float, valley: float, least_rise: float) -> bool:
+    """Whether the valley between two maxima (heights ``first``, ``second``; ``valley``, the lowest row between
+    them) parts two bands: both rise at least ``least_rise`` above it, and the weaker rises at least
+    :data:`MERGED_MEMBER_PROMINENCE_FRACTION` as far as the stronger (a much weaker bump on a band's flank, its
+    glow or a shoulder, stays part of it)."""
+    low, high = sorted((first - valley, second - valley))
+    return low >= least_rise and low >= MERGED_MEMBER_PROMINENCE_FRACTION * high
 
 
 def _followed(

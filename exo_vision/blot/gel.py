@@ -730,7 +730,8 @@ def quantify_gel(
     not noise, so each band of it clears the peak threshold). A band much taller than the strip's
     strongest is dropped only when ``gel_drop_tall_bands`` is set (by default it is kept: a gel's sample
     bands are often round and several times as tall as its ladder's), and bumps in a run of clipped rows stay
-    separate bands unless ``gel_merge_clipped_runs`` is set (a ladder runs clipped bands together); pen writing
+    separate bands unless ``gel_merge_clipped_runs`` is set (a ladder runs clipped bands together), two maxima
+    parted by a clear dip are two bands (``gel_split_clear_dips``: a ladder's packed bands); pen writing
     is removed only when ``gel_remove_writing`` is set (wells are rings like a written "0"), and a band is not
     dropped for rising beside its lane too unless ``gel_max_side_share`` is set (a gel's round sample bands and
     its glow reach past the lanes its wells give). ``kwargs``
@@ -749,6 +750,7 @@ def quantify_gel(
         profile_noise_difference_order=params.gel_profile_noise_difference_order,
         drop_tall_bands=params.gel_drop_tall_bands,
         merge_clipped_runs=params.gel_merge_clipped_runs,
+        split_clear_dips=params.gel_split_clear_dips,
         remove_writing=params.gel_remove_writing,
         max_side_share=params.gel_max_side_share,
         band_lane_wide_fraction=GEL_LANE_WIDE_IN_LANE,

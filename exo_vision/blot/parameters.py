@@ -177,6 +177,17 @@ class BlotParameters:
     gel_merge_clipped_runs : bool
         ``merge_clipped_runs`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False): a gel's
         ladder runs several clipped bands together, and the bumps there are its bands.
+    split_clear_dips : bool
+        False (default): two neighbouring maxima of a lane profile are one band while the valley between them
+        stays above ``merge_valley_fraction`` of the lower (a smear's bumps). True: they are also two bands when
+        the dip between them is clear: both rise ``band_peak_noise_sds`` profile-noise SDs above the valley, and
+        the weaker at least a quarter as far as the stronger, and neither lies on a row holding a saturated pixel
+        (:func:`exo_vision.blot.bands.detect_bands`).
+    gel_split_clear_dips : bool
+        ``split_clear_dips`` used by :func:`exo_vision.blot.gel.quantify_gel` (default True): a DNA ladder's
+        packed bands, or two fragments of close length, run a few rows apart with a valley only 10-30 % deep
+        between them, and each is a band of its own; a much weaker bump beside a band (its glow) stays part of it,
+        and a saturated ladder run (its dips shaped by clipping) is parted as before.
     gel_remove_writing : bool
         ``remove_writing`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False): a gel's wells are
         bright rings, as round and thin as a written "0", and its labels are typed beside the gel.
@@ -337,6 +348,8 @@ class BlotParameters:
     gel_drop_tall_bands: bool = False
     merge_clipped_runs: bool = True
     gel_merge_clipped_runs: bool = False
+    split_clear_dips: bool = False
+    gel_split_clear_dips: bool = True
     gel_remove_writing: bool = False
     band_scale_min_side_fill: float = 0.25
     max_side_share: float = 0.75

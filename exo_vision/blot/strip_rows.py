@@ -104,6 +104,8 @@ def strip_band_rows(
             background_window_px=int(window),
             max_height_px=int(params.max_band_fraction * (lane.y_bottom_px - lane.y_top_px)),
             noise_difference_order=params.profile_noise_difference_order,
+            split_clear_dips=params.split_clear_dips,
+            saturated_rows=sat_rows,
         )
         found = detect_bands(prof, **kw)
         if prof is not profiles[(s.index, lane.index)]:
