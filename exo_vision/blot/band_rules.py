@@ -290,3 +290,32 @@ def spans_lane(net: np.ndarray, *, fraction: float) -> bool:
     if peak <= 0:
         return True
     return float(np.clip(columns, 0, None).sum()) >= fraction * n * peak
+
+
+def clears_every_part(net: np.ndarray, *, part_lod: float, parts: int = LANE_SIDE_PARTS) -> bool:
+    """Whether a band's net signal clears the limit of detection of a part of its lane in each of ``parts`` parts.
+
+    A speck, a dot or a blob lies in a small part of its lane and leaves at least one part of the lane's columns
+    with nothing to detect; a band loaded across the lane is detected in every part of it, however unevenly it
+    is loaded (a band several times brighter at one edge, or patchy, reads narrow to :func:`spans_lane`).
+
+    Parameters
+    ----------
+    net : (R, C) ndarray
+        The band's pixels over the lane's central columns, background removed (intensity per pixel).
+    part_lod : float
+        Limit of detection of a volume over one part's columns (intensity x px;
+        :meth:`~exo_vision.blot.detection.NoiseEstimate.part_lod`).
+    parts : int
+        The lane's columns are cut into this many equal parts (:data:`LANE_SIDE_PARTS`, its thirds).
+
+    Returns
+    -------
+    bool
+        True when the net volume over each part's columns exceeds ``part_lod`` (False with fewer columns than
+        parts).
+    """
+    columns = np.asarray(net, dtype=np.float64).sum(axis=0)
+    if columns.size < parts:
+        return False
+    return all(float(part.sum()) > part_lod for part in np.array_split(columns, parts))

@@ -106,6 +106,18 @@ class NoiseEstimate:
         """Limit of detection: ``max(mean, 0) + factor * sd``, never below :attr:`lod_floor`."""
         return max(max(self.mean_volume, 0.0) + factor * self.sd_volume, self.lod_floor)
 
+    def part_lod(self, share: float, factor: float = LOD_FACTOR) -> float:
+        """Limit of detection of a volume summed over ``share`` (0-1] of a box's pixels (a part of its columns).
+
+        The mean and the rounding floor scale with the pixels summed; the SD scales with their square root, as
+        for independent pixels: noise shared by the columns (a blotch, a banding row) scales with the pixels
+        themselves and gives a lower SD, so the square root is the stricter of the two.
+        """
+        if not 0 < share <= 1:
+            raise ValueError(f"share of a box's pixels must be in (0, 1], got {share!r}")
+        spread = factor * self.sd_volume * float(np.sqrt(share))
+        return max(max(self.mean_volume, 0.0) * share + spread, self.lod_floor * share)
+
 
 def tail_sd(volumes: np.ndarray) -> float:
     """SD of blank volumes read from their central 95 % (2.5 % to 97.5 % quantiles, :data:`TAIL_QUANTILE`).

@@ -211,10 +211,11 @@ class BlotParameters:
     band_lane_wide_fraction : float
         A band detected in a lane must run across it: its equivalent width (its column sums, net of background,
         over their smoothed highest) is at least this fraction of the lane's central columns (see
-        :func:`exo_vision.blot.band_rules.spans_lane`). A speck, a dot or a blob narrower than that is not a
-        band (a band is loaded from a well as wide as its lane). The same value as
-        ``gel_band_lane_wide_fraction``. Requested positions (marker windows) are measured whatever their shape.
-        0 turns the rule off.
+        :func:`exo_vision.blot.band_rules.spans_lane`), or its net volume clears the limit of detection of a third
+        of the lane in each third of its columns (:func:`exo_vision.blot.band_rules.clears_every_part`: a band
+        loaded unevenly across its lane). A speck, a dot or a blob narrower than that is not a band (a band is
+        loaded from a well as wide as its lane). The same value as ``gel_band_lane_wide_fraction``. Requested
+        positions (marker windows) are measured whatever their shape. 0 turns the rule off.
     report_undetected : bool
         False (default): a lane reports a band only where its own profile shows a peak whose volume
         clears the lane's limit of detection; a band row's position in a lane without a peak is

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles, side_shares
-from exo_vision.blot.band_rules import side_thirds, spans_lane
+from exo_vision.blot.band_rules import LANE_SIDE_PARTS, clears_every_part, side_thirds, spans_lane
 from exo_vision.blot.bands import BandWindow
 from exo_vision.blot.detection import (
     NoiseEstimate,
@@ -244,7 +244,7 @@ def measure_strip(
                 {
                     **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
-                    "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st),
+                    "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st, nz),
                 }
             )
     flanks.extend(_called_absent(clean, ls, measured, st.params))
@@ -327,15 +327,20 @@ def _name_marker_rows(measured: list[dict], marker: str, fixed: bool, ladder_lan
             m["requested"] = False
 
 
-def _lane_wide(rows: np.ndarray, bg: np.ndarray, volume: float, st: StripSettings) -> bool:
+def _lane_wide(rows: np.ndarray, bg: np.ndarray, volume: float, st: StripSettings, nz: NoiseEstimate) -> bool:
     """Whether a detected band's pixels ``rows`` (less the per-row background ``bg``) run across its lane.
 
-    The net pixels are shifted evenly to sum to the band's measured ``volume`` (on an 8-bit export the volume
-    undoes the rounding staircase, which a plain difference from the background does not).
+    They do when the band is wide enough (:func:`~exo_vision.blot.band_rules.spans_lane`), or when its net signal
+    clears the limit of detection of a third of the lane's pixels (``nz``) in each third of its columns
+    (:func:`~exo_vision.blot.band_rules.clears_every_part`): a band loaded unevenly across its lane. The net pixels
+    are shifted evenly to sum to the band's measured ``volume`` (on an 8-bit export the volume undoes the rounding
+    staircase, which a plain difference from the background does not).
     """
     net = rows - np.asarray(bg, dtype=np.float64).reshape(-1, 1)
     net = net + (volume - float(net.sum())) / max(net.size, 1)
-    return spans_lane(net, fraction=st.params.band_lane_wide_fraction)
+    if spans_lane(net, fraction=st.params.band_lane_wide_fraction):
+        return True
+    return clears_every_part(net, part_lod=nz.part_lod(1.0 / LANE_SIDE_PARTS, st.params.lod_factor))
 
 
 def _band_row(net: np.ndarray, *, peaked: bool) -> float:

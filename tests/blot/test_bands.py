@@ -173,6 +173,31 @@ def test_a_band_spans_its_lane_and_a_dot_does_not():
     assert all(faint)
 
 
+def test_a_band_uneven_across_its_lane_clears_its_lod_in_every_third_and_a_dot_does_not():
+    from exo_vision.blot.band_rules import clears_every_part, spans_lane
+    from exo_vision.blot.detection import NoiseEstimate
+
+    # LoD of a third of a box: mean and floor scale with the pixels, the SD with their square root
+    nz = NoiseEstimate(sd_volume=30.0, mean_volume=6.0, n_boxes=40, source="blank boxes")
+    assert nz.part_lod(1 / 3) == pytest.approx(2.0 + 3.3 * 30.0 / np.sqrt(3))
+    assert NoiseEstimate(1.0, 0.0, 40, "blank boxes", lod_floor=900.0).part_lod(1 / 3) == pytest.approx(300.0)
+    with pytest.raises(ValueError, match="share"):
+        nz.part_lod(0.0)
+    rows, cols = 12, 60
+    x = np.arange(cols)
+    # 1 per pixel across the lane, 40 more over 4 columns at its right edge: equivalent width 0.16 of the lane
+    uneven = np.ones((rows, cols)) + np.tile(40.0 * np.exp(-((x - 57) ** 2) / (2 * 2.0**2)), (rows, 1))
+    assert not spans_lane(uneven, fraction=0.25)
+    assert clears_every_part(uneven, part_lod=0.8 * rows * cols / 3)  # each third holds 240 or more
+    assert not clears_every_part(uneven, part_lod=1.2 * rows * cols / 3)  # under the LoD in the left thirds
+    dot = np.tile(40.0 * np.exp(-((x - 57) ** 2) / (2 * 2.0**2)), (rows, 1))
+    assert not clears_every_part(dot, part_lod=1.0)  # nothing to detect in two thirds of the lane
+    gapped = np.ones((rows, cols))
+    gapped[:, 20:40] = 0.0  # nothing transferred in the middle third
+    assert not clears_every_part(gapped, part_lod=1.0)
+    assert not clears_every_part(np.ones((rows, 2)), part_lod=0.0)  # fewer columns than parts
+
+
 def test_a_faint_band_of_one_lane_far_above_the_membranes_bumps_keeps_its_row():
     """blot51 F4: a band row whose strongest member is under 4 % of the strip's strongest band is dropped as a
     blotch or cross-reaction, unless it stands 10x above the bare membrane's bumps (the median of the dropped
