@@ -732,9 +732,10 @@ def quantify_gel(
     bands are often round and several times as tall as its ladder's), and bumps in a run of clipped rows stay
     separate bands unless ``gel_merge_clipped_runs`` is set (a ladder runs clipped bands together), two maxima
     parted by a clear dip are two bands (``gel_split_clear_dips``: a ladder's packed bands); pen writing
-    is removed only when ``gel_remove_writing`` is set (wells are rings like a written "0"), and a band is not
+    is removed only when ``gel_remove_writing`` is set (wells are rings like a written "0"), a band is not
     dropped for rising beside its lane too unless ``gel_max_side_share`` is set (a gel's round sample bands and
-    its glow reach past the lanes its wells give). ``kwargs``
+    its glow reach past the lanes its wells give), and a band's volume and box are its lane's central columns'
+    unless ``gel_measure_band_extent`` is set (the filters above were set on those). ``kwargs``
     go to ``quantify_blot`` (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is
     recorded in the result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -754,6 +755,7 @@ def quantify_gel(
         remove_writing=params.gel_remove_writing,
         max_side_share=params.gel_max_side_share,
         band_lane_wide_fraction=GEL_LANE_WIDE_IN_LANE,
+        measure_band_extent=params.gel_measure_band_extent,
     )
     if "strips" in kwargs or "lanes" in kwargs:
         raise ValueError("quantify_gel finds the gel's tiers itself; call quantify_blot to give strips or lanes")

@@ -82,7 +82,18 @@ class BlotParameters:
     rolling_ball_radius_px : float
         Ball radius of ``"rolling_ball"`` (2-D, ImageJ) and ``"rolling_disk"`` (lane profile), px.
     central_fraction : float
-        Fraction of the lane width quantified (its centre, away from neighbour bleed), 0 < f <= 1.
+        Fraction of the lane width whose columns (its centre, away from neighbour bleed) detect a band, test it
+        against the LoD and set its background, 0 < f <= 1. With ``measure_band_extent`` a band's volume is then
+        carried to its own width (:mod:`exo_vision.blot.band_extent`).
+    measure_band_extent : bool
+        True (default): each band's volume, LoD and box span the band's own extent across its lane, read from its
+        cross-lane profile up to the neighbouring lanes (:mod:`exo_vision.blot.band_extent`); a band wider than
+        the central columns is not read low against a narrower one. False: volumes and boxes are those of the
+        central columns alone.
+    gel_measure_band_extent : bool
+        ``measure_band_extent`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False): a gel's band
+        filters (:func:`exo_vision.blot.gel.lane_wide`, :func:`exo_vision.blot.gel.steepness`) read the band's box,
+        and were set on the lane's central columns.
     border_px : int
         Rows above and below a band that give its background.
     lod_factor : float
@@ -316,6 +327,8 @@ class BlotParameters:
     background: str = "profile"
     rolling_ball_radius_px: float = 50.0
     central_fraction: float = 0.65
+    measure_band_extent: bool = True
+    gel_measure_band_extent: bool = False
     border_px: int = 3
     lod_factor: float = 3.3
     remove_dust_specks: bool = True

@@ -11,6 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles, side_shares
+from exo_vision.blot.band_extent import band_extent, widened
 from exo_vision.blot.band_rules import LANE_SIDE_PARTS, clears_every_part, side_thirds, spans_lane
 from exo_vision.blot.bands import BandWindow
 from exo_vision.blot.detection import (
@@ -245,11 +246,48 @@ def measure_strip(
                     **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
                     "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st, nz),
+                    "extent": _extent(clean, s, ls, w, p, common, side_bg[li], st),
                 }
             )
     flanks.extend(_called_absent(clean, ls, measured, st.params))
+    widened(measured, ls, saturated, fraction=f)
     _name_marker_rows(measured, marker, fixed, st.ladder_lane)
     return _reported(measured, st.params, spots)
+
+
+def _extent(
+    clean: np.ndarray,
+    s: Strip,
+    ls: Sequence[Lane],
+    w: BandWindow,
+    p: np.ndarray,
+    common: dict[str, Any],
+    side,
+    st: StripSettings,
+):
+    """The band extent of window ``w`` (:func:`~exo_vision.blot.band_extent.band_extent`; None where ``w`` holds no
+    peak of its lane or with ``measure_band_extent`` off), on lane pixels ``p`` with the background settings
+    ``common`` and side profiles ``side`` of the window's volume: where those bend the lane's background (a blotchy
+    membrane), every column's background bends alike."""
+    if not (w.detected and st.params.measure_band_extent):
+        return None
+    top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
+    bend = None
+    if side is not None and st.params.background == "profile":
+        plain = band_background(p, top, bottom, **{**common, "gap_profile": None})
+        bend = band_background(p, top, bottom, **{**common, "gap_profile": side}) - plain
+    return band_extent(
+        clean,
+        w.lane,
+        ls,
+        (w.y_top_px, w.y_bottom_px),
+        (w.bg_top_px, w.bg_bottom_px),
+        n_central=p.shape[1],
+        border_px=st.params.border_px,
+        x_range_px=(s.x_left_px, s.x_right_px),
+        step=None if st.staircase_sd is None else st.quantisation_step,
+        bend=bend,
+    )
 
 
 def _other_bands(rows: list[list[BandWindow]], w: BandWindow) -> list[tuple[int, int]]:

@@ -74,9 +74,10 @@ and, when markers, lane names and a reference lane are known:
 and always errors.csv (one row per image that failed) and run.json (version,
 parameters, inputs, warnings, errors).
 
-Volumes are integrated over the central part of each lane (--central-fraction)
-after background subtraction; present means a band peak whose volume > LoD =
-mean blank + 3.3 SD blank. 8-bit exports are processed but flagged unsuitable for quantification.
+Bands are detected and tested on the central part of each lane (--central-fraction)
+and their volumes integrated over each band's own width after background subtraction;
+present means a band peak whose volume > LoD = mean blank + 3.3 SD blank.
+8-bit exports are processed but flagged unsuitable for quantification.
 One bad input never stops the others; the exit status is 1 if any failed.
 """
 
@@ -198,7 +199,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=CENTRAL_FRACTION,
         metavar="F",
-        help=f"fraction of the lane width quantified (default {CENTRAL_FRACTION})",
+        help=f"central fraction of each lane's width on which bands are detected and tested against the LoD; a "
+        f"band's volume and box span the band's own width (default {CENTRAL_FRACTION})",
     )
     g.add_argument(
         "--min-relative-band",

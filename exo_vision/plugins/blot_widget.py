@@ -267,7 +267,11 @@ class BlotWidget(Container):
             (self._ladder_lane, "--ladder-lane K"),
             (self._ladder_kda, "--ladder-kda A,B,...: calibrates each strip's marker window in kDa"),
             (self._radius, "--rolling-ball-radius-px (background rolling_ball / rolling_disk)"),
-            (self._central_fraction, "--central-fraction: the share of each lane's width that is quantified"),
+            (
+                self._central_fraction,
+                "--central-fraction: the share of each lane's width on which bands are detected and tested against "
+                "the LoD (a band's volume spans its own width)",
+            ),
             (
                 self._min_relative_band,
                 "--min-relative-band: a band row is reported when its strongest band reaches this share of the "

