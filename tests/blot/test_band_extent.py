@@ -29,6 +29,15 @@ def _central_only() -> BlotParameters:
     return BlotParameters(remove_dust_specks=False, measure_band_extent=False)
 
 
+def _with_and_without_extents(img, lanes, *, max_value: float, **kw):
+    """The band tables with band extents (the default) and of the lanes' central columns alone."""
+    common = dict(polarity="bright", max_value=max_value, lanes=lanes, strips=[whole_image_strip(img.shape)], **kw)
+    return (
+        quantify_blot(img, params=NO_DUST, **common).bands,
+        quantify_blot(img, params=_central_only(), **common).bands,
+    )
+
+
 def _band(shape, rows, x0, x1, amp, *, sd_rows=4.0, edge_px=1.5):
     """A band of peak ``amp`` centred on row ``rows``: Gaussian down the lane, flat across columns x0..x1 with soft
     edges (as a well loads it)."""
@@ -51,17 +60,7 @@ def test_wide_and_narrow_bands_of_one_amount_read_alike():
         img += _band(shape, 80, xc - w // 2, xc + w // 2, 3000.0 * 36 / w)
     img += rng.normal(0, 10, shape)
     lanes = lanes_from_ranges([(xc - 25, xc + 25) for xc in centres], whole_image_strip(shape))
-    new = quantify_blot(
-        img, polarity="bright", max_value=1e6, lanes=lanes, strips=[whole_image_strip(img.shape)], params=NO_DUST
-    ).bands
-    old = quantify_blot(
-        img,
-        polarity="bright",
-        max_value=1e6,
-        lanes=lanes,
-        strips=[whole_image_strip(img.shape)],
-        params=_central_only(),
-    ).bands
+    new, old = _with_and_without_extents(img, lanes, max_value=1e6)
     vol = new.set_index("lane").volume
     assert vol[2] / vol[1] == pytest.approx(1.0, abs=0.02) and vol[4] / vol[3] == pytest.approx(1.0, abs=0.02)
     true = 3000.0 * 36 * 4.0 * np.sqrt(2 * np.pi)
@@ -102,24 +101,7 @@ def _faint_row(seed: int):
 
 def test_a_faint_band_is_carried_to_its_whole_band_as_its_rows_strong_ones_are():
     img, lanes = _faint_row(5)
-    new = quantify_blot(
-        img,
-        polarity="bright",
-        max_value=1e6,
-        lanes=lanes,
-        strips=[whole_image_strip(img.shape)],
-        params=NO_DUST,
-        markers="m",
-    ).bands
-    old = quantify_blot(
-        img,
-        polarity="bright",
-        max_value=1e6,
-        lanes=lanes,
-        strips=[whole_image_strip(img.shape)],
-        params=_central_only(),
-        markers="m",
-    ).bands
+    new, old = _with_and_without_extents(img, lanes, max_value=1e6, markers="m")
     gain = (new.set_index("lane").volume / old.set_index("lane").volume).to_numpy()
     assert bool(new.set_index("lane").loc[4, "present"])
     # the faint lane's own foot is noise: it takes the median gain of the row's strong lanes, not a noisy own one
@@ -169,17 +151,7 @@ def test_a_band_clipped_outside_the_central_columns_is_flagged():
     img = np.full(shape, 300.0) + _band(shape, 60, 40, 100, 20000.0)
     img[55:66, 42:50] = 65535.0  # the band's left end over-exposed
     lanes = lanes_from_ranges([(40, 100), (130, 190)], whole_image_strip(shape))
-    new = quantify_blot(
-        img, polarity="bright", max_value=65535, lanes=lanes, strips=[whole_image_strip(img.shape)], params=NO_DUST
-    ).bands
-    old = quantify_blot(
-        img,
-        polarity="bright",
-        max_value=65535,
-        lanes=lanes,
-        strips=[whole_image_strip(img.shape)],
-        params=_central_only(),
-    ).bands
+    new, old = _with_and_without_extents(img, lanes, max_value=65535)
     assert not old.saturated.any()
     band = new[new.lane == 1].iloc[0]
     assert band.saturated and band.saturated_px == 11 * 8
