@@ -33,18 +33,21 @@ TURN_WARNING_DEG = 2.0
 def _pair_slopes(bands: pd.DataFrame, centres: dict[int, float]) -> list[float]:
     """Slopes (rows per column) between the same band in each pair of neighbouring lanes of one strip."""
     slopes = []
+    lane = bands["lane"].to_numpy()
+    y = bands["y_px"].to_numpy(float)
+    height = bands["height_px"].to_numpy(float)
     lanes = sorted(centres)
     for a, b in zip(lanes, lanes[1:]):
-        left, right = bands[bands["lane"] == a], bands[bands["lane"] == b]
+        left, right = lane == a, lane == b
         dx = centres[b] - centres[a]
-        if left.empty or right.empty or dx <= 0:
+        if not left.any() or not right.any() or dx <= 0:
             continue
-        for band in left.itertuples():
-            gaps = (right["y_px"] - band.y_px).to_numpy(float)
+        y_right, height_right = y[right], height[right]
+        for y_left, height_left in zip(y[left], height[left]):
+            gaps = y_right - y_left
             k = int(np.argmin(np.abs(gaps)))
-            taller = max(float(band.height_px), float(right["height_px"].iloc[k]))
-            if abs(gaps[k]) <= SAME_BAND_HEIGHT_FRACTION * taller:
-                slopes.append(gaps[k] / dx)
+            if abs(gaps[k]) <= SAME_BAND_HEIGHT_FRACTION * max(height_left, height_right[k]):
+                slopes.append(float(gaps[k] / dx))
     return slopes
 
 

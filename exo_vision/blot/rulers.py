@@ -56,10 +56,13 @@ def drawn_line_mask(image: np.ndarray, *, saturation_level: float | None = None)
         return mask
     min_run = MIN_LINE_WIDTH_FRACTION * data.shape[1]
     levels: dict[float, list[tuple[int, int, int]]] = {}
-    for r in range(data.shape[0]):
+    # a run of L equal pixels holds L - 1 equal neighbour pairs: rows with fewer hold no line (most rows of a
+    # noisy membrane; the runs of the few left are read one row at a time)
+    equal_pairs = np.count_nonzero(data[:, 1:] == data[:, :-1], axis=1)
+    for r in np.flatnonzero(equal_pairs >= min_run - 1):
         start, length, value = _longest_equal_run(data[r])
         if length >= min_run and (saturation_level is None or value != saturation_level):
-            levels.setdefault(value, []).append((r, start, length))
+            levels.setdefault(value, []).append((int(r), start, length))
     max_rows = max(MIN_LINE_ROWS, int(MAX_LINE_ROWS_FRACTION * data.shape[0]))
     if sum(len(runs) for runs in levels.values()) > max_rows:
         return mask

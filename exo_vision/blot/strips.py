@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision._shared.order_stats import sorted_rows_median, sorted_rows_percentile
 from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision._shared.runs import true_runs
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
@@ -543,17 +544,22 @@ def _widen_over_dim_margins(signal: np.ndarray, strip: Strip, gap_level: float, 
     widths (a soft edge's foot is no margin); the box's columns follow the edge.
     """
     low = gap_level + MIN_INTERIOR_LEVEL * (membrane_level - gap_level)
-    columns = np.median(signal[strip.y_top_px : strip.y_bottom_px], axis=0) > low
+    rows = signal[strip.y_top_px : strip.y_bottom_px]
+
+    def columns(cut: slice) -> np.ndarray:
+        # only the columns outward of an edge are read (a median per column over the strip's rows)
+        return np.median(rows[:, cut], axis=0) > low
+
     reach = DARK_MARGIN_BLOCKS * SMOOTHING_PX
     if strip.membrane_left_px is not None:
         start = int(np.floor(strip.membrane_left_px + 0.5))
-        first = start - _run_length(columns[:start][::-1])
+        first = start - _run_length(columns(np.s_[:start])[::-1])
         if first - 0.5 < strip.membrane_left_px - reach:
             strip.membrane_left_px = first - 0.5
             strip.x_left_px = min(strip.x_left_px, first + EDGE_TRIM_PX)
     if strip.membrane_right_px is not None:
         stop = int(np.ceil(strip.membrane_right_px + 0.5))
-        past = stop + _run_length(columns[stop:])
+        past = stop + _run_length(columns(np.s_[stop:]))
         if past - 0.5 > strip.membrane_right_px + reach:
             strip.membrane_right_px = past - 0.5
             strip.x_right_px = max(strip.x_right_px, past - EDGE_TRIM_PX)
@@ -665,14 +671,16 @@ def _floor_level(image: np.ndarray) -> tuple[float, float]:
     levels, runs = [], []
     for img in (image, image.T):
         n = min(FLOOR_RUN_SAMPLES, img.shape[1])
-        r = img[:, : (img.shape[1] // n) * n].reshape(-1, n)
+        # one sort of the runs serves their level and, for the darkest, their median (the deviations about
+        # it do not depend on the order of a run's pixels)
+        r = np.sort(img[:, : (img.shape[1] // n) * n].reshape(-1, n), axis=1)
         runs.append(r)
-        levels.append(np.percentile(r, PROFILE_PERCENTILE, axis=1))
+        levels.append(sorted_rows_percentile(r, PROFILE_PERCENTILE))
     level = np.concatenate(levels)
     cut = np.percentile(level, FLOOR_NOISE_PERCENTILE)
     # the runs along the rows and along the columns differ in length when a side is shorter than a run
     deviation = np.concatenate(
-        [(d - np.median(d, axis=1, keepdims=True)).ravel() for r, lv in zip(runs, levels) if (d := r[lv <= cut]).size]
+        [(d - sorted_rows_median(d)[:, None]).ravel() for r, lv in zip(runs, levels) if (d := r[lv <= cut]).size]
     )
     return float(np.percentile(level, FLOOR_PERCENTILE)), MAD_TO_SD * float(np.median(np.abs(deviation)))
 
