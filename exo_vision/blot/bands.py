@@ -538,7 +538,7 @@ def band_rows(
         left_out = [g for g in groups if not any(g is k for k in kept)]
         peaks = [max(m.prominence for m in g.values()) for g in groups]
         tall = _tall_limit(groups, peaks, min_relative_prominence * max(peaks))
-        dropped.extend(_standing_rows(left_out, min_relative_prominence, lanes, tall))
+        dropped.extend(_standing_rows(left_out, min_relative_prominence, lanes, tall, max(peaks)))
     groups = kept
     groups.sort(key=lambda g: np.median([m.y_px for m in g.values()]))
     if smear:
@@ -687,12 +687,13 @@ def _tall_limit(groups: list[dict[int, BandCandidate]], peaks: list[float], bar:
 
 
 def _standing_rows(
-    groups: list[dict[int, BandCandidate]], fraction: float, lanes: Sequence[Lane], tall: float
+    groups: list[dict[int, BandCandidate]], fraction: float, lanes: Sequence[Lane], tall: float, strongest: float
 ) -> list[dict]:
     """The dropped band rows ``groups`` (lane index -> candidate) whose members stand at least
     :data:`FAINT_ROW_TELL_NOISE_SDS` profile-noise SDs and are at most ``tall`` rows tall (band-like: see
     :func:`_tall_limit`; a recurring blotch of the membrane is several times taller) in at least
-    :data:`FAINT_ROW_MIN_LANES` lanes (see :func:`band_rows`, ``dropped``)."""
+    :data:`FAINT_ROW_MIN_LANES` lanes (see :func:`band_rows`, ``dropped``). Each record also holds the row's
+    strongest member as a share of ``strongest``, the strip's strongest band's prominence (``relative``)."""
     out = []
     for g in groups:
         standing = {
@@ -711,6 +712,7 @@ def _standing_rows(
                 y_bottom_px=max(g[li].y_bottom_px for li in standing),
                 noise_sds=[standing[li] for li in sorted(standing)],
                 fraction=fraction,
+                relative=max(m.prominence for m in g.values()) / strongest,
             )
         )
     return out
@@ -719,19 +721,28 @@ def _standing_rows(
 def faint_row_warnings(rows: Sequence[dict]) -> list[str]:
     """One warning per band row left out under the relative bar that stands clear of the noise in several lanes.
 
-    ``rows`` are the records :func:`band_rows` appends to ``dropped`` (with ``strip`` and the lanes' numbers).
+    ``rows`` are the records :func:`band_rows` appends to ``dropped`` (with ``strip`` and the lanes' numbers). The
+    bar each suggests reports the row: :data:`LOW_RELATIVE_BAND`, or for a row fainter than that the power of ten
+    at or under its share of the strip's strongest band.
     """
     out = []
     for r in rows:
         sds = r["noise_sds"]
+        relative = r["relative"]
+        bar = LOW_RELATIVE_BAND if relative >= LOW_RELATIVE_BAND else float(np.power(10, np.floor(np.log10(relative))))
         out.append(
             f"strip {r['strip']}: a faint band row at rows {r['y_top_px']}-{r['y_bottom_px']} (lanes "
             f"{', '.join(map(str, r['lanes']))}; {min(sds):.0f}-{max(sds):.0f} profile-noise SDs) was not reported "
-            f"because it is under {r['fraction']:.0%} of the strip's strongest band; if it is a band, rerun with "
-            f"--min-relative-band {LOW_RELATIVE_BAND} ('min relative band' in the napari dock, "
-            f"min_relative_prominence in Python) or ask for the marker at that position"
+            f"because it is under {_percent(r['fraction'])} of the strip's strongest band (it reaches "
+            f"{_percent(relative)}); if it is a band, rerun with --min-relative-band {bar:g} ('min relative band' "
+            "in the napari dock, min_relative_prominence in Python) or ask for the marker at that position"
         )
     return out
+
+
+def _percent(share: float) -> str:
+    """``share`` (a fraction) as a percentage with two significant digits: 0.04 -> "4%", 0.0007 -> "0.07%"."""
+    return f"{100.0 * share:.2g}%"
 
 
 def _recurs(group: dict[int, BandCandidate], xs: np.ndarray, tall: float, bump: float) -> bool:

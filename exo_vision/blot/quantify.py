@@ -126,6 +126,11 @@ class BlotResult:
     calibrations: dict[int, MWCalibration] = field(default_factory=dict)
     panel_caveat: str = ""
 
+    def found_summary(self) -> str:
+        """What was found, in words: strips, lanes (with a band or not), band rows and how many are present."""
+        present = int(self.bands["present"].sum()) if len(self.bands) else 0
+        return f"{len(self.strips)} strip(s), {len(self.lanes)} lane(s), {len(self.bands)} band(s), {present} present"
+
 
 def _strip_of(lanes: Sequence[Lane]) -> list[Strip]:
     """Each strip's box around its lanes (both ends of every lane, whichever way it leans), one per strip number."""

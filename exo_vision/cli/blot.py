@@ -650,6 +650,7 @@ def quantify_file(path: Path, *, out_dir: Path, markers, lane_names, args, stem:
         group.stage_bytes(out_dir / f"{stem}_bands.csv", _csv_text(result.bands).encode("utf-8"))
         group.stage(out_dir / f"{stem}_annotated.png", lambda tmp: _png_writer(tmp, annotated))
     warnings = list(dict.fromkeys(read_warnings + result.warnings))
+    logger.info("%s: %s", display_path(path.name), result.found_summary())
     return result.bands, warnings, result.panel_caveat, unmeasured_markers(result, path.name)
 
 
@@ -704,8 +705,12 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--lanes must be a positive number of lanes, got {args.lanes}")
         if not 0 < args.central_fraction <= 1:
             raise ValueError(f"--central-fraction must be in (0, 1], got {args.central_fraction}")
-        if not 0 <= args.min_relative_band < 1:
-            raise ValueError(f"--min-relative-band must be in [0, 1), got {args.min_relative_band:g}")
+        if not 0 < args.min_relative_band <= 1:
+            raise ValueError(
+                f"--min-relative-band must be a fraction in (0, 1], got {args.min_relative_band:g}: a band row is "
+                "reported when its strongest band reaches this share of the strip's strongest band; for faint rows "
+                "give a small fraction such as 0.001"
+            )
         if args.max_megapixels is not None and not args.max_megapixels > 0:
             raise ValueError(f"--max-megapixels must be positive, got {args.max_megapixels:g}")
         if not 0 < args.rolling_ball_radius_px <= MAX_ROLLING_BALL_RADIUS_PX:
@@ -848,12 +853,6 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, panel: dict[str, Any], l
             )
             if warns:
                 warnings[display_path(path.name)] = warns
-            logger.info(
-                "%s: %d band(s) in %d lanes",
-                display_path(path.name),
-                len(table),
-                table[["strip", "lane"]].drop_duplicates().shape[0],
-            )
         except Exception as err:  # noqa: BLE001 - one bad input never stops the others; reported in run.json
             logger.debug("failed on %s", shown, exc_info=True)
             message = describe_failure(err)

@@ -255,8 +255,8 @@ class BlotWidget(Container):
         self._min_relative_band = FloatSpinBox(
             label="min relative band (of the strip's strongest)",
             value=defaults.min_relative_prominence,
-            min=0.0,
-            max=1.0 - CENTRAL_FRACTION_STEP,
+            min=CENTRAL_FRACTION_STEP,  # a share of the strongest band: 0 would report every bump
+            max=1.0,
             step=CENTRAL_FRACTION_STEP,
         )
         self._keep_spots = CheckBox(
@@ -808,11 +808,8 @@ class BlotWidget(Container):
             self._updating = False
         self._viewer.layers.selection.active = self.lanes_layer
         n_sat = int(result.saturation_mask.sum())
-        present = int(bands["present"].sum()) if len(bands) else 0
-        self._summary.value = (
-            f"{len(result.strips)} strip(s), {len(result.lanes)} lane(s), {len(bands)} band(s), {present} present; "
-            f"{n_sat} saturated px"
-            + (" (SATURATED BANDS: volumes are lower bounds)" if bands["saturated"].any() else "")
+        self._summary.value = f"{result.found_summary()}; {n_sat} saturated px" + (
+            " (SATURATED BANDS: volumes are lower bounds)" if bands["saturated"].any() else ""
         )
         self._verdict.value = self._verdict_text(result)
 

@@ -81,6 +81,18 @@ def test_folder_with_a_corrupt_file(folder, tmp_path, capsys, caplog):
     assert not list(out.glob(".exo-vision-tmp-*"))
 
 
+def test_the_run_line_counts_the_lanes_found_not_the_lanes_with_a_band(folder, tmp_path, caplog):
+    """The line a user checks lane finding by says what the dock says: 3 strips x 3 lanes, whatever holds a band
+    (it counted the lanes with a band row: 7 on this panel, whose calnexin strip holds the lysate band only)."""
+    out = tmp_path / "out"
+    with caplog.at_level("INFO", logger="exo_vision"):
+        assert main(["blot", str(folder / "panel.tif"), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "panel_bands.csv")
+    assert table[["strip", "lane"]].drop_duplicates().shape[0] < 9
+    line = f"panel.tif: 3 strip(s), 9 lane(s), {len(table)} band(s), {int(table['present'].sum())} present"
+    assert line in caplog.text
+
+
 def test_lane_names_given_twice_are_refused_and_a_colour_export_is_said_to_be_turned_grey(folder, tmp_path, caplog):
     """Before, duplicate lane names read "marker 'CD9' has several bands in lane(s) ['lysate']"; the grey
     conversion of a colour export was only in run.json."""
