@@ -729,7 +729,8 @@ def faint_row_warnings(rows: Sequence[dict]) -> list[str]:
     for r in rows:
         sds = r["noise_sds"]
         relative = r["relative"]
-        bar = LOW_RELATIVE_BAND if relative >= LOW_RELATIVE_BAND else float(np.power(10, np.floor(np.log10(relative))))
+        # under the usual bar: the power of ten at or under the row's share
+        bar = LOW_RELATIVE_BAND if relative >= LOW_RELATIVE_BAND else _power_of_ten_under(relative)
         out.append(
             f"strip {r['strip']}: a faint band row at rows {r['y_top_px']}-{r['y_bottom_px']} (lanes "
             f"{', '.join(map(str, r['lanes']))}; {min(sds):.0f}-{max(sds):.0f} profile-noise SDs) was not reported "
@@ -738,6 +739,11 @@ def faint_row_warnings(rows: Sequence[dict]) -> list[str]:
             "in the napari dock, min_relative_prominence in Python) or ask for the marker at that position"
         )
     return out
+
+
+def _power_of_ten_under(value: float) -> float:
+    """The largest power of ten at or under ``value`` (> 0): 0.0032 -> 0.001."""
+    return float(f"1e{int(np.floor(np.log10(value)))}")
 
 
 def _percent(share: float) -> str:
