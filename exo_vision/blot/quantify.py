@@ -83,8 +83,9 @@ class BlotResult:
     ----------
     bands : pandas.DataFrame
         One row per band and lane (columns in :data:`BAND_COLUMNS`). Volumes
-        are in intensity x pixel units over the central part of the lane;
-        ``present`` means volume > ``lod_volume``. A row is either a
+        are in intensity x pixel units over the band's box (its own width on
+        blots, the lane's central columns on gels); ``present`` means
+        volume > ``lod_volume``. A row is either a
         *detected* band (``detected``: a peak of this lane's profile whose
         volume clears the LoD; its rows are the peak's extent) or a
         *requested* position (``requested``: the strip's marker row or a
