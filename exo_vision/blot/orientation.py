@@ -27,6 +27,9 @@ from exo_vision.blot.lanes import Lane
 SIDEWAYS_EDGE_RATIO = 0.25
 #: Above this median band height (in lane widths), the reported bands are slabs of a sideways lane.
 SIDEWAYS_BAND_HEIGHT_LANES = 1.4
+#: A refusal of the lanes found (their count, their names) also names a turn by 90 degrees when the edge ratio is
+#: under this: an upright blot's is above it (3.3 on a generated MISEV frame, 0.30 turned).
+SIDEWAYS_HINT_EDGE_RATIO = 1.0
 #: Gaussian smoothing (px) before the edge energies, so pixel noise does not count as edges.
 EDGE_SMOOTHING_PX = 2.0
 
@@ -68,4 +71,18 @@ def sideways_message(signal: np.ndarray, bands: pd.DataFrame, lanes: Sequence[La
         "widths tall. exo_vision reads lanes as columns: turn the image by 90 degrees (Fiji: Image > Transform > "
         f"Rotate 90 Degrees) and run again; if the lanes do run top to bottom, give {LANE_COUNT} and "
         "this check is left out"
+    )
+
+
+def sideways_hint(signal: np.ndarray) -> str:
+    """A sentence to add to a lane-count or lane-name refusal when the image's edges run mostly up and down
+    (:func:`edge_ratio` under :data:`SIDEWAYS_HINT_EDGE_RATIO`: the blot may be turned by 90 degrees, so lanes
+    and bands were read across each other), else an empty string."""
+    ratio = edge_ratio(signal)
+    if ratio >= SIDEWAYS_HINT_EDGE_RATIO:
+        return ""
+    return (
+        f". The image's edges also run mostly up and down (edge energy across rows / across columns {ratio:.2f}, "
+        "an upright blot's is above 1): if its lanes run left to right, turn it by 90 degrees (Fiji: Image > "
+        "Transform > Rotate 90 Degrees) and run again"
     )

@@ -18,7 +18,7 @@ from exo_vision.blot.flank import flank_message
 from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladder_lane
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
 from exo_vision.blot.lanes.count import AmbiguousCount
-from exo_vision.blot.orientation import sideways_message
+from exo_vision.blot.orientation import sideways_hint, sideways_message
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import quantisation_step, staircase_noise_sd
 from exo_vision.blot.rulers import drawn_line_mask, frame_line_mask
@@ -804,7 +804,9 @@ def _place_lanes(
                 ]
                 per_strip = share_lanes(per_strip, strips, n_lanes=n_lanes, signal=clean, warnings=warnings)
             except AmbiguousCount as e:
-                raise ValueError(_count_refusal(image_name, e.strip, e.centres, e.width, n_lanes, e.why)) from None
+                raise ValueError(
+                    _count_refusal(image_name, e.strip, e.centres, e.width, n_lanes, e.why) + sideways_hint(clean)
+                ) from None
             if leave_out_empty and any(per_strip) and not all(per_strip):
                 for s, ls in zip(strips, per_strip):
                     if not ls:
@@ -815,7 +817,7 @@ def _place_lanes(
         if not ls:
             raise ValueError(
                 f"{image_name or 'image'}: no lanes found in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}); "
-                f"check the polarity, or give {LANE_COUNT} or {LANE_COLUMNS}"
+                f"check the polarity, or give {LANE_COUNT} or {LANE_COLUMNS}" + sideways_hint(clean)
             )
         if n_lanes is not None and len(ls) != n_lanes:
             ordered = sorted(ls, key=lambda lane: lane.x_centre_px)
@@ -825,7 +827,9 @@ def _place_lanes(
                 if len(ls) < n_lanes
                 else ""
             )
-            raise ValueError(_count_refusal(image_name, s, centres, ordered[0].width_px, n_lanes, why))
+            raise ValueError(
+                _count_refusal(image_name, s, centres, ordered[0].width_px, n_lanes, why) + sideways_hint(clean)
+            )
         if lane_names is not None and len(lane_names) != len(ls):
             raise ValueError(
                 f"{image_name or 'image'}: {len(lane_names)} lane names ({', '.join(lane_names)}) for {len(ls)} lanes "
@@ -836,6 +840,7 @@ def _place_lanes(
                     if len(lane_names) > len(ls)
                     else ""
                 )
+                + sideways_hint(clean)
             )
         for i, lane in enumerate(ls):
             lane.index = i + 1

@@ -8,7 +8,7 @@ import pytest
 from exo_vision.blot.orientation import edge_ratio
 from exo_vision.blot.quantify import quantify_blot
 from exo_vision.io.read import read_image
-from exo_vision.synthetic.blot import make_random_blot
+from exo_vision.synthetic.blot import make_misev_frame, make_random_blot
 
 ACTIN = ("blots", "imagequant_raw", "antiActin 20240710_131425_Ch_Chemi.tif")
 
@@ -40,3 +40,19 @@ def test_a_real_blot_turned_sideways_is_said_and_upright_is_not(shared_data, cap
 def test_generated_blots_upright_are_not_called_sideways(seed):
     blot = make_random_blot(rng=seed)
     assert not _sideways(quantify_blot(blot.image))
+
+
+def test_lane_names_on_a_frame_turned_sideways_are_refused_with_the_turn_named():
+    """probe56 F11: with lane names (the MISEV workflow) a frame turned by 90 degrees was refused for its lane
+    count only ("10 lane names for 1 lanes found"), and --lanes 10 then for "no lanes found"; the one message
+    that names the turn came only without names. Both refusals now name it too; an upright frame's do not."""
+    frame = make_misev_frame("CD9", rng=0)
+    names = [f"lane{i}" for i in range(1, 11)]
+    turned = np.ascontiguousarray(np.rot90(frame.image))
+    markers = ["CD9", "calnexin"]
+    for kwargs in ({"lane_names": names}, {"lane_names": names, "n_lanes": 10, "markers": markers}):
+        with pytest.raises(ValueError, match="turn it by 90 degrees"):
+            quantify_blot(turned, **kwargs)
+    with pytest.raises(ValueError) as upright:
+        quantify_blot(frame.image, lane_names=names[:4])
+    assert "90 degrees" not in str(upright.value)
