@@ -885,6 +885,16 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, panel: dict[str, Any], l
             args.marker,
         )
 
+    stale = _outputs_of_other_runs(out_dir, stems)
+    if stale:
+        message = (
+            f"{len(stale)} file(s) in {display_path(out_dir)} are outputs of an earlier run for images not in this one "
+            f"({', '.join(stale[:4])}{', ...' if len(stale) > 4 else ''}); this run's run.json does not describe "
+            "them: move them away or give each run its own --out before sharing the folder"
+        )
+        logger.warning("%s", message)
+        warnings[display_path(out_dir)] = [message]
+
     run_info = {
         "exo_vision_version": __version__,
         # the command as typed, one list item per word, as exo-vision tem records it
@@ -936,6 +946,17 @@ def _quantify_jobs(jobs, stems, args, *, out_dir: Path, panel: dict[str, Any], l
         + f"; outputs in {display_path(out_dir)}\n"
     )
     return 1 if errors else 0
+
+
+def _outputs_of_other_runs(out_dir: Path, stems: list[str]) -> list[str]:
+    """Names of the per-image outputs (:data:`PER_IMAGE_SUFFIXES`) in ``out_dir`` of images other than ``stems``."""
+    ours = set(stems)
+    return sorted(
+        p.name
+        for suffix in PER_IMAGE_SUFFIXES
+        for p in out_dir.glob(f"*{suffix}")
+        if p.name[: -len(suffix)] not in ours
+    )
 
 
 def _markers_by_strip(table) -> dict[int, str]:

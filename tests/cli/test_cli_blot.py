@@ -93,6 +93,18 @@ def test_the_run_line_counts_the_lanes_found_not_the_lanes_with_a_band(folder, t
     assert line in caplog.text
 
 
+def test_a_reused_out_folder_names_the_earlier_runs_band_tables(folder, tmp_path, caplog):
+    """probe56 F13: outputs of images of an earlier run stayed beside a new run's, described by no run.json."""
+    out = tmp_path / "out"
+    assert main(["blot", str(folder / "dilution.tif"), "--out", str(out)]) == 0
+    assert "earlier run" not in caplog.text
+    assert main(["blot", str(folder / "panel.tif"), "--out", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text())
+    (told,) = [w for ws in run["warnings"].values() for w in ws if "earlier run" in w]
+    assert "dilution_annotated.png, dilution_bands.csv" in told and "panel_bands" not in told
+    assert (out / "dilution_bands.csv").exists()  # named, never deleted
+
+
 def test_lane_names_given_twice_are_refused_and_a_colour_export_is_said_to_be_turned_grey(folder, tmp_path, caplog):
     """Before, duplicate lane names read "marker 'CD9' has several bands in lane(s) ['lysate']"; the grey
     conversion of a colour export was only in run.json."""
