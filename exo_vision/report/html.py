@@ -26,6 +26,7 @@ from exo_vision.blot.panel import (
     LOWER_BOUND,
     MAX_NEGATIVE_UPPER_BOUND,
     MEASURED,
+    MISEV_PANEL,
     UNDETERMINED,
     UPPER_BOUND,
     ratio_as_read,
@@ -1188,6 +1189,7 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None, label: 
                 "inconclusive. The control of the negative marker failed (antibody, transfer or too little lysate), "
                 "so its absence from the EV lanes proves nothing about cellular contamination.</p>"
             )
+        out.extend(_unprobed_markers(summary))
         if bound is not None:
             value, lanes = bound
             per_ug = " per µg loaded" if panel["ug_loaded"].notna().any() else ""
@@ -1231,7 +1233,15 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None, label: 
             + str(len(panel))
             + " rows of panel.csv)</summary>"
             + _table(
-                ["Marker", "Lane", "Volume", "LoD", "Present", "Saturated", "Ratio to lysate"],
+                [
+                    "Marker",
+                    "Lane",
+                    "Volume (grey level × px)",
+                    "LoD (grey level × px)",
+                    "Present",
+                    "Saturated",
+                    "Ratio to lysate",
+                ],
                 lane_rows,
                 right=(2, 3, 6),
             )
@@ -1273,6 +1283,19 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None, label: 
         items = "".join(f"<li>{_e(k)}: {_e('; '.join(map(str, v)))}</li>" for k, v in warnings.items())
         out.append(f'<p class="warn">Warnings of the blot run:</p><ul class="warn">{items}</ul>')
     return "".join(out)
+
+
+def _unprobed_markers(summary: pd.DataFrame) -> list[str]:
+    """A FAIL paragraph for each EV marker of the MISEV panel (CD9, CD63) the blot's panel did not measure: the
+    verdict fails for it, and a badge with two passing rows said nothing of why."""
+    probed = {str(m).strip().casefold() for m in summary["marker"]}
+    return [
+        f'<p class="fail">{_e(marker)} was not probed on this blot: the MISEV panel needs it present in every EV '
+        "lane, so the verdict fails. A panel file (exo-vision blot --panel FILE.toml, an image line per marker) "
+        "combines markers probed on other membranes or blots into one panel.</p>"
+        for marker in MISEV_PANEL
+        if marker.casefold() != "calnexin" and marker.casefold() not in probed
+    ]
 
 
 def _lock_state(lock: Mapping[str, Any]) -> str:

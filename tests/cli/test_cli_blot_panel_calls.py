@@ -111,3 +111,15 @@ def test_a_report_of_three_blot_runs_shows_each_of_them(tmp_path):
     assert "their ratios are not pooled across blots" in page
     # the same folder twice is refused
     assert main(["report", "--blot", str(outs[0]), "--blot", str(outs[0]), "--out", str(page_path)]) == 2
+
+
+def test_a_panel_without_cd63_says_in_the_report_why_it_fails(tmp_path):
+    """probe56 F5: a blot probed for CD9 and calnexin only showed FAIL beside two passing rows and no reason; the
+    per-lane table gave volumes and LoDs without a unit."""
+    toml = PANEL_TOML.replace('[[marker]]\nname = "CD63"\nimage = "{image}"\nstrip = 2\n', "")
+    out = _panel_run(tmp_path, "nocd63", make_marker_panel(rng=5), toml=toml)
+    summary = pd.read_csv(out / "panel_summary.csv")
+    assert sorted(summary["marker"]) == ["CD9", "calnexin"] and (summary["verdict"] == "pass").all()
+    page = build_report(blot_dir=out)
+    assert "FAIL" in page and "CD63 was not probed on this blot" in page and "CD9 was not probed" not in page
+    assert "Volume (grey level × px)" in page and "LoD (grey level × px)" in page
