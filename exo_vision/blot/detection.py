@@ -206,6 +206,37 @@ def free_rows(n_rows: int, busy: Sequence[tuple[int, int]], *, border_px: int = 
     return free
 
 
+def off_membrane_ends(pixels: np.ndarray, level: float | None) -> list[tuple[int, int]]:
+    """Rows at either end of a lane that lie off the membrane: its camera-floor corners.
+
+    A turned membrane's top and bottom edges run at a slant across the strip's box, so a lane drawn over the
+    box's rows starts or ends on the camera floor beside the membrane for a few rows (more at the lanes far
+    from the middle). A blank box there holds the step from floor to membrane: no membrane noise. The runs of
+    rows, from the lane's first row down and from its last row up, whose median over the lane's columns lies
+    under ``level`` are returned as lane-relative ``(first, one past last)``, to be left out like band rows.
+
+    Parameters
+    ----------
+    pixels : (R, W) ndarray
+        Straightened pixels of one lane (signal orientation).
+    level : float or None
+        Signal level between the camera floor and the membrane; None (the floor was not seen) returns no run.
+
+    Returns
+    -------
+    list of (int, int)
+        At most two runs: one at the top end, one at the bottom end.
+    """
+    if level is None or pixels.size == 0:
+        return []
+    below = np.median(np.asarray(pixels, dtype=np.float64), axis=1) < level
+    n = below.size
+    if below.all():
+        return [(0, n)]
+    top, bottom = int(np.argmin(below)), n - int(np.argmin(below[::-1]))
+    return [run for run in ((0, top), (bottom, n)) if run[1] > run[0]]
+
+
 def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
     n, w = pixels.shape
     rows = pixels.sum(axis=1, dtype=np.float64)

@@ -18,6 +18,7 @@ from exo_vision.blot.detection import (
     NoiseEstimate,
     blank_volume_noise,
     free_pixel_noise_sd,
+    off_membrane_ends,
     quantisation_floors,
     white_noise_volume_sd,
 )
@@ -207,7 +208,7 @@ def measure_strip(
     gap_bgs = _ball_backgrounds(rb, gap_pix, [p.mean(axis=1) for p in gap_pix], st, [(g, 1.0) for g in gaps]) or []
     det = detection_profiles(clean, s, ls, profiles, side_bg, st)
     rows, fixed = _strip_rows(clean, saturated, (s, ls, marker), st, pix, det, profiles, calibrations, faint_rows)
-    busy = _busy_rows(rows, ls, peaks_only=False), _busy_rows(rows, ls, peaks_only=True)
+    busy = _busy_rows(rows, ls, pix, s)
     smear = marker.strip().lower() in st.params.smear_markers
     blank_margins = _margin_profiles(ls, gaps, gap_pix)
     margins = [_on_lane_rows(lane, blank_margins) for lane in ls]
@@ -472,18 +473,32 @@ def _mark_strongest_row(measured: list[dict], marker: str) -> None:
             m["requested"] = True
 
 
-def _busy_rows(rows, ls, *, peaks_only: bool) -> list[list[tuple[int, int]]]:
+def _busy_rows(rows, ls, pix, strip: Strip) -> tuple[list[list[tuple[int, int]]], list[list[tuple[int, int]]]]:
     """Per lane, the lane-relative rows ``(first, one past last)`` of its band windows (their runs of touching
-    bands); with ``peaks_only`` only the windows that hold a peak of that lane."""
-    return [
-        [
-            (w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px)
-            for row in rows
-            for w in row
-            if w.lane is lane and (w.detected or not peaks_only)
+    bands), and of only the windows that hold a peak of that lane; both also hold the lane's rows off a turned
+    membrane at its ends (:func:`_off_membrane`, from the lanes' pixels ``pix``)."""
+    off = [_off_membrane(p, strip) for p in pix]
+
+    def busy(peaks_only: bool) -> list[list[tuple[int, int]]]:
+        return [
+            [
+                (w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px)
+                for row in rows
+                for w in row
+                if w.lane is lane and (w.detected or not peaks_only)
+            ]
+            + off[i]
+            for i, lane in enumerate(ls)
         ]
-        for lane in ls
-    ]
+
+    return busy(False), busy(True)
+
+
+def _off_membrane(pixels: np.ndarray, strip: Strip) -> list[tuple[int, int]]:
+    """Rows at the ends of a lane (or gap) whose ``pixels`` lie on the camera floor beside the strip's membrane:
+    under :attr:`~exo_vision.blot.strips.Strip.lowest_membrane_level`, which a membrane's interior never falls
+    under, however dim its blotches (:func:`~exo_vision.blot.detection.off_membrane_ends`)."""
+    return off_membrane_ends(pixels, strip.lowest_membrane_level)
 
 
 def _blotchy(nz: NoiseEstimate, pix, peak_busy, height: int, st: StripSettings, bgs, gap_bgs) -> NoiseEstimate:
@@ -524,9 +539,10 @@ def _noise(
         # gaps hold no lane, but a band row's bleed (or a band whose lane was moved away) may sit
         # in them: their boxes avoid every band row of the strip
         every_row = sorted({rows for lane_busy in busy for rows in lane_busy})
+        gap_busy = [every_row + _off_membrane(g, s) for g in gap_pix]
         nz = blank_volume_noise(
             pix + gap_pix,
-            busy + [every_row] * len(gap_pix),
+            busy + gap_busy,
             height_px=height,
             method=st.params.background,
             border_px=st.params.border_px,
@@ -546,7 +562,7 @@ def _noise(
             nz = NoiseEstimate(white_sd, nz.mean_volume, nz.n_boxes, nz.source + " (pixel-noise floor)")
         # blank windows that vary far more than the pixel noise explains: structure of the membrane (blotches)
         if nz.n_boxes > 0 and nz.sd_volume >= BLOTCHY_EXCESS * white_sd:
-            nz = _blotchy(nz, pix + gap_pix, peak_busy + [every_row] * len(gap_pix), height, st, bgs, gap_bgs)
+            nz = _blotchy(nz, pix + gap_pix, peak_busy + gap_busy, height, st, bgs, gap_bgs)
         if st.quantisation_step is not None:
             # an image of whole grey levels cannot be known better than its step (detection.quantisation_floors)
             nz = quantisation_floors(nz, n_pixels=height * pix[0].shape[1], step=st.quantisation_step)
