@@ -110,7 +110,10 @@ def default_saturation_level(image: np.ndarray, *, polarity: str) -> float | Non
     - Integer images: the dtype maximum, or for images of more than 8 bits a camera's or an
       export's 2**k - 1 (k = 8-16: a 12-bit camera stored in a 16-bit file clips at 4095, a
       16-bit image kept in int32 at 65535) when the image's highest plateau of at least
-      :data:`MIN_CLIP_PLATEAU_PX` pixels sits there (hot pixels above it do not hide it).
+      :data:`MIN_CLIP_PLATEAU_PX` pixels sits there (hot pixels above it do not hide it), or
+      that plateau at any other level when at least :data:`MIN_CLIP_PLATEAU_PX` of its pixels
+      touch, a flat top (a 16-bit export clipped by its display range; equal pixels of noise
+      lie apart).
     - Floating-point images: their highest such plateau (a clipped band's flat top), else
       ``None``: nothing is known to be clipped (the brightest pixel of a float image is not a
       saturated one).
@@ -132,10 +135,17 @@ def default_saturation_level(image: np.ndarray, *, polarity: str) -> float | Non
     plateau = _highest_plateau(image)
     if np.issubdtype(image.dtype, np.integer):
         dtype_max = int(np.iinfo(image.dtype).max)
-        if image.dtype.itemsize > 1 and plateau is not None and int(plateau) in CAMERA_CLIP_LEVELS:
-            return float(plateau)
+        if image.dtype.itemsize > 1 and plateau is not None:
+            if int(plateau) in CAMERA_CLIP_LEVELS or _flat_top_px(image, plateau) >= MIN_CLIP_PLATEAU_PX:
+                return float(plateau)
         return float(dtype_max)
     return plateau
+
+
+def _flat_top_px(image: np.ndarray, level: float) -> int:
+    """Pixels of the largest 8-connected region of ``image`` at exactly ``level``."""
+    parts, n = ndi.label(np.asarray(image) == level, structure=EIGHT_CONNECTED)
+    return int(np.bincount(parts.ravel())[1:].max()) if n else 0
 
 
 def _highest_plateau(image: np.ndarray) -> float | None:

@@ -100,6 +100,22 @@ def test_a_12_bit_camera_clipped_in_a_16_bit_file_is_flagged():
     assert default_saturation_level(_three_lanes(np.uint16), polarity="bright") == 65535.0
 
 
+def test_a_16_bit_export_clipped_by_its_display_range_is_flagged():
+    """probe56 F16: a 16-bit TIFF clipped flat at 5000 (not a camera's 2**k - 1) was never flagged, and its clipped
+    band's ratios read 25-35 % low with a PASS. A flat top of touching pixels is a clip; equal noise pixels are not."""
+    from exo_vision.blot.signal import default_saturation_level
+
+    image = np.minimum(_three_lanes(np.uint16, amplitudes=(6000.0, 1000.0, 500.0)), 5000)
+    assert default_saturation_level(image, polarity="bright") == 5000.0
+    bands = quantify_blot(image, n_lanes=3).bands.sort_values("lane")
+    assert bands["saturated"].tolist() == [True, False, False]
+    scattered = _three_lanes(np.uint16, amplitudes=(3000.0, 1000.0, 500.0))
+    top = int(scattered.max())
+    rows, cols = np.nonzero(scattered < top - 100)
+    scattered[rows[::997][:9], cols[::997][:9]] = top  # nine lone pixels at the maximum, none touching
+    assert default_saturation_level(scattered, polarity="bright") == 65535.0
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.int64, np.float64])
 def test_a_clipped_16_bit_blot_in_a_wider_type_or_with_a_hot_pixel_keeps_its_saturation(dtype):
     from exo_vision.blot.signal import default_saturation_level
