@@ -11,8 +11,11 @@ from __future__ import annotations
 LANE_COUNT = "the lane count (--lanes N)"
 #: The lanes' columns, as ``exo-vision blot`` takes them (pixel columns, first to one past the last, per lane).
 LANE_COLUMNS = "the lanes' columns (--lane-ranges X0-X1,X0-X1,...)"
+#: The lane names, as ``exo-vision blot`` takes them.
+LANE_NAMES = "the lane names (--lane-names)"
 #: The same advice in the napari blot dock's words.
 DOCK_WORDS = {
+    LANE_NAMES: "the lane names ('lane names' in the blot dock)",
     LANE_COUNT: "the lane count ('lanes per strip' in the blot dock)",
     LANE_COLUMNS: "the lanes' columns (in the blot dock: set 'lanes per strip', run, then move or redraw the "
     "rectangles of the lanes layer)",

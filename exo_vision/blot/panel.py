@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from exo_vision.blot.advice import LANE_NAMES
 from exo_vision.blot.constants import (
     CONTROL_WORDS,
     EV_WORD_STARTS,
@@ -400,7 +401,7 @@ def _missing_reference_message(bands: pd.DataFrame, reference_lane: str, names: 
             "is called there); a lane cannot be both the ladder and the lysate: give the ladder lane's number "
             "(--ladder-lane) or name the lysate lane (--reference-lane)"
         )
-    return f"reference lane {reference_lane!r} is not among the lane names {names}; check --lane-names"
+    return f"reference lane {reference_lane!r} is not among the lane names ({', '.join(names)}); check {LANE_NAMES}"
 
 
 def unreliable_volume(row) -> bool:

@@ -877,7 +877,7 @@ class BlotWidget(Container):
         try:
             _, summary, ok, reasons = self.panel()
         except ValueError as error:
-            return f"no panel verdict: {error}"
+            return in_dock_words(f"no panel verdict: {error}")
         from exo_vision.blot.panel import pooled_lanes_line
 
         caveat = " (indicative only: an 8-bit or rescaled export)" if self.result.panel_caveat else ""

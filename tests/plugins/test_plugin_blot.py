@@ -797,3 +797,16 @@ def test_the_ev_lanes_tooltip_names_every_word_that_leaves_a_lane_out(blot_viewe
 
     _, _, widget = blot_viewer
     assert all(word in widget._ev_lanes.tooltip for word in NOT_EV_WORDS)
+
+
+def test_a_reference_lane_not_among_the_names_is_said_in_the_docks_words(blot_viewer):
+    """probe56 F15: the dock said "... among the lane names ['cells', 'exo1', 'exo2']; check --lane-names"."""
+    viewer, image, widget = blot_viewer
+    widget._n_lanes.value = 3
+    widget._names.value = "cells, exo1, exo2"
+    widget._markers.value = "CD9"
+    widget._reference.value = "lysate"
+    widget.quantify()
+    text = widget._verdict.value
+    assert "not among the lane names (cells, exo1, exo2)" in text
+    assert "'lane names' in the blot dock" in text and "--lane-names" not in text and "[" not in text
