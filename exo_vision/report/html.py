@@ -1285,6 +1285,36 @@ def _blot_section(blot: BlotEvidence | None, missing_reason: str | None, label: 
     return "".join(out)
 
 
+def _blot_code_note(blots: list[BlotEvidence]) -> str:
+    """A warning when replicate blot runs were made by different code: their volumes were measured over the lane's
+    central columns by runs before the band-width change (no ``measure_band_extent`` in their parameters) and over
+    each band's own width since, so their volumes differ by 1.2-2.8 times band by band; other code alone is named
+    too (its numbers may differ)."""
+
+    def volumes(blot: BlotEvidence) -> str:
+        parameters = (blot.run.get("parameters") or {}).get("blot_parameters") or {}
+        return "each band's own width" if parameters.get("measure_band_extent", False) else "the lane's central columns"
+
+    def code(blot: BlotEvidence) -> str:
+        return str((blot.run.get("software") or {}).get("exo_vision_code_sha256") or "not recorded")
+
+    ways = {volumes(b) for b in blots}
+    codes = {code(b) for b in blots}
+    if len(ways) > 1:
+        named = "; ".join(f"{_e(b.path.name)}: over {volumes(b)}" for b in blots)
+        return (
+            f'<p class="warn">These blot runs measured band volumes two ways ({named}): volumes and ratios of the '
+            "older runs are not comparable with the newer ones; re-run exo-vision blot on the older folders.</p>"
+        )
+    if len(codes) > 1:
+        named = "; ".join(f"{_e(b.path.name)}: {_e(code(b)[:12])}" for b in blots)
+        return (
+            f'<p class="warn">These blot runs were made by different exo_vision code (code sha256 {named}); their '
+            "numbers may differ for reasons other than the membranes: re-run them with one version to compare.</p>"
+        )
+    return ""
+
+
 def _unprobed_markers(summary: pd.DataFrame) -> list[str]:
     """A FAIL paragraph for each EV marker of the MISEV panel (CD9, CD63) the blot's panel did not measure: the
     verdict fails for it, and a badge with two passing rows said nothing of why."""
@@ -1645,6 +1675,7 @@ def render_report(inputs: ReportInputs, *, blot_missing_reason: str | None = Non
             f'<p class="note">{len(blots)} blot runs were given (replicate membranes, each with its own lysate '
             "lane): each has its section below, with its own verdict; their ratios are not pooled across blots.</p>"
         )
+        parts.append(_blot_code_note(blots))
         for k, blot in enumerate(blots, start=1):
             parts.append(_blot_section(blot, None, f"{k} of {len(blots)} ({blot.path.name})"))
     else:

@@ -123,3 +123,21 @@ def test_a_panel_without_cd63_says_in_the_report_why_it_fails(tmp_path):
     page = build_report(blot_dir=out)
     assert "FAIL" in page and "CD63 was not probed on this blot" in page and "CD9 was not probed" not in page
     assert "Volume (grey level × px)" in page and "LoD (grey level × px)" in page
+
+
+def test_the_report_warns_when_replicate_blots_measured_volumes_two_ways(tmp_path):
+    """probe56 F9: a run from before the band-width change (volumes over the lane's central columns) beside a new
+    one was shown side by side without a word."""
+    first = _panel_run(tmp_path, "rep1", make_marker_panel(rng=5))
+    second = _panel_run(tmp_path, "rep2", make_marker_panel(rng=6))
+    page = build_report(blot_dir=[first, second])
+    assert "measured band volumes two ways" not in page and "different exo_vision code" not in page
+    record = json.loads((second / "run.json").read_text())
+    del record["parameters"]["blot_parameters"]["measure_band_extent"]  # as runs before stop 55 wrote it
+    (second / "run.json").write_text(json.dumps(record))
+    page = build_report(blot_dir=[first, second])
+    assert "measured band volumes two ways (out_rep1: over each band's own width; out_rep2: over the lane's" in page
+    record["parameters"]["blot_parameters"]["measure_band_extent"] = True
+    record["software"]["exo_vision_code_sha256"] = "0" * 64
+    (second / "run.json").write_text(json.dumps(record))
+    assert "made by different exo_vision code" in build_report(blot_dir=[first, second])
