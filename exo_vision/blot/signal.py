@@ -32,6 +32,9 @@ CLIP_SEARCH_PX = 10_000
 #: An image's maximum is a clip level when at least this many pixels sit exactly at it (an unclipped
 #: band of a 16-bit or float image peaks in one or two pixels; a clipped one in a flat top of dozens).
 MIN_CLIP_PLATEAU_PX = 8
+#: An integer image's top plateau at a level other than 2**k - 1 is a clip when it holds a flat area at least this
+#: many px across both ways (a clipped band's top; a ruler or frame drawn at one level is a few px thick).
+MIN_CLIP_TOP_SIDE_PX = 5
 #: Smallest image side, px: fewer rows or columns cannot hold lanes.
 MIN_IMAGE_SIDE_PX = 8
 #: Percentiles and medians of a whole image are read on a subsample of about this many rows and columns.
@@ -112,8 +115,8 @@ def default_saturation_level(image: np.ndarray, *, polarity: str) -> float | Non
       16-bit image kept in int32 at 65535) when the image's highest plateau of at least
       :data:`MIN_CLIP_PLATEAU_PX` pixels sits there (hot pixels above it do not hide it), or
       that plateau at any other level when at least :data:`MIN_CLIP_PLATEAU_PX` of its pixels
-      touch, a flat top (a 16-bit export clipped by its display range; equal pixels of noise
-      lie apart).
+      lie in a flat area :data:`MIN_CLIP_TOP_SIDE_PX` across (a 16-bit export clipped by its
+      display range; equal pixels of noise lie apart, a drawn line is thinner).
     - Floating-point images: their highest such plateau (a clipped band's flat top), else
       ``None``: nothing is known to be clipped (the brightest pixel of a float image is not a
       saturated one).
@@ -143,9 +146,10 @@ def default_saturation_level(image: np.ndarray, *, polarity: str) -> float | Non
 
 
 def _flat_top_px(image: np.ndarray, level: float) -> int:
-    """Pixels of the largest 8-connected region of ``image`` at exactly ``level``."""
-    parts, n = ndi.label(np.asarray(image) == level, structure=EIGHT_CONNECTED)
-    return int(np.bincount(parts.ravel())[1:].max()) if n else 0
+    """Pixels of ``image`` at exactly ``level`` that lie in a flat area at least :data:`MIN_CLIP_TOP_SIDE_PX` across
+    both ways (an opening by that square: a clipped band's top; a line drawn at one level is thinner)."""
+    top = ndi.binary_opening(np.asarray(image) == level, structure=np.ones((MIN_CLIP_TOP_SIDE_PX,) * 2, bool))
+    return int(np.count_nonzero(top))
 
 
 def _highest_plateau(image: np.ndarray) -> float | None:

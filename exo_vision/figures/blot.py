@@ -109,24 +109,35 @@ def _band_label_origin(
 ) -> tuple[int, int]:
     """Bottom-left origin of a band's id beside its box, clear of every other box and label if it can be.
 
-    Above the box, below, left, right: the first place inside the picture that overlaps no band box and no
-    label in ``taken``; else the first that overlaps no band box (a label over a label); else inside the box.
+    Above the box (at its left end, then its right end), below (likewise), left, right: the first place inside
+    the picture that overlaps no band box and no label in ``taken``; else, of the places that overlap no band
+    box, the one that covers the least of the labels (a label partly over a label); else inside the box.
     """
     x0, y0, x1, y1 = box
     w, h = size
     middle = (y0 + y1 + h) // 2
     places = [
         (x0, y0 - LABEL_GAP_PX),
+        (x1 - w, y0 - LABEL_GAP_PX),
         (x0, y1 + LABEL_GAP_PX + h),
+        (x1 - w, y1 + LABEL_GAP_PX + h),
         (x0 - LABEL_GAP_PX - w, middle),
         (x1 + LABEL_GAP_PX, middle),
     ]
     inside = [(ox, oy) for ox, oy in places if ox >= 0 and oy - h >= 0 and ox + w <= shape[1] and oy <= shape[0]]
-    for blocked in (taken, boxes):
-        for ox, oy in inside:
-            if not _overlaps((ox, oy - h, ox + w, oy), blocked):
-                return ox, oy
+    for ox, oy in inside:
+        if not _overlaps((ox, oy - h, ox + w, oy), taken):
+            return ox, oy
+    clear = [(ox, oy) for ox, oy in inside if not _overlaps((ox, oy - h, ox + w, oy), boxes)]
+    if clear:
+        return min(clear, key=lambda o: _covered((o[0], o[1] - h, o[0] + w, o[1]), taken))
     return x0 + LABEL_GAP_PX, y1 - LABEL_GAP_PX
+
+
+def _covered(rect: tuple[int, int, int, int], others: list[tuple[int, int, int, int]]) -> int:
+    """Pixels of ``rect`` under the rectangles ``others`` (summed over them)."""
+    x0, y0, x1, y1 = rect
+    return sum(max(0, min(x1, b[2]) - max(x0, b[0])) * max(0, min(y1, b[3]) - max(y0, b[1])) for b in others)
 
 
 def annotated_blot(image: np.ndarray, result, *, scale: float | None = None) -> np.ndarray:

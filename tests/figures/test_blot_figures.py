@@ -129,7 +129,9 @@ def test_band_ids_are_written_beside_their_boxes_and_fit_narrow_lanes():
     ranges = [(20 + 60 * k, 60 + 60 * k) for k in range(19)]
     for x0, x1 in ranges:
         img[200:210, x0 + 4 : x1 - 4] = 30000
-    res = quantify_blot(img, polarity="bright", lanes=lanes_from_ranges(ranges, whole_image_strip(img.shape)))
+    # noise-free flat bands would read as a clipped top (the camera's 65535 is the level here)
+    lanes = lanes_from_ranges(ranges, whole_image_strip(img.shape))
+    res = quantify_blot(img, polarity="bright", max_value=65535, lanes=lanes)
     assert res.bands["present"].sum() == 19
     rgb = annotated_blot(img, res, scale=2.0)
     ink = np.all(rgb == PRESENT_RGB, axis=2) | np.all(rgb == ABSENT_RGB, axis=2)
@@ -233,3 +235,17 @@ def test_a_lane_label_sent_to_the_bottom_stays_whole_inside_the_picture():
     band_at_top = [(100, 0, 200, 80)]
     ox, oy = _lane_label_origin(poly, size, inset, band_at_top, (600, 400))
     assert oy > 300 and oy + (size[1] - (inset[1] - inset[0])) <= 600 - 1
+
+
+def test_a_band_id_goes_where_no_other_id_lies_when_its_first_places_are_taken():
+    """probe56 F8: on a packed lane of the PLOS BiP crop two ids were drawn over each other ("31" over "22"): the
+    four places beside a box were taken, and the first clear of band boxes was used whatever label lay there."""
+    from exo_vision.figures.blot import LABEL_GAP_PX, _band_label_origin, _overlaps
+
+    box = (100, 100, 160, 120)
+    w, h = 20, 10
+    # ids already drawn above and below the box's left end, and left and right of it
+    labels = [(100, 97 - h, 100 + w, 97), (100, 133 - h, 100 + w, 133), (77, 110, 97, 120), (163, 110, 183, 120)]
+    ox, oy = _band_label_origin(box, (w, h), labels, [], (400, 400))
+    assert not _overlaps((ox, oy - h, ox + w, oy), labels)
+    assert (ox, oy) == (160 - w, 100 - LABEL_GAP_PX)  # above the box's right end
