@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from exo_vision.blot.advice import LANE_COLUMNS, LANE_COUNT
-from exo_vision.blot.background import rolling_ball_background
+from exo_vision.blot.background import REFERENCE_BACKGROUND_SPREAD, rolling_ball_background
 from exo_vision.blot.band_tilt import turned_bands_warnings
 from exo_vision.blot.bands import faint_row_warnings
 from exo_vision.blot.detection import NoiseEstimate
@@ -19,6 +19,7 @@ from exo_vision.blot.ladder import MARKER_WINDOWS_KDA, MWCalibration, named_ladd
 from exo_vision.blot.lanes import Lane, find_lanes, lane_pixels, lanes_from_ranges, share_lanes, stacked
 from exo_vision.blot.lanes.count import AmbiguousCount
 from exo_vision.blot.orientation import sideways_hint, sideways_message
+from exo_vision.blot.panel import default_reference_lane
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS, BlotParameters
 from exo_vision.blot.quantisation import quantisation_step, staircase_noise_sd
 from exo_vision.blot.rulers import drawn_line_mask, frame_line_mask
@@ -335,6 +336,7 @@ def quantify_blot(
         records.extend(measure_strip(clean, saturated, rb, s, ls, marker, settings, **caches))
     table = _band_table(records, image_name)
     warnings.extend(_measurement_warnings(table, strips, per_strip, strip_markers, settings, caches))
+    warnings.extend(reference_background_warnings(records, default_reference_lane(lane_names)))
     warnings[:0] = _sideways_warning(clean, table, per_strip, given=(lanes, lane_x_ranges_px, n_lanes))
     warnings.extend(turned_bands_warnings(table, [lane for ls in per_strip for lane in ls], clean))
     _log_warnings(warnings, image_name)
@@ -342,6 +344,52 @@ def quantify_blot(
     measured = (table, list(strips), [lane for ls in per_strip for lane in ls], profiles, saturated, dust, noise_cache)
     caveat = panel_caveat(image, settings.quantisation_step, noise_cache)
     return BlotResult(*measured, warnings, _parameters_record(given, settings), calibrations, caveat)
+
+
+def reference_background_warnings(
+    records: Sequence[Mapping], reference_lane: str | None, *, spread: float = REFERENCE_BACKGROUND_SPREAD
+) -> list[str]:
+    """Warnings for the reference lane's present bands whose background is uncertain.
+
+    The reference lane (the lysate) divides every ratio of its row. A blotch under its band that the strips beside
+    the lane see differently (or the band's glow in them) leaves the membrane's level under the band unknown: the
+    band's volume would read differently under the plain straight-line background and under the line bent as either
+    side strip bends (:func:`~exo_vision.blot.background.background_readings`).
+
+    Parameters
+    ----------
+    records : sequence of mapping
+        Measured band records with ``background_readings`` (:func:`~exo_vision.blot.strip_measure.measure_strip`).
+    reference_lane : str or None
+        The reference lane's name (None: no warning).
+    spread : float
+        Fraction by which another reading must move the volume for a warning.
+
+    Returns
+    -------
+    list of str
+        One message per such band, naming strip, lane, band and marker and the range its volume could read.
+    """
+    if not reference_lane:
+        return []
+    out = []
+    for r in records:
+        readings = list(r.get("background_readings") or [])
+        if str(r["lane_name"]) != reference_lane or not r["present"] or not readings:
+            continue
+        lo, hi = min([1.0, *readings]), max([1.0, *readings])
+        if hi - 1.0 <= spread and 1.0 - lo <= spread:
+            continue
+        marker = f" ({r['marker']})" if r.get("marker") else ""
+        out.append(
+            f"strip {r['strip']} lane {r['lane']} ({reference_lane}, the reference lane) band {r['band']}{marker}: "
+            f"its background is uncertain: the membrane beside the lane bends differently from the straight line "
+            f"under the band (a blotch under the band, or the band's glow), so its volume could read "
+            f"{100 * max(lo, 0.0):.0f}-{100 * hi:.0f}% of the reported one, and every ratio to it "
+            f"{1 / hi:.2f}-{(1 / lo if lo > 0 else float('inf')):.2f} times the reported ratio; check the lane in the "
+            "annotated PNG, or name a reference lane on a flat part of the membrane"
+        )
+    return out
 
 
 def _parameters_record(given: dict, settings: StripSettings) -> dict:

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision.blot.background import band_background, profile_rolling_disk, side_profiles, side_shares
+from exo_vision.blot.background import (
+    background_readings,
+    band_background,
+    profile_rolling_disk,
+    side_profiles,
+    side_shares,
+)
 from exo_vision.blot.band_extent import band_extent, widened
 from exo_vision.blot.band_rules import LANE_SIDE_PARTS, clears_every_part, side_thirds, spans_lane
 from exo_vision.blot.bands import BandWindow
@@ -144,6 +150,19 @@ def _runs_across_membrane(
     return len(beyond) == len(margins) and min(beyond) >= st.params.max_side_share
 
 
+def _readings(
+    p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, bg: np.ndarray, st: StripSettings
+) -> list[float]:
+    """The window's net signal under the other readings of its ``"profile"`` background (the plain line, the
+    line bent as each side strip bends) over that under ``bg`` (:func:`~exo_vision.blot.background.
+    background_readings`); empty for other backgrounds and on an 8-bit export whose rounding staircase is undone."""
+    if st.params.background != "profile" or st.staircase_sd is not None:
+        return []
+    line = band_background(p, top, bottom, **{**common, "gap_profile": None})
+    where = dict(outside=common["outside"], border_px=common["border_px"])
+    return background_readings(p, top, bottom, gap_profile=side, line=line, background=bg, **where)
+
+
 def _reported(measured: list[dict], params: BlotParameters, spots: list[dict]) -> list[dict]:
     """Keep requested positions and detected bands that clear their LoD and run across their lane (the others
     that clear it go to ``spots``); band rows renumbered 1.. top to bottom.
@@ -223,7 +242,7 @@ def measure_strip(
                 method=st.params.background,
                 border_px=st.params.border_px,
                 background_pixels=None if bgs is None else bgs[li],
-                outside=(w.bg_top_px - y0, w.bg_bottom_px - y0),
+                outside=(outside := (w.bg_top_px - y0, w.bg_bottom_px - y0)),
                 avoid=others,
             )
             vol, bg = _window_volume(p, top, bottom, common, side_bg[li], side_levels[li], to_level, st)
@@ -236,7 +255,6 @@ def measure_strip(
                 # boxes' tails, which blotches and a smear's tails beside packed lanes alike raise, do not judge it
                 nz = replace(nz, sd_volume=nz.peak_sd)
             lod = nz.lod(st.params.lod_factor)
-            outside = (w.bg_top_px - y0, w.bg_bottom_px - y0)
             clears = vol > lod and (w.detected or _side_volume(det[li], top, bottom, outside, p.shape[1], st) > lod)
             clears = clears and (w.detected or not nz.blotchy or _band_shaped(p[top:bottom].mean(axis=1) - bg))
             clears = clears and not _runs_across_membrane(p, top, bottom, common, side_bg[li], margins[li], st)
@@ -248,6 +266,7 @@ def measure_strip(
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
                     "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st, nz),
                     "extent": _extent(clean, s, ls, w, p, common, side_bg[li], st),
+                    "background_readings": _readings(p, top, bottom, common, side_bg[li], bg, st),
                 }
             )
     flanks.extend(_called_absent(clean, ls, measured, st.params))
