@@ -104,6 +104,16 @@ def _search_span(lane: Lane, lanes: Sequence[Lane], mid: float, n_central: int) 
     return centre + left, centre + right
 
 
+def _lane_room(lane: Lane, mid: float, n_central: int) -> tuple[int, int]:
+    """Columns between the lane's central columns and its edges (left, right) at row ``mid``, as
+    :meth:`~exo_vision.blot.lanes.Lane.columns` places both."""
+    n_full = max(n_central, int(np.floor(lane.width_px + 0.5)))
+    centre = float(lane.centre_x(mid))
+    full = int(np.floor(centre - (n_full - 1) / 2 + 0.5))
+    central = int(np.floor(centre - (n_central - 1) / 2 + 0.5))
+    return max(0, central - full), max(0, full + n_full - central - n_central)
+
+
 def net_column_profile(
     signal: np.ndarray,
     lane: Lane,
@@ -228,8 +238,12 @@ def band_extent(
     if not central > 0 or not height > 0:
         return none
     foot, body, slope = FOOT_FRACTION * height, BODY_FRACTION * height, KNEE_SLOPE_FRACTION * height
-    a = c0 - _reach(smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0], foot, body, slope)
-    b = c0 + n_central + _reach(smooth[c0 + n_central :], foot, body, slope)
+    room = _lane_room(lane, mid, n_central)
+    reach_left, joined_left = _reach(smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0], foot, body, slope)
+    reach_right, joined_right = _reach(smooth[c0 + n_central :], foot, body, slope)
+    # a side whose body runs on into the neighbouring lane's band (no foot before its centre) ends at the lane's edge
+    a = c0 - (min(reach_left, room[0]) if joined_left else reach_left)
+    b = c0 + n_central + (min(reach_right, room[1]) if joined_right else reach_right)
     # the smoothing carries a sharp edge a column or two past the band: columns that plainly hold less than the
     # foot are no part of it (a column under the foot by less than the noise may be, and stays)
     noise = mad_sd(np.diff(net, n=2)) / np.sqrt(SECOND_DIFFERENCE_VARIANCE)
@@ -241,10 +255,11 @@ def band_extent(
     # where noise is under a grey level, a foot under one step per pixel is rounded away (an 8-bit export's faint band)
     above_step = step is None or foot >= step * (rows[1] - rows[0])
     reliable = bool(foot >= RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE and above_step)
-    return BandExtent(c0 - a, b - c0 - n_central, float(net[a:b].sum()) / central, reliable)
+    gain = float(net[a:b].sum()) / central
+    return BandExtent(c0 - a, b - c0 - n_central, gain, reliable)
 
 
-def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> int:
+def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> tuple[int, bool]:
     """Columns of ``outward`` (a smoothed net column profile read from a central edge out to the neighbouring lane's
     centre, or to the strip's edge) that belong to the band.
 
@@ -252,7 +267,8 @@ def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> int:
     the first column at or under ``foot`` or to the lowest before the profile rises again (the valley before a
     neighbour's band, or the membrane's floor where a blotch holds it over the foot). When the body runs on to the
     end, the columns before the lowest (the valley between two bands that run together), or all of them when the
-    lowest is the last (the band runs on to the strip's edge).
+    lowest is the last (the band runs on to the strip's edge); the flag says the body ran on so (the band is
+    joined to its neighbour's, or to a glow).
     """
     n = outward.size
     j = 0
@@ -260,14 +276,14 @@ def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> int:
         j += 1
     if j == n:
         if not n:
-            return 0
+            return 0, False
         valley = int(np.flatnonzero(outward == outward.min())[-1])
-        return n if valley == n - 1 else valley
+        return (n if valley == n - 1 else valley), True
     while j < n and outward[j] > foot:
         if j > 0 and outward[j] > outward[j - 1] - slope:
-            return j
+            return j, False
         j += 1
-    return j
+    return j, False
 
 
 def _median_extent(extents: list[BandExtent]) -> BandExtent | None:

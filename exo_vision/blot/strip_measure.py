@@ -474,10 +474,10 @@ def _mark_strongest_row(measured: list[dict], marker: str) -> None:
 
 def _busy_rows(rows, ls, *, peaks_only: bool) -> list[list[tuple[int, int]]]:
     """Per lane, the lane-relative rows ``(first, one past last)`` of its band windows (their runs of touching
-    bands); with ``peaks_only`` only the windows that hold a peak of that lane."""
+    bands, and a clipped band's glow); with ``peaks_only`` only the windows that hold a peak of that lane."""
     return [
         [
-            (w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px)
+            (w.busy_top_px - lane.y_top_px, w.busy_bottom_px - lane.y_top_px)
             for row in rows
             for w in row
             if w.lane is lane and (w.detected or not peaks_only)
