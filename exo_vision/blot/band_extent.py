@@ -197,6 +197,7 @@ def band_extent(
     x_range_px: tuple[int, int],
     step: float | None = None,
     bend: np.ndarray | None = None,
+    clipped: bool = False,
 ) -> BandExtent:
     """The extent of the band in ``rows`` of ``lane`` across the lane, and its width gain (see the module).
 
@@ -205,10 +206,14 @@ def band_extent(
     columns, up to the neighbouring lane's centre (``lanes``: the strip's lanes); where it never falls that low
     before that centre (a neighbour's band on the same row touches it), it stops at the lowest column between
     them: the valley between the two bands. A dip inside the band (uneven loading across the well) does not end
-    it, nor does a band lying off its lane's centre.
+    it, nor does a band lying off its lane's centre. On a band holding clipped pixels (``clipped``) a side whose body
+    (:data:`BODY_FRACTION` of the height) runs on to the neighbour's centre ends at the lane's edge at most: clipping
+    flattens the bands of a joined run and the bridges between them alike, and the valley left is no edge of the
+    band. A band whose body runs on to both ends of the search (a glow across the lanes) has no edge of its own: its
+    extent is not reliable (the band takes its row's, :func:`widened`).
 
-    The extent is reliable when its foot stands :data:`RELIABLE_NOISE_SDS` noise SDs of the smoothed profile and,
-    given ``step`` (the grey-level step of an image whose pixel noise is under a step, so that rounding is not
+    Otherwise the extent is reliable when its foot stands :data:`RELIABLE_NOISE_SDS` noise SDs of the smoothed profile
+    and, given ``step`` (the grey-level step of an image whose pixel noise is under a step, so that rounding is not
     dithered: an 8-bit export's staircase), at least one step per pixel of the window's rows: a foot under it is
     rounded away.
 
@@ -238,12 +243,19 @@ def band_extent(
     if not central > 0 or not height > 0:
         return none
     foot, body, slope = FOOT_FRACTION * height, BODY_FRACTION * height, KNEE_SLOPE_FRACTION * height
-    room = _lane_room(lane, mid, n_central)
-    reach_left, joined_left = _reach(smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0], foot, body, slope)
+    left_out = smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0]
+    reach_left, joined_left = _reach(left_out, foot, body, slope)
     reach_right, joined_right = _reach(smooth[c0 + n_central :], foot, body, slope)
-    # a side whose body runs on into the neighbouring lane's band (no foot before its centre) ends at the lane's edge
-    a = c0 - (min(reach_left, room[0]) if joined_left else reach_left)
-    b = c0 + n_central + (min(reach_right, room[1]) if joined_right else reach_right)
+    if clipped:
+        # clipping flattens a joined run of over-exposed bands and the bridges between them alike: the valley left is
+        # no edge of the band, and a joined side ends at the lane's edge
+        room = _lane_room(lane, mid, n_central)
+        reach_left = min(reach_left, room[0]) if joined_left else reach_left
+        reach_right = min(reach_right, room[1]) if joined_right else reach_right
+    # a band whose body runs on to both ends of the search (a glow across the lanes) shows no edge of its own
+    right_size = net.size - c0 - n_central
+    edgeless = joined_left and joined_right and reach_left == left_out.size and reach_right == right_size
+    a, b = c0 - reach_left, c0 + n_central + reach_right
     # the smoothing carries a sharp edge a column or two past the band: columns that plainly hold less than the
     # foot are no part of it (a column under the foot by less than the noise may be, and stays)
     noise = mad_sd(np.diff(net, n=2)) / np.sqrt(SECOND_DIFFERENCE_VARIANCE)
@@ -254,7 +266,7 @@ def band_extent(
         b -= 1
     # where noise is under a grey level, a foot under one step per pixel is rounded away (an 8-bit export's faint band)
     above_step = step is None or foot >= step * (rows[1] - rows[0])
-    reliable = bool(foot >= RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE and above_step)
+    reliable = bool(foot >= RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE and above_step and not edgeless)
     gain = float(net[a:b].sum()) / central
     return BandExtent(c0 - a, b - c0 - n_central, gain, reliable)
 

@@ -246,7 +246,7 @@ def measure_strip(
                     **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
                     "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st, nz),
-                    "extent": _extent(clean, s, ls, w, p, common, side_bg[li], st),
+                    "extent": _extent(clean, s, ls, w, p, common, side_bg[li], st, clipped=nsat > 0),
                 }
             )
     flanks.extend(_called_absent(clean, ls, measured, st.params))
@@ -264,11 +264,14 @@ def _extent(
     common: dict[str, Any],
     side,
     st: StripSettings,
+    *,
+    clipped: bool = False,
 ):
     """The band extent of window ``w`` (:func:`~exo_vision.blot.band_extent.band_extent`; None where ``w`` holds no
     peak of its lane or with ``measure_band_extent`` off), on lane pixels ``p`` with the background settings
     ``common`` and side profiles ``side`` of the window's volume: where those bend the lane's background (a blotchy
-    membrane), every column's background bends alike."""
+    membrane), every column's background bends alike; ``clipped``: the window's central columns hold a clipped
+    pixel."""
     if not (w.detected and st.params.measure_band_extent):
         return None
     top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
@@ -287,6 +290,7 @@ def _extent(
         x_range_px=(s.x_left_px, s.x_right_px),
         step=None if st.staircase_sd is None else st.quantisation_step,
         bend=bend,
+        clipped=clipped,
     )
 
 

@@ -99,3 +99,28 @@ def test_joined_clipped_bands_keep_to_their_lanes_and_rows():
         assert 165 <= row.y_top_px and row.y_bottom_px <= 236, (row.lane, row.y_top_px, row.y_bottom_px)
     # the middle band's box is its lane, as the end bands' inner sides
     assert b.x_right_px.iloc[1] - b.x_left_px.iloc[1] == pytest.approx(60, abs=2)
+
+
+def test_a_glow_with_no_edge_of_its_own_is_no_reliable_extent():
+    """A broad glow in an outer lane (the real g006 BiP crop's ladder lane, at the membrane's foot) never falls to a
+    quarter of its height before the neighbouring lane's centre, nor before the strip's edge: its extent ran across
+    two lanes and off the membrane. It shows no edge of its own, so it is not reliable, and the band takes its row's
+    extent (:func:`~exo_vision.blot.band_extent.widened`); a band of the same width with edges is."""
+    from exo_vision.blot.band_extent import band_extent
+
+    rng = np.random.default_rng(4)
+    shape = (200, 300)
+    y = np.arange(shape[0], dtype=float)[:, None]
+    x = np.arange(shape[1], dtype=float)[None, :]
+    rows = np.exp(-0.5 * ((y - 100) / 6.0) ** 2)
+    lanes = lanes_from_ranges([(35, 85), (145, 195)], whole_image_strip(shape))
+    kw = dict(n_central=33, border_px=3, x_range_px=(0, shape[1]))
+
+    def extent(across):
+        img = 1000.0 + rng.normal(0, 10.0, shape) + 3000.0 * rows * across
+        return band_extent(img, lanes[0], lanes, (80, 121), (80, 121), **kw)
+
+    glow = extent(np.exp(-0.5 * ((x - 60) / 150.0) ** 2))
+    assert not glow.reliable
+    band = extent(np.exp(-0.5 * ((x - 60) / 20.0) ** 2))
+    assert band.reliable and band.left > 0 and band.right > 0
