@@ -104,6 +104,16 @@ def _search_span(lane: Lane, lanes: Sequence[Lane], mid: float, n_central: int) 
     return centre + left, centre + right
 
 
+def _lane_room(lane: Lane, mid: float, n_central: int) -> tuple[int, int]:
+    """Columns between the lane's central columns and its edges (left, right) at row ``mid``, as
+    :meth:`~exo_vision.blot.lanes.Lane.columns` places both."""
+    n_full = max(n_central, int(np.floor(lane.width_px + 0.5)))
+    centre = float(lane.centre_x(mid))
+    full = int(np.floor(centre - (n_full - 1) / 2 + 0.5))
+    central = int(np.floor(centre - (n_central - 1) / 2 + 0.5))
+    return max(0, central - full), max(0, full + n_full - central - n_central)
+
+
 def net_column_profile(
     signal: np.ndarray,
     lane: Lane,
@@ -187,6 +197,7 @@ def band_extent(
     x_range_px: tuple[int, int],
     step: float | None = None,
     bend: np.ndarray | None = None,
+    clipped: bool = False,
 ) -> BandExtent:
     """The extent of the band in ``rows`` of ``lane`` across the lane, and its width gain (see the module).
 
@@ -195,10 +206,14 @@ def band_extent(
     columns, up to the neighbouring lane's centre (``lanes``: the strip's lanes); where it never falls that low
     before that centre (a neighbour's band on the same row touches it), it stops at the lowest column between
     them: the valley between the two bands. A dip inside the band (uneven loading across the well) does not end
-    it, nor does a band lying off its lane's centre.
+    it, nor does a band lying off its lane's centre. On a band holding clipped pixels (``clipped``) a side whose body
+    (:data:`BODY_FRACTION` of the height) runs on to the neighbour's centre ends at the lane's edge at most: clipping
+    flattens the bands of a joined run and the bridges between them alike, and the valley left is no edge of the
+    band. A band whose body runs on to both ends of the search (a glow across the lanes) has no edge of its own: its
+    extent is not reliable (the band takes its row's, :func:`widened`).
 
-    The extent is reliable when its foot stands :data:`RELIABLE_NOISE_SDS` noise SDs of the smoothed profile and,
-    given ``step`` (the grey-level step of an image whose pixel noise is under a step, so that rounding is not
+    Otherwise the extent is reliable when its foot stands :data:`RELIABLE_NOISE_SDS` noise SDs of the smoothed profile
+    and, given ``step`` (the grey-level step of an image whose pixel noise is under a step, so that rounding is not
     dithered: an 8-bit export's staircase), at least one step per pixel of the window's rows: a foot under it is
     rounded away.
 
@@ -228,8 +243,19 @@ def band_extent(
     if not central > 0 or not height > 0:
         return none
     foot, body, slope = FOOT_FRACTION * height, BODY_FRACTION * height, KNEE_SLOPE_FRACTION * height
-    a = c0 - _reach(smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0], foot, body, slope)
-    b = c0 + n_central + _reach(smooth[c0 + n_central :], foot, body, slope)
+    left_out = smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0]
+    reach_left, joined_left = _reach(left_out, foot, body, slope)
+    reach_right, joined_right = _reach(smooth[c0 + n_central :], foot, body, slope)
+    if clipped:
+        # clipping flattens a joined run of over-exposed bands and the bridges between them alike: the valley left is
+        # no edge of the band, and a joined side ends at the lane's edge
+        room = _lane_room(lane, mid, n_central)
+        reach_left = min(reach_left, room[0]) if joined_left else reach_left
+        reach_right = min(reach_right, room[1]) if joined_right else reach_right
+    # a band whose body runs on to both ends of the search (a glow across the lanes) shows no edge of its own
+    right_size = net.size - c0 - n_central
+    edgeless = joined_left and joined_right and reach_left == left_out.size and reach_right == right_size
+    a, b = c0 - reach_left, c0 + n_central + reach_right
     # the smoothing carries a sharp edge a column or two past the band: columns that plainly hold less than the
     # foot are no part of it (a column under the foot by less than the noise may be, and stays)
     noise = mad_sd(np.diff(net, n=2)) / np.sqrt(SECOND_DIFFERENCE_VARIANCE)
@@ -240,11 +266,12 @@ def band_extent(
         b -= 1
     # where noise is under a grey level, a foot under one step per pixel is rounded away (an 8-bit export's faint band)
     above_step = step is None or foot >= step * (rows[1] - rows[0])
-    reliable = bool(foot >= RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE and above_step)
-    return BandExtent(c0 - a, b - c0 - n_central, float(net[a:b].sum()) / central, reliable)
+    reliable = bool(foot >= RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE and above_step and not edgeless)
+    gain = float(net[a:b].sum()) / central
+    return BandExtent(c0 - a, b - c0 - n_central, gain, reliable)
 
 
-def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> int:
+def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> tuple[int, bool]:
     """Columns of ``outward`` (a smoothed net column profile read from a central edge out to the neighbouring lane's
     centre, or to the strip's edge) that belong to the band.
 
@@ -252,7 +279,8 @@ def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> int:
     the first column at or under ``foot`` or to the lowest before the profile rises again (the valley before a
     neighbour's band, or the membrane's floor where a blotch holds it over the foot). When the body runs on to the
     end, the columns before the lowest (the valley between two bands that run together), or all of them when the
-    lowest is the last (the band runs on to the strip's edge).
+    lowest is the last (the band runs on to the strip's edge); the flag says the body ran on so (the band is
+    joined to its neighbour's, or to a glow).
     """
     n = outward.size
     j = 0
@@ -260,14 +288,14 @@ def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> int:
         j += 1
     if j == n:
         if not n:
-            return 0
+            return 0, False
         valley = int(np.flatnonzero(outward == outward.min())[-1])
-        return n if valley == n - 1 else valley
+        return (n if valley == n - 1 else valley), True
     while j < n and outward[j] > foot:
         if j > 0 and outward[j] > outward[j - 1] - slope:
-            return j
+            return j, False
         j += 1
-    return j
+    return j, False
 
 
 def _median_extent(extents: list[BandExtent]) -> BandExtent | None:

@@ -52,6 +52,23 @@ BAND_EDGE_REL_HEIGHT = 0.97
 #: Within merged peaks, the extent is set by members at least this fraction of the strongest's
 #: prominence (noise bumps on a band's flank do not widen it).
 MERGED_MEMBER_PROMINENCE_FRACTION = 0.25
+#: A band's slow tail is trimmed where its smoothed profile, past the rows over this fraction of its crest ...
+KNEE_BODY_FRACTION = 0.25
+#: ... falls by less than this fraction of its height over the band's lowest row ...
+KNEE_RELATIVE_FALL = 0.5
+#: ... over the next this many lengths of its flank (the rows from the band's outermost over this fraction of its
+#: crest ...
+KNEE_SHOULDER_FRACTION = 0.75
+#: ... to its outermost over :data:`KNEE_BODY_FRACTION`) ...
+KNEE_SPAN_FLANKS = 1.0
+#: ... or at least this many rows ...
+KNEE_MIN_ROWS = 2
+#: ... when its crest stands at least this many profile-noise SDs, and while its tail stands at least this many ...
+KNEE_MIN_NOISE_SDS = 30.0
+#: ... profile-noise SDs ...
+KNEE_TAIL_NOISE_SDS = 10.0
+#: ... and this fraction of its crest over the band's lowest row (see :func:`_knee_trimmed`).
+KNEE_TAIL_FRACTION = 0.01
 #: Touching bands form one cluster when the valley between them stays above this fraction of the lower
 #: one ...
 CLUSTER_VALLEY_FRACTION = 0.25
@@ -146,6 +163,10 @@ class BandCandidate:
     core_top_px, core_bottom_px : int
         First row and one past the last row of the run around the band's highest row that stays above half its
         rise over its lowest row (-1 when unknown).
+    glow_top_px, glow_bottom_px : int
+        First row and one past the last row of the band with its glow: its rows before the slow tails beyond its
+        knees were left out (:func:`_knee_trimmed`; its own rows when none were, -1 when unknown). No blank box
+        of the LoD lies there.
     """
 
     y_top_px: int
@@ -157,6 +178,8 @@ class BandCandidate:
     noise_sd: float = float("nan")
     core_top_px: int = -1
     core_bottom_px: int = -1
+    glow_top_px: int = -1
+    glow_bottom_px: int = -1
 
 
 @dataclass
@@ -181,6 +204,9 @@ class BandWindow:
     prominence : float
         Height of the lane's peak in this row above its surroundings (intensity per pixel; 0 where no peak
         was found).
+    busy_top_px, busy_bottom_px : int
+        Rows the band and its glow take (:attr:`BandCandidate.glow_top_px`), where no blank box of the LoD lies;
+        the background rows when -1.
     """
 
     lane: Lane
@@ -192,12 +218,16 @@ class BandWindow:
     bg_top_px: int = -1
     bg_bottom_px: int = -1
     prominence: float = 0.0
+    busy_top_px: int = -1
+    busy_bottom_px: int = -1
 
     def __post_init__(self) -> None:
         if self.bg_top_px < 0:
             self.bg_top_px = self.y_top_px
         if self.bg_bottom_px < 0:
             self.bg_bottom_px = self.y_bottom_px
+        self.busy_top_px = self.bg_top_px if self.busy_top_px < 0 else min(self.busy_top_px, self.bg_top_px)
+        self.busy_bottom_px = max(self.busy_bottom_px, self.bg_bottom_px)
 
 
 def lane_profile(signal: np.ndarray, lane: Lane, *, fraction: float = CENTRAL_FRACTION) -> np.ndarray:
@@ -244,6 +274,7 @@ def detect_bands(
     noise_difference_order: int = 1,
     split_clear_dips: bool = False,
     saturated_rows: np.ndarray | None = None,
+    trim_glow: bool = False,
 ) -> list[BandCandidate]:
     """Find bands in one lane profile.
 
@@ -275,6 +306,9 @@ def detect_bands(
         Rows of the profile that hold a saturated pixel. A maximum on such a row is parted from its neighbour by
         the valley rule only, never by a clear dip: clipping shapes its rows' means (how many of a row's pixels
         clip), so a dip beside it need not be a gap between two fragments.
+    trim_glow : bool
+        A band holding a row of ``saturated_rows`` ends at the knees of its flanks (:func:`_knee_trimmed`): the
+        glow around an over-exposed band is no part of it.
 
     Returns
     -------
@@ -305,7 +339,14 @@ def detect_bands(
     peaks = _Peaks(idx[order], props["prominences"][order], left[order], right[order])
     clear = k_noise * noise if split_clear_dips else np.inf
     merged = _grouped(flat, peaks, merge_valley, clear, saturated_rows)
-    spans = _followed(flat, merged, min_prominence=max(k_noise * noise, tiny), max_height_px=max_height_px)
+    spans = _followed(
+        flat,
+        merged,
+        min_prominence=max(k_noise * noise, tiny),
+        max_height_px=max_height_px,
+        noise=noise,
+        glow_rows=saturated_rows if trim_glow else None,
+    )
     return _candidates(flat, spans, noise, y_offset_px)
 
 
@@ -386,15 +427,23 @@ def _clear_dip(first: float, second: float, valley: float, least_rise: float) ->
 
 
 def _followed(
-    flat: np.ndarray, merged: list[list[float]], *, min_prominence: float, max_height_px: int | None
-) -> list[tuple[int, int, float, float]]:
-    """Bands prominent enough, their tails followed down to the floor: ``[top, bottom, prominence, height]``.
+    flat: np.ndarray,
+    merged: list[list[float]],
+    *,
+    min_prominence: float,
+    max_height_px: int | None,
+    noise: float = np.inf,
+    glow_rows: np.ndarray | None = None,
+) -> list[tuple[int, int, float, float, int, int]]:
+    """Bands prominent enough, their tails followed down to the floor: ``[top, bottom, prominence, height, glow top,
+    glow bottom]`` (the glow rows: the band's rows before its knees were trimmed).
 
     A smear's faint edges are followed at most half the band's height again, never past a hard limit;
-    a band taller than ``max_height_px`` (a plateau) is dropped.
+    a band taller than ``max_height_px`` (a plateau) is dropped. A band holding a row of ``glow_rows`` (saturated
+    rows) then ends at the knees of its flanks (:func:`_knee_trimmed`, a band ``noise`` profile-noise SD).
     """
     walk = ndi.gaussian_filter1d(flat, 2.0)
-    spans: list[tuple[int, int, float, float]] = []
+    spans: list[tuple[int, int, float, float, int, int]] = []
     for a, b, p, lim_a, lim_b in merged:
         if p < min_prominence:
             continue
@@ -408,12 +457,59 @@ def _followed(
         a, b = max(0, a - 1), min(flat.size, b + 1)
         if max_height_px is not None and b - a > max_height_px:
             continue
-        spans.append((a, b, float(p), float(flat[a:b].max())))
+        ga, gb = a, b
+        if glow_rows is not None and bool(np.any(glow_rows[a:b])):
+            a, b = _knee_trimmed(walk, a, b, noise)
+        spans.append((a, b, float(p), float(flat[a:b].max()), ga, gb))
     return spans
 
 
+def _knee_trimmed(walk: np.ndarray, a: int, b: int, noise: float) -> tuple[int, int]:
+    """Rows ``a:b`` of a band on the smoothed flattened profile ``walk``, without the slow tail (a glow) beyond its
+    knees.
+
+    Only a band whose crest (its height over the lowest row of ``a:b``) stands :data:`KNEE_MIN_NOISE_SDS` profile-noise
+    SDs (``noise``) is trimmed: a fainter tail's shape is lost in the noise. Each side's flank runs from the band's
+    outermost row over :data:`KNEE_SHOULDER_FRACTION` of the crest to its outermost over :data:`KNEE_BODY_FRACTION`;
+    past that, the side ends at the first row from which the profile falls by less than :data:`KNEE_RELATIVE_FALL`
+    of its own height (over the lowest row) in the next :data:`KNEE_SPAN_FLANKS` flank lengths (at least
+    :data:`KNEE_MIN_ROWS` rows), unless its tail falls under :data:`KNEE_TAIL_NOISE_SDS` noise SDs or
+    :data:`KNEE_TAIL_FRACTION` of the crest before that (then the side keeps its rows). A Gaussian band's flank
+    falls ever faster (past a quarter of its crest, by 85 % and more over a flank length), so its rows are kept;
+    the glow around an over-exposed band falls slowly for a hundred rows, and stays out.
+    """
+    seg = walk[a:b]
+    if not seg.size:
+        return a, b
+    low = float(seg.min())
+    crest = float(seg.max()) - low
+    if not crest >= KNEE_MIN_NOISE_SDS * noise or not crest > 0:
+        return a, b
+    body = a + np.flatnonzero(seg - low > KNEE_BODY_FRACTION * crest)
+    shoulder = a + np.flatnonzero(seg - low > KNEE_SHOULDER_FRACTION * crest)
+    # a tail this low holds little of the band, and its shape is the noise's or the rounding's: it stays
+    floor = max(KNEE_TAIL_NOISE_SDS * noise, KNEE_TAIL_FRACTION * crest)
+
+    def knee(start: int, stop: int, step: int, span: int) -> int | None:
+        """The first row from ``start`` (towards ``stop``, by ``step``) where the profile falls slowly, or None."""
+        for j in range(start, stop, step):
+            height = walk[j] - low
+            if height < floor:
+                return None
+            if walk[j] - walk[int(np.clip(j + step * span, 0, walk.size - 1))] < KNEE_RELATIVE_FALL * height:
+                return j
+        return None
+
+    def span(flank: int) -> int:
+        return max(KNEE_MIN_ROWS, int(round(KNEE_SPAN_FLANKS * flank)))
+
+    down = knee(int(body[-1]) + 1, b, 1, span(int(body[-1] - shoulder[-1])))
+    up = knee(int(body[0]) - 1, a - 1, -1, span(int(shoulder[0] - body[0])))
+    return (a if up is None else up), (b if down is None else down + 1)
+
+
 def _candidates(
-    flat: np.ndarray, spans: list[tuple[int, int, float, float]], noise: float, y_offset_px: int
+    flat: np.ndarray, spans: list[tuple[int, int, float, float, int, int]], noise: float, y_offset_px: int
 ) -> list[BandCandidate]:
     """Band candidates of the spans, with the run of touching bands each belongs to.
 
@@ -421,9 +517,9 @@ def _candidates(
     background is read outside the cluster, not on a neighbour.
     """
     clusters: list[list[int]] = []
-    for i, (a, _b, _p, h) in enumerate(spans):
+    for i, (a, _b, _p, h, _ga, _gb) in enumerate(spans):
         if clusters:
-            pa, pb, _, ph = spans[clusters[-1][-1]]
+            pa, pb, _, ph, _, _ = spans[clusters[-1][-1]]
             gap = flat[pb - 1 : a + 1] if a + 1 > pb - 1 else flat[a:pb]
             valley = float(gap.min()) if gap.size else 0.0
             if a <= pb + 1 and valley > max(CLUSTER_VALLEY_FRACTION * min(h, ph), CLUSTER_VALLEY_NOISE_SDS * noise):
@@ -434,7 +530,7 @@ def _candidates(
     for members in clusters:
         ca, cb = spans[members[0]][0], spans[members[-1]][1]
         for i in members:
-            a, b, p, _ = spans[i]
+            a, b, p, _, ga, gb = spans[i]
             seg = flat[a:b] - flat[a:b].min()
             y = float((np.arange(a, b) * seg).sum() / seg.sum()) if seg.sum() > 0 else (a + b - 1) / 2
             ha, hb = _core(seg)
@@ -449,6 +545,8 @@ def _candidates(
                     noise,
                     a + ha + y_offset_px,
                     a + hb + y_offset_px,
+                    ga + y_offset_px,
+                    gb + y_offset_px,
                 )
             )
     return out
@@ -553,11 +651,13 @@ def band_rows(
         rel_bottom = max(m.y_bottom_px - mids[li] for li, m in strong.items())
         rel_ctop = min(rel_top, min(m.cluster_top_px - mids[li] for li, m in strong.items()))
         rel_cbottom = max(rel_bottom, max(m.cluster_bottom_px - mids[li] for li, m in strong.items()))
+        rel_glow = _relative_glow(strong, mids)
         # the lanes that surely hold the band: the strong members, and faint ones far above their noise
         anchors = {li: m for li, m in g.items() if li in strong or m.prominence >= ROW_ANCHOR_NOISE_SDS * m.noise_sd}
         cores = {} if smear else _faint_cores(g, strong, xs, lanes, beside)
         windows = []
         for li, lane in enumerate(lanes):
+            glow = (-1, -1)
             if li in cores:
                 top, bottom = cores[li]
                 ctop, cbottom = top, bottom
@@ -567,6 +667,7 @@ def band_rows(
                 m = strong[li]
                 top, bottom = m.y_top_px, m.y_bottom_px
                 ctop, cbottom = min(m.cluster_top_px, top), max(m.cluster_bottom_px, bottom)
+                glow = (m.glow_top_px, m.glow_bottom_px)
             else:
                 # an empty lane is measured where the lanes holding the band put the row, never at a faint
                 # candidate of its own (noise, on an empty lane)
@@ -574,14 +675,26 @@ def band_rows(
                 top = int(np.floor(mid + rel_top))
                 bottom = int(np.ceil(mid + rel_bottom))
                 ctop, cbottom = int(np.floor(mid + rel_ctop)), int(np.ceil(mid + rel_cbottom))
+                glow = (int(np.floor(mid + rel_glow[0])), int(np.ceil(mid + rel_glow[1])))
             top = int(np.clip(top, lane.y_top_px, lane.y_bottom_px - 1))
             bottom = int(np.clip(bottom, top + 1, lane.y_bottom_px))
             ctop = int(np.clip(ctop, lane.y_top_px, top))
             cbottom = int(np.clip(cbottom, bottom, lane.y_bottom_px))
             prominence = g[li].prominence if li in g else 0.0
-            windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom, prominence))
+            busy = (max(glow[0], lane.y_top_px), min(glow[1], lane.y_bottom_px)) if glow[0] >= 0 else (-1, -1)
+            windows.append(BandWindow(lane, number, top, bottom, li in g, "", ctop, cbottom, prominence, *busy))
         rows.append(windows)
     return rows
+
+
+def _relative_glow(strong: dict[int, BandCandidate], mids: dict[int, float]) -> tuple[float, float]:
+    """Rows of the band row's strong members with their glow (:attr:`BandCandidate.glow_top_px`; their clusters
+    where unknown), from each member's centre ``mids``: the widest reach up and down."""
+    tops = [(m.glow_top_px if m.glow_top_px >= 0 else m.cluster_top_px) - mids[li] for li, m in strong.items()]
+    bottoms = [
+        (m.glow_bottom_px if m.glow_bottom_px >= 0 else m.cluster_bottom_px) - mids[li] for li, m in strong.items()
+    ]
+    return min(tops), max(bottoms)
 
 
 def _faint_cores(

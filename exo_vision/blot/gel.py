@@ -735,7 +735,8 @@ def quantify_gel(
     is removed only when ``gel_remove_writing`` is set (wells are rings like a written "0"), a band is not
     dropped for rising beside its lane too unless ``gel_max_side_share`` is set (a gel's round sample bands and
     its glow reach past the lanes its wells give), and a band's volume and box are its lane's central columns'
-    unless ``gel_measure_band_extent`` is set (the filters above were set on those). ``kwargs``
+    unless ``gel_measure_band_extent`` is set (the filters above were set on those), and a clipped band's window
+    holds its glow unless ``gel_trim_saturated_glow`` is set. ``kwargs``
     go to ``quantify_blot`` (``image_name``, ``n_lanes``, ``max_value`` ...; not ``strips``). The layout is
     recorded in the result's ``parameters["gel_box_px"]`` and ``parameters["gel_well_rows_px"]``.
 
@@ -752,6 +753,7 @@ def quantify_gel(
         drop_tall_bands=params.gel_drop_tall_bands,
         merge_clipped_runs=params.gel_merge_clipped_runs,
         split_clear_dips=params.gel_split_clear_dips,
+        trim_saturated_glow=params.gel_trim_saturated_glow,
         remove_writing=params.gel_remove_writing,
         max_side_share=params.gel_max_side_share,
         band_lane_wide_fraction=GEL_LANE_WIDE_IN_LANE,

@@ -188,6 +188,14 @@ class BlotParameters:
     gel_merge_clipped_runs : bool
         ``merge_clipped_runs`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False): a gel's
         ladder runs several clipped bands together, and the bumps there are its bands.
+    trim_saturated_glow : bool
+        True (default): a band whose rows hold a saturated pixel ends at the knees of its flanks, where the
+        profile stops falling steeply: the glow around an over-exposed band, which falls slowly for a hundred
+        rows, lies outside its window, and its background is read on the glow beside it
+        (:func:`exo_vision.blot.bands.detect_bands`). False: its window runs down to the glow's foot.
+    gel_trim_saturated_glow : bool
+        ``trim_saturated_glow`` used by :func:`exo_vision.blot.gel.quantify_gel` (default False): a gel's band
+        filters were set on windows that hold the glow.
     split_clear_dips : bool
         False (default): two neighbouring maxima of a lane profile are one band while the valley between them
         stays above ``merge_valley_fraction`` of the lower (a smear's bumps). True: they are also two bands when
@@ -364,6 +372,8 @@ class BlotParameters:
     gel_merge_clipped_runs: bool = False
     split_clear_dips: bool = False
     gel_split_clear_dips: bool = True
+    trim_saturated_glow: bool = True
+    gel_trim_saturated_glow: bool = False
     gel_remove_writing: bool = False
     band_scale_min_side_fill: float = 0.25
     max_side_share: float = 0.75

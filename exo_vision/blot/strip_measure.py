@@ -265,7 +265,7 @@ def measure_strip(
                     **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
                     "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st, nz),
-                    "extent": _extent(clean, s, ls, w, p, common, side_bg[li], st),
+                    "extent": _extent(clean, s, ls, w, p, common, side_bg[li], st, clipped=nsat > 0),
                     "background_readings": _readings(p, top, bottom, common, side_bg[li], bg, st),
                 }
             )
@@ -284,11 +284,14 @@ def _extent(
     common: dict[str, Any],
     side,
     st: StripSettings,
+    *,
+    clipped: bool = False,
 ):
     """The band extent of window ``w`` (:func:`~exo_vision.blot.band_extent.band_extent`; None where ``w`` holds no
     peak of its lane or with ``measure_band_extent`` off), on lane pixels ``p`` with the background settings
     ``common`` and side profiles ``side`` of the window's volume: where those bend the lane's background (a blotchy
-    membrane), every column's background bends alike."""
+    membrane), every column's background bends alike; ``clipped``: the window's central columns hold a clipped
+    pixel."""
     if not (w.detected and st.params.measure_band_extent):
         return None
     top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
@@ -307,6 +310,7 @@ def _extent(
         x_range_px=(s.x_left_px, s.x_right_px),
         step=None if st.staircase_sd is None else st.quantisation_step,
         bend=bend,
+        clipped=clipped,
     )
 
 
@@ -494,14 +498,14 @@ def _mark_strongest_row(measured: list[dict], marker: str) -> None:
 
 def _busy_rows(rows, ls, pix, strip: Strip) -> tuple[list[list[tuple[int, int]]], list[list[tuple[int, int]]]]:
     """Per lane, the lane-relative rows ``(first, one past last)`` of its band windows (their runs of touching
-    bands), and of only the windows that hold a peak of that lane; both also hold the lane's rows off a turned
-    membrane at its ends (:func:`_off_membrane`, from the lanes' pixels ``pix``)."""
+    bands, and a clipped band's glow), and of only the windows that hold a peak of that lane; both also hold the
+    lane's rows off a turned membrane at its ends (:func:`_off_membrane`, from the lanes' pixels ``pix``)."""
     off = [_off_membrane(p, strip) for p in pix]
 
     def busy(peaks_only: bool) -> list[list[tuple[int, int]]]:
         return [
             [
-                (w.bg_top_px - lane.y_top_px, w.bg_bottom_px - lane.y_top_px)
+                (w.busy_top_px - lane.y_top_px, w.busy_bottom_px - lane.y_top_px)
                 for row in rows
                 for w in row
                 if w.lane is lane and (w.detected or not peaks_only)

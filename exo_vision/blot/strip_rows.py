@@ -106,6 +106,7 @@ def strip_band_rows(
             noise_difference_order=params.profile_noise_difference_order,
             split_clear_dips=params.split_clear_dips,
             saturated_rows=sat_rows,
+            trim_glow=params.trim_saturated_glow,
         )
         found = detect_bands(prof, **kw)
         if prof is not profiles[(s.index, lane.index)]:

@@ -70,13 +70,34 @@ def test_chemidoc_exports_saturated_tubulin_and_8bit_warning():
     assert (b.saturated_px[b.saturated] > 500).all()
 
 
-def test_chemidoc_orb2_blot_flags_every_tubulin_band():
+@pytest.fixture(scope="module")
+def orb2():
     f = next((DATA / "blots").glob("chemidoc_Orb2*Chemiluminescence*.tif"))
     img = read_image(f, kind="blot")
-    res = quantify_blot(img.data, polarity=img.polarity, max_value=img.max_value)
+    return quantify_blot(img.data, polarity=img.polarity, max_value=img.max_value)
+
+
+def test_chemidoc_orb2_blot_flags_every_tubulin_band(orb2):
     # the tubulin band row is the strongest one; all its lanes are clipped
-    main = res.bands.groupby("band").volume.sum().idxmax()
-    assert res.bands[res.bands.band == main].saturated.all()
+    main = orb2.bands.groupby("band").volume.sum().idxmax()
+    assert orb2.bands[orb2.bands.band == main].saturated.all()
+
+
+def test_chemidoc_orb2_joined_clipped_bands_keep_to_their_lanes(orb2):
+    """The tubulin bands are clipped, joined along the row by a clipped bridge, and sit in a glow that fades over a
+    hundred rows. The analysts' boxes are 50-57 rows tall and 85-120 px wide (lanes 109 px). The windows ran from
+    valley to valley through the glow (137-302 rows), and each band's extent ran along the joined run to the
+    neighbouring lane's centre (boxes 178-252 px wide, each overlapping its neighbours'): now a clipped band ends at
+    the knees of its flanks, and a side that runs into the neighbour's band ends at its lane's edge."""
+    b = orb2.bands[orb2.bands.present]
+    main = b.groupby("band").volume.sum().idxmax()
+    row = b[b.band == main].sort_values("x_left_px")
+    assert len(row) == 5
+    assert (row.y_bottom_px - row.y_top_px).max() <= 100
+    # side by side, never one over the other
+    assert (row.x_left_px.to_numpy()[1:] >= row.x_right_px.to_numpy()[:-1]).all()
+    width = orb2.lanes[0].width_px
+    assert ((row.x_right_px - row.x_left_px) <= 1.7 * width).all()
 
 
 @pytest.fixture(scope="module")
