@@ -319,3 +319,68 @@ def clears_every_part(net: np.ndarray, *, part_lod: float, parts: int = LANE_SID
     if columns.size < parts:
         return False
     return all(float(part.sum()) > part_lod for part in np.array_split(columns, parts))
+
+
+#: :func:`one_spot` finds a window's brightest point on its net pixels smoothed by a Gaussian of this SD (px).
+SPOT_SMOOTH_PX = 1.0
+#: A spot's brightest point stands at least this many pixel-noise SDs (unsmoothed pixels) over the background: a
+#: speck of dust is a bright dot, a band faint enough to be near its limit of detection lies within pixel noise.
+SPOT_PEAK_NOISE_SDS = 6.0
+#: A spot is at most this share of the lane's central columns wide at half its highest column sum ...
+SPOT_MAX_COLUMN_SHARE = 1 / 3
+#: ... and holds at least this share of the window's net volume in its columns: those out from its brightest column
+#: while the (smoothed) column sums fall and stay this many column-sum noise SDs high (its tails included).
+SPOT_MIN_VOLUME_SHARE = 0.5
+SPOT_EDGE_NOISE_SDS = 2.0
+
+
+def one_spot(net: np.ndarray, *, pixel_sd: float, lod: float) -> tuple[bool, int]:
+    """Whether a window's net signal is one compact spot (a speck of dust) in an otherwise empty window.
+
+    Parameters
+    ----------
+    net : (R, C) ndarray
+        The window's pixels over the lane's central columns, background removed (intensity per pixel).
+    pixel_sd : float
+        The strip's pixel noise SD (intensity).
+    lod : float
+        The window's limit of detection (intensity x px).
+
+    Returns
+    -------
+    (bool, int)
+        True when the window's brightest point (net pixels smoothed over :data:`SPOT_SMOOTH_PX`) stands at least
+        :data:`SPOT_PEAK_NOISE_SDS` pixel-noise SDs high, the column sums around it are at most
+        :data:`SPOT_MAX_COLUMN_SHARE` of the lane wide at half height, the spot's columns (out to where its column
+        sums stop falling or sink to :data:`SPOT_EDGE_NOISE_SDS` column-sum noise SDs) hold at least
+        :data:`SPOT_MIN_VOLUME_SHARE` of the window's net volume, and the other columns, their volume scaled up to
+        the lane's width, stay under ``lod``: a band loaded in the lane runs across it and takes more than one
+        dot's columns to clear its LoD. With the brightest point's column (from the window's first column).
+    """
+    net = np.asarray(net, dtype=np.float64)
+    rows, n = net.shape if net.ndim == 2 else (0, 0)
+    if rows == 0 or n < LANE_SIDE_PARTS:
+        return False, 0
+    smooth = ndi.gaussian_filter(net, SPOT_SMOOTH_PX, mode="nearest")
+    c = int(np.unravel_index(int(np.argmax(smooth)), smooth.shape)[1])
+    if smooth.max() < SPOT_PEAK_NOISE_SDS * pixel_sd:
+        return False, c
+    columns = ndi.gaussian_filter1d(net.sum(axis=0), SPOT_SMOOTH_PX, mode="nearest")
+    if int(np.count_nonzero(columns > columns[c] / 2)) > SPOT_MAX_COLUMN_SHARE * n:
+        return False, c
+    a, b = _falling_run(columns, c, SPOT_EDGE_NOISE_SDS * pixel_sd * np.sqrt(rows))
+    total, inside = float(net.sum()), float(net[:, a:b].sum())
+    if b - a >= n or total <= 0 or inside < SPOT_MIN_VOLUME_SHARE * total:
+        return False, c
+    return (total - inside) * n / (n - (b - a)) < lod, c
+
+
+def _falling_run(values: np.ndarray, i: int, floor: float) -> tuple[int, int]:
+    """``(first, one past last)`` index of the run around ``i`` over which ``values`` fall away from ``i`` and stay
+    above ``floor``."""
+    a, b = i, i + 1
+    while a > 0 and floor < values[a - 1] < values[a]:
+        a -= 1
+    while b < values.size and floor < values[b] < values[b - 1]:
+        b += 1
+    return a, b

@@ -765,9 +765,13 @@ WRITING_GROUP_GAP_FRACTION = 0.05
 
 
 def _spot_warnings(spots: list[dict], params: BlotParameters) -> list[str]:
-    """A warning naming the peaks that cleared their LoD but were not reported: too narrow for their lane."""
+    """A warning naming the peaks that cleared their LoD but were not reported: too narrow for their lane; and one
+    naming the requested windows called absent for the same reason."""
+    asked = [m for m in spots if m["requested"]]
+    spots = [m for m in spots if not m["requested"]]
+    out = _asked_spot_warnings(asked, params)
     if not spots:
-        return []
+        return out
     named = ", ".join(
         f"strip {m['strip']} lane {m['lane']} rows {m['y_top_px']}-{m['y_bottom_px']}" for m in spots[:MAX_SPOTS_NAMED]
     )
@@ -777,6 +781,32 @@ def _spot_warnings(spots: list[dict], params: BlotParameters) -> list[str]:
         f"{len(spots)} spot(s) narrower than {share:.0%} of their lane's width (dust, a speck, a smudge) were not "
         f"reported as bands: {named}{more}; a marker asked for there is still measured (--keep-spots, 'keep "
         "spots' in the napari dock, or band_lane_wide_fraction=0 in Python, reports them)"
+    ] + out
+
+
+def _asked_spot(m: dict) -> str:
+    """Where a requested window called absent for a spot lies: strip, lane (name), marker, rows, columns."""
+    name = f" ({m['lane_name']})" if m.get("lane_name") else ""
+    marker = f" {m['marker']}" if m.get("marker") else ""
+    return (
+        f"strip {m['strip']} lane {m['lane']}{name}{marker} window rows {m['y_top_px']}-{m['y_bottom_px']}, "
+        f"columns {m['x_left_px']}-{m['x_right_px']} (volume {m['volume']:.3g}, LoD {m['lod_volume']:.3g})"
+    )
+
+
+def _asked_spot_warnings(asked: list[dict], params: BlotParameters) -> list[str]:
+    """A warning naming the requested windows whose signal over the LoD lies in a small part of the lane."""
+    if not asked:
+        return []
+    named = "; ".join(_asked_spot(m) for m in asked[:MAX_SPOTS_NAMED])
+    more = f" and {len(asked) - MAX_SPOTS_NAMED} more" if len(asked) > MAX_SPOTS_NAMED else ""
+    share = params.band_lane_wide_fraction
+    return [
+        f"{len(asked)} requested window(s) called ABSENT although their volume clears the LoD: the signal lies in "
+        f"a spot (dust, a speck: narrower than {share:.0%} of the lane's width, or one bright dot that leaves the "
+        f"rest of the window under the LoD), not in a band across the lane: "
+        f"{named}{more}. Check the annotated image; a band of the marker there would run across the lane "
+        "(--keep-spots, 'keep spots' in the napari dock, or band_lane_wide_fraction=0 in Python, calls them present)"
     ]
 
 

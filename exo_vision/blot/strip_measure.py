@@ -18,7 +18,7 @@ from exo_vision.blot.background import (
     side_shares,
 )
 from exo_vision.blot.band_extent import band_extent, widened
-from exo_vision.blot.band_rules import LANE_SIDE_PARTS, clears_every_part, side_thirds, spans_lane
+from exo_vision.blot.band_rules import LANE_SIDE_PARTS, clears_every_part, one_spot, side_thirds, spans_lane
 from exo_vision.blot.bands import BandWindow
 from exo_vision.blot.detection import (
     NoiseEstimate,
@@ -167,8 +167,16 @@ def _reported(measured: list[dict], params: BlotParameters, spots: list[dict]) -
     """Keep requested positions and detected bands that clear their LoD and run across their lane (the others
     that clear it go to ``spots``); band rows renumbered 1.. top to bottom.
 
-    A requested position is measured and called present or absent whatever its shape.
+    A requested position is always measured and kept. When its signal over the LoD lies in a small part of its
+    lane (:func:`_lane_wide` fails, or :func:`~exo_vision.blot.band_rules.one_spot` finds one bright dot that
+    leaves the rest of the window under the LoD: a speck of dust in an otherwise empty window), it is called absent
+    and goes to ``spots`` too, flagged ``requested``: a marker loaded in the lane runs across it, and one speck
+    must not turn "calnexin absent" into "calnexin present". A window holding a saturated pixel keeps its call.
     """
+    for m in measured:
+        if m["requested"] and m["present"] and not m["saturated"] and (m["one_spot"] or not m["lane_wide"]):
+            m["present"] = False
+            spots.append(m)
     if not params.report_undetected:
         peaks = [m for m in measured if not m["requested"] and m["detected"] and m["present"]]
         spots.extend(m for m in peaks if not m["lane_wide"])
@@ -264,7 +272,7 @@ def measure_strip(
                 {
                     **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
-                    "lane_wide": not w.detected or _lane_wide(p[top:bottom], bg, vol, st, nz),
+                    **_spread(p[top:bottom], bg, vol, (lod, nz, pixel_sd), (w.detected, present), st, (s, pix, busy)),
                     "extent": _extent(clean, s, ls, w, p, common, side_bg[li], st, clipped=nsat > 0),
                     "background_readings": _readings(p, top, bottom, common, side_bg[li], bg, st),
                 }
@@ -403,6 +411,35 @@ def _lane_wide(rows: np.ndarray, bg: np.ndarray, volume: float, st: StripSetting
     if spans_lane(net, fraction=st.params.band_lane_wide_fraction):
         return True
     return clears_every_part(net, part_lod=nz.part_lod(1.0 / LANE_SIDE_PARTS, st.params.lod_factor))
+
+
+def _spread(rows, bg, vol, noise, flags: tuple[bool, bool], st: StripSettings, where) -> dict[str, bool]:
+    """``lane_wide`` (:func:`_lane_wide`; True for a window without a peak that is not present) and ``one_spot``
+    (:func:`_one_spot`, present windows only) of a window's pixels ``rows``; ``noise`` is (LoD, the window's noise
+    estimate, the strip's pixel-noise cache), ``flags`` (detected, present)."""
+    lod, nz, pixel_sd = noise
+    detected, present = flags
+    return dict(
+        lane_wide=not (detected or present) or _lane_wide(rows, bg, vol, st, nz),
+        one_spot=present and _one_spot(rows, bg, vol, lod, st, pixel_sd, where),
+    )
+
+
+def _one_spot(
+    rows: np.ndarray, bg: np.ndarray, volume: float, lod: float, st: StripSettings, pixel_sd: dict, where
+) -> bool:
+    """Whether a window's pixels ``rows`` (less the per-row background ``bg``, shifted to sum to ``volume`` as in
+    :func:`_lane_wide`) hold one compact spot and nothing else over the LoD
+    (:func:`~exo_vision.blot.band_rules.one_spot`); never with ``band_lane_wide_fraction`` 0 (spots kept).
+    ``where`` is (strip, the lanes' central pixels, their busy rows) for the strip's pixel noise."""
+    if st.params.band_lane_wide_fraction <= 0:
+        return False
+    s, pix, busy = where
+    if (s.index, 0) not in pixel_sd:
+        pixel_sd[(s.index, 0)] = free_pixel_noise_sd(pix, busy[0], border_px=st.params.border_px)
+    net = rows - np.asarray(bg, dtype=np.float64).reshape(-1, 1)
+    net = net + (volume - float(net.sum())) / max(net.size, 1)
+    return one_spot(net, pixel_sd=pixel_sd[(s.index, 0)], lod=lod)[0]
 
 
 def _band_row(net: np.ndarray, *, peaked: bool) -> float:
