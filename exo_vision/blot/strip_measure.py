@@ -151,14 +151,13 @@ def _runs_across_membrane(
 
 
 def _readings(
-    p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, bg: np.ndarray, st: StripSettings
+    p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, bg: np.ndarray, line, st: StripSettings
 ) -> list[float]:
-    """The window's net signal under the other readings of its ``"profile"`` background (the plain line, the
+    """The window's net signal under the other readings of its ``"profile"`` background (the plain ``line``, the
     line bent as each side strip bends) over that under ``bg`` (:func:`~exo_vision.blot.background.
     background_readings`); empty for other backgrounds and on an 8-bit export whose rounding staircase is undone."""
     if st.params.background != "profile" or st.staircase_sd is not None:
         return []
-    line = band_background(p, top, bottom, **{**common, "gap_profile": None})
     where = dict(outside=common["outside"], border_px=common["border_px"])
     return background_readings(p, top, bottom, gap_profile=side, line=line, background=bg, **where)
 
@@ -253,7 +252,7 @@ def measure_strip(
                 outside=(outside := (w.bg_top_px - y0, w.bg_bottom_px - y0)),
                 avoid=others,
             )
-            vol, bg = _window_volume(p, top, bottom, common, side_bg[li], side_levels[li], to_level, st)
+            vol, bg, lines = _window_volume(p, top, bottom, common, side_bg[li], side_levels[li], to_level, st)
             y = w.y_top_px + _band_row(p[top:bottom].mean(axis=1) - bg, peaked=w.detected and not smear)
             nz = _noise(noise_cache, s, bottom - top, pix, busy, gap_pix, bgs, gap_bgs, st, pixel_sd)
             cols = w.lane.columns(np.arange(w.y_top_px, w.y_bottom_px), fraction=f)
@@ -273,8 +272,8 @@ def measure_strip(
                     **_window_record(s, w, cols, y, vol, float(bg.mean()), nz.sd_volume, lod),
                     **dict(present=present, requested=fixed, saturated=nsat > 0, saturated_px=nsat, mw_kda=mw_kda),
                     **_spread(p[top:bottom], bg, vol, (lod, nz, pixel_sd), (w.detected, present), st, (s, pix, busy)),
-                    "extent": _extent(clean, s, ls, w, p, common, side_bg[li], st, clipped=nsat > 0),
-                    "background_readings": _readings(p, top, bottom, common, side_bg[li], bg, st),
+                    "extent": _extent(clean, s, ls, w, p, lines, side_bg[li], st, clipped=nsat > 0),
+                    "background_readings": _readings(p, top, bottom, common, side_bg[li], bg, lines[0], st),
                 }
             )
     flanks.extend(_called_absent(clean, ls, measured, st.params))
@@ -289,24 +288,22 @@ def _extent(
     ls: Sequence[Lane],
     w: BandWindow,
     p: np.ndarray,
-    common: dict[str, Any],
+    lines: tuple[np.ndarray | None, np.ndarray],
     side,
     st: StripSettings,
     *,
     clipped: bool = False,
 ):
     """The band extent of window ``w`` (:func:`~exo_vision.blot.band_extent.band_extent`; None where ``w`` holds no
-    peak of its lane or with ``measure_band_extent`` off), on lane pixels ``p`` with the background settings
-    ``common`` and side profiles ``side`` of the window's volume: where those bend the lane's background (a blotchy
-    membrane), every column's background bends alike; ``clipped``: the window's central columns hold a clipped
-    pixel."""
+    peak of its lane or with ``measure_band_extent`` off), on lane pixels ``p``; ``lines`` are the window's plain
+    and side-bent backgrounds (:func:`_window_volume`): where the side profiles ``side`` bend the lane's background
+    (a blotchy membrane), every column's background bends alike; ``clipped``: the window's central columns hold a
+    clipped pixel."""
     if not (w.detected and st.params.measure_band_extent):
         return None
-    top, bottom = w.y_top_px - w.lane.y_top_px, w.y_bottom_px - w.lane.y_top_px
     bend = None
     if side is not None and st.params.background == "profile":
-        plain = band_background(p, top, bottom, **{**common, "gap_profile": None})
-        bend = band_background(p, top, bottom, **{**common, "gap_profile": side}) - plain
+        bend = lines[1] - lines[0]
     return band_extent(
         clean,
         w.lane,
@@ -467,19 +464,25 @@ def _band_row(net: np.ndarray, *, peaked: bool) -> float:
 
 def _window_volume(
     p: np.ndarray, top: int, bottom: int, common: dict[str, Any], side, side_level, to_level, st: StripSettings
-) -> tuple[float, np.ndarray]:
-    """Volume and per-row background of one band window of a lane's pixels ``p``.
+) -> tuple[float, np.ndarray, tuple[np.ndarray | None, np.ndarray]]:
+    """Volume and per-row background of one band window of a lane's pixels ``p``, and the window's plain
+    straight-line background (``"profile"`` backgrounds only, else None) and its background bent by the side
+    profiles ``side`` (the band extent and the background readings use both).
 
     On an 8-bit export with sub-level noise (``to_level`` given) the rounding
     staircase is undone where the band stands out.
     """
     bg = band_background(p, top, bottom, gap_profile=side, **common)
+    plain = None
+    if st.params.background == "profile":
+        plain = bg if side is None else band_background(p, top, bottom, **{**common, "gap_profile": None})
+    lines = (plain, bg)
     vol = band_volume(p, top, bottom, bg)
     if to_level is not None and st.staircase_sd is not None:
         level_bg = band_background(p, top, bottom, gap_profile=side_level, to_level=to_level, **common)
         net = destaircased_rows(p[top:bottom].mean(axis=1), bg, level_bg, noise_sd=st.staircase_sd)
         vol, bg = float(p.shape[1] * net.sum()), level_bg
-    return vol, bg
+    return vol, bg, lines
 
 
 def _window_record(
