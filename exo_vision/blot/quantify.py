@@ -893,10 +893,7 @@ def _place_lanes(
                 per_strip = [ls for ls in per_strip if ls]
     for s, ls in zip(strips, per_strip):
         if not ls:
-            raise ValueError(
-                f"{image_name or 'image'}: no lanes found in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}); "
-                f"check the polarity, or give {LANE_COUNT} or {LANE_COLUMNS}" + sideways_hint(clean)
-            )
+            raise ValueError(_no_lanes_message(image_name, s, n_lanes) + sideways_hint(clean))
         if n_lanes is not None and len(ls) != n_lanes:
             ordered = sorted(ls, key=lambda lane: lane.x_centre_px)
             centres = [lane.x_centre_px for lane in ordered]
@@ -939,6 +936,22 @@ def _count_refusal(image_name: str | None, s: Strip, centres: list[float], width
         f"columns {s.x_left_px}..{s.x_right_px}) but {n_lanes} were expected: the lanes are centred at columns "
         f"{', '.join(f'{c:.0f}' for c in centres)} ({width:.0f} px wide{apart}){why}; check {LANE_COUNT}, or "
         f"give {LANE_COLUMNS} (the lanes found span columns {spans})"
+    )
+
+
+def _no_lanes_message(image_name: str | None, s: Strip, n_lanes: int | None) -> str:
+    """The refusal when strip ``s`` holds no lane: the strip, what to check and what to give; when the lane
+    count ``n_lanes`` was given already, only the lanes' columns are suggested. It also says what to do when the
+    image is not a blot or gel at all (a TEM micrograph in a blot folder)."""
+    give = (
+        f"check the polarity; the lane count was given ({n_lanes}) and no lane fits it, so give {LANE_COLUMNS}"
+        if n_lanes is not None
+        else f"check the polarity, or give {LANE_COUNT} or {LANE_COLUMNS}"
+    )
+    return (
+        f"{image_name or 'image'}: no lanes found in strip {s.index} (rows {s.y_top_px}..{s.y_bottom_px}); "
+        f"{give}. If the image is not a Western blot or gel (an electron micrograph "
+        "is measured by `exo-vision tem` or the TEM dock), leave it out of the blot run"
     )
 
 

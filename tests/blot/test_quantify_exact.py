@@ -445,3 +445,17 @@ def test_a_marker_window_on_no_strip_is_said_not_measured():
     (msg,) = [w for w in r.warnings if "CD9 window" in w]
     assert "lies on no strip" in msg and "0-300" in msg
     assert "CD9" not in set(r.bands.marker)
+
+
+def test_no_lanes_with_the_lane_count_given_asks_for_the_columns_and_names_the_tem_tools():
+    """probe56 F18: with ``--lanes N`` given and still no lane found, the refusal asked again for the lane
+    count; it now asks for the lanes' columns only, and says what to do with an image that is not a blot."""
+    with pytest.raises(ValueError) as given:
+        quantify_blot(flat_strip(), polarity="bright", n_lanes=3)
+    text = str(given.value)
+    assert "no lanes found" in text and "lane count was given (3)" in text
+    assert "--lanes N" not in text and "--lane-ranges" in text
+    assert "exo-vision tem" in text
+    with pytest.raises(ValueError) as plain:
+        quantify_blot(flat_strip(), polarity="bright")
+    assert "--lanes N" in str(plain.value) and "exo-vision tem" in str(plain.value)
