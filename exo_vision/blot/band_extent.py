@@ -399,7 +399,7 @@ def parted(measured: list[dict], lanes: Sequence[Lane]) -> None:
     Each band's extent is read from its own profile up to the neighbouring lanes' centres, so a strong band's flank
     runs on into a weaker neighbour's shoulder, and the weaker band's extent stops where the stronger band's flank
     begins to rise. Where two bands of neighbouring lanes in one row (both present, detected, with an extent of their
-    own) overlap, meet, or either stopped short of its foot towards the other, they part at the column
+    own) overlap, meet, or both stopped short of their feet towards each other, they part at the column
     :func:`_parting` gives: a side past it is cut back to it, and a side that stopped short of its foot is carried on
     to it, so every column is summed into one lane at most and each band holds its whole side up to the parting.
     A parted record's ``parting`` holds its added columns on each side there (None: not parted on that side), which
@@ -420,7 +420,8 @@ def parted(measured: list[dict], lanes: Sequence[Lane]) -> None:
             a, b = ea.profile, eb.profile
             end_a = _central_span(a)[1] + ea.right
             start_b = _central_span(b)[0] - eb.left
-            if end_a < start_b and not (a.open_sides[1] or b.open_sides[0]):
+            if end_a < start_b and not (a.open_sides[1] and b.open_sides[0]):
+                # apart, and one of them ends at its foot: what stopped the other short is no band of this pair
                 continue
             cut = _parting(a, b)
             right = cut - _central_span(a)[1] if end_a > cut or a.open_sides[1] else None
