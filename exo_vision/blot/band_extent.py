@@ -402,8 +402,10 @@ def parted(measured: list[dict], lanes: Sequence[Lane]) -> None:
     own) overlap, meet, or both stopped short of their feet towards each other, they part at the column
     :func:`_parting` gives: a side past it is cut back to it, and a side that stopped short of its foot is carried on
     to it, so every column is summed into one lane at most and each band holds its whole side up to the parting.
-    A parted record's ``parting`` holds its added columns on each side there (None: not parted on that side), which
-    bound its box when it takes its row's extent instead (a band whose foot lies in the noise).
+    A parted record's ``parting`` holds the image columns it was parted at (first, one past last; None: not parted on
+    that side), which bound its box: the box's rows of a tilted lane reach a column or two past the parting read at
+    the window's middle row, and a record that takes its row's extent (a band whose foot lies in the noise) is drawn
+    no further than its parting.
     """
     order = sorted(lanes, key=lambda lane: float(lane.centre_x((lane.y_top_px + lane.y_bottom_px) / 2)))
     rank = {lane.index: i for i, lane in enumerate(order)}
@@ -427,8 +429,8 @@ def parted(measured: list[dict], lanes: Sequence[Lane]) -> None:
             right = cut - _central_span(a)[1] if end_a > cut or a.open_sides[1] else None
             left = _central_span(b)[0] - cut if start_b < cut or b.open_sides[0] else None
             ma["extent"], mb["extent"] = _carried(ea, None, right), _carried(eb, left, None)
-            ma["parting"] = (ma.get("parting", (None, None))[0], ma["extent"].right)
-            mb["parting"] = (mb["extent"].left, mb.get("parting", (None, None))[1])
+            ma["parting"] = (ma.get("parting", (None, None))[0], cut)
+            mb["parting"] = (cut, mb.get("parting", (None, None))[1])
 
 
 def _median_extent(extents: list[BandExtent]) -> BandExtent | None:
@@ -486,13 +488,15 @@ def widened(measured: list[dict], lanes: Sequence[Lane], saturated: np.ndarray, 
             m[key] = float(m[key]) * e.gain
         r = np.arange(m["y_top_px"], m["y_bottom_px"])
         cols = by_index[m["lane"]].columns(r, fraction=fraction)
-        bounds = m.pop("parting", (None, None))
-        left, right = (n if b is None else min(n, b) for n, b in zip((e.left, e.right), bounds, strict=True))
         cols = np.concatenate(
-            [cols[:, :1] - np.arange(left, 0, -1)[None, :], cols, cols[:, -1:] + np.arange(1, right + 1)[None, :]],
+            [cols[:, :1] - np.arange(e.left, 0, -1)[None, :], cols, cols[:, -1:] + np.arange(1, e.right + 1)[None, :]],
             axis=1,
         )
-        m["x_left_px"], m["x_right_px"] = int(cols.min()), int(cols.max()) + 1
+        lo, hi = m.pop("parting", (None, None))
+        keep = (cols >= (cols.min() if lo is None else lo)) & (cols <= (cols.max() if hi is None else hi - 1))
+        if not keep.any():
+            keep[:] = True
+        m["x_left_px"], m["x_right_px"] = int(cols[keep].min()), int(cols[keep].max()) + 1
         inside = np.clip(cols, 0, saturated.shape[1] - 1)
-        m["saturated_px"] = int(saturated[r[:, None], inside].sum())
+        m["saturated_px"] = int((saturated[r[:, None], inside] & keep).sum())
         m["saturated"] = m["saturated_px"] > 0
