@@ -28,7 +28,7 @@ present neighbours are measured in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -59,6 +59,11 @@ SMOOTHED_NOISE_SHARE = 1 / np.sqrt(2 * np.sqrt(np.pi) * PROFILE_SMOOTH_PX)
 #: noise SDs of the smoothed net column profile (read from its second differences, robust): a foot in the noise
 #: ends where the noise happens to dip, which biases faint bands.
 RELIABLE_NOISE_SDS = 2.0
+#: Two bands of neighbouring lanes that touch part at the lowest column between them where the profile dips there
+#: under this fraction of the lower band's height (and :data:`RELIABLE_NOISE_SDS` noise SDs below it): the two bands
+#: are resolved. A shallower dip is the noise on the weaker band's plateau, or its shoulder under the stronger band's
+#: flank, and says nothing of where one band ends.
+VALLEY_DEPTH_FRACTION = 0.5
 #: An end lane (no neighbour on one side) is searched on that side as far as on its other side, or, alone in
 #: its strip, this many lane widths from its centre.
 LONE_LANE_WIDTHS = 1.0
@@ -77,12 +82,43 @@ class BandExtent:
         (NaN when the central columns hold no net signal).
     reliable : bool
         Whether the band's foot stands clear of the profile's noise (:data:`RELIABLE_NOISE_SDS`).
+    profile : ProfileSpan, optional
+        The net column profile the extent was read from, for :func:`parted` (None on a median or fixed extent).
     """
 
     left: int
     right: int
     gain: float
     reliable: bool = True
+    profile: ProfileSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ProfileSpan:
+    """A band's net column profile as :func:`band_extent` read it, kept so that neighbouring bands can be parted.
+
+    Attributes
+    ----------
+    net, smooth : (K,) ndarray
+        The net column profile and its smoothed copy (:data:`PROFILE_SMOOTH_PX`).
+    x0 : int
+        Image column of ``net[0]`` at the window's middle row.
+    c0, n_central : int
+        Index of the first central column in ``net``, and the number of central columns.
+    central : float
+        ``net`` summed over the central columns (the gain's denominator).
+    open_sides : (bool, bool)
+        Whether the extent's left and right side stopped short of the band's foot (at a valley or knee before a
+        neighbour's band, or at the end of the search): such a side may be carried on to the parting.
+    """
+
+    net: np.ndarray
+    smooth: np.ndarray
+    x0: int
+    c0: int
+    n_central: int
+    central: float
+    open_sides: tuple[bool, bool]
 
 
 def _search_span(lane: Lane, lanes: Sequence[Lane], mid: float, n_central: int) -> tuple[float, float]:
@@ -246,12 +282,15 @@ def band_extent(
     left_out = smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0]
     reach_left, joined_left = _reach(left_out, foot, body, slope)
     reach_right, joined_right = _reach(smooth[c0 + n_central :], foot, body, slope)
+    open_sides = (_open(left_out, reach_left, foot), _open(smooth[c0 + n_central :], reach_right, foot))
     if clipped:
         # clipping flattens a joined run of over-exposed bands and the bridges between them alike: the valley left is
         # no edge of the band, and a joined side ends at the lane's edge
         room = _lane_room(lane, mid, n_central)
         reach_left = min(reach_left, room[0]) if joined_left else reach_left
         reach_right = min(reach_right, room[1]) if joined_right else reach_right
+        # a side capped at the lane's edge is never carried on past it
+        open_sides = (open_sides[0] and not joined_left, open_sides[1] and not joined_right)
     # a band whose body runs on to both ends of the search (a glow across the lanes) shows no edge of its own
     right_size = net.size - c0 - n_central
     edgeless = joined_left and joined_right and reach_left == left_out.size and reach_right == right_size
@@ -268,7 +307,14 @@ def band_extent(
     above_step = step is None or foot >= step * (rows[1] - rows[0])
     reliable = bool(foot >= RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE and above_step and not edgeless)
     gain = float(net[a:b].sum()) / central
-    return BandExtent(c0 - a, b - c0 - n_central, gain, reliable)
+    x0 = int(np.floor(lane.centre_x(mid) - (n_central - 1) / 2 + 0.5)) + first
+    span = ProfileSpan(net, smooth, x0, c0, n_central, central, open_sides)
+    return BandExtent(c0 - a, b - c0 - n_central, gain, reliable, span)
+
+
+def _open(outward: np.ndarray, reach: int, foot: float) -> bool:
+    """Whether a side that reached ``reach`` columns of ``outward`` stopped short of the band's foot (``foot``)."""
+    return bool(reach >= outward.size or outward[reach] > foot)
 
 
 def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> tuple[int, bool]:
@@ -296,6 +342,95 @@ def _reach(outward: np.ndarray, foot: float, body: float, slope: float) -> tuple
             return j, False
         j += 1
     return j, False
+
+
+def _central_span(span: ProfileSpan) -> tuple[int, int]:
+    """Image columns (first, one past last) of the central columns of ``span`` at the window's middle row."""
+    return span.x0 + span.c0, span.x0 + span.c0 + span.n_central
+
+
+def _parting(a: ProfileSpan, b: ProfileSpan) -> int:
+    """The image column where the band of ``b`` begins and that of ``a`` (its left neighbour in the row) ends.
+
+    Read on the two profiles' mean over the stretch between the bands' central columns. Where it dips there under
+    :data:`VALLEY_DEPTH_FRACTION` of the lower band's height (the bands are resolved), the lowest column: the valley
+    between them. Otherwise the stretch holds the falling flank of one band and the rising flank of the other with no
+    column that tells them apart, and it is shared by the bands' own heights (their central columns' mean net
+    signal): bands of one row share their shape, so each flank holds signal in proportion to its band's height, and
+    ``a`` takes the columns from its side whose sum comes nearest to its share of the stretch.
+    """
+    lo = max(_central_span(a)[1], b.x0)
+    hi = min(_central_span(b)[0], a.x0 + a.net.size)
+    if hi <= lo:
+        return (lo + hi) // 2
+    x = np.arange(lo, hi)
+    smooth = (a.smooth[x - a.x0] + b.smooth[x - b.x0]) / 2
+    heights = [float(s.smooth[s.c0 : s.c0 + s.n_central].max()) for s in (a, b)]
+    noise = max(mad_sd(np.diff(s.net, n=2)) / np.sqrt(SECOND_DIFFERENCE_VARIANCE) for s in (a, b))
+    lowest = int(np.argmin(smooth))
+    resolved = float(smooth[lowest]) < VALLEY_DEPTH_FRACTION * min(heights)
+    if resolved and min(heights) - float(smooth[lowest]) > RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE:
+        return int(x[lowest])
+    levels = [s.central / s.n_central for s in (a, b)]
+    net = (a.net[x - a.x0] + b.net[x - b.x0]) / 2
+    total = float(net.sum())
+    if not (total > 0 and min(levels) > 0):
+        return (lo + hi) // 2
+    share = total * levels[0] / (levels[0] + levels[1])
+    sums = np.concatenate([[0.0], np.cumsum(net)])
+    return lo + int(np.argmin(np.abs(sums - share)))
+
+
+def _carried(e: BandExtent, left: int | None, right: int | None) -> BandExtent:
+    """``e`` with its left and right added columns set to ``left`` and ``right`` (None: kept), its gain read again."""
+    s = e.profile
+    if s is None:
+        return e
+    n_left = e.left if left is None else int(np.clip(left, 0, s.c0))
+    n_right = e.right if right is None else int(np.clip(right, 0, s.net.size - s.c0 - s.n_central))
+    gain = float(s.net[s.c0 - n_left : s.c0 + s.n_central + n_right].sum()) / s.central
+    return replace(e, left=n_left, right=n_right, gain=gain)
+
+
+def parted(measured: list[dict], lanes: Sequence[Lane]) -> None:
+    """Part the extents of neighbouring bands of one band row that meet or overlap, in place (``extent`` of each
+    record of ``measured``, as :func:`widened` reads them).
+
+    Each band's extent is read from its own profile up to the neighbouring lanes' centres, so a strong band's flank
+    runs on into a weaker neighbour's shoulder, and the weaker band's extent stops where the stronger band's flank
+    begins to rise. Where two bands of neighbouring lanes in one row (both present, detected, with an extent of their
+    own) overlap, meet, or both stopped short of their feet towards each other, they part at the column
+    :func:`_parting` gives: a side past it is cut back to it, and a side that stopped short of its foot is carried on
+    to it, so every column is summed into one lane at most and each band holds its whole side up to the parting.
+    A parted record's ``parting`` holds the image columns it was parted at (first, one past last; None: not parted on
+    that side), which bound its box: the box's rows of a tilted lane reach a column or two past the parting read at
+    the window's middle row, and a record that takes its row's extent (a band whose foot lies in the noise) is drawn
+    no further than its parting.
+    """
+    order = sorted(lanes, key=lambda lane: float(lane.centre_x((lane.y_top_px + lane.y_bottom_px) / 2)))
+    rank = {lane.index: i for i, lane in enumerate(order)}
+    rows: dict[object, dict[int, dict]] = {}
+    for m in measured:
+        if _own(m, reliable=False) and m["extent"].profile is not None and m["lane"] in rank:
+            rows.setdefault(m["band"], {})[rank[m["lane"]]] = m
+    for row in rows.values():
+        for i in sorted(row):
+            if i + 1 not in row:
+                continue
+            ma, mb = row[i], row[i + 1]
+            ea, eb = ma["extent"], mb["extent"]
+            a, b = ea.profile, eb.profile
+            end_a = _central_span(a)[1] + ea.right
+            start_b = _central_span(b)[0] - eb.left
+            if end_a < start_b and not (a.open_sides[1] and b.open_sides[0]):
+                # apart, and one of them ends at its foot: what stopped the other short is no band of this pair
+                continue
+            cut = _parting(a, b)
+            right = cut - _central_span(a)[1] if end_a > cut or a.open_sides[1] else None
+            left = _central_span(b)[0] - cut if start_b < cut or b.open_sides[0] else None
+            ma["extent"], mb["extent"] = _carried(ea, None, right), _carried(eb, left, None)
+            ma["parting"] = (ma.get("parting", (None, None))[0], cut)
+            mb["parting"] = (cut, mb.get("parting", (None, None))[1])
 
 
 def _median_extent(extents: list[BandExtent]) -> BandExtent | None:
@@ -340,11 +475,13 @@ def widened(measured: list[dict], lanes: Sequence[Lane], saturated: np.ndarray, 
     median of its bands' own extents (row, then strip), and with none of those the central columns.
     ``volume``, ``lod_volume`` and ``noise_sd_volume`` are multiplied by the extent's gain; the box
     (``x_left_px``, ``x_right_px``) spans the extent, and ``saturated_px`` (``saturated``) counts the clipped
-    pixels of ``saturated`` (bool image) inside it over the window's rows. Records need ``band``, ``lane`` (the
+    pixels of ``saturated`` (bool image) inside it over the window's rows. Neighbouring bands of a row that meet are
+    parted first (:func:`parted`), and a box never runs past its band's parting. Records need ``band``, ``lane`` (the
     index of one of ``lanes``, the strip's lanes), ``y_top_px``, ``y_bottom_px`` and ``extent`` (BandExtent, or None:
     no extent of its own); ``fraction`` is the central fraction the records were measured on.
     """
     by_index = {lane.index: lane for lane in lanes}
+    parted(measured, lanes)
     extents = [_extent_of(m, measured) for m in measured]
     for m, e in zip(measured, extents, strict=True):
         for key in ("volume", "lod_volume", "noise_sd_volume"):
@@ -355,7 +492,11 @@ def widened(measured: list[dict], lanes: Sequence[Lane], saturated: np.ndarray, 
             [cols[:, :1] - np.arange(e.left, 0, -1)[None, :], cols, cols[:, -1:] + np.arange(1, e.right + 1)[None, :]],
             axis=1,
         )
-        m["x_left_px"], m["x_right_px"] = int(cols.min()), int(cols.max()) + 1
+        lo, hi = m.pop("parting", (None, None))
+        keep = (cols >= (cols.min() if lo is None else lo)) & (cols <= (cols.max() if hi is None else hi - 1))
+        if not keep.any():
+            keep[:] = True
+        m["x_left_px"], m["x_right_px"] = int(cols[keep].min()), int(cols[keep].max()) + 1
         inside = np.clip(cols, 0, saturated.shape[1] - 1)
-        m["saturated_px"] = int(saturated[r[:, None], inside].sum())
+        m["saturated_px"] = int((saturated[r[:, None], inside] & keep).sum())
         m["saturated"] = m["saturated_px"] > 0
