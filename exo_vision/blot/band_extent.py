@@ -64,6 +64,12 @@ RELIABLE_NOISE_SDS = 2.0
 #: are resolved. A shallower dip is the noise on the weaker band's plateau, or its shoulder under the stronger band's
 #: flank, and says nothing of where one band ends.
 VALLEY_DEPTH_FRACTION = 0.5
+#: A band's edges are its own (its extent reliable) while its foot, the higher of :data:`FOOT_FRACTION` of its height
+#: and :data:`RELIABLE_NOISE_SDS` noise SDs of the smoothed profile, stays at most this fraction of its height: a
+#: flank read down to there leaves under it at most 5 % of a band whose cross-lane profile is a Gaussian (1.4 % at
+#: :data:`FOOT_FRACTION`), where a width borrowed from the band row's other members, loaded differently and spread
+#: to another width, is off by as much as their widths differ.
+OWN_EDGE_FRACTION = 0.15
 #: An end lane (no neighbour on one side) is searched on that side as far as on its other side, or, alone in
 #: its strip, this many lane widths from its centre.
 LONE_LANE_WIDTHS = 1.0
@@ -81,9 +87,10 @@ class BandExtent:
         The band's net column profile summed over its extent over the same sum over the central columns
         (NaN when the central columns hold no net signal).
     reliable : bool
-        Whether the band's foot stands clear of the profile's noise (:data:`RELIABLE_NOISE_SDS`).
+        Whether the band's edges are its own (see :func:`band_extent`).
     profile : ProfileSpan, optional
-        The net column profile the extent was read from, for :func:`parted` (None on a median or fixed extent).
+        The net column profile the extent was read from, for :func:`parted` and for a borrowed width summed on the
+        band's own profile (None on a median or fixed extent).
     """
 
     left: int
@@ -278,11 +285,26 @@ def band_extent(
     height = float(smooth[c0 : c0 + n_central].max())
     if not central > 0 or not height > 0:
         return none
-    foot, body, slope = FOOT_FRACTION * height, BODY_FRACTION * height, KNEE_SLOPE_FRACTION * height
+    # the foot is judged against the noise as well as the band's height: a weaker band's foot sits where its flank
+    # stands clear of the noise, and its edges are its own when that level is still low on the band
+    noise = mad_sd(np.diff(net, n=2)) / np.sqrt(SECOND_DIFFERENCE_VARIANCE)
+    foot = max(FOOT_FRACTION * height, RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE)
+    body, slope = BODY_FRACTION * height, KNEE_SLOPE_FRACTION * height
     left_out = smooth[c0 - 1 :: -1] if c0 > 0 else smooth[:0]
     reach_left, joined_left = _reach(left_out, foot, body, slope)
     reach_right, joined_right = _reach(smooth[c0 + n_central :], foot, body, slope)
     open_sides = (_open(left_out, reach_left, foot), _open(smooth[c0 + n_central :], reach_right, foot))
+    hide_left, hide_right = (
+        _hidden(left_out, joined_left, height),
+        _hidden(smooth[c0 + n_central :], joined_right, height),
+    )
+    # one edge hidden under a stronger neighbour's flank: the band's width is read on its other edge, the band taken
+    # as centred on its lane (as the lane finder placed it)
+    if hide_left and not hide_right:
+        reach_left = min(reach_right, left_out.size)
+    elif hide_right and not hide_left:
+        reach_right = min(reach_left, net.size - c0 - n_central)
+    hidden = hide_left and hide_right
     if clipped:
         # clipping flattens a joined run of over-exposed bands and the bridges between them alike: the valley left is
         # no edge of the band, and a joined side ends at the lane's edge
@@ -297,7 +319,6 @@ def band_extent(
     a, b = c0 - reach_left, c0 + n_central + reach_right
     # the smoothing carries a sharp edge a column or two past the band: columns that plainly hold less than the
     # foot are no part of it (a column under the foot by less than the noise may be, and stays)
-    noise = mad_sd(np.diff(net, n=2)) / np.sqrt(SECOND_DIFFERENCE_VARIANCE)
     clear = foot - RELIABLE_NOISE_SDS * noise
     while a < c0 and net[a] <= clear:
         a += 1
@@ -305,7 +326,7 @@ def band_extent(
         b -= 1
     # where noise is under a grey level, a foot under one step per pixel is rounded away (an 8-bit export's faint band)
     above_step = step is None or foot >= step * (rows[1] - rows[0])
-    reliable = bool(foot >= RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE and above_step and not edgeless)
+    reliable = bool(foot <= OWN_EDGE_FRACTION * height and above_step and not edgeless and not hidden)
     gain = float(net[a:b].sum()) / central
     x0 = int(np.floor(lane.centre_x(mid) - (n_central - 1) / 2 + 0.5)) + first
     span = ProfileSpan(net, smooth, x0, c0, n_central, central, open_sides)
@@ -433,6 +454,18 @@ def parted(measured: list[dict], lanes: Sequence[Lane]) -> None:
             mb["parting"] = (cut, mb.get("parting", (None, None))[1])
 
 
+def _hidden(outward: np.ndarray, joined: bool, height: float) -> bool:
+    """Whether a side of a band (``outward``: its smoothed net column profile read from a central edge outward,
+    ``joined``: its body ran on to the end, :func:`_reach`) hides the band's edge: the band shows no flank there (the
+    profile never falls :data:`BODY_FRACTION` of ``height`` under it) before a neighbour's band rises whose own foot
+    stands over this band's ceiling for a foot of its own (:data:`OWN_EDGE_FRACTION`). The valley between the two
+    lies where the stronger flank meets this band's top, not at its edge."""
+    if not (joined and outward.size):
+        return False
+    flat = float(outward.min()) > (1.0 - BODY_FRACTION) * height
+    return bool(flat and FOOT_FRACTION * float(outward.max()) > OWN_EDGE_FRACTION * height)
+
+
 def _median_extent(extents: list[BandExtent]) -> BandExtent | None:
     """The median added columns and gain of ``extents`` (None when there are none)."""
     if not extents:
@@ -452,17 +485,55 @@ def _own(m: dict, *, reliable: bool) -> bool:
     return bool(np.isfinite(e.gain) and e.gain > 0 and (e.reliable or not reliable))
 
 
-def _extent_of(m: dict, measured: list[dict]) -> BandExtent:
-    """The extent record ``m`` of the strip's records ``measured`` is carried by (see :func:`widened`)."""
+def _extent_of(m: dict, measured: list[dict]) -> tuple[BandExtent, str]:
+    """The extent record ``m`` of the strip's records ``measured`` is carried by (see :func:`widened`), and where it
+    comes from: "own", "row", "strip" or "central" (no extent at all: the central columns)."""
     if _own(m, reliable=True):
-        return m["extent"]
+        return m["extent"], "own"
     for reliable in (True, False):
         own = [o for o in measured if _own(o, reliable=reliable)]
-        for pool in ([o for o in own if o["band"] == m["band"]], own):
+        for source, pool in (("row", [o for o in own if o["band"] == m["band"]]), ("strip", own)):
             shared = _median_extent([o["extent"] for o in pool])
             if shared is not None:
-                return shared
-    return BandExtent(0, 0, 1.0)
+                return shared, source
+    return BandExtent(0, 0, 1.0), "central"
+
+
+def _box(m: dict, lane: Lane, e: BandExtent, fraction: float) -> np.ndarray:
+    """Per window row of record ``m``, the columns of ``lane``'s central ``fraction`` widened by ``e``."""
+    cols = lane.columns(np.arange(m["y_top_px"], m["y_bottom_px"]), fraction=fraction)
+    return np.concatenate(
+        [cols[:, :1] - np.arange(e.left, 0, -1)[None, :], cols, cols[:, -1:] + np.arange(1, e.right + 1)[None, :]],
+        axis=1,
+    )
+
+
+def _fitted(m: dict, e: BandExtent, lane: Lane, fraction: float, others: list[tuple[int, int, int]]) -> BandExtent:
+    """A borrowed extent ``e`` of record ``m`` kept off the boxes of its row's own-width bands
+    in the neighbouring lanes (``others``: lane index, first column, one past the last).
+
+    Where it is cut back, the gain is the band's own net column profile summed over the cut extent (a band measured
+    on its own profile, :func:`band_extent`), or the borrowed gain cut by the share of columns it loses (a window
+    without a profile of its own)."""
+    cols = lane.columns(np.arange(m["y_top_px"], m["y_bottom_px"]), fraction=fraction)
+    n_central = cols.shape[1]
+    left, right = e.left, e.right
+    for index, x0, x1 in others:
+        if index < lane.index:
+            left = min(left, max(0, int(cols[:, 0].min()) - x1))
+        elif index > lane.index:
+            right = min(right, max(0, x0 - 1 - int(cols[:, -1].max())))
+    if (left, right) == (e.left, e.right):
+        return e
+    own = m.get("extent")
+    if own is not None and own.profile is not None:
+        c0, net = own.profile.c0, own.profile.net
+        central = float(net[c0 : c0 + n_central].sum())
+        lo, hi = max(0, c0 - left), min(net.size, c0 + n_central + right)
+        if central > 0:
+            return BandExtent(left, right, float(net[lo:hi].sum()) / central, False)
+    share = (n_central + left + right) / (n_central + e.left + e.right)
+    return BandExtent(left, right, 1.0 + (e.gain - 1.0) * share if e.gain > 1 else e.gain, False)
 
 
 def widened(measured: list[dict], lanes: Sequence[Lane], saturated: np.ndarray, *, fraction: float) -> None:
@@ -472,31 +543,40 @@ def widened(measured: list[dict], lanes: Sequence[Lane], saturated: np.ndarray, 
     Every other record (faint, absent, interpolated, under its LoD) takes the median of those of its band row
     (the row's bands share their shape), or with none there of the strip's (one gain for the whole row, so the
     ratios between its lanes stay those of their central columns); in a strip with no reliable extent at all, the
-    median of its bands' own extents (row, then strip), and with none of those the central columns.
+    median of its bands' own extents (row, then strip), and with none of those the central columns. A borrowed
+    extent never reaches into the box of an own-width band of its row in the
+    neighbouring lanes (:func:`_fitted`): the row's members are other samples at other loads, spread to other widths.
     ``volume``, ``lod_volume`` and ``noise_sd_volume`` are multiplied by the extent's gain; the box
-    (``x_left_px``, ``x_right_px``) spans the extent, and ``saturated_px`` (``saturated``) counts the clipped
-    pixels of ``saturated`` (bool image) inside it over the window's rows. Neighbouring bands of a row that meet are
-    parted first (:func:`parted`), and a box never runs past its band's parting. Records need ``band``, ``lane`` (the
-    index of one of ``lanes``, the strip's lanes), ``y_top_px``, ``y_bottom_px`` and ``extent`` (BandExtent, or None:
-    no extent of its own); ``fraction`` is the central fraction the records were measured on.
+    (``x_left_px``, ``x_right_px``) spans the extent, ``width_source`` says where the extent came from ("own",
+    "row", "strip", or "central": no extent, the central columns), and ``saturated_px`` (``saturated``) counts the
+    clipped pixels of ``saturated`` (bool image) inside it over the window's rows. Neighbouring bands of a row that
+    meet are parted first (:func:`parted`), and a box never runs past its band's parting. Records need ``band``,
+    ``lane`` (the index of one of ``lanes``, the strip's lanes), ``y_top_px``, ``y_bottom_px`` and ``extent``
+    (BandExtent, or None: no extent of its own); ``fraction`` is the central fraction the records were measured on.
     """
     by_index = {lane.index: lane for lane in lanes}
     parted(measured, lanes)
-    extents = [_extent_of(m, measured) for m in measured]
-    for m, e in zip(measured, extents, strict=True):
+    chosen = [_extent_of(m, measured) for m in measured]
+    boxes = []
+    for m, (e, source) in zip(measured, chosen, strict=True):
+        if source == "own":
+            cols = _box(m, by_index[m["lane"]], e, fraction)
+            boxes.append((m["band"], m["lane"], int(cols.min()), int(cols.max()) + 1))
+    for m, (e, source) in zip(measured, chosen, strict=True):
+        lane = by_index[m["lane"]]
+        if source in ("row", "strip"):
+            others = [(li, x0, x1) for band, li, x0, x1 in boxes if band == m["band"]]
+            e = _fitted(m, e, lane, fraction, others)
         for key in ("volume", "lod_volume", "noise_sd_volume"):
             m[key] = float(m[key]) * e.gain
         r = np.arange(m["y_top_px"], m["y_bottom_px"])
-        cols = by_index[m["lane"]].columns(r, fraction=fraction)
-        cols = np.concatenate(
-            [cols[:, :1] - np.arange(e.left, 0, -1)[None, :], cols, cols[:, -1:] + np.arange(1, e.right + 1)[None, :]],
-            axis=1,
-        )
+        cols = _box(m, lane, e, fraction)
         lo, hi = m.pop("parting", (None, None))
         keep = (cols >= (cols.min() if lo is None else lo)) & (cols <= (cols.max() if hi is None else hi - 1))
         if not keep.any():
             keep[:] = True
         m["x_left_px"], m["x_right_px"] = int(cols[keep].min()), int(cols[keep].max()) + 1
+        m["width_source"] = source
         inside = np.clip(cols, 0, saturated.shape[1] - 1)
         m["saturated_px"] = int((saturated[r[:, None], inside] & keep).sum())
         m["saturated"] = m["saturated_px"] > 0

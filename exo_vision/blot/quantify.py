@@ -67,6 +67,7 @@ BAND_COLUMNS: dict[str, str] = {
     "requested": "bool",
     "saturated": "bool",
     "saturated_px": "int64",
+    "width_source": "object",
     "mw_kda": "float64",
 }
 
