@@ -117,6 +117,8 @@ class ProfileSpan:
     open_sides : (bool, bool)
         Whether the extent's left and right side stopped short of the band's foot (at a valley or knee before a
         neighbour's band, or at the end of the search): such a side may be carried on to the parting.
+    neighbours : (bool, bool)
+        Whether a lane of the strip lies to the left and to the right of the band's lane.
     """
 
     net: np.ndarray
@@ -126,6 +128,7 @@ class ProfileSpan:
     n_central: int
     central: float
     open_sides: tuple[bool, bool]
+    neighbours: tuple[bool, bool] = (True, True)
 
 
 def _search_span(lane: Lane, lanes: Sequence[Lane], mid: float, n_central: int) -> tuple[float, float]:
@@ -329,7 +332,10 @@ def band_extent(
     reliable = bool(foot <= OWN_EDGE_FRACTION * height and above_step and not edgeless and not hidden)
     gain = float(net[a:b].sum()) / central
     x0 = int(np.floor(lane.centre_x(mid) - (n_central - 1) / 2 + 0.5)) + first
-    span = ProfileSpan(net, smooth, x0, c0, n_central, central, open_sides)
+    centre = float(lane.centre_x(mid))
+    sides = [float(o.centre_x(mid)) - centre for o in lanes if o is not lane]
+    neighbours = (any(d < 0 for d in sides), any(d > 0 for d in sides))
+    span = ProfileSpan(net, smooth, x0, c0, n_central, central, open_sides, neighbours)
     return BandExtent(c0 - a, b - c0 - n_central, gain, reliable, span)
 
 
@@ -370,15 +376,19 @@ def _central_span(span: ProfileSpan) -> tuple[int, int]:
     return span.x0 + span.c0, span.x0 + span.c0 + span.n_central
 
 
-def _parting(a: ProfileSpan, b: ProfileSpan) -> int:
+def _parting(a: ProfileSpan, b: ProfileSpan, reach_a: int, reach_b: int) -> int:
     """The image column where the band of ``b`` begins and that of ``a`` (its left neighbour in the row) ends.
 
     Read on the two profiles' mean over the stretch between the bands' central columns. Where it dips there under
     :data:`VALLEY_DEPTH_FRACTION` of the lower band's height (the bands are resolved), the lowest column: the valley
     between them. Otherwise the stretch holds the falling flank of one band and the rising flank of the other with no
-    column that tells them apart, and it is shared by the bands' own heights (their central columns' mean net
-    signal): bands of one row share their shape, so each flank holds signal in proportion to its band's height, and
-    ``a`` takes the columns from its side whose sum comes nearest to its share of the stretch.
+    column that tells them apart, and it is shared by what each band holds on its other side over the same distances
+    from its lane's centre (its far flank, read no further than its extent there, ``reach_a`` columns left of ``a``'s
+    central columns and ``reach_b`` right of ``b``'s): a band's two flanks are alike, and bands of one row need not
+    share their width (a wide, overloaded lysate beside a narrow EV band). Where either band's far side stops short of
+    its foot (a neighbour's flank joins it there), by the bands' own heights (their central columns' mean net
+    signal), as bands of one row alike in shape hold them. ``a`` takes the columns from its side whose sum comes
+    nearest to its share of the stretch.
     """
     lo = max(_central_span(a)[1], b.x0)
     hi = min(_central_span(b)[0], a.x0 + a.net.size)
@@ -392,7 +402,9 @@ def _parting(a: ProfileSpan, b: ProfileSpan) -> int:
     resolved = float(smooth[lowest]) < VALLEY_DEPTH_FRACTION * min(heights)
     if resolved and min(heights) - float(smooth[lowest]) > RELIABLE_NOISE_SDS * noise * SMOOTHED_NOISE_SHARE:
         return int(x[lowest])
-    levels = [s.central / s.n_central for s in (a, b)]
+    levels = [_far_flank(a, x, reach_a, right=True), _far_flank(b, x, reach_b, right=False)]
+    if not (np.isfinite(levels).all() and min(levels) > 0):
+        levels = [s.central / s.n_central for s in (a, b)]
     net = (a.net[x - a.x0] + b.net[x - b.x0]) / 2
     total = float(net.sum())
     if not (total > 0 and min(levels) > 0):
@@ -400,6 +412,24 @@ def _parting(a: ProfileSpan, b: ProfileSpan) -> int:
     share = total * levels[0] / (levels[0] + levels[1])
     sums = np.concatenate([[0.0], np.cumsum(net)])
     return lo + int(np.argmin(np.abs(sums - share)))
+
+
+def _far_flank(span: ProfileSpan, x: np.ndarray, reach: int, *, right: bool) -> float:
+    """What the band of ``span`` holds on its far side at the distances from its lane's centre of image columns
+    ``x``, which lie to its right (``right``) or left: its smoothed net profile mirrored about the centre of its
+    central columns, read no further than ``reach`` columns past them (its extent on that side), negative values
+    taken as 0. NaN when that side stopped short of the band's foot (``open_sides``) towards a neighbouring lane:
+    the neighbour's flank joins it there, and it holds more than the band's own flank (an end lane's open side, cut
+    short by the strip's edge, holds less, and still tells a wide band from a narrow one)."""
+    side = 0 if right else 1
+    if span.open_sides[side] and span.neighbours[side]:
+        return float("nan")
+    mirror = np.rint(2 * (span.c0 + (span.n_central - 1) / 2) - (x - span.x0)).astype(int)
+    if right:
+        inside = mirror >= max(0, span.c0 - reach)
+    else:
+        inside = mirror < min(span.net.size, span.c0 + span.n_central + reach)
+    return float(np.clip(span.smooth[mirror[inside]], 0, None).sum())
 
 
 def _carried(e: BandExtent, left: int | None, right: int | None) -> BandExtent:
@@ -446,7 +476,7 @@ def parted(measured: list[dict], lanes: Sequence[Lane]) -> None:
             if end_a < start_b and not (a.open_sides[1] and b.open_sides[0]):
                 # apart, and one of them ends at its foot: what stopped the other short is no band of this pair
                 continue
-            cut = _parting(a, b)
+            cut = _parting(a, b, ea.left, eb.right)
             right = cut - _central_span(a)[1] if end_a > cut or a.open_sides[1] else None
             left = _central_span(b)[0] - cut if start_b < cut or b.open_sides[0] else None
             ma["extent"], mb["extent"] = _carried(ea, None, right), _carried(eb, left, None)
