@@ -97,17 +97,57 @@ def tophat_rows(
         size = min(size, max(BACKGROUND_WINDOW_MIN_ROWS, int(size_px)))
     size = min(size, block.shape[0])
     base = ndi.median_filter(block, size=QUANTISED_MEDIAN_PX, mode="nearest") if quantised else block
-    opened = ndi.maximum_filter1d(
-        ndi.minimum_filter1d(base, size, axis=0, mode="nearest"), size, axis=0, mode="nearest"
-    )
-    diff = block - opened
+    diff = block - flat_opening(base, (size, 1), edge="nearest")
     raw = ndi.gaussian_filter(diff, sigma=(2.0, 1.0))
     if mark_width_px is None:
         return raw, raw
     # outside the block counts as empty (a stroke on the edge row must not be extended by it)
-    return ndi.gaussian_filter(
-        ndi.grey_opening(diff, size=(MARK_OPENING_ROWS, mark_width_px), mode="constant", cval=0.0), sigma=(2.0, 1.0)
-    ), raw
+    marks_off = flat_opening(diff, (MARK_OPENING_ROWS, mark_width_px), edge="zero", mirrored=True)
+    return ndi.gaussian_filter(marks_off, sigma=(2.0, 1.0)), raw
+
+
+def flat_opening(image: np.ndarray, box: tuple[int, int], *, edge: str, mirrored: bool = False) -> np.ndarray:
+    """Grey opening of a 2-D float image by a flat ``box`` (rows, columns): a running minimum, then a maximum.
+
+    The minimum's window spans ``box[i] // 2`` pixels before a pixel and ``box[i] - box[i] // 2 - 1`` after it
+    (the placement of :func:`scipy.ndimage.minimum_filter`); the maximum's window is placed the same way, or
+    mirrored (``mirrored``, as :func:`scipy.ndimage.grey_opening` places it; the two differ for even sizes). The
+    result equals scipy's ``maximum_filter(minimum_filter(image, box), box)`` (or ``grey_opening(image, box)``)
+    exactly, since a minimum and a maximum are exact; OpenCV's separable running extrema are several times faster.
+
+    Parameters
+    ----------
+    image : (R, C) ndarray of float32 or float64
+        Finite values.
+    box : (int, int)
+        Window height and width (px), each at least 1.
+    edge : {"nearest", "zero"}
+        Outside the image: the nearest edge pixel (scipy's ``mode="nearest"``), or 0 (``mode="constant"``,
+        ``cval=0``).
+    mirrored : bool
+        Place the maximum's window mirrored about the pixel.
+
+    Returns
+    -------
+    (R, C) ndarray
+        Same dtype as ``image``.
+    """
+    import cv2  # slow to import: keep `exo-vision --help` fast
+
+    if edge not in ("nearest", "zero"):
+        raise ValueError(f"flat_opening: edge must be 'nearest' or 'zero', got {edge!r}")
+    rows, cols = int(box[0]), int(box[1])
+    if rows < 1 or cols < 1:
+        raise ValueError(f"flat_opening: the box must be at least 1 x 1 px, got {box}")
+    kernel = np.ones((rows, cols), np.uint8)
+    if edge == "nearest":
+        border: dict = {"borderType": cv2.BORDER_REPLICATE}
+    else:
+        border = {"borderType": cv2.BORDER_CONSTANT, "borderValue": 0.0}
+    # OpenCV's anchor is the kernel element on the pixel: (column, row), default (cols // 2, rows // 2)
+    anchor = (cols - 1 - cols // 2, rows - 1 - rows // 2) if mirrored else (cols // 2, rows // 2)
+    low = cv2.erode(np.ascontiguousarray(image), kernel, **border)
+    return cv2.dilate(low, kernel, anchor=anchor, **border)
 
 
 def band_window(th: np.ndarray, *, band_heights: float = LANE_WINDOW_BAND_HEIGHTS) -> int | None:
