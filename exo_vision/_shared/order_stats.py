@@ -76,6 +76,42 @@ def sorted_rows_median(sorted_rows: np.ndarray) -> np.ndarray:
     return (sorted_rows[:, n // 2 - 1].astype(np.float64) + middle) / 2.0
 
 
+def percentile_along(values: np.ndarray, q: float, axis: int) -> np.ndarray:
+    """``np.percentile(values, q, axis=axis)`` of a 2-D float array and one percentile, read off one sort.
+
+    numpy partitions each line of ``values`` on its own; one sort of the lines (made contiguous) is several
+    times faster on the short lines of a subsampled strip. The two order statistics around ``q / 100 (n - 1)``
+    are combined as numpy does for one percentile: in the values' own floating-point type, ``a + (b - a) t``
+    (``b - (b - a)(1 - t)`` from ``t = 0.5``). Other dtypes and shapes go to numpy.
+
+    Parameters
+    ----------
+    values : (M, N) ndarray of float32 or float64
+        Finite values.
+    q : float
+        Percentile, 0-100.
+    axis : {0, 1}
+        Axis the percentile runs along.
+
+    Returns
+    -------
+    ndarray
+        One value per line, in the values' dtype: exactly ``np.percentile(values, q, axis=axis)``.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 2 or arr.dtype.type not in FLOAT_TYPES or not 0 <= q <= 100 or arr.shape[axis] == 0:
+        return np.percentile(values, q, axis=axis)
+    lines = np.sort(arr.T if axis == 0 else arr, axis=1)
+    n = lines.shape[1]
+    position = (n - 1) * (q / 100)
+    lo = int(np.floor(position))
+    hi = min(lo + 1, n - 1)
+    t = float(position - lo)
+    a, b = lines[:, lo], lines[:, hi]
+    step = b - a
+    return b - step * (1 - t) if t >= 0.5 else a + step * t
+
+
 def median_of(values: np.ndarray) -> np.floating:
     """``np.median(values)`` (all values, any shape), found by bracketing.
 

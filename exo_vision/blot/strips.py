@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision._shared.order_stats import sorted_rows_median, sorted_rows_percentile
+from exo_vision._shared.order_stats import percentile_along, sorted_rows_median, sorted_rows_percentile
 from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision._shared.runs import true_runs
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
@@ -284,7 +284,7 @@ def _profile(block: np.ndarray, axis: int) -> np.ndarray:
     other = block.shape[axis]
     step = max(1, other // PROFILE_SAMPLES)
     sample = block[::step] if axis == 0 else block[:, ::step]
-    return ndi.uniform_filter1d(np.percentile(sample, PROFILE_PERCENTILE, axis=axis), SMOOTHING_PX)
+    return ndi.uniform_filter1d(percentile_along(sample, PROFILE_PERCENTILE, axis), SMOOTHING_PX)
 
 
 def _cut(

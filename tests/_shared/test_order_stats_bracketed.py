@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exo_vision._shared.order_stats import median_of, percentile_of
+from exo_vision._shared.order_stats import median_of, percentile_along, percentile_of
 
 PERCENTILE_SETS = [(0.1, 99.9), (50,), (0, 100), (25.0, 75.0), (99.5, 0.5), (33.3,), (1, 99)]
 
@@ -51,3 +51,23 @@ def test_hand_computed_percentile_of_a_ramp():
     values = np.arange(100_000, dtype=np.float64)
     np.testing.assert_allclose(percentile_of(values, (0.1, 50)), [99.999, 49_999.5], rtol=0, atol=1e-9)
     assert median_of(values) == 49_999.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("q", [0, 0.1, 37.5, 50, 80, 99.9, 100])
+def test_percentile_along_an_axis_equals_numpy(dtype, q):
+    rng = np.random.default_rng(int(q * 10))
+    for shape in [(1, 1), (1, 9), (146, 31), (58, 134), (7, 2)]:
+        values = (800.0 + rng.normal(0, 30, shape)).astype(dtype)
+        values[:, ::3] = np.round(values[:, ::3])  # ties
+        for axis in (0, 1):
+            want = np.percentile(values, q, axis=axis)
+            got = percentile_along(values, q, axis)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+def test_percentile_along_hand_computed():
+    # columns 0..4 of 1..5: the 80th percentile of 5 values sits at position 3.2, 4 + 0.2 = 4.2
+    values = np.arange(1, 6, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    np.testing.assert_allclose(percentile_along(values, 80, 0), [4.2, 4.2, 4.2], rtol=1e-6)
