@@ -29,6 +29,8 @@ NOISE_FLOOR_OF_RANGE = 1e-4
 NOISE_FLOOR = 1e-9
 #: Median filter (px) that takes the one-level scatter out of an 8-bit export before its opening.
 QUANTISED_MEDIAN_PX = 3
+#: Smoothing of the top-hat (SD in rows, columns).
+TOPHAT_SMOOTHING_SD = (2.0, 1.0)
 #: Rows of the flat opening that removes pen marks (a stroke is a few rows tall, a lane much taller).
 MARK_OPENING_ROWS = 3
 #: The strongest band is measured on its column and this many columns each side.
@@ -92,18 +94,28 @@ def tophat_rows(
         Top-hat smoothed the same way without the mark removal (its noise is
         the true pixel noise; the opening's output is smoother).
     """
+    diff = _unsmoothed_tophat(block, quantised=quantised, size_px=size_px)
+    raw = ndi.gaussian_filter(diff, sigma=TOPHAT_SMOOTHING_SD)
+    if mark_width_px is None:
+        return raw, raw
+    return _marks_removed(diff, mark_width_px), raw
+
+
+def _unsmoothed_tophat(block: np.ndarray, *, quantised: bool, size_px: int | None) -> np.ndarray:
+    """The block less its opening along columns (see :func:`tophat_rows`), before any smoothing."""
     size = max(BACKGROUND_WINDOW_MIN_ROWS, int(BACKGROUND_WINDOW_MAX_FRACTION * block.shape[0]))
     if size_px is not None:
         size = min(size, max(BACKGROUND_WINDOW_MIN_ROWS, int(size_px)))
     size = min(size, block.shape[0])
     base = ndi.median_filter(block, size=QUANTISED_MEDIAN_PX, mode="nearest") if quantised else block
-    diff = block - flat_opening(base, (size, 1), edge="nearest")
-    raw = ndi.gaussian_filter(diff, sigma=(2.0, 1.0))
-    if mark_width_px is None:
-        return raw, raw
+    return block - flat_opening(base, (size, 1), edge="nearest")
+
+
+def _marks_removed(diff: np.ndarray, mark_width_px: int) -> np.ndarray:
+    """An unsmoothed top-hat with pen marks opened away, then smoothed (see :func:`tophat_rows`)."""
     # outside the block counts as empty (a stroke on the edge row must not be extended by it)
     marks_off = flat_opening(diff, (MARK_OPENING_ROWS, mark_width_px), edge="zero", mirrored=True)
-    return ndi.gaussian_filter(marks_off, sigma=(2.0, 1.0)), raw
+    return ndi.gaussian_filter(marks_off, sigma=TOPHAT_SMOOTHING_SD)
 
 
 def flat_opening(image: np.ndarray, box: tuple[int, int], *, edge: str, mirrored: bool = False) -> np.ndarray:
@@ -228,10 +240,13 @@ def strip_tophat(signal: np.ndarray, strip: Strip, params: BlotParameters = DEFA
         and float(np.ptp(probe)) < QUANTISED_MAX_RANGE
     )
     mark = max(MIN_MARK_WIDTH_PX, 2 * int(np.ceil(min_width)) + 1)
-    th, th_raw = tophat_rows(block, mark_width_px=mark, quantised=quantised)
+    diff = _unsmoothed_tophat(block, quantised=quantised, size_px=None)
+    th = _marks_removed(diff, mark)
     window = band_window(th, band_heights=params.lane_window_band_heights)
     if window is not None and window < int(BACKGROUND_WINDOW_MAX_FRACTION * block.shape[0]):
         th, th_raw = tophat_rows(block, mark_width_px=mark, quantised=quantised, size_px=window)
+    else:  # the first window stands: its smoothed top-hat without mark removal (only now needed)
+        th_raw = ndi.gaussian_filter(diff, sigma=TOPHAT_SMOOTHING_SD)
     return StripTophat(f, quantised, th, th_raw, min_width)
 
 
