@@ -87,11 +87,10 @@ def percentile_along(values: np.ndarray, q: float, axis: int) -> np.ndarray:
     Parameters
     ----------
     values : (M, N) ndarray of float32 or float64
-        Finite values.
     q : float
         Percentile, 0-100.
     axis : {0, 1}
-        Axis the percentile runs along.
+        Axis the percentile runs along (a line holding NaN gives NaN, as numpy's).
 
     Returns
     -------
@@ -109,7 +108,37 @@ def percentile_along(values: np.ndarray, q: float, axis: int) -> np.ndarray:
     t = float(position - lo)
     a, b = lines[:, lo], lines[:, hi]
     step = b - a
-    return b - step * (1 - t) if t >= 0.5 else a + step * t
+    out = b - step * (1 - t) if t >= 0.5 else a + step * t
+    out[np.isnan(lines[:, -1])] = np.nan  # numpy answers NaN for a line holding NaN (it sorts last)
+    return out
+
+
+def median_along(values: np.ndarray, axis: int) -> np.ndarray:
+    """``np.median(values, axis=axis)`` of a 2-D float array, read off one sort of its lines.
+
+    The middle value of each line, or the mean (in the values' type) of its two middle values, as numpy
+    takes them; a line holding NaN gives NaN. Other dtypes and shapes go to numpy.
+
+    Parameters
+    ----------
+    values : (M, N) ndarray of float32 or float64
+    axis : {0, 1}
+        Axis the median runs along.
+
+    Returns
+    -------
+    ndarray
+        One value per line, in the values' dtype: exactly ``np.median(values, axis=axis)``.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 2 or arr.dtype.type not in FLOAT_TYPES or arr.shape[axis] == 0:
+        return np.median(values, axis=axis)
+    lines = np.sort(arr.T if axis == 0 else arr, axis=1)
+    n = lines.shape[1]
+    middle = lines[:, n // 2 : n // 2 + 1] if n % 2 else lines[:, n // 2 - 1 : n // 2 + 1]
+    out = np.mean(middle, axis=1)
+    out[np.isnan(lines[:, -1])] = np.nan  # NaN sorts last
+    return out
 
 
 def median_of(values: np.ndarray) -> np.floating:

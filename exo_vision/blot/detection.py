@@ -33,6 +33,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.stats import norm
 
+from exo_vision._shared.order_stats import median_along
 from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.background import BALL_METHODS, BORDER_PX, check_method
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
@@ -247,7 +248,7 @@ def _rows_under(pixels: np.ndarray, level: float) -> int:
     read only until one is not: :data:`END_ROWS_CHUNK` rows at a time)."""
     n = pixels.shape[0]
     for start in range(0, n, END_ROWS_CHUNK):
-        below = np.median(np.asarray(pixels[start : start + END_ROWS_CHUNK], dtype=np.float64), axis=1) < level
+        below = median_along(np.asarray(pixels[start : start + END_ROWS_CHUNK], dtype=np.float64), 1) < level
         if not below.all():
             return start + int(np.argmin(below))
     return n

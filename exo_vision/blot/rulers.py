@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision._shared.order_stats import percentile_of
+from exo_vision._shared.order_stats import median_along, percentile_of
 from exo_vision.blot.signal import EIGHT_CONNECTED  # marks touching a line, also at a corner (a ruler's ticks)
 
 #: A drawn line holds one exact value along at least this fraction of the image's width.
@@ -131,7 +131,7 @@ def frame_line_mask(signal: np.ndarray) -> tuple[np.ndarray, list[str]]:
             lines = lines[::-1]
         depth = max(MIN_FRAME_DEPTH_PX, int(FRAME_DEPTH_FRACTION * lines.shape[0]))
         # the edge's lines in float64 (only these few are read)
-        inside = np.median(np.asarray(lines[depth : depth + FRAME_INSIDE_LINES], dtype=np.float64), axis=0)
+        inside = median_along(np.asarray(lines[depth : depth + FRAME_INSIDE_LINES], dtype=np.float64), 0)
         edge = np.asarray(lines[:depth], dtype=np.float64)
         away = np.abs(edge - inside[None, :]) >= FRAME_MIN_CONTRAST_SHARE * (hi - lo)
         hits = np.flatnonzero(away.mean(axis=1) >= FRAME_MIN_LENGTH_FRACTION)

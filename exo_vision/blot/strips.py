@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision._shared.order_stats import percentile_along, sorted_rows_median, sorted_rows_percentile
+from exo_vision._shared.order_stats import median_along, percentile_along, sorted_rows_median, sorted_rows_percentile
 from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision._shared.runs import true_runs
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
@@ -548,7 +548,7 @@ def _widen_over_dim_margins(signal: np.ndarray, strip: Strip, gap_level: float, 
 
     def columns(cut: slice) -> np.ndarray:
         # only the columns outward of an edge are read (a median per column over the strip's rows)
-        return np.median(rows[:, cut], axis=0) > low
+        return median_along(rows[:, cut], 0) > low
 
     reach = DARK_MARGIN_BLOCKS * SMOOTHING_PX
     if strip.membrane_left_px is not None:

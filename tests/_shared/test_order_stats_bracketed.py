@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exo_vision._shared.order_stats import median_of, percentile_along, percentile_of
+from exo_vision._shared.order_stats import median_along, median_of, percentile_along, percentile_of
 
 PERCENTILE_SETS = [(0.1, 99.9), (50,), (0, 100), (25.0, 75.0), (99.5, 0.5), (33.3,), (1, 99)]
 
@@ -71,3 +71,26 @@ def test_percentile_along_hand_computed():
     # columns 0..4 of 1..5: the 80th percentile of 5 values sits at position 3.2, 4 + 0.2 = 4.2
     values = np.arange(1, 6, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
     np.testing.assert_allclose(percentile_along(values, 80, 0), [4.2, 4.2, 4.2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_along_an_axis_equals_numpy(dtype):
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (1, 8), (2, 9), (146, 31), (57, 134), (8, 3)]:
+        values = (800.0 + rng.normal(0, 30, shape)).astype(dtype)
+        values[:, ::3] = np.round(values[:, ::3])
+        for axis in (0, 1):
+            want = np.median(values, axis=axis)
+            got = median_along(values, axis)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_lines_holding_nan_give_nan_as_numpy():
+    values = np.arange(24, dtype=np.float32).reshape(6, 4)
+    values[2, 1] = np.nan
+    np.testing.assert_array_equal(median_along(values, 0), np.median(values, axis=0))
+    np.testing.assert_array_equal(percentile_along(values, 80, 1), np.percentile(values, 80, axis=1))
+    # hand-computed: column 0 is 0, 4, ..., 20: its median is (8 + 12) / 2
+    assert median_along(values, 0)[0] == 10.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision._shared.order_stats import median_along
 from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision.blot.background import MIN_SIDE_WIDTH_PX, SIDE_MARGIN_PX, SIDE_SMOOTH_ROWS, SIDE_WIDTH_PX
 from exo_vision.blot.constants import BACKGROUND_WINDOW_MAX_FRACTION, BACKGROUND_WINDOW_MIN_ROWS
@@ -191,7 +192,7 @@ def column_profile(th: np.ndarray, rows: np.ndarray | None = None, *, median: bo
     if rows is None:
         prof = th.max(axis=0).astype(np.float64)
     elif median:
-        prof = np.median(th[rows], axis=0).astype(np.float64)
+        prof = median_along(th[rows], 0).astype(np.float64)
     else:
         prof = th[rows].mean(axis=0, dtype=np.float64)
     size = max(MIN_COLUMN_OPENING_PX, prof.size // COLUMN_OPENING_DIVISOR)
