@@ -320,9 +320,12 @@ def _tiles_with(mask: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
     """(row, column) indices of the ``tile`` x ``tile`` tiles holding any True pixel."""
     h, w = mask.shape
     th, tw = -(-h // tile), -(-w // tile)
-    pad = np.zeros((th * tile, tw * tile), bool)
-    pad[:h, :w] = mask
-    return np.argwhere(pad.reshape(th, tile, tw, tile).any(axis=(1, -1)))
+    # rows of tiles first (a whole-row reduction), then the tiles along each (on an array `tile` times smaller)
+    rows = np.zeros((th * tile, w), np.uint8)
+    rows[:h] = mask
+    band = np.zeros((th, tw * tile), np.uint8)
+    band[:, :w] = np.bitwise_or.reduce(rows.reshape(th, tile, w), axis=1)
+    return np.argwhere(band.reshape(th, tw, tile).any(axis=2))
 
 
 def remove_dust(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:
