@@ -212,6 +212,42 @@ def percentile_of(values: np.ndarray, q: Sequence[float]) -> np.ndarray:
     return out
 
 
+def percentile_one(values: np.ndarray, q: float) -> np.floating:
+    """``np.percentile(values, q)`` for one percentile ``q`` (a Python number), found by bracketing.
+
+    numpy combines the two order statistics around ``(n - 1) q / 100`` in the values' own floating-point type
+    for a Python-number ``q``: ``a + (b - a) gamma`` (``b - (b - a)(1 - gamma)`` from ``gamma = 0.5``); so does
+    this.
+
+    Parameters
+    ----------
+    values : ndarray
+        Samples (any shape).
+    q : float
+        Percentile, 0-100.
+
+    Returns
+    -------
+    numpy scalar
+        Exactly ``np.percentile(values, q)``.
+    """
+    flat = _bracketable(values)
+    if flat is None or not isinstance(q, (int, float)) or not 0 <= q <= 100:
+        return np.percentile(values, q)
+    n = flat.size
+    virtual = (n - 1) * np.true_divide(q, 100)
+    lo = min(int(np.floor(virtual)), n - 1)
+    hi = min(lo + 1, n - 1)
+    ranks = sorted({lo, hi})
+    found = _order_values(flat, ranks)
+    if found is None:
+        return np.percentile(values, q)
+    a, b = found[0], found[-1]
+    gamma = float(virtual - lo)
+    step = b - a
+    return b - step * (1 - gamma) if gamma >= 0.5 else a + step * gamma
+
+
 def _bracketable(values: np.ndarray) -> np.ndarray | None:
     """``values`` flattened when bracketing applies: large enough, float32/float64 and all finite; else None."""
     arr = np.asarray(values)

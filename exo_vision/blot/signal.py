@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision._shared.order_stats import median_of, percentile_one
 from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 from exo_vision.io.polarity import camera_background
@@ -308,7 +309,7 @@ def _cut_by_window(sl: tuple[slice, slice], window: tuple[int, int, int, int], s
 
 def image_spread(sample: np.ndarray) -> float:
     """The spread of an image's levels: its :data:`SPREAD_PERCENTILE` less its median (read on ``sample``)."""
-    return float(np.percentile(sample, SPREAD_PERCENTILE) - np.median(sample))
+    return float(percentile_one(sample, SPREAD_PERCENTILE) - median_of(sample))
 
 
 def _tile_span(index: int, *, margin_px: int, length: int) -> tuple[int, int]:

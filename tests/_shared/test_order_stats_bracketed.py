@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exo_vision._shared.order_stats import median_along, median_of, percentile_along, percentile_of
+from exo_vision._shared.order_stats import median_along, median_of, percentile_along, percentile_of, percentile_one
 
 PERCENTILE_SETS = [(0.1, 99.9), (50,), (0, 100), (25.0, 75.0), (99.5, 0.5), (33.3,), (1, 99)]
 
@@ -94,3 +94,13 @@ def test_lines_holding_nan_give_nan_as_numpy():
     np.testing.assert_array_equal(percentile_along(values, 80, 1), np.percentile(values, 80, axis=1))
     # hand-computed: column 0 is 0, 4, ..., 20: its median is (8 + 12) / 2
     assert median_along(values, 0)[0] == 10.0
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_one_percentile_equals_numpy_in_the_values_type(index):
+    values = _samples()[index]
+    for q in (0, 0.1, 12.5, 50, 80, 99.5, 99.9, 100):
+        want = np.percentile(values, q)
+        got = percentile_one(values, q)
+        assert type(got) is type(want)
+        assert got == want
