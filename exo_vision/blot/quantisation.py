@@ -144,7 +144,7 @@ def _levels_present(image: np.ndarray) -> np.ndarray:
         return np.flatnonzero(np.bincount(image.ravel()))
     import cv2  # slow to import: keep `exo-vision --help` fast
 
-    bins = 1 << (8 * image.dtype.itemsize)
+    bins = int(np.iinfo(image.dtype).max) + 1
     hist = cv2.calcHist([np.ascontiguousarray(image)], [0], None, [bins], [0, bins])
     return np.flatnonzero(hist.ravel())
 

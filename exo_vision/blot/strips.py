@@ -97,6 +97,8 @@ MIN_EDGE_COLUMNS = 10
 EDGE_OUTLIER_SDS = 3
 #: Thin things (text, pen strokes, bridges across a gap) narrower than this opening are not membrane.
 MEMBRANE_OPENING = np.ones((5, 5), bool)
+#: A hole's background is joined side by side (4-connected), as scipy's binary_fill_holes joins it.
+HOLE_CONNECTIVITY = 4
 #: A membrane fills at least this fraction of its bounding box (solid, not a scatter of pieces).
 MIN_SOLIDITY = 0.6
 #: The interior of a membrane's box is the box less 1/INNER_MARGIN_DIVISOR at each side (its central 80 %).
@@ -424,7 +426,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     import cv2  # slow to import: keep `exo-vision --help` fast
 
     background = np.logical_not(mask)
-    n, labels = cv2.connectedComponents(background.view(np.uint8), connectivity=4)
+    n, labels = cv2.connectedComponents(background.view(np.uint8), connectivity=HOLE_CONNECTIVITY)
     outside = np.zeros(n, bool)
     for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
         outside[edge] = True
