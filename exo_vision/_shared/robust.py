@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from exo_vision._shared.order_stats import median_of
+
 #: Median absolute deviation to standard deviation for Gaussian noise (1 / Phi^-1(3/4)).
 MAD_TO_SD = 1.4826
 
@@ -26,4 +28,4 @@ def mad_sd(values: np.ndarray) -> float:
         ``MAD_TO_SD`` times the median of ``|values - median(values)|``, in the units of ``values``.
         For neighbour differences of white noise, divide by sqrt(2) to get the per-pixel SD.
     """
-    return MAD_TO_SD * float(np.median(np.abs(values - np.median(values))))
+    return MAD_TO_SD * float(median_of(np.abs(values - median_of(values))))

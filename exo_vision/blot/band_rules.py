@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision._shared.order_stats import median_along
 from exo_vision._shared.runs import true_runs
 from exo_vision.blot.bands import flattened_profile, profile_noise_sd
 from exo_vision.blot.constants import MIN_PROFILE_ROWS
@@ -228,7 +229,7 @@ def not_on_floor(cands: list[list], image: np.ndarray, lanes, strip: Strip) -> l
     if low is None or floor is None or membrane is None:
         return cands
     step = max((strip.y_bottom_px - strip.y_top_px) // FLOOR_SAMPLE_ROWS, 1)
-    on_floor = np.median(image[strip.y_top_px : strip.y_bottom_px : step], axis=0) < low
+    on_floor = median_along(image[strip.y_top_px : strip.y_bottom_px : step], 0) < low
     if not on_floor.any():
         return cands
     lit = floor + FLOOR_LIT_FRACTION * (membrane - floor)

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
 from scipy.stats import norm
 
+from exo_vision._shared.order_stats import median_along
 from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.background import BALL_METHODS, BORDER_PX, check_method
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
@@ -247,10 +247,19 @@ def _rows_under(pixels: np.ndarray, level: float) -> int:
     read only until one is not: :data:`END_ROWS_CHUNK` rows at a time)."""
     n = pixels.shape[0]
     for start in range(0, n, END_ROWS_CHUNK):
-        below = np.median(np.asarray(pixels[start : start + END_ROWS_CHUNK], dtype=np.float64), axis=1) < level
+        below = median_along(np.asarray(pixels[start : start + END_ROWS_CHUNK], dtype=np.float64), 1) < level
         if not below.all():
             return start + int(np.argmin(below))
     return n
+
+
+def true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Start and stop (end-exclusive) of each run of True in a 1-D array, first to last.
+
+    The runs :func:`scipy.ndimage.label` and :func:`scipy.ndimage.find_objects` give, found by differencing.
+    """
+    edges = np.diff(np.concatenate(([0], np.asarray(flags, dtype=bool).view(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
@@ -259,11 +268,9 @@ def _box_volumes(pixels, free, height, method, border_px, bg_pixels):
     cs = np.concatenate([[0.0], np.cumsum(rows)])
     if method in BALL_METHODS:
         cd = np.concatenate([[0.0], np.cumsum(bg_pixels.sum(axis=1, dtype=np.float64))])
-    labels, count = ndi.label(free)
     need = height + (2 * border_px if method in ("profile", "border") else 0)
     out = []
-    for (run,) in ndi.find_objects(labels):
-        a, b = run.start, run.stop
+    for a, b in true_runs(free):
         if b - a < need:
             continue
         off = border_px if method in ("profile", "border") else 0

@@ -116,7 +116,7 @@ def quantisation_step(image: np.ndarray) -> float | None:
     image = np.asarray(image)
     if np.issubdtype(image.dtype, np.integer):
         if image.dtype.kind == "u" and np.iinfo(image.dtype).bits <= MAX_HISTOGRAM_BITS:
-            levels = np.flatnonzero(np.bincount(image.ravel()))
+            levels = _levels_present(image)
         else:
             levels = np.unique(image)
         gaps = np.diff(levels.astype(np.int64))
@@ -132,6 +132,21 @@ def quantisation_step(image: np.ndarray) -> float | None:
     multiples: np.ndarray = gaps / step
     off = np.abs(multiples - np.round(multiples))
     return step if bool((off <= STEP_TOLERANCE).all()) else None
+
+
+def _levels_present(image: np.ndarray) -> np.ndarray:
+    """The values an unsigned integer image of at most :data:`MAX_HISTOGRAM_BITS` bits holds, ascending.
+
+    ``np.flatnonzero(np.bincount(image.ravel()))``; a 2-D image is counted by OpenCV's histogram (one bin per
+    value, exact), about twice as fast as numpy's.
+    """
+    if image.ndim != 2 or image.size == 0 or not image.dtype.isnative:
+        return np.flatnonzero(np.bincount(image.ravel()))
+    import cv2  # slow to import: keep `exo-vision --help` fast
+
+    bins = int(np.iinfo(image.dtype).max) + 1
+    hist = cv2.calcHist([np.ascontiguousarray(image)], [0], None, [bins], [0, bins])
+    return np.flatnonzero(hist.ravel())
 
 
 def expected_quantised(x: np.ndarray, *, noise_sd: float) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision._shared.order_stats import median_along, percentile_of
 from exo_vision.blot.signal import EIGHT_CONNECTED  # marks touching a line, also at a corner (a ruler's ticks)
 
 #: A drawn line holds one exact value along at least this fraction of the image's width.
@@ -116,11 +117,11 @@ def frame_line_mask(signal: np.ndarray) -> tuple[np.ndarray, list[str]]:
     found : list of str
         For each edge with a frame line, e.g. ``"top (rows 0-4)"``.
     """
-    data = np.asarray(signal, dtype=np.float64)
+    data = np.asarray(signal)
     mask = np.zeros(data.shape, bool)
     if data.ndim != 2 or min(data.shape) < 2 * MIN_FRAME_DEPTH_PX + FRAME_INSIDE_LINES:
         return mask, []
-    lo, hi = np.percentile(data, FRAME_RANGE_PERCENTILES)
+    lo, hi = percentile_of(data, FRAME_RANGE_PERCENTILES)  # read in float64
     if hi <= lo:
         return mask, []
     found = []
@@ -129,8 +130,10 @@ def frame_line_mask(signal: np.ndarray) -> tuple[np.ndarray, list[str]]:
         if far:
             lines = lines[::-1]
         depth = max(MIN_FRAME_DEPTH_PX, int(FRAME_DEPTH_FRACTION * lines.shape[0]))
-        inside = np.median(lines[depth : depth + FRAME_INSIDE_LINES], axis=0)
-        away = np.abs(lines[:depth] - inside[None, :]) >= FRAME_MIN_CONTRAST_SHARE * (hi - lo)
+        # the edge's lines in float64 (only these few are read)
+        inside = median_along(np.asarray(lines[depth : depth + FRAME_INSIDE_LINES], dtype=np.float64), 0)
+        edge = np.asarray(lines[:depth], dtype=np.float64)
+        away = np.abs(edge - inside[None, :]) >= FRAME_MIN_CONTRAST_SHARE * (hi - lo)
         hits = np.flatnonzero(away.mean(axis=1) >= FRAME_MIN_LENGTH_FRACTION)
         if hits.size == 0:
             continue

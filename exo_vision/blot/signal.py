@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from exo_vision._shared.order_stats import median_of, percentile_one
 from exo_vision._shared.robust import mad_sd
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
 from exo_vision.io.polarity import camera_background
@@ -308,7 +309,7 @@ def _cut_by_window(sl: tuple[slice, slice], window: tuple[int, int, int, int], s
 
 def image_spread(sample: np.ndarray) -> float:
     """The spread of an image's levels: its :data:`SPREAD_PERCENTILE` less its median (read on ``sample``)."""
-    return float(np.percentile(sample, SPREAD_PERCENTILE) - np.median(sample))
+    return float(percentile_one(sample, SPREAD_PERCENTILE) - median_of(sample))
 
 
 def _tile_span(index: int, *, margin_px: int, length: int) -> tuple[int, int]:
@@ -320,9 +321,12 @@ def _tiles_with(mask: np.ndarray, tile: int = TILE_PX) -> np.ndarray:
     """(row, column) indices of the ``tile`` x ``tile`` tiles holding any True pixel."""
     h, w = mask.shape
     th, tw = -(-h // tile), -(-w // tile)
-    pad = np.zeros((th * tile, tw * tile), bool)
-    pad[:h, :w] = mask
-    return np.argwhere(pad.reshape(th, tile, tw, tile).any(axis=(1, -1)))
+    # rows of tiles first (a whole-row reduction), then the tiles along each (on an array `tile` times smaller)
+    rows = np.zeros((th * tile, w), np.uint8)
+    rows[:h] = mask
+    band = np.zeros((th, tw * tile), np.uint8)
+    band[:, :w] = np.bitwise_or.reduce(rows.reshape(th, tile, w), axis=1)
+    return np.argwhere(band.reshape(th, tw, tile).any(axis=2))
 
 
 def remove_dust(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from exo_vision._shared.order_stats import sorted_rows_median, sorted_rows_percentile
+from exo_vision._shared.order_stats import median_along, percentile_along, sorted_rows_median, sorted_rows_percentile
 from exo_vision._shared.robust import MAD_TO_SD
 from exo_vision._shared.runs import true_runs
 from exo_vision.blot.parameters import DEFAULT_BLOT_PARAMETERS
@@ -97,6 +97,8 @@ MIN_EDGE_COLUMNS = 10
 EDGE_OUTLIER_SDS = 3
 #: Thin things (text, pen strokes, bridges across a gap) narrower than this opening are not membrane.
 MEMBRANE_OPENING = np.ones((5, 5), bool)
+#: A hole's background is joined side by side (4-connected), as scipy's binary_fill_holes joins it.
+HOLE_CONNECTIVITY = 4
 #: A membrane fills at least this fraction of its bounding box (solid, not a scatter of pieces).
 MIN_SOLIDITY = 0.6
 #: The interior of a membrane's box is the box less 1/INNER_MARGIN_DIVISOR at each side (its central 80 %).
@@ -284,7 +286,7 @@ def _profile(block: np.ndarray, axis: int) -> np.ndarray:
     other = block.shape[axis]
     step = max(1, other // PROFILE_SAMPLES)
     sample = block[::step] if axis == 0 else block[:, ::step]
-    return ndi.uniform_filter1d(np.percentile(sample, PROFILE_PERCENTILE, axis=axis), SMOOTHING_PX)
+    return ndi.uniform_filter1d(percentile_along(sample, PROFILE_PERCENTILE, axis), SMOOTHING_PX)
 
 
 def _cut(
@@ -397,7 +399,39 @@ def _membrane_mask(small: np.ndarray, threshold: float) -> np.ndarray:
     Dark blotches inside a membrane are still membrane (enclosed by it); text, pen strokes and bridges across a gap
     are not.
     """
-    return ndi.binary_opening(ndi.binary_fill_holes(small > threshold), structure=MEMBRANE_OPENING)
+    import cv2  # slow to import: keep `exo-vision --help` fast
+
+    # the same pixels as ndi.binary_opening(ndi.binary_fill_holes(...), structure=MEMBRANE_OPENING), with
+    # OpenCV's labelling and flat binary morphology (outside the cell counts as empty, as scipy's)
+    filled = fill_holes(small > threshold).view(np.uint8)
+    kernel = MEMBRANE_OPENING.view(np.uint8)
+    border = {"borderType": cv2.BORDER_CONSTANT, "borderValue": 0}
+    return cv2.dilate(cv2.erode(filled, kernel, **border), kernel, **border).view(bool)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with its holes filled: background not joined (side by side, 4-connected) to the image's edge.
+
+    The pixels of :func:`scipy.ndimage.binary_fill_holes` with its default structure, found by one labelling
+    of the background.
+
+    Parameters
+    ----------
+    mask : (M, N) ndarray of bool
+
+    Returns
+    -------
+    (M, N) ndarray of bool
+    """
+    import cv2  # slow to import: keep `exo-vision --help` fast
+
+    background = np.logical_not(mask)
+    n, labels = cv2.connectedComponents(background.view(np.uint8), connectivity=HOLE_CONNECTIVITY)
+    outside = np.zeros(n, bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        outside[edge] = True
+    outside[0] = False  # label 0: the mask itself
+    return ~outside[labels]
 
 
 def _stacked_rows(small: np.ndarray, f: int, cell: tuple[int, int, int, int], threshold: float) -> list[int]:
@@ -548,7 +582,7 @@ def _widen_over_dim_margins(signal: np.ndarray, strip: Strip, gap_level: float, 
 
     def columns(cut: slice) -> np.ndarray:
         # only the columns outward of an edge are read (a median per column over the strip's rows)
-        return np.median(rows[:, cut], axis=0) > low
+        return median_along(rows[:, cut], 0) > low
 
     reach = DARK_MARGIN_BLOCKS * SMOOTHING_PX
     if strip.membrane_left_px is not None:

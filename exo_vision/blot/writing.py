@@ -286,7 +286,13 @@ def _marked_components(
         if not fresh.any():
             break
         marked |= fresh
-    return marked[labels]
+    # paint each marked component inside its own box (a handful of small boxes, not a pass over the whole band)
+    out = np.zeros(ink.shape, bool)
+    for i in np.flatnonzero(marked).tolist():
+        x, y = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
+        w, h = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]
+        out[y : y + h, x : x + w] |= labels[y : y + h, x : x + w] == i
+    return out
 
 
 #: A lane is judged over writing by this central fraction of its width (its edges may touch a dash written

@@ -226,3 +226,19 @@ def test_a_plateau_bounds_the_lod_by_what_rounding_can_hide():
     assert quantisation_floors(flat, n_pixels=box.size, step=257.0).lod() == 257.0 * 0.5 * box.size
     noisy = NoiseEstimate(200.0, 3.0, 20, "blank boxes")
     assert quantisation_floors(noisy, n_pixels=box.size, step=1.0) is noisy and noisy.lod() == 3.0 + 3.3 * 200.0
+
+
+def test_levels_present_equal_numpy_bincount():
+    from exo_vision.blot.quantisation import _levels_present
+
+    rng = np.random.default_rng(57)
+    for dtype in (np.uint8, np.uint16):
+        top = np.iinfo(dtype).max
+        for shape in [(1, 1), (4, 9), (300, 401)]:
+            image = rng.integers(0, top + 1, shape).astype(dtype)
+            image.flat[0] = top
+            for view in (image, image[:, ::2], image.astype(image.dtype.newbyteorder(">"))):
+                np.testing.assert_array_equal(_levels_present(view), np.flatnonzero(np.bincount(view.ravel())))
+    # hand-made: an 8-bit export widened to 16 bits holds multiples of 257
+    widened = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 257)[:, ::2]
+    assert _levels_present(widened).tolist() == [0, 514, 1028, 1542, 2056, 2570]

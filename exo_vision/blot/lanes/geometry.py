@@ -19,6 +19,9 @@ from exo_vision.blot.strips import Strip
 #: Default fraction of the lane width that is quantified (the centre), to avoid neighbour bleed.
 CENTRAL_FRACTION = DEFAULT_BLOT_PARAMETERS.central_fraction
 
+#: A lane's pixels are copied run by run (rows starting at one column) when it has at most this many runs per row.
+MAX_SLICED_RUNS_PER_ROW = 0.125
+
 #: A lane polygon: four (row, column) corners.
 POLYGON_SHAPE = (4, 2)
 
@@ -125,9 +128,21 @@ class Lane:
         (R, W) ndarray of int
             ``W = max(1, round(width_px * fraction))`` columns per row.
         """
-        n = max(1, int(np.floor(self.width_px * fraction + 0.5)))
-        first = np.floor(self.centre_x(rows) - (n - 1) / 2 + 0.5).astype(int)
+        first, n = self.first_columns(rows, fraction=fraction)
         return first[:, None] + np.arange(n)[None, :]
+
+    def first_columns(self, rows: np.ndarray, *, fraction: float = 1.0) -> tuple[np.ndarray, int]:
+        """First column of the central ``fraction`` of the lane at each row, and how many columns it spans.
+
+        Returns
+        -------
+        first : (R,) ndarray of int
+            ``columns(rows, fraction=fraction)[:, 0]``.
+        n : int
+            ``max(1, round(width_px * fraction))``.
+        """
+        n = max(1, int(np.floor(self.width_px * fraction + 0.5)))
+        return np.floor(self.centre_x(rows) - (n - 1) / 2 + 0.5).astype(int), n
 
 
 def lane_pixels(image: np.ndarray, lane: Lane, *, fraction: float = CENTRAL_FRACTION) -> np.ndarray:
@@ -149,7 +164,21 @@ def lane_pixels(image: np.ndarray, lane: Lane, *, fraction: float = CENTRAL_FRAC
         clipped to its edge.
     """
     rows = np.arange(lane.y_top_px, lane.y_bottom_px)
-    cols = np.clip(lane.columns(rows, fraction=fraction), 0, image.shape[1] - 1)
+    first, n = lane.first_columns(rows, fraction=fraction)
+    inside = rows.size > 0 and rows[0] >= 0 and rows[-1] < image.shape[0]
+    inside = inside and first.min() >= 0 and first.max() + n <= image.shape[1]
+    starts = np.flatnonzero(np.diff(first)) + 1
+    if inside and starts.size <= MAX_SLICED_RUNS_PER_ROW * rows.size:
+        # a lane is vertical or gently tilted: its rows come in a few runs that start at one column, each copied
+        # as one rectangle (the same pixels as the indexing below, many times faster)
+        out = np.empty((rows.size, n), image.dtype)
+        bounds = [0, *starts.tolist(), rows.size]
+        y0 = int(rows[0])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            x0 = int(first[a])
+            out[a:b] = image[y0 + a : y0 + b, x0 : x0 + n]
+        return out
+    cols = np.clip(first[:, None] + np.arange(n)[None, :], 0, image.shape[1] - 1)
     return image[rows[:, None], cols]
 
 
